@@ -1,0 +1,36 @@
+# The verbs of the project. `make dev` installs, `make test` runs every check CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: dev test lint typecheck unit bench policy-test clean
+
+dev: $(BIN)/trustgate
+
+$(BIN)/trustgate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+lint: dev
+	$(BIN)/ruff check trustgate tests bench
+	$(BIN)/ruff format --check trustgate tests bench
+	$(BIN)/lint-imports
+
+typecheck: dev
+	$(BIN)/mypy
+
+policy-test: dev
+	$(BIN)/trustgate policy test policies/
+
+unit: dev
+	$(BIN)/pytest -q
+
+test: lint typecheck policy-test unit
+
+bench: dev
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from trustgate.config import DEFAULT_POLICIES, Config, load_config
+from trustgate.errors import ConfigError
+from trustgate.model import Mode
+
+Write = Callable[[str, str], Path]
+
+FULL = """\
+apiVersion: trustgate.dev/v1alpha1
+kind: Config
+mode: warn
+kubernetes:
+  version: "1.31"
+  strict: false
+  missingSchemas: fail
+  crds: [crds/]
+manifests:
+  policies:
+    - builtin: pss-baseline
+    - path: policy/
+      mode: enforce
+      namespaces: [main]
+      regoVersion: v0
+  data:
+    trustgate: {allowed_registries: [registry.example.com/]}
+  dataFiles: [data.yaml]
+exceptions:
+  - name: legacy-root
+    rules: [pss-restricted-*]
+    namespaces: [legacy]
+    kinds: [StatefulSet]
+    names: [db-*]
+    images: [registry.example.com/legacy/*]
+    owner: dba@example.com
+    reason: vendor image runs as root until the 2027 upgrade
+    expires: "2027-03-31"
+limits:
+  maxFileBytes: 1024
+"""
+
+
+def test_default_is_the_bundled_sets_in_enforce_mode() -> None:
+    config = Config.default()
+    assert config.mode is Mode.ENFORCE
+    assert [p.builtin for p in config.policies] == ["pss-baseline", "pss-restricted", "supply-chain"]
+    assert config.kubernetes.strict is True
+
+
+def test_full_config_is_read_with_paths_relative_to_the_file(write: Write, tmp_path: Path) -> None:
+    config = load_config(write("conf/trustgate.yaml", FULL))
+    assert config.mode is Mode.WARN
+    assert config.kubernetes.version == "1.31"
+    assert config.kubernetes.missing_schemas == "fail"
+    assert config.kubernetes.crds == (tmp_path / "conf" / "crds/",)
+    builtin, local = config.policies
+    assert builtin.builtin == "pss-baseline" and builtin.mode is None
+    assert local.path == tmp_path / "conf" / "policy/"
+    assert local.mode is Mode.ENFORCE and local.namespaces == ("main",) and local.rego_version == "v0"
+    assert config.data == {"trustgate": {"allowed_registries": ["registry.example.com/"]}}
+    (exc,) = config.exceptions
+    assert exc.expires == dt.date(2027, 3, 31)
+    assert exc.expired(dt.date(2027, 3, 31)) is False  # the expiry day still applies
+    assert exc.expired(dt.date(2027, 4, 1)) is True
+    assert config.limits.max_file_bytes == 1024
+
+
+def test_no_policies_key_means_the_defaults(write: Write) -> None:
+    config = load_config(write("t.yaml", "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"))
+    assert config.policies == DEFAULT_POLICIES
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmode: block\n",
+            ["t.yaml:3: mode: 'block' is not one of"],
+        ),
+        (
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nkubernetes:\n  strcit: true\n",
+            ["t.yaml:3: kubernetes: Additional properties", "check the spelling"],
+        ),
+        (
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nexceptions:\n  - name: x\n    rules: [a]\n",
+            ["t.yaml:4: exceptions.0: 'owner' is a required property"],
+        ),
+        (
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+            "    - {builtin: pss-baseline, path: x}\n",
+            ["exactly one of `builtin` or `path`"],
+        ),
+        ("apiVersion: v1\nkind: Config\n", ["apiVersion: 'trustgate.dev/v1alpha1' was expected"]),
+        ("mode: [unclosed\n", ["t.yaml:2", "invalid YAML"]),
+        ("a: 1\n---\nb: 2\n", ["expected one YAML document, found 2"]),
+        (
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nimages:\n  rules: []\n",
+            ["t.yaml:3", "`images` section is not supported"],
+        ),
+        (
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nexceptions:\n"
+            "  - {name: x, rules: [a], owner: o, reason: r, expires: '2027-02-30'}\n",
+            ["'2027-02-30' is not a date"],
+        ),
+    ],
+    ids=["bad-mode", "typo", "exception-missing-owner", "builtin-and-path", "wrong-api", "yaml",
+         "two-docs", "reserved-section", "bad-date"],
+)
+def test_broken_config_names_file_and_line(write: Write, text: str, expected: list[str]) -> None:
+    path = write("t.yaml", text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = err.value.diagnostics()
+    for fragment in expected:
+        assert fragment in message
+
+
+def test_unreadable_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "missing.yaml")
+    assert "cannot read the config" in err.value.diagnostics()

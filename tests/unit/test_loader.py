@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from trustgate.config import Limits
+from trustgate.errors import InputError
+from trustgate.manifests import loader
+
+LIMITS = Limits()
+Write = Callable[[str, str], Path]
+
+
+def read(path: Path, limits: Limits = LIMITS) -> tuple[list, list]:
+    return loader.read_unit(loader.Unit(str(path), "file"), limits)
+
+
+def test_plan_walks_directories_in_order_and_skips_hidden_and_other_files(write: Write, tmp_path: Path) -> None:
+    write("b/two.yaml", "kind: A\n")
+    write("a/one.yml", "kind: A\n")
+    write("a/data.json", "{}\n")
+    write("a/README.md", "# not a manifest\n")
+    write(".git/config.yaml", "kind: A\n")
+    units = loader.plan([str(tmp_path)])
+    assert [Path(u.path).relative_to(tmp_path).as_posix() for u in units] == [
+        "a/data.json",
+        "a/one.yml",
+        "b/two.yaml",
+    ]
+
+
+def test_a_kustomization_directory_is_one_unit(write: Write, tmp_path: Path) -> None:
+    write("app/kustomization.yaml", "resources: [cm.yaml]\n")
+    write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    units = loader.plan([str(tmp_path)])
+    assert [(u.kind, u.path) for u in units] == [("kustomize", str(tmp_path / "app"))]
+
+
+def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as err:
+        loader.plan([str(tmp_path / "nope")])
+    assert "nope" in err.value.diagnostics()
+
+
+def test_stdin_unit_carries_its_bytes() -> None:
+    (unit,) = loader.plan(["-"], stdin=b"kind: A\n")
+    assert unit.kind == "stdin" and unit.data == b"kind: A\n"
+
+
+def test_multi_document_file_with_every_kind_of_bad_document(write: Write) -> None:
+    path = write(
+        "mixed.yaml",
+        """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: good}
+        ---
+        - a list
+        ---
+        just a string
+        ---
+        metadata: {name: no-kind}
+        ---
+        a: [broken
+        ---
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: also-good}
+        """,
+    )
+    docs, problems = read(path)
+    assert [d.name for d in docs] == ["good", "also-good"]
+    assert [d.source.line for d in docs] == [1, 13]
+    assert [(p.rule, p.source.line) for p in problems] == [
+        ("input/not-an-object", 5),
+        ("input/not-an-object", 7),
+        ("input/not-a-kubernetes-object", 9),
+        ("input/invalid-yaml", 12),
+    ]
+    assert "missing apiVersion and kind" in problems[2].message
+
+
+def test_kind_list_is_unpacked_with_item_lines(write: Write) -> None:
+    path = write(
+        "list.yaml",
+        """\
+        apiVersion: v1
+        kind: List
+        items:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: one}
+          - apiVersion: v1
+            kind: Secret
+            metadata: {name: two}
+        """,
+    )
+    docs, problems = read(path)
+    assert problems == []
+    assert [(d.kind, d.name, d.source.line) for d in docs] == [("ConfigMap", "one", 4), ("Secret", "two", 7)]
+
+
+def test_json_file_and_json_list(write: Write) -> None:
+    path = write(
+        "objs.json",
+        '{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Namespace",'
+        ' "metadata": {"name": "ns"}}]}',
+    )
+    docs, problems = read(path)
+    assert problems == [] and [d.name for d in docs] == ["ns"]
+
+
+def test_binary_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "image.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    docs, problems = read(path)
+    assert docs == [] and problems[0].rule == "input/binary"
+
+
+def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"a: 1\nb: caf\xe9\n")
+    _, problems = read(path)
+    assert problems[0].rule == "input/encoding" and "line 2" in problems[0].message
+
+
+def test_file_over_the_size_limit(write: Write) -> None:
+    path = write("big.yaml", "a: " + "x" * 200 + "\n")
+    _, problems = read(path, Limits(max_file_bytes=100))
+    assert problems[0].rule == "input/too-large"
+    assert "maxFileBytes" in problems[0].hint
+
+
+def test_too_many_documents(write: Write) -> None:
+    path = write("many.yaml", "---\n".join("apiVersion: v1\nkind: ConfigMap\n" for _ in range(5)))
+    docs, problems = read(path, Limits(max_documents_per_file=3))
+    assert len(docs) == 3 and problems[0].rule == "input/too-many-documents"
+
+
+def test_unreadable_path_is_reported_not_raised(tmp_path: Path) -> None:
+    link = tmp_path / "dangling.yaml"
+    os.symlink(tmp_path / "missing-target", link)
+    (unit,) = loader.plan([str(link)])
+    docs, problems = loader.read_unit(unit, LIMITS)
+    assert docs == [] and problems[0].rule == "input/unreadable"
+
+
+def test_kustomization_is_rendered_with_kubectl(write: Write, tmp_path: Path) -> None:
+    write("app/kustomization.yaml", "namespace: shop\nresources: [cm.yaml]\n")
+    write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n")
+    (unit,) = loader.plan([str(tmp_path / "app")])
+    docs, problems = loader.read_unit(unit, LIMITS)
+    assert problems == []
+    assert [(d.kind, d.namespace, d.name) for d in docs] == [("ConfigMap", "shop", "settings")]
+    assert docs[0].source.rendered_from == str(tmp_path / "app")
+
+
+def test_broken_kustomization_gives_kubectls_reason(write: Write, tmp_path: Path) -> None:
+    write("app/kustomization.yaml", "resources: [missing.yaml]\n")
+    (unit,) = loader.plan([str(tmp_path / "app")])
+    docs, problems = loader.read_unit(unit, LIMITS)
+    assert docs == []
+    assert problems[0].rule == "input/kustomize"
+    assert "missing.yaml" in problems[0].message
+
+
+def test_missing_kubectl_is_a_clear_error(write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write("app/kustomization.yaml", "resources: []\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    (unit,) = loader.plan([str(tmp_path / "app")])
+    _, problems = loader.read_unit(unit, LIMITS)
+    assert "kubectl is not installed" in problems[0].message

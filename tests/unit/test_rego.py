@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trustgate.errors import PolicyError
+from trustgate.policy import rego
+
+POLICY = """\
+package main
+import rego.v1
+
+deny contains msg if {
+  input.kind == "Pod"
+  msg := "pods are not allowed"
+}
+
+violation contains {"msg": "no owner label", "rule": "owner-label", "fix": "add metadata.labels.owner",
+                    "path": ["metadata", "labels"], "team": "platform"} if {
+  not input.metadata.labels.owner
+}
+
+warn contains {"msg": "replicas below two", "details": {"replicas": input.spec.replicas}} if {
+  input.spec.replicas < 2
+}
+"""
+
+
+def evaluate(modules: list[rego.Module], obj: dict, **kwargs: object) -> list[rego.RawFinding]:
+    return rego.RegoPolicy(modules, **kwargs).evaluator().evaluate(obj)  # type: ignore[arg-type]
+
+
+def test_conftest_rules_and_message_shapes() -> None:
+    findings = evaluate([rego.Module("p.rego", POLICY)], {"kind": "Pod", "metadata": {}, "spec": {"replicas": 1}})
+    by_rule = {f.rule: f for f in findings}
+    assert set(by_rule) == {"main.deny", "owner-label", "main.warn"}
+    assert by_rule["main.deny"].message == "pods are not allowed" and by_rule["main.deny"].blocking
+    owner = by_rule["owner-label"]
+    assert owner.blocking and owner.rule_name == "violation"
+    assert owner.fix == "add metadata.labels.owner"
+    assert owner.path == ("metadata", "labels")
+    assert owner.metadata == {"team": "platform"}
+    warn = by_rule["main.warn"]
+    assert not warn.blocking and warn.metadata == {"details": {"replicas": 1}}
+
+
+def test_compliant_object_gives_nothing() -> None:
+    obj = {"kind": "Deployment", "metadata": {"labels": {"owner": "me"}}, "spec": {"replicas": 3}}
+    assert evaluate([rego.Module("p.rego", POLICY)], obj) == []
+
+
+def test_syntax_error_names_file_line_and_column_without_backtrace() -> None:
+    with pytest.raises(PolicyError) as err:
+        rego.RegoPolicy([rego.Module("policy/bad.rego", "package x\n\ndeny contains m if {\n  m := \n}\n")])
+    text = err.value.diagnostics()
+    assert text.startswith("policy/bad.rego:4:")
+    assert "backtrace" not in text.lower()
+
+
+def test_v0_syntax_gets_a_hint_and_parses_in_v0_mode() -> None:
+    v0 = 'package main\n\ndeny[msg] {\n  input.kind == "Pod"\n  msg := "no pods"\n}\n'
+    with pytest.raises(PolicyError) as err:
+        rego.RegoPolicy([rego.Module("old.rego", v0)])
+    assert "regoVersion: v0" in err.value.diagnostics()
+    findings = evaluate([rego.Module("old.rego", v0)], {"kind": "Pod"}, rego_v0=True)
+    assert [f.message for f in findings] == ["no pods"]
+
+
+def test_runtime_error_is_a_policy_error_naming_the_place() -> None:
+    policy = rego.RegoPolicy(
+        [rego.Module("c.rego", "package c\nimport rego.v1\nx := 1 if input.a\nx := 2 if input.b\n"
+                     "deny contains \"conflict\" if x > 0\n")]
+    )
+    with pytest.raises(PolicyError) as err:
+        policy.evaluator().evaluate({"a": True, "b": True})
+    assert "c.rego:" in err.value.diagnostics()
+
+
+def test_namespaces_filter_and_missing_namespace() -> None:
+    other = rego.Module("o.rego", 'package other\nimport rego.v1\ndeny contains "other" if true\n')
+    main = rego.Module("p.rego", POLICY)
+    findings = evaluate([main, other], {"kind": "Pod", "metadata": {"labels": {"owner": "x"}}},
+                        namespaces=["other"])
+    assert [f.rule for f in findings] == ["other.deny"]
+    with pytest.raises(PolicyError) as err:
+        rego.RegoPolicy([main], namespaces=["nope"])
+    assert "packages found: main" in err.value.diagnostics()
+
+
+def test_boolean_rule_and_undefined_complete_rule() -> None:
+    policy = "package b\nimport rego.v1\ndeny if input.bad\nwarn := \"careful\" if input.careful\n"
+    findings = evaluate([rego.Module("b.rego", policy)], {"bad": True})
+    assert [(f.rule, f.message) for f in findings] == [("b.deny", "b.deny")]
+
+
+def test_data_is_visible_to_policies() -> None:
+    policy = "package d\nimport rego.v1\ndeny contains r if { some r in data.limits.blocked; input.name == r }\n"
+    findings = evaluate([rego.Module("d.rego", policy)], {"name": "evil"}, data={"limits": {"blocked": ["evil"]}})
+    assert [f.message for f in findings] == ["evil"]
+
+
+def test_run_tests_reports_pass_fail_and_reason() -> None:
+    tests = """\
+package main_test
+import rego.v1
+import data.main
+
+test_pod_denied if { "pods are not allowed" in main.deny with input as {"kind": "Pod", "metadata": {}} }
+test_wrong if { count(main.deny) == 5 with input as {"kind": "Pod"} }
+"""
+    results = rego.RegoPolicy([rego.Module("p.rego", POLICY), rego.Module("p_test.rego", tests)]).evaluator()
+    outcome = {r.name: r for r in results.run_tests()}
+    assert outcome["test_pod_denied"].passed
+    assert not outcome["test_wrong"].passed and outcome["test_wrong"].error == "undefined"
+    assert outcome["test_wrong"].file == "p_test.rego"
+
+
+def test_load_modules_skips_tests_unless_asked(tmp_path: Path) -> None:
+    (tmp_path / "a.rego").write_text("package a\n")
+    (tmp_path / "a_test.rego").write_text("package a_test\n")
+    assert [Path(m.path).name for m in rego.load_modules(tmp_path)] == ["a.rego"]
+    assert [Path(m.path).name for m in rego.load_modules(tmp_path, tests=True)] == ["a.rego", "a_test.rego"]
+    with pytest.raises(PolicyError):
+        rego.load_modules(tmp_path / "missing")

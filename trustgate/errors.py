@@ -1,0 +1,43 @@
+"""The exceptions trustgate raises, grouped by who has to act.
+
+Every error has `diagnostics()`: one or a few lines that name the file and the
+place and say what to do. Entry points (the CLI, later the webhook) turn these
+into an exit code or a response in exactly one place; nothing below them
+prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Base of every trustgate error."""
+
+    def __init__(self, message: str, *, where: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def diagnostics(self) -> str:
+        head = f"{self.where}: {self.message}" if self.where else self.message
+        return f"{head}\n  hint: {self.hint}" if self.hint else head
+
+
+class InputError(Error):
+    """A manifest or path the user gave cannot be read (the user must act)."""
+
+
+class ConfigError(Error):
+    """`trustgate.yaml` (or a flag) is invalid (the user must act)."""
+
+
+class PolicyError(Error):
+    """A policy does not parse or evaluate (the policy author must act)."""
+
+
+class RenderError(InputError):
+    """A kustomization could not be rendered."""
+
+
+class ToolMissingError(Error):
+    """An external program trustgate needs is not installed (operations must act)."""

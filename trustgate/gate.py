@@ -1,0 +1,434 @@
+"""The one orchestrator: documents in, a `Decision` out, the same for every gate.
+
+Owns: compiling the configured checks once (schemas, Rego sources, data,
+CRDs), evaluating each document against them, applying modes and
+exceptions, and spreading large inputs over worker processes. It is the only
+place that decides what is a finding and what is fatal. Leaves out: how a
+request arrives (CLI, webhook, git) and how the decision is rendered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fnmatch
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trustgate import yamlio
+from trustgate.config import Config, ExceptionRule, PolicySource, builtin_policy_dir
+from trustgate.errors import ConfigError, Error, PolicyError
+from trustgate.manifests import loader
+from trustgate.model import (
+    AppliedException,
+    Decision,
+    Document,
+    DocumentResult,
+    Finding,
+    InputProblem,
+    Mode,
+    Severity,
+    Source,
+)
+from trustgate.policy import rego
+from trustgate.policy.schema import SchemaMissing, SchemaSet
+
+_PARALLEL_MIN_BYTES = 512 * 1024  # bytes; below this, starting workers costs more than it saves
+_PARALLEL_MIN_UNITS = 8  # files; each worker needs a share worth its start-up
+
+
+@dataclass(frozen=True, slots=True)
+class _RegoGroup:
+    policy: rego.RegoPolicy
+    modes: Mapping[str, Mode | None]  # package -> the mode of the source that defined it
+
+
+class Gate:
+    """Evaluates documents against one configuration.
+
+    Build it once (it compiles every policy and reports broken ones up
+    front), then call `check` or `evaluate` as often as needed. Not
+    thread-safe: regorus engines are per thread; use one Gate per thread.
+    """
+
+    def __init__(self, *, config: Config, today: dt.date | None = None, jobs: int = 1) -> None:
+        """Compile the configuration.
+
+        Args:
+            config: the configuration (see `Config.default()`).
+            today: the date exceptions expire against (tests fix it).
+            jobs: worker processes for large inputs; 1 evaluates in-process.
+
+        Raises:
+            PolicyError: a policy does not parse or names a missing package.
+            ConfigError: data files, CRDs or the Kubernetes version are unusable.
+        """
+        self.config = config
+        self.today = today or dt.date.today()
+        self.jobs = max(1, jobs)
+        self._schemas: SchemaSet | None = None
+        if config.kubernetes.schemas:
+            self._schemas = SchemaSet(version=config.kubernetes.version, strict=config.kubernetes.strict)
+            for crd_path in config.kubernetes.crds:
+                self._load_crds(crd_path)
+        self._data = load_policy_data(config)
+        self._groups = self._compile_groups(config.policies)
+        self._evaluators: tuple[int, list[rego.RegoEvaluator]] | None = None
+        self.policy_revision = self._revision()
+
+    # -- compiling ---------------------------------------------------------
+
+    def _compile_groups(self, sources: Sequence[PolicySource]) -> list[_RegoGroup]:
+        lib = rego.load_modules(builtin_policy_dir() / "lib")
+        groups: list[_RegoGroup] = []
+        for v0 in (False, True):
+            chosen = [s for s in sources if (s.rego_version == "v0") == v0]
+            if not chosen:
+                continue
+            modules: list[rego.Module] = [] if v0 else list(lib)
+            modes: dict[str, Mode | None] = {}
+            namespaces: list[str] = []
+            for source in chosen:
+                try:
+                    found = rego.load_modules(source.resolve())
+                except PolicyError as e:
+                    raise PolicyError(
+                        e.message, where=f"{source.label}: {e.where}".rstrip(": "), hint=e.hint
+                    ) from e
+                if not found:
+                    raise PolicyError(
+                        "no .rego files found", where=source.label, hint="check the policy path"
+                    )
+                before = {m.path for m in modules}
+                modules.extend(m for m in found if m.path not in before)
+                try:
+                    packages = rego.RegoPolicy(found + ([] if v0 else lib), rego_v0=v0).rules
+                except PolicyError as e:
+                    raise PolicyError(e.message, where=source.label, hint=e.hint) from e
+                for package in packages:
+                    if not source.namespaces or package in source.namespaces:
+                        modes.setdefault(package, source.mode)
+                namespaces.extend(source.namespaces or packages)
+            policy = rego.RegoPolicy(modules, data=self._data, namespaces=namespaces, rego_v0=v0)
+            groups.append(_RegoGroup(policy, modes))
+        return groups
+
+    def _load_crds(self, path: Path) -> None:
+        assert self._schemas is not None
+        if not path.exists():
+            raise ConfigError("CRD path does not exist", where=str(path))
+        units = loader.plan([str(path)])
+        count = 0
+        for unit in units:
+            docs, problems = loader.read_unit(unit, self.config.limits)
+            if problems:
+                p = problems[0]
+                raise ConfigError(f"cannot read CRDs: {p.message}", where=f"{p.source.file}:{p.source.line}")
+            for doc in docs:
+                if doc.kind == "CustomResourceDefinition":
+                    try:
+                        count += self._schemas.add_crd(doc.obj)
+                    except ConfigError as e:
+                        raise ConfigError(e.message, where=f"{doc.source.file}:{doc.source.line}") from e
+        if count == 0:
+            raise ConfigError("no CustomResourceDefinition with an openAPIV3Schema found", where=str(path))
+
+    def _revision(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(repr(self.config).encode())
+        digest.update(json.dumps(self._data, sort_keys=True, default=str).encode())
+        for group in self._groups:
+            for module in group.policy.modules:
+                digest.update(module.path.encode() + b"\0" + module.text.encode() + b"\0")
+        return "sha256:" + digest.hexdigest()
+
+    def _rego(self) -> list[rego.RegoEvaluator]:
+        # Engines are per process (and thread): a forked worker builds its own.
+        pid = os.getpid()
+        if self._evaluators is None or self._evaluators[0] != pid:
+            self._evaluators = (pid, [g.policy.evaluator() for g in self._groups])
+        return self._evaluators[1]
+
+    # -- evaluating --------------------------------------------------------
+
+    def check(self, paths: Sequence[str], *, stdin: bytes | None = None, gate: str = "ci") -> Decision:
+        """Read and evaluate files, directories, kustomizations and stdin.
+
+        Raises:
+            InputError: a named path does not exist (nothing was evaluated).
+        """
+        started = time.perf_counter()
+        units = loader.plan(paths, stdin=stdin)
+        results = self._run_units(units)
+        return self._decision(gate, results, started)
+
+    def evaluate(
+        self, documents: Sequence[Document], problems: Sequence[InputProblem] = (), *, gate: str = "ci"
+    ) -> Decision:
+        """Evaluate documents that are already loaded (the webhook's and pre-sync's path)."""
+        started = time.perf_counter()
+        results = [self._problem_result(p) for p in problems] + [
+            self._evaluate_document(d) for d in documents
+        ]
+        return self._decision(gate, results, started)
+
+    def _decision(self, gate: str, results: list[DocumentResult], started: float) -> Decision:
+        notes = [
+            f"exception {e.name!r} (owner {e.owner}) expired on {e.expires.isoformat()} and no longer applies"
+            for e in self.config.exceptions
+            if e.expired(self.today)
+        ]
+        return Decision(
+            gate=gate,
+            mode=self.config.mode,
+            results=results,
+            policy_revision=self.policy_revision,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            notes=notes,
+        )
+
+    def _run_units(self, units: Sequence[loader.Unit]) -> list[DocumentResult]:
+        if self.jobs > 1 and len(units) >= _PARALLEL_MIN_UNITS and _total_bytes(units) >= _PARALLEL_MIN_BYTES:
+            return self._run_parallel(units)
+        results: list[DocumentResult] = []
+        for unit in units:
+            results.extend(self.run_unit(unit))
+        return results
+
+    def _run_parallel(self, units: Sequence[loader.Unit]) -> list[DocumentResult]:
+        global _WORKER_GATE
+        workers = min(self.jobs, len(units))
+        # Interleaved chunks keep the workers' shares even when big files cluster.
+        chunks = [list(units[i :: workers * 4]) for i in range(workers * 4)]
+        _WORKER_GATE = self
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                parts = list(pool.map(_work, chunks))
+        finally:
+            _WORKER_GATE = None
+        by_unit: dict[str, list[DocumentResult]] = {}
+        for chunk, part in zip(chunks, parts, strict=True):
+            for unit, unit_results in zip(chunk, part, strict=True):
+                by_unit[unit.path] = unit_results
+        return [r for unit in units for r in by_unit[unit.path]]
+
+    def run_unit(self, unit: loader.Unit) -> list[DocumentResult]:
+        """Read one unit and evaluate each of its documents, in document order."""
+        documents, problems = loader.read_unit(unit, self.config.limits)
+        results = [self._problem_result(p) for p in problems] + [
+            self._evaluate_document(d) for d in documents
+        ]
+        results.sort(key=lambda r: (r.source.line, r.source.index))
+        return results
+
+    def _problem_result(self, problem: InputProblem) -> DocumentResult:
+        finding = Finding(
+            rule=problem.rule,
+            severity=Severity.ERROR,
+            message=problem.message,
+            source="input",
+            fix=problem.hint,
+            line=problem.source.line,
+        )
+        return DocumentResult(problem.source, None, None, None, None, [finding])
+
+    def _evaluate_document(self, doc: Document) -> DocumentResult:
+        findings: list[Finding] = []
+        mode = self.config.mode
+        if self._schemas is not None:
+            findings.extend(self._schema_findings(doc, mode))
+        for evaluator, group in zip(self._rego(), self._groups, strict=True):
+            try:
+                raw = evaluator.evaluate(doc.obj)
+            except PolicyError as e:
+                findings.append(
+                    Finding(
+                        rule="policy/error",
+                        severity=Severity.ERROR,
+                        message=e.message,
+                        source="engine",
+                        fix="fix the policy: it failed on this document",
+                    )
+                )
+                continue
+            for item in raw:
+                source_mode = group.modes.get(item.package) or mode
+                findings.append(
+                    Finding(
+                        rule=item.rule,
+                        severity=_severity(item.blocking, source_mode),
+                        rule_severity=Severity.ERROR if item.blocking else Severity.WARNING,
+                        message=item.message,
+                        source="rego",
+                        fix=item.fix,
+                        path=item.path,
+                        policy=item.package,
+                        metadata=item.metadata,
+                    )
+                )
+        for finding in findings:
+            if finding.path:
+                finding.line = yamlio.locate(doc.tree, finding.path)
+            if self.config.exceptions and finding.source in ("schema", "rego"):
+                self._apply_exceptions(doc, finding)
+        findings.sort(key=_finding_order)
+        return DocumentResult(doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings)
+
+    def _schema_findings(self, doc: Document, mode: Mode) -> list[Finding]:
+        assert self._schemas is not None
+        try:
+            violations = self._schemas.validate(doc.obj)
+        except SchemaMissing:
+            fail = self.config.kubernetes.missing_schemas == "fail"
+            return [
+                Finding(
+                    rule="schema-missing",
+                    severity=_severity(True, mode) if fail else Severity.INFO,
+                    rule_severity=Severity.ERROR if fail else Severity.INFO,
+                    message=f"no schema for {doc.api_version} {doc.kind}; schema validation "
+                    + ("is required (missingSchemas: fail)" if fail else "skipped"),
+                    source="schema",
+                    fix="add the CRD with kubernetes.crds in trustgate.yaml (or --crd)",
+                )
+            ]
+        return [
+            Finding(
+                rule=v.rule,
+                severity=_severity(True, mode),
+                message=v.message,
+                source="schema",
+                fix=_schema_fix(v.rule),
+                path=v.path,
+                policy=f"kubernetes-{self._schemas.version}{'-strict' if self._schemas.strict else ''}",
+            )
+            for v in violations
+        ]
+
+    def _apply_exceptions(self, doc: Document, finding: Finding) -> None:
+        expired: list[ExceptionRule] = []
+        for exc in self.config.exceptions:
+            if not _covers(exc, doc, finding):
+                continue
+            if exc.expired(self.today):
+                expired.append(exc)
+                continue
+            finding.exception = AppliedException(exc.name, exc.owner, exc.reason, exc.expires.isoformat())
+            if finding.severity != Severity.INFO:
+                finding.note = f"waived by exception {exc.name!r} (was {finding.severity})"
+            finding.severity = Severity.INFO
+            return
+        if expired:
+            exc = expired[0]
+            finding.exception = AppliedException(
+                exc.name, exc.owner, exc.reason, exc.expires.isoformat(), expired=True
+            )
+            finding.note = (
+                f"exception {exc.name!r} (owner {exc.owner}) expired on {exc.expires.isoformat()} "
+                "and no longer applies"
+            )
+
+
+_WORKER_GATE: Gate | None = None
+
+
+def _work(units: list[loader.Unit]) -> list[list[DocumentResult]]:
+    gate = _WORKER_GATE
+    assert gate is not None  # set by the parent before forking
+    out = []
+    for unit in units:
+        try:
+            out.append(gate.run_unit(unit))
+        except Error as e:  # keep the other units' results; this one reports the error
+            problem = InputProblem(Source(unit.path), "input/error", e.diagnostics())
+            out.append([gate._problem_result(problem)])
+    return out
+
+
+def _total_bytes(units: Sequence[loader.Unit]) -> int:
+    total = 0
+    for unit in units:
+        if unit.kind == "file":
+            with contextlib.suppress(OSError):  # unreadable files report themselves later
+                total += os.path.getsize(unit.path)
+        elif unit.kind == "kustomize":
+            total += _PARALLEL_MIN_BYTES // 4  # rendering is slow: worth a worker
+        else:
+            total += len(unit.data or b"")
+    return total
+
+
+def _severity(blocking: bool, mode: Mode) -> Severity:
+    if mode == Mode.AUDIT:
+        return Severity.INFO
+    if blocking and mode == Mode.ENFORCE:
+        return Severity.ERROR
+    return Severity.WARNING
+
+
+def _finding_order(f: Finding) -> tuple[int, int, str]:
+    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}[f.severity]
+    return (rank, f.line or 0, f.rule)
+
+
+def _schema_fix(rule: str) -> str:
+    if rule == "schema-unknown-field":
+        return "remove the field or fix its spelling (see `kubectl explain`)"
+    return "correct the value to match the Kubernetes API (see `kubectl explain`)"
+
+
+def _covers(exc: ExceptionRule, doc: Document, finding: Finding) -> bool:
+    if not any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in exc.rules):
+        return False
+    checks: list[tuple[tuple[str, ...], str | None]] = [
+        (exc.namespaces, doc.namespace or "default"),
+        (exc.kinds, doc.kind),
+        (exc.names, doc.name),
+    ]
+    for patterns, value in checks:
+        if patterns and (value is None or not any(fnmatch.fnmatchcase(value, p) for p in patterns)):
+            return False
+    if exc.images:
+        image = finding.metadata.get("image")
+        if not isinstance(image, str) or not any(fnmatch.fnmatchcase(image, p) for p in exc.images):
+            return False
+    return True
+
+
+def load_policy_data(config: Config) -> dict[str, Any]:
+    """The `data` document: data files in order, then the inline `manifests.data`.
+
+    Raises:
+        ConfigError: a data file is unreadable, not YAML/JSON, or not a mapping.
+    """
+    data: dict[str, Any] = {}
+    for path in config.data_files:
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read data file: {e.strerror or e}", where=str(path)) from e
+        parsed = list(yamlio.parse_stream(raw, max_nodes=config.limits.max_yaml_nodes))
+        for item in parsed:
+            if isinstance(item, yamlio.YamlProblem):
+                raise ConfigError(item.message, where=f"{path}:{item.line}")
+            if not isinstance(item.value, dict):
+                raise ConfigError("a data file must hold a mapping", where=f"{path}:{item.line}")
+            _deep_merge(data, item.value)
+    _deep_merge(data, dict(config.data))
+    return data
+
+
+def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value

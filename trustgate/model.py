@@ -1,0 +1,304 @@
+"""The values every gate shares: documents in, findings and decisions out.
+
+This module owns plain data only. It does no I/O and knows nothing of YAML,
+Rego or the command line; loaders build `Document`s, `Gate.evaluate` turns
+them into a `Decision`, and the report writers render that decision.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonPath = tuple[str | int, ...]
+NOT_EVALUATED_SOURCES = ("input", "engine")  # findings that mean "could not evaluate", not "denied"
+
+
+class Severity(enum.StrEnum):
+    """How a finding affects the verdict after the mode has been applied."""
+
+    ERROR = "error"  # blocks: exit 1 / admission denied
+    WARNING = "warning"  # shown, does not block (unless --fail-on warning)
+    INFO = "info"  # recorded only: audit mode, waived findings, skipped checks
+
+
+class Mode(enum.StrEnum):
+    """What the gate does with a blocking finding."""
+
+    ENFORCE = "enforce"
+    WARN = "warn"
+    AUDIT = "audit"
+
+
+class Status(enum.StrEnum):
+    """The outcome for one document."""
+
+    PASSED = "passed"
+    WARNED = "warned"
+    FAILED = "failed"
+    ERROR = "error"  # could not be evaluated (bad input)
+
+
+class ExitCode(enum.IntEnum):
+    """The documented exit codes of every trustgate command."""
+
+    PASS = 0
+    POLICY_FAILURE = 1
+    USAGE = 2
+    NOT_EVALUATED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a document came from: a file (or `-`) and the line its document starts on."""
+
+    file: str
+    line: int = 1
+    index: int = 0  # position of the document in its file, 0-based
+    rendered_from: str | None = None  # the kustomization directory, for rendered documents
+
+
+@dataclass(slots=True)
+class Document:
+    """One Kubernetes object to evaluate.
+
+    Attributes:
+        source: where the object was read.
+        obj: the parsed object (a JSON-compatible mapping).
+        tree: the loader's node tree, opaque here; the loader maps paths to lines with it.
+    """
+
+    source: Source
+    obj: Mapping[str, Any]
+    tree: Any = None
+
+    @property
+    def api_version(self) -> str | None:
+        value = self.obj.get("apiVersion")
+        return value if isinstance(value, str) else None
+
+    @property
+    def kind(self) -> str | None:
+        value = self.obj.get("kind")
+        return value if isinstance(value, str) else None
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        value = self.obj.get("metadata")
+        return value if isinstance(value, Mapping) else {}
+
+    @property
+    def name(self) -> str | None:
+        value = self.metadata.get("name")
+        return value if isinstance(value, str) else None
+
+    @property
+    def namespace(self) -> str | None:
+        value = self.metadata.get("namespace")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    """A document or file that could not be read; evaluation of the others goes on."""
+
+    source: Source
+    rule: str  # e.g. "input/invalid-yaml"
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedException:
+    """An exception (waiver) that matched a finding."""
+
+    name: str
+    owner: str
+    reason: str
+    expires: str
+    expired: bool = False
+
+
+@dataclass(slots=True)
+class Finding:
+    """One thing a check found about one document.
+
+    `severity` is the effect after mode and exceptions; `rule_severity` is what
+    the rule itself asked for (`error` for deny/violation, `warning` for warn).
+    """
+
+    rule: str
+    severity: Severity
+    message: str
+    source: str  # "schema", "rego", "input", "trustgate"
+    rule_severity: Severity = Severity.ERROR
+    fix: str = ""
+    path: JsonPath = ()
+    line: int | None = None
+    policy: str = ""  # the Rego package or schema id the finding came from
+    exception: AppliedException | None = None
+    note: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rule": self.rule,
+            "severity": str(self.severity),
+            "message": self.message,
+            "source": self.source,
+        }
+        if self.rule_severity != self.severity:
+            out["ruleSeverity"] = str(self.rule_severity)
+        if self.fix:
+            out["fix"] = self.fix
+        if self.path:
+            out["path"] = _render_path(self.path)
+        if self.line is not None:
+            out["line"] = self.line
+        if self.policy:
+            out["policy"] = self.policy
+        if self.exception is not None:
+            out["exception"] = {
+                "name": self.exception.name,
+                "owner": self.exception.owner,
+                "reason": self.exception.reason,
+                "expires": self.exception.expires,
+                "expired": self.exception.expired,
+            }
+        if self.note:
+            out["note"] = self.note
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        return out
+
+
+@dataclass(slots=True)
+class DocumentResult:
+    """Everything found about one document (or one unreadable input)."""
+
+    source: Source
+    api_version: str | None
+    kind: str | None
+    namespace: str | None
+    name: str | None
+    findings: list[Finding]
+
+    @property
+    def status(self) -> Status:
+        severities = {f.severity for f in self.findings}
+        if any(f.source in NOT_EVALUATED_SOURCES for f in self.findings):
+            return Status.ERROR
+        if Severity.ERROR in severities:
+            return Status.FAILED
+        if Severity.WARNING in severities:
+            return Status.WARNED
+        return Status.PASSED
+
+    @property
+    def label(self) -> str:
+        """`Kind/namespace/name` as a reader expects it."""
+        kind = self.kind or "?"
+        name = self.name or "?"
+        return f"{kind}/{self.namespace}/{name}" if self.namespace else f"{kind}/{name}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "file": self.source.file,
+            "line": self.source.line,
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "status": str(self.status),
+            "findings": [f.to_json() for f in self.findings],
+        }
+        if self.source.rendered_from:
+            out["renderedFrom"] = self.source.rendered_from
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    documents: int
+    passed: int
+    failed: int
+    warnings: int
+    errors: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "documents": self.documents,
+            "passed": self.passed,
+            "failed": self.failed,
+            "warnings": self.warnings,
+            "errors": self.errors,
+        }
+
+
+@dataclass(slots=True)
+class Decision:
+    """The verdict of one gate run over a set of documents."""
+
+    gate: str
+    mode: Mode
+    results: list[DocumentResult]
+    policy_revision: str = ""
+    duration_ms: float = 0.0
+    notes: list[str] = field(default_factory=list)  # e.g. expired exceptions, skipped kinds
+
+    @property
+    def summary(self) -> Summary:
+        statuses = [r.status for r in self.results]
+        return Summary(
+            documents=len(self.results),
+            passed=statuses.count(Status.PASSED) + statuses.count(Status.WARNED),
+            failed=statuses.count(Status.FAILED),
+            warnings=sum(1 for r in self.results for f in r.findings if f.severity == Severity.WARNING),
+            errors=statuses.count(Status.ERROR),
+        )
+
+    @property
+    def allowed(self) -> bool:
+        return not any(f.severity == Severity.ERROR for r in self.results for f in r.findings)
+
+    def exit_code(self, *, fail_on_warning: bool = False) -> ExitCode:
+        """0 pass, 1 a blocking finding, 3 something could not be evaluated.
+
+        An input that could not be evaluated wins over a policy failure: the
+        verdict on the whole change is then unknown, not merely "failed".
+        """
+        summary = self.summary
+        if summary.errors:
+            return ExitCode.NOT_EVALUATED
+        if not self.allowed:
+            return ExitCode.POLICY_FAILURE
+        if fail_on_warning and summary.warnings:
+            return ExitCode.POLICY_FAILURE
+        return ExitCode.PASS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary.to_json(),
+            "gate": self.gate,
+            "mode": str(self.mode),
+            "allowed": self.allowed,
+            "policyRevision": self.policy_revision,
+            "notes": list(self.notes),
+            "results": [r.to_json() for r in self.results],
+        }
+
+
+def _render_path(path: Sequence[str | int]) -> str:
+    """`spec.containers[0].image`: the form kubectl and Kyverno print."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+render_path = _render_path

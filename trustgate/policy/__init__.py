@@ -1,0 +1,1 @@
+"""Policy engines: Kubernetes schemas and Rego."""

@@ -1,0 +1,361 @@
+"""Rego policies in conftest conventions, evaluated in-process by regorus.
+
+Owns: loading `.rego` modules (text in, never paths below `load_modules`),
+finding the packages that define `deny`/`violation`/`warn`, evaluating them
+against one object at a time, normalising their messages, and running Rego
+unit tests (`test_*` rules). Leaves out: what a message means for the
+verdict (the gate applies modes and exceptions).
+
+A regorus `Engine` cannot cross threads, so `RegoPolicy` is a compiled,
+shareable description and `RegoEvaluator` is the per-thread (or per-process)
+engine built from it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import regorus
+
+from trustgate.errors import PolicyError
+from trustgate.model import JsonPath
+
+BLOCK_RULES = ("deny", "violation")
+WARN_RULES = ("warn",)
+FINDING_RULES = BLOCK_RULES + WARN_RULES
+_LOCATION = re.compile(r"-->\s*(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)")
+_UNDEFINED = "<undefined>"
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """One Rego source file: its name (for messages) and text."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawFinding:
+    """A message produced by a Rego rule, normalised."""
+
+    package: str
+    rule_name: str  # deny | violation | warn
+    rule: str  # the id from the message, else "<package>.<rule_name>"
+    message: str
+    fix: str = ""
+    path: JsonPath = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocking(self) -> bool:
+        return self.rule_name in BLOCK_RULES
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    package: str
+    name: str
+    passed: bool
+    duration_ms: float
+    error: str = ""
+    file: str = ""
+
+
+def load_modules(target: Path, *, tests: bool = False) -> list[Module]:
+    """Read `.rego` files from a file or a directory tree, in a stable order.
+
+    Args:
+        target: a `.rego` file or a directory.
+        tests: include `*_test.rego` files (for `policy test`).
+
+    Raises:
+        PolicyError: the path is missing or unreadable, or holds no policy.
+    """
+    if target.is_dir():
+        files = sorted(p for p in target.rglob("*.rego") if not any(part.startswith(".") for part in p.parts))
+    elif target.is_file():
+        files = [target]
+    else:
+        raise PolicyError("policy path does not exist", where=str(target))
+    modules = []
+    for f in files:
+        if not tests and f.name.endswith("_test.rego"):
+            continue
+        try:
+            modules.append(Module(str(f), f.read_text("utf-8")))
+        except (OSError, UnicodeDecodeError) as e:
+            raise PolicyError(f"cannot read policy: {e}", where=str(f)) from e
+    return modules
+
+
+def clean_engine_error(error: BaseException) -> str:
+    """regorus' message without the Rust backtrace, as `file:line:col: message`."""
+    text = str(error).split("Stack backtrace:", 1)[0].strip()
+    match = _LOCATION.search(text)
+    detail = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("error:")]
+    message = (
+        detail[-1].removeprefix("error:").strip() if detail else text.splitlines()[-1].strip() if text else ""
+    )
+    if match:
+        source_line = ""
+        for ln in text.splitlines():
+            if ln.strip().startswith(f"{match.group('line')} |"):
+                source_line = ln.split("|", 1)[1].strip()
+        where = f"{match.group('file')}:{match.group('line')}:{match.group('col')}"
+        return f"{where}: {message}" + (f"\n    {source_line}" if source_line else "")
+    return message or type(error).__name__
+
+
+def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: bool) -> Any:
+    engine = regorus.Engine()
+    if rego_v0:
+        engine.set_rego_v0(True)
+    for module in modules:
+        try:
+            engine.add_policy(module.path, module.text)
+        except RuntimeError as e:
+            message = clean_engine_error(e)
+            hint = "fix the policy"
+            if "`if` keyword is required" in message or "`contains` keyword" in message:
+                hint = (
+                    "this looks like Rego v0 syntax: set `regoVersion: v0` on the policy source "
+                    "(or --rego-version v0), or add `if`/`contains`"
+                )
+            raise PolicyError(message, hint=hint) from e
+    if data:
+        try:
+            engine.add_data_json(json.dumps(data))
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise PolicyError(f"policy data cannot be loaded: {clean_engine_error(e)}") from e
+    return engine
+
+
+def _rule_heads(engine: Any) -> dict[str, set[str]]:
+    """Package name (without `data.`) -> names of the rules it defines."""
+    heads: dict[str, set[str]] = {}
+    for module in json.loads(engine.get_ast_as_json()):
+        ast = module.get("ast", {})
+        package = _ref_text(ast.get("package", {}).get("refr"))
+        if package is None:
+            continue
+        names = heads.setdefault(package, set())
+        for rule in ast.get("rules", []):
+            spec = rule.get("Spec") if isinstance(rule, dict) else None
+            if not isinstance(spec, dict):
+                continue
+            head = spec.get("head", {})
+            for variant in head.values():
+                if isinstance(variant, dict):
+                    name = _ref_text(variant.get("refr"), first_only=True)
+                    if name:
+                        names.add(name)
+    return heads
+
+
+def _ref_text(ref: Any, *, first_only: bool = False) -> str | None:
+    if not isinstance(ref, dict):
+        return None
+    if "Var" in ref:
+        value = ref["Var"].get("value")
+        return value if isinstance(value, str) else None
+    if "RefDot" in ref:
+        base = _ref_text(ref["RefDot"].get("refr"), first_only=first_only)
+        if first_only:
+            return base
+        fld = ref["RefDot"].get("field")
+        name = fld[1] if isinstance(fld, list) and len(fld) == 2 else None
+        return f"{base}.{name}" if base and isinstance(name, str) else base
+    if "RefBrack" in ref:
+        return _ref_text(ref["RefBrack"].get("refr"), first_only=first_only)
+    return None
+
+
+class RegoPolicy:
+    """A compiled set of modules and data; makes per-thread evaluators.
+
+    Construction compiles once to report syntax errors and to find which
+    packages define `deny`, `violation` or `warn`.
+    """
+
+    def __init__(
+        self,
+        modules: Sequence[Module],
+        *,
+        data: Mapping[str, Any] | None = None,
+        namespaces: Iterable[str] = (),
+        rego_v0: bool = False,
+    ) -> None:
+        """Compile `modules`.
+
+        Args:
+            modules: every module to load (libraries included).
+            data: the `data` document (merged under `data`).
+            namespaces: evaluate only these packages (conftest `--namespace`); all when empty.
+            rego_v0: parse as Rego v0 (no `if`/`contains` required).
+
+        Raises:
+            PolicyError: a module does not parse, or a named namespace has no rules.
+        """
+        self.modules = tuple(modules)
+        self.data = dict(data or {})
+        self.rego_v0 = rego_v0
+        engine = _new_engine(self.modules, self.data, rego_v0)
+        heads = _rule_heads(engine)
+        wanted = set(namespaces)
+        missing = wanted - set(heads)
+        if missing:
+            raise PolicyError(
+                f"no policy package named {', '.join(sorted(missing))}",
+                hint=f"packages found: {', '.join(sorted(heads)) or 'none'}",
+            )
+        self.rules: dict[str, tuple[str, ...]] = {
+            package: tuple(r for r in FINDING_RULES if r in names)
+            for package, names in sorted(heads.items())
+            if (not wanted or package in wanted) and any(r in names for r in FINDING_RULES)
+        }
+        self.tests: dict[str, tuple[str, ...]] = {
+            package: tuple(sorted(n for n in names if n.startswith("test_")))
+            for package, names in sorted(heads.items())
+            if any(n.startswith("test_") for n in names)
+        }
+        parts = [
+            f'"{package}": {{' + ", ".join(f'"{r}": data.{package}.{r}' for r in rules) + "}"
+            for package, rules in self.rules.items()
+        ]
+        self._query = "x := {" + ", ".join(parts) + "}"
+
+    def evaluator(self) -> RegoEvaluator:
+        """A fresh engine for the calling thread."""
+        return RegoEvaluator(self)
+
+
+class RegoEvaluator:
+    """One regorus engine; use it from one thread only."""
+
+    def __init__(self, policy: RegoPolicy) -> None:
+        self.policy = policy
+        self._engine = _new_engine(policy.modules, policy.data, policy.rego_v0)
+
+    def evaluate(self, obj: Mapping[str, Any]) -> list[RawFinding]:
+        """Evaluate every finding rule against `obj` as `input`.
+
+        Raises:
+            PolicyError: a rule fails at run time (e.g. conflicting values);
+                the message names the policy file and place.
+        """
+        if not self.policy.rules:
+            return []
+        try:
+            self._engine.set_input(obj)
+            result = json.loads(self._engine.eval_query_as_json(self.policy._query))
+        except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+            raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+        rows = result.get("result") or []
+        if rows:
+            values: dict[str, dict[str, Any]] = rows[0]["bindings"]["x"]
+        else:  # some rule is undefined (a complete rule with no value): ask one by one
+            values = {}
+            for package, rules in self.policy.rules.items():
+                values[package] = {}
+                for rule in rules:
+                    try:
+                        raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.{rule}"))
+                    except RuntimeError as e:
+                        raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+                    if raw != _UNDEFINED:
+                        values[package][rule] = raw
+        out: list[RawFinding] = []
+        for package, by_rule in values.items():
+            for rule_name, messages in by_rule.items():
+                if isinstance(messages, bool):  # `deny if {...}` / `deny := true`
+                    messages = [f"{package}.{rule_name}"] if messages else []
+                elif not isinstance(messages, list):
+                    messages = [messages]
+                out.extend(_normalise(package, rule_name, m) for m in messages)
+        return out
+
+    def run_tests(self) -> list[TestResult]:
+        """Evaluate every `test_*` rule; a test passes when its value is `true`."""
+        results = []
+        module_of = _module_of_package(self.policy.modules)
+        for package, names in self.policy.tests.items():
+            for name in names:
+                started = time.perf_counter()
+                error = ""
+                try:
+                    value = json.loads(self._engine.eval_rule_as_json(f"data.{package}.{name}"))
+                    passed = value is True
+                    if not passed:
+                        error = "undefined" if value == _UNDEFINED else f"evaluated to {json.dumps(value)}"
+                except RuntimeError as e:
+                    passed = False
+                    error = clean_engine_error(e)
+                results.append(
+                    TestResult(
+                        package=package,
+                        name=name,
+                        passed=passed,
+                        duration_ms=(time.perf_counter() - started) * 1000,
+                        error=error,
+                        file=module_of.get(package, ""),
+                    )
+                )
+        return results
+
+
+_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)", re.MULTILINE)
+
+
+def _module_of_package(modules: Sequence[Module]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for module in modules:
+        match = _PACKAGE.search(module.text)
+        if match:
+            out.setdefault(match.group(1), module.path)
+    return out
+
+
+_KNOWN_KEYS = ("msg", "message", "rule", "id", "fix", "path", "details")
+
+
+def _normalise(package: str, rule_name: str, message: Any) -> RawFinding:
+    default_id = f"{package}.{rule_name}"
+    if isinstance(message, str):
+        return RawFinding(package, rule_name, default_id, message)
+    if not isinstance(message, Mapping):
+        return RawFinding(package, rule_name, default_id, json.dumps(message, sort_keys=True))
+    text = message.get("msg", message.get("message"))
+    if not isinstance(text, str):
+        text = json.dumps(message, sort_keys=True)
+    rule = message.get("rule", message.get("id"))
+    fix = message.get("fix")
+    raw_path = message.get("path")
+    path: JsonPath = ()
+    if isinstance(raw_path, list) and all(
+        isinstance(p, str | int) and not isinstance(p, bool) for p in raw_path
+    ):
+        path = tuple(raw_path)
+    elif isinstance(raw_path, str) and raw_path:
+        path = tuple(
+            int(p) if p.isdigit() else p for p in raw_path.replace("[", ".").replace("]", "").split(".")
+        )
+    metadata = {k: v for k, v in message.items() if k not in _KNOWN_KEYS}
+    details = message.get("details")
+    if isinstance(details, Mapping):
+        metadata.setdefault("details", dict(details))
+    return RawFinding(
+        package=package,
+        rule_name=rule_name,
+        rule=rule if isinstance(rule, str) and rule else default_id,
+        message=text,
+        fix=fix if isinstance(fix, str) else "",
+        path=path,
+        metadata=metadata,
+    )

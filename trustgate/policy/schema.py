@@ -1,0 +1,240 @@
+"""Validate objects against Kubernetes' JSON schemas and CRD schemas, offline.
+
+Owns: finding the schema for an apiVersion/kind in the schemas shipped by
+the `kubernetes-validate` package, turning CRD `openAPIV3Schema`s into JSON
+schemas, compiling each validator once (jsonschema-rs), and reporting
+violations as path + message. Leaves out: reading manifests and deciding
+what a violation means for the verdict.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+
+from trustgate.errors import ConfigError
+from trustgate.model import JsonPath, render_path
+
+_DEFS = "#/$defs/"
+_VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local(-strict)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaViolation:
+    """One way an object fails its schema."""
+
+    rule: str  # "schema-invalid" | "schema-unknown-field"
+    message: str
+    path: JsonPath
+
+
+class SchemaMissing(Exception):
+    """No schema is known for the object's apiVersion/kind."""
+
+
+@cache
+def _schema_root() -> Path:
+    return Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
+
+
+def available_versions() -> list[str]:
+    """Kubernetes minor versions with shipped schemas, oldest first (e.g. ["1.25", ...])."""
+    found = set()
+    for entry in _schema_root().iterdir():
+        m = _VERSION_DIR.match(entry.name)
+        if m:
+            found.add((int(m.group(1)), int(m.group(2))))
+    return [f"{a}.{b}" for a, b in sorted(found)]
+
+
+def _version_dir(version: str, strict: bool) -> Path:
+    parts = version.lstrip("v").split(".")
+    try:
+        wanted = (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError) as e:
+        raise ConfigError(f"Kubernetes version {version!r} is not MAJOR.MINOR") from e
+    candidates = []
+    for entry in _schema_root().iterdir():
+        m = _VERSION_DIR.match(entry.name)
+        if m and bool(m.group(4)) == strict and (int(m.group(1)), int(m.group(2))) <= wanted:
+            candidates.append(((int(m.group(1)), int(m.group(2))), entry))
+    supported = available_versions()
+    if not candidates or f"{wanted[0]}.{wanted[1]}" not in supported:
+        raise ConfigError(
+            f"no schemas for Kubernetes {version}",
+            hint=f"choose one of {', '.join(supported)} (kubernetes.version or --kubernetes-version)",
+        )
+    return max(candidates)[1]
+
+
+class SchemaSet:
+    """Validators for one Kubernetes version (+ CRDs), compiled on first use."""
+
+    def __init__(self, *, version: str, strict: bool, crds: Iterable[Mapping[str, Any]] = ()) -> None:
+        self.version = version
+        self.strict = strict
+        self._dir = _version_dir(version, strict)
+        self._defs: dict[str, Any] | None = None
+        self._validators: dict[tuple[str, str], Any] = {}
+        self._crd_schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        for crd in crds:
+            self.add_crd(crd)
+
+    def add_crd(self, crd: Mapping[str, Any]) -> int:
+        """Register the schemas of a CustomResourceDefinition; returns how many versions had one.
+
+        Raises:
+            ConfigError: the object is not a usable CRD.
+        """
+        spec = crd.get("spec")
+        if not isinstance(spec, Mapping):
+            raise ConfigError("CustomResourceDefinition has no spec")
+        group = spec.get("group")
+        kind = (spec.get("names") or {}).get("kind") if isinstance(spec.get("names"), Mapping) else None
+        if not isinstance(group, str) or not isinstance(kind, str):
+            raise ConfigError("CustomResourceDefinition needs spec.group and spec.names.kind")
+        count = 0
+        for version in spec.get("versions") or []:
+            schema = (
+                ((version.get("schema") or {}).get("openAPIV3Schema"))
+                if isinstance(version, Mapping)
+                else None
+            )
+            if isinstance(schema, Mapping) and isinstance(version.get("name"), str):
+                self._crd_schemas[(f"{group}/{version['name']}", kind)] = crd_to_json_schema(
+                    schema, strict=self.strict
+                )
+                count += 1
+        return count
+
+    @property
+    def crd_kinds(self) -> list[tuple[str, str]]:
+        return sorted(self._crd_schemas)
+
+    def validate(self, obj: Mapping[str, Any]) -> list[SchemaViolation]:
+        """Validate one object.
+
+        Raises:
+            SchemaMissing: no schema is known for its apiVersion and kind.
+        """
+        api_version = str(obj.get("apiVersion"))
+        kind = str(obj.get("kind"))
+        validator = self._validator(api_version, kind)
+        out = []
+        for error in validator.iter_errors(obj):
+            path: JsonPath = tuple(error.instance_path)
+            rule = "schema-invalid"
+            message = error.message
+            unexpected = getattr(error.kind, "unexpected", None)
+            if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties) and unexpected:
+                rule = "schema-unknown-field"
+                names = ", ".join(repr(u) for u in unexpected)
+                where = render_path(path) or "the top level"
+                message = f"unknown field {names} at {where}"
+                path = (*path, str(unexpected[0]))
+            out.append(SchemaViolation(rule, message, path))
+        return out
+
+    def _validator(self, api_version: str, kind: str) -> Any:
+        key = (api_version, kind)
+        validator = self._validators.get(key)
+        if validator is not None:
+            return validator
+        crd = self._crd_schemas.get(key)
+        if crd is not None:
+            validator = jsonschema_rs.validator_for(crd)
+        else:
+            validator = self._compile_builtin(api_version, kind)
+        self._validators[key] = validator
+        return validator
+
+    def _compile_builtin(self, api_version: str, kind: str) -> Any:
+        group, _, version = api_version.rpartition("/")
+        prefix = f"{group.split('.')[0]}-" if group else ""
+        path = self._dir / f"{kind.lower()}-{prefix}{version}.json"
+        try:
+            schema = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError) as e:
+            raise SchemaMissing(f"no schema for {api_version} {kind}") from e
+        # The file name drops the group's domain: make sure it is the same group.
+        allowed = (schema.get("properties", {}).get("apiVersion", {}) or {}).get("enum")
+        if allowed and api_version not in allowed:
+            raise SchemaMissing(f"no schema for {api_version} {kind}")
+        schema["$defs"] = self._reachable_defs(schema)
+        text = json.dumps(schema).replace("/api/_definitions.json#/$defs/", _DEFS)
+        return jsonschema_rs.validator_for(json.loads(text))
+
+    def _reachable_defs(self, schema: Any) -> dict[str, Any]:
+        if self._defs is None:
+            self._defs = json.loads((self._dir / "_definitions.json").read_text("utf-8"))["$defs"]
+        defs = self._defs
+        found: dict[str, Any] = {}
+        stack = [schema]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if key == "$ref" and isinstance(value, str) and _DEFS in value:
+                        name = value.split(_DEFS, 1)[1]
+                        if name not in found and name in defs:
+                            found[name] = defs[name]
+                            stack.append(defs[name])
+                    else:
+                        stack.append(value)
+            elif isinstance(node, list):
+                stack.extend(node)
+        return found
+
+
+def crd_to_json_schema(schema: Mapping[str, Any], *, strict: bool) -> dict[str, Any]:
+    """Turn a CRD's structural OpenAPI v3 schema into a JSON schema.
+
+    `nullable` becomes a null type; in strict mode objects that declare
+    properties reject unknown fields unless they preserve unknown fields,
+    which is what the API server's pruning would silently drop.
+    """
+    out: dict[str, Any] = _convert(copy.deepcopy(dict(schema)), strict=strict, top=True)
+    return out
+
+
+def _convert(node: Any, *, strict: bool, top: bool = False) -> Any:
+    if isinstance(node, list):
+        return [_convert(n, strict=strict) for n in node]
+    if not isinstance(node, dict):
+        return node
+    for key in ("properties", "patternProperties"):
+        if isinstance(node.get(key), dict):
+            node[key] = {k: _convert(v, strict=strict) for k, v in node[key].items()}
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(node.get(key), dict):
+            node[key] = _convert(node[key], strict=strict)
+    for key in ("allOf", "anyOf", "oneOf"):
+        if isinstance(node.get(key), list):
+            node[key] = [_convert(v, strict=strict) for v in node[key]]
+    if node.pop("nullable", False) and isinstance(node.get("type"), str):
+        node["type"] = [node["type"], "null"]
+    if node.get("x-kubernetes-int-or-string"):
+        node.pop("type", None)
+        node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if top and isinstance(node.get("properties"), dict):
+        props = node["properties"]
+        props.setdefault("apiVersion", {"type": "string"})
+        props.setdefault("kind", {"type": "string"})
+        props.setdefault("metadata", {"type": "object"})
+    if (
+        strict
+        and "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        node["additionalProperties"] = False
+    return node

@@ -1,0 +1,249 @@
+"""Parse YAML and JSON streams into documents that remember their lines.
+
+Owns: splitting a stream into documents, the safe loader (timestamps stay
+strings, as Kubernetes reads them), the alias-bomb guard, and mapping a JSON
+path back to the line it came from. Leaves out: reading files (see
+`loader.py`) and everything Kubernetes-specific.
+
+A YAML syntax error ends a YAML stream, so a stream is first cut at its
+`---` markers (a marker in column 0 always starts a document) and every
+piece is parsed on its own: one broken document never hides the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from trustgate.model import JsonPath
+
+try:  # the libyaml-backed loader is ~10x faster; fall back where it is missing
+    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]  # same interface
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _BaseLoader = yaml.SafeLoader
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]  # dynamic base chosen above
+    """SafeLoader that leaves timestamps as strings, as Kubernetes' own YAML reader does."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+_DOC_START = re.compile(rb"^---(?=[ \t\r\n]|$)", re.MULTILINE)
+_DOC_END = re.compile(rb"^\.\.\.[ \t]*\r?$", re.MULTILINE)
+
+
+class YamlProblem(Exception):
+    """A piece of a stream that is not usable YAML; carries the 1-based line."""
+
+    def __init__(self, rule: str, message: str, line: int, hint: str = "") -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.line = line
+        self.hint = hint
+
+
+@dataclass(slots=True)
+class ParsedDocument:
+    """One document of a stream: its value, 1-based start line and node tree."""
+
+    value: Any
+    line: int
+    index: int
+    node: yaml.Node | None
+
+
+def split_stream(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Yield (0-based first line, bytes) for every `---`-separated piece of a stream."""
+    starts = [m.start() for m in _DOC_START.finditer(data)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(data))
+    line = 0
+    for begin, end in itertools.pairwise(starts):
+        chunk = data[begin:end]
+        yield line, chunk
+        line += chunk.count(b"\n")
+
+
+def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | YamlProblem]:
+    """Parse every document of a YAML (or JSON) stream.
+
+    Yields a `ParsedDocument` per non-empty document, or a `YamlProblem` for a
+    piece that cannot be used; parsing goes on with the next piece.
+
+    Args:
+        data: the whole stream, UTF-8.
+        max_nodes: the most nodes a document may expand to through aliases.
+    """
+    index = 0
+    for first_line, chunk in split_stream(data):
+        # A `...` end marker is followed only by directives or the next `---`.
+        end = _DOC_END.search(chunk)
+        if end is not None:
+            chunk = chunk[: end.start()]
+        try:
+            node = _compose(chunk)
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            line = first_line + (mark.line + 1 if mark is not None else 1)
+            col = f", column {mark.column + 1}" if mark is not None else ""
+            problem = " ".join(p for p in (e.context, e.problem) if p)
+            yield YamlProblem(
+                "input/invalid-yaml",
+                f"invalid YAML at line {line}{col}: {problem}",
+                line,
+                "fix the syntax; other documents in this file were still checked",
+            )
+            index += 1
+            continue
+        except yaml.YAMLError as e:  # reader errors: control characters and the like
+            yield YamlProblem("input/invalid-yaml", f"invalid YAML: {e}", first_line + 1)
+            index += 1
+            continue
+        if node is None:
+            continue  # an empty document, e.g. after a trailing `---`
+        start = first_line + node.start_mark.line + 1
+        if b"*" in chunk:
+            try:
+                size = _expanded_size(node, max_nodes)
+            except _Recursive:
+                yield YamlProblem(
+                    "input/yaml-alias",
+                    "YAML alias refers to its own anchor (a recursive document)",
+                    start,
+                    "remove the recursive alias",
+                )
+                index += 1
+                continue
+            if size > max_nodes:
+                yield YamlProblem(
+                    "input/yaml-alias",
+                    f"YAML aliases expand this document to more than {max_nodes:,} nodes (an alias bomb?)",
+                    start,
+                    "expand the aliases by hand or split the document",
+                )
+                index += 1
+                continue
+        loader = _Loader("")
+        try:
+            value = loader.construct_document(node)
+        except yaml.YAMLError as e:
+            yield YamlProblem("input/invalid-yaml", f"invalid YAML value: {e}", start)
+            index += 1
+            continue
+        finally:
+            loader.dispose()
+        yield ParsedDocument(value=value, line=start, index=index, node=_shift(node, first_line))
+        index += 1
+
+
+def _compose(chunk: bytes) -> yaml.Node | None:
+    loader = _Loader(chunk)
+    try:
+        node: yaml.Node | None = loader.get_single_node()
+        return node
+    finally:
+        loader.dispose()
+
+
+class _ShiftedNode:
+    """A node tree with a line offset, walked only when a finding needs a line."""
+
+    __slots__ = ("node", "offset")
+
+    def __init__(self, node: yaml.Node, offset: int) -> None:
+        self.node = node
+        self.offset = offset
+
+
+def _shift(node: yaml.Node, offset: int) -> Any:
+    return _ShiftedNode(node, offset)
+
+
+def locate(tree: Any, path: JsonPath) -> int | None:
+    """The 1-based line of the deepest node along `path`, or None."""
+    if not isinstance(tree, _ShiftedNode):
+        return None
+    node: yaml.Node = tree.node
+    line: int = node.start_mark.line
+    for part in path:
+        found: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    found = value
+                    line = key.start_mark.line
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            found = node.value[part]
+            line = found.start_mark.line
+        if found is None:
+            break
+        node = found
+    return tree.offset + line + 1
+
+
+def subtree(tree: Any, path: JsonPath) -> Any:
+    """The node tree at `path` (for the items of a `kind: List`), keeping the line offset."""
+    if not isinstance(tree, _ShiftedNode):
+        return None
+    node: yaml.Node = tree.node
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part]
+            if not match:
+                return None
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return None
+    return _ShiftedNode(node, tree.offset)
+
+
+class _Recursive(Exception):
+    pass
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Count the nodes a document expands to, counting every alias use again.
+
+    Memoised by node identity, so shared subtrees cost one visit; a cycle raises.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        known = sizes.get(key)
+        if known is not None:
+            return known
+        if key in active:
+            raise _Recursive
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > limit:
+                    break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
