@@ -27,7 +27,7 @@ spec:
         seccompProfile: {type: RuntimeDefault}
       containers:
         - name: web
-          image: registry.example.com/shop/web:1.4.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+          image: registry.example.com/shop/web:1.4.2@sha256:{digest}
           resources:
             limits: {cpu: 500m, memory: 256Mi}
             requests: {cpu: 100m, memory: 128Mi}
@@ -38,7 +38,7 @@ spec:
             httpGet: {path: /healthz, port: 8080}
           readinessProbe:
             httpGet: {path: /ready, port: 8080}
-"""
+""".replace("{digest}", "0123456789abcdef" * 4)
 
 PRIVILEGED_DEPLOYMENT = COMPLIANT_DEPLOYMENT.replace(
     "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: false\n            privileged: true"

@@ -109,8 +109,17 @@ def test_no_policies_key_means_the_defaults(write: Write) -> None:
             ["'2027-02-30' is not a date"],
         ),
     ],
-    ids=["bad-mode", "typo", "exception-missing-owner", "builtin-and-path", "wrong-api", "yaml",
-         "two-docs", "reserved-section", "bad-date"],
+    ids=[
+        "bad-mode",
+        "typo",
+        "exception-missing-owner",
+        "builtin-and-path",
+        "wrong-api",
+        "yaml",
+        "two-docs",
+        "reserved-section",
+        "bad-date",
+    ],
 )
 def test_broken_config_names_file_and_line(write: Write, text: str, expected: list[str]) -> None:
     path = write("t.yaml", text)

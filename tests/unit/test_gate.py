@@ -70,13 +70,29 @@ def test_findings_carry_rule_fix_path_and_line(policy_dir: Path, write: Write) -
     path = write("m.yaml", MANIFESTS)
     decision = make_gate(policy_dir).check([str(path)])
     deploy, cm = decision.results
-    assert (deploy.kind, deploy.namespace, deploy.name, deploy.status) == ("Deployment", "ops", "admin", Status.FAILED)
+    assert (deploy.kind, deploy.namespace, deploy.name, deploy.status) == (
+        "Deployment",
+        "ops",
+        "admin",
+        Status.FAILED,
+    )
     priv, replicas = deploy.findings
-    assert (priv.rule, priv.severity, priv.line, priv.fix) == ("no-privileged", Severity.ERROR, 16, "drop privileged")
+    assert (priv.rule, priv.severity, priv.line, priv.fix) == (
+        "no-privileged",
+        Severity.ERROR,
+        16,
+        "drop privileged",
+    )
     assert priv.metadata["image"] == "registry.example.com/ops/tool:1.0"
     assert (replicas.rule, replicas.severity, replicas.line) == ("replicas", Severity.WARNING, 7)
     assert cm.status == Status.PASSED and cm.source.line == 18
-    assert decision.summary.to_json() == {"documents": 2, "passed": 1, "failed": 1, "warnings": 1, "errors": 0}
+    assert decision.summary.to_json() == {
+        "documents": 2,
+        "passed": 1,
+        "failed": 1,
+        "warnings": 1,
+        "errors": 0,
+    }
     assert decision.exit_code() == ExitCode.POLICY_FAILURE
     assert decision.policy_revision.startswith("sha256:")
 
@@ -89,8 +105,14 @@ def test_findings_carry_rule_fix_path_and_line(policy_dir: Path, write: Write) -
         (Mode.AUDIT, Severity.INFO, Severity.INFO, ExitCode.PASS),
     ],
 )
-def test_modes(policy_dir: Path, write: Write, mode: Mode, deny_severity: Severity, warn_severity: Severity,
-               exit_code: ExitCode) -> None:
+def test_modes(
+    policy_dir: Path,
+    write: Write,
+    mode: Mode,
+    deny_severity: Severity,
+    warn_severity: Severity,
+    exit_code: ExitCode,
+) -> None:
     decision = make_gate(policy_dir, mode=mode).check([str(write("m.yaml", MANIFESTS))])
     priv, replicas = sorted(decision.results[0].findings, key=lambda f: f.rule)
     assert priv.severity == deny_severity and priv.rule_severity == Severity.ERROR
@@ -146,7 +168,9 @@ def test_exception_waives_a_matching_finding_and_is_recorded(policy_dir: Path, w
     ids=["namespace", "kind", "name", "image", "rule"],
 )
 def test_exception_that_does_not_match_changes_nothing(policy_dir: Path, write: Write, changes: dict) -> None:
-    decision = make_gate(policy_dir, exceptions=(exception(**changes),)).check([str(write("m.yaml", MANIFESTS))])
+    decision = make_gate(policy_dir, exceptions=(exception(**changes),)).check(
+        [str(write("m.yaml", MANIFESTS))]
+    )
     priv = next(f for f in decision.results[0].findings if f.rule == "no-privileged")
     assert priv.severity == Severity.ERROR and priv.exception is None
 
@@ -167,7 +191,9 @@ def test_policy_runtime_error_in_one_document_keeps_the_others(write: Write) -> 
         "p/conflict.rego",
         'package c\nimport rego.v1\nx := 1 if input.a\nx := 2 if input.b\ndeny contains "x" if x > 0\n',
     ).parent
-    path = write("m.yaml", "apiVersion: v1\nkind: ConfigMap\na: 1\nb: 1\n---\napiVersion: v1\nkind: ConfigMap\n")
+    path = write(
+        "m.yaml", "apiVersion: v1\nkind: ConfigMap\na: 1\nb: 1\n---\napiVersion: v1\nkind: ConfigMap\n"
+    )
     config = Config(policies=(PolicySource(path=policy),), kubernetes=KubernetesSettings(schemas=False))
     decision = Gate(config=config, today=TODAY).check([str(path)])
     broken, fine = decision.results
@@ -217,7 +243,9 @@ def test_crd_from_config_validates_custom_resources(policy_dir: Path, write: Wri
                       properties: {size: {type: integer}}
         """,
     )
-    path = write("w.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: big}\n")
+    path = write(
+        "w.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: big}\n"
+    )
     gate = make_gate(policy_dir, kubernetes=KubernetesSettings(crds=(crd.parent,)))
     (finding,) = gate.check([str(path)]).results[0].findings
     assert (finding.rule, finding.line) == ("schema-invalid", 4)
@@ -243,7 +271,7 @@ def test_data_files_and_inline_data_are_merged(write: Write) -> None:
         "p/reg.rego",
         "package r\nimport rego.v1\n"
         "deny contains input.image if { not startswith(input.image, data.settings.registry) }\n"
-        "deny contains sprintf(\"team %s\", [data.settings.team]) if input.team != data.settings.team\n",
+        'deny contains sprintf("team %s", [data.settings.team]) if input.team != data.settings.team\n',
     ).parent
     data = write("data.yaml", "settings: {registry: registry.example.com/, team: red}\n")
     config = Config(

@@ -18,7 +18,9 @@ def read(path: Path, limits: Limits = LIMITS) -> tuple[list, list]:
     return loader.read_unit(loader.Unit(str(path), "file"), limits)
 
 
-def test_plan_walks_directories_in_order_and_skips_hidden_and_other_files(write: Write, tmp_path: Path) -> None:
+def test_plan_walks_directories_in_order_and_skips_hidden_and_other_files(
+    write: Write, tmp_path: Path
+) -> None:
     write("b/two.yaml", "kind: A\n")
     write("a/one.yml", "kind: A\n")
     write("a/data.json", "{}\n")
@@ -167,7 +169,9 @@ def test_broken_kustomization_gives_kubectls_reason(write: Write, tmp_path: Path
     assert "missing.yaml" in problems[0].message
 
 
-def test_missing_kubectl_is_a_clear_error(write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_kubectl_is_a_clear_error(
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write("app/kustomization.yaml", "resources: []\n")
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     (unit,) = loader.plan([str(tmp_path / "app")])

@@ -32,7 +32,9 @@ def evaluate(modules: list[rego.Module], obj: dict, **kwargs: object) -> list[re
 
 
 def test_conftest_rules_and_message_shapes() -> None:
-    findings = evaluate([rego.Module("p.rego", POLICY)], {"kind": "Pod", "metadata": {}, "spec": {"replicas": 1}})
+    findings = evaluate(
+        [rego.Module("p.rego", POLICY)], {"kind": "Pod", "metadata": {}, "spec": {"replicas": 1}}
+    )
     by_rule = {f.rule: f for f in findings}
     assert set(by_rule) == {"main.deny", "owner-label", "main.warn"}
     assert by_rule["main.deny"].message == "pods are not allowed" and by_rule["main.deny"].blocking
@@ -69,8 +71,13 @@ def test_v0_syntax_gets_a_hint_and_parses_in_v0_mode() -> None:
 
 def test_runtime_error_is_a_policy_error_naming_the_place() -> None:
     policy = rego.RegoPolicy(
-        [rego.Module("c.rego", "package c\nimport rego.v1\nx := 1 if input.a\nx := 2 if input.b\n"
-                     "deny contains \"conflict\" if x > 0\n")]
+        [
+            rego.Module(
+                "c.rego",
+                "package c\nimport rego.v1\nx := 1 if input.a\nx := 2 if input.b\n"
+                'deny contains "conflict" if x > 0\n',
+            )
+        ]
     )
     with pytest.raises(PolicyError) as err:
         policy.evaluator().evaluate({"a": True, "b": True})
@@ -80,8 +87,9 @@ def test_runtime_error_is_a_policy_error_naming_the_place() -> None:
 def test_namespaces_filter_and_missing_namespace() -> None:
     other = rego.Module("o.rego", 'package other\nimport rego.v1\ndeny contains "other" if true\n')
     main = rego.Module("p.rego", POLICY)
-    findings = evaluate([main, other], {"kind": "Pod", "metadata": {"labels": {"owner": "x"}}},
-                        namespaces=["other"])
+    findings = evaluate(
+        [main, other], {"kind": "Pod", "metadata": {"labels": {"owner": "x"}}}, namespaces=["other"]
+    )
     assert [f.rule for f in findings] == ["other.deny"]
     with pytest.raises(PolicyError) as err:
         rego.RegoPolicy([main], namespaces=["nope"])
@@ -89,14 +97,18 @@ def test_namespaces_filter_and_missing_namespace() -> None:
 
 
 def test_boolean_rule_and_undefined_complete_rule() -> None:
-    policy = "package b\nimport rego.v1\ndeny if input.bad\nwarn := \"careful\" if input.careful\n"
+    policy = 'package b\nimport rego.v1\ndeny if input.bad\nwarn := "careful" if input.careful\n'
     findings = evaluate([rego.Module("b.rego", policy)], {"bad": True})
     assert [(f.rule, f.message) for f in findings] == [("b.deny", "b.deny")]
 
 
 def test_data_is_visible_to_policies() -> None:
-    policy = "package d\nimport rego.v1\ndeny contains r if { some r in data.limits.blocked; input.name == r }\n"
-    findings = evaluate([rego.Module("d.rego", policy)], {"name": "evil"}, data={"limits": {"blocked": ["evil"]}})
+    policy = (
+        "package d\nimport rego.v1\ndeny contains r if { some r in data.limits.blocked; input.name == r }\n"
+    )
+    findings = evaluate(
+        [rego.Module("d.rego", policy)], {"name": "evil"}, data={"limits": {"blocked": ["evil"]}}
+    )
     assert [f.message for f in findings] == ["evil"]
 
 

@@ -95,11 +95,19 @@ def test_unknown_kind_and_lookalike_group_have_no_schema(strict: SchemaSet) -> N
 
 
 def test_crd_schema_validates_custom_resources(strict: SchemaSet) -> None:
-    good = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-            "spec": {"size": 2, "port": "http", "note": None, "extra": {"anything": [1]}}}
+    good = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": 2, "port": "http", "note": None, "extra": {"anything": [1]}},
+    }
     assert strict.validate(good) == []
-    bad = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-           "spec": {"size": 0, "colour": "red"}}
+    bad = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": 0, "colour": "red"},
+    }
     rules = sorted((v.rule, v.path) for v in strict.validate(bad))
     assert rules == [("schema-invalid", ("spec", "size")), ("schema-unknown-field", ("spec", "colour"))]
 

@@ -1,0 +1,272 @@
+"""`trustgate check` end to end through the CLI, as a pipeline step would run it."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trustgate.cli.main import main
+
+Write = Callable[[str, str], Path]
+
+POLICY = """\
+package main
+import rego.v1
+
+deny contains {"msg": sprintf("container %q uses a latest tag", [c.name]), "rule": "no-latest",
+               "fix": "pin a version", "path": ["spec", "containers", i, "image"]} if {
+  some i, c in input.spec.containers
+  endswith(c.image, ":latest")
+}
+
+warn contains {"msg": "no team label", "rule": "team-label"} if {
+  input.kind == "Pod"
+  not input.metadata.labels.team
+}
+"""
+
+GOOD_POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: good, labels: {team: a}}\nspec:\n  containers:\n"
+    "    - {name: app, image: 'nginx:1.27'}\n"
+)
+BAD_POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n"
+    "    - name: app\n      image: nginx:latest\n"
+)
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def policy(write: Write) -> str:
+    return str(write("policy/main.rego", POLICY))
+
+
+def check(policy: str, *args: str, input: str | None = None) -> tuple[int, str, str]:
+    return run("check", "--no-builtin", "-p", policy, *args, input=input)
+
+
+def test_pass_exits_zero(policy: str, write: Write) -> None:
+    code, out, _ = check(policy, str(write("ok.yaml", GOOD_POD)))
+    assert code == 0
+    assert "1 documents: 1 passed, 0 failed" in out
+
+
+def test_failure_exits_one_with_file_line_rule_and_fix(policy: str, write: Write) -> None:
+    path = write("bad.yaml", BAD_POD)
+    code, out, _ = check(policy, str(path), "--no-color")
+    assert code == 1
+    assert "no-latest" in out and 'container "app" uses a latest tag' in out
+    assert f"{path}:7" in out  # the image line
+    assert "fix: pin a version" in out
+    assert "team-label" in out  # the warning is shown too
+
+
+def test_json_output_shape(policy: str, write: Write) -> None:
+    write("m/a.yaml", GOOD_POD)
+    write("m/b.yaml", BAD_POD + "---\n" + GOOD_POD.replace("good", "good2"))
+    code, out, _ = check(policy, str(write("m/a.yaml", GOOD_POD).parent), "-o", "json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["summary"] == {"documents": 3, "passed": 2, "failed": 1, "warnings": 1, "errors": 0}
+    bad = next(r for r in report["results"] if r["name"] == "bad")
+    assert {k: bad[k] for k in ("apiVersion", "kind", "namespace", "name", "line")} == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "namespace": None,
+        "name": "bad",
+        "line": 1,
+    }
+    assert bad["file"].endswith("b.yaml")
+    rules = {f["rule"]: f for f in bad["findings"]}
+    assert rules["no-latest"]["severity"] == "error" and rules["no-latest"]["line"] == 7
+    assert rules["no-latest"]["path"] == "spec.containers[0].image"
+    assert rules["team-label"]["severity"] == "warning"
+
+
+def test_stdin(policy: str) -> None:
+    code, out, _ = check(policy, "-", "-o", "json", input=BAD_POD)
+    assert code == 1
+    assert json.loads(out)["results"][0]["file"] == "-"
+
+
+def test_sarif_junit_and_github_formats(policy: str, write: Write, tmp_path: Path) -> None:
+    path = str(write("bad.yaml", BAD_POD))
+    sarif_file = tmp_path / "out.sarif"
+    code, _, err = check(policy, path, "-o", "sarif", "--output", str(sarif_file))
+    assert code == 1 and "report: " in err
+    sarif = json.loads(sarif_file.read_text())
+    assert sarif["version"] == "2.1.0"
+    results = sarif["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} == {"no-latest", "team-label"}
+    latest = next(r for r in results if r["ruleId"] == "no-latest")
+    assert latest["level"] == "error"
+    assert latest["locations"][0]["physicalLocation"]["region"]["startLine"] == 7
+
+    code, out, _ = check(policy, path, "-o", "junit")
+    suite = ET.fromstring(out)
+    assert code == 1 and suite.find(".//failure") is not None
+
+    code, out, _ = check(policy, path, "-o", "github")
+    assert f"::error file={path},line=7,title=no-latest::" in out
+    assert "::warning " in out
+
+
+def test_fail_on_warning(policy: str, write: Write) -> None:
+    pod = GOOD_POD.replace(", labels: {team: a}", "")
+    path = str(write("warn.yaml", pod))
+    assert check(policy, path)[0] == 0
+    assert check(policy, path, "--fail-on", "warning")[0] == 1
+
+
+def test_mode_flag(policy: str, write: Write) -> None:
+    path = str(write("bad.yaml", BAD_POD))
+    assert check(policy, path, "--mode", "warn")[0] == 0
+    assert check(policy, path, "--mode", "audit")[0] == 0
+
+
+def test_bad_documents_exit_three_and_every_good_one_is_still_reported(policy: str, write: Write) -> None:
+    write("in/broken.yaml", "a: [unclosed\n")
+    write("in/good.yaml", GOOD_POD)
+    write("in/bad.yaml", BAD_POD)
+    write("in/list.yaml", "- 1\n- 2\n")
+    write("in/nokind.yaml", "metadata: {name: x}\n")
+    (Path(write("in/good.yaml", GOOD_POD)).parent / "blob.yaml").write_bytes(b"\x00\x01\x02")
+    code, out, _ = check(policy, str(Path(write("in/good.yaml", GOOD_POD)).parent), "-o", "json")
+    assert code == 3
+    report = json.loads(out)
+    assert (
+        report["summary"]["errors"] == 4
+        and report["summary"]["failed"] == 1
+        and report["summary"]["passed"] == 1
+    )
+    problems = {
+        Path(r["file"]).name: r["findings"][0]["rule"] for r in report["results"] if r["status"] == "error"
+    }
+    assert problems == {
+        "blob.yaml": "input/binary",
+        "broken.yaml": "input/invalid-yaml",
+        "list.yaml": "input/not-an-object",
+        "nokind.yaml": "input/not-a-kubernetes-object",
+    }
+
+
+def test_alias_bomb_is_refused(policy: str, write: Write) -> None:
+    rows = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=False):
+        rows.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    path = write("bomb.yaml", "\n".join(rows) + "\n")
+    code, out, _ = check(policy, str(path), "-o", "json")
+    assert code == 3
+    assert json.loads(out)["results"][0]["findings"][0]["rule"] == "input/yaml-alias"
+
+
+def test_missing_path_is_a_clear_error(policy: str, tmp_path: Path) -> None:
+    code, _, err = check(policy, str(tmp_path / "nope"))
+    assert code == 3
+    assert "nope: no such file or directory" in err
+    assert "Traceback" not in err
+
+
+def test_usage_error_exits_two(policy: str) -> None:
+    code, _, err = run("check", "--format", "yaml", "x")
+    assert code == 2 and "Invalid value for '-o' / '--format'" in err
+
+
+def test_broken_config_names_the_line(write: Write) -> None:
+    config = write("trustgate.yaml", "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmode: maybe\n")
+    code, _, err = run("check", "-c", str(config), str(config))
+    assert code == 3
+    assert f"{config}:3: mode:" in err
+
+
+def test_broken_policy_names_file_line_column(write: Write) -> None:
+    bad = write("p/bad.rego", "package main\nimport rego.v1\ndeny contains msg if {\n  msg := \n}\n")
+    code, _, err = run("check", "--no-builtin", "-p", str(bad), str(bad))
+    assert code == 3
+    assert f"{bad}:4:" in err and "backtrace" not in err.lower()
+
+
+def test_v0_policy_with_flag(write: Write) -> None:
+    policy = write(
+        "p/old.rego", 'package main\n\ndeny[msg] {\n  input.kind == "Pod"\n  msg := "no pods"\n}\n'
+    )
+    pod = str(write("pod.yaml", GOOD_POD))
+    code, _, err = run("check", "--no-builtin", "-p", str(policy), pod)
+    assert code == 3 and "--rego-version v0" in err
+    code, out, _ = run("check", "--no-builtin", "-p", str(policy), "--rego-version", "v0", pod, "-o", "json")
+    assert code == 1 and json.loads(out)["results"][0]["findings"][0]["message"] == "no pods"
+
+
+def test_config_with_exception_and_expired_exception(policy: str, write: Write) -> None:
+    config = write(
+        "trustgate.yaml",
+        f"""\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        manifests:
+          policies:
+            - path: {policy}
+        exceptions:
+          - name: legacy-bad-pod
+            rules: [no-latest]
+            names: [bad]
+            owner: app-team@example.com
+            reason: migrating off latest this sprint
+            expires: "2999-01-01"
+          - name: old-waiver
+            rules: [team-label]
+            owner: app-team@example.com
+            reason: long gone
+            expires: "2001-01-01"
+        """,
+    )
+    code, out, _ = run("check", "-c", str(config), str(write("bad.yaml", BAD_POD)), "-o", "json")
+    assert code == 0
+    report = json.loads(out)
+    findings = {f["rule"]: f for f in report["results"][0]["findings"]}
+    assert findings["no-latest"]["severity"] == "info"
+    assert findings["no-latest"]["exception"]["name"] == "legacy-bad-pod"
+    assert findings["team-label"]["severity"] == "warning"
+    assert findings["team-label"]["exception"]["expired"] is True
+    assert any("old-waiver" in note and "expired on 2001-01-01" in note for note in report["notes"])
+
+
+def test_kustomization_directory_is_rendered(policy: str, write: Write) -> None:
+    write("app/kustomization.yaml", "namespace: shop\nresources: [pod.yaml]\n")
+    write("app/pod.yaml", BAD_POD)
+    code, out, _ = check(policy, str(write("app/pod.yaml", BAD_POD).parent), "-o", "json")
+    assert code == 1
+    (result,) = json.loads(out)["results"]
+    assert (result["namespace"], result["name"], result["renderedFrom"]) == (
+        "shop",
+        "bad",
+        str(write("app/pod.yaml", BAD_POD).parent),
+    )
+
+
+def test_output_to_unwritable_place(policy: str, write: Write, tmp_path: Path) -> None:
+    code, _, err = check(
+        policy,
+        str(write("ok.yaml", GOOD_POD)),
+        "-o",
+        "json",
+        "--output",
+        str(tmp_path / "missing-dir" / "out.json"),
+    )
+    assert code == 3 and "cannot write" in err
+
+
+def test_versions_and_schema_commands() -> None:
+    code, out, _ = run("versions")
+    assert code == 0 and "1.33" in out and "pss-baseline" in out
+    code, out, _ = run("schema")
+    assert code == 0 and json.loads(out)["properties"]["apiVersion"]["const"] == "trustgate.dev/v1alpha1"

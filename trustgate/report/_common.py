@@ -1,0 +1,132 @@
+"""What every report writer needs to know about a decision, whatever its layout.
+
+This module owns the small rules the writers share: how a document is named,
+which line a finding points at, when a finding counts as waived, how results
+group by file and how untrusted text is made safe to print. It decides no
+layout; each writer does that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from trustgate.model import Decision, DocumentResult, Finding, Severity, render_path
+
+STDIN = "-"  # the file name loaders give to documents read from standard input
+
+_SEVERITY_ORDER: Mapping[Severity, int] = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+# Bidi overrides and isolates reorder what a terminal shows ("Trojan Source").
+_BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+
+
+def is_stdin(file: str) -> bool:
+    return file == STDIN
+
+
+def display_file(file: str) -> str:
+    """The file name as a person reads it: `<stdin>` for standard input."""
+    return "<stdin>" if is_stdin(file) else file
+
+
+def document_label(result: DocumentResult) -> str:
+    """`Kind/namespace/name`, or `document N` when the input had no identity to show."""
+    if result.kind is None and result.name is None:
+        return f"document {result.source.index + 1}"
+    return result.label
+
+
+def finding_line(finding: Finding, result: DocumentResult) -> int:
+    """The line a finding points at: its field's line, else its document's; never below 1."""
+    line = finding.line if finding.line is not None else result.source.line
+    return max(1, line)
+
+
+def is_waived(finding: Finding) -> bool:
+    """True when an exception that has not expired covers the finding."""
+    return finding.exception is not None and not finding.exception.expired
+
+
+def by_severity(findings: Iterable[Finding]) -> list[Finding]:
+    """Errors first, then warnings, then info; stable within a severity."""
+    return sorted(findings, key=lambda f: _SEVERITY_ORDER.get(f.severity, len(_SEVERITY_ORDER)))
+
+
+def group_by_file(results: Iterable[DocumentResult]) -> dict[str, list[DocumentResult]]:
+    """Results keyed by file, files and documents in the order they came."""
+    groups: dict[str, list[DocumentResult]] = {}
+    for result in results:
+        groups.setdefault(result.source.file, []).append(result)
+    return groups
+
+
+def sub_decision(decision: Decision, results: list[DocumentResult]) -> Decision:
+    """The same verdict over a subset of results, so per-file counts follow the model's rules."""
+    return Decision(gate=decision.gate, mode=decision.mode, results=results)
+
+
+def summary_line(decision: Decision) -> str:
+    s = decision.summary
+    return (
+        f"{s.documents} documents: {s.passed} passed, {s.failed} failed, "
+        f"{s.warnings} warnings, {s.errors} errors"
+    )
+
+
+def finding_details(finding: Finding, result: DocumentResult) -> list[str]:
+    """The lines that follow a finding's headline: where, how to fix, why it is waived.
+
+    Shared by the text and JUnit writers so both tell the same story.
+    """
+    lines: list[str] = []
+    where: list[str] = []
+    if finding.line is not None:
+        where.append(f"{display_file(result.source.file)}:{finding.line}")
+    if finding.path:
+        where.append(render_path(finding.path))
+    if where:
+        lines.append("at " + "  ".join(where))
+    if finding.fix:
+        lines.append(f"fix: {finding.fix}")
+    exc = finding.exception
+    if exc is not None:
+        if exc.expired:
+            lines.append(
+                f"exception {exc.name} (owner {exc.owner}) expired on {exc.expires}; "
+                "it no longer waives this finding"
+            )
+        else:
+            reason = f": {exc.reason}" if exc.reason else ""
+            lines.append(f"waived by exception {exc.name} (owner {exc.owner}, expires {exc.expires}){reason}")
+    if finding.note:
+        lines.append(f"note: {finding.note}")
+    return lines
+
+
+def visible_controls(text: str, *, keep: str = "\n\t") -> str:
+    """Replace control, bidi and unpaired-surrogate characters with visible escapes.
+
+    Manifests are untrusted: a name or message carrying ESC sequences could
+    repaint a terminal or hide a line, and a lone surrogate cannot be encoded.
+
+    Args:
+        text: the text to clean.
+        keep: control characters to leave as they are.
+
+    Returns:
+        `text` with each unsafe character shown as `\\xNN` or `\\uNNNN`.
+    """
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        unsafe = (
+            (code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or ch in _BIDI_CONTROLS)
+            and ch not in keep
+        ) or code in (0xFFFE, 0xFFFF)
+        if not unsafe:
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out)
