@@ -270,3 +270,17 @@ def test_versions_and_schema_commands() -> None:
     assert code == 0 and "1.33" in out and "pss-baseline" in out
     code, out, _ = run("schema")
     assert code == 0 and json.loads(out)["properties"]["apiVersion"]["const"] == "trustgate.dev/v1alpha1"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.yaml", "apiVersion: v1\nkind: ConfigMap\ndata: " + "[" * 5000 + "]" * 5000 + "\n"),
+        ("deep.json", '{"apiVersion": "v1", "kind": "ConfigMap", "data": ' + "[" * 5000 + "]" * 5000 + "}"),
+    ],
+)
+def test_absurd_nesting_is_reported_not_a_crash(policy: str, write: Write, name: str, text: str) -> None:
+    code, out, _ = check(policy, str(write(name, text)), "-o", "json")
+    assert code == 3
+    (finding,) = json.loads(out)["results"][0]["findings"]
+    assert finding["rule"] == "input/invalid-yaml" and "nesting depth" in finding["message"]

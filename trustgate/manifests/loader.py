@@ -164,7 +164,7 @@ def parse_bytes(
     if name.endswith(".json") and data.lstrip()[:1] in (b"{", b"["):
         try:
             value = json.loads(data)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass  # the YAML path below reports the place
         else:
             _add(value, Source(name, 1, 0, rendered_from), None, documents, problems, limits)
