@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,8 +197,16 @@ class Gate:
         )
 
     def _run_units(self, units: Sequence[loader.Unit]) -> list[DocumentResult]:
-        if self.jobs > 1 and len(units) >= _PARALLEL_MIN_UNITS and _total_bytes(units) >= _PARALLEL_MIN_BYTES:
-            return self._run_parallel(units)
+        if (
+            self.jobs > 1
+            and "fork" in multiprocessing.get_all_start_methods()
+            and len(units) >= _PARALLEL_MIN_UNITS
+            and _total_bytes(units) >= _PARALLEL_MIN_BYTES
+        ):
+            try:
+                return self._run_parallel(units)
+            except BrokenProcessPool:
+                pass  # a worker died (killed, out of memory): evaluate here instead; nothing is lost
         results: list[DocumentResult] = []
         for unit in units:
             results.extend(self.run_unit(unit))

@@ -186,8 +186,33 @@ def _shift(node: yaml.Node, offset: int) -> Any:
     return _ShiftedNode(node, offset)
 
 
+class LazyTree:
+    """The node tree of a JSON text, composed only when a line is asked for.
+
+    JSON manifests are parsed with the (much faster) json module; most of
+    them pass, so their node tree is built only for a finding's line.
+    """
+
+    __slots__ = ("_data", "_tree")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._tree: Any = None
+
+    def tree(self) -> Any:
+        if self._tree is None:
+            try:
+                node = _compose(self._data)
+            except (yaml.YAMLError, RecursionError):
+                node = None
+            self._tree = _ShiftedNode(node, 0) if node is not None else False
+        return self._tree or None
+
+
 def locate(tree: Any, path: JsonPath) -> int | None:
     """The 1-based line of the deepest node along `path`, or None."""
+    if isinstance(tree, LazyTree):
+        tree = tree.tree()
     if not isinstance(tree, _ShiftedNode):
         return None
     node: yaml.Node = tree.node
@@ -211,6 +236,8 @@ def locate(tree: Any, path: JsonPath) -> int | None:
 
 def subtree(tree: Any, path: JsonPath) -> Any:
     """The node tree at `path` (for the items of a `kind: List`), keeping the line offset."""
+    if isinstance(tree, LazyTree):
+        tree = tree.tree()
     if not isinstance(tree, _ShiftedNode):
         return None
     node: yaml.Node = tree.node

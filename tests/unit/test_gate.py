@@ -283,3 +283,20 @@ def test_data_files_and_inline_data_are_merged(write: Write) -> None:
     path = write("m.yaml", "apiVersion: v1\nkind: X\nimage: docker.io/x\nteam: green\n")
     messages = sorted(f.message for f in Gate(config=config).check([str(path)]).results[0].findings)
     assert messages == ["docker.io/x", "team blue"]
+
+
+def test_a_dead_worker_pool_falls_back_to_evaluating_in_process(
+    policy_dir: Path, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    paths = [write(f"many/{i:03}.yaml", MANIFESTS + "\n" + "#" * 70_000 + "\n") for i in range(10)]
+
+    def broken(self: Gate, units: object) -> None:
+        raise BrokenProcessPool("a worker was killed")
+
+    monkeypatch.setattr(Gate, "_run_parallel", broken)
+    gate = Gate(config=Config(policies=(PolicySource(path=policy_dir),)), today=TODAY, jobs=2)
+    decision = gate.check([str(paths[0].parent)])
+    assert len(decision.results) == 20
+    assert decision.summary.failed == 10

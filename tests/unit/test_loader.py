@@ -177,3 +177,11 @@ def test_missing_kubectl_is_a_clear_error(
     (unit,) = loader.plan([str(tmp_path / "app")])
     _, problems = loader.read_unit(unit, LIMITS)
     assert "kubectl is not installed" in problems[0].message
+
+
+def test_json_findings_still_get_field_lines(write: Write) -> None:
+    from trustgate import yamlio
+
+    path = write("obj.json", '{\n  "apiVersion": "v1",\n  "kind": "Pod",\n  "spec": {\n    "hostNetwork": true\n  }\n}\n')
+    (doc,), _ = read(path)
+    assert yamlio.locate(doc.tree, ("spec", "hostNetwork")) == 5

@@ -167,7 +167,7 @@ def parse_bytes(
         except (json.JSONDecodeError, RecursionError):
             pass  # the YAML path below reports the place
         else:
-            _add(value, Source(name, 1, 0, rendered_from), None, documents, problems, limits)
+            _add(value, Source(name, 1, 0, rendered_from), yamlio.LazyTree(data), documents, problems, limits)
             return documents, problems
     count = 0
     for item in yamlio.parse_stream(data, max_nodes=limits.max_yaml_nodes):
