@@ -8,9 +8,11 @@ errors into one clear message and an exit code (0 pass, 1 policy failure,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -41,70 +43,136 @@ def main() -> None:
     """
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigFlags:
+    """Flags that change the configuration; every gate command takes them."""
+
+    config_path: str | None
+    mode: str | None
+    policies: tuple[str, ...]
+    namespaces: tuple[str, ...]
+    rego_version: str
+    no_builtin: bool
+    data_files: tuple[str, ...]
+    kubernetes_version: str | None
+    strict: bool | None
+    missing_schemas: str | None
+    no_schemas: bool
+    crds: tuple[str, ...]
+
+    def load(self) -> Config:
+        """The configuration file (or the embedded default) with the flags applied.
+
+        Raises:
+            ConfigError: the file is invalid.
+        """
+        config = load_config(self.config_path) if self.config_path else Config.default()
+        sources = tuple(s for s in config.policies if not (self.no_builtin and s.builtin))
+        sources += tuple(
+            PolicySource(path=Path(p), namespaces=self.namespaces, rego_version=self.rego_version)
+            for p in self.policies
+        )
+        kube = config.kubernetes
+        kube = dataclasses.replace(
+            kube,
+            version=(self.kubernetes_version or kube.version).lstrip("v"),
+            strict=kube.strict if self.strict is None else self.strict,
+            missing_schemas=self.missing_schemas or kube.missing_schemas,
+            schemas=kube.schemas and not self.no_schemas,
+            crds=kube.crds + tuple(Path(c) for c in self.crds),
+        )
+        return dataclasses.replace(
+            config,
+            mode=Mode(self.mode) if self.mode else config.mode,
+            policies=sources,
+            data_files=config.data_files + tuple(Path(d) for d in self.data_files),
+            kubernetes=kube,
+        )
+
+
+_CONFIG_OPTIONS = [
+    click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        envvar="TRUSTGATE_CONFIG",
+        help="trustgate.yaml to use (default: the embedded default: bundled policies, schemas).",
+    ),
+    click.option("--mode", type=click.Choice([m.value for m in Mode]), help="Override the configured mode."),
+    click.option(
+        "-p",
+        "--policy",
+        "policies",
+        multiple=True,
+        type=click.Path(exists=True),
+        help="Extra Rego policy file or directory (repeatable).",
+    ),
+    click.option(
+        "-n",
+        "--namespace",
+        "namespaces",
+        multiple=True,
+        help="Only evaluate these Rego packages of --policy (repeatable).",
+    ),
+    click.option(
+        "--rego-version",
+        type=click.Choice(["v0", "v1"]),
+        default="v1",
+        show_default=True,
+        help="Rego syntax of --policy sources.",
+    ),
+    click.option("--no-builtin", is_flag=True, help="Do not apply the bundled policy sets."),
+    click.option(
+        "-d",
+        "--data",
+        "data_files",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="JSON/YAML data file merged into `data` (repeatable).",
+    ),
+    click.option(
+        "--kubernetes-version",
+        help="Validate against this Kubernetes version's schemas (see `trustgate versions`).",
+    ),
+    click.option("--strict/--no-strict", default=None, help="Reject unknown fields (default: on)."),
+    click.option("--missing-schemas", type=click.Choice(["skip", "fail"]), help="A kind without a schema."),
+    click.option("--no-schemas", is_flag=True, help="Skip Kubernetes schema validation."),
+    click.option(
+        "--crd",
+        "crds",
+        multiple=True,
+        type=click.Path(exists=True),
+        help="CRD file or directory whose schemas validate custom resources (repeatable).",
+    ),
+]
+_CONFIG_FIELDS = [f.name for f in dataclasses.fields(ConfigFlags)]
+
+
+def config_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the configuration flags to a command; it receives them as `flags: ConfigFlags`."""
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        flags = ConfigFlags(**{name: kwargs.pop(name) for name in _CONFIG_FIELDS})
+        command(flags=flags, **kwargs)
+
+    for option in reversed(_CONFIG_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="TRUSTGATE_CONFIG",
-    help="trustgate.yaml to use (default: the embedded default: bundled policies, schemas).",
-)
+@config_options
 @click.option("-o", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
-@click.option("--mode", type=click.Choice([m.value for m in Mode]), help="Override the configured mode.")
 @click.option(
     "--fail-on",
     type=click.Choice(["error", "warning"]),
     default="error",
     show_default=True,
     help="`warning` also fails on warnings.",
-)
-@click.option(
-    "-p",
-    "--policy",
-    "policies",
-    multiple=True,
-    type=click.Path(exists=True),
-    help="Extra Rego policy file or directory (repeatable).",
-)
-@click.option(
-    "-n",
-    "--namespace",
-    "namespaces",
-    multiple=True,
-    help="Only evaluate these Rego packages of --policy (repeatable).",
-)
-@click.option(
-    "--rego-version",
-    type=click.Choice(["v0", "v1"]),
-    default="v1",
-    show_default=True,
-    help="Rego syntax of --policy sources.",
-)
-@click.option("--no-builtin", is_flag=True, help="Do not apply the bundled policy sets.")
-@click.option(
-    "-d",
-    "--data",
-    "data_files",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="JSON/YAML data file merged into `data` (repeatable).",
-)
-@click.option(
-    "--kubernetes-version",
-    help="Validate against this Kubernetes version's schemas (see `trustgate versions`).",
-)
-@click.option("--strict/--no-strict", default=None, help="Reject unknown fields (default: on).")
-@click.option("--missing-schemas", type=click.Choice(["skip", "fail"]), help="A kind without a schema.")
-@click.option("--no-schemas", is_flag=True, help="Skip Kubernetes schema validation.")
-@click.option(
-    "--crd",
-    "crds",
-    multiple=True,
-    type=click.Path(exists=True),
-    help="CRD file or directory whose schemas validate custom resources (repeatable).",
 )
 @click.option(
     "-j",
@@ -116,21 +184,10 @@ def main() -> None:
 @click.option("--color/--no-color", default=None, help="Colour text output (default: when a terminal).")
 def check(
     paths: tuple[str, ...],
-    config_path: str | None,
+    flags: ConfigFlags,
     fmt: str,
     output: str | None,
-    mode: str | None,
     fail_on: str,
-    policies: tuple[str, ...],
-    namespaces: tuple[str, ...],
-    rego_version: str,
-    no_builtin: bool,
-    data_files: tuple[str, ...],
-    kubernetes_version: str | None,
-    strict: bool | None,
-    missing_schemas: str | None,
-    no_schemas: bool,
-    crds: tuple[str, ...],
     jobs: int | None,
     color: bool | None,
 ) -> None:
@@ -143,22 +200,7 @@ def check(
       trustgate check -c trustgate.yaml --format sarif --output trustgate.sarif .
     """
     try:
-        config = load_config(config_path) if config_path else Config.default()
-        config = _apply_flags(
-            config,
-            mode=mode,
-            policies=policies,
-            namespaces=namespaces,
-            rego_version=rego_version,
-            no_builtin=no_builtin,
-            data_files=data_files,
-            kubernetes_version=kubernetes_version,
-            strict=strict,
-            missing_schemas=missing_schemas,
-            no_schemas=no_schemas,
-            crds=crds,
-        )
-        gate = Gate(config=config, jobs=jobs or os.cpu_count() or 1)
+        gate = Gate(config=flags.load(), jobs=jobs or os.cpu_count() or 1)
         stdin = sys.stdin.buffer.read() if "-" in paths else None
         decision = gate.check(paths, stdin=stdin)
     except Error as e:
@@ -181,43 +223,6 @@ def check(
     else:
         click.echo(text, nl=not text.endswith("\n"))
     sys.exit(decision.exit_code(fail_on_warning=fail_on == "warning"))
-
-
-def _apply_flags(
-    config: Config,
-    *,
-    mode: str | None,
-    policies: tuple[str, ...],
-    namespaces: tuple[str, ...],
-    rego_version: str,
-    no_builtin: bool,
-    data_files: tuple[str, ...],
-    kubernetes_version: str | None,
-    strict: bool | None,
-    missing_schemas: str | None,
-    no_schemas: bool,
-    crds: tuple[str, ...],
-) -> Config:
-    sources = tuple(s for s in config.policies if not (no_builtin and s.builtin))
-    sources += tuple(
-        PolicySource(path=Path(p), namespaces=namespaces, rego_version=rego_version) for p in policies
-    )
-    kube = config.kubernetes
-    kube = dataclasses.replace(
-        kube,
-        version=(kubernetes_version or kube.version).lstrip("v"),
-        strict=kube.strict if strict is None else strict,
-        missing_schemas=missing_schemas or kube.missing_schemas,
-        schemas=kube.schemas and not no_schemas,
-        crds=kube.crds + tuple(Path(c) for c in crds),
-    )
-    return dataclasses.replace(
-        config,
-        mode=Mode(mode) if mode else config.mode,
-        policies=sources,
-        data_files=config.data_files + tuple(Path(d) for d in data_files),
-        kubernetes=kube,
-    )
 
 
 @main.group()
