@@ -16,8 +16,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from trustgate import yamlio
 from trustgate.errors import ConfigError
 from trustgate.model import Mode
@@ -154,6 +152,8 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     Raises:
         ConfigError: the document does not match the schema.
     """
+    import jsonschema  # only when a file is read: its import costs more than a whole small check
+
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
@@ -244,7 +244,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     )
 
 
-def _explain(error: jsonschema.ValidationError) -> str:
+def _explain(error: Any) -> str:  # a jsonschema.ValidationError
     if error.validator == "additionalProperties":
         return f"{error.message} (check the spelling against the schema)"
     if error.validator == "oneOf" and list(error.absolute_path)[:2] == ["manifests", "policies"]:

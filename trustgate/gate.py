@@ -95,31 +95,37 @@ class Gate:
             if not chosen:
                 continue
             modules: list[rego.Module] = [] if v0 else list(lib)
-            modes: dict[str, Mode | None] = {}
-            namespaces: list[str] = []
+            owners: list[tuple[PolicySource, set[str]]] = []
             for source in chosen:
                 try:
                     found = rego.load_modules(source.resolve())
                 except PolicyError as e:
-                    raise PolicyError(
-                        e.message, where=f"{source.label}: {e.where}".rstrip(": "), hint=e.hint
-                    ) from e
+                    raise PolicyError(e.message, where=f"{source.label}: {e.where}".rstrip(": "), hint=e.hint) from e
                 if not found:
+                    raise PolicyError("no .rego files found", where=source.label, hint="check the policy path")
+                present = {m.path for m in modules}
+                modules.extend(m for m in found if m.path not in present)
+                owners.append((source, {m.path for m in found}))
+            try:
+                compiled = rego.RegoPolicy(modules, data=self._data, rego_v0=v0)
+            except PolicyError as e:
+                raise PolicyError(e.message, where=", ".join(s.label for s in chosen), hint=e.hint) from e
+            # Which source defines each package decides its mode and whether it is evaluated.
+            modes: dict[str, Mode | None] = {}
+            for source, paths in owners:
+                own = [p for p in compiled.rules if compiled.package_files.get(p, set()) & paths]
+                missing = set(source.namespaces) - set(own)
+                if missing:
                     raise PolicyError(
-                        "no .rego files found", where=source.label, hint="check the policy path"
+                        f"no policy package named {', '.join(sorted(missing))}",
+                        where=source.label,
+                        hint=f"packages with deny/violation/warn rules there: {', '.join(own) or 'none'}",
                     )
-                before = {m.path for m in modules}
-                modules.extend(m for m in found if m.path not in before)
-                try:
-                    packages = rego.RegoPolicy(found + ([] if v0 else lib), rego_v0=v0).rules
-                except PolicyError as e:
-                    raise PolicyError(e.message, where=source.label, hint=e.hint) from e
-                for package in packages:
+                for package in own:
                     if not source.namespaces or package in source.namespaces:
                         modes.setdefault(package, source.mode)
-                namespaces.extend(source.namespaces or packages)
-            policy = rego.RegoPolicy(modules, data=self._data, namespaces=namespaces, rego_v0=v0)
-            groups.append(_RegoGroup(policy, modes))
+            compiled.restrict(modes)
+            groups.append(_RegoGroup(compiled, modes))
         return groups
 
     def _load_crds(self, path: Path) -> None:
