@@ -219,19 +219,32 @@ class Gate:
         return results
 
     def _run_parallel(self, units: Sequence[loader.Unit]) -> list[DocumentResult]:
+        """Spread units over `jobs - 1` forked workers and this process.
+
+        Small interleaved chunks are queued for the workers; this process
+        works from the back of the queue, taking every chunk no worker has
+        started yet (a cancelled future), so the shares balance themselves.
+        """
         global _WORKER_GATE
-        workers = min(self.jobs, len(units))
-        # Interleaved chunks keep the workers' shares even when big files cluster.
-        chunks = [list(units[i :: workers * 4]) for i in range(workers * 4)]
+        count = min(len(units), self.jobs * 8)
+        chunks = [list(units[i::count]) for i in range(count)]
+        parts: list[list[list[DocumentResult]] | None] = [None] * count
         _WORKER_GATE = self
         try:
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                parts = list(pool.map(_work, chunks))
+            with ProcessPoolExecutor(max_workers=self.jobs - 1, mp_context=context) as pool:
+                futures = [pool.submit(_work, chunk) for chunk in chunks]
+                for i in reversed(range(count)):
+                    if futures[i].cancel():
+                        parts[i] = _work(chunks[i])
+                for i in range(count):
+                    if parts[i] is None:
+                        parts[i] = futures[i].result()
         finally:
             _WORKER_GATE = None
         by_unit: dict[str, list[DocumentResult]] = {}
         for chunk, part in zip(chunks, parts, strict=True):
+            assert part is not None  # every chunk was done here or by a worker
             for unit, unit_results in zip(chunk, part, strict=True):
                 by_unit[unit.path] = unit_results
         return [r for unit in units for r in by_unit[unit.path]]
