@@ -100,9 +100,13 @@ class Gate:
                 try:
                     found = rego.load_modules(source.resolve())
                 except PolicyError as e:
-                    raise PolicyError(e.message, where=f"{source.label}: {e.where}".rstrip(": "), hint=e.hint) from e
+                    raise PolicyError(
+                        e.message, where=f"{source.label}: {e.where}".rstrip(": "), hint=e.hint
+                    ) from e
                 if not found:
-                    raise PolicyError("no .rego files found", where=source.label, hint="check the policy path")
+                    raise PolicyError(
+                        "no .rego files found", where=source.label, hint="check the policy path"
+                    )
                 present = {m.path for m in modules}
                 modules.extend(m for m in found if m.path not in present)
                 owners.append((source, {m.path for m in found}))

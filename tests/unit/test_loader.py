@@ -182,6 +182,9 @@ def test_missing_kubectl_is_a_clear_error(
 def test_json_findings_still_get_field_lines(write: Write) -> None:
     from trustgate import yamlio
 
-    path = write("obj.json", '{\n  "apiVersion": "v1",\n  "kind": "Pod",\n  "spec": {\n    "hostNetwork": true\n  }\n}\n')
+    path = write(
+        "obj.json",
+        '{\n  "apiVersion": "v1",\n  "kind": "Pod",\n  "spec": {\n    "hostNetwork": true\n  }\n}\n',
+    )
     (doc,), _ = read(path)
     assert yamlio.locate(doc.tree, ("spec", "hostNetwork")) == 5
