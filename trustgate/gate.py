@@ -14,12 +14,9 @@ import datetime as dt
 import fnmatch
 import hashlib
 import json
-import multiprocessing
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,12 +204,12 @@ class Gate:
         )
 
     def _run_units(self, units: Sequence[loader.Unit]) -> list[DocumentResult]:
-        if (
-            self.jobs > 1
-            and "fork" in multiprocessing.get_all_start_methods()
-            and len(units) >= _PARALLEL_MIN_UNITS
-            and _total_bytes(units) >= _PARALLEL_MIN_BYTES
-        ):
+        if self.jobs > 1 and len(units) >= _PARALLEL_MIN_UNITS and _total_bytes(units) >= _PARALLEL_MIN_BYTES:
+            import multiprocessing  # only for large inputs: start-up time counts for small ones
+            from concurrent.futures.process import BrokenProcessPool
+
+            if "fork" not in multiprocessing.get_all_start_methods():
+                return [r for unit in units for r in self.run_unit(unit)]
             try:
                 return self._run_parallel(units)
             except BrokenProcessPool:
@@ -229,6 +226,9 @@ class Gate:
         works from the back of the queue, taking every chunk no worker has
         started yet (a cancelled future), so the shares balance themselves.
         """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         global _WORKER_GATE
         count = min(len(units), self.jobs * 8)
         chunks = [list(units[i::count]) for i in range(count)]

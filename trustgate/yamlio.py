@@ -132,7 +132,7 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
         if node is None:
             continue  # an empty document, e.g. after a trailing `---`
         start = first_line + node.start_mark.line + 1
-        if b"*" in chunk:
+        if b"&" in chunk and b"*" in chunk:  # an alias needs an anchor; cron schedules alone have `*`
             try:
                 size = _expanded_size(node, max_nodes)
             except _Recursive:
