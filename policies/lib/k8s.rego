@@ -12,8 +12,22 @@
 # regorus raises an error, where OPA would be undefined, when a built-in gets
 # an argument of the wrong type or `some .. in` walks a non-collection. A
 # manifest is untrusted input, so every value taken from it passes through
-# object_at / array_at / string_at (or an is_* check) before a built-in or an
+# object_at / array_at / string_at (or a type test) before a built-in or an
 # iteration sees it.
+#
+# Speed: trustgate evaluates every document of a repository against all the
+# bundled packages, thousands of times a second, and in regorus every rule
+# evaluation, rule body, function call and builtin call costs about a
+# microsecond (policies/README.md, "Writing fast policies"). So:
+# - `workload` recognises a workload by comparing input.kind, without
+#   building the workload_kinds table (regorus rebuilds constant rules on
+#   every evaluation). The finding rules of every package are gated on it,
+#   so a Service or a ConfigMap costs a few comparisons.
+# - `pod` and `containers` are computed once per evaluation (a rule's value
+#   is cached within an evaluation) and carry what the rules need
+#   precomputed (security contexts, a container's description), so the rules
+#   read fields instead of calling helpers for every container and rule.
+# - Hot paths test types by comparison, not is_* calls ("Type tests" below).
 package trustgate.lib.k8s
 
 import rego.v1
@@ -82,123 +96,217 @@ container_type_labels := {
 }
 
 # ---------------------------------------------------------------------------
+# Type tests without builtin calls.
+#
+# A builtin call (is_object, is_string, ...) costs about a microsecond in
+# regorus, a comparison a small fraction of that, and the tests below run for
+# every container of every document. Rego orders values of different types
+# null < booleans < numbers < strings < arrays < objects, so for values that
+# come from a manifest (JSON: no sets):
+#   x >= {}          holds exactly when x is an object,
+#   x >= ""; x < []  exactly when x is a string,
+#   x >= []; x < {}  exactly when x is an array.
+# The hot paths of the policies use these forms, with a comment; k8s_test.rego
+# checks them against is_object, is_string and is_array.
+
+# ---------------------------------------------------------------------------
 # Safe accessors: a wrong type reads as empty instead of raising in regorus.
 
 # as_object(x) is x when it is an object, else {}.
-as_object(x) := x if is_object(x)
-
-as_object(x) := {} if not is_object(x)
+as_object(x) := x if x >= {} else := {} # x >= {}: is_object(x)
 
 # object_at(o, key) is o[key] when that is an object, else {}.
 object_at(o, key) := v if {
 	v := o[key]
-	is_object(v)
+	v >= {} # is_object(v)
 } else := {}
 
 # array_at(o, key) is o[key] when that is an array, else [].
 array_at(o, key) := v if {
 	v := o[key]
-	is_array(v)
+	v >= [] # is_array(v) ...
+	v < {}
 } else := []
 
 # string_at(o, key) is o[key] when that is a string, else "".
 string_at(o, key) := v if {
 	v := o[key]
-	is_string(v)
+	v >= "" # is_string(v) ...
+	v < []
 } else := ""
 
 # ---------------------------------------------------------------------------
 # Which document is a workload.
 
-# api_group(v) is the API group of apiVersion v ("" for the core group).
-api_group(api_version) := "" if {
-	is_string(api_version)
+# api_group(v) is the API group of apiVersion v ("" for the core group):
+# "apps/v1" -> "apps", "v1" -> "". Undefined when v is not a string with at
+# most one "/". (Written with few builtin calls, the costly part in regorus.)
+api_group(api_version) := group if {
+	api_version >= "" # is_string(api_version) ...
+	api_version < []
+	parts := split(api_version, "/")
+	not parts[2]
+	parts[1] # group/version
+	group := parts[0]
+} else := "" if {
+	api_version >= "" # is_string(api_version) ...
+	api_version < []
 	not contains(api_version, "/")
 }
 
-api_group(api_version) := group if {
-	is_string(api_version)
-	parts := split(api_version, "/")
-	count(parts) == 2
-	group := parts[0]
+# workload is the entry of workload_kinds for input, when input is one.
+#
+# It is computed without building workload_kinds, which regorus would do on
+# every evaluation: an else chain with the same entries, most frequent kinds
+# first (k8s_test.rego checks that the two agree). Any other kind (Service,
+# ConfigMap, ...: half of a repository) falls through after seven
+# comparisons.
+workload := kind_info if {
+	input.kind in {"Deployment", "ReplicaSet", "DaemonSet"}
+	kind_info := {
+		"spec": ["spec", "template", "spec"],
+		"metadata": ["spec", "template", "metadata"],
+		"groups": {"apps", "extensions"},
+	}
+	_api_group_matches(kind_info.groups)
+} else := kind_info if {
+	input.kind == "StatefulSet"
+	kind_info := {
+		"spec": ["spec", "template", "spec"],
+		"metadata": ["spec", "template", "metadata"],
+		"groups": {"apps"},
+	}
+	_api_group_matches(kind_info.groups)
+} else := kind_info if {
+	input.kind == "CronJob"
+	kind_info := {
+		"spec": ["spec", "jobTemplate", "spec", "template", "spec"],
+		"metadata": ["spec", "jobTemplate", "spec", "template", "metadata"],
+		"groups": {"batch"},
+	}
+	_api_group_matches(kind_info.groups)
+} else := kind_info if {
+	input.kind == "Job"
+	kind_info := {
+		"spec": ["spec", "template", "spec"],
+		"metadata": ["spec", "template", "metadata"],
+		"groups": {"batch"},
+	}
+	_api_group_matches(kind_info.groups)
+} else := kind_info if {
+	input.kind == "Pod"
+	kind_info := {
+		"spec": ["spec"],
+		"metadata": ["metadata"],
+		"groups": {""},
+	}
+	_api_group_matches(kind_info.groups)
+} else := kind_info if {
+	input.kind == "ReplicationController"
+	kind_info := {
+		"spec": ["spec", "template", "spec"],
+		"metadata": ["spec", "template", "metadata"],
+		"groups": {""},
+	}
+	_api_group_matches(kind_info.groups)
+} else := kind_info if {
+	input.kind == "PodTemplate"
+	kind_info := {
+		"spec": ["template", "spec"],
+		"metadata": ["template", "metadata"],
+		"groups": {""},
+	}
+	_api_group_matches(kind_info.groups)
 }
 
+# _api_group_matches(groups) holds when input's API group is one of groups.
 # A document without apiVersion is judged by its kind alone, so fragments
 # and hand-written fixtures are still checked.
-_group_matches(kind_info) if not input.apiVersion
+_api_group_matches(groups) if not input.apiVersion
 
-_group_matches(kind_info) if api_group(input.apiVersion) in kind_info.groups
-
-# workload is the entry of workload_kinds for input, when input is one.
-workload := kind_info if {
-	is_object(input)
-	kind_info := workload_kinds[input.kind]
-	_group_matches(kind_info)
-}
+_api_group_matches(groups) if api_group(input.apiVersion) in groups
 
 # ---------------------------------------------------------------------------
-# Pods and containers.
+# The pod and its containers.
 
-# Every pod spec in input (zero or one per document), as
-#   {"kind", "spec", "path", "metadata", "metadata_path"}
-# where path and metadata_path are JSON paths from the document root and
+# pod is the pod spec of input (undefined when input is not a workload), as
+#   {"kind", "spec", "path", "metadata", "metadata_path", "security_context"}
+# where path and metadata_path are JSON paths from the document root,
 # metadata is the pod (template) metadata, which carries the AppArmor
-# annotations, or {} when absent.
-pods contains pod if {
+# annotations, or {} when absent, and security_context is the pod's
+# securityContext, or {} when absent or not an object.
+pod := p if {
 	kind_info := workload
 	spec := object.get(input, kind_info.spec, null)
-	is_object(spec)
-	meta := object.get(input, kind_info.metadata, {})
-	pod := {
+	spec >= {} # is_object(spec)
+	p := {
 		"kind": input.kind,
 		"spec": spec,
 		"path": kind_info.spec,
-		"metadata": as_object(meta),
+		"metadata": as_object(object.get(input, kind_info.metadata, {})),
 		"metadata_path": kind_info.metadata,
+		"security_context": object_at(spec, "securityContext"),
 	}
 }
 
-# Every container of every pod, as
-#   {"container", "name", "image", "type", "label", "index", "path", "pod_path"}
+# pods is {pod}, or {} for a document that is not a workload.
+pods contains pod
+
+# pod_user_namespaced and pod_windows are user_namespaced(pod) and
+# windows_pod(pod) (below), as rules so that they are computed once, and
+# without the function call.
+pod_user_namespaced if pod.spec.hostUsers == false
+
+pod_windows if pod.spec.os.name == "windows"
+
+# Every container of pod, as
+#   {"container", "name", "image", "type", "label", "index", "path", "pod_path",
+#    "security_context", "description"}
 # type is "containers", "initContainers" or "ephemeralContainers"; label is
 # how messages name it ("init container"); path is the container's JSON path
-# (e.g. ["spec","template","spec","containers",0]); pod_path is its pod spec's.
+# (e.g. ["spec","template","spec","containers",0]); pod_path is its pod
+# spec's; security_context is its securityContext, or {} when absent or not
+# an object; description is describe(c), how a message names it.
 containers contains c if {
-	some pod in pods
-	some ctype in container_types
-	some i, container in array_at(pod.spec, ctype)
-	is_object(container)
+	spec := pod.spec # bound first: x.y[var] costs more than x[var]
+	# container_type_labels, inline: a rule reference costs more than the literal.
+	some ctype, label in {"initContainers": "init container", "containers": "container", "ephemeralContainers": "ephemeral container"}
+	list := spec[ctype]
+	list >= [] # is_array(list) ...
+	list < {}
+	some i, container in list
+	container >= {} # is_object(container)
+	name := string_at(container, "name")
 	c := {
 		"container": container,
-		"name": string_at(container, "name"),
+		"name": name,
 		"image": string_at(container, "image"),
 		"type": ctype,
-		"label": container_type_labels[ctype],
+		"label": label,
 		"index": i,
 		"path": array.concat(pod.path, [ctype, i]),
 		"pod_path": pod.path,
+		"security_context": object_at(container, "securityContext"),
+		"description": sprintf("%s %q", [label, name]),
 	}
 }
 
-# pod_of(c) is the pod that container c belongs to.
-pod_of(c) := pod if {
-	some pod in pods
-	pod.path == c.pod_path
-}
+# pod_of(c) is the pod that container c belongs to (there is one per document).
+pod_of(c) := pod if pod.path == c.pod_path
 
 # security_context(c) is a container's securityContext, or {}.
 security_context(c) := object_at(c.container, "securityContext")
 
-# pod_security_context(pod) is a pod's securityContext, or {}.
-pod_security_context(pod) := object_at(pod.spec, "securityContext")
+# pod_security_context(p) is a pod's securityContext, or {}.
+pod_security_context(p) := object_at(p.spec, "securityContext")
 
-# user_namespaced(pod) holds when the pod runs in its own user namespace
+# user_namespaced(p) holds when pod p runs in its own user namespace
 # (hostUsers: false); Pod Security relaxes some checks for such pods.
-user_namespaced(pod) if pod.spec.hostUsers == false
+user_namespaced(p) if p.spec.hostUsers == false
 
-# windows_pod(pod) holds when the pod declares spec.os.name: windows; Pod
+# windows_pod(p) holds when pod p declares spec.os.name: windows; Pod
 # Security exempts such pods from the Linux-only restricted controls.
-windows_pod(pod) if pod.spec.os.name == "windows"
+windows_pod(p) if p.spec.os.name == "windows"
 
 # quote(x) renders a manifest value for a message: strings quoted, anything
 # else as JSON. (regorus's sprintf rejects %q for non-strings.)
@@ -207,6 +315,7 @@ quote(x) := sprintf("%q", [x]) if is_string(x)
 quote(x) := sprintf("%v", [x]) if not is_string(x)
 
 # describe(c) names a container in a message: `init container "setup"`.
+# Rules read the precomputed c.description instead.
 describe(c) := sprintf("%s %q", [c.label, c.name])
 
 # ---------------------------------------------------------------------------

@@ -145,6 +145,7 @@ test_containers_of_every_type_with_paths if {
 	every c in cs {
 		c.pod_path == ["spec", "template", "spec"]
 	}
+	{c.type: c.label | some c in cs} == k8s.container_type_labels
 }
 
 test_container_fields if {
@@ -228,4 +229,31 @@ test_container_finding_has_the_contract_fields if {
 
 test_pod_finding_has_the_contract_fields if {
 	k8s.pod_finding("r", ["spec", "hostPID"], "m", "f") == {"msg": "m", "rule": "r", "fix": "f", "path": ["spec", "hostPID"]}
+}
+
+# ---------------------------------------------------------------------------
+# workload is computed without building workload_kinds (see k8s.rego); the
+# two must agree.
+
+test_workload_agrees_with_workload_kinds if {
+	every kind, info in k8s.workload_kinds {
+		k8s.workload == info with input as {"kind": kind}
+	}
+	every kind in ["Service", "ConfigMap", "Ingress", "List", "Namespace", "pod", ""] {
+		not k8s.workload with input as {"kind": kind}
+	}
+}
+
+# The type tests by comparison that the hot paths use instead of builtin
+# calls (see "Type tests" in k8s.rego) agree with the builtins on every JSON
+# type.
+test_type_tests_by_comparison if {
+	every x in [null, false, true, -1, 0, 2.5, "", "a", "Ω", [], [1], [{}], {}, {"a": 1}, {"": null}] {
+		is_object(x) == (x >= {})
+		is_string(x) == ([x >= "", x < []] == [true, true])
+		is_array(x) == ([x >= [], x < {}] == [true, true])
+	}
+	k8s.as_object("x") == {}
+	k8s.string_at({"a": ["s"]}, "a") == ""
+	k8s.array_at({"a": {"b": 1}}, "a") == []
 }

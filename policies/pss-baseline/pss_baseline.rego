@@ -9,35 +9,56 @@
 # "Containers" means containers, initContainers and ephemeralContainers,
 # as in the standard's spec.{containers,initContainers,ephemeralContainers}[*].
 # Every finding is a deny: Baseline prevents known privilege escalations.
+#
+# Speed: trustgate evaluates every document against this package, and
+# regorus charges about a microsecond per rule body, function call and
+# builtin call (policies/README.md, "Writing fast policies"; measured by
+# bench/policies.py). So the finding rules are gated on the document
+# being a workload; they read the pod and containers that lib computes once
+# per evaluation, with security contexts and descriptions precomputed; each
+# tests the cheapest, most selective condition first; and helper functions
+# are called only once a rule has found something.
 package trustgate.pss.baseline
 
 import rego.v1
 
+# Rules of other packages are referenced by their full path
+# (data.trustgate.lib.k8s.containers): a reference through a package import
+# (k8s.containers) makes regorus evaluate every rule of that package first,
+# and one through an import of the rule itself costs a little more per use.
+# Functions are fine through the package import.
 import data.trustgate.lib.k8s
+
+# Every rule below adds to _deny; deny passes it on for workloads only. A
+# document that is not a workload stops at the workload reference, so
+# regorus never evaluates the rules below for it.
+deny contains finding if {
+	data.trustgate.lib.k8s.workload
+	some finding in _deny
+}
 
 # ---------------------------------------------------------------------------
 # 1. HostProcess: Windows HostProcess containers get privileged access to
 # the node. Allowed: undefined/nil, false.
 
-deny contains finding if {
-	some pod in k8s.pods
-	k8s.pod_security_context(pod).windowsOptions.hostProcess == true
+_deny contains finding if {
+	data.trustgate.lib.k8s.pod.security_context.windowsOptions.hostProcess == true
 	finding := k8s.pod_finding(
 		"pss-baseline-host-process",
-		array.concat(pod.path, ["securityContext", "windowsOptions", "hostProcess"]),
+		array.concat(data.trustgate.lib.k8s.pod.path, ["securityContext", "windowsOptions", "hostProcess"]),
 		"the pod runs Windows HostProcess containers (securityContext.windowsOptions.hostProcess: true)",
 		"Remove securityContext.windowsOptions.hostProcess or set it to false.",
 	)
 }
 
-deny contains finding if {
-	some c in k8s.containers
-	k8s.security_context(c).windowsOptions.hostProcess == true
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	c.security_context.windowsOptions.hostProcess == true
 	finding := k8s.container_finding(
 		"pss-baseline-host-process",
 		c,
 		["securityContext", "windowsOptions", "hostProcess"],
-		sprintf("%s is a Windows HostProcess container (securityContext.windowsOptions.hostProcess: true)", [k8s.describe(c)]),
+		sprintf("%s is a Windows HostProcess container (securityContext.windowsOptions.hostProcess: true)", [c.description]),
 		"Remove securityContext.windowsOptions.hostProcess or set it to false.",
 	)
 }
@@ -46,13 +67,13 @@ deny contains finding if {
 # 2. Host Namespaces: sharing the host's network, PID or IPC namespace.
 # Allowed: undefined/nil, false.
 
-deny contains finding if {
-	some pod in k8s.pods
+_deny contains finding if {
+	spec := data.trustgate.lib.k8s.pod.spec # bound first: a[b][var] costs more than x[var]
 	some field in ["hostNetwork", "hostPID", "hostIPC"]
-	pod.spec[field] == true
+	spec[field] == true
 	finding := k8s.pod_finding(
 		"pss-baseline-host-namespaces",
-		array.concat(pod.path, [field]),
+		array.concat(data.trustgate.lib.k8s.pod.path, [field]),
 		sprintf("the pod shares a host namespace (%s: true)", [field]),
 		sprintf("Remove %s or set it to false.", [field]),
 	)
@@ -61,14 +82,14 @@ deny contains finding if {
 # ---------------------------------------------------------------------------
 # 3. Privileged Containers. Allowed: undefined/nil, false.
 
-deny contains finding if {
-	some c in k8s.containers
-	k8s.security_context(c).privileged == true
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	c.security_context.privileged == true
 	finding := k8s.container_finding(
 		"pss-baseline-privileged",
 		c,
 		["securityContext", "privileged"],
-		sprintf("%s runs privileged (securityContext.privileged: true)", [k8s.describe(c)]),
+		sprintf("%s runs privileged (securityContext.privileged: true)", [c.description]),
 		"Remove securityContext.privileged or set it to false.",
 	)
 }
@@ -92,16 +113,19 @@ allowed_capabilities := {
 	"SYS_CHROOT",
 }
 
-deny contains finding if {
-	some c in k8s.containers
-	capabilities := k8s.object_at(k8s.security_context(c), "capabilities")
-	some i, capability in k8s.array_at(capabilities, "add")
+# A field reference through a value of the wrong type (capabilities: "x") is
+# undefined, not an error; only the iteration needs the is_array guard.
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	added := c.security_context.capabilities.add
+	is_array(added)
+	some i, capability in added
 	not capability in allowed_capabilities
 	finding := k8s.container_finding(
 		"pss-baseline-capabilities",
 		c,
 		["securityContext", "capabilities", "add", i],
-		sprintf("%s adds capability %v, which is outside the Baseline set (securityContext.capabilities.add)", [k8s.describe(c), capability]),
+		sprintf("%s adds capability %v, which is outside the Baseline set (securityContext.capabilities.add)", [c.description, capability]),
 		"Remove the capability from securityContext.capabilities.add; Baseline allows adding only the runtime's default capabilities.",
 	)
 }
@@ -109,14 +133,16 @@ deny contains finding if {
 # ---------------------------------------------------------------------------
 # 5. HostPath Volumes. Allowed: undefined/nil.
 
-deny contains finding if {
-	some pod in k8s.pods
-	some i, volume in k8s.array_at(pod.spec, "volumes")
+_deny contains finding if {
+	volumes := data.trustgate.lib.k8s.pod.spec.volumes
+	volumes >= [] # is_array(volumes), without the call (see "Type tests" in lib) ...
+	volumes < {}
+	some i, volume in volumes
 	host_path := volume.hostPath
 	host_path != null
 	finding := k8s.pod_finding(
 		"pss-baseline-host-path",
-		array.concat(pod.path, ["volumes", i, "hostPath"]),
+		array.concat(data.trustgate.lib.k8s.pod.path, ["volumes", i, "hostPath"]),
 		sprintf("volume %q mounts a path from the node (hostPath)", [k8s.string_at(volume, "name")]),
 		"Replace the hostPath volume with an emptyDir, configMap, secret or persistentVolumeClaim volume.",
 	)
@@ -126,16 +152,19 @@ deny contains finding if {
 # 6. Host Ports. Allowed: undefined/nil, 0. (The standard lets an operator
 # allow a known list; this policy, like Pod Security admission, allows none.)
 
-deny contains finding if {
-	some c in k8s.containers
-	some i, port in k8s.array_at(c.container, "ports")
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	ports := c.container.ports
+	ports >= [] # is_array(ports), without the call (see "Type tests" in lib) ...
+	ports < {}
+	some i, port in ports
 	host_port := port.hostPort
 	not host_port in {0, null}
 	finding := k8s.container_finding(
 		"pss-baseline-host-ports",
 		c,
 		["ports", i, "hostPort"],
-		sprintf("%s binds node port %v (ports[%d].hostPort)", [k8s.describe(c), host_port, i]),
+		sprintf("%s binds node port %v (ports[%d].hostPort)", [c.description, host_port, i]),
 		"Remove hostPort and expose the container through a Service instead.",
 	)
 }
@@ -143,39 +172,41 @@ deny contains finding if {
 # ---------------------------------------------------------------------------
 # 7. Host Probes / Lifecycle Hooks (Kubernetes 1.34+): probes and lifecycle
 # handlers must not target another host. Allowed: undefined/nil, "".
+# (The field names are inline literals: a constant rule is rebuilt on every
+# evaluation. Each level is bound to a variable before it is indexed with the
+# next loop variable: regorus evaluates a reference with two variable
+# indexes, x[probe][handler], many times slower.)
 
-_probe_fields := ["livenessProbe", "readinessProbe", "startupProbe"]
-
-_lifecycle_hooks := ["postStart", "preStop"]
-
-_host_handlers := ["httpGet", "tcpSocket"]
-
-deny contains finding if {
-	some c in k8s.containers
-	some probe in _probe_fields
-	some handler in _host_handlers
-	host := c.container[probe][handler].host
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	container := c.container
+	some probe in ["livenessProbe", "readinessProbe", "startupProbe"]
+	handlers := container[probe]
+	some handler in ["httpGet", "tcpSocket"]
+	host := handlers[handler].host
 	not host in {"", null}
 	finding := k8s.container_finding(
 		"pss-baseline-host-probes",
 		c,
 		[probe, handler, "host"],
-		sprintf("%s points %s.%s at host %v", [k8s.describe(c), probe, handler, host]),
+		sprintf("%s points %s.%s at host %v", [c.description, probe, handler, host]),
 		sprintf("Remove %s.%s.host so the probe targets the pod's own IP.", [probe, handler]),
 	)
 }
 
-deny contains finding if {
-	some c in k8s.containers
-	some hook in _lifecycle_hooks
-	some handler in _host_handlers
-	host := c.container.lifecycle[hook][handler].host
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	lifecycle := c.container.lifecycle # most containers stop here
+	some hook in ["postStart", "preStop"]
+	handlers := lifecycle[hook]
+	some handler in ["httpGet", "tcpSocket"]
+	host := handlers[handler].host
 	not host in {"", null}
 	finding := k8s.container_finding(
 		"pss-baseline-host-probes",
 		c,
 		["lifecycle", hook, handler, "host"],
-		sprintf("%s points lifecycle.%s.%s at host %v", [k8s.describe(c), hook, handler, host]),
+		sprintf("%s points lifecycle.%s.%s at host %v", [c.description, hook, handler, host]),
 		sprintf("Remove lifecycle.%s.%s.host so the hook targets the pod's own IP.", [hook, handler]),
 	)
 }
@@ -199,76 +230,84 @@ _allowed_apparmor_annotation(value) if {
 	startswith(value, "localhost/")
 }
 
-deny contains finding if {
-	some pod in k8s.pods
-	profile := k8s.pod_security_context(pod).appArmorProfile
+_deny contains finding if {
+	profile := data.trustgate.lib.k8s.pod.security_context.appArmorProfile
 	profile != null
+	not profile.type in allowed_apparmor_types # a valid profile stops here, without a call
 	profile_type := object.get(k8s.as_object(profile), "type", "")
 	not profile_type in allowed_apparmor_types
 	finding := k8s.pod_finding(
 		"pss-baseline-apparmor",
-		array.concat(pod.path, ["securityContext", "appArmorProfile", "type"]),
+		array.concat(data.trustgate.lib.k8s.pod.path, ["securityContext", "appArmorProfile", "type"]),
 		sprintf("the pod sets AppArmor profile type %s (securityContext.appArmorProfile.type)", [k8s.quote(profile_type)]),
 		"Set securityContext.appArmorProfile.type to RuntimeDefault or Localhost, or remove it.",
 	)
 }
 
-deny contains finding if {
-	some c in k8s.containers
-	profile := k8s.security_context(c).appArmorProfile
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	profile := c.security_context.appArmorProfile
 	profile != null
+	not profile.type in allowed_apparmor_types # a valid profile stops here, without a call
 	profile_type := object.get(k8s.as_object(profile), "type", "")
 	not profile_type in allowed_apparmor_types
 	finding := k8s.container_finding(
 		"pss-baseline-apparmor",
 		c,
 		["securityContext", "appArmorProfile", "type"],
-		sprintf("%s sets AppArmor profile type %s (securityContext.appArmorProfile.type)", [k8s.describe(c), k8s.quote(profile_type)]),
+		sprintf("%s sets AppArmor profile type %s (securityContext.appArmorProfile.type)", [c.description, k8s.quote(profile_type)]),
 		"Set securityContext.appArmorProfile.type to RuntimeDefault or Localhost, or remove it.",
 	)
 }
 
+# _bad_apparmor_annotations are the [key, value, container name] of the pod's
+# AppArmor annotations that set a forbidden profile; computed once for the
+# two rules below.
+_bad_apparmor_annotations contains [key, value, name] if {
+	annotations := data.trustgate.lib.k8s.pod.metadata.annotations
+	annotations >= {} # is_object(annotations), without the call (see "Type tests" in lib)
+	some key, value in annotations
+	# startswith(key, _apparmor_annotation_prefix) without the builtin calls
+	# (is_string, startswith) that would cost a microsecond each for every
+	# annotation: the keys with that prefix are the strings from the prefix
+	# up to, not including, the prefix with its final "/" raised to "0". Keys
+	# that are not strings fall outside: Rego orders null, booleans and
+	# numbers before all strings, arrays and objects after.
+	key >= "container.apparmor.security.beta.kubernetes.io/"
+	key < "container.apparmor.security.beta.kubernetes.io0"
+	not _allowed_apparmor_annotation(value)
+	name := substring(key, count(_apparmor_annotation_prefix), -1)
+}
+
 # The annotation names its container; report against that container when
 # it exists so the finding carries its name and image.
-deny contains finding if {
-	some pod in k8s.pods
-	some key, value in k8s.object_at(pod.metadata, "annotations")
-	_bad_apparmor_annotation(key, value)
-	name := substring(key, count(_apparmor_annotation_prefix), -1)
-	some c in k8s.containers
+_deny contains finding if {
+	some [key, value, name] in _bad_apparmor_annotations
+	some c in data.trustgate.lib.k8s.containers
 	c.name == name
 	finding := {
-		"msg": sprintf("%s has AppArmor profile %v from annotation %s", [k8s.describe(c), value, key]),
+		"msg": sprintf("%s has AppArmor profile %v from annotation %s", [c.description, value, key]),
 		"rule": "pss-baseline-apparmor",
 		"fix": _apparmor_annotation_fix(key),
-		"path": array.concat(pod.metadata_path, ["annotations", key]),
+		"path": array.concat(data.trustgate.lib.k8s.pod.metadata_path, ["annotations", key]),
 		"container": c.name,
 		"image": c.image,
 	}
 }
 
-deny contains finding if {
-	some pod in k8s.pods
-	some key, value in k8s.object_at(pod.metadata, "annotations")
-	_bad_apparmor_annotation(key, value)
-	name := substring(key, count(_apparmor_annotation_prefix), -1)
+_deny contains finding if {
+	some [key, value, name] in _bad_apparmor_annotations
 	not _has_container_named(name)
 	finding := k8s.pod_finding(
 		"pss-baseline-apparmor",
-		array.concat(pod.metadata_path, ["annotations", key]),
+		array.concat(data.trustgate.lib.k8s.pod.metadata_path, ["annotations", key]),
 		sprintf("annotation %s sets AppArmor profile %v", [key, value]),
 		_apparmor_annotation_fix(key),
 	)
 }
 
-_bad_apparmor_annotation(key, value) if {
-	is_string(key)
-	startswith(key, _apparmor_annotation_prefix)
-	not _allowed_apparmor_annotation(value)
-}
-
 _has_container_named(name) if {
-	some c in k8s.containers
+	some c in data.trustgate.lib.k8s.containers
 	c.name == name
 }
 
@@ -285,14 +324,36 @@ _apparmor_annotation_fix(key) := sprintf(
 
 allowed_selinux_types := {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 
-# _selinux_violations(sc) are [field, value] pairs of seLinuxOptions in the
-# security context sc that the standard forbids.
-_selinux_violations(sc) := {[field, value] |
-	options := k8s.object_at(sc, "seLinuxOptions")
+# A seLinuxOptions that is not an object has no fields: options[field] is
+# undefined then, as when the field is absent.
+_deny contains finding if {
+	options := data.trustgate.lib.k8s.pod.security_context.seLinuxOptions
 	some field in ["type", "user", "role"]
 	value := options[field]
 	value != null
 	_selinux_forbidden(field, value)
+	finding := k8s.pod_finding(
+		"pss-baseline-selinux",
+		array.concat(data.trustgate.lib.k8s.pod.path, ["securityContext", "seLinuxOptions", field]),
+		sprintf("the pod sets forbidden SELinux %s %s (securityContext.seLinuxOptions.%s)", [field, k8s.quote(value), field]),
+		_selinux_fix(field),
+	)
+}
+
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	options := c.security_context.seLinuxOptions
+	some field in ["type", "user", "role"]
+	value := options[field]
+	value != null
+	_selinux_forbidden(field, value)
+	finding := k8s.container_finding(
+		"pss-baseline-selinux",
+		c,
+		["securityContext", "seLinuxOptions", field],
+		sprintf("%s sets forbidden SELinux %s %s (securityContext.seLinuxOptions.%s)", [c.description, field, k8s.quote(value), field]),
+		_selinux_fix(field),
+	)
 }
 
 _selinux_forbidden("type", value) if not value in allowed_selinux_types
@@ -300,29 +361,6 @@ _selinux_forbidden("type", value) if not value in allowed_selinux_types
 _selinux_forbidden(field, value) if {
 	field in {"user", "role"}
 	value != ""
-}
-
-deny contains finding if {
-	some pod in k8s.pods
-	some [field, value] in _selinux_violations(k8s.pod_security_context(pod))
-	finding := k8s.pod_finding(
-		"pss-baseline-selinux",
-		array.concat(pod.path, ["securityContext", "seLinuxOptions", field]),
-		sprintf("the pod sets forbidden SELinux %s %s (securityContext.seLinuxOptions.%s)", [field, k8s.quote(value), field]),
-		_selinux_fix(field),
-	)
-}
-
-deny contains finding if {
-	some c in k8s.containers
-	some [field, value] in _selinux_violations(k8s.security_context(c))
-	finding := k8s.container_finding(
-		"pss-baseline-selinux",
-		c,
-		["securityContext", "seLinuxOptions", field],
-		sprintf("%s sets forbidden SELinux %s %s (securityContext.seLinuxOptions.%s)", [k8s.describe(c), field, k8s.quote(value), field]),
-		_selinux_fix(field),
-	)
 }
 
 _selinux_fix("type") := "Remove securityContext.seLinuxOptions.type or set it to container_t, container_init_t, container_kvm_t or container_engine_t."
@@ -335,16 +373,16 @@ _selinux_fix(field) := sprintf("Remove securityContext.seLinuxOptions.%s.", [fie
 # with its own user namespace (hostUsers: false); Restricted still forbids it
 # (see pss-restricted-proc-mount).
 
-deny contains finding if {
-	some c in k8s.containers
-	proc_mount := k8s.security_context(c).procMount
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	proc_mount := c.security_context.procMount
 	not proc_mount in {"Default", null}
-	not k8s.user_namespaced(k8s.pod_of(c))
+	not data.trustgate.lib.k8s.pod_user_namespaced
 	finding := k8s.container_finding(
 		"pss-baseline-proc-mount",
 		c,
 		["securityContext", "procMount"],
-		sprintf("%s unmasks /proc (securityContext.procMount: %v)", [k8s.describe(c), proc_mount]),
+		sprintf("%s unmasks /proc (securityContext.procMount: %v)", [c.description, proc_mount]),
 		"Remove securityContext.procMount or set it to Default.",
 	)
 }
@@ -355,31 +393,32 @@ deny contains finding if {
 
 allowed_seccomp_types := {"RuntimeDefault", "Localhost"}
 
-deny contains finding if {
-	some pod in k8s.pods
-	profile := k8s.pod_security_context(pod).seccompProfile
+_deny contains finding if {
+	profile := data.trustgate.lib.k8s.pod.security_context.seccompProfile
 	profile != null
+	not profile.type in allowed_seccomp_types # a valid profile stops here, without a call
 	profile_type := object.get(k8s.as_object(profile), "type", "")
 	not profile_type in allowed_seccomp_types
 	finding := k8s.pod_finding(
 		"pss-baseline-seccomp",
-		array.concat(pod.path, ["securityContext", "seccompProfile", "type"]),
+		array.concat(data.trustgate.lib.k8s.pod.path, ["securityContext", "seccompProfile", "type"]),
 		sprintf("the pod sets seccomp profile type %s (securityContext.seccompProfile.type)", [k8s.quote(profile_type)]),
 		"Set securityContext.seccompProfile.type to RuntimeDefault or Localhost.",
 	)
 }
 
-deny contains finding if {
-	some c in k8s.containers
-	profile := k8s.security_context(c).seccompProfile
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	profile := c.security_context.seccompProfile
 	profile != null
+	not profile.type in allowed_seccomp_types # a valid profile stops here, without a call
 	profile_type := object.get(k8s.as_object(profile), "type", "")
 	not profile_type in allowed_seccomp_types
 	finding := k8s.container_finding(
 		"pss-baseline-seccomp",
 		c,
 		["securityContext", "seccompProfile", "type"],
-		sprintf("%s sets seccomp profile type %s (securityContext.seccompProfile.type)", [k8s.describe(c), k8s.quote(profile_type)]),
+		sprintf("%s sets seccomp profile type %s (securityContext.seccompProfile.type)", [c.description, k8s.quote(profile_type)]),
 		"Set securityContext.seccompProfile.type to RuntimeDefault or Localhost.",
 	)
 }
@@ -402,14 +441,15 @@ allowed_sysctls := {
 	"net.ipv4.tcp_wmem", # since 1.32
 }
 
-deny contains finding if {
-	some pod in k8s.pods
-	some i, sysctl in k8s.array_at(k8s.pod_security_context(pod), "sysctls")
+_deny contains finding if {
+	sysctls := data.trustgate.lib.k8s.pod.security_context.sysctls
+	is_array(sysctls)
+	some i, sysctl in sysctls
 	name := object.get(k8s.as_object(sysctl), "name", "")
 	not name in allowed_sysctls
 	finding := k8s.pod_finding(
 		"pss-baseline-sysctls",
-		array.concat(pod.path, ["securityContext", "sysctls", i, "name"]),
+		array.concat(data.trustgate.lib.k8s.pod.path, ["securityContext", "sysctls", i, "name"]),
 		sprintf("the pod sets unsafe sysctl %v (securityContext.sysctls[%d].name)", [name, i]),
 		"Remove the sysctl; Baseline allows only the safe, namespaced sysctls listed by the Pod Security Standards.",
 	)

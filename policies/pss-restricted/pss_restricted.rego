@@ -12,13 +12,26 @@
 # yields two findings.
 #
 # "Containers" means containers, initContainers and ephemeralContainers.
+#
+# Speed: see the notes in pss_baseline.rego; the same patterns apply here.
 package trustgate.pss.restricted
 
 import rego.v1
 
+# Rules of other packages are referenced by their full path
+# (data.trustgate.lib.k8s.containers): a reference through a package import
+# (k8s.containers) makes regorus evaluate every rule of that package first,
+# and one through an import of the rule itself costs a little more per use.
+# Functions are fine through the package import.
 import data.trustgate.lib.k8s
 
-import data.trustgate.pss.baseline
+# Every rule below adds to _deny; deny passes it on for workloads only. A
+# document that is not a workload stops at the workload reference, so
+# regorus never evaluates the rules below for it.
+deny contains finding if {
+	data.trustgate.lib.k8s.workload
+	some finding in _deny
+}
 
 # ---------------------------------------------------------------------------
 # 1. Volume Types: every volume must be one of these sources. A hostPath
@@ -36,25 +49,38 @@ allowed_volume_sources := {
 	"secret",
 }
 
-deny contains finding if {
-	some pod in k8s.pods
-	some i, volume in k8s.array_at(pod.spec, "volumes")
+_deny contains finding if {
+	volumes := data.trustgate.lib.k8s.pod.spec.volumes
+	volumes >= [] # is_array(volumes), without the call (see "Type tests" in lib) ...
+	volumes < {}
+	some i, volume in volumes
+	not _allowed_volume(volume) # before is_object: most volumes stop here
 	is_object(volume)
-	not _allowed_volume(volume)
 	not _host_path_volume(volume)
 	sources := _volume_sources(volume)
 	finding := k8s.pod_finding(
 		"pss-restricted-volume-types",
-		array.concat(pod.path, array.concat(["volumes", i], _single(sources))),
+		array.concat(data.trustgate.lib.k8s.pod.path, array.concat(["volumes", i], _single(sources))),
 		sprintf("volume %q uses a volume type Restricted forbids (%s)", [k8s.string_at(volume, "name"), _describe_sources(sources)]),
 		"Use a configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected or secret volume; reach other storage through a PersistentVolumeClaim.",
 	)
 }
 
-_allowed_volume(volume) if {
-	some source in allowed_volume_sources
-	volume[source] != null
-}
+# _allowed_volume(volume) holds when one of allowed_volume_sources is set
+# (not null) on volume. A chain of field tests, most common sources first,
+# rather than a walk over allowed_volume_sources: each iteration step and
+# call costs microseconds in regorus, and most volumes stop at the first
+# or second test. pss_restricted_test.rego checks that the chain covers
+# allowed_volume_sources.
+_allowed_volume(volume) if volume.emptyDir != null
+else if volume.configMap != null
+else if volume.secret != null
+else if volume.persistentVolumeClaim != null
+else if volume.projected != null
+else if volume.downwardAPI != null
+else if volume.csi != null
+else if volume.ephemeral != null
+else if volume.image != null
 
 _host_path_volume(volume) if volume.hostPath != null
 
@@ -78,15 +104,15 @@ _describe_sources(sources) := concat(", ", sort(sources)) if count(sources) > 0
 # 2. Privilege Escalation: allowPrivilegeEscalation must be false on every
 # container. Linux-only: pods with spec.os.name: windows are exempt.
 
-deny contains finding if {
-	some c in k8s.containers
-	not k8s.windows_pod(k8s.pod_of(c))
-	not k8s.security_context(c).allowPrivilegeEscalation == false
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	not c.security_context.allowPrivilegeEscalation == false
+	not data.trustgate.lib.k8s.pod_windows
 	finding := k8s.container_finding(
 		"pss-restricted-privilege-escalation",
 		c,
 		["securityContext", "allowPrivilegeEscalation"],
-		sprintf("%s does not set securityContext.allowPrivilegeEscalation to false", [k8s.describe(c)]),
+		sprintf("%s does not set securityContext.allowPrivilegeEscalation to false", [c.description]),
 		"Set securityContext.allowPrivilegeEscalation: false on the container.",
 	)
 }
@@ -96,76 +122,73 @@ deny contains finding if {
 # container; an explicit false anywhere is forbidden. Since 1.35 pods with
 # their own user namespace (hostUsers: false) are exempt.
 
-deny contains finding if {
-	some pod in k8s.pods
-	not k8s.user_namespaced(pod)
-	k8s.pod_security_context(pod).runAsNonRoot == false
+_deny contains finding if {
+	data.trustgate.lib.k8s.pod.security_context.runAsNonRoot == false
+	not data.trustgate.lib.k8s.pod_user_namespaced
 	finding := k8s.pod_finding(
 		"pss-restricted-run-as-non-root",
-		array.concat(pod.path, ["securityContext", "runAsNonRoot"]),
+		array.concat(data.trustgate.lib.k8s.pod.path, ["securityContext", "runAsNonRoot"]),
 		"the pod sets securityContext.runAsNonRoot to false",
 		"Set securityContext.runAsNonRoot: true in the pod's securityContext.",
 	)
 }
 
-deny contains finding if {
-	some c in k8s.containers
-	pod := k8s.pod_of(c)
-	not k8s.user_namespaced(pod)
-	value := object.get(k8s.security_context(c), "runAsNonRoot", null)
+# An explicit non-true value is always bad; an unset (or null) one only when
+# the pod does not set runAsNonRoot: true.
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	value := c.security_context.runAsNonRoot
 	value != true
-	_container_run_as_non_root_bad(value, pod)
+	value != null
+	not data.trustgate.lib.k8s.pod_user_namespaced
 	finding := k8s.container_finding(
 		"pss-restricted-run-as-non-root",
 		c,
 		["securityContext", "runAsNonRoot"],
-		_run_as_non_root_msg(c, value),
+		sprintf("%s sets securityContext.runAsNonRoot to %v", [c.description, value]),
 		"Set securityContext.runAsNonRoot: true on the pod or on this container.",
 	)
 }
 
-# An explicit non-true value is always bad; an unset one only when the pod
-# level does not set runAsNonRoot: true.
-_container_run_as_non_root_bad(value, pod) if value != null
-
-_container_run_as_non_root_bad(null, pod) if not k8s.pod_security_context(pod).runAsNonRoot == true
-
-_run_as_non_root_msg(c, null) := sprintf(
-	"%s may run as root: neither it nor the pod sets securityContext.runAsNonRoot: true",
-	[k8s.describe(c)],
-)
-
-_run_as_non_root_msg(c, value) := sprintf(
-	"%s sets securityContext.runAsNonRoot to %v",
-	[k8s.describe(c), value],
-) if value != null
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	not c.security_context.runAsNonRoot != null # unset or null
+	not data.trustgate.lib.k8s.pod.security_context.runAsNonRoot == true
+	not data.trustgate.lib.k8s.pod_user_namespaced
+	finding := k8s.container_finding(
+		"pss-restricted-run-as-non-root",
+		c,
+		["securityContext", "runAsNonRoot"],
+		sprintf("%s may run as root: neither it nor the pod sets securityContext.runAsNonRoot: true", [c.description]),
+		"Set securityContext.runAsNonRoot: true on the pod or on this container.",
+	)
+}
 
 # ---------------------------------------------------------------------------
 # 4. Running as Non-root user: runAsUser must not be 0 at pod or container
 # level (undefined is allowed). Since 1.35 pods with their own user
 # namespace (hostUsers: false) are exempt.
 
-deny contains finding if {
-	some pod in k8s.pods
-	not k8s.user_namespaced(pod)
-	k8s.pod_security_context(pod).runAsUser == 0
+_deny contains finding if {
+	data.trustgate.lib.k8s.pod.security_context.runAsUser == 0
+	not data.trustgate.lib.k8s.pod_user_namespaced
 	finding := k8s.pod_finding(
 		"pss-restricted-run-as-user",
-		array.concat(pod.path, ["securityContext", "runAsUser"]),
+		array.concat(data.trustgate.lib.k8s.pod.path, ["securityContext", "runAsUser"]),
 		"the pod runs as root (securityContext.runAsUser: 0)",
 		"Set securityContext.runAsUser to a non-zero UID, or remove it and run an image with a non-root USER.",
 	)
 }
 
-deny contains finding if {
-	some c in k8s.containers
-	not k8s.user_namespaced(k8s.pod_of(c))
-	k8s.security_context(c).runAsUser == 0
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	c.security_context.runAsUser == 0
+	not data.trustgate.lib.k8s.pod_user_namespaced
 	finding := k8s.container_finding(
 		"pss-restricted-run-as-user",
 		c,
 		["securityContext", "runAsUser"],
-		sprintf("%s runs as root (securityContext.runAsUser: 0)", [k8s.describe(c)]),
+		sprintf("%s runs as root (securityContext.runAsUser: 0)", [c.description]),
 		"Set securityContext.runAsUser to a non-zero UID, or remove it and run an image with a non-root USER.",
 	)
 }
@@ -176,22 +199,25 @@ deny contains finding if {
 # A profile set to another value is Baseline's finding (pss-baseline-seccomp);
 # here: containers left without a valid profile.
 
-deny contains finding if {
-	some c in k8s.containers
-	pod := k8s.pod_of(c)
-	not k8s.windows_pod(pod)
-	object.get(k8s.security_context(c), "seccompProfile", null) == null
-	not _valid_seccomp(k8s.pod_security_context(pod))
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	not c.security_context.seccompProfile != null # unset or null
+	not _pod_valid_seccomp
+	not data.trustgate.lib.k8s.pod_windows
 	finding := k8s.container_finding(
 		"pss-restricted-seccomp",
 		c,
 		["securityContext", "seccompProfile", "type"],
-		sprintf("%s has no seccomp profile: neither it nor the pod sets securityContext.seccompProfile.type", [k8s.describe(c)]),
+		sprintf("%s has no seccomp profile: neither it nor the pod sets securityContext.seccompProfile.type", [c.description]),
 		"Set securityContext.seccompProfile.type: RuntimeDefault (or Localhost) on the pod or on this container.",
 	)
 }
 
-_valid_seccomp(security_context) if security_context.seccompProfile.type in baseline.allowed_seccomp_types
+# The pod sets a valid profile (a rule: computed once for all containers).
+_pod_valid_seccomp if {
+	profile_type := data.trustgate.lib.k8s.pod.security_context.seccompProfile.type
+	profile_type in data.trustgate.pss.baseline.allowed_seccomp_types
+}
 
 # ---------------------------------------------------------------------------
 # 6. Capabilities: every container must drop ALL and may add back only
@@ -199,34 +225,43 @@ _valid_seccomp(security_context) if security_context.seccompProfile.type in base
 # Adding a capability outside the Baseline set is Baseline's finding
 # (pss-baseline-capabilities); here: the Baseline ones Restricted forbids.
 
-deny contains finding if {
-	some c in k8s.containers
-	not k8s.windows_pod(k8s.pod_of(c))
-	capabilities := k8s.object_at(k8s.security_context(c), "capabilities")
-	not "ALL" in k8s.array_at(capabilities, "drop")
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	not _drops_all(c)
+	not data.trustgate.lib.k8s.pod_windows
 	finding := k8s.container_finding(
 		"pss-restricted-capabilities",
 		c,
 		["securityContext", "capabilities", "drop"],
-		sprintf("%s does not drop all capabilities (securityContext.capabilities.drop lacks \"ALL\")", [k8s.describe(c)]),
+		sprintf("%s does not drop all capabilities (securityContext.capabilities.drop lacks \"ALL\")", [c.description]),
 		"Set securityContext.capabilities.drop: [\"ALL\"] and add back only NET_BIND_SERVICE if needed.",
 	)
 }
 
-deny contains finding if {
-	some c in k8s.containers
-	not k8s.windows_pod(k8s.pod_of(c))
-	capabilities := k8s.object_at(k8s.security_context(c), "capabilities")
-	some i, capability in k8s.array_at(capabilities, "add")
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	added := c.security_context.capabilities.add
+	is_array(added)
+	not data.trustgate.lib.k8s.pod_windows
+	some i, capability in added
 	capability != "NET_BIND_SERVICE"
-	capability in baseline.allowed_capabilities
+	capability in data.trustgate.pss.baseline.allowed_capabilities
 	finding := k8s.container_finding(
 		"pss-restricted-capabilities",
 		c,
 		["securityContext", "capabilities", "add", i],
-		sprintf("%s adds capability %v; Restricted allows adding only NET_BIND_SERVICE", [k8s.describe(c), capability]),
+		sprintf("%s adds capability %v; Restricted allows adding only NET_BIND_SERVICE", [c.description, capability]),
 		"Remove the capability from securityContext.capabilities.add; only NET_BIND_SERVICE may be added.",
 	)
+}
+
+# _drops_all(c): c's capabilities.drop is a list with "ALL" (`in` alone would
+# also search the values of an object).
+_drops_all(c) if {
+	drop := c.security_context.capabilities.drop
+	drop >= [] # is_array(drop), without the call (see "Type tests" in lib) ...
+	drop < {}
+	"ALL" in drop
 }
 
 # ---------------------------------------------------------------------------
@@ -235,16 +270,16 @@ deny contains finding if {
 # value. Outside user namespaces Baseline already reports it
 # (pss-baseline-proc-mount).
 
-deny contains finding if {
-	some c in k8s.containers
-	k8s.user_namespaced(k8s.pod_of(c))
-	proc_mount := k8s.security_context(c).procMount
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	proc_mount := c.security_context.procMount
 	not proc_mount in {"Default", null}
+	data.trustgate.lib.k8s.pod_user_namespaced
 	finding := k8s.container_finding(
 		"pss-restricted-proc-mount",
 		c,
 		["securityContext", "procMount"],
-		sprintf("%s unmasks /proc (securityContext.procMount: %v)", [k8s.describe(c), proc_mount]),
+		sprintf("%s unmasks /proc (securityContext.procMount: %v)", [c.description, proc_mount]),
 		"Remove securityContext.procMount or set it to Default.",
 	)
 }

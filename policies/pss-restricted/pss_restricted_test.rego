@@ -213,6 +213,19 @@ test_volume_types_allowed_list if {
 	_silent(_cronjob(_compliant_spec), "pss-restricted-volume-types")
 }
 
+# _allowed_volume is a chain of field tests (for speed); it must accept every
+# source of allowed_volume_sources, and only when the source is not null.
+test_volume_types_every_allowed_source_passes if {
+	every source in restricted.allowed_volume_sources {
+		_silent(_pod(object.union(_compliant_spec, {"volumes": [{"name": "v", source: {}}]})), "pss-restricted-volume-types")
+		_fires(
+			_pod(object.union(_compliant_spec, {"volumes": [{"name": "v", source: null}]})),
+			"pss-restricted-volume-types",
+			array.concat(_pp, ["volumes", 0]),
+		)
+	}
+}
+
 # ---------------------------------------------------------------------------
 # pss-restricted-privilege-escalation
 

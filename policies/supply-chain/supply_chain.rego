@@ -10,24 +10,40 @@
 #   data.trustgate.allowed_registries  list of image name prefixes, matched
 #       against the fully qualified name ("registry.example.com/",
 #       "ghcr.io/acme/"). Absent, empty or not a list: every registry passes.
+#
+# Speed: see the notes in pss_baseline.rego; the same patterns apply here.
+# The rules test the cheap facts first (c.image != "", "@" in the image) and
+# call the image-parsing functions only for the images that need them.
 package trustgate.supplychain
 
 import rego.v1
 
+# Rules of other packages are referenced by their full path
+# (data.trustgate.lib.k8s.containers): a reference through a package import
+# (k8s.containers) makes regorus evaluate every rule of that package first,
+# and one through an import of the rule itself costs a little more per use.
+# Functions are fine through the package import.
 import data.trustgate.lib.k8s
+
+# Every rule below adds to _deny or _warn; deny and warn pass them on for
+# workloads only. A document that is not a workload stops at the workload
+# reference, so regorus never evaluates the rules below for it.
+deny contains finding if {
+	data.trustgate.lib.k8s.workload
+	some finding in _deny
+}
+
+warn contains finding if {
+	data.trustgate.lib.k8s.workload
+	some finding in _warn
+}
 
 # ---------------------------------------------------------------------------
 # Image references.
 #
 # A reference is [registry/]path[:tag][@digest]. The tag is whatever follows
-# the last ":" of the last path component, so "registry:5000/app" has a port,
-# not a tag.
-
-# _images are the containers that name an image.
-_images contains c if {
-	some c in k8s.containers
-	c.image != ""
-}
+# the first ":" of the last path component, so "registry:5000/app" has a
+# port, not a tag.
 
 # digest(image) is the part after "@", when there is one.
 digest(image) := d if {
@@ -35,70 +51,66 @@ digest(image) := d if {
 	d := substring(image, indexof(image, "@") + 1, -1)
 }
 
-# _name_and_tag(image) is the reference without its digest.
-_name_and_tag(image) := split(image, "@")[0]
-
-# tag(image) is the image's tag, when it has one.
+# tag(image) is the image's tag, when it has one: the last path component
+# of the reference without its digest, from its first ":" on.
 tag(image) := t if {
-	components := split(_name_and_tag(image), "/")
+	components := split(split(image, "@")[0], "/")
 	last := components[count(components) - 1]
 	contains(last, ":")
 	t := substring(last, indexof(last, ":") + 1, -1)
 }
 
-# pinned(image) holds when the image is pinned by a sha256 digest.
-pinned(image) if regex.match(`@sha256:[a-f0-9]{64}$`, image)
+# pinned(image) holds when the image is pinned by a sha256 digest: it ends
+# in "@sha256:" and 64 lowercase hex digits (`@sha256:[a-f0-9]{64}$`).
+# Without regex.match: regorus compiles the pattern on every call, which
+# costs more than all the other image rules together.
+pinned(image) if {
+	n := count(image)
+	n >= 72 # substring raises on a negative offset; short images stop here
+	substring(image, n - 72, 8) == "@sha256:"
+	trim(substring(image, n - 64, -1), "0123456789abcdef") == ""
+}
 
 # normalized(image) is the fully qualified reference, as a container runtime
 # resolves it: the first path component names a registry only when there is
 # more than one component and it looks like a host ("." or ":" or
 # "localhost"); otherwise the image is on Docker Hub, whose official images
 # live under "library/". index.docker.io is an alias of docker.io.
-normalized(image) := name if {
-	parts := split(image, "/")
-	count(parts) > 1
-	_is_host(parts[0])
-	name := _qualify(_canonical_registry(parts[0]), array.slice(parts, 1, count(parts)))
-}
-
-normalized(image) := name if {
-	parts := split(image, "/")
-	not _names_registry(parts)
-	name := _qualify("docker.io", parts)
-}
-
-_names_registry(parts) if {
-	count(parts) > 1
-	_is_host(parts[0])
-}
-
-_is_host(component) if contains(component, ".")
-
-_is_host(component) if contains(component, ":")
+#
+# An else chain on the string rather than a split into components, with
+# the common case (an image on some other registry: already qualified) early:
+# every function call and builtin costs about a microsecond in regorus.
+normalized(image) := concat("/", ["docker.io", "library", image]) if {
+	not contains(image, "/") # one component: an official image
+} else := image if {
+	registry := substring(image, 0, indexof(image, "/"))
+	_is_host(registry)
+	not registry in {"docker.io", "index.docker.io"}
+} else := name if {
+	registry := substring(image, 0, indexof(image, "/"))
+	registry in {"docker.io", "index.docker.io"}
+	name := _docker_hub(substring(image, count(registry) + 1, -1))
+} else := concat("/", ["docker.io", image]) # no registry: Docker Hub
 
 _is_host(component) if component == "localhost"
+else if contains(component, ".")
+else if contains(component, ":")
 
-_canonical_registry("index.docker.io") := "docker.io"
-
-_canonical_registry(registry) := registry if registry != "index.docker.io"
-
-_qualify(registry, repository) := concat("/", array.concat(["docker.io", "library"], repository)) if {
-	_official_image(registry, repository)
-}
-
-_qualify(registry, repository) := concat("/", array.concat([registry], repository)) if {
-	not _official_image(registry, repository)
-}
-
-_official_image("docker.io", repository) if count(repository) == 1
+# _docker_hub(repository) is the full name of repository (the path after
+# the registry) on Docker Hub, where one component is an official image.
+_docker_hub(repository) := concat("/", ["docker.io", "library", repository]) if {
+	not contains(repository, "/")
+} else := concat("/", ["docker.io", repository])
 
 # ---------------------------------------------------------------------------
 # images-no-latest (deny): a tag of "latest", or no tag and no digest (which
 # means "latest"), is a moving target.
 
-deny contains finding if {
-	some c in _images
-	not digest(c.image)
+# `not contains(c.image, "@")` is `not digest(c.image)` without the call.
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	c.image != ""
+	not contains(c.image, "@")
 	_mutable_tag(c.image)
 	finding := k8s.container_finding(
 		"images-no-latest",
@@ -109,29 +121,30 @@ deny contains finding if {
 	)
 }
 
-_mutable_tag(image) if not tag(image)
+# _mutable_tag(image): image, which has no digest, has no tag or the tag
+# "latest" (see tag()), that is, its last path component has no ":" or its
+# only ":" starts a final "latest". One regex instead of two tag() calls of
+# several builtins each; supply_chain_test.rego checks the two agree.
+_mutable_tag(image) if regex.match(`(^|/)[^/:]*(:latest)?$`, image)
 
-_mutable_tag(image) if tag(image) == "latest"
-
-_latest_msg(c) := sprintf("%s uses image %q with no tag, which means :latest", [k8s.describe(c), c.image]) if {
-	not tag(c.image)
-}
-
-_latest_msg(c) := sprintf("%s uses image %q with the mutable tag :latest", [k8s.describe(c), c.image]) if {
-	tag(c.image) == "latest"
-}
+# Only for images with no digest and a mutable tag: of those, the ones that
+# end in ":latest" are exactly the ones with the tag "latest".
+_latest_msg(c) := sprintf("%s uses image %q with the mutable tag :latest", [c.description, c.image]) if {
+	endswith(c.image, ":latest")
+} else := sprintf("%s uses image %q with no tag, which means :latest", [c.description, c.image])
 
 # ---------------------------------------------------------------------------
 # images-digest (warn): a tag can be moved; a digest names exact content.
 
-warn contains finding if {
-	some c in _images
+_warn contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	c.image != ""
 	not pinned(c.image)
 	finding := k8s.container_finding(
 		"images-digest",
 		c,
 		["image"],
-		sprintf("%s uses image %q, which is not pinned by digest", [k8s.describe(c), c.image]),
+		sprintf("%s uses image %q, which is not pinned by digest", [c.description, c.image]),
 		"Pin the image by digest: image:tag@sha256:<digest> (resolve it with `crane digest` or `docker buildx imagetools inspect`).",
 	)
 }
@@ -145,16 +158,20 @@ allowed_registries := prefixes if {
 	is_array(prefixes)
 } else := []
 
-deny contains finding if {
-	count(allowed_registries) > 0
-	some c in _images
+_deny contains finding if {
+	# Inline test first: most setups have no allowed_registries at all.
+	registries := data.trustgate.allowed_registries
+	is_array(registries)
+	count(registries) > 0
+	some c in data.trustgate.lib.k8s.containers
+	c.image != ""
 	name := normalized(c.image)
-	not _allowed_registry(name)
+	not _allowed_registry(name, registries)
 	finding := k8s.container_finding(
 		"images-allowed-registries",
 		c,
 		["image"],
-		sprintf("%s uses image %q, which is not from an allowed registry%s", [k8s.describe(c), c.image, _resolved_note(c.image, name)]),
+		sprintf("%s uses image %q, which is not from an allowed registry%s", [c.description, c.image, _resolved_note(c.image, name)]),
 		sprintf("Use an image from an allowed registry: %s.", [concat(", ", [k8s.quote(p) | some p in allowed_registries])]),
 	)
 }
@@ -164,9 +181,12 @@ _resolved_note(image, name) := "" if image == name
 
 _resolved_note(image, name) := sprintf(" (resolves to %s)", [name]) if image != name
 
-_allowed_registry(name) if {
-	some prefix in allowed_registries
-	is_string(prefix)
+# _allowed_registry(name, registries): name starts with a prefix from the
+# list registries. Non-string entries are ignored.
+_allowed_registry(name, registries) if {
+	some prefix in registries
+	prefix >= "" # is_string(prefix), without the call (see "Type tests" in lib) ...
+	prefix < []
 	startswith(name, prefix)
 }
 
@@ -174,36 +194,30 @@ _allowed_registry(name) if {
 # resources-memory-limit (deny) and resources-cpu-limit (warn): containers
 # and init containers; ephemeral containers cannot declare resources.
 
-_resource_containers contains c if {
-	some c in k8s.containers
+# A limit is missing when resources.limits.<resource> is absent, null or "";
+# object.get reads through values of the wrong type as absent.
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	object.get(c.container, ["resources", "limits", "memory"], null) in {null, ""}
 	c.type != "ephemeralContainers"
-}
-
-_has_limit(c, resource) if {
-	limit := c.container.resources.limits[resource]
-	not limit in {null, ""}
-}
-
-deny contains finding if {
-	some c in _resource_containers
-	not _has_limit(c, "memory")
 	finding := k8s.container_finding(
 		"resources-memory-limit",
 		c,
 		["resources", "limits", "memory"],
-		sprintf("%s has no memory limit (resources.limits.memory)", [k8s.describe(c)]),
+		sprintf("%s has no memory limit (resources.limits.memory)", [c.description]),
 		"Set resources.limits.memory, e.g. to the observed peak plus headroom.",
 	)
 }
 
-warn contains finding if {
-	some c in _resource_containers
-	not _has_limit(c, "cpu")
+_warn contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	object.get(c.container, ["resources", "limits", "cpu"], null) in {null, ""}
+	c.type != "ephemeralContainers"
 	finding := k8s.container_finding(
 		"resources-cpu-limit",
 		c,
 		["resources", "limits", "cpu"],
-		sprintf("%s has no CPU limit (resources.limits.cpu)", [k8s.describe(c)]),
+		sprintf("%s has no CPU limit (resources.limits.cpu)", [c.description]),
 		"Set resources.limits.cpu.",
 	)
 }
@@ -212,32 +226,30 @@ warn contains finding if {
 # probes-liveness and probes-readiness (warn): regular containers of
 # long-running workloads (not Job or CronJob; a bare Pod counts).
 
-_probed_containers contains c if {
-	some c in k8s.containers
+_warn contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	not c.container.livenessProbe != null # unset or null
 	c.type == "containers"
-	not input.kind in k8s.batch_kinds
-}
-
-_probe_rules := {
-	"livenessProbe": {
-		"rule": "probes-liveness",
-		"fix": "Add a livenessProbe (httpGet, tcpSocket, grpc or exec) so the kubelet restarts the container when it hangs.",
-	},
-	"readinessProbe": {
-		"rule": "probes-readiness",
-		"fix": "Add a readinessProbe so traffic reaches the container only when it is ready.",
-	},
-}
-
-warn contains finding if {
-	some c in _probed_containers
-	some probe, meta in _probe_rules
-	object.get(c.container, probe, null) == null
+	not input.kind in data.trustgate.lib.k8s.batch_kinds
 	finding := k8s.container_finding(
-		meta.rule,
+		"probes-liveness",
 		c,
-		[probe],
-		sprintf("%s has no %s", [k8s.describe(c), probe]),
-		meta.fix,
+		["livenessProbe"],
+		sprintf("%s has no livenessProbe", [c.description]),
+		"Add a livenessProbe (httpGet, tcpSocket, grpc or exec) so the kubelet restarts the container when it hangs.",
+	)
+}
+
+_warn contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	not c.container.readinessProbe != null # unset or null
+	c.type == "containers"
+	not input.kind in data.trustgate.lib.k8s.batch_kinds
+	finding := k8s.container_finding(
+		"probes-readiness",
+		c,
+		["readinessProbe"],
+		sprintf("%s has no readinessProbe", [c.description]),
+		"Add a readinessProbe so traffic reaches the container only when it is ready.",
 	)
 }

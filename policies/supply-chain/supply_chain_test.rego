@@ -183,6 +183,38 @@ test_tag_digest_and_normalized_name if {
 	supplychain.normalized("ghcr.io/acme/app:1") == "ghcr.io/acme/app:1"
 }
 
+# The fast forms the rules use (see supply_chain.rego) agree with the
+# readable definitions: _mutable_tag with tag(), pinned with the regex.
+_hex := substring(_digest, count("sha256:"), -1)
+
+_images := [
+	"nginx", "nginx:latest", "nginx:1.25", "a/b:latest", "a/b:1:latest", "a:latest/b", "registry:5000/app",
+	"registry:5000/app:latest", "localhost:5000/x:", "x/", ":latest", "app:latestx", "é/ü:latest",
+	concat("", ["app@", _digest]), _pinned, concat("", ["app@sha256:", upper(_hex)]),
+	concat("", ["app@", _digest, "a"]), concat("", ["@", _digest]), substring(concat("", ["@", _digest]), 1, -1),
+	concat("", ["é@", _digest]), concat("", ["app@sha256:", substring(_hex, 1, -1)]),
+]
+
+# (_mutable_tag is only asked about images without a digest.)
+test_mutable_tag_agrees_with_tag if {
+	every image in [i | some i in _images; not contains(i, "@")] {
+		_mutable(image) == _mutable_by_tag(image)
+	}
+}
+
+_mutable(image) := true if supplychain._mutable_tag(image) else := false
+
+_mutable_by_tag(image) := true if not supplychain.tag(image)
+else := supplychain.tag(image) == "latest"
+
+test_pinned_agrees_with_the_regex if {
+	every image in _images {
+		_pinned_by_digest(image) == regex.match(`@sha256:[a-f0-9]{64}$`, image)
+	}
+}
+
+_pinned_by_digest(image) := true if supplychain.pinned(image) else := false
+
 # ---------------------------------------------------------------------------
 # images-no-latest
 
