@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import json
 import os
 import sys
@@ -201,6 +202,11 @@ def check(
     """
     try:
         gate = Gate(config=flags.load(), jobs=jobs or os.cpu_count() or 1)
+        # Parsing builds many short-lived containers and few cycles: collect
+        # rarely, and never scan what start-up loaded (also spares forked
+        # workers the copy-on-write of those pages). ~10% of a large check.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         stdin = sys.stdin.buffer.read() if "-" in paths else None
         decision = gate.check(paths, stdin=stdin)
     except Error as e:

@@ -10,12 +10,12 @@ what a violation means for the verdict.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,15 @@ class SchemaMissing(Exception):
 
 @cache
 def _schema_root() -> Path:
-    return Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
+    # find_spec locates the package without importing it: its import pulls in
+    # jsonschema and costs more than a whole small check.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the Kubernetes schemas are missing (package kubernetes-validate)",
+            hint="reinstall trustgate: pip install -e '.[dev]' or make dev",
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
 
 
 def available_versions() -> list[str]:
