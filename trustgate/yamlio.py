@@ -154,7 +154,8 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
                 index += 1
                 continue
         try:
-            value = _build(node, {})
+            anchors = b"&" in chunk
+            value = _build(node, {} if anchors else None, merges=b"<<" in chunk)
         except yaml.YAMLError as e:
             yield YamlProblem("input/invalid-yaml", f"invalid YAML value: {_one_line(e)}", start)
             index += 1
@@ -270,12 +271,17 @@ _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
 }
 
 
-def _build(node: yaml.Node, memo: dict[int, Any]) -> Any:
+def _build(node: yaml.Node, memo: dict[int, Any] | None, merges: bool) -> Any:
     """Build Python values from a composed node tree.
 
     Equivalent to SafeConstructor for the JSON-compatible subset manifests
     use, without its per-node generator machinery (several times faster).
-    Aliases share one value, as PyYAML's do.
+
+    Args:
+        node: the root of the tree.
+        memo: shared values of aliased nodes, as PyYAML shares them; None
+            when the document has no anchors (nothing can be shared).
+        merges: the document may hold `<<` merge keys.
 
     Raises:
         yaml.constructor.ConstructorError: an unsupported tag or an unhashable key.
@@ -290,30 +296,40 @@ def _build(node: yaml.Node, memo: dict[int, Any]) -> Any:
                 None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
             )
         return convert(node)  # type: ignore[arg-type]  # the class was checked above
-    key = id(node)
-    if key in memo:
-        return memo[key]
+    if memo is not None and id(node) in memo:
+        return memo[id(node)]
     if cls is yaml.SequenceNode:
         if node.tag != _SEQ:
             raise yaml.constructor.ConstructorError(
                 None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
             )
         items: list[Any] = []
-        memo[key] = items
-        items.extend(_build(item, memo) for item in node.value)
+        if memo is not None:
+            memo[id(node)] = items
+        items.extend(_build(item, memo, merges) for item in node.value)
         return items
     if node.tag != _MAP:
         raise yaml.constructor.ConstructorError(
             None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
         )
-    if any(k.tag == _MERGE for k, _ in node.value):
-        _CONSTRUCTOR.flatten_mapping(node)  # type: ignore[arg-type]  # a MappingNode: checked above  # `<<: *base` merge keys, resolved as PyYAML does
+    if merges and any(k.tag == _MERGE for k, _ in node.value):
+        # `<<: *base` merge keys, resolved as PyYAML does (a MappingNode: checked above)
+        _CONSTRUCTOR.flatten_mapping(node)  # type: ignore[arg-type]
     mapping: dict[Any, Any] = {}
-    memo[key] = mapping
+    if memo is not None:
+        memo[id(node)] = mapping
     for key_node, value_node in node.value:
-        k = _build(key_node, memo)
+        # Plain string keys and values are most of a manifest: skip the call.
+        if key_node.__class__ is yaml.ScalarNode and key_node.tag == _STR:
+            k = key_node.value
+        else:
+            k = _build(key_node, memo, merges)
+        if value_node.__class__ is yaml.ScalarNode and value_node.tag == _STR:
+            value = value_node.value
+        else:
+            value = _build(value_node, memo, merges)
         try:
-            mapping[k] = _build(value_node, memo)
+            mapping[k] = value
         except TypeError as e:
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a scalar", key_node.start_mark

@@ -77,3 +77,20 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
     assert len(docs) == 1
     # Either parsed (libyaml is iterative) or reported: never an exception.
     assert isinstance(docs[0], yamlio.ParsedDocument | yamlio.YamlProblem)
+
+
+def test_merge_keys_and_shared_aliases_match_pyyaml() -> None:
+    import yaml
+
+    text = "base: &b {cpu: 1, memory: 2}\nother:\n  <<: *b\n  cpu: 3\nlist: &l [1, 2]\ncopy: *l\n"
+    (doc,) = parse(text)
+    assert isinstance(doc, yamlio.ParsedDocument)
+    assert doc.value == yaml.safe_load(text)
+    assert doc.value["other"] == {"cpu": 3, "memory": 2}
+    assert doc.value["copy"] is doc.value["list"]  # aliases share one value, as in PyYAML
+
+
+def test_unsupported_tag_is_a_problem_not_a_crash() -> None:
+    (problem,) = parse("a: !Ref other\n")
+    assert isinstance(problem, yamlio.YamlProblem)
+    assert "unsupported YAML tag '!Ref'" in problem.message
