@@ -91,6 +91,21 @@ class ConfigFlags:
         )
 
 
+_DATA_OPTION = click.option(
+    "-d",
+    "--data",
+    "data_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON/YAML data file merged into `data` (repeatable).",
+)
+_REGO_VERSION_OPTION = click.option(
+    "--rego-version",
+    type=click.Choice(["v0", "v1"]),
+    default="v1",
+    show_default=True,
+    help="Rego syntax of the policies given on the command line.",
+)
 _CONFIG_OPTIONS = [
     click.option(
         "-c",
@@ -116,22 +131,9 @@ _CONFIG_OPTIONS = [
         multiple=True,
         help="Only evaluate these Rego packages of --policy (repeatable).",
     ),
-    click.option(
-        "--rego-version",
-        type=click.Choice(["v0", "v1"]),
-        default="v1",
-        show_default=True,
-        help="Rego syntax of --policy sources.",
-    ),
+    _REGO_VERSION_OPTION,
     click.option("--no-builtin", is_flag=True, help="Do not apply the bundled policy sets."),
-    click.option(
-        "-d",
-        "--data",
-        "data_files",
-        multiple=True,
-        type=click.Path(exists=True, dir_okay=False),
-        help="JSON/YAML data file merged into `data` (repeatable).",
-    ),
+    _DATA_OPTION,
     click.option(
         "--kubernetes-version",
         help="Validate against this Kubernetes version's schemas (see `trustgate versions`).",
@@ -240,15 +242,8 @@ def policy() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
-@click.option("--rego-version", type=click.Choice(["v0", "v1"]), default="v1", show_default=True)
-@click.option(
-    "-d",
-    "--data",
-    "data_files",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="JSON/YAML data file merged into `data`.",
-)
+@_REGO_VERSION_OPTION
+@_DATA_OPTION
 def policy_test(
     paths: tuple[str, ...], fmt: str, verbose: bool, rego_version: str, data_files: tuple[str, ...]
 ) -> None:
