@@ -154,7 +154,7 @@ class Finding:
         if self.fix:
             out["fix"] = self.fix
         if self.path:
-            out["path"] = _render_path(self.path)
+            out["path"] = render_path(self.path)
         if self.line is not None:
             out["line"] = self.line
         if self.policy:
@@ -290,7 +290,7 @@ class Decision:
         }
 
 
-def _render_path(path: Sequence[str | int]) -> str:
+def render_path(path: Sequence[str | int]) -> str:
     """`spec.containers[0].image`: the form kubectl and Kyverno print."""
     out = ""
     for part in path:
@@ -300,5 +300,3 @@ def _render_path(path: Sequence[str | int]) -> str:
             out += f".{part}" if out else part
     return out
 
-
-render_path = _render_path

@@ -74,9 +74,8 @@ def _walk(root: Path) -> Iterator[Unit]:
         return
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError as e:
+    except OSError:
         yield Unit(str(root), "file")  # reading it reports the error
-        del e
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -167,7 +166,7 @@ def parse_bytes(
         except (json.JSONDecodeError, RecursionError):
             pass  # the YAML path below reports the place
         else:
-            _add(value, Source(name, 1, 0, rendered_from), yamlio.LazyTree(data), documents, problems, limits)
+            _add(value, Source(name, 1, 0, rendered_from), yamlio.LazyTree(data), documents, problems)
             return documents, problems
     count = 0
     for item in yamlio.parse_stream(data, max_nodes=limits.max_yaml_nodes):
@@ -190,7 +189,7 @@ def parse_bytes(
             )
             continue
         source = Source(name, item.line, item.index, rendered_from)
-        _add(item.value, source, item.node, documents, problems, limits)
+        _add(item.value, source, item.node, documents, problems)
     return documents, problems
 
 
@@ -200,7 +199,6 @@ def _add(
     tree: Any,
     documents: list[Document],
     problems: list[InputProblem],
-    limits: Limits,
 ) -> None:
     if value is None:
         return
@@ -225,7 +223,6 @@ def _add(
                 item_tree,
                 documents,
                 problems,
-                limits,
             )
         return
     missing = [k for k in ("apiVersion", "kind") if not isinstance(value.get(k), str) or not value.get(k)]
