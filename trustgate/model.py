@@ -299,4 +299,3 @@ def render_path(path: Sequence[str | int]) -> str:
         else:
             out += f".{part}" if out else part
     return out
-
