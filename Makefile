@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test lint typecheck unit bench policy-test clean
+.PHONY: dev system-deps test lint typecheck unit bench policy-test clean
 
-dev: $(BIN)/trustgate
+dev: system-deps $(BIN)/trustgate
+
+# Debian packages the tests run as real services (see the script).
+system-deps:
+	sh scripts/install-system-deps.sh
 
 $(BIN)/trustgate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

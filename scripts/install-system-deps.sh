@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the Debian packages the test suite starts as real services, when
+# missing. Idempotent; runs from `make dev`. Everything it installs is started
+# by the tests themselves, on 127.0.0.1, and stopped afterwards.
+#
+#   docker-registry  CNCF distribution: the OCI registry the supply-chain tests push to
+set -eu
+
+PACKAGES="docker-registry"
+
+missing=""
+for pkg in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+        echo "install-system-deps: need root (or sudo) to install:$missing" >&2
+        exit 1
+    fi
+else
+    SUDO=""
+fi
+echo "install-system-deps: installing$missing"
+$SUDO apt-get update -qq
+# The package's post-install script would start a system-wide registry; the tests start their own.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi

@@ -1,0 +1,1 @@
+"""The OCI registry client: references, resolution, auth, referrers and cosign tags."""
