@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,7 +25,17 @@ API_VERSION = "trustgate.dev/v1alpha1"
 KIND = "Config"
 DEFAULT_KUBERNETES_VERSION = "1.35"
 BUILTIN_SETS = ("pss-baseline", "pss-restricted", "supply-chain")
-RESERVED_SECTIONS = ("images", "commits", "decisionLog")
+RESERVED_SECTIONS = ("commits", "decisionLog")
+PUBLIC_GOOD = "public-good"  # the embedded Sigstore public-good trust root
+PREDICATE_ALIASES = {  # the short names cosign accepts for `--type`
+    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance1": "https://slsa.dev/provenance/v1",
+    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
+    "spdx": "https://spdx.dev/Document",
+    "spdxjson": "https://spdx.dev/Document",
+    "cyclonedx": "https://cyclonedx.org/bom",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +101,83 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentityConfig:
+    """A Sigstore keyless identity: exact values or full-match regular expressions."""
+
+    subject: str | None = None
+    subject_regex: str | None = None
+    issuer: str | None = None
+    issuer_regex: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorityConfig:
+    """Who may sign: a public key (`key_pem`) or keyless identities under a trust root."""
+
+    name: str
+    key_pem: bytes | None = None
+    key_origin: str = ""  # the file (or config place) the key came from, for messages
+    trust_root: str = PUBLIC_GOOD
+    identities: tuple[IdentityConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationRequirement:
+    """An attestation an image must carry, and the Rego policy its statement must pass."""
+
+    name: str
+    predicate_type: str  # a URI, aliases resolved
+    authorities: tuple[str, ...]
+    policy_path: Path | None = None
+    policy_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRule:
+    name: str
+    images: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    mode: Mode | None = None  # None: the top-level mode
+    require_digest: bool = False
+    authorities: tuple[str, ...] = ()  # empty: no signature required
+    threshold: int = 1
+    attestations: tuple[AttestationRequirement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryConfig:
+    insecure: tuple[str, ...] = ()
+    ca_file: Path | None = None
+    docker_config: Path | None = None
+    timeout_seconds: float = 10.0  # per request
+    concurrency: int = 16  # images verified at once
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    ttl_seconds: float = 600.0  # a verified result is reused this long
+    negative_ttl_seconds: float = 30.0  # a failed one, this long
+    stale_if_error_seconds: float = 3600.0  # a verified result past its TTL, while the registry is down
+    max_entries: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ImagesSettings:
+    """The `images` section: rules, the authorities they name, and where to fetch from."""
+
+    trust_roots: Mapping[str, Path] = field(default_factory=dict)  # name -> trusted_root.json
+    authorities: tuple[AuthorityConfig, ...] = ()
+    rules: tuple[ImageRule, ...] = ()
+    unmatched: str = "allow"  # "allow" | "warn" | "deny"
+    registries: RegistryConfig = field(default_factory=RegistryConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.rules) or self.unmatched != "allow"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, with paths resolved against the file's directory."""
 
@@ -100,6 +188,7 @@ class Config:
     data_files: tuple[Path, ...] = ()
     exceptions: tuple[ExceptionRule, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    images: ImagesSettings = field(default_factory=ImagesSettings)
     origin: str = "<embedded default>"
 
     @classmethod
@@ -240,7 +329,156 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
                 "kustomizeTimeoutSeconds", defaults.kustomize_timeout_seconds
             ),
         ),
+        images=_parse_images(value.get("images", {}), origin=origin, base=base, tree=tree),
         origin=origin,
+    )
+
+
+def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: Any) -> ImagesSettings:
+    """Build `ImagesSettings`, checking what the schema cannot: names that must refer to each other."""
+
+    def where(*path: str | int) -> str:
+        line = yamlio.locate(tree, ("images", *path))
+        return f"{origin}:{line}" if line else origin
+
+    roots: dict[str, Path] = {}
+    for i, item in enumerate(section.get("trustRoots", ())):
+        if item["name"] == PUBLIC_GOOD or item["name"] in roots:
+            raise ConfigError(
+                f"trust root name {item['name']!r} is already defined", where=where("trustRoots", i, "name")
+            )
+        roots[item["name"]] = base / item["trustedRoot"]
+    authorities: list[AuthorityConfig] = []
+    for i, item in enumerate(section.get("authorities", ())):
+        name = item["name"]
+        if any(a.name == name for a in authorities):
+            raise ConfigError(f"authority name {name!r} is used twice", where=where("authorities", i, "name"))
+        if "key" in item:
+            key = item["key"]
+            if "path" in key:
+                key_path = base / key["path"]
+                try:
+                    pem = key_path.read_bytes()
+                except OSError as e:
+                    raise ConfigError(
+                        f"authority {name!r}: cannot read the public key {key_path}: {e.strerror or e}",
+                        where=where("authorities", i, "key", "path"),
+                    ) from e
+                key_origin = str(key_path)
+            else:
+                pem = key["pem"].encode()
+                key_origin = where("authorities", i, "key", "pem")
+            authorities.append(AuthorityConfig(name=name, key_pem=pem, key_origin=key_origin))
+        else:
+            keyless = item["keyless"]
+            root = keyless.get("trustRoot", PUBLIC_GOOD)
+            if root != PUBLIC_GOOD and root not in roots:
+                raise ConfigError(
+                    f"authority {name!r} names trust root {root!r}, which is not defined",
+                    where=where("authorities", i, "keyless", "trustRoot"),
+                    hint=f"define it under images.trustRoots, or use {PUBLIC_GOOD!r}",
+                )
+            identities = tuple(
+                IdentityConfig(
+                    subject=ident.get("subject"),
+                    subject_regex=ident.get("subjectRegExp"),
+                    issuer=ident.get("issuer"),
+                    issuer_regex=ident.get("issuerRegExp"),
+                )
+                for ident in keyless["identities"]
+            )
+            for j, ident in enumerate(identities):
+                for pattern in (ident.subject_regex, ident.issuer_regex):
+                    if pattern is None:
+                        continue
+                    try:
+                        re.compile(pattern)
+                    except re.error as e:
+                        raise ConfigError(
+                            f"authority {name!r}: {pattern!r} is not a valid regular expression: {e}",
+                            where=where("authorities", i, "keyless", "identities", j),
+                        ) from e
+            authorities.append(AuthorityConfig(name=name, trust_root=root, identities=identities))
+    known = {a.name for a in authorities}
+    rules: list[ImageRule] = []
+    for i, item in enumerate(section.get("rules", ())):
+        if any(r.name == item["name"] for r in rules):
+            raise ConfigError(
+                f"image rule name {item['name']!r} is used twice", where=where("rules", i, "name")
+            )
+        signatures = item.get("signatures", {})
+        names = tuple(signatures.get("authorities", ()))
+        threshold = signatures.get("threshold", 1)
+        for name in names:
+            if name not in known:
+                raise ConfigError(
+                    f"image rule {item['name']!r} names authority {name!r}, which is not defined",
+                    where=where("rules", i, "signatures"),
+                    hint=f"defined authorities: {', '.join(sorted(known)) or 'none'}",
+                )
+        if names and threshold > len(set(names)):
+            raise ConfigError(
+                f"image rule {item['name']!r}: threshold {threshold} is more than its "
+                f"{len(set(names))} authorities",
+                where=where("rules", i, "signatures", "threshold"),
+            )
+        attestations = []
+        for j, att in enumerate(item.get("attestations", ())):
+            att_authorities = tuple(att.get("authorities", names))
+            if not att_authorities:
+                raise ConfigError(
+                    f"attestation {att['name']!r} of image rule {item['name']!r} names no authority",
+                    where=where("rules", i, "attestations", j),
+                    hint="list `authorities` on the attestation or under the rule's `signatures`",
+                )
+            for name in att_authorities:
+                if name not in known:
+                    raise ConfigError(
+                        f"attestation {att['name']!r} names authority {name!r}, which is not defined",
+                        where=where("rules", i, "attestations", j, "authorities"),
+                    )
+            attestations.append(
+                AttestationRequirement(
+                    name=att["name"],
+                    predicate_type=PREDICATE_ALIASES.get(att["predicateType"], att["predicateType"]),
+                    authorities=att_authorities,
+                    policy_path=(base / att["policy"]) if "policy" in att else None,
+                    policy_text=att.get("rego"),
+                )
+            )
+        rules.append(
+            ImageRule(
+                name=item["name"],
+                images=tuple(item["images"]),
+                exclude=tuple(item.get("exclude", ())),
+                mode=Mode(item["mode"]) if "mode" in item else None,
+                require_digest=item.get("requireDigest", False),
+                authorities=names,
+                threshold=threshold,
+                attestations=tuple(attestations),
+            )
+        )
+    registries = section.get("registries", {})
+    cache = section.get("cache", {})
+    registry_defaults, cache_defaults = RegistryConfig(), CacheConfig()
+    return ImagesSettings(
+        trust_roots=roots,
+        authorities=tuple(authorities),
+        rules=tuple(rules),
+        unmatched=section.get("unmatched", "allow"),
+        registries=RegistryConfig(
+            insecure=tuple(registries.get("insecure", ())),
+            ca_file=(base / registries["caFile"]) if "caFile" in registries else None,
+            docker_config=(base / registries["dockerConfig"]) if "dockerConfig" in registries else None,
+            timeout_seconds=registries.get("timeoutSeconds", registry_defaults.timeout_seconds),
+            concurrency=registries.get("concurrency", registry_defaults.concurrency),
+        ),
+        cache=CacheConfig(
+            ttl_seconds=cache.get("ttlSeconds", cache_defaults.ttl_seconds),
+            negative_ttl_seconds=cache.get("negativeTtlSeconds", cache_defaults.negative_ttl_seconds),
+            stale_if_error_seconds=cache.get("staleIfErrorSeconds", cache_defaults.stale_if_error_seconds),
+            max_entries=cache.get("maxEntries", cache_defaults.max_entries),
+        ),
     )
 
 

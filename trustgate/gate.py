@@ -19,18 +19,22 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trustgate import yamlio
+from trustgate.artifacts.cache import VerificationCache
 from trustgate.config import Config, ExceptionRule, PolicySource, builtin_policy_dir
 from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.manifests import loader
+from trustgate.manifests.images import find_images
 from trustgate.model import (
     AppliedException,
     Decision,
     Document,
     DocumentResult,
     Finding,
+    ImageResult,
+    ImageUse,
     InputProblem,
     Mode,
     Severity,
@@ -38,6 +42,11 @@ from trustgate.model import (
 )
 from trustgate.policy import rego
 from trustgate.policy.schema import SchemaMissing, SchemaSet
+
+if TYPE_CHECKING:
+    from trustgate.artifacts.policy import ImagePolicy
+    from trustgate.artifacts.verifier import ImageVerifier
+    from trustgate.oci.client import Registry
 
 _PARALLEL_MIN_BYTES = 512 * 1024  # bytes; below this, starting workers costs more than it saves
 _PARALLEL_MIN_UNITS = 8  # files; each worker needs a share worth its start-up
@@ -57,13 +66,23 @@ class Gate:
     thread-safe: regorus engines are per thread; use one Gate per thread.
     """
 
-    def __init__(self, *, config: Config, today: dt.date | None = None, jobs: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        today: dt.date | None = None,
+        jobs: int = 1,
+        registry: Registry | None = None,
+        image_cache: VerificationCache[ImageResult] | None = None,
+    ) -> None:
         """Compile the configuration.
 
         Args:
             config: the configuration (see `Config.default()`).
             today: the date exceptions expire against (tests fix it).
             jobs: worker processes for large inputs; 1 evaluates in-process.
+            registry: where images are fetched from; default: a client built from `images.registries`.
+            image_cache: where verification results are kept; default: in memory, per Gate.
 
         Raises:
             PolicyError: a policy does not parse or names a missing package.
@@ -80,6 +99,14 @@ class Gate:
         self._data = load_policy_data(config)
         self._groups = self._compile_groups(config.policies)
         self._evaluators: tuple[int, list[rego.RegoEvaluator]] | None = None
+        self._image_policy: ImagePolicy | None = None
+        self._verifier: ImageVerifier | None = None
+        self._registry = registry
+        self._image_cache = image_cache
+        if config.images.enabled:
+            from trustgate.artifacts.policy import ImagePolicy  # sigstore loads only when images are checked
+
+            self._image_policy = ImagePolicy(config.images)
         self.policy_revision = self._revision()
 
     # -- compiling ---------------------------------------------------------
@@ -156,7 +183,24 @@ class Gate:
         for group in self._groups:
             for module in group.policy.modules:
                 digest.update(module.path.encode() + b"\0" + module.text.encode() + b"\0")
+        if self._image_policy is not None:
+            for rule in self._image_policy.rules:
+                digest.update(rule.digest.encode())
         return "sha256:" + digest.hexdigest()
+
+    @property
+    def verifier(self) -> ImageVerifier:
+        """The image verifier (built on first use; the registry client opens no connection before)."""
+        if self._verifier is None:
+            from trustgate.artifacts.verifier import ImageVerifier
+
+            if self._image_policy is None:
+                from trustgate.artifacts.policy import ImagePolicy
+
+                self._image_policy = ImagePolicy(self.config.images)
+            registry = self._registry or _registry_client(self.config)
+            self._verifier = ImageVerifier(self._image_policy, registry, cache=self._image_cache)
+        return self._verifier
 
     def _rego(self) -> list[rego.RegoEvaluator]:
         # Engines are per process (and thread): a forked worker builds its own.
@@ -188,7 +232,21 @@ class Gate:
         ]
         return self._decision(gate, results, started)
 
-    def _decision(self, gate: str, results: list[DocumentResult], started: float) -> Decision:
+    def verify_images(self, references: Sequence[str], *, gate: str = "ci") -> Decision:
+        """Verify images named directly (`trustgate verify image`): one result per reference."""
+        started = time.perf_counter()
+        results = [
+            DocumentResult(Source(ref), None, "Image", None, ref, [], images=[ImageUse(ref, ())])
+            for ref in dict.fromkeys(references)
+        ]
+        return self._decision(gate, results, started, verify_unmatched=True)
+
+    def _decision(
+        self, gate: str, results: list[DocumentResult], started: float, *, verify_unmatched: bool = False
+    ) -> Decision:
+        images: list[ImageResult] = []
+        if self._image_policy is not None or verify_unmatched:
+            images = self._check_images(results)
         notes = [
             f"exception {e.name!r} (owner {e.owner}) expired on {e.expires.isoformat()} and no longer applies"
             for e in self.config.exceptions
@@ -201,7 +259,50 @@ class Gate:
             policy_revision=self.policy_revision,
             duration_ms=(time.perf_counter() - started) * 1000,
             notes=notes,
+            images=images,
         )
+
+    def _check_images(self, results: list[DocumentResult]) -> list[ImageResult]:
+        """Verify every distinct image the documents use; add findings where each is used."""
+        references = [use.reference for r in results for use in r.images]
+        if not references:
+            return []
+        verified = self.verifier.verify_many(references)
+        for result in results:
+            for use in result.images:
+                self._image_findings(result, use, verified[use.reference])
+            result.findings.sort(key=_finding_order)
+        return list(verified.values())
+
+    def _image_findings(self, result: DocumentResult, use: ImageUse, image: ImageResult) -> None:
+        mode = image.mode or self.config.mode
+        for problem in image.problems:
+            severity = _severity(problem.blocking, mode)
+            not_evaluated = problem.rule == "image-unverifiable" and severity == Severity.ERROR
+            metadata: dict[str, Any] = {"image": use.reference}
+            if use.container:
+                metadata["container"] = use.container
+            if image.digest:
+                metadata["digest"] = image.digest
+            if image.rule:
+                metadata["imageRule"] = image.rule
+            if problem.attestation:
+                metadata["attestation"] = problem.attestation
+            finding = Finding(
+                rule=problem.rule,
+                severity=severity,
+                rule_severity=Severity.ERROR if problem.blocking else Severity.WARNING,
+                message=problem.message,
+                source="registry" if not_evaluated else "supply-chain",
+                fix=problem.fix,
+                path=use.path,
+                line=use.line,
+                policy=f"images/{image.rule}" if image.rule else "images",
+                metadata=metadata,
+            )
+            if self.config.exceptions:
+                self._apply_exceptions(result.namespace, result.kind, result.name, finding)
+            result.findings.append(finding)
 
     def _run_units(self, units: Sequence[loader.Unit]) -> list[DocumentResult]:
         if self.jobs > 1 and len(units) >= _PARALLEL_MIN_UNITS and _total_bytes(units) >= _PARALLEL_MIN_BYTES:
@@ -311,9 +412,17 @@ class Gate:
             if finding.path:
                 finding.line = yamlio.locate(doc.tree, finding.path)
             if self.config.exceptions and finding.source in ("schema", "rego"):
-                self._apply_exceptions(doc, finding)
+                self._apply_exceptions(doc.namespace, doc.kind, doc.name, finding)
         findings.sort(key=_finding_order)
-        return DocumentResult(doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings)
+        images: list[ImageUse] = []
+        if self._image_policy is not None:
+            images = [
+                ImageUse(u.reference, u.path, u.container, yamlio.locate(doc.tree, u.path))
+                for u in find_images(doc.obj)
+            ]
+        return DocumentResult(
+            doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings, images=images
+        )
 
     def _schema_findings(self, doc: Document, mode: Mode) -> list[Finding]:
         assert self._schemas is not None
@@ -345,10 +454,12 @@ class Gate:
             for v in violations
         ]
 
-    def _apply_exceptions(self, doc: Document, finding: Finding) -> None:
+    def _apply_exceptions(
+        self, namespace: str | None, kind: str | None, name: str | None, finding: Finding
+    ) -> None:
         expired: list[ExceptionRule] = []
         for exc in self.config.exceptions:
-            if not _covers(exc, doc, finding):
+            if not _covers(exc, namespace, kind, name, finding):
                 continue
             if exc.expired(self.today):
                 expired.append(exc)
@@ -417,13 +528,15 @@ def _schema_fix(rule: str) -> str:
     return "correct the value to match the Kubernetes API (see `kubectl explain`)"
 
 
-def _covers(exc: ExceptionRule, doc: Document, finding: Finding) -> bool:
+def _covers(
+    exc: ExceptionRule, namespace: str | None, kind: str | None, name: str | None, finding: Finding
+) -> bool:
     if not any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in exc.rules):
         return False
     checks: list[tuple[tuple[str, ...], str | None]] = [
-        (exc.namespaces, doc.namespace or "default"),
-        (exc.kinds, doc.kind),
-        (exc.names, doc.name),
+        (exc.namespaces, namespace or "default"),
+        (exc.kinds, kind),
+        (exc.names, name),
     ]
     for patterns, value in checks:
         if patterns and (value is None or not any(fnmatch.fnmatchcase(value, p) for p in patterns)):
@@ -433,6 +546,20 @@ def _covers(exc: ExceptionRule, doc: Document, finding: Finding) -> bool:
         if not isinstance(image, str) or not any(fnmatch.fnmatchcase(image, p) for p in exc.images):
             return False
     return True
+
+
+def _registry_client(config: Config) -> Registry:
+    from trustgate.oci.client import RegistryClient, RegistrySettings
+
+    settings = config.images.registries
+    return RegistryClient(
+        RegistrySettings(
+            ca_file=settings.ca_file,
+            insecure=settings.insecure,
+            docker_config=settings.docker_config,
+            timeout_seconds=settings.timeout_seconds,
+        )
+    )
 
 
 def load_policy_data(config: Config) -> dict[str, Any]:

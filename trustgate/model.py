@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 JsonPath = tuple[str | int, ...]
-NOT_EVALUATED_SOURCES = ("input", "engine")  # findings that mean "could not evaluate", not "denied"
+NOT_EVALUATED_SOURCES = ("input", "engine", "registry")  # "could not evaluate", not "denied"
 
 
 class Severity(enum.StrEnum):
@@ -101,6 +101,67 @@ class Document:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageUse:
+    """One image reference in one object: the reference as written and the field holding it."""
+
+    reference: str
+    path: JsonPath
+    container: str = ""
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageProblem:
+    """A requirement of an image rule that the image did not meet (or could not be checked)."""
+
+    rule: str  # "image-signature", "image-attestation", "image-digest", "image-unverifiable", ...
+    message: str
+    fix: str = ""
+    blocking: bool = True  # False: reported as a warning (e.g. an attestation policy's `warn`)
+    attestation: str = ""  # the attestation requirement's name, for attestation problems
+
+
+@dataclass(slots=True)
+class ImageResult:
+    """What the gate found out about one image: verdict, problems and the evidence behind them."""
+
+    reference: str  # as written in the manifest (or on the command line)
+    status: str  # "verified" | "failed" | "unverifiable" | "unmatched" | "skipped"
+    rule: str | None = None  # the image rule that applied
+    mode: Mode | None = None  # the rule's mode, when it overrides the top-level mode
+    digest: str | None = None
+    resolved_from: str | None = None  # the tag the digest was resolved from
+    problems: list[ImageProblem] = field(default_factory=list)
+    signatures: list[Mapping[str, Any]] = field(default_factory=list)  # evidence of each verified signature
+    attestations: list[Mapping[str, Any]] = field(default_factory=list)  # evidence and verdict of each
+    platforms: list[Mapping[str, str]] = field(default_factory=list)  # platform manifests of an index
+    cache: str = "miss"  # "miss" | "hit" | "stale" (served past its TTL while the registry failed)
+    duration_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"reference": self.reference, "status": self.status}
+        if self.rule is not None:
+            out["rule"] = self.rule
+        if self.digest is not None:
+            out["digest"] = self.digest
+        if self.resolved_from is not None:
+            out["resolvedFrom"] = self.resolved_from
+        if self.problems:
+            out["problems"] = [
+                {"rule": p.rule, "message": p.message, "blocking": p.blocking}
+                | ({"attestation": p.attestation} if p.attestation else {})
+                for p in self.problems
+            ]
+        out["signatures"] = [dict(s) for s in self.signatures]
+        out["attestations"] = [dict(a) for a in self.attestations]
+        if self.platforms:
+            out["platforms"] = [dict(p) for p in self.platforms]
+        out["cache"] = self.cache
+        out["durationMs"] = round(self.duration_ms, 3)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class InputProblem:
     """A document or file that could not be read; evaluation of the others goes on."""
 
@@ -184,6 +245,7 @@ class DocumentResult:
     namespace: str | None
     name: str | None
     findings: list[Finding]
+    images: list[ImageUse] = field(default_factory=list)  # filled when image rules are configured
 
     @property
     def status(self) -> Status:
@@ -247,6 +309,7 @@ class Decision:
     policy_revision: str = ""
     duration_ms: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. expired exceptions, skipped kinds
+    images: list[ImageResult] = field(default_factory=list)  # every distinct image verified
 
     @property
     def summary(self) -> Summary:
@@ -287,7 +350,7 @@ class Decision:
             "policyRevision": self.policy_revision,
             "notes": list(self.notes),
             "results": [r.to_json() for r in self.results],
-        }
+        } | ({"images": [i.to_json() for i in self.images]} if self.images else {})
 
 
 def render_path(path: Sequence[str | int]) -> str:

@@ -20,10 +20,22 @@ from typing import Any, NoReturn
 import click
 
 from trustgate import __version__
-from trustgate.config import BUILTIN_SETS, Config, PolicySource, builtin_policy_dir, load_config
+from trustgate.config import (
+    BUILTIN_SETS,
+    PREDICATE_ALIASES,
+    PUBLIC_GOOD,
+    AttestationRequirement,
+    AuthorityConfig,
+    Config,
+    IdentityConfig,
+    ImageRule,
+    PolicySource,
+    builtin_policy_dir,
+    load_config,
+)
 from trustgate.errors import Error
 from trustgate.gate import Gate, load_policy_data
-from trustgate.model import ExitCode, Mode
+from trustgate.model import Decision, ExitCode, Mode
 from trustgate.policy import rego
 from trustgate.policy.schema import available_versions
 from trustgate.report import FORMATS, render
@@ -213,6 +225,12 @@ def check(
         decision = gate.check(paths, stdin=stdin)
     except Error as e:
         _fail(e)
+    emit_report(decision, fmt, output=output, color=color)
+    sys.exit(decision.exit_code(fail_on_warning=fail_on == "warning"))
+
+
+def emit_report(decision: Decision, fmt: str, *, output: str | None, color: bool | None) -> None:
+    """Print or write the report; with --output, a one-line summary goes to stderr."""
     use_color = color if color is not None else (output is None and sys.stdout.isatty())
     text = render(decision, fmt, color=use_color)
     if output:
@@ -230,7 +248,6 @@ def check(
             )
     else:
         click.echo(text, nl=not text.endswith("\n"))
-    sys.exit(decision.exit_code(fail_on_warning=fail_on == "warning"))
 
 
 @main.group()
@@ -303,3 +320,145 @@ def versions_cmd() -> None:
     """List the Kubernetes versions with bundled schemas and the bundled policy sets."""
     click.echo("kubernetes schemas: " + ", ".join(available_versions()))
     click.echo("policy sets: " + ", ".join(BUILTIN_SETS))
+
+
+@click.command("image")
+@click.argument("references", nargs=-1, required=True)
+@config_options
+@click.option(
+    "--key", "key_path", type=click.Path(exists=True, dir_okay=False), help="Cosign public key (PEM)."
+)
+@click.option("--certificate-identity", "identity", help="Keyless: the signer identity, exactly.")
+@click.option("--certificate-identity-regexp", "identity_regexp", help="Keyless: the identity as a regex.")
+@click.option("--certificate-oidc-issuer", "issuer", help="Keyless: the OIDC issuer, exactly.")
+@click.option("--certificate-oidc-issuer-regexp", "issuer_regexp", help="Keyless: the issuer as a regex.")
+@click.option(
+    "--trusted-root",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Sigstore trusted_root.json (default: the embedded public-good root).",
+)
+@click.option(
+    "--attestation",
+    "attestation_types",
+    multiple=True,
+    help="Require an attestation of this predicate type (URI or slsaprovenance1, vuln, ...; repeatable).",
+)
+@click.option(
+    "--insecure-registry", "insecure", multiple=True, help="Reach this host[:port] over plain HTTP."
+)
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA bundle for registry HTTPS.")
+@click.option("-o", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@click.option("--color/--no-color", default=None, help="Colour text output (default: when a terminal).")
+def verify_image(
+    references: tuple[str, ...],
+    flags: ConfigFlags,
+    key_path: str | None,
+    identity: str | None,
+    identity_regexp: str | None,
+    issuer: str | None,
+    issuer_regexp: str | None,
+    trusted_root: str | None,
+    attestation_types: tuple[str, ...],
+    insecure: tuple[str, ...],
+    ca_file: str | None,
+    fmt: str,
+    output: str | None,
+    color: bool | None,
+) -> None:
+    """Verify images against the image rules of the config, or the signer given by flags.
+
+    \b
+    Examples:
+      trustgate verify image -c trustgate.yaml ghcr.io/acme/api:v1.4.2
+      trustgate verify image --key cosign.pub registry.example.com/app@sha256:...
+      trustgate verify image ghcr.io/acme/api:v1 \\
+          --certificate-identity-regexp 'https://github.com/acme/.+@refs/tags/v.+' \\
+          --certificate-oidc-issuer https://token.actions.githubusercontent.com \\
+          --attestation slsaprovenance1
+    """
+    keyless = identity or identity_regexp or issuer or issuer_regexp
+    if key_path and keyless:
+        raise click.UsageError(
+            "give either --key or --certificate-identity/--certificate-oidc-issuer, not both"
+        )
+    if keyless and not ((identity or identity_regexp) and (issuer or issuer_regexp)):
+        raise click.UsageError(
+            "keyless verification needs an identity (--certificate-identity[-regexp]) "
+            "and an issuer (--certificate-oidc-issuer[-regexp])"
+        )
+    try:
+        config = flags.load()
+        config = _command_line_images(
+            config,
+            key_path=key_path,
+            identity=IdentityConfig(identity, identity_regexp, issuer, issuer_regexp) if keyless else None,
+            trusted_root=trusted_root,
+            attestation_types=attestation_types,
+            insecure=insecure,
+            ca_file=ca_file,
+        )
+        if not config.images.rules:
+            raise click.UsageError(
+                "no image rules to verify against: give a config with images.rules (-c), "
+                "or a signer with --key or --certificate-identity and --certificate-oidc-issuer"
+            )
+        gate = Gate(config=config)
+        decision = gate.verify_images(references, gate="verify")
+    except Error as e:
+        _fail(e)
+    emit_report(decision, fmt, output=output, color=color)
+    sys.exit(decision.exit_code())
+
+
+def _command_line_images(
+    config: Config,
+    *,
+    key_path: str | None,
+    identity: IdentityConfig | None,
+    trusted_root: str | None,
+    attestation_types: tuple[str, ...],
+    insecure: tuple[str, ...],
+    ca_file: str | None,
+) -> Config:
+    """The config with the signer named by flags as its one image rule (matching every image)."""
+    images = config.images
+    registries = dataclasses.replace(
+        images.registries,
+        insecure=images.registries.insecure + insecure,
+        ca_file=Path(ca_file) if ca_file else images.registries.ca_file,
+    )
+    images = dataclasses.replace(images, registries=registries)
+    if key_path is None and identity is None:
+        if attestation_types or trusted_root:
+            raise click.UsageError("--attestation and --trusted-root need --key or --certificate-identity")
+        return dataclasses.replace(config, images=images)
+    roots = dict(images.trust_roots)
+    if key_path is not None:
+        try:
+            pem = Path(key_path).read_bytes()
+        except OSError as e:
+            raise click.UsageError(f"cannot read {key_path}: {e.strerror or e}") from e
+        authority = AuthorityConfig(name="command-line", key_pem=pem, key_origin=key_path)
+    else:
+        assert identity is not None
+        root = PUBLIC_GOOD
+        if trusted_root:
+            root = "command-line"
+            roots[root] = Path(trusted_root)
+        authority = AuthorityConfig(name="command-line", trust_root=root, identities=(identity,))
+    rule = ImageRule(
+        name="command-line",
+        images=("**",),
+        authorities=(authority.name,),
+        attestations=tuple(
+            AttestationRequirement(
+                name=f"attestation-{i + 1}",
+                predicate_type=PREDICATE_ALIASES.get(t, t),
+                authorities=(authority.name,),
+            )
+            for i, t in enumerate(attestation_types)
+        ),
+    )
+    images = dataclasses.replace(images, trust_roots=roots, authorities=(authority,), rules=(rule,))
+    return dataclasses.replace(config, images=images)

@@ -9,7 +9,7 @@ the CLI's business, not this module's.
 
 from __future__ import annotations
 
-from trustgate.model import Decision, DocumentResult, Finding, Severity, Status
+from trustgate.model import Decision, DocumentResult, Finding, ImageResult, Severity, Status
 from trustgate.report._common import (
     by_severity,
     display_file,
@@ -95,6 +95,13 @@ def render(decision: Decision, *, color: bool = False) -> str:
                 f"{paint('✓', _GREEN)} {len(clean)} files passed with no findings ({documents} documents)"
             )
 
+    if decision.images:
+        if lines:
+            lines.append("")
+        lines.append(paint("images", _BOLD))
+        for image in decision.images:
+            lines.extend(_image_lines(image, paint))
+
     if lines:
         lines.append("")
     lines.append(_summary(decision, paint))
@@ -153,6 +160,37 @@ def _finding_lines(finding: Finding, result: DocumentResult, paint: _Paint) -> l
     for detail in finding_details(finding, result):
         for part in _safe(detail).split("\n"):
             lines.append(_DETAIL_INDENT + paint(part, *dim))
+    return lines
+
+
+def _image_lines(image: ImageResult, paint: _Paint) -> list[str]:
+    marker = {
+        "verified": paint("✓", _GREEN),
+        "failed": paint("✗", _RED),
+        "unverifiable": paint("✗", _RED),
+    }.get(image.status, paint("·", _DIM))
+    head = f"  {marker} {paint(_safe(image.reference), _BOLD)}"
+    if image.digest and image.digest not in image.reference:
+        head += f" -> {image.digest}"
+    head += f"  {image.status}"
+    if image.rule:
+        head += f" (rule {_safe(image.rule)})"
+    if image.cache != "miss":
+        head += paint(f" [cache {image.cache}]", _DIM)
+    lines = [head]
+    for sig in image.signatures:
+        who = sig.get("subject") or sig.get("key_id") or sig.get("keyId") or "?"
+        detail = f"signed by {who}"
+        if sig.get("issuer"):
+            detail += f" (issuer {sig['issuer']})"
+        if sig.get("log_index") is not None or sig.get("logIndex") is not None:
+            detail += f", Rekor entry {sig.get('log_index', sig.get('logIndex'))}"
+        lines.append(_DETAIL_INDENT + paint(_safe(f"{detail} [authority {sig.get('authority', '?')}]"), _DIM))
+    for att in image.attestations:
+        detail = f"attestation {att.get('name')} ({att.get('predicateType')}) {att.get('verdict')}"
+        if att.get("digest") != image.digest:
+            detail += f" at {att.get('digest')}"
+        lines.append(_DETAIL_INDENT + paint(_safe(detail), _DIM))
     return lines
 
 

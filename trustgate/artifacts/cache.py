@@ -1,0 +1,126 @@
+"""The verification cache: results keyed by image digest and policy hash.
+
+Owns: how long a result is reused (a TTL for verified results, a shorter one
+for failures), how long a verified result may still be served past its TTL
+while the registry cannot be reached (stale-if-error), the bound on entries,
+and making concurrent requests for the same key share one verification.
+Leaves out: what a result means (the verifier decides) and where replicas
+share results (a store behind `VerificationCache`; in memory by default).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from trustgate.config import CacheConfig
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[T]):
+    value: T
+    fresh_until: float  # clock seconds; reuse without asking the registry until then
+    stale_until: float  # past fresh_until and before this, serve it only when re-verifying fails
+
+
+class VerificationCache(Protocol[T]):
+    """Where results live; shared by every thread of one process."""
+
+    def get(self, key: str) -> Entry[T] | None: ...
+
+    def put(self, key: str, entry: Entry[T]) -> None: ...
+
+
+class MemoryCache(Generic[T]):
+    """A bounded, least-recently-used in-memory cache."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max = max(1, max_entries)
+        self._items: OrderedDict[str, Entry[T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Entry[T] | None:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is not None:
+                self._items.move_to_end(key)
+            return entry
+
+    def put(self, key: str, entry: Entry[T]) -> None:
+        with self._lock:
+            self._items[key] = entry
+            self._items.move_to_end(key)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Lookup(Generic[T]):
+    """A cache in front of a slow computation, with the policy of `CacheConfig`.
+
+    `fetch(key, compute)` returns `(value, how)` where `how` is "hit", "miss"
+    or "stale". `compute` returns `(value, outcome)`: outcome "ok" is kept for
+    the TTL, "negative" for the negative TTL, "error" (the registry could not
+    be asked) is not kept, and a stale "ok" entry is served instead when one
+    is still inside its stale-if-error window.
+    """
+
+    def __init__(
+        self,
+        settings: CacheConfig,
+        store: VerificationCache[T] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.store: VerificationCache[T] = store if store is not None else MemoryCache(settings.max_entries)
+        self.clock = clock
+        self._inflight: dict[str, Future[tuple[T, str]]] = {}
+        self._lock = threading.Lock()
+
+    def fetch(self, key: str, compute: Callable[[], tuple[T, str]]) -> tuple[T, str]:
+        now = self.clock()
+        entry = self.store.get(key)
+        if entry is not None and now < entry.fresh_until:
+            return entry.value, "hit"
+        with self._lock:
+            running = self._inflight.get(key)
+            if running is None:
+                mine: Future[tuple[T, str]] = Future()
+                self._inflight[key] = mine
+        if running is not None:  # someone is verifying this key right now: share the result
+            return running.result()
+        try:
+            result = self._compute(key, entry, compute)
+            mine.set_result(result)
+            return result
+        except BaseException as e:
+            mine.set_exception(e)
+            raise
+        finally:
+            with self._lock:
+                del self._inflight[key]
+
+    def _compute(
+        self, key: str, entry: Entry[T] | None, compute: Callable[[], tuple[T, str]]
+    ) -> tuple[T, str]:
+        value, outcome = compute()
+        now = self.clock()
+        if outcome == "ok":
+            ttl = self.settings.ttl_seconds
+            self.store.put(key, Entry(value, now + ttl, now + ttl + self.settings.stale_if_error_seconds))
+        elif outcome == "negative":
+            ttl = self.settings.negative_ttl_seconds
+            self.store.put(key, Entry(value, now + ttl, now + ttl))
+        elif entry is not None and now < entry.stale_until:
+            return entry.value, "stale"
+        return value, "miss"

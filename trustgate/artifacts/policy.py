@@ -1,0 +1,206 @@
+"""The compiled image policy: rules matched by glob, authorities built once.
+
+Owns: turning the `images` section of the configuration into objects the
+verifier uses (trust roots loaded, keys parsed, identity matchers, attestation
+Rego compiled), matching an image name to its rule, and a hash per rule that
+keys the cache: a result verified under one policy is never served under
+another. Leaves out: fetching and verifying (the verifier does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trustgate.config import PUBLIC_GOOD, AttestationRequirement, ImageRule, ImagesSettings
+from trustgate.errors import ConfigError, PolicyError
+from trustgate.policy import rego
+from trustgate.verify import (
+    IdentityMatcher,
+    KeyAuthority,
+    KeylessAuthority,
+    TrustRoot,
+    key_id,
+    load_public_key,
+)
+
+Authority = KeyAuthority | KeylessAuthority
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledAttestation:
+    requirement: AttestationRequirement
+    authorities: tuple[Authority, ...]
+    policy: rego.RegoPolicy | None  # None: the statement only has to be there, signed
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: ImageRule
+    include: tuple[re.Pattern[str], ...]
+    exclude: tuple[re.Pattern[str], ...]
+    authorities: tuple[Authority, ...]
+    attestations: tuple[CompiledAttestation, ...]
+    digest: str  # the rule's content hash: cache entries are keyed by it
+
+    def matches(self, name: str, full: str) -> bool:
+        def hit(patterns: Sequence[re.Pattern[str]]) -> bool:
+            return any(p.fullmatch(name) or p.fullmatch(full) for p in patterns)
+
+        return hit(self.include) and not hit(self.exclude)
+
+
+class ImagePolicy:
+    """Every image rule of a configuration, compiled; thread-safe to use."""
+
+    def __init__(self, settings: ImagesSettings) -> None:
+        """Load trust roots and keys and compile attestation policies.
+
+        Raises:
+            ConfigError: a trusted root or key cannot be read or parsed.
+            PolicyError: an attestation policy does not compile.
+        """
+        self.settings = settings
+        roots: dict[str, TrustRoot] = {}
+        authorities: dict[str, Authority] = {}
+        fingerprints: dict[str, str] = {}
+        for config in settings.authorities:
+            if config.key_pem is not None:
+                key = load_public_key(config.key_pem, where=config.key_origin)
+                authorities[config.name] = KeyAuthority(name=config.name, key=key, key_id=key_id(key))
+                fingerprints[config.name] = "key " + key_id(key)
+                continue
+            root = roots.get(config.trust_root)
+            if root is None:
+                root = _load_root(config.trust_root, settings.trust_roots)
+                roots[config.trust_root] = root
+            matchers = tuple(
+                IdentityMatcher(
+                    subject=i.subject,
+                    subject_regex=i.subject_regex,
+                    issuer=i.issuer,
+                    issuer_regex=i.issuer_regex,
+                )
+                for i in config.identities
+            )
+            authorities[config.name] = KeylessAuthority(
+                name=config.name, trust_root=root, identities=matchers
+            )
+            fingerprints[config.name] = (
+                f"keyless {config.trust_root} {_root_hash(config.trust_root, settings)} "
+                + (repr(config.identities))
+            )
+        self.authorities = authorities
+        self.rules = tuple(self._compile(rule, fingerprints) for rule in settings.rules)
+        self._local = threading.local()
+
+    def _compile(self, rule: ImageRule, fingerprints: Mapping[str, str]) -> CompiledRule:
+        digest = hashlib.sha256(repr(rule).encode())
+        attestations = []
+        for att in rule.attestations:
+            policy = _attestation_policy(rule, att)
+            if policy is not None:
+                for module in policy.modules:
+                    digest.update(module.text.encode())
+            attestations.append(
+                CompiledAttestation(att, tuple(self.authorities[n] for n in att.authorities), policy)
+            )
+        for name in sorted({*rule.authorities, *(n for a in rule.attestations for n in a.authorities)}):
+            digest.update(fingerprints[name].encode())
+        return CompiledRule(
+            rule=rule,
+            include=tuple(glob_pattern(p) for p in rule.images),
+            exclude=tuple(glob_pattern(p) for p in rule.exclude),
+            authorities=tuple(self.authorities[n] for n in rule.authorities),
+            attestations=tuple(attestations),
+            digest="sha256:" + digest.hexdigest(),
+        )
+
+    def rule_for(self, name: str, full: str) -> CompiledRule | None:
+        """The first rule matching the image name (`registry/repository`) or the full reference."""
+        for rule in self.rules:
+            if rule.matches(name, full):
+                return rule
+        return None
+
+    def evaluate_statement(
+        self, att: CompiledAttestation, statement_input: Mapping[str, Any]
+    ) -> list[rego.RawFinding]:
+        """Run an attestation's Rego over one statement (an evaluator per thread).
+
+        Raises:
+            PolicyError: the policy fails at run time.
+        """
+        if att.policy is None:
+            return []
+        evaluators: dict[int, rego.RegoEvaluator] = self._local.__dict__.setdefault("evaluators", {})
+        evaluator = evaluators.get(id(att.policy))
+        if evaluator is None:
+            evaluator = evaluators[id(att.policy)] = att.policy.evaluator()
+        return evaluator.evaluate(statement_input)
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """`*` matches within one path segment, `**` across segments, `?` one character."""
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def _load_root(name: str, files: Mapping[str, Path]) -> TrustRoot:
+    if name == PUBLIC_GOOD:
+        return TrustRoot.public_good()
+    return TrustRoot.from_file(files[name], name=name)
+
+
+def _root_hash(name: str, settings: ImagesSettings) -> str:
+    path = settings.trust_roots.get(name)
+    if path is None:
+        return name
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:  # TrustRoot.from_file has read it already; this is a race with a deletion
+        raise ConfigError(f"cannot read the trusted root: {e.strerror or e}", where=str(path)) from e
+
+
+def _attestation_policy(rule: ImageRule, att: AttestationRequirement) -> rego.RegoPolicy | None:
+    where = f"images.rules[{rule.name}].attestations[{att.name}]"
+    if att.policy_path is not None:
+        if not att.policy_path.exists():
+            raise ConfigError("attestation policy not found", where=f"{where}: {att.policy_path}")
+        modules = rego.load_modules(att.policy_path)
+        if not modules:
+            raise ConfigError("no .rego files found", where=f"{where}: {att.policy_path}")
+    elif att.policy_text is not None:
+        modules = [rego.Module(f"<{where}>", att.policy_text)]
+    else:
+        return None
+    try:
+        policy = rego.RegoPolicy(modules)
+    except PolicyError as e:
+        raise PolicyError(e.message, where=f"{where}: {e.where}".rstrip(": "), hint=e.hint) from e
+    if not policy.rules:
+        raise PolicyError(
+            "the attestation policy has no deny, violation or warn rules",
+            where=where,
+            hint="write `deny contains msg if {...}` over input.predicate",
+        )
+    return policy

@@ -1,0 +1,435 @@
+"""Verifying images: resolve, find signatures and attestations, check them against the rule.
+
+Owns: the verification of one image reference under the image policy —
+digest pinning, n-of-m signature thresholds, attestations with their Rego
+policies, multi-arch indexes (attestations on platform manifests too) — and
+of many at once (a thread pool; concurrent requests for one image share a
+verification through the cache). Every outcome is an `ImageResult` with the
+evidence an auditor needs. "Could not verify" (the registry failed) is kept
+apart from "verified bad" (the signatures do not satisfy the rule).
+Leaves out: where the references come from and how findings are reported
+(the gate), the cryptography (`trustgate.verify`) and the registry protocol
+(`trustgate.oci`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustgate.artifacts.cache import Lookup, VerificationCache
+from trustgate.artifacts.policy import Authority, CompiledAttestation, CompiledRule, ImagePolicy
+from trustgate.errors import PolicyError
+from trustgate.model import ImageProblem, ImageResult
+from trustgate.oci.client import Registry, RegistryError
+from trustgate.oci.discovery import Discovery, SignatureArtifact, discover
+from trustgate.oci.reference import InvalidReference, Reference
+from trustgate.verify import (
+    Evidence,
+    Statement,
+    VerificationFailed,
+    verify_bundle,
+    verify_cosign_attestation,
+    verify_cosign_signature,
+)
+
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
+_MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What was learned about one artifact under one authority (verified once, used for both checks)."""
+
+    evidence: Evidence | None = None
+    statement: Statement | None = None
+    failure: VerificationFailed | None = None
+
+
+@dataclass(slots=True)
+class _Found:
+    digest: str  # the manifest the artifacts are attached to
+    discovery: Discovery
+    attempts: dict[tuple[int, str], _Attempt] = field(default_factory=dict)  # (id(artifact), authority)
+
+
+class ImageVerifier:
+    """Verifies image references against an `ImagePolicy`; thread-safe."""
+
+    def __init__(
+        self,
+        policy: ImagePolicy,
+        registry: Registry,
+        *,
+        cache: VerificationCache[ImageResult] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        concurrency: int | None = None,
+    ) -> None:
+        self.policy = policy
+        self.registry = registry
+        settings = policy.settings
+        self.concurrency = concurrency or settings.registries.concurrency
+        self._results: Lookup[ImageResult] = Lookup(settings.cache, cache, clock=clock)
+        self._digests: Lookup[tuple[str, tuple[Mapping[str, str], ...]] | RegistryError] = Lookup(
+            settings.cache, None, clock=clock
+        )
+
+    def verify_many(self, references: Iterable[str]) -> dict[str, ImageResult]:
+        """Verify each distinct reference once, `concurrency` at a time."""
+        unique = list(dict.fromkeys(references))
+        if len(unique) <= 1 or self.concurrency <= 1:
+            return {ref: self.verify(ref) for ref in unique}
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(unique))) as pool:
+            return dict(zip(unique, pool.map(self.verify, unique), strict=True))
+
+    def verify(self, reference: str) -> ImageResult:
+        """Verify one reference; never raises for anything the image or registry does."""
+        started = time.perf_counter()
+        try:
+            ref = Reference.parse(reference)
+        except InvalidReference as e:
+            return ImageResult(
+                reference,
+                "failed",
+                problems=[
+                    ImageProblem("image-reference", str(e), "write registry/repository[:tag][@sha256:...]")
+                ],
+            )
+        name = f"{ref.registry}/{ref.repository}"
+        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+        rule = self.policy.rule_for(name, full)
+        if rule is None:
+            return self._unmatched(reference)
+        pinned: list[ImageProblem] = []
+        if rule.rule.require_digest and ref.digest is None:
+            pinned.append(
+                ImageProblem(
+                    "image-digest",
+                    f"{reference} is referenced by tag; image rule {rule.rule.name!r} requires a digest",
+                    f"pin it: {name}@sha256:<digest> (the digest verified below, if any)",
+                )
+            )
+        resolved = self._resolve(ref, rule)
+        if isinstance(resolved, ImageResult):
+            resolved.problems[:0] = pinned
+            resolved.duration_ms = (time.perf_counter() - started) * 1000
+            return resolved
+        digest, platforms = resolved
+        key = f"{rule.digest}|{name}@{digest}"
+        cached, how = self._results.fetch(
+            key, lambda: self._verify_digest(ref.with_digest(digest), rule, platforms)
+        )
+        result = dataclasses.replace(
+            cached,
+            reference=reference,
+            resolved_from=ref.tag if ref.digest is None else None,
+            problems=pinned + list(cached.problems),
+            cache=how,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+        if pinned and result.status == "verified":
+            result.status = "failed"
+        return result
+
+    # -- steps ---------------------------------------------------------------
+
+    def _unmatched(self, reference: str) -> ImageResult:
+        action = self.policy.settings.unmatched
+        if action == "allow":
+            return ImageResult(reference, "unmatched")
+        return ImageResult(
+            reference,
+            "unmatched",
+            problems=[
+                ImageProblem(
+                    "image-no-policy",
+                    f"no image rule matches {reference}",
+                    "add an images.rules entry for it, or use an allowed registry",
+                    blocking=action == "deny",
+                )
+            ],
+        )
+
+    def _resolve(
+        self, ref: Reference, rule: CompiledRule
+    ) -> tuple[str, tuple[Mapping[str, str], ...]] | ImageResult:
+        """The digest (and platforms) of `ref`; tags are resolved through the cache too."""
+
+        def compute() -> tuple[tuple[str, tuple[Mapping[str, str], ...]] | RegistryError, str]:
+            try:
+                resolved = self.registry.resolve(ref)
+            except RegistryError as e:
+                return e, "error"
+            platforms = tuple(
+                {"platform": p.platform, "digest": p.digest, "mediaType": p.media_type}
+                for p in resolved.platforms
+            )
+            return (resolved.digest, platforms), "ok"
+
+        value, _ = self._digests.fetch(str(ref), compute)
+        if isinstance(value, RegistryError):
+            return _unverifiable(str(ref), rule, value, "resolve")
+        return value
+
+    def _verify_digest(
+        self, ref: Reference, rule: CompiledRule, platforms: Sequence[Mapping[str, str]]
+    ) -> tuple[ImageResult, str]:
+        digest = ref.digest
+        assert digest is not None  # `with_digest` above
+        result = ImageResult(
+            str(ref),
+            "verified",
+            rule=rule.rule.name,
+            mode=rule.rule.mode,
+            digest=digest,
+            platforms=list(platforms),
+        )
+        try:
+            top = _Found(digest, discover(self.registry, ref, digest))
+            below = []
+            if rule.attestations and platforms:
+                below = [_Found(p["digest"], discover(self.registry, ref, p["digest"])) for p in platforms]
+        except RegistryError as e:
+            return _unverifiable(str(ref), rule, e, "discover"), "error"
+        if rule.authorities:
+            self._check_signatures(rule, top, result)
+        for att in rule.attestations:
+            self._check_attestation(att, ref, top, below, result)
+        for problem in top.discovery.problems:
+            result.problems.append(ImageProblem("image-artifact", problem, blocking=False))
+        if any(p.blocking for p in result.problems):
+            result.status = "failed"
+        return result, "ok" if result.status == "verified" else "negative"
+
+    def _check_signatures(self, rule: CompiledRule, found: _Found, result: ImageResult) -> None:
+        artifacts = [a for a in found.discovery.signatures if a.kind != "cosign-dsse"]
+        satisfied: list[str] = []
+        reasons: dict[str, list[str]] = {}
+        for authority in rule.authorities:
+            for artifact in artifacts:
+                attempt = self._attempt(found, artifact, authority)
+                if attempt.evidence is not None and _is_signature(attempt.statement):
+                    result.signatures.append(attempt.evidence.to_json() | {"source": artifact.source})
+                    satisfied.append(authority.name)
+                    break
+                if attempt.failure is not None:
+                    reasons.setdefault(authority.name, []).append(attempt.failure.reason)
+                elif attempt.statement is not None:
+                    reasons.setdefault(authority.name, []).append(
+                        f"a {attempt.statement.predicate_type} attestation is not a signature"
+                    )
+        threshold = rule.rule.threshold
+        if len(satisfied) >= threshold:
+            return
+        wanted = ", ".join(a.name for a in rule.authorities)
+        if not artifacts:
+            message = (
+                f"no signatures found for {result.reference}: the registry has none in the referrers "
+                f"of {found.digest} nor in the {found.digest.replace(':', '-')}.sig tag"
+            )
+            fix = "sign the image (e.g. `cosign sign`) and push the signature to the same repository"
+        else:
+            parts = []
+            for authority in rule.authorities:
+                if authority.name in satisfied:
+                    continue
+                said = reasons.get(authority.name, [])
+                shown = "; ".join(dict.fromkeys(said[:_MAX_REASONS]))
+                more = f" (and {len(said) - _MAX_REASONS} more)" if len(said) > _MAX_REASONS else ""
+                parts.append(
+                    f"{authority.name}: {shown}{more}" if shown else f"{authority.name}: no signature"
+                )
+            need = f"{threshold} of [{wanted}]" if len(rule.authorities) > 1 else wanted
+            message = (
+                f"{result.reference} is not signed as image rule {rule.rule.name!r} requires ({need}; "
+                f"{len(satisfied)} verified): " + "; ".join(parts)
+            )
+            fix = "sign it with an identity or key the rule trusts, or correct the rule's authorities"
+        result.problems.append(ImageProblem("image-signature", message, fix))
+
+    def _check_attestation(
+        self,
+        att: CompiledAttestation,
+        ref: Reference,
+        top: _Found,
+        below: Sequence[_Found],
+        result: ImageResult,
+    ) -> None:
+        name = att.requirement.name
+        wanted = att.requirement.predicate_type
+        verdict_top, notes_top = self._attestation_at(att, ref, top, result)
+        verdicts = [self._attestation_at(att, ref, f, result) for f in below]
+        denied = [(v, n) for v, n in [(verdict_top, notes_top), *verdicts] if v == "denied"]
+        met = verdict_top == "passed" or (bool(verdicts) and all(v == "passed" for v, _ in verdicts))
+        if denied:
+            for _, notes in denied:
+                for message in notes:
+                    result.problems.append(
+                        ImageProblem(
+                            "image-attestation",
+                            message,
+                            f"rebuild or rescan so the {name} attestation passes its policy",
+                            attestation=name,
+                        )
+                    )
+            return
+        if met:
+            return
+        reasons = notes_top or [n for _, notes in verdicts for n in notes]
+        where = f"{top.digest}" + (f" or its {len(below)} platform manifests" if below else "")
+        detail = f": {'; '.join(dict.fromkeys(reasons[:_MAX_REASONS]))}" if reasons else ""
+        result.problems.append(
+            ImageProblem(
+                "image-attestation",
+                f"no verified {name} attestation ({wanted}) signed by "
+                f"{', '.join(a.name for a in att.authorities)} for {result.reference} at {where}{detail}",
+                f"attach the attestation (e.g. `cosign attest --type {wanted}`) signed by a trusted identity",
+                attestation=name,
+            )
+        )
+
+    def _attestation_at(
+        self, att: CompiledAttestation, ref: Reference, found: _Found, result: ImageResult
+    ) -> tuple[str, list[str]]:
+        """("passed" | "denied" | "missing", messages) for one manifest digest."""
+        wanted = att.requirement.predicate_type
+        candidates = [
+            a
+            for a in (*found.discovery.signatures, *found.discovery.attestations)
+            if a.kind != "cosign-simplesigning"
+        ]
+        reasons: list[str] = []
+        denials: list[str] = []
+        for authority in att.authorities:
+            for artifact in candidates:
+                attempt = self._attempt(found, artifact, authority)
+                if attempt.failure is not None:
+                    if artifact.kind == "cosign-dsse" or attempt.failure.code != "malformed":
+                        reasons.append(f"{authority.name}: {attempt.failure.reason}")
+                    continue
+                statement = attempt.statement
+                if statement is None or attempt.evidence is None or statement.predicate_type != wanted:
+                    continue
+                messages, warnings, error = self._run_policy(
+                    att, statement, attempt.evidence, ref, found.digest
+                )
+                record = {
+                    "name": att.requirement.name,
+                    "predicateType": statement.predicate_type,
+                    "digest": found.digest,
+                    "envelope": statement.envelope_sha256,
+                    "source": artifact.source,
+                    "signer": attempt.evidence.to_json(),
+                    "verdict": "denied" if (messages or error) else "passed",
+                }
+                if messages or warnings:
+                    record["messages"] = messages + warnings
+                result.attestations.append(record)
+                for warning in warnings:
+                    result.problems.append(
+                        ImageProblem(
+                            "image-attestation", warning, blocking=False, attestation=att.requirement.name
+                        )
+                    )
+                if error:
+                    denials.append(error)
+                elif messages:
+                    denials.extend(messages)
+                else:
+                    return "passed", []
+        if denials:
+            return "denied", denials
+        return "missing", reasons
+
+    def _run_policy(
+        self, att: CompiledAttestation, statement: Statement, evidence: Evidence, ref: Reference, digest: str
+    ) -> tuple[list[str], list[str], str]:
+        """(deny messages, warn messages, evaluation error) of the attestation's Rego."""
+        document = {
+            "predicateType": statement.predicate_type,
+            "predicate": statement.predicate,
+            "subject": [{"name": n, "digest": dict(d)} for n, d in statement.subjects],
+            "signer": evidence.to_json(),
+            "image": {"reference": f"{ref.registry}/{ref.repository}", "digest": digest},
+        }
+        try:
+            raw = self.policy.evaluate_statement(att, document)
+        except PolicyError as e:
+            return [], [], f"the {att.requirement.name} attestation policy failed to evaluate: {e.message}"
+        name = att.requirement.name
+        deny = [
+            f"{name} attestation of {ref.repository}@{digest[:19]}: {f.message}" for f in raw if f.blocking
+        ]
+        warn = [
+            f"{name} attestation of {ref.repository}@{digest[:19]}: {f.message}"
+            for f in raw
+            if not f.blocking
+        ]
+        return deny, warn, ""
+
+    def _attempt(self, found: _Found, artifact: SignatureArtifact, authority: Authority) -> _Attempt:
+        key = (id(artifact), authority.name)
+        attempt = found.attempts.get(key)
+        if attempt is None:
+            attempt = found.attempts[key] = _verify_artifact(artifact, found.digest, authority)
+        return attempt
+
+
+def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Authority) -> _Attempt:
+    annotations = artifact.annotations
+    cosign: dict[str, Any] = {
+        "certificate": annotations.get("dev.sigstore.cosign/certificate"),
+        "chain": annotations.get("dev.sigstore.cosign/chain"),
+        "rekor_bundle": annotations.get("dev.sigstore.cosign/bundle"),
+    }
+    try:
+        if artifact.kind == "sigstore-bundle":
+            evidence, statement = verify_bundle(artifact.payload, digest=digest, authority=authority)
+            return _Attempt(evidence, statement)
+        if artifact.kind == "cosign-simplesigning":
+            signature = annotations.get("dev.cosignproject.cosign/signature", "")
+            evidence = verify_cosign_signature(
+                payload=artifact.payload, signature=signature, digest=digest, authority=authority, **cosign
+            )
+            return _Attempt(evidence)
+        evidence, statement = verify_cosign_attestation(
+            envelope=artifact.payload, digest=digest, authority=authority, **cosign
+        )
+        return _Attempt(evidence, statement)
+    except VerificationFailed as e:
+        return _Attempt(failure=e)
+
+
+def _is_signature(statement: Statement | None) -> bool:
+    return statement is None or statement.predicate_type == COSIGN_SIGN_PREDICATE
+
+
+def _unverifiable(reference: str, rule: CompiledRule, error: RegistryError, step: str) -> ImageResult:
+    doing = {"resolve": "resolve", "discover": "fetch the signatures of"}[step]
+    return ImageResult(
+        reference,
+        "unverifiable",
+        rule=rule.rule.name,
+        mode=rule.rule.mode,
+        problems=[
+            ImageProblem(
+                "image-unverifiable",
+                f"could not verify {reference}: could not {doing} it ({error.kind}): {error.message}",
+                _REGISTRY_FIX.get(error.kind, "check that the registry is reachable, then retry"),
+            )
+        ],
+    )
+
+
+_REGISTRY_FIX = {
+    "unauthorized": "give trustgate credentials (Docker config.json; images.registries.dockerConfig)",
+    "forbidden": "the credentials lack pull access to this repository",
+    "not-found": "check the image name and tag; it does not exist in the registry",
+    "rate-limited": "the registry is rate limiting; retry later or authenticate for a higher limit",
+    "tls": "trust the registry's CA with images.registries.caFile",
+    "too-large": "the manifest exceeds trustgate's size limit; it is not a normal image manifest",
+}
