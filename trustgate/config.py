@@ -442,7 +442,7 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
                     name=att["name"],
                     predicate_type=PREDICATE_ALIASES.get(att["predicateType"], att["predicateType"]),
                     authorities=att_authorities,
-                    policy_path=(base / att["policy"]) if "policy" in att else None,
+                    policy_path=_attestation_policy_path(att.get("policy"), base),
                     policy_text=att.get("rego"),
                 )
             )
@@ -480,6 +480,25 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             max_entries=cache.get("maxEntries", cache_defaults.max_entries),
         ),
     )
+
+
+BUILTIN_ATTESTATION_POLICIES = {
+    "builtin:slsa-provenance": "attestations/slsa_provenance.rego",
+    "builtin:vulnerabilities": "attestations/vulnerabilities.rego",
+}
+
+
+def _attestation_policy_path(value: str | None, base: Path) -> Path | None:
+    if value is None:
+        return None
+    if value.startswith("builtin:"):
+        if value not in BUILTIN_ATTESTATION_POLICIES:
+            raise ConfigError(
+                f"no bundled attestation policy {value!r}",
+                hint=f"bundled: {', '.join(BUILTIN_ATTESTATION_POLICIES)}",
+            )
+        return builtin_policy_dir() / BUILTIN_ATTESTATION_POLICIES[value]
+    return base / value
 
 
 def _explain(error: Any) -> str:  # a jsonschema.ValidationError

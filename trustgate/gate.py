@@ -106,7 +106,7 @@ class Gate:
         if config.images.enabled:
             from trustgate.artifacts.policy import ImagePolicy  # sigstore loads only when images are checked
 
-            self._image_policy = ImagePolicy(config.images)
+            self._image_policy = ImagePolicy(config.images, data=self._data)
         self.policy_revision = self._revision()
 
     # -- compiling ---------------------------------------------------------
@@ -197,7 +197,7 @@ class Gate:
             if self._image_policy is None:
                 from trustgate.artifacts.policy import ImagePolicy
 
-                self._image_policy = ImagePolicy(self.config.images)
+                self._image_policy = ImagePolicy(self.config.images, data=self._data)
             registry = self._registry or _registry_client(self.config)
             self._verifier = ImageVerifier(self._image_policy, registry, cache=self._image_cache)
         return self._verifier

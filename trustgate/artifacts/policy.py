@@ -10,6 +10,7 @@ another. Leaves out: fetching and verifying (the verifier does).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -58,14 +59,18 @@ class CompiledRule:
 class ImagePolicy:
     """Every image rule of a configuration, compiled; thread-safe to use."""
 
-    def __init__(self, settings: ImagesSettings) -> None:
+    def __init__(self, settings: ImagesSettings, *, data: Mapping[str, Any] | None = None) -> None:
         """Load trust roots and keys and compile attestation policies.
+
+        `data` is the policy data document (`manifests.data` and data files):
+        attestation policies read their settings from it, e.g. `data.trustgate.slsa`.
 
         Raises:
             ConfigError: a trusted root or key cannot be read or parsed.
             PolicyError: an attestation policy does not compile.
         """
         self.settings = settings
+        self.data = dict(data or {})
         roots: dict[str, TrustRoot] = {}
         authorities: dict[str, Authority] = {}
         fingerprints: dict[str, str] = {}
@@ -101,9 +106,10 @@ class ImagePolicy:
 
     def _compile(self, rule: ImageRule, fingerprints: Mapping[str, str]) -> CompiledRule:
         digest = hashlib.sha256(repr(rule).encode())
+        digest.update(json.dumps(self.data, sort_keys=True, default=str).encode())
         attestations = []
         for att in rule.attestations:
-            policy = _attestation_policy(rule, att)
+            policy = _attestation_policy(rule, att, self.data)
             if policy is not None:
                 for module in policy.modules:
                     digest.update(module.text.encode())
@@ -181,7 +187,9 @@ def _root_hash(name: str, settings: ImagesSettings) -> str:
         raise ConfigError(f"cannot read the trusted root: {e.strerror or e}", where=str(path)) from e
 
 
-def _attestation_policy(rule: ImageRule, att: AttestationRequirement) -> rego.RegoPolicy | None:
+def _attestation_policy(
+    rule: ImageRule, att: AttestationRequirement, data: Mapping[str, Any]
+) -> rego.RegoPolicy | None:
     where = f"images.rules[{rule.name}].attestations[{att.name}]"
     if att.policy_path is not None:
         if not att.policy_path.exists():
@@ -194,7 +202,7 @@ def _attestation_policy(rule: ImageRule, att: AttestationRequirement) -> rego.Re
     else:
         return None
     try:
-        policy = rego.RegoPolicy(modules)
+        policy = rego.RegoPolicy(modules, data=data)
     except PolicyError as e:
         raise PolicyError(e.message, where=f"{where}: {e.where}".rstrip(": "), hint=e.hint) from e
     if not policy.rules:

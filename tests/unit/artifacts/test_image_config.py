@@ -1,0 +1,142 @@
+"""The `images` section: parsed into typed settings, with errors that name the place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trustgate.artifacts.policy import glob_pattern
+from trustgate.config import PUBLIC_GOOD, load_config
+from trustgate.errors import ConfigError
+
+HEAD = "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "trustgate.yaml"
+    path.write_text(HEAD + text)
+    return path
+
+
+def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
+    (tmp_path / "cosign.pub").write_text("PEM")
+    (tmp_path / "root.json").write_text("{}")
+    config = load_config(
+        write(
+            tmp_path,
+            """images:
+  trustRoots:
+    - {name: corp, trustedRoot: root.json}
+  authorities:
+    - name: release-key
+      key: {path: cosign.pub}
+    - name: ci
+      keyless:
+        trustRoot: corp
+        identities:
+          - {subjectRegExp: 'https://github.com/acme/.+@refs/tags/v.+', issuer: 'https://token.actions.githubusercontent.com'}
+    - name: public
+      keyless:
+        identities: [{subject: a@example.com, issuerRegExp: 'https://accounts\\.example\\.com'}]
+  rules:
+    - name: prod
+      images: ["registry.acme.io/**"]
+      exclude: ["registry.acme.io/sandbox/*"]
+      mode: warn
+      requireDigest: true
+      signatures: {authorities: [release-key, ci], threshold: 2}
+      attestations:
+        - {name: provenance, predicateType: slsaprovenance1, rego: "package p\\ndeny contains 'x' if false\\n"}
+        - {name: scan, predicateType: vuln, authorities: [public]}
+  unmatched: deny
+  registries: {insecure: ["localhost:5000"], timeoutSeconds: 3}
+  cache: {ttlSeconds: 10}
+""",
+        )
+    )
+    images = config.images
+    assert images.enabled
+    assert images.trust_roots == {"corp": tmp_path / "root.json"}
+    key, ci, public = images.authorities
+    assert key.key_pem == b"PEM" and key.key_origin == str(tmp_path / "cosign.pub")
+    assert ci.trust_root == "corp" and ci.identities[0].subject_regex is not None
+    assert public.trust_root == PUBLIC_GOOD and public.identities[0].issuer_regex == r"https://accounts\.example\.com"
+    (rule,) = images.rules
+    assert rule.authorities == ("release-key", "ci") and rule.threshold == 2 and rule.require_digest
+    assert rule.attestations[0].predicate_type == "https://slsa.dev/provenance/v1"
+    assert rule.attestations[0].authorities == ("release-key", "ci")  # inherited from the rule
+    assert rule.attestations[1].predicate_type == "https://cosign.sigstore.dev/attestation/vuln/v1"
+    assert rule.attestations[1].authorities == ("public",)
+    assert images.unmatched == "deny"
+    assert images.registries.insecure == ("localhost:5000",) and images.registries.timeout_seconds == 3
+    assert images.cache.ttl_seconds == 10 and images.cache.negative_ttl_seconds == 30
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "images:\n  rules:\n    - {name: r, images: ['*'], signatures: {authorities: [nobody]}}\n",
+            ["authority 'nobody', which is not defined", "trustgate.yaml:5"],
+        ),
+        (
+            "images:\n  authorities:\n    - {name: a, keyless: {trustRoot: corp, identities: [{subject: s, issuer: i}]}}\n",
+            ["trust root 'corp', which is not defined", "trustgate.yaml:5"],
+        ),
+        (
+            "images:\n  authorities:\n    - {name: a, keyless: {identities: [{subject: s}]}}\n",
+            ["images.authorities.0.keyless.identities.0"],
+        ),
+        (
+            "images:\n  authorities:\n    - {name: a, keyless: {identities: [{subjectRegExp: '(', issuer: i}]}}\n",
+            ["'(' is not a valid regular expression"],
+        ),
+        (
+            "images:\n  authorities:\n    - {name: a, key: {path: missing.pub}}\n",
+            ["cannot read the public key", "missing.pub"],
+        ),
+        (
+            "images:\n  authorities:\n    - {name: a, key: {pem: x}}\n  rules:\n"
+            "    - {name: r, images: ['*'], signatures: {authorities: [a], threshold: 2}}\n",
+            ["threshold 2 is more than its 1 authorities"],
+        ),
+        (
+            "images:\n  rules:\n    - {name: r, images: ['*'], attestations: [{name: s, predicateType: vuln}]}\n",
+            ["attestation 's' of image rule 'r' names no authority"],
+        ),
+        ("images:\n  rulez: []\n", ["images: Additional properties", "check the spelling"]),
+    ],
+    ids=[
+        "unknown-authority",
+        "unknown-root",
+        "identity-without-issuer",
+        "bad-regex",
+        "missing-key-file",
+        "threshold",
+        "attestation-without-authority",
+        "typo",
+    ],
+)
+def test_broken_images_sections_name_the_place(tmp_path: Path, text: str, expected: list[str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = err.value.diagnostics()
+    for part in expected:
+        assert part in message
+
+
+@pytest.mark.parametrize(
+    ("glob", "name", "hit"),
+    [
+        ("registry.acme.io/**", "registry.acme.io/team/app", True),
+        ("registry.acme.io/*", "registry.acme.io/team/app", False),
+        ("registry.acme.io/*", "registry.acme.io/app", True),
+        ("ghcr.io/acme/app?", "ghcr.io/acme/app2", True),
+        ("ghcr.io/acme/app?", "ghcr.io/acme/app/x", False),
+        ("index.docker.io/library/nginx", "index.docker.io/library/nginx", True),
+        ("ghcr.io/acme.io", "ghcr.io/acmexio", False),  # dots are literal
+    ],
+)
+def test_image_globs(glob: str, name: str, hit: bool) -> None:
+    assert (glob_pattern(glob).fullmatch(name) is not None) is hit
