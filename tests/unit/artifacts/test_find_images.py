@@ -33,7 +33,11 @@ POD_SPEC: dict[str, Any] = {
         ),
         ({"apiVersion": "v1", "kind": "PodTemplate", "template": {"spec": POD_SPEC}}, ("template", "spec")),
         (
-            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "spec": {"template": {"spec": POD_SPEC}}},
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Rollout",
+                "spec": {"template": {"spec": POD_SPEC}},
+            },
             ("spec", "template", "spec"),
         ),
     ],

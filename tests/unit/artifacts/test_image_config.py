@@ -47,7 +47,9 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
       requireDigest: true
       signatures: {authorities: [release-key, ci], threshold: 2}
       attestations:
-        - {name: provenance, predicateType: slsaprovenance1, rego: "package p\\ndeny contains 'x' if false\\n"}
+        - name: provenance
+          predicateType: slsaprovenance1
+          rego: "package p\\ndeny contains 'x' if false\\n"
         - {name: scan, predicateType: vuln, authorities: [public]}
   unmatched: deny
   registries: {insecure: ["localhost:5000"], timeoutSeconds: 3}
@@ -61,7 +63,10 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
     key, ci, public = images.authorities
     assert key.key_pem == b"PEM" and key.key_origin == str(tmp_path / "cosign.pub")
     assert ci.trust_root == "corp" and ci.identities[0].subject_regex is not None
-    assert public.trust_root == PUBLIC_GOOD and public.identities[0].issuer_regex == r"https://accounts\.example\.com"
+    assert (
+        public.trust_root == PUBLIC_GOOD
+        and public.identities[0].issuer_regex == r"https://accounts\.example\.com"
+    )
     (rule,) = images.rules
     assert rule.authorities == ("release-key", "ci") and rule.threshold == 2 and rule.require_digest
     assert rule.attestations[0].predicate_type == "https://slsa.dev/provenance/v1"
@@ -81,7 +86,8 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
             ["authority 'nobody', which is not defined", "trustgate.yaml:5"],
         ),
         (
-            "images:\n  authorities:\n    - {name: a, keyless: {trustRoot: corp, identities: [{subject: s, issuer: i}]}}\n",
+            "images:\n  authorities:\n    - {name: a, keyless: {trustRoot: corp,"
+            " identities: [{subject: s, issuer: i}]}}\n",
             ["trust root 'corp', which is not defined", "trustgate.yaml:5"],
         ),
         (
@@ -89,7 +95,8 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
             ["images.authorities.0.keyless.identities.0"],
         ),
         (
-            "images:\n  authorities:\n    - {name: a, keyless: {identities: [{subjectRegExp: '(', issuer: i}]}}\n",
+            "images:\n  authorities:\n    - {name: a, keyless:"
+            " {identities: [{subjectRegExp: '(', issuer: i}]}}\n",
             ["'(' is not a valid regular expression"],
         ),
         (
@@ -102,7 +109,8 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
             ["threshold 2 is more than its 1 authorities"],
         ),
         (
-            "images:\n  rules:\n    - {name: r, images: ['*'], attestations: [{name: s, predicateType: vuln}]}\n",
+            "images:\n  rules:\n    - {name: r, images: ['*'],"
+            " attestations: [{name: s, predicateType: vuln}]}\n",
             ["attestation 's' of image rule 'r' names no authority"],
         ),
         ("images:\n  rulez: []\n", ["images: Additional properties", "check the spelling"]),

@@ -1,0 +1,121 @@
+"""The gate finds images in manifests and reports image problems where they are used."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+from memory_registry import CosignKey, MemoryRegistry
+
+from trustgate.config import AuthorityConfig, Config, ExceptionRule, ImageRule, ImagesSettings
+from trustgate.gate import Gate
+from trustgate.model import ExitCode, Mode, Severity
+from trustgate.oci.reference import Reference
+
+REPO = Reference.parse("registry.test/shop/api")
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      initContainers:
+        - name: migrate
+          image: registry.test/shop/api:v1
+      containers:
+        - name: api
+          image: registry.test/shop/api:v1
+        - name: proxy
+          image: registry.test/shop/proxy:v3
+"""
+
+
+def config(key: CosignKey, **changes: object) -> Config:
+    images = ImagesSettings(
+        authorities=(AuthorityConfig(name="release", key_pem=key.pem, key_origin="release.pub"),),
+        rules=(ImageRule(name="shop", images=("registry.test/shop/**",), authorities=("release",)),),
+    )
+    base = dataclasses.replace(Config.default(), policies=(), images=images)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def setup(tmp_path: Path) -> tuple[MemoryRegistry, CosignKey, Path]:
+    registry, key = MemoryRegistry(), CosignKey()
+    api = registry.image(REPO, "v1")
+    registry.attach_cosign(REPO, api, ".sig", [key.signature_layer(REPO.name, api)])
+    proxy_ref = Reference.parse("registry.test/shop/proxy")
+    registry.image(proxy_ref, "v3", content=b"proxy")  # never signed
+    path = tmp_path / "deploy.yaml"
+    path.write_text(DEPLOYMENT)
+    return registry, key, path
+
+
+def test_unsigned_images_fail_at_the_line_of_the_field(tmp_path: Path) -> None:
+    registry, key, path = setup(tmp_path)
+    decision = Gate(config=config(key), registry=registry).check([str(path)])
+    (result,) = decision.results
+    (finding,) = [f for f in result.findings if f.rule.startswith("image-")]
+    assert finding.rule == "image-signature" and finding.severity == Severity.ERROR
+    assert finding.line == 16 and finding.metadata["container"] == "proxy"
+    assert decision.exit_code() == ExitCode.POLICY_FAILURE
+    statuses = {i.reference: i.status for i in decision.images}
+    assert statuses == {"registry.test/shop/api:v1": "verified", "registry.test/shop/proxy:v3": "failed"}
+    report = decision.to_json()
+    assert [i["status"] for i in report["images"]] == ["verified", "failed"]
+    assert report["images"][0]["signatures"][0]["authority"] == "release"
+    json.dumps(report)  # the evidence is plain JSON
+
+
+def test_warn_mode_and_exceptions_apply_to_image_findings(tmp_path: Path) -> None:
+    registry, key, path = setup(tmp_path)
+    decision = Gate(config=config(key, mode=Mode.WARN), registry=registry).check([str(path)])
+    assert decision.exit_code() == ExitCode.PASS
+    assert [f.severity for f in decision.results[0].findings if f.rule == "image-signature"] == [
+        Severity.WARNING
+    ]
+    waiver = ExceptionRule(
+        name="proxy-unsigned",
+        rules=("image-signature",),
+        owner="platform@example.com",
+        reason="vendor image, signed from 2027",
+        expires=dt.date(2099, 1, 1),
+        images=("registry.test/shop/proxy:*",),
+    )
+    decision = Gate(config=config(key, exceptions=(waiver,)), registry=registry).check([str(path)])
+    (finding,) = [f for f in decision.results[0].findings if f.rule == "image-signature"]
+    assert finding.severity == Severity.INFO and finding.exception is not None
+    assert decision.exit_code() == ExitCode.PASS
+
+
+def test_an_unreachable_registry_means_not_evaluated(tmp_path: Path) -> None:
+    registry, key, path = setup(tmp_path)
+    registry.fail = "connection"
+    decision = Gate(config=config(key), registry=registry).check([str(path)])
+    rules = sorted(f.rule for f in decision.results[0].findings)
+    assert rules == ["image-unverifiable", "image-unverifiable", "image-unverifiable"]
+    assert decision.exit_code() == ExitCode.NOT_EVALUATED
+    # in warn mode an outage warns instead of blocking the pipeline
+    decision = Gate(config=config(key, mode=Mode.WARN), registry=registry).check([str(path)])
+    assert decision.exit_code() == ExitCode.PASS
+
+
+def test_verify_images_directly(tmp_path: Path) -> None:
+    registry, key, _ = setup(tmp_path)
+    gate = Gate(config=config(key), registry=registry)
+    decision = gate.verify_images(["registry.test/shop/api:v1", "registry.test/shop/proxy:v3"], gate="verify")
+    assert [r.status.value for r in decision.results] == ["passed", "failed"]
+    assert decision.exit_code() == ExitCode.POLICY_FAILURE
+
+
+def test_without_image_rules_no_registry_is_asked(tmp_path: Path) -> None:
+    registry, _, path = setup(tmp_path)
+    registry.fail, registry.calls = "connection", 0
+    decision = Gate(config=dataclasses.replace(Config.default(), policies=()), registry=registry).check(
+        [str(path)]
+    )
+    assert decision.images == [] and registry.calls == 0

@@ -1,0 +1,296 @@
+"""The verifier's rules over an in-memory registry, with real cosign key signatures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from memory_registry import CosignKey, MemoryRegistry
+
+from trustgate.artifacts.policy import ImagePolicy
+from trustgate.artifacts.verifier import ImageVerifier
+from trustgate.config import AttestationRequirement, AuthorityConfig, CacheConfig, ImageRule, ImagesSettings
+from trustgate.oci.reference import Reference
+
+REPO = Reference.parse("registry.test/shop/api")
+SLSA = "https://slsa.dev/provenance/v1"
+DENY_DEV_BUILDS = """package slsa
+import rego.v1
+deny contains msg if {
+    input.predicate.runDetails.builder.id != "https://ci.test/release"
+    msg := sprintf("built by %s", [input.predicate.runDetails.builder.id])
+}
+warn contains "no build time" if not input.predicate.runDetails.metadata.finishedOn
+"""
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def keys() -> dict[str, CosignKey]:
+    return {"release": CosignKey(), "qa": CosignKey(), "other": CosignKey()}
+
+
+def settings(
+    keys: dict[str, CosignKey],
+    *,
+    authorities: tuple[str, ...] = ("release",),
+    threshold: int = 1,
+    attestations: tuple[AttestationRequirement, ...] = (),
+    require_digest: bool = False,
+    unmatched: str = "allow",
+) -> ImagesSettings:
+    return ImagesSettings(
+        authorities=tuple(
+            AuthorityConfig(name=n, key_pem=k.pem, key_origin=f"{n}.pub") for n, k in keys.items()
+        ),
+        rules=(
+            ImageRule(
+                name="shop",
+                images=("registry.test/shop/**",),
+                authorities=authorities,
+                threshold=threshold,
+                attestations=attestations,
+                require_digest=require_digest,
+            ),
+        ),
+        unmatched=unmatched,
+        cache=CacheConfig(ttl_seconds=60, negative_ttl_seconds=5, stale_if_error_seconds=600),
+    )
+
+
+def provenance(authorities: tuple[str, ...] = ("release",)) -> AttestationRequirement:
+    return AttestationRequirement("provenance", SLSA, authorities, policy_text=DENY_DEV_BUILDS)
+
+
+def sign(registry: MemoryRegistry, key: CosignKey, digest: str) -> None:
+    registry.attach_cosign(REPO, digest, ".sig", [key.signature_layer(REPO.name, digest)])
+
+
+def attest(
+    registry: MemoryRegistry, key: CosignKey, digest: str, builder: str, *, subject: str | None = None
+) -> None:
+    predicate = {
+        "runDetails": {"builder": {"id": builder}, "metadata": {"finishedOn": "2026-11-01T00:00:00Z"}}
+    }
+    layer = key.attestation_layer(REPO.name, subject or digest, SLSA, predicate)
+    registry.attach_cosign(REPO, digest, ".att", [layer])
+
+
+def verifier(images: ImagesSettings, registry: MemoryRegistry, clock: Clock | None = None) -> ImageVerifier:
+    return ImageVerifier(ImagePolicy(images), registry, clock=clock or Clock())
+
+
+def test_a_signed_image_verifies_with_evidence_and_then_comes_from_cache(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    v = verifier(settings(keys), registry)
+    first = v.verify("registry.test/shop/api:v1")
+    assert first.status == "verified", first.problems
+    assert first.digest == digest and first.resolved_from == "v1" and first.cache == "miss"
+    (evidence,) = first.signatures
+    assert evidence["authority"] == "release" and evidence["source"] == "cosign-tag"
+    calls = registry.calls
+    second = v.verify("registry.test/shop/api:v1")
+    assert second.cache == "hit" and second.status == "verified"
+    assert registry.calls == calls  # neither the tag nor the signatures were fetched again
+
+
+def test_an_unsigned_image_fails_saying_where_it_looked(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    result = verifier(settings(keys), registry).verify("registry.test/shop/api:v1")
+    assert result.status == "failed"
+    (problem,) = result.problems
+    assert problem.rule == "image-signature" and problem.blocking
+    assert "no signatures found" in problem.message and digest.replace(":", "-") + ".sig" in problem.message
+
+
+def test_a_signature_by_another_key_names_the_authority_it_failed(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["other"], digest)
+    result = verifier(settings(keys), registry).verify("registry.test/shop/api:v1")
+    assert result.status == "failed"
+    (problem,) = result.problems
+    assert problem.rule == "image-signature"
+    assert "not signed as image rule 'shop' requires (release; 0 verified): release:" in problem.message
+
+
+def test_a_threshold_counts_distinct_authorities(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    sign(registry, keys["release"], digest)  # the same signer twice is still one of n
+    images = settings(keys, authorities=("release", "qa"), threshold=2)
+    result = verifier(images, registry).verify("registry.test/shop/api:v1")
+    assert result.status == "failed"
+    assert "(2 of [release, qa]; 1 verified)" in result.problems[0].message
+    sign(registry, keys["qa"], digest)
+    result = verifier(images, registry).verify("registry.test/shop/api:v1")
+    assert result.status == "verified"
+    assert sorted(s["authority"] for s in result.signatures) == ["qa", "release"]
+
+
+def test_an_attestation_passing_its_policy_is_recorded_with_its_warnings(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    attest(registry, keys["release"], digest, "https://ci.test/release")
+    result = verifier(settings(keys, attestations=(provenance(),)), registry).verify(f"{REPO.name}@{digest}")
+    assert result.status == "verified", result.problems
+    (record,) = result.attestations
+    assert record["verdict"] == "passed" and record["predicateType"] == SLSA and record["digest"] == digest
+    assert record["signer"]["authority"] == "release"
+
+
+def test_an_attestation_denied_by_its_policy_fails_the_image(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    attest(registry, keys["release"], digest, "https://laptop.test/dev")
+    result = verifier(settings(keys, attestations=(provenance(),)), registry).verify(f"{REPO.name}@{digest}")
+    assert result.status == "failed"
+    (problem,) = result.problems
+    assert problem.rule == "image-attestation" and problem.attestation == "provenance"
+    assert problem.message.endswith("built by https://laptop.test/dev")
+
+
+def test_a_statement_about_another_digest_does_not_count(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    other = registry.image(REPO, "v0", content=b"other")
+    sign(registry, keys["release"], digest)
+    attest(registry, keys["release"], digest, "https://ci.test/release", subject=other)
+    result = verifier(settings(keys, attestations=(provenance(),)), registry).verify(f"{REPO.name}@{digest}")
+    assert result.status == "failed"
+    (problem,) = result.problems
+    assert problem.rule == "image-attestation"
+    assert problem.message.startswith("no verified provenance attestation (https://slsa.dev/provenance/v1)")
+    assert result.attestations == []
+
+
+def test_multi_arch_attestations_on_every_platform_meet_the_requirement(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    index, platforms = registry.index(REPO, "v2", [("linux", "amd64"), ("linux", "arm64")])
+    sign(registry, keys["release"], index)
+    for digest in platforms:
+        attest(registry, keys["release"], digest, "https://ci.test/release")
+    v = verifier(settings(keys, attestations=(provenance(),)), registry)
+    result = v.verify("registry.test/shop/api:v2")
+    assert result.status == "verified", result.problems
+    assert result.digest == index
+    assert [p["platform"] for p in result.platforms] == ["linux/amd64", "linux/arm64"]
+    assert sorted(a["digest"] for a in result.attestations) == sorted(platforms)
+
+
+def test_multi_arch_a_missing_or_denied_platform_attestation_fails(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    index, (amd64, arm64) = registry.index(REPO, "v2", [("linux", "amd64"), ("linux", "arm64")])
+    sign(registry, keys["release"], index)
+    attest(registry, keys["release"], amd64, "https://ci.test/release")
+    images = settings(keys, attestations=(provenance(),))
+    result = verifier(images, registry).verify("registry.test/shop/api:v2")
+    assert result.status == "failed"
+    assert "or its 2 platform manifests" in result.problems[0].message
+    attest(registry, keys["release"], arm64, "https://laptop.test/dev")
+    result = verifier(images, registry).verify("registry.test/shop/api:v2")
+    assert result.status == "failed"
+    assert result.problems[0].message.endswith("built by https://laptop.test/dev")
+    assert arm64[:19] in result.problems[0].message
+
+
+def test_a_registry_outage_is_unverifiable_not_failed(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    registry.fail = "connection"
+    result = verifier(settings(keys), registry).verify("registry.test/shop/api:v1")
+    assert result.status == "unverifiable"
+    (problem,) = result.problems
+    assert problem.rule == "image-unverifiable"
+    assert problem.message.startswith(
+        "could not verify registry.test/shop/api:v1: could not resolve it (connection)"
+    )
+
+
+def test_a_verified_result_is_served_stale_while_the_registry_is_down(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    clock = Clock()
+    v = verifier(settings(keys), registry, clock)
+    assert v.verify("registry.test/shop/api:v1").status == "verified"
+    registry.fail = "server-error"
+    clock.now = 120  # past the 60 s TTL, inside the stale window
+    stale = v.verify("registry.test/shop/api:v1")
+    assert (stale.status, stale.cache, stale.digest) == ("verified", "stale", digest)
+    clock.now = 1000  # past TTL + stale window: the outage shows
+    assert v.verify("registry.test/shop/api:v1").status == "unverifiable"
+
+
+def test_a_failure_is_cached_briefly(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    clock = Clock()
+    v = verifier(settings(keys), registry, clock)
+    assert v.verify(f"{REPO.name}@{digest}").status == "failed"
+    sign(registry, keys["release"], digest)
+    assert v.verify(f"{REPO.name}@{digest}").cache == "hit"  # still the failure
+    clock.now = 6
+    assert v.verify(f"{REPO.name}@{digest}").status == "verified"
+
+
+def test_a_tag_where_a_digest_is_required_fails_but_is_still_verified(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    result = verifier(settings(keys, require_digest=True), registry).verify("registry.test/shop/api:v1")
+    assert result.status == "failed"
+    assert [p.rule for p in result.problems] == ["image-digest"]
+    assert result.signatures  # the signature was checked all the same
+    assert "requires a digest" in result.problems[0].message
+
+
+@pytest.mark.parametrize(("unmatched", "problems"), [("allow", []), ("warn", [False]), ("deny", [True])])
+def test_unmatched_images(keys: dict[str, CosignKey], unmatched: str, problems: list[bool]) -> None:
+    result = verifier(settings(keys, unmatched=unmatched), MemoryRegistry()).verify(
+        "docker.io/library/nginx:1"
+    )
+    assert result.status == "unmatched"
+    assert [p.blocking for p in result.problems] == problems
+
+
+def test_a_malformed_reference_is_a_finding_not_a_crash(keys: dict[str, CosignKey]) -> None:
+    result = verifier(settings(keys), MemoryRegistry()).verify("registry.test/shop/api:bad tag")
+    assert result.status == "failed"
+    assert result.problems[0].rule == "image-reference"
+
+
+def test_many_images_concurrently_each_once(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    refs = []
+    for i in range(20):
+        digest = registry.image(REPO, f"v{i}", content=f"layer {i}".encode())
+        sign(registry, keys["release"], digest)
+        refs.append(f"registry.test/shop/api:v{i}")
+    v = verifier(settings(keys), registry)
+    results = v.verify_many(refs + refs)
+    assert sorted(results) == sorted(refs)
+    assert all(r.status == "verified" for r in results.values())
+    assert {r.digest for r in results.values()} == {v.verify(ref).digest for ref in refs}
+
+
+def test_a_broken_attestation_policy_is_reported_at_load(tmp_path: Path, keys: dict[str, CosignKey]) -> None:
+    from trustgate.errors import PolicyError
+
+    broken = AttestationRequirement(
+        "provenance", SLSA, ("release",), policy_text="package p\ndeny contains x if {"
+    )
+    with pytest.raises(PolicyError) as err:
+        ImagePolicy(settings(keys, attestations=(broken,)))
+    assert "images.rules[shop].attestations[provenance]" in err.value.diagnostics()
