@@ -213,7 +213,7 @@ class ImageVerifier:
             for artifact in artifacts:
                 attempt = self._attempt(found, artifact, authority)
                 if attempt.evidence is not None and _is_signature(attempt.statement):
-                    result.signatures.append(attempt.evidence.to_json() | {"source": artifact.source})
+                    result.signatures.append(_evidence(attempt.evidence) | {"source": artifact.source})
                     satisfied.append(authority.name)
                     break
                 if attempt.failure is not None:
@@ -323,7 +323,7 @@ class ImageVerifier:
                     "digest": found.digest,
                     "envelope": statement.envelope_sha256,
                     "source": artifact.source,
-                    "signer": attempt.evidence.to_json(),
+                    "signer": _evidence(attempt.evidence),
                     "verdict": "denied" if (messages or error) else "passed",
                 }
                 if messages or warnings:
@@ -353,7 +353,7 @@ class ImageVerifier:
             "predicateType": statement.predicate_type,
             "predicate": statement.predicate,
             "subject": [{"name": n, "digest": dict(d)} for n, d in statement.subjects],
-            "signer": evidence.to_json(),
+            "signer": _evidence(evidence),
             "image": {"reference": f"{ref.registry}/{ref.repository}", "digest": digest},
         }
         try:
@@ -402,6 +402,17 @@ def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Author
         return _Attempt(evidence, statement)
     except VerificationFailed as e:
         return _Attempt(failure=e)
+
+
+def _evidence(evidence: Evidence) -> dict[str, Any]:
+    """The evidence as the decision records it: camelCase keys, no empty values."""
+    out = {}
+    for key, value in evidence.to_json().items():
+        if value is None:
+            continue
+        head, *rest = key.split("_")
+        out[head + "".join(part.title() for part in rest)] = value
+    return out
 
 
 def _is_signature(statement: Statement | None) -> bool:

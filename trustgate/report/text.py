@@ -179,12 +179,12 @@ def _image_lines(image: ImageResult, paint: _Paint) -> list[str]:
         head += paint(f" [cache {image.cache}]", _DIM)
     lines = [head]
     for sig in image.signatures:
-        who = sig.get("subject") or sig.get("key_id") or sig.get("keyId") or "?"
+        who = sig.get("subject") or sig.get("keyId") or "?"
         detail = f"signed by {who}"
         if sig.get("issuer"):
             detail += f" (issuer {sig['issuer']})"
-        if sig.get("log_index") is not None or sig.get("logIndex") is not None:
-            detail += f", Rekor entry {sig.get('log_index', sig.get('logIndex'))}"
+        if sig.get("logIndex") is not None:
+            detail += f", Rekor entry {sig['logIndex']}"
         lines.append(_DETAIL_INDENT + paint(_safe(f"{detail} [authority {sig.get('authority', '?')}]"), _DIM))
     for att in image.attestations:
         detail = f"attestation {att.get('name')} ({att.get('predicateType')}) {att.get('verdict')}"
