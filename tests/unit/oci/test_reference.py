@@ -1,0 +1,91 @@
+"""Image reference parsing: the distribution grammar, Docker Hub normalisation, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from trustgate.oci.errors import InvalidReference
+from trustgate.oci.reference import Reference, validate_digest
+
+D256 = "sha256:" + "ab" * 32
+D512 = "sha512:" + "cd" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "registry", "repository", "tag", "digest"),
+    [
+        ("nginx", "docker.io", "library/nginx", None, None),
+        ("nginx:1.27", "docker.io", "library/nginx", "1.27", None),
+        ("bitnami/redis:7", "docker.io", "bitnami/redis", "7", None),
+        ("docker.io/nginx", "docker.io", "library/nginx", None, None),
+        ("index.docker.io/library/nginx:latest", "docker.io", "library/nginx", "latest", None),
+        ("ghcr.io/acme/app/api:v1.2.3", "ghcr.io", "acme/app/api", "v1.2.3", None),
+        ("localhost/app", "localhost", "app", None, None),
+        ("localhost:5000/team/app:dev", "localhost:5000", "team/app", "dev", None),
+        ("127.0.0.1:5000/app@" + D256, "127.0.0.1:5000", "app", None, D256),
+        ("[::1]:5000/app:1", "[::1]:5000", "app", "1", None),
+        ("Registry.Example.COM/a/b:Tag_1", "registry.example.com", "a/b", "Tag_1", None),
+        ("quay.io/a/b:1.0@" + D256, "quay.io", "a/b", "1.0", D256),
+        ("example.com/a__b/c-d/e.f:x", "example.com", "a__b/c-d/e.f", "x", None),
+        ("example.com/app@" + D512, "example.com", "app", None, D512),
+        ("myregistry:5000/app", "myregistry:5000", "app", None, None),
+    ],
+)
+def test_parses(text: str, registry: str, repository: str, tag: str | None, digest: str | None) -> None:
+    ref = Reference.parse(text)
+    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", "empty"),
+        (" nginx", "whitespace"),
+        ("https://ghcr.io/acme/app", "URL scheme"),
+        ("ghcr.io/Acme/app", "must be lowercase"),
+        ("nginx:", "not a valid tag"),
+        ("nginx:-bad", "not a valid tag"),
+        ("nginx:" + "a" * 129, "not a valid tag"),
+        ("nginx@", "nothing follows"),
+        ("nginx@sha256:abc", "64 hex digits"),
+        ("nginx@sha256:" + "AB" * 32, "lowercase hex"),
+        ("nginx@md5:" + "ab" * 16, "not supported"),
+        ("nginx@" + D256 + "@" + D256, 'more than one "@"'),
+        ("ghcr.io/", "repository name is missing"),
+        ("ghcr.io//app", "empty path component"),
+        ("ghcr.io/app/", "empty path component"),
+        ("ghcr.io/a--/b", "not a valid repository path component"),
+        ("ghcr.io/_a/b", "not a valid repository path component"),
+        ("bad_host.io:5000/app", "not a valid registry"),
+        ("host.io:port/app", "not a valid registry"),
+        ("example.com/" + "a" * 250, "longer than 255"),
+        (":1.0", "repository name is missing"),
+    ],
+)
+def test_rejects_with_words(text: str, words: str) -> None:
+    with pytest.raises(InvalidReference) as caught:
+        Reference.parse(text)
+    assert words in caught.value.message
+    assert text in caught.value.diagnostics() or not text
+
+
+def test_prints_back_and_pins() -> None:
+    ref = Reference.parse("localhost:5000/team/app:1.0")
+    assert str(ref) == "localhost:5000/team/app:1.0"
+    pinned = ref.with_digest(D256)
+    assert str(pinned) == f"localhost:5000/team/app:1.0@{D256}"
+    assert pinned.target == D256
+    assert ref.target == "1.0"
+    assert Reference.parse("nginx").target == "latest"
+    assert str(Reference.parse("nginx")) == "docker.io/library/nginx"
+    assert Reference.parse("nginx").api_host == "registry-1.docker.io"
+    assert Reference.parse(str(pinned)) == pinned
+    assert pinned.with_tag("2.0") == Reference("localhost:5000", "team/app", "2.0")
+    with pytest.raises(InvalidReference):
+        ref.with_digest("sha256:nothex")
+
+
+def test_validate_digest() -> None:
+    assert validate_digest(D256) == D256
+    with pytest.raises(InvalidReference, match="not a digest"):
+        validate_digest("latest")

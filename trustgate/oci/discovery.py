@@ -1,0 +1,256 @@
+"""Finding the signatures and attestations attached to an image digest.
+
+Owns: looking in every place they live — the OCI 1.1 referrers API (or the
+`sha256-<hex>` referrers tag when a registry lacks it) for Sigstore bundles
+and cosign artifacts, and the cosign tag scheme (`sha256-<hex>.sig` with
+simple-signing layers, `sha256-<hex>.att` with DSSE layers) — and fetching
+their payloads, bounded. Leaves out: whether any of it verifies
+(trustgate.verify) and what the policy wants (trustgate.artifacts).
+
+A registry that cannot be asked at all (unauthorized, down, rate-limited)
+raises `RegistryError`: the image then "could not be verified". An artifact
+that is there but unreadable (too large, wrong media type, bytes that do not
+match their digest, a referrer for another subject) becomes a problem in
+words in `Discovery.problems`, and the others are still returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from trustgate.oci import mediatypes as mt
+from trustgate.oci.client import Descriptor, Manifest, Registry
+from trustgate.oci.errors import RegistryError
+from trustgate.oci.reference import Reference, validate_digest
+
+# Failures that say nothing about one artifact but about reaching the registry; they abort discovery.
+TRANSPORT_KINDS: Final = frozenset(
+    {"unauthorized", "forbidden", "rate-limited", "server-error", "timeout", "connection", "tls"}
+)
+MAX_ARTIFACTS: Final = 64  # signature/attestation manifests examined per digest; more is abuse
+MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024  # bytes per bundle, payload or envelope
+
+_REFERRER_TYPES: Final = frozenset(
+    {mt.COSIGN_ARTIFACT_SIG, mt.COSIGN_ARTIFACT_ATT, mt.COSIGN_SIMPLESIGNING, mt.DSSE_ENVELOPE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureArtifact:
+    """One signature or attestation, with the bytes to verify and where it was found."""
+
+    kind: str  # "sigstore-bundle" | "cosign-simplesigning" | "cosign-dsse"
+    source: str  # "referrers-api" | "referrers-tag" | "cosign-tag"
+    manifest_digest: str  # the signature/attestation manifest it came from
+    subject_digest: str  # the image manifest digest it is attached to
+    payload: bytes  # bundle JSON, simple-signing payload, or DSSE envelope
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the layer's annotations
+    layer_digest: str = ""  # the blob the payload came from
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """Everything found for one digest; `problems` lists what was there but could not be read."""
+
+    signatures: tuple[SignatureArtifact, ...]  # cosign .sig layers and Sigstore bundles
+    attestations: tuple[SignatureArtifact, ...]  # cosign .att layers (DSSE)
+    problems: tuple[str, ...]
+
+
+def is_signature_type(artifact_type: str | None) -> bool:
+    """True for the artifact types discovery looks into (Sigstore bundles and cosign types)."""
+    if not artifact_type:
+        return False
+    return artifact_type.startswith(mt.SIGSTORE_BUNDLE_PREFIX) or artifact_type in _REFERRER_TYPES
+
+
+def discover(
+    registry: Registry,
+    ref: Reference,
+    digest: str,
+    *,
+    max_artifacts: int = MAX_ARTIFACTS,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+) -> Discovery:
+    """Find the signatures and attestations attached to `digest` in `ref`'s repository.
+
+    Args:
+        registry: where to look.
+        ref: names the registry and repository (its tag and digest are not used).
+        digest: the image manifest or index digest the artifacts are attached to.
+        max_artifacts: signature manifests examined; beyond it a problem is recorded.
+        max_payload_bytes: limit per payload blob.
+
+    Raises:
+        RegistryError: the registry could not be asked (a kind in TRANSPORT_KINDS).
+        InvalidReference: `digest` is not a digest.
+    """
+    validate_digest(digest, where=f"{ref.name}@{digest}")
+    finder = _Finder(registry, ref, digest, max_artifacts, max_payload_bytes)
+    finder.from_referrers()
+    finder.from_cosign_tag(".sig")
+    finder.from_cosign_tag(".att")
+    return Discovery(
+        signatures=tuple(finder.signatures),
+        attestations=tuple(finder.attestations),
+        problems=tuple(finder.problems),
+    )
+
+
+class _Finder:
+    def __init__(
+        self, registry: Registry, ref: Reference, digest: str, max_artifacts: int, max_payload_bytes: int
+    ) -> None:
+        self.registry = registry
+        self.ref = Reference(registry=ref.registry, repository=ref.repository)
+        self.digest = digest
+        self.where = f"{ref.name}@{digest}"
+        self.max_artifacts = max_artifacts
+        self.max_payload_bytes = max_payload_bytes
+        self.signatures: list[SignatureArtifact] = []
+        self.attestations: list[SignatureArtifact] = []
+        self.problems: list[str] = []
+        self._seen: set[tuple[str, ...]] = set()
+        self._examined = 0
+
+    def _soft(self, error: RegistryError, context: str) -> None:
+        """Record a per-artifact failure, or re-raise one that means the registry is unreachable."""
+        if error.kind in TRANSPORT_KINDS:
+            raise error
+        self.problems.append(f"{context}: {error.message}")
+
+    def _budget(self, what: str) -> bool:
+        if self._examined >= self.max_artifacts:
+            self.problems.append(
+                f"{self.where}: more than {self.max_artifacts} signature artifacts; {what} and the rest "
+                "were not examined"
+            )
+            return False
+        self._examined += 1
+        return True
+
+    def from_referrers(self) -> None:
+        try:
+            descriptors, source = self.registry.referrers(self.ref, self.digest)
+        except RegistryError as e:
+            self._soft(e, f"referrers of {self.where}")
+            return
+        for descriptor in descriptors:
+            if descriptor.artifact_type is not None and not is_signature_type(descriptor.artifact_type):
+                continue  # an SBOM, a scan report...: not ours to read
+            if descriptor.media_type not in mt.IMAGE_MANIFESTS:
+                if descriptor.artifact_type is not None:
+                    self.problems.append(
+                        f"referrer {descriptor.digest} of {self.where} is {descriptor.media_type}, "
+                        "not an image manifest; skipped"
+                    )
+                continue
+            if not self._budget(f"referrer {descriptor.digest}"):
+                return
+            self._from_referrer(descriptor, source)
+
+    def _from_referrer(self, descriptor: Descriptor, source: str) -> None:
+        context = f"referrer {descriptor.digest} of {self.where} ({source})"
+        try:
+            manifest = self.registry.manifest(self.ref, descriptor.digest)
+        except RegistryError as e:
+            self._soft(e, context)
+            return
+        if manifest is None:
+            self.problems.append(f"{context}: listed, but its manifest does not exist")
+            return
+        if descriptor.artifact_type is None and not is_signature_type(manifest.artifact_type):
+            return
+        subject = manifest.json.get("subject")
+        subject_digest = subject.get("digest") if isinstance(subject, dict) else None
+        if subject_digest is not None and subject_digest != self.digest:
+            self.problems.append(f"{context}: its subject is {subject_digest}, not this image; ignored")
+            return
+        if manifest.is_index:
+            self.problems.append(f"{context}: an index, not a signature manifest; ignored")
+            return
+        self._layers(manifest, source, context, expected=None)
+
+    def from_cosign_tag(self, suffix: str) -> None:
+        algorithm, hexpart = self.digest.split(":", 1)
+        tag = f"{algorithm}-{hexpart}{suffix}"
+        context = f"cosign tag {self.ref.name}:{tag}"
+        try:
+            manifest = self.registry.manifest(self.ref, tag)
+        except RegistryError as e:
+            self._soft(e, context)
+            return
+        if manifest is None:
+            return
+        if not self._budget(context):
+            return
+        if manifest.is_index:
+            self.problems.append(f"{context}: holds an index, not a signature manifest; ignored")
+            return
+        expected = mt.COSIGN_SIMPLESIGNING if suffix == ".sig" else mt.DSSE_ENVELOPE
+        self._layers(manifest, "cosign-tag", context, expected=expected)
+
+    def _layers(self, manifest: Manifest, source: str, context: str, *, expected: str | None) -> None:
+        try:
+            layers = manifest.descriptors("layers")
+        except ValueError as e:
+            self.problems.append(f"{context}: malformed layer list: {e}")
+            return
+        if not layers:
+            self.problems.append(f"{context}: a signature manifest without layers")
+        for layer in layers:
+            kind = _kind(layer.media_type)
+            if kind is None or (
+                expected is not None and layer.media_type != expected and kind != "sigstore-bundle"
+            ):
+                wanted = expected or f"{mt.SIGSTORE_BUNDLE}, {mt.COSIGN_SIMPLESIGNING} or {mt.DSSE_ENVELOPE}"
+                self.problems.append(
+                    f"{context}: layer {layer.digest} has media type {layer.media_type}, expected {wanted}; "
+                    "skipped"
+                )
+                continue
+            if kind == "cosign-simplesigning" and not layer.annotations.get(mt.ANNOTATION_SIGNATURE):
+                self.problems.append(
+                    f"{context}: layer {layer.digest} has no {mt.ANNOTATION_SIGNATURE} annotation "
+                    "(an unsigned payload); skipped"
+                )
+                continue
+            # cosign adds one layer per signer, all with the same payload blob: the signature
+            # annotation tells them apart.
+            seen = (manifest.digest, layer.digest, layer.annotations.get(mt.ANNOTATION_SIGNATURE, ""))
+            if seen in self._seen:
+                continue
+            self._seen.add(seen)
+            if layer.size > self.max_payload_bytes:
+                self.problems.append(
+                    f"{context}: layer {layer.digest} is {layer.size} bytes, above the limit of "
+                    f"{self.max_payload_bytes}; skipped"
+                )
+                continue
+            try:
+                payload = self.registry.blob(self.ref, layer.digest, max_bytes=self.max_payload_bytes)
+            except RegistryError as e:
+                self._soft(e, f"{context}: layer {layer.digest}")
+                continue
+            artifact = SignatureArtifact(
+                kind=kind,
+                source=source,
+                manifest_digest=manifest.digest,
+                subject_digest=self.digest,
+                payload=payload,
+                annotations=dict(layer.annotations),
+                layer_digest=layer.digest,
+            )
+            (self.attestations if kind == "cosign-dsse" else self.signatures).append(artifact)
+
+
+def _kind(media_type: str) -> str | None:
+    if media_type.startswith(mt.SIGSTORE_BUNDLE_PREFIX):
+        return "sigstore-bundle"
+    if media_type == mt.COSIGN_SIMPLESIGNING:
+        return "cosign-simplesigning"
+    if media_type == mt.DSSE_ENVELOPE:
+        return "cosign-dsse"
+    return None

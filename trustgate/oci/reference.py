@@ -1,0 +1,175 @@
+"""Image references: `[registry[:port]/]repository[:tag][@digest]`.
+
+Owns: parsing and validating references with the grammar of the distribution
+project (`github.com/distribution/reference`), Docker Hub normalisation
+(`nginx` -> `docker.io/library/nginx`), and printing them back. Leaves out:
+talking to registries (client.py) and deciding whether a tag is acceptable
+(policy).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Final
+
+from trustgate.oci.errors import InvalidReference
+
+__all__ = ["DOCKER_HUB", "InvalidReference", "Reference", "validate_digest"]
+
+DOCKER_HUB: Final = "docker.io"
+DOCKER_HUB_API: Final = "registry-1.docker.io"  # where docker.io's /v2/ API lives
+_HUB_ALIASES: Final = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+MAX_NAME_LENGTH: Final = 255  # characters of registry/repository, as in distribution
+
+_PATH_COMPONENT: Final = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_DOMAIN_COMPONENT: Final = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST: Final = re.compile(
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::(?P<port>[0-9]+))?"
+)
+_TAG: Final = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST_HEX_LENGTH: Final = {"sha256": 64, "sha512": 128}
+_DIGEST: Final = re.compile(r"(?P<algorithm>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[0-9a-fA-F]+)")
+
+
+def validate_digest(digest: str, *, where: str = "") -> str:
+    """Check that `digest` is `sha256:<64 hex>` or `sha512:<128 hex>` in lowercase; return it.
+
+    Raises:
+        InvalidReference: the algorithm is unknown or the hex part has the wrong length or case.
+    """
+    match = _DIGEST.fullmatch(digest)
+    if match is None:
+        raise InvalidReference(f'"{digest}" is not a digest (expected sha256:<64 hex digits>)', where=where)
+    algorithm, hexpart = match["algorithm"], match["hex"]
+    if algorithm not in _DIGEST_HEX_LENGTH:
+        raise InvalidReference(
+            f'digest algorithm "{algorithm}" is not supported (use sha256 or sha512)', where=where
+        )
+    if len(hexpart) != _DIGEST_HEX_LENGTH[algorithm]:
+        raise InvalidReference(
+            f"{algorithm} digest must have {_DIGEST_HEX_LENGTH[algorithm]} hex digits, "
+            f'"{digest}" has {len(hexpart)}',
+            where=where,
+        )
+    if hexpart != hexpart.lower():
+        raise InvalidReference(f'digest "{digest}" must be lowercase hex', where=where)
+    return digest
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A parsed image reference; `registry` is normalised (`docker.io`, lowercase host)."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        """Parse an image reference as Docker and Kubernetes read it.
+
+        Raises:
+            InvalidReference: the text does not parse; the message names the part that is wrong.
+        """
+        where = f'image reference "{text}"'
+        if not text:
+            raise InvalidReference("the image reference is empty", where=where)
+        if text != text.strip() or any(c.isspace() for c in text):
+            raise InvalidReference("an image reference may not contain whitespace", where=where)
+        if "://" in text:
+            raise InvalidReference(
+                "an image reference has no URL scheme",
+                where=where,
+                hint="write it as registry.example.com/repo:tag, without http:// or https://",
+            )
+        remainder, at, digest = text.partition("@")
+        if at:
+            if not digest:
+                raise InvalidReference(
+                    'nothing follows "@" (expected a digest such as sha256:...)', where=where
+                )
+            if "@" in digest:
+                raise InvalidReference('more than one "@"', where=where)
+            validate_digest(digest, where=where)
+        tag: str | None = None
+        last_colon, last_slash = remainder.rfind(":"), remainder.rfind("/")
+        if last_colon > last_slash:
+            remainder, tag = remainder[:last_colon], remainder[last_colon + 1 :]
+            if not _TAG.fullmatch(tag):
+                raise InvalidReference(
+                    f'"{tag}" is not a valid tag (up to 128 letters, digits, "_", "." or "-", '
+                    'not starting with "." or "-")',
+                    where=where,
+                )
+        if not remainder:
+            raise InvalidReference("the repository name is missing", where=where)
+        registry, repository = _split_registry(remainder, where)
+        if len(registry) + 1 + len(repository) > MAX_NAME_LENGTH:
+            raise InvalidReference(f"the name is longer than {MAX_NAME_LENGTH} characters", where=where)
+        return cls(registry=registry, repository=repository, tag=tag, digest=digest or None)
+
+    @property
+    def name(self) -> str:
+        """`registry/repository`, without tag or digest."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def api_host(self) -> str:
+        """Host[:port] serving the /v2/ API (Docker Hub's differs from its name)."""
+        return DOCKER_HUB_API if self.registry == DOCKER_HUB else self.registry
+
+    @property
+    def target(self) -> str:
+        """What to fetch: the digest when pinned, else the tag, else `latest` (as Docker does)."""
+        return self.digest or self.tag or "latest"
+
+    def with_digest(self, digest: str) -> Reference:
+        """The same image pinned to `digest` (the tag is kept for display)."""
+        return replace(self, digest=validate_digest(digest, where=str(self)))
+
+    def with_tag(self, tag: str) -> Reference:
+        """The same repository at `tag`, without a digest."""
+        return replace(self, tag=tag, digest=None)
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def _split_registry(name: str, where: str) -> tuple[str, str]:
+    first, slash, rest = name.partition("/")
+    # As Docker: the first component is a registry when it looks like a host (a dot or a port), is
+    # `localhost`, or has uppercase letters (which a repository may not have).
+    if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        if not _HOST.fullmatch(first):
+            raise InvalidReference(f'"{first}" is not a valid registry host[:port]', where=where)
+        registry, path = first.lower(), rest
+        if registry in _HUB_ALIASES:
+            registry = DOCKER_HUB
+    else:
+        registry, path = DOCKER_HUB, name
+    if not path:
+        raise InvalidReference("the repository name is missing after the registry", where=where)
+    components = path.split("/")
+    for component in components:
+        if not component:
+            raise InvalidReference(
+                f'"{path}" has an empty path component (a doubled or trailing "/")', where=where
+            )
+        if component != component.lower() and _PATH_COMPONENT.fullmatch(component.lower()):
+            raise InvalidReference(f'repository name "{path}" must be lowercase', where=where)
+        if not _PATH_COMPONENT.fullmatch(component):
+            raise InvalidReference(
+                f'"{component}" is not a valid repository path component (lowercase letters and digits, '
+                'separated by ".", "_", "__" or "-")',
+                where=where,
+            )
+    if registry == DOCKER_HUB and len(components) == 1:
+        path = f"library/{path}"
+    return registry, path
