@@ -1,0 +1,496 @@
+"""Glue around sigstore-python's `Verifier`: identities, trust-root time windows, classic cosign parts.
+
+Owns: `TrustgateVerifier`, a `sigstore.verify.Verifier` with the gaps this
+project needs closed (each numbered below), the identity policy that records who
+signed, and the translation of sigstore's exceptions into `VerificationFailed`
+codes and words. Leaves out: parsing of bundles and cosign annotations.
+
+Gaps closed (sigstore 4.5):
+1. A certificate authority only counts while its `validFor` window in the
+   trusted root covers the signing time (sigstore accepts every CA ever listed).
+2. Trust-root validity windows are closed intervals: a timestamp exactly at a
+   TSA's `validFor.end` is inside it (sigstore treats the end as exclusive).
+3. Rekor v1 `intoto` 0.0.2 entries (cosign attestations, bundle v0.2) are
+   checked against the envelope: payload hash, signature and certificate.
+4. Classic cosign signatures (certificate + signed entry timestamp, no
+   inclusion proof) go through the same steps as a bundle: SET, chain at the
+   integrated time, SCT, Sigstore X.509 profile, identity, validity window.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import Store
+from rfc3161_client import TimeStampResponse
+from sigstore._internal.sct import verify_sct
+from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
+from sigstore._internal.trust import CertificateAuthority, KeyringPurpose
+from sigstore._utils import KeyID
+from sigstore.errors import CertValidationError, VerificationError
+from sigstore.models import Bundle, TrustedRoot
+from sigstore.verify import Verifier
+from sigstore.verify.policy import VerificationPolicy
+from sigstore.verify.verifier import (
+    _validate_dsse_v001_entry_body,
+    _validate_hashedrekord_v002_dsse_entry_body,
+)
+
+from trustgate.verify.policy import (
+    BAD_SIGNATURE,
+    DIGEST_MISMATCH,
+    EXPIRED_CERTIFICATE,
+    IDENTITY_MISMATCH,
+    MALFORMED,
+    TIMESTAMP,
+    TLOG,
+    UNTRUSTED,
+    IdentityMatcher,
+    VerificationFailed,
+)
+
+_OIDC_ISSUER_V1 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+_OIDC_ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+_OTHERNAME_USERNAME = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.7")
+
+
+# ----------------------------------------------------------------------------- identities
+
+
+def _der_utf8(value: bytes) -> str:
+    """The text of a DER UTF8String (tag 0x0c), as Fulcio writes its v2 extensions."""
+    if len(value) < 2 or value[0] != 0x0C:
+        raise ValueError("not a DER UTF8String")
+    length, offset = value[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        length, offset = int.from_bytes(value[2 : 2 + count], "big"), 2 + count
+    if offset + length != len(value):
+        raise ValueError("DER UTF8String length does not match")
+    return value[offset:].decode()
+
+
+def certificate_identity(cert: x509.Certificate) -> tuple[str, str]:
+    """The signer identity (first SAN: URI, email or Sigstore username) and OIDC issuer of a certificate.
+
+    Either part is "" when the certificate has none.
+    """
+    subject = ""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    if san is not None:
+        names: list[str] = list(san.get_values_for_type(x509.UniformResourceIdentifier))
+        names += san.get_values_for_type(x509.RFC822Name)
+        names += [
+            o.value.decode(errors="replace")
+            for o in san.get_values_for_type(x509.OtherName)
+            if o.type_id == _OTHERNAME_USERNAME
+        ]
+        subject = names[0] if names else ""
+    issuer = ""
+    for oid in (_OIDC_ISSUER_V2, _OIDC_ISSUER_V1):
+        try:
+            ext = cert.extensions.get_extension_for_oid(oid).value
+        except x509.ExtensionNotFound:
+            continue
+        raw = ext.value if isinstance(ext, x509.UnrecognizedExtension) else b""
+        try:
+            issuer = _der_utf8(raw) if oid == _OIDC_ISSUER_V2 else raw.decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+        break
+    return subject, issuer
+
+
+class IdentityMismatchError(VerificationError):
+    """The certificate is valid but names a signer the policy does not trust."""
+
+    def __init__(self, subject: str, issuer: str) -> None:
+        super().__init__(f"certificate identity {subject!r} (issuer {issuer!r}) is not trusted")
+        self.subject = subject
+        self.issuer = issuer
+
+
+class IdentityPolicy(VerificationPolicy):
+    """A sigstore verification policy: the certificate matches one of the identity matchers."""
+
+    def __init__(self, identities: tuple[IdentityMatcher, ...]) -> None:
+        self._identities = identities
+
+    def verify(self, cert: x509.Certificate) -> None:
+        subject, issuer = certificate_identity(cert)
+        if not any(m.matches(subject, issuer) for m in self._identities):
+            raise IdentityMismatchError(subject, issuer)
+
+
+# ----------------------------------------------------------------------------- verifier
+
+
+def _in_window(when: datetime, start: datetime | None, end: datetime | None) -> bool:
+    return (start is None or start <= when) and (end is None or when <= end)
+
+
+class TrustgateVerifier(Verifier):
+    """`sigstore.verify.Verifier` with the gaps listed in the module docstring closed."""
+
+    def __init__(self, *, trusted_root: TrustedRoot) -> None:
+        super().__init__(trusted_root=trusted_root)
+        self._authorities = [CertificateAuthority(ca) for ca in trusted_root._inner.certificate_authorities]
+        self._stores: dict[tuple[int, ...], Store] = {}
+        self._ct_keyring = trusted_root.ct_keyring(KeyringPurpose.VERIFY)
+        self._rekor_keyring = trusted_root.rekor_keyring(KeyringPurpose.VERIFY)
+
+    # (1) only the CAs whose validity window covers the signing time.
+    def _verify_chain_at_time(
+        self, certificate: x509.Certificate, timestamp_result: TimestampVerificationResult
+    ) -> list[x509.Certificate]:
+        when = timestamp_result.time
+        chosen = tuple(
+            i
+            for i, ca in enumerate(self._authorities)
+            if _in_window(when, ca.validity_period_start, ca.validity_period_end)
+        )
+        if not chosen:
+            raise CertValidationError(
+                f"no certificate authority of the trusted root was valid at {when.isoformat()}"
+            )
+        store = self._stores.get(chosen)
+        if store is None:
+            certs = [c for i in chosen for c in self._authorities[i].certificates(allow_expired=True)]
+            store = self._stores.setdefault(chosen, Store(certs))
+        return _chain_with_store(store, certificate, timestamp_result)
+
+    # (2) closed validity interval for timestamp authorities.
+    def _verify_signed_timestamp(
+        self, timestamp_response: TimeStampResponse, message: bytes
+    ) -> TimestampVerificationResult | None:
+        from rfc3161_client import VerificationError as Rfc3161VerificationError
+        from rfc3161_client import VerifierBuilder
+
+        for authority in self._trusted_root.get_timestamp_authorities():
+            certificates = authority.certificates(allow_expired=True)
+            if len(certificates) < 2:
+                continue
+            builder = (
+                VerifierBuilder().tsa_certificate(certificates[0]).add_root_certificate(certificates[-1])
+            )
+            for certificate in certificates[1:-1]:
+                builder = builder.add_intermediate_certificate(certificate)
+            try:
+                builder.build().verify_message(timestamp_response, message)
+            except Rfc3161VerificationError:
+                continue
+            gen_time = timestamp_response.tst_info.gen_time
+            if _in_window(gen_time, authority.validity_period_start, authority.validity_period_end):
+                return TimestampVerificationResult(source=TimestampSource.TIMESTAMP_AUTHORITY, time=gen_time)
+        return None
+
+    # (3) integrated time of Rekor v1 intoto 0.0.2 entries counts like that of dsse/hashedrekord.
+    def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
+        kind_version = bundle.log_entry._inner.kind_version
+        if (kind_version.kind, kind_version.version) != ("intoto", "0.0.2"):
+            return super()._establish_time(bundle)
+        results: list[TimestampVerificationResult] = []
+        if bundle.verification_material.timestamp_verification_data:
+            if not self._trusted_root.get_timestamp_authorities():
+                raise VerificationError("the bundle has a signed timestamp but the root has no TSA")
+            results.extend(self._verify_timestamp_authority(bundle))
+        entry = bundle.log_entry._inner
+        if entry.integrated_time and entry.inclusion_promise:
+            when = datetime.fromtimestamp(entry.integrated_time, tz=UTC)
+            results.append(
+                TimestampVerificationResult(source=TimestampSource.TRANSPARENCY_SERVICE, time=when)
+            )
+        return results
+
+    def verify_dsse(self, bundle: Bundle, policy: VerificationPolicy) -> tuple[str, bytes]:
+        from sigstore import dsse
+
+        self._verify_common_signing_cert(bundle, policy)
+        envelope = bundle._dsse_envelope
+        if envelope is None:
+            raise VerificationError("the bundle has no DSSE envelope")
+        dsse._verify(bundle.signing_certificate.public_key(), envelope)  # type: ignore[arg-type]
+        kind_version = bundle.log_entry._inner.kind_version
+        body = bundle.log_entry._inner.canonicalized_body
+        match (kind_version.kind, kind_version.version):
+            case ("hashedrekord", "0.0.2"):
+                _validate_hashedrekord_v002_dsse_entry_body(bundle)
+            case ("dsse", "0.0.1"):
+                _validate_dsse_v001_entry_body(bundle)
+            case ("intoto", "0.0.2"):
+                check_intoto_v002_body(
+                    body,
+                    payload=envelope._inner.payload,
+                    signatures=[s.sig for s in envelope._inner.signatures],
+                    verifier_pem=bundle.signing_certificate.public_bytes(serialization.Encoding.PEM),
+                )
+            case (kind, version):
+                raise VerificationError(f"unsupported DSSE log entry type: {kind}/{version}")
+        return envelope._inner.payload_type, envelope._inner.payload
+
+    # (4) classic cosign: certificate + signed entry timestamp, no inclusion proof.
+    def verify_certificate_with_set(
+        self,
+        *,
+        certificate: x509.Certificate,
+        rekor_payload: dict[str, Any],
+        signed_entry_timestamp: bytes,
+        policy: VerificationPolicy,
+    ) -> datetime:
+        """Steps 0-6 of bundle verification for a certificate whose log entry has only a SET.
+
+        Returns the verified integrated time. Raises sigstore's `VerificationError` family.
+        """
+        check_signed_entry_timestamp(self._rekor_keyring, rekor_payload, signed_entry_timestamp)
+        when = datetime.fromtimestamp(int(rekor_payload["integratedTime"]), tz=UTC)
+        result = TimestampVerificationResult(source=TimestampSource.TRANSPARENCY_SERVICE, time=when)
+        chain = self._verify_chain_at_time(certificate, result)
+        try:
+            verify_sct(certificate, chain, self._ct_keyring)
+        except VerificationError as e:
+            raise VerificationError(f"failed to verify SCT on signing certificate: {e}") from e
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not usage.digital_signature:
+            raise VerificationError("Key usage is not of type `digital signature`")
+        extended = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if ExtendedKeyUsageOID.CODE_SIGNING not in extended:
+            raise VerificationError("Extended usage does not contain `code signing`")
+        policy.verify(certificate)
+        if not (certificate.not_valid_before_utc <= when <= certificate.not_valid_after_utc):
+            raise VerificationError("invalid signing cert: expired at time of signing")
+        return when
+
+
+def _chain_with_store(
+    store: Store,
+    certificate: x509.Certificate,
+    timestamp_result: TimestampVerificationResult,
+) -> list[x509.Certificate]:
+    from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder
+    from cryptography.x509.verification import VerificationError as X509VerificationError
+
+    # The same policy sigstore builds in `_verify_chain_at_time`, with the windowed store.
+    ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+    )
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+        x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+    )
+    client = (
+        PolicyBuilder()
+        .store(store)
+        .time(timestamp_result.time)
+        .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+        .build_client_verifier()
+    )
+    try:
+        return client.verify(certificate, []).chain[1:]
+    except (X509VerificationError, x509.UnsupportedGeneralNameType) as e:
+        raise CertValidationError(f"failed to build timestamp certificate chain: {e}") from e
+
+
+def check_signed_entry_timestamp(keyring: Any, payload: dict[str, Any], signature: bytes) -> None:
+    """Verify a Rekor signed entry timestamp (inclusion promise) over the canonical entry payload."""
+    canonical = rfc8785.dumps(
+        {
+            "body": payload["body"],
+            "integratedTime": int(payload["integratedTime"]),
+            "logID": payload["logID"],
+            "logIndex": int(payload["logIndex"]),
+        }
+    )
+    try:
+        keyring.verify(key_id=KeyID(bytes.fromhex(payload["logID"])), signature=signature, data=canonical)
+    except VerificationError as e:
+        raise VerificationError(f"SET: invalid inclusion promise: {e}") from e
+
+
+def _b64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise VerificationError("log entry field is not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise VerificationError("log entry field is not valid base64") from e
+
+
+def _b64_layers(value: Any) -> list[bytes]:
+    """`value` base64-decoded once and, when that is base64 text again, twice."""
+    once = _b64(value)
+    try:
+        return [once, _b64(once.decode("ascii"))]
+    except (VerificationError, UnicodeDecodeError):
+        return [once]
+
+
+def check_intoto_v002_body(
+    body: bytes,
+    *,
+    payload: bytes,
+    signatures: list[bytes],
+    verifier_pem: bytes | None,
+    key_der: bytes | None = None,
+) -> None:
+    """The Rekor `intoto` 0.0.2 entry records this envelope: payload hash, signatures and verifier.
+
+    The stored envelope hash cannot be checked (the envelope JSON is not canonical), as with `dsse`.
+    """
+    try:
+        entry = json.loads(body)
+        content = entry["spec"]["content"]
+        payload_hash = content["payloadHash"]
+        recorded = content["envelope"]["signatures"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise VerificationError(f"invalid intoto log entry: {e}") from e
+    if (
+        payload_hash.get("algorithm") != "sha256"
+        or payload_hash.get("value") != hashlib.sha256(payload).hexdigest()
+    ):
+        raise VerificationError("log entry payload hash does not match bundle")
+    if not isinstance(recorded, list) or len(recorded) != len(signatures):
+        raise VerificationError("log entry signatures do not match bundle")
+    for sig, entry_sig in zip(signatures, recorded, strict=True):
+        if not isinstance(entry_sig, dict):
+            raise VerificationError("log entry signatures do not match bundle")
+        # Rekor stores the envelope's base64 text base64-encoded again; accept one or two layers.
+        if sig not in _b64_layers(entry_sig.get("sig")):
+            raise VerificationError("log entry signatures do not match bundle")
+        recorded_verifier = next(
+            (v for v in _b64_layers(entry_sig.get("publicKey")) if v.startswith(b"-----BEGIN")), b""
+        )
+        if verifier_pem is not None and not _same_certificate(recorded_verifier, verifier_pem):
+            raise VerificationError("log entry verifier does not match the signing certificate")
+        if key_der is not None and pem_key_der(recorded_verifier) != key_der:
+            raise VerificationError("log entry verifier does not match the key")
+
+
+def _same_certificate(recorded: bytes, expected_pem: bytes) -> bool:
+    """Both PEM texts hold the same certificate (compared as DER: PEM line breaks vary)."""
+    try:
+        left = x509.load_pem_x509_certificate(recorded)
+        right = x509.load_pem_x509_certificate(expected_pem)
+    except ValueError:
+        return False
+    return left == right
+
+
+def pem_key_der(pem: bytes) -> bytes | None:
+    """The DER SubjectPublicKeyInfo of a PEM public key or certificate; None when it is neither."""
+    try:
+        if b"CERTIFICATE" in pem:
+            key = x509.load_pem_x509_certificate(pem).public_key()
+        else:
+            key = serialization.load_pem_public_key(pem)  # type: ignore[assignment]
+    except ValueError:
+        return None
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+# ----------------------------------------------------------------------------- errors in words
+
+
+def classify(
+    error: Exception,
+    *,
+    authority: str,
+    wanted: str = "",
+    certificate: x509.Certificate | None = None,
+    signed_at: datetime | None = None,
+    root: str = "",
+) -> VerificationFailed:
+    """A sigstore/cryptography failure as a `VerificationFailed` with a code and a reason in words."""
+    detail = " ".join(str(error).split()) or type(error).__name__
+    low = detail.lower()
+    if isinstance(error, IdentityMismatchError):
+        by = error.subject or "a certificate without an identity"
+        return VerificationFailed(
+            IDENTITY_MISMATCH,
+            f"signed, but by {by} (issuer {error.issuer or 'unknown'}), and the policy wants {wanted}",
+            detail=detail,
+            authority=authority,
+        )
+    if (
+        certificate is not None
+        and signed_at is not None
+        and ("not valid at validation time" in low or "expired at time of signing" in low)
+    ):
+        before, after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+        if not (before <= signed_at <= after):
+            return VerificationFailed(
+                EXPIRED_CERTIFICATE,
+                f"the signing certificate was valid from {_rfc3339(before)} to {_rfc3339(after)}, "
+                f"but the signature was logged at {_rfc3339(signed_at)}",
+                detail=detail,
+                authority=authority,
+            )
+    if "expired at time of signing" in low:
+        return VerificationFailed(
+            EXPIRED_CERTIFICATE,
+            "the signing certificate was not valid when the signature was made",
+            detail=detail,
+            authority=authority,
+        )
+    if isinstance(error, CertValidationError) or "sct" in low or "certificate authority" in low:
+        return VerificationFailed(
+            UNTRUSTED,
+            "the signing certificate does not chain to a certificate authority of the trust root "
+            f"{root or authority} (or its certificate-transparency proof is invalid)",
+            detail=detail,
+            authority=authority,
+        )
+    if low.startswith("invalid log entry") or "inconsistent with other materials" in low:
+        return VerificationFailed(
+            TLOG,
+            "the transparency-log entry does not verify or does not match the signature",
+            detail=detail,
+            authority=authority,
+        )
+    if "verified time" in low or "timestamp" in low:
+        return VerificationFailed(
+            TIMESTAMP,
+            "no trusted time for the signature: its timestamps do not verify against the trust root",
+            detail=detail,
+            authority=authority,
+        )
+    if "message digest mismatch" in low:
+        return VerificationFailed(
+            DIGEST_MISMATCH,
+            "the signature is for another artifact (its message digest differs)",
+            detail=detail,
+            authority=authority,
+        )
+    if any(w in low for w in ("log entry", "inclusion", "checkpoint", "set:", "transparency log", "merkle")):
+        return VerificationFailed(
+            TLOG,
+            "the transparency-log entry does not verify or does not match the signature",
+            detail=detail,
+            authority=authority,
+        )
+    if "invalid bundle" in low or "malformed" in low:
+        return VerificationFailed(
+            MALFORMED, f"the signature material is malformed: {detail}", authority=authority
+        )
+    return VerificationFailed(
+        BAD_SIGNATURE, "the signature does not verify", detail=detail, authority=authority
+    )
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339(when: datetime) -> str:
+    """`when` as RFC 3339 in UTC ("2026-01-02T03:04:05Z")."""
+    return _rfc3339(when)
