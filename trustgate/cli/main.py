@@ -462,3 +462,9 @@ def _command_line_images(
     )
     images = dataclasses.replace(images, trust_roots=roots, authorities=(authority,), rules=(rule,))
     return dataclasses.replace(config, images=images)
+
+
+from trustgate.cli.verify import verify as _verify_group  # noqa: E402
+
+main.add_command(_verify_group)
+_verify_group.add_command(verify_image)
