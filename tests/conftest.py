@@ -56,3 +56,7 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return _write
+
+
+# The registry fixtures (a real docker-registry, a token server, HTTP test doubles).
+pytest_plugins = ["support.registry"]

@@ -63,7 +63,6 @@ __all__ = [
 _ERROR_BODY_BYTES: Final = 64 * 1024  # bytes; enough for any registry error document
 _MAX_REDIRECTS: Final = 5  # hops; registries redirect blobs to storage once
 _RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
-_CHUNK: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +369,7 @@ class RegistryClient:
             what = f"digest {ref.digest}" if ref.digest else f"tag {ref.target}"
             raise RegistryError(
                 "not-found",
-                f"{ref.registry}: {what} of {ref.name} does not exist",
+                f"{what} of {ref.name} does not exist",
                 registry=ref.registry,
                 reference=str(ref),
                 hint="check the spelling, and that the image was pushed to this registry",
@@ -419,7 +418,7 @@ class RegistryClient:
         if response.status == 404:
             raise RegistryError(
                 "not-found",
-                f"{ref.registry}: blob {digest} of {ref.name} does not exist{_error_detail(response)}",
+                f"blob {digest} of {ref.name} does not exist{_error_detail(response)}",
                 registry=ref.registry,
                 reference=where,
             )
@@ -428,7 +427,7 @@ class RegistryClient:
         if actual != digest:
             raise RegistryError(
                 "digest-mismatch",
-                f"{ref.registry}: blob {digest} of {ref.name} arrived with digest {actual}",
+                f"blob {digest} of {ref.name} arrived with digest {actual}",
                 registry=ref.registry,
                 reference=where,
                 hint="the registry or a proxy altered or truncated the content",
@@ -519,7 +518,7 @@ class RegistryClient:
         if not location:
             raise RegistryError(
                 "invalid-manifest",
-                f"{ref.registry}: the blob upload for {ref.name} started without a Location",
+                f"the blob upload for {ref.name} started without a Location",
                 registry=ref.registry,
                 reference=ref.name,
             )
@@ -558,8 +557,7 @@ class RegistryClient:
         if announced and announced != digest:
             raise RegistryError(
                 "digest-mismatch",
-                f"{ref.registry}: stored manifest {target} of {ref.name} as {announced}, "
-                f"but its bytes hash to {digest}",
+                f"stored manifest {target} of {ref.name} as {announced}, but its bytes hash to {digest}",
                 registry=ref.registry,
                 reference=ref.name,
             )
@@ -572,7 +570,7 @@ class RegistryClient:
         if found is None:
             raise RegistryError(
                 "not-found",
-                f"{ref.registry}: manifest {digest} listed in an index of {ref} does not exist",
+                f"manifest {digest} listed in an index of {ref} does not exist",
                 registry=ref.registry,
                 reference=str(ref),
             )
@@ -599,7 +597,7 @@ class RegistryClient:
         if pinned and actual != target:
             raise RegistryError(
                 "digest-mismatch",
-                f"{ref.registry}: manifest {target} of {ref.name} arrived with digest {actual}",
+                f"manifest {target} of {ref.name} arrived with digest {actual}",
                 registry=ref.registry,
                 reference=where,
                 hint="the registry or a proxy altered or truncated the manifest; do not trust this image",
@@ -611,7 +609,7 @@ class RegistryClient:
             if announced != expected:
                 raise RegistryError(
                     "digest-mismatch",
-                    f"{ref.registry}: {where} was announced as {announced} (Docker-Content-Digest), "
+                    f"{where} was announced as {announced} (Docker-Content-Digest), "
                     f"but its bytes hash to {expected}",
                     registry=ref.registry,
                     reference=where,
@@ -623,15 +621,19 @@ class RegistryClient:
         self, ref: Reference, body: bytes, content_type: str, digest: str, where: str
     ) -> Manifest:
         def fail(kind: str, message: str) -> RegistryError:
-            return RegistryError(
-                kind, f"{ref.registry}: {where}: {message}", registry=ref.registry, reference=where
-            )
+            return RegistryError(kind, f"{where}: {message}", registry=ref.registry, reference=where)
 
         if (
             content_type == mt.DOCKER_MANIFEST_V1
             or content_type == "application/vnd.docker.distribution.manifest.v1+json"
         ):
             raise fail("bad-media-type", "Docker schema 1 manifests are not supported (push the image again)")
+        generic = ("", "application/json", "application/octet-stream")
+        if content_type not in mt.MANIFESTS and content_type not in generic:
+            raise fail(
+                "bad-media-type",
+                f"{content_type} is not an image manifest or index (expected one of {mt.ACCEPT_MANIFESTS})",
+            )
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -673,7 +675,7 @@ class RegistryClient:
         except ValueError as e:
             raise RegistryError(
                 "invalid-manifest",
-                f"{ref.registry}: {where}: malformed index entry: {e}",
+                f"{where}: malformed index entry: {e}",
                 registry=ref.registry,
                 reference=where,
             ) from e
@@ -707,7 +709,7 @@ class RegistryClient:
         except InvalidReference as e:
             raise RegistryError(
                 "invalid-manifest",
-                f"{ref.registry}: {where}: {e.message}",
+                f"{where}: {e.message}",
                 registry=ref.registry,
                 reference=where,
             ) from e
@@ -726,7 +728,7 @@ class RegistryClient:
             kind = "too-large"
         raise RegistryError(
             kind,
-            f"{ref.registry}: {what} of {ref.name}: unexpected HTTP {response.status}{detail}",
+            f"{what} of {ref.name}: unexpected HTTP {response.status}{detail}",
             registry=ref.registry,
             reference=ref.name,
         )
@@ -771,7 +773,7 @@ class RegistryClient:
                     continue
                 raise RegistryError(
                     e.kind,
-                    f"{registry}: {what} of {reference}: {e.reason} (after {attempt + 1} attempts)",
+                    f"{what} of {reference}: {e.reason} (after {attempt + 1} attempts)",
                     registry=registry,
                     reference=reference,
                     hint="check that the registry is up and reachable from here",
@@ -795,8 +797,7 @@ class RegistryClient:
                 )
                 raise RegistryError(
                     "unauthorized",
-                    f"{registry}: {what} of {reference}: the registry refused access{source}"
-                    f"{_error_detail(response)}",
+                    f"{what} of {reference}: the registry refused access{source}{_error_detail(response)}",
                     registry=registry,
                     reference=reference,
                     hint="log in (docker login) or set docker_config to a config.json with credentials "
@@ -805,7 +806,7 @@ class RegistryClient:
             if status == 403:
                 raise RegistryError(
                     "forbidden",
-                    f"{registry}: {what} of {reference}: access denied (HTTP 403){_error_detail(response)}",
+                    f"{what} of {reference}: access denied (HTTP 403){_error_detail(response)}",
                     registry=registry,
                     reference=reference,
                     hint="the credentials are valid but lack permission for this repository",
@@ -822,8 +823,7 @@ class RegistryClient:
                 after = f", retry after {retry_after:g} s" if retry_after is not None else ""
                 raise RegistryError(
                     "rate-limited",
-                    f"{registry}: {what} of {reference}: rate limited (HTTP 429) after {attempt + 1} "
-                    f"attempts{after}",
+                    f"{what} of {reference}: rate limited (HTTP 429) after {attempt + 1} attempts{after}",
                     registry=registry,
                     reference=reference,
                     retry_after=retry_after,
@@ -837,7 +837,7 @@ class RegistryClient:
                     continue
                 raise RegistryError(
                     "server-error",
-                    f"{registry}: {what} of {reference}: the registry failed with HTTP {status} after "
+                    f"{what} of {reference}: the registry failed with HTTP {status} after "
                     f"{attempt + 1} attempts{_error_detail(response)}",
                     registry=registry,
                     reference=reference,
@@ -878,7 +878,7 @@ class RegistryClient:
                     host = urlsplit(url).netloc
                     raise RegistryError(
                         "tls",
-                        f"{ref.registry}: {what} of {ref}: TLS with {host} failed ({_root_cause(e)})",
+                        f"{what} of {ref}: TLS with {host} failed ({_root_cause(e)})",
                         registry=ref.registry,
                         reference=str(ref),
                         hint=f"if {host} uses a private CA, set ca_file; if it serves plain HTTP on "
@@ -887,7 +887,7 @@ class RegistryClient:
                 raise _Transient("connection", f"connection failed ({_root_cause(e)})") from e
         raise RegistryError(
             "connection",
-            f"{ref.registry}: {what} of {ref}: more than {_MAX_REDIRECTS} redirects",
+            f"{what} of {ref}: more than {_MAX_REDIRECTS} redirects",
             registry=ref.registry,
             reference=str(ref),
         )
@@ -900,7 +900,7 @@ class RegistryClient:
             return
         raise RegistryError(
             "tls",
-            f"{ref.registry}: {what} of {ref}: the registry redirected to {parts.scheme}://{parts.netloc}, "
+            f"{what} of {ref}: the registry redirected to {parts.scheme}://{parts.netloc}, "
             "and plain HTTP is refused for hosts not listed as insecure",
             registry=ref.registry,
             reference=str(ref),
@@ -911,7 +911,7 @@ class RegistryClient:
         def too_large(size: str) -> RegistryError:
             return RegistryError(
                 "too-large",
-                f"{ref.registry}: {what} of {ref} is {size}, above the limit of {limit} bytes",
+                f"{what} of {ref} is {size}, above the limit of {limit} bytes",
                 registry=ref.registry,
                 reference=str(ref),
                 hint="a manifest or signature this large is a mistake or an attack; raise the limit only "
@@ -1063,8 +1063,9 @@ class _Transient(Exception):
 
 
 def _iter_raw(response: httpx.Response) -> Iterator[bytes]:
-    # iter_bytes decodes Content-Encoding; registries send manifests and blobs unencoded
-    yield from response.iter_bytes(_CHUNK)
+    # as the bytes arrive (a chunk size would buffer them and hide a trickling server from the deadline);
+    # Content-Encoding is decoded, and the limit applies to the decoded bytes
+    yield from response.iter_bytes()
 
 
 def _pick_challenge(challenges: list[Challenge]) -> Challenge | None:
