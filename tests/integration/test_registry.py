@@ -21,7 +21,7 @@ from support.oci_push import (
     push_index,
     simple_signing_payload,
 )
-from support.registry import RegistryProcess
+from support.registry import TEST_REFRESH_TOKEN, RegistryProcess
 
 from trustgate.oci import mediatypes as mt
 from trustgate.oci.client import RegistryClient, compute_digest
@@ -156,6 +156,7 @@ def test_discovers_signatures_in_every_form(registry: RegistryProcess, registry_
     assert found.attestations[0].annotations[mt.ANNOTATION_PREDICATE_TYPE] == "https://slsa.dev/provenance/v1"
     referrers, source = client.referrers(ref, digest)
     assert source == "referrers-tag" and len(referrers) == 1
+    assert discover(client, ref, digest, parallel=False) == found
     assert referrers[0].artifact_type == mt.SIGSTORE_BUNDLE
 
 
@@ -253,6 +254,21 @@ def test_token_auth_refusals(token_registry: RegistryProcess, registry_client: M
         wrong.resolve(ref)
     assert caught.value.kind == "unauthorized"
     assert "token server" in caught.value.message and "refused" in caught.value.message
+
+
+def test_token_auth_with_an_identity_token(
+    token_registry: RegistryProcess, registry_client: MakeClient
+) -> None:
+    ref = _repo(token_registry, "team/idt")
+    image = push_image(registry_client(token_registry), ref)
+    config = token_registry.directory / "identity-config.json"
+    config.write_text(json.dumps({"auths": {token_registry.host: {"identitytoken": TEST_REFRESH_TOKEN}}}))
+    assert registry_client(token_registry, docker_config=config).resolve(ref).digest == image.digest
+    config.write_text(json.dumps({"auths": {f"https://{token_registry.host}": {"identitytoken": "revoked"}}}))
+    error = registry_client(token_registry, docker_config=config)
+    with pytest.raises(RegistryError) as caught:
+        error.resolve(ref)
+    assert caught.value.kind == "unauthorized" and "refused credentials from" in caught.value.message
 
 
 def test_plain_http_token_realm_is_refused_unless_insecure(

@@ -399,3 +399,28 @@ def test_referrers_api_bad_answers(faulty: tuple[ScriptedServer, Reference, Make
     server.routes[f"GET /v2/app/manifests/sha256-{hexpart}"] = _ok()
     error = _error(lambda: client().referrers(ref, DIGEST))
     assert error.kind == "bad-media-type" and "referrers tag" in error.message
+
+
+def test_a_missing_referrers_route_is_remembered_per_registry(
+    faulty: tuple[ScriptedServer, Reference, MakeClient],
+) -> None:
+    server, ref, client = faulty
+    other = compute_digest(b"another image")
+
+    def referrer_calls() -> int:
+        return sum("/referrers/" in r.path for r in server.requests)
+
+    # a registry error document (the repository is unknown) says nothing about the route: asked again
+    server.routes[f"GET /v2/app/referrers/{DIGEST}"] = Reply.json(
+        {"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}, status=404
+    )
+    asking = client()
+    assert asking.referrers(ref, DIGEST) == ([], "referrers-tag")
+    assert asking.referrers(ref, DIGEST) == ([], "referrers-tag")
+    assert referrer_calls() == 2
+    # distribution 2.8 has no such route at all: a plain 404, remembered by this client
+    server.routes[f"GET /v2/app/referrers/{DIGEST}"] = Reply(status=404, body=b"404 page not found\n")
+    remembering = client()
+    assert remembering.referrers(ref, DIGEST) == ([], "referrers-tag")
+    assert remembering.referrers(ref, other) == ([], "referrers-tag")
+    assert referrer_calls() == 3

@@ -48,6 +48,7 @@ from trustgate.oci.client import RegistryClient, RegistrySettings
 REGISTRY_BINARY = os.environ.get("TRUSTGATE_TEST_REGISTRY", "/usr/bin/docker-registry")
 TEST_USER = "alice"
 TEST_PASSWORD = "test-only-password"  # a test-only credential, never a real one
+TEST_REFRESH_TOKEN = "test-only-refresh-token"  # what the TokenServer accepts as an identity token
 TOKEN_SERVICE = "trustgate-test-registry"
 TOKEN_ISSUER = "trustgate-test-token-issuer"
 START_TIMEOUT = 20.0  # seconds; the registry normally listens within a fraction of a second
@@ -292,13 +293,20 @@ class TokenServer(_Served):
         if request.path != "/token":
             return Reply(status=404)
         user: str | None = None
+        query = request.query
+        if request.method == "POST":  # OAuth2 refresh-token grant, as Docker sends with an identitytoken
+            form = urllib.parse.parse_qs(request.body.decode())
+            if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [
+                TEST_REFRESH_TOKEN
+            ]:
+                return Reply.json({"error": "invalid_grant"}, status=401)
+            user, query = TEST_USER, form
         auth = request.headers.get("authorization", "")
         if auth.startswith("Basic "):
             name, _, password = base64.b64decode(auth[6:]).decode().partition(":")
             if (name, password) != (TEST_USER, TEST_PASSWORD):
                 return Reply.json({"details": "wrong username or password"}, status=401)
             user = name
-        query = request.query
         access = []
         for scope in query.get("scope", []):
             kind, _, rest = scope.partition(":")
@@ -693,6 +701,7 @@ def double_settings(server: _Served, **overrides: Any) -> RegistrySettings:
 
 __all__ = [
     "TEST_PASSWORD",
+    "TEST_REFRESH_TOKEN",
     "TEST_USER",
     "CertAuthority",
     "OciApiDouble",

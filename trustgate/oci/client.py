@@ -344,6 +344,7 @@ class RegistryClient:
         self._tokens = TokenCache()
         self._lock = threading.Lock()
         self._challenges: dict[str, Challenge] = {}  # the auth scheme each registry asked for last
+        self._no_referrers_api: set[str] = set()  # registries whose referrers route does not exist
         self._credentials: dict[str, Credentials | None] = {}
 
     def close(self) -> None:
@@ -440,9 +441,10 @@ class RegistryClient:
         """Descriptors of the artifacts that name `digest` as their subject, and where they came from.
 
         Uses the OCI 1.1 referrers API ("referrers-api") and, when the registry does not have it
-        (404), the `sha256-<hex>` tag holding an index ("referrers-tag"). With `artifact_type`,
-        only those artifacts are returned (filtered here when the registry did not apply the filter,
-        as its OCI-Filters-Applied header says).
+        (404; remembered per registry when the route itself is missing), the `sha256-<hex>` tag
+        holding an index ("referrers-tag"). With `artifact_type`, only those artifacts are returned
+        (filtered here when the registry did not apply the filter, as its OCI-Filters-Applied
+        header says).
 
         Raises:
             RegistryError: "bad-media-type" when the answer is not an OCI index, "invalid-manifest" for
@@ -450,6 +452,10 @@ class RegistryClient:
         """
         where = f"{ref.name}@{digest}"
         self._check_digest(ref, digest, where)
+        with self._lock:
+            known_absent = ref.registry in self._no_referrers_api
+        if known_absent:
+            return self._referrers_tag(ref, digest, artifact_type)
         path = f"/v2/{ref.repository}/referrers/{digest}"
         if artifact_type:
             path += "?" + urlencode({"artifactType": artifact_type})
@@ -465,6 +471,11 @@ class RegistryClient:
                 max_bytes=self.settings.max_manifest_bytes,
             )
             if response.status == 404 and page == 0:
+                if not _error_detail(response):
+                    # No route at all (not a registry error such as NAME_UNKNOWN): remember, and save
+                    # every later lookup at this registry one round trip.
+                    with self._lock:
+                        self._no_referrers_api.add(ref.registry)
                 return self._referrers_tag(ref, digest, artifact_type)
             self._expect(response, (200,), ref, f"referrers of {digest}")
             media_type = _content_type(response)

@@ -16,7 +16,10 @@ words in `Discovery.problems`, and the others are still returned.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -73,6 +76,7 @@ def discover(
     *,
     max_artifacts: int = MAX_ARTIFACTS,
     max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    parallel: bool = True,
 ) -> Discovery:
     """Find the signatures and attestations attached to `digest` in `ref`'s repository.
 
@@ -80,23 +84,62 @@ def discover(
         registry: where to look.
         ref: names the registry and repository (its tag and digest are not used).
         digest: the image manifest or index digest the artifacts are attached to.
-        max_artifacts: signature manifests examined; beyond it a problem is recorded.
+        max_artifacts: signature manifests examined per place; beyond it a problem is recorded.
         max_payload_bytes: limit per payload blob.
+        parallel: look in the referrers and both cosign tags at once (on shared worker threads).
+
+    Returns:
+        What was found, in a fixed order: referrers first, then the `.sig` and `.att` tags.
 
     Raises:
         RegistryError: the registry could not be asked (a kind in TRANSPORT_KINDS).
         InvalidReference: `digest` is not a digest.
     """
     validate_digest(digest, where=f"{ref.name}@{digest}")
-    finder = _Finder(registry, ref, digest, max_artifacts, max_payload_bytes)
-    finder.from_referrers()
-    finder.from_cosign_tag(".sig")
-    finder.from_cosign_tag(".att")
+    # Three independent places, each a chain of round trips: look in them at once.
+    places = [_Finder(registry, ref, digest, max_artifacts, max_payload_bytes) for _ in range(3)]
+    jobs: list[Callable[[], None]] = [
+        places[0].from_referrers,
+        lambda: places[1].from_cosign_tag(".sig"),
+        lambda: places[2].from_cosign_tag(".att"),
+    ]
+    if parallel:
+        futures = [_pool().submit(job) for job in jobs[1:]]
+        errors: list[BaseException | None] = [_run(jobs[0])]
+        errors += [future.exception() for future in futures]
+    else:
+        errors = [_run(job) for job in jobs]
+    for error in errors:
+        if error is not None:
+            raise error
     return Discovery(
-        signatures=tuple(finder.signatures),
-        attestations=tuple(finder.attestations),
-        problems=tuple(finder.problems),
+        signatures=tuple(a for place in places for a in place.signatures),
+        attestations=tuple(a for place in places for a in place.attestations),
+        problems=tuple(p for place in places for p in place.problems),
     )
+
+
+def _run(job: Callable[[], None]) -> BaseException | None:
+    try:
+        job()
+    except Exception as e:  # handed back to discover(), which re-raises it in a fixed order
+        return e
+    return None
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_PID = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads shared by all discoveries; a forked child gets its own (the parent's threads are gone)."""
+    global _POOL, _POOL_PID
+    with _POOL_LOCK:
+        if _POOL is None or os.getpid() != _POOL_PID:
+            _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="trustgate-discover")
+            _POOL_PID = os.getpid()
+        return _POOL
 
 
 class _Finder:
