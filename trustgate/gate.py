@@ -102,6 +102,7 @@ class Gate:
         self._image_policy: ImagePolicy | None = None
         self._verifier: ImageVerifier | None = None
         self._registry = registry
+        self._owned_registry = False
         self._image_cache = image_cache
         if config.images.enabled:
             from trustgate.artifacts.policy import ImagePolicy  # sigstore loads only when images are checked
@@ -198,9 +199,25 @@ class Gate:
                 from trustgate.artifacts.policy import ImagePolicy
 
                 self._image_policy = ImagePolicy(self.config.images, data=self._data)
-            registry = self._registry or _registry_client(self.config)
-            self._verifier = ImageVerifier(self._image_policy, registry, cache=self._image_cache)
+            if self._registry is None:
+                self._registry = _registry_client(self.config)
+                self._owned_registry = True
+            self._verifier = ImageVerifier(self._image_policy, self._registry, cache=self._image_cache)
         return self._verifier
+
+    def close(self) -> None:
+        """Close the registry connections the gate opened (not a registry it was given)."""
+        if self._owned_registry and self._registry is not None:
+            close = getattr(self._registry, "close", None)
+            if close is not None:
+                close()
+            self._registry, self._verifier, self._owned_registry = None, None, False
+
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _rego(self) -> list[rego.RegoEvaluator]:
         # Engines are per process (and thread): a forked worker builds its own.

@@ -215,14 +215,14 @@ def check(
       trustgate check -c trustgate.yaml --format sarif --output trustgate.sarif .
     """
     try:
-        gate = Gate(config=flags.load(), jobs=jobs or os.cpu_count() or 1)
-        # Parsing builds many short-lived containers and few cycles: collect
-        # rarely, and never scan what start-up loaded (also spares forked
-        # workers the copy-on-write of those pages). ~10% of a large check.
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
-        stdin = sys.stdin.buffer.read() if "-" in paths else None
-        decision = gate.check(paths, stdin=stdin)
+        with Gate(config=flags.load(), jobs=jobs or os.cpu_count() or 1) as gate:
+            # Parsing builds many short-lived containers and few cycles: collect
+            # rarely, and never scan what start-up loaded (also spares forked
+            # workers the copy-on-write of those pages). ~10% of a large check.
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 20)
+            stdin = sys.stdin.buffer.read() if "-" in paths else None
+            decision = gate.check(paths, stdin=stdin)
     except Error as e:
         _fail(e)
     emit_report(decision, fmt, output=output, color=color)
@@ -403,8 +403,8 @@ def verify_image(
                 "no image rules to verify against: give a config with images.rules (-c), "
                 "or a signer with --key or --certificate-identity and --certificate-oidc-issuer"
             )
-        gate = Gate(config=config)
-        decision = gate.verify_images(references, gate="verify")
+        with Gate(config=config) as gate:
+            decision = gate.verify_images(references, gate="verify")
     except Error as e:
         _fail(e)
     emit_report(decision, fmt, output=output, color=color)

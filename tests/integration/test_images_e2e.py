@@ -1,0 +1,416 @@
+"""End to end: a real registry (Debian's docker-registry), real Sigstore verification against
+the private test instance in fixtures/, through the `trustgate` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from support.oci_push import (
+    Pushed,
+    attach_cosign_attestations,
+    attach_cosign_signatures,
+    attach_referrer,
+    push_image,
+    push_index,
+)
+from support.registry import RegistryProcess
+from support.sigstore import GITHUB_ISSUER, SigstoreInstance, statement
+
+from trustgate.cli.main import main
+from trustgate.oci.client import RegistryClient
+
+SLSA_V1 = "https://slsa.dev/provenance/v1"
+VULN = "https://cosign.sigstore.dev/attestation/vuln/v1"
+RELEASE = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.4.2"
+DEV = "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/dev"
+BUILDER = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.1.0"
+
+
+def provenance(
+    digest: str, *, repository: str = "https://github.com/acme/shop", ref: str = "refs/tags/v1.4.2"
+) -> dict[str, Any]:
+    return statement(
+        digest,
+        SLSA_V1,
+        {
+            "buildDefinition": {"externalParameters": {"workflow": {"repository": repository, "ref": ref}}},
+            "runDetails": {"builder": {"id": BUILDER}},
+        },
+    )
+
+
+def scan(digest: str, vulnerabilities: list[dict[str, str]]) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return statement(
+        digest,
+        VULN,
+        {
+            "scanner": {
+                "uri": "pkg:github/aquasecurity/trivy@0.50.0",
+                "result": {"Results": [{"Vulnerabilities": vulnerabilities}]},
+            },
+            "metadata": {"scanStartedOn": now, "scanFinishedOn": now},
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
+    c = RegistryClient(registry.settings())
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstance) -> Callable[..., Path]:
+    """Writes trustgate.yaml (image rules for this registry) and a Deployment using `images`."""
+    sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
+
+    def write(
+        images: list[str], *, extra_rule: str = "", mode: str = "enforce", host: str | None = None
+    ) -> Path:
+        host = host or registry.host
+        (tmp_path / "trustgate.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                apiVersion: trustgate.dev/v1alpha1
+                kind: Config
+                mode: {mode}
+                manifests:
+                  policies: []
+                  data:
+                    trustgate:
+                      slsa:
+                        builders: ["{BUILDER}"]
+                        sources: ["git+https://github.com/acme/*"]
+                        refs: ["refs/tags/v*"]
+                      vuln: {{grace_days: 14}}
+                kubernetes: {{schemas: false}}
+                images:
+                  trustRoots: [{{name: test-instance, trustedRoot: trusted_root.json}}]
+                  authorities:
+                    - name: ci
+                      keyless:
+                        trustRoot: test-instance
+                        identities:
+                          - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
+                            issuer: {GITHUB_ISSUER}
+                    - name: release-key
+                      key: {{path: release.pub}}
+                  rules:
+                    - name: shop
+                      images: ["{host}/shop/**"]
+                      signatures: {{authorities: [ci]}}
+                      attestations:
+                        - name: provenance
+                          predicateType: slsaprovenance1
+                          policy: "builtin:slsa-provenance"
+                    - name: tools
+                      images: ["{host}/tools/**"]
+                      signatures: {{authorities: [ci, release-key], threshold: 1}}
+                      attestations:
+                        - {{name: scan, predicateType: vuln, policy: "builtin:vulnerabilities"}}
+                {textwrap.indent(extra_rule, "    ")}
+                  unmatched: deny
+                  registries: {{insecure: ["{host}"], timeoutSeconds: 2}}
+                """
+            )
+        )
+        containers = "\n".join(
+            f"        - {{name: c{i}, image: '{image}'}}" for i, image in enumerate(images)
+        )
+        (tmp_path / "deploy.yaml").write_text(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: shop, namespace: prod}\nspec:\n"
+            "  selector: {matchLabels: {app: shop}}\n  template:\n    metadata: {labels: {app: shop}}\n"
+            f"    spec:\n      containers:\n{containers}\n"
+        )
+        return tmp_path
+
+    return write
+
+
+def run(*args: str) -> tuple[int, str, dict[str, Any] | None]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    payload = None
+    if "json" in args:
+        payload = json.loads(result.stdout)
+    return result.exit_code, result.output, payload
+
+
+def signed_with_bundles(
+    client: RegistryClient, sigstore: SigstoreInstance, repo: str, *, subject: str = RELEASE
+) -> Pushed:
+    """An image with a keyless signature and a SLSA attestation attached as referrers (Sigstore bundles)."""
+    image = push_image(client, repo, content=os.urandom(16))
+    signer = sigstore.identity(subject)
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(client, image.ref, image, sigstore.attest(provenance(image.digest), signer))
+    return image
+
+
+def test_keyless_bundles_in_referrers_pass_with_evidence(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = signed_with_bundles(client, sigstore, f"{registry.host}/shop/api:v1.4.2")
+    root = project([f"{registry.host}/shop/api:v1.4.2"])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == 0, output
+    assert report is not None
+    (verified,) = report["images"]
+    assert verified["status"] == "verified" and verified["digest"] == image.digest
+    assert verified["resolvedFrom"] == "v1.4.2" and verified["cache"] == "miss"
+    (signature,) = verified["signatures"]
+    assert signature["subject"] == RELEASE and signature["issuer"] == GITHUB_ISSUER
+    assert signature["source"] == "referrers-tag"  # distribution 2.8 has no referrers API
+    assert isinstance(signature["logIndex"], int) and signature["integratedTime"]
+    (attestation,) = verified["attestations"]
+    assert attestation["predicateType"] == SLSA_V1 and attestation["verdict"] == "passed"
+    assert attestation["digest"] == image.digest and attestation["envelope"]
+
+
+def test_a_signature_by_a_branch_build_is_denied_in_words(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    signed_with_bundles(client, sigstore, f"{registry.host}/shop/web:dev", subject=DEV)
+    root = project([f"{registry.host}/shop/web:dev"])
+    code, output, _ = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "--no-color"
+    )
+    assert code == 1, output
+    assert "image-signature" in output
+    assert f"signed, but by {DEV}" in output
+    assert "refs/tags/v.+" in output  # what the policy wants
+    assert "deploy.yaml" in output
+
+
+def test_provenance_from_another_repository_is_denied(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = push_image(client, f"{registry.host}/shop/cart:v2", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    bad = provenance(image.digest, repository="https://github.com/evil/shop")
+    attach_referrer(client, image.ref, image, sigstore.attest(bad, signer))
+    root = project([f"{registry.host}/shop/cart:v2"])
+    code, output, _ = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "--no-color"
+    )
+    assert code == 1, output
+    assert "image-attestation" in output
+    assert (
+        "built from git+https://github.com/evil/shop, and the policy wants git+https://github.com/acme/*"
+        in output
+    )
+
+
+def test_cosign_tag_scheme_keyless_signature_and_a_failing_scan(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = push_image(client, f"{registry.host}/tools/kubectl:1.32", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    attach_cosign_signatures(client, image.ref, image.digest, [sigstore.cosign_sign(image.digest, signer)])
+    log4shell = {
+        "VulnerabilityID": "CVE-2021-44228",
+        "Severity": "CRITICAL",
+        "PkgName": "log4j-core",
+        "PublishedDate": "2021-12-10T10:15:00Z",
+    }
+    attach_cosign_attestations(
+        client, image.ref, image.digest, [sigstore.cosign_attest(scan(image.digest, [log4shell]), signer)]
+    )
+    root = project([f"{registry.host}/tools/kubectl:1.32"])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == 1, output
+    assert report is not None
+    (image_report,) = report["images"]
+    assert image_report["signatures"][0]["source"] == "cosign-tag"
+    (finding,) = report["results"][0]["findings"]
+    assert finding["rule"] == "image-attestation"
+    assert "CRITICAL CVE-2021-44228 in log4j-core, public since 2021-12-10" in finding["message"]
+    assert finding["metadata"]["attestation"] == "scan"
+
+
+def test_a_clean_scan_signed_with_a_key_passes_one_of_two(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = push_image(client, f"{registry.host}/tools/jq:1.7", content=os.urandom(16))
+    key = sigstore.key("ecdsa-p256")
+    attach_cosign_signatures(client, image.ref, image.digest, [sigstore.cosign_sign(image.digest, key)])
+    attach_cosign_attestations(
+        client, image.ref, image.digest, [sigstore.cosign_attest(scan(image.digest, []), key)]
+    )
+    root = project([f"{registry.host}/tools/jq:1.7"])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == 0, output
+    assert report is not None
+    assert report["images"][0]["signatures"][0]["authority"] == "release-key"
+
+
+def test_multi_arch_attestations_on_platform_manifests(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    index = push_index(client, f"{registry.host}/shop/multi:v3")
+    signer = sigstore.identity(RELEASE)
+    attach_referrer(client, index.ref, index, sigstore.sign_artifact(index.digest, signer))
+    for child in index.children:
+        attach_referrer(client, index.ref, child, sigstore.attest(provenance(child.digest), signer))
+    root = project([f"{registry.host}/shop/multi:v3"])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == 0, output
+    assert report is not None
+    (image_report,) = report["images"]
+    assert image_report["digest"] == index.digest
+    assert sorted(a["digest"] for a in image_report["attestations"]) == sorted(
+        c.digest for c in index.children
+    )
+    assert [p["platform"] for p in image_report["platforms"]] == ["linux/amd64", "linux/arm64"]
+
+
+def test_expired_certificates_and_untrusted_roots_are_denied(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    expired = push_image(client, f"{registry.host}/shop/old:v1", content=os.urandom(16))
+    attach_referrer(
+        client,
+        expired.ref,
+        expired,
+        sigstore.sign_artifact(expired.digest, sigstore.identity(RELEASE, expired=True)),
+    )
+    stranger = SigstoreInstance.create(tmp_path / "other-keys")
+    foreign = push_image(client, f"{registry.host}/shop/foreign:v1", content=os.urandom(16))
+    attach_referrer(
+        client, foreign.ref, foreign, stranger.sign_artifact(foreign.digest, stranger.identity(RELEASE))
+    )
+    root = project([f"{registry.host}/shop/old:v1", f"{registry.host}/shop/foreign:v1"])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == 1, output
+    assert report is not None
+    assert [i["status"] for i in report["images"]] == ["failed", "failed"]
+    messages = [f["message"] for f in report["results"][0]["findings"] if f["rule"] == "image-signature"]
+    assert len(messages) == 2 and all("ci:" in m for m in messages)
+
+
+def test_an_unreachable_registry_is_could_not_verify(project: Callable[..., Path]) -> None:
+    root = project(["127.0.0.1:9/shop/api:v1"], host="127.0.0.1:9")  # port 9: nothing listens
+    code, output, _ = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "--no-color"
+    )
+    assert code == 3, output
+    assert "image-unverifiable" in output and "could not verify 127.0.0.1:9/shop/api:v1" in output
+
+
+def test_unmatched_images_are_denied_when_configured(project: Callable[..., Path]) -> None:
+    root = project(["docker.io/library/nginx:1.27"])
+    code, output, _ = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "--no-color"
+    )
+    assert code == 1 and "image-no-policy" in output
+
+
+def test_verify_image_with_flags(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
+) -> None:
+    image = signed_with_bundles(client, sigstore, f"{registry.host}/shop/flags:v1")
+    root_file = sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    common = ["verify", "image", f"{registry.host}/shop/flags:v1", "--trusted-root", str(root_file)]
+    common += ["--insecure-registry", registry.host, "--certificate-oidc-issuer", GITHUB_ISSUER]
+    code, output, report = run(
+        *common, "--certificate-identity", RELEASE, "--attestation", "slsaprovenance1", "-o", "json"
+    )
+    assert code == 0, output
+    assert report is not None and report["images"][0]["digest"] == image.digest
+    code, output, _ = run(*common, "--certificate-identity", DEV, "--no-color")
+    assert code == 1
+    assert f"signed, but by {RELEASE}" in output
+
+
+def test_verify_image_needs_a_signer_or_rules() -> None:
+    result = CliRunner().invoke(main, ["verify", "image", "registry.example.com/a:1"])
+    assert result.exit_code == 2
+    assert "no image rules to verify against" in result.output
+
+
+def test_basic_auth_registry_with_and_without_credentials(
+    tmp_path: Path, basic_registry: RegistryProcess, sigstore: SigstoreInstance
+) -> None:
+    with RegistryClient(basic_registry.settings()) as authed:
+        image = push_image(authed, f"{basic_registry.host}/shop/private:v1", content=os.urandom(16))
+        attach_referrer(
+            authed, image.ref, image, sigstore.sign_artifact(image.digest, sigstore.identity(RELEASE))
+        )
+    root_file = sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    args = ["verify", "image", f"{basic_registry.host}/shop/private:v1", "--trusted-root", str(root_file)]
+    args += ["--insecure-registry", basic_registry.host, "--certificate-identity", RELEASE]
+    args += ["--certificate-oidc-issuer", GITHUB_ISSUER, "--no-color"]
+    env = {"DOCKER_CONFIG": str(tmp_path / "empty")}
+    (tmp_path / "empty").mkdir()
+    result = CliRunner(env=env).invoke(main, args)
+    assert result.exit_code == 3, result.output
+    assert "(unauthorized)" in result.output
+    config_dir = basic_registry.docker_config().parent
+    (config_dir / "config.json").write_text(basic_registry.docker_config().read_text())
+    result = CliRunner(env={"DOCKER_CONFIG": str(config_dir)}).invoke(main, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_the_installed_command_end_to_end(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    signed_with_bundles(client, sigstore, f"{registry.host}/shop/cli:v9")
+    root = project([f"{registry.host}/shop/cli:v9"])
+    command = [str(Path(sys.executable).parent / "trustgate")]
+    done = subprocess.run(
+        [*command, "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "--no-color"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verified (rule shop)" in done.stdout
