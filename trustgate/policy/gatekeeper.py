@@ -126,7 +126,7 @@ class Template:
                         hint="Gatekeeper gives templates only data.inventory and their libs (data.lib)",
                     )
             # Blank lines in front keep regorus' line numbers equal to the file's.
-            out.append(Module(self.file, "\n" * max(0, first_line - 1) + text))
+            out.append(Module(self.file, "\n" * max(0, first_line - 1) + v0_compat(text)))
         if not _VIOLATION.search(self.rego):
             raise PolicyError(
                 f"template {self.name}: the Rego defines no `violation` rule",
@@ -134,6 +134,45 @@ class Template:
                 hint='Gatekeeper templates report with `violation[{"msg": msg}] { ... }`',
             )
         return out
+
+
+_HEAD = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<head>(?!package\b|import\b|default\b)[A-Za-z_][^#\n]*?)[ \t]*\{[ \t]*$"
+)
+_NEXT_BODY = re.compile(r"^(?P<indent>[ \t]*)\}[ \t]*\{[ \t]*(#.*)?$")
+_PAREN_START = re.compile(r"^[ \t]*\(")
+_ENDS_OPERAND = re.compile(r"[\w\])\"][ \t]*$")
+
+
+def v0_compat(text: str) -> str:
+    """Rego v0 that OPA accepts, in the form regorus also parses; line numbers are kept.
+
+    Two v0 forms regorus reads differently from OPA: a rule with several
+    bodies (`p { a } { b }`, which regorus takes for `else`) becomes one rule
+    per body on the same lines, and a line that starts with `(` after a
+    complete expression (which regorus takes for a call) gets the previous
+    expression ended with `;`.
+    """
+    lines = text.split("\n")
+    heads: dict[str, str] = {}
+    last_code = -1
+    for i, line in enumerate(lines):
+        body = _NEXT_BODY.match(line)
+        if body and body.group("indent") in heads:
+            lines[i] = f"{body.group('indent')}}} {heads[body.group('indent')]} {{"
+        else:
+            head = _HEAD.match(line)
+            if head:
+                heads[head.group("indent")] = head.group("head")
+        if (
+            _PAREN_START.match(line)
+            and last_code >= 0
+            and _ENDS_OPERAND.search(lines[last_code].split("#")[0])
+        ):
+            lines[last_code] = lines[last_code].rstrip() + ";"
+        if line.strip() and not line.strip().startswith("#"):
+            last_code = i
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,7 +605,8 @@ def review_of_admission(obj: Mapping[str, Any]) -> dict[str, Any]:
     )
     if not isinstance(review.get("kind"), Mapping):
         review["kind"] = review_of(target)["kind"]
-    meta: Mapping[str, Any] = target.get("metadata") if isinstance(target.get("metadata"), Mapping) else {}
+    raw_meta = target.get("metadata")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
     review.setdefault("name", meta.get("name", ""))
     if meta.get("namespace"):
         review.setdefault("namespace", meta["namespace"])
