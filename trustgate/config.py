@@ -90,6 +90,23 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class GatekeeperSettings:
+    """Gatekeeper ConstraintTemplates and Constraints, and the inventory they may read."""
+
+    paths: tuple[Path, ...] = ()  # files or directories of templates and constraints
+    inventory: tuple[Path, ...] = ()  # objects for data.inventory beside the change set
+    mode: Mode | None = None  # for constraints without enforcementAction; None: the top-level mode
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Where Rego runs: embedded regorus (default) or a remote OPA server."""
+
+    opa_url: str | None = None
+    opa_timeout_seconds: float = 5.0  # seconds per request; OPA answers in milliseconds
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, with paths resolved against the file's directory."""
 
@@ -101,6 +118,8 @@ class Config:
     exceptions: tuple[ExceptionRule, ...] = ()
     limits: Limits = field(default_factory=Limits)
     origin: str = "<embedded default>"
+    gatekeeper: GatekeeperSettings = field(default_factory=GatekeeperSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     @classmethod
     def default(cls) -> Config:
@@ -219,6 +238,8 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     else:
         policies = DEFAULT_POLICIES
     defaults = Limits()
+    gatekeeper = manifests.get("gatekeeper", {})
+    opa = value.get("engine", {}).get("opa", {})
     return Config(
         mode=Mode(value.get("mode", "enforce")),
         kubernetes=KubernetesSettings(
@@ -241,6 +262,15 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             ),
         ),
         origin=origin,
+        gatekeeper=GatekeeperSettings(
+            paths=tuple(base / p for p in gatekeeper.get("paths", ())),
+            inventory=tuple(base / p for p in gatekeeper.get("inventory", ())),
+            mode=Mode(gatekeeper["mode"]) if "mode" in gatekeeper else None,
+        ),
+        engine=EngineSettings(
+            opa_url=opa.get("url"),
+            opa_timeout_seconds=opa.get("timeoutSeconds", EngineSettings().opa_timeout_seconds),
+        ),
     )
 
 

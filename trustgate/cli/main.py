@@ -60,6 +60,8 @@ class ConfigFlags:
     missing_schemas: str | None
     no_schemas: bool
     crds: tuple[str, ...]
+    gatekeeper: tuple[str, ...] = ()
+    inventory: tuple[str, ...] = ()
 
     def load(self) -> Config:
         """The configuration file (or the embedded default) with the flags applied.
@@ -82,8 +84,15 @@ class ConfigFlags:
             schemas=kube.schemas and not self.no_schemas,
             crds=kube.crds + tuple(Path(c) for c in self.crds),
         )
+        gk = config.gatekeeper
+        gk = dataclasses.replace(
+            gk,
+            paths=gk.paths + tuple(Path(p) for p in self.gatekeeper),
+            inventory=gk.inventory + tuple(Path(p) for p in self.inventory),
+        )
         return dataclasses.replace(
             config,
+            gatekeeper=gk,
             mode=Mode(self.mode) if self.mode else config.mode,
             policies=sources,
             data_files=config.data_files + tuple(Path(d) for d in self.data_files),
@@ -147,6 +156,18 @@ _CONFIG_OPTIONS = [
         multiple=True,
         type=click.Path(exists=True),
         help="CRD file or directory whose schemas validate custom resources (repeatable).",
+    ),
+    click.option(
+        "--gatekeeper",
+        multiple=True,
+        type=click.Path(exists=True),
+        help="Gatekeeper ConstraintTemplates and Constraints: a file or directory (repeatable).",
+    ),
+    click.option(
+        "--inventory",
+        multiple=True,
+        type=click.Path(exists=True),
+        help="Objects for Gatekeeper's data.inventory beside the checked files (repeatable).",
     ),
 ]
 _CONFIG_FIELDS = [f.name for f in dataclasses.fields(ConfigFlags)]
