@@ -74,7 +74,13 @@ class OpaDouble:
 
         self._server = HTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self._server.serve_forever()
+        finally:
+            self._engine = None  # a regorus engine must be dropped on the thread that made it
 
     def __enter__(self) -> OpaDouble:
         self._thread.start()

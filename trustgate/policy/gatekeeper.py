@@ -97,7 +97,7 @@ class Template:
         original = main.group("name")
         out = []
         sources = [(self.rego, self.rego_line, True), *((t, ln, False) for t, ln in self.libs)]
-        for text, first_line, is_main in sources:
+        for number, (text, first_line, is_main) in enumerate(sources):
             found = _PACKAGE_LINE.search(text)
             if found is None:
                 raise PolicyError(
@@ -126,7 +126,8 @@ class Template:
                         hint="Gatekeeper gives templates only data.inventory and their libs (data.lib)",
                     )
             # Blank lines in front keep regorus' line numbers equal to the file's.
-            out.append(Module(self.file, "\n" * max(0, first_line - 1) + v0_compat(text)))
+            path = self.file if is_main else f"{self.file} (lib {number})"
+            out.append(Module(path, "\n" * max(0, first_line - 1) + v0_compat(text)))
         if not _VIOLATION.search(self.rego):
             raise PolicyError(
                 f"template {self.name}: the Rego defines no `violation` rule",
