@@ -263,7 +263,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         ),
         origin=origin,
         gatekeeper=GatekeeperSettings(
-            paths=tuple(base / p for p in gatekeeper.get("paths", ())),
+            paths=tuple(_gatekeeper_path(base, p) for p in gatekeeper.get("paths", ())),
             inventory=tuple(base / p for p in gatekeeper.get("inventory", ())),
             mode=Mode(gatekeeper["mode"]) if "mode" in gatekeeper else None,
         ),
@@ -272,6 +272,13 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             opa_timeout_seconds=opa.get("timeoutSeconds", EngineSettings().opa_timeout_seconds),
         ),
     )
+
+
+def _gatekeeper_path(base: Path, value: str) -> Path:
+    """`builtin:<set>` names a bundled Gatekeeper constraint set; anything else is a path."""
+    if value.startswith("builtin:"):
+        return builtin_policy_dir() / "gatekeeper" / value.removeprefix("builtin:")
+    return base / value
 
 
 def _explain(error: Any) -> str:  # a jsonschema.ValidationError
