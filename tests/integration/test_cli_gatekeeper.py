@@ -15,8 +15,8 @@ from trustgate.cli.main import main
 from trustgate.config import Config, EngineSettings, GatekeeperSettings, KubernetesSettings
 from trustgate.gate import Gate
 from trustgate.model import Severity
-from trustgate.policy import gator
 from trustgate.policy import gatekeeper as gk
+from trustgate.policy import gator
 from trustgate.policy.engine import OpaEngine, OpaSettings
 
 Write = Callable[[str, str], Path]
@@ -53,7 +53,7 @@ def test_failing_case_says_why_and_exits_one(tmp_path: Path) -> None:
 
 
 def test_broken_suites_name_the_file_and_the_others_still_run(tmp_path: Path) -> None:
-    good = copy_suite(tmp_path, "disallowedtags")
+    copy_suite(tmp_path, "disallowedtags")
     missing = copy_suite(tmp_path, "allowedrepos")
     (missing / "samples" / "repo-must-be-openpolicyagent" / "example_allowed.yaml").unlink()
     unknown = copy_suite(tmp_path, "block-nodeport-services")
@@ -143,7 +143,8 @@ def test_enforcement_action_exceptions_and_unsupported_templates(write: Write, t
         "cel/template.yaml",
         "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: k8scel}\n"
         "spec:\n  crd: {spec: {names: {kind: K8sCel}}}\n  targets:\n"
-        "    - target: admission.k8s.gatekeeper.sh\n      code: [{engine: K8sNativeValidation, source: {}}]\n",
+        "    - target: admission.k8s.gatekeeper.sh\n"
+        "      code: [{engine: K8sNativeValidation, source: {}}]\n",
     )
     write(
         "cel/constraint.yaml",
@@ -254,7 +255,7 @@ def test_remote_engine_errors_are_clear(write: Write) -> None:
     assert "OPA server unreachable" in str(raised.value)
     with OpaDouble() as opa:
         template = gk.Template("k8sx", "K8sX", "t.yaml", 1, rego="package k8sx\nviolation[{", rego_line=5)
-        with pytest.raises(Exception, match="template k8sx does not compile: .*OPA rejected"):
+        with pytest.raises(Exception, match=r"template k8sx does not compile: .*OPA rejected"):
             gk.ConstraintSet([template], [gk.Constraint("K8sX", "c", "c.yaml", 1)]).compile(
                 OpaEngine(OpaSettings(url=opa.url))
             )

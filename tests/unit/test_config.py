@@ -140,7 +140,8 @@ def test_gatekeeper_and_engine_sections(tmp_path: Path) -> None:
     path = tmp_path / "trustgate.yaml"
     path.write_text(
         "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
-        "manifests:\n  gatekeeper:\n    paths: [gk/, builtin:pss-baseline]\n    inventory: [cluster/]\n    mode: warn\n"
+        "manifests:\n  gatekeeper:\n    paths: [gk/, builtin:pss-baseline]\n"
+        "    inventory: [cluster/]\n    mode: warn\n"
         "engine:\n  opa: {url: 'http://opa:8181', timeoutSeconds: 2}\n"
     )
     config = load_config(path)

@@ -38,7 +38,8 @@ spec:
 
         violation[{{"msg": msg, "details": {{"max": input.parameters.max}}}}] {{
           replicas(input.review.object) > input.parameters.max
-          msg := sprintf("%v has %v replicas", [input.review.object.metadata.name, replicas(input.review.object)])
+          n := replicas(input.review.object)
+          msg := sprintf("%v has %v replicas", [input.review.object.metadata.name, n])
         }}
       libs:
         - |
