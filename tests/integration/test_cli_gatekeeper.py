@@ -13,8 +13,10 @@ from opa_double import OpaDouble
 
 from trustgate.cli.main import main
 from trustgate.config import Config, EngineSettings, GatekeeperSettings, KubernetesSettings
+from trustgate.errors import PolicyError
 from trustgate.gate import Gate
-from trustgate.model import Severity
+from trustgate.manifests import loader
+from trustgate.model import Document, Severity
 from trustgate.policy import gatekeeper as gk
 from trustgate.policy import gator
 from trustgate.policy.engine import OpaEngine, OpaSettings
@@ -198,15 +200,10 @@ spec:
     assert code == 1 and "conflicts" in out
 
 
-def docs(text: str) -> list[gk_doc]:
-    from trustgate.manifests import loader
-
+def docs(text: str) -> list[Document]:
     documents, problems = loader.parse_bytes(text.encode(), "x.yaml", Config().limits)
     assert not problems
     return documents
-
-
-gk_doc = object  # the loader's Document; named here only for the annotation above
 
 
 # -- the remote OPA engine ----------------------------------------------------
@@ -250,12 +247,12 @@ def test_gator_suites_pass_on_the_remote_engine(suite: str) -> None:
 
 def test_remote_engine_errors_are_clear(write: Write) -> None:
     engine = OpaEngine(OpaSettings(url="http://127.0.0.1:9", timeout_seconds=1))
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(PolicyError) as raised:
         engine.eval_rule("data.x.y", {})
     assert "OPA server unreachable" in str(raised.value)
     with OpaDouble() as opa:
         template = gk.Template("k8sx", "K8sX", "t.yaml", 1, rego="package k8sx\nviolation[{", rego_line=5)
-        with pytest.raises(Exception, match=r"template k8sx does not compile: .*OPA rejected"):
+        with pytest.raises(PolicyError, match=r"template k8sx does not compile: .*OPA rejected"):
             gk.ConstraintSet([template], [gk.Constraint("K8sX", "c", "c.yaml", 1)]).compile(
                 OpaEngine(OpaSettings(url=opa.url))
             )
