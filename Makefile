@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev system-deps test lint typecheck unit bench policy-test clean
+.PHONY: dev system-deps test lint typecheck unit bench bench-gatekeeper policy-test clean
 
 dev: system-deps $(BIN)/trustgate
 
@@ -35,6 +35,10 @@ test: lint typecheck policy-test unit
 
 bench: dev
 	$(BIN)/python bench/run.py
+
+# Gatekeeper's general library over the same corpus: compile time and documents/second.
+bench-gatekeeper: dev
+	$(BIN)/python bench/gatekeeper.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

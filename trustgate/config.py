@@ -178,6 +178,23 @@ class ImagesSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class GatekeeperSettings:
+    """Gatekeeper ConstraintTemplates and Constraints, and the inventory they may read."""
+
+    paths: tuple[Path, ...] = ()  # files or directories of templates and constraints
+    inventory: tuple[Path, ...] = ()  # objects for data.inventory beside the change set
+    mode: Mode | None = None  # for constraints without enforcementAction; None: the top-level mode
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Where Rego runs: embedded regorus (default) or a remote OPA server."""
+
+    opa_url: str | None = None
+    opa_timeout_seconds: float = 5.0  # seconds per request; OPA answers in milliseconds
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, with paths resolved against the file's directory."""
 
@@ -190,6 +207,8 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     images: ImagesSettings = field(default_factory=ImagesSettings)
     origin: str = "<embedded default>"
+    gatekeeper: GatekeeperSettings = field(default_factory=GatekeeperSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     @classmethod
     def default(cls) -> Config:
@@ -308,6 +327,8 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     else:
         policies = DEFAULT_POLICIES
     defaults = Limits()
+    gatekeeper = manifests.get("gatekeeper", {})
+    opa = value.get("engine", {}).get("opa", {})
     return Config(
         mode=Mode(value.get("mode", "enforce")),
         kubernetes=KubernetesSettings(
@@ -331,6 +352,15 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         ),
         images=_parse_images(value.get("images", {}), origin=origin, base=base, tree=tree),
         origin=origin,
+        gatekeeper=GatekeeperSettings(
+            paths=tuple(_gatekeeper_path(base, p) for p in gatekeeper.get("paths", ())),
+            inventory=tuple(base / p for p in gatekeeper.get("inventory", ())),
+            mode=Mode(gatekeeper["mode"]) if "mode" in gatekeeper else None,
+        ),
+        engine=EngineSettings(
+            opa_url=opa.get("url"),
+            opa_timeout_seconds=opa.get("timeoutSeconds", EngineSettings().opa_timeout_seconds),
+        ),
     )
 
 
@@ -498,6 +528,13 @@ def _attestation_policy_path(value: str | None, base: Path) -> Path | None:
                 hint=f"bundled: {', '.join(BUILTIN_ATTESTATION_POLICIES)}",
             )
         return builtin_policy_dir() / BUILTIN_ATTESTATION_POLICIES[value]
+    return base / value
+
+
+def _gatekeeper_path(base: Path, value: str) -> Path:
+    """`builtin:<set>` names a bundled Gatekeeper constraint set; anything else is a path."""
+    if value.startswith("builtin:"):
+        return builtin_policy_dir() / "gatekeeper" / value.removeprefix("builtin:")
     return base / value
 
 

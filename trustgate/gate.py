@@ -40,7 +40,8 @@ from trustgate.model import (
     Severity,
     Source,
 )
-from trustgate.policy import rego
+from trustgate.policy import gatekeeper, rego
+from trustgate.policy.engine import Engine
 from trustgate.policy.schema import SchemaMissing, SchemaSet
 
 if TYPE_CHECKING:
@@ -108,7 +109,104 @@ class Gate:
             from trustgate.artifacts.policy import ImagePolicy  # sigstore loads only when images are checked
 
             self._image_policy = ImagePolicy(config.images, data=self._data)
+        self._gatekeeper_init(config)
         self.policy_revision = self._revision()
+
+    # -- Gatekeeper --------------------------------------------------------
+
+    def _gatekeeper_init(self, config: Config) -> None:
+        self._gk: gatekeeper.ConstraintSet | None = None
+        self._gk_evaluator: tuple[int, int, gatekeeper.ConstraintEvaluator] | None = None
+        self._gk_static: list[Mapping[str, Any]] = []
+        self._gk_change_set: list[Mapping[str, Any]] = []
+        self._gk_version = 0  # bumped when the inventory changes
+        self._gk_notes: list[str] = []
+        self._preread: dict[str, tuple[list[Document], list[InputProblem]]] = {}
+        if not config.gatekeeper.paths:
+            return
+        library = gatekeeper.load_library(config.gatekeeper.paths, limits=config.limits)
+        if not library.constraints:
+            self._gk_notes.append(
+                "no Gatekeeper constraints found in " + ", ".join(str(p) for p in config.gatekeeper.paths)
+            )
+        self._gk = gatekeeper.ConstraintSet(library.templates.values(), library.constraints)
+        for template in library.unsupported:
+            users = [c.id for c in self._gk.skipped if c.kind == template.kind]
+            self._gk_notes.append(
+                f"Gatekeeper template {template.name} ({template.where}) is not supported: "
+                + template.unsupported
+                + (f"; not evaluated: {', '.join(users)}" if users else "")
+            )
+        for path in config.gatekeeper.inventory:
+            self._gk_static.extend(d.obj for d in gatekeeper.read_objects(path, limits=config.limits))
+        self._gatekeeper()  # compile now: a broken template is reported before any document
+
+    def _gk_engine(self) -> Engine:
+        settings = self.config.engine
+        if settings.opa_url:
+            from trustgate.policy.engine import OpaEngine, OpaSettings
+
+            return OpaEngine(OpaSettings(url=settings.opa_url, timeout_seconds=settings.opa_timeout_seconds))
+        return gatekeeper.embedded_engine()
+
+    def _gatekeeper(self) -> gatekeeper.ConstraintEvaluator:
+        assert self._gk is not None
+        pid = os.getpid()
+        if self._gk_evaluator is None or self._gk_evaluator[0] != pid:
+            self._gk_evaluator = (pid, -1, self._gk.compile(self._gk_engine()))
+        if self._gk_evaluator[1] != self._gk_version:
+            self._gk_evaluator[2].set_inventory([*self._gk_static, *self._gk_change_set])
+            self._gk_evaluator = (pid, self._gk_version, self._gk_evaluator[2])
+        return self._gk_evaluator[2]
+
+    def _set_change_set(self, objects: list[Mapping[str, Any]]) -> None:
+        self._gk_change_set = objects
+        self._gk_version += 1
+
+    def _gatekeeper_findings(self, doc: Document, mode: Mode) -> list[Finding]:
+        evaluator = self._gatekeeper()
+        review = gatekeeper.review_of(doc.obj)
+        matched, unknown = evaluator.matching(review)
+        out = [
+            Finding(
+                rule=constraint.id,
+                severity=Severity.WARNING,
+                rule_severity=Severity.WARNING,
+                message=f"Namespace {namespace!r} is not in the change set or the Gatekeeper inventory, "
+                "so the constraint's namespaceSelector cannot be evaluated",
+                source="gatekeeper",
+                fix="add the Namespace object to manifests.gatekeeper.inventory",
+                policy=f"gatekeeper:{constraint.kind.lower()}",
+            )
+            for constraint, namespace in unknown
+        ]
+        try:
+            violations = evaluator.review(review, matched)
+        except PolicyError as e:
+            return [
+                *out,
+                Finding(
+                    rule="policy/error",
+                    severity=Severity.ERROR,
+                    message=e.message,
+                    source="engine",
+                    fix="fix the Gatekeeper template: it failed on this document",
+                ),
+            ]
+        for violation in violations:
+            constraint = violation.constraint
+            constraint_mode = constraint.action or self.config.gatekeeper.mode or mode
+            out.append(
+                Finding(
+                    rule=constraint.id,
+                    severity=_severity(True, constraint_mode),
+                    message=violation.message,
+                    source="gatekeeper",
+                    policy=f"gatekeeper:{constraint.kind.lower()}",
+                    metadata={"details": dict(violation.details)} if violation.details else {},
+                )
+            )
+        return out
 
     # -- compiling ---------------------------------------------------------
 
@@ -187,6 +285,12 @@ class Gate:
         if self._image_policy is not None:
             for rule in self._image_policy.rules:
                 digest.update(rule.digest.encode())
+        if self._gk is not None:
+            for modules in self._gk.template_modules.values():
+                for module in modules:
+                    digest.update(module.text.encode() + b"\0")
+            digest.update(json.dumps(self._gk.parameters, sort_keys=True, default=str).encode())
+            digest.update(json.dumps(self._gk_static, sort_keys=True, default=str).encode())
         return "sha256:" + digest.hexdigest()
 
     @property
@@ -236,7 +340,12 @@ class Gate:
         """
         started = time.perf_counter()
         units = loader.plan(paths, stdin=stdin)
+        if self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces):
+            # Constraints that read data.inventory see the whole change set: read it first.
+            self._preread = {unit.path: loader.read_unit(unit, self.config.limits) for unit in units}
+            self._set_change_set([d.obj for docs, _ in self._preread.values() for d in docs])
         results = self._run_units(units)
+        self._preread = {}
         return self._decision(gate, results, started)
 
     def evaluate(
@@ -244,6 +353,8 @@ class Gate:
     ) -> Decision:
         """Evaluate documents that are already loaded (the webhook's and pre-sync's path)."""
         started = time.perf_counter()
+        if self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces):
+            self._set_change_set([d.obj for d in documents])
         results = [self._problem_result(p) for p in problems] + [
             self._evaluate_document(d) for d in documents
         ]
@@ -269,6 +380,7 @@ class Gate:
             for e in self.config.exceptions
             if e.expired(self.today)
         ]
+        notes.extend(self._gk_notes)
         return Decision(
             gate=gate,
             mode=self.config.mode,
@@ -373,7 +485,7 @@ class Gate:
 
     def run_unit(self, unit: loader.Unit) -> list[DocumentResult]:
         """Read one unit and evaluate each of its documents, in document order."""
-        documents, problems = loader.read_unit(unit, self.config.limits)
+        documents, problems = self._preread.get(unit.path) or loader.read_unit(unit, self.config.limits)
         results = [self._problem_result(p) for p in problems] + [
             self._evaluate_document(d) for d in documents
         ]
@@ -396,6 +508,8 @@ class Gate:
         mode = self.config.mode
         if self._schemas is not None:
             findings.extend(self._schema_findings(doc, mode))
+        if self._gk is not None and self._gk.constraints:
+            findings.extend(self._gatekeeper_findings(doc, mode))
         for evaluator, group in zip(self._rego(), self._groups, strict=True):
             try:
                 raw = evaluator.evaluate(doc.obj)
@@ -428,7 +542,7 @@ class Gate:
         for finding in findings:
             if finding.path:
                 finding.line = yamlio.locate(doc.tree, finding.path)
-            if self.config.exceptions and finding.source in ("schema", "rego"):
+            if self.config.exceptions and finding.source in ("schema", "rego", "gatekeeper"):
                 self._apply_exceptions(doc.namespace, doc.kind, doc.name, finding)
         findings.sort(key=_finding_order)
         images: list[ImageUse] = []

@@ -134,3 +134,19 @@ def test_unreadable_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "missing.yaml")
     assert "cannot read the config" in err.value.diagnostics()
+
+
+def test_gatekeeper_and_engine_sections(tmp_path: Path) -> None:
+    path = tmp_path / "trustgate.yaml"
+    path.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        "manifests:\n  gatekeeper:\n    paths: [gk/, builtin:pss-baseline]\n"
+        "    inventory: [cluster/]\n    mode: warn\n"
+        "engine:\n  opa: {url: 'http://opa:8181', timeoutSeconds: 2}\n"
+    )
+    config = load_config(path)
+    assert config.gatekeeper.paths[0] == tmp_path / "gk"
+    assert (config.gatekeeper.paths[1] / "suite.yaml").is_file()
+    assert config.gatekeeper.inventory == (tmp_path / "cluster",)
+    assert config.gatekeeper.mode == Mode.WARN
+    assert (config.engine.opa_url, config.engine.opa_timeout_seconds) == ("http://opa:8181", 2)

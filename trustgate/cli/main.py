@@ -36,7 +36,7 @@ from trustgate.config import (
 from trustgate.errors import Error
 from trustgate.gate import Gate, load_policy_data
 from trustgate.model import Decision, ExitCode, Mode
-from trustgate.policy import rego
+from trustgate.policy import gator, rego
 from trustgate.policy.schema import available_versions
 from trustgate.report import FORMATS, render
 
@@ -72,6 +72,8 @@ class ConfigFlags:
     missing_schemas: str | None
     no_schemas: bool
     crds: tuple[str, ...]
+    gatekeeper: tuple[str, ...] = ()
+    inventory: tuple[str, ...] = ()
 
     def load(self) -> Config:
         """The configuration file (or the embedded default) with the flags applied.
@@ -94,8 +96,15 @@ class ConfigFlags:
             schemas=kube.schemas and not self.no_schemas,
             crds=kube.crds + tuple(Path(c) for c in self.crds),
         )
+        gk = config.gatekeeper
+        gk = dataclasses.replace(
+            gk,
+            paths=gk.paths + tuple(Path(p) for p in self.gatekeeper),
+            inventory=gk.inventory + tuple(Path(p) for p in self.inventory),
+        )
         return dataclasses.replace(
             config,
+            gatekeeper=gk,
             mode=Mode(self.mode) if self.mode else config.mode,
             policies=sources,
             data_files=config.data_files + tuple(Path(d) for d in self.data_files),
@@ -159,6 +168,18 @@ _CONFIG_OPTIONS = [
         multiple=True,
         type=click.Path(exists=True),
         help="CRD file or directory whose schemas validate custom resources (repeatable).",
+    ),
+    click.option(
+        "--gatekeeper",
+        multiple=True,
+        type=click.Path(exists=True),
+        help="Gatekeeper ConstraintTemplates and Constraints: a file or directory (repeatable).",
+    ),
+    click.option(
+        "--inventory",
+        multiple=True,
+        type=click.Path(exists=True),
+        help="Objects for Gatekeeper's data.inventory beside the checked files (repeatable).",
     ),
 ]
 _CONFIG_FIELDS = [f.name for f in dataclasses.fields(ConfigFlags)]
@@ -264,30 +285,55 @@ def policy() -> None:
 def policy_test(
     paths: tuple[str, ...], fmt: str, verbose: bool, rego_version: str, data_files: tuple[str, ...]
 ) -> None:
-    """Run the Rego unit tests (`test_*` rules) of policy files and directories.
+    """Run Rego unit tests (`test_*` rules) and gator suites (Gatekeeper `Suite` files).
 
-    The bundled library `data.trustgate.lib.k8s` is always loaded. Exits 0
-    only when every test passes.
+    A `.rego` file or a directory runs its Rego unit tests; the bundled
+    library `data.trustgate.lib.k8s` is always loaded. A `suite.yaml` (or any
+    gator Suite file), and every `suite.yaml` under a directory, runs as
+    `gator verify` runs it. Exits 0 only when every test passes, 1 when one
+    fails, 3 when something could not be evaluated.
     """
-    try:
-        modules: list[rego.Module] = []
-        lib_dir = builtin_policy_dir() / "lib"
-        for raw in paths:
-            modules.extend(rego.load_modules(Path(raw), tests=True))
-        present = {os.path.realpath(m.path) for m in modules}
-        if rego_version == "v1":
-            modules.extend(m for m in rego.load_modules(lib_dir) if os.path.realpath(m.path) not in present)
-        config = dataclasses.replace(Config.default(), data_files=tuple(Path(d) for d in data_files))
-        policy_set = rego.RegoPolicy(modules, data=load_policy_data(config), rego_v0=rego_version == "v0")
-        results = policy_set.evaluator().run_tests()
-    except Error as e:
-        _fail(e)
+    rego_paths: list[Path] = []
+    suite_files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            suite_files.extend(gator.find_suites(path))
+            if path.suffix == ".rego" or any(path.rglob("*.rego")):
+                rego_paths.append(path)
+        elif path.suffix == ".rego":
+            rego_paths.append(path)
+        else:
+            suite_files.append(path)
+    results: list[rego.TestResult] = []
+    rego_error: Error | None = None
+    if rego_paths:
+        try:
+            results = _rego_tests(rego_paths, rego_version, data_files)
+        except Error as e:
+            rego_error = e
+            click.echo(f"trustgate: error: {e.diagnostics()}", err=True)
+    suites = [gator.run_suite(path) for path in suite_files]
     failed = [r for r in results if not r.passed]
+    cases = [c for s in suites for t in s.tests for c in t.cases if not c.skipped]
+    failed_cases = [c for c in cases if not c.passed]
+    broken = [s for s in suites if s.broken]
     if fmt == "json":
         payload: dict[str, Any] = {
-            "summary": {"tests": len(results), "passed": len(results) - len(failed), "failed": len(failed)},
+            "summary": {
+                "tests": len(results),
+                "passed": len(results) - len(failed),
+                "failed": len(failed),
+                "suites": len(suites),
+                "suitesFailed": sum(1 for s in suites if not s.passed),
+                "cases": len(cases),
+                "casesFailed": len(failed_cases),
+            },
             "results": [dataclasses.asdict(r) for r in results],
+            "suites": [s.to_json() for s in suites],
         }
+        if rego_error is not None:
+            payload["error"] = rego_error.diagnostics()
         click.echo(json.dumps(payload, indent=2))
     else:
         for r in results:
@@ -298,13 +344,69 @@ def policy_test(
             if r.error:
                 line += f"\n       {r.error}"
             click.echo(line)
-        if not results:
-            click.echo("no tests found (rules named test_* in the given .rego files)")
-        else:
-            click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    if not results:
+        if rego_paths and rego_error is None:
+            if not results:
+                click.echo("no tests found (rules named test_* in the given .rego files)")
+            else:
+                click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+        for suite in suites:
+            click.echo(_suite_text(suite, verbose), nl=False)
+        if suites:
+            click.echo(
+                f"gator suites: {sum(1 for s in suites if s.passed)} of {len(suites)} passed; "
+                f"cases: {len(cases) - len(failed_cases)} passed, {len(failed_cases)} failed"
+            )
+    if rego_error is not None or broken or (rego_paths and not results and not suites):
         sys.exit(ExitCode.NOT_EVALUATED)
-    sys.exit(ExitCode.POLICY_FAILURE if failed else ExitCode.PASS)
+    if not results and not suites:
+        click.echo("no tests found (rules named test_* in .rego files, or gator suite.yaml files)")
+        sys.exit(ExitCode.NOT_EVALUATED)
+    sys.exit(ExitCode.POLICY_FAILURE if failed or failed_cases else ExitCode.PASS)
+
+
+def _rego_tests(paths: list[Path], rego_version: str, data_files: tuple[str, ...]) -> list[rego.TestResult]:
+    modules: list[rego.Module] = []
+    lib_dir = builtin_policy_dir() / "lib"
+    for path in paths:
+        modules.extend(rego.load_modules(path, tests=True))
+    present = {os.path.realpath(m.path) for m in modules}
+    if rego_version == "v1":
+        modules.extend(m for m in rego.load_modules(lib_dir) if os.path.realpath(m.path) not in present)
+    config = dataclasses.replace(Config.default(), data_files=tuple(Path(d) for d in data_files))
+    policy_set = rego.RegoPolicy(modules, data=load_policy_data(config), rego_v0=rego_version == "v0")
+    return policy_set.evaluator().run_tests()
+
+
+def _suite_text(suite: gator.SuiteResult, verbose: bool) -> str:
+    """One suite the way `gator verify` prints it (Go test style)."""
+    lines: list[str] = []
+    if suite.error:
+        lines.append(f"    {suite.error}")
+    for test in suite.tests:
+        if test.skipped:
+            if verbose:
+                lines.append(f"--- SKIP: {test.name}")
+            continue
+        if test.passed and not verbose:
+            continue
+        lines.append(f"--- {'PASS' if test.passed else 'FAIL'}: {test.name} ({test.duration_ms / 1000:.3f}s)")
+        if test.error:
+            lines.extend(f"    {ln}" for ln in test.error.splitlines())
+        for case in test.cases:
+            if case.skipped:
+                if verbose:
+                    lines.append(f"    --- SKIP: {case.name}")
+                continue
+            if case.passed and not verbose:
+                continue
+            lines.append(
+                f"    --- {'PASS' if case.passed else 'FAIL'}: {case.name} ({case.duration_ms / 1000:.3f}s)"
+            )
+            if case.error:
+                lines.extend(f"        {ln}" for ln in case.error.splitlines())
+    status = "skip" if suite.skipped else "ok  " if suite.passed else "FAIL"
+    lines.append(f"{status}\t{suite.path}\t{suite.duration_ms / 1000:.3f}s")
+    return "\n".join(lines) + "\n"
 
 
 @main.command("schema")

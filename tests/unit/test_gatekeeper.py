@@ -1,0 +1,315 @@
+"""Gatekeeper templates and constraints: reading, match semantics, evaluation, bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trustgate.errors import PolicyError
+from trustgate.policy import gatekeeper as gk
+
+Write = Callable[[str, str], Path]
+
+TEMPLATE = """\
+apiVersion: templates.gatekeeper.sh/{version}
+kind: ConstraintTemplate
+metadata:
+  name: k8smaxreplicas
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sMaxReplicas
+      validation:
+        openAPIV3Schema:
+          type: object
+          properties:
+            max:
+              type: integer
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8smaxreplicas
+
+        import data.lib.helpers.replicas
+
+        violation[{{"msg": msg, "details": {{"max": input.parameters.max}}}}] {{
+          replicas(input.review.object) > input.parameters.max
+          n := replicas(input.review.object)
+          msg := sprintf("%v has %v replicas", [input.review.object.metadata.name, n])
+        }}
+      libs:
+        - |
+          package lib.helpers
+
+          replicas(obj) = n {{
+            n := obj.spec.replicas
+          }}
+"""
+
+CONSTRAINT = """\
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sMaxReplicas
+metadata:
+  name: at-most-three
+spec:
+  enforcementAction: {action}
+  match:
+    kinds:
+      - apiGroups: ["apps"]
+        kinds: ["Deployment"]
+  parameters:
+    max: {max}
+"""
+
+
+def deployment(
+    name: str = "web", replicas: int = 5, namespace: str = "shop", **labels: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"replicas": replicas},
+    }
+
+
+def library(write: Write, *, version: str = "v1", action: str = "deny", max: str = "3") -> gk.Library:
+    write("gk/template.yaml", TEMPLATE.format(version=version))
+    constraint = write("gk/constraint.yaml", CONSTRAINT.format(action=action, max=max))
+    return gk.load_library([constraint.parent])
+
+
+def evaluate(lib: gk.Library, obj: dict[str, Any], inventory: list[Any] | None = None) -> list[gk.Violation]:
+    evaluator = gk.ConstraintSet(lib.templates.values(), lib.constraints).compile(gk.embedded_engine())
+    evaluator.set_inventory(inventory or [])
+    review = gk.review_of(obj)
+    matched, _ = evaluator.matching(review)
+    return evaluator.review(review, matched)
+
+
+@pytest.mark.parametrize("version", ["v1", "v1beta1"])
+def test_template_with_libs_and_parameters_reports_violations(write: Write, version: str) -> None:
+    lib = library(write, version=version)
+    violations = evaluate(lib, deployment(replicas=5))
+    assert [(v.constraint.id, v.message, dict(v.details)) for v in violations] == [
+        ("K8sMaxReplicas/at-most-three", "web has 5 replicas", {"max": 3})
+    ]
+    assert evaluate(lib, deployment(replicas=2)) == []
+
+
+def test_constraint_only_applies_to_its_kinds(write: Write) -> None:
+    lib = library(write)
+    statefulset = {**deployment(replicas=9), "kind": "StatefulSet"}
+    assert evaluate(lib, statefulset) == []
+
+
+@pytest.mark.parametrize(("action", "mode"), [("deny", "enforce"), ("warn", "warn"), ("dryrun", "audit")])
+def test_enforcement_action_maps_to_a_mode(write: Write, action: str, mode: str) -> None:
+    lib = library(write, action=action)
+    assert lib.constraints[0].action is not None and lib.constraints[0].action.value == mode
+
+
+def test_parameters_violating_the_schema_name_file_and_constraint(write: Write) -> None:
+    with pytest.raises(PolicyError) as raised:
+        library(write, max='"three"')
+    error = raised.value
+    assert "constraint K8sMaxReplicas/at-most-three" in error.message
+    assert "parameters.max" in error.message and "'three' is not of type 'integer'" in error.message
+    assert error.where.endswith("constraint.yaml:1")
+
+
+def test_constraint_for_an_unknown_template_is_an_error(write: Write) -> None:
+    constraint = write("only/constraint.yaml", CONSTRAINT.format(action="deny", max=3))
+    with pytest.raises(PolicyError, match="no ConstraintTemplate defines the kind K8sMaxReplicas") as raised:
+        gk.load_library([constraint])
+    assert raised.value.where == f"{constraint}:1"
+
+
+def test_template_that_does_not_compile_names_file_template_and_line(write: Write) -> None:
+    broken = TEMPLATE.format(version="v1").replace(
+        "replicas(input.review.object) >", "replicas(input.review.object) >>"
+    )
+    template = write("gk/template.yaml", broken)
+    write("gk/constraint.yaml", CONSTRAINT.format(action="deny", max=3))
+    lib = gk.load_library([template.parent])
+    with pytest.raises(PolicyError) as raised:
+        gk.ConstraintSet(lib.templates.values(), lib.constraints).compile(gk.embedded_engine())
+    # The Rego starts on line 19 of the file; regorus reports the rule whose body does not
+    # parse, which is the file's line 23 (the Rego's 5th line).
+    assert raised.value.message.startswith(f"template k8smaxreplicas does not compile: {template}:23:")
+    assert "violation[" in raised.value.message
+
+
+def test_template_reading_other_data_is_rejected(write: Write) -> None:
+    text = TEMPLATE.format(version="v1").replace("input.parameters.max\n", "data.settings.max\n", 1)
+    write("gk/template.yaml", text)
+    write("gk/constraint.yaml", CONSTRAINT.format(action="deny", max=3))
+    lib = gk.load_library([Path(write("gk/x.txt", "")).parent])
+    with pytest.raises(PolicyError, match=r"reads data\.settings"):
+        gk.ConstraintSet(lib.templates.values(), lib.constraints)
+
+
+def test_cel_only_template_is_reported_unsupported_by_name(write: Write) -> None:
+    cel = """\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8scelonly}
+spec:
+  crd: {spec: {names: {kind: K8sCelOnly}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      code:
+        - engine: K8sNativeValidation
+          source:
+            validations: [{expression: "true"}]
+"""
+    write("cel/template.yaml", cel)
+    write(
+        "cel/c.yaml", "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sCelOnly\nmetadata: {name: x}\n"
+    )
+    lib = gk.load_library([Path(write("cel/y.txt", "")).parent])
+    assert [t.name for t in lib.unsupported] == ["k8scelonly"]
+    assert "K8sNativeValidation" in lib.unsupported[0].unsupported
+    constraint_set = gk.ConstraintSet(lib.templates.values(), lib.constraints)
+    assert [c.id for c in constraint_set.skipped] == ["K8sCelOnly/x"] and constraint_set.constraints == []
+
+
+def test_two_templates_with_the_same_lib_package_do_not_clash(write: Write) -> None:
+    lib = library(write)
+    other = (
+        TEMPLATE.format(version="v1")
+        .replace("k8smaxreplicas", "k8sminreplicas")
+        .replace("K8sMaxReplicas", "K8sMinReplicas")
+        .replace("n := obj.spec.replicas", "n := 0 - obj.spec.replicas")
+    )
+    write("gk2/template.yaml", other)
+    constraint = CONSTRAINT.format(action="deny", max=-4).replace("K8sMaxReplicas", "K8sMinReplicas")
+    second = gk.load_library([write("gk2/constraint.yaml", constraint).parent])
+    both = gk.Library({**lib.templates, **second.templates}, lib.constraints + second.constraints)
+    ids = sorted(v.constraint.id for v in evaluate(both, deployment(replicas=5)))
+    assert ids == [
+        "K8sMaxReplicas/at-most-three"
+    ]  # its own lib: -5 > -4 is false; the other lib would give 5 > -4
+
+
+# -- match semantics ---------------------------------------------------------
+
+
+def match(**spec: Any) -> gk.Match:
+    return gk._parse_match(spec, "constraint X/y", "c.yaml")
+
+
+NAMESPACES = {
+    "prod": {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "prod", "labels": {"env": "prod"}},
+    },
+    "dev": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dev", "labels": {"env": "dev"}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "obj", "namespace", "expected"),
+    [
+        ({"kinds": [{"apiGroups": ["apps"], "kinds": ["Deployment"]}]}, deployment(), "shop", True),
+        ({"kinds": [{"apiGroups": [""], "kinds": ["Deployment"]}]}, deployment(), "shop", False),
+        ({"kinds": [{"apiGroups": ["*"], "kinds": ["*"]}]}, deployment(), "shop", True),
+        ({"namespaces": ["kube-*"]}, deployment(namespace="kube-system"), "kube-system", True),
+        ({"namespaces": ["kube-*"]}, deployment(), "shop", False),
+        ({"excludedNamespaces": ["*-system"]}, deployment(namespace="kube-system"), "kube-system", False),
+        ({"excludedNamespaces": ["*-system"]}, deployment(), "shop", True),
+        ({"scope": "Cluster"}, deployment(), "shop", False),
+        ({"scope": "Namespaced"}, deployment(), "shop", True),
+        ({"scope": "Cluster"}, NAMESPACES["prod"], "", True),
+        ({"name": "web-*"}, deployment(name="web-1"), "shop", True),
+        ({"name": "web-*"}, deployment(name="api"), "shop", False),
+        ({"labelSelector": {"matchLabels": {"tier": "front"}}}, deployment(tier="front"), "shop", True),
+        ({"labelSelector": {"matchLabels": {"tier": "front"}}}, deployment(tier="back"), "shop", False),
+        (
+            {
+                "labelSelector": {
+                    "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]
+                }
+            },
+            deployment(tier="b"),
+            "shop",
+            True,
+        ),
+        (
+            {"labelSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a"]}]}},
+            deployment(),
+            "shop",
+            True,
+        ),
+        (
+            {"labelSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}},
+            deployment(),
+            "shop",
+            False,
+        ),
+        (
+            {"labelSelector": {"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}},
+            deployment(),
+            "shop",
+            True,
+        ),
+        ({"namespaceSelector": {"matchLabels": {"env": "prod"}}}, deployment(namespace="prod"), "prod", True),
+        ({"namespaceSelector": {"matchLabels": {"env": "prod"}}}, deployment(namespace="dev"), "dev", False),
+        ({"namespaceSelector": {"matchLabels": {"env": "prod"}}}, NAMESPACES["prod"], "", True),
+    ],
+)
+def test_match_semantics(spec: dict[str, Any], obj: dict[str, Any], namespace: str, expected: bool) -> None:
+    assert match(**spec).matches(obj, namespace, NAMESPACES) is expected
+
+
+def test_namespace_selector_needs_the_namespace_object() -> None:
+    with pytest.raises(gk.NamespaceUnknown):
+        match(namespaceSelector={"matchLabels": {"env": "prod"}}).matches(deployment(namespace="x"), "x", {})
+
+
+def test_bad_selector_operator_is_an_error() -> None:
+    with pytest.raises(PolicyError, match="operator 'Maybe'"):
+        match(labelSelector={"matchExpressions": [{"key": "a", "operator": "Maybe"}]})
+
+
+# -- review and inventory ----------------------------------------------------
+
+
+def test_review_has_the_admission_request_shape() -> None:
+    review = gk.review_of(deployment())
+    assert review["kind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
+    assert (review["name"], review["namespace"], review["operation"]) == ("web", "shop", "CREATE")
+    assert review["object"]["spec"] == {"replicas": 5} and review["userInfo"] == {}
+
+
+def test_admission_review_delete_reviews_the_old_object() -> None:
+    old = deployment()
+    review = gk.review_of_admission(
+        {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {"operation": "DELETE", "oldObject": old, "userInfo": {"username": "alice"}},
+        }
+    )
+    assert review["object"] is old and review["userInfo"] == {"username": "alice"}
+    assert review["kind"]["kind"] == "Deployment" and review["namespace"] == "shop"
+
+
+def test_inventory_layout_is_gatekeepers() -> None:
+    inventory = gk.inventory_of([deployment(), NAMESPACES["prod"]])
+    assert inventory["namespace"]["shop"]["apps/v1"]["Deployment"]["web"]["spec"] == {"replicas": 5}
+    assert inventory["cluster"]["v1"]["Namespace"]["prod"]["metadata"]["labels"] == {"env": "prod"}
+
+
+def test_v0_forms_regorus_reads_differently_are_normalised_keeping_lines() -> None:
+    text = (
+        "p(x) = y {\n  x.a\n  y := 1\n} {\n  x.b\n  y := 2\n}\nq {\n  input.y\n  (input.a - input.b) > 1\n}\n"
+    )
+    out = gk.v0_compat(text)
+    assert out.count("\n") == text.count("\n")
+    assert "} p(x) = y {" in out and "input.y;" in out

@@ -1,0 +1,219 @@
+"""Where Rego runs: one small interface, an embedded and a remote implementation.
+
+Owns: the `Engine` protocol (load modules, set data documents, evaluate one
+rule against an input), `EmbeddedEngine` on regorus (the default, in-process)
+and `OpaEngine`, which speaks OPA's documented REST Data API through PyPI
+`opa-python-client`: `PUT /v1/policies/<id>`, `PUT /v1/data/<path>` and
+`POST /v1/data/<path>` with `{"input": ...}`. Also the built-ins regorus
+lacks that policy libraries use. Leaves out: what the rules mean (the
+callers: Gatekeeper constraints, conftest-style policies).
+
+An `Engine` belongs to one thread; regorus engines cannot cross threads.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import regorus
+
+from trustgate.errors import PolicyError
+from trustgate.policy.rego import Module, clean_engine_error
+
+UNDEFINED: Any = type("Undefined", (), {"__repr__": lambda self: "<undefined>"})()
+"""What `eval_rule` returns when the rule has no value."""
+
+_REGORUS_UNDEFINED = "<undefined>"
+
+
+class Engine(Protocol):
+    """A Rego engine: modules and data in, rule values out."""
+
+    def add_modules(self, modules: Sequence[Module]) -> None:
+        """Load (or replace) policy modules.
+
+        Raises:
+            PolicyError: a module does not compile; the message names the file and line.
+        """
+
+    def set_data(self, path: str, value: Mapping[str, Any]) -> None:
+        """Replace the data document at `path` (dot-separated, e.g. `inventory`).
+
+        Raises:
+            PolicyError: the engine refused the data.
+        """
+
+    def eval_rule(self, rule: str, input: Mapping[str, Any]) -> Any:
+        """The value of `rule` (`data.pkg.name`) for `input`, or `UNDEFINED`.
+
+        Raises:
+            PolicyError: evaluation failed (a run-time error, an unreachable server).
+        """
+
+
+# -- embedded: regorus ---------------------------------------------------------
+
+
+class EmbeddedEngine:
+    """regorus in this process (the default engine)."""
+
+    def __init__(self, *, rego_v0: bool = False) -> None:
+        self.rego_v0 = rego_v0
+        self._engine = regorus.Engine()
+        if rego_v0:
+            self._engine.set_rego_v0(True)
+        self._data: dict[str, Any] = {}
+
+    def clone(self) -> EmbeddedEngine:
+        """A copy with the same modules and data (cheaper than compiling again)."""
+        copy = EmbeddedEngine.__new__(EmbeddedEngine)
+        copy.rego_v0 = self.rego_v0
+        copy._engine = self._engine.clone()
+        copy._data = dict(self._data)
+        return copy
+
+    def add_modules(self, modules: Sequence[Module]) -> None:
+        for module in modules:
+            try:
+                self._engine.add_policy(module.path, module.text)
+            except RuntimeError as e:
+                raise PolicyError(clean_engine_error(e), hint="fix the Rego") from e
+
+    def set_data(self, path: str, value: Mapping[str, Any]) -> None:
+        node = self._data
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+        try:
+            self._engine.clear_data()
+            self._engine.add_data_json(json.dumps(self._data))
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise PolicyError(f"policy data cannot be loaded: {clean_engine_error(e)}") from e
+
+    def eval_rule(self, rule: str, input: Mapping[str, Any]) -> Any:
+        try:
+            self._engine.set_input(input)
+            raw = self._engine.eval_rule_as_json(rule)
+        except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+            raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+        value = json.loads(raw)
+        return UNDEFINED if value == _REGORUS_UNDEFINED else value
+
+
+# -- remote: an OPA server -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpaSettings:
+    """Where the OPA server is and how to reach it."""
+
+    url: str  # e.g. http://opa.policy.svc:8181
+    token: str | None = None  # sent as `Authorization: Bearer`
+    timeout_seconds: float = 5.0  # seconds per request; OPA answers in milliseconds
+    policy_prefix: str = "trustgate"  # policy ids are <prefix>/<name>
+
+
+class OpaEngine:
+    """An OPA server, used only through its documented REST API.
+
+    Modules are uploaded with `PUT /v1/policies/<prefix>/<name>`, data with
+    `PUT /v1/data/<path>`, and a rule is evaluated with
+    `POST /v1/data/<package path>/<rule>` and body `{"input": ...}`; an
+    absent `result` means undefined. Gatekeeper templates are Rego v0: the
+    server must accept v0 (OPA 0.x, or OPA 1.x run with `--v0-compatible`).
+    """
+
+    def __init__(self, settings: OpaSettings) -> None:
+        from opa_client.opa import OpaClient  # only when a remote engine is configured
+
+        parsed = urllib.parse.urlsplit(settings.url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise PolicyError(
+                f"OPA url {settings.url!r} is not an http(s) URL", hint="e.g. engine.opa.url: http://opa:8181"
+            )
+        if parsed.path not in ("", "/"):
+            raise PolicyError(
+                f"OPA url {settings.url!r} must not have a path", hint="give scheme, host and port"
+            )
+        self.settings = settings
+        self._client = OpaClient(
+            host=parsed.hostname,
+            port=parsed.port or (443 if parsed.scheme == "https" else 8181),
+            ssl=parsed.scheme == "https",
+            token=settings.token,
+            timeout=settings.timeout_seconds,
+            retries=0,
+        )
+
+    def close(self) -> None:
+        self._client.close_connection()
+
+    def add_modules(self, modules: Sequence[Module]) -> None:
+        from opa_client.errors import RegoParseError
+
+        for module in modules:
+            policy_id = f"{self.settings.policy_prefix}/{_policy_id(module.path)}"
+            try:
+                self._client.update_policy_from_string(module.text, policy_id, rego_compat=False)
+            except RegoParseError as e:
+                raise PolicyError(
+                    f"{module.path}: OPA rejected the module: {_opa_errors(e)}",
+                    where=self.settings.url,
+                    hint="fix the Rego (the server must accept Rego v0 for Gatekeeper templates)",
+                ) from e
+            except Exception as e:  # requests' and the client's errors: the server is unreachable
+                raise _unreachable(self.settings.url, e) from e
+
+    def set_data(self, path: str, value: Mapping[str, Any]) -> None:
+        from opa_client.errors import RegoParseError
+
+        try:
+            self._client.update_or_create_data(dict(value), path.replace(".", "/"))
+        except RegoParseError as e:
+            raise PolicyError(f"OPA rejected data {path}: {_opa_errors(e)}", where=self.settings.url) from e
+        except Exception as e:  # requests' and the client's errors
+            raise _unreachable(self.settings.url, e) from e
+
+    def eval_rule(self, rule: str, input: Mapping[str, Any]) -> Any:
+        path = rule.removeprefix("data.")
+        package, _, name = path.rpartition(".")
+        try:
+            response = self._client.query_rule(dict(input), package, name)
+        except Exception as e:  # requests' HTTPError carries OPA's message
+            raise _unreachable(self.settings.url, e) from e
+        return response.get("result", UNDEFINED)
+
+
+def _policy_id(path: str) -> str:
+    return urllib.parse.quote(path.strip("<>").replace(" ", "-"), safe="")
+
+
+def _opa_errors(error: Any) -> str:
+    details = getattr(error, "errors", None) or []
+    parts = []
+    for item in details:
+        location = item.get("location") or {}
+        where = f"line {location.get('row')}: " if location.get("row") else ""
+        parts.append(where + str(item.get("message", "")))
+    return "; ".join(parts) or str(getattr(error, "message", error))
+
+
+def _unreachable(url: str, error: Exception) -> PolicyError:
+    response = getattr(error, "response", None)
+    if response is not None:
+        try:
+            body = response.json()
+            detail = f"HTTP {response.status_code}: {body.get('message', body)}"
+        except ValueError:
+            detail = f"HTTP {response.status_code}"
+        return PolicyError(f"OPA request failed: {detail}", where=url, hint="check the server's log")
+    return PolicyError(
+        f"OPA server unreachable: {type(error).__name__}: {error}",
+        where=url,
+        hint="check engine.opa.url and that the server is running",
+    )

@@ -1,0 +1,885 @@
+"""Gatekeeper ConstraintTemplates and Constraints, evaluated as Gatekeeper does.
+
+Owns: reading templates (`templates.gatekeeper.sh` v1, v1beta1, v1alpha1)
+and constraints (`constraints.gatekeeper.sh`, any generated kind),
+validating parameters against the template's `openAPIV3Schema`, the
+review Gatekeeper gives a template (`input.review` in the AdmissionRequest
+shape, `input.parameters`), `data.inventory`, match semantics (kinds, scope,
+namespaces, excludedNamespaces, labelSelector, namespaceSelector, name) and
+`enforcementAction`. Leaves out: what a violation means for the verdict
+(the gate applies modes and exceptions) and where Rego runs (an `Engine`).
+
+How templates share one engine without clashing: each template's package is
+renamed to `trustgate_gk_t.<kind>`, its libs (`package lib.x`) to
+`trustgate_gk_t.<kind>.lib.x`, and its `data.lib` references follow; this is
+what Gatekeeper's own rewriter does with other names. As in Gatekeeper, a
+template may read `data.inventory` and its libs and no other data. One
+generated rule evaluates every matching constraint for a document in a
+single engine call, each with `with input as {"review": ..., "parameters": ...}`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trustgate import yamlio
+from trustgate.config import Limits
+from trustgate.errors import PolicyError
+from trustgate.manifests import loader
+from trustgate.model import Mode
+from trustgate.policy.engine import UNDEFINED, EmbeddedEngine, Engine
+from trustgate.policy.rego import Module
+
+TEMPLATE_GROUP = "templates.gatekeeper.sh"
+TEMPLATE_VERSIONS = ("v1", "v1beta1", "v1alpha1")
+CONSTRAINT_GROUP = "constraints.gatekeeper.sh"
+TARGET = "admission.k8s.gatekeeper.sh"
+ACTIONS: Mapping[str, Mode] = {"deny": Mode.ENFORCE, "warn": Mode.WARN, "dryrun": Mode.AUDIT}
+
+_TEMPLATE_ROOT = "trustgate_gk_t"
+_PARAMS_ROOT = "trustgate_gk_params"
+_AGGREGATE = "trustgate_gk"
+FINDINGS_RULE = f"data.{_AGGREGATE}.findings"
+_PACKAGE_LINE = re.compile(r"^(?P<indent>[ \t]*)package[ \t]+(?P<name>[\w.]+)", re.MULTILINE)
+_DATA_REF = re.compile(r"(?<![\w.])data\.(?P<name>[A-Za-z_]\w*)")
+_VIOLATION = re.compile(r"^[ \t]*violation[ \t]*(\[|contains\b)", re.MULTILINE)
+_COMMENT = re.compile(r"#[^\"\n]*$", re.MULTILINE)
+
+
+# -- the objects ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """One ConstraintTemplate, ready to compile."""
+
+    name: str
+    kind: str  # the constraint kind it defines, e.g. K8sAllowedRepos
+    file: str
+    line: int
+    rego: str = ""  # "" when unsupported
+    rego_line: int = 1  # the file line the Rego starts on
+    libs: tuple[tuple[str, int], ...] = ()  # (text, first line)
+    schema: Mapping[str, Any] | None = None  # openAPIV3Schema of `parameters`
+    unsupported: str = ""  # why trustgate cannot evaluate it (e.g. CEL only)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def package(self) -> str:
+        return f"{_TEMPLATE_ROOT}.{_ident(self.kind)}"
+
+    @property
+    def uses_inventory(self) -> bool:
+        texts = [self.rego, *(text for text, _ in self.libs)]
+        return any("data.inventory" in text for text in texts)
+
+    def modules(self) -> list[Module]:
+        """The template's Rego with its packages and `data.lib` references renamed.
+
+        Raises:
+            PolicyError: a lib is not in a `lib.` package, or the Rego reads data
+                other than `data.inventory` and its libs.
+        """
+        if self.unsupported:
+            return []
+        main = _PACKAGE_LINE.search(self.rego)
+        if main is None:
+            raise PolicyError(f"template {self.name}: the Rego has no package", where=self.where)
+        original = main.group("name")
+        out = []
+        sources = [(self.rego, self.rego_line, True), *((t, ln, False) for t, ln in self.libs)]
+        for number, (text, first_line, is_main) in enumerate(sources):
+            found = _PACKAGE_LINE.search(text)
+            if found is None:
+                raise PolicyError(
+                    f"template {self.name}: a lib has no package", where=f"{self.file}:{first_line}"
+                )
+            name = found.group("name")
+            if is_main:
+                new_name = self.package
+            elif name == "lib" or name.startswith("lib."):
+                new_name = f"{self.package}.{name}"
+            else:
+                raise PolicyError(
+                    f"template {self.name}: lib package {name!r} must start with `lib.`",
+                    where=f"{self.file}:{first_line}",
+                    hint="Gatekeeper requires libs in packages under `lib`",
+                )
+            text = text[: found.start()] + f"{found.group('indent')}package {new_name}" + text[found.end() :]
+            text = re.sub(r"(?<![\w.])data\.lib\b", f"data.{self.package}.lib", text)
+            if original != "lib" and not original.startswith("lib."):
+                text = re.sub(rf"(?<![\w.])data\.{re.escape(original)}\b", f"data.{self.package}", text)
+            for ref in _DATA_REF.finditer(_COMMENT.sub("", text)):
+                if ref.group("name") not in ("inventory", _TEMPLATE_ROOT):
+                    raise PolicyError(
+                        f"template {self.name}: the Rego reads data.{ref.group('name')}",
+                        where=f"{self.file}:{first_line}",
+                        hint="Gatekeeper gives templates only data.inventory and their libs (data.lib)",
+                    )
+            # Blank lines in front keep regorus' line numbers equal to the file's.
+            path = self.file if is_main else f"{self.file} (lib {number})"
+            out.append(Module(path, "\n" * max(0, first_line - 1) + v0_compat(text)))
+        if not _VIOLATION.search(self.rego):
+            raise PolicyError(
+                f"template {self.name}: the Rego defines no `violation` rule",
+                where=f"{self.file}:{self.rego_line}",
+                hint='Gatekeeper templates report with `violation[{"msg": msg}] { ... }`',
+            )
+        return out
+
+
+_HEAD = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<head>(?!package\b|import\b|default\b)[A-Za-z_][^#\n]*?)[ \t]*\{[ \t]*$"
+)
+_NEXT_BODY = re.compile(r"^(?P<indent>[ \t]*)\}[ \t]*\{[ \t]*(#.*)?$")
+_PAREN_START = re.compile(r"^[ \t]*\(")
+_ENDS_OPERAND = re.compile(r"[\w\])\"][ \t]*$")
+
+
+def v0_compat(text: str) -> str:
+    """Rego v0 that OPA accepts, in the form regorus also parses; line numbers are kept.
+
+    Two v0 forms regorus reads differently from OPA: a rule with several
+    bodies (`p { a } { b }`, which regorus takes for `else`) becomes one rule
+    per body on the same lines, and a line that starts with `(` after a
+    complete expression (which regorus takes for a call) gets the previous
+    expression ended with `;`.
+    """
+    lines = text.split("\n")
+    heads: dict[str, str] = {}
+    last_code = -1
+    for i, line in enumerate(lines):
+        body = _NEXT_BODY.match(line)
+        if body and body.group("indent") in heads:
+            lines[i] = f"{body.group('indent')}}} {heads[body.group('indent')]} {{"
+        else:
+            head = _HEAD.match(line)
+            if head:
+                heads[head.group("indent")] = head.group("head")
+        if (
+            _PAREN_START.match(line)
+            and last_code >= 0
+            and _ENDS_OPERAND.search(lines[last_code].split("#")[0])
+        ):
+            lines[last_code] = lines[last_code].rstrip() + ";"
+        if line.strip() and not line.strip().startswith("#"):
+            last_code = i
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """A Kubernetes label selector (matchLabels and matchExpressions, ANDed)."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (key, operator, values)
+
+    def matches(self, labels: Mapping[str, Any]) -> bool:
+        for key, value in self.labels:
+            if labels.get(key) != value:
+                return False
+        for key, operator, values in self.expressions:
+            present = key in labels
+            if operator == "In" and not (present and labels[key] in values):
+                return False
+            if operator == "NotIn" and present and labels[key] in values:
+                return False
+            if operator == "Exists" and not present:
+                return False
+            if operator == "DoesNotExist" and present:
+                return False
+        return True
+
+
+class NamespaceUnknown(Exception):
+    """A namespaceSelector needs a Namespace object that is not in the inventory."""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """`spec.match` of a constraint (Gatekeeper's match semantics)."""
+
+    kinds: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # (apiGroups, kinds)
+    scope: str = "*"
+    namespaces: tuple[str, ...] = ()
+    excluded_namespaces: tuple[str, ...] = ()
+    label_selector: Selector | None = None
+    namespace_selector: Selector | None = None
+    name: str = ""
+
+    def matches(
+        self, obj: Mapping[str, Any], namespace: str, namespaces: Mapping[str, Mapping[str, Any]]
+    ) -> bool:
+        """Whether the constraint applies to `obj` in `namespace` ("" when cluster-scoped).
+
+        Raises:
+            NamespaceUnknown: a namespaceSelector needs a Namespace not in `namespaces`.
+        """
+        api_version = obj.get("apiVersion")
+        group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+        kind = obj.get("kind")
+        metadata = obj.get("metadata")
+        metadata = metadata if isinstance(metadata, Mapping) else {}
+        is_namespace = kind == "Namespace" and group == ""
+        if self.kinds and not any(
+            (not kinds or "*" in kinds or kind in kinds) and (not groups or "*" in groups or group in groups)
+            for groups, kinds in self.kinds
+        ):
+            return False
+        if self.scope == "Cluster" and not (is_namespace or not namespace):
+            return False
+        if self.scope == "Namespaced" and (is_namespace or not namespace):
+            return False
+        own = str(metadata.get("name", "")) if is_namespace else namespace
+        if self.namespaces and own and not any(_wildcard(p, own) for p in self.namespaces):
+            return False
+        if self.excluded_namespaces and own and any(_wildcard(p, own) for p in self.excluded_namespaces):
+            return False
+        if self.label_selector is not None and not self.label_selector.matches(_labels(metadata)):
+            return False
+        if self.namespace_selector is not None:
+            if is_namespace:
+                if not self.namespace_selector.matches(_labels(metadata)):
+                    return False
+            elif namespace:
+                ns_obj = namespaces.get(namespace)
+                if ns_obj is None:
+                    raise NamespaceUnknown(namespace)
+                ns_meta = ns_obj.get("metadata")
+                if not self.namespace_selector.matches(
+                    _labels(ns_meta if isinstance(ns_meta, Mapping) else {})
+                ):
+                    return False
+        return not (self.name and not _wildcard(self.name, str(metadata.get("name", ""))))
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """One constraint: a template kind, where it applies, its parameters, its action."""
+
+    kind: str
+    name: str
+    file: str
+    line: int
+    match: Match = field(default_factory=Match)
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    action: Mode | None = None  # None: enforcementAction was not set (Gatekeeper's default is deny)
+    action_name: str = "deny"
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One message from a constraint about one object."""
+
+    constraint: Constraint
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Library:
+    """Everything read from Gatekeeper paths."""
+
+    templates: dict[str, Template] = field(default_factory=dict)  # by constraint kind
+    constraints: list[Constraint] = field(default_factory=list)
+
+    @property
+    def unsupported(self) -> list[Template]:
+        return [t for t in self.templates.values() if t.unsupported]
+
+
+# -- reading -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Doc:
+    obj: Mapping[str, Any]
+    file: str
+    line: int
+    tree: Any
+
+
+def read_objects(path: Path, *, limits: Limits | None = None) -> list[_Doc]:
+    """Every YAML/JSON document of a file, or of the files under a directory.
+
+    Raises:
+        PolicyError: the path is missing, or a file is unreadable or not YAML.
+    """
+    limits = limits or Limits()
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix in loader.MANIFEST_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+    elif path.is_file():
+        files = [path]
+    else:
+        raise PolicyError("no such file or directory", where=str(path), hint="check the Gatekeeper path")
+    out: list[_Doc] = []
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except OSError as e:
+            raise PolicyError(f"cannot read: {e.strerror or e}", where=str(file)) from e
+        documents, problems = loader.parse_bytes(data, str(file), limits)
+        if problems:
+            p = problems[0]
+            raise PolicyError(p.message, where=f"{p.source.file}:{p.source.line}", hint=p.hint)
+        out.extend(_Doc(d.obj, d.source.file, d.source.line, d.tree) for d in documents)
+    return out
+
+
+def is_template(obj: Mapping[str, Any]) -> bool:
+    api = obj.get("apiVersion")
+    return (
+        obj.get("kind") == "ConstraintTemplate"
+        and isinstance(api, str)
+        and api.startswith(f"{TEMPLATE_GROUP}/")
+    )
+
+
+def is_constraint(obj: Mapping[str, Any]) -> bool:
+    api = obj.get("apiVersion")
+    return isinstance(api, str) and api.startswith(f"{CONSTRAINT_GROUP}/")
+
+
+def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Library:
+    """Read templates and constraints from files and directories.
+
+    Other documents (suites, samples) are skipped. Templates are read first,
+    so a constraint may come before its template.
+
+    Raises:
+        PolicyError: a path is unreadable, a template is malformed, two templates
+            define one kind, a constraint names an unknown kind, or its
+            parameters do not match the template's schema.
+    """
+    docs = [d for p in paths for d in read_objects(p, limits=limits)]
+    library = Library()
+    for doc in docs:
+        if is_template(doc.obj):
+            template = parse_template(doc.obj, file=doc.file, line=doc.line, tree=doc.tree)
+            other = library.templates.get(template.kind)
+            if other is not None and other.where != template.where:
+                raise PolicyError(
+                    f"two templates define the constraint kind {template.kind}: also {other.where}",
+                    where=template.where,
+                )
+            library.templates[template.kind] = template
+    seen: dict[str, Constraint] = {}
+    for doc in docs:
+        if is_constraint(doc.obj):
+            constraint = parse_constraint(doc.obj, library.templates, file=doc.file, line=doc.line)
+            if constraint.id in seen:
+                first = seen[constraint.id]
+                raise PolicyError(
+                    f"constraint {constraint.id} is defined twice: also {first.file}:{first.line}",
+                    where=f"{constraint.file}:{constraint.line}",
+                )
+            seen[constraint.id] = constraint
+            library.constraints.append(constraint)
+    return library
+
+
+def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: Any = None) -> Template:
+    """Build a `Template` from a ConstraintTemplate object.
+
+    Raises:
+        PolicyError: not a ConstraintTemplate, or it lacks the kind or the
+            admission target.
+    """
+    where = f"{file}:{line}"
+    if not is_template(obj):
+        raise PolicyError(
+            f"not a ConstraintTemplate (apiVersion {obj.get('apiVersion')!r}, kind {obj.get('kind')!r})",
+            where=where,
+            hint=f"expected apiVersion {TEMPLATE_GROUP}/v1 and kind ConstraintTemplate",
+        )
+    version = str(obj["apiVersion"]).split("/", 1)[1]
+    if version not in TEMPLATE_VERSIONS:
+        raise PolicyError(f"ConstraintTemplate version {version} is not supported", where=where)
+    name = str(_get(obj, "metadata", "name") or "")
+    kind = _get(obj, "spec", "crd", "spec", "names", "kind")
+    if not isinstance(kind, str) or not kind:
+        raise PolicyError(f"template {name or '?'}: spec.crd.spec.names.kind is missing", where=where)
+    if name and name != kind.lower():
+        raise PolicyError(
+            f"template {name}: metadata.name must be the lowercase kind ({kind.lower()})",
+            where=where,
+            hint="Gatekeeper rejects templates whose name is not the lowercase of spec.crd.spec.names.kind",
+        )
+    schema = _get(obj, "spec", "crd", "spec", "validation", "openAPIV3Schema")
+    targets = _get(obj, "spec", "targets")
+    if not isinstance(targets, list):
+        raise PolicyError(f"template {name}: spec.targets is missing", where=where)
+    for index, target in enumerate(targets):
+        if not isinstance(target, Mapping) or target.get("target") != TARGET:
+            continue
+        base: tuple[str | int, ...] = ("spec", "targets", index)
+        rego, libs, rego_path, libs_path = (
+            target.get("rego"),
+            target.get("libs"),
+            (*base, "rego"),
+            (*base, "libs"),
+        )
+        engines = []
+        for j, code in enumerate(target.get("code") or []):
+            if not isinstance(code, Mapping):
+                continue
+            engines.append(str(code.get("engine")))
+            source = code.get("source")
+            if code.get("engine") == "Rego" and isinstance(source, Mapping) and not rego:
+                rego, libs = source.get("rego"), source.get("libs")
+                rego_path = (*base, "code", j, "source", "rego")
+                libs_path = (*base, "code", j, "source", "libs")
+        if not isinstance(rego, str) or not rego.strip():
+            reason = (
+                f"only {', '.join(engines)} code, which trustgate does not evaluate"
+                if engines
+                else "no Rego for the admission target"
+            )
+            return Template(name, kind, file, line, schema=_mapping(schema), unsupported=reason)
+        lib_list = []
+        for k, lib in enumerate(libs if isinstance(libs, list) else []):
+            if isinstance(lib, str):
+                lib_list.append((lib, _block_line(tree, (*libs_path, k), line)))
+        return Template(
+            name=name,
+            kind=kind,
+            file=file,
+            line=line,
+            rego=rego,
+            rego_line=_block_line(tree, rego_path, line),
+            libs=tuple(lib_list),
+            schema=_mapping(schema),
+        )
+    raise PolicyError(f"template {name}: no target {TARGET}", where=where)
+
+
+def parse_constraint(
+    obj: Mapping[str, Any], templates: Mapping[str, Template], *, file: str, line: int = 1
+) -> Constraint:
+    """Build a `Constraint` and check it against its template.
+
+    Raises:
+        PolicyError: no template defines its kind, its match or enforcementAction
+            is malformed, or its parameters violate the template's schema.
+    """
+    kind = str(obj.get("kind") or "")
+    name = str(_get(obj, "metadata", "name") or "")
+    where = f"{file}:{line}"
+    label = f"constraint {kind}/{name}"
+    template = templates.get(kind)
+    if template is None:
+        raise PolicyError(
+            f"{label}: no ConstraintTemplate defines the kind {kind}",
+            where=where,
+            hint="add the template to the Gatekeeper paths"
+            + (f" (known kinds: {', '.join(sorted(templates))})" if templates else ""),
+        )
+    if not name:
+        raise PolicyError(f"{label}: metadata.name is missing", where=where)
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, Mapping):
+        raise PolicyError(f"{label}: spec must be a mapping", where=where)
+    parameters = spec.get("parameters")
+    if parameters is None:
+        parameters = {}
+    validate_parameters(template, parameters, label=label, where=where)
+    raw_action = spec.get("enforcementAction")
+    action: Mode | None = None
+    action_name = "deny"
+    if raw_action is not None:
+        action_name = str(raw_action)
+        if action_name == "scoped":
+            action_name = _scoped_action(spec.get("scopedEnforcementActions"), label, where)
+        if action_name not in ACTIONS:
+            raise PolicyError(
+                f"{label}: enforcementAction {raw_action!r} is not deny, warn or dryrun", where=where
+            )
+        action = ACTIONS[action_name]
+    return Constraint(
+        kind=kind,
+        name=name,
+        file=file,
+        line=line,
+        match=_parse_match(spec.get("match"), label, where),
+        parameters=parameters,
+        action=action,
+        action_name=action_name,
+    )
+
+
+def validate_parameters(template: Template, parameters: Any, *, label: str, where: str) -> None:
+    """Check `parameters` against the template's openAPIV3Schema.
+
+    Raises:
+        PolicyError: the parameters do not match (every problem is listed).
+    """
+    if not isinstance(parameters, Mapping):
+        raise PolicyError(f"{label}: spec.parameters must be a mapping", where=where)
+    if not template.schema:
+        return
+    import jsonschema  # only when constraints are read
+
+    validator = jsonschema.Draft7Validator(_json_schema(template.schema))
+    errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
+    if errors:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in ('parameters', *e.absolute_path))}: {e.message}" for e in errors
+        )
+        raise PolicyError(
+            f"{label}: parameters do not match the schema of template {template.name}: {problems}",
+            where=where,
+            hint=f"see spec.crd.spec.validation.openAPIV3Schema in {template.where}",
+        )
+
+
+# -- reviews and inventory -----------------------------------------------------
+
+
+def review_of(
+    obj: Mapping[str, Any],
+    *,
+    operation: str = "CREATE",
+    old: Mapping[str, Any] | None = None,
+    user_info: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`input.review` for an object, in the AdmissionRequest shape Gatekeeper uses."""
+    api_version = obj.get("apiVersion")
+    group, _, version = api_version.rpartition("/") if isinstance(api_version, str) else ("", "", "")
+    metadata = obj.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    review: dict[str, Any] = {
+        "kind": {"group": group, "version": version, "kind": obj.get("kind", "")},
+        "name": metadata.get("name", ""),
+        "operation": operation,
+        "userInfo": dict(user_info or {}),
+        "object": obj,
+    }
+    if metadata.get("namespace"):
+        review["namespace"] = metadata["namespace"]
+    if old is not None:
+        review["oldObject"] = old
+    return review
+
+
+def is_admission_review(obj: Mapping[str, Any]) -> bool:
+    api = obj.get("apiVersion")
+    return (
+        obj.get("kind") == "AdmissionReview" and isinstance(api, str) and api.startswith("admission.k8s.io/")
+    )
+
+
+def review_of_admission(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """`input.review` from an AdmissionReview (its `request`, as Gatekeeper passes it).
+
+    Raises:
+        ValueError: no request, or neither object nor oldObject.
+    """
+    request = obj.get("request")
+    if not isinstance(request, Mapping):
+        raise ValueError("the AdmissionReview has no request")
+    review = dict(request)
+    if not isinstance(review.get("object"), Mapping) and not isinstance(review.get("oldObject"), Mapping):
+        raise ValueError('the AdmissionRequest has neither "object" nor "oldObject" to review')
+    if review.get("operation") == "DELETE" and not isinstance(review.get("object"), Mapping):
+        review["object"] = review["oldObject"]  # as Gatekeeper does for deletes
+    target: Mapping[str, Any] = (
+        review["object"] if isinstance(review.get("object"), Mapping) else review["oldObject"]
+    )
+    if not isinstance(review.get("kind"), Mapping):
+        review["kind"] = review_of(target)["kind"]
+    raw_meta = target.get("metadata")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
+    review.setdefault("name", meta.get("name", ""))
+    if meta.get("namespace"):
+        review.setdefault("namespace", meta["namespace"])
+    review.setdefault("userInfo", {})
+    return review
+
+
+def inventory_of(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """`data.inventory`: cluster[groupVersion][kind][name], namespace[ns][groupVersion][kind][name]."""
+    cluster: dict[str, Any] = {}
+    namespaced: dict[str, Any] = {}
+    for obj in objects:
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        metadata = obj.get("metadata")
+        if not isinstance(api_version, str) or not isinstance(kind, str) or not isinstance(metadata, Mapping):
+            continue
+        name, namespace = metadata.get("name"), metadata.get("namespace")
+        if not isinstance(name, str):
+            continue
+        root = namespaced.setdefault(namespace, {}) if isinstance(namespace, str) and namespace else cluster
+        root.setdefault(api_version, {}).setdefault(kind, {})[name] = obj
+    return {"cluster": cluster, "namespace": namespaced}
+
+
+def namespaces_of(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Namespace objects by name (for namespaceSelector)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for obj in objects:
+        metadata = obj.get("metadata")
+        if obj.get("kind") == "Namespace" and obj.get("apiVersion") == "v1" and isinstance(metadata, Mapping):
+            name = metadata.get("name")
+            if isinstance(name, str):
+                out[name] = obj
+    return out
+
+
+# -- compiling and evaluating --------------------------------------------------
+
+
+class ConstraintSet:
+    """Templates and constraints compiled into one engine's worth of modules."""
+
+    def __init__(self, templates: Iterable[Template], constraints: Sequence[Constraint]) -> None:
+        """Prepare the modules (renamed templates plus the generated aggregate).
+
+        Raises:
+            PolicyError: a template's Rego breaks Gatekeeper's rules (see `Template.modules`).
+        """
+        by_kind = {t.kind: t for t in templates}
+        self.templates = by_kind
+        self.constraints = [c for c in constraints if not by_kind[c.kind].unsupported]
+        self.skipped = [c for c in constraints if by_kind[c.kind].unsupported]
+        used = {c.kind for c in self.constraints}
+        self.template_modules = {kind: by_kind[kind].modules() for kind in sorted(used)}
+        self.aggregate = self._aggregate()
+        self.uses_inventory = any(by_kind[c.kind].uses_inventory for c in self.constraints)
+        self.needs_namespaces = any(c.match.namespace_selector is not None for c in self.constraints)
+        self.parameters = {c.id: dict(c.parameters) for c in self.constraints}
+
+    def _aggregate(self) -> Module:
+        clauses = []
+        for c in self.constraints:
+            key = json.dumps(c.id)
+            clauses.append(
+                "findings[id] := v if {\n"
+                f"\tid := {key}\n"
+                "\tinput.constraints[id]\n"
+                f"\tv := data.{self.templates[c.kind].package}.violation with input as "
+                f'{{"review": input.review, "parameters": data.{_PARAMS_ROOT}[{key}]}}\n'
+                "}\n"
+            )
+        text = f"package {_AGGREGATE}\n\nimport rego.v1\n\n" + "\n".join(clauses)
+        return Module("<trustgate gatekeeper>", text)
+
+    def compile(self, engine: Engine) -> ConstraintEvaluator:
+        """Load the modules and parameters into `engine`.
+
+        Raises:
+            PolicyError: a template does not compile; the message names the file,
+                the template and the line.
+        """
+        for kind, modules in self.template_modules.items():
+            template = self.templates[kind]
+            try:
+                engine.add_modules(modules)
+            except PolicyError as e:
+                raise PolicyError(
+                    f"template {template.name} does not compile: {e.message}",
+                    where=template.file,
+                    hint=e.hint,
+                ) from e
+        engine.add_modules([self.aggregate])
+        engine.set_data(_PARAMS_ROOT, self.parameters)
+        return ConstraintEvaluator(self, engine)
+
+
+class ConstraintEvaluator:
+    """A `ConstraintSet` loaded into one engine; use it from one thread."""
+
+    def __init__(self, constraints: ConstraintSet, engine: Engine) -> None:
+        self.set = constraints
+        self.engine = engine
+        self.namespaces: Mapping[str, Mapping[str, Any]] = {}
+
+    def set_inventory(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        """Replace `data.inventory` (and the Namespaces namespaceSelector looks at)."""
+        if self.set.uses_inventory:
+            self.engine.set_data("inventory", inventory_of(objects))
+        self.namespaces = namespaces_of(objects)
+
+    def matching(self, review: Mapping[str, Any]) -> tuple[list[Constraint], list[tuple[Constraint, str]]]:
+        """Constraints that apply to the review, and those whose Namespace is unknown."""
+        objects = [o for o in (review.get("object"), review.get("oldObject")) if isinstance(o, Mapping)]
+        namespace = str(review.get("namespace") or "")
+        matched, unknown = [], []
+        for constraint in self.set.constraints:
+            try:
+                if any(constraint.match.matches(o, namespace, self.namespaces) for o in objects):
+                    matched.append(constraint)
+            except NamespaceUnknown as e:
+                unknown.append((constraint, str(e)))
+        return matched, unknown
+
+    def review(self, review: Mapping[str, Any], constraints: Sequence[Constraint]) -> list[Violation]:
+        """Evaluate `constraints` (already matched) against one review.
+
+        Raises:
+            PolicyError: a template failed at run time.
+        """
+        if not constraints:
+            return []
+        value = self.engine.eval_rule(
+            FINDINGS_RULE, {"review": review, "constraints": {c.id: True for c in constraints}}
+        )
+        if value is UNDEFINED or not isinstance(value, Mapping):
+            return []
+        out = []
+        for constraint in constraints:
+            for item in value.get(constraint.id) or []:
+                if isinstance(item, Mapping):
+                    msg = item.get("msg")
+                    details = item.get("details")
+                    out.append(
+                        Violation(
+                            constraint,
+                            msg if isinstance(msg, str) else json.dumps(item, sort_keys=True),
+                            dict(details) if isinstance(details, Mapping) else {},
+                        )
+                    )
+                else:
+                    out.append(Violation(constraint, json.dumps(item, sort_keys=True)))
+        return out
+
+
+def embedded_engine() -> EmbeddedEngine:
+    """The default engine for templates: regorus in Rego v0 mode (Gatekeeper's syntax)."""
+    return EmbeddedEngine(rego_v0=True)
+
+
+EngineFactory = Callable[[], Engine]
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _ident(kind: str) -> str:
+    return re.sub(r"\W", "_", kind.lower())
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _mapping(value: Any) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def _labels(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
+    labels = metadata.get("labels")
+    return labels if isinstance(labels, Mapping) else {}
+
+
+def _wildcard(pattern: str, value: str) -> bool:
+    """Gatekeeper's Wildcard: a prefix (`kube-*`) or suffix (`*-system`) glob, else exact."""
+    if pattern.endswith("*") or pattern.startswith("*"):
+        return fnmatch.fnmatchcase(value, pattern)
+    return pattern == value
+
+
+def _block_line(tree: Any, path: tuple[str | int, ...], default: int) -> int:
+    """The file line a block scalar's text starts on (the line after its key or `- |`)."""
+    found = yamlio.locate(tree, path) if tree is not None else None
+    return (found + 1) if found else default
+
+
+def _selector(value: Any, label: str, where: str, what: str) -> Selector | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise PolicyError(f"{label}: spec.match.{what} must be a mapping", where=where)
+    labels = value.get("matchLabels") or {}
+    expressions = []
+    for item in value.get("matchExpressions") or []:
+        operator = item.get("operator") if isinstance(item, Mapping) else None
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise PolicyError(
+                f"{label}: spec.match.{what}: operator {operator!r} is not In, NotIn, Exists or DoesNotExist",
+                where=where,
+            )
+        values = tuple(str(v) for v in item.get("values") or ())
+        if operator in ("In", "NotIn") and not values:
+            raise PolicyError(f"{label}: spec.match.{what}: {operator} needs values", where=where)
+        expressions.append((str(item.get("key")), str(operator), values))
+    return Selector(tuple((str(k), str(v)) for k, v in labels.items()), tuple(expressions))
+
+
+def _parse_match(value: Any, label: str, where: str) -> Match:
+    if value is None:
+        return Match()
+    if not isinstance(value, Mapping):
+        raise PolicyError(f"{label}: spec.match must be a mapping", where=where)
+    kinds = []
+    for item in value.get("kinds") or []:
+        if not isinstance(item, Mapping):
+            raise PolicyError(f"{label}: spec.match.kinds entries must be mappings", where=where)
+        kinds.append(
+            (
+                tuple(str(g) for g in item.get("apiGroups") or ()),
+                tuple(str(k) for k in item.get("kinds") or ()),
+            )
+        )
+    return Match(
+        kinds=tuple(kinds),
+        scope=str(value.get("scope") or "*"),
+        namespaces=tuple(str(n) for n in value.get("namespaces") or ()),
+        excluded_namespaces=tuple(str(n) for n in value.get("excludedNamespaces") or ()),
+        label_selector=_selector(value.get("labelSelector"), label, where, "labelSelector"),
+        namespace_selector=_selector(value.get("namespaceSelector"), label, where, "namespaceSelector"),
+        name=str(value.get("name") or ""),
+    )
+
+
+def _scoped_action(value: Any, label: str, where: str) -> str:
+    """The action a `scoped` constraint takes at admission (`validation.gatekeeper.sh` or `*`)."""
+    for item in value if isinstance(value, list) else []:
+        points = item.get("enforcementPoints") if isinstance(item, Mapping) else None
+        names = {p.get("name") for p in points or [] if isinstance(p, Mapping)}
+        if names & {"validation.gatekeeper.sh", "*"}:
+            return str(item.get("action"))
+    raise PolicyError(
+        f"{label}: enforcementAction scoped without an action for validation.gatekeeper.sh", where=where
+    )
+
+
+def _json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """An OpenAPI v3 schema as JSON Schema: `nullable` becomes a null type, extensions drop."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key.startswith("x-kubernetes-") or key == "nullable":
+            continue
+        if key in ("properties", "patternProperties", "definitions") and isinstance(value, Mapping):
+            out[key] = {k: _json_schema(v) if isinstance(v, Mapping) else v for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "not") and isinstance(value, Mapping):
+            out[key] = _json_schema(value)
+        elif key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
+            out[key] = [_json_schema(v) if isinstance(v, Mapping) else v for v in value]
+        else:
+            out[key] = value
+    if schema.get("nullable") is True and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    return out
