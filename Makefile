@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev system-deps test lint typecheck unit bench bench-gatekeeper policy-test clean
+.PHONY: dev system-deps test lint typecheck unit bench bench-gatekeeper bench-images policy-test clean
 
 dev: system-deps $(BIN)/trustgate
 
@@ -39,6 +39,9 @@ bench: dev
 # Gatekeeper's general library over the same corpus: compile time and documents/second.
 bench-gatekeeper: dev
 	$(BIN)/python bench/gatekeeper.py
+
+bench-images: dev
+	$(BIN)/python bench/images.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -37,6 +37,7 @@ from trustgate.verify import (
     verify_cosign_signature,
 )
 
+_COSIGN_PLACES = (".sig", ".att")
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
 
@@ -188,18 +189,38 @@ class ImageVerifier:
             digest=digest,
             platforms=list(platforms),
         )
-        try:
-            top = _Found(digest, discover(self.registry, ref, digest))
-            below = []
-            if rule.attestations and platforms:
-                below = [_Found(p["digest"], discover(self.registry, ref, p["digest"])) for p in platforms]
-        except RegistryError as e:
-            return _unverifiable(str(ref), rule, e, "discover"), "error"
-        if rule.authorities:
-            self._check_signatures(rule, top, result)
-        for att in rule.attestations:
-            self._check_attestation(att, ref, top, below, result)
-        for problem in top.discovery.problems:
+        # The referrers first; the cosign tags only when the referrers do not satisfy the rule
+        # (each place costs registry round trips; a requirement already met needs no more).
+        found: list[_Found] = []
+        fresh = result
+        for places in (("referrers",), _COSIGN_PLACES):
+            try:
+                if not found:
+                    found.append(_Found(digest, discover(self.registry, ref, digest, places=places)))
+                    if rule.attestations:
+                        found.extend(
+                            _Found(p["digest"], discover(self.registry, ref, p["digest"], places=places))
+                            for p in platforms
+                        )
+                else:
+                    for item in found:
+                        more = discover(self.registry, ref, item.digest, places=places)
+                        item.discovery = Discovery(
+                            item.discovery.signatures + more.signatures,
+                            item.discovery.attestations + more.attestations,
+                            item.discovery.problems + more.problems,
+                        )
+            except RegistryError as e:
+                return _unverifiable(str(ref), rule, e, "discover"), "error"
+            result = dataclasses.replace(fresh, problems=[], signatures=[], attestations=[])
+            top, below = found[0], found[1:]
+            if rule.authorities:
+                self._check_signatures(rule, top, result)
+            for att in rule.attestations:
+                self._check_attestation(att, ref, top, below, result)
+            if not any(p.blocking for p in result.problems):
+                break
+        for problem in found[0].discovery.problems:
             result.problems.append(ImageProblem("image-artifact", problem, blocking=False))
         if any(p.blocking for p in result.problems):
             result.status = "failed"

@@ -16,9 +16,10 @@ words in `Discovery.problems`, and the others are still returned.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
@@ -32,6 +33,7 @@ from trustgate.oci.reference import Reference, validate_digest
 TRANSPORT_KINDS: Final = frozenset(
     {"unauthorized", "forbidden", "rate-limited", "server-error", "timeout", "connection", "tls"}
 )
+PLACES: Final = ("referrers", ".sig", ".att")  # where signatures and attestations live
 MAX_ARTIFACTS: Final = 64  # signature/attestation manifests examined per digest; more is abuse
 MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024  # bytes per bundle, payload or envelope
 
@@ -77,6 +79,7 @@ def discover(
     max_artifacts: int = MAX_ARTIFACTS,
     max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     parallel: bool = True,
+    places: Sequence[str] = PLACES,
 ) -> Discovery:
     """Find the signatures and attestations attached to `digest` in `ref`'s repository.
 
@@ -87,6 +90,7 @@ def discover(
         max_artifacts: signature manifests examined per place; beyond it a problem is recorded.
         max_payload_bytes: limit per payload blob.
         parallel: look in the referrers and both cosign tags at once (on shared worker threads).
+        places: where to look, a subset of PLACES ("referrers", ".sig", ".att"), in that order.
 
     Returns:
         What was found, in a fixed order: referrers first, then the `.sig` and `.att` tags.
@@ -97,13 +101,18 @@ def discover(
     """
     validate_digest(digest, where=f"{ref.name}@{digest}")
     # Three independent places, each a chain of round trips: look in them at once.
-    places = [_Finder(registry, ref, digest, max_artifacts, max_payload_bytes) for _ in range(3)]
+    unknown = set(places) - set(PLACES)
+    if unknown:
+        raise ValueError(f"unknown places {sorted(unknown)}; known: {PLACES}")
+    chosen = [p for p in PLACES if p in places]
+    finders = [_Finder(registry, ref, digest, max_artifacts, max_payload_bytes) for _ in chosen]
     jobs: list[Callable[[], None]] = [
-        places[0].from_referrers,
-        lambda: places[1].from_cosign_tag(".sig"),
-        lambda: places[2].from_cosign_tag(".att"),
+        finder.from_referrers if place == "referrers" else functools.partial(finder.from_cosign_tag, place)
+        for place, finder in zip(chosen, finders, strict=True)
     ]
-    if parallel:
+    if not jobs:
+        return Discovery((), (), ())
+    if parallel and len(jobs) > 1:
         futures = [_pool().submit(job) for job in jobs[1:]]
         errors: list[BaseException | None] = [_run(jobs[0])]
         errors += [future.exception() for future in futures]
@@ -113,9 +122,9 @@ def discover(
         if error is not None:
             raise error
     return Discovery(
-        signatures=tuple(a for place in places for a in place.signatures),
-        attestations=tuple(a for place in places for a in place.attestations),
-        problems=tuple(p for place in places for p in place.problems),
+        signatures=tuple(a for finder in finders for a in finder.signatures),
+        attestations=tuple(a for finder in finders for a in finder.attestations),
+        problems=tuple(p for finder in finders for p in finder.problems),
     )
 
 

@@ -32,6 +32,7 @@ class MemoryRegistry:
         self.tags: dict[tuple[str, str], str] = {}
         self.fail: str | None = None  # a RegistryError kind every call raises
         self.calls = 0
+        self.manifest_lookups: list[str] = []  # tags and digests asked for through manifest()
 
     def _check(self, ref: Reference) -> None:
         self.calls += 1
@@ -59,6 +60,7 @@ class MemoryRegistry:
 
     def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None:
         self._check(ref)
+        self.manifest_lookups.append(tag_or_digest)
         digest = (
             tag_or_digest if tag_or_digest.startswith("sha256:") else self.tags.get((ref.name, tag_or_digest))
         )
@@ -171,6 +173,31 @@ class MemoryRegistry:
             },
             tag,
         )
+
+    def attach_referrer(self, ref: Reference, subject: str, layer: tuple[bytes, str, dict[str, str]]) -> str:
+        """An OCI 1.1 referrer of `subject` holding one cosign layer (cosign's referrers mode)."""
+        payload, media_type, notes = layer
+        config = self.push_blob(ref, b"{}")
+        body = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+            "layers": [
+                {
+                    "mediaType": media_type,
+                    "digest": self.push_blob(ref, payload),
+                    "size": len(payload),
+                    "annotations": notes,
+                }
+            ],
+            "subject": {
+                "mediaType": OCI_MANIFEST,
+                "digest": subject,
+                "size": len(self.manifests[subject][0]),
+            },
+        }
+        return self.push_json_manifest(ref, body)
 
 
 class CosignKey:
