@@ -184,6 +184,7 @@ class DocumentResult:
     namespace: str | None
     name: str | None
     findings: list[Finding]
+    obj: Mapping[str, Any] | None = field(default=None, repr=False)  # the input, kept when a gate logs
 
     @property
     def status(self) -> Status:
