@@ -19,11 +19,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trustgate import yamlio
 from trustgate.config import Config, ExceptionRule, PolicySource, builtin_policy_dir
-from trustgate.errors import ConfigError, Error, PolicyError
+from trustgate.errors import ConfigError, DecisionLogError, Error, PolicyError
 from trustgate.manifests import loader
 from trustgate.model import (
     AppliedException,
@@ -38,6 +38,10 @@ from trustgate.model import (
 )
 from trustgate.policy import rego
 from trustgate.policy.schema import SchemaMissing, SchemaSet
+
+if TYPE_CHECKING:  # the decision log is imported when one is given: start-up time counts
+    from trustgate.decisions.log import DecisionLog
+    from trustgate.decisions.record import DecisionContext, RecordOptions
 
 _PARALLEL_MIN_BYTES = 512 * 1024  # bytes; below this, starting workers costs more than it saves
 _PARALLEL_MIN_UNITS = 8  # files; each worker needs a share worth its start-up
@@ -57,13 +61,21 @@ class Gate:
     thread-safe: regorus engines are per thread; use one Gate per thread.
     """
 
-    def __init__(self, *, config: Config, today: dt.date | None = None, jobs: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        today: dt.date | None = None,
+        jobs: int = 1,
+        decision_log: DecisionLog | None = None,
+    ) -> None:
         """Compile the configuration.
 
         Args:
             config: the configuration (see `Config.default()`).
             today: the date exceptions expire against (tests fix it).
             jobs: worker processes for large inputs; 1 evaluates in-process.
+            decision_log: where every decision is recorded (per `config.decision_log`).
 
         Raises:
             PolicyError: a policy does not parse or names a missing package.
@@ -81,6 +93,17 @@ class Gate:
         self._groups = self._compile_groups(config.policies)
         self._evaluators: tuple[int, list[rego.RegoEvaluator]] | None = None
         self.policy_revision = self._revision()
+        self.decision_log = decision_log
+        self._record_options: RecordOptions | None = None
+        if decision_log is not None:
+            from trustgate.decisions.record import RecordOptions, RedactionRule
+
+            settings = config.decision_log
+            self._record_options = RecordOptions(
+                redact=tuple(RedactionRule.parse(path, kinds) for path, kinds in settings.redact),
+                store_inputs=settings.store_inputs,
+                max_input_bytes=settings.max_input_bytes,
+            )
 
     # -- compiling ---------------------------------------------------------
 
@@ -167,8 +190,15 @@ class Gate:
 
     # -- evaluating --------------------------------------------------------
 
-    def check(self, paths: Sequence[str], *, stdin: bytes | None = None, gate: str = "ci") -> Decision:
-        """Read and evaluate files, directories, kustomizations and stdin.
+    def check(
+        self,
+        paths: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        gate: str = "ci",
+        context: DecisionContext | None = None,
+    ) -> Decision:
+        """Read and evaluate files, directories, kustomizations and stdin; record the decision.
 
         Raises:
             InputError: a named path does not exist (nothing was evaluated).
@@ -176,17 +206,45 @@ class Gate:
         started = time.perf_counter()
         units = loader.plan(paths, stdin=stdin)
         results = self._run_units(units)
-        return self._decision(gate, results, started)
+        return self._record(self._decision(gate, results, started), context)
 
     def evaluate(
-        self, documents: Sequence[Document], problems: Sequence[InputProblem] = (), *, gate: str = "ci"
+        self,
+        documents: Sequence[Document],
+        problems: Sequence[InputProblem] = (),
+        *,
+        gate: str = "ci",
+        context: DecisionContext | None = None,
     ) -> Decision:
-        """Evaluate documents that are already loaded (the webhook's and pre-sync's path)."""
+        """Evaluate documents that are already loaded (the webhook's and pre-sync's path); record it."""
         started = time.perf_counter()
         results = [self._problem_result(p) for p in problems] + [
             self._evaluate_document(d) for d in documents
         ]
-        return self._decision(gate, results, started)
+        return self._record(self._decision(gate, results, started), context)
+
+    def _record(self, decision: Decision, context: DecisionContext | None) -> Decision:
+        """One record per decision in the decision log; a failure follows the failure policy."""
+        if self.decision_log is None:
+            return decision
+        from trustgate.decisions.canonical import CanonicalError
+        from trustgate.decisions.record import build_record
+
+        try:
+            record = build_record(decision, context, options=self._record_options)
+            decision.record_id = self.decision_log.append(record)
+        except (DecisionLogError, CanonicalError) as e:
+            reason = e.diagnostics() if isinstance(e, Error) else str(e)
+            if self.config.decision_log.fail_closed(decision.mode):
+                decision.record_error = reason
+                decision.notes.append(
+                    f"the decision was not recorded in the decision log, so it fails: {reason}"
+                )
+            else:
+                decision.notes.append(
+                    f"the decision was NOT recorded in the decision log (failure policy: open): {reason}"
+                )
+        return decision
 
     def _decision(self, gate: str, results: list[DocumentResult], started: float) -> Decision:
         notes = [
@@ -313,7 +371,8 @@ class Gate:
             if self.config.exceptions and finding.source in ("schema", "rego"):
                 self._apply_exceptions(doc, finding)
         findings.sort(key=_finding_order)
-        return DocumentResult(doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings)
+        keep = doc.obj if self.decision_log is not None else None  # the record stores or hashes it
+        return DocumentResult(doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings, keep)
 
     def _schema_findings(self, doc: Document, mode: Mode) -> list[Finding]:
         assert self._schemas is not None

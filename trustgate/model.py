@@ -248,6 +248,8 @@ class Decision:
     policy_revision: str = ""
     duration_ms: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. expired exceptions, skipped kinds
+    record_id: str = ""  # the id of its record in the decision log, once committed
+    record_error: str = ""  # it could not be recorded and the failure policy is closed: exit 3
 
     @property
     def summary(self) -> Summary:
@@ -271,7 +273,7 @@ class Decision:
         verdict on the whole change is then unknown, not merely "failed".
         """
         summary = self.summary
-        if summary.errors:
+        if summary.errors or self.record_error:
             return ExitCode.NOT_EVALUATED
         if not self.allowed:
             return ExitCode.POLICY_FAILURE

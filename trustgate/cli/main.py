@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 import click
 
 from trustgate import __version__
+from trustgate.cli.log import check_context, gate_decision_log, say_recorded
+from trustgate.cli.log import log as log_group
 from trustgate.config import BUILTIN_SETS, Config, PolicySource, builtin_policy_dir, load_config
 from trustgate.errors import Error
 from trustgate.gate import Gate, load_policy_data
@@ -185,6 +187,12 @@ def config_options(command: Callable[..., None]) -> Callable[..., None]:
     help="Worker processes for large inputs (default: CPU count).",
 )
 @click.option("--color/--no-color", default=None, help="Colour text output (default: when a terminal).")
+@click.option(
+    "--decision-log",
+    metavar="URL",
+    envvar="TRUSTGATE_DECISION_LOG",
+    help="Record the decision: sqlite:///path.db or postgresql://... (default: decisionLog.url).",
+)
 def check(
     paths: tuple[str, ...],
     flags: ConfigFlags,
@@ -193,6 +201,7 @@ def check(
     fail_on: str,
     jobs: int | None,
     color: bool | None,
+    decision_log: str | None,
 ) -> None:
     """Check Kubernetes manifests: files, directories, kustomizations, or - for stdin.
 
@@ -202,17 +211,25 @@ def check(
       kubectl kustomize overlays/prod | trustgate check -
       trustgate check -c trustgate.yaml --format sarif --output trustgate.sarif .
     """
+    log = None
     try:
-        gate = Gate(config=flags.load(), jobs=jobs or os.cpu_count() or 1)
+        config = flags.load()
+        log = gate_decision_log(config, decision_log)
+        gate = Gate(config=config, jobs=jobs or os.cpu_count() or 1, decision_log=log)
         # Parsing builds many short-lived containers and few cycles: collect
         # rarely, and never scan what start-up loaded (also spares forked
         # workers the copy-on-write of those pages). ~10% of a large check.
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         stdin = sys.stdin.buffer.read() if "-" in paths else None
-        decision = gate.check(paths, stdin=stdin)
+        decision = gate.check(paths, stdin=stdin, context=check_context(paths) if log else None)
     except Error as e:
         _fail(e)
+    finally:
+        if log is not None:
+            log.close()
+    if log is not None:
+        say_recorded(decision, log)
     use_color = color if color is not None else (output is None and sys.stdout.isatty())
     text = render(decision, fmt, color=use_color)
     if output:
@@ -303,3 +320,6 @@ def versions_cmd() -> None:
     """List the Kubernetes versions with bundled schemas and the bundled policy sets."""
     click.echo("kubernetes schemas: " + ", ".join(available_versions()))
     click.echo("policy sets: " + ", ".join(BUILTIN_SETS))
+
+
+main.add_command(log_group)

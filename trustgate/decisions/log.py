@@ -19,7 +19,7 @@ import datetime as dt
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,14 @@ from trustgate.decisions.store import Prepared, SqlStore
 from trustgate.errors import DecisionLogError
 
 Store = SqlStore
+
+
+def _check_url(url: str) -> None:
+    if not url.startswith(("sqlite:", "postgresql://", "postgres://")):
+        raise DecisionLogError(
+            f"unknown decision log URL {url!r}",
+            hint="use sqlite:///path/to/decisions.db or postgresql://user@host:5432/dbname",
+        )
 
 
 def open_store(url: str, *, create: bool = True) -> Store:
@@ -99,12 +107,18 @@ class DecisionLog:
     def __init__(
         self,
         *,
-        store: Store,
+        store: Store | Callable[[], Store],
+        url: str = "",
         signer: CheckpointSigner | None = None,
         checkpoints: CheckpointPolicy | None = None,
         max_batch: int = 2_000,
     ) -> None:
-        self.store = store
+        if callable(store) and not isinstance(store, SqlStore):
+            self._store: Store | None = None
+            self._factory: Callable[[], Store] | None = store
+        else:
+            self._store, self._factory = store, None
+        self.url = url or (self._store.url if self._store is not None else "")
         self.signer = signer
         self.policy = checkpoints or CheckpointPolicy()
         self.max_batch = max_batch
@@ -122,14 +136,31 @@ class DecisionLog:
     def open(
         cls, url: str, *, key: str | Path | None = None, checkpoints: CheckpointPolicy | None = None
     ) -> DecisionLog:
-        """Open the store at `url`, with a checkpoint key file when given.
+        """A log writing to the store at `url`, signing checkpoints with `key` when given.
+
+        The store is opened by the first append (and re-opened by the next one
+        after a failure), so an unreachable store fails decisions, per the
+        gate's failure policy, rather than the start-up of a long-running gate.
 
         Raises:
-            DecisionLogError: the store cannot be opened.
+            DecisionLogError: the URL is malformed.
             ConfigError: the key is unreadable or not Ed25519.
         """
+        _check_url(url)
         signer = CheckpointSigner.from_file(key) if key else None
-        return cls(store=open_store(url), signer=signer, checkpoints=checkpoints)
+        return cls(store=lambda: open_store(url), url=url, signer=signer, checkpoints=checkpoints)
+
+    @property
+    def store(self) -> Store:
+        """The store, opened now if it is not yet.
+
+        Raises:
+            DecisionLogError: it cannot be opened.
+        """
+        if self._store is None:
+            assert self._factory is not None
+            self._store = self._factory()
+        return self._store
 
     # -- appending --------------------------------------------------------------
 
@@ -145,13 +176,13 @@ class DecisionLog:
             return future.result(timeout=timeout)
         except concurrent.futures.TimeoutError as e:
             raise DecisionLogError(
-                f"the decision log did not commit within {timeout:g} s", where=self.store.url
+                f"the decision log did not commit within {timeout:g} s", where=self.url
             ) from e
 
     def submit(self, record: Mapping[str, Any]) -> concurrent.futures.Future[str]:
         """Queue one record; the future resolves to its id after commit, or raises DecisionLogError."""
         if self._closed:
-            raise DecisionLogError("the decision log is closed", where=self.store.url)
+            raise DecisionLogError("the decision log is closed", where=self.url)
         future: concurrent.futures.Future[str] = concurrent.futures.Future()
         try:
             item = prepare(record)
@@ -200,12 +231,12 @@ class DecisionLog:
     def _commit(self, batch: Sequence[_Pending]) -> None:
         try:
             entries = self.store.append([p.item for p in batch])
-        except DecisionLogError as e:
+        except DecisionLogError as e:  # an unopenable store is opened again for the next batch
             for pending in batch:
                 pending.future.set_exception(e)
             return
         except Exception as e:  # a bug must not leave callers waiting forever
-            error = DecisionLogError(f"the decision log writer failed: {e!r}", where=self.store.url)
+            error = DecisionLogError(f"the decision log writer failed: {e!r}", where=self.url)
             for pending in batch:
                 pending.future.set_exception(error)
             return
@@ -260,7 +291,7 @@ class DecisionLog:
         if self.signer is None:
             raise DecisionLogError(
                 "a checkpoint needs a signing key",
-                where=self.store.url,
+                where=self.url,
                 hint="pass --key or set decisionLog.checkpoint.key (an Ed25519 PEM private key)",
             )
         self.flush()
@@ -283,7 +314,8 @@ class DecisionLog:
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> DecisionLog:
         return self

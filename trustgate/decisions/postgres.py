@@ -140,10 +140,6 @@ class PostgresStore(SqlStore):
             finally:
                 self._depth -= 1
 
-    def snapshot(self) -> Any:
-        """A context in which every read sees the same state of the log."""
-        return self._read()
-
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self._conn.close()

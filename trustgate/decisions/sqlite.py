@@ -143,10 +143,6 @@ class SqliteStore(SqlStore):
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("COMMIT")
 
-    def snapshot(self) -> Any:
-        """A context in which every read sees the same state of the log."""
-        return self._read()
-
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()

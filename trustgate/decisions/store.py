@@ -220,6 +220,10 @@ class SqlStore(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def snapshot(self) -> Any:
+        """A context in which every read sees the same state of the log."""
+        return self._read()
+
     # -- migrations -----------------------------------------------------------
 
     def _migrate(self, applied: int) -> None:
