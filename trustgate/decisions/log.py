@@ -54,9 +54,20 @@ def open_store(url: str, *, create: bool = True) -> Store:
         DecisionLogError: unknown scheme, or the store cannot be opened.
     """
     if url.startswith("sqlite:"):
-        from trustgate.decisions.sqlite import SqliteStore
+        from trustgate.decisions.sqlite import BUSY_TIMEOUT_SECONDS, SqliteStore
 
-        rest = url[len("sqlite:") :]
+        rest, _, query = url[len("sqlite:") :].partition("?")
+        options = dict(part.partition("=")[::2] for part in query.split("&") if part)
+        unknown = set(options) - {"timeout"}
+        if unknown:
+            raise DecisionLogError(
+                f"unknown option {', '.join(sorted(unknown))} in {url!r}",
+                hint="sqlite URLs take ?timeout=SECONDS",
+            )
+        try:
+            timeout = float(options.get("timeout", BUSY_TIMEOUT_SECONDS))
+        except ValueError as e:
+            raise DecisionLogError(f"timeout is not a number in {url!r}") from e
         if rest.startswith("//"):
             rest = rest[2:]
             if not rest.startswith("/"):
@@ -66,7 +77,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
                 )
         if not rest or rest.endswith("/"):
             raise DecisionLogError(f"no file in {url!r}", hint="sqlite:///var/lib/trustgate/decisions.db")
-        return SqliteStore(path=Path(rest), create=create)
+        return SqliteStore(path=Path(rest), create=create, busy_timeout=timeout)
     if url.startswith(("postgresql://", "postgres://")):
         from trustgate.decisions.postgres import PostgresStore
 
