@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev system-deps test lint typecheck unit bench policy-test clean
+.PHONY: dev system-deps test lint typecheck unit bench bench-log policy-test clean
 
 dev: system-deps $(BIN)/trustgate
 
@@ -35,6 +35,10 @@ test: lint typecheck policy-test unit
 
 bench: dev
 	$(BIN)/python bench/run.py
+
+# The decision log on SQLite and PostgreSQL: appends, queries and verify over 1,000,000 records.
+bench-log: dev
+	$(BIN)/python bench/decisions.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

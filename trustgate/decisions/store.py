@@ -11,7 +11,8 @@ Tables (schema version 1):
 
 - `decisions(seq, id, time, gate, verdict, record, prev, hash)`: one row per
   record; `seq` is the chain position; `record` the RFC 8785 bytes.
-- `terms(kind, value, seq)`: the query index (`record.index_terms`).
+- `terms(seq, kind, value)`: the query index (`record.index_terms`), stored
+  in chain order (appends go to the end) with a (kind, value, seq) index.
 - `checkpoints(...)`: signed chain heads (`chain.Checkpoint`).
 - `chain_head(chain, seq, hash)`: the head appends continue from; its row is
   the lock that serializes writers.
@@ -64,9 +65,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                 gate TEXT NOT NULL, verdict TEXT NOT NULL, record BLOB NOT NULL,
                 prev TEXT NOT NULL, hash TEXT NOT NULL)""",
             "CREATE INDEX decisions_time ON decisions (time)",
-            """CREATE TABLE terms (kind TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
-                PRIMARY KEY (kind, value, seq)) WITHOUT ROWID""",
-            "CREATE INDEX terms_seq ON terms (seq)",
+            """CREATE TABLE terms (seq INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+                PRIMARY KEY (seq, kind, value)) WITHOUT ROWID""",
+            "CREATE INDEX terms_lookup ON terms (kind, value, seq)",
             """CREATE TABLE checkpoints (
                 n INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, hash TEXT NOT NULL,
                 time TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL,
@@ -80,9 +81,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                 gate TEXT NOT NULL, verdict TEXT NOT NULL, record BYTEA NOT NULL,
                 prev TEXT NOT NULL, hash TEXT NOT NULL)""",
             "CREATE INDEX decisions_time ON decisions (time)",
-            """CREATE TABLE terms (kind TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL,
-                seq BIGINT NOT NULL, PRIMARY KEY (kind, value, seq))""",
-            "CREATE INDEX terms_seq ON terms (seq)",
+            """CREATE TABLE terms (seq BIGINT NOT NULL, kind TEXT COLLATE "C" NOT NULL,
+                value TEXT COLLATE "C" NOT NULL, PRIMARY KEY (seq, kind, value))""",
+            "CREATE INDEX terms_lookup ON terms (kind, value, seq)",
             """CREATE TABLE checkpoints (
                 n BIGSERIAL PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL,
                 time TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL,

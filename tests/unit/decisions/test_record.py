@@ -212,3 +212,25 @@ def test_git_commit_names_author_committer_branch_and_remote(tmp_path: Path) -> 
     context = ci_context({"GITHUB_ACTIONS": "true", "GITHUB_SHA": "f" * 40}, tmp_path)
     assert context.commit == "f" * 40  # the CI system's commit wins
     assert git_commit(tmp_path.parent / "definitely-missing") is None
+
+
+def test_records_match_the_published_json_schema() -> None:
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads((resources.files("trustgate") / "schemas" / "decision-v1.json").read_text("utf-8"))
+    finding = Finding(
+        "no-priv", Severity.ERROR, "privileged", "rego", path=("spec",), metadata={"image": "x:1"}
+    )
+    decision = Decision(
+        "ci", Mode.ENFORCE, [_result(DEPLOYMENT, [finding]), _result(SECRET, [])], "sha256:ab"
+    )
+    context = ci_context(
+        {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "a/b", "GITHUB_RUN_ID": "1"}, Path("/")
+    )
+    record = build_record(decision, context)
+    jsonschema.Draft202012Validator(schema).validate(record)
+    broken = dict(record, verdict="maybe")
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(broken))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_appends_form_a_chain_and_ids_come_back_after_commit(store_url: str, mak
     store.close()
     assert [e.id for e in entries] == ids
     assert [e.seq for e in entries] == list(range(1, 21))
-    for before, entry in zip(entries, entries[1:], strict=False):
+    for before, entry in itertools.pairwise(entries):
         assert entry.prev == before.hash
         assert entry.hash == entry_hash(entry.prev, entry.body, entry.seq)
     assert _verify(store_url).report.ok  # type: ignore[attr-defined]
@@ -54,10 +55,13 @@ def test_many_threads_append_through_one_log(store_url: str, make_record: MakeRe
 
 def test_two_writers_on_one_database_keep_one_chain(store_url: str, make_record: MakeRecord) -> None:
     """Two logs (as two replicas would) append at once; the chain stays whole."""
-    with DecisionLog.open(store_url) as a, DecisionLog.open(store_url) as b:
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit((a if i % 2 else b).append, make_record(i)) for i in range(300)]
-            ids = [f.result() for f in futures]
+    with (
+        DecisionLog.open(store_url) as a,
+        DecisionLog.open(store_url) as b,
+        concurrent.futures.ThreadPoolExecutor(8) as pool,
+    ):
+        futures = [pool.submit((a if i % 2 else b).append, make_record(i)) for i in range(300)]
+        ids = [f.result() for f in futures]
     report = _verify(store_url).report  # type: ignore[attr-defined]
     assert report.ok and report.records == 300 and len(set(ids)) == 300
 
