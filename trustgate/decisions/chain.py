@@ -290,12 +290,12 @@ class Verifier:
             if problem is not None:
                 report.problems.append(problem)
                 break
-            problem = self._columns(entry)
+            problem, record = self._columns(entry)
             if problem is None and term_iter is not None:
                 while pending_terms is None or pending_terms[0] < entry.seq:
                     pending_terms = next(term_iter, (1 << 62, []))
                 stored = sorted(pending_terms[1]) if pending_terms[0] == entry.seq else []
-                if stored != [f"{k}\x1f{v}" for k, v in index_terms(entry.record())]:
+                if stored != [f"{k}\x1f{v}" for k, v in index_terms(record)]:
                     problem = Problem(
                         "altered",
                         entry.seq,
@@ -360,25 +360,31 @@ class Verifier:
                     )
                 )
 
-    def _columns(self, entry: Entry) -> Problem | None:
+    def _columns(self, entry: Entry) -> tuple[Problem | None, dict[str, Any]]:
         try:
-            record = entry.record()
+            record = json.loads(entry.body.decode())
         except ValueError:
-            return Problem("altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not JSON")
-        for column, key in (("id", "id"), ("time", "time"), ("gate", "gate"), ("verdict", "verdict")):
-            if record.get(key) != getattr(entry, column):
+            return Problem(
+                "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not JSON"
+            ), {}
+        if not isinstance(record, dict):
+            return Problem(
+                "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not an object"
+            ), {}
+        for column in ("id", "time", "gate", "verdict"):
+            if record.get(column) != getattr(entry, column):
                 return Problem(
                     "altered",
                     entry.seq,
                     entry.id,
                     f"record #{entry.seq} ({entry.id}): the {column} column says "
-                    f"{getattr(entry, column)!r}, the record says {record.get(key)!r}",
-                )
+                    f"{getattr(entry, column)!r}, the record says {record.get(column)!r}",
+                ), record
         if self.deep and canonical(record) != entry.body:
             return Problem(
                 "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not canonical JSON"
-            )
-        return None
+            ), record
+        return None, record
 
     def _link(
         self,

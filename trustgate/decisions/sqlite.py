@@ -19,6 +19,7 @@ from trustgate.decisions.store import SCHEMA_VERSION, SqlStore
 from trustgate.errors import DecisionLogError
 
 BUSY_TIMEOUT_SECONDS = 10.0  # seconds a writer waits for another's transaction before failing
+CACHE_KIB = 65_536  # KiB of page cache per connection; index inserts and verify of large logs need it
 
 
 class SqliteStore(SqlStore):
@@ -56,6 +57,7 @@ class SqliteStore(SqlStore):
             try:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit
+                self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 if self._version() != SCHEMA_VERSION:
                     with self._write_tx():
                         self._execute(
