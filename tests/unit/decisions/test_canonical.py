@@ -58,9 +58,16 @@ def test_content_hash_is_sha256_of_canonical_bytes() -> None:
     )
 
 
-def test_uuid7_is_version_7_and_strictly_increasing_within_a_millisecond() -> None:
+def test_uuid7_is_version_7_and_strictly_increasing_within_a_millisecond(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trustgate.decisions import canonical as module
+
+    monkeypatch.setattr(module, "_uuid_last", (0, 0))  # as in a fresh process
     ids = [uuid7(ms=1_700_000_000_000) for _ in range(5000)]  # more than the 12-bit counter holds
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(uuid.UUID(i).version == 7 for i in ids)
     assert uuid7_time(ids[0]) is not None and uuid7_time(ids[0]).year == 2023  # type: ignore[union-attr]
     assert uuid7_time(str(uuid.uuid4())) is None
+    later = uuid7(ms=1_600_000_000_000)  # a clock that steps back does not make ids go backwards
+    assert later > ids[-1]
