@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev system-deps test lint typecheck unit bench bench-gatekeeper bench-images policy-test clean
+.PHONY: dev system-deps test lint typecheck unit bench bench-gatekeeper bench-images bench-log policy-test clean
 
 dev: system-deps $(BIN)/trustgate
 
@@ -42,6 +42,10 @@ bench-gatekeeper: dev
 
 bench-images: dev
 	$(BIN)/python bench/images.py
+
+# The decision log on SQLite and PostgreSQL: appends, queries and verify over 1,000,000 records.
+bench-log: dev
+	$(BIN)/python bench/decisions.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

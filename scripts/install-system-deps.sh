@@ -4,9 +4,10 @@
 # by the tests themselves, on 127.0.0.1, and stopped afterwards.
 #
 #   docker-registry  CNCF distribution: the OCI registry the supply-chain tests push to
+#   postgresql       the decision log's PostgreSQL store (tests run initdb in a temp dir, as `nobody` when root)
 set -eu
 
-PACKAGES="docker-registry"
+PACKAGES="docker-registry postgresql"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -27,3 +28,5 @@ $SUDO apt-get update -qq
 # The package's post-install script would start a system-wide registry; the tests start their own.
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+# Likewise the cluster Debian creates for postgresql: the tests run their own.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true; fi

@@ -25,7 +25,7 @@ API_VERSION = "trustgate.dev/v1alpha1"
 KIND = "Config"
 DEFAULT_KUBERNETES_VERSION = "1.35"
 BUILTIN_SETS = ("pss-baseline", "pss-restricted", "supply-chain")
-RESERVED_SECTIONS = ("commits", "decisionLog")
+RESERVED_SECTIONS = ("commits",)
 PUBLIC_GOOD = "public-good"  # the embedded Sigstore public-good trust root
 PREDICATE_ALIASES = {  # the short names cosign accepts for `--type`
     "slsaprovenance": "https://slsa.dev/provenance/v0.2",
@@ -195,6 +195,26 @@ class EngineSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionLogSettings:
+    """The `decisionLog` section: where decisions go and what happens when they cannot."""
+
+    url: str | None = None  # sqlite:///path.db or postgresql://...; None: no log unless --decision-log
+    failure_policy: str | None = None  # "closed" | "open"; None: closed in enforce mode, open otherwise
+    store_inputs: bool = True
+    max_input_bytes: int = 1_048_576  # bytes of input objects per record; beyond, only their hashes
+    redact: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (path, kinds)
+    checkpoint_key: Path | None = None  # Ed25519 PEM private key
+    checkpoint_every_records: int = 10_000  # records between automatic signed checkpoints
+    checkpoint_every_seconds: float = 3_600.0  # seconds between automatic signed checkpoints
+
+    def fail_closed(self, mode: Mode) -> bool:
+        """Whether a decision that cannot be recorded must not pass."""
+        if self.failure_policy is None:
+            return mode == Mode.ENFORCE
+        return self.failure_policy == "closed"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, with paths resolved against the file's directory."""
 
@@ -209,6 +229,8 @@ class Config:
     origin: str = "<embedded default>"
     gatekeeper: GatekeeperSettings = field(default_factory=GatekeeperSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    # Not part of the policy revision (repr): where decisions are logged does not change them.
+    decision_log: DecisionLogSettings = field(default_factory=DecisionLogSettings, repr=False)
 
     @classmethod
     def default(cls) -> Config:
@@ -329,6 +351,22 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     defaults = Limits()
     gatekeeper = manifests.get("gatekeeper", {})
     opa = value.get("engine", {}).get("opa", {})
+    log = value.get("decisionLog", {})
+    checkpoint = log.get("checkpoint", {})
+    log_defaults = DecisionLogSettings()
+    decision_log = DecisionLogSettings(
+        url=log.get("url"),
+        failure_policy=log.get("failurePolicy"),
+        store_inputs=log.get("storeInputs", True),
+        max_input_bytes=log.get("maxInputBytes", log_defaults.max_input_bytes),
+        redact=tuple(
+            (r, ()) if isinstance(r, str) else (r["path"], tuple(r.get("kinds", ())))
+            for r in log.get("redact", ())
+        ),
+        checkpoint_key=base / checkpoint["key"] if "key" in checkpoint else None,
+        checkpoint_every_records=checkpoint.get("everyRecords", log_defaults.checkpoint_every_records),
+        checkpoint_every_seconds=checkpoint.get("everySeconds", log_defaults.checkpoint_every_seconds),
+    )
     return Config(
         mode=Mode(value.get("mode", "enforce")),
         kubernetes=KubernetesSettings(
@@ -361,6 +399,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             opa_url=opa.get("url"),
             opa_timeout_seconds=opa.get("timeoutSeconds", EngineSettings().opa_timeout_seconds),
         ),
+        decision_log=decision_log,
     )
 
 

@@ -41,3 +41,7 @@ class RenderError(InputError):
 
 class ToolMissingError(Error):
     """An external program trustgate needs is not installed (operations must act)."""
+
+
+class DecisionLogError(Error):
+    """The decision log cannot be opened, read or written (operations must act)."""

@@ -10,6 +10,7 @@ request arrives (CLI, webhook, git) and how the decision is rendered.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fnmatch
 import hashlib
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from trustgate import yamlio
 from trustgate.artifacts.cache import VerificationCache
 from trustgate.config import Config, ExceptionRule, PolicySource, builtin_policy_dir
-from trustgate.errors import ConfigError, Error, PolicyError
+from trustgate.errors import ConfigError, DecisionLogError, Error, PolicyError
 from trustgate.manifests import loader
 from trustgate.manifests.images import find_images
 from trustgate.model import (
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     from trustgate.artifacts.policy import ImagePolicy
     from trustgate.artifacts.verifier import ImageVerifier
     from trustgate.oci.client import Registry
+if TYPE_CHECKING:  # the decision log is imported when one is given: start-up time counts
+    from trustgate.decisions.log import DecisionLog
+    from trustgate.decisions.record import DecisionContext, RecordOptions
 
 _PARALLEL_MIN_BYTES = 512 * 1024  # bytes; below this, starting workers costs more than it saves
 _PARALLEL_MIN_UNITS = 8  # files; each worker needs a share worth its start-up
@@ -75,6 +79,7 @@ class Gate:
         jobs: int = 1,
         registry: Registry | None = None,
         image_cache: VerificationCache[ImageResult] | None = None,
+        decision_log: DecisionLog | None = None,
     ) -> None:
         """Compile the configuration.
 
@@ -84,6 +89,7 @@ class Gate:
             jobs: worker processes for large inputs; 1 evaluates in-process.
             registry: where images are fetched from; default: a client built from `images.registries`.
             image_cache: where verification results are kept; default: in memory, per Gate.
+            decision_log: where every decision is recorded (per `config.decision_log`).
 
         Raises:
             PolicyError: a policy does not parse or names a missing package.
@@ -111,6 +117,17 @@ class Gate:
             self._image_policy = ImagePolicy(config.images, data=self._data)
         self._gatekeeper_init(config)
         self.policy_revision = self._revision()
+        self.decision_log = decision_log
+        self._record_options: RecordOptions | None = None
+        if decision_log is not None:
+            from trustgate.decisions.record import RecordOptions, RedactionRule
+
+            settings = config.decision_log
+            self._record_options = RecordOptions(
+                redact=tuple(RedactionRule.parse(path, kinds) for path, kinds in settings.redact),
+                store_inputs=settings.store_inputs,
+                max_input_bytes=settings.max_input_bytes,
+            )
 
     # -- Gatekeeper --------------------------------------------------------
 
@@ -332,8 +349,15 @@ class Gate:
 
     # -- evaluating --------------------------------------------------------
 
-    def check(self, paths: Sequence[str], *, stdin: bytes | None = None, gate: str = "ci") -> Decision:
-        """Read and evaluate files, directories, kustomizations and stdin.
+    def check(
+        self,
+        paths: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        gate: str = "ci",
+        context: DecisionContext | None = None,
+    ) -> Decision:
+        """Read and evaluate files, directories, kustomizations and stdin; record the decision.
 
         Raises:
             InputError: a named path does not exist (nothing was evaluated).
@@ -346,19 +370,61 @@ class Gate:
             self._set_change_set([d.obj for docs, _ in self._preread.values() for d in docs])
         results = self._run_units(units)
         self._preread = {}
-        return self._decision(gate, results, started)
+        return self._record(self._decision(gate, results, started), context)
 
     def evaluate(
-        self, documents: Sequence[Document], problems: Sequence[InputProblem] = (), *, gate: str = "ci"
+        self,
+        documents: Sequence[Document],
+        problems: Sequence[InputProblem] = (),
+        *,
+        gate: str = "ci",
+        context: DecisionContext | None = None,
     ) -> Decision:
-        """Evaluate documents that are already loaded (the webhook's and pre-sync's path)."""
+        """Evaluate documents that are already loaded (the webhook's and pre-sync's path); record it."""
         started = time.perf_counter()
         if self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces):
             self._set_change_set([d.obj for d in documents])
         results = [self._problem_result(p) for p in problems] + [
             self._evaluate_document(d) for d in documents
         ]
-        return self._decision(gate, results, started)
+        return self._record(self._decision(gate, results, started), context)
+
+    def _record(self, decision: Decision, context: DecisionContext | None) -> Decision:
+        """One record per decision in the decision log; a failure follows the failure policy."""
+        if self.decision_log is None:
+            return decision
+        from trustgate.decisions.canonical import CanonicalError
+        from trustgate.decisions.record import build_record
+
+        if decision.images:  # the verified digests and their evidence, for queries by digest
+            from trustgate.decisions.record import DecisionContext, ImageEvidence
+
+            verified = tuple(
+                ImageEvidence(
+                    image.reference,
+                    image.digest,
+                    "verified" if image.status == "verified" else "resolved" if image.digest else "manifest",
+                    image.to_json(),
+                )
+                for image in decision.images
+            )
+            base = context or DecisionContext()
+            context = dataclasses.replace(base, images=(*base.images, *verified))
+        try:
+            record = build_record(decision, context, options=self._record_options)
+            decision.record_id = self.decision_log.append(record)
+        except (DecisionLogError, CanonicalError) as e:
+            reason = e.diagnostics() if isinstance(e, Error) else str(e)
+            if self.config.decision_log.fail_closed(decision.mode):
+                decision.record_error = reason
+                decision.notes.append(
+                    f"the decision was not recorded in the decision log, so it fails: {reason}"
+                )
+            else:
+                decision.notes.append(
+                    f"the decision was NOT recorded in the decision log (failure policy: open): {reason}"
+                )
+        return decision
 
     def verify_images(self, references: Sequence[str], *, gate: str = "ci") -> Decision:
         """Verify images named directly (`trustgate verify image`): one result per reference."""
@@ -551,8 +617,9 @@ class Gate:
                 ImageUse(u.reference, u.path, u.container, yamlio.locate(doc.tree, u.path))
                 for u in find_images(doc.obj)
             ]
+        keep = doc.obj if self.decision_log is not None else None  # the record stores or hashes it
         return DocumentResult(
-            doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings, images=images
+            doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings, keep, images=images
         )
 
     def _schema_findings(self, doc: Document, mode: Mode) -> list[Finding]:

@@ -245,6 +245,7 @@ class DocumentResult:
     namespace: str | None
     name: str | None
     findings: list[Finding]
+    obj: Mapping[str, Any] | None = field(default=None, repr=False)  # the input, kept when a gate logs
     images: list[ImageUse] = field(default_factory=list)  # filled when image rules are configured
 
     @property
@@ -310,6 +311,8 @@ class Decision:
     duration_ms: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. expired exceptions, skipped kinds
     images: list[ImageResult] = field(default_factory=list)  # every distinct image verified
+    record_id: str = ""  # the id of its record in the decision log, once committed
+    record_error: str = ""  # it could not be recorded and the failure policy is closed: exit 3
 
     @property
     def summary(self) -> Summary:
@@ -333,7 +336,7 @@ class Decision:
         verdict on the whole change is then unknown, not merely "failed".
         """
         summary = self.summary
-        if summary.errors:
+        if summary.errors or self.record_error:
             return ExitCode.NOT_EVALUATED
         if not self.allowed:
             return ExitCode.POLICY_FAILURE

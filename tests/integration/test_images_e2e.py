@@ -414,3 +414,27 @@ def test_the_installed_command_end_to_end(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verified (rule shop)" in done.stdout
+
+
+def test_the_decision_log_records_verified_digests_for_auditors(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = signed_with_bundles(client, sigstore, f"{registry.host}/shop/audited:v7")
+    root = project([f"{registry.host}/shop/audited:v7"])
+    store = f"sqlite:///{tmp_path / 'decisions.db'}"
+    code, output, _ = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "--decision-log", store
+    )
+    assert code == 0, output
+    code, output, rows = run("log", "query", "--store", store, "--image", image.digest, "--format", "json")
+    assert code == 0, output
+    assert rows is not None and len(rows) == 1
+    code, output, _ = run("log", "show", "--store", store, rows[0]["record"]["id"])
+    assert code == 0, output
+    assert image.digest in output and RELEASE in output  # the digest and who signed it
+    code, output, _ = run("log", "verify", "--store", store)
+    assert code == 0, output

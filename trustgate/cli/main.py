@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 import click
 
 from trustgate import __version__
+from trustgate.cli.log import check_context, gate_decision_log, say_recorded
+from trustgate.cli.log import log as log_group
 from trustgate.config import (
     BUILTIN_SETS,
     PREDICATE_ALIASES,
@@ -218,6 +220,12 @@ def config_options(command: Callable[..., None]) -> Callable[..., None]:
     help="Worker processes for large inputs (default: CPU count).",
 )
 @click.option("--color/--no-color", default=None, help="Colour text output (default: when a terminal).")
+@click.option(
+    "--decision-log",
+    metavar="URL",
+    envvar="TRUSTGATE_DECISION_LOG",
+    help="Record the decision: sqlite:///path.db or postgresql://... (default: decisionLog.url).",
+)
 def check(
     paths: tuple[str, ...],
     flags: ConfigFlags,
@@ -226,6 +234,7 @@ def check(
     fail_on: str,
     jobs: int | None,
     color: bool | None,
+    decision_log: str | None,
 ) -> None:
     """Check Kubernetes manifests: files, directories, kustomizations, or - for stdin.
 
@@ -235,17 +244,25 @@ def check(
       kubectl kustomize overlays/prod | trustgate check -
       trustgate check -c trustgate.yaml --format sarif --output trustgate.sarif .
     """
+    log = None
     try:
-        with Gate(config=flags.load(), jobs=jobs or os.cpu_count() or 1) as gate:
+        config = flags.load()
+        log = gate_decision_log(config, decision_log)
+        with Gate(config=config, jobs=jobs or os.cpu_count() or 1, decision_log=log) as gate:
             # Parsing builds many short-lived containers and few cycles: collect
             # rarely, and never scan what start-up loaded (also spares forked
             # workers the copy-on-write of those pages). ~10% of a large check.
             gc.freeze()
             gc.set_threshold(50_000, 20, 20)
             stdin = sys.stdin.buffer.read() if "-" in paths else None
-            decision = gate.check(paths, stdin=stdin)
+            decision = gate.check(paths, stdin=stdin, context=check_context(paths) if log else None)
     except Error as e:
         _fail(e)
+    finally:
+        if log is not None:
+            log.close()
+    if log is not None:
+        say_recorded(decision, log)
     emit_report(decision, fmt, output=output, color=color)
     sys.exit(decision.exit_code(fail_on_warning=fail_on == "warning"))
 
@@ -570,3 +587,4 @@ from trustgate.cli.verify import verify as _verify_group  # noqa: E402
 
 main.add_command(_verify_group)
 _verify_group.add_command(verify_image)
+main.add_command(log_group)

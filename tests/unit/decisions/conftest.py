@@ -1,0 +1,74 @@
+"""Fixtures for the decision log: records, and a store URL for each real database."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trustgate.decisions.canonical import timestamp, uuid7
+
+MakeRecord = Callable[..., dict[str, Any]]
+DIGEST = "sha256:" + "ab" * 32
+
+
+def digest_of(n: int) -> str:
+    return "sha256:" + hashlib.sha256(str(n).encode()).hexdigest()
+
+
+def commit_of(n: int) -> str:
+    return hashlib.sha1(str(n).encode()).hexdigest()
+
+
+def record(n: int, **overrides: Any) -> dict[str, Any]:
+    """A small, varied record: namespace, image, commit and rule depend on `n`."""
+    out: dict[str, Any] = {
+        "schema": "trustgate.dev/decision/v1",
+        "id": uuid7(),
+        "time": timestamp(),
+        "gate": "admission" if n % 3 == 0 else "ci",
+        "mode": "enforce",
+        "verdict": "deny" if n % 4 == 0 else "allow",
+        "actor": {"git": {"author": {"name": "Dev", "email": f"dev{n % 5}@example.com"}}},
+        "subject": {
+            "commit": commit_of(n),
+            "objects": [{"kind": "Deployment", "namespace": f"team-{n % 7}", "name": f"app-{n}"}],
+            "images": [
+                {
+                    "reference": f"registry.example.com/app-{n % 11}:1.{n}",
+                    "digest": digest_of(n),
+                    "source": "manifest",
+                }
+            ],
+        },
+        "findings": (
+            [{"rule": "pss-baseline-privileged", "severity": "error", "message": "privileged", "object": 0}]
+            if n % 4 == 0
+            else []
+        ),
+        "n": n,
+    }
+    out.update(overrides)
+    return out
+
+
+@pytest.fixture
+def make_record() -> MakeRecord:
+    return record
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'decisions.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using it runs against SQLite and a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'decisions.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -1,0 +1,73 @@
+"""Canonical JSON: the fast path gives exactly RFC 8785's bytes; ids are UUIDv7 and ordered."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import pytest
+import rfc8785
+
+from trustgate.decisions.canonical import CanonicalError, canonical, content_hash, uuid7, uuid7_time
+
+
+def _value(rng: random.Random, depth: int = 0) -> Any:
+    choice = rng.randrange(8 if depth < 4 else 5)
+    if choice == 0:
+        return rng.randrange(-(2**53) + 1, 2**53)
+    if choice == 1:
+        return "".join(rng.choice('ab"\\\n\t\x01é€😀/<>') for _ in range(rng.randrange(6)))
+    if choice == 2:
+        return rng.choice([True, False, None])
+    if choice == 3:
+        return rng.choice([0.5, 1e21, 1e-7, 2.0, -0.0, 123.456])
+    if choice == 4:
+        return rng.randrange(100)
+    if choice in (5, 6):
+        keys = ["a", "B", "é", "😀", "\ue000", "z1", "_", ""]
+        return {rng.choice(keys): _value(rng, depth + 1) for _ in range(rng.randrange(5))}
+    return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+
+
+def test_canonical_equals_rfc8785_on_generated_values() -> None:
+    rng = random.Random(8785)
+    for _ in range(3000):
+        value = _value(rng)
+        assert canonical(value) == rfc8785.dumps(value)
+
+
+def test_canonical_sorts_keys_by_utf16_units_like_rfc8785() -> None:
+    value = {"\ue000": 1, "😀": 2, "a": 3}  # U+1F600 sorts before U+E000 in UTF-16
+    assert canonical(value) == rfc8785.dumps(value)
+    assert canonical(value).index("😀".encode()) < canonical(value).index("\ue000".encode())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 2**64, {"a": object()}, "\ud800"])
+def test_values_without_an_encoding_raise(bad: Any) -> None:
+    with pytest.raises(CanonicalError):
+        canonical(bad)
+
+
+def test_content_hash_is_sha256_of_canonical_bytes() -> None:
+    import hashlib
+
+    assert (
+        content_hash({"b": 1, "a": [1, "x"]})
+        == "sha256:" + hashlib.sha256(b'{"a":[1,"x"],"b":1}').hexdigest()
+    )
+
+
+def test_uuid7_is_version_7_and_strictly_increasing_within_a_millisecond(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trustgate.decisions import canonical as module
+
+    monkeypatch.setattr(module, "_uuid_last", (0, 0))  # as in a fresh process
+    ids = [uuid7(ms=1_700_000_000_000) for _ in range(5000)]  # more than the 12-bit counter holds
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 7 for i in ids)
+    assert uuid7_time(ids[0]) is not None and uuid7_time(ids[0]).year == 2023  # type: ignore[union-attr]
+    assert uuid7_time(str(uuid.uuid4())) is None
+    later = uuid7(ms=1_600_000_000_000)  # a clock that steps back does not make ids go backwards
+    assert later > ids[-1]

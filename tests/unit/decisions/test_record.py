@@ -1,0 +1,236 @@
+"""Records built from decisions: redaction, images, exceptions, verdicts, index terms, actors."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from trustgate.decisions.actor import ci_context, ci_environment, git_commit, strip_credentials
+from trustgate.decisions.record import (
+    REDACTED,
+    DecisionContext,
+    ImageEvidence,
+    RecordOptions,
+    RedactionRule,
+    build_record,
+    index_terms,
+    redact,
+)
+from trustgate.errors import ConfigError
+from trustgate.model import AppliedException, Decision, DocumentResult, Finding, Mode, Severity, Source
+
+SECRET = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {
+        "name": "db",
+        "namespace": "shop",
+        "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"aHVudGVyMg=="}}'
+        },
+    },
+    "data": {"password": "aHVudGVyMg=="},
+    "stringData": {"token": "s3cr3t"},
+}
+PINNED = "registry.example.com/shop/web:1.4@sha256:" + "0" * 64
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop"},
+    "spec": {
+        "template": {
+            "spec": {
+                "initContainers": [{"name": "init", "image": "busybox:1.36"}],
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": PINNED,
+                        "env": [{"name": "A", "value": "x"}, {"name": "B", "value": "y"}],
+                    }
+                ],
+            }
+        }
+    },
+}
+
+
+def _result(obj: dict[str, object], findings: list[Finding]) -> DocumentResult:
+    meta = obj["metadata"]
+    assert isinstance(meta, dict)
+    return DocumentResult(
+        Source("deploy.yaml", 3),
+        str(obj["apiVersion"]),
+        str(obj["kind"]),
+        meta["namespace"],
+        meta["name"],
+        findings,
+        obj,
+    )
+
+
+def test_secret_values_are_never_stored_nor_hashed_in_the_clear() -> None:
+    decision = Decision("ci", Mode.ENFORCE, [_result(SECRET, [])])
+    record = build_record(decision)
+    text = str(record)
+    assert "aHVudGVyMg" not in text and "s3cr3t" not in text
+    stored = record["subject"]["objects"][0]
+    assert stored["object"]["data"] == {"password": REDACTED}
+    assert stored["object"]["stringData"] == {"token": REDACTED}
+    assert "data" in stored["redacted"] and "stringData" in stored["redacted"]
+    assert (
+        stored["object"]["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+        == REDACTED
+    )
+
+
+def test_configured_paths_are_redacted_for_their_kinds_only() -> None:
+    rules = (RedactionRule.parse("spec.template.spec.containers[*].env[*].value", ["Deployment"]),)
+    redacted, paths = redact(DEPLOYMENT, rules)
+    env = redacted["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e["value"] for e in env] == [REDACTED, REDACTED]
+    assert paths == ["spec.template.spec.containers[*].env[*].value"]
+    assert DEPLOYMENT["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "x"  # type: ignore[index]
+    other = (RedactionRule.parse("spec.template.spec.containers[*].env[*].value", ["StatefulSet"]),)
+    assert redact(DEPLOYMENT, other)[1] == []
+
+
+def test_redaction_paths_with_quoted_keys_and_indexes() -> None:
+    obj = {
+        "kind": "ConfigMap",
+        "metadata": {"annotations": {"example.com/token": "t", "keep": "k"}},
+        "x": [1, 2],
+    }
+    rules = (RedactionRule.parse('metadata.annotations["example.com/token"]'), RedactionRule.parse("x[1]"))
+    redacted, _ = redact(obj, rules)
+    assert redacted["metadata"]["annotations"] == {"example.com/token": REDACTED, "keep": "k"}
+    assert redacted["x"] == [1, REDACTED]
+
+
+@pytest.mark.parametrize("bad", ["", "a..b", "a[x]", 'a["unterminated]'])
+def test_unparseable_redaction_paths_are_config_errors(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        RedactionRule.parse(bad)
+
+
+def test_images_come_from_pod_specs_findings_and_explicit_evidence() -> None:
+    finding = Finding(
+        "supply-chain-latest-tag", Severity.ERROR, "latest", "rego", metadata={"image": "nginx:latest"}
+    )
+    decision = Decision("ci", Mode.ENFORCE, [_result(DEPLOYMENT, [finding])])
+    verified = ImageEvidence("busybox:1.36", "sha256:" + "b" * 64, "verified", {"signer": "ci@example.com"})
+    record = build_record(decision, DecisionContext(commit="ABC123", images=[verified]))
+    images = {i["reference"]: i for i in record["subject"]["images"]}
+    assert images[PINNED]["digest"] == "sha256:" + "0" * 64 and images[PINNED]["source"] == "manifest"
+    assert images["nginx:latest"] == {"reference": "nginx:latest", "digest": None, "source": "finding"}
+    assert images["busybox:1.36"]["source"] == "verified" and images["busybox:1.36"]["details"]["signer"]
+    terms = index_terms(record)
+    assert ("digest", "sha256:" + "b" * 64) in terms and ("digest", "sha256:" + "0" * 64) in terms
+    assert ("image", PINNED) in terms and ("image", "registry.example.com/shop/web:1.4") in terms
+    assert ("commit", "abc123") in terms and ("namespace", "shop") in terms
+    assert ("rule", "supply-chain-latest-tag") in terms
+    assert record["verdict"] == "deny" and record["exitCode"] == 1
+
+
+def test_exceptions_applied_are_listed_with_their_findings() -> None:
+    waived = Finding(
+        "pss-restricted-run-as-non-root",
+        Severity.INFO,
+        "runs as root",
+        "rego",
+        exception=AppliedException("legacy", "dba@example.com", "vendor image", "2030-01-01"),
+    )
+    decision = Decision("ci", Mode.ENFORCE, [_result(DEPLOYMENT, [waived])])
+    record = build_record(decision)
+    assert record["verdict"] == "allow"
+    assert record["exceptions"] == [
+        {
+            "name": "legacy",
+            "owner": "dba@example.com",
+            "reason": "vendor image",
+            "expires": "2030-01-01",
+            "expired": False,
+            "findings": 1,
+        }
+    ]
+    assert ("rule", "pss-restricted-run-as-non-root") in index_terms(record)  # waived findings stay findable
+
+
+def test_inputs_beyond_the_limit_are_kept_as_hashes_only() -> None:
+    decision = Decision("ci", Mode.ENFORCE, [_result(DEPLOYMENT, []), _result(SECRET, [])])
+    record = build_record(decision, options=RecordOptions(max_input_bytes=400))
+    objects = record["subject"]["objects"]
+    assert all(o["inputHash"].startswith("sha256:") for o in objects)
+    assert sum("object" in o for o in objects) < 2
+    assert any("hash only" in n for n in record["notes"])
+
+
+def test_ci_environment_of_github_and_gitlab() -> None:
+    github = ci_environment(
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": "acme/shop",
+            "GITHUB_RUN_ID": "42",
+            "GITHUB_SHA": "abc",
+        }
+    )
+    assert github == {
+        "provider": "github",
+        "repository": "acme/shop",
+        "runId": "42",
+        "sha": "abc",
+        "runUrl": "https://github.com/acme/shop/actions/runs/42",
+    }
+    gitlab = ci_environment({"GITLAB_CI": "true", "CI_PROJECT_PATH": "acme/shop", "GITLAB_USER_LOGIN": "ann"})
+    assert gitlab == {"provider": "gitlab", "repository": "acme/shop", "actor": "ann"}
+    assert ci_environment({}) is None
+
+
+def test_credentials_are_stripped_from_urls() -> None:
+    assert (
+        strip_credentials("https://x-token:ghp_abc@github.com/acme/shop.git")
+        == "https://github.com/acme/shop.git"
+    )
+
+
+def test_git_commit_names_author_committer_branch_and_remote(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "ann@example.com")
+    git("config", "user.name", "Ann")
+    git("remote", "add", "origin", "https://bot:secret@git.example.com/acme/shop.git")
+    (tmp_path / "a.yaml").write_text("a: 1\n")
+    git("add", "a.yaml")
+    git("commit", "-q", "-m", "first")
+    info = git_commit(tmp_path)
+    assert info is not None and len(info.commit) == 40
+    assert info.author.email == "ann@example.com" and info.ref == "refs/heads/main"
+    assert info.remote == "https://git.example.com/acme/shop.git" and info.signer is None
+    context = ci_context({"GITHUB_ACTIONS": "true", "GITHUB_SHA": "f" * 40}, tmp_path)
+    assert context.commit == "f" * 40  # the CI system's commit wins
+    assert git_commit(tmp_path.parent / "definitely-missing") is None
+
+
+def test_records_match_the_published_json_schema() -> None:
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads((resources.files("trustgate") / "schemas" / "decision-v1.json").read_text("utf-8"))
+    finding = Finding(
+        "no-priv", Severity.ERROR, "privileged", "rego", path=("spec",), metadata={"image": "x:1"}
+    )
+    decision = Decision(
+        "ci", Mode.ENFORCE, [_result(DEPLOYMENT, [finding]), _result(SECRET, [])], "sha256:ab"
+    )
+    context = ci_context(
+        {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "a/b", "GITHUB_RUN_ID": "1"}, Path("/")
+    )
+    record = build_record(decision, context)
+    jsonschema.Draft202012Validator(schema).validate(record)
+    broken = dict(record, verdict="maybe")
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(broken))

@@ -1,0 +1,302 @@
+"""`Verifier` against rows changed directly in the database: it names the first bad record and how."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import MakeRecord
+
+from trustgate.decisions.chain import (
+    Checkpoint,
+    CheckpointSigner,
+    Report,
+    Verifier,
+    entry_hash,
+    load_public_key,
+)
+from trustgate.decisions.log import DecisionLog, open_store
+
+
+def _key(tmp_path: Path, name: str = "key.pem") -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = tmp_path / name
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+def _fill(url: str, make_record: MakeRecord, n: int = 20, key: Path | None = None) -> list[str]:
+    with DecisionLog.open(url, key=key) as log:
+        return [log.append(make_record(i)) for i in range(1, n + 1)]
+
+
+def _verify(url: str, public_key: Path | None = None) -> Report:
+    store = open_store(url, create=False)
+    try:
+        with store.snapshot():
+            pinned = load_public_key(public_key) if public_key else None
+            return Verifier(checkpoints=store.checkpoints(), public_key=pinned).run(
+                store.entries(), store.index_rows()
+            )
+    finally:
+        store.close()
+
+
+def _tamper(url: str, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """Run SQL directly, as someone with write access to the database would."""
+    store = open_store(url)
+    try:
+        with store._write():
+            for sql, params in statements:
+                store._execute(sql, params)
+    finally:
+        store.close()
+
+
+def _row(url: str, seq: int) -> tuple[Any, ...]:
+    store = open_store(url)
+    try:
+        return store._execute("SELECT id, record, prev, hash FROM decisions WHERE seq = ?", (seq,))[0]
+    finally:
+        store.close()
+
+
+_INSERT_AT_5 = (
+    "INSERT INTO decisions (seq, id, time, gate, verdict, record, prev, hash) VALUES (5, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _shift(url: str, start: int, by: int) -> list[tuple[str, tuple[Any, ...]]]:
+    """Statements renumbering seq >= start by `by`, without breaking uniqueness on the way."""
+    return [
+        ("UPDATE decisions SET seq = -seq WHERE seq >= ?", (start,)),
+        ("UPDATE terms SET seq = -seq WHERE seq >= ?", (start,)),
+        ("UPDATE decisions SET seq = -seq + ? WHERE seq < 0", (by,)),
+        ("UPDATE terms SET seq = -seq + ? WHERE seq < 0", (by,)),
+    ]
+
+
+def test_an_untouched_log_is_intact(store_url: str, make_record: MakeRecord) -> None:
+    _fill(store_url, make_record)
+    report = _verify(store_url)
+    assert report.ok and report.records == 20 and report.first_seq == 1 and report.last_seq == 20
+
+
+def test_altered_record(store_url: str, make_record: MakeRecord) -> None:
+    ids = _fill(store_url, make_record)
+    _, body, _, _ = _row(store_url, 7)
+    changed = bytes(body).replace(b'"verdict":"allow"', b'"verdict":"deny"')
+    assert changed != bytes(body)
+    _tamper(store_url, ("UPDATE decisions SET record = ? WHERE seq = 7", (changed,)))
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq, problem.id) == ("altered", 7, ids[6])
+    assert "#7" in problem.message
+
+
+def test_altered_record_with_its_hash_recomputed(store_url: str, make_record: MakeRecord) -> None:
+    ids = _fill(store_url, make_record)
+    _, body, prev, _ = _row(store_url, 7)
+    changed = bytes(body).replace(b'"verdict":"allow"', b'"verdict":"deny"')
+    forged = entry_hash(prev, changed, 7)
+    _tamper(store_url, ("UPDATE decisions SET record = ?, hash = ? WHERE seq = 7", (changed, forged)))
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq, problem.id) == ("altered", 7, ids[6])
+
+
+def test_altered_column_only(store_url: str, make_record: MakeRecord) -> None:
+    ids = _fill(store_url, make_record)
+    _tamper(store_url, ("UPDATE decisions SET verdict = 'allow' WHERE seq = 8", ()))  # n=8 was a deny
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq, problem.id) == ("altered", 8, ids[7])
+    assert "verdict column" in problem.message
+
+
+def test_altered_query_index(store_url: str, make_record: MakeRecord) -> None:
+    ids = _fill(store_url, make_record)
+    _tamper(
+        store_url, ("DELETE FROM terms WHERE seq = 12 AND kind = 'rule'", ())
+    )  # hide a denial from --rule
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq, problem.id) == ("altered", 12, ids[11])
+    assert "query index" in problem.message
+
+
+def test_removed_record(store_url: str, make_record: MakeRecord) -> None:
+    _fill(store_url, make_record)
+    _tamper(store_url, ("DELETE FROM decisions WHERE seq = 9", ()), ("DELETE FROM terms WHERE seq = 9", ()))
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq) == ("removed", 9)
+    assert "#9 was removed" in problem.message
+
+
+def test_removed_record_with_later_ones_renumbered(store_url: str, make_record: MakeRecord) -> None:
+    _fill(store_url, make_record)
+    _tamper(
+        store_url,
+        ("DELETE FROM decisions WHERE seq = 9", ()),
+        ("DELETE FROM terms WHERE seq = 9", ()),
+        *_shift(store_url, 10, -1),
+    )
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq) == ("removed", 9)
+
+
+def test_inserted_record(store_url: str, make_record: MakeRecord) -> None:
+    ids = _fill(store_url, make_record)
+    forged = make_record(99)
+    from trustgate.decisions.log import prepare
+
+    item = prepare(forged)
+    _tamper(
+        store_url,
+        *_shift(store_url, 5, 1),
+        (
+            _INSERT_AT_5,
+            (item.id, item.time, item.gate, item.verdict, item.body, "f" * 64, "e" * 64),
+        ),
+    )
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq, problem.id) == ("inserted", 5, item.id)
+    assert ids[4] in problem.message  # the record that belongs there
+
+
+def test_inserted_record_with_a_correct_hash(store_url: str, make_record: MakeRecord) -> None:
+    """Someone who knows the algorithm links a forged record properly; the next record exposes it."""
+    _fill(store_url, make_record)
+    from trustgate.decisions.log import prepare
+
+    item = prepare(make_record(99))
+    _, _, prev5, _ = _row(store_url, 5)
+    _tamper(
+        store_url,
+        *_shift(store_url, 5, 1),
+        (
+            _INSERT_AT_5,
+            (item.id, item.time, item.gate, item.verdict, item.body, prev5, entry_hash(prev5, item.body, 5)),
+        ),
+        *[("INSERT INTO terms (kind, value, seq) VALUES (?, ?, 5)", t) for t in item.terms],
+    )
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq, problem.id) == ("inserted", 5, item.id)
+
+
+def test_reordered_records(store_url: str, make_record: MakeRecord) -> None:
+    ids = _fill(store_url, make_record)
+    _tamper(
+        store_url,
+        ("UPDATE decisions SET seq = -1 WHERE seq = 11", ()),
+        ("UPDATE terms SET seq = -1 WHERE seq = 11", ()),
+        ("UPDATE decisions SET seq = 11 WHERE seq = 12", ()),
+        ("UPDATE terms SET seq = 11 WHERE seq = 12", ()),
+        ("UPDATE decisions SET seq = 12 WHERE seq = -1", ()),
+        ("UPDATE terms SET seq = 12 WHERE seq = -1", ()),
+    )
+    problem = _verify(store_url).first_problem
+    assert problem is not None and (problem.kind, problem.seq, problem.id) == ("reordered", 11, ids[11])
+    assert ids[10] in problem.message
+
+
+def test_newest_records_removed_are_caught_by_a_signed_checkpoint(
+    store_url: str, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    key = _key(tmp_path)
+    _fill(store_url, make_record, 10, key=key)  # the first append checkpoints at once
+    with DecisionLog.open(store_url, key=key) as log:
+        for i in range(11, 16):
+            log.append(make_record(i))
+        log.checkpoint()  # on demand, at #15
+    _tamper(store_url, ("DELETE FROM decisions WHERE seq > 12", ()), ("DELETE FROM terms WHERE seq > 12", ()))
+    report = _verify(store_url, public_key=key)
+    problem = report.first_problem
+    assert problem is not None and (problem.kind, problem.seq) == ("removed", 13)
+    assert "#13..#15" in problem.message
+
+
+def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(
+    store_url: str, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    key = _key(tmp_path)
+    _fill(store_url, make_record, 5, key=key)
+    with DecisionLog.open(store_url, key=key) as log:
+        log.checkpoint()
+    # Rewrite record 3 and re-hash everything after it: the chain alone is consistent again.
+    store = open_store(store_url)
+    rows = store._execute("SELECT seq, record, prev FROM decisions ORDER BY seq")
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    prev = rows[2][2]
+    for seq, body, _ in rows[2:]:
+        body = bytes(body).replace(b'"mode":"enforce"', b'"mode":"audit"') if seq == 3 else bytes(body)
+        digest = entry_hash(prev, body, seq)
+        statements.append(
+            ("UPDATE decisions SET record = ?, prev = ?, hash = ? WHERE seq = ?", (body, prev, digest, seq))
+        )
+        prev = digest
+    store.close()
+    _tamper(store_url, *statements)
+    report = _verify(store_url, public_key=key)
+    assert [p.kind for p in report.problems] == ["altered"]
+    assert "rewritten" in report.problems[0].message and "#5" in report.problems[0].message
+
+
+def test_checkpoints_must_carry_valid_signatures_by_the_pinned_key(
+    store_url: str, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    key = _key(tmp_path)
+    _fill(store_url, make_record, 3, key=key)
+    assert _verify(store_url, public_key=key).ok
+    other = _key(tmp_path, "other.pem")
+    report = _verify(store_url, public_key=other)
+    assert not report.ok and "not by the pinned key" in report.problems[0].message
+    _tamper(store_url, ("UPDATE checkpoints SET seq = seq + 1", ()))
+    report = _verify(store_url, public_key=key)
+    assert not report.ok and "does not verify" in report.problems[0].message
+
+
+def test_a_forged_prune_anchor_without_the_key_is_refused(
+    store_url: str, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    key = _key(tmp_path)
+    _fill(store_url, make_record, 6, key=key)
+    _, _, _, hash3 = _row(store_url, 3)
+    _tamper(
+        store_url,
+        ("DELETE FROM decisions WHERE seq <= 3", ()),
+        (
+            "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature) "
+            "VALUES (3, ?, 't', 'prune', '', '', '')",
+            (hash3,),
+        ),
+    )
+    report = _verify(store_url, public_key=key)
+    assert not report.ok and "prune checkpoint" in report.problems[0].message
+    assert "is not signed" in report.problems[0].message
+    assert _verify(store_url).ok  # without a pinned key an unsigned anchor is accepted (and said so)
+
+
+def test_checkpoint_payload_binds_every_field() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    signer = CheckpointSigner(private_key=Ed25519PrivateKey.generate())
+    cp = signer.sign(seq=5, hash="a" * 64, time="2025-01-01T00:00:00.000000Z", kind="manual")
+    raw = base64.b64decode(cp.signature)
+    signer.public_key.verify(raw, cp.payload())
+    changes: list[Callable[[Checkpoint], Checkpoint]] = [
+        lambda c: Checkpoint(6, c.hash, c.time, c.kind, c.key_id, c.public_key, c.signature),
+        lambda c: Checkpoint(c.seq, "b" * 64, c.time, c.kind, c.key_id, c.public_key, c.signature),
+        lambda c: Checkpoint(c.seq, c.hash, "x", c.kind, c.key_id, c.public_key, c.signature),
+        lambda c: Checkpoint(c.seq, c.hash, c.time, "prune", c.key_id, c.public_key, c.signature),
+    ]
+    from cryptography.exceptions import InvalidSignature
+
+    for change in changes:
+        with pytest.raises(InvalidSignature):
+            signer.public_key.verify(raw, change(cp).payload())

@@ -1,0 +1,505 @@
+"""The hash chain and its signed checkpoints, and the verifier that walks them.
+
+Owns: the entry hash (`entry_hash`), checkpoints (what they sign, Ed25519
+signing and checking), and `Verifier`, which walks a store's entries in
+sequence order and names the first record that was altered, removed, inserted
+or reordered. Leaves out: reading the store (it is handed iterators) and the
+command line. Pure: no I/O.
+
+Entry n is the RFC 8785 encoding of `{"prev": h(n-1), "record": <record>,
+"seq": n}`, hashed with SHA-256. The stored record bytes are already
+canonical, and RFC 8785 orders those three keys as written, so the entry is
+assembled by concatenation and the verifier never re-encodes a record. The
+first entry's `prev` is 64 zeros; after a prune it is the hash of the last
+pruned entry, which a prune checkpoint records. See docs/adr/0003.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from trustgate.decisions.canonical import canonical
+from trustgate.decisions.record import index_terms
+from trustgate.errors import ConfigError
+
+GENESIS = "0" * 64
+CHECKPOINT_TYPE = "trustgate.dev/decision-checkpoint/v1"
+_LOOKAHEAD = 64  # entries read ahead to tell an insertion from a reordering
+
+
+def entry_hash(prev: str, body: bytes, seq: int) -> str:
+    """SHA-256 (hex) of the canonical entry `{"prev", "record", "seq"}`."""
+    return hashlib.sha256(
+        b'{"prev":"' + prev.encode() + b'","record":' + body + b',"seq":' + str(seq).encode() + b"}"
+    ).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored record with its place in the chain."""
+
+    seq: int
+    id: str
+    time: str
+    gate: str
+    verdict: str
+    body: bytes  # the record, RFC 8785 encoded
+    prev: str
+    hash: str
+
+    def record(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.body)
+        return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement: "the chain's entry `seq` has hash `hash`" at `time`.
+
+    `kind` is `periodic`, `manual` or `prune` (the anchor a pruned chain starts
+    from). Unsigned when the log has no key: `key_id`, `public_key` and
+    `signature` are empty then.
+    """
+
+    seq: int
+    hash: str
+    time: str
+    kind: str
+    key_id: str = ""
+    public_key: str = ""  # base64 of the raw 32-byte Ed25519 key
+    signature: str = ""  # base64 of the Ed25519 signature over `payload()`
+
+    def payload(self) -> bytes:
+        return canonical(
+            {
+                "type": CHECKPOINT_TYPE,
+                "seq": self.seq,
+                "hash": self.hash,
+                "time": self.time,
+                "kind": self.kind,
+                "keyId": self.key_id,
+            }
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "hash": self.hash,
+            "time": self.time,
+            "kind": self.kind,
+            "keyId": self.key_id,
+            "publicKey": self.public_key,
+            "signature": self.signature,
+        }
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """`sha256:<hex>` of the DER SubjectPublicKeyInfo, as elsewhere in trustgate."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+class CheckpointSigner:
+    """Signs checkpoints with an Ed25519 private key."""
+
+    def __init__(self, *, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+        self.public_key = private_key.public_key()
+        self.key_id = key_id(self.public_key)
+        self._raw_public = base64.b64encode(
+            self.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        ).decode()
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> CheckpointSigner:
+        """Load a PEM (PKCS#8) Ed25519 private key, e.g. from `openssl genpkey -algorithm ed25519`.
+
+        Raises:
+            ConfigError: the file is unreadable, encrypted, or not an Ed25519 key.
+        """
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read the checkpoint key: {e.strerror or e}", where=str(path)) from e
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(
+                f"not an unencrypted PEM private key: {e}",
+                where=str(path),
+                hint="create one with `openssl genpkey -algorithm ed25519 -out decision-log.pem`",
+            ) from e
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(
+                "the checkpoint key must be an Ed25519 key",
+                where=str(path),
+                hint="create one with `openssl genpkey -algorithm ed25519 -out decision-log.pem`",
+            )
+        return cls(private_key=key)
+
+    def sign(self, *, seq: int, hash: str, time: str, kind: str) -> Checkpoint:
+        unsigned = Checkpoint(seq, hash, time, kind, key_id=self.key_id, public_key=self._raw_public)
+        signature = base64.b64encode(self._key.sign(unsigned.payload())).decode()
+        return Checkpoint(
+            seq, hash, time, kind, key_id=self.key_id, public_key=self._raw_public, signature=signature
+        )
+
+
+def load_public_key(path: str | Path) -> Ed25519PublicKey:
+    """A PEM Ed25519 public key (or the private key, whose public half is taken).
+
+    Raises:
+        ConfigError: unreadable or not Ed25519.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read the public key: {e.strerror or e}", where=str(path)) from e
+    key: Any
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        try:
+            key = serialization.load_pem_private_key(data, password=None).public_key()
+        except (ValueError, TypeError) as e:
+            raise ConfigError("not a PEM Ed25519 public key", where=str(path)) from e
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError("the checkpoint key must be an Ed25519 key", where=str(path))
+    return key
+
+
+def _signature_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None:
+    if not cp.signature:
+        return "is not signed" if pinned is not None else None
+    try:
+        embedded = Ed25519PublicKey.from_public_bytes(base64.b64decode(cp.public_key))
+    except ValueError:
+        return "carries a malformed public key"
+    key = pinned or embedded
+    if pinned is not None and key_id(pinned) != cp.key_id:
+        return f"is signed by key {cp.key_id}, not by the pinned key {key_id(pinned)}"
+    if key_id(embedded) != cp.key_id:
+        return "names a key id that does not match its public key"
+    try:
+        key.verify(base64.b64decode(cp.signature), cp.payload())
+    except (InvalidSignature, ValueError):
+        return "has a signature that does not verify (the checkpoint was altered)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something `log verify` found; `kind` is altered, removed, inserted, reordered or checkpoint."""
+
+    kind: str
+    seq: int
+    id: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "seq": self.seq, "id": self.id, "message": self.message}
+
+
+@dataclass(slots=True)
+class Report:
+    """What `log verify` found."""
+
+    records: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    head: str = GENESIS
+    anchor: Checkpoint | None = None
+    checkpoints: int = 0
+    signed_by: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return min(self.problems, key=lambda p: p.seq) if self.problems else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "firstSeq": self.first_seq,
+            "lastSeq": self.last_seq,
+            "head": self.head,
+            "anchor": self.anchor.to_json() if self.anchor else None,
+            "checkpoints": self.checkpoints,
+            "signedBy": sorted(self.signed_by),
+            "problems": [p.to_json() for p in sorted(self.problems, key=lambda p: p.seq)],
+            "warnings": self.warnings,
+        }
+
+
+class Verifier:
+    """Walks entries in `seq` order and checks the chain, the columns, the index and the checkpoints.
+
+    Args:
+        checkpoints: every checkpoint of the store, any order.
+        public_key: when given, every checkpoint must be signed by it.
+        deep: also re-encode each record to check its bytes are canonical (slow).
+    """
+
+    def __init__(
+        self,
+        *,
+        checkpoints: Sequence[Checkpoint],
+        public_key: Ed25519PublicKey | None = None,
+        deep: bool = False,
+    ) -> None:
+        self.checkpoints = sorted(checkpoints, key=lambda c: (c.seq, c.time))
+        self.public_key = public_key
+        self.deep = deep
+        anchors = [c for c in self.checkpoints if c.kind == "prune"]
+        self.anchor = max(anchors, key=lambda c: c.seq) if anchors else None
+
+    def run(self, entries: Iterable[Entry], terms: Iterable[tuple[int, list[str]]] | None = None) -> Report:
+        """Verify; `terms` yields (seq, ["kind\\x1fvalue", ...]) in seq order when the index is checked."""
+        report = Report(anchor=self.anchor, checkpoints=len(self.checkpoints))
+        needed = {c.seq for c in self.checkpoints}
+        hash_at: dict[int, str] = {}
+        if self.anchor is not None:
+            expected_seq, expected_prev = self.anchor.seq + 1, self.anchor.hash
+            hash_at[self.anchor.seq] = self.anchor.hash
+        else:
+            expected_seq, expected_prev = 1, GENESIS
+        rows = _Peekable(iter(entries))
+        term_iter = iter(terms) if terms is not None else None
+        pending_terms: tuple[int, list[str]] | None = None
+        before: Entry | None = None  # the entry before the previous one
+        previous: Entry | None = None
+        for entry in rows:
+            problem = self._link(entry, expected_seq, expected_prev, rows, previous, before)
+            if problem is not None:
+                report.problems.append(problem)
+                break
+            problem, record = self._columns(entry)
+            if problem is None and term_iter is not None:
+                while pending_terms is None or pending_terms[0] < entry.seq:
+                    pending_terms = next(term_iter, (1 << 62, []))
+                stored = sorted(pending_terms[1]) if pending_terms[0] == entry.seq else []
+                if stored != [f"{k}\x1f{v}" for k, v in index_terms(record)]:
+                    problem = Problem(
+                        "altered",
+                        entry.seq,
+                        entry.id,
+                        f"record #{entry.seq} ({entry.id}): the query index (namespaces, images, rules, "
+                        "commits, actors) does not match the record",
+                    )
+            if problem is not None:
+                report.problems.append(problem)
+                break
+            if entry.seq in needed:
+                hash_at[entry.seq] = entry.hash
+            if report.first_seq is None:
+                report.first_seq = entry.seq
+            report.records += 1
+            report.last_seq = entry.seq
+            report.head = entry.hash
+            expected_seq, expected_prev = entry.seq + 1, entry.hash
+            before, previous = previous, entry
+        else:
+            self._checkpoints(report, hash_at)
+            if self.public_key is None and any(c.signature for c in self.checkpoints):
+                report.warnings.append(
+                    "checkpoint signatures were checked against the keys they carry; "
+                    "pass --public-key to require your key"
+                )
+            if not any(c.signature for c in self.checkpoints):
+                report.warnings.append(
+                    "no signed checkpoint: removing the newest records, or rewriting the whole chain, "
+                    "cannot be detected (configure decisionLog.checkpoint.key)"
+                )
+        return report
+
+    def _checkpoints(self, report: Report, hash_at: Mapping[int, str]) -> None:
+        last = report.last_seq if report.last_seq is not None else (self.anchor.seq if self.anchor else 0)
+        for cp in self.checkpoints:
+            where = f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq}"
+            reason = _signature_problem(cp, self.public_key)
+            if reason is not None:
+                report.problems.append(Problem("checkpoint", cp.seq, "", f"{where} {reason}"))
+                continue
+            if cp.signature:
+                report.signed_by.add(cp.key_id)
+            if self.anchor is not None and cp.seq < self.anchor.seq:
+                continue  # before the prune: those entries are gone by design
+            if cp.seq > last:
+                report.problems.append(
+                    Problem(
+                        "removed",
+                        last + 1,
+                        "",
+                        f"records #{last + 1}..#{cp.seq} were removed: {where} covers them",
+                    )
+                )
+            elif hash_at.get(cp.seq) != cp.hash:
+                report.problems.append(
+                    Problem(
+                        "altered",
+                        cp.seq,
+                        "",
+                        f"the chain up to #{cp.seq} was rewritten: its hash differs from {where}",
+                    )
+                )
+
+    def _columns(self, entry: Entry) -> tuple[Problem | None, dict[str, Any]]:
+        try:
+            record = json.loads(entry.body.decode())
+        except ValueError:
+            return Problem(
+                "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not JSON"
+            ), {}
+        if not isinstance(record, dict):
+            return Problem(
+                "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not an object"
+            ), {}
+        for column in ("id", "time", "gate", "verdict"):
+            if record.get(column) != getattr(entry, column):
+                return Problem(
+                    "altered",
+                    entry.seq,
+                    entry.id,
+                    f"record #{entry.seq} ({entry.id}): the {column} column says "
+                    f"{getattr(entry, column)!r}, the record says {record.get(column)!r}",
+                ), record
+        if self.deep and canonical(record) != entry.body:
+            return Problem(
+                "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not canonical JSON"
+            ), record
+        return None, record
+
+    def _link(
+        self,
+        entry: Entry,
+        expected_seq: int,
+        expected_prev: str,
+        rows: _Peekable,
+        previous: Entry | None,
+        before: Entry | None,
+    ) -> Problem | None:
+        """None when `entry` continues the chain; otherwise what is wrong, as precisely as can be told."""
+        label = f"record #{entry.seq} ({entry.id})"
+        if entry.seq < expected_seq:
+            return Problem("inserted", entry.seq, entry.id, f"{label} lies before the chain's start")
+        if entry.seq > expected_seq:
+            last = (
+                f"#{expected_seq}" if entry.seq == expected_seq + 1 else f"#{expected_seq}..#{entry.seq - 1}"
+            )
+            return Problem(
+                "removed",
+                expected_seq,
+                "",
+                f"record {last} was removed: the chain jumps from #{expected_seq - 1} to {label}",
+            )
+        self_ok = entry_hash(entry.prev, entry.body, entry.seq) == entry.hash
+        if entry.prev == expected_prev:
+            if self_ok:
+                return None
+            return Problem(
+                "altered", entry.seq, entry.id, f"{label} was altered: its content does not match its hash"
+            )
+        # The entry does not link to its predecessor. Look ahead for the entry that does.
+        ahead = rows.peek(_LOOKAHEAD)
+        moved_from = _original_seq(entry)
+        for offset, other in enumerate(ahead, start=1):
+            if other.prev != expected_prev:
+                continue
+            if moved_from is not None and moved_from != entry.seq:
+                return Problem(
+                    "reordered",
+                    entry.seq,
+                    entry.id,
+                    f"{label} was moved from #{moved_from}; record {other.id} (now #{other.seq}) "
+                    f"belongs at #{entry.seq}",
+                )
+            count = "record" if offset == 1 else f"{offset} records"
+            return Problem(
+                "inserted",
+                entry.seq,
+                entry.id,
+                f"{label} was inserted: it is not part of the chain ({count} inserted before "
+                f"{other.id}, which belongs at #{expected_seq})",
+            )
+        if moved_from is not None and moved_from > entry.seq:
+            n = moved_from - entry.seq
+            return Problem(
+                "removed",
+                entry.seq,
+                "",
+                f"{n} record{'s' if n > 1 else ''} before {label} (originally #{moved_from}) "
+                f"{'were' if n > 1 else 'was'} removed and the later records renumbered",
+            )
+        if (
+            moved_from is not None
+            and moved_from < entry.seq
+            and previous is not None
+            and entry.prev == (before.hash if before else (self.anchor.hash if self.anchor else GENESIS))
+        ):
+            return Problem(
+                "inserted",
+                previous.seq,
+                previous.id,
+                f"record #{previous.seq} ({previous.id}) was inserted: {label} links to the record before it",
+            )
+        if not self_ok:
+            return Problem(
+                "altered",
+                entry.seq,
+                entry.id,
+                f"{label} was altered: neither its content nor its link to #{expected_seq - 1} match",
+            )
+        if previous is not None:
+            return Problem(
+                "altered",
+                previous.seq,
+                previous.id,
+                f"record #{previous.seq} ({previous.id}) was altered and re-hashed (or a record after "
+                f"it was removed): {label} links to a different predecessor",
+            )
+        return Problem("altered", entry.seq, entry.id, f"{label} does not link to the start of the chain")
+
+
+def _original_seq(entry: Entry) -> int | None:
+    """The position an entry's hash was made for, when it is near where it is now."""
+    for delta in range(1, _LOOKAHEAD + 1):
+        for seq in (entry.seq + delta, entry.seq - delta):
+            if seq > 0 and entry_hash(entry.prev, entry.body, seq) == entry.hash:
+                return seq
+    return None
+
+
+class _Peekable(Iterator[Entry]):
+    def __init__(self, source: Iterator[Entry]) -> None:
+        self._source = source
+        self._buffer: collections.deque[Entry] = collections.deque()
+
+    def __next__(self) -> Entry:
+        if self._buffer:
+            return self._buffer.popleft()
+        return next(self._source)
+
+    def peek(self, n: int) -> list[Entry]:
+        while len(self._buffer) < n:
+            try:
+                self._buffer.append(next(self._source))
+            except StopIteration:
+                break
+        return list(self._buffer)[:n]

@@ -1,0 +1,168 @@
+"""The PostgreSQL store: one log shared by every webhook replica and CI runner.
+
+Owns: connecting (`postgresql://user@host:port/db`, libpq's `PG*` variables
+and `~/.pgpass` apply, so passwords need not sit in URLs), the chain lock
+(`SELECT ... FOR UPDATE` on the `chain_head` row: appends from every writer
+are serialized, see docs/adr/0003), migrations under an advisory lock so
+replicas starting together migrate once, reconnecting after a lost
+connection, and translating psycopg's errors into `DecisionLogError`s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+import psycopg.conninfo
+import psycopg.errors
+
+from trustgate.decisions.store import SCHEMA_VERSION, SqlStore
+from trustgate.errors import DecisionLogError
+
+CONNECT_TIMEOUT_SECONDS = 5  # seconds; an unreachable server fails the decision fast, per the failure policy
+_MIGRATION_LOCK = 0x7472_7573_7467_6174  # advisory lock key, "trustgat"
+_cursor_names = itertools.count()
+
+
+class PostgresStore(SqlStore):
+    """A decision log in a PostgreSQL database (15 or later).
+
+    Args:
+        url: a libpq URL, `postgresql://user@host:5432/db?sslmode=verify-full`.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, *, url: str) -> None:
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError as e:
+            raise DecisionLogError(
+                f"not a PostgreSQL URL: {e}", hint="postgresql://user@host:5432/dbname"
+            ) from e
+        params.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        params.setdefault("application_name", "trustgate")
+        self._params = params
+        host = params.get("host") or "localhost"
+        port = params.get("port") or 5432
+        user = f"{params['user']}@" if params.get("user") else ""
+        self.url = f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
+        self._depth = 0
+        self._conn = self._connect()
+        with self._write_tx(lock=False):
+            self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            self._execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            applied = int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
+            if applied != SCHEMA_VERSION:
+                self._migrate(applied)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(psycopg.conninfo.make_conninfo("", **self._params), autocommit=True)
+        except psycopg.Error as e:
+            raise _translate(e, "connect to", self.url) from e
+
+    def _ensure(self) -> None:
+        if self._conn.closed or self._conn.broken:
+            if self._depth:
+                raise DecisionLogError("the connection to the decision log was lost", where=self.url)
+            self._conn = self._connect()
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as e:
+            raise _translate(e, doing, self.url) from e
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._ensure()
+        with self._errors("read" if sql.lstrip().upper().startswith("SELECT") else "write"):
+            cursor = self._conn.execute(sql.replace("?", "%s"), params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._ensure()
+        with self._errors("write"), self._conn.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        self._ensure()
+        with self._read(), self._errors("read"):
+            cursor = self._conn.cursor(name=f"trustgate_{next(_cursor_names)}")
+            cursor.itersize = 5000
+            try:
+                cursor.execute(sql.replace("?", "%s"), params)
+                yield from cursor
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    cursor.close()
+
+    def _grouped_terms_sql(self) -> str:
+        return (
+            "SELECT seq, string_agg(kind || chr(31) || value, chr(30)) FROM terms GROUP BY seq ORDER BY seq"
+        )
+
+    @contextlib.contextmanager
+    def _write_tx(self, *, lock: bool = True) -> Iterator[None]:
+        if self._depth:
+            raise RuntimeError("nested write transaction")  # a programming error, never user input
+        self._ensure()
+        with self._errors("write"), self._conn.transaction():
+            self._depth += 1
+            try:
+                if lock:  # the chain lock: every writer of this database queues here
+                    self._execute("SELECT seq FROM chain_head WHERE chain = 'main' FOR UPDATE")
+                yield
+            finally:
+                self._depth -= 1
+
+    def _write(self) -> Any:
+        return self._write_tx()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        if self._depth:
+            yield
+            return
+        self._ensure()
+        with self._errors("read"), self._conn.transaction():
+            self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+
+
+def _translate(error: psycopg.Error, doing: str, url: str) -> DecisionLogError:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, psycopg.errors.DiskFull):
+        return DecisionLogError(
+            "the PostgreSQL server's disk is full; the decision was not recorded",
+            where=url,
+            hint="free space on the database server",
+        )
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return DecisionLogError(
+            f"permission denied: {text}", where=url, hint="grant the trustgate role access to its tables"
+        )
+    if isinstance(error, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+        return DecisionLogError(f"the decision log is locked or busy: {text}", where=url)
+    if isinstance(error, psycopg.OperationalError):
+        return DecisionLogError(
+            f"cannot {doing} the PostgreSQL decision log: {text}",
+            where=url,
+            hint="check that the server runs and is reachable, and the credentials (PGPASSWORD, ~/.pgpass)",
+        )
+    return DecisionLogError(f"cannot {doing} the decision log: {text}", where=url)

@@ -1,0 +1,469 @@
+"""What one decision record holds, and how it is built from a `Decision`.
+
+Owns: the record format (`schemas/decision-v1.json`, `RECORD_SCHEMA`), the
+evidence a gate passes in beside its decision (`DecisionContext`: actor,
+repository and commit, images with digests, admission details), redaction of
+stored input objects, and the index terms (namespace, image, digest, commit,
+rule, actor) stores use to answer queries. Leaves out: storage and the hash
+chain.
+
+The record is plain JSON and encoded canonically (`canonical.py`); every
+field a query filters on is derived from it by `index_terms`, so `log verify`
+can prove that the query index says what the records say.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustgate import __version__
+from trustgate.decisions.canonical import canonical, content_hash, timestamp, uuid7
+from trustgate.errors import ConfigError
+from trustgate.model import Decision, DocumentResult, ExitCode, Finding, Severity
+
+RECORD_SCHEMA = "trustgate.dev/decision/v1"
+REDACTED = "[redacted]"
+# kubectl keeps the whole applied object, Secret data included, in this annotation.
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
+_POD_SPEC_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+class Verdict:
+    """The outcome of one decision, as recorded."""
+
+    ALLOW = "allow"  # passed
+    WARN = "warn"  # allowed, with warnings
+    DENY = "deny"  # a blocking finding
+    ERROR = "error"  # something could not be evaluated: the change was not allowed
+
+
+VERDICTS = (Verdict.ALLOW, Verdict.WARN, Verdict.DENY, Verdict.ERROR)
+TERM_KINDS = ("namespace", "image", "digest", "commit", "rule", "actor")
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEvidence:
+    """An image a decision was about, with its digest when known.
+
+    Attributes:
+        reference: as written (`registry.example.com/shop/web:1.4`), or resolved.
+        digest: `sha256:<hex>` when pinned, resolved or verified; None otherwise.
+        source: where the evidence came from: `manifest`, `finding`, `resolved`, `verified`.
+        details: further evidence (signature identity, attestation types), stored as given.
+    """
+
+    reference: str
+    digest: str | None = None
+    source: str = "manifest"
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"reference": self.reference, "digest": self.digest, "source": self.source}
+        if self.details:
+            out["details"] = dict(self.details)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class GitIdentity:
+    """A person (or bot) as git names them."""
+
+    name: str = ""
+    email: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "email": self.email}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asked for the decision: the API server user, the git identities, the CI run."""
+
+    user: Mapping[str, Any] | None = None  # admission `userInfo` (username, uid, groups, extra)
+    author: GitIdentity | None = None
+    committer: GitIdentity | None = None
+    signer: Mapping[str, str] | None = None  # {"status": "G", "key": "...", "identity": "..."} as git reports
+    ci: Mapping[str, str] | None = None  # provider, repository, runId, runUrl, ref, sha, workflow, actor
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.user:
+            out["user"] = dict(self.user)
+        git: dict[str, Any] = {}
+        if self.author:
+            git["author"] = self.author.to_json()
+        if self.committer:
+            git["committer"] = self.committer.to_json()
+        if self.signer:
+            git["signer"] = dict(self.signer)
+        if git:
+            out["git"] = git
+        if self.ci:
+            out["ci"] = dict(self.ci)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionContext:
+    """What a gate knows about a decision beyond the `Decision` itself.
+
+    Attributes:
+        actor: who asked.
+        repository: the source repository (URL or `owner/name`).
+        commit: the commit the inputs come from.
+        ref: the branch or tag.
+        operation: the admission operation (CREATE, UPDATE, DELETE, CONNECT).
+        uid: the admission request uid.
+        images: image evidence from later stages (resolution, signatures); merged
+            with the images found in the inputs and findings, by reference.
+        input_hash: the digest of the whole input when the gate has one (an
+            AdmissionReview); otherwise the hash of the per-object hashes.
+    """
+
+    actor: Actor = field(default_factory=Actor)
+    repository: str | None = None
+    commit: str | None = None
+    ref: str | None = None
+    operation: str | None = None
+    uid: str | None = None
+    images: Sequence[ImageEvidence] = ()
+    input_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionRule:
+    """A JSON path whose value is replaced by `[redacted]` before an object is stored.
+
+    Path syntax: `spec.template.spec.containers[*].env[*].value`,
+    `metadata.annotations["example.com/token"]`; `[*]` matches every list item
+    or every key. `kinds` limits the rule to these kinds (all when empty).
+    """
+
+    path: str
+    kinds: tuple[str, ...] = ()
+    steps: tuple[str | int, ...] = ()
+
+    @classmethod
+    def parse(cls, path: str, kinds: Sequence[str] = ()) -> RedactionRule:
+        """Raises: ConfigError: the path does not parse."""
+        return cls(path=path, kinds=tuple(kinds), steps=_parse_path(path))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOptions:
+    """How records are built: redaction and whether input objects are kept."""
+
+    redact: tuple[RedactionRule, ...] = ()
+    store_inputs: bool = True
+    max_input_bytes: int = 1_048_576  # bytes of stored objects per record; beyond, only their hashes
+
+
+_STAR = "*"
+
+
+def _parse_path(path: str) -> tuple[str | int, ...]:
+    steps: list[str | int] = []
+    pos = 0
+    token = re.compile(r'\.?([A-Za-z0-9_\-$/]+)|\[(\*|\d+)\]|\["((?:[^"\\]|\\.)*)"\]|\.?(\*)')
+    while pos < len(path):
+        m = token.match(path, pos)
+        if m is None or m.end() == pos:
+            raise ConfigError(
+                f"redaction path {path!r}: cannot parse at {path[pos:]!r}",
+                hint='use dots and brackets: spec.containers[*].env[*].value, metadata.annotations["a/b"]',
+            )
+        name, index, quoted, star = m.groups()
+        if name is not None:
+            steps.append(name)
+        elif index is not None:
+            steps.append(_STAR if index == "*" else int(index))
+        elif quoted is not None:
+            steps.append(quoted.replace('\\"', '"').replace("\\\\", "\\"))
+        else:
+            steps.append(_STAR if star else "")
+        pos = m.end()
+    if not steps:
+        raise ConfigError("a redaction path must not be empty")
+    return tuple(steps)
+
+
+def redact(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> tuple[dict[str, Any], list[str]]:
+    """A copy of `obj` safe to store, and the paths that were redacted.
+
+    A `v1` `Secret` never keeps `data` or `stringData` values (nor kubectl's
+    last-applied annotation, which repeats them); each value becomes
+    `[redacted]`, keys stay so auditors see what changed. Then every rule
+    whose kinds match applies.
+    """
+    out: dict[str, Any] = copy.deepcopy(dict(obj))
+    done: list[str] = []
+    kind = out.get("kind")
+    if kind == "Secret":
+        for key in ("data", "stringData"):
+            value = out.get(key)
+            if isinstance(value, dict):
+                out[key] = {k: REDACTED for k in value}
+                done.append(key)
+            elif value is not None:
+                out[key] = REDACTED
+                done.append(key)
+        annotations = (
+            out.get("metadata", {}).get("annotations") if isinstance(out.get("metadata"), dict) else None
+        )
+        if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
+            annotations[_LAST_APPLIED] = REDACTED
+            done.append(f'metadata.annotations["{_LAST_APPLIED}"]')
+    for rule in rules:
+        if rule.kinds and kind not in rule.kinds:
+            continue
+        if _apply(out, rule.steps):
+            done.append(rule.path)
+    return out, done
+
+
+def _apply(node: Any, steps: tuple[str | int, ...]) -> bool:
+    if not steps:
+        return False
+    step, rest = steps[0], steps[1:]
+    if isinstance(node, dict):
+        keys = list(node) if step == _STAR else ([step] if step in node else [])
+    elif isinstance(node, list):
+        if step == _STAR:
+            keys = list(range(len(node)))
+        else:
+            keys = [step] if isinstance(step, int) and 0 <= step < len(node) else []
+    else:
+        return False
+    hit = False
+    for key in keys:
+        if rest:
+            hit = _apply(node[key], rest) or hit
+        else:
+            node[key] = REDACTED
+            hit = True
+    return hit
+
+
+def images_in(obj: Mapping[str, Any]) -> list[str]:
+    """Every image a Kubernetes object names in a pod spec, whatever the kind (in order, unique)."""
+    found: list[str] = []
+    stack: list[Any] = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _POD_SPEC_LISTS and isinstance(value, list):
+                    for container in value:
+                        if isinstance(container, dict) and isinstance(container.get("image"), str):
+                            image = container["image"]
+                            if image not in found:
+                                found.append(image)
+                if isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def split_digest(reference: str) -> str | None:
+    """The `sha256:` digest pinned in an image reference, if any."""
+    m = _DIGEST.search(reference)
+    return m.group(1) if m else None
+
+
+def verdict_of(decision: Decision) -> str:
+    code = decision.exit_code()
+    if code == ExitCode.NOT_EVALUATED:
+        return Verdict.ERROR
+    if code == ExitCode.POLICY_FAILURE:
+        return Verdict.DENY
+    if decision.summary.warnings:
+        return Verdict.WARN
+    return Verdict.ALLOW
+
+
+def build_record(
+    decision: Decision,
+    context: DecisionContext | None = None,
+    *,
+    options: RecordOptions | None = None,
+    record_id: str | None = None,
+    time: str | None = None,
+) -> dict[str, Any]:
+    """The record of one decision, ready to append (see `schemas/decision-v1.json`).
+
+    Input objects come from `DocumentResult.obj` (kept by a gate that logs);
+    they are redacted before they are hashed or stored.
+
+    Raises:
+        CanonicalError: an input object holds a value JSON cannot encode canonically (NaN).
+    """
+    context = context or DecisionContext()
+    options = options or RecordOptions()
+    objects: list[dict[str, Any]] = []
+    image_refs: dict[str, ImageEvidence] = {}
+    stored_bytes = 0
+    inputs_dropped = False
+    for result in decision.results:
+        entry = _object_entry(result)
+        obj = result.obj
+        if obj is not None:
+            redacted, paths = redact(obj, options.redact)
+            encoded = canonical(redacted)
+            entry["inputHash"] = content_hash(redacted)
+            if paths:
+                entry["redacted"] = paths
+            if options.store_inputs and stored_bytes + len(encoded) <= options.max_input_bytes:
+                entry["object"] = redacted
+                stored_bytes += len(encoded)
+            elif options.store_inputs:
+                inputs_dropped = True
+            for image in images_in(obj):
+                image_refs.setdefault(image, ImageEvidence(image, split_digest(image), "manifest"))
+        for finding in result.findings:
+            named = finding.metadata.get("image") if finding.metadata else None
+            if isinstance(named, str) and named:
+                image_refs.setdefault(named, ImageEvidence(named, split_digest(named), "finding"))
+        objects.append(entry)
+    for evidence in context.images:  # later stages know more: their evidence wins
+        image_refs[evidence.reference] = evidence
+
+    findings = [
+        _finding_json(f, index) for index, result in enumerate(decision.results) for f in result.findings
+    ]
+    exceptions: dict[str, dict[str, Any]] = {}
+    for result in decision.results:
+        for f in result.findings:
+            if f.exception is not None:
+                exceptions.setdefault(
+                    f.exception.name,
+                    {
+                        "name": f.exception.name,
+                        "owner": f.exception.owner,
+                        "reason": f.exception.reason,
+                        "expires": f.exception.expires,
+                        "expired": f.exception.expired,
+                        "findings": 0,
+                    },
+                )["findings"] += 1
+    input_hash = context.input_hash or content_hash([o.get("inputHash") for o in objects])
+    subject: dict[str, Any] = {"objects": objects, "images": [e.to_json() for e in image_refs.values()]}
+    for key, value in (
+        ("repository", context.repository),
+        ("commit", context.commit),
+        ("ref", context.ref),
+        ("operation", context.operation),
+        ("uid", context.uid),
+    ):
+        if value:
+            subject[key] = value
+    record: dict[str, Any] = {
+        "schema": RECORD_SCHEMA,
+        "id": record_id or uuid7(),
+        "time": time or timestamp(),
+        "gate": decision.gate,
+        "mode": str(decision.mode),
+        "verdict": verdict_of(decision),
+        "exitCode": int(decision.exit_code()),
+        "summary": decision.summary.to_json(),
+        "actor": context.actor.to_json(),
+        "subject": subject,
+        "findings": findings,
+        "exceptions": list(exceptions.values()),
+        "policyRevision": decision.policy_revision,
+        "inputHash": input_hash,
+        "durationUs": round(decision.duration_ms * 1000),
+        "trustgateVersion": __version__,
+        "notes": list(decision.notes),
+    }
+    if inputs_dropped:
+        record["notes"].append(
+            f"input objects beyond {options.max_input_bytes} bytes are recorded by their hash only"
+        )
+    return record
+
+
+def _object_entry(result: DocumentResult) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "apiVersion": result.api_version,
+        "kind": result.kind,
+        "namespace": result.namespace,
+        "name": result.name,
+        "file": result.source.file,
+        "line": result.source.line,
+        "status": str(result.status),
+    }
+    uid = (result.obj or {}).get("metadata", {}).get("uid") if isinstance(result.obj, Mapping) else None
+    if isinstance(uid, str):
+        entry["uid"] = uid
+    return entry
+
+
+def _finding_json(finding: Finding, index: int) -> dict[str, Any]:
+    out = finding.to_json()
+    out["object"] = index
+    out.setdefault("ruleSeverity", str(finding.rule_severity))
+    return out
+
+
+def index_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (kind, value) pairs a store indexes for a record, sorted and unique.
+
+    Kinds: namespace, image (reference as written, and without its digest),
+    digest, commit, rule (findings above info), actor (git emails, the
+    admission username, the CI actor).
+    """
+    terms: set[tuple[str, str]] = set()
+    subject = record.get("subject") or {}
+    for obj in subject.get("objects") or ():
+        namespace = obj.get("namespace")
+        if isinstance(namespace, str) and namespace:
+            terms.add(("namespace", namespace))
+    for image in subject.get("images") or ():
+        reference = image.get("reference")
+        if isinstance(reference, str) and reference:
+            terms.add(("image", reference))
+            bare = _DIGEST.sub("", reference)
+            if bare != reference:
+                terms.add(("image", bare))
+        digest = image.get("digest")
+        if isinstance(digest, str) and digest:
+            terms.add(("digest", digest))
+    commit = subject.get("commit")
+    if isinstance(commit, str) and commit:
+        terms.add(("commit", commit.lower()))
+    for finding in record.get("findings") or ():
+        if finding.get("severity") in (Severity.ERROR, Severity.WARNING) or finding.get("exception"):
+            terms.add(("rule", str(finding.get("rule"))))
+    terms.update(("actor", a) for a in actors_of(record))
+    return sorted(terms)
+
+
+def actors_of(record: Mapping[str, Any]) -> list[str]:
+    """The identities a record names, for `--actor` and the table view."""
+    actor = record.get("actor") or {}
+    out: list[str] = []
+    user = actor.get("user") or {}
+    if isinstance(user.get("username"), str):
+        out.append(user["username"])
+    git = actor.get("git") or {}
+    for role in ("author", "committer"):
+        email = (git.get(role) or {}).get("email")
+        if isinstance(email, str) and email:
+            out.append(email)
+    signer = (git.get("signer") or {}).get("identity")
+    if isinstance(signer, str) and signer:
+        out.append(signer)
+    ci_actor = (actor.get("ci") or {}).get("actor")
+    if isinstance(ci_actor, str) and ci_actor:
+        out.append(ci_actor)
+    return list(dict.fromkeys(out))
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))

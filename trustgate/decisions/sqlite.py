@@ -1,0 +1,184 @@
+"""The SQLite store: one file, WAL, every commit fsynced.
+
+Owns: opening (`sqlite:///abs/path.db`, `sqlite:rel/path.db`), the pragmas
+that make an acknowledged append durable (`journal_mode=WAL`,
+`synchronous=FULL`), `BEGIN IMMEDIATE` as the chain lock between processes,
+and turning SQLite's errors (locked, corrupt, disk full, read-only, missing)
+into `DecisionLogError`s that say what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from trustgate.decisions.store import SCHEMA_VERSION, SqlStore
+from trustgate.errors import DecisionLogError
+
+BUSY_TIMEOUT_SECONDS = 10.0  # seconds a writer waits for another's transaction before failing
+CACHE_KIB = 65_536  # KiB of page cache per connection; index inserts and verify of large logs need it
+
+
+class SqliteStore(SqlStore):
+    """A decision log in one SQLite file.
+
+    Args:
+        path: the database file.
+        create: create the file (and its tables) when missing; readers pass False.
+        busy_timeout: seconds to wait for another process's write lock.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(
+        self, *, path: Path, create: bool = True, busy_timeout: float = BUSY_TIMEOUT_SECONDS
+    ) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}" if path.is_absolute() else f"sqlite:{path}"
+        self.busy_timeout = busy_timeout
+        self._depth = 0
+        if not create and not path.exists():
+            raise DecisionLogError(
+                "no decision log here",
+                where=self.url,
+                hint="check the path (or run a gate with --decision-log)",
+            )
+        if create and not path.parent.is_dir():
+            raise DecisionLogError(
+                f"the directory {path.parent} does not exist", where=self.url, hint="create it first"
+            )
+        with self._errors("open"):
+            self._conn = sqlite3.connect(
+                str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit
+                self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+                if self._version() != SCHEMA_VERSION:
+                    with self._write_tx():
+                        self._execute(
+                            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                            "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                        )
+                        applied = self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+                        self._migrate(int(applied[0][0]))
+            except BaseException:
+                self._conn.close()
+                raise
+
+    def _version(self) -> int:
+        tables = self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        names = {t[0] for t in tables}
+        if "schema_migrations" not in names:
+            if names:
+                raise DecisionLogError(
+                    "this SQLite file is not a trustgate decision log", where=self.url, hint="check the path"
+                )
+            return 0
+        return int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
+
+    # -- errors ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise _translate(e, doing, self.url, self.busy_timeout) from e
+
+    # -- the dialect ----------------------------------------------------------
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._errors("read" if sql.lstrip().upper().startswith("SELECT") else "write"):
+            return self._conn.execute(sql, params).fetchall()
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._errors("write"):
+            self._conn.executemany(sql, rows)
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        with self._errors("read"):
+            cursor = self._conn.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(2000)
+                if not rows:
+                    return
+                yield from rows
+
+    @contextlib.contextmanager
+    def _write_tx(self) -> Iterator[None]:
+        if self._depth:
+            raise RuntimeError("nested write transaction")  # a programming error, never user input
+        with self._errors("lock"):
+            self._conn.execute("BEGIN IMMEDIATE")  # takes the database's write lock: the chain lock
+        self._depth += 1
+        try:
+            yield
+            with self._errors("commit"):
+                self._conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._depth -= 1
+
+    def _write(self) -> Any:
+        return self._write_tx()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        if self._depth:
+            yield
+            return
+        with self._errors("read"):
+            self._conn.execute("BEGIN")
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+
+def _translate(error: sqlite3.Error, doing: str, url: str, busy_timeout: float) -> DecisionLogError:
+    text = str(error)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return DecisionLogError(
+            f"the decision log is locked by another process (waited {busy_timeout:g} s to {doing})",
+            where=url,
+            hint="another writer holds a long transaction; find it (fuser the file) or retry",
+        )
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return DecisionLogError(
+            f"the decision log file is corrupt ({text})",
+            where=url,
+            hint="keep the file for investigation, restore the last backup, then run `trustgate log verify`",
+        )
+    if "disk is full" in low or "database or disk is full" in low:
+        return DecisionLogError(
+            "the disk holding the decision log is full; the decision was not recorded",
+            where=url,
+            hint="free space (or `trustgate log prune --before DATE` after exporting)",
+        )
+    if "readonly" in low or "read-only" in low:
+        return DecisionLogError(
+            "the decision log is read-only for this user", where=url, hint="check the file's permissions"
+        )
+    if "unable to open" in low:
+        return DecisionLogError(
+            "cannot open the decision log file",
+            where=url,
+            hint="check that the directory exists and is writable by this user",
+        )
+    return DecisionLogError(f"cannot {doing} the decision log: {text}", where=url)

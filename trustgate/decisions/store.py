@@ -1,0 +1,404 @@
+"""Where decision records live: one interface, SQLite or PostgreSQL, chosen by URL.
+
+Owns: the `Store` interface, URL parsing (`open_store`), the tables and their
+versioned migrations, appending a batch under the chain lock, queries with
+the auditors' filters, statistics, streaming reads for export and verify,
+and pruning behind a prune checkpoint. The SQL is shared; `sqlite.py` and
+`postgres.py` add connections, locking and error translation. Leaves out:
+batching and signing (`log.py`) and what records mean (`record.py`).
+
+Tables (schema version 1):
+
+- `decisions(seq, id, time, gate, verdict, record, prev, hash)`: one row per
+  record; `seq` is the chain position; `record` the RFC 8785 bytes.
+- `terms(seq, kind, value)`: the query index (`record.index_terms`), stored
+  in chain order (appends go to the end) with a (kind, value, seq) index.
+- `checkpoints(...)`: signed chain heads (`chain.Checkpoint`).
+- `chain_head(chain, seq, hash)`: the head appends continue from; its row is
+  the lock that serializes writers.
+- `schema_migrations(version, description, applied_at)`.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trustgate.decisions.canonical import timestamp
+from trustgate.decisions.chain import GENESIS, Checkpoint, Entry, entry_hash
+from trustgate.errors import DecisionLogError
+
+SCHEMA_VERSION = 1
+_TOP = "\U0010ffff"  # sorts after every other character, bytewise and by code point
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A record encoded and indexed, ready for `Store.append`."""
+
+    id: str
+    time: str
+    gate: str
+    verdict: str
+    body: bytes
+    terms: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgresql: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "decisions, query index, checkpoints, chain head",
+        sqlite=(
+            """CREATE TABLE decisions (
+                seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, time TEXT NOT NULL,
+                gate TEXT NOT NULL, verdict TEXT NOT NULL, record BLOB NOT NULL,
+                prev TEXT NOT NULL, hash TEXT NOT NULL)""",
+            "CREATE INDEX decisions_time ON decisions (time)",
+            """CREATE TABLE terms (seq INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+                PRIMARY KEY (seq, kind, value)) WITHOUT ROWID""",
+            "CREATE INDEX terms_lookup ON terms (kind, value, seq)",
+            """CREATE TABLE checkpoints (
+                n INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, hash TEXT NOT NULL,
+                time TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL,
+                public_key TEXT NOT NULL, signature TEXT NOT NULL)""",
+            "CREATE TABLE chain_head (chain TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+            f"INSERT INTO chain_head VALUES ('main', 0, '{GENESIS}')",
+        ),
+        postgresql=(
+            """CREATE TABLE decisions (
+                seq BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, time TEXT COLLATE "C" NOT NULL,
+                gate TEXT NOT NULL, verdict TEXT NOT NULL, record BYTEA NOT NULL,
+                prev TEXT NOT NULL, hash TEXT NOT NULL)""",
+            "CREATE INDEX decisions_time ON decisions (time)",
+            """CREATE TABLE terms (seq BIGINT NOT NULL, kind TEXT COLLATE "C" NOT NULL,
+                value TEXT COLLATE "C" NOT NULL, PRIMARY KEY (seq, kind, value))""",
+            "CREATE INDEX terms_lookup ON terms (kind, value, seq)",
+            """CREATE TABLE checkpoints (
+                n BIGSERIAL PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL,
+                time TEXT NOT NULL, kind TEXT NOT NULL, key_id TEXT NOT NULL,
+                public_key TEXT NOT NULL, signature TEXT NOT NULL)""",
+            "CREATE TABLE chain_head (chain TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+            f"INSERT INTO chain_head VALUES ('main', 0, '{GENESIS}')",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The auditors' filters; several values of one filter match any of them."""
+
+    since: str | None = None  # a timestamp (see `parse_time`), inclusive
+    until: str | None = None  # exclusive
+    gates: tuple[str, ...] = ()
+    verdicts: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()  # a reference, `ref*` prefix, or a digest (`sha256:...`, prefix allowed)
+    commits: tuple[str, ...] = ()  # full or abbreviated
+    rules: tuple[str, ...] = ()
+    actors: tuple[str, ...] = ()
+
+    def where(self, alias: str = "d") -> tuple[str, list[Any]]:
+        """A SQL condition over `decisions AS alias` (with `?` placeholders) and its parameters."""
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.since:
+            parts.append(f"{alias}.time >= ?")
+            params.append(self.since)
+        if self.until:
+            parts.append(f"{alias}.time < ?")
+            params.append(self.until)
+        for column, values in (("gate", self.gates), ("verdict", self.verdicts)):
+            if values:
+                parts.append(f"{alias}.{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        term_filters: list[list[tuple[str, str, bool]]] = [
+            [("namespace", *_pattern(v)) for v in self.namespaces],
+            [_image_term(v) for v in self.images],
+            [("commit", v.lower(), True) for v in self.commits],
+            [("rule", *_pattern(v)) for v in self.rules],
+            [("actor", *_pattern(v)) for v in self.actors],
+        ]
+        for alternatives in term_filters:
+            if not alternatives:
+                continue
+            ors = []
+            for kind, value, prefix in alternatives:
+                if prefix:
+                    ors.append("(kind = ? AND value >= ? AND value < ?)")
+                    params.extend([kind, value, value + _TOP])
+                else:
+                    ors.append("(kind = ? AND value = ?)")
+                    params.extend([kind, value])
+            parts.append(f"{alias}.seq IN (SELECT seq FROM terms WHERE {' OR '.join(ors)})")
+        return (" AND ".join(parts) or "1=1"), params
+
+
+def _pattern(value: str) -> tuple[str, bool]:
+    return (value[:-1], True) if value.endswith("*") else (value, False)
+
+
+def _image_term(value: str) -> tuple[str, str, bool]:
+    if value.startswith(("sha256:", "sha512:")):
+        return ("digest", value, len(value) < 71)  # an abbreviated digest matches by prefix
+    return ("image", *_pattern(value))
+
+
+def parse_time(text: str, *, end: bool = False) -> str:
+    """`2025-01-31`, `2025-01-31T12:00`, `2025-01-31T12:00:00+02:00` -> a record timestamp.
+
+    A date alone means its start, or with `end` the start of the next day
+    (so `--until 2025-01-31` includes that day).
+
+    Raises:
+        DecisionLogError: not a date or date-time.
+    """
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
+            return timestamp(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise DecisionLogError(
+            f"not a date or time: {text!r}", hint="use 2025-01-31 or 2025-01-31T12:00:00Z"
+        ) from e
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return timestamp(moment)
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    removed: int
+    anchor: Checkpoint | None  # None when nothing was older than the date
+
+
+_ENTRY_COLUMNS = "d.seq, d.id, d.time, d.gate, d.verdict, d.record, d.prev, d.hash"
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    return Entry(int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7])
+
+
+class SqlStore(abc.ABC):
+    """The SQL both databases share; subclasses connect, lock and translate errors."""
+
+    dialect: str = ""
+    url: str = ""  # for messages: no password
+
+    # -- what a dialect provides ----------------------------------------------
+
+    @abc.abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement (in the current transaction) and return its rows."""
+
+    @abc.abstractmethod
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of a large result, fetched in chunks."""
+
+    @abc.abstractmethod
+    def _write(self) -> Any:
+        """A context manager: one write transaction holding the chain lock, committed on exit."""
+
+    @abc.abstractmethod
+    def _read(self) -> Any:
+        """A context manager: one read transaction (a consistent snapshot where the database has one)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def snapshot(self) -> Any:
+        """A context in which every read sees the same state of the log."""
+        return self._read()
+
+    # -- migrations -----------------------------------------------------------
+
+    def _migrate(self, applied: int) -> None:
+        if applied > SCHEMA_VERSION:
+            raise DecisionLogError(
+                f"the decision log has schema version {applied}; this trustgate knows up to {SCHEMA_VERSION}",
+                where=self.url,
+                hint="upgrade trustgate",
+            )
+        for migration in MIGRATIONS:
+            if migration.version <= applied:
+                continue
+            for statement in getattr(migration, self.dialect):
+                self._execute(statement)
+            self._execute(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.description, timestamp()),
+            )
+
+    # -- writing --------------------------------------------------------------
+
+    def append(self, batch: Sequence[Prepared]) -> list[Entry]:
+        """Append records in order, extending the chain, in one committed transaction.
+
+        Returns:
+            The entries with their positions and hashes, once committed.
+
+        Raises:
+            DecisionLogError: the store cannot be written; nothing of the batch is kept.
+        """
+        with self._write():
+            seq, prev = self._head_locked()
+            entries = []
+            for item in batch:
+                seq += 1
+                digest = entry_hash(prev, item.body, seq)
+                entries.append(
+                    Entry(seq, item.id, item.time, item.gate, item.verdict, item.body, prev, digest)
+                )
+                prev = digest
+            self._executemany(
+                "INSERT INTO decisions (seq, id, time, gate, verdict, record, prev, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(e.seq, e.id, e.time, e.gate, e.verdict, e.body, e.prev, e.hash) for e in entries],
+            )
+            terms = [
+                (kind, value, e.seq)
+                for e, item in zip(entries, batch, strict=True)
+                for kind, value in item.terms
+            ]
+            if terms:
+                self._executemany("INSERT INTO terms (kind, value, seq) VALUES (?, ?, ?)", terms)
+            self._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (seq, prev))
+        return entries
+
+    def _head_locked(self) -> tuple[int, str]:
+        rows = self._execute("SELECT seq, hash FROM chain_head WHERE chain = 'main'")
+        return (int(rows[0][0]), rows[0][1]) if rows else (0, GENESIS)
+
+    def head(self) -> tuple[int, str]:
+        """The position and hash of the newest entry (0 and 64 zeros for an empty log)."""
+        with self._read():
+            return self._head_locked()
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self._write():
+            self._insert_checkpoint(checkpoint)
+
+    def _insert_checkpoint(self, cp: Checkpoint) -> None:
+        self._execute(
+            "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (cp.seq, cp.hash, cp.time, cp.kind, cp.key_id, cp.public_key, cp.signature),
+        )
+
+    def prune(self, before: str, make_anchor: Any) -> PruneResult:
+        """Remove records older than `before`; `make_anchor(seq, hash)` makes the prune checkpoint.
+
+        Only a prefix of the chain goes: the newest record older than `before`
+        and every record before it. The anchor lets `verify` start from there.
+        """
+        with self._write():
+            rows = self._execute(
+                "SELECT seq, hash FROM decisions WHERE seq = (SELECT max(seq) FROM decisions WHERE time < ?)",
+                (before,),
+            )
+            if not rows:
+                return PruneResult(0, None)
+            seq, digest = int(rows[0][0]), rows[0][1]
+            count = self._execute("SELECT count(*) FROM decisions WHERE seq <= ?", (seq,))[0][0]
+            anchor: Checkpoint = make_anchor(seq, digest)
+            self._insert_checkpoint(anchor)
+            self._execute("DELETE FROM terms WHERE seq <= ?", (seq,))
+            self._execute("DELETE FROM decisions WHERE seq <= ?", (seq,))
+        return PruneResult(int(count), anchor)
+
+    # -- reading --------------------------------------------------------------
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._read():
+            rows = self._execute(
+                "SELECT seq, hash, time, kind, key_id, public_key, signature FROM checkpoints ORDER BY n"
+            )
+        return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+    def entries(self) -> Iterator[Entry]:
+        """Every entry in chain order, streamed."""
+        for row in self._stream(f"SELECT {_ENTRY_COLUMNS} FROM decisions d ORDER BY d.seq"):
+            yield _entry(row)
+
+    def index_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """The query index grouped by entry, in chain order: (seq, ["kind\\x1fvalue", ...])."""
+        for seq, joined in self._stream(self._grouped_terms_sql()):
+            yield int(seq), joined.split("\x1e")
+
+    def _grouped_terms_sql(self) -> str:
+        return (
+            "SELECT seq, group_concat(kind || char(31) || value, char(30)) "
+            "FROM terms GROUP BY seq ORDER BY seq"
+        )
+
+    def get(self, key: str) -> Entry | None:
+        """An entry by id, id prefix (unique), or `#seq`."""
+        with self._read():
+            if key.startswith("#") and key[1:].isdigit():
+                rows = self._execute(
+                    f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.seq = ?", (int(key[1:]),)
+                )
+            else:
+                rows = self._execute(
+                    f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.id >= ? AND d.id < ? LIMIT 2",
+                    (key, key + _TOP),
+                )
+        if len(rows) > 1:
+            raise DecisionLogError(f"{key!r} matches more than one decision", hint="give more of the id")
+        return _entry(rows[0]) if rows else None
+
+    def query(
+        self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
+    ) -> Iterator[Entry]:
+        where, params = filters.where()
+        sql = f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE {where} ORDER BY d.seq"
+        sql += " DESC" if newest_first else ""
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        for row in self._stream(sql, params):
+            yield _entry(row)
+
+    def count(self, filters: Filters | None = None) -> int:
+        where, params = (filters or Filters()).where()
+        with self._read():
+            return int(self._execute(f"SELECT count(*) FROM decisions d WHERE {where}", params)[0][0])
+
+    def stats(self, filters: Filters, *, top: int = 20) -> dict[str, list[tuple[str, int]]]:
+        """Counts by verdict, gate, day, rule and namespace (the `top` most frequent of the last two)."""
+        where, params = filters.where()
+        out: dict[str, list[tuple[str, int]]] = {}
+        with self._read():
+            for name, expr in (
+                ("verdict", "d.verdict"),
+                ("gate", "d.gate"),
+                ("day", "substr(d.time, 1, 10)"),
+            ):
+                rows = self._execute(
+                    f"SELECT {expr}, count(*) FROM decisions d WHERE {where} GROUP BY {expr} ORDER BY {expr}",
+                    params,
+                )
+                out[name] = [(str(r[0]), int(r[1])) for r in rows]
+            for name in ("rule", "namespace"):
+                rows = self._execute(
+                    "SELECT t.value, count(*) FROM terms t JOIN decisions d ON d.seq = t.seq "
+                    f"WHERE t.kind = ? AND {where} GROUP BY t.value "
+                    f"ORDER BY count(*) DESC, t.value LIMIT {top}",
+                    [name, *params],
+                )
+                out[name] = [(str(r[0]), int(r[1])) for r in rows]
+        return out
