@@ -379,14 +379,21 @@ class Gate:
         *,
         gate: str = "ci",
         context: DecisionContext | None = None,
+        verify_images: bool = True,
     ) -> Decision:
-        """Evaluate documents that are already loaded (the webhook's and pre-sync's path); record it."""
+        """Evaluate documents that are already loaded (the webhook's and pre-sync's path); record it.
+
+        `verify_images=False` skips image verification (an admission UPDATE that keeps its image set).
+        """
         started = time.perf_counter()
         if self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces):
             self._set_change_set([d.obj for d in documents])
         results = [self._problem_result(p) for p in problems] + [
             self._evaluate_document(d) for d in documents
         ]
+        if not verify_images:
+            for result in results:
+                result.images = []
         return self._record(self._decision(gate, results, started), context)
 
     def _record(self, decision: Decision, context: DecisionContext | None) -> Decision:

@@ -588,3 +588,9 @@ from trustgate.cli.verify import verify as _verify_group  # noqa: E402
 main.add_command(_verify_group)
 _verify_group.add_command(verify_image)
 main.add_command(log_group)
+
+from trustgate.cli.serve import serve as _serve  # noqa: E402
+from trustgate.cli.serve import webhook_config as _webhook_config  # noqa: E402
+
+main.add_command(_serve)
+main.add_command(_webhook_config)
