@@ -140,4 +140,11 @@ def webhook_config(config_path: str | None, service: str, ca_bundle: str | None,
         ca_bundle=Path(ca_bundle).read_bytes() if ca_bundle else None,
         url=url,
     )
-    click.echo(yaml.safe_dump(manifest, sort_keys=False), nl=False)
+    click.echo(yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False), nl=False)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """No anchors and aliases: the API server and reviewers read plain YAML."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True

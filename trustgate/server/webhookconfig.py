@@ -96,7 +96,7 @@ def webhook_configuration(
             "failurePolicy": policy,
             "matchPolicy": "Equivalent",
             "clientConfig": client,
-            "rules": rules,
+            "rules": [dict(r) for r in rules],
             "namespaceSelector": {"matchExpressions": base_selector + extra},
             "objectSelector": {},
             "matchConditions": conditions,
