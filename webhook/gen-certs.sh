@@ -25,7 +25,7 @@ openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAc
 kubectl -n "$ns" create secret tls trustgate-tls --cert="$dir/tls.crt" --key="$dir/tls.key" \
     --dry-run=client -o yaml | kubectl apply -f -
 bundle="$(base64 < "$dir/ca.crt" | tr -d '\n')"
-kubectl apply -f "$here/validatingwebhookconfiguration.yaml"
+kubectl apply -f "$here/base/validatingwebhookconfiguration.yaml"
 count="$(kubectl get validatingwebhookconfiguration trustgate -o jsonpath='{range .webhooks[*]}x{end}')"
 i=0
 while [ "$i" -lt "${#count}" ]; do

@@ -48,7 +48,9 @@ def _name(cn: str) -> x509.Name:
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
     path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
 
 
@@ -73,7 +75,9 @@ def issue(
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
     )
@@ -104,8 +108,9 @@ def make_certs(directory: Path, *, cn: str = "trustgate test CA") -> CertSet:
     )
     (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     _write_key(ca_key, directory / "ca.key")
-    skey, scert = issue(ca_key, ca_cert, "trustgate.trustgate.svc", server=True,
-                        sans=("localhost", "trustgate.trustgate.svc"))
+    skey, scert = issue(
+        ca_key, ca_cert, "trustgate.trustgate.svc", server=True, sans=("localhost", "trustgate.trustgate.svc")
+    )
     (directory / "tls.crt").write_bytes(scert.public_bytes(serialization.Encoding.PEM))
     _write_key(skey, directory / "tls.key")
     ckey, ccert = issue(ca_key, ca_cert, "kube-apiserver", server=False)
@@ -129,6 +134,7 @@ class Server:
     port: int
     certs: CertSet
     stderr: list[str] = field(default_factory=list)
+    _drain: threading.Thread | None = None
 
     def context(self, *, client_cert: bool = False) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.certs.ca))
@@ -186,6 +192,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._drain is not None:
+            self._drain.join(timeout=10)  # EOF once the process is gone; then the pipe can close
+        if self.process.stderr is not None and (self._drain is None or not self._drain.is_alive()):
+            self.process.stderr.close()
 
 
 def start_server(
@@ -232,7 +242,8 @@ def start_server(
         for raw in process.stderr:
             server.stderr.append(raw.decode(errors="replace"))
 
-    threading.Thread(target=drain, daemon=True).start()
+    server._drain = threading.Thread(target=drain, daemon=True)
+    server._drain.start()
     if wait:
         server.wait_ready()
     return server
