@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.webhook import TRUSTGATE, CertSet, Server, make_certs, review, start_server
 
 COMPLIANT: dict[str, Any] = {
