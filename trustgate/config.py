@@ -218,7 +218,7 @@ class DecisionLogSettings:
 class AdmissionSettings:
     """The `admission` section: how the webhook answers when it cannot decide, and what it never judges."""
 
-    failure_policy: str = "closed"  # "closed" | "open": the verdict when the deadline passes or evaluation fails
+    failure_policy: str = "closed"  # "closed" | "open": the verdict when no decision is made in time
     deadline_seconds: float = 8.0  # seconds; below the webhook's timeoutSeconds, so the answer is ours
     timeout_seconds: int = 10  # seconds; timeoutSeconds of the generated ValidatingWebhookConfiguration
     namespace: str = "trustgate"  # where trustgate runs: never evaluated, so it can always restart itself

@@ -319,7 +319,7 @@ def test_workers_survive_garbage_and_keep_answering(server: Server) -> None:
     conn.close()
     assert _response(server, review(COMPLIANT))["allowed"] is True
     assert server.process.poll() is None
-    status, text = server.get("/metrics")
+    _, text = server.get("/metrics")
     assert "trustgate_worker_restarts_total 0" in text
 
 
