@@ -34,7 +34,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +69,14 @@ response = function(status, headers, body)
 end
 done = function(summary, latency, requests)
   local out = io.open("%(out)s", "w")
+  local e = summary.errors
   out:write(string.format(
-    '{"requests": %%d, "seconds": %%.3f, "errors": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "p999_us": %%d, "max_us": %%d}',
+    '{"requests": %%d, "seconds": %%.3f, "errors": %%d, ' ..
+    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "p999_us": %%d, "max_us": %%d}',
     summary.requests, summary.duration / 1e6,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max))
   out:close()
 end
 """
@@ -139,17 +141,29 @@ def workloads(refs: list[str]) -> list[dict[str, Any]]:
         template = {"metadata": {"labels": labels}, "spec": pod}
         kind = i % 4
         if kind == 0:
-            obj = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
-                   "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": template}}  # fmt: skip
+            obj = {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": meta,
+                "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": template},
+            }
         elif kind == 1:
-            obj = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
-                   "spec": {"serviceName": f"app{i}", "selector": {"matchLabels": labels}, "template": template}}  # fmt: skip
+            obj = {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": meta,
+                "spec": {"serviceName": f"app{i}", "selector": {"matchLabels": labels}, "template": template},
+            }
         elif kind == 2:
             job = {
                 "template": {"metadata": {"labels": labels}, "spec": {**pod, "restartPolicy": "OnFailure"}}
             }
-            obj = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta,
-                   "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": job}}}  # fmt: skip
+            obj = {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": meta,
+                "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": job}},
+            }
         else:
             obj = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod}
         out.append(obj)
@@ -216,8 +230,10 @@ images:
             path.write_text(json.dumps(obj))
             done = subprocess.run(
                 [str(TRUSTGATE), "check", "-c", str(config), "-o", "json", str(path)],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             report = json.loads(done.stdout)
             blocking = sorted(
                 {f["rule"] for r in report["results"] for f in r["findings"] if f["severity"] == "error"}
@@ -268,9 +284,21 @@ def wrk(
     script.write_text(LUA % {"bodies": bodies, "pause": pause_ms, "out": out})
     threads = min(2, connections)
     subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
-        check=True, capture_output=True, timeout=seconds + 60,
-    )  # fmt: skip
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=seconds + 60,
+    )
     raw = json.loads(out.read_text())
     return {
         "requests": raw["requests"],
@@ -309,17 +337,43 @@ def print_table(f: dict[str, Any]) -> None:
     t, r = f["throughput"], f["fixed_rate"]
     rows = [
         ("objects (allowed)", f"{f['objects']} ({f['allowed']})", "", None),
-        ("same answers as `trustgate check`", "yes" if f["same_answers_as_check"] else f"NO: {f['mismatches']}", "yes",
-         f["same_answers_as_check"]),
-        (f"throughput, {t['connections']} connections", f"{t['rps']:.0f} req/s ({t['errors']} errors)",
-         f">= {TARGETS['throughput_rps']:.0f}", t["rps"] >= TARGETS["throughput_rps"]),
-        ("  latency p50 / p99 / p99.9", f"{t['p50_ms']:.2f} / {t['p99_ms']:.2f} / {t['p999_ms']:.2f} ms", "", None),
-        (f"fixed rate ~{r['target_rps']} req/s ({r['connections']} conns, {r['pause_ms']} ms pause)",
-         f"{r['rps']:.0f} req/s achieved", "", None),
-        ("  latency p50 / p99 / p99.9", f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} / {r['p999_ms']:.2f} ms",
-         f"p99 <= {TARGETS['p99_ms_at_rate']:.0f} ms", r["p99_ms"] <= TARGETS["p99_ms_at_rate"]),
-        ("image cache hits / misses", f"{f['image_cache']['hit']:.0f} / {f['image_cache']['miss']:.0f}", "", None),
-    ]  # fmt: skip
+        (
+            "same answers as `trustgate check`",
+            "yes" if f["same_answers_as_check"] else f"NO: {f['mismatches']}",
+            "yes",
+            f["same_answers_as_check"],
+        ),
+        (
+            f"throughput, {t['connections']} connections",
+            f"{t['rps']:.0f} req/s ({t['errors']} errors)",
+            f">= {TARGETS['throughput_rps']:.0f}",
+            t["rps"] >= TARGETS["throughput_rps"],
+        ),
+        (
+            "  latency p50 / p99 / p99.9",
+            f"{t['p50_ms']:.2f} / {t['p99_ms']:.2f} / {t['p999_ms']:.2f} ms",
+            "",
+            None,
+        ),
+        (
+            f"fixed rate ~{r['target_rps']} req/s ({r['connections']} conns, {r['pause_ms']} ms pause)",
+            f"{r['rps']:.0f} req/s achieved",
+            "",
+            None,
+        ),
+        (
+            "  latency p50 / p99 / p99.9",
+            f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} / {r['p999_ms']:.2f} ms",
+            f"p99 <= {TARGETS['p99_ms_at_rate']:.0f} ms",
+            r["p99_ms"] <= TARGETS["p99_ms_at_rate"],
+        ),
+        (
+            "image cache hits / misses",
+            f"{f['image_cache']['hit']:.0f} / {f['image_cache']['miss']:.0f}",
+            "",
+            None,
+        ),
+    ]
     for m in f["memory"]:
         rows.append((f"worker {m['pid']} memory RSS / PSS", f"{m['rss_mib']} / {m['pss_mib']} MiB", "", None))
     width = max(len(row[0]) for row in rows)

@@ -506,3 +506,45 @@ images:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "uid-deadline" in done.stdout and "admission/not-evaluated" in done.stdout
+
+
+def test_unreachable_registry_follows_the_failure_policy(certs: CertSet, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        f"""apiVersion: trustgate.dev/v1alpha1
+kind: Config
+admission:
+  failOpen:
+    namespaces: [sandbox-*]
+images:
+  rules:
+    - name: all
+      images: ["127.0.0.1:{port}/*"]
+      requireDigest: false
+  unmatched: allow
+  registries:
+    insecure: ["127.0.0.1:{port}"]
+    timeoutSeconds: 2
+"""
+    )
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        obj = json.loads(
+            json.dumps(COMPLIANT).replace("registry.example.com/web:1.2.3", f"127.0.0.1:{port}/web:1")
+        )
+        response = _response(srv, review(obj, uid="uid-unreachable"))
+        assert response["allowed"] is False
+        message = response["status"]["message"]
+        assert "[image-unverifiable] could not be evaluated" in message
+        assert message.endswith("failure policy closed: denied")
+        sandbox = json.loads(json.dumps(obj).replace('"shop"', '"sandbox-2"'))
+        response = _response(srv, review(sandbox, uid="uid-unreachable-open"))
+        assert response["allowed"] is True
+        assert response["auditAnnotations"]["failure-policy"] == "open"
+        assert any("image-unverifiable" in w for w in response["warnings"])
+        assert "trustgate_registry_errors_total 2" in srv.get("/metrics")[1]
+    finally:
+        srv.stop()

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustgate.config import AdmissionSettings
-from trustgate.model import Decision, Document, Finding, Severity, Source
+from trustgate.model import NOT_EVALUATED_SOURCES, Decision, Document, Finding, Severity, Source
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
@@ -217,21 +217,38 @@ def _delete(review: Review, settings: AdmissionSettings) -> dict[str, Any]:
     )
 
 
-def respond(review: Review, decision: Decision) -> dict[str, Any]:
-    """The AdmissionReview response for a decision (steps 2-5)."""
+def respond(review: Review, decision: Decision, *, fail_open: bool = False) -> dict[str, Any]:
+    """The AdmissionReview response for a decision (steps 2-5).
+
+    Findings that say something could not be evaluated (a registry that did
+    not answer, a policy that failed on this object) follow the failure
+    policy when nothing else blocks: a real policy violation always denies.
+    """
     findings = [f for r in decision.results for f in r.findings]
     blocking = [f for f in findings if f.severity == Severity.ERROR]
     warned = [f for f in findings if f.severity == Severity.WARNING]
+    allowed = decision.allowed
+    failure_policy = ""
+    if blocking and all(f.source in NOT_EVALUATED_SOURCES for f in blocking):
+        failure_policy = "open" if fail_open else "closed"
+        if fail_open:
+            allowed = True
+            warned = [*blocking, *warned]
+            blocking = []
     warnings = [_short(f"[{f.rule}] {f.message}", MAX_WARNING_CHARS) for f in warned]
+    if failure_policy == "open":
+        warnings.insert(0, f"trustgate could not evaluate {review.label}; failure policy open: allowed")
     if review.dry_run:
         warnings.insert(0, "trustgate: dry run: evaluated as if it were applied")
     if len(warnings) > MAX_WARNINGS:
         extra = len(warnings) - (MAX_WARNINGS - 1)
         warnings = [*warnings[: MAX_WARNINGS - 1], f"... and {extra} more warnings"]
     annotations = {
-        "decision": "allowed" if decision.allowed else "denied",
+        "decision": "allowed" if allowed else "denied",
         "policy-revision": decision.policy_revision,
     }
+    if failure_policy:
+        annotations["failure-policy"] = failure_policy
     rules = sorted({f.rule for f in blocking}) or sorted({f.rule for f in warned})
     if rules:
         annotations["rules"] = _short(",".join(rules), 1000)
@@ -241,12 +258,14 @@ def respond(review: Review, decision: Decision) -> dict[str, Any]:
         annotations["dry-run"] = "true"
     message = ""
     code = 200
-    if not decision.allowed:
+    if not allowed:
         code = 403
         message = _message(review, blocking)
+        if failure_policy == "closed":
+            message += "; failure policy closed: denied"
     return review_response(
         review.uid,
-        allowed=decision.allowed,
+        allowed=allowed,
         message=message,
         code=code,
         warnings=warnings,
@@ -297,7 +316,7 @@ def review_response(
 def _message(review: Review, blocking: Sequence[Finding]) -> str:
     parts = []
     for finding in blocking:
-        if finding.source in ("input", "engine", "registry"):
+        if finding.source in NOT_EVALUATED_SOURCES:
             parts.append(f"[{finding.rule}] could not be evaluated: {finding.message}")
         else:
             parts.append(f"[{finding.rule}] {finding.message}")

@@ -296,8 +296,8 @@ class Handler(BaseHTTPRequestHandler):
                 False,
                 record=False,
             )
-        response = admission.respond(review, decision)
-        allowed = decision.allowed
+        response = admission.respond(review, decision, fail_open=fail_open)
+        allowed = response["response"]["allowed"]
         warned = allowed and bool(response["response"].get("warnings"))
         return response, "denied" if not allowed else "warned" if warned else "allowed"
 

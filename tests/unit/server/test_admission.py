@@ -324,3 +324,19 @@ def test_fuzz_admission_review_shape(value: dict[str, Any]) -> None:
     assert answer["response"]["uid"] == parsed.uid
     assert isinstance(answer["response"]["allowed"], bool)
     json.dumps(answer)
+
+
+def test_unverifiable_images_follow_the_failure_policy_and_violations_still_deny() -> None:
+    unverifiable = Finding("image-unverifiable", Severity.ERROR, "registry did not answer", "registry")
+    closed = admission.respond(_review(), _decision(unverifiable))["response"]
+    assert closed["allowed"] is False
+    assert closed["status"]["message"].endswith("failure policy closed: denied")
+    assert (
+        "[image-unverifiable] could not be evaluated: registry did not answer" in closed["status"]["message"]
+    )
+    opened = admission.respond(_review(), _decision(unverifiable), fail_open=True)["response"]
+    assert opened["allowed"] is True and opened["auditAnnotations"]["failure-policy"] == "open"
+    assert "[image-unverifiable] registry did not answer" in opened["warnings"]
+    violation = Finding("r-deny", Severity.ERROR, "bad", "rego")
+    both = admission.respond(_review(), _decision(unverifiable, violation), fail_open=True)["response"]
+    assert both["allowed"] is False and "failure-policy" not in both["auditAnnotations"]
