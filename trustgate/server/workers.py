@@ -4,7 +4,7 @@ Owns: binding the socket, checking the configuration once before forking
 (a broken policy stops the server before it listens for long), forking
 `workers` processes that each build their own evaluators and decision-log
 connection, restarting a worker that dies, and stopping them all on SIGTERM
-or SIGINT (in-flight requests finish; the API server retries elsewhere).
+or SIGINT (evaluations in flight get a few seconds to be answered).
 
 Leaves out: HTTP and evaluation. Worker processes rather than threads: the
 GIL lets only one thread evaluate at a time, and regorus engines cannot cross
@@ -36,6 +36,7 @@ from trustgate.server.pool import EvaluatorPool
 if TYPE_CHECKING:
     from trustgate.decisions.log import DecisionLog
 
+DRAIN_SECONDS = 5.0  # seconds a stopping worker waits for evaluations in flight
 RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between restarts of a crash-looping worker
 
 
@@ -155,6 +156,10 @@ def _worker(index: int, sock: socket.socket, metrics: Metrics, options: ServeOpt
     signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever(poll_interval=0.5)
+        # Stopped: requests being evaluated get a moment to be answered before the process exits.
+        end = time.monotonic() + DRAIN_SECONDS
+        while pool.busy and time.monotonic() < end:
+            time.sleep(0.05)
     finally:
         pool.close()
         if log is not None:
