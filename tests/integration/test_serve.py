@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -548,3 +550,29 @@ images:
         assert "trustgate_registry_errors_total 2" in srv.get("/metrics")[1]
     finally:
         srv.stop()
+
+
+def _workers(srv: Server) -> list[int]:
+    pid = srv.process.pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_killed_worker_is_restarted_and_stop_leaves_no_process(certs: CertSet) -> None:
+    srv = start_server(certs, workers=2)
+    try:
+        first = _workers(srv)
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not (len(_workers(srv)) == 2 and first[0] not in _workers(srv)):
+            time.sleep(0.2)
+        assert first[0] not in _workers(srv) and len(_workers(srv)) == 2
+        srv.wait_ready()
+        for _ in range(10):  # both workers answer
+            assert _response(srv, review(COMPLIANT))["allowed"] is True
+        assert "trustgate_worker_restarts_total 1" in srv.get("/metrics")[1]
+        workers = _workers(srv)
+    finally:
+        srv.stop()
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
