@@ -150,7 +150,7 @@ class RegistryConfig:
     ca_file: Path | None = None
     docker_config: Path | None = None
     timeout_seconds: float = 10.0  # per request
-    concurrency: int = 16  # images verified at once
+    concurrency: int = 8  # images verified at once; more threads only add GIL contention (bench/images.py)
 
 
 @dataclass(frozen=True, slots=True)
