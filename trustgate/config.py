@@ -391,7 +391,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         images=_parse_images(value.get("images", {}), origin=origin, base=base, tree=tree),
         origin=origin,
         gatekeeper=GatekeeperSettings(
-            paths=tuple(_gatekeeper_path(base, p) for p in gatekeeper.get("paths", ())),
+            paths=tuple(gatekeeper_path(base, p) for p in gatekeeper.get("paths", ())),
             inventory=tuple(base / p for p in gatekeeper.get("inventory", ())),
             mode=Mode(gatekeeper["mode"]) if "mode" in gatekeeper else None,
         ),
@@ -570,7 +570,7 @@ def _attestation_policy_path(value: str | None, base: Path) -> Path | None:
     return base / value
 
 
-def _gatekeeper_path(base: Path, value: str) -> Path:
+def gatekeeper_path(base: Path, value: str) -> Path:
     """`builtin:<set>` names a bundled Gatekeeper constraint set; anything else is a path."""
     if value.startswith("builtin:"):
         return builtin_policy_dir() / "gatekeeper" / value.removeprefix("builtin:")
