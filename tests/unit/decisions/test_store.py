@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import DIGEST, MakeRecord, commit_of, digest_of
+from decision_records import DIGEST, MakeRecord, commit_of, digest_of
 
 from trustgate.decisions.chain import CheckpointSigner, Verifier, entry_hash
 from trustgate.decisions.log import DecisionLog, open_store, prepare

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MakeRecord
+from decision_records import MakeRecord
 
 from trustgate.decisions.chain import (
     Checkpoint,
