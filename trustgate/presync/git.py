@@ -193,7 +193,7 @@ class Git:
             sha, tree, parents, an, ae, cn, ce, subject, status, signer, key, fpr, trailers = parts
             kind = ""
             if status != "N":
-                kind = "gpg" if fpr else "ssh" if key.startswith("SHA256:") else "gpg"
+                kind = "ssh" if key.startswith("SHA256:") else "gpg"  # ssh-keygen names keys SHA256:...
             found[sha] = Commit(
                 sha=sha,
                 tree=tree,

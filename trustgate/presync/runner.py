@@ -389,7 +389,10 @@ class PresyncGate:
                 doc.source = _relative(doc.source, prefix)
             problems = [
                 dataclasses.replace(
-                    p, source=_relative(p.source, prefix), message=p.message.replace(prefix, "")
+                    p,
+                    source=_relative(p.source, prefix),
+                    message=p.message.replace(prefix, ""),
+                    hint=p.hint.replace(prefix, ""),
                 )
                 for p in problems
             ]
