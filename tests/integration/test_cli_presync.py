@@ -295,8 +295,9 @@ def test_removing_a_protected_object_needs_a_signed_approval(setup: Callable[...
 
 def test_an_exception_waives_a_removal(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup(
-        "exceptions:\n  - {name: retire-shop-data, rules: [destructive-change], kinds: [PersistentVolumeClaim],"
-        " names: [data], owner: platform, reason: migrated, expires: '2099-01-01'}\n"
+        "exceptions:\n  - {name: retire-shop-data, rules: [destructive-change],"
+        " kinds: [PersistentVolumeClaim], names: [data], owner: platform, reason: migrated,"
+        " expires: '2099-01-01'}\n"
     )
     assert s.run()[0] == 0
     s.repo.remove("deploy/pvc.yaml")

@@ -349,7 +349,8 @@ class PresyncGate:
             return None
         return None
 
-    def _check_size(self, git: Git, commit: str) -> None:
+    def _present_paths(self, git: Git, commit: str) -> tuple[list[str], bool]:
+        """The configured paths that exist at `commit`, and whether any file does; checks the limits."""
         entries = git.ls_tree(commit, self.settings.paths)
         total = sum(e.size for e in entries)
         if len(entries) > self.settings.max_files or total > self.settings.max_tree_bytes:
@@ -360,27 +361,33 @@ class PresyncGate:
                 hint="narrow presync.paths to what the reconciler applies, "
                 "or raise presync.maxFiles / maxTreeBytes",
             )
-        if not entries:
-            raise GitError(
-                f"nothing under {', '.join(self.settings.paths)} at {commit[:12]}",
-                hint="presync.paths names directories of the repository, like a Flux Kustomization's path",
-            )
+        present = []
+        for path in self.settings.paths:
+            p = path.strip("/").removeprefix("./")
+            if p in ("", ".") or any(e.path == p or e.path.startswith(p + "/") for e in entries):
+                present.append(path)
+        return present, bool(entries)
 
     def _render(self, git: Git, commit: str, tree: str) -> tuple[list[Document], list[InputProblem]]:
         """Export `commit` (its `presync.paths`) and load it as `trustgate check` would, paths relative."""
-        self._check_size(git, commit)
+        present, any_files = self._present_paths(git, commit)
+        documents: list[Document] = []
+        problems: list[InputProblem] = [
+            InputProblem(
+                Source(path),
+                "presync/path",
+                f"{path} is not in the tree at {commit[:12]}",
+                "presync.paths names directories of the repository (like a Flux Kustomization's path); "
+                "if it was removed on purpose, remove it there too",
+            )
+            for path in self.settings.paths
+            if path not in present
+        ]
         with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
             root = Path(tmp)
-            git.export(commit, self.settings.paths, root)
-            missing = [p for p in self.settings.paths if not (root / p).exists()]
-            documents: list[Document] = []
-            problems: list[InputProblem] = []
-            for path in missing:
-                problems.append(
-                    InputProblem(Source(path), "presync/path", f"{path} is not in the tree at {commit[:12]}")
-                )
-            present = [str(root / p) for p in self.settings.paths if p not in missing]
-            for unit in loader.plan(present):
+            if present and any_files:
+                git.export(commit, present, root)
+            for unit in loader.plan([str(root / p) for p in present]):
                 docs, probs = loader.read_unit(unit, self.config.limits)
                 documents.extend(docs)
                 problems.extend(probs)
