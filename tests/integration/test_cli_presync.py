@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -381,3 +385,42 @@ def test_a_config_naming_a_missing_key_file_is_a_clear_error(setup: Callable[...
     assert code == 3
     assert "nobody.asc" in output and "GPG key file does not exist" in output
     assert s.repo.ref(GATED) is None
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_watch_advances_as_the_branch_moves_and_stops_on_sigterm(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    first = s.repo.head()
+    trustgate = Path(sys.executable).parent / "trustgate"
+    process = subprocess.Popen(
+        [str(trustgate), "presync", "--repo", str(s.repo.path), "-c", str(s.config)]
+        + ["--decision-log", f"sqlite:///{s.log}", "--watch", "--interval", "1s", "--no-color"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _wait_for(lambda: s.repo.ref(GATED) == first)
+        s.repo.commit("unsigned", author=("Alice", "alice@example.com"))
+        assert _wait_for(lambda: len(s.records()) == 2)
+        s.repo.git("reset", "-q", "--hard", first)
+        s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+        second = s.repo.commit("signed", ssh=keys.alice)
+        assert _wait_for(lambda: s.repo.ref(GATED) == second)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "refused" in stderr and "advanced" in stderr
+    # One record per decision; ticks where nothing moved record nothing.
+    assert [r["verdict"] for r in s.records()] == ["allow", "deny", "allow"]
