@@ -403,8 +403,12 @@ def test_watch_advances_as_the_branch_moves_and_stops_on_sigterm(
     first = s.repo.head()
     trustgate = Path(sys.executable).parent / "trustgate"
     process = subprocess.Popen(
-        [str(trustgate), "presync", "--repo", str(s.repo.path), "-c", str(s.config)]
-        + ["--decision-log", f"sqlite:///{s.log}", "--watch", "--interval", "1s", "--no-color"],
+        [
+            str(trustgate),
+            "presync",
+            *("--repo", str(s.repo.path), "-c", str(s.config), "--decision-log", f"sqlite:///{s.log}"),
+            *("--watch", "--interval", "1s", "--no-color"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,4 +1,4 @@
-"""`trustgate presync` verifies the images of the candidate tree: local registry, private Sigstore instance."""
+"""`trustgate presync` verifies the candidate's images: a local registry, a private Sigstore instance."""
 
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def test_only_a_tree_whose_images_verify_advances(
                   keyless:
                     trustRoot: test-instance
                     identities:
-                      - {{subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+', issuer: {GITHUB_ISSUER}}}
+                      - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
+                        issuer: {GITHUB_ISSUER}
               rules:
                 - {{name: shop, images: ["{registry.host}/presync/**"], signatures: {{authorities: [ci]}}}}
               unmatched: deny
