@@ -428,3 +428,18 @@ def test_watch_advances_as_the_branch_moves_and_stops_on_sigterm(
     assert "refused" in stderr and "advanced" in stderr
     # One record per decision; ticks where nothing moved record nothing.
     assert [r["verdict"] for r in s.records()] == ["allow", "deny", "allow"]
+
+
+def test_the_shipped_presync_manifests_pass_trustgates_own_policies(tmp_path: Path) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+        "    - builtin: pss-baseline\n    - builtin: pss-restricted\n    - builtin: supply-chain\n"
+    )
+    deploy = Path(__file__).resolve().parents[2] / "deploy" / "presync"
+    result = CliRunner().invoke(
+        main, ["check", "-c", str(config), str(deploy), "--no-color"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 warnings" in result.output
+    assert "Deployment/trustgate-system/trustgate-presync" not in result.output  # nothing to report on it

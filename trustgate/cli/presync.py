@@ -73,6 +73,11 @@ def parse_interval(text: str) -> float:
 )
 @click.option("--watch", is_flag=True, help="Keep running: judge the tip again every --interval.")
 @click.option("--interval", default="30s", show_default=True, help="Time between runs with --watch.")
+@click.option(
+    "--heartbeat",
+    type=click.Path(dir_okay=False),
+    help="Touch this file after every run (for a liveness probe with --watch).",
+)
 @click.option("--color/--no-color", default=None, help="Colour text output (default: when a terminal).")
 def presync(
     repository: str,
@@ -85,6 +90,7 @@ def presync(
     cache_dir: str | None,
     watch: bool,
     interval: str,
+    heartbeat: str | None,
     color: bool | None,
 ) -> None:
     """Judge the tip of --ref; fast-forward --gated-ref to it when it passes.
@@ -127,6 +133,8 @@ def presync(
                 click.echo(line, err=True)
                 for warning in outcome.warnings:
                     click.echo(f"trustgate: warning: {warning}", err=True)
+                if heartbeat:
+                    _touch(Path(heartbeat))
                 if not watch:
                     break
                 if stop.wait(seconds):
@@ -158,6 +166,13 @@ def _emit(outcome: object, fmt: str, output: str | None, color: bool | None) -> 
             click.echo(text, nl=False)
         return
     emit_report(outcome.decision, fmt, output=output, color=color)
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.touch()
+    except OSError as e:
+        click.echo(f"trustgate: warning: cannot touch the heartbeat {path}: {e.strerror or e}", err=True)
 
 
 def _on_signals(stop: threading.Event) -> None:

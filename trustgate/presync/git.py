@@ -34,6 +34,7 @@ _FIELD = "\x1f"
 _RECORD = "\x1e"
 APPROVAL_TRAILER = "Trustgate-Approve-Deletion"
 NOTES_REF = "refs/notes/trustgate"
+_GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
 
 
 class GitError(Error):
@@ -353,7 +354,9 @@ def _pathspecs(paths: Sequence[str]) -> list[str]:
 
 
 def _base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    # GIT_DIR, GIT_INDEX_FILE, GIT_CONFIG_* and the like would point git elsewhere; how to reach
+    # the remote (GIT_SSH_COMMAND, GIT_ASKPASS, TLS settings) is the operator's to choose.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k.startswith(_GIT_KEEP)}
     env["GIT_CONFIG_NOSYSTEM"] = "1"  # a system-wide gpg.program or allowedSignersFile must not decide
     env["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password
     env["LC_ALL"] = "C"
