@@ -34,6 +34,7 @@ _FIELD = "\x1f"
 _RECORD = "\x1e"
 APPROVAL_TRAILER = "Trustgate-Approve-Deletion"
 NOTES_REF = "refs/notes/trustgate"
+_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # as the loader
 _GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
 
 
@@ -223,6 +224,28 @@ class Git:
             size = int(fields[3]) if len(fields) == 4 and fields[3].isdigit() else 0
             entries.append(TreeEntry(name.decode("utf-8", "replace"), size))
         return entries
+
+    def files(self, commit: str, paths: Sequence[str]) -> dict[str, bytes] | None:
+        """The regular files under `paths` at `commit`, read in memory (one `git archive`).
+
+        None when the tree needs a directory on disk: it holds links, or a kustomization
+        (`kubectl kustomize` reads files). Then use `export`.
+        """
+        data = self.run("archive", "--format=tar", commit, "--", *_pathspecs(paths)).stdout
+        out: dict[str, bytes] = {}
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for member in tar:
+                    name = member.name.rstrip("/")
+                    if member.issym() or member.islnk() or name.rpartition("/")[2] in _KUSTOMIZATION_FILES:
+                        return None
+                    if member.isreg():
+                        extracted = tar.extractfile(member)
+                        if extracted is not None:
+                            out[name] = extracted.read()
+        except tarfile.TarError as e:
+            raise GitError(f"cannot read the tree of {commit[:12]}: {e}", where=str(self.directory)) from e
+        return out
 
     def export(self, commit: str, paths: Sequence[str], into: Path) -> None:
         """Write the files under `paths` at `commit` into `into` (via `git archive`).

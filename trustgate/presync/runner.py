@@ -383,26 +383,32 @@ class PresyncGate:
             for path in self.settings.paths
             if path not in present
         ]
-        with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
-            root = Path(tmp)
-            if present and any_files:
-                git.export(commit, present, root)
-            for unit in loader.plan([str(root / p) for p in present]):
+        files = git.files(commit, present) if present and any_files else {}
+        if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
+            for unit in _units(files, present):
                 docs, probs = loader.read_unit(unit, self.config.limits)
                 documents.extend(docs)
                 problems.extend(probs)
-            prefix = str(root) + "/"
-            for doc in documents:
-                doc.source = _relative(doc.source, prefix)
-            problems = [
-                dataclasses.replace(
-                    p,
-                    source=_relative(p.source, prefix),
-                    message=p.message.replace(prefix, ""),
-                    hint=p.hint.replace(prefix, ""),
-                )
-                for p in problems
-            ]
+        else:  # kustomizations (or links): kubectl needs the files on disk
+            with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
+                root = Path(tmp)
+                git.export(commit, present, root)
+                for unit in loader.plan([str(root / p) for p in present]):
+                    docs, probs = loader.read_unit(unit, self.config.limits)
+                    documents.extend(docs)
+                    problems.extend(probs)
+                prefix = str(root) + "/"
+                for doc in documents:
+                    doc.source = _relative(doc.source, prefix)
+                problems = [
+                    dataclasses.replace(
+                        p,
+                        source=_relative(p.source, prefix),
+                        message=p.message.replace(prefix, ""),
+                        hint=p.hint.replace(prefix, ""),
+                    )
+                    for p in problems
+                ]
         self._trees[tree] = (changes.inventory(documents), list(problems))
         return documents, problems
 
@@ -451,6 +457,33 @@ class PresyncGate:
                 git.run("push", "--quiet", "origin", "refs/notes/trustgate:refs/notes/trustgate")
         except GitError as e:
             out.warnings.append(f"the git note was not written: {e.message}")
+
+
+def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
+    """In-memory units for `files`, chosen and ordered as `loader.plan` walks each of `paths`.
+
+    A named file is read whatever its suffix; under a directory, names starting with a
+    dot are skipped and only manifest suffixes are read, sorted name by name per level.
+    """
+    units: dict[str, loader.Unit] = {}
+    for raw in paths:
+        base = raw.strip("/").removeprefix("./")
+        base = "" if base in ("", ".") else base
+        if base in files:
+            units.setdefault(base, loader.Unit(base, "stdin", files[base]))
+            continue
+        prefix = base + "/" if base else ""
+        chosen = []
+        for name in files:
+            if not name.startswith(prefix):
+                continue
+            below = name[len(prefix) :].split("/")
+            if any(part.startswith(".") for part in below) or not name.endswith(loader.MANIFEST_SUFFIXES):
+                continue
+            chosen.append((below, name))
+        for _, name in sorted(chosen):
+            units.setdefault(name, loader.Unit(name, "stdin", files[name]))
+    return list(units.values())
 
 
 def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 
@@ -118,3 +120,29 @@ def test_intervals(text: str, seconds: float) -> None:
 def test_bad_intervals(text: str) -> None:
     with pytest.raises(click.BadParameter):
         parse_interval(text)
+
+
+def test_in_memory_units_follow_the_loaders_walk(tmp_path: Path) -> None:
+    from trustgate.manifests import loader
+    from trustgate.presync.runner import _units
+
+    names = [
+        "a.yaml",
+        "a/x.yml",
+        "b.json",
+        ".hidden/c.yaml",
+        "d/.e.yaml",
+        "notes.txt",
+        "z/y/w.yaml",
+        "a-b.yaml",
+    ]
+    files = {f"deploy/{n}": b"{}" for n in names} | {"other/o.yaml": b"{}", "single.txt": b"{}"}
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(files[name])
+    walked = [
+        u.path.removeprefix(f"{tmp_path}/")
+        for u in loader.plan([str(tmp_path / "deploy"), str(tmp_path / "single.txt")])
+    ]
+    assert [u.path for u in _units(files, ["deploy", "single.txt"])] == walked
+    assert "deploy/notes.txt" not in walked and "deploy/.hidden/c.yaml" not in walked
