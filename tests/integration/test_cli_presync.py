@@ -9,9 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from importlib import resources
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
