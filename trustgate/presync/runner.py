@@ -238,7 +238,9 @@ class PresyncGate:
         rollback_from = None
         if commits_cfg.allow_rollback and tree != gated_tree:
             rollback_from = self._approved_before(tree)
-            if rollback_from is None and not fast_forward:
+            if self.gate.decision_log is None:
+                notes.append("commits.allowRollback needs a decision log to know approved trees: none is set")
+            elif rollback_from is None and not fast_forward:
                 notes.append(f"tree {tree[:12]} was not approved before, so this is not a rollback")
         if rollback_from is not None:
             notes.append(f"rollback: tree {tree[:12]} was approved before (decision {rollback_from})")
