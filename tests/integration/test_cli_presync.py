@@ -331,6 +331,19 @@ def test_rollback_to_an_approved_tree(setup: Callable[..., Setup], keys: Keys) -
         main, ["log", "verify", "--store", f"sqlite:///{s.log}"], catch_exceptions=False
     )
     assert verify.exit_code == 0, verify.output
+    query = CliRunner().invoke(
+        main,
+        [
+            "log",
+            "query",
+            "--store",
+            f"sqlite:///{s.log}",
+            "--tree",
+            s.repo.git("rev-parse", f"{first}^{{tree}}"),
+        ],
+        catch_exceptions=False,
+    )
+    assert query.exit_code == 0 and query.output.count("presync") == 2  # created, then rolled back to
 
 
 def test_rollback_is_refused_without_the_setting(setup: Callable[..., Setup], keys: Keys) -> None:
