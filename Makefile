@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev system-deps test lint typecheck unit bench bench-gatekeeper bench-images bench-log policy-test clean
+.PHONY: dev system-deps test lint typecheck unit bench bench-gatekeeper bench-images bench-log bench-presync policy-test clean
 
 dev: system-deps $(BIN)/trustgate
 
@@ -46,6 +46,10 @@ bench-images: dev
 # The decision log on SQLite and PostgreSQL: appends, queries and verify over 1,000,000 records.
 bench-log: dev
 	$(BIN)/python bench/decisions.py
+
+# One presync decision: 1,000 manifests, 50 signed images, a 20-commit SSH-signed range.
+bench-presync: dev
+	$(BIN)/python bench/presync.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -5,9 +5,10 @@
 #
 #   docker-registry  CNCF distribution: the OCI registry the supply-chain tests push to
 #   postgresql       the decision log's PostgreSQL store (tests run initdb in a temp dir, as `nobody` when root)
+#   git, gnupg, openssh-client  the pre-sync gate runs git; its tests sign commits with test GPG and SSH keys
 set -eu
 
-PACKAGES="docker-registry postgresql"
+PACKAGES="docker-registry postgresql git gnupg openssh-client"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -598,3 +598,7 @@ from trustgate.cli.verify import verify as _verify_group  # noqa: E402
 main.add_command(_verify_group)
 _verify_group.add_command(verify_image)
 main.add_command(log_group)
+
+from trustgate.cli.presync import presync as _presync  # noqa: E402
+
+main.add_command(_presync)

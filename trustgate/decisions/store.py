@@ -106,6 +106,7 @@ class Filters:
     namespaces: tuple[str, ...] = ()
     images: tuple[str, ...] = ()  # a reference, `ref*` prefix, or a digest (`sha256:...`, prefix allowed)
     commits: tuple[str, ...] = ()  # full or abbreviated
+    trees: tuple[str, ...] = ()  # git tree hashes, full
     rules: tuple[str, ...] = ()
     actors: tuple[str, ...] = ()
 
@@ -127,6 +128,7 @@ class Filters:
             [("namespace", *_pattern(v)) for v in self.namespaces],
             [_image_term(v) for v in self.images],
             [("commit", v.lower(), True) for v in self.commits],
+            [("tree", v.lower(), False) for v in self.trees],
             [("rule", *_pattern(v)) for v in self.rules],
             [("actor", *_pattern(v)) for v in self.actors],
         ]
