@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev system-deps kube-apiserver bench-webhook test lint typecheck unit bench bench-gatekeeper bench-images bench-log policy-test clean
+.PHONY: dev system-deps kube-apiserver test lint typecheck unit bench bench-gatekeeper bench-images bench-log bench-presync bench-webhook policy-test clean
 
 dev: system-deps kube-apiserver $(BIN)/trustgate
 
@@ -51,6 +51,10 @@ bench-images: dev
 # The decision log on SQLite and PostgreSQL: appends, queries and verify over 1,000,000 records.
 bench-log: dev
 	$(BIN)/python bench/decisions.py
+
+# One presync decision: 1,000 manifests, 50 signed images, a 20-commit SSH-signed range.
+bench-presync: dev
+	$(BIN)/python bench/presync.py
 
 # The admission webhook under wrk: throughput, p50/p99/p99.9, memory per worker.
 bench-webhook: dev

@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("--cold", type=int, default=100, help="images verified one by one, cold")
     parser.add_argument("--warm", type=int, default=20_000, help="warm lookups of one image")
     parser.add_argument("--peer", type=int, default=20, help="bundles verified by the sigstore CLI")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
 

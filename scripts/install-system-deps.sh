@@ -5,13 +5,14 @@
 #
 #   docker-registry  CNCF distribution: the OCI registry the supply-chain tests push to
 #   postgresql       the decision log's PostgreSQL store (tests run initdb in a temp dir, as `nobody` when root)
+#   git, gnupg, openssh-client  the pre-sync gate runs git; its tests sign commits with test GPG and SSH keys
 #   etcd-server      etcd for the end-to-end admission tests' kube-apiserver
 #   golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync
 #                    build kube-apiserver from Debian's `kubernetes` source package (scripts/kube-apiserver.sh)
 #   wrk              the webhook benchmark's load generator (bench/webhook.py)
 set -eu
 
-PACKAGES="docker-registry postgresql"
+PACKAGES="docker-registry postgresql git gnupg openssh-client"
 PACKAGES="$PACKAGES etcd-server golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync wrk"
 
 # `apt-get source kubernetes` needs a deb-src entry; Debian images ship only `deb` ones.

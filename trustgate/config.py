@@ -25,7 +25,7 @@ API_VERSION = "trustgate.dev/v1alpha1"
 KIND = "Config"
 DEFAULT_KUBERNETES_VERSION = "1.35"
 BUILTIN_SETS = ("pss-baseline", "pss-restricted", "supply-chain")
-RESERVED_SECTIONS = ("commits",)
+RESERVED_SECTIONS: tuple[str, ...] = ()  # sections in the schema that this version does not enforce
 PUBLIC_GOOD = "public-good"  # the embedded Sigstore public-good trust root
 PREDICATE_ALIASES = {  # the short names cosign accepts for `--type`
     "slsaprovenance": "https://slsa.dev/provenance/v0.2",
@@ -150,7 +150,7 @@ class RegistryConfig:
     ca_file: Path | None = None
     docker_config: Path | None = None
     timeout_seconds: float = 10.0  # per request
-    concurrency: int = 16  # images verified at once
+    concurrency: int = 8  # images verified at once; more threads only add GIL contention (bench/images.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +214,41 @@ class DecisionLogSettings:
         return self.failure_policy == "closed"
 
 
+DEFAULT_PROTECTED_KINDS = (
+    "Namespace",
+    "CustomResourceDefinition",
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "StatefulSet",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSettings:
+    """The `commits` section: the pre-sync gate's rules for the commits in a range."""
+
+    require_signatures: bool = False
+    allowed_signers: Path | None = None  # SSH allowed_signers file
+    gpg_keys: tuple[Path, ...] = ()  # OpenPGP public key files
+    authors: tuple[str, ...] = ()  # e-mail globs; empty: any
+    committers: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()  # signer identities (globs) who approve deletions
+    protected_kinds: tuple[str, ...] = DEFAULT_PROTECTED_KINDS
+    allow_rollback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PresyncSettings:
+    """The `presync` section: what of the repository is rendered, and bounds on reading it."""
+
+    paths: tuple[str, ...] = (".",)  # repository-relative
+    max_commits: int = 1_000  # commits per range; a longer one is a mistake or an attack
+    max_files: int = 100_000  # files under `paths`
+    max_tree_bytes: int = 256 * 1024 * 1024  # bytes under `paths`; a platform repo stays far below
+    git_timeout_seconds: float = 120.0  # seconds per git command; fetch and push cross the network
+    notes: bool = True  # the verdict as a note on the candidate (refs/notes/trustgate)
+
+
 @dataclass(frozen=True, slots=True)
 class AdmissionSettings:
     """The `admission` section: how the webhook answers when it cannot decide, and what it never judges."""
@@ -250,6 +285,8 @@ class Config:
     origin: str = "<embedded default>"
     gatekeeper: GatekeeperSettings = field(default_factory=GatekeeperSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    commits: CommitSettings = field(default_factory=CommitSettings)
+    presync: PresyncSettings = field(default_factory=PresyncSettings)
     # Not part of the policy revision (repr): where decisions are logged does not change them.
     decision_log: DecisionLogSettings = field(default_factory=DecisionLogSettings, repr=False)
     admission: AdmissionSettings = field(default_factory=AdmissionSettings, repr=False)
@@ -413,7 +450,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         images=_parse_images(value.get("images", {}), origin=origin, base=base, tree=tree),
         origin=origin,
         gatekeeper=GatekeeperSettings(
-            paths=tuple(_gatekeeper_path(base, p) for p in gatekeeper.get("paths", ())),
+            paths=tuple(gatekeeper_path(base, p) for p in gatekeeper.get("paths", ())),
             inventory=tuple(base / p for p in gatekeeper.get("inventory", ())),
             mode=Mode(gatekeeper["mode"]) if "mode" in gatekeeper else None,
         ),
@@ -422,6 +459,8 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             opa_timeout_seconds=opa.get("timeoutSeconds", EngineSettings().opa_timeout_seconds),
         ),
         decision_log=decision_log,
+        commits=_parse_commits(value.get("commits", {}), origin=origin, base=base, tree=tree),
+        presync=_parse_presync(value.get("presync", {})),
         admission=_parse_admission(value.get("admission", {})),
     )
 
@@ -448,6 +487,42 @@ def _parse_admission(section: Mapping[str, Any]) -> AdmissionSettings:
         protected_kinds=tuple(protected.get("kinds", defaults.protected_kinds)),
         approval_annotation=protected.get("approvalAnnotation", defaults.approval_annotation),
         skip_unchanged_images=section.get("skipUnchangedImages", defaults.skip_unchanged_images),
+    )
+
+
+def _parse_commits(section: Mapping[str, Any], *, origin: str, base: Path, tree: Any) -> CommitSettings:
+    """Build `CommitSettings`; requiring signatures without naming a signer is an error."""
+    signers = base / section["allowedSigners"] if "allowedSigners" in section else None
+    keys = tuple(base / k for k in section.get("gpgKeys", ()))
+    require = section.get("requireSignatures", bool(signers or keys))
+    if require and not (signers or keys):
+        line = yamlio.locate(tree, ("commits", "requireSignatures"))
+        raise ConfigError(
+            "commits.requireSignatures is true but no signer is allowed",
+            where=f"{origin}:{line}" if line else origin,
+            hint="name an SSH allowed_signers file (commits.allowedSigners) or GPG keys (commits.gpgKeys)",
+        )
+    return CommitSettings(
+        require_signatures=require,
+        allowed_signers=signers,
+        gpg_keys=keys,
+        authors=tuple(section.get("authors", ())),
+        committers=tuple(section.get("committers", ())),
+        approvers=tuple(section.get("approvers", ())),
+        protected_kinds=tuple(section.get("protectedKinds", DEFAULT_PROTECTED_KINDS)),
+        allow_rollback=section.get("allowRollback", False),
+    )
+
+
+def _parse_presync(section: Mapping[str, Any]) -> PresyncSettings:
+    defaults = PresyncSettings()
+    return PresyncSettings(
+        paths=tuple(section.get("paths", defaults.paths)),
+        max_commits=section.get("maxCommits", defaults.max_commits),
+        max_files=section.get("maxFiles", defaults.max_files),
+        max_tree_bytes=section.get("maxTreeBytes", defaults.max_tree_bytes),
+        git_timeout_seconds=section.get("gitTimeoutSeconds", defaults.git_timeout_seconds),
+        notes=section.get("notes", defaults.notes),
     )
 
 
@@ -618,7 +693,7 @@ def _attestation_policy_path(value: str | None, base: Path) -> Path | None:
     return base / value
 
 
-def _gatekeeper_path(base: Path, value: str) -> Path:
+def gatekeeper_path(base: Path, value: str) -> Path:
     """`builtin:<set>` names a bundled Gatekeeper constraint set; anything else is a path."""
     if value.startswith("builtin:"):
         return builtin_policy_dir() / "gatekeeper" / value.removeprefix("builtin:")

@@ -29,6 +29,7 @@ from trustgate.errors import ConfigError, DecisionLogError, Error, PolicyError
 from trustgate.manifests import loader
 from trustgate.manifests.images import find_images
 from trustgate.model import (
+    NOT_EVALUATED_SOURCES,
     AppliedException,
     Decision,
     Document,
@@ -379,10 +380,14 @@ class Gate:
         *,
         gate: str = "ci",
         context: DecisionContext | None = None,
+        extra: Sequence[DocumentResult] = (),
+        notes: Sequence[str] = (),
         verify_images: bool = True,
     ) -> Decision:
         """Evaluate documents that are already loaded (the webhook's and pre-sync's path); record it.
 
+        `extra` are results a gate found itself (pre-sync: commits, deleted objects); exceptions
+        apply to their findings as to any other, and they are recorded with the rest, as are `notes`.
         `verify_images=False` skips image verification (an admission UPDATE that keeps its image set).
         """
         started = time.perf_counter()
@@ -394,7 +399,16 @@ class Gate:
         if not verify_images:
             for result in results:
                 result.images = []
-        return self._record(self._decision(gate, results, started), context)
+        for result in extra:
+            if self.config.exceptions:
+                for finding in result.findings:
+                    if finding.source not in NOT_EVALUATED_SOURCES:
+                        self._apply_exceptions(result.namespace, result.kind, result.name, finding)
+            result.findings.sort(key=_finding_order)
+            results.append(result)
+        decision = self._decision(gate, results, started)
+        decision.notes.extend(notes)
+        return self._record(decision, context)
 
     def _record(self, decision: Decision, context: DecisionContext | None) -> Decision:
         """One record per decision in the decision log; a failure follows the failure policy."""

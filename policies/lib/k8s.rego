@@ -339,3 +339,27 @@ pod_finding(rule, path, msg, fix) := {
 	"fix": fix,
 	"path": path,
 }
+
+# ---------------------------------------------------------------------------
+# Pod Security Standards constants shared by pss-baseline and pss-restricted
+# (here, so that either set works without the other being loaded).
+
+# Capabilities Baseline lets a container add.
+pss_baseline_capabilities := {
+	"AUDIT_WRITE",
+	"CHOWN",
+	"DAC_OVERRIDE",
+	"FOWNER",
+	"FSETID",
+	"KILL",
+	"MKNOD",
+	"NET_BIND_SERVICE",
+	"SETFCAP",
+	"SETGID",
+	"SETPCAP",
+	"SETUID",
+	"SYS_CHROOT",
+}
+
+# Seccomp profile types that are not Unconfined.
+pss_seccomp_types := {"RuntimeDefault", "Localhost"}

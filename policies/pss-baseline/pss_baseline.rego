@@ -97,21 +97,7 @@ _deny contains finding if {
 # ---------------------------------------------------------------------------
 # 4. Capabilities: nothing may be added beyond this list.
 
-allowed_capabilities := {
-	"AUDIT_WRITE",
-	"CHOWN",
-	"DAC_OVERRIDE",
-	"FOWNER",
-	"FSETID",
-	"KILL",
-	"MKNOD",
-	"NET_BIND_SERVICE",
-	"SETFCAP",
-	"SETGID",
-	"SETPCAP",
-	"SETUID",
-	"SYS_CHROOT",
-}
+allowed_capabilities := data.trustgate.lib.k8s.pss_baseline_capabilities
 
 # A field reference through a value of the wrong type (capabilities: "x") is
 # undefined, not an error; only the iteration needs the is_array guard.
@@ -391,7 +377,7 @@ _deny contains finding if {
 # 11. Seccomp: the profile may not be set to Unconfined, at pod or container
 # level. Allowed: undefined/nil, RuntimeDefault, Localhost.
 
-allowed_seccomp_types := {"RuntimeDefault", "Localhost"}
+allowed_seccomp_types := data.trustgate.lib.k8s.pss_seccomp_types
 
 _deny contains finding if {
 	profile := data.trustgate.lib.k8s.pod.security_context.seccompProfile

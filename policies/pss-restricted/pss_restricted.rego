@@ -216,7 +216,7 @@ _deny contains finding if {
 # The pod sets a valid profile (a rule: computed once for all containers).
 _pod_valid_seccomp if {
 	profile_type := data.trustgate.lib.k8s.pod.security_context.seccompProfile.type
-	profile_type in data.trustgate.pss.baseline.allowed_seccomp_types
+	profile_type in data.trustgate.lib.k8s.pss_seccomp_types
 }
 
 # ---------------------------------------------------------------------------
@@ -245,7 +245,7 @@ _deny contains finding if {
 	not data.trustgate.lib.k8s.pod_windows
 	some i, capability in added
 	capability != "NET_BIND_SERVICE"
-	capability in data.trustgate.pss.baseline.allowed_capabilities
+	capability in data.trustgate.lib.k8s.pss_baseline_capabilities
 	finding := k8s.container_finding(
 		"pss-restricted-capabilities",
 		c,

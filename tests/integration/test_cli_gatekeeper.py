@@ -137,6 +137,23 @@ def test_check_reports_constraint_findings_like_any_other(write: Write) -> None:
     assert "uses a disallowed tag <nginx:latest>" in findings[0]["message"]
 
 
+def test_bundled_constraint_sets_by_name_on_the_command_line(write: Write) -> None:
+    pod = write(
+        "m/pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n"
+        "spec:\n  containers:\n    - {name: c, image: nginx:1.27, securityContext: {privileged: true}}\n",
+    )
+    code, out, _ = run(
+        "check", str(pod), "--no-builtin", "--no-schemas", "--format", "json",
+        "--gatekeeper", "builtin:pss-baseline",
+    )  # fmt: skip
+    assert code == 1
+    rules = [f["rule"] for f in json.loads(out)["results"][0]["findings"]]
+    assert rules == ["K8sPSSPrivileged/pss-privileged"]
+    code, _, _ = run("check", str(pod), "--gatekeeper", "builtin:no-such-set")
+    assert code == 2
+
+
 def test_enforcement_action_exceptions_and_unsupported_templates(write: Write, tmp_path: Path) -> None:
     gk_dir = copy_suite(tmp_path, "disallowedtags")
     constraint = next(gk_dir.glob("samples/*/constraint.yaml"))

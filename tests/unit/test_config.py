@@ -100,8 +100,8 @@ def test_no_policies_key_means_the_defaults(write: Write) -> None:
         ("mode: [unclosed\n", ["t.yaml:2", "invalid YAML"]),
         ("a: 1\n---\nb: 2\n", ["expected one YAML document, found 2"]),
         (
-            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\ncommits:\n  signers: []\n",
-            ["t.yaml:3", "`commits` section is not supported"],
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\ncommits:\n  requireSignatures: true\n",
+            ["t.yaml:4", "no signer is allowed"],
         ),
         (
             "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nexceptions:\n"
@@ -117,7 +117,7 @@ def test_no_policies_key_means_the_defaults(write: Write) -> None:
         "wrong-api",
         "yaml",
         "two-docs",
-        "reserved-section",
+        "signatures-without-signers",
         "bad-date",
     ],
 )

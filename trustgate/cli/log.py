@@ -141,6 +141,7 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
             "--image", "images", multiple=True, help="Image reference (`ref*` prefix) or digest sha256:..."
         ),
         click.option("--commit", "commits", multiple=True, help="Commit SHA, full or abbreviated."),
+        click.option("--tree", "trees", multiple=True, help="git tree hash (pre-sync decisions), full."),
         click.option("--rule", "rules", multiple=True, help="Rule id with a finding; `prefix*` allowed."),
         click.option("--actor", "actors", multiple=True, help="User, git e-mail, signer or CI actor."),
     ]
@@ -165,7 +166,7 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-_FILTER_FIELDS = ("gates", "verdicts", "namespaces", "images", "commits", "rules", "actors")
+_FILTER_FIELDS = ("gates", "verdicts", "namespaces", "images", "commits", "trees", "rules", "actors")
 
 
 @log.command("verify")

@@ -33,6 +33,7 @@ from trustgate.config import (
     ImageRule,
     PolicySource,
     builtin_policy_dir,
+    gatekeeper_path,
     load_config,
 )
 from trustgate.errors import Error
@@ -101,7 +102,7 @@ class ConfigFlags:
         gk = config.gatekeeper
         gk = dataclasses.replace(
             gk,
-            paths=gk.paths + tuple(Path(p) for p in self.gatekeeper),
+            paths=gk.paths + tuple(_gatekeeper_flag(p) for p in self.gatekeeper),
             inventory=gk.inventory + tuple(Path(p) for p in self.inventory),
         )
         return dataclasses.replace(
@@ -112,6 +113,15 @@ class ConfigFlags:
             data_files=config.data_files + tuple(Path(d) for d in self.data_files),
             kubernetes=kube,
         )
+
+
+def _gatekeeper_flag(value: str) -> Path:
+    path = gatekeeper_path(Path.cwd(), value)
+    if not path.exists():
+        raise click.BadParameter(
+            f"{value}: no such file, directory or bundled set", param_hint="--gatekeeper"
+        )
+    return path
 
 
 _DATA_OPTION = click.option(
@@ -174,8 +184,8 @@ _CONFIG_OPTIONS = [
     click.option(
         "--gatekeeper",
         multiple=True,
-        type=click.Path(exists=True),
-        help="Gatekeeper ConstraintTemplates and Constraints: a file or directory (repeatable).",
+        help="Gatekeeper ConstraintTemplates and Constraints: a file, a directory, or builtin:pss-baseline"
+        " / builtin:pss-restricted (repeatable).",
     ),
     click.option(
         "--inventory",
@@ -588,6 +598,10 @@ from trustgate.cli.verify import verify as _verify_group  # noqa: E402
 main.add_command(_verify_group)
 _verify_group.add_command(verify_image)
 main.add_command(log_group)
+
+from trustgate.cli.presync import presync as _presync  # noqa: E402
+
+main.add_command(_presync)
 
 from trustgate.cli.serve import serve as _serve  # noqa: E402
 from trustgate.cli.serve import webhook_config as _webhook_config  # noqa: E402

@@ -37,6 +37,10 @@ GENESIS = "0" * 64
 CHECKPOINT_TYPE = "trustgate.dev/decision-checkpoint/v1"
 _LOOKAHEAD = 64  # entries read ahead to tell an insertion from a reordering
 
+# What `Verifier.run_rows` reads: seq, id, time, gate, verdict, record bytes, prev, hash,
+# and the record's query index as "kind\x1fvalue" items joined by "\x1e" (None for none).
+Row = tuple[int, str, str, str, str, bytes, str, str, str | None]
+
 
 def entry_hash(prev: str, body: bytes, seq: int) -> str:
     """SHA-256 (hex) of the canonical entry `{"prev", "record", "seq"}`."""
@@ -271,7 +275,25 @@ class Verifier:
         self.anchor = max(anchors, key=lambda c: c.seq) if anchors else None
 
     def run(self, entries: Iterable[Entry], terms: Iterable[tuple[int, list[str]]] | None = None) -> Report:
-        """Verify; `terms` yields (seq, ["kind\\x1fvalue", ...]) in seq order when the index is checked."""
+        """Verify; `terms` yields (seq, ["kind\\x1fvalue", ...]) in seq order when the index is checked.
+
+        A store's `entries()` and `index_rows()` given together are read as one
+        stream (`SqlStore.verify_rows`: one query, the index aggregated per record).
+        """
+        combine = getattr(entries, "with_index", None)
+        rows: Iterable[Row] | None = combine(terms) if combine is not None and terms is not None else None
+        if rows is None:
+            rows = _rows(entries, terms)
+        return self.run_rows(rows, check_index=terms is not None)
+
+    def run_rows(self, rows: Iterable[Row], *, check_index: bool = True) -> Report:
+        """Verify rows of (seq, id, time, gate, verdict, record, prev, hash, index) in seq order.
+
+        `index` is the record's query index as "kind\\x1fvalue" items joined by
+        "\\x1e" (None for none). Each row is checked on a fast path (hash, link,
+        columns, index); the first row failing it is examined again, entry by
+        entry, to name what happened to it.
+        """
         report = Report(anchor=self.anchor, checkpoints=len(self.checkpoints))
         needed = {c.seq for c in self.checkpoints}
         hash_at: dict[int, str] = {}
@@ -280,42 +302,58 @@ class Verifier:
             hash_at[self.anchor.seq] = self.anchor.hash
         else:
             expected_seq, expected_prev = 1, GENESIS
-        rows = _Peekable(iter(entries))
-        term_iter = iter(terms) if terms is not None else None
-        pending_terms: tuple[int, list[str]] | None = None
-        before: Entry | None = None  # the entry before the previous one
-        previous: Entry | None = None
-        for entry in rows:
-            problem = self._link(entry, expected_seq, expected_prev, rows, previous, before)
-            if problem is not None:
-                report.problems.append(problem)
-                break
-            problem, record = self._columns(entry)
-            if problem is None and term_iter is not None:
-                while pending_terms is None or pending_terms[0] < entry.seq:
-                    pending_terms = next(term_iter, (1 << 62, []))
-                stored = sorted(pending_terms[1]) if pending_terms[0] == entry.seq else []
-                if stored != [f"{k}\x1f{v}" for k, v in index_terms(record)]:
-                    problem = Problem(
-                        "altered",
-                        entry.seq,
-                        entry.id,
-                        f"record #{entry.seq} ({entry.id}): the query index (namespaces, images, rules, "
-                        "commits, actors) does not match the record",
-                    )
-            if problem is not None:
-                report.problems.append(problem)
-                break
-            if entry.seq in needed:
-                hash_at[entry.seq] = entry.hash
-            if report.first_seq is None:
-                report.first_seq = entry.seq
-            report.records += 1
-            report.last_seq = entry.seq
-            report.head = entry.hash
-            expected_seq, expected_prev = entry.seq + 1, entry.hash
-            before, previous = previous, entry
+        sha256, loads, deep = hashlib.sha256, json.loads, self.deep
+        source = iter(rows)
+        before: Row | None = None  # the row before the previous one
+        previous: Row | None = None
+        count = 0
+        first_seq: int | None = None
+        for row in source:
+            seq, id_, time_, gate, verdict, body, prev, digest, joined = row
+            ok = False
+            if (
+                seq == expected_seq
+                and prev == expected_prev
+                and sha256(
+                    b'{"prev":"'
+                    + prev.encode()
+                    + b'","record":'
+                    + body
+                    + b',"seq":'
+                    + str(seq).encode()
+                    + b"}"
+                ).hexdigest()
+                == digest
+            ):
+                try:
+                    record = loads(body.decode())
+                except ValueError:
+                    record = None
+                ok = (
+                    type(record) is dict
+                    and record.get("id") == id_
+                    and record.get("time") == time_
+                    and record.get("gate") == gate
+                    and record.get("verdict") == verdict
+                    and not (deep and canonical(record) != body)
+                    and (not check_index or _same_index(joined, record))
+                )
+            if not ok:
+                problem = self._examine(
+                    row, source, expected_seq, expected_prev, previous, before, check_index
+                )
+                if problem is not None:
+                    report.problems.append(problem)
+                    break
+            if seq in needed:
+                hash_at[seq] = digest
+            if first_seq is None:
+                first_seq = seq
+            count += 1
+            expected_seq, expected_prev = seq + 1, digest
+            before, previous = previous, row
         else:
+            self._finish(report, count, first_seq, previous)
             self._checkpoints(report, hash_at)
             if self.public_key is None and any(c.signature for c in self.checkpoints):
                 report.warnings.append(
@@ -327,7 +365,50 @@ class Verifier:
                     "no signed checkpoint: removing the newest records, or rewriting the whole chain, "
                     "cannot be detected (configure decisionLog.checkpoint.key)"
                 )
+            return report
+        self._finish(report, count, first_seq, previous)
         return report
+
+    @staticmethod
+    def _finish(report: Report, count: int, first_seq: int | None, last: Row | None) -> None:
+        report.records = count
+        report.first_seq = first_seq
+        if last is not None:
+            report.last_seq, report.head = last[0], last[7]
+
+    def _examine(
+        self,
+        row: Row,
+        source: Iterator[Row],
+        expected_seq: int,
+        expected_prev: str,
+        previous: Row | None,
+        before: Row | None,
+        check_index: bool,
+    ) -> Problem | None:
+        """What is wrong with a row that failed the fast path (None if nothing after all)."""
+        entry = _entry_of(row)
+        ahead = _Peekable(map(_entry_of, source))  # read only when the link is broken, which always fails
+        problem = self._link(
+            entry,
+            expected_seq,
+            expected_prev,
+            ahead,
+            _entry_of(previous) if previous is not None else None,
+            _entry_of(before) if before is not None else None,
+        )
+        if problem is not None:
+            return problem
+        problem, record = self._columns(entry)
+        if problem is None and check_index and not _same_index(row[8], record):
+            problem = Problem(
+                "altered",
+                entry.seq,
+                entry.id,
+                f"record #{entry.seq} ({entry.id}): the query index (namespaces, images, rules, "
+                "commits, actors) does not match the record",
+            )
+        return problem
 
     def _checkpoints(self, report: Report, hash_at: Mapping[int, str]) -> None:
         last = report.last_seq if report.last_seq is not None else (self.anchor.seq if self.anchor else 0)
@@ -475,6 +556,29 @@ class Verifier:
                 f"it was removed): {label} links to a different predecessor",
             )
         return Problem("altered", entry.seq, entry.id, f"{label} does not link to the start of the chain")
+
+
+def _same_index(joined: str | None, record: Mapping[str, Any]) -> bool:
+    """Whether the stored index items (joined by \\x1e) are exactly the record's `index_terms`."""
+    expected = [f"{kind}\x1f{value}" for kind, value in index_terms(record)]
+    if joined is None:
+        return not expected
+    return joined == "\x1e".join(expected) or sorted(joined.split("\x1e")) == expected
+
+
+def _entry_of(row: Row) -> Entry:
+    return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+def _rows(entries: Iterable[Entry], terms: Iterable[tuple[int, list[str]]] | None) -> Iterator[Row]:
+    """Entries and their index items (seq order, possibly with gaps) merged into rows."""
+    term_iter = iter(terms) if terms is not None else iter(())
+    pending: tuple[int, list[str]] = (-1, [])
+    for e in entries:
+        while pending[0] < e.seq:
+            pending = next(term_iter, (1 << 62, []))
+        joined = "\x1e".join(pending[1]) if pending[0] == e.seq else None
+        yield (e.seq, e.id, e.time, e.gate, e.verdict, e.body, e.prev, e.hash, joined)
 
 
 def _original_seq(entry: Entry) -> int | None:

@@ -19,6 +19,7 @@ import psycopg
 import psycopg.conninfo
 import psycopg.errors
 
+from trustgate.decisions.chain import Row
 from trustgate.decisions.store import SCHEMA_VERSION, SqlStore
 from trustgate.errors import DecisionLogError
 
@@ -108,6 +109,24 @@ class PostgresStore(SqlStore):
         return (
             "SELECT seq, string_agg(kind || chr(31) || value, chr(30)) FROM terms GROUP BY seq ORDER BY seq"
         )
+
+    def verify_rows(self) -> Iterator[Row]:
+        """Entries with their index in one `COPY ... TO STDOUT (FORMAT BINARY)` stream.
+
+        The server joins each entry with its index items (ordered, so they
+        compare as one string) and streams while the client checks: no
+        round trip per chunk, no second query.
+        """
+        sql = (
+            "COPY (SELECT d.seq, d.id, d.time, d.gate, d.verdict, d.record, d.prev, d.hash, t.items "
+            "FROM decisions d LEFT JOIN (SELECT seq, string_agg(kind || chr(31) || value, chr(30) "
+            "ORDER BY kind, value) AS items FROM terms GROUP BY seq) t ON t.seq = d.seq "
+            "ORDER BY d.seq) TO STDOUT (FORMAT BINARY)"
+        )
+        self._ensure()
+        with self._read(), self._errors("read"), self._conn.cursor() as cursor, cursor.copy(sql) as copy:
+            copy.set_types(["int8", "text", "text", "text", "text", "bytea", "text", "text", "text"])
+            yield from copy.rows()
 
     @contextlib.contextmanager
     def _write_tx(self, *, lock: bool = True) -> Iterator[None]:

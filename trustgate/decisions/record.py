@@ -43,7 +43,7 @@ class Verdict:
 
 
 VERDICTS = (Verdict.ALLOW, Verdict.WARN, Verdict.DENY, Verdict.ERROR)
-TERM_KINDS = ("namespace", "image", "digest", "commit", "rule", "actor")
+TERM_KINDS = ("namespace", "image", "digest", "commit", "tree", "rule", "actor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,7 @@ class DecisionContext:
         repository: the source repository (URL or `owner/name`).
         commit: the commit the inputs come from.
         ref: the branch or tag.
+        tree: the git tree hash of `commit` (pre-sync), for finding approved trees again.
         operation: the admission operation (CREATE, UPDATE, DELETE, CONNECT).
         uid: the admission request uid.
         images: image evidence from later stages (resolution, signatures); merged
@@ -130,6 +131,7 @@ class DecisionContext:
     commit: str | None = None
     ref: str | None = None
     operation: str | None = None
+    tree: str | None = None
     uid: str | None = None
     images: Sequence[ImageEvidence] = ()
     input_hash: str | None = None
@@ -357,6 +359,7 @@ def build_record(
         ("repository", context.repository),
         ("commit", context.commit),
         ("ref", context.ref),
+        ("tree", context.tree),
         ("operation", context.operation),
         ("uid", context.uid),
     ):
@@ -415,7 +418,7 @@ def index_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The (kind, value) pairs a store indexes for a record, sorted and unique.
 
     Kinds: namespace, image (reference as written, and without its digest),
-    digest, commit, rule (findings above info), actor (git emails, the
+    digest, commit, tree (git tree hash), rule (findings above info), actor (git emails, the
     admission username, the CI actor).
     """
     terms: set[tuple[str, str]] = set()
@@ -437,6 +440,9 @@ def index_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     commit = subject.get("commit")
     if isinstance(commit, str) and commit:
         terms.add(("commit", commit.lower()))
+    tree = subject.get("tree")
+    if isinstance(tree, str) and tree:
+        terms.add(("tree", tree.lower()))
     for finding in record.get("findings") or ():
         if finding.get("severity") in (Severity.ERROR, Severity.WARNING) or finding.get("exception"):
             terms.add(("rule", str(finding.get("rule"))))

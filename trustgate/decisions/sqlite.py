@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ class SqliteStore(SqlStore):
                 str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             try:
-                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._use_wal()
                 self._conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit
                 self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 if self._version() != SCHEMA_VERSION:
@@ -69,6 +70,28 @@ class SqliteStore(SqlStore):
             except BaseException:
                 self._conn.close()
                 raise
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL, waiting (up to the busy timeout) for another connection's write lock.
+
+        Switching a new file to WAL writes its header from inside a read
+        transaction; when another connection holds the write lock (a second
+        writer opening the same new file at the same moment), SQLite answers
+        "database is locked" at once, without calling the busy handler, since
+        waiting there could deadlock. Nothing is held between attempts, so
+        retrying is safe.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.001
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as e:
+                if not _busy(e) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _version(self) -> int:
         tables = self._execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -150,10 +173,15 @@ class SqliteStore(SqlStore):
             self._conn.close()
 
 
+def _busy(error: sqlite3.Error) -> bool:
+    low = str(error).lower()
+    return "locked" in low or "busy" in low
+
+
 def _translate(error: sqlite3.Error, doing: str, url: str, busy_timeout: float) -> DecisionLogError:
     text = str(error)
     low = text.lower()
-    if "locked" in low or "busy" in low:
+    if _busy(error):
         return DecisionLogError(
             f"the decision log is locked by another process (waited {busy_timeout:g} s to {doing})",
             where=url,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustgate.decisions.canonical import timestamp
-from trustgate.decisions.chain import GENESIS, Checkpoint, Entry, entry_hash
+from trustgate.decisions.chain import GENESIS, Checkpoint, Entry, Row, entry_hash
 from trustgate.errors import DecisionLogError
 
 SCHEMA_VERSION = 1
@@ -106,6 +106,7 @@ class Filters:
     namespaces: tuple[str, ...] = ()
     images: tuple[str, ...] = ()  # a reference, `ref*` prefix, or a digest (`sha256:...`, prefix allowed)
     commits: tuple[str, ...] = ()  # full or abbreviated
+    trees: tuple[str, ...] = ()  # git tree hashes, full
     rules: tuple[str, ...] = ()
     actors: tuple[str, ...] = ()
 
@@ -127,6 +128,7 @@ class Filters:
             [("namespace", *_pattern(v)) for v in self.namespaces],
             [_image_term(v) for v in self.images],
             [("commit", v.lower(), True) for v in self.commits],
+            [("tree", v.lower(), False) for v in self.trees],
             [("rule", *_pattern(v)) for v in self.rules],
             [("actor", *_pattern(v)) for v in self.actors],
         ]
@@ -189,6 +191,45 @@ _ENTRY_COLUMNS = "d.seq, d.id, d.time, d.gate, d.verdict, d.record, d.prev, d.ha
 
 def _entry(row: Sequence[Any]) -> Entry:
     return Entry(int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7])
+
+
+class _Entries(Iterator[Entry]):
+    """`SqlStore.entries()`: an iterator that `Verifier.run` can join with the same store's index."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._rows: Iterator[Entry] | None = None
+
+    def __next__(self) -> Entry:
+        if self._rows is None:
+            self._rows = self._store._entries()
+        return next(self._rows)
+
+    def with_index(self, terms: object) -> Iterator[Row] | None:
+        """One stream of entries with their index when `terms` is this store's untouched `index_rows()`."""
+        if (
+            self._rows is None
+            and isinstance(terms, _IndexRows)
+            and terms.store is self._store
+            and terms.fresh
+        ):
+            self._rows = iter(())
+            terms.fresh = False
+            return self._store.verify_rows()
+        return None
+
+
+class _IndexRows(Iterator[tuple[int, list[str]]]):
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.fresh = True
+        self._rows: Iterator[tuple[int, list[str]]] | None = None
+
+    def __next__(self) -> tuple[int, list[str]]:
+        if self._rows is None:
+            self.fresh = False
+            self._rows = self.store._index_rows()
+        return next(self._rows)
 
 
 class SqlStore(abc.ABC):
@@ -331,12 +372,22 @@ class SqlStore(abc.ABC):
         return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     def entries(self) -> Iterator[Entry]:
-        """Every entry in chain order, streamed."""
+        """Every entry in chain order, streamed.
+
+        Given to `Verifier.run` together with `index_rows()` of the same store,
+        both are read as one stream (`verify_rows`).
+        """
+        return _Entries(self)
+
+    def _entries(self) -> Iterator[Entry]:
         for row in self._stream(f"SELECT {_ENTRY_COLUMNS} FROM decisions d ORDER BY d.seq"):
             yield _entry(row)
 
     def index_rows(self) -> Iterator[tuple[int, list[str]]]:
         """The query index grouped by entry, in chain order: (seq, ["kind\\x1fvalue", ...])."""
+        return _IndexRows(self)
+
+    def _index_rows(self) -> Iterator[tuple[int, list[str]]]:
         for seq, joined in self._stream(self._grouped_terms_sql()):
             yield int(seq), joined.split("\x1e")
 
@@ -345,6 +396,15 @@ class SqlStore(abc.ABC):
             "SELECT seq, group_concat(kind || char(31) || value, char(30)) "
             "FROM terms GROUP BY seq ORDER BY seq"
         )
+
+    def verify_rows(self) -> Iterator[Row]:
+        """Every entry in chain order with its query index, in one stream (`chain.Row`)."""
+        sql = (
+            f"SELECT {_ENTRY_COLUMNS}, (SELECT group_concat(t.kind || char(31) || t.value, char(30)) "
+            "FROM terms t WHERE t.seq = d.seq) FROM decisions d ORDER BY d.seq"
+        )
+        for row in self._stream(sql):
+            yield (int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7], row[8])
 
     def get(self, key: str) -> Entry | None:
         """An entry by id, id prefix (unique), or `#seq`."""

