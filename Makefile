@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev system-deps test lint typecheck unit bench bench-gatekeeper bench-images bench-log bench-presync policy-test clean
+.PHONY: dev system-deps kube-apiserver test lint typecheck unit bench bench-gatekeeper bench-images bench-log bench-presync bench-webhook policy-test clean
 
-dev: system-deps $(BIN)/trustgate
+dev: system-deps kube-apiserver $(BIN)/trustgate
 
 # Debian packages the tests run as real services (see the script).
 system-deps:
 	sh scripts/install-system-deps.sh
+
+# kube-apiserver for the end-to-end admission tests, built once from Debian's source
+# package and cached outside the repository (~/.cache/trustgate; about 4-7 minutes).
+kube-apiserver: system-deps
+	sh scripts/kube-apiserver.sh >/dev/null
 
 $(BIN)/trustgate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +55,10 @@ bench-log: dev
 # One presync decision: 1,000 manifests, 50 signed images, a 20-commit SSH-signed range.
 bench-presync: dev
 	$(BIN)/python bench/presync.py
+
+# The admission webhook under wrk: throughput, p50/p99/p99.9, memory per worker.
+bench-webhook: dev
+	$(BIN)/python bench/webhook.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -6,15 +6,27 @@
 #   docker-registry  CNCF distribution: the OCI registry the supply-chain tests push to
 #   postgresql       the decision log's PostgreSQL store (tests run initdb in a temp dir, as `nobody` when root)
 #   git, gnupg, openssh-client  the pre-sync gate runs git; its tests sign commits with test GPG and SSH keys
+#   etcd-server      etcd for the end-to-end admission tests' kube-apiserver
+#   golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync
+#                    build kube-apiserver from Debian's `kubernetes` source package (scripts/kube-apiserver.sh)
+#   wrk              the webhook benchmark's load generator (bench/webhook.py)
 set -eu
 
 PACKAGES="docker-registry postgresql git gnupg openssh-client"
+PACKAGES="$PACKAGES etcd-server golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync wrk"
+
+# `apt-get source kubernetes` needs a deb-src entry; Debian images ship only `deb` ones.
+DEB_SRC=/etc/apt/sources.list.d/trustgate-deb-src.sources
+need_src=""
+if ! grep -rqs '^Types:.*deb-src\|^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    need_src=yes
+fi
 
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && [ -z "$need_src" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
@@ -24,10 +36,18 @@ if [ "$(id -u)" -ne 0 ]; then
 else
     SUDO=""
 fi
+if [ -n "$need_src" ]; then
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$codename" | $SUDO tee "$DEB_SRC" >/dev/null
+    echo "install-system-deps: added deb-src entries ($DEB_SRC)"
+fi
 echo "install-system-deps: installing$missing"
 $SUDO apt-get update -qq
 # The package's post-install script would start a system-wide registry; the tests start their own.
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ -z "$missing" ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
 # Likewise the cluster Debian creates for postgresql: the tests run their own.
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true; fi
+# And the etcd Debian starts: the admission tests run their own.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true; fi

@@ -250,6 +250,27 @@ class PresyncSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmissionSettings:
+    """The `admission` section: how the webhook answers when it cannot decide, and what it never judges."""
+
+    failure_policy: str = "closed"  # "closed" | "open": the verdict when no decision is made in time
+    deadline_seconds: float = 8.0  # seconds; below the webhook's timeoutSeconds, so the answer is ours
+    timeout_seconds: int = 10  # seconds; timeoutSeconds of the generated ValidatingWebhookConfiguration
+    namespace: str = "trustgate"  # where trustgate runs: never evaluated, so it can always restart itself
+    exclude_namespaces: tuple[str, ...] = ()  # globs; kube-system and `namespace` are always added
+    fail_open_namespaces: tuple[str, ...] = ()  # globs
+    fail_open_label: str | None = "trustgate.dev/failure-policy=open"  # key=value on a Namespace
+    protected_kinds: tuple[str, ...] = ("Namespace", "CustomResourceDefinition", "PersistentVolumeClaim")
+    approval_annotation: str = "trustgate.dev/allow-delete"  # "true" on the object approves its DELETE
+    skip_unchanged_images: bool = True  # UPDATE with the same image set: images are not verified again
+
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        """Namespaces never evaluated: kube-system, trustgate's own, then the configured ones."""
+        return tuple(dict.fromkeys(("kube-system", self.namespace, *self.exclude_namespaces)))
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, with paths resolved against the file's directory."""
 
@@ -268,6 +289,7 @@ class Config:
     presync: PresyncSettings = field(default_factory=PresyncSettings)
     # Not part of the policy revision (repr): where decisions are logged does not change them.
     decision_log: DecisionLogSettings = field(default_factory=DecisionLogSettings, repr=False)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings, repr=False)
 
     @classmethod
     def default(cls) -> Config:
@@ -439,6 +461,32 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         decision_log=decision_log,
         commits=_parse_commits(value.get("commits", {}), origin=origin, base=base, tree=tree),
         presync=_parse_presync(value.get("presync", {})),
+        admission=_parse_admission(value.get("admission", {})),
+    )
+
+
+def _parse_admission(section: Mapping[str, Any]) -> AdmissionSettings:
+    defaults = AdmissionSettings()
+    fail_open = section.get("failOpen", {})
+    protected = section.get("protectedDeletes", {})
+    deadline = section.get("deadlineSeconds", defaults.deadline_seconds)
+    timeout = section.get("timeoutSeconds", defaults.timeout_seconds)
+    if deadline >= timeout:
+        raise ConfigError(
+            f"admission.deadlineSeconds ({deadline}) must be below admission.timeoutSeconds ({timeout})",
+            hint="the webhook must answer before the API server gives up on it",
+        )
+    return AdmissionSettings(
+        failure_policy=section.get("failurePolicy", defaults.failure_policy),
+        deadline_seconds=deadline,
+        timeout_seconds=timeout,
+        namespace=section.get("namespace", defaults.namespace),
+        exclude_namespaces=tuple(section.get("excludeNamespaces", ())),
+        fail_open_namespaces=tuple(fail_open.get("namespaces", ())),
+        fail_open_label=fail_open.get("namespaceLabel", defaults.fail_open_label),
+        protected_kinds=tuple(protected.get("kinds", defaults.protected_kinds)),
+        approval_annotation=protected.get("approvalAnnotation", defaults.approval_annotation),
+        skip_unchanged_images=section.get("skipUnchangedImages", defaults.skip_unchanged_images),
     )
 
 

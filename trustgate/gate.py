@@ -382,11 +382,13 @@ class Gate:
         context: DecisionContext | None = None,
         extra: Sequence[DocumentResult] = (),
         notes: Sequence[str] = (),
+        verify_images: bool = True,
     ) -> Decision:
         """Evaluate documents that are already loaded (the webhook's and pre-sync's path); record it.
 
         `extra` are results a gate found itself (pre-sync: commits, deleted objects); exceptions
         apply to their findings as to any other, and they are recorded with the rest, as are `notes`.
+        `verify_images=False` skips image verification (an admission UPDATE that keeps its image set).
         """
         started = time.perf_counter()
         if self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces):
@@ -394,6 +396,9 @@ class Gate:
         results = [self._problem_result(p) for p in problems] + [
             self._evaluate_document(d) for d in documents
         ]
+        if not verify_images:
+            for result in results:
+                result.images = []
         for result in extra:
             if self.config.exceptions:
                 for finding in result.findings:

@@ -602,3 +602,9 @@ main.add_command(log_group)
 from trustgate.cli.presync import presync as _presync  # noqa: E402
 
 main.add_command(_presync)
+
+from trustgate.cli.serve import serve as _serve  # noqa: E402
+from trustgate.cli.serve import webhook_config as _webhook_config  # noqa: E402
+
+main.add_command(_serve)
+main.add_command(_webhook_config)

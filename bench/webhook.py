@@ -1,0 +1,386 @@
+"""Benchmark: `trustgate serve` under Debian's `wrk`, over HTTPS on 127.0.0.1.
+
+One run, on this machine:
+
+1. starts Debian's `docker-registry` on 127.0.0.1 (temp storage) and pushes
+   `--images` small images, each with a keyless Sigstore signature bundle
+   attached as an OCI referrer, signed by the private test Sigstore instance
+   in fixtures/ (test-only keys);
+2. writes a trustgate.yaml: the bundled policies (pss-baseline,
+   pss-restricted, supply-chain, schemas) plus an image rule requiring that
+   signature for every pushed image;
+3. builds realistic AdmissionReviews (Deployments, StatefulSets, CronJobs and
+   Pods using those images; most compliant, some not) and checks that the
+   server gives the same answers as `trustgate check` on the same objects;
+4. warms the caches (every review once), then runs `wrk`:
+   - throughput: `--connections` keep-alive connections as fast as they go;
+   - fixed rate: wrk has no fixed-rate mode (that is wrk2), so each of
+     `--rate-connections` connections waits `connections / rate` seconds after
+     each response (wrk's Lua `delay()`), which gives about `--rate` requests
+     per second; the achieved rate is printed beside the latencies;
+5. reads the resident and proportional memory of each worker.
+
+Usage: python bench/webhook.py [--seconds 15] [--workers 2] [--rate 500] [--json out.json]
+Targets (2 cores): >= 1,500 requests/s; p99 <= 10 ms at 500 requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from support.oci_push import attach_referrer, push_image  # noqa: E402
+from support.registry import start_registry  # noqa: E402
+from support.webhook import TRUSTGATE, make_certs, review, start_server  # noqa: E402
+
+from fixtures.sigstore_instance import SigstoreInstance  # noqa: E402
+from trustgate.oci.client import RegistryClient, RegistrySettings  # noqa: E402
+
+IDENTITY = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.4.2"
+ISSUER = "https://token.actions.githubusercontent.com"
+TARGETS = {"throughput_rps": 1500.0, "p99_ms_at_rate": 10.0}
+
+LUA = r"""
+local bodies = {}
+for line in io.lines("%(bodies)s") do bodies[#bodies + 1] = line end
+local i = 0
+local pause = %(pause)s
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", "/validate", {["Content-Type"] = "application/json"}, bodies[i])
+end
+if pause > 0 then
+  delay = function() return pause end
+end
+local statuses = {}
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+done = function(summary, latency, requests)
+  local out = io.open("%(out)s", "w")
+  local e = summary.errors
+  out:write(string.format(
+    '{"requests": %%d, "seconds": %%.3f, "errors": %%d, ' ..
+    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "p999_us": %%d, "max_us": %%d}',
+    summary.requests, summary.duration / 1e6,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max))
+  out:close()
+end
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--images", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=16, help="connections for the throughput run")
+    parser.add_argument("--rate", type=int, default=500, help="requests/s for the fixed-rate run")
+    parser.add_argument("--rate-connections", type=int, default=10)
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk; `make dev` does it)")
+    with tempfile.TemporaryDirectory(prefix="trustgate-bench-webhook-") as tmp_name:
+        tmp = Path(tmp_name)
+        registry = start_registry(tmp / "registry")
+        try:
+            figures = run(args, tmp, registry.host)
+        finally:
+            registry.stop()
+    print_table(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+def workloads(refs: list[str]) -> list[dict[str, Any]]:
+    """Realistic objects: mostly compliant workloads, a few that break a rule."""
+    secure = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    pod_security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+    def container(i: int, image: str) -> dict[str, Any]:
+        return {
+            "name": f"app{i}",
+            "image": image,
+            "ports": [{"containerPort": 8080, "name": "http"}],
+            "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "REGION", "value": "eu-west-1"}],
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "128Mi"},
+                "limits": {"cpu": "1", "memory": "256Mi"},
+            },
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5},
+            "securityContext": secure,
+        }
+
+    out: list[dict[str, Any]] = []
+    for i, ref in enumerate(refs):
+        labels = {"app.kubernetes.io/name": f"app{i}", "app.kubernetes.io/part-of": "shop"}
+        pod = {
+            "securityContext": pod_security,
+            "containers": [container(i, ref)],
+            "serviceAccountName": "shop",
+        }
+        meta = {"name": f"app{i}", "namespace": "shop", "labels": labels}
+        template = {"metadata": {"labels": labels}, "spec": pod}
+        kind = i % 4
+        if kind == 0:
+            obj = {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": meta,
+                "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": template},
+            }
+        elif kind == 1:
+            obj = {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": meta,
+                "spec": {"serviceName": f"app{i}", "selector": {"matchLabels": labels}, "template": template},
+            }
+        elif kind == 2:
+            job = {
+                "template": {"metadata": {"labels": labels}, "spec": {**pod, "restartPolicy": "OnFailure"}}
+            }
+            obj = {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": meta,
+                "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": job}},
+            }
+        else:
+            obj = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod}
+        out.append(obj)
+    # Non-compliant: privileged, root, no limits; and an unsigned image.
+    bad = json.loads(json.dumps(out[0]))
+    bad["metadata"]["name"] = "privileged"
+    bad["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    out.append(bad)
+    return out
+
+
+def run(args: argparse.Namespace, tmp: Path, host: str) -> dict[str, Any]:
+    sigstore = SigstoreInstance.load()
+    root_file = sigstore.write_trusted_root(tmp / "trusted_root.json")
+    signer = sigstore.identity(IDENTITY, ISSUER)
+    client = RegistryClient(RegistrySettings(insecure=(host,), docker_config=tmp / "none.json"))
+    refs = []
+    for i in range(args.images):
+        ref = f"{host}/shop/app{i}:1.{i}.0"
+        image = push_image(client, ref, content=os.urandom(32))
+        attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+        refs.append(ref)
+    unsigned = push_image(client, f"{host}/shop/unsigned:1.0.0", content=os.urandom(32))
+    client.close()
+    config = tmp / "trustgate.yaml"
+    config.write_text(
+        f"""apiVersion: trustgate.dev/v1alpha1
+kind: Config
+images:
+  trustRoots:
+    - name: private
+      trustedRoot: {root_file}
+  authorities:
+    - name: ci
+      keyless:
+        trustRoot: private
+        identities:
+          - subject: {IDENTITY}
+            issuer: {ISSUER}
+  rules:
+    - name: shop
+      images: ["{host}/shop/**"]
+      signatures: {{authorities: [ci]}}
+  registries:
+    insecure: ["{host}"]
+"""
+    )
+    objects = workloads(refs)
+    unsigned_obj = json.loads(json.dumps(objects[3]))
+    unsigned_obj["metadata"]["name"] = "unsigned"
+    unsigned_obj["spec"]["containers"][0]["image"] = f"{host}/shop/unsigned:1.0.0"
+    objects.append(unsigned_obj)
+    assert unsigned.digest
+
+    certs = make_certs(tmp / "certs")
+    server = start_server(certs, "-c", str(config), workers=args.workers)
+    try:
+        # Same answers as `trustgate check` for the same objects (this also warms every cache).
+        mismatches = []
+        allowed = 0
+        for i, obj in enumerate(objects):
+            status, answer = server.post(review(obj, uid=f"bench-{i}"))
+            path = tmp / f"obj{i}.json"
+            path.write_text(json.dumps(obj))
+            done = subprocess.run(
+                [str(TRUSTGATE), "check", "-c", str(config), "-o", "json", str(path)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            report = json.loads(done.stdout)
+            blocking = sorted(
+                {f["rule"] for r in report["results"] for f in r["findings"] if f["severity"] == "error"}
+            )
+            message = answer["response"].get("status", {}).get("message", "")
+            got = sorted(set(re.findall(r"\[([^\]]+)\]", message)))
+            if status != 200 or answer["response"]["allowed"] != (done.returncode == 0) or got != blocking:
+                mismatches.append((obj["metadata"]["name"], blocking, got))
+            allowed += answer["response"]["allowed"]
+        bodies = tmp / "bodies.jsonl"
+        bodies.write_text(
+            "".join(json.dumps(review(o, uid=f"bench-{i}")) + "\n" for i, o in enumerate(objects))
+        )
+        for _ in range(3):  # every worker sees every image
+            for i, obj in enumerate(objects):
+                server.post(review(obj, uid=f"warm-{i}"))
+        url = f"https://127.0.0.1:{server.port}/validate"
+        throughput = wrk(tmp, bodies, url, args.connections, args.seconds, pause_ms=0)
+        # Each connection waits this long after a response: about `rate` in all, less the ~2 ms answers take.
+        pause = max(1, round(args.rate_connections / args.rate * 1000) - 2)
+        fixed = wrk(tmp, bodies, url, args.rate_connections, args.seconds, pause_ms=pause)
+        memory = worker_memory(server.process.pid)
+        metrics = server.get("/metrics")[1]
+    finally:
+        server.stop()
+    hits = _metric(metrics, 'trustgate_image_cache_total{result="hit"}')
+    misses = _metric(metrics, 'trustgate_image_cache_total{result="miss"}')
+    return {
+        "objects": len(objects),
+        "allowed": allowed,
+        "same_answers_as_check": not mismatches,
+        "mismatches": mismatches,
+        "workers": args.workers,
+        "throughput": throughput | {"connections": args.connections},
+        "fixed_rate": fixed
+        | {"connections": args.rate_connections, "pause_ms": pause, "target_rps": args.rate},
+        "memory": memory,
+        "image_cache": {"hit": hits, "miss": misses},
+        "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]},
+    }
+
+
+def wrk(
+    tmp: Path, bodies: Path, url: str, connections: int, seconds: int, *, pause_ms: int
+) -> dict[str, Any]:
+    out = tmp / f"wrk-{connections}-{pause_ms}.json"
+    script = tmp / f"wrk-{connections}-{pause_ms}.lua"
+    script.write_text(LUA % {"bodies": bodies, "pause": pause_ms, "out": out})
+    threads = min(2, connections)
+    subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=seconds + 60,
+    )
+    raw = json.loads(out.read_text())
+    return {
+        "requests": raw["requests"],
+        "errors": raw["errors"],
+        "rps": round(raw["requests"] / raw["seconds"], 1),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "p999_ms": raw["p999_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+    }
+
+
+def worker_memory(parent: int) -> list[dict[str, float]]:
+    """RSS and PSS (shared pages split between the processes) of each worker, in MiB."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    out = []
+    for pid in children:
+        fields: dict[str, float] = {}
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("Rss", "Pss"):
+                fields[name.lower() + "_mib"] = round(int(rest.split()[0]) / 1024, 1)
+        out.append({"pid": int(pid), **fields})
+    return out
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def print_table(f: dict[str, Any]) -> None:
+    t, r = f["throughput"], f["fixed_rate"]
+    rows = [
+        ("objects (allowed)", f"{f['objects']} ({f['allowed']})", "", None),
+        (
+            "same answers as `trustgate check`",
+            "yes" if f["same_answers_as_check"] else f"NO: {f['mismatches']}",
+            "yes",
+            f["same_answers_as_check"],
+        ),
+        (
+            f"throughput, {t['connections']} connections",
+            f"{t['rps']:.0f} req/s ({t['errors']} errors)",
+            f">= {TARGETS['throughput_rps']:.0f}",
+            t["rps"] >= TARGETS["throughput_rps"],
+        ),
+        (
+            "  latency p50 / p99 / p99.9",
+            f"{t['p50_ms']:.2f} / {t['p99_ms']:.2f} / {t['p999_ms']:.2f} ms",
+            "",
+            None,
+        ),
+        (
+            f"fixed rate ~{r['target_rps']} req/s ({r['connections']} conns, {r['pause_ms']} ms pause)",
+            f"{r['rps']:.0f} req/s achieved",
+            "",
+            None,
+        ),
+        (
+            "  latency p50 / p99 / p99.9",
+            f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} / {r['p999_ms']:.2f} ms",
+            f"p99 <= {TARGETS['p99_ms_at_rate']:.0f} ms",
+            r["p99_ms"] <= TARGETS["p99_ms_at_rate"],
+        ),
+        (
+            "image cache hits / misses",
+            f"{f['image_cache']['hit']:.0f} / {f['image_cache']['miss']:.0f}",
+            "",
+            None,
+        ),
+    ]
+    for m in f["memory"]:
+        rows.append((f"worker {m['pid']} memory RSS / PSS", f"{m['rss_mib']} / {m['pss_mib']} MiB", "", None))
+    width = max(len(row[0]) for row in rows)
+    for name, value, target, ok in rows:
+        mark = "" if ok is None else ("  ok" if ok else "  MISSED")
+        print(f"{name:<{width}}  {value:<40} {target}{mark}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,578 @@
+"""`trustgate serve` over real HTTPS on 127.0.0.1: decisions, bad input, deadline, TLS."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.webhook import TRUSTGATE, CertSet, Server, make_certs, review, start_server
+
+COMPLIANT: dict[str, Any] = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop"},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": "registry.example.com/web:1.2.3",
+                        "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}},
+                        "livenessProbe": {"httpGet": {"path": "/", "port": 8080}},
+                        "readinessProbe": {"httpGet": {"path": "/", "port": 8080}},
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ],
+            },
+        },
+    },
+}
+LATEST_POD: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "bad", "namespace": "shop"},
+    "spec": {"containers": [{"name": "c", "image": "nginx:latest"}]},
+}
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def server(certs: CertSet) -> Iterator[Server]:
+    srv = start_server(certs)
+    yield srv
+    srv.stop()
+
+
+def _response(server: Server, body: dict[str, Any], path: str = "/validate") -> dict[str, Any]:
+    status, answer = server.post(body, path=path)
+    assert status == 200, answer
+    assert answer["apiVersion"] == "admission.k8s.io/v1" and answer["kind"] == "AdmissionReview"
+    assert answer["response"]["uid"] == body["request"]["uid"]
+    result: dict[str, Any] = answer["response"]
+    return result
+
+
+def test_compliant_deployment_is_allowed_with_warning_for_the_tag(server: Server) -> None:
+    response = _response(server, review(COMPLIANT, uid="uid-allowed"))
+    assert response["allowed"] is True
+    assert any("images-digest" in w for w in response["warnings"])
+    assert response["auditAnnotations"]["decision"] == "allowed"
+    assert response["auditAnnotations"]["policy-revision"].startswith("sha256:")
+
+
+def test_non_compliant_pod_is_denied_with_rule_ids_and_reasons(server: Server) -> None:
+    response = _response(server, review(LATEST_POD, uid="uid-denied"))
+    assert response["allowed"] is False
+    message = response["status"]["message"]
+    assert message.startswith("trustgate denied Pod/shop/bad: ")
+    assert '[images-no-latest] container "c" uses image "nginx:latest"' in message
+    assert "[pss-restricted-run-as-non-root]" in message
+    assert response["status"]["code"] == 403
+    assert "images-no-latest" in response["auditAnnotations"]["rules"].split(",")
+
+
+def test_same_answers_as_check(server: Server, tmp_path: Path) -> None:
+    for obj in (COMPLIANT, LATEST_POD):
+        path = tmp_path / f"{obj['metadata']['name']}.yaml"
+        path.write_text(json.dumps(obj))
+        done = subprocess.run(
+            [str(TRUSTGATE), "check", "-o", "json", str(path)], capture_output=True, text=True, check=False
+        )
+        report = json.loads(done.stdout)
+        findings = report["results"][0]["findings"]
+        blocking = sorted(f["rule"] for f in findings if f["severity"] == "error")
+        warned = sorted(f["rule"] for f in findings if f["severity"] == "warning")
+        response = _response(server, review(obj))
+        assert response["allowed"] is (done.returncode == 0)
+        got_blocking = sorted(
+            part.split("]", 1)[0].lstrip("[")
+            for part in response.get("status", {}).get("message", "").split(": ", 1)[-1].split("; ")
+            if part.startswith("[")
+        )
+        assert got_blocking == blocking
+        got_warned = sorted(w.split("]", 1)[0].lstrip("[") for w in response.get("warnings", []))
+        assert got_warned == warned
+
+
+def test_every_workload_kind_is_evaluated(server: Server) -> None:
+    pod_spec = LATEST_POD["spec"]
+    template = {"metadata": {"labels": {"a": "b"}}, "spec": pod_spec}
+    objects = [
+        (
+            "apps/v1",
+            "StatefulSet",
+            {"selector": {"matchLabels": {"a": "b"}}, "serviceName": "s", "template": template},
+        ),
+        ("apps/v1", "DaemonSet", {"selector": {"matchLabels": {"a": "b"}}, "template": template}),
+        ("apps/v1", "ReplicaSet", {"selector": {"matchLabels": {"a": "b"}}, "template": template}),
+        ("batch/v1", "Job", {"template": {"spec": {**pod_spec, "restartPolicy": "Never"}}}),
+        (
+            "batch/v1",
+            "CronJob",
+            {
+                "schedule": "* * * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {**pod_spec, "restartPolicy": "Never"}}}},
+            },
+        ),
+        ("v1", "ReplicationController", {"selector": {"a": "b"}, "template": template}),
+    ]
+    for api_version, kind, spec in objects:
+        obj = {
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {"name": "w", "namespace": "shop"},
+            "spec": spec,
+        }
+        response = _response(server, review(obj, uid=f"uid-{kind}"))
+        assert response["allowed"] is False, kind
+        assert "[images-no-latest]" in response["status"]["message"], kind
+
+
+def test_namespace_is_filled_in_from_the_request(server: Server) -> None:
+    obj = {**LATEST_POD, "metadata": {"name": "bad"}}
+    response = _response(server, review(obj, namespace="shop"))
+    assert "Pod/shop/bad" in response["status"]["message"]
+
+
+def test_dry_run_is_evaluated_and_marked(server: Server) -> None:
+    response = _response(server, review(LATEST_POD, dry_run=True))
+    assert response["allowed"] is False
+    assert response["auditAnnotations"]["dry-run"] == "true"
+    assert response["warnings"][0].startswith("trustgate: dry run")
+
+
+def test_subresources_and_connect_are_skipped(server: Server) -> None:
+    response = _response(
+        server, review(LATEST_POD, operation="UPDATE", old=LATEST_POD, sub_resource="status")
+    )
+    assert response["allowed"] is True
+    assert response["auditAnnotations"] == {"skipped": "subresource"}
+    response = _response(server, review(LATEST_POD, operation="CONNECT"))
+    assert response["allowed"] is True
+
+
+def test_excluded_namespaces_are_never_evaluated(server: Server) -> None:
+    for namespace in ("kube-system", "trustgate"):
+        obj = {**LATEST_POD, "metadata": {"name": "bad", "namespace": namespace}}
+        response = _response(server, review(obj))
+        assert response["allowed"] is True, namespace
+        assert "excluded" in response["auditAnnotations"]["skipped"]
+
+
+def test_delete_of_a_protected_kind_needs_the_approval_annotation(server: Server) -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}
+    response = _response(server, review(None, operation="DELETE", old=namespace, namespace=""))
+    assert response["allowed"] is False
+    assert "[admission-protected-delete]" in response["status"]["message"]
+    assert "trustgate.dev/allow-delete" in response["status"]["message"]
+    approved = {
+        **namespace,
+        "metadata": {"name": "payments", "annotations": {"trustgate.dev/allow-delete": "true"}},
+    }
+    assert _response(server, review(None, operation="DELETE", old=approved, namespace=""))["allowed"] is True
+    # Other kinds delete freely, whatever their content.
+    assert _response(server, review(None, operation="DELETE", old=LATEST_POD))["allowed"] is True
+
+
+def test_update_is_evaluated(server: Server) -> None:
+    response = _response(server, review(LATEST_POD, operation="UPDATE", old=LATEST_POD))
+    assert response["allowed"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"[1, 2]", "got a JSON array"),
+        (b'"text"', "got a JSON string"),
+        (
+            json.dumps(
+                {"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {}}
+            ).encode(),
+            "v1",
+        ),
+        (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "Pod"}).encode(), "kind AdmissionReview"),
+        (
+            json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(),
+            "no `request`",
+        ),
+        (
+            json.dumps(
+                {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 5}}
+            ).encode(),
+            "uid",
+        ),
+        (b"[" * 100_000, "not JSON"),
+    ],
+)
+def test_bad_bodies_get_400_with_a_reason(server: Server, body: bytes, expected: str) -> None:
+    status, answer = server.post(body)
+    assert status == 400
+    assert expected in answer["error"]
+
+
+def test_non_object_object_is_denied_with_a_reason(server: Server) -> None:
+    body = review(LATEST_POD, uid="uid-list")
+    body["request"]["object"] = [1, 2, 3]
+    response = _response(server, body)
+    assert response["allowed"] is False
+    assert "request.object is a JSON array, not an object" in response["status"]["message"]
+
+
+def test_unknown_operation_is_denied(server: Server) -> None:
+    body = review(LATEST_POD)
+    body["request"]["operation"] = "PATCH"
+    response = _response(server, body)
+    assert response["allowed"] is False and "operation" in response["status"]["message"]
+
+
+def test_oversized_body_gets_413_without_reading_it(server: Server) -> None:
+    conn = server.connection()
+    conn.putrequest("POST", "/validate")
+    conn.putheader("Content-Length", str(3 * 1024 * 1024 + 1))
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413
+    assert "3 MiB" in json.loads(response.read())["error"]
+    conn.close()
+
+
+def test_body_just_under_the_limit_is_answered(server: Server) -> None:
+    body = review(
+        {
+            **LATEST_POD,
+            "metadata": {
+                "name": "big",
+                "namespace": "shop",
+                "annotations": {"x": "y" * (3 * 1024 * 1024 - 2000)},
+            },
+        }
+    )
+    data = json.dumps(body).encode()
+    assert len(data) <= 3 * 1024 * 1024
+    status, answer = server.post(data)
+    assert status == 200 and answer["response"]["allowed"] is False
+
+
+def test_missing_content_length_gets_411(server: Server) -> None:
+    conn = server.connection()
+    conn.putrequest("POST", "/validate")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 411
+    conn.close()
+
+
+def test_slow_client_does_not_hold_up_others(server: Server) -> None:
+    # A client that opens a connection, sends half a request and stalls.
+    context = server.context()
+    stalled = []
+    for _ in range(20):
+        raw = socket.create_connection(("127.0.0.1", server.port))
+        tls = context.wrap_socket(raw, server_hostname="localhost")
+        tls.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        stalled.append(tls)
+    # And some that connect without ever starting TLS.
+    silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+    started = time.monotonic()
+    response = _response(server, review(COMPLIANT))
+    assert response["allowed"] is True
+    assert time.monotonic() - started < 10  # far below the per-read timeout the stalled ones wait on
+    for s in [*stalled, *silent]:
+        s.close()
+
+
+def test_workers_survive_garbage_and_keep_answering(server: Server) -> None:
+    for payload in (b"\x16\x03\x01garbage", b"GET / HTTP/1.1\r\n\r\n", b"\x00" * 1000):
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        raw.sendall(payload)
+        raw.close()
+    conn = server.connection()
+    conn.putrequest("POST", "/validate")
+    conn.putheader("Content-Length", "not-a-number")
+    conn.endheaders()
+    assert conn.getresponse().status == 411
+    conn.close()
+    assert _response(server, review(COMPLIANT))["allowed"] is True
+    assert server.process.poll() is None
+    _, text = server.get("/metrics")
+    assert "trustgate_worker_restarts_total 0" in text
+
+
+def test_keep_alive_answers_many_requests_on_one_connection(server: Server) -> None:
+    conn = server.connection()
+    body = json.dumps(review(COMPLIANT)).encode()
+    for _ in range(20):
+        conn.request("POST", "/validate", body=body)
+        response = conn.getresponse()
+        assert json.loads(response.read())["response"]["allowed"] is True
+    conn.close()
+
+
+def test_health_readiness_and_metrics(server: Server) -> None:
+    assert server.get("/healthz") == (200, "ok\n")
+    assert server.get("/readyz") == (200, "ready\n")
+    _response(server, review(LATEST_POD))
+    status, text = server.get("/metrics")
+    assert status == 200
+    assert 'trustgate_admission_requests_total{verdict="denied"}' in text
+    denied = next(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('trustgate_admission_requests_total{verdict="denied"}')
+    )
+    assert denied >= 1
+    assert 'trustgate_admission_duration_seconds_bucket{le="+Inf"}' in text
+    assert "trustgate_workers_ready 2" in text
+    assert server.get("/nope")[0] == 404
+
+
+def test_tls_below_1_2_is_refused(server: Server) -> None:
+    context = ssl.create_default_context(cafile=str(server.certs.ca))
+    with warnings.catch_warnings():  # the old versions are deprecated: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises(ssl.SSLError), socket.create_connection(("127.0.0.1", server.port)) as raw:
+        context.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_client_certificate_is_required_when_a_ca_is_given(certs: CertSet, tmp_path: Path) -> None:
+    srv = start_server(certs, workers=1, client_ca=True, wait=False)
+    try:
+        conn = srv.connection()
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+        conn.close()
+        end = time.monotonic() + 60
+        while True:
+            conn = srv.connection(client_cert=True)
+            conn.request("GET", "/readyz")
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200 or time.monotonic() > end:
+                break
+            time.sleep(0.2)
+        conn = srv.connection(client_cert=True)
+        conn.request("POST", "/validate", body=json.dumps(review(COMPLIANT)).encode())
+        assert json.loads(conn.getresponse().read())["response"]["allowed"] is True
+        conn.close()
+    finally:
+        srv.stop()
+
+
+def test_certificate_is_reloaded_when_the_files_change(tmp_path: Path) -> None:
+    first = make_certs(tmp_path / "first", cn="first CA")
+    second = make_certs(tmp_path / "second", cn="second CA")
+    live = tmp_path / "live"
+    live.mkdir()
+    for name in ("tls.crt", "tls.key"):
+        shutil.copy(first.directory / name, live / name)
+    served = CertSet(live, first.ca, live / "tls.crt", live / "tls.key", first.client_cert, first.client_key)
+    srv = start_server(served, workers=1)
+    try:
+        assert srv.get("/healthz")[0] == 200
+        for name in ("tls.crt", "tls.key"):
+            shutil.copy(second.directory / name, live / f".{name}.new")
+            (live / f".{name}.new").replace(live / name)
+        srv.certs = CertSet(
+            live, second.ca, live / "tls.crt", live / "tls.key", second.client_cert, second.client_key
+        )
+        end = time.monotonic() + 30
+        while True:
+            try:
+                assert srv.get("/healthz")[0] == 200
+                break
+            except ssl.SSLError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.5)
+    finally:
+        srv.stop()
+
+
+def _hanging_registry() -> tuple[socket.socket, list[socket.socket]]:
+    """A TCP port that accepts connections and never answers: a registry that hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, held
+
+
+def test_deadline_with_a_hanging_registry_follows_the_failure_policy(certs: CertSet, tmp_path: Path) -> None:
+    listener, held = _hanging_registry()
+    port = listener.getsockname()[1]
+    key = tmp_path / "cosign.pub"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        f"""apiVersion: trustgate.dev/v1alpha1
+kind: Config
+admission:
+  deadlineSeconds: 1.5
+  timeoutSeconds: 3
+  failOpen:
+    namespaces: [sandbox-*]
+images:
+  authorities:
+    - name: release
+      key: {{path: cosign.pub}}
+  rules:
+    - name: all
+      images: ["127.0.0.1:{port}/*"]
+      signatures: {{authorities: [release]}}
+  registries:
+    insecure: ["127.0.0.1:{port}"]
+    timeoutSeconds: 30
+"""
+    )
+    db = tmp_path / "decisions.db"
+    srv = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{db}", workers=1)
+    try:
+        obj = {**COMPLIANT, "metadata": {"name": "web", "namespace": "shop"}}
+        obj = json.loads(
+            json.dumps(obj).replace("registry.example.com/web:1.2.3", f"127.0.0.1:{port}/web:1.2.3")
+        )
+        started = time.monotonic()
+        response = _response(srv, review(obj, uid="uid-deadline"))
+        assert time.monotonic() - started < 2.9  # answered before the webhook's timeoutSeconds
+        assert response["allowed"] is False
+        assert "no decision within the 1.5s deadline" in response["status"]["message"]
+        assert "failure policy closed: denied" in response["status"]["message"]
+        assert response["auditAnnotations"]["failure-policy"] == "closed"
+        # Fail-open by namespace name, and by the fail-open path the labelled namespaces use.
+        sandbox = json.loads(json.dumps(obj).replace('"shop"', '"sandbox-1"'))
+        response = _response(srv, review(sandbox, uid="uid-open"))
+        assert response["allowed"] is True
+        assert "failure policy open: allowed without a decision" in response["warnings"][0]
+        response = _response(srv, review(obj, uid="uid-open-path"), path="/validate/fail-open")
+        assert response["allowed"] is True and response["auditAnnotations"]["failure-policy"] == "open"
+        # Health is unaffected, and the failures are counted and recorded.
+        assert srv.get("/healthz")[0] == 200
+        text = srv.get("/metrics")[1]
+        assert 'trustgate_admission_requests_total{verdict="failure_closed"} 1' in text
+        assert 'trustgate_admission_requests_total{verdict="failure_open"} 2' in text
+    finally:
+        srv.stop()
+        listener.close()
+        for conn in held:
+            conn.close()
+    done = subprocess.run(
+        [str(TRUSTGATE), "log", "query", "--store", f"sqlite:///{db}", "-o", "json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "uid-deadline" in done.stdout and "admission/not-evaluated" in done.stdout
+
+
+def test_unreachable_registry_follows_the_failure_policy(certs: CertSet, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        f"""apiVersion: trustgate.dev/v1alpha1
+kind: Config
+admission:
+  failOpen:
+    namespaces: [sandbox-*]
+images:
+  rules:
+    - name: all
+      images: ["127.0.0.1:{port}/*"]
+      requireDigest: false
+  unmatched: allow
+  registries:
+    insecure: ["127.0.0.1:{port}"]
+    timeoutSeconds: 2
+"""
+    )
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        obj = json.loads(
+            json.dumps(COMPLIANT).replace("registry.example.com/web:1.2.3", f"127.0.0.1:{port}/web:1")
+        )
+        response = _response(srv, review(obj, uid="uid-unreachable"))
+        assert response["allowed"] is False
+        message = response["status"]["message"]
+        assert "[image-unverifiable] could not be evaluated" in message
+        assert message.endswith("failure policy closed: denied")
+        sandbox = json.loads(json.dumps(obj).replace('"shop"', '"sandbox-2"'))
+        response = _response(srv, review(sandbox, uid="uid-unreachable-open"))
+        assert response["allowed"] is True
+        assert response["auditAnnotations"]["failure-policy"] == "open"
+        assert any("image-unverifiable" in w for w in response["warnings"])
+        assert "trustgate_registry_errors_total 2" in srv.get("/metrics")[1]
+    finally:
+        srv.stop()
+
+
+def _workers(srv: Server) -> list[int]:
+    pid = srv.process.pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_killed_worker_is_restarted_and_stop_leaves_no_process(certs: CertSet) -> None:
+    srv = start_server(certs, workers=2)
+    try:
+        first = _workers(srv)
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not (len(_workers(srv)) == 2 and first[0] not in _workers(srv)):
+            time.sleep(0.2)
+        assert first[0] not in _workers(srv) and len(_workers(srv)) == 2
+        srv.wait_ready()
+        for _ in range(10):  # both workers answer
+            assert _response(srv, review(COMPLIANT))["allowed"] is True
+        assert "trustgate_worker_restarts_total 1" in srv.get("/metrics")[1]
+        workers = _workers(srv)
+    finally:
+        srv.stop()
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()

@@ -1,0 +1,342 @@
+"""The AdmissionReview mapping: parse, plan, respond, failure answers; and a fuzz test over the shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trustgate.config import AdmissionSettings, Config, parse_config
+from trustgate.errors import ConfigError
+from trustgate.gate import Gate
+from trustgate.model import Decision, DocumentResult, Finding, Mode, Severity, Source
+from trustgate.server import admission
+from trustgate.server.webhookconfig import webhook_configuration
+
+POD: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p"},
+    "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]},
+}
+
+
+def _body(request: dict[str, Any] | None = None, **top: Any) -> bytes:
+    value: dict[str, Any] = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}
+    if request is not None:
+        value["request"] = request
+    value.update(top)
+    return json.dumps(value).encode()
+
+
+def _request(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "uid": "u-1",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "namespace": "shop",
+        "name": "p",
+        "operation": "CREATE",
+        "object": POD,
+    }
+    base.update(fields)
+    return base
+
+
+def _review(**fields: Any) -> admission.Review:
+    parsed = admission.parse(_body(_request(**fields)))
+    assert isinstance(parsed, admission.Review)
+    return parsed
+
+
+def test_parse_reads_the_request() -> None:
+    review = _review(dryRun=True, userInfo={"username": "alice"})
+    assert (review.uid, review.operation, review.kind, review.namespace, review.name) == (
+        "u-1", "CREATE", "Pod", "shop", "p",
+    )  # fmt: skip
+    assert review.dry_run and review.user == {"username": "alice"}
+    assert review.input_hash.startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\xc3\x28", "not UTF-8"),
+        (b"{", "not JSON"),
+        (b"null", "got a JSON null"),
+        (_body(None), "no `request`"),
+        (
+            json.dumps(
+                {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": [1]}
+            ).encode(),
+            "no `request`",
+        ),
+        (_body({"operation": "CREATE"}), "request.uid"),
+        (json.dumps({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}).encode(), "v1"),
+        (b" " * (admission.MAX_BODY_BYTES + 1), "3 MiB"),
+    ],
+)
+def test_parse_rejects_what_it_cannot_answer(body: bytes, reason: str) -> None:
+    with pytest.raises(admission.BadReview, match=reason.replace("`", ".").replace("(", ".")):
+        admission.parse(body)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"object": "a string"}, "request.object is a JSON string, not an object"),
+        ({"oldObject": 7}, "request.oldObject is a JSON number"),
+        ({"operation": "WATCH"}, "request.operation 'WATCH'"),
+        ({"namespace": 5}, "request.namespace is not a string"),
+    ],
+)
+def test_parse_denies_a_request_it_has_the_uid_of(fields: dict[str, Any], reason: str) -> None:
+    answer = admission.parse(_body(_request(**fields)))
+    assert isinstance(answer, dict)
+    response = answer["response"]
+    assert response["uid"] == "u-1" and response["allowed"] is False
+    assert reason in response["status"]["message"]
+
+
+def test_plan_skips_subresources_excluded_namespaces_and_connect() -> None:
+    settings = AdmissionSettings(exclude_namespaces=("team-*",))
+    assert admission.plan(_review(subResource="status"), settings).skipped == "subresource"
+    for namespace in ("kube-system", "trustgate", "team-a"):
+        assert admission.plan(_review(namespace=namespace), settings).skipped == "excluded"
+    assert admission.plan(_review(operation="CONNECT"), settings).skipped == "operation"
+    plan = admission.plan(_review(), settings)
+    assert plan.response is None and plan.documents[0].obj["metadata"]["namespace"] == "shop"
+
+
+def test_plan_skips_image_verification_when_update_keeps_the_images() -> None:
+    settings = AdmissionSettings()
+    scaled = {**POD, "metadata": {"name": "p", "labels": {"x": "y"}}}
+    assert (
+        admission.plan(_review(operation="UPDATE", oldObject=POD, object=scaled), settings).verify_images
+        is False
+    )
+    changed = {**POD, "spec": {"containers": [{"name": "c", "image": "nginx:1.28"}]}}
+    assert admission.plan(_review(operation="UPDATE", oldObject=POD, object=changed), settings).verify_images
+    no_skip = AdmissionSettings(skip_unchanged_images=False)
+    assert admission.plan(_review(operation="UPDATE", oldObject=POD, object=scaled), no_skip).verify_images
+
+
+def test_plan_guards_protected_deletes() -> None:
+    settings = AdmissionSettings(protected_kinds=("PersistentVolumeClaim",))
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"}}
+    kind = {"group": "", "version": "v1", "kind": "PersistentVolumeClaim"}
+    denied = admission.plan(_review(operation="DELETE", object=None, oldObject=pvc, kind=kind), settings)
+    assert denied.response is not None and denied.response["response"]["allowed"] is False
+    approved = {**pvc, "metadata": {"name": "data", "annotations": {settings.approval_annotation: "true"}}}
+    allowed = admission.plan(
+        _review(operation="DELETE", object=None, oldObject=approved, kind=kind), settings
+    )
+    assert allowed.response is not None and allowed.response["response"]["allowed"] is True
+    pod_delete = admission.plan(_review(operation="DELETE", object=None, oldObject=POD), settings)
+    assert pod_delete.response is not None and pod_delete.response["response"]["allowed"] is True
+
+
+def _decision(*findings: Finding) -> Decision:
+    result = DocumentResult(Source("admission"), "v1", "Pod", "shop", "p", list(findings))
+    return Decision(gate="admission", mode=Mode.ENFORCE, results=[result], policy_revision="sha256:x")
+
+
+def test_respond_lists_rules_and_reasons_and_warnings() -> None:
+    review = _review()
+    decision = _decision(
+        Finding("r-deny", Severity.ERROR, "bad thing", "rego"),
+        Finding("r-warn", Severity.WARNING, "meh", "rego"),
+        Finding("r-info", Severity.INFO, "waived", "rego"),
+    )
+    response = admission.respond(review, decision)["response"]
+    assert response == {
+        "uid": "u-1",
+        "allowed": False,
+        "status": {
+            "code": 403,
+            "message": "trustgate denied Pod/shop/p: [r-deny] bad thing",
+            "reason": "Forbidden",
+        },
+        "warnings": ["[r-warn] meh"],
+        "auditAnnotations": {"decision": "denied", "policy-revision": "sha256:x", "rules": "r-deny"},
+    }
+
+
+def test_respond_caps_long_messages_and_many_warnings() -> None:
+    findings = [Finding(f"r{i}", Severity.ERROR, "x" * 300, "rego") for i in range(40)]
+    findings += [Finding(f"w{i}", Severity.WARNING, "y" * 1000, "rego") for i in range(40)]
+    response = admission.respond(_review(), _decision(*findings))["response"]
+    assert len(response["status"]["message"]) <= admission.MAX_MESSAGE_CHARS
+    assert response["status"]["message"].endswith("more")
+    assert len(response["warnings"]) == admission.MAX_WARNINGS
+    assert all(len(w) <= admission.MAX_WARNING_CHARS for w in response["warnings"])
+
+
+def test_failure_answers_say_which_policy_applied() -> None:
+    closed = admission.failure(_review(), reason="no decision in time", fail_open=False)["response"]
+    assert closed["allowed"] is False and "failure policy closed: denied" in closed["status"]["message"]
+    opened = admission.failure(_review(), reason="no decision in time", fail_open=True)["response"]
+    assert opened["allowed"] is True and "failure policy open" in opened["warnings"][0]
+
+
+def test_admission_config_section() -> None:
+    config = parse_config(
+        {
+            "apiVersion": "trustgate.dev/v1alpha1",
+            "kind": "Config",
+            "admission": {
+                "failurePolicy": "open",
+                "deadlineSeconds": 4,
+                "timeoutSeconds": 5,
+                "namespace": "policy",
+                "excludeNamespaces": ["monitoring"],
+                "failOpen": {"namespaces": ["dev-*"], "namespaceLabel": "tier=dev"},
+                "protectedDeletes": {"kinds": ["Namespace"], "approvalAnnotation": "example.com/ok"},
+                "skipUnchangedImages": False,
+            },
+        },
+        origin="t.yaml",
+        base=__import__("pathlib").Path("."),
+    )
+    a = config.admission
+    assert (a.failure_policy, a.deadline_seconds, a.timeout_seconds) == ("open", 4, 5)
+    assert a.excluded == ("kube-system", "policy", "monitoring")
+    assert a.fail_open_namespaces == ("dev-*",) and a.fail_open_label == "tier=dev"
+    assert a.protected_kinds == ("Namespace",) and a.approval_annotation == "example.com/ok"
+    assert a.skip_unchanged_images is False
+    assert Config.default().admission.failure_policy == "closed"
+
+
+def test_deadline_must_be_below_the_webhook_timeout() -> None:
+    with pytest.raises(ConfigError, match="deadlineSeconds"):
+        parse_config(
+            {"apiVersion": "trustgate.dev/v1alpha1", "kind": "Config", "admission": {"deadlineSeconds": 10}},
+            origin="t.yaml",
+            base=__import__("pathlib").Path("."),
+        )
+
+
+def test_webhook_configuration_excludes_the_system_namespaces() -> None:
+    manifest = webhook_configuration(AdmissionSettings(), ca_bundle=b"PEM")
+    closed, opened = manifest["webhooks"]
+    assert closed["failurePolicy"] == "Fail" and opened["failurePolicy"] == "Ignore"
+    assert opened["clientConfig"]["service"]["path"] == "/validate/fail-open"
+    for webhook in manifest["webhooks"]:
+        names = webhook["namespaceSelector"]["matchExpressions"][0]
+        assert names == {
+            "key": "kubernetes.io/metadata.name",
+            "operator": "NotIn",
+            "values": ["kube-system", "trustgate"],
+        }
+        assert (
+            "request.namespace in ['kube-system', 'trustgate']" in webhook["matchConditions"][0]["expression"]
+        )
+        assert webhook["sideEffects"] == "NoneOnDryRun" and webhook["admissionReviewVersions"] == ["v1"]
+        assert webhook["clientConfig"]["caBundle"] == "UEVN"
+    assert closed["namespaceSelector"]["matchExpressions"][1]["operator"] == "NotIn"
+    assert opened["namespaceSelector"]["matchExpressions"][1]["operator"] == "In"
+    deletes = [r for r in closed["rules"] if r["operations"] == ["DELETE"]]
+    assert {res for r in deletes for res in r["resources"]} == {
+        "namespaces", "persistentvolumeclaims", "customresourcedefinitions",
+    }  # fmt: skip
+
+
+# -- fuzz: any JSON shape in the AdmissionReview is a 400 or an answer, never an exception ---------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+_object = st.fixed_dictionaries(
+    {},
+    optional={
+        "apiVersion": st.sampled_from(["v1", "apps/v1", "batch/v1"]) | _json,
+        "kind": st.sampled_from(["Pod", "Deployment", "CronJob", "Namespace"]) | _json,
+        "metadata": st.fixed_dictionaries(
+            {}, optional={"name": st.text(max_size=10) | _json, "namespace": _json}
+        )
+        | _json,
+        "spec": st.fixed_dictionaries(
+            {},
+            optional={
+                "containers": st.lists(
+                    st.fixed_dictionaries({}, optional={"name": _json, "image": _json}) | _json, max_size=3
+                )
+            },
+        )
+        | _json,
+    },
+)
+_request_shape = st.fixed_dictionaries(
+    {},
+    optional={
+        "uid": st.text(max_size=8) | _json,
+        "operation": st.sampled_from(["CREATE", "UPDATE", "DELETE", "CONNECT"]) | _json,
+        "kind": st.fixed_dictionaries({"kind": st.sampled_from(["Pod", "Namespace"]) | _json}) | _json,
+        "namespace": st.sampled_from(["shop", "kube-system", ""]) | _json,
+        "name": _json,
+        "subResource": st.sampled_from(["", "status"]) | _json,
+        "object": _object | _json,
+        "oldObject": _object | _json,
+        "dryRun": _json,
+        "userInfo": _json,
+    },
+)
+_review_shape = st.fixed_dictionaries(
+    {},
+    optional={
+        "apiVersion": st.just("admission.k8s.io/v1") | _json,
+        "kind": st.just("AdmissionReview") | _json,
+        "request": _request_shape | _json,
+    },
+)
+
+_GATE: list[Gate] = []
+
+
+def _gate() -> Gate:
+    if not _GATE:
+        _GATE.append(Gate(config=Config.default()))
+    return _GATE[0]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_review_shape)
+def test_fuzz_admission_review_shape(value: dict[str, Any]) -> None:
+    body = json.dumps(value).encode()
+    try:
+        parsed = admission.parse(body)
+    except admission.BadReview as e:
+        assert str(e)
+        return
+    if isinstance(parsed, dict):
+        assert parsed["response"]["allowed"] is False and parsed["response"]["status"]["message"]
+        return
+    plan = admission.plan(parsed, AdmissionSettings())
+    if plan.response is not None:
+        assert plan.response["response"]["uid"] == parsed.uid
+        return
+    decision = _gate().evaluate(plan.documents, gate="admission", verify_images=plan.verify_images)
+    answer = admission.respond(parsed, decision)
+    assert answer["response"]["uid"] == parsed.uid
+    assert isinstance(answer["response"]["allowed"], bool)
+    json.dumps(answer)
+
+
+def test_unverifiable_images_follow_the_failure_policy_and_violations_still_deny() -> None:
+    unverifiable = Finding("image-unverifiable", Severity.ERROR, "registry did not answer", "registry")
+    closed = admission.respond(_review(), _decision(unverifiable))["response"]
+    assert closed["allowed"] is False
+    assert closed["status"]["message"].endswith("failure policy closed: denied")
+    assert (
+        "[image-unverifiable] could not be evaluated: registry did not answer" in closed["status"]["message"]
+    )
+    opened = admission.respond(_review(), _decision(unverifiable), fail_open=True)["response"]
+    assert opened["allowed"] is True and opened["auditAnnotations"]["failure-policy"] == "open"
+    assert "[image-unverifiable] registry did not answer" in opened["warnings"]
+    violation = Finding("r-deny", Severity.ERROR, "bad", "rego")
+    both = admission.respond(_review(), _decision(unverifiable, violation), fail_open=True)["response"]
+    assert both["allowed"] is False and "failure-policy" not in both["auditAnnotations"]

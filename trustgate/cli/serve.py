@@ -1,0 +1,150 @@
+"""`trustgate serve` and `trustgate webhook-config`: the admission gate's commands.
+
+Owns: the flags of the webhook and turning start-up errors into one line and
+exit code 3. Everything else is `trustgate.server`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from trustgate.cli.log import gate_decision_log
+from trustgate.cli.main import ConfigFlags, _fail, config_options
+from trustgate.errors import Error
+
+
+@click.command()
+@config_options
+@click.option(
+    "--tls-cert",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM certificate (chain); reloaded when the file changes.",
+)
+@click.option(
+    "--tls-key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM private key; reloaded with the certificate.",
+)
+@click.option(
+    "--client-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Require client certificates signed by this CA (the API server's client certificate).",
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8443,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port, printed on stderr).",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: CPU count)."
+)
+@click.option(
+    "--evaluators",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Evaluator threads per worker: requests evaluated at once while registries are slow.",
+)
+@click.option(
+    "--decision-log",
+    metavar="URL",
+    envvar="TRUSTGATE_DECISION_LOG",
+    help="Record every decision: sqlite:///path.db or postgresql://... (default: decisionLog.url).",
+)
+def serve(
+    flags: ConfigFlags,
+    tls_cert: str,
+    tls_key: str,
+    client_ca: str | None,
+    host: str,
+    port: int,
+    workers: int | None,
+    evaluators: int,
+    decision_log: str | None,
+) -> None:
+    """Serve the admission webhook: /validate, /healthz, /readyz, /metrics over HTTPS.
+
+    \b
+    Examples:
+      trustgate serve --tls-cert tls.crt --tls-key tls.key
+      trustgate serve -c /etc/trustgate/trustgate.yaml --tls-cert tls.crt --tls-key tls.key \\
+          --decision-log postgresql://trustgate@db/trustgate
+    """
+    from trustgate.server.http import TLSSettings
+    from trustgate.server.workers import ServeOptions
+    from trustgate.server.workers import serve as run
+
+    try:
+        config = flags.load()
+        log_probe = gate_decision_log(config, decision_log)  # a malformed URL fails before forking
+        if log_probe is not None:
+            log_probe.close()
+        options = ServeOptions(
+            config=config,
+            tls=TLSSettings(Path(tls_cert), Path(tls_key), Path(client_ca) if client_ca else None),
+            host=host,
+            port=port,
+            workers=workers or os.cpu_count() or 1,
+            evaluators=evaluators,
+            decision_log=lambda: gate_decision_log(config, decision_log),
+        )
+        code = run(options)
+    except Error as e:
+        _fail(e)
+    except OSError as e:
+        click.echo(f"trustgate: error: cannot serve on {host}:{port}: {e.strerror or e}", err=True)
+        sys.exit(3)
+    sys.exit(code)
+
+
+@click.command("webhook-config")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="TRUSTGATE_CONFIG",
+    help="trustgate.yaml whose admission section sets namespaces, timeouts, protected kinds.",
+)
+@click.option("--service", default="trustgate", show_default=True, help="The webhook's Service name.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM CA that signed the serving certificate (omit with cert-manager's CA injector).",
+)
+@click.option(
+    "--url", help="Call this https:// URL instead of the Service (an API server outside the cluster)."
+)
+def webhook_config(config_path: str | None, service: str, ca_bundle: str | None, url: str | None) -> None:
+    """Print the ValidatingWebhookConfiguration for `trustgate serve` (YAML)."""
+    from trustgate.config import Config, load_config
+    from trustgate.server.webhookconfig import webhook_configuration
+
+    try:
+        config = load_config(config_path) if config_path else Config.default()
+    except Error as e:
+        _fail(e)
+    manifest = webhook_configuration(
+        config.admission,
+        service=service,
+        ca_bundle=Path(ca_bundle).read_bytes() if ca_bundle else None,
+        url=url,
+    )
+    click.echo(yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False), nl=False)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """No anchors and aliases: the API server and reviewers read plain YAML."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True

@@ -1,0 +1,1 @@
+"""The admission gate: `trustgate serve`, a validating admission webhook over HTTPS."""

@@ -1,0 +1,144 @@
+"""Prometheus metrics shared by every worker process, in the text exposition format 0.0.4.
+
+Owns: counters and a latency histogram kept in one shared-memory array
+created before the workers fork (each worker writes only its own slice, under
+its own lock), and rendering the sum over all workers, so whichever worker
+answers `/metrics` reports the whole server. Leaves out: HTTP.
+
+prometheus_client's multiprocess mode does the same through one mmap file per
+process in a directory named by an environment variable; a fixed set of
+metrics in one array needs neither the directory (the container's root file
+system is read-only) nor the dependency.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+VERDICTS = ("allowed", "denied", "warned", "skipped", "failure_open", "failure_closed", "bad_request")
+CACHE_RESULTS = ("hit", "miss", "stale")
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds
+
+_V = 0  # verdict counters
+_C = _V + len(VERDICTS)  # image cache results
+_REGISTRY_ERRORS = _C + len(CACHE_RESULTS)
+_DEADLINE = _REGISTRY_ERRORS + 1
+_HIST = _DEADLINE + 1  # cumulative buckets, then +Inf
+_SUM = _HIST + len(BUCKETS) + 1
+_COUNT = _SUM + 1
+_READY = _COUNT + 1
+_RSS = _READY + 1
+_SLOTS = _RSS + 1
+
+
+class Metrics:
+    """Shared metrics for `workers` processes; create before forking, then `bind(index)` in each."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._array: Any = multiprocessing.RawArray("d", workers * _SLOTS)
+        self._base = 0
+        self._lock = threading.Lock()
+        self.restarts: Any = multiprocessing.RawValue("d", 0.0)
+
+    def bind(self, index: int) -> None:
+        """This process is worker `index`: it writes to its own slice from now on."""
+        self._base = index * _SLOTS
+        self._lock = threading.Lock()  # a lock held at fork time would stay held
+        for i in range(_SLOTS):
+            self._array[self._base + i] = 0.0
+
+    def observe(self, verdict: str, seconds: float) -> None:
+        """Count one request with its verdict and latency."""
+        a, b = self._array, self._base
+        with self._lock:
+            a[b + _V + VERDICTS.index(verdict)] += 1
+            for i, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    a[b + _HIST + i] += 1
+            a[b + _HIST + len(BUCKETS)] += 1
+            a[b + _SUM] += seconds
+            a[b + _COUNT] += 1
+
+    def images(self, cache_results: Sequence[str], registry_errors: int) -> None:
+        a, b = self._array, self._base
+        with self._lock:
+            for how in cache_results:
+                if how in CACHE_RESULTS:
+                    a[b + _C + CACHE_RESULTS.index(how)] += 1
+            a[b + _REGISTRY_ERRORS] += registry_errors
+
+    def deadline_exceeded(self) -> None:
+        with self._lock:
+            self._array[self._base + _DEADLINE] += 1
+
+    def set_ready(self, ready: bool) -> None:
+        self._array[self._base + _READY] = 1.0 if ready else 0.0
+
+    def set_rss(self, rss_bytes: int) -> None:
+        self._array[self._base + _RSS] = float(rss_bytes)
+
+    def all_ready(self) -> bool:
+        return all(self._array[i * _SLOTS + _READY] == 1.0 for i in range(self.workers))
+
+    def _sum(self, slot: int) -> float:
+        return float(sum(self._array[i * _SLOTS + slot] for i in range(self.workers)))
+
+    def render(self) -> str:
+        """The exposition text (Content-Type `text/plain; version=0.0.4`)."""
+        out = [
+            "# HELP trustgate_admission_requests_total Admission requests by verdict.",
+            "# TYPE trustgate_admission_requests_total counter",
+        ]
+        out += [
+            f'trustgate_admission_requests_total{{verdict="{v}"}} {_num(self._sum(_V + i))}'
+            for i, v in enumerate(VERDICTS)
+        ]
+        out += [
+            "# HELP trustgate_admission_duration_seconds Time from request read to response written.",
+            "# TYPE trustgate_admission_duration_seconds histogram",
+        ]
+        out += [
+            f'trustgate_admission_duration_seconds_bucket{{le="{bound}"}} {_num(self._sum(_HIST + i))}'
+            for i, bound in enumerate(BUCKETS)
+        ]
+        out += [
+            f'trustgate_admission_duration_seconds_bucket{{le="+Inf"}} '
+            f"{_num(self._sum(_HIST + len(BUCKETS)))}",
+            f"trustgate_admission_duration_seconds_sum {self._sum(_SUM)!r}",
+            f"trustgate_admission_duration_seconds_count {_num(self._sum(_COUNT))}",
+            "# HELP trustgate_image_cache_total Image verification results by cache outcome.",
+            "# TYPE trustgate_image_cache_total counter",
+        ]
+        out += [
+            f'trustgate_image_cache_total{{result="{r}"}} {_num(self._sum(_C + i))}'
+            for i, r in enumerate(CACHE_RESULTS)
+        ]
+        out += [
+            "# HELP trustgate_registry_errors_total Images that could not be verified: registry unreachable.",
+            "# TYPE trustgate_registry_errors_total counter",
+            f"trustgate_registry_errors_total {_num(self._sum(_REGISTRY_ERRORS))}",
+            "# HELP trustgate_admission_deadline_exceeded_total Requests answered by the failure policy.",
+            "# TYPE trustgate_admission_deadline_exceeded_total counter",
+            f"trustgate_admission_deadline_exceeded_total {_num(self._sum(_DEADLINE))}",
+            "# HELP trustgate_workers_ready Worker processes whose policies are compiled.",
+            "# TYPE trustgate_workers_ready gauge",
+            f"trustgate_workers_ready {_num(self._sum(_READY))}",
+            "# HELP trustgate_worker_restarts_total Worker processes restarted after they died.",
+            "# TYPE trustgate_worker_restarts_total counter",
+            f"trustgate_worker_restarts_total {_num(float(self.restarts.value))}",
+            "# HELP trustgate_worker_resident_memory_bytes Resident memory of each worker process.",
+            "# TYPE trustgate_worker_resident_memory_bytes gauge",
+        ]
+        out += [
+            f'trustgate_worker_resident_memory_bytes{{worker="{i}"}} {_num(self._array[i * _SLOTS + _RSS])}'
+            for i in range(self.workers)
+        ]
+        return "\n".join(out) + "\n"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)

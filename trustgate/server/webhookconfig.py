@@ -1,0 +1,132 @@
+"""The ValidatingWebhookConfiguration that sends the cluster's requests to `trustgate serve`.
+
+Owns: which resources and operations go to the webhook, and the exclusions
+that keep the cluster from locking itself out: kube-system and trustgate's
+own namespace are left out by namespaceSelector (the
+`kubernetes.io/metadata.name` label, set on every Namespace since 1.21) and
+again by matchConditions (CEL, Kubernetes 1.28+; older API servers drop the
+field), and the server excludes them a third time. Namespaces labelled for
+fail-open go to a second webhook with `failurePolicy: Ignore`.
+
+objectSelector matches every object on purpose: object labels are chosen by
+whoever creates the object, so any exclusion by object label would let
+anyone skip the policy.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from trustgate.config import AdmissionSettings
+
+NAME = "trustgate"
+WORKLOAD_RESOURCES = {
+    "": ["pods", "replicationcontrollers"],
+    "apps": ["deployments", "statefulsets", "daemonsets", "replicasets"],
+    "batch": ["jobs", "cronjobs"],
+}
+PROTECTED_RESOURCES = {  # kind -> (group, resource)
+    "Namespace": ("", "namespaces"),
+    "CustomResourceDefinition": ("apiextensions.k8s.io", "customresourcedefinitions"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
+    "PersistentVolume": ("", "persistentvolumes"),
+}
+
+
+def webhook_configuration(
+    settings: AdmissionSettings,
+    *,
+    service: str = "trustgate",
+    ca_bundle: bytes | None = None,
+    url: str | None = None,
+    port: int = 443,
+) -> dict[str, Any]:
+    """The manifest, pointing at the Service (or at `url`, for API servers outside the cluster)."""
+    excluded = [n for n in settings.excluded if not any(c in n for c in "*?[")]
+    rules: list[dict[str, Any]] = [
+        {
+            "apiGroups": [group],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": resources,
+            "scope": "*",
+        }
+        for group, resources in WORKLOAD_RESOURCES.items()
+    ]
+    by_group: dict[str, list[str]] = {}
+    for kind in settings.protected_kinds:
+        if kind in PROTECTED_RESOURCES:
+            group, resource = PROTECTED_RESOURCES[kind]
+            by_group.setdefault(group, []).append(resource)
+    rules += [
+        {"apiGroups": [g], "apiVersions": ["*"], "operations": ["DELETE"], "resources": r, "scope": "*"}
+        for g, r in by_group.items()
+    ]
+    names = ", ".join(f"'{n}'" for n in excluded)
+    conditions = [
+        {
+            "name": "exclude-system-namespaces",
+            "expression": f"!(request.namespace in [{names}])",
+        },
+        {
+            "name": "exclude-system-namespace-objects",
+            "expression": f"request.kind.kind != 'Namespace' || !(request.name in [{names}])",
+        },
+    ]
+    base_selector: list[dict[str, Any]] = [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded}
+    ]
+
+    def webhook(name: str, path: str, policy: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+        client: dict[str, Any]
+        if url is not None:
+            client = {"url": url.rstrip("/") + path}
+        else:
+            client = {
+                "service": {"name": service, "namespace": settings.namespace, "path": path, "port": port}
+            }
+        if ca_bundle is not None:
+            client["caBundle"] = base64.b64encode(ca_bundle).decode()
+        return {
+            "name": name,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "NoneOnDryRun",
+            "timeoutSeconds": settings.timeout_seconds,
+            "failurePolicy": policy,
+            "matchPolicy": "Equivalent",
+            "clientConfig": client,
+            "rules": [dict(r) for r in rules],
+            "namespaceSelector": {"matchExpressions": base_selector + extra},
+            "objectSelector": {},
+            "matchConditions": conditions,
+        }
+
+    closed = "Ignore" if settings.failure_policy == "open" else "Fail"
+    webhooks = []
+    if settings.fail_open_label:
+        key, _, value = settings.fail_open_label.partition("=")
+        webhooks.append(
+            webhook(
+                "validate.trustgate.dev",
+                "/validate",
+                closed,
+                [{"key": key, "operator": "NotIn", "values": [value]}],
+            )
+        )
+        webhooks.append(
+            webhook(
+                "validate-fail-open.trustgate.dev",
+                "/validate/fail-open",
+                "Ignore",
+                [{"key": key, "operator": "In", "values": [value]}],
+            )
+        )
+    else:
+        webhooks.append(webhook("validate.trustgate.dev", "/validate", closed, []))
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": NAME, "labels": {"app.kubernetes.io/name": "trustgate"}},
+        "webhooks": webhooks,
+    }

@@ -1,0 +1,191 @@
+"""Pre-forked worker processes sharing one listening socket, and their supervisor.
+
+Owns: binding the socket, checking the configuration once before forking
+(a broken policy stops the server before it listens for long), forking
+`workers` processes that each build their own evaluators and decision-log
+connection, restarting a worker that dies, and stopping them all on SIGTERM
+or SIGINT (evaluations in flight get a few seconds to be answered).
+
+Leaves out: HTTP and evaluation. Worker processes rather than threads: the
+GIL lets only one thread evaluate at a time, and regorus engines cannot cross
+threads anyway; each worker is an independent copy, so a crash takes down one
+worker, never the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from trustgate.artifacts.cache import MemoryCache
+from trustgate.config import Config
+from trustgate.gate import Gate
+from trustgate.model import ImageResult
+from trustgate.server.http import AdmissionHTTPServer, TLSContexts, TLSSettings, WorkerState
+from trustgate.server.metrics import Metrics
+from trustgate.server.pool import EvaluatorPool
+
+if TYPE_CHECKING:
+    from trustgate.decisions.log import DecisionLog
+
+DRAIN_SECONDS = 5.0  # seconds a stopping worker waits for evaluations in flight
+RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between restarts of a crash-looping worker
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    config: Config
+    tls: TLSSettings
+    host: str = "0.0.0.0"
+    port: int = 8443
+    workers: int = 2
+    evaluators: int = 4  # evaluator threads (one Gate each) per worker
+    decision_log: Callable[[], DecisionLog | None] | None = None  # opened in each worker after fork
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (IPv6 when the host is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    # Every worker waits in select() on this socket and all wake for one connection: only one
+    # accept() wins. Non-blocking, the others return at once instead of blocking in accept()
+    # (where a stop request could not reach them).
+    sock.setblocking(False)
+    return sock
+
+
+def serve(
+    options: ServeOptions, *, sock: socket.socket | None = None, on_ready: Callable[[int], None] | None = None
+) -> int:
+    """Run the server until SIGTERM/SIGINT; returns the exit code.
+
+    Raises:
+        PolicyError, ConfigError: the configuration does not compile (checked before forking).
+        OSError: the address cannot be bound; the TLS files cannot be read.
+    """
+    Gate(config=options.config).close()  # compile once here: a broken policy fails before any worker
+    TLSContexts(options.tls)  # unreadable or mismatched certificate files fail here too
+    sock = sock or listen(options.host, options.port)
+    if on_ready is not None:
+        on_ready(sock.getsockname()[1])
+    metrics = Metrics(options.workers)
+    children: dict[int, int] = {}  # pid -> worker index
+    stopping = threading.Event()
+    restarts = [0] * options.workers
+
+    def start(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                code = _worker(index, sock, metrics, options)
+            finally:
+                os._exit(code)
+        children[pid] = index
+
+    stopping_deadline = [float("inf")]
+
+    def stop(signum: int, frame: object) -> None:
+        stopping_deadline[0] = time.monotonic() + DRAIN_SECONDS + 5.0
+        stopping.set()
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(options.workers):
+        start(index)
+    print(
+        f"trustgate serve: listening on https://{options.host}:{sock.getsockname()[1]} "
+        f"({options.workers} workers, {options.evaluators} evaluators each)",
+        file=sys.stderr,
+        flush=True,
+    )
+    while children:
+        if stopping.is_set() and time.monotonic() > stopping_deadline[0]:
+            for pid in list(children):  # a worker that ignores SIGTERM past its drain time
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)  # polled: a stop must not wait on a stuck worker
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.2)
+            continue
+        index = children.pop(pid, -1)
+        if index < 0 or stopping.is_set():
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        print(f"trustgate serve: worker {index} (pid {pid}) exited with {code}; restarting", file=sys.stderr)
+        metrics.restarts.value += 1
+        time.sleep(RESTART_BACKOFF_SECONDS[min(restarts[index], len(RESTART_BACKOFF_SECONDS) - 1)])
+        restarts[index] += 1
+        if not stopping.is_set():
+            start(index)
+    sock.close()
+    return 0
+
+
+def _worker(index: int, sock: socket.socket, metrics: Metrics, options: ServeOptions) -> int:
+    metrics.bind(index)
+    config = options.config
+    log = options.decision_log() if options.decision_log is not None else None
+    cache: MemoryCache[ImageResult] = MemoryCache(config.images.cache.max_entries)
+
+    def build() -> Gate:
+        return Gate(config=config, image_cache=cache, decision_log=log)
+
+    pool = EvaluatorPool(build, size=options.evaluators)
+    state = WorkerState(config.admission, pool, metrics, TLSContexts(options.tls), log)
+    server = AdmissionHTTPServer(sock, state)
+
+    def ready_when_compiled() -> None:
+        pool.wait_ready(600)
+        # What start-up built lives as long as the worker: keep the collector from scanning it again
+        # and again (full collections over compiled schemas cost milliseconds of p99).
+        gc.freeze()
+        metrics.set_ready(pool.ready)
+        if pool.failed:
+            print(f"trustgate serve: worker {index}: {pool.failed}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=ready_when_compiled, daemon=True).start()
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the supervisor was killed: nobody would restart or stop this worker
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        server.shutdown()
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.5)
+        # Stopped: requests being evaluated get a moment to be answered before the process exits.
+        end = time.monotonic() + DRAIN_SECONDS
+        while pool.busy and time.monotonic() < end:
+            time.sleep(0.05)
+    finally:
+        pool.close()
+        if log is not None:
+            log.close()
+    return 0
