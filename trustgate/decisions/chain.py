@@ -294,6 +294,17 @@ class Verifier:
         columns, index); the first row failing it is examined again, entry by
         entry, to name what happened to it.
         """
+        source = iter(rows)
+        try:
+            return self._run_rows(source, check_index)
+        finally:
+            # Stopping at the first problem leaves a database stream open (a COPY, a cursor):
+            # close it now, so the connection is usable again, not when the generator is collected.
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
+
+    def _run_rows(self, source: Iterator[Row], check_index: bool) -> Report:
         report = Report(anchor=self.anchor, checkpoints=len(self.checkpoints))
         needed = {c.seq for c in self.checkpoints}
         hash_at: dict[int, str] = {}
@@ -303,7 +314,6 @@ class Verifier:
         else:
             expected_seq, expected_prev = 1, GENESIS
         sha256, loads, deep = hashlib.sha256, json.loads, self.deep
-        source = iter(rows)
         before: Row | None = None  # the row before the previous one
         previous: Row | None = None
         count = 0

@@ -124,7 +124,15 @@ class PostgresStore(SqlStore):
             "ORDER BY d.seq) TO STDOUT (FORMAT BINARY)"
         )
         self._ensure()
-        with self._read(), self._errors("read"), self._conn.cursor() as cursor, cursor.copy(sql) as copy:
+        # The inner transaction is a savepoint inside a snapshot: a reader that stops early
+        # (the first problem found) aborts the COPY, and only the savepoint is rolled back.
+        with (
+            self._read(),
+            self._errors("read"),
+            self._conn.transaction(),
+            self._conn.cursor() as cursor,
+            cursor.copy(sql) as copy,
+        ):
             copy.set_types(["int8", "text", "text", "text", "text", "bytea", "text", "text", "text"])
             yield from copy.rows()
 

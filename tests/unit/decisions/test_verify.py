@@ -303,3 +303,20 @@ def test_checkpoint_payload_binds_every_field() -> None:
     for change in changes:
         with pytest.raises(InvalidSignature):
             signer.public_key.verify(raw, change(cp).payload())
+
+
+def test_a_verify_stream_stopped_early_leaves_the_snapshot_usable(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """The first problem stops the reader mid-stream; what the snapshot reads next still works."""
+    _fill(store_url, make_record, 1500)  # more than one network buffer of rows
+    store = open_store(store_url, create=False)
+    try:
+        with store.snapshot():
+            rows = store.verify_rows()
+            first = next(rows)
+            rows.close()  # as Verifier.run_rows does when it stops at a problem
+            assert first[0] == 1
+            assert sum(1 for _ in store.entries()) == 1500
+    finally:
+        store.close()
