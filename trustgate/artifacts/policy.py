@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from trustgate.verify import (
 )
 
 Authority = KeyAuthority | KeylessAuthority
+_THREAD = threading.local()  # per thread: the attestation policies' regorus evaluators
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,6 @@ class ImagePolicy:
             )
         self.authorities = authorities
         self.rules = tuple(self._compile(rule, fingerprints) for rule in settings.rules)
-        self._local = threading.local()
 
     def _compile(self, rule: ImageRule, fingerprints: Mapping[str, str]) -> CompiledRule:
         digest = hashlib.sha256(repr(rule).encode())
@@ -144,11 +145,18 @@ class ImagePolicy:
         """
         if att.policy is None:
             return []
-        evaluators: dict[int, rego.RegoEvaluator] = self._local.__dict__.setdefault("evaluators", {})
-        evaluator = evaluators.get(id(att.policy))
-        if evaluator is None:
-            evaluator = evaluators[id(att.policy)] = att.policy.evaluator()
-        return evaluator.evaluate(statement_input)
+        # Engines live in the thread that made them, in a module-level thread-local: they are
+        # dropped with their thread (or here, when their policy is gone), never on another thread
+        # (regorus engines are unsendable).
+        evaluators: dict[int, tuple[weakref.ref[rego.RegoPolicy], rego.RegoEvaluator]]
+        evaluators = _THREAD.__dict__.setdefault("evaluators", {})
+        key = id(att.policy)
+        held = evaluators.get(key)
+        if held is None or held[0]() is not att.policy:
+            for stale in [k for k, (ref, _) in evaluators.items() if ref() is None]:
+                del evaluators[stale]
+            held = evaluators[key] = (weakref.ref(att.policy), att.policy.evaluator())
+        return held[1].evaluate(statement_input)
 
 
 def glob_pattern(glob: str) -> re.Pattern[str]:
@@ -205,6 +213,7 @@ def _attestation_policy(
         policy = rego.RegoPolicy(modules, data=data)
     except PolicyError as e:
         raise PolicyError(e.message, where=f"{where}: {e.where}".rstrip(": "), hint=e.hint) from e
+    policy.drop_spare()  # evaluated on the verifier's threads, each with its own engine
     if not policy.rules:
         raise PolicyError(
             "the attestation policy has no deny, violation or warn rules",

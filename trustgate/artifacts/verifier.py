@@ -228,25 +228,38 @@ class ImageVerifier:
 
     def _check_signatures(self, rule: CompiledRule, found: _Found, result: ImageResult) -> None:
         artifacts = [a for a in found.discovery.signatures if a.kind != "cosign-dsse"]
-        satisfied: list[str] = []
+        authorities = list({a.name: a for a in rule.authorities}.values())  # distinct, in order
+        # Which signing credential (certificate or key) satisfies which authority.
+        can: dict[str, dict[str, tuple[SignatureArtifact, Evidence]]] = {}
         reasons: dict[str, list[str]] = {}
-        for authority in rule.authorities:
+        for authority in authorities:
             for artifact in artifacts:
                 attempt = self._attempt(found, artifact, authority)
                 if attempt.evidence is not None and _is_signature(attempt.statement):
-                    result.signatures.append(_evidence(attempt.evidence) | {"source": artifact.source})
-                    satisfied.append(authority.name)
-                    break
-                if attempt.failure is not None:
+                    credential = _credential(attempt.evidence, artifact)
+                    can.setdefault(authority.name, {}).setdefault(credential, (artifact, attempt.evidence))
+                elif attempt.failure is not None:
                     reasons.setdefault(authority.name, []).append(attempt.failure.reason)
                 elif attempt.statement is not None:
                     reasons.setdefault(authority.name, []).append(
                         f"a {attempt.statement.predicate_type} attestation is not a signature"
                     )
+        # n of m counts signers: one credential stands for at most one authority, even when
+        # two authorities would both accept it (overlapping identities, the same key twice).
+        matched = _match({name: list(options) for name, options in can.items()})
+        satisfied = [a.name for a in authorities if a.name in matched]
+        for name in satisfied:
+            artifact, evidence = can[name][matched[name]]
+            result.signatures.append(_evidence(evidence) | {"source": artifact.source})
+        for authority in authorities:
+            if authority.name in can and authority.name not in matched:
+                reasons.setdefault(authority.name, []).insert(
+                    0, "its only valid signatures are already counted for another authority"
+                )
         threshold = rule.rule.threshold
         if len(satisfied) >= threshold:
             return
-        wanted = ", ".join(a.name for a in rule.authorities)
+        wanted = ", ".join(a.name for a in authorities)
         if not artifacts:
             message = (
                 f"no signatures found for {result.reference}: the registry has none in the referrers "
@@ -255,7 +268,7 @@ class ImageVerifier:
             fix = "sign the image (e.g. `cosign sign`) and push the signature to the same repository"
         else:
             parts = []
-            for authority in rule.authorities:
+            for authority in authorities:
                 if authority.name in satisfied:
                     continue
                 said = reasons.get(authority.name, [])
@@ -264,7 +277,7 @@ class ImageVerifier:
                 parts.append(
                     f"{authority.name}: {shown}{more}" if shown else f"{authority.name}: no signature"
                 )
-            need = f"{threshold} of [{wanted}]" if len(rule.authorities) > 1 else wanted
+            need = f"{threshold} of [{wanted}]" if len(authorities) > 1 else wanted
             message = (
                 f"{result.reference} is not signed as image rule {rule.rule.name!r} requires ({need}; "
                 f"{len(satisfied)} verified): " + "; ".join(parts)
@@ -423,6 +436,35 @@ def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Author
         return _Attempt(evidence, statement)
     except VerificationFailed as e:
         return _Attempt(failure=e)
+
+
+def _credential(evidence: Evidence, artifact: SignatureArtifact) -> str:
+    """What signed: the certificate or the key (a signature found twice is one signer)."""
+    return (
+        evidence.certificate_sha256 or evidence.key_id or f"artifact:{artifact.layer_digest or id(artifact)}"
+    )
+
+
+def _match(options: Mapping[str, list[str]]) -> dict[str, str]:
+    """A maximum matching of authorities to credentials (each credential used once).
+
+    Authorities and signatures per image are few: augmenting paths are plenty.
+    """
+    owner: dict[str, str] = {}  # credential -> authority
+
+    def assign(authority: str, seen: set[str]) -> bool:
+        for credential in options[authority]:
+            if credential in seen:
+                continue
+            seen.add(credential)
+            if credential not in owner or assign(owner[credential], seen):
+                owner[credential] = authority
+                return True
+        return False
+
+    for authority in options:
+        assign(authority, set())
+    return {authority: credential for credential, authority in owner.items()}
 
 
 def _evidence(evidence: Evidence) -> dict[str, Any]:

@@ -258,13 +258,28 @@ class RegoPolicy:
             f"package {_AGGREGATE_PACKAGE}\n\nfindings := {{" + ", ".join(parts) + "}\n",
         )
 
+    def drop_spare(self) -> None:
+        """Drop the compile-time engine now, in the thread that made it.
+
+        For policies evaluated only on other threads: otherwise the engine
+        lives until the policy is collected, perhaps by a garbage collection
+        on another thread, and regorus engines may not be dropped there.
+        """
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[:2] != (os.getpid(), threading.get_ident()):
+            self._spare = spare  # not ours to drop: keep it rather than crash
+        del spare
+
     def evaluator(self) -> RegoEvaluator:
         """An engine for the calling thread (and process)."""
-        spare, self._spare = self._spare, None
+        spare = self._spare
         if spare is not None and spare[:2] == (os.getpid(), threading.get_ident()):
+            self._spare = None
             aggregate = self.aggregate
             spare[2].add_policy(aggregate.path, aggregate.text)
             return RegoEvaluator(self, engine=spare[2])
+        # Another thread: leave the spare where it is. An engine may only be dropped on the
+        # thread that made it (regorus engines are unsendable).
         return RegoEvaluator(self)
 
 
