@@ -329,7 +329,14 @@ class ImageVerifier:
     def _attestation_at(
         self, att: CompiledAttestation, ref: Reference, found: _Found, result: ImageResult
     ) -> tuple[str, list[str]]:
-        """("passed" | "denied" | "missing", messages) for one manifest digest."""
+        """("passed" | "denied" | "missing", messages) for one manifest digest.
+
+        Of the verified statements of the wanted type, the newest (by the
+        transparency log's integrated time, else the order found) is the one
+        judged: scans are attached again as databases change, and an older
+        clean scan must not hide today's findings, nor an older one block a
+        fresh pass. The others are recorded as superseded.
+        """
         wanted = att.requirement.predicate_type
         candidates = [
             a
@@ -337,7 +344,8 @@ class ImageVerifier:
             if a.kind != "cosign-simplesigning"
         ]
         reasons: list[str] = []
-        denials: list[str] = []
+        verified: dict[str, tuple[int, SignatureArtifact, Statement, Evidence]] = {}  # by envelope
+        order = 0
         for authority in att.authorities:
             for artifact in candidates:
                 attempt = self._attempt(found, artifact, authority)
@@ -345,39 +353,37 @@ class ImageVerifier:
                     if artifact.kind == "cosign-dsse" or attempt.failure.code != "malformed":
                         reasons.append(f"{authority.name}: {attempt.failure.reason}")
                     continue
-                statement = attempt.statement
-                if statement is None or attempt.evidence is None or statement.predicate_type != wanted:
+                statement, evidence = attempt.statement, attempt.evidence
+                if statement is None or evidence is None or statement.predicate_type != wanted:
                     continue
-                messages, warnings, error = self._run_policy(
-                    att, statement, attempt.evidence, ref, found.digest
+                order += 1
+                verified.setdefault(statement.envelope_sha256, (order, artifact, statement, evidence))
+        if not verified:
+            return "missing", reasons
+        ranked = sorted(verified.values(), key=lambda v: (v[3].integrated_time or "", v[0]))
+        *older, (_, artifact, statement, evidence) = ranked
+        messages, warnings, error = self._run_policy(att, statement, evidence, ref, found.digest)
+        for _, old_artifact, old_statement, old_evidence in older:
+            result.attestations.append(
+                _attestation_record(
+                    att, found.digest, old_artifact, old_statement, old_evidence, "superseded"
                 )
-                record = {
-                    "name": att.requirement.name,
-                    "predicateType": statement.predicate_type,
-                    "digest": found.digest,
-                    "envelope": statement.envelope_sha256,
-                    "source": artifact.source,
-                    "signer": _evidence(attempt.evidence),
-                    "verdict": "denied" if (messages or error) else "passed",
-                }
-                if messages or warnings:
-                    record["messages"] = messages + warnings
-                result.attestations.append(record)
-                for warning in warnings:
-                    result.problems.append(
-                        ImageProblem(
-                            "image-attestation", warning, blocking=False, attestation=att.requirement.name
-                        )
-                    )
-                if error:
-                    denials.append(error)
-                elif messages:
-                    denials.extend(messages)
-                else:
-                    return "passed", []
-        if denials:
-            return "denied", denials
-        return "missing", reasons
+            )
+        record = _attestation_record(
+            att, found.digest, artifact, statement, evidence, "denied" if (messages or error) else "passed"
+        )
+        if messages or warnings:
+            record["messages"] = messages + warnings
+        result.attestations.append(record)
+        for warning in warnings:
+            result.problems.append(
+                ImageProblem("image-attestation", warning, blocking=False, attestation=att.requirement.name)
+            )
+        if error:
+            return "denied", [error]
+        if messages:
+            return "denied", messages
+        return "passed", []
 
     def _run_policy(
         self, att: CompiledAttestation, statement: Statement, evidence: Evidence, ref: Reference, digest: str
@@ -436,6 +442,25 @@ def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Author
         return _Attempt(evidence, statement)
     except VerificationFailed as e:
         return _Attempt(failure=e)
+
+
+def _attestation_record(
+    att: CompiledAttestation,
+    digest: str,
+    artifact: SignatureArtifact,
+    statement: Statement,
+    evidence: Evidence,
+    verdict: str,
+) -> dict[str, Any]:
+    return {
+        "name": att.requirement.name,
+        "predicateType": statement.predicate_type,
+        "digest": digest,
+        "envelope": statement.envelope_sha256,
+        "source": artifact.source,
+        "signer": _evidence(evidence),
+        "verdict": verdict,
+    }
 
 
 def _credential(evidence: Evidence, artifact: SignatureArtifact) -> str:

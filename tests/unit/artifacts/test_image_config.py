@@ -114,6 +114,11 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
             ["attestation 's' of image rule 'r' names no authority"],
         ),
         ("images:\n  rulez: []\n", ["images: Additional properties", "check the spelling"]),
+        (
+            "images:\n  authorities:\n    - {name: a, key: {pem: x}}\n  rules:\n"
+            "    - {name: r, images: ['*'], signatures: {authorities: [a, a], threshold: 2}}\n",
+            ["non-unique elements"],
+        ),
     ],
     ids=[
         "unknown-authority",
@@ -124,6 +129,7 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
         "threshold",
         "attestation-without-authority",
         "typo",
+        "duplicate-authority",
     ],
 )
 def test_broken_images_sections_name_the_place(tmp_path: Path, text: str, expected: list[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,36 @@ def test_a_threshold_counts_distinct_authorities(keys: dict[str, CosignKey]) -> 
     result = verifier(images, registry).verify("registry.test/shop/api:v1")
     assert result.status == "verified"
     assert sorted(s["authority"] for s in result.signatures) == ["qa", "release"]
+
+
+def test_one_signer_counts_once_even_for_two_authorities_that_accept_it(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    images = settings(keys, authorities=("release", "qa"), threshold=2)
+    same_key = dataclasses.replace(images.authorities[1], key_pem=keys["release"].pem)  # qa has release's key
+    images = dataclasses.replace(images, authorities=(images.authorities[0], same_key, images.authorities[2]))
+    result = verifier(images, registry).verify("registry.test/shop/api:v1")
+    assert result.status == "failed"
+    assert "(2 of [release, qa]; 1 verified)" in result.problems[0].message
+    assert "already counted for another authority" in result.problems[0].message
+    assert [s["authority"] for s in result.signatures] == ["release"]
+
+
+def test_the_newest_attestation_is_judged_not_an_older_clean_one(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    attest(registry, keys["release"], digest, "https://ci.test/release")  # older, passes
+    attest(registry, keys["release"], digest, "https://laptop.test/dev")  # newer, denied
+    images = settings(keys, attestations=(provenance(),))
+    result = verifier(images, registry).verify(f"{REPO.name}@{digest}")
+    assert result.status == "failed"
+    assert [a["verdict"] for a in result.attestations] == ["superseded", "denied"]
+    attest(registry, keys["release"], digest, "https://ci.test/release")  # newest passes again
+    result = verifier(images, registry).verify(f"{REPO.name}@{digest}")
+    assert result.status == "verified", result.problems
+    assert [a["verdict"] for a in result.attestations] == ["superseded", "superseded", "passed"]
 
 
 def test_an_attestation_passing_its_policy_is_recorded_with_its_warnings(keys: dict[str, CosignKey]) -> None:
