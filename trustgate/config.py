@@ -159,6 +159,7 @@ class CacheConfig:
     negative_ttl_seconds: float = 30.0  # a failed one, this long
     stale_if_error_seconds: float = 3600.0  # a verified result past its TTL, while the registry is down
     max_entries: int = 10_000
+    tag_ttl_seconds: float = 30.0  # a tag's digest is asked again after this: tags move
 
 
 @dataclass(frozen=True, slots=True)
@@ -670,6 +671,7 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             negative_ttl_seconds=cache.get("negativeTtlSeconds", cache_defaults.negative_ttl_seconds),
             stale_if_error_seconds=cache.get("staleIfErrorSeconds", cache_defaults.stale_if_error_seconds),
             max_entries=cache.get("maxEntries", cache_defaults.max_entries),
+            tag_ttl_seconds=cache.get("tagTtlSeconds", cache_defaults.tag_ttl_seconds),
         ),
     )
 

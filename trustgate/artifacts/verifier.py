@@ -75,8 +75,10 @@ class ImageVerifier:
         settings = policy.settings
         self.concurrency = concurrency or settings.registries.concurrency
         self._results: Lookup[ImageResult] = Lookup(settings.cache, cache, clock=clock)
+        # Tags move: their digests are kept only `tagTtlSeconds` (a digest's result stays longer).
+        tags = dataclasses.replace(settings.cache, ttl_seconds=settings.cache.tag_ttl_seconds)
         self._digests: Lookup[tuple[str, tuple[Mapping[str, str], ...]] | RegistryError] = Lookup(
-            settings.cache, None, clock=clock
+            tags, None, clock=clock
         )
 
     def verify_many(self, references: Iterable[str]) -> dict[str, ImageResult]:
@@ -119,7 +121,7 @@ class ImageVerifier:
             resolved.problems[:0] = pinned
             resolved.duration_ms = (time.perf_counter() - started) * 1000
             return resolved
-        digest, platforms = resolved
+        digest, platforms, tag_cache = resolved
         key = f"{rule.digest}|{name}@{digest}"
         cached, how = self._results.fetch(
             key, lambda: self._verify_digest(ref.with_digest(digest), rule, platforms)
@@ -129,7 +131,7 @@ class ImageVerifier:
             reference=reference,
             resolved_from=ref.tag if ref.digest is None else None,
             problems=pinned + list(cached.problems),
-            cache=how,
+            cache="stale" if tag_cache == "stale" else how,  # an old tag mapping is stale evidence too
             duration_ms=(time.perf_counter() - started) * 1000,
         )
         if pinned and result.status == "verified":
@@ -157,8 +159,8 @@ class ImageVerifier:
 
     def _resolve(
         self, ref: Reference, rule: CompiledRule
-    ) -> tuple[str, tuple[Mapping[str, str], ...]] | ImageResult:
-        """The digest (and platforms) of `ref`; tags are resolved through the cache too."""
+    ) -> tuple[str, tuple[Mapping[str, str], ...], str] | ImageResult:
+        """The digest, platforms and how the cache answered; tags are resolved through the cache too."""
 
         def compute() -> tuple[tuple[str, tuple[Mapping[str, str], ...]] | RegistryError, str]:
             try:
@@ -171,10 +173,10 @@ class ImageVerifier:
             )
             return (resolved.digest, platforms), "ok"
 
-        value, _ = self._digests.fetch(str(ref), compute)
+        value, how = self._digests.fetch(str(ref), compute)
         if isinstance(value, RegistryError):
             return _unverifiable(str(ref), rule, value, "resolve")
-        return value
+        return value[0], value[1], how
 
     def _verify_digest(
         self, ref: Reference, rule: CompiledRule, platforms: Sequence[Mapping[str, str]]

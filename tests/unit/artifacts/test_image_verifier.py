@@ -285,6 +285,19 @@ def test_a_verified_result_is_served_stale_while_the_registry_is_down(keys: dict
     assert v.verify("registry.test/shop/api:v1").status == "unverifiable"
 
 
+def test_a_moved_tag_is_seen_after_the_tag_ttl_not_the_result_ttl(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    signed = registry.image(REPO, "v1")
+    sign(registry, keys["release"], signed)
+    clock = Clock()
+    v = verifier(settings(keys), registry, clock)  # results live 60 s, tags 30 s (the default)
+    assert v.verify("registry.test/shop/api:v1").digest == signed
+    unsigned = registry.image(REPO, "v1", content=b"pushed over the tag")
+    clock.now = 31
+    moved = v.verify("registry.test/shop/api:v1")
+    assert (moved.digest, moved.status) == (unsigned, "failed")
+
+
 def test_a_failure_is_cached_briefly(keys: dict[str, CosignKey]) -> None:
     registry = MemoryRegistry()
     digest = registry.image(REPO, "v1")
