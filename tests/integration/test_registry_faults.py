@@ -424,3 +424,19 @@ def test_a_missing_referrers_route_is_remembered_per_registry(
     assert remembering.referrers(ref, DIGEST) == ([], "referrers-tag")
     assert remembering.referrers(ref, other) == ([], "referrers-tag")
     assert referrer_calls() == 3
+
+
+def test_an_oversized_token_answer_is_refused_without_reading_it_all(
+    faulty: tuple[ScriptedServer, Reference, MakeClient],
+) -> None:
+    server, ref, client = faulty
+    realm = f"http://{server.host}/token"
+    server.routes["GET /v2/app/manifests/1.0"] = Reply(
+        status=401, headers={"WWW-Authenticate": f'Bearer realm="{realm}",service="test"'}
+    )
+    server.routes["GET /token"] = Reply(
+        headers={"Content-Type": "application/json"}, body=b'{"token": "' + b"x" * (1024 * 1024) + b'"}'
+    )
+    error = _error(lambda: client().resolve(ref))
+    assert error.kind == "too-large"
+    assert "the token from" in error.message

@@ -60,6 +60,7 @@ __all__ = [
     "platform_name",
 ]
 
+MAX_PLATFORMS: Final = 128  # image manifests under one index; real multi-arch images list a dozen
 _ERROR_BODY_BYTES: Final = 64 * 1024  # bytes; enough for any registry error document
 _MAX_REDIRECTS: Final = 5  # hops; registries redirect blobs to storage once
 _RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
@@ -250,6 +251,7 @@ def flatten_index(
             `max_depth`; ("invalid-manifest") an entry is malformed; anything `fetch` raises.
     """
     found: list[PlatformManifest] = []
+    seen: set[str] = set()  # each index is read once and each manifest listed once, however often named
 
     def walk(current: Manifest, ancestors: tuple[str, ...]) -> None:
         try:
@@ -280,6 +282,9 @@ def flatten_index(
                         registry=registry,
                         reference=reference,
                     )
+                if entry.digest in seen:
+                    continue
+                seen.add(entry.digest)
                 child = fetch(entry.digest)
                 if not child.is_index:
                     raise RegistryError(
@@ -290,7 +295,16 @@ def flatten_index(
                         reference=reference,
                     )
                 walk(child, (*ancestors, entry.digest))
-            elif entry.media_type in mt.IMAGE_MANIFESTS:
+            elif entry.media_type in mt.IMAGE_MANIFESTS and entry.digest not in seen:
+                seen.add(entry.digest)
+                if len(found) >= MAX_PLATFORMS:
+                    raise RegistryError(
+                        "invalid-manifest",
+                        f"{registry}: the index of {reference} lists more than {MAX_PLATFORMS} image "
+                        "manifests; not a normal multi-platform image",
+                        registry=registry,
+                        reference=reference,
+                    )
                 found.append(PlatformManifest(platform_name(entry.platform), entry.digest, entry.media_type))
 
     walk(index, (index.digest,))
@@ -1003,17 +1017,29 @@ class RegistryClient:
             params["service"] = challenge.params["service"]
         what = f"token from {realm}"
         try:
+            # Streamed and bounded like every other response: the realm is the registry's to name.
             if creds is not None and creds.identity_token:
                 form = {**params, "grant_type": "refresh_token", "refresh_token": creds.identity_token}
                 form["client_id"] = "trustgate"
-                response = self._http.post(realm, data=form)
+                request = self._http.build_request("POST", realm, data=form)
             else:
                 headers = {}
                 basic = creds.basic_header() if creds else None
                 if basic:
                     headers["Authorization"] = basic
                 separator = "&" if "?" in realm else "?"
-                response = self._http.get(realm + separator + urlencode(params), headers=headers)
+                request = self._http.build_request(
+                    "GET", realm + separator + urlencode(params), headers=headers
+                )
+            response = self._http.send(request, stream=True)
+            try:
+                body = self._read_bounded(response, _ERROR_BODY_BYTES, ref, f"the {what}")
+            finally:
+                response.close()
+        except _Transient as e:
+            raise RegistryError(
+                "timeout", f"{registry}: {what}: {e.reason}", registry=registry, reference=str(ref)
+            ) from e
         except httpx.TimeoutException as e:
             raise RegistryError(
                 "timeout",
@@ -1036,7 +1062,7 @@ class RegistryClient:
                 reference=str(ref),
                 hint=f"log in to {registry} (docker login) or fix the credentials",
             )
-        if response.status_code != 200 or len(response.content) > _ERROR_BODY_BYTES:
+        if response.status_code != 200:
             raise RegistryError(
                 "server-error",
                 f"{registry}: the token server {realm} answered HTTP {response.status_code}",
@@ -1044,7 +1070,7 @@ class RegistryClient:
                 reference=str(ref),
             )
         try:
-            data = response.json()
+            data = json.loads(body)
             token = data.get("token") or data.get("access_token")
             expires_in = data.get("expires_in")
         except (ValueError, AttributeError) as e:

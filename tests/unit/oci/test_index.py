@@ -84,3 +84,27 @@ def test_descriptor_parsing() -> None:
     )
     assert Descriptor.from_json(d.to_json()) == d
     assert platform_name(None) == "unknown"
+
+
+def test_an_index_named_many_times_is_read_once_and_its_manifests_listed_once() -> None:
+    inner = _index([_entry(A, platform={"os": "linux", "architecture": "amd64"})] * 20, digest=C)
+    top = _index([_entry(C, media_type=mt.OCI_INDEX)] * 20)
+    fetched: list[str] = []
+
+    def fetch(digest: str) -> Manifest:
+        fetched.append(digest)
+        return inner
+
+    found = flatten_index(top, fetch, max_depth=4, registry="r", reference="r/app:1")
+    assert fetched == [C]
+    assert [p.digest for p in found] == [A]
+
+
+def test_more_platforms_than_any_real_image_is_refused() -> None:
+    many = [
+        _entry("sha256:" + f"{i:064x}", platform={"os": "linux", "architecture": "amd64"}) for i in range(200)
+    ]
+    with pytest.raises(RegistryError) as caught:
+        flatten_index(_index(many), {}.__getitem__, max_depth=4, registry="r", reference="r/app:1")
+    assert caught.value.kind == "invalid-manifest"
+    assert "more than 128 image manifests" in caught.value.message
