@@ -119,6 +119,7 @@ class AuthorityConfig:
     key_origin: str = ""  # the file (or config place) the key came from, for messages
     trust_root: str = PUBLIC_GOOD
     identities: tuple[IdentityConfig, ...] = ()
+    key_trust_root: str | None = None  # keys: the root whose log must hold each signature; None: no log
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,7 +562,16 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             else:
                 pem = key["pem"].encode()
                 key_origin = where("authorities", i, "key", "pem")
-            authorities.append(AuthorityConfig(name=name, key_pem=pem, key_origin=key_origin))
+            key_root = key.get("trustRoot")
+            if key_root is not None and key_root != PUBLIC_GOOD and key_root not in roots:
+                raise ConfigError(
+                    f"authority {name!r} names trust root {key_root!r}, which is not defined",
+                    where=where("authorities", i, "key", "trustRoot"),
+                    hint=f"define it under images.trustRoots, or use {PUBLIC_GOOD!r}",
+                )
+            authorities.append(
+                AuthorityConfig(name=name, key_pem=pem, key_origin=key_origin, key_trust_root=key_root)
+            )
         else:
             keyless = item["keyless"]
             root = keyless.get("trustRoot", PUBLIC_GOOD)

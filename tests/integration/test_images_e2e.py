@@ -107,7 +107,7 @@ def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstanc
                           - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
                             issuer: {GITHUB_ISSUER}
                     - name: release-key
-                      key: {{path: release.pub}}
+                      key: {{path: release.pub, trustRoot: test-instance}}  # the log must hold it
                   rules:
                     - name: shop
                       images: ["{host}/shop/**"]

@@ -79,8 +79,22 @@ class ImagePolicy:
         for config in settings.authorities:
             if config.key_pem is not None:
                 key = load_public_key(config.key_pem, where=config.key_origin)
-                authorities[config.name] = KeyAuthority(name=config.name, key=key, key_id=key_id(key))
-                fingerprints[config.name] = "key " + key_id(key)
+                key_root = None
+                if config.key_trust_root is not None:
+                    key_root = roots.get(config.key_trust_root)
+                    if key_root is None:
+                        key_root = roots[config.key_trust_root] = _load_root(
+                            config.key_trust_root, settings.trust_roots
+                        )
+                authorities[config.name] = KeyAuthority(
+                    name=config.name, key=key, key_id=key_id(key), trust_root=key_root
+                )
+                root_name = config.key_trust_root
+                fingerprints[config.name] = (
+                    f"key {key_id(key)} log {root_name} {_root_hash(root_name, settings)}"
+                    if root_name
+                    else f"key {key_id(key)}"
+                )
                 continue
             root = roots.get(config.trust_root)
             if root is None:

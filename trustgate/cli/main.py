@@ -464,7 +464,8 @@ def versions_cmd() -> None:
 @click.option(
     "--trusted-root",
     type=click.Path(exists=True, dir_okay=False),
-    help="Sigstore trusted_root.json (default: the embedded public-good root).",
+    help="Sigstore trusted_root.json: keyless, the root (default: the embedded public-good one); "
+    "with --key, the log that must hold each signature.",
 )
 @click.option(
     "--attestation",
@@ -568,7 +569,13 @@ def _command_line_images(
             pem = Path(key_path).read_bytes()
         except OSError as e:
             raise click.UsageError(f"cannot read {key_path}: {e.strerror or e}") from e
-        authority = AuthorityConfig(name="command-line", key_pem=pem, key_origin=key_path)
+        key_root = None
+        if trusted_root:  # with a key, the trusted root's log must hold the signature
+            key_root = "command-line"
+            roots[key_root] = Path(trusted_root)
+        authority = AuthorityConfig(
+            name="command-line", key_pem=pem, key_origin=key_path, key_trust_root=key_root
+        )
     else:
         assert identity is not None
         root = PUBLIC_GOOD

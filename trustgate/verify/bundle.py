@@ -333,6 +333,15 @@ def _keyed(
     log_id: str | None = None
     integrated: str | None = None
     entries = inner.verification_material.tlog_entries or []
+    if authority.trust_root is not None and not entries:
+        # A key authority with a trust root requires the log: a signature kept out of it is how a
+        # stolen key is used without anyone seeing (cosign's default too).
+        raise VerificationFailed(
+            TLOG,
+            f"the bundle has no transparency-log entry, and the trust root {authority.trust_root.name} "
+            "requires one for key signatures",
+            authority=name,
+        )
     if authority.trust_root is not None and entries:
         if len(entries) != 1:
             raise VerificationFailed(MALFORMED, "the bundle must hold exactly one log entry", authority=name)

@@ -226,6 +226,13 @@ def _verify_parts(
 ) -> Evidence:
     name = authority.name
     rekor = _parse_rekor_bundle(rekor_bundle, authority=name) if rekor_bundle else None
+    if isinstance(authority, KeyAuthority) and authority.trust_root is not None and rekor is None:
+        raise VerificationFailed(
+            TLOG,
+            f"no transparency-log proof (Rekor bundle) was attached, and the trust root "
+            f"{authority.trust_root.name} requires one for key signatures",
+            authority=name,
+        )
     if chain:
         try:
             x509.load_pem_x509_certificates(chain.encode())

@@ -258,6 +258,21 @@ def test_key_signed_bundle_verifies_with_its_log_entry(
     assert evidence.log_index is not None and evidence.integrated_time is not None
 
 
+def test_key_bundle_without_its_log_entry_is_refused_when_a_root_is_named(
+    sigstore: SigstoreInstance, sigstore_root: TrustRoot
+) -> None:
+    pair = sigstore.key("ecdsa-p256")
+    data = json.loads(sigstore.sign_artifact(ARTIFACT, pair))
+    data["verificationMaterial"]["tlogEntries"] = []
+    stripped = json.dumps(data).encode()
+    with pytest.raises(VerificationFailed) as caught:
+        verify_blob(artifact=ARTIFACT, bundle=stripped, authority=key_authority(pair, sigstore_root))
+    assert caught.value.code == "tlog"
+    assert "no transparency-log entry" in caught.value.reason
+    # without a trust root the key alone is the policy (cosign's --insecure-ignore-tlog)
+    assert verify_blob(artifact=ARTIFACT, bundle=stripped, authority=key_authority(pair)).method == "key"
+
+
 @pytest.mark.parametrize("name", ["ecdsa-p256", "ecdsa-p384", "rsa"])
 def test_key_signed_digest_verifies(sigstore: SigstoreInstance, name: str) -> None:
     pair = sigstore.key(name)

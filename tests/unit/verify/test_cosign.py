@@ -135,6 +135,10 @@ def test_key_signature_verifies_with_and_without_the_log(
     assert with_log.log_index == json.loads(sig.bundle)["Payload"]["logIndex"]
     without = _verify_sig(replace(sig, bundle=""), key_authority(pair))
     assert without.log_index is None
+    # with a trust root named, the log is required, not optional
+    with pytest.raises(VerificationFailed) as caught:
+        _verify_sig(replace(sig, bundle=""), key_authority(pair, sigstore_root))
+    assert caught.value.code == "tlog"
 
 
 def test_key_signature_wrong_key(sigstore: SigstoreInstance) -> None:
