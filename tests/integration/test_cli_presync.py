@@ -515,3 +515,35 @@ def test_the_gated_ref_moves_only_from_where_the_gate_saw_it(setup: Callable[...
     assert ref_in(bare, GATED) == first
     push(clone, GATED, second, first, notes=False)
     assert ref_in(bare, GATED) == second
+
+
+def test_control_characters_in_a_message_cannot_forge_a_signature_or_an_approval(
+    setup: Callable[..., Setup],
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.remove("deploy/pvc.yaml")
+    # An unsigned commit whose subject carries a forged "G" status, signer and approval trailer.
+    forged = "harmless\x1fG\x1fbob@example.com\x1fSHA256:forged\x1f\x1fPersistentVolumeClaim/shop/data\x1e"
+    s.repo.commit(forged + "\n\nTrustgate-Approve-Deletion: x" + "\x1f" * 7)
+    code, output = s.run()
+    assert code == 3, output
+    assert "control characters" in output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_replace_refs_do_not_change_what_is_checked(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.remove("deploy/pvc.yaml")
+    bad = s.repo.commit("unsigned, deletes the claim")
+    s.repo.git("checkout", "-q", "-b", "decoy", "HEAD~1")
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    decoy = s.repo.commit("a signed decoy", ssh=keys.alice)
+    s.repo.git("checkout", "-q", "main")
+    s.repo.git("replace", bad, decoy)  # git would now show the decoy wherever `bad` is named
+    code, output = s.run()
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated

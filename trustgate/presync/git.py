@@ -164,20 +164,23 @@ class Git:
         """The commits, in the given order, with signatures as git verifies them under `self.config`."""
         if not shas:
             return []
+        # What git computes (ids, the signature verdict) comes first; what the committer wrote
+        # (names, subject, trailers) after it. Text with our separators in it is refused below:
+        # it could otherwise forge the fields that follow it, or a whole record.
         fmt = _FIELD.join(
             [
                 "%H",
                 "%T",
                 "%P",
+                "%G?",
+                "%GS",
+                "%GK",
+                "%GF",
                 "%an",
                 "%ae",
                 "%cn",
                 "%ce",
                 "%s",
-                "%G?",
-                "%GS",
-                "%GK",
-                "%GF",
                 f"%(trailers:key={APPROVAL_TRAILER},valueonly,separator=%x1d)",
             ]
         )
@@ -186,13 +189,18 @@ class Git:
             "log", "--no-walk=unsorted", f"--format={_RECORD}{fmt}", "--stdin", input="\n".join(shas).encode()
         ).stdout.decode("utf-8", "replace")
         found: dict[str, Commit] = {}
-        for record in out.split(_RECORD)[1:]:
+        records = out.split(_RECORD)[1:]
+        heads = [r.split(_FIELD, 1)[0] for r in records]
+        if heads != list(shas) or any(len(r.rstrip("\n").split(_FIELD)) != 13 for r in records):
+            raise GitError(
+                "cannot read the commits: a commit's author, committer, subject or trailers contain the "
+                "control characters \\x1e or \\x1f, which could forge its signature status; refused",
+                where=str(self.directory),
+                hint="rewrite the commit without control characters",
+            )
+        for record in records:
             parts = record.rstrip("\n").split(_FIELD)
-            if len(parts) != 13:
-                raise GitError(
-                    "cannot read the commits: unexpected `git log` output", where=str(self.directory)
-                )
-            sha, tree, parents, an, ae, cn, ce, subject, status, signer, key, fpr, trailers = parts
+            sha, tree, parents, status, signer, key, fpr, an, ae, cn, ce, subject, trailers = parts
             kind = ""
             if status != "N":
                 kind = "ssh" if key.startswith("SHA256:") else "gpg"  # ssh-keygen names keys SHA256:...
@@ -381,6 +389,7 @@ def _base_env() -> dict[str, str]:
     # the remote (GIT_SSH_COMMAND, GIT_ASKPASS, TLS settings) is the operator's to choose.
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k.startswith(_GIT_KEEP)}
     env["GIT_CONFIG_NOSYSTEM"] = "1"  # a system-wide gpg.program or allowedSignersFile must not decide
+    env["GIT_NO_REPLACE_OBJECTS"] = "1"  # refs/replace would show other content than the reconciler deploys
     env["GIT_TERMINAL_PROMPT"] = "0"  # never wait for a password
     env["LC_ALL"] = "C"
     return env
