@@ -8,6 +8,7 @@ do (the gate and the policy engines act on them).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -152,6 +153,19 @@ class RegistryConfig:
     docker_config: Path | None = None
     timeout_seconds: float = 10.0  # per request
     concurrency: int = 8  # images verified at once; more threads only add GIL contention (bench/images.py)
+    max_retries: int = 3  # extra attempts after a 429, a 5xx or a dropped connection
+    max_retry_after_seconds: float = 30.0  # seconds; a longer Retry-After is waited only this long
+    transfer_deadline_seconds: float = 120.0  # seconds for one whole response (trickling servers)
+
+    def within(self, seconds: float) -> RegistryConfig:
+        """The same, with every wait bounded so that one image is decided within `seconds`."""
+        return dataclasses.replace(
+            self,
+            timeout_seconds=min(self.timeout_seconds, seconds / 3),
+            max_retries=min(self.max_retries, 1),
+            max_retry_after_seconds=min(self.max_retry_after_seconds, seconds / 3),
+            transfer_deadline_seconds=min(self.transfer_deadline_seconds, seconds / 2),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -383,12 +383,18 @@ class Gate:
         extra: Sequence[DocumentResult] = (),
         notes: Sequence[str] = (),
         verify_images: bool = True,
+        on_policies: Callable[[Sequence[DocumentResult]], None] | None = None,
+        record_if: Callable[[], bool] | None = None,
     ) -> Decision:
         """Evaluate documents that are already loaded (the webhook's and pre-sync's path); record it.
 
         `extra` are results a gate found itself (pre-sync: commits, deleted objects); exceptions
         apply to their findings as to any other, and they are recorded with the rest, as are `notes`.
         `verify_images=False` skips image verification (an admission UPDATE that keeps its image set).
+        `on_policies` sees the results of schemas and policies before images are verified (which
+        may wait on registries): the webhook answers a policy denial even when a registry hangs.
+        `record_if` is asked before recording: False means the caller already answered and
+        recorded otherwise (a deadline), so this decision is returned but not recorded.
         """
         started = time.perf_counter()
         if self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces):
@@ -406,8 +412,12 @@ class Gate:
                         self._apply_exceptions(result.namespace, result.kind, result.name, finding)
             result.findings.sort(key=_finding_order)
             results.append(result)
+        if on_policies is not None:
+            on_policies(results)
         decision = self._decision(gate, results, started)
         decision.notes.extend(notes)
+        if record_if is not None and not record_if():
+            return decision
         return self._record(decision, context)
 
     def _record(self, decision: Decision, context: DecisionContext | None) -> Decision:
@@ -777,6 +787,9 @@ def _registry_client(config: Config) -> Registry:
             insecure=settings.insecure,
             docker_config=settings.docker_config,
             timeout_seconds=settings.timeout_seconds,
+            max_retries=settings.max_retries,
+            max_retry_after_seconds=settings.max_retry_after_seconds,
+            transfer_deadline_seconds=settings.transfer_deadline_seconds,
         )
     )
 

@@ -482,7 +482,7 @@ images:
         response = _response(srv, review(obj, uid="uid-deadline"))
         assert time.monotonic() - started < 2.9  # answered before the webhook's timeoutSeconds
         assert response["allowed"] is False
-        assert "no decision within the 1.5s deadline" in response["status"]["message"]
+        assert "images were not verified within the 1.5s deadline" in response["status"]["message"]
         assert "failure policy closed: denied" in response["status"]["message"]
         assert response["auditAnnotations"]["failure-policy"] == "closed"
         # Fail-open by namespace name, and by the fail-open path the labelled namespaces use.
@@ -492,10 +492,17 @@ images:
         assert "failure policy open: allowed without a decision" in response["warnings"][0]
         response = _response(srv, review(obj, uid="uid-open-path"), path="/validate/fail-open")
         assert response["allowed"] is True and response["auditAnnotations"]["failure-policy"] == "open"
+        # Fail-open covers only what could not be verified: a policy violation still denies.
+        privileged = json.loads(json.dumps(sandbox))
+        privileged["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+        response = _response(srv, review(privileged, uid="uid-open-privileged"))
+        assert response["allowed"] is False, response
+        assert "denied by policy" in response["status"]["message"]
+        assert "pss-baseline-privileged" in response["status"]["message"]
         # Health is unaffected, and the failures are counted and recorded.
         assert srv.get("/healthz")[0] == 200
         text = srv.get("/metrics")[1]
-        assert 'trustgate_admission_requests_total{verdict="failure_closed"} 1' in text
+        assert 'trustgate_admission_requests_total{verdict="failure_closed"} 2' in text
         assert 'trustgate_admission_requests_total{verdict="failure_open"} 2' in text
     finally:
         srv.stop()
@@ -508,6 +515,8 @@ images:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "uid-deadline" in done.stdout and "admission/not-evaluated" in done.stdout
+    uids = [e["record"]["subject"].get("uid") for e in json.loads(done.stdout)]
+    assert uids.count("uid-deadline") == 1  # the late evaluation does not record a second decision
 
 
 def test_unreachable_registry_follows_the_failure_policy(certs: CertSet, tmp_path: Path) -> None:

@@ -277,8 +277,17 @@ class Handler(BaseHTTPRequestHandler):
             job.decision is None and "deadline" in job.error
         ):
             state.metrics.deadline_exceeded()
-            reason = f"no decision within the {settings.deadline_seconds:g}s deadline (a registry or "
-            reason += "the decision log did not answer in time)"
+            checked, denials = job.abandon()
+            if denials:  # the policies already deny: no failure policy makes that an allow
+                reason = "denied by policy (" + "; ".join(denials[:10]) + "); images not verified within "
+                reason += f"the {settings.deadline_seconds:g}s deadline"
+                return self._failure(review, context, reason, False)
+            if checked:
+                reason = "schemas and policies pass, but the images were not verified within the "
+                reason += f"{settings.deadline_seconds:g}s deadline (a registry did not answer in time)"
+            else:
+                reason = f"no decision within the {settings.deadline_seconds:g}s deadline (every evaluator "
+                reason += "was busy, or the decision log did not answer in time)"
             return self._failure(review, context, reason, fail_open)
         if job.decision is None:
             return self._failure(review, context, job.error or "evaluation failed", fail_open)

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,29 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     decision: Decision | None = None
     error: str = ""  # set when evaluation failed: the reason for the failure policy
+    # Schemas and policies are decided before images are verified (which may wait on a registry):
+    policy_checked: bool = False
+    policy_denials: list[str] = field(default_factory=list)  # "[rule] message" of blocking findings
+    abandoned: bool = False  # the handler answered at the deadline: do not record a second decision
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def saw_policies(self, results: Sequence[DocumentResult]) -> None:
+        denials = [
+            f"[{f.rule}] {f.message}" for r in results for f in r.findings if f.severity == Severity.ERROR
+        ]
+        with self.lock:
+            self.policy_denials = denials
+            self.policy_checked = True
+
+    def abandon(self) -> tuple[bool, list[str]]:
+        """Mark the job answered elsewhere; (policies were checked, their denials)."""
+        with self.lock:
+            self.abandoned = True
+            return self.policy_checked, list(self.policy_denials)
+
+    def still_wanted(self) -> bool:
+        with self.lock:
+            return not self.abandoned
 
 
 class EvaluatorPool:
@@ -117,6 +140,8 @@ class EvaluatorPool:
                         gate="admission",
                         context=job.context,
                         verify_images=job.plan.verify_images,
+                        on_policies=job.saw_policies,
+                        record_if=job.still_wanted,
                     )
                 except Error as e:
                     job.error = e.diagnostics()

@@ -15,6 +15,7 @@ worker, never the server.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import signal
@@ -145,6 +146,10 @@ def serve(
 def _worker(index: int, sock: socket.socket, metrics: Metrics, options: ServeOptions) -> int:
     metrics.bind(index)
     config = options.config
+    # Registry waits fit inside the deadline, so an evaluator stuck on a registry is free again
+    # soon after its request was answered by the failure policy.
+    registries = config.images.registries.within(config.admission.deadline_seconds)
+    config = dataclasses.replace(config, images=dataclasses.replace(config.images, registries=registries))
     log = options.decision_log() if options.decision_log is not None else None
     cache: MemoryCache[ImageResult] = MemoryCache(config.images.cache.max_entries)
 
