@@ -155,7 +155,11 @@ def parse(body: bytes) -> Review | dict[str, Any]:
 def plan(review: Review, settings: AdmissionSettings) -> Plan:
     """Decide what the review needs: an immediate answer or an evaluation."""
     out = Plan(review)
-    if review.sub_resource:  # status, scale, exec, log...: not the object's spec
+    # `kubectl debug` adds containers through pods/ephemeralcontainers: the object is the whole Pod
+    # (Kubernetes 1.22+), judged like one. Other subresources (status, scale, exec, log) are not the spec.
+    debug = review.sub_resource == "ephemeralcontainers" and isinstance(review.obj, dict)
+    debug = debug and review.obj.get("kind") == "Pod"
+    if review.sub_resource and not debug:
         out.skipped = "subresource"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "subresource"})
         return out

@@ -22,7 +22,7 @@ from trustgate.config import AdmissionSettings
 
 NAME = "trustgate"
 WORKLOAD_RESOURCES = {
-    "": ["pods", "replicationcontrollers"],
+    "": ["pods", "pods/ephemeralcontainers", "replicationcontrollers"],
     "apps": ["deployments", "statefulsets", "daemonsets", "replicasets"],
     "batch": ["jobs", "cronjobs"],
 }

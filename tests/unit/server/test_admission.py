@@ -110,6 +110,28 @@ def test_plan_skips_subresources_excluded_namespaces_and_connect() -> None:
     assert plan.response is None and plan.documents[0].obj["metadata"]["namespace"] == "shop"
 
 
+def test_ephemeral_containers_added_by_kubectl_debug_are_judged_as_the_pod() -> None:
+    settings = AdmissionSettings()
+    debugged = {
+        **POD,
+        "spec": {
+            **POD["spec"],
+            "ephemeralContainers": [
+                {"name": "debugger", "image": "busybox:latest", "securityContext": {"privileged": True}}
+            ],
+        },
+    }
+    review = _review(operation="UPDATE", subResource="ephemeralcontainers", oldObject=POD, object=debugged)
+    plan = admission.plan(review, settings)
+    assert plan.response is None and plan.skipped == ""
+    assert plan.documents[0].obj["spec"]["ephemeralContainers"][0]["image"] == "busybox:latest"
+    assert plan.verify_images  # a new image came in
+    from trustgate.server.webhookconfig import webhook_configuration
+
+    rules = webhook_configuration(settings)["webhooks"][0]["rules"]
+    assert any("pods/ephemeralcontainers" in r["resources"] and "UPDATE" in r["operations"] for r in rules)
+
+
 def test_plan_skips_image_verification_when_update_keeps_the_images() -> None:
     settings = AdmissionSettings()
     scaled = {**POD, "metadata": {"name": "p", "labels": {"x": "y"}}}
