@@ -138,7 +138,11 @@ class SchemaSet:
         kind = str(obj.get("kind"))
         validator = self._validator(api_version, kind)
         out = []
-        for error in validator.iter_errors(obj):
+        try:
+            errors = list(validator.iter_errors(obj))
+        except (ValueError, RecursionError) as e:  # nesting deeper than the validator follows
+            return [SchemaViolation("schema-invalid", f"the object cannot be validated: {e}", ())]
+        for error in errors:
             path: JsonPath = tuple(error.instance_path)
             rule = "schema-invalid"
             message = error.message

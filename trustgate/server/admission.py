@@ -157,8 +157,11 @@ def plan(review: Review, settings: AdmissionSettings) -> Plan:
     out = Plan(review)
     # `kubectl debug` adds containers through pods/ephemeralcontainers: the object is the whole Pod
     # (Kubernetes 1.22+), judged like one. Other subresources (status, scale, exec, log) are not the spec.
-    debug = review.sub_resource == "ephemeralcontainers" and isinstance(review.obj, dict)
-    debug = debug and review.obj.get("kind") == "Pod"
+    debug = (
+        review.sub_resource == "ephemeralcontainers"
+        and review.obj is not None
+        and review.obj.get("kind") == "Pod"
+    )
     if review.sub_resource and not debug:
         out.skipped = "subresource"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "subresource"})

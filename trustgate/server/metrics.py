@@ -48,8 +48,10 @@ class Metrics:
         """This process is worker `index`: it writes to its own slice from now on."""
         self._base = index * _SLOTS
         self._lock = threading.Lock()  # a lock held at fork time would stay held
-        for i in range(_SLOTS):
-            self._array[self._base + i] = 0.0
+        # Counters keep what the worker's previous process counted (Prometheus would read a drop
+        # as a reset); only the gauges start again.
+        self._array[self._base + _READY] = 0.0
+        self._array[self._base + _RSS] = 0.0
 
     def observe(self, verdict: str, seconds: float) -> None:
         """Count one request with its verdict and latency."""

@@ -362,3 +362,29 @@ def test_unverifiable_images_follow_the_failure_policy_and_violations_still_deny
     violation = Finding("r-deny", Severity.ERROR, "bad", "rego")
     both = admission.respond(_review(), _decision(unverifiable, violation), fail_open=True)["response"]
     assert both["allowed"] is False and "failure-policy" not in both["auditAnnotations"]
+
+
+def test_a_restarted_worker_keeps_its_counters_but_not_its_gauges() -> None:
+    from trustgate.server.metrics import Metrics
+
+    metrics = Metrics(2)
+    metrics.bind(0)
+    metrics.observe("denied", 0.001)
+    metrics.observe("denied", 0.002)
+    metrics.bind(0)  # the worker's process was replaced
+    text = metrics.render()
+    assert 'trustgate_admission_requests_total{verdict="denied"} 2' in text
+
+
+def test_an_object_nested_too_deep_for_the_validator_is_a_schema_finding() -> None:
+    from trustgate.policy.schema import SchemaSet
+
+    deep: list[object] = []
+    cursor = deep
+    for _ in range(900):
+        child: list[object] = []
+        cursor.append(child)
+        cursor = child
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "binaryData": deep}
+    (violation,) = SchemaSet(version="1.35", strict=True).validate(obj)
+    assert violation.rule == "schema-invalid" and "cannot be validated" in violation.message
