@@ -547,3 +547,16 @@ def test_replace_refs_do_not_change_what_is_checked(setup: Callable[..., Setup],
     code, output = s.run()
     assert code == 1, output
     assert s.repo.ref(GATED) == gated
+
+
+def test_a_refused_note_is_a_warning_not_a_failed_gated_ref(setup: Callable[..., Setup]) -> None:
+    s = setup()
+    bare = s.tmp / "remote.git"
+    url = bare_remote(bare, s.repo, "main")
+    hook = bare / "hooks" / "update"
+    hook.write_text('#!/bin/sh\ncase "$1" in refs/notes/*) echo "notes are protected" >&2; exit 1;; esac\n')
+    hook.chmod(0o755)
+    code, output = s.run("--cache-dir", str(s.tmp / "cache"), repo=url)
+    assert code == 0, output
+    assert ref_in(bare, GATED) == s.repo.head()  # what the output says is what the remote has
+    assert "the gated ref was pushed, but the git note was not" in output

@@ -346,8 +346,11 @@ def fetch(git: Git, refs: Sequence[str]) -> None:
         git.run("fetch", "--quiet", "--no-tags", "--prune", "origin", *specs)
 
 
-def push(git: Git, ref: str, new: str, old: str | None, *, notes: bool) -> None:
+def push(git: Git, ref: str, new: str, old: str | None) -> None:
     """Push `new` to `ref` on origin only if the remote still has `old` there (None: absent).
+
+    The gated ref goes alone: a push of several refs is not atomic everywhere, and a refused
+    note must not be mistaken for a refused ref (or the reverse). Notes follow with `push_notes`.
 
     Raises:
         GitError: the remote refused (someone else moved the ref) or cannot be reached.
@@ -360,8 +363,6 @@ def push(git: Git, ref: str, new: str, old: str | None, *, notes: bool) -> None:
         "origin",
         f"{new}:{ref}",
     ]
-    if notes:
-        args.append(f"{NOTES_REF}:{NOTES_REF}")
     done = git.run(*args, check=False)
     if done.returncode != 0:
         raise GitError(
@@ -370,6 +371,14 @@ def push(git: Git, ref: str, new: str, old: str | None, *, notes: bool) -> None:
             hint="the ref moved on the remote meanwhile, or the credentials cannot push; "
             "the next run retries",
         )
+
+
+def push_notes(git: Git) -> str:
+    """Push the notes; "" when they went, else why not (the gated ref is already pushed)."""
+    done = git.run("push", "--quiet", "--porcelain", "origin", f"{NOTES_REF}:{NOTES_REF}", check=False)
+    if done.returncode == 0:
+        return ""
+    return _last_line(done.stderr) or _last_line(done.stdout) or "the remote refused"
 
 
 def strip_credentials(url: str) -> str:

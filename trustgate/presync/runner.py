@@ -49,6 +49,7 @@ from trustgate.presync.git import (
     open_local,
     open_remote,
     push,
+    push_notes,
 )
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
@@ -323,13 +324,17 @@ class PresyncGate:
         self._note(git, out, candidate, decision, pushed_with_ref=remote)
         if remote:
             try:
-                push(git, out.gated_ref, candidate, gated, notes=self.settings.notes)
+                push(git, out.gated_ref, candidate, gated)
             except GitError:
                 # The local mirror must not claim what the remote does not have.
                 git.update_ref(
                     out.gated_ref, gated, candidate, "trustgate presync: push failed"
                 ) if gated else (git.run("update-ref", "-d", out.gated_ref))
                 raise
+            if self.settings.notes:
+                refused = push_notes(git)
+                if refused:
+                    out.warnings.append(f"the gated ref was pushed, but the git note was not: {refused}")
         out.action, out.exit_code = action, ExitCode.PASS
         verb = {"created": "created at", "advanced": "advanced to", "rolled-back": "rolled back to"}[action]
         out.message = f"{out.gated_ref} {verb} {candidate[:12]}" + (f" (from {gated[:12]})" if gated else "")
