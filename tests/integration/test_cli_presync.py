@@ -511,9 +511,9 @@ def test_the_gated_ref_moves_only_from_where_the_gate_saw_it(setup: Callable[...
     clone = Git(s.tmp / "clone")
     subprocess.run(["git", "clone", "-q", "--bare", url, str(clone.directory)], check=True, timeout=60)
     with pytest.raises(GitError, match="pushing refs/heads/trustgate/verified failed"):
-        push(clone, GATED, second, second, notes=False)  # the remote has `first`, not `second`
+        push(clone, GATED, second, second)  # the remote has `first`, not `second`
     assert ref_in(bare, GATED) == first
-    push(clone, GATED, second, first, notes=False)
+    push(clone, GATED, second, first)
     assert ref_in(bare, GATED) == second
 
 
