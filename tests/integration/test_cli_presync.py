@@ -560,3 +560,19 @@ def test_a_refused_note_is_a_warning_not_a_failed_gated_ref(setup: Callable[...,
     assert code == 0, output
     assert ref_in(bare, GATED) == s.repo.head()  # what the output says is what the remote has
     assert "the gated ref was pushed, but the git note was not" in output
+
+
+def test_a_link_out_of_the_checked_paths_fails_closed(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("other/pod.yaml", PRIVILEGED_POD)  # outside presync.paths
+    (s.repo.path / "deploy" / "pod.yaml").symlink_to("../other/pod.yaml")
+    (s.repo.path / "deploy" / "alias.yaml").symlink_to("settings.yaml")  # inside: fine
+    s.repo.git("add", "-A")
+    s.repo.commit("a pod by way of a link", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "presync/link" in output and "deploy/pod.yaml links to ../other/pod.yaml" in output
+    assert "deploy/alias.yaml links" not in output
+    assert s.repo.ref(GATED) == gated

@@ -75,6 +75,8 @@ class Commit:
 class TreeEntry:
     path: str
     size: int
+    mode: str = "100644"  # 120000: a symbolic link; 160000: a submodule (gitlink)
+    object: str = ""  # the blob (or, for a submodule, the commit) it names
 
 
 @dataclass(slots=True)
@@ -230,8 +232,13 @@ class Git:
             meta, _, name = raw.partition(b"\t")
             fields = meta.split()
             size = int(fields[3]) if len(fields) == 4 and fields[3].isdigit() else 0
-            entries.append(TreeEntry(name.decode("utf-8", "replace"), size))
+            mode = fields[0].decode() if fields else ""
+            obj = fields[2].decode() if len(fields) > 2 else ""
+            entries.append(TreeEntry(name.decode("utf-8", "replace"), size, mode, obj))
         return entries
+
+    def blob(self, sha: str) -> bytes:
+        return self.run("cat-file", "blob", sha).stdout
 
     def files(self, commit: str, paths: Sequence[str]) -> dict[str, bytes] | None:
         """The regular files under `paths` at `commit`, read in memory (one `git archive`).

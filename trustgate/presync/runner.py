@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import posixpath
 import shutil
 import tempfile
 import time
@@ -43,6 +44,7 @@ from trustgate.presync.git import (
     Commit,
     Git,
     GitError,
+    TreeEntry,
     fetch,
     full_ref,
     is_url,
@@ -356,8 +358,9 @@ class PresyncGate:
             return None
         return None
 
-    def _present_paths(self, git: Git, commit: str) -> tuple[list[str], bool]:
-        """The configured paths that exist at `commit`, and whether any file does; checks the limits."""
+    def _present_paths(self, git: Git, commit: str) -> tuple[list[str], bool, list[InputProblem]]:
+        """The configured paths that exist at `commit`, whether any file does, and what the export
+        would miss (links out of the paths, submodules); checks the limits."""
         entries = git.ls_tree(commit, self.settings.paths)
         total = sum(e.size for e in entries)
         if len(entries) > self.settings.max_files or total > self.settings.max_tree_bytes:
@@ -373,11 +376,11 @@ class PresyncGate:
             p = path.strip("/").removeprefix("./")
             if p in ("", ".") or any(e.path == p or e.path.startswith(p + "/") for e in entries):
                 present.append(path)
-        return present, bool(entries)
+        return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
 
     def _render(self, git: Git, commit: str, tree: str) -> tuple[list[Document], list[InputProblem]]:
         """Export `commit` (its `presync.paths`) and load it as `trustgate check` would, paths relative."""
-        present, any_files = self._present_paths(git, commit)
+        present, any_files, unseen = self._present_paths(git, commit)
         documents: list[Document] = []
         problems: list[InputProblem] = [
             InputProblem(
@@ -390,6 +393,7 @@ class PresyncGate:
             for path in self.settings.paths
             if path not in present
         ]
+        problems.extend(unseen)  # links and submodules the reconciler would follow, trustgate not
         files = git.files(commit, present) if present and any_files else {}
         if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
             for unit in _units(files, present):
@@ -495,6 +499,42 @@ def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
 
 def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
     return DocumentResult(Source(f"commit {commit.sha[:12]}"), None, "Commit", None, commit.sha, findings)
+
+
+def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[InputProblem]:
+    """Submodules, and links leading out of the checked paths: content a reconciler (Argo CD follows
+    both) would deploy but the export does not hold. Reported, so the gate fails closed."""
+    roots = [p.strip("/").removeprefix("./") for p in paths]
+
+    def inside(name: str) -> bool:
+        return any(r in ("", ".") or name == r or name.startswith(r + "/") for r in roots)
+
+    out = []
+    for entry in entries:
+        if entry.mode == "160000":
+            out.append(
+                InputProblem(
+                    Source(entry.path),
+                    "presync/submodule",
+                    f"{entry.path} is a submodule; its content is not checked, but a reconciler may "
+                    "deploy it",
+                    "vendor the manifests into the repository, or leave the submodule out of presync.paths",
+                )
+            )
+        elif entry.mode == "120000":
+            target = git.blob(entry.object).decode("utf-8", "replace")
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), target))
+            if target.startswith("/") or resolved.startswith("..") or not inside(resolved):
+                out.append(
+                    InputProblem(
+                        Source(entry.path),
+                        "presync/link",
+                        f"{entry.path} links to {target}, outside {', '.join(paths)}: its content would "
+                        "not be checked",
+                        "copy the file into the checked paths, or add its directory to presync.paths",
+                    )
+                )
+    return out
 
 
 def _relative(source: Source, prefix: str) -> Source:
