@@ -40,6 +40,8 @@ READ_TIMEOUT_SECONDS = 10.0  # seconds per read; a client that stalls longer is 
 REQUEST_TIMEOUT_SECONDS = 15.0  # seconds for a whole request (headers and body) once it started
 IDLE_TIMEOUT_SECONDS = 90.0  # seconds a keep-alive connection may idle (the API server reuses them)
 MAX_CONNECTIONS = 512  # open connections per worker; beyond, new ones are closed at once
+HANDSHAKE_TIMEOUT_SECONDS = 2.0  # seconds per read during the TLS handshake; a real client needs milliseconds
+BUSY_IDLE_TIMEOUT_SECONDS = 1.0  # idle keep-alive allowance once 3/4 of the connections are taken
 CERT_CHECK_SECONDS = 2.0  # seconds between checks of the certificate files' modification times
 
 
@@ -131,6 +133,10 @@ class AdmissionHTTPServer(ThreadingHTTPServer):
         self._open = 0
         self._open_lock = threading.Lock()
 
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             if self._open >= MAX_CONNECTIONS:
@@ -142,7 +148,7 @@ class AdmissionHTTPServer(ThreadingHTTPServer):
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            request.settimeout(READ_TIMEOUT_SECONDS)
+            request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)  # a silent peer must not hold a slot
             try:
                 tls = self.state.tls.current().wrap_socket(request, server_side=True)
             except (OSError, ssl.SSLError):  # a failed handshake (no client cert, plain HTTP, a scanner)
@@ -174,8 +180,17 @@ class Handler(BaseHTTPRequestHandler):
         pass  # access logs are the decision log and the metrics
 
     def handle_one_request(self) -> None:
-        # Idle keep-alive connections may wait longer than an active read.
-        self.connection.settimeout(IDLE_TIMEOUT_SECONDS)
+        # Idle keep-alive connections may wait longer than an active read, unless connections run
+        # short: then idle ones are shed quickly, so they cannot lock the API server out.
+        # A new connection gets a read's allowance for its first request, not an idle one's.
+        crowded = self.server.open_connections >= MAX_CONNECTIONS * 3 // 4
+        if crowded:
+            idle = BUSY_IDLE_TIMEOUT_SECONDS
+        elif getattr(self, "_served", 0) == 0:
+            idle = READ_TIMEOUT_SECONDS
+        else:
+            idle = IDLE_TIMEOUT_SECONDS
+        self.connection.settimeout(idle)
         try:
             first = self.rfile.peek(1) if hasattr(self.rfile, "peek") else b"x"
         except (OSError, ssl.SSLError):
@@ -186,6 +201,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.connection.settimeout(READ_TIMEOUT_SECONDS)
         self._started = time.monotonic()
+        self._served = getattr(self, "_served", 0) + 1
         super().handle_one_request()
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
