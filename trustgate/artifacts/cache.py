@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from trustgate.config import CacheConfig
 
@@ -45,6 +45,10 @@ class MemoryCache(Generic[T]):
         self._max = max(1, max_entries)
         self._items: OrderedDict[str, Entry[T]] = OrderedDict()
         self._lock = threading.Lock()
+        # Verifications in flight, shared by every Lookup over this store (the webhook's evaluator
+        # threads each have their own verifier): one verification per key across all of them.
+        self.inflight: dict[str, Future[Any]] = {}
+        self.inflight_lock = threading.Lock()
 
     def get(self, key: str) -> Entry[T] | None:
         with self._lock:
@@ -84,8 +88,9 @@ class Lookup(Generic[T]):
         self.settings = settings
         self.store: VerificationCache[T] = store if store is not None else MemoryCache(settings.max_entries)
         self.clock = clock
-        self._inflight: dict[str, Future[tuple[T, str]]] = {}
-        self._lock = threading.Lock()
+        # In flight: the store's own table when it has one (shared with other lookups over it).
+        self._inflight: dict[str, Future[tuple[T, str]]] = getattr(self.store, "inflight", {})
+        self._lock: threading.Lock = getattr(self.store, "inflight_lock", threading.Lock())
 
     def fetch(self, key: str, compute: Callable[[], tuple[T, str]]) -> tuple[T, str]:
         now = self.clock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from trustgate.artifacts.cache import Entry, Lookup, MemoryCache
 from trustgate.config import CacheConfig
@@ -124,3 +125,29 @@ def test_memory_cache_evicts_the_least_recently_used() -> None:
     assert cache.get("b") is None
     assert cache.get("a") is not None and cache.get("c") is not None
     assert len(cache) == 2
+
+
+def test_lookups_over_one_store_share_the_verifications_in_flight() -> None:
+    store: MemoryCache[str] = MemoryCache()
+    first: Lookup[str] = Lookup(SETTINGS, store)
+    second: Lookup[str] = Lookup(SETTINGS, store)  # another evaluator thread's verifier
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow() -> tuple[str, str]:
+        calls.append(1)
+        started.set()
+        release.wait(10)
+        return "v", "ok"
+
+    results: list[tuple[str, str]] = []
+    a = threading.Thread(target=lambda: results.append(first.fetch("k", slow)))
+    a.start()
+    assert started.wait(10)
+    b = threading.Thread(target=lambda: results.append(second.fetch("k", slow)))
+    b.start()
+    time.sleep(0.2)  # let b reach the lookup while a is still verifying (else it is a plain cache hit)
+    release.set()
+    a.join(10)
+    b.join(10)
+    assert len(calls) == 1 and [v for v, _ in results] == ["v", "v"]
