@@ -25,12 +25,8 @@ import collections
 import concurrent.futures
 import hashlib
 import json
-import os
-import pwd
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from support.postgres import PostgresServer  # noqa: E402
 
 from trustgate.decisions.canonical import canonical, timestamp, uuid7  # noqa: E402
 from trustgate.decisions.chain import Verifier, entry_hash  # noqa: E402
@@ -127,45 +125,6 @@ def admission_record(n: int, *, record_id: str | None = None, time_text: str | N
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
-
-
-class Postgres:
-    def __init__(self) -> None:
-        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-        if not bins:
-            sys.exit("PostgreSQL server binaries not found: run `make dev` (installs Debian postgresql)")
-        self.bindir = bins[-1].parent
-        self.dir = Path(tempfile.mkdtemp(prefix="trustgate-bench-pg-"))
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:
-            nobody = pwd.getpwnam("nobody")
-            os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
-            self.prefix = [
-                "setpriv",
-                f"--reuid={nobody.pw_uid}",
-                f"--regid={nobody.pw_gid}",
-                "--clear-groups",
-            ]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        data = str(self.dir / "data")
-        self._run("initdb", "-D", data, "-U", "trustgate", "--auth=trust", "-E", "UTF8", "--no-locale")
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
-            "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_wal_size=4GB"
-        )
-        self._run("pg_ctl", "-D", data, "-o", options, "-l", str(self.dir / "log"), "-w", "start")
-        self.url = f"postgresql://trustgate@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(
-            [*self.prefix, str(self.bindir / tool), *args], check=True, capture_output=True, cwd=self.dir
-        )
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # -- measurements --------------------------------------------------------------------------------
@@ -336,22 +295,22 @@ def main() -> int:
 
     results: dict[str, dict[str, Any]] = {}
     work = Path(tempfile.mkdtemp(prefix="trustgate-bench-log-"))
-    pg = Postgres() if "postgresql" in args.stores else None
+    pg = None
+    if "postgresql" in args.stores:
+        try:
+            pg = PostgresServer(
+                options="-c synchronous_commit=on -c shared_buffers=256MB -c max_wal_size=4GB",
+                prefix="trustgate-bench-pg-",
+            )
+        except RuntimeError as e:
+            sys.exit(str(e))
     try:
         for name in args.stores.split(","):
             if name == "sqlite":
                 append_url, big_url = f"sqlite:///{work / 'append.db'}", f"sqlite:///{work / 'big.db'}"
             else:
                 assert pg is not None
-                import psycopg
-
-                with psycopg.connect(pg.url, autocommit=True) as conn:
-                    conn.execute("CREATE DATABASE append_test")
-                    conn.execute("CREATE DATABASE big")
-                append_url, big_url = (
-                    pg.url.replace("/postgres", "/append_test"),
-                    pg.url.replace("/postgres", "/big"),
-                )
+                append_url, big_url = pg.create_database("append_test"), pg.create_database("big")
             appends = windowed = digest_ms = commit_ms = float("nan")
             found = 0
             if args.only is None:

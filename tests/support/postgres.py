@@ -1,0 +1,81 @@
+"""A throw-away PostgreSQL server on 127.0.0.1, for the decision log tests and its benchmark.
+
+Debian's `postgresql` (installed by `make dev`) provides the binaries. initdb refuses to run as
+root, so as root the cluster belongs to `nobody` (the temp dir is chowned to it) and the server
+binaries run through `setpriv`; as any other user they run as that user. Stopped and removed by
+`stop()`.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def postgres_bindir() -> Path | None:
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+    )
+    return candidates[-1].parent if candidates else None
+
+
+class PostgresServer:
+    """A cluster on a free port with its socket in a temp dir; `options` are extra server settings."""
+
+    def __init__(self, *, options: str = "-c max_connections=60", prefix: str = "trustgate-pg-") -> None:
+        """Raises RuntimeError when the server binaries are missing."""
+        bindir = postgres_bindir()
+        if bindir is None:
+            raise RuntimeError(
+                "PostgreSQL server binaries not found: run `make dev` (installs Debian postgresql)"
+            )
+        self.bindir = bindir
+        self.dir = Path(tempfile.mkdtemp(prefix=prefix))
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
+            self.prefix = [
+                "setpriv",
+                f"--reuid={nobody.pw_uid}",
+                f"--regid={nobody.pw_gid}",
+                "--clear-groups",
+            ]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.data = self.dir / "data"
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "trustgate", "--auth=trust", "-E", "UTF8", "--no-locale"
+        )
+        listen = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=on {options}"
+        log = str(self.dir / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", listen, "-l", log, "-w", "-t", "60", "start")
+        self._databases = 0
+
+    def _run(self, tool: str, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            [*self.prefix, str(self.bindir / tool), *args], check=check, capture_output=True, cwd=self.dir
+        )
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://trustgate@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str | None = None) -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        self._databases += 1
+        name = name or f"t{self._databases}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
