@@ -2,8 +2,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Every direct and transitive dependency, with hashes (`make lock` writes it). Empty: the newest
+# releases that pyproject.toml allows (what `make test-latest` tries).
+LOCK ?= requirements/dev.lock
+LOCK_INPUTS := pyproject.toml requirements/build.in
+# Everything `make lock` asks uv for: one resolution for every platform, for the oldest Python we support.
+UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock"
 
-.PHONY: dev system-deps kube-apiserver test lint typecheck unit bench bench-gatekeeper bench-images bench-log bench-presync bench-webhook policy-test clean
+.PHONY: dev system-deps kube-apiserver test test-latest lock lint typecheck unit bench bench-gatekeeper bench-images bench-log bench-presync bench-webhook policy-test clean
 
 dev: system-deps kube-apiserver $(BIN)/trustgate
 
@@ -16,11 +23,33 @@ system-deps:
 kube-apiserver: system-deps
 	sh scripts/kube-apiserver.sh >/dev/null
 
-$(BIN)/trustgate: pyproject.toml
+# With a lock: exactly the locked files (pip checks every hash), then trustgate itself, built with
+# the locked setuptools. Without one: the newest releases pyproject.toml allows.
+$(BIN)/trustgate: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
+ifneq ($(LOCK),)
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
+else
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]'
+endif
 	@touch $@
+
+# Re-resolve the lock after a change to the dependencies in pyproject.toml, or to take newer
+# releases: `make test-latest` first shows what the newest releases break.
+lock: $(BIN)/uv
+	$(UV_COMPILE) --extra dev --output-file $(LOCK) $(LOCK_INPUTS)
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet 'uv>=0.9'
+
+# The whole of `make test` in a separate venv (.venv-latest) with the newest releases, no lock.
+test-latest:
+	rm -rf .venv-latest
+	$(MAKE) VENV=.venv-latest LOCK= test
 
 lint: dev
 	$(BIN)/ruff check trustgate tests bench
@@ -61,4 +90,4 @@ bench-webhook: dev
 	$(BIN)/python bench/webhook.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .mypy_cache .pytest_cache .ruff_cache .import_linter_cache

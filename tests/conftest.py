@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.postgres import PostgresServer
+from support.components import in_ci, missing
+from support.postgres import PostgresServer, postgres_bindir
 
 COMPLIANT_DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -59,8 +60,23 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
     return _write
 
 
-# The registry fixtures (a real docker-registry, a token server, HTTP test doubles).
-pytest_plugins = ["support.registry"]
+# The registry fixtures (a real docker-registry, a token server, HTTP test doubles); pytester
+# for the test of the CI rule below.
+pytest_plugins = ["support.registry", "pytester"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI=true nothing is skipped: a skip (a missing tool, an `importorskip`) fails the test.
+
+    Elsewhere a skip stays a skip, and `-ra` lists it with its reason.
+    """
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {reason}"
 
 
 # -- a real PostgreSQL server for the decision log tests -----------------------------------------
@@ -68,6 +84,8 @@ pytest_plugins = ["support.registry"]
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
+    if postgres_bindir() is None:
+        missing("PostgreSQL (initdb)", "run `make dev`: scripts/install-system-deps.sh installs postgresql")
     try:
         server = PostgresServer()
     except RuntimeError as e:

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from support.components import missing
 
 TIMEOUT = 60.0
 
@@ -45,7 +45,7 @@ def ssh_key(directory: Path, principal: str) -> SshKey:
 
 def gpg_key(directory: Path, name: str, email: str) -> GpgKey:
     if shutil.which("gpg") is None:
-        pytest.skip("gpg is not installed (scripts/install-system-deps.sh installs gnupg)")
+        missing("gpg", "run `make dev`: scripts/install-system-deps.sh installs gnupg")
     home = directory / f"gnupg-{email.split('@')[0]}"
     home.mkdir(parents=True, mode=0o700)
     gpg = ["gpg", "--homedir", str(home), "--batch"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.components import missing
 from support.webhook import CertSet, make_certs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,8 @@ def _popen(command: list[str], log: Any) -> subprocess.Popen[bytes]:
 
 def start_cluster(directory: Path, binary: Path) -> Cluster:
     etcd_bin = shutil.which("etcd") or "/usr/bin/etcd"
+    if not Path(etcd_bin).is_file():
+        missing("etcd", "run `make dev`: scripts/install-system-deps.sh installs etcd-server")
     client_port, peer_port, port = _free_port(), _free_port(), _free_port()
     (directory / "etcd").mkdir(parents=True)
     with (directory / "etcd.log").open("wb") as etcd_log:  # the child keeps its own descriptor

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+from support.components import missing
 
 from trustgate.oci.client import RegistryClient, RegistrySettings
 
@@ -414,7 +415,7 @@ def start_registry(
         tls: serve HTTPS with a certificate from `ca` (created when not given).
     """
     if not Path(REGISTRY_BINARY).is_file():
-        pytest.skip(f"{REGISTRY_BINARY} is not installed (run `make dev`: scripts/install-system-deps.sh)")
+        missing(REGISTRY_BINARY, "run `make dev`: scripts/install-system-deps.sh installs docker-registry")
     directory.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "version": 0.1,

@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 
 from trustgate.errors import ConfigError
 
@@ -170,11 +172,16 @@ def load_public_key(pem: bytes, *, where: str) -> PublicKey:
     """
     hint = "give a PEM public key (-----BEGIN PUBLIC KEY-----), e.g. the cosign.pub of a cosign key pair"
     try:
-        key = serialization.load_pem_public_key(pem)
+        # cryptography 51 deprecates DSA and warns when a DSA key is loaded; such a key is refused
+        # below with a clear message, so its deprecation warning would only be noise.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, message="DSA")
+            key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as e:
         raise ConfigError("not a PEM public key", where=where, hint=hint) from e
     except UnsupportedAlgorithm as e:
-        raise ConfigError(f"unsupported public key: {e}", where=where, hint=hint) from e
+        # A release without DSA (or any other algorithm it cannot load) ends here.
+        raise ConfigError(f"unsupported key type: {e}", where=where, hint=hint) from e
     if isinstance(key, ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, _SUPPORTED_CURVES):
             raise ConfigError(f"unsupported elliptic curve {key.curve.name}", where=where, hint=hint)
@@ -185,7 +192,12 @@ def load_public_key(pem: bytes, *, where: str) -> PublicKey:
         return key
     if isinstance(key, ed25519.Ed25519PublicKey):
         return key
-    raise ConfigError(f"unsupported key type {type(key).__name__}", where=where, hint=hint)
+    raise ConfigError(
+        f"unsupported key type {type(key).__name__}: signing keys are ECDSA (P-256, P-384, P-521), "
+        "Ed25519 or RSA (2048 bits or more)",
+        where=where,
+        hint=hint,
+    )
 
 
 def key_id(key: PublicKey) -> str:

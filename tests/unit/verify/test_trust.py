@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from support.sigstore import SigstoreInstance, keyless_authority
 
 from trustgate.errors import ConfigError
@@ -100,6 +100,32 @@ def test_load_public_key(sigstore: SigstoreInstance, name: str) -> None:
     assert key_id(key) == "sha256:" + hashlib.sha256(der).hexdigest() == pair.key_id
 
 
+# A DSA public key (2048 bits), fixed: cryptography 51 deprecates generating one, and a user may
+# still hand one in.
+DSA_2048_PEM = (
+    b"-----BEGIN PUBLIC KEY-----\n"
+    b"MIIDRjCCAjkGByqGSM44BAEwggIsAoIBAQCitC331BYCop27q058c2rruUnoTfQR\n"
+    b"uXBp4YT6/QDAljYlkdOcSx/TPq2oYK9oBzZGcvYLZdpdv3guDrBh8Gwra7ALn70Y\n"
+    b"oE1IuXD8RP9ODuvGo+UZfOxUSOaG8IRkCrYYZyu+NQ1euGicDT6AqUl6VoQf3a+U\n"
+    b"JKtmXTY1913q20LmLRb4Y7WZsMY4XlWZaRNsDPbaf/SuBTXkZMa4r1hj7MlcoOVX\n"
+    b"oN8a3drzykBcJT0kcsTQ6AfjcbqfpoPBRFxgS3FpPjiwQS9dceL8jYEcrSJujT3h\n"
+    b"T6JMCrKNm+nLHmnyibyn8UIla+iX1ippC+uG4ZhPRGsY1lXLIoOY/VznAiEAhJxU\n"
+    b"pfcrNHIuY+C0c08YMRnhimjuS88v6Km0h4Q6YmMCggEAaSQGFsDmV/lJGEvqDv3M\n"
+    b"uBZ3VVsangdagHE5dnGraAXBptxi9VrweaYUMYeM0k6OlFaj6PnHUpRo7KlhTrEu\n"
+    b"ErkA1VzfvqUi7ZGYS1Uk7UR5qLVV2Z6UX0L/4eE10MHsXc8udNV0t+VR1FsqfYDC\n"
+    b"5i0hxTXXg5NMtCpY0jJttA6xsfwjkO8vMBwXsZu3J9gOsTGNoqbG7fVZprIO1s9D\n"
+    b"tk1g+tYEVWZ/a+KddY8c6ZzF3A/B9/SIG2CfxCqZINHy/BWLrp9zYtatGuG8/XyO\n"
+    b"/so4RRco0dJ5dnKsHg7ndqJ/1B+vXxsY20NsIggjeFJV/dnV72TzokDBGdc2u2B6\n"
+    b"SQOCAQUAAoIBAEFIEbGFZKIl2HnrGO8sK/Y35wJ3P+jOg5mZKFZONeu7RS4pXcXz\n"
+    b"ta856ooAecxNIe8d/Q2S+XZo+e43BxTCrWPZxENeTPlz9XX7s50ERfTVpc43phb2\n"
+    b"NTGQ/et5AUjSIi/6mVwtYjC3hja5KXq7zwcsI5u5ulWwHEmOtl2xejSvd9HV1+VQ\n"
+    b"lHnYdeDJV8aLqXecyEaQoCFzxRxGOVZq6yxOOtQYWFa8fwa78kJMC58TdPJLOSSU\n"
+    b"SaIPWyD35QgZDwelyS31uqOVlaGQDbzrCuEPocJ0KpYuWRtrInvJp0mnmoYkn84Q\n"
+    b"iR2sfMXo5a8SmPlWPZJdHDBBDvvkgjD6DZU=\n"
+    b"-----END PUBLIC KEY-----\n"
+)
+
+
 def _pem(key: Any) -> bytes:
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -113,7 +139,7 @@ def _pem(key: Any) -> bytes:
         (b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "not a PEM public key"),
         (_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)), "too short"),
         (_pem(ec.generate_private_key(ec.SECP256K1())), "unsupported elliptic curve"),
-        (_pem(dsa.generate_private_key(key_size=2048)), "unsupported key type"),
+        (DSA_2048_PEM, "unsupported key type"),
     ],
 )
 def test_bad_public_key_is_a_config_error(pem: bytes, words: str) -> None:
