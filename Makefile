@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # releases that pyproject.toml allows (what `make test-latest` tries).
 LOCK ?= requirements/dev.lock
 LOCK_INPUTS := pyproject.toml requirements/build.in
+# The test-only reference engine (OPA, in-process) the differential tests compare against; see the file.
+ORACLE_LOCK := requirements/oracle.lock
 # Everything `make lock` asks uv for: one resolution for every platform, for the oldest Python we support.
 UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock"
@@ -24,8 +26,9 @@ kube-apiserver: system-deps
 	sh scripts/kube-apiserver.sh >/dev/null
 
 # With a lock: exactly the locked files (pip checks every hash), then trustgate itself, built with
-# the locked setuptools. Without one: the newest releases pyproject.toml allows.
-$(BIN)/trustgate: pyproject.toml $(LOCK)
+# the locked setuptools. Without one: the newest releases pyproject.toml allows. Either way, the
+# pinned reference engine for the differential tests.
+$(BIN)/trustgate: pyproject.toml $(LOCK) $(ORACLE_LOCK)
 	$(PYTHON) -m venv $(VENV)
 ifneq ($(LOCK),)
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
@@ -35,6 +38,7 @@ else
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]'
 endif
+	$(BIN)/pip install --quiet --require-hashes --no-deps --ignore-requires-python -r $(ORACLE_LOCK)
 	@touch $@
 
 # Re-resolve the lock after a change to the dependencies in pyproject.toml, or to take newer
