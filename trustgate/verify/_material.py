@@ -150,8 +150,11 @@ def verify_with_key(
                     "an Ed25519 signature covers the artifact itself; give the file, not only its digest",
                     authority=authority,
                 )
-            key.verify(signature, data)
-            return
+            try:
+                key.verify(signature, data)
+                return
+            except InvalidSignature:
+                candidates = []  # does not verify: nothing else to try
         for algorithm in candidates:
             if data is not None:
                 message, chosen = data, algorithm

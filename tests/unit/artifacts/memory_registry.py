@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from trustgate.oci.client import Descriptor, Manifest, PlatformManifest, Resolved
 from trustgate.oci.errors import RegistryError
@@ -203,8 +203,12 @@ class MemoryRegistry:
 class CosignKey:
     """A cosign key pair signing simple-signing payloads and DSSE envelopes."""
 
-    def __init__(self) -> None:
-        self.private = ec.generate_private_key(ec.SECP256R1())
+    def __init__(self, kind: str = "ecdsa") -> None:
+        self.private: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey = (
+            ed25519.Ed25519PrivateKey.generate()
+            if kind == "ed25519"
+            else ec.generate_private_key(ec.SECP256R1())
+        )
 
     @property
     def pem(self) -> bytes:
@@ -215,6 +219,8 @@ class CosignKey:
         )
 
     def _sign(self, data: bytes) -> str:
+        if isinstance(self.private, ed25519.Ed25519PrivateKey):
+            return base64.b64encode(self.private.sign(data)).decode()
         return base64.b64encode(self.private.sign(data, ec.ECDSA(hashes.SHA256()))).decode()
 
     def signature_layer(self, name: str, digest: str) -> tuple[bytes, str, dict[str, str]]:

@@ -359,3 +359,18 @@ def test_a_broken_attestation_policy_is_reported_at_load(tmp_path: Path, keys: d
     with pytest.raises(PolicyError) as err:
         ImagePolicy(settings(keys, attestations=(broken,)))
     assert "images.rules[shop].attestations[provenance]" in err.value.diagnostics()
+
+
+def test_a_threshold_over_an_ecdsa_and_an_ed25519_key(keys: dict[str, CosignKey]) -> None:
+    """Each signature is tried against each key: a wrong-type key is a non-match, not a crash."""
+    keys = {"release": keys["release"], "qa": CosignKey("ed25519")}
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    rule = settings(keys, authorities=("release", "qa"), threshold=2)
+    one = verifier(rule, registry).verify("registry.test/shop/api:v1")
+    assert one.status == "failed" and "(2 of [release, qa]; 1 verified)" in one.problems[0].message
+    sign(registry, keys["qa"], digest)
+    both = verifier(rule, registry).verify("registry.test/shop/api:v1")
+    assert both.status == "verified", both.problems
+    assert sorted(s["authority"] for s in both.signatures) == ["qa", "release"]

@@ -447,3 +447,21 @@ def test_concurrent_verifications_share_one_verifier(
     assert [r.signed_digest for r in results] == ["sha256:" + hashlib.sha256(a).hexdigest() for a, _ in items]
     assert len({r.log_index for r in results}) == 40
     assert sigstore_root.verifier() is sigstore_root.verifier()
+
+
+KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa"]
+
+
+@pytest.mark.parametrize("signer", KEY_TYPES)
+@pytest.mark.parametrize("verifier", KEY_TYPES)
+def test_every_key_type_against_every_key_type(
+    sigstore: SigstoreInstance, signer: str, verifier: str
+) -> None:
+    """Right key: verifies. Wrong key, whatever the two types: "does not verify", never a traceback."""
+    bundle = sigstore.sign_artifact(ARTIFACT, sigstore.key(signer))
+    authority = key_authority(sigstore.key(verifier))
+    if signer == verifier:
+        assert verify_blob(artifact=ARTIFACT, bundle=bundle, authority=authority).key_id == authority.key_id
+        return
+    failed = failure(lambda: verify_blob(artifact=ARTIFACT, bundle=bundle, authority=authority))
+    assert failed.code == "bad-signature" and "does not verify with the key" in failed.reason

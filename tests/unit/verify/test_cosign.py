@@ -269,3 +269,29 @@ def test_garbage_envelope(sigstore: SigstoreInstance, envelope: bytes) -> None:
     assert failure(
         lambda: verify_cosign_attestation(envelope=envelope, digest=IMAGE, authority=key_authority(pair))
     ).code == ("malformed")
+
+
+KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa"]
+
+
+@pytest.mark.parametrize("signer", KEY_TYPES)
+@pytest.mark.parametrize("verifier", KEY_TYPES)
+def test_image_signature_every_key_type_against_every_key_type(
+    sigstore: SigstoreInstance, signer: str, verifier: str
+) -> None:
+    """Right key: verifies. Wrong key, whatever the two types: "does not verify", never a traceback."""
+    sig = sigstore.cosign_sign(IMAGE, sigstore.key(signer))
+    authority = key_authority(sigstore.key(verifier))
+    if signer == verifier:
+        assert _verify_sig(sig, authority).key_id == authority.key_id
+        return
+    failed = failure(lambda: _verify_sig(sig, authority))
+    assert failed.code == "bad-signature" and "does not verify with the key" in failed.reason
+
+
+@pytest.mark.parametrize("verifier", ["ecdsa-p256", "rsa"])
+def test_ed25519_attestation_against_another_key_type(sigstore: SigstoreInstance, verifier: str) -> None:
+    att = sigstore.cosign_attest(statement(IMAGE), sigstore.key("ed25519"))
+    assert failure(lambda: _verify_att(att, key_authority(sigstore.key(verifier)))).code == "bad-signature"
+    other = sigstore.cosign_attest(statement(IMAGE), sigstore.key(verifier))
+    assert failure(lambda: _verify_att(other, key_authority(sigstore.key("ed25519")))).code == "bad-signature"
