@@ -18,10 +18,17 @@ One run, on this machine:
      `--rate-connections` connections waits `connections / rate` seconds after
      each response (wrk's Lua `delay()`), which gives about `--rate` requests
      per second; the achieved rate is printed beside the latencies;
-5. reads the resident and proportional memory of each worker.
+5. reads the resident and proportional memory of each worker;
+6. repeats 4. and 5. with the decision log on (`--decision-log`, default
+   all three: off, a SQLite file, a throw-away PostgreSQL server from
+   Debian's `postgresql`), every answer waiting for its record to be durable
+   (group commit: one transaction for the records of every request in
+   flight), and prints req/s and p99 of each, their ratio to the run without
+   a log, and the records per commit.
 
 Usage: python bench/webhook.py [--seconds 15] [--workers 2] [--rate 500] [--json out.json]
-Targets (2 cores): >= 1,500 requests/s; p99 <= 10 ms at 500 requests/s.
+                               [--decision-log off,sqlite,postgresql]
+Targets (2 cores): >= 1,500 requests/s; p99 <= 10 ms at 500 requests/s (without a log).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from support.oci_push import attach_referrer, push_image  # noqa: E402
+from support.postgres import PostgresServer  # noqa: E402
 from support.registry import start_registry  # noqa: E402
 from support.webhook import TRUSTGATE, make_certs, review, start_server  # noqa: E402
 
@@ -93,20 +101,49 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=500, help="requests/s for the fixed-rate run")
     parser.add_argument("--rate-connections", type=int, default=10)
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument(
+        "--decision-log",
+        default="off,sqlite,postgresql",
+        help="comma-separated runs: off (no log), sqlite, postgresql",
+    )
     args = parser.parse_args()
+    logs = [name.strip() for name in args.decision_log.split(",") if name.strip()]
+    unknown = set(logs) - set(LOG_RUNS)
+    if unknown or not logs:
+        raise SystemExit(f"--decision-log takes {', '.join(LOG_RUNS)}; not {', '.join(sorted(unknown))}")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk; `make dev` does it)")
+    runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="trustgate-bench-webhook-") as tmp_name:
         tmp = Path(tmp_name)
         registry = start_registry(tmp / "registry")
+        postgres = PostgresServer() if "postgresql" in logs else None
         try:
-            figures = run(args, tmp, registry.host)
+            setup = prepare(args, tmp, registry.host)
+            for name in logs:
+                if name == "off":
+                    url = None
+                elif name == "sqlite":
+                    url = f"sqlite:///{tmp / 'decisions.db'}"
+                else:
+                    assert postgres is not None
+                    url = postgres.create_database()
+                runs[name] = run(args, tmp, setup, decision_log=url, check_answers=name == logs[0])
         finally:
+            if postgres is not None:
+                postgres.stop()
             registry.stop()
-    print_table(figures)
+    for name, figures in runs.items():
+        print(f"\n== decision log: {name} ==")
+        print_table(figures)
+    if len(runs) > 1:
+        print_comparison(runs)
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        args.json.write_text(json.dumps(runs, indent=2) + "\n")
     return 0
+
+
+LOG_RUNS = ("off", "sqlite", "postgresql")
 
 
 def workloads(refs: list[str]) -> list[dict[str, Any]]:
@@ -175,7 +212,8 @@ def workloads(refs: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def run(args: argparse.Namespace, tmp: Path, host: str) -> dict[str, Any]:
+def prepare(args: argparse.Namespace, tmp: Path, host: str) -> tuple[Path, list[dict[str, Any]]]:
+    """Push the images, write the configuration; (the config file, the objects to review)."""
     sigstore = SigstoreInstance.load()
     root_file = sigstore.write_trusted_root(tmp / "trusted_root.json")
     signer = sigstore.identity(IDENTITY, ISSUER)
@@ -217,15 +255,31 @@ images:
     unsigned_obj["spec"]["containers"][0]["image"] = f"{host}/shop/unsigned:1.0.0"
     objects.append(unsigned_obj)
     assert unsigned.digest
+    return config, objects
 
+
+def run(
+    args: argparse.Namespace,
+    tmp: Path,
+    setup: tuple[Path, list[dict[str, Any]]],
+    *,
+    decision_log: str | None,
+    check_answers: bool,
+) -> dict[str, Any]:
+    """One server (with `decision_log` or none) under wrk: its figures."""
+    config, objects = setup
     certs = make_certs(tmp / "certs")
-    server = start_server(certs, "-c", str(config), workers=args.workers)
+    extra = ["--decision-log", decision_log] if decision_log else []
+    server = start_server(certs, "-c", str(config), *extra, workers=args.workers)
     try:
         # Same answers as `trustgate check` for the same objects (this also warms every cache).
         mismatches = []
         allowed = 0
         for i, obj in enumerate(objects):
             status, answer = server.post(review(obj, uid=f"bench-{i}"))
+            allowed += answer["response"]["allowed"]
+            if not check_answers:
+                continue
             path = tmp / f"obj{i}.json"
             path.write_text(json.dumps(obj))
             done = subprocess.run(
@@ -242,7 +296,6 @@ images:
             got = sorted(set(re.findall(r"\[([^\]]+)\]", message)))
             if status != 200 or answer["response"]["allowed"] != (done.returncode == 0) or got != blocking:
                 mismatches.append((obj["metadata"]["name"], blocking, got))
-            allowed += answer["response"]["allowed"]
         bodies = tmp / "bodies.jsonl"
         bodies.write_text(
             "".join(json.dumps(review(o, uid=f"bench-{i}")) + "\n" for i, o in enumerate(objects))
@@ -261,10 +314,16 @@ images:
         server.stop()
     hits = _metric(metrics, 'trustgate_image_cache_total{result="hit"}')
     misses = _metric(metrics, 'trustgate_image_cache_total{result="miss"}')
+    records = _metric(metrics, "trustgate_decision_log_records_total")
+    commits = _metric(metrics, "trustgate_decision_log_commits_total")
     return {
         "objects": len(objects),
         "allowed": allowed,
-        "same_answers_as_check": not mismatches,
+        "decision_log": (decision_log or "off").split("://")[0].split(":")[0],
+        "records": records,
+        "records_per_commit": round(records / commits, 1) if commits else None,
+        "unrecorded": _metric(metrics, "trustgate_decision_log_write_failures_total"),
+        "same_answers_as_check": not mismatches if check_answers else None,
         "mismatches": mismatches,
         "workers": args.workers,
         "throughput": throughput | {"connections": args.connections},
@@ -339,7 +398,11 @@ def print_table(f: dict[str, Any]) -> None:
         ("objects (allowed)", f"{f['objects']} ({f['allowed']})", "", None),
         (
             "same answers as `trustgate check`",
-            "yes" if f["same_answers_as_check"] else f"NO: {f['mismatches']}",
+            "not compared"
+            if f["same_answers_as_check"] is None
+            else "yes"
+            if f["same_answers_as_check"]
+            else f"NO: {f['mismatches']}",
             "yes",
             f["same_answers_as_check"],
         ),
@@ -374,12 +437,43 @@ def print_table(f: dict[str, Any]) -> None:
             None,
         ),
     ]
+    if f["decision_log"] != "off":
+        rows.append(
+            (
+                "decision log: records (per commit) / not recorded",
+                f"{f['records']:.0f} ({f['records_per_commit']}) / {f['unrecorded']:.0f}",
+                "0 not recorded",
+                f["unrecorded"] == 0,
+            )
+        )
     for m in f["memory"]:
         rows.append((f"worker {m['pid']} memory RSS / PSS", f"{m['rss_mib']} / {m['pss_mib']} MiB", "", None))
     width = max(len(row[0]) for row in rows)
     for name, value, target, ok in rows:
         mark = "" if ok is None else ("  ok" if ok else "  MISSED")
         print(f"{name:<{width}}  {value:<40} {target}{mark}")
+
+
+def print_comparison(runs: dict[str, dict[str, Any]]) -> None:
+    """req/s and p99 of every run side by side, and each one's ratio to the run without a log."""
+    base = runs.get("off")
+    print("\n== decision log: on vs off ==")
+    print(
+        f"{'log':<12} {'req/s':>8} {'ratio':>7} {'p99 ms':>8} {'ratio':>7} {'p99 ms @rate':>13} {'ratio':>7}"
+    )
+    for name, f in runs.items():
+        t, r = f["throughput"], f["fixed_rate"]
+        cells = [f"{name:<12}", f"{t['rps']:>8.0f}"]
+        if base is not None:
+            bt, br = base["throughput"], base["fixed_rate"]
+            cells.append(f"{t['rps'] / bt['rps']:>7.2f}" if bt["rps"] else f"{'-':>7}")
+            cells.append(f"{t['p99_ms']:>8.2f}")
+            cells.append(f"{t['p99_ms'] / bt['p99_ms']:>7.2f}" if bt["p99_ms"] else f"{'-':>7}")
+            cells.append(f"{r['p99_ms']:>13.2f}")
+            cells.append(f"{r['p99_ms'] / br['p99_ms']:>7.2f}" if br["p99_ms"] else f"{'-':>7}")
+        else:
+            cells += [f"{'-':>7}", f"{t['p99_ms']:>8.2f}", f"{'-':>7}", f"{r['p99_ms']:>13.2f}", f"{'-':>7}"]
+        print(" ".join(cells))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@
 #   golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync
 #                    build kube-apiserver from Debian's `kubernetes` source package (scripts/kube-apiserver.sh)
 #   wrk              the webhook benchmark's load generator (bench/webhook.py)
+#   chromium         the real browser the auditor UI tests drive with Playwright (no browser download)
 set -eu
 
 PACKAGES="docker-registry postgresql git gnupg openssh-client"
 PACKAGES="$PACKAGES etcd-server golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync wrk"
+PACKAGES="$PACKAGES chromium"
 
 # `apt-get source kubernetes` needs a deb-src entry; Debian images ship only `deb` ones.
 DEB_SRC=/etc/apt/sources.list.d/trustgate-deb-src.sources

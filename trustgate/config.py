@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -58,6 +59,9 @@ class PolicySource:
     mode: Mode | None = None  # None: the top-level mode
     namespaces: tuple[str, ...] = ()
     rego_version: str = "v1"
+    # conftest's `-n`: the namespaces name packages of all such sources together; a name is
+    # an error only when none of them defines it (per source otherwise, as in trustgate.yaml).
+    shared_namespaces: bool = False
 
     @property
     def label(self) -> str:
@@ -135,6 +139,40 @@ class AttestationRequirement:
 
 
 @dataclass(frozen=True, slots=True)
+class SummaryVerifier:
+    """A verifier whose summaries (SLSA VSAs) a rule accepts: its `verifier.id` and the key it signs with."""
+
+    id: str
+    key_pem: bytes
+    key_origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryAcceptance:
+    """`images.rules[].summaries.accept`: when a signed verification summary stands in for verifying."""
+
+    verifiers: tuple[SummaryVerifier, ...]
+    max_age_seconds: float = 86_400.0  # seconds; a summary older than this is ignored
+    same_policy: bool = True  # the summary's policy digest must be this rule's own
+    clock_skew_seconds: float = 60.0  # seconds a summary may claim to come from the future
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryIssuing:
+    """`images.summaries.issue`: sign a summary for each image that passes at `check` or `presync`."""
+
+    verifier_id: str  # a URI: the predicate's verifier.id
+    key_path: Path  # PEM private key (offline signing)
+    policy_uri: str | None = None  # the predicate's policy.uri; default trustgate:images/rules/<rule>
+
+
+@dataclass(frozen=True, slots=True)
+class SummariesSettings:
+    issue: SummaryIssuing | None = None
+    revocation_refresh_seconds: float = 30.0  # seconds between reads of revocations from the decision log
+
+
+@dataclass(frozen=True, slots=True)
 class ImageRule:
     name: str
     images: tuple[str, ...]
@@ -144,6 +182,7 @@ class ImageRule:
     authorities: tuple[str, ...] = ()  # empty: no signature required
     threshold: int = 1
     attestations: tuple[AttestationRequirement, ...] = ()
+    summaries: SummaryAcceptance | None = None  # verification summaries it accepts instead of verifying
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +195,18 @@ class RegistryConfig:
     max_retries: int = 3  # extra attempts after a 429, a 5xx or a dropped connection
     max_retry_after_seconds: float = 30.0  # seconds; a longer Retry-After is waited only this long
     transfer_deadline_seconds: float = 120.0  # seconds for one whole response (trickling servers)
+    # seconds for one image's whole verification: connects, retries, Retry-After waits, slow bodies
+    deadline_seconds: float = 10.0
 
     def within(self, seconds: float) -> RegistryConfig:
-        """The same, with every wait bounded so that one image is decided within `seconds`."""
+        """The same, with every wait bounded so that one image is decided within `seconds`.
+
+        The verification's deadline becomes the caller's where that is shorter: a verification
+        the caller has stopped waiting for ends with it and frees its thread.
+        """
         return dataclasses.replace(
             self,
+            deadline_seconds=min(self.deadline_seconds, seconds),
             timeout_seconds=min(self.timeout_seconds, seconds / 3),
             max_retries=min(self.max_retries, 1),
             max_retry_after_seconds=min(self.max_retry_after_seconds, seconds / 3),
@@ -175,6 +221,8 @@ class CacheConfig:
     stale_if_error_seconds: float = 3600.0  # a verified result past its TTL, while the registry is down
     max_entries: int = 10_000
     tag_ttl_seconds: float = 30.0  # a tag's digest is asked again after this: tags move
+    url: str | None = None  # postgresql://... : results shared by every replica (read through memory)
+    hmac_key_file: Path | None = None  # the key that signs shared entries; required with `url`
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +235,7 @@ class ImagesSettings:
     unmatched: str = "allow"  # "allow" | "warn" | "deny"
     registries: RegistryConfig = field(default_factory=RegistryConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    summaries: SummariesSettings = field(default_factory=SummariesSettings)
 
     @property
     def enabled(self) -> bool:
@@ -200,6 +249,11 @@ class GatekeeperSettings:
     paths: tuple[Path, ...] = ()  # files or directories of templates and constraints
     inventory: tuple[Path, ...] = ()  # objects for data.inventory beside the change set
     mode: Mode | None = None  # for constraints without enforcementAction; None: the top-level mode
+    # What cannot be evaluated (templates of engines trustgate lacks whose constraints match, other engines'
+    # policies in the paths) is an info note instead of "could not evaluate" (exit 3).
+    skip_unsupported: bool = False
+    # The code of templates with both Rego and CEL: rego, cel, or both (a disagreement is a finding).
+    engine: str = "rego"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +275,10 @@ class DecisionLogSettings:
     redact: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (path, kinds)
     checkpoint_key: Path | None = None  # Ed25519 PEM private key
     checkpoint_every_records: int = 10_000  # records between automatic signed checkpoints
-    checkpoint_every_seconds: float = 3_600.0  # seconds between automatic signed checkpoints
+    # seconds: new records are covered by a signed, published checkpoint at most this long (intervalSeconds)
+    checkpoint_every_seconds: float = 60.0
+    checkpoint_publish_dir: Path | None = None  # publish.dir: `checkpoint` and `checkpoint.<size>` files
+    checkpoint_publish_git: tuple[str, str] | None = None  # publish.git: (repository path or URL, ref)
 
     def fail_closed(self, mode: Mode) -> bool:
         """Whether a decision that cannot be recorded must not pass."""
@@ -296,10 +353,13 @@ class Config:
     data: Mapping[str, Any] = field(default_factory=dict)
     data_files: tuple[Path, ...] = ()
     exceptions: tuple[ExceptionRule, ...] = ()
+    exclude: tuple[str, ...] = ()  # globs `check` skips below each directory it walks (manifests.exclude)
     limits: Limits = field(default_factory=Limits)
     images: ImagesSettings = field(default_factory=ImagesSettings)
     origin: str = "<embedded default>"
     gatekeeper: GatekeeperSettings = field(default_factory=GatekeeperSettings)
+    # ValidatingAdmissionPolicies, their bindings and params (manifests.admissionPolicies; ADR 10)
+    admission_policies: tuple[Path, ...] = ()
     engine: EngineSettings = field(default_factory=EngineSettings)
     commits: CommitSettings = field(default_factory=CommitSettings)
     presync: PresyncSettings = field(default_factory=PresyncSettings)
@@ -322,6 +382,16 @@ def _schema() -> dict[str, Any]:
     text = (resources.files("trustgate") / "schemas" / "config-v1alpha1.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
+
+
+def _publish_git(git: Mapping[str, Any] | None, base: Path) -> tuple[str, str] | None:
+    """decisionLog.checkpoint.publish.git: a relative path is relative to the config file; a URL stays."""
+    if not git:
+        return None
+    repository = str(git["repository"])
+    if "://" not in repository and not re.match(r"^[^/]+@[^/:]+:", repository):
+        repository = str(base / repository)
+    return repository, str(git.get("ref", "refs/heads/checkpoints"))
 
 
 def load_config(path: str | Path) -> Config:
@@ -348,7 +418,9 @@ def load_config(path: str | Path) -> Config:
             hint=f"a config starts with `apiVersion: {API_VERSION}` and `kind: {KIND}`",
         )
     doc = parsed[0]
-    return parse_config(doc.value, origin=str(path), base=path.parent, tree=doc.node)
+    # Relative paths in the config are relative to the file, whatever the working directory of
+    # whoever reads them later (git runs in a clone's directory for `presync`).
+    return parse_config(doc.value, origin=str(path), base=path.absolute().parent, tree=doc.node)
 
 
 def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Config:
@@ -428,6 +500,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     opa = value.get("engine", {}).get("opa", {})
     log = value.get("decisionLog", {})
     checkpoint = log.get("checkpoint", {})
+    publish = checkpoint.get("publish", {})
     log_defaults = DecisionLogSettings()
     decision_log = DecisionLogSettings(
         url=log.get("url"),
@@ -440,7 +513,11 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         ),
         checkpoint_key=base / checkpoint["key"] if "key" in checkpoint else None,
         checkpoint_every_records=checkpoint.get("everyRecords", log_defaults.checkpoint_every_records),
-        checkpoint_every_seconds=checkpoint.get("everySeconds", log_defaults.checkpoint_every_seconds),
+        checkpoint_every_seconds=checkpoint.get(
+            "intervalSeconds", checkpoint.get("everySeconds", log_defaults.checkpoint_every_seconds)
+        ),
+        checkpoint_publish_dir=base / publish["dir"] if "dir" in publish else None,
+        checkpoint_publish_git=_publish_git(publish.get("git"), base),
     )
     return Config(
         mode=Mode(value.get("mode", "enforce")),
@@ -455,6 +532,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         data=manifests.get("data", {}),
         data_files=tuple(base / p for p in manifests.get("dataFiles", ())),
         exceptions=tuple(exceptions),
+        exclude=tuple(manifests.get("exclude", ())),
         limits=Limits(
             max_file_bytes=limits.get("maxFileBytes", defaults.max_file_bytes),
             max_documents_per_file=limits.get("maxDocumentsPerFile", defaults.max_documents_per_file),
@@ -469,7 +547,10 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             paths=tuple(gatekeeper_path(base, p) for p in gatekeeper.get("paths", ())),
             inventory=tuple(base / p for p in gatekeeper.get("inventory", ())),
             mode=Mode(gatekeeper["mode"]) if "mode" in gatekeeper else None,
+            skip_unsupported=bool(gatekeeper.get("skipUnsupported", False)),
+            engine=gatekeeper.get("engine", "rego"),
         ),
+        admission_policies=tuple(base / p for p in manifests.get("admissionPolicies", ())),
         engine=EngineSettings(
             opa_url=opa.get("url"),
             opa_timeout_seconds=opa.get("timeoutSeconds", EngineSettings().opa_timeout_seconds),
@@ -673,6 +754,9 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
                 authorities=names,
                 threshold=threshold,
                 attestations=tuple(attestations),
+                summaries=_parse_summary_acceptance(
+                    item.get("summaries", {}).get("accept"), base, where=functools.partial(where, "rules", i)
+                ),
             )
         )
     registries = section.get("registries", {})
@@ -689,6 +773,7 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             docker_config=(base / registries["dockerConfig"]) if "dockerConfig" in registries else None,
             timeout_seconds=registries.get("timeoutSeconds", registry_defaults.timeout_seconds),
             concurrency=registries.get("concurrency", registry_defaults.concurrency),
+            deadline_seconds=registries.get("deadlineSeconds", registry_defaults.deadline_seconds),
         ),
         cache=CacheConfig(
             ttl_seconds=cache.get("ttlSeconds", cache_defaults.ttl_seconds),
@@ -696,7 +781,51 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             stale_if_error_seconds=cache.get("staleIfErrorSeconds", cache_defaults.stale_if_error_seconds),
             max_entries=cache.get("maxEntries", cache_defaults.max_entries),
             tag_ttl_seconds=cache.get("tagTtlSeconds", cache_defaults.tag_ttl_seconds),
+            url=cache.get("url"),
+            hmac_key_file=(base / cache["hmacKeyFile"]) if "hmacKeyFile" in cache else None,
         ),
+        summaries=_parse_summaries(section.get("summaries", {}), base),
+    )
+
+
+def _parse_summaries(section: Mapping[str, Any], base: Path) -> SummariesSettings:
+    issue = section.get("issue")
+    accept = section.get("accept", {})
+    defaults = SummariesSettings()
+    return SummariesSettings(
+        issue=SummaryIssuing(
+            verifier_id=issue["verifierId"], key_path=base / issue["key"], policy_uri=issue.get("policyUri")
+        )
+        if issue
+        else None,
+        revocation_refresh_seconds=accept.get(
+            "revocationRefreshSeconds", defaults.revocation_refresh_seconds
+        ),
+    )
+
+
+def _parse_summary_acceptance(
+    section: Mapping[str, Any] | None, base: Path, *, where: Any
+) -> SummaryAcceptance | None:
+    if not section:
+        return None
+    verifiers = []
+    for j, item in enumerate(section["verifiers"]):
+        key_path = base / item["key"]
+        try:
+            pem = key_path.read_bytes()
+        except OSError as e:
+            raise ConfigError(
+                f"verifier {item['id']!r}: cannot read its public key {key_path}: {e.strerror or e}",
+                where=where("summaries", "accept", "verifiers", j, "key"),
+            ) from e
+        verifiers.append(SummaryVerifier(id=item["id"], key_pem=pem, key_origin=str(key_path)))
+    defaults = SummaryAcceptance(verifiers=())
+    return SummaryAcceptance(
+        verifiers=tuple(verifiers),
+        max_age_seconds=section.get("maxAgeSeconds", defaults.max_age_seconds),
+        same_policy=section.get("samePolicy", defaults.same_policy),
+        clock_skew_seconds=section.get("clockSkewSeconds", defaults.clock_skew_seconds),
     )
 
 

@@ -26,7 +26,7 @@ from trustgate import yamlio
 from trustgate.artifacts.cache import VerificationCache
 from trustgate.config import Config, ExceptionRule, PolicySource, builtin_policy_dir
 from trustgate.errors import ConfigError, DecisionLogError, Error, PolicyError
-from trustgate.manifests import loader
+from trustgate.manifests import loader, origins
 from trustgate.manifests.images import find_images
 from trustgate.model import (
     NOT_EVALUATED_SOURCES,
@@ -42,17 +42,19 @@ from trustgate.model import (
     Severity,
     Source,
 )
-from trustgate.policy import gatekeeper, rego
+from trustgate.policy import deprecations, gatekeeper, rego
 from trustgate.policy.engine import Engine
 from trustgate.policy.schema import SchemaMissing, SchemaSet
 
 if TYPE_CHECKING:
+    from trustgate.artifacts.issuing import Issuer, Signed
     from trustgate.artifacts.policy import ImagePolicy
     from trustgate.artifacts.verifier import ImageVerifier
     from trustgate.oci.client import Registry
 if TYPE_CHECKING:  # the decision log is imported when one is given: start-up time counts
     from trustgate.decisions.log import DecisionLog
     from trustgate.decisions.record import DecisionContext, RecordOptions
+    from trustgate.policy import vap  # the CEL runtime loads only when admission policies are given
 
 _PARALLEL_MIN_BYTES = 512 * 1024  # bytes; below this, starting workers costs more than it saves
 _PARALLEL_MIN_UNITS = 8  # files; each worker needs a share worth its start-up
@@ -62,6 +64,7 @@ _PARALLEL_MIN_UNITS = 8  # files; each worker needs a share worth its start-up
 class _RegoGroup:
     policy: rego.RegoPolicy
     modes: Mapping[str, Mode | None]  # package -> the mode of the source that defined it
+    user: frozenset[str] = frozenset()  # packages of the user's own sources (not bundled): any input
 
 
 class Gate:
@@ -78,6 +81,7 @@ class Gate:
         config: Config,
         today: dt.date | None = None,
         jobs: int = 1,
+        combine: bool = False,
         registry: Registry | None = None,
         image_cache: VerificationCache[ImageResult] | None = None,
         decision_log: DecisionLog | None = None,
@@ -88,6 +92,8 @@ class Gate:
             config: the configuration (see `Config.default()`).
             today: the date exceptions expire against (tests fix it).
             jobs: worker processes for large inputs; 1 evaluates in-process.
+            combine: conftest's `--combine`: the user's own policies see every document of a
+                `check` at once, as a list of `{"path", "contents"}`, instead of each document.
             registry: where images are fetched from; default: a client built from `images.registries`.
             image_cache: where verification results are kept; default: in memory, per Gate.
             decision_log: where every decision is recorded (per `config.decision_log`).
@@ -99,6 +105,7 @@ class Gate:
         self.config = config
         self.today = today or dt.date.today()
         self.jobs = max(1, jobs)
+        self.combine = combine
         self._schemas: SchemaSet | None = None
         if config.kubernetes.schemas:
             self._schemas = SchemaSet(version=config.kubernetes.version, strict=config.kubernetes.strict)
@@ -112,11 +119,23 @@ class Gate:
         self._registry = registry
         self._owned_registry = False
         self._image_cache = image_cache
+        self._issuer: Issuer | None = None
+        self._signed: list[tuple[ImageResult, Signed]] = []  # summaries of the decision being made
         if config.images.enabled:
             from trustgate.artifacts.policy import ImagePolicy  # sigstore loads only when images are checked
 
             self._image_policy = ImagePolicy(config.images, data=self._data)
+            if config.images.summaries.issue is not None:
+                from trustgate.artifacts.issuing import Issuer
+
+                self._issuer = Issuer.from_config(config.images.summaries.issue)
         self._gatekeeper_init(config)
+        self._vap: vap.PolicySet | None = None
+        if config.admission_policies:
+            from trustgate.policy import vap
+
+            self._vap = vap.load(config.admission_policies, limits=config.limits)
+        self._vap_objects: list[Mapping[str, Any]] = []  # the change set: params and Namespaces for policies
         self.policy_revision = self._revision()
         self.decision_log = decision_log
         self._record_options: RecordOptions | None = None
@@ -139,21 +158,47 @@ class Gate:
         self._gk_change_set: list[Mapping[str, Any]] = []
         self._gk_version = 0  # bumped when the inventory changes
         self._gk_notes: list[str] = []
+        self._gk_unevaluable: list[gatekeeper.Unsupported] = []  # each one a "could not evaluate" result
         self._preread: dict[str, tuple[list[Document], list[InputProblem]]] = {}
         if not config.gatekeeper.paths:
             return
-        library = gatekeeper.load_library(config.gatekeeper.paths, limits=config.limits)
-        if not library.constraints:
-            self._gk_notes.append(
-                "no Gatekeeper constraints found in " + ", ".join(str(p) for p in config.gatekeeper.paths)
+        settings = config.gatekeeper
+        library = gatekeeper.load_library(settings.paths, limits=config.limits)
+        where = ", ".join(str(p) for p in settings.paths)
+        unevaluable = list(library.foreign)
+        if not library.constraints and not library.templates and not library.foreign:
+            unevaluable.append(
+                gatekeeper.Unsupported(
+                    where, 1, "", "", "", "no Gatekeeper ConstraintTemplates or constraints there"
+                )
             )
-        self._gk = gatekeeper.ConstraintSet(library.templates.values(), library.constraints)
+        elif not library.constraints:
+            self._gk_notes.append(f"no Gatekeeper constraints found in {where}")
+        for item in unevaluable:
+            if settings.skip_unsupported:
+                self._gk_notes.append(f"{_unsupported_message(item)}; skipped (skipUnsupported)")
+            else:
+                self._gk_unevaluable.append(item)
+        self._gk_notes.extend(library.notes)
+        if library.skipped:
+            self._gk_notes.append(
+                f"skipped in the Gatekeeper paths ({where}), not templates or constraints: "
+                + ", ".join(f"{n} {key}" for key, n in sorted(library.skipped.items()))
+            )
+        self._gk = gatekeeper.ConstraintSet(
+            library.templates.values(), library.constraints, library.expansions, engine=settings.engine
+        )
         for template in library.unsupported:
             users = [c.id for c in self._gk.skipped if c.kind == template.kind]
             self._gk_notes.append(
                 f"Gatekeeper template {template.name} ({template.where}) is not supported: "
                 + template.unsupported
-                + (f"; not evaluated: {', '.join(users)}" if users else "")
+                + (
+                    f"; its constraints ({', '.join(users)}) are not evaluated, and a document they match "
+                    + ("is noted (skipUnsupported)" if settings.skip_unsupported else "cannot be evaluated")
+                    if users
+                    else "; no constraint uses it"
+                )
             )
         for path in config.gatekeeper.inventory:
             self._gk_static.extend(d.obj for d in gatekeeper.read_objects(path, limits=config.limits))
@@ -182,22 +227,108 @@ class Gate:
         self._gk_version += 1
 
     def _gatekeeper_findings(self, doc: Document, mode: Mode) -> list[Finding]:
+        """Constraint findings for a document and for what its ExpansionTemplates generate.
+
+        As in Gatekeeper, a resultant (the Pod of a Deployment) is reviewed as
+        an object of its own, and its violations land on the parent with
+        `[Implied by <template>]`, the template's enforcementAction if it sets
+        one, and a path into the parent (`spec.template...`).
+        """
         evaluator = self._gatekeeper()
         review = gatekeeper.review_of(doc.obj)
-        matched, unknown = evaluator.matching(review)
+        out: list[Finding] = []
+        reviews: list[tuple[gatekeeper.Resultant | None, Mapping[str, Any]]] = [(None, review)]
+        try:
+            reviews += [
+                (r, gatekeeper.resultant_review(r, review))
+                for r in gatekeeper.expand(doc.obj, evaluator.set.expansions)
+            ]
+        except gatekeeper.ExpansionError as e:
+            out.append(
+                Finding(
+                    rule="gatekeeper/expansion",
+                    severity=Severity.ERROR,
+                    message=f"unable to expand object: {e}",
+                    source="engine",
+                    fix="Gatekeeper rejects an object its ExpansionTemplates cannot expand",
+                )
+            )
+        for resultant, item in reviews:
+            out.extend(self._gatekeeper_review(resultant, item, mode))
+        return out
+
+    def _gk_unevaluable_results(self) -> list[DocumentResult]:
+        """One "could not evaluate" result per Gatekeeper source that would not be enforced."""
+        return [
+            DocumentResult(
+                Source(item.file, item.line),
+                item.api_version or None,
+                item.kind or None,
+                None,
+                item.name or None,
+                [
+                    Finding(
+                        rule="gatekeeper/unsupported",
+                        severity=Severity.ERROR,
+                        message=_unsupported_message(item),
+                        source="engine",
+                        fix="give --gatekeeper only ConstraintTemplates, constraints and ExpansionTemplates, "
+                        "or pass --skip-unsupported (manifests.gatekeeper.skipUnsupported) to skip it",
+                    )
+                ],
+            )
+            for item in self._gk_unevaluable
+        ]
+
+    def _gatekeeper_review(
+        self, resultant: gatekeeper.Resultant | None, review: Mapping[str, Any], mode: Mode
+    ) -> list[Finding]:
+        evaluator = self._gatekeeper()
+        generated = resultant is not None
+        path: tuple[str | int, ...] = resultant.path if resultant is not None else ()
+
+        def message(text: str) -> str:
+            return gatekeeper.implied(resultant, text) if resultant is not None else text
+
+        matched, unknown = evaluator.matching(review, generated=generated)
         out = [
             Finding(
                 rule=constraint.id,
                 severity=Severity.WARNING,
                 rule_severity=Severity.WARNING,
-                message=f"Namespace {namespace!r} is not in the change set or the Gatekeeper inventory, "
-                "so the constraint's namespaceSelector cannot be evaluated",
+                message=message(
+                    f"Namespace {namespace!r} is not in the change set or the Gatekeeper inventory, "
+                    "so the constraint's namespaceSelector cannot be evaluated"
+                ),
                 source="gatekeeper",
                 fix="add the Namespace object to manifests.gatekeeper.inventory",
+                path=path,
                 policy=f"gatekeeper:{constraint.kind.lower()}",
             )
             for constraint, namespace in unknown
         ]
+        skip = self.config.gatekeeper.skip_unsupported
+        for constraint in evaluator.matching(review, generated=generated, skipped=True)[0]:
+            template = evaluator.set.templates[constraint.kind]
+            out.append(
+                Finding(
+                    rule=constraint.id,
+                    severity=Severity.INFO if skip else Severity.ERROR,
+                    rule_severity=Severity.INFO if skip else Severity.ERROR,
+                    message=message(
+                        f"constraint {constraint.id} applies but is not evaluated: its template "
+                        f"{template.name} ({template.where}) has {template.unsupported}"
+                        + (" (skipped: skipUnsupported)" if skip else "")
+                    ),
+                    source="gatekeeper" if skip else "engine",
+                    fix=""
+                    if skip
+                    else "evaluate it in the cluster, or pass --skip-unsupported "
+                    "(manifests.gatekeeper.skipUnsupported) to accept that it is not checked here",
+                    path=path,
+                    policy=f"gatekeeper:{constraint.kind.lower()}",
+                )
+            )
         try:
             violations = evaluator.review(review, matched)
         except PolicyError as e:
@@ -206,24 +337,83 @@ class Gate:
                 Finding(
                     rule="policy/error",
                     severity=Severity.ERROR,
-                    message=e.message,
+                    message=message(e.message),
                     source="engine",
                     fix="fix the Gatekeeper template: it failed on this document",
                 ),
             ]
         for violation in violations:
             constraint = violation.constraint
-            constraint_mode = constraint.action or self.config.gatekeeper.mode or mode
+            if violation.disagreement:  # --gatekeeper-engine both: which verdict holds is unknown
+                out.append(
+                    Finding(
+                        rule=f"{constraint.id}/engine-disagreement",
+                        severity=Severity.ERROR,
+                        message=message(violation.message),
+                        source="engine",
+                        fix="make the template's Rego and CEL agree, or pick one with --gatekeeper-engine",
+                        policy=f"gatekeeper:{constraint.kind.lower()}",
+                    )
+                )
+                continue
+            override = resultant.template.action if resultant is not None else None
+            constraint_mode = override or constraint.action or self.config.gatekeeper.mode or mode
+            metadata: dict[str, Any] = {"details": dict(violation.details)} if violation.details else {}
+            if resultant is not None:
+                metadata["impliedBy"] = resultant.template.name
             out.append(
                 Finding(
                     rule=constraint.id,
                     severity=_severity(True, constraint_mode),
-                    message=violation.message,
+                    message=message(violation.message),
                     source="gatekeeper",
+                    path=gatekeeper.container_path(resultant, violation.message)
+                    if resultant is not None
+                    else (),
                     policy=f"gatekeeper:{constraint.kind.lower()}",
-                    metadata={"details": dict(violation.details)} if violation.details else {},
+                    metadata=metadata,
                 )
             )
+        return out
+
+    # -- ValidatingAdmissionPolicies -----------------------------------------
+
+    def _admission_policy_findings(self, doc: Document) -> list[Finding]:
+        """Findings of the ValidatingAdmissionPolicies bound to a document (reviewed as a CREATE).
+
+        The binding's validationActions decide the effect, as enforcementAction does for
+        Gatekeeper: Deny blocks, Warn warns, Audit only records.
+        """
+        assert self._vap is not None
+        out: list[Finding] = []
+        for outcome in self._vap.review(doc.obj, objects=self._vap_objects):
+            actions = outcome.binding.actions
+            metadata: dict[str, Any] = {"binding": outcome.binding.name, "validationActions": list(actions)}
+            if outcome.reason:
+                metadata["reason"] = outcome.reason
+            if outcome.param:
+                metadata["param"] = outcome.param
+            finding = Finding(
+                rule=outcome.rule,
+                severity=Severity.ERROR,
+                message=outcome.message,
+                source="admission-policy",
+                line=doc.source.line,
+                policy=f"admission-policy:{outcome.policy.name}",
+                metadata=metadata,
+            )
+            if outcome.kind == "unevaluable":
+                finding.source = "engine"
+                finding.fix = "give the missing object with --admission-policy, or evaluate it in the cluster"
+            elif outcome.kind == "ignored":
+                finding.severity = finding.rule_severity = Severity.INFO
+            elif outcome.kind == "namespace-unknown":
+                finding.severity = finding.rule_severity = Severity.WARNING
+                finding.fix = "add the Namespace object to manifests.admissionPolicies"
+            else:
+                mode = Mode.ENFORCE if "Deny" in actions else Mode.WARN if "Warn" in actions else Mode.AUDIT
+                finding.severity = _severity(True, mode)
+            out.append(finding)
         return out
 
     # -- compiling ---------------------------------------------------------
@@ -231,6 +421,10 @@ class Gate:
     def _compile_groups(self, sources: Sequence[PolicySource]) -> list[_RegoGroup]:
         lib = rego.load_modules(builtin_policy_dir() / "lib")
         groups: list[_RegoGroup] = []
+        # conftest's `-n` (shared_namespaces): a name only some of the sources define is fine.
+        shared_wanted: set[str] = set()
+        shared_found: set[str] = set()
+        shared_labels: list[str] = []
         for v0 in (False, True):
             chosen = [s for s in sources if (s.rego_version == "v0") == v0]
             if not chosen:
@@ -257,10 +451,15 @@ class Gate:
                 raise PolicyError(e.message, where=", ".join(s.label for s in chosen), hint=e.hint) from e
             # Which source defines each package decides its mode and whether it is evaluated.
             modes: dict[str, Mode | None] = {}
+            user: set[str] = set()
             for source, paths in owners:
                 own = [p for p in compiled.rules if compiled.package_files.get(p, set()) & paths]
                 missing = set(source.namespaces) - set(own)
-                if missing:
+                if source.shared_namespaces:
+                    shared_wanted.update(source.namespaces)
+                    shared_found.update(own)
+                    shared_labels.append(source.label)
+                elif missing:
                     raise PolicyError(
                         f"no policy package named {', '.join(sorted(missing))}",
                         where=source.label,
@@ -269,8 +468,18 @@ class Gate:
                 for package in own:
                     if not source.namespaces or package in source.namespaces:
                         modes.setdefault(package, source.mode)
+                        if source.builtin is None:
+                            user.add(package)
             compiled.restrict(modes)
-            groups.append(_RegoGroup(compiled, modes))
+            groups.append(_RegoGroup(compiled, modes, frozenset(user)))
+        missing = shared_wanted - shared_found
+        if missing:
+            raise PolicyError(
+                f"no policy package named {', '.join(sorted(missing))}",
+                where=", ".join(shared_labels),
+                hint="packages with deny/violation/warn rules there: "
+                + (", ".join(sorted(shared_found)) or "none"),
+            )
         return groups
 
     def _load_crds(self, path: Path) -> None:
@@ -309,6 +518,11 @@ class Gate:
                     digest.update(module.text.encode() + b"\0")
             digest.update(json.dumps(self._gk.parameters, sort_keys=True, default=str).encode())
             digest.update(json.dumps(self._gk_static, sort_keys=True, default=str).encode())
+            cel = {k: self._gk.templates[k].cel for k in self._gk.cel}
+            cel_parameters = {c.id: c.parameters for c in self._gk.constraints if c.kind in self._gk.cel}
+            digest.update(json.dumps([cel, cel_parameters], sort_keys=True, default=str).encode())
+        if self._vap is not None:
+            digest.update(json.dumps(self._vap.documents, sort_keys=True, default=str).encode())
         return "sha256:" + digest.hexdigest()
 
     @property
@@ -324,7 +538,17 @@ class Gate:
             if self._registry is None:
                 self._registry = _registry_client(self.config)
                 self._owned_registry = True
-            self._verifier = ImageVerifier(self._image_policy, self._registry, cache=self._image_cache)
+            revocations = None
+            if self.decision_log is not None and any(r.acceptance for r in self._image_policy.rules):
+                from trustgate.revocations import Revocations
+
+                revocations = Revocations(
+                    self.decision_log.url,
+                    refresh_seconds=self.config.images.summaries.revocation_refresh_seconds,
+                )
+            self._verifier = ImageVerifier(
+                self._image_policy, self._registry, cache=self._image_cache, revocations=revocations
+            )
         return self._verifier
 
     def close(self) -> None:
@@ -364,12 +588,20 @@ class Gate:
             InputError: a named path does not exist (nothing was evaluated).
         """
         started = time.perf_counter()
-        units = loader.plan(paths, stdin=stdin)
-        if self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces):
+        units = loader.plan(paths, stdin=stdin, exclude=self.config.exclude, suffixes=loader.DATA_SUFFIXES)
+        gk_inventory = self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces)
+        if gk_inventory or self.combine or self._vap is not None:
             # Constraints that read data.inventory see the whole change set: read it first.
-            self._preread = {unit.path: loader.read_unit(unit, self.config.limits) for unit in units}
-            self._set_change_set([d.obj for docs, _ in self._preread.values() for d in docs])
+            self._preread = {
+                unit.path: loader.read_unit(unit, self.config.limits, any_data=True) for unit in units
+            }
+        if gk_inventory:
+            self._set_change_set([d.obj for docs, _ in self._preread.values() for d in docs if d.kubernetes])
+        if self._vap is not None:
+            self._vap_objects = [d.obj for docs, _ in self._preread.values() for d in docs if d.kubernetes]
         results = self._run_units(units)
+        if self.combine:
+            results.append(self._evaluate_combined([d for docs, _ in self._preread.values() for d in docs]))
         self._preread = {}
         return self._record(self._decision(gate, results, started), context)
 
@@ -399,6 +631,8 @@ class Gate:
         started = time.perf_counter()
         if self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces):
             self._set_change_set([d.obj for d in documents])
+        if self._vap is not None:
+            self._vap_objects = [d.obj for d in documents]
         results = [self._problem_result(p) for p in problems] + [
             self._evaluate_document(d) for d in documents
         ]
@@ -421,6 +655,12 @@ class Gate:
         return self._record(decision, context)
 
     def _record(self, decision: Decision, context: DecisionContext | None) -> Decision:
+        """Record the decision, then attach the verification summaries it issued."""
+        self._append(decision, context)
+        self._attach_summaries(decision)
+        return decision
+
+    def _append(self, decision: Decision, context: DecisionContext | None) -> Decision:
         """One record per decision in the decision log; a failure follows the failure policy."""
         if self.decision_log is None:
             return decision
@@ -442,7 +682,9 @@ class Gate:
             base = context or DecisionContext()
             context = dataclasses.replace(base, images=(*base.images, *verified))
         try:
-            record = build_record(decision, context, options=self._record_options)
+            record = build_record(
+                decision, context, options=self._record_options, record_id=decision.planned_id or None
+            )
             decision.record_id = self.decision_log.append(record)
         except (DecisionLogError, CanonicalError) as e:
             reason = e.diagnostics() if isinstance(e, Error) else str(e)
@@ -472,21 +714,64 @@ class Gate:
         images: list[ImageResult] = []
         if self._image_policy is not None or verify_unmatched:
             images = self._check_images(results)
+        planned_id, issue_notes = self._issue_summaries(gate, images)
         notes = [
             f"exception {e.name!r} (owner {e.owner}) expired on {e.expires.isoformat()} and no longer applies"
             for e in self.config.exceptions
             if e.expired(self.today)
         ]
         notes.extend(self._gk_notes)
+        notes.extend(self._vap.notes if self._vap is not None else ())
+        if not verify_unmatched:  # `verify image` checks no manifests
+            results = [*self._gk_unevaluable_results(), *results]
         return Decision(
             gate=gate,
             mode=self.config.mode,
             results=results,
             policy_revision=self.policy_revision,
             duration_ms=(time.perf_counter() - started) * 1000,
-            notes=notes,
+            notes=[*notes, *issue_notes],
             images=images,
+            planned_id=planned_id,
         )
+
+    def _issue_summaries(self, gate: str, images: Sequence[ImageResult]) -> tuple[str, list[str]]:
+        """Sign and attach a verification summary for each image verified in full (`check`, `presync`).
+
+        Returns the id the decision's record will have (each summary names it) and notes on the
+        summaries that could not be attached.
+        """
+        if self._issuer is None or gate not in ("ci", "presync") or self._image_policy is None:
+            return "", []
+        from trustgate.decisions.canonical import uuid7
+
+        # The summaries name the decision; they are attached once it is recorded (`_record`), so
+        # none points at a decision the log does not hold.
+        planned_id = uuid7() if self.decision_log is not None else ""
+        self._signed = []
+        for image in images:
+            signed = self._issuer.prepare(self._image_policy, image, decision_id=planned_id or None)
+            if signed is not None:
+                image.issued = [signed.record]
+                self._signed.append((image, signed))
+        return planned_id, []
+
+    def _attach_summaries(self, decision: Decision) -> None:
+        signed, self._signed = self._signed, []
+        if not signed:
+            return
+        if self.decision_log is not None and not decision.record_id:
+            decision.notes.append("no verification summary was attached: the decision was not recorded")
+            for image, _ in signed:
+                image.issued = []
+            return
+        for image, summary in signed:
+            problem = summary.attach(self.verifier.registry)
+            if problem is not None:
+                image.issued = []
+                decision.notes.append(
+                    f"the verification summary of {image.reference} was not attached: {problem}"
+                )
 
     def _check_images(self, results: list[DocumentResult]) -> list[ImageResult]:
         """Verify every distinct image the documents use; add findings where each is used."""
@@ -582,7 +867,9 @@ class Gate:
 
     def run_unit(self, unit: loader.Unit) -> list[DocumentResult]:
         """Read one unit and evaluate each of its documents, in document order."""
-        documents, problems = self._preread.get(unit.path) or loader.read_unit(unit, self.config.limits)
+        documents, problems = self._preread.get(unit.path) or loader.read_unit(
+            unit, self.config.limits, any_data=True
+        )
         results = [self._problem_result(p) for p in problems] + [
             self._evaluate_document(d) for d in documents
         ]
@@ -601,15 +888,21 @@ class Gate:
         return DocumentResult(problem.source, None, None, None, None, [finding])
 
     def _evaluate_document(self, doc: Document) -> DocumentResult:
+        if not doc.kubernetes:
+            return self._evaluate_data(doc)
         findings: list[Finding] = []
         mode = self.config.mode
         if self._schemas is not None:
             findings.extend(self._schema_findings(doc, mode))
-        if self._gk is not None and self._gk.constraints:
+        if self._gk is not None and (self._gk.constraints or self._gk.skipped):
             findings.extend(self._gatekeeper_findings(doc, mode))
+        if self._vap is not None:
+            findings.extend(self._admission_policy_findings(doc))
         for evaluator, group in zip(self._rego(), self._groups, strict=True):
             try:
                 raw = evaluator.evaluate(doc.obj)
+                if self.combine:  # the user's own policies see the combined input instead
+                    raw = [r for r in raw if r.package not in group.user]
             except PolicyError as e:
                 findings.append(
                     Finding(
@@ -621,31 +914,24 @@ class Gate:
                     )
                 )
                 continue
-            for item in raw:
-                source_mode = group.modes.get(item.package) or mode
-                findings.append(
-                    Finding(
-                        rule=item.rule,
-                        severity=_severity(item.blocking, source_mode),
-                        rule_severity=Severity.ERROR if item.blocking else Severity.WARNING,
-                        message=item.message,
-                        source="rego",
-                        fix=item.fix,
-                        path=item.path,
-                        policy=item.package,
-                        metadata=item.metadata,
-                    )
-                )
+            findings.extend(_rego_finding(item, group.modes.get(item.package) or mode) for item in raw)
         for finding in findings:
+            where = ""
             if finding.path:
-                finding.line = yamlio.locate(doc.tree, finding.path)
-            if self.config.exceptions and finding.source in ("schema", "rego", "gatekeeper"):
+                finding.line, where = origins.locate(doc, finding.path)
+            if (
+                self.config.exceptions
+                and finding.source in ("schema", "rego", "gatekeeper", "admission-policy")
+                and finding.exception is None  # the policy's own conftest `exception` waived it
+            ):
                 self._apply_exceptions(doc.namespace, doc.kind, doc.name, finding)
+            if where:  # the line is the object's, not the field's: say where the field is
+                finding.note = f"{finding.note}; {where}" if finding.note else where
         findings.sort(key=_finding_order)
         images: list[ImageUse] = []
         if self._image_policy is not None:
             images = [
-                ImageUse(u.reference, u.path, u.container, yamlio.locate(doc.tree, u.path))
+                ImageUse(u.reference, u.path, u.container, origins.locate(doc, u.path)[0])
                 for u in find_images(doc.obj)
             ]
         keep = doc.obj if self.decision_log is not None else None  # the record stores or hashes it
@@ -653,8 +939,70 @@ class Gate:
             doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings, keep, images=images
         )
 
+    def _evaluate_data(self, doc: Document) -> DocumentResult:
+        """A document that is not a Kubernetes object: the user's own policies only.
+
+        Schemas, Gatekeeper, the bundled policies and images are about Kubernetes
+        objects. When no policy of the user's evaluates the document, an info finding
+        says so: nothing is dropped silently.
+        """
+        if self.combine and any(g.user for g in self._groups):  # checked within the combined input
+            keep = doc.obj if self.decision_log is not None else None
+            return DocumentResult(doc.source, None, None, None, None, [], keep)
+        return self._evaluate_user(doc.obj, doc.tree, doc.source, "this document")
+
+    def _evaluate_combined(self, documents: Sequence[Document]) -> DocumentResult:
+        """conftest's `--combine`: the user's own policies over every document at once.
+
+        The input is conftest's: `[{"path": file, "contents": document}, ...]`, sorted
+        (stably) by path. The result is reported as the file `Combined`, as conftest does.
+        """
+        combined = sorted(
+            ({"path": d.source.file, "contents": d.obj} for d in documents), key=lambda c: str(c["path"])
+        )
+        return self._evaluate_user(combined, None, Source("Combined"), "the combined input")
+
+    def _evaluate_user(self, value: Any, tree: Any, source: Source, what: str) -> DocumentResult:
+        findings: list[Finding] = []
+        evaluated = False
+        for evaluator, group in zip(self._rego(), self._groups, strict=True):
+            if not group.user:
+                continue
+            evaluated = True
+            try:
+                raw = [r for r in evaluator.evaluate(value) if r.package in group.user]
+            except PolicyError as e:
+                findings.append(
+                    Finding(
+                        rule="policy/error",
+                        severity=Severity.ERROR,
+                        message=e.message,
+                        source="engine",
+                        fix=f"fix the policy: it failed on {what}",
+                    )
+                )
+                continue
+            findings.extend(_rego_finding(r, group.modes.get(r.package) or self.config.mode) for r in raw)
+        if not evaluated:
+            findings.append(_unchecked(combined=what == "the combined input"))
+        for finding in findings:
+            if finding.path:
+                finding.line = yamlio.locate(tree, finding.path)
+            if self.config.exceptions and finding.source == "rego" and finding.exception is None:
+                self._apply_exceptions(None, None, None, finding)
+        findings.sort(key=_finding_order)
+        keep = value if self.decision_log is not None and isinstance(value, Mapping) else None
+        return DocumentResult(source, None, None, None, None, findings, keep)
+
     def _schema_findings(self, doc: Document, mode: Mode) -> list[Finding]:
         assert self._schemas is not None
+        lifecycle_findings: list[Finding] = []
+        if doc.api_version and doc.kind and not self._schemas.has_crd(doc.api_version, doc.kind):
+            api = deprecations.lifecycle(doc.api_version, doc.kind)
+            if api is not None:
+                lifecycle_findings = self._lifecycle_findings(api, mode)
+                if lifecycle_findings and lifecycle_findings[0].rule == "schema-removed-api":
+                    return lifecycle_findings  # no schema to validate against: the target does not serve it
         try:
             violations = self._schemas.validate(doc.obj)
         except SchemaMissing:
@@ -681,7 +1029,42 @@ class Gate:
                 policy=f"kubernetes-{self._schemas.version}{'-strict' if self._schemas.strict else ''}",
             )
             for v in violations
-        ]
+        ] + lifecycle_findings
+
+    def _lifecycle_findings(self, api: deprecations.ApiLifecycle, mode: Mode) -> list[Finding]:
+        """A removed API blocks; a deprecated one still served by the target version warns."""
+        assert self._schemas is not None
+        target = deprecations.parse_version(self._schemas.version)
+        policy = f"kubernetes-{target[0]}.{target[1]}"
+        if target >= api.removed:
+            return [
+                Finding(
+                    rule="schema-removed-api",
+                    severity=_severity(True, mode),
+                    message=f"{api.describe()} was removed in Kubernetes {api.removed_in}; {api.instead} "
+                    f"(the target, Kubernetes {target[0]}.{target[1]}, rejects it)",
+                    source="schema",
+                    fix=f"migrate the manifest: {api.instead} "
+                    "(https://kubernetes.io/docs/reference/using-api/deprecation-guide/)",
+                    path=("apiVersion",),
+                    policy=policy,
+                )
+            ]
+        if api.deprecated is not None and target >= api.deprecated:
+            return [
+                Finding(
+                    rule="schema-deprecated-api",
+                    severity=_severity(False, mode),
+                    rule_severity=Severity.WARNING,
+                    message=f"{api.describe()} is deprecated since Kubernetes {api.deprecated_in} and "
+                    f"is removed in {api.removed_in}; {api.instead}",
+                    source="schema",
+                    fix=f"before upgrading to Kubernetes {api.removed_in}: {api.instead}",
+                    path=("apiVersion",),
+                    policy=policy,
+                )
+            ]
+        return []
 
     def _apply_exceptions(
         self, namespace: str | None, kind: str | None, name: str | None, finding: Finding
@@ -736,6 +1119,58 @@ def _total_bytes(units: Sequence[loader.Unit]) -> int:
         else:
             total += len(unit.data or b"")
     return total
+
+
+def _unsupported_message(item: gatekeeper.Unsupported) -> str:
+    if not item.kind:
+        return f"{item.file}: {item.reason}, so nothing given as Gatekeeper policy is enforced"
+    what = f"{item.kind} {item.name}" if item.name else item.kind
+    return (
+        f"{what} ({item.api_version}, {item.where}) is {item.reason}: "
+        "trustgate evaluates only Gatekeeper policies"
+    )
+
+
+def _rego_finding(item: rego.RawFinding, mode: Mode) -> Finding:
+    finding = Finding(
+        rule=item.rule,
+        severity=_severity(item.blocking, mode),
+        rule_severity=Severity.ERROR if item.blocking else Severity.WARNING,
+        message=item.message,
+        source="rego",
+        fix=item.fix,
+        path=item.path,
+        policy=item.package,
+        metadata=item.metadata,
+    )
+    if item.exception:  # conftest's `exception`, defined by the policy package itself
+        finding.exception = AppliedException(
+            f"data.{item.package}.exception", f"Rego package {item.package}", item.exception, "never"
+        )
+        if finding.severity != Severity.INFO:
+            finding.note = f"waived by the policy's own exception (was {finding.severity})"
+        finding.severity = Severity.INFO
+    return finding
+
+
+def _unchecked(*, combined: bool) -> Finding:
+    """Nothing of the user's checked a document that is not a Kubernetes object (or --combine's input)."""
+    if combined:
+        message = "--combine: no policy of your own (-p) evaluated the combined input"
+    else:
+        message = (
+            "not a Kubernetes object (no apiVersion and kind): only your own policies check such "
+            "documents, and none was given, so nothing checked this one"
+        )
+    return Finding(
+        rule="input/not-kubernetes",
+        severity=Severity.INFO,
+        rule_severity=Severity.INFO,
+        message=message,
+        source="trustgate",
+        fix="give a policy of your own for it (-p, or manifests.policies in trustgate.yaml), or exclude "
+        "the file (--exclude, or manifests.exclude)",
+    )
 
 
 def _severity(blocking: bool, mode: Mode) -> Severity:

@@ -60,19 +60,39 @@ class Source:
     rendered_from: str | None = None  # the kustomization directory, for rendered documents
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The source document an object rendered from a kustomization came from.
+
+    Attributes:
+        obj: the object as written in its source file (`Document.source` names the file).
+        tree: the source document's node tree, opaque here, like `Document.tree`.
+        rendered_line: the line the object starts on in `kubectl kustomize`'s output.
+    """
+
+    obj: Mapping[str, Any]
+    tree: Any
+    rendered_line: int
+
+
 @dataclass(slots=True)
 class Document:
-    """One Kubernetes object to evaluate.
+    """One document to evaluate: a Kubernetes object, or other structured data.
 
     Attributes:
         source: where the object was read.
         obj: the parsed object (a JSON-compatible mapping).
         tree: the loader's node tree, opaque here; the loader maps paths to lines with it.
+        kubernetes: an object with apiVersion and kind; False for other structured data
+            (a GitHub workflow, Helm values, Terraform JSON), which only the user's own
+            policies check.
     """
 
     source: Source
     obj: Mapping[str, Any]
     tree: Any = None
+    kubernetes: bool = True
+    origin: Origin | None = None  # for an object rendered from a kustomization: its source document
 
     @property
     def api_version(self) -> str | None:
@@ -137,6 +157,10 @@ class ImageResult:
     platforms: list[Mapping[str, str]] = field(default_factory=list)  # platform manifests of an index
     cache: str = "miss"  # "miss" | "hit" | "stale" (served past its TTL while the registry failed)
     duration_ms: float = 0.0
+    # Rules that accept verification summaries: which path was taken ("summary": the VSA's digest,
+    # verifier, time; "full": the summaries ignored and why). None: the rule accepts none.
+    summary: Mapping[str, Any] | None = None
+    issued: list[Mapping[str, Any]] = field(default_factory=list)  # summaries this decision signed
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"reference": self.reference, "status": self.status}
@@ -156,6 +180,10 @@ class ImageResult:
         out["attestations"] = [dict(a) for a in self.attestations]
         if self.platforms:
             out["platforms"] = [dict(p) for p in self.platforms]
+        if self.summary is not None:
+            out["summary"] = dict(self.summary)
+        if self.issued:
+            out["summariesIssued"] = [dict(i) for i in self.issued]
         out["cache"] = self.cache
         out["durationMs"] = round(self.duration_ms, 3)
         return out
@@ -312,6 +340,7 @@ class Decision:
     notes: list[str] = field(default_factory=list)  # e.g. expired exceptions, skipped kinds
     images: list[ImageResult] = field(default_factory=list)  # every distinct image verified
     record_id: str = ""  # the id of its record in the decision log, once committed
+    planned_id: str = ""  # the id its record will get, when something (a summary) named it before
     record_error: str = ""  # it could not be recorded and the failure policy is closed: exit 3
 
     @property

@@ -22,6 +22,8 @@ printf 'subjectAltName=DNS:trustgate.%s.svc,DNS:trustgate.%s.svc.cluster.local\n
 openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
     -days 365 -extfile "$dir/ext.cnf" -out "$dir/tls.crt"
 
+# The Secret's namespace first (README install order, step 1; harmless when it exists).
+kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n "$ns" create secret tls trustgate-tls --cert="$dir/tls.crt" --key="$dir/tls.key" \
     --dry-run=client -o yaml | kubectl apply -f -
 bundle="$(base64 < "$dir/ca.crt" | tr -d '\n')"

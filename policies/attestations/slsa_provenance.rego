@@ -17,7 +17,11 @@ _v1 := "https://slsa.dev/provenance/v1"
 
 _v02 := "https://slsa.dev/provenance/v0.2"
 
-_settings := object.get(data, ["trustgate", "slsa"], {})
+# Only data.trustgate.slsa: a rule that reads all of `data` depends on itself, which
+# OPA rejects (rego_recursion_error) and trustgate refuses (ADR 0008).
+default _settings := {}
+
+_settings := data.trustgate.slsa
 
 _builders := object.get(_settings, "builders", [])
 

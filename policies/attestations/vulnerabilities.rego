@@ -12,7 +12,11 @@ package trustgate.attestations.vuln
 
 import rego.v1
 
-_settings := object.get(data, ["trustgate", "vuln"], {})
+# Only data.trustgate.vuln: a rule that reads all of `data` depends on itself, which
+# OPA rejects (rego_recursion_error) and trustgate refuses (ADR 0008).
+default _settings := {}
+
+_settings := data.trustgate.vuln
 
 _severities := {upper(s) | some s in object.get(_settings, "severities", ["CRITICAL"])}
 

@@ -382,7 +382,7 @@ allowed_seccomp_types := data.trustgate.lib.k8s.pss_seccomp_types
 _deny contains finding if {
 	profile := data.trustgate.lib.k8s.pod.security_context.seccompProfile
 	profile != null
-	not profile.type in allowed_seccomp_types # a valid profile stops here, without a call
+	not _allowed_seccomp_type(profile) # a valid profile stops here
 	profile_type := object.get(k8s.as_object(profile), "type", "")
 	not profile_type in allowed_seccomp_types
 	finding := k8s.pod_finding(
@@ -397,7 +397,7 @@ _deny contains finding if {
 	some c in data.trustgate.lib.k8s.containers
 	profile := c.security_context.seccompProfile
 	profile != null
-	not profile.type in allowed_seccomp_types # a valid profile stops here, without a call
+	not _allowed_seccomp_type(profile) # a valid profile stops here
 	profile_type := object.get(k8s.as_object(profile), "type", "")
 	not profile_type in allowed_seccomp_types
 	finding := k8s.container_finding(
@@ -440,3 +440,7 @@ _deny contains finding if {
 		"Remove the sysctl; Baseline allows only the safe, namespaced sysctls listed by the Pod Security Standards.",
 	)
 }
+
+# `not profile.type in allowed` would be undefined in OPA when `type` is unset (a
+# reference in a negated call is evaluated outside the negation): ask a function.
+_allowed_seccomp_type(profile) if profile.type in allowed_seccomp_types

@@ -152,7 +152,7 @@ _deny contains finding if {
 
 _deny contains finding if {
 	some c in data.trustgate.lib.k8s.containers
-	not c.security_context.runAsNonRoot != null # unset or null
+	not _set(c.security_context, "runAsNonRoot") # unset or null
 	not data.trustgate.lib.k8s.pod.security_context.runAsNonRoot == true
 	not data.trustgate.lib.k8s.pod_user_namespaced
 	finding := k8s.container_finding(
@@ -201,7 +201,7 @@ _deny contains finding if {
 
 _deny contains finding if {
 	some c in data.trustgate.lib.k8s.containers
-	not c.security_context.seccompProfile != null # unset or null
+	not _set(c.security_context, "seccompProfile") # unset or null
 	not _pod_valid_seccomp
 	not data.trustgate.lib.k8s.pod_windows
 	finding := k8s.container_finding(
@@ -283,3 +283,7 @@ _deny contains finding if {
 		"Remove securityContext.procMount or set it to Default.",
 	)
 }
+
+# A field that is present and not null. `not obj.field != null` would be undefined in
+# OPA when the field is unset (the reference is evaluated outside the negation).
+_set(obj, key) if obj[key] != null

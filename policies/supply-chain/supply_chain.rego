@@ -228,7 +228,7 @@ _warn contains finding if {
 
 _warn contains finding if {
 	some c in data.trustgate.lib.k8s.containers
-	not c.container.livenessProbe != null # unset or null
+	not _set(c.container, "livenessProbe") # unset or null
 	c.type == "containers"
 	not input.kind in data.trustgate.lib.k8s.batch_kinds
 	finding := k8s.container_finding(
@@ -242,7 +242,7 @@ _warn contains finding if {
 
 _warn contains finding if {
 	some c in data.trustgate.lib.k8s.containers
-	not c.container.readinessProbe != null # unset or null
+	not _set(c.container, "readinessProbe") # unset or null
 	c.type == "containers"
 	not input.kind in data.trustgate.lib.k8s.batch_kinds
 	finding := k8s.container_finding(
@@ -253,3 +253,7 @@ _warn contains finding if {
 		"Add a readinessProbe so traffic reaches the container only when it is ready.",
 	)
 }
+
+# A field that is present and not null. `not obj.field != null` would be undefined in
+# OPA when the field is unset (the reference is evaluated outside the negation).
+_set(obj, key) if obj[key] != null

@@ -42,5 +42,6 @@ def test_every_bundled_deny_rule_has_a_deny_case() -> None:
         "images-no-latest",
         "resources-memory-limit",
         "schema-unknown-field",
+        "schema-removed-api",
     ):
         assert rule in covered

@@ -284,3 +284,234 @@ def test_absurd_nesting_is_reported_not_a_crash(policy: str, write: Write, name:
     assert code == 3
     (finding,) = json.loads(out)["results"][0]["findings"]
     assert finding["rule"] == "input/invalid-yaml" and "nesting depth" in finding["message"]
+
+
+# -- conftest conventions: rule names, exceptions, namespaces, --combine ----
+
+CONFTEST_POLICY = """\
+package main
+import rego.v1
+
+deny_run_as_root contains msg if {
+  input.kind == "Pod"
+  msg := sprintf("pod %s runs as root", [input.metadata.name])
+}
+
+warn_no_team contains "no team label" if {
+  input.kind == "Pod"
+  not input.metadata.labels.team
+}
+
+exception contains rules if {
+  input.metadata.name == "legacy"
+  rules := ["run_as_root"]
+}
+"""
+
+
+def test_named_deny_and_warn_rules_count_as_conftest_does(write: Write) -> None:
+    policy = str(write("policy/main.rego", CONFTEST_POLICY))
+    code, out, _ = check(policy, str(write("bad.yaml", BAD_POD)), "-o", "json")
+    assert code == 1
+    findings = {f["rule"]: f["severity"] for f in json.loads(out)["results"][0]["findings"]}
+    assert findings == {"main.deny_run_as_root": "error", "main.warn_no_team": "warning"}
+
+
+def test_named_deny_rule_in_rego_v0_blocks(write: Write) -> None:
+    policy = write("v0/main.rego", 'package main\n\ndeny_x[m] {\n  m := "x"\n}\n')
+    code, out, _ = check(str(policy), "--rego-version", "v0", str(write("ok.yaml", GOOD_POD)), "-o", "json")
+    assert code == 1
+    assert json.loads(out)["results"][0]["findings"][0]["rule"] == "main.deny_x"
+
+
+def test_conftest_exception_waives_its_rule_and_is_recorded(write: Write) -> None:
+    policy = str(write("policy/main.rego", CONFTEST_POLICY))
+    legacy = BAD_POD.replace("name: bad", "name: legacy, labels: {team: a}")
+    code, out, _ = check(policy, str(write("legacy.yaml", legacy)), "-o", "json")
+    assert code == 0
+    (finding,) = json.loads(out)["results"][0]["findings"]
+    assert finding["rule"] == "main.deny_run_as_root" and finding["severity"] == "info"
+    assert finding["ruleSeverity"] == "error"
+    assert finding["exception"]["name"] == "data.main.exception"
+    assert finding["exception"]["reason"] == 'data.main.exception[_][_] == "run_as_root"'
+
+
+def test_trustgate_exception_waives_a_named_conftest_rule(write: Write) -> None:
+    policy = write("policy/main.rego", CONFTEST_POLICY)
+    config = write(
+        "trustgate.yaml",
+        f"""\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        kubernetes: {{schemas: false}}
+        manifests:
+          policies:
+            - path: {policy}
+        exceptions:
+          - name: root-ok
+            rules: [main.deny_run_as_root]
+            owner: app-team@example.com
+            reason: vendor image
+            expires: "2999-01-01"
+        """,
+    )
+    pod = BAD_POD.replace("name: bad", "name: bad, labels: {team: a}")
+    code, out, _ = run("check", "-c", str(config), str(write("bad.yaml", pod)), "-o", "json")
+    assert code == 0, out
+    (finding,) = json.loads(out)["results"][0]["findings"]
+    assert finding["exception"]["name"] == "root-ok" and finding["severity"] == "info"
+
+
+def test_policy_under_a_hidden_or_parent_directory_is_found(
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(".github/policy/main.rego", CONFTEST_POLICY)
+    write("repo/bad.yaml", BAD_POD)
+    monkeypatch.chdir(tmp_path / "repo")
+    for policy in ("../.github/policy", str(tmp_path / ".github" / "policy")):
+        code, out, _ = check(policy, "bad.yaml", "-o", "json")
+        assert code == 1, (policy, out)
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = check(".github/policy", "repo/bad.yaml")
+    assert code == 1
+
+
+def test_namespace_applies_across_all_policy_sources(write: Write) -> None:
+    main = write("policy/main.rego", CONFTEST_POLICY)
+    lib = write("lib/helpers.rego", 'package lib\nimport rego.v1\n\ndeny contains "lib" if { false }\n')
+    bad = str(write("bad.yaml", BAD_POD))
+    code, _, err = run("check", "--no-builtin", "-p", str(main), "-p", str(lib), "-n", "main", bad)
+    assert code == 1, err
+    code, _, err = run("check", "--no-builtin", "-p", str(main), "-p", str(lib), "-n", "nope", bad)
+    assert code == 3 and "no policy package named nope" in err
+
+
+def test_all_namespaces_overrides_namespace(write: Write) -> None:
+    main = write("policy/main.rego", 'package main\nimport rego.v1\n\ndeny contains "main" if { false }\n')
+    other = write("policy/other.rego", 'package other\nimport rego.v1\n\ndeny contains "other" if { true }\n')
+    ok = str(write("ok.yaml", GOOD_POD))
+    code, out, _ = run("check", "--no-builtin", "-p", str(main.parent), "-n", "main", ok, "-o", "json")
+    assert code == 0, out
+    code, out, _ = run(
+        "check", "--no-builtin", "-p", str(other.parent), "-n", "main", "--all-namespaces", ok, "-o", "json"
+    )
+    assert code == 1
+    assert {f["rule"] for f in json.loads(out)["results"][0]["findings"]} == {"other.deny"}
+
+
+def test_combine_gives_own_policies_every_document_at_once(write: Write) -> None:
+    policy = write(
+        "policy/unique.rego",
+        """\
+        package main
+        import rego.v1
+
+        deny contains msg if {
+          some i, j
+          input[i].contents.metadata.name == input[j].contents.metadata.name
+          i < j
+          name := input[i].contents.metadata.name
+          msg := sprintf("%s is defined twice (%s, %s)", [name, input[i].path, input[j].path])
+        }
+        """,
+    )
+    a = str(write("a.yaml", GOOD_POD))
+    b = str(write("b.yaml", GOOD_POD))
+    code, out, _ = check(str(policy), a, b, "-o", "json")
+    assert code == 0  # each document alone is fine
+    code, out, _ = check(str(policy), a, b, "--combine", "-o", "json")
+    assert code == 1
+    combined = [r for r in json.loads(out)["results"] if r["file"] == "Combined"]
+    assert combined[0]["findings"][0]["message"] == f"good is defined twice ({a}, {b})"
+
+
+# -- any structured input; exclusions ---------------------------------------
+
+WORKFLOW = "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n"
+WORKFLOW_POLICY = """\
+package workflows
+import rego.v1
+
+deny contains "the workflow sets no permissions" if {
+  input.jobs
+  not input.permissions
+}
+"""
+
+
+def test_own_policies_check_documents_that_are_not_kubernetes_objects(write: Write) -> None:
+    policy = str(write("policy/wf.rego", WORKFLOW_POLICY))
+    wf = str(write("ci.yaml", WORKFLOW))
+    for extra in ((), ("--no-schemas",)):
+        code, out, _ = run("check", "--no-builtin", *extra, "-p", policy, wf, "-o", "json")
+        assert code == 1, out
+        (finding,) = json.loads(out)["results"][0]["findings"]
+        assert (
+            finding["rule"] == "workflows.deny" and finding["message"] == "the workflow sets no permissions"
+        )
+    toml = str(write("conf.toml", "[jobs.build]\nruns-on = 'x'\n"))
+    code, _, _ = run("check", "--no-builtin", "-p", policy, toml)
+    assert code == 1
+
+
+def test_data_no_policy_checks_is_reported_not_dropped(write: Write) -> None:
+    code, out, _ = run(
+        "check", str(write("values.yaml", "replicas: 2\nimage: {tag: latest}\n")), "-o", "json"
+    )
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    assert result["findings"][0]["rule"] == "input/not-kubernetes"
+    assert result["findings"][0]["severity"] == "info"
+
+
+def test_a_document_that_looks_like_a_manifest_stays_an_error(write: Write) -> None:
+    for text in ("apiVersion: v1\nmetadata: {name: x}\n", "kind: Pod\nspec: {}\n", "metadata: {name: x}\n"):
+        code, out, _ = run("check", str(write("typo.yaml", text)), "-o", "json")
+        assert code == 3, text
+        assert json.loads(out)["results"][0]["findings"][0]["rule"] == "input/not-a-kubernetes-object"
+
+
+def test_a_helm_chart_gets_a_hint_and_can_be_excluded(write: Write, tmp_path: Path) -> None:
+    write("repo/app/pod.yaml", GOOD_POD)
+    write("repo/chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    write("repo/chart/templates/pod.yaml", "kind: {{ .Values.kind }}\n")
+    repo = str(tmp_path / "repo")
+    code, out, _ = run("check", "--no-builtin", "--no-schemas", repo, "-o", "json")
+    assert code == 3
+    errors = [r for r in json.loads(out)["results"] if r["status"] == "error"]
+    assert len(errors) == 2
+    assert all("helm template" in r["findings"][0]["fix"] for r in errors)
+    for flags in (
+        ("--exclude", "chart"),
+        ("--exclude", "chart/"),
+        ("--exclude", "**/Chart.yaml", "--exclude", "templates/"),
+    ):
+        code, out, _ = run("check", "--no-builtin", "--no-schemas", *flags, repo, "-o", "json")
+        assert code == 0, (flags, out)
+        assert [Path(r["file"]).name for r in json.loads(out)["results"]] == ["pod.yaml"]
+
+
+def test_exclude_in_the_config_file(write: Write, tmp_path: Path) -> None:
+    write("repo/app/pod.yaml", GOOD_POD)
+    write("repo/app/cassandra.yaml", "cluster_name: test\nkind: [oops]\n")
+    config = write(
+        "trustgate.yaml",
+        """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        kubernetes: {schemas: false}
+        manifests:
+          exclude: [app/cassandra.yaml]
+        """,
+    )
+    code, _, _ = run("check", "--no-builtin", str(tmp_path / "repo"))
+    assert code == 3
+    code, out, err = run("check", "--no-builtin", "-c", str(config), str(tmp_path / "repo"))
+    assert code == 0, out + err
+
+
+def test_malformed_toml_names_file_and_line(write: Write) -> None:
+    code, out, _ = run("check", str(write("bad.toml", "a = 1\nb = [\n")), "-o", "json")
+    assert code == 3
+    finding = json.loads(out)["results"][0]["findings"][0]
+    assert finding["rule"] == "input/invalid-toml" and "invalid TOML" in finding["message"]

@@ -163,11 +163,12 @@ def test_enforcement_action_exceptions_and_unsupported_templates(write: Write, t
         "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: k8scel}\n"
         "spec:\n  crd: {spec: {names: {kind: K8sCel}}}\n  targets:\n"
         "    - target: admission.k8s.gatekeeper.sh\n"
-        "      code: [{engine: K8sNativeValidation, source: {}}]\n",
+        "      code: [{engine: Wasm, source: {}}]\n",  # an engine trustgate does not evaluate
     )
     write(
         "cel/constraint.yaml",
-        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sCel\nmetadata: {name: c}\n",
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sCel\nmetadata: {name: c}\n"
+        "spec: {match: {kinds: [{apiGroups: [''], kinds: [Namespace]}]}}\n",  # matches no checked document
     )
     config = Config(
         policies=(),

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from trustgate.cli.main import main
@@ -65,3 +66,14 @@ def test_broken_policy_exits_three_with_location(write: Write) -> None:
     bad = write("p/bad_test.rego", "package bad_test\ntest_x if {\n")
     code, _, err = run("policy", "test", str(bad.parent))
     assert code == 3 and f"{bad}:" in err
+
+
+def test_policy_test_finds_tests_under_a_parent_or_hidden_directory(
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(".github/policy/main_test.rego", "package main_test\nimport rego.v1\n\ntest_ok if { true }\n")
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path / "repo")
+    code, out, _ = run("policy", "test", "../.github/policy")
+    assert code == 0, out
+    assert "1 passed, 0 failed" in out

@@ -89,7 +89,14 @@ class Setup:
     log: Path
     tmp: Path
 
-    def run(self, *args: str, repo: str | None = None, ref: str = "main") -> tuple[int, str]:
+    def run(
+        self,
+        *args: str,
+        repo: str | None = None,
+        ref: str = "main",
+        gated_ref: str = "trustgate/verified",
+        config: Path | str | None = None,
+    ) -> tuple[int, str]:
         result = CliRunner().invoke(
             main,
             [
@@ -99,9 +106,9 @@ class Setup:
                 "--ref",
                 ref,
                 "--gated-ref",
-                "trustgate/verified",
+                gated_ref,
                 "-c",
-                str(self.config),
+                str(config or self.config),
                 "--decision-log",
                 f"sqlite:///{self.log}",
                 "--no-color",
@@ -110,6 +117,15 @@ class Setup:
             catch_exceptions=False,
         )
         return result.exit_code, result.output
+
+    def config_with(self, name: str, *, paths: str = "[deploy]", mode: str = "enforce") -> Path:
+        """Another config beside `config`: the same keys and rules, other paths or mode."""
+        text = self.config.read_text().replace(
+            "presync:\n  paths: [deploy]\n", f"presync:\n  paths: {paths}\n"
+        )
+        path = self.tmp / name
+        path.write_text(text + f"mode: {mode}\n")
+        return path
 
     def records(self) -> list[dict[str, Any]]:
         with sqlite3.connect(self.log) as db:
@@ -326,7 +342,7 @@ def test_rollback_to_an_approved_tree(setup: Callable[..., Setup], keys: Keys) -
     assert code == 0, output
     assert "rolled-back" in output and s.repo.ref(GATED) == first
     assert any("rollback" in n for n in s.records()[-1]["notes"])
-    # The tree index the rollback relies on is part of what `log verify` proves.
+    # The index the rollback relies on (presync-to, presync-from) is part of what `log verify` proves.
     verify = CliRunner().invoke(
         main, ["log", "verify", "--store", f"sqlite:///{s.log}"], catch_exceptions=False
     )
@@ -357,6 +373,168 @@ def test_rollback_is_refused_without_the_setting(setup: Callable[..., Setup], ke
     code, output = s.run()
     assert code == 1 and "non-fast-forward" in output
     assert s.repo.ref(GATED) == second
+
+
+CRD = textwrap.dedent(
+    """\
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata: {name: widgets.example.com}
+    spec:
+      group: example.com
+      names: {kind: Widget, plural: widgets, singular: widget}
+      scope: Namespaced
+      versions:
+        - name: v1
+          served: true
+          storage: true
+          schema: {openAPIV3Schema: {type: object}}
+    """
+)
+
+
+@pytest.mark.parametrize("other", ["staging-gate", "other-gated-ref", "other-repository"])
+def test_an_approval_of_another_gate_is_not_borrowed(
+    setup: Callable[..., Setup], keys: Keys, other: str
+) -> None:
+    """Issue 13, finding 2: a staging gate (or any other gated ref, or a copy of the repository)
+    sharing the decision log approves a tree; the prod gate must still want its own approval."""
+    s = setup(commits="allowRollback: true\n")
+    s.repo.write("staging/settings.yaml", CONFIGMAP.replace("shop", "staging"))
+    first = s.repo.commit("staging", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("drop the volume, unapproved", ssh=keys.alice)
+    if other == "staging-gate":
+        code, output = s.run(
+            gated_ref="trustgate/staging", config=s.config_with("staging.yaml", paths="[staging]")
+        )
+    elif other == "other-gated-ref":
+        code, output = s.run(gated_ref="trustgate/other")
+    else:
+        copy = s.tmp / "copy"
+        subprocess.run(["git", "clone", "-q", str(s.repo.path), str(copy)], check=True, timeout=60)
+        code, output = s.run(repo=str(copy))
+    assert code == 0, output  # the other gate is created at the tip: its first run judges no deletion
+
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted" in output and "rollback" not in output
+    assert s.repo.ref(GATED) == first
+
+
+def test_an_audit_mode_run_is_not_an_approval(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup(commits="allowRollback: true\n")
+    assert s.run()[0] == 0
+    s.repo.remove("deploy/pvc.yaml")
+    dropped = s.repo.commit("drop the volume, unapproved", ssh=keys.alice)
+    code, output = s.run(config=s.config_with("audit.yaml", mode="audit"))
+    assert code == 0 and s.repo.ref(GATED) == dropped, output  # audit mode lets anything through
+    s.repo.write("deploy/pvc.yaml", PVC)
+    back = s.repo.commit("the volume again", ssh=keys.alice)
+    assert s.run()[0] == 0 and s.repo.ref(GATED) == back
+
+    # main goes back to the tree only audit mode let through: not a rollback, so refused.
+    s.repo.git("reset", "-q", "--hard", dropped)
+    code, output = s.run()
+    assert code == 1, output
+    assert "non-fast-forward" in output and "PersistentVolumeClaim/shop/data would be deleted" in output
+    assert s.repo.ref(GATED) == back
+    assert any("not a rollback" in n for n in s.records()[-1]["notes"])
+
+
+def test_a_plain_revert_that_removes_a_crd_needs_approval(setup: Callable[..., Setup], keys: Keys) -> None:
+    """A revert is a fast-forward back to a tree the gate approved once: a change like any other."""
+    s = setup(commits="allowRollback: true\n")
+    first_tree = s.repo.git("rev-parse", "HEAD^{tree}")
+    assert s.run()[0] == 0
+    s.repo.write("deploy/crd.yaml", CRD)
+    s.repo.commit("add the widget CRD", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.remove("deploy/crd.yaml")
+    reverted = s.repo.commit('Revert "add the widget CRD"', ssh=keys.alice)
+    assert s.repo.git("rev-parse", "HEAD^{tree}") == first_tree
+    code, output = s.run()
+    assert code == 1, output
+    assert "CustomResourceDefinition/widgets.example.com would be deleted" in output
+    assert s.repo.ref(GATED) != reverted
+
+    tip = s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com", gpg=keys.bob
+    )
+    code, output = s.run()
+    assert code == 0, output
+    assert "advanced" in output and s.repo.ref(GATED) == tip
+
+
+def test_a_rollback_compares_the_files_under_the_gated_paths(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Back to the files the gated ref held before, with a change outside presync.paths on top."""
+    s = setup(commits="allowRollback: true\n")
+    first = s.repo.head()
+    assert s.run()[0] == 0
+    s.repo.write("deploy/crd.yaml", CRD)
+    crd = s.repo.commit("add the widget CRD", ssh=keys.alice)
+    assert s.run()[0] == 0 and s.repo.ref(GATED) == crd
+    s.repo.git("reset", "-q", "--hard", first)
+    s.repo.write("README.md", "# fleet, rolled back\n")
+    tip = s.repo.commit("roll back, and say so", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    assert "rolled-back" in output and s.repo.ref(GATED) == tip
+    record = s.records()[-1]
+    created = s.records()[0]
+    assert record["subject"]["presync"]["rollbackOf"] == created["id"]
+    assert record["subject"]["presync"]["pathsTree"] == created["subject"]["presync"]["pathsTree"]
+    assert record["subject"]["presync"]["gatedBefore"] == crd
+    (deleted,) = [f for f in record["findings"] if f["rule"] == "destructive-change"]
+    assert deleted["severity"] == "info" and "rollback" in deleted["note"]
+    verify = CliRunner().invoke(
+        main, ["log", "verify", "--store", f"sqlite:///{s.log}"], catch_exceptions=False
+    )
+    assert verify.exit_code == 0, verify.output
+
+
+def test_a_rollback_only_to_files_the_gated_ref_was_seen_holding(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """The record is written before the move: an allow whose move no later run saw is not enough."""
+    s = setup(commits="allowRollback: true\n")
+    first = s.repo.head()
+    assert s.run()[0] == 0
+    s.repo.write("deploy/crd.yaml", CRD)
+    crd = s.repo.commit("add the widget CRD", ssh=keys.alice)
+    assert s.run()[0] == 0 and s.repo.ref(GATED) == crd
+    # The gated ref goes back before any run found it at `crd` (a failed push looks the same).
+    s.repo.git("update-ref", GATED, first)
+    # A rewritten history (not a fast-forward from `first`) with the files of `crd`.
+    s.repo.git("checkout", "-q", "--orphan", "rewritten")
+    s.repo.commit("the widget CRD, rewritten", ssh=keys.alice)
+    code, output = s.run(ref="rewritten")
+    assert code == 1, output
+    assert "non-fast-forward" in output and s.repo.ref(GATED) == first
+
+
+def test_a_relative_config_path_resolves_against_the_config_file(
+    setup: Callable[..., Setup], keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13, finding 13: `-c trustgate.yaml` with `allowedSigners: allowed_signers` beside it."""
+    s = setup()
+    monkeypatch.chdir(s.tmp)
+    code, output = s.run(config="trustgate.yaml")
+    assert code == 0, output
+    assert "not an allowed signer" not in output and s.repo.ref(GATED) == s.repo.head()
+
+
+def test_a_directory_added_to_the_paths_is_an_addition(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.write("apps/settings.yaml", CONFIGMAP.replace("settings", "apps"))
+    tip = s.repo.commit("apps", ssh=keys.alice)
+    code, output = s.run(config=s.config_with("apps.yaml", paths="[deploy, apps]"))
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+    files = {o["file"] for o in s.records()[-1]["subject"]["objects"]}
+    assert "apps/settings.yaml" in files
 
 
 def test_a_repository_or_ref_that_does_not_exist(setup: Callable[..., Setup], tmp_path: Path) -> None:
@@ -576,3 +754,91 @@ def test_a_link_out_of_the_checked_paths_fails_closed(setup: Callable[..., Setup
     assert "presync/link" in output and "deploy/pod.yaml links to ../other/pod.yaml" in output
     assert "deploy/alias.yaml links" not in output
     assert s.repo.ref(GATED) == gated
+
+
+def test_a_finding_in_a_kustomization_names_the_repository_file_and_line(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    s.repo.write("deploy/app/base/kustomization.yaml", "resources: [pod.yaml]\n")
+    s.repo.write("deploy/app/base/pod.yaml", PRIVILEGED_POD)
+    s.repo.write("deploy/app/prod/kustomization.yaml", "resources: [../base]\n")
+    s.repo.write("deploy/app/kustomization.yaml", "resources: [prod]\n")
+    s.repo.commit("kustomized debug pod", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "deploy/app/base/pod.yaml:8" in output, output  # the file in the repository, the field's line
+    assert "trustgate-tree-" not in output and "trustgate-origins-" not in output
+
+
+def test_every_commit_of_the_range_and_its_people_are_indexed(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup(commits="authors: ['*@example.com']\n")
+    assert s.run()[0] == 0
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    first = s.repo.commit("by carol", gpg=keys.bob, author=("Carol", "carol@example.com"))
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'3'"))
+    tip = s.repo.commit("by erin", ssh=keys.alice, author=("Erin", "erin@example.com"))
+    code, output = s.run()
+    assert code == 0, output
+    record = s.records()[-1]
+    commits = record["subject"]["presync"]["commits"]
+    assert [c["sha"] for c in commits] == [first, tip]
+    bob = commits[0]["signer"]["identity"]
+    assert bob and commits[0]["signer"]["format"] == "gpg"
+
+    def ids(*args: str) -> list[str]:
+        query = ["log", "query", "--store", f"sqlite:///{s.log}", "-o", "json", *args]
+        result = CliRunner().invoke(main, query, catch_exceptions=False)
+        return [r["record"]["id"] for r in json.loads(result.output)]
+
+    assert ids("--commit", first[:10]) == [record["id"]]  # not the tip: found all the same
+    for who in ("carol@example.com", bob):  # the author and the signer of a commit below the tip
+        assert ids("--actor", who) == [record["id"]], who
+    verify = CliRunner().invoke(
+        main, ["log", "verify", "--store", f"sqlite:///{s.log}"], catch_exceptions=False
+    )
+    assert verify.exit_code == 0, verify.output
+
+
+def test_the_invoking_identity_is_recorded_for_a_rollback(setup: Callable[..., Setup], keys: Keys) -> None:
+    from trustgate.config import load_config
+    from trustgate.decisions.log import DecisionLog
+    from trustgate.gate import Gate
+    from trustgate.presync.runner import PresyncGate
+
+    s = setup(commits="allowRollback: true\n")
+    first = s.repo.head()
+    assert s.run()[0] == 0
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    s.repo.commit("two", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.git("reset", "-q", "--hard", first)  # a rollback adds no commit: only the invoker says who
+    config = load_config(s.config)
+    invoker = {"provider": "github", "actor": "mallory-the-pusher", "runId": "7"}
+    with (
+        DecisionLog.open(f"sqlite:///{s.log}") as log,
+        Gate(config=config, decision_log=log) as gate,
+        PresyncGate(gate=gate, config=config, invoker=invoker) as runner,
+    ):
+        outcome = runner.run(str(s.repo.path), "main", "trustgate/verified")
+    assert outcome.action == "rolled-back", outcome.message
+    record = s.records()[-1]
+    assert record["actor"]["ci"]["actor"] == "mallory-the-pusher"
+    assert record["subject"]["presync"]["commits"] == []
+    query = ["log", "query", "--store", f"sqlite:///{s.log}", "--actor", "mallory-the-pusher", "-o", "json"]
+    result = CliRunner().invoke(main, query, catch_exceptions=False)
+    assert [r["record"]["id"] for r in json.loads(result.output)] == [record["id"]]
+
+
+def test_the_cli_records_who_ran_the_gate(
+    setup: Callable[..., Setup], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`trustgate presync` in a CI job records the job's actor: git does not say who moved the ref."""
+    s = setup()
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_ACTOR", "mallory-the-pusher")
+    assert s.run()[0] == 0
+    ci = s.records()[-1]["actor"]["ci"]
+    assert (ci["provider"], ci["actor"]) == ("github", "mallory-the-pusher")

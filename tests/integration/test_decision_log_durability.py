@@ -86,3 +86,75 @@ def test_every_acknowledged_decision_survives_kill_9(url: str, tmp_path: Path) -
     assert not missing, f"{len(missing)} acknowledged decisions were lost"
     assert "after-restart" in stored
     assert report.ok, report.first_problem
+
+
+DEFERRED_WRITER = textwrap.dedent(
+    """
+    import sys, threading
+    from trustgate.decisions.canonical import timestamp, uuid7
+    from trustgate.decisions.log import DecisionLog
+
+    log = DecisionLog.open(sys.argv[1])
+    lock = threading.Lock()
+
+    def work(t):
+        n = 0
+        while True:
+            batch = []
+            with log.deferred() as futures:  # as the webhook's evaluators append: without waiting
+                for _ in range(4):
+                    n += 1
+                    subject = {"objects": [{"namespace": f"ns-{t}", "name": f"pod-{n}"}]}
+                    record = {"id": uuid7(), "time": timestamp(), "gate": "admission",
+                              "verdict": "allow", "subject": subject, "pad": "x" * 500}
+                    batch.append(log.append(record))
+            for future in futures:  # as the request threads wait: answered once durable
+                future.result()
+            with lock:
+                sys.stdout.write("".join(i + "\\n" for i in batch))
+                sys.stdout.flush()
+
+    for t in range(8):
+        threading.Thread(target=work, args=(t,), daemon=True).start()
+    threading.Event().wait()
+    """
+)
+
+
+def test_deferred_appends_from_two_processes_survive_kill_9_in_one_verifiable_log(
+    url: str, tmp_path: Path
+) -> None:
+    """Group commit across the webhook's worker processes: each record acknowledged only once durable."""
+    DecisionLog.open(url).store.close()
+    script = tmp_path / "writer.py"
+    script.write_text(DEFERRED_WRITER)
+    procs = [
+        subprocess.Popen([sys.executable, str(script), url], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    acknowledged: list[str] = []
+    deadline = time.monotonic() + 120
+    for proc in procs:
+        assert proc.stdout is not None
+        while len(acknowledged) < 1000 * (procs.index(proc) + 1) and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            acknowledged.append(line.strip())
+    for proc in procs:
+        os.kill(proc.pid, signal.SIGKILL)
+    for proc in procs:
+        rest, _ = proc.communicate()
+        acknowledged += [line for line in rest.splitlines() if line]
+        assert proc.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= 2000, "the writers did not get going"
+    store = open_store(url, create=False)
+    try:
+        with store.snapshot():
+            stored = {e.id for e in store.entries()}
+            report = Verifier(checkpoints=store.checkpoints()).run(store.entries(), store.index_rows())
+    finally:
+        store.close()
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged decisions were lost"
+    assert report.ok, report.first_problem

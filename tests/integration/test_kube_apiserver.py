@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,15 +71,22 @@ def api(cluster: Cluster) -> Iterator[k8s.ApiClient]:
 
 
 @pytest.fixture(scope="module")
+def decision_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The webhook's SQLite decision log."""
+    return tmp_path_factory.mktemp("decision-log") / "decisions.db"
+
+
+@pytest.fixture(scope="module")
 def webhook(
-    cluster: Cluster, api: k8s.ApiClient, tmp_path_factory: pytest.TempPathFactory
+    cluster: Cluster, api: k8s.ApiClient, tmp_path_factory: pytest.TempPathFactory, decision_db: Path
 ) -> Iterator[Server]:
     certs = make_certs(tmp_path_factory.mktemp("webhook-certs"))
-    server = start_server(certs, workers=2)
+    server = start_server(certs, "--decision-log", f"sqlite:///{decision_db}", workers=2)
     manifest = webhook_configuration(
         AdmissionSettings(timeout_seconds=5),
         url=f"https://127.0.0.1:{server.port}",
         ca_bundle=certs.ca.read_bytes(),
+        kubernetes_version="1.20",  # the API server built here: no matchConditions
     )
     k8s.AdmissionregistrationV1Api(api).create_validating_webhook_configuration(manifest)
     core = k8s.CoreV1Api(api)
@@ -168,6 +178,91 @@ def test_protected_namespace_delete_needs_approval(api: k8s.ApiClient, webhook: 
     assert "[admission-protected-delete]" in _message(denied.value)
     core.patch_namespace("payments", {"metadata": {"annotations": {"trustgate.dev/allow-delete": "true"}}})
     core.delete_namespace("payments")
+
+
+NAMESPACE_CONTROLLER = "system:serviceaccount:kube-system:namespace-controller"
+PVC_PROTECTION_CONTROLLER = "system:serviceaccount:kube-system:pvc-protection-controller"
+
+
+def _as(cluster: Cluster, username: str) -> k8s.ApiClient:
+    """A client that acts as `username` (impersonation by the system:masters token)."""
+    configuration = k8s.Configuration()
+    configuration.host = cluster.url
+    configuration.api_key = {"authorization": f"Bearer {cluster.token}"}
+    configuration.ssl_ca_cert = str(cluster.certs.ca)
+    return k8s.ApiClient(configuration, header_name="Impersonate-User", header_value=username)
+
+
+def test_deleting_a_namespace_with_a_pvc_finishes(
+    cluster: Cluster, api: k8s.ApiClient, webhook: Server, decision_db: Path
+) -> None:
+    """The namespace controller's own DELETE of the PVC is admitted and recorded; the namespace goes.
+
+    This test cluster runs no kube-controller-manager, so the test does what the namespace
+    controller does after a namespace is deleted, as its user, through the API server (and so
+    through the webhook): delete each object in it, then remove the `kubernetes` finalizer. The
+    PVC protection controller's part (dropping its finalizer once no pod uses the claim) is
+    done as that controller's user too.
+    """
+    core = k8s.CoreV1Api(api)
+    core.create_namespace(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "vault", "annotations": {"trustgate.dev/allow-delete": "true"}},
+        }
+    )
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    core.create_namespaced_persistent_volume_claim("vault", pvc)
+    # Someone without approval of the claim itself cannot delete it...
+    with pytest.raises(ApiException) as denied:
+        core.delete_namespaced_persistent_volume_claim("data", "vault")
+    assert "[admission-protected-delete]" in _message(denied.value)
+    # ...but the namespace, approved, can be deleted: it is Terminating until emptied.
+    core.delete_namespace("vault")
+    assert core.read_namespace("vault").status.phase == "Terminating"
+
+    with _as(cluster, NAMESPACE_CONTROLLER) as controller:
+        as_controller = k8s.CoreV1Api(controller)
+        as_controller.delete_namespaced_persistent_volume_claim("data", "vault")  # admitted
+        with _as(cluster, PVC_PROTECTION_CONTROLLER) as protection:
+            claim = core.read_namespaced_persistent_volume_claim("data", "vault")
+            if claim.metadata.finalizers:  # StorageObjectInUseProtection added one
+                claim.metadata.finalizers = []  # that controller may update claims, not patch them
+                k8s.CoreV1Api(protection).replace_namespaced_persistent_volume_claim("data", "vault", claim)
+        end = time.monotonic() + 30
+        while core.list_namespaced_persistent_volume_claim("vault").items:
+            assert time.monotonic() < end, "the PVC was not removed"
+            time.sleep(0.2)
+        namespace = core.read_namespace("vault")
+        namespace.spec.finalizers = []  # the controller's last step, once the namespace is empty
+        as_controller.replace_namespace_finalize("vault", namespace)
+    end = time.monotonic() + 30
+    while True:
+        try:
+            core.read_namespace("vault")
+        except ApiException as gone:
+            assert gone.status == 404
+            break
+        assert time.monotonic() < end, "the namespace did not go"
+        time.sleep(0.2)
+
+    with sqlite3.connect(decision_db) as db:
+        records = [json.loads(raw) for (raw,) in db.execute("SELECT record FROM decisions")]
+    deletes = [
+        r
+        for r in records
+        if r["subject"].get("operation") == "DELETE"
+        and (r.get("actor") or {}).get("user", {}).get("username") == NAMESPACE_CONTROLLER
+    ]
+    assert len(deletes) == 1, [r["subject"] for r in records if r["subject"].get("operation") == "DELETE"]
+    assert deletes[0]["verdict"] not in ("deny", "denied")
+    assert "PersistentVolumeClaim" in json.dumps(deletes[0]["subject"])
 
 
 def test_webhook_down_fails_closed_except_fail_open_namespaces(api: k8s.ApiClient, webhook: Server) -> None:

@@ -85,16 +85,31 @@ def test_401_403_404(faulty: tuple[ScriptedServer, Reference, MakeClient]) -> No
 
 def test_429_honours_retry_after_then_succeeds(faulty: tuple[ScriptedServer, Reference, MakeClient]) -> None:
     server, ref, client = faulty
-    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
     server.routes["GET /v2/app/manifests/1.0"] = [
         Reply(status=429, headers={"Retry-After": "2"}),
-        Reply(status=429, headers={"Retry-After": later}),  # an HTTP date an hour away: capped
+        Reply(status=429, headers={"Retry-After": "5"}),
         _ok(),
     ]
     sleeps = Sleeps()
     assert client(sleep=sleeps, max_retry_after_seconds=5).resolve(ref).digest == DIGEST
     assert sleeps == [2.0, 5.0]
     assert len(server.requests) == 3
+
+
+def test_a_retry_after_too_long_to_wait_fails_now_and_is_not_shortened(
+    faulty: tuple[ScriptedServer, Reference, MakeClient],
+) -> None:
+    server, ref, client = faulty
+    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    server.routes["GET /v2/app/manifests/1.0"] = [
+        Reply(status=429, headers={"Retry-After": later}),  # an HTTP date an hour away
+        _ok(),
+    ]
+    sleeps = Sleeps()
+    error = _error(lambda: client(sleep=sleeps, max_retry_after_seconds=5).resolve(ref))
+    assert error.kind == "rate-limited" and error.retry_after is not None and error.retry_after > 3000
+    assert "longer than the 5 s trustgate waits" in error.message
+    assert sleeps == [] and len(server.requests) == 1  # asked once, not again five seconds later
 
 
 def test_429_until_the_retries_run_out(faulty: tuple[ScriptedServer, Reference, MakeClient]) -> None:
@@ -440,3 +455,21 @@ def test_an_oversized_token_answer_is_refused_without_reading_it_all(
     error = _error(lambda: client().resolve(ref))
     assert error.kind == "too-large"
     assert "the token from" in error.message
+
+
+def test_an_environment_proxy_is_named_when_it_fails(
+    faulty: tuple[ScriptedServer, Reference, MakeClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, ref, client = faulty
+    server.routes["GET /v2/app/manifests/1.0"] = _ok()
+    proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", proxy)
+    error = _error(lambda: client(max_retries=0).resolve(ref))
+    assert error.kind == "connection"
+    assert f"via proxy {proxy} (from ALL_PROXY in the environment)" in error.message
+    assert "NO_PROXY" in error.hint
+    assert server.requests == []  # the registry itself was never reached
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # listed: straight to the registry, no proxy named
+    assert client(max_retries=0).resolve(ref).digest == DIGEST

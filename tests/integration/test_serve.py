@@ -486,10 +486,12 @@ images:
         assert "failure policy closed: denied" in response["status"]["message"]
         assert response["auditAnnotations"]["failure-policy"] == "closed"
         # Fail-open by namespace name, and by the fail-open path the labelled namespaces use.
+        # The first request marked the registry down (trustgate.oci.breaker): the next ones are
+        # answered at once as unverifiable, no longer by the deadline, and follow the policy too.
         sandbox = json.loads(json.dumps(obj).replace('"shop"', '"sandbox-1"'))
         response = _response(srv, review(sandbox, uid="uid-open"))
         assert response["allowed"] is True
-        assert "failure policy open: allowed without a decision" in response["warnings"][0]
+        assert "failure policy open: allowed" in response["warnings"][0]
         response = _response(srv, review(obj, uid="uid-open-path"), path="/validate/fail-open")
         assert response["allowed"] is True and response["auditAnnotations"]["failure-policy"] == "open"
         # Fail-open covers only what could not be verified: a policy violation still denies.
@@ -497,12 +499,13 @@ images:
         privileged["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
         response = _response(srv, review(privileged, uid="uid-open-privileged"))
         assert response["allowed"] is False, response
-        assert "denied by policy" in response["status"]["message"]
+        assert "trustgate denied" in response["status"]["message"]
         assert "pss-baseline-privileged" in response["status"]["message"]
         # Health is unaffected, and the failures are counted and recorded.
         assert srv.get("/healthz")[0] == 200
         text = srv.get("/metrics")[1]
-        assert 'trustgate_admission_requests_total{verdict="failure_closed"} 2' in text
+        assert 'trustgate_admission_requests_total{verdict="failure_closed"} 1' in text
+        assert 'trustgate_admission_requests_total{verdict="denied"} 1' in text  # decided: a violation
         assert 'trustgate_admission_requests_total{verdict="failure_open"} 2' in text
     finally:
         srv.stop()
@@ -556,7 +559,13 @@ images:
         assert response["allowed"] is True
         assert response["auditAnnotations"]["failure-policy"] == "open"
         assert any("image-unverifiable" in w for w in response["warnings"])
-        assert "trustgate_registry_errors_total 2" in srv.get("/metrics")[1]
+        text = srv.get("/metrics")[1]
+        assert "trustgate_registry_errors_total 2" in text
+        # The failure policy's answers are counted as such, not as a warned allow or a denial.
+        assert 'trustgate_admission_requests_total{verdict="failure_open"} 1' in text
+        assert 'trustgate_admission_requests_total{verdict="failure_closed"} 1' in text
+        assert 'trustgate_admission_requests_total{verdict="warned"} 0' in text
+        assert 'trustgate_admission_requests_total{verdict="denied"} 0' in text
     finally:
         srv.stop()
 

@@ -51,3 +51,27 @@ def test_webhook_configuration_is_the_generated_one() -> None:
     assert committed == result.stdout, (
         "regenerate: trustgate webhook-config > webhook/base/validatingwebhookconfiguration.yaml"
     )
+
+
+def test_only_the_api_server_reaches_the_webhook_port() -> None:
+    policy = yaml.safe_load((WEBHOOK / "base" / "networkpolicy.yaml").read_text())
+    webhook = [r for r in policy["spec"]["ingress"] if {p["port"] for p in r["ports"]} & {8443}]
+    assert len(webhook) == 1
+    peers = webhook[0].get("from")
+    assert peers, "an ingress rule without `from` admits every pod"
+    assert all(set(peer) == {"ipBlock"} for peer in peers)  # no pod or namespace selector: no pod
+    health = [r for r in policy["spec"]["ingress"] if {p["port"] for p in r["ports"]} & {8081}]
+    assert health and all(r.get("from") for r in health)
+
+
+def test_probes_use_the_health_port_and_pods_drain_before_they_stop() -> None:
+    docs = list(yaml.safe_load_all((WEBHOOK / "base" / "deployment.yaml").read_text()))
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert "--health-port=8081" in container["args"]
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["port"] == "health"
+        assert container[probe]["httpGet"]["scheme"] == "HTTP"  # kubelet has no client certificate
+    delay = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    # The preStop delay, then the drain (deadline 8 s + 4 s), then the supervisor's 3 s, fit the grace.
+    assert delay > 0 and delay + 8 + 4 + 3 < pod["terminationGracePeriodSeconds"]

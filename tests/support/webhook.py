@@ -135,6 +135,17 @@ class Server:
     certs: CertSet
     stderr: list[str] = field(default_factory=list)
     _drain: threading.Thread | None = None
+    health_port: int = 0  # the plain-HTTP /healthz, /readyz, /metrics port
+
+    def health(self, path: str) -> tuple[int, str]:
+        """GET over plain HTTP on the health port (no TLS, no client certificate)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.health_port, timeout=30)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
 
     def context(self, *, client_cert: bool = False) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.certs.ca))
@@ -210,7 +221,7 @@ def start_server(
     command = [
         str(TRUSTGATE), "serve", "--host", "127.0.0.1", "--port", "0",
         "--tls-cert", str(certs.server_cert), "--tls-key", str(certs.server_key),
-        "--workers", str(workers), *args,
+        "--workers", str(workers), "--health-port", "0", *args,
     ]  # fmt: skip
     if client_ca:
         command += ["--client-ca", str(certs.ca)]
@@ -219,7 +230,7 @@ def start_server(
     )
     assert process.stderr is not None
     lines: list[str] = []
-    port = 0
+    port = health_port = 0
     end = time.monotonic() + 120
     while time.monotonic() < end:
         raw = process.stderr.readline()
@@ -230,12 +241,14 @@ def start_server(
         found = re.search(r"listening on https://[^ ]+:(\d+) ", line)
         if found:
             port = int(found.group(1))
+            health = re.search(r"health on http://[^ ]+:(\d+)", line)
+            health_port = int(health.group(1)) if health else 0
             break
     if not port:
         process.kill()
         rest = process.stderr.read().decode(errors="replace")
         raise RuntimeError("trustgate serve did not start:\n" + "".join(lines) + rest)
-    server = Server(process, port, certs, lines)
+    server = Server(process, port, certs, lines, health_port=health_port)
 
     def drain() -> None:
         assert process.stderr is not None

@@ -150,3 +150,11 @@ def test_gatekeeper_and_engine_sections(tmp_path: Path) -> None:
     assert config.gatekeeper.inventory == (tmp_path / "cluster",)
     assert config.gatekeeper.mode == Mode.WARN
     assert (config.engine.opa_url, config.engine.opa_timeout_seconds) == ("http://opa:8181", 2)
+
+
+def test_manifests_exclude_is_read_and_validated(write: Write) -> None:
+    head = "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+    config = load_config(write("t.yaml", head + "manifests:\n  exclude: [Chart.yaml, 'charts/']\n"))
+    assert config.exclude == ("Chart.yaml", "charts/")
+    with pytest.raises(ConfigError, match="exclude"):
+        load_config(write("bad.yaml", head + "manifests:\n  exclude: Chart.yaml\n"))

@@ -153,7 +153,7 @@ def test_template_reading_other_data_is_rejected(write: Write) -> None:
         gk.ConstraintSet(lib.templates.values(), lib.constraints)
 
 
-def test_cel_only_template_is_reported_unsupported_by_name(write: Write) -> None:
+def test_cel_only_template_is_evaluated_with_cel(write: Write) -> None:
     cel = """\
 apiVersion: templates.gatekeeper.sh/v1
 kind: ConstraintTemplate
@@ -172,10 +172,15 @@ spec:
         "cel/c.yaml", "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sCelOnly\nmetadata: {name: x}\n"
     )
     lib = gk.load_library([Path(write("cel/y.txt", "")).parent])
-    assert [t.name for t in lib.unsupported] == ["k8scelonly"]
-    assert "K8sNativeValidation" in lib.unsupported[0].unsupported
+    assert lib.unsupported == []
     constraint_set = gk.ConstraintSet(lib.templates.values(), lib.constraints)
-    assert [c.id for c in constraint_set.skipped] == ["K8sCelOnly/x"] and constraint_set.constraints == []
+    assert constraint_set.skipped == [] and [c.id for c in constraint_set.constraints] == ["K8sCelOnly/x"]
+    assert list(constraint_set.cel) == ["K8sCelOnly"] and not constraint_set.rego_kinds
+
+    write("cel/template.yaml", cel.replace("K8sNativeValidation", "Wasm"))  # an engine trustgate lacks
+    lib = gk.load_library([Path(write("cel/y.txt", "")).parent])
+    assert [t.name for t in lib.unsupported] == ["k8scelonly"]
+    assert "only Wasm code" in lib.unsupported[0].unsupported
 
 
 def test_two_templates_with_the_same_lib_package_do_not_clash(write: Write) -> None:

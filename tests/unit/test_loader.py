@@ -188,3 +188,49 @@ def test_json_findings_still_get_field_lines(write: Write) -> None:
     )
     (doc,), _ = read(path)
     assert yamlio.locate(doc.tree, ("spec", "hostNetwork")) == 5
+
+
+@pytest.mark.parametrize(
+    ("relative", "directory", "patterns", "expected"),
+    [
+        ("chart/Chart.yaml", False, ["Chart.yaml"], True),
+        ("a/b/values.yaml", False, ["values.yaml"], True),
+        ("chart", True, ["chart/"], True),
+        ("chart", False, ["chart/"], False),
+        ("apps/web/values.yaml", False, ["apps/*/values.yaml"], True),
+        ("values.yaml", False, ["**/values.yaml"], True),
+        ("x/templates/d.yaml", False, ["**/templates/**"], True),
+        ("app/cassandra.yaml", False, ["/app/cassandra.yaml"], True),
+        ("app/pod.yaml", False, ["app/cassandra.yaml", "*.json"], False),
+    ],
+)
+def test_exclusion_globs(relative: str, directory: bool, patterns: list[str], expected: bool) -> None:
+    assert loader.excluded(relative, patterns, directory=directory) is expected
+
+
+def test_plan_excludes_relative_to_each_root_and_marks_helm_charts(write: Write, tmp_path: Path) -> None:
+    write("repo/app/pod.yaml", "kind: A\n")
+    write("repo/app/values.yaml", "a: 1\n")
+    write("repo/chart/Chart.yaml", "apiVersion: v2\n")
+    write("repo/chart/templates/d.yaml", "kind: A\n")
+    units = loader.plan([str(tmp_path / "repo")], exclude=["app/values.yaml", "templates/"])
+    names = {Path(u.path).relative_to(tmp_path / "repo").as_posix(): u.chart for u in units}
+    assert names == {"app/pod.yaml": None, "chart/Chart.yaml": str(tmp_path / "repo" / "chart")}
+
+
+def test_any_data_keeps_plain_mappings_and_refuses_broken_manifests(write: Write) -> None:
+    path = write("mixed.yaml", "on: push\n---\nmetadata: {name: x}\n---\napiVersion: v1\nkind: A\n")
+    docs, problems = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert [(d.kubernetes, d.source.line) for d in docs] == [(False, 1), (True, 5)]
+    assert [(p.rule, p.source.line) for p in problems] == [("input/not-a-kubernetes-object", 3)]
+    docs, problems = read(path)  # other callers (CRDs, Gatekeeper, pre-sync) see manifests only
+    assert [d.kubernetes for d in docs] == [True] and len(problems) == 2
+    toml = write("c.toml", "[a]\nb = 1\n")
+    docs, _ = loader.read_unit(loader.Unit(str(toml), "file"), LIMITS, any_data=True)
+    assert docs[0].obj == {"a": {"b": 1}} and not docs[0].kubernetes
+
+
+def test_data_documents_get_json_keys_as_conftest_reads_yaml(write: Write) -> None:
+    path = write("ci.yaml", "on: push\n2: two\njobs: {}\n")
+    docs, _ = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert docs[0].obj == {"true": "push", "2": "two", "jobs": {}}

@@ -135,3 +135,51 @@ def test_load_modules_skips_tests_unless_asked(tmp_path: Path) -> None:
     assert [Path(m.path).name for m in rego.load_modules(tmp_path, tests=True)] == ["a.rego", "a_test.rego"]
     with pytest.raises(PolicyError):
         rego.load_modules(tmp_path / "missing")
+
+
+def test_conftest_named_rules_block_and_warn_in_v0_and_v1() -> None:
+    v1 = (
+        'package main\nimport rego.v1\n\ndeny_x contains m if { m := "x" }\nwarn_y contains "y" if { true }\n'
+    )
+    v0 = 'package main\n\nviolation_x[m] {\n  m := "x"\n}\n'
+    findings = evaluate([rego.Module("p.rego", v1)], {})
+    assert {(f.rule, f.blocking) for f in findings} == {("main.deny_x", True), ("main.warn_y", False)}
+    findings = evaluate([rego.Module("p.rego", v0)], {}, rego_v0=True)
+    assert [(f.rule_name, f.blocking) for f in findings] == [("violation_x", True)]
+    assert not rego.is_finding_rule("denyx") and not rego.is_finding_rule("deny_")
+
+
+def test_conftest_exception_names_the_rule_without_its_prefix() -> None:
+    policy = """\
+package main
+import rego.v1
+
+deny_run_as_root contains "root" if { true }
+warn_latest contains "latest" if { true }
+deny contains "plain" if { true }
+
+exception contains rules if {
+  input.metadata.name == "legacy"
+  rules := ["run_as_root", "latest"]
+}
+"""
+    modules = [rego.Module("p.rego", policy)]
+    waived = {f.rule_name: f.exception for f in evaluate(modules, {"metadata": {"name": "legacy"}})}
+    assert waived == {
+        "deny_run_as_root": 'data.main.exception[_][_] == "run_as_root"',
+        "warn_latest": 'data.main.exception[_][_] == "latest"',
+        "deny": "",
+    }
+    assert all(not f.exception for f in evaluate(modules, {"metadata": {"name": "web"}}))
+
+
+def test_load_modules_skips_hidden_directories_only_below_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / ".github" / "policy"
+    (root / ".cache").mkdir(parents=True)
+    (root / "main.rego").write_text("package main\n")
+    (root / ".cache" / "old.rego").write_text("package old\n")
+    assert [Path(m.path).name for m in rego.load_modules(root)] == ["main.rego"]
+    monkeypatch.chdir(tmp_path / ".github")
+    assert [Path(m.path).name for m in rego.load_modules(Path("../.github/policy"))] == ["main.rego"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from trustgate.config import CacheConfig
+from trustgate.oci.breaker import Breakers
 
 T = TypeVar("T")
 
@@ -49,6 +50,8 @@ class MemoryCache(Generic[T]):
         # threads each have their own verifier): one verification per key across all of them.
         self.inflight: dict[str, Future[Any]] = {}
         self.inflight_lock = threading.Lock()
+        # Which registries are down, shared the same way: one failure spares every evaluator the wait.
+        self.breakers = Breakers()
 
     def get(self, key: str) -> Entry[T] | None:
         with self._lock:

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import rfc8785
+
+from trustgate.artifacts.summaries import Acceptance
 from trustgate.config import PUBLIC_GOOD, AttestationRequirement, ImageRule, ImagesSettings
 from trustgate.errors import ConfigError, PolicyError
 from trustgate.policy import rego
@@ -50,6 +53,9 @@ class CompiledRule:
     authorities: tuple[Authority, ...]
     attestations: tuple[CompiledAttestation, ...]
     digest: str  # the rule's content hash: cache entries are keyed by it
+    # What the rule verifies, as verification summaries name it (same at every gate; ADR 12).
+    policy_digest: str = ""
+    acceptance: Acceptance | None = None  # the summaries it accepts instead of verifying
 
     def matches(self, name: str, full: str) -> bool:
         def hit(patterns: Sequence[re.Pattern[str]]) -> bool:
@@ -76,6 +82,7 @@ class ImagePolicy:
         roots: dict[str, TrustRoot] = {}
         authorities: dict[str, Authority] = {}
         fingerprints: dict[str, str] = {}
+        self._identities: dict[str, Any] = {}  # per authority: what it trusts, without names
         for config in settings.authorities:
             if config.key_pem is not None:
                 key = load_public_key(config.key_pem, where=config.key_origin)
@@ -90,6 +97,10 @@ class ImagePolicy:
                     name=config.name, key=key, key_id=key_id(key), trust_root=key_root
                 )
                 root_name = config.key_trust_root
+                self._identities[config.name] = {
+                    "key": key_id(key),
+                    "log": _root_hash(root_name, settings) if root_name else None,
+                }
                 fingerprints[config.name] = (
                     f"key {key_id(key)} log {root_name} {_root_hash(root_name, settings)}"
                     if root_name
@@ -112,6 +123,12 @@ class ImagePolicy:
             authorities[config.name] = KeylessAuthority(
                 name=config.name, trust_root=root, identities=matchers
             )
+            self._identities[config.name] = {
+                "keyless": _root_hash(config.trust_root, settings),
+                "identities": [
+                    [i.subject, i.subject_regex, i.issuer, i.issuer_regex] for i in config.identities
+                ],
+            }
             fingerprints[config.name] = (
                 f"keyless {config.trust_root} {_root_hash(config.trust_root, settings)} "
                 + (repr(config.identities))
@@ -133,6 +150,7 @@ class ImagePolicy:
             )
         for name in sorted({*rule.authorities, *(n for a in rule.attestations for n in a.authorities)}):
             digest.update(fingerprints[name].encode())
+        acceptance = Acceptance.from_config(rule.summaries) if rule.summaries is not None else None
         return CompiledRule(
             rule=rule,
             include=tuple(glob_pattern(p) for p in rule.images),
@@ -140,7 +158,52 @@ class ImagePolicy:
             authorities=tuple(self.authorities[n] for n in rule.authorities),
             attestations=tuple(attestations),
             digest="sha256:" + digest.hexdigest(),
+            policy_digest=self._policy_digest(rule, attestations),
+            acceptance=acceptance,
         )
+
+    def _policy_digest(self, rule: ImageRule, attestations: Sequence[CompiledAttestation]) -> str:
+        """sha256 of the RFC 8785 JSON of what the rule verifies: who must sign (keys, identities,
+        trust-root contents), how many, which attestations with which policies, and the policy data.
+
+        Names (of the rule, authorities, trust roots) and where files live are left out, and so is
+        what the rule accepts: gates with the same rule in different config files agree on it.
+        """
+        document = {
+            "schema": "trustgate.dev/image-policy/v1",
+            "signatures": {
+                "authorities": sorted(
+                    (self._identities[n] for n in dict.fromkeys(rule.authorities)), key=rfc8785.dumps
+                ),
+                "threshold": rule.threshold if rule.authorities else 0,
+            },
+            "attestations": sorted(
+                (
+                    {
+                        "predicateType": a.requirement.predicate_type,
+                        "authorities": sorted(
+                            (self._identities[n] for n in a.requirement.authorities), key=rfc8785.dumps
+                        ),
+                        "policy": sorted(
+                            hashlib.sha256(m.text.encode()).hexdigest() for m in a.policy.modules
+                        )
+                        if a.policy is not None
+                        else [],
+                    }
+                    for a in attestations
+                ),
+                key=rfc8785.dumps,
+            ),
+            "data": json.loads(json.dumps(self.data, default=str)),
+        }
+        try:
+            encoded = rfc8785.dumps(document)
+        except rfc8785.CanonicalizationError as e:  # NaN, or an integer beyond 2**53 in the data
+            raise ConfigError(
+                f"image rule {rule.name!r}: the policy data has a value RFC 8785 JSON cannot hold: {e}",
+                hint="verification summaries name the rule by a hash of its canonical JSON (ADR 12)",
+            ) from e
+        return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
     def rule_for(self, name: str, full: str) -> CompiledRule | None:
         """The first rule matching the image name (`registry/repository`) or the full reference."""

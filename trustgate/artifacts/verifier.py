@@ -14,19 +14,27 @@ Leaves out: where the references come from and how findings are reported
 
 from __future__ import annotations
 
+import base64
+import contextvars
 import dataclasses
+import datetime as dt
+import functools
+import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustgate.artifacts.cache import Lookup, VerificationCache
+from trustgate.artifacts import summaries
+from trustgate.artifacts.cache import Lookup, MemoryCache, VerificationCache
 from trustgate.artifacts.policy import Authority, CompiledAttestation, CompiledRule, ImagePolicy
-from trustgate.errors import PolicyError
+from trustgate.errors import Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
-from trustgate.oci.client import Registry, RegistryError
-from trustgate.oci.discovery import Discovery, SignatureArtifact, discover
+from trustgate.oci import deadline
+from trustgate.oci.breaker import Breakers, GuardedRegistry
+from trustgate.oci.client import Registry, RegistryError, compute_digest
+from trustgate.oci.discovery import MAX_PAYLOAD_BYTES, Discovery, SignatureArtifact, discover
 from trustgate.oci.reference import InvalidReference, Reference
 from trustgate.verify import (
     Evidence,
@@ -40,6 +48,7 @@ from trustgate.verify import (
 _COSIGN_PLACES = (".sig", ".att")
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
+_PLATFORM_LOOKUPS = 8  # platform manifests of one index looked up at once
 
 
 @dataclass(slots=True)
@@ -69,11 +78,28 @@ class ImageVerifier:
         cache: VerificationCache[ImageResult] | None = None,
         clock: Callable[[], float] = time.monotonic,
         concurrency: int | None = None,
+        revocations: Callable[[], Collection[str]] | None = None,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        """`revocations` gives the revoked summary and image digests (it may raise `Error`: then no
+        summary counts); `now` is the wall clock summaries are judged by."""
         self.policy = policy
+        self.revocations = revocations or frozenset
+        self.now = now
         self.registry = registry
         settings = policy.settings
         self.concurrency = concurrency or settings.registries.concurrency
+        self.deadline_seconds = settings.registries.deadline_seconds
+        if cache is None:
+            cache = MemoryCache(settings.cache.max_entries)
+        if settings.cache.url is not None:
+            from trustgate.artifacts.shared import SharedCache
+
+            cache = SharedCache.from_config(settings.cache, local=cache, clock=clock)
+        # Breakers live with the store when it has them, so every verifier over one store (the
+        # webhook's evaluators) learns at once that a registry is down.
+        breakers = getattr(cache, "breakers", None)
+        self._registry = GuardedRegistry(registry, breakers if isinstance(breakers, Breakers) else Breakers())
         self._results: Lookup[ImageResult] = Lookup(settings.cache, cache, clock=clock)
         # Tags move: their digests are kept only `tagTtlSeconds` (a digest's result stays longer).
         tags = dataclasses.replace(settings.cache, ttl_seconds=settings.cache.tag_ttl_seconds)
@@ -107,6 +133,12 @@ class ImageVerifier:
         rule = self.policy.rule_for(name, full)
         if rule is None:
             return self._unmatched(reference)
+        with deadline.within(self.deadline_seconds, f"verifying {reference}"):
+            return self._verify_matched(reference, ref, name, rule, started)
+
+    def _verify_matched(
+        self, reference: str, ref: Reference, name: str, rule: CompiledRule, started: float
+    ) -> ImageResult:
         pinned: list[ImageProblem] = []
         if rule.rule.require_digest and ref.digest is None:
             pinned.append(
@@ -116,16 +148,29 @@ class ImageVerifier:
                     f"pin it: {name}@sha256:<digest> (the digest verified below, if any)",
                 )
             )
-        resolved = self._resolve(ref, rule)
-        if isinstance(resolved, ImageResult):
-            resolved.problems[:0] = pinned
-            resolved.duration_ms = (time.perf_counter() - started) * 1000
-            return resolved
-        digest, platforms, tag_cache = resolved
-        key = f"{rule.digest}|{name}@{digest}"
-        cached, how = self._results.fetch(
-            key, lambda: self._verify_digest(ref.with_digest(digest), rule, platforms)
-        )
+        if ref.digest is not None:
+            # Pinned: the result is looked up before the registry is asked anything (another replica
+            # may have verified it), and a registry that fails serves the stale result if allowed.
+            digest, tag_cache = ref.digest, "hit"
+
+            def compute() -> tuple[ImageResult, str]:
+                resolved = self._resolve(ref, rule)
+                if isinstance(resolved, ImageResult):
+                    return resolved, "error"
+                return self._verify_digest(ref.with_digest(resolved[0]), rule, resolved[1])
+
+            cached, how = self._results.fetch(f"{rule.digest}|{name}@{digest}", compute)
+        else:
+            resolved = self._resolve(ref, rule)
+            if isinstance(resolved, ImageResult):
+                resolved.problems[:0] = pinned
+                resolved.duration_ms = (time.perf_counter() - started) * 1000
+                return resolved
+            digest, platforms, tag_cache = resolved
+            cached, how = self._results.fetch(
+                f"{rule.digest}|{name}@{digest}",
+                lambda: self._verify_digest(ref.with_digest(digest), rule, platforms),
+            )
         result = dataclasses.replace(
             cached,
             reference=reference,
@@ -164,7 +209,7 @@ class ImageVerifier:
 
         def compute() -> tuple[tuple[str, tuple[Mapping[str, str], ...]] | RegistryError, str]:
             try:
-                resolved = self.registry.resolve(ref)
+                resolved = self._registry.resolve(ref)
             except RegistryError as e:
                 return e, "error"
             platforms = tuple(
@@ -191,6 +236,14 @@ class ImageVerifier:
             digest=digest,
             platforms=list(platforms),
         )
+        if rule.acceptance is not None:
+            # A fresh summary from a trusted verifier under this very rule stands in for verifying:
+            # one referrers lookup and one signature. Never cached (a revocation must bite at once).
+            accepted, ignored = self._summary(ref, rule, digest)
+            if accepted is not None:
+                result.summary = accepted.to_json() | ({"ignored": ignored} if ignored else {})
+                return result, "summary"
+            result.summary = {"path": "full", "ignored": ignored}
         # The referrers first; the cosign tags only when the referrers do not satisfy the rule
         # (each place costs registry round trips; a requirement already met needs no more).
         found: list[_Found] = []
@@ -198,15 +251,14 @@ class ImageVerifier:
         for places in (("referrers",), _COSIGN_PLACES):
             try:
                 if not found:
-                    found.append(_Found(digest, discover(self.registry, ref, digest, places=places)))
-                    if rule.attestations:
-                        found.extend(
-                            _Found(p["digest"], discover(self.registry, ref, p["digest"], places=places))
-                            for p in platforms
-                        )
+                    wanted = [digest] + ([p["digest"] for p in platforms] if rule.attestations else [])
+                    found.extend(
+                        _Found(d, discovery)
+                        for d, discovery in zip(wanted, self._discover(ref, wanted, places), strict=True)
+                    )
                 else:
-                    for item in found:
-                        more = discover(self.registry, ref, item.digest, places=places)
+                    mores = self._discover(ref, [item.digest for item in found], places)
+                    for item, more in zip(found, mores, strict=True):
                         item.discovery = Discovery(
                             item.discovery.signatures + more.signatures,
                             item.discovery.attestations + more.attestations,
@@ -217,7 +269,7 @@ class ImageVerifier:
             result = dataclasses.replace(fresh, problems=[], signatures=[], attestations=[])
             top, below = found[0], found[1:]
             if rule.authorities:
-                self._check_signatures(rule, top, result)
+                self._check_signatures(rule, top, result, ref)
             for att in rule.attestations:
                 self._check_attestation(att, ref, top, below, result)
             if not any(p.blocking for p in result.problems):
@@ -228,7 +280,140 @@ class ImageVerifier:
             result.status = "failed"
         return result, "ok" if result.status == "verified" else "negative"
 
-    def _check_signatures(self, rule: CompiledRule, found: _Found, result: ImageResult) -> None:
+    def _summary(
+        self, ref: Reference, rule: CompiledRule, digest: str
+    ) -> tuple[summaries.Accepted | None, list[str]]:
+        """The newest summary that counts for `digest`, and why the others were ignored."""
+        acceptance = rule.acceptance
+        assert acceptance is not None
+        try:
+            revoked = self.revocations()
+        except Error as e:  # not knowing what is revoked, no summary can be trusted
+            return None, [f"VSAs ignored: the revocations could not be read: {e.message}"]
+        bare = Reference(registry=ref.registry, repository=ref.repository)
+        try:
+            descriptors, source = self._registry.referrers(bare, digest)
+        except RegistryError as e:
+            return None, [f"VSAs not looked up: {e.message}"]
+        candidates = sorted(
+            (
+                d
+                for d in descriptors
+                if d.annotations.get(summaries.PREDICATE_ANNOTATION) == summaries.VSA_PREDICATE
+            ),
+            key=lambda d: d.annotations.get(summaries.CREATED_ANNOTATION, ""),
+            reverse=True,
+        )
+        ignored: list[str] = []
+        for descriptor in candidates[: summaries.MAX_CANDIDATES]:
+            try:
+                payload = self._summary_payload(bare, descriptor.digest)
+                accepted = summaries.judge(
+                    payload,
+                    bundle_digest=compute_digest(payload),
+                    image_digest=digest,
+                    acceptance=acceptance,
+                    policy_digest=rule.policy_digest,
+                    now=self.now(),
+                    revoked=revoked,
+                )
+            except summaries.SummaryError as e:
+                ignored.append(e.message)
+                continue
+            return dataclasses.replace(accepted, source=source, referrer=descriptor.digest), ignored
+        if len(candidates) > summaries.MAX_CANDIDATES:
+            ignored.append(f"{len(candidates) - summaries.MAX_CANDIDATES} older VSAs not looked at")
+        return None, ignored
+
+    def inspect_summaries(self, reference: str) -> dict[str, Any]:
+        """Every verification summary on an image, each with its statement and whether it counts.
+
+        What `trustgate verify image --summary` shows. A summary "counts" under the image's rule
+        when the rule accepts summaries and this one passes every check; the statement shown is
+        the one in the bundle, signed or not (the verdict says which).
+
+        Raises:
+            RegistryError: the image cannot be resolved or its referrers listed.
+            InvalidReference: `reference` is not an image reference.
+        """
+        ref = Reference.parse(reference)
+        name = f"{ref.registry}/{ref.repository}"
+        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+        rule = self.policy.rule_for(name, full)
+        digest = ref.digest or self._registry.resolve(ref).digest
+        bare = Reference(registry=ref.registry, repository=ref.repository)
+        descriptors, source = self._registry.referrers(bare, digest)
+        found = sorted(
+            (
+                d
+                for d in descriptors
+                if d.annotations.get(summaries.PREDICATE_ANNOTATION) == summaries.VSA_PREDICATE
+            ),
+            key=lambda d: d.annotations.get(summaries.CREATED_ANNOTATION, ""),
+            reverse=True,
+        )
+        try:
+            revoked = self.revocations()
+        except Error:
+            revoked = frozenset()
+        shown = []
+        for descriptor in found:
+            entry: dict[str, Any] = {"referrer": descriptor.digest, "source": source}
+            try:
+                payload = self._summary_payload(bare, descriptor.digest)
+            except summaries.SummaryError as e:
+                shown.append(entry | {"counts": False, "reason": e.message})
+                continue
+            entry["digest"] = compute_digest(payload)
+            statement = summaries.unverified_statement(payload)
+            if statement is not None:
+                entry["statement"] = statement
+            if rule is None or rule.acceptance is None:
+                entry |= {"counts": False, "reason": "no image rule accepts summaries for this image"}
+            else:
+                try:
+                    accepted = summaries.judge(
+                        payload,
+                        bundle_digest=entry["digest"],
+                        image_digest=digest,
+                        acceptance=rule.acceptance,
+                        policy_digest=rule.policy_digest,
+                        now=self.now(),
+                        revoked=revoked,
+                    )
+                    entry |= {"counts": True, "verification": accepted.to_json()}
+                except summaries.SummaryError as e:
+                    entry |= {"counts": False, "reason": e.message}
+            shown.append(entry)
+        out: dict[str, Any] = {"reference": reference, "digest": digest, "summaries": shown}
+        if rule is not None:
+            out |= {"rule": rule.rule.name, "policyDigest": rule.policy_digest}
+        return out
+
+    def _summary_payload(self, ref: Reference, referrer: str) -> bytes:
+        """The bundle of one summary referrer.
+
+        Raises:
+            SummaryError: it cannot be fetched or is not a one-layer manifest.
+        """
+        try:
+            manifest = self._registry.manifest(ref, referrer)
+            if manifest is None:
+                raise summaries.SummaryError(referrer, "listed, but its manifest does not exist")
+            layers = manifest.descriptors("layers")
+            if len(layers) != 1 or layers[0].size > MAX_PAYLOAD_BYTES:
+                raise summaries.SummaryError(
+                    referrer, "malformed: not one bundle layer within the size limit"
+                )
+            return self._registry.blob(ref, layers[0].digest, max_bytes=MAX_PAYLOAD_BYTES)
+        except RegistryError as e:
+            raise summaries.SummaryError(referrer, f"could not be fetched ({e.kind}): {e.message}") from e
+        except ValueError as e:
+            raise summaries.SummaryError(referrer, f"malformed manifest: {e}") from e
+
+    def _check_signatures(
+        self, rule: CompiledRule, found: _Found, result: ImageResult, ref: Reference
+    ) -> None:
         artifacts = [a for a in found.discovery.signatures if a.kind != "cosign-dsse"]
         authorities = list({a.name: a for a in rule.authorities}.values())  # distinct, in order
         # Which signing credential (certificate or key) satisfies which authority.
@@ -252,7 +437,9 @@ class ImageVerifier:
         satisfied = [a.name for a in authorities if a.name in matched]
         for name in satisfied:
             artifact, evidence = can[name][matched[name]]
-            result.signatures.append(_evidence(evidence) | {"source": artifact.source})
+            result.signatures.append(
+                _evidence(evidence) | {"source": artifact.source} | _artifact_digest(artifact)
+            )
         for authority in authorities:
             if authority.name in can and authority.name not in matched:
                 reasons.setdefault(authority.name, []).insert(
@@ -268,6 +455,17 @@ class ImageVerifier:
                 f"of {found.digest} nor in the {found.digest.replace(':', '-')}.sig tag"
             )
             fix = "sign the image (e.g. `cosign sign`) and push the signature to the same repository"
+            signed = self._signed_platforms(ref, result.platforms)
+            if signed:
+                message += (
+                    f"; it is a multi-platform index, and the manifest pins the index digest, which is "
+                    f"what the rule verifies, but only its platform manifests are signed "
+                    f"({', '.join(signed)})"
+                )
+                fix = (
+                    f"sign the index itself: `cosign sign {ref.registry}/{ref.repository}@{found.digest}` "
+                    "(`--recursive` signs the index and every platform)"
+                )
         else:
             parts = []
             for authority in authorities:
@@ -286,6 +484,38 @@ class ImageVerifier:
             )
             fix = "sign it with an identity or key the rule trusts, or correct the rule's authorities"
         result.problems.append(ImageProblem("image-signature", message, fix))
+
+    def _discover(self, ref: Reference, digests: Sequence[str], places: Sequence[str]) -> list[Discovery]:
+        """What is attached to each of `digests`, the index and its platforms looked at together.
+
+        Raises:
+            RegistryError: the first failure, in the order of `digests`.
+        """
+        if len(digests) == 1:
+            return [discover(self._registry, ref, digests[0], places=tuple(places))]
+        # Threads of this verification only (discover() itself waits on the shared discovery pool),
+        # each in a copy of the caller's context so the deadline goes with it.
+        with ThreadPoolExecutor(max_workers=min(_PLATFORM_LOOKUPS, len(digests))) as pool:
+            futures = [
+                pool.submit(
+                    contextvars.copy_context().run,
+                    functools.partial(discover, self._registry, ref, d, places=tuple(places)),
+                )
+                for d in digests
+            ]
+            return [future.result() for future in futures]
+
+    def _signed_platforms(self, ref: Reference, platforms: Sequence[Mapping[str, str]]) -> list[str]:
+        """Platforms of an index that carry signatures ("linux/amd64 (sha256:...)"), for the message."""
+        signed = []
+        for p in platforms:
+            try:
+                found = discover(self._registry, ref, p["digest"], places=("referrers", ".sig"))
+            except RegistryError:
+                continue  # a hint only: what could not be looked at is left out
+            if any(a.kind != "cosign-dsse" for a in found.signatures):
+                signed.append(f"{p.get('platform', 'unknown')} ({p['digest'][:19]}...)")
+        return signed
 
     def _check_attestation(
         self,
@@ -316,14 +546,35 @@ class ImageVerifier:
         if met:
             return
         reasons = notes_top or [n for _, notes in verdicts for n in notes]
-        where = f"{top.digest}" + (f" or its {len(below)} platform manifests" if below else "")
+        names = {p["digest"]: p.get("platform", "unknown") for p in result.platforms}
+        lacking = [f for f, (v, _) in zip(below, verdicts, strict=True) if v != "passed"]
+        for item in lacking:  # the record says "missing" where the decision would otherwise show a pass
+            result.attestations.append(
+                {
+                    "name": name,
+                    "predicateType": wanted,
+                    "digest": item.digest,
+                    "platform": names.get(item.digest, "unknown"),
+                    "verdict": "missing",
+                }
+            )
+        if below and len(lacking) < len(below):
+            shown = ", ".join(f"{names.get(f.digest, 'unknown')} ({f.digest[:19]}...)" for f in lacking)
+            where = (
+                f"{top.digest} (the index) nor on platform {shown}, while the other "
+                f"{len(below) - len(lacking)} platform(s) have one; every platform needs it when the index "
+                "has none"
+            )
+        else:
+            where = f"{top.digest}" + (f" nor on any of its {len(below)} platform manifests" if below else "")
         detail = f": {'; '.join(dict.fromkeys(reasons[:_MAX_REASONS]))}" if reasons else ""
         result.problems.append(
             ImageProblem(
                 "image-attestation",
                 f"no verified {name} attestation ({wanted}) signed by "
                 f"{', '.join(a.name for a in att.authorities)} for {result.reference} at {where}{detail}",
-                f"attach the attestation (e.g. `cosign attest --type {wanted}`) signed by a trusted identity",
+                f"attach the attestation (e.g. `cosign attest --type {wanted}`) signed by a trusted identity"
+                + (" to each platform listed, or once to the index" if lacking and below else ""),
                 attestation=name,
             )
         )
@@ -352,6 +603,9 @@ class ImageVerifier:
             for artifact in candidates:
                 attempt = self._attempt(found, artifact, authority)
                 if attempt.failure is not None:
+                    claimed = _claimed_predicate_type(artifact)
+                    if claimed is not None and claimed != wanted:
+                        continue  # about another attestation (or a signature): not this one's reason
                     if artifact.kind == "cosign-dsse" or attempt.failure.code != "malformed":
                         reasons.append(f"{authority.name}: {attempt.failure.reason}")
                     continue
@@ -446,6 +700,30 @@ def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Author
         return _Attempt(failure=e)
 
 
+def _claimed_predicate_type(artifact: SignatureArtifact) -> str | None:
+    """The predicate type an artifact says it has, unverified (only to pick which reasons to quote).
+
+    A cosign signature or a message-signature bundle claims the signature type; None when the
+    artifact does not say (unreadable, or a kind that carries none).
+    """
+    if artifact.kind == "cosign-simplesigning":
+        return COSIGN_SIGN_PREDICATE
+    annotated = artifact.annotations.get("predicateType")
+    if annotated:
+        return annotated
+    try:
+        document = json.loads(artifact.payload)
+        if artifact.kind == "sigstore-bundle":
+            if "messageSignature" in document:
+                return COSIGN_SIGN_PREDICATE
+            document = document["dsseEnvelope"]
+        statement = json.loads(base64.b64decode(document["payload"]))
+        claimed = statement["predicateType"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return claimed if isinstance(claimed, str) else None
+
+
 def _attestation_record(
     att: CompiledAttestation,
     digest: str,
@@ -462,7 +740,12 @@ def _attestation_record(
         "source": artifact.source,
         "signer": _evidence(evidence),
         "verdict": verdict,
-    }
+    } | _artifact_digest(artifact)
+
+
+def _artifact_digest(artifact: SignatureArtifact) -> dict[str, str]:
+    """The digest of the bytes verified (a bundle, a payload or an envelope), as summaries cite them."""
+    return {"artifact": artifact.layer_digest} if artifact.layer_digest else {}
 
 
 def _credential(evidence: Evidence, artifact: SignatureArtifact) -> str:
@@ -533,4 +816,7 @@ _REGISTRY_FIX = {
     "rate-limited": "the registry is rate limiting; retry later or authenticate for a higher limit",
     "tls": "trust the registry's CA with images.registries.caFile",
     "too-large": "the manifest exceeds trustgate's size limit; it is not a normal image manifest",
+    "unavailable": "the registry failed just before and is marked down for a few seconds; trustgate asks "
+    "again by itself (a verified result is served stale meanwhile, within images.cache.staleIfErrorSeconds)",
+    "timeout": "the registry is slow or hung; images.registries.deadlineSeconds bounds each verification",
 }

@@ -1,9 +1,12 @@
 """`trustgate log ...`: what auditors and operators do with the decision log.
 
 Owns: the `log` command group (verify, query, show, export, stats, prune,
-checkpoint) and the glue gate commands use to open the configured log and
-say where a decision went. Exit codes as everywhere: 0 fine, 1 the chain is
-not intact (verify), 2 usage, 3 the store could not be read or written.
+checkpoint, prove, verify-proof, prove-consistency, witness) and the glue gate commands use to open the
+configured log and say where a decision went. Exit codes as everywhere: 0
+fine, 1 the log is not intact or not consistent with a kept checkpoint, or a
+proof does not verify, 2 usage, 3 cannot tell: the store could not be read or
+written, or a checkpoint, key or proof given is unusable (the message names
+the file and what does not match).
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from trustgate.errors import Error
 from trustgate.model import Decision, ExitCode
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from trustgate.decisions.chain import Entry
     from trustgate.decisions.log import DecisionLog, Store
+    from trustgate.decisions.note import NoteVerifier, TreeHead
+    from trustgate.decisions.publish import Publisher
     from trustgate.decisions.record import DecisionContext
     from trustgate.decisions.store import Filters
 
@@ -36,6 +43,16 @@ VERDICT_CHOICES = ("allow", "warn", "deny", "error")
 def _fail(error: Error) -> NoReturn:
     click.echo(f"trustgate: error: {error.diagnostics()}", err=True)
     sys.exit(ExitCode.NOT_EVALUATED)
+
+
+def _ed25519(verifier: NoteVerifier) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from trustgate.decisions.note import NoteError
+
+    if not isinstance(verifier.key, Ed25519PublicKey):
+        raise NoteError("the decision log's verifier key must be an Ed25519 key")
+    return verifier.key
 
 
 # -- for gate commands -----------------------------------------------------------
@@ -52,15 +69,38 @@ def gate_decision_log(config: Config, url: str | None) -> DecisionLog | None:
     if not url:
         return None
     from trustgate.decisions.log import CheckpointPolicy, DecisionLog
+    from trustgate.errors import ConfigError
 
     settings = config.decision_log
+    if publishers(config) and settings.checkpoint_key is None:
+        raise ConfigError(
+            "decisionLog.checkpoint.publish needs decisionLog.checkpoint.key: only signed checkpoints "
+            "are published",
+            hint="create one with `openssl genpkey -algorithm ed25519 -out decision-log.pem`",
+        )
     return DecisionLog.open(
         url,
         key=settings.checkpoint_key,
         checkpoints=CheckpointPolicy(
-            every_records=settings.checkpoint_every_records, every_seconds=settings.checkpoint_every_seconds
+            every_records=settings.checkpoint_every_records,
+            every_seconds=settings.checkpoint_every_seconds,
+            publish=publishers(config),
         ),
     )
+
+
+def publishers(config: Config) -> tuple[Publisher, ...]:
+    """Where `decisionLog.checkpoint.publish` sends every new checkpoint."""
+    from trustgate.decisions.publish import DirectoryPublisher, GitPublisher
+
+    settings = config.decision_log
+    out: list[Publisher] = []
+    if settings.checkpoint_publish_dir is not None:
+        out.append(DirectoryPublisher(settings.checkpoint_publish_dir))
+    if settings.checkpoint_publish_git is not None:
+        repository, ref = settings.checkpoint_publish_git
+        out.append(GitPublisher(repository, ref))
+    return tuple(out)
 
 
 def check_context(paths: tuple[str, ...]) -> DecisionContext:
@@ -79,6 +119,8 @@ def say_recorded(decision: Decision, log: DecisionLog) -> None:
     for note in decision.notes:
         if "not recorded" in note or "NOT recorded" in note:
             click.echo(f"trustgate: error: {note}", err=True)
+    for problem in log.take_problems():  # a refused checkpoint (a forged log) or a failed publish
+        click.echo(f"trustgate: error: {problem.diagnostics()}", err=True)
 
 
 # -- the log group -----------------------------------------------------------------
@@ -169,6 +211,44 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
 _FILTER_FIELDS = ("gates", "verdicts", "namespaces", "images", "commits", "trees", "rules", "actors")
 
 
+def _verifier_key(value: str) -> NoteVerifier:
+    """`--verifier-key`: a signed-note vkey (name+hash+base64) or a PEM Ed25519 public key file.
+
+    Raises:
+        Error: neither, naming what is wrong.
+    """
+    from trustgate.decisions.chain import load_public_key
+    from trustgate.decisions.note import NoteError, NoteVerifier
+
+    if "+" in value and not Path(value).exists():
+        try:
+            return NoteVerifier.parse(value)
+        except NoteError as e:
+            raise NoteError(f"--verifier-key: {e.message}") from e
+    return NoteVerifier.ed25519(load_public_key(value))
+
+
+def _read_checkpoint(path: str, verifier: NoteVerifier) -> TreeHead:
+    """A kept checkpoint file, checked against the verifier key.
+
+    Raises:
+        Error: unreadable, malformed, of another log, unsigned or wrongly signed (`where` is the file).
+    """
+    from trustgate.decisions.note import NoteError, open_checkpoint
+    from trustgate.errors import InputError
+
+    try:
+        text = Path(path).read_bytes().decode()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(
+            f"cannot read the checkpoint: {getattr(e, 'strerror', None) or e}", where=path
+        ) from e
+    try:
+        return open_checkpoint(text, verifier)
+    except NoteError as e:
+        raise NoteError(e.message, where=path) from e
+
+
 @log.command("verify")
 @_store_options
 @click.option(
@@ -176,25 +256,81 @@ _FILTER_FIELDS = ("gates", "verdicts", "namespaces", "images", "commits", "trees
     type=click.Path(exists=True, dir_okay=False),
     help="Ed25519 public key (PEM) every checkpoint must be signed by.",
 )
+@click.option(
+    "--verifier-key",
+    metavar="KEY",
+    help="The log's key: a vkey (name+hash+base64, from `log checkpoint --print-verifier-key`) or a "
+    "PEM public key file. Pins the key like --public-key.",
+)
+@click.option(
+    "--checkpoint",
+    "kept_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="A checkpoint you kept (`log checkpoint --output`): the log must extend it (repeatable; "
+    "needs --verifier-key).",
+)
+@click.option(
+    "--checkpoint-dir",
+    "kept_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="A directory checkpoints are published to (decisionLog.checkpoint.publish.dir): every "
+    "checkpoint in it counts as kept (repeatable; needs --verifier-key).",
+)
 @click.option("--deep", is_flag=True, help="Also check that every record is canonical JSON (slower).")
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def verify_cmd(
-    store_url: str | None, config_path: str | None, public_key: str | None, deep: bool, fmt: str
+    store_url: str | None,
+    config_path: str | None,
+    public_key: str | None,
+    verifier_key: str | None,
+    kept_files: tuple[str, ...],
+    kept_dirs: tuple[str, ...],
+    deep: bool,
+    fmt: str,
 ) -> None:
     """Prove the log untampered: exit 0 when intact, 1 naming the first bad record.
 
     Checks every record's hash and link to its predecessor, the columns and
-    query index against the records, and every checkpoint's signature and
-    hash. Finds records altered, removed, inserted or reordered.
-    """
-    from trustgate.decisions.chain import Verifier, load_public_key
+    query index against the records, that each record agrees with itself
+    (verdict, exit code, counts), the Merkle tree recomputed from the records
+    against the stored one, and every checkpoint's signature, hash and root.
+    Finds records altered, removed, inserted or reordered.
 
+    With --checkpoint (checkpoints an auditor kept) or --checkpoint-dir (a
+    directory checkpoints are published to), the log must be consistent with
+    each of them: whatever was done to the database since, a rewrite or the
+    removal of newest records shows. With a pinned key and no checkpoint at
+    all, verification fails.
+    """
+    from trustgate.decisions.chain import Kept, Verifier, load_public_key
+    from trustgate.decisions.publish import directory_checkpoints
+
+    if (kept_files or kept_dirs) and not verifier_key:
+        raise click.UsageError(
+            "--checkpoint and --checkpoint-dir need --verifier-key (the log's key, to check the checkpoints)"
+        )
     try:
         key = load_public_key(public_key) if public_key else None
+        kept: list[Kept] = []
+        if verifier_key:
+            note_verifier = _verifier_key(verifier_key)
+            key = key or _ed25519(note_verifier)
+            files = [*kept_files, *(str(f) for d in kept_dirs for f in directory_checkpoints(Path(d)))]
+            kept = [Kept(path, _read_checkpoint(path, note_verifier)) for path in files]
         store = _open(store_url, config_path)
         try:
             with store.snapshot():
-                verifier = Verifier(checkpoints=store.checkpoints(), public_key=key, deep=deep)
+                verifier = Verifier(
+                    checkpoints=store.checkpoints(),
+                    public_key=key,
+                    deep=deep,
+                    tree=store.stored_tree(),
+                    kept=kept,
+                )
                 report = verifier.run(store.entries(), store.index_rows())
         finally:
             store.close()
@@ -215,6 +351,10 @@ def verify_cmd(
                 click.echo(f"  also: {other.kind}: {other.message}")
         if report.anchor is not None:
             click.echo(f"  starts after the prune of {report.anchor.time} at #{report.anchor.seq}")
+        if report.tree_size is not None:
+            click.echo(f"  Merkle tree of {report.tree_size} records, root {report.root}")
+        for where in report.consistent:
+            click.echo(f"  consistent with {where}")
         click.echo(
             f"  {report.checkpoints} checkpoints"
             + (f", signed by {', '.join(sorted(report.signed_by))}" if report.signed_by else "")
@@ -578,13 +718,23 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
         signer = CheckpointSigner.from_file(key_path) if key_path else None
         cutoff = parse_time(before)
 
+        store = _open(store_url, config_path)
+
         def anchor(seq: int, digest: str) -> Checkpoint:
             if signer is None:
                 return Checkpoint(seq, digest, timestamp(), "prune")
-            return signer.sign(seq=seq, hash=digest, time=timestamp(), kind="prune")
+            return signer.sign(seq=seq, hash=digest, time=timestamp(), kind="prune", root=store.root(seq))
 
-        store = _open(store_url, config_path)
         try:
+            signed_by = sorted({c.key_id for c in store.checkpoints() if c.signature})
+            if signed_by and signer is None:
+                click.echo(
+                    f"trustgate: error: {store.url}: this log is signed (by {', '.join(signed_by)}); "
+                    "pruning it needs the key to sign the prune checkpoint\n"
+                    "  hint: pass --key PATH or set decisionLog.checkpoint.key",
+                    err=True,
+                )
+                sys.exit(ExitCode.USAGE)
             result = store.prune(cutoff, anchor)
         finally:
             store.close()
@@ -603,21 +753,408 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
 @log.command("checkpoint")
 @_store_options
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="Ed25519 private key (PEM).")
-def checkpoint_cmd(store_url: str | None, config_path: str | None, key: str | None) -> None:
-    """Sign the current head of the chain now (on demand; writers also do it periodically)."""
-    from trustgate.decisions.chain import CheckpointSigner
-    from trustgate.decisions.log import DecisionLog
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the checkpoint (a C2SP signed note) here, for an auditor to keep. Without a key, "
+    "the latest stored one.",
+)
+@click.option("--print-verifier-key", is_flag=True, help="Print the log's verifier key (vkey) for auditors.")
+def checkpoint_cmd(
+    store_url: str | None,
+    config_path: str | None,
+    key: str | None,
+    output: str | None,
+    print_verifier_key: bool,
+) -> None:
+    """Sign the current head of the log now, or (--output, no key) export the latest checkpoint.
+
+    Writers also sign checkpoints periodically. An auditor keeps the files
+    `--output` writes and later runs `log verify --checkpoint FILE
+    --verifier-key KEY`.
+    """
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from trustgate.decisions.chain import Checkpoint, CheckpointSigner
+    from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog
+    from trustgate.decisions.note import NoteVerifier
     from trustgate.errors import DecisionLogError
 
+    problems: list[DecisionLogError] = []
     try:
-        key_path = key or _settings(config_path).decision_log.checkpoint_key
-        if not key_path:
+        settings = _settings(config_path)
+        key_path = key or settings.decision_log.checkpoint_key
+        cp: Checkpoint | None = None
+        if key_path:
+            signer = CheckpointSigner.from_file(key_path)
+            policy = CheckpointPolicy(publish=publishers(settings))
+            with DecisionLog(
+                store=_open(store_url, config_path), signer=signer, checkpoints=policy
+            ) as decision_log:
+                try:
+                    cp = decision_log.checkpoint()
+                finally:
+                    problems = decision_log.take_problems()
+        elif output or print_verifier_key:
+            store = _open(store_url, config_path)
+            try:
+                noted = [c for c in store.checkpoints() if c.note]
+            finally:
+                store.close()
+            if not noted:
+                raise DecisionLogError(
+                    "the log has no signed tree checkpoint yet",
+                    hint="sign one: `trustgate log checkpoint --key PATH`",
+                )
+            cp = max(noted, key=lambda c: c.seq)
+        else:
             raise DecisionLogError(
                 "a checkpoint needs a key", hint="pass --key PATH (an Ed25519 PEM private key)"
             )
-        signer = CheckpointSigner.from_file(key_path)
-        with DecisionLog(store=_open(store_url, config_path), signer=signer) as decision_log:
-            cp = decision_log.checkpoint()
+        assert cp is not None
+        if output:
+            try:
+                Path(output).write_text(cp.note, encoding="utf-8")
+            except OSError as e:
+                raise DecisionLogError(f"cannot write {output}: {e.strerror or e}") from e
+        vkey = NoteVerifier.ed25519(
+            Ed25519PublicKey.from_public_bytes(base64.b64decode(cp.public_key))
+        ).vkey()
+    except CheckpointRefusedError as e:  # the log is not consistent with a trusted checkpoint
+        click.echo(f"trustgate: error: {e.diagnostics()}", err=True)
+        sys.exit(ExitCode.POLICY_FAILURE)
     except Error as e:
         _fail(e)
-    click.echo(f"checkpoint at #{cp.seq}: {cp.hash} signed by {cp.key_id} at {cp.time}")
+    for problem in problems:  # the checkpoint is signed and stored; publishing it failed
+        click.echo(f"trustgate: error: {problem.diagnostics()}", err=True)
+    if print_verifier_key:
+        click.echo(vkey)
+    where = f", written to {output}" if output else ""
+    click.echo(
+        f"checkpoint at #{cp.seq}: {cp.hash} signed by {cp.key_id} at {cp.time}{where}", err=bool(output)
+    )
+
+
+@log.command("prove")
+@click.argument("key", metavar="ID")
+@_store_options
+@click.option("-o", "--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
+def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str) -> None:
+    """Prove one decision is in the log: an RFC 6962 inclusion proof under the latest signed checkpoint.
+
+    The output holds the record, its leaf hash, the proof and the checkpoint:
+    `trustgate log verify-proof FILE --verifier-key KEY` checks it with
+    nothing else.
+    """
+    from trustgate.decisions import merkle
+    from trustgate.decisions.chain import Checkpoint
+    from trustgate.errors import DecisionLogError
+
+    try:
+        store = _open(store_url, config_path)
+        try:
+            with store.snapshot():
+                entry = store.get(key)
+                if entry is None:
+                    raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
+                covering = [c for c in store.checkpoints() if c.note and c.seq >= entry.seq]
+                if not covering:
+                    raise DecisionLogError(
+                        f"decision {entry.id} (#{entry.seq}) is not yet covered by a signed tree checkpoint",
+                        hint="sign one: `trustgate log checkpoint --key PATH`",
+                    )
+                cp: Checkpoint = max(covering, key=lambda c: c.seq)
+                hashes = store.inclusion_proof(entry.seq - 1, cp.seq)
+                leaf = merkle.leaf_hash(entry.body)
+                root = store.root(cp.seq)
+        finally:
+            store.close()
+        head = cp.tree_head()
+        if head is None or head.root != root:
+            raise DecisionLogError(
+                f"the stored Merkle tree does not match the checkpoint at #{cp.seq}",
+                hint="run `trustgate log verify`",
+            )
+    except Error as e:
+        _fail(e)
+    proof = {
+        "index": entry.seq - 1,
+        "treeSize": cp.seq,
+        "leafHash": leaf.hex(),
+        "hashes": [h.hex() for h in hashes],
+        "checkpoint": cp.note,
+        "record": entry.record(),
+    }
+    click.echo(json.dumps(proof, indent=2))
+
+
+@log.command("verify-proof")
+@click.argument("proof_file", metavar="PROOF.json", type=click.Path(dir_okay=False))
+@click.option("--verifier-key", required=True, metavar="KEY", help="The log's vkey or PEM public key file.")
+@click.option(
+    "--witness-key",
+    "witness_keys",
+    multiple=True,
+    metavar="VKEY",
+    help="A witness that must have cosigned the proof's checkpoint (repeatable; `log witness "
+    "--print-verifier-key`).",
+)
+def verify_proof_cmd(proof_file: str, verifier_key: str, witness_keys: tuple[str, ...]) -> None:
+    """Check a `log prove` file offline: the record is in the log the signed checkpoint describes.
+
+    With --witness-key, each witness must have cosigned that checkpoint
+    (C2SP tlog-cosignature). Exit 0 proven, 1 the proof does not verify or a
+    witness did not cosign, 3 the file or key is unusable.
+    """
+    from trustgate.decisions import merkle
+    from trustgate.decisions.canonical import CanonicalError, canonical
+    from trustgate.decisions.note import NoteError, open_checkpoint
+    from trustgate.decisions.witness import CosignerKey
+    from trustgate.errors import InputError
+
+    try:
+        note_verifier = _verifier_key(verifier_key)
+        try:
+            data = json.loads(Path(proof_file).read_bytes())
+        except OSError as e:
+            raise InputError(f"cannot read the proof: {e.strerror or e}", where=proof_file) from e
+        except ValueError as e:
+            raise InputError(f"the proof is not JSON: {e}", where=proof_file) from e
+        index, size, leaf_hex, hashes, note, record = _proof_fields(data, proof_file)
+        try:
+            head = open_checkpoint(note, note_verifier)
+        except NoteError as e:
+            raise NoteError(f"its checkpoint: {e.message}", where=proof_file) from e
+        if head.size != size:
+            raise InputError(
+                f"the proof is for a tree of {size} records, its checkpoint is of {head.size}",
+                where=proof_file,
+            )
+        witnesses = [CosignerKey.parse(k) for k in witness_keys]
+        try:
+            leaf = merkle.leaf_hash(canonical(record))
+        except CanonicalError as e:
+            raise InputError(f"the record cannot be encoded canonically: {e}", where=proof_file) from e
+    except Error as e:
+        _fail(e)
+    try:
+        if leaf.hex() != leaf_hex:
+            raise merkle.ProofError(
+                "the record does not hash to the proof's leafHash (the record was altered)"
+            )
+        merkle.verify_inclusion(index, size, leaf, hashes, head.root)
+        for cosigner in witnesses:
+            try:
+                cosigner.check(note)
+            except NoteError as e:
+                raise merkle.ProofError(e.message) from e
+    except merkle.ProofError as e:
+        click.echo(f"NOT PROVEN: {proof_file}: {e.message}")
+        sys.exit(ExitCode.POLICY_FAILURE)
+    click.echo(
+        f"proven: decision {record.get('id')} is #{index + 1} of the {size} records of {head.origin} "
+        "(checkpoint signed by the verifier key)"
+    )
+
+
+@log.command("prove-consistency")
+@click.argument("old_size", type=click.IntRange(min=0))
+@click.argument("new_size", type=click.IntRange(min=0))
+@_store_options
+def prove_consistency_cmd(
+    old_size: int, new_size: int, store_url: str | None, config_path: str | None
+) -> None:
+    """Print the RFC 6962 consistency proof from the tree of OLD_SIZE records to the one of NEW_SIZE.
+
+    The output, `{"oldSize", "newSize", "hashes"}` (hex), is what `log witness
+    --proof` takes.
+    """
+    from trustgate.errors import DecisionLogError
+
+    try:
+        if old_size > new_size:
+            raise DecisionLogError(f"OLD_SIZE {old_size} is larger than NEW_SIZE {new_size}")
+        store = _open(store_url, config_path)
+        try:
+            size = store.tree_size()
+            if new_size > size:
+                raise DecisionLogError(f"the log has {size} records, not {new_size}", where=store.url)
+            hashes = store.consistency_proof(old_size, new_size)
+        finally:
+            store.close()
+    except Error as e:
+        _fail(e)
+    click.echo(json.dumps({"oldSize": old_size, "newSize": new_size, "hashes": [h.hex() for h in hashes]}))
+
+
+@log.command("witness")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The new checkpoint (signed by the log) to cosign.",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The witness's directory: the last checkpoint it cosigned, per log.",
+)
+@click.option(
+    "--key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The witness's Ed25519 key (PEM).",
+)
+@click.option("--verifier-key", required=True, metavar="KEY", help="The log's vkey or PEM public key file.")
+@click.option(
+    "--proof",
+    "proof_file",
+    type=click.Path(dir_okay=False),
+    help="Consistency proof from the last cosigned checkpoint (`log prove-consistency OLD NEW`).",
+)
+@_store_options
+@click.option("--name", help="The witness's key name (default: trustgate.dev/witness/<key hash>).")
+@click.option(
+    "--output", type=click.Path(dir_okay=False), help="Write the cosigned checkpoint here (default: stdout)."
+)
+@click.option(
+    "--print-verifier-key", is_flag=True, help="Print the witness's key (vkey) for auditors, on stderr."
+)
+def witness_cmd(
+    checkpoint_file: str,
+    state_dir: str,
+    key: str,
+    verifier_key: str,
+    proof_file: str | None,
+    store_url: str | None,
+    config_path: str | None,
+    name: str | None,
+    output: str | None,
+    print_verifier_key: bool,
+) -> None:
+    """Cosign a checkpoint (C2SP tlog-cosignature) if it extends the last one this witness cosigned.
+
+    The proof comes from --proof, or from the log itself (--store); a
+    witness that runs apart from the log takes --proof. The first checkpoint
+    of a log is trusted as it is. Exit 0 cosigned, 1 not consistent (not
+    cosigned), 3 a file, key or proof is unusable.
+    """
+    import time
+
+    from trustgate.decisions.chain import CheckpointSigner
+    from trustgate.decisions.note import NoteError, open_checkpoint
+    from trustgate.decisions.witness import Cosigner, NotConsistentError, default_name, witness
+    from trustgate.errors import InputError
+
+    try:
+        private = CheckpointSigner.from_file(key).private_key
+        cosigner = Cosigner(name or default_name(private.public_key()), private)
+        log_verifier = _verifier_key(verifier_key)
+        new_note = _read_text(checkpoint_file, "checkpoint")
+        try:
+            new = open_checkpoint(new_note, log_verifier)
+        except NoteError as e:
+            raise NoteError(e.message, where=checkpoint_file) from e
+        state = Path(state_dir) / (new.origin.replace("/", "_") + ".checkpoint")
+        old = None
+        if state.exists():
+            try:
+                old = open_checkpoint(_read_text(str(state), "witness state"), log_verifier)
+            except NoteError as e:
+                raise NoteError(f"the witness state does not verify: {e.message}", where=str(state)) from e
+        proof: list[bytes] = []
+        if old is not None and old.size < new.size:
+            proof = _consistency(proof_file, store_url, config_path, old.size, new.size)
+        cosigned = witness(
+            cosigner, new_note=new_note, new=new, old=old, proof=proof, timestamp=int(time.time())
+        )
+        try:
+            state.parent.mkdir(parents=True, exist_ok=True)
+            temp = state.with_name(state.name + ".tmp")
+            temp.write_text(new_note, encoding="utf-8")
+            os.replace(temp, state)
+            if output:
+                Path(output).write_text(cosigned, encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"cannot write: {e.strerror or e}", where=str(e.filename or state)) from e
+    except NotConsistentError as e:
+        click.echo(f"NOT COSIGNED: {checkpoint_file}: {e.message}")
+        sys.exit(ExitCode.POLICY_FAILURE)
+    except Error as e:
+        _fail(e)
+    if print_verifier_key:
+        click.echo(cosigner.public.vkey(), err=True)
+    if not output:
+        click.echo(cosigned, nl=False)
+    since = (
+        f"extends the {old.size} records cosigned before" if old else "first checkpoint of this log, trusted"
+    )
+    click.echo(f"cosigned {new.origin} at {new.size} records by {cosigner.name} ({since})", err=True)
+
+
+def _read_text(path: str, what: str) -> str:
+    from trustgate.errors import InputError
+
+    try:
+        return Path(path).read_bytes().decode()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the {what}: {getattr(e, 'strerror', None) or e}", where=path) from e
+
+
+def _consistency(
+    proof_file: str | None, store_url: str | None, config_path: str | None, old_size: int, new_size: int
+) -> list[bytes]:
+    """The consistency proof from --proof (checked to be for these sizes) or from the store."""
+    from trustgate.errors import InputError
+
+    if proof_file is None:
+        store = _open(store_url, config_path)
+        try:
+            return store.consistency_proof(old_size, new_size)
+        finally:
+            store.close()
+    try:
+        data = json.loads(_read_text(proof_file, "proof"))
+        if not isinstance(data, dict) or not isinstance(data.get("hashes"), list):
+            raise ValueError('not {"oldSize", "newSize", "hashes"}')
+        hashes = [bytes.fromhex(h) for h in data["hashes"]]
+    except (ValueError, TypeError) as e:
+        raise InputError(f"not a consistency proof: {e}", where=proof_file) from e
+    if (data.get("oldSize"), data.get("newSize")) != (old_size, new_size):
+        raise InputError(
+            f"the proof is from {data.get('oldSize')} to {data.get('newSize')} records; the witness needs "
+            f"{old_size} to {new_size}",
+            where=proof_file,
+            hint=f"trustgate log prove-consistency {old_size} {new_size} --store URL",
+        )
+    return hashes
+
+
+def _proof_fields(data: Any, where: str) -> tuple[int, int, str, list[bytes], str, dict[str, Any]]:
+    from trustgate.errors import InputError
+
+    if not isinstance(data, dict):
+        raise InputError("the proof is not a JSON object", where=where)
+    missing = [
+        k for k in ("index", "treeSize", "leafHash", "hashes", "checkpoint", "record") if k not in data
+    ]
+    if missing:
+        raise InputError(f"the proof lacks {', '.join(missing)}", where=where)
+    index, size, leaf, hashes = data["index"], data["treeSize"], data["leafHash"], data["hashes"]
+    if type(index) is not int or type(size) is not int or not 0 <= index < size:
+        raise InputError("index and treeSize must be integers with 0 <= index < treeSize", where=where)
+    if not isinstance(data["checkpoint"], str) or not isinstance(data["record"], dict):
+        raise InputError("checkpoint must be the signed note text and record an object", where=where)
+    try:
+        if not isinstance(leaf, str) or not isinstance(hashes, list):
+            raise ValueError
+        decoded = [bytes.fromhex(h) for h in hashes]
+        bytes.fromhex(leaf)
+    except (ValueError, TypeError) as e:
+        raise InputError("leafHash and hashes must be hex SHA-256 hashes", where=where) from e
+    return index, size, leaf, decoded, data["checkpoint"], data["record"]

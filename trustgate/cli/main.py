@@ -40,6 +40,7 @@ from trustgate.errors import Error
 from trustgate.gate import Gate, load_policy_data
 from trustgate.model import Decision, ExitCode, Mode
 from trustgate.policy import gator, rego
+from trustgate.policy.gatekeeper import ENGINES as GATEKEEPER_ENGINES
 from trustgate.policy.schema import available_versions
 from trustgate.report import FORMATS, render
 
@@ -67,6 +68,7 @@ class ConfigFlags:
     mode: str | None
     policies: tuple[str, ...]
     namespaces: tuple[str, ...]
+    all_namespaces: bool
     rego_version: str
     no_builtin: bool
     data_files: tuple[str, ...]
@@ -77,6 +79,9 @@ class ConfigFlags:
     crds: tuple[str, ...]
     gatekeeper: tuple[str, ...] = ()
     inventory: tuple[str, ...] = ()
+    skip_unsupported: bool = False
+    admission_policies: tuple[str, ...] = ()
+    gatekeeper_engine: str | None = None
 
     def load(self) -> Config:
         """The configuration file (or the embedded default) with the flags applied.
@@ -86,8 +91,13 @@ class ConfigFlags:
         """
         config = load_config(self.config_path) if self.config_path else Config.default()
         sources = tuple(s for s in config.policies if not (self.no_builtin and s.builtin))
+        # As conftest: `-n` names packages of all --policy sources together, and
+        # --all-namespaces (every package with finding rules, trustgate's default) wins over it.
+        namespaces = () if self.all_namespaces else self.namespaces
         sources += tuple(
-            PolicySource(path=Path(p), namespaces=self.namespaces, rego_version=self.rego_version)
+            PolicySource(
+                path=Path(p), namespaces=namespaces, rego_version=self.rego_version, shared_namespaces=True
+            )
             for p in self.policies
         )
         kube = config.kubernetes
@@ -104,10 +114,13 @@ class ConfigFlags:
             gk,
             paths=gk.paths + tuple(_gatekeeper_flag(p) for p in self.gatekeeper),
             inventory=gk.inventory + tuple(Path(p) for p in self.inventory),
+            skip_unsupported=gk.skip_unsupported or self.skip_unsupported,
+            engine=self.gatekeeper_engine or gk.engine,
         )
         return dataclasses.replace(
             config,
             gatekeeper=gk,
+            admission_policies=config.admission_policies + tuple(Path(p) for p in self.admission_policies),
             mode=Mode(self.mode) if self.mode else config.mode,
             policies=sources,
             data_files=config.data_files + tuple(Path(d) for d in self.data_files),
@@ -162,7 +175,14 @@ _CONFIG_OPTIONS = [
         "--namespace",
         "namespaces",
         multiple=True,
-        help="Only evaluate these Rego packages of --policy (repeatable).",
+        help="Only evaluate these Rego packages of the --policy sources, taken together (repeatable;"
+        " default: every package with deny/violation/warn rules).",
+    ),
+    click.option(
+        "--all-namespaces",
+        is_flag=True,
+        help="Evaluate every package of the --policy sources that has deny/violation/warn rules"
+        " (the default; overrides -n, as in conftest).",
     ),
     _REGO_VERSION_OPTION,
     click.option("--no-builtin", is_flag=True, help="Do not apply the bundled policy sets."),
@@ -192,6 +212,28 @@ _CONFIG_OPTIONS = [
         multiple=True,
         type=click.Path(exists=True),
         help="Objects for Gatekeeper's data.inventory beside the checked files (repeatable).",
+    ),
+    click.option(
+        "--skip-unsupported",
+        is_flag=True,
+        default=False,
+        help="Note, instead of failing with exit 3, Gatekeeper policy trustgate cannot evaluate"
+        " (templates of other engines whose constraints match; Kyverno or other policies in the"
+        " Gatekeeper paths).",
+    ),
+    click.option(
+        "--gatekeeper-engine",
+        type=click.Choice(GATEKEEPER_ENGINES),
+        default=None,
+        help="The code of Gatekeeper templates with Rego and CEL: rego (default), cel, or both (a"
+        " disagreement is an error finding). A template with one kind of code runs it.",
+    ),
+    click.option(
+        "--admission-policy",
+        "admission_policies",
+        multiple=True,
+        type=click.Path(exists=True),
+        help="ValidatingAdmissionPolicies and their bindings (and params): a file or directory (repeatable).",
     ),
 ]
 _CONFIG_FIELDS = [f.name for f in dataclasses.fields(ConfigFlags)]
@@ -231,6 +273,20 @@ def config_options(command: Callable[..., None]) -> Callable[..., None]:
 )
 @click.option("--color/--no-color", default=None, help="Colour text output (default: when a terminal).")
 @click.option(
+    "--exclude",
+    "exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip matching paths below each directory given (repeatable; gitignore-like: `Chart.yaml`,"
+    " `charts/`, `apps/*/values.yaml`, `**/templates/**`). Adds to manifests.exclude.",
+)
+@click.option(
+    "--combine",
+    is_flag=True,
+    help="As conftest: your own policies see all documents at once, as a list of"
+    ' {"path", "contents"}; bundled checks still run per object.',
+)
+@click.option(
     "--decision-log",
     metavar="URL",
     envvar="TRUSTGATE_DECISION_LOG",
@@ -244,9 +300,14 @@ def check(
     fail_on: str,
     jobs: int | None,
     color: bool | None,
+    exclude: tuple[str, ...],
+    combine: bool,
     decision_log: str | None,
 ) -> None:
     """Check Kubernetes manifests: files, directories, kustomizations, or - for stdin.
+
+    Other YAML, JSON and TOML (a GitHub workflow, Helm values, Terraform JSON)
+    is checked by your own policies (-p) only.
 
     \b
     Examples:
@@ -257,8 +318,10 @@ def check(
     log = None
     try:
         config = flags.load()
+        if exclude:
+            config = dataclasses.replace(config, exclude=config.exclude + exclude)
         log = gate_decision_log(config, decision_log)
-        with Gate(config=config, jobs=jobs or os.cpu_count() or 1, decision_log=log) as gate:
+        with Gate(config=config, jobs=jobs or os.cpu_count() or 1, decision_log=log, combine=combine) as gate:
             # Parsing builds many short-lived containers and few cycles: collect
             # rarely, and never scan what start-up loaded (also spares forked
             # workers the copy-on-write of those pages). ~10% of a large check.
@@ -309,8 +372,21 @@ def policy() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
 @_REGO_VERSION_OPTION
 @_DATA_OPTION
+@click.option(
+    "--gatekeeper-engine",
+    type=click.Choice(GATEKEEPER_ENGINES),
+    default="rego",
+    show_default=True,
+    help="The code of templates with Rego and CEL (K8sNativeValidation) that suites run; `both` runs"
+    " each and fails a case where they disagree. A template with one kind of code runs it.",
+)
 def policy_test(
-    paths: tuple[str, ...], fmt: str, verbose: bool, rego_version: str, data_files: tuple[str, ...]
+    paths: tuple[str, ...],
+    fmt: str,
+    verbose: bool,
+    rego_version: str,
+    data_files: tuple[str, ...],
+    gatekeeper_engine: str,
 ) -> None:
     """Run Rego unit tests (`test_*` rules) and gator suites (Gatekeeper `Suite` files).
 
@@ -340,7 +416,7 @@ def policy_test(
         except Error as e:
             rego_error = e
             click.echo(f"trustgate: error: {e.diagnostics()}", err=True)
-    suites = [gator.run_suite(path) for path in suite_files]
+    suites = [gator.run_suite(path, code=gatekeeper_engine) for path in suite_files]
     failed = [r for r in results if not r.passed]
     cases = [c for s in suites for t in s.tests for c in t.cases if not c.skipped]
     failed_cases = [c for c in cases if not c.passed]
@@ -480,6 +556,12 @@ def versions_cmd() -> None:
 @click.option("-o", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
 @click.option("--color/--no-color", default=None, help="Colour text output (default: when a terminal).")
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Show the verification summaries (SLSA VSAs) on each image and whether they count under "
+    "its rule's summaries.accept, instead of verifying it (-o text or json).",
+)
 def verify_image(
     references: tuple[str, ...],
     flags: ConfigFlags,
@@ -495,6 +577,7 @@ def verify_image(
     fmt: str,
     output: str | None,
     color: bool | None,
+    summary: bool,
 ) -> None:
     """Verify images against the image rules of the config, or the signer given by flags.
 
@@ -533,6 +616,10 @@ def verify_image(
                 "no image rules to verify against: give a config with images.rules (-c), "
                 "or a signer with --key or --certificate-identity and --certificate-oidc-issuer"
             )
+        if summary:
+            from trustgate.cli.summaries import show_summaries
+
+            show_summaries(config, references, "json" if fmt == "json" else "text")
         with Gate(config=config) as gate:
             decision = gate.verify_images(references, gate="verify")
     except Error as e:
@@ -606,6 +693,10 @@ main.add_command(_verify_group)
 _verify_group.add_command(verify_image)
 main.add_command(log_group)
 
+from trustgate.cli.summaries import summaries as _summaries  # noqa: E402
+
+main.add_command(_summaries)
+
 from trustgate.cli.presync import presync as _presync  # noqa: E402
 
 main.add_command(_presync)
@@ -615,3 +706,7 @@ from trustgate.cli.serve import webhook_config as _webhook_config  # noqa: E402
 
 main.add_command(_serve)
 main.add_command(_webhook_config)
+
+from trustgate.cli.ui import ui as _ui  # noqa: E402
+
+main.add_command(_ui)

@@ -9,6 +9,7 @@ printing: the report of each decision on stdout, one line per run on stderr
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
@@ -20,6 +21,7 @@ import click
 
 from trustgate.cli.log import gate_decision_log, say_recorded
 from trustgate.cli.main import ConfigFlags, _fail, config_options, emit_report
+from trustgate.decisions.actor import ci_environment
 from trustgate.errors import Error
 from trustgate.gate import Gate
 from trustgate.model import ExitCode
@@ -119,7 +121,12 @@ def presync(
         log = gate_decision_log(config, decision_log)
         with (
             Gate(config=config, decision_log=log) as gate,
-            PresyncGate(gate=gate, config=config, cache_dir=Path(cache_dir) if cache_dir else None) as runner,
+            PresyncGate(
+                gate=gate,
+                config=config,
+                cache_dir=Path(cache_dir) if cache_dir else None,
+                invoker=ci_environment(os.environ),  # who moved the ref: git does not record it
+            ) as runner,
         ):
             if watch:
                 _on_signals(stop)

@@ -46,6 +46,30 @@ from trustgate.errors import Error
     help="Port to listen on (0: any free port, printed on stderr).",
 )
 @click.option(
+    "--health-port",
+    default=8081,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Plain-HTTP port for /healthz, /readyz, /metrics and /checkpoint, without a client certificate "
+    "(kubelet probes, Prometheus); 0: any free port, printed on stderr.",
+)
+@click.option(
+    "--max-connections-per-client",
+    default=128,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Open connections per client address and worker (of 512); past it, that client's idle and "
+    "slowest connections are shed first.",
+)
+@click.option(
+    "--allow-delete-by",
+    "delete_actors",
+    multiple=True,
+    metavar="USERNAME",
+    help="Who may delete protected kinds without the approval annotation (a username glob; "
+    "repeatable; replaces the default kube-system controllers; '' for nobody).",
+)
+@click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: CPU count)."
 )
 @click.option(
@@ -68,11 +92,14 @@ def serve(
     client_ca: str | None,
     host: str,
     port: int,
+    health_port: int,
+    max_connections_per_client: int,
+    delete_actors: tuple[str, ...],
     workers: int | None,
     evaluators: int,
     decision_log: str | None,
 ) -> None:
-    """Serve the admission webhook: /validate, /healthz, /readyz, /metrics over HTTPS.
+    """Serve the admission webhook: /validate (HTTPS); /healthz, /readyz, /metrics, /checkpoint on both ports.
 
     \b
     Examples:
@@ -80,6 +107,8 @@ def serve(
       trustgate serve -c /etc/trustgate/trustgate.yaml --tls-cert tls.crt --tls-key tls.key \\
           --decision-log postgresql://trustgate@db/trustgate
     """
+    from trustgate.server.admission import CONTROLLER_DELETERS
+    from trustgate.server.connections import ConnectionLimits
     from trustgate.server.http import TLSSettings
     from trustgate.server.workers import ServeOptions
     from trustgate.server.workers import serve as run
@@ -97,6 +126,9 @@ def serve(
             workers=workers or os.cpu_count() or 1,
             evaluators=evaluators,
             decision_log=lambda: gate_decision_log(config, decision_log),
+            health_port=health_port,
+            limits=ConnectionLimits(per_client=max_connections_per_client),
+            delete_actors=tuple(a for a in delete_actors if a) if delete_actors else CONTROLLER_DELETERS,
         )
         code = run(options)
     except Error as e:
@@ -125,10 +157,24 @@ def serve(
 @click.option(
     "--url", help="Call this https:// URL instead of the Service (an API server outside the cluster)."
 )
-def webhook_config(config_path: str | None, service: str, ca_bundle: str | None, url: str | None) -> None:
+@click.option(
+    "--kubernetes-version",
+    default="1.28",
+    show_default=True,
+    metavar="VERSION",
+    help="The oldest API server version it is applied to; matchConditions is left out before 1.28.",
+)
+def webhook_config(
+    config_path: str | None, service: str, ca_bundle: str | None, url: str | None, kubernetes_version: str
+) -> None:
     """Print the ValidatingWebhookConfiguration for `trustgate serve` (YAML)."""
     from trustgate.config import Config, load_config
-    from trustgate.server.webhookconfig import webhook_configuration
+    from trustgate.server.webhookconfig import parse_version, webhook_configuration
+
+    try:
+        parse_version(kubernetes_version)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--kubernetes-version") from e
 
     try:
         config = load_config(config_path) if config_path else Config.default()
@@ -139,6 +185,7 @@ def webhook_config(config_path: str | None, service: str, ca_bundle: str | None,
         service=service,
         ca_bundle=Path(ca_bundle).read_bytes() if ca_bundle else None,
         url=url,
+        kubernetes_version=kubernetes_version,
     )
     click.echo(yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False), nl=False)
 

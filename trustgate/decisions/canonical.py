@@ -36,8 +36,9 @@ def canonical(value: Any) -> bytes:
     """The RFC 8785 encoding of a JSON-compatible value.
 
     Raises:
-        CanonicalError: the value holds NaN or infinity, an integer beyond
-            ±2**53, a lone surrogate, or a type JSON does not have.
+        CanonicalError: the value holds NaN or infinity, a lone surrogate, or
+            a type JSON does not have. Integers beyond ±(2**53-1) are encoded
+            as marked decimal strings (`BIG_INT_MARKER`), not refused.
     """
     if _plain(value):
         try:
@@ -45,9 +46,29 @@ def canonical(value: Any) -> bytes:
         except (TypeError, ValueError, UnicodeEncodeError) as e:
             raise CanonicalError(str(e)) from e
     try:
-        return rfc8785.dumps(value)
+        return rfc8785.dumps(_big_ints_as_strings(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
         raise CanonicalError(str(e)) from e
+
+
+BIG_INT_MARKER = "i-json:int:"  # an integer beyond ±(2**53-1) is encoded as this prefix + its digits
+
+
+def _big_ints_as_strings(value: Any) -> Any:
+    """Integers outside the I-JSON range (RFC 7493, 2.2) as marked decimal strings; the rest unchanged.
+
+    The API server passes int64 fields up to 2**63-1 (`terminationGracePeriodSeconds`), which RFC 8785
+    cannot encode as numbers. The marker keeps them apart from numbers; a string that happens to
+    hold the same text encodes alike (ADR 7).
+    """
+    kind = type(value)
+    if kind is int and not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+        return f"{BIG_INT_MARKER}{value}"
+    if kind is dict:
+        return {k: _big_ints_as_strings(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_big_ints_as_strings(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> bool:

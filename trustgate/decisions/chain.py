@@ -29,9 +29,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from trustgate.decisions import merkle
 from trustgate.decisions.canonical import canonical
+from trustgate.decisions.note import (
+    NoteError,
+    NoteVerifier,
+    TreeHead,
+    open_checkpoint,
+    origin_for,
+    sign_note,
+    split_note,
+)
 from trustgate.decisions.record import index_terms
-from trustgate.errors import ConfigError
+from trustgate.errors import ConfigError, DecisionLogError
 
 GENESIS = "0" * 64
 CHECKPOINT_TYPE = "trustgate.dev/decision-checkpoint/v1"
@@ -83,6 +93,18 @@ class Checkpoint:
     key_id: str = ""
     public_key: str = ""  # base64 of the raw 32-byte Ed25519 key
     signature: str = ""  # base64 of the Ed25519 signature over `payload()`
+    note: str = ""  # the C2SP signed checkpoint of the Merkle tree of the first `seq` records
+
+    def tree_head(self) -> TreeHead | None:
+        """The tree head the note signs (None for a checkpoint made before the Merkle tree).
+
+        Raises:
+            NoteError: the note is malformed.
+        """
+        if not self.note:
+            return None
+        body, _ = split_note(self.note)
+        return TreeHead.parse(body)
 
     def payload(self) -> bytes:
         return canonical(
@@ -105,6 +127,7 @@ class Checkpoint:
             "keyId": self.key_id,
             "publicKey": self.public_key,
             "signature": self.signature,
+            "note": self.note,
         }
 
 
@@ -152,12 +175,36 @@ class CheckpointSigner:
             )
         return cls(private_key=key)
 
-    def sign(self, *, seq: int, hash: str, time: str, kind: str) -> Checkpoint:
+    def sign(self, *, seq: int, hash: str, time: str, kind: str, root: bytes | None = None) -> Checkpoint:
+        """Sign the chain head, and (given the Merkle `root` of the first `seq` records) a C2SP checkpoint."""
         unsigned = Checkpoint(seq, hash, time, kind, key_id=self.key_id, public_key=self._raw_public)
         signature = base64.b64encode(self._key.sign(unsigned.payload())).decode()
+        note = ""
+        if root is not None:
+            note = sign_note(TreeHead(self.origin, seq, root).text(), self.origin, self._key)
         return Checkpoint(
-            seq, hash, time, kind, key_id=self.key_id, public_key=self._raw_public, signature=signature
+            seq,
+            hash,
+            time,
+            kind,
+            key_id=self.key_id,
+            public_key=self._raw_public,
+            signature=signature,
+            note=note,
         )
+
+    @property
+    def private_key(self) -> Ed25519PrivateKey:
+        """The key itself (a witness cosigns with a key loaded the same way)."""
+        return self._key
+
+    @property
+    def origin(self) -> str:
+        """The checkpoints' origin line, which is also the signed-note key name."""
+        return origin_for(self.public_key)
+
+    def note_verifier(self) -> NoteVerifier:
+        return NoteVerifier.ed25519(self.public_key)
 
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:
@@ -228,6 +275,9 @@ class Report:
     signed_by: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    tree_size: int | None = None  # recomputed from the records (None: the tree was not checked)
+    root: str = ""  # hex RFC 6962 root of the recomputed tree
+    consistent: list[str] = field(default_factory=list)  # the tree checkpoints the log was proven to extend
 
     @property
     def ok(self) -> bool:
@@ -249,16 +299,46 @@ class Report:
             "signedBy": sorted(self.signed_by),
             "problems": [p.to_json() for p in sorted(self.problems, key=lambda p: p.seq)],
             "warnings": self.warnings,
+            "treeSize": self.tree_size,
+            "root": self.root,
+            "consistentWith": self.consistent,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A checkpoint an auditor kept (its signature already checked): `label` names it (the file)."""
+
+    label: str
+    head: TreeHead
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTree:
+    """What `Verifier` needs of the stored Merkle tree: its nodes (read lazily) and its size (the head's)."""
+
+    node: merkle.NodeSource
+    size: int
 
 
 class Verifier:
     """Walks entries in `seq` order and checks the chain, the columns, the index and the checkpoints.
 
+    With `tree`, it also recomputes the RFC 6962 tree from the records (after
+    a prune, from the stored tree's right edge at the prune), compares it with
+    the stored tree, and checks every C2SP checkpoint, stored or `kept`,
+    against it: a kept checkpoint of a size the records still cover must have
+    the recomputed root of that size; one from before a prune must be proven
+    consistent with the recomputed root by the stored tree (RFC 9162
+    §2.1.4); one larger than the log means its newest records were removed.
+
     Args:
         checkpoints: every checkpoint of the store, any order.
-        public_key: when given, every checkpoint must be signed by it.
+        public_key: when given, every checkpoint must be signed by it, and the
+            log must have at least one checkpoint (stored or kept).
         deep: also re-encode each record to check its bytes are canonical (slow).
+        tree: the stored Merkle tree; None skips every tree check.
+        kept: checkpoints the auditor kept, signatures already verified.
     """
 
     def __init__(
@@ -267,10 +347,14 @@ class Verifier:
         checkpoints: Sequence[Checkpoint],
         public_key: Ed25519PublicKey | None = None,
         deep: bool = False,
+        tree: StoredTree | None = None,
+        kept: Sequence[Kept] = (),
     ) -> None:
         self.checkpoints = sorted(checkpoints, key=lambda c: (c.seq, c.time))
         self.public_key = public_key
         self.deep = deep
+        self.tree = tree
+        self.kept = list(kept)
         anchors = [c for c in self.checkpoints if c.kind == "prune"]
         self.anchor = max(anchors, key=lambda c: c.seq) if anchors else None
 
@@ -307,6 +391,18 @@ class Verifier:
     def _run_rows(self, source: Iterator[Row], check_index: bool) -> Report:
         report = Report(anchor=self.anchor, checkpoints=len(self.checkpoints))
         needed = {c.seq for c in self.checkpoints}
+        start = self.anchor.seq if self.anchor is not None else 0
+        tree: merkle.CompactRange | None = None
+        if self.tree is not None:
+            try:
+                tree = merkle.CompactRange.at(start, self.tree.node)
+            except DecisionLogError as e:
+                report.problems.append(Problem("altered", start, "", f"the stored Merkle tree: {e.message}"))
+                return report
+        roots_needed = {c.seq for c in self.checkpoints if c.note} | {k.head.size for k in self.kept}
+        root_at: dict[int, bytes] = {}
+        if tree is not None and start in roots_needed:
+            root_at[start] = tree.root()
         hash_at: dict[int, str] = {}
         if self.anchor is not None:
             expected_seq, expected_prev = self.anchor.seq + 1, self.anchor.hash
@@ -347,6 +443,7 @@ class Verifier:
                     and record.get("verdict") == verdict
                     and not (deep and canonical(record) != body)
                     and (not check_index or _same_index(joined, record))
+                    and contradiction(record) is None
                 )
             if not ok:
                 problem = self._examine(
@@ -357,6 +454,10 @@ class Verifier:
                     break
             if seq in needed:
                 hash_at[seq] = digest
+            if tree is not None:
+                tree.push(sha256(b"\x00" + body).digest())
+                if seq in roots_needed:
+                    root_at[seq] = tree.root()
             if first_seq is None:
                 first_seq = seq
             count += 1
@@ -365,6 +466,22 @@ class Verifier:
         else:
             self._finish(report, count, first_seq, previous)
             self._checkpoints(report, hash_at)
+            if tree is not None:
+                self._tree(report, tree, root_at)
+            if (
+                self.public_key is not None
+                and not self.kept
+                and not any(c.signature for c in self.checkpoints)
+            ):
+                report.problems.append(
+                    Problem(
+                        "checkpoint",
+                        report.last_seq or 0,
+                        "",
+                        "the log has no checkpoint signed by the pinned key: they were deleted, or the log "
+                        "was never signed; nothing shows its newest records or a rewrite were not altered",
+                    )
+                )
             if self.public_key is None and any(c.signature for c in self.checkpoints):
                 report.warnings.append(
                     "checkpoint signatures were checked against the keys they carry; "
@@ -378,6 +495,86 @@ class Verifier:
             return report
         self._finish(report, count, first_seq, previous)
         return report
+
+    def _tree(self, report: Report, tree: merkle.CompactRange, root_at: Mapping[int, bytes]) -> None:
+        """Compare the tree recomputed from the records with the stored tree and every tree checkpoint."""
+        assert self.tree is not None
+        size, head_root = tree.size, tree.root()
+        report.tree_size, report.root = size, head_root.hex()
+        try:
+            stored = merkle.root(size, self.tree.node)
+        except DecisionLogError as e:
+            stored = None
+            report.problems.append(Problem("altered", size, "", f"the stored Merkle tree: {e.message}"))
+        if self.tree.size > size and not report.problems:
+            report.problems.append(
+                Problem(
+                    "removed",
+                    size + 1,
+                    "",
+                    f"records #{size + 1}..#{self.tree.size} were removed: the log's head says "
+                    f"{self.tree.size} records, they end at #{size}",
+                )
+            )
+        if stored is not None and stored != head_root:
+            report.problems.append(
+                Problem(
+                    "altered",
+                    size,
+                    "",
+                    f"the stored Merkle tree does not match the records: its root of #1..#{size} differs",
+                )
+            )
+        heads: list[tuple[str, TreeHead]] = []
+        for cp in self.checkpoints:
+            if not cp.note or cp.seq > size or (self.anchor is not None and cp.seq < self.anchor.seq):
+                continue  # no tree head, reported by `_checkpoints`, or before the prune (gone by design)
+            where = f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq}"
+            problem = _note_problem(cp, self.public_key)
+            if problem is not None:
+                report.problems.append(Problem("checkpoint", cp.seq, "", f"{where} {problem}"))
+                continue
+            head = cp.tree_head()
+            assert head is not None
+            heads.append((where, head))
+        heads.extend((f"the kept checkpoint {k.label}", k.head) for k in self.kept)
+        for where, head in heads:
+            if head.size > size:
+                report.problems.append(
+                    Problem(
+                        "removed",
+                        size + 1,
+                        "",
+                        f"records #{size + 1}..#{head.size} were removed: {where} covers {head.size} "
+                        f"records, the log has {size}",
+                    )
+                )
+            elif head.size in root_at:
+                if root_at[head.size] != head.root:
+                    report.problems.append(
+                        Problem(
+                            "altered",
+                            head.size,
+                            "",
+                            f"the log up to #{head.size} was rewritten: its Merkle root differs from {where}",
+                        )
+                    )
+                else:
+                    report.consistent.append(where)
+            else:  # from before a prune: only the stored tree can link it to the records
+                try:
+                    proof = merkle.consistency_proof(head.size, size, self.tree.node)
+                    merkle.verify_consistency(head.size, size, head.root, head_root, proof)
+                    report.consistent.append(where)
+                except (DecisionLogError, merkle.ProofError) as e:
+                    report.problems.append(
+                        Problem(
+                            "altered",
+                            head.size,
+                            "",
+                            f"the log is not consistent with {where}: {e.message}",
+                        )
+                    )
 
     @staticmethod
     def _finish(report: Report, count: int, first_seq: int | None, last: Row | None) -> None:
@@ -475,6 +672,14 @@ class Verifier:
             return Problem(
                 "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not canonical JSON"
             ), record
+        disagreement = contradiction(record)
+        if disagreement is not None:
+            return Problem(
+                "altered",
+                entry.seq,
+                entry.id,
+                f"record #{entry.seq} ({entry.id}) contradicts itself: {disagreement}",
+            ), record
         return None, record
 
     def _link(
@@ -566,6 +771,64 @@ class Verifier:
                 f"it was removed): {label} links to a different predecessor",
             )
         return Problem("altered", entry.seq, entry.id, f"{label} does not link to the start of the chain")
+
+
+_EXIT_CODES = {"allow": 0, "warn": 0, "deny": 1, "error": 3}
+
+
+def contradiction(record: Mapping[str, Any]) -> str | None:
+    """What in a record disagrees with the rest of it (None when it agrees with itself).
+
+    A record is written whole by one gate, so its verdict, exit code, counts
+    and findings agree; an edit of one of them (say a deny turned into an
+    allow) that leaves the others shows here even after the chain and the
+    tree were recomputed. Fields a record lacks are not checked.
+    """
+    verdict = record.get("verdict")
+    findings = record.get("findings")
+    severities = (
+        [f.get("severity") for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
+    )
+    if "exitCode" in record and verdict in _EXIT_CODES and record["exitCode"] != _EXIT_CODES[verdict]:
+        return f"the verdict is {verdict!r} but the exit code is {record['exitCode']!r}"
+    if verdict in ("allow", "warn") and "error" in severities:
+        return f"the verdict is {verdict!r} but a finding blocks"
+    if verdict == "deny" and isinstance(findings, list) and "error" not in severities:
+        return "the verdict is 'deny' but no finding blocks"
+    summary = record.get("summary")
+    if isinstance(summary, dict):
+        warnings = severities.count("warning")
+        if isinstance(findings, list) and summary.get("warnings") != warnings:
+            return f"the summary counts {summary.get('warnings')!r} warnings, the findings {warnings}"
+        if verdict == "allow" and summary.get("warnings"):
+            return "the verdict is 'allow' but the summary counts warnings"
+        if verdict in ("allow", "warn", "deny") and summary.get("errors"):
+            return f"the verdict is {verdict!r} but the summary counts documents that could not be evaluated"
+        objects = (record.get("subject") or {}).get("objects")
+        if isinstance(objects, list) and objects:
+            statuses = [o.get("status") for o in objects if isinstance(o, dict)]
+            counted = {
+                "documents": len(objects),
+                "passed": statuses.count("passed") + statuses.count("warned"),
+                "failed": statuses.count("failed"),
+                "errors": statuses.count("error"),
+            }
+            for name, value in counted.items():
+                if name in summary and summary[name] != value:
+                    return f"the summary counts {summary[name]!r} {name}, the results {value}"
+    return None
+
+
+def _note_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None:
+    """Why a stored checkpoint's C2SP note does not check out (None when it does)."""
+    try:
+        key = pinned or Ed25519PublicKey.from_public_bytes(base64.b64decode(cp.public_key))
+        head = open_checkpoint(cp.note, NoteVerifier.ed25519(key))
+    except (NoteError, ValueError) as e:
+        return f"has a tree checkpoint that does not verify: {e}"
+    if head.size != cp.seq:
+        return f"has a tree checkpoint of {head.size} records, not {cp.seq}"
+    return None
 
 
 def _same_index(joined: str | None, record: Mapping[str, Any]) -> bool:

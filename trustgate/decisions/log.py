@@ -4,33 +4,56 @@ Owns: opening a store by URL (`open_store`), `DecisionLog` (group commit: a
 background thread takes whatever records are waiting, appends them in one
 transaction with one fsync, and only then releases each caller with its id),
 periodic and on-demand signed checkpoints, and the settings that come with
-them. Leaves out: what goes into a record (`record.py`) and how a gate reacts
-to a failure (its failure policy, applied by the gate).
+them. Before signing, the writer checks that the tree is consistent with every
+checkpoint it can trust (the last one it signed, the ones published outside the
+database, the newest stored one its key signed) and refuses otherwise
+(`CheckpointRefusedError`); after signing, it publishes the checkpoint
+(`publish.py`). Refusals and publish failures never fail a decision: they are
+counted and kept in `problems` for the gate's entry point to report. Leaves
+out: what goes into a record (`record.py`) and how a gate reacts to a failure
+(its failure policy, applied by the gate).
 
 Thread-safe: any number of threads may call `append` at once (the webhook's
 request threads, the pre-sync workers). The background thread starts on the
 first append, so a gate that forks workers before deciding forks no thread.
+
+A thread inside `deferred()` gets its record's id from `append` at once and
+the futures of its records in the list `deferred()` yields: the webhook's
+evaluator threads go on to the next request while the records commit, and
+the request threads wait for durability before answering, so one commit
+carries the records of every request in flight, not of one evaluator each.
+Records that could not be committed are counted (`write_failures`), and the
+last failure is kept (`write_error`) until a commit or `probe()` succeeds,
+for the entry point to report and to turn unready on.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trustgate.decisions import merkle
 from trustgate.decisions.canonical import CanonicalError, canonical, timestamp
 from trustgate.decisions.chain import Checkpoint, CheckpointSigner
+from trustgate.decisions.note import NoteError, TreeHead, open_checkpoint
+from trustgate.decisions.publish import Publisher, PublishError
 from trustgate.decisions.record import index_terms
 from trustgate.decisions.store import Prepared, SqlStore
 from trustgate.errors import DecisionLogError
 
 Store = SqlStore
+
+
+class CheckpointRefusedError(DecisionLogError):
+    """The writer will not sign: the log is not consistent with a checkpoint it trusts (a forged head)."""
 
 
 def _check_url(url: str) -> None:
@@ -93,7 +116,10 @@ class CheckpointPolicy:
     """When the writer signs a checkpoint on its own (also on demand: `DecisionLog.checkpoint`)."""
 
     every_records: int = 10_000  # records; bounds what an undetected tail truncation could hide
-    every_seconds: float = 3_600.0  # seconds since the last checkpoint, checked after each commit
+    # seconds: records are covered by a signed (and published) checkpoint at most this long after
+    # their commit while the writer runs (checked after each commit and by a timer)
+    every_seconds: float = 60.0
+    publish: tuple[Publisher, ...] = ()  # where each new checkpoint also goes (outside the database)
 
 
 @dataclass(slots=True)
@@ -103,6 +129,11 @@ class _Pending:
 
 
 _STOP = object()
+_STORED_CHECKED = (
+    64  # newest stored checkpoints a writer looks at (forged ones do not verify and are skipped)
+)
+_RETRY_FLOOR_SECONDS = 1.0  # seconds: the least wait before a refused or failed checkpoint is retried
+_KEPT_PROBLEMS = 100  # refusals and publish failures kept for `take_problems`; the counters count all
 
 
 class DecisionLog:
@@ -140,8 +171,21 @@ class DecisionLog:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._checkpoint_state_loaded = False
-        self.appended = 0
+        self.appended = 0  # records committed by this writer
+        self.commits = 0  # transactions they took: appended / commits is the group-commit batch size
         self.last_checkpoint_error: DecisionLogError | None = None
+        self._last_signed: TreeHead | None = None  # this writer's own memory: no database can rewrite it
+        self._last_attempt: float | None = None  # monotonic time of the last refused or failed checkpoint
+        self._problems: list[DecisionLogError] = []
+        self._problems_lock = threading.Lock()
+        self.checkpoints_signed = 0
+        self.checkpoints_refused = 0  # not consistent with a trusted checkpoint, or it could not be read
+        self.publish_failures = 0
+        self.write_failures = 0  # records that could not be committed (or encoded)
+        self.write_error: DecisionLogError | None = None  # the last commit's failure; None once one succeeds
+        self._deferred = threading.local()
+        self._reader: Store | None = None  # for `latest_note`: the writer's connection is its thread's
+        self._reader_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -178,17 +222,44 @@ class DecisionLog:
     def append(self, record: Mapping[str, Any], *, timeout: float | None = None) -> str:
         """Append one record; return its id once it is committed (durable).
 
+        Inside `deferred()`, returns the record's id at once instead, and the
+        future joins the list `deferred()` yielded (the caller waits on it).
+
         Raises:
             DecisionLogError: the record could not be committed (the store is
                 unreachable, locked, corrupt or full) or cannot be encoded.
         """
+        pending: list[concurrent.futures.Future[str]] | None = getattr(self._deferred, "futures", None)
         future = self.submit(record)
+        if pending is not None:
+            error = future.exception() if future.done() else None
+            if error is not None:  # not encodable: nothing was queued, the caller handles it now
+                raise error
+            pending.append(future)
+            return str(record["id"])
         try:
             return future.result(timeout=timeout)
         except concurrent.futures.TimeoutError as e:
             raise DecisionLogError(
                 f"the decision log did not commit within {timeout:g} s", where=self.url
             ) from e
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[list[concurrent.futures.Future[str]]]:
+        """In this thread, `append` queues and returns the record's id without waiting for the commit.
+
+        Yields:
+            The futures of the records appended inside, resolved once each is
+            committed (or failed with a DecisionLogError): whoever answers for
+            the decision waits on them.
+        """
+        futures: list[concurrent.futures.Future[str]] = []
+        outer = getattr(self._deferred, "futures", None)
+        self._deferred.futures = futures
+        try:
+            yield futures
+        finally:
+            self._deferred.futures = outer
 
     def submit(self, record: Mapping[str, Any]) -> concurrent.futures.Future[str]:
         """Queue one record; the future resolves to its id after commit, or raises DecisionLogError."""
@@ -198,6 +269,7 @@ class DecisionLog:
         try:
             item = prepare(record)
         except DecisionLogError as e:
+            self.write_failures += 1
             future.set_exception(e)
             return future
         self._start()
@@ -218,10 +290,16 @@ class DecisionLog:
             batch: list[_Pending] = []
             markers: list[_Marker] = []
             stop = False
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._idle_timeout())
+            except queue.Empty:  # the interval passed with records not yet covered by a checkpoint
+                self._periodic_checkpoint()
+                continue
             while True:
                 if item is _STOP:
                     stop = True
+                elif isinstance(item, _Probe):
+                    self._probe(item)
                 elif isinstance(item, _Marker):
                     markers.append(item)
                 else:
@@ -243,25 +321,140 @@ class DecisionLog:
         try:
             entries = self.store.append([p.item for p in batch])
         except DecisionLogError as e:  # an unopenable store is opened again for the next batch
-            for pending in batch:
-                pending.future.set_exception(e)
+            self._failed(batch, e)
             return
         except Exception as e:  # a bug must not leave callers waiting forever
-            error = DecisionLogError(f"the decision log writer failed: {e!r}", where=self.url)
-            for pending in batch:
-                pending.future.set_exception(error)
+            self._failed(batch, DecisionLogError(f"the decision log writer failed: {e!r}", where=self.url))
             return
+        self.write_error = None
+        self.commits += 1
         self.appended += len(entries)
         self._since_checkpoint += len(entries)
-        checkpoint_error: DecisionLogError | None = None
-        if self.signer is not None and self._checkpoint_due():
-            try:
-                self._sign_and_store(entries[-1].seq, entries[-1].hash, "periodic")
-            except DecisionLogError as e:  # the records are committed; the next batch retries
-                checkpoint_error = e
+        if self.signer is not None:
+            self._periodic_checkpoint(entries[-1].seq, entries[-1].hash)
         for pending, entry in zip(batch, entries, strict=True):
             pending.future.set_result(entry.id)
-        self.last_checkpoint_error = checkpoint_error
+
+    def _failed(self, batch: Sequence[_Pending], error: DecisionLogError) -> None:
+        self.write_failures += len(batch)
+        self.write_error = error
+        for pending in batch:
+            pending.future.set_exception(error)
+
+    def probe(self, *, timeout: float | None = None) -> DecisionLogError | None:
+        """Check, in the writer's turn, that the store can be written now (without writing a record).
+
+        Takes and releases the chain lock in an empty transaction: a store
+        that cannot be opened, locked or written (read-only, unreachable)
+        fails. A success clears `write_error`; a failure sets it.
+
+        Returns:
+            None when writable, else why not.
+        """
+        if self._closed:
+            return DecisionLogError("the decision log is closed", where=self.url)
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self._start()
+        self._queue.put(_Probe(future))
+        try:
+            future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            return DecisionLogError(f"the decision log did not answer within {timeout:g} s", where=self.url)
+        except DecisionLogError as e:
+            return e
+        return None
+
+    def _probe(self, probe: _Probe) -> None:
+        try:
+            self.store.check_writable()
+        except DecisionLogError as e:
+            self.write_error = e
+            probe.future.set_exception(e)
+            return
+        except Exception as e:  # a bug must not leave the caller waiting
+            error = DecisionLogError(f"the decision log writer failed: {e!r}", where=self.url)
+            self.write_error = error
+            probe.future.set_exception(error)
+            return
+        self.write_error = None
+        probe.future.set_result("")
+
+    def latest_note(self) -> str | None:
+        """The newest signed checkpoint (a C2SP signed note) in the store, or None when it has none.
+
+        With a signer, only a note its key signed counts (a forged one does
+        not verify). Read over a connection of its own, so any thread may ask.
+
+        Raises:
+            DecisionLogError: the store cannot be read.
+        """
+        with self._reader_lock:
+            if self._reader is None:  # created like the writer would: a log with no records yet has none
+                self._reader = open_store(self.url)
+            try:
+                stored = self._reader.checkpoints(newest=_STORED_CHECKED)
+            except DecisionLogError:
+                self._reader.close()  # opened again by the next call
+                self._reader = None
+                raise
+        verifier = self.signer.note_verifier() if self.signer is not None else None
+        for cp in sorted((c for c in stored if c.note), key=lambda c: c.seq, reverse=True):
+            if verifier is None:
+                return cp.note
+            try:
+                open_checkpoint(cp.note, verifier)
+            except NoteError:
+                continue
+            return cp.note
+        return None
+
+    def _idle_timeout(self) -> float | None:
+        """How long the writer may wait for records before a checkpoint falls due (None: forever)."""
+        if self.signer is None or self._since_checkpoint <= 0 or not self._checkpoint_state_loaded:
+            return None
+        due = self._last_checkpoint + self.policy.every_seconds
+        if self._last_attempt is not None:
+            due = max(due, self._last_attempt + self._retry_seconds())
+        return max(0.0, due - time.monotonic())
+
+    def _retry_seconds(self) -> float:
+        """Seconds before a refused or failed checkpoint is tried again: an interval, at least a second
+        (with an interval of 0 the writer thread would otherwise spin on refusals)."""
+        return max(self.policy.every_seconds, _RETRY_FLOOR_SECONDS)
+
+    def _periodic_checkpoint(self, seq: int | None = None, digest: str | None = None) -> None:
+        """Sign a periodic checkpoint when one is due; a refusal or failure is kept, never raised.
+
+        The records are committed whatever happens here; the next commit (or
+        the timer, an interval later) tries again.
+        """
+        error: DecisionLogError | None = None
+        try:
+            if not self._checkpoint_due():
+                return
+            if seq is None or digest is None:
+                seq, digest = self.store.head()
+            self._sign_and_store(seq, digest, "periodic")
+        except DecisionLogError as e:
+            error = e
+            self._last_attempt = time.monotonic()
+        except Exception as e:  # a bug must not stop the writer thread
+            error = DecisionLogError(f"signing a checkpoint failed: {e!r}", where=self.url)
+            self._last_attempt = time.monotonic()
+        if error is not None:
+            self._report(error)
+        self.last_checkpoint_error = error
+
+    def _report(self, error: DecisionLogError) -> None:
+        with self._problems_lock:
+            self._problems.append(error)
+            del self._problems[:-_KEPT_PROBLEMS]  # a writer nobody asks keeps the newest only
+
+    def take_problems(self) -> list[DecisionLogError]:
+        """Checkpoint refusals and publish failures since the last call, for the gate to report loudly."""
+        with self._problems_lock:
+            out, self._problems = self._problems, []
+        return out
 
     def _checkpoint_due(self) -> bool:
         if not self._checkpoint_state_loaded:
@@ -274,22 +467,105 @@ class DecisionLog:
                 self._last_checkpoint = time.monotonic() - age.total_seconds()
             else:
                 return True  # a log that was never checkpointed gets one at once
+        if self._last_attempt is not None and time.monotonic() - self._last_attempt < self._retry_seconds():
+            return False  # a refused or failed attempt is retried an interval later, not on every commit
         return (
             self._since_checkpoint >= self.policy.every_records
             or time.monotonic() - self._last_checkpoint >= self.policy.every_seconds
         )
 
     def _latest_checkpoint(self) -> Checkpoint | None:
-        signed = [c for c in self.store.checkpoints() if c.signature]
+        signed = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.signature]
         return max(signed, key=lambda c: c.seq) if signed else None
 
     def _sign_and_store(self, seq: int, digest: str, kind: str) -> Checkpoint:
+        """Check the tree against every trusted checkpoint, sign, store, then publish.
+
+        Raises:
+            CheckpointRefusedError: not consistent with a trusted checkpoint (nothing is signed).
+            DecisionLogError: the store cannot be read or written.
+        """
         assert self.signer is not None
-        checkpoint = self.signer.sign(seq=seq, hash=digest, time=timestamp(), kind=kind)
+        root = self.store.root(seq)
+        try:
+            self._check_consistent(seq, root)
+        except CheckpointRefusedError:
+            self.checkpoints_refused += 1
+            raise
+        checkpoint = self.signer.sign(seq=seq, hash=digest, time=timestamp(), kind=kind, root=root)
         self.store.add_checkpoint(checkpoint)
+        self._last_signed = TreeHead(self.signer.origin, seq, root)
+        self._last_attempt = None
+        self.checkpoints_signed += 1
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
+        for publisher in self.policy.publish:
+            try:
+                publisher.publish(checkpoint.note, seq)
+            except PublishError as e:  # the checkpoint is signed and stored; the next one publishes again
+                self.publish_failures += 1
+                self._report(e)
         return checkpoint
+
+    def _trusted(self) -> list[tuple[str, TreeHead]]:
+        """The checkpoints a new one must extend: ones the database's writers cannot have forged.
+
+        Raises:
+            CheckpointRefusedError: a published checkpoint cannot be read or is not this log's.
+        """
+        assert self.signer is not None
+        verifier = self.signer.note_verifier()
+        out: list[tuple[str, TreeHead]] = []
+        if self._last_signed is not None:
+            out.append(("the checkpoint this writer signed last", self._last_signed))
+        for publisher in self.policy.publish:
+            try:
+                text = publisher.latest()
+                if text is not None:
+                    out.append(
+                        (f"the checkpoint published in {publisher.where}", open_checkpoint(text, verifier))
+                    )
+            except (PublishError, NoteError) as e:
+                raise CheckpointRefusedError(
+                    f"refusing to sign a checkpoint: the one published in {publisher.where} cannot be "
+                    f"checked against: {e.message}",
+                    where=self.url,
+                    hint="fix or restore the published checkpoint (a new key starts a new log: publish "
+                    "it somewhere new); decisions are still recorded",
+                ) from e
+        recent = self.store.checkpoints(newest=_STORED_CHECKED)
+        stored = sorted((c for c in recent if c.note), key=lambda c: c.seq, reverse=True)
+        for cp in stored:  # the newest one this key signed; forged or foreign ones do not verify
+            try:
+                out.append((f"the stored checkpoint of {cp.time}", open_checkpoint(cp.note, verifier)))
+                break
+            except NoteError:
+                continue
+        return out
+
+    def _check_consistent(self, size: int, root: bytes) -> None:
+        """RFC 9162 §2.1.4: every trusted tree must be a prefix of the tree about to be signed.
+
+        Raises:
+            CheckpointRefusedError: one is not (records were rewritten or removed).
+        """
+        for where, head in self._trusted():
+            try:
+                if head.size > size:
+                    raise merkle.ProofError(
+                        f"it covers {head.size} records, the log now has {size}: records were removed"
+                    )
+                proof = self.store.consistency_proof(head.size, size)
+                merkle.verify_consistency(head.size, size, head.root, root, proof)
+            except merkle.ProofError as e:
+                raise CheckpointRefusedError(
+                    f"refusing to sign a checkpoint of {size} records: the log is not consistent with "
+                    f"{where} ({head.size} records): {e.message}. Someone with write access to the "
+                    "database rewrote or removed records",
+                    where=self.url,
+                    hint="the decision is still recorded; find what changed with `trustgate log verify "
+                    "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
+                ) from e
 
     # -- checkpoints and shutdown -------------------------------------------------
 
@@ -327,6 +603,10 @@ class DecisionLog:
             self._thread.join()
         if self._store is not None:
             self._store.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def __enter__(self) -> DecisionLog:
         return self
@@ -337,6 +617,11 @@ class DecisionLog:
 
 @dataclass(slots=True)
 class _Marker:
+    future: concurrent.futures.Future[str]
+
+
+@dataclass(slots=True)
+class _Probe:
     future: concurrent.futures.Future[str]
 
 

@@ -53,6 +53,8 @@ class PostgresStore(SqlStore):
         self.url = f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
         self._depth = 0
         self._conn = self._connect()
+        if self._version() == SCHEMA_VERSION:
+            return  # nothing to migrate, nothing written: a read-only role (the auditor UI's) can open it
         with self._write_tx(lock=False):
             self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
             self._execute(
@@ -62,6 +64,12 @@ class PostgresStore(SqlStore):
             applied = int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
             if applied != SCHEMA_VERSION:
                 self._migrate(applied)
+
+    def _version(self) -> int:
+        """The applied schema version, read without writing (0 before the first migration)."""
+        if not self._execute("SELECT to_regclass('schema_migrations') IS NOT NULL")[0][0]:
+            return 0
+        return int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:

@@ -43,7 +43,7 @@ class Verdict:
 
 
 VERDICTS = (Verdict.ALLOW, Verdict.WARN, Verdict.DENY, Verdict.ERROR)
-TERM_KINDS = ("namespace", "image", "digest", "commit", "tree", "rule", "actor")
+TERM_KINDS = ("namespace", "image", "digest", "commit", "tree", "rule", "actor", "presync-to", "presync-from")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,11 @@ class DecisionContext:
             with the images found in the inputs and findings, by reference.
         input_hash: the digest of the whole input when the gate has one (an
             AdmissionReview); otherwise the hash of the per-object hashes.
+        presync: what a pre-sync decision is about beyond the commit (stored as
+            `subject.presync`): the gated ref, the paths, the scope they make
+            (`scope`), the digest of the candidate's files under the paths
+            (`pathsTree`) and where the gated ref was (`gatedBefore`); indexed as
+            `presync-to` and `presync-from` so a rollback finds its own gate's moves.
     """
 
     actor: Actor = field(default_factory=Actor)
@@ -135,6 +140,7 @@ class DecisionContext:
     uid: str | None = None
     images: Sequence[ImageEvidence] = ()
     input_hash: str | None = None
+    presync: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +371,8 @@ def build_record(
     ):
         if value:
             subject[key] = value
+    if context.presync:
+        subject["presync"] = dict(context.presync)
     record: dict[str, Any] = {
         "schema": RECORD_SCHEMA,
         "id": record_id or uuid7(),
@@ -419,7 +427,13 @@ def index_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
 
     Kinds: namespace, image (reference as written, and without its digest),
     digest, commit, tree (git tree hash), rule (findings above info), actor (git emails, the
-    admission username, the CI actor).
+    admission username, the CI actor), and for pre-sync records with `subject.presync`:
+    presync-to (`scope:pathsTree`, what the gate would move its ref to) and presync-from
+    (`scope:commit`, where the gate found its ref). Records without `subject.presync`
+    (older ones included) have neither, so they never count as a pre-sync approval.
+    A pre-sync record's `subject.presync.commits` (every commit of the range) adds
+    each commit, and its author's, committer's and signer's identities as actors;
+    records written before it was kept have none and index as they always did.
     """
     terms: set[tuple[str, str]] = set()
     subject = record.get("subject") or {}
@@ -443,11 +457,39 @@ def index_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     tree = subject.get("tree")
     if isinstance(tree, str) and tree:
         terms.add(("tree", tree.lower()))
+    presync = subject.get("presync")
+    scope = presync.get("scope") if isinstance(presync, Mapping) else None
+    if isinstance(presync, Mapping) and isinstance(scope, str) and scope:
+        paths_tree = presync.get("pathsTree")
+        if isinstance(paths_tree, str) and paths_tree:
+            terms.add(("presync-to", f"{scope}:{paths_tree.lower()}"))
+        before = presync.get("gatedBefore")
+        if isinstance(before, str) and before:
+            terms.add(("presync-from", f"{scope}:{before.lower()}"))
+    if isinstance(presync, Mapping):
+        for sha, identities in _range_commits(presync):
+            terms.add(("commit", sha))
+            terms.update(("actor", who) for who in identities)
     for finding in record.get("findings") or ():
         if finding.get("severity") in (Severity.ERROR, Severity.WARNING) or finding.get("exception"):
             terms.add(("rule", str(finding.get("rule"))))
     terms.update(("actor", a) for a in actors_of(record))
     return sorted(terms)
+
+
+def _range_commits(presync: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """(sha, identities) of each commit in `subject.presync.commits`."""
+    out = []
+    commits = presync.get("commits")
+    for commit in commits if isinstance(commits, list) else ():
+        if not isinstance(commit, Mapping) or not isinstance(commit.get("sha"), str) or not commit["sha"]:
+            continue
+        identities = []
+        for role, field_name in (("author", "email"), ("committer", "email"), ("signer", "identity")):
+            who = commit.get(role)
+            identities.append(who.get(field_name) if isinstance(who, Mapping) else None)
+        out.append((commit["sha"].lower(), [w for w in identities if isinstance(w, str) and w]))
+    return out
 
 
 def actors_of(record: Mapping[str, Any]) -> list[str]:

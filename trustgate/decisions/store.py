@@ -17,6 +17,16 @@ Tables (schema version 1):
 - `chain_head(chain, seq, hash)`: the head appends continue from; its row is
   the lock that serializes writers.
 - `schema_migrations(version, description, applied_at)`.
+
+Schema version 2 adds the RFC 6962 Merkle tree over the records (see
+docs/adr/0009):
+
+- `tree_nodes(level, idx, hash)`: the hash of every complete subtree (level
+  0: the leaves, SHA-256(0x00 ‖ record bytes)); an append adds one leaf and
+  the subtrees it completes, so it costs O(log n); roots and proofs read
+  O(log n) rows. Pruning keeps this table: checkpoints taken before a prune
+  stay provable.
+- `checkpoints.note`: the C2SP signed checkpoint of the tree.
 """
 
 from __future__ import annotations
@@ -27,11 +37,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trustgate.decisions import merkle
 from trustgate.decisions.canonical import timestamp
-from trustgate.decisions.chain import GENESIS, Checkpoint, Entry, Row, entry_hash
+from trustgate.decisions.chain import GENESIS, Checkpoint, Entry, Row, StoredTree, entry_hash
 from trustgate.errors import DecisionLogError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PRUNED_LEAF = merkle.leaf_hash(b"")  # leaves of records pruned before the tree existed (schema 1)
 _TOP = "\U0010ffff"  # sorts after every other character, bytewise and by code point
 
 
@@ -92,6 +104,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"INSERT INTO chain_head VALUES ('main', 0, '{GENESIS}')",
         ),
     ),
+    Migration(
+        2,
+        "Merkle tree over the records, C2SP checkpoints",
+        sqlite=(
+            """CREATE TABLE tree_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+                PRIMARY KEY (level, idx)) WITHOUT ROWID""",
+            "ALTER TABLE checkpoints ADD COLUMN note TEXT NOT NULL DEFAULT ''",
+        ),
+        postgresql=(
+            """CREATE TABLE tree_nodes (level SMALLINT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL,
+                PRIMARY KEY (level, idx))""",
+            "ALTER TABLE checkpoints ADD COLUMN note TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 
@@ -109,6 +135,8 @@ class Filters:
     trees: tuple[str, ...] = ()  # git tree hashes, full
     rules: tuple[str, ...] = ()
     actors: tuple[str, ...] = ()
+    presync_to: tuple[str, ...] = ()  # `scope:pathsTree`, exact (see `record.index_terms`)
+    presync_from: tuple[str, ...] = ()  # `scope:commit`, exact
 
     def where(self, alias: str = "d") -> tuple[str, list[Any]]:
         """A SQL condition over `decisions AS alias` (with `?` placeholders) and its parameters."""
@@ -131,6 +159,8 @@ class Filters:
             [("tree", v.lower(), False) for v in self.trees],
             [("rule", *_pattern(v)) for v in self.rules],
             [("actor", *_pattern(v)) for v in self.actors],
+            [("presync-to", v.lower(), False) for v in self.presync_to],
+            [("presync-from", v.lower(), False) for v in self.presync_from],
         ]
         for alternatives in term_filters:
             if not alternatives:
@@ -280,10 +310,37 @@ class SqlStore(abc.ABC):
                 continue
             for statement in getattr(migration, self.dialect):
                 self._execute(statement)
+            if migration.version == 2:
+                self._build_tree()
             self._execute(
                 "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.description, timestamp()),
             )
+
+    def _build_tree(self) -> None:
+        """Compute the Merkle tree of a log written before it existed (inside the migration's transaction).
+
+        Records pruned before (schema 1 kept no trace of them) count as
+        `PRUNED_LEAF`: no checkpoint of the tree can predate this, so nothing
+        it would have to match exists.
+        """
+        head = int(self._execute("SELECT coalesce(max(seq), 0) FROM chain_head")[0][0])
+        tree = merkle.CompactRange()
+        pending: list[tuple[int, int, bytes]] = []
+        for seq, body in self._stream("SELECT seq, record FROM decisions ORDER BY seq"):
+            while tree.size < int(seq) - 1:
+                pending.extend(tree.append(PRUNED_LEAF))
+            pending.extend(tree.append(merkle.leaf_hash(bytes(body))))
+            if len(pending) >= 10_000:
+                self._insert_nodes(pending)
+                pending = []
+        while tree.size < head:
+            pending.extend(tree.append(PRUNED_LEAF))
+        self._insert_nodes(pending)
+
+    def _insert_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        if nodes:
+            self._executemany("INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
 
     # -- writing --------------------------------------------------------------
 
@@ -311,6 +368,9 @@ class SqlStore(abc.ABC):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(e.seq, e.id, e.time, e.gate, e.verdict, e.body, e.prev, e.hash) for e in entries],
             )
+            tree = self._compact_range(entries[0].seq - 1) if entries else merkle.CompactRange()
+            nodes = [node for e in entries for node in tree.append(merkle.leaf_hash(e.body))]
+            self._insert_nodes(nodes)
             terms = [
                 (kind, value, e.seq)
                 for e, item in zip(entries, batch, strict=True)
@@ -321,6 +381,71 @@ class SqlStore(abc.ABC):
             self._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (seq, prev))
         return entries
 
+    # -- the Merkle tree --------------------------------------------------------
+
+    def _nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        if not wanted:
+            return {}
+        condition = " OR ".join("(level = ? AND idx = ?)" for _ in wanted)
+        rows = self._execute(
+            f"SELECT level, idx, hash FROM tree_nodes WHERE {condition}", [x for w in wanted for x in w]
+        )
+        found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+        missing = [w for w in wanted if w not in found]
+        if missing:
+            level, idx = missing[0]
+            raise DecisionLogError(
+                f"the Merkle tree lacks the node at level {level}, index {idx} (the tree table was altered)",
+                where=self.url,
+                hint="run `trustgate log verify` against your kept checkpoints",
+            )
+        return found
+
+    def _node(self, level: int, index: int) -> bytes:
+        return self._nodes([(level, index)])[(level, index)]
+
+    def _compact_range(self, size: int) -> merkle.CompactRange:
+        wanted = merkle.subtrees(0, size)
+        found = self._nodes(wanted)
+        return merkle.CompactRange(size, [found[w] for w in wanted])
+
+    def compact_range(self, size: int) -> merkle.CompactRange:
+        """The stored tree's right edge after `size` records (where `verify` resumes after a prune)."""
+        with self._read():
+            return self._compact_range(size)
+
+    def tree_size(self) -> int:
+        """Leaves in the stored tree: every record ever appended, pruned or not."""
+        with self._read():
+            return self._head_locked()[0]
+
+    def root(self, size: int) -> bytes:
+        """The stored tree's root after `size` records.
+
+        Raises:
+            DecisionLogError: a node is missing.
+        """
+        with self._read():
+            return self._compact_range(size).root()
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """The RFC 6962 inclusion proof of leaf `index` (record #index+1) in the tree of `size`."""
+        with self._read():
+            return merkle.inclusion_proof(index, size, self._node)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The RFC 6962 consistency proof between the stored trees of two sizes."""
+        with self._read():
+            return merkle.consistency_proof(old_size, new_size, self._node)
+
+    def stored_tree(self) -> StoredTree:
+        """The stored tree as `Verifier` reads it (nodes fetched on demand)."""
+        return StoredTree(node=self._node, size=self.tree_size())
+
+    def leaf(self, index: int) -> bytes:
+        with self._read():
+            return self._node(0, index)
+
     def _head_locked(self) -> tuple[int, str]:
         rows = self._execute("SELECT seq, hash FROM chain_head WHERE chain = 'main'")
         return (int(rows[0][0]), rows[0][1]) if rows else (0, GENESIS)
@@ -330,15 +455,24 @@ class SqlStore(abc.ABC):
         with self._read():
             return self._head_locked()
 
+    def check_writable(self) -> None:
+        """Take the chain lock in a write transaction that writes nothing.
+
+        Raises:
+            DecisionLogError: the store cannot be locked or written (read-only, unreachable, locked).
+        """
+        with self._write():
+            self._head_locked()
+
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self._write():
             self._insert_checkpoint(checkpoint)
 
     def _insert_checkpoint(self, cp: Checkpoint) -> None:
         self._execute(
-            "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (cp.seq, cp.hash, cp.time, cp.kind, cp.key_id, cp.public_key, cp.signature),
+            "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (cp.seq, cp.hash, cp.time, cp.kind, cp.key_id, cp.public_key, cp.signature, cp.note),
         )
 
     def prune(self, before: str, make_anchor: Any) -> PruneResult:
@@ -346,6 +480,9 @@ class SqlStore(abc.ABC):
 
         Only a prefix of the chain goes: the newest record older than `before`
         and every record before it. The anchor lets `verify` start from there.
+        The Merkle tree keeps their hashes (`tree_nodes` is not pruned), so
+        checkpoints from before the prune stay provable; `make_anchor` may
+        call `root(seq)` for the tree head to sign.
         """
         with self._write():
             rows = self._execute(
@@ -364,12 +501,16 @@ class SqlStore(abc.ABC):
 
     # -- reading --------------------------------------------------------------
 
-    def checkpoints(self) -> list[Checkpoint]:
+    def checkpoints(self, *, newest: int | None = None) -> list[Checkpoint]:
+        """Every checkpoint in the order stored, or only the `newest` ones (a writer's check needs few)."""
+        columns = "n, seq, hash, time, kind, key_id, public_key, signature, note"
+        sql = f"SELECT {columns} FROM checkpoints ORDER BY n"
+        if newest is not None:
+            newest_first = f"SELECT {columns} FROM checkpoints ORDER BY n DESC LIMIT {int(newest)}"
+            sql = f"SELECT * FROM ({newest_first}) t ORDER BY n"
         with self._read():
-            rows = self._execute(
-                "SELECT seq, hash, time, kind, key_id, public_key, signature FROM checkpoints ORDER BY n"
-            )
-        return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+            rows = [r[1:] for r in self._execute(sql)]
+        return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def entries(self) -> Iterator[Entry]:
         """Every entry in chain order, streamed.

@@ -1,17 +1,22 @@
 """Turn what the user named (files, directories, `-`, kustomizations) into documents.
 
-Owns: walking directories, reading files within limits, rendering
-kustomizations with `kubectl kustomize`, unpacking `kind: List`, and checking
-that each document is a Kubernetes object at all. Every problem becomes an
-`InputProblem` tied to a file and line; reading goes on with the rest.
+Owns: walking directories (and the user's exclusions), reading files within
+limits, rendering kustomizations with `kubectl kustomize`, unpacking
+`kind: List`, and telling Kubernetes objects from other structured data (a
+GitHub workflow, Helm values, Terraform JSON, TOML), which only the user's own
+policies check. Every problem becomes an `InputProblem` tied to a file and
+line; reading goes on with the rest.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import fnmatch
 import json
 import os
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +25,15 @@ from typing import Any
 from trustgate import yamlio
 from trustgate.config import Limits
 from trustgate.errors import InputError
+from trustgate.manifests import origins
 from trustgate.model import Document, InputProblem, Source
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+DATA_SUFFIXES = (*MANIFEST_SUFFIXES, ".toml")  # what `check` reads: TOML only for the user's own policies
+HELM_CHART_FILE = "Chart.yaml"
+# A mapping with one of these keys means to be a Kubernetes object: when it is not a valid
+# one (a typo'd `kind`), it is an error, never data that no check applies to.
+_MANIFEST_KEYS = ("apiVersion", "kind", "metadata")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 STDIN = "-"
 
@@ -34,13 +45,29 @@ class Unit:
     path: str
     kind: str  # "file" | "kustomize" | "stdin"
     data: bytes | None = None
+    chart: str | None = None  # the Helm chart directory the file lies in, for the hint
 
 
-def plan(paths: Sequence[str], *, stdin: bytes | None = None) -> list[Unit]:
+def plan(
+    paths: Sequence[str],
+    *,
+    stdin: bytes | None = None,
+    exclude: Sequence[str] = (),
+    suffixes: tuple[str, ...] = MANIFEST_SUFFIXES,
+) -> list[Unit]:
     """Expand the user's paths into units, in a stable order.
 
-    A directory is walked recursively (hidden directories skipped); a directory
-    holding a kustomization is rendered as one unit and not walked further.
+    A directory is walked recursively (hidden directories below it skipped); a
+    directory holding a kustomization is rendered as one unit and not walked
+    further.
+
+    Args:
+        paths: files, directories and `-` (stdin).
+        stdin: the bytes read from stdin, when `-` is among `paths`.
+        exclude: gitignore-like globs matched against paths relative to each
+            named directory (see `excluded`); a named file is matched by its path
+            as given and its name.
+        suffixes: the file names a directory walk picks up.
 
     Raises:
         InputError: a named path does not exist.
@@ -61,14 +88,48 @@ def plan(paths: Sequence[str], *, stdin: bytes | None = None) -> list[Unit]:
         if not path.exists() and not path.is_symlink():
             raise InputError("no such file or directory", where=raw, hint="check the path")
         if path.is_dir():
-            for unit in _walk(path):
+            for unit in _walk(path, "", exclude, suffixes, None):
                 add(unit)
-        else:
-            add(Unit(raw, "file"))
+        elif not (exclude and (excluded(raw, exclude) or excluded(path.name, exclude))):
+            chart = str(path.parent) if (path.parent / HELM_CHART_FILE).is_file() else None
+            add(Unit(raw, "file", chart=chart))
     return units
 
 
-def _walk(root: Path) -> Iterator[Unit]:
+def excluded(relative: str, patterns: Sequence[str], *, directory: bool = False) -> bool:
+    """Whether a path (relative to its input root, `/`-separated) matches an exclusion.
+
+    gitignore-like: a pattern without `/` matches a file or directory name at any
+    depth (`Chart.yaml`, `*.md`, `charts`); one with `/` matches the whole relative
+    path (`apps/*/values.yaml`, `**/templates/**`; a leading `/` anchors it, which
+    it is anyway); a trailing `/` matches directories only. `*` also crosses `/`
+    (fnmatch), so `apps/*.yaml` matches `apps/a/b.yaml` too. Everything below an
+    excluded directory is excluded.
+    """
+    name = relative.rsplit("/", 1)[-1]
+    for pattern in patterns:
+        if pattern.endswith("/"):
+            if not directory:
+                continue
+            pattern = pattern.rstrip("/")
+        pattern = pattern.lstrip("/")
+        if not pattern:
+            continue
+        if "/" not in pattern:
+            if fnmatch.fnmatchcase(name, pattern):
+                return True
+            continue
+        candidates = [pattern]
+        while candidates[-1].startswith("**/"):
+            candidates.append(candidates[-1][3:])  # `**/x` also matches `x` at the root
+        if any(fnmatch.fnmatchcase(relative, c) for c in candidates):
+            return True
+    return False
+
+
+def _walk(
+    root: Path, relative: str, exclude: Sequence[str], suffixes: tuple[str, ...], chart: str | None
+) -> Iterator[Unit]:
     if _kustomization_in(root):
         yield Unit(str(root), "kustomize")
         return
@@ -77,27 +138,61 @@ def _walk(root: Path) -> Iterator[Unit]:
     except OSError:
         yield Unit(str(root), "file")  # reading it reports the error
         return
+    if chart is None and any(e.name == HELM_CHART_FILE and e.is_file() for e in entries):
+        chart = str(root)
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path))
-        elif entry.name.endswith(MANIFEST_SUFFIXES) and entry.is_file():
-            yield Unit(entry.path, "file")
+        below = f"{relative}/{entry.name}" if relative else entry.name
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if exclude and excluded(below, exclude, directory=is_dir):
+            continue
+        if is_dir:
+            yield from _walk(Path(entry.path), below, exclude, suffixes, chart)
+        elif entry.name.endswith(suffixes) and entry.is_file():
+            yield Unit(entry.path, "file", chart=chart)
 
 
 def _kustomization_in(directory: Path) -> bool:
     return any((directory / name).is_file() for name in KUSTOMIZATION_FILES)
 
 
-def read_unit(unit: Unit, limits: Limits) -> tuple[list[Document], list[InputProblem]]:
-    """Read one unit into documents; problems are returned, never raised."""
+def read_unit(
+    unit: Unit, limits: Limits, *, any_data: bool = False
+) -> tuple[list[Document], list[InputProblem]]:
+    """Read one unit into documents; problems are returned, never raised.
+
+    Args:
+        unit: what to read.
+        limits: size and count limits.
+        any_data: mappings that are not Kubernetes objects (and do not look like
+            one) become documents with `kubernetes=False` instead of problems;
+            TOML files are read.
+    """
+    documents, problems = _read_unit(unit, limits, any_data)
+    if unit.chart is not None and problems:
+        hint = (
+            f"this file is part of the Helm chart {unit.chart}: render the chart with `helm template` "
+            "first and check the output, or exclude it (--exclude, or manifests.exclude in trustgate.yaml)"
+        )
+        problems = [InputProblem(p.source, p.rule, p.message, hint) for p in problems]
+    return documents, problems
+
+
+def _read_unit(unit: Unit, limits: Limits, any_data: bool) -> tuple[list[Document], list[InputProblem]]:
     if unit.kind == "kustomize":
-        try:
-            data = render_kustomization(unit.path, timeout=limits.kustomize_timeout_seconds)
-        except InputError as e:
-            return [], [InputProblem(Source(unit.path), "input/kustomize", e.message, e.hint)]
-        return parse_bytes(data, unit.path, limits, rendered_from=unit.path)
+        # A second rendering, with origin annotations, runs beside the plain one; it only
+        # maps findings to source files, so policies never see the annotations.
+        with origins.OriginRender(unit.path, timeout=limits.kustomize_timeout_seconds) as annotated:
+            try:
+                data = render_kustomization(unit.path, timeout=limits.kustomize_timeout_seconds)
+            except InputError as e:
+                return [], [InputProblem(Source(unit.path), "input/kustomize", e.message, e.hint)]
+            documents, problems = parse_bytes(data, unit.path, limits, rendered_from=unit.path)
+            found = annotated.origins()
+            if found is not None:
+                origins.attach(documents, found, unit.path)
+        return documents, problems
     if unit.kind == "stdin":
         data = unit.data or b""
     else:
@@ -127,13 +222,23 @@ def read_unit(unit: Unit, limits: Limits) -> tuple[list[Document], list[InputPro
                 "split the input or raise limits.maxFileBytes in trustgate.yaml",
             )
         ]
-    return parse_bytes(data, unit.path, limits)
+    return parse_bytes(data, unit.path, limits, any_data=any_data)
 
 
 def parse_bytes(
-    data: bytes, name: str, limits: Limits, *, rendered_from: str | None = None
+    data: bytes,
+    name: str,
+    limits: Limits,
+    *,
+    rendered_from: str | None = None,
+    any_data: bool = False,
 ) -> tuple[list[Document], list[InputProblem]]:
-    """Parse a stream of manifests into documents, reporting every bad one."""
+    """Parse a stream of manifests into documents, reporting every bad one.
+
+    With `any_data`, a mapping that is neither a Kubernetes object nor looks like
+    one (no apiVersion, kind or metadata) is a document with `kubernetes=False`,
+    and a `.toml` file is parsed as TOML (one document).
+    """
     if b"\x00" in data[:8192]:
         return [], [
             InputProblem(
@@ -160,13 +265,32 @@ def parse_bytes(
 
     documents: list[Document] = []
     problems: list[InputProblem] = []
+    if any_data and name.endswith(".toml"):
+        try:
+            table = tomllib.loads(data.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, RecursionError) as e:
+            line = getattr(e, "lineno", None) or 1
+            message = (
+                str(e).split(" (at line", 1)[0]
+                if isinstance(e, tomllib.TOMLDecodeError)
+                else "nested too deeply"
+            )
+            return [], [
+                InputProblem(
+                    Source(name, line), "input/invalid-toml", f"invalid TOML: {message}", "fix the TOML"
+                )
+            ]
+        _add(table, Source(name, 1, 0, rendered_from), None, documents, problems, any_data)
+        return documents, problems
     if name.endswith(".json") and data.lstrip()[:1] in (b"{", b"["):
         try:
             value = json.loads(data)
         except (json.JSONDecodeError, RecursionError):
             pass  # the YAML path below reports the place
         else:
-            _add(value, Source(name, 1, 0, rendered_from), yamlio.LazyTree(data), documents, problems)
+            _add(
+                value, Source(name, 1, 0, rendered_from), yamlio.LazyTree(data), documents, problems, any_data
+            )
             return documents, problems
     count = 0
     for item in yamlio.parse_stream(data, max_nodes=limits.max_yaml_nodes):
@@ -189,7 +313,7 @@ def parse_bytes(
             )
             continue
         source = Source(name, item.line, item.index, rendered_from)
-        _add(item.value, source, item.node, documents, problems)
+        _add(item.value, source, item.node, documents, problems, any_data)
     return documents, problems
 
 
@@ -199,6 +323,7 @@ def _add(
     tree: Any,
     documents: list[Document],
     problems: list[InputProblem],
+    any_data: bool = False,
 ) -> None:
     if value is None:
         return
@@ -223,20 +348,55 @@ def _add(
                 item_tree,
                 documents,
                 problems,
+                any_data,
             )
         return
     missing = [k for k in ("apiVersion", "kind") if not isinstance(value.get(k), str) or not value.get(k)]
+    if missing and any_data and not any(k in value for k in _MANIFEST_KEYS):
+        documents.append(Document(source=source, obj=_string_keys(value), tree=tree, kubernetes=False))
+        return
     if missing:
+        hint = "add apiVersion and kind, or remove the document from the input"
+        if source.file.rsplit("/", 1)[-1] == HELM_CHART_FILE:
+            hint = (
+                "this is a Helm chart: render it with `helm template` first and check the output, "
+                "or exclude it (--exclude, or manifests.exclude in trustgate.yaml)"
+            )
         problems.append(
             InputProblem(
                 source,
                 "input/not-a-kubernetes-object",
                 f"document is missing {' and '.join(missing)}",
-                "add apiVersion and kind, or remove the document from the input",
+                hint,
             )
         )
         return
     documents.append(Document(source=source, obj=value, tree=tree))
+
+
+def _string_keys(value: Any) -> Any:
+    """Mapping keys as JSON strings, as conftest's YAML-to-JSON parser makes them.
+
+    YAML 1.1 reads a GitHub workflow's `on:` as the boolean true: policies see the
+    key `"true"`, as in conftest, and the decision log can store the document.
+    TOML's dates and times become their RFC 3339 text.
+    """
+    if isinstance(value, Mapping):
+        return {_key_text(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    if isinstance(value, dt.date | dt.time):  # TOML dates and times: RFC 3339 text, as in JSON
+        return value.isoformat()
+    return value
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    isoformat = getattr(key, "isoformat", None)
+    return str(isoformat()) if callable(isoformat) else str(key)
 
 
 def _type_name(value: Any) -> str:

@@ -24,6 +24,7 @@ import json
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import certifi
 import httpx
 
+from trustgate.oci import deadline as _deadline
 from trustgate.oci import mediatypes as mt
 from trustgate.oci.auth import (
     Challenge,
@@ -75,10 +77,12 @@ class RegistrySettings:
     docker_config: Path | None = None  # None: $DOCKER_CONFIG/config.json or ~/.docker/config.json
     timeout_seconds: float = 10.0  # seconds per connect / read / write
     transfer_deadline_seconds: float = 120.0  # seconds for one whole response; stops trickling servers
+    min_transfer_bytes_per_second: float = 1024.0  # below this a body is abandoned (after the grace below)
+    slow_transfer_grace_seconds: float = 2.0  # seconds a body may start slowly before its rate is judged
     max_manifest_bytes: int = 4 * 1024 * 1024  # bytes; the distribution spec's manifest limit
     max_blob_bytes: int = 16 * 1024 * 1024  # bytes; signature layers are a few KiB, SBOMs a few MiB
     max_retries: int = 3  # extra attempts after a 429, a 5xx or a dropped connection
-    max_retry_after_seconds: float = 30.0  # seconds; a longer Retry-After is waited only this long
+    max_retry_after_seconds: float = 30.0  # seconds; a longer Retry-After fails now, to be retried later
     retry_backoff_seconds: float = 0.5  # seconds before the first retry without Retry-After; doubles
     max_index_depth: int = 4  # nested indexes followed; deeper is reported as a loop
     max_referrer_pages: int = 16  # pages of the referrers API followed through Link headers
@@ -360,6 +364,8 @@ class RegistryClient:
         self._challenges: dict[str, Challenge] = {}  # the auth scheme each registry asked for last
         self._no_referrers_api: set[str] = set()  # registries whose referrers route does not exist
         self._credentials: dict[str, Credentials | None] = {}
+        # httpx uses the environment's proxies (HTTPS_PROXY, ALL_PROXY, NO_PROXY); errors name them.
+        self._env_proxies = urllib.request.getproxies()
 
     def close(self) -> None:
         self._http.close()
@@ -783,7 +789,18 @@ class RegistryClient:
         attempt = 0
         auth_rounds = 0
         backoff = self.settings.retry_backoff_seconds
+        budget = _deadline.current()
         while True:
+            if budget is not None and budget.remaining() <= 0:
+                raise RegistryError(
+                    "timeout",
+                    f"{what} of {reference}: not sent, the {budget.seconds:g} s deadline for "
+                    f"{budget.what} ran out" + (f" (after {attempt} attempts)" if attempt else ""),
+                    registry=registry,
+                    reference=reference,
+                    hint="the registry is slow or unreachable; images.registries.deadlineSeconds bounds "
+                    "each verification",
+                )
             authorization = self._authorization(ref, scope)
             request_headers = dict(headers or {})
             if authorization:
@@ -791,17 +808,28 @@ class RegistryClient:
             try:
                 response = self._send(method, url, request_headers, content, max_bytes, ref, what)
             except _Transient as e:
-                if attempt < self.settings.max_retries:
+                if attempt < self.settings.max_retries and _may_wait(backoff, budget):
                     attempt += 1
                     self._sleep(backoff)
                     backoff *= 2
                     continue
+                cut = (
+                    f"; no time left to retry within the {budget.seconds:g} s deadline"
+                    if budget is not None and attempt < self.settings.max_retries
+                    else ""
+                )
+                via = self._proxy_note(url)
                 raise RegistryError(
                     e.kind,
-                    f"{what} of {reference}: {e.reason} (after {attempt + 1} attempts)",
+                    f"{what} of {reference}: {e.reason}{via} (after {attempt + 1} attempts{cut})",
                     registry=registry,
                     reference=reference,
-                    hint="check that the registry is up and reachable from here",
+                    hint=(
+                        "check that the proxy is right for this registry (or list the registry in "
+                        "NO_PROXY), and that the registry is up"
+                        if via
+                        else "check that the registry is up and reachable from here"
+                    ),
                 ) from e.__cause__
             status = response.status
             if status == 401:
@@ -838,14 +866,25 @@ class RegistryClient:
                 )
             if status == 429:
                 retry_after = _retry_after(response.headers.get("Retry-After"))
-                if attempt < self.settings.max_retries:
+                wait = (
+                    min(backoff, self.settings.max_retry_after_seconds)
+                    if retry_after is None
+                    else retry_after
+                )
+                # A Retry-After is honoured, never shortened: what cannot wait for it fails now (and
+                # the verifier's breaker keeps other requests off the registry until then).
+                patient = retry_after is None or retry_after <= self.settings.max_retry_after_seconds
+                if attempt < self.settings.max_retries and patient and _may_wait(wait, budget):
                     attempt += 1
-                    wait = backoff if retry_after is None else retry_after
-                    self._sleep(min(wait, self.settings.max_retry_after_seconds))
+                    self._sleep(wait)
                     if retry_after is None:
                         backoff *= 2
                     continue
                 after = f", retry after {retry_after:g} s" if retry_after is not None else ""
+                if retry_after is not None and not patient:
+                    after += f" (longer than the {self.settings.max_retry_after_seconds:g} s trustgate waits)"
+                elif budget is not None and attempt < self.settings.max_retries:
+                    after += f" (beyond the {budget.seconds:g} s deadline for {budget.what})"
                 raise RegistryError(
                     "rate-limited",
                     f"{what} of {reference}: rate limited (HTTP 429) after {attempt + 1} attempts{after}",
@@ -855,7 +894,11 @@ class RegistryClient:
                     hint="authenticate to get a higher limit, or retry later",
                 )
             if status in _RETRY_STATUSES or status >= 500:
-                if status in _RETRY_STATUSES and attempt < self.settings.max_retries:
+                if (
+                    status in _RETRY_STATUSES
+                    and attempt < self.settings.max_retries
+                    and _may_wait(backoff, budget)
+                ):
                     attempt += 1
                     self._sleep(backoff)
                     backoff *= 2
@@ -881,9 +924,17 @@ class RegistryClient:
         what: str,
     ) -> _Response:
         origin = urlsplit(url)
+        budget = _deadline.current()
+        wait = self.settings.timeout_seconds
+        late = f"no answer within {wait:g} s"
+        if budget is not None and budget.remaining() < wait:
+            wait = max(0.001, budget.remaining())
+            late = f"no answer before the {budget.seconds:g} s deadline for {budget.what} ran out"
         for _ in range(_MAX_REDIRECTS + 1):
             try:
-                with self._http.stream(method, url, headers=headers, content=content) as response:
+                with self._http.stream(
+                    method, url, headers=headers, content=content, timeout=httpx.Timeout(wait)
+                ) as response:
                     if response.status_code in (301, 302, 303, 307, 308) and "Location" in response.headers:
                         target = urljoin(url, response.headers["Location"])
                         self._check_redirect(target, ref, what)
@@ -897,13 +948,13 @@ class RegistryClient:
                     body = b"" if method == "HEAD" else self._read_bounded(response, limit, ref, what)
                     return _Response(response.status_code, response.headers, body, url)
             except httpx.TimeoutException as e:
-                raise _Transient("timeout", f"no answer within {self.settings.timeout_seconds:g} s") from e
+                raise _Transient("timeout", late) from e
             except httpx.TransportError as e:
                 if _is_tls_error(e):
                     host = urlsplit(url).netloc
                     raise RegistryError(
                         "tls",
-                        f"{what} of {ref}: TLS with {host} failed ({_root_cause(e)})",
+                        f"{what} of {ref}: TLS with {host}{self._proxy_note(url)} failed ({_root_cause(e)})",
                         registry=ref.registry,
                         reference=str(ref),
                         hint=f"if {host} uses a private CA, set ca_file; if it serves plain HTTP on "
@@ -948,7 +999,11 @@ class RegistryClient:
             if response.status_code >= 300:
                 return b""
             raise too_large(f"{int(declared)} bytes (Content-Length)")
-        deadline = time.monotonic() + self.settings.transfer_deadline_seconds
+        started = time.monotonic()
+        deadline = started + self.settings.transfer_deadline_seconds
+        budget = _deadline.current()
+        rate = self.settings.min_transfer_bytes_per_second
+        grace = self.settings.slow_transfer_grace_seconds
         chunks: list[bytes] = []
         size = 0
         for chunk in _iter_raw(response):
@@ -958,11 +1013,45 @@ class RegistryClient:
                     break
                 raise too_large("larger")
             chunks.append(chunk)
-            if time.monotonic() > deadline:
+            # On every read: the transfer's own bound, the verification's deadline, the minimum rate.
+            now = time.monotonic()
+            if now > deadline:
                 raise _Transient(
                     "timeout", f"the response took longer than {self.settings.transfer_deadline_seconds:g} s"
                 )
+            if budget is not None and now > budget.at:
+                raise _Transient(
+                    "timeout",
+                    f"the response was still arriving when the {budget.seconds:g} s deadline for "
+                    f"{budget.what} ran out ({size} bytes so far)",
+                )
+            elapsed = now - started
+            if elapsed > grace and size / elapsed < rate:
+                raise _Transient(
+                    "timeout",
+                    f"the response arrived at {size / elapsed:.0f} bytes/s, below the minimum of "
+                    f"{rate:g} bytes/s ({size} bytes in {elapsed:.1f} s)",
+                )
         return b"".join(chunks)
+
+    def _budgeted(self) -> httpx.Timeout:
+        budget = _deadline.current()
+        wait = self.settings.timeout_seconds
+        if budget is not None:
+            wait = max(0.001, min(wait, budget.remaining()))
+        return httpx.Timeout(wait)
+
+    def _proxy_note(self, url: str) -> str:
+        """ " via proxy <url> (from <VARIABLE>)" when httpx sends `url` through an environment proxy."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        proxies = self._env_proxies
+        if not proxies or urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]  # undocumented but stable since Python 3.0
+            return ""
+        for key in (parts.scheme, "all"):
+            if proxies.get(key):
+                return f" via proxy {proxies[key]} (from {key.upper()}_PROXY in the environment)"
+        return ""
 
     # --- auth -------------------------------------------------------------------------------------
 
@@ -1021,7 +1110,7 @@ class RegistryClient:
             if creds is not None and creds.identity_token:
                 form = {**params, "grant_type": "refresh_token", "refresh_token": creds.identity_token}
                 form["client_id"] = "trustgate"
-                request = self._http.build_request("POST", realm, data=form)
+                request = self._http.build_request("POST", realm, data=form, timeout=self._budgeted())
             else:
                 headers = {}
                 basic = creds.basic_header() if creds else None
@@ -1029,7 +1118,7 @@ class RegistryClient:
                     headers["Authorization"] = basic
                 separator = "&" if "?" in realm else "?"
                 request = self._http.build_request(
-                    "GET", realm + separator + urlencode(params), headers=headers
+                    "GET", realm + separator + urlencode(params), headers=headers, timeout=self._budgeted()
                 )
             response = self._http.send(request, stream=True)
             try:
@@ -1088,6 +1177,11 @@ class RegistryClient:
                 reference=str(ref),
             )
         return token, float(expires_in) if isinstance(expires_in, int | float) else None
+
+
+def _may_wait(seconds: float, budget: _deadline.Deadline | None) -> bool:
+    """Whether a wait of `seconds` still leaves time for the request after it."""
+    return budget is None or seconds < budget.remaining()
 
 
 class _Transient(Exception):

@@ -16,6 +16,7 @@ words in `Discovery.problems`, and the others are still returned.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import threading
@@ -31,11 +32,25 @@ from trustgate.oci.reference import Reference, validate_digest
 
 # Failures that say nothing about one artifact but about reaching the registry; they abort discovery.
 TRANSPORT_KINDS: Final = frozenset(
-    {"unauthorized", "forbidden", "rate-limited", "server-error", "timeout", "connection", "tls"}
+    {
+        "unauthorized",
+        "forbidden",
+        "rate-limited",
+        "server-error",
+        "timeout",
+        "connection",
+        "tls",
+        "unavailable",
+    }
 )
 PLACES: Final = ("referrers", ".sig", ".att")  # where signatures and attestations live
 MAX_ARTIFACTS: Final = 64  # signature/attestation manifests examined per digest; more is abuse
 MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024  # bytes per bundle, payload or envelope
+
+# Verification summaries (SLSA VSAs) are bundles too, but they are judged on their own, before
+# discovery (trustgate.artifacts.summaries): one issued per passing check, they would crowd the budget.
+SUMMARY_PREDICATE_TYPES: Final = frozenset({"https://slsa.dev/verification_summary/v1"})
+PREDICATE_TYPE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"
 
 _REFERRER_TYPES: Final = frozenset(
     {mt.COSIGN_ARTIFACT_SIG, mt.COSIGN_ARTIFACT_ATT, mt.COSIGN_SIMPLESIGNING, mt.DSSE_ENVELOPE}
@@ -113,7 +128,8 @@ def discover(
     if not jobs:
         return Discovery((), (), ())
     if parallel and len(jobs) > 1:
-        futures = [_pool().submit(job) for job in jobs[1:]]
+        # Each in a copy of the caller's context: the verification's deadline goes with it.
+        futures = [_pool().submit(contextvars.copy_context().run, job) for job in jobs[1:]]
         errors: list[BaseException | None] = [_run(jobs[0])]
         errors += [future.exception() for future in futures]
     else:
@@ -192,6 +208,8 @@ class _Finder:
         for descriptor in descriptors:
             if descriptor.artifact_type is not None and not is_signature_type(descriptor.artifact_type):
                 continue  # an SBOM, a scan report...: not ours to read
+            if descriptor.annotations.get(PREDICATE_TYPE_ANNOTATION) in SUMMARY_PREDICATE_TYPES:
+                continue
             if descriptor.media_type not in mt.IMAGE_MANIFESTS:
                 if descriptor.artifact_type is not None:
                     self.problems.append(

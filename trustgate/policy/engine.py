@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import regorus
 
 from trustgate.errors import PolicyError
+from trustgate.policy._normalise import add_extensions, normalise
 from trustgate.policy.rego import Module, clean_engine_error
 
 UNDEFINED: Any = type("Undefined", (), {"__repr__": lambda self: "<undefined>"})()
@@ -64,6 +65,7 @@ class EmbeddedEngine:
     def __init__(self, *, rego_v0: bool = False) -> None:
         self.rego_v0 = rego_v0
         self._engine = regorus.Engine()
+        add_extensions(self._engine)  # what the rewritten modules call (ADR 0008)
         if rego_v0:
             self._engine.set_rego_v0(True)
         self._data: dict[str, Any] = {}
@@ -77,9 +79,10 @@ class EmbeddedEngine:
         return copy
 
     def add_modules(self, modules: Sequence[Module]) -> None:
-        for module in modules:
+        texts = normalise(tuple((m.path, m.text) for m in modules), self.rego_v0)  # ADR 0008
+        for module, text in zip(modules, texts, strict=True):
             try:
-                self._engine.add_policy(module.path, module.text)
+                self._engine.add_policy(module.path, text)
             except RuntimeError as e:
                 raise PolicyError(clean_engine_error(e), hint="fix the Rego") from e
 

@@ -6,8 +6,11 @@ validating parameters against the template's `openAPIV3Schema`, the
 review Gatekeeper gives a template (`input.review` in the AdmissionRequest
 shape, `input.parameters`), `data.inventory`, match semantics (kinds, scope,
 namespaces, excludedNamespaces, labelSelector, namespaceSelector, name) and
-`enforcementAction`. Leaves out: what a violation means for the verdict
-(the gate applies modes and exceptions) and where Rego runs (an `Engine`).
+`enforcementAction`, and ExpansionTemplates (`expansion.gatekeeper.sh`: the
+Pod a Deployment or CronJob would create is judged as Gatekeeper judges it,
+and its violations are reported on the parent with `[Implied by <name>]`).
+Leaves out: what a violation means for the verdict (the gate applies modes
+and exceptions), where Rego runs (an `Engine`), CEL and mutation.
 
 How templates share one engine without clashing: each template's package is
 renamed to `trustgate_gk_t.<kind>`, its libs (`package lib.x`) to
@@ -39,12 +42,16 @@ from trustgate.policy.rego import Module
 TEMPLATE_GROUP = "templates.gatekeeper.sh"
 TEMPLATE_VERSIONS = ("v1", "v1beta1", "v1alpha1")
 CONSTRAINT_GROUP = "constraints.gatekeeper.sh"
+EXPANSION_GROUP = "expansion.gatekeeper.sh"
+EXPANSION_VERSIONS = ("v1alpha1", "v1beta1")
+MAX_EXPANSION_DEPTH = 30  # Gatekeeper's maxRecursionDepth; a guard against cycles
 TARGET = "admission.k8s.gatekeeper.sh"
 ACTIONS: Mapping[str, Mode] = {"deny": Mode.ENFORCE, "warn": Mode.WARN, "dryrun": Mode.AUDIT}
 
 _TEMPLATE_ROOT = "trustgate_gk_t"
 _PARAMS_ROOT = "trustgate_gk_params"
 _AGGREGATE = "trustgate_gk"
+ENGINES = ("rego", "cel", "both")  # which code of a template with Rego and CEL runs
 FINDINGS_RULE = f"data.{_AGGREGATE}.findings"
 _PACKAGE_LINE = re.compile(r"^(?P<indent>[ \t]*)package[ \t]+(?P<name>[\w.]+)", re.MULTILINE)
 _DATA_REF = re.compile(r"(?<![\w.])data\.(?P<name>[A-Za-z_]\w*)")
@@ -67,7 +74,9 @@ class Template:
     rego_line: int = 1  # the file line the Rego starts on
     libs: tuple[tuple[str, int], ...] = ()  # (text, first line)
     schema: Mapping[str, Any] | None = None  # openAPIV3Schema of `parameters`
-    unsupported: str = ""  # why trustgate cannot evaluate it (e.g. CEL only)
+    unsupported: str = ""  # why trustgate cannot evaluate it (e.g. no code for the admission target)
+    cel: Mapping[str, Any] | None = None  # the K8sNativeValidation source (gatekeeper_cel runs it)
+    cel_path: str = ""  # where that source is, e.g. `spec.targets[0].code[0].source.`
 
     @property
     def where(self) -> str:
@@ -89,7 +98,7 @@ class Template:
             PolicyError: a lib is not in a `lib.` package, or the Rego reads data
                 other than `data.inventory` and its libs.
         """
-        if self.unsupported:
+        if self.unsupported or not self.rego:
             return []
         main = _PACKAGE_LINE.search(self.rego)
         if main is None:
@@ -215,15 +224,25 @@ class Match:
     label_selector: Selector | None = None
     namespace_selector: Selector | None = None
     name: str = ""
+    source: str = "All"  # All | Original | Generated (objects made by an ExpansionTemplate)
 
     def matches(
-        self, obj: Mapping[str, Any], namespace: str, namespaces: Mapping[str, Mapping[str, Any]]
+        self,
+        obj: Mapping[str, Any],
+        namespace: str,
+        namespaces: Mapping[str, Mapping[str, Any]],
+        *,
+        generated: bool = False,
     ) -> bool:
         """Whether the constraint applies to `obj` in `namespace` ("" when cluster-scoped).
+
+        `generated` says that `obj` is the resultant of an ExpansionTemplate.
 
         Raises:
             NamespaceUnknown: a namespaceSelector needs a Namespace not in `namespaces`.
         """
+        if self.source == ("Original" if generated else "Generated"):
+            return False
         api_version = obj.get("apiVersion")
         group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
         kind = obj.get("kind")
@@ -287,6 +306,82 @@ class Violation:
     constraint: Constraint
     message: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    disagreement: bool = False  # engine `both`: Rego and CEL disagree on this constraint
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyTo:
+    """One `spec.applyTo` entry of an ExpansionTemplate (exact names, as Gatekeeper compares)."""
+
+    groups: tuple[str, ...]
+    versions: tuple[str, ...]
+    kinds: tuple[str, ...]
+    operations: tuple[str, ...] = ()  # empty: CREATE and UPDATE, Gatekeeper's default
+
+    def matches(self, group: str, version: str, kind: str, operation: str = "CREATE") -> bool:
+        operations = self.operations or ("CREATE", "UPDATE")
+        return (
+            group in self.groups
+            and version in self.versions
+            and kind in self.kinds
+            and (operation in operations or "*" in operations)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExpansionTemplate:
+    """An ExpansionTemplate: which objects generate which, from which field."""
+
+    name: str
+    file: str
+    line: int
+    apply_to: tuple[ApplyTo, ...]
+    source: tuple[str, ...]  # templateSource split on ".", e.g. ("spec", "template")
+    generated: tuple[str, str, str]  # generatedGVK: (group, version, kind)
+    action: Mode | None = None  # enforcementAction override for the resultant's violations
+    action_name: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def api_version(self) -> str:
+        group, version, _ = self.generated
+        return f"{group}/{version}" if group else version
+
+
+@dataclass(frozen=True, slots=True)
+class Resultant:
+    """An object an ExpansionTemplate makes from a parent (Gatekeeper's "mock resource").
+
+    `path` is where it came from inside the outermost parent, so that a
+    finding can point at the parent's own lines.
+    """
+
+    obj: dict[str, Any]
+    template: ExpansionTemplate
+    path: tuple[str | int, ...]
+
+
+class ExpansionError(Exception):
+    """An object matched by an ExpansionTemplate cannot be expanded (Gatekeeper rejects it too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """A document in the Gatekeeper paths that is a policy trustgate would not enforce."""
+
+    file: str
+    line: int
+    api_version: str
+    kind: str
+    name: str
+    reason: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
 
 @dataclass(slots=True)
@@ -295,6 +390,10 @@ class Library:
 
     templates: dict[str, Template] = field(default_factory=dict)  # by constraint kind
     constraints: list[Constraint] = field(default_factory=list)
+    expansions: list[ExpansionTemplate] = field(default_factory=list)
+    foreign: list[Unsupported] = field(default_factory=list)  # other engines' policies: not enforced
+    skipped: dict[str, int] = field(default_factory=dict)  # "apiVersion kind" -> count (suites, samples)
+    notes: list[str] = field(default_factory=list)  # e.g. a constraint that replaces another
 
     @property
     def unsupported(self) -> list[Template]:
@@ -318,7 +417,16 @@ def read_objects(path: Path, *, limits: Limits | None = None) -> list[_Doc]:
     Raises:
         PolicyError: the path is missing, or a file is unreadable or not YAML.
     """
+    return _read_objects(path, limits=limits)[0]
+
+
+def _read_objects(
+    path: Path, *, limits: Limits | None = None, lenient: bool = False
+) -> tuple[list[_Doc], list[str]]:
+    """`read_objects`; with `lenient`, documents that are not Kubernetes objects (a
+    kustomization.yaml without apiVersion) are returned by place instead of raising."""
     limits = limits or Limits()
+    others: list[str] = []
     if path.is_dir():
         files = sorted(
             p
@@ -338,11 +446,18 @@ def read_objects(path: Path, *, limits: Limits | None = None) -> list[_Doc]:
         except OSError as e:
             raise PolicyError(f"cannot read: {e.strerror or e}", where=str(file)) from e
         documents, problems = loader.parse_bytes(data, str(file), limits)
+        if lenient:
+            others.extend(
+                f"{p.source.file}:{p.source.line}"
+                for p in problems
+                if p.rule == "input/not-a-kubernetes-object"
+            )
+            problems = [p for p in problems if p.rule != "input/not-a-kubernetes-object"]
         if problems:
             p = problems[0]
             raise PolicyError(p.message, where=f"{p.source.file}:{p.source.line}", hint=p.hint)
         out.extend(_Doc(d.obj, d.source.file, d.source.line, d.tree) for d in documents)
-    return out
+    return out, others
 
 
 def is_template(obj: Mapping[str, Any]) -> bool:
@@ -359,19 +474,64 @@ def is_constraint(obj: Mapping[str, Any]) -> bool:
     return isinstance(api, str) and api.startswith(f"{CONSTRAINT_GROUP}/")
 
 
-def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Library:
-    """Read templates and constraints from files and directories.
+def is_expansion(obj: Mapping[str, Any]) -> bool:
+    api = obj.get("apiVersion")
+    return (
+        obj.get("kind") == "ExpansionTemplate"
+        and isinstance(api, str)
+        and api.startswith(f"{EXPANSION_GROUP}/")
+    )
 
-    Other documents (suites, samples) are skipped. Templates are read first,
-    so a constraint may come before its template.
+
+# Policies of other engines (and Gatekeeper's own mutators): given as Gatekeeper
+# sources they would not be enforced, so they are not skipped like samples are.
+_FOREIGN_KINDS: Mapping[str, str] = {
+    "admissionregistration.k8s.io/ValidatingAdmissionPolicy": "a ValidatingAdmissionPolicy (CEL)",
+    "admissionregistration.k8s.io/ValidatingAdmissionPolicyBinding": "a ValidatingAdmissionPolicy binding",
+    "admissionregistration.k8s.io/MutatingAdmissionPolicy": "a MutatingAdmissionPolicy",
+    "admissionregistration.k8s.io/MutatingAdmissionPolicyBinding": "a MutatingAdmissionPolicy binding",
+    "policy.sigstore.dev/ClusterImagePolicy": "a sigstore policy-controller policy",
+}
+_FOREIGN_GROUPS: Mapping[str, str] = {
+    "kyverno.io": "a Kyverno policy",
+    "policies.kyverno.io": "a Kyverno policy",
+    "policies.kubewarden.io": "a Kubewarden policy",
+    "mutations.gatekeeper.sh": "a Gatekeeper mutator (trustgate does not mutate)",
+}
+
+
+def foreign_policy(obj: Mapping[str, Any]) -> str:
+    """What kind of non-Gatekeeper policy `obj` is ("" when it is none)."""
+    api, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api, str) or not isinstance(kind, str):
+        return ""
+    group = api.rpartition("/")[0]
+    return _FOREIGN_KINDS.get(f"{group}/{kind}") or _FOREIGN_GROUPS.get(group, "")
+
+
+def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Library:
+    """Read templates, constraints and ExpansionTemplates from files and directories.
+
+    Other Kubernetes documents (suites, samples, kustomization.yaml) are
+    skipped and counted in `Library.skipped`; policies of other engines
+    (Kyverno, ValidatingAdmissionPolicy, Gatekeeper mutators) are listed in
+    `Library.foreign`, since they would silently not be enforced. Templates
+    are read first, so a constraint may come before its template.
 
     Raises:
-        PolicyError: a path is unreadable, a template is malformed, two templates
-            define one kind, a constraint names an unknown kind, or its
-            parameters do not match the template's schema.
+        PolicyError: a path is unreadable, a template or ExpansionTemplate is
+            malformed, two templates define one kind, a constraint names an
+            unknown kind, or its parameters do not match the template's schema.
     """
-    docs = [d for p in paths for d in read_objects(p, limits=limits)]
+    docs: list[_Doc] = []
     library = Library()
+    for path in paths:
+        found, others = _read_objects(path, limits=limits, lenient=True)
+        docs.extend(found)
+        if others:  # kustomization.yaml and other files that are no Kubernetes objects
+            library.skipped["non-Kubernetes document"] = library.skipped.get(
+                "non-Kubernetes document", 0
+            ) + len(others)
     for doc in docs:
         if is_template(doc.obj):
             template = parse_template(doc.obj, file=doc.file, line=doc.line, tree=doc.tree)
@@ -383,18 +543,191 @@ def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Libr
                 )
             library.templates[template.kind] = template
     seen: dict[str, Constraint] = {}
+    expansions: dict[str, ExpansionTemplate] = {}
     for doc in docs:
+        if is_expansion(doc.obj):
+            expansion = parse_expansion(doc.obj, file=doc.file, line=doc.line)
+            if expansion.name in expansions and expansions[expansion.name].where != expansion.where:
+                raise PolicyError(
+                    f"ExpansionTemplate {expansion.name} is defined twice: also "
+                    + expansions[expansion.name].where,
+                    where=expansion.where,
+                )
+            expansions[expansion.name] = expansion
+            continue
+        if is_template(doc.obj):
+            continue
+        if not is_constraint(doc.obj):
+            reason = foreign_policy(doc.obj)
+            api, kind = str(doc.obj.get("apiVersion", "?")), str(doc.obj.get("kind", "?"))
+            if reason:
+                name = str(_get(doc.obj, "metadata", "name") or "")
+                library.foreign.append(Unsupported(doc.file, doc.line, api, kind, name, reason))
+            else:
+                key = f"{api} {kind}"
+                library.skipped[key] = library.skipped.get(key, 0) + 1
+            continue
         if is_constraint(doc.obj):
             constraint = parse_constraint(doc.obj, library.templates, file=doc.file, line=doc.line)
             if constraint.id in seen:
+                # One object per kind and name in the cluster: the last applied stays (a library's
+                # samples reuse names), so the later one replaces the earlier, with a note.
                 first = seen[constraint.id]
-                raise PolicyError(
-                    f"constraint {constraint.id} is defined twice: also {first.file}:{first.line}",
-                    where=f"{constraint.file}:{constraint.line}",
+                library.notes.append(
+                    f"constraint {constraint.id} is defined more than once; {constraint.file}:"
+                    f"{constraint.line} replaces {first.file}:{first.line}, as applying them in order would"
                 )
+                library.constraints.remove(first)
             seen[constraint.id] = constraint
             library.constraints.append(constraint)
+    library.expansions = sorted(expansions.values(), key=lambda e: e.name)
     return library
+
+
+def parse_expansion(obj: Mapping[str, Any], *, file: str, line: int = 1) -> ExpansionTemplate:
+    """Build an `ExpansionTemplate`, with the checks Gatekeeper's `ValidateTemplate` makes.
+
+    Raises:
+        PolicyError: an unknown version, no name (or 64 characters or more), no
+            templateSource, generatedGVK or applyTo, an enforcementAction other
+            than deny, warn or dryrun, or a template that expands its own output.
+    """
+    where = f"{file}:{line}"
+    version = str(obj.get("apiVersion", "")).partition("/")[2]
+    if version not in EXPANSION_VERSIONS:
+        raise PolicyError(
+            f"ExpansionTemplate version {version} is not supported",
+            where=where,
+            hint=f"use {EXPANSION_GROUP}/v1beta1 or v1alpha1",
+        )
+    name = str(_get(obj, "metadata", "name") or "")
+    if not name:
+        raise PolicyError("ExpansionTemplate has empty name field", where=where)
+    if len(name) >= 64:
+        raise PolicyError(f"ExpansionTemplate {name}: the name must be less than 64 characters", where=where)
+    label = f"ExpansionTemplate {name}"
+    spec = obj.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    source = spec.get("templateSource")
+    if not isinstance(source, str) or not source:
+        raise PolicyError(f"{label} has empty source field", where=where, hint="set spec.templateSource")
+    gvk = spec.get("generatedGVK")
+    gvk = gvk if isinstance(gvk, Mapping) else {}
+    generated = (str(gvk.get("group") or ""), str(gvk.get("version") or ""), str(gvk.get("kind") or ""))
+    if generated == ("", "", ""):
+        raise PolicyError(f"{label} has empty generatedGVK field", where=where)
+    apply_to = []
+    for item in spec.get("applyTo") or []:
+        if not isinstance(item, Mapping):
+            raise PolicyError(f"{label}: spec.applyTo entries must be mappings", where=where)
+        apply_to.append(
+            ApplyTo(
+                groups=tuple(str(g) for g in item.get("groups") or ()),
+                versions=tuple(str(v) for v in item.get("versions") or ()),
+                kinds=tuple(str(k) for k in item.get("kinds") or ()),
+                operations=tuple(str(o) for o in item.get("operations") or ()),
+            )
+        )
+    if not apply_to:
+        raise PolicyError(f"{label} must specify ApplyTo", where=where)
+    if any(
+        generated[0] in a.groups and generated[1] in a.versions and generated[2] in a.kinds for a in apply_to
+    ):
+        raise PolicyError(
+            f"{label} generates {'/'.join(generated)}, but also applies to that same kind", where=where
+        )
+    raw_action = spec.get("enforcementAction")
+    action: Mode | None = None
+    action_name = ""
+    if raw_action:
+        action_name = str(raw_action)
+        if action_name not in ACTIONS:
+            raise PolicyError(
+                f"{label}: enforcementAction {raw_action!r} is not deny, warn or dryrun", where=where
+            )
+        action = ACTIONS[action_name]
+    return ExpansionTemplate(
+        name=name,
+        file=file,
+        line=line,
+        apply_to=tuple(apply_to),
+        source=tuple(source.split(".")),
+        generated=generated,
+        action=action,
+        action_name=action_name,
+    )
+
+
+def expand(
+    obj: Mapping[str, Any],
+    templates: Sequence[ExpansionTemplate],
+    *,
+    operation: str = "CREATE",
+    path: tuple[str | int, ...] = (),
+    depth: int = 0,
+) -> list[Resultant]:
+    """The objects `obj` generates, as Gatekeeper's expansion system makes them.
+
+    Each template whose applyTo names the object's group, version and kind
+    takes the mapping at its templateSource, sets the generated apiVersion
+    and kind, the parent's namespace, the name `<parent>-<kind>` in lower
+    case and an ownerReference to the parent; resultants are expanded again
+    (a CronJob's Job makes a Pod). Resultants come in Gatekeeper's order:
+    the deepest first.
+
+    Raises:
+        ExpansionError: the source field is missing or not a mapping, or
+            expansion nests deeper than Gatekeeper allows.
+    """
+    if not templates:
+        return []
+    if depth >= MAX_EXPANSION_DEPTH:
+        raise ExpansionError(f"maximum recursion depth of {MAX_EXPANSION_DEPTH} reached")
+    api_version = obj.get("apiVersion")
+    group, _, version = api_version.rpartition("/") if isinstance(api_version, str) else ("", "", "")
+    kind = str(obj.get("kind") or "")
+    metadata = obj.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    parent_name = str(metadata.get("name") or "")
+    out: list[Resultant] = []
+    for template in templates:
+        if not any(a.matches(group, version, kind, operation) for a in template.apply_to):
+            continue
+        source: Any = obj
+        for part in template.source:
+            source = source.get(part) if isinstance(source, Mapping) else None
+        if not isinstance(source, Mapping):
+            raise ExpansionError(
+                f"ExpansionTemplate {template.name}: could not find source field "
+                f"{'.'.join(template.source)!r} in {kind} {parent_name}"
+            )
+        resultant: dict[str, Any] = json.loads(json.dumps(source))  # a deep copy, as unstructured is
+        raw_meta = resultant.get("metadata")
+        meta: dict[str, Any] = dict(raw_meta) if isinstance(raw_meta, Mapping) else {}
+        resultant["apiVersion"] = template.api_version
+        resultant["kind"] = template.generated[2]
+        if metadata.get("namespace"):
+            meta["namespace"] = metadata["namespace"]
+        suffix = f"-{template.generated[2]}" if template.generated[2] else ""
+        meta["name"] = f"{parent_name}{suffix}".lower()
+        owners = [o for o in meta.get("ownerReferences") or [] if isinstance(o, Mapping)]
+        owner = {"apiVersion": api_version, "kind": kind, "name": parent_name}
+        if (
+            api_version
+            and kind
+            and parent_name
+            and not any(
+                (o.get("apiVersion"), o.get("kind"), o.get("name")) == (api_version, kind, parent_name)
+                for o in owners
+            )
+        ):
+            meta["ownerReferences"] = [*owners, owner]
+        resultant["metadata"] = meta
+        out.append(Resultant(resultant, template, (*path, *template.source)))
+    nested: list[Resultant] = []
+    for item in out:
+        nested.extend(expand(item.obj, templates, operation=operation, path=item.path, depth=depth + 1))
+    return [*nested, *out]
 
 
 def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: Any = None) -> Template:
@@ -439,15 +772,27 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
             (*base, "libs"),
         )
         engines = []
+        cel_source: Mapping[str, Any] | None = None
+        cel_path = ""
         for j, code in enumerate(target.get("code") or []):
             if not isinstance(code, Mapping):
                 continue
             engines.append(str(code.get("engine")))
             source = code.get("source")
+            if (
+                code.get("engine") == "K8sNativeValidation"
+                and isinstance(source, Mapping)
+                and cel_source is None
+            ):
+                cel_source, cel_path = source, f"spec.targets[{index}].code[{j}].source."
             if code.get("engine") == "Rego" and isinstance(source, Mapping) and not rego:
                 rego, libs = source.get("rego"), source.get("libs")
                 rego_path = (*base, "code", j, "source", "rego")
                 libs_path = (*base, "code", j, "source", "libs")
+        if (not isinstance(rego, str) or not rego.strip()) and cel_source is not None:
+            return Template(
+                name, kind, file, line, schema=_mapping(schema), cel=cel_source, cel_path=cel_path
+            )
         if not isinstance(rego, str) or not rego.strip():
             reason = (
                 f"only {', '.join(engines)} code, which trustgate does not evaluate"
@@ -468,6 +813,8 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
             rego_line=_block_line(tree, rego_path, line),
             libs=tuple(lib_list),
             schema=_mapping(schema),
+            cel=cel_source,
+            cel_path=cel_path,
         )
     raise PolicyError(f"template {name}: no target {TARGET}", where=where)
 
@@ -650,26 +997,56 @@ def namespaces_of(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str
 class ConstraintSet:
     """Templates and constraints compiled into one engine's worth of modules."""
 
-    def __init__(self, templates: Iterable[Template], constraints: Sequence[Constraint]) -> None:
-        """Prepare the modules (renamed templates plus the generated aggregate).
+    def __init__(
+        self,
+        templates: Iterable[Template],
+        constraints: Sequence[Constraint],
+        expansions: Sequence[ExpansionTemplate] = (),
+        *,
+        engine: str = "rego",
+    ) -> None:
+        """Prepare the modules (renamed templates plus the generated aggregate) and the CEL.
+
+        `skipped` are the constraints whose template trustgate cannot evaluate
+        (no code for the admission target); `expansions` are the ExpansionTemplates
+        reviews go through. `engine` picks the code of templates that have both:
+        `rego`, `cel`, or `both` (each runs; a disagreement is a finding). A template
+        with one kind of code runs it whatever `engine` says.
 
         Raises:
-            PolicyError: a template's Rego breaks Gatekeeper's rules (see `Template.modules`).
+            PolicyError: a template's Rego breaks Gatekeeper's rules (see `Template.modules`),
+                or its CEL does not compile.
         """
+        if engine not in ENGINES:
+            raise PolicyError(f"unknown Gatekeeper engine {engine!r}; expected one of {', '.join(ENGINES)}")
         by_kind = {t.kind: t for t in templates}
         self.templates = by_kind
+        self.engine = engine
+        self.expansions = tuple(expansions)
         self.constraints = [c for c in constraints if not by_kind[c.kind].unsupported]
         self.skipped = [c for c in constraints if by_kind[c.kind].unsupported]
         used = {c.kind for c in self.constraints}
-        self.template_modules = {kind: by_kind[kind].modules() for kind in sorted(used)}
+        self.rego_kinds = {k for k in used if by_kind[k].rego and (engine != "cel" or by_kind[k].cel is None)}
+        self.template_modules = {kind: by_kind[kind].modules() for kind in sorted(self.rego_kinds)}
+        self.cel: dict[str, tuple[Any, str]] = {}  # kind -> compiled CEL (gatekeeper_cel)
+        cel_kinds = {
+            k for k in used if by_kind[k].cel is not None and (engine != "rego" or not by_kind[k].rego)
+        }
+        if cel_kinds:
+            from trustgate.policy import gatekeeper_cel  # imports this module: load it only when needed
+
+            self.cel = {k: gatekeeper_cel.compile_template(by_kind[k]) for k in sorted(cel_kinds)}
         self.aggregate = self._aggregate()
-        self.uses_inventory = any(by_kind[c.kind].uses_inventory for c in self.constraints)
+        rego_constraints = [c for c in self.constraints if c.kind in self.rego_kinds]
+        self.uses_inventory = any(by_kind[c.kind].uses_inventory for c in rego_constraints)
         self.needs_namespaces = any(c.match.namespace_selector is not None for c in self.constraints)
-        self.parameters = {c.id: dict(c.parameters) for c in self.constraints}
+        self.parameters = {c.id: dict(c.parameters) for c in rego_constraints}
 
     def _aggregate(self) -> Module:
         clauses = []
         for c in self.constraints:
+            if c.kind not in self.rego_kinds:
+                continue
             key = json.dumps(c.id)
             clauses.append(
                 "findings[id] := v if {\n"
@@ -718,14 +1095,26 @@ class ConstraintEvaluator:
             self.engine.set_data("inventory", inventory_of(objects))
         self.namespaces = namespaces_of(objects)
 
-    def matching(self, review: Mapping[str, Any]) -> tuple[list[Constraint], list[tuple[Constraint, str]]]:
-        """Constraints that apply to the review, and those whose Namespace is unknown."""
+    def matching(
+        self, review: Mapping[str, Any], *, generated: bool = False, skipped: bool = False
+    ) -> tuple[list[Constraint], list[tuple[Constraint, str]]]:
+        """Constraints that apply to the review, and those whose Namespace is unknown.
+
+        Args:
+            review: the `input.review`.
+            generated: the reviewed object is the resultant of an ExpansionTemplate.
+            skipped: match the constraints that cannot be evaluated (`ConstraintSet.skipped`)
+                instead of the others.
+        """
         objects = [o for o in (review.get("object"), review.get("oldObject")) if isinstance(o, Mapping)]
         namespace = str(review.get("namespace") or "")
         matched, unknown = [], []
-        for constraint in self.set.constraints:
+        for constraint in self.set.skipped if skipped else self.set.constraints:
             try:
-                if any(constraint.match.matches(o, namespace, self.namespaces) for o in objects):
+                if any(
+                    constraint.match.matches(o, namespace, self.namespaces, generated=generated)
+                    for o in objects
+                ):
                     matched.append(constraint)
             except NamespaceUnknown as e:
                 unknown.append((constraint, str(e)))
@@ -739,6 +1128,31 @@ class ConstraintEvaluator:
         """
         if not constraints:
             return []
+        rego = [c for c in constraints if c.kind in self.set.rego_kinds]
+        out = self._review_rego(review, rego) if rego else []
+        cel = [c for c in constraints if c.kind in self.set.cel]
+        if cel:
+            from trustgate.policy import gatekeeper_cel
+
+            for constraint in cel:
+                messages = gatekeeper_cel.review(self.set.cel[constraint.kind], constraint, review)
+                if constraint.kind not in self.set.rego_kinds:
+                    out.extend(Violation(constraint, m) for m in messages)
+                    continue
+                found = any(v.constraint.id == constraint.id for v in out)
+                if found != bool(messages):  # engine `both`: Rego's violations stand; say they disagree
+                    out.append(
+                        Violation(
+                            constraint,
+                            f"the Rego and CEL code of template {self.set.templates[constraint.kind].name} "
+                            f"disagree: Rego {'denies' if found else 'allows'}, CEL "
+                            + (f"denies ({'; '.join(messages)})" if messages else "allows"),
+                            disagreement=True,
+                        )
+                    )
+        return out
+
+    def _review_rego(self, review: Mapping[str, Any], constraints: Sequence[Constraint]) -> list[Violation]:
         value = self.engine.eval_rule(
             FINDINGS_RULE, {"review": review, "constraints": {c.id: True for c in constraints}}
         )
@@ -760,6 +1174,43 @@ class ConstraintEvaluator:
                 else:
                     out.append(Violation(constraint, json.dumps(item, sort_keys=True)))
         return out
+
+
+def resultant_review(resultant: Resultant, parent: Mapping[str, Any]) -> dict[str, Any]:
+    """`input.review` for a resultant: its own kind, name and namespace, the parent's operation and user."""
+    user_info = parent.get("userInfo")
+    return review_of(
+        resultant.obj,
+        operation=str(parent.get("operation") or "CREATE"),
+        user_info=user_info if isinstance(user_info, Mapping) else None,
+    )
+
+
+def implied(resultant: Resultant, message: str) -> str:
+    """A resultant's violation message as Gatekeeper reports it on the parent."""
+    return f"[Implied by {resultant.template.name}] {message}"
+
+
+def container_path(resultant: Resultant, message: str) -> tuple[str | int, ...]:
+    """Where in the parent a resultant's violation points: the container the message names, if one does.
+
+    Gatekeeper's messages carry no path; when exactly one container of the
+    resultant's pod spec is named in the message, the path goes down to it,
+    else it stays at the templateSource (e.g. `spec.template`).
+    """
+    spec = resultant.obj.get("spec")
+    found: list[tuple[str | int, ...]] = []
+    for field_name in ("containers", "initContainers", "ephemeralContainers"):
+        items = spec.get(field_name) if isinstance(spec, Mapping) else None
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            name = item.get("name") if isinstance(item, Mapping) else None
+            if (
+                isinstance(name, str)
+                and name
+                and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", message)
+            ):
+                found.append(("spec", field_name, index))
+    return (*resultant.path, *found[0]) if len(found) == 1 else resultant.path
 
 
 def embedded_engine() -> EmbeddedEngine:
@@ -851,7 +1302,18 @@ def _parse_match(value: Any, label: str, where: str) -> Match:
         label_selector=_selector(value.get("labelSelector"), label, where, "labelSelector"),
         namespace_selector=_selector(value.get("namespaceSelector"), label, where, "namespaceSelector"),
         name=str(value.get("name") or ""),
+        source=_match_source(value.get("source"), label, where),
     )
+
+
+def _match_source(value: Any, label: str, where: str) -> str:
+    if value is None or value == "":
+        return "All"
+    if value not in ("All", "Original", "Generated"):
+        raise PolicyError(
+            f"{label}: spec.match.source {value!r} is not All, Original or Generated", where=where
+        )
+    return str(value)
 
 
 def _scoped_action(value: Any, label: str, where: str) -> str:

@@ -117,8 +117,13 @@ def is_suite_file(path: Path) -> bool:
     return bool(re.search(r"^kind:\s*Suite\s*$", head, re.MULTILINE)) and "test.gatekeeper.sh/" in head
 
 
-def run_suite(path: Path, *, engine: gk.EngineFactory = gk.embedded_engine) -> SuiteResult:
-    """Run every test of one suite file; never raises for bad input."""
+def run_suite(
+    path: Path, *, engine: gk.EngineFactory = gk.embedded_engine, code: str = "rego"
+) -> SuiteResult:
+    """Run every test of one suite file; never raises for bad input.
+
+    `code` picks the code of templates with Rego and CEL (`gatekeeper.ENGINES`).
+    """
     started = time.perf_counter()
     result = SuiteResult(str(path))
     try:
@@ -131,7 +136,7 @@ def run_suite(path: Path, *, engine: gk.EngineFactory = gk.embedded_engine) -> S
         result.skipped = True
         return result
     for index, test in enumerate(suite.get("tests") or []):
-        result.tests.append(_run_test(path, index, test, engine))
+        result.tests.append(_run_test(path, index, test, engine, code))
     result.duration_ms = (time.perf_counter() - started) * 1000
     return result
 
@@ -152,7 +157,7 @@ def _read_suite(path: Path) -> Mapping[str, Any]:
     return suite
 
 
-def _run_test(suite_path: Path, index: int, test: Any, engine: gk.EngineFactory) -> TestResult:
+def _run_test(suite_path: Path, index: int, test: Any, engine: gk.EngineFactory, code: str) -> TestResult:
     started = time.perf_counter()
     if not isinstance(test, Mapping):
         return TestResult(f"#{index + 1}", error=f"{suite_path}: tests[{index}] must be a mapping")
@@ -189,7 +194,7 @@ def _run_test(suite_path: Path, index: int, test: Any, engine: gk.EngineFactory)
             raise PolicyError(
                 f"template {template.name} is not supported: {template.unsupported}", where=template.where
             )
-        evaluator = gk.ConstraintSet([template], [constraint]).compile(engine())
+        evaluator = gk.ConstraintSet([template], [constraint], engine=code).compile(engine())
     except PolicyError as e:
         result.error = e.diagnostics()
         result.duration_ms = (time.perf_counter() - started) * 1000
@@ -259,7 +264,11 @@ def _check_case(base: Path, case: Mapping[str, Any], evaluator: gk.ConstraintEva
             f"constraint {constraint.id} has a namespaceSelector, but Namespace {namespace!r} "
             "is not in the case's inventory"
         )
-    messages = [v.message for v in evaluator.review(review, matched)]
+    violations = evaluator.review(review, matched)
+    disagreements = [v.message for v in violations if v.disagreement]
+    if disagreements:
+        return disagreements[0]
+    messages = [v.message for v in violations]
     for number, assertion in enumerate(assertions):
         problem = check_assertion(assertion, messages)
         if problem:

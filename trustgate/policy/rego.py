@@ -1,9 +1,10 @@
 """Rego policies in conftest conventions, evaluated in-process by regorus.
 
 Owns: loading `.rego` modules (text in, never paths below `load_modules`),
-finding the packages that define `deny`/`violation`/`warn`, evaluating them
-against one object at a time, normalising their messages, and running Rego
-unit tests (`test_*` rules). Leaves out: what a message means for the
+finding the packages that define `deny`/`violation`/`warn` (and conftest's
+`deny_<name>` forms), evaluating them against one input at a time, applying a
+package's own conftest `exception` rule, normalising their messages, and
+running Rego unit tests (`test_*` rules). Leaves out: what a message means for the
 verdict (the gate applies modes and exceptions).
 
 A regorus `Engine` cannot cross threads, so `RegoPolicy` is a compiled,
@@ -13,6 +14,7 @@ engine built from it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -27,10 +29,16 @@ import regorus
 
 from trustgate.errors import PolicyError
 from trustgate.model import JsonPath
+from trustgate.policy._normalise import add_extensions, normalise
 
 BLOCK_RULES = ("deny", "violation")
 WARN_RULES = ("warn",)
 FINDING_RULES = BLOCK_RULES + WARN_RULES
+# conftest's rule names (policy/engine.go isFailure/isWarning): `deny_<name>` and
+# `violation_<name>` block, `warn_<name>` warns, as the bare names do.
+_BLOCK_RULE = re.compile(r"(deny|violation)(_[a-zA-Z0-9]+)*")
+_WARN_RULE = re.compile(r"warn(_[a-zA-Z0-9]+)*")
+EXCEPTION_RULE = "exception"  # conftest: `exception contains rules if {...; rules := ["name"]}`
 _LOCATION = re.compile(r"-->\s*(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)")
 _UNDEFINED = "<undefined>"
 _AGGREGATE_PACKAGE = "trustgate_internal_aggregate"
@@ -49,16 +57,38 @@ class RawFinding:
     """A message produced by a Rego rule, normalised."""
 
     package: str
-    rule_name: str  # deny | violation | warn
+    rule_name: str  # deny | violation | warn, or one of them with a `_<name>` suffix
     rule: str  # the id from the message, else "<package>.<rule_name>"
     message: str
     fix: str = ""
     path: JsonPath = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    exception: str = ""  # the package's conftest `exception` that waives it, as conftest's query
 
     @property
     def blocking(self) -> bool:
-        return self.rule_name in BLOCK_RULES
+        return is_blocking_rule(self.rule_name)
+
+
+def is_blocking_rule(name: str) -> bool:
+    """`deny`, `violation`, `deny_<name>` or `violation_<name>` (conftest's failures)."""
+    return _BLOCK_RULE.fullmatch(name) is not None
+
+
+def is_finding_rule(name: str) -> bool:
+    """A rule whose messages are findings: the blocking ones and `warn`, `warn_<name>`."""
+    return is_blocking_rule(name) or _WARN_RULE.fullmatch(name) is not None
+
+
+def exception_name(rule_name: str) -> str:
+    """The name a conftest `exception` uses for a rule: without its `deny_`/`violation_`/`warn_` prefix.
+
+    As conftest's removeRulePrefix: `deny_run_as_root` -> `run_as_root`; a bare
+    `deny` stays `deny`.
+    """
+    for prefix in ("violation_", "deny_", "warn_"):
+        rule_name = rule_name.removeprefix(prefix)
+    return rule_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +112,13 @@ def load_modules(target: Path, *, tests: bool = False) -> list[Module]:
         PolicyError: the path is missing or unreadable, or holds no policy.
     """
     if target.is_dir():
-        files = sorted(p for p in target.rglob("*.rego") if not any(part.startswith(".") for part in p.parts))
+        # Hidden directories are skipped below the root only: `-p ../policy` and
+        # `-p .github/policy` name their root explicitly.
+        files = sorted(
+            p
+            for p in target.rglob("*.rego")
+            if not any(part.startswith(".") for part in p.relative_to(target).parts)
+        )
     elif target.is_file():
         files = [target]
     else:
@@ -118,11 +154,13 @@ def clean_engine_error(error: BaseException) -> str:
 
 def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: bool) -> Any:
     engine = regorus.Engine()
+    add_extensions(engine)  # what the rewritten modules call (ADR 0008)
     if rego_v0:
         engine.set_rego_v0(True)
-    for module in modules:
+    texts = normalise(tuple((m.path, m.text) for m in modules), rego_v0)  # OPA's semantics: ADR 0008
+    for module, text in zip(modules, texts, strict=True):
         try:
-            engine.add_policy(module.path, module.text)
+            engine.add_policy(module.path, text)
         except RuntimeError as e:
             message = clean_engine_error(e)
             hint = "fix the policy"
@@ -224,10 +262,14 @@ class RegoPolicy:
                 hint=f"packages found: {', '.join(sorted(heads)) or 'none'}",
             )
         self.rules: dict[str, tuple[str, ...]] = {
-            package: tuple(r for r in FINDING_RULES if r in names)
+            package: tuple(sorted(n for n in names if is_finding_rule(n)))
             for package, names in sorted(heads.items())
-            if (not wanted or package in wanted) and any(r in names for r in FINDING_RULES)
+            if (not wanted or package in wanted) and any(is_finding_rule(n) for n in names)
         }
+        # Packages with a conftest `exception` rule: it waives their own rules only.
+        self.exceptions: frozenset[str] = frozenset(
+            p for p, names in heads.items() if EXCEPTION_RULE in names
+        )
         self.tests: dict[str, tuple[str, ...]] = {
             package: tuple(sorted(n for n in names if n.startswith("test_")))
             for package, names in sorted(heads.items())
@@ -250,13 +292,17 @@ class RegoPolicy:
         regorus parses on every call.
         """
         parts = [
-            f'"{package}": {{' + ", ".join(f'"{r}": data.{package}.{r}' for r in rules) + "}"
-            for package, rules in self.rules.items()
+            f'"{package}": {{' + ", ".join(f'"{r}": data.{package}.{r}' for r in self._queried(package)) + "}"
+            for package in self.rules
         ]
         return Module(
             "<trustgate aggregate>",
             f"package {_AGGREGATE_PACKAGE}\n\nfindings := {{" + ", ".join(parts) + "}\n",
         )
+
+    def _queried(self, package: str) -> tuple[str, ...]:
+        rules = self.rules[package]
+        return (*rules, EXCEPTION_RULE) if package in self.exceptions else rules
 
     def drop_spare(self) -> None:
         """Drop the compile-time engine now, in the thread that made it.
@@ -290,8 +336,8 @@ class RegoEvaluator:
         self.policy = policy
         self._engine = engine or _new_engine((*policy.modules, policy.aggregate), policy.data, policy.rego_v0)
 
-    def evaluate(self, obj: Mapping[str, Any]) -> list[RawFinding]:
-        """Evaluate every finding rule against `obj` as `input`.
+    def evaluate(self, obj: Mapping[str, Any] | Sequence[Any]) -> list[RawFinding]:
+        """Evaluate every finding rule against `obj` as `input` (a list for conftest's --combine).
 
         Raises:
             PolicyError: a rule fails at run time (e.g. conflicting values);
@@ -308,9 +354,9 @@ class RegoEvaluator:
             values: dict[str, dict[str, Any]] = result
         else:  # some rule is undefined (a complete rule with no value): ask one by one
             values = {}
-            for package, rules in self.policy.rules.items():
+            for package in self.policy.rules:
                 values[package] = {}
-                for rule in rules:
+                for rule in self.policy._queried(package):
                     try:
                         raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.{rule}"))
                     except RuntimeError as e:
@@ -319,12 +365,21 @@ class RegoEvaluator:
                         values[package][rule] = raw
         out: list[RawFinding] = []
         for package, by_rule in values.items():
+            exempt = _exempted(by_rule.get(EXCEPTION_RULE))
             for rule_name, messages in by_rule.items():
+                if rule_name == EXCEPTION_RULE:
+                    continue
                 if isinstance(messages, bool):  # `deny if {...}` / `deny := true`
                     messages = [f"{package}.{rule_name}"] if messages else []
                 elif not isinstance(messages, list):
                     messages = [messages]
-                out.extend(_normalise(package, rule_name, m) for m in messages)
+                waived = ""
+                name = exception_name(rule_name)
+                if name in exempt:  # conftest: data.<package>.exception[_][_] == "<name>"
+                    waived = f"data.{package}.exception[_][_] == {json.dumps(name)}"
+                for m in messages:
+                    finding = _normalise(package, rule_name, m)
+                    out.append(dataclasses.replace(finding, exception=waived) if waived else finding)
         return out
 
     def run_tests(self) -> list[TestResult]:
@@ -354,6 +409,16 @@ class RegoEvaluator:
                     )
                 )
         return results
+
+
+def _exempted(value: Any) -> set[str]:
+    """The rule names a conftest `exception` value lists (`exception[_][_]`)."""
+    names: set[str] = set()
+    outer = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+    for rules in outer:
+        inner = rules.values() if isinstance(rules, Mapping) else rules if isinstance(rules, list) else ()
+        names.update(r for r in inner if isinstance(r, str))
+    return names
 
 
 _PACKAGE = re.compile(r"^\s*package\s+([\w.]+)", re.MULTILINE)

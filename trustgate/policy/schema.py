@@ -94,6 +94,7 @@ class SchemaSet:
         self._defs: dict[str, Any] | None = None
         self._validators: dict[tuple[str, str], Any] = {}
         self._crd_schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        self._crd_rules: dict[tuple[str, str], list[Any]] = {}  # x-kubernetes-validations (crd_cel.Rule)
         for crd in crds:
             self.add_crd(crd)
 
@@ -121,12 +122,24 @@ class SchemaSet:
                 self._crd_schemas[(f"{group}/{version['name']}", kind)] = crd_to_json_schema(
                     schema, strict=self.strict
                 )
+                if "x-kubernetes-validations" in json.dumps(schema):
+                    from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
+
+                    try:
+                        rules = crd_cel.compile_rules(schema)
+                    except crd_cel.RuleError as e:
+                        raise ConfigError(f"CustomResourceDefinition {kind} {version['name']}: {e}") from e
+                    self._crd_rules[(f"{group}/{version['name']}", kind)] = rules
                 count += 1
         return count
 
     @property
     def crd_kinds(self) -> list[tuple[str, str]]:
         return sorted(self._crd_schemas)
+
+    def has_crd(self, api_version: str, kind: str) -> bool:
+        """Whether a registered CRD defines this apiVersion/kind (it then wins over built-in APIs)."""
+        return (api_version, kind) in self._crd_schemas
 
     def validate(self, obj: Mapping[str, Any]) -> list[SchemaViolation]:
         """Validate one object.
@@ -154,6 +167,11 @@ class SchemaSet:
                 message = f"unknown field {names} at {where}"
                 path = (*path, str(unexpected[0]))
             out.append(SchemaViolation(rule, message, path))
+        rules = self._crd_rules.get((api_version, kind))
+        if rules:
+            from trustgate.policy import crd_cel
+
+            out.extend(SchemaViolation("schema-cel", m, p) for p, m in crd_cel.evaluate(rules, obj))
         return out
 
     def _validator(self, api_version: str, kind: str) -> Any:

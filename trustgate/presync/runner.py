@@ -4,11 +4,15 @@ Owns: one run (`PresyncGate.run`): open the repository, find the range
 between the gated ref and the candidate, check the fast-forward, the commits
 (signatures, authors, committers), render the candidate tree and evaluate it
 with the same `Gate` as `trustgate check` (images included), diff it against
-the gated tree for removed protected objects, recognise a rollback to a tree
-approved before, and then advance (and push) the gated ref, write a git note,
-and leave one record in the decision log. Caches across runs of one process
-(`--watch`): the remote clone, the keyring, the objects of trees already
-rendered, and the gate's image cache. Leaves out: flags and printing (the CLI).
+the gated tree for removed protected objects, recognise a rollback (a
+non-fast-forward back to files under `presync.paths` that this gate, for the
+same repository, gated ref, paths and protected kinds, moved its ref to in
+enforce mode), and then advance (and push) the gated ref, write a git note,
+and leave one record in the decision log (with `subject.presync`: the scope,
+the digest of the files under the paths, and where the gated ref was).
+Caches across runs of one process (`--watch`): the remote clone, the keyring,
+the objects of trees already rendered, and the gate's image cache. Leaves out:
+flags and printing (the CLI).
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ import posixpath
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from trustgate.config import Config
+from trustgate.decisions.canonical import content_hash
 from trustgate.decisions.record import Actor, DecisionContext, GitIdentity
 from trustgate.errors import Error
 from trustgate.gate import Gate
@@ -61,7 +66,7 @@ GATE = "presync"
 class Action:
     ADVANCED = "advanced"  # the gated ref moved forward to the candidate
     CREATED = "created"  # the gated ref did not exist; the first passing tip created it
-    ROLLED_BACK = "rolled-back"  # moved to a tree approved before (allowRollback)
+    ROLLED_BACK = "rolled-back"  # moved back to files the gated ref held before (allowRollback)
     ALREADY = "already"  # the gated ref already points at the candidate: nothing to decide
     UNCHANGED = "unchanged"  # --watch: this candidate was decided before and nothing moved
     REFUSED = "refused"  # the candidate failed; the gated ref stays
@@ -108,6 +113,10 @@ class PresyncGate:
         config: the configuration (`commits`, `presync`).
         cache_dir: where remote repositories are cloned; default: a temp dir removed by `close`.
         committer: the identity git notes are written as.
+        invoker: who runs the gate, as the CI system says (`actor.ci_environment`; its
+            `actor` is who pushed or triggered the run); recorded as `actor.ci` and indexed
+            for `--actor`. git does not record who pushed a ref, so without it a rollback
+            (a reset and force-push, which adds no commit) names no pusher.
 
     Raises:
         ConfigError: a signer file of `commits` is unusable.
@@ -120,6 +129,7 @@ class PresyncGate:
         config: Config,
         cache_dir: Path | None = None,
         committer: tuple[str, str] = ("trustgate", "trustgate@localhost"),
+        invoker: Mapping[str, str] | None = None,
     ) -> None:
         self.gate = gate
         self.config = config
@@ -128,9 +138,11 @@ class PresyncGate:
         self._owned_cache = cache_dir is None
         self.cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="trustgate-presync-"))
         self._committer = committer
+        self._invoker = dict(invoker) if invoker else None
         self._trees: dict[str, tuple[dict[changes.ObjectKey, changes.Seen], list[InputProblem]]] = {}
         self._decided: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
         self._remotes: dict[str, Git] = {}
+        self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
 
     def close(self) -> None:
         self.keyring.close()
@@ -210,6 +222,8 @@ class PresyncGate:
         tree = git.tree_of(candidate)
         gated_tree = git.tree_of(gated) if gated else None
         fast_forward = gated is None or git.is_ancestor(gated, candidate)
+        scope = self._scope(out.repository, out.gated_ref)
+        paths_tree = self._paths_tree(git, candidate)
 
         # 1. The range. A first run checks the tip alone: history before the gate is taken as it is.
         if gated is None:
@@ -226,27 +240,52 @@ class PresyncGate:
                 )
         commits = git.commits(shas)
         tip = next((c for c in commits if c.sha == candidate), None) or git.commits([candidate])[0]
+        presync: dict[str, object] = {
+            "gatedRef": out.gated_ref,
+            "paths": _scope_paths(self.settings.paths),
+            "protectedKinds": sorted(set(commits_cfg.protected_kinds)),
+            "scope": scope,
+            "pathsTree": paths_tree,
+            "fastForward": fast_forward,
+        }
+        if gated is not None:
+            presync["gatedBefore"] = gated
+        # Every commit of the range, so `log query --commit/--actor` finds this decision by any of
+        # them, not only by the tip (record.index_terms). Who pushed is not in git: see `invoker`.
+        presync["commits"] = [_commit_entry(c) for c in commits]
         context = dataclasses.replace(
             context,
             commit=candidate,
             tree=tree,
+            presync=presync,
             actor=Actor(
                 author=GitIdentity(tip.author_name, tip.author_email),
                 committer=GitIdentity(tip.committer_name, tip.committer_email),
                 signer=signer_record(tip),
+                ci=self._invoker,
             ),
         )
 
-        # 2. Rollback: a tree the pre-sync gate approved before may come back, even backwards.
+        # 2. Rollback: going back (not a fast-forward) to the files under the paths that this
+        # gated ref was moved to before, by this gate in enforce mode. A fast-forward is never a
+        # rollback: a revert is a change like any other, and its deletions need approval.
         rollback_from = None
-        if commits_cfg.allow_rollback and tree != gated_tree:
-            rollback_from = self._approved_before(tree)
+        if commits_cfg.allow_rollback and not fast_forward:
+            assert gated is not None
+            rollback_from = self._moved_before(scope, paths_tree, gated)
             if self.gate.decision_log is None:
                 notes.append("commits.allowRollback needs a decision log to know approved trees: none is set")
-            elif rollback_from is None and not fast_forward:
-                notes.append(f"tree {tree[:12]} was not approved before, so this is not a rollback")
+            elif rollback_from is None:
+                notes.append(
+                    f"the files under {', '.join(self.settings.paths)} at {candidate[:12]} are not ones "
+                    f"{out.gated_ref} was moved to before (by an enforce-mode decision of this gate, for "
+                    "the same repository, paths and protected kinds), so this is not a rollback"
+                )
         if rollback_from is not None:
-            notes.append(f"rollback: tree {tree[:12]} was approved before (decision {rollback_from})")
+            presync["rollbackOf"] = rollback_from
+            notes.append(
+                f"rollback: {out.gated_ref} was moved to these files before (decision {rollback_from})"
+            )
 
         # 3. Fast-forward: a rewritten branch is refused unless it is a rollback.
         if not fast_forward and rollback_from is None:
@@ -259,7 +298,7 @@ class PresyncGate:
                 "the branch was rewritten (force-push)",
                 source="presync",
                 fix="restore the branch to a descendant of the gated commit (revert instead of rewriting), "
-                "or set commits.allowRollback to go back to a tree approved before",
+                "or set commits.allowRollback to go back to files the gated ref held before",
                 policy="commits",
                 metadata={"gated": gated, "candidate": candidate},
             )
@@ -278,6 +317,9 @@ class PresyncGate:
         # 6. Removed protected objects.
         if gated is not None and gated_tree is not None:
             before, before_problems = self._inventory(git, gated, gated_tree)
+            # A path added to presync.paths that the gated tree does not have yet holds nothing
+            # there: everything under it is an addition, judged as such.
+            before_problems = [p for p in before_problems if p.rule != "presync/path"]
             if before_problems:
                 problems.append(
                     InputProblem(
@@ -296,7 +338,11 @@ class PresyncGate:
                     protected_kinds=commits_cfg.protected_kinds,
                     granted=granted,
                     severity=severity,
-                    rollback_note=f"a rollback to tree {tree[:12]}, approved before" if rollback_from else "",
+                    rollback_note=(
+                        f"a rollback to files {out.gated_ref} held before (decision {rollback_from})"
+                        if rollback_from
+                        else ""
+                    ),
                 )
             )
 
@@ -317,10 +363,6 @@ class PresyncGate:
 
         # 7. Passed: move the gated ref (compare-and-swap), note, push.
         action = Action.CREATED if gated is None else Action.ADVANCED if fast_forward else Action.ROLLED_BACK
-        if rollback_from is not None and fast_forward:
-            action = (
-                Action.ADVANCED
-            )  # forward to an approved tree: an advance, recorded as a rollback in notes
         remote = is_url(out.repository)
         git.update_ref(out.gated_ref, candidate, gated, f"trustgate presync: {decision.record_id or action}")
         self._note(git, out, candidate, decision, pushed_with_ref=remote)
@@ -343,7 +385,40 @@ class PresyncGate:
 
     # -- pieces ------------------------------------------------------------------
 
-    def _approved_before(self, tree: str) -> str | None:
+    def _scope(self, repository: str, gated_ref: str) -> str:
+        """What a rollback may borrow approvals within: one repository, gated ref, set of paths and
+        protected kinds (a digest; the record holds the parts too)."""
+        where = _clean(repository) if is_url(repository) else str(Path(repository).resolve())
+        return content_hash(
+            {
+                "repository": where,
+                "gatedRef": gated_ref,
+                "paths": _scope_paths(self.settings.paths),
+                "protectedKinds": sorted(set(self.config.commits.protected_kinds)),
+            }
+        )
+
+    def _paths_tree(self, git: Git, commit: str) -> str:
+        """A digest of the files under `presync.paths` at `commit` (mode, object, path of each):
+        what the gate renders and the reconciler applies, whatever else the commit changes."""
+        entries = self._ls_tree(git, commit)
+        return content_hash(sorted([e.mode, e.object, e.path] for e in entries))
+
+    def _ls_tree(self, git: Git, commit: str) -> list[TreeEntry]:
+        """The files under `presync.paths` at `commit`; the candidate's are listed once per run."""
+        key = (str(git.directory), commit)
+        if self._listed is None or self._listed[0] != key:
+            self._listed = (key, git.ls_tree(commit, self.settings.paths))
+        return self._listed[1]
+
+    def _moved_before(self, scope: str, paths_tree: str, gated: str) -> str | None:
+        """The decision that moved this gated ref to these files before, or None.
+
+        Counts only a record of this scope that allowed (allow or warn) in enforce mode, whose
+        move is confirmed: the gated ref is there now, or a later run of this scope found it
+        there (the record is written before the move, which may then fail). Records without
+        `subject.presync` (older ones) have no index terms for this: they never count.
+        """
         log = self.gate.decision_log
         if log is None:
             return None
@@ -351,9 +426,21 @@ class PresyncGate:
 
         try:
             for entry in log.store.query(
-                Filters(gates=(GATE,), verdicts=("allow", "warn"), trees=(tree,)), limit=1
+                Filters(gates=(GATE,), verdicts=("allow", "warn"), presync_to=(f"{scope}:{paths_tree}",)),
+                limit=100,
             ):
-                return entry.id
+                record = entry.record()
+                subject = record.get("subject") or {}
+                moved_to = subject.get("commit")
+                if record.get("mode") != Mode.ENFORCE or not isinstance(moved_to, str):
+                    continue  # allowed only because of audit or warn mode: not an approval
+                if moved_to == gated:
+                    return entry.id
+                for later in log.store.query(
+                    Filters(gates=(GATE,), presync_from=(f"{scope}:{moved_to}",)), limit=1
+                ):
+                    if later.seq > entry.seq:
+                        return entry.id
         except Error:
             return None
         return None
@@ -361,7 +448,7 @@ class PresyncGate:
     def _present_paths(self, git: Git, commit: str) -> tuple[list[str], bool, list[InputProblem]]:
         """The configured paths that exist at `commit`, whether any file does, and what the export
         would miss (links out of the paths, submodules); checks the limits."""
-        entries = git.ls_tree(commit, self.settings.paths)
+        entries = self._ls_tree(git, commit)
         total = sum(e.size for e in entries)
         if len(entries) > self.settings.max_files or total > self.settings.max_tree_bytes:
             raise GitError(
@@ -495,6 +582,24 @@ def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
         for _, name in sorted(chosen):
             units.setdefault(name, loader.Unit(name, "stdin", files[name]))
     return list(units.values())
+
+
+def _scope_paths(paths: Sequence[str]) -> list[str]:
+    """`presync.paths` as one set: `./a/`, `a` and `a/` are one path; `""` and `.` the whole tree."""
+    return sorted({p.strip("/").removeprefix("./").strip("/") or "." for p in paths})
+
+
+def _commit_entry(commit: Commit) -> dict[str, object]:
+    """One commit of the range as `subject.presync.commits` keeps it."""
+    out: dict[str, object] = {
+        "sha": commit.sha,
+        "author": GitIdentity(commit.author_name, commit.author_email).to_json(),
+        "committer": GitIdentity(commit.committer_name, commit.committer_email).to_json(),
+    }
+    signer = signer_record(commit)
+    if signer:
+        out["signer"] = signer
+    return out
 
 
 def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:

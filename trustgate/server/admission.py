@@ -16,6 +16,12 @@ section "Webhook request and response":
   3. a denial carries `status.code` and `status.message`;
   4. `warnings` are shown to the client (kubectl prints them);
   5. `auditAnnotations` keys are prefixed by the API server with the webhook name.
+
+Limits on what is read (each answered with HTTP 400 and the reason, never an
+internal error): integers of more than `MAX_INTEGER_DIGITS` digits, numbers
+beyond a double's range, NaN and Infinity (not JSON), nesting deeper than
+`MAX_DEPTH`, and an object whose `metadata` (or its labels and annotations)
+is not a JSON object (an AdmissionReview deny with code 400: its uid is known).
 """
 
 from __future__ import annotations
@@ -23,12 +29,22 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from trustgate.config import AdmissionSettings
-from trustgate.model import NOT_EVALUATED_SOURCES, Decision, Document, Finding, Severity, Source
+from trustgate.model import (
+    NOT_EVALUATED_SOURCES,
+    Decision,
+    Document,
+    DocumentResult,
+    Finding,
+    Mode,
+    Severity,
+    Source,
+)
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
@@ -36,10 +52,70 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # bytes; the API server caps a request at 3 Mi
 MAX_WARNINGS = 20  # warnings per response; kubectl prints each on its own line
 MAX_WARNING_CHARS = 400  # characters per warning; the API server truncates longer ones anyway
 MAX_MESSAGE_CHARS = 4000  # characters of status.message; long lists are cut with a count
+MAX_INTEGER_DIGITS = 64  # digits of one JSON integer; Kubernetes' own are int64 (19 digits)
+MAX_DEPTH = 256  # nested objects and arrays; real objects (a CRD's schema included) stay far below
+PROTECTED_DELETE_RULE = "admission-protected-delete"
+DRY_RUN_NOTE = "dryRun: the API server did not persist this change (request.dryRun was true)"
+# Who may delete protected kinds without the approval annotation: the kube-controller-manager
+# controllers that delete as part of normal operation, each with its own service account
+# (--use-service-account-credentials, the kubeadm and managed-cluster default), and the
+# controller manager's own identity when it runs without per-controller accounts. A namespace
+# holding PVCs is emptied by the namespace controller; PVCs of a StatefulSet's retention policy and
+# generic ephemeral volumes are deleted by the garbage collector or the StatefulSet controller.
+CONTROLLER_DELETERS: tuple[str, ...] = (
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+    "system:serviceaccount:kube-system:pv-protection-controller",
+    "system:serviceaccount:kube-system:pvc-protection-controller",
+    "system:serviceaccount:kube-system:persistent-volume-binder",
+    "system:serviceaccount:kube-system:statefulset-controller",
+    "system:serviceaccount:kube-system:job-controller",
+    "system:serviceaccount:kube-system:ephemeral-volume-controller",
+    "system:kube-controller-manager",
+)
 
 
 class BadReview(Exception):
     """The body is not an AdmissionReview we can answer: HTTP 400 with this message."""
+
+
+def _parse_int(text: str) -> int:
+    digits = len(text) - (text[0] == "-")
+    if digits > MAX_INTEGER_DIGITS:
+        raise BadReview(
+            f"request body holds an integer of {digits} digits; the limit is {MAX_INTEGER_DIGITS}"
+        )
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadReview(f"request body holds the number {text[:40]}, beyond the range of a double")
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise BadReview(f"request body is not JSON: {text} is not a JSON value")
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of objects and arrays (iterative: the limit is checked, not the stack)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +149,8 @@ class Plan:
     documents: list[Document] = field(default_factory=list)
     verify_images: bool = True
     skipped: str = ""  # why nothing was evaluated, for metrics ("subresource", "excluded", ...)
+    decision: Decision | None = None  # set: decided without the gate (a protected delete), to record
+    notes: list[str] = field(default_factory=list)  # recorded with the decision (dryRun)
 
 
 def parse(body: bytes) -> Review | dict[str, Any]:
@@ -92,13 +170,19 @@ def parse(body: bytes) -> Review | dict[str, Any]:
     except UnicodeDecodeError as e:
         raise BadReview(f"request body is not UTF-8 (byte {e.start})") from e
     try:
-        value = json.loads(text)
+        value = json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+        )
     except json.JSONDecodeError as e:
         raise BadReview(f"request body is not JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:
         raise BadReview("request body is not JSON this server reads: nested too deeply") from e
+    except ValueError as e:  # int() refusing more than sys.get_int_max_str_digits(), should a hook miss it
+        raise BadReview(f"request body is not JSON this server reads: {e}") from e
     if not isinstance(value, dict):
         raise BadReview(f"expected an AdmissionReview object, got a JSON {_type(value)}")
+    if _depth(value) > MAX_DEPTH:
+        raise BadReview(f"request body is nested more than {MAX_DEPTH} levels deep")
     if value.get("apiVersion") != API_VERSION or value.get("kind") != KIND:
         raise BadReview(
             f"expected apiVersion {API_VERSION} and kind {KIND}, got {value.get('apiVersion')!r} and "
@@ -130,6 +214,14 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         raw = request.get(key)
         if raw is not None and not isinstance(raw, dict):
             return deny(f"request.{key} is a JSON {_type(raw)}, not an object")
+        if raw is not None:
+            metadata = raw.get("metadata")
+            if metadata is not None and not isinstance(metadata, dict):
+                return deny(f"request.{key}.metadata is a JSON {_type(metadata)}, not an object")
+            for part in ("labels", "annotations"):
+                inner = metadata.get(part) if isinstance(metadata, dict) else None
+                if inner is not None and not isinstance(inner, dict):
+                    return deny(f"request.{key}.metadata.{part} is a JSON {_type(inner)}, not an object")
         objects[key] = raw
     kind_info = request.get("kind")
     kind = kind_info.get("kind") if isinstance(kind_info, dict) else None
@@ -152,9 +244,24 @@ def parse(body: bytes) -> Review | dict[str, Any]:
     )
 
 
-def plan(review: Review, settings: AdmissionSettings) -> Plan:
-    """Decide what the review needs: an immediate answer or an evaluation."""
+def plan(
+    review: Review,
+    settings: AdmissionSettings,
+    *,
+    mode: Mode = Mode.ENFORCE,
+    delete_actors: Sequence[str] = CONTROLLER_DELETERS,
+) -> Plan:
+    """Decide what the review needs: an immediate answer, a decision to record, or an evaluation.
+
+    Args:
+        review: the parsed request.
+        settings: the `admission` section.
+        mode: the configuration's mode; a protected delete follows it like any other finding.
+        delete_actors: usernames (globs) that delete protected kinds without the approval annotation.
+    """
     out = Plan(review)
+    if review.dry_run:
+        out.notes.append(DRY_RUN_NOTE)
     # `kubectl debug` adds containers through pods/ephemeralcontainers: the object is the whole Pod
     # (Kubernetes 1.22+), judged like one. Other subresources (status, scale, exec, log) are not the spec.
     debug = (
@@ -179,7 +286,10 @@ def plan(review: Review, settings: AdmissionSettings) -> Plan:
         return out
     if review.operation == "DELETE":
         out.skipped = "delete"
-        out.response = _delete(review, settings)
+        if review.kind not in settings.protected_kinds:
+            out.response = review_response(review.uid, allowed=True, annotations={"skipped": "DELETE"})
+        else:
+            out.decision = _protected_delete(review, settings, mode, delete_actors, out.notes)
         return out
     if review.obj is None:
         out.response = review_response(
@@ -198,30 +308,51 @@ def plan(review: Review, settings: AdmissionSettings) -> Plan:
     return out
 
 
-def _delete(review: Review, settings: AdmissionSettings) -> dict[str, Any]:
-    if review.kind not in settings.protected_kinds:
-        return review_response(review.uid, allowed=True, annotations={"skipped": "DELETE"})
+def _protected_delete(
+    review: Review, settings: AdmissionSettings, mode: Mode, actors: Sequence[str], notes: Sequence[str]
+) -> Decision:
+    """The decision on deleting a protected kind: approved, by an allowed controller, or a finding."""
     old = review.old or {}
     metadata = old.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     approved = isinstance(annotations, dict) and annotations.get(settings.approval_annotation) == "true"
+    username = review.user.get("username")
+    actor = (
+        next((p for p in actors if fnmatch.fnmatchcase(username, p)), None)
+        if isinstance(username, str)
+        else None
+    )
+    findings: list[Finding] = []
+    why: list[str] = []
     if approved:
-        return review_response(
-            review.uid,
-            allowed=True,
-            annotations={"decision": "allowed", "rules": "admission-protected-delete (approved)"},
+        why.append(f"protected delete approved by {settings.approval_annotation}=true on the object")
+    elif actor is not None:
+        why.append(f"protected delete by {username}, an allowed controller ({actor})")
+    else:
+        severity = {Mode.ENFORCE: Severity.ERROR, Mode.WARN: Severity.WARNING}.get(mode, Severity.INFO)
+        findings.append(
+            Finding(
+                rule=PROTECTED_DELETE_RULE,
+                severity=severity,
+                message=(
+                    f"deleting {review.label} needs approval: {review.kind} is a protected kind; annotate "
+                    f'it with {settings.approval_annotation}="true" first'
+                ),
+                source="trustgate",
+                fix=f"kubectl annotate {review.kind.lower()} {review.name} "
+                f"{settings.approval_annotation}=true",
+            )
         )
-    message = (
-        f"[admission-protected-delete] deleting {review.label} needs approval: {review.kind} is a "
-        f'protected kind; annotate it with {settings.approval_annotation}="true" first'
+    result = DocumentResult(
+        Source(f"admission:{review.label}"),
+        old.get("apiVersion") if isinstance(old.get("apiVersion"), str) else None,
+        review.kind,
+        review.namespace or None,
+        review.name or None,
+        findings,
+        obj=old or None,
     )
-    return review_response(
-        review.uid,
-        allowed=False,
-        message=message,
-        code=403,
-        annotations={"decision": "denied", "rules": "admission-protected-delete"},
-    )
+    return Decision(gate="admission", mode=mode, results=[result], notes=[*notes, *why])
 
 
 def respond(review: Review, decision: Decision, *, fail_open: bool = False) -> dict[str, Any]:

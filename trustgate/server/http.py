@@ -1,10 +1,21 @@
-"""The HTTPS endpoints of one worker process: /validate, /healthz, /readyz, /metrics.
+"""The HTTPS endpoints of one worker process: /validate, /healthz, /readyz, /metrics, /checkpoint.
 
-Owns: TLS (1.2 and later, the certificate reloaded when its files change,
-client certificates checked when a CA is given), reading requests within
-limits (3 MiB bodies, per-read and whole-request time limits, a cap on open
-connections), writing each response in one send, and holding every
-admission request to its deadline. Leaves out: what a decision is
+Owns: TLS (1.2 and later with AEAD suites only, the certificate reloaded when
+its files change, client certificates checked when a CA is given), reading
+requests within limits (3 MiB bodies; deadlines for the handshake, the
+headers as a whole and the body as a whole; a budget of connections per
+client address, shedding idle and slow connections when slots run short, see
+`connections`), writing each response in one send, holding every admission
+request to its deadline, draining on shutdown (requests in flight finish and
+are answered with `Connection: close`), and the plain-HTTP health port
+(/healthz, /readyz, /metrics without a client certificate, for kubelet
+probes and Prometheus), and `GET /checkpoint` on both ports (the decision
+log's latest signed checkpoint, a C2SP signed note, for auditors and
+witnesses). An admission answer waits until the decision's record is
+durable; a record that cannot be written follows the decision log's
+failure policy (closed: the request is denied and `/readyz` says 503 while
+the log stays unwritable; open: the answer carries a warning), and is
+counted and reported by `logwatch`. Leaves out: what a decision is
 (`admission`, the gate) and forking workers (`workers`).
 
 Every response is written with one `sendall` of headers and body: two sends
@@ -14,35 +25,42 @@ and stall about 40 ms each.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fnmatch
+import io
 import json
+import math
 import os
 import socket
 import ssl
 import sys
 import threading
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from socketserver import _SocketWriter  # type: ignore[attr-defined]  # the stdlib handlers' own writer
 from typing import TYPE_CHECKING, Any
 
 from trustgate.config import AdmissionSettings
+from trustgate.errors import DecisionLogError
+from trustgate.model import Decision, Mode
 from trustgate.server import admission
+from trustgate.server.connections import Connection, ConnectionLimits, ConnectionTable, Phase
 from trustgate.server.metrics import Metrics
 from trustgate.server.pool import EvaluatorPool, Job, failure_decision, record_failure
 
 if TYPE_CHECKING:
     from trustgate.decisions.log import DecisionLog
 
-READ_TIMEOUT_SECONDS = 10.0  # seconds per read; a client that stalls longer is dropped
-REQUEST_TIMEOUT_SECONDS = 15.0  # seconds for a whole request (headers and body) once it started
-IDLE_TIMEOUT_SECONDS = 90.0  # seconds a keep-alive connection may idle (the API server reuses them)
-MAX_CONNECTIONS = 512  # open connections per worker; beyond, new ones are closed at once
-HANDSHAKE_TIMEOUT_SECONDS = 2.0  # seconds per read during the TLS handshake; a real client needs milliseconds
-BUSY_IDLE_TIMEOUT_SECONDS = 1.0  # idle keep-alive allowance once 3/4 of the connections are taken
 CERT_CHECK_SECONDS = 2.0  # seconds between checks of the certificate files' modification times
+# TLS 1.2 suites with forward secrecy and AEAD only (no CBC, no RSA key exchange); TLS 1.3 has only AEAD.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS"
+HEALTH_PATHS = ("/healthz", "/readyz", "/metrics", "/checkpoint")
+HEALTH_READ_SECONDS = 5.0  # seconds for a whole request on the health port; kubelet and Prometheus are quick
+HEALTH_MAX_CONNECTIONS = 32  # per worker on the health port
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +99,8 @@ class TLSContexts:
     def _build(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(TLS12_CIPHERS)
+        context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
         context.load_cert_chain(str(self.settings.cert), str(self.settings.key))
         if self.settings.client_ca is not None:
             context.verify_mode = ssl.CERT_REQUIRED
@@ -117,6 +137,43 @@ class WorkerState:
     metrics: Metrics
     tls: TLSContexts
     decision_log: DecisionLog | None = None
+    mode: Mode = Mode.ENFORCE  # the configuration's mode: protected deletes follow it like any finding
+    delete_actors: tuple[str, ...] = admission.CONTROLLER_DELETERS  # may delete protected kinds
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    draining: bool = False  # stopping: /readyz says 503, responses say `Connection: close`
+    # the decision log's failure policy (`decisionLog.failurePolicy` for the configured mode): closed,
+    # a decision that cannot be recorded is denied, and /readyz says 503 while the log cannot be written
+    log_fail_closed: bool = True
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads from a socket, each read bounded by the read timeout and by the current phase's deadline."""
+
+    def __init__(self, sock: socket.socket, read_seconds: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._read_seconds = read_seconds
+        self.deadline = math.inf  # time.monotonic() value; reads after it raise TimeoutError
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the deadline of this phase passed")
+        self._sock.settimeout(min(self._read_seconds, remaining))
+        return self._sock.recv_into(buffer)
+
+
+def _shut(handle: Any) -> None:
+    """Shut a connection down from another thread: its blocked read returns, its thread closes it.
+
+    The plain socket's shutdown, not SSLSocket's (which drops the TLS object the owning thread uses).
+    """
+    if handle is not None:
+        with contextlib.suppress(OSError, ValueError):
+            socket.socket.shutdown(handle, socket.SHUT_RDWR)
 
 
 class AdmissionHTTPServer(ThreadingHTTPServer):
@@ -130,42 +187,93 @@ class AdmissionHTTPServer(ThreadingHTTPServer):
         self.socket.close()
         self.socket = sock
         self.state = state
-        self._open = 0
-        self._open_lock = threading.Lock()
+        self.connections = ConnectionTable(state.limits)
+        self._local = threading.local()
 
     @property
     def open_connections(self) -> int:
-        return self._open
+        return len(self.connections)
+
+    @property
+    def current(self) -> Connection:
+        """The connection the calling handler thread serves."""
+        conn: Connection = self._local.conn
+        return conn
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            if self._open >= MAX_CONNECTIONS:
-                self.shutdown_request(request)
-                return
-            self._open += 1
-        super().process_request(request, client_address)
+        if self.state.draining:
+            self.shutdown_request(request)
+            return
+        decided = self.connections.admit(str(client_address[0]), time.monotonic())
+        for victim in decided.shed:
+            _shut(victim.handle)
+        if decided.shed:
+            self.state.metrics.connections("shed", len(decided.shed))
+        if decided.connection is None:
+            self.state.metrics.connections("refused", 1)
+            self.shutdown_request(request)
+            return
+        decided.connection.handle = request
+        try:
+            threading.Thread(
+                target=self.process_request_thread,
+                args=(request, client_address, decided.connection),
+                daemon=True,
+            ).start()
+        except RuntimeError:  # no thread left: give the slot back
+            self.connections.release(decided.connection)
+            self.shutdown_request(request)
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def process_request_thread(
+        self, request: Any, client_address: Any, conn: Connection | None = None
+    ) -> None:
+        assert conn is not None
+        limits = self.state.limits
         try:
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)  # a silent peer must not hold a slot
+            request.settimeout(limits.handshake_seconds)  # the whole handshake: see ssl's do_handshake
             try:
-                tls = self.state.tls.current().wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError):  # a failed handshake (no client cert, plain HTTP, a scanner)
+                tls = self.state.tls.current().wrap_socket(
+                    request, server_side=True, do_handshake_on_connect=False
+                )
+            except (OSError, ssl.SSLError):
                 self.shutdown_request(request)
                 return
+            conn.handle = tls
+            try:
+                if conn.closing:  # shed before the handshake started
+                    raise ConnectionAbortedError
+                tls.do_handshake()
+            except (OSError, ssl.SSLError):  # a failed handshake (no client cert, plain HTTP, a scanner)
+                self.shutdown_request(tls)
+                return
+            self._local.conn = conn
             try:
                 self.finish_request(tls, client_address)
-            except (OSError, ssl.SSLError):
-                pass  # the client went away mid-request
+            except (OSError, ssl.SSLError, ValueError):
+                pass  # the client went away mid-request, or the connection was shed
+            except Exception:
+                self.handle_error(tls, client_address)  # logged; the worker goes on serving
             finally:
                 self.shutdown_request(tls)
         finally:
-            with self._open_lock:
-                self._open -= 1
+            self.connections.release(conn)
+
+    def drain(self, seconds: float) -> bool:
+        """Close idle connections and wait up to `seconds` for those in flight; True when none is left."""
+        end = time.monotonic() + seconds
+        while True:
+            for conn in self.connections.drain():
+                _shut(conn.handle)
+            if not len(self.connections):
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.05)
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # pragma: no cover - logged only
         print(f"trustgate serve: error on a connection from {client_address[0]}", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -175,68 +283,108 @@ class Handler(BaseHTTPRequestHandler):
     server: AdmissionHTTPServer
     server_version = "trustgate"
     sys_version = ""
+    _served = 0
+    _reader: _DeadlineReader
+    rfile: io.BufferedReader  # ours, with peek and read1 (see setup)
+
+    def setup(self) -> None:
+        self.connection = self.request
+        limits = self.server.state.limits
+        self._reader = _DeadlineReader(self.connection, limits.read_seconds)
+        self.rfile = io.BufferedReader(self._reader, 65536)
+        self.wfile = _SocketWriter(self.connection)  # sendall: one response, one send
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.wfile.close()
+        with contextlib.suppress(OSError, ValueError):
+            self.rfile.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # access logs are the decision log and the metrics
 
+    def _enter(self, phase: Phase, seconds: float) -> bool:
+        """Start a phase with its deadline; False when the connection is shed or drained."""
+        now = time.monotonic()
+        if not self.server.connections.enter(self.server.current, phase, now):
+            self.close_connection = True
+            return False
+        self._reader.deadline = now + seconds
+        return True
+
     def handle_one_request(self) -> None:
-        # Idle keep-alive connections may wait longer than an active read, unless connections run
-        # short: then idle ones are shed quickly, so they cannot lock the API server out.
-        # A new connection gets a read's allowance for its first request, not an idle one's.
-        crowded = self.server.open_connections >= MAX_CONNECTIONS * 3 // 4
-        if crowded:
-            idle = BUSY_IDLE_TIMEOUT_SECONDS
-        elif getattr(self, "_served", 0) == 0:
-            idle = READ_TIMEOUT_SECONDS
-        else:
-            idle = IDLE_TIMEOUT_SECONDS
-        self.connection.settimeout(idle)
+        limits = self.server.state.limits
+        # A new connection gets a read's allowance for its first request; a keep-alive one may idle
+        # longer (the API server reuses them). When slots run short, idle ones are shed first.
+        idle = limits.idle_seconds if self._served else limits.first_request_seconds
+        if not self._enter(Phase.IDLE, idle):
+            return
         try:
-            first = self.rfile.peek(1) if hasattr(self.rfile, "peek") else b"x"
-        except (OSError, ssl.SSLError):
+            first = self.rfile.peek(1)
+        except (OSError, ssl.SSLError, ValueError):
             self.close_connection = True
             return
         if not first:
             self.close_connection = True
             return
-        self.connection.settimeout(READ_TIMEOUT_SECONDS)
-        self._started = time.monotonic()
-        self._served = getattr(self, "_served", 0) + 1
+        # The request line and headers as a whole: a client sending a byte now and then is cut off.
+        if not self._enter(Phase.HEADERS, limits.header_seconds):
+            return
+        self._served += 1
         super().handle_one_request()
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _busy(self) -> None:
+        self._enter(Phase.BUSY, math.inf)  # shed never picks a busy connection, so this cannot fail
+        self.connection.settimeout(self.server.state.limits.write_seconds)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if self.server.state.draining:
+            self.close_connection = True  # a stopping worker finishes this request, then closes
         reason = self.responses.get(status, ("",))[0]
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (
             f"HTTP/1.1 {status} {reason}\r\n"
             f"Content-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n"
+            + extra
             + ("Connection: close\r\n" if self.close_connection else "")
             + "\r\n"
         )
         self.wfile.write(head.encode("latin-1") + body)  # one send: see the module docstring
 
-    def _send_json(self, status: int, value: Any) -> None:
-        self._send(status, json.dumps(value, separators=(",", ":")).encode())
+    def _send_json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(value, separators=(",", ":")).encode(), headers=headers)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # The stdlib's own errors (bad request line, headers too long): JSON, one send.
+        # The stdlib's own errors (bad request line, headers too long, unknown method): JSON, one send.
         self.close_connection = True
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             self._send_json(code, {"error": message or self.responses.get(code, ("",))[0]})
 
-    def do_GET(self) -> None:
-        state = self.server.state
+    def _not_allowed(self) -> None:
+        """405 with the methods the path has (RFC 9110, 15.5.6): known methods on a path without them."""
+        self._busy()
         path = self.path.split("?", 1)[0]
-        if path == "/healthz":
-            self._send(200, b"ok\n", "text/plain")
-        elif path == "/readyz":
-            ready = state.pool.ready and state.metrics.all_ready()
-            why = "ready" if ready else state.pool.failed or "policies are still compiling"
-            self._send(200 if ready else 503, (why + "\n").encode(), "text/plain")
-        elif path == "/metrics":
-            with contextlib.suppress(OSError):
-                state.metrics.set_rss(_rss_bytes())
-            self._send(200, state.metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
+        allow = "GET" if path in HEALTH_PATHS else "POST"
+        self.close_connection = True  # any body is left unread
+        self._send_json(
+            405, {"error": f"{self.command} is not allowed on {path}; use {allow}"}, {"Allow": allow}
+        )
+
+    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_HEAD = _not_allowed
+
+    def do_GET(self) -> None:
+        self._busy()
+        path = self.path.split("?", 1)[0]
+        if path in HEALTH_PATHS:
+            status, body, content_type = health(self.server.state, path)
+            self._send(status, body, content_type)
         else:
             self._send_json(404, {"error": f"no such path {path!r}; POST AdmissionReviews to /validate"})
 
@@ -244,6 +392,10 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path not in ("/validate", "/validate/fail-open"):
             self._discard_body()
+            self._busy()
+            if path in HEALTH_PATHS:
+                self._send_json(405, {"error": f"POST is not allowed on {path}; use GET"}, {"Allow": "GET"})
+                return
             self._send_json(404, {"error": f"no such path {path!r}; POST AdmissionReviews to /validate"})
             return
         started = time.monotonic()
@@ -271,7 +423,9 @@ class Handler(BaseHTTPRequestHandler):
     def _decide(self, review: admission.Review, *, fail_open_path: bool, started: float) -> tuple[Any, str]:
         state = self.server.state
         settings = state.settings
-        plan = admission.plan(review, settings)
+        plan = admission.plan(review, settings, mode=state.mode, delete_actors=state.delete_actors)
+        if plan.decision is not None:
+            return self._record_and_respond(review, plan.decision)
         if plan.response is not None:
             allowed = plan.response["response"]["allowed"]
             return plan.response, "skipped" if allowed and plan.skipped != "delete" else (
@@ -287,7 +441,7 @@ class Handler(BaseHTTPRequestHandler):
         if not state.pool.ready:
             state.pool.wait_ready(max(0.0, deadline - time.monotonic()))
         if state.pool.failed:
-            return self._failure(review, context, "its policies failed to compile", fail_open)
+            return self._failure(review, context, "its policies failed to compile", fail_open, plan.notes)
         job = state.pool.submit(Job(plan, context, deadline))
         if not job.done.wait(max(0.0, deadline - time.monotonic())) or (
             job.decision is None and "deadline" in job.error
@@ -297,44 +451,79 @@ class Handler(BaseHTTPRequestHandler):
             if denials:  # the policies already deny: no failure policy makes that an allow
                 reason = "denied by policy (" + "; ".join(denials[:10]) + "); images not verified within "
                 reason += f"the {settings.deadline_seconds:g}s deadline"
-                return self._failure(review, context, reason, False)
+                return self._failure(review, context, reason, False, plan.notes)
             if checked:
                 reason = "schemas and policies pass, but the images were not verified within the "
                 reason += f"{settings.deadline_seconds:g}s deadline (a registry did not answer in time)"
             else:
                 reason = f"no decision within the {settings.deadline_seconds:g}s deadline (every evaluator "
                 reason += "was busy, or the decision log did not answer in time)"
-            return self._failure(review, context, reason, fail_open)
+            return self._failure(review, context, reason, fail_open, plan.notes)
         if job.decision is None:
-            return self._failure(review, context, job.error or "evaluation failed", fail_open)
+            return self._failure(review, context, job.error or "evaluation failed", fail_open, plan.notes)
         decision = job.decision
         if decision.images:
             state.metrics.images(
                 [i.cache for i in decision.images],
                 sum(1 for i in decision.images if i.status == "unverifiable"),
             )
+        unrecorded, late = _durable(job.records, deadline)  # answered only once its record is committed
+        if unrecorded and state.log_fail_closed:
+            decision.record_error = unrecorded
         if decision.record_error:  # the log is closed and could not record: the request fails
             return self._failure(
                 review,
-                None,
+                context if late else None,
                 f"the decision could not be recorded: {decision.record_error}",
                 False,
-                record=False,
+                # A late record may still commit: the answer given is queued after it, without waiting.
+                record=late,
+                wait=False,
             )
+        if unrecorded:  # failure policy open: answered, but nobody is left unaware
+            decision.record_id = ""
         response = admission.respond(review, decision, fail_open=fail_open)
-        allowed = response["response"]["allowed"]
-        warned = allowed and bool(response["response"].get("warnings"))
-        return response, "denied" if not allowed else "warned" if warned else "allowed"
+        if unrecorded:
+            answer = response["response"]
+            warning = "trustgate: this decision was NOT recorded in the decision log (failure policy open)"
+            if late:
+                warning = "trustgate: this decision was not yet recorded in the decision log at the deadline "
+                warning += "(failure policy open)"
+            answer["warnings"] = [warning, *answer.get("warnings", [])][: admission.MAX_WARNINGS]
+            answer.setdefault("auditAnnotations", {})["record"] = "pending" if late else "not recorded"
+        return response, _verdict(response)
+
+    def _record_and_respond(self, review: admission.Review, decision: Decision) -> tuple[Any, str]:
+        """Record a decision made without the gate (a protected delete), then answer it."""
+        state = self.server.state
+        decision.policy_revision = state.pool.policy_revision
+        if state.decision_log is not None:
+            record_id, error = record_failure(state.decision_log, decision, _context(review))
+            if error:  # like any decision that cannot be recorded: the request fails, closed
+                reason = f"the decision could not be recorded: {error}"
+                return self._failure(review, None, reason, False, record=False)
+            decision.record_id = record_id
+        response = admission.respond(review, decision)
+        return response, _verdict(response)
 
     def _failure(
-        self, review: admission.Review, context: Any, reason: str, fail_open: bool, *, record: bool = True
+        self,
+        review: admission.Review,
+        context: Any,
+        reason: str,
+        fail_open: bool,
+        notes: list[str] | None = None,
+        *,
+        record: bool = True,
+        wait: bool = True,
     ) -> tuple[Any, str]:
         state = self.server.state
         if record and state.decision_log is not None:
             decision = failure_decision(
                 review.label, reason, fail_open=fail_open, revision=state.pool.policy_revision
             )
-            _, error = record_failure(state.decision_log, decision, context)
+            decision.notes.extend(notes or ())
+            _, error = record_failure(state.decision_log, decision, context, wait=wait)
             if error:
                 reason += f" (and it was not recorded: {error})"
         response = admission.failure(review, reason=reason, fail_open=fail_open)
@@ -362,30 +551,183 @@ class Handler(BaseHTTPRequestHandler):
                 {"error": f"request body is {length} bytes; the limit is {admission.MAX_BODY_BYTES} (3 MiB)"},
             )
             return None
+        if not self._enter(Phase.BODY, self.server.state.limits.body_seconds):  # the whole body
+            return None
         chunks: list[bytes] = []
         remaining = length
-        limit = self._started + REQUEST_TIMEOUT_SECONDS
         try:
             while remaining > 0:
-                if time.monotonic() > limit:
-                    raise TimeoutError
-                chunk = self.rfile.read1(min(remaining, 65536)) if hasattr(self.rfile, "read1") else b""
+                chunk = self.rfile.read1(min(remaining, 65536))
                 if not chunk:
                     break
                 chunks.append(chunk)
                 remaining -= len(chunk)
-        except (TimeoutError, OSError):
+        except (TimeoutError, OSError, ValueError):
             self.close_connection = True
-            with contextlib.suppress(OSError):
+            self._busy()
+            with contextlib.suppress(OSError, ValueError):
                 self._send_json(408, {"error": "the request body did not arrive in time"})
             return None
         if remaining > 0:
             self.close_connection = True
             return None
+        self._busy()
         return b"".join(chunks)
 
     def _discard_body(self) -> None:
         self.close_connection = True
+
+
+def _durable(records: list[concurrent.futures.Future[str]], deadline: float) -> tuple[str, bool]:
+    """Wait (up to the deadline) until every record is committed: ("", False), or why one is not and
+    whether it is only late (it may still commit)."""
+    for future in records:
+        try:
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            return "the decision log did not commit the record within the deadline", True
+        except DecisionLogError as e:
+            return e.diagnostics(), False
+    return "", False
+
+
+def _verdict(response: dict[str, Any]) -> str:
+    """The metrics verdict of an evaluated answer; one the failure policy decided is counted as such."""
+    answer = response["response"]
+    policy = answer.get("auditAnnotations", {}).get("failure-policy")
+    if policy in ("open", "closed"):
+        return f"failure_{policy}"
+    if not answer["allowed"]:
+        return "denied"
+    return "warned" if answer.get("warnings") else "allowed"
+
+
+def health(state: WorkerState, path: str) -> tuple[int, bytes, str]:
+    """(status, body, content type) of /healthz, /readyz, /metrics or /checkpoint, on either port."""
+    if path == "/healthz":
+        return 200, b"ok\n", "text/plain"
+    if path == "/checkpoint":
+        return checkpoint(state)
+    if path == "/readyz":
+        ready = state.pool.ready and state.metrics.all_ready() and not state.draining
+        if state.draining:
+            why = "stopping"
+        else:
+            why = "ready" if ready else state.pool.failed or "policies are still compiling"
+        down = state.metrics.log_down() if ready and state.log_fail_closed else ""
+        if down:  # every decision would be denied (failure policy closed): out of the Service
+            ready = False
+            why = f"the decision log cannot be written (failure policy closed): {down}"
+        return (200 if ready else 503), (why + "\n").encode(), "text/plain"
+    with contextlib.suppress(OSError):
+        state.metrics.set_rss(_rss_bytes())
+    return 200, state.metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8"
+
+
+def checkpoint(state: WorkerState) -> tuple[int, bytes, str]:
+    """`GET /checkpoint`: the log's latest signed checkpoint (a C2SP signed note), or 404 and why."""
+    plain = "text/plain; charset=utf-8"
+    if state.decision_log is None:
+        return 404, b"no decision log is configured (serve --decision-log or decisionLog.url)\n", plain
+    try:
+        note = state.decision_log.latest_note()
+    except DecisionLogError as e:
+        return 503, f"the decision log cannot be read: {e.diagnostics()}\n".encode(), plain
+    if note is None:
+        why = "the decision log has no signed checkpoint yet"
+        if state.decision_log.signer is None:
+            why += " (no signing key: set decisionLog.checkpoint.key)"
+        return 404, (why + "\n").encode(), plain
+    return 200, note.encode(), plain
+
+
+class HealthHTTPServer(ThreadingHTTPServer):
+    """Plain HTTP on its own port: /healthz, /readyz, /metrics, no client certificate.
+
+    kubelet probes cannot present a client certificate, and the admission port requires one
+    when `--client-ca` is given; nothing here reveals or decides anything about a request.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, sock: socket.socket, state: WorkerState) -> None:
+        super().__init__(sock.getsockname()[:2], HealthHandler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.state = state
+        self._open: dict[Any, float] = {}  # socket -> when it was accepted
+        self._lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Every request has HEALTH_READ_SECONDS in all (see HealthHandler); when all slots are taken,
+        # the oldest connection gives way, so slow clients cannot starve the kubelet's probes.
+        with self._lock:
+            oldest = (
+                min(self._open, key=self._open.__getitem__)
+                if len(self._open) >= HEALTH_MAX_CONNECTIONS
+                else None
+            )
+            self._open[request] = time.monotonic()
+        if oldest is not None:
+            _shut(oldest)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._open.pop(request, None)
+
+
+class HealthHandler(BaseHTTPRequestHandler):
+    """GET only, one response per connection."""
+
+    protocol_version = "HTTP/1.1"
+    server: HealthHTTPServer
+    server_version = "trustgate"
+    sys_version = ""
+
+    def setup(self) -> None:
+        self.connection = self.request
+        reader = _DeadlineReader(self.connection, HEALTH_READ_SECONDS)
+        reader.deadline = time.monotonic() + HEALTH_READ_SECONDS  # the whole request, not each read
+        self.rfile = io.BufferedReader(reader, 8192)
+        self.wfile = _SocketWriter(self.connection)
+        self.connection.settimeout(HEALTH_READ_SECONDS)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.rfile.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _reply(self, status: int, body: bytes, content_type: str, allow: str = "") -> None:
+        head = (
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            + (f"Allow: {allow}\r\n" if allow else "")
+            + "Connection: close\r\n\r\n"
+        )
+        self.close_connection = True
+        self.wfile.write(head.encode("latin-1") + body)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path in HEALTH_PATHS:
+            self._reply(*health(self.server.state, path))
+        else:
+            self._reply(
+                404,
+                f"no such path {path!r}; this port serves {', '.join(HEALTH_PATHS)}\n".encode(),
+                "text/plain",
+            )
+
+    def _not_allowed(self) -> None:
+        self._reply(405, f"{self.command} is not allowed; use GET\n".encode(), "text/plain", "GET")
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = _not_allowed
 
 
 def _context(review: admission.Review) -> Any:

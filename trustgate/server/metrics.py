@@ -18,8 +18,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+# failure_open: allowed without a decision by the open failure policy (deadline, unreachable registry),
+# never counted as warned.
 VERDICTS = ("allowed", "denied", "warned", "skipped", "failure_open", "failure_closed", "bad_request")
 CACHE_RESULTS = ("hit", "miss", "stale")
+CONNECTION_EVENTS = ("shed", "refused")  # given up for a newer one; closed at once, no slot to give
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds
 
 _V = 0  # verdict counters
@@ -31,7 +34,15 @@ _SUM = _HIST + len(BUCKETS) + 1
 _COUNT = _SUM + 1
 _READY = _COUNT + 1
 _RSS = _READY + 1
-_SLOTS = _RSS + 1
+_CONN = _RSS + 1
+_LOG_FAILURES = _CONN + len(CONNECTION_EVENTS)  # records the decision log could not commit
+_LOG_REFUSED = _LOG_FAILURES + 1  # checkpoints the writer refused to sign (ADR 9, item 7)
+_LOG_PUBLISH = _LOG_REFUSED + 1  # checkpoints that could not be published
+_LOG_DOWN = _LOG_PUBLISH + 1  # gauge: 1 while this worker's decision log cannot be written
+_LOG_RECORDS = _LOG_DOWN + 1  # records committed
+_LOG_COMMITS = _LOG_RECORDS + 1  # transactions that committed them (group commit: fewer)
+_SLOTS = _LOG_COMMITS + 1
+_REASON_BYTES = 512  # bytes of the reason kept per worker
 
 
 class Metrics:
@@ -43,6 +54,8 @@ class Metrics:
         self._base = 0
         self._lock = threading.Lock()
         self.restarts: Any = multiprocessing.RawValue("d", 0.0)
+        # why each worker's decision log cannot be written (UTF-8, cut), for whichever worker answers /readyz
+        self._reasons: Any = multiprocessing.RawArray("c", workers * _REASON_BYTES)
 
     def bind(self, index: int) -> None:
         """This process is worker `index`: it writes to its own slice from now on."""
@@ -52,6 +65,7 @@ class Metrics:
         # as a reset); only the gauges start again.
         self._array[self._base + _READY] = 0.0
         self._array[self._base + _RSS] = 0.0
+        self._array[self._base + _LOG_DOWN] = 0.0
 
     def observe(self, verdict: str, seconds: float) -> None:
         """Count one request with its verdict and latency."""
@@ -73,9 +87,57 @@ class Metrics:
                     a[b + _C + CACHE_RESULTS.index(how)] += 1
             a[b + _REGISTRY_ERRORS] += registry_errors
 
+    def connections(self, event: str, count: int) -> None:
+        """Count connections shed (idle or slow, for a newer one) or refused (no slot could be freed)."""
+        with self._lock:
+            self._array[self._base + _CONN + CONNECTION_EVENTS.index(event)] += count
+
+    def decision_log(
+        self,
+        *,
+        records: int = 0,
+        commits: int = 0,
+        failures: int = 0,
+        refused: int = 0,
+        publish_failures: int = 0,
+    ) -> None:
+        """Count records committed, commits, records not written, checkpoints refused and unpublished."""
+        a, b = self._array, self._base
+        with self._lock:
+            a[b + _LOG_RECORDS] += records
+            a[b + _LOG_COMMITS] += commits
+            a[b + _LOG_FAILURES] += failures
+            a[b + _LOG_REFUSED] += refused
+            a[b + _LOG_PUBLISH] += publish_failures
+
+    def set_log_down(self, down: bool, reason: str = "") -> None:
+        """Whether this worker cannot write the decision log now, and why."""
+        index = self._base // _SLOTS
+        data = reason.encode()[: _REASON_BYTES - 1] if down else b""
+        start = index * _REASON_BYTES
+        self._reasons[start : start + _REASON_BYTES] = data.ljust(_REASON_BYTES, b"\0")
+        self._array[self._base + _LOG_DOWN] = 1.0 if down else 0.0
+
+    def log_down(self) -> str:
+        """Why a worker cannot write the decision log now ("" when every one can)."""
+        for i in range(self.workers):
+            if self._array[i * _SLOTS + _LOG_DOWN] == 1.0:
+                raw = bytes(self._reasons[i * _REASON_BYTES : (i + 1) * _REASON_BYTES]).rstrip(b"\0")
+                return raw.decode(errors="replace") or "a worker cannot write it"
+        return ""
+
     def deadline_exceeded(self) -> None:
         with self._lock:
             self._array[self._base + _DEADLINE] += 1
+
+    def worker_gone(self, index: int) -> None:
+        """Worker `index` died (the supervisor's call): its gauges no longer stand for anything.
+
+        Without this, /readyz said ready between a worker's death and its successor's `bind`, on
+        the dead worker's word.
+        """
+        self._array[index * _SLOTS + _READY] = 0.0
+        self._array[index * _SLOTS + _LOG_DOWN] = 0.0
 
     def set_ready(self, ready: bool) -> None:
         self._array[self._base + _READY] = 1.0 if ready else 0.0
@@ -126,6 +188,35 @@ class Metrics:
             "# HELP trustgate_admission_deadline_exceeded_total Requests answered by the failure policy.",
             "# TYPE trustgate_admission_deadline_exceeded_total counter",
             f"trustgate_admission_deadline_exceeded_total {_num(self._sum(_DEADLINE))}",
+            "# HELP trustgate_connections_total Connections shed (idle or slow, for a newer one) or refused.",
+            "# TYPE trustgate_connections_total counter",
+        ]
+        out += [
+            f'trustgate_connections_total{{event="{e}"}} {_num(self._sum(_CONN + i))}'
+            for i, e in enumerate(CONNECTION_EVENTS)
+        ]
+        out += [
+            "# HELP trustgate_decision_log_records_total Decisions recorded (committed, durable).",
+            "# TYPE trustgate_decision_log_records_total counter",
+            f"trustgate_decision_log_records_total {_num(self._sum(_LOG_RECORDS))}",
+            "# HELP trustgate_decision_log_commits_total Transactions that recorded them (group commit).",
+            "# TYPE trustgate_decision_log_commits_total counter",
+            f"trustgate_decision_log_commits_total {_num(self._sum(_LOG_COMMITS))}",
+            "# HELP trustgate_decision_log_write_failures_total Decisions that could not be recorded.",
+            "# TYPE trustgate_decision_log_write_failures_total counter",
+            f"trustgate_decision_log_write_failures_total {_num(self._sum(_LOG_FAILURES))}",
+            "# HELP trustgate_decision_log_checkpoints_refused_total Checkpoints the writer refused to sign "
+            "(the log is not consistent with a checkpoint it trusts).",
+            "# TYPE trustgate_decision_log_checkpoints_refused_total counter",
+            f"trustgate_decision_log_checkpoints_refused_total {_num(self._sum(_LOG_REFUSED))}",
+            "# HELP trustgate_decision_log_publish_failures_total Signed checkpoints not published.",
+            "# TYPE trustgate_decision_log_publish_failures_total counter",
+            f"trustgate_decision_log_publish_failures_total {_num(self._sum(_LOG_PUBLISH))}",
+            "# HELP trustgate_decision_log_unwritable_workers Workers that cannot write the decision log.",
+            "# TYPE trustgate_decision_log_unwritable_workers gauge",
+            f"trustgate_decision_log_unwritable_workers {_num(self._sum(_LOG_DOWN))}",
+        ]
+        out += [
             "# HELP trustgate_workers_ready Worker processes whose policies are compiled.",
             "# TYPE trustgate_workers_ready gauge",
             f"trustgate_workers_ready {_num(self._sum(_READY))}",

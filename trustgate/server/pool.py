@@ -6,6 +6,12 @@ cache and one decision log between them, handing requests over with a
 deadline, and recording the decisions the server had to make without the
 gate (deadline passed, internal failure) in the decision log.
 
+An evaluator does not wait for its decision's record to be durable: it
+appends inside `DecisionLog.deferred()`, hands the record's future to the
+handler with the decision and takes the next request, while the handler
+thread waits for the commit before answering. One commit then carries the
+records of every request in flight (group commit), not one per evaluator.
+
 Leaves out: HTTP (the handler thread waits on a `Job`), and process
 management. Why threads at all when the GIL serialises Python: evaluation
 mostly waits on registries when caches are cold, and a request whose
@@ -14,6 +20,8 @@ evaluation hangs must not hold the handler past its deadline.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import queue
 import sys
 import threading
@@ -48,6 +56,8 @@ class Job:
     policy_denials: list[str] = field(default_factory=list)  # "[rule] message" of blocking findings
     abandoned: bool = False  # the handler answered at the deadline: do not record a second decision
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # the decision's record, queued in the decision log: answer only once it is committed
+    records: list[concurrent.futures.Future[str]] = field(default_factory=list)
 
     def saw_policies(self, results: Sequence[DocumentResult]) -> None:
         denials = [
@@ -71,8 +81,11 @@ class Job:
 class EvaluatorPool:
     """`size` threads, each with its own Gate built by `build_gate` in that thread."""
 
-    def __init__(self, build_gate: Callable[[], Gate], *, size: int) -> None:
+    def __init__(
+        self, build_gate: Callable[[], Gate], *, size: int, decision_log: DecisionLog | None = None
+    ) -> None:
         self._build = build_gate
+        self._log = decision_log  # the Gates' log: their appends are deferred (see the module docstring)
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._ready = 0
         self._failed: str = ""
@@ -135,14 +148,20 @@ class EvaluatorPool:
                 with self._lock:
                     self.busy += 1
                 try:
-                    job.decision = gate.evaluate(
-                        job.plan.documents,
-                        gate="admission",
-                        context=job.context,
-                        verify_images=job.plan.verify_images,
-                        on_policies=job.saw_policies,
-                        record_if=job.still_wanted,
+                    deferred = (
+                        self._log.deferred() if self._log is not None else contextlib.nullcontext(job.records)
                     )
+                    with deferred as records:
+                        job.decision = gate.evaluate(
+                            job.plan.documents,
+                            gate="admission",
+                            context=job.context,
+                            verify_images=job.plan.verify_images,
+                            notes=job.plan.notes,
+                            on_policies=job.saw_policies,
+                            record_if=job.still_wanted,
+                        )
+                    job.records = records
                 except Error as e:
                     job.error = e.diagnostics()
                 except Exception as e:
@@ -170,13 +189,21 @@ def failure_decision(label: str, reason: str, *, fail_open: bool, revision: str)
     return Decision(gate="admission", mode=Mode.ENFORCE, results=[result], policy_revision=revision)
 
 
-def record_failure(log: DecisionLog, decision: Decision, context: DecisionContext | None) -> tuple[str, str]:
-    """Append a failure decision; returns (record id, error) — the answer is already fixed."""
+def record_failure(
+    log: DecisionLog, decision: Decision, context: DecisionContext | None, *, wait: bool = True
+) -> tuple[str, str]:
+    """Append a failure decision; returns (record id, error) — the answer is already fixed.
+
+    `wait=False` queues it without waiting for the commit (the deadline has passed): ("", "").
+    """
     from trustgate.decisions.canonical import CanonicalError
     from trustgate.decisions.record import build_record
     from trustgate.errors import DecisionLogError
 
     try:
+        if not wait:
+            log.submit(build_record(decision, context))  # a failure is counted by the log
+            return "", ""
         return log.append(build_record(decision, context)), ""
     except (DecisionLogError, CanonicalError) as e:
         return "", e.diagnostics() if isinstance(e, Error) else str(e)

@@ -4,8 +4,9 @@ Owns: which resources and operations go to the webhook, and the exclusions
 that keep the cluster from locking itself out: kube-system and trustgate's
 own namespace are left out by namespaceSelector (the
 `kubernetes.io/metadata.name` label, set on every Namespace since 1.21) and
-again by matchConditions (CEL, Kubernetes 1.28+; older API servers drop the
-field), and the server excludes them a third time. Namespaces labelled for
+again by matchConditions (CEL, Kubernetes 1.28+, emitted only when the
+target version has them: kubectl of older clusters rejects the field), and
+the server excludes them a third time. Namespaces labelled for
 fail-open go to a second webhook with `failurePolicy: Ignore`.
 
 objectSelector matches every object on purpose: object labels are chosen by
@@ -16,11 +17,28 @@ anyone skip the policy.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from trustgate.config import AdmissionSettings
 
 NAME = "trustgate"
+MATCH_CONDITIONS_SINCE = (1, 28)  # beta and on by default in 1.28, GA in 1.30
+DEFAULT_KUBERNETES_VERSION = "1.28"
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """`1.27`, `v1.27.3` or `1.27.3-eks-1234` as (major, minor).
+
+    Raises:
+        ValueError: the text does not start with a major and a minor number.
+    """
+    found = re.match(r"v?(\d+)\.(\d+)", text.strip())
+    if found is None:
+        raise ValueError(f"not a Kubernetes version: {text!r} (expected e.g. 1.28 or v1.27.3)")
+    return int(found.group(1)), int(found.group(2))
+
+
 WORKLOAD_RESOURCES = {
     "": ["pods", "pods/ephemeralcontainers", "replicationcontrollers"],
     "apps": ["deployments", "statefulsets", "daemonsets", "replicasets"],
@@ -41,8 +59,23 @@ def webhook_configuration(
     ca_bundle: bytes | None = None,
     url: str | None = None,
     port: int = 443,
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
 ) -> dict[str, Any]:
-    """The manifest, pointing at the Service (or at `url`, for API servers outside the cluster)."""
+    """The manifest, pointing at the Service (or at `url`, for API servers outside the cluster).
+
+    Args:
+        settings: the `admission` section.
+        service: the Service's name (in `settings.namespace`).
+        ca_bundle: the PEM CA that signed the serving certificate.
+        url: an https:// URL to call instead of the Service.
+        port: the Service's port.
+        kubernetes_version: the oldest API server it is applied to; `matchConditions` is left out
+            before 1.28.
+
+    Raises:
+        ValueError: `kubernetes_version` is not a version.
+    """
+    with_conditions = parse_version(kubernetes_version) >= MATCH_CONDITIONS_SINCE
     excluded = [n for n in settings.excluded if not any(c in n for c in "*?[")]
     rules: list[dict[str, Any]] = [
         {
@@ -88,7 +121,7 @@ def webhook_configuration(
             }
         if ca_bundle is not None:
             client["caBundle"] = base64.b64encode(ca_bundle).decode()
-        return {
+        hook: dict[str, Any] = {
             "name": name,
             "admissionReviewVersions": ["v1"],
             "sideEffects": "NoneOnDryRun",
@@ -99,8 +132,10 @@ def webhook_configuration(
             "rules": [dict(r) for r in rules],
             "namespaceSelector": {"matchExpressions": base_selector + extra},
             "objectSelector": {},
-            "matchConditions": conditions,
         }
+        if with_conditions:
+            hook["matchConditions"] = conditions
+        return hook
 
     closed = "Ignore" if settings.failure_policy == "open" else "Fail"
     webhooks = []

@@ -4,7 +4,9 @@ Owns: binding the socket, checking the configuration once before forking
 (a broken policy stops the server before it listens for long), forking
 `workers` processes that each build their own evaluators and decision-log
 connection, restarting a worker that dies, and stopping them all on SIGTERM
-or SIGINT (evaluations in flight get a few seconds to be answered).
+or SIGINT gracefully: each worker stops accepting, closes its idle
+keep-alive connections, lets requests in flight finish (answered with
+`Connection: close`), and only then closes its evaluators and its decision log.
 
 Leaves out: HTTP and evaluation. Worker processes rather than threads: the
 GIL lets only one thread evaluate at a time, and regorus engines cannot cross
@@ -30,15 +32,19 @@ from typing import TYPE_CHECKING
 from trustgate.artifacts.cache import MemoryCache
 from trustgate.config import Config
 from trustgate.gate import Gate
-from trustgate.model import ImageResult
-from trustgate.server.http import AdmissionHTTPServer, TLSContexts, TLSSettings, WorkerState
+from trustgate.model import ImageResult, Mode
+from trustgate.server.admission import CONTROLLER_DELETERS
+from trustgate.server.connections import ConnectionLimits
+from trustgate.server.http import AdmissionHTTPServer, HealthHTTPServer, TLSContexts, TLSSettings, WorkerState
+from trustgate.server.logwatch import LogWatch
 from trustgate.server.metrics import Metrics
 from trustgate.server.pool import EvaluatorPool
 
 if TYPE_CHECKING:
     from trustgate.decisions.log import DecisionLog
 
-DRAIN_SECONDS = 5.0  # seconds a stopping worker waits for evaluations in flight
+DRAIN_MARGIN_SECONDS = 4.0  # beyond the admission deadline: reading the body, writing the answer
+KILL_MARGIN_SECONDS = 3.0  # the supervisor's patience beyond a worker's drain, then SIGKILL
 RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between restarts of a crash-looping worker
 
 
@@ -51,6 +57,14 @@ class ServeOptions:
     workers: int = 2
     evaluators: int = 4  # evaluator threads (one Gate each) per worker
     decision_log: Callable[[], DecisionLog | None] | None = None  # opened in each worker after fork
+    health_port: int | None = None  # plain HTTP /healthz, /readyz, /metrics; None: not served apart
+    limits: ConnectionLimits = dataclasses.field(default_factory=ConnectionLimits)
+    delete_actors: tuple[str, ...] = CONTROLLER_DELETERS
+
+    @property
+    def drain_seconds(self) -> float:
+        """How long a stopping worker waits for requests in flight: each is held to the deadline."""
+        return self.config.admission.deadline_seconds + DRAIN_MARGIN_SECONDS
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -79,6 +93,7 @@ def serve(
     Gate(config=options.config).close()  # compile once here: a broken policy fails before any worker
     TLSContexts(options.tls)  # unreadable or mismatched certificate files fail here too
     sock = sock or listen(options.host, options.port)
+    health_sock = listen(options.host, options.health_port) if options.health_port is not None else None
     if on_ready is not None:
         on_ready(sock.getsockname()[1])
     metrics = Metrics(options.workers)
@@ -93,7 +108,7 @@ def serve(
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                code = _worker(index, sock, metrics, options)
+                code = _worker(index, sock, health_sock, metrics, options)
             finally:
                 os._exit(code)
         children[pid] = index
@@ -101,7 +116,7 @@ def serve(
     stopping_deadline = [float("inf")]
 
     def stop(signum: int, frame: object) -> None:
-        stopping_deadline[0] = time.monotonic() + DRAIN_SECONDS + 5.0
+        stopping_deadline[0] = time.monotonic() + options.drain_seconds + KILL_MARGIN_SECONDS
         stopping.set()
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
@@ -111,9 +126,10 @@ def serve(
     signal.signal(signal.SIGINT, stop)
     for index in range(options.workers):
         start(index)
+    health = f"; health on http://{options.host}:{health_sock.getsockname()[1]}" if health_sock else ""
     print(
         f"trustgate serve: listening on https://{options.host}:{sock.getsockname()[1]} "
-        f"({options.workers} workers, {options.evaluators} evaluators each)",
+        f"({options.workers} workers, {options.evaluators} evaluators each{health})",
         file=sys.stderr,
         flush=True,
     )
@@ -132,6 +148,7 @@ def serve(
         index = children.pop(pid, -1)
         if index < 0 or stopping.is_set():
             continue
+        metrics.worker_gone(index)
         code = os.waitstatus_to_exitcode(status)
         print(f"trustgate serve: worker {index} (pid {pid}) exited with {code}; restarting", file=sys.stderr)
         metrics.restarts.value += 1
@@ -140,10 +157,18 @@ def serve(
         if not stopping.is_set():
             start(index)
     sock.close()
+    if health_sock is not None:
+        health_sock.close()
     return 0
 
 
-def _worker(index: int, sock: socket.socket, metrics: Metrics, options: ServeOptions) -> int:
+def _worker(
+    index: int,
+    sock: socket.socket,
+    health_sock: socket.socket | None,
+    metrics: Metrics,
+    options: ServeOptions,
+) -> int:
     metrics.bind(index)
     config = options.config
     # Registry waits fit inside the deadline, so an evaluator stuck on a registry is free again
@@ -156,9 +181,27 @@ def _worker(index: int, sock: socket.socket, metrics: Metrics, options: ServeOpt
     def build() -> Gate:
         return Gate(config=config, image_cache=cache, decision_log=log)
 
-    pool = EvaluatorPool(build, size=options.evaluators)
-    state = WorkerState(config.admission, pool, metrics, TLSContexts(options.tls), log)
+    pool = EvaluatorPool(build, size=options.evaluators, decision_log=log)
+    fail_closed = config.decision_log.fail_closed(Mode(config.mode))
+    state = WorkerState(
+        config.admission,
+        pool,
+        metrics,
+        TLSContexts(options.tls),
+        log,
+        mode=Mode(config.mode),
+        delete_actors=options.delete_actors,
+        limits=options.limits,
+        log_fail_closed=fail_closed,
+    )
+    watch = None
+    if log is not None:
+        watch = LogWatch(log, metrics, fail_closed=fail_closed, label=f"worker {index}")
+        watch.start()
     server = AdmissionHTTPServer(sock, state)
+    if health_sock is not None:
+        health_server = HealthHTTPServer(health_sock, state)
+        threading.Thread(target=health_server.serve_forever, args=(0.5,), daemon=True).start()
 
     def ready_when_compiled() -> None:
         pool.wait_ready(600)
@@ -172,6 +215,7 @@ def _worker(index: int, sock: socket.socket, metrics: Metrics, options: ServeOpt
     threading.Thread(target=ready_when_compiled, daemon=True).start()
 
     def stop(signum: int, frame: object) -> None:
+        state.draining = True  # answers from now on say `Connection: close`; /readyz says 503
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
@@ -180,17 +224,25 @@ def _worker(index: int, sock: socket.socket, metrics: Metrics, options: ServeOpt
     def orphaned() -> None:  # the supervisor was killed: nobody would restart or stop this worker
         while os.getppid() == parent:
             time.sleep(1.0)
+        state.draining = True
         server.shutdown()
 
     threading.Thread(target=orphaned, daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.5)
-        # Stopped: requests being evaluated get a moment to be answered before the process exits.
-        end = time.monotonic() + DRAIN_SECONDS
-        while pool.busy and time.monotonic() < end:
+        # Stopped accepting: idle connections are closed, requests in flight finish (each within its
+        # deadline), and only then do the evaluators and the decision log close.
+        state.draining = True
+        if not server.drain(options.drain_seconds):
+            print(f"trustgate serve: worker {index}: requests still open after the drain", file=sys.stderr)
+        end = time.monotonic() + 1.0
+        while pool.busy and time.monotonic() < end:  # an evaluation whose answer was already given
             time.sleep(0.05)
     finally:
         pool.close()
         if log is not None:
             log.close()
+        if watch is not None:  # after the log's last commit: its failures are reported too
+            watch.stop()
+            watch.tick(final=True)
     return 0

@@ -23,6 +23,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -409,10 +410,28 @@ def classify(
     certificate: x509.Certificate | None = None,
     signed_at: datetime | None = None,
     root: str = "",
+    cas: Sequence[x509.Certificate] = (),
 ) -> VerificationFailed:
-    """A sigstore/cryptography failure as a `VerificationFailed` with a code and a reason in words."""
+    """A sigstore/cryptography failure as a `VerificationFailed` with a code and a reason in words.
+
+    With the trust root's certificate authorities (`cas`), a certificate none of them issued is
+    reported as such first, whatever sigstore tripped over first (its log entry, from the same
+    foreign instance, is checked before the chain and would send the reader to the log).
+    """
     detail = " ".join(str(error).split()) or type(error).__name__
     low = detail.lower()
+    if certificate is not None and cas and not _issued_by_any(certificate, cas):
+        known = "; ".join(dict.fromkeys(ca.subject.rfc4514_string() for ca in cas))
+        issuer = certificate.issuer.rfc4514_string() or "an unnamed CA"
+        return VerificationFailed(
+            UNTRUSTED,
+            f"the signing certificate was issued by {issuer}, "
+            f"which is not a certificate authority of the trust root {root or authority} (expected one of: "
+            f"{known}); it was signed with another Sigstore instance: add that instance's "
+            "trusted_root.json under images.trustRoots, or sign with this one",
+            detail=detail,
+            authority=authority,
+        )
     if isinstance(error, IdentityMismatchError):
         by = error.subject or "a certificate without an identity"
         return VerificationFailed(
@@ -485,6 +504,27 @@ def classify(
     return VerificationFailed(
         BAD_SIGNATURE, "the signature does not verify", detail=detail, authority=authority
     )
+
+
+def _issued_by_any(certificate: x509.Certificate, cas: Sequence[x509.Certificate]) -> bool:
+    """Whether one of `cas` names itself as `certificate`'s issuer (by key identifier, else by name)."""
+    try:
+        aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        aki = None
+    for ca in cas:
+        if aki is not None:
+            try:
+                ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+            except x509.ExtensionNotFound:
+                ski = None
+            if ski is not None:
+                if ski == aki:
+                    return True
+                continue
+        if ca.subject == certificate.issuer:
+            return True
+    return False
 
 
 def _rfc3339(when: datetime) -> str:

@@ -213,6 +213,7 @@ def _keyless(
             certificate=certificate,
             signed_at=signed_at,
             root=authority.trust_root.name,
+            cas=authority.trust_root.trusted_root.get_fulcio_certs(),
         ) from e
     subject, issuer = certificate_identity(certificate)
     entry = bundle.log_entry._inner

@@ -273,6 +273,7 @@ def _verify_parts(
                 certificate=leaf,
                 signed_at=signed_at,
                 root=authority.trust_root.name,
+                cas=authority.trust_root.trusted_root.get_fulcio_certs(),
             ) from e
         key = leaf.public_key()  # type: ignore[assignment]
         subject, issuer = certificate_identity(leaf)

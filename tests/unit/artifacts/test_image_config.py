@@ -154,3 +154,31 @@ def test_broken_images_sections_name_the_place(tmp_path: Path, text: str, expect
 )
 def test_image_globs(glob: str, name: str, hit: bool) -> None:
     assert (glob_pattern(glob).fullmatch(name) is not None) is hit
+
+
+def test_the_deadline_and_the_shared_cache_are_parsed(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """images:
+  registries: {deadlineSeconds: 4}
+  cache: {url: "postgresql://trustgate@db:5432/trustgate", hmacKeyFile: cache.key}
+""",
+        )
+    )
+    assert config.images.registries.deadline_seconds == 4
+    assert config.images.cache.url == "postgresql://trustgate@db:5432/trustgate"
+    assert config.images.cache.hmac_key_file == tmp_path / "cache.key"
+    assert load_config(write(tmp_path, "images: {}\n")).images.registries.deadline_seconds == 10
+
+
+def test_a_shared_cache_needs_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="hmacKeyFile"):
+        load_config(write(tmp_path, 'images:\n  cache: {url: "postgresql://db/trustgate"}\n'))
+
+
+def test_the_webhooks_deadline_bounds_each_verification() -> None:
+    from trustgate.config import RegistryConfig
+
+    assert RegistryConfig(deadline_seconds=10).within(8).deadline_seconds == 8  # the webhook's
+    assert RegistryConfig(deadline_seconds=3).within(8).deadline_seconds == 3  # its own is shorter

@@ -250,7 +250,15 @@ def test_multi_arch_a_missing_or_denied_platform_attestation_fails(keys: dict[st
     images = settings(keys, attestations=(provenance(),))
     result = verifier(images, registry).verify("registry.test/shop/api:v2")
     assert result.status == "failed"
-    assert "or its 2 platform manifests" in result.problems[0].message
+    message = result.problems[0].message
+    assert f"nor on platform linux/arm64 ({arm64[:19]}...)" in message and "linux/amd64" not in message
+    assert "every platform needs it when the index has none" in message
+    # the decision's record shows the pass on amd64 and what is missing on arm64, not only "passed"
+    assert [(a["digest"], a["verdict"]) for a in result.attestations] == [
+        (amd64, "passed"),
+        (arm64, "missing"),
+    ]
+    assert result.attestations[1]["platform"] == "linux/arm64"
     attest(registry, keys["release"], arm64, "https://laptop.test/dev")
     result = verifier(images, registry).verify("registry.test/shop/api:v2")
     assert result.status == "failed"
@@ -374,3 +382,71 @@ def test_a_threshold_over_an_ecdsa_and_an_ed25519_key(keys: dict[str, CosignKey]
     both = verifier(rule, registry).verify("registry.test/shop/api:v1")
     assert both.status == "verified", both.problems
     assert sorted(s["authority"] for s in both.signatures) == ["qa", "release"]
+
+
+VULN = "https://cosign.sigstore.dev/attestation/vuln/v1"
+
+
+def test_a_missing_attestation_quotes_no_reason_of_another_attestation_type(
+    keys: dict[str, CosignKey],
+) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    attest(registry, keys["other"], digest, "https://ci.test/release")  # provenance, by a stranger's key
+    scan = AttestationRequirement(
+        "scan", VULN, ("release",), policy_text='package scan\nimport rego.v1\ndeny contains "x" if false\n'
+    )
+    result = verifier(settings(keys, attestations=(scan,)), registry).verify(f"{REPO.name}@{digest}")
+    assert result.status == "failed"
+    (problem,) = result.problems
+    assert problem.message.startswith("no verified scan attestation (" + VULN)
+    assert "does not verify" not in problem.message  # the provenance's failure is not the scan's
+
+
+def test_an_index_signed_only_per_platform_says_so(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    index, (amd64, arm64) = registry.index(REPO, "v3", [("linux", "amd64"), ("linux", "arm64")])
+    sign(registry, keys["release"], amd64)
+    sign(registry, keys["release"], arm64)
+    result = verifier(settings(keys), registry).verify(f"{REPO.name}@{index}")
+    assert result.status == "failed"
+    (problem,) = result.problems
+    assert problem.message.startswith("no signatures found")
+    assert f"linux/amd64 ({amd64[:19]}...), linux/arm64 ({arm64[:19]}...)" in problem.message
+    assert "the manifest pins the index digest" in problem.message
+    assert f"@{index}" in problem.fix and "--recursive" in problem.fix
+
+
+def test_a_registry_marked_down_is_not_asked_again_until_its_interval_is_over(
+    keys: dict[str, CosignKey],
+) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    unknown = registry.image(REPO, "v2", content=b"never verified")
+    clock = Clock()
+    v = verifier(settings(keys), registry, clock)
+    assert v.verify(f"{REPO.name}@{digest}").status == "verified"
+    registry.fail = "timeout"
+    clock.now = 120  # past the TTL, inside the stale window
+    assert v.verify(f"{REPO.name}@{digest}").cache == "stale"  # this lookup asked, and failed
+    calls = registry.calls
+    for _ in range(5):
+        again = v.verify(f"{REPO.name}@{digest}")
+        assert (again.status, again.cache) == ("verified", "stale")
+    other = v.verify(f"{REPO.name}@{unknown}")
+    assert other.status == "unverifiable"
+    assert "marked down" in other.problems[0].message and "(unavailable)" in other.problems[0].message
+    assert registry.calls == calls  # nobody waited on the registry while it was down
+
+
+def test_a_failure_that_is_not_the_registrys_does_not_mark_it_down(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    v = verifier(settings(keys), registry)
+    registry.fail = "not-found"
+    assert v.verify(f"{REPO.name}:v1").status == "unverifiable"
+    registry.fail = None
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    assert v.verify(f"{REPO.name}@{digest}").status == "verified"

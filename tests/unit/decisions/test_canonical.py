@@ -43,10 +43,24 @@ def test_canonical_sorts_keys_by_utf16_units_like_rfc8785() -> None:
     assert canonical(value).index("😀".encode()) < canonical(value).index("\ue000".encode())
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 2**64, {"a": object()}, "\ud800"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), {"a": object()}, "\ud800"])
 def test_values_without_an_encoding_raise(bad: Any) -> None:
     with pytest.raises(CanonicalError):
         canonical(bad)
+
+
+def test_integers_beyond_i_json_are_marked_decimal_strings() -> None:
+    # int64 fields the API server accepts (terminationGracePeriodSeconds: 2**53 + 1), and beyond.
+    value = {"t": 2**53 + 1, "n": [-(2**64), 2**53 - 1], "f": 0.5, "b": True}
+    assert canonical(value) == rfc8785.dumps(
+        {
+            "t": "i-json:int:9007199254740993",
+            "n": ["i-json:int:-18446744073709551616", 2**53 - 1],
+            "f": 0.5,
+            "b": True,
+        }
+    )
+    assert content_hash({"t": 2**53 + 1}) != content_hash({"t": 2**53})
 
 
 def test_content_hash_is_sha256_of_canonical_bytes() -> None:

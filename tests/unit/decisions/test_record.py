@@ -234,3 +234,34 @@ def test_records_match_the_published_json_schema() -> None:
     jsonschema.Draft202012Validator(schema).validate(record)
     broken = dict(record, verdict="maybe")
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(broken))
+
+
+def test_presync_records_are_indexed_by_scope_and_older_ones_are_not() -> None:
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    presync = {
+        "gatedRef": "refs/heads/trustgate/verified",
+        "paths": ["clusters/prod"],
+        "protectedKinds": ["Namespace"],
+        "scope": "sha256:" + "c" * 64,
+        "pathsTree": "sha256:" + "D" * 64,
+        "gatedBefore": "E" * 40,
+        "fastForward": True,
+    }
+    decision = Decision("presync", Mode.ENFORCE, [])
+    record = build_record(decision, DecisionContext(commit="f" * 40, tree="a" * 40, presync=presync))
+    assert record["subject"]["presync"] == presync
+    terms = index_terms(record)
+    scope = "sha256:" + "c" * 64
+    assert ("presync-to", f"{scope}:sha256:{'d' * 64}") in terms
+    assert ("presync-from", f"{scope}:{'e' * 40}") in terms
+    schema = json.loads((resources.files("trustgate") / "schemas" / "decision-v1.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(record)
+
+    # A record from before `subject.presync` (only `tree`) never names a scope: it cannot approve a rollback.
+    old = build_record(decision, DecisionContext(commit="f" * 40, tree="a" * 40))
+    assert not [t for t in index_terms(old) if t[0].startswith("presync")]
+    assert ("tree", "a" * 40) in index_terms(old)

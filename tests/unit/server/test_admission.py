@@ -150,14 +150,135 @@ def test_plan_guards_protected_deletes() -> None:
     pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"}}
     kind = {"group": "", "version": "v1", "kind": "PersistentVolumeClaim"}
     denied = admission.plan(_review(operation="DELETE", object=None, oldObject=pvc, kind=kind), settings)
-    assert denied.response is not None and denied.response["response"]["allowed"] is False
+    assert denied.response is None and denied.decision is not None  # decided here, to be recorded
+    answer = admission.respond(denied.review, denied.decision)["response"]
+    assert answer["allowed"] is False and answer["status"]["code"] == 403
+    assert "[admission-protected-delete]" in answer["status"]["message"]
     approved = {**pvc, "metadata": {"name": "data", "annotations": {settings.approval_annotation: "true"}}}
     allowed = admission.plan(
         _review(operation="DELETE", object=None, oldObject=approved, kind=kind), settings
     )
-    assert allowed.response is not None and allowed.response["response"]["allowed"] is True
+    assert allowed.decision is not None and allowed.decision.allowed
+    assert any("approved" in n for n in allowed.decision.notes)
     pod_delete = admission.plan(_review(operation="DELETE", object=None, oldObject=POD), settings)
     assert pod_delete.response is not None and pod_delete.response["response"]["allowed"] is True
+
+
+PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "shop"}}
+PVC_KIND = {"group": "", "version": "v1", "kind": "PersistentVolumeClaim"}
+
+
+@pytest.mark.parametrize(
+    "username",
+    [
+        "system:serviceaccount:kube-system:namespace-controller",
+        "system:serviceaccount:kube-system:generic-garbage-collector",
+        "system:serviceaccount:kube-system:statefulset-controller",
+        "system:serviceaccount:kube-system:ephemeral-volume-controller",
+        "system:kube-controller-manager",
+    ],
+)
+def test_kube_system_controllers_delete_protected_kinds(username: str) -> None:
+    review = _review(
+        operation="DELETE", object=None, oldObject=PVC, kind=PVC_KIND, userInfo={"username": username}
+    )
+    plan = admission.plan(review, AdmissionSettings())
+    assert plan.decision is not None and plan.decision.allowed
+    assert any(username in n for n in plan.decision.notes)
+    assert admission.respond(review, plan.decision)["response"]["allowed"] is True
+
+
+def test_allowed_deleters_are_configurable_and_matched_exactly() -> None:
+    def plan(username: str, actors: tuple[str, ...]) -> admission.Plan:
+        review = _review(
+            operation="DELETE", object=None, oldObject=PVC, kind=PVC_KIND, userInfo={"username": username}
+        )
+        return admission.plan(review, AdmissionSettings(), delete_actors=actors)
+
+    # A look-alike of a controller's name is not the controller.
+    lookalike = plan("system:serviceaccount:shop:namespace-controller", admission.CONTROLLER_DELETERS)
+    assert lookalike.decision is not None and not lookalike.decision.allowed
+    argo = plan(
+        "system:serviceaccount:argocd:argocd-application-controller", ("system:serviceaccount:argocd:*",)
+    )
+    assert argo.decision is not None and argo.decision.allowed
+    nobody = plan("system:serviceaccount:kube-system:namespace-controller", ())
+    assert nobody.decision is not None and not nobody.decision.allowed
+
+
+@pytest.mark.parametrize(
+    ("mode", "allowed", "severity"),
+    [
+        (Mode.ENFORCE, False, Severity.ERROR),
+        (Mode.WARN, True, Severity.WARNING),
+        (Mode.AUDIT, True, Severity.INFO),
+    ],
+)
+def test_protected_deletes_follow_the_mode(mode: Mode, allowed: bool, severity: Severity) -> None:
+    review = _review(
+        operation="DELETE", object=None, oldObject=PVC, kind=PVC_KIND, userInfo={"username": "bob"}
+    )
+    plan = admission.plan(review, AdmissionSettings(), mode=mode)
+    assert plan.decision is not None and plan.decision.mode == mode
+    (finding,) = plan.decision.results[0].findings
+    assert finding.rule == "admission-protected-delete" and finding.severity == severity
+    answer = admission.respond(review, plan.decision)["response"]
+    assert answer["allowed"] is allowed
+    if mode == Mode.WARN:
+        assert any("[admission-protected-delete]" in w for w in answer["warnings"])
+
+
+def test_dry_run_is_noted_for_the_record() -> None:
+    assert admission.DRY_RUN_NOTE in admission.plan(_review(dryRun=True), AdmissionSettings()).notes
+    assert admission.plan(_review(), AdmissionSettings()).notes == []
+    review = _review(operation="DELETE", object=None, oldObject=PVC, kind=PVC_KIND, dryRun=True)
+    plan = admission.plan(review, AdmissionSettings())
+    assert plan.decision is not None and admission.DRY_RUN_NOTE in plan.decision.notes
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","x":' + b"9" * 5000 + b"}",
+            "5000 digits",
+        ),
+        (b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","x":1e400}', "range of a double"),
+        (b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","x":NaN}', "NaN is not a JSON value"),
+        (
+            b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","x":'
+            + b"[" * 300
+            + b"]" * 300
+            + b"}",
+            "levels deep",
+        ),
+    ],
+)
+def test_numbers_and_nesting_beyond_the_limits_are_bad_requests(body: bytes, expected: str) -> None:
+    with pytest.raises(admission.BadReview, match=expected):
+        admission.parse(body)
+
+
+def test_large_integers_within_the_digit_limit_are_read() -> None:
+    pod = {**POD, "spec": {**POD["spec"], "terminationGracePeriodSeconds": 9007199254740993}}
+    review = _review(object=pod)
+    assert review.obj is not None and review.obj["spec"]["terminationGracePeriodSeconds"] == 2**53 + 1
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ("p", "request.object.metadata is a JSON string, not an object"),
+        ([1], "request.object.metadata is a JSON array, not an object"),
+        ({"name": "p", "labels": "x"}, "request.object.metadata.labels is a JSON string"),
+        ({"name": "p", "annotations": 3}, "request.object.metadata.annotations is a JSON number"),
+    ],
+)
+def test_metadata_that_is_not_an_object_is_denied_with_400(metadata: Any, expected: str) -> None:
+    answer = admission.parse(_body(_request(object={**POD, "metadata": metadata})))
+    assert isinstance(answer, dict)
+    assert answer["response"]["allowed"] is False and answer["response"]["status"]["code"] == 400
+    assert expected in answer["response"]["status"]["message"]
 
 
 def _decision(*findings: Finding) -> Decision:
@@ -388,3 +509,19 @@ def test_an_object_nested_too_deep_for_the_validator_is_a_schema_finding() -> No
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "binaryData": deep}
     (violation,) = SchemaSet(version="1.35", strict=True).validate(obj)
     assert violation.rule == "schema-invalid" and "cannot be validated" in violation.message
+
+
+@pytest.mark.parametrize(
+    ("version", "emitted"),
+    [("1.27", False), ("v1.27.9-eks-1234", False), ("1.20", False), ("1.28", True), ("1.31.2", True)],
+)
+def test_match_conditions_only_for_api_servers_that_have_them(version: str, emitted: bool) -> None:
+    manifest = webhook_configuration(AdmissionSettings(), kubernetes_version=version)
+    assert all(("matchConditions" in w) is emitted for w in manifest["webhooks"])
+    # The other exclusions stay whatever the version.
+    assert all(w["namespaceSelector"]["matchExpressions"] for w in manifest["webhooks"])
+
+
+def test_a_kubernetes_version_that_is_not_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes version"):
+        webhook_configuration(AdmissionSettings(), kubernetes_version="latest")

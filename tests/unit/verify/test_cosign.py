@@ -84,11 +84,13 @@ def test_keyless_expired_certificate(sigstore: SigstoreInstance, sigstore_root: 
 def test_keyless_untrusted_root(sigstore_root: TrustRoot, tmp_path: Path) -> None:
     stranger = SigstoreInstance.create(tmp_path / "keys")
     sig = stranger.cosign_sign(IMAGE, stranger.identity(WORKFLOW))
-    # The stranger's SET does not verify with our log key: refused before the chain is even looked at.
-    assert failure(lambda: _verify_sig(sig, keyless_authority(sigstore_root, WORKFLOW))).code in (
-        "tlog",
-        "untrusted",
-    )
+    # The stranger's SET does not verify with our log key either, but the reader is sent to the
+    # certificate authority (the cause), not to the transparency log.
+    failed = failure(lambda: _verify_sig(sig, keyless_authority(sigstore_root, WORKFLOW)))
+    assert failed.code == "untrusted"
+    assert "transparency-log" not in failed.reason
+    assert "not a certificate authority of the trust root test-instance" in failed.reason
+    assert "issued by " in failed.reason and "images.trustRoots" in failed.reason
 
 
 def test_keyless_needs_certificate_and_rekor_bundle(

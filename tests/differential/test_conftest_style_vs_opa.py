@@ -1,0 +1,178 @@
+"""Conftest-style policies: trustgate (`RegoPolicy`/`RegoEvaluator`) against OPA.
+
+Two corpora: the policies trustgate ships (policies/) over every case input
+and a sample of the benchmark's generated manifests, and the small modules
+under corpus/ written to reach the corners where engines part ways (negation
+of undefined, wrong-type built-ins, v0 syntax, partial sets and objects,
+`else`, `print`, data files). Every module set is compared on every input:
+the same findings (sets compared as sets), or an error on both sides.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opa_bindings.engine import OpaError
+from support.differential import TALLY, Outcome, agree, opa_engine, opa_findings, trustgate_findings
+
+from trustgate.errors import PolicyError
+from trustgate.policy import rego
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = Path(__file__).parent / "corpus"
+BENCH_SAMPLE = 120  # documents; enough for every kind and injected fault the generator makes
+
+# (module set, input label) -> why the outcomes differ and why that is accepted.
+KNOWN: dict[tuple[str, str], str] = {}
+
+# Module sets whose every input may differ; each must still differ somewhere, so that
+# the entry goes when the divergence does.
+KNOWN_MODULES: dict[str, str] = {
+    "corpus:float_arith": (
+        "OPA does arithmetic on arbitrary-precision decimals (0.1 + 0.2 = 0.3), regorus on "
+        "binary floats (0.30000000000000004): only fractional results differ; ADR 0008"
+    ),
+}
+
+
+def _documents(path: Path) -> Iterator[Any]:
+    for doc in yaml.safe_load_all(path.read_text("utf-8")):
+        if doc is not None:
+            yield doc
+
+
+def case_inputs() -> list[tuple[str, Any]]:
+    out = []
+    for path in sorted((ROOT / "tests" / "cases").glob("*/*/*.yaml")):
+        if path.name in ("expected.yaml", "trustgate.yaml"):
+            continue
+        for i, doc in enumerate(_documents(path)):
+            out.append((f"{path.relative_to(ROOT)}#{i}", doc))
+    return out
+
+
+def bench_inputs() -> list[tuple[str, Any]]:
+    """A seeded sample of the benchmark corpus, made by bench/run.py's own generator."""
+    spec = importlib.util.spec_from_file_location("trustgate_bench_run", ROOT / "bench" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    rng = random.Random(module.DEFAULT_SEED)
+    gen = module._Gen(rng, module.Corpus(root=Path("bench-sample")))
+    out: list[tuple[str, Any]] = []
+    n = 0
+    while len(out) < BENCH_SAMPLE:
+        team = module.TEAMS[n % len(module.TEAMS)]
+        app = f"{rng.choice(module.APP_WORDS)}-{n}"
+        n += 1
+        for filename, doc, _violations in gen.app_docs(team, app):
+            gen.break_schema(doc)  # mutates doc like the benchmark does, wrong types included
+            out.append((f"bench:{team}/{app}/{filename}", doc))
+    return out[:BENCH_SAMPLE]
+
+
+def compare(
+    label: str, policy: rego.RegoPolicy, engine: Any, inputs: list[tuple[str, Any]], *, data: Any = None
+) -> list[str]:
+    """Compare every input; a strict built-in error of OPA's is retried on the guarded modules."""
+    evaluator = policy.evaluator()
+    guarded: Any = None
+    problems = []
+    for name, value in inputs:
+        ours = trustgate_findings(evaluator, value) if isinstance(value, dict) else None
+        reference = opa_findings(engine, policy.rules, value)
+        if reference.strict:  # conftest would not fail: emulate it (support.differential.opa_engine)
+            if guarded is None:
+                guarded = opa_engine(policy.modules, v0=policy.rego_v0, data=data, guarded=True)
+            reference = opa_findings(guarded, policy.rules, value)
+            TALLY["built-in errors emulated"] += 1
+        TALLY[label.split(":")[0]] += 1
+        if ours is None:  # trustgate evaluates mappings only (a document that is not one is a schema error)
+            continue
+        if not agree(ours, reference) and (label, name) not in KNOWN:
+            problems.append(_describe(label, name, ours, reference))
+        elif (label, name) in KNOWN and agree(ours, reference):
+            problems.append(f"{label} on {name} now matches OPA: remove it from KNOWN")
+    return problems
+
+
+def _describe(label: str, name: str, ours: Outcome, reference: Outcome) -> str:
+    def show(o: Outcome, other: Outcome) -> str:
+        if o.is_error:
+            return f"error{' (strict built-in)' if o.strict else ''}: {o.error[:300]}"
+        only = sorted(set(o.findings) - set(other.findings))
+        return "only here: " + ("\n      ".join(only) or "-")
+
+    return f"{label} on {name}:\n   trustgate: {show(ours, reference)}\n   OPA:       {show(reference, ours)}"
+
+
+@pytest.mark.parametrize(
+    ("body", "opa_code", "ours"),
+    [
+        # A rule reading all of `data` depends on itself.
+        (
+            'settings := object.get(data, ["p", "x"], {})',
+            "rego_recursion_error",
+            "rule `settings` reads `data`",
+        ),
+        # A wildcard inside `not` is unsafe.
+        ('deny if not startswith(input.x[_], "a")', "rego_unsafe_var_error", "`_` inside `not`"),
+    ],
+)
+def test_module_opa_refuses_is_refused(body: str, opa_code: str, ours: str) -> None:
+    module = rego.Module("p.rego", f"package p\nimport rego.v1\n\n{body}\n")
+    with pytest.raises(OpaError) as raised:
+        opa_engine([module], v0=False).eval_document("p", {})
+    assert opa_code in raised.value.message
+    with pytest.raises(PolicyError) as refused:
+        rego.RegoPolicy([module])
+    assert refused.value.message.startswith(f"p.rego:4: {ours}")
+    TALLY["refused modules"] += 1
+
+
+def test_bundled_policies_match_opa() -> None:
+    modules = rego.load_modules(ROOT / "policies")
+    policy = rego.RegoPolicy(modules)
+    engine = opa_engine(modules, v0=False)
+    assert policy.rules, "no finding rules found in policies/"
+    inputs = case_inputs() + bench_inputs()
+    assert len(inputs) >= BENCH_SAMPLE + 20
+    problems = compare("policies", policy, engine, inputs)
+    assert not problems, "\n".join(problems)
+
+
+def _corpus_sets() -> list[Path]:
+    return sorted(p for p in CORPUS.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("directory", _corpus_sets(), ids=lambda p: p.name)
+def test_corpus_module_matches_opa(directory: Path) -> None:
+    files = sorted(directory.glob("*.rego"))
+    v0 = any(f.name.endswith(".v0.rego") for f in files)
+    modules = [rego.Module(str(f.relative_to(ROOT)), f.read_text("utf-8")) for f in files]
+    data_file = directory / "data.yaml"
+    data = yaml.safe_load(data_file.read_text("utf-8")) if data_file.exists() else {}
+    inputs = [
+        (f"inputs.yaml#{i}", v) for i, v in enumerate(yaml.safe_load((CORPUS / "inputs.yaml").read_text()))
+    ]
+    own = directory / "inputs.yaml"
+    if own.exists():
+        inputs += [
+            (f"{directory.name}/inputs.yaml#{i}", v) for i, v in enumerate(yaml.safe_load(own.read_text()))
+        ]
+    policy = rego.RegoPolicy(modules, data=data, rego_v0=v0)
+    engine = opa_engine(modules, v0=v0, data=data)
+    label = f"corpus:{directory.name}"
+    problems = compare(label, policy, engine, inputs, data=data)
+    if label in KNOWN_MODULES:
+        assert problems, f"{label} now matches OPA: remove it from KNOWN_MODULES"
+        return
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,204 @@
+"""ValidatingAdmissionPolicies through the CLI (`check --admission-policy`, the config) and the Gate."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from trustgate.cli.main import main
+from trustgate.config import Config, KubernetesSettings
+from trustgate.gate import Gate
+from trustgate.model import Document, Source
+
+Write = Callable[[str, str], Path]
+EXAMPLES = Path(__file__).parent.parent / "conformance" / "admission-policies"
+BASE = ("check", "--no-schemas", "--no-builtin", "-o", "json")
+
+DEPLOYMENT = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: default
+  labels:
+    environment: test
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: {replicas}
+  template:
+    spec:
+      containers:
+      - name: app
+        image: registry.example.com/app:1
+"""
+
+
+def run(*args: str) -> tuple[int, Any, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    report = json.loads(result.stdout) if result.stdout.startswith("{") else result.stdout
+    return result.exit_code, report, result.stderr
+
+
+def findings(report: Any) -> list[dict[str, Any]]:
+    return [f for r in report["results"] for f in r["findings"]]
+
+
+def test_check_denies_with_the_policy_rule_message_and_line(write: Write) -> None:
+    manifests = write("app.yaml", DEPLOYMENT.format(replicas=7))
+    code, report, _ = run(*BASE, "--admission-policy", str(EXAMPLES / "demo-policy.yaml"), str(manifests))
+    assert code == 1
+    [finding] = findings(report)
+    assert finding["rule"] == "demo-policy.example.com/0"
+    assert finding["message"] == "failed expression: object.spec.replicas <= 5"
+    assert finding["line"] == 8  # the Deployment's first line
+    assert finding["source"] == "admission-policy"
+    assert finding["metadata"]["binding"] == "demo-binding-test.example.com"
+
+
+def test_check_passes_within_the_limit(write: Write) -> None:
+    manifests = write("app.yaml", DEPLOYMENT.format(replicas=2))
+    code, report, _ = run(*BASE, "--admission-policy", str(EXAMPLES / "demo-policy.yaml"), str(manifests))
+    assert code == 0, report
+    assert findings(report) == []
+
+
+def test_config_admission_policies_and_exceptions(write: Write) -> None:
+    manifests = write("app.yaml", DEPLOYMENT.format(replicas=4))
+    config = write(
+        "trustgate.yaml",
+        f"""\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        manifests:
+          admissionPolicies: [{EXAMPLES / "replicalimit.yaml"}]
+          policies: []
+        kubernetes:
+          schemas: false
+        exceptions:
+          - name: web-scales
+            rules: ["replicalimit-policy.example.com/*"]
+            names: [web]
+            owner: web-team@example.com
+            reason: load test until the end of the year
+            expires: "2999-12-31"
+        """,
+    )
+    code, report, _ = run("check", "-c", str(config), "-o", "json", str(manifests))
+    assert code == 0, report
+    [finding] = findings(report)
+    assert finding["rule"] == "replicalimit-policy.example.com/Invalid"
+    assert finding["message"] == "object.spec.replicas must be no greater than 3"
+    assert finding["exception"]["name"] == "web-scales"
+
+
+def test_warn_and_audit_bindings_do_not_block(write: Write) -> None:
+    pod = write(
+        "pod.yaml",
+        """\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p, namespace: default}
+        spec:
+          containers: [{name: a, image: "nginx:latest"}]
+        """,
+    )
+    code, report, _ = run(*BASE, "--admission-policy", str(EXAMPLES / "match-conditions.yaml"), str(pod))
+    assert code == 0
+    [finding] = findings(report)
+    assert (finding["rule"], finding["severity"]) == ("no-latest.example.com/Forbidden", "warning")
+
+
+def test_a_cel_syntax_error_names_file_validation_and_column(write: Write) -> None:
+    text = (
+        (EXAMPLES / "demo-policy.yaml")
+        .read_text()
+        .replace("object.spec.replicas <= 5", "object.spec.replicas <=")
+    )
+    policy = write("policy.yaml", text)
+    manifests = write("app.yaml", DEPLOYMENT.format(replicas=1))
+    code, _, err = run(*BASE, "--admission-policy", str(policy), str(manifests))
+    assert code == 3
+    assert f"{policy}:2" in err
+    assert "spec.validations[0].expression (line 1, column 24): Syntax error" in err
+
+
+def test_a_binding_to_a_missing_policy_is_exit_3(write: Write) -> None:
+    text = (EXAMPLES / "demo-policy.yaml").read_text()
+    binding = write("binding.yaml", text[text.index("---") :])
+    manifests = write("app.yaml", DEPLOYMENT.format(replicas=1))
+    code, _, err = run(*BASE, "--admission-policy", str(binding), str(manifests))
+    assert code == 3
+    assert "binds policy 'demo-policy.example.com', which is not among the admission policies given" in err
+
+
+def test_a_missing_param_is_exit_3_not_a_pass(write: Write) -> None:
+    text = (EXAMPLES / "replicalimit.yaml").read_text()
+    policy = write("policy.yaml", text[: text.rindex("---")])
+    manifests = write("app.yaml", DEPLOYMENT.format(replicas=1))
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(manifests))
+    assert code == 3
+    [finding] = findings(report)
+    assert finding["rule"] == "replicalimit-policy.example.com/params"
+    assert "no ReplicaLimit 'replica-limit-test.example.com'" in finding["message"]
+
+
+def test_authorizer_policies_are_exit_3(write: Write) -> None:
+    text = (EXAMPLES / "demo-policy.yaml").read_text()
+    text = text.replace(
+        '"object.spec.replicas <= 5"',
+        "\"authorizer.group('apps').resource('deployments').check('scale').allowed()\"",
+    )
+    policy = write("policy.yaml", text)
+    manifests = write("app.yaml", DEPLOYMENT.format(replicas=1))
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(manifests))
+    assert code == 3
+    [finding] = findings(report)
+    assert "cannot be evaluated offline" in finding["message"]
+
+
+def test_the_gate_evaluates_admission_policies_for_presync_and_serve() -> None:
+    config = Config(
+        policies=(),
+        admission_policies=(EXAMPLES / "demo-policy.yaml", EXAMPLES / "objects.yaml"),
+        kubernetes=KubernetesSettings(schemas=False),
+    )
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 9},
+    }
+    with Gate(config=config) as gate:
+        decision = gate.evaluate([Document(Source("admission"), deployment)], gate="admission")
+    [result] = decision.results
+    assert [f.rule for f in result.findings] == ["demo-policy.example.com/0"]
+    assert not decision.allowed
+
+
+def test_the_policy_revision_covers_the_admission_policies(write: Write) -> None:
+    text = (EXAMPLES / "demo-policy.yaml").read_text()
+    policy = write("policy.yaml", text)
+    config = Config(policies=(), admission_policies=(policy,), kubernetes=KubernetesSettings(schemas=False))
+    with Gate(config=config) as gate:
+        before = gate.policy_revision
+    policy.write_text(text.replace("<= 5", "<= 6"))
+    with Gate(config=config) as gate:
+        assert gate.policy_revision != before
+
+
+def test_admission_policies_in_the_config_must_be_paths(write: Write) -> None:
+    config = write(
+        "trustgate.yaml",
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  admissionPolicies: [1]\n",
+    )
+    code, _, err = run("check", "-c", str(config), str(write("app.yaml", DEPLOYMENT.format(replicas=1))))
+    assert code == 3
+    assert "manifests.admissionPolicies.0: 1 is not of type 'string'" in err

@@ -1,0 +1,47 @@
+"""`trustgate check` on a kustomization names the source file and line of each finding."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from trustgate.cli.main import main
+
+Write = Callable[[str, str], Path]
+
+POLICY = """\
+package main
+import rego.v1
+
+deny contains {"msg": "latest tag", "rule": "no-latest", "path": ["spec", "containers", i, "image"]} if {
+  some i, c in input.spec.containers
+  endswith(c.image, ":latest")
+}
+"""
+
+
+def test_json_and_text_name_the_base_file_and_line(write: Write, tmp_path: Path) -> None:
+    write("base/kustomization.yaml", "resources: [pod.yaml]\n")
+    write(
+        "base/pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n"
+        "    - name: app\n      image: nginx:latest\n",
+    )
+    write("prod/kustomization.yaml", "namespace: shop\nresources: [../base]\n")
+    policy = str(write("policy/main.rego", POLICY))
+    args = ["check", "--no-builtin", "-p", policy, str(tmp_path / "prod")]
+    result = CliRunner().invoke(main, [*args, "-o", "json"], catch_exceptions=False)
+    assert result.exit_code == 1
+    (doc,) = json.loads(result.stdout)["results"]
+    assert (doc["file"], doc["line"], doc["renderedFrom"]) == (
+        str(tmp_path / "base" / "pod.yaml"),
+        1,
+        str(tmp_path / "prod"),
+    )
+    (finding,) = doc["findings"]
+    assert (finding["rule"], finding["line"]) == ("no-latest", 7)
+    text = CliRunner().invoke(main, args, catch_exceptions=False).stdout
+    assert f"at {tmp_path / 'base' / 'pod.yaml'}:7" in text

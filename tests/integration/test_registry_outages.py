@@ -1,0 +1,266 @@
+"""Registries fail, gates don't: a real registry (Debian's docker-registry) behind a proxy that
+refuses, hangs, trickles or rate-limits (tests/support/faults.py), and a real PostgreSQL holding
+the verification cache two processes share."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from support.faults import FaultProxy
+from support.oci_push import CosignSignature, attach_cosign_signatures, push_image, simple_signing_payload
+from support.registry import RegistryProcess
+
+from trustgate.artifacts.policy import ImagePolicy
+from trustgate.artifacts.verifier import ImageVerifier
+from trustgate.config import AuthorityConfig, CacheConfig, ImageRule, ImagesSettings, RegistryConfig
+from trustgate.model import ImageResult
+from trustgate.oci.client import RegistryClient, RegistrySettings
+from trustgate.oci.reference import Reference
+
+DEADLINE = 2.0  # seconds: images.registries.deadlineSeconds in these tests
+MARGIN = 1.5  # seconds allowed past the deadline (thread scheduling on a shared 2-core machine)
+FAST = 1.0  # seconds: "at once", generously
+
+
+class Clock:
+    """The cache's clock, moved by hand: TTLs pass without waiting."""
+
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Key:
+    def __init__(self) -> None:
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.pem = self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def sign(self, client: RegistryClient, registry: RegistryProcess, ref: Reference, digest: str) -> None:
+        """Sign `digest` as `ref` (the name through the proxy); pushed to the registry directly."""
+        payload = simple_signing_payload(ref, digest)
+        signature = base64.b64encode(self.private.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+        stored = Reference.parse(f"{registry.host}/{ref.repository}")
+        attach_cosign_signatures(client, stored, digest, [CosignSignature(payload, signature)])
+
+
+@pytest.fixture
+def proxy(registry: RegistryProcess) -> Iterator[FaultProxy]:
+    p = FaultProxy(registry.host)
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def direct(registry: RegistryProcess) -> Iterator[RegistryClient]:
+    client = RegistryClient(registry.settings())
+    yield client
+    client.close()
+
+
+def _images(proxy: FaultProxy, key: Key, **cache: Any) -> ImagesSettings:
+    return ImagesSettings(
+        authorities=(AuthorityConfig(name="release", key_pem=key.pem, key_origin="release.pub"),),
+        rules=(ImageRule(name="shop", images=(f"{proxy.host}/shop/**",), authorities=("release",)),),
+        registries=RegistryConfig(insecure=(proxy.host,), deadline_seconds=DEADLINE, timeout_seconds=5),
+        cache=CacheConfig(ttl_seconds=60, negative_ttl_seconds=5, stale_if_error_seconds=3600, **cache),
+    )
+
+
+def _verifier(proxy: FaultProxy, key: Key, tmp_path: Path, clock: Clock) -> ImageVerifier:
+    # The client's own defaults (3 retries, 0.5 s backoff doubling, 30 s Retry-After): only the
+    # deadline and the breaker keep a failing registry from costing seconds per lookup.
+    client = RegistryClient(
+        RegistrySettings(
+            insecure=(proxy.host,), docker_config=tmp_path / "no-docker-config.json", timeout_seconds=5
+        )
+    )
+    return ImageVerifier(ImagePolicy(_images(proxy, key)), client, clock=clock)
+
+
+def _push(direct: RegistryClient, registry: RegistryProcess, name: str, content: bytes) -> str:
+    return push_image(direct, Reference.parse(f"{registry.host}/shop/{name}:1"), content=content).digest
+
+
+def _timed(verifier: ImageVerifier, reference: str) -> tuple[ImageResult, float]:
+    started = time.monotonic()
+    result = verifier.verify(reference)
+    return result, time.monotonic() - started
+
+
+@pytest.mark.parametrize("fault", ["refuse", "hang", "429", "5xx"])
+def test_a_verified_image_is_answered_stale_at_once_once_the_breaker_trips(
+    fault: str,
+    proxy: FaultProxy,
+    direct: RegistryClient,
+    registry: RegistryProcess,
+    tmp_path: Path,
+) -> None:
+    key = Key()
+    digest = _push(direct, registry, f"api-{fault}", f"api {fault} {time.time()}".encode())
+    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/api-{fault}"), digest)
+    unknown = _push(direct, registry, f"worker-{fault}", f"worker {fault} {time.time()}".encode())
+    clock = Clock()
+    verifier = _verifier(proxy, key, tmp_path, clock)
+    image = f"{proxy.host}/shop/api-{fault}@{digest}"
+    first = verifier.verify(image)
+    assert (first.status, first.cache) == ("verified", "miss"), first.problems
+
+    proxy.set(fault)
+    clock.now = 120  # past the 60 s TTL, well inside the stale window
+    tripped, took = _timed(verifier, image)  # this one finds out: bounded by the deadline
+    assert (tripped.status, tripped.cache) == ("verified", "stale")
+    assert took < DEADLINE + MARGIN
+    asked = len(proxy.requests)
+    for _ in range(3):
+        again, took = _timed(verifier, image)
+        assert (again.status, again.cache, again.digest) == ("verified", "stale", digest)
+        assert took < FAST
+    other, took = _timed(verifier, f"{proxy.host}/shop/worker-{fault}@{unknown}")
+    assert other.status == "unverifiable" and took < FAST
+    assert "marked down" in other.problems[0].message and proxy.host in other.problems[0].message
+    assert len(proxy.requests) == asked  # the registry was left alone while marked down
+
+
+@pytest.mark.parametrize("fault", ["hang", "trickle", "429", "refuse"])
+def test_an_unknown_image_is_unverifiable_within_the_deadline(
+    fault: str,
+    proxy: FaultProxy,
+    direct: RegistryClient,
+    registry: RegistryProcess,
+    tmp_path: Path,
+) -> None:
+    key = Key()
+    digest = _push(direct, registry, f"new-{fault}", f"new {fault} {time.time()}".encode())
+    verifier = _verifier(proxy, key, tmp_path, Clock())
+    proxy.set(fault, retry_after="3600", trickle_interval=0.5)
+    result, took = _timed(verifier, f"{proxy.host}/shop/new-{fault}@{digest}")
+    assert result.status == "unverifiable"
+    assert took < DEADLINE + MARGIN, f"{fault}: {took:.1f} s; {result.problems[0].message}"
+    message = result.problems[0].message
+    assert proxy.host in message
+    if fault == "429":
+        assert "retry after" in message
+
+
+def test_a_slow_registry_is_waited_for_within_the_deadline_only(
+    proxy: FaultProxy, direct: RegistryClient, registry: RegistryProcess, tmp_path: Path
+) -> None:
+    """A trickle slow enough to fail the deadline, but a registry that does answer, is verified later."""
+    key = Key()
+    digest = _push(direct, registry, "slow", f"slow {time.time()}".encode())
+    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/slow"), digest)
+    clock = Clock()
+    verifier = _verifier(proxy, key, tmp_path, clock)
+    proxy.set("trickle", trickle_interval=0.5)
+    assert verifier.verify(f"{proxy.host}/shop/slow@{digest}").status == "unverifiable"
+    proxy.set("pass")
+    time.sleep(2.1)  # the breaker's first interval
+    assert verifier.verify(f"{proxy.host}/shop/slow@{digest}").status == "verified"
+
+
+# --- the shared cache ---------------------------------------------------------------------------
+
+
+def _worker(config: Path, *references: str) -> list[dict[str, Any]]:
+    worker = Path(__file__).parents[1] / "support" / "image_worker.py"
+    done = subprocess.run(
+        [sys.executable, str(worker), str(config), *references],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+@pytest.fixture
+def shared_config(tmp_path: Path, proxy: FaultProxy, postgres_url: str) -> tuple[Path, Key]:
+    key = Key()
+    (tmp_path / "release.pub").write_bytes(key.pem)
+    (tmp_path / "cache.key").write_bytes(b"k" * 16 + b"test-only HMAC key, 48 bytes long!")
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            images:
+              authorities:
+                - name: release
+                  key: {{path: release.pub}}
+              rules:
+                - name: shop
+                  images: ["{proxy.host}/shop/**"]
+                  signatures: {{authorities: [release]}}
+              registries:
+                insecure: ["{proxy.host}"]
+                dockerConfig: no-docker-config.json
+                deadlineSeconds: {DEADLINE}
+              cache:
+                url: "{postgres_url}"
+                hmacKeyFile: cache.key
+            """
+        )
+    )
+    return config, key
+
+
+def test_a_second_process_uses_what_the_first_verified_without_asking_the_registry(
+    shared_config: tuple[Path, Key], proxy: FaultProxy, direct: RegistryClient, registry: RegistryProcess
+) -> None:
+    config, key = shared_config
+    digest = _push(direct, registry, "shared", f"shared {time.time()}".encode())
+    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/shared"), digest)
+    image = f"{proxy.host}/shop/shared@{digest}"
+    [first] = _worker(config, image)
+    assert (first["status"], first["cache"]) == ("verified", "miss"), first
+    asked = len(proxy.requests)
+    assert asked > 0
+    [second] = _worker(config, image)
+    assert (second["status"], second["cache"]) == ("verified", "hit"), second
+    assert len(proxy.requests) == asked  # not one registry request
+
+
+def test_a_tampered_cache_row_is_not_trusted(
+    shared_config: tuple[Path, Key],
+    proxy: FaultProxy,
+    direct: RegistryClient,
+    registry: RegistryProcess,
+    postgres_url: str,
+) -> None:
+    config, _ = shared_config
+    digest = _push(direct, registry, "unsigned", f"unsigned {time.time()}".encode())
+    image = f"{proxy.host}/shop/unsigned@{digest}"
+    [first] = _worker(config, image)
+    assert first["status"] == "failed"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        [(body,)] = conn.execute("SELECT body FROM trustgate_image_cache").fetchall()
+        forged = json.loads(body)
+        forged["value"]["status"] = "verified"
+        forged["value"]["problems"] = []
+        conn.execute("UPDATE trustgate_image_cache SET body = %s", (json.dumps(forged),))
+    asked = len(proxy.requests)
+    [second] = _worker(config, image)
+    assert (second["status"], second["cache"]) == ("failed", "miss"), second
+    assert len(proxy.requests) > asked  # verified again at the registry
+    # A row forged from scratch, with a MAC made without the key, is not trusted either.
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE trustgate_image_cache SET body = %s, mac = %s", (json.dumps(forged), "0" * 64))
+    [third] = _worker(config, image)
+    assert third["status"] == "failed"

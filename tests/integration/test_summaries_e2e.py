@@ -1,0 +1,478 @@
+"""End to end: `check` issues a signed SLSA verification summary (VSA), and a gate that accepts
+summaries admits the image through it after its signature is gone from the real registry; summaries
+for another policy, expired, revoked, from an untrusted key or malformed do not admit (ADR 12)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from support.oci_push import Pushed, attach_referrer, push_image
+from support.registry import RegistryProcess
+from support.sigstore import GITHUB_ISSUER, SigstoreInstance, statement
+from support.webhook import CertSet, make_certs, review, start_server
+
+from trustgate.artifacts import issuing, summaries
+from trustgate.cli.main import main
+from trustgate.config import load_config
+from trustgate.decisions.log import DecisionLog
+from trustgate.gate import Gate
+from trustgate.model import Decision, ImageResult
+from trustgate.oci import mediatypes as mt
+from trustgate.oci.client import RegistryClient
+
+SLSA_V1 = "https://slsa.dev/provenance/v1"
+RELEASE = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.4.2"
+BUILDER = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.1.0"
+VERIFIER = "https://ci.acme.example/trustgate"
+
+
+@pytest.fixture(scope="module")
+def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
+    c = RegistryClient(registry.settings())
+    yield c
+    c.close()
+
+
+def _key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    path.with_suffix(".pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return key
+
+
+@pytest.fixture
+def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstance) -> Callable[..., Path]:
+    """Writes `<name>.yaml`: the shop rule, issuing summaries (`issue`) or accepting them (`accept`)."""
+    sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    if not (tmp_path / "vsa.pem").exists():
+        _key(tmp_path / "vsa.pem")
+        _key(tmp_path / "stranger.pem")
+
+    def write(
+        name: str, *, issue: bool = False, accept: bool = False, max_age: int = 3600, refresh: float = 30
+    ) -> Path:
+        issuing = f"issue: {{verifierId: '{VERIFIER}', key: vsa.pem}}, " if issue else ""
+        summaries_section = f"summaries: {{{issuing}accept: {{revocationRefreshSeconds: {refresh}}}}}"
+        accepting = (
+            f"summaries: {{accept: {{verifiers: [{{id: '{VERIFIER}', key: vsa.pub}}], "
+            f"maxAgeSeconds: {max_age}, samePolicy: true}}}}"
+            if accept
+            else ""
+        )
+        (tmp_path / f"{name}.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                apiVersion: trustgate.dev/v1alpha1
+                kind: Config
+                mode: enforce
+                manifests:
+                  policies: []
+                  data:
+                    trustgate:
+                      slsa:
+                        builders: ["{BUILDER}"]
+                        sources: ["git+https://github.com/acme/*"]
+                        refs: ["refs/tags/v*"]
+                kubernetes: {{schemas: false}}
+                images:
+                  trustRoots: [{{name: test-instance, trustedRoot: trusted_root.json}}]
+                  authorities:
+                    - name: ci
+                      keyless:
+                        trustRoot: test-instance
+                        identities:
+                          - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
+                            issuer: {GITHUB_ISSUER}
+                  rules:
+                    - name: shop
+                      images: ["{registry.host}/shop/**"]
+                      signatures: {{authorities: [ci]}}
+                      attestations:
+                        - name: provenance
+                          predicateType: slsaprovenance1
+                          policy: "builtin:slsa-provenance"
+                      {accepting}
+                  unmatched: deny
+                  registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+                  {summaries_section}
+                """
+            )
+        )
+        return tmp_path / f"{name}.yaml"
+
+    return write
+
+
+def deployment(tmp_path: Path, image: str) -> Path:
+    path = tmp_path / "deploy.yaml"
+    path.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: shop, namespace: prod}\nspec:\n"
+        "  selector: {matchLabels: {app: shop}}\n  template:\n    metadata: {labels: {app: shop}}\n"
+        f"    spec:\n      containers:\n        - {{name: c0, image: '{image}'}}\n"
+    )
+    return path
+
+
+def provenance(digest: str) -> dict[str, Any]:
+    return statement(
+        digest,
+        SLSA_V1,
+        {
+            "buildDefinition": {
+                "externalParameters": {
+                    "workflow": {"repository": "https://github.com/acme/shop", "ref": "refs/tags/v1.4.2"}
+                }
+            },
+            "runDetails": {"builder": {"id": BUILDER}},
+        },
+    )
+
+
+def signed(client: RegistryClient, sigstore: SigstoreInstance, repo: str) -> Pushed:
+    image = push_image(client, repo, content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(client, image.ref, image, sigstore.attest(provenance(image.digest), signer))
+    return image
+
+
+def only_summaries_left(client: RegistryClient, image: Pushed) -> None:
+    """Delete the signature and the attestation: rewrite the referrers tag with the summaries only."""
+    tag = image.digest.replace(":", "-")
+    index = client.manifest(image.ref, tag)
+    assert index is not None
+    kept = [
+        e
+        for e in index.json["manifests"]
+        if e.get("annotations", {}).get(summaries.PREDICATE_ANNOTATION) == summaries.VSA_PREDICATE
+    ]
+    assert len(kept) < len(index.json["manifests"])
+    data = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": kept}).encode()
+    client.push_manifest(image.ref, data, mt.OCI_INDEX, tag)
+
+
+def gate_decision(config: Path, deploy: Path, *, store: str | None = None) -> tuple[Decision, ImageResult]:
+    """Through the Gate API the webhook uses (gate `admission`)."""
+    log = DecisionLog.open(store) if store else None
+    try:
+        with Gate(config=load_config(config), decision_log=log) as gate:
+            decision = gate.check([str(deploy)], gate="admission")
+    finally:
+        if log is not None:
+            log.close()
+    (image,) = decision.images
+    return decision, image
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_check_issues_a_vsa_and_admission_accepts_it_once_the_signature_is_gone(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = signed(client, sigstore, f"{registry.host}/shop/api:v1.4.2")
+    deploy = deployment(tmp_path, f"{registry.host}/shop/api@{image.digest}")
+    ci, admit = project("ci", issue=True), project("admit", accept=True)
+    store = f"sqlite:///{tmp_path / 'decisions.db'}"
+
+    result = CliRunner().invoke(
+        main,
+        ["check", "-c", str(ci), str(deploy), "-o", "json", "--decision-log", store],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    (verified,) = json.loads(result.stdout)["images"]
+    (issued,) = verified["summariesIssued"]
+    assert issued["verifier"] == VERIFIER and issued["source"] == "referrers-tag"
+    assert issued["subjects"] == [image.digest]
+
+    # The decision log holds the decision the summary names, with the summary's digest.
+    code, output = run("log", "query", "--store", store, "--image", image.digest, "--format", "json")
+    assert code == 0, output
+    (row,) = json.loads(output)
+    record = row["record"]
+    (evidence,) = [i for i in record["subject"]["images"] if i.get("digest") == image.digest]
+    assert evidence["details"]["summariesIssued"][0]["digest"] == issued["digest"]
+
+    # The summary in the registry: a signed in-toto Statement v1 with a SLSA VSA v1 predicate.
+    descriptors, _ = client.referrers(image.ref, image.digest)
+    (vsa,) = [d for d in descriptors if d.annotations.get(summaries.PREDICATE_ANNOTATION)]
+    manifest = client.manifest(image.ref, vsa.digest)
+    assert manifest is not None and manifest.json["subject"]["digest"] == image.digest
+    bundle = client.blob(image.ref, manifest.json["layers"][0]["digest"])
+    stmt = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
+    assert stmt["_type"] == "https://in-toto.io/Statement/v1"
+    assert stmt["predicateType"] == "https://slsa.dev/verification_summary/v1"
+    assert stmt["subject"] == [
+        {"name": f"{registry.host}/shop/api", "digest": {"sha256": image.digest.split(":")[1]}}
+    ]
+    predicate = stmt["predicate"]
+    assert predicate["verifier"] == {"id": VERIFIER}
+    assert predicate["verificationResult"] == "PASSED"
+    assert predicate["verifiedLevels"] == ["SLSA_BUILD_LEVEL_3"]  # the built-in provenance policy passed
+    assert predicate["resourceUri"] == f"oci://{registry.host}/shop/api@{image.digest}"
+    assert predicate["policy"]["digest"]["sha256"] == issued["policyDigest"].split(":")[1]
+    assert len(predicate["inputAttestations"]) == 2  # the signature bundle and the provenance bundle
+    assert predicate[summaries.DECISION_FIELD] == {"id": record["id"]}
+
+    only_summaries_left(client, image)
+    # Without summaries the image no longer passes ...
+    decision, full = gate_decision(project("plain"), deploy)
+    assert full.status == "failed" and decision.exit_code() == 1
+    # ... and a gate accepting summaries admits it through the VSA, recording which path and which VSA.
+    admit_store = f"sqlite:///{tmp_path / 'admission.db'}"
+    decision, through = gate_decision(admit, deploy, store=admit_store)
+    assert decision.exit_code() == 0, through.to_json()
+    assert through.status == "verified"
+    assert through.summary is not None and through.summary["path"] == "summary"
+    assert through.summary["digest"] == issued["digest"]
+    assert through.summary["decision"] == record["id"]
+    code, output = run("log", "query", "--store", admit_store, "--image", image.digest, "--format", "json")
+    (row,) = json.loads(output)
+    (evidence,) = [i for i in row["record"]["subject"]["images"] if i.get("digest") == image.digest]
+    assert evidence["details"]["summary"]["path"] == "summary"
+
+    # `verify image --summary` shows it and its verification.
+    code, output = run(
+        "verify", "image", "-c", str(admit), f"{registry.host}/shop/api@{image.digest}", "--summary"
+    )
+    assert code == 0, output
+    assert "counts" in output and VERIFIER in output and "SLSA_BUILD_LEVEL_3" in output
+
+    # Revoked: admission ignores it before it expires, and verifies in full (which now fails).
+    code, output = run(
+        "summaries", "revoke", issued["digest"], "--store", admit_store, "--reason", "key leak"
+    )
+    assert code == 0, output
+    decision, after = gate_decision(admit, deploy, store=admit_store)
+    assert after.status == "failed" and decision.exit_code() == 1
+    assert after.summary is not None and after.summary["path"] == "full"
+    assert any("revoked" in reason for reason in after.summary["ignored"])
+
+
+def _policy_digest(config: Path) -> str:
+    with Gate(config=load_config(config)) as gate:
+        (rule,) = gate.verifier.policy.rules
+        return rule.policy_digest
+
+
+def _bundle(
+    key_path: Path,
+    digest: str,
+    *,
+    policy_digest: str,
+    verifier: str = VERIFIER,
+    when: dt.datetime | None = None,
+    predicate_type: str = summaries.VSA_PREDICATE,
+    result: str = "PASSED",
+) -> bytes:
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    stmt = summaries.build_statement(
+        subjects=[("shop", digest)],
+        resource_uri=f"oci://shop@{digest}",
+        verifier_id=verifier,
+        policy_uri="trustgate:images/rules/shop",
+        policy_digest=policy_digest,
+        input_attestations=[],
+        verified_levels=[],
+        decision_id=None,
+        time_verified=when or dt.datetime.now(dt.UTC),
+    )
+    stmt["predicateType"] = predicate_type
+    stmt["predicate"]["verificationResult"] = result
+    return summaries.sign_statement(stmt, key)
+
+
+OTHER = "sha256:" + "ab" * 32
+CASES: dict[str, tuple[Callable[[Path, str, str], bytes], str]] = {
+    "another-policy": (
+        lambda d, digest, policy: _bundle(d / "vsa.pem", digest, policy_digest=OTHER),
+        "verified under another policy",
+    ),
+    "expired": (
+        lambda d, digest, policy: _bundle(
+            d / "vsa.pem", digest, policy_digest=policy, when=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+        ),
+        "beyond maxAgeSeconds",
+    ),
+    "from-the-future": (
+        lambda d, digest, policy: _bundle(
+            d / "vsa.pem", digest, policy_digest=policy, when=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        ),
+        "in the future",
+    ),
+    "untrusted-key": (
+        lambda d, digest, policy: _bundle(d / "stranger.pem", digest, policy_digest=policy),
+        "signature",
+    ),
+    "untrusted-verifier": (
+        lambda d, digest, policy: _bundle(
+            d / "vsa.pem", digest, policy_digest=policy, verifier="https://evil.example"
+        ),
+        "is not trusted by this rule",
+    ),
+    "wrong-subject": (
+        lambda d, digest, policy: _bundle(d / "vsa.pem", OTHER, policy_digest=policy),
+        OTHER.split(":")[0],
+    ),
+    "wrong-predicate-type": (
+        lambda d, digest, policy: _bundle(
+            d / "vsa.pem", digest, policy_digest=policy, predicate_type="https://slsa.dev/provenance/v1"
+        ),
+        "predicate type",
+    ),
+    "failed": (
+        lambda d, digest, policy: _bundle(d / "vsa.pem", digest, policy_digest=policy, result="FAILED"),
+        "not PASSED",
+    ),
+    "malformed": (lambda d, digest, policy: b'{"dsseEnvelope": {"payload": "%%%"}}', "malformed"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_summaries_that_do_not_count_are_ignored_with_reasons(
+    case: str,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    project: Callable[..., Path],
+) -> None:
+    admit = project("admit", accept=True, max_age=3600)
+    image = push_image(client, f"{registry.host}/shop/{case}:v1", content=os.urandom(16))  # never signed
+    make, reason = CASES[case]
+    bundle = make(tmp_path, image.digest, _policy_digest(admit))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    decision, result = gate_decision(
+        admit, deployment(tmp_path, f"{registry.host}/shop/{case}@{image.digest}")
+    )
+    assert result.status == "failed" and decision.exit_code() == 1  # full verification ran, and failed
+    assert result.summary is not None and result.summary["path"] == "full"
+    (ignored,) = result.summary["ignored"]
+    assert ignored.startswith("VSA from ") and " ignored: " in ignored
+    assert reason in ignored, ignored
+    assert any(p.rule == "image-signature" for p in result.problems)
+
+
+def test_a_valid_crafted_summary_admits_and_the_policy_digest_is_the_same_at_every_gate(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, project: Callable[..., Path]
+) -> None:
+    admit, ci = project("admit", accept=True), project("ci", issue=True)
+    assert _policy_digest(admit) == _policy_digest(ci)  # what each gate accepts / issues under
+    image = push_image(client, f"{registry.host}/shop/crafted:v1", content=os.urandom(16))
+    bundle = _bundle(tmp_path / "vsa.pem", image.digest, policy_digest=_policy_digest(admit))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    decision, result = gate_decision(
+        admit, deployment(tmp_path, f"{registry.host}/shop/crafted@{image.digest}")
+    )
+    assert decision.exit_code() == 0 and result.summary is not None
+    assert result.summary["path"] == "summary" and result.summary["digest"] == summaries.bundle_digest(bundle)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+def test_trustgate_serve_admits_through_a_vsa_and_learns_of_its_revocation(
+    tmp_path: Path,
+    certs: CertSet,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = signed(client, sigstore, f"{registry.host}/shop/served:v1")
+    deploy = deployment(tmp_path, f"{registry.host}/shop/served@{image.digest}")
+    ci_store = f"sqlite:///{tmp_path / 'ci.db'}"
+    code, output = run("check", "-c", str(project("ci", issue=True)), str(deploy), "--decision-log", ci_store)
+    assert code == 0, output
+    only_summaries_left(client, image)
+    admit = project("admit", accept=True, refresh=0.5)
+    store = f"sqlite:///{tmp_path / 'webhook.db'}"
+    srv = start_server(certs, "-c", str(admit), "--decision-log", store, workers=1)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "served", "namespace": "prod"},
+        "spec": {"containers": [{"name": "c0", "image": f"{registry.host}/shop/served@{image.digest}"}]},
+    }
+    try:
+        status, answer = srv.post(review(pod, uid="uid-vsa"))
+        assert status == 200 and answer["response"]["allowed"] is True, answer
+        code, output = run("log", "query", "--store", store, "--image", image.digest, "--format", "json")
+        (row,) = json.loads(output)
+        (evidence,) = [i for i in row["record"]["subject"]["images"] if i.get("digest") == image.digest]
+        vsa = evidence["details"]["summary"]
+        assert vsa["path"] == "summary"
+        code, output = run("summaries", "revoke", vsa["digest"], "--store", store)
+        assert code == 0, output
+        time.sleep(0.6)  # revocationRefreshSeconds
+        status, answer = srv.post(review(pod, uid="uid-vsa-revoked"))
+        assert status == 200 and answer["response"]["allowed"] is False, answer
+        assert "image-signature" in json.dumps(answer["response"])
+    finally:
+        srv.stop()
+
+
+def test_presync_issues_a_vsa_naming_its_decision(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    from support.gitrepo import Repo, allowed_signers, ssh_key
+
+    image = signed(client, sigstore, f"{registry.host}/shop/presynced:v1")
+    config = project("presync", issue=True)
+    alice = ssh_key(tmp_path / "keys", "alice@example.com")
+    allowed_signers(tmp_path / "allowed_signers", alice)
+    config.write_text(
+        config.read_text() + "commits: {allowedSigners: allowed_signers}\npresync: {paths: [apps]}\n"
+    )
+    repo = Repo.create(tmp_path / "fleet")
+    (repo.path / "apps").mkdir()
+    repo.write(
+        "apps/api.yaml", deployment(tmp_path, f"{registry.host}/shop/presynced@{image.digest}").read_text()
+    )
+    repo.commit("api v1", ssh=alice)
+    store = f"sqlite:///{tmp_path / 'presync.db'}"
+    code, output = run("presync", "--repo", str(repo.path), "-c", str(config), "--decision-log", store)
+    assert code == 0, output
+    descriptors, _ = client.referrers(image.ref, image.digest)
+    (vsa,) = [d for d in descriptors if d.annotations.get(summaries.PREDICATE_ANNOTATION)]
+    manifest = client.manifest(image.ref, vsa.digest)
+    assert manifest is not None
+    bundle = client.blob(image.ref, manifest.json["layers"][0]["digest"])
+    stmt = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
+    code, output = run("log", "query", "--store", store, "--image", image.digest, "--format", "json")
+    (row,) = json.loads(output)
+    assert row["record"]["gate"] == "presync"
+    assert stmt["predicate"][summaries.DECISION_FIELD] == {"id": row["record"]["id"]}

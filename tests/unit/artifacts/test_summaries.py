@@ -1,0 +1,227 @@
+"""Verification summaries: the format against the SLSA VSA v1 spec's example, signing and judging,
+the policy digest, and revocations read at most every refresh interval."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from trustgate.artifacts import summaries
+from trustgate.artifacts.policy import ImagePolicy
+from trustgate.config import (
+    AuthorityConfig,
+    ImageRule,
+    ImagesSettings,
+    SummaryAcceptance,
+    SummaryVerifier,
+)
+from trustgate.revocations import Revocations
+
+EXAMPLE = Path(__file__).parent / "data" / "slsa-vsa-v1-example.json"
+IMAGE = "sha256:" + "1f" * 32
+POLICY = "sha256:" + "2e" * 32
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+VERIFIER = "https://ci.acme.example/trustgate"
+
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+STRANGER = ec.generate_private_key(ec.SECP256R1())
+ACCEPT = summaries.Acceptance.from_config(
+    SummaryAcceptance(
+        verifiers=(SummaryVerifier(VERIFIER, _pem(KEY), "test"),), max_age_seconds=3600, clock_skew_seconds=60
+    )
+)
+
+
+def statement(**changes: Any) -> dict[str, Any]:
+    return summaries.build_statement(
+        subjects=[("registry.example/shop/api", IMAGE)],
+        resource_uri=f"oci://registry.example/shop/api@{IMAGE}",
+        verifier_id=changes.pop("verifier_id", VERIFIER),
+        policy_uri="trustgate:images/rules/shop",
+        policy_digest=changes.pop("policy_digest", POLICY),
+        input_attestations=[
+            {"uri": "oci://registry.example/shop/api@sha256:ab", "digest": {"sha256": "ab" * 32}}
+        ],
+        verified_levels=["SLSA_BUILD_LEVEL_3"],
+        decision_id="01a249ca-b789-732c-8c3c-a3215fb3e7c6",
+        time_verified=changes.pop("time_verified", NOW - dt.timedelta(minutes=5)),
+    )
+
+
+def judge(payload: bytes, **kwargs: Any) -> summaries.Accepted:
+    options: dict[str, Any] = {
+        "bundle_digest": summaries.bundle_digest(payload),
+        "image_digest": IMAGE,
+        "acceptance": ACCEPT,
+        "policy_digest": POLICY,
+        "now": NOW,
+    } | kwargs
+    return summaries.judge(payload, **options)
+
+
+def shape(value: Any) -> Any:
+    """Field names and JSON types, recursively (lists by the shape of their first item)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_the_statement_has_the_field_names_and_types_of_the_spec_example() -> None:
+    example = json.loads(EXAMPLE.read_text())
+    example.pop("_comment")
+    ours = statement()
+    expected, got = shape(example), shape(ours)
+    expected["predicate"].pop("dependencyLevels")  # optional: trustgate does not verify dependencies
+    extensions = {k for k in got["predicate"] if k.startswith("https://")}
+    assert extensions == {summaries.DECISION_FIELD}  # the spec: extension fields are named by URIs
+    for key in extensions:
+        got["predicate"].pop(key)
+    assert got == expected
+    assert ours["predicateType"] == example["predicateType"]
+    assert ours["_type"] == example["_type"]
+    assert ours["predicate"]["verificationResult"] in ("PASSED", "FAILED")
+    assert dt.datetime.fromisoformat(ours["predicate"]["timeVerified"].replace("Z", "+00:00")).tzinfo
+
+
+def test_a_signed_summary_is_accepted_with_what_the_decision_records() -> None:
+    payload = summaries.sign_statement(statement(), KEY)
+    accepted = judge(payload)
+    assert accepted.verifier == VERIFIER and accepted.policy_digest == POLICY
+    assert accepted.decision == "01a249ca-b789-732c-8c3c-a3215fb3e7c6"
+    assert accepted.to_json()["path"] == "summary"
+    assert accepted.digest == summaries.bundle_digest(payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (
+            lambda: summaries.sign_statement(statement(policy_digest="sha256:" + "00" * 32), KEY),
+            "another policy",
+        ),
+        (
+            lambda: summaries.sign_statement(statement(time_verified=NOW - dt.timedelta(hours=2)), KEY),
+            "maxAge",
+        ),
+        (
+            lambda: summaries.sign_statement(statement(time_verified=NOW + dt.timedelta(minutes=2)), KEY),
+            "future",
+        ),
+        (lambda: summaries.sign_statement(statement(), STRANGER), "signature"),
+        (lambda: summaries.sign_statement(statement(verifier_id="https://evil"), STRANGER), "not trusted"),
+        (lambda: b"", "malformed"),
+        (lambda: b"[]", "malformed"),
+        (lambda: b"\xff\xfe garbage", "malformed"),
+        (lambda: b'{"dsseEnvelope": {"payload": 7}}', "malformed"),
+    ],
+)
+def test_summaries_that_do_not_count_raise_a_reason(payload: Any, reason: str) -> None:
+    with pytest.raises(summaries.SummaryError) as caught:
+        judge(payload())
+    assert reason in caught.value.message and caught.value.message.startswith("VSA from ")
+
+
+def _resigned(mutate: Any) -> bytes:
+    """A validly signed bundle over a statement changed by `mutate` (signing what it says)."""
+    stmt = statement()
+    mutate(stmt)
+    return summaries.sign_statement(stmt, KEY)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: s["predicate"].update(timeVerified=17),
+        lambda s: s["predicate"].update(timeVerified="yesterday"),
+        lambda s: s["predicate"].update(timeVerified="2026-03-01T11:00:00"),
+        lambda s: s["predicate"].update(policy="p"),
+        lambda s: s["predicate"].update(policy={"uri": "x"}),
+        lambda s: s["predicate"].update(verifiedLevels="SLSA_BUILD_LEVEL_3"),
+        lambda s: s["predicate"].update(resourceUri=None),
+        lambda s: s["predicate"].update(verificationResult="FAILED"),
+        lambda s: s.update(_type="https://in-toto.io/Statement/v0.1"),
+        lambda s: s.update(subject=[]),
+    ],
+)
+def test_malformed_predicates_are_reasons_never_crashes(mutate: Any) -> None:
+    with pytest.raises(summaries.SummaryError):
+        judge(_resigned(mutate))
+
+
+def test_revoked_digests_of_the_summary_or_the_image() -> None:
+    payload = summaries.sign_statement(statement(), KEY)
+    for revoked in ({summaries.bundle_digest(payload)}, {IMAGE}):
+        with pytest.raises(summaries.SummaryError, match="revoked"):
+            judge(payload, revoked=revoked)
+
+
+def test_revocations_are_read_again_only_after_the_refresh_interval() -> None:
+    now = [0.0]
+    reads: list[str] = []
+    state = [frozenset({"sha256:a"})]
+
+    def reader(url: str) -> frozenset[str]:
+        reads.append(url)
+        return state[0]
+
+    revocations = Revocations("sqlite:///x.db", refresh_seconds=30, clock=lambda: now[0], reader=reader)
+    assert revocations() == {"sha256:a"}
+    state[0] = frozenset({"sha256:a", "sha256:b"})
+    now[0] = 29.0
+    assert revocations() == {"sha256:a"} and len(reads) == 1
+    now[0] = 30.0
+    assert revocations() == {"sha256:a", "sha256:b"} and len(reads) == 2
+
+
+def test_the_policy_digest_names_what_is_verified_not_names_or_acceptance() -> None:
+    pem = _pem(KEY)
+    other = _pem(STRANGER)
+
+    def digest(
+        *, key: bytes = pem, name: str = "release", rule: str = "shop", data: Any = None, accept: bool = False
+    ) -> str:
+        settings = ImagesSettings(
+            authorities=(AuthorityConfig(name=name, key_pem=key, key_origin="test"),),
+            rules=(
+                ImageRule(
+                    name=rule,
+                    images=("registry.example/**",),
+                    authorities=(name,),
+                    summaries=SummaryAcceptance(verifiers=(SummaryVerifier(VERIFIER, pem),))
+                    if accept
+                    else None,
+                ),
+            ),
+        )
+        return ImagePolicy(settings, data=data or {}).rules[0].policy_digest
+
+    base = digest()
+    assert base.startswith("sha256:") and len(base) == 71
+    assert digest(name="other-name", rule="renamed", accept=True) == base
+    assert digest(key=other) != base
+    assert digest(data={"trustgate": {"slsa": {"builders": ["x"]}}}) != base
+
+
+def test_the_envelope_is_dsse_over_an_in_toto_statement() -> None:
+    bundle = json.loads(summaries.sign_statement(statement(), KEY))
+    assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    envelope = bundle["dsseEnvelope"]
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    assert json.loads(base64.b64decode(envelope["payload"])) == statement()
+    assert ACCEPT.verifiers[0].id == VERIFIER

@@ -1,0 +1,109 @@
+"""`DecisionLog` for a server: deferred appends, counted failures, probing, the latest checkpoint."""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from decision_records import MakeRecord
+
+from trustgate.decisions.chain import CheckpointSigner
+from trustgate.decisions.log import DecisionLog
+from trustgate.decisions.note import open_checkpoint
+from trustgate.decisions.sqlite import SqliteStore
+from trustgate.errors import DecisionLogError
+
+
+def _key(tmp_path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = tmp_path / "key.pem"
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+def test_deferred_appends_return_ids_at_once_and_commit_together(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    with DecisionLog.open(store_url) as log:
+        log.append(make_record(0))  # opened, with its tables
+        records = [make_record(i) for i in range(1, 41)]
+        with log.deferred() as futures:
+            ids = [log.append(r) for r in records]
+        assert ids == [r["id"] for r in records]  # the record's own id, before the commit
+        assert [f.result(timeout=30) for f in futures] == ids
+        assert log.appended == 41 and log.commits <= 20  # queued together, committed together
+        assert log.write_failures == 0 and log.write_error is None
+
+
+def test_outside_deferred_append_still_waits_for_the_commit(sqlite_url: str, make_record: MakeRecord) -> None:
+    with DecisionLog.open(sqlite_url) as log:
+        with log.deferred():
+            pass
+        record_id = log.append(make_record(1))
+        assert log.appended == 1 and record_id
+
+
+def test_failed_commits_are_counted_kept_and_cleared_by_a_probe(
+    tmp_path: Path, make_record: MakeRecord
+) -> None:
+    directory = tmp_path / "later"
+    with DecisionLog.open(f"sqlite:///{directory / 'decisions.db'}") as log:
+        with log.deferred() as futures:
+            log.append(make_record(1))
+            log.append(make_record(2))
+        for future in futures:
+            with pytest.raises(DecisionLogError, match="does not exist"):
+                future.result(timeout=30)
+        assert log.write_failures == 2
+        assert log.write_error is not None and "does not exist" in log.write_error.message
+        assert log.probe(timeout=30) is not None  # still not writable
+        directory.mkdir()
+        assert log.probe(timeout=30) is None
+        assert log.write_error is None
+        log.append(make_record(3))
+
+
+def test_latest_note_is_the_newest_signed_checkpoint(tmp_path: Path, make_record: MakeRecord) -> None:
+    key = _key(tmp_path)
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    log = DecisionLog.open(url, key=key)
+    try:
+        assert log.latest_note() is None  # no records, no checkpoint
+        log.append(make_record(1))  # the first commit signs one
+        for i in range(2, 5):
+            log.append(make_record(i))
+        log.checkpoint()
+        note = log.latest_note()
+        assert note is not None
+        head = open_checkpoint(note, CheckpointSigner.from_file(key).note_verifier())
+        assert head.size == 4
+    finally:
+        log.close()
+
+
+def test_sqlite_writers_queue_on_the_file_lock(tmp_path: Path, make_record: MakeRecord) -> None:
+    """A writer waits on `<file>-lock` and gets its turn within milliseconds of its release."""
+    path = tmp_path / "decisions.db"
+    SqliteStore(path=path).close()
+    lock = open(f"{path}-lock", "a")  # noqa: SIM115  # held across the thread below
+    fcntl.flock(lock, fcntl.LOCK_EX)  # another process's writer in the middle of its commit
+    done: list[float] = []
+    with DecisionLog.open(f"sqlite:///{path}") as log:
+        thread = threading.Thread(target=lambda: (log.append(make_record(1)), done.append(time.monotonic())))
+        thread.start()
+        time.sleep(0.3)
+        assert not done  # waiting for the lock
+        released = time.monotonic()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        thread.join(timeout=10)
+        assert done and done[0] - released < 0.25
+    lock.close()

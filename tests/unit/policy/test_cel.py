@@ -1,0 +1,195 @@
+"""The CEL environment: the standard library, Kubernetes' libraries, errors with positions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from trustgate.policy import cel
+
+VARIABLES = ("object", "params")
+OBJECT = {
+    "metadata": {"name": "web", "labels": {"app": "web"}},
+    "spec": {"replicas": 3, "ports": [80, 443], "containers": [{"name": "a", "image": "nginx:1.27"}]},
+}
+
+
+def run(expression: str) -> Any:
+    return cel.compile_expression(expression, variables=VARIABLES).evaluate(
+        {"object": OBJECT, "params": None}
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # macros and has() on untyped data
+        ("object.spec.containers.all(c, c.image.startsWith('nginx'))", True),
+        ("object.spec.containers.exists(c, c.name == 'b')", False),
+        ("object.spec.containers.map(c, c.name)", ["a"]),
+        ("has(object.spec.replicas) && !has(object.spec.paused)", True),
+        ("object.metadata.labels.exists_one(k, k == 'app')", True),
+        # optionals and bind
+        ("object.?spec.?paused.orValue(false)", False),
+        ("object.spec.?replicas.hasValue()", True),
+        ("cel.bind(n, object.spec.replicas, n * n)", 9),
+        # strings extension, format
+        ("'a,b'.split(',')", ["a", "b"]),
+        ("'Web'.lowerAscii() + '-' + 'x'.upperAscii()", "web-X"),
+        ("'%s has %d replicas'.format([object.metadata.name, object.spec.replicas])", "web has 3 replicas"),
+        ("'abc'.indexOf('c')", 2),
+        # lists
+        ("object.spec.ports.isSorted()", True),
+        ("[3, 1].isSorted()", False),
+        ("object.spec.ports.sum()", 523),
+        ("[2, 1, 3].min() + [2, 1, 3].max()", 4),
+        ("[1, 2, 1].indexOf(1) + [1, 2, 1].lastIndexOf(1)", 2),
+        ("['a', 'b'].indexOf('c')", -1),
+        # regex
+        ("'nginx:1.27'.matches('^nginx:[0-9.]+$')", True),
+        ("'abc 123 def 456'.find('[0-9]+')", "123"),
+        ("'abc 123 def 456'.findAll('[0-9]+')", ["123", "456"]),
+        ("'abc 123 def 456'.findAll('[0-9]+', 1)", ["123"]),
+        # sets
+        ("sets.contains([1, 2, 3], [3, 1])", True),
+        ("sets.equivalent([1, 2], [2, 1, 1])", True),
+        ("sets.intersects([1], [2])", False),
+        # quantity
+        ("quantity('1Gi').isGreaterThan(quantity('1000Mi'))", True),
+        ("quantity('500m').isLessThan(quantity('1'))", True),
+        ("quantity('2k').asInteger()", 2000),
+        ("quantity('500m').asApproximateFloat()", 0.5),
+        ("quantity('1.5').isInteger()", False),
+        ("quantity('1').add(quantity('500m')).compareTo(quantity('1500m'))", 0),
+        ("quantity('1Gi').sub(1).asInteger()", 2**30 - 1),
+        ("quantity('-1').sign()", -1),
+        ("isQuantity('1Gi') && !isQuantity('1 Gi')", True),
+        ("[quantity('1'), quantity('2')].sum().asInteger()", 3),
+        # semver
+        ("semver('1.2.3').isLessThan(semver('1.10.0'))", True),
+        ("semver('1.0.0-rc.1').isLessThan(semver('1.0.0'))", True),
+        ("semver('v1.2', true).minor()", 2),
+        ("semver('2.3.4').major() + semver('2.3.4').patch()", 6),
+        ("isSemver('1.2.3') && !isSemver('1.2')", True),
+        # ip and cidr
+        ("ip('192.168.0.1').family()", 4),
+        ("ip('::1').isLoopback() && ip('fe80::1').isLinkLocalUnicast()", True),
+        ("ip('8.8.8.8').isGlobalUnicast() && ip('0.0.0.0').isUnspecified()", True),
+        ("ip.isCanonical('2001:db8::1') && !ip.isCanonical('2001:DB8::1')", True),
+        ("isIP('1.2.3') || isIP('1.2.3.4%eth0')", False),
+        ("cidr('10.0.0.0/8').containsIP('10.1.2.3') && cidr('10.0.0.0/8').containsIP(ip('10.0.0.1'))", True),
+        (
+            "cidr('10.0.0.0/8').containsCIDR('10.1.0.0/16') "
+            "&& !cidr('10.0.0.0/16').containsCIDR('10.0.0.0/8')",
+            True,
+        ),
+        ("cidr('192.168.0.1/24').masked() == cidr('192.168.0.0/24')", True),
+        ("cidr('192.168.0.1/24').ip() == ip('192.168.0.1') && cidr('10.0.0.0/8').prefixLength() == 8", True),
+        ("string(cidr('10.0.0.0/8')) + ' ' + string(ip('::1'))", "10.0.0.0/8 ::1"),
+        # url
+        ("url('https://example.com:8443/a/b?x=1&x=2').getHostname()", "example.com"),
+        ("url('https://example.com:8443/a/b?x=1&x=2').getPort()", "8443"),
+        ("url('https://[::1]:80/').getHostname()", "::1"),
+        ("url('https://example.com/a/b?x=1&x=2').getEscapedPath()", "/a/b"),
+        ("url('https://example.com/?x=1&x=2').getQuery()", {"x": ["1", "2"]}),
+        ("url('/relative/path').getScheme()", ""),
+        ("isURL('https://example.com') && !isURL('example.com')", True),
+        # named formats
+        ("!format.dns1123Label().validate('web-1').hasValue()", True),
+        ("format.dns1123Label().validate('Web').value().size()", 1),
+        ("format.dns1123Subdomain().validate('a.b-c.example').hasValue()", False),
+        ("format.dns1035Label().validate('1abc').hasValue()", True),
+        ("format.dns1123LabelPrefix().validate('web-').hasValue()", False),
+        ("format.qualifiedName().validate('example.com/a_b').hasValue()", False),
+        ("format.qualifiedName().validate('/a').hasValue()", True),
+        ("format.labelValue().validate('').hasValue()", False),
+        ("format.uuid().validate('0f5a4a33-7c4e-4c51-9e1e-2d8e6b1f7a10').hasValue()", False),
+        ("format.byte().validate('aGVsbG8=').hasValue() || format.byte().validate('%%').hasValue()", True),
+        ("format.date().validate('2024-02-30').hasValue()", True),
+        ("format.datetime().validate('2024-02-01T10:00:00Z').hasValue()", False),
+        ("format.named('uuid').value().validate('x').value()", ["invalid UUID"]),
+        ("format.named('nope').hasValue()", False),
+    ],
+)
+def test_kubernetes_environment(expression: str, expected: Any) -> None:
+    assert run(expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "error"),
+    [
+        ("object.spec.missing", 'Key not found in map : "missing"'),
+        ("has(object.nope.deeper)", 'Key not found in map : "nope"'),  # has() tests the last field only
+        ("object.spec.replicas > 'a'", "No matching overloads"),
+        ("quantity('1 Gi')", "invalid quantity '1 Gi'"),
+        ("semver('1.2')", "invalid semver: '1.2'"),
+        ("ip('1.2.3.4%eth0')", "zone value is not allowed"),
+        ("ip('::ffff:1.2.3.4')", "IPv4-mapped IPv6 address is not allowed"),
+        ("cidr('10.0.0.0')", "network address parse error"),
+        ("[].min()", "min/max of an empty list"),
+        ("'x'.find('(')", "invalid regular expression"),
+        ("quantity('1').compareTo(ip('::1'))", "expected quantity"),
+    ],
+)
+def test_evaluation_errors_are_clear(expression: str, error: str) -> None:
+    with pytest.raises(cel.CelEvalError) as info:
+        run(expression)
+    assert error in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("expression", "position", "error"),
+    [
+        ("object.spec.replicas <", "line 1, column 23", "Syntax error"),
+        ("object.spec.replicas >\n  && true", "line 2, column 3", "Syntax error"),
+        ("size(object) + 'a'", "line 1, column 14", "no matching overload for '_+_'"),
+        ("nosuch(object)", "line 1, column 7", "undeclared reference to 'nosuch'"),
+        ("request.name == ''", "line 1, column 8", "undeclared reference to 'request.name'"),
+    ],
+)
+def test_compile_errors_name_line_and_column(expression: str, position: str, error: str) -> None:
+    with pytest.raises(cel.CelCompileError) as info:
+        cel.compile_expression(expression, variables=VARIABLES)
+    assert info.value.where() == position
+    assert error in info.value.message
+    assert "^" in info.value.message  # the engine's pointer under the expression
+
+
+def test_an_overlong_expression_is_rejected_as_the_api_server_does() -> None:
+    with pytest.raises(cel.CelCompileError, match="the API server allows 5000"):
+        cel.compile_expression("true && " * 700 + "true", variables=VARIABLES)
+
+
+def test_a_program_is_compiled_once_and_evaluated_many_times() -> None:
+    program = cel.compile_expression("object.spec.replicas <= params.max", variables=VARIABLES)
+    assert [program.evaluate({"object": OBJECT, "params": {"max": m}}) for m in (2, 3)] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("expression", "uses"),
+    [
+        ("authorizer.group('apps').resource('deployments').check('create').allowed()", True),
+        ("object.x && authorizer.requestResource.check('get').allowed()", True),
+        ("'authorizer' in object.metadata.labels", False),
+        ("params.authorizer == 1", False),
+        ('"say authorizer" == object.metadata.name', False),
+    ],
+)
+def test_authorizer_is_found_outside_strings(expression: str, uses: bool) -> None:
+    assert cel.uses_authorizer(expression) is uses
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "authorizer.requestResource.check('get').allowed()",
+        "authorizer.serviceAccount('ns', 'sa').group('').resource('pods').namespace('x')"
+        ".check('get').allowed()",
+        "authorizer.path('/healthz').check('get').reason() == ''",
+    ],
+)
+def test_authorizer_expressions_compile_so_they_can_be_reported(expression: str) -> None:
+    program = cel.compile_expression(expression, variables=("authorizer",))
+    with pytest.raises(cel.CelEvalError, match="authorizer has no offline meaning"):
+        program.evaluate({"authorizer": {"requestResource": {}}})

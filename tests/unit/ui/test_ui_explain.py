@@ -1,0 +1,124 @@
+"""A decision page says what `log show` says: admission user, signers, tlog entries, pre-sync commits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jinja2
+
+from trustgate.decisions.canonical import canonical
+from trustgate.decisions.chain import Checkpoint, Entry
+from trustgate.ui.app import HERE
+from trustgate.ui.explain import covering, explain, summary
+
+
+def _entry(record: dict[str, Any], seq: int = 3) -> Entry:
+    return Entry(
+        seq,
+        record["id"],
+        record["time"],
+        record["gate"],
+        record["verdict"],
+        canonical(record),
+        "0" * 64,
+        "1" * 64,
+    )
+
+
+RECORD: dict[str, Any] = {
+    "id": "01a2-test",
+    "time": "2026-01-05T10:00:00.000000Z",
+    "gate": "admission",
+    "mode": "enforce",
+    "verdict": "deny",
+    "exitCode": 1,
+    "actor": {"user": {"username": "alice@example.com", "groups": ["devs"]}},
+    "subject": {
+        "operation": "CREATE",
+        "objects": [
+            {"kind": "Pod", "namespace": "shop", "name": "web", "file": "-", "line": 1, "status": "failed"}
+        ],
+        "images": [
+            {
+                "reference": "registry.example.com/web:1@sha256:" + "a" * 64,
+                "digest": "sha256:" + "a" * 64,
+                "source": "verified",
+                "details": {
+                    "signatures": [
+                        {
+                            "subject": "https://github.com/acme/web/.github/workflows/release.yml@refs/tags/v1",
+                            "issuer": "https://token.actions.githubusercontent.com",
+                            "logIndex": 4242,
+                            "integratedTime": "2026-01-01T00:00:00Z",
+                            "authority": "keyless",
+                        }
+                    ]
+                },
+            }
+        ],
+        "presync": {
+            "scope": "prod",
+            "commits": [
+                {
+                    "sha": "b" * 40,
+                    "author": {"email": "bob@example.com"},
+                    "committer": {"email": "bob@example.com"},
+                    "signer": {"identity": "bob@example.com", "status": "G"},
+                }
+            ],
+        },
+    },
+    "findings": [
+        {
+            "rule": "pss-baseline-privileged",
+            "severity": "error",
+            "message": 'container "app" runs privileged',
+            "path": "spec.containers[0].securityContext.privileged",
+            "object": 0,
+            "exception": {
+                "name": "legacy",
+                "owner": "ops@example.com",
+                "expires": "2026-02-01",
+                "expired": True,
+            },
+        }
+    ],
+    "exceptions": [],
+    "notes": ["<script>alert(1)</script>"],
+}
+
+
+def test_the_page_names_user_signer_tlog_entry_presync_commits_and_expired_exceptions() -> None:
+    entry = _entry(RECORD)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+    )
+    html = env.get_template("decision.html").render(
+        entry=entry,
+        d=explain(entry),
+        covering=covering([Checkpoint(2, "x", "t", "periodic"), Checkpoint(5, "y", "t2", "periodic")], 3),
+        provable=False,
+        raw=json.dumps(RECORD),
+        version="0",
+    )
+    for expected in (
+        "alice@example.com (groups: devs)",
+        "release.yml@refs/tags/v1",
+        "transparency log entry 4242",
+        "bob@example.com (G)",
+        "spec.containers[0].securityContext.privileged",
+        "EXPIRED, not applied",
+        "covered by the periodic checkpoint at #5",
+        "Not yet covered by a signed tree checkpoint",
+    ):
+        assert expected in html, expected
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_summary_is_the_row_of_log_query() -> None:
+    row = summary(_entry(RECORD))
+    assert row["objects"] == "Pod/shop/web" and row["rules"] == ["pss-baseline-privileged"]
+    assert row["actors"] == ["alice@example.com"] and row["time"] == "2026-01-05T10:00:00Z"

@@ -1,0 +1,200 @@
+"""Issuing verification summaries (SLSA VSAs) for images that passed their rule, and attaching them.
+
+Owns: what goes into the summary of one verified `ImageResult` (its digests, the
+bundles verified, the rule's policy digest, the levels the rule establishes,
+the decision id) and storing the signed bundle as an OCI 1.1 referrer of the
+image (with the `sha256-<hex>` referrers tag kept up to date where the registry
+lacks the referrers API). Leaves out: the format and signing
+(`trustgate.artifacts.summaries`) and when to issue (the gate: at `check` and
+`presync`, for images verified in full).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trustgate.artifacts import summaries
+from trustgate.artifacts.policy import CompiledRule, ImagePolicy
+from trustgate.config import SummaryIssuing
+from trustgate.model import ImageResult
+from trustgate.oci import mediatypes as mt
+from trustgate.oci.client import Registry, RegistryError, compute_digest
+from trustgate.oci.reference import Reference
+
+_EMPTY = b"{}"
+_PROVENANCE = ("https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2")
+_BUILTIN_SLSA = "attestations/slsa_provenance.rego"
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """Signs and attaches summaries with one key; thread-safe (no state beyond the key)."""
+
+    settings: SummaryIssuing
+    key: summaries.PrivateKey
+
+    @classmethod
+    def from_config(cls, settings: SummaryIssuing) -> Issuer:
+        """Load the signing key.
+
+        Raises:
+            ConfigError: the key cannot be read or is not a usable private key.
+        """
+        return cls(settings, summaries.load_private_key(settings.key_path))
+
+    def prepare(
+        self,
+        policy: ImagePolicy,
+        image: ImageResult,
+        *,
+        decision_id: str | None,
+        now: dt.datetime | None = None,
+    ) -> Signed | None:
+        """Sign a summary of `image` (attached once the decision is recorded: `attach`).
+
+        Returns None for an image that was not verified in full under a rule (nothing to
+        summarise: a summary is never issued on the strength of another summary).
+        """
+        if image.status != "verified" or image.digest is None or image.rule is None:
+            return None
+        if image.summary is not None and image.summary.get("path") == "summary":
+            return None
+        rule = next((r for r in policy.rules if r.rule.name == image.rule), None)
+        if rule is None:
+            return None
+        ref = Reference.parse(image.reference)
+        name = f"{ref.registry}/{ref.repository}"
+        subjects = [(name, image.digest)]
+        for record in image.attestations:  # platform manifests the rule looked at
+            digest = record.get("digest")
+            if isinstance(digest, str) and all(digest != d for _, d in subjects):
+                subjects.append((name, digest))
+        statement = summaries.build_statement(
+            subjects=subjects,
+            resource_uri=f"oci://{name}@{image.digest}",
+            verifier_id=self.settings.verifier_id,
+            policy_uri=self.settings.policy_uri or f"trustgate:images/rules/{rule.rule.name}",
+            policy_digest=rule.policy_digest,
+            input_attestations=_inputs(name, image),
+            verified_levels=_levels(rule, image),
+            decision_id=decision_id,
+            time_verified=now or dt.datetime.now(dt.UTC),
+        )
+        bundle = summaries.sign_statement(statement, self.key)
+        issued: dict[str, Any] = {
+            "digest": compute_digest(bundle),
+            "verifier": self.settings.verifier_id,
+            "timeVerified": statement["predicate"]["timeVerified"],
+            "policyDigest": rule.policy_digest,
+            "subjects": [d for _, d in subjects],
+        }
+        return Signed(ref, image.digest, bundle, issued)
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A signed summary waiting to be attached to its image."""
+
+    ref: Reference
+    digest: str  # the image's
+    bundle: bytes
+    record: dict[str, Any]  # what the decision records (mutable: the referrer is added when attached)
+
+    def attach(self, registry: Registry) -> str | None:
+        """Attach it; None, or why it could not be (the image passed all the same)."""
+        try:
+            referrer, source = attach(
+                registry, self.ref, self.digest, self.bundle, self.record["timeVerified"]
+            )
+        except RegistryError as e:
+            return f"could not attach it ({e.kind}): {e.message}"
+        self.record.update(referrer=referrer, source=source)
+        return None
+
+
+def attach(registry: Registry, ref: Reference, digest: str, bundle: bytes, created: str) -> tuple[str, str]:
+    """Push `bundle` as a referrer of `digest`; returns (referrer digest, "referrers-api" | "referrers-tag").
+
+    Raises:
+        RegistryError: the registry refused a push or could not be asked.
+    """
+    bare = Reference(registry=ref.registry, repository=ref.repository)
+    subject = registry.manifest(bare, digest)
+    if subject is None:
+        raise RegistryError("not-found", f"{bare.name}@{digest} is gone", registry=ref.registry)
+    annotations = {
+        summaries.PREDICATE_ANNOTATION: summaries.VSA_PREDICATE,
+        summaries.CREATED_ANNOTATION: created,
+    }
+    empty = registry.push_blob(bare, _EMPTY)
+    layer = registry.push_blob(bare, bundle)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "artifactType": summaries.ARTIFACT_TYPE,
+            "config": {"mediaType": mt.OCI_EMPTY, "digest": empty, "size": len(_EMPTY)},
+            "layers": [{"mediaType": summaries.ARTIFACT_TYPE, "digest": layer, "size": len(bundle)}],
+            "subject": {"mediaType": subject.media_type, "digest": digest, "size": len(subject.raw)},
+            "annotations": annotations,
+        },
+        separators=(",", ":"),
+    ).encode()
+    pushed = registry.push_manifest(bare, manifest, mt.OCI_MANIFEST)
+    _, source = registry.referrers(bare, digest)
+    if source == "referrers-tag":  # no referrers API: clients find it through the tag index
+        tag = digest.replace(":", "-", 1)
+        current = registry.manifest(bare, tag)
+        entries: list[Any] = list(current.json.get("manifests", [])) if current is not None else []
+        if all(isinstance(e, Mapping) and e.get("digest") != pushed for e in entries):
+            entries.append(
+                {
+                    "mediaType": mt.OCI_MANIFEST,
+                    "digest": pushed,
+                    "size": len(manifest),
+                    "artifactType": summaries.ARTIFACT_TYPE,
+                    "annotations": annotations,
+                }
+            )
+        index = json.dumps(
+            {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}, separators=(",", ":")
+        ).encode()
+        registry.push_manifest(bare, index, mt.OCI_INDEX, tag)
+    return pushed, source
+
+
+def _inputs(name: str, image: ImageResult) -> list[dict[str, Any]]:
+    """The bundles (payloads, envelopes) the decision rests on: counted signatures, passing attestations."""
+    out: dict[str, dict[str, Any]] = {}
+    records = [*image.signatures, *(a for a in image.attestations if a.get("verdict") == "passed")]
+    for record in records:
+        artifact = record.get("artifact")
+        if isinstance(artifact, str) and ":" in artifact:
+            algorithm, hexpart = artifact.split(":", 1)
+            out.setdefault(artifact, {"uri": f"oci://{name}@{artifact}", "digest": {algorithm: hexpart}})
+    return list(out.values())
+
+
+def _levels(rule: CompiledRule, image: ImageResult) -> list[str]:
+    """SLSA levels the rule established: Build L3 from provenance passing the built-in SLSA policy.
+
+    The built-in policy admits only the builders listed in `data.trustgate.slsa.builders`, which
+    are to be builders meeting Build L3 (isolated, provenance unforgeable by tenants); a rule with
+    its own provenance policy establishes no level trustgate can name.
+    """
+    builtin = {
+        a.requirement.name
+        for a in rule.attestations
+        if a.requirement.predicate_type in _PROVENANCE
+        and a.requirement.policy_path is not None
+        and a.requirement.policy_path.as_posix().endswith(_BUILTIN_SLSA)
+    }
+    passed = {a.get("name") for a in image.attestations if a.get("verdict") == "passed"}
+    missing_elsewhere = any(a.get("verdict") in ("missing", "denied") for a in image.attestations)
+    if builtin and builtin <= passed and not missing_elsewhere:
+        return ["SLSA_BUILD_LEVEL_3"]
+    return []

@@ -1,0 +1,268 @@
+"""The verification cache shared by replicas: PostgreSQL behind the in-process cache.
+
+Owns: the table (created when absent), encoding an `ImageResult` with all its
+evidence (signers, attestation verdicts, problems), the HMAC-SHA256 over
+each row that makes it trustworthy (the cache key, the result and its expiry
+times, signed with the operator's key: whoever can write the table but does
+not hold the key cannot mark an image verified, move a result to another
+digest or rule, or extend its life), wall-clock expiry times (the monotonic
+clocks of two processes do not agree), and carrying on with the in-process
+cache when the database cannot be reached (sharing saves registry requests;
+it is never a reason to deny or to wait). Leaves out: the TTL, negative and
+stale-if-error policy (`Lookup` applies it to whatever store it is given)
+and what a result means (the verifier).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import psycopg
+import psycopg.conninfo
+
+from trustgate.artifacts.cache import Entry, MemoryCache
+from trustgate.config import CacheConfig
+from trustgate.errors import ConfigError
+from trustgate.model import ImageProblem, ImageResult, Mode
+
+MIN_KEY_BYTES: Final = 32  # bytes of HMAC key; an HMAC-SHA256 key shorter than its output is weak
+CONNECT_TIMEOUT_SECONDS: Final = 2  # seconds; a cache that is slow to reach is skipped, not waited for
+STATEMENT_TIMEOUT_MS: Final = 2000  # milliseconds per query, for the same reason
+RECONNECT_AFTER_SECONDS: Final = 10.0  # seconds without trying the database after it failed
+_DOMAIN: Final = b"trustgate image-cache v1\x00"  # separates these MACs from any other use of the key
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS trustgate_image_cache (
+    key text PRIMARY KEY,
+    body text NOT NULL,
+    mac text NOT NULL,
+    stale_until double precision NOT NULL
+)
+"""
+
+
+class SharedCache:
+    """A `VerificationCache` of `ImageResult`s in PostgreSQL, read through `local`; thread-safe.
+
+    Args:
+        url: a libpq URL, postgresql://user@host:port/db.
+        key: the HMAC key (at least 32 bytes).
+        local: the in-process cache in front (its in-flight table and breakers are shared too).
+        clock: the `Lookup`'s clock (monotonic seconds); `wall` is Unix time for the rows.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        key: bytes,
+        local: MemoryCache[ImageResult] | Any,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if len(key) < MIN_KEY_BYTES:
+            raise ConfigError(f"the image cache HMAC key has {len(key)} bytes; it needs {MIN_KEY_BYTES}")
+        self.url = url
+        self._key = key
+        self.local = local
+        self.inflight = getattr(local, "inflight", {})
+        self.inflight_lock = getattr(local, "inflight_lock", threading.Lock())
+        self.breakers = getattr(local, "breakers", None)
+        self._clock = clock
+        self._wall = wall
+        self._lock = threading.Lock()  # one connection, one query at a time
+        self._conn: psycopg.Connection[Any] | None = None
+        self._retry_at = 0.0  # monotonic; the database is not tried before this after it failed
+        self.rejected = 0  # rows whose MAC did not verify (tampered, or signed with another key)
+        self.last_error = ""  # the last database error, for diagnostics
+
+    @classmethod
+    def from_config(
+        cls, settings: CacheConfig, *, local: Any, clock: Callable[[], float] = time.monotonic
+    ) -> SharedCache:
+        """The shared cache `images.cache` describes.
+
+        Raises:
+            ConfigError: no `hmacKeyFile`, or it cannot be read, or it holds fewer than 32 bytes.
+        """
+        assert settings.url is not None
+        if settings.hmac_key_file is None:
+            raise ConfigError(
+                "images.cache.url needs images.cache.hmacKeyFile: shared entries are signed",
+                hint="write 32 random bytes to a file readable only by trustgate (e.g. a Secret)",
+            )
+        try:
+            key = settings.hmac_key_file.read_bytes().strip()
+        except OSError as e:
+            raise ConfigError(
+                f"cannot read the image cache HMAC key: {e.strerror or e}", where=str(settings.hmac_key_file)
+            ) from e
+        return cls(url=settings.url, key=key, local=local, clock=clock)
+
+    # --- VerificationCache -----------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry[ImageResult] | None:
+        entry: Entry[ImageResult] | None = self.local.get(key)
+        if entry is not None and self._clock() < entry.fresh_until:
+            return entry
+        remote = self._load(key)
+        if remote is not None and (entry is None or remote.fresh_until > entry.fresh_until):
+            self.local.put(key, remote)
+            return remote
+        return entry
+
+    def put(self, key: str, entry: Entry[ImageResult]) -> None:
+        self.local.put(key, entry)
+        now, wall = self._clock(), self._wall()
+        body = json.dumps(
+            {
+                "value": encode_result(entry.value),
+                "freshUntil": wall + (entry.fresh_until - now),
+                "staleUntil": wall + (entry.stale_until - now),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        stale_until = wall + (entry.stale_until - now)
+        self._query(
+            "INSERT INTO trustgate_image_cache (key, body, mac, stale_until) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET body = excluded.body, mac = excluded.mac, "
+            "stale_until = excluded.stale_until",
+            (key, body, self._mac(key, body), stale_until),
+        )
+
+    # --- rows ------------------------------------------------------------------------------------
+
+    def _mac(self, key: str, body: str) -> str:
+        message = _DOMAIN + key.encode() + b"\x00" + body.encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def _load(self, key: str) -> Entry[ImageResult] | None:
+        rows = self._query("SELECT body, mac FROM trustgate_image_cache WHERE key = %s", (key,))
+        if not rows:
+            return None
+        body, mac = rows[0]
+        if (
+            not isinstance(body, str)
+            or not isinstance(mac, str)
+            or not hmac.compare_digest(self._mac(key, body), mac)
+        ):
+            # Not written by a holder of the key: ignored, and the image is verified again.
+            self.rejected += 1
+            return None
+        try:
+            data = json.loads(body)
+            value = decode_result(data["value"])
+            fresh, stale = float(data["freshUntil"]), float(data["staleUntil"])
+        except (ValueError, KeyError, TypeError):
+            self.rejected += 1  # signed but unreadable: another trustgate version's format
+            return None
+        now, wall = self._clock(), self._wall()
+        return Entry(value, now + (fresh - wall), now + (stale - wall))
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Rows of `sql`; [] when the database cannot be used (it is then left alone for a while)."""
+        with self._lock:
+            if self._conn is None:
+                if self._clock() < self._retry_at:
+                    return []
+                try:
+                    self._conn = psycopg.connect(
+                        self.url,
+                        autocommit=True,
+                        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                    )
+                    self._conn.execute(_SCHEMA)
+                except psycopg.Error as e:
+                    return self._failed(e)
+            try:
+                cursor = self._conn.execute(sql, params)
+                return list(cursor.fetchall()) if cursor.description is not None else []
+            except psycopg.Error as e:
+                return self._failed(e)
+
+    def _failed(self, error: psycopg.Error) -> list[tuple[Any, ...]]:
+        self.last_error = str(error).strip() or type(error).__name__
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._retry_at = self._clock() + RECONNECT_AFTER_SECONDS
+        return []
+
+    def delete_expired(self) -> int:
+        """Drop rows past their stale-if-error window; returns how many (for a periodic job)."""
+        rows = self._query(
+            "WITH gone AS (DELETE FROM trustgate_image_cache WHERE stale_until < %s RETURNING 1) "
+            "SELECT count(*) FROM gone",
+            (self._wall(),),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def encode_result(result: ImageResult) -> dict[str, Any]:
+    """An `ImageResult` as JSON, all of it: the evidence is what the cache keeps, not a boolean."""
+    return {
+        "reference": result.reference,
+        "status": result.status,
+        "rule": result.rule,
+        "mode": result.mode.value if result.mode is not None else None,
+        "digest": result.digest,
+        "problems": [
+            {
+                "rule": p.rule,
+                "message": p.message,
+                "fix": p.fix,
+                "blocking": p.blocking,
+                "attestation": p.attestation,
+            }
+            for p in result.problems
+        ],
+        "signatures": [dict(s) for s in result.signatures],
+        "attestations": [dict(a) for a in result.attestations],
+        "platforms": [dict(p) for p in result.platforms],
+    }
+
+
+def decode_result(data: Any) -> ImageResult:
+    """The `ImageResult` of `encode_result`.
+
+    Raises:
+        ValueError, KeyError, TypeError: not such a document.
+    """
+    if not isinstance(data, dict) or not isinstance(data["reference"], str):
+        raise ValueError("not an encoded image result")
+    status = data["status"]
+    if status not in ("verified", "failed"):  # only these are ever stored
+        raise ValueError(f"status {status!r} is never cached")
+    return ImageResult(
+        data["reference"],
+        status,
+        rule=data.get("rule"),
+        mode=Mode(data["mode"]) if data.get("mode") else None,
+        digest=data.get("digest"),
+        problems=[
+            ImageProblem(
+                str(p["rule"]),
+                str(p["message"]),
+                str(p.get("fix", "")),
+                blocking=bool(p.get("blocking", True)),
+                attestation=str(p.get("attestation", "")),
+            )
+            for p in data.get("problems", [])
+        ],
+        signatures=[dict(s) for s in data.get("signatures", [])],
+        attestations=[dict(a) for a in data.get("attestations", [])],
+        platforms=[dict(p) for p in data.get("platforms", [])],
+    )

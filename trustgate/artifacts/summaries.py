@@ -1,0 +1,345 @@
+"""Verification summaries: SLSA Verification Summary Attestations (VSA v1) made, signed and judged.
+
+Owns: the in-toto Statement (v1) with a `https://slsa.dev/verification_summary/v1`
+predicate that a gate issues for an image that passed its rule; signing it
+offline as a Sigstore bundle (DSSE) with a configured key; and judging a
+summary found on an image against a rule's `summaries.accept`: signed by
+the key given for the verifier it names, about this digest, PASSED, under
+this rule's policy digest, fresh, and not revoked. Pure: bytes and mappings
+in, `SummaryError` out for anything wrong with a summary.
+Leaves out: finding and attaching summaries in the registry (the verifier
+and the gate), reading revocations from the decision log (the gate hands
+them in as a set), and how the policy digest is computed
+(`trustgate.artifacts.policy`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from trustgate.config import SummaryAcceptance
+from trustgate.errors import ConfigError, Error
+from trustgate.oci import mediatypes as mt
+from trustgate.verify import KeyAuthority, VerificationFailed, key_id, load_public_key, verify_bundle
+
+VSA_PREDICATE: Final = "https://slsa.dev/verification_summary/v1"
+STATEMENT_V1: Final = "https://in-toto.io/Statement/v1"
+IN_TOTO_PAYLOAD: Final = "application/vnd.in-toto+json"
+# Producers may add fields named by URIs (the spec's parsing rules): the decision behind the summary.
+DECISION_FIELD: Final = "https://trustgate.dev/verification_summary/decision/v1"
+ARTIFACT_TYPE: Final = mt.SIGSTORE_BUNDLE  # stored as cosign stores bundle attestations
+PREDICATE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"  # on the referrer: discovery skips these
+CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
+MAX_CANDIDATES: Final = 3  # newest summaries looked at per image before verifying in full
+PASSED: Final = "PASSED"
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+
+class SummaryError(Error):
+    """A verification summary that does not count (`who` names the verifier, or where it was found)."""
+
+    def __init__(self, who: str, reason: str) -> None:
+        super().__init__(f"VSA from {who} ignored: {reason}")
+        self.who = who
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Verifier:
+    id: str
+    authority: KeyAuthority
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """A rule's `summaries.accept`, keys loaded."""
+
+    verifiers: tuple[Verifier, ...]
+    max_age_seconds: float
+    same_policy: bool
+    clock_skew_seconds: float
+
+    @classmethod
+    def from_config(cls, config: SummaryAcceptance) -> Acceptance:
+        """Load the verifiers' public keys.
+
+        Raises:
+            ConfigError: a key does not parse.
+        """
+        verifiers = []
+        for v in config.verifiers:
+            key = load_public_key(v.key_pem, where=v.key_origin)
+            verifiers.append(
+                Verifier(v.id, KeyAuthority(name=v.id, key=key, key_id=key_id(key), trust_root=None))
+            )
+        return cls(tuple(verifiers), config.max_age_seconds, config.same_policy, config.clock_skew_seconds)
+
+    def fingerprint(self) -> str:
+        return json.dumps([[v.id, v.authority.key_id] for v in self.verifiers])
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A summary that stood in for verifying: what the decision records."""
+
+    digest: str  # sha256 of the bundle as stored (what `summaries revoke` names)
+    verifier: str
+    time_verified: str
+    policy_digest: str
+    decision: str | None  # the id of the decision that issued it
+    verified_levels: tuple[str, ...]
+    source: str = ""  # where it was found (referrers-api / referrers-tag)
+    referrer: str = ""  # the referrer manifest digest
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": "summary",
+            "digest": self.digest,
+            "verifier": self.verifier,
+            "timeVerified": self.time_verified,
+            "policyDigest": self.policy_digest,
+            "verifiedLevels": list(self.verified_levels),
+        }
+        if self.decision:
+            out["decision"] = self.decision
+        if self.source:
+            out["source"] = self.source
+        if self.referrer:
+            out["referrer"] = self.referrer
+        return out
+
+
+# -- issuing ----------------------------------------------------------------------------------------
+
+
+def build_statement(
+    *,
+    subjects: Sequence[tuple[str, str]],
+    resource_uri: str,
+    verifier_id: str,
+    policy_uri: str,
+    policy_digest: str,
+    input_attestations: Sequence[Mapping[str, Any]],
+    verified_levels: Sequence[str],
+    decision_id: str | None,
+    time_verified: dt.datetime,
+) -> dict[str, Any]:
+    """An in-toto Statement v1 carrying a SLSA VSA v1 predicate with `verificationResult: PASSED`.
+
+    Args:
+        subjects: (name, "sha256:<hex>") of each digest verified: the image, and the platform
+            manifests where the rule looked at them.
+        resource_uri: the image, e.g. `oci://registry/repo@sha256:...`.
+        policy_digest: "sha256:<hex>" of the rule (`CompiledRule.policy_digest`).
+        input_attestations: `{"uri", "digest": {"sha256": hex}}` of each bundle verified.
+        verified_levels: e.g. ["SLSA_BUILD_LEVEL_3"]; may be empty (the spec requires the array).
+        decision_id: the decision-log id of the decision that verified it.
+    """
+    predicate: dict[str, Any] = {
+        "verifier": {"id": verifier_id},
+        "timeVerified": time_verified.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "resourceUri": resource_uri,
+        "policy": {"uri": policy_uri, "digest": {"sha256": _hex(policy_digest)}},
+        "inputAttestations": [dict(a) for a in input_attestations],
+        "verificationResult": PASSED,
+        "verifiedLevels": list(verified_levels),
+        "slsaVersion": "1.0",
+    }
+    if decision_id:
+        predicate[DECISION_FIELD] = {"id": decision_id}
+    return {
+        "_type": STATEMENT_V1,
+        "subject": [{"name": name, "digest": {"sha256": _hex(digest)}} for name, digest in subjects],
+        "predicateType": VSA_PREDICATE,
+        "predicate": predicate,
+    }
+
+
+def sign_statement(statement: Mapping[str, Any], key: PrivateKey) -> bytes:
+    """A Sigstore bundle (v0.3) holding `statement` in a DSSE envelope signed with `key`; no log entry."""
+    payload = json.dumps(statement, separators=(",", ":"), sort_keys=True).encode()
+    t = IN_TOTO_PAYLOAD.encode()
+    message = b"DSSEv1 %d %b %d %b" % (len(t), t, len(payload), payload)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(message, ec.ECDSA(hashes.SHA256()))
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        signature = key.sign(message)
+    else:
+        signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    public = key.public_key()
+    bundle = {
+        "mediaType": mt.SIGSTORE_BUNDLE,
+        "verificationMaterial": {"publicKey": {"hint": key_id(public)}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": IN_TOTO_PAYLOAD,
+            "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}],
+        },
+    }
+    return json.dumps(bundle, separators=(",", ":")).encode()
+
+
+def load_private_key(path: Path) -> PrivateKey:
+    """The PEM private key summaries are signed with.
+
+    Raises:
+        ConfigError: unreadable, encrypted, or not an ECDSA, Ed25519 or RSA key.
+    """
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as e:
+        raise ConfigError(f"cannot read the summary signing key: {e.strerror or e}", where=str(path)) from e
+    except (ValueError, TypeError) as e:
+        raise ConfigError(
+            f"the summary signing key is not an unencrypted PEM private key: {e}", where=str(path)
+        ) from e
+    if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+        raise ConfigError("the summary signing key must be ECDSA, Ed25519 or RSA", where=str(path))
+    return key
+
+
+# -- judging ----------------------------------------------------------------------------------------
+
+
+def judge(
+    payload: bytes,
+    *,
+    bundle_digest: str,
+    image_digest: str,
+    acceptance: Acceptance,
+    policy_digest: str,
+    now: dt.datetime,
+    revoked: Collection[str] = (),
+) -> Accepted:
+    """Whether one summary found on `image_digest` may stand in for verifying it.
+
+    Raises:
+        SummaryError: it does not count; the reason says why (never anything else for bad bytes).
+    """
+    # 1. Revoked (the summary itself, or every summary of this image): no cryptography needed.
+    if bundle_digest in revoked or image_digest in revoked:
+        which = bundle_digest if bundle_digest in revoked else image_digest
+        raise SummaryError(bundle_digest, f"{which} is revoked (trustgate summaries revoke)")
+    # 2. Which verifier it claims, read before verifying, only to pick the key: the (signer,
+    #    verifier) pair is what the spec says consumers must check.
+    claimed = _claimed_verifier(payload, bundle_digest)
+    chosen = next((v for v in acceptance.verifiers if v.id == claimed), None)
+    if chosen is None:
+        trusted = ", ".join(v.id for v in acceptance.verifiers)
+        raise SummaryError(claimed, f"verifier {claimed} is not trusted by this rule (trusted: {trusted})")
+    # 3. The signature with that verifier's key, and a subject naming this digest.
+    try:
+        _, statement = verify_bundle(payload, digest=image_digest, authority=chosen.authority)
+    except VerificationFailed as e:
+        raise SummaryError(claimed, f"{e.reason} [{e.code}]") from e
+    if statement is None:
+        raise SummaryError(claimed, "a message signature, not a DSSE attestation")
+    # 4. The predicate.
+    if statement.statement_type != STATEMENT_V1:
+        raise SummaryError(claimed, f"statement type {statement.statement_type!r}, not {STATEMENT_V1}")
+    if statement.predicate_type != VSA_PREDICATE:
+        raise SummaryError(claimed, f"predicate type {statement.predicate_type!r}, not {VSA_PREDICATE}")
+    predicate = statement.predicate
+    if not isinstance(predicate, Mapping):
+        raise SummaryError(claimed, "the predicate is not an object")
+    verifier = predicate.get("verifier")
+    if not isinstance(verifier, Mapping) or verifier.get("id") != chosen.id:
+        raise SummaryError(claimed, "the signed predicate names another verifier")
+    result = predicate.get("verificationResult")
+    if result != PASSED:
+        raise SummaryError(claimed, f"verificationResult is {result!r}, not {PASSED}")
+    if not isinstance(predicate.get("resourceUri"), str):
+        raise SummaryError(claimed, "resourceUri is missing or not a string")
+    levels = predicate.get("verifiedLevels", [])
+    if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
+        raise SummaryError(claimed, "verifiedLevels is not a list of strings")
+    # 5. Fresh: not older than maxAgeSeconds, not from further in the future than the skew allows.
+    when = _parse_time(predicate.get("timeVerified"), claimed)
+    age = (now - when).total_seconds()
+    if age > acceptance.max_age_seconds:
+        raise SummaryError(
+            claimed,
+            f"verified at {predicate['timeVerified']}, {age:.0f} s ago, beyond maxAgeSeconds "
+            f"{acceptance.max_age_seconds:g}",
+        )
+    if -age > acceptance.clock_skew_seconds:
+        raise SummaryError(
+            claimed,
+            f"timeVerified {predicate['timeVerified']} is {-age:.0f} s in the future, beyond the "
+            f"clock skew allowed ({acceptance.clock_skew_seconds:g} s)",
+        )
+    # 6. The same policy: the digest of the rule applied, computed the same way at every gate.
+    policy = predicate.get("policy")
+    digest_set = policy.get("digest") if isinstance(policy, Mapping) else None
+    theirs = digest_set.get("sha256") if isinstance(digest_set, Mapping) else None
+    if not isinstance(theirs, str):
+        raise SummaryError(claimed, "policy.digest.sha256 is missing")
+    if acceptance.same_policy and theirs.lower() != _hex(policy_digest):
+        raise SummaryError(
+            claimed,
+            f"policy digest sha256:{theirs} is not this rule's ({policy_digest}): it was verified "
+            "under another policy",
+        )
+    decision = predicate.get(DECISION_FIELD)
+    decision_id = decision.get("id") if isinstance(decision, Mapping) else None
+    return Accepted(
+        digest=bundle_digest,
+        verifier=chosen.id,
+        time_verified=str(predicate["timeVerified"]),
+        policy_digest="sha256:" + theirs.lower(),
+        decision=decision_id if isinstance(decision_id, str) else None,
+        verified_levels=tuple(levels),
+    )
+
+
+def bundle_digest(payload: bytes) -> str:
+    return "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+def unverified_statement(payload: bytes) -> dict[str, Any] | None:
+    """The statement in a bundle's DSSE envelope, not verified (to show it); None when unreadable."""
+    try:
+        bundle = json.loads(payload)
+        statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return statement if isinstance(statement, dict) else None
+
+
+def _claimed_verifier(payload: bytes, where: str) -> str:
+    try:
+        bundle = json.loads(payload)
+        statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True))
+        claimed = statement["predicate"]["verifier"]["id"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SummaryError(where, f"malformed: not a DSSE bundle with a predicate.verifier.id ({e!r})") from e
+    if not isinstance(claimed, str) or not claimed:
+        raise SummaryError(where, "malformed: predicate.verifier.id is not a string")
+    return claimed
+
+
+def _parse_time(value: Any, who: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise SummaryError(who, "timeVerified is missing")
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise SummaryError(who, f"timeVerified {value!r} is not an RFC 3339 timestamp") from e
+    if when.tzinfo is None:
+        raise SummaryError(who, f"timeVerified {value!r} has no time zone")
+    return when
+
+
+def _hex(digest: str) -> str:
+    return digest.split(":", 1)[1].lower() if ":" in digest else digest.lower()

@@ -1,0 +1,121 @@
+"""`trustgate summaries`: revoke verification summaries, and show those on an image.
+
+Owns: the `summaries` click group (`revoke`) and `show_summaries`, which
+`trustgate verify image --summary` runs. Revocations are records in the
+decision log (`trustgate.revocations`); judging summaries is
+`trustgate.artifacts.summaries`'s.
+
+Exit codes: `revoke` 0 recorded, 2 usage, 3 the log could not be written;
+`verify image --summary` 0 when every image has a summary that counts under
+its rule, 1 otherwise, 3 when the registry could not be asked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import click
+
+from trustgate.config import Config
+from trustgate.errors import Error
+from trustgate.model import ExitCode
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+@click.group("summaries")
+def summaries() -> None:
+    """Verification summaries (SLSA VSAs) issued by `check` and `presync`, accepted at admission."""
+
+
+@summaries.command("revoke")
+@click.argument("digest")
+@click.option("--store", required=True, help="The decision log (sqlite:///path.db or postgresql://...).")
+@click.option("--reason", default="", help="Why, for the auditors (recorded with the revocation).")
+def revoke(digest: str, store: str, reason: str) -> None:
+    """Make admission ignore the summaries for DIGEST before they expire.
+
+    DIGEST is a summary's (the sha256 of its bundle, as decisions record it under
+    `summary.digest` / `summariesIssued[].digest`): that summary no longer counts; or an
+    image's: no summary of that image counts, and the image is verified in full. Webhooks
+    read revocations every `images.summaries.accept.revocationRefreshSeconds`.
+
+    \b
+    Example:
+      trustgate summaries revoke sha256:4f2c... --store sqlite:///decisions.db --reason "key leaked"
+    """
+    digest = digest.lower()
+    if not _DIGEST.fullmatch(digest):
+        raise click.BadParameter("give sha256:<64 hex digits>", param_hint="DIGEST")
+    from trustgate.decisions.log import DecisionLog
+    from trustgate.decisions.record import Actor
+    from trustgate.revocations import revocation_record
+
+    try:
+        with DecisionLog.open(store) as log:
+            record_id = log.append(revocation_record(digest, reason=reason, actor=Actor()))
+    except Error as e:
+        click.echo(f"trustgate: error: {e.diagnostics()}", err=True)
+        sys.exit(ExitCode.NOT_EVALUATED)
+    click.echo(f"revoked verification summaries for {digest}: decision {record_id} in {log.url}")
+
+
+def show_summaries(config: Config, references: tuple[str, ...], fmt: str) -> None:
+    """Print the summaries on each image and their verification under its rule; exit with the verdict."""
+    from trustgate.gate import Gate
+    from trustgate.oci.errors import RegistryError
+    from trustgate.oci.reference import InvalidReference
+
+    reports: list[dict[str, Any]] = []
+    code = ExitCode.PASS
+    try:
+        with Gate(config=config) as gate:
+            for reference in references:
+                try:
+                    report = gate.verifier.inspect_summaries(reference)
+                except (RegistryError, InvalidReference) as e:
+                    report = {"reference": reference, "error": e.message}
+                    code = ExitCode.NOT_EVALUATED
+                reports.append(report)
+    except Error as e:
+        click.echo(f"trustgate: error: {e.diagnostics()}", err=True)
+        sys.exit(ExitCode.NOT_EVALUATED)
+    if code == ExitCode.PASS and not all(
+        any(s.get("counts") for s in r.get("summaries", [])) for r in reports
+    ):
+        code = ExitCode.POLICY_FAILURE
+    if fmt == "json":
+        click.echo(json.dumps(reports, indent=2))
+    else:
+        for report in reports:
+            click.echo(_text(report))
+    sys.exit(code)
+
+
+def _text(report: dict[str, Any]) -> str:
+    lines = [f"{report['reference']}" + (f" @ {report['digest']}" if "digest" in report else "")]
+    if "error" in report:
+        return "\n".join([*lines, f"  could not look: {report['error']}"])
+    if "rule" in report:
+        lines.append(f"  rule {report['rule']} (policy digest {report['policyDigest']})")
+    if not report["summaries"]:
+        lines.append("  no verification summaries")
+    for summary in report["summaries"]:
+        statement = summary.get("statement") or {}
+        raw = statement.get("predicate")
+        predicate: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        verdict = "counts" if summary.get("counts") else f"does not count: {summary.get('reason', '')}"
+        lines.append(f"  VSA {summary.get('digest', summary['referrer'])} ({summary['source']}): {verdict}")
+        for label, value in (
+            ("verifier", (predicate.get("verifier") or {}).get("id")),
+            ("timeVerified", predicate.get("timeVerified")),
+            ("policy", (predicate.get("policy") or {}).get("uri")),
+            ("result", predicate.get("verificationResult")),
+            ("levels", ", ".join(predicate.get("verifiedLevels") or []) or None),
+        ):
+            if value:
+                lines.append(f"    {label}: {value}")
+    return "\n".join(lines)

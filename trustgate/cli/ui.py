@@ -1,0 +1,179 @@
+"""`trustgate ui`: the auditor's read-only web view of the decision log (ADR 11).
+
+Owns: the command's flags, the rules on where it may listen (plain HTTP only
+on a loopback address; elsewhere TLS and tokens or client certificates), the
+token file, and serving the application with uvicorn. The pages are
+`trustgate.ui`'s. Exit codes: 2 usage, 3 the store, key, token file or
+address is unusable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from trustgate.cli.log import _ed25519, _verifier_key
+from trustgate.cli.main import _fail
+from trustgate.errors import ConfigError, Error
+
+MIN_TOKEN_CHARS = 16  # a guessable token is no access control
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_tokens(path: str) -> tuple[str, ...]:
+    """The tokens of a token file: one a line; blank lines and `#` comments skipped.
+
+    Raises:
+        ConfigError: unreadable, empty, or a token shorter than MIN_TOKEN_CHARS.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"cannot read the token file: {getattr(e, 'strerror', None) or e}", where=path
+        ) from e
+    tokens = tuple(
+        line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    )
+    if not tokens:
+        raise ConfigError("the token file holds no token", where=path, hint="one token a line")
+    for n, token in enumerate(tokens, start=1):
+        if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
+            raise ConfigError(
+                f"token {n} is shorter than {MIN_TOKEN_CHARS} characters or holds spaces",
+                where=path,
+                hint="make one with `openssl rand -hex 32`",
+            )
+    return tokens
+
+
+@click.command("ui")
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    envvar="TRUSTGATE_DECISION_LOG",
+    required=True,
+    help="The decision log: sqlite:///path.db or postgresql://reader@host:port/db (a read-only role).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port, printed on stderr).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="Bearer tokens, one a line: every request needs `Authorization: Bearer TOKEN`.",
+)
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate (chain).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option(
+    "--client-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Require client certificates signed by this CA.",
+)
+@click.option(
+    "--verifier-key",
+    metavar="KEY",
+    help="Pin the log's key for the Verify button: a vkey or a PEM public key file (as `log verify`).",
+)
+def ui(
+    store_url: str,
+    host: str,
+    port: int,
+    token_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    client_ca: str | None,
+    verifier_key: str | None,
+) -> None:
+    """Serve a read-only web view of the decision log for auditors.
+
+    Decisions with the filters of `log query`, each explained as `log show`
+    does with its inclusion proof; the latest checkpoint and a Verify button;
+    an overview with charts; evidence archives (records, checkpoint, proofs)
+    that `log verify-proof` checks offline; a printable report. Nothing it
+    serves writes to the log.
+
+    Without --tls-cert it listens on a loopback address only. On any other
+    address it needs TLS and --token-file or --client-ca.
+
+    \b
+    Examples:
+      trustgate ui --store sqlite:///var/lib/trustgate/decisions.db
+      trustgate ui --store postgresql://auditor@db/trustgate --host 0.0.0.0 --port 8443 \\
+          --tls-cert tls.crt --tls-key tls.key --token-file /etc/trustgate/ui-tokens
+    """
+    import ssl
+
+    import uvicorn
+
+    from trustgate.decisions.log import open_store
+    from trustgate.ui.app import Settings, create_app
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if client_ca and not tls_cert:
+        raise click.UsageError("--client-ca needs --tls-cert and --tls-key")
+    if not tls_cert and not _loopback(host):
+        raise click.UsageError(
+            f"without TLS the UI listens on a loopback address only, not {host!r}: "
+            "pass --tls-cert and --tls-key (and --token-file)"
+        )
+    if not _loopback(host) and not (token_file or client_ca):
+        raise click.UsageError(f"on {host!r} the UI needs --token-file or --client-ca: the log is not public")
+    try:
+        tokens = read_tokens(token_file) if token_file else ()
+        public_key = _ed25519(_verifier_key(verifier_key)) if verifier_key else None
+        open_store(store_url, create=False).close()  # a wrong URL fails now, not on the first page
+    except Error as e:
+        _fail(e)
+
+    settings = Settings(
+        open_store=lambda: open_store(store_url, create=False),
+        tokens=tokens,
+        public_key=public_key,
+        tls=bool(tls_cert),
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        ssl_ca_certs=client_ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
+    )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        click.echo(f"trustgate: error: cannot listen on {host}:{port}: {e.strerror or e}", err=True)
+        sys.exit(3)
+    bound = sock.getsockname()[1]
+    scheme = "https" if tls_cert else "http"
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    access = "bearer token" if tokens else "client certificate" if client_ca else "no token (loopback only)"
+    click.echo(f"trustgate: auditor UI on {scheme}://{shown}:{bound}/ ({access})", err=True)
+    uvicorn.Server(config).run(sockets=[sock])

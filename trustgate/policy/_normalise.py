@@ -1,0 +1,1023 @@
+"""Source-level rewrites that make regorus evaluate Rego the way OPA does.
+
+Owns: rewriting Rego module text, before it reaches regorus, where regorus
+and OPA (the reference: conftest and Gatekeeper both run OPA) are known to
+disagree (ADR 0008). Leaves out: loading, compiling and evaluating
+(`rego.py`, `engine.py`); finding the divergences (`tests/differential/`).
+
+1. Negated calls. OPA's compiler (`rewriteDynamics` in `ast/compile.go`)
+   moves every reference and nested call out of a call's arguments into a
+   fresh, *non-negated* expression placed before the call. For
+   `not f(input.missing)` the body therefore fails (undefined), whereas
+   regorus evaluates `f(undefined)` inside the negation and finds `not`
+   true. The same hoisting is done here::
+
+       not startswith(input.a.b, "x")
+       __tg_n1 := input.a.b; not startswith(__tg_n1, "x")
+
+2. `some x in E` over a scalar `E`: undefined in OPA, a run-time error in
+   regorus. `E` is bound first and must be a collection::
+
+       some c in input.spec.containers
+       __tg_n2 := input.spec.containers; contains("array set object", type_name(__tg_n2)); some c in __tg_n2
+
+   (skipped where `E` is a collection by its form, or a rule that always is one).
+
+3. Built-ins with an operand of the wrong type: undefined in conftest and
+   Gatekeeper (no StrictBuiltinErrors), a run-time error in regorus. Calls
+   to the built-ins in `_GUARDS` get type checks on their operands, in place
+   where the operands are variables or references (before the statement, or
+   at the end of the body for a call in a rule head)::
+
+       endswith(c.image, ":latest")
+       is_string(c.image); endswith(c.image, ":latest")
+
+   and otherwise go through module-local functions, appended after the last
+   line, that are undefined on such operands.
+
+4. `sprintf`: OPA prints what Go's fmt.Sprintf prints (`%!v(MISSING)`,
+   `%!d(float64=2.5)`); regorus raises or prints otherwise. Calls go to
+   `_gofmt.sprintf` (a regorus extension, `add_extensions`) unless regorus'
+   own prints the same string.
+
+What cannot be rewritten is refused with a `PolicyError` naming file and
+line, as OPA refuses it: a rule reading the part of `data` that holds it,
+and a wildcard `_` inside `not`.
+
+The inserted expressions go on the line where the statement starts, so
+error locations keep pointing at the user's line (columns after the edit
+on that line shift).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import regorus
+
+from trustgate.errors import PolicyError
+from trustgate.policy import _gofmt
+
+_FRESH = re.compile(rb"__tg_n(\d+)")
+_MAX_ROUNDS = 16  # nested negations need one round each; real policies nest 1-2 deep
+# `==` and `=` keep a bare reference operand in place (OPA's rewriteDynamicsEqExpr).
+_EQUALITY_OPS = frozenset({"Eq"})
+_CALL_LIKE = frozenset({"Call", "ArithExpr", "BoolExpr", "BinExpr", "Membership", "UnaryExpr"})
+_COMPOSITES = frozenset({"Array", "Set", "Object"})
+_COLLECTION_KINDS = frozenset({"array", "set", "object", "strings"})  # `_static_type` results
+_REFS = frozenset({"RefDot", "RefBrack"})
+# `some x in E` over a scalar: undefined in OPA, an error in regorus. Not `type_name(E)
+# in {...}`, which needs future.keywords in v0 modules, and not a lookup in a set literal
+# (`{...}[type_name(E)]`), which regorus builds anew on every evaluation (~10 µs): one
+# `contains` (~1 µs; sound as no scalar's type name is in the string, see `_type_check`).
+_COLLECTION_TYPES = "array set object"
+_COLLECTION_GUARD = b'contains("array set object", type_name(%s))'
+
+
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    start: int  # byte offsets into the module text
+    end: int
+    text: bytes
+
+
+def rewrite_module(
+    path: str,
+    text: str,
+    *,
+    rego_v0: bool,
+    globals_: frozenset[str] = frozenset(),
+    collections: frozenset[str] = frozenset(),
+    parsed: dict[str, Any] | None = None,
+) -> str:
+    """`text` rewritten so that regorus answers as OPA without StrictBuiltinErrors.
+
+    Guarded built-ins are renamed to module-local helpers (appended after the
+    last line), negated calls get their arguments hoisted, `some x in E` gets
+    `E` checked; see the module docstring.
+
+    Args:
+        path: the module's name (for messages and the helpers' names).
+        text: the module source.
+        rego_v0: parse as Rego v0.
+        globals_: names that are rules of the module's package in other modules
+            (a bare rule name is a reference, which OPA hoists; a local variable is not).
+        collections: rules (`data.pkg.name`) that are a collection whenever defined
+            (partial sets and objects, comprehensions): `some x in` them needs no check.
+        parsed: `text`'s AST when the caller has it (parsing is most of the cost).
+
+    Returns:
+        The rewritten text; `text` itself when nothing needs rewriting or the
+        module does not parse (the caller's compile then reports the error).
+
+    Raises:
+        PolicyError: the module has a rule that reads the part of `data` holding
+            it (OPA refuses the module), or a rewrite failed to parse (a bug here:
+            failing beats evaluating with other semantics).
+    """
+    if not _may_need(text):
+        return text
+    data = text.encode("utf-8")
+    ast = parsed if parsed is not None else _parse(path, text, rego_v0=rego_v0)
+    if ast is None:
+        return text
+    _refuse_self_reading_rules(path, ast)
+    _refuse_wildcards_in_negation(path, ast)
+    original = data
+    data, used = _guard_builtins(ast, data, _helper_prefix(path), rego_v0=rego_v0)
+    current = ast if data == original else None  # changed text: parse it again for the offsets
+    for _ in range(_MAX_ROUNDS):
+        ast = current if current is not None else _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
+        current = None
+        if ast is None:
+            raise PolicyError(
+                f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
+                hint="please report this with the module",
+            )
+        edits, deferred = _plan(
+            ast, data, globals_ | _module_globals(ast, data), _collections_of(ast, data, collections)
+        )
+        for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+            data = data[: edit.start] + edit.text + data[edit.end :]
+        if not deferred:
+            break
+    if used:  # after the user's last line: no line of theirs moves
+        data = data.rstrip(b"\n") + b"\n\n" + _helpers(_helper_prefix(path), used, rego_v0=rego_v0)
+    return data.decode("utf-8")
+
+
+def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[str]:
+    """`rewrite_module` over a set of modules that are loaded together.
+
+    Rules of a package may be spread over several modules; their names are
+    collected first so that a bare rule name counts as a reference.
+    """
+    if not any(_may_need(t) for _, t in texts):
+        return [t for _, t in texts]
+    rules_by_package: dict[str, set[str]] = {}
+    collection_rules: dict[str, bool] = {}  # data.pkg.name -> every definition is a collection
+    packages: list[str | None] = []
+    asts: list[dict[str, Any] | None] = []
+    for path, text in texts:
+        ast = _parse(path, text, rego_v0=rego_v0) if _may_need(text) or len(texts) > 1 else None
+        package = _package(ast) if ast is not None else None
+        packages.append(package)
+        asts.append(ast)
+        if ast is not None and package is not None:
+            rules_by_package.setdefault(package, set()).update(_rule_names(ast))
+            for name, is_collection in _rule_collections(ast):
+                path = f"data.{package}.{name}"
+                collection_rules[path] = collection_rules.get(path, True) and is_collection
+    collections = frozenset(p for p, c in collection_rules.items() if c)
+    return [
+        rewrite_module(
+            path,
+            text,
+            rego_v0=rego_v0,
+            globals_=frozenset(rules_by_package.get(package, set())) if package else frozenset(),
+            collections=collections,
+            parsed=ast,
+        )
+        for (path, text), package, ast in zip(texts, packages, asts, strict=True)
+    ]
+
+
+def _may_need(text: str) -> bool:
+    return any(w in text for w in ("not", "some", "data")) or _BUILTIN_NAMES.search(text) is not None
+
+
+# -- what cannot be rewritten: refused ---------------------------------------------
+
+
+def _refuse_self_reading_rules(path: str, ast: dict[str, Any]) -> None:
+    """A rule that reads a part of `data` holding the rule itself: OPA refuses it.
+
+    OPA's compiler sees `object.get(data, ["a", "b"], {})` or `data.pkg` read from
+    inside package `pkg` as the rule depending on itself (rego_recursion_error);
+    regorus evaluates it. conftest and Gatekeeper would not load the module, so
+    trustgate does not either.
+
+    Raises:
+        PolicyError: such a read, with the file, line and the part of `data` read.
+    """
+    package = (_package(ast) or "").split(".")
+    for rule in ast.get("rules", []):
+        spec = rule.get("Spec") if isinstance(rule, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        name = next(
+            (_head_var(v.get("refr")) for v in spec.get("head", {}).values() if isinstance(v, dict)), None
+        )
+        own = [*package, name or ""]
+        for read, line in _data_reads(spec):
+            if own[: len(read)] == read:
+                shown = "data" + "".join(f".{p}" for p in read)
+                raise PolicyError(
+                    f"{path}:{line}: rule `{name}` reads `{shown}`, which holds the rule itself: "
+                    "OPA (conftest, Gatekeeper) rejects the module as recursive (rego_recursion_error)",
+                    hint="read only the part of data the rule needs (e.g. `data.trustgate.vuln`, "
+                    "with a `default` for when it is absent)",
+                )
+
+
+def _refuse_wildcards_in_negation(path: str, ast: dict[str, Any]) -> None:
+    """`not p(xs[_])`: OPA refuses the module (the wildcard is unsafe); regorus reads it as "none".
+
+    A wildcard inside a comprehension under the `not` is bound there and fine.
+
+    Raises:
+        PolicyError: such a wildcard, with the file and line.
+    """
+    for query in _queries(ast.get("rules", [])):
+        for stmt in query["stmts"]:
+            literal = stmt.get("literal")
+            negated = literal.get("NotExpr") if isinstance(literal, dict) else None
+            if not isinstance(negated, dict):
+                continue
+            line = _wildcard_line(negated.get("expr"))
+            if line:
+                raise PolicyError(
+                    f"{path}:{line}: `_` inside `not`: OPA (conftest, Gatekeeper) rejects the module "
+                    "(rego_unsafe_var_error: var _ is unsafe)",
+                    hint="bind the element first (`some x in xs; not p(x)`), or negate a helper rule "
+                    "that iterates (`not any_bad` with `any_bad if p(xs[_])`)",
+                )
+
+
+def _wildcard_line(node: Any) -> int:
+    if isinstance(node, list):
+        return next((line for item in node if (line := _wildcard_line(item))), 0)
+    if not isinstance(node, dict):
+        return 0
+    kind, body = _kind(node) if len(node) == 1 else ("", node)
+    if kind.endswith("Compr"):
+        return 0
+    if kind == "Var" and body.get("value") == "_":
+        return int(body.get("span", {}).get("line", 0))
+    return _wildcard_line([v for k, v in body.items() if k != "span" and isinstance(v, (dict, list))])
+
+
+def _data_reads(node: Any) -> Iterator[tuple[list[str], int]]:
+    """(static path, line) of every read of `data` under `node`; `with` targets are not reads."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _data_reads(item)
+        return
+    if not isinstance(node, dict):
+        return
+    tagged = len(node) == 1 and next(iter(node))[:1].isupper()  # {"Kind": {...}}, not a plain record
+    kind, body = _kind(node) if tagged else ("", node)
+    if kind in _REFS or (kind == "Var" and body.get("value") == "data"):
+        chain: list[dict[str, Any]] = []
+        cursor: Any = node
+        while isinstance(cursor, dict) and _kind(cursor)[0] in _REFS:
+            chain.append(_kind(cursor)[1])
+            cursor = _kind(cursor)[1].get("refr")
+        base_kind, base = _kind(cursor) if isinstance(cursor, dict) else ("", {})
+        if base_kind == "Var" and base.get("value") == "data":
+            path: list[str] = []
+            for link in reversed(chain):
+                if "field" in link and isinstance(link["field"], list) and len(link["field"]) == 2:
+                    path.append(str(link["field"][1]))
+                    continue
+                index = link.get("index")
+                index_kind, index_body = _kind(index) if isinstance(index, dict) else ("", {})
+                if index_kind != "String":
+                    break
+                path.append(str(index_body.get("value")))
+            yield path, int(base.get("span", {}).get("line", 0))
+        for link in chain:  # keys inside the reference may read data too
+            if isinstance(link.get("index"), dict):
+                yield from _data_reads(link["index"])
+        return
+    for key, value in body.items():
+        if key not in ("with_mods", "span") and isinstance(value, (dict, list)):
+            yield from _data_reads(value)
+
+
+# -- built-in errors -------------------------------------------------------------
+#
+# conftest and Gatekeeper evaluate without OPA's StrictBuiltinErrors: a built-in
+# that fails (a wrong operand type) makes its expression undefined. regorus always
+# raises. A call to one of these built-ins goes through a module-local function that
+# is undefined exactly when the operand types make the built-in fail; other failures
+# (a string `to_number` cannot parse, an invalid regex) and other built-ins still
+# raise, and trustgate reports that it could not evaluate (exit 3).
+
+# Each operand's allowed types, as `type_name` names them ("" for any, "strings" for an
+# array or set of strings). A guard is a call to a module-local function, which costs
+# regorus about 2 µs (more inside iteration): a call whose operands are of an allowed
+# type by their form (literals, comprehensions, results of built-ins of known type) is
+# left alone.
+_GUARDS: dict[str, tuple[str, ...]] = {
+    "startswith": ("string", "string"),
+    "endswith": ("string", "string"),
+    "contains": ("string", "string"),
+    "indexof": ("string", "string"),
+    "trim": ("string", "string"),
+    "trim_left": ("string", "string"),
+    "trim_right": ("string", "string"),
+    "trim_prefix": ("string", "string"),
+    "trim_suffix": ("string", "string"),
+    "split": ("string", "string"),
+    "lower": ("string",),
+    "upper": ("string",),
+    "trim_space": ("string",),
+    "replace": ("string", "string", "string"),
+    "substring": ("string", "number", "number"),
+    "sprintf": ("string", "array"),
+    "concat": ("string", "strings"),
+    "count": ("array set object string",),
+    "to_number": ("null boolean number string",),
+    "object.get": ("object", "", ""),
+    "object.keys": ("object",),
+    "object.union": ("object", "object"),
+    "array.concat": ("array", "array"),
+    "regex.match": ("string", "string"),
+    "glob.match": ("string", "array null", "string"),
+}
+# What built-ins return when they are defined (for the operands they take), by their form.
+_RESULT_TYPES = {
+    **dict.fromkeys(
+        [
+            "lower",
+            "upper",
+            "trim",
+            "trim_left",
+            "trim_right",
+            "trim_prefix",
+            "trim_suffix",
+            "trim_space",
+            "replace",
+            "sprintf",
+            "concat",
+            "substring",
+            "format_int",
+            "json.marshal",
+            "strings.replace_n",
+            "type_name",
+        ],
+        "string",
+    ),
+    **dict.fromkeys(["count", "indexof", "to_number", "abs", "round", "ceil", "floor"], "number"),
+    **dict.fromkeys(["array.concat", "array.slice", "sort"], "array"),
+    **dict.fromkeys(["object.union", "object.remove", "object.filter"], "object"),
+    "split": "strings",  # an array of strings
+    "object.keys": "set",
+}
+
+
+def _type_check(types: str, arg: str) -> str:
+    """Rego that is true exactly when `arg` has one of `types` (see `_GUARDS`)."""
+    if not types:
+        return ""
+    if types == "strings":
+        return f'contains("array set", type_name({arg})); count([x | x := {arg}[_]; not is_string(x)]) == 0'
+    if " " not in types:
+        return f"is_{types}({arg})"
+    # One built-in call: a lookup in a set literal (`{...}[type_name(x)]`) is rebuilt on
+    # every evaluation by regorus (about 10 µs), and `in` needs future.keywords in v0.
+    # Sound because no other type's name is a substring of `types` (tests/unit/policy).
+    return f'contains("{types}", type_name({arg}))'
+
+
+def _static_type(node: Any) -> str:
+    """The type `node` has by its form whenever it is defined ("strings": of strings), or ""."""
+    kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+    if kind in ("String", "RawString"):
+        return "string"
+    if kind == "Number":
+        return "number"
+    if kind == "Bool":
+        return "boolean"
+    if kind == "Null":
+        return "null"
+    if kind in ("Array", "Set"):
+        items = body.get("items", [])
+        if items and all(_static_type(i) == "string" for i in items):
+            return "strings"
+        return kind.lower()
+    if kind.endswith("Compr"):
+        return {"ArrayCompr": "array", "SetCompr": "set", "ObjectCompr": "object"}.get(kind, "")
+    if kind == "Object":
+        return "object"
+    if kind == "Call":
+        return _RESULT_TYPES.get(_call_name(body.get("fcn")), "")
+    return ""
+
+
+def _proven(types: str, node: Any) -> bool:
+    """`node` has one of `types` by its form: the guard is not needed."""
+    if not types:
+        return True
+    static = _static_type(node)
+    if static == "strings":
+        return types == "strings" or "array" in types.split() or "set" in types.split()
+    return bool(static) and static in types.split()
+
+
+_BUILTIN_NAMES = re.compile(
+    r"(?<![\w.])(" + "|".join(re.escape(n) for n in sorted(_GUARDS, key=len, reverse=True)) + r")\s*\("
+)
+
+
+def _helper_prefix(path: str) -> str:
+    # Per module: two modules of one package must not define the same function twice.
+    return "__tg_b" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:8] + "_"
+
+
+def _guard_builtins(
+    ast: dict[str, Any], data: bytes, prefix: str, *, rego_v0: bool = False
+) -> tuple[bytes, frozenset[str]]:
+    """Calls to guarded built-ins made undefined on operands of a wrong type.
+
+    A call in a plain body expression (not negated, no `with`) whose unproven operands
+    are variables or references gets type checks inserted before the expression, on its
+    line (`is_string(c.image); startswith(c.image, "x")`): an undefined check fails the
+    expression as the undefined call would, and costs regorus a built-in call instead of
+    a function call. Other calls are renamed to their module-local guarded function.
+
+    Returns the rewritten text and the helpers it calls, by name without `prefix`
+    (`startswith`, `object_get`, `sprintf`, `sprintf_vsd`).
+    """
+    edits: list[_Edit] = []
+    inlined: set[int] = set()  # id() of the calls checked in place
+    for query in _queries(ast.get("rules", [])):
+        q_start = int(query["span"]["start"])
+        if data[q_start : q_start + 1] not in (b"{", b"|"):
+            continue  # `rule if expr`: left to the functions (a block would overlap their edits)
+        seen: set[str] = set()  # a body is a conjunction: one check of an operand is enough
+        for stmt in query["stmts"]:
+            literal = stmt.get("literal")
+            expr = literal.get("Expr") if isinstance(literal, dict) else None
+            if not isinstance(expr, dict) or stmt.get("with_mods"):
+                continue
+            checks = [c for c in _inline_checks(expr, data, inlined) if c not in seen]
+            seen.update(checks)
+            if checks:
+                start = int(stmt["span"]["start"])
+                edits.append(_Edit(start, start, "; ".join(checks).encode() + b"; "))
+    for rule in ast.get("rules", []):  # calls in a rule's head: checked in its body
+        edit = _head_checks(rule, data, inlined, rego_v0=rego_v0)
+        if edit is not None:
+            edits.append(edit)
+    for node in _calls(ast.get("rules", [])):
+        name = _call_name(node.get("fcn"))
+        params = node.get("params", [])
+        if id(node) in inlined or name not in _GUARDS or len(params) != len(_GUARDS[name]):
+            continue
+        helper = name.replace(".", "_")
+        if name == "sprintf":
+            helper = _sprintf_helper(params)
+        elif all(_proven(t, p) for t, p in zip(_GUARDS[name], params, strict=True)):
+            continue
+        if helper:
+            start, end = _span(node["fcn"])
+            edits.append(_Edit(start, end, (prefix + helper).encode()))
+    used = frozenset(e.text.decode()[len(prefix) :] for e in edits if e.text.startswith(prefix.encode()))
+    # Descending; at one offset a rename (end > start) before an insertion, which goes first.
+    for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
+        data = data[: edit.start] + edit.text + data[edit.end :]
+    return data, used
+
+
+def _inline_checks(node: Any, data: bytes, inlined: set[int]) -> list[str]:
+    """Type checks for the guarded calls in `node` that can be checked in place (see
+    `_guard_builtins`); their ids are added to `inlined`."""
+    checks: list[str] = []
+    for call in _calls_in(node):
+        name = _call_name(call.get("fcn"))
+        params = call.get("params", [])
+        if name not in _GUARDS or name == "sprintf" or len(params) != len(_GUARDS[name]):
+            continue
+        needed = [(t, p) for t, p in zip(_GUARDS[name], params, strict=True) if not _proven(t, p)]
+        if needed and all(t != "strings" and _simple(p) for t, p in needed):
+            checks.extend(_type_check(t, data[slice(*_span(p))].decode("utf-8")) for t, p in needed)
+            inlined.add(id(call))
+    return list(dict.fromkeys(checks))
+
+
+def _head_checks(rule: Any, data: bytes, inlined: set[int], *, rego_v0: bool) -> _Edit | None:
+    """Checks for the calls in a rule head, at the end of its only body or as a new body.
+
+    The head's value is computed once the body holds; a check that fails there leaves
+    the rule undefined, as the undefined call does. Rules with `else` keep the functions.
+    """
+    spec = rule.get("Spec") if isinstance(rule, dict) else None
+    if not isinstance(spec, dict) or len(spec.get("bodies", [])) > 1:
+        return None
+    head = spec.get("head")
+    pending: set[int] = set()  # the head's variant, not the head (`{"Compr": ...}` reads as a comprehension)
+    checks = _inline_checks(list(head.values()) if isinstance(head, dict) else [], data, pending)
+    if not checks:
+        return None
+    text = "; ".join(checks)
+    if spec["bodies"]:
+        query = spec["bodies"][0].get("query", {})
+        q_start = int(query.get("span", {}).get("start", -1))
+        stmts = query.get("stmts", [])
+        if q_start < 0 or data[q_start : q_start + 1] != b"{" or not stmts:
+            return None
+        end = int(stmts[-1]["span"]["end"])
+        edit = _Edit(end, end, f"; {text}".encode())
+    else:
+        end = int(spec["span"]["end"])
+        edit = _Edit(end, end, (f" {{ {text} }}" if rego_v0 else f" if {{ {text} }}").encode())
+    inlined.update(pending)
+    return edit
+
+
+def _calls_in(node: Any) -> Iterator[dict[str, Any]]:
+    """Calls in an expression, not in its comprehensions (their bodies are queries of their own)."""
+    if isinstance(node, list):
+        for value in node:
+            yield from _calls_in(value)
+        return
+    if not isinstance(node, dict):
+        return
+    if len(node) == 1 and next(iter(node)).endswith("Compr"):
+        return
+    call = node.get("Call")
+    if isinstance(call, dict):
+        yield call
+    for key, value in node.items():
+        if key != "span" and isinstance(value, (dict, list)):
+            yield from _calls_in(value)
+
+
+def _simple(node: Any) -> bool:
+    """A variable (not `_`), a reference with constant or variable keys, or arithmetic over
+    those and numbers: no call, no iteration, so safe to evaluate twice."""
+    kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+    if kind == "Var":
+        return body.get("value") != "_"
+    if kind == "ArithExpr":
+        return all(_simple(n) or _static_type(n) == "number" for n in (body.get("lhs"), body.get("rhs")))
+    if kind == "RefDot":
+        return _simple(body.get("refr"))
+    if kind == "RefBrack":
+        index = body.get("index")
+        index_kind = _kind(index)[0] if isinstance(index, dict) else ""
+        return (index_kind in ("String", "Number") or (_simple(index) and index_kind == "Var")) and _simple(
+            body.get("refr")
+        )
+    return False
+
+
+# `sprintf`: OPA prints what Go's fmt.Sprintf prints (`%!v(MISSING)`, `%!d(float64=2.5)`,
+# `%!s(int64=1)`, `1e-07`, `set()`); regorus raises on a verb/argument count mismatch
+# and prints many other cases differently. regorus' own sprintf is kept where the two
+# agree: a literal format of bare `%v`/`%s`/`%d` verbs, a literal array with one
+# argument for each, and at run time arguments regorus prints as OPA does (strings,
+# booleans, null; integers below 1e15 for `%v`, non-negative ones for `%d`). Every
+# other call goes to `_gofmt.sprintf`, registered on each engine as `GO_SPRINTF`.
+GO_SPRINTF = "__tg_gosprintf"
+_PLAIN_VERBS = frozenset("vsd")
+_PLAIN_SCALARS = "string boolean null"  # printed alike by regorus and OPA for %v and %s
+_PLAIN_CHECKS = {  # for an argument `{0}`; `v` needs a disjunction, so a function
+    "v": "{prefix}sprintf_pv({0})",
+    "s": _type_check(_PLAIN_SCALARS, "{0}"),
+    "d": "is_number({0}); round({0}) == {0}; {0} >= 0; {0} < 1e15",
+}
+_PLAIN_V = (_type_check(_PLAIN_SCALARS, "x"), "is_number(x); round(x) == x; abs(x) < 1e15")
+
+
+def _sprintf_helper(params: list[Any]) -> str:
+    """`sprintf_<verbs>` for a call regorus may format itself, `sprintf` for Go's, "" for none."""
+    fmt_kind, fmt_body = _kind(params[0]) if isinstance(params[0], dict) else ("", {})
+    args_kind, args_body = _kind(params[1]) if isinstance(params[1], dict) else ("", {})
+    if fmt_kind not in ("String", "RawString") or args_kind != "Array":
+        return "sprintf"
+    verbs = _plain_verbs(str(fmt_body.get("value", "")))
+    items = args_body.get("items", [])
+    if verbs is None or len(verbs) != len(items):
+        return "sprintf"
+    if all(
+        v != "d" and _static_type(i) in ("string", "boolean", "null")
+        for v, i in zip(verbs, items, strict=True)
+    ):
+        return ""  # regorus prints these as OPA does: no helper
+    return "sprintf_" + verbs
+
+
+def _plain_verbs(fmt: str) -> str | None:
+    """The verbs of `fmt` when each is a bare `%v`, `%s` or `%d` (`%%` aside), else None."""
+    verbs = []
+    i = fmt.find("%")
+    while i >= 0:
+        verb = fmt[i + 1 : i + 2]
+        if verb != "%":
+            if verb not in _PLAIN_VERBS:
+                return None
+            verbs.append(verb)
+        i = fmt.find("%", i + 2)
+    return "".join(verbs)
+
+
+def add_extensions(engine: Any) -> None:
+    """Register the Python functions rewritten modules call (`GO_SPRINTF`) on a regorus engine."""
+    engine.add_extension(GO_SPRINTF, 2, _gofmt.sprintf)
+
+
+def _calls(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        call = node.get("Call")
+        if isinstance(call, dict):
+            yield call
+        for key, value in node.items():
+            if key != "span" and isinstance(value, (dict, list)):
+                yield from _calls(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _calls(value)
+
+
+def _call_name(fcn: Any) -> str:
+    if not isinstance(fcn, dict):
+        return ""
+    kind, body = _kind(fcn)
+    if kind == "Var":
+        return str(body.get("value", ""))
+    if kind == "RefDot":
+        field = body.get("field")
+        base = body.get("refr", {})
+        base_kind, base_body = _kind(base) if isinstance(base, dict) else ("", {})
+        if base_kind == "Var" and isinstance(field, list) and len(field) == 2:
+            return f"{base_body.get('value')}.{field[1]}"
+    return ""
+
+
+def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
+    lines = ["# trustgate: built-ins that are undefined, not an error, on a wrong operand type (ADR 0008)"]
+
+    def rule(head: str, body: str, value: str = "") -> None:
+        if rego_v0:
+            lines.append(f"{head} = {value} {{ {body} }}" if value else f"{head} {{ {body} }}")
+        else:
+            lines.append(f"{head} := {value} if {{ {body} }}" if value else f"{head} if {{ {body} }}")
+
+    checks_needed: set[str] = set()
+    for helper in sorted(names):
+        if helper.startswith("sprintf_"):  # regorus' sprintf where it agrees with OPA, else Go's
+            verbs = helper.removeprefix("sprintf_")
+            # One function, `else` to Go's: every definition of a function is evaluated,
+            # an `else` only when the body before it fails.
+            plain = [_PLAIN_CHECKS[v].format(f"__a1[{i}]", prefix=prefix) for i, v in enumerate(verbs)]
+            head = f"{prefix}{helper}(__a0, __a1)"
+            body = "; ".join([*plain, "__r := sprintf(__a0, __a1)"])
+            go = f"__r := {GO_SPRINTF}(__a0, __a1)"
+            if rego_v0:
+                lines.append(f"{head} = __r {{ {body} }} else = __r {{ {go} }}")
+            else:
+                lines.append(f"{head} := __r if {{ {body} }} else := __r if {{ {go} }}")
+            checks_needed.update(v for v in verbs if v == "v")
+            continue
+        name = next(n for n in _GUARDS if n.replace(".", "_") == helper)
+        guards = _GUARDS[name]
+        args = [f"__a{i}" for i in range(len(guards))]
+        checks = "; ".join(c for g, a in zip(guards, args, strict=True) if (c := _type_check(g, a)))
+        call = f"{GO_SPRINTF if name == 'sprintf' else name}({', '.join(args)})"
+        rule(
+            f"{prefix}{helper}({', '.join(args)})", "; ".join(filter(None, [checks, f"__r := {call}"])), "__r"
+        )
+    if checks_needed:
+        for body in _PLAIN_V:
+            rule(f"{prefix}sprintf_pv(x)", body)
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# -- parsing -------------------------------------------------------------------
+
+
+def _parse(path: str, text: str, *, rego_v0: bool) -> dict[str, Any] | None:
+    engine = regorus.Engine()
+    if rego_v0:
+        engine.set_rego_v0(True)
+    try:
+        engine.add_policy(path, text)
+        modules = json.loads(engine.get_ast_as_json())
+    except (RuntimeError, ValueError):
+        return None
+    ast = modules[0].get("ast") if modules else None
+    return ast if isinstance(ast, dict) else None
+
+
+def _package(ast: dict[str, Any]) -> str | None:
+    parts: list[str] = []
+    node = ast.get("package", {}).get("refr")
+    while isinstance(node, dict):
+        kind, body = _kind(node)
+        if kind == "Var":
+            parts.append(str(body.get("value")))
+            break
+        if kind == "RefDot":
+            parts.append(str(body.get("field", [None, ""])[1]))
+            node = body.get("refr")
+        elif kind == "RefBrack":
+            index = body.get("index", {})
+            parts.append(json.dumps(index, sort_keys=True))
+            node = body.get("refr")
+        else:
+            break
+    return ".".join(reversed(parts)) or None
+
+
+def _rule_names(ast: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for rule in ast.get("rules", []):
+        spec = rule.get("Spec") if isinstance(rule, dict) else None
+        if not isinstance(spec, dict):
+            default = rule.get("Default") if isinstance(rule, dict) else None
+            if isinstance(default, dict):
+                name = _head_var(default.get("refr"))
+                if name:
+                    names.add(name)
+            continue
+        for variant in spec.get("head", {}).values():
+            if isinstance(variant, dict):
+                name = _head_var(variant.get("refr"))
+                if name:
+                    names.add(name)
+    return names
+
+
+def _head_var(ref: Any) -> str | None:
+    while isinstance(ref, dict):
+        kind, body = _kind(ref)
+        if kind == "Var":
+            value = body.get("value")
+            return value if isinstance(value, str) else None
+        ref = body.get("refr")
+    return None
+
+
+def _module_globals(ast: dict[str, Any], data: bytes) -> frozenset[str]:
+    names = {"input", "data"} | _rule_names(ast)
+    for imp in ast.get("imports", []):
+        alias = imp.get("as")
+        if isinstance(alias, dict) and "start" in alias:
+            names.add(data[int(alias["start"]) : int(alias["end"])].decode("utf-8"))
+            continue
+        ref = imp.get("refr")
+        kind, body = _kind(ref) if isinstance(ref, dict) else ("", {})
+        if kind == "RefDot":
+            field = body.get("field")
+            if isinstance(field, list) and len(field) == 2 and isinstance(field[1], str):
+                names.add(field[1])
+        elif kind == "Var" and isinstance(body.get("value"), str):
+            names.add(body["value"])
+    names -= {"v1", "keywords", "if", "in", "contains", "every"}  # `import rego.v1`, future.keywords
+    return frozenset(names)
+
+
+def _kind(node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    for key, value in node.items():
+        if isinstance(value, dict):
+            return key, value
+    return "", {}
+
+
+def _span(node: dict[str, Any]) -> tuple[int, int]:
+    _, body = _kind(node)
+    span = body.get("span", {})
+    return int(span.get("start", 0)), int(span.get("end", 0))
+
+
+# -- planning the edits ----------------------------------------------------------
+
+
+def _queries(node: Any) -> Iterator[dict[str, Any]]:
+    """Every query (rule body, else body, comprehension or `every` body) under `node`."""
+    if isinstance(node, dict):
+        if "stmts" in node and isinstance(node.get("stmts"), list):
+            yield node
+        for key, value in node.items():
+            if key != "span" and isinstance(value, (dict, list)):
+                yield from _queries(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _queries(value)
+
+
+def _plan(
+    ast: dict[str, Any], data: bytes, globals_: frozenset[str], collections: frozenset[str] = frozenset()
+) -> tuple[list[_Edit], bool]:
+    """Edits for the statements to rewrite that do not overlap; True when some had to wait."""
+    counter = max((int(m.group(1)) for m in _FRESH.finditer(data)), default=0)
+    edits: list[_Edit] = []
+    taken: list[tuple[int, int]] = []
+    deferred = False
+    for query in _queries(ast.get("rules", [])):
+        for stmt in query["stmts"]:
+            literal = stmt.get("literal", {})
+            literal = literal if isinstance(literal, dict) else {}
+            s_start, s_end = int(stmt["span"]["start"]), int(stmt["span"]["end"])
+            guard = b""
+            negated = literal.get("NotExpr")
+            some_in = literal.get("SomeIn")
+            if isinstance(negated, dict):
+                hoist = _hoist_top(negated.get("expr", {}), globals_)
+                literal_end = int(negated["span"]["end"])
+            elif isinstance(some_in, dict) and _may_be_scalar(some_in.get("collection"), data, collections):
+                hoist = [_span(some_in["collection"])]
+                literal_end = hoist[0][1]
+                guard = _COLLECTION_GUARD
+            else:
+                continue
+            if not hoist:
+                continue
+            if any(a < s_end and s_start < b for a, b in taken):
+                deferred = True  # overlaps an edit of this round: the next round sees it again
+                continue
+            with_text = b""
+            if stmt.get("with_mods"):
+                with_text = b" " + data[literal_end:s_end].strip()
+            prefix = b""
+            inner: list[_Edit] = []
+            for start, end in hoist:
+                counter += 1
+                name = f"__tg_n{counter}".encode()
+                prefix += name + b" := " + data[start:end] + with_text + b"; "
+                if guard:
+                    prefix += guard % name + b"; "
+                inner.append(_Edit(start, end, name))
+            body = data[s_start:s_end]
+            for edit in sorted(inner, key=lambda e: e.start, reverse=True):
+                body = body[: edit.start - s_start] + edit.text + body[edit.end - s_start :]
+            q_start, q_end = int(query["span"]["start"]), int(query["span"]["end"])
+            braced = data[q_start : q_start + 1] in (b"{", b"|")
+            if braced:
+                edits.append(_Edit(s_start, s_end, prefix + body))
+                taken.append((s_start, s_end))
+            else:  # `rule if not f(x)`: a single-expression body must become a block
+                if any(a < q_end and q_start < b for a, b in taken):
+                    deferred = True
+                    continue
+                new = b"{ " + data[q_start:s_start] + prefix + body + data[s_end:q_end] + b" }"
+                edits.append(_Edit(q_start, q_end, new))
+                taken.append((q_start, q_end))
+    return edits, deferred
+
+
+def _may_be_scalar(collection: Any, data: bytes = b"", collections: frozenset[str] = frozenset()) -> bool:
+    """`some x in <collection>` needs a guard: OPA's is undefined for a scalar, regorus' an error.
+
+    `collections` holds the references (as written in this module: `k8s.containers`,
+    `data.lib.k8s.containers`, `containers`) to rules that are always collections.
+    """
+    if not isinstance(collection, dict):
+        return False
+    kind, body = _kind(collection)
+    if kind in _COMPOSITES or kind.endswith("Compr"):
+        return False
+    if kind in ("Var", "RefDot") and data[slice(*_span(collection))].decode("utf-8") in collections:
+        return False
+    return not (kind == "Var" and str(body.get("value", "")).startswith("__tg_n"))
+
+
+def _rule_collections(ast: dict[str, Any]) -> Iterator[tuple[str, bool]]:
+    """(rule name, whether this definition makes it a collection) for each definition."""
+    for rule in ast.get("rules", []):
+        if not isinstance(rule, dict):
+            continue
+        default = rule.get("Default")
+        if isinstance(default, dict):
+            name = _head_var(default.get("refr"))
+            if name:
+                yield name, _static_type(default.get("value")) in _COLLECTION_KINDS
+            continue
+        spec = rule.get("Spec")
+        head = spec.get("head") if isinstance(spec, dict) else None
+        if not isinstance(head, dict) or len(head) != 1:
+            continue
+        head_kind, variant = next(iter(head.items()))
+        if not isinstance(variant, dict):
+            continue
+        ref_kind, ref = _kind(variant["refr"]) if isinstance(variant.get("refr"), dict) else ("", {})
+        name = _head_var(variant.get("refr"))
+        if not name or head_kind == "Func":
+            continue
+        if ref_kind == "Var":
+            assign = variant.get("assign")
+            value = assign.get("value") if isinstance(assign, dict) else None
+            yield name, head_kind == "Set" or _static_type(value) in _COLLECTION_KINDS
+        elif ref_kind == "RefBrack" and _kind(ref.get("refr", {}))[0] == "Var":
+            yield name, True  # `o[k] := v`: a partial object
+        else:
+            yield name, False
+
+
+def _collections_of(ast: dict[str, Any], data: bytes, rules: frozenset[str]) -> frozenset[str]:
+    """How this module refers to the rules in `rules` (`data.a.b.c`): its own package's by
+    bare name, others through their imports (`import data.a.b` then `b.c`) or in full."""
+    if not rules:
+        return frozenset()
+    package = _package(ast)
+    out = set(rules)
+    if package:
+        prefix = f"data.{package}."
+        out.update(
+            r.removeprefix(prefix) for r in rules if r.startswith(prefix) and "." not in r[len(prefix) :]
+        )
+    for imp in ast.get("imports", []):
+        ref = imp.get("refr")
+        if not isinstance(ref, dict):
+            continue
+        target = data[slice(*_span(ref))].decode("utf-8")
+        alias_node = imp.get("as")
+        if isinstance(alias_node, dict) and "start" in alias_node:
+            alias = data[int(alias_node["start"]) : int(alias_node["end"])].decode("utf-8")
+        else:
+            alias = target.rsplit(".", 1)[-1]
+        out.update(alias + r[len(target) :] for r in rules if r.startswith(target + "."))
+    return frozenset(out)
+
+
+def _hoist_top(expr: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int, int]]:
+    """Spans to hoist out of the negated expression `expr` (OPA: `rewriteDynamics`)."""
+    kind, body = _kind(expr)
+    if kind == "Call":
+        return [s for p in body.get("params", []) for s in _hoist_one(p, globals_)]
+    if kind in ("BoolExpr", "AssignExpr") and body.get("op") in _EQUALITY_OPS:
+        return [s for side in _operands(kind, body) for s in _hoist_eq_operand(side, globals_)]
+    if kind in _CALL_LIKE:
+        return [s for operand in _operands(kind, body) for s in _hoist_one(operand, globals_)]
+    if kind in _REFS:
+        return _ref_keys(expr, globals_)
+    return []
+
+
+def _hoist_eq_operand(term: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int, int]]:
+    """An operand of `==`/`=` (OPA's `rewriteDynamicsEqExpr`): a reference stays in place."""
+    if _kind(term)[0] in _REFS:
+        return _ref_keys(term, globals_)
+    return _hoist_one(term, globals_)
+
+
+def _operands(kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    if kind == "Call":
+        return list(body.get("params", []))
+    if kind == "Membership":
+        return [
+            n for n in (body.get("key"), body.get("value"), body.get("collection")) if isinstance(n, dict)
+        ]
+    if kind == "UnaryExpr":
+        return [body["expr"]] if isinstance(body.get("expr"), dict) else []
+    return [n for n in (body.get("lhs"), body.get("rhs")) if isinstance(n, dict)]
+
+
+def _hoist_one(term: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int, int]]:
+    """OPA's `rewriteDynamicsOne`: references and calls are hoisted whole."""
+    kind, body = _kind(term)
+    if kind in _REFS or kind in _CALL_LIKE:
+        return [_span(term)]
+    if kind == "Var" and body.get("value") in globals_:
+        return [_span(term)]
+    if kind in _COMPOSITES:
+        return [s for item in _items(kind, body) for s in _hoist_one(item, globals_)]
+    return []
+
+
+def _ref_keys(ref: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    node: Any = ref
+    while isinstance(node, dict):
+        kind, body = _kind(node)
+        if kind == "RefBrack":
+            index = body.get("index")
+            if isinstance(index, dict):
+                out.extend(_hoist_one(index, globals_))
+        elif kind != "RefDot":
+            break
+        node = body.get("refr")
+    return out
+
+
+def _items(kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    if kind == "Object":
+        out: list[dict[str, Any]] = []
+        for field in body.get("fields", []):
+            if isinstance(field, list):
+                out.extend(n for n in field if isinstance(n, dict) and _kind(n)[0])
+        return out
+    return [n for n in body.get("items", []) if isinstance(n, dict)]
+
+
+@functools.lru_cache(maxsize=256)
+def normalise(texts: tuple[tuple[str, str], ...], rego_v0: bool) -> tuple[str, ...]:
+    """Every rewrite above, for modules loaded together; cached (engines are rebuilt per thread).
+
+    Args:
+        texts: (path, source) of each module.
+        rego_v0: parse as Rego v0.
+
+    Returns:
+        The sources to hand to regorus, in the same order.
+    """
+    return tuple(rewrite_modules(texts, rego_v0=rego_v0))

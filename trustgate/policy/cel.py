@@ -1,0 +1,808 @@
+"""CEL as the Kubernetes API server runs it: one environment, compiled programs, Kubernetes' libraries.
+
+The engine is PyPI `cel-expr-python`, Google's C++ CEL runtime (ADR 10). This
+module owns the environment Kubernetes gives ValidatingAdmissionPolicies and
+Gatekeeper's K8sNativeValidation: CEL's standard library and macros, the
+strings extension (with `format`), optionals (`?.`, `orValue`), `cel.bind`,
+and Kubernetes' own libraries, written here in Python: lists (`isSorted`,
+`sum`, `min`, `max`, `indexOf`, `lastIndexOf`), regex (`find`, `findAll`),
+sets (`sets.contains`, `sets.equivalent`, `sets.intersects`), `url`,
+`quantity`, `ip`, `cidr`, `semver` and the named formats
+(`format.dns1123Label().validate(s)`, `format.named(n)`), whose optional
+results support `hasValue()` and `value()` but not `orValue`.
+
+Left out: the estimated-cost limit (the runtime does not expose its cost
+estimator; ADR 10 says what is bounded instead), typing against the objects'
+OpenAPI schemas (every input is `dyn`, so a type error in a field shows at
+evaluation, not at compile time) and `authorizer`, which has no offline
+meaning: `uses_authorizer` finds it so that the caller reports the policy as
+not evaluable. Kubernetes' opaque types (URL, Quantity, IP, CIDR, Semver) are
+maps with the key `@k8s` here (so are the format library's optionals):
+`type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on Python's `re`, not RE2
+(`matches` is the runtime's RE2): the common syntax behaves alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
+
+__all__ = [
+    "MAX_EXPRESSION_LENGTH",
+    "CelCompileError",
+    "CelEvalError",
+    "Program",
+    "compile_expression",
+    "reads_variable",
+    "uses_authorizer",
+]
+
+MAX_EXPRESSION_LENGTH = 5_000  # characters; the API server rejects longer expressions (5 KiB)
+
+_T = cel.Type
+_DYN = _T.DYN
+_MAP = _T.Map(_T.DYN, _T.DYN)
+_LIST = _T.List(_T.DYN)
+# The runtime picks an overload by the argument's concrete type (a `dyn` parameter matches
+# nothing at run time), so a function over any value has one overload per kind of value.
+_ANY = {
+    "bool": _T.BOOL,
+    "int": _T.INT,
+    "uint": _T.UINT,
+    "double": _T.DOUBLE,
+    "string": _T.STRING,
+    "bytes": _T.BYTES,
+    "list": _LIST,
+    "map": _MAP,
+}
+_MARK = "@k8s"
+
+
+class CelCompileError(Exception):
+    """An expression does not parse or type-check; `line` and `column` are 1-based."""
+
+    def __init__(self, message: str, *, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def where(self) -> str:
+        """`line L, column C` (or nothing when the engine gave no position)."""
+        return f"line {self.line}, column {self.column}" if self.line else ""
+
+
+class CelEvalError(Exception):
+    """An expression failed on this input (no such key, no matching overload, a library error)."""
+
+
+class _LibraryError(ValueError):
+    """A Kubernetes library function rejects its argument (the runtime reports it as an error value)."""
+
+
+# -- opaque values -------------------------------------------------------------
+
+
+def _opaque(kind: str, value: str) -> dict[str, Any]:
+    return {_MARK: kind, "value": value}
+
+
+def _kind_of(value: Any) -> str:
+    return str(value.get(_MARK, "")) if isinstance(value, Mapping) else ""
+
+
+def _need(value: Any, *kinds: str) -> str:
+    kind = _kind_of(value)
+    if kind not in kinds:
+        raise _LibraryError(f"expected {' or '.join(kinds)}, got {type(value).__name__}")
+    return str(value["value"])
+
+
+# -- quantity (k8s.io/apimachinery resource.Quantity) --------------------------
+
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1)}
+_DECIMAL |= {"k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9)}
+_DECIMAL |= {"T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18)}
+
+
+def _parse_quantity(text: str) -> Fraction:
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise _LibraryError(f"invalid quantity {text!r}: not a number with an optional suffix or exponent")
+    number, exponent, suffix = match.groups()
+    value = Fraction(number)
+    if exponent:
+        return value * Fraction(10) ** int(exponent[1:])
+    suffix = suffix or ""
+    return value * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+
+
+def _quantity(value: Any) -> Fraction:
+    return _parse_quantity(_need(value, "quantity"))
+
+
+def _format_fraction(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    for suffix in ("m", "u", "n"):
+        scaled = value / _DECIMAL[suffix]
+        if scaled.denominator == 1:
+            return f"{scaled.numerator}{suffix}"
+    return str(round(value / _DECIMAL["n"])) + "n"  # the API server also rounds below nano
+
+
+def _as_integer(value: Any) -> int:
+    q = _quantity(value)
+    if q.denominator != 1 or not -(2**63) <= q.numerator < 2**63:
+        raise _LibraryError("cannot convert value to integer")
+    return q.numerator
+
+
+# -- semver (blang/semver, as Kubernetes' library uses it) ---------------------
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+
+def _semver_parts(text: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
+    match = _SEMVER.match(text)
+    if match is None:
+        raise _LibraryError(f"invalid semver: {text!r}")
+    pre = tuple((0, int(p)) if p.isdigit() else (1, p) for p in (match.group(4) or "").split(".") if p)
+    return int(match.group(1)), int(match.group(2)), int(match.group(3)), pre
+
+
+def _normalize_semver(text: str) -> str:
+    """`semver(text, true)`: drop a leading `v`, fill in missing minor and patch, drop leading zeros."""
+    text = text.removeprefix("v")
+    end = len(text) - len(text.lstrip("0123456789."))
+    numbers = [n.lstrip("0") or "0" for n in text[:end].split(".") if n != ""]
+    numbers += ["0"] * (3 - len(numbers))
+    return ".".join(numbers) + text[end:]
+
+
+def _semver_compare(a: Any, b: Any) -> int:
+    x, y = _semver_parts(_need(a, "semver")), _semver_parts(_need(b, "semver"))
+    if x[:3] != y[:3]:
+        return -1 if x[:3] < y[:3] else 1
+    if x[3] == y[3]:
+        return 0
+    if not x[3] or not y[3]:  # a release is greater than its pre-releases
+        return 1 if not x[3] else -1
+    return -1 if x[3] < y[3] else 1
+
+
+def _compare(a: Any, b: Any) -> int:
+    kind = _kind_of(a)
+    if kind == "semver":
+        return _semver_compare(a, b)
+    if kind == "quantity":
+        x, y = _quantity(a), _quantity(b)
+        return (x > y) - (x < y)
+    raise _LibraryError(f"compareTo needs quantities or semvers, got {kind or type(a).__name__}")
+
+
+# -- ip and cidr ---------------------------------------------------------------
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if "%" in text:
+        raise _LibraryError(f"IP address with zone value is not allowed: {text!r}")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError as e:
+        raise _LibraryError(f"IP Address {text!r} parse error during conversion from string: {e}") from e
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        raise _LibraryError(f"IPv4-mapped IPv6 address is not allowed: {text!r}")
+    return address
+
+
+def _parse_cidr(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    if "/" not in text:
+        raise _LibraryError(f"network address parse error during conversion from string: {text!r}")
+    _parse_ip(text.split("/", 1)[0])
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError as e:
+        raise _LibraryError(f"network address parse error during conversion from string: {e}") from e
+
+
+def _ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return _parse_ip(_need(value, "ip"))
+
+
+def _cidr(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    return _parse_cidr(_need(value, "cidr"))
+
+
+def _valid(parse: Callable[[str], Any], text: str) -> bool:
+    try:
+        parse(text)
+    except _LibraryError:
+        return False
+    return True
+
+
+def _contains_ip(c: Any, ip: Any) -> bool:
+    address = _parse_ip(ip) if isinstance(ip, str) else _ip(ip)
+    return address in _cidr(c).network
+
+
+def _contains_cidr(c: Any, other: Any) -> bool:
+    inner = (_parse_cidr(other) if isinstance(other, str) else _cidr(other)).network
+    outer = _cidr(c).network
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]  # same version
+
+
+# -- url -----------------------------------------------------------------------
+
+
+def _parse_url(text: str) -> urllib.parse.SplitResult:
+    try:
+        parts = urllib.parse.urlsplit(text)
+        _ = parts.port  # raises on a bad port
+    except ValueError as e:
+        raise _LibraryError(f"URL {text!r} parse error: {e}") from e
+    if not parts.scheme and not text.startswith("/"):
+        raise _LibraryError(f"URL must be absolute or an absolute path: {text!r}")
+    return parts
+
+
+def _url(value: Any) -> urllib.parse.SplitResult:
+    return _parse_url(_need(value, "url"))
+
+
+def _hostname(value: Any) -> str:
+    netloc = _url(value).netloc.rsplit("@", 1)[-1]
+    if netloc.startswith("["):
+        return netloc[1 : netloc.index("]")]
+    return netloc.rsplit(":", 1)[0] if ":" in netloc else netloc
+
+
+def _port(value: Any) -> str:
+    netloc = _url(value).netloc.rsplit("@", 1)[-1]
+    tail = netloc.rsplit("]", 1)[-1]
+    return tail.rsplit(":", 1)[1] if ":" in tail else ""
+
+
+def _query(value: Any) -> dict[str, list[str]]:
+    return {k: list(v) for k, v in urllib.parse.parse_qs(_url(value).query, keep_blank_values=True).items()}
+
+
+# -- lists ---------------------------------------------------------------------
+
+
+def _is_sorted(values: list[Any]) -> bool:
+    return all(values[i] <= values[i + 1] for i in range(len(values) - 1))
+
+
+def _sum(values: list[Any]) -> Any:
+    if values and all(_kind_of(v) == "quantity" for v in values):
+        return _opaque("quantity", _format_fraction(sum((_quantity(v) for v in values), Fraction(0))))
+    return sum(values)
+
+
+def _extreme(values: list[Any], pick: Callable[..., Any]) -> Any:
+    if not values:
+        raise _LibraryError("min/max of an empty list")
+    return pick(values)
+
+
+def _index_of(values: list[Any], item: Any) -> int:
+    return values.index(item) if item in values else -1
+
+
+def _last_index_of(values: list[Any], item: Any) -> int:
+    return len(values) - 1 - values[::-1].index(item) if item in values else -1
+
+
+def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
+    found = [m.group(0) for m in _regex(pattern).finditer(text)]
+    return found if limit < 0 else found[:limit]
+
+
+def _find(text: str, pattern: str) -> str:
+    match = _regex(pattern).search(text)
+    return match.group(0) if match else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise _LibraryError(f"invalid regular expression {pattern!r}: {e}") from e
+
+
+# -- format (Kubernetes' named formats) ----------------------------------------
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _check(text: str, pattern: str, limit: int, what: str) -> list[str]:
+    errors = []
+    if len(text) > limit:
+        errors.append(f"must be no more than {limit} characters")
+    if not re.fullmatch(pattern, text):
+        errors.append(what)
+    return errors
+
+
+def _dns1123_label(text: str) -> list[str]:
+    return _check(
+        text,
+        _LABEL,
+        63,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+        "and must start and end with an alphanumeric character",
+    )
+
+
+def _dns1123_subdomain(text: str) -> list[str]:
+    return _check(
+        text,
+        _SUBDOMAIN.pattern[1:-1],
+        253,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+        "and must start and end with an alphanumeric character",
+    )
+
+
+def _dns1035_label(text: str) -> list[str]:
+    return _check(
+        text,
+        r"[a-z]([-a-z0-9]*[a-z0-9])?",
+        63,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+        "alphabetic character, and end with an alphanumeric character",
+    )
+
+
+def _qualified_name(text: str) -> list[str]:
+    prefix, slash, name = text.rpartition("/")
+    errors = []
+    if slash and not prefix:
+        errors.append("prefix part must be non-empty")
+    elif slash:
+        errors += [f"prefix part {e}" for e in _dns1123_subdomain(prefix)]
+    what = (
+        "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+        "with an alphanumeric character"
+    )
+    return errors + (["name part must be non-empty"] if not name else _check(name, _NAME, 63, what))
+
+
+def _label_value(text: str) -> list[str]:
+    what = (
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+        "and must start and end with an alphanumeric character"
+    )
+    return _check(text, f"({_NAME})?", 63, what)
+
+
+def _prefix(check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    return lambda text: check(text[:-1] if text.endswith("-") else text)  # generateName's trailing dash
+
+
+def _uri(text: str) -> list[str]:
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as e:
+        return [f"invalid URI: {e}"]
+    return [] if parts.scheme or text.startswith("/") else ["invalid URI: must be absolute"]
+
+
+def _byte(text: str) -> list[str]:
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return ["invalid base64"]
+    return []
+
+
+def _date(text: str) -> list[str]:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else int("x")
+    except ValueError:
+        return ["invalid date"]
+    return []
+
+
+def _datetime(text: str) -> list[str]:
+    import datetime
+
+    pattern = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+    try:
+        datetime.datetime.fromisoformat(text.replace("z", "Z")) if re.fullmatch(pattern, text) else int("x")
+    except ValueError:
+        return ["invalid datetime"]
+    return []
+
+
+_FORMATS: dict[str, Callable[[str], list[str]]] = {
+    "dns1123Label": _dns1123_label,
+    "dns1123Subdomain": _dns1123_subdomain,
+    "dns1035Label": _dns1035_label,
+    "qualifiedName": _qualified_name,
+    "dns1123LabelPrefix": _prefix(_dns1123_label),
+    "dns1123SubdomainPrefix": _prefix(_dns1123_subdomain),
+    "dns1035LabelPrefix": _prefix(_dns1035_label),
+    "labelValue": _label_value,
+    "uri": _uri,
+    "uuid": lambda t: [] if _UUID.match(t) else ["invalid UUID"],
+    "byte": _byte,
+    "date": _date,
+    "datetime": _datetime,
+}
+
+
+def _optional(value: Any) -> dict[str, Any]:
+    """An optional result of the format library (a CEL optional cannot be returned from Python)."""
+    return {_MARK: "optional", "value": value, "present": value is not None}
+
+
+def _optional_value(opt: Any) -> Any:
+    if _kind_of(opt) != "optional":
+        raise _LibraryError(f"expected an optional, got {type(opt).__name__}")
+    if not opt["present"]:
+        raise _LibraryError("optional.none() dereference")
+    return opt["value"]
+
+
+def _validate(fmt: Any, text: str) -> dict[str, Any]:
+    errors = _FORMATS[_need(fmt, "format")](text)
+    return _optional(errors or None)
+
+
+# -- authorizer ------------------------------------------------------------------
+
+_AUTHZ_STRING: tuple[str, ...] = ("group", "resource", "subresource", "namespace", "name", "check", "path")
+_AUTHZ_STRING += ("fieldSelector", "labelSelector")
+
+
+def _no_authorizer(*_: Any) -> Any:
+    raise _LibraryError("authorizer has no offline meaning")
+
+
+# -- the environment -----------------------------------------------------------
+
+
+def _fn(name: str, *overloads: cel.Overload) -> cel.FunctionDecl:
+    return cel.FunctionDecl(name, list(overloads))
+
+
+def _ov(
+    oid: str, result: Any, params: Sequence[Any], impl: Callable[..., Any], *, member: bool = False
+) -> Any:
+    return cel.Overload(oid, result, list(params), is_member=member, impl=impl)
+
+
+def _member(name: str, result: Any, impl: Callable[..., Any], *args: Any) -> cel.FunctionDecl:
+    """A member function of the opaque types (maps marked with `@k8s`)."""
+    return _fn(name, _ov(f"k8s_{name}_{len(args)}", result, [_MAP, *args], impl, member=True))
+
+
+def _library() -> list[cel.FunctionDecl]:
+    s, b, i, d = _T.STRING, _T.BOOL, _T.INT, _T.DOUBLE
+    any_items = list(_ANY.items())
+    return [
+        # lists
+        _fn("isSorted", _ov("list_is_sorted", b, [_LIST], _is_sorted, member=True)),
+        _fn("sum", _ov("list_sum", _DYN, [_LIST], _sum, member=True)),
+        _fn("min", _ov("list_min", _DYN, [_LIST], lambda v: _extreme(v, min), member=True)),
+        _fn("max", _ov("list_max", _DYN, [_LIST], lambda v: _extreme(v, max), member=True)),
+        _fn(
+            "indexOf",
+            *(_ov(f"list_index_of_{k}", i, [_LIST, t], _index_of, member=True) for k, t in any_items),
+        ),
+        _fn(
+            "lastIndexOf",
+            *(
+                _ov(f"list_last_index_of_{k}", i, [_LIST, t], _last_index_of, member=True)
+                for k, t in any_items
+            ),
+        ),
+        # regex
+        _fn("find", _ov("string_find", s, [s, s], _find, member=True)),
+        _fn(
+            "findAll",
+            _ov("string_find_all", _T.List(s), [s, s], _find_all, member=True),
+            _ov("string_find_all_n", _T.List(s), [s, s, i], _find_all, member=True),
+        ),
+        # sets
+        _fn("sets.contains", _ov("sets_contains", b, [_LIST, _LIST], lambda a, c: all(x in a for x in c))),
+        _fn(
+            "sets.equivalent",
+            _ov(
+                "sets_equivalent",
+                b,
+                [_LIST, _LIST],
+                lambda a, c: all(x in c for x in a) and all(x in a for x in c),
+            ),
+        ),
+        _fn(
+            "sets.intersects", _ov("sets_intersects", b, [_LIST, _LIST], lambda a, c: any(x in c for x in a))
+        ),
+        # url
+        _fn("url", _ov("string_to_url", _DYN, [s], lambda t: _parse_url(t) and _opaque("url", t))),
+        _fn("isURL", _ov("is_url_string", b, [s], lambda t: _valid(_parse_url, t))),
+        _member("getScheme", s, lambda u: _url(u).scheme),
+        _member("getHost", s, lambda u: _url(u).netloc.rsplit("@", 1)[-1]),
+        _member("getHostname", s, _hostname),
+        _member("getPort", s, _port),
+        _member("getEscapedPath", s, lambda u: _url(u).path),
+        _member("getQuery", _T.Map(s, _T.List(s)), _query),
+        # quantity
+        _fn(
+            "quantity",
+            _ov("string_to_quantity", _DYN, [s], lambda t: _parse_quantity(t) and _opaque("quantity", t)),
+        ),
+        _fn("isQuantity", _ov("is_quantity_string", b, [s], lambda t: _valid(_parse_quantity, t))),
+        _member("sign", i, lambda q: (_quantity(q) > 0) - (_quantity(q) < 0)),
+        _member("isInteger", b, lambda q: _quantity(q).denominator == 1 and -(2**63) <= _quantity(q) < 2**63),
+        _member("asInteger", i, _as_integer),
+        _member("asApproximateFloat", d, lambda q: float(_quantity(q))),
+        _fn(
+            "add",
+            _ov(
+                "quantity_add",
+                _DYN,
+                [_MAP, _MAP],
+                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) + _quantity(c))),
+                member=True,
+            ),
+            _ov(
+                "quantity_add_int",
+                _DYN,
+                [_MAP, i],
+                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) + c)),
+                member=True,
+            ),
+        ),
+        _fn(
+            "sub",
+            _ov(
+                "quantity_sub",
+                _DYN,
+                [_MAP, _MAP],
+                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) - _quantity(c))),
+                member=True,
+            ),
+            _ov(
+                "quantity_sub_int",
+                _DYN,
+                [_MAP, i],
+                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) - c)),
+                member=True,
+            ),
+        ),
+        # quantity and semver
+        _member("isGreaterThan", b, lambda a, c: _compare(a, c) > 0, _MAP),
+        _member("isLessThan", b, lambda a, c: _compare(a, c) < 0, _MAP),
+        _member("compareTo", i, _compare, _MAP),
+        # semver
+        _fn(
+            "semver",
+            _ov("string_to_semver", _DYN, [s], lambda t: _semver_parts(t) and _opaque("semver", t)),
+            _ov(
+                "string_bool_to_semver",
+                _DYN,
+                [s, b],
+                lambda t, n: (
+                    _opaque("semver", _normalize_semver(t) if n else t)
+                    if _semver_parts(_normalize_semver(t) if n else t)
+                    else None
+                ),
+            ),
+        ),
+        _fn(
+            "isSemver",
+            _ov("is_semver_string", b, [s], lambda t: _valid(_semver_parts, t)),
+            _ov(
+                "is_semver_string_bool",
+                b,
+                [s, b],
+                lambda t, n: _valid(_semver_parts, _normalize_semver(t) if n else t),
+            ),
+        ),
+        _member("major", i, lambda v: _semver_parts(_need(v, "semver"))[0]),
+        _member("minor", i, lambda v: _semver_parts(_need(v, "semver"))[1]),
+        _member("patch", i, lambda v: _semver_parts(_need(v, "semver"))[2]),
+        # ip and cidr
+        _fn(
+            "ip",
+            _ov("string_to_ip", _DYN, [s], lambda t: _opaque("ip", str(_parse_ip(t)) if _parse_ip(t) else t)),
+            _ov("cidr_ip", _DYN, [_MAP], lambda c: _opaque("ip", str(_cidr(c).ip)), member=True),
+        ),
+        _fn("isIP", _ov("is_ip_string", b, [s], lambda t: _valid(_parse_ip, t))),
+        _fn("ip.isCanonical", _ov("ip_is_canonical", b, [s], lambda t: str(_parse_ip(t)) == t)),
+        _member("family", i, lambda v: _ip(v).version),
+        _member("isUnspecified", b, lambda v: _ip(v).is_unspecified),
+        _member("isLoopback", b, lambda v: _ip(v).is_loopback),
+        _member("isLinkLocalMulticast", b, lambda v: _ip(v).is_multicast and _ip(v).is_link_local),
+        _member("isLinkLocalUnicast", b, lambda v: _ip(v).is_link_local and not _ip(v).is_multicast),
+        _member(
+            "isGlobalUnicast",
+            b,
+            lambda v: (
+                not (
+                    _ip(v).is_unspecified
+                    or _ip(v).is_loopback
+                    or _ip(v).is_multicast
+                    or _ip(v).is_link_local
+                    or str(_ip(v)) == "255.255.255.255"
+                )
+            ),
+        ),
+        _fn("cidr", _ov("string_to_cidr", _DYN, [s], lambda t: _opaque("cidr", str(_parse_cidr(t))))),
+        _fn("isCIDR", _ov("is_cidr_string", b, [s], lambda t: _valid(_parse_cidr, t))),
+        _fn(
+            "containsIP",
+            _ov("cidr_contains_ip_string", b, [_MAP, s], _contains_ip, member=True),
+            _ov("cidr_contains_ip_ip", b, [_MAP, _MAP], _contains_ip, member=True),
+        ),
+        _fn(
+            "containsCIDR",
+            _ov("cidr_contains_cidr_string", b, [_MAP, s], _contains_cidr, member=True),
+            _ov("cidr_contains_cidr", b, [_MAP, _MAP], _contains_cidr, member=True),
+        ),
+        _member("masked", _DYN, lambda c: _opaque("cidr", str(_cidr(c).network))),
+        _member("prefixLength", i, lambda c: _cidr(c).network.prefixlen),
+        # authorizer: declared so that policies compile; `uses_authorizer` keeps them from running
+        *(_member(n, _DYN, _no_authorizer, s) for n in _AUTHZ_STRING),
+        _member("serviceAccount", _DYN, _no_authorizer, s, s),
+        _member("allowed", b, _no_authorizer),
+        _member("errored", b, _no_authorizer),
+        _member("reason", s, _no_authorizer),
+        _member("error", s, _no_authorizer),
+        # format: `format.dns1123Label().validate(s)` is an optional list of errors
+        *(
+            _fn(f"format.{n}", _ov(f"format_{n}", _DYN, [], lambda n=n: _opaque("format", n)))
+            for n in _FORMATS
+        ),
+        _fn(
+            "format.named",
+            _ov(
+                "format_named",
+                _DYN,
+                [s],
+                lambda n: _optional(_opaque("format", n) if n in _FORMATS else None),
+            ),
+        ),
+        _member("validate", _DYN, _validate, s),
+        # the optional results of the format library (CEL's own optionals keep their functions);
+        # `orValue` on them is not supported: the runtime does not dispatch it to other overloads
+        _member("hasValue", b, lambda o: _kind_of(o) == "optional" and bool(o["present"])),
+        _member("value", _DYN, _optional_value),
+        # string(x) of an opaque value: its canonical text
+        _fn(
+            "string",
+            _ov(
+                "k8s_opaque_to_string",
+                s,
+                [_MAP],
+                lambda v: _need(v, "ip", "cidr", "url", "quantity", "semver"),
+            ),
+        ),
+    ]
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(variables: tuple[str, ...]) -> Any:
+    return cel.NewEnv(
+        variables={name: _DYN for name in variables},
+        # As an extension after the strings one, the library's overloads join those of the same
+        # name there (`indexOf` on lists beside `indexOf` on strings, `string` of opaque values).
+        extensions=[
+            ext_strings.ExtStrings(),
+            ext_optional.ExtOptional(),
+            ext_bindings.ExtBindings(),
+            cel.CelExtension("trustgate.kubernetes", _library()),
+        ],
+    )
+
+
+_STATUS = re.compile(r"^[A-Z_]+: ")  # absl's status code, which says nothing to a policy author
+_POSITION = re.compile(r"<input>:(\d+):(\d+): (.*)")
+
+
+def _compile_error(text: str) -> CelCompileError:
+    """The engine's first error, with its position, and the rest as it gave them."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    for n, ln in enumerate(lines):
+        match = _POSITION.search(ln)
+        if match:
+            detail = match.group(3).removesuffix(" [INVALID_ARGUMENT]")
+            context = [
+                x.removesuffix(" [INVALID_ARGUMENT]") for x in lines[n + 1 : n + 3] if x.startswith(" |")
+            ]
+            message = detail + ("\n" + "\n".join(context) if context else "")
+            return CelCompileError(message, line=int(match.group(1)), column=int(match.group(2)))
+    return CelCompileError(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A compiled expression; evaluate it as often as needed."""
+
+    source: str
+    variables: tuple[str, ...]
+    _expression: Any
+
+    def evaluate(self, activation: Mapping[str, Any]) -> Any:
+        """The value of the expression as plain Python (None, bool, int, float, str, list, dict).
+
+        Raises:
+            CelEvalError: the expression fails on this input.
+        """
+        try:
+            value = self._expression.eval(data=dict(activation))
+        except RuntimeError as e:  # the runtime raises for some failures and returns errors for others
+            raise CelEvalError(str(e)) from e
+        if value.type() == _T.ERROR:
+            raise CelEvalError(_STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]"))
+        return value.plain_value()
+
+
+def compile_expression(expression: str, *, variables: Sequence[str]) -> Program:
+    """Parse and type-check an expression once.
+
+    Args:
+        expression: the CEL source.
+        variables: the names of the top-level variables (each is `dyn`).
+
+    Returns:
+        The compiled program.
+
+    Raises:
+        CelCompileError: a syntax or type error (with its line and column), or too long.
+    """
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise CelCompileError(
+            f"the expression is {len(expression)} characters long; "
+            f"the API server allows {MAX_EXPRESSION_LENGTH}"
+        )
+    names = tuple(sorted(set(variables)))
+    environment = _environment(names)
+    try:
+        compiled = environment.compile(expression)
+    except RuntimeError as e:
+        raise _compile_error(str(e)) from e
+    return Program(expression, names, compiled)
+
+
+_STRINGS = re.compile(
+    r"""(?:[rRbB]{0,2})("{3}[\s\S]*?"{3}|'{3}[\s\S]*?'{3}|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')"""
+)
+
+
+def reads_variable(expression: str, name: str) -> bool:
+    """Whether the expression reads the top-level variable `name` (outside string literals)."""
+    return re.search(rf"(?<![\w.]){re.escape(name)}\b", _STRINGS.sub('""', expression)) is not None
+
+
+def uses_authorizer(expression: str) -> bool:
+    """Whether the expression reads `authorizer` (outside string literals)."""
+    return reads_variable(expression, "authorizer")

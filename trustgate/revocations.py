@@ -1,0 +1,106 @@
+"""Revoking verification summaries: the record `trustgate summaries revoke` appends, and reading them back.
+
+Owns: a revocation as a decision-log record (gate `summaries-revoke`, the revoked
+digest as its image evidence, so `trustgate log query --image DIGEST` finds it
+beside the decisions it affects), and `Revocations`, which the gate hands to the
+image verifier: the revoked digests, read again from the log at most every
+`images.summaries.accept.revocationRefreshSeconds`. A digest is either a
+summary's (the bundle's sha256: that summary no longer counts) or an image's
+(no summary of that image counts). Leaves out: judging summaries
+(`trustgate.artifacts.summaries`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from trustgate.model import Decision, Mode
+
+GATE: Final = "summaries-revoke"
+SOURCE: Final = "revoked"
+
+
+def revocation_record(digest: str, *, reason: str, actor: Any = None) -> dict[str, Any]:
+    """The decision-log record revoking every summary for `digest` (an image's or a summary's).
+
+    Raises:
+        CanonicalError: not encodable (never for a digest and a reason).
+    """
+    from trustgate.decisions.record import Actor, DecisionContext, ImageEvidence, build_record
+
+    decision = Decision(
+        gate=GATE,
+        mode=Mode.ENFORCE,
+        results=[],
+        notes=[f"verification summaries for {digest} revoked" + (f": {reason}" if reason else "")],
+    )
+    context = DecisionContext(
+        actor=actor if actor is not None else Actor(),
+        images=(ImageEvidence(f"revoked:{digest}", digest, SOURCE, {"revoked": digest, "reason": reason}),),
+    )
+    return build_record(decision, context)
+
+
+def read_revoked(url: str) -> frozenset[str]:
+    """Every digest revoked in the decision log at `url`.
+
+    Raises:
+        DecisionLogError: the store cannot be opened or read.
+    """
+    from trustgate.decisions.log import open_store
+    from trustgate.decisions.store import Filters
+
+    if url.startswith("sqlite:"):
+        path = url[len("sqlite:") :].partition("?")[0]
+        if not Path(path[2:] if path.startswith("//") else path).exists():
+            return frozenset()  # nothing recorded yet (the gate's first decision creates it): none revoked
+    store = open_store(url, create=False)
+    try:
+        revoked = set()
+        for entry in store.query(Filters(gates=(GATE,)), newest_first=False):
+            for image in entry.record().get("subject", {}).get("images", ()):
+                if image.get("source") == SOURCE and isinstance(image.get("digest"), str):
+                    revoked.add(image["digest"])
+        return frozenset(revoked)
+    finally:
+        store.close()
+
+
+class Revocations:
+    """The revoked digests, refreshed at most every `refresh_seconds`; thread-safe.
+
+    A failed refresh raises (the verifier then trusts no summary) until a read succeeds.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        refresh_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        reader: Callable[[str], frozenset[str]] = read_revoked,
+    ) -> None:
+        self.url = url
+        self.refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._reader = reader
+        self._lock = threading.Lock()
+        self._revoked: frozenset[str] = frozenset()
+        self._read_at: float | None = None
+
+    def __call__(self) -> frozenset[str]:
+        """The revoked digests.
+
+        Raises:
+            DecisionLogError: they are due to be read again and cannot be.
+        """
+        with self._lock:
+            now = self._clock()
+            if self._read_at is None or now - self._read_at >= self.refresh_seconds:
+                self._revoked = self._reader(self.url)
+                self._read_at = now
+            return self._revoked

@@ -1,0 +1,170 @@
+"""Evidence an auditor takes away: inclusion proofs and archives they verify offline.
+
+Owns: the inclusion proof of one decision (the JSON `trustgate log prove`
+prints, which `trustgate log verify-proof` checks) and the evidence archive of
+a filtered set: `records.jsonl` (the `log export` lines), `records.csv`,
+`checkpoint.txt` (the signed note every proof is under), `proofs/<id>.json`
+and a README. Leaves out: filtering (`query.py`) and HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from trustgate.decisions import merkle
+from trustgate.decisions.chain import Checkpoint, Entry
+from trustgate.decisions.log import Store
+from trustgate.errors import DecisionLogError
+from trustgate.ui.explain import summary
+
+MAX_ARCHIVE_RECORDS = 10_000  # one archive; more: narrow the filters or use `trustgate log export`
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def export_line(entry: Entry) -> str:
+    """`{"hash", "prev", "record", "seq"}` in RFC 8785 form, as `trustgate log export` writes it."""
+    return (
+        f'{{"hash":"{entry.hash}","prev":"{entry.prev}","record":'
+        + entry.body.decode()
+        + f',"seq":{entry.seq}}}'
+    )
+
+
+def safe_name(name: str) -> str | None:
+    """`name` when it is a plain file name (letters, digits, `.`, `_`, `-`; no path), else None."""
+    return name if _NAME.fullmatch(name) and ".." not in name else None
+
+
+def latest_tree_checkpoint(checkpoints: Iterable[Checkpoint]) -> Checkpoint | None:
+    """The newest checkpoint with a signed note (a tree head proofs can be checked against)."""
+    noted = [c for c in checkpoints if c.note]
+    return max(noted, key=lambda c: c.seq) if noted else None
+
+
+def proof(store: Store, entry: Entry, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The inclusion proof of `entry` under `checkpoint` (call inside `store.snapshot()`).
+
+    Raises:
+        DecisionLogError: the store cannot be read, or its tree does not match the checkpoint.
+    """
+    hashes = store.inclusion_proof(entry.seq - 1, checkpoint.seq)
+    head = checkpoint.tree_head()
+    if head is None or head.root != store.root(checkpoint.seq):
+        raise DecisionLogError(
+            f"the stored Merkle tree does not match the checkpoint at #{checkpoint.seq}",
+            hint="run `trustgate log verify`",
+        )
+    return {
+        "index": entry.seq - 1,
+        "treeSize": checkpoint.seq,
+        "leafHash": merkle.leaf_hash(entry.body).hex(),
+        "hashes": [h.hex() for h in hashes],
+        "checkpoint": checkpoint.note,
+        "record": entry.record(),
+    }
+
+
+def proof_for(store: Store, entry: Entry) -> dict[str, Any] | None:
+    """The proof under the newest signed checkpoint covering `entry`; None when none covers it yet."""
+    with store.snapshot():
+        covering = [c for c in store.checkpoints() if c.note and c.seq >= entry.seq]
+        if not covering:
+            return None
+        return proof(store, entry, max(covering, key=lambda c: c.seq))
+
+
+def vkey_of(checkpoint: Checkpoint) -> str:
+    """The verifier key (vkey) of the key that signed `checkpoint`, for the auditor to compare."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from trustgate.decisions.note import NoteVerifier
+
+    raw = base64.b64decode(checkpoint.public_key)
+    return NoteVerifier.ed25519(Ed25519PublicKey.from_public_bytes(raw)).vkey()
+
+
+CSV_FIELDS = ["seq", "id", "time", "gate", "verdict", "namespaces", "objects", "commit", "rules", "actors"]
+CSV_FIELDS += ["exceptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    data: bytes
+    records: int
+    proven: int  # records with a proof in the archive (the rest are newer than the checkpoint)
+
+
+def build_archive(store: Store, entries: Iterable[Entry], *, description: str) -> Archive:
+    """A zip of the entries (oldest first), the latest signed checkpoint and a proof of each covered entry.
+
+    Call inside `store.snapshot()`, so the records, checkpoint and proofs agree.
+
+    Raises:
+        DecisionLogError: the store cannot be read, or its tree does not match the checkpoint.
+    """
+    checkpoint = latest_tree_checkpoint(store.checkpoints())
+    jsonl = io.StringIO()
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    buffer = io.BytesIO()
+    records = proven = 0
+    uncovered: list[str] = []
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for entry in entries:
+            records += 1
+            jsonl.write(export_line(entry) + "\n")
+            row = summary(entry)
+            writer.writerow(
+                {k: " ".join(v) if isinstance(v, list) else v for k, v in row.items() if k in CSV_FIELDS}
+            )
+            if checkpoint is not None and entry.seq <= checkpoint.seq:
+                body = json.dumps(proof(store, entry, checkpoint), indent=2) + "\n"
+                archive.writestr(f"proofs/{entry.id}.json", body)
+                proven += 1
+            else:
+                uncovered.append(entry.id)
+        archive.writestr("records.jsonl", jsonl.getvalue())
+        archive.writestr("records.csv", table.getvalue())
+        if checkpoint is not None:
+            archive.writestr("checkpoint.txt", checkpoint.note)
+            archive.writestr("signer.vkey", vkey_of(checkpoint) + "\n")
+        archive.writestr("README.txt", _readme(description, records, proven, checkpoint, uncovered))
+    return Archive(buffer.getvalue(), records, proven)
+
+
+def _readme(
+    description: str, records: int, proven: int, checkpoint: Checkpoint | None, uncovered: list[str]
+) -> str:
+    lines = [
+        "trustgate decision log evidence",
+        "",
+        f"Decisions: {description}",
+        f"Records: {records} (records.jsonl: `trustgate log export` lines; records.csv: a summary)",
+    ]
+    if checkpoint is not None:
+        lines += [
+            f"Checkpoint: checkpoint.txt, the signed tree head of the first {checkpoint.seq} records "
+            f"({checkpoint.time}, signed by {checkpoint.key_id})",
+            f"Proofs: {proven} in proofs/, one per record the checkpoint covers",
+            "",
+            "Verify each proof offline with the log's verifier key, the one you hold (not signer.vkey,",
+            "which is only what this log's checkpoint says; compare it with yours):",
+            "",
+            '  for p in proofs/*.json; do trustgate log verify-proof "$p" --verifier-key "$KEY"; done',
+        ]
+    else:
+        lines.append(
+            "No signed tree checkpoint yet: no record can be proven (`trustgate log checkpoint --key`)."
+        )
+    if uncovered and checkpoint is not None:
+        lines += ["", f"Newer than the checkpoint, not yet provable ({len(uncovered)}):", *uncovered]
+    return "\n".join(lines) + "\n"
