@@ -2,10 +2,11 @@
 """Benchmark `trustgate check` against check-jsonschema and checkov.
 
 This script owns the whole benchmark run: it generates a seeded GitOps-style
-corpus of single-document Kubernetes manifests, installs the peer tools into
-virtualenvs of their own (cached outside the repo), times every tool as a child
-process (wall clock and peak RSS via ``os.wait4``), and prints one table with
-the targets.
+corpus of single-document Kubernetes manifests (or takes a directory of real
+ones, ``--corpus``), installs the peer tools into virtualenvs of their own
+(cached outside the repo), times every tool as a child process (wall clock and
+peak RSS via ``os.wait4``), the tools in alternation, and prints one table with
+the targets and the floor: PyYAML's libyaml loader reading the same corpus.
 
 It leaves out installing trustgate itself: it runs ``<repo>/.venv/bin/trustgate``
 (or ``--trustgate PATH``) as it finds it.
@@ -692,6 +693,18 @@ def generate_corpus(root: Path, docs: int, seed: int) -> Corpus:
     return corpus
 
 
+def scan_corpus(root: Path) -> Corpus:
+    """A directory of real manifests (--corpus): its YAML and JSON files, as trustgate walks them."""
+    corpus = Corpus(root=root)
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.endswith((".yaml", ".yml", ".json")):
+                corpus.files += 1
+                corpus.bytes += os.path.getsize(os.path.join(top, name))
+    return corpus
+
+
 # --- Measuring a child process -----------------------------------------------------
 
 
@@ -827,6 +840,7 @@ class ToolResult:
     ok: bool = True
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    floor: bool = False  # not a peer: the floor no checker can go below
 
     @property
     def best(self) -> float:
@@ -845,16 +859,98 @@ class ToolResult:
         return self.maxrss_kib / 1024
 
 
+@dataclass
+class Timed:
+    """A tool made ready to time: its result so far and one timed run (None: it is not ready)."""
+
+    result: ToolResult
+    run_once: Callable[[], None] | None = None
+
+
+def _failed(result: ToolResult, note: str) -> Timed:
+    result.ok = False
+    result.note += note
+    return Timed(result)
+
+
+def bytecode_env(work: Path) -> dict[str, str]:
+    """An environment in which Python caches bytecode, in the temp dir.
+
+    trustgate runs from an editable install: with PYTHONDONTWRITEBYTECODE set
+    (as on some CI machines) it would compile every module on every run, which
+    an installed package (and each peer, compiled by pip) never does.
+    """
+    env = child_env({"PYTHONPYCACHEPREFIX": str(work / "pycache")})
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+# --- The floor: PyYAML's libyaml loader, alone -----------------------------------------------
+
+FLOOR_SCRIPT = """\
+import os, sys, yaml
+docs = errors = 0
+for top, dirs, files in os.walk(sys.argv[1]):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    for name in sorted(files):
+        if name.endswith((".yaml", ".yml", ".json")):
+            with open(os.path.join(top, name), "rb") as f:
+                data = f.read()
+            try:
+                docs += sum(d is not None for d in yaml.load_all(data, Loader=yaml.CSafeLoader))
+            except yaml.YAMLError:
+                errors += 1
+print(docs, errors)
+"""
+
+
+def bench_floor(python: Path, corpus: Corpus, work: Path) -> Timed:
+    """`yaml.load_all(data, Loader=yaml.CSafeLoader)` over every file: the cost of reading it at all.
+
+    A child process like the tools (interpreter start, import, walk, read, parse),
+    with the Python of trustgate's venv, which has PyYAML built with libyaml.
+    """
+    result = ToolResult("floor: PyYAML CSafeLoader", "parse only", corpus.documents, floor=True)
+    if not os.access(python, os.X_OK):
+        return _failed(result, f"{python} not found; the floor needs trustgate's venv")
+    env = bytecode_env(work)
+    argv = [str(python), "-c", FLOOR_SCRIPT, str(corpus.root)]
+    out, err = work / "floor.out", work / "floor.stderr"
+    check = subprocess.run(
+        [str(python), "-c", "import yaml; yaml.CSafeLoader"], env=env, capture_output=True, timeout=60
+    )
+    if check.returncode != 0:
+        return _failed(result, "PyYAML without libyaml (no CSafeLoader) in trustgate's venv")
+    warm = run_measured(argv, cwd=work, env=env, stdout=out, stderr=err)  # untimed: warm-up, and counts
+    if warm.rc != 0:
+        return _failed(result, f"exit {warm.rc}: {tail(err, 8)}")
+    docs, errors = (int(x) for x in out.read_text().split())
+    result.extra.update(documents=docs, files_not_parsed=errors)
+
+    def run_once() -> None:
+        s = run_measured(argv, cwd=work, env=env, stdout=None, stderr=err)
+        if s.rc != 0:
+            result.ok = False
+            result.note += f"exit {s.rc} on a timed run: {tail(err, 8)}"
+            return
+        result.samples.append(s.wall_s)
+        result.maxrss_kib = max(result.maxrss_kib, s.maxrss_kib)
+
+    return Timed(result, run_once)
+
+
 # --- trustgate ----------------------------------------------------------------------------
 
 
-def bench_trustgate(binary: Path, corpus: Corpus, work: Path, runs: int) -> ToolResult:
+def bench_trustgate(binary: Path, corpus: Corpus, work: Path, *, real_corpus: bool = False) -> Timed:
+    """trustgate ready to time; with `real_corpus`, exit 3 (a document it could not evaluate) counts too."""
     result = ToolResult("trustgate", "schemas + policies", corpus.documents)
+    codes = (0, 1, 3) if real_corpus else (0, 1)
     if not os.access(binary, os.X_OK):
-        result.ok = False
-        result.note = f"{binary} not found or not executable (run `make install`, or pass --trustgate PATH)"
-        return result
-    env = child_env()
+        return _failed(
+            result, f"{binary} not found or not executable (run `make install`, or pass --trustgate PATH)"
+        )
+    env = bytecode_env(work)
     help_out = subprocess.run(
         [str(binary), "check", "--help"], capture_output=True, text=True, env=env, timeout=120
     )
@@ -881,30 +977,30 @@ def bench_trustgate(binary: Path, corpus: Corpus, work: Path, runs: int) -> Tool
     argv, stdout = argv_to(report)
     sanity = run_measured(argv, cwd=work, env=env, stdout=stdout, stderr=err)
     result.extra["argv"] = [*argv[:1], "check", "<corpus>", *argv[3:]]
-    if sanity.rc not in (0, 1):
-        result.ok = False
-        result.note += f"exit {sanity.rc}: {tail(err, 8)}"
-        return result
+    if sanity.rc not in codes:
+        return _failed(result, f"exit {sanity.rc}: {tail(err, 8)}")
+    if sanity.rc == 3:
+        result.note += "exit 3: some input could not be evaluated; "
     summary = _trustgate_summary(report)
     if summary is None:
-        result.ok = False
         size = report.stat().st_size if report.exists() else 0
-        result.note += f"could not read a JSON summary from its report ({size} bytes)"
-        return result
+        return _failed(result, f"could not read a JSON summary from its report ({size} bytes)")
     result.extra.update(summary)
     if summary.get("documents") != corpus.documents:
         result.note += f"reports {summary.get('documents')} documents, corpus has {corpus.documents}; "
 
     argv, stdout = argv_to(Path(os.devnull))
-    for _ in range(runs):
+
+    def run_once() -> None:
         s = run_measured(argv, cwd=work, env=env, stdout=stdout, stderr=err)
-        if s.rc not in (0, 1):
+        if s.rc not in codes:
             result.ok = False
             result.note += f"exit {s.rc} on a timed run: {tail(err, 8)}"
-            return result
+            return
         result.samples.append(s.wall_s)
         result.maxrss_kib = max(result.maxrss_kib, s.maxrss_kib)
-    return result
+
+    return Timed(result, run_once)
 
 
 def _trustgate_summary(report: Path) -> dict[str, Any] | None:
@@ -1032,8 +1128,11 @@ SELFTEST_BAD = SELFTEST_GOOD.replace("replicas: 1", 'replicas: "one"').replace(
 )
 
 
-def bench_check_jsonschema(venv: Path, corpus: Corpus, work: Path, runs: int) -> ToolResult:
+def bench_check_jsonschema(venv: Path, corpus: Corpus, work: Path) -> Timed:
     result = ToolResult("check-jsonschema", "schemas only", corpus.documents)
+    if not corpus.by_kind:  # not a failure: nothing to time
+        result.note = "skipped: with --corpus there is no one schema per file to give it"
+        return Timed(result)
     exe = venv / "bin" / "check-jsonschema"
     env = child_env()
     kinds = sorted(corpus.by_kind)
@@ -1058,14 +1157,13 @@ def bench_check_jsonschema(venv: Path, corpus: Corpus, work: Path, runs: int) ->
         if proc.returncode != want_rc or (
             name == "bad.yaml" and not ("imagePullPolicyy" in text and "'one'" in text)
         ):
-            result.ok = False
-            result.note = (
-                f"self-test on {name}: exit {proc.returncode}, want {want_rc}: {text.strip()[-600:]}"
+            return _failed(
+                result, f"self-test on {name}: exit {proc.returncode}, want {want_rc}: {text.strip()[-600:]}"
             )
-            return result
 
-    failed_files: set[str] = set()
-    for i in range(runs):
+    def run_once() -> None:
+        first = not result.samples
+        failed_files: set[str] = set()
         total = 0.0
         for kind in kinds:
             out = work / f"cjs.{kind}.out"
@@ -1075,20 +1173,24 @@ def bench_check_jsonschema(venv: Path, corpus: Corpus, work: Path, runs: int) ->
             if s.rc not in (0, 1):
                 result.ok = False
                 result.note = f"{kind}: exit {s.rc}: {tail(err, 8)}"
-                return result
+                return
             total += s.wall_s
             result.maxrss_kib = max(result.maxrss_kib, s.maxrss_kib)
-            if i == 0:
+            if first:
                 failed_files |= _cjs_failed_files(out)
         result.samples.append(total)
-    result.extra["invocations_per_run"] = len(kinds)
-    result.extra["files_with_errors"] = len(failed_files)
-    result.extra["injected_schema_errors"] = len(corpus.schema_error_files)
-    if failed_files != corpus.schema_error_files:
-        missed = sorted(corpus.schema_error_files - failed_files)[:3]
-        extra = sorted(failed_files - corpus.schema_error_files)[:3]
-        result.note = f"schema errors differ from the injected ones: missed {missed}, unexpected {extra}"
-    return result
+        if first:
+            result.extra["invocations_per_run"] = len(kinds)
+            result.extra["files_with_errors"] = len(failed_files)
+            result.extra["injected_schema_errors"] = len(corpus.schema_error_files)
+            if failed_files != corpus.schema_error_files:
+                missed = sorted(corpus.schema_error_files - failed_files)[:3]
+                extra = sorted(failed_files - corpus.schema_error_files)[:3]
+                result.note = (
+                    f"schema errors differ from the injected ones: missed {missed}, unexpected {extra}"
+                )
+
+    return Timed(result, run_once)
 
 
 def _cjs_failed_files(out: Path) -> set[str]:
@@ -1102,7 +1204,7 @@ def _cjs_failed_files(out: Path) -> set[str]:
 # --- checkov ------------------------------------------------------------------------------------
 
 
-def bench_checkov(venv: Path, corpus: Corpus, work: Path, runs: int) -> ToolResult:
+def bench_checkov(venv: Path, corpus: Corpus, work: Path) -> Timed:
     result = ToolResult("checkov", "policies (built-in)", corpus.documents)
     exe = venv / "bin" / "checkov"
     env = child_env()
@@ -1118,24 +1220,26 @@ def bench_checkov(venv: Path, corpus: Corpus, work: Path, runs: int) -> ToolResu
         "json",
         "--skip-download",
     ]
-    for i in range(runs):
+
+    def run_once() -> None:
         out = work / "checkov.out.json"
         err = work / "checkov.stderr"
         s = run_measured(argv, cwd=work, env=env, stdout=out, stderr=err)
         if s.rc not in (0, 1):  # 1 = failed checks
             result.ok = False
             result.note = f"exit {s.rc}: {tail(err, 8)}"
-            return result
-        result.samples.append(s.wall_s)
-        result.maxrss_kib = max(result.maxrss_kib, s.maxrss_kib)
-        if i == 0:
+            return
+        if not result.samples:
             summary = _checkov_summary(out)
             if summary is None or not summary.get("failed"):
                 result.ok = False
                 result.note = f"no failed checks in its output; did it scan? {tail(err, 8)}"
-                return result
+                return
             result.extra.update(summary)
-    return result
+        result.samples.append(s.wall_s)
+        result.maxrss_kib = max(result.maxrss_kib, s.maxrss_kib)
+
+    return Timed(result, run_once)
 
 
 def _checkov_summary(out: Path) -> dict[str, Any] | None:
@@ -1179,7 +1283,7 @@ def print_table(results: list[ToolResult]) -> None:
     ]
     rows = []
     for r in results:
-        both = bool(r.samples and tg.samples) and r is not tg
+        both = bool(r.samples and tg.samples) and r is not tg and not r.floor
         rows.append(
             [
                 r.tool,
@@ -1228,10 +1332,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where the peer virtualenvs live (default %(default)s)",
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument(
+        "--corpus",
+        type=Path,
+        metavar="DIR",
+        help="time a directory of real manifests instead of the generated corpus (check-jsonschema is "
+        "then left out: it takes one schema per invocation)",
+    )
     p.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
     args = p.parse_args(argv)
     if args.docs < 1 or args.runs < 1:
         p.error("--docs and --runs must be positive")
+    if args.corpus is not None:
+        if not args.corpus.is_dir():
+            p.error(f"--corpus {args.corpus}: not a directory")
+        args.corpus = args.corpus.resolve()
 
     work = Path(tempfile.mkdtemp(prefix="trustgate-bench-"))
     try:
@@ -1251,14 +1366,21 @@ def _run(args: argparse.Namespace, work: Path) -> int:
 
     # 1. Corpus.
     t0 = time.perf_counter()
-    corpus = generate_corpus(work / "corpus", args.docs, args.seed)
-    kinds = ", ".join(f"{k} {len(v)}" for k, v in sorted(corpus.by_kind.items()))
-    print(
-        f"corpus: {corpus.files} files, {corpus.documents} documents, {corpus.bytes:,} bytes "
-        f"({corpus.bytes / 1024 / 1024:.1f} MiB) in {time.perf_counter() - t0:.1f} s"
-    )
-    print(f"  kinds: {kinds}")
-    print("  injected: " + ", ".join(f"{k} {v}" for k, v in sorted(corpus.injected.items())))
+    if args.corpus is not None:
+        corpus = scan_corpus(args.corpus)
+        print(
+            f"corpus: {corpus.root}, {corpus.files} YAML/JSON files, {corpus.bytes:,} bytes "
+            f"({corpus.bytes / 1024 / 1024:.1f} MiB); documents counted by the floor's run"
+        )
+    else:
+        corpus = generate_corpus(work / "corpus", args.docs, args.seed)
+        kinds = ", ".join(f"{k} {len(v)}" for k, v in sorted(corpus.by_kind.items()))
+        print(
+            f"corpus: {corpus.files} files, {corpus.documents} documents, {corpus.bytes:,} bytes "
+            f"({corpus.bytes / 1024 / 1024:.1f} MiB) in {time.perf_counter() - t0:.1f} s"
+        )
+        print(f"  kinds: {kinds}")
+        print("  injected: " + ", ".join(f"{k} {v}" for k, v in sorted(corpus.injected.items())))
     print()
 
     # 2. Peers.
@@ -1276,28 +1398,49 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                 print(f"  {name}: reused")
         print()
 
-    # 3. Timed runs.
-    results: list[ToolResult] = []
-    steps: list[tuple[str, Callable[[], ToolResult]]] = [
-        ("trustgate", lambda: bench_trustgate(args.trustgate, corpus, _sub(work, "trustgate"), args.runs)),
+    # 3. Ready every tool (warm-up, self-tests), then time them in alternation: round i
+    # runs each tool once, starting one further along, so that a slow spell of this
+    # shared machine falls on all of them rather than on whichever ran then.
+    floor_python = args.trustgate.parent / "python"
+    steps: list[tuple[str, Callable[[], Timed]]] = [
+        ("the floor", lambda: bench_floor(floor_python, corpus, _sub(work, "floor"))),  # counts a real corpus
+        (
+            "trustgate",
+            lambda: bench_trustgate(
+                args.trustgate, corpus, _sub(work, "trustgate"), real_corpus=args.corpus is not None
+            ),
+        ),
     ]
     if not args.skip_peers:
         venvs = {i.name: i.venv for i in installs}
         steps += [
             (
                 "check-jsonschema",
-                lambda: bench_check_jsonschema(
-                    venvs["check-jsonschema"], corpus, _sub(work, "cjs"), args.runs
-                ),
+                lambda: bench_check_jsonschema(venvs["check-jsonschema"], corpus, _sub(work, "cjs")),
             ),
-            ("checkov", lambda: bench_checkov(venvs["checkov"], corpus, _sub(work, "checkov"), args.runs)),
+            ("checkov", lambda: bench_checkov(venvs["checkov"], corpus, _sub(work, "checkov"))),
         ]
+    timed: list[Timed] = []
     for name, step in steps:
-        print(f"timing {name} ...", flush=True)
-        r = step()
+        print(f"preparing {name} ...", flush=True)
+        timed.append(step())
+        if name == "the floor" and args.corpus is not None and timed[-1].result.extra:
+            corpus.documents = timed[-1].result.extra["documents"]  # a real corpus: count what parses
+            timed[-1].result.documents = corpus.documents
+    timed.sort(key=lambda t: t.result.floor)  # trustgate first, the floor last (stable)
+    for i in range(args.runs):
+        print(f"round {i + 1} of {args.runs} ...", flush=True)
+        for t in timed[i % len(timed) :] + timed[: i % len(timed)]:
+            if t.run_once is not None and t.result.ok:
+                t.run_once()
+    results = [t.result for t in timed]
+    for r in results:
         status = f"{', '.join(f'{s:.2f}' for s in r.samples)} s" if r.samples else "no timing"
-        print(f"  {status}" + ("" if r.ok else "  FAILED") + (f"  [{r.note.strip()}]" if r.note else ""))
-        results.append(r)
+        print(
+            f"  {r.tool}: {status}"
+            + ("" if r.ok else "  FAILED")
+            + (f"  [{r.note.strip()}]" if r.note else "")
+        )
     print()
 
     # 4. Report.
@@ -1313,7 +1456,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             )
         )
     for r in results[1:]:
-        if r.tool == "check-jsonschema" and r.extra:
+        if r.tool == "check-jsonschema" and r.extra.get("invocations_per_run"):
             print(
                 f"check-jsonschema: {r.extra['files_with_errors']} files with schema errors "
                 f"(injected {r.extra['injected_schema_errors']}), "
@@ -1328,9 +1471,18 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             )
     print()
 
+    floor = next((r for r in results if r.floor and r.samples), None)
+    floor_ratio = tg.best / floor.best if floor is not None and tg.samples else None
+    if floor is not None and floor_ratio is not None:
+        print(
+            f"trustgate vs the floor: {floor_ratio:.2f}x the time PyYAML's CSafeLoader takes to parse the "
+            f"corpus alone ({tg.best:.3f} s against {floor.best:.3f} s, best of each)"
+        )
+        if floor.extra.get("files_not_parsed"):
+            print(f"  the floor could not parse {floor.extra['files_not_parsed']} files")
     ratios: dict[str, dict[str, float]] = {}
     for r in results[1:]:
-        if tg.samples and r.samples:
+        if tg.samples and r.samples and not r.floor:
             ratios[r.tool] = {
                 "speedup": r.best / tg.best,
                 "memory_ratio": r.maxrss_kib / max(tg.maxrss_kib, 1),
@@ -1404,6 +1556,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                 for r in results
             ],
             "ratios": ratios,
+            "trustgate_over_floor": floor_ratio,
             "targets": [
                 {"target": t[0], "value": t[1], "verdict": v} for t, v in zip(targets, verdicts, strict=True)
             ],

@@ -151,7 +151,7 @@ class SummaryVerifier:
 class SummaryAcceptance:
     """`images.rules[].summaries.accept`: when a signed verification summary stands in for verifying."""
 
-    verifiers: tuple[SummaryVerifier, ...]
+    verifiers: tuple[SummaryVerifier, ...]  # one id may appear with several keys (rotation): any may sign
     max_age_seconds: float = 86_400.0  # seconds; a summary older than this is ignored
     same_policy: bool = True  # the summary's policy digest must be this rule's own
     clock_skew_seconds: float = 60.0  # seconds a summary may claim to come from the future

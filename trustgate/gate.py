@@ -10,6 +10,7 @@ request arrives (CLI, webhook, git) and how the decision is rendered.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime as dt
 import fnmatch
@@ -291,22 +292,18 @@ class Gate:
             return gatekeeper.implied(resultant, text) if resultant is not None else text
 
         matched, unknown = evaluator.matching(review, generated=generated)
-        out = [
-            Finding(
-                rule=constraint.id,
-                severity=Severity.WARNING,
-                rule_severity=Severity.WARNING,
-                message=message(
-                    f"Namespace {namespace!r} is not in the change set or the Gatekeeper inventory, "
-                    "so the constraint's namespaceSelector cannot be evaluated"
-                ),
-                source="gatekeeper",
-                fix="add the Namespace object to manifests.gatekeeper.inventory",
-                path=path,
-                policy=f"gatekeeper:{constraint.kind.lower()}",
+        # A namespaceSelector whose Namespace is not given cannot be decided: fail closed. The
+        # constraint is evaluated as if it matched; a deny it would give is "could not evaluate".
+        undecided = {constraint.id: namespace for constraint, namespace in unknown}
+        matched = [*matched, *(constraint for constraint, _ in unknown)]
+
+        def why(constraint_id: str) -> str:
+            return (
+                f"the namespaceSelector of {constraint_id} could not be decided: Namespace "
+                f"{undecided[constraint_id]!r} is not in the change set or the Gatekeeper inventory"
             )
-            for constraint, namespace in unknown
-        ]
+
+        out: list[Finding] = []
         skip = self.config.gatekeeper.skip_unsupported
         for constraint in evaluator.matching(review, generated=generated, skipped=True)[0]:
             template = evaluator.set.templates[constraint.kind]
@@ -342,6 +339,7 @@ class Gate:
                     fix="fix the Gatekeeper template: it failed on this document",
                 ),
             ]
+        undecided_hit: set[str] = set()
         for violation in violations:
             constraint = violation.constraint
             if violation.disagreement:  # --gatekeeper-engine both: which verdict holds is unknown
@@ -361,11 +359,33 @@ class Gate:
             metadata: dict[str, Any] = {"details": dict(violation.details)} if violation.details else {}
             if resultant is not None:
                 metadata["impliedBy"] = resultant.template.name
+            text = violation.message
+            if constraint.id in undecided:
+                undecided_hit.add(constraint.id)
+                if constraint_mode == Mode.ENFORCE:
+                    out.append(
+                        Finding(
+                            rule=constraint.id,
+                            severity=Severity.ERROR,
+                            message=message(
+                                f"{why(constraint.id)}, and if it selects the Namespace the constraint "
+                                f"denies: {text}"
+                            ),
+                            source="engine",
+                            fix="give the Namespace via --inventory (manifests.gatekeeper.inventory) "
+                            "or the change set",
+                            path=path,
+                            policy=f"gatekeeper:{constraint.kind.lower()}",
+                            metadata=metadata,
+                        )
+                    )
+                    continue
+                text = f"{text} (if the namespaceSelector selects it: {why(constraint.id)})"
             out.append(
                 Finding(
                     rule=constraint.id,
                     severity=_severity(True, constraint_mode),
-                    message=message(violation.message),
+                    message=message(text),
                     source="gatekeeper",
                     path=gatekeeper.container_path(resultant, violation.message)
                     if resultant is not None
@@ -374,6 +394,19 @@ class Gate:
                     metadata=metadata,
                 )
             )
+        out.extend(
+            Finding(
+                rule=constraint.id,
+                severity=Severity.INFO,
+                rule_severity=Severity.INFO,
+                message=message(f"{why(constraint.id)}; the constraint passes either way"),
+                source="gatekeeper",
+                path=path,
+                policy=f"gatekeeper:{constraint.kind.lower()}",
+            )
+            for constraint, _ in unknown
+            if constraint.id not in undecided_hit
+        )
         return out
 
     # -- ValidatingAdmissionPolicies -----------------------------------------
@@ -588,7 +621,10 @@ class Gate:
             InputError: a named path does not exist (nothing was evaluated).
         """
         started = time.perf_counter()
-        units = loader.plan(paths, stdin=stdin, exclude=self.config.exclude, suffixes=loader.DATA_SUFFIXES)
+        hidden: list[str] = []
+        units = loader.plan(
+            paths, stdin=stdin, exclude=self.config.exclude, suffixes=loader.DATA_SUFFIXES, hidden=hidden
+        )
         gk_inventory = self._gk is not None and (self._gk.uses_inventory or self._gk.needs_namespaces)
         if gk_inventory or self.combine or self._vap is not None:
             # Constraints that read data.inventory see the whole change set: read it first.
@@ -603,7 +639,14 @@ class Gate:
         if self.combine:
             results.append(self._evaluate_combined([d for docs, _ in self._preread.values() for d in docs]))
         self._preread = {}
-        return self._record(self._decision(gate, results, started), context)
+        decision = self._decision(gate, results, started)
+        if hidden:
+            shown = ", ".join(hidden[:5]) + (f" and {len(hidden) - 5} more" if len(hidden) > 5 else "")
+            decision.notes.append(
+                f"skipped {len(hidden)} hidden file(s) in the directories walked: {shown}; "
+                "`kubectl apply -R` would apply them: name them to check them"
+            )
+        return self._record(decision, context)
 
     def evaluate(
         self,
@@ -1229,13 +1272,17 @@ def _registry_client(config: Config) -> Registry:
     )
 
 
-def load_policy_data(config: Config) -> dict[str, Any]:
+def load_policy_data(config: Config) -> rego.PolicyData:
     """The `data` document: data files in order, then the inline `manifests.data`.
+
+    Each document is kept as a source (`<file>:<line>`), so that data which
+    `RegoPolicy` refuses (a value at or below a rule's path) is named by file.
 
     Raises:
         ConfigError: a data file is unreadable, not YAML/JSON, or not a mapping.
     """
     data: dict[str, Any] = {}
+    sources: list[tuple[str, Mapping[str, Any]]] = []
     for path in config.data_files:
         try:
             raw = path.read_bytes()
@@ -1247,9 +1294,12 @@ def load_policy_data(config: Config) -> dict[str, Any]:
                 raise ConfigError(item.message, where=f"{path}:{item.line}")
             if not isinstance(item.value, dict):
                 raise ConfigError("a data file must hold a mapping", where=f"{path}:{item.line}")
+            sources.append((f"{path}:{item.line}", copy.deepcopy(item.value)))  # merging mutates
             _deep_merge(data, item.value)
-    _deep_merge(data, dict(config.data))
-    return data
+    if config.data:
+        sources.append((f"{config.origin}: manifests.data", copy.deepcopy(dict(config.data))))
+    _deep_merge(data, copy.deepcopy(dict(config.data)))
+    return rego.PolicyData(data, sources=sources)
 
 
 def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:

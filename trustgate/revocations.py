@@ -5,8 +5,11 @@ digest as its image evidence, so `trustgate log query --image DIGEST` finds it
 beside the decisions it affects), and `Revocations`, which the gate hands to the
 image verifier: the revoked digests, read again from the log at most every
 `images.summaries.accept.revocationRefreshSeconds`. A digest is either a
-summary's (the bundle's sha256: that summary no longer counts) or an image's
-(no summary of that image counts). Leaves out: judging summaries
+summary's (the sha256 of its signed DSSE payload, `summary_digest`, the same
+however the bundle is encoded: that summary no longer counts) or an image's
+(no summary listing that digest counts, for any of its subjects). Revocations
+recorded before summaries were named by their payload name the bundle as
+stored; they are still matched. Leaves out: judging summaries
 (`trustgate.artifacts.summaries`).
 """
 

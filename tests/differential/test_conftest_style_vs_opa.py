@@ -39,6 +39,11 @@ KNOWN_MODULES: dict[str, str] = {
         "OPA does arithmetic on arbitrary-precision decimals (0.1 + 0.2 = 0.3), regorus on "
         "binary floats (0.30000000000000004): only fractional results differ; ADR 0008"
     ),
+    "corpus:type_errors_through_variables": (
+        "OPA's type checker refuses a module where a wrong type reaches a built-in or a user "
+        "function through a variable or a function's parameters; trustgate refuses only a literal "
+        "operand of a built-in and evaluates the rest (undefined where the type is wrong); ADR 0008"
+    ),
 }
 
 
@@ -125,6 +130,16 @@ def _describe(label: str, name: str, ours: Outcome, reference: Outcome) -> str:
         ),
         # A wildcard inside `not` is unsafe.
         ('deny if not startswith(input.x[_], "a")', "rego_unsafe_var_error", "`_` inside `not`"),
+        # A built-in called with a literal of a type it does not take.
+        ('deny if startswith(5, "a")', "rego_type_error", "rego_type_error: startswith: invalid argument(s)"),
+        ("deny if count(true) > 1", "rego_type_error", "rego_type_error: count: invalid argument(s)"),
+        (
+            'deny if concat(",", [1, 2]) == ""',
+            "rego_type_error",
+            "rego_type_error: concat: invalid argument(s)",
+        ),
+        ('msg := sprintf("%v", "x")', "rego_type_error", "rego_type_error: sprintf: invalid argument(s)"),
+        ('deny if { x := input.x; lower({"a": x}) == "" }', "rego_type_error", "rego_type_error: lower:"),
     ],
 )
 def test_module_opa_refuses_is_refused(body: str, opa_code: str, ours: str) -> None:
@@ -136,6 +151,83 @@ def test_module_opa_refuses_is_refused(body: str, opa_code: str, ours: str) -> N
         rego.RegoPolicy([module])
     assert refused.value.message.startswith(f"p.rego:4: {ours}")
     TALLY["refused modules"] += 1
+
+
+@pytest.mark.parametrize(
+    ("texts", "where"),
+    [
+        (["package p\n\ndefault allow := true\ndefault allow := false\n"], "p0.rego:4"),
+        (["package p\n\ndefault allow := true\n", "package p\n\n\ndefault allow := false\n"], "p1.rego:4"),
+    ],
+)
+def test_multiple_default_rules_are_refused_as_opa_refuses_them(texts: list[str], where: str) -> None:
+    modules = [rego.Module(f"p{i}.rego", t) for i, t in enumerate(texts)]
+    with pytest.raises(OpaError) as raised:
+        opa_engine(modules, v0=False).eval_document("p", {})
+    assert "rego_type_error: multiple default rules data.p.allow found" in raised.value.message
+    with pytest.raises(PolicyError) as refused:
+        rego.RegoPolicy(modules)
+    assert refused.value.message.startswith(
+        f"{where}: rego_type_error: multiple default rules data.p.allow found"
+    )
+    TALLY["refused modules"] += 1
+
+
+_RULES = """\
+package p.q
+import rego.v1
+
+deny contains "x" if input.a
+a.b.c := 1
+f(x) := x
+o[k] := 1 if some k in ["k"]
+default allow := false
+"""
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"p": {"q": {"deny": []}}},
+        {"p": {"q": {"deny": None}}},
+        {"p": {"q": {"deny": {}}}},
+        {"p": {"q": {"deny": {"x": 1}}}},
+        {"p": {"q": {"f": 1}}},
+        {"p": {"q": {"o": {"k": 2}}}},
+        {"p": {"q": {"allow": True}}},
+        {"p": {"q": {"a": {"b": {"c": {}}}}}},
+        {"p": {"q": {"a": {"b": 1}}}},
+        {"p": {"q": 1}},
+        {"p": None},
+        {"p": [1]},
+        {"trustgate_internal_aggregate": {"findings": {}}},
+        # beside the rules: accepted by both
+        {"p": {}},
+        {"p": {"q": {}}},
+        {"p": {"q": {"other": 1}, "r": 2}},
+        {"p": {"q": {"a": {"x": 1}}}},
+        {"p": {"q": {"a": {"b": {"x": 1}}}}},
+        {"q": {"deny": []}},
+    ],
+)
+def test_data_at_or_below_a_rule_is_refused_as_opa_refuses_it(data: dict[str, Any]) -> None:
+    module = rego.Module("p.rego", _RULES)
+    try:
+        opa_engine([module], v0=False, data=data).eval_document("p", {"a": True})
+        opa_refuses = False
+    except OpaError as e:
+        assert "conflicting rule for data path" in e.message, e.message
+        opa_refuses = True
+    if "trustgate_internal_aggregate" in data:  # trustgate's own rule: OPA has none there
+        opa_refuses = True
+    try:
+        rego.RegoPolicy([module], data=data)
+        ours = False
+    except PolicyError as e:
+        assert "conflicts with rule" in e.message and "rego_compile_error" in e.message, e.message
+        ours = True
+    assert ours == opa_refuses
+    TALLY["refused modules" if ours else "corpus"] += 1
 
 
 def test_bundled_policies_match_opa() -> None:

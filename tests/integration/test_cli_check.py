@@ -515,3 +515,54 @@ def test_malformed_toml_names_file_and_line(write: Write) -> None:
     assert code == 3
     finding = json.loads(out)["results"][0]["findings"][0]
     assert finding["rule"] == "input/invalid-toml" and "invalid TOML" in finding["message"]
+
+
+def test_hidden_files_in_a_walked_directory_are_named_in_a_note(write: Write) -> None:
+    """A hidden manifest is not checked by a directory walk, but never skipped silently."""
+    write("deploy/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    hidden = write("deploy/.pod.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n")
+    code, out, _ = run("check", "--format", "json", str(hidden.parent))
+    report = json.loads(out)
+    assert code == 0 and report["summary"]["documents"] == 1
+    assert any("skipped 1 hidden file" in n and str(hidden) in n for n in report["notes"]), report["notes"]
+    code, out, _ = run("check", "--format", "json", str(hidden))  # named: checked
+    assert json.loads(out)["summary"]["documents"] == 1 and not json.loads(out)["notes"]
+
+
+PRIVILEGED_POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec:\n  containers:\n"
+    "    - name: c\n      image: nginx:1.27\n      securityContext: {privileged: true}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ('{"trustgate": {"lib": {"k8s": {"workload": null}}}}', "trustgate.lib.k8s.workload"),
+        ('{"trustgate": {"pss": {"baseline": {"deny": []}}}}', "trustgate.pss.baseline.deny"),
+        ('{"trustgate": {"pss": {"baseline": 1}}}', "trustgate.pss.baseline"),
+    ],
+)
+def test_data_file_cannot_replace_a_bundled_rule(write: Write, data: str, path: str) -> None:
+    # OPA: rego_compile_error "conflicting rule for data path ... found"; regorus let the data win.
+    data_file = write("data.json", data)
+    code, _, err = run("check", "--no-color", "-d", str(data_file), str(write("pod.yaml", PRIVILEGED_POD)))
+    assert code == 3
+    assert f"{data_file}:1: data `{path}` conflicts with rule" in err
+
+
+def test_data_cannot_replace_a_user_rule_from_a_file_or_the_config(policy: str, write: Write) -> None:
+    bad = str(write("bad.yaml", BAD_POD))
+    data_file = write("data.yaml", "main:\n  deny: []\n")
+    code, _, err = check(policy, "-d", str(data_file), bad)
+    assert code == 3 and f"{data_file}:1: data `main.deny` conflicts with rule `data.main.deny`" in err
+    config = write(
+        "trustgate.yaml",
+        f"apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n    - path: {policy}\n"
+        "  data: {main: {warn: {}}}\n",
+    )
+    code, _, err = run("check", "--no-builtin", "-c", str(config), bad)
+    assert code == 3 and f"{config}: manifests.data: data `main.warn` conflicts" in err
+    beside = write("beside.yaml", "main:\n  settings: {strict: true}\n")  # beside the rules: as OPA
+    code, out, _ = check(policy, "-d", str(beside), bad)
+    assert code == 1 and "no-latest" in out

@@ -137,6 +137,65 @@ def test_check_reports_constraint_findings_like_any_other(write: Write) -> None:
     assert "uses a disallowed tag <nginx:latest>" in findings[0]["message"]
 
 
+NO_LATEST_IN_PROD = """\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8snolatest}
+spec:
+  crd: {spec: {names: {kind: K8sNoLatest}}}
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8snolatest
+      violation[{"msg": msg}] {
+        c := input.review.object.spec.containers[_]
+        endswith(c.image, ":latest")
+        msg := sprintf("container %v uses :latest", [c.name])
+      }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sNoLatest
+metadata: {name: prod}
+spec:
+  match:
+    kinds: [{apiGroups: [""], kinds: ["Pod"]}]
+    namespaceSelector: {matchLabels: {env: prod}}
+"""
+
+
+@pytest.mark.parametrize(("image", "code", "severity", "source"), [
+    ("nginx:latest", 3, "error", "engine"), ("nginx:1.27", 0, "info", "gatekeeper"),
+])  # fmt: skip
+def test_undecidable_namespace_selector_fails_closed(
+    write: Write, image: str, code: int, severity: str, source: str
+) -> None:
+    pod = write("m/pod.yaml", POD.replace("default", "prod").replace("nginx:latest", image))
+    policy = write("gk/t.yaml", NO_LATEST_IN_PROD)
+    got, out, _ = run(
+        "check", str(pod), "--no-builtin", "--no-schemas", "--format", "json", "--gatekeeper", str(policy)
+    )
+    assert got == code
+    [finding] = json.loads(out)["results"][0]["findings"]
+    assert (finding["rule"], finding["severity"], finding["source"]) == ("K8sNoLatest/prod", severity, source)
+    assert (
+        "namespaceSelector of K8sNoLatest/prod could not be decided: Namespace 'prod'" in finding["message"]
+    )
+    namespace = write(
+        "inv/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod, labels: {env: dev}}\n"
+    )
+    decided, _, _ = run(
+        "check",
+        str(pod),
+        "--no-builtin",
+        "--no-schemas",
+        "--gatekeeper",
+        str(policy),
+        "--inventory",
+        str(namespace),
+    )
+    assert decided == 0  # given the Namespace, the selector is decided: not prod
+
+
 def test_bundled_constraint_sets_by_name_on_the_command_line(write: Write) -> None:
     pod = write(
         "m/pod.yaml",

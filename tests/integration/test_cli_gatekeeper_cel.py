@@ -104,6 +104,18 @@ def test_a_cel_only_template_is_evaluated(write: Write) -> None:
     assert code == 0 and findings(report) == []
 
 
+def test_a_false_match_condition_wins_over_one_that_errors(write: Write) -> None:
+    errs = '              - name: errs\n                expression: "variables.anyObject.spec.missing == 1"\n'
+    text = template().replace("            matchConditions:\n", "            matchConditions:\n" + errs)
+    gk = write("gk/template.yaml", text)
+    paused = write("paused.yaml", DEPLOYMENT + "  paused: true\n")  # errs errors, not-paused is false
+    code, report, _ = check(str(paused), "--gatekeeper", str(gk))
+    assert code == 0 and findings(report) == []
+    code, report, _ = check(str(write("deploy.yaml", DEPLOYMENT)), "--gatekeeper", str(gk))
+    assert code != 0  # none is false and one errored: the error stands
+    assert "matchCondition 'errs' failed" in findings(report)[0]["message"]
+
+
 def test_engine_choice_for_templates_with_rego_and_cel(write: Write) -> None:
     manifests = write("deploy.yaml", DEPLOYMENT)
     gk = write("gk/template.yaml", template(rego=REGO))

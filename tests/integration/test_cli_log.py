@@ -159,7 +159,8 @@ def test_config_section_url_redaction_and_checkpoint_key(
     code, out, _ = run("log", "checkpoint", "-c", str(config))
     assert code == 0 and "checkpoint at #1" in out
     code, out, _ = run("log", "verify", "-c", str(config), "--public-key", str(tmp_path / "pub.pem"))
-    assert code == 0 and "2 checkpoints, signed by sha256:" in out  # the first append's and the manual one
+    # the first append's and the manual one
+    assert code == 0 and "2 stored checkpoints, signed by sha256:" in out
 
 
 def test_prune_cli_keeps_the_chain_verifiable(env: dict[str, str]) -> None:

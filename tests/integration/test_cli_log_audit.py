@@ -347,3 +347,25 @@ def test_a_log_written_before_the_tree_migrates_on_open(url: str, key: Path, tmp
     fill(url, key, 9, 12)
     code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(kept), "--verifier-key", vkey)
     assert code == 0 and "consistent with the kept checkpoint" in out
+
+
+def test_verify_counts_kept_checkpoints_and_does_not_say_none_was_checked(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    fill(url, key, 1, 6)
+    kept = tmp_path / "kept.checkpoint"
+    vkey = keep_checkpoint(url, key, kept)
+    forged = record_at(url, 5)
+    forge(url, {5: decision(5, verdict="allow", time=forged["time"]) | {"id": forged["id"]}})
+
+    code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(kept), "--verifier-key", vkey)
+    # Before: "NOT INTACT" but also "0 checkpoints" and "no signed checkpoint: ... cannot be detected".
+    assert code == 1 and "rewritten" in out
+    assert "0 stored checkpoints; 1 kept checkpoint checked" in out
+    assert "no signed checkpoint" not in out and "cannot be detected" not in out
+    code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(kept), "--verifier-key", vkey,
+                       "-o", "json")  # fmt: skip
+    assert json.loads(out)["keptCheckpoints"] == 1 and json.loads(out)["warnings"] == []
+    # With nothing kept, the warning stands: then nothing could have caught it.
+    code, out, _ = run("log", "verify", "--store", url)
+    assert code == 0 and "0 stored checkpoints" in out and "no signed checkpoint" in out

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -19,7 +20,8 @@ from test_cli_log_audit import decision, forge, record_at
 
 from trustgate.cli.main import main
 from trustgate.config import load_config
-from trustgate.decisions.chain import CheckpointSigner
+from trustgate.decisions.canonical import canonical
+from trustgate.decisions.chain import CheckpointSigner, entry_hash
 from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog, open_store
 from trustgate.decisions.publish import DirectoryPublisher, GitPublisher, Publisher, PublishError
 from trustgate.errors import ConfigError
@@ -140,6 +142,92 @@ def test_log_checkpoint_refuses_with_exit_1_and_says_why(
     assert code == 1
     assert "refusing to sign a checkpoint of 2 records" in err and "records were removed" in err
     assert "Traceback" not in err
+
+
+def rechain(url: str, seq: int, record: dict[str, Any], *, delete_checkpoints: bool) -> None:
+    """Rewrite one record and recompute the chain after it, but leave the genuine Merkle tree."""
+    store = open_store(url)
+    try:
+        with store._write():
+            store._execute(
+                "UPDATE decisions SET record = ?, verdict = ? WHERE seq = ?",
+                (canonical(record), record["verdict"], seq),
+            )
+            rows = store._execute(
+                "SELECT seq, record, prev FROM decisions WHERE seq >= ? ORDER BY seq", (seq,)
+            )
+            prev = rows[0][2]
+            for number, body, _ in rows:
+                digest = entry_hash(prev, bytes(body), int(number))
+                store._execute(
+                    "UPDATE decisions SET prev = ?, hash = ? WHERE seq = ?", (prev, digest, number)
+                )
+                prev = digest
+            store._execute("UPDATE chain_head SET hash = ? WHERE chain = 'main'", (prev,))
+            if delete_checkpoints:
+                store._execute("DELETE FROM checkpoints")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("delete_checkpoints", [True, False])
+def test_a_rewrite_that_leaves_the_genuine_tree_is_not_signed(
+    url: str, key: Path, write: Write, tmp_path: Path, delete_checkpoints: bool
+) -> None:
+    """Before, only the stored tree was compared with the trusted checkpoints: it was intact, so the
+    writer signed the rewritten chain's head (review repro forge2)."""
+    config = write(
+        "trustgate.yaml",
+        f"""\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        decisionLog:
+          url: {url}
+          checkpoint:
+            key: {key}
+            publish:
+              dir: published
+        """,
+    )
+    published = tmp_path / "published"
+    with writer(url, key, DirectoryPublisher(published)) as log:
+        for n in range(3):
+            log.append(decision(n))
+    assert run("log", "checkpoint", "-c", str(config))[0] == 0
+    signed = stored_sizes(url)
+    before = {p.name: p.read_text() for p in published.iterdir()}
+
+    denied = record_at(url, 2)
+    rechain(url, 2, {**decision(2, "allow"), "id": denied["id"], "time": denied["time"]},
+            delete_checkpoints=delete_checkpoints)  # fmt: skip
+    code, _, err = run("log", "checkpoint", "-c", str(config))
+    assert code == 1 and "refusing to sign a checkpoint of 3 records" in err, err
+    if delete_checkpoints:  # nothing but the published root: every record is checked against its leaf
+        assert "record #2 is not the Merkle tree's leaf" in err
+    else:  # the stored checkpoint's signed chain head: the rewritten chain does not lead to it
+        assert "does not lead to the head #3" in err
+    assert stored_sizes(url) == ([] if delete_checkpoints else signed)  # nothing signed
+    assert {p.name: p.read_text() for p in published.iterdir()} == before  # nothing published
+
+    # Appending goes on; a record appended and then rewritten (tree left) is not signed either.
+    with writer(url, key, every_records=1) as log:
+        log.append(decision(3))
+        assert log.checkpoints_refused == 1
+
+
+def test_records_appended_then_rewritten_with_the_tree_left_are_not_signed(url: str, key: Path) -> None:
+    with writer(url, key, every_records=3) as log:
+        for n in range(5):  # signed at #1 (the first commit) and #4; #5 not yet
+            log.append(decision(n))
+        assert log.checkpoints_signed == 2
+        denied = record_at(url, 5)
+        rechain(url, 5, {**decision(5, "allow"), "id": denied["id"], "time": denied["time"]},
+                delete_checkpoints=False)  # fmt: skip
+        log.append(decision(6))
+        log.append(decision(7))  # a checkpoint falls due: #5..#7 are checked against their leaves
+        problems = log.take_problems()
+        assert log.checkpoints_signed == 2 and log.checkpoints_refused == 1
+    assert len(problems) == 1 and "record #5 is not the Merkle tree's leaf" in problems[0].message
 
 
 def test_a_long_running_writer_remembers_what_it_signed(url: str, key: Path) -> None:

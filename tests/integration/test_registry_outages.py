@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,17 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from psycopg import sql
 from support.faults import FaultProxy
 from support.oci_push import CosignSignature, attach_cosign_signatures, push_image, simple_signing_payload
 from support.registry import RegistryProcess
 
+from trustgate.artifacts.cache import Entry, MemoryCache
 from trustgate.artifacts.policy import ImagePolicy
+from trustgate.artifacts.shared import SharedCache
 from trustgate.artifacts.verifier import ImageVerifier
 from trustgate.config import AuthorityConfig, CacheConfig, ImageRule, ImagesSettings, RegistryConfig
-from trustgate.model import ImageResult
+from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci.client import RegistryClient, RegistrySettings
 from trustgate.oci.reference import Reference
 
@@ -264,3 +267,95 @@ def test_a_tampered_cache_row_is_not_trusted(
         conn.execute("UPDATE trustgate_image_cache SET body = %s, mac = %s", (json.dumps(forged), "0" * 64))
     [third] = _worker(config, image)
     assert third["status"] == "failed"
+
+
+CACHE_KEY = b"k" * 16 + b"test-only HMAC key, 48 bytes long!"
+CACHED = "sha256:rule|registry.example/shop/api@sha256:" + "a" * 64
+
+
+def _cached(status: str, wall: list[float], *, fresh: float, stale: float) -> Entry[ImageResult]:
+    """An entry as a replica whose monotonic clock reads `wall[0]` writes it."""
+    problems = [] if status == "verified" else [ImageProblem("image-signature", "signature revoked", "")]
+    result = ImageResult(
+        CACHED.split("|")[1], status, rule="shop", digest="sha256:" + "a" * 64, problems=problems
+    )
+    return Entry(result, wall[0] + fresh, wall[0] + stale)
+
+
+@pytest.fixture
+def replica(postgres_url: str) -> Iterator[Callable[[list[float]], SharedCache]]:
+    """Replicas of the shared cache whose clocks (monotonic and wall) read `wall[0]`."""
+    made: list[SharedCache] = []
+
+    def make(wall: list[float]) -> SharedCache:
+        made.append(
+            SharedCache(
+                url=postgres_url,
+                key=CACHE_KEY,
+                local=MemoryCache(100),
+                clock=lambda: wall[0],
+                wall=lambda: wall[0],
+            )
+        )
+        return made[-1]
+
+    yield make
+    for cache in made:
+        cache.close()
+
+
+def _row(postgres_url: str) -> dict[str, Any]:
+    """The one cache row, every column."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        cursor = conn.execute("SELECT * FROM trustgate_image_cache")
+        [row] = cursor.fetchall()
+        assert cursor.description is not None
+        return {column.name: value for column, value in zip(cursor.description, row, strict=True)}
+
+
+def test_an_older_genuine_cache_row_restored_over_a_newer_one_is_not_trusted(
+    postgres_url: str, replica: Callable[[list[float]], SharedCache]
+) -> None:
+    wall = [1_000_000.0]
+    writer = replica(wall)
+    writer.put(CACHED, _cached("verified", wall, fresh=300, stale=900))  # R1, fresh until +300 s
+    old = _row(postgres_url)
+    wall[0] += 10  # the signature is revoked; a replica verifies again: R2, failed
+    writer.put(CACHED, _cached("failed", wall, fresh=60, stale=60))
+    reader = replica(wall)
+    seen = reader.get(CACHED)
+    assert seen is not None and seen.value.status == "failed"
+    # Whoever can write the table puts back R1, every column of it: a genuine MAC, still fresh.
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        columns = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in old)
+        conn.execute(sql.SQL("UPDATE trustgate_image_cache SET {}").format(columns), list(old.values()))
+    wall[0] += 61  # R2 has expired here, R1 would still be fresh
+    again = reader.get(CACHED)
+    assert again is None or again.value.status == "failed"
+    assert (reader.rolled_back, reader.rejected) == (1, 1)
+    # The writer, which saw R2 (it wrote it), will not take R1 either.
+    writer.local = MemoryCache(100)
+    assert writer.get(CACHED) is None and writer.rolled_back == 1
+
+
+def test_a_writer_never_replaces_a_newer_cache_row_and_a_failure_wins_a_tie(
+    postgres_url: str, replica: Callable[[list[float]], SharedCache]
+) -> None:
+    wall = [2_000_000.0]
+    late, early = replica(wall), replica([wall[0] - 5])
+    late.put(CACHED, _cached("failed", wall, fresh=60, stale=60))
+    # A slower replica finishes an older verification after it: the newer failure stays.
+    early.put(CACHED, _cached("verified", [wall[0] - 5], fresh=300, stale=900))
+    assert json.loads(_row(postgres_url)["body"])["value"]["status"] == "failed"
+    # Written at the same time, a failure wins over a success, in whichever order they arrive.
+    tied = [wall[0] + 100]
+    for first, second in (("verified", "failed"), ("failed", "verified")):
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM trustgate_image_cache")
+        a, b = replica(tied), replica(tied)
+        a.put(CACHED, _cached(first, tied, fresh=60, stale=60))
+        b.put(CACHED, _cached(second, tied, fresh=60, stale=60))
+        assert json.loads(_row(postgres_url)["body"])["value"]["status"] == "failed"
+        reader = replica(tied)
+        got = reader.get(CACHED)
+        assert got is not None and got.value.status == "failed"

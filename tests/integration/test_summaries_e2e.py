@@ -291,12 +291,14 @@ def _bundle(
     when: dt.datetime | None = None,
     predicate_type: str = summaries.VSA_PREDICATE,
     result: str = "PASSED",
+    index: str | None = None,
 ) -> bytes:
+    """A summary of `digest`, or (`index`) of that index listing `digest` as a platform manifest."""
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     stmt = summaries.build_statement(
-        subjects=[("shop", digest)],
-        resource_uri=f"oci://shop@{digest}",
+        subjects=[("shop", index), ("shop", digest)] if index else [("shop", digest)],
+        resource_uri=f"oci://shop@{index or digest}",
         verifier_id=verifier,
         policy_uri="trustgate:images/rules/shop",
         policy_digest=policy_digest,
@@ -353,6 +355,12 @@ CASES: dict[str, tuple[Callable[[Path, str, str], bytes], str]] = {
         "not PASSED",
     ),
     "malformed": (lambda d, digest, policy: b'{"dsseEnvelope": {"payload": "%%%"}}', "malformed"),
+    # Issued for an index, listing this image as one of its platform manifests: it counts only for
+    # the index (the rule judged the platform through the index's signatures, not its own).
+    "platform-of-an-index": (
+        lambda d, digest, policy: _bundle(d / "vsa.pem", digest, policy_digest=policy, index=OTHER),
+        "not its primary subject",
+    ),
 }
 
 
@@ -392,7 +400,33 @@ def test_a_valid_crafted_summary_admits_and_the_policy_digest_is_the_same_at_eve
         admit, deployment(tmp_path, f"{registry.host}/shop/crafted@{image.digest}")
     )
     assert decision.exit_code() == 0 and result.summary is not None
-    assert result.summary["path"] == "summary" and result.summary["digest"] == summaries.bundle_digest(bundle)
+    assert result.summary["path"] == "summary" and result.summary["digest"] == summaries.summary_digest(
+        bundle
+    )
+
+
+def test_a_revoked_summary_does_not_come_back_re_encoded(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, project: Callable[..., Path]
+) -> None:
+    admit = project("admit", accept=True)
+    store = f"sqlite:///{tmp_path / 'admission.db'}"
+    image = push_image(client, f"{registry.host}/shop/respun:v1", content=os.urandom(16))  # never signed
+    deploy = deployment(tmp_path, f"{registry.host}/shop/respun@{image.digest}")
+    bundle = _bundle(tmp_path / "vsa.pem", image.digest, policy_digest=_policy_digest(admit))
+    issuing.attach(client, image.ref, image.digest, bundle, "2026-01-01T00:00:00Z")
+    decision, result = gate_decision(admit, deploy, store=store)
+    assert decision.exit_code() == 0 and result.summary is not None
+    code, output = run("summaries", "revoke", result.summary["digest"], "--store", store)
+    assert code == 0, output
+    # Whoever can push re-attaches the same signed summary, its JSON re-encoded (new bytes, new
+    # referrer, newest first): it is the same summary, and stays revoked.
+    respun = json.dumps(json.loads(bundle), indent=2).encode()
+    issuing.attach(client, image.ref, image.digest, respun, "2026-01-02T00:00:00Z")
+    decision, after = gate_decision(admit, deploy, store=store)
+    assert after.status == "failed" and decision.exit_code() == 1
+    assert after.summary is not None and after.summary["path"] == "full"
+    assert len(after.summary["ignored"]) == 2
+    assert all("revoked" in reason for reason in after.summary["ignored"]), after.summary
 
 
 @pytest.fixture(scope="module")

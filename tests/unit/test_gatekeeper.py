@@ -113,6 +113,37 @@ def test_enforcement_action_maps_to_a_mode(write: Write, action: str, mode: str)
     assert lib.constraints[0].action is not None and lib.constraints[0].action.value == mode
 
 
+def scoped(*entries: tuple[str, list[str]]) -> str:
+    return "scoped\n  scopedEnforcementActions:\n" + "".join(
+        f"    - action: {action}\n      enforcementPoints: [{', '.join(f'{{name: {p}}}' for p in points)}]\n"
+        for action, points in entries
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "mode", "name"),
+    [
+        (scoped(("deny", ["audit.gatekeeper.sh"])), "audit", "dryrun"),  # the webhook does not act
+        (
+            scoped(("warn", ["audit.gatekeeper.sh"]), ("deny", ["validation.gatekeeper.sh"])),
+            "enforce",
+            "deny",
+        ),
+        (scoped(("warn", ['"*"'])), "warn", "warn"),
+        (
+            scoped(("warn", ["validation.gatekeeper.sh"]), ("deny", ['"*"'])),
+            "enforce",
+            "deny",
+        ),  # the strictest
+    ],
+)
+def test_scoped_enforcement_action_is_what_the_webhook_would_do(
+    write: Write, action: str, mode: str, name: str
+) -> None:
+    [constraint] = library(write, action=action).constraints
+    assert constraint.action is not None and (constraint.action.value, constraint.action_name) == (mode, name)
+
+
 def test_parameters_violating_the_schema_name_file_and_constraint(write: Write) -> None:
     with pytest.raises(PolicyError) as raised:
         library(write, max='"three"')
@@ -280,6 +311,42 @@ def test_namespace_selector_needs_the_namespace_object() -> None:
 def test_bad_selector_operator_is_an_error() -> None:
     with pytest.raises(PolicyError, match="operator 'Maybe'"):
         match(labelSelector={"matchExpressions": [{"key": "a", "operator": "Maybe"}]})
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [  # shapes the API server's schema for a constraint refuses: never a crash, never "matches nothing"
+        ({"labelSelector": {"matchLabels": "x"}}, "spec.match.labelSelector.matchLabels must be a mapping"),
+        ({"namespaceSelector": {"matchLabels": "x"}}, "spec.match.namespaceSelector.matchLabels must be"),
+        ({"labelSelector": {"matchLabels": {"a": 1}}}, "matchLabels must be a mapping of strings to strings"),
+        (
+            {"labelSelector": {"matchExpressions": {"key": "a"}}},
+            "labelSelector.matchExpressions must be a list",
+        ),
+        (
+            {"labelSelector": {"matchExpressions": [{"key": "a", "operator": "In", "values": "x"}]}},
+            "labelSelector.matchExpressions[0].values must be a list of strings",
+        ),
+        (
+            {"labelSelector": {"matchExpressions": [{"operator": "Exists"}]}},
+            "matchExpressions[0].key must be a non-empty string",
+        ),
+        (
+            {"kinds": [{"apiGroups": [""], "kinds": "Pod"}]},
+            "spec.match.kinds[0].kinds must be a list of strings",
+        ),
+        ({"kinds": [{"apiGroups": "", "kinds": ["Pod"]}]}, "spec.match.kinds[0].apiGroups must be a list"),
+        ({"kinds": {"kinds": ["Pod"]}}, "spec.match.kinds must be a list"),
+        ({"namespaces": "prod"}, "spec.match.namespaces must be a list of strings"),
+        ({"excludedNamespaces": "kube-system"}, "spec.match.excludedNamespaces must be a list of strings"),
+        ({"name": ["a"]}, "spec.match.name must be a string"),
+    ],
+)
+def test_malformed_match_fields_are_refused(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(PolicyError) as raised:
+        match(**spec)
+    assert message in raised.value.message
+    assert raised.value.where == "c.yaml"
 
 
 # -- review and inventory ----------------------------------------------------

@@ -130,6 +130,15 @@ def test_missing_source_field_cannot_be_expanded() -> None:
         ({"generatedGVK": {}}, "has empty generatedGVK field"),
         ({"applyTo": []}, "must specify ApplyTo"),
         ({"enforcementAction": "block"}, "is not deny, warn or dryrun"),
+        (  # a string would match nothing and expand nothing: refused, as the API server would
+            {"applyTo": [{"groups": "apps", "kinds": ["Deployment"], "versions": ["v1"]}]},
+            r"spec.applyTo\[0\].groups must be a list of strings",
+        ),
+        (
+            {"applyTo": [{"groups": ["apps"], "kinds": "Deployment", "versions": ["v1"]}]},
+            r"spec.applyTo\[0\].kinds must be a list of strings",
+        ),
+        ({"applyTo": {"groups": ["apps"]}}, "spec.applyTo must be a list"),
         (
             {"applyTo": [{"groups": [""], "kinds": ["Pod"], "versions": ["v1"]}]},
             "but also applies to that same kind",

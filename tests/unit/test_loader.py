@@ -105,6 +105,33 @@ def test_kind_list_is_unpacked_with_item_lines(write: Write) -> None:
     assert [(d.kind, d.name, d.source.line) for d in docs] == [("ConfigMap", "one", 4), ("Secret", "two", 7)]
 
 
+@pytest.mark.parametrize(
+    "outer",
+    [
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",  # any kind, not only *List
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+        "note: plain data whose items are objects\n",
+    ],
+)
+def test_any_object_with_an_items_list_is_unpacked_as_kubectl_does(write: Write, outer: str) -> None:
+    """kubectl applies the items of any object with an `items` list: they cannot hide from the checks."""
+    path = write(
+        "hidden.yaml",
+        outer
+        + "items:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: p}\n"
+        + "    spec: {containers: [{name: c, image: x, securityContext: {privileged: true}}]}\n",
+    )
+    docs, problems = read(path)
+    assert problems == []
+    assert [(d.kind, d.name) for d in docs] == [("Pod", "p")]
+
+
+def test_a_data_document_with_an_items_list_of_plain_values_is_not_a_list(write: Write) -> None:
+    path = write("data.yaml", "items: [1, 2]\n")
+    docs, problems = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert problems == [] and [d.obj for d in docs] == [{"items": [1, 2]}]
+
+
 def test_json_file_and_json_list(write: Write) -> None:
     path = write(
         "objs.json",

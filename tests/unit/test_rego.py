@@ -183,3 +183,17 @@ def test_load_modules_skips_hidden_directories_only_below_the_root(
     assert [Path(m.path).name for m in rego.load_modules(root)] == ["main.rego"]
     monkeypatch.chdir(tmp_path / ".github")
     assert [Path(m.path).name for m in rego.load_modules(Path("../.github/policy"))] == ["main.rego"]
+
+
+def test_data_at_a_rule_path_is_refused_naming_the_source_that_set_it() -> None:
+    module = rego.Module("p.rego", 'package main\nimport rego.v1\n\ndeny contains "x" if input.a\n')
+    data = rego.PolicyData(
+        {"main": {"deny": [], "ok": 1}},
+        sources=[("a.yaml:1", {"main": {"deny": []}}), ("b.yaml:1", {"main": {"ok": 1}})],
+    )
+    with pytest.raises(PolicyError) as refused:
+        rego.RegoPolicy([module], data=data)
+    assert refused.value.message.startswith(
+        "a.yaml:1: data `main.deny` conflicts with rule `data.main.deny` (p.rego:4)"
+    )
+    rego.RegoPolicy([module], data={"main": {"ok": 1}})  # beside the rules: accepted

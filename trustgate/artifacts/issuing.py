@@ -22,7 +22,7 @@ from trustgate.artifacts.policy import CompiledRule, ImagePolicy
 from trustgate.config import SummaryIssuing
 from trustgate.model import ImageResult
 from trustgate.oci import mediatypes as mt
-from trustgate.oci.client import Registry, RegistryError, compute_digest
+from trustgate.oci.client import Registry, RegistryError
 from trustgate.oci.reference import Reference
 
 _EMPTY = b"{}"
@@ -86,7 +86,7 @@ class Issuer:
         )
         bundle = summaries.sign_statement(statement, self.key)
         issued: dict[str, Any] = {
-            "digest": compute_digest(bundle),
+            "digest": summaries.summary_digest(bundle),  # what the signature covers: the summary's name
             "verifier": self.settings.verifier_id,
             "timeVerified": statement["predicate"]["timeVerified"],
             "policyDigest": rule.policy_digest,

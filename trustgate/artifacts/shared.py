@@ -11,6 +11,14 @@ cache when the database cannot be reached (sharing saves registry requests;
 it is never a reason to deny or to wait). Leaves out: the TTL, negative and
 stale-if-error policy (`Lookup` applies it to whatever store it is given)
 and what a result means (the verifier).
+
+Rollback: a MAC proves who wrote a row, not that it is the latest. The write
+time is signed with the row, and a row is ordered by (write time, failed over
+verified). A replica never accepts a row older than one it has seen for that
+key (the newest seen per key is kept in memory), and a writer never replaces a
+newer row with an older one (a conditional UPDATE). What is left (ADR 5): a
+replica that never saw the newer row accepts an older, genuine one restored
+by whoever can write the table, within that row's signed fresh window.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import hmac
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -35,15 +44,33 @@ MIN_KEY_BYTES: Final = 32  # bytes of HMAC key; an HMAC-SHA256 key shorter than 
 CONNECT_TIMEOUT_SECONDS: Final = 2  # seconds; a cache that is slow to reach is skipped, not waited for
 STATEMENT_TIMEOUT_MS: Final = 2000  # milliseconds per query, for the same reason
 RECONNECT_AFTER_SECONDS: Final = 10.0  # seconds without trying the database after it failed
-_DOMAIN: Final = b"trustgate image-cache v1\x00"  # separates these MACs from any other use of the key
+SEEN_KEYS_MAX: Final = 100_000  # keys whose newest write time a replica remembers (~100 bytes each)
+# v2 signs the write time: a v1 row (no write time, so no order) restored later never verifies.
+_DOMAIN: Final = b"trustgate image-cache v2\x00"  # separates these MACs from any other use of the key
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS trustgate_image_cache (
     key text PRIMARY KEY,
     body text NOT NULL,
     mac text NOT NULL,
-    stale_until double precision NOT NULL
+    stale_until double precision NOT NULL,
+    written_at double precision NOT NULL DEFAULT 0,
+    failed boolean NOT NULL DEFAULT false
 )
 """
+# The order columns are unsigned copies of what the body signs, so that the database can refuse to
+# go back (readers check the signed values). Tables made by earlier versions get them (altered only
+# when missing: ALTER needs the table's owner).
+_ORDER_COLUMNS: Final = """
+SELECT count(*) FROM information_schema.columns
+WHERE table_name = 'trustgate_image_cache' AND column_name IN ('written_at', 'failed')
+"""
+_ADD_ORDER_COLUMNS: Final = """
+ALTER TABLE trustgate_image_cache
+    ADD COLUMN IF NOT EXISTS written_at double precision NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS failed boolean NOT NULL DEFAULT false
+"""
+
+Version = tuple[float, bool]  # (signed write time, failed): a later write wins; at a tie, a failure
 
 
 class SharedCache:
@@ -78,7 +105,10 @@ class SharedCache:
         self._lock = threading.Lock()  # one connection, one query at a time
         self._conn: psycopg.Connection[Any] | None = None
         self._retry_at = 0.0  # monotonic; the database is not tried before this after it failed
-        self.rejected = 0  # rows whose MAC did not verify (tampered, or signed with another key)
+        self.rejected = 0  # rows not trusted: MAC did not verify (tampered, another key), or rolled back
+        self.rolled_back = 0  # rows with a valid MAC but older than one this process has seen for the key
+        self._seen: OrderedDict[str, Version] = OrderedDict()  # newest version seen per key (bounded)
+        self._seen_lock = threading.Lock()
         self.last_error = ""  # the last database error, for diagnostics
 
     @classmethod
@@ -119,22 +149,41 @@ class SharedCache:
     def put(self, key: str, entry: Entry[ImageResult]) -> None:
         self.local.put(key, entry)
         now, wall = self._clock(), self._wall()
+        failed = entry.value.status != "verified"
         body = json.dumps(
             {
                 "value": encode_result(entry.value),
                 "freshUntil": wall + (entry.fresh_until - now),
                 "staleUntil": wall + (entry.stale_until - now),
+                "writtenAt": wall,
             },
             sort_keys=True,
             separators=(",", ":"),
         )
         stale_until = wall + (entry.stale_until - now)
+        self._saw(key, (wall, failed))
+        # Never over a newer row (another replica's later result, or a failure at the same time).
         self._query(
-            "INSERT INTO trustgate_image_cache (key, body, mac, stale_until) VALUES (%s, %s, %s, %s) "
+            "INSERT INTO trustgate_image_cache (key, body, mac, stale_until, written_at, failed) "
+            "VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (key) DO UPDATE SET body = excluded.body, mac = excluded.mac, "
-            "stale_until = excluded.stale_until",
-            (key, body, self._mac(key, body), stale_until),
+            "stale_until = excluded.stale_until, written_at = excluded.written_at, failed = excluded.failed "
+            "WHERE (trustgate_image_cache.written_at, trustgate_image_cache.failed) "
+            "< (excluded.written_at, excluded.failed)",
+            (key, body, self._mac(key, body), stale_until, wall, failed),
         )
+
+    def _saw(self, key: str, version: Version) -> bool:
+        """Remember `version` as seen for `key`; False when a newer one was seen (a rollback)."""
+        with self._seen_lock:
+            newest = self._seen.get(key)
+            if newest is not None and version < newest:
+                return False
+            self._seen[key] = version
+            self._seen.move_to_end(key)
+            while len(self._seen) > SEEN_KEYS_MAX:
+                self._seen.popitem(last=False)
+            return True
 
     # --- rows ------------------------------------------------------------------------------------
 
@@ -159,8 +208,14 @@ class SharedCache:
             data = json.loads(body)
             value = decode_result(data["value"])
             fresh, stale = float(data["freshUntil"]), float(data["staleUntil"])
+            written = float(data["writtenAt"])
         except (ValueError, KeyError, TypeError):
             self.rejected += 1  # signed but unreadable: another trustgate version's format
+            return None
+        if not self._saw(key, (written, value.status != "verified")):
+            # Genuine but older than a row already seen here: restored over a newer one.
+            self.rejected += 1
+            self.rolled_back += 1
             return None
         now, wall = self._clock(), self._wall()
         return Entry(value, now + (fresh - wall), now + (stale - wall))
@@ -179,6 +234,9 @@ class SharedCache:
                         options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
                     )
                     self._conn.execute(_SCHEMA)
+                    row = self._conn.execute(_ORDER_COLUMNS).fetchone()
+                    if row is None or row[0] < 2:
+                        self._conn.execute(_ADD_ORDER_COLUMNS)
                 except psycopg.Error as e:
                     return self._failed(e)
             try:

@@ -4,8 +4,10 @@ Owns: the in-toto Statement (v1) with a `https://slsa.dev/verification_summary/v
 predicate that a gate issues for an image that passed its rule; signing it
 offline as a Sigstore bundle (DSSE) with a configured key; and judging a
 summary found on an image against a rule's `summaries.accept`: signed by
-the key given for the verifier it names, about this digest, PASSED, under
-this rule's policy digest, fresh, and not revoked. Pure: bytes and mappings
+a key given for the verifier it names, with this digest as its primary
+subject, PASSED, under this rule's policy digest, fresh, and not revoked.
+A summary is named by the sha256 of its signed DSSE payload (`summary_digest`),
+which re-encoding the bundle cannot change. Pure: bytes and mappings
 in, `SummaryError` out for anything wrong with a summary.
 Leaves out: finding and attaching summaries in the registry (the verifier
 and the gate), reading revocations from the decision log (the gate hands
@@ -30,7 +32,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from trustgate.config import SummaryAcceptance
 from trustgate.errors import ConfigError, Error
 from trustgate.oci import mediatypes as mt
-from trustgate.verify import KeyAuthority, VerificationFailed, key_id, load_public_key, verify_bundle
+from trustgate.verify import (
+    KeyAuthority,
+    Statement,
+    VerificationFailed,
+    key_id,
+    load_public_key,
+    verify_bundle,
+)
 
 VSA_PREDICATE: Final = "https://slsa.dev/verification_summary/v1"
 STATEMENT_V1: Final = "https://in-toto.io/Statement/v1"
@@ -88,12 +97,16 @@ class Acceptance:
     def fingerprint(self) -> str:
         return json.dumps([[v.id, v.authority.key_id] for v in self.verifiers])
 
+    def keys_for(self, verifier_id: str) -> tuple[Verifier, ...]:
+        """Every key listed for `verifier_id`, in order: one id may be listed with several keys (rotation)."""
+        return tuple(v for v in self.verifiers if v.id == verifier_id)
+
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """A summary that stood in for verifying: what the decision records."""
 
-    digest: str  # sha256 of the bundle as stored (what `summaries revoke` names)
+    digest: str  # sha256 of the signed DSSE payload (`summary_digest`: what `summaries revoke` names)
     verifier: str
     time_verified: str
     policy_digest: str
@@ -215,34 +228,55 @@ def load_private_key(path: Path) -> PrivateKey:
 def judge(
     payload: bytes,
     *,
-    bundle_digest: str,
     image_digest: str,
     acceptance: Acceptance,
     policy_digest: str,
     now: dt.datetime,
     revoked: Collection[str] = (),
+    bundle_digest: str | None = None,
 ) -> Accepted:
     """Whether one summary found on `image_digest` may stand in for verifying it.
+
+    Args:
+        payload: the Sigstore bundle as stored.
+        image_digest: the digest being admitted; it must be the summary's primary subject.
+        revoked: revoked digests: summaries' (`summary_digest`), images' (any subject of a summary
+            revokes that summary for all its subjects), and, from before summaries were named by
+            their payload, the sha256 of bundles as stored.
+        bundle_digest: the sha256 of `payload` (computed when not given).
 
     Raises:
         SummaryError: it does not count; the reason says why (never anything else for bad bytes).
     """
-    # 1. Revoked (the summary itself, or every summary of this image): no cryptography needed.
-    if bundle_digest in revoked or image_digest in revoked:
-        which = bundle_digest if bundle_digest in revoked else image_digest
-        raise SummaryError(bundle_digest, f"{which} is revoked (trustgate summaries revoke)")
-    # 2. Which verifier it claims, read before verifying, only to pick the key: the (signer,
-    #    verifier) pair is what the spec says consumers must check.
-    claimed = _claimed_verifier(payload, bundle_digest)
-    chosen = next((v for v in acceptance.verifiers if v.id == claimed), None)
-    if chosen is None:
-        trusted = ", ".join(v.id for v in acceptance.verifiers)
+    stored = bundle_digest or "sha256:" + hashlib.sha256(payload).hexdigest()
+    # 1. Which summary and which verifier it claims, read before verifying: the name only to check
+    #    revocations, the verifier only to pick the keys (the (signer, verifier) pair is what the
+    #    spec says consumers must check).
+    signed_bytes, claimed = _envelope(payload, stored)
+    digest = "sha256:" + hashlib.sha256(signed_bytes).hexdigest()
+    # 2. Revoked: the summary (by what its signature covers: a re-encoded bundle is the same
+    #    summary), the bundle as stored (older revocations), or this image. Subjects after step 3.
+    which = next((d for d in (digest, stored, image_digest) if d in revoked), None)
+    if which is not None:
+        raise SummaryError(digest, f"{which} is revoked (trustgate summaries revoke)")
+    candidates = acceptance.keys_for(claimed)
+    if not candidates:
+        trusted = ", ".join(dict.fromkeys(v.id for v in acceptance.verifiers))
         raise SummaryError(claimed, f"verifier {claimed} is not trusted by this rule (trusted: {trusted})")
-    # 3. The signature with that verifier's key, and a subject naming this digest.
-    try:
-        _, statement = verify_bundle(payload, digest=image_digest, authority=chosen.authority)
-    except VerificationFailed as e:
-        raise SummaryError(claimed, f"{e.reason} [{e.code}]") from e
+    # 3. The signature with one of that verifier's keys (every key listed for the id is tried:
+    #    key rotation), and a subject naming this digest.
+    failures: list[str] = []
+    statement: Statement | None = None
+    for chosen in candidates:
+        try:
+            _, statement = verify_bundle(payload, digest=image_digest, authority=chosen.authority)
+            break
+        except VerificationFailed as e:
+            reason = f"{e.reason} [{e.code}]"
+            if reason not in failures:
+                failures.append(reason)
+    else:
+        raise SummaryError(claimed, "; ".join(failures))
     if statement is None:
         raise SummaryError(claimed, "a message signature, not a DSSE attestation")
     # 4. The predicate.
@@ -259,8 +293,27 @@ def judge(
     result = predicate.get("verificationResult")
     if result != PASSED:
         raise SummaryError(claimed, f"verificationResult is {result!r}, not {PASSED}")
-    if not isinstance(predicate.get("resourceUri"), str):
+    resource_uri = predicate.get("resourceUri")
+    if not isinstance(resource_uri, str):
         raise SummaryError(claimed, "resourceUri is missing or not a string")
+    # The digests it lists: a revocation of any of them revokes it for all its subjects.
+    listed = [f"sha256:{str(d.get('sha256', '')).lower()}" for _, d in statement.subjects if "sha256" in d]
+    _, at, uri_digest = resource_uri.rpartition("@")
+    if at:
+        listed.append(uri_digest.lower())
+    which = next((d for d in listed if d in revoked), None)
+    if which is not None:
+        raise SummaryError(digest, f"{which}, which it lists, is revoked (trustgate summaries revoke)")
+    # Only for its primary subject: the image the issuing rule judged (the first subject, and the
+    # digest in resourceUri). A platform manifest it also lists was judged only through that index
+    # (the index's signatures, say), which admitting the platform by its own digest would skip.
+    primary = statement.subjects[0][1].get("sha256", "").lower() if statement.subjects else ""
+    if f"sha256:{primary}" != image_digest.lower() or uri_digest.lower() != image_digest.lower():
+        raise SummaryError(
+            claimed,
+            f"{image_digest} is not its primary subject ({resource_uri}): a summary counts only for "
+            "the image it was issued for",
+        )
     levels = predicate.get("verifiedLevels", [])
     if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
         raise SummaryError(claimed, "verifiedLevels is not a list of strings")
@@ -294,7 +347,7 @@ def judge(
     decision = predicate.get(DECISION_FIELD)
     decision_id = decision.get("id") if isinstance(decision, Mapping) else None
     return Accepted(
-        digest=bundle_digest,
+        digest=digest,
         verifier=chosen.id,
         time_verified=str(predicate["timeVerified"]),
         policy_digest="sha256:" + theirs.lower(),
@@ -304,7 +357,25 @@ def judge(
 
 
 def bundle_digest(payload: bytes) -> str:
+    """The sha256 of a bundle as stored; not a summary's name (re-encoding changes it): `summary_digest`."""
     return "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+def summary_digest(payload: bytes) -> str:
+    """A summary's name: the sha256 of the DSSE payload (the statement bytes) its signature covers.
+
+    What decisions record and `trustgate summaries revoke` takes; the same for every encoding of
+    the bundle.
+
+    Raises:
+        SummaryError: not a bundle with a base64 DSSE payload.
+    """
+    try:
+        bundle = json.loads(payload)
+        signed = base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True)
+    except (ValueError, KeyError, TypeError) as e:
+        raise SummaryError(bundle_digest(payload), f"malformed: not a DSSE bundle ({e!r})") from e
+    return "sha256:" + hashlib.sha256(signed).hexdigest()
 
 
 def unverified_statement(payload: bytes) -> dict[str, Any] | None:
@@ -317,16 +388,18 @@ def unverified_statement(payload: bytes) -> dict[str, Any] | None:
     return statement if isinstance(statement, dict) else None
 
 
-def _claimed_verifier(payload: bytes, where: str) -> str:
+def _envelope(payload: bytes, where: str) -> tuple[bytes, str]:
+    """The DSSE payload bytes (unverified) and the verifier id its statement claims."""
     try:
         bundle = json.loads(payload)
-        statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True))
+        signed = base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True)
+        statement = json.loads(signed)
         claimed = statement["predicate"]["verifier"]["id"]
     except (ValueError, KeyError, TypeError) as e:
         raise SummaryError(where, f"malformed: not a DSSE bundle with a predicate.verifier.id ({e!r})") from e
     if not isinstance(claimed, str) or not claimed:
         raise SummaryError(where, "malformed: predicate.verifier.id is not a string")
-    return claimed
+    return signed, claimed
 
 
 def _parse_time(value: Any, who: str) -> dt.datetime:

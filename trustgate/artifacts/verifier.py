@@ -310,7 +310,6 @@ class ImageVerifier:
                 payload = self._summary_payload(bare, descriptor.digest)
                 accepted = summaries.judge(
                     payload,
-                    bundle_digest=compute_digest(payload),
                     image_digest=digest,
                     acceptance=acceptance,
                     policy_digest=rule.policy_digest,
@@ -364,7 +363,10 @@ class ImageVerifier:
             except summaries.SummaryError as e:
                 shown.append(entry | {"counts": False, "reason": e.message})
                 continue
-            entry["digest"] = compute_digest(payload)
+            try:
+                entry["digest"] = summaries.summary_digest(payload)
+            except summaries.SummaryError:
+                entry["bundleDigest"] = compute_digest(payload)  # unreadable: only the bytes name it
             statement = summaries.unverified_statement(payload)
             if statement is not None:
                 entry["statement"] = statement
@@ -374,7 +376,6 @@ class ImageVerifier:
                 try:
                     accepted = summaries.judge(
                         payload,
-                        bundle_digest=entry["digest"],
                         image_digest=digest,
                         acceptance=rule.acceptance,
                         policy_digest=rule.policy_digest,

@@ -356,12 +356,17 @@ def verify_cmd(
         for where in report.consistent:
             click.echo(f"  consistent with {where}")
         click.echo(
-            f"  {report.checkpoints} checkpoints"
+            f"  {_count(report.checkpoints, 'stored checkpoint')}"
             + (f", signed by {', '.join(sorted(report.signed_by))}" if report.signed_by else "")
+            + (f"; {_count(report.kept, 'kept checkpoint')} checked" if report.kept else "")
         )
         for warning in report.warnings:
             click.echo(f"  warning: {warning}")
     sys.exit(ExitCode.PASS if report.ok else ExitCode.POLICY_FAILURE)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 @log.command("query")
@@ -1048,6 +1053,7 @@ def witness_cmd(
 
     from trustgate.decisions.chain import CheckpointSigner
     from trustgate.decisions.note import NoteError, open_checkpoint
+    from trustgate.decisions.publish import WitnessState
     from trustgate.decisions.witness import Cosigner, NotConsistentError, default_name, witness
     from trustgate.errors import InputError
 
@@ -1060,28 +1066,31 @@ def witness_cmd(
             new = open_checkpoint(new_note, log_verifier)
         except NoteError as e:
             raise NoteError(e.message, where=checkpoint_file) from e
-        state = Path(state_dir) / (new.origin.replace("/", "_") + ".checkpoint")
-        old = None
-        if state.exists():
+        state = WitnessState(Path(state_dir))
+        # From reading the state to replacing it, under the state's lock: a concurrent run waits,
+        # then sees this checkpoint and refuses a fork of it (otherwise both forks get cosigned).
+        with state.locked():
+            old = None
+            text = state.read(new.origin)
+            if text is not None:
+                try:
+                    old = open_checkpoint(text, log_verifier)
+                except NoteError as e:
+                    raise NoteError(
+                        f"the witness state does not verify: {e.message}", where=str(state.path(new.origin))
+                    ) from e
+            proof: list[bytes] = []
+            if old is not None and old.size < new.size:
+                proof = _consistency(proof_file, store_url, config_path, old.size, new.size)
+            cosigned = witness(
+                cosigner, new_note=new_note, new=new, old=old, proof=proof, timestamp=int(time.time())
+            )
+            state.save(new.origin, new_note)  # durable before the cosignature leaves
+        if output:
             try:
-                old = open_checkpoint(_read_text(str(state), "witness state"), log_verifier)
-            except NoteError as e:
-                raise NoteError(f"the witness state does not verify: {e.message}", where=str(state)) from e
-        proof: list[bytes] = []
-        if old is not None and old.size < new.size:
-            proof = _consistency(proof_file, store_url, config_path, old.size, new.size)
-        cosigned = witness(
-            cosigner, new_note=new_note, new=new, old=old, proof=proof, timestamp=int(time.time())
-        )
-        try:
-            state.parent.mkdir(parents=True, exist_ok=True)
-            temp = state.with_name(state.name + ".tmp")
-            temp.write_text(new_note, encoding="utf-8")
-            os.replace(temp, state)
-            if output:
                 Path(output).write_text(cosigned, encoding="utf-8")
-        except OSError as e:
-            raise InputError(f"cannot write: {e.strerror or e}", where=str(e.filename or state)) from e
+            except OSError as e:
+                raise InputError(f"cannot write: {e.strerror or e}", where=output) from e
     except NotConsistentError as e:
         click.echo(f"NOT COSIGNED: {checkpoint_file}: {e.message}")
         sys.exit(ExitCode.POLICY_FAILURE)

@@ -3,6 +3,11 @@
 Owns: flags, reading the config file named on the command line, and turning
 errors into one clear message and an exit code (0 pass, 1 policy failure,
 2 usage, 3 could not evaluate). Everything else is the gate's.
+
+Start-up counts (a pre-commit hook runs `check` on one file, `--version` runs
+in scripts): this module imports click and the light model only; the gate,
+the configuration, the policy engines and the commands of other modules are
+imported when a command runs (`_LazyGroup`).
 """
 
 from __future__ import annotations
@@ -10,39 +15,56 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import importlib
 import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from trustgate import __version__
-from trustgate.cli.log import check_context, gate_decision_log, say_recorded
-from trustgate.cli.log import log as log_group
-from trustgate.config import (
-    BUILTIN_SETS,
-    PREDICATE_ALIASES,
-    PUBLIC_GOOD,
-    AttestationRequirement,
-    AuthorityConfig,
-    Config,
-    IdentityConfig,
-    ImageRule,
-    PolicySource,
-    builtin_policy_dir,
-    gatekeeper_path,
-    load_config,
-)
 from trustgate.errors import Error
-from trustgate.gate import Gate, load_policy_data
-from trustgate.model import Decision, ExitCode, Mode
-from trustgate.policy import gator, rego
-from trustgate.policy.gatekeeper import ENGINES as GATEKEEPER_ENGINES
-from trustgate.policy.schema import available_versions
-from trustgate.report import FORMATS, render
+from trustgate.model import ExitCode, Mode
+from trustgate.report import FORMATS
+
+if TYPE_CHECKING:
+    from trustgate.config import Config, IdentityConfig
+    from trustgate.model import Decision
+    from trustgate.policy import gator, rego
+
+# trustgate.policy.gatekeeper.ENGINES, written out so that start-up does not import
+# the Gatekeeper engine; a unit test keeps the two equal.
+GATEKEEPER_ENGINES = ("rego", "cel", "both")
+
+# Commands defined in other modules: (module, attribute), imported when used.
+_LAZY_COMMANDS = {
+    "verify": ("trustgate.cli.verify", "verify"),
+    "log": ("trustgate.cli.log", "log"),
+    "summaries": ("trustgate.cli.summaries", "summaries"),
+    "presync": ("trustgate.cli.presync", "presync"),
+    "serve": ("trustgate.cli.serve", "serve"),
+    "webhook-config": ("trustgate.cli.serve", "webhook_config"),
+    "ui": ("trustgate.cli.ui", "ui"),
+}
+
+
+class _LazyGroup(click.Group):
+    """The top-level group: a command of another module is imported when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})  # click's order: by name
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _LAZY_COMMANDS:
+            module, attribute = _LAZY_COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            if cmd_name == "verify" and isinstance(command, click.Group):
+                command.add_command(verify_image)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
 
 def _fail(error: Error) -> NoReturn:
@@ -50,7 +72,9 @@ def _fail(error: Error) -> NoReturn:
     sys.exit(ExitCode.NOT_EVALUATED)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="trustgate")
 def main() -> None:
     """trustgate: one policy for manifests, images and commits, enforced at three gates.
@@ -89,6 +113,8 @@ class ConfigFlags:
         Raises:
             ConfigError: the file is invalid.
         """
+        from trustgate.config import Config, PolicySource, load_config
+
         config = load_config(self.config_path) if self.config_path else Config.default()
         sources = tuple(s for s in config.policies if not (self.no_builtin and s.builtin))
         # As conftest: `-n` names packages of all --policy sources together, and
@@ -129,6 +155,8 @@ class ConfigFlags:
 
 
 def _gatekeeper_flag(value: str) -> Path:
+    from trustgate.config import gatekeeper_path
+
     path = gatekeeper_path(Path.cwd(), value)
     if not path.exists():
         raise click.BadParameter(
@@ -315,6 +343,9 @@ def check(
       kubectl kustomize overlays/prod | trustgate check -
       trustgate check -c trustgate.yaml --format sarif --output trustgate.sarif .
     """
+    from trustgate.cli.log import check_context, gate_decision_log, say_recorded
+    from trustgate.gate import Gate
+
     log = None
     try:
         config = flags.load()
@@ -342,6 +373,8 @@ def check(
 
 def emit_report(decision: Decision, fmt: str, *, output: str | None, color: bool | None) -> None:
     """Print or write the report; with --output, a one-line summary goes to stderr."""
+    from trustgate.report import render
+
     use_color = color if color is not None else (output is None and sys.stdout.isatty())
     text = render(decision, fmt, color=use_color)
     if output:
@@ -396,6 +429,8 @@ def policy_test(
     `gator verify` runs it. Exits 0 only when every test passes, 1 when one
     fails, 3 when something could not be evaluated.
     """
+    from trustgate.policy import gator
+
     rego_paths: list[Path] = []
     suite_files: list[Path] = []
     for raw in paths:
@@ -468,6 +503,10 @@ def policy_test(
 
 
 def _rego_tests(paths: list[Path], rego_version: str, data_files: tuple[str, ...]) -> list[rego.TestResult]:
+    from trustgate.config import Config, builtin_policy_dir
+    from trustgate.gate import load_policy_data
+    from trustgate.policy import rego
+
     modules: list[rego.Module] = []
     lib_dir = builtin_policy_dir() / "lib"
     for path in paths:
@@ -523,6 +562,9 @@ def schema_cmd() -> None:
 @main.command("versions")
 def versions_cmd() -> None:
     """List the Kubernetes versions with bundled schemas and the bundled policy sets."""
+    from trustgate.config import BUILTIN_SETS
+    from trustgate.policy.schema import available_versions
+
     click.echo("kubernetes schemas: " + ", ".join(available_versions()))
     click.echo("policy sets: " + ", ".join(BUILTIN_SETS))
 
@@ -590,6 +632,9 @@ def verify_image(
           --certificate-oidc-issuer https://token.actions.githubusercontent.com \\
           --attestation slsaprovenance1
     """
+    from trustgate.config import IdentityConfig
+    from trustgate.gate import Gate
+
     keyless = identity or identity_regexp or issuer or issuer_regexp
     if key_path and keyless:
         raise click.UsageError(
@@ -639,6 +684,14 @@ def _command_line_images(
     ca_file: str | None,
 ) -> Config:
     """The config with the signer named by flags as its one image rule (matching every image)."""
+    from trustgate.config import (
+        PREDICATE_ALIASES,
+        PUBLIC_GOOD,
+        AttestationRequirement,
+        AuthorityConfig,
+        ImageRule,
+    )
+
     images = config.images
     registries = dataclasses.replace(
         images.registries,
@@ -685,28 +738,3 @@ def _command_line_images(
     )
     images = dataclasses.replace(images, trust_roots=roots, authorities=(authority,), rules=(rule,))
     return dataclasses.replace(config, images=images)
-
-
-from trustgate.cli.verify import verify as _verify_group  # noqa: E402
-
-main.add_command(_verify_group)
-_verify_group.add_command(verify_image)
-main.add_command(log_group)
-
-from trustgate.cli.summaries import summaries as _summaries  # noqa: E402
-
-main.add_command(_summaries)
-
-from trustgate.cli.presync import presync as _presync  # noqa: E402
-
-main.add_command(_presync)
-
-from trustgate.cli.serve import serve as _serve  # noqa: E402
-from trustgate.cli.serve import webhook_config as _webhook_config  # noqa: E402
-
-main.add_command(_serve)
-main.add_command(_webhook_config)
-
-from trustgate.cli.ui import ui as _ui  # noqa: E402
-
-main.add_command(_ui)

@@ -38,10 +38,12 @@ def summaries() -> None:
 def revoke(digest: str, store: str, reason: str) -> None:
     """Make admission ignore the summaries for DIGEST before they expire.
 
-    DIGEST is a summary's (the sha256 of its bundle, as decisions record it under
-    `summary.digest` / `summariesIssued[].digest`): that summary no longer counts; or an
-    image's: no summary of that image counts, and the image is verified in full. Webhooks
-    read revocations every `images.summaries.accept.revocationRefreshSeconds`.
+    DIGEST is a summary's (the sha256 of the DSSE payload its signature covers, as decisions
+    record it under `summary.digest` / `summariesIssued[].digest` and `verify image --summary`
+    shows it; re-encoding the bundle does not change it): that summary no longer counts; or an
+    image's (an index or a platform manifest): no summary listing that digest counts, for any
+    of its subjects, and the image is verified in full. Webhooks read revocations every
+    `images.summaries.accept.revocationRefreshSeconds`.
 
     \b
     Example:

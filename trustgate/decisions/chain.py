@@ -230,7 +230,8 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
     return key
 
 
-def _signature_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None:
+def signature_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None:
+    """Why a checkpoint's chain signature does not check out (by `pinned` when given); None when it does."""
     if not cp.signature:
         return "is not signed" if pinned is not None else None
     try:
@@ -271,7 +272,8 @@ class Report:
     last_seq: int | None = None
     head: str = GENESIS
     anchor: Checkpoint | None = None
-    checkpoints: int = 0
+    checkpoints: int = 0  # stored in the database
+    kept: int = 0  # kept checkpoints checked (`--checkpoint`, `--checkpoint-dir`)
     signed_by: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -296,6 +298,7 @@ class Report:
             "head": self.head,
             "anchor": self.anchor.to_json() if self.anchor else None,
             "checkpoints": self.checkpoints,
+            "keptCheckpoints": self.kept,
             "signedBy": sorted(self.signed_by),
             "problems": [p.to_json() for p in sorted(self.problems, key=lambda p: p.seq)],
             "warnings": self.warnings,
@@ -389,7 +392,7 @@ class Verifier:
                 close()
 
     def _run_rows(self, source: Iterator[Row], check_index: bool) -> Report:
-        report = Report(anchor=self.anchor, checkpoints=len(self.checkpoints))
+        report = Report(anchor=self.anchor, checkpoints=len(self.checkpoints), kept=len(self.kept))
         needed = {c.seq for c in self.checkpoints}
         start = self.anchor.seq if self.anchor is not None else 0
         tree: merkle.CompactRange | None = None
@@ -487,7 +490,8 @@ class Verifier:
                     "checkpoint signatures were checked against the keys they carry; "
                     "pass --public-key to require your key"
                 )
-            if not any(c.signature for c in self.checkpoints):
+            if not self.kept and not any(c.signature for c in self.checkpoints):
+                # Kept checkpoints were checked instead: they are what catches a rewrite or a truncation.
                 report.warnings.append(
                     "no signed checkpoint: removing the newest records, or rewriting the whole chain, "
                     "cannot be detected (configure decisionLog.checkpoint.key)"
@@ -621,7 +625,7 @@ class Verifier:
         last = report.last_seq if report.last_seq is not None else (self.anchor.seq if self.anchor else 0)
         for cp in self.checkpoints:
             where = f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq}"
-            reason = _signature_problem(cp, self.public_key)
+            reason = signature_problem(cp, self.public_key)
             if reason is not None:
                 report.problems.append(Problem("checkpoint", cp.seq, "", f"{where} {reason}"))
                 continue

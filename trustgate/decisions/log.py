@@ -42,7 +42,7 @@ from typing import Any
 
 from trustgate.decisions import merkle
 from trustgate.decisions.canonical import CanonicalError, canonical, timestamp
-from trustgate.decisions.chain import Checkpoint, CheckpointSigner
+from trustgate.decisions.chain import GENESIS, Checkpoint, CheckpointSigner, entry_hash, signature_problem
 from trustgate.decisions.note import NoteError, TreeHead, open_checkpoint
 from trustgate.decisions.publish import Publisher, PublishError
 from trustgate.decisions.record import index_terms
@@ -175,6 +175,7 @@ class DecisionLog:
         self.commits = 0  # transactions they took: appended / commits is the group-commit batch size
         self.last_checkpoint_error: DecisionLogError | None = None
         self._last_signed: TreeHead | None = None  # this writer's own memory: no database can rewrite it
+        self._last_head = GENESIS  # the chain head it signed with `_last_signed`
         self._last_attempt: float | None = None  # monotonic time of the last refused or failed checkpoint
         self._problems: list[DecisionLogError] = []
         self._problems_lock = threading.Lock()
@@ -488,13 +489,14 @@ class DecisionLog:
         assert self.signer is not None
         root = self.store.root(seq)
         try:
-            self._check_consistent(seq, root)
+            self._check_consistent(seq, root, digest)
         except CheckpointRefusedError:
             self.checkpoints_refused += 1
             raise
         checkpoint = self.signer.sign(seq=seq, hash=digest, time=timestamp(), kind=kind, root=root)
         self.store.add_checkpoint(checkpoint)
         self._last_signed = TreeHead(self.signer.origin, seq, root)
+        self._last_head = digest
         self._last_attempt = None
         self.checkpoints_signed += 1
         self._since_checkpoint = 0
@@ -507,23 +509,29 @@ class DecisionLog:
                 self._report(e)
         return checkpoint
 
-    def _trusted(self) -> list[tuple[str, TreeHead]]:
+    def _trusted(self) -> list[tuple[str, TreeHead, str | None]]:
         """The checkpoints a new one must extend: ones the database's writers cannot have forged.
+
+        Each with the chain head signed with it, where there is one (not in a published checkpoint).
 
         Raises:
             CheckpointRefusedError: a published checkpoint cannot be read or is not this log's.
         """
         assert self.signer is not None
         verifier = self.signer.note_verifier()
-        out: list[tuple[str, TreeHead]] = []
+        out: list[tuple[str, TreeHead, str | None]] = []
         if self._last_signed is not None:
-            out.append(("the checkpoint this writer signed last", self._last_signed))
+            out.append(("the checkpoint this writer signed last", self._last_signed, self._last_head))
         for publisher in self.policy.publish:
             try:
                 text = publisher.latest()
                 if text is not None:
                     out.append(
-                        (f"the checkpoint published in {publisher.where}", open_checkpoint(text, verifier))
+                        (
+                            f"the checkpoint published in {publisher.where}",
+                            open_checkpoint(text, verifier),
+                            None,
+                        )
                     )
             except (PublishError, NoteError) as e:
                 raise CheckpointRefusedError(
@@ -537,19 +545,24 @@ class DecisionLog:
         stored = sorted((c for c in recent if c.note), key=lambda c: c.seq, reverse=True)
         for cp in stored:  # the newest one this key signed; forged or foreign ones do not verify
             try:
-                out.append((f"the stored checkpoint of {cp.time}", open_checkpoint(cp.note, verifier)))
-                break
+                head = open_checkpoint(cp.note, verifier)
             except NoteError:
                 continue
+            # Its chain head counts only under this key's signature (and for the tree head's size).
+            signed = head.size == cp.seq and signature_problem(cp, self.signer.public_key) is None
+            out.append((f"the stored checkpoint of {cp.time}", head, cp.hash if signed else None))
+            break
         return out
 
-    def _check_consistent(self, size: int, root: bytes) -> None:
-        """RFC 9162 §2.1.4: every trusted tree must be a prefix of the tree about to be signed.
+    def _check_consistent(self, size: int, root: bytes, digest: str) -> None:
+        """RFC 9162 §2.1.4: every trusted tree must be a prefix of the tree about to be signed, and the
+        records after the newest trusted chain head must be the tree's leaves and link to `digest`.
 
         Raises:
             CheckpointRefusedError: one is not (records were rewritten or removed).
         """
-        for where, head in self._trusted():
+        trusted = self._trusted()
+        for where, head, _ in trusted:
             try:
                 if head.size > size:
                     raise merkle.ProofError(
@@ -566,6 +579,60 @@ class DecisionLog:
                     hint="the decision is still recorded; find what changed with `trustgate log verify "
                     "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
                 ) from e
+        anchors = [(head.size, chain, where) for where, head, chain in trusted if chain is not None]
+        self._check_records(size, digest, max(anchors) if anchors else None)
+
+    def _check_records(self, size: int, digest: str, anchor: tuple[int, str, str] | None) -> None:
+        """The records the checkpoint would vouch for are the ones the tree and the chain commit to.
+
+        The tree's consistency with a trusted root says nothing about the
+        records: a rewrite that left `tree_nodes` intact passes it. So every
+        record after `anchor` (the newest trusted checkpoint with a chain head:
+        O(records since then)) must have the stored leaf SHA-256(0x00 ‖ record)
+        and link, hash by hash, from that head to `digest`. Without one (a new
+        log, or a process whose stored checkpoints were deleted) every stored
+        record is checked, from the start of the chain or its prune anchor.
+        Records before `anchor` were checked when it was signed.
+
+        Raises:
+            CheckpointRefusedError: a record is not its leaf, or the chain does not link.
+        """
+        if anchor is not None:
+            seq, prev, where = anchor
+        else:
+            prunes = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.kind == "prune"]
+            start = max(prunes, key=lambda c: c.seq) if prunes else None
+            seq, prev = (start.seq, start.hash) if start is not None else (0, GENESIS)
+            where = "the start of the chain" if start is None else f"the prune of {start.time}"
+        problem: str | None = None
+        if seq > size:
+            problem = f"it covers {seq} records, the log now has {size}: records were removed"
+        else:
+            rows = self.store.links(seq, size)
+            for number, body, link, hashed, leaf in rows:
+                if number != seq + 1:
+                    problem = f"records #{seq + 1}..#{number - 1} are missing"
+                elif link != prev or entry_hash(link, body, number) != hashed:
+                    problem = f"record #{number} does not link to #{seq} (the chain was rewritten)"
+                elif leaf != merkle.leaf_hash(body):
+                    problem = f"record #{number} is not the Merkle tree's leaf (the record was rewritten)"
+                if problem is not None:
+                    rows.close()  # the database's stream (a cursor) now, not when it is collected
+                    break
+                seq, prev = number, hashed
+            else:
+                if seq != size:
+                    problem = f"records #{seq + 1}..#{size} are missing"
+                elif prev != digest:
+                    problem = f"the chain from it does not lead to the head #{size} (the chain was rewritten)"
+        if problem is not None:
+            raise CheckpointRefusedError(
+                f"refusing to sign a checkpoint of {size} records: checking the records since {where}: "
+                f"{problem}. Someone with write access to the database rewrote or removed records",
+                where=self.url,
+                hint="the decision is still recorded; find what changed with `trustgate log verify "
+                "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
+            )
 
     # -- checkpoints and shutdown -------------------------------------------------
 

@@ -5,7 +5,9 @@ latest one), publishing to a directory (`DirectoryPublisher`: `checkpoint`
 replaced atomically, plus `checkpoint.<size>` per tree size, never
 overwritten) and to a git ref of another repository (`GitPublisher`: one
 commit per checkpoint, made with git plumbing), and reading every checkpoint
-of a published directory (`directory_checkpoints`). Leaves out: signing, and
+of a published directory (`directory_checkpoints`), and a witness's state
+directory (`WitnessState`: the last checkpoint cosigned per log, read and
+replaced under a lock). Leaves out: signing, and
 deciding whether a checkpoint may be signed (`log.py` checks the log against
 `latest()` first). See docs/adr/0009.
 
@@ -143,14 +145,19 @@ class DirectoryPublisher:
                 os.unlink(temp)
 
     def _write_temp(self, data: bytes) -> Path:
-        fd, name = tempfile.mkstemp(prefix=".checkpoint.", dir=self.directory)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(name, 0o644)
-        return Path(name)
+        return _write_temp(self.directory, data)
+
+
+def _write_temp(directory: Path, data: bytes) -> Path:
+    """`data` in a new file of a unique name in `directory`, on disk (fsync) before it is renamed."""
+    fd, name = tempfile.mkstemp(prefix=".checkpoint.", dir=directory)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(name, 0o644)
+    return Path(name)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -182,6 +189,84 @@ def directory_checkpoints(directory: Path) -> list[Path]:
             "no published checkpoint here (no `checkpoint` or `checkpoint.<size>` file)", where=str(directory)
         )
     return out
+
+
+# -- a witness's state ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class WitnessState:
+    """A witness's state directory: per log, the last checkpoint it cosigned (`<origin>.checkpoint`).
+
+    The witness step runs inside `locked()`, an exclusive lock (`.lock`,
+    flock) held from reading the state to replacing it: two witness runs at
+    once take turns, so the second sees what the first cosigned and cannot
+    cosign a fork of it (a split view). `save` writes a temporary file of a
+    unique name, fsyncs it, renames it over the state and fsyncs the
+    directory: the state is on disk before the cosignature is released.
+    """
+
+    directory: Path
+
+    def path(self, origin: str) -> Path:
+        return self.directory / (origin.replace("/", "_") + ".checkpoint")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the state directory's lock (created if missing).
+
+        Raises:
+            DecisionLogError: the directory cannot be created or locked.
+        """
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            lock = open(self.directory / ".lock", "a")  # noqa: SIM115 - closed below, after the yield
+        except OSError as e:
+            raise DecisionLogError(
+                f"cannot lock the witness state: {e.strerror or e}", where=str(e.filename or self.directory)
+            ) from e
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read(self, origin: str) -> str | None:
+        """The last checkpoint cosigned for `origin`, None when none is yet.
+
+        Raises:
+            DecisionLogError: it cannot be read.
+        """
+        path = self.path(origin)
+        try:
+            return path.read_bytes().decode()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            raise DecisionLogError(
+                f"cannot read the witness state: {getattr(e, 'strerror', None) or e}", where=str(path)
+            ) from e
+
+    def save(self, origin: str, note: str) -> None:
+        """Make `note` the last checkpoint cosigned for `origin`, durably.
+
+        Raises:
+            DecisionLogError: it cannot be written (the old state stands).
+        """
+        path = self.path(origin)
+        try:
+            temp = _write_temp(self.directory, note.encode())
+            try:
+                os.replace(temp, path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+            _fsync_directory(self.directory)
+        except OSError as e:
+            raise DecisionLogError(
+                f"cannot write the witness state: {e.strerror or e}", where=str(e.filename or path)
+            ) from e
 
 
 # -- a git ref in another repository ----------------------------------------------------

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -445,6 +445,20 @@ class SqlStore(abc.ABC):
     def leaf(self, index: int) -> bytes:
         with self._read():
             return self._node(0, index)
+
+    def links(self, after: int, upto: int) -> Generator[tuple[int, bytes, str, str, bytes | None]]:
+        """Records #after+1..#upto in chain order: (seq, record bytes, prev, hash, stored leaf or None).
+
+        What a writer checks before signing: each record's link and hash, and
+        that the tree's leaf is the record's (`log.DecisionLog`). Streamed.
+        """
+        sql = (
+            "SELECT d.seq, d.record, d.prev, d.hash, t.hash FROM decisions d LEFT JOIN tree_nodes t "
+            "ON t.level = 0 AND t.idx = d.seq - 1 WHERE d.seq > ? AND d.seq <= ? ORDER BY d.seq"
+        )
+        for row in self._stream(sql, (after, upto)):
+            leaf = bytes(row[4]) if row[4] is not None else None
+            yield int(row[0]), bytes(row[1]), row[2], row[3], leaf
 
     def _head_locked(self) -> tuple[int, str]:
         rows = self._execute("SELECT seq, hash FROM chain_head WHERE chain = 'main'")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import json
+import marshal
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -26,7 +28,7 @@ from trustgate import yamlio
 from trustgate.config import Limits
 from trustgate.errors import InputError
 from trustgate.manifests import origins
-from trustgate.model import Document, InputProblem, Source
+from trustgate.model import Document, InputProblem, JsonPath, Source, render_path
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DATA_SUFFIXES = (*MANIFEST_SUFFIXES, ".toml")  # what `check` reads: TOML only for the user's own policies
@@ -54,6 +56,7 @@ def plan(
     stdin: bytes | None = None,
     exclude: Sequence[str] = (),
     suffixes: tuple[str, ...] = MANIFEST_SUFFIXES,
+    hidden: list[str] | None = None,
 ) -> list[Unit]:
     """Expand the user's paths into units, in a stable order.
 
@@ -68,6 +71,9 @@ def plan(
             named directory (see `excluded`); a named file is matched by its path
             as given and its name.
         suffixes: the file names a directory walk picks up.
+        hidden: when given, the hidden files with those suffixes that a directory walk
+            skipped (`kubectl apply -R` would apply them) are added to it, so that the
+            caller can say so.
 
     Raises:
         InputError: a named path does not exist.
@@ -88,7 +94,7 @@ def plan(
         if not path.exists() and not path.is_symlink():
             raise InputError("no such file or directory", where=raw, hint="check the path")
         if path.is_dir():
-            for unit in _walk(path, "", exclude, suffixes, None):
+            for unit in _walk(path, "", exclude, suffixes, None, hidden):
                 add(unit)
         elif not (exclude and (excluded(raw, exclude) or excluded(path.name, exclude))):
             chart = str(path.parent) if (path.parent / HELM_CHART_FILE).is_file() else None
@@ -128,7 +134,12 @@ def excluded(relative: str, patterns: Sequence[str], *, directory: bool = False)
 
 
 def _walk(
-    root: Path, relative: str, exclude: Sequence[str], suffixes: tuple[str, ...], chart: str | None
+    root: Path,
+    relative: str,
+    exclude: Sequence[str],
+    suffixes: tuple[str, ...],
+    chart: str | None,
+    hidden: list[str] | None = None,
 ) -> Iterator[Unit]:
     if _kustomization_in(root):
         yield Unit(str(root), "kustomize")
@@ -142,13 +153,15 @@ def _walk(
         chart = str(root)
     for entry in entries:
         if entry.name.startswith("."):
+            if hidden is not None and entry.name.endswith(suffixes) and entry.is_file():
+                hidden.append(entry.path)
             continue
         below = f"{relative}/{entry.name}" if relative else entry.name
         is_dir = entry.is_dir(follow_symlinks=False)
         if exclude and excluded(below, exclude, directory=is_dir):
             continue
         if is_dir:
-            yield from _walk(Path(entry.path), below, exclude, suffixes, chart)
+            yield from _walk(Path(entry.path), below, exclude, suffixes, chart, hidden)
         elif entry.name.endswith(suffixes) and entry.is_file():
             yield Unit(entry.path, "file", chart=chart)
 
@@ -288,10 +301,13 @@ def parse_bytes(
         except (json.JSONDecodeError, RecursionError):
             pass  # the YAML path below reports the place
         else:
-            _add(
-                value, Source(name, 1, 0, rendered_from), yamlio.LazyTree(data), documents, problems, any_data
-            )
+            source = Source(name, 1, 0, rendered_from)
+            bad = lone_surrogate(value) if may_hold_surrogate(data) else None
+            if bad is not None:
+                return [], [_surrogate_problem(source, "input/invalid-json", bad)]
+            _add(value, source, yamlio.LazyTree(data), documents, problems, any_data)
             return documents, problems
+    suspect = may_hold_surrogate(data)  # defence in depth: the YAML parser refuses them today
     count = 0
     for item in yamlio.parse_stream(data, max_nodes=limits.max_yaml_nodes):
         count += 1
@@ -313,8 +329,116 @@ def parse_bytes(
             )
             continue
         source = Source(name, item.line, item.index, rendered_from)
+        bad = lone_surrogate(item.value) if suspect else None
+        if bad is not None:
+            problems.append(_surrogate_problem(source, "input/invalid-yaml", bad))
+            continue
         _add(item.value, source, item.node, documents, problems, any_data)
     return documents, problems
+
+
+# A `\uD800`-`\uDFFF` escape (JSON; YAML also has `\U0000D800`): the only way text that is valid
+# UTF-8 decodes to a lone surrogate. Searching the bytes costs microseconds; the walk
+# (`lone_surrogate`) runs only when one is there.
+_SURROGATE_ESCAPE = re.compile(rb"\\(?:u|U0000)[dD][89a-fA-F]")
+_SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")  # U+D800-DFFF as `surrogatepass` writes them
+
+
+def may_hold_surrogate(data: bytes) -> bool:
+    """Whether JSON or YAML text may decode to a lone surrogate: it has a surrogate escape.
+
+    False is certain. True may be a surrogate pair or an escaped backslash: `lone_surrogate` decides.
+    """
+    return _SURROGATE_ESCAPE.search(data) is not None
+
+
+def lone_surrogate(value: Any) -> JsonPath | None:
+    """Where a string (a key or a value) in `value` holds a lone surrogate, or None.
+
+    JSON's `"\\ud800"` decodes to one in Python. Such a string is not Unicode text: it cannot
+    be encoded as UTF-8, and regorus' `set_input` crashes the process on it (SIGSEGV). A bad
+    key ends the path.
+
+    Cheap enough for every evaluation (about 20 us for a 12 KB review): `marshal` writes
+    strings as UTF-8 with `surrogatepass`, so a lone surrogate shows as the bytes ED A0-BF,
+    which valid UTF-8 never holds. Only a hit there (or a value `marshal` refuses: another
+    type, too deep) walks the value.
+    """
+    try:
+        packed = marshal.dumps(value)
+    except ValueError:  # an unmarshallable type, or nested too deeply: walk instead
+        pass
+    else:
+        if _SURROGATE_UTF8.search(packed) is None:
+            return None
+    return _find_surrogate(value)
+
+
+def _find_surrogate(value: Any) -> JsonPath | None:
+    stack: list[tuple[Any, JsonPath]] = [(value, ())]  # iterative, so any depth is walked
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, Mapping):
+            pairs: Any = item.items()
+        elif isinstance(item, list | tuple):
+            pairs = enumerate(item)
+        elif isinstance(item, str) and not _utf8(item):
+            return path
+        else:
+            continue
+        for key, child in pairs:
+            if isinstance(key, str) and not _utf8(key):
+                return (*path, key)
+            if isinstance(child, str):
+                if not _utf8(child):
+                    return (*path, _path_part(key))
+            elif isinstance(child, Mapping | list | tuple):
+                stack.append((child, (*path, _path_part(key))))
+    return None
+
+
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _path_part(key: Any) -> str | int:
+    return key if isinstance(key, str | int) else str(key)
+
+
+def path_text(path: JsonPath) -> str:
+    """`metadata.annotations.a` for messages; a lone surrogate in a key shows as `\\ud800`."""
+    text = render_path(path) or "the top level"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _surrogate_problem(source: Source, rule: str, path: JsonPath) -> InputProblem:
+    return InputProblem(
+        source,
+        rule,
+        f"the string at {path_text(path)} holds a lone surrogate (a \\ud800-\\udfff escape without "
+        "its pair): it is not Unicode text and cannot be evaluated",
+        "write the character itself, or both halves of its surrogate pair (e.g. \\ud83d\\ude00)",
+    )
+
+
+def _is_list(value: Mapping[str, Any]) -> bool:
+    """Whether kubectl would apply `value` as a list of its `items`.
+
+    Any object with an `items` list is one (not only `kind: *List`); a plain data document
+    (no apiVersion or kind) is one when an item looks like a Kubernetes object.
+    """
+    items = value.get("items")
+    if not isinstance(items, list):
+        return False
+    if any(k in value for k in ("apiVersion", "kind")):
+        return True
+    return any(isinstance(i, Mapping) and "apiVersion" in i and "kind" in i for i in items)
 
 
 def _add(
@@ -337,8 +461,9 @@ def _add(
             )
         )
         return
-    kind = value.get("kind")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(value.get("items"), list):
+    if _is_list(value):
+        # kubectl (apimachinery's unstructured decoder) reads any object with an `items` list as a
+        # list, whatever its kind, and applies the items, not the object: so must the checks.
         for i, item in enumerate(value["items"]):
             item_tree = yamlio.subtree(tree, ("items", i))
             line = yamlio.locate(tree, ("items", i)) or source.line

@@ -16,12 +16,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from trustgate.oci import deadline
-from trustgate.oci.client import Descriptor, Manifest, Registry, Resolved
 from trustgate.oci.errors import RegistryError
 from trustgate.oci.reference import Reference
+
+if TYPE_CHECKING:  # the HTTP client (httpx) loads only when a registry is reached
+    from trustgate.oci.client import Descriptor, Manifest, Registry, Resolved
 
 T = TypeVar("T")
 

@@ -129,6 +129,7 @@ def rewrite_module(
         return text
     _refuse_self_reading_rules(path, ast)
     _refuse_wildcards_in_negation(path, ast)
+    _refuse_literal_type_errors(path, ast)
     original = data
     data, used = _guard_builtins(ast, data, _helper_prefix(path), rego_v0=rego_v0)
     current = ast if data == original else None  # changed text: parse it again for the offsets
@@ -158,14 +159,15 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
     Rules of a package may be spread over several modules; their names are
     collected first so that a bare rule name counts as a reference.
     """
-    if not any(_may_need(t) for _, t in texts):
+    if not any(_may_need(t) or _DEFAULT in t for _, t in texts):
         return [t for _, t in texts]
     rules_by_package: dict[str, set[str]] = {}
     collection_rules: dict[str, bool] = {}  # data.pkg.name -> every definition is a collection
     packages: list[str | None] = []
     asts: list[dict[str, Any] | None] = []
     for path, text in texts:
-        ast = _parse(path, text, rego_v0=rego_v0) if _may_need(text) or len(texts) > 1 else None
+        needed = _may_need(text) or len(texts) > 1 or _DEFAULT in text
+        ast = _parse(path, text, rego_v0=rego_v0) if needed else None
         package = _package(ast) if ast is not None else None
         packages.append(package)
         asts.append(ast)
@@ -174,6 +176,9 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
             for name, is_collection in _rule_collections(ast):
                 path = f"data.{package}.{name}"
                 collection_rules[path] = collection_rules.get(path, True) and is_collection
+    _refuse_multiple_defaults(
+        [(path, package, ast) for (path, _), package, ast in zip(texts, packages, asts, strict=True)]
+    )
     collections = frozenset(p for p, c in collection_rules.items() if c)
     return [
         rewrite_module(
@@ -248,6 +253,164 @@ def _refuse_wildcards_in_negation(path: str, ast: dict[str, Any]) -> None:
                     hint="bind the element first (`some x in xs; not p(x)`), or negate a helper rule "
                     "that iterates (`not any_bad` with `any_bad if p(xs[_])`)",
                 )
+
+
+_DEFAULT = "default"
+
+
+def _refuse_multiple_defaults(modules: Sequence[tuple[str, str | None, dict[str, Any] | None]]) -> None:
+    """Two `default` rules for one rule, in one module or across a package's modules.
+
+    OPA's type checker refuses the modules ("multiple default rules ... found");
+    regorus evaluated them with one of the values.
+
+    Raises:
+        PolicyError: the second default, with file and line, naming every one.
+    """
+    seen: dict[str, list[str]] = {}
+    for path, package, ast in modules:
+        if ast is None or package is None:
+            continue
+        for rule in ast.get("rules", []):
+            default = rule.get("Default") if isinstance(rule, dict) else None
+            name = _head_text(default.get("refr")) if isinstance(default, dict) else None
+            if not name:
+                continue
+            where = seen.setdefault(f"data.{package}.{name}", [])
+            where.append(f"{path}:{_first_line(default)}")
+            if len(where) > 1:
+                raise PolicyError(
+                    f"{where[-1]}: rego_type_error: multiple default rules data.{package}.{name} found at "
+                    f"{', '.join(where)}: OPA (conftest, Gatekeeper) rejects the module",
+                    hint="keep one `default` for the rule",
+                )
+
+
+def _head_text(ref: Any) -> str | None:
+    """A rule head's reference as text (`allow`, `a.b`), or None when it is not all fields."""
+    parts: list[str] = []
+    while isinstance(ref, dict):
+        kind, body = _kind(ref)
+        if kind == "Var":
+            parts.append(str(body.get("value")))
+            return ".".join(reversed(parts))
+        if kind != "RefDot" or not isinstance(body.get("field"), list):
+            return None
+        parts.append(str(body["field"][1]))
+        ref = body.get("refr")
+    return None
+
+
+def _first_line(node: Any) -> int:
+    """The line of the first span under `node`."""
+    if isinstance(node, dict):
+        span = node.get("span")
+        if isinstance(span, dict) and "line" in span:
+            return int(span["line"])
+        for key, value in node.items():
+            if key != "span" and (line := _first_line(value)):
+                return line
+    elif isinstance(node, list):
+        for value in node:
+            if line := _first_line(value):
+                return line
+    return 0
+
+
+# OPA's signatures of the built-ins in `_GUARDS`, as its type checker prints them.
+_SIGNATURES = {
+    "startswith": "search: string, base: string, result: boolean",
+    "endswith": "search: string, base: string, result: boolean",
+    "contains": "haystack: string, needle: string, result: boolean",
+    "indexof": "haystack: string, needle: string, output: number",
+    "trim": "value: string, cutset: string, output: string",
+    "trim_left": "value: string, cutset: string, output: string",
+    "trim_right": "value: string, cutset: string, output: string",
+    "trim_prefix": "value: string, prefix: string, output: string",
+    "trim_suffix": "value: string, suffix: string, output: string",
+    "split": "x: string, delimiter: string, ys: array[string]",
+    "lower": "x: string, y: string",
+    "upper": "x: string, y: string",
+    "trim_space": "value: string, output: string",
+    "replace": "x: string, old: string, new: string, y: string",
+    "substring": "value: string, offset: number, length: number, output: string",
+    "sprintf": "format: string, values: array[any], output: string",
+    "concat": "delimiter: string, collection: any<array[string], set[string]>, output: string",
+    "count": "collection: any<array[any], object[any: any], set[any], string>, n: number",
+    "to_number": "value: any<null, boolean, number, string>, num: number",
+    "object.get": "object: object[any: any], key: any, default: any, value: any",
+    "object.keys": "object: object[any: any], value: set[any]",
+    "object.union": "a: object[any: any], b: object[any: any], output: any",
+    "array.concat": "x: array[any], y: array[any], z: array[any]",
+    "regex.match": "pattern: string, value: string, result: boolean",
+    "glob.match": "pattern: string, delimiters: any<null, array[string]>, match: string, result: boolean",
+}
+_LITERALS = {
+    "String": "string",
+    "RawString": "string",
+    "Number": "number",
+    "Bool": "boolean",
+    "Null": "null",
+    "Array": "array",
+    "Set": "set",
+    "Object": "object",
+    "ArrayCompr": "array",
+    "SetCompr": "set",
+    "ObjectCompr": "object",
+}
+
+
+def _refuse_literal_type_errors(path: str, ast: dict[str, Any]) -> None:
+    """A built-in of `_GUARDS` called with a literal of a type it does not take.
+
+    OPA's type checker refuses the module (`startswith(5, "a")`: rego_type_error);
+    regorus would evaluate it (and the guards make the call undefined). Only the
+    operand's form is looked at: types that flow through variables and functions
+    are OPA's alone (ADR 0008, a known divergence).
+
+    Raises:
+        PolicyError: such a call, with file, line and OPA's message.
+    """
+    for call in _calls(ast.get("rules", [])):
+        name = _call_name(call.get("fcn"))
+        params = call.get("params", [])
+        if name not in _GUARDS or len(params) != len(_GUARDS[name]):
+            continue
+        if any(_literal_mismatch(t, p) for t, p in zip(_GUARDS[name], params, strict=True)):
+            have = ", ".join(_literal_type_text(p) for p in params)
+            raise PolicyError(
+                f"{path}:{_first_line(call.get('fcn'))}: rego_type_error: {name}: invalid argument(s)\n"
+                f"\thave: ({have})\n\twant: ({_SIGNATURES[name]})",
+                hint=f"OPA (conftest, Gatekeeper) rejects the module: give {name} operands of its types",
+            )
+
+
+def _literal_mismatch(types: str, node: Any) -> bool:
+    kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+    literal = _LITERALS.get(kind)
+    if not types or literal is None:
+        return False
+    if types == "strings":
+        if literal not in ("array", "set"):
+            return True
+        items = body.get("items", []) if kind in ("Array", "Set") else []
+        return any(_LITERALS.get(_kind(i)[0], "string") != "string" for i in items if isinstance(i, dict))
+    return literal not in types.split()
+
+
+def _literal_type_text(node: Any) -> str:
+    """The type of an operand as OPA prints it, as far as its form tells (else `any`)."""
+    kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+    literal = _LITERALS.get(kind)
+    if literal is None:
+        return "any"
+    if kind == "Array":
+        return f"array<{', '.join(_literal_type_text(i) for i in body.get('items', []))}>"
+    if literal in ("array", "set"):
+        return f"{literal}[any]"
+    if literal == "object":
+        return "object[any: any]"
+    return literal
 
 
 def _wildcard_line(node: Any) -> int:
@@ -784,9 +947,22 @@ def _kind(node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _span(node: dict[str, Any]) -> tuple[int, int]:
-    _, body = _kind(node)
+    kind, body = _kind(node)
     span = body.get("span", {})
-    return int(span.get("start", 0)), int(span.get("end", 0))
+    start, end = int(span.get("start", 0)), int(span.get("end", 0))
+    if kind in ("String", "RawString"):  # regorus' span is the contents, without the quotes
+        return start - 1, end + 1
+    return start, end
+
+
+def _past_quote(end: int, data: bytes) -> int:
+    """The end of a statement, expression or query span, past a closing quote.
+
+    regorus ends the span of something that ends with a string literal before the
+    literal's closing quote (`... as "b"` spans up to `b`); nothing else can be
+    followed directly by a quote.
+    """
+    return end + 1 if data[end : end + 1] in (b'"', b"`") else end
 
 
 # -- planning the edits ----------------------------------------------------------
@@ -817,13 +993,13 @@ def _plan(
         for stmt in query["stmts"]:
             literal = stmt.get("literal", {})
             literal = literal if isinstance(literal, dict) else {}
-            s_start, s_end = int(stmt["span"]["start"]), int(stmt["span"]["end"])
+            s_start, s_end = int(stmt["span"]["start"]), _past_quote(int(stmt["span"]["end"]), data)
             guard = b""
             negated = literal.get("NotExpr")
             some_in = literal.get("SomeIn")
             if isinstance(negated, dict):
                 hoist = _hoist_top(negated.get("expr", {}), globals_)
-                literal_end = int(negated["span"]["end"])
+                literal_end = _past_quote(int(negated["span"]["end"]), data)
             elif isinstance(some_in, dict) and _may_be_scalar(some_in.get("collection"), data, collections):
                 hoist = [_span(some_in["collection"])]
                 literal_end = hoist[0][1]
@@ -850,7 +1026,7 @@ def _plan(
             body = data[s_start:s_end]
             for edit in sorted(inner, key=lambda e: e.start, reverse=True):
                 body = body[: edit.start - s_start] + edit.text + body[edit.end - s_start :]
-            q_start, q_end = int(query["span"]["start"]), int(query["span"]["end"])
+            q_start, q_end = int(query["span"]["start"]), _past_quote(int(query["span"]["end"]), data)
             braced = data[q_start : q_start + 1] in (b"{", b"|")
             if braced:
                 edits.append(_Edit(s_start, s_end, prefix + body))

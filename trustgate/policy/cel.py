@@ -36,6 +36,8 @@ from typing import Any
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
+from trustgate.manifests.loader import lone_surrogate, path_text
+
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
     "CelCompileError",
@@ -755,11 +757,20 @@ class Program:
         """The value of the expression as plain Python (None, bool, int, float, str, list, dict).
 
         Raises:
-            CelEvalError: the expression fails on this input.
+            CelEvalError: the expression fails on this input (one holding a lone
+                surrogate, not Unicode text, among the reasons).
         """
         try:
             value = self._expression.eval(data=dict(activation))
         except RuntimeError as e:  # the runtime raises for some failures and returns errors for others
+            # A lone surrogate fails the conversion to C++ ("basic_string: construction from
+            # null"); looked for only here, so a good input pays nothing.
+            bad = lone_surrogate(activation)
+            if bad is not None:
+                raise CelEvalError(
+                    f"input cannot be evaluated: the string at {path_text(bad)} holds a lone surrogate "
+                    "(a \\ud800-\\udfff escape without its pair), which is not Unicode text"
+                ) from e
             raise CelEvalError(str(e)) from e
         if value.type() == _T.ERROR:
             raise CelEvalError(_STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]"))

@@ -23,7 +23,7 @@ import regorus
 
 from trustgate.errors import PolicyError
 from trustgate.policy._normalise import add_extensions, normalise
-from trustgate.policy.rego import Module, clean_engine_error
+from trustgate.policy.rego import Module, clean_engine_error, refuse_lone_surrogate
 
 UNDEFINED: Any = type("Undefined", (), {"__repr__": lambda self: "<undefined>"})()
 """What `eval_rule` returns when the rule has no value."""
@@ -52,7 +52,8 @@ class Engine(Protocol):
         """The value of `rule` (`data.pkg.name`) for `input`, or `UNDEFINED`.
 
         Raises:
-            PolicyError: evaluation failed (a run-time error, an unreachable server).
+            PolicyError: evaluation failed (a run-time error, an unreachable server),
+                or `input` holds a lone surrogate (not Unicode text; regorus crashes on it).
         """
 
 
@@ -99,6 +100,7 @@ class EmbeddedEngine:
             raise PolicyError(f"policy data cannot be loaded: {clean_engine_error(e)}") from e
 
     def eval_rule(self, rule: str, input: Mapping[str, Any]) -> Any:
+        refuse_lone_surrogate(input)  # set_input would crash the process
         try:
             self._engine.set_input(input)
             raw = self._engine.eval_rule_as_json(rule)
@@ -185,6 +187,7 @@ class OpaEngine:
     def eval_rule(self, rule: str, input: Mapping[str, Any]) -> Any:
         path = rule.removeprefix("data.")
         package, _, name = path.rpartition(".")
+        refuse_lone_surrogate(input)  # as the embedded engine: OPA would read U+FFFD instead
         try:
             response = self._client.query_rule(dict(input), package, name)
         except Exception as e:  # requests' HTTPError carries OPA's message

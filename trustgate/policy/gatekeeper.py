@@ -617,15 +617,16 @@ def parse_expansion(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Expa
     if generated == ("", "", ""):
         raise PolicyError(f"{label} has empty generatedGVK field", where=where)
     apply_to = []
-    for item in spec.get("applyTo") or []:
+    for i, item in enumerate(_items(spec.get("applyTo"), f"{label}: spec.applyTo", where)):
         if not isinstance(item, Mapping):
             raise PolicyError(f"{label}: spec.applyTo entries must be mappings", where=where)
+        at = f"{label}: spec.applyTo[{i}]"
         apply_to.append(
             ApplyTo(
-                groups=tuple(str(g) for g in item.get("groups") or ()),
-                versions=tuple(str(v) for v in item.get("versions") or ()),
-                kinds=tuple(str(k) for k in item.get("kinds") or ()),
-                operations=tuple(str(o) for o in item.get("operations") or ()),
+                groups=string_list(item.get("groups"), f"{at}.groups", where),
+                versions=string_list(item.get("versions"), f"{at}.versions", where),
+                kinds=string_list(item.get("kinds"), f"{at}.kinds", where),
+                operations=string_list(item.get("operations"), f"{at}.operations", where),
             )
         )
     if not apply_to:
@@ -1259,24 +1260,88 @@ def _block_line(tree: Any, path: tuple[str | int, ...], default: int) -> int:
 
 
 def _selector(value: Any, label: str, where: str, what: str) -> Selector | None:
+    return parse_selector(value, f"{label}: spec.match.{what}", where)
+
+
+def parse_selector(value: Any, field_name: str, where: str) -> Selector | None:
+    """A metav1.LabelSelector, its shape checked as the API server's OpenAPI schema would.
+
+    Args:
+        value: the selector as read (None when absent).
+        field_name: who and which field, for messages (`K8sNoPriv/x: spec.match.labelSelector`).
+        where: `file:line` of the object.
+
+    Returns:
+        The selector, or None when `value` is None.
+
+    Raises:
+        PolicyError: the selector is not a mapping, `matchLabels` is not a map of
+            strings, `matchExpressions` is not a list of {key, operator, values}
+            with string values, or an operator is unknown or lacks values.
+    """
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise PolicyError(f"{label}: spec.match.{what} must be a mapping", where=where)
-    labels = value.get("matchLabels") or {}
+        raise PolicyError(f"{field_name} must be a label selector (a mapping)", where=where)
+    labels = value.get("matchLabels")
+    if labels is None:
+        labels = {}
+    if not isinstance(labels, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise PolicyError(
+            f"{field_name}.matchLabels must be a mapping of strings to strings, not {labels!r}", where=where
+        )
     expressions = []
-    for item in value.get("matchExpressions") or []:
-        operator = item.get("operator") if isinstance(item, Mapping) else None
+    for i, item in enumerate(_items(value.get("matchExpressions"), f"{field_name}.matchExpressions", where)):
+        at = f"{field_name}.matchExpressions[{i}]"
+        if not isinstance(item, Mapping):
+            raise PolicyError(f"{at} must be a mapping (key, operator, values)", where=where)
+        key = item.get("key")
+        if not isinstance(key, str) or not key:
+            raise PolicyError(f"{at}.key must be a non-empty string", where=where)
+        operator = item.get("operator")
         if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
             raise PolicyError(
-                f"{label}: spec.match.{what}: operator {operator!r} is not In, NotIn, Exists or DoesNotExist",
-                where=where,
+                f"{at}: operator {operator!r} is not In, NotIn, Exists or DoesNotExist", where=where
             )
-        values = tuple(str(v) for v in item.get("values") or ())
+        values = string_list(item.get("values"), f"{at}.values", where)
         if operator in ("In", "NotIn") and not values:
-            raise PolicyError(f"{label}: spec.match.{what}: {operator} needs values", where=where)
-        expressions.append((str(item.get("key")), str(operator), values))
-    return Selector(tuple((str(k), str(v)) for k, v in labels.items()), tuple(expressions))
+            raise PolicyError(f"{at}: {operator} needs values", where=where)
+        if operator in ("Exists", "DoesNotExist") and values:
+            raise PolicyError(f"{at}: {operator} takes no values", where=where)
+        expressions.append((key, str(operator), values))
+    return Selector(tuple(labels.items()), tuple(expressions))
+
+
+def _items(value: Any, field_name: str, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PolicyError(f"{field_name} must be a list, not {value!r}", where=where)
+    return value
+
+
+def string_list(value: Any, field_name: str, where: str) -> tuple[str, ...]:
+    """A `[]string` field: None is empty; anything but a list of strings is refused.
+
+    Raises:
+        PolicyError: `value` is not a list of strings (a bare string, say, which
+            the API server's schema refuses and which would otherwise match nothing).
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{field_name} must be a list of strings, not {value!r}", where=where)
+    return tuple(value)
+
+
+def _string(value: Any, field_name: str, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PolicyError(f"{field_name} must be a string, not {value!r}", where=where)
+    return value
 
 
 def _parse_match(value: Any, label: str, where: str) -> Match:
@@ -1284,24 +1349,25 @@ def _parse_match(value: Any, label: str, where: str) -> Match:
         return Match()
     if not isinstance(value, Mapping):
         raise PolicyError(f"{label}: spec.match must be a mapping", where=where)
+    at = f"{label}: spec.match"
     kinds = []
-    for item in value.get("kinds") or []:
+    for i, item in enumerate(_items(value.get("kinds"), f"{at}.kinds", where)):
         if not isinstance(item, Mapping):
             raise PolicyError(f"{label}: spec.match.kinds entries must be mappings", where=where)
         kinds.append(
             (
-                tuple(str(g) for g in item.get("apiGroups") or ()),
-                tuple(str(k) for k in item.get("kinds") or ()),
+                string_list(item.get("apiGroups"), f"{at}.kinds[{i}].apiGroups", where),
+                string_list(item.get("kinds"), f"{at}.kinds[{i}].kinds", where),
             )
         )
     return Match(
         kinds=tuple(kinds),
-        scope=str(value.get("scope") or "*"),
-        namespaces=tuple(str(n) for n in value.get("namespaces") or ()),
-        excluded_namespaces=tuple(str(n) for n in value.get("excludedNamespaces") or ()),
+        scope=_string(value.get("scope"), f"{at}.scope", where) or "*",
+        namespaces=string_list(value.get("namespaces"), f"{at}.namespaces", where),
+        excluded_namespaces=string_list(value.get("excludedNamespaces"), f"{at}.excludedNamespaces", where),
         label_selector=_selector(value.get("labelSelector"), label, where, "labelSelector"),
         namespace_selector=_selector(value.get("namespaceSelector"), label, where, "namespaceSelector"),
-        name=str(value.get("name") or ""),
+        name=_string(value.get("name"), f"{at}.name", where),
         source=_match_source(value.get("source"), label, where),
     )
 
@@ -1317,15 +1383,28 @@ def _match_source(value: Any, label: str, where: str) -> str:
 
 
 def _scoped_action(value: Any, label: str, where: str) -> str:
-    """The action a `scoped` constraint takes at admission (`validation.gatekeeper.sh` or `*`)."""
-    for item in value if isinstance(value, list) else []:
-        points = item.get("enforcementPoints") if isinstance(item, Mapping) else None
-        names = {p.get("name") for p in points or [] if isinstance(p, Mapping)}
-        if names & {"validation.gatekeeper.sh", "*"}:
-            return str(item.get("action"))
-    raise PolicyError(
-        f"{label}: enforcementAction scoped without an action for validation.gatekeeper.sh", where=where
-    )
+    """The action a `scoped` constraint takes at admission (`validation.gatekeeper.sh` or `*`).
+
+    The strictest action named for the webhook wins (deny, then warn, then dryrun). When none
+    names the webhook (audit only, say), Gatekeeper does not act at admission: `dryrun`.
+
+    Raises:
+        PolicyError: scopedEnforcementActions is not a list of {action, enforcementPoints}.
+    """
+    field_name = f"{label}: spec.scopedEnforcementActions"
+    actions = set()
+    for i, item in enumerate(_items(value, field_name, where)):
+        if not isinstance(item, Mapping):
+            raise PolicyError(f"{field_name}[{i}] must be a mapping", where=where)
+        points = _items(item.get("enforcementPoints"), f"{field_name}[{i}].enforcementPoints", where)
+        if not all(isinstance(p, Mapping) for p in points):
+            raise PolicyError(f"{field_name}[{i}].enforcementPoints entries must be mappings", where=where)
+        if {p.get("name") for p in points} & {"validation.gatekeeper.sh", "*"}:
+            actions.add(str(item.get("action")))
+    for action in ("deny", "warn", "dryrun"):
+        if action in actions:
+            return action
+    return next(iter(sorted(actions)), "dryrun")  # an unknown action is refused by the caller
 
 
 def _json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 import regorus
 
 from trustgate.errors import PolicyError
+from trustgate.manifests.loader import lone_surrogate, path_text
 from trustgate.model import JsonPath
 from trustgate.policy._normalise import add_extensions, normalise
 
@@ -50,6 +51,20 @@ class Module:
 
     path: str
     text: str
+
+
+class PolicyData(dict[str, Any]):
+    """The `data` document, and the documents it was merged from, in order.
+
+    `sources` (a label such as the data file's path, and its document) only
+    serve to name where a part of `data` came from when it is refused.
+    """
+
+    def __init__(
+        self, value: Mapping[str, Any] | None = None, *, sources: Sequence[tuple[str, Mapping[str, Any]]] = ()
+    ) -> None:
+        super().__init__(value or {})
+        self.sources = tuple(sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +167,24 @@ def clean_engine_error(error: BaseException) -> str:
     return message or type(error).__name__
 
 
+def refuse_lone_surrogate(value: Any) -> None:
+    """Refuse an input that holds a string that is not Unicode text (a lone surrogate).
+
+    regorus' `set_input` crashes the process (SIGSEGV) on such a string instead of
+    raising, so every path into the engine checks first (about 20 us for a 12 KB object).
+
+    Raises:
+        PolicyError: a key or value holds a lone surrogate; the message names its path.
+    """
+    bad = lone_surrogate(value)
+    if bad is not None:
+        raise PolicyError(
+            f"input cannot be evaluated: the string at {path_text(bad)} holds a lone surrogate "
+            "(a \\ud800-\\udfff escape without its pair), which is not Unicode text",
+            hint="fix the input: write the character itself, or both halves of its surrogate pair",
+        )
+
+
 def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: bool) -> Any:
     engine = regorus.Engine()
     add_extensions(engine)  # what the rewritten modules call (ADR 0008)
@@ -178,13 +211,13 @@ def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: boo
     return engine
 
 
-def _rule_heads(engine: Any, files: dict[str, set[str]]) -> dict[str, set[str]]:
+def _rule_heads(asts: list[Any], files: dict[str, set[str]]) -> dict[str, set[str]]:
     """Package name (without `data.`) -> names of the rules it defines.
 
     `files` is filled with package -> the module paths that define it.
     """
     heads: dict[str, set[str]] = {}
-    for module in json.loads(engine.get_ast_as_json()):
+    for module in asts:
         ast = module.get("ast", {})
         package = _ref_text(ast.get("package", {}).get("refr"))
         if package is None:
@@ -202,6 +235,118 @@ def _rule_heads(engine: Any, files: dict[str, set[str]]) -> dict[str, set[str]]:
                     if name:
                         names.add(name)
     return heads
+
+
+def _rule_paths(asts: list[Any]) -> dict[tuple[str, ...], str]:
+    """The path under `data` of every rule (OPA's rule tree), -> `file:line` of its first definition.
+
+    A rule's path is its package and the string-keyed start of its head's reference:
+    `deny contains m` -> (`main`, `deny`), `q.r[x] := 1` -> (`main`, `q`, `r`).
+    """
+    paths: dict[tuple[str, ...], str] = {}
+    for module in asts:
+        ast = module.get("ast", {})
+        package = _ref_path(ast.get("package", {}).get("refr"))
+        if not package:
+            continue
+        file = str(module.get("source", {}).get("file", ""))
+        for rule in ast.get("rules", []):
+            if not isinstance(rule, dict):
+                continue
+            refs = [rule["Default"].get("refr")] if isinstance(rule.get("Default"), dict) else []
+            spec = rule.get("Spec")
+            if isinstance(spec, dict):
+                refs += [v.get("refr") for v in spec.get("head", {}).values() if isinstance(v, dict)]
+            for ref in refs:
+                path = _ref_path(ref)
+                if path:
+                    paths.setdefault((*package, *path), f"{file}:{_ref_line(ref)}")
+    return paths
+
+
+def _ref_path(ref: Any) -> list[str]:
+    """The leading string keys of a reference (`a.b["c"][x].d` -> a, b, c)."""
+    chain: list[str | None] = []
+    while isinstance(ref, dict):
+        if "Var" in ref:
+            chain.append(ref["Var"].get("value"))
+            break
+        if "RefDot" in ref:
+            fld = ref["RefDot"].get("field")
+            chain.append(fld[1] if isinstance(fld, list) and len(fld) == 2 else None)
+            ref = ref["RefDot"].get("refr")
+        elif "RefBrack" in ref:
+            index = ref["RefBrack"].get("index")
+            value = index["String"].get("value") if isinstance(index, dict) and "String" in index else None
+            chain.append(value)
+            ref = ref["RefBrack"].get("refr")
+        else:
+            return []
+    path: list[str] = []
+    for key in reversed(chain):
+        if not isinstance(key, str):
+            break
+        path.append(key)
+    return path
+
+
+def _ref_line(ref: Any) -> int:
+    while isinstance(ref, dict):
+        kind, body = next(iter(ref.items()), ("", None))
+        if not isinstance(body, dict):
+            return 0
+        if kind == "Var":
+            return int(body.get("span", {}).get("line", 0))
+        ref = body.get("refr")
+    return 0
+
+
+def _refuse_data_over_rules(asts: list[Any], data: Mapping[str, Any]) -> None:
+    """Data at or below a rule's path, or a non-object on the way to it: OPA refuses it.
+
+    OPA's compiler (`checkPathConflicts` with `storage.NonEmpty`) fails with
+    "conflicting rule for data path <path> found", whichever is loaded first;
+    regorus let the data replace the rule, so a data file could switch off any
+    rule, the bundled ones included. Data beside a package's rules is fine.
+
+    Raises:
+        PolicyError: such a conflict, naming the data's source and path, and the rule.
+    """
+    if not data:
+        return
+    rules = _rule_paths(asts)
+    rules[(_AGGREGATE_PACKAGE, "findings")] = "<trustgate aggregate>:3"
+    for path, where in sorted(rules.items()):
+        node: Any = data
+        at: tuple[str, ...] | None = None
+        for i, key in enumerate(path):
+            if not isinstance(node, Mapping):
+                at = path[:i]  # a scalar, array or null where the rule's package or rule would be
+                break
+            if key not in node:
+                break
+            node = node[key]
+        else:
+            at = path
+        if at is None:
+            continue
+        sources = data.sources if isinstance(data, PolicyData) else ()
+        origin = next((label for label, doc in reversed(sources) if _has(doc, at)), "the policy data")
+        raise PolicyError(
+            f"{origin}: data `{'.'.join(at)}` conflicts with rule `data.{'.'.join(path)}` ({where}): "
+            "OPA (conftest, Gatekeeper) refuses this (rego_compile_error: conflicting rule for data path "
+            f"{'/'.join(path)} found)",
+            hint="data may sit beside a package's rules, not at or below a rule: "
+            "rename or remove that key of the data",
+        )
+
+
+def _has(doc: Any, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(doc, Mapping) or key not in doc:
+            return False
+        doc = doc[key]
+    return True
 
 
 def _ref_text(ref: Any, *, first_only: bool = False) -> str | None:
@@ -246,14 +391,17 @@ class RegoPolicy:
             rego_v0: parse as Rego v0 (no `if`/`contains` required).
 
         Raises:
-            PolicyError: a module does not parse, or a named namespace has no rules.
+            PolicyError: a module does not parse, a named namespace has no rules, or
+                `data` has a value at or below a rule's path (OPA refuses it).
         """
         self.modules = tuple(modules)
         self.data = dict(data or {})
         self.rego_v0 = rego_v0
         engine = _new_engine(self.modules, self.data, rego_v0)
+        asts = json.loads(engine.get_ast_as_json())
+        _refuse_data_over_rules(asts, data or {})
         self.package_files: dict[str, set[str]] = {}
-        heads = _rule_heads(engine, self.package_files)
+        heads = _rule_heads(asts, self.package_files)
         wanted = set(namespaces)
         missing = wanted - set(heads)
         if missing:
@@ -341,10 +489,12 @@ class RegoEvaluator:
 
         Raises:
             PolicyError: a rule fails at run time (e.g. conflicting values);
-                the message names the policy file and place.
+                the message names the policy file and place. Or `obj` holds a
+                lone surrogate (see `refuse_lone_surrogate`).
         """
         if not self.policy.rules:
             return []
+        refuse_lone_surrogate(obj)
         try:
             self._engine.set_input(obj)
             result = json.loads(self._engine.eval_rule_as_json(f"data.{_AGGREGATE_PACKAGE}.findings"))

@@ -2,8 +2,9 @@
 
 Owns: finding the schema for an apiVersion/kind in the schemas shipped by
 the `kubernetes-validate` package, turning CRD `openAPIV3Schema`s into JSON
-schemas, compiling each validator once (jsonschema-rs), and reporting
-violations as path + message. Leaves out: reading manifests and deciding
+schemas, applying a CRD schema's `default`s before validating (as the API
+server defaults on decode), compiling each validator once (jsonschema-rs),
+and reporting violations as path + message. Leaves out: reading manifests and deciding
 what a violation means for the verdict.
 """
 
@@ -95,6 +96,7 @@ class SchemaSet:
         self._validators: dict[tuple[str, str], Any] = {}
         self._crd_schemas: dict[tuple[str, str], dict[str, Any]] = {}
         self._crd_rules: dict[tuple[str, str], list[Any]] = {}  # x-kubernetes-validations (crd_cel.Rule)
+        self._crd_defaults: dict[tuple[str, str], Mapping[str, Any]] = {}  # schemas that have a `default`
         for crd in crds:
             self.add_crd(crd)
 
@@ -122,6 +124,8 @@ class SchemaSet:
                 self._crd_schemas[(f"{group}/{version['name']}", kind)] = crd_to_json_schema(
                     schema, strict=self.strict
                 )
+                if '"default"' in json.dumps(schema):
+                    self._crd_defaults[(f"{group}/{version['name']}", kind)] = copy.deepcopy(dict(schema))
                 if "x-kubernetes-validations" in json.dumps(schema):
                     from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
 
@@ -150,6 +154,9 @@ class SchemaSet:
         api_version = str(obj.get("apiVersion"))
         kind = str(obj.get("kind"))
         validator = self._validator(api_version, kind)
+        defaults = self._crd_defaults.get((api_version, kind))
+        if defaults is not None:  # the API server defaults on decode, before it validates anything
+            obj = apply_defaults(obj, defaults)
         out = []
         try:
             errors = list(validator.iter_errors(obj))
@@ -223,6 +230,41 @@ class SchemaSet:
             elif isinstance(node, list):
                 stack.extend(node)
         return found
+
+
+def apply_defaults(obj: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A copy of `obj` with a CRD structural schema's `default`s filled in.
+
+    As apiextensions-apiserver's defaulting algorithm: in each object that is
+    present, a property that is absent (or null where the schema is not
+    nullable) takes its default; then every value, defaulted ones included, is
+    defaulted by its own schema (`properties`, else `additionalProperties`;
+    `items` for lists). Absent objects are not created.
+    """
+    out = copy.deepcopy(dict(obj))
+    _default(out, schema)
+    return out
+
+
+def _default(value: Any, schema: Any) -> None:
+    if not isinstance(schema, Mapping):
+        return
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, Mapping) else {}
+        for key, prop in properties.items():
+            if not isinstance(prop, Mapping) or "default" not in prop or prop["default"] is None:
+                continue
+            if key not in value or (value[key] is None and not prop.get("nullable")):
+                value[key] = copy.deepcopy(prop["default"])
+        for key, item in value.items():
+            if key in properties:
+                _default(item, properties[key])
+            elif isinstance(schema.get("additionalProperties"), Mapping):
+                _default(item, schema["additionalProperties"])
+    elif isinstance(value, list):
+        for item in value:
+            _default(item, schema.get("items"))
 
 
 def crd_to_json_schema(schema: Mapping[str, Any], *, strict: bool) -> dict[str, Any]:

@@ -12,8 +12,10 @@ evaluating `variables` and `validations` (`message`, `messageExpression`,
 What an offline check cannot know it says: a policy that calls `authorizer`,
 a namespaceSelector whose Namespace is not in the change set, a parameter that
 is nowhere to be found. It reads no files beyond those it is given and talks to
-no cluster. `auditAnnotations` are not evaluated (they change no decision);
-`matchPolicy: Equivalent` matches the object's own group and version only.
+no cluster. `auditAnnotations` are not evaluated (they change no decision).
+`matchPolicy: Equivalent` is not converted: an object whose group and resource
+a rule names in another version only cannot be evaluated (the API server would
+convert it); a namespaceSelector whose Namespace is not given fails closed.
 
 The request is a CREATE of each checked object: `oldObject` is null,
 `request.userInfo` names nobody (empty username and groups).
@@ -30,7 +32,7 @@ from typing import Any
 from trustgate.config import Limits
 from trustgate.errors import PolicyError
 from trustgate.policy import cel
-from trustgate.policy.gatekeeper import Selector, read_objects
+from trustgate.policy.gatekeeper import Selector, parse_selector, read_objects, string_list
 
 __all__ = [
     "Binding",
@@ -121,13 +123,22 @@ class _Rule:
     scope: str
     names: tuple[str, ...]
 
-    def matches(self, group: str, version: str, resource: str, namespaced: bool, name: str) -> bool:
+    def matches(
+        self,
+        group: str,
+        version: str,
+        resource: str,
+        namespaced: bool,
+        name: str,
+        *,
+        any_version: bool = False,
+    ) -> bool:
         def any_of(values: tuple[str, ...], value: str) -> bool:
             return "*" in values or value in values
 
         if not (any_of(self.operations, "CREATE") and any_of(self.groups, group)):
             return False
-        if not any_of(self.versions, version):
+        if not any_version and not any_of(self.versions, version):
             return False
         if not any(r in ("*", "*/*", resource) for r in self.resources):
             return False
@@ -144,6 +155,7 @@ class _Match:
     exclude: tuple[_Rule, ...] = ()
     namespace_selector: Selector | None = None  # None or empty: every namespace
     object_selector: Selector | None = None
+    match_policy: str = "Equivalent"  # the API server's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +247,10 @@ class Outcome:
 
     `kind`: `violation` (a validation is false, or failed under failurePolicy Fail),
     `ignored` (an error under failurePolicy Ignore, or a param not found with
-    parameterNotFoundAction Allow), `unevaluable` (cannot be decided offline),
-    `namespace-unknown` (a namespaceSelector whose Namespace is not given).
+    parameterNotFoundAction Allow, or a namespaceSelector that cannot be decided
+    but the policy passes anyway), `unevaluable` (cannot be decided offline: this
+    includes a namespaceSelector whose Namespace is not given when the policy
+    would deny the object).
     """
 
     kind: str
@@ -296,84 +310,130 @@ class PolicySet:
         where = (group, version, resource, namespaced, name)
         for binding in self.bindings:
             policy = self.policies[binding.policy]
-            if not _matches(policy.match, obj, where, namespace, namespace_obj):
+            versions: list[str] = []  # under matchPolicy Equivalent: the versions a rule asks for instead
+            matched = True
+            for match in (policy.match, binding.match):
+                if match is None or _matches(match, obj, where, namespace, namespace_obj):
+                    continue
+                if match.match_policy == "Equivalent" and _matches(
+                    match, obj, where, namespace, namespace_obj, any_version=True
+                ):
+                    versions += _other_versions(match, where)
+                    continue
+                matched = False
+            if not matched:
                 continue
-            if binding.match is not None and not _matches(
-                binding.match, obj, where, namespace, namespace_obj
-            ):
+            if versions:
+                out.append(_needs_conversion(policy, binding, group, version, sorted(set(versions))))
                 continue
+            found = self._binding(policy, binding, obj, request, pool, namespace, namespace_obj)
             if namespaced and namespace and namespace_obj is None:
                 selectors = [policy.match.namespace_selector]
                 selectors += [binding.match.namespace_selector] if binding.match is not None else []
                 if any(s is not None and (s.labels or s.expressions) for s in selectors):
-                    out.append(
+                    found = _undecided(policy, binding, namespace, found)
+            out.extend(found)
+        return out
+
+    def _binding(
+        self,
+        policy: Policy,
+        binding: Binding,
+        obj: Mapping[str, Any],
+        request: Mapping[str, Any],
+        pool: Sequence[Mapping[str, Any]],
+        namespace: str,
+        namespace_obj: Mapping[str, Any] | None,
+    ) -> list[Outcome]:
+        """The outcomes of one binding that matches `obj`."""
+        if policy.authorizer:
+            return [
+                Outcome(
+                    "unevaluable",
+                    policy,
+                    binding,
+                    f"{policy.name}/authorizer",
+                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) calls `authorizer`, which "
+                    "asks the cluster's authorizers: it cannot be evaluated offline",
+                )
+            ]
+        params: list[Mapping[str, Any] | None] = [None]
+        if binding.param_ref is not None and policy.param_kind is not None:
+            params = list(_find_params(pool, policy.param_kind, binding.param_ref, namespace))
+            if not params:
+                ref = binding.param_ref
+                what = f"{policy.param_kind[1]} " + (
+                    repr(ref.name) if ref.name else "objects matching the paramRef selector"
+                )
+                if ref.not_found == "Allow":
+                    return [
                         Outcome(
-                            "namespace-unknown",
+                            "ignored",
                             policy,
                             binding,
-                            f"{policy.name}/namespaceSelector",
-                            f"Namespace {namespace!r} is not in the change set or the admission policy "
-                            "files, "
-                            f"so the namespaceSelector of {policy.name} (binding {binding.name}) "
-                            "cannot be evaluated",
+                            f"{policy.name}/params",
+                            f"no {what} found for binding {binding.name}; "
+                            "parameterNotFoundAction is Allow, so the policy is skipped",
                         )
-                    )
-                    continue
-            if policy.authorizer:
-                out.append(
+                    ]
+                return [
                     Outcome(
                         "unevaluable",
                         policy,
                         binding,
-                        f"{policy.name}/authorizer",
-                        f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) calls `authorizer`, which "
-                        "asks the cluster's authorizers: it cannot be evaluated offline",
+                        f"{policy.name}/params",
+                        f"no {what} ({policy.param_kind[0]}) found for binding {binding.name} "
+                        "in the change set or the admission policy files; the API server denies "
+                        "the request (parameterNotFoundAction: Deny) unless the cluster has it",
                     )
-                )
-                continue
-            params: list[Mapping[str, Any] | None] = [None]
-            if binding.param_ref is not None and policy.param_kind is not None:
-                params = list(_find_params(pool, policy.param_kind, binding.param_ref, namespace))
-                if not params:
-                    ref = binding.param_ref
-                    what = f"{policy.param_kind[1]} " + (
-                        repr(ref.name) if ref.name else "objects matching the paramRef selector"
-                    )
-                    if ref.not_found == "Allow":
-                        out.append(
-                            Outcome(
-                                "ignored",
-                                policy,
-                                binding,
-                                f"{policy.name}/params",
-                                f"no {what} found for binding {binding.name}; "
-                                "parameterNotFoundAction is Allow, so the policy is skipped",
-                            )
-                        )
-                    else:
-                        out.append(
-                            Outcome(
-                                "unevaluable",
-                                policy,
-                                binding,
-                                f"{policy.name}/params",
-                                f"no {what} ({policy.param_kind[0]}) found for binding {binding.name} "
-                                "in the change set or the admission policy files; the API server denies "
-                                "the request (parameterNotFoundAction: Deny) unless the cluster has it",
-                            )
-                        )
-                    continue
-            for param in params:
-                activation = {
-                    "object": obj,
-                    "oldObject": None,
-                    "request": request,
-                    "params": param,
-                    "namespaceObject": namespace_obj,
-                    "authorizer": None,
-                }
-                out.extend(_evaluate(policy, binding, activation, param))
+                ]
+        out: list[Outcome] = []
+        for param in params:
+            activation = {
+                "object": obj,
+                "oldObject": None,
+                "request": request,
+                "params": param,
+                "namespaceObject": namespace_obj,
+                "authorizer": None,
+            }
+            out.extend(_evaluate(policy, binding, activation, param))
         return out
+
+
+def _undecided(policy: Policy, binding: Binding, namespace: str, found: list[Outcome]) -> list[Outcome]:
+    """Fail closed when a namespaceSelector cannot be decided (its Namespace was not given).
+
+    The policy was evaluated as if the selector matched. What would block becomes
+    `unevaluable` (could not evaluate, not a pass); what would warn or record keeps
+    its kind with the caveat; nothing at all becomes one `ignored` note.
+    """
+    why = (
+        f"the namespaceSelector of {policy.name} (binding {binding.name}) could not be decided: "
+        f"Namespace {namespace!r} is not in the change set or the admission policy files"
+    )
+    if not found:
+        return [
+            Outcome(
+                "ignored",
+                policy,
+                binding,
+                f"{policy.name}/namespaceSelector",
+                f"{why}; the policy passes either way",
+            )
+        ]
+    out = []
+    for outcome in found:
+        blocks = outcome.kind == "unevaluable" or (outcome.kind == "violation" and "Deny" in binding.actions)
+        kind = "unevaluable" if blocks else outcome.kind
+        message = (
+            f"{why}, and if it selects the Namespace the policy denies: {outcome.message} "
+            "(give the Namespace in the change set or with --admission-policy)"
+            if blocks
+            else f"{outcome.message} (if the namespaceSelector selects Namespace {namespace!r}: {why})"
+        )
+        out.append(Outcome(kind, policy, binding, outcome.rule, message, outcome.reason, outcome.param))
+    return out
 
 
 # -- evaluating ----------------------------------------------------------------
@@ -396,7 +456,7 @@ def run_code(
     failure_policy: str = "Fail",
     variables: Mapping[str, Any] | None = None,
 ) -> list[Failure]:
-    """Evaluate variables, then matchConditions (all true, or nothing applies), then validations.
+    """Evaluate variables, then matchConditions (any false: nothing applies), then validations.
 
     Args:
         code: the compiled CEL.
@@ -421,15 +481,21 @@ def run_code(
             values[name] = program.evaluate(activation)
         except cel.CelEvalError as e:
             broken[name] = str(e)
+    # As the API server: any condition false skips the policy, whatever errors the others
+    # raised; only when none is false does the first error go to failurePolicy.
+    error: Failure | None = None
     for name, program in code.conditions:
         try:
             value = program.evaluate(activation)
         except cel.CelEvalError as e:
-            return [failure("matchCondition", f"matchCondition {name!r} failed: {_why(e, broken)}")]
-        if value is not True:
-            if value is not False:
-                return [failure("matchCondition", f"matchCondition {name!r} returned {value!r}")]
+            error = error or failure("matchCondition", f"matchCondition {name!r} failed: {_why(e, broken)}")
+            continue
+        if value is False:
             return []
+        if value is not True:
+            error = error or failure("matchCondition", f"matchCondition {name!r} returned {value!r}")
+    if error is not None:
+        return [error]
     out: list[Failure] = []
     for validation in code.validations:
         rule = validation.reason or str(validation.index)
@@ -464,14 +530,42 @@ def _why(error: cel.CelEvalError, broken: Mapping[str, str]) -> str:
     return text
 
 
+def _other_versions(match: _Match, where: tuple[str, str, str, bool, str]) -> list[str]:
+    rules = [r for r in match.rules or () if r.matches(*where, any_version=True)]
+    return sorted({v for r in rules for v in r.versions})
+
+
+def _needs_conversion(
+    policy: Policy, binding: Binding, group: str, version: str, versions: list[str]
+) -> Outcome:
+    """An object whose group and resource a rule names in other versions only, under Equivalent.
+
+    The API server would convert it to one of those versions and evaluate the policy on
+    that; without the conversion there is no honest answer, so: could not evaluate.
+    """
+    prefix = f"{group}/" if group else ""
+    targets = " or ".join(f"{prefix}{v}" for v in versions)
+    return Outcome(
+        "unevaluable",
+        policy,
+        binding,
+        f"{policy.name}/matchPolicy",
+        f"could not evaluate: matchPolicy Equivalent needs conversion from {prefix}{version} to {targets} "
+        f"(ValidatingAdmissionPolicy {policy.name}, binding {binding.name}); give the object as "
+        f"{targets}, or set matchPolicy: Exact if the policy is not meant for {prefix}{version}",
+    )
+
+
 def _matches(
     match: _Match,
     obj: Mapping[str, Any],
     where: tuple[str, str, str, bool, str],
     namespace: str,
     namespace_obj: Mapping[str, Any] | None,
+    *,
+    any_version: bool = False,
 ) -> bool:
-    if match.rules is not None and not any(r.matches(*where) for r in match.rules):
+    if match.rules is not None and not any(r.matches(*where, any_version=any_version) for r in match.rules):
         return False
     if any(r.matches(*where) for r in match.exclude):
         return False
@@ -734,6 +828,8 @@ def parse_binding(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Bindin
 
 
 def _parse_match(value: Any, label: str, where: str, *, required: bool) -> _Match:
+    if value is not None and not isinstance(value, Mapping):
+        raise PolicyError(f"{label} must be a mapping", where=where)
     raw = _mapping(value)
     rules = raw.get("resourceRules")
     if required and not rules:
@@ -750,14 +846,23 @@ def _parse_match(value: Any, label: str, where: str, *, required: bool) -> _Matc
         ),
         namespace_selector=_selector(raw.get("namespaceSelector"), f"{label}.namespaceSelector", where),
         object_selector=_selector(raw.get("objectSelector"), f"{label}.objectSelector", where),
+        match_policy=_match_policy(raw.get("matchPolicy"), f"{label}.matchPolicy", where),
     )
+
+
+def _match_policy(value: Any, label: str, where: str) -> str:
+    if value is None:
+        return "Equivalent"
+    if value not in ("Equivalent", "Exact"):
+        raise PolicyError(f"{label} must be Equivalent or Exact, not {value!r}", where=where)
+    return str(value)
 
 
 def _rule(value: Any, label: str, where: str) -> _Rule:
     raw = _mapping(value)
 
     def strings(key: str) -> tuple[str, ...]:
-        return tuple(str(v) for v in _list(raw.get(key), f"{label}.{key}", where))
+        return string_list(raw.get(key), f"{label}.{key}", where)
 
     operations = strings("operations")
     for op in operations:
@@ -779,28 +884,7 @@ def _rule(value: Any, label: str, where: str) -> _Rule:
 
 
 def _selector(value: Any, label: str, where: str) -> Selector | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise PolicyError(f"{label} must be a label selector (a mapping)", where=where)
-    expressions = []
-    for i, raw in enumerate(_list(value.get("matchExpressions"), f"{label}.matchExpressions", where)):
-        item = _mapping(raw)
-        operator = item.get("operator")
-        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            raise PolicyError(
-                f"{label}.matchExpressions[{i}].operator {operator!r} is not In, NotIn, Exists "
-                "or DoesNotExist",
-                where=where,
-            )
-        values = tuple(
-            str(v) for v in _list(item.get("values"), f"{label}.matchExpressions[{i}].values", where)
-        )
-        if operator in ("In", "NotIn") and not values:
-            raise PolicyError(f"{label}.matchExpressions[{i}]: {operator} needs values", where=where)
-        expressions.append((str(item.get("key")), str(operator), values))
-    labels = _mapping(value.get("matchLabels"))
-    return Selector(tuple((str(k), str(v)) for k, v in labels.items()), tuple(expressions))
+    return parse_selector(value, label, where)
 
 
 def _name(obj: Mapping[str, Any], where: str) -> str:

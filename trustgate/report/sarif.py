@@ -26,7 +26,6 @@ This module leaves out artifacts, code flows and columns: the model has none.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +33,7 @@ from urllib.parse import quote
 
 import trustgate
 from trustgate.model import Decision, DocumentResult, Finding, Severity, render_path
+from trustgate.report import _indented_json
 from trustgate.report._common import document_label, finding_line, is_stdin, is_waived
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -65,7 +65,7 @@ def render(decision: Decision, *, tool_version: str | None = None) -> str:
     Returns:
         The log as indented JSON text, without a trailing newline.
     """
-    return json.dumps(sarif_log(decision, tool_version=tool_version), indent=2)
+    return _indented_json.dumps(sarif_log(decision, tool_version=tool_version))  # json.dumps(indent=2)
 
 
 def sarif_log(decision: Decision, *, tool_version: str | None = None) -> dict[str, Any]:

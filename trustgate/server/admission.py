@@ -20,7 +20,9 @@ section "Webhook request and response":
 Limits on what is read (each answered with HTTP 400 and the reason, never an
 internal error): integers of more than `MAX_INTEGER_DIGITS` digits, numbers
 beyond a double's range, NaN and Infinity (not JSON), nesting deeper than
-`MAX_DEPTH`, and an object whose `metadata` (or its labels and annotations)
+`MAX_DEPTH`, a string (key or value) holding a lone surrogate (a `\\ud800`
+escape without its pair: not Unicode text, and the Rego engine crashes on
+it), and an object whose `metadata` (or its labels and annotations)
 is not a JSON object (an AdmissionReview deny with code 400: its uid is known).
 """
 
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustgate.config import AdmissionSettings
+from trustgate.manifests.loader import lone_surrogate, may_hold_surrogate, path_text
 from trustgate.model import (
     NOT_EVALUATED_SOURCES,
     Decision,
@@ -183,6 +186,14 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         raise BadReview(f"expected an AdmissionReview object, got a JSON {_type(value)}")
     if _depth(value) > MAX_DEPTH:
         raise BadReview(f"request body is nested more than {MAX_DEPTH} levels deep")
+    # Only a `\ud800`-style escape decodes to a lone surrogate: the byte search keeps the walk
+    # off every ordinary review (the API server's Go encoder never writes one).
+    bad = lone_surrogate(value) if may_hold_surrogate(body) else None
+    if bad is not None:
+        raise BadReview(
+            f"request body holds a lone surrogate (a \\ud800-\\udfff escape without its pair) in the "
+            f"string at {path_text(bad)}: it is not Unicode text and cannot be evaluated"
+        )
     if value.get("apiVersion") != API_VERSION or value.get("kind") != KIND:
         raise BadReview(
             f"expected apiVersion {API_VERSION} and kind {KIND}, got {value.get('apiVersion')!r} and "

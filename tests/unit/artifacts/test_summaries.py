@@ -105,7 +105,7 @@ def test_a_signed_summary_is_accepted_with_what_the_decision_records() -> None:
     assert accepted.verifier == VERIFIER and accepted.policy_digest == POLICY
     assert accepted.decision == "01a249ca-b789-732c-8c3c-a3215fb3e7c6"
     assert accepted.to_json()["path"] == "summary"
-    assert accepted.digest == summaries.bundle_digest(payload)
+    assert accepted.digest == summaries.summary_digest(payload)
 
 
 @pytest.mark.parametrize(
@@ -166,9 +166,73 @@ def test_malformed_predicates_are_reasons_never_crashes(mutate: Any) -> None:
 
 def test_revoked_digests_of_the_summary_or_the_image() -> None:
     payload = summaries.sign_statement(statement(), KEY)
-    for revoked in ({summaries.bundle_digest(payload)}, {IMAGE}):
+    # The summary's name, the bundle as stored (revocations recorded before names), the image.
+    for revoked in ({summaries.summary_digest(payload)}, {summaries.bundle_digest(payload)}, {IMAGE}):
         with pytest.raises(summaries.SummaryError, match="revoked"):
             judge(payload, revoked=revoked)
+
+
+def test_a_revoked_summary_stays_revoked_however_its_bundle_is_encoded() -> None:
+    payload = summaries.sign_statement(statement(), KEY)
+    revoked = {summaries.summary_digest(payload)}
+    respun = json.dumps(json.loads(payload), indent=1).encode()  # same signature, other bytes
+    assert summaries.bundle_digest(respun) != summaries.bundle_digest(payload)
+    assert summaries.summary_digest(respun) == summaries.summary_digest(payload)
+    assert judge(respun).digest == summaries.summary_digest(payload)
+    with pytest.raises(summaries.SummaryError, match="revoked"):
+        judge(respun, bundle_digest=summaries.bundle_digest(respun), revoked=revoked)
+
+
+PLATFORM = "sha256:" + "3d" * 32
+
+
+def _index_summary(**changes: Any) -> bytes:
+    """A summary of an index whose platform manifest the rule also looked at (as `Issuer` signs it)."""
+    stmt = statement()
+    stmt["subject"] = [
+        {"name": "registry.example/shop/api", "digest": {"sha256": d.split(":")[1]}}
+        for d in (IMAGE, PLATFORM)
+    ]
+    stmt["predicate"].update(changes)
+    return summaries.sign_statement(stmt, KEY)
+
+
+def test_revoking_any_digest_a_summary_lists_revokes_it_for_all_its_subjects() -> None:
+    payload = _index_summary()
+    for revoked, admitted in ((IMAGE, IMAGE), (PLATFORM, IMAGE), (IMAGE, PLATFORM)):
+        with pytest.raises(summaries.SummaryError, match="revoked"):
+            judge(payload, image_digest=admitted, revoked={revoked})
+
+
+def test_a_summary_counts_only_for_its_primary_subject() -> None:
+    payload = _index_summary()
+    assert judge(payload).digest == summaries.summary_digest(payload)
+    # The platform manifest was judged only through its index: admitted by its own digest, the
+    # rule would check that manifest's own signatures, which the summary never vouched for.
+    with pytest.raises(summaries.SummaryError, match="primary subject"):
+        judge(payload, image_digest=PLATFORM)
+    # The first subject and resourceUri must agree on which image was judged.
+    other = _index_summary(resourceUri=f"oci://registry.example/shop/api@{PLATFORM}")
+    for digest in (IMAGE, PLATFORM):
+        with pytest.raises(summaries.SummaryError, match="primary subject"):
+            judge(other, image_digest=digest)
+
+
+def test_every_key_listed_for_one_verifier_id_is_tried() -> None:
+    rotated = ec.generate_private_key(ec.SECP256R1())
+    accept = summaries.Acceptance.from_config(
+        SummaryAcceptance(
+            verifiers=(
+                SummaryVerifier(VERIFIER, _pem(KEY), "old"),
+                SummaryVerifier(VERIFIER, _pem(rotated), "new"),
+            ),
+            max_age_seconds=3600,
+        )
+    )
+    for key in (KEY, rotated):
+        assert judge(summaries.sign_statement(statement(), key), acceptance=accept).verifier == VERIFIER
+    with pytest.raises(summaries.SummaryError, match="signature"):
+        judge(summaries.sign_statement(statement(), STRANGER), acceptance=accept)
 
 
 def test_revocations_are_read_again_only_after_the_refresh_interval() -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -89,3 +93,76 @@ def test_the_witness_cosigns_only_what_extends_what_it_cosigned() -> None:
     stranger = TreeHead("other.example/log", 9, b"\x00" * 32)
     with pytest.raises(NotConsistentError, match="follows"):
         witness(cosigner, new_note=new_note, new=stranger, old=new, proof=[], timestamp=4)
+
+
+_CLI = "import sys; from trustgate.cli.main import main; main(sys.argv[1:])"
+_SLOW_WITNESS = """
+import sys, time
+import trustgate.decisions.witness as w
+step = w.witness
+def slow(*args, **kwargs):
+    time.sleep(1.0)  # widen the window between reading the state and replacing it
+    return step(*args, **kwargs)
+w.witness = slow
+from trustgate.cli.main import main
+main(sys.argv[1:])
+"""
+
+
+def test_two_witness_runs_at_once_never_cosign_two_forks(tmp_path: Path) -> None:
+    """Before the state lock, both runs read the same state and cosigned both forks (a split view)."""
+    pem = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    (tmp_path / "log.pem").write_bytes(LOG_KEY.private_bytes(*pem))
+    (tmp_path / "witness.pem").write_bytes(WITNESS_KEY.private_bytes(*pem))
+    fork_leaves = LEAVES[:3] + [merkle.leaf_hash(b"forked " + bytes([i])) for i in range(2)]
+
+    def fork_node(level: int, index: int) -> bytes:
+        if level == 0:
+            return fork_leaves[index]
+        return merkle.node_hash(fork_node(level - 1, 2 * index), fork_node(level - 1, 2 * index + 1))
+
+    base, _ = checkpoint(3)
+    forks = {"A": (checkpoint(4), merkle.consistency_proof(3, 4, node))}
+    forks["B"] = (checkpoint(5, merkle.root(5, fork_node)), merkle.consistency_proof(3, 5, fork_node))
+    (tmp_path / "base").write_text(base)
+    for name, ((note, head), proof) in forks.items():
+        (tmp_path / name).write_text(note)
+        (tmp_path / f"{name}.proof").write_text(
+            json.dumps({"oldSize": 3, "newSize": head.size, "hashes": [h.hex() for h in proof]})
+        )
+    vkey = NoteVerifier.ed25519(LOG_KEY.public_key()).vkey()
+
+    def args(state: Path, name: str) -> list[str]:
+        extra = ["--proof", str(tmp_path / f"{name}.proof")] if name != "base" else []
+        return ["log", "witness", "--checkpoint", str(tmp_path / name), "--state", str(state),
+                "--key", str(tmp_path / "witness.pem"), "--verifier-key", vkey,
+                "--output", str(state.parent / f"{state.name}.{name}"), *extra]  # fmt: skip
+
+    for attempt in range(2):
+        state = tmp_path / f"state{attempt}"
+        first = subprocess.run([sys.executable, "-c", _CLI, *args(state, "base")], capture_output=True,
+                               timeout=60, check=False)  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        runs = {
+            name: subprocess.Popen(
+                [sys.executable, "-c", _SLOW_WITNESS, *args(state, name)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for name in ("A", "B")
+        }
+        codes, errors = {}, {}
+        for name, process in runs.items():
+            try:
+                _, errors[name] = process.communicate(timeout=60)
+            finally:
+                process.kill()
+            codes[name] = process.returncode
+        # One cosigns; the other then finds it in the state: A (4) is refused as smaller, B's proof
+        # from 3 no longer fits (it needs 4 to 5). Before the lock, both were cosigned.
+        assert sorted(codes.values()) in ([0, 1], [0, 3]), (codes, errors)
+        cosigned = next(name for name, code in codes.items() if code == 0)
+        assert [p.name for p in tmp_path.glob(f"{state.name}.[AB]")] == [f"{state.name}.{cosigned}"]
+        state_note = next(state.glob("*.checkpoint")).read_text()
+        assert state_note == (tmp_path / cosigned).read_text()  # the state holds what was cosigned
+        assert sorted(p.name for p in state.iterdir()) == [".lock", next(state.glob("*.checkpoint")).name]

@@ -106,6 +106,64 @@ def test_a_rule_that_does_not_compile_is_a_config_error() -> None:
         schemas(broken)
 
 
+DEFAULTED = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: "!has(self.exposure) || self.exposure != 'public' || self.tls"
+              message: "public widgets need TLS"
+            - rule: "self.replicas <= self.maxReplicas"
+            properties:
+              exposure: {type: string, default: public}
+              tls: {type: boolean, default: false}
+              replicas: {type: integer}
+              maxReplicas: {type: integer, default: 20}
+              ports:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    port: {type: integer, maximum: 100, default: 8080}
+          status:
+            type: object
+            properties:
+              phase: {type: string, default: New}
+            x-kubernetes-validations:
+            - rule: "false"
+"""
+
+
+def test_defaults_are_applied_before_rules_and_schema_as_the_api_server_does() -> None:
+    found = schemas(DEFAULTED).validate(widget(replicas=3, maxReplicas=5, tls=False))
+    assert [(v.rule, v.message) for v in found] == [("schema-cel", "public widgets need TLS")]
+    assert schemas(DEFAULTED).validate(widget(replicas=3, tls=True)) == []  # maxReplicas defaults to 20
+    [too_many] = schemas(DEFAULTED).validate(widget(replicas=30, tls=True))
+    assert too_many.message == "failed rule: self.replicas <= self.maxReplicas"
+    [port] = schemas(DEFAULTED).validate(widget(replicas=1, tls=True, ports=[{}]))  # defaulted in items
+    assert (port.rule, port.path) == ("schema-invalid", ("spec", "ports", 0, "port"))
+
+
+def test_defaulting_creates_no_absent_object_and_leaves_the_input_alone() -> None:
+    obj = widget(replicas=3, tls=True)
+    assert schemas(DEFAULTED).validate(obj) == []  # no status: its default and rule do not apply
+    assert obj["spec"] == {"replicas": 3, "tls": True}
+
+
 def test_transition_rules_are_skipped_on_create() -> None:
     rules = crd_cel.compile_rules(yaml.safe_load(CRD)["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     assert [r.program.source for r in rules if r.where == "spec"] == [

@@ -99,6 +99,23 @@ def test_single_expression_body_becomes_a_block() -> None:
 # -- 2. `some x in <scalar>` is undefined, not an error ---------------------------------------
 
 
+@pytest.mark.parametrize(
+    "stmt",
+    [
+        'not f(input.v) with input.v as "b"',
+        "not f(input.v) with input.v as `b`",
+        'not f(input.v) with input.w as "x" with input.v as "b"',
+        'not lower(input.v) == "a" with input.v as "B"',
+    ],
+)
+@pytest.mark.parametrize("braced", [True, False])
+def test_with_ending_in_a_string_literal_is_copied_whole(stmt: str, braced: bool) -> None:
+    # regorus ends the statement's span before the closing quote; the hoisted `with` lost it.
+    body = f"{{ {stmt} }}" if braced else stmt
+    source = f'package p\nimport rego.v1\nf(x) if x == "a"\ndeny contains "m" if {body}\n'
+    assert _deny(source, {"v": "a"}) == ["m"]  # OPA: ["m"]
+
+
 def test_some_in_over_a_scalar_is_undefined() -> None:
     source = (
         "package p\nimport rego.v1\n"
@@ -302,3 +319,56 @@ def test_some_in_over_a_rule_that_is_always_a_collection_is_not_checked() -> Non
     assert 'contains("array set object", type_name(__tg_n1)); some n in __tg_n1' in out.splitlines()[4]
     policy = rego.RegoPolicy([rego.Module("lib.rego", lib), rego.Module("p.rego", user)])
     assert sorted(f.message for f in policy.evaluator().evaluate({"names": ["x"], "one": "y"})) == ["x"]
+
+
+# -- compile errors OPA reports: refused at load -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "have"),
+    [
+        ('startswith(5, "a")', "(number, string)"),
+        ('endswith(input.x, ["a"])', "(any, array<string>)"),
+        ("count(null) > 0", "(null)"),
+        ('array.concat({"a"}, [])', "(set[any], array<>)"),
+        ('concat(",", [1])', "(string, array<number>)"),
+    ],
+)
+def test_builtin_called_with_a_literal_of_a_wrong_type_is_refused(call: str, have: str) -> None:
+    source = f'package p\nimport rego.v1\n\ndeny contains "m" if {{\n  {call}\n}}\n'
+    with pytest.raises(PolicyError) as refused:
+        rego.RegoPolicy([rego.Module("p.rego", source)])
+    name = call.split("(", 1)[0]
+    assert refused.value.message.startswith(f"p.rego:5: rego_type_error: {name}: invalid argument(s)")
+    assert f"have: {have}" in refused.value.message
+    with pytest.raises(PolicyError, match="rego_type_error"):  # Gatekeeper templates too
+        EmbeddedEngine(rego_v0=True).add_modules(
+            [rego.Module("t.rego", f'package t\nviolation[{{"msg": "m"}}] {{\n  {call}\n}}\n')]
+        )
+
+
+def test_builtin_called_with_literals_of_the_right_types_is_accepted() -> None:
+    calls = [
+        "count([1]) > 0",
+        'object.get({}, "a", 1) == 1',
+        'concat(",", {"a"}) == "a"',
+        'glob.match("a", null, "a")',
+        "to_number(true) == 1",
+        'sprintf("%v", [input.x]) != ""',
+    ]
+    source = "package p\nimport rego.v1\n\n" + "".join(
+        f'deny contains "{i}" if {c}\n' for i, c in enumerate(calls)
+    )
+    assert _deny(source, {"x": 1}) == [str(i) for i in range(len(calls))]
+
+
+@pytest.mark.parametrize("second", ["default allow := false", "default allow := true"])
+def test_two_default_rules_are_refused(second: str) -> None:
+    first = rego.Module("a.rego", "package p\nimport rego.v1\ndefault allow := true\n")
+    other = rego.Module("b.rego", f"package p\nimport rego.v1\n\n{second}\n")
+    with pytest.raises(PolicyError) as refused:
+        rego.RegoPolicy([first, other])
+    assert refused.value.message.startswith(
+        "b.rego:4: rego_type_error: multiple default rules data.p.allow found at a.rego:3, b.rego:4"
+    )
+    rego.RegoPolicy([first, rego.Module("c.rego", "package q\nimport rego.v1\ndefault allow := false\n")])

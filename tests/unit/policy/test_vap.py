@@ -53,10 +53,16 @@ def test_demo_policy_denies_too_many_replicas_in_test_namespaces() -> None:
     assert review("demo-policy.yaml", deployment(7, namespace="staging")) == []  # not environment: test
 
 
-def test_demo_policy_namespace_not_given_is_reported_not_skipped() -> None:
+def test_demo_policy_namespace_not_given_fails_closed_when_the_policy_would_deny() -> None:
     [outcome] = review("demo-policy.yaml", deployment(7, namespace="elsewhere"))
-    assert outcome.kind == "namespace-unknown"
-    assert "Namespace 'elsewhere' is not in the change set" in outcome.message
+    assert (outcome.kind, outcome.rule) == ("unevaluable", "demo-policy.example.com/0")
+    assert (
+        "namespaceSelector of demo-policy.example.com (binding demo-binding-test.example.com) could "
+        "not be decided: Namespace 'elsewhere' is not in the change set" in outcome.message
+    )
+    assert "failed expression: object.spec.replicas <= 5" in outcome.message
+    [note] = review("demo-policy.yaml", deployment(5, namespace="elsewhere"))  # passes either way
+    assert (note.kind, note.rule) == ("ignored", "demo-policy.example.com/namespaceSelector")
 
 
 def test_params_from_the_policy_files_and_message_expression() -> None:
@@ -249,6 +255,18 @@ def test_a_policy_without_binding_is_noted(write: Write) -> None:
         ),
         (("operator: DoesNotExist", "operator: Missing"), "operator 'Missing' is not In, NotIn"),
         (
+            ("      - {key: skip, operator: DoesNotExist}\n", "      matchLabels: x\n"),
+            "spec.matchConstraints.objectSelector.matchLabels must be a mapping of strings to strings",
+        ),
+        (
+            ("operator: DoesNotExist}", "operator: In, values: x}"),
+            "objectSelector.matchExpressions[0].values must be a list of strings",
+        ),
+        (
+            ('resources: ["deployments"]', "resources: deployments"),
+            "resourceRules[0].resources must be a list",
+        ),
+        (
             ("  policyName: p\n", "  policyName: p\n  paramRef: {name: x, parameterNotFoundAction: Deny}\n"),
             "has a paramRef, but policy 'p' has no paramKind",
         ),
@@ -287,3 +305,78 @@ def test_bad_input_is_a_clear_policy_error(write: Write, edit: tuple[str, str], 
 )
 def test_resource_names(kind: str, resource: str) -> None:
     assert vap.resource_of(kind) == resource
+
+
+CONDITIONS = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: p}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}
+  matchConditions:
+  - {{name: errs, expression: "object.spec.missing == 'x'"}}
+  - {{name: second, expression: "{second}"}}
+  validations:
+  - expression: "false"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: b}}
+spec: {{policyName: p, validationActions: [Deny]}}
+"""
+
+
+@pytest.mark.parametrize(("second", "expected"), [("false", []), ("true", ["violation"])])
+def test_a_false_match_condition_skips_the_policy_whatever_errors_come_before(
+    write: Write, second: str, expected: list[str]
+) -> None:
+    policies = vap.load([write("p.yaml", CONDITIONS.format(second=second))])
+    outcomes = policies.review(deployment(), objects=NAMESPACES)
+    assert [o.kind for o in outcomes] == expected
+    if outcomes:  # none false, one errored: failurePolicy Fail, naming the condition that errored
+        assert outcomes[0].message.startswith("matchCondition 'errs' failed")
+
+
+HPA_POLICY = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: hpa-max}}
+spec:
+  matchConstraints:{match_policy}
+    resourceRules:
+    - {{apiGroups: [autoscaling], apiVersions: [v2], operations: [CREATE],
+       resources: [horizontalpodautoscalers]}}
+  validations:
+  - {{expression: "object.spec.maxReplicas <= 10", message: "maxReplicas > 10"}}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: b}}
+spec: {{policyName: hpa-max, validationActions: [Deny]}}
+"""
+
+
+def hpa(version: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"autoscaling/{version}",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "h", "namespace": "default"},
+        "spec": {"maxReplicas": 500},
+    }
+
+
+def test_equivalent_match_policy_without_conversion_is_could_not_evaluate(write: Write) -> None:
+    policies = vap.load([write("p.yaml", HPA_POLICY.format(match_policy=""))])  # Equivalent: the default
+    [outcome] = policies.review(hpa("v1"), objects=NAMESPACES)
+    assert (outcome.kind, outcome.rule) == ("unevaluable", "hpa-max/matchPolicy")
+    assert outcome.message.startswith(
+        "could not evaluate: matchPolicy Equivalent needs conversion from autoscaling/v1 to autoscaling/v2"
+    )
+    assert [o.kind for o in policies.review(hpa("v2"), objects=NAMESPACES)] == ["violation"]
+    exact = vap.load([write("e.yaml", HPA_POLICY.format(match_policy="\n    matchPolicy: Exact"))])
+    assert exact.review(hpa("v1"), objects=NAMESPACES) == []
+    with pytest.raises(PolicyError, match="matchPolicy must be Equivalent or Exact, not 'Loose'"):
+        vap.load([write("l.yaml", HPA_POLICY.format(match_policy="\n    matchPolicy: Loose"))])

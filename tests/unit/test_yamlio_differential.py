@@ -1,0 +1,198 @@
+"""yamlio against PyYAML's pure-Python SafeLoader: the same values, types included (ADR 13).
+
+yamlio composes with libyaml and builds values itself, with cached tag
+resolution and fast paths for plain integers and booleans; the reference is
+PyYAML's `SafeLoader`, the YAML 1.1 reader the loader has always followed,
+with the two deviations yamlio documents: timestamps stay strings (as
+Kubernetes reads them) and `!!binary` stays its base64 text. Three corpora:
+the benchmark's generated manifests, the conformance copies, and scalars
+where YAML readers part ways.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from trustgate import yamlio
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_SAMPLE = 600  # documents from bench/run.py's generator; every kind and every injected error
+
+
+class _Reference(yaml.SafeLoader):
+    """PyYAML's SafeLoader with yamlio's two documented deviations."""
+
+
+_Reference.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Reference.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: node.value)
+_Reference.add_constructor("tag:yaml.org,2002:binary", lambda loader, node: "".join(node.value.split()))
+
+
+def typed(value: Any) -> Any:
+    """A form that compares types too: 1, 1.0 and True differ; NaN equals NaN."""
+    if isinstance(value, dict):
+        return ("map", [(typed(k), typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("seq", [typed(v) for v in value])
+    if isinstance(value, float):
+        return ("float", "nan" if math.isnan(value) else repr(value))
+    return (type(value).__name__, value)
+
+
+REFUSED = "refused"  # a document neither reader turns into a value (`v: =`, `v: <<`)
+
+
+def ours(text: str) -> list[Any] | str:
+    out = []
+    for item in yamlio.parse_stream(text.encode(), max_nodes=10**7):
+        if isinstance(item, yamlio.YamlProblem):
+            return REFUSED
+        out.append(typed(item.value))
+    return [v for v in out if v != ("NoneType", None)]
+
+
+def reference(text: str) -> list[Any] | str:
+    try:
+        docs = [typed(d) for d in yaml.load_all(text, Loader=_Reference)]
+    except yaml.YAMLError:
+        return REFUSED
+    return [v for v in docs if v != ("NoneType", None)]
+
+
+def _bench_module() -> Any:
+    spec = importlib.util.spec_from_file_location("trustgate_bench_run", ROOT / "bench" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_texts() -> Iterator[tuple[str, str]]:
+    """A seeded sample of the benchmark corpus, emitted as the benchmark writes it."""
+    bench = _bench_module()
+    rng = random.Random(bench.DEFAULT_SEED)
+    gen = bench._Gen(rng, bench.Corpus(root=Path("bench-sample")))
+    n = count = 0
+    while count < BENCH_SAMPLE:
+        team = bench.TEAMS[n % len(bench.TEAMS)]
+        app = f"{rng.choice(bench.APP_WORDS)}-{n}"
+        n += 1
+        for filename, doc, _violations in gen.app_docs(team, app):
+            gen.break_schema(doc)  # wrong types too, as the benchmark writes them
+            count += 1
+            yield f"bench:{team}/{app}/{filename}", bench.to_yaml(doc)
+
+
+def conformance_texts() -> Iterator[tuple[str, str]]:
+    for path in sorted((ROOT / "tests" / "conformance").rglob("*.yaml")):
+        yield str(path.relative_to(ROOT)), path.read_text("utf-8")
+
+
+# Plain scalars where YAML 1.1, YAML 1.2 and Go's go-yaml v2 (Kubernetes'
+# reader, through sigs.k8s.io/yaml) disagree; ADR 13 lists what each makes of them.
+TRICKY = [
+    *("y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"),
+    *("true", "True", "TRUE", "false", "False", "FALSE", "tRUE", "oN"),
+    *("null", "Null", "NULL", "~", "nUll"),
+    *("0", "00", "010", "08", "0o10", "0x1F", "0X1F", "0b101", "0B101", "1_000", "+1", "-1", "-0", "+0"),
+    *("1:30", "190:20:30", "12:00", "9223372036854775808", "-9223372036854775809", "1e3", "1E3"),
+    *("1.0", "1.", ".5", "-.5", "1.5e3", "1.5E+3", "1.5e-3", "6.8523015e+5", "685.230_15e+03", "1_0.5"),
+    *(".inf", ".Inf", ".INF", "-.inf", "+.inf", ".nan", ".NaN", ".NAN", "inf", "nan", "NaN"),
+    *("2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 -5", "2002-12-14T00:00:00Z"),
+    *("2024-1-1", "12:30:45", "1.2.3", "v1", "1Gi", "500m", "0.5", "'quoted'", "=", "<<"),
+]
+
+
+def tricky_texts() -> Iterator[tuple[str, str]]:
+    for scalar in TRICKY:
+        yield f"plain {scalar}", f"value: {scalar}\n"
+        yield f"key {scalar}", f"{scalar}: x\n"
+        yield f"flow {scalar}", f"list: [{scalar}, {scalar}]\n"
+        yield f"block seq {scalar}", f"list:\n  - {scalar}\n  - a\n"
+        yield f"double-quoted {scalar}", f'value: "{scalar}"\n'
+        yield f"single-quoted {scalar}", "value: '" + scalar.replace("'", "''") + "'\n"
+        yield f"tagged str {scalar}", f"value: !!str {scalar}\n"
+    yield (
+        "merge keys",
+        (
+            "base: &base {cpu: 1, memory: 2}\n"
+            "more: &more {gpu: 0}\n"
+            "one:\n  <<: *base\n  cpu: 3\n"
+            "many:\n  <<: [*base, *more]\n  memory: 4\n"
+            "inline:\n  <<: {a: 1}\n  b: 2\n"
+        ),
+    )
+    yield (
+        "anchors and aliases",
+        ("a: &a [1, two, {three: 3}]\nb: *a\nc: &c {x: *a}\nd: [*c, *c]\ne: &s plain\nf: *s\n"),
+    )
+    yield (
+        "explicit tags",
+        (
+            "i: !!int '42'\nf: !!float '1'\nb: !!bool 'yes'\nn: !!null ''\ns: !!str 42\n"
+            "t: !!timestamp 2001-12-14\nbin: !!binary |\n  R0lGODlh\n  DAAMAIQAAP\n"
+            "seq: !!seq [1]\nmap: !!map {a: 1}\n"
+        ),
+    )
+    yield "non-string keys", "1: int\n1.5: float\ntrue: bool\nnull: none\n~: tilde\n0x10: hex\n"
+    yield (
+        "block scalars",
+        "a: |\n  line\n   indented\nb: >\n  folded\n  text\n\nc: |-\n  strip\nd: >+\n  keep\n\n",
+    )
+    yield "duplicate keys", "a: 1\na: on\nb: {c: 1, c: 2}\n"  # the last one wins, in both
+    yield "empty values", "a:\nb: ''\nc: []\nd: {}\ne: ~\n"
+    yield "multi-document", "a: 1\n---\nb: on\n...\n---\n- y\n- 010\n---\n\n# comment only\n---\nlast: .5\n"
+    yield "unicode", 'name: caf\u00e9\nemoji: "\\U0001F600"\nnbsp: a\u00a0b\n'
+    yield "flow mapping", "{a: 1, b: [on, off], c: {d: null}}\n"
+
+
+def _cases() -> list[Any]:
+    out = []
+    for corpus, texts in (
+        ("bench", bench_texts),
+        ("conformance", conformance_texts),
+        ("tricky", tricky_texts),
+    ):
+        out.extend(pytest.param(text, id=f"{corpus}:{name}") for name, text in texts())
+    return out
+
+
+CASES = _cases()
+
+
+def test_the_corpora_are_not_empty() -> None:
+    ids = [c.id for c in CASES]
+    assert sum(i.startswith("bench:") for i in ids) >= BENCH_SAMPLE
+    assert sum(i.startswith("conformance:") for i in ids) > 100
+    assert sum(i.startswith("tricky:") for i in ids) > 7 * len(TRICKY)
+
+
+@pytest.mark.parametrize("text", CASES)
+def test_yamlio_reads_the_same_values_as_pyyaml(text: str) -> None:
+    assert ours(text) == reference(text)
+
+
+def test_most_of_the_corpora_is_read() -> None:
+    refused = [c.id for c in CASES if reference(c.values[0]) == REFUSED]
+    assert all(i.startswith("tricky:") for i in refused), refused
+    assert len(refused) < 10, refused  # `=` and `<<` as plain values: PyYAML's own refusal
+
+
+def test_yaml_11_booleans_stay_booleans() -> None:
+    """The reason for a YAML 1.1 reader: `privileged: on` is true to Kubernetes."""
+    assert ours("privileged: on\nhostNetwork: yes\nhostPID: y\n") == [
+        typed({"privileged": True, "hostNetwork": True, "hostPID": "y"})
+    ]
