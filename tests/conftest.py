@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,6 +64,19 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
 # The registry fixtures (a real docker-registry, a token server, HTTP test doubles); pytester
 # for the test of the CI rule below.
 pytest_plugins = ["support.registry", "pytester"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_engines_on_the_main_thread() -> Iterator[None]:
+    """Collect each module's garbage before the next module runs.
+
+    A regorus engine may only be dropped on the thread that made it. An engine left in a
+    reference cycle by one test would otherwise be collected whenever the garbage collector
+    next runs, perhaps in a worker thread of a later test, which then fails with an
+    unraisable "Engine is unsendable" error that is not its own.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.hookimpl(hookwrapper=True)
