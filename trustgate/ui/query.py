@@ -9,6 +9,7 @@ matched here), and keyset pagination by chain position. Leaves out: SQL
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -202,20 +203,10 @@ class Page:
 
 def page(store: Store, query: Query, *, before: int | None, after: int | None, limit: int) -> Page:
     """A keyset page: `limit` decisions below `before` (older), or above `after` (newer), newest first."""
+    # Every filter the query has, whatever filters `Filters` gains later, plus the page's bounds.
     f = query.filters
     bounded = PageFilters(
-        since=f.since,
-        until=f.until,
-        gates=f.gates,
-        verdicts=f.verdicts,
-        namespaces=f.namespaces,
-        images=f.images,
-        commits=f.commits,
-        trees=f.trees,
-        rules=f.rules,
-        actors=f.actors,
-        below=before,
-        above=after,
+        **{field.name: getattr(f, field.name) for field in dataclasses.fields(f)}, below=before, above=after
     )
     newest_first = after is None
     rows = _matching(store, bounded, query, newest_first=newest_first, want=limit + 1)
