@@ -16,6 +16,7 @@ It leaves out the CLI start-up (measured by `bench/run.py`).
     python bench/decisions.py --records 100000    # quicker
     python bench/decisions.py --stores sqlite     # SQLite only
     python bench/decisions.py --only verify       # load the log and time `log verify` only
+    python bench/decisions.py --only appends      # durable appends only (no 1,000,000-record log)
 """
 
 from __future__ import annotations
@@ -30,28 +31,32 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from support.postgres import PostgresServer  # noqa: E402
 
-from trustgate.decisions.canonical import canonical, timestamp, uuid7  # noqa: E402
-from trustgate.decisions.chain import Verifier, entry_hash  # noqa: E402
+from trustgate.decisions import merkle  # noqa: E402
+from trustgate.decisions.canonical import timestamp, uuid7  # noqa: E402
+from trustgate.decisions.chain import CheckpointSigner, Verifier  # noqa: E402
 from trustgate.decisions.log import DecisionLog, open_store, prepare  # noqa: E402
-from trustgate.decisions.record import index_terms  # noqa: E402
-from trustgate.decisions.store import Filters  # noqa: E402
+from trustgate.decisions.store import Filters, Prepared  # noqa: E402
+
+SIGNER = CheckpointSigner(private_key=Ed25519PrivateKey.generate())  # a throw-away checkpoint key
 
 TARGET_APPENDS_PER_S = 5_000.0  # decisions/s with group commit on SQLite
 TARGET_QUERY_MS = 100.0  # by digest and by commit over 1,000,000 records
 TARGET_VERIFY_S = 30.0  # `log verify` over 1,000,000 records
+TARGET_PROVE_MS = 5.0  # `log prove` on a log of 1,000,000 records (without the CLI start-up)
+TARGET_CONSISTENCY_MS = 50.0  # a consistency check on a log of 1,000,000 records
 APPEND_THREADS = 64  # concurrent callers, as webhook request threads would be
 WINDOW = 512  # decisions in flight from one producer using submit()
 APPEND_RECORDS = 30_000
-BULK_BATCH = 20_000  # rows per transaction while loading
+BULK_BATCH = 20_000  # records per transaction while loading
 
 
 def admission_record(n: int, *, record_id: str | None = None, time_text: str | None = None) -> dict[str, Any]:
@@ -130,6 +135,11 @@ def admission_record(n: int, *, record_id: str | None = None, time_text: str | N
 # -- measurements --------------------------------------------------------------------------------
 
 
+def _log(url: str) -> DecisionLog:
+    """A writer as a gate runs it: signed checkpoints at the default interval (every 10,000 records)."""
+    return DecisionLog(store=lambda: open_store(url), url=url, signer=SIGNER)
+
+
 def measure_appends(url: str, count: int) -> tuple[float, float]:
     """Decisions per second, each acknowledged only after its commit, two ways.
 
@@ -139,14 +149,14 @@ def measure_appends(url: str, count: int) -> tuple[float, float]:
         in flight with `submit` and waiting on each future, as an async server would).
     """
     records = [admission_record(n) for n in range(count)]
-    with DecisionLog.open(url) as log, concurrent.futures.ThreadPoolExecutor(APPEND_THREADS) as pool:
+    with _log(url) as log, concurrent.futures.ThreadPoolExecutor(APPEND_THREADS) as pool:
         log.append(admission_record(-1))  # open the store and start the writer outside the timing
         started = time.perf_counter()
         ids = list(pool.map(log.append, records, chunksize=16))
         threaded = count / (time.perf_counter() - started)
     assert len(set(ids)) == count
     records = [admission_record(n) for n in range(count)]
-    with DecisionLog.open(url) as log:
+    with _log(url) as log:
         log.append(admission_record(-1))
         started = time.perf_counter()
         window: collections.deque[concurrent.futures.Future[str]] = collections.deque()
@@ -164,90 +174,42 @@ def measure_appends(url: str, count: int) -> tuple[float, float]:
     return threaded, windowed
 
 
-def _bulk_rows(count: int, start_seq: int, prev: str) -> Iterator[list[tuple[Any, ...]]]:
-    """Rows of decisions and terms, in batches, with the chain computed as `Store.append` does.
+def bulk_load(url: str, count: int) -> float:
+    """Append `count` records through `Store.append` in large batches; returns seconds.
 
-    Records are varied by substituting into a canonical template: the values
-    replaced are plain ASCII strings, so the bytes stay RFC 8785 canonical.
+    The store's own append path computes the chain, the Merkle tree (leaves and
+    the subtrees they complete) and the index exactly as for live decisions;
+    PostgreSQL takes large batches by COPY. Then a checkpoint is signed over
+    the head (as `log checkpoint` would), so `log prove` has a tree head to prove against.
     """
+    store = open_store(url)
+    started = time.perf_counter()
     base = time.time() - count * 0.01  # spread over the past, 10 ms apart
-    seq = start_seq
-    batch: list[tuple[Any, ...]] = []
+    batch: list[Prepared] = []
+    done = 0
     for n in range(count):
-        seq += 1
-        moment = timestamp(_utc(base + n * 0.01))
-        record = admission_record(n, record_id=uuid7(int((base + n * 0.01) * 1000)), time_text=moment)
-        item = prepare(record) if n < 50 else None  # checked against the fast path below
-        body = canonical(record)
-        if item is not None:
-            assert item.body == body
-        digest = entry_hash(prev, body, seq)
-        batch.append(
-            (
-                seq,
-                record["id"],
-                moment,
-                record["gate"],
-                record["verdict"],
-                body,
-                prev,
-                digest,
-                index_terms(record),
-            )
-        )
-        prev = digest
-        if len(batch) == BULK_BATCH:
-            yield batch
+        moment = base + n * 0.01
+        record = admission_record(n, record_id=uuid7(int(moment * 1000)), time_text=timestamp(_utc(moment)))
+        batch.append(prepare(record))
+        if len(batch) == BULK_BATCH or n == count - 1:
+            store.append(batch)
+            done += len(batch)
             batch = []
-    if batch:
-        yield batch
+            print(f"  loaded {done:,} records", end="\r", file=sys.stderr, flush=True)
+    seq, digest = store.head()
+    store.add_checkpoint(
+        SIGNER.sign(seq=seq, hash=digest, time=timestamp(), kind="manual", root=store.root(seq))
+    )
+    store._execute("ANALYZE")
+    store.close()
+    print(file=sys.stderr)
+    return time.perf_counter() - started
 
 
 def _utc(seconds: float) -> Any:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
-
-
-def bulk_load(url: str, count: int) -> float:
-    """Load `count` records after what is there; returns seconds."""
-    store = open_store(url)
-    started = time.perf_counter()
-    seq, prev = store.head()
-    last_seq, last_hash = seq, prev
-    for batch in _bulk_rows(count, seq, prev):
-        decisions = [row[:8] for row in batch]
-        terms = [(kind, value, row[0]) for row in batch for kind, value in row[8]]
-        if store.dialect == "sqlite":
-            with store._write():
-                store._executemany(
-                    "INSERT INTO decisions (seq, id, time, gate, verdict, record, prev, hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    decisions,
-                )
-                store._executemany("INSERT INTO terms (kind, value, seq) VALUES (?, ?, ?)", terms)
-        else:
-            conn = store._conn  # type: ignore[attr-defined]
-            with conn.transaction(), conn.cursor() as cur:
-                with cur.copy(
-                    "COPY decisions (seq, id, time, gate, verdict, record, prev, hash) FROM STDIN"
-                ) as copy:
-                    for row in decisions:
-                        copy.write_row(row)
-                with cur.copy("COPY terms (kind, value, seq) FROM STDIN") as copy:
-                    for row in terms:
-                        copy.write_row(row)
-        last_seq, last_hash = batch[-1][0], batch[-1][7]
-        print(f"  loaded {last_seq:,} records", end="\r", file=sys.stderr, flush=True)
-    with store._write():
-        store._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (last_seq, last_hash))
-    if store.dialect == "postgresql":
-        store._execute("ANALYZE")
-    else:
-        store._execute("ANALYZE")
-    store.close()
-    print(file=sys.stderr)
-    return time.perf_counter() - started
 
 
 def measure_queries(url: str, count: int) -> tuple[float, float, int]:
@@ -270,13 +232,68 @@ def measure_queries(url: str, count: int) -> tuple[float, float, int]:
     return statistics.median(by_digest), statistics.median(by_commit), found
 
 
+def measure_prove(url: str, count: int) -> float:
+    """Median ms of `log prove` without the CLI start-up, over 20 records spread over the log.
+
+    As `prove_cmd` does it: find the record, the newest checkpoint covering
+    it, the inclusion proof and the tree's root at that checkpoint; then the
+    proof is checked (`merkle.verify_inclusion`) so a wrong proof fails the run.
+    """
+    store = open_store(url, create=False)
+    times = []
+    for i in range(20):
+        seq = 1 + (i * 7919 * 37) % count
+        started = time.perf_counter()
+        with store.snapshot():
+            entry = store.get(f"#{seq}")
+            assert entry is not None
+            cp = store.covering_checkpoint(entry.seq)
+            assert cp is not None
+            hashes, root = store.inclusion_proof_and_root(entry.seq - 1, cp.seq)
+        times.append((time.perf_counter() - started) * 1000)
+        merkle.verify_inclusion(entry.seq - 1, cp.seq, merkle.leaf_hash(entry.body), hashes, root)
+    store.close()
+    return statistics.median(times)
+
+
+def measure_consistency(url: str, count: int) -> float:
+    """Median ms of a consistency check from an older tree head to the current one (20 sizes).
+
+    What an auditor's kept checkpoint or a witness costs the log: the proof
+    from the stored tree (`log prove-consistency`), both roots, and RFC 9162
+    §2.1.4.2 verification.
+    """
+    store = open_store(url, create=False)
+    times = []
+    for i in range(20):
+        old = 1 + (i * 104_729 * 13) % (count - 1)
+        started = time.perf_counter()
+        with store.snapshot():
+            size = store.tree_size()
+            proof, old_root, new_root = store.consistency_proof_and_roots(old, size)
+        merkle.verify_consistency(old, size, old_root, new_root, proof)
+        times.append((time.perf_counter() - started) * 1000)
+    store.close()
+    return statistics.median(times)
+
+
 def measure_verify(url: str) -> tuple[float, int, bool]:
+    """`log verify --public-key` as the CLI runs it: chain, columns, index, tree, checkpoints and
+    the summary tables the auditor UI selects records through."""
     store = open_store(url, create=False)
     started = time.perf_counter()
     with store.snapshot():
-        report = Verifier(checkpoints=store.checkpoints()).run(store.entries(), store.index_rows())
+        verifier = Verifier(
+            checkpoints=store.checkpoints(),
+            public_key=SIGNER.public_key,
+            tree=store.stored_tree(),
+        )
+        report = store.verify(verifier)
     elapsed = time.perf_counter() - started
     store.close()
+    if not report.ok:
+        first = report.first_problem
+        print(f"verify: {first.kind if first else '?'}: {first.message if first else ''}", file=sys.stderr)
     return elapsed, report.records, report.ok
 
 
@@ -288,8 +305,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument(
         "--only",
-        choices=["verify"],
-        help="measure only this (the log of --records is still loaded first)",
+        choices=["verify", "appends"],
+        help="measure only this (verify: the log of --records is still loaded first)",
     )
     args = parser.parse_args()
 
@@ -311,18 +328,23 @@ def main() -> int:
             else:
                 assert pg is not None
                 append_url, big_url = pg.create_database("append_test"), pg.create_database("big")
-            appends = windowed = digest_ms = commit_ms = float("nan")
+            appends = windowed = digest_ms = commit_ms = prove_ms = consistency_ms = float("nan")
             found = 0
-            if args.only is None:
+            if args.only in (None, "appends"):
                 print(
                     f"{name}: appending {args.appends:,} decisions from {APPEND_THREADS} threads",
                     file=sys.stderr,
                 )
                 appends, windowed = measure_appends(append_url, args.appends)
+            if args.only == "appends":
+                results[name] = {"appends_per_s": appends, "appends_windowed_per_s": windowed}
+                continue
             print(f"{name}: loading {args.records:,} records", file=sys.stderr)
             load_s = bulk_load(big_url, args.records)
             if args.only is None:
                 digest_ms, commit_ms, found = measure_queries(big_url, args.records)
+                prove_ms = measure_prove(big_url, args.records)
+                consistency_ms = measure_consistency(big_url, args.records)
             print(f"{name}: verifying", file=sys.stderr)
             verify_s, verified, ok = measure_verify(big_url)
             size = (work / "big.db").stat().st_size if name == "sqlite" else None
@@ -333,6 +355,8 @@ def main() -> int:
                 "query_digest_ms": digest_ms,
                 "query_commit_ms": commit_ms,
                 "query_rows": found,
+                "prove_ms": prove_ms,
+                "consistency_ms": consistency_ms,
                 "verify_s": verify_s,
                 "verified_records": verified,
                 "verify_ok": ok,
@@ -343,7 +367,7 @@ def main() -> int:
             pg.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    n = f"{args.records:,}"
+    n, nan = f"{args.records:,}", float("nan")  # nan: not run
     print(f"\n| measure | target | {' | '.join(results)} |")
     print(f"| --- | --- |{' --- |' * len(results)}")
     rows = [
@@ -371,14 +395,25 @@ def main() -> int:
             "query_commit_ms",
             "{:.1f}",
         ),
+        (f"log prove, {n} records (ms, median of 20)", f"<= {TARGET_PROVE_MS:.0f}", "prove_ms", "{:.2f}"),
+        (
+            f"consistency check, {n} records (ms, median of 20)",
+            f"<= {TARGET_CONSISTENCY_MS:.0f}",
+            "consistency_ms",
+            "{:.2f}",
+        ),
         (f"log verify, {n} records (s)", f"<= {TARGET_VERIFY_S:.0f}", "verify_s", "{:.1f}"),
-        (f"bulk load of {n} records with the chain (s)", "-", "load_s", "{:.1f}"),
+        (f"bulk load of {n} records through Store.append (s)", "-", "load_s", "{:.1f}"),
     ]
     for label, target, key, fmt in rows:
-        cells = [fmt.format(r[key]) if r[key] == r[key] else "-" for r in results.values()]  # nan: not run
+        if not any(key in r for r in results.values()):
+            continue
+        cells = [fmt.format(r[key]) if r.get(key, nan) == r.get(key, nan) else "-" for r in results.values()]
         print(f"| {label} | {target} | {' | '.join(cells)} |")
     failed = [
-        name for name, r in results.items() if not r["verify_ok"] or r["verified_records"] != args.records
+        name
+        for name, r in results.items()
+        if "verify_ok" in r and (not r["verify_ok"] or r["verified_records"] != args.records)
     ]
     if failed:
         print(f"verify did not pass on: {', '.join(failed)}", file=sys.stderr)

@@ -12,6 +12,10 @@ One run, on this machine:
 3. warm: verifies one image again and again (served from the cache);
 4. concurrent: verifies N distinct images at once (`verify_many`, the
    configured concurrency) with an empty cache;
+   Requests are counted at the transport seam, and the CPU seconds of this
+   process and of the registry's (/proc) are divided by the images: the
+   registry's share bounds what any client can reach on this machine
+   ("registry-bound ceiling": cores / registry CPU per image);
 5. peer: `sigstore verify identity --offline` (sigstore-python's CLI) on the
    same signature bundles, one process per bundle, as a user scripting it
    would; the ratio against trustgate's cold figure is printed.
@@ -30,34 +34,33 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support.oci_push import attach_referrer, push_image  # noqa: E402
-from support.registry import start_registry  # noqa: E402
+from _common import (  # noqa: E402
+    IDENTITY,
+    ISSUER,
+    SLSA_DATA,
+    ci_authority,
+    push_attested_image,
+    slsa_rule,
+    with_registry,
+    write_json,
+)
 
-from fixtures.sigstore_instance import SigstoreInstance, statement  # noqa: E402
+from fixtures.sigstore_instance import SigstoreInstance  # noqa: E402
 from trustgate.artifacts.policy import ImagePolicy  # noqa: E402
 from trustgate.artifacts.verifier import ImageVerifier  # noqa: E402
-from trustgate.config import (  # noqa: E402
-    AttestationRequirement,
-    AuthorityConfig,
-    IdentityConfig,
-    ImageRule,
-    ImagesSettings,
-    RegistryConfig,
-)
+from trustgate.config import ImagesSettings, RegistryConfig  # noqa: E402
 from trustgate.oci.client import RegistryClient, RegistrySettings  # noqa: E402
+from trustgate.oci.transport import Exchange, HttpTransport, Response  # noqa: E402
 
-IDENTITY = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.4.2"
-ISSUER = "https://token.actions.githubusercontent.com"
-BUILDER = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.1.0"
 TARGETS = {"cold_median_ms": 20.0, "warm_median_ms": 0.1, "concurrent_images_per_s": 300.0}
 
 
@@ -73,20 +76,15 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="trustgate-bench-images-") as tmp_name:
-        tmp = Path(tmp_name)
-        registry = start_registry(tmp / "registry")
-        try:
-            figures = run(args, tmp, registry.host)
-        finally:
-            registry.stop()
+    figures = with_registry(
+        "trustgate-bench-images-", lambda tmp, registry: run(args, tmp, registry.host, registry.process.pid)
+    )
     print_table(figures)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, figures)
     return 0
 
 
-def run(args: argparse.Namespace, tmp: Path, host: str) -> dict[str, Any]:
+def run(args: argparse.Namespace, tmp: Path, host: str, registry_pid: int | None = None) -> dict[str, Any]:
     sigstore = SigstoreInstance.load()
     root_file = sigstore.write_trusted_root(tmp / "trusted_root.json")
     signer = sigstore.identity(IDENTITY, ISSUER)
@@ -99,23 +97,7 @@ def run(args: argparse.Namespace, tmp: Path, host: str) -> dict[str, Any]:
     bundles: list[tuple[str, bytes]] = []
     for i in range(total):
         ref = f"{host}/bench/app{i}:v1"
-        image = push_image(client, ref, content=os.urandom(32))
-        signature = sigstore.sign_artifact(image.digest, signer)
-        attach_referrer(client, image.ref, image, signature)
-        predicate = {
-            "buildDefinition": {
-                "externalParameters": {
-                    "workflow": {"repository": "https://github.com/acme/shop", "ref": "refs/tags/v1"}
-                }
-            },
-            "runDetails": {"builder": {"id": BUILDER}},
-        }
-        attach_referrer(
-            client,
-            image.ref,
-            image,
-            sigstore.attest(statement(image.digest, "https://slsa.dev/provenance/v1", predicate), signer),
-        )
+        image, signature = push_attested_image(client, sigstore, signer, ref)
         refs.append(ref)
         bundles.append((image.digest, signature))
     client.close()
@@ -123,30 +105,11 @@ def run(args: argparse.Namespace, tmp: Path, host: str) -> dict[str, Any]:
 
     settings = ImagesSettings(
         trust_roots={"bench": root_file},
-        authorities=(
-            AuthorityConfig(
-                name="ci", trust_root="bench", identities=(IdentityConfig(subject=IDENTITY, issuer=ISSUER),)
-            ),
-        ),
-        rules=(
-            ImageRule(
-                name="bench",
-                images=(f"{host}/bench/**",),
-                authorities=("ci",),
-                attestations=(
-                    AttestationRequirement(
-                        name="provenance",
-                        predicate_type="https://slsa.dev/provenance/v1",
-                        authorities=("ci",),
-                        policy_path=ROOT / "policies" / "attestations" / "slsa_provenance.rego",
-                    ),
-                ),
-            ),
-        ),
+        authorities=(ci_authority(),),
+        rules=(slsa_rule(host),),
         registries=RegistryConfig(insecure=(host,), concurrency=args.concurrency),
     )
-    data = {"trustgate": {"slsa": {"builders": [BUILDER], "sources": ["git+https://github.com/acme/*"]}}}
-    policy = ImagePolicy(settings, data=data)
+    policy = ImagePolicy(settings, data=SLSA_DATA)
 
     def verifier() -> tuple[ImageVerifier, RegistryClient]:
         registry = RegistryClient(RegistrySettings(insecure=(host,), docker_config=tmp / "none.json"))
@@ -173,14 +136,20 @@ def run(args: argparse.Namespace, tmp: Path, host: str) -> dict[str, Any]:
     assert result.cache == "hit"
     registry.close()
 
-    # Concurrent: N distinct images at once, a new verifier (empty cache).
-    v, registry = verifier()
-    counted = CountingRegistry(registry)
-    v.registry = counted
+    # Concurrent: N distinct images at once, a new verifier (empty cache); requests counted at the
+    # transport seam, CPU seconds of this process and of the registry's.
+    counted = CountingTransport(HttpTransport())
+    registry = RegistryClient(
+        RegistrySettings(insecure=(host,), docker_config=tmp / "none.json"), transport=counted
+    )
+    v = ImageVerifier(policy, registry)
+    registry_cpu = process_cpu_seconds(registry_pid)
+    own_cpu = time.process_time()
     t = time.perf_counter()
     results = v.verify_many(refs[: args.images])
     elapsed = time.perf_counter() - t
-    counted.images = len(results)
+    own_cpu = time.process_time() - own_cpu
+    registry_cpu = process_cpu_seconds(registry_pid) - registry_cpu
     registry.close()
     bad = [r for r in results.values() if r.status != "verified"]
     if bad:
@@ -205,29 +174,44 @@ def run(args: argparse.Namespace, tmp: Path, host: str) -> dict[str, Any]:
         },
         "registry": {
             "manifest_gets_per_s": round(ceiling),
-            "calls_per_image": round(counted.calls / max(1, counted.images), 1),
+            "requests_per_image": round(counted.requests / max(1, len(results)), 1),
+            "registry_cpu_ms_per_image": round(registry_cpu / len(results) * 1000, 2),
+            "trustgate_cpu_ms_per_image": round(own_cpu / len(results) * 1000, 2),
+            # what the registry alone could serve with every core of this machine and no verifier
+            "registry_bound_images_per_s": round((os.cpu_count() or 1) / (registry_cpu / len(results)))
+            if registry_cpu > 0
+            else None,
         },
         "peer": peer
         | {"ratio_to_trustgate_cold": round(peer["median_ms"] / cold_median, 1) if peer else None},
     }
 
 
-class CountingRegistry:
-    """Counts the registry calls (each one HTTP round trip, or two for a referrers fallback)."""
+class CountingTransport:
+    """Counts the HTTP requests at the transport seam (redirects and retries included)."""
 
-    def __init__(self, inner: RegistryClient) -> None:
-        self.inner, self.calls, self.images = inner, 0, 0
+    def __init__(self, inner: HttpTransport) -> None:
+        self.inner, self.requests = inner, 0
         self._lock = threading.Lock()
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.inner, name)
+    def fetch(self, exchange: Exchange) -> AbstractContextManager[Response]:
+        with self._lock:
+            self.requests += 1
+        return self.inner.fetch(exchange)
 
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                self.calls += 1
-            return method(*args, **kwargs)
+    def close(self) -> None:
+        self.inner.close()
 
-        return counted
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc), 0.0 where unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def registry_ceiling(host: str, ref: str, threads: int, seconds: float = 2.0) -> float:
@@ -329,7 +313,15 @@ def print_table(f: dict[str, Any]) -> None:
         (
             "registry alone: manifest GETs/s (distribution 2.8, same machine)",
             f"{reg['manifest_gets_per_s']}/s",
-            f"trustgate: {reg['calls_per_image']} calls per image",
+            f"trustgate: {reg['requests_per_image']} requests per image",
+            None,
+        )
+    )
+    rows.append(
+        (
+            "CPU per cold image: trustgate / the registry",
+            f"{reg['trustgate_cpu_ms_per_image']:.2f} / {reg['registry_cpu_ms_per_image']:.2f} ms",
+            f"registry-bound ceiling: {reg['registry_bound_images_per_s']}/s on {os.cpu_count()} cores",
             None,
         )
     )

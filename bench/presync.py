@@ -33,12 +33,10 @@ Usage: python bench/presync.py [--manifests 1000] [--images 50] [--commits 20] [
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -47,9 +45,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from _common import IDENTITY, ISSUER, with_registry, write_json  # noqa: E402
 from support.gitrepo import Repo, allowed_signers, ssh_key  # noqa: E402
 from support.oci_push import attach_referrer, push_image  # noqa: E402
-from support.registry import start_registry  # noqa: E402
 
 from fixtures.sigstore_instance import SigstoreInstance  # noqa: E402
 from trustgate.config import load_config  # noqa: E402
@@ -57,8 +55,6 @@ from trustgate.decisions.log import DecisionLog  # noqa: E402
 from trustgate.gate import Gate  # noqa: E402
 from trustgate.presync.runner import PresyncGate  # noqa: E402
 
-IDENTITY = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.4.2"
-ISSUER = "https://token.actions.githubusercontent.com"
 TARGET_S = 3.0
 GATED = "refs/heads/trustgate/verified"
 
@@ -122,16 +118,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="trustgate-bench-presync-") as name:
-        tmp = Path(name)
-        registry = start_registry(tmp / "registry")
-        try:
-            figures = run(args, tmp, registry.host)
-        finally:
-            registry.stop()
+    figures = with_registry("trustgate-bench-presync-", lambda tmp, registry: run(args, tmp, registry.host))
     print_table(figures)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, figures)
     return 0
 
 

@@ -24,10 +24,12 @@ One run, on this machine:
    Debian's `postgresql`), every answer waiting for its record to be durable
    (group commit: one transaction for the records of every request in
    flight), and prints req/s and p99 of each, their ratio to the run without
-   a log, and the records per commit.
+   a log, and the records per commit. `sqlite` and `postgresql` commit in
+   one writer process per server (`serve --log-writer process`);
+   `sqlite-thread` and `postgresql-thread` in a thread of each worker.
 
 Usage: python bench/webhook.py [--seconds 15] [--workers 2] [--rate 500] [--json out.json]
-                               [--decision-log off,sqlite,postgresql]
+                               [--decision-log off,sqlite,postgresql,sqlite-thread,postgresql-thread]
 Targets (2 cores): >= 1,500 requests/s; p99 <= 10 ms at 500 requests/s (without a log).
 """
 
@@ -104,7 +106,8 @@ def main() -> int:
     parser.add_argument(
         "--decision-log",
         default="off,sqlite,postgresql",
-        help="comma-separated runs: off (no log), sqlite, postgresql",
+        help="comma-separated runs: off (no log), sqlite, postgresql (one writer process per server), "
+        "sqlite-thread, postgresql-thread (a writer thread in each worker)",
     )
     args = parser.parse_args()
     logs = [name.strip() for name in args.decision_log.split(",") if name.strip()]
@@ -117,18 +120,21 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trustgate-bench-webhook-") as tmp_name:
         tmp = Path(tmp_name)
         registry = start_registry(tmp / "registry")
-        postgres = PostgresServer() if "postgresql" in logs else None
+        postgres = PostgresServer() if any(name.startswith("postgresql") for name in logs) else None
         try:
             setup = prepare(args, tmp, registry.host)
             for name in logs:
                 if name == "off":
                     url = None
-                elif name == "sqlite":
-                    url = f"sqlite:///{tmp / 'decisions.db'}"
+                elif name.startswith("sqlite"):
+                    url = f"sqlite:///{tmp / f'{name}.db'}"
                 else:
                     assert postgres is not None
                     url = postgres.create_database()
-                runs[name] = run(args, tmp, setup, decision_log=url, check_answers=name == logs[0])
+                writer = "thread" if name.endswith("-thread") else "process"
+                runs[name] = run(
+                    args, tmp, setup, decision_log=url, log_writer=writer, check_answers=name == logs[0]
+                )
         finally:
             if postgres is not None:
                 postgres.stop()
@@ -143,7 +149,7 @@ def main() -> int:
     return 0
 
 
-LOG_RUNS = ("off", "sqlite", "postgresql")
+LOG_RUNS = ("off", "sqlite", "postgresql", "sqlite-thread", "postgresql-thread")
 
 
 def workloads(refs: list[str]) -> list[dict[str, Any]]:
@@ -264,12 +270,13 @@ def run(
     setup: tuple[Path, list[dict[str, Any]]],
     *,
     decision_log: str | None,
+    log_writer: str = "process",
     check_answers: bool,
 ) -> dict[str, Any]:
     """One server (with `decision_log` or none) under wrk: its figures."""
     config, objects = setup
     certs = make_certs(tmp / "certs")
-    extra = ["--decision-log", decision_log] if decision_log else []
+    extra = ["--decision-log", decision_log, "--log-writer", log_writer] if decision_log else []
     server = start_server(certs, "-c", str(config), *extra, workers=args.workers)
     try:
         # Same answers as `trustgate check` for the same objects (this also warms every cache).
@@ -304,7 +311,15 @@ def run(
             for i, obj in enumerate(objects):
                 server.post(review(obj, uid=f"warm-{i}"))
         url = f"https://127.0.0.1:{server.port}/validate"
+        before = cpu_seconds(server.process.pid)
         throughput = wrk(tmp, bodies, url, args.connections, args.seconds, pause_ms=0)
+        spent = cpu_seconds(server.process.pid)
+        # CPU per request of each process (workers, and the log writer process where there is one):
+        # what the log costs, less sensitive than req/s to other jobs on a shared machine.
+        throughput["cpu_ms_per_request"] = {
+            str(pid): round((spent[pid] - before.get(pid, 0.0)) * 1000 / max(1, throughput["requests"]), 3)
+            for pid in spent
+        }
         # Each connection waits this long after a response: about `rate` in all, less the ~2 ms answers take.
         pause = max(1, round(args.rate_connections / args.rate * 1000) - 2)
         fixed = wrk(tmp, bodies, url, args.rate_connections, args.seconds, pause_ms=pause)
@@ -320,6 +335,7 @@ def run(
         "objects": len(objects),
         "allowed": allowed,
         "decision_log": (decision_log or "off").split("://")[0].split(":")[0],
+        "log_writer": log_writer if decision_log else None,
         "records": records,
         "records_per_commit": round(records / commits, 1) if commits else None,
         "unrecorded": _metric(metrics, "trustgate_decision_log_write_failures_total"),
@@ -371,6 +387,16 @@ def wrk(
     }
 
 
+def cpu_seconds(parent: int) -> dict[int, float]:
+    """User + system CPU seconds of each child of `parent` (the workers and the log writer)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        out[int(pid)] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
+
+
 def worker_memory(parent: int) -> list[dict[str, float]]:
     """RSS and PSS (shared pages split between the processes) of each worker, in MiB."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
@@ -415,6 +441,13 @@ def print_table(f: dict[str, Any]) -> None:
         (
             "  latency p50 / p99 / p99.9",
             f"{t['p50_ms']:.2f} / {t['p99_ms']:.2f} / {t['p999_ms']:.2f} ms",
+            "",
+            None,
+        ),
+        (
+            "  server CPU per request, each process",
+            " + ".join(f"{v:.2f}" for v in t.get("cpu_ms_per_request", {}).values())
+            + f" = {sum(t.get('cpu_ms_per_request', {}).values()):.2f} ms",
             "",
             None,
         ),

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -140,11 +140,16 @@ class AttestationRequirement:
 
 @dataclass(frozen=True, slots=True)
 class SummaryVerifier:
-    """A verifier whose summaries (SLSA VSAs) a rule accepts: its `verifier.id` and the key it signs with."""
+    """A verifier whose summaries (SLSA VSAs) a rule accepts: its `verifier.id` and what signs them.
+
+    Either the PEM public key it signs with, or `authority`: the name of an `images.authorities`
+    entry (keyless: a certificate for one of its identities from its trust root; or a key).
+    """
 
     id: str
-    key_pem: bytes
+    key_pem: bytes | None = None
     key_origin: str = ""
+    authority: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,16 +192,27 @@ class ImageRule:
 
 @dataclass(frozen=True, slots=True)
 class RegistryConfig:
+    """`images.registries`. A field the client shares (same name, same default) reaches it through
+    `trustgate.oci.settings.RegistrySettings.from_config`; the others are named there in
+    `NOT_FOR_THE_CLIENT` (tests/unit/oci/test_settings.py fails on a field that is neither)."""
+
     insecure: tuple[str, ...] = ()
     ca_file: Path | None = None
     docker_config: Path | None = None
     timeout_seconds: float = 10.0  # per request
     concurrency: int = 8  # images verified at once; more threads only add GIL contention (bench/images.py)
     max_retries: int = 3  # extra attempts after a 429, a 5xx or a dropped connection
-    max_retry_after_seconds: float = 30.0  # seconds; a longer Retry-After is waited only this long
+    max_retry_after_seconds: float = 30.0  # seconds; a longer Retry-After fails now, to be retried later
     transfer_deadline_seconds: float = 120.0  # seconds for one whole response (trickling servers)
     # seconds for one image's whole verification: connects, retries, Retry-After waits, slow bodies
     deadline_seconds: float = 10.0
+    breaker_threshold: int = 1  # consecutive failed requests that mark a registry down
+    breaker_base_seconds: float = 2.0  # seconds it stays down first; doubles with every failed probe
+    breaker_max_seconds: float = 60.0  # seconds; the cap of that interval
+    # verifications using one registry at a time (0: no bound): a hung registry holds that many threads
+    max_requests_per_registry: int = 16
+    queue_seconds: float = 1.0  # seconds one more waits for a slot before it is answered "unavailable"
+    http2: bool = True  # HTTP/2 where a registry offers it over TLS; false for one that misbehaves with it
 
     def within(self, seconds: float) -> RegistryConfig:
         """The same, with every wait bounded so that one image is decided within `seconds`.
@@ -212,6 +228,14 @@ class RegistryConfig:
             max_retry_after_seconds=min(self.max_retry_after_seconds, seconds / 3),
             transfer_deadline_seconds=min(self.transfer_deadline_seconds, seconds / 2),
         )
+
+    def sharing(self, evaluators: int) -> RegistryConfig:
+        """The same, for `evaluators` threads that each verify images (the webhook's pool): a
+        registry may hold all but one of them, so a hung registry leaves an evaluator for requests
+        that do not use it."""
+        bound = max(1, evaluators - 1)
+        current = self.max_requests_per_registry
+        return dataclasses.replace(self, max_requests_per_registry=min(current, bound) if current else bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +346,26 @@ class PresyncSettings:
     notes: bool = True  # the verdict as a note on the candidate (refs/notes/trustgate)
 
 
+# Who may delete protected kinds without the approval annotation (`admission.protectedDeletes.
+# allowedActors`, username globs): the kube-controller-manager controllers that delete as part of
+# normal operation, each with its own service account (--use-service-account-credentials, the
+# kubeadm and managed-cluster default), and the controller manager's own identity when it runs
+# without per-controller accounts. A namespace holding PVCs is emptied by the namespace controller;
+# PVCs of a StatefulSet's retention policy and generic ephemeral volumes are deleted by the garbage
+# collector or the StatefulSet controller.
+DEFAULT_DELETE_ACTORS: tuple[str, ...] = (
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+    "system:serviceaccount:kube-system:pv-protection-controller",
+    "system:serviceaccount:kube-system:pvc-protection-controller",
+    "system:serviceaccount:kube-system:persistent-volume-binder",
+    "system:serviceaccount:kube-system:statefulset-controller",
+    "system:serviceaccount:kube-system:job-controller",
+    "system:serviceaccount:kube-system:ephemeral-volume-controller",
+    "system:kube-controller-manager",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AdmissionSettings:
     """The `admission` section: how the webhook answers when it cannot decide, and what it never judges."""
@@ -335,6 +379,9 @@ class AdmissionSettings:
     fail_open_label: str | None = "trustgate.dev/failure-policy=open"  # key=value on a Namespace
     protected_kinds: tuple[str, ...] = ("Namespace", "CustomResourceDefinition", "PersistentVolumeClaim")
     approval_annotation: str = "trustgate.dev/allow-delete"  # "true" on the object approves its DELETE
+    # usernames (globs) that delete protected kinds without the annotation; `serve --allow-delete-by`
+    # replaces them; empty: nobody
+    allowed_actors: tuple[str, ...] = DEFAULT_DELETE_ACTORS
     skip_unchanged_images: bool = True  # UPDATE with the same image set: images are not verified again
 
     @property
@@ -583,6 +630,7 @@ def _parse_admission(section: Mapping[str, Any]) -> AdmissionSettings:
         fail_open_label=fail_open.get("namespaceLabel", defaults.fail_open_label),
         protected_kinds=tuple(protected.get("kinds", defaults.protected_kinds)),
         approval_annotation=protected.get("approvalAnnotation", defaults.approval_annotation),
+        allowed_actors=tuple(protected.get("allowedActors", defaults.allowed_actors)),
         skip_unchanged_images=section.get("skipUnchangedImages", defaults.skip_unchanged_images),
     )
 
@@ -755,7 +803,10 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
                 threshold=threshold,
                 attestations=tuple(attestations),
                 summaries=_parse_summary_acceptance(
-                    item.get("summaries", {}).get("accept"), base, where=functools.partial(where, "rules", i)
+                    item.get("summaries", {}).get("accept"),
+                    base,
+                    where=functools.partial(where, "rules", i),
+                    known=known,
                 ),
             )
         )
@@ -774,6 +825,20 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             timeout_seconds=registries.get("timeoutSeconds", registry_defaults.timeout_seconds),
             concurrency=registries.get("concurrency", registry_defaults.concurrency),
             deadline_seconds=registries.get("deadlineSeconds", registry_defaults.deadline_seconds),
+            breaker_threshold=registries.get("breaker", {}).get(
+                "threshold", registry_defaults.breaker_threshold
+            ),
+            breaker_base_seconds=registries.get("breaker", {}).get(
+                "baseSeconds", registry_defaults.breaker_base_seconds
+            ),
+            breaker_max_seconds=registries.get("breaker", {}).get(
+                "maxSeconds", registry_defaults.breaker_max_seconds
+            ),
+            max_requests_per_registry=registries.get(
+                "maxRequestsPerRegistry", registry_defaults.max_requests_per_registry
+            ),
+            queue_seconds=registries.get("queueSeconds", registry_defaults.queue_seconds),
+            http2=registries.get("http2", registry_defaults.http2),
         ),
         cache=CacheConfig(
             ttl_seconds=cache.get("ttlSeconds", cache_defaults.ttl_seconds),
@@ -805,12 +870,21 @@ def _parse_summaries(section: Mapping[str, Any], base: Path) -> SummariesSetting
 
 
 def _parse_summary_acceptance(
-    section: Mapping[str, Any] | None, base: Path, *, where: Any
+    section: Mapping[str, Any] | None, base: Path, *, where: Any, known: Collection[str] = ()
 ) -> SummaryAcceptance | None:
     if not section:
         return None
     verifiers = []
     for j, item in enumerate(section["verifiers"]):
+        if "authority" in item:  # the schema allows exactly one of key and authority
+            if item["authority"] not in known:
+                raise ConfigError(
+                    f"verifier {item['id']!r} names authority {item['authority']!r}, which is not defined",
+                    where=where("summaries", "accept", "verifiers", j, "authority"),
+                    hint=f"defined authorities: {', '.join(sorted(known)) or 'none'}",
+                )
+            verifiers.append(SummaryVerifier(id=item["id"], authority=item["authority"]))
+            continue
         key_path = base / item["key"]
         try:
             pem = key_path.read_bytes()

@@ -35,6 +35,10 @@ class PolicyError(Error):
     """A policy does not parse or evaluate (the policy author must act)."""
 
 
+class VerificationError(Error):
+    """Signature material exists and does not verify: a deny (the publisher or signer must act)."""
+
+
 class RenderError(InputError):
     """A kustomization could not be rendered."""
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from trustgate.errors import DecisionLogError, Error
 from trustgate.model import Decision, Mode
 
 GATE: Final = "summaries-revoke"
@@ -73,10 +74,15 @@ def read_revoked(url: str) -> frozenset[str]:
         store.close()
 
 
+RETRY_SECONDS: Final = 5.0  # seconds between reads after a failed one (each would cost a request its wait)
+
+
 class Revocations:
     """The revoked digests, refreshed at most every `refresh_seconds`; thread-safe.
 
-    A failed refresh raises (the verifier then trusts no summary) until a read succeeds.
+    A failed refresh raises (the verifier then trusts no summary) until a read succeeds; after a
+    failure the log is tried again only every `min(refresh_seconds, RETRY_SECONDS)`, that failure
+    raised meanwhile, so that a decision log that is down does not cost every admission a timeout.
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class Revocations:
         self._lock = threading.Lock()
         self._revoked: frozenset[str] = frozenset()
         self._read_at: float | None = None
+        self._failed: tuple[float, str] | None = None  # the last failed read: when, and why
 
     def __call__(self) -> frozenset[str]:
         """The revoked digests.
@@ -104,6 +111,17 @@ class Revocations:
         with self._lock:
             now = self._clock()
             if self._read_at is None or now - self._read_at >= self.refresh_seconds:
-                self._revoked = self._reader(self.url)
-                self._read_at = now
+                if self._failed is not None:
+                    failed_at, message = self._failed
+                    wait = min(self.refresh_seconds, RETRY_SECONDS) - (now - failed_at)
+                    if wait > 0:
+                        raise DecisionLogError(
+                            f"{message} (read {now - failed_at:.0f} s ago; tried again in {wait:.0f} s)"
+                        )
+                try:
+                    self._revoked = self._reader(self.url)
+                except Error as e:
+                    self._failed = (now, e.message)
+                    raise
+                self._read_at, self._failed = now, None
             return self._revoked

@@ -1,8 +1,9 @@
 """Parse YAML and JSON streams into documents that remember their lines.
 
-Owns: splitting a stream into documents, the safe loader (timestamps stay
-strings, as Kubernetes reads them), the alias-bomb guard, and mapping a JSON
-path back to the line it came from. Leaves out: reading files (see
+Owns: splitting a stream into documents, the safe loader (plain scalars
+typed as Kubernetes' reader, go-yaml v2, types them; timestamps keep their
+text), the alias-bomb guard, and mapping a JSON path back to the line it
+came from. Leaves out: reading files (see
 `loader.py`) and everything Kubernetes-specific.
 
 A YAML syntax error ends a YAML stream, so a stream is first cut at its
@@ -30,11 +31,11 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 
 
 class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]  # dynamic base chosen above
-    """SafeLoader that leaves timestamps as strings, as Kubernetes' own YAML reader does.
+    """libyaml's composer with plain scalars typed as Kubernetes' own YAML reader types them.
 
     Plain scalars repeat endlessly in manifests (`name`, `image`, `true`), so
-    their resolved tags are cached: the regex-based resolver is the slowest
-    step of composing a document.
+    their resolved tags are cached: resolving is the slowest Python step of
+    composing a document.
     """
 
     # libyaml's composer calls these around every node, for path resolvers
@@ -49,7 +50,7 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]  # dynamic base cho
                 return _STR  # quoted: a string, whatever it looks like
             tag = _TAG_CACHE.get(value)
             if tag is None:
-                tag = super().resolve(kind, value, implicit)
+                tag = _go_tag(value)
                 if len(_TAG_CACHE) < _TAG_CACHE_MAX:
                     _TAG_CACHE[value] = tag
             return tag
@@ -63,10 +64,88 @@ _TAG_CACHE: dict[str, str] = {}
 _TAG_CACHE_MAX = 200_000  # entries; plain scalars seen before (bounded: values are user input)
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+# -- plain scalars as go-yaml v2 reads them ------------------------------------------
+# Kubernetes reads YAML with sigs.k8s.io/yaml, which vendors go-yaml v2
+# (`goyaml.v2/resolve.go`): YAML 1.1's words, but not all of YAML 1.1. Where it
+# and PyYAML's resolver part ways, a policy must see what the API server will
+# see (`privileged: y` is true there), so plain scalars follow `resolve.go`:
+#  1. a table of words: y/yes/true/on (each as y, Y or in three cases) are true,
+#     n/no/false/off false; "", ~, null/Null/NULL null; .inf/.nan forms; `<<` merges;
+#  2. starting with `.`: a float if Go's ParseFloat takes it;
+#  3. starting with a sign or a digit, `_` removed: an integer in Go's syntax
+#     (`0x`, `0o`, `0b` in either case, a leading 0 for octal) within int64 or
+#     uint64; else a float in the form of `yamlStyleFloat` (`1e3`, `09`) unless it
+#     overflows; else (e.g. hex past 64 bits) a string: resolve.go has no big integers;
+#  4. anything else is a string: no base 60 (`1:30`), and timestamps stay their
+#     text here (Go turns them into RFC 3339 text; this keeps what was written).
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_NULL = "tag:yaml.org,2002:null"
+_GO_BOOLS: dict[str, bool] = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
 }
+_GO_FLOATS: dict[str, float] = {
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), float("nan")),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), float("-inf")),
+}
+_GO_WORDS: dict[str, str] = {
+    **dict.fromkeys(_GO_BOOLS, _BOOL),
+    **dict.fromkeys(_GO_FLOATS, _FLOAT),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), _NULL),
+    "<<": "tag:yaml.org,2002:merge",
+}
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")  # yamlStyleFloat
+_GO_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")  # what ParseFloat takes of `.<digits>...`
+_INT64 = range(-(2**63), 2**63)
+_MAX_INT_TEXT = 67  # characters: `-0b` and 64 binary digits
+_UINT64 = range(2**64)
+
+
+def _go_int(plain: str) -> int:
+    """The value of an integer in Go's base-0 syntax (`_GO_INT`), underscores removed."""
+    body = plain.lstrip("+-")
+    sign = -1 if plain.startswith("-") else 1
+    prefix = body[:2].lower()
+    if prefix in ("0x", "0o", "0b"):
+        return sign * int(body[2:], {"0x": 16, "0o": 8, "0b": 2}[prefix])
+    return sign * int(body, 8 if len(body) > 1 and body[0] == "0" else 10)
+
+
+def _go_float(text: str) -> float | None:
+    """Go's ParseFloat of a text in float form: None where it overflows (an error in Go)."""
+    try:
+        value = float(text)
+    except (ValueError, OverflowError):  # pragma: no cover - the callers pass float syntax
+        return None
+    return None if value in (float("inf"), float("-inf")) else value
+
+
+def _go_tag(value: str) -> str:
+    """The tag go-yaml v2 resolves a plain scalar to (the comment above, steps 1-4)."""
+    word = _GO_WORDS.get(value)
+    if word is not None:
+        return word
+    first = value[0]
+    if first == ".":
+        return _FLOAT if _GO_DOT_FLOAT.fullmatch(value) and _go_float(value) is not None else _STR
+    if first not in "+-0123456789":
+        return _STR
+    plain = value.replace("_", "")
+    unsigned = first not in "+-"  # ParseUint refuses a sign
+    # No 64-bit integer is longer than `-0b` and 64 digits; longer ones are not converted at all
+    # (Python refuses to convert more than 4,300 digits).
+    if len(plain) <= _MAX_INT_TEXT and _GO_INT.fullmatch(plain) is not None:
+        number = _go_int(plain)
+        if number in _INT64 or (unsigned and number in _UINT64):
+            return _INT
+    if _GO_FLOAT.fullmatch(plain) and _go_float(plain) is not None:
+        return _FLOAT  # `1e3`, `09`, and integers past 64 bits written in decimal
+    return _STR  # e.g. hex past 64 bits: ParseInt, ParseUint and ParseFloat all fail in go-yaml v2
+
 
 _DOC_START = re.compile(rb"^---(?=[ \t\r\n]|$)", re.MULTILINE)
 _DOC_END = re.compile(rb"^\.\.\.[ \t]*\r?$", re.MULTILINE)
@@ -274,26 +353,64 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
-# A plain `=` key is YAML 1.1's "value" type; PyYAML's flatten_mapping reads it as a string.
+# A `!!value` key (YAML 1.1's `=`, which go-yaml and this loader read as a string): a string.
 _STR_KEYS = frozenset((_STR, "tag:yaml.org,2002:value"))
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_BOOLS: dict[str, bool] = yaml.constructor.SafeConstructor.bool_values
+
+
+def _not_a(what: str, node: yaml.ScalarNode) -> yaml.constructor.ConstructorError:
+    # An explicit tag on a scalar go-yaml v2 does not read as that type: an error there too.
+    return yaml.constructor.ConstructorError(
+        None, None, f"cannot read {_clip(node.value)!r} as {what}", node.start_mark
+    )
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _int(node: yaml.ScalarNode) -> int:
     text: str = node.value
     # Plain decimals (`replicas: 3`, ports) are nearly all of them; a leading
-    # 0 (octal), `0x`, `0b`, `_`, signs and `1:30` (base 60) take PyYAML's path.
-    if text.isdigit() and text.isascii() and (text[0] != "0" or text == "0"):
+    # 0 (octal), `0x`, `0o`, `0b`, `_` and signs take Go's path.
+    if text.isdigit() and text.isascii() and (text[0] != "0" or text == "0") and len(text) <= _MAX_INT_TEXT:
         return int(text)
-    value: int = _CONSTRUCTOR.construct_yaml_int(node)
+    plain = text.replace("_", "")
+    if _GO_INT.fullmatch(plain) is None:
+        raise _not_a("an integer", node)
+    try:
+        return _go_int(plain)
+    except ValueError:  # more digits than Python converts (`!!int 111…`): not a 64-bit integer anyway
+        raise _not_a("an integer", node) from None
+
+
+def _float(node: yaml.ScalarNode) -> float:
+    text: str = node.value
+    special = _GO_FLOATS.get(text)
+    if special is not None:
+        return special
+    plain = text if text.startswith(".") else text.replace("_", "")
+    value = None
+    if _go_tag(text) == _INT:  # `!!float 1`: go-yaml v2 turns the integer into a float
+        value = float(_int(node))
+    elif _GO_FLOAT.fullmatch(plain):  # Go's ParseFloat: decimal, even with a leading 0
+        value = _go_float(plain)
+    if value is None:
+        raise _not_a("a float", node)
+    return value
+
+
+def _bool(node: yaml.ScalarNode) -> bool:
+    value = _GO_BOOLS.get(node.value)
+    if value is None:
+        raise _not_a("a boolean", node)
     return value
 
 
 _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
     "tag:yaml.org,2002:int": _int,
-    "tag:yaml.org,2002:float": _CONSTRUCTOR.construct_yaml_float,
-    "tag:yaml.org,2002:bool": lambda node: _BOOLS[node.value.lower()],
+    "tag:yaml.org,2002:float": _float,
+    "tag:yaml.org,2002:bool": _bool,
     "tag:yaml.org,2002:null": _CONSTRUCTOR.construct_yaml_null,
     # JSON has neither: keep the text, as Kubernetes' YAML-to-JSON conversion does.
     "tag:yaml.org,2002:timestamp": lambda node: node.value,

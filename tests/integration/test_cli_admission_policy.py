@@ -202,3 +202,54 @@ def test_admission_policies_in_the_config_must_be_paths(write: Write) -> None:
     code, _, err = run("check", "-c", str(config), str(write("app.yaml", DEPLOYMENT.format(replicas=1))))
     assert code == 3
     assert "manifests.admissionPolicies.0: 1 is not of type 'string'" in err
+
+
+def test_policy_test_runs_admission_policy_suites() -> None:
+    # The documentation's examples with their cases (tests/conformance/admission-policies/suite).
+    result = CliRunner().invoke(
+        main, ["policy", "test", "-o", "json", str(EXAMPLES / "suite")], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["summary"]["cases"] == 5
+    assert report["summary"]["casesFailed"] == 0
+
+
+def _suite(tmp_path: Path, tests: str) -> Path:
+    (tmp_path / "policy.yaml").write_text((EXAMPLES / "demo-policy.yaml").read_text())
+    (tmp_path / "objects.yaml").write_text((EXAMPLES / "objects.yaml").read_text())
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: AdmissionPolicyTest\n"
+        "policies: [policy.yaml, objects.yaml]\ntests:\n" + tests
+    )
+    return suite
+
+
+def test_a_wrong_expectation_fails_the_case(tmp_path: Path) -> None:
+    suite = _suite(
+        tmp_path,
+        "  - name: wrong\n    expect: admit\n    object:\n      apiVersion: apps/v1\n      kind: Deployment\n"
+        "      metadata: {name: w, namespace: default}\n      spec: {replicas: 9}\n"
+        "  - name: message\n    expect: deny\n    messages: ['no such message']\n    object:\n"
+        "      apiVersion: apps/v1\n      kind: Deployment\n"
+        "      metadata: {name: w, namespace: default}\n      spec: {replicas: 9}\n",
+    )
+    result = CliRunner().invoke(main, ["policy", "test", "-o", "json", str(suite)], catch_exceptions=False)
+    assert result.exit_code == 1
+    [wrong, message] = json.loads(result.stdout)["suites"][0]["tests"]
+    assert "expected admit, got deny" in wrong["cases"][0]["error"]
+    assert "no outcome message matches ['no such message']" in message["cases"][0]["error"]
+
+
+def test_a_broken_admission_suite_could_not_be_evaluated(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, "  - name: bad\n    expect: maybe\n    object: {kind: Deployment}\n")
+    result = CliRunner().invoke(main, ["policy", "test", "-o", "json", str(suite)], catch_exceptions=False)
+    assert result.exit_code == 3
+    assert "expect must be one of admit, deny, warn, audit, unevaluable, not 'maybe'" in result.stdout
+    suite.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: AdmissionPolicyTest\npolicies: [missing.yaml]\ntests: []\n"
+    )
+    result = CliRunner().invoke(main, ["policy", "test", str(suite)], catch_exceptions=False)
+    assert result.exit_code == 3
+    assert "missing.yaml" in result.output

@@ -9,26 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.policies import LATEST_TAG_POLICY
 
 from trustgate.cli.main import main
 
 Write = Callable[[str, str], Path]
 
-POLICY = """\
-package main
-import rego.v1
-
-deny contains {"msg": sprintf("container %q uses a latest tag", [c.name]), "rule": "no-latest",
-               "fix": "pin a version", "path": ["spec", "containers", i, "image"]} if {
-  some i, c in input.spec.containers
-  endswith(c.image, ":latest")
-}
-
-warn contains {"msg": "no team label", "rule": "team-label"} if {
-  input.kind == "Pod"
-  not input.metadata.labels.team
-}
-"""
+POLICY = LATEST_TAG_POLICY
 
 GOOD_POD = (
     "apiVersion: v1\nkind: Pod\nmetadata: {name: good, labels: {team: a}}\nspec:\n  containers:\n"

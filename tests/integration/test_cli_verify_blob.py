@@ -145,11 +145,11 @@ def test_wrong_key_exits_1_as_json(
     assert report["verified"] is False and report["failure"]["code"] == "bad-signature"
 
 
-def test_unreadable_key_or_root_exits_1(files: dict[str, Path], tmp_path: Path) -> None:
+def test_unreadable_key_or_root_exits_3_could_not_evaluate(files: dict[str, Path], tmp_path: Path) -> None:
     junk = tmp_path / "junk"
     junk.write_text("junk")
     key = run(str(files["artifact"]), "--bundle", str(files["keyed"]), "--key", str(junk))
-    assert key.exit_code == 1 and "not a PEM public key" in key.output
+    assert key.exit_code == 3 and "not a PEM public key" in key.output  # ADR 2: could not evaluate
     root = run(
         str(files["artifact"]),
         "--bundle",
@@ -161,7 +161,7 @@ def test_unreadable_key_or_root_exits_1(files: dict[str, Path], tmp_path: Path) 
         "--trusted-root",
         str(junk),
     )
-    assert root.exit_code == 1 and "not a usable Sigstore trusted root" in root.output
+    assert root.exit_code == 3 and "not a usable Sigstore trusted root" in root.output
 
 
 @pytest.mark.parametrize(

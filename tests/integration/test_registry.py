@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -291,6 +292,40 @@ def test_tls_with_configured_ca(tls_registry: RegistryProcess, registry_client: 
         untrusting.resolve(ref)
     assert caught.value.kind == "tls"
     assert "set ca_file" in caught.value.hint
+
+
+def test_http2_where_the_registry_offers_it_one_connection_for_every_thread(
+    tls_registry: RegistryProcess,
+) -> None:
+    """distribution serves HTTP/2 over TLS (ALPN): the client speaks it, and many threads share it."""
+    from trustgate.oci.transport import Exchange, HttpTransport, Response
+
+    seen: list[str] = []
+
+    class Recording(HttpTransport):
+        @contextlib.contextmanager
+        def fetch(self, exchange: Exchange) -> Iterator[Response]:
+            with super().fetch(exchange) as response:
+                seen.append(response.http_version)
+                yield response
+
+    transport = Recording(ca_file=tls_registry.ca_file)
+    client = RegistryClient(tls_registry.settings(), transport=transport)
+    try:
+        ref = _repo(tls_registry, "h2")
+        image = push_image(client, ref)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            digests = list(pool.map(lambda _: client.resolve(ref).digest, range(32)))
+        assert set(digests) == {image.digest}
+        assert seen and set(seen) == {"HTTP/2"}, set(seen)
+    finally:
+        client.close()
+    seen.clear()
+    with RegistryClient(
+        tls_registry.settings(), transport=Recording(ca_file=tls_registry.ca_file, http2=False)
+    ) as plain:
+        assert plain.resolve(ref).digest == image.digest
+    assert set(seen) == {"HTTP/1.1"}  # http2: false in the settings, for registries that misbehave
 
 
 def test_plain_http_registry_is_refused_unless_insecure(

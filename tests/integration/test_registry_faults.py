@@ -473,3 +473,27 @@ def test_an_environment_proxy_is_named_when_it_fails(
     assert server.requests == []  # the registry itself was never reached
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # listed: straight to the registry, no proxy named
     assert client(max_retries=0).resolve(ref).digest == DIGEST
+
+
+def test_a_compressed_answer_nobody_asked_for_is_refused(
+    faulty: tuple[ScriptedServer, Reference, MakeClient],
+) -> None:
+    import gzip
+
+    server, ref, client = faulty
+    server.routes["GET /v2/app/manifests/1.0"] = _ok(gzip.compress(MANIFEST), **{"Content-Encoding": "gzip"})
+    error = _error(lambda: client().resolve(ref))
+    assert error.kind == "invalid-manifest" and "Content-Encoding gzip" in error.message
+    assert "accept-encoding" not in {k.lower() for k in server.requests[0].headers}  # never asked for
+
+
+def test_a_proxy_that_is_not_http_is_named_and_refused(
+    faulty: tuple[ScriptedServer, Reference, MakeClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, ref, client = faulty
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    error = _error(lambda: client(max_retries=0).resolve(ref))
+    assert error.kind == "connection" and "not an HTTP proxy" in error.message
+    assert "ALL_PROXY" in error.message and server.requests == []

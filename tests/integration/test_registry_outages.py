@@ -9,8 +9,10 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -359,3 +361,112 @@ def test_a_writer_never_replaces_a_newer_cache_row_and_a_failure_wins_a_tie(
         reader = replica(tied)
         got = reader.get(CACHED)
         assert got is not None and got.value.status == "failed"
+
+
+def test_a_hung_registry_holds_a_bounded_number_of_evaluators(
+    registry: RegistryProcess, direct: RegistryClient, tmp_path: Path
+) -> None:
+    """Issue 14's bulkhead: the webhook's evaluators (threads, one verifier each over one shared
+    cache) meet a registry that hangs; it holds all but one of them, and a Pod whose images come
+    from another registry is answered at once, long before the hung requests time out."""
+    hung, healthy = FaultProxy(registry.host), FaultProxy(registry.host)
+    try:
+        key = Key()
+        digest = _push(direct, registry, "bulkhead", f"bulkhead {time.time()}".encode())
+        for proxy in (hung, healthy):
+            key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/bulkhead"), digest)
+        evaluators = 4
+        settings = ImagesSettings(
+            authorities=(AuthorityConfig(name="release", key_pem=key.pem, key_origin="release.pub"),),
+            rules=(
+                ImageRule(
+                    name="shop",
+                    images=(f"{hung.host}/shop/**", f"{healthy.host}/shop/**"),
+                    authorities=("release",),
+                ),
+            ),
+            # a long timeout and deadline: without the bulkhead every evaluator would wait them out
+            registries=RegistryConfig(
+                insecure=(hung.host, healthy.host), timeout_seconds=8, deadline_seconds=9
+            ).sharing(evaluators),
+        )
+        assert settings.registries.max_requests_per_registry == evaluators - 1
+        policy = ImagePolicy(settings)
+        shared: MemoryCache[ImageResult] = MemoryCache()
+        clients = [
+            RegistryClient(RegistrySettings.from_config(settings.registries)) for _ in range(evaluators)
+        ]
+        verifiers = iter([ImageVerifier(policy, client, cache=shared) for client in clients])
+        local = threading.local()
+
+        def evaluate(reference: str) -> tuple[ImageResult, float]:
+            if not hasattr(local, "verifier"):
+                local.verifier = next(verifiers)
+            started = time.monotonic()
+            return local.verifier.verify(reference), time.monotonic() - started
+
+        hung.set("hang")
+        with ThreadPoolExecutor(max_workers=evaluators) as pool:
+            stuck = [pool.submit(evaluate, f"{hung.host}/shop/bulkhead@{digest}") for _ in range(evaluators)]
+            submitted = time.monotonic()
+            other = pool.submit(evaluate, f"{healthy.host}/shop/bulkhead@{digest}")
+            result, _ = other.result(timeout=30)
+            answered_in = time.monotonic() - submitted
+            assert result.status == "verified", result.problems
+            # the 4th hung lookup waited queueSeconds (1 s) for a slot, then freed its evaluator
+            assert answered_in < 1.0 + FAST + MARGIN
+            hung.set("pass")  # let the held requests end (each would have waited its 8 s)
+            outcomes = [future.result(timeout=30)[0] for future in stuck]
+        refused = [r for r in outcomes if r.status == "unverifiable" and "is busy" in r.problems[0].message]
+        assert len(refused) >= 1, [r.problems for r in outcomes]
+        assert "maxRequestsPerRegistry" in refused[0].problems[0].message
+        assert hung.host in refused[0].problems[0].message
+        for client in clients:
+            client.close()
+    finally:
+        hung.stop()
+        healthy.stop()
+
+
+def test_refused_rows_are_counted_and_reported_once_per_interval(
+    postgres_url: str, replica: Callable[[list[float]], SharedCache], caplog: pytest.LogCaptureFixture
+) -> None:
+    wall = [2_000_000.0]
+    writer = replica(wall)
+    writer.put(CACHED, _cached("failed", wall, fresh=300, stale=300))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # forged: a MAC made without the key
+        conn.execute("UPDATE trustgate_image_cache SET mac = %s", ("0" * 64,))
+    reader = replica(wall)
+    caplog.set_level("WARNING", logger="trustgate.cache")
+    for _ in range(3):
+        assert reader.get(CACHED) is None
+    assert (reader.bad_mac, reader.rejected) == (3, 3)
+    [record] = [r for r in caplog.records if r.name == "trustgate.cache"]  # one warning, not three
+    message = record.getMessage()
+    assert "1 with a bad MAC" in message and CACHED in message and "hmacKeyFile" in message
+    assert "password" not in message and "@" not in message.split(" ")[2]
+    wall[0] += 61  # the next interval: the two refused since are reported
+    assert reader.get(CACHED) is None
+    assert "3 with a bad MAC" in caplog.records[-1].getMessage()
+
+
+def test_each_process_deletes_expired_rows_on_a_schedule(
+    postgres_url: str, replica: Callable[[list[float]], SharedCache]
+) -> None:
+    wall = [3_000_000.0]
+    cache = replica(wall)
+    expired = "sha256:rule|registry.example/shop/old@sha256:" + "b" * 64
+    cache.put(expired, _cached("verified", wall, fresh=10, stale=20))  # the first write sweeps (nothing)
+    assert cache.swept == 0
+    wall[0] += 30  # past its stale window
+    cache.put(CACHED, _cached("verified", wall, fresh=300, stale=900))
+    assert cache.swept == 0  # the next sweep is not due yet
+
+    def keys() -> set[str]:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            return {k for (k,) in conn.execute("SELECT key FROM trustgate_image_cache").fetchall()}
+
+    assert expired in keys()
+    wall[0] += 3600
+    cache.put(CACHED, _cached("verified", wall, fresh=300, stale=900))
+    assert cache.swept >= 1 and keys() == {CACHED}

@@ -594,3 +594,59 @@ def test_a_killed_worker_is_restarted_and_stop_leaves_no_process(certs: CertSet)
         srv.stop()
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+IMMUTABLE_TEAM = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: team-label-is-immutable
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: ["apps"]
+        apiVersions: ["v1"]
+        operations: ["CREATE", "UPDATE"]
+        resources: ["deployments"]
+  validations:
+    - expression: "oldObject == null || object.metadata.labels.team == oldObject.metadata.labels.team"
+      message: the team label cannot change
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: team-label-is-immutable
+spec:
+  policyName: team-label-is-immutable
+  validationActions: [Deny]
+"""
+
+
+def test_an_update_is_judged_against_the_old_object_as_the_api_server_does(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    """An admission UPDATE carries oldObject: a ValidatingAdmissionPolicy that compares with it
+    sees it (were it reviewed as a CREATE, oldObject would be null and the change would pass)."""
+    policy = tmp_path / "immutable.yaml"
+    policy.write_text(IMMUTABLE_TEAM)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"manifests:\n  admissionPolicies: [{policy}]\n  policies: []\nkubernetes:\n  schemas: false\n"
+    )
+    old = json.loads(json.dumps(COMPLIANT))
+    old["metadata"]["labels"] = {"team": "shop"}
+    new = json.loads(json.dumps(old))
+    new["metadata"]["labels"]["team"] = "someone-else"
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        changed = _response(srv, review(new, operation="UPDATE", old=old))
+        assert changed["allowed"] is False, changed
+        assert "the team label cannot change" in changed["status"]["message"]
+        same = _response(srv, review(old, operation="UPDATE", old=old))
+        assert same["allowed"] is True, same
+        created = _response(srv, review(new))
+        assert created["allowed"] is True, created
+    finally:
+        srv.stop()

@@ -1,7 +1,9 @@
 """`trustgate serve` and its decision log (issue 14 items 4 and 5, issue 21): group commit, nothing
-dropped silently, checkpoint problems reported, `GET /checkpoint`, replicas sharing PostgreSQL.
+dropped silently, checkpoint problems reported, `GET /checkpoint`, replicas sharing PostgreSQL, and
+the log writer process shared by the workers (killed, hung).
 
-Every test runs against a real `trustgate serve` process over real HTTPS on 127.0.0.1.
+Every test runs against a real `trustgate serve` process over real HTTPS on 127.0.0.1, once with a
+writer thread in each worker and once with one writer process (`--log-writer`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ POD: dict[str, Any] = {
     },
 }
 NOT_RECORDED = "could not be recorded in the decision log"
+
+
+@pytest.fixture(autouse=True, params=["thread", "process"])
+def log_writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Who commits in the servers this test starts (`serve --log-writer`, through its variable)."""
+    mode: str = request.param
+    monkeypatch.setenv("TRUSTGATE_LOG_WRITER", mode)
+    return mode
 
 
 @pytest.fixture(scope="module")
@@ -392,3 +402,98 @@ def test_replicas_sharing_a_postgresql_log_keep_one_verifiable_log(
     report = json.loads(done.stdout)
     assert report["ok"] is True and report["records"] == 120, report
     assert report["checkpoints"] >= 1  # signed by whichever writer committed first (and published)
+
+
+# --- the writer process (`--log-writer process`) ----------------------------------------------------
+
+
+def _writer_pid(srv: Server) -> int:
+    found = re.findall(r"decision log writer process \(pid (\d+)\)", "".join(srv.stderr))
+    assert found, srv.stderr
+    return int(found[-1])
+
+
+@pytest.mark.parametrize(
+    "log_writer", ["process"], indirect=True
+)  # only a writer process can be killed apart from the workers
+def test_kill_9_of_the_log_writer_loses_no_answered_decision_and_it_is_restarted(
+    certs: CertSet, tmp_path: Path, log_writer: str
+) -> None:
+    db = tmp_path / "decisions.db"
+    srv = start_server(certs, "--decision-log", f"sqlite:///{db}", workers=2)
+    answered: list[str] = []
+    unrecorded: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def client(t: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            uid = f"uid-writer-{t}-{n}"
+            answer = _answer(srv, uid)
+            if answer["auditAnnotations"].get("record", "not recorded") != "not recorded":
+                answered.append(uid)
+            else:
+                unrecorded.append(answer)
+
+    threads = [threading.Thread(target=client, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        _eventually(lambda: len(answered) >= 150, seconds=60)
+        writer = _writer_pid(srv)
+        os.kill(writer, signal.SIGKILL)  # in the middle of committing: 8 clients never pause
+        before = len(answered)
+        _eventually(lambda: _writer_pid(srv) != writer, seconds=30)  # the supervisor restarts it
+        _eventually(lambda: len(answered) >= before + 150, seconds=60)  # and records go on
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        srv.stop()
+    for answer in unrecorded:  # enforce mode: the failure policy is closed, never an allow
+        assert answer["allowed"] is False and "could not be recorded" in answer["status"]["message"], answer
+    missing = set(answered) - set(_records(db))
+    assert not missing, f"{len(missing)} answered decisions were lost"
+    done = subprocess.run(
+        [str(TRUSTGATE), "log", "verify", "--store", f"sqlite:///{db}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "log_writer", ["process"], indirect=True
+)  # a hung writer thread is the locked-store test above
+def test_a_hung_log_writer_is_answered_by_the_failure_policy_in_time_turns_unready_and_recovers(
+    certs: CertSet, tmp_path: Path, log_writer: str
+) -> None:
+    db = tmp_path / "decisions.db"
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        "admission:\n  deadlineSeconds: 2\n  timeoutSeconds: 3\n"
+    )
+    srv = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{db}", workers=1)
+    writer = _writer_pid(srv)
+    try:
+        assert _answer(srv, "uid-before-hang")["allowed"] is True
+        os.kill(writer, signal.SIGSTOP)
+        started = time.monotonic()
+        answer = _answer(srv, "uid-hung")
+        waited = time.monotonic() - started
+        assert answer["allowed"] is False and waited < 3, (answer, waited)
+        assert "did not commit the record within the deadline" in answer["status"]["message"]
+        # No acknowledgement for longer than the client waits: given up on, the worker is unready.
+        _eventually(lambda: srv.health("/readyz")[0] == 503, seconds=30)
+        _status, why = srv.health("/readyz")
+        assert "did not" in why, why
+        os.kill(writer, signal.SIGCONT)
+        _eventually(lambda: srv.health("/readyz")[0] == 200, seconds=30)
+        assert _answer(srv, "uid-after-hang")["allowed"] is True
+    finally:
+        os.kill(writer, signal.SIGCONT)
+        srv.stop()
+    assert {"uid-before-hang", "uid-after-hang"} <= set(_records(db))

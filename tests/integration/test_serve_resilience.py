@@ -215,6 +215,39 @@ def test_headers_are_held_to_one_deadline_not_a_per_read_timeout(certs: CertSet)
         srv.stop()
 
 
+def test_a_body_is_held_to_one_deadline_not_a_per_read_timeout(certs: CertSet) -> None:
+    """A slow-body client (whole headers, then a byte a second) is answered 408 and closed at the
+    body's deadline (10 s from the end of the headers), not kept while each read brings a byte."""
+    srv = start_server(certs, workers=1)
+    try:
+        raw = socket.create_connection(("127.0.0.1", srv.port))
+        tls = srv.context().wrap_socket(raw, server_hostname="localhost")
+        tls.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        started = time.monotonic()
+        closed_after = None
+        received = b""
+        while time.monotonic() - started < 16:
+            try:
+                tls.sendall(b" ")
+                tls.settimeout(1.0)
+                data = tls.recv(4096)
+                received += data
+                if data == b"" or b"408" in data:
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+        tls.close()
+        assert closed_after is not None and 8 < closed_after < 14, closed_after
+        assert received.startswith(b"HTTP/1.1 408"), received[:200]
+        assert srv.post(review(POD))[0] == 200
+    finally:
+        srv.stop()
+
+
 def test_health_port_answers_probes_without_a_client_certificate(certs: CertSet) -> None:
     srv = start_server(certs, workers=1, client_ca=True, wait=False)
     try:
@@ -274,6 +307,18 @@ def test_tls_1_2_offers_only_aead_suites(certs: CertSet) -> None:
         with pytest.raises(ssl.SSLError):
             handshake("ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384")  # CBC
         assert "GCM" in handshake("ECDHE-ECDSA-AES128-GCM-SHA256")
+        # No session tickets, in TLS 1.3 (sent after the handshake) or 1.2: nobody resumes webhook
+        # sessions, and issuing them made every connection a slowloris reopens a third dearer.
+        for version, name in ((ssl.TLSVersion.TLSv1_3, "TLSv1.3"), (ssl.TLSVersion.TLSv1_2, "TLSv1.2")):
+            context = srv.context()
+            context.maximum_version = version
+            conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=context, timeout=30)
+            conn.request("POST", "/validate", body=json.dumps(review(POD)).encode())
+            assert conn.getresponse().read()  # a TLS 1.3 ticket would have arrived before the response
+            assert isinstance(conn.sock, ssl.SSLSocket) and conn.sock.version() == name
+            session = conn.sock.session
+            assert session is not None and not session.has_ticket, name
+            conn.close()
     finally:
         srv.stop()
 
@@ -342,6 +387,33 @@ def test_allowed_deleters_are_set_by_flag(certs: CertSet) -> None:
         srv.stop()
 
 
+def test_allowed_deleters_are_set_in_the_configuration_and_the_flag_replaces_them(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nadmission:\n  protectedDeletes:\n"
+        "    allowedActors: ['system:serviceaccount:argocd:*']\n"
+    )
+    argo = "system:serviceaccount:argocd:argocd-application-controller"
+    flux = "system:serviceaccount:flux-system:kustomize-controller"
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        assert _answer(srv, _delete(argo, "uid-key-argo"))[1]["response"]["allowed"] is True
+        # The key replaces the default controllers.
+        assert _answer(srv, _delete(NAMESPACE_CONTROLLER, "uid-key-nc"))[1]["response"]["allowed"] is False
+    finally:
+        srv.stop()
+    srv = start_server(
+        certs, "-c", str(config), "--allow-delete-by", "system:serviceaccount:flux-system:*", workers=1
+    )
+    try:  # the flag replaces the file's list: nothing is merged
+        assert _answer(srv, _delete(flux, "uid-flag-flux"))[1]["response"]["allowed"] is True
+        assert _answer(srv, _delete(argo, "uid-flag-argo"))[1]["response"]["allowed"] is False
+    finally:
+        srv.stop()
+
+
 def test_dry_run_requests_are_recorded_as_dry_runs(logged: tuple[Server, Path]) -> None:
     srv, db = logged
     status, answer = _answer(srv, review(POD, uid="uid-dry-run", dry_run=True))
@@ -349,9 +421,87 @@ def test_dry_run_requests_are_recorded_as_dry_runs(logged: tuple[Server, Path]) 
     status, _ = _answer(srv, _delete("alice@example.com", "uid-dry-run-delete", dry_run=True))
     assert status == 200
     _answer(srv, review(POD, uid="uid-real"))
-    assert any("dryRun" in n for n in _record(db, "uid-dry-run")["notes"])
-    assert any("dryRun" in n for n in _record(db, "uid-dry-run-delete")["notes"])
-    assert not any("dryRun" in n for n in _record(db, "uid-real")["notes"])
+    for uid in ("uid-dry-run", "uid-dry-run-delete"):
+        record = _record(db, uid)
+        assert record["subject"]["dryRun"] is True  # a field a query can use, and the note for readers
+        assert any("dryRun" in n for n in record["notes"])
+    real = _record(db, "uid-real")
+    assert "dryRun" not in real["subject"] and not any("dryRun" in n for n in real["notes"])
+    verified = subprocess.run(
+        [str(TRUSTGATE), "log", "verify", "--store", f"sqlite:///{db}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+# --- 3. a hung registry ------------------------------------------------------------------------
+
+
+def test_a_hung_registry_never_holds_the_last_evaluator(certs: CertSet, tmp_path: Path) -> None:
+    """Pods with images from a registry that never answers, more of them at once than there are
+    evaluators: a policy-only Pod is answered at once, not after the hung ones' slot waits."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: _hold(listener, held), daemon=True).start()
+    registry = f"127.0.0.1:{listener.getsockname()[1]}"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    (tmp_path / "cosign.pub").write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        f"""apiVersion: trustgate.dev/v1alpha1
+kind: Config
+images:
+  authorities: [{{name: release, key: {{path: cosign.pub}}}}]
+  rules: [{{name: hung, images: ["{registry}/**"], signatures: {{authorities: [release]}}}}]
+  registries:
+    insecure: ["{registry}"]
+    queueSeconds: 6  # a verification waiting this long for a slot would hold the last evaluator
+"""
+    )
+    srv = start_server(certs, "-c", str(config), "--evaluators", "4", workers=1)
+    hung_pod = json.loads(json.dumps(POD).replace("registry.example.com/web:1.2.3", f"{registry}/web:1.0"))
+    answers: list[Any] = []
+    try:
+        hung = [
+            threading.Thread(
+                target=lambda i=i: answers.append(_answer(srv, review(hung_pod, uid=f"uid-hung-{i}")))
+            )
+            for i in range(8)  # twice the evaluators
+        ]
+        for thread in hung:
+            thread.start()
+        time.sleep(0.5)  # they are in the evaluators now: 3 at the registry, the others turned away
+        started = time.monotonic()
+        status, answer = _answer(srv, review(POD, uid="uid-policy-only"))
+        took = time.monotonic() - started
+        assert status == 200 and answer["response"]["allowed"] is True, answer
+        # Before: the 4th hung verification waited queueSeconds for a slot, holding the last evaluator,
+        # and this request waited behind it (> 2.6 s, the registry's read timeout).
+        assert took < 2.0, took
+        for thread in hung:
+            thread.join(timeout=30)
+        assert len(answers) == 8
+        for status, answer in answers:  # each answered, closed: not verified is not allowed
+            assert status == 200 and answer["response"]["allowed"] is False, answer
+    finally:
+        srv.stop()
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def _hold(listener: socket.socket, held: list[socket.socket]) -> None:
+    while True:
+        try:
+            held.append(listener.accept()[0])
+        except OSError:
+            return
 
 
 # --- 6. legal objects with large numbers; limits answered with a reason ------------------------

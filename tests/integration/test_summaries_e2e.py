@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support.keys import write_p256_key
 from support.oci_push import Pushed, attach_referrer, push_image
 from support.registry import RegistryProcess
 from support.sigstore import GITHUB_ISSUER, SigstoreInstance, statement
@@ -46,17 +47,8 @@ def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
 
 
 def _key(path: Path) -> ec.EllipticCurvePrivateKey:
-    key = ec.generate_private_key(ec.SECP256R1())
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    path.with_suffix(".pub").write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    key, public = write_p256_key(path)
+    path.with_suffix(".pub").write_bytes(public)
     return key
 
 
@@ -226,6 +218,7 @@ def test_check_issues_a_vsa_and_admission_accepts_it_once_the_signature_is_gone(
     manifest = client.manifest(image.ref, vsa.digest)
     assert manifest is not None and manifest.json["subject"]["digest"] == image.digest
     bundle = client.blob(image.ref, manifest.json["layers"][0]["digest"])
+    assert base64.b64decode(manifest.json["layers"][0]["data"]) == bundle  # embedded: read with the manifest
     stmt = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
     assert stmt["_type"] == "https://in-toto.io/Statement/v1"
     assert stmt["predicateType"] == "https://slsa.dev/verification_summary/v1"
@@ -429,6 +422,95 @@ def test_a_revoked_summary_does_not_come_back_re_encoded(
     assert all("revoked" in reason for reason in after.summary["ignored"]), after.summary
 
 
+VSA_WORKFLOW = "https://github.com/acme/shop/.github/workflows/verify.yml@refs/heads/main"
+
+
+@pytest.mark.parametrize(
+    ("identity", "admitted"),
+    [(VSA_WORKFLOW, True), (RELEASE, False)],
+    ids=["the-verifiers-identity", "another-identity-of-the-same-ci"],
+)
+def test_a_keyless_summary_counts_for_the_identity_its_verifier_is_given(
+    identity: str,
+    admitted: bool,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """`verifiers: [{id, authority}]`: a summary signed keylessly (a certificate from the trust root,
+    in its transparency log) counts only for the certificate identity of that authority."""
+    admit = project("admit", accept=True)
+    text = admit.read_text()
+    text = text.replace("key: vsa.pub", "authority: vsa").replace(
+        "  authorities:\n",
+        "  authorities:\n    - name: vsa\n      keyless:\n        trustRoot: test-instance\n"
+        f"        identities: [{{subject: '{VSA_WORKFLOW}', issuer: '{GITHUB_ISSUER}'}}]\n",
+        1,
+    )
+    admit.write_text(text)
+    repo = f"{registry.host}/shop/keyless-{str(admitted).lower()}"
+    image = push_image(client, f"{repo}:v1", content=os.urandom(16))
+    stmt = summaries.build_statement(
+        subjects=[("shop", image.digest)],
+        resource_uri=f"oci://shop@{image.digest}",
+        verifier_id=VERIFIER,
+        policy_uri="trustgate:images/rules/shop",
+        policy_digest=_policy_digest(admit),
+        input_attestations=[],
+        verified_levels=[],
+        decision_id=None,
+        time_verified=dt.datetime.now(dt.UTC),
+    )
+    bundle = sigstore.attest(stmt, sigstore.identity(identity))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    decision, result = gate_decision(admit, deployment(tmp_path, f"{repo}@{image.digest}"))
+    assert result.summary is not None
+    if admitted:
+        assert decision.exit_code() == 0 and result.summary["path"] == "summary", result.summary
+        assert result.summary["digest"] == summaries.summary_digest(bundle)
+    else:
+        assert result.status == "failed" and result.summary["path"] == "full"
+        (reason,) = result.summary["ignored"]
+        assert reason.startswith(f"VSA from {VERIFIER} ignored: ") and VSA_WORKFLOW in reason, reason
+
+
+@pytest.mark.parametrize("revoke", ["summary", "image"])
+def test_a_revocation_reaches_an_admission_served_from_the_cache(
+    revoke: str,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    project: Callable[..., Path],
+) -> None:
+    """One gate kept across requests (as each webhook worker keeps one): the second admission comes
+    from the verification cache; once the summary, or the image it vouches for, is revoked, the
+    cached admission is not served (within revocationRefreshSeconds) and the image is judged again."""
+    admit = project("admit", accept=True, refresh=0.5)
+    store = f"sqlite:///{tmp_path / 'admission.db'}"
+    image = push_image(client, f"{registry.host}/shop/cached-{revoke}:v1", content=os.urandom(16))
+    deploy = deployment(tmp_path, f"{registry.host}/shop/cached-{revoke}@{image.digest}")
+    bundle = _bundle(tmp_path / "vsa.pem", image.digest, policy_digest=_policy_digest(admit))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    with DecisionLog.open(store) as log, Gate(config=load_config(admit), decision_log=log) as gate:
+        results = []
+        for _ in range(2):
+            (result,) = gate.check([str(deploy)], gate="admission").images
+            results.append(result)
+        assert [r.cache for r in results] == ["miss", "hit"]
+        assert all(r.status == "verified" and (r.summary or {}).get("path") == "summary" for r in results)
+        digest = summaries.summary_digest(bundle) if revoke == "summary" else image.digest
+        code, output = run("summaries", "revoke", digest, "--store", store)
+        assert code == 0, output
+        time.sleep(0.6)  # revocationRefreshSeconds
+        decision = gate.check([str(deploy)], gate="admission")
+    (after,) = decision.images
+    assert after.cache == "miss" and after.status == "failed" and decision.exit_code() == 1
+    assert after.summary is not None and after.summary["path"] == "full"
+    assert any("revoked" in reason for reason in after.summary["ignored"]), after.summary
+
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
     return make_certs(tmp_path_factory.mktemp("certs"))
@@ -475,17 +557,10 @@ def test_trustgate_serve_admits_through_a_vsa_and_learns_of_its_revocation(
         srv.stop()
 
 
-def test_presync_issues_a_vsa_naming_its_decision(
-    tmp_path: Path,
-    registry: RegistryProcess,
-    client: RegistryClient,
-    sigstore: SigstoreInstance,
-    project: Callable[..., Path],
-) -> None:
+def presync(tmp_path: Path, config: Path, manifest: str) -> str:
+    """Commit `manifest` (signed) to a repository and run `trustgate presync` on it; the decision log."""
     from support.gitrepo import Repo, allowed_signers, ssh_key
 
-    image = signed(client, sigstore, f"{registry.host}/shop/presynced:v1")
-    config = project("presync", issue=True)
     alice = ssh_key(tmp_path / "keys", "alice@example.com")
     allowed_signers(tmp_path / "allowed_signers", alice)
     config.write_text(
@@ -493,20 +568,56 @@ def test_presync_issues_a_vsa_naming_its_decision(
     )
     repo = Repo.create(tmp_path / "fleet")
     (repo.path / "apps").mkdir()
-    repo.write(
-        "apps/api.yaml", deployment(tmp_path, f"{registry.host}/shop/presynced@{image.digest}").read_text()
-    )
+    repo.write("apps/api.yaml", manifest)
     repo.commit("api v1", ssh=alice)
     store = f"sqlite:///{tmp_path / 'presync.db'}"
     code, output = run("presync", "--repo", str(repo.path), "-c", str(config), "--decision-log", store)
     assert code == 0, output
+    return store
+
+
+def test_presync_issues_a_vsa_naming_its_decision(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = signed(client, sigstore, f"{registry.host}/shop/presynced:v1")
+    deploy = deployment(tmp_path, f"{registry.host}/shop/presynced@{image.digest}")
+    store = presync(tmp_path, project("presync", issue=True), deploy.read_text())
     descriptors, _ = client.referrers(image.ref, image.digest)
     (vsa,) = [d for d in descriptors if d.annotations.get(summaries.PREDICATE_ANNOTATION)]
     manifest = client.manifest(image.ref, vsa.digest)
     assert manifest is not None
     bundle = client.blob(image.ref, manifest.json["layers"][0]["digest"])
     stmt = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
-    code, output = run("log", "query", "--store", store, "--image", image.digest, "--format", "json")
+    _, output = run("log", "query", "--store", store, "--image", image.digest, "--format", "json")
     (row,) = json.loads(output)
     assert row["record"]["gate"] == "presync"
     assert stmt["predicate"][summaries.DECISION_FIELD] == {"id": row["record"]["id"]}
+
+
+def test_presync_admits_an_image_ci_vouched_for_and_does_not_issue_on_its_strength(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """CI issues a summary; pre-sync, accepting summaries (and issuing its own), passes the image
+    through it once its signature is gone, and signs no summary of its own for it: a summary is
+    issued only after a full verification (ADR 12)."""
+    image = signed(client, sigstore, f"{registry.host}/shop/vouched:v1")
+    deploy = deployment(tmp_path, f"{registry.host}/shop/vouched@{image.digest}")
+    code, output = run("check", "-c", str(project("ci", issue=True)), str(deploy))
+    assert code == 0, output
+    only_summaries_left(client, image)
+    store = presync(tmp_path, project("presync", issue=True, accept=True), deploy.read_text())
+    code, output = run("log", "query", "--store", store, "--image", image.digest, "--format", "json")
+    (row,) = json.loads(output)
+    (evidence,) = [i for i in row["record"]["subject"]["images"] if i.get("digest") == image.digest]
+    assert evidence["details"]["summary"]["path"] == "summary"
+    assert "summariesIssued" not in evidence["details"]
+    descriptors, _ = client.referrers(image.ref, image.digest)
+    assert len([d for d in descriptors if d.annotations.get(summaries.PREDICATE_ANNOTATION)]) == 1  # CI's

@@ -14,7 +14,8 @@ READ_ONLY_ROLE = """
 CREATE ROLE auditor LOGIN;
 GRANT CONNECT ON DATABASE {db} TO auditor;
 GRANT USAGE ON SCHEMA public TO auditor;
-GRANT SELECT ON decisions, terms, checkpoints, chain_head, tree_nodes, schema_migrations TO auditor;
+GRANT SELECT ON decisions, terms, checkpoints, chain_head, tree_nodes, schema_migrations,
+    daily_counts, daily_seqs, exception_terms, exceptions_seen TO auditor;
 ALTER ROLE auditor SET default_transaction_read_only = on;
 """
 

@@ -12,19 +12,12 @@ import sys
 from trustgate.artifacts.policy import ImagePolicy
 from trustgate.artifacts.verifier import ImageVerifier
 from trustgate.config import load_config
-from trustgate.oci.client import RegistryClient, RegistrySettings
+from trustgate.oci.client import registry_client
 
 
 def main(argv: list[str]) -> int:
     config = load_config(argv[0])
-    registries = config.images.registries
-    client = RegistryClient(
-        RegistrySettings(
-            insecure=registries.insecure,
-            docker_config=registries.docker_config,
-            timeout_seconds=registries.timeout_seconds,
-        )
-    )
+    client = registry_client(config.images.registries)
     verifier = ImageVerifier(ImagePolicy(config.images), client)
     for reference in argv[1:]:
         result = verifier.verify(reference)

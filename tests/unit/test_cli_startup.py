@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from trustgate.cli import main as cli
 from trustgate.policy.gatekeeper import ENGINES
 
-HEAVY = ("trustgate.gate", "trustgate.config", "trustgate.policy.gatekeeper", "regorus", "httpx", "yaml")
+HEAVY = ("trustgate.gate", "trustgate.config", "trustgate.policy.gatekeeper", "regorus", "httpcore", "yaml")
 
 
 def test_importing_the_cli_loads_no_engine() -> None:
@@ -45,3 +46,24 @@ def test_help_lists_the_commands_of_other_modules() -> None:
     assert result.exit_code == 0
     for name in ("check", "presync", "serve", "webhook-config", "ui", "verify", "log"):
         assert f"  {name}" in result.output
+
+
+def test_a_plain_check_loads_no_decision_log_images_or_workers(tmp_path: Path) -> None:
+    """A pre-commit hook checks one file: what it does not use is not imported (the fixed cost)."""
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: n}\n")
+    code = (
+        "import sys\nfrom trustgate.cli.main import main\n"
+        "try:\n    main(['check', sys.argv[1], '-o', 'json'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(manifest)], capture_output=True, text=True)
+    loaded = set(run.stderr.split())
+    assert '"documents": 1' in run.stdout
+    unused = (
+        "trustgate.cli.log",
+        "trustgate.decisions.log",
+        "trustgate.artifacts.verifier",
+        "multiprocessing",
+    )
+    assert not loaded & set(unused)

@@ -4,8 +4,10 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support.crds import widget_crd
 
 from trustgate.config import Config, ExceptionRule, KubernetesSettings, PolicySource
 from trustgate.errors import ConfigError, PolicyError
@@ -222,26 +224,7 @@ def test_missing_schema_can_fail(policy_dir: Path, write: Write) -> None:
 def test_crd_from_config_validates_custom_resources(policy_dir: Path, write: Write) -> None:
     crd = write(
         "crds/widget.yaml",
-        """\
-        apiVersion: apiextensions.k8s.io/v1
-        kind: CustomResourceDefinition
-        metadata: {name: widgets.example.com}
-        spec:
-          group: example.com
-          names: {kind: Widget, plural: widgets}
-          scope: Namespaced
-          versions:
-            - name: v1
-              served: true
-              storage: true
-              schema:
-                openAPIV3Schema:
-                  type: object
-                  properties:
-                    spec:
-                      type: object
-                      properties: {size: {type: integer}}
-        """,
+        widget_crd("spec:\n  type: object\n  properties: {size: {type: integer}}\n"),
     )
     path = write(
         "w.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: big}\n"
@@ -285,18 +268,27 @@ def test_data_files_and_inline_data_are_merged(write: Write) -> None:
     assert messages == ["docker.io/x", "team blue"]
 
 
-def test_a_dead_worker_pool_falls_back_to_evaluating_in_process(
-    policy_dir: Path, write: Write, monkeypatch: pytest.MonkeyPatch
+def test_a_killed_worker_loses_nothing(
+    policy_dir: Path, write: Write, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from concurrent.futures.process import BrokenProcessPool
+    import os
+    import signal
+    import time
 
     paths = [write(f"many/{i:03}.yaml", MANIFESTS + "\n" + "#" * 70_000 + "\n") for i in range(10)]
+    parent = os.getpid()
+    run_unit = Gate.run_unit
 
-    def broken(self: Gate, units: object) -> None:
-        raise BrokenProcessPool("a worker was killed")
+    def killed_in_a_worker(self: Gate, *args: Any) -> Any:
+        if os.getpid() != parent:
+            (tmp_path / "died").touch()
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        time.sleep(0.05)  # leave the worker time to take a unit
+        return run_unit(self, *args)
 
-    monkeypatch.setattr(Gate, "_run_parallel", broken)
+    monkeypatch.setattr(Gate, "run_unit", killed_in_a_worker)
     gate = Gate(config=Config(policies=(PolicySource(path=policy_dir),)), today=TODAY, jobs=2)
     decision = gate.check([str(paths[0].parent)])
+    assert (tmp_path / "died").exists()
     assert len(decision.results) == 20
     assert decision.summary.failed == 10

@@ -41,6 +41,38 @@ def test_a_kustomization_directory_is_one_unit(write: Write, tmp_path: Path) -> 
     assert [(u.kind, u.path) for u in units] == [("kustomize", str(tmp_path / "app"))]
 
 
+def test_unit_paths_are_written_as_pathlib_writes_them(
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk builds paths from strings; they stay what `Path` made of them before."""
+    write("top.yaml", "kind: A\n")
+    write("apps/web/deploy.yaml", "kind: A\n")
+    write("apps/kust/kustomization.yml", "resources: []\n")
+    monkeypatch.chdir(tmp_path)
+    expected = [("apps/kust", "kustomize"), ("apps/web/deploy.yaml", "file"), ("./top.yaml", "file")]
+    assert [(u.path, u.kind) for u in loader.plan(["."])] == expected  # scandir(".") adds `./` on top only
+    assert [(u.path, u.kind) for u in loader.plan(["./"])] == expected
+    assert [u.path for u in loader.plan(["apps/"])] == ["apps/kust", "apps/web/deploy.yaml"]
+    assert [u.path for u in loader.plan([f"{tmp_path}//apps"])] == [
+        f"{tmp_path}/apps/kust",
+        f"{tmp_path}/apps/web/deploy.yaml",
+    ]
+
+
+def test_a_kustomization_is_a_file_of_that_exact_name(write: Write, tmp_path: Path) -> None:
+    write("a/kustomization.yaml/x.yaml", "kind: A\n")  # a directory of that name: walked
+    write("b/real.yaml", "resources: []\n")
+    (tmp_path / "b" / "Kustomization").symlink_to(tmp_path / "b" / "real.yaml")  # a link to a file
+    write("c/Kustomization.yaml", "resources: []\n")  # not one (on a case-sensitive file system)
+    units = loader.plan([str(tmp_path)])
+    case_blind = (tmp_path / "c" / "kustomization.yaml").exists()
+    assert [(Path(u.path).relative_to(tmp_path).as_posix(), u.kind) for u in units] == [
+        ("a/kustomization.yaml/x.yaml", "file"),
+        ("b", "kustomize"),
+        *([("c", "kustomize")] if case_blind else [("c/Kustomization.yaml", "file")]),
+    ]
+
+
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         loader.plan([str(tmp_path / "nope")])

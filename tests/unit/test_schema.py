@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.crds import widget_crd
 
 from trustgate.errors import ConfigError
 from trustgate.policy.schema import SchemaMissing, SchemaSet, available_versions
@@ -22,31 +23,18 @@ DEPLOYMENT: dict[str, Any] = {
 }
 
 CRD = yaml.safe_load(
-    """
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
+    widget_crd(
+        """\
 spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec:
-              type: object
-              required: [size]
-              properties:
-                size: {type: integer, minimum: 1}
-                port: {x-kubernetes-int-or-string: true}
-                note: {type: string, nullable: true}
-                extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
+  type: object
+  required: [size]
+  properties:
+    size: {type: integer, minimum: 1}
+    port: {x-kubernetes-int-or-string: true}
+    note: {type: string, nullable: true}
+    extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
 """
+    )
 )
 
 

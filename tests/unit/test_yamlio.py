@@ -94,3 +94,74 @@ def test_unsupported_tag_is_a_problem_not_a_crash() -> None:
     (problem,) = parse("a: !Ref other\n")
     assert isinstance(problem, yamlio.YamlProblem)
     assert "unsupported YAML tag '!Ref'" in problem.message
+
+
+def test_a_scalar_that_is_not_its_explicit_type_is_a_problem_not_a_crash() -> None:
+    for text in ("a: !!bool maybe\n", "a: !!int x\n", "a: !!int 1.5\n", "a: !!float x\n"):
+        (problem,) = parse(text)
+        assert isinstance(problem, yamlio.YamlProblem), text
+        assert problem.rule == "input/invalid-yaml" and problem.line == 1
+
+
+def test_numbers_are_read_as_go_yaml_v2_reads_them() -> None:
+    """Kubernetes' reader (sigs.k8s.io/yaml, go-yaml v2's resolve.go), not PyYAML's regexes."""
+    (doc,) = parse(
+        "uid: 0o0\n"  # Go's ParseInt(s, 0, 64): root, not the string "0o0"
+        "mode: 0o755\n"
+        "hex: 0XFF\n"
+        "neg: -0o17\n"
+        "u64: 18446744073709551615\n"  # ParseUint: still an integer
+        "over: 18446744073709551616\n"  # past uint64, in decimal: yamlStyleFloat
+        "big: 0x1FFFFFFFFFFFFFFFFFF\n"  # past uint64, not float-like: every parse fails, a string
+        "wide: 0777777777777777777777777\n"  # past uint64: ParseFloat, which reads it in decimal
+        "exp: 1e3\n"
+        "huge: 1e400\n"  # ParseFloat overflows: a string
+        "time: 12:30\n"  # no base 60
+        "ratio: 1:2:3\n"
+        "under: 1_000_000\n"
+        "flt: !!float 3\n"
+    )
+    assert isinstance(doc, yamlio.ParsedDocument)
+    value = doc.value
+    assert value == {
+        "uid": 0,
+        "mode": 0o755,
+        "hex": 255,
+        "neg": -15,
+        "u64": 2**64 - 1,
+        "over": float(2**64),
+        "big": "0x1FFFFFFFFFFFFFFFFFF",
+        "wide": 7.777777777777778e23,
+        "exp": 1000.0,
+        "huge": "1e400",
+        "time": "12:30",
+        "ratio": "1:2:3",
+        "under": 1_000_000,
+        "flt": 3.0,
+    }
+    assert [type(value[k]) for k in ("uid", "over", "big", "wide", "exp", "flt")] == [
+        int,
+        float,
+        str,
+        float,
+        float,
+        float,
+    ]
+
+
+def test_numbers_too_long_for_any_integer_are_strings_or_problems_not_crashes() -> None:
+    """Python refuses to convert more than 4,300 digits; go-yaml v2 reads such a plain scalar as a
+    string (ParseInt, ParseUint and ParseFloat all fail), and an explicit tag is an error there."""
+    digits = "1" * 5000
+    docs = parse(f"a: {digits}\n---\nb: !!int {digits}\n---\nc: !!float {digits}\n---\nd: 4\n")
+    assert isinstance(docs[0], yamlio.ParsedDocument) and docs[0].value == {"a": digits}
+    for problem in docs[1:3]:
+        assert isinstance(problem, yamlio.YamlProblem) and problem.rule == "input/invalid-yaml"
+        assert "(5000 characters)" in problem.message and len(problem.message) < 300
+    assert isinstance(docs[3], yamlio.ParsedDocument) and docs[3].value == {"d": 4}
+
+
+def test_an_integer_past_64_bits_in_hex_is_a_string_as_go_yaml_v2_reads_it() -> None:
+    (doc,) = parse("a: 0x1FFFFFFFFFFFFFFFF\nb: 18446744073709551615\nc: 0xFFFFFFFFFFFFFFFF\n")
+    assert isinstance(doc, yamlio.ParsedDocument)
+    assert doc.value == {"a": "0x1FFFFFFFFFFFFFFFF", "b": 2**64 - 1, "c": 2**64 - 1}

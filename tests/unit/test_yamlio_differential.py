@@ -2,11 +2,12 @@
 
 yamlio composes with libyaml and builds values itself, with cached tag
 resolution and fast paths for plain integers and booleans; the reference is
-PyYAML's `SafeLoader`, the YAML 1.1 reader the loader has always followed,
-with the two deviations yamlio documents: timestamps stay strings (as
-Kubernetes reads them) and `!!binary` stays its base64 text. Three corpora:
-the benchmark's generated manifests, the conformance copies, and scalars
-where YAML readers part ways.
+PyYAML's `SafeLoader`, a YAML 1.1 reader, with the deviations yamlio
+documents: timestamps stay strings and `!!binary` stays its base64 text, and
+the plain scalars go-yaml v2 (Kubernetes' reader) types otherwise than PyYAML
+read as go-yaml v2 reads them (`GO_V2`, written from its `resolve.go`). Three
+corpora: the benchmark's generated manifests, the conformance copies, and
+scalars where YAML readers part ways.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import random
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,14 +30,37 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH_SAMPLE = 600  # documents from bench/run.py's generator; every kind and every injected error
 
 
+# Plain scalars of `TRICKY` that go-yaml v2 (sigs.k8s.io/yaml's `goyaml.v2/resolve.go`) types
+# otherwise than PyYAML's SafeLoader, and the value it reads: Kubernetes sees these.
+GO_V2: dict[str, Any] = {
+    # y/Y/n/N are in its table of booleans (PyYAML: strings)
+    **{"y": True, "Y": True, "n": False, "N": False},
+    # Go's ParseInt(s, 0, 64): 0o and upper-case prefixes (PyYAML: strings)
+    **{"0o10": 8, "0X1F": 31, "0B101": 5},
+    # no base 60 (PyYAML: 90, 685230, 720, 45045)
+    **{"1:30": "1:30", "190:20:30": "190:20:30", "12:00": "12:00", "12:30:45": "12:30:45"},
+    # yamlStyleFloat then ParseFloat: no dot or exponent sign needed; a leading 0 is decimal;
+    # a signed integer past int64 (ParseUint refuses signs) is a float (PyYAML: strings, an int)
+    **{"08": 8.0, "1e3": 1000.0, "1E3": 1000.0, "1.5e3": 1500.0, "-.5": -0.5},
+    "-9223372036854775809": -9223372036854775809.0,
+    "=": "=",  # not YAML 1.1's `value` type: a string (PyYAML refuses it as a value)
+}
+
+
 class _Reference(yaml.SafeLoader):
-    """PyYAML's SafeLoader with yamlio's two documented deviations."""
+    """PyYAML's SafeLoader with yamlio's documented deviations."""
 
 
+_GO = "!go-yaml-v2"
 _Reference.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+for _scalar in GO_V2:  # tried before PyYAML's own resolvers
+    _Reference.yaml_implicit_resolvers.setdefault(_scalar[0], []).insert(
+        0, (_GO, re.compile(re.escape(_scalar) + r"\Z"))
+    )
+_Reference.add_constructor(_GO, lambda loader, node: GO_V2[node.value])
 _Reference.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: node.value)
 _Reference.add_constructor("tag:yaml.org,2002:binary", lambda loader, node: "".join(node.value.split()))
 
@@ -188,11 +213,17 @@ def test_yamlio_reads_the_same_values_as_pyyaml(text: str) -> None:
 def test_most_of_the_corpora_is_read() -> None:
     refused = [c.id for c in CASES if reference(c.values[0]) == REFUSED]
     assert all(i.startswith("tricky:") for i in refused), refused
-    assert len(refused) < 10, refused  # `=` and `<<` as plain values: PyYAML's own refusal
+    assert len(refused) < 10, refused  # `<<` as a plain value: a merge key out of place
+
+
+def test_the_go_v2_deviations_are_exercised() -> None:
+    assert set(GO_V2) <= set(TRICKY)
+    for scalar, value in GO_V2.items():
+        assert ours(f"value: {scalar}\n") == [typed({"value": value})], scalar
 
 
 def test_yaml_11_booleans_stay_booleans() -> None:
-    """The reason for a YAML 1.1 reader: `privileged: on` is true to Kubernetes."""
-    assert ours("privileged: on\nhostNetwork: yes\nhostPID: y\n") == [
-        typed({"privileged": True, "hostNetwork": True, "hostPID": "y"})
+    """The reason for a YAML 1.1 reader: `privileged: on` (and `y`) is true to Kubernetes."""
+    assert ours("privileged: on\nhostNetwork: yes\nhostPID: y\nhostIPC: N\n") == [
+        typed({"privileged": True, "hostNetwork": True, "hostPID": True, "hostIPC": False})
     ]

@@ -3,14 +3,16 @@
 Owns: what goes into the summary of one verified `ImageResult` (its digests, the
 bundles verified, the rule's policy digest, the levels the rule establishes,
 the decision id) and storing the signed bundle as an OCI 1.1 referrer of the
-image (with the `sha256-<hex>` referrers tag kept up to date where the registry
-lacks the referrers API). Leaves out: the format and signing
+image, embedded in the referrer's manifest as well as its blob (with the
+`sha256-<hex>` referrers tag kept up to date where the registry lacks the
+referrers API). Leaves out: the format and signing
 (`trustgate.artifacts.summaries`) and when to issue (the gate: at `check` and
 `presync`, for images verified in full).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -57,9 +59,12 @@ class Issuer:
         """Sign a summary of `image` (attached once the decision is recorded: `attach`).
 
         Returns None for an image that was not verified in full under a rule (nothing to
-        summarise: a summary is never issued on the strength of another summary).
+        summarise: a summary is never issued on the strength of another summary, nor of a
+        stale result, which would restart `maxAgeSeconds` on old evidence).
         """
         if image.status != "verified" or image.digest is None or image.rule is None:
+            return None
+        if image.cache == "stale":  # old evidence served while the registry failed: not re-verified now
             return None
         if image.summary is not None and image.summary.get("path") == "summary":
             return None
@@ -132,13 +137,18 @@ def attach(registry: Registry, ref: Reference, digest: str, bundle: bytes, creat
     }
     empty = registry.push_blob(bare, _EMPTY)
     layer = registry.push_blob(bare, bundle)
+    # The bundle is embedded too (the descriptor's `data`): admission then reads it with the
+    # manifest, one round trip fewer; tools that ignore `data` read the blob.
+    embedded = base64.b64encode(bundle).decode()
     manifest = json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": mt.OCI_MANIFEST,
             "artifactType": summaries.ARTIFACT_TYPE,
             "config": {"mediaType": mt.OCI_EMPTY, "digest": empty, "size": len(_EMPTY)},
-            "layers": [{"mediaType": summaries.ARTIFACT_TYPE, "digest": layer, "size": len(bundle)}],
+            "layers": [
+                {"mediaType": summaries.ARTIFACT_TYPE, "digest": layer, "size": len(bundle), "data": embedded}
+            ],
             "subject": {"mediaType": subject.media_type, "digest": digest, "size": len(subject.raw)},
             "annotations": annotations,
         },

@@ -150,7 +150,11 @@ class ImagePolicy:
             )
         for name in sorted({*rule.authorities, *(n for a in rule.attestations for n in a.authorities)}):
             digest.update(fingerprints[name].encode())
-        acceptance = Acceptance.from_config(rule.summaries) if rule.summaries is not None else None
+        acceptance = (
+            Acceptance.from_config(rule.summaries, authorities=self.authorities)
+            if rule.summaries is not None
+            else None
+        )
         return CompiledRule(
             rule=rule,
             include=tuple(glob_pattern(p) for p in rule.images),

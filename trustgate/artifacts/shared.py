@@ -8,7 +8,12 @@ not hold the key cannot mark an image verified, move a result to another
 digest or rule, or extend its life), wall-clock expiry times (the monotonic
 clocks of two processes do not agree), and carrying on with the in-process
 cache when the database cannot be reached (sharing saves registry requests;
-it is never a reason to deny or to wait). Leaves out: the TTL, negative and
+it is never a reason to deny or to wait), deleting rows past their stale
+window (each process, at most every `sweep_seconds`, on its write path),
+and reporting rows it refused (counters, and a warning on the
+`trustgate.cache` logger at most every `rejected_log_seconds`: a bad MAC means
+someone without the key wrote the table, or replicas hold different keys).
+Leaves out: the TTL, negative and
 stale-if-error policy (`Lookup` applies it to whatever store it is given)
 and what a result means (the verifier).
 
@@ -26,10 +31,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import psycopg
@@ -41,10 +48,21 @@ from trustgate.errors import ConfigError
 from trustgate.model import ImageProblem, ImageResult, Mode
 
 MIN_KEY_BYTES: Final = 32  # bytes of HMAC key; an HMAC-SHA256 key shorter than its output is weak
-CONNECT_TIMEOUT_SECONDS: Final = 2  # seconds; a cache that is slow to reach is skipped, not waited for
-STATEMENT_TIMEOUT_MS: Final = 2000  # milliseconds per query, for the same reason
-RECONNECT_AFTER_SECONDS: Final = 10.0  # seconds without trying the database after it failed
-SEEN_KEYS_MAX: Final = 100_000  # keys whose newest write time a replica remembers (~100 bytes each)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedCacheLimits:
+    """How long the shared cache waits and how much it remembers; every limit with its unit."""
+
+    connect_timeout_seconds: int = 2  # seconds; a cache that is slow to reach is skipped, not waited for
+    statement_timeout_ms: int = 2000  # milliseconds per query, for the same reason
+    reconnect_after_seconds: float = 10.0  # seconds without trying the database after it failed
+    seen_keys_max: int = 100_000  # keys whose newest write time a replica remembers (~100 bytes each)
+    sweep_seconds: float = 3600.0  # seconds between deletions of expired rows, per process
+    rejected_log_seconds: float = 60.0  # seconds between warnings about refused rows (they come in floods)
+
+
+_log = logging.getLogger("trustgate.cache")
 # v2 signs the write time: a v1 row (no write time, so no order) restored later never verifies.
 _DOMAIN: Final = b"trustgate image-cache v2\x00"  # separates these MACs from any other use of the key
 _SCHEMA: Final = """
@@ -81,6 +99,7 @@ class SharedCache:
         key: the HMAC key (at least 32 bytes).
         local: the in-process cache in front (its in-flight table and breakers are shared too).
         clock: the `Lookup`'s clock (monotonic seconds); `wall` is Unix time for the rows.
+        limits: timeouts, intervals and the memory of seen keys; None: `SharedCacheLimits()`.
     """
 
     def __init__(
@@ -91,6 +110,7 @@ class SharedCache:
         local: MemoryCache[ImageResult] | Any,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        limits: SharedCacheLimits | None = None,
     ) -> None:
         if len(key) < MIN_KEY_BYTES:
             raise ConfigError(f"the image cache HMAC key has {len(key)} bytes; it needs {MIN_KEY_BYTES}")
@@ -102,11 +122,18 @@ class SharedCache:
         self.breakers = getattr(local, "breakers", None)
         self._clock = clock
         self._wall = wall
+        self.limits = limits or SharedCacheLimits()
         self._lock = threading.Lock()  # one connection, one query at a time
         self._conn: psycopg.Connection[Any] | None = None
         self._retry_at = 0.0  # monotonic; the database is not tried before this after it failed
         self.rejected = 0  # rows not trusted: MAC did not verify (tampered, another key), or rolled back
+        self.bad_mac = 0  # rows whose MAC did not verify
         self.rolled_back = 0  # rows with a valid MAC but older than one this process has seen for the key
+        self.swept = 0  # expired rows this process deleted
+        self._sweep_at = clock()  # the first write sweeps, then every limits.sweep_seconds
+        self._report_lock = threading.Lock()
+        self._unreported: dict[str, int] = {}  # refused rows by reason since the last warning
+        self._report_at = 0.0
         self._seen: OrderedDict[str, Version] = OrderedDict()  # newest version seen per key (bounded)
         self._seen_lock = threading.Lock()
         self.last_error = ""  # the last database error, for diagnostics
@@ -172,6 +199,36 @@ class SharedCache:
             "< (excluded.written_at, excluded.failed)",
             (key, body, self._mac(key, body), stale_until, wall, failed),
         )
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Delete expired rows when this process has not done so for `limits.sweep_seconds`."""
+        with self._report_lock:
+            now = self._clock()
+            if now < self._sweep_at:
+                return
+            self._sweep_at = now + self.limits.sweep_seconds
+        self.swept += self.delete_expired()
+
+    def _refuse(self, key: str, reason: str) -> None:
+        """Count a refused row; warn once per `limits.rejected_log_seconds` with what was refused since."""
+        self.rejected += 1
+        now = self._clock()
+        with self._report_lock:
+            self._unreported[reason] = self._unreported.get(reason, 0) + 1
+            if now < self._report_at:
+                return
+            counts, self._unreported = self._unreported, {}
+            self._report_at = now + self.limits.rejected_log_seconds
+        said = ", ".join(f"{n} {why}" for why, n in sorted(counts.items()))
+        _log.warning(
+            "image cache %s: refused rows of trustgate_image_cache (%s; the last for %s) and verified "
+            "those images again; a bad MAC means the row was written without this replica's "
+            "images.cache.hmacKeyFile (tampering, or replicas with different keys)",
+            _where(self.url),
+            said,
+            key,
+        )
 
     def _saw(self, key: str, version: Version) -> bool:
         """Remember `version` as seen for `key`; False when a newer one was seen (a rollback)."""
@@ -181,7 +238,7 @@ class SharedCache:
                 return False
             self._seen[key] = version
             self._seen.move_to_end(key)
-            while len(self._seen) > SEEN_KEYS_MAX:
+            while len(self._seen) > self.limits.seen_keys_max:
                 self._seen.popitem(last=False)
             return True
 
@@ -202,7 +259,8 @@ class SharedCache:
             or not hmac.compare_digest(self._mac(key, body), mac)
         ):
             # Not written by a holder of the key: ignored, and the image is verified again.
-            self.rejected += 1
+            self.bad_mac += 1
+            self._refuse(key, "with a bad MAC")
             return None
         try:
             data = json.loads(body)
@@ -210,12 +268,12 @@ class SharedCache:
             fresh, stale = float(data["freshUntil"]), float(data["staleUntil"])
             written = float(data["writtenAt"])
         except (ValueError, KeyError, TypeError):
-            self.rejected += 1  # signed but unreadable: another trustgate version's format
+            self._refuse(key, "signed but unreadable (another trustgate version?)")
             return None
         if not self._saw(key, (written, value.status != "verified")):
             # Genuine but older than a row already seen here: restored over a newer one.
-            self.rejected += 1
             self.rolled_back += 1
+            self._refuse(key, "rolled back to an older row")
             return None
         now, wall = self._clock(), self._wall()
         return Entry(value, now + (fresh - wall), now + (stale - wall))
@@ -230,8 +288,8 @@ class SharedCache:
                     self._conn = psycopg.connect(
                         self.url,
                         autocommit=True,
-                        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                        connect_timeout=self.limits.connect_timeout_seconds,
+                        options=f"-c statement_timeout={self.limits.statement_timeout_ms}",
                     )
                     self._conn.execute(_SCHEMA)
                     row = self._conn.execute(_ORDER_COLUMNS).fetchone()
@@ -250,7 +308,7 @@ class SharedCache:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self._retry_at = self._clock() + RECONNECT_AFTER_SECONDS
+        self._retry_at = self._clock() + self.limits.reconnect_after_seconds
         return []
 
     def delete_expired(self) -> int:
@@ -267,6 +325,15 @@ class SharedCache:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _where(url: str) -> str:
+    """host:port/dbname of a libpq URL or DSN, never its password."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "(unparsable database URL)"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
 
 
 def encode_result(result: ImageResult) -> dict[str, Any]:

@@ -2,10 +2,14 @@
 
 Owns: the in-toto Statement (v1) with a `https://slsa.dev/verification_summary/v1`
 predicate that a gate issues for an image that passed its rule; signing it
-offline as a Sigstore bundle (DSSE) with a configured key; and judging a
+offline as a Sigstore bundle (DSSE) with a configured key; judging a
 summary found on an image against a rule's `summaries.accept`: signed by
-a key given for the verifier it names, with this digest as its primary
-subject, PASSED, under this rule's policy digest, fresh, and not revoked.
+a key given for the verifier it names (or, keylessly, as the authority
+given for it), with this digest as its primary subject, PASSED, under this
+rule's policy digest, fresh, and not revoked; re-checking an admission
+judged earlier (`recheck`: revoked since? expired since?), which is what
+lets the verification cache keep it; and reading a bundle embedded in its
+referrer's manifest (`embedded_bundle`).
 A summary is named by the sha256 of its signed DSSE payload (`summary_digest`),
 which re-encoding the bundle cannot change. Pure: bytes and mappings
 in, `SummaryError` out for anything wrong with a summary.
@@ -24,7 +28,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -34,6 +38,7 @@ from trustgate.errors import ConfigError, Error
 from trustgate.oci import mediatypes as mt
 from trustgate.verify import (
     KeyAuthority,
+    KeylessAuthority,
     Statement,
     VerificationFailed,
     key_id,
@@ -52,6 +57,9 @@ CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
 MAX_CANDIDATES: Final = 3  # newest summaries looked at per image before verifying in full
 PASSED: Final = "PASSED"
 
+if TYPE_CHECKING:
+    from trustgate.oci.client import Descriptor
+
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 
@@ -67,7 +75,7 @@ class SummaryError(Error):
 @dataclass(frozen=True, slots=True)
 class Verifier:
     id: str
-    authority: KeyAuthority
+    authority: KeyAuthority | KeylessAuthority
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,25 +88,41 @@ class Acceptance:
     clock_skew_seconds: float
 
     @classmethod
-    def from_config(cls, config: SummaryAcceptance) -> Acceptance:
-        """Load the verifiers' public keys.
+    def from_config(
+        cls,
+        config: SummaryAcceptance,
+        *,
+        authorities: Mapping[str, KeyAuthority | KeylessAuthority] | None = None,
+    ) -> Acceptance:
+        """Load the verifiers' public keys, or take the `images.authorities` they name.
 
         Raises:
-            ConfigError: a key does not parse.
+            ConfigError: a key does not parse, or a verifier names an authority not defined.
         """
         verifiers = []
         for v in config.verifiers:
+            if v.authority is not None:
+                found = (authorities or {}).get(v.authority)
+                if found is None:
+                    raise ConfigError(
+                        f"summaries.accept: verifier {v.id!r} names authority {v.authority!r}, which "
+                        "images.authorities does not define",
+                        hint="define it under images.authorities (defined: "
+                        f"{', '.join(sorted(authorities or {})) or 'none'}), or give the verifier's key",
+                    )
+                verifiers.append(Verifier(v.id, found))
+                continue
+            if v.key_pem is None:
+                raise ConfigError(f"summaries.accept: verifier {v.id!r} has neither key nor authority")
             key = load_public_key(v.key_pem, where=v.key_origin)
             verifiers.append(
                 Verifier(v.id, KeyAuthority(name=v.id, key=key, key_id=key_id(key), trust_root=None))
             )
         return cls(tuple(verifiers), config.max_age_seconds, config.same_policy, config.clock_skew_seconds)
 
-    def fingerprint(self) -> str:
-        return json.dumps([[v.id, v.authority.key_id] for v in self.verifiers])
-
     def keys_for(self, verifier_id: str) -> tuple[Verifier, ...]:
-        """Every key listed for `verifier_id`, in order: one id may be listed with several keys (rotation)."""
+        """Every signer (key or authority) listed for `verifier_id`, in order: one id may be listed
+        several times (rotation)."""
         return tuple(v for v in self.verifiers if v.id == verifier_id)
 
 
@@ -114,6 +138,12 @@ class Accepted:
     verified_levels: tuple[str, ...]
     source: str = ""  # where it was found (referrers-api / referrers-tag)
     referrer: str = ""  # the referrer manifest digest
+    # What a cached admission is re-checked against (`recheck`): the digests it lists (subjects and
+    # resourceUri; revoking any revokes it), the bundle as stored (older revocations name it), and
+    # when it stops counting (timeVerified + maxAgeSeconds).
+    listed: tuple[str, ...] = ()
+    bundle_digest: str = ""
+    expires: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -123,6 +153,9 @@ class Accepted:
             "timeVerified": self.time_verified,
             "policyDigest": self.policy_digest,
             "verifiedLevels": list(self.verified_levels),
+            "subjects": list(self.listed),
+            "bundleDigest": self.bundle_digest,
+            "expires": self.expires,
         }
         if self.decision:
             out["decision"] = self.decision
@@ -346,6 +379,7 @@ def judge(
         )
     decision = predicate.get(DECISION_FIELD)
     decision_id = decision.get("id") if isinstance(decision, Mapping) else None
+    expires = when + dt.timedelta(seconds=acceptance.max_age_seconds)
     return Accepted(
         digest=digest,
         verifier=chosen.id,
@@ -353,7 +387,55 @@ def judge(
         policy_digest="sha256:" + theirs.lower(),
         decision=decision_id if isinstance(decision_id, str) else None,
         verified_levels=tuple(levels),
+        listed=tuple(dict.fromkeys(listed)),
+        bundle_digest=stored,
+        expires=expires.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
     )
+
+
+def recheck(accepted: Mapping[str, Any], *, revoked: Collection[str], now: dt.datetime) -> str | None:
+    """Why a summary admission judged earlier (`Accepted.to_json()`) no longer counts; None if it does.
+
+    What a cached admission is re-checked against on every hit, so that a revocation or the
+    summary's age reaches it as it would a fresh judgement: the summary, the bundle as stored and
+    every digest it lists are not revoked, and `now` is not past `timeVerified + maxAgeSeconds`.
+    Anything unreadable counts as "no longer" (the image is then judged again).
+    """
+    digest, expires = accepted.get("digest"), accepted.get("expires")
+    listed, stored = accepted.get("subjects"), accepted.get("bundleDigest")
+    if not isinstance(digest, str) or not isinstance(expires, str) or not isinstance(listed, list):
+        return "not a summary admission with its digests and expiry"
+    which = next((d for d in (digest, stored, *listed) if d in revoked), None)
+    if which is not None:
+        return f"{which} is revoked (trustgate summaries revoke)"
+    try:
+        until = dt.datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    except ValueError:
+        return f"expiry {expires!r} unreadable"
+    if until.tzinfo is None or now > until:  # as `judge`: an age of exactly maxAgeSeconds counts
+        return f"expired at {expires} (maxAgeSeconds)"
+    return None
+
+
+def embedded_bundle(manifest: Mapping[str, Any], layer: Descriptor) -> bytes | None:
+    """The bundle embedded in a summary manifest's layer (the OCI descriptor's `data`), if it is there.
+
+    Issued summaries carry their bundle in the manifest as well as in the layer's blob, so that
+    admission reads it with the manifest. Embedded bytes count only when they have the layer's
+    digest and size (as the image spec requires of `data`); otherwise None: fetch the blob.
+    """
+    layers = manifest.get("layers")
+    first = layers[0] if isinstance(layers, list) and layers else None
+    data = first.get("data") if isinstance(first, Mapping) else None
+    if not isinstance(data, str) or len(data) > (layer.size + 2) // 3 * 4:
+        return None
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
+    if len(raw) != layer.size or bundle_digest(raw) != layer.digest:
+        return None
+    return raw
 
 
 def bundle_digest(payload: bytes) -> str:

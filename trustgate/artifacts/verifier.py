@@ -34,21 +34,25 @@ from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
 from trustgate.oci.client import Registry, RegistryError, compute_digest
-from trustgate.oci.discovery import MAX_PAYLOAD_BYTES, Discovery, SignatureArtifact, discover
-from trustgate.oci.reference import InvalidReference, Reference
+from trustgate.oci.discovery import Discovery, DiscoveryLimits, SignatureArtifact, discover
+from trustgate.oci.reference import InvalidReferenceError, Reference
 from trustgate.verify import (
     Evidence,
+    SignatureVerificationError,
     Statement,
-    VerificationFailed,
     verify_bundle,
     verify_cosign_attestation,
     verify_cosign_signature,
 )
 
+# The registries whose bulkhead slot the calling batch holds, and those it was refused (with how
+# many held them): `verify_many` sets them, `verify` in its threads reads them.
+_BATCH: contextvars.ContextVar[tuple[frozenset[str], dict[str, int]]] = contextvars.ContextVar(
+    "trustgate_image_batch", default=(frozenset(), {})
+)
 _COSIGN_PLACES = (".sig", ".att")
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
-_PLATFORM_LOOKUPS = 8  # platform manifests of one index looked up at once
 
 
 @dataclass(slots=True)
@@ -57,7 +61,7 @@ class _Attempt:
 
     evidence: Evidence | None = None
     statement: Statement | None = None
-    failure: VerificationFailed | None = None
+    failure: SignatureVerificationError | None = None
 
 
 @dataclass(slots=True)
@@ -80,10 +84,13 @@ class ImageVerifier:
         concurrency: int | None = None,
         revocations: Callable[[], Collection[str]] | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        limits: DiscoveryLimits | None = None,
     ) -> None:
         """`revocations` gives the revoked summary and image digests (it may raise `Error`: then no
-        summary counts); `now` is the wall clock summaries are judged by."""
+        summary counts); `now` is the wall clock summaries are judged by; `limits` bound looking for
+        one image's signatures (None: the defaults of `DiscoveryLimits`)."""
         self.policy = policy
+        self.limits = limits or DiscoveryLimits()
         self.revocations = revocations or frozenset
         self.now = now
         self.registry = registry
@@ -99,8 +106,14 @@ class ImageVerifier:
         # Breakers live with the store when it has them, so every verifier over one store (the
         # webhook's evaluators) learns at once that a registry is down.
         breakers = getattr(cache, "breakers", None)
-        self._registry = GuardedRegistry(registry, breakers if isinstance(breakers, Breakers) else Breakers())
-        self._results: Lookup[ImageResult] = Lookup(settings.cache, cache, clock=clock)
+        if not isinstance(breakers, Breakers):
+            breakers = Breakers()
+        breakers.apply(settings.registries)  # the same settings for every verifier of one process
+        self._registry = GuardedRegistry(registry, breakers)
+        self._breakers = breakers
+        self._results: Lookup[ImageResult] = Lookup(
+            settings.cache, cache, clock=clock, recheck=self._still_counts
+        )
         # Tags move: their digests are kept only `tagTtlSeconds` (a digest's result stays longer).
         tags = dataclasses.replace(settings.cache, ttl_seconds=settings.cache.tag_ttl_seconds)
         self._digests: Lookup[tuple[str, tuple[Mapping[str, str], ...]] | RegistryError] = Lookup(
@@ -108,19 +121,55 @@ class ImageVerifier:
         )
 
     def verify_many(self, references: Iterable[str]) -> dict[str, ImageResult]:
-        """Verify each distinct reference once, `concurrency` at a time."""
+        """Verify each distinct reference once, `concurrency` at a time.
+
+        The bulkhead counts callers, not images: one slot per registry the batch needs (what the
+        cache cannot answer), held for the whole batch, so a Pod with five images of one registry
+        holds one of its slots, as one evaluator.
+        """
         unique = list(dict.fromkeys(references))
-        if len(unique) <= 1 or self.concurrency <= 1:
-            return {ref: self.verify(ref) for ref in unique}
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(unique))) as pool:
-            return dict(zip(unique, pool.map(self.verify, unique), strict=True))
+        needed = sorted({host for host in map(self._cold_registry, unique) if host is not None})
+        held: list[str] = []
+        refused: dict[str, int] = {}
+        until = time.monotonic() + self._breakers.queue_seconds  # one wait for all of them
+        for host in needed:
+            busy = self._breakers.enter(host, wait=max(0.0, until - time.monotonic()))
+            if busy is None:
+                held.append(host)
+            else:
+                refused[host] = busy
+        token = _BATCH.set((_BATCH.get()[0] | frozenset(held), {**_BATCH.get()[1], **refused}))
+        try:
+            if len(unique) <= 1 or self.concurrency <= 1:
+                return {ref: self.verify(ref) for ref in unique}
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(unique))) as pool:
+                # each in a copy of this context: the batch's slots go with it
+                futures = [pool.submit(contextvars.copy_context().run, self.verify, ref) for ref in unique]
+                return dict(zip(unique, (f.result() for f in futures), strict=True))
+        finally:
+            _BATCH.reset(token)
+            for host in held:
+                self._breakers.leave(host)
+
+    def _cold_registry(self, reference: str) -> str | None:
+        """The registry `reference` needs (a rule matches and the cache cannot answer), else None."""
+        try:
+            ref = Reference.parse(reference)
+        except InvalidReferenceError:
+            return None
+        name = f"{ref.registry}/{ref.repository}"
+        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+        rule = self.policy.rule_for(name, full)
+        if rule is None or self._warm(ref, name, rule):
+            return None
+        return ref.registry
 
     def verify(self, reference: str) -> ImageResult:
         """Verify one reference; never raises for anything the image or registry does."""
         started = time.perf_counter()
         try:
             ref = Reference.parse(reference)
-        except InvalidReference as e:
+        except InvalidReferenceError as e:
             return ImageResult(
                 reference,
                 "failed",
@@ -133,31 +182,103 @@ class ImageVerifier:
         rule = self.policy.rule_for(name, full)
         if rule is None:
             return self._unmatched(reference)
-        with deadline.within(self.deadline_seconds, f"verifying {reference}"):
-            return self._verify_matched(reference, ref, name, rule, started)
+        with deadline.within(self.deadline_seconds, f"verifying {reference}") as budget:
+            held, refused = _BATCH.get()
+            if ref.registry in held or self._warm(ref, name, rule):  # a batch's slot, or the cache
+                return self._verify_matched(reference, ref, name, rule, started)
+            if ref.registry in refused:
+                return self._busy(reference, ref, name, rule, refused[ref.registry], started)
+            # The bulkhead: a bounded number of verifications use one registry at a time, so one
+            # that hangs cannot hold every thread (the webhook's evaluators) of other images.
+            busy = self._breakers.enter(ref.registry, wait=budget.remaining())
+            if busy is not None:
+                return self._busy(reference, ref, name, rule, busy, started)
+            try:
+                return self._verify_matched(reference, ref, name, rule, started)
+            finally:
+                self._breakers.leave(ref.registry)
 
-    def _verify_matched(
-        self, reference: str, ref: Reference, name: str, rule: CompiledRule, started: float
+    def _warm(self, ref: Reference, name: str, rule: CompiledRule) -> bool:
+        """Whether the cache holds a fresh answer for `ref` (a peek: nothing is computed)."""
+        now = self._results.clock()
+        digest = ref.digest
+        if digest is None:
+            tagged = self._digests.store.get(str(ref))
+            if tagged is None or now >= tagged.fresh_until or isinstance(tagged.value, RegistryError):
+                return False
+            digest = tagged.value[0]
+        return self._results.peek(f"{rule.digest}|{name}@{digest}")  # VSA admissions re-checked
+
+    def _busy(
+        self, reference: str, ref: Reference, name: str, rule: CompiledRule, busy: int, started: float
     ) -> ImageResult:
-        pinned: list[ImageProblem] = []
+        """No slot at the registry: a verified result still inside its stale window, else unverifiable."""
+        now = self._results.clock()
+        digest = ref.digest
+        if digest is None:
+            # A tag: only a mapping still fresh. Busy is load, not an outage: a stale mapping would
+            # let whoever re-pointed the tag (and keeps the registry busy) run the old digest's verdict.
+            tagged = self._digests.store.get(str(ref))
+            if (
+                tagged is not None
+                and now < tagged.fresh_until
+                and not isinstance(tagged.value, RegistryError)
+            ):
+                digest = tagged.value[0]
+        entry = self._results.store.get(f"{rule.digest}|{name}@{digest}") if digest else None
+        if entry is not None and now < entry.stale_until and entry.value.status == "verified":
+            pinned = self._digest_problems(reference, ref, name, rule)
+            return dataclasses.replace(
+                entry.value,
+                reference=reference,
+                resolved_from=ref.tag if ref.digest is None else None,
+                problems=pinned + list(entry.value.problems),
+                status="failed" if pinned else entry.value.status,
+                cache="stale",
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+        error = RegistryError(
+            "unavailable",
+            f"{ref.registry} is busy: {busy} verifications are using it and none finished within "
+            f"{self._breakers.queue_seconds:g} s (images.registries.maxRequestsPerRegistry); "
+            f"{ref} was not asked",
+            registry=ref.registry,
+            reference=str(ref),
+        )
+        return _unverifiable(reference, rule, error, "resolve")
+
+    @staticmethod
+    def _digest_problems(reference: str, ref: Reference, name: str, rule: CompiledRule) -> list[ImageProblem]:
+        """The rule's requireDigest, judged on the reference as written (whatever answers it)."""
         if rule.rule.require_digest and ref.digest is None:
-            pinned.append(
+            return [
                 ImageProblem(
                     "image-digest",
                     f"{reference} is referenced by tag; image rule {rule.rule.name!r} requires a digest",
                     f"pin it: {name}@sha256:<digest> (the digest verified below, if any)",
                 )
-            )
+            ]
+        return []
+
+    def _verify_matched(
+        self, reference: str, ref: Reference, name: str, rule: CompiledRule, started: float
+    ) -> ImageResult:
+        pinned = self._digest_problems(reference, ref, name, rule)
         if ref.digest is not None:
             # Pinned: the result is looked up before the registry is asked anything (another replica
             # may have verified it), and a registry that fails serves the stale result if allowed.
             digest, tag_cache = ref.digest, "hit"
 
             def compute() -> tuple[ImageResult, str]:
+                # A summary names the digest it vouches for: judged before resolving (one round
+                # trip fewer), which only the full verification needs.
+                judged = self._summary(ref, rule, digest) if rule.acceptance is not None else None
+                if judged is not None and judged[0] is not None:
+                    return self._verify_digest(ref.with_digest(digest), rule, (), judged=judged)
                 resolved = self._resolve(ref, rule)
                 if isinstance(resolved, ImageResult):
                     return resolved, "error"
-                return self._verify_digest(ref.with_digest(resolved[0]), rule, resolved[1])
+                return self._verify_digest(ref.with_digest(resolved[0]), rule, resolved[1], judged=judged)
 
             cached, how = self._results.fetch(f"{rule.digest}|{name}@{digest}", compute)
         else:
@@ -224,8 +345,14 @@ class ImageVerifier:
         return value[0], value[1], how
 
     def _verify_digest(
-        self, ref: Reference, rule: CompiledRule, platforms: Sequence[Mapping[str, str]]
+        self,
+        ref: Reference,
+        rule: CompiledRule,
+        platforms: Sequence[Mapping[str, str]],
+        *,
+        judged: tuple[summaries.Accepted | None, list[str]] | None = None,
     ) -> tuple[ImageResult, str]:
+        """`judged`: the rule's summaries, already judged (`_summary`) for this digest."""
         digest = ref.digest
         assert digest is not None  # `with_digest` above
         result = ImageResult(
@@ -238,8 +365,9 @@ class ImageVerifier:
         )
         if rule.acceptance is not None:
             # A fresh summary from a trusted verifier under this very rule stands in for verifying:
-            # one referrers lookup and one signature. Never cached (a revocation must bite at once).
-            accepted, ignored = self._summary(ref, rule, digest)
+            # one referrers lookup and one signature. Cached in memory only, and every hit is
+            # re-checked against the revocations and the summary's age (`_still_counts`).
+            accepted, ignored = judged if judged is not None else self._summary(ref, rule, digest)
             if accepted is not None:
                 result.summary = accepted.to_json() | ({"ignored": ignored} if ignored else {})
                 return result, "summary"
@@ -333,7 +461,7 @@ class ImageVerifier:
 
         Raises:
             RegistryError: the image cannot be resolved or its referrers listed.
-            InvalidReference: `reference` is not an image reference.
+            InvalidReferenceError: `reference` is not an image reference.
         """
         ref = Reference.parse(reference)
         name = f"{ref.registry}/{ref.repository}"
@@ -391,8 +519,18 @@ class ImageVerifier:
             out |= {"rule": rule.rule.name, "policyDigest": rule.policy_digest}
         return out
 
+    def _still_counts(self, result: ImageResult) -> bool:
+        """Whether a cached result may be served: a summary admission only while its summary counts."""
+        if result.summary is None or result.summary.get("path") != "summary":
+            return True
+        try:
+            revoked = self.revocations()
+        except Error:  # not knowing what is revoked, no summary can be trusted
+            return False
+        return summaries.recheck(result.summary, revoked=revoked, now=self.now()) is None
+
     def _summary_payload(self, ref: Reference, referrer: str) -> bytes:
-        """The bundle of one summary referrer.
+        """The bundle of one summary referrer (embedded in its manifest, or its layer's blob).
 
         Raises:
             SummaryError: it cannot be fetched or is not a one-layer manifest.
@@ -402,11 +540,14 @@ class ImageVerifier:
             if manifest is None:
                 raise summaries.SummaryError(referrer, "listed, but its manifest does not exist")
             layers = manifest.descriptors("layers")
-            if len(layers) != 1 or layers[0].size > MAX_PAYLOAD_BYTES:
+            if len(layers) != 1 or layers[0].size > self.limits.max_payload_bytes:
                 raise summaries.SummaryError(
                     referrer, "malformed: not one bundle layer within the size limit"
                 )
-            return self._registry.blob(ref, layers[0].digest, max_bytes=MAX_PAYLOAD_BYTES)
+            embedded = summaries.embedded_bundle(manifest.json, layers[0])
+            if embedded is not None:  # one round trip fewer (a registry serves blobs slower)
+                return embedded
+            return self._registry.blob(ref, layers[0].digest, max_bytes=self.limits.max_payload_bytes)
         except RegistryError as e:
             raise summaries.SummaryError(referrer, f"could not be fetched ({e.kind}): {e.message}") from e
         except ValueError as e:
@@ -493,14 +634,16 @@ class ImageVerifier:
             RegistryError: the first failure, in the order of `digests`.
         """
         if len(digests) == 1:
-            return [discover(self._registry, ref, digests[0], places=tuple(places))]
+            return [discover(self._registry, ref, digests[0], limits=self.limits, places=tuple(places))]
         # Threads of this verification only (discover() itself waits on the shared discovery pool),
         # each in a copy of the caller's context so the deadline goes with it.
-        with ThreadPoolExecutor(max_workers=min(_PLATFORM_LOOKUPS, len(digests))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.limits.platform_fanout, len(digests))) as pool:
             futures = [
                 pool.submit(
                     contextvars.copy_context().run,
-                    functools.partial(discover, self._registry, ref, d, places=tuple(places)),
+                    functools.partial(
+                        discover, self._registry, ref, d, limits=self.limits, places=tuple(places)
+                    ),
                 )
                 for d in digests
             ]
@@ -511,7 +654,9 @@ class ImageVerifier:
         signed = []
         for p in platforms:
             try:
-                found = discover(self._registry, ref, p["digest"], places=("referrers", ".sig"))
+                found = discover(
+                    self._registry, ref, p["digest"], limits=self.limits, places=("referrers", ".sig")
+                )
             except RegistryError:
                 continue  # a hint only: what could not be looked at is left out
             if any(a.kind != "cosign-dsse" for a in found.signatures):
@@ -697,7 +842,7 @@ def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Author
             envelope=artifact.payload, digest=digest, authority=authority, **cosign
         )
         return _Attempt(evidence, statement)
-    except VerificationFailed as e:
+    except SignatureVerificationError as e:
         return _Attempt(failure=e)
 
 
@@ -817,7 +962,8 @@ _REGISTRY_FIX = {
     "rate-limited": "the registry is rate limiting; retry later or authenticate for a higher limit",
     "tls": "trust the registry's CA with images.registries.caFile",
     "too-large": "the manifest exceeds trustgate's size limit; it is not a normal image manifest",
-    "unavailable": "the registry failed just before and is marked down for a few seconds; trustgate asks "
-    "again by itself (a verified result is served stale meanwhile, within images.cache.staleIfErrorSeconds)",
+    "unavailable": "the registry failed just before (marked down for a few seconds) or is busy with other "
+    "verifications; trustgate asks again by itself (a verified result is served stale meanwhile, within "
+    "images.cache.staleIfErrorSeconds)",
     "timeout": "the registry is slow or hung; images.registries.deadlineSeconds bounds each verification",
 }

@@ -19,10 +19,11 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from trustgate.cli.options import fail
 from trustgate.config import Config, load_config
 from trustgate.errors import Error
 from trustgate.model import Decision, ExitCode
@@ -40,9 +41,7 @@ if TYPE_CHECKING:
 VERDICT_CHOICES = ("allow", "warn", "deny", "error")
 
 
-def _fail(error: Error) -> NoReturn:
-    click.echo(f"trustgate: error: {error.diagnostics()}", err=True)
-    sys.exit(ExitCode.NOT_EVALUATED)
+_fail = fail  # the one line and exit code of an error (ADR 2), defined in cli/options.py
 
 
 def _ed25519(verifier: NoteVerifier) -> Ed25519PublicKey:
@@ -217,7 +216,7 @@ def _verifier_key(value: str) -> NoteVerifier:
     Raises:
         Error: neither, naming what is wrong.
     """
-    from trustgate.decisions.chain import load_public_key
+    from trustgate.decisions.keys import read_public_key
     from trustgate.decisions.note import NoteError, NoteVerifier
 
     if "+" in value and not Path(value).exists():
@@ -225,7 +224,7 @@ def _verifier_key(value: str) -> NoteVerifier:
             return NoteVerifier.parse(value)
         except NoteError as e:
             raise NoteError(f"--verifier-key: {e.message}") from e
-    return NoteVerifier.ed25519(load_public_key(value))
+    return NoteVerifier.ed25519(read_public_key(value))
 
 
 def _read_checkpoint(path: str, verifier: NoteVerifier) -> TreeHead:
@@ -306,7 +305,8 @@ def verify_cmd(
     removal of newest records shows. With a pinned key and no checkpoint at
     all, verification fails.
     """
-    from trustgate.decisions.chain import Kept, Verifier, load_public_key
+    from trustgate.decisions.chain import Kept, Verifier
+    from trustgate.decisions.keys import read_public_key
     from trustgate.decisions.publish import directory_checkpoints
 
     if (kept_files or kept_dirs) and not verifier_key:
@@ -314,7 +314,7 @@ def verify_cmd(
             "--checkpoint and --checkpoint-dir need --verifier-key (the log's key, to check the checkpoints)"
         )
     try:
-        key = load_public_key(public_key) if public_key else None
+        key = read_public_key(public_key) if public_key else None
         kept: list[Kept] = []
         if verifier_key:
             note_verifier = _verifier_key(verifier_key)
@@ -331,7 +331,7 @@ def verify_cmd(
                     tree=store.stored_tree(),
                     kept=kept,
                 )
-                report = verifier.run(store.entries(), store.index_rows())
+                report = store.verify(verifier)
         finally:
             store.close()
     except Error as e:
@@ -715,12 +715,13 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
     `log verify` starts from it. Export first if you must keep them.
     """
     from trustgate.decisions.canonical import timestamp
-    from trustgate.decisions.chain import Checkpoint, CheckpointSigner
+    from trustgate.decisions.chain import Checkpoint
+    from trustgate.decisions.keys import read_signer
     from trustgate.decisions.store import parse_time
 
     try:
         key_path = key or _settings(config_path).decision_log.checkpoint_key
-        signer = CheckpointSigner.from_file(key_path) if key_path else None
+        signer = read_signer(key_path) if key_path else None
         cutoff = parse_time(before)
 
         store = _open(store_url, config_path)
@@ -755,6 +756,34 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
     )
 
 
+@log.command("rebuild-summaries")
+@_store_options
+def rebuild_summaries_cmd(store_url: str | None, config_path: str | None) -> None:
+    """Compute the summary tables the UI reads again from the records.
+
+    `log verify` reports summaries that disagree with the records (altered,
+    or left behind by an older trustgate that appended without them); the
+    UI reads the records instead while they lag. This recomputes
+    `daily_counts`, `daily_seqs`, `exception_terms` and `exceptions_seen` in
+    one write transaction (appends wait for it). Verify first: it trusts the
+    records as they are.
+    """
+    try:
+        store = _open(store_url, config_path)
+        try:
+            store.rebuild_summaries()
+            behind = store.summaries_behind()
+            size = store.head()[0]
+        finally:
+            store.close()
+    except Error as e:
+        _fail(e)
+    if behind:  # another writer without them appended in the meantime
+        click.echo(f"rebuilt the summaries of {store.url}, but they are behind again: an older writer runs")
+        sys.exit(ExitCode.POLICY_FAILURE)
+    click.echo(f"rebuilt the summaries of {store.url} up to #{size}")
+
+
 @log.command("checkpoint")
 @_store_options
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="Ed25519 private key (PEM).")
@@ -782,7 +811,8 @@ def checkpoint_cmd(
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from trustgate.decisions.chain import Checkpoint, CheckpointSigner
+    from trustgate.decisions.chain import Checkpoint
+    from trustgate.decisions.keys import read_signer
     from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog
     from trustgate.decisions.note import NoteVerifier
     from trustgate.errors import DecisionLogError
@@ -793,7 +823,7 @@ def checkpoint_cmd(
         key_path = key or settings.decision_log.checkpoint_key
         cp: Checkpoint | None = None
         if key_path:
-            signer = CheckpointSigner.from_file(key_path)
+            signer = read_signer(key_path)
             policy = CheckpointPolicy(publish=publishers(settings))
             with DecisionLog(
                 store=_open(store_url, config_path), signer=signer, checkpoints=policy
@@ -864,16 +894,15 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
                 entry = store.get(key)
                 if entry is None:
                     raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
-                covering = [c for c in store.checkpoints() if c.note and c.seq >= entry.seq]
-                if not covering:
+                covering = store.covering_checkpoint(entry.seq)
+                if covering is None:
                     raise DecisionLogError(
                         f"decision {entry.id} (#{entry.seq}) is not yet covered by a signed tree checkpoint",
                         hint="sign one: `trustgate log checkpoint --key PATH`",
                     )
-                cp: Checkpoint = max(covering, key=lambda c: c.seq)
-                hashes = store.inclusion_proof(entry.seq - 1, cp.seq)
+                cp: Checkpoint = covering
+                hashes, root = store.inclusion_proof_and_root(entry.seq - 1, cp.seq)
                 leaf = merkle.leaf_hash(entry.body)
-                root = store.root(cp.seq)
         finally:
             store.close()
         head = cp.tree_head()
@@ -1051,14 +1080,14 @@ def witness_cmd(
     """
     import time
 
-    from trustgate.decisions.chain import CheckpointSigner
+    from trustgate.decisions.keys import read_signer
     from trustgate.decisions.note import NoteError, open_checkpoint
     from trustgate.decisions.publish import WitnessState
     from trustgate.decisions.witness import Cosigner, NotConsistentError, default_name, witness
     from trustgate.errors import InputError
 
     try:
-        private = CheckpointSigner.from_file(key).private_key
+        private = read_signer(key).private_key
         cosigner = Cosigner(name or default_name(private.public_key()), private)
         log_verifier = _verifier_key(verifier_key)
         new_note = _read_text(checkpoint_file, "checkpoint")

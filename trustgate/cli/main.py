@@ -13,31 +13,30 @@ imported when a command runs (`_LazyGroup`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gc
 import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from trustgate import __version__
+from trustgate.cli.options import _DATA_OPTION, _REGO_VERSION_OPTION, fail
+from trustgate.cli.options import GATEKEEPER_ENGINES as GATEKEEPER_ENGINES
+from trustgate.cli.options import ConfigFlags as ConfigFlags
+from trustgate.cli.options import config_options as config_options
+from trustgate.cli.options import emit_report as emit_report
 from trustgate.errors import Error
-from trustgate.model import ExitCode, Mode
+from trustgate.model import ExitCode
 from trustgate.report import FORMATS
 
 if TYPE_CHECKING:
     from trustgate.config import Config, IdentityConfig
-    from trustgate.model import Decision
     from trustgate.policy import gator, rego
 
-# trustgate.policy.gatekeeper.ENGINES, written out so that start-up does not import
-# the Gatekeeper engine; a unit test keeps the two equal.
-GATEKEEPER_ENGINES = ("rego", "cel", "both")
 
 # Commands defined in other modules: (module, attribute), imported when used.
 _LAZY_COMMANDS = {
@@ -66,10 +65,12 @@ class _LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
-
-def _fail(error: Error) -> NoReturn:
-    click.echo(f"trustgate: error: {error.diagnostics()}", err=True)
-    sys.exit(ExitCode.NOT_EVALUATED)
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; an `Error` from any of them is one line and exit 3 (`options.fail`)."""
+        try:
+            return super().invoke(ctx)
+        except Error as e:
+            fail(e)
 
 
 @click.group(
@@ -82,202 +83,6 @@ def main() -> None:
     \b
     Exit codes: 0 pass, 1 policy failure, 2 usage error, 3 could not evaluate.
     """
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ConfigFlags:
-    """Flags that change the configuration; every gate command takes them."""
-
-    config_path: str | None
-    mode: str | None
-    policies: tuple[str, ...]
-    namespaces: tuple[str, ...]
-    all_namespaces: bool
-    rego_version: str
-    no_builtin: bool
-    data_files: tuple[str, ...]
-    kubernetes_version: str | None
-    strict: bool | None
-    missing_schemas: str | None
-    no_schemas: bool
-    crds: tuple[str, ...]
-    gatekeeper: tuple[str, ...] = ()
-    inventory: tuple[str, ...] = ()
-    skip_unsupported: bool = False
-    admission_policies: tuple[str, ...] = ()
-    gatekeeper_engine: str | None = None
-
-    def load(self) -> Config:
-        """The configuration file (or the embedded default) with the flags applied.
-
-        Raises:
-            ConfigError: the file is invalid.
-        """
-        from trustgate.config import Config, PolicySource, load_config
-
-        config = load_config(self.config_path) if self.config_path else Config.default()
-        sources = tuple(s for s in config.policies if not (self.no_builtin and s.builtin))
-        # As conftest: `-n` names packages of all --policy sources together, and
-        # --all-namespaces (every package with finding rules, trustgate's default) wins over it.
-        namespaces = () if self.all_namespaces else self.namespaces
-        sources += tuple(
-            PolicySource(
-                path=Path(p), namespaces=namespaces, rego_version=self.rego_version, shared_namespaces=True
-            )
-            for p in self.policies
-        )
-        kube = config.kubernetes
-        kube = dataclasses.replace(
-            kube,
-            version=(self.kubernetes_version or kube.version).lstrip("v"),
-            strict=kube.strict if self.strict is None else self.strict,
-            missing_schemas=self.missing_schemas or kube.missing_schemas,
-            schemas=kube.schemas and not self.no_schemas,
-            crds=kube.crds + tuple(Path(c) for c in self.crds),
-        )
-        gk = config.gatekeeper
-        gk = dataclasses.replace(
-            gk,
-            paths=gk.paths + tuple(_gatekeeper_flag(p) for p in self.gatekeeper),
-            inventory=gk.inventory + tuple(Path(p) for p in self.inventory),
-            skip_unsupported=gk.skip_unsupported or self.skip_unsupported,
-            engine=self.gatekeeper_engine or gk.engine,
-        )
-        return dataclasses.replace(
-            config,
-            gatekeeper=gk,
-            admission_policies=config.admission_policies + tuple(Path(p) for p in self.admission_policies),
-            mode=Mode(self.mode) if self.mode else config.mode,
-            policies=sources,
-            data_files=config.data_files + tuple(Path(d) for d in self.data_files),
-            kubernetes=kube,
-        )
-
-
-def _gatekeeper_flag(value: str) -> Path:
-    from trustgate.config import gatekeeper_path
-
-    path = gatekeeper_path(Path.cwd(), value)
-    if not path.exists():
-        raise click.BadParameter(
-            f"{value}: no such file, directory or bundled set", param_hint="--gatekeeper"
-        )
-    return path
-
-
-_DATA_OPTION = click.option(
-    "-d",
-    "--data",
-    "data_files",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="JSON/YAML data file merged into `data` (repeatable).",
-)
-_REGO_VERSION_OPTION = click.option(
-    "--rego-version",
-    type=click.Choice(["v0", "v1"]),
-    default="v1",
-    show_default=True,
-    help="Rego syntax of the policies given on the command line.",
-)
-_CONFIG_OPTIONS = [
-    click.option(
-        "-c",
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        envvar="TRUSTGATE_CONFIG",
-        help="trustgate.yaml to use (default: the embedded default: bundled policies, schemas).",
-    ),
-    click.option("--mode", type=click.Choice([m.value for m in Mode]), help="Override the configured mode."),
-    click.option(
-        "-p",
-        "--policy",
-        "policies",
-        multiple=True,
-        type=click.Path(exists=True),
-        help="Extra Rego policy file or directory (repeatable).",
-    ),
-    click.option(
-        "-n",
-        "--namespace",
-        "namespaces",
-        multiple=True,
-        help="Only evaluate these Rego packages of the --policy sources, taken together (repeatable;"
-        " default: every package with deny/violation/warn rules).",
-    ),
-    click.option(
-        "--all-namespaces",
-        is_flag=True,
-        help="Evaluate every package of the --policy sources that has deny/violation/warn rules"
-        " (the default; overrides -n, as in conftest).",
-    ),
-    _REGO_VERSION_OPTION,
-    click.option("--no-builtin", is_flag=True, help="Do not apply the bundled policy sets."),
-    _DATA_OPTION,
-    click.option(
-        "--kubernetes-version",
-        help="Validate against this Kubernetes version's schemas (see `trustgate versions`).",
-    ),
-    click.option("--strict/--no-strict", default=None, help="Reject unknown fields (default: on)."),
-    click.option("--missing-schemas", type=click.Choice(["skip", "fail"]), help="A kind without a schema."),
-    click.option("--no-schemas", is_flag=True, help="Skip Kubernetes schema validation."),
-    click.option(
-        "--crd",
-        "crds",
-        multiple=True,
-        type=click.Path(exists=True),
-        help="CRD file or directory whose schemas validate custom resources (repeatable).",
-    ),
-    click.option(
-        "--gatekeeper",
-        multiple=True,
-        help="Gatekeeper ConstraintTemplates and Constraints: a file, a directory, or builtin:pss-baseline"
-        " / builtin:pss-restricted (repeatable).",
-    ),
-    click.option(
-        "--inventory",
-        multiple=True,
-        type=click.Path(exists=True),
-        help="Objects for Gatekeeper's data.inventory beside the checked files (repeatable).",
-    ),
-    click.option(
-        "--skip-unsupported",
-        is_flag=True,
-        default=False,
-        help="Note, instead of failing with exit 3, Gatekeeper policy trustgate cannot evaluate"
-        " (templates of other engines whose constraints match; Kyverno or other policies in the"
-        " Gatekeeper paths).",
-    ),
-    click.option(
-        "--gatekeeper-engine",
-        type=click.Choice(GATEKEEPER_ENGINES),
-        default=None,
-        help="The code of Gatekeeper templates with Rego and CEL: rego (default), cel, or both (a"
-        " disagreement is an error finding). A template with one kind of code runs it.",
-    ),
-    click.option(
-        "--admission-policy",
-        "admission_policies",
-        multiple=True,
-        type=click.Path(exists=True),
-        help="ValidatingAdmissionPolicies and their bindings (and params): a file or directory (repeatable).",
-    ),
-]
-_CONFIG_FIELDS = [f.name for f in dataclasses.fields(ConfigFlags)]
-
-
-def config_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Add the configuration flags to a command; it receives them as `flags: ConfigFlags`."""
-
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> None:
-        flags = ConfigFlags(**{name: kwargs.pop(name) for name in _CONFIG_FIELDS})
-        command(flags=flags, **kwargs)
-
-    for option in reversed(_CONFIG_OPTIONS):
-        wrapper = option(wrapper)
-    return wrapper
 
 
 @main.command()
@@ -343,7 +148,6 @@ def check(
       kubectl kustomize overlays/prod | trustgate check -
       trustgate check -c trustgate.yaml --format sarif --output trustgate.sarif .
     """
-    from trustgate.cli.log import check_context, gate_decision_log, say_recorded
     from trustgate.gate import Gate
 
     log = None
@@ -351,7 +155,10 @@ def check(
         config = flags.load()
         if exclude:
             config = dataclasses.replace(config, exclude=config.exclude + exclude)
-        log = gate_decision_log(config, decision_log)
+        if decision_log or config.decision_log.url:  # the log's commands load only for a log
+            from trustgate.cli.log import gate_decision_log
+
+            log = gate_decision_log(config, decision_log)
         with Gate(config=config, jobs=jobs or os.cpu_count() or 1, decision_log=log, combine=combine) as gate:
             # Parsing builds many short-lived containers and few cycles: collect
             # rarely, and never scan what start-up loaded (also spares forked
@@ -359,39 +166,21 @@ def check(
             gc.freeze()
             gc.set_threshold(50_000, 20, 20)
             stdin = sys.stdin.buffer.read() if "-" in paths else None
-            decision = gate.check(paths, stdin=stdin, context=check_context(paths) if log else None)
-    except Error as e:
-        _fail(e)
+            context = None
+            if log is not None:
+                from trustgate.cli.log import check_context
+
+                context = check_context(paths)
+            decision = gate.check(paths, stdin=stdin, context=context)
     finally:
         if log is not None:
             log.close()
     if log is not None:
+        from trustgate.cli.log import say_recorded
+
         say_recorded(decision, log)
     emit_report(decision, fmt, output=output, color=color)
     sys.exit(decision.exit_code(fail_on_warning=fail_on == "warning"))
-
-
-def emit_report(decision: Decision, fmt: str, *, output: str | None, color: bool | None) -> None:
-    """Print or write the report; with --output, a one-line summary goes to stderr."""
-    from trustgate.report import render
-
-    use_color = color if color is not None else (output is None and sys.stdout.isatty())
-    text = render(decision, fmt, color=use_color)
-    if output:
-        try:
-            Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        except OSError as e:
-            click.echo(f"trustgate: error: cannot write {output}: {e.strerror or e}", err=True)
-            sys.exit(ExitCode.NOT_EVALUATED)
-        if fmt != "text":  # a short human line for the log beside the machine report
-            s = decision.summary
-            click.echo(
-                f"trustgate: {s.documents} documents: {s.passed} passed, {s.failed} failed, "
-                f"{s.warnings} warnings, {s.errors} errors (report: {output})",
-                err=True,
-            )
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
 
 
 @main.group()
@@ -645,30 +434,27 @@ def verify_image(
             "keyless verification needs an identity (--certificate-identity[-regexp]) "
             "and an issuer (--certificate-oidc-issuer[-regexp])"
         )
-    try:
-        config = flags.load()
-        config = _command_line_images(
-            config,
-            key_path=key_path,
-            identity=IdentityConfig(identity, identity_regexp, issuer, issuer_regexp) if keyless else None,
-            trusted_root=trusted_root,
-            attestation_types=attestation_types,
-            insecure=insecure,
-            ca_file=ca_file,
+    config = flags.load()
+    config = _command_line_images(
+        config,
+        key_path=key_path,
+        identity=IdentityConfig(identity, identity_regexp, issuer, issuer_regexp) if keyless else None,
+        trusted_root=trusted_root,
+        attestation_types=attestation_types,
+        insecure=insecure,
+        ca_file=ca_file,
+    )
+    if not config.images.rules:
+        raise click.UsageError(
+            "no image rules to verify against: give a config with images.rules (-c), "
+            "or a signer with --key or --certificate-identity and --certificate-oidc-issuer"
         )
-        if not config.images.rules:
-            raise click.UsageError(
-                "no image rules to verify against: give a config with images.rules (-c), "
-                "or a signer with --key or --certificate-identity and --certificate-oidc-issuer"
-            )
-        if summary:
-            from trustgate.cli.summaries import show_summaries
+    if summary:
+        from trustgate.cli.summaries import show_summaries
 
-            show_summaries(config, references, "json" if fmt == "json" else "text")
-        with Gate(config=config) as gate:
-            decision = gate.verify_images(references, gate="verify")
-    except Error as e:
-        _fail(e)
+        show_summaries(config, references, "json" if fmt == "json" else "text")
+    with Gate(config=config) as gate:
+        decision = gate.verify_images(references, gate="verify")
     emit_report(decision, fmt, output=output, color=color)
     sys.exit(decision.exit_code())
 

@@ -20,9 +20,8 @@ from types import FrameType
 import click
 
 from trustgate.cli.log import gate_decision_log, say_recorded
-from trustgate.cli.main import ConfigFlags, _fail, config_options, emit_report
+from trustgate.cli.options import ConfigFlags, config_options, emit_report
 from trustgate.decisions.actor import ci_environment
-from trustgate.errors import Error
 from trustgate.gate import Gate
 from trustgate.model import ExitCode
 from trustgate.report import FORMATS
@@ -146,8 +145,6 @@ def presync(
                     break
                 if stop.wait(seconds):
                     break
-    except Error as e:
-        _fail(e)
     finally:
         if log is not None:
             log.close()

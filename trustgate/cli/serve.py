@@ -14,8 +14,7 @@ import click
 import yaml
 
 from trustgate.cli.log import gate_decision_log
-from trustgate.cli.main import ConfigFlags, _fail, config_options
-from trustgate.errors import Error
+from trustgate.cli.options import ConfigFlags, config_options
 
 
 @click.command()
@@ -67,7 +66,8 @@ from trustgate.errors import Error
     multiple=True,
     metavar="USERNAME",
     help="Who may delete protected kinds without the approval annotation (a username glob; "
-    "repeatable; replaces the default kube-system controllers; '' for nobody).",
+    "repeatable; replaces admission.protectedDeletes.allowedActors, by default the kube-system "
+    "controllers; '' for nobody).",
 )
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: CPU count)."
@@ -85,6 +85,15 @@ from trustgate.errors import Error
     envvar="TRUSTGATE_DECISION_LOG",
     help="Record every decision: sqlite:///path.db or postgresql://... (default: decisionLog.url).",
 )
+@click.option(
+    "--log-writer",
+    type=click.Choice(["process", "thread"]),
+    default="process",
+    show_default=True,
+    envvar="TRUSTGATE_LOG_WRITER",
+    help="Who commits the decision log: one writer process shared by the workers (its commits do not "
+    "wait for a busy worker's GIL), or a thread in each worker.",
+)
 def serve(
     flags: ConfigFlags,
     tls_cert: str,
@@ -98,6 +107,7 @@ def serve(
     workers: int | None,
     evaluators: int,
     decision_log: str | None,
+    log_writer: str,
 ) -> None:
     """Serve the admission webhook: /validate (HTTPS); /healthz, /readyz, /metrics, /checkpoint on both ports.
 
@@ -107,7 +117,6 @@ def serve(
       trustgate serve -c /etc/trustgate/trustgate.yaml --tls-cert tls.crt --tls-key tls.key \\
           --decision-log postgresql://trustgate@db/trustgate
     """
-    from trustgate.server.admission import CONTROLLER_DELETERS
     from trustgate.server.connections import ConnectionLimits
     from trustgate.server.http import TLSSettings
     from trustgate.server.workers import ServeOptions
@@ -125,14 +134,14 @@ def serve(
             port=port,
             workers=workers or os.cpu_count() or 1,
             evaluators=evaluators,
-            decision_log=lambda: gate_decision_log(config, decision_log),
+            # None without a log: no writer process is started (there is nothing for it to write).
+            decision_log=(lambda: gate_decision_log(config, decision_log)) if log_probe is not None else None,
+            log_writer=log_writer == "process",
             health_port=health_port,
             limits=ConnectionLimits(per_client=max_connections_per_client),
-            delete_actors=tuple(a for a in delete_actors if a) if delete_actors else CONTROLLER_DELETERS,
+            delete_actors=tuple(a for a in delete_actors if a) if delete_actors else None,
         )
         code = run(options)
-    except Error as e:
-        _fail(e)
     except OSError as e:
         click.echo(f"trustgate: error: cannot serve on {host}:{port}: {e.strerror or e}", err=True)
         sys.exit(3)
@@ -176,10 +185,7 @@ def webhook_config(
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--kubernetes-version") from e
 
-    try:
-        config = load_config(config_path) if config_path else Config.default()
-    except Error as e:
-        _fail(e)
+    config = load_config(config_path) if config_path else Config.default()
     manifest = webhook_configuration(
         config.admission,
         service=service,

@@ -43,7 +43,8 @@ def revoke(digest: str, store: str, reason: str) -> None:
     shows it; re-encoding the bundle does not change it): that summary no longer counts; or an
     image's (an index or a platform manifest): no summary listing that digest counts, for any
     of its subjects, and the image is verified in full. Webhooks read revocations every
-    `images.summaries.accept.revocationRefreshSeconds`.
+    `images.summaries.accept.revocationRefreshSeconds`, and then no longer admit through the
+    summary, from their cache either.
 
     \b
     Example:

@@ -17,8 +17,7 @@ from pathlib import Path
 import click
 
 from trustgate.cli.log import _ed25519, _verifier_key
-from trustgate.cli.main import _fail
-from trustgate.errors import ConfigError, Error
+from trustgate.errors import ConfigError
 
 MIN_TOKEN_CHARS = 16  # a guessable token is no access control
 
@@ -138,12 +137,9 @@ def ui(
         )
     if not _loopback(host) and not (token_file or client_ca):
         raise click.UsageError(f"on {host!r} the UI needs --token-file or --client-ca: the log is not public")
-    try:
-        tokens = read_tokens(token_file) if token_file else ()
-        public_key = _ed25519(_verifier_key(verifier_key)) if verifier_key else None
-        open_store(store_url, create=False).close()  # a wrong URL fails now, not on the first page
-    except Error as e:
-        _fail(e)
+    tokens = read_tokens(token_file) if token_file else ()
+    public_key = _ed25519(_verifier_key(verifier_key)) if verifier_key else None
+    open_store(store_url, create=False).close()  # a wrong URL fails now, not on the first page
 
     settings = Settings(
         open_store=lambda: open_store(store_url, create=False),

@@ -25,11 +25,18 @@ from typing import Any
 
 import rfc8785
 
+from trustgate.errors import InputError
+
 _MAX_SAFE_INT = 2**53 - 1  # RFC 8785 numbers are IEEE 754 doubles
 
 
-class CanonicalError(ValueError):
-    """A value has no RFC 8785 encoding (NaN, infinity, lone surrogates, a non-JSON type)."""
+class CanonicalError(InputError, ValueError):
+    """A value has no RFC 8785 encoding (NaN, infinity, lone surrogates, a non-JSON type).
+
+    An input the user gave (an object in a manifest or a review) cannot be
+    recorded as it is, so it is an `InputError`; it stays a `ValueError` for
+    callers that caught it as one.
+    """
 
 
 def canonical(value: Any) -> bytes:
@@ -72,27 +79,50 @@ def _big_ints_as_strings(value: Any) -> Any:
 
 
 def _plain(value: Any) -> bool:
-    """True when `json.dumps` gives exactly the RFC 8785 bytes for `value`."""
+    """True when `json.dumps` gives exactly the RFC 8785 bytes for `value`.
+
+    One pass over the containers; scalars are checked where they sit, so a
+    string (most of a Kubernetes object) costs one type test.
+    """
+    if not _plain_scalar(value):
+        kind = type(value)
+        if kind is not dict and kind is not list and kind is not tuple:
+            return False
     stack = [value]
     while stack:
         item = stack.pop()
         kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
-                return False
-        elif kind is dict:
-            for key in item:
+        if kind is dict:
+            try:
                 # Python sorts by code point, RFC 8785 by UTF-16 unit: equal for ASCII keys.
-                if type(key) is not str or not key.isascii():
+                if not "".join(item).isascii():
                     return False
-            stack.extend(item.values())
+            except TypeError:  # a key that is not a string
+                return False
+            values: Any = item.values()
         elif kind is list or kind is tuple:
-            stack.extend(item)
+            values = item
         else:
-            return False  # floats (number formatting differs), subclasses, anything else
+            continue
+        for v in values:
+            t = type(v)
+            if t is str or t is bool or v is None:
+                continue
+            if t is int:
+                if not -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
+                    return False
+            elif t is dict or t is list or t is tuple:
+                stack.append(v)
+            else:
+                return False  # floats (number formatting differs), subclasses, anything else
     return True
+
+
+def _plain_scalar(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    return kind is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
 
 
 def sha256(data: bytes) -> str:

@@ -3,8 +3,9 @@
 Owns: the entry hash (`entry_hash`), checkpoints (what they sign, Ed25519
 signing and checking), and `Verifier`, which walks a store's entries in
 sequence order and names the first record that was altered, removed, inserted
-or reordered. Leaves out: reading the store (it is handed iterators) and the
-command line. Pure: no I/O.
+or reordered. Leaves out: reading the store (it is handed iterators), reading
+key files (`keys.py`; `from_file` and `load_public_key` are kept as names that
+call it) and the command line. Pure: no I/O.
 
 Entry n is the RFC 8785 encoding of `{"prev": h(n-1), "record": <record>,
 "seq": n}`, hashed with SHA-256. The stored record bytes are already
@@ -149,31 +150,37 @@ class CheckpointSigner:
         ).decode()
 
     @classmethod
-    def from_file(cls, path: str | Path) -> CheckpointSigner:
-        """Load a PEM (PKCS#8) Ed25519 private key, e.g. from `openssl genpkey -algorithm ed25519`.
+    def from_pem(cls, data: bytes, *, where: str = "") -> CheckpointSigner:
+        """A signer from a PEM (PKCS#8) Ed25519 private key, e.g. from `openssl genpkey -algorithm ed25519`.
+
+        Args:
+            where: where the key came from, for messages (its file).
 
         Raises:
-            ConfigError: the file is unreadable, encrypted, or not an Ed25519 key.
+            ConfigError: the key is encrypted, malformed, or not Ed25519.
         """
-        try:
-            data = Path(path).read_bytes()
-        except OSError as e:
-            raise ConfigError(f"cannot read the checkpoint key: {e.strerror or e}", where=str(path)) from e
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as e:
             raise ConfigError(
                 f"not an unencrypted PEM private key: {e}",
-                where=str(path),
+                where=where,
                 hint="create one with `openssl genpkey -algorithm ed25519 -out decision-log.pem`",
             ) from e
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigError(
                 "the checkpoint key must be an Ed25519 key",
-                where=str(path),
+                where=where,
                 hint="create one with `openssl genpkey -algorithm ed25519 -out decision-log.pem`",
             )
         return cls(private_key=key)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> CheckpointSigner:
+        """`keys.read_signer(path)`, kept for callers of this name (the reading is in `keys.py`)."""
+        from trustgate.decisions.keys import read_signer
+
+        return read_signer(path)
 
     def sign(self, *, seq: int, hash: str, time: str, kind: str, root: bytes | None = None) -> Checkpoint:
         """Sign the chain head, and (given the Merkle `root` of the first `seq` records) a C2SP checkpoint."""
@@ -207,16 +214,15 @@ class CheckpointSigner:
         return NoteVerifier.ed25519(self.public_key)
 
 
-def load_public_key(path: str | Path) -> Ed25519PublicKey:
+def public_key_from_pem(data: bytes, *, where: str = "") -> Ed25519PublicKey:
     """A PEM Ed25519 public key (or the private key, whose public half is taken).
 
+    Args:
+        where: where the key came from, for messages (its file).
+
     Raises:
-        ConfigError: unreadable or not Ed25519.
+        ConfigError: not a PEM Ed25519 key.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise ConfigError(f"cannot read the public key: {e.strerror or e}", where=str(path)) from e
     key: Any
     try:
         key = serialization.load_pem_public_key(data)
@@ -224,10 +230,17 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
         try:
             key = serialization.load_pem_private_key(data, password=None).public_key()
         except (ValueError, TypeError) as e:
-            raise ConfigError("not a PEM Ed25519 public key", where=str(path)) from e
+            raise ConfigError("not a PEM Ed25519 public key", where=where) from e
     if not isinstance(key, Ed25519PublicKey):
-        raise ConfigError("the checkpoint key must be an Ed25519 key", where=str(path))
+        raise ConfigError("the checkpoint key must be an Ed25519 key", where=where)
     return key
+
+
+def load_public_key(path: str | Path) -> Ed25519PublicKey:
+    """`keys.read_public_key(path)`, kept for callers of this name (the reading is in `keys.py`)."""
+    from trustgate.decisions.keys import read_public_key
+
+    return read_public_key(path)
 
 
 def signature_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None:

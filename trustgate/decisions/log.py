@@ -43,6 +43,7 @@ from typing import Any
 from trustgate.decisions import merkle
 from trustgate.decisions.canonical import CanonicalError, canonical, timestamp
 from trustgate.decisions.chain import GENESIS, Checkpoint, CheckpointSigner, entry_hash, signature_problem
+from trustgate.decisions.keys import read_signer
 from trustgate.decisions.note import NoteError, TreeHead, open_checkpoint
 from trustgate.decisions.publish import Publisher, PublishError
 from trustgate.decisions.record import index_terms
@@ -144,6 +145,11 @@ class DecisionLog:
         signer: signs checkpoints; None writes none (the chain alone still proves order).
         checkpoints: when to checkpoint automatically.
         max_batch: records per transaction at most.
+        commit_delay: seconds the writer waits after the first record of a batch for more to join
+            it (PostgreSQL's `commit_delay`): fewer, larger commits for a little latency. Only
+            after a commit of more than one record (like PostgreSQL's `commit_siblings`): a lone
+            record is not delayed. 0 (the default) commits at once; a writer process serving busy
+            workers sets it.
     """
 
     def __init__(
@@ -154,6 +160,7 @@ class DecisionLog:
         signer: CheckpointSigner | None = None,
         checkpoints: CheckpointPolicy | None = None,
         max_batch: int = 2_000,
+        commit_delay: float = 0.0,
     ) -> None:
         if callable(store) and not isinstance(store, SqlStore):
             self._store: Store | None = None
@@ -164,6 +171,11 @@ class DecisionLog:
         self.signer = signer
         self.policy = checkpoints or CheckpointPolicy()
         self.max_batch = max_batch
+        self.commit_delay = commit_delay
+        self._last_batch = 0  # records in the last commit: one alone means no one to wait for
+        # called by the writer thread once every future of a batch is resolved (the writer process
+        # sends each client the acknowledgements of a batch at once)
+        self.after_batch: Callable[[], None] | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -203,7 +215,7 @@ class DecisionLog:
             ConfigError: the key is unreadable or not Ed25519.
         """
         _check_url(url)
-        signer = CheckpointSigner.from_file(key) if key else None
+        signer = read_signer(key) if key else None
         return cls(store=lambda: open_store(url), url=url, signer=signer, checkpoints=checkpoints)
 
     @property
@@ -277,6 +289,19 @@ class DecisionLog:
         self._queue.put(_Pending(item, future))
         return future
 
+    def submit_prepared(self, item: Prepared) -> concurrent.futures.Future[str]:
+        """Queue a record already encoded and indexed (`prepare`, in another process); as `submit`.
+
+        Raises:
+            DecisionLogError: the log is closed.
+        """
+        if self._closed:
+            raise DecisionLogError("the decision log is closed", where=self.url)
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self._start()
+        self._queue.put(_Pending(item, future))
+        return future
+
     def _start(self) -> None:
         if self._thread is not None:
             return
@@ -296,6 +321,8 @@ class DecisionLog:
             except queue.Empty:  # the interval passed with records not yet covered by a checkpoint
                 self._periodic_checkpoint()
                 continue
+            if self.commit_delay > 0 and isinstance(item, _Pending) and self._last_batch > 1:
+                time.sleep(self.commit_delay)  # records sent meanwhile join this commit
             while True:
                 if item is _STOP:
                     stop = True
@@ -312,9 +339,12 @@ class DecisionLog:
                 except queue.Empty:
                     break
             if batch:
+                self._last_batch = len(batch)
                 self._commit(batch)
             for marker in markers:
                 marker.future.set_result("")
+            if self.after_batch is not None:
+                self.after_batch()
             if stop:
                 return
 
@@ -354,9 +384,7 @@ class DecisionLog:
         """
         if self._closed:
             return DecisionLogError("the decision log is closed", where=self.url)
-        future: concurrent.futures.Future[str] = concurrent.futures.Future()
-        self._start()
-        self._queue.put(_Probe(future))
+        future = self.probe_future()
         try:
             future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:
@@ -364,6 +392,19 @@ class DecisionLog:
         except DecisionLogError as e:
             return e
         return None
+
+    def probe_future(self) -> concurrent.futures.Future[str]:
+        """`probe` without waiting: the future resolves to "" when writable, else raises DecisionLogError.
+
+        Raises:
+            DecisionLogError: the log is closed.
+        """
+        if self._closed:
+            raise DecisionLogError("the decision log is closed", where=self.url)
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self._start()
+        self._queue.put(_Probe(future))
+        return future
 
     def _probe(self, probe: _Probe) -> None:
         try:

@@ -25,6 +25,7 @@ from trustgate.errors import DecisionLogError
 
 CONNECT_TIMEOUT_SECONDS = 5  # seconds; an unreachable server fails the decision fast, per the failure policy
 _MIGRATION_LOCK = 0x7472_7573_7467_6174  # advisory lock key, "trustgat"
+_COPY_FROM = 64  # rows; from this many, a batch is inserted with COPY (a group commit's terms often are)
 _cursor_names = itertools.count()
 
 
@@ -112,6 +113,30 @@ class PostgresStore(SqlStore):
             finally:
                 with contextlib.suppress(psycopg.Error):
                     cursor.close()
+
+    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Large batches go in by `COPY ... FROM STDIN` (one stream, no statement per row)."""
+        if len(rows) < _COPY_FROM:
+            super()._insert(table, columns, rows)
+            return
+        self._ensure()
+        with (
+            self._errors("write"),
+            self._conn.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+    def _select_nodes(self, wanted: Sequence[tuple[int, int]]) -> list[tuple[Any, ...]]:
+        """One index lookup per wanted node (a join with the arrays), whatever the planner thinks of ORs."""
+        if len(wanted) == 1:
+            return super()._select_nodes(wanted)
+        return self._execute(
+            "SELECT t.level, t.idx, t.hash FROM unnest(?::smallint[], ?::bigint[]) AS w(level, idx) "
+            "JOIN tree_nodes t ON t.level = w.level AND t.idx = w.idx",
+            ([w[0] for w in wanted], [w[1] for w in wanted]),
+        )
 
     def _grouped_terms_sql(self) -> str:
         return (

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustgate import __version__
-from trustgate.decisions.canonical import canonical, content_hash, timestamp, uuid7
+from trustgate.decisions.canonical import canonical, content_hash, sha256, timestamp, uuid7
 from trustgate.errors import ConfigError
 from trustgate.model import Decision, DocumentResult, ExitCode, Finding, Severity
 
@@ -120,6 +120,8 @@ class DecisionContext:
         tree: the git tree hash of `commit` (pre-sync), for finding approved trees again.
         operation: the admission operation (CREATE, UPDATE, DELETE, CONNECT).
         uid: the admission request uid.
+        dry_run: the admission request's `dryRun` was true: the API server did not persist the
+            change (stored as `subject.dryRun: true`, only when true, so older records are unchanged).
         images: image evidence from later stages (resolution, signatures); merged
             with the images found in the inputs and findings, by reference.
         input_hash: the digest of the whole input when the gate has one (an
@@ -138,6 +140,7 @@ class DecisionContext:
     operation: str | None = None
     tree: str | None = None
     uid: str | None = None
+    dry_run: bool = False
     images: Sequence[ImageEvidence] = ()
     input_hash: str | None = None
     presync: Mapping[str, Any] | None = None
@@ -208,7 +211,7 @@ def redact(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> tuple
     `[redacted]`, keys stay so auditors see what changed. Then every rule
     whose kinds match applies.
     """
-    out: dict[str, Any] = copy.deepcopy(dict(obj))
+    out: dict[str, Any] = _copy_json(obj)
     done: list[str] = []
     kind = out.get("kind")
     if kind == "Secret":
@@ -232,6 +235,29 @@ def redact(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> tuple
         if _apply(out, rule.steps):
             done.append(rule.path)
     return out, done
+
+
+def _copy_json(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a JSON-like object whose every mapping and list is new (what redaction may change).
+
+    `copy.deepcopy` does the same for JSON values at several times the cost
+    (its memo and dispatch per node); a value of another type is deep-copied
+    as before.
+    """
+
+    def copy_value(value: Any) -> Any:
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or kind is float or value is None:
+            return value
+        if kind is dict:
+            return {k: copy_value(v) for k, v in value.items()}
+        if kind is list:
+            return [copy_value(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: copy_value(v) for k, v in value.items()}
+        return copy.deepcopy(value)
+
+    return {k: copy_value(v) for k, v in obj.items()}
 
 
 def _apply(node: Any, steps: tuple[str | int, ...]) -> bool:
@@ -259,23 +285,24 @@ def _apply(node: Any, steps: tuple[str | int, ...]) -> bool:
 
 def images_in(obj: Mapping[str, Any]) -> list[str]:
     """Every image a Kubernetes object names in a pod spec, whatever the kind (in order, unique)."""
-    found: list[str] = []
+    found: dict[str, None] = {}
     stack: list[Any] = [obj]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             for key, value in node.items():
+                kind = type(value)
+                if kind is str or kind is int or kind is bool:  # most of an object: nothing below
+                    continue
                 if key in _POD_SPEC_LISTS and isinstance(value, list):
                     for container in value:
                         if isinstance(container, dict) and isinstance(container.get("image"), str):
-                            image = container["image"]
-                            if image not in found:
-                                found.append(image)
+                            found.setdefault(container["image"])
                 if isinstance(value, dict | list):
                     stack.append(value)
         elif isinstance(node, list):
             stack.extend(node)
-    return found
+    return list(found)
 
 
 def split_digest(reference: str) -> str | None:
@@ -323,7 +350,7 @@ def build_record(
         if obj is not None:
             redacted, paths = redact(obj, options.redact)
             encoded = canonical(redacted)
-            entry["inputHash"] = content_hash(redacted)
+            entry["inputHash"] = sha256(encoded)  # = content_hash(redacted), without encoding it twice
             if paths:
                 entry["redacted"] = paths
             if options.store_inputs and stored_bytes + len(encoded) <= options.max_input_bytes:
@@ -371,6 +398,8 @@ def build_record(
     ):
         if value:
             subject[key] = value
+    if context.dry_run:
+        subject["dryRun"] = True
     if context.presync:
         subject["presync"] = dict(context.presync)
     record: dict[str, Any] = {

@@ -7,13 +7,14 @@ and turning SQLite's errors (locked, corrupt, disk full, read-only, missing)
 into `DecisionLogError`s that say what to do.
 
 Writers of one file (the webhook's worker processes) first take an advisory
-`flock` on `<file>-lock`, polled every millisecond: SQLite's own busy
-handler, on `BEGIN IMMEDIATE` against another process's transaction, sleeps
-1, 2, 5 ... up to 100 ms between attempts, so under contention a writer
-slept long after the lock was free (p99 of a second and more with two
-workers). Waiting on the file lock, a writer gets its turn within a
-millisecond of the other's commit, and everything that queued meanwhile
-goes into its one transaction. Where the lock file cannot be opened (a
+`flock` on `<file>-lock`, polled every 50 µs at first, backing off to every
+millisecond: SQLite's own busy handler, on `BEGIN IMMEDIATE` against another
+process's transaction, sleeps 1, 2, 5 ... up to 100 ms between attempts, so
+under contention a writer slept long after the lock was free (p99 of a
+second and more with two workers). Waiting on the file lock, a writer gets
+its turn soon after the other's commit (a commit of a few records takes
+well under a millisecond), and everything that queued meanwhile goes into
+its one transaction. Where the lock file cannot be opened (a
 read-only directory), writers fall back to the busy handler alone.
 """
 
@@ -33,7 +34,8 @@ from trustgate.errors import DecisionLogError
 
 BUSY_TIMEOUT_SECONDS = 10.0  # seconds a writer waits for another's transaction before failing
 CACHE_KIB = 65_536  # KiB of page cache per connection; index inserts and verify of large logs need it
-LOCK_POLL_SECONDS = 0.001  # seconds between tries of another writer's file lock
+LOCK_POLL_SECONDS = 0.001  # seconds between tries of another writer's file lock, at most
+_LOCK_POLL_FIRST = 0.00005  # seconds: the first pause; doubled up to LOCK_POLL_SECONDS
 
 
 class SqliteStore(SqlStore):
@@ -156,6 +158,7 @@ class SqliteStore(SqlStore):
         if self._lock_fd < 0:
             return False
         deadline = time.monotonic() + self.busy_timeout
+        pause = _LOCK_POLL_FIRST  # another writer's commit takes well under a millisecond: look again soon
         while True:
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -163,7 +166,8 @@ class SqliteStore(SqlStore):
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     return False  # BEGIN IMMEDIATE's busy handler decides from here
-                time.sleep(LOCK_POLL_SECONDS)
+                time.sleep(pause)
+                pause = min(pause * 2, LOCK_POLL_SECONDS)
             except OSError:
                 return False
 

@@ -27,22 +27,43 @@ docs/adr/0009):
   O(log n) rows. Pruning keeps this table: checkpoints taken before a prune
   stay provable.
 - `checkpoints.note`: the C2SP signed checkpoint of the tree.
+
+Schema version 3 adds summaries for the auditor's UI, kept by every append
+in its transaction (`summary.py`): `daily_counts`, `daily_seqs`,
+`exception_terms` (the `exception` filter's index) and `exceptions_seen`; and indexes on
+`decisions (verdict, seq)`, `decisions (gate, verdict, seq)` and `checkpoints (seq)`.
 """
 
 from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from trustgate.decisions import merkle
 from trustgate.decisions.canonical import timestamp
-from trustgate.decisions.chain import GENESIS, Checkpoint, Entry, Row, StoredTree, entry_hash
+from trustgate.decisions.chain import (
+    GENESIS,
+    Checkpoint,
+    Entry,
+    Report,
+    Row,
+    StoredTree,
+    Verifier,
+    entry_hash,
+)
+from trustgate.decisions.summary import (
+    MIGRATION_POSTGRESQL,
+    MIGRATION_SQLITE,
+    Summaries,
+    Summary,
+    SummaryCheck,
+)
 from trustgate.errors import DecisionLogError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PRUNED_LEAF = merkle.leaf_hash(b"")  # leaves of records pruned before the tree existed (schema 1)
 _TOP = "\U0010ffff"  # sorts after every other character, bytewise and by code point
 
@@ -118,6 +139,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE checkpoints ADD COLUMN note TEXT NOT NULL DEFAULT ''",
         ),
     ),
+    Migration(
+        3,
+        "summaries for the auditor's UI: daily counts, exception index; verdict, gate, checkpoint indexes",
+        sqlite=MIGRATION_SQLITE,
+        postgresql=MIGRATION_POSTGRESQL,
+    ),
 )
 
 
@@ -137,22 +164,22 @@ class Filters:
     actors: tuple[str, ...] = ()
     presync_to: tuple[str, ...] = ()  # `scope:pathsTree`, exact (see `record.index_terms`)
     presync_from: tuple[str, ...] = ()  # `scope:commit`, exact
+    exceptions: tuple[str, ...] = ()  # exception names applied (`name*` prefix), from `exception_terms`
+    # Chain positions above / below (exclusive): a keyset page's window, applied inside every index
+    # lookup too, so a lookup reads the window's part of the index, not every position a term has.
+    above: int | None = None
+    below: int | None = None
+    # Match prefix terms by probing each position's index entries instead of reading every entry the
+    # prefix has: the cheaper way for a narrow window of positions and a prefix many records share.
+    probe: bool = False
+    # Read the verdict and gate filters' positions from their indexes (when they select few records).
+    index_verdicts: bool = False
+    # Read only this one of `term_groups()` as a list of positions (the rarest); probe the others.
+    lead: int | None = None
 
-    def where(self, alias: str = "d") -> tuple[str, list[Any]]:
-        """A SQL condition over `decisions AS alias` (with `?` placeholders) and its parameters."""
-        parts: list[str] = []
-        params: list[Any] = []
-        if self.since:
-            parts.append(f"{alias}.time >= ?")
-            params.append(self.since)
-        if self.until:
-            parts.append(f"{alias}.time < ?")
-            params.append(self.until)
-        for column, values in (("gate", self.gates), ("verdict", self.verdicts)):
-            if values:
-                parts.append(f"{alias}.{column} IN ({', '.join('?' * len(values))})")
-                params.extend(values)
-        term_filters: list[list[tuple[str, str, bool]]] = [
+    def term_groups(self) -> list[list[tuple[str, str, bool]]]:
+        """The query-index filters: per filter, its alternatives as (kind, value, is a prefix)."""
+        groups = [
             [("namespace", *_pattern(v)) for v in self.namespaces],
             [_image_term(v) for v in self.images],
             [("commit", v.lower(), True) for v in self.commits],
@@ -162,18 +189,68 @@ class Filters:
             [("presync-to", v.lower(), False) for v in self.presync_to],
             [("presync-from", v.lower(), False) for v in self.presync_from],
         ]
-        for alternatives in term_filters:
-            if not alternatives:
+        return [g for g in groups if g]
+
+    def where(self, alias: str = "d") -> tuple[str, list[Any]]:
+        """A SQL condition over `decisions AS alias` (with `?` placeholders) and its parameters."""
+        parts: list[str] = []
+        params: list[Any] = []
+        window, window_params = "", []
+        for op, bound in ((">", self.above), ("<", self.below)):
+            if bound is not None:
+                window += f" AND seq {op} ?"
+                window_params.append(bound)
+        if window:
+            parts.append(window[5:].replace("seq", f"{alias}.seq"))
+            params.extend(window_params)
+        if self.since:
+            parts.append(f"{alias}.time >= ?")
+            params.append(self.since)
+        if self.until:
+            parts.append(f"{alias}.time < ?")
+            params.append(self.until)
+        chosen = [(c, v) for c, v in (("gate", self.gates), ("verdict", self.verdicts)) if v]
+        if chosen and window and self.index_verdicts:  # few records: their positions from the index
+            conditions = " AND ".join(f"{c} IN ({', '.join('?' * len(v))})" for c, v in chosen)
+            parts.append(f"{alias}.seq IN (SELECT seq FROM decisions WHERE {conditions}{window})")
+            params.extend([*(x for _, v in chosen for x in v), *window_params])
+        else:
+            # In a window, checked on each candidate's row: `|| ''` keeps the planner from leading with
+            # the (column, seq) index, which for a value many records have reads most of the window.
+            unindexed = " || ''" if window else ""
+            for column, values in chosen:
+                parts.append(f"{alias}.{column}{unindexed} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        for number, alternatives in enumerate(self.term_groups()):
+            probed = self.lead is not None and number != self.lead
+            if probed or (self.probe and any(prefix for _, _, prefix in alternatives)):
+                ors = []
+                for kind, value, prefix in alternatives:
+                    ors.append(
+                        "(t.kind = ? AND t.value >= ? AND t.value < ?)"
+                        if prefix
+                        else "(t.kind = ? AND t.value = ?)"
+                    )
+                    params.extend([kind, value, value + _TOP] if prefix else [kind, value])
+                parts.append(
+                    f"EXISTS (SELECT 1 FROM terms t WHERE t.seq = {alias}.seq AND ({' OR '.join(ors)}))"
+                )
                 continue
             ors = []
             for kind, value, prefix in alternatives:
                 if prefix:
-                    ors.append("(kind = ? AND value >= ? AND value < ?)")
-                    params.extend([kind, value, value + _TOP])
+                    ors.append(f"(kind = ? AND value >= ? AND value < ?{window})")
+                    params.extend([kind, value, value + _TOP, *window_params])
                 else:
-                    ors.append("(kind = ? AND value = ?)")
-                    params.extend([kind, value])
+                    ors.append(f"(kind = ? AND value = ?{window})")
+                    params.extend([kind, value, *window_params])
             parts.append(f"{alias}.seq IN (SELECT seq FROM terms WHERE {' OR '.join(ors)})")
+        if self.exceptions:
+            ors = []
+            for name, prefix in map(_pattern, self.exceptions):
+                ors.append(f"(name >= ? AND name < ?{window})" if prefix else f"(name = ?{window})")
+                params.extend([name, name + _TOP, *window_params] if prefix else [name, *window_params])
+            parts.append(f"{alias}.seq IN (SELECT seq FROM exception_terms WHERE {' OR '.join(ors)})")
         return (" AND ".join(parts) or "1=1"), params
 
 
@@ -219,6 +296,16 @@ class PruneResult:
 _ENTRY_COLUMNS = "d.seq, d.id, d.time, d.gate, d.verdict, d.record, d.prev, d.hash"
 
 
+def _summary(entries: Sequence[Entry], batch: Sequence[Prepared]) -> Summary:
+    summary = Summary()
+    for e, item in zip(entries, batch, strict=True):
+        summary.add(e.seq, e.time, e.gate, e.verdict, e.body, item.terms)
+    return summary
+
+
+_DECISION_COLUMNS = ("seq", "id", "time", "gate", "verdict", "record", "prev", "hash")
+
+
 def _entry(row: Sequence[Any]) -> Entry:
     return Entry(int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7])
 
@@ -262,11 +349,15 @@ class _IndexRows(Iterator[tuple[int, list[str]]]):
         return next(self._rows)
 
 
-class SqlStore(abc.ABC):
+class SqlStore(Summaries, abc.ABC):
     """The SQL both databases share; subclasses connect, lock and translate errors."""
 
     dialect: str = ""
     url: str = ""  # for messages: no password
+    # The tree's right edge after this store's last committed append, with the chain head it
+    # belongs to: the next append reads the head (under the chain lock) and, when no other writer
+    # appended since, skips reading the edge's nodes back.
+    _edge: tuple[int, str, merkle.CompactRange] | None = None
 
     # -- what a dialect provides ----------------------------------------------
 
@@ -312,6 +403,8 @@ class SqlStore(abc.ABC):
                 self._execute(statement)
             if migration.version == 2:
                 self._build_tree()
+            if migration.version == 3:
+                self._summarize_rows()
             self._execute(
                 "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.description, timestamp()),
@@ -339,8 +432,13 @@ class SqlStore(abc.ABC):
         self._insert_nodes(pending)
 
     def _insert_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        if nodes:
-            self._executemany("INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+        self._insert("tree_nodes", ("level", "idx", "hash"), nodes)
+
+    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows in the current transaction (PostgreSQL copies large batches: `postgres.py`)."""
+        if rows:
+            marks = ", ".join("?" * len(columns))
+            self._executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     # -- writing --------------------------------------------------------------
 
@@ -355,6 +453,10 @@ class SqlStore(abc.ABC):
         """
         with self._write():
             seq, prev = self._head_locked()
+            edge = self._edge
+            if edge is None or edge[0] != seq or edge[1] != prev:  # another writer appended since
+                edge = (seq, prev, self._compact_range(seq))
+            tree = merkle.CompactRange(seq, list(edge[2].hashes))
             entries = []
             for item in batch:
                 seq += 1
@@ -363,34 +465,43 @@ class SqlStore(abc.ABC):
                     Entry(seq, item.id, item.time, item.gate, item.verdict, item.body, prev, digest)
                 )
                 prev = digest
-            self._executemany(
-                "INSERT INTO decisions (seq, id, time, gate, verdict, record, prev, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.seq, e.id, e.time, e.gate, e.verdict, e.body, e.prev, e.hash) for e in entries],
-            )
-            tree = self._compact_range(entries[0].seq - 1) if entries else merkle.CompactRange()
             nodes = [node for e in entries for node in tree.append(merkle.leaf_hash(e.body))]
-            self._insert_nodes(nodes)
             terms = [
                 (kind, value, e.seq)
                 for e, item in zip(entries, batch, strict=True)
                 for kind, value in item.terms
             ]
-            if terms:
-                self._executemany("INSERT INTO terms (kind, value, seq) VALUES (?, ?, ?)", terms)
-            self._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (seq, prev))
+            summary = _summary(entries, batch)
+            self._edge = None  # until the commit succeeds
+            # Everything computed first: the statements then run back to back (each releases the GIL).
+            self._append_rows(entries, nodes, terms, (seq, prev))
+            self._save_summary(summary)
+        self._edge = (seq, prev, tree)
         return entries
+
+    def _append_rows(
+        self,
+        entries: Sequence[Entry],
+        nodes: Sequence[tuple[int, int, bytes]],
+        terms: Sequence[tuple[str, str, int]],
+        head: tuple[int, str],
+    ) -> None:
+        """Insert a batch's records, tree nodes and index terms and move the head (in the transaction)."""
+        self._insert(
+            "decisions",
+            _DECISION_COLUMNS,
+            [(e.seq, e.id, e.time, e.gate, e.verdict, e.body, e.prev, e.hash) for e in entries],
+        )
+        self._insert_nodes(nodes)
+        self._insert("terms", ("kind", "value", "seq"), terms)
+        self._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", head)
 
     # -- the Merkle tree --------------------------------------------------------
 
     def _nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not wanted:
             return {}
-        condition = " OR ".join("(level = ? AND idx = ?)" for _ in wanted)
-        rows = self._execute(
-            f"SELECT level, idx, hash FROM tree_nodes WHERE {condition}", [x for w in wanted for x in w]
-        )
-        found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+        found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in self._select_nodes(wanted)}
         missing = [w for w in wanted if w not in found]
         if missing:
             level, idx = missing[0]
@@ -400,6 +511,13 @@ class SqlStore(abc.ABC):
                 hint="run `trustgate log verify` against your kept checkpoints",
             )
         return found
+
+    def _select_nodes(self, wanted: Sequence[tuple[int, int]]) -> list[tuple[Any, ...]]:
+        """(level, idx, hash) of the wanted nodes that exist, in one query."""
+        condition = " OR ".join("(level = ? AND idx = ?)" for _ in wanted)
+        return self._execute(
+            f"SELECT level, idx, hash FROM tree_nodes WHERE {condition}", [x for w in wanted for x in w]
+        )
 
     def _node(self, level: int, index: int) -> bytes:
         return self._nodes([(level, index)])[(level, index)]
@@ -428,15 +546,51 @@ class SqlStore(abc.ABC):
         with self._read():
             return self._compact_range(size).root()
 
+    def _prefetched(self, compute: Callable[[merkle.NodeSource], list[bytes]]) -> list[bytes]:
+        """`compute(node)` with every node it reads fetched in one query, not one query per node.
+
+        Which nodes a proof reads depends on the sizes only, never on the
+        hashes, so a dry run with placeholder hashes lists them.
+        """
+        wanted: dict[tuple[int, int], None] = {}
+
+        def plan(level: int, index: int) -> bytes:
+            wanted[(level, index)] = None
+            return bytes(merkle.HASH_SIZE)
+
+        compute(plan)
+        found = self._nodes(list(wanted))
+        return compute(lambda level, index: found[(level, index)])
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """The RFC 6962 inclusion proof of leaf `index` (record #index+1) in the tree of `size`."""
         with self._read():
-            return merkle.inclusion_proof(index, size, self._node)
+            return self._prefetched(lambda node: merkle.inclusion_proof(index, size, node))
+
+    def inclusion_proof_and_root(self, index: int, size: int) -> tuple[list[bytes], bytes]:
+        """`inclusion_proof(index, size)` and `root(size)`, their nodes read in one query (`log prove`)."""
+        with self._read():
+            out = self._prefetched(
+                lambda node: [*merkle.inclusion_proof(index, size, node), merkle.root(size, node)]
+            )
+        return out[:-1], out[-1]
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """The RFC 6962 consistency proof between the stored trees of two sizes."""
         with self._read():
-            return merkle.consistency_proof(old_size, new_size, self._node)
+            return self._prefetched(lambda node: merkle.consistency_proof(old_size, new_size, node))
+
+    def consistency_proof_and_roots(self, old_size: int, new_size: int) -> tuple[list[bytes], bytes, bytes]:
+        """`consistency_proof(old_size, new_size)` and both roots, their nodes read in one query."""
+        with self._read():
+            out = self._prefetched(
+                lambda node: [
+                    *merkle.consistency_proof(old_size, new_size, node),
+                    merkle.root(old_size, node),
+                    merkle.root(new_size, node),
+                ]
+            )
+        return out[:-2], out[-2], out[-1]
 
     def stored_tree(self) -> StoredTree:
         """The stored tree as `Verifier` reads it (nodes fetched on demand)."""
@@ -509,6 +663,7 @@ class SqlStore(abc.ABC):
             count = self._execute("SELECT count(*) FROM decisions WHERE seq <= ?", (seq,))[0][0]
             anchor: Checkpoint = make_anchor(seq, digest)
             self._insert_checkpoint(anchor)
+            self._prune_summaries(seq)
             self._execute("DELETE FROM terms WHERE seq <= ?", (seq,))
             self._execute("DELETE FROM decisions WHERE seq <= ?", (seq,))
         return PruneResult(int(count), anchor)
@@ -525,6 +680,23 @@ class SqlStore(abc.ABC):
         with self._read():
             rows = [r[1:] for r in self._execute(sql)]
         return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    def covering_checkpoint(self, seq: int) -> Checkpoint | None:
+        """The signed tree checkpoint of the largest tree that holds record #seq (newest of that size).
+
+        One indexed query, however many checkpoints the log has kept.
+        """
+        columns = "seq, hash, time, kind, key_id, public_key, signature, note"
+        with self._read():
+            rows = self._execute(
+                f"SELECT {columns} FROM checkpoints WHERE seq >= ? AND note <> '' ORDER BY seq DESC, n DESC "
+                "LIMIT 1",
+                (seq,),
+            )
+        if not rows:
+            return None
+        r = rows[0]
+        return Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 
     def entries(self) -> Iterator[Entry]:
         """Every entry in chain order, streamed.
@@ -560,6 +732,25 @@ class SqlStore(abc.ABC):
         )
         for row in self._stream(sql):
             yield (int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7], row[8])
+
+    def verify(
+        self, verifier: Verifier, *, through: Callable[[Iterator[Row]], Iterator[Row]] | None = None
+    ) -> Report:
+        """`verifier` over every entry with its query index, and the summary tables against them.
+
+        Call it in a `snapshot()`. The summary tables are recomputed in the
+        same pass (`summary.SummaryCheck`) and compared once every record has
+        checked out: a difference is a `summary` problem, since the UI selects
+        records through them. `through` wraps the rows (to count progress).
+        """
+        check = SummaryCheck()
+        rows = check.rows(self.verify_rows())
+        report = verifier.run_rows(through(rows) if through is not None else rows)
+        if report.ok:
+            report.problems.extend(
+                check.problems(self, pruned=verifier.anchor.seq if verifier.anchor is not None else 0)
+            )
+        return report
 
     def get(self, key: str) -> Entry | None:
         """An entry by id, id prefix (unique), or `#seq`."""

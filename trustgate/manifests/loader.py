@@ -14,12 +14,10 @@ import datetime as dt
 import fnmatch
 import json
 import marshal
+import operator
 import os
 import re
-import shutil
-import subprocess
-import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +92,9 @@ def plan(
         if not path.exists() and not path.is_symlink():
             raise InputError("no such file or directory", where=raw, hint="check the path")
         if path.is_dir():
-            for unit in _walk(path, "", exclude, suffixes, None, hidden):
+            walked: list[Unit] = []
+            _walk(str(path), "", exclude, suffixes, None, hidden, walked)
+            for unit in walked:
                 add(unit)
         elif not (exclude and (excluded(raw, exclude) or excluded(path.name, exclude))):
             chart = str(path.parent) if (path.parent / HELM_CHART_FILE).is_file() else None
@@ -134,36 +134,55 @@ def excluded(relative: str, patterns: Sequence[str], *, directory: bool = False)
 
 
 def _walk(
-    root: Path,
+    root: str,
     relative: str,
     exclude: Sequence[str],
     suffixes: tuple[str, ...],
     chart: str | None,
-    hidden: list[str] | None = None,
-) -> Iterator[Unit]:
-    if _kustomization_in(root):
-        yield Unit(str(root), "kustomize")
-        return
+    hidden: list[str] | None,
+    out: list[Unit],
+) -> None:
+    # Plain strings and the directory's own listing (no Path objects, no stat per
+    # kustomization name): discovery runs alone before `--jobs` workers start.
     try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError:
-        yield Unit(str(root), "file")  # reading it reports the error
+        entries = sorted(os.scandir(root), key=_NAME)
+    except OSError:  # unlistable; a kustomization in it may still be readable by name
+        out.append(Unit(root, "kustomize" if _kustomization_in(Path(root)) else "file"))
+        return
+    if _has_kustomization(root, entries):
+        out.append(Unit(root, "kustomize"))
         return
     if chart is None and any(e.name == HELM_CHART_FILE and e.is_file() for e in entries):
-        chart = str(root)
+        chart = root
     for entry in entries:
-        if entry.name.startswith("."):
-            if hidden is not None and entry.name.endswith(suffixes) and entry.is_file():
+        name = entry.name
+        if name.startswith("."):
+            if hidden is not None and name.endswith(suffixes) and entry.is_file():
                 hidden.append(entry.path)
             continue
-        below = f"{relative}/{entry.name}" if relative else entry.name
+        below = f"{relative}/{name}" if relative else name
         is_dir = entry.is_dir(follow_symlinks=False)
         if exclude and excluded(below, exclude, directory=is_dir):
             continue
-        if is_dir:
-            yield from _walk(Path(entry.path), below, exclude, suffixes, chart, hidden)
-        elif entry.name.endswith(suffixes) and entry.is_file():
-            yield Unit(entry.path, "file", chart=chart)
+        if is_dir:  # as `str(Path(entry.path))`, which drops the `./` that scandir(".") adds
+            _walk(name if root == "." else entry.path, below, exclude, suffixes, chart, hidden, out)
+        elif name.endswith(suffixes) and entry.is_file():
+            out.append(Unit(entry.path, "file", chart=chart))
+
+
+_NAME = operator.attrgetter("name")
+_KUSTOMIZATION_LOWER = frozenset(n.lower() for n in KUSTOMIZATION_FILES)
+
+
+def _has_kustomization(root: str, entries: Sequence[os.DirEntry[str]]) -> bool:
+    """`_kustomization_in(root)`, answered from the directory's listing where that is certain."""
+    for entry in entries:
+        if entry.name in KUSTOMIZATION_FILES:
+            if entry.is_file():
+                return True
+        elif entry.name.lower() in _KUSTOMIZATION_LOWER:
+            return _kustomization_in(Path(root))  # a case-insensitive file system may find it by name
+    return False
 
 
 def _kustomization_in(directory: Path) -> bool:
@@ -279,6 +298,8 @@ def parse_bytes(
     documents: list[Document] = []
     problems: list[InputProblem] = []
     if any_data and name.endswith(".toml"):
+        import tomllib  # here: TOML is rare, and a small check's start-up counts
+
         try:
             table = tomllib.loads(data.decode("utf-8"))
         except (tomllib.TOMLDecodeError, RecursionError) as e:
@@ -536,6 +557,9 @@ def render_kustomization(directory: str, *, timeout: float) -> bytes:
     Raises:
         InputError: kubectl is missing, times out or fails; the message carries its stderr.
     """
+    import shutil  # here: few checks render a kustomization, and a small check's start-up counts
+    import subprocess
+
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         raise InputError(

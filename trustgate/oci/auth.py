@@ -3,8 +3,8 @@
 Owns: parsing `WWW-Authenticate` challenges (RFC 7235), finding credentials for
 a registry in a Docker `config.json` (`auths`, `credHelpers`, `credsStore`,
 identity tokens) and caching bearer tokens per registry and scope until they
-expire. Leaves out: the HTTP requests themselves (client.py fetches tokens
-through `TokenCache.get_or_fetch`).
+expire. Leaves out: the HTTP requests themselves and the flow from a 401 to
+a token (authorizer.py, which fetches tokens through `TokenCache.get_or_fetch`).
 """
 
 from __future__ import annotations

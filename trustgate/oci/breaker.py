@@ -1,11 +1,16 @@
-"""A circuit breaker per registry: a registry that keeps failing is asked less, not more.
+"""A circuit breaker and a bulkhead per registry: a registry that fails is asked less, not more.
 
 Owns: counting consecutive failed requests per registry (refused, hung,
 5xx and 429 once their retries or the deadline ran out), marking it down for
 an interval that grows with every failed probe (`base`, doubled, capped at
 `max`), letting exactly one request through as a probe once the interval is
 over, and a registry's own "not before" (a 429's Retry-After) so the one
-request that could not wait does not make every other one wait too.
+request that could not wait does not make every other one wait too. The
+bulkhead: at most `max_in_flight` verifications use one registry at a time
+(`enter`/`leave`, taken by the verifier around every verification the cache
+cannot answer); one more waits `queue_seconds` for a slot and is then
+refused, so a registry that hangs holds a bounded number of threads (the
+webhook's evaluators) and the images of other registries keep theirs.
 Leaves out: what a failure is (the client says) and what to answer while a
 registry is down (the verifier serves a stale result or "unverifiable").
 """
@@ -22,8 +27,9 @@ from trustgate.oci import deadline
 from trustgate.oci.errors import RegistryError
 from trustgate.oci.reference import Reference
 
-if TYPE_CHECKING:  # the HTTP client (httpx) loads only when a registry is reached
-    from trustgate.oci.client import Descriptor, Manifest, Registry, Resolved
+if TYPE_CHECKING:
+    from trustgate.config import RegistryConfig
+    from trustgate.oci.model import Descriptor, Manifest, Registry, Resolved
 
 T = TypeVar("T")
 
@@ -35,6 +41,7 @@ class _State:
     interval: float = 0.0  # the last interval it was opened for
     probing: bool = False  # one request is testing recovery right now
     last_error: str = ""
+    in_flight: int = 0  # verifications using the registry now (the bulkhead's slots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +55,14 @@ class Down:
 
 
 class Breakers:
-    """The breakers of every registry one client talks to; thread-safe.
+    """The breakers and bulkheads of every registry one process talks to; thread-safe.
 
     Args:
         threshold: consecutive failed requests that mark a registry down.
         base_seconds: the first interval it stays down.
         max_seconds: the cap of the interval, which doubles with every failed probe.
+        max_in_flight: verifications using one registry at a time (0: no bound).
+        queue_seconds: how long one more waits for a slot before it is refused.
         clock: monotonic seconds (tests pass a fake).
     """
 
@@ -63,14 +72,83 @@ class Breakers:
         threshold: int = 1,
         base_seconds: float = 2.0,
         max_seconds: float = 60.0,
+        max_in_flight: int = 0,
+        queue_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.threshold = max(1, threshold)
-        self.base_seconds = base_seconds
-        self.max_seconds = max(base_seconds, max_seconds)
         self._clock = clock
         self._lock = threading.Lock()
+        self._slots = threading.Condition(self._lock)
         self._states: dict[str, _State] = {}
+        self.configure(
+            threshold=threshold,
+            base_seconds=base_seconds,
+            max_seconds=max_seconds,
+            max_in_flight=max_in_flight,
+            queue_seconds=queue_seconds,
+        )
+
+    @classmethod
+    def from_config(cls, settings: RegistryConfig) -> Breakers:
+        """Breakers with the limits of `images.registries`."""
+        breakers = cls()
+        breakers.apply(settings)
+        return breakers
+
+    def apply(self, settings: RegistryConfig) -> None:
+        """Take the limits of `images.registries` (the same for every verifier of one process)."""
+        self.configure(
+            threshold=settings.breaker_threshold,
+            base_seconds=settings.breaker_base_seconds,
+            max_seconds=settings.breaker_max_seconds,
+            max_in_flight=settings.max_requests_per_registry,
+            queue_seconds=settings.queue_seconds,
+        )
+
+    def configure(
+        self,
+        *,
+        threshold: int,
+        base_seconds: float,
+        max_seconds: float,
+        max_in_flight: int,
+        queue_seconds: float,
+    ) -> None:
+        with self._lock:
+            self.threshold = max(1, threshold)
+            self.base_seconds = base_seconds
+            self.max_seconds = max(base_seconds, max_seconds)
+            self.max_in_flight = max(0, max_in_flight)
+            self.queue_seconds = max(0.0, queue_seconds)
+
+    def enter(self, registry: str, *, wait: float) -> int | None:
+        """Take a slot for one verification at `registry`, waiting at most `wait` seconds (and no
+        longer than `queue_seconds`); None when taken, else how many hold one there.
+
+        A caller that got None must call `leave` once the request is over.
+        """
+        with self._slots:
+            state = self._states.setdefault(registry, _State())
+            if self.max_in_flight:
+                until = self._clock() + min(wait, self.queue_seconds)
+                while state.in_flight >= self.max_in_flight:
+                    now = self._clock()
+                    if now >= until or now < state.open_until:  # out of time, or marked down meanwhile
+                        return state.in_flight
+                    left = until - now
+                    self._slots.wait(left)
+                    state = self._states.setdefault(registry, _State())
+            state.in_flight += 1
+            return None
+
+    def leave(self, registry: str) -> None:
+        with self._slots:
+            state = self._states.get(registry)
+            if state is not None:
+                state.in_flight = max(0, state.in_flight - 1)
+                if not state.in_flight and not state.failures:
+                    del self._states[registry]
+            self._slots.notify_all()
 
     def admit(self, registry: str) -> Down | None:
         """None when a request may go to `registry` now (possibly as the one probe), else why not."""
@@ -78,14 +156,17 @@ class Breakers:
         with self._lock:
             state = self._states.get(registry)
             if state is None or (now >= state.open_until and not state.probing):
-                if state is not None and state.failures >= self.threshold:
+                if state is not None and state.failures >= self.threshold and state.open_until:
                     state.probing = True  # the interval is over: this request tests recovery
                 return None
             return Down(registry, max(0.0, state.open_until - now), state.failures, state.last_error)
 
     def succeeded(self, registry: str) -> None:
         with self._lock:
-            self._states.pop(registry, None)
+            state = self._states.get(registry)
+            if state is not None:
+                state.failures, state.open_until, state.interval, state.probing = 0, 0.0, 0.0, False
+                state.last_error = ""
 
     def failed(self, registry: str, error: str, *, retry_after: float | None = None) -> None:
         """Count a failed request; a Retry-After longer than the interval keeps it down that long."""
@@ -103,6 +184,7 @@ class Breakers:
                 interval = self.base_seconds
             state.interval = interval
             state.open_until = max(state.open_until, now + interval, now + (retry_after or 0.0))
+            self._slots.notify_all()  # requests waiting for a slot there give up now
 
     def released(self, registry: str) -> None:
         """A probe ended without an answer either way (the caller gave up): let the next one try."""
@@ -140,7 +222,9 @@ class GuardedRegistry:
                 reference=str(ref),
                 hint="a registry outage; trustgate asks again once the interval is over (one probe)",
             )
-        budget = deadline.current()
+        return self._guarded(host, deadline.current(), call)
+
+    def _guarded(self, host: str, budget: deadline.Deadline | None, call: Callable[[], T]) -> T:
         spent = budget is not None and budget.remaining() <= 0
         try:
             value = call()
@@ -169,6 +253,9 @@ class GuardedRegistry:
 
     def referrers(self, ref: Reference, digest: str) -> tuple[list[Descriptor], str]:
         return self._call(ref, lambda: self.registry.referrers(ref, digest))
+
+    def close(self) -> None:
+        self.registry.close()
 
     def push_blob(self, ref: Reference, data: bytes) -> str:
         return self.registry.push_blob(ref, data)

@@ -4,7 +4,8 @@ Owns: looking in every place they live — the OCI 1.1 referrers API (or the
 `sha256-<hex>` referrers tag when a registry lacks it) for Sigstore bundles
 and cosign artifacts, and the cosign tag scheme (`sha256-<hex>.sig` with
 simple-signing layers, `sha256-<hex>.att` with DSSE layers) — and fetching
-their payloads, bounded. Leaves out: whether any of it verifies
+their payloads, bounded, the places and a digest's referrers (a few at a
+time) at once. Leaves out: whether any of it verifies
 (trustgate.verify) and what the policy wants (trustgate.artifacts).
 
 A registry that cannot be asked at all (unauthorized, down, rate-limited)
@@ -26,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from trustgate.oci import mediatypes as mt
-from trustgate.oci.client import Descriptor, Manifest, Registry
 from trustgate.oci.errors import RegistryError
+from trustgate.oci.model import Descriptor, Manifest, Registry
 from trustgate.oci.reference import Reference, validate_digest
 
 # Failures that say nothing about one artifact but about reaching the registry; they abort discovery.
@@ -44,8 +45,8 @@ TRANSPORT_KINDS: Final = frozenset(
     }
 )
 PLACES: Final = ("referrers", ".sig", ".att")  # where signatures and attestations live
-MAX_ARTIFACTS: Final = 64  # signature/attestation manifests examined per digest; more is abuse
-MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024  # bytes per bundle, payload or envelope
+# Threads of the one discovery pool of a process (every registry, every image shares it).
+_POOL_THREADS: Final = 32
 
 # Verification summaries (SLSA VSAs) are bundles too, but they are judged on their own, before
 # discovery (trustgate.artifacts.summaries): one issued per passing check, they would crowd the budget.
@@ -55,6 +56,16 @@ PREDICATE_TYPE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"
 _REFERRER_TYPES: Final = frozenset(
     {mt.COSIGN_ARTIFACT_SIG, mt.COSIGN_ARTIFACT_ATT, mt.COSIGN_SIMPLESIGNING, mt.DSSE_ENVELOPE}
 )
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryLimits:
+    """What looking for one image's signatures may cost; every limit with its unit."""
+
+    max_artifacts: int = 64  # signature/attestation manifests examined per digest and place; more is abuse
+    max_payload_bytes: int = 4 * 1024 * 1024  # bytes per bundle, payload or envelope
+    referrer_fanout: int = 4  # referrers of one image fetched at once (on the pool every registry shares)
+    platform_fanout: int = 8  # platform manifests of one index looked into at once (by the verifier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +102,7 @@ def discover(
     ref: Reference,
     digest: str,
     *,
-    max_artifacts: int = MAX_ARTIFACTS,
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    limits: DiscoveryLimits | None = None,
     parallel: bool = True,
     places: Sequence[str] = PLACES,
 ) -> Discovery:
@@ -102,8 +112,8 @@ def discover(
         registry: where to look.
         ref: names the registry and repository (its tag and digest are not used).
         digest: the image manifest or index digest the artifacts are attached to.
-        max_artifacts: signature manifests examined per place; beyond it a problem is recorded.
-        max_payload_bytes: limit per payload blob.
+        limits: artifacts examined per place (beyond it a problem is recorded), bytes per payload
+            blob, referrers fetched at once; None: the defaults of `DiscoveryLimits`.
         parallel: look in the referrers and both cosign tags at once (on shared worker threads).
         places: where to look, a subset of PLACES ("referrers", ".sig", ".att"), in that order.
 
@@ -112,7 +122,7 @@ def discover(
 
     Raises:
         RegistryError: the registry could not be asked (a kind in TRANSPORT_KINDS).
-        InvalidReference: `digest` is not a digest.
+        InvalidReferenceError: `digest` is not a digest.
     """
     validate_digest(digest, where=f"{ref.name}@{digest}")
     # Three independent places, each a chain of round trips: look in them at once.
@@ -120,7 +130,10 @@ def discover(
     if unknown:
         raise ValueError(f"unknown places {sorted(unknown)}; known: {PLACES}")
     chosen = [p for p in PLACES if p in places]
-    finders = [_Finder(registry, ref, digest, max_artifacts, max_payload_bytes) for _ in chosen]
+    limits = limits or DiscoveryLimits()
+    finders = [_Finder(registry, ref, digest, limits) for _ in chosen]
+    for finder in finders:
+        finder.parallel = parallel
     jobs: list[Callable[[], None]] = [
         finder.from_referrers if place == "referrers" else functools.partial(finder.from_cosign_tag, place)
         for place, finder in zip(chosen, finders, strict=True)
@@ -162,26 +175,24 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL, _POOL_PID
     with _POOL_LOCK:
         if _POOL is None or os.getpid() != _POOL_PID:
-            _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="trustgate-discover")
+            _POOL = ThreadPoolExecutor(max_workers=_POOL_THREADS, thread_name_prefix="trustgate-discover")
             _POOL_PID = os.getpid()
         return _POOL
 
 
 class _Finder:
-    def __init__(
-        self, registry: Registry, ref: Reference, digest: str, max_artifacts: int, max_payload_bytes: int
-    ) -> None:
+    def __init__(self, registry: Registry, ref: Reference, digest: str, limits: DiscoveryLimits) -> None:
         self.registry = registry
         self.ref = Reference(registry=ref.registry, repository=ref.repository)
         self.digest = digest
         self.where = f"{ref.name}@{digest}"
-        self.max_artifacts = max_artifacts
-        self.max_payload_bytes = max_payload_bytes
+        self.limits = limits
         self.signatures: list[SignatureArtifact] = []
         self.attestations: list[SignatureArtifact] = []
         self.problems: list[str] = []
         self._seen: set[tuple[str, ...]] = set()
         self._examined = 0
+        self.parallel = True  # referrers fetched at once (discover's `parallel`)
 
     def _soft(self, error: RegistryError, context: str) -> None:
         """Record a per-artifact failure, or re-raise one that means the registry is unreachable."""
@@ -190,10 +201,10 @@ class _Finder:
         self.problems.append(f"{context}: {error.message}")
 
     def _budget(self, what: str) -> bool:
-        if self._examined >= self.max_artifacts:
+        most = self.limits.max_artifacts
+        if self._examined >= most:
             self.problems.append(
-                f"{self.where}: more than {self.max_artifacts} signature artifacts; {what} and the rest "
-                "were not examined"
+                f"{self.where}: more than {most} signature artifacts; {what} and the rest were not examined"
             )
             return False
         self._examined += 1
@@ -205,6 +216,7 @@ class _Finder:
         except RegistryError as e:
             self._soft(e, f"referrers of {self.where}")
             return
+        wanted: list[Descriptor] = []
         for descriptor in descriptors:
             if descriptor.artifact_type is not None and not is_signature_type(descriptor.artifact_type):
                 continue  # an SBOM, a scan report...: not ours to read
@@ -218,8 +230,38 @@ class _Finder:
                     )
                 continue
             if not self._budget(f"referrer {descriptor.digest}"):
-                return
-            self._from_referrer(descriptor, source)
+                break
+            wanted.append(descriptor)
+        if len(wanted) <= 1 or not self.parallel:
+            for descriptor in wanted:
+                self._from_referrer(descriptor, source)
+            return
+        # Each referrer is a chain of two round trips (manifest, then blob): fetched `referrer_fanout`
+        # at a time (the shared pool serves every registry), each into its own finder, merged in the
+        # referrers' order (the first failure, in that order, wins).
+        fanout = self.limits.referrer_fanout
+        for start in range(0, len(wanted), fanout):
+            batch = wanted[start : start + fanout]
+            parts = [self._part() for _ in batch]
+            jobs = [
+                functools.partial(part._from_referrer, d, source)
+                for part, d in zip(parts, batch, strict=True)
+            ]
+            futures = [_pool().submit(contextvars.copy_context().run, job) for job in jobs[1:]]
+            errors: list[BaseException | None] = [_run(jobs[0])]
+            errors += [future.exception() for future in futures]
+            for part, error in zip(parts, errors, strict=True):
+                if error is not None:
+                    raise error
+                self.signatures += part.signatures
+                self.attestations += part.attestations
+                self.problems += part.problems
+
+    def _part(self) -> _Finder:
+        """A finder for one referrer of this one (same image, limits and registry)."""
+        part = _Finder(self.registry, self.ref, self.digest, self.limits)
+        part.where = self.where
+        return part
 
     def _from_referrer(self, descriptor: Descriptor, source: str) -> None:
         context = f"referrer {descriptor.digest} of {self.where} ({source})"
@@ -293,14 +335,14 @@ class _Finder:
             if seen in self._seen:
                 continue
             self._seen.add(seen)
-            if layer.size > self.max_payload_bytes:
+            if layer.size > self.limits.max_payload_bytes:
                 self.problems.append(
                     f"{context}: layer {layer.digest} is {layer.size} bytes, above the limit of "
-                    f"{self.max_payload_bytes}; skipped"
+                    f"{self.limits.max_payload_bytes}; skipped"
                 )
                 continue
             try:
-                payload = self.registry.blob(self.ref, layer.digest, max_bytes=self.max_payload_bytes)
+                payload = self.registry.blob(self.ref, layer.digest, max_bytes=self.limits.max_payload_bytes)
             except RegistryError as e:
                 self._soft(e, f"{context}: layer {layer.digest}")
                 continue

@@ -1,6 +1,6 @@
 """The two errors of the registry layer.
 
-Owns: `InvalidReference` (a malformed image reference: the user must act) and
+Owns: `InvalidReferenceError` (a malformed image reference: the user must act) and
 `RegistryError` (a registry could not give what was asked: operations or the
 image publisher must act), with the failure kinds callers branch on. Leaves
 out: deciding whether a failure denies or merely cannot verify (the gate does).
@@ -32,8 +32,11 @@ KINDS: Final = frozenset(
 )
 
 
-class InvalidReference(InputError):
+class InvalidReferenceError(InputError):
     """An image reference that does not parse; the message says which part is wrong."""
+
+
+InvalidReference = InvalidReferenceError  # the name before the naming rule; kept importable
 
 
 class RegistryError(Error):

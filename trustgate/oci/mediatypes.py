@@ -1,4 +1,8 @@
-"""Media types, artifact types and annotation keys the registry layer knows by name."""
+"""Media types, artifact types and annotation keys the registry layer knows by name.
+
+Owns: the names (OCI and Docker manifests and indexes, Sigstore bundles, cosign artifacts and
+annotations). Leaves out: what is accepted where (client.py, discovery.py).
+"""
 
 from __future__ import annotations
 

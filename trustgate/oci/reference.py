@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, replace
 from typing import Final
 
-from trustgate.oci.errors import InvalidReference
+from trustgate.oci.errors import InvalidReference, InvalidReferenceError
 
-__all__ = ["DOCKER_HUB", "InvalidReference", "Reference", "validate_digest"]
+__all__ = ["DOCKER_HUB", "InvalidReference", "InvalidReferenceError", "Reference", "validate_digest"]
 
 DOCKER_HUB: Final = "docker.io"
 DOCKER_HUB_API: Final = "registry-1.docker.io"  # where docker.io's /v2/ API lives
@@ -36,24 +36,26 @@ def validate_digest(digest: str, *, where: str = "") -> str:
     """Check that `digest` is `sha256:<64 hex>` or `sha512:<128 hex>` in lowercase; return it.
 
     Raises:
-        InvalidReference: the algorithm is unknown or the hex part has the wrong length or case.
+        InvalidReferenceError: the algorithm is unknown or the hex part has the wrong length or case.
     """
     match = _DIGEST.fullmatch(digest)
     if match is None:
-        raise InvalidReference(f'"{digest}" is not a digest (expected sha256:<64 hex digits>)', where=where)
+        raise InvalidReferenceError(
+            f'"{digest}" is not a digest (expected sha256:<64 hex digits>)', where=where
+        )
     algorithm, hexpart = match["algorithm"], match["hex"]
     if algorithm not in _DIGEST_HEX_LENGTH:
-        raise InvalidReference(
+        raise InvalidReferenceError(
             f'digest algorithm "{algorithm}" is not supported (use sha256 or sha512)', where=where
         )
     if len(hexpart) != _DIGEST_HEX_LENGTH[algorithm]:
-        raise InvalidReference(
+        raise InvalidReferenceError(
             f"{algorithm} digest must have {_DIGEST_HEX_LENGTH[algorithm]} hex digits, "
             f'"{digest}" has {len(hexpart)}',
             where=where,
         )
     if hexpart != hexpart.lower():
-        raise InvalidReference(f'digest "{digest}" must be lowercase hex', where=where)
+        raise InvalidReferenceError(f'digest "{digest}" must be lowercase hex', where=where)
     return digest
 
 
@@ -71,15 +73,15 @@ class Reference:
         """Parse an image reference as Docker and Kubernetes read it.
 
         Raises:
-            InvalidReference: the text does not parse; the message names the part that is wrong.
+            InvalidReferenceError: the text does not parse; the message names the part that is wrong.
         """
         where = f'image reference "{text}"'
         if not text:
-            raise InvalidReference("the image reference is empty", where=where)
+            raise InvalidReferenceError("the image reference is empty", where=where)
         if text != text.strip() or any(c.isspace() for c in text):
-            raise InvalidReference("an image reference may not contain whitespace", where=where)
+            raise InvalidReferenceError("an image reference may not contain whitespace", where=where)
         if "://" in text:
-            raise InvalidReference(
+            raise InvalidReferenceError(
                 "an image reference has no URL scheme",
                 where=where,
                 hint="write it as registry.example.com/repo:tag, without http:// or https://",
@@ -87,27 +89,27 @@ class Reference:
         remainder, at, digest = text.partition("@")
         if at:
             if not digest:
-                raise InvalidReference(
+                raise InvalidReferenceError(
                     'nothing follows "@" (expected a digest such as sha256:...)', where=where
                 )
             if "@" in digest:
-                raise InvalidReference('more than one "@"', where=where)
+                raise InvalidReferenceError('more than one "@"', where=where)
             validate_digest(digest, where=where)
         tag: str | None = None
         last_colon, last_slash = remainder.rfind(":"), remainder.rfind("/")
         if last_colon > last_slash:
             remainder, tag = remainder[:last_colon], remainder[last_colon + 1 :]
             if not _TAG.fullmatch(tag):
-                raise InvalidReference(
+                raise InvalidReferenceError(
                     f'"{tag}" is not a valid tag (up to 128 letters, digits, "_", "." or "-", '
                     'not starting with "." or "-")',
                     where=where,
                 )
         if not remainder:
-            raise InvalidReference("the repository name is missing", where=where)
+            raise InvalidReferenceError("the repository name is missing", where=where)
         registry, repository = _split_registry(remainder, where)
         if len(registry) + 1 + len(repository) > MAX_NAME_LENGTH:
-            raise InvalidReference(f"the name is longer than {MAX_NAME_LENGTH} characters", where=where)
+            raise InvalidReferenceError(f"the name is longer than {MAX_NAME_LENGTH} characters", where=where)
         return cls(registry=registry, repository=repository, tag=tag, digest=digest or None)
 
     @property
@@ -148,24 +150,24 @@ def _split_registry(name: str, where: str) -> tuple[str, str]:
     # `localhost`, or has uppercase letters (which a repository may not have).
     if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         if not _HOST.fullmatch(first):
-            raise InvalidReference(f'"{first}" is not a valid registry host[:port]', where=where)
+            raise InvalidReferenceError(f'"{first}" is not a valid registry host[:port]', where=where)
         registry, path = first.lower(), rest
         if registry in _HUB_ALIASES:
             registry = DOCKER_HUB
     else:
         registry, path = DOCKER_HUB, name
     if not path:
-        raise InvalidReference("the repository name is missing after the registry", where=where)
+        raise InvalidReferenceError("the repository name is missing after the registry", where=where)
     components = path.split("/")
     for component in components:
         if not component:
-            raise InvalidReference(
+            raise InvalidReferenceError(
                 f'"{path}" has an empty path component (a doubled or trailing "/")', where=where
             )
         if component != component.lower() and _PATH_COMPONENT.fullmatch(component.lower()):
-            raise InvalidReference(f'repository name "{path}" must be lowercase', where=where)
+            raise InvalidReferenceError(f'repository name "{path}" must be lowercase', where=where)
         if not _PATH_COMPONENT.fullmatch(component):
-            raise InvalidReference(
+            raise InvalidReferenceError(
                 f'"{component}" is not a valid repository path component (lowercase letters and digits, '
                 'separated by ".", "_", "__" or "-")',
                 where=where,

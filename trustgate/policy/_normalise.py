@@ -2,8 +2,9 @@
 
 Owns: rewriting Rego module text, before it reaches regorus, where regorus
 and OPA (the reference: conftest and Gatekeeper both run OPA) are known to
-disagree (ADR 0008). Leaves out: loading, compiling and evaluating
-(`rego.py`, `engine.py`); finding the divergences (`tests/differential/`).
+disagree (ADR 0008), and keeping the rewritten text across runs (through
+`_compile_cache`). Leaves out: loading, compiling and evaluating (`rego.py`,
+`engine.py`); finding the divergences (`tests/differential/`).
 
 1. Negated calls. OPA's compiler (`rewriteDynamics` in `ast/compile.go`)
    moves every reference and nested call out of a call's arguments into a
@@ -57,12 +58,13 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import regorus
 
 from trustgate.errors import PolicyError
-from trustgate.policy import _gofmt
+from trustgate.policy import _compile_cache, _gofmt
 
 _FRESH = re.compile(rb"__tg_n(\d+)")
 _MAX_ROUNDS = 16  # nested negations need one round each; real policies nest 1-2 deep
@@ -1189,11 +1191,47 @@ def _items(kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
 def normalise(texts: tuple[tuple[str, str], ...], rego_v0: bool) -> tuple[str, ...]:
     """Every rewrite above, for modules loaded together; cached (engines are rebuilt per thread).
 
+    Rewriting the bundled policies costs about 0.15 s, most of a small
+    check's fixed cost, so the result is also kept across runs in the compile
+    cache (`_compile_cache`), keyed by the modules' paths and text, the Rego
+    version and the code that rewrites (this module, `_gofmt`, regorus). An
+    entry that is not intact is ignored and the modules are rewritten again.
+
     Args:
         texts: (path, source) of each module.
         rego_v0: parse as Rego v0.
 
     Returns:
         The sources to hand to regorus, in the same order.
+
+    Raises:
+        PolicyError: a module cannot be made to evaluate as OPA does (see `rewrite_module`).
     """
-    return tuple(rewrite_modules(texts, rego_v0=rego_v0))
+    cache = _compile_cache.active()
+    if cache is None:
+        return tuple(rewrite_modules(texts, rego_v0=rego_v0))
+    key = cache.key([b"normalise", code_fingerprint(), b"v0" if rego_v0 else b"v1", *_flat(texts)])
+    hit = cache.load(key)
+    if isinstance(hit, list) and len(hit) == len(texts) and all(isinstance(t, str) for t in hit):
+        return tuple(hit)
+    out = tuple(rewrite_modules(texts, rego_v0=rego_v0))
+    cache.store(key, list(out))
+    return out
+
+
+def _flat(texts: Sequence[tuple[str, str]]) -> Iterator[str]:
+    for path, text in texts:
+        yield path
+        yield text
+
+
+@functools.cache
+def code_fingerprint() -> bytes:
+    """A digest of the code that rewrites modules (this module, `_gofmt`, the regorus build)."""
+    engine = Path(regorus.__file__ or "regorus")
+    try:
+        info = engine.stat()
+        built = f"{engine}\0{info.st_size}\0{info.st_mtime_ns}".encode()
+    except OSError:  # pragma: no cover - a loaded extension has its file
+        built = b"unknown"
+    return _compile_cache.code_fingerprint((__file__, _gofmt.__file__)) + built

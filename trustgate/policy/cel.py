@@ -5,7 +5,8 @@ module owns the environment Kubernetes gives ValidatingAdmissionPolicies and
 Gatekeeper's K8sNativeValidation: CEL's standard library and macros, the
 strings extension (with `format`), optionals (`?.`, `orValue`), `cel.bind`,
 and Kubernetes' own libraries, written here in Python: lists (`isSorted`,
-`sum`, `min`, `max`, `indexOf`, `lastIndexOf`), regex (`find`, `findAll`),
+`sum`, `min`, `max`, `indexOf`, `lastIndexOf`; and cel-go's ext.Lists
+`slice`, `flatten`, `distinct`, `reverse`, `sort`, `lists.range`), regex (`find`, `findAll`),
 sets (`sets.contains`, `sets.equivalent`, `sets.intersects`), `url`,
 `quantity`, `ip`, `cidr`, `semver` and the named formats
 (`format.dns1123Label().validate(s)`, `format.named(n)`), whose optional
@@ -40,15 +41,18 @@ from trustgate.manifests.loader import lone_surrogate, path_text
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
+    "Bindings",
     "CelCompileError",
     "CelEvalError",
     "Program",
     "compile_expression",
     "reads_variable",
+    "substitute_variable",
     "uses_authorizer",
 ]
 
 MAX_EXPRESSION_LENGTH = 5_000  # characters; the API server rejects longer expressions (5 KiB)
+PER_CALL_COST_LIMIT = 1_000_000  # cost units; the API server stops one evaluation beyond it (PerCallLimit)
 
 _T = cel.Type
 _DYN = _T.DYN
@@ -312,6 +316,68 @@ def _last_index_of(values: list[Any], item: Any) -> int:
     return len(values) - 1 - values[::-1].index(item) if item in values else -1
 
 
+def _cel_equal(a: Any, b: Any) -> bool:
+    """CEL's heterogeneous equality: numbers by value across int and double; a bool is not a number."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_cel_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_cel_equal(a[k], b[k]) for k in a)
+    return type(a) is type(b) and bool(a == b)
+
+
+def _slice(values: list[Any], start: int, end: int) -> list[Any]:
+    if start < 0 or end < 0:
+        raise _LibraryError(f"cannot slice({start}, {end}), negative indexes not supported")
+    if start > end:
+        raise _LibraryError(
+            f"cannot slice({start}, {end}), start index must be less than or equal to end index"
+        )
+    if end > len(values):
+        raise _LibraryError(f"cannot slice({start}, {end}), list is length {len(values)}")
+    return values[start:end]
+
+
+def _flatten(values: list[Any], depth: int = 1) -> list[Any]:
+    if depth < 0:
+        raise _LibraryError("level must be non-negative")
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, list) and depth > 0:
+            out.extend(_flatten(value, depth - 1))
+        else:
+            out.append(value)
+    return out
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if not any(_cel_equal(value, seen) for seen in out):
+            out.append(value)
+    return out
+
+
+def _sort(values: list[Any]) -> list[Any]:
+    kinds = {
+        ("number" if isinstance(v, (int, float)) and not isinstance(v, bool) else type(v)) for v in values
+    }
+    if len(kinds) > 1:
+        raise _LibraryError("list elements must have the same type")
+    if values and not isinstance(values[0], (bool, int, float, str, bytes)):
+        raise _LibraryError(f"list elements must be comparable, not {type(values[0]).__name__}")
+    return sorted(values)
+
+
+def _range(n: int) -> list[int]:
+    if n > PER_CALL_COST_LIMIT:  # the API server stops such an evaluation for its cost (and memory)
+        raise _LibraryError(f"lists.range({n}) is over the API server's per-expression cost limit")
+    return list(range(max(n, 0)))
+
+
 def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
     found = [m.group(0) for m in _regex(pattern).finditer(text)]
     return found if limit < 0 else found[:limit]
@@ -526,6 +592,21 @@ def _library() -> list[cel.FunctionDecl]:
                 for k, t in any_items
             ),
         ),
+        # cel-go's ext.Lists, as Kubernetes enables it (sortBy and the two-variable
+        # comprehensions are macros, which the bindings cannot add)
+        _fn(
+            "slice",
+            _ov("list_slice", _LIST, [_LIST, i, i], _slice, member=True),
+        ),
+        _fn(
+            "flatten",
+            _ov("list_flatten", _LIST, [_LIST], _flatten, member=True),
+            _ov("list_flatten_int", _LIST, [_LIST, i], _flatten, member=True),
+        ),
+        _fn("distinct", _ov("list_distinct", _LIST, [_LIST], _distinct, member=True)),
+        _fn("reverse", _ov("list_reverse", _LIST, [_LIST], lambda v: v[::-1], member=True)),
+        _fn("sort", _ov("list_sort", _LIST, [_LIST], _sort, member=True)),
+        _fn("lists.range", _ov("lists_range", _T.List(i), [i], _range)),
         # regex
         _fn("find", _ov("string_find", s, [s, s], _find, member=True)),
         _fn(
@@ -726,6 +807,7 @@ def _environment(variables: tuple[str, ...]) -> Any:
     )
 
 
+_ERROR = _T.ERROR
 _STATUS = re.compile(r"^[A-Z_]+: ")  # absl's status code, which says nothing to a policy author
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*)")
 
@@ -745,6 +827,29 @@ def _compile_error(text: str) -> CelCompileError:
     return CelCompileError(text)
 
 
+class Bindings:
+    """The top-level variables of one evaluation, shared by every program that reads them.
+
+    Giving each program the same `Bindings` converts the input to the runtime's values once
+    (the runtime converts a mapping lazily, on access, and keeps what it converted), not once
+    per expression: for a policy of five expressions over one object this is the larger part
+    of the time. The runtime reads `data` by reference, so a value added to a mapping inside
+    it (a policy's `variables`, evaluated in order) is seen by the programs evaluated after.
+    """
+
+    __slots__ = ("_native", "data")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self._native: dict[tuple[str, ...], Any] = {}
+
+    def native(self, variables: tuple[str, ...]) -> Any:
+        found = self._native.get(variables)
+        if found is None:
+            found = self._native[variables] = _environment(variables).Activation(data=self.data)
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class Program:
     """A compiled expression; evaluate it as often as needed."""
@@ -753,36 +858,66 @@ class Program:
     variables: tuple[str, ...]
     _expression: Any
 
-    def evaluate(self, activation: Mapping[str, Any]) -> Any:
+    def evaluate(self, activation: Mapping[str, Any] | Bindings) -> Any:
         """The value of the expression as plain Python (None, bool, int, float, str, list, dict).
+
+        Args:
+            activation: the top-level variables; `Bindings` to share one conversion of them
+                among several programs.
 
         Raises:
             CelEvalError: the expression fails on this input (one holding a lone
                 surrogate, not Unicode text, among the reasons).
         """
         try:
-            value = self._expression.eval(data=dict(activation))
+            if isinstance(activation, Bindings):
+                native = activation._native.get(self.variables) or activation.native(self.variables)
+                value = self._expression.eval(activation=native)
+            else:
+                value = self._expression.eval(data=dict(activation))
         except RuntimeError as e:  # the runtime raises for some failures and returns errors for others
             # A lone surrogate fails the conversion to C++ ("basic_string: construction from
             # null"); looked for only here, so a good input pays nothing.
-            bad = lone_surrogate(activation)
+            bad = lone_surrogate(activation.data if isinstance(activation, Bindings) else activation)
             if bad is not None:
                 raise CelEvalError(
                     f"input cannot be evaluated: the string at {path_text(bad)} holds a lone surrogate "
                     "(a \\ud800-\\udfff escape without its pair), which is not Unicode text"
                 ) from e
             raise CelEvalError(str(e)) from e
-        if value.type() == _T.ERROR:
-            raise CelEvalError(_STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]"))
-        return value.plain_value()
+        try:
+            if value.type() == _ERROR:
+                raise CelEvalError(_STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]"))
+            return value.plain_value()
+        except TypeError as e:  # the bindings cannot hand an optional (or other opaque value) to Python
+            raise CelEvalError(
+                "the expression's value is an optional (or another value that cannot leave the CEL "
+                "runtime); trustgate needs a plain value here: end it with .orValue(...) or .hasValue()"
+            ) from e
+
+    @property
+    def result_type(self) -> str:
+        """The checked type of the value: BOOL, INT, STRING, DYN, LIST<INT>, optional_type<DYN>, ..."""
+        return str(self._expression.return_type().name())
+
+    @property
+    def is_optional(self) -> bool:
+        """Whether the expression's value is an optional (which cannot be handed to Python)."""
+        return str(self._expression.return_type().name()).startswith("optional_type")
+
+    def checked(self) -> bytes:
+        """The checked expression (a serialized cel.expr.CheckedExpr in a protobuf Any), for `cel_cost`."""
+        return bytes(self._expression.serialize())
 
 
-def compile_expression(expression: str, *, variables: Sequence[str]) -> Program:
+def compile_expression(expression: str, *, variables: Sequence[str], length: int | None = None) -> Program:
     """Parse and type-check an expression once.
 
     Args:
         expression: the CEL source.
         variables: the names of the top-level variables (each is `dyn`).
+        length: the length the API server sees, when `expression` is a rewriting of what the
+            policy wrote (its optional variables bound in it); by default, its own.
 
     Returns:
         The compiled program.
@@ -790,18 +925,32 @@ def compile_expression(expression: str, *, variables: Sequence[str]) -> Program:
     Raises:
         CelCompileError: a syntax or type error (with its line and column), or too long.
     """
-    if len(expression) > MAX_EXPRESSION_LENGTH:
+    length = len(expression) if length is None else length
+    if length > MAX_EXPRESSION_LENGTH:
         raise CelCompileError(
-            f"the expression is {len(expression)} characters long; "
-            f"the API server allows {MAX_EXPRESSION_LENGTH}"
+            f"the expression is {length} characters long; the API server allows {MAX_EXPRESSION_LENGTH}"
         )
     names = tuple(sorted(set(variables)))
     environment = _environment(names)
     try:
         compiled = environment.compile(expression)
     except RuntimeError as e:
-        raise _compile_error(str(e)) from e
+        error = _compile_error(str(e))
+        if not _NULL_BRANCH.match(error.message):
+            raise error from e
+        # cel-go (the API server) types `c ? 'text' : null` as a nullable string; cel-cpp's
+        # checker refuses the null branch. Such an expression (the Kubernetes documentation's
+        # auditAnnotations example) is parsed without the checker: its calls dispatch at run time.
+        try:
+            compiled = environment.compile(expression, disable_check=True)
+        except RuntimeError:
+            raise error from e
     return Program(expression, names, compiled)
+
+
+_NULL_BRANCH = re.compile(
+    r"found no matching overload for '_\?_:_' applied to '\(bool, (\w+, null_type|null_type, \w+)\)'"
+)
 
 
 _STRINGS = re.compile(
@@ -812,6 +961,31 @@ _STRINGS = re.compile(
 def reads_variable(expression: str, name: str) -> bool:
     """Whether the expression reads the top-level variable `name` (outside string literals)."""
     return re.search(rf"(?<![\w.]){re.escape(name)}\b", _STRINGS.sub('""', expression)) is not None
+
+
+def substitute_variable(expression: str, name: str, replacement: str) -> tuple[str, int]:
+    """The expression with each `variables.name`, `variables['name']` and `variables["name"]`
+    outside string literals replaced, and how many were.
+
+    Whitespace may stand around the `.` and inside the brackets, as CEL allows; any other
+    spelling (`variables.?name`, `has(variables.name)`, a computed index) is left as written,
+    for the caller to compare the count with the references the parsed expression holds.
+    """
+    key = re.escape(name)
+    pattern = re.compile(
+        rf"(?P<literal>{_STRINGS.pattern})"
+        rf"|(?<![\w.])variables\s*(?:\.\s*{key}(?!\w)|\[\s*(?:'{key}'|\"{key}\")\s*\])"
+    )
+    count = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group("literal") is not None:
+            return match.group(0)
+        count += 1
+        return replacement
+
+    return pattern.sub(replace, expression), count
 
 
 def uses_authorizer(expression: str) -> bool:

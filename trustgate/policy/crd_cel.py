@@ -3,21 +3,33 @@
 Owns: finding every `x-kubernetes-validations` entry in a CRD's
 `openAPIV3Schema` (under `properties`, `items` and `additionalProperties`),
 compiling each `rule` and `messageExpression` once, and evaluating them with
-`self` bound to each value the schema node describes. Leaves out: the
-estimated-cost limit (ADR 10) and transition rules: a rule that reads
-`oldSelf` applies only to updates, so a check (a create) skips it; with
-`optionalOldSelf` the API server would also run it on create, with an empty
-`oldSelf`, which is not done here.
+`self` bound to each value the schema node describes (typed as the API
+server types it: a `number` is a double, a `format: byte` string bytes,
+a `date` or `date-time` string a timestamp and a `duration` string a
+duration, see `_typing`), and refusing a CRD
+whose rules the API server would refuse for their estimated cost
+(`cel_cost`). Transition rules (reading `oldSelf`) run only when the caller
+gives the old object (an update) and the value existed in it, correlated as
+the API server does; a check (a create) skips them. Leaves out the run-time
+cost limits and rules with `optionalOldSelf` (oldSelf would be an optional,
+which the engine's bindings cannot take from Python): every value such a
+rule applies to is reported as not evaluated (a failure), never passed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import base64
+import binascii
+import calendar
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from trustgate.model import JsonPath
-from trustgate.policy import cel
+from trustgate.policy import cel, cel_cost
 
 __all__ = ["Rule", "RuleError", "compile_rules", "evaluate"]
 
@@ -41,18 +53,55 @@ class Rule:
     field_path: str
     reason: str
     where: str  # the schema path, e.g. `spec.replicas` or `spec.items[*]`
+    typed: Callable[[Any], Any] | None = None  # the value as the API server types it (see `_typing`)
+    transition: bool = False  # reads oldSelf: judged only on an update, where the old value exists
+    list_keys: tuple[tuple[str, ...] | None, ...] = ()  # per step: a map list's keys (to find old items)
+    unsupported: str = ""  # why trustgate cannot evaluate it offline: reported, never passed
 
 
 def compile_rules(schema: Mapping[str, Any]) -> list[Rule]:
-    """Every rule of a structural schema, compiled.
+    """Every rule of a structural schema, compiled, within the API server's cost limits.
 
     Raises:
-        RuleError: a rule is not a string, or a rule or messageExpression does not compile.
+        RuleError: a rule is not a string, a rule or messageExpression does not compile, or
+            its estimated cost (or that of all the rules together) is over the API server's
+            limit, which refuses such a CRD (see `cel_cost`).
     """
-    return list(_walk(schema, ()))
+    total = [0]
+    rules = list(_walk(schema, (), (), cel_cost.decl_type(schema, root=True), 1, total))
+    if total[0] > cel_cost.PER_CRD_LIMIT:
+        raise RuleError(
+            cel_cost.budget_message(
+                "x-kubernetes-validations estimated rule cost total for entire OpenAPIv3Schema",
+                total[0],
+                cel_cost.PER_CRD_LIMIT,
+            )
+        )
+    return rules
 
 
-def _walk(node: Mapping[str, Any], steps: tuple[_Step, ...]) -> Iterator[Rule]:
+def _cost(
+    program: cel.Program, typed: cel_cost.DeclType | None, cardinality: int | None, label: str, what: str
+) -> int:
+    """The program's estimated cost times how often its value can occur; over the limit: RuleError."""
+    if typed is None:
+        return 0  # the API server cannot type this node either
+    cost = cel_cost.estimate(program.checked(), {"self": typed, "oldSelf": typed})
+    times = cardinality if cardinality is not None else cel_cost.max_cardinality(typed.min_size)
+    cost = min(cost * times, 2**64 - 1)
+    if cost > cel_cost.PER_RULE_LIMIT:
+        raise RuleError(f"{label}: {cel_cost.budget_message(what, cost, cel_cost.PER_RULE_LIMIT)}")
+    return cost
+
+
+def _walk(
+    node: Mapping[str, Any],
+    steps: tuple[_Step, ...],
+    keys: tuple[tuple[str, ...] | None, ...],
+    typed: cel_cost.DeclType | None,
+    cardinality: int | None,
+    total: list[int],
+) -> Iterator[Rule]:
     where = _render(steps)
     for i, raw in enumerate(node.get("x-kubernetes-validations") or []):
         entry = raw if isinstance(raw, Mapping) else {}
@@ -60,12 +109,22 @@ def _walk(node: Mapping[str, Any], steps: tuple[_Step, ...]) -> Iterator[Rule]:
         label = f"x-kubernetes-validations[{i}] at {where}"
         if not isinstance(text, str) or not text.strip():
             raise RuleError(f"{label}: rule must be a non-empty string")
-        if cel.reads_variable(text, "oldSelf"):
-            continue  # a transition rule: run on updates (a check is a create; see the module docstring)
         program = _compile(text, f"{label}: rule")
+        total[0] += _cost(program, typed, cardinality, f"{label}: rule", "estimated rule cost")
         message_program = None
         if isinstance(entry.get("messageExpression"), str):
             message_program = _compile(entry["messageExpression"], f"{label}: messageExpression")
+            # Judged alone, not times the occurrences of its value (they only run on a failure).
+            what = "estimated messageExpression cost"
+            _cost(message_program, typed, 1, f"{label}: messageExpression", what)
+        transition = cel.reads_variable(text, "oldSelf")
+        unsupported = ""
+        if transition and entry.get("optionalOldSelf") is True:
+            # oldSelf would be an optional, which the bindings cannot hand in (module docstring). The
+            # API server runs such a rule on creates too: every value it applies to is reported as
+            # not evaluated here (a blocking finding), never passed.
+            unsupported = "optionalOldSelf rules cannot be evaluated offline by trustgate"
+            transition = False
         yield Rule(
             steps,
             program,
@@ -74,16 +133,180 @@ def _walk(node: Mapping[str, Any], steps: tuple[_Step, ...]) -> Iterator[Rule]:
             str(entry.get("fieldPath") or ""),
             str(entry.get("reason") or "FieldValueInvalid"),
             where,
+            _typing(node),
+            transition,
+            keys,
+            unsupported,
         )
     properties = node.get("properties")
+    fields = typed.fields if typed is not None else {}
     if isinstance(properties, Mapping):
         for name, child in properties.items():
             if isinstance(child, Mapping):
-                yield from _walk(child, (*steps, str(name)))
+                yield from _walk(
+                    child, (*steps, str(name)), (*keys, None), fields.get(str(name)), cardinality, total
+                )
+    # Values under a list or a map occur up to maxItems / maxProperties times each (unbounded
+    # without them), as the API server multiplies a rule's cost (apiextensions' extractMaxElements).
+    elem = typed.elem if typed is not None else None
     if isinstance(node.get("items"), Mapping):
-        yield from _walk(node["items"], (*steps, "[]"))
+        times = _times(cardinality, node.get("maxItems"))
+        map_keys = node.get("x-kubernetes-list-map-keys")
+        item_keys: tuple[str, ...] | None = None
+        if node.get("x-kubernetes-list-type") == "map" and isinstance(map_keys, list) and map_keys:
+            item_keys = tuple(str(k) for k in map_keys)
+        yield from _walk(node["items"], (*steps, "[]"), (*keys, item_keys), elem, times, total)
     if isinstance(node.get("additionalProperties"), Mapping):
-        yield from _walk(node["additionalProperties"], (*steps, "{}"))
+        times = _times(cardinality, node.get("maxProperties"))
+        yield from _walk(node["additionalProperties"], (*steps, "{}"), (*keys, None), elem, times, total)
+
+
+def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
+    """How to give a value the CEL types the API server gives it from the schema (None: as it is).
+
+    The API server types a `number` as a double (JSON `1` is `1.0`: `self.ratio / 2` is 0.5,
+    `self.ratio + 0.5` is defined), a `format: byte` string as bytes (`size()` counts the
+    decoded bytes), `date` and `date-time` strings as timestamps and a `duration` string as a
+    duration (k8s.io/apiserver/pkg/cel/common/values.go, `UnstructuredToVal`), so a rule can
+    compare them with `timestamp(...)` and `duration(...)`. The engine takes those two only as
+    protobuf messages (`google.protobuf.Timestamp`, `Duration`). Only the parts of a schema that
+    hold such a value get a converter, so most rules pay nothing.
+    """
+    kind = node.get("type")
+    if kind == "number":
+        return lambda v: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+    if kind == "string" and node.get("format") == "byte":
+        return _decoded
+    if kind == "string" and node.get("format") in ("date", "date-time", "duration"):
+        return _TIME_TYPING[str(node["format"])]
+    if kind == "array" and isinstance(node.get("items"), Mapping):
+        inner = _typing(node["items"])
+        if inner is None:
+            return None
+        return lambda v: [inner(x) for x in v] if isinstance(v, list) else v
+    if kind == "object":
+        raw = node.get("properties")
+        declared: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        fields = {
+            str(k): c
+            for k, c in ((k, _typing(n)) for k, n in declared.items() if isinstance(n, Mapping))
+            if c
+        }
+        extra = node.get("additionalProperties")
+        rest = _typing(extra) if isinstance(extra, Mapping) else None
+        if not fields and rest is None:
+            return None
+
+        def typed(v: Any) -> Any:
+            if not isinstance(v, Mapping):
+                return v
+            out = dict(v)
+            for key, item in v.items():
+                convert = fields.get(key) if key in declared else rest
+                if convert is not None:
+                    out[key] = convert(item)
+            return out
+
+        return typed
+    return None
+
+
+def _decoded(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return value  # not base64: the schema validation reports it
+
+
+# RFC 3339 (`date-time`): the layout every version of go-openapi's strfmt.ParseDateTime accepts.
+# Go's time.Parse takes a fraction of a second even where the layout has none, and up to 9
+# digits; hours 0-23, seconds 0-59 (no leap second). Other layouts some strfmt versions add
+# (no zone, no seconds, a space for `T`) are left strings: see `_instant`.
+_DATE_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)  # `date`: Go's "2006-01-02" (strfmt.RFC3339FullDate)
+# Go's time.ParseDuration: an optional sign, then one or more decimal numbers each with a unit
+# (ns, us, µs, ms, s, m, h), or "0". strfmt.ParseDuration tries it first; its fallback grammar
+# (days, weeks, spaces; it differs between versions) is left a string: see `_span`.
+_DURATION = re.compile(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+|0)", re.ASCII)
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_UNIT_NANOS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6, "s": 10**9}
+_UNIT_NANOS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+_MAX_DURATION_NANOS = 2**63 - 1  # Go's time.Duration is an int64 of nanoseconds
+
+
+def _instant(value: Any) -> Any:
+    """A `date-time` string as a `google.protobuf.Timestamp` (a CEL timestamp), as the API server
+    types it. A string that is not RFC 3339 stays a string: comparing it with a timestamp is then
+    an evaluation error (a `schema-cel` finding, never a pass), where the API server either
+    parses another layout or fails the same way (an invalid value is an error value there)."""
+    if not isinstance(value, str):
+        return value
+    if value == "":  # strfmt.ParseDateTime: the empty string is the Unix epoch
+        return _timestamp(0, 0)
+    match = _DATE_TIME.fullmatch(value)
+    if match is None:
+        return value
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    try:
+        moment = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
+    except ValueError:
+        return value
+    zone = match.group(8)
+    offset = 0 if zone == "Z" else int(zone[0] + "1") * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    nanos = int((match.group(7) or "0").ljust(9, "0"))
+    return _timestamp(calendar.timegm(moment.timetuple()) - offset, nanos)
+
+
+def _day(value: Any) -> Any:
+    """A `date` string (`2006-01-02`) as a timestamp at midnight UTC, as the API server types it."""
+    if not isinstance(value, str) or _DATE.fullmatch(value) is None:
+        return value
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return value
+    return _timestamp(calendar.timegm(day.timetuple()), 0)
+
+
+def _span(value: Any) -> Any:
+    """A `duration` string as a `google.protobuf.Duration` (a CEL duration), parsed as Go's
+    time.ParseDuration parses it; anything else stays a string (see `_instant`)."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        return value
+    total = Fraction(0)
+    for number, unit in _DURATION_PART.findall(match.group(2)):
+        total += Fraction(number) * _UNIT_NANOS[unit]
+    nanos = int(total)  # Go truncates the fraction of a nanosecond
+    if nanos > _MAX_DURATION_NANOS + (match.group(1) == "-"):
+        return value  # time.ParseDuration: "invalid duration" (out of range)
+    if match.group(1) == "-":
+        nanos = -nanos
+    from google.protobuf import duration_pb2  # loaded only for CRDs with such fields
+
+    seconds = int(nanos / 10**9) if nanos >= 0 else -((-nanos) // 10**9)
+    return duration_pb2.Duration(seconds=seconds, nanos=nanos - seconds * 10**9)
+
+
+def _timestamp(seconds: int, nanos: int) -> Any:
+    from google.protobuf import timestamp_pb2  # loaded only for CRDs with such fields
+
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+_TIME_TYPING: dict[str, Callable[[Any], Any]] = {"date-time": _instant, "date": _day, "duration": _span}
+
+
+def _times(cardinality: int | None, most: Any) -> int | None:
+    if cardinality is None or not isinstance(most, int) or isinstance(most, bool):
+        return None
+    return cardinality * max(most, 0)
 
 
 def _compile(text: str, label: str) -> cel.Program:
@@ -101,33 +324,77 @@ def _render(steps: tuple[_Step, ...]) -> str:
     return out or "the top level"
 
 
-def _values(value: Any, steps: tuple[_Step, ...], path: JsonPath) -> Iterator[tuple[JsonPath, Any]]:
+_ABSENT = object()  # no old value: a create, or the value is new (or cannot be correlated)
+
+
+def _values(
+    value: Any, old: Any, steps: tuple[_Step, ...], keys: tuple[tuple[str, ...] | None, ...], path: JsonPath
+) -> Iterator[tuple[JsonPath, Any, Any]]:
+    """Each value the steps reach, with the old value at the same place (as the API server
+    correlates them: object fields and map entries by name, items of a `map` list by its keys;
+    items of other lists have none)."""
     if not steps:
-        yield path, value
+        yield path, value, old
         return
-    step, rest = steps[0], steps[1:]
+    step, rest, key, more = steps[0], steps[1:], (keys[0] if keys else None), keys[1:]
     if step == "[]":
         if isinstance(value, list):
+            olds: dict[tuple[Any, ...], Any] = {}
+            if key and isinstance(old, list):
+                olds = {_item_key(o, key): o for o in old if isinstance(o, Mapping)}
             for i, item in enumerate(value):
-                yield from _values(item, rest, (*path, i))
+                before = (
+                    olds.get(_item_key(item, key), _ABSENT) if key and isinstance(item, Mapping) else _ABSENT
+                )
+                yield from _values(item, before, rest, more, (*path, i))
     elif step == "{}":
         if isinstance(value, Mapping):
-            for key, item in value.items():
-                yield from _values(item, rest, (*path, str(key)))
+            for name, item in value.items():
+                before = old.get(name, _ABSENT) if isinstance(old, Mapping) else _ABSENT
+                yield from _values(item, before, rest, more, (*path, str(name)))
     elif isinstance(value, Mapping) and step in value:
-        yield from _values(value[step], rest, (*path, step))
+        before = old.get(step, _ABSENT) if isinstance(old, Mapping) else _ABSENT
+        yield from _values(value[step], before, rest, more, (*path, step))
 
 
-def evaluate(rules: list[Rule], obj: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
+def _item_key(item: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(repr(item.get(k)) for k in keys)
+
+
+def evaluate(
+    rules: list[Rule], obj: Mapping[str, Any], *, old: Mapping[str, Any] | None = None
+) -> list[tuple[JsonPath, str]]:
     """The (path, message) of each rule that fails on each value it applies to.
 
     A value that is absent is not validated, as in the API server. An evaluation error is
     reported as a failure of the rule, with the error in the message.
+
+    Args:
+        rules: the compiled rules of the object's schema.
+        obj: the object.
+        old: the object as it is now, for an update (pre-sync: in the gated tree): transition
+            rules (reading `oldSelf`) are judged where the old value exists; without it, a
+            create, they are not.
     """
     out: list[tuple[JsonPath, str]] = []
     for rule in rules:
-        for path, value in _values(obj, rule.steps, ()):
-            activation = {"self": value, "oldSelf": None}
+        if rule.transition and old is None:
+            continue
+        for path, value, before in _values(obj, old, rule.steps, rule.list_keys, ()):
+            if rule.unsupported:
+                out.append(
+                    (
+                        path,
+                        f"{rule.where}: rule '{rule.program.source}' was not evaluated: {rule.unsupported}; "
+                        "the API server evaluates it (check the object in a cluster, or waive it with an "
+                        "exception)",
+                    )
+                )
+                continue
+            if rule.transition and before is _ABSENT:
+                continue
+            convert = rule.typed if rule.typed is not None else (lambda v: v)
+            activation = {"self": convert(value), "oldSelf": None if before is _ABSENT else convert(before)}
             try:
                 result = rule.program.evaluate(activation)
             except cel.CelEvalError as e:

@@ -33,7 +33,7 @@ from typing import Any
 
 from trustgate import yamlio
 from trustgate.config import Limits
-from trustgate.errors import PolicyError
+from trustgate.errors import InputError, PolicyError
 from trustgate.manifests import loader
 from trustgate.model import Mode
 from trustgate.policy.engine import UNDEFINED, EmbeddedEngine, Engine
@@ -209,8 +209,21 @@ class Selector:
         return True
 
 
-class NamespaceUnknown(Exception):
-    """A namespaceSelector needs a Namespace object that is not in the inventory."""
+class NamespaceUnknownError(InputError):
+    """A namespaceSelector needs a Namespace object that is not in the inventory.
+
+    Caught by `ConstraintEvaluator.matching`, which fails closed on it; `namespace` names it.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(
+            f"Namespace {namespace!r} is not in the change set or the Gatekeeper inventory",
+            hint="give the Namespace via --inventory (manifests.gatekeeper.inventory) or the change set",
+        )
+        self.namespace = namespace
+
+
+NamespaceUnknown = NamespaceUnknownError  # the name callers and tests knew
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +252,7 @@ class Match:
         `generated` says that `obj` is the resultant of an ExpansionTemplate.
 
         Raises:
-            NamespaceUnknown: a namespaceSelector needs a Namespace not in `namespaces`.
+            NamespaceUnknownError: a namespaceSelector needs a Namespace not in `namespaces`.
         """
         if self.source == ("Original" if generated else "Generated"):
             return False
@@ -272,7 +285,7 @@ class Match:
             elif namespace:
                 ns_obj = namespaces.get(namespace)
                 if ns_obj is None:
-                    raise NamespaceUnknown(namespace)
+                    raise NamespaceUnknownError(namespace)
                 ns_meta = ns_obj.get("metadata")
                 if not self.namespace_selector.matches(
                     _labels(ns_meta if isinstance(ns_meta, Mapping) else {})
@@ -1117,8 +1130,8 @@ class ConstraintEvaluator:
                     for o in objects
                 ):
                     matched.append(constraint)
-            except NamespaceUnknown as e:
-                unknown.append((constraint, str(e)))
+            except NamespaceUnknownError as e:
+                unknown.append((constraint, e.namespace))
         return matched, unknown
 
     def review(self, review: Mapping[str, Any], constraints: Sequence[Constraint]) -> list[Violation]:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trustgate.errors import PolicyError
 from trustgate.policy import gatekeeper as gk
@@ -132,6 +132,10 @@ def run_suite(
         result.error = e.diagnostics()
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
+    from trustgate.policy import vap_suite  # (imports this module)
+
+    if vap_suite.is_suite(suite):  # a suite of ValidatingAdmissionPolicy tests
+        return vap_suite.run_suite(path, suite)
     if suite.get("skip") is True:
         result.skipped = True
         return result
@@ -146,6 +150,8 @@ def _read_suite(path: Path) -> Mapping[str, Any]:
     if len(docs) != 1:
         raise PolicyError(f"a suite file holds one document, found {len(docs)}", where=str(path))
     suite = docs[0].obj
+    if suite.get("apiVersion") == "trustgate.dev/v1alpha1" and suite.get("kind") == "AdmissionPolicyTest":
+        return suite  # run by vap_suite
     if suite.get("kind") != "Suite" or not str(suite.get("apiVersion", "")).startswith("test.gatekeeper.sh/"):
         raise PolicyError(
             f"not a gator Suite (apiVersion {suite.get('apiVersion')!r}, kind {suite.get('kind')!r})",
@@ -157,13 +163,31 @@ def _read_suite(path: Path) -> Mapping[str, Any]:
     return suite
 
 
-def _run_test(suite_path: Path, index: int, test: Any, engine: gk.EngineFactory, code: str) -> TestResult:
-    started = time.perf_counter()
-    if not isinstance(test, Mapping):
-        return TestResult(f"#{index + 1}", error=f"{suite_path}: tests[{index}] must be a mapping")
-    result = TestResult(str(test.get("name") or f"#{index + 1}"))
-    if test.get("skip") is True:
+_Result = TypeVar("_Result", TestResult, CaseResult)
+
+
+def open_entry(
+    make: type[_Result], entry: Any, index: int, *, where: str
+) -> tuple[_Result, Mapping[str, Any] | None]:
+    """The result of entry `index` of a suite's list `where` (a test, a case), named as it is.
+
+    Returns:
+        The result, and the entry when it is to run; None when it is not a mapping (the
+        result is then an error) or says `skip: true` (the result is then skipped).
+    """
+    if not isinstance(entry, Mapping):
+        return make(f"#{index + 1}", error=f"{where}[{index}] must be a mapping"), None
+    result = make(str(entry.get("name") or f"#{index + 1}"))
+    if entry.get("skip") is True:
         result.skipped = True
+        return result, None
+    return result, entry
+
+
+def _run_test(suite_path: Path, index: int, entry: Any, engine: gk.EngineFactory, code: str) -> TestResult:
+    started = time.perf_counter()
+    result, test = open_entry(TestResult, entry, index, where=f"{suite_path}: tests")
+    if test is None:
         return result
     base = suite_path.parent
     try:
@@ -222,13 +246,10 @@ def _read_templates(path: Path) -> dict[str, gk.Template]:
     return {t.kind: t for t in templates}
 
 
-def _run_case(base: Path, index: int, case: Any, evaluator: gk.ConstraintEvaluator) -> CaseResult:
+def _run_case(base: Path, index: int, entry: Any, evaluator: gk.ConstraintEvaluator) -> CaseResult:
     started = time.perf_counter()
-    if not isinstance(case, Mapping):
-        return CaseResult(f"#{index + 1}", error=f"cases[{index}] must be a mapping")
-    result = CaseResult(str(case.get("name") or f"#{index + 1}"))
-    if case.get("skip") is True:
-        result.skipped = True
+    result, case = open_entry(CaseResult, entry, index, where="cases")
+    if case is None:
         return result
     try:
         result.error = _check_case(base, case, evaluator)

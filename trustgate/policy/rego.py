@@ -30,7 +30,8 @@ import regorus
 from trustgate.errors import PolicyError
 from trustgate.manifests.loader import lone_surrogate, path_text
 from trustgate.model import JsonPath
-from trustgate.policy._normalise import add_extensions, normalise
+from trustgate.policy import _compile_cache
+from trustgate.policy._normalise import add_extensions, code_fingerprint, normalise
 
 BLOCK_RULES = ("deny", "violation")
 WARN_RULES = ("warn",)
@@ -301,7 +302,69 @@ def _ref_line(ref: Any) -> int:
     return 0
 
 
-def _refuse_data_over_rules(asts: list[Any], data: Mapping[str, Any]) -> None:
+def _summary(engine: Any, modules: Sequence[Module], rego_v0: bool) -> dict[str, Any]:
+    """What the compiler needs from the modules' AST: rule heads, their files and paths.
+
+    Fetching and decoding the AST costs about 30 ms for the bundled policies,
+    so the summary is kept across runs in the compile cache, keyed like
+    `normalise`'s entries; an entry of the wrong shape is ignored.
+    """
+    cache = _compile_cache.active()
+    key = ""
+    if cache is not None:
+        key = cache.key(
+            [b"rego-summary", _summary_code(), b"v0" if rego_v0 else b"v1"]
+            + [part for m in modules for part in (m.path, m.text)]
+        )
+        hit = cache.load(key)
+        if isinstance(hit, dict) and _is_summary(hit):
+            return hit
+    asts = json.loads(engine.get_ast_as_json())
+    files: dict[str, set[str]] = {}
+    heads = _rule_heads(asts, files)
+    summary = {
+        "heads": {p: sorted(names) for p, names in heads.items()},
+        "files": {p: sorted(paths) for p, paths in files.items()},
+        "paths": [[list(path), where] for path, where in _rule_paths(asts).items()],
+    }
+    if cache is not None:
+        cache.store(key, summary)
+    return summary
+
+
+def _is_summary(value: Any) -> bool:
+    def names(v: Any) -> bool:
+        return isinstance(v, dict) and all(
+            isinstance(k, str) and isinstance(n, list) and all(isinstance(x, str) for x in n)
+            for k, n in v.items()
+        )
+
+    return (
+        isinstance(value, dict)
+        and names(value.get("heads"))
+        and names(value.get("files"))
+        and isinstance(value.get("paths"), list)
+        and all(
+            isinstance(e, list)
+            and len(e) == 2
+            and isinstance(e[0], list)
+            and all(isinstance(k, str) for k in e[0])
+            and isinstance(e[1], str)
+            for e in value["paths"]
+        )
+    )
+
+
+_SUMMARY_CODE: list[bytes] = []
+
+
+def _summary_code() -> bytes:
+    if not _SUMMARY_CODE:
+        _SUMMARY_CODE.append(_compile_cache.code_fingerprint([__file__]) + code_fingerprint())
+    return _SUMMARY_CODE[0]
+
+
+def _refuse_data_over_rules(rule_paths: Mapping[tuple[str, ...], str], data: Mapping[str, Any]) -> None:
     """Data at or below a rule's path, or a non-object on the way to it: OPA refuses it.
 
     OPA's compiler (`checkPathConflicts` with `storage.NonEmpty`) fails with
@@ -314,7 +377,7 @@ def _refuse_data_over_rules(asts: list[Any], data: Mapping[str, Any]) -> None:
     """
     if not data:
         return
-    rules = _rule_paths(asts)
+    rules = dict(rule_paths)
     rules[(_AGGREGATE_PACKAGE, "findings")] = "<trustgate aggregate>:3"
     for path, where in sorted(rules.items()):
         node: Any = data
@@ -398,10 +461,10 @@ class RegoPolicy:
         self.data = dict(data or {})
         self.rego_v0 = rego_v0
         engine = _new_engine(self.modules, self.data, rego_v0)
-        asts = json.loads(engine.get_ast_as_json())
-        _refuse_data_over_rules(asts, data or {})
-        self.package_files: dict[str, set[str]] = {}
-        heads = _rule_heads(asts, self.package_files)
+        summary = _summary(engine, self.modules, rego_v0)
+        _refuse_data_over_rules({tuple(path): where for path, where in summary["paths"]}, data or {})
+        self.package_files: dict[str, set[str]] = {p: set(f) for p, f in summary["files"].items()}
+        heads: dict[str, set[str]] = {p: set(names) for p, names in summary["heads"].items()}
         wanted = set(namespaces)
         missing = wanted - set(heads)
         if missing:

@@ -3,7 +3,8 @@
 Owns: finding the schema for an apiVersion/kind in the schemas shipped by
 the `kubernetes-validate` package, turning CRD `openAPIV3Schema`s into JSON
 schemas, applying a CRD schema's `default`s before validating (as the API
-server defaults on decode), compiling each validator once (jsonschema-rs),
+server defaults on decode), compiling each validator once (jsonschema-rs; a built-in kind's
+self-contained schema is kept across runs in the compile cache),
 and reporting violations as path + message. Leaves out: reading manifests and deciding
 what a violation means for the verdict.
 """
@@ -11,6 +12,7 @@ what a violation means for the verdict.
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 import json
 import re
@@ -24,6 +26,7 @@ import jsonschema_rs
 
 from trustgate.errors import ConfigError
 from trustgate.model import JsonPath, render_path
+from trustgate.policy import _compile_cache
 
 _DEFS = "#/$defs/"
 _VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local(-strict)?$")
@@ -97,6 +100,7 @@ class SchemaSet:
         self._crd_schemas: dict[tuple[str, str], dict[str, Any]] = {}
         self._crd_rules: dict[tuple[str, str], list[Any]] = {}  # x-kubernetes-validations (crd_cel.Rule)
         self._crd_defaults: dict[tuple[str, str], Mapping[str, Any]] = {}  # schemas that have a `default`
+        self._crd_webhook: set[tuple[str, str]] = set()  # (group, kind) converted by a webhook
         for crd in crds:
             self.add_crd(crd)
 
@@ -113,6 +117,9 @@ class SchemaSet:
         kind = (spec.get("names") or {}).get("kind") if isinstance(spec.get("names"), Mapping) else None
         if not isinstance(group, str) or not isinstance(kind, str):
             raise ConfigError("CustomResourceDefinition needs spec.group and spec.names.kind")
+        conversion = spec.get("conversion")
+        if isinstance(conversion, Mapping) and conversion.get("strategy", "None") != "None":
+            self._crd_webhook.add((group, kind))
         count = 0
         for version in spec.get("versions") or []:
             schema = (
@@ -145,8 +152,15 @@ class SchemaSet:
         """Whether a registered CRD defines this apiVersion/kind (it then wins over built-in APIs)."""
         return (api_version, kind) in self._crd_schemas
 
-    def validate(self, obj: Mapping[str, Any]) -> list[SchemaViolation]:
+    def validate(
+        self, obj: Mapping[str, Any], *, old: Mapping[str, Any] | None = None
+    ) -> list[SchemaViolation]:
         """Validate one object.
+
+        Args:
+            obj: the object.
+            old: the object as it is now, for an update (pre-sync: in the gated tree): a CRD's
+                transition rules (`oldSelf`) judge the change, as the API server judges an UPDATE.
 
         Raises:
             SchemaMissing: no schema is known for its apiVersion and kind.
@@ -178,7 +192,20 @@ class SchemaSet:
         if rules:
             from trustgate.policy import crd_cel
 
-            out.extend(SchemaViolation("schema-cel", m, p) for p, m in crd_cel.evaluate(rules, obj))
+            if old is not None and old.get("apiVersion") != api_version:
+                # The API server converts the stored object to the request's version first. With
+                # the `None` strategy that only sets apiVersion; a webhook's conversion trustgate
+                # cannot run, so transition rules cannot be judged: say so, never pass silently.
+                if (api_version.rpartition("/")[0], kind) in self._crd_webhook:
+                    if any(r.transition for r in rules):
+                        out.append(_unconverted(old, api_version, kind))
+                    old = None
+                else:
+                    old = {**old, "apiVersion": api_version}
+            if old is not None and defaults is not None:  # the stored object is defaulted on read too
+                old = apply_defaults(old, defaults)
+            pairs = crd_cel.evaluate(rules, obj, old=old)
+            out.extend(SchemaViolation("schema-cel", m, p) for p, m in pairs)
         return out
 
     def _validator(self, api_version: str, kind: str) -> Any:
@@ -198,6 +225,24 @@ class SchemaSet:
         group, _, version = api_version.rpartition("/")
         prefix = f"{group.split('.')[0]}-" if group else ""
         path = self._dir / f"{kind.lower()}-{prefix}{version}.json"
+        # Gathering a kind's definitions means reading and walking all of them
+        # (1.4 MB): the self-contained schema is kept in the compile cache, keyed
+        # by both files' content and this module's code.
+        cache = _compile_cache.active()
+        key = ""
+        if cache is not None:
+            try:
+                key = cache.key(
+                    [b"k8s-schema", _code(), api_version, _identity(path), _identity(self._defs_path)]
+                )
+            except OSError as e:
+                raise SchemaMissing(f"no schema for {api_version} {kind}") from e
+            hit = cache.load_bytes(key)
+            if hit is not None:
+                try:
+                    return jsonschema_rs.validator_for(json.loads(hit))
+                except ValueError:  # jsonschema_rs.ValidationError is one too
+                    pass  # not a schema after all: build it again
         try:
             schema = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError) as e:
@@ -208,11 +253,18 @@ class SchemaSet:
             raise SchemaMissing(f"no schema for {api_version} {kind}")
         schema["$defs"] = self._reachable_defs(schema)
         text = json.dumps(schema).replace("/api/_definitions.json#/$defs/", _DEFS)
-        return jsonschema_rs.validator_for(json.loads(text))
+        validator = jsonschema_rs.validator_for(json.loads(text))
+        if cache is not None:
+            cache.store_bytes(key, text.encode("utf-8"))
+        return validator
+
+    @property
+    def _defs_path(self) -> Path:
+        return self._dir / "_definitions.json"
 
     def _reachable_defs(self, schema: Any) -> dict[str, Any]:
         if self._defs is None:
-            self._defs = json.loads((self._dir / "_definitions.json").read_text("utf-8"))["$defs"]
+            self._defs = json.loads(self._defs_path.read_text("utf-8"))["$defs"]
         defs = self._defs
         found: dict[str, Any] = {}
         stack = [schema]
@@ -230,6 +282,40 @@ class SchemaSet:
             elif isinstance(node, list):
                 stack.extend(node)
         return found
+
+
+def _unconverted(old: Mapping[str, Any], api_version: str, kind: str) -> SchemaViolation:
+    return SchemaViolation(
+        "schema-cel",
+        f"the {kind} is {old.get('apiVersion')} in the gated tree and {api_version} here: the API "
+        "server converts the stored object with the CRD's conversion webhook before its transition "
+        "rules (oldSelf) judge the update, and trustgate cannot run the webhook, so they could not "
+        "be evaluated: keep the apiVersion in this change, or judge the update in the cluster",
+        (),
+    )
+
+
+def _identity(path: Path) -> bytes:
+    """A schema file's identity for the compile cache: the SHA-256 of its bytes.
+
+    Its content rather than its size and time: a reinstalled package may keep
+    both. `_definitions.json` (1.4 MB, ~2 ms) is hashed once per process.
+
+    Raises:
+        OSError: the file is missing or unreadable.
+    """
+    info = path.stat()
+    return _content_digest(str(path), info.st_size, info.st_mtime_ns)
+
+
+@cache
+def _content_digest(path: str, size: int, mtime_ns: int) -> bytes:  # size, time: the memo's key
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+@cache
+def _code() -> bytes:
+    return _compile_cache.code_fingerprint([__file__])
 
 
 def apply_defaults(obj: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -9,21 +9,30 @@ namespaceSelector, objectSelector; then `matchConditions`), parameters
 evaluating `variables` and `validations` (`message`, `messageExpression`,
 `reason`) under `failurePolicy`.
 
-What an offline check cannot know it says: a policy that calls `authorizer`,
-a namespaceSelector whose Namespace is not in the change set, a parameter that
-is nowhere to be found. It reads no files beyond those it is given and talks to
-no cluster. `auditAnnotations` are not evaluated (they change no decision).
-`matchPolicy: Equivalent` is not converted: an object whose group and resource
-a rule names in another version only cannot be evaluated (the API server would
-convert it); a namespaceSelector whose Namespace is not given fails closed.
+What an offline check cannot know it says: a policy that calls `authorizer`, a
+namespaceSelector whose Namespace is not in the change set, a parameter that
+is nowhere to be found, an optional-typed variable read other than as
+`variables.x` or `variables['x']` (the runtime's bindings cannot hold an
+optional, so such a variable is bound with `cel.bind` where it is read). It
+reads no files beyond those it is given and talks to no cluster.
+`auditAnnotations` are compiled and evaluated: their values change no decision
+(`review(annotations=...)` hands them out keyed as the API server's audit
+event holds them), but an error in one goes to failurePolicy, as the API
+server does. An UPDATE whose object as it is now is in another version cannot
+judge a policy that reads `oldObject` (no conversions). `matchPolicy:
+Equivalent` is not converted: an object whose group and resource a rule names
+in another version only cannot be evaluated (the API server would convert it);
+a namespaceSelector whose Namespace is not given fails closed.
 
-The request is a CREATE of each checked object: `oldObject` is null,
+The request is a CREATE of each checked object (`oldObject` null), or an
+UPDATE when the caller gives the object as it is now (`review(old=...)`);
 `request.userInfo` names nobody (empty username and groups).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +40,7 @@ from typing import Any
 
 from trustgate.config import Limits
 from trustgate.errors import PolicyError
-from trustgate.policy import cel
+from trustgate.policy import cel, cel_cost
 from trustgate.policy.gatekeeper import Selector, parse_selector, read_objects, string_list
 
 __all__ = [
@@ -84,6 +93,8 @@ _CLUSTER_SCOPED = frozenset(
     }
 )
 _IRREGULAR = {"Endpoints": "endpoints"}
+_MAX_ANNOTATION_BYTES = 10 * 1024  # an audit annotation's value; the API server cuts it there
+_ANNOTATION_KEY = re.compile(r"(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
 
 def is_admission_policy(obj: Mapping[str, Any]) -> bool:
@@ -130,13 +141,14 @@ class _Rule:
         resource: str,
         namespaced: bool,
         name: str,
+        operation: str = "CREATE",
         *,
         any_version: bool = False,
     ) -> bool:
         def any_of(values: tuple[str, ...], value: str) -> bool:
             return "*" in values or value in values
 
-        if not (any_of(self.operations, "CREATE") and any_of(self.groups, group)):
+        if not (any_of(self.operations, operation) and any_of(self.groups, group)):
             return False
         if not any_version and not any_of(self.versions, version):
             return False
@@ -176,13 +188,23 @@ class Code:
     conditions: tuple[tuple[str, cel.Program], ...]
     variables: tuple[tuple[str, cel.Program], ...]
     validations: tuple[Validation, ...]
+    inlined: tuple[tuple[str, cel.Program], ...] = ()  # optional-valued variables, bound where read
+    annotations: tuple[tuple[str, cel.Program], ...] = ()  # auditAnnotations: key, valueExpression
+    # Why the code cannot be evaluated offline ("" when it can): an optional variable read in a
+    # way that cannot be bound faithfully. Only `parse_code(unevaluable_ok=True)` makes such Code.
+    unevaluable: str = ""
 
     @property
     def uses_authorizer(self) -> bool:
+        return self.reads("authorizer")
+
+    def reads(self, variable: str) -> bool:
+        """Whether any expression reads the top-level variable (outside string literals)."""
         programs = [p for _, p in self.variables] + [p for _, p in self.conditions]
+        programs += [p for _, p in self.inlined] + [p for _, p in self.annotations]
         programs += [v.program for v in self.validations]
         programs += [v.message_program for v in self.validations if v.message_program is not None]
-        return any(cel.uses_authorizer(p.source) for p in programs)
+        return any(cel.reads_variable(p.source, variable) for p in programs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +284,22 @@ class Outcome:
     param: str = ""  # the param object's name, when the binding has params
 
 
+class _Pool:
+    """The objects params and Namespaces are looked up in, indexed by kind and by Namespace name."""
+
+    __slots__ = ("by_kind", "namespaces")
+
+    def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        self.by_kind: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
+        self.namespaces: dict[str, Mapping[str, Any]] = {}
+        for obj in objects:
+            self.by_kind.setdefault((obj.get("apiVersion"), obj.get("kind")), []).append(obj)
+            if obj.get("kind") == "Namespace" and obj.get("apiVersion") == "v1":
+                name = _mapping(obj.get("metadata")).get("name")
+                if isinstance(name, str):
+                    self.namespaces.setdefault(name, obj)  # the first, as a scan finds it
+
+
 @dataclass
 class PolicySet:
     """Policies, their bindings and the param objects given beside them."""
@@ -271,14 +309,55 @@ class PolicySet:
     params: list[Mapping[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     documents: list[Mapping[str, Any]] = field(default_factory=list)  # everything read, for the revision
+    # The params and Namespaces of the last `objects` reviewed against, indexed: every object of
+    # a change set is reviewed against the same `objects`, so they are indexed once, not per object.
+    _indexed: tuple[Sequence[Mapping[str, Any]], int, _Pool] | None = field(
+        default=None, repr=False, compare=False
+    )
 
-    def review(self, obj: Mapping[str, Any], *, objects: Sequence[Mapping[str, Any]] = ()) -> list[Outcome]:
-        """Every binding's outcome for one object created as it is.
+    def _pool(self, objects: Sequence[Mapping[str, Any]]) -> _Pool:
+        cached = self._indexed
+        if cached is not None and cached[0] is objects and cached[1] == len(objects):
+            return cached[2]
+        pool = _Pool([*self.params, *objects])
+        self._indexed = (objects, len(objects), pool)  # holds `objects`, so its id is not reused
+        return pool
+
+    @property
+    def needs_change_set(self) -> bool:
+        """Whether a review can read other objects than the one reviewed: params, or the
+        Namespaces a namespaceSelector or `namespaceObject` needs. When not, `objects` can be
+        left out (a caller need not read the whole change set before the first review)."""
+        for binding in self.bindings:
+            policy = self.policies[binding.policy]
+            if binding.param_ref is not None or policy.code.reads("namespaceObject"):
+                return True
+            for match in (policy.match, binding.match):
+                selector = match.namespace_selector if match is not None else None
+                if selector is not None and (selector.labels or selector.expressions):
+                    return True
+        return False
+
+    def review(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        objects: Sequence[Mapping[str, Any]] = (),
+        old: Mapping[str, Any] | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> list[Outcome]:
+        """Every binding's outcome for one object created as it is (or, given `old`, updated).
 
         Args:
             obj: the object.
             objects: the rest of the change set: Namespaces for namespaceSelector and
                 `namespaceObject`, and params (beside those read with the policies).
+            old: the object as it is now (pre-sync: in the gated tree): the request is an
+                UPDATE with `oldObject`, matched by rules for UPDATE, and an objectSelector
+                matches when it selects either version, as in the API server.
+            annotations: filled with the audit annotations the API server would add to the
+                request's audit event, whatever the decision: `<policy>/<key>` to the value (a
+                policy's bindings' distinct values joined with ", ", each cut at 10 KiB).
 
         Returns:
             The outcomes that are not a pass.
@@ -291,8 +370,8 @@ class PolicySet:
         namespace = str(meta.get("namespace") or "")
         namespaced = bool(namespace) or kind not in _CLUSTER_SCOPED
         name = str(meta.get("name") or "")
-        pool = [*self.params, *objects]
-        namespace_obj = _namespace(pool, namespace) if namespace else None
+        pool = self._pool(objects)
+        namespace_obj = pool.namespaces.get(namespace) if namespace else None
         resource = resource_of(kind)
         request = {
             "uid": "",
@@ -307,16 +386,22 @@ class PolicySet:
             "dryRun": False,
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
         }
-        where = (group, version, resource, namespaced, name)
+        operation = "CREATE" if old is None else "UPDATE"
+        request["operation"] = operation
+        if old is not None:
+            request["options"] = {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}
+        where = (group, version, resource, namespaced, name, operation)
+        shared: dict[str, cel.Bindings] = {}  # one conversion of the object for the policies below
+        collected: dict[str, list[str]] | None = {} if annotations is not None else None
         for binding in self.bindings:
             policy = self.policies[binding.policy]
             versions: list[str] = []  # under matchPolicy Equivalent: the versions a rule asks for instead
             matched = True
             for match in (policy.match, binding.match):
-                if match is None or _matches(match, obj, where, namespace, namespace_obj):
+                if match is None or _matches(match, obj, old, where, namespace, namespace_obj):
                     continue
                 if match.match_policy == "Equivalent" and _matches(
-                    match, obj, where, namespace, namespace_obj, any_version=True
+                    match, obj, old, where, namespace, namespace_obj, any_version=True
                 ):
                     versions += _other_versions(match, where)
                     continue
@@ -326,13 +411,18 @@ class PolicySet:
             if versions:
                 out.append(_needs_conversion(policy, binding, group, version, sorted(set(versions))))
                 continue
-            found = self._binding(policy, binding, obj, request, pool, namespace, namespace_obj)
+            found = self._binding(
+                policy, binding, obj, old, request, pool, namespace, namespace_obj, shared, collected
+            )
             if namespaced and namespace and namespace_obj is None:
                 selectors = [policy.match.namespace_selector]
                 selectors += [binding.match.namespace_selector] if binding.match is not None else []
                 if any(s is not None and (s.labels or s.expressions) for s in selectors):
                     found = _undecided(policy, binding, namespace, found)
             out.extend(found)
+        if annotations is not None and collected:
+            # The API server's auditAnnotationCollector.publish (admission/plugin/policy/validating).
+            annotations.update({key: ", ".join(values) for key, values in collected.items()})
         return out
 
     def _binding(
@@ -340,12 +430,19 @@ class PolicySet:
         policy: Policy,
         binding: Binding,
         obj: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
         request: Mapping[str, Any],
-        pool: Sequence[Mapping[str, Any]],
+        pool: _Pool,
         namespace: str,
         namespace_obj: Mapping[str, Any] | None,
+        shared: dict[str, cel.Bindings],
+        collected: dict[str, list[str]] | None = None,
     ) -> list[Outcome]:
-        """The outcomes of one binding that matches `obj`."""
+        """The outcomes of one binding that matches `obj`.
+
+        `shared` keeps the Bindings that every policy without variables or params evaluates
+        the object with: their activations are equal, so the object is converted once.
+        """
         if policy.authorizer:
             return [
                 Outcome(
@@ -357,9 +454,36 @@ class PolicySet:
                     "asks the cluster's authorizers: it cannot be evaluated offline",
                 )
             ]
+        if policy.code.unevaluable:
+            return [
+                Outcome(
+                    "unevaluable",
+                    policy,
+                    binding,
+                    f"{policy.name}/variables",
+                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}): {policy.code.unevaluable}",
+                )
+            ]
+        converted = old is not None and old.get("apiVersion") != obj.get("apiVersion")
+        if converted and policy.code.reads("oldObject"):
+            assert old is not None
+            # The API server converts the stored object to the request's version; trustgate has
+            # no conversions, so `oldObject` would be in the wrong shape: not a pass, not a deny.
+            return [
+                Outcome(
+                    "unevaluable",
+                    policy,
+                    binding,
+                    f"{policy.name}/oldObject",
+                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) reads `oldObject`, which "
+                    f"the API server converts to {obj.get('apiVersion')}; the object as it is now is "
+                    f"{old.get('apiVersion')} and trustgate has no conversions, so it cannot be evaluated",
+                )
+            ]
         params: list[Mapping[str, Any] | None] = [None]
         if binding.param_ref is not None and policy.param_kind is not None:
-            params = list(_find_params(pool, policy.param_kind, binding.param_ref, namespace))
+            candidates = pool.by_kind.get(policy.param_kind, [])
+            params = list(_find_params(candidates, policy.param_kind, binding.param_ref, namespace))
             if not params:
                 ref = binding.param_ref
                 what = f"{policy.param_kind[1]} " + (
@@ -391,13 +515,18 @@ class PolicySet:
         for param in params:
             activation = {
                 "object": obj,
-                "oldObject": None,
+                "oldObject": old,
                 "request": request,
                 "params": param,
                 "namespaceObject": namespace_obj,
                 "authorizer": None,
             }
-            out.extend(_evaluate(policy, binding, activation, param))
+            bindings = None
+            if param is None and not policy.code.variables:
+                bindings = shared.get("")
+                if bindings is None:
+                    bindings = shared[""] = cel.Bindings(dict(activation, variables={}))
+            out.extend(_evaluate(policy, binding, activation, param, bindings, collected))
         return out
 
 
@@ -440,12 +569,29 @@ def _undecided(policy: Policy, binding: Binding, namespace: str, found: list[Out
 
 
 def _evaluate(
-    policy: Policy, binding: Binding, activation: dict[str, Any], param: Mapping[str, Any] | None
+    policy: Policy,
+    binding: Binding,
+    activation: dict[str, Any],
+    param: Mapping[str, Any] | None,
+    bindings: cel.Bindings | None,
+    collected: dict[str, list[str]] | None = None,
 ) -> list[Outcome]:
     param_name = str(_mapping(param.get("metadata") if param else None).get("name") or "")
+    values: dict[str, str] | None = {} if collected is not None and policy.code.annotations else None
+    failures = run_code(
+        policy.code, activation, failure_policy=policy.failure_policy, annotations=values, bindings=bindings
+    )
+    for key, value in (values or {}).items():
+        # As the API server's dispatcher: a value is cut at 10 KiB (maxAuditAnnotationValueLength),
+        # and a value another binding of the policy already gave is not repeated.
+        cut = value.encode("utf-8")[:_MAX_ANNOTATION_BYTES].decode("utf-8", "ignore")
+        assert collected is not None
+        seen = collected.setdefault(f"{policy.name}/{key}", [])
+        if cut not in seen:
+            seen.append(cut)
     return [
         Outcome(f.kind, policy, binding, f"{policy.name}/{f.rule}", f.message, f.reason, param_name)
-        for f in run_code(policy.code, activation, failure_policy=policy.failure_policy)
+        for f in failures
     ]
 
 
@@ -455,18 +601,31 @@ def run_code(
     *,
     failure_policy: str = "Fail",
     variables: Mapping[str, Any] | None = None,
+    annotations: dict[str, str] | None = None,
+    bindings: cel.Bindings | None = None,
 ) -> list[Failure]:
-    """Evaluate variables, then matchConditions (any false: nothing applies), then validations.
+    """Evaluate variables, then matchConditions (any false: nothing applies), then validations
+    and auditAnnotations.
 
     Args:
         code: the compiled CEL.
         activation: the top-level variables; `variables` is set here.
         failure_policy: `Fail` makes an evaluation error a violation, `Ignore` an ignored failure.
         variables: entries of `variables` given before the code's own (Gatekeeper's `params`).
+        annotations: filled with the audit annotations' values (key: value; a null value is
+            left out), as the API server records them in the audit event.
+        bindings: the same activation, already converted (with `variables` empty), shared with
+            other code; used when this code has no variables and none are given.
 
     Returns:
         The validations that did not pass, in order.
+
+    Raises:
+        PolicyError: the code cannot be evaluated offline (`code.unevaluable`); the caller
+            should have reported that instead of running it.
     """
+    if code.unevaluable:
+        raise PolicyError(code.unevaluable)
 
     def failure(rule: str, message: str) -> Failure:
         if failure_policy == "Fail":
@@ -476,17 +635,30 @@ def run_code(
     values: dict[str, Any] = dict(variables or {})
     broken: dict[str, str] = {}
     activation["variables"] = values
+    # One conversion of the input for all the expressions (cel.Bindings). The runtime keeps a
+    # map it converted, so a variable that reads `variables` gets Bindings made after the
+    # variables before it were added.
+    if bindings is not None and not code.variables and not values:
+        bound = bindings
+    else:
+        bound = cel.Bindings(dict(activation, variables=dict(values)))
+    fresh = True
     for name, program in code.variables:
+        if not fresh and "variables" in program.source:
+            bound = cel.Bindings(dict(activation, variables=dict(values)))
         try:
-            values[name] = program.evaluate(activation)
+            values[name] = program.evaluate(bound)
+            fresh = False
         except cel.CelEvalError as e:
             broken[name] = str(e)
+    if code.variables:
+        bound = cel.Bindings(activation)
     # As the API server: any condition false skips the policy, whatever errors the others
     # raised; only when none is false does the first error go to failurePolicy.
     error: Failure | None = None
     for name, program in code.conditions:
         try:
-            value = program.evaluate(activation)
+            value = program.evaluate(bound)
         except cel.CelEvalError as e:
             error = error or failure("matchCondition", f"matchCondition {name!r} failed: {_why(e, broken)}")
             continue
@@ -501,7 +673,7 @@ def run_code(
         rule = validation.reason or str(validation.index)
         source = validation.program.source
         try:
-            value = validation.program.evaluate(activation)
+            value = validation.program.evaluate(bound)
         except cel.CelEvalError as e:
             out.append(failure(rule, f"expression '{source}' resulted in error: {_why(e, broken)}"))
             continue
@@ -513,12 +685,27 @@ def run_code(
         message = validation.message or f"failed expression: {source}"
         if validation.message_program is not None:
             try:
-                text = validation.message_program.evaluate(activation)
+                text = validation.message_program.evaluate(bound)
                 if isinstance(text, str) and text.strip() and "\n" not in text:
                     message = text
             except cel.CelEvalError:
                 pass  # as the API server: the static message (or the default) stands
         out.append(Failure("violation", rule, message, validation.reason or "Invalid"))
+    # An audit annotation changes no decision, but an error in it goes to failurePolicy, as a
+    # validation's does (so under Fail the API server rejects the request).
+    for key, program in code.annotations:
+        rule = f"auditAnnotations/{key}"
+        try:
+            value = program.evaluate(bound)
+        except cel.CelEvalError as e:
+            out.append(failure(rule, f"auditAnnotation {key!r}: valueExpression '{program.source}' "
+                               f"resulted in error: {_why(e, broken)}"))  # fmt: skip
+            continue
+        if value is not None and not isinstance(value, str):
+            out.append(failure(rule, f"auditAnnotation {key!r}: valueExpression returned {value!r}, "
+                               "not a string or null"))  # fmt: skip
+        elif value is not None and annotations is not None:
+            annotations[key] = value
     return out
 
 
@@ -530,7 +717,7 @@ def _why(error: cel.CelEvalError, broken: Mapping[str, str]) -> str:
     return text
 
 
-def _other_versions(match: _Match, where: tuple[str, str, str, bool, str]) -> list[str]:
+def _other_versions(match: _Match, where: tuple[str, str, str, bool, str, str]) -> list[str]:
     rules = [r for r in match.rules or () if r.matches(*where, any_version=True)]
     return sorted({v for r in rules for v in r.versions})
 
@@ -559,7 +746,8 @@ def _needs_conversion(
 def _matches(
     match: _Match,
     obj: Mapping[str, Any],
-    where: tuple[str, str, str, bool, str],
+    old: Mapping[str, Any] | None,
+    where: tuple[str, str, str, bool, str, str],
     namespace: str,
     namespace_obj: Mapping[str, Any] | None,
     *,
@@ -571,7 +759,9 @@ def _matches(
         return False
     labels = _mapping(_mapping(obj.get("metadata")).get("labels"))
     if match.object_selector is not None and not match.object_selector.matches(labels):
-        return False
+        old_labels = _mapping(_mapping(old.get("metadata")).get("labels")) if old is not None else None
+        if old_labels is None or not match.object_selector.matches(old_labels):
+            return False
     selector = match.namespace_selector
     if selector is None or not (selector.labels or selector.expressions):
         return True
@@ -582,14 +772,6 @@ def _matches(
     if namespace_obj is None:
         return True  # reported as namespace-unknown by the caller
     return selector.matches(_mapping(_mapping(namespace_obj.get("metadata")).get("labels")))
-
-
-def _namespace(objects: Iterable[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
-    for obj in objects:
-        is_namespace = obj.get("kind") == "Namespace" and obj.get("apiVersion") == "v1"
-        if is_namespace and _mapping(obj.get("metadata")).get("name") == name:
-            return obj
-    return None
 
 
 def _find_params(
@@ -710,7 +892,9 @@ def parse_policy(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Policy:
         raise PolicyError(
             f"{label}: spec.validations is empty (and there are no auditAnnotations)", where=where
         )
-    code = parse_code(spec, label=label, where=where, prefix="spec.", variables=_VARIABLES)
+    code = parse_code(
+        spec, label=label, where=where, prefix="spec.", variables=_VARIABLES, unevaluable_ok=True
+    )
     return Policy(
         name=name,
         file=file,
@@ -724,23 +908,96 @@ def parse_policy(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Policy:
 
 
 def parse_code(
-    spec: Mapping[str, Any], *, label: str, where: str, prefix: str, variables: Sequence[str]
+    spec: Mapping[str, Any],
+    *,
+    label: str,
+    where: str,
+    prefix: str,
+    variables: Sequence[str],
+    unevaluable_ok: bool = False,
 ) -> Code:
     """`variables`, `matchConditions` and `validations` of a policy (or a Gatekeeper CEL source).
+
+    Args:
+        unevaluable_ok: code that cannot be evaluated offline (an optional variable read
+            where it cannot be bound faithfully) is returned with `Code.unevaluable` set, for
+            the caller to report per object; by default it is a PolicyError.
 
     Raises:
         PolicyError: an entry is malformed or an expression does not compile; the message
             names the field (`spec.validations[0].expression`) and the line and column in it.
+            Without `unevaluable_ok`, also code that cannot be evaluated offline.
     """
 
-    def compile_at(field_path: str, text: Any) -> cel.Program:
+    # A variable whose value is an optional cannot be handed to or from the runtime (the
+    # bindings convert neither way, nor take a variable declared optional_type). An expression
+    # that reads one (`variables.x` or `variables['x']`) gets it bound at its top,
+    # `cel.bind(__tg_var_x, <x's expression>, ...)`, with the reads renamed: CEL has no side
+    # effects and cel.bind is lazy, so the value is the API server's (whose variables are lazy
+    # too), and at the top no comprehension variable can capture a name in x's expression.
+    # Any read the renaming cannot follow makes the code unevaluable (`_refusal`).
+    inlined: dict[str, str] = {}  # name: its expression, with the optional variables it reads bound
+    inlined_programs: list[tuple[str, cel.Program]] = []
+    reads: list[tuple[str, _Reads | None]] = []  # field path, how it reads `variables`
+    mismatched: list[str] = []  # field paths whose reads the renaming did not all find
+    rewritten_sources: dict[str, str] = {}  # field path: the source compiled, where rewritten
+    inlined_strings: dict[str, tuple[str, ...]] = {}  # name: the string literals its expression holds
+
+    def compile_at(field_path: str, text: Any, returns: tuple[str, ...] = ()) -> cel.Program:
+        program = _compile_at(field_path, text)
+        kind = program.result_type
+        # As the API server: an expression whose type is known and is not what the field
+        # needs is refused when the policy is written ("must evaluate to bool").
+        if returns and kind not in (*returns, "DYN"):
+            raise PolicyError(
+                f"{label}: {prefix}{field_path}: must evaluate to {' or '.join(returns).lower()}, "
+                f"but its type is {kind.lower()}",
+                where=where,
+            )
+        return program
+
+    def _compile_at(field_path: str, text: Any) -> cel.Program:
         if not isinstance(text, str) or not text.strip():
             raise PolicyError(f"{label}: {prefix}{field_path} must be a non-empty string", where=where)
         try:
-            return cel.compile_expression(text, variables=variables)
+            program = cel.compile_expression(text, variables=variables)
         except cel.CelCompileError as e:
             position = f" ({e.where()})" if e.where() else ""
             raise PolicyError(f"{label}: {prefix}{field_path}{position}: {e.message}", where=where) from e
+        if not cel.reads_variable(text, "variables"):
+            return program
+        found = _variable_reads(program)
+        reads.append((field_path, found))
+        body, bound = text, []
+        for name in inlined:
+            body, count = cel.substitute_variable(body, name, _BOUND + name)
+            # A macro may copy a read (`optMap` reads its target twice), never drop one.
+            if count > (found.named.get(name, 0) if found is not None else 0):
+                mismatched.append(field_path)  # refused: never run, so compiled as written
+                return program
+            if count:
+                bound.append(name)
+        if not bound or found is None:
+            return program
+        for name in reversed(bound):
+            body = f"cel.bind({_BOUND}{name}, ({inlined[name]}), {body})"
+        try:
+            rewritten = cel.compile_expression(body, variables=variables, length=len(text))
+        except cel.CelCompileError as e:
+            position = " (in it, with the optional variables it reads bound)"
+            raise PolicyError(f"{label}: {prefix}{field_path}{position}: {e.message}", where=where) from e
+        # The renaming is text; the rewritten AST must read no optional variable through
+        # `variables` and hold the same string literals (plus the bound expressions' own): no
+        # read was missed and none was renamed inside a literal.
+        after = _variable_reads(rewritten)
+        strings = Counter(found.strings)
+        for name in bound:
+            strings.update(inlined_strings[name])
+        if after is None or any(n in after.named for n in inlined) or Counter(after.strings) != strings:
+            mismatched.append(field_path)
+            return program
+        rewritten_sources[field_path] = body
+        return cel.Program(text, rewritten.variables, rewritten._expression)
 
     names = []
     for i, raw in enumerate(_list(spec.get("variables"), f"{label}: {prefix}variables", where)):
@@ -748,26 +1005,36 @@ def parse_code(
         var_name = entry.get("name")
         if not isinstance(var_name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var_name):
             raise PolicyError(f"{label}: {prefix}variables[{i}].name must be a CEL identifier", where=where)
-        names.append((var_name, compile_at(f"variables[{i}].expression", entry.get("expression"))))
+        field_path = f"variables[{i}].expression"
+        program = compile_at(field_path, entry.get("expression"))
+        if program.is_optional:
+            inlined[var_name] = rewritten_sources.get(field_path, program.source)
+            own = _variable_reads(program)
+            inlined_strings[var_name] = own.strings if own is not None else ()
+            inlined_programs.append((var_name, program))
+        else:
+            names.append((var_name, program))
     conditions = []
     for i, raw in enumerate(_list(spec.get("matchConditions"), f"{label}: {prefix}matchConditions", where)):
         entry = _mapping(raw)
         conditions.append(
             (
                 str(entry.get("name", i)),
-                compile_at(f"matchConditions[{i}].expression", entry.get("expression")),
+                compile_at(f"matchConditions[{i}].expression", entry.get("expression"), ("BOOL",)),
             )
         )
     validations = []
     for i, raw in enumerate(_list(spec.get("validations"), f"{label}: {prefix}validations", where)):
         entry = _mapping(raw)
-        program = compile_at(f"validations[{i}].expression", entry.get("expression"))
+        program = compile_at(f"validations[{i}].expression", entry.get("expression"), ("BOOL",))
         message = entry.get("message", "")
         if not isinstance(message, str):
             raise PolicyError(f"{label}: {prefix}validations[{i}].message must be a string", where=where)
         message_program = None
         if entry.get("messageExpression") is not None:
-            message_program = compile_at(f"validations[{i}].messageExpression", entry["messageExpression"])
+            message_program = compile_at(
+                f"validations[{i}].messageExpression", entry["messageExpression"], ("STRING",)
+            )
         reason = entry.get("reason", "")
         if reason not in ("", "Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge"):
             raise PolicyError(
@@ -776,7 +1043,145 @@ def parse_code(
                 where=where,
             )
         validations.append(Validation(i, program, message, message_program, str(reason)))
-    return Code(tuple(conditions), tuple(names), tuple(validations))
+    annotations: list[tuple[str, cel.Program]] = []
+    for i, raw in enumerate(_list(spec.get("auditAnnotations"), f"{label}: {prefix}auditAnnotations", where)):
+        entry = _mapping(raw)
+        key = entry.get("key")
+        if not isinstance(key, str) or not _ANNOTATION_KEY.fullmatch(key):
+            raise PolicyError(
+                f"{label}: {prefix}auditAnnotations[{i}].key must be a qualified name part (at most 63 "
+                "alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric), "
+                f"not {key!r}",
+                where=where,
+            )
+        if any(k == key for k, _ in annotations):
+            raise PolicyError(
+                f"{label}: {prefix}auditAnnotations[{i}].key {key!r} is given twice", where=where
+            )
+        annotations.append(
+            (
+                key,
+                compile_at(
+                    f"auditAnnotations[{i}].valueExpression", entry.get("valueExpression"), ("STRING", "NULL")
+                ),
+            )
+        )
+    refusal = _refusal(reads, mismatched, tuple(inlined), prefix)
+    if refusal and not unevaluable_ok:
+        raise PolicyError(f"{label}: {refusal}", where=where)
+    return Code(
+        tuple(conditions),
+        tuple(names),
+        tuple(validations),
+        tuple(inlined_programs),
+        tuple(annotations),
+        unevaluable=refusal,
+    )
+
+
+_BOUND = "__tg_var_"  # prefix of the names optional variables are bound to where read
+
+
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """How an expression reads `variables`, from its AST."""
+
+    named: dict[str, int]  # `variables.x` and `variables['x']`: how many times each name
+    other: frozenset[str]  # names read otherwise (`variables.?x`, `has(variables.x)`)
+    whole: bool  # `variables` read as a whole or by a computed key
+    scopes: frozenset[str]  # the comprehension and cel.bind variables it declares
+    strings: tuple[str, ...]  # its string literals (with what macros copy)
+
+
+def _variable_reads(program: cel.Program) -> _Reads | None:
+    """How the expression reads `variables`; None when its AST cannot be read (unchecked)."""
+    try:
+        root = cel_cost.parse_checked(program.checked())[0]
+    except ValueError:
+        return None
+    named: dict[str, int] = {}
+    other: set[str] = set()
+    whole = False
+    scopes: set[str] = set()
+    strings: list[str] = []
+    stack: list[tuple[cel_cost.Expr, cel_cost.Expr | None]] = [(root, None)]
+    while stack:
+        node, parent = stack.pop()
+        if node.kind == "const" and isinstance(node.const, str):
+            strings.append(node.const)
+        elif node.kind == "comprehension":
+            scopes.update(v for v in (node.iter_var, node.iter_var2, node.accu_var) if v)
+        elif node.kind == "ident" and node.name == "variables":
+            if parent is None:
+                whole = True
+            elif parent.kind == "select" and parent.target is node:
+                if parent.test_only:
+                    other.add(parent.name)
+                else:
+                    named[parent.name] = named.get(parent.name, 0) + 1
+            elif (
+                parent.kind == "call"
+                and parent.name in ("_[_]", "_[?_]", "_?._")
+                and parent.target is None
+                and len(parent.args) == 2
+                and parent.args[0] is node
+                and isinstance(parent.args[1].const, str)
+                and parent.args[1].kind == "const"
+            ):
+                key = parent.args[1].const
+                if parent.name == "_[_]":
+                    named[key] = named.get(key, 0) + 1
+                else:
+                    other.add(key)
+            else:
+                whole = True
+        args = node.args
+        if (
+            node.kind == "call"
+            and node.name in ("_[_]", "_[?_]", "_?._")
+            and len(args) == 2
+            and args[0].kind == "ident"
+            and args[0].name == "variables"
+            and isinstance(args[1].const, str)
+        ):
+            args = args[:1]  # the key of `variables['x']` goes with the renaming
+        children = [node.target, *args, node.iter_range, node.accu_init]
+        children += [node.loop_condition, node.loop_step, node.result]
+        stack.extend((child, node) for child in children if child is not None)
+    return _Reads(named, frozenset(other), whole, frozenset(scopes), tuple(strings))
+
+
+def _refusal(
+    reads: Sequence[tuple[str, _Reads | None]], mismatched: Sequence[str], inlined: Sequence[str], prefix: str
+) -> str:
+    """Why the code cannot be evaluated offline ("" when it can): an optional variable read
+    where it cannot be bound as `_compile_at` binds it."""
+    if not inlined:
+        return ""
+    why = (
+        "; trustgate binds an optional variable only where it is read as variables.<name> or "
+        "variables['<name>'] (the runtime's Python bindings cannot hold an optional value), so this "
+        "policy cannot be evaluated offline"
+    )
+    optional = ", ".join(repr(n) for n in inlined)
+    for field_path, found in reads:
+        where = f"{prefix}{field_path}"
+        if found is None:
+            return f"{where} reads `variables` in a way trustgate cannot follow ({optional} optional){why}"
+        shadows = sorted(v for v in found.scopes if v == "variables" or v.startswith(_BOUND))
+        if shadows:
+            return (
+                f"{where} reads `variables` where a comprehension or cel.bind variable named "
+                f"{shadows[0]!r} may hide it ({optional} optional){why}"
+            )
+        odd = sorted(found.other & set(inlined))
+        if odd:
+            return f"{where} reads the optional variable {odd[0]!r} other than by its name{why}"
+        if found.whole:
+            return f"{where} reads `variables` whole or by a computed key ({optional} optional){why}"
+        if field_path in mismatched:
+            return f"{where} reads `variables` in a way trustgate cannot follow ({optional} optional){why}"
+    return ""
 
 
 def parse_binding(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Binding:

@@ -4,14 +4,17 @@ Owns: one run (`PresyncGate.run`): open the repository, find the range
 between the gated ref and the candidate, check the fast-forward, the commits
 (signatures, authors, committers), render the candidate tree and evaluate it
 with the same `Gate` as `trustgate check` (images included), diff it against
-the gated tree for removed protected objects, recognise a rollback (a
+the gated tree for removed protected objects, hand the gated tree's objects
+to the evaluation (an object there is judged as an UPDATE of it, as the API
+server will judge the apply: `oldObject`, CRD transition rules), recognise a rollback (a
 non-fast-forward back to files under `presync.paths` that this gate, for the
 same repository, gated ref, paths and protected kinds, moved its ref to in
 enforce mode), and then advance (and push) the gated ref, write a git note,
 and leave one record in the decision log (with `subject.presync`: the scope,
 the digest of the files under the paths, and where the gated ref was).
 Caches across runs of one process (`--watch`): the remote clone, the keyring,
-the objects of trees already rendered, and the gate's image cache. Leaves out:
+the inventories of trees already rendered (the objects of the last few), and
+the gate's image cache. Leaves out:
 flags and printing (the CLI).
 """
 
@@ -28,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trustgate.config import Config
-from trustgate.decisions.canonical import content_hash
-from trustgate.decisions.record import Actor, DecisionContext, GitIdentity
 from trustgate.errors import Error
 from trustgate.gate import Gate
+from trustgate.gate.recorder import Actor, DecisionContext, GitIdentity, content_hash
+from trustgate.gate.verdict import severity
 from trustgate.manifests import loader
 from trustgate.model import (
     Decision,
@@ -40,7 +43,6 @@ from trustgate.model import (
     ExitCode,
     Finding,
     InputProblem,
-    Mode,
     Severity,
     Source,
 )
@@ -140,6 +142,7 @@ class PresyncGate:
         self._committer = committer
         self._invoker = dict(invoker) if invoker else None
         self._trees: dict[str, tuple[dict[changes.ObjectKey, changes.Seen], list[InputProblem]]] = {}
+        self._objects: dict[str, list[Mapping[str, object]]] = {}  # of the last trees rendered (bounded)
         self._decided: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
         self._remotes: dict[str, Git] = {}
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
@@ -216,7 +219,7 @@ class PresyncGate:
         self, git: Git, out: Outcome, context: DecisionContext, candidate: str, gated: str | None
     ) -> None:
         commits_cfg = self.config.commits
-        severity = _severity(self.config.mode)
+        weight = severity(True, self.config.mode)  # of the gate's own findings: commits, deletions
         extra: list[DocumentResult] = []
         notes: list[str] = []
         tree = git.tree_of(candidate)
@@ -292,7 +295,7 @@ class PresyncGate:
             assert gated is not None
             finding = Finding(
                 rule="non-fast-forward",
-                severity=severity,
+                severity=weight,
                 message=f"{out.ref} at {candidate[:12]} does not descend from "
                 f"{out.gated_ref} at {gated[:12]}: "
                 "the branch was rewritten (force-push)",
@@ -306,7 +309,7 @@ class PresyncGate:
 
         # 4. Commits: signatures, authors, committers.
         for commit in commits:
-            extra.append(_commit_result(commit, commit_findings(commit, commits_cfg, severity)))
+            extra.append(_commit_result(commit, commit_findings(commit, commits_cfg, weight)))
         if not commits_cfg.require_signatures:
             notes.append("commit signatures are not required (commits.allowedSigners / gpgKeys not set)")
 
@@ -314,9 +317,11 @@ class PresyncGate:
         documents, problems = self._render(git, candidate, tree)
         after = changes.inventory(documents)
 
-        # 6. Removed protected objects.
+        # 6. Removed protected objects; the objects as they are now (judged: an UPDATE of them).
+        old: list[Mapping[str, object]] = []
         if gated is not None and gated_tree is not None:
             before, before_problems = self._inventory(git, gated, gated_tree)
+            old = self._objects.get(gated_tree) or []
             # A path added to presync.paths that the gated tree does not have yet holds nothing
             # there: everything under it is an addition, judged as such.
             before_problems = [p for p in before_problems if p.rule != "presync/path"]
@@ -337,7 +342,7 @@ class PresyncGate:
                     after,
                     protected_kinds=commits_cfg.protected_kinds,
                     granted=granted,
-                    severity=severity,
+                    severity=weight,
                     rollback_note=(
                         f"a rollback to files {out.gated_ref} held before (decision {rollback_from})"
                         if rollback_from
@@ -347,7 +352,7 @@ class PresyncGate:
             )
 
         decision = self.gate.evaluate(
-            documents, problems, gate=GATE, context=context, extra=extra, notes=notes
+            documents, problems, gate=GATE, context=context, extra=extra, notes=notes, old=old
         )
         out.decision = decision
         code = decision.exit_code()
@@ -419,31 +424,9 @@ class PresyncGate:
         there (the record is written before the move, which may then fail). Records without
         `subject.presync` (older ones) have no index terms for this: they never count.
         """
-        log = self.gate.decision_log
-        if log is None:
+        if self.gate.recorder is None:
             return None
-        from trustgate.decisions.store import Filters
-
-        try:
-            for entry in log.store.query(
-                Filters(gates=(GATE,), verdicts=("allow", "warn"), presync_to=(f"{scope}:{paths_tree}",)),
-                limit=100,
-            ):
-                record = entry.record()
-                subject = record.get("subject") or {}
-                moved_to = subject.get("commit")
-                if record.get("mode") != Mode.ENFORCE or not isinstance(moved_to, str):
-                    continue  # allowed only because of audit or warn mode: not an approval
-                if moved_to == gated:
-                    return entry.id
-                for later in log.store.query(
-                    Filters(gates=(GATE,), presync_from=(f"{scope}:{moved_to}",)), limit=1
-                ):
-                    if later.seq > entry.seq:
-                        return entry.id
-        except Error:
-            return None
-        return None
+        return self.gate.recorder.earlier_approval(GATE, scope, paths_tree, gated)
 
     def _present_paths(self, git: Git, commit: str) -> tuple[list[str], bool, list[InputProblem]]:
         """The configured paths that exist at `commit`, whether any file does, and what the export
@@ -508,12 +491,16 @@ class PresyncGate:
                     for p in problems
                 ]
         self._trees[tree] = (changes.inventory(documents), list(problems))
+        self._objects.pop(tree, None)
+        self._objects[tree] = [d.obj for d in documents if d.kubernetes]
+        while len(self._objects) > 4:  # a run needs two: the candidate's, the gated tree's
+            self._objects.pop(next(iter(self._objects)))
         return documents, problems
 
     def _inventory(
         self, git: Git, commit: str, tree: str
     ) -> tuple[dict[changes.ObjectKey, changes.Seen], list[InputProblem]]:
-        if tree not in self._trees:
+        if tree not in self._trees or tree not in self._objects:
             self._render(git, commit, tree)
         if len(self._trees) > 64:  # bounded: a long --watch sees many trees
             self._trees.pop(next(iter(self._trees)))
@@ -649,10 +636,6 @@ def _relative(source: Source, prefix: str) -> Source:
         file=source.file.removeprefix(prefix) or ".",
         rendered_from=(rendered.removeprefix(prefix) or ".") if rendered else None,
     )
-
-
-def _severity(mode: Mode) -> Severity:
-    return {Mode.ENFORCE: Severity.ERROR, Mode.WARN: Severity.WARNING, Mode.AUDIT: Severity.INFO}[mode]
 
 
 def _identity_config(committer: tuple[str, str]) -> dict[str, str]:

@@ -4,8 +4,10 @@ Owns: validating the review's shape, deciding what is evaluated (operation,
 subresource, excluded namespaces, protected deletes, unchanged images on
 UPDATE), turning a `Decision` into `allowed`, `status`, `warnings` and
 `auditAnnotations`, and the answers given when no decision is possible
-(deadline, internal failure) under the failure policy. Pure: bytes and
-mappings in, mappings out; no sockets, no threads, no gate.
+(deadline, internal failure) under the failure policy: `answer` turns what
+the evaluators gave (or did not give in time) into the answer, or into the
+failure to record and answer. Pure: bytes and mappings in, mappings out; no
+sockets, no threads, no gate.
 
 Leaves out: HTTP, TLS, and running the gate (`trustgate.server.http`, `.pool`).
 
@@ -36,7 +38,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustgate.config import AdmissionSettings
+from trustgate.config import DEFAULT_DELETE_ACTORS, AdmissionSettings
+from trustgate.errors import InputError
+from trustgate.gate.verdict import Failure
 from trustgate.manifests.loader import lone_surrogate, may_hold_surrogate, path_text
 from trustgate.model import (
     NOT_EVALUATED_SOURCES,
@@ -59,27 +63,15 @@ MAX_INTEGER_DIGITS = 64  # digits of one JSON integer; Kubernetes' own are int64
 MAX_DEPTH = 256  # nested objects and arrays; real objects (a CRD's schema included) stay far below
 PROTECTED_DELETE_RULE = "admission-protected-delete"
 DRY_RUN_NOTE = "dryRun: the API server did not persist this change (request.dryRun was true)"
-# Who may delete protected kinds without the approval annotation: the kube-controller-manager
-# controllers that delete as part of normal operation, each with its own service account
-# (--use-service-account-credentials, the kubeadm and managed-cluster default), and the
-# controller manager's own identity when it runs without per-controller accounts. A namespace
-# holding PVCs is emptied by the namespace controller; PVCs of a StatefulSet's retention policy and
-# generic ephemeral volumes are deleted by the garbage collector or the StatefulSet controller.
-CONTROLLER_DELETERS: tuple[str, ...] = (
-    "system:serviceaccount:kube-system:namespace-controller",
-    "system:serviceaccount:kube-system:generic-garbage-collector",
-    "system:serviceaccount:kube-system:pv-protection-controller",
-    "system:serviceaccount:kube-system:pvc-protection-controller",
-    "system:serviceaccount:kube-system:persistent-volume-binder",
-    "system:serviceaccount:kube-system:statefulset-controller",
-    "system:serviceaccount:kube-system:job-controller",
-    "system:serviceaccount:kube-system:ephemeral-volume-controller",
-    "system:kube-controller-manager",
-)
+# Who may delete protected kinds without the approval annotation by default (see the config).
+CONTROLLER_DELETERS: tuple[str, ...] = DEFAULT_DELETE_ACTORS
 
 
-class BadReview(Exception):
+class BadReviewError(InputError):
     """The body is not an AdmissionReview we can answer: HTTP 400 with this message."""
+
+
+BadReview = BadReviewError  # the name callers and tests knew
 
 
 def _parse_int(text: str) -> int:
@@ -260,7 +252,7 @@ def plan(
     settings: AdmissionSettings,
     *,
     mode: Mode = Mode.ENFORCE,
-    delete_actors: Sequence[str] = CONTROLLER_DELETERS,
+    delete_actors: Sequence[str] | None = None,
 ) -> Plan:
     """Decide what the review needs: an immediate answer, a decision to record, or an evaluation.
 
@@ -268,7 +260,8 @@ def plan(
         review: the parsed request.
         settings: the `admission` section.
         mode: the configuration's mode; a protected delete follows it like any other finding.
-        delete_actors: usernames (globs) that delete protected kinds without the approval annotation.
+        delete_actors: usernames (globs) that delete protected kinds without the approval annotation;
+            None: `settings.allowed_actors` (`admission.protectedDeletes.allowedActors`).
     """
     out = Plan(review)
     if review.dry_run:
@@ -300,7 +293,8 @@ def plan(
         if review.kind not in settings.protected_kinds:
             out.response = review_response(review.uid, allowed=True, annotations={"skipped": "DELETE"})
         else:
-            out.decision = _protected_delete(review, settings, mode, delete_actors, out.notes)
+            actors = settings.allowed_actors if delete_actors is None else delete_actors
+            out.decision = _protected_delete(review, settings, mode, actors, out.notes)
         return out
     if review.obj is None:
         out.response = review_response(
@@ -500,3 +494,126 @@ def _type(value: Any) -> str:
     return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(
         type(value), "null" if value is None else type(value).__name__
     )
+
+
+def fails_open(review: Review, settings: AdmissionSettings, *, fail_open_path: bool = False) -> bool:
+    """The failure policy of a request: open on `/validate/fail-open`, by setting, or by namespace."""
+    return (
+        fail_open_path
+        or settings.failure_policy == "open"
+        or any(fnmatch.fnmatchcase(review.namespace, p) for p in settings.fail_open_namespaces)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """What the evaluators gave for one request by its deadline.
+
+    Attributes:
+        decision: the gate's decision, when one was made in time.
+        error: why evaluation failed (no decision).
+        timed_out: no decision by the deadline (or it waited past it for an evaluator).
+        policies_checked: schemas and policies were judged before the deadline (images were not).
+        denials: `[rule] message` of the blocking findings of schemas and policies.
+        unrecorded: why the decision's record was not committed ("" when it was).
+        late: the record was only late at the deadline: it may still commit.
+    """
+
+    decision: Decision | None = None
+    error: str = ""
+    timed_out: bool = False
+    policies_checked: bool = False
+    denials: Sequence[str] = ()
+    unrecorded: str = ""
+    late: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """An answer given without a decision: record it (a decision of its own), then `failure()`.
+
+    Attributes:
+        reason: why no decision answers the request.
+        fail_open: the failure policy that answers it.
+        kind: the typed reason (a deadline, an internal failure).
+        with_context: record it with the request's context (who, what); False for a record
+            that duplicates one already queued.
+        record: record it at all (False: the decision it replaces is already queued, late).
+        wait: wait for the record's commit (False: the deadline has passed).
+    """
+
+    reason: str
+    fail_open: bool
+    kind: Failure = Failure.INTERNAL
+    with_context: bool = True
+    record: bool = True
+    wait: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to one request: `response` (evaluated) or `failed` (answered by the failure policy)."""
+
+    response: dict[str, Any] | None = None
+    failed: Failed | None = None
+    deadline_exceeded: bool = False  # count it in the metrics
+
+
+def answer(
+    review: Review, evaluated: Evaluated, *, deadline_seconds: float, fail_open: bool, log_fail_closed: bool
+) -> Answer:
+    """The answer to an evaluated request, under the deadline, the failure policy and the log's.
+
+    A policy denial found before the deadline denies whatever the failure policy says; a decision
+    that could not be recorded fails when the decision log's failure policy is closed, and is
+    answered with a warning when it is open (its `record_id` then cleared). The decision is
+    updated in place (`record_error`, `record_id`) so that what is answered is what is recorded.
+    """
+    if evaluated.timed_out:
+        if evaluated.denials:  # the policies already deny: no failure policy makes that an allow
+            reason = (
+                "denied by policy (" + "; ".join(list(evaluated.denials)[:10]) + "); images not verified "
+            )
+            reason += f"within the {deadline_seconds:g}s deadline"
+            return Answer(failed=Failed(reason, False, Failure.DEADLINE), deadline_exceeded=True)
+        if evaluated.policies_checked:
+            reason = "schemas and policies pass, but the images were not verified within the "
+            reason += f"{deadline_seconds:g}s deadline (a registry did not answer in time)"
+        else:
+            reason = f"no decision within the {deadline_seconds:g}s deadline (every evaluator "
+            reason += "was busy, or the decision log did not answer in time)"
+        return Answer(failed=Failed(reason, fail_open, Failure.DEADLINE), deadline_exceeded=True)
+    decision = evaluated.decision
+    if decision is None:
+        return Answer(failed=Failed(evaluated.error or "evaluation failed", fail_open))
+    unrecorded, late = evaluated.unrecorded, evaluated.late
+    if unrecorded and log_fail_closed:
+        decision.record_error = unrecorded
+    if decision.record_error:  # the log is closed and could not record: the request fails
+        reason = f"the decision could not be recorded: {decision.record_error}"
+        # A late record may still commit: the answer given is queued after it, without waiting.
+        kind = Failure.DEADLINE if late else Failure.INTERNAL
+        return Answer(failed=Failed(reason, False, kind, with_context=late, record=late, wait=False))
+    if unrecorded:  # failure policy open: answered, but nobody is left unaware
+        decision.record_id = ""
+    response = respond(review, decision, fail_open=fail_open)
+    if unrecorded:
+        out = response["response"]
+        warning = "trustgate: this decision was NOT recorded in the decision log (failure policy open)"
+        if late:
+            warning = "trustgate: this decision was not yet recorded in the decision log at the deadline "
+            warning += "(failure policy open)"
+        out["warnings"] = [warning, *out.get("warnings", [])][:MAX_WARNINGS]
+        out.setdefault("auditAnnotations", {})["record"] = "pending" if late else "not recorded"
+    return Answer(response=response)
+
+
+def verdict(response: Mapping[str, Any]) -> str:
+    """The metrics verdict of an answer; one the failure policy decided is counted as such."""
+    out = response["response"]
+    policy = out.get("auditAnnotations", {}).get("failure-policy")
+    if policy in ("open", "closed"):
+        return f"failure_{policy}"
+    if not out["allowed"]:
+        return "denied"
+    return "warned" if out.get("warnings") else "allowed"

@@ -1,6 +1,6 @@
 """The HTTPS endpoints of one worker process: /validate, /healthz, /readyz, /metrics, /checkpoint.
 
-Owns: TLS (1.2 and later with AEAD suites only, the certificate reloaded when
+Owns: TLS (1.2 and later with AEAD suites only, no session tickets, the certificate reloaded when
 its files change, client certificates checked when a CA is given), reading
 requests within limits (3 MiB bodies; deadlines for the handshake, the
 headers as a whole and the body as a whole; a budget of connections per
@@ -15,8 +15,9 @@ witnesses). An admission answer waits until the decision's record is
 durable; a record that cannot be written follows the decision log's
 failure policy (closed: the request is denied and `/readyz` says 503 while
 the log stays unwritable; open: the answer carries a warning), and is
-counted and reported by `logwatch`. Leaves out: what a decision is
-(`admission`, the gate) and forking workers (`workers`).
+counted and reported by `logwatch`. Leaves out: what a decision is and
+what answers it (`evaluation`, `admission`, the gate) and forking workers
+(`workers`).
 
 Every response is written with one `sendall` of headers and body: two sends
 on a keep-alive connection meet Nagle's algorithm and the peer's delayed ACK
@@ -25,9 +26,7 @@ and stall about 40 ms each.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import fnmatch
 import io
 import json
 import math
@@ -46,14 +45,14 @@ from typing import TYPE_CHECKING, Any
 
 from trustgate.config import AdmissionSettings
 from trustgate.errors import DecisionLogError
-from trustgate.model import Decision, Mode
-from trustgate.server import admission
+from trustgate.model import Mode
+from trustgate.server import admission, evaluation
 from trustgate.server.connections import Connection, ConnectionLimits, ConnectionTable, Phase
 from trustgate.server.metrics import Metrics
-from trustgate.server.pool import EvaluatorPool, Job, failure_decision, record_failure
+from trustgate.server.pool import EvaluatorPool
 
 if TYPE_CHECKING:
-    from trustgate.decisions.log import DecisionLog
+    from trustgate.gate.recorder import DecisionLog, Recorder
 
 CERT_CHECK_SECONDS = 2.0  # seconds between checks of the certificate files' modification times
 # TLS 1.2 suites with forward secrecy and AEAD only (no CBC, no RSA key exchange); TLS 1.3 has only AEAD.
@@ -106,6 +105,11 @@ class TLSContexts:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=str(self.settings.client_ca))
         context.set_alpn_protocols(["http/1.1"])
+        # No session tickets (TLS 1.3's two per handshake, TLS 1.2's): the API server does not resume
+        # webhook sessions, and issuing them was a third of the CPU a new connection costs, the price
+        # of every connection a slowloris opens again after it was shed (bench/slowloris.py).
+        context.num_tickets = 0
+        context.options |= ssl.OP_NO_TICKET
         return context
 
     def current(self) -> ssl.SSLContext:
@@ -136,9 +140,11 @@ class WorkerState:
     pool: EvaluatorPool
     metrics: Metrics
     tls: TLSContexts
-    decision_log: DecisionLog | None = None
+    decision_log: DecisionLog | None = None  # for GET /checkpoint
+    recorder: Recorder | None = None  # records the decisions made without the gate
     mode: Mode = Mode.ENFORCE  # the configuration's mode: protected deletes follow it like any finding
-    delete_actors: tuple[str, ...] = admission.CONTROLLER_DELETERS  # may delete protected kinds
+    # may delete protected kinds (`serve --allow-delete-by`); None: the configuration's allowedActors
+    delete_actors: tuple[str, ...] | None = None
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     draining: bool = False  # stopping: /readyz says 503, responses say `Connection: close`
     # the decision log's failure policy (`decisionLog.failurePolicy` for the configured mode): closed,
@@ -406,7 +412,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             parsed = admission.parse(body)
-        except admission.BadReview as e:
+        except admission.BadReviewError as e:
             state.metrics.observe("bad_request", time.monotonic() - started)
             self._send_json(400, {"error": str(e)})
             return
@@ -414,120 +420,11 @@ class Handler(BaseHTTPRequestHandler):
             state.metrics.observe("denied", time.monotonic() - started)
             self._send_json(200, parsed)
             return
-        response, verdict = self._decide(
-            parsed, fail_open_path=path == "/validate/fail-open", started=started
+        response, verdict = evaluation.decide(
+            state, parsed, fail_open_path=path == "/validate/fail-open", started=started
         )
         self._send_json(200, response)
         state.metrics.observe(verdict, time.monotonic() - started)
-
-    def _decide(self, review: admission.Review, *, fail_open_path: bool, started: float) -> tuple[Any, str]:
-        state = self.server.state
-        settings = state.settings
-        plan = admission.plan(review, settings, mode=state.mode, delete_actors=state.delete_actors)
-        if plan.decision is not None:
-            return self._record_and_respond(review, plan.decision)
-        if plan.response is not None:
-            allowed = plan.response["response"]["allowed"]
-            return plan.response, "skipped" if allowed and plan.skipped != "delete" else (
-                "allowed" if allowed else "denied"
-            )
-        fail_open = (
-            fail_open_path
-            or settings.failure_policy == "open"
-            or any(fnmatch.fnmatchcase(review.namespace, p) for p in settings.fail_open_namespaces)
-        )
-        context = _context(review)
-        deadline = started + settings.deadline_seconds
-        if not state.pool.ready:
-            state.pool.wait_ready(max(0.0, deadline - time.monotonic()))
-        if state.pool.failed:
-            return self._failure(review, context, "its policies failed to compile", fail_open, plan.notes)
-        job = state.pool.submit(Job(plan, context, deadline))
-        if not job.done.wait(max(0.0, deadline - time.monotonic())) or (
-            job.decision is None and "deadline" in job.error
-        ):
-            state.metrics.deadline_exceeded()
-            checked, denials = job.abandon()
-            if denials:  # the policies already deny: no failure policy makes that an allow
-                reason = "denied by policy (" + "; ".join(denials[:10]) + "); images not verified within "
-                reason += f"the {settings.deadline_seconds:g}s deadline"
-                return self._failure(review, context, reason, False, plan.notes)
-            if checked:
-                reason = "schemas and policies pass, but the images were not verified within the "
-                reason += f"{settings.deadline_seconds:g}s deadline (a registry did not answer in time)"
-            else:
-                reason = f"no decision within the {settings.deadline_seconds:g}s deadline (every evaluator "
-                reason += "was busy, or the decision log did not answer in time)"
-            return self._failure(review, context, reason, fail_open, plan.notes)
-        if job.decision is None:
-            return self._failure(review, context, job.error or "evaluation failed", fail_open, plan.notes)
-        decision = job.decision
-        if decision.images:
-            state.metrics.images(
-                [i.cache for i in decision.images],
-                sum(1 for i in decision.images if i.status == "unverifiable"),
-            )
-        unrecorded, late = _durable(job.records, deadline)  # answered only once its record is committed
-        if unrecorded and state.log_fail_closed:
-            decision.record_error = unrecorded
-        if decision.record_error:  # the log is closed and could not record: the request fails
-            return self._failure(
-                review,
-                context if late else None,
-                f"the decision could not be recorded: {decision.record_error}",
-                False,
-                # A late record may still commit: the answer given is queued after it, without waiting.
-                record=late,
-                wait=False,
-            )
-        if unrecorded:  # failure policy open: answered, but nobody is left unaware
-            decision.record_id = ""
-        response = admission.respond(review, decision, fail_open=fail_open)
-        if unrecorded:
-            answer = response["response"]
-            warning = "trustgate: this decision was NOT recorded in the decision log (failure policy open)"
-            if late:
-                warning = "trustgate: this decision was not yet recorded in the decision log at the deadline "
-                warning += "(failure policy open)"
-            answer["warnings"] = [warning, *answer.get("warnings", [])][: admission.MAX_WARNINGS]
-            answer.setdefault("auditAnnotations", {})["record"] = "pending" if late else "not recorded"
-        return response, _verdict(response)
-
-    def _record_and_respond(self, review: admission.Review, decision: Decision) -> tuple[Any, str]:
-        """Record a decision made without the gate (a protected delete), then answer it."""
-        state = self.server.state
-        decision.policy_revision = state.pool.policy_revision
-        if state.decision_log is not None:
-            record_id, error = record_failure(state.decision_log, decision, _context(review))
-            if error:  # like any decision that cannot be recorded: the request fails, closed
-                reason = f"the decision could not be recorded: {error}"
-                return self._failure(review, None, reason, False, record=False)
-            decision.record_id = record_id
-        response = admission.respond(review, decision)
-        return response, _verdict(response)
-
-    def _failure(
-        self,
-        review: admission.Review,
-        context: Any,
-        reason: str,
-        fail_open: bool,
-        notes: list[str] | None = None,
-        *,
-        record: bool = True,
-        wait: bool = True,
-    ) -> tuple[Any, str]:
-        state = self.server.state
-        if record and state.decision_log is not None:
-            decision = failure_decision(
-                review.label, reason, fail_open=fail_open, revision=state.pool.policy_revision
-            )
-            decision.notes.extend(notes or ())
-            _, error = record_failure(state.decision_log, decision, context, wait=wait)
-            if error:
-                reason += f" (and it was not recorded: {error})"
-        response = admission.failure(review, reason=reason, fail_open=fail_open)
-        return response, "failure_open" if fail_open else "failure_closed"
 
     def _read_body(self) -> bytes | None:
         """The request body, or None after answering 400/411/413 (the connection is then closed)."""
@@ -576,30 +473,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _discard_body(self) -> None:
         self.close_connection = True
-
-
-def _durable(records: list[concurrent.futures.Future[str]], deadline: float) -> tuple[str, bool]:
-    """Wait (up to the deadline) until every record is committed: ("", False), or why one is not and
-    whether it is only late (it may still commit)."""
-    for future in records:
-        try:
-            future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except concurrent.futures.TimeoutError:
-            return "the decision log did not commit the record within the deadline", True
-        except DecisionLogError as e:
-            return e.diagnostics(), False
-    return "", False
-
-
-def _verdict(response: dict[str, Any]) -> str:
-    """The metrics verdict of an evaluated answer; one the failure policy decided is counted as such."""
-    answer = response["response"]
-    policy = answer.get("auditAnnotations", {}).get("failure-policy")
-    if policy in ("open", "closed"):
-        return f"failure_{policy}"
-    if not answer["allowed"]:
-        return "denied"
-    return "warned" if answer.get("warnings") else "allowed"
 
 
 def health(state: WorkerState, path: str) -> tuple[int, bytes, str]:
@@ -728,17 +601,6 @@ class HealthHandler(BaseHTTPRequestHandler):
         self._reply(405, f"{self.command} is not allowed; use GET\n".encode(), "text/plain", "GET")
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = _not_allowed
-
-
-def _context(review: admission.Review) -> Any:
-    from trustgate.decisions.record import Actor, DecisionContext
-
-    return DecisionContext(
-        actor=Actor(user=dict(review.user) if review.user else None),
-        operation=review.operation,
-        uid=review.uid,
-        input_hash=review.input_hash,
-    )
 
 
 def _rss_bytes() -> int:

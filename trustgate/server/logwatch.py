@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 from trustgate.server.metrics import Metrics
 
 if TYPE_CHECKING:
-    from trustgate.decisions.log import DecisionLog
+    from trustgate.gate.recorder import DecisionLog
 
 REPORT_SECONDS = 10.0  # seconds between two lines about the same kind of problem
 TICK_SECONDS = 0.25  # seconds between looks at the log's counters

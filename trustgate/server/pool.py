@@ -3,17 +3,17 @@
 Owns: building one Gate per evaluator thread (regorus engines cannot cross
 threads, so a Gate never leaves the thread that built it), sharing one image
 cache and one decision log between them, handing requests over with a
-deadline, and recording the decisions the server had to make without the
-gate (deadline passed, internal failure) in the decision log.
+deadline, and telling a deadline from an internal failure (a typed `Failure`).
 
 An evaluator does not wait for its decision's record to be durable: it
-appends inside `DecisionLog.deferred()`, hands the record's future to the
+appends inside `Recorder.deferred()`, hands the record's future to the
 handler with the decision and takes the next request, while the handler
 thread waits for the commit before answering. One commit then carries the
 records of every request in flight (group commit), not one per evaluator.
 
-Leaves out: HTTP (the handler thread waits on a `Job`), and process
-management. Why threads at all when the GIL serialises Python: evaluation
+Leaves out: HTTP (the handler thread waits on a `Job`), recording the
+decisions made without the gate (`evaluation`, through the recorder), and
+process management. Why threads at all when the GIL serialises Python: evaluation
 mostly waits on registries when caches are cold, and a request whose
 evaluation hangs must not hold the handler past its deadline.
 """
@@ -27,17 +27,17 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from trustgate.errors import Error
 from trustgate.gate import Gate
-from trustgate.model import Decision, DocumentResult, Finding, Severity, Source
+from trustgate.gate.verdict import Failure
 
 if TYPE_CHECKING:
-    from trustgate.decisions.log import DecisionLog
-    from trustgate.decisions.record import DecisionContext
+    from trustgate.gate.recorder import DecisionContext, Recorder
+    from trustgate.model import Decision
     from trustgate.server.admission import Plan
 
 
@@ -51,6 +51,7 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     decision: Decision | None = None
     error: str = ""  # set when evaluation failed: the reason for the failure policy
+    failure: Failure | None = None  # set with `error`: what kind of failure it was
     # Schemas and policies are decided before images are verified (which may wait on a registry):
     policy_checked: bool = False
     policy_denials: list[str] = field(default_factory=list)  # "[rule] message" of blocking findings
@@ -59,10 +60,7 @@ class Job:
     # the decision's record, queued in the decision log: answer only once it is committed
     records: list[concurrent.futures.Future[str]] = field(default_factory=list)
 
-    def saw_policies(self, results: Sequence[DocumentResult]) -> None:
-        denials = [
-            f"[{f.rule}] {f.message}" for r in results for f in r.findings if f.severity == Severity.ERROR
-        ]
+    def saw_policies(self, denials: list[str]) -> None:
         with self.lock:
             self.policy_denials = denials
             self.policy_checked = True
@@ -77,15 +75,18 @@ class Job:
         with self.lock:
             return not self.abandoned
 
+    def fail(self, failure: Failure, reason: str) -> None:
+        self.failure, self.error = failure, reason
+
 
 class EvaluatorPool:
     """`size` threads, each with its own Gate built by `build_gate` in that thread."""
 
     def __init__(
-        self, build_gate: Callable[[], Gate], *, size: int, decision_log: DecisionLog | None = None
+        self, build_gate: Callable[[], Gate], *, size: int, recorder: Recorder | None = None
     ) -> None:
         self._build = build_gate
-        self._log = decision_log  # the Gates' log: their appends are deferred (see the module docstring)
+        self._recorder = recorder  # the Gates' log: their appends are deferred (see the module docstring)
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._ready = 0
         self._failed: str = ""
@@ -142,31 +143,18 @@ class EvaluatorPool:
                 if job is None:
                     return
                 if time.monotonic() >= job.deadline:  # nobody waits for it any more
-                    job.error = "the deadline passed while it waited for an evaluator"
+                    job.fail(Failure.DEADLINE, "the deadline passed while it waited for an evaluator")
                     job.done.set()
                     continue
                 with self._lock:
                     self.busy += 1
                 try:
-                    deferred = (
-                        self._log.deferred() if self._log is not None else contextlib.nullcontext(job.records)
-                    )
-                    with deferred as records:
-                        job.decision = gate.evaluate(
-                            job.plan.documents,
-                            gate="admission",
-                            context=job.context,
-                            verify_images=job.plan.verify_images,
-                            notes=job.plan.notes,
-                            on_policies=job.saw_policies,
-                            record_if=job.still_wanted,
-                        )
-                    job.records = records
+                    self._evaluate(gate, job)
                 except Error as e:
-                    job.error = e.diagnostics()
+                    job.fail(Failure.INTERNAL, e.diagnostics())
                 except Exception as e:
                     traceback.print_exc(file=sys.stderr)
-                    job.error = f"internal error ({type(e).__name__}: {e})"
+                    job.fail(Failure.INTERNAL, f"internal error ({type(e).__name__}: {e})")
                 finally:
                     with self._lock:
                         self.busy -= 1
@@ -174,36 +162,21 @@ class EvaluatorPool:
         finally:
             gate.close()
 
-
-def failure_decision(label: str, reason: str, *, fail_open: bool, revision: str) -> Decision:
-    """A decision made without the gate (deadline, internal error), for the decision log."""
-    finding = Finding(
-        rule="admission/not-evaluated",
-        severity=Severity.WARNING if fail_open else Severity.ERROR,
-        message=f"{reason}; failure policy {'open: allowed' if fail_open else 'closed: denied'}",
-        source="registry" if "deadline" in reason else "engine",
-    )
-    from trustgate.model import Mode
-
-    result = DocumentResult(Source(f"admission:{label}"), None, label.split("/", 1)[0], None, None, [finding])
-    return Decision(gate="admission", mode=Mode.ENFORCE, results=[result], policy_revision=revision)
-
-
-def record_failure(
-    log: DecisionLog, decision: Decision, context: DecisionContext | None, *, wait: bool = True
-) -> tuple[str, str]:
-    """Append a failure decision; returns (record id, error) — the answer is already fixed.
-
-    `wait=False` queues it without waiting for the commit (the deadline has passed): ("", "").
-    """
-    from trustgate.decisions.canonical import CanonicalError
-    from trustgate.decisions.record import build_record
-    from trustgate.errors import DecisionLogError
-
-    try:
-        if not wait:
-            log.submit(build_record(decision, context))  # a failure is counted by the log
-            return "", ""
-        return log.append(build_record(decision, context)), ""
-    except (DecisionLogError, CanonicalError) as e:
-        return "", e.diagnostics() if isinstance(e, Error) else str(e)
+    def _evaluate(self, gate: Gate, job: Job) -> None:
+        """Both phases: a policy denial is known to the handler before images are verified."""
+        deferred = (
+            self._recorder.deferred() if self._recorder is not None else contextlib.nullcontext(job.records)
+        )
+        with deferred as records:
+            plan = job.plan
+            review = plan.review
+            # An UPDATE is judged against the object as it is (`oldObject`, CRD transition rules).
+            old = [review.old] if review.operation == "UPDATE" and review.old is not None else []
+            policies = gate.evaluate_policies(plan.documents, verify_images=plan.verify_images, old=old)
+            job.saw_policies(policies.denials())
+            decision = gate.decide(policies, gate="admission")
+            decision.notes.extend(plan.notes)
+            if job.still_wanted():  # else the handler answered at the deadline and recorded that
+                gate.record(decision, job.context)
+            job.decision = decision
+        job.records = records

@@ -29,11 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from trustgate.artifacts.cache import MemoryCache
 from trustgate.config import Config
 from trustgate.gate import Gate
-from trustgate.model import ImageResult, Mode
-from trustgate.server.admission import CONTROLLER_DELETERS
+from trustgate.gate.recorder import Recorder, WriterProcess
+from trustgate.model import Mode
 from trustgate.server.connections import ConnectionLimits
 from trustgate.server.http import AdmissionHTTPServer, HealthHTTPServer, TLSContexts, TLSSettings, WorkerState
 from trustgate.server.logwatch import LogWatch
@@ -41,7 +40,7 @@ from trustgate.server.metrics import Metrics
 from trustgate.server.pool import EvaluatorPool
 
 if TYPE_CHECKING:
-    from trustgate.decisions.log import DecisionLog
+    from trustgate.gate.recorder import DecisionLog
 
 DRAIN_MARGIN_SECONDS = 4.0  # beyond the admission deadline: reading the body, writing the answer
 KILL_MARGIN_SECONDS = 3.0  # the supervisor's patience beyond a worker's drain, then SIGKILL
@@ -57,9 +56,13 @@ class ServeOptions:
     workers: int = 2
     evaluators: int = 4  # evaluator threads (one Gate each) per worker
     decision_log: Callable[[], DecisionLog | None] | None = None  # opened in each worker after fork
+    # one decision-log writer process commits for every worker (records reach it over a Unix socket);
+    # False: each worker commits in a thread of its own, waiting for the GIL after each database call
+    log_writer: bool = True
     health_port: int | None = None  # plain HTTP /healthz, /readyz, /metrics; None: not served apart
     limits: ConnectionLimits = dataclasses.field(default_factory=ConnectionLimits)
-    delete_actors: tuple[str, ...] = CONTROLLER_DELETERS
+    # who may delete protected kinds, replacing `admission.protectedDeletes.allowedActors`; None: those
+    delete_actors: tuple[str, ...] | None = None
 
     @property
     def drain_seconds(self) -> float:
@@ -91,12 +94,19 @@ def serve(
         OSError: the address cannot be bound; the TLS files cannot be read.
     """
     Gate(config=options.config).close()  # compile once here: a broken policy fails before any worker
+    Recorder.record_options(options.config.decision_log)  # and a redaction path that does not parse
     TLSContexts(options.tls)  # unreadable or mismatched certificate files fail here too
     sock = sock or listen(options.host, options.port)
     health_sock = listen(options.host, options.health_port) if options.health_port is not None else None
     if on_ready is not None:
         on_ready(sock.getsockname()[1])
     metrics = Metrics(options.workers)
+    writer = WriterProcess(options.decision_log) if options.log_writer and options.decision_log else None
+    if writer is not None:  # before the workers: they connect to it on their first record
+        writer.start()
+        options = dataclasses.replace(options, decision_log=writer.client)
+        print(f"trustgate serve: decision log writer process (pid {writer.pid})", file=sys.stderr, flush=True)
+    writer_restarts = 0
     children: dict[int, int] = {}  # pid -> worker index
     stopping = threading.Event()
     restarts = [0] * options.workers
@@ -145,6 +155,15 @@ def serve(
         if pid == 0:
             time.sleep(0.2)
             continue
+        if writer is not None and pid == writer.pid:  # workers fail their records until it is back
+            print(f"trustgate serve: the decision log writer (pid {pid}) exited; restarting", file=sys.stderr)
+            metrics.restarts.value += 1
+            if not stopping.is_set():
+                time.sleep(RESTART_BACKOFF_SECONDS[min(writer_restarts, len(RESTART_BACKOFF_SECONDS) - 1)])
+                writer_restarts += 1
+                writer.start()
+                print(f"trustgate serve: decision log writer process (pid {writer.pid})", file=sys.stderr)
+            continue
         index = children.pop(pid, -1)
         if index < 0 or stopping.is_set():
             continue
@@ -156,6 +175,8 @@ def serve(
         restarts[index] += 1
         if not stopping.is_set():
             start(index)
+    if writer is not None:  # after the workers: it commits what they sent while draining
+        writer.stop()
     sock.close()
     if health_sock is not None:
         health_sock.close()
@@ -172,16 +193,24 @@ def _worker(
     metrics.bind(index)
     config = options.config
     # Registry waits fit inside the deadline, so an evaluator stuck on a registry is free again
-    # soon after its request was answered by the failure policy.
-    registries = config.images.registries.within(config.admission.deadline_seconds)
+    # soon after its request was answered by the failure policy; one registry may hold all
+    # evaluators but one (its bulkhead), and one more verification there does not wait for a slot
+    # (`queue_seconds` 0: it is answered at once, from a stale result or "unavailable"): waiting, it
+    # would hold that last evaluator too, and every policy-only request would queue behind it
+    # (bench/slowloris.py with 8 hung-registry clients: p99 975 ms, the 1 s queue wait).
+    registries = dataclasses.replace(
+        config.images.registries.within(config.admission.deadline_seconds).sharing(options.evaluators),
+        queue_seconds=0.0,
+    )
     config = dataclasses.replace(config, images=dataclasses.replace(config.images, registries=registries))
     log = options.decision_log() if options.decision_log is not None else None
-    cache: MemoryCache[ImageResult] = MemoryCache(config.images.cache.max_entries)
+    cache = Gate.shared_image_cache(config)  # one per worker, shared by its evaluators
 
     def build() -> Gate:
         return Gate(config=config, image_cache=cache, decision_log=log)
 
-    pool = EvaluatorPool(build, size=options.evaluators, decision_log=log)
+    recorder = Recorder(log, config.decision_log) if log is not None else None
+    pool = EvaluatorPool(build, size=options.evaluators, recorder=recorder)
     fail_closed = config.decision_log.fail_closed(Mode(config.mode))
     state = WorkerState(
         config.admission,
@@ -189,6 +218,7 @@ def _worker(
         metrics,
         TLSContexts(options.tls),
         log,
+        recorder,
         mode=Mode(config.mode),
         delete_actors=options.delete_actors,
         limits=options.limits,

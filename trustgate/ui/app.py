@@ -10,6 +10,7 @@ the log itself (`trustgate.decisions`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -34,11 +35,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trustgate import __version__
 from trustgate.decisions.log import Store
-from trustgate.decisions.record import VERDICTS
+from trustgate.decisions.record import VERDICTS, index_terms
 from trustgate.decisions.store import Filters
+from trustgate.decisions.summary import DayRange
 from trustgate.errors import Error
 from trustgate.ui import charts, evidence, query
-from trustgate.ui.explain import covering, explain, summary
+from trustgate.ui.explain import explain, summary
 from trustgate.ui.query import BadRequestError, Query
 from trustgate.ui.verify import Verifications
 
@@ -47,7 +49,9 @@ COOKIE = "trustgate_ui"  # holds the token a browser signed in with (HttpOnly, S
 MAX_LOGIN_BYTES = 4096  # the sign-in form's body
 OVERVIEW_DAYS = 30  # the overview's default range
 EXPIRING_DAYS = 30  # "expiring soon"
-OVERVIEW_SCAN = 50_000  # records read for the exceptions panels (no index): the newest in the range
+OVERVIEW_SCAN = 20_000  # records with exceptions read for a filtered overview's exception panels
+COUNTED_RECORDS = 20_000  # newest matching records a filtered overview counts (without summaries)
+LEAD_ESTIMATE = 200_000  # index entries counted (at most) per filter to find the rarest
 REPORT_ROWS = 1_000  # rows of the printable report
 _KEY = re.compile(r"[0-9a-fA-F-]{4,36}|#[0-9]{1,19}")
 
@@ -327,6 +331,7 @@ class _UI:
             export=q.url("/export"),
             report=q.url("/report"),
             overview=q.url("/overview"),
+            behind=result.behind,
         )
 
     def _entry(self, store: Store, key: str) -> Any:
@@ -344,9 +349,9 @@ class _UI:
         key = request.path_params["key"]
         with self.store() as store:
             entry = self._entry(store, key)
-            checkpoints = store.checkpoints()
-        cover = covering(checkpoints, entry.seq)
-        provable = any(c.note and c.seq >= entry.seq for c in checkpoints)
+            cover = store.first_checkpoint_covering(entry.seq)
+            tree = store.latest_tree_checkpoint()
+        provable = tree is not None and tree.seq >= entry.seq
         return self.page(
             "decision.html",
             request,
@@ -374,11 +379,13 @@ class _UI:
         )
 
     def integrity(self, request: Request) -> Response:
-        with self.store() as store:
-            checkpoints = store.checkpoints()
+        with self.store() as store, store.snapshot():
+            newest = store.checkpoints(newest=1)
+            count = store.checkpoint_count()
+            tree = store.latest_tree_checkpoint()
             size, head = store.head()
-        latest = checkpoints[-1] if checkpoints else None
-        tree = evidence.latest_tree_checkpoint(checkpoints)
+            behind = store.summaries_behind()
+        latest = newest[-1] if newest else None
         return self.page(
             "integrity.html",
             request,
@@ -387,7 +394,8 @@ class _UI:
             vkey=evidence.vkey_of(tree) if tree is not None and tree.public_key else "",
             size=size,
             head=head,
-            count=len(checkpoints),
+            count=count,
+            behind=behind,
             job=self.verifications.latest,
         )
 
@@ -413,14 +421,14 @@ class _UI:
             )
         with self.store() as store:
             total = store.count(q.filters)
-            if total > evidence.MAX_ARCHIVE_RECORDS and not q.exceptions:
+            if total > evidence.MAX_ARCHIVE_RECORDS:
                 raise BadRequestError(
                     f"{total} decisions match; an archive holds at most {evidence.MAX_ARCHIVE_RECORDS}",
                     hint="narrow the filters, or use `trustgate log export` for a bulk export",
                 )
             with store.snapshot():
                 archive = evidence.build_archive(
-                    store, _capped(query.matching(store, q.filters, q)), description=_describe(q)
+                    store, _capped(query.matching(store, q.filters)), description=_describe(q)
                 )
         filename = name.removesuffix(".zip") + ".zip"
         return Response(
@@ -436,35 +444,45 @@ class _UI:
         if filters.since is None and filters.until is None:
             since = dt.datetime.combine(today - dt.timedelta(days=OVERVIEW_DAYS - 1), dt.time(), dt.UTC)
             filters = _with(filters, since=since.strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
-        with self.store() as store:
-            total = store.count(filters)
-            stats = store.stats(filters, top=10)
-            seen = [d for d, _ in stats["day"]]
-            verdicts = [v for v in VERDICTS if not filters.verdicts or v in filters.verdicts]
-            gates = [g for g in query.GATES if not filters.gates or g in filters.gates]
-            by_verdict = {v: _per_day(store, _with(filters, verdicts=(v,)), seen) for v in verdicts}
-            by_gate = {g: _per_day(store, _with(filters, gates=(g,)), seen) for g in gates}
-            denied = store.stats(_with(filters, verdicts=("deny",)), top=10)["rule"]
-            exceptions, waived, scanned = _exceptions(store, filters, q, today)
-        days = _days(filters.since, filters.until, [d for d, _ in stats["day"]], today)
+        days_asked = _day_range(filters)
+        with self.store() as store, store.snapshot():
+            behind = store.summaries_behind()
+            if days_asked is not None and not behind:
+                o = _summarized(store, days_asked, today)
+            elif behind and filters.exceptions:  # the exception index lacks the records the summaries lack
+                o = _tallied(store, filters, today)
+            else:
+                o = _counted(store, filters, today, behind=behind)
+        verdicts = [v for v in VERDICTS if not filters.verdicts or v in filters.verdicts]
+        gates = [g for g in query.GATES if not filters.gates or g in filters.gates]
+        by_verdict = {v: _per_day(o.counts, 2, v) for v in verdicts}
+        by_gate = {g: _per_day(o.counts, 1, g) for g in gates}
+        seen = sorted({day for day, _, _, _ in o.counts})
+        days = _days(filters.since, filters.until, seen, today)
         soon = (today + dt.timedelta(days=EXPIRING_DAYS)).isoformat()
-        in_force = [e for e in exceptions if not e["expired"]]
+        in_force = [e for e in o.exceptions if not e["expired"]]
+        totals: Counter[str] = Counter()
+        for _, _, verdict, n in o.counts:
+            totals[verdict] += n
         return self.page(
             "overview.html",
             request,
             q=q,
             values=_values(q),
             since=(filters.since or "")[:10],
-            total=total,
-            verdict_counts=stats["verdict"],
+            total=sum(totals.values()),
+            verdict_counts=sorted(totals.items()),
             by_verdict=charts.stacked_by_day(days, by_verdict, title="Decisions per day by verdict"),
             by_gate=charts.stacked_by_day(days, by_gate, title="Decisions per day by gate"),
-            denied=charts.top_bars(denied, title="Top denied rules"),
-            namespaces=charts.top_bars(stats["namespace"], title="Top namespaces", colour="#1565c0"),
+            denied=charts.top_bars(o.denied, title="Top denied rules"),
+            namespaces=charts.top_bars(o.namespaces, title="Top namespaces", colour="#1565c0"),
             in_force=in_force,
             expiring=[e for e in in_force if e["expires"] and e["expires"] <= soon],
-            waived=waived,
-            scanned=scanned,
+            waived=o.waived,
+            scanned=o.scanned,
+            capped=o.capped,
+            behind=behind,
+            counted_records=COUNTED_RECORDS,
             scan_limit=OVERVIEW_SCAN,
             decisions=q.url("/decisions"),
         )
@@ -472,13 +490,16 @@ class _UI:
     def report(self, request: Request) -> Response:
         q = self._query(request)
         with self.store() as store:
-            total = store.count(q.filters)
-            stats = store.stats(q.filters, top=20)
+            if q.filters.exceptions and store.summaries_behind():  # the exception index lacks records
+                t = _tally(query.matching(store, q.filters), None)
+                total, stats = t.records, t.stats(top=20)
+            else:
+                total = store.count(q.filters)
+                stats = store.stats(q.filters, top=20)
             rows = [
-                summary(e)
-                for e in _first(query.matching(store, q.filters, q, newest_first=True), REPORT_ROWS)
+                summary(e) for e in _first(query.matching(store, q.filters, newest_first=True), REPORT_ROWS)
             ]
-            checkpoints = store.checkpoints()
+            tree = store.latest_tree_checkpoint()
         return self.page(
             "report.html",
             request,
@@ -488,7 +509,7 @@ class _UI:
             stats=stats,
             rows=rows,
             shown=len(rows),
-            tree=evidence.latest_tree_checkpoint(checkpoints),
+            tree=tree,
             generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
         )
 
@@ -515,23 +536,198 @@ def _capped(rows: Iterator[Any]) -> Iterator[Any]:
         yield row
 
 
-def _per_day(store: Store, filters: Filters, days: Sequence[str]) -> dict[str, int]:
-    """Decisions per day (days with any decision only): one indexed count a day, inside the range."""
-    out: dict[str, int] = {}
-    for day in days:
-        start = f"{day}T00:00:00.000000Z"
-        end = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat() + "T00:00:00.000000Z"
-        since = max(start, filters.since) if filters.since else start
-        until = min(end, filters.until) if filters.until else end
-        count = store.count(_with(filters, since=since, until=until))
-        if count:
-            out[day] = count
-    return out
+@dataclass(frozen=True, slots=True)
+class _Overview:
+    """What the overview shows, from the summaries or counted from the records."""
+
+    counts: list[tuple[str, str, str, int]]  # (day, gate, verdict, decisions)
+    denied: list[tuple[str, int]]  # top rules of denied decisions
+    namespaces: list[tuple[str, int]]
+    exceptions: list[dict[str, Any]]  # applied in the range, each as the newest record saw it
+    waived: list[dict[str, Any]]  # (rule, exception, count) of findings waived
+    scanned: int  # records read for the exception panels (0: from the summaries)
+    capped: bool = False  # counted over the newest COUNTED_RECORDS matching records only
+
+
+_MIDNIGHT = "T00:00:00.000000Z"
+
+
+def _day_range(filters: Filters) -> DayRange | None:
+    """The summaries' question for these filters; None when they need the records (any other filter)."""
+    one = (
+        filters.namespaces if len(filters.namespaces) == 1 and not filters.namespaces[0].endswith("*") else ()
+    )
+    plain = Filters(
+        since=filters.since,
+        until=filters.until,
+        gates=filters.gates,
+        verdicts=filters.verdicts,
+        namespaces=one,
+    )
+    if filters != plain:
+        return None
+    bounds = [b for b in (filters.since, filters.until) if b]
+    if any(not b.endswith(_MIDNIGHT) for b in bounds):
+        return None  # a time of day: the daily counts cannot split it
+    return DayRange(
+        since=filters.since[:10] if filters.since else None,
+        until=filters.until[:10] if filters.until else None,
+        gates=filters.gates,
+        verdicts=filters.verdicts,
+        namespace=one[0] if one else "",
+    )
+
+
+def _summarized(store: Store, days: DayRange, today: dt.date) -> _Overview:
+    """The overview from the daily summaries: a few indexed reads, whatever the size of the log."""
+    denied: list[tuple[str, int]] = []
+    if not days.verdicts or "deny" in days.verdicts:
+        denied = store.top_values("rule", dataclasses.replace(days, verdicts=("deny",)))
+    applied = dict(store.top_values("exception", days, top=1000))
+    exceptions = [
+        {**e, **_expiry(e, today), "findings": applied[e["name"]], "last_seen": e["last_time"][:10]}
+        for e in store.exceptions_seen(sorted(applied))
+    ]
+    waived = []
+    for value, count in store.top_values("waived", days, top=20):
+        rule, _, name = value.partition("\x1f")
+        waived.append({"rule": rule, "exception": name, "count": count})
+    return _Overview(
+        counts=store.day_counts(days),
+        denied=denied,
+        namespaces=store.top_values("namespace", days),
+        exceptions=sorted(exceptions, key=lambda e: (e["expires"] or "9999", e["name"])),
+        waived=waived,
+        scanned=0,
+    )
+
+
+def _counted(store: Store, filters: Filters, today: dt.date, *, behind: bool = False) -> _Overview:
+    """The overview counted from the records the filters select (filters the summaries do not split by).
+
+    At most the newest COUNTED_RECORDS matching records are counted (the
+    page says so), so a filter half the log matches answers in about a
+    second rather than in tens of seconds. With `behind` (the summaries lag
+    the log) the time range is not read as positions from them.
+    """
+    if (filters.since or filters.until) and not behind:
+        span = store.seq_bounds(filters.since, filters.until)  # the range as positions, for every lookup
+        filters = _with(filters, above=span[0] - 1, below=span[1] + 1) if span else filters
+    groups = filters.term_groups()
+    if len(groups) > 1:  # the rarest index filter leads, the others are probed for its positions only
+        entries = [store.terms_upto(g, LEAD_ESTIMATE) for g in groups]
+        filters = _with(filters, lead=entries.index(min(entries)))
+    floor = store.nth_newest(filters, COUNTED_RECORDS)
+    if floor is not None:
+        filters = _with(filters, above=floor - 1)  # the window reaches into every index lookup
+        prefixed = [g for g in groups if any(prefix for _, _, prefix in g)]
+        width = (filters.below or store.head()[0] + 1) - floor
+        if prefixed and width < min(store.terms_upto(g, LEAD_ESTIMATE) for g in prefixed):
+            filters = _with(filters, probe=True)  # probing the window's positions reads less
+    denied: list[tuple[str, int]] = []
+    if not filters.verdicts or "deny" in filters.verdicts:
+        denied = store.live_top("rule", _with(filters, verdicts=("deny",)), top=10)
+    exceptions, waived, scanned = _exceptions(store, filters, today)
+    return _Overview(
+        counts=store.live_day_counts(filters),
+        denied=denied,
+        namespaces=store.live_top("namespace", filters, top=10),
+        exceptions=exceptions,
+        waived=waived,
+        scanned=scanned,
+        capped=floor is not None,
+    )
+
+
+@dataclass
+class _Tally:
+    """Counts over records read one by one (while the exception index lags the log)."""
+
+    records: int = 0
+    capped: bool = False
+    days: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)  # day, gate, verdict
+    rules: Counter[str] = dataclasses.field(default_factory=Counter)
+    denied: Counter[str] = dataclasses.field(default_factory=Counter)  # rules of denied records
+    namespaces: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def stats(self, *, top: int) -> dict[str, list[tuple[str, int]]]:
+        """What `Store.stats` gives, from these counts."""
+        by: dict[str, Counter[str]] = {"verdict": Counter(), "gate": Counter(), "day": Counter()}
+        for (day, gate, verdict), n in self.days.items():
+            by["verdict"][verdict] += n
+            by["gate"][gate] += n
+            by["day"][day] += n
+        out = {name: sorted(c.items()) for name, c in by.items()}
+        out["rule"] = _top(self.rules, top)
+        out["namespace"] = _top(self.namespaces, top)
+        return out
+
+
+def _top(counts: Counter[str], top: int) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+
+
+def _tally(entries: Iterator[Any], limit: int | None) -> _Tally:
+    """Count the entries (at most `limit`: then `capped`); closes the iterator."""
+    t = _Tally()
+    try:
+        for entry in entries:
+            if limit is not None and t.records >= limit:
+                t.capped = True
+                break
+            t.records += 1
+            t.days[(entry.time[:10], entry.gate, entry.verdict)] += 1
+            for kind, value in index_terms(entry.record()):
+                if kind == "namespace":
+                    t.namespaces[value] += 1
+                elif kind == "rule":
+                    t.rules[value] += 1
+                    if entry.verdict == "deny":
+                        t.denied[value] += 1
+    finally:
+        close = getattr(entries, "close", None)
+        if callable(close):
+            close()
+    return t
+
+
+def _tallied(store: Store, filters: Filters, today: dt.date) -> _Overview:
+    """The overview counted from the newest COUNTED_RECORDS matching records, read one by one.
+
+    For an `exception` filter while the summaries lag the log: the exception
+    index lacks the records they lack, so the records are checked instead.
+    """
+    t = _tally(query.matching(store, filters, newest_first=True), COUNTED_RECORDS)
+    exceptions, waived, scanned = _exceptions(store, filters, today)
+    return _Overview(
+        counts=sorted((day, gate, verdict, n) for (day, gate, verdict), n in t.days.items()),
+        denied=_top(t.denied, 10) if not filters.verdicts or "deny" in filters.verdicts else [],
+        namespaces=_top(t.namespaces, 10),
+        exceptions=exceptions,
+        waived=waived,
+        scanned=scanned,
+        capped=t.capped,
+    )
+
+
+def _expiry(e: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    expires = str(e.get("expires") or "")
+    return {
+        "expires": expires,
+        "expired": bool(e.get("expired")) or bool(expires and expires < today.isoformat()),
+    }
+
+
+def _per_day(counts: Sequence[tuple[str, str, str, int]], column: int, value: str) -> dict[str, int]:
+    """Decisions per day where the gate (column 1) or verdict (column 2) is `value`; days with any only."""
+    out: Counter[str] = Counter()
+    for row in counts:
+        if row[column] == value:
+            out[row[0]] += row[3]
+    return {day: n for day, n in out.items() if n}
 
 
 def _with(filters: Filters, **changes: Any) -> Filters:
-    import dataclasses
-
     return dataclasses.replace(filters, **changes)
 
 
@@ -564,25 +760,28 @@ def _moment(stamp: str) -> dt.datetime:
 
 
 def _exceptions(
-    store: Store, filters: Filters, q: Query, today: dt.date
+    store: Store, filters: Filters, today: dt.date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """Exceptions the newest records in the range applied, and the findings they waived (rule, exception)."""
+    """Exceptions the newest records in the range applied, and the findings they waived (rule, exception).
+
+    Reads only records that applied an exception (the `exception_terms`
+    index), the newest OVERVIEW_SCAN of them.
+    """
     seen: dict[str, dict[str, Any]] = {}
     waived: Counter[tuple[str, str]] = Counter()
     scanned = 0
-    for entry in _first(query.matching(store, filters, q, newest_first=True), OVERVIEW_SCAN):
+    with_exceptions = _with(filters, exceptions=filters.exceptions or ("*",))
+    for entry in _first(query.matching(store, with_exceptions, newest_first=True), OVERVIEW_SCAN):
         scanned += 1
         record = entry.record()
         for e in record.get("exceptions") or ():
             name = str(e.get("name"))
             if name not in seen:  # newest first: the latest record's view of it
-                expires = str(e.get("expires") or "")
                 seen[name] = {
                     "name": name,
                     "owner": e.get("owner"),
                     "reason": e.get("reason"),
-                    "expires": expires,
-                    "expired": bool(e.get("expired")) or bool(expires and expires < today.isoformat()),
+                    **_expiry(e, today),
                     "last_seen": entry.time[:10],
                     "findings": 0,
                 }

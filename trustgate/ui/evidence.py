@@ -43,12 +43,6 @@ def safe_name(name: str) -> str | None:
     return name if _NAME.fullmatch(name) and ".." not in name else None
 
 
-def latest_tree_checkpoint(checkpoints: Iterable[Checkpoint]) -> Checkpoint | None:
-    """The newest checkpoint with a signed note (a tree head proofs can be checked against)."""
-    noted = [c for c in checkpoints if c.note]
-    return max(noted, key=lambda c: c.seq) if noted else None
-
-
 def proof(store: Store, entry: Entry, checkpoint: Checkpoint) -> dict[str, Any]:
     """The inclusion proof of `entry` under `checkpoint` (call inside `store.snapshot()`).
 
@@ -75,10 +69,10 @@ def proof(store: Store, entry: Entry, checkpoint: Checkpoint) -> dict[str, Any]:
 def proof_for(store: Store, entry: Entry) -> dict[str, Any] | None:
     """The proof under the newest signed checkpoint covering `entry`; None when none covers it yet."""
     with store.snapshot():
-        covering = [c for c in store.checkpoints() if c.note and c.seq >= entry.seq]
-        if not covering:
+        tree = store.latest_tree_checkpoint()
+        if tree is None or tree.seq < entry.seq:
             return None
-        return proof(store, entry, max(covering, key=lambda c: c.seq))
+        return proof(store, entry, tree)
 
 
 def vkey_of(checkpoint: Checkpoint) -> str:
@@ -110,7 +104,7 @@ def build_archive(store: Store, entries: Iterable[Entry], *, description: str) -
     Raises:
         DecisionLogError: the store cannot be read, or its tree does not match the checkpoint.
     """
-    checkpoint = latest_tree_checkpoint(store.checkpoints())
+    checkpoint = store.latest_tree_checkpoint()
     jsonl = io.StringIO()
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=CSV_FIELDS, lineterminator="\n")

@@ -2,9 +2,10 @@
 
 Owns: the names of the UI's filters (those of `trustgate log query`, so a
 URL reads like the command), checking every value before it reaches SQL,
-the `exception` filter (the store has no index for it: records are read and
-matched here), and keyset pagination by chain position. Leaves out: SQL
-(`trustgate.decisions.store`) and HTTP.
+and keyset pagination by chain position. Leaves out: SQL
+(`trustgate.decisions.store`; the `exception` filter reads the store's
+`exception_terms` index, schema 3, or the records themselves while the
+summaries lag the log) and HTTP.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from trustgate.decisions.chain import Entry
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import VERDICTS
 from trustgate.decisions.store import Filters, parse_time
+from trustgate.decisions.summary import DayRange
 from trustgate.errors import Error, InputError
 
 GATES = ("ci", "presync", "admission")
@@ -34,15 +36,19 @@ LIST_PARAMS = {
     "tree": "trees",
     "rule": "rules",
     "actor": "actors",
+    "exception": "exceptions",
 }
-FILTER_PARAMS = ("since", "until", *LIST_PARAMS, "exception")
+FILTER_PARAMS = ("since", "until", *LIST_PARAMS)
 PAGE_PARAMS = ("before", "after", "limit")
 MAX_VALUES = 20  # values of one filter in one URL
 MAX_VALUE_CHARS = 512  # an image reference with a digest fits
 MAX_SEQ = 2**63 - 1  # BIGINT, the chain position's type in PostgreSQL
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500  # rows of one page
-MAX_EXCEPTION_SCAN = 200_000  # records read to fill one page filtered by exception (no index)
+FIRST_WINDOW = 4_096  # chain positions the first query of a page reads (see `page`)
+WINDOW_GROWTH = 4  # each further window is this many times wider
+PROBE_WIDTH = 16_384  # windows narrower than this may probe each position for prefix filters
+RARE_SHARE = 0.05  # verdict and gate filters selecting less than this share of the log lead the lookups
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _DIGEST = re.compile(r"sha(256|512):[0-9a-f]{1,128}")
@@ -58,43 +64,15 @@ class Query:
     """What the filters of one URL ask for; `params` is the canonical form of them for links."""
 
     filters: Filters
-    exceptions: tuple[str, ...]
     params: tuple[tuple[str, str], ...]
 
-    def matches(self, entry: Entry) -> bool:
-        """True when the record passes the filters the store cannot apply (`exception`)."""
-        if not self.exceptions:
-            return True
-        names = {str(e.get("name")) for e in entry.record().get("exceptions") or ()}
-        return any(_match(pattern, names) for pattern in self.exceptions)
+    @property
+    def exceptions(self) -> tuple[str, ...]:
+        return self.filters.exceptions
 
     def url(self, path: str, **extra: str | int) -> str:
         pairs = [*self.params, *((k, str(v)) for k, v in extra.items())]
         return f"{path}?{urlencode(pairs)}" if pairs else path
-
-
-def _match(pattern: str, names: set[str]) -> bool:
-    if pattern.endswith("*"):
-        return any(n.startswith(pattern[:-1]) for n in names)
-    return pattern in names
-
-
-@dataclass(frozen=True, slots=True)
-class PageFilters(Filters):
-    """`Filters` with a keyset bound on the chain position (the next or previous page)."""
-
-    below: int | None = None  # seq < below
-    above: int | None = None  # seq > above
-
-    def where(self, alias: str = "d") -> tuple[str, list[Any]]:
-        sql, params = Filters.where(self, alias)
-        if self.below is not None:
-            sql += f" AND {alias}.seq < ?"
-            params.append(self.below)
-        if self.above is not None:
-            sql += f" AND {alias}.seq > ?"
-            params.append(self.above)
-        return sql, params
 
 
 def parse_query(params: Sequence[tuple[str, str]], *, allowed: Sequence[str] = ()) -> Query:
@@ -107,7 +85,6 @@ def parse_query(params: Sequence[tuple[str, str]], *, allowed: Sequence[str] = (
     known = set(FILTER_PARAMS) | set(allowed)
     lists: dict[str, list[str]] = {}
     since = until = None
-    exceptions: list[str] = []
     canonical: list[tuple[str, str]] = []
     for name, raw in params:
         if name not in known:
@@ -132,18 +109,17 @@ def parse_query(params: Sequence[tuple[str, str]], *, allowed: Sequence[str] = (
                 since = moment
             else:
                 until = moment
-        elif name == "exception":
-            exceptions.append(value)
         else:
             lists.setdefault(LIST_PARAMS[name], []).append(_checked(name, value))
         canonical.append((name, value))
-    for field, values in (*lists.items(), ("exceptions", exceptions)):
+    for field, values in lists.items():
         if len(values) > MAX_VALUES:
             raise BadRequestError(
                 f"too many values for one filter ({field}: {len(values)}, at most {MAX_VALUES})"
             )
-    filters = Filters(since=since, until=until, **{k: tuple(v) for k, v in lists.items()})
-    return Query(filters, tuple(exceptions), tuple(canonical))
+    chosen: dict[str, Any] = {k: tuple(v) for k, v in lists.items()}
+    filters = dataclasses.replace(Filters(since=since, until=until), **chosen)
+    return Query(filters, tuple(canonical))
 
 
 def _checked(name: str, value: str) -> str:
@@ -199,67 +175,145 @@ class Page:
     entries: list[Entry]
     newer: int | None  # `after` of the previous (newer) page
     older: int | None  # `before` of the next (older) page
+    behind: bool = False  # the summaries lag the log: the page was read from the records alone
 
 
 def page(store: Store, query: Query, *, before: int | None, after: int | None, limit: int) -> Page:
-    """A keyset page: `limit` decisions below `before` (older), or above `after` (newer), newest first."""
-    # Every filter the query has, whatever filters `Filters` gains later, plus the page's bounds.
+    """A keyset page: `limit` decisions below `before` (older), or above `after` (newer), newest first.
+
+    The positions are read in windows, from the page's bound outwards, the
+    first FIRST_WINDOW positions wide and each next one WINDOW_GROWTH times
+    wider: a filter most records match fills the page from the first window,
+    and one that few match reads each window's part of its index (a few
+    queries, not one over every position the filter has). A prefix filter
+    (`image=registry/team-*`) cannot seek by position in the index: a window
+    narrower than the prefix's entries probes each position for it instead.
+    """
+    with store.snapshot():  # every window of the page, and the estimates, read one state of the log
+        return _page(store, query, before=before, after=after, limit=limit)
+
+
+def _page(store: Store, query: Query, *, before: int | None, after: int | None, limit: int) -> Page:
     f = query.filters
-    bounded = PageFilters(
-        **{field.name: getattr(f, field.name) for field in dataclasses.fields(f)}, below=before, above=after
-    )
+    # Summaries that do not cover every record (an older writer appended) must not select records:
+    # the time range is then not turned into positions, and the exception filter reads the records.
+    behind = store.summaries_behind()
+    exceptions = f.exceptions if behind else ()
+    if exceptions:
+        f = dataclasses.replace(f, exceptions=())
+    lo = after if after is not None else 0  # positions lo < seq < hi
+    hi = before if before is not None else store.head()[0] + 1
+    if (f.since or f.until) and not behind:
+        # The time range as positions too: its records lie between its days' first and last positions.
+        span = store.seq_bounds(f.since, f.until)
+        if span is None:
+            return Page([], None, None)
+        lo, hi = max(lo, span[0] - 1), min(hi, span[1] + 1)
     newest_first = after is None
-    rows = _matching(store, bounded, query, newest_first=newest_first, want=limit + 1)
+    rows: list[Entry] = []
+    width = FIRST_WINDOW
+    rare = not behind and _rare_verdicts_or_gates(store, f)
+    # Reading a prefix's index entries costs what it has, probing costs the window's width: the least
+    # of the prefix filters' entries (counted up to PROBE_WIDTH) says which is cheaper.
+    prefixed = [g for g in f.term_groups() if any(prefix for _, _, prefix in g)]
+    entries = min((store.terms_upto(g, PROBE_WIDTH) for g in prefixed), default=0)
+    while lo + 1 < hi and len(rows) <= limit:
+        probe = rare or width < entries
+        if newest_first:
+            window = dataclasses.replace(
+                f, above=max(lo, hi - width - 1), below=hi, probe=probe, index_verdicts=rare
+            )
+            hi = (window.above or 0) + 1  # the next window ends where this one began
+        else:
+            window = dataclasses.replace(
+                f, above=lo, below=min(hi, lo + width + 1), probe=probe, index_verdicts=rare
+            )
+            lo = (window.below or 1) - 1
+        rows += _select(store, window, limit + 1 - len(rows), newest_first, exceptions)
+        width *= WINDOW_GROWTH
     more = len(rows) > limit
     rows = rows[:limit]
     if not newest_first:
         rows.reverse()
     if not rows:
-        return Page([], None, None)
+        return Page([], None, None, behind)
     newer_exists = more if not newest_first else before is not None
     older_exists = more if newest_first else True
     return Page(
         rows,
         newer=rows[0].seq if newer_exists else None,
         older=rows[-1].seq if older_exists else None,
+        behind=behind,
     )
 
 
-def _matching(store: Store, filters: Filters, query: Query, *, newest_first: bool, want: int) -> list[Entry]:
-    if not query.exceptions:
-        return list(store.query(filters, limit=want, newest_first=newest_first))
-    return list(_take(matching(store, filters, query, newest_first=newest_first), want))
+def _select(
+    store: Store, filters: Filters, limit: int, newest_first: bool, exceptions: Sequence[str]
+) -> list[Entry]:
+    """Up to `limit` records the filters select and that applied one of `exceptions` (when given)."""
+    if not exceptions:
+        return list(store.query(filters, limit=limit, newest_first=newest_first))
+    out: list[Entry] = []
+    for entry in _applying(store.query(filters, newest_first=newest_first), exceptions):
+        out.append(entry)
+        if len(out) >= limit:
+            break
+    return out
 
 
-def matching(store: Store, filters: Filters, query: Query, *, newest_first: bool = False) -> Iterator[Entry]:
-    """Every decision the query matches, the `exception` filter applied (reads at most MAX_EXCEPTION_SCAN).
-
-    Raises:
-        BadRequestError: the exception filter would read more records than that.
-    """
-    rows = store.query(filters, newest_first=newest_first)
+def _applying(rows: Iterator[Entry], exceptions: Sequence[str]) -> Iterator[Entry]:
+    """The entries of `rows` whose records applied one of `exceptions` (`name*`: a prefix); closes `rows`."""
     try:
-        for scanned, entry in enumerate(rows, start=1):
-            if query.matches(entry):
+        for entry in rows:
+            if applies_exception(entry.record(), exceptions):
                 yield entry
-            if query.exceptions and scanned >= MAX_EXCEPTION_SCAN:
-                raise BadRequestError(
-                    f"the exception filter read {MAX_EXCEPTION_SCAN} records",
-                    hint="narrow the time range (since, until) or add another filter",
-                )
     finally:
         close = getattr(rows, "close", None)
         if callable(close):
             close()
 
 
-def _take(rows: Iterator[Entry], n: int) -> Iterator[Entry]:
-    try:
-        for i, entry in enumerate(rows):
-            if i >= n:
-                return
-            yield entry
-    finally:
-        close = getattr(rows, "close", None)
-        if callable(close):
-            close()
+def applies_exception(record: Mapping[str, Any], exceptions: Sequence[str]) -> bool:
+    """Whether the record applied one of `exceptions` (`name*`: a prefix), as `exception_terms` says."""
+    names = [
+        e["name"]
+        for e in record.get("exceptions") or ()
+        if isinstance(e, dict) and isinstance(e.get("name"), str)
+    ]
+    return any(
+        any(n.startswith(p[:-1]) for n in names) if p.endswith("*") else p in names for p in exceptions
+    )
+
+
+def _rare_verdicts_or_gates(store: Store, f: Filters) -> bool:
+    """Whether the verdict and gate filters select fewer records than any other filter does.
+
+    Their share comes from the daily summaries; each other filter's index
+    entries are counted only up to that number. Then the database reads the
+    verdict and gate index first and looks up only those positions for the
+    other filters, whatever the window's width.
+    """
+    if not (f.verdicts or f.gates):
+        return False
+    chosen = total = 0
+    for _, gate, verdict, n in store.day_counts(DayRange()):
+        total += n
+        if (not f.gates or gate in f.gates) and (not f.verdicts or verdict in f.verdicts):
+            chosen += n
+    if chosen >= RARE_SHARE * total:
+        return False
+    if any(store.terms_upto(group, chosen) < chosen for group in f.term_groups()):
+        return False  # a rarer filter: it leads
+    return not (f.exceptions and store.exceptions_upto(f.exceptions, chosen) < chosen)
+
+
+def matching(store: Store, filters: Filters, *, newest_first: bool = False) -> Iterator[Entry]:
+    """Every decision the filters match, streamed (the caller closes the iterator when it stops early).
+
+    While the summaries lag the log, the exception filter is checked on the
+    records rather than read from `exception_terms`.
+    """
+    if filters.exceptions and store.summaries_behind():
+        rows = store.query(dataclasses.replace(filters, exceptions=()), newest_first=newest_first)
+        return _applying(rows, filters.exceptions)
+    return store.query(filters, newest_first=newest_first)

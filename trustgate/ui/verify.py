@@ -82,7 +82,7 @@ class Verifications:
                         public_key=self._public_key,
                         tree=store.stored_tree(),
                     )
-                    report = verifier.run_rows(self._counted(job, store.verify_rows()))
+                    report = store.verify(verifier, through=lambda rows: self._counted(job, rows))
             finally:
                 store.close()
         except Error as e:

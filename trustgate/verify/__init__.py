@@ -1,7 +1,7 @@
 """Signatures and attestations: trust roots, Sigstore bundles, cosign payloads, DSSE and in-toto.
 
 Crypto on bytes: nothing here reads registries or configuration files. Every
-verification function raises only `VerificationFailed` for bad signature
+verification function raises only `SignatureVerificationError` for bad signature
 material; configuration problems (an unreadable trusted root, a bad key file)
 raise `trustgate.errors.ConfigError`.
 """
@@ -15,6 +15,7 @@ from trustgate.verify.policy import (
     IdentityMatcher,
     KeyAuthority,
     KeylessAuthority,
+    SignatureVerificationError,
     Statement,
     VerificationFailed,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "KeyAuthority",
     "KeylessAuthority",
     "PublicKey",
+    "SignatureVerificationError",
     "Statement",
     "TrustRoot",
     "VerificationFailed",

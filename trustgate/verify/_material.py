@@ -1,6 +1,6 @@
 """Shared pieces of bundle and cosign verification: digests, in-toto statements, key signatures, log bodies.
 
-Every function raises `VerificationFailed` (never another exception) on bad signature material.
+Every function raises `SignatureVerificationError` (never another exception) on bad signature material.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from trustgate.verify.policy import (
     SUBJECT_MISMATCH,
     TLOG,
     UNSUPPORTED,
+    SignatureVerificationError,
     Statement,
-    VerificationFailed,
 )
 from trustgate.verify.trust import PublicKey
 
@@ -35,7 +35,7 @@ _DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
 def parse_digest(digest: str, *, authority: str) -> bytes:
     """The 32 bytes of a "sha256:<hex>" digest."""
     if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, f"{digest!r} is not a sha256 digest (sha256:<64 hex digits>)", authority=authority
         )
     return bytes.fromhex(digest[7:])
@@ -46,9 +46,11 @@ def load_json_object(data: bytes | str, *, what: str, authority: str) -> dict[st
     try:
         value = json.loads(data)
     except (ValueError, TypeError, RecursionError) as e:
-        raise VerificationFailed(MALFORMED, f"the {what} is not valid JSON: {e}", authority=authority) from e
+        raise SignatureVerificationError(
+            MALFORMED, f"the {what} is not valid JSON: {e}", authority=authority
+        ) from e
     if not isinstance(value, dict):
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, f"the {what} is JSON but not an object ({type(value).__name__})", authority=authority
         )
     return value
@@ -57,17 +59,19 @@ def load_json_object(data: bytes | str, *, what: str, authority: str) -> dict[st
 def b64decode(value: Any, *, what: str, authority: str) -> bytes:
     """Strict base64 (standard alphabet, padding required)."""
     if not isinstance(value, str | bytes):
-        raise VerificationFailed(MALFORMED, f"the {what} is not a base64 string", authority=authority)
+        raise SignatureVerificationError(MALFORMED, f"the {what} is not a base64 string", authority=authority)
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as e:
-        raise VerificationFailed(MALFORMED, f"the {what} is not valid base64", authority=authority) from e
+        raise SignatureVerificationError(
+            MALFORMED, f"the {what} is not valid base64", authority=authority
+        ) from e
 
 
 def parse_statement(payload_type: str, payload: bytes, *, envelope_sha256: str, authority: str) -> Statement:
     """The in-toto Statement carried by a verified DSSE envelope."""
     if payload_type != IN_TOTO_PAYLOAD_TYPE:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             UNSUPPORTED,
             f"the envelope carries {payload_type!r}, not an in-toto statement ({IN_TOTO_PAYLOAD_TYPE})",
             authority=authority,
@@ -75,7 +79,7 @@ def parse_statement(payload_type: str, payload: bytes, *, envelope_sha256: str, 
     raw = load_json_object(payload, what="in-toto statement", authority=authority)
     kind, predicate_type, subjects = raw.get("_type"), raw.get("predicateType"), raw.get("subject")
     if not isinstance(kind, str) or not isinstance(predicate_type, str) or not isinstance(subjects, list):
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED,
             "the in-toto statement lacks _type, predicateType or a subject list",
             authority=authority,
@@ -85,11 +89,13 @@ def parse_statement(payload_type: str, payload: bytes, *, envelope_sha256: str, 
         digests = subject.get("digest") if isinstance(subject, dict) else None
         name = subject.get("name", "") if isinstance(subject, dict) else None
         if not isinstance(digests, dict) or not isinstance(name, str):
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 MALFORMED, "an in-toto subject lacks a name or a digest map", authority=authority
             )
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
-            raise VerificationFailed(MALFORMED, "an in-toto subject digest is not text", authority=authority)
+            raise SignatureVerificationError(
+                MALFORMED, "an in-toto subject digest is not text", authority=authority
+            )
         parsed.append((name, dict(digests)))
     return Statement(
         statement_type=kind,
@@ -109,7 +115,7 @@ def require_covers(statement: Statement, digest: str, *, authority: str) -> None
         or "no subject"
     )
     more = f" and {len(statement.subjects) - 3} more" if len(statement.subjects) > 3 else ""
-    raise VerificationFailed(
+    raise SignatureVerificationError(
         SUBJECT_MISMATCH,
         f"the attestation ({statement.predicate_type}) is about {named}{more}, not {digest}",
         authority=authority,
@@ -145,7 +151,7 @@ def verify_with_key(
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
             if data is None:
-                raise VerificationFailed(
+                raise SignatureVerificationError(
                     UNSUPPORTED,
                     "an Ed25519 signature covers the artifact itself; give the file, not only its digest",
                     authority=authority,
@@ -179,8 +185,10 @@ def verify_with_key(
             except InvalidSignature:
                 continue
     except (ValueError, TypeError) as e:
-        raise VerificationFailed(BAD_SIGNATURE, f"the signature is unusable: {e}", authority=authority) from e
-    raise VerificationFailed(
+        raise SignatureVerificationError(
+            BAD_SIGNATURE, f"the signature is unusable: {e}", authority=authority
+        ) from e
+    raise SignatureVerificationError(
         BAD_SIGNATURE,
         f"the signature does not verify with the key {key_id} (signed with another key, or the content "
         "was altered)",
@@ -193,8 +201,8 @@ def spki_der(key: PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _body_mismatch(authority: str, what: str) -> VerificationFailed:
-    return VerificationFailed(
+def _body_mismatch(authority: str, what: str) -> SignatureVerificationError:
+    return SignatureVerificationError(
         TLOG,
         f"the transparency-log entry records {what}, not this signature",
         authority=authority,
@@ -220,7 +228,7 @@ def check_key_log_body(
         entry = json.loads(body)
         spec = entry["spec"]
     except (ValueError, KeyError, TypeError) as e:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             TLOG, f"the transparency-log entry body is unreadable: {e}", authority=authority
         ) from e
     der = spki_der(key)
@@ -275,10 +283,10 @@ def check_key_log_body(
             except VerificationError as e:
                 raise _body_mismatch(authority, f"something else ({e})") from e
         else:
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 UNSUPPORTED, f"transparency-log entries of type {what} are not supported", authority=authority
             )
     except (KeyError, TypeError, AttributeError, ValueError, binascii.Error) as e:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             TLOG, f"the transparency-log entry body ({what}) is incomplete: {e!r}", authority=authority
         ) from e

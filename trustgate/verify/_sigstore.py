@@ -2,7 +2,7 @@
 
 Owns: `TrustgateVerifier`, a `sigstore.verify.Verifier` with the gaps this
 project needs closed (each numbered below), the identity policy that records who
-signed, and the translation of sigstore's exceptions into `VerificationFailed`
+signed, and the translation of sigstore's exceptions into `SignatureVerificationError`
 codes and words. Leaves out: parsing of bundles and cosign annotations.
 
 Gaps closed (sigstore 4.5):
@@ -56,7 +56,7 @@ from trustgate.verify.policy import (
     TLOG,
     UNTRUSTED,
     IdentityMatcher,
-    VerificationFailed,
+    SignatureVerificationError,
 )
 
 _OIDC_ISSUER_V1 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
@@ -142,6 +142,22 @@ def _in_window(when: datetime, start: datetime | None, end: datetime | None) -> 
     return (start is None or start <= when) and (end is None or when <= end)
 
 
+class _BuiltKeyrings:
+    """A `TrustedRoot` whose verification keyrings were built once; everything else is the root's."""
+
+    def __init__(self, root: TrustedRoot, ct: Any, rekor: Any) -> None:
+        self._root, self._ct, self._rekor = root, ct, rekor
+
+    def ct_keyring(self, purpose: KeyringPurpose) -> Any:
+        return self._ct if purpose == KeyringPurpose.VERIFY else self._root.ct_keyring(purpose)
+
+    def rekor_keyring(self, purpose: KeyringPurpose) -> Any:
+        return self._rekor if purpose == KeyringPurpose.VERIFY else self._root.rekor_keyring(purpose)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._root, name)
+
+
 class TrustgateVerifier(Verifier):
     """`sigstore.verify.Verifier` with the gaps listed in the module docstring closed."""
 
@@ -151,6 +167,9 @@ class TrustgateVerifier(Verifier):
         self._stores: dict[tuple[int, ...], Store] = {}
         self._ct_keyring = trusted_root.ct_keyring(KeyringPurpose.VERIFY)
         self._rekor_keyring = trusted_root.rekor_keyring(KeyringPurpose.VERIFY)
+        # sigstore's own steps ask the root for these keyrings on every verification, parsing every
+        # key again (~0.1 ms each); the root does not change, so they are built once.
+        self._trusted_root = _BuiltKeyrings(trusted_root, self._ct_keyring, self._rekor_keyring)  # type: ignore[assignment]  # a TrustedRoot in all but name
 
     # (1) only the CAs whose validity window covers the signing time.
     def _verify_chain_at_time(
@@ -411,8 +430,8 @@ def classify(
     signed_at: datetime | None = None,
     root: str = "",
     cas: Sequence[x509.Certificate] = (),
-) -> VerificationFailed:
-    """A sigstore/cryptography failure as a `VerificationFailed` with a code and a reason in words.
+) -> SignatureVerificationError:
+    """A sigstore/cryptography failure as a `SignatureVerificationError` with a code and a reason in words.
 
     With the trust root's certificate authorities (`cas`), a certificate none of them issued is
     reported as such first, whatever sigstore tripped over first (its log entry, from the same
@@ -423,7 +442,7 @@ def classify(
     if certificate is not None and cas and not _issued_by_any(certificate, cas):
         known = "; ".join(dict.fromkeys(ca.subject.rfc4514_string() for ca in cas))
         issuer = certificate.issuer.rfc4514_string() or "an unnamed CA"
-        return VerificationFailed(
+        return SignatureVerificationError(
             UNTRUSTED,
             f"the signing certificate was issued by {issuer}, "
             f"which is not a certificate authority of the trust root {root or authority} (expected one of: "
@@ -434,7 +453,7 @@ def classify(
         )
     if isinstance(error, IdentityMismatchError):
         by = error.subject or "a certificate without an identity"
-        return VerificationFailed(
+        return SignatureVerificationError(
             IDENTITY_MISMATCH,
             f"signed, but by {by} (issuer {error.issuer or 'unknown'}), and the policy wants {wanted}",
             detail=detail,
@@ -447,7 +466,7 @@ def classify(
     ):
         before, after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
         if not (before <= signed_at <= after):
-            return VerificationFailed(
+            return SignatureVerificationError(
                 EXPIRED_CERTIFICATE,
                 f"the signing certificate was valid from {_rfc3339(before)} to {_rfc3339(after)}, "
                 f"but the signature was logged at {_rfc3339(signed_at)}",
@@ -455,14 +474,14 @@ def classify(
                 authority=authority,
             )
     if "expired at time of signing" in low:
-        return VerificationFailed(
+        return SignatureVerificationError(
             EXPIRED_CERTIFICATE,
             "the signing certificate was not valid when the signature was made",
             detail=detail,
             authority=authority,
         )
     if isinstance(error, CertValidationError) or "sct" in low or "certificate authority" in low:
-        return VerificationFailed(
+        return SignatureVerificationError(
             UNTRUSTED,
             "the signing certificate does not chain to a certificate authority of the trust root "
             f"{root or authority} (or its certificate-transparency proof is invalid)",
@@ -470,38 +489,38 @@ def classify(
             authority=authority,
         )
     if low.startswith("invalid log entry") or "inconsistent with other materials" in low:
-        return VerificationFailed(
+        return SignatureVerificationError(
             TLOG,
             "the transparency-log entry does not verify or does not match the signature",
             detail=detail,
             authority=authority,
         )
     if "verified time" in low or "timestamp" in low:
-        return VerificationFailed(
+        return SignatureVerificationError(
             TIMESTAMP,
             "no trusted time for the signature: its timestamps do not verify against the trust root",
             detail=detail,
             authority=authority,
         )
     if "message digest mismatch" in low:
-        return VerificationFailed(
+        return SignatureVerificationError(
             DIGEST_MISMATCH,
             "the signature is for another artifact (its message digest differs)",
             detail=detail,
             authority=authority,
         )
     if any(w in low for w in ("log entry", "inclusion", "checkpoint", "set:", "transparency log", "merkle")):
-        return VerificationFailed(
+        return SignatureVerificationError(
             TLOG,
             "the transparency-log entry does not verify or does not match the signature",
             detail=detail,
             authority=authority,
         )
     if "invalid bundle" in low or "malformed" in low:
-        return VerificationFailed(
+        return SignatureVerificationError(
             MALFORMED, f"the signature material is malformed: {detail}", authority=authority
         )
-    return VerificationFailed(
+    return SignatureVerificationError(
         BAD_SIGNATURE, "the signature does not verify", detail=detail, authority=authority
     )
 

@@ -42,8 +42,8 @@ from trustgate.verify.policy import (
     Evidence,
     KeyAuthority,
     KeylessAuthority,
+    SignatureVerificationError,
     Statement,
-    VerificationFailed,
 )
 from trustgate.verify.trust import key_id as _key_id
 
@@ -58,7 +58,7 @@ def verify_bundle(bundle: bytes, *, digest: str, authority: Authority) -> tuple[
     in-toto statement whose subjects include `digest` -> (evidence, statement).
 
     Raises:
-        VerificationFailed: the bundle is malformed or does not satisfy `authority` (see `code`).
+        SignatureVerificationError: the bundle is malformed or does not satisfy `authority` (see `code`).
     """
     return _verify(bundle, digest=digest, artifact=None, authority=authority)
 
@@ -69,7 +69,7 @@ def verify_blob(
     """Verify a bundle for a file (its bytes) or for its digest; what `trustgate verify blob` runs.
 
     Raises:
-        VerificationFailed: as `verify_bundle`.
+        SignatureVerificationError: as `verify_bundle`.
         ValueError: neither or both of `artifact` and `digest` given (a programming error).
     """
     if (artifact is None) == (digest is None):
@@ -92,10 +92,10 @@ def _verify(
         if isinstance(authority, KeylessAuthority):
             return _keyless(data, raw, digest=digest, wanted=wanted, authority=authority)
         return _keyed(data, raw, digest=digest, wanted=wanted, artifact=artifact, authority=authority)
-    except VerificationFailed:
+    except SignatureVerificationError:
         raise
     except _GARBAGE as e:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, f"the bundle is malformed: {_first_line(e)}", authority=name
         ) from e
 
@@ -123,7 +123,7 @@ def _check_base64_fields(raw: dict[str, Any], *, authority: str) -> None:
     def walk(node: Any, path: tuple[str, ...], where: str) -> None:
         if not path:
             if isinstance(node, str) and not _BASE64.fullmatch(node):
-                raise VerificationFailed(
+                raise SignatureVerificationError(
                     MALFORMED, f"the bundle field {where} is not valid base64", authority=authority
                 )
             return
@@ -164,7 +164,7 @@ def _message_digest(raw: dict[str, Any]) -> tuple[str, bytes] | None:
 def _check_message_digest(raw: dict[str, Any], *, digest: str, wanted: bytes, authority: str) -> None:
     recorded = _message_digest(raw)
     if recorded is not None and recorded[0] == "SHA2_256" and recorded[1] != wanted:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             DIGEST_MISMATCH,
             f"the signature is for sha256:{recorded[1].hex()}, not {digest}",
             authority=authority,
@@ -185,7 +185,7 @@ def _keyless(
     try:
         bundle = Bundle.from_json(data)
     except (InvalidBundle, *_GARBAGE) as e:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, f"the bundle is malformed: {_first_line(e)}", authority=name
         ) from e
     certificate = bundle.signing_certificate
@@ -203,7 +203,7 @@ def _keyless(
         else:
             _check_message_digest(raw, digest=digest, wanted=wanted, authority=name)
             verifier.verify_artifact(Hashed(algorithm=HashAlgorithm.SHA2_256, digest=wanted), bundle, policy)
-    except VerificationFailed:
+    except SignatureVerificationError:
         raise
     except (SigstoreError, *_GARBAGE) as e:
         raise classify(
@@ -282,7 +282,7 @@ def _keyed(
     try:
         inner = RawBundle.from_json(data)
     except _GARBAGE as e:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, f"the bundle is malformed: {_first_line(e)}", authority=name
         ) from e
     statement: Statement | None = None
@@ -293,10 +293,10 @@ def _keyed(
     if inner.dsse_envelope is not None:
         envelope = inner.dsse_envelope
         if not envelope.signatures:
-            raise VerificationFailed(MALFORMED, "the DSSE envelope has no signature", authority=name)
+            raise SignatureVerificationError(MALFORMED, "the DSSE envelope has no signature", authority=name)
         message = pae(envelope.payload_type, envelope.payload)
         dsse_payload, dsse_signatures = envelope.payload, [s.sig for s in envelope.signatures]
-        failure: VerificationFailed | None = None
+        failure: SignatureVerificationError | None = None
         for candidate in dsse_signatures:
             try:
                 verify_with_key(
@@ -304,7 +304,7 @@ def _keyed(
                 )
                 signature = candidate
                 break
-            except VerificationFailed as e:
+            except SignatureVerificationError as e:
                 failure = e
         else:
             assert failure is not None
@@ -325,7 +325,7 @@ def _keyed(
             key_id=authority.key_id,
         )
     else:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, "the bundle has neither a message signature nor a DSSE envelope", authority=name
         )
 
@@ -337,7 +337,7 @@ def _keyed(
     if authority.trust_root is not None and not entries:
         # A key authority with a trust root requires the log: a signature kept out of it is how a
         # stolen key is used without anyone seeing (cosign's default too).
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             TLOG,
             f"the bundle has no transparency-log entry, and the trust root {authority.trust_root.name} "
             "requires one for key signatures",
@@ -345,12 +345,14 @@ def _keyed(
         )
     if authority.trust_root is not None and entries:
         if len(entries) != 1:
-            raise VerificationFailed(MALFORMED, "the bundle must hold exactly one log entry", authority=name)
+            raise SignatureVerificationError(
+                MALFORMED, "the bundle must hold exactly one log entry", authority=name
+            )
         try:
             entry = TransparencyLogEntry(entries[0])
             entry._verify(authority.trust_root.rekor_keyring())
         except (SigstoreError, InvalidBundle, *_GARBAGE) as e:
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 TLOG,
                 "the transparency-log entry does not verify against the log keys of the trust root "
                 f"{authority.trust_root.name}",

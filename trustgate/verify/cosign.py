@@ -44,8 +44,8 @@ from trustgate.verify.policy import (
     Evidence,
     KeyAuthority,
     KeylessAuthority,
+    SignatureVerificationError,
     Statement,
-    VerificationFailed,
 )
 from trustgate.verify.trust import PublicKey
 from trustgate.verify.trust import key_id as _key_id
@@ -75,7 +75,7 @@ def verify_cosign_signature(
         rekor_bundle: Rekor bundle JSON (annotation `dev.sigstore.cosign/bundle`); required keyless.
 
     Raises:
-        VerificationFailed: malformed, or not satisfying `authority` (see `code`).
+        SignatureVerificationError: malformed, or not satisfying `authority` (see `code`).
     """
     name = authority.name
     parse_digest(digest, authority=name)
@@ -83,18 +83,18 @@ def verify_cosign_signature(
         document = load_json_object(payload, what="simple-signing payload", authority=name)
         critical = document.get("critical")
         if not isinstance(critical, dict) or not isinstance(critical.get("image"), dict):
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 MALFORMED, "the simple-signing payload has no critical.image", authority=name
             )
         if critical.get("type") != SIMPLE_SIGNING_TYPE:
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 UNSUPPORTED,
                 f"the payload type is {critical.get('type')!r}, not {SIMPLE_SIGNING_TYPE!r}",
                 authority=name,
             )
         signed = critical["image"].get("docker-manifest-digest")
         if not isinstance(signed, str) or signed.lower() != digest.lower():
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 DIGEST_MISMATCH, f"the signature is for image {signed}, not {digest}", authority=name
             )
         raw_signature = b64decode(signature, what="signature", authority=name)
@@ -108,10 +108,10 @@ def verify_cosign_signature(
             chain=chain,
             rekor_bundle=rekor_bundle,
         )
-    except VerificationFailed:
+    except SignatureVerificationError:
         raise
     except _GARBAGE as e:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, f"the signature is malformed: {_first_line(e)}", authority=name
         ) from e
     return _with(evidence, signed_digest=digest, kind="signature")
@@ -129,7 +129,7 @@ def verify_cosign_attestation(
     """Verify a cosign attestation: a DSSE envelope holding an in-toto statement about `digest`.
 
     Raises:
-        VerificationFailed: malformed, not satisfying `authority`, or a statement about another
+        SignatureVerificationError: malformed, not satisfying `authority`, or a statement about another
             digest (code "subject-mismatch").
     """
     name = authority.name
@@ -139,7 +139,7 @@ def verify_cosign_attestation(
         payload_type = document.get("payloadType")
         signatures = document.get("signatures")
         if not isinstance(payload_type, str) or not isinstance(signatures, list) or not signatures:
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 MALFORMED, "the DSSE envelope lacks payloadType or signatures", authority=name
             )
         payload = b64decode(document.get("payload"), what="DSSE payload", authority=name)
@@ -164,10 +164,10 @@ def verify_cosign_attestation(
             authority=name,
         )
         require_covers(statement, digest, authority=name)
-    except VerificationFailed:
+    except SignatureVerificationError:
         raise
     except _GARBAGE as e:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, f"the attestation is malformed: {_first_line(e)}", authority=name
         ) from e
     return _with(evidence, signed_digest=digest, kind="attestation"), statement
@@ -184,7 +184,9 @@ def _parse_rekor_bundle(text: str, *, authority: str) -> tuple[dict[str, Any], b
     payload = document.get("Payload")
     set_b64 = document.get("SignedEntryTimestamp")
     if not isinstance(payload, dict):
-        raise VerificationFailed(MALFORMED, "the Rekor bundle has no Payload object", authority=authority)
+        raise SignatureVerificationError(
+            MALFORMED, "the Rekor bundle has no Payload object", authority=authority
+        )
     body = payload.get("body")
     ok = (
         isinstance(body, str)
@@ -194,7 +196,7 @@ def _parse_rekor_bundle(text: str, *, authority: str) -> tuple[dict[str, Any], b
         and payload["logIndex"] >= 0
     )
     if not ok:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED,
             "the Rekor bundle Payload needs body (base64), integratedTime, logIndex and logID",
             authority=authority,
@@ -208,7 +210,7 @@ def _load_certificate(pem: str, *, what: str, authority: str) -> x509.Certificat
     try:
         return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
     except (ValueError, TypeError) as e:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             MALFORMED, f"the {what} is not a PEM certificate", authority=authority
         ) from e
 
@@ -227,7 +229,7 @@ def _verify_parts(
     name = authority.name
     rekor = _parse_rekor_bundle(rekor_bundle, authority=name) if rekor_bundle else None
     if isinstance(authority, KeyAuthority) and authority.trust_root is not None and rekor is None:
-        raise VerificationFailed(
+        raise SignatureVerificationError(
             TLOG,
             f"no transparency-log proof (Rekor bundle) was attached, and the trust root "
             f"{authority.trust_root.name} requires one for key signatures",
@@ -237,7 +239,9 @@ def _verify_parts(
         try:
             x509.load_pem_x509_certificates(chain.encode())
         except (ValueError, TypeError) as e:
-            raise VerificationFailed(MALFORMED, "the certificate chain is not PEM", authority=name) from e
+            raise SignatureVerificationError(
+                MALFORMED, "the certificate chain is not PEM", authority=name
+            ) from e
 
     subject = issuer = cert_sha = None
     key: PublicKey
@@ -247,11 +251,11 @@ def _verify_parts(
         from trustgate.verify._sigstore import IdentityPolicy, certificate_identity, classify
 
         if not certificate:
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 MALFORMED, "a keyless signature needs its certificate (none was attached)", authority=name
             )
         if rekor is None:
-            raise VerificationFailed(
+            raise SignatureVerificationError(
                 TLOG,
                 "a keyless signature needs a transparency-log proof (no Rekor bundle was attached)",
                 authority=name,
@@ -301,7 +305,7 @@ def _verify_parts(
             try:
                 check_signed_entry_timestamp(authority.trust_root.rekor_keyring(), payload, set_signature)
             except (VerificationError, *_GARBAGE) as e:
-                raise VerificationFailed(
+                raise SignatureVerificationError(
                     TLOG,
                     "the Rekor signed entry timestamp does not verify with the log keys of the trust root "
                     f"{authority.trust_root.name}",
@@ -343,12 +347,12 @@ def _verify_parts(
 def _verify_any(
     key: PublicKey, signatures: list[bytes], *, message: bytes, authority: str, key_id: str
 ) -> bytes:
-    failure: VerificationFailed | None = None
+    failure: SignatureVerificationError | None = None
     for signature in signatures:
         try:
             verify_with_key(key, signature, data=message, authority=authority, key_id=key_id)
             return signature
-        except VerificationFailed as e:
+        except SignatureVerificationError as e:
             failure = e
     assert failure is not None
     raise failure

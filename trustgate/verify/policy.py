@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustgate.errors import ConfigError, Error
+from trustgate.errors import ConfigError, VerificationError
 from trustgate.verify.trust import PublicKey, TrustRoot
 
 # Failure codes. "could not verify" (a registry down) is not here: it never reaches this layer.
@@ -43,7 +43,7 @@ CODES = (
 )
 
 
-class VerificationFailed(Error):
+class SignatureVerificationError(VerificationError):
     """Verified bad: the signature material exists and does not satisfy the authority.
 
     Attributes:
@@ -65,6 +65,9 @@ class VerificationFailed(Error):
     def to_json(self) -> dict[str, Any]:
         """The failure as a JSON object (code, reason, detail, authority)."""
         return {"code": self.code, "reason": self.reason, "detail": self.detail, "authority": self.authority}
+
+
+VerificationFailed = SignatureVerificationError  # the name before the naming rule; kept importable
 
 
 def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:

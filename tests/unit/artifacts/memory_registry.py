@@ -1,17 +1,19 @@
-"""An in-memory `Registry` for unit tests of the verifier (a test double; the integration
-tests use a real registry). It can be told to fail like an unreachable registry."""
+"""An in-memory registry for unit tests of the verifier: the real `RegistryClient` over a
+transport test double (tests/support/oci_memory.py; the integration tests use a real registry).
+It can be told to fail like an unreachable registry, and counts the lookups it was asked for."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from support.oci_memory import MemoryTransport, sha256
 
-from trustgate.oci.client import Descriptor, Manifest, PlatformManifest, Resolved
+from trustgate.oci.client import Descriptor, Manifest, RegistryClient, RegistrySettings, Resolved
 from trustgate.oci.errors import RegistryError
 from trustgate.oci.reference import Reference
 
@@ -20,18 +22,23 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE = "application/vnd.dsse.envelope.v1+json"
 
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+__all__ = ["DSSE", "OCI_INDEX", "OCI_MANIFEST", "SIMPLESIGNING", "CosignKey", "MemoryRegistry", "sha256"]
 
 
-class MemoryRegistry:
+class MemoryRegistry(RegistryClient):
     def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-        self.manifests: dict[str, tuple[bytes, str]] = {}
-        self.tags: dict[tuple[str, str], str] = {}
-        self.fail: str | None = None  # a RegistryError kind every call raises
-        self.calls = 0
+        self.transport = MemoryTransport()
+        super().__init__(
+            RegistrySettings(docker_config=Path("/nonexistent/trustgate-test/config.json")),
+            transport=self.transport,
+        )
+        self.blobs, self.manifests, self.tags = (
+            self.transport.blobs,
+            self.transport.manifests,
+            self.transport.tags,
+        )
+        self.fail: str | None = None  # a RegistryError kind every lookup raises
+        self.calls = 0  # lookups asked for (resolve, manifest, blob, referrers)
         self.manifest_lookups: list[str] = []  # tags and digests asked for through manifest()
 
     def _check(self, ref: Reference) -> None:
@@ -39,62 +46,26 @@ class MemoryRegistry:
         if self.fail:
             raise RegistryError(self.fail, f"{self.fail} (test double)", registry=ref.registry)
 
-    # -- the Registry protocol ---------------------------------------------------
+    # -- the Registry protocol: counted, then the real client over the in-memory transport --------
 
     def resolve(self, ref: Reference) -> Resolved:
         self._check(ref)
-        digest = ref.digest or self.tags.get((ref.name, ref.tag or "latest"))
-        if digest is None or digest not in self.manifests:
-            raise RegistryError("not-found", f"{ref} not found", registry=ref.registry)
-        raw, media_type = self.manifests[digest]
-        manifest = Manifest(digest, media_type, raw, json.loads(raw))
-        platforms = ()
-        if media_type == OCI_INDEX:
-            platforms = tuple(
-                PlatformManifest(
-                    f"{m['platform']['os']}/{m['platform']['architecture']}", m["digest"], m["mediaType"]
-                )
-                for m in manifest.json["manifests"]
-            )
-        return Resolved(ref, digest, media_type, manifest, platforms)
+        return super().resolve(ref)
 
     def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None:
         self._check(ref)
         self.manifest_lookups.append(tag_or_digest)
-        digest = (
-            tag_or_digest if tag_or_digest.startswith("sha256:") else self.tags.get((ref.name, tag_or_digest))
-        )
-        if digest is None or digest not in self.manifests:
-            return None
-        raw, media_type = self.manifests[digest]
-        return Manifest(digest, media_type, raw, json.loads(raw))
+        return super().manifest(ref, tag_or_digest)
 
     def blob(self, ref: Reference, digest: str, *, max_bytes: int | None = None) -> bytes:
         self._check(ref)
-        if digest not in self.blobs:
-            raise RegistryError("not-found", f"blob {digest} not found", registry=ref.registry)
-        return self.blobs[digest]
+        return super().blob(ref, digest, max_bytes=max_bytes)
 
-    def referrers(self, ref: Reference, digest: str) -> tuple[list[Descriptor], str]:
+    def referrers(
+        self, ref: Reference, digest: str, *, artifact_type: str | None = None
+    ) -> tuple[list[Descriptor], str]:
         self._check(ref)
-        found = []
-        for d, (raw, media_type) in self.manifests.items():
-            body = json.loads(raw)
-            if body.get("subject", {}).get("digest") == digest:
-                found.append(Descriptor(media_type, d, len(raw), artifact_type=body.get("artifactType")))
-        return found, "referrers-api"
-
-    def push_blob(self, ref: Reference, data: bytes) -> str:
-        digest = sha256(data)
-        self.blobs[digest] = data
-        return digest
-
-    def push_manifest(self, ref: Reference, data: bytes, media_type: str, tag: str | None = None) -> str:
-        digest = sha256(data)
-        self.manifests[digest] = (data, media_type)
-        if tag:
-            self.tags[(ref.name, tag)] = digest
-        return digest
+        return super().referrers(ref, digest, artifact_type=artifact_type)
 
     # -- building test content ----------------------------------------------------
 

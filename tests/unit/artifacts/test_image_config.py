@@ -182,3 +182,27 @@ def test_the_webhooks_deadline_bounds_each_verification() -> None:
 
     assert RegistryConfig(deadline_seconds=10).within(8).deadline_seconds == 8  # the webhook's
     assert RegistryConfig(deadline_seconds=3).within(8).deadline_seconds == 3  # its own is shorter
+
+
+def test_the_breaker_and_the_bulkhead_are_parsed(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """images:
+  registries:
+    maxRequestsPerRegistry: 5
+    queueSeconds: 0.5
+    http2: false
+    breaker: {threshold: 2, baseSeconds: 1.5, maxSeconds: 30}
+""",
+        )
+    )
+    registries = config.images.registries
+    assert (registries.max_requests_per_registry, registries.queue_seconds) == (5, 0.5)
+    assert (registries.breaker_threshold, registries.breaker_base_seconds) == (2, 1.5)
+    assert registries.breaker_max_seconds == 30
+    assert registries.http2 is False
+    assert registries.sharing(4).max_requests_per_registry == 3
+    assert registries.sharing(16).max_requests_per_registry == 5  # the configured bound is lower
+    with pytest.raises(ConfigError, match="threshold"):
+        load_config(write(tmp_path, "images:\n  registries: {breaker: {threshold: 0}}\n"))

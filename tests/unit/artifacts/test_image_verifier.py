@@ -450,3 +450,81 @@ def test_a_failure_that_is_not_the_registrys_does_not_mark_it_down(keys: dict[st
     digest = registry.image(REPO, "v1")
     sign(registry, keys["release"], digest)
     assert v.verify(f"{REPO.name}@{digest}").status == "verified"
+
+
+def test_a_batch_holds_one_bulkhead_slot_per_registry_and_waits_for_none_when_warm(
+    keys: dict[str, CosignKey],
+) -> None:
+    """The bulkhead counts callers (an evaluator's Pod), not images: five images of one registry
+    take one slot; when another caller holds the only one, the batch is answered "busy" at once."""
+    import dataclasses
+
+    from trustgate.config import RegistryConfig
+
+    registry = MemoryRegistry()
+    references = []
+    for i in range(5):
+        digest = registry.image(REPO, f"v{i}", content=f"layer {i}".encode())
+        sign(registry, keys["release"], digest)
+        references.append(f"registry.test/shop/api:v{i}")
+    one_slot = RegistryConfig(max_requests_per_registry=1, queue_seconds=0.05, concurrency=4)
+    images = dataclasses.replace(settings(keys), registries=one_slot)
+    v = verifier(images, registry)
+    assert {r.status for r in v.verify_many(references).values()} == {"verified"}
+    breakers = v._breakers
+    assert breakers.enter("registry.test", wait=1) is None  # another caller holds the only slot
+    try:
+        assert {r.status for r in v.verify_many(references).values()} == {"verified"}  # warm: no slot
+        cold = f"registry.test/shop/api:v{len(references)}"
+        registry.image(REPO, f"v{len(references)}", content=b"new")
+        [busy] = v.verify_many([cold]).values()
+        assert busy.status == "unverifiable" and "is busy" in busy.problems[0].message
+    finally:
+        breakers.leave("registry.test")
+
+
+def test_a_busy_registry_serves_no_tag_mapping_past_its_ttl(
+    keys: dict[str, CosignKey],
+) -> None:
+    """The tag was moved to unsigned content; a busy registry must not answer with the digest the
+    tag named before (busy is load, not an outage: only a fresh mapping may be used)."""
+    from trustgate.config import RegistryConfig
+
+    registry = MemoryRegistry()
+    signed = registry.image(REPO, "v1")
+    sign(registry, keys["release"], signed)
+    clock = Clock()
+    one_slot = RegistryConfig(max_requests_per_registry=1, queue_seconds=0.05, concurrency=1)
+    v = verifier(dataclasses.replace(settings(keys), registries=one_slot), registry, clock)
+    assert v.verify(f"{REPO.name}:v1").status == "verified"
+    registry.image(REPO, "v1", content=b"pushed over the tag, unsigned")
+    clock.now = 45  # the tag mapping is past its TTL, still inside its stale-if-error window
+    assert v.verify(f"{REPO.name}@{signed}").status == "verified"  # the digest's own result is fresh
+    assert v._breakers.enter("registry.test", wait=1) is None  # another caller holds the only slot
+    try:
+        busy = v.verify(f"{REPO.name}:v1")
+    finally:
+        v._breakers.leave("registry.test")
+    assert busy.status == "unverifiable" and "is busy" in busy.problems[0].message
+
+
+def test_a_busy_registry_still_applies_require_digest(keys: dict[str, CosignKey]) -> None:
+    from trustgate.config import RegistryConfig
+
+    registry = MemoryRegistry()
+    signed = registry.image(REPO, "v1")
+    sign(registry, keys["release"], signed)
+    clock = Clock()
+    one_slot = RegistryConfig(max_requests_per_registry=1, queue_seconds=0.05, concurrency=1)
+    images = dataclasses.replace(settings(keys, require_digest=True), registries=one_slot)
+    images = dataclasses.replace(images, cache=dataclasses.replace(images.cache, tag_ttl_seconds=120))
+    v = verifier(images, registry, clock)
+    first = v.verify(f"{REPO.name}:v1")
+    assert first.status == "failed" and first.problems[0].rule == "image-digest"
+    clock.now = 90  # the tag mapping is fresh; the result is past its TTL, inside its stale window
+    assert v._breakers.enter("registry.test", wait=1) is None
+    try:
+        busy = v.verify(f"{REPO.name}:v1")
+    finally:
+        v._breakers.leave("registry.test")
+    assert busy.status == "failed" and busy.problems[0].rule == "image-digest"

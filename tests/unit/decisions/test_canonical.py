@@ -10,6 +10,7 @@ import pytest
 import rfc8785
 
 from trustgate.decisions.canonical import CanonicalError, canonical, content_hash, uuid7, uuid7_time
+from trustgate.errors import InputError
 
 
 def _value(rng: random.Random, depth: int = 0) -> Any:
@@ -45,8 +46,11 @@ def test_canonical_sorts_keys_by_utf16_units_like_rfc8785() -> None:
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), {"a": object()}, "\ud800"])
 def test_values_without_an_encoding_raise(bad: Any) -> None:
-    with pytest.raises(CanonicalError):
+    with pytest.raises(CanonicalError) as raised:
         canonical(bad)
+    # In the project's hierarchy (an entry point reports it in one line), and a ValueError as before.
+    assert isinstance(raised.value, InputError) and isinstance(raised.value, ValueError)
+    assert raised.value.diagnostics() and "Traceback" not in raised.value.diagnostics()
 
 
 def test_integers_beyond_i_json_are_marked_decimal_strings() -> None:

@@ -107,3 +107,25 @@ def test_sqlite_writers_queue_on_the_file_lock(tmp_path: Path, make_record: Make
         thread.join(timeout=10)
         assert done and done[0] - released < 0.25
     lock.close()
+
+
+def test_a_blocking_append_times_out_fails_or_refuses_with_a_decision_log_error(
+    tmp_path: Path, make_record: MakeRecord
+) -> None:
+    """`append` without `deferred()` waits for the commit: each way it can fail is a DecisionLogError."""
+    path = tmp_path / "decisions.db"
+    with DecisionLog.open(f"sqlite:///{path}?timeout=1") as log:
+        record = make_record(0)
+        assert log.append(record) == record["id"]
+        with pytest.raises(DecisionLogError, match="cannot be encoded"):  # refused before it is queued
+            log.append(make_record(1, bad=float("nan")))
+        assert log.write_failures == 1
+        holder = SqliteStore(path=path, create=False, busy_timeout=1)
+        with holder._write():  # another process's transaction holds the chain lock
+            with pytest.raises(DecisionLogError, match=r"did not commit within 0\.2 s"):
+                log.append(make_record(2), timeout=0.2)
+            with pytest.raises(DecisionLogError, match="locked"):  # the busy timeout (1 s) passes
+                log.append(make_record(3))
+        holder.close()
+        assert log.write_failures >= 2  # the timed-out record failed too, when its commit did
+        assert isinstance(log.append(make_record(4)), str)  # the lock is free again

@@ -269,3 +269,103 @@ def test_newer_schema_versions_are_refused(sqlite_url: str) -> None:
         conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', 'now')")
     with pytest.raises(DecisionLogError, match="schema version 99"):
         open_store(sqlite_url)
+
+
+def test_alternating_writers_and_large_batches_keep_the_tree_right(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """A store reuses the tree's right edge of its own last append only while no other writer appended.
+
+    Batches beyond one multi-row INSERT (SQLite) and beyond the COPY threshold
+    (PostgreSQL) go in whole.
+    """
+    from trustgate.decisions import merkle
+
+    a, b = open_store(store_url), open_store(store_url)
+    bodies: list[bytes] = []
+    try:
+        for n, (store, size) in enumerate([(a, 3), (a, 1), (b, 2), (a, 1_200), (b, 1), (b, 70), (a, 5)]):
+            batch = [prepare(make_record(1_000 * n + i)) for i in range(size)]
+            store.append(batch)
+            bodies.extend(item.body for item in batch)
+        expected = merkle.root(len(bodies), merkle.memory_nodes([merkle.leaf_hash(x) for x in bodies]))
+        assert a.root(len(bodies)) == b.root(len(bodies)) == expected
+        with a.snapshot():
+            report = Verifier(checkpoints=a.checkpoints(), tree=a.stored_tree()).run(
+                a.entries(), a.index_rows()
+            )
+        assert report.ok and report.records == len(bodies) == 1_282
+        assert [e.body for e in a.entries()] == bodies
+        assert a.count(Filters(commits=(commit_of(3_005),))) == 1  # the index of the big batch is whole
+    finally:
+        a.close()
+        b.close()
+
+
+def test_prove_reads_the_covering_checkpoint_and_one_query_of_nodes(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from trustgate.decisions import merkle
+
+    signer = CheckpointSigner(private_key=Ed25519PrivateKey.generate())
+    store = open_store(store_url)
+    try:
+        for n in range(1, 21):
+            store.append([prepare(make_record(n))])
+            if n in (5, 12):
+                seq, digest = store.head()
+                store.add_checkpoint(
+                    signer.sign(seq=seq, hash=digest, time=f"t{n}", kind="manual", root=store.root(seq))
+                )
+        seq, digest = store.head()
+        store.add_checkpoint(
+            signer.sign(seq=seq, hash=digest, time="unsigned tree", kind="manual")
+        )  # no note
+        assert [store.covering_checkpoint(s).seq for s in (1, 5, 6, 12)] == [12, 12, 12, 12]  # type: ignore[union-attr]
+        assert store.covering_checkpoint(13) is None  # only a checkpoint without a tree head covers it
+
+        hashes, root = store.inclusion_proof_and_root(3, 12)
+        assert hashes == store.inclusion_proof(3, 12) and root == store.root(12)
+        entry = store.get("#4")
+        assert entry is not None
+        merkle.verify_inclusion(3, 12, merkle.leaf_hash(entry.body), hashes, root)
+
+        proof, old_root, new_root = store.consistency_proof_and_roots(5, 20)
+        assert proof == store.consistency_proof(5, 20) and (old_root, new_root) == (
+            store.root(5),
+            store.root(20),
+        )
+        merkle.verify_consistency(5, 20, old_root, new_root, proof)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("namespace", ["équipe-😀", "with\x00nul"])
+def test_a_batch_keeps_every_byte(sqlite_url: str, make_record: MakeRecord, namespace: str) -> None:
+    """The stored bytes, the tree and the index of a batch are exactly the records', escapes,
+    non-ASCII and a NUL in an indexed value included."""
+    from trustgate.decisions import merkle
+
+    store = open_store(sqlite_url)
+    odd = 'quote " backslash \\ newline \n escaped \x00 \u2028 é 😀'
+    records = []
+    for n in range(1, 40):
+        record = make_record(n, notes=[odd], big=-(2**53) + 1)
+        record["subject"]["objects"][0]["namespace"] = namespace
+        records.append(record)
+    batch = [prepare(r) for r in records]
+    try:
+        store.append(batch)
+        entries = list(store.entries())
+        assert [e.body for e in entries] == [item.body for item in batch]
+        expected = merkle.root(39, merkle.memory_nodes([merkle.leaf_hash(i.body) for i in batch]))
+        assert store.root(39) == expected
+        assert store.count(Filters(namespaces=(namespace,))) == 39
+        with store.snapshot():
+            verifier = Verifier(checkpoints=store.checkpoints(), tree=store.stored_tree())
+            report = verifier.run(store.entries(), store.index_rows())
+        assert report.ok and report.records == 39
+    finally:
+        store.close()

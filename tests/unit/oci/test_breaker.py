@@ -73,3 +73,41 @@ def test_the_earlier_deadline_wins_and_each_thread_has_its_own() -> None:
         thread.join()
         assert seen == [None]
     assert deadline.current() is None
+
+
+def test_the_bulkhead_bounds_verifications_per_registry_and_frees_a_slot_on_leave() -> None:
+    breakers = Breakers(max_in_flight=2, queue_seconds=0.05)
+    assert breakers.enter("hung.example", wait=10) is None
+    assert breakers.enter("hung.example", wait=10) is None
+    assert breakers.enter("hung.example", wait=10) == 2  # full: refused after queue_seconds
+    assert breakers.enter("other.example", wait=10) is None  # per registry
+    breakers.leave("hung.example")
+    assert breakers.enter("hung.example", wait=10) is None
+
+
+def test_a_waiter_gets_the_slot_that_frees_up_and_gives_up_when_the_registry_is_marked_down() -> None:
+    breakers = Breakers(max_in_flight=1, queue_seconds=5)
+    assert breakers.enter("r.example", wait=10) is None
+    got: list[int | None] = []
+    waiter = threading.Thread(target=lambda: got.append(breakers.enter("r.example", wait=10)))
+    waiter.start()
+    breakers.leave("r.example")
+    waiter.join(timeout=5)
+    assert got == [None]
+    # Now the waiter holds it; the next one waits until the registry is marked down, then gives up.
+    waiter = threading.Thread(target=lambda: got.append(breakers.enter("r.example", wait=10)))
+    waiter.start()
+    breakers.failed("r.example", "timed out")
+    waiter.join(timeout=2)
+    assert not waiter.is_alive() and got == [None, 1]
+
+
+def test_the_limits_come_from_the_configuration() -> None:
+    from trustgate.config import RegistryConfig
+
+    config = RegistryConfig(
+        breaker_threshold=3, breaker_base_seconds=1, breaker_max_seconds=9, max_requests_per_registry=16
+    ).sharing(4)
+    breakers = Breakers.from_config(config)
+    assert (breakers.threshold, breakers.base_seconds, breakers.max_seconds) == (3, 1, 9)
+    assert breakers.max_in_flight == 3  # all but one of the 4 evaluators

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trustgate.oci.errors import InvalidReference
+from trustgate.oci.errors import InvalidReferenceError
 from trustgate.oci.reference import Reference, validate_digest
 
 D256 = "sha256:" + "ab" * 32
@@ -63,7 +63,7 @@ def test_parses(text: str, registry: str, repository: str, tag: str | None, dige
     ],
 )
 def test_rejects_with_words(text: str, words: str) -> None:
-    with pytest.raises(InvalidReference) as caught:
+    with pytest.raises(InvalidReferenceError) as caught:
         Reference.parse(text)
     assert words in caught.value.message
     assert text in caught.value.diagnostics() or not text
@@ -81,11 +81,11 @@ def test_prints_back_and_pins() -> None:
     assert Reference.parse("nginx").api_host == "registry-1.docker.io"
     assert Reference.parse(str(pinned)) == pinned
     assert pinned.with_tag("2.0") == Reference("localhost:5000", "team/app", "2.0")
-    with pytest.raises(InvalidReference):
+    with pytest.raises(InvalidReferenceError):
         ref.with_digest("sha256:nothex")
 
 
 def test_validate_digest() -> None:
     assert validate_digest(D256) == D256
-    with pytest.raises(InvalidReference, match="not a digest"):
+    with pytest.raises(InvalidReferenceError, match="not a digest"):
         validate_digest("latest")

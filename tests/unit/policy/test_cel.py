@@ -110,6 +110,26 @@ def run(expression: str) -> Any:
         ("format.datetime().validate('2024-02-01T10:00:00Z').hasValue()", False),
         ("format.named('uuid').value().validate('x').value()", ["invalid UUID"]),
         ("format.named('nope').hasValue()", False),
+        # a string or null, as cel-go types it (cel-cpp's checker refuses the null branch)
+        ("object.spec.replicas > 1 ? 'many: ' + string(object.spec.replicas) : null", "many: 3"),
+        ("object.spec.replicas > 2 ? null : 'x'", None),
+        # cel-go's ext.Lists, as its documentation states them
+        ("[1, 2, 3, 4].slice(1, 3)", [2, 3]),
+        ("[1, 2, 3, 4].slice(4, 4)", []),
+        ("[1, [2, 3], [4]].flatten()", [1, 2, 3, 4]),
+        ("[1, [2, [3, 4]]].flatten()", [1, 2, [3, 4]]),
+        ("[1, [2, [3, [4]]]].flatten(2)", [1, 2, 3, [4]]),
+        ("[1, 2, 2, 3, 1].distinct()", [1, 2, 3]),
+        ("[1, 2.0, 2, 1u].distinct()", [1, 2.0]),
+        ("[true, 1, 1.0].distinct()", [True, 1]),
+        ("[[1], [1], [2]].distinct()", [[1], [2]]),
+        ("[5, 1, 2].reverse()", [2, 1, 5]),
+        ("'abc'.reverse()", "cba"),
+        ("['c', 'a', 'b'].sort()", ["a", "b", "c"]),
+        ("[3.0, 1.5, 2.25].sort()", [1.5, 2.25, 3.0]),
+        ("lists.range(4)", [0, 1, 2, 3]),
+        ("lists.range(0)", []),
+        ("object.spec.containers.map(c, c.name).sort().slice(0, 1)", ["a"]),
     ],
 )
 def test_kubernetes_environment(expression: str, expected: Any) -> None:
@@ -130,6 +150,14 @@ def test_kubernetes_environment(expression: str, expected: Any) -> None:
         ("[].min()", "min/max of an empty list"),
         ("'x'.find('(')", "invalid regular expression"),
         ("quantity('1').compareTo(ip('::1'))", "expected quantity"),
+        ("[1, 2].slice(-1, 1)", "negative indexes not supported"),
+        ("[1, 2].slice(2, 1)", "start index must be less than or equal to end index"),
+        ("[1, 2].slice(0, 3)", "list is length 2"),
+        ("[1].flatten(-1)", "level must be non-negative"),
+        ("[1, 'a'].sort()", "list elements must have the same type"),
+        ("[[1], [2]].sort()", "list elements must be comparable"),
+        ("lists.range(1000001)", "over the API server's per-expression cost limit"),
+        ("object.?spec", "end it with .orValue(...) or .hasValue()"),
     ],
 )
 def test_evaluation_errors_are_clear(expression: str, error: str) -> None:
@@ -193,3 +221,16 @@ def test_authorizer_expressions_compile_so_they_can_be_reported(expression: str)
     program = cel.compile_expression(expression, variables=("authorizer",))
     with pytest.raises(cel.CelEvalError, match="authorizer has no offline meaning"):
         program.evaluate({"authorizer": {"requestResource": {}}})
+
+
+def test_substitute_variable_finds_both_spellings_outside_string_literals() -> None:
+    expression = (
+        "variables.tier + variables['tier'] + variables[\"tier\"] + variables . tier + variables[ 'tier' ]"
+        " + 'variables.tier' + \"variables['tier']\" + variables.tiers + x.variables.tier + variables.?tier"
+    )
+    out, count = cel.substitute_variable(expression, "tier", "T")
+    assert count == 5
+    assert out == (
+        "T + T + T + T + T + 'variables.tier' + \"variables['tier']\" + variables.tiers + x.variables.tier"
+        " + variables.?tier"
+    )

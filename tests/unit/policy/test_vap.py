@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from trustgate.errors import PolicyError
-from trustgate.policy import vap
+from trustgate.policy import cel, vap
 
 Write = Callable[[str, str], Path]
 EXAMPLES = Path(__file__).parent.parent.parent / "conformance" / "admission-policies"
@@ -380,3 +380,368 @@ def test_equivalent_match_policy_without_conversion_is_could_not_evaluate(write:
     assert exact.review(hpa("v1"), objects=NAMESPACES) == []
     with pytest.raises(PolicyError, match="matchPolicy must be Equivalent or Exact, not 'Loose'"):
         vap.load([write("l.yaml", HPA_POLICY.format(match_policy="\n    matchPolicy: Loose"))])
+
+
+def _policy_with(
+    variables: list[dict[str, str]], validations: list[dict[str, str]], failure_policy: str = "Fail"
+) -> vap.PolicySet:
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "p"},
+        "spec": {
+            "failurePolicy": failure_policy,
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["deployments"],
+                    }
+                ]
+            },
+            "variables": variables,
+            "validations": validations,
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "b"},
+        "spec": {"policyName": "p", "validationActions": ["Deny"]},
+    }
+    return vap.PolicySet(
+        policies={"p": vap.parse_policy(policy, file="p.yaml")},
+        bindings=[vap.parse_binding(binding, file="p.yaml")],
+    )
+
+
+def _deployment(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "n"},
+        "spec": spec,
+    }
+
+
+def test_optional_variables_work_as_in_the_api_server() -> None:
+    # `object.spec.?replicas` is an optional: the runtime cannot hand it to Python, so the
+    # expressions that read it get it written out; a variable may read an optional one too.
+    policies = _policy_with(
+        [
+            {"name": "replicas", "expression": "object.spec.?replicas"},
+            {"name": "wanted", "expression": "variables.replicas.orValue(1)"},
+            {"name": "twice", "expression": "optional.of(variables.wanted * 2)"},
+            {
+                "name": "more",
+                "expression": "variables.twice.value() >= 4 ? variables.replicas : optional.none()",
+            },
+        ],
+        [
+            {
+                "expression": "variables.wanted >= 2 && variables.more.hasValue()",
+                "messageExpression": "'replicas: ' + string(variables.replicas.orValue(0))",
+            }
+        ],
+    )
+    assert policies.review(_deployment({"replicas": 3})) == []
+    assert [o.message for o in policies.review(_deployment({"replicas": 1}))] == ["replicas: 1"]
+    assert [o.message for o in policies.review(_deployment({}))] == ["replicas: 0"]
+    [outcome] = policies.review(_deployment({"replicas": 1}))
+    assert outcome.rule == "p/0"
+
+
+TIER = [{"name": "tier", "expression": "object.metadata.?labels.?tier"}]
+
+
+def _labelled(tier: str, containers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    obj = _deployment({"template": {"spec": {"containers": containers or [{"name": "a", "image": "x"}]}}})
+    obj["metadata"]["labels"] = {"tier": tier}
+    return obj
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "variables.tier.orValue('') != 'bad'",
+        "variables['tier'].orValue('') != 'bad'",
+        'variables["tier"].orValue(\'\') != "bad"',
+        "variables [ 'tier' ] .orValue('') != 'bad' && variables . tier.hasValue()",
+        "variables.tier.orValue('') != 'bad' || 'variables.tier' == variables['tier'].orValue('')",
+        # a comprehension variable named as a top-level one: the optional variable's own
+        # expression (object.metadata...) must still read the object, not the loop variable
+        "object.spec.template.spec.containers.all(object, variables.tier.orValue('') != 'bad')",
+        "cel.bind(object, 1, [2].exists(request, variables.tier.orValue('') != 'bad'))",
+        "object.spec.template.spec.containers.all(c, variables.tier.orValue('') != 'bad')",
+        "variables.tier.optMap(t, t + '!').orValue('') != 'bad!'",  # the macro reads its target twice
+    ],
+)
+def test_an_optional_variable_is_read_in_any_spelling_as_the_api_server_does(expression: str) -> None:
+    # Under failurePolicy Ignore an evaluation error would pass the object: the API server denies it.
+    policies = _policy_with(TIER, [{"expression": expression}], failure_policy="Ignore")
+    [outcome] = policies.review(_labelled("bad", [{"name": "a", "image": "x", "metadata": {}}]))
+    assert (outcome.kind, outcome.rule) == ("violation", "p/0")
+    assert outcome.message == f"failed expression: {expression}"
+    assert policies.review(_labelled("good", [{"name": "a", "image": "x", "metadata": {}}])) == []
+
+
+def test_optional_variables_reading_each_other_in_the_index_spelling() -> None:
+    variables = [*TIER, {"name": "t2", "expression": "variables['tier'].orValue('x')"}]
+    policies = _policy_with(variables, [{"expression": "variables['t2'] != 'bad'"}], failure_policy="Ignore")
+    assert [o.kind for o in policies.review(_labelled("bad"))] == ["violation"]
+    assert policies.review(_labelled("good")) == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "why"),
+    [
+        ("variables.?tier.hasValue()", "reads the optional variable 'tier' other than by its name"),
+        ("!has(variables.tier)", "reads the optional variable 'tier' other than by its name"),
+        ("'tier' in variables", "reads `variables` whole or by a computed key"),
+        ("variables['ti' + 'er'].orValue('') != 'bad'", "reads `variables` whole or by a computed key"),
+        ("size(variables) == 1", "reads `variables` whole or by a computed key"),
+        (
+            "[{'tier': optional.of('a')}].all(variables, variables.tier.orValue('') != 'bad')",
+            "reads `variables` where a comprehension or cel.bind variable named 'variables' may hide it",
+        ),
+        (
+            "cel.bind(variables, {'tier': optional.none()}, variables.tier.orValue('') != 'bad')",
+            "reads `variables` where a comprehension or cel.bind variable named 'variables' may hide it",
+        ),
+    ],
+)
+def test_an_optional_variable_read_where_it_cannot_be_bound_is_not_evaluable(
+    expression: str, why: str
+) -> None:
+    for failure_policy in ("Fail", "Ignore"):
+        policies = _policy_with(TIER, [{"expression": expression}], failure_policy=failure_policy)
+        for tier in ("bad", "good"):
+            [outcome] = policies.review(_labelled(tier))
+            assert (outcome.kind, outcome.rule) == ("unevaluable", "p/variables")
+            assert f"spec.validations[0].expression {why}" in outcome.message
+            assert outcome.message.endswith("so this policy cannot be evaluated offline")
+    # Without optional variables the same expression is evaluated (whatever it then makes of them).
+    plain = _policy_with([{"name": "tier", "expression": "'bad'"}], [{"expression": expression}])
+    assert all(o.kind != "unevaluable" for o in plain.review(_labelled("bad")))
+    # The same code from a Gatekeeper template (no per-object report): refused when compiled.
+    spec = {"variables": TIER, "validations": [{"expression": expression}]}
+    with pytest.raises(PolicyError, match="cannot be evaluated offline"):
+        vap.parse_code(spec, label="t", where="t.yaml", prefix="", variables=("object", "variables"))
+
+
+def test_code_that_cannot_be_evaluated_offline_is_never_run() -> None:
+    spec = {"variables": TIER, "validations": [{"expression": "variables.?tier.hasValue()"}]}
+    code = vap.parse_code(spec, label="t", where="t.yaml", prefix="", variables=("object", "variables"),
+                          unevaluable_ok=True)  # fmt: skip
+    with pytest.raises(PolicyError, match="cannot be evaluated offline"):
+        vap.run_code(code, {"object": _labelled("bad")})
+
+
+def test_the_length_limit_is_on_what_the_policy_wrote_not_on_the_bound_variables() -> None:
+    # Each optional variable is bound in the expression that reads it; the API server limits
+    # the expression as written (5,000 characters), so the binding must not trip that limit.
+    long = " || ".join(["object.metadata.?labels.?tier.orValue('') == 'x'"] * 60)
+    variables = [
+        {"name": "a", "expression": f"({long}) ? optional.of(1) : optional.none()"},
+        {"name": "b", "expression": f"({long}) ? optional.none() : optional.of(2)"},
+    ]
+    assert all(len(v["expression"]) < cel.MAX_EXPRESSION_LENGTH for v in variables)
+    policies = _policy_with(
+        variables, [{"expression": "variables.a.orValue(0) + variables.b.orValue(0) == 2"}]
+    )
+    assert policies.review(_labelled("y")) == []
+    assert [o.kind for o in policies.review(_labelled("x"))] == ["violation"]
+
+
+def test_a_value_that_cannot_leave_the_runtime_is_an_error_not_a_crash() -> None:
+    policies = _policy_with([], [{"expression": "[1, 2].first() == optional.of(1) ? true : false"}])
+    assert policies.review(_deployment({})) == []
+    program = cel.compile_expression("object.?spec", variables=["object"])
+    with pytest.raises(cel.CelEvalError, match="optional"):
+        program.evaluate({"object": {"spec": 1}})
+
+
+def test_variables_reading_variables_see_each_value() -> None:
+    policies = _policy_with(
+        [
+            {"name": "a", "expression": "object.spec.replicas"},
+            {"name": "b", "expression": "variables.a + 1"},
+            {"name": "c", "expression": "variables.b * variables.a"},
+        ],
+        [{"expression": "variables.c == 12", "messageExpression": "'c is ' + string(variables.c)"}],
+    )
+    assert policies.review(_deployment({"replicas": 3})) == []
+    assert [o.message for o in policies.review(_deployment({"replicas": 2}))] == ["c is 6"]
+
+
+def _annotated(annotations: list[dict[str, str]], failure_policy: str = "Fail") -> vap.Policy:
+    policies = _policy_with([], [{"expression": "true"}])
+    policy = policies.policies["p"]
+    spec = {
+        "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                                                "operations": ["CREATE"], "resources": ["deployments"]}]},
+        "failurePolicy": failure_policy,
+        "auditAnnotations": annotations,
+    }  # fmt: skip
+    obj = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy"}
+    return vap.parse_policy({**obj, "metadata": {"name": policy.name}, "spec": spec}, file="p.yaml")
+
+
+def test_audit_annotations_are_evaluated_and_their_errors_follow_failure_policy() -> None:
+    # The Kubernetes documentation's example: an annotation for high replica counts.
+    policy = _annotated(
+        [
+            {
+                "key": "high-replica-count",
+                "valueExpression": "object.spec.replicas > 50 ? 'Deployment spec.replicas set to ' "
+                "+ string(object.spec.replicas) : null",
+            }
+        ]
+    )
+    values: dict[str, str] = {}
+    activation = {"object": _deployment({"replicas": 60}), "oldObject": None, "request": {}}
+    assert vap.run_code(policy.code, activation, annotations=values) == []
+    assert values == {"high-replica-count": "Deployment spec.replicas set to 60"}
+    values.clear()
+    activation = {"object": _deployment({"replicas": 3}), "oldObject": None, "request": {}}
+    assert vap.run_code(policy.code, activation, annotations=values) == []
+    assert values == {}
+    # No replicas: the valueExpression fails; under Fail the API server rejects the request.
+    activation = {"object": _deployment({}), "oldObject": None, "request": {}}
+    [failure] = vap.run_code(policy.code, activation, failure_policy="Fail")
+    assert (failure.kind, failure.rule) == ("violation", "auditAnnotations/high-replica-count")
+    assert "resulted in error" in failure.message
+    [ignored] = vap.run_code(policy.code, activation, failure_policy="Ignore")
+    assert ignored.kind == "ignored"
+
+
+def test_audit_annotation_values_must_be_strings_and_keys_qualified_names() -> None:
+    policy = _annotated([{"key": "count", "valueExpression": "object.spec.replicas"}])
+    activation = {"object": _deployment({"replicas": 3}), "oldObject": None, "request": {}}
+    [failure] = vap.run_code(policy.code, activation)
+    assert "not a string or null" in failure.message
+    with pytest.raises(PolicyError, match=r"auditAnnotations\[0\].key must be a qualified name part"):
+        _annotated([{"key": "bad key", "valueExpression": "'x'"}])
+    with pytest.raises(PolicyError, match=r"auditAnnotations\[1\].key 'a' is given twice"):
+        _annotated([{"key": "a", "valueExpression": "'x'"}, {"key": "a", "valueExpression": "'y'"}])
+    with pytest.raises(PolicyError, match=r"auditAnnotations\[0\].valueExpression \(line 1, column"):
+        _annotated([{"key": "a", "valueExpression": "object.spec +"}])
+
+
+def test_an_update_has_the_old_object_and_matches_update_rules() -> None:
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "no-scale-down"},
+        "spec": {
+            "matchConstraints": {
+                "resourceRules": [
+                    {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                     "resources": ["deployments"]}
+                ],
+                "objectSelector": {"matchLabels": {"guarded": "yes"}},
+            },
+            "validations": [
+                {
+                    "expression": "object.spec.replicas >= oldObject.spec.replicas",
+                    "messageExpression": "request.operation + ': ' + string(oldObject.spec.replicas) "
+                    "+ ' to ' + string(object.spec.replicas)",
+                }
+            ],
+        },
+    }  # fmt: skip
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "b"},
+        "spec": {"policyName": "no-scale-down", "validationActions": ["Deny"]},
+    }
+    policies = vap.PolicySet(
+        policies={"no-scale-down": vap.parse_policy(policy, file="p.yaml")},
+        bindings=[vap.parse_binding(binding, file="p.yaml")],
+    )
+
+    def deployment(replicas: int, labels: dict[str, str]) -> dict[str, Any]:
+        obj = _deployment({"replicas": replicas})
+        obj["metadata"]["labels"] = labels
+        return obj
+
+    guarded = {"guarded": "yes"}
+    assert policies.review(deployment(1, guarded)) == []  # a create: the rule is for UPDATE
+    assert policies.review(deployment(3, guarded), old=deployment(2, guarded)) == []
+    [outcome] = policies.review(deployment(1, guarded), old=deployment(2, guarded))
+    assert outcome.message == "UPDATE: 2 to 1"
+    # The objectSelector matches when either version has the label, as in the API server.
+    [outcome] = policies.review(deployment(1, {}), old=deployment(2, guarded))
+    assert outcome.kind == "violation"
+    assert policies.review(deployment(1, {}), old=deployment(2, {})) == []
+
+
+def test_whether_a_review_needs_the_change_set() -> None:
+    # Params and Namespaces come from the change set; a policy without them does not need it.
+    assert not _policy_with([], [{"expression": "object.spec.replicas < 5"}]).needs_change_set
+    assert _policy_with([], [{"expression": "namespaceObject.metadata.name != 'x'"}]).needs_change_set
+    assert not _policy_with([], [{"expression": "'namespaceObject' != 'x'"}]).needs_change_set
+    examples = vap.load([EXAMPLES / "demo-policy.yaml"])  # a namespaceSelector
+    assert examples.needs_change_set
+
+
+@pytest.mark.parametrize(
+    ("validation", "error"),
+    [
+        (
+            {"expression": "'yes'"},
+            r"validations\[0\].expression: must evaluate to bool, but its type is string",
+        ),
+        ({"expression": "size([1]) + 1"}, r"must evaluate to bool, but its type is int"),
+        (
+            {"expression": "true", "messageExpression": "size(object.metadata.name)"},
+            r"validations\[0\].messageExpression: must evaluate to string, but its type is int",
+        ),
+    ],
+)
+def test_an_expression_of_the_wrong_type_is_refused_as_the_api_server_does(
+    validation: dict[str, str], error: str
+) -> None:
+    with pytest.raises(PolicyError, match=error):
+        _policy_with([], [validation])
+
+
+def test_expressions_of_unknown_type_are_accepted() -> None:
+    # Fields of `object` are dyn: the API server accepts them and judges the value at run time.
+    policies = _policy_with(
+        [], [{"expression": "object.spec.paused", "messageExpression": "object.spec.why"}]
+    )
+    [outcome] = policies.review(_deployment({"paused": False, "why": "paused is false"}))
+    assert outcome.message == "paused is false"
+
+
+def test_review_hands_out_audit_annotations_as_the_api_server_publishes_them() -> None:
+    # k8s.io/apiserver admission/plugin/policy/validating: the dispatcher cuts a value at 10 KiB
+    # (maxAuditAnnotationValueLength); auditAnnotationCollector keys it `<policy>/<key>`, drops a
+    # value another binding of the policy already gave and joins distinct ones with ", ".
+    policy = _annotated(
+        [
+            {"key": "who", "valueExpression": "'replicas ' + string(object.spec.replicas)"},
+            {"key": "big", "valueExpression": "object.spec.big"},
+            {"key": "none", "valueExpression": "null"},
+        ]
+    )
+
+    def bound(name: str) -> vap.Binding:
+        raw = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {"policyName": policy.name, "validationActions": ["Deny"]},
+        }
+        return vap.parse_binding(raw, file="b.yaml")
+
+    policies = vap.PolicySet(policies={policy.name: policy}, bindings=[bound("b1"), bound("b2")])
+    annotations: dict[str, str] = {}
+    big = "é" * 6000  # 12,000 bytes in UTF-8
+    assert policies.review(_deployment({"replicas": 3, "big": big}), annotations=annotations) == []
+    assert annotations == {"p/who": "replicas 3", "p/big": "é" * 5120}  # the same value once; null: none
+    assert policies.review(_deployment({"replicas": 3, "big": "x"})) == []  # not asked: nothing kept

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trustgate.config import AdmissionSettings, Config, parse_config
+from trustgate.config import AdmissionSettings, Config, load_config, parse_config
 from trustgate.errors import ConfigError
 from trustgate.gate import Gate
 from trustgate.model import Decision, DocumentResult, Finding, Mode, Severity, Source
@@ -204,6 +205,69 @@ def test_allowed_deleters_are_configurable_and_matched_exactly() -> None:
     assert argo.decision is not None and argo.decision.allowed
     nobody = plan("system:serviceaccount:kube-system:namespace-controller", ())
     assert nobody.decision is not None and not nobody.decision.allowed
+
+
+def test_allowed_deleters_come_from_the_configuration_unless_given(tmp_path: Path) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nadmission:\n  protectedDeletes:\n"
+        "    allowedActors: ['system:serviceaccount:argocd:*']\n"
+    )
+    settings = load_config(config).admission
+    assert settings.allowed_actors == ("system:serviceaccount:argocd:*",)
+    assert AdmissionSettings().allowed_actors == admission.CONTROLLER_DELETERS  # the default
+
+    def allowed(username: str, actors: tuple[str, ...] | None = None) -> bool:
+        review = _review(
+            operation="DELETE", object=None, oldObject=PVC, kind=PVC_KIND, userInfo={"username": username}
+        )
+        decision = admission.plan(review, settings, delete_actors=actors).decision
+        assert decision is not None
+        return decision.allowed
+
+    argo = "system:serviceaccount:argocd:argocd-application-controller"
+    assert allowed(argo)
+    # The key replaces the default list: the namespace controller is no longer allowed.
+    assert not allowed("system:serviceaccount:kube-system:namespace-controller")
+    # `serve --allow-delete-by` replaces the key's list (no merge); () allows nobody.
+    flux = "system:serviceaccount:flux-system:kustomize-controller"
+    assert allowed(flux, ("system:serviceaccount:flux-system:*",))
+    assert not allowed(argo, ("system:serviceaccount:flux-system:*",))
+    assert not allowed(argo, ())
+
+
+@pytest.mark.parametrize("value", ["[]", "['']", "'system:*'", "[1]"])
+def test_allowed_actors_must_be_a_list_of_usernames(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nadmission:\n  protectedDeletes:\n"
+        f"    allowedActors: {value}\n"
+    )
+    if value == "[]":  # an empty list is legal: nobody deletes protected kinds without the annotation
+        assert load_config(config).admission.allowed_actors == ()
+        return
+    with pytest.raises(ConfigError, match="allowedActors"):
+        load_config(config)
+
+
+def test_dry_run_decisions_are_marked_in_the_record_and_others_unchanged() -> None:
+    from importlib import resources
+
+    import jsonschema
+
+    from trustgate.decisions.record import build_record
+    from trustgate.server.evaluation import context_of
+
+    schema = json.loads((resources.files("trustgate") / "schemas" / "decision-v1.json").read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    decision = Decision("admission", Mode.ENFORCE, [])
+    dry = build_record(decision, context_of(_review(dryRun=True)))
+    assert dry["subject"]["dryRun"] is True  # a query can tell it apart: `subject.dryRun`
+    validator.validate(dry)
+    real = build_record(decision, context_of(_review(dryRun=False)))
+    assert "dryRun" not in real["subject"]  # records of real requests are as they were before the field
+    validator.validate(real)
+    assert list(validator.iter_errors({**dry, "subject": {**dry["subject"], "dryRun": False}}))
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from trustgate.decisions.store import Filters
 from trustgate.ui.evidence import safe_name
-from trustgate.ui.query import BadRequestError, PageFilters, page_bound, parse_query
+from trustgate.ui.query import BadRequestError, page_bound, parse_query
 
 
 def test_parameters_fill_the_same_filters_as_log_query() -> None:
@@ -74,10 +75,21 @@ def test_bad_page_bounds_say_why(params: dict[str, str], reason: str) -> None:
     assert reason in caught.value.message
 
 
-def test_page_bounds_add_a_keyset_condition() -> None:
+def test_page_bounds_add_a_keyset_condition_inside_each_index_lookup() -> None:
     assert page_bound({"before": "12", "limit": "5"}) == (12, None, 5)
-    sql, params = PageFilters(verdicts=("deny",), below=12).where()
-    assert sql.endswith("AND d.seq < ?") and params == ["deny", 12]
+    sql, params = Filters(verdicts=("deny",), below=12).where()
+    assert sql == "d.seq < ? AND d.verdict || '' IN (?)" and params == [12, "deny"]
+    sql, params = Filters(verdicts=("deny",), gates=("ci",), below=12, index_verdicts=True).where()
+    lookup = "SELECT seq FROM decisions WHERE gate IN (?) AND verdict IN (?) AND seq < ?"
+    assert sql == f"d.seq < ? AND d.seq IN ({lookup})"
+    assert params == [12, "ci", "deny", 12]
+    sql, params = Filters(namespaces=("shop",), exceptions=("x*",), above=3, below=12).where()
+    assert "(kind = ? AND value = ? AND seq > ? AND seq < ?)" in sql
+    assert "(name >= ? AND name < ? AND seq > ? AND seq < ?)" in sql
+    assert params.count(3) == 3 and params.count(12) == 3
+    sql, _ = Filters(namespaces=("shop",), rules=("no-priv",), lead=1).where()
+    assert "d.seq IN (SELECT seq FROM terms WHERE (kind = ? AND value = ?))" in sql  # the rule leads
+    assert "EXISTS (SELECT 1 FROM terms t WHERE t.seq = d.seq AND ((t.kind = ? AND t.value = ?)))" in sql
 
 
 @pytest.mark.parametrize(

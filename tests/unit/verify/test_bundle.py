@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from support.sigstore import SigstoreInstance, key_authority, keyless_authority, statement
 
-from trustgate.verify import TrustRoot, VerificationFailed, verify_blob, verify_bundle
+from trustgate.verify import SignatureVerificationError, TrustRoot, verify_blob, verify_bundle
 
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0"
 DEV_WORKFLOW = "https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/dev"
@@ -22,8 +22,8 @@ DIGEST = "sha256:" + hashlib.sha256(ARTIFACT).hexdigest()
 OTHER_DIGEST = "sha256:" + "0" * 64
 
 
-def failure(call: Any) -> VerificationFailed:
-    with pytest.raises(VerificationFailed) as info:
+def failure(call: Any) -> SignatureVerificationError:
+    with pytest.raises(SignatureVerificationError) as info:
         call()
     return info.value
 
@@ -265,7 +265,7 @@ def test_key_bundle_without_its_log_entry_is_refused_when_a_root_is_named(
     data = json.loads(sigstore.sign_artifact(ARTIFACT, pair))
     data["verificationMaterial"]["tlogEntries"] = []
     stripped = json.dumps(data).encode()
-    with pytest.raises(VerificationFailed) as caught:
+    with pytest.raises(SignatureVerificationError) as caught:
         verify_blob(artifact=ARTIFACT, bundle=stripped, authority=key_authority(pair, sigstore_root))
     assert caught.value.code == "tlog"
     assert "no transparency-log entry" in caught.value.reason
@@ -418,7 +418,7 @@ def test_garbage_is_malformed_never_another_exception(
         try:
             verify_blob(artifact=ARTIFACT, bundle=data, authority=authority)
             outcomes[label] = "verified"
-        except VerificationFailed as e:
+        except SignatureVerificationError as e:
             outcomes[label] = e.code
     assert {k: v for k, v in outcomes.items() if v != "malformed"} == {}
 

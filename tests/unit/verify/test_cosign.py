@@ -11,15 +11,20 @@ from typing import Any
 import pytest
 from support.sigstore import SigstoreInstance, key_authority, keyless_authority, statement
 
-from trustgate.verify import TrustRoot, VerificationFailed, verify_cosign_attestation, verify_cosign_signature
+from trustgate.verify import (
+    SignatureVerificationError,
+    TrustRoot,
+    verify_cosign_attestation,
+    verify_cosign_signature,
+)
 
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0"
 IMAGE = "sha256:" + "ab" * 32
 OTHER_IMAGE = "sha256:" + "cd" * 32
 
 
-def failure(call: Any) -> VerificationFailed:
-    with pytest.raises(VerificationFailed) as info:
+def failure(call: Any) -> SignatureVerificationError:
+    with pytest.raises(SignatureVerificationError) as info:
         call()
     return info.value
 
@@ -138,7 +143,7 @@ def test_key_signature_verifies_with_and_without_the_log(
     without = _verify_sig(replace(sig, bundle=""), key_authority(pair))
     assert without.log_index is None
     # with a trust root named, the log is required, not optional
-    with pytest.raises(VerificationFailed) as caught:
+    with pytest.raises(SignatureVerificationError) as caught:
         _verify_sig(replace(sig, bundle=""), key_authority(pair, sigstore_root))
     assert caught.value.code == "tlog"
 

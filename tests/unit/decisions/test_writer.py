@@ -1,0 +1,175 @@
+"""The decision-log writer process and its client (`trustgate.decisions.writer`).
+
+The writer runs as a real process on a real Unix socket; the store is a SQLite file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trustgate.decisions.canonical import timestamp, uuid7
+from trustgate.decisions.chain import Verifier
+from trustgate.decisions.log import open_store
+from trustgate.decisions.writer import WriterClient
+from trustgate.errors import DecisionLogError
+
+WRITER = (
+    "import sys; from pathlib import Path; from trustgate.decisions.log import DecisionLog; "
+    "from trustgate.decisions.writer import serve_writer; "
+    "sys.exit(serve_writer(DecisionLog.open(sys.argv[1]), Path(sys.argv[2])))"
+)
+
+
+class Writer:
+    def __init__(self, url: str, path: Path) -> None:
+        self.url, self.path = url, path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.path.unlink(missing_ok=True)  # left by a writer that was killed
+        self.process = subprocess.Popen([sys.executable, "-c", WRITER, self.url, str(self.path)])
+        end = time.monotonic() + 30
+        while not self.path.exists():
+            assert time.monotonic() < end and self.process.poll() is None, "the writer did not start"
+            time.sleep(0.01)
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+        if signum in (signal.SIGKILL, signal.SIGTERM):
+            self.process.wait(timeout=60)
+
+    def client(self, **kwargs: Any) -> WriterClient:
+        return WriterClient(path=self.path, url=self.url, **kwargs)
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[Writer]:
+    w = Writer(f"sqlite:///{tmp_path / 'decisions.db'}", tmp_path / "writer.sock")
+    w.start()
+    yield w
+    if w.process is not None and w.process.poll() is None:
+        w.process.send_signal(signal.SIGCONT)
+        w.signal(signal.SIGTERM)
+
+
+def _record(n: int) -> dict[str, Any]:
+    return {
+        "id": uuid7(),
+        "time": timestamp(),
+        "gate": "admission",
+        "verdict": "allow",
+        "subject": {"uid": f"uid-{n}"},
+    }
+
+
+def _verify(url: str) -> int:
+    store = open_store(url, create=False)
+    try:
+        with store.snapshot():
+            report = Verifier(checkpoints=store.checkpoints()).run(store.entries(), store.index_rows())
+    finally:
+        store.close()
+    assert report.ok, report.first_problem
+    return report.records
+
+
+def test_records_of_two_clients_are_acknowledged_once_durable_in_one_chain(writer: Writer) -> None:
+    clients = [writer.client(), writer.client()]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda n: clients[n % 2].append(_record(n)), range(400)))
+    assert len(set(ids)) == 400
+    assert sum(c.appended for c in clients) == 400
+    commits = sum(c.commits for c in clients)
+    assert 1 <= commits < 400  # each commit counted by one client; records share commits
+    for client in clients:
+        client.close()
+    writer.signal(signal.SIGKILL)  # acknowledged means durable: nothing needed a clean stop
+    assert _verify(writer.url) == 400
+    store = open_store(writer.url)
+    try:
+        assert {e.id for e in store.entries()} == set(ids)
+    finally:
+        store.close()
+
+
+def test_deferred_appends_return_the_id_and_resolve_after_the_commit(writer: Writer) -> None:
+    client = writer.client()
+    with client.deferred() as futures:
+        record = _record(1)
+        assert client.append(record) == record["id"]
+    assert [f.result(timeout=30) for f in futures] == [record["id"]]
+    client.close()
+
+
+def test_a_writer_that_is_gone_fails_records_counted_and_the_client_reconnects_when_it_is_back(
+    writer: Writer,
+) -> None:
+    client = writer.client()
+    client.append(_record(0))
+    writer.signal(signal.SIGKILL)
+    with pytest.raises(DecisionLogError, match="writer process"):
+        client.append(_record(1))
+    with pytest.raises(DecisionLogError, match="cannot be reached"):
+        client.append(_record(2))
+    assert client.write_failures == 2
+    assert client.write_error is not None
+    assert client.probe(timeout=5) is not None
+    writer.start()  # what a supervisor does
+    assert client.probe(timeout=30) is None
+    assert client.write_error is None
+    client.append(_record(3))
+    assert client.appended == 2
+    client.close()
+    assert _verify(writer.url) == 2
+
+
+def test_a_hung_writer_fails_records_within_the_wait_and_expire_drops_it(writer: Writer) -> None:
+    client = writer.client(wait_seconds=0.5)
+    client.append(_record(0))
+    writer.signal(signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(DecisionLogError, match=r"did not commit within 0\.5 s"):
+        client.append(_record(1))
+    assert time.monotonic() - started < 5
+    assert client.write_error is None  # not yet given up on: the next look decides
+    assert client.expire() is True
+    end = time.monotonic() + 10
+    while client.write_error is None:
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    assert "did not acknowledge a record" in client.write_error.message
+    assert client.write_failures == 1
+    writer.signal(signal.SIGCONT)
+    assert client.probe(timeout=30) is None
+    client.append(_record(2))
+    client.close()
+    _verify(writer.url)  # record 1 reached the writer: committed or not, the chain is whole
+
+
+def test_a_record_that_cannot_be_encoded_fails_in_the_client_and_is_counted(writer: Writer) -> None:
+    client = writer.client()
+    bad = _record(0) | {"size": float("nan")}  # no JSON number for it
+    with pytest.raises(DecisionLogError, match="canonical JSON"):
+        client.append(bad)
+    assert client.write_failures == 1
+    client.close()
+
+
+def test_checkpoints_are_the_writers(writer: Writer) -> None:
+    client = writer.client()
+    with pytest.raises(DecisionLogError, match="signed by the decision log writer"):
+        client.checkpoint()
+    assert client.take_problems() == []
+    client.close()
+    assert os.path.exists(writer.path)

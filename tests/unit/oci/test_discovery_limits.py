@@ -1,0 +1,77 @@
+"""Discovery's per-image limits (`DiscoveryLimits`) are the ones it applies: payloads above the
+byte limit and artifacts beyond the count are reported as problems, never read or trusted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support.oci_memory import MemoryTransport
+
+from trustgate.oci import mediatypes as mt
+from trustgate.oci.client import RegistryClient
+from trustgate.oci.discovery import DiscoveryLimits, discover
+from trustgate.oci.reference import Reference
+from trustgate.oci.settings import RegistrySettings
+
+REF = Reference.parse("registry.test/shop/api:v1")
+
+
+def _manifest(client: RegistryClient, layers: list[dict[str, object]], **extra: object) -> bytes:
+    config = client.push_blob(REF, b"{}")
+    body = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": config, "size": 2},
+        "layers": layers,
+        **extra,
+    }
+    return json.dumps(body).encode()
+
+
+def _layer(client: RegistryClient, payload: bytes, signature: str) -> dict[str, object]:
+    return {
+        "mediaType": mt.COSIGN_SIMPLESIGNING,
+        "digest": client.push_blob(REF, payload),
+        "size": len(payload),
+        "annotations": {mt.ANNOTATION_SIGNATURE: signature},
+    }
+
+
+def _image() -> tuple[RegistryClient, str]:
+    client = RegistryClient(
+        RegistrySettings(docker_config=Path("/nonexistent/config.json")), transport=MemoryTransport()
+    )
+    digest = client.push_manifest(REF, _manifest(client, []), mt.OCI_MANIFEST, "v1")
+    return client, digest
+
+
+def test_a_payload_above_the_byte_limit_is_a_problem_not_a_signature() -> None:
+    client, digest = _image()
+    layers = [_layer(client, b"x" * 20, "sig-a"), _layer(client, b"y" * 5, "sig-b")]
+    tag = digest.replace(":", "-") + ".sig"
+    client.push_manifest(REF, _manifest(client, layers), mt.OCI_MANIFEST, tag)
+
+    found = discover(client, REF, digest, limits=DiscoveryLimits(max_payload_bytes=10), parallel=False)
+    assert [a.payload for a in found.signatures] == [b"y" * 5]
+    assert len(found.problems) == 1 and "is 20 bytes, above the limit of 10" in found.problems[0]
+    assert len(discover(client, REF, digest, parallel=False).signatures) == 2  # the default limit
+
+
+def test_artifacts_beyond_the_count_are_not_examined() -> None:
+    client, digest = _image()
+    subject = {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": 1}
+    for name in ("a", "b", "c"):
+        body = _manifest(
+            client,
+            [_layer(client, name.encode(), f"sig-{name}")],
+            artifactType=mt.COSIGN_ARTIFACT_SIG,
+            subject=subject,
+        )
+        client.push_manifest(REF, body, mt.OCI_MANIFEST)
+
+    limits = DiscoveryLimits(max_artifacts=2, referrer_fanout=1)
+    found = discover(client, REF, digest, limits=limits, places=("referrers",))
+    assert len(found.signatures) == 2
+    assert len(found.problems) == 1 and "more than 2 signature artifacts" in found.problems[0]
+    assert len(discover(client, REF, digest, places=("referrers",)).signatures) == 3

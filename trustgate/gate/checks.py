@@ -1,0 +1,349 @@
+"""The interface every policy engine implements for the gate, and the engines of one configuration.
+
+Owns: `Check` (what the gate asks of an engine: findings for one document,
+notes, results of its own, a fingerprint for the policy revision), `Run`
+(what one evaluation shares across its documents: the change set, and the
+objects as they are now, which make a document's review an UPDATE), the
+adapters of the schema and ValidatingAdmissionPolicy engines, and
+`ENGINES`, the ordered list of factories a `Gate` builds its checks from.
+A new engine is one adapter and one line in `ENGINES`; the webhook, pre-sync
+and the CLI call the gate and never see the engines.
+
+A check is built once from what `trustgate.gate.sources` read, is never
+changed by an evaluation, and may be shared across threads: per-thread
+engine state (regorus engines cannot cross threads) lives in a
+`threading.local` inside the adapter. Leaves out: reading from disk, modes
+of the gate as a whole, exceptions and images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from trustgate.config import Config
+from trustgate.gate.verdict import severity
+from trustgate.model import Document, DocumentResult, Finding, Mode, Severity
+from trustgate.policy import deprecations, rego
+from trustgate.policy.schema import SchemaMissing, SchemaSet
+
+if TYPE_CHECKING:
+    from trustgate.policy import vap  # the CEL runtime loads only when admission policies are given
+
+
+ObjectKey = tuple[str, str, str, str]  # API group, kind, namespace, name: one object in every version
+
+
+def object_key(obj: Mapping[str, Any]) -> ObjectKey | None:
+    """The identity of a Kubernetes object across versions of its API (None: it has no name)."""
+    api_version, kind, metadata = obj.get("apiVersion"), obj.get("kind"), obj.get("metadata")
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not isinstance(metadata, Mapping):
+        return None
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not isinstance(name, str):
+        return None
+    return (api_version.rpartition("/")[0], kind, namespace if isinstance(namespace, str) else "", name)
+
+
+def index_objects(objects: Iterable[Mapping[str, Any]]) -> dict[ObjectKey, Mapping[str, Any]]:
+    """Objects by identity; where one appears twice, the first (as a reconciler's scan finds it)."""
+    out: dict[ObjectKey, Mapping[str, Any]] = {}
+    for obj in objects:
+        key = object_key(obj)
+        if key is not None:
+            out.setdefault(key, obj)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """What every document of one evaluation is judged with.
+
+    Attributes:
+        mode: the gate's mode (a check may override it per rule).
+        objects: the change set, every Kubernetes object of the evaluation (Gatekeeper's
+            inventory, Namespaces and params for admission policies); empty when no check wants it.
+        old: the objects as they are now (pre-sync: the gated tree), by `object_key`. A document
+            found here is an UPDATE of it: admission policies see it as `oldObject` (and match
+            UPDATE rules), CRD transition rules as `oldSelf`. Empty (a `check`): every document
+            is a CREATE.
+    """
+
+    mode: Mode
+    objects: Sequence[Mapping[str, Any]] = ()
+    old: Mapping[ObjectKey, Mapping[str, Any]] = field(default_factory=dict)
+
+    def old_of(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The object `obj` updates, or None (a create)."""
+        if not self.old:
+            return None
+        key = object_key(obj)
+        return self.old.get(key) if key is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    """What a check is built from: the configuration and the `data` document read from disk."""
+
+    config: Config
+    data: rego.PolicyData
+    combine: bool = False  # conftest's --combine (the user's Rego sees all documents at once)
+
+
+class Check(Protocol):
+    """One engine's compiled checks: built once, immutable, safe to share across threads."""
+
+    name: str
+    wants_change_set: bool  # read every document before evaluating any (inventory, Namespaces)
+
+    def findings(self, doc: Document, run: Run) -> list[Finding]:
+        """Findings of one Kubernetes object; `line` and exceptions are the gate's business.
+
+        A failure of the engine on this document is a finding (source "engine"), not an exception.
+        """
+        ...
+
+    def notes(self) -> Sequence[str]:
+        """Notes for every decision (what was skipped when the check was built)."""
+        ...
+
+    def results(self) -> Sequence[DocumentResult]:
+        """Results of the check's own (a source that cannot be enforced), added to every decision."""
+        ...
+
+    def fingerprint(self, digest: hashlib._Hash) -> None:
+        """Add what the check enforces to the policy revision."""
+        ...
+
+    def release(self) -> None:
+        """Drop what this thread built (engines), on this thread; the check stays usable."""
+        ...
+
+
+class SchemaCheck:
+    """Kubernetes OpenAPI and CRD schemas, and the API lifecycle (removed, deprecated APIs)."""
+
+    name = "schema"
+    wants_change_set = False
+
+    def __init__(self, schemas: SchemaSet, *, missing_schemas: str) -> None:
+        self.schemas = schemas
+        self.missing_fail = missing_schemas == "fail"
+        self._policy = f"kubernetes-{schemas.version}{'-strict' if schemas.strict else ''}"
+
+    def notes(self) -> Sequence[str]:
+        return ()
+
+    def results(self) -> Sequence[DocumentResult]:
+        return ()
+
+    def fingerprint(self, digest: hashlib._Hash) -> None:
+        return None  # the configuration (its version, strictness, CRD paths) is in the revision
+
+    def release(self) -> None:
+        return None
+
+    def findings(self, doc: Document, run: Run) -> list[Finding]:
+        mode = run.mode
+        lifecycle_findings: list[Finding] = []
+        if doc.api_version and doc.kind and not self.schemas.has_crd(doc.api_version, doc.kind):
+            api = deprecations.lifecycle(doc.api_version, doc.kind)
+            if api is not None:
+                lifecycle_findings = self._lifecycle_findings(api, mode)
+                if lifecycle_findings and lifecycle_findings[0].rule == "schema-removed-api":
+                    return lifecycle_findings  # no schema to validate against: the target does not serve it
+        try:
+            violations = self.schemas.validate(doc.obj, old=run.old_of(doc.obj))
+        except SchemaMissing:
+            fail = self.missing_fail
+            return [
+                Finding(
+                    rule="schema-missing",
+                    severity=severity(True, mode) if fail else Severity.INFO,
+                    rule_severity=Severity.ERROR if fail else Severity.INFO,
+                    message=f"no schema for {doc.api_version} {doc.kind}; schema validation "
+                    + ("is required (missingSchemas: fail)" if fail else "skipped"),
+                    source="schema",
+                    fix="add the CRD with kubernetes.crds in trustgate.yaml (or --crd)",
+                )
+            ]
+        return [
+            Finding(
+                rule=v.rule,
+                severity=severity(True, mode),
+                message=v.message,
+                source="schema",
+                fix=_schema_fix(v.rule),
+                path=v.path,
+                policy=self._policy,
+            )
+            for v in violations
+        ] + lifecycle_findings
+
+    def _lifecycle_findings(self, api: deprecations.ApiLifecycle, mode: Mode) -> list[Finding]:
+        """A removed API blocks; a deprecated one still served by the target version warns."""
+        target = deprecations.parse_version(self.schemas.version)
+        policy = f"kubernetes-{target[0]}.{target[1]}"
+        if target >= api.removed:
+            return [
+                Finding(
+                    rule="schema-removed-api",
+                    severity=severity(True, mode),
+                    message=f"{api.describe()} was removed in Kubernetes {api.removed_in}; {api.instead} "
+                    f"(the target, Kubernetes {target[0]}.{target[1]}, rejects it)",
+                    source="schema",
+                    fix=f"migrate the manifest: {api.instead} "
+                    "(https://kubernetes.io/docs/reference/using-api/deprecation-guide/)",
+                    path=("apiVersion",),
+                    policy=policy,
+                )
+            ]
+        if api.deprecated is not None and target >= api.deprecated:
+            return [
+                Finding(
+                    rule="schema-deprecated-api",
+                    severity=severity(False, mode),
+                    rule_severity=Severity.WARNING,
+                    message=f"{api.describe()} is deprecated since Kubernetes {api.deprecated_in} and "
+                    f"is removed in {api.removed_in}; {api.instead}",
+                    source="schema",
+                    fix=f"before upgrading to Kubernetes {api.removed_in}: {api.instead}",
+                    path=("apiVersion",),
+                    policy=policy,
+                )
+            ]
+        return []
+
+
+class AdmissionPolicyCheck:
+    """ValidatingAdmissionPolicies and their bindings (CEL), each document reviewed as a CREATE, or
+    as an UPDATE of the object `Run.old` holds for it (pre-sync: in the gated tree)."""
+
+    name = "admission-policy"
+
+    def __init__(self, policies: vap.PolicySet) -> None:
+        self.policies = policies
+        # Params and Namespaces come from the change set; without them a document is reviewed alone,
+        # so the change set need not be read before the first review.
+        self.wants_change_set = policies.needs_change_set
+
+    def notes(self) -> Sequence[str]:
+        return self.policies.notes
+
+    def results(self) -> Sequence[DocumentResult]:
+        return ()
+
+    def fingerprint(self, digest: hashlib._Hash) -> None:
+        digest.update(json.dumps(self.policies.documents, sort_keys=True, default=str).encode())
+
+    def release(self) -> None:
+        return None
+
+    def findings(self, doc: Document, run: Run) -> list[Finding]:
+        """The binding's validationActions decide the effect, as enforcementAction does for
+        Gatekeeper: Deny blocks, Warn warns, Audit only records. The audit annotations the API
+        server would add to the request's audit event are an info finding per policy."""
+        out: list[Finding] = []
+        annotations: dict[str, str] = {}
+        outcomes = self.policies.review(
+            doc.obj, objects=run.objects, old=run.old_of(doc.obj), annotations=annotations
+        )
+        for outcome in outcomes:
+            actions = outcome.binding.actions
+            metadata: dict[str, Any] = {"binding": outcome.binding.name, "validationActions": list(actions)}
+            if outcome.reason:
+                metadata["reason"] = outcome.reason
+            if outcome.param:
+                metadata["param"] = outcome.param
+            finding = Finding(
+                rule=outcome.rule,
+                severity=Severity.ERROR,
+                message=outcome.message,
+                source="admission-policy",
+                line=doc.source.line,
+                policy=f"admission-policy:{outcome.policy.name}",
+                metadata=metadata,
+            )
+            if outcome.kind == "unevaluable":
+                finding.source = "engine"
+                finding.fix = "give the missing object with --admission-policy, or evaluate it in the cluster"
+            elif outcome.kind == "ignored":
+                finding.severity = finding.rule_severity = Severity.INFO
+            elif outcome.kind == "namespace-unknown":
+                finding.severity = finding.rule_severity = Severity.WARNING
+                finding.fix = "add the Namespace object to manifests.admissionPolicies"
+            else:
+                mode = Mode.ENFORCE if "Deny" in actions else Mode.WARN if "Warn" in actions else Mode.AUDIT
+                finding.severity = severity(True, mode)
+            out.append(finding)
+        out.extend(_annotation_findings(annotations, doc))
+        return out
+
+
+def _annotation_findings(annotations: Mapping[str, str], doc: Document) -> list[Finding]:
+    """One info finding per policy that published audit annotations (`<policy>/<key>`: value, as
+    the API server adds them to the audit event, whatever the decision); the values are in
+    `metadata.auditAnnotations`, the record keeps them."""
+    by_policy: dict[str, dict[str, str]] = {}
+    for key, value in annotations.items():
+        by_policy.setdefault(key.partition("/")[0], {})[key] = value
+    return [
+        Finding(
+            rule=f"{name}/auditAnnotations",
+            severity=Severity.INFO,
+            rule_severity=Severity.INFO,
+            message="audit annotations: "
+            + "; ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in values.items()),
+            source="admission-policy",
+            line=doc.source.line,
+            policy=f"admission-policy:{name}",
+            metadata={"auditAnnotations": values},
+        )
+        for name, values in by_policy.items()
+    ]
+
+
+def _schema_fix(rule: str) -> str:
+    if rule == "schema-unknown-field":
+        return "remove the field or fix its spelling (see `kubectl explain`)"
+    return "correct the value to match the Kubernetes API (see `kubectl explain`)"
+
+
+def schema_check(build: Build) -> Check | None:
+    from trustgate.gate.sources import load_schemas
+
+    schemas = load_schemas(build.config)
+    if schemas is None:
+        return None
+    return SchemaCheck(schemas, missing_schemas=build.config.kubernetes.missing_schemas)
+
+
+def gatekeeper_check(build: Build) -> Check | None:
+    from trustgate.gate.sources import load_gatekeeper
+
+    sources = load_gatekeeper(build.config)
+    if sources is None:
+        return None
+    from trustgate.gate.gatekeeper_check import GatekeeperCheck  # the engine loads only when used
+
+    return GatekeeperCheck(sources, build.config)
+
+
+def admission_policy_check(build: Build) -> Check | None:
+    if not build.config.admission_policies:
+        return None
+    from trustgate.policy import vap
+
+    return AdmissionPolicyCheck(vap.load(build.config.admission_policies, limits=build.config.limits))
+
+
+# The engines, in the order their findings are listed (before sorting). Rego (the user's and the
+# bundled policies) is built apart: it also judges documents that are not Kubernetes objects.
+ENGINES: tuple[Callable[[Build], Check | None], ...] = (
+    schema_check,
+    gatekeeper_check,
+    admission_policy_check,
+)

@@ -1,0 +1,382 @@
+"""The one orchestrator: documents in, a `Decision` out, the same for every gate.
+
+Owns: building the checks of a configuration once (`ENGINES` and Rego, from
+what `trustgate.gate.sources` read), evaluating each document against them
+in two phases (schemas and policies, then images), applying lines and
+exceptions to every finding alike, and handing each decision to the
+recorder. It is the only place that decides what is a finding and what is
+fatal. Leaves out: how a request arrives (CLI, webhook, git), how the
+decision is rendered, what a finding weighs (`trustgate.gate.verdict`),
+engines (`trustgate.gate.checks`) and worker processes
+(`trustgate.gate.parallel`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from trustgate.config import Config
+from trustgate.gate import checks, parallel
+from trustgate.gate.checks import Build, Check, Run
+from trustgate.gate.images import ImageStage
+from trustgate.gate.rego_check import RegoCheck
+from trustgate.gate.sources import compile_rego, load_policy_data
+from trustgate.gate.verdict import WAIVABLE_SOURCES, Waivers, finding_order, problem_result
+from trustgate.manifests import loader, origins
+from trustgate.manifests.images import find_images
+from trustgate.model import (
+    NOT_EVALUATED_SOURCES,
+    Decision,
+    Document,
+    DocumentResult,
+    Finding,
+    ImageResult,
+    ImageUse,
+    InputProblem,
+    Severity,
+    Source,
+)
+
+if TYPE_CHECKING:
+    from trustgate.artifacts.cache import VerificationCache
+    from trustgate.artifacts.verifier import ImageVerifier
+    from trustgate.decisions.log import DecisionLog
+    from trustgate.decisions.record import DecisionContext
+    from trustgate.gate.recorder import Recorder
+    from trustgate.oci.client import Registry
+
+Preread = Mapping[str, tuple[list[Document], list[InputProblem]]]
+
+
+@dataclass(slots=True)
+class Policies:
+    """The first phase of an evaluation: every document judged by schemas and policies, images not yet.
+
+    Attributes:
+        results: one result per document, problem and extra result, findings sorted.
+        started: `time.perf_counter()` when the evaluation began (the decision's duration).
+    """
+
+    results: list[DocumentResult]
+    started: float
+
+    def denials(self) -> list[str]:
+        """`[rule] message` of each blocking finding: what denies whatever the images hold."""
+        return [
+            f"[{f.rule}] {f.message}"
+            for r in self.results
+            for f in r.findings
+            if f.severity == Severity.ERROR
+        ]
+
+
+class Gate:
+    """Evaluates documents against one configuration.
+
+    Build it once (it compiles every policy and reports broken ones up
+    front), then call `check` or `evaluate` as often as needed. Its checks
+    keep engines per thread and never change during an evaluation, but the
+    Gate itself holds registry connections and the summaries of the decision
+    being made: use one Gate per thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        today: dt.date | None = None,
+        jobs: int = 1,
+        combine: bool = False,
+        registry: Registry | None = None,
+        image_cache: VerificationCache[ImageResult] | None = None,
+        decision_log: DecisionLog | None = None,
+    ) -> None:
+        """Compile the configuration.
+
+        Args:
+            config: the configuration (see `Config.default()`).
+            today: the date exceptions expire against (tests fix it); None: the day of each
+                evaluation, so a long-running gate stops waiving on the day an exception expires.
+            jobs: worker processes for large inputs; 1 evaluates in-process.
+            combine: conftest's `--combine`: the user's own policies see every document of a
+                `check` at once, as a list of `{"path", "contents"}`, instead of each document.
+            registry: where images are fetched from; default: a client built from `images.registries`.
+            image_cache: where verification results are kept; default: in memory, per Gate.
+            decision_log: where every decision is recorded (per `config.decision_log`).
+
+        Raises:
+            PolicyError: a policy does not parse or names a missing package.
+            ConfigError: data files, CRDs or the Kubernetes version are unusable.
+        """
+        self.config = config
+        self.jobs = max(1, jobs)
+        self.combine = combine
+        self.waivers = Waivers(tuple(config.exceptions), today)  # None: the day of each evaluation
+        self._waive = bool(config.exceptions)  # per finding: a plain bool, not a call
+        data = load_policy_data(config)
+        build = Build(config, data, combine)
+        self.rego = RegoCheck(compile_rego(config.policies, data), combine=combine)
+        self.images = ImageStage(
+            config,
+            data,
+            waivers=self.waivers,
+            registry=registry,
+            image_cache=image_cache,
+            decision_log=decision_log,
+        )
+        self.checks: tuple[Check, ...] = tuple(c for make in checks.ENGINES if (c := make(build)) is not None)
+        self._wants_change_set = any(c.wants_change_set for c in self.checks)
+        self.policy_revision = self._revision(data)
+        self.decision_log = decision_log
+        self.recorder: Recorder | None = None
+        if decision_log is not None:
+            from trustgate.gate.recorder import Recorder
+
+            self.recorder = Recorder(decision_log, config.decision_log)
+
+    def _revision(self, data: Any) -> str:
+        digest = hashlib.sha256()
+        digest.update(repr(self.config).encode())
+        digest.update(json.dumps(data, sort_keys=True, default=str).encode())
+        self.rego.fingerprint(digest)
+        if self.images.policy is not None:
+            for rule in self.images.policy.rules:
+                digest.update(rule.digest.encode())
+        for check in self.checks:
+            check.fingerprint(digest)
+        return "sha256:" + digest.hexdigest()
+
+    @staticmethod
+    def shared_image_cache(config: Config) -> VerificationCache[ImageResult]:
+        """An in-memory cache of verification results to share between the Gates of one process."""
+        from trustgate.artifacts.cache import MemoryCache
+
+        return MemoryCache(config.images.cache.max_entries)
+
+    @property
+    def verifier(self) -> ImageVerifier:
+        """The image verifier (built on first use; the registry client opens no connection before)."""
+        return self.images.verifier
+
+    def close(self) -> None:
+        """Close the registry connections the gate opened (not a registry it was given), and drop
+        this thread's engines on this thread (the Gate may be collected later on another)."""
+        self.images.close()
+        self.rego.release()
+        for check in self.checks:
+            check.release()
+
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the gates' entry points ----------------------------------------------
+
+    def check(
+        self,
+        paths: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        gate: str = "ci",
+        context: DecisionContext | None = None,
+    ) -> Decision:
+        """Read and evaluate files, directories, kustomizations and stdin; record the decision.
+
+        Raises:
+            InputError: a named path does not exist (nothing was evaluated).
+        """
+        started = time.perf_counter()
+        hidden: list[str] = []
+        units = loader.plan(
+            paths, stdin=stdin, exclude=self.config.exclude, suffixes=loader.DATA_SUFFIXES, hidden=hidden
+        )
+        preread: Preread = {}
+        run = Run(self.config.mode)
+        if self._wants_change_set or self.combine:
+            # Checks that read the inventory see the whole change set: read it first.
+            preread = {unit.path: loader.read_unit(unit, self.config.limits, any_data=True) for unit in units}
+            if self._wants_change_set:
+                run = Run(
+                    self.config.mode, [d.obj for docs, _ in preread.values() for d in docs if d.kubernetes]
+                )
+        results = parallel.run_units(units, lambda unit: self.run_unit(unit, run, preread), jobs=self.jobs)
+        if self.combine:  # conftest's --combine: the user's own policies over every document at once
+            value = RegoCheck.combined_input([d for docs, _ in preread.values() for d in docs])
+            keep = self.decision_log is not None
+            results.append(
+                self.rego.user_result(
+                    value, None, Source("Combined"), run, self.waivers, keep=keep, combined=True
+                )
+            )
+        decision = self.decide(Policies(results, started), gate=gate)
+        if hidden:
+            shown = ", ".join(hidden[:5]) + (f" and {len(hidden) - 5} more" if len(hidden) > 5 else "")
+            decision.notes.append(
+                f"skipped {len(hidden)} hidden file(s) in the directories walked: {shown}; "
+                "`kubectl apply -R` would apply them: name them to check them"
+            )
+        return self.record(decision, context)
+
+    def evaluate(
+        self,
+        documents: Sequence[Document],
+        problems: Sequence[InputProblem] = (),
+        *,
+        gate: str = "ci",
+        context: DecisionContext | None = None,
+        extra: Sequence[DocumentResult] = (),
+        notes: Sequence[str] = (),
+        verify_images: bool = True,
+        old: Sequence[Mapping[str, Any]] = (),
+    ) -> Decision:
+        """Evaluate documents already loaded (pre-sync's path), both phases, and record the decision.
+
+        See `evaluate_policies` for `extra`, `verify_images` and `old`.
+        """
+        policies = self.evaluate_policies(
+            documents, problems, extra=extra, verify_images=verify_images, old=old
+        )
+        decision = self.decide(policies, gate=gate)
+        decision.notes.extend(notes)
+        return self.record(decision, context)
+
+    def evaluate_policies(
+        self,
+        documents: Sequence[Document],
+        problems: Sequence[InputProblem] = (),
+        *,
+        extra: Sequence[DocumentResult] = (),
+        verify_images: bool = True,
+        old: Sequence[Mapping[str, Any]] = (),
+    ) -> Policies:
+        """Phase one: judge documents that are already loaded by schemas and policies.
+
+        The webhook answers a policy denial from here even when a registry hangs in phase two.
+        `extra` are results a gate found itself (pre-sync: commits, deleted objects); exceptions
+        apply to their findings as to any other. `verify_images=False` skips image verification
+        (an admission UPDATE that keeps its image set). `old` are the objects as they are now
+        (pre-sync: the gated tree): a document that is one of them is judged as an UPDATE of it
+        (`oldObject`, CRD transition rules); the others, as without `old`, as a CREATE.
+        """
+        started = time.perf_counter()
+        run = Run(
+            self.config.mode,
+            [d.obj for d in documents] if self._wants_change_set else (),
+            checks.index_objects(old),
+        )
+        results = [problem_result(p) for p in problems] + [self._evaluate_document(d, run) for d in documents]
+        if not verify_images:
+            for result in results:
+                result.images = []
+        for result in extra:
+            if self.waivers:
+                for finding in result.findings:
+                    if finding.source not in NOT_EVALUATED_SOURCES:
+                        self.waivers.apply(result.namespace, result.kind, result.name, finding)
+            result.findings.sort(key=finding_order)
+            results.append(result)
+        return Policies(results, started)
+
+    def decide(self, policies: Policies, *, gate: str = "ci", verify_unmatched: bool = False) -> Decision:
+        """Phase two: verify the images the documents use, and make the decision (not yet recorded)."""
+        results = policies.results
+        images: list[ImageResult] = []
+        if self.images.policy is not None or verify_unmatched:
+            images = self.images.check(results)
+        planned_id = self.images.issue(gate, images)
+        notes = self.waivers.expired_notes()
+        for check in self.checks:
+            notes.extend(check.notes())
+        if not verify_unmatched:  # `verify image` checks no manifests
+            results = [*(r for check in self.checks for r in check.results()), *results]
+        return Decision(
+            gate=gate,
+            mode=self.config.mode,
+            results=results,
+            policy_revision=self.policy_revision,
+            duration_ms=(time.perf_counter() - policies.started) * 1000,
+            notes=notes,
+            images=images,
+            planned_id=planned_id,
+        )
+
+    def record(self, decision: Decision, context: DecisionContext | None) -> Decision:
+        """Record the decision (when there is a log), then attach the verification summaries it issued."""
+        if self.recorder is not None:
+            self.recorder.record(decision, context)
+        self.images.attach(decision)
+        return decision
+
+    def verify_images(self, references: Sequence[str], *, gate: str = "ci") -> Decision:
+        """Verify images named directly (`trustgate verify image`): one result per reference."""
+        started = time.perf_counter()
+        results = [
+            DocumentResult(Source(ref), None, "Image", None, ref, [], images=[ImageUse(ref, ())])
+            for ref in dict.fromkeys(references)
+        ]
+        return self.decide(Policies(results, started), gate=gate, verify_unmatched=True)
+
+    # -- one document ------------------------------------------------------------
+
+    def run_unit(
+        self, unit: loader.Unit, run: Run | None = None, preread: Preread | None = None
+    ) -> list[DocumentResult]:
+        """Read one unit (unless `preread` holds it) and evaluate each of its documents, in order."""
+        documents, problems = (preread or {}).get(unit.path) or loader.read_unit(
+            unit, self.config.limits, any_data=True
+        )
+        run = run or Run(self.config.mode)
+        results = [problem_result(p) for p in problems] + [self._evaluate_document(d, run) for d in documents]
+        results.sort(key=lambda r: (r.source.line, r.source.index))
+        return results
+
+    def _evaluate_document(self, doc: Document, run: Run) -> DocumentResult:
+        if not doc.kubernetes:
+            return self._evaluate_data(doc, run)
+        findings: list[Finding] = []
+        for check in self.checks:
+            findings.extend(check.findings(doc, run))
+        findings.extend(self.rego.findings(doc, run))
+        for finding in findings:
+            where = ""
+            if finding.path:
+                finding.line, where = origins.locate(doc, finding.path)
+            if (
+                self._waive
+                and finding.source in WAIVABLE_SOURCES
+                and finding.exception is None  # the policy's own conftest `exception` waived it
+            ):
+                self.waivers.apply(doc.namespace, doc.kind, doc.name, finding)
+            if where:  # the line is the object's, not the field's: say where the field is
+                finding.note = f"{finding.note}; {where}" if finding.note else where
+        findings.sort(key=finding_order)
+        images: list[ImageUse] = []
+        if self.images.policy is not None:
+            images = [
+                ImageUse(u.reference, u.path, u.container, origins.locate(doc, u.path)[0])
+                for u in find_images(doc.obj)
+            ]
+        keep = doc.obj if self.decision_log is not None else None  # the record stores or hashes it
+        return DocumentResult(
+            doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings, keep, images=images
+        )
+
+    def _evaluate_data(self, doc: Document, run: Run) -> DocumentResult:
+        """A document that is not a Kubernetes object: the user's own policies only.
+
+        Schemas, Gatekeeper, the bundled policies and images are about Kubernetes
+        objects. When no policy of the user's evaluates the document, an info finding
+        says so: nothing is dropped silently.
+        """
+        keep = self.decision_log is not None  # the record stores or hashes it
+        if self.combine and self.rego.has_user:  # checked within the combined input
+            return DocumentResult(doc.source, None, None, None, None, [], doc.obj if keep else None)
+        return self.rego.user_result(doc.obj, doc.tree, doc.source, run, self.waivers, keep=keep)

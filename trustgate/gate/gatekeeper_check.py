@@ -1,0 +1,287 @@
+"""Gatekeeper ConstraintTemplates and Constraints (with ExpansionTemplates) as a gate check.
+
+Owns: reviewing a document as Gatekeeper would (the object and what its
+ExpansionTemplates generate), turning violations into findings with the
+constraint's enforcementAction, failing closed where a namespaceSelector
+cannot be decided, and the "could not evaluate" results of Gatekeeper
+sources that would not be enforced. The compiled constraint set is shared;
+each thread (and forked worker) compiles its own engine, and the change set
+of an evaluation becomes that engine's inventory. Leaves out: reading the
+library from disk (`trustgate.gate.sources`) and Gatekeeper semantics
+themselves (`trustgate.policy.gatekeeper`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from trustgate.config import Config
+from trustgate.errors import PolicyError
+from trustgate.gate.checks import Run
+from trustgate.gate.sources import GatekeeperSources, unsupported_message
+from trustgate.gate.verdict import policy_error, severity
+from trustgate.model import Document, DocumentResult, Finding, Mode, Severity, Source
+from trustgate.policy import gatekeeper
+from trustgate.policy.engine import Engine
+
+
+class _Local(threading.local):
+    pid = -1
+    evaluator: gatekeeper.ConstraintEvaluator | None = None
+    objects: Sequence[Mapping[str, Any]] | None = None  # the change set the inventory was built from
+
+
+class GatekeeperCheck:
+    """The constraints of one Gatekeeper library; share it, each thread compiles its own engine."""
+
+    name = "gatekeeper"
+
+    def __init__(self, sources: GatekeeperSources, config: Config) -> None:
+        self.set = sources.constraints
+        self.inventory = tuple(sources.inventory)
+        self._notes = tuple(sources.notes)
+        self._unevaluable = tuple(sources.unevaluable)
+        self.wants_change_set = self.set.uses_inventory or self.set.needs_namespaces
+        self.skip_unsupported = config.gatekeeper.skip_unsupported
+        self.mode = config.gatekeeper.mode
+        self._opa = (config.engine.opa_url, config.engine.opa_timeout_seconds)
+        self._active = bool(self.set.constraints or self.set.skipped)
+        self._local = _Local()
+        self._evaluator(Run(Mode.ENFORCE))  # compile now: a broken template is reported before any document
+
+    def _engine(self) -> Engine:
+        url, timeout = self._opa
+        if url:
+            from trustgate.policy.engine import OpaEngine, OpaSettings
+
+            return OpaEngine(OpaSettings(url=url, timeout_seconds=timeout))
+        return gatekeeper.embedded_engine()
+
+    def _evaluator(self, run: Run) -> gatekeeper.ConstraintEvaluator:
+        local = self._local
+        pid = os.getpid()
+        if local.evaluator is None or local.pid != pid:  # engines are per process and thread
+            local.pid, local.evaluator, local.objects = pid, self.set.compile(self._engine()), None
+        objects = run.objects if self.wants_change_set else ()
+        if local.objects is not objects:
+            local.evaluator.set_inventory([*self.inventory, *objects])
+            local.objects = objects
+        return local.evaluator
+
+    def release(self) -> None:
+        """Drop this thread's engines here, on their thread (an engine cannot be dropped on another)."""
+        vars(self._local).clear()
+
+    def notes(self) -> Sequence[str]:
+        return self._notes
+
+    def results(self) -> Sequence[DocumentResult]:
+        """One "could not evaluate" result per Gatekeeper source that would not be enforced."""
+        return [
+            DocumentResult(
+                Source(item.file, item.line),
+                item.api_version or None,
+                item.kind or None,
+                None,
+                item.name or None,
+                [
+                    Finding(
+                        rule="gatekeeper/unsupported",
+                        severity=Severity.ERROR,
+                        message=unsupported_message(item),
+                        source="engine",
+                        fix="give --gatekeeper only ConstraintTemplates, constraints and ExpansionTemplates, "
+                        "or pass --skip-unsupported (manifests.gatekeeper.skipUnsupported) to skip it",
+                    )
+                ],
+            )
+            for item in self._unevaluable
+        ]
+
+    def fingerprint(self, digest: hashlib._Hash) -> None:
+        for modules in self.set.template_modules.values():
+            for module in modules:
+                digest.update(module.text.encode() + b"\0")
+        digest.update(json.dumps(self.set.parameters, sort_keys=True, default=str).encode())
+        digest.update(json.dumps(list(self.inventory), sort_keys=True, default=str).encode())
+        cel = {k: self.set.templates[k].cel for k in self.set.cel}
+        cel_parameters = {c.id: c.parameters for c in self.set.constraints if c.kind in self.set.cel}
+        digest.update(json.dumps([cel, cel_parameters], sort_keys=True, default=str).encode())
+
+    def findings(self, doc: Document, run: Run) -> list[Finding]:
+        """Constraint findings for a document and for what its ExpansionTemplates generate.
+
+        As in Gatekeeper, a resultant (the Pod of a Deployment) is reviewed as
+        an object of its own, and its violations land on the parent with
+        `[Implied by <template>]`, the template's enforcementAction if it sets
+        one, and a path into the parent (`spec.template...`).
+        """
+        if not self._active:
+            return []
+        evaluator = self._evaluator(run)
+        # Pre-sync knows the object as it is now: an UPDATE of it, with oldObject, as Gatekeeper sees.
+        old = run.old_of(doc.obj)
+        operation = "CREATE" if old is None else "UPDATE"
+        review = gatekeeper.review_of(doc.obj, operation=operation, old=old)
+        out: list[Finding] = []
+        reviews: list[tuple[gatekeeper.Resultant | None, Mapping[str, Any]]] = [(None, review)]
+        try:
+            reviews += [
+                (r, gatekeeper.resultant_review(r, review))
+                for r in gatekeeper.expand(doc.obj, evaluator.set.expansions, operation=operation)
+            ]
+        except gatekeeper.ExpansionError as e:
+            out.append(
+                Finding(
+                    rule="gatekeeper/expansion",
+                    severity=Severity.ERROR,
+                    message=f"unable to expand object: {e}",
+                    source="engine",
+                    fix="Gatekeeper rejects an object its ExpansionTemplates cannot expand",
+                )
+            )
+        for resultant, item in reviews:
+            out.extend(self._review(evaluator, resultant, item, run.mode))
+        return out
+
+    def _review(
+        self,
+        evaluator: gatekeeper.ConstraintEvaluator,
+        resultant: gatekeeper.Resultant | None,
+        review: Mapping[str, Any],
+        mode: Mode,
+    ) -> list[Finding]:
+        generated = resultant is not None
+        path: tuple[str | int, ...] = resultant.path if resultant is not None else ()
+
+        def message(text: str) -> str:
+            return gatekeeper.implied(resultant, text) if resultant is not None else text
+
+        matched, unknown = evaluator.matching(review, generated=generated)
+        # A namespaceSelector whose Namespace is not given cannot be decided: fail closed. The
+        # constraint is evaluated as if it matched; a deny it would give is "could not evaluate".
+        undecided = {constraint.id: namespace for constraint, namespace in unknown}
+        matched = [*matched, *(constraint for constraint, _ in unknown)]
+
+        def why(constraint_id: str) -> str:
+            return (
+                f"the namespaceSelector of {constraint_id} could not be decided: Namespace "
+                f"{undecided[constraint_id]!r} is not in the change set or the Gatekeeper inventory"
+            )
+
+        out = self._skipped(evaluator, review, generated, path, message)
+        try:
+            violations = evaluator.review(review, matched)
+        except PolicyError as e:
+            return [
+                *out,
+                policy_error(message(e.message), "fix the Gatekeeper template: it failed on this document"),
+            ]
+        undecided_hit: set[str] = set()
+        for violation in violations:
+            constraint = violation.constraint
+            if violation.disagreement:  # --gatekeeper-engine both: which verdict holds is unknown
+                out.append(
+                    Finding(
+                        rule=f"{constraint.id}/engine-disagreement",
+                        severity=Severity.ERROR,
+                        message=message(violation.message),
+                        source="engine",
+                        fix="make the template's Rego and CEL agree, or pick one with --gatekeeper-engine",
+                        policy=f"gatekeeper:{constraint.kind.lower()}",
+                    )
+                )
+                continue
+            override = resultant.template.action if resultant is not None else None
+            constraint_mode = override or constraint.action or self.mode or mode
+            metadata: dict[str, Any] = {"details": dict(violation.details)} if violation.details else {}
+            if resultant is not None:
+                metadata["impliedBy"] = resultant.template.name
+            text = violation.message
+            if constraint.id in undecided:
+                undecided_hit.add(constraint.id)
+                if constraint_mode == Mode.ENFORCE:
+                    out.append(
+                        Finding(
+                            rule=constraint.id,
+                            severity=Severity.ERROR,
+                            message=message(
+                                f"{why(constraint.id)}, and if it selects the Namespace the constraint "
+                                f"denies: {text}"
+                            ),
+                            source="engine",
+                            fix="give the Namespace via --inventory (manifests.gatekeeper.inventory) "
+                            "or the change set",
+                            path=path,
+                            policy=f"gatekeeper:{constraint.kind.lower()}",
+                            metadata=metadata,
+                        )
+                    )
+                    continue
+                text = f"{text} (if the namespaceSelector selects it: {why(constraint.id)})"
+            out.append(
+                Finding(
+                    rule=constraint.id,
+                    severity=severity(True, constraint_mode),
+                    message=message(text),
+                    source="gatekeeper",
+                    path=gatekeeper.container_path(resultant, violation.message)
+                    if resultant is not None
+                    else (),
+                    policy=f"gatekeeper:{constraint.kind.lower()}",
+                    metadata=metadata,
+                )
+            )
+        out.extend(
+            Finding(
+                rule=constraint.id,
+                severity=Severity.INFO,
+                rule_severity=Severity.INFO,
+                message=message(f"{why(constraint.id)}; the constraint passes either way"),
+                source="gatekeeper",
+                path=path,
+                policy=f"gatekeeper:{constraint.kind.lower()}",
+            )
+            for constraint, _ in unknown
+            if constraint.id not in undecided_hit
+        )
+        return out
+
+    def _skipped(
+        self,
+        evaluator: gatekeeper.ConstraintEvaluator,
+        review: Mapping[str, Any],
+        generated: bool,
+        path: tuple[str | int, ...],
+        message: Callable[[str], str],
+    ) -> list[Finding]:
+        """Constraints that apply but whose template is not supported: noted, or not evaluated."""
+        out: list[Finding] = []
+        skip = self.skip_unsupported
+        for constraint in evaluator.matching(review, generated=generated, skipped=True)[0]:
+            template = evaluator.set.templates[constraint.kind]
+            out.append(
+                Finding(
+                    rule=constraint.id,
+                    severity=Severity.INFO if skip else Severity.ERROR,
+                    rule_severity=Severity.INFO if skip else Severity.ERROR,
+                    message=message(
+                        f"constraint {constraint.id} applies but is not evaluated: its template "
+                        f"{template.name} ({template.where}) has {template.unsupported}"
+                        + (" (skipped: skipUnsupported)" if skip else "")
+                    ),
+                    source="gatekeeper" if skip else "engine",
+                    fix=""
+                    if skip
+                    else "evaluate it in the cluster, or pass --skip-unsupported "
+                    "(manifests.gatekeeper.skipUnsupported) to accept that it is not checked here",
+                    path=path,
+                    policy=f"gatekeeper:{constraint.kind.lower()}",
+                )
+            )
+        return out

@@ -1,0 +1,138 @@
+"""Rego policies (the bundled library and the user's own) as a gate check.
+
+Owns: evaluating each Rego group on a document with this thread's engines,
+which packages count (a package's mode is its source's), conftest's
+`--combine` (the user's packages judge every document at once instead), and
+the user's policies over documents that are not Kubernetes objects (with
+their lines and exceptions, as the gate applies them to objects).
+Leaves out: compiling (`trustgate.gate.sources.compile_rego`), and lines and
+exceptions of Kubernetes objects' findings (the gate applies them to every
+check's findings alike).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from trustgate import yamlio
+from trustgate.errors import PolicyError
+from trustgate.gate.checks import Run
+from trustgate.gate.sources import RegoGroup
+from trustgate.gate.verdict import Waivers, finding_order, policy_error, rego_finding, unchecked
+from trustgate.model import Document, DocumentResult, Finding, Source
+from trustgate.policy import rego
+
+
+class _Local(threading.local):
+    pid = -1
+    evaluators: list[rego.RegoEvaluator] | None = None
+
+
+class RegoCheck:
+    """The compiled Rego groups; share it, each thread (and forked worker) builds its own engines."""
+
+    name = "rego"
+    wants_change_set = False
+
+    def __init__(self, groups: Sequence[RegoGroup], *, combine: bool = False) -> None:
+        self.groups = tuple(groups)
+        self.combine = combine
+        self.has_user = any(g.user for g in self.groups)
+        self._local = _Local()
+
+    def _evaluators(self) -> list[rego.RegoEvaluator]:
+        local = self._local
+        pid = os.getpid()
+        if local.evaluators is None or local.pid != pid:  # engines are per process and thread
+            local.pid, local.evaluators = pid, [g.policy.evaluator() for g in self.groups]
+        return local.evaluators
+
+    def release(self) -> None:
+        """Drop this thread's engines here, on their thread (an engine cannot be dropped on another),
+        and each policy's compile-time engine if this thread made it and never evaluated with it."""
+        vars(self._local).clear()
+        for group in self.groups:
+            group.policy.drop_spare()
+
+    def notes(self) -> Sequence[str]:
+        return ()
+
+    def results(self) -> Sequence[DocumentResult]:
+        return ()
+
+    def fingerprint(self, digest: hashlib._Hash) -> None:
+        for group in self.groups:
+            for module in group.policy.modules:
+                digest.update(module.path.encode() + b"\0" + module.text.encode() + b"\0")
+
+    def findings(self, doc: Document, run: Run) -> list[Finding]:
+        findings: list[Finding] = []
+        for evaluator, group in zip(self._evaluators(), self.groups, strict=True):
+            try:
+                raw = evaluator.evaluate(doc.obj)
+                if self.combine:  # the user's own policies see the combined input instead
+                    raw = [r for r in raw if r.package not in group.user]
+            except PolicyError as e:
+                findings.append(policy_error(e.message, "fix the policy: it failed on this document"))
+                continue
+            findings.extend(rego_finding(item, group.modes.get(item.package) or run.mode) for item in raw)
+        return findings
+
+    @staticmethod
+    def combined_input(documents: Sequence[Document]) -> list[dict[str, Any]]:
+        """conftest's `--combine` input: `[{"path": file, "contents": document}, ...]`, stably by path.
+
+        The result is reported as the file `Combined`, as conftest does.
+        """
+        return sorted(
+            ({"path": d.source.file, "contents": d.obj} for d in documents), key=lambda c: str(c["path"])
+        )
+
+    def user_result(
+        self,
+        value: Any,
+        tree: Any,
+        source: Source,
+        run: Run,
+        waivers: Waivers,
+        *,
+        keep: bool,
+        combined: bool = False,
+    ) -> DocumentResult:
+        """The user's own policies over a value that is not a Kubernetes object (or the combined input).
+
+        Lines come from `tree`; exceptions apply; when the user gave no policy, one info finding
+        says that nothing checked it.
+        """
+        what = "the combined input" if combined else "this document"
+        findings = self.user_findings(value, run, what)
+        if findings is None:
+            findings = [unchecked(combined=combined)]
+        for finding in findings:
+            if finding.path:
+                finding.line = yamlio.locate(tree, finding.path)
+            if waivers and finding.source == "rego" and finding.exception is None:
+                waivers.apply(None, None, None, finding)
+        findings.sort(key=finding_order)
+        kept = value if keep and isinstance(value, Mapping) else None
+        return DocumentResult(source, None, None, None, None, findings, kept)
+
+    def user_findings(self, value: Any, run: Run, what: str) -> list[Finding] | None:
+        """Findings of the user's own packages on any value; None when the user gave none."""
+        findings: list[Finding] = []
+        evaluated = False
+        for evaluator, group in zip(self._evaluators(), self.groups, strict=True):
+            if not group.user:
+                continue
+            evaluated = True
+            try:
+                raw = [r for r in evaluator.evaluate(value) if r.package in group.user]
+            except PolicyError as e:
+                findings.append(policy_error(e.message, f"fix the policy: it failed on {what}"))
+                continue
+            findings.extend(rego_finding(r, group.modes.get(r.package) or run.mode) for r in raw)
+        return findings if evaluated else None

@@ -1,0 +1,254 @@
+"""Reading what the checks are compiled from: policies, data files, CRDs, Gatekeeper libraries.
+
+Owns: every read from disk the gate needs before it evaluates anything (the
+`data` document, Rego sources and their grouping by Rego version, CRDs into
+the schema set, the Gatekeeper library and its static inventory), and
+turning what is unusable there into a `ConfigError` or `PolicyError` that
+names the file. Leaves out: evaluating (the checks in `trustgate.gate.checks`
+take what is read here and never touch the disk).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trustgate import yamlio
+from trustgate.config import Config, PolicySource, builtin_policy_dir
+from trustgate.errors import ConfigError, PolicyError
+from trustgate.manifests import loader
+from trustgate.model import Mode
+from trustgate.policy import rego
+from trustgate.policy.schema import SchemaSet
+
+if TYPE_CHECKING:
+    from trustgate.policy import gatekeeper  # loaded by `load_gatekeeper`: ~15 ms a plain check spares
+
+
+@dataclass(frozen=True, slots=True)
+class RegoGroup:
+    """Rego sources of one Rego version, compiled together."""
+
+    policy: rego.RegoPolicy
+    modes: Mapping[str, Mode | None]  # package -> the mode of the source that defined it
+    user: frozenset[str] = frozenset()  # packages of the user's own sources (not bundled): any input
+
+
+@dataclass(slots=True)
+class GatekeeperSources:
+    """A Gatekeeper library as read: the constraint set and what could not be used of it."""
+
+    constraints: gatekeeper.ConstraintSet
+    inventory: list[Mapping[str, Any]] = field(default_factory=list)  # --inventory objects
+    notes: list[str] = field(default_factory=list)
+    unevaluable: list[gatekeeper.Unsupported] = field(default_factory=list)  # "could not evaluate" each
+
+
+def load_policy_data(config: Config) -> rego.PolicyData:
+    """The `data` document: data files in order, then the inline `manifests.data`.
+
+    Each document is kept as a source (`<file>:<line>`), so that data which
+    `RegoPolicy` refuses (a value at or below a rule's path) is named by file.
+
+    Raises:
+        ConfigError: a data file is unreadable, not YAML/JSON, or not a mapping.
+    """
+    data: dict[str, Any] = {}
+    sources: list[tuple[str, Mapping[str, Any]]] = []
+    for path in config.data_files:
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read data file: {e.strerror or e}", where=str(path)) from e
+        parsed = list(yamlio.parse_stream(raw, max_nodes=config.limits.max_yaml_nodes))
+        for item in parsed:
+            if isinstance(item, yamlio.YamlProblem):
+                raise ConfigError(item.message, where=f"{path}:{item.line}")
+            if not isinstance(item.value, dict):
+                raise ConfigError("a data file must hold a mapping", where=f"{path}:{item.line}")
+            sources.append((f"{path}:{item.line}", copy.deepcopy(item.value)))  # merging mutates
+            _deep_merge(data, item.value)
+    if config.data:
+        sources.append((f"{config.origin}: manifests.data", copy.deepcopy(dict(config.data))))
+    _deep_merge(data, copy.deepcopy(dict(config.data)))
+    return rego.PolicyData(data, sources=sources)
+
+
+def load_schemas(config: Config) -> SchemaSet | None:
+    """The Kubernetes schemas of the target version with the configured CRDs, or None when off.
+
+    Raises:
+        ConfigError: a CRD path is missing, unreadable, or holds no usable CRD.
+    """
+    if not config.kubernetes.schemas:
+        return None
+    schemas = SchemaSet(version=config.kubernetes.version, strict=config.kubernetes.strict)
+    for path in config.kubernetes.crds:
+        _load_crds(schemas, path, config)
+    return schemas
+
+
+def _load_crds(schemas: SchemaSet, path: Path, config: Config) -> None:
+    if not path.exists():
+        raise ConfigError("CRD path does not exist", where=str(path))
+    units = loader.plan([str(path)])
+    count = 0
+    for unit in units:
+        docs, problems = loader.read_unit(unit, config.limits)
+        if problems:
+            p = problems[0]
+            raise ConfigError(f"cannot read CRDs: {p.message}", where=f"{p.source.file}:{p.source.line}")
+        for doc in docs:
+            if doc.kind == "CustomResourceDefinition":
+                try:
+                    count += schemas.add_crd(doc.obj)
+                except ConfigError as e:
+                    raise ConfigError(e.message, where=f"{doc.source.file}:{doc.source.line}") from e
+    if count == 0:
+        raise ConfigError("no CustomResourceDefinition with an openAPIV3Schema found", where=str(path))
+
+
+def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData) -> list[RegoGroup]:
+    """Compile the Rego sources, one group per Rego version (v0 sources apart from v1 ones).
+
+    Raises:
+        PolicyError: a policy does not parse, a path holds no .rego file, or a named package is missing.
+    """
+    lib = rego.load_modules(builtin_policy_dir() / "lib")
+    groups: list[RegoGroup] = []
+    # conftest's `-n` (shared_namespaces): a name only some of the sources define is fine.
+    shared_wanted: set[str] = set()
+    shared_found: set[str] = set()
+    shared_labels: list[str] = []
+    for v0 in (False, True):
+        chosen = [s for s in sources if (s.rego_version == "v0") == v0]
+        if not chosen:
+            continue
+        modules: list[rego.Module] = [] if v0 else list(lib)
+        owners: list[tuple[PolicySource, set[str]]] = []
+        for source in chosen:
+            try:
+                found = rego.load_modules(source.resolve())
+            except PolicyError as e:
+                raise PolicyError(
+                    e.message, where=f"{source.label}: {e.where}".rstrip(": "), hint=e.hint
+                ) from e
+            if not found:
+                raise PolicyError("no .rego files found", where=source.label, hint="check the policy path")
+            present = {m.path for m in modules}
+            modules.extend(m for m in found if m.path not in present)
+            owners.append((source, {m.path for m in found}))
+        try:
+            compiled = rego.RegoPolicy(modules, data=data, rego_v0=v0)
+        except PolicyError as e:
+            raise PolicyError(e.message, where=", ".join(s.label for s in chosen), hint=e.hint) from e
+        # Which source defines each package decides its mode and whether it is evaluated.
+        modes: dict[str, Mode | None] = {}
+        user: set[str] = set()
+        for source, paths in owners:
+            own = [p for p in compiled.rules if compiled.package_files.get(p, set()) & paths]
+            missing = set(source.namespaces) - set(own)
+            if source.shared_namespaces:
+                shared_wanted.update(source.namespaces)
+                shared_found.update(own)
+                shared_labels.append(source.label)
+            elif missing:
+                raise PolicyError(
+                    f"no policy package named {', '.join(sorted(missing))}",
+                    where=source.label,
+                    hint=f"packages with deny/violation/warn rules there: {', '.join(own) or 'none'}",
+                )
+            for package in own:
+                if not source.namespaces or package in source.namespaces:
+                    modes.setdefault(package, source.mode)
+                    if source.builtin is None:
+                        user.add(package)
+        compiled.restrict(modes)
+        groups.append(RegoGroup(compiled, modes, frozenset(user)))
+    missing = shared_wanted - shared_found
+    if missing:
+        raise PolicyError(
+            f"no policy package named {', '.join(sorted(missing))}",
+            where=", ".join(shared_labels),
+            hint="packages with deny/violation/warn rules there: "
+            + (", ".join(sorted(shared_found)) or "none"),
+        )
+    return groups
+
+
+def load_gatekeeper(config: Config) -> GatekeeperSources | None:
+    """The Gatekeeper library of `manifests.gatekeeper`, or None when no path is given.
+
+    Raises:
+        PolicyError, ConfigError: a template or constraint is broken; an inventory file is unreadable.
+    """
+    settings = config.gatekeeper
+    if not settings.paths:
+        return None
+    from trustgate.policy import gatekeeper
+
+    library = gatekeeper.load_library(settings.paths, limits=config.limits)
+    where = ", ".join(str(p) for p in settings.paths)
+    notes: list[str] = []
+    unevaluable_found = list(library.foreign)
+    if not library.constraints and not library.templates and not library.foreign:
+        unevaluable_found.append(
+            gatekeeper.Unsupported(
+                where, 1, "", "", "", "no Gatekeeper ConstraintTemplates or constraints there"
+            )
+        )
+    elif not library.constraints:
+        notes.append(f"no Gatekeeper constraints found in {where}")
+    unevaluable: list[gatekeeper.Unsupported] = []
+    for item in unevaluable_found:
+        if settings.skip_unsupported:
+            notes.append(f"{unsupported_message(item)}; skipped (skipUnsupported)")
+        else:
+            unevaluable.append(item)
+    notes.extend(library.notes)
+    if library.skipped:
+        notes.append(
+            f"skipped in the Gatekeeper paths ({where}), not templates or constraints: "
+            + ", ".join(f"{n} {key}" for key, n in sorted(library.skipped.items()))
+        )
+    constraints = gatekeeper.ConstraintSet(
+        library.templates.values(), library.constraints, library.expansions, engine=settings.engine
+    )
+    for template in library.unsupported:
+        users = [c.id for c in constraints.skipped if c.kind == template.kind]
+        notes.append(
+            f"Gatekeeper template {template.name} ({template.where}) is not supported: "
+            + template.unsupported
+            + (
+                f"; its constraints ({', '.join(users)}) are not evaluated, and a document they match "
+                + ("is noted (skipUnsupported)" if settings.skip_unsupported else "cannot be evaluated")
+                if users
+                else "; no constraint uses it"
+            )
+        )
+    inventory: list[Mapping[str, Any]] = []
+    for path in settings.inventory:
+        inventory.extend(d.obj for d in gatekeeper.read_objects(path, limits=config.limits))
+    return GatekeeperSources(constraints, inventory, notes, unevaluable)
+
+
+def unsupported_message(item: gatekeeper.Unsupported) -> str:
+    """Why something given as Gatekeeper policy is not enforced."""
+    if not item.kind:
+        return f"{item.file}: {item.reason}, so nothing given as Gatekeeper policy is enforced"
+    what = f"{item.kind} {item.name}" if item.name else item.kind
+    return (
+        f"{what} ({item.api_version}, {item.where}) is {item.reason}: "
+        "trustgate evaluates only Gatekeeper policies"
+    )
+
+
+def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
