@@ -278,16 +278,14 @@ class DecisionLog:
         """Queue one record; the future resolves to its id after commit, or raises DecisionLogError."""
         if self._closed:
             raise DecisionLogError("the decision log is closed", where=self.url)
-        future: concurrent.futures.Future[str] = concurrent.futures.Future()
         try:
             item = prepare(record)
         except DecisionLogError as e:
             self.write_failures += 1
+            future: concurrent.futures.Future[str] = concurrent.futures.Future()
             future.set_exception(e)
             return future
-        self._start()
-        self._queue.put(_Pending(item, future))
-        return future
+        return self.submit_prepared(item)
 
     def submit_prepared(self, item: Prepared) -> concurrent.futures.Future[str]:
         """Queue a record already encoded and indexed (`prepare`, in another process); as `submit`.

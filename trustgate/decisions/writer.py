@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from trustgate.decisions.chain import Checkpoint, CheckpointSigner
-from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog, open_store, prepare
+from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog, open_store
 from trustgate.decisions.publish import PublishError
 from trustgate.decisions.store import Prepared
 from trustgate.errors import DecisionLogError
@@ -330,22 +330,9 @@ class WriterClient(DecisionLog):
         """As `DecisionLog.append`; waits at most `wait_seconds` when no timeout is given."""
         return super().append(record, timeout=self.wait_seconds if timeout is None else timeout)
 
-    def submit(self, record: Mapping[str, Any]) -> concurrent.futures.Future[str]:
-        """Encode the record here, send it to the writer; the future resolves once it is durable."""
-        if self._closed:
-            raise DecisionLogError("the decision log is closed", where=self.url)
-        future: concurrent.futures.Future[str] = concurrent.futures.Future()
-        try:
-            item = prepare(record)
-        except DecisionLogError as e:
-            self.write_failures += 1
-            future.set_exception(e)
-            return future
-        self._request(_APPEND, _encode(item), future)
-        return future
-
     def submit_prepared(self, item: Prepared) -> concurrent.futures.Future[str]:
-        """Send an encoded record to the writer."""
+        """Send a record encoded here (`DecisionLog.submit` prepares it) to the writer; the future
+        resolves once it is durable."""
         if self._closed:
             raise DecisionLogError("the decision log is closed", where=self.url)
         future: concurrent.futures.Future[str] = concurrent.futures.Future()
