@@ -60,22 +60,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 TARGET_P99_MS = 100.0
-POD: dict[str, Any] = {
-    "apiVersion": "v1",
-    "kind": "Pod",
-    "metadata": {"name": "web", "namespace": "shop"},
-    "spec": {
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [
-            {
-                "name": "web",
-                "image": "registry.example.com/web:1.2.3",  # no rule covers it: policy only
-                "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}},
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            }
-        ],
-    },
-}
 
 
 # --- the hung registry ------------------------------------------------------------------------
@@ -199,6 +183,8 @@ class WellBehaved:
         self.port, self.ca = port, ca
         self.clients, self.pause = clients, clients / rate
         self.reconnect_every = reconnect_every
+        from support.webhook import POD
+
         self.body = json.dumps(_review(POD, "well-behaved")).encode()
 
     def run(self, seconds: float) -> dict[str, Any]:
@@ -285,6 +271,8 @@ class HungClients:
 
     def __init__(self, port: int, ca: Path, registry: str, *, clients: int) -> None:
         self.port, self.ca, self.clients = port, ca, clients
+        from support.webhook import POD
+
         pod = json.loads(json.dumps(POD).replace("registry.example.com/web:1.2.3", f"{registry}/web:1.0"))
         self.body = json.dumps(_review(pod, "hung-registry")).encode()
         self.stop = threading.Event()

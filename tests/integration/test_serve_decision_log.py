@@ -25,27 +25,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from support.webhook import TRUSTGATE, CertSet, Server, make_certs, review, start_server
+from support.webhook import POD, TRUSTGATE, CertSet, Server, make_certs, review, start_server
 
 from trustgate.decisions.chain import CheckpointSigner
 from trustgate.decisions.note import open_checkpoint
 
-POD: dict[str, Any] = {
-    "apiVersion": "v1",
-    "kind": "Pod",
-    "metadata": {"name": "web", "namespace": "shop"},
-    "spec": {
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [
-            {
-                "name": "web",
-                "image": "registry.example.com/web:1.2.3",
-                "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}},
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            }
-        ],
-    },
-}
 NOT_RECORDED = "could not be recorded in the decision log"
 
 

@@ -20,24 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.webhook import TRUSTGATE, CertSet, Server, make_certs, review, start_server
+from support.webhook import POD, TRUSTGATE, CertSet, Server, make_certs, review, start_server
 
-POD: dict[str, Any] = {
-    "apiVersion": "v1",
-    "kind": "Pod",
-    "metadata": {"name": "web", "namespace": "shop"},
-    "spec": {
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [
-            {
-                "name": "web",
-                "image": "registry.example.com/web:1.2.3",
-                "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}},
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            }
-        ],
-    },
-}
 PVC: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "PersistentVolumeClaim",

@@ -29,6 +29,24 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 TRUSTGATE = Path(sys.executable).with_name("trustgate")
 
+# A Pod every bundled policy allows (the webhook tests' and benches' well-behaved request).
+POD: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "web", "namespace": "shop"},
+    "spec": {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": "web",
+                "image": "registry.example.com/web:1.2.3",  # no image rule covers it: policy only
+                "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}},
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }
+        ],
+    },
+}
+
 
 @dataclass(frozen=True)
 class CertSet:
