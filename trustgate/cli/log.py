@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from trustgate.cli.options import fail
 from trustgate.config import Config, load_config
-from trustgate.errors import Error
 from trustgate.model import Decision, ExitCode
 
 if TYPE_CHECKING:
@@ -39,9 +37,6 @@ if TYPE_CHECKING:
     from trustgate.decisions.store import Filters
 
 VERDICT_CHOICES = ("allow", "warn", "deny", "error")
-
-
-_fail = fail  # the one line and exit code of an error (ADR 2), defined in cli/options.py
 
 
 def _ed25519(verifier: NoteVerifier) -> Ed25519PublicKey:
@@ -192,14 +187,11 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
         from trustgate.decisions.store import Filters, parse_time
 
         since, until = kwargs.pop("since"), kwargs.pop("until")
-        try:
-            filters = Filters(
-                since=parse_time(since) if since else None,
-                until=parse_time(until, end=True) if until else None,
-                **{name: kwargs.pop(name) for name in _FILTER_FIELDS},
-            )
-        except Error as e:
-            _fail(e)
+        filters = Filters(
+            since=parse_time(since) if since else None,
+            until=parse_time(until, end=True) if until else None,
+            **{name: kwargs.pop(name) for name in _FILTER_FIELDS},
+        )
         command(filters=filters, **kwargs)
 
     for option in reversed(options):
@@ -313,29 +305,26 @@ def verify_cmd(
         raise click.UsageError(
             "--checkpoint and --checkpoint-dir need --verifier-key (the log's key, to check the checkpoints)"
         )
+    key = read_public_key(public_key) if public_key else None
+    kept: list[Kept] = []
+    if verifier_key:
+        note_verifier = _verifier_key(verifier_key)
+        key = key or _ed25519(note_verifier)
+        files = [*kept_files, *(str(f) for d in kept_dirs for f in directory_checkpoints(Path(d)))]
+        kept = [Kept(path, _read_checkpoint(path, note_verifier)) for path in files]
+    store = _open(store_url, config_path)
     try:
-        key = read_public_key(public_key) if public_key else None
-        kept: list[Kept] = []
-        if verifier_key:
-            note_verifier = _verifier_key(verifier_key)
-            key = key or _ed25519(note_verifier)
-            files = [*kept_files, *(str(f) for d in kept_dirs for f in directory_checkpoints(Path(d)))]
-            kept = [Kept(path, _read_checkpoint(path, note_verifier)) for path in files]
-        store = _open(store_url, config_path)
-        try:
-            with store.snapshot():
-                verifier = Verifier(
-                    checkpoints=store.checkpoints(),
-                    public_key=key,
-                    deep=deep,
-                    tree=store.stored_tree(),
-                    kept=kept,
-                )
-                report = store.verify(verifier)
-        finally:
-            store.close()
-    except Error as e:
-        _fail(e)
+        with store.snapshot():
+            verifier = Verifier(
+                checkpoints=store.checkpoints(),
+                public_key=key,
+                deep=deep,
+                tree=store.stored_tree(),
+                kept=kept,
+            )
+            report = store.verify(verifier)
+    finally:
+        store.close()
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -388,20 +377,17 @@ def query_cmd(
       trustgate log query --image sha256:3f2a... --format json
       trustgate log query --commit 1a2b3c4 --rule 'pss-*' --format csv > denials.csv
     """
+    store = _open(store_url, config_path)
     try:
-        store = _open(store_url, config_path)
-        try:
-            rows = store.query(filters, limit=limit or None, newest_first=not oldest_first)
-            if fmt == "json":
-                _write_json(rows)
-            elif fmt == "csv":
-                _write_csv(rows)
-            else:
-                _write_table(rows)
-        finally:
-            store.close()
-    except Error as e:
-        _fail(e)
+        rows = store.query(filters, limit=limit or None, newest_first=not oldest_first)
+        if fmt == "json":
+            _write_json(rows)
+        elif fmt == "csv":
+            _write_csv(rows)
+        else:
+            _write_table(rows)
+    finally:
+        store.close()
 
 
 def _summary(record: Mapping[str, Any]) -> dict[str, str]:
@@ -532,8 +518,6 @@ def export_cmd(
     except OSError as e:
         click.echo(f"trustgate: error: cannot write {output}: {e.strerror or e}", err=True)
         sys.exit(ExitCode.NOT_EVALUATED)
-    except Error as e:
-        _fail(e)
 
 
 @log.command("show")
@@ -544,20 +528,17 @@ def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str)
     """Show one decision in full, explained: ID is the id (or a unique prefix) or #SEQ."""
     from trustgate.errors import DecisionLogError
 
+    store = _open(store_url, config_path)
     try:
-        store = _open(store_url, config_path)
-        try:
-            entry = store.get(key)
-            covering = None
-            if entry is not None:
-                later = [c for c in store.checkpoints() if c.seq >= entry.seq and c.kind != "prune"]
-                covering = min(later, key=lambda c: c.seq) if later else None
-        finally:
-            store.close()
-        if entry is None:
-            raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
-    except Error as e:
-        _fail(e)
+        entry = store.get(key)
+        covering = None
+        if entry is not None:
+            later = [c for c in store.checkpoints() if c.seq >= entry.seq and c.kind != "prune"]
+            covering = min(later, key=lambda c: c.seq) if later else None
+    finally:
+        store.close()
+    if entry is None:
+        raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
     if fmt == "json":
         click.echo(_export_line(entry))
         return
@@ -680,15 +661,12 @@ def _explain(entry: Entry, covering: Any) -> str:
 )
 def stats_cmd(store_url: str | None, config_path: str | None, filters: Filters, fmt: str, top: int) -> None:
     """Counts of decisions by verdict, gate, day, rule and namespace."""
+    store = _open(store_url, config_path)
     try:
-        store = _open(store_url, config_path)
-        try:
-            total = store.count(filters)
-            stats = store.stats(filters, top=top)
-        finally:
-            store.close()
-    except Error as e:
-        _fail(e)
+        total = store.count(filters)
+        stats = store.stats(filters, top=top)
+    finally:
+        store.close()
     if fmt == "json":
         click.echo(json.dumps({"decisions": total, **{k: dict(v) for k, v in stats.items()}}, indent=2))
         return
@@ -719,33 +697,30 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
     from trustgate.decisions.keys import read_signer
     from trustgate.decisions.store import parse_time
 
+    key_path = key or _settings(config_path).decision_log.checkpoint_key
+    signer = read_signer(key_path) if key_path else None
+    cutoff = parse_time(before)
+
+    store = _open(store_url, config_path)
+
+    def anchor(seq: int, digest: str) -> Checkpoint:
+        if signer is None:
+            return Checkpoint(seq, digest, timestamp(), "prune")
+        return signer.sign(seq=seq, hash=digest, time=timestamp(), kind="prune", root=store.root(seq))
+
     try:
-        key_path = key or _settings(config_path).decision_log.checkpoint_key
-        signer = read_signer(key_path) if key_path else None
-        cutoff = parse_time(before)
-
-        store = _open(store_url, config_path)
-
-        def anchor(seq: int, digest: str) -> Checkpoint:
-            if signer is None:
-                return Checkpoint(seq, digest, timestamp(), "prune")
-            return signer.sign(seq=seq, hash=digest, time=timestamp(), kind="prune", root=store.root(seq))
-
-        try:
-            signed_by = sorted({c.key_id for c in store.checkpoints() if c.signature})
-            if signed_by and signer is None:
-                click.echo(
-                    f"trustgate: error: {store.url}: this log is signed (by {', '.join(signed_by)}); "
-                    "pruning it needs the key to sign the prune checkpoint\n"
-                    "  hint: pass --key PATH or set decisionLog.checkpoint.key",
-                    err=True,
-                )
-                sys.exit(ExitCode.USAGE)
-            result = store.prune(cutoff, anchor)
-        finally:
-            store.close()
-    except Error as e:
-        _fail(e)
+        signed_by = sorted({c.key_id for c in store.checkpoints() if c.signature})
+        if signed_by and signer is None:
+            click.echo(
+                f"trustgate: error: {store.url}: this log is signed (by {', '.join(signed_by)}); "
+                "pruning it needs the key to sign the prune checkpoint\n"
+                "  hint: pass --key PATH or set decisionLog.checkpoint.key",
+                err=True,
+            )
+            sys.exit(ExitCode.USAGE)
+        result = store.prune(cutoff, anchor)
+    finally:
+        store.close()
     if result.anchor is None:
         click.echo(f"nothing older than {cutoff}")
         return
@@ -768,16 +743,13 @@ def rebuild_summaries_cmd(store_url: str | None, config_path: str | None) -> Non
     one write transaction (appends wait for it). Verify first: it trusts the
     records as they are.
     """
+    store = _open(store_url, config_path)
     try:
-        store = _open(store_url, config_path)
-        try:
-            store.rebuild_summaries()
-            behind = store.summaries_behind()
-            size = store.head()[0]
-        finally:
-            store.close()
-    except Error as e:
-        _fail(e)
+        store.rebuild_summaries()
+        behind = store.summaries_behind()
+        size = store.head()[0]
+    finally:
+        store.close()
     if behind:  # another writer without them appended in the meantime
         click.echo(f"rebuilt the summaries of {store.url}, but they are behind again: an older writer runs")
         sys.exit(ExitCode.POLICY_FAILURE)
@@ -860,8 +832,6 @@ def checkpoint_cmd(
     except CheckpointRefusedError as e:  # the log is not consistent with a trusted checkpoint
         click.echo(f"trustgate: error: {e.diagnostics()}", err=True)
         sys.exit(ExitCode.POLICY_FAILURE)
-    except Error as e:
-        _fail(e)
     for problem in problems:  # the checkpoint is signed and stored; publishing it failed
         click.echo(f"trustgate: error: {problem.diagnostics()}", err=True)
     if print_verifier_key:
@@ -887,32 +857,29 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
     from trustgate.decisions.chain import Checkpoint
     from trustgate.errors import DecisionLogError
 
+    store = _open(store_url, config_path)
     try:
-        store = _open(store_url, config_path)
-        try:
-            with store.snapshot():
-                entry = store.get(key)
-                if entry is None:
-                    raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
-                covering = store.covering_checkpoint(entry.seq)
-                if covering is None:
-                    raise DecisionLogError(
-                        f"decision {entry.id} (#{entry.seq}) is not yet covered by a signed tree checkpoint",
-                        hint="sign one: `trustgate log checkpoint --key PATH`",
-                    )
-                cp: Checkpoint = covering
-                hashes, root = store.inclusion_proof_and_root(entry.seq - 1, cp.seq)
-                leaf = merkle.leaf_hash(entry.body)
-        finally:
-            store.close()
-        head = cp.tree_head()
-        if head is None or head.root != root:
-            raise DecisionLogError(
-                f"the stored Merkle tree does not match the checkpoint at #{cp.seq}",
-                hint="run `trustgate log verify`",
-            )
-    except Error as e:
-        _fail(e)
+        with store.snapshot():
+            entry = store.get(key)
+            if entry is None:
+                raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
+            covering = store.covering_checkpoint(entry.seq)
+            if covering is None:
+                raise DecisionLogError(
+                    f"decision {entry.id} (#{entry.seq}) is not yet covered by a signed tree checkpoint",
+                    hint="sign one: `trustgate log checkpoint --key PATH`",
+                )
+            cp: Checkpoint = covering
+            hashes, root = store.inclusion_proof_and_root(entry.seq - 1, cp.seq)
+            leaf = merkle.leaf_hash(entry.body)
+    finally:
+        store.close()
+    head = cp.tree_head()
+    if head is None or head.root != root:
+        raise DecisionLogError(
+            f"the stored Merkle tree does not match the checkpoint at #{cp.seq}",
+            hint="run `trustgate log verify`",
+        )
     proof = {
         "index": entry.seq - 1,
         "treeSize": cp.seq,
@@ -948,31 +915,28 @@ def verify_proof_cmd(proof_file: str, verifier_key: str, witness_keys: tuple[str
     from trustgate.decisions.witness import CosignerKey
     from trustgate.errors import InputError
 
+    note_verifier = _verifier_key(verifier_key)
     try:
-        note_verifier = _verifier_key(verifier_key)
-        try:
-            data = json.loads(Path(proof_file).read_bytes())
-        except OSError as e:
-            raise InputError(f"cannot read the proof: {e.strerror or e}", where=proof_file) from e
-        except ValueError as e:
-            raise InputError(f"the proof is not JSON: {e}", where=proof_file) from e
-        index, size, leaf_hex, hashes, note, record = _proof_fields(data, proof_file)
-        try:
-            head = open_checkpoint(note, note_verifier)
-        except NoteError as e:
-            raise NoteError(f"its checkpoint: {e.message}", where=proof_file) from e
-        if head.size != size:
-            raise InputError(
-                f"the proof is for a tree of {size} records, its checkpoint is of {head.size}",
-                where=proof_file,
-            )
-        witnesses = [CosignerKey.parse(k) for k in witness_keys]
-        try:
-            leaf = merkle.leaf_hash(canonical(record))
-        except CanonicalError as e:
-            raise InputError(f"the record cannot be encoded canonically: {e}", where=proof_file) from e
-    except Error as e:
-        _fail(e)
+        data = json.loads(Path(proof_file).read_bytes())
+    except OSError as e:
+        raise InputError(f"cannot read the proof: {e.strerror or e}", where=proof_file) from e
+    except ValueError as e:
+        raise InputError(f"the proof is not JSON: {e}", where=proof_file) from e
+    index, size, leaf_hex, hashes, note, record = _proof_fields(data, proof_file)
+    try:
+        head = open_checkpoint(note, note_verifier)
+    except NoteError as e:
+        raise NoteError(f"its checkpoint: {e.message}", where=proof_file) from e
+    if head.size != size:
+        raise InputError(
+            f"the proof is for a tree of {size} records, its checkpoint is of {head.size}",
+            where=proof_file,
+        )
+    witnesses = [CosignerKey.parse(k) for k in witness_keys]
+    try:
+        leaf = merkle.leaf_hash(canonical(record))
+    except CanonicalError as e:
+        raise InputError(f"the record cannot be encoded canonically: {e}", where=proof_file) from e
     try:
         if leaf.hex() != leaf_hex:
             raise merkle.ProofError(
@@ -1007,19 +971,16 @@ def prove_consistency_cmd(
     """
     from trustgate.errors import DecisionLogError
 
+    if old_size > new_size:
+        raise DecisionLogError(f"OLD_SIZE {old_size} is larger than NEW_SIZE {new_size}")
+    store = _open(store_url, config_path)
     try:
-        if old_size > new_size:
-            raise DecisionLogError(f"OLD_SIZE {old_size} is larger than NEW_SIZE {new_size}")
-        store = _open(store_url, config_path)
-        try:
-            size = store.tree_size()
-            if new_size > size:
-                raise DecisionLogError(f"the log has {size} records, not {new_size}", where=store.url)
-            hashes = store.consistency_proof(old_size, new_size)
-        finally:
-            store.close()
-    except Error as e:
-        _fail(e)
+        size = store.tree_size()
+        if new_size > size:
+            raise DecisionLogError(f"the log has {size} records, not {new_size}", where=store.url)
+        hashes = store.consistency_proof(old_size, new_size)
+    finally:
+        store.close()
     click.echo(json.dumps({"oldSize": old_size, "newSize": new_size, "hashes": [h.hex() for h in hashes]}))
 
 
@@ -1123,8 +1084,6 @@ def witness_cmd(
     except NotConsistentError as e:
         click.echo(f"NOT COSIGNED: {checkpoint_file}: {e.message}")
         sys.exit(ExitCode.POLICY_FAILURE)
-    except Error as e:
-        _fail(e)
     if print_verifier_key:
         click.echo(cosigner.public.vkey(), err=True)
     if not output:
