@@ -39,8 +39,8 @@ from trustgate.oci import mediatypes as mt
 from trustgate.verify import (
     KeyAuthority,
     KeylessAuthority,
+    SignatureVerificationError,
     Statement,
-    VerificationFailed,
     key_id,
     load_public_key,
     verify_bundle,
@@ -304,7 +304,7 @@ def judge(
         try:
             _, statement = verify_bundle(payload, digest=image_digest, authority=chosen.authority)
             break
-        except VerificationFailed as e:
+        except SignatureVerificationError as e:
             reason = f"{e.reason} [{e.code}]"
             if reason not in failures:
                 failures.append(reason)
