@@ -177,27 +177,20 @@ _SECRET_BYTES = 32
 
 
 def _read_or_make_secret(path: Path) -> bytes:
-    """The secret in `path`, made (0600, exclusively) when missing; b"" when it cannot be had or
-    is not private to this user (readable or writable by others, another owner, not a file)."""
+    """The secret in `path`, made (0600) when missing; b"" when it cannot be had or is not private
+    to this user (readable or writable by others, another owner, not a file).
+
+    A new secret is written whole to a temporary file and then linked into place, which fails if
+    another run (or thread) got there first: a reader never sees a secret half written.
+    """
     for _ in range(2):
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
-            try:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            except FileExistsError:
+            made = _make_secret(path)
+            if made is None:
                 continue  # another run made it meanwhile: read theirs
-            except OSError:
-                return b""
-            try:
-                secret = os.urandom(_SECRET_BYTES)
-                os.write(fd, secret)
-                return secret
-            except OSError:
-                return b""
-            finally:
-                os.close(fd)
+            return made
         except OSError:
             return b""
         try:
@@ -210,8 +203,32 @@ def _read_or_make_secret(path: Path) -> bytes:
             return b""
         finally:
             os.close(fd)
-        return secret if len(secret) == _SECRET_BYTES else b""  # half-written by a racing run: no cache
+        return secret if len(secret) == _SECRET_BYTES else b""
     return b""
+
+
+def _make_secret(path: Path) -> bytes | None:
+    """A new secret linked into place at `path`; None when one is already there; b"" on failure."""
+    import tempfile  # here: only the first run on a machine makes the secret
+
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".key", dir=path.parent)  # mode 0600
+    except OSError:
+        return b""
+    try:
+        secret = os.urandom(_SECRET_BYTES)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+        os.link(tmp, path)
+        return secret
+    except FileExistsError:
+        return None
+    except OSError:
+        return b""
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 _ACTIVE: list[CompileCache | None] = []  # empty: not chosen yet (the user's, on first use)

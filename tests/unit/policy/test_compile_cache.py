@@ -248,3 +248,25 @@ def test_a_cached_kubernetes_schema_validates_alike(cache: CompileCache) -> None
     assert violations() == expected  # from the cache
     _entry(cache).write_bytes(b"trustgate-compile-cache 1 garbage\n{}")
     assert violations() == expected  # a damaged entry: built again
+
+
+def test_threads_making_the_secret_at_once_all_get_the_same_whole_secret(tmp_path: Path) -> None:
+    """The first runs on a machine race to make the secret: none may read it half written (which
+    would turn its cache off, or worse, key it on a prefix)."""
+    for attempt in range(20):
+        path = tmp_path / str(attempt) / "compile-cache.key"
+        got: list[bytes] = []
+        start = threading.Barrier(8)
+
+        def make(path: Path = path, got: list[bytes] = got, start: threading.Barrier = start) -> None:
+            start.wait()
+            got.append(_compile_cache._read_or_make_secret(path))
+
+        threads = [threading.Thread(target=make) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(got)) == 1 and len(got[0]) == 32, got
+        assert path.read_bytes() == got[0] and (path.stat().st_mode & 0o777) == 0o600
+        assert [p.name for p in path.parent.iterdir()] == ["compile-cache.key"]  # no temp file left
