@@ -230,6 +230,52 @@ def test_records_appended_then_rewritten_with_the_tree_left_are_not_signed(url: 
     assert len(problems) == 1 and "record #5 is not the Merkle tree's leaf" in problems[0].message
 
 
+def test_a_record_edited_in_place_after_its_commit_is_not_what_the_writer_signs(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """Between its own checkpoints a writer signs the tree and chain it appended, not the stored copy:
+    a record edited in place (head left alone) is not read back, and the checkpoint exposes the edit."""
+    with writer(url, key, every_records=3) as log:
+        for n in range(5):  # signed at #1 (the first commit) and #4
+            log.append(decision(n))
+        denied = record_at(url, 5)
+        forged = {**decision(5, "allow"), "id": denied["id"], "time": denied["time"]}
+        store = open_store(url)
+        try:
+            with store._write():
+                store._execute(
+                    "UPDATE decisions SET record = ?, verdict = ? WHERE seq = 5", (canonical(forged), "allow")
+                )
+        finally:
+            store.close()
+        log.append(decision(6))
+        log.append(decision(7))  # due at #7: signed from this writer's own tree and chain
+        assert log.take_problems() == [] and log.checkpoints_signed == 3
+        note = log.latest_note()
+    assert note is not None and note.splitlines()[1] == "7"
+    kept = tmp_path / "checkpoint.7"
+    kept.write_text(note)
+    code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(kept),
+                       "--verifier-key", vkey(key))  # fmt: skip
+    assert code == 1 and "NOT INTACT" in out and "#5" in out, out
+
+
+def test_a_chain_head_rewritten_at_the_writers_last_checkpoint_is_not_signed(url: str, key: Path) -> None:
+    """The writer's own run restarts where the head no longer is the one it signed: records are read back."""
+    with writer(url, key, every_records=3) as log:
+        for n in range(4):  # signed at #1 and #4
+            log.append(decision(n))
+        assert log.checkpoints_signed == 2
+        denied = record_at(url, 4)
+        rechain(url, 4, {**decision(4, "allow"), "id": denied["id"], "time": denied["time"]},
+                delete_checkpoints=False)  # fmt: skip
+        for n in range(5, 8):  # due at #7
+            log.append(decision(n))
+        problems = log.take_problems()
+        assert log.checkpoints_signed == 2 and log.checkpoints_refused == 1
+    assert len(problems) == 1 and "refusing to sign a checkpoint of 7 records" in problems[0].message
+
+
 def test_a_long_running_writer_remembers_what_it_signed(url: str, key: Path) -> None:
     with writer(url, key, every_records=1) as log:  # no publishing: only its own memory is left
         for n in range(6):

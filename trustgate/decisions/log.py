@@ -126,7 +126,64 @@ class CheckpointPolicy:
 @dataclass(slots=True)
 class _Pending:
     item: Prepared
-    future: concurrent.futures.Future[str]
+    future: concurrent.futures.Future[str] | _Waiter
+
+
+class _Waiter:
+    """What a blocking `append` waits on: one pre-taken lock the writer releases.
+
+    Lighter than a `Future` (no condition variable, no callbacks): with dozens
+    of request threads appending at once, each record's hand-off is one lock
+    release and one wake-up.
+    """
+
+    __slots__ = ("_done", "_error", "_result")
+
+    def __init__(self) -> None:
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._result = ""
+        self._error: BaseException | None = None
+
+    def set_result(self, result: str) -> None:
+        self._result = result
+        self._done.release()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._done.release()
+
+    def result(self, timeout: float | None = None) -> str:
+        if not self._done.acquire(timeout=-1 if timeout is None else timeout):
+            raise concurrent.futures.TimeoutError
+        self._done.release()  # a second call answers at once
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class _Acks:
+    """A commit's acknowledgements: each record's id to its waiter, the flush markers, `after_batch`."""
+
+    __slots__ = ("_sent", "after_batch", "markers", "results")
+
+    def __init__(self, markers: list[_Marker], after_batch: Callable[[], None] | None) -> None:
+        self.results: list[tuple[concurrent.futures.Future[str] | _Waiter, str]] = []
+        self.markers = markers
+        self.after_batch = after_batch
+        self._sent = False
+
+    def send(self) -> None:
+        if self._sent:
+            return
+        self._sent = True
+        for waiter, record_id in self.results:
+            with contextlib.suppress(concurrent.futures.InvalidStateError):  # a caller cancelled it
+                waiter.set_result(record_id)
+        for marker in self.markers:
+            marker.future.set_result("")
+        if self.after_batch is not None:
+            self.after_batch()
 
 
 _STOP = object()
@@ -243,19 +300,34 @@ class DecisionLog:
                 unreachable, locked, corrupt or full) or cannot be encoded.
         """
         pending: list[concurrent.futures.Future[str]] | None = getattr(self._deferred, "futures", None)
-        future = self.submit(record)
         if pending is not None:
+            future = self.submit(record)
             error = future.exception() if future.done() else None
             if error is not None:  # not encodable: nothing was queued, the caller handles it now
                 raise error
             pending.append(future)
             return str(record["id"])
+        waiting = self._send(record)
         try:
-            return future.result(timeout=timeout)
+            return waiting.result(timeout=timeout)
         except concurrent.futures.TimeoutError as e:
             raise DecisionLogError(
                 f"the decision log did not commit within {timeout:g} s", where=self.url
             ) from e
+
+    def _send(self, record: Mapping[str, Any]) -> concurrent.futures.Future[str] | _Waiter:
+        """Queue one record for a caller that waits on it at once (`append`): `submit`, made lighter."""
+        if self._closed:
+            raise DecisionLogError("the decision log is closed", where=self.url)
+        try:
+            item = prepare(record)
+        except DecisionLogError:
+            self.write_failures += 1
+            raise
+        waiter = _Waiter()
+        self._start()
+        self._queue.put(_Pending(item, waiter))
+        return waiter
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[list[concurrent.futures.Future[str]]]:
@@ -310,16 +382,23 @@ class DecisionLog:
                 self._thread = thread
 
     def _run(self) -> None:
+        held: _Acks | None = None  # the last commit's acknowledgements, sent just before the next commit
         while True:
             batch: list[_Pending] = []
             markers: list[_Marker] = []
             stop = False
+            if held is not None and self._queue.empty():
+                held.send()  # nothing to overlap them with: answer now
+                held = None
             try:
                 item = self._queue.get(timeout=self._idle_timeout())
             except queue.Empty:  # the interval passed with records not yet covered by a checkpoint
                 self._periodic_checkpoint()
                 continue
             if self.commit_delay > 0 and isinstance(item, _Pending) and self._last_batch > 1:
+                if held is not None:  # whoever was acknowledged may send more to join this commit
+                    held.send()
+                    held = None
                 time.sleep(self.commit_delay)  # records sent meanwhile join this commit
             while True:
                 if item is _STOP:
@@ -336,33 +415,48 @@ class DecisionLog:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
+            acks = _Acks(markers, self.after_batch)
             if batch:
                 self._last_batch = len(batch)
-                self._commit(batch)
-            for marker in markers:
-                marker.future.set_result("")
-            if self.after_batch is not None:
-                self.after_batch()
+                self._commit(batch, acks, before_commit=held)
+            elif held is not None:
+                held.send()
+            held = acks
             if stop:
+                held.send()
                 return
 
-    def _commit(self, batch: Sequence[_Pending]) -> None:
+    def _commit(self, batch: Sequence[_Pending], acks: _Acks, *, before_commit: _Acks | None) -> None:
+        """Commit one batch; its acknowledgements go to `acks`, sent by the caller later.
+
+        `before_commit`, the previous commit's acknowledgements, are sent
+        once this one's statements are issued, just before its commit: the
+        request threads they wake then run while the commit writes and
+        syncs, instead of competing with the writer for the interpreter
+        while it computes and issues the statements (with 64 threads
+        appending, about a fifth more records per second). Each is still
+        sent only after its own commit.
+        """
         try:
-            entries = self.store.append([p.item for p in batch])
+            entries = self.store.append(
+                [p.item for p in batch], before_commit=before_commit.send if before_commit else None
+            )
         except DecisionLogError as e:  # an unopenable store is opened again for the next batch
             self._failed(batch, e)
             return
         except Exception as e:  # a bug must not leave callers waiting forever
             self._failed(batch, DecisionLogError(f"the decision log writer failed: {e!r}", where=self.url))
             return
+        finally:
+            if before_commit is not None:
+                before_commit.send()  # once only: a no-op when the store already sent them
         self.write_error = None
         self.commits += 1
         self.appended += len(entries)
         self._since_checkpoint += len(entries)
         if self.signer is not None:
             self._periodic_checkpoint(entries[-1].seq, entries[-1].hash)
-        for pending, entry in zip(batch, entries, strict=True):
-            pending.future.set_result(entry.id)
+        acks.results = [(pending.future, entry.id) for pending, entry in zip(batch, entries, strict=True)]
 
     def _failed(self, batch: Sequence[_Pending], error: DecisionLogError) -> None:
         self.write_failures += len(batch)
@@ -526,9 +620,10 @@ class DecisionLog:
             DecisionLogError: the store cannot be read or written.
         """
         assert self.signer is not None
-        root = self.store.root(seq)
+        own = self.store.own_tree(seq, digest)
+        root = own[2] if own is not None else self.store.root(seq)
         try:
-            self._check_consistent(seq, root, digest)
+            self._check_consistent(seq, root, digest, own_from=own[:2] if own is not None else None)
         except CheckpointRefusedError:
             self.checkpoints_refused += 1
             raise
@@ -593,9 +688,22 @@ class DecisionLog:
             break
         return out
 
-    def _check_consistent(self, size: int, root: bytes, digest: str) -> None:
+    def _check_consistent(
+        self, size: int, root: bytes, digest: str, *, own_from: tuple[int, str] | None = None
+    ) -> None:
         """RFC 9162 §2.1.4: every trusted tree must be a prefix of the tree about to be signed, and the
         records after the newest trusted chain head must be the tree's leaves and link to `digest`.
+
+        `own_from`: `root` and `digest` are this writer's own, the tree and
+        chain it extended with its own appends from that size and chain head
+        on (`Store.own_tree`). When that run began before the checkpoint this
+        writer signed last (or at it, from the head it signed), and that
+        checkpoint is the newest trusted chain head, the records need no
+        reading back: what is signed is what
+        this writer appended since what it signed (a later edit to the stored
+        records fails verification against it), and the consistency proofs
+        above tie it to every trusted checkpoint. Otherwise (a new process,
+        another writer's records or checkpoint in between) they are read.
 
         Raises:
             CheckpointRefusedError: one is not (records were rewritten or removed).
@@ -619,7 +727,17 @@ class DecisionLog:
                     "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
                 ) from e
         anchors = [(head.size, chain, where) for where, head, chain in trusted if chain is not None]
-        self._check_records(size, digest, max(anchors) if anchors else None)
+        anchor = max(anchors) if anchors else None
+        mine = self._last_signed
+        if (
+            own_from is not None
+            and mine is not None
+            and (own_from[0] < mine.size or own_from == (mine.size, self._last_head))
+            and anchor is not None
+            and anchor[:2] == (mine.size, self._last_head)
+        ):
+            return  # every record since the checkpoint this writer signed last is one it appended
+        self._check_records(size, digest, anchor)
 
     def _check_records(self, size: int, digest: str, anchor: tuple[int, str, str] | None) -> None:
         """The records the checkpoint would vouch for are the ones the tree and the chain commit to.

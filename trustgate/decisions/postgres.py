@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ CONNECT_TIMEOUT_SECONDS = 5  # seconds; an unreachable server fails the decision
 _MIGRATION_LOCK = 0x7472_7573_7467_6174  # advisory lock key, "trustgat"
 _COPY_FROM = 64  # rows; from this many, a batch is inserted with COPY (a group commit's terms often are)
 _cursor_names = itertools.count()
+_VALUES = re.compile(r"VALUES \((\?(?:, \?)*)\)")
 
 
 class PostgresStore(SqlStore):
@@ -53,6 +55,7 @@ class PostgresStore(SqlStore):
         user = f"{params['user']}@" if params.get("user") else ""
         self.url = f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
         self._depth = 0
+        self._pipelined = False  # inside `_append_tx`: writes are queued, not waited for one by one
         self._conn = self._connect()
         if self._version() == SCHEMA_VERSION:
             return  # nothing to migrate, nothing written: a read-only role (the auditor UI's) can open it
@@ -93,12 +96,25 @@ class PostgresStore(SqlStore):
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._ensure()
-        with self._errors("read" if sql.lstrip().upper().startswith("SELECT") else "write"):
+        reading = sql.lstrip().upper().startswith("SELECT")
+        with self._errors("read" if reading else "write"):
             cursor = self._conn.execute(sql.replace("?", "%s"), params)
+            if self._pipelined:  # a result is waited for only when read (a write's error comes at the sync)
+                return cursor.fetchall() if reading else []
             return cursor.fetchall() if cursor.description is not None else []
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._ensure()
+        values = _VALUES.search(sql)
+        if values is not None and len(rows) > 1:
+            # One statement over arrays, one per column, instead of a statement per row; the arrays
+            # travel in binary (as text, a bytea array is escaped byte by byte: 7x slower).
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            arrays = ", ".join(f"%b::{_array_type(column)}" for column in columns)
+            sql = sql[: values.start()] + f"SELECT * FROM unnest({arrays})" + sql[values.end() :]
+            with self._errors("write"):
+                self._conn.execute(sql, columns)
+            return
         with self._errors("write"), self._conn.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)
 
@@ -115,8 +131,11 @@ class PostgresStore(SqlStore):
                     cursor.close()
 
     def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Large batches go in by `COPY ... FROM STDIN` (one stream, no statement per row)."""
-        if len(rows) < _COPY_FROM:
+        """Large batches go in by `COPY ... FROM STDIN` (one stream, no statement per row).
+
+        In a pipeline (`_append_tx`) COPY is not allowed: rows go in by `executemany`, queued with the rest.
+        """
+        if len(rows) < _COPY_FROM or self._pipelined:
             super()._insert(table, columns, rows)
             return
         self._ensure()
@@ -187,6 +206,23 @@ class PostgresStore(SqlStore):
         return self._write_tx()
 
     @contextlib.contextmanager
+    def _append_tx(self) -> Iterator[None]:
+        """An append's transaction in pipeline mode: BEGIN travels with the lock, the writes with COMMIT.
+
+        Three round trips per group commit (lock, head, writes plus COMMIT)
+        instead of one per statement; an error in a queued write surfaces
+        at the sync and rolls the whole transaction back.
+        """
+        self._ensure()
+        with self._errors("write"), self._conn.pipeline():
+            self._pipelined = True
+            try:
+                with self._write_tx():
+                    yield
+            finally:
+                self._pipelined = False
+
+    @contextlib.contextmanager
     def _read(self) -> Iterator[None]:
         if self._depth:
             yield
@@ -203,6 +239,12 @@ class PostgresStore(SqlStore):
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self._conn.close()
+
+
+def _array_type(column: Sequence[Any]) -> str:
+    """The PostgreSQL array type for one column of rows (strings are sent untyped, so say which)."""
+    kind = next((type(v) for v in column if v is not None), str)
+    return {int: "int8[]", bytes: "bytea[]", bool: "bool[]"}.get(kind, "text[]")
 
 
 def _translate(error: psycopg.Error, doing: str, url: str) -> DecisionLogError:

@@ -358,6 +358,8 @@ class SqlStore(Summaries, abc.ABC):
     # belongs to: the next append reads the head (under the chain lock) and, when no other writer
     # appended since, skips reading the edge's nodes back.
     _edge: tuple[int, str, merkle.CompactRange] | None = None
+    # The size and chain head from which `_edge` grew by this store's own appends only.
+    _own_from: tuple[int, str] = (0, GENESIS)
 
     # -- what a dialect provides ----------------------------------------------
 
@@ -375,6 +377,10 @@ class SqlStore(Summaries, abc.ABC):
     @abc.abstractmethod
     def _write(self) -> Any:
         """A context manager: one write transaction holding the chain lock, committed on exit."""
+
+    def _append_tx(self) -> Any:
+        """`_write()` for `append`, whose statements after the head read need no results."""
+        return self._write()
 
     @abc.abstractmethod
     def _read(self) -> Any:
@@ -442,8 +448,14 @@ class SqlStore(Summaries, abc.ABC):
 
     # -- writing --------------------------------------------------------------
 
-    def append(self, batch: Sequence[Prepared]) -> list[Entry]:
+    def append(
+        self, batch: Sequence[Prepared], *, before_commit: Callable[[], None] | None = None
+    ) -> list[Entry]:
         """Append records in order, extending the chain, in one committed transaction.
+
+        `before_commit` runs after the statements, just before the commit
+        (the writer acknowledges the previous batch there, while this one
+        waits on the disk).
 
         Returns:
             The entries with their positions and hashes, once committed.
@@ -451,11 +463,12 @@ class SqlStore(Summaries, abc.ABC):
         Raises:
             DecisionLogError: the store cannot be written; nothing of the batch is kept.
         """
-        with self._write():
+        with self._append_tx():
             seq, prev = self._head_locked()
             edge = self._edge
             if edge is None or edge[0] != seq or edge[1] != prev:  # another writer appended since
                 edge = (seq, prev, self._compact_range(seq))
+                self._own_from = (seq, prev)  # the edge and chain head were read from the database here
             tree = merkle.CompactRange(seq, list(edge[2].hashes))
             entries = []
             for item in batch:
@@ -476,8 +489,24 @@ class SqlStore(Summaries, abc.ABC):
             # Everything computed first: the statements then run back to back (each releases the GIL).
             self._append_rows(entries, nodes, terms, (seq, prev))
             self._save_summary(summary)
+            if before_commit is not None:
+                before_commit()
         self._edge = (seq, prev, tree)
         return entries
+
+    def own_tree(self, size: int, head: str) -> tuple[int, str, bytes] | None:
+        """(from, from_head, root) when this store's own appends, from the chain head `from_head` at size
+        `from` on, made the tree of `size` records ending in `head`.
+
+        The root then comes from what this store wrote, not from the database:
+        edits made to the stored records or nodes since cannot change it.
+        None when `size` and `head` are not where its last append left the
+        log (another writer appended since, or it has not appended).
+        """
+        edge = self._edge
+        if edge is None or edge[0] != size or edge[1] != head:
+            return None
+        return self._own_from[0], self._own_from[1], edge[2].root()
 
     def _append_rows(
         self,

@@ -330,6 +330,9 @@ class WriterClient(DecisionLog):
         """As `DecisionLog.append`; waits at most `wait_seconds` when no timeout is given."""
         return super().append(record, timeout=self.wait_seconds if timeout is None else timeout)
 
+    def _send(self, record: Mapping[str, Any]) -> concurrent.futures.Future[str]:
+        return self.submit(record)  # to the writer process, not this process's queue
+
     def submit_prepared(self, item: Prepared) -> concurrent.futures.Future[str]:
         """Send a record encoded here (`DecisionLog.submit` prepares it) to the writer; the future
         resolves once it is durable."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from decision_records import MakeRecord
 
-from trustgate.decisions.chain import CheckpointSigner
+from trustgate.decisions.chain import CheckpointSigner, Entry
 from trustgate.decisions.log import DecisionLog
 from trustgate.decisions.note import open_checkpoint
 from trustgate.decisions.sqlite import SqliteStore
@@ -129,3 +131,90 @@ def test_a_blocking_append_times_out_fails_or_refuses_with_a_decision_log_error(
         holder.close()
         assert log.write_failures >= 2  # the timed-out record failed too, when its commit did
         assert isinstance(log.append(make_record(4)), str)  # the lock is free again
+
+
+class _RecordingStore:
+    """A store double: appends in memory, notes each step, and can hold the first commit open."""
+
+    url = "memory:"
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple[str, ...]]] = []
+        self.first_commit_may_finish = threading.Event()
+        self.in_first_commit = threading.Event()
+        self._seq = 0
+
+    def append(self, batch: list[Any], *, before_commit: Callable[[], None] | None = None) -> list[Entry]:
+        ids = tuple(item.id for item in batch)
+        self.events.append(("statements", ids))
+        if before_commit is not None:
+            before_commit()
+        if not self.in_first_commit.is_set():
+            self.in_first_commit.set()
+            assert self.first_commit_may_finish.wait(timeout=30)
+        entries = []
+        for item in batch:
+            self._seq += 1
+            entries.append(Entry(self._seq, item.id, item.time, item.gate, item.verdict, item.body, "", ""))
+        self.events.append(("committed", ids))
+        return entries
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_is_acknowledged_after_its_commit_and_before_the_next_one_commits(
+    make_record: MakeRecord,
+) -> None:
+    """The writer sends a commit's acknowledgements while the next batch's statements wait on the
+    disk, never before its own commit, and at once when nothing else is queued."""
+    store = _RecordingStore()
+    log = DecisionLog(store=store)  # type: ignore[arg-type]  # the double has what the writer calls
+    acked: list[str] = []
+
+    def note(future: Any) -> None:
+        store.events.append(("acknowledged", (future.result(),)))
+        acked.append(future.result())
+
+    first = log.submit(make_record(0))
+    first.add_done_callback(note)
+    assert store.in_first_commit.wait(timeout=30)
+    queued = [log.submit(make_record(n)) for n in range(1, 6)]  # wait while the first commit runs
+    for future in queued:
+        future.add_done_callback(note)
+    assert not first.done()
+    store.first_commit_may_finish.set()
+    ids = [f.result(timeout=30) for f in [first, *queued]]
+    log.close()
+    assert acked == ids
+    steps = [kind for kind, _ in store.events]
+    first_batch = ["statements", "committed"]
+    assert steps == [*first_batch, "statements", "acknowledged", "committed", *["acknowledged"] * 5]
+    assert store.events[0][1] == (ids[0],) and store.events[2][1] == tuple(ids[1:])
+
+
+def test_many_threads_appending_each_return_only_once_their_record_is_stored(
+    sqlite_url: str, make_record: MakeRecord
+) -> None:
+    reader_path = sqlite_url.removeprefix("sqlite:///")
+    failures: list[str] = []
+    with DecisionLog.open(sqlite_url) as log:
+        log.append(make_record(-1))
+
+        def work(k: int) -> None:
+            reader = SqliteStore(path=Path(reader_path), create=False)
+            try:
+                for n in range(k * 10, k * 10 + 10):
+                    record_id = log.append(make_record(n))
+                    if reader.get(record_id) is None:  # another connection sees it committed
+                        failures.append(record_id)
+            finally:
+                reader.close()
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert log.appended == 321 and log.commits < 321  # grouped
+    assert failures == []
