@@ -5,7 +5,8 @@ digests, UUIDv7 ids and the fixed-width UTC timestamps records carry. Leaves
 out: what a record holds (`record.py`) and how records are chained (`chain.py`).
 
 The encoding is RFC 8785 (the PyPI `rfc8785` implementation). For the common
-case (no floats, integers within ±2**53, ASCII object keys), `json.dumps` with
+case (integers within ±2**53, floats that print alike in Python and
+ECMAScript, ASCII object keys), `json.dumps` with
 sorted keys and no whitespace yields the same bytes about seven times faster;
 a walk over the value decides which path applies, and a test compares both
 paths on generated values.
@@ -113,8 +114,11 @@ def _plain(value: Any) -> bool:
                     return False
             elif t is dict or t is list or t is tuple:
                 stack.append(v)
+            elif t is float:
+                if not _plain_float(v):
+                    return False
             else:
-                return False  # floats (number formatting differs), subclasses, anything else
+                return False  # subclasses, anything else
     return True
 
 
@@ -122,7 +126,21 @@ def _plain_scalar(value: Any) -> bool:
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
+    if kind is float:
+        return _plain_float(value)
     return kind is int and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
+
+
+def _plain_float(value: float) -> bool:
+    """True when Python's `repr` is the number's RFC 8785 form (ECMAScript's `Number.toString`).
+
+    Both print the shortest digits that read back as the same double; they
+    differ only in when they switch to an exponent (ECMAScript below 1e-6 and
+    from 1e21, Python below 1e-4 and from 1e16) and in whole numbers ("2.0"
+    against "2"). Durations (`0.025`) are the floats records hold.
+    """
+    magnitude = abs(value)
+    return 1e-4 <= magnitude < 1e16 and not value.is_integer()
 
 
 def sha256(data: bytes) -> str:
@@ -156,6 +174,9 @@ def uuid7(ms: int | None = None) -> str:
     the 12-bit `rand_a` field counts up (RFC 9562, section 6.2, method 1).
     """
     global _uuid_last
+    # Random bits are read before the lock: a system call releases the interpreter, and a thread
+    # holding the lock across one made every other request thread queue behind it.
+    entropy = int.from_bytes(os.urandom(10))
     with _uuid_lock:
         now = ms if ms is not None else time.time_ns() // 1_000_000
         last_ms, counter = _uuid_last
@@ -164,9 +185,9 @@ def uuid7(ms: int | None = None) -> str:
             if counter > 0xFFF:  # 4,096 ids in one millisecond: borrow the next one
                 now, counter = now + 1, 0
         else:
-            counter = int.from_bytes(os.urandom(2)) & 0x3FF  # leave room to count up
+            counter = (entropy >> 64) & 0x3FF  # leave room to count up
         _uuid_last = (now, counter)
-    rand_b = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
+    rand_b = entropy & ((1 << 62) - 1)
     value = (now << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
     return str(uuid.UUID(int=value))
 

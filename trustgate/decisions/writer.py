@@ -312,7 +312,10 @@ class WriterClient(DecisionLog):
         self.path = path
         self.wait_seconds = wait_seconds
         self._sock: socket.socket | None = None
-        self._send_lock = threading.Lock()  # one frame at a time, and one connection attempt
+        self._send_lock = threading.Lock()  # one write at a time, and one connection attempt
+        self._pending: list[tuple[int, bytes]] = []  # (request number, frame) not yet written
+        self._pending_lock = threading.Lock()
+        self._sending = False  # a thread is writing what is pending
         # request number -> (operation, future, monotonic time sent)
         self._waiting: dict[int, tuple[int, concurrent.futures.Future[str], float]] = {}
         self._waiting_lock = threading.Lock()
@@ -449,27 +452,52 @@ class WriterClient(DecisionLog):
     # -- the connection ---------------------------------------------------------
 
     def _request(self, op: int, payload: bytes, future: concurrent.futures.Future[str]) -> None:
+        """Queue one frame; the first thread to find nobody sending sends what is queued, in one write.
+
+        No thread waits on a lock held across a system call (which releases
+        the interpreter): with dozens of request threads, one sender per
+        write kept the others queued behind it.
+        """
         number = next(self._numbers)
         with self._waiting_lock:
             self._waiting[number] = (op, future, time.monotonic())
         frame = _HEADER.pack(len(payload), op, number) + payload
-        with self._send_lock:
-            sock = self._sock
-            try:
-                if sock is None:
-                    sock = self._connect()
-                sock.sendall(frame)
-                return
-            except OSError as e:
-                error = DecisionLogError(
-                    f"the decision log writer process cannot be reached at {self.path}: {e.strerror or e}",
-                    where=self.url,
-                    hint="the server restarts it; until then decisions follow the failure policy",
-                )
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)  # its reader fails what else waits on it
-        self._fail({number}, error)
+        with self._pending_lock:
+            self._pending.append((number, frame))
+            if self._sending:
+                return  # the sending thread takes it in its next write
+            self._sending = True
+        self._send_pending()
+
+    def _send_pending(self) -> None:
+        while True:
+            with self._pending_lock:
+                frames, self._pending = self._pending, []
+                if not frames:
+                    self._sending = False
+                    return
+            with self._send_lock:
+                with self._waiting_lock:  # one failed meanwhile (the connection was lost) is not sent
+                    frames = [(n, f) for n, f in frames if n in self._waiting]
+                if not frames:
+                    continue
+                sock = self._sock
+                try:
+                    if sock is None:
+                        sock = self._connect()
+                    sock.sendall(b"".join(f for _, f in frames))
+                    continue
+                except OSError as e:
+                    error = DecisionLogError(
+                        "the decision log writer process cannot be reached at "
+                        f"{self.path}: {e.strerror or e}",
+                        where=self.url,
+                        hint="the server restarts it; until then decisions follow the failure policy",
+                    )
+                    if sock is not None:
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)  # its reader fails what else waits on it
+            self._fail({n for n, _ in frames}, error)
 
     def _connect(self) -> socket.socket:
         """Called with `_send_lock` held."""

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import rfc8785
 
-from trustgate.decisions.canonical import CanonicalError, canonical, content_hash, uuid7, uuid7_time
+from trustgate.decisions.canonical import CanonicalError, _plain, canonical, content_hash, uuid7, uuid7_time
 from trustgate.errors import InputError
 
 
@@ -22,13 +22,33 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
     if choice == 2:
         return rng.choice([True, False, None])
     if choice == 3:
-        return rng.choice([0.5, 1e21, 1e-7, 2.0, -0.0, 123.456])
+        return rng.choice([0.5, 1e21, 1e-7, 2.0, -0.0, 123.456, _float(rng)])
     if choice == 4:
         return rng.randrange(100)
     if choice in (5, 6):
         keys = ["a", "B", "é", "😀", "\ue000", "z1", "_", ""]
         return {rng.choice(keys): _value(rng, depth + 1) for _ in range(rng.randrange(5))}
     return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+
+
+def _float(rng: random.Random) -> float:
+    """Any finite double: a random mantissa across the whole exponent range, or a short decimal."""
+    if rng.random() < 0.5:
+        return rng.choice([-1, 1]) * rng.random() * 10 ** rng.randrange(-330, 309)
+    return round(rng.uniform(-1e6, 1e6), rng.randrange(0, 7)) / 10 ** rng.randrange(0, 12)
+
+
+def test_floats_on_the_fast_path_encode_as_rfc8785_does() -> None:
+    """The boundaries where Python and ECMAScript switch to an exponent, and 200,000 other doubles."""
+    rng = random.Random(754)
+    edges = [1e-4, 9.999e-5, 1e-6, 1e-7, 1e16, 9.999999999999998e15, 1e21, 5e-324, 1.7976931348623157e308]
+    values = [*edges, *(-v for v in edges), 0.1, 0.025, 1 / 3, 2.5, 1e15 + 0.5]
+    values += [_float(rng) for _ in range(200_000)]
+    for value in values:
+        assert canonical(value) == rfc8785.dumps(value), value
+        record = {"durationMs": value, "n": [value]}
+        assert canonical(record) == rfc8785.dumps(record), value
+    assert _plain({"durationMs": 0.025}) and not _plain({"durationMs": 1e-7}) and not _plain([2.0])
 
 
 def test_canonical_equals_rfc8785_on_generated_values() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ import pytest
 from trustgate.decisions.canonical import timestamp, uuid7
 from trustgate.decisions.chain import Verifier
 from trustgate.decisions.log import open_store
-from trustgate.decisions.writer import WriterClient
+from trustgate.decisions.writer import _APPEND, WriterClient
 from trustgate.errors import DecisionLogError
 
 WRITER = (
@@ -173,3 +174,34 @@ def test_checkpoints_are_the_writers(writer: Writer) -> None:
     assert client.take_problems() == []
     client.close()
     assert os.path.exists(writer.path)
+
+
+def test_a_request_failed_before_its_frame_is_written_is_never_sent(writer: Writer) -> None:
+    """Frames queue while another thread writes; one whose request failed meanwhile (its connection
+    was lost) is dropped, so the writer never commits a record its caller was told had failed."""
+    client = writer.client()
+    client.append(_record(0))  # connected
+    ours, theirs = socket.socketpair()
+    with client._send_lock:
+        real, client._sock = client._sock, ours
+    try:
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        client._request(_APPEND, b"kept", future)  # waiting: written
+        with client._pending_lock:
+            client._pending.append((10**9, b"failed"))  # no longer waiting: dropped
+            client._sending = False
+        client._request(_APPEND, b"also kept", concurrent.futures.Future())
+        theirs.settimeout(5)
+        received = b""
+        while received.count(b"kept") < 2:
+            received += theirs.recv(4096)
+        assert b"failed" not in received
+    finally:
+        with client._send_lock:
+            client._sock = real
+        ours.close()
+        theirs.close()
+        with client._waiting_lock:
+            unanswered = set(client._waiting)  # the two sent to the socket pair, not to the writer
+        client._fail(unanswered, DecisionLogError("not sent to the writer"))
+    client.close()
