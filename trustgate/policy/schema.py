@@ -3,10 +3,11 @@
 Owns: finding the schema for an apiVersion/kind in the schemas shipped by
 the `kubernetes-validate` package, turning CRD `openAPIV3Schema`s into JSON
 schemas, applying a CRD schema's `default`s before validating (as the API
-server defaults on decode), compiling each validator once (jsonschema-rs; a built-in kind's
-self-contained schema is kept across runs in the compile cache),
-and reporting violations as path + message. Leaves out: reading manifests and deciding
-what a violation means for the verdict.
+server defaults on decode), checking a CRD's string `format`s as the API server does
+(crd_formats; built-in kinds' formats are documentation, never checked), compiling each
+validator once (jsonschema-rs; a built-in kind's self-contained schema is kept across runs in
+the compile cache), and reporting violations as path + message. Leaves out: reading manifests
+and deciding what a violation means for the verdict.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import jsonschema_rs
 
 from trustgate.errors import ConfigError
 from trustgate.model import JsonPath, render_path
-from trustgate.policy import _compile_cache
+from trustgate.policy import _compile_cache, crd_formats
 
 _DEFS = "#/$defs/"
+_FORMAT = "k8s:"  # prefix of a CRD format name in the converted schema: never a jsonschema-rs built-in
 _VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local(-strict)?$")
 
 
@@ -187,6 +189,8 @@ class SchemaSet:
                 where = render_path(path) or "the top level"
                 message = f"unknown field {names} at {where}"
                 path = (*path, str(unexpected[0]))
+            if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Format):
+                message = _format_message(path, error.instance, str(error.kind.format))
             out.append(SchemaViolation(rule, message, path))
         rules = self._crd_rules.get((api_version, kind))
         if rules:
@@ -215,7 +219,9 @@ class SchemaSet:
             return validator
         crd = self._crd_schemas.get(key)
         if crd is not None:
-            validator = jsonschema_rs.validator_for(crd)
+            # The API server checks the formats it knows on strings; jsonschema-rs calls custom
+            # format checkers on strings only, and `_convert` left no other format in the schema.
+            validator = jsonschema_rs.validator_for(crd, formats=_format_checkers(crd), validate_formats=True)
         else:
             validator = self._compile_builtin(api_version, kind)
         self._validators[key] = validator
@@ -282,6 +288,35 @@ class SchemaSet:
             elif isinstance(node, list):
                 stack.extend(node)
         return found
+
+
+def _format_checkers(schema: Any) -> dict[str, crd_formats.Checker]:
+    """The checker of every `k8s:<name>` format `_convert` left in a CRD schema."""
+    found: dict[str, crd_formats.Checker] = {}
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            name = node.get("format")
+            if isinstance(name, str) and name.startswith(_FORMAT):
+                known = crd_formats.checked(name.removeprefix(_FORMAT))
+                if known is not None:
+                    found[name] = known.check
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _format_message(path: JsonPath, value: Any, name: str) -> str:
+    name = name.removeprefix(_FORMAT)
+    known = crd_formats.checked(name)
+    where = render_path(path) or "the object"
+    hint = known.example if known is not None else f"a valid {name}"
+    return (
+        f"{where}: {json.dumps(value, ensure_ascii=False)} is not a valid {name} (the CRD declares "
+        f"format: {name} and the API server refuses the object): use {hint}"
+    )
 
 
 def _unconverted(old: Mapping[str, Any], api_version: str, kind: str) -> SchemaViolation:
@@ -358,7 +393,10 @@ def crd_to_json_schema(schema: Mapping[str, Any], *, strict: bool) -> dict[str, 
 
     `nullable` becomes a null type; in strict mode objects that declare
     properties reject unknown fields unless they preserve unknown fields,
-    which is what the API server's pruning would silently drop.
+    which is what the API server's pruning would silently drop. A `format` the
+    API server checks becomes `k8s:<name>` (checked by `crd_formats` through
+    the validator's custom formats); any other `format` is dropped, as the API
+    server's `StripUnsupportedFormatsPostProcess` drops it.
     """
     out: dict[str, Any] = _convert(copy.deepcopy(dict(schema)), strict=strict, top=True)
     return out
@@ -378,6 +416,10 @@ def _convert(node: Any, *, strict: bool, top: bool = False) -> Any:
     for key in ("allOf", "anyOf", "oneOf"):
         if isinstance(node.get(key), list):
             node[key] = [_convert(v, strict=strict) for v in node[key]]
+    if "format" in node:
+        name = node.pop("format")
+        if isinstance(name, str) and crd_formats.checked(name) is not None:
+            node["format"] = _FORMAT + name
     if node.pop("nullable", False) and isinstance(node.get("type"), str):
         node["type"] = [node["type"], "null"]
     if node.get("x-kubernetes-int-or-string"):

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from support.crds import widget_crd
 
 from trustgate.cli.main import main
 from trustgate.errors import ConfigError
@@ -244,25 +245,7 @@ def test_budget_message_is_the_api_servers() -> None:
     assert "factor of more than 100x" in cel_cost.budget_message("x", 10**12, 10)
 
 
-def crd(spec_schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "names": {"kind": "Widget", "plural": "widgets"},
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": spec_schema}}},
-                }
-            ],
-        },
-    }
+crd = widget_crd
 
 
 NAMES = {
