@@ -27,7 +27,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from support.crd_formats import EXTRA, INVALID, VALID
-from support.crds import widget_crd
+from support.crds import widget_crd_object
 from support.kube import Cluster, kube_apiserver_binary, start_cluster
 
 from trustgate.policy.schema import SchemaSet, available_versions
@@ -57,7 +57,7 @@ def _crd() -> dict[str, Any]:
     }
     properties["nullable-date"] = {"type": "string", "format": "date", "nullable": True}
     properties["int-or-string-uuid"] = {"x-kubernetes-int-or-string": True, "format": "uuid"}
-    return widget_crd({"type": "object", "properties": properties})
+    return widget_crd_object({"type": "object", "properties": properties})
 
 
 def _cases() -> list[tuple[str, Any]]:

@@ -1,12 +1,83 @@
-"""A test CustomResourceDefinition: one served version of `widgets.example.com`, kind Widget."""
+"""Kubernetes manifests that tests repeat: a Widget CRD around a schema, a policy binding.
+
+The CRD is the shape of the Kubernetes documentation's examples (group `example.com`, kind
+`Widget`); each test supplies the schema it is about.
+"""
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Sequence
 from typing import Any
 
+_WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+"""
 
-def widget_crd(spec_schema: dict[str, Any]) -> dict[str, Any]:
-    """The CRD whose custom resources' `spec` follows `spec_schema` (apiextensions.k8s.io/v1)."""
+_VERSION = """\
+  - name: {name}
+    served: true
+    storage: {storage}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+"""
+
+# The documentation's transition rule (CRD validation rules, "Transition rules"):
+# https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#transition-rules
+# `self == oldSelf` makes a field immutable.
+IMMUTABLE_SIZE = """\
+spec:
+  type: object
+  properties:
+    size:
+      type: string
+      maxLength: 10
+      x-kubernetes-validations:
+      - rule: "self == oldSelf"
+        message: "size is immutable"
+"""
+
+
+def widget_crd(properties: str, *, versions: Sequence[str] = ("v1",)) -> str:
+    """The YAML of a CRD for `widgets.example.com` served at `versions`, the first one stored.
+
+    Args:
+        properties: YAML of the `openAPIV3Schema.properties` mapping (`spec:` and so on), the
+            same for every version.
+        versions: the version names.
+
+    Returns:
+        The CRD manifest.
+    """
+    body = textwrap.indent(textwrap.dedent(properties), " " * 10)
+    return _WIDGET_CRD + "".join(
+        _VERSION.format(name=name, storage=str(i == 0).lower()) + body for i, name in enumerate(versions)
+    )
+
+
+def vap_binding(policy: str) -> str:
+    """The YAML of a ValidatingAdmissionPolicyBinding that denies with `policy`, named as it is."""
+    return f"""\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {policy}}}
+spec:
+  policyName: {policy}
+  validationActions: [Deny]
+"""
+
+
+def widget_crd_object(spec_schema: dict[str, Any]) -> dict[str, Any]:
+    """The Widget CRD as an object (one served version, v1) whose `spec` follows `spec_schema`."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

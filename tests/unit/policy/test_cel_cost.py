@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from support.crds import widget_crd
+from support.crds import widget_crd_object
 
 from trustgate.cli.main import main
 from trustgate.errors import ConfigError
@@ -245,7 +245,7 @@ def test_budget_message_is_the_api_servers() -> None:
     assert "factor of more than 100x" in cel_cost.budget_message("x", 10**12, 10)
 
 
-crd = widget_crd
+crd = widget_crd_object
 
 
 NAMES = {
