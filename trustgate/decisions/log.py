@@ -422,8 +422,13 @@ class DecisionLog:
             elif held is not None:
                 held.send()
             held = acks
-            if stop:
+            if stop or self.after_batch is not None:
+                # A writer process's acknowledgements go to other processes, which do not compete
+                # for this interpreter: nothing to gain by holding them, and sending them inside the
+                # next transaction would hold the database's write lock over a slow client's socket.
                 held.send()
+                held = None
+            if stop:
                 return
 
     def _commit(self, batch: Sequence[_Pending], acks: _Acks, *, before_commit: _Acks | None) -> None:

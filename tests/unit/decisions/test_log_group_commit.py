@@ -218,3 +218,24 @@ def test_many_threads_appending_each_return_only_once_their_record_is_stored(
             t.join(timeout=60)
         assert log.appended == 321 and log.commits < 321  # grouped
     assert failures == []
+
+
+def test_a_writer_process_sends_each_commits_acknowledgements_before_the_next_transaction(
+    make_record: MakeRecord,
+) -> None:
+    """With `after_batch` (the writer process), acknowledgements go to other processes: they are sent
+    as soon as their commit is done, never from inside the next transaction (its write lock held)."""
+    store = _RecordingStore()
+    log = DecisionLog(store=store)  # type: ignore[arg-type]  # the double has what the writer calls
+    log.after_batch = lambda: store.events.append(("after_batch", ()))
+    first = log.submit(make_record(0))
+    assert store.in_first_commit.wait(timeout=30)
+    queued = [log.submit(make_record(n)) for n in range(1, 4)]
+    store.first_commit_may_finish.set()
+    for future in [first, *queued]:
+        future.result(timeout=30)
+    log.close()
+    steps = [kind for kind, _ in store.events]
+    one_commit = ["statements", "committed", "after_batch"]
+    assert steps[:6] == [*one_commit, *one_commit]
+    assert set(steps[6:]) <= {"after_batch"}  # closing flushes once more, with nothing to send
