@@ -17,7 +17,6 @@ not model the quirk. A nullable field skips the type check and isolates the form
 from __future__ import annotations
 
 import json
-import random
 import string
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from kubernetes.client.rest import ApiException
 from support.crd_formats import EXTRA, INVALID, VALID
 from support.crds import widget_crd_object
 from support.kube import Cluster, kube_apiserver_binary, start_cluster
+from support.string_cases import edits
 
 from trustgate.policy.schema import SchemaSet, available_versions
 
@@ -162,32 +162,14 @@ def _mutations(value: str) -> list[str]:
     return out
 
 
-def _fuzzed(seeds: list[str], count: int) -> set[str]:
-    """`count` random edits (1-3 characters replaced, inserted or deleted) of the seeds; fixed seed."""
-    rng = random.Random(20261206)
-    alphabet = string.printable + "µμé☃"
-    out = set()
-    for _ in range(count):
-        chars = list(rng.choice(seeds))
-        for _ in range(rng.randint(1, 3)):
-            i = rng.randint(0, len(chars))
-            op = rng.random()
-            if op < 0.4 and chars:
-                chars[min(i, len(chars) - 1)] = rng.choice(alphabet)
-            elif op < 0.7:
-                chars.insert(i, rng.choice(alphabet))
-            elif chars:
-                del chars[min(i, len(chars) - 1)]
-        out.add("".join(chars))
-    return out
-
-
 def test_every_value_in_every_format_field_gets_the_same_verdict(api: k8s.ApiClient) -> None:
     """Each value, near misses and random edits of it, in every format field: the refusals agree."""
     schemas = SchemaSet(version=available_versions()[0], strict=True, crds=[_crd()])
     strings = {v for _, v in _cases() if isinstance(v, str)}
     valid = sorted(v for values in VALID.values() for v in values if v)
-    values = sorted(strings | {m for v in strings for m in _mutations(v)} | _fuzzed(valid, 1500))
+    values = sorted(
+        strings | {m for v in strings for m in _mutations(v)} | edits(valid, string.printable + "µμé☃", 1500)
+    )
     disagreements = []
     refusals = 0
     for value in values:

@@ -5,7 +5,7 @@ checker per name that accepts exactly the strings the API server accepts. Leaves
 schema (schema.py) and built-in kinds: the API server never runs their OpenAPI `format`s; it
 decodes into Go types and runs hand-written validation. (Decoding does refuse some malformed
 values, e.g. a Secret's `data` that is not base64 or a `metadata.creationTimestamp` that is not
-RFC 3339, with a 400; trustgate does not model that decoding.)
+RFC 3339, with a 400: builtin_formats models that, with its own rules, not these.)
 
 What the API server does (Kubernetes 1.20.2, the version the integration tests run; read in its
 source: staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/validation/{formats,validation}.go,

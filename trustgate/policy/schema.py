@@ -4,7 +4,8 @@ Owns: finding the schema for an apiVersion/kind in the schemas shipped by
 the `kubernetes-validate` package, turning CRD `openAPIV3Schema`s into JSON
 schemas, applying a CRD schema's `default`s before validating (as the API
 server defaults on decode), checking a CRD's string `format`s as the API server does
-(crd_formats; built-in kinds' formats are documentation, never checked), compiling each
+(crd_formats), checking a built-in kind's `[]byte` and `metav1.Time` strings as the API server's
+decoding does (builtin_formats; its other formats are documentation, never checked), compiling each
 validator once (jsonschema-rs; a built-in kind's self-contained schema is kept across runs in
 the compile cache), and reporting violations as path + message. Leaves out: reading manifests
 and deciding what a violation means for the verdict.
@@ -27,7 +28,7 @@ import jsonschema_rs
 
 from trustgate.errors import ConfigError
 from trustgate.model import JsonPath, render_path
-from trustgate.policy import _compile_cache, crd_formats
+from trustgate.policy import _compile_cache, builtin_formats, crd_formats
 
 _DEFS = "#/$defs/"
 _FORMAT = "k8s:"  # prefix of a CRD format name in the converted schema: never a jsonschema-rs built-in
@@ -239,14 +240,14 @@ class SchemaSet:
         if cache is not None:
             try:
                 key = cache.key(
-                    [b"k8s-schema", _code(), api_version, _identity(path), _identity(self._defs_path)]
+                    [b"k8s-schema-decoded", _code(), api_version, _identity(path), _identity(self._defs_path)]
                 )
             except OSError as e:
                 raise SchemaMissing(f"no schema for {api_version} {kind}") from e
             hit = cache.load_bytes(key)
             if hit is not None:
                 try:
-                    return jsonschema_rs.validator_for(json.loads(hit))
+                    return _builtin_validator(json.loads(hit))
                 except ValueError:  # jsonschema_rs.ValidationError is one too
                     pass  # not a schema after all: build it again
         try:
@@ -258,8 +259,11 @@ class SchemaSet:
         if allowed and api_version not in allowed:
             raise SchemaMissing(f"no schema for {api_version} {kind}")
         schema["$defs"] = self._reachable_defs(schema)
-        text = json.dumps(schema).replace("/api/_definitions.json#/$defs/", _DEFS)
-        validator = jsonschema_rs.validator_for(json.loads(text))
+        # A copy (the definitions are shared with other kinds) whose formats are the decoder's.
+        compiled = json.loads(json.dumps(schema).replace("/api/_definitions.json#/$defs/", _DEFS))
+        _mark_decoded_formats(compiled)
+        text = json.dumps(compiled)
+        validator = _builtin_validator(compiled)
         if cache is not None:
             cache.store_bytes(key, text.encode("utf-8"))
         return validator
@@ -290,6 +294,48 @@ class SchemaSet:
         return found
 
 
+def _builtin_validator(schema: Any) -> Any:
+    """A built-in kind's validator: its only formats are `_mark_decoded_formats`' (cache hit or not)."""
+    checkers = {name: known.check for name, known in builtin_formats.DECODED.items()}
+    return jsonschema_rs.validator_for(schema, formats=checkers, validate_formats=True)
+
+
+_SCHEMA_MAPS = ("properties", "patternProperties")
+_SCHEMA_ONE = ("items", "additionalProperties", "not")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def _mark_decoded_formats(schema: dict[str, Any]) -> None:
+    """Give a built-in kind's compiled schema the formats of the Go types the API server decodes.
+
+    `byte` and the Time/MicroTime definitions' `date-time` become `builtin_formats`' custom
+    names; every other `format` (int32, int64, double, ...) is removed: the API server never
+    checks them, and the validator asserts formats. Walks schema keywords only, so a property
+    that happens to be called "format" is left alone.
+    """
+    stack: list[tuple[Any, str | None]] = [(schema, None)]
+    stack += [(node, name) for name, node in (schema.get("$defs") or {}).items()]
+    while stack:
+        node, definition = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        name = node.get("format")
+        if isinstance(name, str):
+            decoded = builtin_formats.decoded_format(name, definition=definition)
+            if decoded is None:
+                del node["format"]
+            else:
+                node["format"] = decoded
+        for key in _SCHEMA_MAPS:
+            if isinstance(node.get(key), dict):
+                stack += [(child, None) for child in node[key].values()]
+        for key in _SCHEMA_ONE:
+            stack.append((node.get(key), None))
+        for key in (*_SCHEMA_LISTS, "items"):  # draft 4's tuple `items` is a list
+            if isinstance(node.get(key), list):
+                stack += [(child, None) for child in node[key]]
+
+
 def _format_checkers(schema: Any) -> dict[str, crd_formats.Checker]:
     """The checker of every `k8s:<name>` format `_convert` left in a CRD schema."""
     found: dict[str, crd_formats.Checker] = {}
@@ -309,6 +355,10 @@ def _format_checkers(schema: Any) -> dict[str, crd_formats.Checker]:
 
 
 def _format_message(path: JsonPath, value: Any, name: str) -> str:
+    decoded = builtin_formats.DECODED.get(name)
+    if decoded is not None:
+        where = render_path(path) or "the object"
+        return f"{where}: {json.dumps(value, ensure_ascii=False)} {decoded.expected}"
     name = name.removeprefix(_FORMAT)
     known = crd_formats.checked(name)
     where = render_path(path) or "the object"
@@ -350,7 +400,7 @@ def _content_digest(path: str, size: int, mtime_ns: int) -> bytes:  # size, time
 
 @cache
 def _code() -> bytes:
-    return _compile_cache.code_fingerprint([__file__])
+    return _compile_cache.code_fingerprint([__file__, builtin_formats.__file__])
 
 
 def apply_defaults(obj: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -16,6 +16,7 @@ import yaml
 from click.testing import CliRunner
 from support.crd_formats import INVALID, VALID
 from support.crds import widget_crd
+from support.string_cases import format_params
 
 from trustgate.cli.main import main
 from trustgate.policy import crd_formats
@@ -26,21 +27,13 @@ Write = Callable[[str, str], Path]
 CHECKED = sorted(set(VALID) - {"password"})
 
 
-def _cases(corpus: dict[str, list[str]]) -> list[Any]:
-    return [
-        pytest.param(name, value, id=f"{name}-{value!r}")
-        for name, values in corpus.items()
-        for value in values
-    ]
-
-
-@pytest.mark.parametrize(("name", "value"), _cases(VALID))
+@pytest.mark.parametrize(("name", "value"), format_params(VALID))
 def test_valid_values_pass(name: str, value: str) -> None:
     known = crd_formats.checked(name)
     assert known is None or known.check(value)
 
 
-@pytest.mark.parametrize(("name", "value"), _cases(INVALID))
+@pytest.mark.parametrize(("name", "value"), format_params(INVALID))
 def test_invalid_values_fail(name: str, value: str) -> None:
     known = crd_formats.checked(name)
     assert known is not None
