@@ -276,6 +276,36 @@ def test_a_chain_head_rewritten_at_the_writers_last_checkpoint_is_not_signed(url
     assert len(problems) == 1 and "refusing to sign a checkpoint of 7 records" in problems[0].message
 
 
+def test_an_unsigned_tail_removed_under_a_running_writer_is_not_signed_over(url: str, key: Path) -> None:
+    """Records acknowledged as durable after the last checkpoint are deleted and the head is set back
+    to the signed one: the writer knows what it committed, refuses to sign and says why."""
+    with writer(url, key, every_records=1000, every_seconds=3600) as log:
+        for n in range(5):
+            log.append(decision(n))
+        signed = log.checkpoint()
+        for n in range(5, 9):  # #6..#9, acknowledged, not yet in a checkpoint
+            log.append(decision(n))
+        store = open_store(url)
+        try:
+            with store._write():
+                store._execute("DELETE FROM terms WHERE seq > 5")
+                store._execute("DELETE FROM decisions WHERE seq > 5")
+                store._execute("DELETE FROM tree_nodes WHERE (idx + 1) * (1 << level) > 5")
+                store._execute("UPDATE chain_head SET seq = 5, hash = ? WHERE chain = 'main'", (signed.hash,))
+        finally:
+            store.close()
+        assert log.append(decision(20))  # decisions are still recorded
+        with pytest.raises(
+            CheckpointRefusedError, match=r"committed up to #9, and its next records went in after #5"
+        ):
+            log.checkpoint()
+        assert log.checkpoints_refused == 1
+        log.append(decision(21))
+        with pytest.raises(CheckpointRefusedError, match="records this writer committed are gone"):
+            log.checkpoint()  # and again, until it is restarted
+    assert stored_sizes(url) == [1, 5]  # the first commit's and the one asked for, nothing over the removal
+
+
 def test_a_long_running_writer_remembers_what_it_signed(url: str, key: Path) -> None:
     with writer(url, key, every_records=1) as log:  # no publishing: only its own memory is left
         for n in range(6):

@@ -165,18 +165,20 @@ class _Waiter:
 class _Acks:
     """A commit's acknowledgements: each record's id to its waiter, the flush markers, `after_batch`."""
 
-    __slots__ = ("_sent", "after_batch", "markers", "results")
+    __slots__ = ("_lock", "_sent", "after_batch", "markers", "results")
 
     def __init__(self, markers: list[_Marker], after_batch: Callable[[], None] | None) -> None:
         self.results: list[tuple[concurrent.futures.Future[str] | _Waiter, str]] = []
         self.markers = markers
         self.after_batch = after_batch
         self._sent = False
+        self._lock = threading.Lock()  # the writer and the hold timer may both send: once only
 
     def send(self) -> None:
-        if self._sent:
-            return
-        self._sent = True
+        with self._lock:
+            if self._sent:
+                return
+            self._sent = True
         for waiter, record_id in self.results:
             with contextlib.suppress(concurrent.futures.InvalidStateError):  # a caller cancelled it
                 waiter.set_result(record_id)
@@ -187,6 +189,8 @@ class _Acks:
 
 
 _STOP = object()
+# The longest a commit's acknowledgements wait for the next commit to send them (`DecisionLog._hold`).
+ACK_HOLD_SECONDS = 0.005
 _STORED_CHECKED = (
     64  # newest stored checkpoints a writer looks at (forged ones do not verify and are skipped)
 )
@@ -234,6 +238,10 @@ class DecisionLog:
         # sends each client the acknowledgements of a batch at once)
         self.after_batch: Callable[[], None] | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._committed: tuple[int, str] | None = None  # (seq, hash) of the last record this writer committed
+        self._removed: CheckpointRefusedError | None = None  # records it committed were removed since
+        self._held: queue.SimpleQueue[tuple[_Acks, float] | None] = queue.SimpleQueue()
+        self._hold_timer: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -422,6 +430,8 @@ class DecisionLog:
             elif held is not None:
                 held.send()
             held = acks
+            if not (stop or self.after_batch is not None):
+                self._hold(held)
             if stop or self.after_batch is not None:
                 # A writer process's acknowledgements go to other processes, which do not compete
                 # for this interpreter: nothing to gain by holding them, and sending them inside the
@@ -430,6 +440,30 @@ class DecisionLog:
                 held = None
             if stop:
                 return
+
+    def _hold(self, acks: _Acks) -> None:
+        """Send `acks` at the latest `ACK_HOLD_SECONDS` from now, whatever the next commit waits for.
+
+        The next transaction may wait for the database's lock (another writer, a prune) or a
+        connection: records already durable must not wait with it.
+        """
+        if self._hold_timer is None:
+            self._hold_timer = threading.Thread(
+                target=self._send_held, name="trustgate-log-acks", daemon=True
+            )
+            self._hold_timer.start()
+        self._held.put((acks, time.monotonic() + ACK_HOLD_SECONDS))
+
+    def _send_held(self) -> None:
+        while True:
+            item = self._held.get()
+            if item is None:
+                return
+            acks, deadline = item
+            wait = deadline - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            acks.send()  # a no-op when the writer sent them already
 
     def _commit(self, batch: Sequence[_Pending], acks: _Acks, *, before_commit: _Acks | None) -> None:
         """Commit one batch; its acknowledgements go to `acks`, sent by the caller later.
@@ -456,6 +490,21 @@ class DecisionLog:
             if before_commit is not None:
                 before_commit.send()  # once only: a no-op when the store already sent them
         self.write_error = None
+        last = self._committed
+        if last is not None and (
+            entries[0].seq <= last[0] or (entries[0].seq == last[0] + 1 and entries[0].prev != last[1])
+        ):
+            self._removed = CheckpointRefusedError(
+                f"records this writer committed are gone: it committed up to #{last[0]}, and its next "
+                f"records went in after #{entries[0].seq - 1}"
+                + ("" if entries[0].seq <= last[0] else " with another chain head")
+                + ". Someone with write access to the database removed or rewrote them; this writer "
+                "signs no checkpoint until it is restarted",
+                where=self.url,
+                hint="compare the log with your kept checkpoints: `trustgate log verify --checkpoint-dir DIR "
+                "--verifier-key KEY` (or --checkpoint FILE)",
+            )
+        self._committed = (entries[-1].seq, entries[-1].hash)
         self.commits += 1
         self.appended += len(entries)
         self._since_checkpoint += len(entries)
@@ -629,6 +678,8 @@ class DecisionLog:
         root = own[2] if own is not None else self.store.root(seq)
         try:
             self._check_consistent(seq, root, digest, own_from=own[:2] if own is not None else None)
+            if self._removed is not None:  # the checks above may say more precisely what changed
+                raise self._removed
         except CheckpointRefusedError:
             self.checkpoints_refused += 1
             raise
@@ -830,6 +881,9 @@ class DecisionLog:
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
+        if self._hold_timer is not None:
+            self._held.put(None)
+            self._hold_timer.join()
         if self._store is not None:
             self._store.close()
         with self._reader_lock:

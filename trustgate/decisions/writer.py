@@ -470,34 +470,49 @@ class WriterClient(DecisionLog):
         self._send_pending()
 
     def _send_pending(self) -> None:
-        while True:
+        """Write what is pending until nothing is (each write takes microseconds: the turn is short).
+
+        Whatever happens, `_sending` is cleared on the way out, and frames taken but not written
+        fail: a sender stopped by an unexpected error must not leave every later frame queued.
+        """
+        frames: list[tuple[int, bytes]] = []
+        try:
+            while True:
+                with self._pending_lock:
+                    frames, self._pending = self._pending, []
+                    if not frames:
+                        self._sending = False
+                        return
+                self._write(frames)
+                frames = []
+        except BaseException as e:
             with self._pending_lock:
-                frames, self._pending = self._pending, []
-                if not frames:
-                    self._sending = False
-                    return
-            with self._send_lock:
-                with self._waiting_lock:  # one failed meanwhile (the connection was lost) is not sent
-                    frames = [(n, f) for n, f in frames if n in self._waiting]
-                if not frames:
-                    continue
-                sock = self._sock
-                try:
-                    if sock is None:
-                        sock = self._connect()
-                    sock.sendall(b"".join(f for _, f in frames))
-                    continue
-                except OSError as e:
-                    error = DecisionLogError(
-                        "the decision log writer process cannot be reached at "
-                        f"{self.path}: {e.strerror or e}",
-                        where=self.url,
-                        hint="the server restarts it; until then decisions follow the failure policy",
-                    )
-                    if sock is not None:
-                        with contextlib.suppress(OSError):
-                            sock.shutdown(socket.SHUT_RDWR)  # its reader fails what else waits on it
-            self._fail({n for n, _ in frames}, error)
+                self._sending = False
+            self._fail({n for n, _ in frames}, DecisionLogError(f"the decision log client failed: {e!r}"))
+            raise
+
+    def _write(self, frames: list[tuple[int, bytes]]) -> None:
+        with self._send_lock:
+            with self._waiting_lock:  # one failed meanwhile (the connection was lost) is not sent
+                frames = [(n, f) for n, f in frames if n in self._waiting]
+            if not frames:
+                return
+            sock = self._sock
+            try:
+                if sock is None:
+                    sock = self._connect()
+                sock.sendall(b"".join(f for _, f in frames))
+                return
+            except OSError as e:
+                error = DecisionLogError(
+                    f"the decision log writer process cannot be reached at {self.path}: {e.strerror or e}",
+                    where=self.url,
+                    hint="the server restarts it; until then decisions follow the failure policy",
+                )
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)  # its reader fails what else waits on it
+        self._fail({n for n, _ in frames}, error)
 
     def _connect(self) -> socket.socket:
         """Called with `_send_lock` held."""
@@ -543,9 +558,11 @@ class WriterClient(DecisionLog):
                     self._sock = None
                 sock.close()
                 with self._waiting_lock:
-                    mine = set(self._waiting)  # everything waiting: nothing is sent while we hold the lock
+                    # Taken out while the send lock is held: a sender after us finds them gone and
+                    # drops their frames, so none reaches the restarted writer after failing here.
+                    mine, self._waiting = self._waiting, {}
                 dropped, self._dropped = self._dropped, None
-            self._fail(
+            self._fail_taken(
                 mine,
                 dropped
                 or DecisionLogError(
@@ -555,6 +572,12 @@ class WriterClient(DecisionLog):
                     hint="the server restarts it; until then decisions follow the failure policy",
                 ),
             )
+
+    def _fail_taken(
+        self, taken: dict[int, tuple[int, concurrent.futures.Future[str], float]], error: DecisionLogError
+    ) -> None:
+        for kind, future, _ in taken.values():
+            self._fail_one(kind, future, error)
 
     def _fail(self, numbers: set[int], error: DecisionLogError) -> None:
         for number in numbers:

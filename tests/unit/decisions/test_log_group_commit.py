@@ -239,3 +239,42 @@ def test_a_writer_process_sends_each_commits_acknowledgements_before_the_next_tr
     one_commit = ["statements", "committed", "after_batch"]
     assert steps[:6] == [*one_commit, *one_commit]
     assert set(steps[6:]) <= {"after_batch"}  # closing flushes once more, with nothing to send
+
+
+def test_a_committed_record_is_acknowledged_while_the_next_commit_waits_for_the_lock(
+    tmp_path: Path, make_record: MakeRecord
+) -> None:
+    """Acknowledgements held for the next commit go out anyway when it waits (another writer holds
+    the database): a durable record is never reported late, or failed, because of the next one."""
+    path = tmp_path / "decisions.db"
+    holder = SqliteStore(path=path, create=True)
+    with DecisionLog.open(f"sqlite:///{path}") as log:
+        log.append(make_record(0))
+        store = log.store
+        real_append = store.append
+        held = threading.Event()
+        release = threading.Event()
+        queued: list[Any] = []
+
+        def append_then_lock(batch: list[Any], **kwargs: Any) -> list[Entry]:
+            entries = real_append(batch, **kwargs)
+            if not held.is_set():  # after the first commit: another writer takes the lock, one more queues
+                threading.Thread(target=_hold_write_lock, args=(holder, held, release), daemon=True).start()
+                assert held.wait(timeout=30)
+                queued.append(log.submit(make_record(2)))
+            return entries
+
+        store.append = append_then_lock  # type: ignore[method-assign]
+        try:
+            assert log.append(make_record(1), timeout=30)  # answered while the lock is still held
+            assert not release.is_set() and not queued[0].done()
+        finally:
+            release.set()
+        assert queued[0].result(timeout=30)
+    holder.close()
+
+
+def _hold_write_lock(store: SqliteStore, held: threading.Event, release: threading.Event) -> None:
+    with store._write():
+        held.set()
+        release.wait(timeout=30)
