@@ -179,13 +179,16 @@ class _Acks:
             if self._sent:
                 return
             self._sent = True
-        for waiter, record_id in self.results:
-            with contextlib.suppress(concurrent.futures.InvalidStateError):  # a caller cancelled it
-                waiter.set_result(record_id)
-        for marker in self.markers:
-            marker.future.set_result("")
-        if self.after_batch is not None:
-            self.after_batch()
+        try:
+            for waiter, record_id in self.results:
+                with contextlib.suppress(concurrent.futures.InvalidStateError):  # a caller cancelled it
+                    waiter.set_result(record_id)
+            for marker in self.markers:
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    marker.future.set_result("")
+        finally:  # a callback that raised must not keep the writer process's clients unanswered
+            if self.after_batch is not None:
+                self.after_batch()
 
 
 _STOP = object()
@@ -516,7 +519,8 @@ class DecisionLog:
         self.write_failures += len(batch)
         self.write_error = error
         for pending in batch:
-            pending.future.set_exception(error)
+            with contextlib.suppress(concurrent.futures.InvalidStateError):  # a caller cancelled it
+                pending.future.set_exception(error)
 
     def probe(self, *, timeout: float | None = None) -> DecisionLogError | None:
         """Check, in the writer's turn, that the store can be written now (without writing a record).
@@ -884,12 +888,32 @@ class DecisionLog:
         if self._hold_timer is not None:
             self._held.put(None)
             self._hold_timer.join()
+        self._fail_left_behind()
         if self._store is not None:
             self._store.close()
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+
+    def _fail_left_behind(self) -> None:
+        """What was queued after the writer stopped (a caller racing `close`) fails: nobody waits forever."""
+        closed = DecisionLogError(
+            "the decision log was closed before this record was committed", where=self.url
+        )
+        left: list[_Pending] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Pending):
+                left.append(item)
+            elif isinstance(item, _Marker | _Probe):
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    item.future.set_exception(closed)
+        if left:
+            self._failed(left, closed)
 
     def __enter__(self) -> DecisionLog:
         return self

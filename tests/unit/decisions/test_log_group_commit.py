@@ -13,7 +13,7 @@ import pytest
 from decision_records import MakeRecord
 
 from trustgate.decisions.chain import CheckpointSigner, Entry
-from trustgate.decisions.log import DecisionLog
+from trustgate.decisions.log import DecisionLog, _Pending, _Waiter, prepare
 from trustgate.decisions.note import open_checkpoint
 from trustgate.decisions.sqlite import SqliteStore
 from trustgate.errors import DecisionLogError
@@ -278,3 +278,25 @@ def _hold_write_lock(store: SqliteStore, held: threading.Event, release: threadi
     with store._write():
         held.set()
         release.wait(timeout=30)
+
+
+def test_a_record_queued_while_the_log_closes_fails_instead_of_waiting_forever(
+    sqlite_url: str, make_record: MakeRecord
+) -> None:
+    log = DecisionLog.open(sqlite_url)
+    log.append(make_record(0))
+    late = _Waiter()
+    thread = log._thread
+    assert thread is not None
+    real_join = thread.join
+
+    def join_then_a_late_record(timeout: float | None = None) -> None:
+        real_join(timeout)
+        # a caller that found the log open just before `close` marked it closed
+        log._queue.put(_Pending(prepare(make_record(1)), late))
+
+    thread.join = join_then_a_late_record  # type: ignore[method-assign]
+    log.close()
+    with pytest.raises(DecisionLogError, match="closed before this record was committed"):
+        late.result(timeout=30)
+    assert log.write_failures == 1
