@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support.builtin_formats import INVALID, VALID
+from support.builtin_formats import INVALID, VALID, configmap, created_at, event, lease, secret, webhook
 from support.kube import Cluster, kube_apiserver_binary, start_cluster
 from support.string_cases import edits
 
@@ -27,85 +27,18 @@ from trustgate.policy.schema import SchemaSet, available_versions
 Make = Callable[[Any], dict[str, Any]]
 
 
-def _secret(value: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "s", "namespace": "default"},
-        "data": {"k": value},
-    }
-
-
-def _configmap(value: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "c", "namespace": "default"},
-        "binaryData": {"k": value},
-    }
-
-
-def _created_at(value: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "c", "namespace": "default", "creationTimestamp": value},
-    }
-
-
-def _webhook(value: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": "w"},
-        "webhooks": [
-            {
-                "name": "w.example.com",
-                "clientConfig": {"url": "https://example.com/validate", "caBundle": value},
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-            }
-        ],
-    }
-
-
-def _event(value: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": "e", "namespace": "default"},
-        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
-        "eventTime": value,
-        # With an eventTime set, validation requires these (a 422 unrelated to decoding).
-        "reportingComponent": "example.com/controller",
-        "reportingInstance": "i",
-        "action": "Test",
-        "reason": "Test",
-        "type": "Normal",
-    }
-
-
-def _lease(value: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {"name": "l", "namespace": "default"},
-        "spec": {"renewTime": value},
-    }
-
-
 # field -> (Go type, the object with the value in that field, the collection it is created in)
 FIELDS: dict[str, tuple[str, Make, str]] = {
-    "Secret data": ("byte", _secret, "/api/v1/namespaces/default/secrets"),
-    "ConfigMap binaryData": ("byte", _configmap, "/api/v1/namespaces/default/configmaps"),
+    "Secret data": ("byte", secret, "/api/v1/namespaces/default/secrets"),
+    "ConfigMap binaryData": ("byte", configmap, "/api/v1/namespaces/default/configmaps"),
     "ValidatingWebhookConfiguration caBundle": (
         "byte",
-        _webhook,
+        webhook,
         "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
     ),
-    "metadata.creationTimestamp": ("time", _created_at, "/api/v1/namespaces/default/configmaps"),
-    "Event eventTime": ("micro-time", _event, "/api/v1/namespaces/default/events"),
-    "Lease renewTime": ("micro-time", _lease, "/apis/coordination.k8s.io/v1/namespaces/default/leases"),
+    "metadata.creationTimestamp": ("time", created_at, "/api/v1/namespaces/default/configmaps"),
+    "Event eventTime": ("micro-time", event, "/api/v1/namespaces/default/events"),
+    "Lease renewTime": ("micro-time", lease, "/apis/coordination.k8s.io/v1/namespaces/default/leases"),
 }
 
 # Characters random edits draw from, per Go type: its own alphabet (digits weighted for times),

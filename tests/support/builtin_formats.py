@@ -9,6 +9,8 @@ asserts that trustgate and the API server agree on each.
 
 from __future__ import annotations
 
+from typing import Any
+
 VALID: dict[str, list[str]] = {
     "byte": [
         "",
@@ -121,3 +123,73 @@ INVALID: dict[str, list[str]] = {
         "garbage",
     ],
 }
+
+
+# Objects with the value in one field each; valid to the API server otherwise (namespace default).
+
+
+def secret(value: Any, **metadata: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "default", **metadata},
+        "data": {"k": value},
+    }
+
+
+def configmap(value: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "default"},
+        "binaryData": {"k": value},
+    }
+
+
+def created_at(value: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "default", "creationTimestamp": value},
+    }
+
+
+def webhook(value: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "w"},
+        "webhooks": [
+            {
+                "name": "w.example.com",
+                "clientConfig": {"url": "https://example.com/validate", "caBundle": value},
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+            }
+        ],
+    }
+
+
+def event(value: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "e", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+        "eventTime": value,
+        # With an eventTime set, validation requires these (a 422 unrelated to decoding).
+        "reportingComponent": "example.com/controller",
+        "reportingInstance": "i",
+        "action": "Test",
+        "reason": "Test",
+        "type": "Normal",
+    }
+
+
+def lease(value: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "l", "namespace": "default"},
+        "spec": {"renewTime": value},
+    }

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from support.builtin_formats import INVALID, VALID
+from support.builtin_formats import INVALID, VALID, configmap, event, lease, secret
 from support.string_cases import format_params
 
 from trustgate.cli.main import main
@@ -49,33 +49,6 @@ def test_no_checker_raises_on_a_lone_surrogate(check: Callable[[str], bool]) -> 
 @pytest.fixture(scope="module")
 def schemas() -> SchemaSet:
     return SchemaSet(version="1.33", strict=True)
-
-
-def secret(value: Any, **metadata: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", **metadata}, "data": {"k": value}}
-
-
-def configmap(value: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "binaryData": {"k": value}}
-
-
-def event(value: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": "e", "namespace": "default"},
-        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
-        "eventTime": value,
-    }
-
-
-def lease(value: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {"name": "l"},
-        "spec": {"renewTime": value},
-    }
 
 
 # (make the object, the value's path, which Go type decodes it)
