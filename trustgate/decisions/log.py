@@ -328,13 +328,7 @@ class DecisionLog:
 
     def _send(self, record: Mapping[str, Any]) -> concurrent.futures.Future[str] | _Waiter:
         """Queue one record for a caller that waits on it at once (`append`): `submit`, made lighter."""
-        if self._closed:
-            raise DecisionLogError("the decision log is closed", where=self.url)
-        try:
-            item = prepare(record)
-        except DecisionLogError:
-            self.write_failures += 1
-            raise
+        item = self._prepare(record)
         waiter = _Waiter()
         self._start()
         self._queue.put(_Pending(item, waiter))
@@ -359,16 +353,29 @@ class DecisionLog:
 
     def submit(self, record: Mapping[str, Any]) -> concurrent.futures.Future[str]:
         """Queue one record; the future resolves to its id after commit, or raises DecisionLogError."""
-        if self._closed:
-            raise DecisionLogError("the decision log is closed", where=self.url)
         try:
-            item = prepare(record)
+            item = self._prepare(record)
         except DecisionLogError as e:
-            self.write_failures += 1
+            if self._closed:
+                raise
             future: concurrent.futures.Future[str] = concurrent.futures.Future()
             future.set_exception(e)
             return future
         return self.submit_prepared(item)
+
+    def _prepare(self, record: Mapping[str, Any]) -> Prepared:
+        """`prepare`, for this open log; a record that cannot be encoded is counted as a failure.
+
+        Raises:
+            DecisionLogError: the log is closed, or the record cannot be encoded.
+        """
+        if self._closed:
+            raise DecisionLogError("the decision log is closed", where=self.url)
+        try:
+            return prepare(record)
+        except DecisionLogError:
+            self.write_failures += 1
+            raise
 
     def submit_prepared(self, item: Prepared) -> concurrent.futures.Future[str]:
         """Queue a record already encoded and indexed (`prepare`, in another process); as `submit`.
