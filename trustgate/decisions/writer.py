@@ -580,11 +580,9 @@ class WriterClient(DecisionLog):
             self._fail_one(kind, future, error)
 
     def _fail(self, numbers: set[int], error: DecisionLogError) -> None:
-        for number in numbers:
-            with self._waiting_lock:
-                waiting = self._waiting.pop(number, None)
-            if waiting is not None:
-                self._fail_one(waiting[0], waiting[1], error)
+        with self._waiting_lock:
+            taken = {n: self._waiting.pop(n) for n in numbers if n in self._waiting}
+        self._fail_taken(taken, error)
 
     def _fail_one(self, kind: int, future: concurrent.futures.Future[str], error: DecisionLogError) -> None:
         if kind == _APPEND:
