@@ -312,12 +312,11 @@ class DecisionLog:
         """
         pending: list[concurrent.futures.Future[str]] | None = getattr(self._deferred, "futures", None)
         if pending is not None:
-            future = self.submit(record)
-            error = future.exception() if future.done() else None
-            if error is not None:  # not encodable: nothing was queued, the caller handles it now
-                raise error
-            pending.append(future)
-            return str(record["id"])
+            item = self._prepare(record)  # not encodable: nothing is queued, the caller handles it now
+            # A record that could not even be sent (the writer is unreachable) fails in its future,
+            # like one that fails later: whoever waits on the futures answers for it.
+            pending.append(self.submit_prepared(item))
+            return item.id
         waiting = self._send(record)
         try:
             return waiting.result(timeout=timeout)
