@@ -253,11 +253,15 @@ def serve_writer(log: DecisionLog, path: Path, *, parent: int | None = None) -> 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Bound under another name and renamed once listening: a client (or a supervisor waiting for the
+    # file) that finds `path` can connect; between bind and listen it would be refused.
+    staging = path.with_name(path.name + ".new")
     with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a socket left by a writer that was killed
+        staging.unlink()  # left by a writer that was killed while starting
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
+    listener.bind(str(staging))
     listener.listen(128)
+    os.replace(staging, path)  # also replaces a socket left by a writer that was killed
     with contextlib.suppress(DecisionLogError):
         _ = log.store  # migrate now, not on the first decision (a failure is retried by the first)
     log.commit_delay = COMMIT_DELAY_SECONDS

@@ -135,6 +135,42 @@ def test_a_writer_that_is_gone_fails_records_counted_and_the_client_reconnects_w
     assert _verify(writer.url) == 2
 
 
+SLOW_LISTEN = (
+    "import socket, sys, time; from pathlib import Path; from trustgate.decisions import writer; "
+    "from trustgate.decisions.log import DecisionLog\n"
+    "class Slow(socket.socket):\n"
+    "    def listen(self, *args):\n"
+    "        time.sleep(0.5)\n"
+    "        super().listen(*args)\n"
+    "writer.socket.socket = Slow\n"
+    "sys.exit(writer.serve_writer(DecisionLog.open(sys.argv[1]), Path(sys.argv[2])))"
+)
+
+
+def test_the_socket_appears_only_once_the_writer_listens(tmp_path: Path) -> None:
+    """A supervisor returns (and clients connect) when the socket file exists; a writer slow between
+    bind and listen must not have them refused."""
+    path = tmp_path / "writer.sock"
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    process = subprocess.Popen([sys.executable, "-c", SLOW_LISTEN, url, str(path)])
+    try:
+        end = time.monotonic() + 30
+        while not path.exists():
+            assert time.monotonic() < end and process.poll() is None, "the writer did not start"
+            time.sleep(0.001)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.connect(str(path))  # refused if the file appeared at bind
+        client = WriterClient(path=path, url=url)
+        assert client.probe(timeout=30) is None
+        client.append(_record(0))
+        client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert not path.exists() and not path.with_name(path.name + ".new").exists()
+    assert _verify(url) == 1
+
+
 def test_a_hung_writer_fails_records_within_the_wait_and_expire_drops_it(writer: Writer) -> None:
     client = writer.client(wait_seconds=0.5)
     client.append(_record(0))
