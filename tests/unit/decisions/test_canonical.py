@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import random
+import re
 import uuid
 from typing import Any
 
 import pytest
 import rfc8785
 
-from trustgate.decisions.canonical import CanonicalError, _plain, canonical, content_hash, uuid7, uuid7_time
+from trustgate.decisions.canonical import (
+    CanonicalError,
+    _plain,
+    canonical,
+    content_hash,
+    timestamp,
+    uuid7,
+    uuid7_time,
+)
 from trustgate.errors import InputError
 
 
@@ -109,3 +120,34 @@ def test_uuid7_is_version_7_and_strictly_increasing_within_a_millisecond(
     assert uuid7_time(str(uuid.uuid4())) is None
     later = uuid7(ms=1_600_000_000_000)  # a clock that steps back does not make ids go backwards
     assert later > ids[-1]
+
+
+def test_timestamp_of_now_has_the_fixed_form_and_is_now() -> None:
+    before = dt.datetime.now(dt.UTC)
+    text = timestamp()
+    after = dt.datetime.now(dt.UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text)
+    moment = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    assert before <= moment <= after
+    assert timestamp(moment) == text  # the same text as a given moment's
+    assert timestamp(dt.datetime(2025, 1, 31, 13, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))) == (
+        "2025-01-31T12:00:00.000000Z"
+    )
+
+
+def test_uuid7_random_bits_differ_in_a_forked_child() -> None:
+    """Random bits are read from the system in blocks; a child forked with part of a block left must
+    read its own, or parent and child would make ids with the same random bits."""
+    uuid7()  # the parent now holds a block
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        os.write(writer, uuid7(ms=1_800_000_000_000).encode())
+        os._exit(0)
+    os.close(writer)
+    child = os.read(reader, 100).decode()
+    os.close(reader)
+    os.waitpid(pid, 0)
+    ours = uuid7(ms=1_800_000_000_001)
+    assert uuid.UUID(child).int & ((1 << 62) - 1) != uuid.UUID(ours).int & ((1 << 62) - 1)
