@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -193,6 +195,39 @@ def test_file_over_the_size_limit(write: Write) -> None:
     _, problems = read(path, Limits(max_file_bytes=100))
     assert problems[0].rule == "input/too-large"
     assert "maxFileBytes" in problems[0].hint
+
+
+def test_read_file_gives_the_bytes_and_the_size(write: Write, tmp_path: Path) -> None:
+    path = write("one.yaml", "a: 1\n")
+    assert loader.read_file(path, 100) == (b"a: 1\n", 5)
+    assert loader.read_file(path, 5) == (b"a: 1\n", 5)  # exactly the limit is allowed
+    assert loader.read_file(path, 4) == (b"", 5)  # over it: only the size, for the message
+    _, problems = read(path, Limits(max_file_bytes=4))
+    assert problems[0].message == "file is 5 bytes; the limit is 4"
+    with pytest.raises(IsADirectoryError):
+        loader.read_file(tmp_path, 10**9)
+
+
+def test_read_file_reads_what_fstat_does_not_size_up_to_the_limit(tmp_path: Path) -> None:
+    """A file whose size `fstat` does not know (a FIFO: 0) or that grew is read on to the limit."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n" * 10
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as f:
+            f.write(body)  # the reader may stop at the limit and close
+
+    for limit, expected in ((10_000, body), (100, body[:101])):
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        assert loader.read_file(fifo, limit) == (expected, 0)
+        feeder.join(timeout=10)
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    docs, problems = read(fifo, Limits(max_file_bytes=100))
+    feeder.join(timeout=10)
+    assert docs == [] and problems[0].rule == "input/too-large"
 
 
 def test_too_many_documents(write: Write) -> None:
