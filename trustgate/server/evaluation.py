@@ -68,8 +68,16 @@ def decide(
 
 
 def _evaluated(job: Job, deadline: float) -> admission.Evaluated:
-    """What the evaluator gave by the deadline; the job is abandoned when it gave nothing in time."""
-    if not job.done.wait(max(0.0, deadline - time.monotonic())) or job.failure is Failure.DEADLINE:
+    """What the evaluator gave by the deadline; the job is abandoned when it gave nothing in time.
+
+    `done` is set once the decision's record is committed too (`Job.finish`): when only the
+    record is late, the decision is answered as not (yet) recorded, not as timed out.
+    """
+    if not job.done.wait(max(0.0, deadline - time.monotonic())):
+        if not (job.finished and job.failure is None and job.decision is not None):
+            checked, denials = job.abandon()
+            return admission.Evaluated(timed_out=True, policies_checked=checked, denials=denials)
+    elif job.failure is Failure.DEADLINE:
         checked, denials = job.abandon()
         return admission.Evaluated(timed_out=True, policies_checked=checked, denials=denials)
     if job.decision is None:

@@ -59,6 +59,8 @@ class Job:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # the decision's record, queued in the decision log: answer only once it is committed
     records: list[concurrent.futures.Future[str]] = field(default_factory=list)
+    # evaluated: `done` is set once its records are committed (or failed), by whoever resolves them
+    finished: bool = False
 
     def saw_policies(self, denials: list[str]) -> None:
         with self.lock:
@@ -77,6 +79,30 @@ class Job:
 
     def fail(self, failure: Failure, reason: str) -> None:
         self.failure, self.error = failure, reason
+
+    def finish(self) -> None:
+        """Evaluated: wake the handler now, or (a decision with records) once every record is resolved.
+
+        The handler then sleeps once per request, woken by the thread that resolves the
+        record, rather than once by the evaluator and again by that thread.
+        """
+        pending = [f for f in self.records if not f.done()] if self.failure is None else []
+        self.finished = True
+        if not pending:
+            self.done.set()
+            return
+        remaining = [len(pending)]
+        lock = threading.Lock()
+
+        def resolved(_: concurrent.futures.Future[str]) -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                self.done.set()
+
+        for future in pending:
+            future.add_done_callback(resolved)  # at once when it is already resolved
 
 
 class EvaluatorPool:
@@ -158,7 +184,7 @@ class EvaluatorPool:
                 finally:
                     with self._lock:
                         self.busy -= 1
-                    job.done.set()
+                    job.finish()
         finally:
             gate.close()
 
