@@ -322,7 +322,10 @@ class DecisionLog:
             return waiting.result(timeout=timeout)
         except concurrent.futures.TimeoutError as e:
             raise DecisionLogError(
-                f"the decision log did not commit within {timeout:g} s", where=self.url
+                f"the decision log did not commit within {timeout:g} s",
+                where=self.url,
+                hint=f"the record stays queued and may still be committed: `trustgate log show "
+                f"{record.get('id', '')}` says whether it was",
             ) from e
 
     def _send(self, record: Mapping[str, Any]) -> concurrent.futures.Future[str] | _Waiter:

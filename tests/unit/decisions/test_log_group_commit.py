@@ -124,8 +124,10 @@ def test_a_blocking_append_times_out_fails_or_refuses_with_a_decision_log_error(
         assert log.write_failures == 1
         holder = SqliteStore(path=path, create=False, busy_timeout=1)
         with holder._write():  # another process's transaction holds the chain lock
-            with pytest.raises(DecisionLogError, match=r"did not commit within 0\.2 s"):
-                log.append(make_record(2), timeout=0.2)
+            late = make_record(2)
+            with pytest.raises(DecisionLogError, match=r"did not commit within 0\.2 s") as raised:
+                log.append(late, timeout=0.2)
+            assert f"may still be committed: `trustgate log show {late['id']}`" in raised.value.hint
             with pytest.raises(DecisionLogError, match="locked"):  # the busy timeout (1 s) passes
                 log.append(make_record(3))
         holder.close()
