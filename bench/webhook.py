@@ -15,9 +15,11 @@ One run, on this machine:
 4. warms the caches (every review once), then runs `wrk`:
    - throughput: `--connections` keep-alive connections as fast as they go;
    - fixed rate: wrk has no fixed-rate mode (that is wrk2), so each of
-     `--rate-connections` connections waits `connections / rate` seconds after
-     each response (wrk's Lua `delay()`), which gives about `--rate` requests
-     per second; the achieved rate is printed beside the latencies;
+     `--rate-connections` connections waits after each response (wrk's Lua
+     `delay()`) for `connections / rate` seconds less the mean latency, which
+     two 3 s probes measure first (more connections are used where that
+     latency leaves no room); that gives about `--rate` requests per second,
+     and the achieved rate is printed beside the latencies;
 5. reads the resident and proportional memory of each worker;
 6. repeats 4. and 5. with the decision log on (`--decision-log`, default
    all three: off, a SQLite file, a throw-away PostgreSQL server from
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -59,7 +62,9 @@ from trustgate.oci.client import RegistryClient, RegistrySettings  # noqa: E402
 
 IDENTITY = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.4.2"
 ISSUER = "https://token.actions.githubusercontent.com"
-TARGETS = {"throughput_rps": 1500.0, "p99_ms_at_rate": 10.0}
+# p99 at the fixed rate: 10 ms without a decision log, 20 ms with one (each answer waits for a
+# durable commit); with a log, req/s at least 0.8 of the run without one.
+TARGETS = {"throughput_rps": 1500.0, "p99_ms_at_rate": 10.0, "p99_ms_at_rate_logged": 20.0, "ratio": 0.8}
 
 LUA = r"""
 local bodies = {}
@@ -320,9 +325,8 @@ def run(
             str(pid): round((spent[pid] - before.get(pid, 0.0)) * 1000 / max(1, throughput["requests"]), 3)
             for pid in spent
         }
-        # Each connection waits this long after a response: about `rate` in all, less the ~2 ms answers take.
-        pause = max(1, round(args.rate_connections / args.rate * 1000) - 2)
-        fixed = wrk(tmp, bodies, url, args.rate_connections, args.seconds, pause_ms=pause)
+        connections, pause = calibrate(tmp, bodies, url, args.rate_connections, args.rate)
+        fixed = wrk(tmp, bodies, url, connections, args.seconds, pause_ms=pause)
         memory = worker_memory(server.process.pid)
         metrics = server.get("/metrics")[1]
     finally:
@@ -343,12 +347,37 @@ def run(
         "mismatches": mismatches,
         "workers": args.workers,
         "throughput": throughput | {"connections": args.connections},
-        "fixed_rate": fixed
-        | {"connections": args.rate_connections, "pause_ms": pause, "target_rps": args.rate},
+        "fixed_rate": fixed | {"connections": connections, "pause_ms": pause, "target_rps": args.rate},
         "memory": memory,
         "image_cache": {"hit": hits, "miss": misses},
         "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]},
     }
+
+
+CALIBRATE_SECONDS = 3  # each probe of the fixed-rate phase
+
+
+def calibrate(tmp: Path, bodies: Path, url: str, connections: int, rate: int) -> tuple[int, int]:
+    """(connections, pause in ms) that offer about `rate` requests/s in wrk's closed loop.
+
+    Each connection waits `pause` after a response, so it sends one request per
+    pause + latency: `rate` needs pause = connections / rate - latency. Two short
+    probes measure the latency at about that rate (it grows with the load, and
+    the decision log adds to it); where even a 1 ms pause would leave the rate
+    short, more connections are used, so the p99 reported is the p99 at `rate`
+    rather than at whatever a slower answer let 10 connections send.
+    """
+    pause = max(1, round(connections / rate * 1000) - 2)
+    for _ in range(2):
+        probe = wrk(tmp, bodies, url, connections, CALIBRATE_SECONDS, pause_ms=pause)
+        cycle_ms = connections / max(probe["rps"], 1.0) * 1000  # pause + mean latency
+        latency_ms = max(0.0, cycle_ms - pause)
+        wanted_ms = connections / rate * 1000
+        if wanted_ms - latency_ms < 1:  # not reachable with these connections
+            connections = math.ceil(rate * (latency_ms + 5) / 1000)
+            wanted_ms = connections / rate * 1000
+        pause = max(1, round(wanted_ms - latency_ms))
+    return connections, pause
 
 
 def wrk(
@@ -420,6 +449,7 @@ def _metric(text: str, name: str) -> float:
 
 def print_table(f: dict[str, Any]) -> None:
     t, r = f["throughput"], f["fixed_rate"]
+    p99_target = TARGETS["p99_ms_at_rate" if f["decision_log"] == "off" else "p99_ms_at_rate_logged"]
     rows = [
         ("objects (allowed)", f"{f['objects']} ({f['allowed']})", "", None),
         (
@@ -454,14 +484,14 @@ def print_table(f: dict[str, Any]) -> None:
         (
             f"fixed rate ~{r['target_rps']} req/s ({r['connections']} conns, {r['pause_ms']} ms pause)",
             f"{r['rps']:.0f} req/s achieved",
-            "",
-            None,
+            f"~{r['target_rps']} (within 5 %)",
+            abs(r["rps"] - r["target_rps"]) <= 0.05 * r["target_rps"],
         ),
         (
             "  latency p50 / p99 / p99.9",
             f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} / {r['p999_ms']:.2f} ms",
-            f"p99 <= {TARGETS['p99_ms_at_rate']:.0f} ms",
-            r["p99_ms"] <= TARGETS["p99_ms_at_rate"],
+            f"p99 <= {p99_target:.0f} ms",
+            r["p99_ms"] <= p99_target,
         ),
         (
             "image cache hits / misses",
@@ -507,6 +537,10 @@ def print_comparison(runs: dict[str, dict[str, Any]]) -> None:
         else:
             cells += [f"{'-':>7}", f"{t['p99_ms']:>8.2f}", f"{'-':>7}", f"{r['p99_ms']:>13.2f}", f"{'-':>7}"]
         print(" ".join(cells))
+    print(
+        f"targets with a log: req/s >= {TARGETS['throughput_rps']:.0f}, ratio >= {TARGETS['ratio']}, "
+        f"p99 at the fixed rate <= {TARGETS['p99_ms_at_rate_logged']:.0f} ms"
+    )
 
 
 if __name__ == "__main__":
