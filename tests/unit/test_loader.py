@@ -230,6 +230,29 @@ def test_read_file_reads_what_fstat_does_not_size_up_to_the_limit(tmp_path: Path
     assert docs == [] and problems[0].rule == "input/too-large"
 
 
+def test_read_file_reads_on_after_short_reads(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read may return less than asked (network file systems; Linux gives at most ~2 GiB per
+    read): the rest is read, never dropped (the documents after a cut would go unchecked)."""
+    body = "".join(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n---\n" for i in range(50))
+    path = write("many.yaml", body)
+    real = os.read
+    asked: list[int] = []
+
+    def short(fd: int, n: int) -> bytes:
+        asked.append(n)
+        return real(fd, min(n, 100))
+
+    monkeypatch.setattr(os, "read", short)
+    assert loader.read_file(path, 10**6) == (body.encode(), len(body))
+    docs, problems = read(path)
+    assert problems == [] and len(docs) == 50
+    monkeypatch.setattr(os, "read", real)
+    asked.clear()
+    monkeypatch.setattr(os, "read", lambda fd, n: asked.append(n) or real(fd, n))
+    assert loader.read_file(path, 10**6)[0] == body.encode()
+    assert asked == [len(body) + 1]  # a whole file in one read: no second read for the end
+
+
 def test_too_many_documents(write: Write) -> None:
     path = write("many.yaml", "---\n".join("apiVersion: v1\nkind: ConfigMap\n" for _ in range(5)))
     docs, problems = read(path, Limits(max_documents_per_file=3))

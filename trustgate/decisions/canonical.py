@@ -170,8 +170,11 @@ _entropy = (b"", 0)  # random bytes read and how many are used (10 per id, under
 
 
 def _forget_entropy() -> None:
-    global _entropy
-    _entropy = (b"", 0)  # a forked child reads its own: never equal ids in two processes
+    """In a forked child: read its own random bits (never equal ids in two processes), and a new
+    lock (another thread of the parent may have held it, reading a block, as it forked)."""
+    global _entropy, _uuid_lock
+    _entropy = (b"", 0)
+    _uuid_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_entropy)

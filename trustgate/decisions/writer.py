@@ -243,6 +243,17 @@ class _WriterServer:
             threading.Thread(target=connection.run, name="trustgate-log-client", daemon=True).start()
 
 
+def _staging(path: Path) -> Path:
+    """Where the writer binds before it listens: beside `path`, a name of the same length.
+
+    Renamed onto `path` once listening, so a client (or a supervisor waiting for the
+    file) that finds `path` can connect; between bind and listen it would be refused.
+    No longer than `path`: a Unix socket's path has at most 107 bytes.
+    """
+    name = path.name
+    return path.with_name(name[:-1] + ("~" if name[-1] != "~" else "+"))
+
+
 def serve_writer(log: DecisionLog, path: Path, *, parent: int | None = None) -> int:
     """Run a writer process on the Unix socket `path` until SIGTERM (or `parent` is gone); exit code.
 
@@ -253,15 +264,14 @@ def serve_writer(log: DecisionLog, path: Path, *, parent: int | None = None) -> 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Bound under another name and renamed once listening: a client (or a supervisor waiting for the
-    # file) that finds `path` can connect; between bind and listen it would be refused.
-    staging = path.with_name(path.name + ".new")
+    staging = _staging(path)
     with contextlib.suppress(FileNotFoundError):
         staging.unlink()  # left by a writer that was killed while starting
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(staging))
     listener.listen(128)
     os.replace(staging, path)  # also replaces a socket left by a writer that was killed
+    ours = os.stat(path).st_ino
     with contextlib.suppress(DecisionLogError):
         _ = log.store  # migrate now, not on the first decision (a failure is retried by the first)
     log.commit_delay = COMMIT_DELAY_SECONDS
@@ -280,7 +290,8 @@ def serve_writer(log: DecisionLog, path: Path, *, parent: int | None = None) -> 
     finally:
         listener.close()
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            if os.stat(path).st_ino == ours:  # not a socket a newer writer put there
+                path.unlink()
         end = time.monotonic() + STOP_SECONDS
         while server.connections and time.monotonic() < end:
             time.sleep(0.05)

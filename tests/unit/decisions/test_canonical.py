@@ -151,3 +151,35 @@ def test_uuid7_random_bits_differ_in_a_forked_child() -> None:
     os.waitpid(pid, 0)
     ours = uuid7(ms=1_800_000_000_001)
     assert uuid.UUID(child).int & ((1 << 62) - 1) != uuid.UUID(ours).int & ((1 << 62) - 1)
+
+
+def test_a_child_forked_while_another_thread_makes_ids_can_make_its_own() -> None:
+    """The parent's lock may be held (reading a block of random bits) when it forks; the child must
+    not wait on that copy for ever."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            uuid7()
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    hung = 0
+    try:
+        for _ in range(20):
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(5)  # a child that hangs is killed
+                uuid7()
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            hung += os.WIFSIGNALED(status)
+            if hung:
+                break
+    finally:
+        stop.set()
+        thread.join()
+    assert hung == 0

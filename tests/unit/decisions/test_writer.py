@@ -21,7 +21,7 @@ import pytest
 from trustgate.decisions.canonical import timestamp, uuid7
 from trustgate.decisions.chain import Verifier
 from trustgate.decisions.log import open_store
-from trustgate.decisions.writer import _APPEND, WriterClient
+from trustgate.decisions.writer import _APPEND, WriterClient, _staging
 from trustgate.errors import DecisionLogError
 
 WRITER = (
@@ -167,8 +167,50 @@ def test_the_socket_appears_only_once_the_writer_listens(tmp_path: Path) -> None
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
-    assert not path.exists() and not path.with_name(path.name + ".new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("writer")) == []
     assert _verify(url) == 1
+
+
+def test_a_socket_path_at_the_length_limit_still_binds(tmp_path: Path) -> None:
+    """The writer binds under a staging name before it listens; that name is no longer than the path,
+    so a path Unix sockets just allow (107 bytes) still works."""
+    directory = tmp_path / ("d" * max(1, 100 - len(str(tmp_path)) - 1))
+    directory.mkdir()
+    path = directory / "writer.sock"
+    path = path.with_name("w" * (107 - len(str(path)) + len("writer.sock") - 5) + ".sock")
+    assert len(str(path).encode()) == 107
+    assert len(str(_staging(path))) == len(str(path)) and _staging(path) != path
+    writer = Writer(f"sqlite:///{tmp_path / 'decisions.db'}", path)
+    writer.start()
+    try:
+        client = writer.client()
+        client.append(_record(0))
+        client.close()
+    finally:
+        writer.signal(signal.SIGTERM)
+    assert not path.exists() and not _staging(path).exists()
+
+
+def test_a_stopping_writer_leaves_a_newer_writers_socket_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    old = Writer(url, tmp_path / "writer.sock")
+    old.start()
+    first = os.stat(old.path).st_ino
+    new = subprocess.Popen([sys.executable, "-c", WRITER, url, str(old.path)])  # takes the path over
+    try:
+        end = time.monotonic() + 30
+        while os.stat(old.path).st_ino == first:
+            assert time.monotonic() < end and new.poll() is None, "the second writer did not start"
+            time.sleep(0.01)
+        old.signal(signal.SIGTERM)
+        assert old.path.exists()  # the old writer did not remove the new one's socket
+        client = old.client()
+        client.append(_record(0))  # the new writer answers there
+        client.close()
+    finally:
+        new.send_signal(signal.SIGTERM)
+        new.wait(timeout=60)
+    assert not old.path.exists()  # the new one removed its own
 
 
 def test_a_hung_writer_fails_records_within_the_wait_and_expire_drops_it(writer: Writer) -> None:
