@@ -70,17 +70,24 @@ def decide(
 def _evaluated(job: Job, deadline: float) -> admission.Evaluated:
     """What the evaluator gave by the deadline; the job is abandoned when it gave nothing in time.
 
-    `done` is set once the decision's record is committed too (`Job.finish`): when only the
-    record is late, the decision is answered as not (yet) recorded, not as timed out.
+    `done` is set once the decision's record is committed too (`Job.finish`). At the deadline, a
+    job the evaluator has claimed (`Job.claim`: it records its decision) is answered with that
+    decision as not (yet) recorded; one it has not is abandoned and answered as timed out, so a
+    request never gets two records.
     """
-    if not job.done.wait(max(0.0, deadline - time.monotonic())):
-        if not (job.finished and job.failure is None and job.decision is not None):
-            checked, denials = job.abandon()
+    if not job.done.wait(max(0.0, deadline - time.monotonic())) or job.failure is Failure.DEADLINE:
+        abandoned = job.abandon()
+        if abandoned is not None:
+            checked, denials = abandoned
             return admission.Evaluated(timed_out=True, policies_checked=checked, denials=denials)
-    elif job.failure is Failure.DEADLINE:
-        checked, denials = job.abandon()
-        return admission.Evaluated(timed_out=True, policies_checked=checked, denials=denials)
-    if job.decision is None:
+        # Claimed: the evaluator records its decision (perhaps still appending it): answer with it.
+        if not job.done.is_set():
+            return admission.Evaluated(
+                decision=job.decision,
+                unrecorded="the decision log did not commit the record within the deadline",
+                late=True,
+            )
+    if job.failure is not None or job.decision is None:  # failed, perhaps after deciding
         return admission.Evaluated(error=job.error)
     unrecorded, late = _durable(job.records, deadline)  # answered only once its record is committed
     return admission.Evaluated(decision=job.decision, unrecorded=unrecorded, late=late)

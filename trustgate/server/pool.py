@@ -56,26 +56,33 @@ class Job:
     policy_checked: bool = False
     policy_denials: list[str] = field(default_factory=list)  # "[rule] message" of blocking findings
     abandoned: bool = False  # the handler answered at the deadline: do not record a second decision
+    claimed: bool = False  # the evaluator records `decision`: the handler answers with it, however late
     lock: threading.Lock = field(default_factory=threading.Lock)
     # the decision's record, queued in the decision log: answer only once it is committed
     records: list[concurrent.futures.Future[str]] = field(default_factory=list)
-    # evaluated: `done` is set once its records are committed (or failed), by whoever resolves them
-    finished: bool = False
 
     def saw_policies(self, denials: list[str]) -> None:
         with self.lock:
             self.policy_denials = denials
             self.policy_checked = True
 
-    def abandon(self) -> tuple[bool, list[str]]:
-        """Mark the job answered elsewhere; (policies were checked, their denials)."""
+    def abandon(self) -> tuple[bool, list[str]] | None:
+        """At the deadline: mark the job answered elsewhere; (policies were checked, their denials).
+
+        None when the evaluator has claimed it (`claim`): its decision is being recorded, and the
+        handler answers with that decision, its record late, rather than record a second one.
+        """
         with self.lock:
+            if self.claimed:
+                return None
             self.abandoned = True
             return self.policy_checked, list(self.policy_denials)
 
-    def still_wanted(self) -> bool:
+    def claim(self) -> bool:
+        """For the evaluator, with `decision` set: record it, unless the handler gave up on it first."""
         with self.lock:
-            return not self.abandoned
+            self.claimed = not self.abandoned
+            return self.claimed
 
     def fail(self, failure: Failure, reason: str) -> None:
         self.failure, self.error = failure, reason
@@ -87,7 +94,6 @@ class Job:
         record, rather than once by the evaluator and again by that thread.
         """
         pending = [f for f in self.records if not f.done()] if self.failure is None else []
-        self.finished = True
         if not pending:
             self.done.set()
             return
@@ -202,7 +208,7 @@ class EvaluatorPool:
             job.saw_policies(policies.denials())
             decision = gate.decide(policies, gate="admission")
             decision.notes.extend(plan.notes)
-            if job.still_wanted():  # else the handler answered at the deadline and recorded that
+            job.decision = decision  # before `claim`: a handler that finds the job claimed answers with it
+            if job.claim():  # else the handler answered at the deadline and recorded that
                 gate.record(decision, job.context)
-            job.decision = decision
         job.records = records

@@ -17,8 +17,10 @@ def _job(seconds: float = 5.0) -> Job:
 
 
 def _evaluated_job(*records: concurrent.futures.Future[str], seconds: float = 5.0) -> Job:
+    """A job as the evaluator leaves it: decided, claimed (it records the decision), records queued."""
     job = _job(seconds)
     job.decision = Decision(gate="admission", mode=Mode.ENFORCE, results=[])
+    assert job.claim()
     job.records = list(records)
     return job
 
@@ -62,6 +64,28 @@ def test_a_job_not_evaluated_by_the_deadline_times_out_and_is_abandoned() -> Non
     job = _job(seconds=0.1)
     evaluated = _evaluated(job, job.deadline)
     assert evaluated.timed_out and job.abandoned
+    job.decision = Decision(gate="admission", mode=Mode.ENFORCE, results=[])  # decided too late:
+    assert not job.claim()  # the evaluator does not record it (the handler recorded the timeout)
+
+
+def test_a_job_claimed_but_not_yet_handed_over_at_the_deadline_is_answered_with_its_decision() -> None:
+    """The evaluator decided and is recording (its record not handed over yet) when the deadline
+    passes: the handler answers with that decision, its record late, and does not abandon it (which
+    would record a second decision for the same request)."""
+    job = _job(seconds=0.1)
+    job.decision = Decision(gate="admission", mode=Mode.ENFORCE, results=[])
+    assert job.claim()
+    evaluated = _evaluated(job, job.deadline)
+    assert not evaluated.timed_out and evaluated.decision is job.decision and evaluated.late
+    assert job.abandon() is None and not job.abandoned
+
+
+def test_a_claimed_job_that_then_failed_is_answered_as_failed() -> None:
+    job = _evaluated_job()
+    job.fail(Failure.INTERNAL, "internal error (RuntimeError: x)")
+    job.finish()
+    evaluated = _evaluated(job, job.deadline)
+    assert evaluated.decision is None and evaluated.error == "internal error (RuntimeError: x)"
 
 
 def test_a_recorded_decision_is_answered_with_its_record_committed() -> None:
