@@ -1,4 +1,5 @@
-"""Kubernetes manifests that tests repeat: a Widget CRD around a schema, a policy binding.
+"""Kubernetes manifests that tests repeat: a Widget CRD around a schema, a policy binding; and
+`trustgate check` of a manifest against a CRD file.
 
 The CRD is the shape of the Kubernetes documentation's examples (group `example.com`, kind
 `Widget`); each test supplies the schema it is about.
@@ -6,9 +7,15 @@ The CRD is the shape of the Kubernetes documentation's examples (group `example.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from click.testing import CliRunner
+
+from trustgate.cli.main import main
 
 _WIDGET_CRD = """\
 apiVersion: apiextensions.k8s.io/v1
@@ -96,3 +103,14 @@ def widget_crd_object(spec_schema: dict[str, Any]) -> dict[str, Any]:
             ],
         },
     }
+
+
+def check_with_crd(crd: Path, manifest: Path) -> tuple[int, list[dict[str, Any]]]:
+    """`trustgate check --no-builtin --crd CRD MANIFEST -o json`: (exit code, every finding)."""
+    result = CliRunner().invoke(
+        main,
+        ["check", "--no-builtin", "--crd", str(crd), "-o", "json", str(manifest)],
+        catch_exceptions=False,
+    )
+    report = json.loads(result.stdout)
+    return result.exit_code, [f for r in report["results"] for f in r["findings"]]

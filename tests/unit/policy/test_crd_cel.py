@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
-from support.crds import widget_crd
+from support.crds import check_with_crd, widget_crd
 
-from trustgate.cli.main import main
 from trustgate.errors import ConfigError
 from trustgate.policy import crd_cel
 from trustgate.policy.schema import SchemaSet
@@ -205,14 +202,8 @@ def test_transition_rules_find_old_items_of_map_lists_by_their_keys() -> None:
 def test_check_with_crd_reports_rule_findings(write: Write) -> None:
     crd = write("crd.yaml", CRD)
     manifest = write("w.yaml", yaml.safe_dump(widget(replicas=9, minReplicas=1, maxReplicas=5)))
-    result = CliRunner().invoke(
-        main,
-        ["check", "--no-builtin", "--crd", str(crd), "-o", "json", str(manifest)],
-        catch_exceptions=False,
-    )
-    assert result.exit_code == 1
-    report = json.loads(result.stdout)
-    [finding] = [f for r in report["results"] for f in r["findings"]]
+    code, [finding] = check_with_crd(crd, manifest)
+    assert code == 1
     assert (finding["rule"], finding["message"], finding["path"]) == (
         "schema-cel",
         "replicas must be at most 5",

@@ -6,19 +6,16 @@ values to a real kube-apiserver (tests/integration/test_crd_formats_apiserver.py
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 from support.crd_formats import INVALID, VALID
-from support.crds import widget_crd
+from support.crds import check_with_crd, widget_crd
 from support.string_cases import format_params
 
-from trustgate.cli.main import main
 from trustgate.policy import crd_formats
 from trustgate.policy.schema import SchemaSet, crd_to_json_schema
 
@@ -168,14 +165,8 @@ def test_converted_schema_keeps_only_checked_formats() -> None:
 def test_check_reports_a_bad_format_and_fails(write: Write) -> None:
     crd = write("crd.yaml", WIDGETS)
     manifest = write("w.yaml", yaml.safe_dump(widget(addresses=["10.0.0.300"])))
-    result = CliRunner().invoke(
-        main,
-        ["check", "--no-builtin", "--crd", str(crd), "-o", "json", str(manifest)],
-        catch_exceptions=False,
-    )
-    assert result.exit_code == 1
-    report = json.loads(result.stdout)
-    [finding] = [f for r in report["results"] for f in r["findings"]]
+    code, [finding] = check_with_crd(crd, manifest)
+    assert code == 1
     assert (finding["rule"], finding["path"]) == ("schema-invalid", "spec.addresses[0]")
     assert '"10.0.0.300" is not a valid ipv4' in finding["message"]
 
