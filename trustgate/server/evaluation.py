@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from trustgate.server.http import WorkerState
 
 
+LATE_RECORD = "the decision log did not commit the record within the deadline"
+
+
 def decide(
     state: WorkerState, review: admission.Review, *, fail_open_path: bool, started: float
 ) -> tuple[dict[str, Any], str]:
@@ -84,7 +87,7 @@ def _evaluated(job: Job, deadline: float) -> admission.Evaluated:
         if not job.done.is_set():
             return admission.Evaluated(
                 decision=job.decision,
-                unrecorded="the decision log did not commit the record within the deadline",
+                unrecorded=LATE_RECORD,
                 late=True,
             )
     if job.failure is not None or job.decision is None:  # failed, perhaps after deciding
@@ -139,7 +142,7 @@ def _durable(records: list[concurrent.futures.Future[str]], deadline: float) -> 
         try:
             future.result(timeout=max(0.0, deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
-            return "the decision log did not commit the record within the deadline", True
+            return LATE_RECORD, True
         except DecisionLogError as e:
             return e.diagnostics(), False
     return "", False
