@@ -15,7 +15,6 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -420,13 +419,19 @@ class Config:
         return cls()
 
 
+# The package's own files (policies, schemas) lie beside its modules: the package is installed
+# as a directory (wheel or editable), never zipped. Not importlib.resources: it imports tempfile,
+# shutil, bz2 and lzma, a few milliseconds of every run's start-up.
+_PACKAGE_DIR = Path(__file__).parent
+
+
 def builtin_policy_dir() -> Path:
     """The bundled policy library shipped inside the package."""
-    return Path(str(resources.files("trustgate") / "policies"))
+    return _PACKAGE_DIR / "policies"
 
 
 def _schema() -> dict[str, Any]:
-    text = (resources.files("trustgate") / "schemas" / "config-v1alpha1.json").read_text("utf-8")
+    text = (_PACKAGE_DIR / "schemas" / "config-v1alpha1.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -73,6 +72,7 @@ def _run_parallel(units: Sequence[loader.Unit], run_unit: RunUnit, jobs: int) ->
     here as it would have with one process.
     """
     import multiprocessing
+    import pickle  # here, as multiprocessing: no run on a small input needs either
     from multiprocessing.connection import Connection, wait
 
     context = multiprocessing.get_context("fork")
@@ -151,6 +151,7 @@ def _worker(
     quietly: the parent evaluates its unsent chunks again and raises the same
     exception there, with the one traceback the user sees.
     """
+    import pickle
     import queue
     import signal
     import threading

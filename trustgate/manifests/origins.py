@@ -17,16 +17,16 @@ at the object in its source file and says where the rendered value is.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from trustgate import yamlio
 from trustgate.model import Document, JsonPath, Origin, Source
+
+if TYPE_CHECKING:
+    import subprocess
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 _MISSING = object()
@@ -44,6 +44,11 @@ class OriginRender:
     """
 
     def __init__(self, directory: str, *, timeout: float) -> None:
+        # Imported here: every check maps lines (`locate`), only kustomizations render.
+        import shutil
+        import subprocess
+        import tempfile
+
         self.timeout = timeout
         self._dir: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -77,6 +82,8 @@ class OriginRender:
         """The origin annotation of each rendered object, in output order; None when unavailable."""
         if self._process is None or self._dir is None:
             return None
+        import subprocess
+
         try:
             out, _ = self._process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
@@ -104,6 +111,8 @@ class OriginRender:
                 self._process.stdout.close()
             self._process = None
         if self._dir is not None:
+            import shutil
+
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
