@@ -6,10 +6,11 @@ out: what a record holds (`record.py`) and how records are chained (`chain.py`).
 
 The encoding is RFC 8785 (the PyPI `rfc8785` implementation). For the common
 case (integers within ±2**53, floats that print alike in Python and
-ECMAScript, ASCII object keys), `json.dumps` with
-sorted keys and no whitespace yields the same bytes about seven times faster;
-a walk over the value decides which path applies, and a test compares both
-paths on generated values.
+ECMAScript, ASCII object keys), `json.dumps` with sorted keys and no
+whitespace yields the same bytes about seven times faster, and orjson with
+sorted keys (the same escapes for every code point, the same floats in that
+range) ten times faster again: a walk over the value decides which path
+applies, and tests compare the paths on generated values.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import rfc8785
 
 from trustgate.errors import InputError
@@ -49,6 +51,10 @@ def canonical(value: Any) -> bytes:
             as marked decimal strings (`BIG_INT_MARKER`), not refused.
     """
     if _plain(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # a lone surrogate, nesting deeper than 255: as before, with the standard library's errors
         try:
             return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
         except (TypeError, ValueError, UnicodeEncodeError) as e:

@@ -75,6 +75,22 @@ def test_canonical_sorts_keys_by_utf16_units_like_rfc8785() -> None:
     assert canonical(value).index("😀".encode()) < canonical(value).index("\ue000".encode())
 
 
+def test_every_character_encodes_as_rfc8785_does() -> None:
+    """Strings are escaped alike by every path (control characters, quotes, DEL, U+2028, astral)."""
+    for start in range(0, 0x110000, 0x8000):
+        text = "".join(chr(c) for c in range(start, start + 0x8000) if not 0xD800 <= c <= 0xDFFF)
+        value = {"text": text, "list": [text[:40], {"k": text[-40:]}]}
+        assert _plain(value)
+        assert canonical(value) == rfc8785.dumps(value), hex(start)
+
+
+def test_nesting_deeper_than_the_fast_encoder_takes_still_encodes() -> None:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(300):  # orjson stops at 255 levels; the standard library's encoder takes over
+        value = {"a": value, "b": [0.5, "x"]}
+    assert canonical(value) == rfc8785.dumps(value)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), {"a": object()}, "\ud800"])
 def test_values_without_an_encoding_raise(bad: Any) -> None:
     with pytest.raises(CanonicalError) as raised:
