@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -553,3 +556,25 @@ def test_data_cannot_replace_a_user_rule_from_a_file_or_the_config(policy: str, 
     beside = write("beside.yaml", "main:\n  settings: {strict: true}\n")  # beside the rules: as OPA
     code, out, _ = check(policy, "-d", str(beside), bad)
     assert code == 1 and "no-latest" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_terminal_that_cannot_show_a_character_gets_its_escape_not_a_traceback(
+    policy: str, write: Write, fmt: str
+) -> None:
+    """The text report marks results with ✓ and ✗, which a Latin-1 terminal cannot show; a name may
+    hold any character (here é, which it can). (An ASCII terminal click writes UTF-8 to anyway.)"""
+    path = write("café.yaml", GOOD_POD.replace("name: good", "name: café"))
+    encoding = "latin-1"
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    entry = "from trustgate.cli.main import main; main()"
+    argv = [sys.executable, "-c", entry, "check", "--no-builtin", "-p", policy, "-o", fmt, str(path)]
+    run = subprocess.run(argv, capture_output=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr.decode(encoding)
+    assert b"Traceback" not in run.stderr
+    out = run.stdout.decode(encoding)  # every byte is in the terminal's encoding
+    if fmt == "text":
+        assert "\\u2713" in out and "1 documents: 1 passed" in out
+        assert "café" in out
+    else:
+        assert json.loads(out)["results"][0]["name"] == "café"  # JSON escapes it as \u00e9 anyway

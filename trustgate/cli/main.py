@@ -12,9 +12,11 @@ imported when a command runs (`_LazyGroup`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import importlib
+import io
 import json
 import os
 import sys
@@ -67,10 +69,21 @@ class _LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; an `Error` from any of them is one line and exit 3 (`options.fail`)."""
+        _escape_what_the_terminal_cannot_show()
         try:
             return super().invoke(ctx)
         except Error as e:
             fail(e)
+
+
+def _escape_what_the_terminal_cannot_show() -> None:
+    """Where stdout or stderr cannot encode a character (`✓` in a Latin-1 locale, a name with `é` on
+    an ASCII one), print its escape (`\\u2713`) instead of ending the run with a traceback. Files
+    written with `--output` are UTF-8 whatever the locale."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            with contextlib.suppress(ValueError, OSError):  # closed or detached: nothing to print to
+                stream.reconfigure(errors="backslashreplace")
 
 
 @click.group(
