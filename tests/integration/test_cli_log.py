@@ -6,7 +6,10 @@ import csv
 import hashlib
 import io
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -224,3 +227,41 @@ def test_check_with_postgresql(env: dict[str, str], postgres_url: str) -> None:
     assert [r["record"]["verdict"] for r in json.loads(out)] == ["deny"]
     code, out, _ = run("log", "verify", "--store", postgres_url)
     assert code == 0
+
+
+def test_export_and_json_query_are_utf8_whatever_the_terminals_encoding(write: Write, tmp_path: Path) -> None:
+    """An exported line is the bytes the chain hashes: a Latin-1 or ASCII terminal must not escape
+    a character of it (✓ and 😀 in a policy's message), and the run must not fail on it."""
+    policy = write("policy/main.rego", POLICY.replace("no privileged pods", "bad pod ✓ 😀 é"))
+    bad = write("deploy/bad.yaml", POD.replace("NAME", "bad").replace("NS", "payments"))
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    code, _, _ = run(
+        "check", "--no-builtin", "--no-schemas", "-p", str(policy), str(bad), "--decision-log", url
+    )
+    assert code == 1
+    entry = "from trustgate.cli.main import main; main()"
+    for encoding in ("latin-1", "ascii"):
+        env = {**os.environ, "PYTHONIOENCODING": encoding}
+        for args in (
+            ["log", "export"],
+            ["log", "query", "--format", "json"],
+            ["log", "query", "--format", "csv"],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-c", entry, *args, "--store", url],
+                capture_output=True,
+                env=env,
+                timeout=120,
+            )
+            assert done.returncode == 0 and b"Traceback" not in done.stderr, (encoding, args, done.stderr)
+            text = done.stdout.decode("utf-8")  # UTF-8, not the terminal's encoding
+            if args[-1] == "csv":  # rules, not messages
+                assert "no-priv" in text
+            elif args[-1] == "export":
+                line = text.splitlines()[0]
+                record = json.loads(line)
+                without_hash = line.replace(f'"hash":"{record["hash"]}",', "", 1)
+                assert hashlib.sha256(without_hash.encode()).hexdigest() == record["hash"]
+                assert "bad pod ✓ 😀 é" in line
+            else:
+                assert json.loads(text)[0]["record"]["findings"][0]["message"] == "bad pod ✓ 😀 é"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from trustgate.cli.options import utf8_stdout
 from trustgate.config import Config, load_config
 from trustgate.model import Decision, ExitCode
 
@@ -441,15 +442,15 @@ def _clip(text: str, width: int) -> str:
 
 
 def _write_json(rows: Iterator[Entry]) -> None:
-    out = sys.stdout
-    out.write("[")
-    count = 0
-    for entry in rows:
-        out.write(",\n" if count else "\n")
-        out.write(_export_line(entry))
-        count += 1
-    out.write("\n]\n" if count else "]\n")
-    out.flush()
+    with utf8_stdout() as out:  # the records' own bytes: never escaped by the terminal's encoding
+        out.write("[")
+        count = 0
+        for entry in rows:
+            out.write(",\n" if count else "\n")
+            out.write(_export_line(entry))
+            count += 1
+        out.write("\n]\n" if count else "]\n")
+        out.flush()
 
 
 def _write_csv(rows: Iterator[Entry]) -> None:
@@ -458,22 +459,23 @@ def _write_csv(rows: Iterator[Entry]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for entry in rows:
-        writer.writerow(
-            {
-                "seq": entry.seq,
-                "id": entry.id,
-                "time": entry.time,
-                "gate": entry.gate,
-                "verdict": entry.verdict,
-                **_summary(entry.record()),
-            }
-        )
-        if buffer.tell() > 65536:
-            sys.stdout.write(buffer.getvalue())
-            buffer.seek(0)
-            buffer.truncate()
-    sys.stdout.write(buffer.getvalue())
+    with utf8_stdout() as out:
+        for entry in rows:
+            writer.writerow(
+                {
+                    "seq": entry.seq,
+                    "id": entry.id,
+                    "time": entry.time,
+                    "gate": entry.gate,
+                    "verdict": entry.verdict,
+                    **_summary(entry.record()),
+                }
+            )
+            if buffer.tell() > 65536:
+                out.write(buffer.getvalue())
+                buffer.seek(0)
+                buffer.truncate()
+        out.write(buffer.getvalue())
 
 
 def _export_line(entry: Entry) -> str:
@@ -504,15 +506,10 @@ def export_cmd(
     try:
         store = _open(store_url, config_path)
         try:
-            target = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
-            try:
+            opened = open(output, "w", encoding="utf-8") if output else utf8_stdout()  # noqa: SIM115
+            with opened as target:
                 for entry in store.query(filters, newest_first=False):
                     target.write(_export_line(entry) + "\n")
-            finally:
-                if output:
-                    target.close()
-                else:
-                    target.flush()
         finally:
             store.close()
     except OSError as e:

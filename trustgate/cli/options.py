@@ -13,13 +13,16 @@ Start-up counts: this module imports click and the light model only.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import dataclasses
 import functools
+import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 
@@ -251,6 +254,36 @@ def choose_compile_cache(*, off: bool) -> None:
         _compile_cache.use_for_user(os.environ)
 
 
+@contextlib.contextmanager
+def utf8_stdout() -> Iterator[TextIO]:
+    """Standard output for machine-readable text (JSON, JSON lines, CSV, XML): UTF-8 whatever the
+    terminal's encoding, never escaped by it (an exported record's bytes are what its hash covers).
+
+    Human-readable output goes through `sys.stdout` as it is, with the terminal's encoding and
+    escapes for what it cannot show (`cli.main`).
+    """
+    stream = sys.stdout
+    buffer = getattr(stream, "buffer", None)
+    encoding = getattr(stream, "encoding", None) or ""
+    if buffer is None or _is_utf8(encoding):
+        yield stream
+        return
+    stream.flush()
+    wrapper = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
+    try:
+        yield wrapper
+    finally:
+        wrapper.flush()
+        wrapper.detach()  # the buffer stays open: it is sys.stdout's
+
+
+def _is_utf8(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
 def emit_report(decision: Decision, fmt: str, *, output: str | None, color: bool | None) -> None:
     """Print or write the report; with --output, a one-line summary goes to stderr."""
     from trustgate.report import render
@@ -270,5 +303,8 @@ def emit_report(decision: Decision, fmt: str, *, output: str | None, color: bool
                 f"{s.warnings} warnings, {s.errors} errors (report: {output})",
                 err=True,
             )
-    else:
+    elif fmt == "text":
         click.echo(text, nl=not text.endswith("\n"))
+    else:  # JSON, SARIF, JUnit XML, GitHub's workflow commands: read by programs, as UTF-8
+        with utf8_stdout() as out:
+            out.write(text if text.endswith("\n") else text + "\n")
