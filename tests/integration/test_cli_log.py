@@ -244,6 +244,7 @@ def test_export_and_json_query_are_utf8_whatever_the_terminals_encoding(write: W
         env = {**os.environ, "PYTHONIOENCODING": encoding}
         for args in (
             ["log", "export"],
+            ["log", "show", "#1", "--format", "json"],  # the same line as the export
             ["log", "query", "--format", "json"],
             ["log", "query", "--format", "csv"],
         ):
@@ -257,7 +258,7 @@ def test_export_and_json_query_are_utf8_whatever_the_terminals_encoding(write: W
             text = done.stdout.decode("utf-8")  # UTF-8, not the terminal's encoding
             if args[-1] == "csv":  # rules, not messages
                 assert "no-priv" in text
-            elif args[-1] == "export":
+            elif args[1] in ("export", "show"):
                 line = text.splitlines()[0]
                 record = json.loads(line)
                 without_hash = line.replace(f'"hash":"{record["hash"]}",', "", 1)

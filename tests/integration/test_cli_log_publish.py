@@ -552,6 +552,50 @@ def test_check_surfaces_a_refused_checkpoint(write: Write, url: str, key: Path, 
 # -- a witness (C2SP tlog-cosignature) ------------------------------------------------------
 
 
+def test_a_cosigned_checkpoint_on_a_latin1_terminal_is_the_signed_note_itself(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """Every signature line of a note starts with an em dash, which a Latin-1 terminal cannot show:
+    the cosigned note goes out as UTF-8 anyway, and verifies (escaped, it did not, with exit 0)."""
+    import json
+    import os
+    import sys
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    witness_key = tmp_path / "witness.pem"
+    witness_key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    with writer(url, key) as log:
+        for n in range(3):
+            log.append(decision(n))
+    checkpoint = tmp_path / "cp3"
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key), "--output", str(checkpoint))
+    assert code == 0, err
+    done = subprocess.run(
+        [sys.executable, "-c", "from trustgate.cli.main import main; main()", "log", "witness",
+         "--checkpoint", str(checkpoint), "--state", str(tmp_path / "state"), "--key", str(witness_key),
+         "--verifier-key", vkey(key), "--print-verifier-key"],
+        capture_output=True, env={**os.environ, "PYTHONIOENCODING": "latin-1"}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    cosigned = done.stdout.decode("utf-8")
+    signatures = [line for line in cosigned.splitlines() if line.startswith("\u2014 ")]
+    assert len(signatures) == 2 and "\\u2014" not in cosigned  # the log's and the witness's
+    witness_vkey = done.stderr.decode().splitlines()[0]
+    code, out, _ = run("log", "prove", "#2", "--store", url)
+    proof = tmp_path / "decision.json"
+    proof.write_text(json.dumps({**json.loads(out), "checkpoint": cosigned}))
+    code, out, _ = run(
+        "log", "verify-proof", str(proof), "--verifier-key", vkey(key), "--witness-key", witness_vkey
+    )
+    assert code == 0 and "proven" in out
+
+
 def test_a_witness_cosigns_consistent_checkpoints_and_refuses_a_forged_one(
     url: str, key: Path, tmp_path: Path
 ) -> None:

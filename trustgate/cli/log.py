@@ -537,7 +537,8 @@ def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str)
     if entry is None:
         raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
     if fmt == "json":
-        click.echo(_export_line(entry))
+        with utf8_stdout() as out:  # the line `log export` writes: the bytes its hash covers
+            out.write(_export_line(entry) + "\n")
         return
     click.echo(_explain(entry, covering))
 
@@ -1084,7 +1085,8 @@ def witness_cmd(
     if print_verifier_key:
         click.echo(cosigner.public.vkey(), err=True)
     if not output:
-        click.echo(cosigned, nl=False)
+        with utf8_stdout() as out:  # a signed note: every signature line starts with an em dash
+            out.write(cosigned)
     since = (
         f"extends the {old.size} records cosigned before" if old else "first checkpoint of this log, trusted"
     )
