@@ -79,7 +79,8 @@ class _LazyGroup(click.Group):
 def _escape_what_the_terminal_cannot_show() -> None:
     """Where stdout or stderr cannot encode a character (`✓` in a Latin-1 locale, a name with `é` on
     an ASCII one), print its escape (`\\u2713`) instead of ending the run with a traceback. Files
-    written with `--output` are UTF-8 whatever the locale."""
+    written with `--output` are UTF-8 whatever the locale. Text a program reads (JSON, a signed
+    note, an exported record) must not be escaped: it goes through `options.utf8_stdout`."""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
             with contextlib.suppress(ValueError, OSError):  # closed or detached: nothing to print to
