@@ -39,18 +39,22 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'decisions.db'}"
 
 
-@pytest.fixture
-def key(tmp_path: Path) -> Path:
+def ed25519_key(path: Path) -> Path:
+    """A new Ed25519 private key, PEM (PKCS#8), written to `path`."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    path = tmp_path / "log-key.pem"
     path.write_bytes(
         Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
     return path
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    return ed25519_key(tmp_path / "log-key.pem")
 
 
 def writer(url: str, key: Path, *publish: Publisher, **policy: float) -> DecisionLog:
@@ -561,15 +565,7 @@ def test_a_cosigned_checkpoint_on_a_latin1_terminal_is_the_signed_note_itself(
     import os
     import sys
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    witness_key = tmp_path / "witness.pem"
-    witness_key.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    witness_key = ed25519_key(tmp_path / "witness.pem")
     with writer(url, key) as log:
         for n in range(3):
             log.append(decision(n))
@@ -601,15 +597,7 @@ def test_a_witness_cosigns_consistent_checkpoints_and_refuses_a_forged_one(
 ) -> None:
     import json
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    witness_key = tmp_path / "witness.pem"
-    witness_key.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    witness_key = ed25519_key(tmp_path / "witness.pem")
     state = tmp_path / "witness-state"
 
     def take(n: int) -> Path:
