@@ -25,6 +25,7 @@ cost at run time, see ADR 10), and the run-time limits of CRD rules.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,41 +57,109 @@ _STRING_TRAVERSAL = 0.1
 _REGEX_STRING_LENGTH = 0.25
 
 
-# -- the checked expression (cel.expr.CheckedExpr, protobuf wire format) -----------
+# -- the checked expression (cel.expr.CheckedExpr, read by protobuf) ---------------------------
+
+# The messages of cel-spec's cel/expr/syntax.proto and checked.proto this module reads: their field
+# numbers and types as published (fields it does not read are left out: protobuf skips them; the
+# messages nested there, such as Expr.Select, are top-level here: names are not on the wire).
+# FieldDescriptorProto.Type numbers
+_FIELD_TYPES = {"int64": 3, "uint64": 4, "int32": 5, "bool": 8, "string": 9, "bytes": 12, "double": 1}
+_CEL_MESSAGES: dict[str, list[tuple[str, int, str]]] = {
+    # message: (field, number, type); "repeated X" and "map<int64, X>" as in the .proto
+    "Constant": [
+        ("null_value", 1, "int32"),
+        ("bool_value", 2, "bool"),
+        ("int64_value", 3, "int64"),
+        ("uint64_value", 4, "uint64"),
+        ("double_value", 5, "double"),
+        ("string_value", 6, "string"),
+        ("bytes_value", 7, "bytes"),
+    ],
+    "Ident": [("name", 1, "string")],
+    "Select": [("operand", 1, "Expr"), ("field", 2, "string"), ("test_only", 3, "bool")],
+    "Call": [("target", 1, "Expr"), ("function", 2, "string"), ("args", 3, "repeated Expr")],
+    "CreateList": [("elements", 1, "repeated Expr")],
+    "Entry": [("map_key", 3, "Expr"), ("value", 4, "Expr")],
+    "CreateStruct": [("message_name", 1, "string"), ("entries", 2, "repeated Entry")],
+    "Comprehension": [
+        ("iter_var", 1, "string"),
+        ("iter_range", 2, "Expr"),
+        ("accu_var", 3, "string"),
+        ("accu_init", 4, "Expr"),
+        ("loop_condition", 5, "Expr"),
+        ("loop_step", 6, "Expr"),
+        ("result", 7, "Expr"),
+        ("iter_var2", 8, "string"),
+    ],
+    "Expr": [
+        ("id", 2, "int64"),
+        ("const_expr", 3, "Constant"),
+        ("ident_expr", 4, "Ident"),
+        ("select_expr", 5, "Select"),
+        ("call_expr", 6, "Call"),
+        ("list_expr", 7, "CreateList"),
+        ("struct_expr", 8, "CreateStruct"),
+        ("comprehension_expr", 9, "Comprehension"),
+    ],
+    "Reference": [("overload_id", 3, "repeated string")],
+    "Type": [("primitive", 3, "int32"), ("well_known", 5, "int32")],  # enums, read as their numbers
+    "CheckedExpr": [
+        ("reference_map", 2, "map<int64, Reference>"),
+        ("type_map", 3, "map<int64, Type>"),
+        ("expr", 4, "Expr"),
+    ],
+}
+_ONEOF = {"Constant": "constant_kind", "Expr": "expr_kind"}  # every field but `id` is in the oneof
+_SCALAR_PRIMITIVES = frozenset({1, 2, 3, 4})  # Type.PrimitiveType: BOOL, INT64, UINT64, DOUBLE
+_SCALAR_WELL_KNOWN = frozenset({2, 3})  # Type.WellKnownType: TIMESTAMP, DURATION
 
 
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        byte = data[i]
-        i += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return result, i
+@functools.cache
+def _checked_expr_class() -> Any:
+    """The CheckedExpr message class, from a descriptor built of `_CEL_MESSAGES` (in a pool of its own)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-
-def _fields(data: bytes) -> list[tuple[int, Any]]:
-    """The (field number, value) pairs of one message: ints for varints, bytes otherwise."""
-    out: list[tuple[int, Any]] = []
-    i = 0
-    while i < len(data):
-        key, i = _varint(data, i)
-        number, wire = key >> 3, key & 7
-        value: Any
-        if wire == 0:
-            value, i = _varint(data, i)
-        elif wire == 2:
-            size, i = _varint(data, i)
-            value, i = data[i : i + size], i + size
-        elif wire == 1:
-            value, i = data[i : i + 8], i + 8
-        elif wire == 5:
-            value, i = data[i : i + 4], i + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        out.append((number, value))
-    return out
+    proto = descriptor_pb2.FileDescriptorProto(name="trustgate/cel_expr_subset.proto", package="cel.expr")
+    proto.syntax = "proto3"
+    kinds = descriptor_pb2.FieldDescriptorProto
+    for name, fields in _CEL_MESSAGES.items():
+        message = proto.message_type.add(name=name)
+        oneof = _ONEOF.get(name)
+        if oneof:
+            message.oneof_decl.add(name=oneof)
+        for field_name, number, kind in fields:
+            spec = message.field.add(name=field_name, number=number, label=kinds.LABEL_OPTIONAL)
+            if kind.startswith("map<"):
+                value = kind.split(", ")[1].rstrip(">")
+                entry = message.nested_type.add(
+                    name="".join(p.title() for p in field_name.split("_")) + "Entry"
+                )
+                entry.options.map_entry = True
+                entry.field.add(name="key", number=1, label=kinds.LABEL_OPTIONAL, type=kinds.TYPE_INT64)
+                entry.field.add(
+                    name="value",
+                    number=2,
+                    label=kinds.LABEL_OPTIONAL,
+                    type=kinds.TYPE_MESSAGE,
+                    type_name=f".cel.expr.{value}",
+                )
+                spec.label, spec.type, spec.type_name = (
+                    kinds.LABEL_REPEATED,
+                    kinds.TYPE_MESSAGE,
+                    f".cel.expr.{name}.{entry.name}",
+                )
+                continue
+            if kind.startswith("repeated "):
+                spec.label, kind = kinds.LABEL_REPEATED, kind.removeprefix("repeated ")
+            if kind in _FIELD_TYPES:
+                spec.type = _FIELD_TYPES[kind]
+            else:
+                spec.type, spec.type_name = kinds.TYPE_MESSAGE, f".cel.expr.{kind}"
+            if oneof and field_name != "id":
+                spec.oneof_index = 0
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("cel.expr.CheckedExpr"))
 
 
 @dataclass(slots=True)
@@ -114,81 +183,44 @@ class Expr:
     result: Expr | None = None
 
 
-def _constant(data: bytes) -> Any:
-    for number, value in _fields(data):
-        if number == 1:
-            return None
-        if number == 2:
-            return bool(value)
-        if number in (3, 4):
-            return value  # the sign does not matter for a size
-        if number == 5:
-            return 0.0
-        if number == 6:
-            return bytes(value).decode("utf-8", "replace")
-        if number == 7:
-            return bytes(value)
-    return None
+def _constant(message: Any) -> Any:
+    kind = message.WhichOneof("constant_kind")
+    if kind in (None, "null_value"):
+        return None
+    return getattr(message, kind)  # bool, int, float, str or bytes
 
 
-def _expr(data: bytes) -> Expr:
-    node = Expr(0, "const")
-    for number, value in _fields(data):
-        if number == 2:
-            node.id = value
-        elif number == 3:
-            node.kind, node.const = "const", _constant(value)
-        elif number == 4:
-            node.kind = "ident"
-            node.name = next((bytes(v).decode() for n, v in _fields(value) if n == 1), "")
-        elif number == 5:
-            node.kind = "select"
-            for n, v in _fields(value):
-                if n == 1:
-                    node.target = _expr(v)
-                elif n == 2:
-                    node.name = bytes(v).decode()
-                elif n == 3:
-                    node.test_only = bool(v)
-        elif number == 6:
-            node.kind = "call"
-            for n, v in _fields(value):
-                if n == 1:
-                    node.target = _expr(v)
-                elif n == 2:
-                    node.name = bytes(v).decode()
-                elif n == 3:
-                    node.args.append(_expr(v))
-        elif number == 7:
-            node.kind = "list"
-            node.args = [_expr(v) for n, v in _fields(value) if n == 1]
-        elif number == 8:
-            entries = [v for n, v in _fields(value) if n == 2]
-            named = any(n == 1 and v for n, v in _fields(value))
-            node.kind = "struct" if named else "map"
-            for entry in entries:
-                for n, v in _fields(entry):
-                    if n in (3, 4):  # map_key, value
-                        node.args.append(_expr(v))
-        elif number == 9:
-            node.kind = "comprehension"
-            for n, v in _fields(value):
-                if n == 1:
-                    node.iter_var = bytes(v).decode()
-                elif n == 8:
-                    node.iter_var2 = bytes(v).decode()
-                elif n == 3:
-                    node.accu_var = bytes(v).decode()
-                elif n == 2:
-                    node.iter_range = _expr(v)
-                elif n == 4:
-                    node.accu_init = _expr(v)
-                elif n == 5:
-                    node.loop_condition = _expr(v)
-                elif n == 6:
-                    node.loop_step = _expr(v)
-                elif n == 7:
-                    node.result = _expr(v)
+def _expr(message: Any) -> Expr:
+    node = Expr(message.id, "const")
+    kind = message.WhichOneof("expr_kind")
+    if kind == "const_expr":
+        node.const = _constant(message.const_expr)
+    elif kind == "ident_expr":
+        node.kind, node.name = "ident", message.ident_expr.name
+    elif kind == "select_expr":
+        select = message.select_expr
+        node.kind, node.name, node.test_only = "select", select.field, select.test_only
+        node.target = _expr(select.operand) if select.HasField("operand") else None
+    elif kind == "call_expr":
+        call = message.call_expr
+        node.kind, node.name = "call", call.function
+        node.target = _expr(call.target) if call.HasField("target") else None
+        node.args = [_expr(a) for a in call.args]
+    elif kind == "list_expr":
+        node.kind, node.args = "list", [_expr(e) for e in message.list_expr.elements]
+    elif kind == "struct_expr":
+        struct = message.struct_expr
+        node.kind = "struct" if struct.message_name else "map"
+        for entry in struct.entries:
+            node.args.extend(_expr(entry.map_key) for _ in range(entry.HasField("map_key")))
+            node.args.extend(_expr(entry.value) for _ in range(entry.HasField("value")))
+    elif kind == "comprehension_expr":
+        loop = message.comprehension_expr
+        node.kind = "comprehension"
+        node.iter_var, node.iter_var2, node.accu_var = loop.iter_var, loop.iter_var2, loop.accu_var
+        for name in ("iter_range", "accu_init", "loop_condition", "loop_step", "result"):
+            if loop.HasField(name):
+                setattr(node, name, _expr(getattr(loop, name)))
     return node
 
 
@@ -197,30 +229,30 @@ def parse_checked(serialized: bytes) -> tuple[Expr, dict[int, tuple[str, ...]], 
 
     A scalar is what cel-go's `isScalar` calls one (bool, int, uint, double, timestamp, duration):
     its size is 1. The serialized form may be wrapped in a protobuf Any.
+
+    Raises:
+        ValueError: `serialized` is not a (wrapped) CheckedExpr, or it has no expression.
     """
-    top = _fields(serialized)
-    if any(n == 1 and bytes(v).endswith(b"CheckedExpr") for n, v in top):
-        top = _fields(next(bytes(v) for n, v in top if n == 2))
-    root: Expr | None = None
-    overloads: dict[int, tuple[str, ...]] = {}
-    scalars: set[int] = set()
-    for number, value in top:
-        if number == 4:
-            root = _expr(value)
-        elif number == 2:  # reference_map entry: key 1, Reference 2
-            entry = dict(_fields(value))
-            reference = _fields(entry.get(2, b""))
-            ids = tuple(bytes(v).decode() for n, v in reference if n == 3)
-            if ids:
-                overloads[int(entry.get(1, 0))] = ids
-        elif number == 3:  # type_map entry: key 1, Type 2 (primitive 3, well_known 5)
-            entry = dict(_fields(value))
-            kind = dict(_fields(entry.get(2, b"")))
-            if kind.get(3) in (1, 2, 3, 4) or kind.get(5) in (2, 3):
-                scalars.add(int(entry.get(1, 0)))
-    if root is None:
+    from google.protobuf import any_pb2
+    from google.protobuf.message import DecodeError
+
+    checked = _checked_expr_class()()
+    try:
+        wrapper = any_pb2.Any.FromString(serialized)
+        if wrapper.type_url.endswith("CheckedExpr"):
+            serialized = wrapper.value
+        checked.ParseFromString(serialized)
+    except DecodeError as e:
+        raise ValueError(f"the checked expression cannot be read: {e}") from e
+    if not checked.HasField("expr"):
         raise ValueError("the checked expression has no expr")
-    return root, overloads, frozenset(scalars)
+    overloads = {key: tuple(ref.overload_id) for key, ref in checked.reference_map.items() if ref.overload_id}
+    scalars = frozenset(
+        key
+        for key, kind in checked.type_map.items()
+        if kind.primitive in _SCALAR_PRIMITIVES or kind.well_known in _SCALAR_WELL_KNOWN
+    )
+    return _expr(checked.expr), overloads, scalars
 
 
 # -- types and sizes from a structural schema (k8s.io/apiserver/pkg/cel/common) --------

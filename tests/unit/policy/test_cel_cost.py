@@ -245,6 +245,61 @@ def test_budget_message_is_the_api_servers() -> None:
     assert "factor of more than 100x" in cel_cost.budget_message("x", 10**12, 10)
 
 
+def test_the_checked_expression_is_read_node_by_node() -> None:
+    program = cel.compile_expression(
+        "self.items.exists(i, i.name == 'a' && has(i.spec))"
+        " ? {'k': [b'xy']} : {'k': [dyn(1), -2, 3u, 2.5, null, true]}",
+        variables=["self"],
+    )
+    root, overloads, scalars = cel_cost.parse_checked(program.checked())
+    nodes: list[cel_cost.Expr] = []
+
+    def walk(e: cel_cost.Expr | None) -> None:
+        if e is not None:
+            nodes.append(e)
+            for child in (
+                e.target,
+                *e.args,
+                e.iter_range,
+                e.accu_init,
+                e.loop_condition,
+                e.loop_step,
+                e.result,
+            ):
+                walk(child)
+
+    walk(root)
+    assert root.kind == "call" and root.name == "_?_:_" and len(root.args) == 3
+    loop = root.args[0]
+    assert (loop.kind, loop.iter_var, loop.accu_var) == ("comprehension", "i", "@result")
+    assert loop.iter_range is not None and (loop.iter_range.kind, loop.iter_range.name) == ("select", "items")
+    assert [n.const for n in nodes if n.kind == "const" and n.const is not False] == [
+        "a",
+        "k",
+        b"xy",
+        "k",
+        1,
+        -2,
+        3,
+        2.5,
+        None,
+        True,
+    ]
+    assert any(n.kind == "select" and n.name == "spec" and n.test_only for n in nodes)
+    assert {n.kind for n in nodes} >= {"map", "list", "ident", "select", "call", "comprehension", "const"}
+    assert len({n.id for n in nodes}) == len(nodes)  # every node keeps its own id
+    assert overloads[root.id] == ("conditional",)
+    equals = next(n for n in nodes if n.kind == "call" and n.name == "_==_")
+    assert overloads[equals.id] == ("equals",) and equals.id in scalars  # a bool
+    assert next(n for n in nodes if n.kind == "list").id not in scalars
+
+
+@pytest.mark.parametrize("data", [b"\x0a\x05ab", b"\xff\xff", b"", b"\x12\x00"])
+def test_a_checked_expression_that_cannot_be_read_is_a_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError, match="checked expression"):
+        cel_cost.parse_checked(data)
+
+
 crd = widget_crd_object
 
 
