@@ -18,30 +18,45 @@ import pytest
 from trustgate.decisions.chain import Verifier
 from trustgate.decisions.log import DecisionLog, open_store
 
-WRITER = textwrap.dedent(
+# What each writer script starts with: a record of thread `t`'s `n`-th decision, 500 bytes padded.
+PRELUDE = textwrap.dedent(
     """
-    import sys, threading
+    import sys, threading, time
+    from pathlib import Path
     from trustgate.decisions.canonical import timestamp, uuid7
+
+    lock = threading.Lock()
+
+    def record(t, n):
+        subject = {"objects": [{"namespace": f"ns-{t}", "name": f"pod-{n}"}]}
+        return {"id": uuid7(), "time": timestamp(), "gate": "admission", "verdict": "allow",
+                "subject": subject, "pad": "x" * 500}
+
+    def say(lines):
+        with lock:
+            sys.stdout.write("".join(line + "\\n" for line in lines))
+            sys.stdout.flush()
+
+    def run(work):
+        for t in range(8):
+            threading.Thread(target=work, args=(t,), daemon=True).start()
+        threading.Event().wait()
+    """
+)
+
+WRITER = PRELUDE + textwrap.dedent(
+    """
     from trustgate.decisions.log import DecisionLog
 
     log = DecisionLog.open(sys.argv[1])
-    lock = threading.Lock()
 
     def work(t):
         n = 0
         while True:
             n += 1
-            subject = {"objects": [{"namespace": f"ns-{t}", "name": f"pod-{n}"}]}
-            record = {"id": uuid7(), "time": timestamp(), "gate": "admission", "verdict": "allow",
-                      "subject": subject, "pad": "x" * 500}
-            acknowledged = log.append(record)
-            with lock:
-                sys.stdout.write(acknowledged + "\\n")
-                sys.stdout.flush()
+            say([log.append(record(t, n))])
 
-    for t in range(8):
-        threading.Thread(target=work, args=(t,), daemon=True).start()
-    threading.Event().wait()
+    run(work)
     """
 )
 
@@ -52,6 +67,21 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'decisions.db'}"
     value: str = request.getfixturevalue("postgres_url")
     return value
+
+
+def assert_kept(url: str, acknowledged: list[str]) -> set[str]:
+    """Every acknowledged decision is in the log and the log verifies; the ids stored."""
+    store = open_store(url, create=False)
+    try:
+        with store.snapshot():
+            stored = {e.id for e in store.entries()}
+            report = Verifier(checkpoints=store.checkpoints()).run(store.entries(), store.index_rows())
+    finally:
+        store.close()
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged decisions were lost"
+    assert report.ok, report.first_problem
+    return stored
 
 
 def test_every_acknowledged_decision_survives_kill_9(url: str, tmp_path: Path) -> None:
@@ -78,27 +108,14 @@ def test_every_acknowledged_decision_survives_kill_9(url: str, tmp_path: Path) -
         log.append(
             {"id": "after-restart", "time": "2030-01-01T00:00:00.000000Z", "gate": "ci", "verdict": "allow"}
         )
-    store = open_store(url, create=False)
-    try:
-        with store.snapshot():
-            stored = {e.id for e in store.entries()}
-            report = Verifier(checkpoints=store.checkpoints()).run(store.entries(), store.index_rows())
-    finally:
-        store.close()
-    missing = set(acknowledged) - stored
-    assert not missing, f"{len(missing)} acknowledged decisions were lost"
-    assert "after-restart" in stored
-    assert report.ok, report.first_problem
+    assert "after-restart" in assert_kept(url, acknowledged)
 
 
-DEFERRED_WRITER = textwrap.dedent(
+DEFERRED_WRITER = PRELUDE + textwrap.dedent(
     """
-    import sys, threading
-    from trustgate.decisions.canonical import timestamp, uuid7
     from trustgate.decisions.log import DecisionLog
 
     log = DecisionLog.open(sys.argv[1])
-    lock = threading.Lock()
 
     def work(t):
         n = 0
@@ -107,19 +124,12 @@ DEFERRED_WRITER = textwrap.dedent(
             with log.deferred() as futures:  # as the webhook's evaluators append: without waiting
                 for _ in range(4):
                     n += 1
-                    subject = {"objects": [{"namespace": f"ns-{t}", "name": f"pod-{n}"}]}
-                    record = {"id": uuid7(), "time": timestamp(), "gate": "admission",
-                              "verdict": "allow", "subject": subject, "pad": "x" * 500}
-                    batch.append(log.append(record))
+                    batch.append(log.append(record(t, n)))
             for future in futures:  # as the request threads wait: answered once durable
                 future.result()
-            with lock:
-                sys.stdout.write("".join(i + "\\n" for i in batch))
-                sys.stdout.flush()
+            say(batch)
 
-    for t in range(8):
-        threading.Thread(target=work, args=(t,), daemon=True).start()
-    threading.Event().wait()
+    run(work)
     """
 )
 
@@ -151,16 +161,7 @@ def test_deferred_appends_from_two_processes_survive_kill_9_in_one_verifiable_lo
         acknowledged += [line for line in rest.splitlines() if line]
         assert proc.returncode == -signal.SIGKILL
     assert len(acknowledged) >= 2000, "the writers did not get going"
-    store = open_store(url, create=False)
-    try:
-        with store.snapshot():
-            stored = {e.id for e in store.entries()}
-            report = Verifier(checkpoints=store.checkpoints()).run(store.entries(), store.index_rows())
-    finally:
-        store.close()
-    missing = set(acknowledged) - stored
-    assert not missing, f"{len(missing)} acknowledged decisions were lost"
-    assert report.ok, report.first_problem
+    assert_kept(url, acknowledged)
 
 
 WRITER_PROCESS = (
@@ -169,36 +170,25 @@ WRITER_PROCESS = (
     "sys.exit(serve_writer(DecisionLog.open(sys.argv[1]), Path(sys.argv[2])))"
 )
 
-WRITER_CLIENT = textwrap.dedent(
+WRITER_CLIENT = PRELUDE + textwrap.dedent(
     """
-    import sys, threading, time
-    from pathlib import Path
-    from trustgate.decisions.canonical import timestamp, uuid7
     from trustgate.decisions.writer import WriterClient
     from trustgate.errors import DecisionLogError
 
     client = WriterClient(path=Path(sys.argv[2]), url=sys.argv[1], wait_seconds=5)
-    lock = threading.Lock()
 
     def work(t):
         n = 0
         while True:
             n += 1
-            subject = {"objects": [{"namespace": f"ns-{t}", "name": f"pod-{n}"}]}
-            record = {"id": uuid7(), "time": timestamp(), "gate": "admission", "verdict": "allow",
-                      "subject": subject, "pad": "x" * 500}
             try:
-                line = client.append(record)
+                line = client.append(record(t, n))
             except DecisionLogError:
                 line = "failed"
                 time.sleep(0.01)
-            with lock:
-                sys.stdout.write(line + "\\n")
-                sys.stdout.flush()
+            say([line])
 
-    for t in range(8):
-        threading.Thread(target=work, args=(t,), daemon=True).start()
-    threading.Event().wait()
+    run(work)
     """
 )
 
@@ -270,13 +260,4 @@ def test_the_writer_process_and_its_clients_killed_lose_no_acknowledged_decision
         for client in clients:
             assert client.stdout is not None
             client.stdout.close()
-    store = open_store(url, create=False)
-    try:
-        with store.snapshot():
-            stored = {e.id for e in store.entries()}
-            report = Verifier(checkpoints=store.checkpoints()).run(store.entries(), store.index_rows())
-    finally:
-        store.close()
-    missing = set(acknowledged()) - stored
-    assert not missing, f"{len(missing)} acknowledged decisions were lost"
-    assert report.ok, report.first_problem
+    assert_kept(url, acknowledged())
