@@ -275,8 +275,9 @@ class GatekeeperSettings:
     # What cannot be evaluated (templates of engines trustgate lacks whose constraints match, other engines'
     # policies in the paths) is an info note instead of "could not evaluate" (exit 3).
     skip_unsupported: bool = False
-    # The code of templates with both Rego and CEL: rego, cel, or both (a disagreement is a finding).
-    engine: str = "rego"
+    # The code of templates with both Rego and CEL: cel (Gatekeeper's and gator's choice), rego, or
+    # both (a disagreement is a finding).
+    engine: str = "cel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -600,7 +601,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             inventory=tuple(base / p for p in gatekeeper.get("inventory", ())),
             mode=Mode(gatekeeper["mode"]) if "mode" in gatekeeper else None,
             skip_unsupported=bool(gatekeeper.get("skipUnsupported", False)),
-            engine=gatekeeper.get("engine", "rego"),
+            engine=gatekeeper.get("engine", "cel"),
         ),
         admission_policies=tuple(base / p for p in manifests.get("admissionPolicies", ())),
         engine=EngineSettings(

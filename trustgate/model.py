@@ -93,6 +93,9 @@ class Document:
     tree: Any = None
     kubernetes: bool = True
     origin: Origin | None = None  # for an object rendered from a kustomization: its source document
+    # The admission request it came in (`serve`), without its objects: who asked (userInfo), the
+    # operation, dryRun; policies that read the request see these. None outside admission.
+    request: Mapping[str, Any] | None = None
 
     @property
     def api_version(self) -> str | None:

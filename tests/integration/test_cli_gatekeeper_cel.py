@@ -120,9 +120,9 @@ def test_engine_choice_for_templates_with_rego_and_cel(write: Write) -> None:
     manifests = write("deploy.yaml", DEPLOYMENT)
     gk = write("gk/template.yaml", template(rego=REGO))
     _, report, _ = check(str(manifests), "--gatekeeper", str(gk))
-    assert [f["message"] for f in findings(report)] == ["rego: at most 3 replicas"]  # Rego by default
-    _, report, _ = check(str(manifests), "--gatekeeper", str(gk), "--gatekeeper-engine", "cel")
-    assert [f["message"] for f in findings(report)] == ["at most 3 replicas, not 5"]
+    assert [f["message"] for f in findings(report)] == ["at most 3 replicas, not 5"]  # CEL, as Gatekeeper
+    _, report, _ = check(str(manifests), "--gatekeeper", str(gk), "--gatekeeper-engine", "rego")
+    assert [f["message"] for f in findings(report)] == ["rego: at most 3 replicas"]
     code, report, _ = check(str(manifests), "--gatekeeper", str(gk), "--gatekeeper-engine", "both")
     assert code == 1
     assert [f["message"] for f in findings(report)] == ["rego: at most 3 replicas"]  # they agree

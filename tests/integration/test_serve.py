@@ -650,3 +650,79 @@ def test_an_update_is_judged_against_the_old_object_as_the_api_server_does(
         assert created["allowed"] is True, created
     finally:
         srv.stop()
+
+
+NO_CONTRACTORS = """\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: nocontractors}
+spec:
+  crd: {spec: {names: {kind: NoContractors}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package nocontractors
+        violation[{"msg": "gatekeeper: contractors may not deploy"}] {
+          input.review.userInfo.groups[_] == "contractors"
+          not input.review.dryRun
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: NoContractors
+metadata: {name: no-contractors}
+spec:
+  match: {kinds: [{apiGroups: ["*"], kinds: ["*"]}]}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-contractor-updates}
+spec:
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: ["*"], apiVersions: ["*"], operations: [UPDATE], resources: ["*"]}
+  validations:
+    - expression: "!('contractors' in request.userInfo.groups)"
+      message: "admission policy: contractors may not update"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-contractor-updates}
+spec:
+  policyName: no-contractor-updates
+  validationActions: [Deny]
+"""
+
+
+def test_policies_that_read_who_asks_see_the_requests_user(certs: CertSet, tmp_path: Path) -> None:
+    """Gatekeeper reviews the AdmissionRequest itself (`input.review.userInfo`, `dryRun`), and an
+    admission policy's `request.userInfo` is who asked: at admission both are the request's."""
+    gatekeeper = tmp_path / "gk.yaml"
+    admission = tmp_path / "vap.yaml"
+    documents = NO_CONTRACTORS.split("---\n")
+    gatekeeper.write_text("---\n".join(documents[:2]))
+    admission.write_text("---\n".join(documents[2:]))
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies: []\n"
+        f"  gatekeeper: {{paths: [{gatekeeper}]}}\n  admissionPolicies: [{admission}]\n"
+        "kubernetes:\n  schemas: false\n"
+    )
+
+    def as_contractor(body: dict[str, Any]) -> dict[str, Any]:
+        body["request"]["userInfo"] = {"username": "eve", "groups": ["contractors", "system:authenticated"]}
+        return body
+
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        created = _response(srv, as_contractor(review(COMPLIANT)))
+        assert created["allowed"] is False, created
+        assert "gatekeeper: contractors may not deploy" in created["status"]["message"]
+        assert "admission policy" not in created["status"]["message"]  # the policy is for UPDATEs
+        updated = _response(srv, as_contractor(review(COMPLIANT, operation="UPDATE", old=COMPLIANT)))
+        assert updated["allowed"] is False, updated
+        assert "admission policy: contractors may not update" in updated["status"]["message"]
+        dry = _response(srv, as_contractor(review(COMPLIANT, dry_run=True)))
+        assert dry["allowed"] is True, dry  # the template reads dryRun from the request too
+        assert _response(srv, review(COMPLIANT))["allowed"] is True  # alice is no contractor
+    finally:
+        srv.stop()

@@ -211,9 +211,10 @@ def policy() -> None:
 @click.option(
     "--gatekeeper-engine",
     type=click.Choice(GATEKEEPER_ENGINES),
-    default="rego",
+    default="cel",
     show_default=True,
-    help="The code of templates with Rego and CEL (K8sNativeValidation) that suites run; `both` runs"
+    help="The code of templates with Rego and CEL (K8sNativeValidation) that suites run (cel: as gator);"
+    " `both` runs"
     " each and fails a case where they disagree. A template with one kind of code runs it.",
 )
 def policy_test(

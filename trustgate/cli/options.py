@@ -209,8 +209,9 @@ _CONFIG_OPTIONS = [
         "--gatekeeper-engine",
         type=click.Choice(GATEKEEPER_ENGINES),
         default=None,
-        help="The code of Gatekeeper templates with Rego and CEL: rego (default), cel, or both (a"
-        " disagreement is an error finding). A template with one kind of code runs it.",
+        help="The code of Gatekeeper templates with Rego and CEL: cel (default: Gatekeeper and gator"
+        " run it), rego, or both (a disagreement is an error finding). A template with one kind of code"
+        " runs it.",
     ),
     click.option(
         "--no-cache",

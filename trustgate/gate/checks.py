@@ -249,7 +249,11 @@ class AdmissionPolicyCheck:
         out: list[Finding] = []
         annotations: dict[str, str] = {}
         outcomes = self.policies.review(
-            doc.obj, objects=run.objects, old=run.old_of(doc.obj), annotations=annotations
+            doc.obj,
+            objects=run.objects,
+            old=run.old_of(doc.obj),
+            annotations=annotations,
+            admission=doc.request,
         )
         for outcome in outcomes:
             actions = outcome.binding.actions

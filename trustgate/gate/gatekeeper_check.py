@@ -128,12 +128,22 @@ class GatekeeperCheck:
         old = run.old_of(doc.obj)
         operation = "CREATE" if old is None else "UPDATE"
         review = gatekeeper.review_of(doc.obj, operation=operation, old=old)
+        if doc.request is not None:  # admission: the AdmissionRequest itself, as Gatekeeper's webhook
+            review = {**review, **doc.request, "object": doc.obj}  # reviews it (userInfo, dryRun, ...)
+            operation = str(review.get("operation") or operation)
+        elif gatekeeper.is_admission_review(doc.obj):  # as gator: the review of its request
+            try:
+                review = gatekeeper.review_of_admission(doc.obj)
+            except ValueError as e:
+                return [policy_error(str(e), "give the AdmissionReview a request with an object")]
+            operation = str(review.get("operation") or "CREATE")
+        subject = review["object"] if isinstance(review.get("object"), Mapping) else doc.obj
         out: list[Finding] = []
         reviews: list[tuple[gatekeeper.Resultant | None, Mapping[str, Any]]] = [(None, review)]
         try:
             reviews += [
                 (r, gatekeeper.resultant_review(r, review))
-                for r in gatekeeper.expand(doc.obj, evaluator.set.expansions, operation=operation)
+                for r in gatekeeper.expand(subject, evaluator.set.expansions, operation=operation)
             ]
         except gatekeeper.ExpansionError as e:
             out.append(
@@ -180,7 +190,9 @@ class GatekeeperCheck:
         except PolicyError as e:
             return [
                 *out,
-                policy_error(message(e.message), "fix the Gatekeeper template: it failed on this document"),
+                policy_error(
+                    message(e.message), e.hint or "fix the Gatekeeper template: it failed on this document"
+                ),
             ]
         undecided_hit: set[str] = set()
         for violation in violations:

@@ -55,8 +55,23 @@ ENGINES = ("rego", "cel", "both")  # which code of a template with Rego and CEL 
 FINDINGS_RULE = f"data.{_AGGREGATE}.findings"
 _PACKAGE_LINE = re.compile(r"^(?P<indent>[ \t]*)package[ \t]+(?P<name>[\w.]+)", re.MULTILINE)
 _DATA_REF = re.compile(r"(?<![\w.])data\.(?P<name>[A-Za-z_]\w*)")
+_DATA_ROOT = re.compile(r"(?<![\w.])data\b(?![ \t]*\.[ \t]*[A-Za-z_])")  # `data` not followed by `.name`
 _VIOLATION = re.compile(r"^[ \t]*violation[ \t]*(\[|contains\b)", re.MULTILINE)
-_COMMENT = re.compile(r"#[^\"\n]*$", re.MULTILINE)
+# A Rego string, raw string or comment; before them, `data["name"]` (the same reference as `data.name`).
+_LEXEME = re.compile(
+    r'(?P<ref>(?<![\w.])data[ \t]*\[[ \t]*"(?P<name>[A-Za-z_]\w*)"[ \t]*\])'
+    r'|"(?:\\.|[^"\\\n])*"|`[^`]*`|#[^\n]*'
+)
+
+
+def _dotted(text: str) -> str:
+    """`text` with every `data["name"]` outside strings and comments written `data.name` (same meaning)."""
+    return _LEXEME.sub(lambda m: f"data.{m.group('name')}" if m.group("ref") else m.group(), text)
+
+
+def _code(text: str) -> str:
+    """`text` with its strings and comments blanked out (lines kept): what references are read from."""
+    return _LEXEME.sub(lambda m: m.group() if m.group("ref") else re.sub(r"[^\n]", " ", m.group()), text)
 
 
 # -- the objects ---------------------------------------------------------------
@@ -77,6 +92,9 @@ class Template:
     unsupported: str = ""  # why trustgate cannot evaluate it (e.g. no code for the admission target)
     cel: Mapping[str, Any] | None = None  # the K8sNativeValidation source (gatekeeper_cel runs it)
     cel_path: str = ""  # where that source is, e.g. `spec.targets[0].code[0].source.`
+    # Its constraints' parameters are pruned by the API server to what the schema declares: a v1
+    # template, or any with `legacySchema: false` (v1beta1 and v1alpha1 default to true).
+    prunes: bool = False
 
     @property
     def where(self) -> str:
@@ -88,8 +106,11 @@ class Template:
 
     @property
     def uses_inventory(self) -> bool:
+        """Its Rego (or a lib) reads `data.inventory`, in whatever form (`data["inventory"]` too)."""
         texts = [self.rego, *(text for text, _ in self.libs)]
-        return any("data.inventory" in text for text in texts)
+        return any(
+            m.group("name") == "inventory" for t in texts for m in _DATA_REF.finditer(_code(_dotted(t)))
+        )
 
     def modules(self) -> list[Module]:
         """The template's Rego with its packages and `data.lib` references renamed.
@@ -124,16 +145,25 @@ class Template:
                     hint="Gatekeeper requires libs in packages under `lib`",
                 )
             text = text[: found.start()] + f"{found.group('indent')}package {new_name}" + text[found.end() :]
+            text = _dotted(text)  # so that `data["lib"]` is renamed with `data.lib`
             text = re.sub(r"(?<![\w.])data\.lib\b", f"data.{self.package}.lib", text)
             if original != "lib" and not original.startswith("lib."):
                 text = re.sub(rf"(?<![\w.])data\.{re.escape(original)}\b", f"data.{self.package}", text)
-            for ref in _DATA_REF.finditer(_COMMENT.sub("", text)):
+            code = _code(text)
+            for ref in _DATA_REF.finditer(code):
                 if ref.group("name") not in ("inventory", _TEMPLATE_ROOT):
                     raise PolicyError(
                         f"template {self.name}: the Rego reads data.{ref.group('name')}",
-                        where=f"{self.file}:{first_line}",
+                        where=f"{self.file}:{first_line + code.count(chr(10), 0, ref.start())}",
                         hint="Gatekeeper gives templates only data.inventory and their libs (data.lib)",
                     )
+            for ref in _DATA_ROOT.finditer(code):  # `data[x]`, `d := data`: what it reads is unknown
+                raise PolicyError(
+                    f"template {self.name}: the Rego reads `data` other than as data.inventory or data.lib",
+                    where=f"{self.file}:{first_line + code.count(chr(10), 0, ref.start())}",
+                    hint="Gatekeeper refuses data references that do not start with a name: "
+                    'write data.inventory or data["inventory"]',
+                )
             # Blank lines in front keep regorus' line numbers equal to the file's.
             path = self.file if is_main else f"{self.file} (lib {number})"
             out.append(Module(path, "\n" * max(0, first_line - 1) + v0_compat(text)))
@@ -291,7 +321,17 @@ class Match:
                     _labels(ns_meta if isinstance(ns_meta, Mapping) else {})
                 ):
                     return False
-        return not (self.name and not _wildcard(self.name, str(metadata.get("name", ""))))
+        if not self.name:
+            return True
+        # As Gatekeeper: an object created with generateName (its name is empty at admission) matches
+        # a prefix pattern its generateName starts with.
+        generate = metadata.get("generateName")
+        return _wildcard(self.name, str(metadata.get("name", ""))) or (
+            isinstance(generate, str)
+            and bool(generate)
+            and self.name.endswith("*")
+            and generate.startswith(self.name[:-1])
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -772,6 +812,8 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
             hint="Gatekeeper rejects templates whose name is not the lowercase of spec.crd.spec.names.kind",
         )
     schema = _get(obj, "spec", "crd", "spec", "validation", "openAPIV3Schema")
+    legacy = _get(obj, "spec", "crd", "spec", "validation", "legacySchema")
+    prunes = legacy is False or (version == "v1" and legacy is not True)
     targets = _get(obj, "spec", "targets")
     if not isinstance(targets, list):
         raise PolicyError(f"template {name}: spec.targets is missing", where=where)
@@ -805,7 +847,14 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
                 libs_path = (*base, "code", j, "source", "libs")
         if (not isinstance(rego, str) or not rego.strip()) and cel_source is not None:
             return Template(
-                name, kind, file, line, schema=_mapping(schema), cel=cel_source, cel_path=cel_path
+                name,
+                kind,
+                file,
+                line,
+                schema=_mapping(schema),
+                cel=cel_source,
+                cel_path=cel_path,
+                prunes=prunes,
             )
         if not isinstance(rego, str) or not rego.strip():
             reason = (
@@ -813,7 +862,9 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
                 if engines
                 else "no Rego for the admission target"
             )
-            return Template(name, kind, file, line, schema=_mapping(schema), unsupported=reason)
+            return Template(
+                name, kind, file, line, schema=_mapping(schema), unsupported=reason, prunes=prunes
+            )
         lib_list = []
         for k, lib in enumerate(libs if isinstance(libs, list) else []):
             if isinstance(lib, str):
@@ -829,6 +880,7 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
             schema=_mapping(schema),
             cel=cel_source,
             cel_path=cel_path,
+            prunes=prunes,
         )
     raise PolicyError(f"template {name}: no target {TARGET}", where=where)
 
@@ -862,7 +914,7 @@ def parse_constraint(
     parameters = spec.get("parameters")
     if parameters is None:
         parameters = {}
-    validate_parameters(template, parameters, label=label, where=where)
+    parameters = validate_parameters(template, parameters, label=label, where=where)
     raw_action = spec.get("enforcementAction")
     action: Mode | None = None
     action_name = "deny"
@@ -887,8 +939,15 @@ def parse_constraint(
     )
 
 
-def validate_parameters(template: Template, parameters: Any, *, label: str, where: str) -> None:
-    """Check `parameters` against the template's openAPIV3Schema.
+def validate_parameters(template: Template, parameters: Any, *, label: str, where: str) -> Mapping[str, Any]:
+    """The parameters as the template's constraints see them: with the schema's defaults, checked.
+
+    Defaults fill what the constraint leaves out, as Gatekeeper does (frameworks'
+    `withDefaultParams`) and the API server would, then the result is checked
+    against the openAPIV3Schema. Where the API server prunes the parameters (see
+    `Template.prunes`), a field the schema does not declare is refused: the
+    cluster would drop it (and `kubectl apply` refuses it), so a policy here
+    would see what the cluster's never does.
 
     Raises:
         PolicyError: the parameters do not match (every problem is listed).
@@ -896,20 +955,33 @@ def validate_parameters(template: Template, parameters: Any, *, label: str, wher
     if not isinstance(parameters, Mapping):
         raise PolicyError(f"{label}: spec.parameters must be a mapping", where=where)
     if not template.schema:
-        return
+        return dict(parameters)
     import jsonschema  # only when constraints are read
 
-    validator = jsonschema.Draft7Validator(_json_schema(template.schema))
-    errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
+    from trustgate.policy.schema import apply_defaults, crd_to_json_schema
+
+    defaulted = apply_defaults(parameters, template.schema)
+    validator = jsonschema.Draft7Validator(
+        crd_to_json_schema(template.schema, strict=template.prunes, root=False)
+    )
+    errors = sorted(validator.iter_errors(defaulted), key=lambda e: list(e.absolute_path))
     if errors:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in ('parameters', *e.absolute_path))}: {e.message}" for e in errors
         )
+        pruned = any(e.validator == "additionalProperties" for e in errors) and template.prunes
         raise PolicyError(
             f"{label}: parameters do not match the schema of template {template.name}: {problems}",
             where=where,
-            hint=f"see spec.crd.spec.validation.openAPIV3Schema in {template.where}",
+            hint=f"see spec.crd.spec.validation.openAPIV3Schema in {template.where}"
+            + (
+                "; the API server drops fields that schema does not declare (a v1 template's "
+                "parameters are pruned), so declare them there or remove them"
+                if pruned
+                else ""
+            ),
         )
+    return defaulted
 
 
 # -- reviews and inventory -----------------------------------------------------
@@ -1017,14 +1089,14 @@ class ConstraintSet:
         constraints: Sequence[Constraint],
         expansions: Sequence[ExpansionTemplate] = (),
         *,
-        engine: str = "rego",
+        engine: str = "cel",
     ) -> None:
         """Prepare the modules (renamed templates plus the generated aggregate) and the CEL.
 
         `skipped` are the constraints whose template trustgate cannot evaluate
         (no code for the admission target); `expansions` are the ExpansionTemplates
         reviews go through. `engine` picks the code of templates that have both:
-        `rego`, `cel`, or `both` (each runs; a disagreement is a finding). A template
+        `cel` (as Gatekeeper), `rego`, or `both` (each runs; a disagreement is a finding). A template
         with one kind of code runs it whatever `engine` says.
 
         Raises:
@@ -1053,7 +1125,9 @@ class ConstraintSet:
         self.aggregate = self._aggregate()
         rego_constraints = [c for c in self.constraints if c.kind in self.rego_kinds]
         self.uses_inventory = any(by_kind[c.kind].uses_inventory for c in rego_constraints)
-        self.needs_namespaces = any(c.match.namespace_selector is not None for c in self.constraints)
+        self.needs_namespaces = any(c.match.namespace_selector is not None for c in self.constraints) or any(
+            compiled[0].reads("namespaceObject") for compiled in self.cel.values()
+        )
         self.parameters = {c.id: dict(c.parameters) for c in rego_constraints}
 
     def _aggregate(self) -> Module:
@@ -1149,7 +1223,10 @@ class ConstraintEvaluator:
             from trustgate.policy import gatekeeper_cel
 
             for constraint in cel:
-                messages = gatekeeper_cel.review(self.set.cel[constraint.kind], constraint, review)
+                compiled = self.set.cel[constraint.kind]
+                messages = gatekeeper_cel.review(
+                    compiled, constraint, review, namespace_object=self._namespace_object(compiled, review)
+                )
                 if constraint.kind not in self.set.rego_kinds:
                     out.extend(Violation(constraint, m) for m in messages)
                     continue
@@ -1165,6 +1242,28 @@ class ConstraintEvaluator:
                         )
                     )
         return out
+
+    def _namespace_object(
+        self, compiled: tuple[Any, str], review: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """`namespaceObject` for CEL that reads it: the Namespace of a namespaced review (None for a
+        cluster-scoped one), as Gatekeeper's CEL driver gives it.
+
+        Raises:
+            PolicyError: the Namespace is neither in the change set nor in the inventory: what the
+                code would decide is unknown (fail closed).
+        """
+        namespace = str(review.get("namespace") or "")
+        if not namespace or not compiled[0].reads("namespaceObject"):
+            return None
+        found = self.namespaces.get(namespace)
+        if found is None:
+            raise PolicyError(
+                f"the template's CEL reads namespaceObject, and Namespace {namespace!r} is not in the "
+                "change set or the Gatekeeper inventory, so what it decides is unknown",
+                hint="give the Namespace via --inventory (manifests.gatekeeper.inventory) or the change set",
+            )
+        return found
 
     def _review_rego(self, review: Mapping[str, Any], constraints: Sequence[Constraint]) -> list[Violation]:
         value = self.engine.eval_rule(
@@ -1396,10 +1495,12 @@ def _match_source(value: Any, label: str, where: str) -> str:
 
 
 def _scoped_action(value: Any, label: str, where: str) -> str:
-    """The action a `scoped` constraint takes at admission (`validation.gatekeeper.sh` or `*`).
+    """The action a `scoped` constraint takes at trustgate's gates.
 
-    The strictest action named for the webhook wins (deny, then warn, then dryrun). When none
-    names the webhook (audit only, say), Gatekeeper does not act at admission: `dryrun`.
+    They stand in for Gatekeeper's webhook (`validation.gatekeeper.sh`) and for gator in CI
+    (`gator.gatekeeper.sh`): the strictest action named for either, or for `*`, wins (deny,
+    then warn, then dryrun), so no gate allows what one of them denies. When none names them
+    (audit only, say), neither acts: `dryrun`.
 
     Raises:
         PolicyError: scopedEnforcementActions is not a list of {action, enforcementPoints}.
@@ -1412,28 +1513,9 @@ def _scoped_action(value: Any, label: str, where: str) -> str:
         points = _items(item.get("enforcementPoints"), f"{field_name}[{i}].enforcementPoints", where)
         if not all(isinstance(p, Mapping) for p in points):
             raise PolicyError(f"{field_name}[{i}].enforcementPoints entries must be mappings", where=where)
-        if {p.get("name") for p in points} & {"validation.gatekeeper.sh", "*"}:
+        if {p.get("name") for p in points} & {"validation.gatekeeper.sh", "gator.gatekeeper.sh", "*"}:
             actions.add(str(item.get("action")))
     for action in ("deny", "warn", "dryrun"):
         if action in actions:
             return action
     return next(iter(sorted(actions)), "dryrun")  # an unknown action is refused by the caller
-
-
-def _json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """An OpenAPI v3 schema as JSON Schema: `nullable` becomes a null type, extensions drop."""
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key.startswith("x-kubernetes-") or key == "nullable":
-            continue
-        if key in ("properties", "patternProperties", "definitions") and isinstance(value, Mapping):
-            out[key] = {k: _json_schema(v) if isinstance(v, Mapping) else v for k, v in value.items()}
-        elif key in ("items", "additionalProperties", "not") and isinstance(value, Mapping):
-            out[key] = _json_schema(value)
-        elif key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
-            out[key] = [_json_schema(v) if isinstance(v, Mapping) else v for v in value]
-        else:
-            out[key] = value
-    if schema.get("nullable") is True and isinstance(out.get("type"), str):
-        out["type"] = [out["type"], "null"]
-    return out

@@ -11,7 +11,9 @@ The constraint's `match` is applied by `gatekeeper.ConstraintEvaluator`
 before this runs, as for Rego. Differences from Gatekeeper: a constraint
 without parameters gives `variables.params` as `{}` rather than null (trustgate
 does not keep the difference), and `authorizer` is not evaluable offline (the
-template fails to compile here, naming it).
+template fails to compile here, naming it). `namespaceObject` is the request's
+Namespace from the change set or the inventory; code that reads it for a
+Namespace given in neither cannot be evaluated (fail closed).
 """
 
 from __future__ import annotations
@@ -59,8 +61,15 @@ def compile_template(template: Template) -> tuple[vap.Code, str]:
     return code, str(failure_policy)
 
 
-def review(compiled: tuple[vap.Code, str], constraint: Constraint, request: Mapping[str, Any]) -> list[str]:
-    """The messages of the validations that fail for one review (Gatekeeper's `input.review`)."""
+def review(
+    compiled: tuple[vap.Code, str],
+    constraint: Constraint,
+    request: Mapping[str, Any],
+    *,
+    namespace_object: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The messages of the validations that fail for one review (Gatekeeper's `input.review`);
+    `namespace_object` is the Namespace of a namespaced request (`namespaceObject`)."""
     code, failure_policy = compiled
     obj = request.get("object")
     old = request.get("oldObject")
@@ -76,7 +85,7 @@ def review(compiled: tuple[vap.Code, str], constraint: Constraint, request: Mapp
         "oldObject": old if isinstance(old, Mapping) else None,
         "request": dict(request),
         "params": params,
-        "namespaceObject": None,
+        "namespaceObject": namespace_object,
         "authorizer": None,
     }
     failures = vap.run_code(

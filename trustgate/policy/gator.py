@@ -117,9 +117,7 @@ def is_suite_file(path: Path) -> bool:
     return bool(re.search(r"^kind:\s*Suite\s*$", head, re.MULTILINE)) and "test.gatekeeper.sh/" in head
 
 
-def run_suite(
-    path: Path, *, engine: gk.EngineFactory = gk.embedded_engine, code: str = "rego"
-) -> SuiteResult:
+def run_suite(path: Path, *, engine: gk.EngineFactory = gk.embedded_engine, code: str = "cel") -> SuiteResult:
     """Run every test of one suite file; never raises for bad input.
 
     `code` picks the code of templates with Rego and CEL (`gatekeeper.ENGINES`).

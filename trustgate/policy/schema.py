@@ -438,8 +438,10 @@ def _default(value: Any, schema: Any) -> None:
             _default(item, schema.get("items"))
 
 
-def crd_to_json_schema(schema: Mapping[str, Any], *, strict: bool) -> dict[str, Any]:
-    """Turn a CRD's structural OpenAPI v3 schema into a JSON schema.
+def crd_to_json_schema(schema: Mapping[str, Any], *, strict: bool, root: bool = True) -> dict[str, Any]:
+    """Turn a CRD's structural OpenAPI v3 schema into a JSON schema (of an object when `root`, which
+    then also takes apiVersion, kind and metadata; else of a part of one, such as a constraint's
+    parameters).
 
     `nullable` becomes a null type; in strict mode objects that declare
     properties reject unknown fields unless they preserve unknown fields,
@@ -448,7 +450,7 @@ def crd_to_json_schema(schema: Mapping[str, Any], *, strict: bool) -> dict[str, 
     the validator's custom formats); any other `format` is dropped, as the API
     server's `StripUnsupportedFormatsPostProcess` drops it.
     """
-    out: dict[str, Any] = _convert(copy.deepcopy(dict(schema)), strict=strict, top=True)
+    out: dict[str, Any] = _convert(copy.deepcopy(dict(schema)), strict=strict, top=root)
     return out
 
 

@@ -26,7 +26,9 @@ a namespaceSelector whose Namespace is not given fails closed.
 
 The request is a CREATE of each checked object (`oldObject` null), or an
 UPDATE when the caller gives the object as it is now (`review(old=...)`);
-`request.userInfo` names nobody (empty username and groups).
+`request.userInfo` names nobody (empty username and groups), except at
+admission (`serve`), where the request's own uid, userInfo, dryRun and options
+are given.
 """
 
 from __future__ import annotations
@@ -345,6 +347,7 @@ class PolicySet:
         objects: Sequence[Mapping[str, Any]] = (),
         old: Mapping[str, Any] | None = None,
         annotations: dict[str, str] | None = None,
+        admission: Mapping[str, Any] | None = None,
     ) -> list[Outcome]:
         """Every binding's outcome for one object created as it is (or, given `old`, updated).
 
@@ -358,6 +361,8 @@ class PolicySet:
             annotations: filled with the audit annotations the API server would add to the
                 request's audit event, whatever the decision: `<policy>/<key>` to the value (a
                 policy's bindings' distinct values joined with ", ", each cut at 10 KiB).
+            admission: the admission request the object came in (`serve`): its uid, userInfo,
+                dryRun and options are the `request`'s; offline, nobody asks.
 
         Returns:
             The outcomes that are not a pass.
@@ -390,6 +395,16 @@ class PolicySet:
         request["operation"] = operation
         if old is not None:
             request["options"] = {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}
+        if admission is not None:  # who asked, as the API server sent it
+            given: tuple[tuple[str, type], ...] = (
+                ("uid", str),
+                ("userInfo", Mapping),
+                ("dryRun", bool),
+                ("options", Mapping),
+            )
+            for key, expected in given:
+                if isinstance(admission.get(key), expected):
+                    request[key] = admission[key]
         where = (group, version, resource, namespaced, name, operation)
         shared: dict[str, cel.Bindings] = {}  # one conversion of the object for the policies below
         collected: dict[str, list[str]] | None = {} if annotations is not None else None

@@ -128,6 +128,9 @@ class Review:
     obj: Mapping[str, Any] | None
     old: Mapping[str, Any] | None
     input_hash: str
+    # The request without object and oldObject: what Gatekeeper's `input.review` and an admission
+    # policy's `request` hold beside the objects (userInfo, kind, operation, dryRun, options).
+    request: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -244,6 +247,7 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         obj=objects["object"],
         old=objects["oldObject"],
         input_hash="sha256:" + hashlib.sha256(body).hexdigest(),
+        request={k: v for k, v in request.items() if k not in ("object", "oldObject")},
     )
 
 
@@ -307,7 +311,7 @@ def plan(
     if isinstance(metadata, dict) and review.namespace and "namespace" not in metadata:
         # The API server fills the namespace in after admission; policies and exceptions need it now.
         obj["metadata"] = {**metadata, "namespace": review.namespace}
-    out.documents = [Document(Source(f"admission:{review.label}"), obj)]
+    out.documents = [Document(Source(f"admission:{review.label}"), obj, request=review.request)]
     if review.operation == "UPDATE" and settings.skip_unchanged_images and review.old is not None:
         out.verify_images = _images(review.old) != _images(obj)
     return out

@@ -1,0 +1,282 @@
+"""Where trustgate once passed what Gatekeeper or gator denies, through `trustgate check --gatekeeper`.
+
+Each case is a false allow a review found: the same template, constraint and object pass here and
+are denied by Gatekeeper (whose source the comments name), or the cluster would not hold the
+constraint as written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from trustgate.cli.main import main
+
+Write = Callable[[str, str], Path]
+
+
+def check(*args: str) -> tuple[int, dict[str, Any], str]:
+    result = CliRunner().invoke(
+        main, ["check", "--no-builtin", "--no-schemas", "--format", "json", *args], catch_exceptions=False
+    )
+    report = json.loads(result.stdout) if result.stdout.strip() else {}
+    return result.exit_code, report, result.stderr
+
+
+def denials(report: dict[str, Any]) -> list[str]:
+    return [f["message"] for r in report["results"] for f in r["findings"] if f["severity"] == "error"]
+
+
+def template(kind: str, rego: str = "", *, cel: str = "", schema: str = "", version: str = "v1") -> str:
+    code = (
+        f"""
+      code:
+        - engine: K8sNativeValidation
+          source:
+            validations:
+              - expression: "{cel}"
+                message: "cel: denied"
+"""
+        if cel
+        else ""
+    )
+    rego_block = (
+        "      rego: |\n" + "".join(f"        {line}\n" for line in rego.strip().splitlines()) if rego else ""
+    )
+    validation = f"\n      validation:\n        openAPIV3Schema:\n{schema}" if schema else ""
+    return f"""\
+apiVersion: templates.gatekeeper.sh/{version}
+kind: ConstraintTemplate
+metadata: {{name: {kind.lower()}}}
+spec:
+  crd:
+    spec:
+      names: {{kind: {kind}}}{validation}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+{rego_block}{code}"""
+
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: team-a}
+spec:
+  containers: [{name: app, image: "nginx:latest"}]
+"""
+
+NO_LATEST = """
+package k8snolatest
+violation[{"msg": msg}] {
+  c := input.review.object.spec.containers[_]
+  endswith(c.image, ":latest")
+  not exempt(c.image)
+  msg := sprintf("latest tag: %v", [c.name])
+}
+exempt(image) { input.parameters.exemptImages[_] == image }
+"""
+
+
+def constraint(kind: str, spec: str = "") -> str:
+    return f"""\
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: {kind}
+metadata: {{name: c}}
+spec:
+  match: {{kinds: [{{apiGroups: ["*"], kinds: [Pod, ConfigMap, Ingress]}}]}}
+{spec}"""
+
+
+def test_data_inventory_read_with_brackets_is_given_the_inventory(write: Write) -> None:
+    """`data["inventory"]` is the reference `data.inventory` is (OPA's AST has the same Ref)."""
+    rego = """
+package uniquehost
+violation[{"msg": msg}] {
+  host := input.review.object.spec.rules[_].host
+  other := data["inventory"].namespace[ns][_]["Ingress"][name]
+  other.spec.rules[_].host == host
+  not itself(ns, name)
+  msg := sprintf("host %v is taken by %v/%v", [host, ns, name])
+}
+itself(ns, name) {
+  ns == input.review.object.metadata.namespace
+  name == input.review.object.metadata.name
+}
+"""
+    ingresses = "".join(
+        f"""---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: web, namespace: {ns}}}
+spec: {{rules: [{{host: shop.example.com}}]}}
+"""
+        for ns in ("ns1", "ns2")
+    )
+    manifests = write("ingresses.yaml", ingresses)
+    for form in ('data["inventory"]', 'data[ "inventory" ]', "data.inventory"):
+        policy = write(
+            "gk.yaml",
+            template("UniqueHost", rego.replace('data["inventory"]', form)) + constraint("UniqueHost"),
+        )
+        code, report, _ = check(str(manifests), "--gatekeeper", str(policy))
+        assert code == 1, form
+        assert sorted(denials(report)) == [
+            "host shop.example.com is taken by ns1/web",
+            "host shop.example.com is taken by ns2/web",
+        ]
+
+
+def test_data_read_by_a_computed_name_is_refused_naming_the_line(write: Write) -> None:
+    rego = """
+package reads
+violation[{"msg": "x"}] {
+  k := "inventory"
+  data[k].cluster
+}
+"""
+    policy = write("gk.yaml", template("Reads", rego) + constraint("Reads"))
+    code, _, err = check(str(write("pod.yaml", POD)), "--gatekeeper", str(policy))
+    assert code == 3
+    assert "reads `data` other than as data.inventory or data.lib" in err
+    assert "gk.yaml:14" in err  # the line of `data[k]` in the file
+
+
+def test_parameters_take_the_schemas_defaults(write: Write) -> None:
+    """frameworks' withDefaultParams (gatekeeper #2638, #2811): a constraint without the parameter
+    gets the template's default, and gator applies it too."""
+    rego = """
+package reqlabel
+violation[{"msg": msg}] {
+  not input.review.object.metadata.labels[input.parameters.label]
+  msg := sprintf("missing label %v", [input.parameters.label])
+}
+"""
+    schema = (
+        "          type: object\n          properties:\n            label: {type: string, default: owner}\n"
+    )
+    cm = write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\n")
+    policy = write("gk.yaml", template("ReqLabel", rego, schema=schema) + constraint("ReqLabel"))
+    code, report, _ = check(str(cm), "--gatekeeper", str(policy))
+    assert code == 1
+    assert denials(report) == ["missing label owner"]
+    given = write(
+        "gk.yaml",
+        template("ReqLabel", rego, schema=schema) + constraint("ReqLabel", "  parameters: {label: team}\n"),
+    )
+    _, report, _ = check(str(cm), "--gatekeeper", str(given))
+    assert denials(report) == ["missing label team"]  # what the constraint gives wins
+
+
+def test_parameters_a_v1_templates_schema_does_not_declare_are_refused(write: Write) -> None:
+    """The API server prunes them from a v1 template's constraints (and kubectl refuses them): an
+    exemption only this copy of the constraint holds would pass what the cluster denies."""
+    schema = "          type: object\n          properties:\n            message: {type: string}\n"
+    pod = write("pod.yaml", POD)
+    exempt = '  parameters: {exemptImages: ["nginx:latest"]}\n'
+    policy = write("gk.yaml", template("NoLatest", NO_LATEST, schema=schema) + constraint("NoLatest", exempt))
+    code, _, err = check(str(pod), "--gatekeeper", str(policy))
+    assert code == 3
+    assert "'exemptImages' was unexpected" in err
+    assert "pruned" in err
+    # A v1beta1 template keeps unknown fields (legacySchema), as Gatekeeper does: the exemption holds.
+    legacy = write(
+        "gk.yaml",
+        template("NoLatest", NO_LATEST, schema=schema, version="v1beta1") + constraint("NoLatest", exempt),
+    )
+    code, report, _ = check(str(pod), "--gatekeeper", str(legacy))
+    assert (code, denials(report)) == (0, [])
+
+
+def test_a_scoped_deny_for_gator_denies_here(write: Write) -> None:
+    """gator.gatekeeper.sh is the enforcement point gator acts for; a deny scoped to it fails CI."""
+    scoped = """\
+  enforcementAction: scoped
+  scopedEnforcementActions:
+    - action: deny
+      enforcementPoints: [{name: gator.gatekeeper.sh}]
+    - action: warn
+      enforcementPoints: [{name: audit.gatekeeper.sh}]
+"""
+    policy = write("gk.yaml", template("NoLatest", NO_LATEST) + constraint("NoLatest", scoped))
+    code, report, _ = check(str(write("pod.yaml", POD)), "--gatekeeper", str(policy))
+    assert code == 1
+    assert denials(report) == ["latest tag: app"]
+
+
+def test_a_name_pattern_matches_an_object_created_with_generate_name(write: Write) -> None:
+    """Gatekeeper's match: Matches(name) || MatchesGenerateName(generateName)."""
+    batch = POD.replace("name: web,", "generateName: batch-,")
+    policy = write(
+        "gk.yaml",
+        template("NoLatest", NO_LATEST)
+        + constraint("NoLatest").replace(
+            "kinds: [Pod, ConfigMap, Ingress]}]}", 'kinds: [Pod]}], name: "batch-*"}'
+        ),
+    )
+    code, report, _ = check(str(write("pod.yaml", batch)), "--gatekeeper", str(policy))
+    assert code == 1
+    assert denials(report) == ["latest tag: app"]
+    other = POD.replace("name: web,", "generateName: web-,")
+    code, _, _ = check(str(write("pod.yaml", other)), "--gatekeeper", str(policy))
+    assert code == 0  # a generateName outside the pattern does not match
+
+
+def test_a_template_with_rego_and_cel_runs_its_cel_by_default(write: Write) -> None:
+    """Gatekeeper and gator register the K8sNativeValidation driver first: where a template has
+    CEL, that is what decides."""
+    rego = 'package both\nviolation[{"msg": "rego: denied"}] { false }\n'
+    cel = "has(object.metadata.labels) && object.metadata.labels.owner != ''"
+    cm = write(
+        "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a, labels: {owner: ''}}\n"
+    )
+    policy = write("gk.yaml", template("Both", rego, cel=cel) + constraint("Both"))
+    code, report, _ = check(str(cm), "--gatekeeper", str(policy))
+    assert (code, denials(report)) == (1, ["cel: denied"])
+    code, report, _ = check(str(cm), "--gatekeeper", str(policy), "--gatekeeper-engine", "rego")
+    assert (code, denials(report)) == (0, [])  # still there for whoever asks for it
+
+
+def test_cel_that_reads_namespace_object_sees_the_namespace(write: Write) -> None:
+    cel = (
+        "namespaceObject == null || !has(namespaceObject.metadata.labels)"
+        " || namespaceObject.metadata.labels.tier != 'frozen'"
+    )
+    policy = write("gk.yaml", template("NotFrozen", cel=cel) + constraint("NotFrozen"))
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: team-a}\n"
+    namespace = "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {tier: frozen}}\n"
+    code, report, _ = check(str(write("cm.yaml", cm + namespace)), "--gatekeeper", str(policy))
+    assert (code, denials(report)) == (1, ["cel: denied"])
+    # Without the Namespace, what the code decides is unknown: not evaluated, never a pass.
+    code, report, _ = check(str(write("cm.yaml", cm)), "--gatekeeper", str(policy))
+    assert code == 3
+    assert any("reads namespaceObject" in m for m in denials(report))
+
+
+def test_an_admission_review_is_judged_by_its_request(write: Write) -> None:
+    """As gator: an AdmissionReview document is the review of its request (userInfo included)."""
+    rego = """
+package nocontractors
+violation[{"msg": "contractors may not change this"}] {
+  input.review.userInfo.groups[_] == "contractors"
+}
+"""
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "1",
+            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+            "operation": "CREATE",
+            "namespace": "a",
+            "userInfo": {"username": "eve", "groups": ["contractors"]},
+            "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}},
+        },
+    }
+    policy = write("gk.yaml", template("NoContractors", rego) + constraint("NoContractors"))
+    code, report, _ = check(str(write("ar.json", json.dumps(review))), "--gatekeeper", str(policy))
+    assert (code, denials(report)) == (1, ["contractors may not change this"])
