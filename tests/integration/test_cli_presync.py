@@ -756,6 +756,70 @@ def test_a_link_out_of_the_checked_paths_fails_closed(setup: Callable[..., Setup
     assert s.repo.ref(GATED) == gated
 
 
+@pytest.mark.parametrize("attributes", ["deploy/.gitattributes", ".gitattributes"])
+@pytest.mark.parametrize("read", ["in-memory", "on-disk"])
+def test_export_ignore_does_not_hide_a_manifest(
+    setup: Callable[..., Setup], keys: Keys, attributes: str, read: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
+    s.repo.write(attributes, "debug.yaml export-ignore\n")
+    if read == "on-disk":  # a link inside the paths: the tree is written out, not read in memory
+        (s.repo.path / "deploy" / "alias.yaml").symlink_to("settings.yaml")
+        s.repo.git("add", "-A")
+    s.repo.commit("a pod git archive leaves out", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "privileged" in output.lower() and "deploy/debug.yaml" in output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("read", ["in-memory", "on-disk"])
+def test_export_subst_does_not_change_what_is_judged(
+    setup: Callable[..., Setup], keys: Keys, read: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    # As committed (and checked out by a reconciler), the `$Format:...$` is a comment; `git archive`
+    # would expand its %n into a second securityContext that wins.
+    pod = PRIVILEGED_POD.replace(
+        "securityContext: {privileged: true}",
+        "securityContext: {privileged: true} # $Format:%n      securityContext: {privileged: false}$",
+    )
+    s.repo.write("deploy/debug.yaml", pod)
+    s.repo.write("deploy/.gitattributes", "debug.yaml export-subst\n")
+    if read == "on-disk":
+        (s.repo.path / "deploy" / "alias.yaml").symlink_to("settings.yaml")
+        s.repo.git("add", "-A")
+    s.repo.commit("a pod that reads safe through git archive", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "privileged" in output.lower() and "deploy/debug.yaml" in output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_link_through_another_link_out_of_the_export_is_refused(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    whole = s.config_with("whole.yaml", paths="['.']")
+    assert s.run(config=whole)[0] == 0
+    gated = s.repo.ref(GATED)
+    # Each link stays inside the tree as written, so the check of links does not stop it; only
+    # resolved one through the other does `esc` lead out of the export, to the host's file.
+    (s.repo.path / "deploy" / "up").symlink_to("..")
+    (s.repo.path / "deploy" / "esc.yaml").symlink_to("up/../etc/hostname")
+    s.repo.git("add", "-A")
+    s.repo.commit("a link that leaves the tree", ssh=keys.alice)
+    code, output = s.run(config=whole)
+    assert code == 3, output
+    assert "deploy/esc.yaml links to up/../etc/hostname, outside it" in output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_finding_in_a_kustomization_names_the_repository_file_and_line(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:

@@ -464,7 +464,8 @@ class PresyncGate:
             if path not in present
         ]
         problems.extend(unseen)  # links and submodules the reconciler would follow, trustgate not
-        files = git.files(commit, present) if present and any_files else {}
+        entries = self._ls_tree(git, commit)
+        files = git.files(entries) if present and any_files else {}
         if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
             for unit in _units(files, present):
                 docs, probs = loader.read_unit(unit, self.config.limits)
@@ -473,7 +474,7 @@ class PresyncGate:
         else:  # kustomizations (or links): kubectl needs the files on disk
             with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                 root = Path(tmp)
-                git.export(commit, present, root)
+                git.export(entries, root)
                 for unit in loader.plan([str(root / p) for p in present]):
                     docs, probs = loader.read_unit(unit, self.config.limits)
                     documents.extend(docs)
