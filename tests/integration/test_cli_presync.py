@@ -575,6 +575,54 @@ def test_a_remote_gated_branch_is_pushed_only_on_pass(setup: Callable[..., Setup
     assert ref_in(bare, GATED) == good
 
 
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_a_deleted_gated_ref_is_not_a_first_run(setup: Callable[..., Setup], keys: Keys, where: str) -> None:
+    s = setup()
+    bare = s.tmp / "remote.git"
+    repo = bare_remote(bare, s.repo, "main") if where == "remote" else None
+    cache = ("--cache-dir", str(s.tmp / "cache")) if repo else ()
+    assert s.run(*cache, repo=repo)[0] == 0
+    s.repo.commit("unsigned")
+    s.repo.remove("deploy/pvc.yaml")
+    tip = s.repo.commit("drop the volume", ssh=keys.alice)  # a signed tip over an unsigned commit
+    if repo:
+        push_to(s.repo, repo, "main")
+    code, output = s.run(*cache, repo=repo)
+    assert code == 1, output
+    refused = len(s.records())
+
+    # Deleting the gated ref must not reset the gate: a first run checks only the tip's signature.
+    if repo:
+        subprocess.run(["git", "-C", str(bare), "update-ref", "-d", GATED], check=True)
+    else:
+        s.repo.git("update-ref", "-d", GATED)
+    code, output = s.run(*cache, repo=repo)
+    assert code == 3, output
+    assert "presync/gated-ref-missing" in output and f"{GATED} does not exist" in output
+    assert "it was deleted" in output and "--initialize" in output
+    assert (ref_in(bare, GATED) if repo else s.repo.ref(GATED)) is None
+    assert len(s.records()) == refused + 1 and s.records()[-1]["verdict"] == "error"
+
+    code, output = s.run(*cache, "--initialize", "--watch", repo=repo)
+    assert code == 2 and "--initialize is for one run" in output
+
+    # The operator says it is a first run: judged and recorded as one.
+    code, output = s.run(*cache, "--initialize", repo=repo)
+    assert code == 0, output
+    assert (ref_in(bare, GATED) if repo else s.repo.ref(GATED)) == tip
+    presync = s.records()[-1]["subject"]["presync"]
+    assert presync["initialized"] is True and presync["initializedAfter"] == s.records()[refused - 1]["id"]
+
+
+def test_a_first_run_of_another_gated_ref_is_a_first_run(setup: Callable[..., Setup]) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    code, output = s.run(gated_ref="trustgate/staging")  # the log knows only trustgate/verified
+    assert code == 0, output
+    assert s.repo.ref("refs/heads/trustgate/staging") == s.repo.head()
+    assert "initialized" not in s.records()[-1]["subject"]["presync"]
+
+
 def test_a_config_naming_a_missing_key_file_is_a_clear_error(setup: Callable[..., Setup]) -> None:
     s = setup()
     s.config.write_text(s.config.read_text().replace("bob.asc", "nobody.asc"))
