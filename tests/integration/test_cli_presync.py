@@ -868,6 +868,37 @@ def test_a_link_through_another_link_out_of_the_export_is_refused(
     assert s.repo.ref(GATED) == gated
 
 
+@pytest.mark.parametrize("name", ["deploy/.debug.yaml", "deploy/.extra/pod.yaml", "deploy/.extra/.pod.yml"])
+@pytest.mark.parametrize("read", ["in-memory", "on-disk"])
+def test_a_manifest_with_a_dot_name_is_judged(
+    setup: Callable[..., Setup], keys: Keys, name: str, read: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write(name, PRIVILEGED_POD)  # Flux's generated kustomization applies it
+    if read == "on-disk":
+        (s.repo.path / "deploy" / "alias.yaml").symlink_to("settings.yaml")
+        s.repo.git("add", "-A")
+    s.repo.commit("a pod with a dot name", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "privileged" in output.lower() and name in output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_jsonnet_a_reconciler_renders_is_not_passed_over(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/debug.jsonnet", "{apiVersion: 'v1', kind: 'Pod', metadata: {name: 'debug'}}\n")
+    s.repo.commit("a pod in Jsonnet", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "presync/unread" in output and "deploy/debug.jsonnet is Jsonnet" in output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_finding_in_a_kustomization_names_the_repository_file_and_line(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:

@@ -530,7 +530,7 @@ class PresyncGate:
             with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                 root = Path(tmp)
                 git.export(entries, root)
-                for unit in loader.plan([str(root / p) for p in present]):
+                for unit in loader.plan([str(root / p) for p in present], dot_names=True):
                     docs, probs = loader.read_unit(unit, self.config.limits)
                     documents.extend(docs)
                     problems.extend(probs)
@@ -603,8 +603,9 @@ class PresyncGate:
 def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
     """In-memory units for `files`, chosen and ordered as `loader.plan` walks each of `paths`.
 
-    A named file is read whatever its suffix; under a directory, names starting with a
-    dot are skipped and only manifest suffixes are read, sorted name by name per level.
+    A named file is read whatever its suffix; under a directory, manifest suffixes are
+    read, dot names included (`loader.plan(dot_names=True)`: Flux's generated
+    kustomization applies them), sorted name by name per level.
     """
     units: dict[str, loader.Unit] = {}
     for raw in paths:
@@ -619,7 +620,7 @@ def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
             if not name.startswith(prefix):
                 continue
             below = name[len(prefix) :].split("/")
-            if any(part.startswith(".") for part in below) or not name.endswith(loader.MANIFEST_SUFFIXES):
+            if not name.endswith(loader.MANIFEST_SUFFIXES):
                 continue
             chosen.append((below, name))
         for _, name in sorted(chosen):
@@ -649,9 +650,13 @@ def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
     return DocumentResult(Source(f"commit {commit.sha[:12]}"), None, "Commit", None, commit.sha, findings)
 
 
+_RENDERED_UNREAD = (".jsonnet",)  # what a reconciler renders into objects and the loader cannot read
+
+
 def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[InputProblem]:
-    """Submodules, and links leading out of the checked paths: content a reconciler (Argo CD follows
-    both) would deploy but the export does not hold. Reported, so the gate fails closed."""
+    """Submodules, links leading out of the checked paths, and Jsonnet: content a reconciler (Argo CD
+    follows links and submodules, and renders `*.jsonnet` in a directory source) would deploy but
+    trustgate does not read. Reported, so the gate fails closed."""
     roots = [p.strip("/").removeprefix("./") for p in paths]
 
     def inside(name: str) -> bool:
@@ -659,7 +664,17 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
 
     out = []
     for entry in entries:
-        if entry.mode == "160000":
+        if entry.path.endswith(_RENDERED_UNREAD):
+            out.append(
+                InputProblem(
+                    Source(entry.path),
+                    "presync/unread",
+                    f"{entry.path} is Jsonnet: a reconciler (Argo CD's directory source) renders it, but "
+                    "trustgate does not read Jsonnet, so what it makes would not be checked",
+                    "commit the rendered YAML instead, or leave the file out of presync.paths",
+                )
+            )
+        elif entry.mode == "160000":
             out.append(
                 InputProblem(
                     Source(entry.path),
