@@ -575,6 +575,54 @@ def test_a_remote_gated_branch_is_pushed_only_on_pass(setup: Callable[..., Setup
     assert ref_in(bare, GATED) == good
 
 
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_a_deleted_gated_ref_is_not_a_first_run(setup: Callable[..., Setup], keys: Keys, where: str) -> None:
+    s = setup()
+    bare = s.tmp / "remote.git"
+    repo = bare_remote(bare, s.repo, "main") if where == "remote" else None
+    cache = ("--cache-dir", str(s.tmp / "cache")) if repo else ()
+    assert s.run(*cache, repo=repo)[0] == 0
+    s.repo.commit("unsigned")
+    s.repo.remove("deploy/pvc.yaml")
+    tip = s.repo.commit("drop the volume", ssh=keys.alice)  # a signed tip over an unsigned commit
+    if repo:
+        push_to(s.repo, repo, "main")
+    code, output = s.run(*cache, repo=repo)
+    assert code == 1, output
+    refused = len(s.records())
+
+    # Deleting the gated ref must not reset the gate: a first run checks only the tip's signature.
+    if repo:
+        subprocess.run(["git", "-C", str(bare), "update-ref", "-d", GATED], check=True)
+    else:
+        s.repo.git("update-ref", "-d", GATED)
+    code, output = s.run(*cache, repo=repo)
+    assert code == 3, output
+    assert "presync/gated-ref-missing" in output and f"{GATED} does not exist" in output
+    assert "it was deleted" in output and "--initialize" in output
+    assert (ref_in(bare, GATED) if repo else s.repo.ref(GATED)) is None
+    assert len(s.records()) == refused + 1 and s.records()[-1]["verdict"] == "error"
+
+    code, output = s.run(*cache, "--initialize", "--watch", repo=repo)
+    assert code == 2 and "--initialize is for one run" in output
+
+    # The operator says it is a first run: judged and recorded as one.
+    code, output = s.run(*cache, "--initialize", repo=repo)
+    assert code == 0, output
+    assert (ref_in(bare, GATED) if repo else s.repo.ref(GATED)) == tip
+    presync = s.records()[-1]["subject"]["presync"]
+    assert presync["initialized"] is True and presync["initializedAfter"] == s.records()[refused - 1]["id"]
+
+
+def test_a_first_run_of_another_gated_ref_is_a_first_run(setup: Callable[..., Setup]) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    code, output = s.run(gated_ref="trustgate/staging")  # the log knows only trustgate/verified
+    assert code == 0, output
+    assert s.repo.ref("refs/heads/trustgate/staging") == s.repo.head()
+    assert "initialized" not in s.records()[-1]["subject"]["presync"]
+
+
 def test_a_config_naming_a_missing_key_file_is_a_clear_error(setup: Callable[..., Setup]) -> None:
     s = setup()
     s.config.write_text(s.config.read_text().replace("bob.asc", "nobody.asc"))
@@ -753,6 +801,101 @@ def test_a_link_out_of_the_checked_paths_fails_closed(setup: Callable[..., Setup
     assert code == 3, output
     assert "presync/link" in output and "deploy/pod.yaml links to ../other/pod.yaml" in output
     assert "deploy/alias.yaml links" not in output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("attributes", ["deploy/.gitattributes", ".gitattributes"])
+@pytest.mark.parametrize("read", ["in-memory", "on-disk"])
+def test_export_ignore_does_not_hide_a_manifest(
+    setup: Callable[..., Setup], keys: Keys, attributes: str, read: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
+    s.repo.write(attributes, "debug.yaml export-ignore\n")
+    if read == "on-disk":  # a link inside the paths: the tree is written out, not read in memory
+        (s.repo.path / "deploy" / "alias.yaml").symlink_to("settings.yaml")
+        s.repo.git("add", "-A")
+    s.repo.commit("a pod git archive leaves out", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "privileged" in output.lower() and "deploy/debug.yaml" in output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("read", ["in-memory", "on-disk"])
+def test_export_subst_does_not_change_what_is_judged(
+    setup: Callable[..., Setup], keys: Keys, read: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    # As committed (and checked out by a reconciler), the `$Format:...$` is a comment; `git archive`
+    # would expand its %n into a second securityContext that wins.
+    pod = PRIVILEGED_POD.replace(
+        "securityContext: {privileged: true}",
+        "securityContext: {privileged: true} # $Format:%n      securityContext: {privileged: false}$",
+    )
+    s.repo.write("deploy/debug.yaml", pod)
+    s.repo.write("deploy/.gitattributes", "debug.yaml export-subst\n")
+    if read == "on-disk":
+        (s.repo.path / "deploy" / "alias.yaml").symlink_to("settings.yaml")
+        s.repo.git("add", "-A")
+    s.repo.commit("a pod that reads safe through git archive", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "privileged" in output.lower() and "deploy/debug.yaml" in output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_link_through_another_link_out_of_the_export_is_refused(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    whole = s.config_with("whole.yaml", paths="['.']")
+    assert s.run(config=whole)[0] == 0
+    gated = s.repo.ref(GATED)
+    # Each link stays inside the tree as written, so the check of links does not stop it; only
+    # resolved one through the other does `esc` lead out of the export, to the host's file.
+    (s.repo.path / "deploy" / "up").symlink_to("..")
+    (s.repo.path / "deploy" / "esc.yaml").symlink_to("up/../etc/hostname")
+    s.repo.git("add", "-A")
+    s.repo.commit("a link that leaves the tree", ssh=keys.alice)
+    code, output = s.run(config=whole)
+    assert code == 3, output
+    assert "deploy/esc.yaml links to up/../etc/hostname, outside it" in output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("name", ["deploy/.debug.yaml", "deploy/.extra/pod.yaml", "deploy/.extra/.pod.yml"])
+@pytest.mark.parametrize("read", ["in-memory", "on-disk"])
+def test_a_manifest_with_a_dot_name_is_judged(
+    setup: Callable[..., Setup], keys: Keys, name: str, read: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write(name, PRIVILEGED_POD)  # Flux's generated kustomization applies it
+    if read == "on-disk":
+        (s.repo.path / "deploy" / "alias.yaml").symlink_to("settings.yaml")
+        s.repo.git("add", "-A")
+    s.repo.commit("a pod with a dot name", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "privileged" in output.lower() and name in output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_jsonnet_a_reconciler_renders_is_not_passed_over(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/debug.jsonnet", "{apiVersion: 'v1', kind: 'Pod', metadata: {name: 'debug'}}\n")
+    s.repo.commit("a pod in Jsonnet", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "presync/unread" in output and "deploy/debug.jsonnet is Jsonnet" in output
     assert s.repo.ref(GATED) == gated
 
 

@@ -72,6 +72,13 @@ def parse_interval(text: str) -> float:
     type=click.Path(file_okay=False),
     help="Where remote repositories are cloned (kept across runs; default: a temp dir).",
 )
+@click.option(
+    "--initialize",
+    is_flag=True,
+    help="Create a missing --gated-ref as on a first run (only the tip's signature is checked, no "
+    "deletions), although the decision log holds earlier decisions on it; recorded as such. Without "
+    "it, a gated ref that the log knows but git does not is taken as deleted: exit 3. Not with --watch.",
+)
 @click.option("--watch", is_flag=True, help="Keep running: judge the tip again every --interval.")
 @click.option("--interval", default="30s", show_default=True, help="Time between runs with --watch.")
 @click.option(
@@ -89,6 +96,7 @@ def presync(
     output: str | None,
     decision_log: str | None,
     cache_dir: str | None,
+    initialize: bool,
     watch: bool,
     interval: str,
     heartbeat: str | None,
@@ -106,6 +114,12 @@ def presync(
     a git note, to refs/notes/trustgate.
 
     \b
+    A missing gated ref is a first run: only the tip's signature is checked.
+    With a decision log, a gated ref this gate decided on before and that is
+    now missing was deleted: refused (exit 3) unless --initialize. Without a
+    decision log, such a deletion cannot be detected.
+
+    \b
     Examples:
       trustgate presync --repo . --ref main --gated-ref trustgate/verified -c trustgate.yaml
       trustgate presync --repo ssh://git@git.example.com/fleet.git --watch --interval 30s
@@ -113,6 +127,8 @@ def presync(
     from trustgate.presync.runner import PresyncGate
 
     seconds = parse_interval(interval)
+    if initialize and watch:
+        raise click.UsageError("--initialize is for one run: it cannot be combined with --watch")
     log = None
     stop = threading.Event()
     try:
@@ -130,7 +146,7 @@ def presync(
             if watch:
                 _on_signals(stop)
             while True:
-                outcome = runner.run(repository, ref, gated_ref, watch=watch)
+                outcome = runner.run(repository, ref, gated_ref, watch=watch, initialize=initialize)
                 if outcome.decision is not None and outcome.action != "unchanged":
                     if log is not None:
                         say_recorded(outcome.decision, log)

@@ -43,7 +43,18 @@ class Verdict:
 
 
 VERDICTS = (Verdict.ALLOW, Verdict.WARN, Verdict.DENY, Verdict.ERROR)
-TERM_KINDS = ("namespace", "image", "digest", "commit", "tree", "rule", "actor", "presync-to", "presync-from")
+TERM_KINDS = (
+    "namespace",
+    "image",
+    "digest",
+    "commit",
+    "tree",
+    "rule",
+    "actor",
+    "presync-to",
+    "presync-from",
+    "presync-ref",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,7 +469,9 @@ def index_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     digest, commit, tree (git tree hash), rule (findings above info), actor (git emails, the
     admission username, the CI actor), and for pre-sync records with `subject.presync`:
     presync-to (`scope:pathsTree`, what the gate would move its ref to) and presync-from
-    (`scope:commit`, where the gate found its ref). Records without `subject.presync`
+    (`scope:commit`, where the gate found its ref), and presync-ref (`refScope`: the repository
+    and gated ref, whatever the paths; records from before it was kept have none). Records
+    without `subject.presync`
     (older ones included) have neither, so they never count as a pre-sync approval.
     A pre-sync record's `subject.presync.commits` (every commit of the range) adds
     each commit, and its author's, committer's and signer's identities as actors;
@@ -496,6 +509,9 @@ def index_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         if isinstance(before, str) and before:
             terms.add(("presync-from", f"{scope}:{before.lower()}"))
     if isinstance(presync, Mapping):
+        ref_scope = presync.get("refScope")
+        if isinstance(ref_scope, str) and ref_scope:
+            terms.add(("presync-ref", ref_scope.lower()))
         for sha, identities in _range_commits(presync):
             terms.add(("commit", sha))
             terms.update(("actor", who) for who in identities)

@@ -164,6 +164,8 @@ class Filters:
     actors: tuple[str, ...] = ()
     presync_to: tuple[str, ...] = ()  # `scope:pathsTree`, exact (see `record.index_terms`)
     presync_from: tuple[str, ...] = ()  # `scope:commit`, exact
+    presync_ref: tuple[str, ...] = ()  # `refScope` (the repository and gated ref), exact
+    presync_scope: tuple[str, ...] = ()  # `scope`: records with any `presync-to` of it
     exceptions: tuple[str, ...] = ()  # exception names applied (`name*` prefix), from `exception_terms`
     # Chain positions above / below (exclusive): a keyset page's window, applied inside every index
     # lookup too, so a lookup reads the window's part of the index, not every position a term has.
@@ -188,6 +190,8 @@ class Filters:
             [("actor", *_pattern(v)) for v in self.actors],
             [("presync-to", v.lower(), False) for v in self.presync_to],
             [("presync-from", v.lower(), False) for v in self.presync_from],
+            [("presync-ref", v.lower(), False) for v in self.presync_ref],
+            [("presync-to", f"{v.lower()}:", True) for v in self.presync_scope],
         ]
         return [g for g in groups if g]
 

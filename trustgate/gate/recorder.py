@@ -114,6 +114,26 @@ class Recorder:
         with self.log.deferred() as records:
             yield records
 
+    def last_presync(self, gate: str, ref_scope: str, scope: str) -> str | None:
+        """The id of the newest decision of `gate` on this repository and gated ref, or None.
+
+        `ref_scope` is `subject.presync.refScope`; records written before it was kept are found
+        by `scope` (the same repository, gated ref, paths and protected kinds).
+
+        Raises:
+            DecisionLogError: the log cannot be read, so whether the gate decided before is unknown.
+        """
+        from trustgate.decisions.store import Filters
+
+        store = self.log.store
+        for filters in (
+            Filters(gates=(gate,), presync_ref=(ref_scope,)),
+            Filters(gates=(gate,), presync_scope=(scope,)),
+        ):
+            for entry in store.query(filters, limit=1):
+                return entry.id
+        return None
+
     def earlier_approval(self, gate: str, scope: str, paths_tree: str, gated: str) -> str | None:
         """The id of a decision of `gate` that approved moving `scope` to `paths_tree` before, or None.
 

@@ -55,10 +55,11 @@ def plan(
     exclude: Sequence[str] = (),
     suffixes: tuple[str, ...] = MANIFEST_SUFFIXES,
     hidden: list[str] | None = None,
+    dot_names: bool = False,
 ) -> list[Unit]:
     """Expand the user's paths into units, in a stable order.
 
-    A directory is walked recursively (hidden directories below it skipped); a
+    A directory is walked recursively (hidden names below it skipped, unless `dot_names`); a
     directory holding a kustomization is rendered as one unit and not walked
     further.
 
@@ -72,6 +73,8 @@ def plan(
         hidden: when given, the hidden files with those suffixes that a directory walk
             skipped (`kubectl apply -R` would apply them) are added to it, so that the
             caller can say so.
+        dot_names: walk names starting with a dot too (`presync`: Flux's generated
+            kustomization applies every `.yaml`/`.yml` below its path, dot names included).
 
     Raises:
         InputError: a named path does not exist.
@@ -93,7 +96,7 @@ def plan(
             raise InputError("no such file or directory", where=raw, hint="check the path")
         if path.is_dir():
             walked: list[Unit] = []
-            _walk(str(path), "", exclude, suffixes, None, hidden, walked)
+            _walk(str(path), "", exclude, suffixes, None, hidden, walked, dot_names)
             for unit in walked:
                 add(unit)
         elif not (exclude and (excluded(raw, exclude) or excluded(path.name, exclude))):
@@ -141,6 +144,7 @@ def _walk(
     chart: str | None,
     hidden: list[str] | None,
     out: list[Unit],
+    dot_names: bool = False,
 ) -> None:
     # Plain strings and the directory's own listing (no Path objects, no stat per
     # kustomization name): discovery runs alone before `--jobs` workers start.
@@ -156,7 +160,7 @@ def _walk(
         chart = root
     for entry in entries:
         name = entry.name
-        if name.startswith("."):
+        if name.startswith(".") and not dot_names:
             if hidden is not None and name.endswith(suffixes) and entry.is_file():
                 hidden.append(entry.path)
             continue
@@ -165,7 +169,9 @@ def _walk(
         if exclude and excluded(below, exclude, directory=is_dir):
             continue
         if is_dir:  # as `str(Path(entry.path))`, which drops the `./` that scandir(".") adds
-            _walk(name if root == "." else entry.path, below, exclude, suffixes, chart, hidden, out)
+            _walk(
+                name if root == "." else entry.path, below, exclude, suffixes, chart, hidden, out, dot_names
+            )
         elif name.endswith(suffixes) and entry.is_file():
             out.append(Unit(entry.path, "file", chart=chart))
 

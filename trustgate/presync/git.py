@@ -3,7 +3,7 @@
 Owns: opening a repository (a local path, or a URL cloned bare into a cache
 directory and fetched on every run), resolving refs, commit ranges and the
 fast-forward check, reading commits with the signature status git reports,
-exporting a tree into a directory, moving the gated ref with a compare-and-swap
+exporting files as committed, moving the gated ref with a compare-and-swap
 (and pushing it), and git notes. Every command runs without a shell, with a
 timeout, with the user's and the system's git configuration ignored where it
 could change a verdict. Leaves out: what a signature or a change means
@@ -16,11 +16,9 @@ implements; and the CLI is what the reconciler's side (Flux, Argo CD) runs too.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import subprocess
-import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,43 +238,98 @@ class Git:
     def blob(self, sha: str) -> bytes:
         return self.run("cat-file", "blob", sha).stdout
 
-    def files(self, commit: str, paths: Sequence[str]) -> dict[str, bytes] | None:
-        """The regular files under `paths` at `commit`, read in memory (one `git archive`).
+    def blobs(self, objects: Sequence[str]) -> dict[str, bytes]:
+        """The blobs named, exactly as stored (one `git cat-file --batch`).
 
-        None when the tree needs a directory on disk: it holds links, or a kustomization
-        (`kubectl kustomize` reads files). Then use `export`.
+        No attribute (`export-ignore`, `export-subst`, `eol`), filter or conversion applies: this is
+        the content a reconciler's checkout writes (Flux's go-git applies no attributes).
+
+        Raises:
+            GitError: an object is missing or not a blob.
         """
-        data = self.run("archive", "--format=tar", commit, "--", *_pathspecs(paths)).stdout
+        wanted = list(dict.fromkeys(objects))
+        if not wanted:
+            return {}
+        data = self.run("cat-file", "--batch", input="".join(f"{o}\n" for o in wanted).encode()).stdout
         out: dict[str, bytes] = {}
-        try:
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                for member in tar:
-                    name = member.name.rstrip("/")
-                    if member.issym() or member.islnk() or name.rpartition("/")[2] in _KUSTOMIZATION_FILES:
-                        return None
-                    if member.isreg():
-                        extracted = tar.extractfile(member)
-                        if extracted is not None:
-                            out[name] = extracted.read()
-        except tarfile.TarError as e:
-            raise GitError(f"cannot read the tree of {commit[:12]}: {e}", where=str(self.directory)) from e
+        at = 0
+        for name in wanted:
+            end = data.find(b"\n", at)
+            header = data[at:end].decode("utf-8", "replace").split() if end >= 0 else []
+            if len(header) != 3 or header[0] != name or header[1] != "blob" or not header[2].isdigit():
+                raise GitError(
+                    f"cannot read object {name[:12]}: {' '.join(header[1:]) or 'no answer'}",
+                    where=str(self.directory),
+                    hint="the repository is incomplete (a shallow or partial clone?)",
+                )
+            size = int(header[2])
+            out[name] = data[end + 1 : end + 1 + size]
+            at = end + 1 + size + 1  # the content, then a newline
         return out
 
-    def export(self, commit: str, paths: Sequence[str], into: Path) -> None:
-        """Write the files under `paths` at `commit` into `into` (via `git archive`).
+    def files(self, entries: Sequence[TreeEntry]) -> dict[str, bytes] | None:
+        """The regular files of `entries` (from `ls_tree`), read in memory as committed.
 
-        Links that point outside `into`, device files and absolute names are refused by
-        the `data` extraction filter: a commit cannot make trustgate read files of the host.
+        None when the tree needs a directory on disk: it holds links, or a kustomization
+        (`kubectl kustomize` reads files). Then use `export`. Submodules are left out
+        (the caller reports them).
         """
-        data = self.run("archive", "--format=tar", commit, "--", *_pathspecs(paths)).stdout
+        if any(e.mode == "120000" or e.path.rpartition("/")[2] in _KUSTOMIZATION_FILES for e in entries):
+            return None
+        regular = [e for e in entries if e.mode.startswith("100")]
+        content = self.blobs([e.object for e in regular])
+        return {e.path: content[e.object] for e in regular}
+
+    def export(self, entries: Sequence[TreeEntry], into: Path) -> None:
+        """Write `entries` (from `ls_tree`) into `into`, as committed.
+
+        Read with `blobs`, not `git archive`: the tree's `.gitattributes` cannot leave a file
+        out (`export-ignore`) or rewrite it (`export-subst`). Links that lead outside `into`
+        (absolute, `..`, or through another link), and names that are not plain relative
+        paths, are refused: a commit cannot make trustgate read files of the host.
+
+        Raises:
+            GitError: such a link or name, or the files cannot be written.
+        """
+        content = self.blobs([e.object for e in entries if e.mode.startswith("100") or e.mode == "120000"])
+        root = os.path.realpath(into)
+        links = []
         try:
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                tar.extractall(into, filter="data")
-        except (tarfile.TarError, OSError) as e:
+            for entry in entries:
+                parts = entry.path.split("/")
+                if entry.path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
+                    raise GitError(
+                        f"cannot unpack the tree: the name {entry.path!r} is not a plain relative path",
+                        where=str(self.directory),
+                    )
+                target = os.path.join(root, *parts)
+                if entry.mode == "160000":  # a submodule: an empty directory, as a checkout leaves it
+                    os.makedirs(target, exist_ok=True)
+                    continue
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                if entry.mode == "120000":
+                    links.append((entry.path, target, content[entry.object]))
+                elif entry.mode.startswith("100"):
+                    # Links come last, so nothing written here goes through one; O_EXCL: a name
+                    # twice in a malformed tree is refused, not overwritten.
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(content[entry.object])
+            for _, target, link in links:
+                os.symlink(os.fsdecode(link), target)
+            for name, target, link in links:  # after all are made: a link may lead through another
+                resolved = os.path.realpath(target)
+                if resolved != root and not resolved.startswith(root + os.sep):
+                    raise GitError(
+                        f"cannot unpack the tree: {name} links to {os.fsdecode(link)}, outside it",
+                        where=str(self.directory),
+                        hint="a link in the repository points outside it",
+                    )
+        except (OSError, ValueError) as e:  # ValueError: a NUL in a link's target
             raise GitError(
-                f"cannot unpack the tree of {commit[:12]}: {e}",
+                f"cannot unpack the tree: {e}",
                 where=str(self.directory),
-                hint="a link in the repository points outside it, or the disk is full",
+                hint="a name occurs twice in the tree, or the disk is full",
             ) from e
 
     # -- notes -----------------------------------------------------------------

@@ -65,6 +65,16 @@ from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 GATE = "presync"
 
 
+class GatedRefMissingError(Error):
+    """The gated ref is gone, but this gate decided on it before: it was deleted (or lost).
+
+    A first run would check only the tip's signature and no deletions, so it is not one
+    unless the operator says so (`--initialize`).
+    """
+
+    rule = "presync/gated-ref-missing"
+
+
 class Action:
     ADVANCED = "advanced"  # the gated ref moved forward to the candidate
     CREATED = "created"  # the gated ref did not exist; the first passing tip created it
@@ -160,8 +170,14 @@ class PresyncGate:
 
     # -- one run -----------------------------------------------------------------
 
-    def run(self, repository: str, ref: str, gated_ref: str, *, watch: bool = False) -> Outcome:
+    def run(
+        self, repository: str, ref: str, gated_ref: str, *, watch: bool = False, initialize: bool = False
+    ) -> Outcome:
         """Judge the tip of `ref` and advance `gated_ref` to it when it passes.
+
+        A missing `gated_ref` is a first run only when the decision log holds no decision of
+        this gate on it (the repository and gated ref), or `initialize` says the operator means
+        one: otherwise it was deleted, and the run stops (exit 3) without moving anything.
 
         Never raises for what the repository holds: every problem is in the outcome
         (and, once evaluation started, in the decision log).
@@ -187,14 +203,29 @@ class PresyncGate:
                 out.action, out.exit_code = Action.UNCHANGED, ExitCode.POLICY_FAILURE
                 out.message = f"{candidate[:12]} was refused before ({self._decided[key][2]}); nothing moved"
                 return _done(out, started)
-            self._decide(git, out, context, candidate, gated)
+            earlier = None
+            if gated is None and self.gate.recorder is not None:
+                earlier = self.gate.recorder.last_presync(
+                    GATE, self._ref_scope(repository, gated_ref), self._scope(repository, gated_ref)
+                )
+                if earlier is not None and not initialize:
+                    raise GatedRefMissingError(
+                        f"{gated_ref} does not exist, but this gate decided on it before (decision "
+                        f"{earlier}): it was deleted, and a first run would check only the tip's "
+                        "signature and no deletions; nothing moved",
+                        where=_clean(repository),
+                        hint=f"restore {gated_ref} to the commit it was last moved to (see the decision "
+                        "log), or run once with --initialize to judge the tip as a first run",
+                    )
+            self._decide(git, out, context, candidate, gated, initialize=initialize, earlier=earlier)
             if out.action == Action.REFUSED:
                 self._decided[key] = (candidate, gated, out.decision.record_id if out.decision else "")
             return _done(out, started)
         except Error as e:
             out.message = e.diagnostics()
             if out.decision is None:  # record that this run could not evaluate
-                problem = InputProblem(Source(_clean(repository)), "presync/git", e.message, e.hint)
+                rule = e.rule if isinstance(e, GatedRefMissingError) else "presync/git"
+                problem = InputProblem(Source(_clean(repository)), rule, e.message, e.hint)
                 if not (watch and self._decided.get(("error", repository, ref)) == (e.message, None, "")):
                     out.decision = self.gate.evaluate([], [problem], gate=GATE, context=context)
                     self._decided[("error", repository, ref)] = (e.message, None, "")
@@ -216,7 +247,15 @@ class PresyncGate:
         return git
 
     def _decide(
-        self, git: Git, out: Outcome, context: DecisionContext, candidate: str, gated: str | None
+        self,
+        git: Git,
+        out: Outcome,
+        context: DecisionContext,
+        candidate: str,
+        gated: str | None,
+        *,
+        initialize: bool = False,
+        earlier: str | None = None,
     ) -> None:
         commits_cfg = self.config.commits
         weight = severity(True, self.config.mode)  # of the gate's own findings: commits, deletions
@@ -232,6 +271,13 @@ class PresyncGate:
         if gated is None:
             shas = [candidate]
             notes.append(f"{out.gated_ref} does not exist yet: only the tip commit's signature is checked")
+            if initialize and earlier:
+                notes.append(
+                    f"--initialize: {out.gated_ref} is judged as on a first run, although this gate "
+                    f"decided on it before (decision {earlier})"
+                )
+            elif self.gate.recorder is None:
+                notes.append("no decision log is set: a deleted gated ref cannot be told from a first run")
         else:
             shas = git.range(candidate, gated, limit=self.settings.max_commits)
             if len(shas) > self.settings.max_commits:
@@ -248,11 +294,16 @@ class PresyncGate:
             "paths": _scope_paths(self.settings.paths),
             "protectedKinds": sorted(set(commits_cfg.protected_kinds)),
             "scope": scope,
+            "refScope": self._ref_scope(out.repository, out.gated_ref),
             "pathsTree": paths_tree,
             "fastForward": fast_forward,
         }
         if gated is not None:
             presync["gatedBefore"] = gated
+        elif initialize:
+            presync["initialized"] = True  # the operator said: a first run (--initialize)
+            if earlier:
+                presync["initializedAfter"] = earlier
         # Every commit of the range, so `log query --commit/--actor` finds this decision by any of
         # them, not only by the tip (record.index_terms). Who pushed is not in git: see `invoker`.
         presync["commits"] = [_commit_entry(c) for c in commits]
@@ -393,15 +444,19 @@ class PresyncGate:
     def _scope(self, repository: str, gated_ref: str) -> str:
         """What a rollback may borrow approvals within: one repository, gated ref, set of paths and
         protected kinds (a digest; the record holds the parts too)."""
-        where = _clean(repository) if is_url(repository) else str(Path(repository).resolve())
         return content_hash(
             {
-                "repository": where,
+                "repository": _where(repository),
                 "gatedRef": gated_ref,
                 "paths": _scope_paths(self.settings.paths),
                 "protectedKinds": sorted(set(self.config.commits.protected_kinds)),
             }
         )
+
+    def _ref_scope(self, repository: str, gated_ref: str) -> str:
+        """Which decisions were about this gated ref: one repository and gated ref, whatever the
+        paths (a digest). A missing gated ref with any of them was deleted, not never made."""
+        return content_hash({"repository": _where(repository), "gatedRef": gated_ref})
 
     def _paths_tree(self, git: Git, commit: str) -> str:
         """A digest of the files under `presync.paths` at `commit` (mode, object, path of each):
@@ -464,7 +519,8 @@ class PresyncGate:
             if path not in present
         ]
         problems.extend(unseen)  # links and submodules the reconciler would follow, trustgate not
-        files = git.files(commit, present) if present and any_files else {}
+        entries = self._ls_tree(git, commit)
+        files = git.files(entries) if present and any_files else {}
         if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
             for unit in _units(files, present):
                 docs, probs = loader.read_unit(unit, self.config.limits)
@@ -473,8 +529,8 @@ class PresyncGate:
         else:  # kustomizations (or links): kubectl needs the files on disk
             with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                 root = Path(tmp)
-                git.export(commit, present, root)
-                for unit in loader.plan([str(root / p) for p in present]):
+                git.export(entries, root)
+                for unit in loader.plan([str(root / p) for p in present], dot_names=True):
                     docs, probs = loader.read_unit(unit, self.config.limits)
                     documents.extend(docs)
                     problems.extend(probs)
@@ -547,8 +603,9 @@ class PresyncGate:
 def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
     """In-memory units for `files`, chosen and ordered as `loader.plan` walks each of `paths`.
 
-    A named file is read whatever its suffix; under a directory, names starting with a
-    dot are skipped and only manifest suffixes are read, sorted name by name per level.
+    A named file is read whatever its suffix; under a directory, manifest suffixes are
+    read, dot names included (`loader.plan(dot_names=True)`: Flux's generated
+    kustomization applies them), sorted name by name per level.
     """
     units: dict[str, loader.Unit] = {}
     for raw in paths:
@@ -563,7 +620,7 @@ def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
             if not name.startswith(prefix):
                 continue
             below = name[len(prefix) :].split("/")
-            if any(part.startswith(".") for part in below) or not name.endswith(loader.MANIFEST_SUFFIXES):
+            if not name.endswith(loader.MANIFEST_SUFFIXES):
                 continue
             chosen.append((below, name))
         for _, name in sorted(chosen):
@@ -593,9 +650,13 @@ def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
     return DocumentResult(Source(f"commit {commit.sha[:12]}"), None, "Commit", None, commit.sha, findings)
 
 
+_RENDERED_UNREAD = (".jsonnet",)  # what a reconciler renders into objects and the loader cannot read
+
+
 def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[InputProblem]:
-    """Submodules, and links leading out of the checked paths: content a reconciler (Argo CD follows
-    both) would deploy but the export does not hold. Reported, so the gate fails closed."""
+    """Submodules, links leading out of the checked paths, and Jsonnet: content a reconciler (Argo CD
+    follows links and submodules, and renders `*.jsonnet` in a directory source) would deploy but
+    trustgate does not read. Reported, so the gate fails closed."""
     roots = [p.strip("/").removeprefix("./") for p in paths]
 
     def inside(name: str) -> bool:
@@ -603,7 +664,17 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
 
     out = []
     for entry in entries:
-        if entry.mode == "160000":
+        if entry.path.endswith(_RENDERED_UNREAD):
+            out.append(
+                InputProblem(
+                    Source(entry.path),
+                    "presync/unread",
+                    f"{entry.path} is Jsonnet: a reconciler (Argo CD's directory source) renders it, but "
+                    "trustgate does not read Jsonnet, so what it makes would not be checked",
+                    "commit the rendered YAML instead, or leave the file out of presync.paths",
+                )
+            )
+        elif entry.mode == "160000":
             out.append(
                 InputProblem(
                     Source(entry.path),
@@ -636,6 +707,11 @@ def _relative(source: Source, prefix: str) -> Source:
         file=source.file.removeprefix(prefix) or ".",
         rendered_from=(rendered.removeprefix(prefix) or ".") if rendered else None,
     )
+
+
+def _where(repository: str) -> str:
+    """The repository as a scope names it: a URL without credentials, or a local path made absolute."""
+    return _clean(repository) if is_url(repository) else str(Path(repository).resolve())
 
 
 def _identity_config(committer: tuple[str, str]) -> dict[str, str]:

@@ -142,7 +142,8 @@ def test_in_memory_units_follow_the_loaders_walk(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(files[name])
     walked = [
         u.path.removeprefix(f"{tmp_path}/")
-        for u in loader.plan([str(tmp_path / "deploy"), str(tmp_path / "single.txt")])
+        for u in loader.plan([str(tmp_path / "deploy"), str(tmp_path / "single.txt")], dot_names=True)
     ]
     assert [u.path for u in _units(files, ["deploy", "single.txt"])] == walked
-    assert "deploy/notes.txt" not in walked and "deploy/.hidden/c.yaml" not in walked
+    assert "deploy/notes.txt" not in walked
+    assert "deploy/.hidden/c.yaml" in walked and "deploy/d/.e.yaml" in walked  # a reconciler applies them
