@@ -21,7 +21,7 @@ from trustgate.config import Config, PolicySource, builtin_policy_dir
 from trustgate.errors import ConfigError, PolicyError
 from trustgate.manifests import loader
 from trustgate.model import Mode
-from trustgate.policy import rego
+from trustgate.policy import rego, rego_text
 from trustgate.policy.schema import SchemaSet
 
 if TYPE_CHECKING:
@@ -58,6 +58,22 @@ def load_policy_data(config: Config) -> rego.PolicyData:
     """
     data: dict[str, Any] = {}
     sources: list[tuple[str, Mapping[str, Any]]] = []
+
+    def merge(label: str, value: dict[str, Any]) -> None:
+        conflict = _deep_merge(data, value)
+        if conflict is not None:
+            path = ".".join(conflict)
+            earlier = next(
+                (where for where, seen in sources if _has_path(seen, conflict)), "an earlier document"
+            )
+            raise ConfigError(
+                f"data documents conflict at {path}: {earlier} and {label} both set it",
+                where=label,
+                hint="OPA (and so conftest) refuses to merge data documents that set the same value; "
+                "keep it in one of them",
+            )
+        sources.append((label, copy.deepcopy(value)))
+
     for path in config.data_files:
         try:
             raw = path.read_bytes()
@@ -69,11 +85,9 @@ def load_policy_data(config: Config) -> rego.PolicyData:
                 raise ConfigError(item.message, where=f"{path}:{item.line}")
             if not isinstance(item.value, dict):
                 raise ConfigError("a data file must hold a mapping", where=f"{path}:{item.line}")
-            sources.append((f"{path}:{item.line}", copy.deepcopy(item.value)))  # merging mutates
-            _deep_merge(data, item.value)
+            merge(f"{path}:{item.line}", copy.deepcopy(item.value))  # merging mutates
     if config.data:
-        sources.append((f"{config.origin}: manifests.data", copy.deepcopy(dict(config.data))))
-    _deep_merge(data, copy.deepcopy(dict(config.data)))
+        merge(f"{config.origin}: manifests.data", copy.deepcopy(dict(config.data)))
     return rego.PolicyData(data, sources=sources)
 
 
@@ -138,6 +152,14 @@ def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData) -> list
                 ) from e
             if not found:
                 raise PolicyError("no .rego files found", where=source.label, hint="check the policy path")
+            for module in found:
+                if "conftest" in rego_text.data_roots(module.text):
+                    raise PolicyError(
+                        "the policy reads data.conftest, which conftest fills in for each file it "
+                        "checks and trustgate does not: its rules would be undefined here",
+                        where=f"{source.label}: {module.path}",
+                        hint="read what you need from input instead",
+                    )
             present = {m.path for m in modules}
             modules.extend(m for m in found if m.path not in present)
             owners.append((source, {m.path for m in found}))
@@ -246,9 +268,24 @@ def unsupported_message(item: gatekeeper.Unsupported) -> str:
     )
 
 
-def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Merge `new` into `into` as OPA merges data documents: mappings merge, anything else set by
+    both is a conflict; the path of the first conflict (then `into` is half merged), or None."""
     for key, value in new.items():
-        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
-            _deep_merge(into[key], value)
-        else:
+        if key not in into:
             into[key] = value
+        elif isinstance(value, Mapping) and isinstance(into[key], dict):
+            conflict = _deep_merge(into[key], value)
+            if conflict is not None:
+                return (str(key), *conflict)
+        else:
+            return (str(key),)
+    return None
+
+
+def _has_path(value: Any, path: Sequence[str]) -> bool:
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return False
+        value = value[key]
+    return True

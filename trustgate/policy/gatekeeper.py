@@ -36,6 +36,7 @@ from trustgate.config import Limits
 from trustgate.errors import InputError, PolicyError
 from trustgate.manifests import loader
 from trustgate.model import Mode
+from trustgate.policy import rego_text
 from trustgate.policy.engine import UNDEFINED, EmbeddedEngine, Engine
 from trustgate.policy.rego import Module
 
@@ -54,24 +55,7 @@ _AGGREGATE = "trustgate_gk"
 ENGINES = ("rego", "cel", "both")  # which code of a template with Rego and CEL runs
 FINDINGS_RULE = f"data.{_AGGREGATE}.findings"
 _PACKAGE_LINE = re.compile(r"^(?P<indent>[ \t]*)package[ \t]+(?P<name>[\w.]+)", re.MULTILINE)
-_DATA_REF = re.compile(r"(?<![\w.])data\.(?P<name>[A-Za-z_]\w*)")
-_DATA_ROOT = re.compile(r"(?<![\w.])data\b(?![ \t]*\.[ \t]*[A-Za-z_])")  # `data` not followed by `.name`
 _VIOLATION = re.compile(r"^[ \t]*violation[ \t]*(\[|contains\b)", re.MULTILINE)
-# A Rego string, raw string or comment; before them, `data["name"]` (the same reference as `data.name`).
-_LEXEME = re.compile(
-    r'(?P<ref>(?<![\w.])data[ \t]*\[[ \t]*"(?P<name>[A-Za-z_]\w*)"[ \t]*\])'
-    r'|"(?:\\.|[^"\\\n])*"|`[^`]*`|#[^\n]*'
-)
-
-
-def _dotted(text: str) -> str:
-    """`text` with every `data["name"]` outside strings and comments written `data.name` (same meaning)."""
-    return _LEXEME.sub(lambda m: f"data.{m.group('name')}" if m.group("ref") else m.group(), text)
-
-
-def _code(text: str) -> str:
-    """`text` with its strings and comments blanked out (lines kept): what references are read from."""
-    return _LEXEME.sub(lambda m: m.group() if m.group("ref") else re.sub(r"[^\n]", " ", m.group()), text)
 
 
 # -- the objects ---------------------------------------------------------------
@@ -108,9 +92,7 @@ class Template:
     def uses_inventory(self) -> bool:
         """Its Rego (or a lib) reads `data.inventory`, in whatever form (`data["inventory"]` too)."""
         texts = [self.rego, *(text for text, _ in self.libs)]
-        return any(
-            m.group("name") == "inventory" for t in texts for m in _DATA_REF.finditer(_code(_dotted(t)))
-        )
+        return any("inventory" in rego_text.data_roots(t) for t in texts)
 
     def modules(self) -> list[Module]:
         """The template's Rego with its packages and `data.lib` references renamed.
@@ -145,19 +127,19 @@ class Template:
                     hint="Gatekeeper requires libs in packages under `lib`",
                 )
             text = text[: found.start()] + f"{found.group('indent')}package {new_name}" + text[found.end() :]
-            text = _dotted(text)  # so that `data["lib"]` is renamed with `data.lib`
+            text = rego_text.dotted(text)  # so that `data["lib"]` is renamed with `data.lib`
             text = re.sub(r"(?<![\w.])data\.lib\b", f"data.{self.package}.lib", text)
             if original != "lib" and not original.startswith("lib."):
                 text = re.sub(rf"(?<![\w.])data\.{re.escape(original)}\b", f"data.{self.package}", text)
-            code = _code(text)
-            for ref in _DATA_REF.finditer(code):
+            code = rego_text.code(text)
+            for ref in rego_text.DATA_REF.finditer(code):
                 if ref.group("name") not in ("inventory", _TEMPLATE_ROOT):
                     raise PolicyError(
                         f"template {self.name}: the Rego reads data.{ref.group('name')}",
                         where=f"{self.file}:{first_line + code.count(chr(10), 0, ref.start())}",
                         hint="Gatekeeper gives templates only data.inventory and their libs (data.lib)",
                     )
-            for ref in _DATA_ROOT.finditer(code):  # `data[x]`, `d := data`: what it reads is unknown
+            for ref in rego_text.DATA_ROOT.finditer(code):  # `data[x]`, `d := data`: what it reads is unknown
                 raise PolicyError(
                     f"template {self.name}: the Rego reads `data` other than as data.inventory or data.lib",
                     where=f"{self.file}:{first_line + code.count(chr(10), 0, ref.start())}",

@@ -1,0 +1,77 @@
+"""Where `trustgate check -p` once passed what conftest (OPA) refuses: data documents that
+conflict, and policies that read what conftest alone fills in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from trustgate.cli.main import main
+
+Write = Callable[[str, str], Path]
+
+REGISTRIES = """
+package main
+import rego.v1
+deny contains msg if {
+  not input.registry in data.allowed_registries
+  msg := sprintf("registry %v is not allowed", [input.registry])
+}
+"""
+
+
+def check(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["check", "--no-builtin", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_data_files_that_set_the_same_value_are_refused_as_opa_refuses_them(write: Write) -> None:
+    """OPA's loader merges data documents and refuses a value both set (conftest: "merge error"):
+    here the later file used to win, and a team's file could allow what the base file did not."""
+    policy = write("policy/registries.rego", REGISTRIES)
+    base = write("base.json", '{"allowed_registries": ["registry.corp"]}')
+    team = write("team.yaml", "allowed_registries: [evil.example]\n")
+    doc = write("input.json", '{"registry": "evil.example"}')
+    code, _, err = check("-p", str(policy.parent), "-d", str(base), "-d", str(team), str(doc))
+    assert code == 3
+    assert "data documents conflict at allowed_registries" in err
+    assert f"{base}:1 and {team}:1 both set it" in err
+    # Documents that only add to each other merge, as in OPA.
+    more = write("more.yaml", "other: {x: 1}\n")
+    code, out, _ = check("-p", str(policy.parent), "-d", str(base), "-d", str(more), str(doc))
+    assert code == 1
+    assert "registry evil.example is not allowed" in out
+
+
+def test_a_nested_conflict_names_its_path(write: Write) -> None:
+    policy = write("policy/registries.rego", REGISTRIES)
+    one = write("one.yaml", "limits: {cpu: {max: 2}, memory: 1}\n")
+    two = write("two.yaml", "limits: {cpu: {max: 4}}\n")
+    code, _, err = check("-p", str(policy.parent), "-d", str(one), "-d", str(two), str(write("i.json", "{}")))
+    assert code == 3
+    assert "data documents conflict at limits.cpu.max" in err
+
+
+def test_a_policy_that_reads_data_conftest_is_refused(write: Write) -> None:
+    """conftest fills data.conftest.file in for each file it checks; trustgate does not, so such a
+    rule would be undefined (a silent pass) here."""
+    for ref in ("data.conftest.file.name", 'data["conftest"].file.name'):
+        policy = write(
+            "policy/file.rego",
+            f'package main\nimport rego.v1\ndeny contains "one replica" if {{\n  {ref} == "input.json"\n'
+            "  input.replicas < 2\n}\n",
+        )
+        code, _, err = check("-p", str(policy.parent), str(write("input.json", '{"replicas": 1}')))
+        assert code == 3, ref
+        assert "the policy reads data.conftest" in err
+    # In a message or a comment it is only text.
+    policy = write(
+        "policy/file.rego",
+        'package main\nimport rego.v1\n# data.conftest is not read\ndeny contains "see data.conftest" if {\n'
+        "  input.replicas < 2\n}\n",
+    )
+    code, out, _ = check("-p", str(policy.parent), str(write("input.json", '{"replicas": 1}')))
+    assert code == 1
+    assert "see data.conftest" in out
