@@ -321,6 +321,7 @@ def verify_cmd(
                 public_key=key,
                 deep=deep,
                 tree=store.stored_tree(),
+                head=store.head(),
                 kept=kept,
             )
             report = store.verify(verifier)

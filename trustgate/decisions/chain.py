@@ -355,6 +355,8 @@ class Verifier:
         deep: also re-encode each record to check its bytes are canonical (slow).
         tree: the stored Merkle tree; None skips every tree check.
         kept: checkpoints the auditor kept, signatures already verified.
+        head: the stored chain head (seq, hash) that appends continue from; when given, it must be
+            the last record's (or the prune anchor's, or the genesis of an empty log).
     """
 
     def __init__(
@@ -365,8 +367,10 @@ class Verifier:
         deep: bool = False,
         tree: StoredTree | None = None,
         kept: Sequence[Kept] = (),
+        head: tuple[int, str] | None = None,
     ) -> None:
         self.checkpoints = sorted(checkpoints, key=lambda c: (c.seq, c.time))
+        self.head = head
         self.public_key = public_key
         self.deep = deep
         self.tree = tree
@@ -430,6 +434,7 @@ class Verifier:
         previous: Row | None = None
         count = 0
         first_seq: int | None = None
+        seen: dict[str, int] = {}  # id -> seq: a decision's id names one record (`log show`, `log prove`)
         for row in source:
             seq, id_, time_, gate, verdict, body, prev, digest, joined = row
             ok = False
@@ -468,6 +473,18 @@ class Verifier:
                 if problem is not None:
                     report.problems.append(problem)
                     break
+            earlier = seen.setdefault(id_, seq)
+            if earlier != seq:
+                report.problems.append(
+                    Problem(
+                        "inserted",
+                        seq,
+                        id_,
+                        f"record #{seq} ({id_}) repeats the id of record #{earlier}: one decision, one id, "
+                        "so one of them was forged (`log show` and `log prove` would name either)",
+                    )
+                )
+                break
             if seq in needed:
                 hash_at[seq] = digest
             if tree is not None:
@@ -484,6 +501,8 @@ class Verifier:
             self._checkpoints(report, hash_at)
             if tree is not None:
                 self._tree(report, tree, root_at)
+            if self.head is not None:
+                self._head(report, expected_seq - 1, expected_prev)
             if (
                 self.public_key is not None
                 and not self.kept
@@ -512,6 +531,35 @@ class Verifier:
             return report
         self._finish(report, count, first_seq, previous)
         return report
+
+    def _head(self, report: Report, last_seq: int, last_hash: str) -> None:
+        """Compare the stored chain head with where the records end: appends continue from the head."""
+        assert self.head is not None
+        seq, digest = self.head
+        if (seq, digest) == (last_seq, last_hash):
+            return
+        if seq > last_seq:
+            if not any(p.kind == "removed" and p.seq == last_seq + 1 for p in report.problems):
+                report.problems.append(
+                    Problem(
+                        "removed",
+                        last_seq + 1,
+                        "",
+                        f"records #{last_seq + 1}..#{seq} were removed: the chain head says #{seq}, "
+                        f"the records end at #{last_seq}",
+                    )
+                )
+            return
+        report.problems.append(
+            Problem(
+                "altered",
+                min(seq, last_seq),
+                "",
+                f"the chain head (table chain_head) was altered: it says #{seq} with hash {digest}, the "
+                f"records end at #{last_seq} with hash {last_hash}; the next append would continue "
+                "from the forged head",
+            )
+        )
 
     def _tree(self, report: Report, tree: merkle.CompactRange, root_at: Mapping[int, bytes]) -> None:
         """Compare the tree recomputed from the records with the stored tree and every tree checkpoint."""

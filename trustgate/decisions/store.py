@@ -464,7 +464,7 @@ class SqlStore(Summaries, abc.ABC):
             DecisionLogError: the store cannot be written; nothing of the batch is kept.
         """
         with self._append_tx():
-            seq, prev = self._head_locked()
+            seq, prev = self._checked_head_locked()
             edge = self._edge
             if edge is None or edge[0] != seq or edge[1] != prev:  # another writer appended since
                 edge = (seq, prev, self._compact_range(seq))
@@ -647,6 +647,49 @@ class SqlStore(Summaries, abc.ABC):
         rows = self._execute("SELECT seq, hash FROM chain_head WHERE chain = 'main'")
         return (int(rows[0][0]), rows[0][1]) if rows else (0, GENESIS)
 
+    def _checked_head_locked(self) -> tuple[int, str]:
+        """The chain head, once it is checked against the last record (an append continues from it).
+
+        Appending onto a forged head would chain genuine records to it, and
+        `log verify` would then blame one of them. One query: the head, the
+        record at its position and the last position (PostgreSQL sends it in
+        the append's round trip for the head).
+
+        Raises:
+            DecisionLogError: the head is not the last record's (nor, with no records, the prune
+                anchor's or the empty log's).
+        """
+        rows = self._execute(
+            "SELECT h.seq, h.hash, d.hash, (SELECT max(seq) FROM decisions) FROM chain_head h "
+            "LEFT JOIN decisions d ON d.seq = h.seq WHERE h.chain = 'main'"
+        )
+        if not rows:
+            raise self._forged_head("the chain head row is missing")
+        seq, digest, at_head, last = int(rows[0][0]), rows[0][1], rows[0][2], rows[0][3]
+        if last is not None:
+            if int(last) != seq:
+                raise self._forged_head(f"it says #{seq}, the records end at #{last}")
+            if at_head != digest:
+                raise self._forged_head(f"its hash is not that of record #{seq}")
+            return seq, digest
+        anchors = self._execute(
+            "SELECT seq, hash FROM checkpoints WHERE kind = 'prune' ORDER BY seq DESC, n DESC LIMIT 1"
+        )
+        expected = (int(anchors[0][0]), anchors[0][1]) if anchors else (0, GENESIS)
+        if (seq, digest) != expected:
+            raise self._forged_head(
+                f"it says #{seq}, the log holds no records "
+                + (f"after the prune at #{expected[0]}" if anchors else "at all")
+            )
+        return seq, digest
+
+    def _forged_head(self, why: str) -> DecisionLogError:
+        return DecisionLogError(
+            f"refusing to append: the chain head (table chain_head) does not match the records: {why}",
+            where=self.url,
+            hint="run `trustgate log verify` against your kept checkpoints; nothing was appended",
+        )
+
     def head(self) -> tuple[int, str]:
         """The position and hash of the newest entry (0 and 64 zeros for an empty log)."""
         with self._read():
@@ -794,6 +837,13 @@ class SqlStore(Summaries, abc.ABC):
                     (key, key + _TOP),
                 )
         if len(rows) > 1:
+            if rows[0][1] == rows[1][1] == key:  # ids are unique: the rows were altered
+                raise DecisionLogError(
+                    f"the log is inconsistent: records #{rows[0][0]} and #{rows[1][0]} "
+                    f"both have the id {key}",
+                    where=self.url,
+                    hint="one of them was forged: run `trustgate log verify`",
+                )
             raise DecisionLogError(f"{key!r} matches more than one decision", hint="give more of the id")
         return _entry(rows[0]) if rows else None
 

@@ -1,0 +1,153 @@
+"""Tampering with a decision log's SQLite file directly, as its operator could, through the real CLI.
+
+Each test alters the database with `sqlite3` (no trustgate code), then runs
+`trustgate log ...` and checks what it says and its exit code: 1 when the
+log is not intact or a proof does not verify, 3 when the input is unusable.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from trustgate.cli.main import main
+from trustgate.decisions.canonical import canonical, timestamp, uuid7
+from trustgate.decisions.chain import GENESIS, entry_hash
+from trustgate.decisions.log import DecisionLog, open_store
+from trustgate.errors import DecisionLogError
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "decisions.db"
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    path = tmp_path / "log-key.pem"
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+def url(db: Path) -> str:
+    return f"sqlite:///{db}"
+
+
+def decision(n: int, *, namespace: str = "shop") -> dict[str, Any]:
+    """A record as a gate writes it: verdict, exit code, counts and findings agree."""
+    blocking = n % 5 == 0
+    return {
+        "schema": "trustgate.dev/decision/v1",
+        "id": uuid7(),
+        "time": timestamp(),
+        "gate": "ci",
+        "mode": "enforce",
+        "verdict": "deny" if blocking else "allow",
+        "exitCode": 1 if blocking else 0,
+        "summary": {"documents": 1, "passed": 0 if blocking else 1, "failed": int(blocking), "warnings": 0,
+                    "errors": 0},
+        "subject": {"objects": [{"kind": "Pod", "namespace": namespace, "name": f"app-{n}",
+                                 "status": "failed" if blocking else "passed"}], "images": []},
+        "findings": [{"rule": "no-priv", "severity": "error", "message": "privileged", "object": 0}]
+        if blocking else [],
+    }  # fmt: skip
+
+
+def fill(db: Path, key: Path | None, start: int, stop: int, **kw: Any) -> list[str]:
+    with DecisionLog.open(url(db), key=key) as log:
+        return [log.append(decision(n, **kw)) for n in range(start, stop)]
+
+
+@contextmanager
+def sql(db: Path) -> Iterator[sqlite3.Connection]:
+    """The database as its operator sees it: plain sqlite3, committed on exit."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        yield conn
+
+
+def rechain(conn: sqlite3.Connection) -> None:
+    """Recompute every entry hash and the head, as a forger who edited records must."""
+    prev = GENESIS
+    rows = conn.execute("SELECT seq, record FROM decisions ORDER BY seq").fetchall()
+    for seq, body in rows:
+        digest = entry_hash(prev, bytes(body), seq)
+        conn.execute("UPDATE decisions SET prev = ?, hash = ? WHERE seq = ?", (prev, digest, seq))
+        prev = digest
+    conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (rows[-1][0], prev))
+
+
+def rebuild_tree(db: Path) -> None:
+    store = open_store(url(db))
+    try:
+        with store._write():
+            store._execute("DELETE FROM tree_nodes")
+            store._build_tree()
+        store.rebuild_summaries()
+    finally:
+        store.close()
+
+
+# -- the chain head ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ("UPDATE chain_head SET hash = '" + "a" * 64 + "'", "its hash is not that of record #6"),
+        ("UPDATE chain_head SET seq = 4, hash = (SELECT hash FROM decisions WHERE seq = 4)", "says #4"),
+    ],
+)
+def test_a_forged_chain_head_fails_verify_and_no_record_is_appended_onto_it(
+    db: Path, key: Path, change: str, says: str
+) -> None:
+    fill(db, key, 1, 7)
+    with sql(db) as conn:
+        conn.execute(change)
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and "NOT INTACT: altered: the chain head (table chain_head) was altered" in out
+    with pytest.raises(DecisionLogError, match=f"refusing to append: the chain head .*{says}"):
+        fill(db, key, 7, 8)
+    with sql(db) as conn:
+        assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 6
+
+
+# -- decision ids --------------------------------------------------------------
+
+
+def test_a_forged_record_repeating_another_decisions_id_fails_verify_and_show_says_so(db: Path) -> None:
+    ids = fill(db, None, 1, 6)
+    with sql(db) as conn:
+        # The UNIQUE constraint is the operator's to drop: copy the table without it.
+        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'decisions'").fetchone()[0]
+        conn.execute("ALTER TABLE decisions RENAME TO old")
+        conn.execute(ddl.replace("id TEXT NOT NULL UNIQUE", "id TEXT NOT NULL"))
+        conn.execute("INSERT INTO decisions SELECT * FROM old")
+        conn.execute("DROP TABLE old")
+        body = json.loads(conn.execute("SELECT record FROM decisions WHERE seq = 4").fetchone()[0])
+        body["id"] = ids[1]
+        conn.execute("UPDATE decisions SET id = ?, record = ? WHERE seq = 4", (ids[1], canonical(body)))
+        rechain(conn)
+    rebuild_tree(db)
+
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and f"record #4 ({ids[1]}) repeats the id of record #2" in out
+    code, _, err = run("log", "show", ids[1], "--store", url(db))
+    assert code == 3 and f"the log is inconsistent: records #2 and #4 both have the id {ids[1]}" in err
