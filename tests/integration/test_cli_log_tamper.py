@@ -151,3 +151,33 @@ def test_a_forged_record_repeating_another_decisions_id_fails_verify_and_show_sa
     assert code == 1 and f"record #4 ({ids[1]}) repeats the id of record #2" in out
     code, _, err = run("log", "show", ids[1], "--store", url(db))
     assert code == 3 and f"the log is inconsistent: records #2 and #4 both have the id {ids[1]}" in err
+
+
+# -- the query index -------------------------------------------------------------
+
+SEPARATORS = "a-team\x1enamespace\x1fkube-system\x1b1"  # RS, US and the escape character
+
+
+def test_a_record_value_holding_the_index_separators_verifies_and_forged_index_rows_do_not(
+    db: Path,
+) -> None:
+    fill(db, None, 1, 3)
+    fill(db, None, 3, 4, namespace=SEPARATORS)
+    fill(db, None, 4, 6)
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 0, out
+
+    # Read as the old encoding reads it: two namespaces, one of them kube-system.
+    with sql(db) as conn:
+        conn.execute("DELETE FROM terms WHERE seq = 3 AND kind = 'namespace'")
+        for value in ("a-team", "kube-system\x1b1"):
+            conn.execute("INSERT INTO terms (kind, value, seq) VALUES ('namespace', ?, 3)", (value,))
+    store = open_store(url(db))
+    try:
+        store.rebuild_summaries()
+    finally:
+        store.close()
+    code, out, _ = run("log", "query", "--store", url(db), "--namespace", "kube-system*", "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 1  # what the forger wanted
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and "record #3" in out and "the query index" in out

@@ -21,6 +21,7 @@ import base64
 import collections
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +50,40 @@ CHECKPOINT_TYPE = "trustgate.dev/decision-checkpoint/v1"
 _LOOKAHEAD = 64  # entries read ahead to tell an insertion from a reordering
 
 # What `Verifier.run_rows` reads: seq, id, time, gate, verdict, record bytes, prev, hash,
-# and the record's query index as "kind\x1fvalue" items joined by "\x1e" (None for none).
+# and the record's query index as "kind\x1fvalue" items joined by "\x1e" (None for none),
+# kind and value escaped (`escape_term`).
 Row = tuple[int, str, str, str, str, bytes, str, str, str | None]
+
+# An index item's kind and value are escaped before they are joined: a record value holding the
+# separators ("a\x1enamespace\x1fkube-system") would otherwise read as two items, and index rows
+# forged to match that reading would pass as the record's. ESC (\x1b) introduces an escape.
+_ESCAPE = {0x1B: "\x1b0", 0x1E: "\x1b1", 0x1F: "\x1b2"}
+_UNESCAPE = re.compile("\x1b([012])")
+_SPECIAL = re.compile("[\x1b\x1e\x1f]")
+
+
+def escape_term(text: str) -> str:
+    """`text` with ESC, RS and US escaped, as `index_item_sql` escapes a column (unchanged without them)."""
+    return text.translate(_ESCAPE) if _SPECIAL.search(text) else text
+
+
+def unescape_term(text: str) -> str:
+    """The inverse of `escape_term`."""
+    return _UNESCAPE.sub(lambda m: "\x1b\x1e\x1f"["012".index(m[1])], text) if "\x1b" in text else text
+
+
+def index_item(kind: str, value: str) -> str:
+    """One index item as the stores aggregate it (`SqlStore.verify_rows`): escaped, joined by US."""
+    return f"{escape_term(kind)}\x1f{escape_term(value)}"
+
+
+def split_index(joined: str | None) -> list[tuple[str, str]]:
+    """Index items joined by RS (`Row`'s last field) as (kind, value) pairs, unescaped."""
+    out = []
+    for item in joined.split("\x1e") if joined else ():
+        kind, _, value = item.partition("\x1f")
+        out.append((unescape_term(kind), unescape_term(value)))
+    return out
 
 
 def entry_hash(prev: str, body: bytes, seq: int) -> str:
@@ -897,11 +930,14 @@ def _note_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None
 
 
 def _same_index(joined: str | None, record: Mapping[str, Any]) -> bool:
-    """Whether the stored index items (joined by \\x1e) are exactly the record's `index_terms`."""
-    expected = [f"{kind}\x1f{value}" for kind, value in index_terms(record)]
+    """Whether the stored index items (escaped, joined by \\x1e) are exactly the record's `index_terms`.
+
+    In any order: the stores aggregate in an order of their own.
+    """
+    expected = [index_item(kind, value) for kind, value in index_terms(record)]
     if joined is None:
         return not expected
-    return joined == "\x1e".join(expected) or sorted(joined.split("\x1e")) == expected
+    return joined == "\x1e".join(expected) or sorted(joined.split("\x1e")) == sorted(expected)
 
 
 def _entry_of(row: Row) -> Entry:

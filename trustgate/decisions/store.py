@@ -296,6 +296,21 @@ class PruneResult:
 _ENTRY_COLUMNS = "d.seq, d.id, d.time, d.gate, d.verdict, d.record, d.prev, d.hash"
 
 
+def index_item_sql(kind: str, value: str, *, char: str = "char") -> str:
+    """SQL for one index item as `chain.index_item` makes it: kind and value escaped, joined by US.
+
+    Args:
+        char: the dialect's function from a code point to a character (`chr` in PostgreSQL).
+    """
+
+    def escaped(column: str) -> str:
+        for code, digit in ((27, 0), (30, 1), (31, 2)):  # ESC first: the escapes start with it
+            column = f"replace({column}, {char}({code}), {char}(27) || '{digit}')"
+        return column
+
+    return f"{escaped(kind)} || {char}(31) || {escaped(value)}"
+
+
 def _summary(entries: Sequence[Entry], batch: Sequence[Prepared]) -> Summary:
     summary = Summary()
     for e, item in zip(entries, batch, strict=True):
@@ -792,15 +807,15 @@ class SqlStore(Summaries, abc.ABC):
 
     def _grouped_terms_sql(self) -> str:
         return (
-            "SELECT seq, group_concat(kind || char(31) || value, char(30)) "
+            f"SELECT seq, group_concat({index_item_sql('kind', 'value')}, char(30)) "
             "FROM terms GROUP BY seq ORDER BY seq"
         )
 
     def verify_rows(self) -> Iterator[Row]:
         """Every entry in chain order with its query index, in one stream (`chain.Row`)."""
         sql = (
-            f"SELECT {_ENTRY_COLUMNS}, (SELECT group_concat(t.kind || char(31) || t.value, char(30)) "
-            "FROM terms t WHERE t.seq = d.seq) FROM decisions d ORDER BY d.seq"
+            f"SELECT {_ENTRY_COLUMNS}, (SELECT group_concat({index_item_sql('t.kind', 't.value')}, "
+            "char(30)) FROM terms t WHERE t.seq = d.seq) FROM decisions d ORDER BY d.seq"
         )
         for row in self._stream(sql):
             yield (int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7], row[8])

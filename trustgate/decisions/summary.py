@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustgate.decisions.chain import Checkpoint, Problem, Row
+from trustgate.decisions.chain import Checkpoint, Problem, Row, split_index
 from trustgate.decisions.record import index_terms
 
 SUMMARY_KINDS = ("namespace", "rule")  # index terms counted per day
@@ -571,12 +571,8 @@ _COUNTED = tuple(f"{kind}\x1f" for kind in SUMMARY_KINDS)
 
 
 def _terms(joined: str | None) -> list[tuple[str, str]]:
-    """A row's index items ("kind\\x1fvalue" joined by "\\x1e") as (kind, value) pairs."""
-    out = []
-    for item in joined.split("\x1e") if joined else ():
-        kind, _, value = item.partition("\x1f")
-        out.append((kind, value))
-    return out
+    """A row's index items (`chain.Row`: escaped, joined) as (kind, value) pairs."""
+    return split_index(joined)
 
 
 def _seen(row: tuple[Any, ...]) -> str:
