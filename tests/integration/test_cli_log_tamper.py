@@ -181,3 +181,29 @@ def test_a_record_value_holding_the_index_separators_verifies_and_forged_index_r
     assert code == 0 and len(json.loads(out)) == 1  # what the forger wanted
     code, out, _ = run("log", "verify", "--store", url(db))
     assert code == 1 and "record #3" in out and "the query index" in out
+
+
+# -- prune anchors ---------------------------------------------------------------
+
+
+def test_an_unsigned_prune_anchor_on_a_signed_log_fails_verify_without_a_pinned_key(
+    db: Path, key: Path
+) -> None:
+    fill(db, key, 1, 7)
+    with sql(db) as conn:
+        (hash3,) = conn.execute("SELECT hash FROM decisions WHERE seq = 3").fetchone()
+        conn.execute("DELETE FROM terms WHERE seq <= 3")
+        conn.execute("DELETE FROM decisions WHERE seq <= 3")
+        conn.execute(
+            "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature) "
+            "VALUES (3, ?, '2026-01-01T00:00:00Z', 'prune', '', '', '')",
+            (hash3,),
+        )
+    store = open_store(url(db))
+    try:
+        store.rebuild_summaries()
+    finally:
+        store.close()
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and "the prune checkpoint of 2026-01-01T00:00:00Z at #3 is not signed" in out
+    assert "log prune --key" in out

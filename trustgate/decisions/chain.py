@@ -717,6 +717,24 @@ class Verifier:
 
     def _checkpoints(self, report: Report, hash_at: Mapping[int, str]) -> None:
         last = report.last_seq if report.last_seq is not None else (self.anchor.seq if self.anchor else 0)
+        anchor = self.anchor
+        if (
+            anchor is not None
+            and not anchor.signature
+            and self.public_key is None  # a pinned key finds every unsigned checkpoint below
+            and any(c.signature for c in self.checkpoints)
+        ):
+            report.problems.append(
+                Problem(
+                    "checkpoint",
+                    anchor.seq,
+                    "",
+                    f"the prune checkpoint of {anchor.time} at #{anchor.seq} is not signed, but the log's "
+                    "checkpoints are: a signed log is pruned with its key (`log prune --key`), so records "
+                    f"up to #{anchor.seq} were removed by someone without it; verify against the checkpoints "
+                    "you kept (--checkpoint/--checkpoint-dir with --verifier-key) to see what they held",
+                )
+            )
         for cp in self.checkpoints:
             where = f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq}"
             reason = signature_problem(cp, self.public_key)
