@@ -7,6 +7,7 @@ log is not intact or a proof does not verify, 3 when the input is unusable.
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -207,3 +208,56 @@ def test_an_unsigned_prune_anchor_on_a_signed_log_fails_verify_without_a_pinned_
     code, out, _ = run("log", "verify", "--store", url(db))
     assert code == 1 and "the prune checkpoint of 2026-01-01T00:00:00Z at #3 is not signed" in out
     assert "log prune --key" in out
+
+
+# -- stored checkpoints are checked before they are vouched for -----------------
+
+
+def forge_latest_checkpoint(db: Path) -> None:
+    """The newest stored checkpoint made up in the database: garbage note, a stranger's key, no signature."""
+    stranger = Ed25519PrivateKey.generate().public_key()
+    raw = stranger.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    with sql(db) as conn:
+        conn.execute(
+            "UPDATE checkpoints SET note = ?, public_key = ?, signature = '' "
+            "WHERE n = (SELECT max(n) FROM checkpoints)",
+            ("trustgate.dev/decision-log/0000\n5\nAAAA\n\n— garbage\n", base64.b64encode(raw).decode()),
+        )
+
+
+def test_checkpoint_output_without_a_key_refuses_a_stored_checkpoint_that_does_not_verify(
+    db: Path, key: Path, tmp_path: Path
+) -> None:
+    fill(db, key, 1, 6)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    exported = tmp_path / "kept.checkpoint"
+    code, out, err = run(
+        "log", "checkpoint", "--store", url(db), "--output", str(exported), "--print-verifier-key"
+    )
+    assert code == 0 and "signed by sha256:" in err and out.startswith("trustgate.dev/decision-log/")
+
+    exported.unlink()
+    forge_latest_checkpoint(db)
+    code, out, err = run(
+        "log", "checkpoint", "--store", url(db), "--output", str(exported), "--print-verifier-key"
+    )
+    assert code == 3 and out == "" and not exported.exists()
+    assert "the latest stored checkpoint (the manual checkpoint of" in err and "is not signed" in err
+    assert "signed by" not in err
+
+
+def test_show_does_not_vouch_for_a_covering_checkpoint_whose_signature_does_not_verify(
+    db: Path, key: Path
+) -> None:
+    fill(db, key, 1, 6)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    with sql(db) as conn:  # only the manual checkpoint at #5 covers #3
+        conn.execute("DELETE FROM checkpoints WHERE kind <> 'manual'")
+    code, out, _ = run("log", "show", "#3", "--store", url(db))
+    assert code == 0 and "covered by the manual checkpoint at #5" in out and "(signed by sha256:" in out
+
+    with sql(db) as conn:
+        conn.execute("UPDATE checkpoints SET signature = ?", (base64.b64encode(b"\x01" * 64).decode(),))
+    code, out, _ = run("log", "show", "#3", "--store", url(db))
+    assert code == 0 and "covered by the manual checkpoint at #5" in out
+    assert "signed by" not in out and "NOT VERIFIED: it has a signature that does not verify" in out

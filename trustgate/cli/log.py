@@ -545,6 +545,8 @@ def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str)
 
 
 def _explain(entry: Entry, covering: Any) -> str:
+    from trustgate.decisions.chain import stored_checkpoint_problem
+
     r = entry.record()
     verdict_words = {
         "allow": "allowed",
@@ -642,7 +644,11 @@ def _explain(entry: Entry, covering: Any) -> str:
     lines.append(f"  hash       {entry.hash}")
     lines.append(f"  prev       {entry.prev}")
     if covering is not None:
-        signed = f"signed by {covering.key_id}" if covering.signature else "unsigned"
+        reason = stored_checkpoint_problem(covering)
+        if reason is None:
+            signed = f"signed by {covering.key_id}"
+        else:
+            signed = "unsigned" if not covering.signature else f"NOT VERIFIED: it {reason}"
         lines.append(
             f"  covered by the {covering.kind} checkpoint at #{covering.seq} of {covering.time} ({signed})"
         )
@@ -782,7 +788,7 @@ def checkpoint_cmd(
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from trustgate.decisions.chain import Checkpoint
+    from trustgate.decisions.chain import Checkpoint, stored_checkpoint_problem
     from trustgate.decisions.keys import read_signer
     from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog
     from trustgate.decisions.note import NoteVerifier
@@ -814,7 +820,16 @@ def checkpoint_cmd(
                     "the log has no signed tree checkpoint yet",
                     hint="sign one: `trustgate log checkpoint --key PATH`",
                 )
-            cp = max(noted, key=lambda c: c.seq)
+            cp = max(noted, key=lambda c: (c.seq, c.time))
+            reason = stored_checkpoint_problem(cp)
+            if reason is not None:  # never export (or vouch for) a row nobody checked
+                raise DecisionLogError(
+                    f"the latest stored checkpoint (the {cp.kind} checkpoint of {cp.time} at #{cp.seq}) "
+                    f"{reason}: it was altered or made up in the database; nothing was exported",
+                    where=store.url,
+                    hint="sign a fresh one with `trustgate log checkpoint --key PATH`, and run "
+                    "`trustgate log verify` against the checkpoints you kept",
+                )
         else:
             raise DecisionLogError(
                 "a checkpoint needs a key", hint="pass --key PATH (an Ed25519 PEM private key)"

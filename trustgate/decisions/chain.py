@@ -947,6 +947,21 @@ def _note_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None
     return None
 
 
+def stored_checkpoint_problem(cp: Checkpoint) -> str | None:
+    """Why a stored checkpoint cannot be vouched for (None when both its signatures verify).
+
+    Checked against the key stored beside it: this tells a checkpoint altered
+    or made up in the database without any key from a signed one, not who
+    signed it (`log verify --verifier-key` pins the key).
+    """
+    if not cp.signature:
+        return "is not signed"
+    reason = signature_problem(cp, None)
+    if reason is None and cp.note:
+        reason = _note_problem(cp, None)
+    return reason
+
+
 def _same_index(joined: str | None, record: Mapping[str, Any]) -> bool:
     """Whether the stored index items (escaped, joined by \\x1e) are exactly the record's `index_terms`.
 
