@@ -261,3 +261,24 @@ def test_show_does_not_vouch_for_a_covering_checkpoint_whose_signature_does_not_
     code, out, _ = run("log", "show", "#3", "--store", url(db))
     assert code == 0 and "covered by the manual checkpoint at #5" in out
     assert "signed by" not in out and "NOT VERIFIED: it has a signature that does not verify" in out
+
+
+# -- tampered rows are problems, not tracebacks ---------------------------------
+
+
+def test_text_in_the_record_column_is_reported_as_altered(db: Path) -> None:
+    fill(db, None, 1, 5)
+    with sql(db) as conn:
+        conn.execute("UPDATE decisions SET record = 'not a record' WHERE seq = 2")  # TEXT in a BLOB column
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and "NOT INTACT: altered: record #2" in out
+
+
+def test_a_non_number_in_a_summary_column_is_reported_as_a_summary_problem(db: Path) -> None:
+    fill(db, None, 1, 5)
+    with sql(db) as conn:
+        conn.execute("UPDATE daily_seqs SET first_seq = '1x'")
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert (
+        code == 1 and "NOT INTACT: summary: the summary table daily_seqs disagrees" in out and "'1x'" in out
+    )

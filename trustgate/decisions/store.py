@@ -321,8 +321,22 @@ def _summary(entries: Sequence[Entry], batch: Sequence[Prepared]) -> Summary:
 _DECISION_COLUMNS = ("seq", "id", "time", "gate", "verdict", "record", "prev", "hash")
 
 
+def _blob(value: Any) -> bytes:
+    """A BLOB column's value as bytes, whatever SQLite's typeless columns hold after an edit.
+
+    TEXT becomes its UTF-8 bytes (the hash then decides whether it is the
+    record); a number or NULL becomes bytes no record hashes to, so the row
+    is reported as altered rather than crashing the reader.
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return repr(value).encode()
+
+
 def _entry(row: Sequence[Any]) -> Entry:
-    return Entry(int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7])
+    return Entry(int(row[0]), row[1], row[2], row[3], row[4], _blob(row[5]), row[6], row[7])
 
 
 class _Entries(Iterator[Entry]):
@@ -545,7 +559,7 @@ class SqlStore(Summaries, abc.ABC):
     def _nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not wanted:
             return {}
-        found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in self._select_nodes(wanted)}
+        found = {(int(r[0]), int(r[1])): _blob(r[2]) for r in self._select_nodes(wanted)}
         missing = [w for w in wanted if w not in found]
         if missing:
             level, idx = missing[0]
@@ -656,7 +670,7 @@ class SqlStore(Summaries, abc.ABC):
         )
         for row in self._stream(sql, (after, upto)):
             leaf = bytes(row[4]) if row[4] is not None else None
-            yield int(row[0]), bytes(row[1]), row[2], row[3], leaf
+            yield int(row[0]), _blob(row[1]), row[2], row[3], leaf
 
     def _head_locked(self) -> tuple[int, str]:
         rows = self._execute("SELECT seq, hash FROM chain_head WHERE chain = 'main'")
@@ -818,7 +832,7 @@ class SqlStore(Summaries, abc.ABC):
             "char(30)) FROM terms t WHERE t.seq = d.seq) FROM decisions d ORDER BY d.seq"
         )
         for row in self._stream(sql):
-            yield (int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7], row[8])
+            yield (int(row[0]), row[1], row[2], row[3], row[4], _blob(row[5]), row[6], row[7], row[8])
 
     def verify(
         self, verifier: Verifier, *, through: Callable[[Iterator[Row]], Iterator[Row]] | None = None
