@@ -282,3 +282,95 @@ def test_a_non_number_in_a_summary_column_is_reported_as_a_summary_problem(db: P
     assert (
         code == 1 and "NOT INTACT: summary: the summary table daily_seqs disagrees" in out and "'1x'" in out
     )
+
+
+# -- proof files: malformed is exit 3 (unusable input), naming the file and field --
+
+
+@pytest.fixture
+def proof(db: Path, key: Path) -> dict[str, Any]:
+    fill(db, key, 1, 9)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    code, out, err = run("log", "prove", "#3", "--store", url(db))
+    assert code == 0, err
+    loaded: dict[str, Any] = json.loads(out)
+    return loaded
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda p, t: t.replace(p["leafHash"], p["leafHash"].upper()), "leafHash is not a SHA-256 hash"),
+        (lambda p, t: t.replace(p["hashes"][1], p["hashes"][1][:10]), "hashes[1] is not a SHA-256 hash"),
+        (
+            lambda p, t: t.replace('"record":{', f'"record":{{"deep":{_deep(100_000)},', 1),
+            "nested too deeply",
+        ),
+        (lambda p, t: t.replace('"record":{', '"record":{"verdict":"allow",', 1), "'verdict' appears twice"),
+        (lambda p, t: t.replace('"record":{', '"record":{"n":NaN,', 1), "NaN is not a JSON number"),
+        (lambda p, t: t.replace(f"\\n{p['treeSize']}\\n", "\\n\\u00b2\\n", 1), "tree size is not a number"),
+    ],
+    ids=["uppercase-hash", "short-hash", "deep", "duplicate-key", "nan", "superscript-size"],
+)
+def test_a_malformed_proof_is_unusable_input_not_a_proof_that_fails(
+    proof: dict[str, Any], key: Path, tmp_path: Path, change: Any, says: str
+) -> None:
+    from trustgate.decisions.keys import read_signer
+
+    vkey = read_signer(key).note_verifier().vkey()
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(proof, separators=(",", ":")))
+    assert run("log", "verify-proof", str(path), "--verifier-key", vkey)[0] == 0
+    text = change(proof, path.read_text())
+    assert text != path.read_text()
+    path.write_text(text)
+    code, out, err = run("log", "verify-proof", str(path), "--verifier-key", vkey)
+    assert code == 3 and out == "" and f"{path}: " in err and says in err, err
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda p: p | {"oldSize": True}, "oldSize is not an integer"),
+        (lambda p: p | {"hashes": [p["hashes"][0][:8], *p["hashes"][1:]]}, "hashes[0] is not a SHA-256 hash"),
+    ],
+    ids=["bool-size", "short-hash"],
+)
+def test_a_malformed_consistency_proof_given_to_the_witness_is_unusable_input(
+    db: Path, key: Path, tmp_path: Path, change: Any, says: str
+) -> None:
+    from trustgate.decisions.keys import read_signer
+
+    vkey = read_signer(key).note_verifier().vkey()
+    witness = tmp_path / "witness.pem"
+    witness.write_bytes(_new_key_pem())
+    state = tmp_path / "state"
+
+    def cosign(n: int, *extra: str) -> tuple[int, str, str]:
+        checkpoint = tmp_path / f"cp{n}"
+        code, _, err = run(
+            "log", "checkpoint", "--store", url(db), "--key", str(key), "--output", str(checkpoint)
+        )
+        assert code == 0, err
+        return run("log", "witness", "--checkpoint", str(checkpoint), "--state", str(state),
+                   "--key", str(witness), "--verifier-key", vkey, *extra)  # fmt: skip
+
+    fill(db, key, 1, 2)
+    assert cosign(1)[0] == 0
+    fill(db, key, 2, 6)
+    code, out, _ = run("log", "prove-consistency", "1", "5", "--store", url(db))
+    assert code == 0
+    path = tmp_path / "consistency.json"
+    path.write_text(json.dumps(change(json.loads(out))))
+    code, _, err = cosign(5, "--proof", str(path))
+    assert code == 3 and f"{path}: " in err and says in err, err
+
+
+def _new_key_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
