@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -321,6 +322,7 @@ def verify_cmd(
                 public_key=key,
                 deep=deep,
                 tree=store.stored_tree(),
+                head=store.head(),
                 kept=kept,
             )
             report = store.verify(verifier)
@@ -544,6 +546,8 @@ def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str)
 
 
 def _explain(entry: Entry, covering: Any) -> str:
+    from trustgate.decisions.chain import stored_checkpoint_problem
+
     r = entry.record()
     verdict_words = {
         "allow": "allowed",
@@ -641,7 +645,11 @@ def _explain(entry: Entry, covering: Any) -> str:
     lines.append(f"  hash       {entry.hash}")
     lines.append(f"  prev       {entry.prev}")
     if covering is not None:
-        signed = f"signed by {covering.key_id}" if covering.signature else "unsigned"
+        reason = stored_checkpoint_problem(covering)
+        if reason is None:
+            signed = f"signed by {covering.key_id}"
+        else:
+            signed = "unsigned" if not covering.signature else f"NOT VERIFIED: it {reason}"
         lines.append(
             f"  covered by the {covering.kind} checkpoint at #{covering.seq} of {covering.time} ({signed})"
         )
@@ -781,7 +789,7 @@ def checkpoint_cmd(
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from trustgate.decisions.chain import Checkpoint
+    from trustgate.decisions.chain import Checkpoint, stored_checkpoint_problem
     from trustgate.decisions.keys import read_signer
     from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog
     from trustgate.decisions.note import NoteVerifier
@@ -813,7 +821,16 @@ def checkpoint_cmd(
                     "the log has no signed tree checkpoint yet",
                     hint="sign one: `trustgate log checkpoint --key PATH`",
                 )
-            cp = max(noted, key=lambda c: c.seq)
+            cp = max(noted, key=lambda c: (c.seq, c.time))
+            reason = stored_checkpoint_problem(cp)
+            if reason is not None:  # never export (or vouch for) a row nobody checked
+                raise DecisionLogError(
+                    f"the latest stored checkpoint (the {cp.kind} checkpoint of {cp.time} at #{cp.seq}) "
+                    f"{reason}: it was altered or made up in the database; nothing was exported",
+                    where=store.url,
+                    hint="sign a fresh one with `trustgate log checkpoint --key PATH`, and run "
+                    "`trustgate log verify` against the checkpoints you kept",
+                )
         else:
             raise DecisionLogError(
                 "a checkpoint needs a key", hint="pass --key PATH (an Ed25519 PEM private key)"
@@ -915,11 +932,10 @@ def verify_proof_cmd(proof_file: str, verifier_key: str, witness_keys: tuple[str
 
     note_verifier = _verifier_key(verifier_key)
     try:
-        data = json.loads(Path(proof_file).read_bytes())
+        raw = Path(proof_file).read_bytes()
     except OSError as e:
         raise InputError(f"cannot read the proof: {e.strerror or e}", where=proof_file) from e
-    except ValueError as e:
-        raise InputError(f"the proof is not JSON: {e}", where=proof_file) from e
+    data = _strict_json(raw, proof_file, "proof")
     index, size, leaf_hex, hashes, note, record = _proof_fields(data, proof_file)
     try:
         head = open_checkpoint(note, note_verifier)
@@ -1114,13 +1130,13 @@ def _consistency(
             return store.consistency_proof(old_size, new_size)
         finally:
             store.close()
-    try:
-        data = json.loads(_read_text(proof_file, "proof"))
-        if not isinstance(data, dict) or not isinstance(data.get("hashes"), list):
-            raise ValueError('not {"oldSize", "newSize", "hashes"}')
-        hashes = [bytes.fromhex(h) for h in data["hashes"]]
-    except (ValueError, TypeError) as e:
-        raise InputError(f"not a consistency proof: {e}", where=proof_file) from e
+    data = _strict_json(_read_text(proof_file, "proof"), proof_file, "consistency proof")
+    if not isinstance(data, dict) or not isinstance(data.get("hashes"), list):
+        raise InputError('not a consistency proof: not {"oldSize", "newSize", "hashes"}', where=proof_file)
+    for name in ("oldSize", "newSize"):
+        if type(data.get(name)) is not int:  # not a bool: True == 1
+            raise InputError(f"not a consistency proof: {name} is not an integer", where=proof_file)
+    hashes = _hex_hashes(data["hashes"], "hashes", proof_file)
     if (data.get("oldSize"), data.get("newSize")) != (old_size, new_size):
         raise InputError(
             f"the proof is from {data.get('oldSize')} to {data.get('newSize')} records; the witness needs "
@@ -1146,11 +1162,54 @@ def _proof_fields(data: Any, where: str) -> tuple[int, int, str, list[bytes], st
         raise InputError("index and treeSize must be integers with 0 <= index < treeSize", where=where)
     if not isinstance(data["checkpoint"], str) or not isinstance(data["record"], dict):
         raise InputError("checkpoint must be the signed note text and record an object", where=where)
+    _hex_hashes([leaf], "leafHash", where)
+    if not isinstance(hashes, list):
+        raise InputError("hashes must be a list of hex SHA-256 hashes", where=where)
+    return index, size, leaf, _hex_hashes(hashes, "hashes", where), data["checkpoint"], data["record"]
+
+
+_HASH_HEX = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _hex_hashes(values: list[Any], field: str, where: str) -> list[bytes]:
+    """SHA-256 hashes as `log prove` writes them: 64 lowercase hex digits each.
+
+    Raises:
+        InputError: any other value, naming the field.
+    """
+    from trustgate.errors import InputError
+
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not _HASH_HEX.match(value):
+            at = field if field == "leafHash" else f"{field}[{i}]"
+            raise InputError(
+                f"{at} is not a SHA-256 hash in lowercase hex (64 digits): {str(value)[:80]!r}", where=where
+            )
+    return [bytes.fromhex(v) for v in values]
+
+
+def _strict_json(raw: bytes | str, where: str, what: str) -> Any:
+    """JSON as a proof file must be: no repeated keys, no NaN or Infinity, nesting Python can read.
+
+    Raises:
+        InputError: anything else, naming the file.
+    """
+    from trustgate.errors import InputError
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:  # which one counts is the reader's guess: refuse rather than guess
+                raise ValueError(f"the key {key!r} appears twice in one object")
+            out[key] = value
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
     try:
-        if not isinstance(leaf, str) or not isinstance(hashes, list):
-            raise ValueError
-        decoded = [bytes.fromhex(h) for h in hashes]
-        bytes.fromhex(leaf)
-    except (ValueError, TypeError) as e:
-        raise InputError("leafHash and hashes must be hex SHA-256 hashes", where=where) from e
-    return index, size, leaf, decoded, data["checkpoint"], data["record"]
+        return json.loads(raw, object_pairs_hook=unique, parse_constant=constant)
+    except RecursionError as e:
+        raise InputError(f"the {what} is nested too deeply to read", where=where) from e
+    except ValueError as e:
+        raise InputError(f"the {what} is not JSON: {e}", where=where) from e

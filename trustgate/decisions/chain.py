@@ -21,6 +21,7 @@ import base64
 import collections
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +50,40 @@ CHECKPOINT_TYPE = "trustgate.dev/decision-checkpoint/v1"
 _LOOKAHEAD = 64  # entries read ahead to tell an insertion from a reordering
 
 # What `Verifier.run_rows` reads: seq, id, time, gate, verdict, record bytes, prev, hash,
-# and the record's query index as "kind\x1fvalue" items joined by "\x1e" (None for none).
+# and the record's query index as "kind\x1fvalue" items joined by "\x1e" (None for none),
+# kind and value escaped (`escape_term`).
 Row = tuple[int, str, str, str, str, bytes, str, str, str | None]
+
+# An index item's kind and value are escaped before they are joined: a record value holding the
+# separators ("a\x1enamespace\x1fkube-system") would otherwise read as two items, and index rows
+# forged to match that reading would pass as the record's. ESC (\x1b) introduces an escape.
+_ESCAPE = {0x1B: "\x1b0", 0x1E: "\x1b1", 0x1F: "\x1b2"}
+_UNESCAPE = re.compile("\x1b([012])")
+_SPECIAL = re.compile("[\x1b\x1e\x1f]")
+
+
+def escape_term(text: str) -> str:
+    """`text` with ESC, RS and US escaped, as `index_item_sql` escapes a column (unchanged without them)."""
+    return text.translate(_ESCAPE) if _SPECIAL.search(text) else text
+
+
+def unescape_term(text: str) -> str:
+    """The inverse of `escape_term`."""
+    return _UNESCAPE.sub(lambda m: "\x1b\x1e\x1f"["012".index(m[1])], text) if "\x1b" in text else text
+
+
+def index_item(kind: str, value: str) -> str:
+    """One index item as the stores aggregate it (`SqlStore.verify_rows`): escaped, joined by US."""
+    return f"{escape_term(kind)}\x1f{escape_term(value)}"
+
+
+def split_index(joined: str | None) -> list[tuple[str, str]]:
+    """Index items joined by RS (`Row`'s last field) as (kind, value) pairs, unescaped."""
+    out = []
+    for item in joined.split("\x1e") if joined else ():
+        kind, _, value = item.partition("\x1f")
+        out.append((unescape_term(kind), unescape_term(value)))
+    return out
 
 
 def entry_hash(prev: str, body: bytes, seq: int) -> str:
@@ -355,6 +388,8 @@ class Verifier:
         deep: also re-encode each record to check its bytes are canonical (slow).
         tree: the stored Merkle tree; None skips every tree check.
         kept: checkpoints the auditor kept, signatures already verified.
+        head: the stored chain head (seq, hash) that appends continue from; when given, it must be
+            the last record's (or the prune anchor's, or the genesis of an empty log).
     """
 
     def __init__(
@@ -365,8 +400,10 @@ class Verifier:
         deep: bool = False,
         tree: StoredTree | None = None,
         kept: Sequence[Kept] = (),
+        head: tuple[int, str] | None = None,
     ) -> None:
         self.checkpoints = sorted(checkpoints, key=lambda c: (c.seq, c.time))
+        self.head = head
         self.public_key = public_key
         self.deep = deep
         self.tree = tree
@@ -430,6 +467,7 @@ class Verifier:
         previous: Row | None = None
         count = 0
         first_seq: int | None = None
+        seen: dict[str, int] = {}  # id -> seq: a decision's id names one record (`log show`, `log prove`)
         for row in source:
             seq, id_, time_, gate, verdict, body, prev, digest, joined = row
             ok = False
@@ -468,6 +506,18 @@ class Verifier:
                 if problem is not None:
                     report.problems.append(problem)
                     break
+            earlier = seen.setdefault(id_, seq)
+            if earlier != seq:
+                report.problems.append(
+                    Problem(
+                        "inserted",
+                        seq,
+                        id_,
+                        f"record #{seq} ({id_}) repeats the id of record #{earlier}: one decision, one id, "
+                        "so one of them was forged (`log show` and `log prove` would name either)",
+                    )
+                )
+                break
             if seq in needed:
                 hash_at[seq] = digest
             if tree is not None:
@@ -484,6 +534,8 @@ class Verifier:
             self._checkpoints(report, hash_at)
             if tree is not None:
                 self._tree(report, tree, root_at)
+            if self.head is not None:
+                self._head(report, expected_seq - 1, expected_prev)
             if (
                 self.public_key is not None
                 and not self.kept
@@ -512,6 +564,35 @@ class Verifier:
             return report
         self._finish(report, count, first_seq, previous)
         return report
+
+    def _head(self, report: Report, last_seq: int, last_hash: str) -> None:
+        """Compare the stored chain head with where the records end: appends continue from the head."""
+        assert self.head is not None
+        seq, digest = self.head
+        if (seq, digest) == (last_seq, last_hash):
+            return
+        if seq > last_seq:
+            if not any(p.kind == "removed" and p.seq == last_seq + 1 for p in report.problems):
+                report.problems.append(
+                    Problem(
+                        "removed",
+                        last_seq + 1,
+                        "",
+                        f"records #{last_seq + 1}..#{seq} were removed: the chain head says #{seq}, "
+                        f"the records end at #{last_seq}",
+                    )
+                )
+            return
+        report.problems.append(
+            Problem(
+                "altered",
+                min(seq, last_seq),
+                "",
+                f"the chain head (table chain_head) was altered: it says #{seq} with hash {digest}, the "
+                f"records end at #{last_seq} with hash {last_hash}; the next append would continue "
+                "from the forged head",
+            )
+        )
 
     def _tree(self, report: Report, tree: merkle.CompactRange, root_at: Mapping[int, bytes]) -> None:
         """Compare the tree recomputed from the records with the stored tree and every tree checkpoint."""
@@ -636,6 +717,24 @@ class Verifier:
 
     def _checkpoints(self, report: Report, hash_at: Mapping[int, str]) -> None:
         last = report.last_seq if report.last_seq is not None else (self.anchor.seq if self.anchor else 0)
+        anchor = self.anchor
+        if (
+            anchor is not None
+            and not anchor.signature
+            and self.public_key is None  # a pinned key finds every unsigned checkpoint below
+            and any(c.signature for c in self.checkpoints)
+        ):
+            report.problems.append(
+                Problem(
+                    "checkpoint",
+                    anchor.seq,
+                    "",
+                    f"the prune checkpoint of {anchor.time} at #{anchor.seq} is not signed, but the log's "
+                    "checkpoints are: a signed log is pruned with its key (`log prune --key`), so records "
+                    f"up to #{anchor.seq} were removed by someone without it; verify against the checkpoints "
+                    "you kept (--checkpoint/--checkpoint-dir with --verifier-key) to see what they held",
+                )
+            )
         for cp in self.checkpoints:
             where = f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq}"
             reason = signature_problem(cp, self.public_key)
@@ -848,12 +947,30 @@ def _note_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None
     return None
 
 
+def stored_checkpoint_problem(cp: Checkpoint) -> str | None:
+    """Why a stored checkpoint cannot be vouched for (None when both its signatures verify).
+
+    Checked against the key stored beside it: this tells a checkpoint altered
+    or made up in the database without any key from a signed one, not who
+    signed it (`log verify --verifier-key` pins the key).
+    """
+    if not cp.signature:
+        return "is not signed"
+    reason = signature_problem(cp, None)
+    if reason is None and cp.note:
+        reason = _note_problem(cp, None)
+    return reason
+
+
 def _same_index(joined: str | None, record: Mapping[str, Any]) -> bool:
-    """Whether the stored index items (joined by \\x1e) are exactly the record's `index_terms`."""
-    expected = [f"{kind}\x1f{value}" for kind, value in index_terms(record)]
+    """Whether the stored index items (escaped, joined by \\x1e) are exactly the record's `index_terms`.
+
+    In any order: the stores aggregate in an order of their own.
+    """
+    expected = [index_item(kind, value) for kind, value in index_terms(record)]
     if joined is None:
         return not expected
-    return joined == "\x1e".join(expected) or sorted(joined.split("\x1e")) == expected
+    return joined == "\x1e".join(expected) or sorted(joined.split("\x1e")) == sorted(expected)
 
 
 def _entry_of(row: Row) -> Entry:

@@ -66,7 +66,12 @@ class TreeHead:
         origin, size, root, *rest = lines[:-1]
         if not origin:
             raise NoteError("the checkpoint has an empty origin line")
-        if not size.isdigit() or (size != "0" and size.startswith("0")):
+        # ASCII digits only ("²" and other Unicode digits are str.isdigit()), at most a uint64's 20.
+        if (
+            not (size.isascii() and size.isdigit())
+            or len(size) > 20
+            or (size != "0" and size.startswith("0"))
+        ):
             raise NoteError(f"the checkpoint's tree size is not a number: {size!r}")
         try:
             digest = base64.b64decode(root, validate=True)
@@ -201,7 +206,9 @@ def open_checkpoint(text: str, verifier: NoteVerifier) -> TreeHead:
     if not mine:
         names = ", ".join(sorted({name for name, _, _ in signatures})) or "nobody"
         raise NoteError(f"the checkpoint is not signed by the verifier key (signed by {names})")
-    if not any(verifier.check(body.encode(), s) for s in mine):
+    # Every signature by the known key must verify, as in Go's note.Open: a bad one beside a good
+    # one is not noise to skip, it is a note someone altered.
+    if not all(verifier.check(body.encode(), s) for s in mine):
         raise NoteError(
             "the checkpoint's signature does not verify: it was altered, or signed by another key"
         )

@@ -21,7 +21,7 @@ import psycopg.conninfo
 import psycopg.errors
 
 from trustgate.decisions.chain import Row
-from trustgate.decisions.store import SCHEMA_VERSION, SqlStore
+from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, index_item_sql
 from trustgate.errors import DecisionLogError
 
 CONNECT_TIMEOUT_SECONDS = 5  # seconds; an unreachable server fails the decision fast, per the failure policy
@@ -159,7 +159,8 @@ class PostgresStore(SqlStore):
 
     def _grouped_terms_sql(self) -> str:
         return (
-            "SELECT seq, string_agg(kind || chr(31) || value, chr(30)) FROM terms GROUP BY seq ORDER BY seq"
+            f"SELECT seq, string_agg({index_item_sql('kind', 'value', char='chr')}, chr(30)) "
+            "FROM terms GROUP BY seq ORDER BY seq"
         )
 
     def verify_rows(self) -> Iterator[Row]:
@@ -169,9 +170,10 @@ class PostgresStore(SqlStore):
         compare as one string) and streams while the client checks: no
         round trip per chunk, no second query.
         """
+        item = index_item_sql("kind", "value", char="chr")
         sql = (
             "COPY (SELECT d.seq, d.id, d.time, d.gate, d.verdict, d.record, d.prev, d.hash, t.items "
-            "FROM decisions d LEFT JOIN (SELECT seq, string_agg(kind || chr(31) || value, chr(30) "
+            f"FROM decisions d LEFT JOIN (SELECT seq, string_agg({item}, chr(30) "
             "ORDER BY kind, value) AS items FROM terms GROUP BY seq) t ON t.seq = d.seq "
             "ORDER BY d.seq) TO STDOUT (FORMAT BINARY)"
         )

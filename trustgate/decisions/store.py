@@ -300,6 +300,21 @@ class PruneResult:
 _ENTRY_COLUMNS = "d.seq, d.id, d.time, d.gate, d.verdict, d.record, d.prev, d.hash"
 
 
+def index_item_sql(kind: str, value: str, *, char: str = "char") -> str:
+    """SQL for one index item as `chain.index_item` makes it: kind and value escaped, joined by US.
+
+    Args:
+        char: the dialect's function from a code point to a character (`chr` in PostgreSQL).
+    """
+
+    def escaped(column: str) -> str:
+        for code, digit in ((27, 0), (30, 1), (31, 2)):  # ESC first: the escapes start with it
+            column = f"replace({column}, {char}({code}), {char}(27) || '{digit}')"
+        return column
+
+    return f"{escaped(kind)} || {char}(31) || {escaped(value)}"
+
+
 def _summary(entries: Sequence[Entry], batch: Sequence[Prepared]) -> Summary:
     summary = Summary()
     for e, item in zip(entries, batch, strict=True):
@@ -310,8 +325,22 @@ def _summary(entries: Sequence[Entry], batch: Sequence[Prepared]) -> Summary:
 _DECISION_COLUMNS = ("seq", "id", "time", "gate", "verdict", "record", "prev", "hash")
 
 
+def _blob(value: Any) -> bytes:
+    """A BLOB column's value as bytes, whatever SQLite's typeless columns hold after an edit.
+
+    TEXT becomes its UTF-8 bytes (the hash then decides whether it is the
+    record); a number or NULL becomes bytes no record hashes to, so the row
+    is reported as altered rather than crashing the reader.
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return repr(value).encode()
+
+
 def _entry(row: Sequence[Any]) -> Entry:
-    return Entry(int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7])
+    return Entry(int(row[0]), row[1], row[2], row[3], row[4], _blob(row[5]), row[6], row[7])
 
 
 class _Entries(Iterator[Entry]):
@@ -468,7 +497,7 @@ class SqlStore(Summaries, abc.ABC):
             DecisionLogError: the store cannot be written; nothing of the batch is kept.
         """
         with self._append_tx():
-            seq, prev = self._head_locked()
+            seq, prev = self._checked_head_locked()
             edge = self._edge
             if edge is None or edge[0] != seq or edge[1] != prev:  # another writer appended since
                 edge = (seq, prev, self._compact_range(seq))
@@ -534,7 +563,7 @@ class SqlStore(Summaries, abc.ABC):
     def _nodes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not wanted:
             return {}
-        found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in self._select_nodes(wanted)}
+        found = {(int(r[0]), int(r[1])): _blob(r[2]) for r in self._select_nodes(wanted)}
         missing = [w for w in wanted if w not in found]
         if missing:
             level, idx = missing[0]
@@ -645,11 +674,54 @@ class SqlStore(Summaries, abc.ABC):
         )
         for row in self._stream(sql, (after, upto)):
             leaf = bytes(row[4]) if row[4] is not None else None
-            yield int(row[0]), bytes(row[1]), row[2], row[3], leaf
+            yield int(row[0]), _blob(row[1]), row[2], row[3], leaf
 
     def _head_locked(self) -> tuple[int, str]:
         rows = self._execute("SELECT seq, hash FROM chain_head WHERE chain = 'main'")
         return (int(rows[0][0]), rows[0][1]) if rows else (0, GENESIS)
+
+    def _checked_head_locked(self) -> tuple[int, str]:
+        """The chain head, once it is checked against the last record (an append continues from it).
+
+        Appending onto a forged head would chain genuine records to it, and
+        `log verify` would then blame one of them. One query: the head, the
+        record at its position and the last position (PostgreSQL sends it in
+        the append's round trip for the head).
+
+        Raises:
+            DecisionLogError: the head is not the last record's (nor, with no records, the prune
+                anchor's or the empty log's).
+        """
+        rows = self._execute(
+            "SELECT h.seq, h.hash, d.hash, (SELECT max(seq) FROM decisions) FROM chain_head h "
+            "LEFT JOIN decisions d ON d.seq = h.seq WHERE h.chain = 'main'"
+        )
+        if not rows:
+            raise self._forged_head("the chain head row is missing")
+        seq, digest, at_head, last = int(rows[0][0]), rows[0][1], rows[0][2], rows[0][3]
+        if last is not None:
+            if int(last) != seq:
+                raise self._forged_head(f"it says #{seq}, the records end at #{last}")
+            if at_head != digest:
+                raise self._forged_head(f"its hash is not that of record #{seq}")
+            return seq, digest
+        anchors = self._execute(
+            "SELECT seq, hash FROM checkpoints WHERE kind = 'prune' ORDER BY seq DESC, n DESC LIMIT 1"
+        )
+        expected = (int(anchors[0][0]), anchors[0][1]) if anchors else (0, GENESIS)
+        if (seq, digest) != expected:
+            raise self._forged_head(
+                f"it says #{seq}, the log holds no records "
+                + (f"after the prune at #{expected[0]}" if anchors else "at all")
+            )
+        return seq, digest
+
+    def _forged_head(self, why: str) -> DecisionLogError:
+        return DecisionLogError(
+            f"refusing to append: the chain head (table chain_head) does not match the records: {why}",
+            where=self.url,
+            hint="run `trustgate log verify` against your kept checkpoints; nothing was appended",
+        )
 
     def head(self) -> tuple[int, str]:
         """The position and hash of the newest entry (0 and 64 zeros for an empty log)."""
@@ -753,18 +825,18 @@ class SqlStore(Summaries, abc.ABC):
 
     def _grouped_terms_sql(self) -> str:
         return (
-            "SELECT seq, group_concat(kind || char(31) || value, char(30)) "
+            f"SELECT seq, group_concat({index_item_sql('kind', 'value')}, char(30)) "
             "FROM terms GROUP BY seq ORDER BY seq"
         )
 
     def verify_rows(self) -> Iterator[Row]:
         """Every entry in chain order with its query index, in one stream (`chain.Row`)."""
         sql = (
-            f"SELECT {_ENTRY_COLUMNS}, (SELECT group_concat(t.kind || char(31) || t.value, char(30)) "
-            "FROM terms t WHERE t.seq = d.seq) FROM decisions d ORDER BY d.seq"
+            f"SELECT {_ENTRY_COLUMNS}, (SELECT group_concat({index_item_sql('t.kind', 't.value')}, "
+            "char(30)) FROM terms t WHERE t.seq = d.seq) FROM decisions d ORDER BY d.seq"
         )
         for row in self._stream(sql):
-            yield (int(row[0]), row[1], row[2], row[3], row[4], bytes(row[5]), row[6], row[7], row[8])
+            yield (int(row[0]), row[1], row[2], row[3], row[4], _blob(row[5]), row[6], row[7], row[8])
 
     def verify(
         self, verifier: Verifier, *, through: Callable[[Iterator[Row]], Iterator[Row]] | None = None
@@ -798,6 +870,13 @@ class SqlStore(Summaries, abc.ABC):
                     (key, key + _TOP),
                 )
         if len(rows) > 1:
+            if rows[0][1] == rows[1][1] == key:  # ids are unique: the rows were altered
+                raise DecisionLogError(
+                    f"the log is inconsistent: records #{rows[0][0]} and #{rows[1][0]} "
+                    f"both have the id {key}",
+                    where=self.url,
+                    hint="one of them was forged: run `trustgate log verify`",
+                )
             raise DecisionLogError(f"{key!r} matches more than one decision", hint="give more of the id")
         return _entry(rows[0]) if rows else None
 

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustgate.decisions.chain import Checkpoint, Problem, Row
+from trustgate.decisions.chain import Checkpoint, Problem, Row, split_index
 from trustgate.decisions.record import index_terms
 
 SUMMARY_KINDS = ("namespace", "rule")  # index terms counted per day
@@ -511,7 +511,7 @@ class SummaryCheck:
         problems: list[Problem] = []
         with store._read():
             seqs = {
-                str(r[0]): (int(r[1]), int(r[2]))
+                str(r[0]): (_number(r[1]), _number(r[2]))
                 for r in store._execute("SELECT day, first_seq, last_seq FROM daily_seqs")
             }
             wanted_seqs = {day: (lo, hi) for day, (lo, hi) in found.seqs.items()}
@@ -521,9 +521,11 @@ class SummaryCheck:
                 wanted_seqs,
                 lambda day, v: f"day {day}: " + (f"#{v[0]}..#{v[1]}" if v else "no row"),
                 lambda day, v: f"#{v[0]}..#{v[1]}" if v else "no records",
-                lambda day: (wanted_seqs.get(day) or seqs.get(day) or (0, 0))[0],
+                lambda day: _seq((wanted_seqs.get(day) or seqs.get(day) or (0, 0))[0]),
             )
-            terms = {(str(r[0]), int(r[1])) for r in store._execute("SELECT name, seq FROM exception_terms")}
+            terms = {
+                (str(r[0]), _number(r[1])) for r in store._execute("SELECT name, seq FROM exception_terms")
+            }
             wanted_terms = set(found.exception_terms)
             problems += _compare(
                 "exception_terms",
@@ -531,10 +533,10 @@ class SummaryCheck:
                 {t: True for t in wanted_terms},
                 lambda t, v: f"exception {t[0]!r} at #{t[1]}: " + ("a row" if v else "no row"),
                 lambda t, v: "applied there" if v else "not applied there",
-                lambda t: t[1],
+                lambda t: _seq(t[1]),
             )
             counts = {
-                tuple(str(x) for x in r[:6]): int(r[6])
+                tuple(str(x) for x in r[:6]): _number(r[6])
                 for r in store._execute(
                     "SELECT kind, day, namespace, value, gate, verdict, n FROM daily_counts WHERE n <> 0"
                 )
@@ -555,28 +557,43 @@ class SummaryCheck:
                 )
             }
             # Exceptions only pruned records applied keep the row the last of them left.
-            kept = {name: row for name, row in seen.items() if name in found.seen or int(row[5]) > pruned}
+            kept = {
+                name: row
+                for name, row in seen.items()
+                if name in found.seen or _seq(_number(row[5])) > pruned
+            }
             problems += _compare(
                 "exceptions_seen",
                 kept,
                 found.seen,
                 lambda name, v: f"exception {name!r}: " + (_seen(v) if v else "no row"),
                 lambda name, v: _seen(v) if v else "no record applying it",
-                lambda name: int((found.seen.get(name) or kept.get(name) or (0,) * 6)[5]),
+                lambda name: _seq(_number((found.seen.get(name) or kept.get(name) or (0,) * 6)[5])),
             )
         return problems
+
+
+def _number(value: Any) -> int | str:
+    """A stored count or position as an int; anything else as its text, which then differs from the
+    recomputed value and is reported like any altered row (not a crash)."""
+    if type(value) is int:
+        return value
+    try:
+        return int(value)  # PostgreSQL's numeric types, digits stored in a SQLite TEXT
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _seq(value: int | str) -> int:
+    return value if isinstance(value, int) else 0
 
 
 _COUNTED = tuple(f"{kind}\x1f" for kind in SUMMARY_KINDS)
 
 
 def _terms(joined: str | None) -> list[tuple[str, str]]:
-    """A row's index items ("kind\\x1fvalue" joined by "\\x1e") as (kind, value) pairs."""
-    out = []
-    for item in joined.split("\x1e") if joined else ():
-        kind, _, value = item.partition("\x1f")
-        out.append((kind, value))
-    return out
+    """A row's index items (`chain.Row`: escaped, joined) as (kind, value) pairs."""
+    return split_index(joined)
 
 
 def _seen(row: tuple[Any, ...]) -> str:

@@ -81,6 +81,7 @@ class Verifications:
                         checkpoints=store.checkpoints(),
                         public_key=self._public_key,
                         tree=store.stored_tree(),
+                        head=store.head(),
                     )
                     report = store.verify(verifier, through=lambda rows: self._counted(job, rows))
             finally:

@@ -97,3 +97,26 @@ def test_a_published_rekor_v2_checkpoint_and_inclusion_proof_verify() -> None:
     merkle.verify_inclusion(int(proof["logIndex"]), head.size, leaf, hashes, head.root)
     with pytest.raises(merkle.ProofError):
         merkle.verify_inclusion(int(proof["logIndex"]) - 1, head.size, leaf, hashes, head.root)
+
+
+@pytest.mark.parametrize("size", ["\u00b2", "\u0662\u0660", "1" * 21, "\uff11"])
+def test_a_tree_size_is_ascii_digits_of_a_uint64(size: str) -> None:
+    root = base64.b64encode(bytes(32)).decode()
+    with pytest.raises(NoteError, match="tree size is not a number"):
+        TreeHead.parse(f"example.com/log\n{size}\n{root}\n")
+
+
+def test_a_bad_signature_by_the_known_key_beside_a_good_one_is_refused_as_go_does() -> None:
+    key = Ed25519PrivateKey.generate()
+    verifier = NoteVerifier.ed25519(key.public_key())
+    root = base64.b64encode(bytes(32)).decode()
+    note = sign_note(f"{verifier.name}\n3\n{root}\n", verifier.name, key)
+    assert open_checkpoint(note, verifier).size == 3
+    body, lines = note.split("\n\n")
+    good = lines.removesuffix("\n")
+    prefix, _, encoded = good.rpartition(" ")
+    raw = base64.b64decode(encoded)
+    bad = f"{prefix} {base64.b64encode(raw[:4] + bytes(64)).decode()}"
+    for order in ([bad, good], [good, bad]):
+        with pytest.raises(NoteError, match="signature does not verify"):
+            open_checkpoint(body + "\n\n" + "\n".join(order) + "\n", verifier)

@@ -15,8 +15,13 @@ from trustgate.decisions.chain import (
     CheckpointSigner,
     Report,
     Verifier,
+    _same_index,
     entry_hash,
+    escape_term,
+    index_item,
     load_public_key,
+    split_index,
+    unescape_term,
 )
 from trustgate.decisions.log import DecisionLog, open_store
 
@@ -282,7 +287,10 @@ def test_a_forged_prune_anchor_without_the_key_is_refused(
     report = _verify(store_url, public_key=key)
     assert not report.ok and "prune checkpoint" in report.problems[0].message
     assert "is not signed" in report.problems[0].message
-    assert _verify(store_url).ok  # without a pinned key an unsigned anchor is accepted (and said so)
+    # Without a pinned key too: the log's other checkpoints are signed, so its prune would be.
+    report = _verify(store_url)
+    assert not report.ok and "prune checkpoint" in report.problems[0].message
+    assert "is not signed, but the log's checkpoints are" in report.problems[0].message
 
 
 def test_checkpoint_payload_binds_every_field() -> None:
@@ -320,3 +328,18 @@ def test_a_verify_stream_stopped_early_leaves_the_snapshot_usable(
             assert sum(1 for _ in store.entries()) == 1500
     finally:
         store.close()
+
+
+def test_the_index_is_compared_in_any_order_and_its_items_escaped() -> None:
+    record = {"subject": {"objects": [{"kind": "Pod", "namespace": "b"}, {"kind": "Pod", "namespace": "a"}]}}
+    items = [index_item("namespace", "a"), index_item("namespace", "b")]
+    assert _same_index("\x1e".join(items), record)
+    assert _same_index("\x1e".join(reversed(items)), record)  # PostgreSQL's aggregation order, say
+    assert not _same_index("\x1e".join(items[:1]), record)
+    tricky = "x\x1ey\x1fz\x1b0\x1b"
+    assert "\x1e" not in escape_term(tricky) and "\x1f" not in escape_term(tricky)
+    assert unescape_term(escape_term(tricky)) == tricky
+    assert split_index(index_item("namespace", tricky) + "\x1e" + index_item("rule", "r")) == [
+        ("namespace", tricky),
+        ("rule", "r"),
+    ]

@@ -1,0 +1,376 @@
+"""Tampering with a decision log's SQLite file directly, as its operator could, through the real CLI.
+
+Each test alters the database with `sqlite3` (no trustgate code), then runs
+`trustgate log ...` and checks what it says and its exit code: 1 when the
+log is not intact or a proof does not verify, 3 when the input is unusable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from trustgate.cli.main import main
+from trustgate.decisions.canonical import canonical, timestamp, uuid7
+from trustgate.decisions.chain import GENESIS, entry_hash
+from trustgate.decisions.log import DecisionLog, open_store
+from trustgate.errors import DecisionLogError
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "decisions.db"
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    path = tmp_path / "log-key.pem"
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+def url(db: Path) -> str:
+    return f"sqlite:///{db}"
+
+
+def decision(n: int, *, namespace: str = "shop") -> dict[str, Any]:
+    """A record as a gate writes it: verdict, exit code, counts and findings agree."""
+    blocking = n % 5 == 0
+    return {
+        "schema": "trustgate.dev/decision/v1",
+        "id": uuid7(),
+        "time": timestamp(),
+        "gate": "ci",
+        "mode": "enforce",
+        "verdict": "deny" if blocking else "allow",
+        "exitCode": 1 if blocking else 0,
+        "summary": {"documents": 1, "passed": 0 if blocking else 1, "failed": int(blocking), "warnings": 0,
+                    "errors": 0},
+        "subject": {"objects": [{"kind": "Pod", "namespace": namespace, "name": f"app-{n}",
+                                 "status": "failed" if blocking else "passed"}], "images": []},
+        "findings": [{"rule": "no-priv", "severity": "error", "message": "privileged", "object": 0}]
+        if blocking else [],
+    }  # fmt: skip
+
+
+def fill(db: Path, key: Path | None, start: int, stop: int, **kw: Any) -> list[str]:
+    with DecisionLog.open(url(db), key=key) as log:
+        return [log.append(decision(n, **kw)) for n in range(start, stop)]
+
+
+@contextmanager
+def sql(db: Path) -> Iterator[sqlite3.Connection]:
+    """The database as its operator sees it: plain sqlite3, committed on exit."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        yield conn
+
+
+def rechain(conn: sqlite3.Connection) -> None:
+    """Recompute every entry hash and the head, as a forger who edited records must."""
+    prev = GENESIS
+    rows = conn.execute("SELECT seq, record FROM decisions ORDER BY seq").fetchall()
+    for seq, body in rows:
+        digest = entry_hash(prev, bytes(body), seq)
+        conn.execute("UPDATE decisions SET prev = ?, hash = ? WHERE seq = ?", (prev, digest, seq))
+        prev = digest
+    conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (rows[-1][0], prev))
+
+
+def rebuild_tree(db: Path) -> None:
+    store = open_store(url(db))
+    try:
+        with store._write():
+            store._execute("DELETE FROM tree_nodes")
+            store._build_tree()
+        store.rebuild_summaries()
+    finally:
+        store.close()
+
+
+# -- the chain head ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ("UPDATE chain_head SET hash = '" + "a" * 64 + "'", "its hash is not that of record #6"),
+        ("UPDATE chain_head SET seq = 4, hash = (SELECT hash FROM decisions WHERE seq = 4)", "says #4"),
+    ],
+)
+def test_a_forged_chain_head_fails_verify_and_no_record_is_appended_onto_it(
+    db: Path, key: Path, change: str, says: str
+) -> None:
+    fill(db, key, 1, 7)
+    with sql(db) as conn:
+        conn.execute(change)
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and "NOT INTACT: altered: the chain head (table chain_head) was altered" in out
+    with pytest.raises(DecisionLogError, match=f"refusing to append: the chain head .*{says}"):
+        fill(db, key, 7, 8)
+    with sql(db) as conn:
+        assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 6
+
+
+# -- decision ids --------------------------------------------------------------
+
+
+def test_a_forged_record_repeating_another_decisions_id_fails_verify_and_show_says_so(db: Path) -> None:
+    ids = fill(db, None, 1, 6)
+    with sql(db) as conn:
+        # The UNIQUE constraint is the operator's to drop: copy the table without it.
+        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'decisions'").fetchone()[0]
+        conn.execute("ALTER TABLE decisions RENAME TO old")
+        conn.execute(ddl.replace("id TEXT NOT NULL UNIQUE", "id TEXT NOT NULL"))
+        conn.execute("INSERT INTO decisions SELECT * FROM old")
+        conn.execute("DROP TABLE old")
+        body = json.loads(conn.execute("SELECT record FROM decisions WHERE seq = 4").fetchone()[0])
+        body["id"] = ids[1]
+        conn.execute("UPDATE decisions SET id = ?, record = ? WHERE seq = 4", (ids[1], canonical(body)))
+        rechain(conn)
+    rebuild_tree(db)
+
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and f"record #4 ({ids[1]}) repeats the id of record #2" in out
+    code, _, err = run("log", "show", ids[1], "--store", url(db))
+    assert code == 3 and f"the log is inconsistent: records #2 and #4 both have the id {ids[1]}" in err
+
+
+# -- the query index -------------------------------------------------------------
+
+SEPARATORS = "a-team\x1enamespace\x1fkube-system\x1b1"  # RS, US and the escape character
+
+
+def test_a_record_value_holding_the_index_separators_verifies_and_forged_index_rows_do_not(
+    db: Path,
+) -> None:
+    fill(db, None, 1, 3)
+    fill(db, None, 3, 4, namespace=SEPARATORS)
+    fill(db, None, 4, 6)
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 0, out
+
+    # Read as the old encoding reads it: two namespaces, one of them kube-system.
+    with sql(db) as conn:
+        conn.execute("DELETE FROM terms WHERE seq = 3 AND kind = 'namespace'")
+        for value in ("a-team", "kube-system\x1b1"):
+            conn.execute("INSERT INTO terms (kind, value, seq) VALUES ('namespace', ?, 3)", (value,))
+    store = open_store(url(db))
+    try:
+        store.rebuild_summaries()
+    finally:
+        store.close()
+    code, out, _ = run("log", "query", "--store", url(db), "--namespace", "kube-system*", "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 1  # what the forger wanted
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and "record #3" in out and "the query index" in out
+
+
+# -- prune anchors ---------------------------------------------------------------
+
+
+def test_an_unsigned_prune_anchor_on_a_signed_log_fails_verify_without_a_pinned_key(
+    db: Path, key: Path
+) -> None:
+    fill(db, key, 1, 7)
+    with sql(db) as conn:
+        (hash3,) = conn.execute("SELECT hash FROM decisions WHERE seq = 3").fetchone()
+        conn.execute("DELETE FROM terms WHERE seq <= 3")
+        conn.execute("DELETE FROM decisions WHERE seq <= 3")
+        conn.execute(
+            "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature) "
+            "VALUES (3, ?, '2026-01-01T00:00:00Z', 'prune', '', '', '')",
+            (hash3,),
+        )
+    store = open_store(url(db))
+    try:
+        store.rebuild_summaries()
+    finally:
+        store.close()
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and "the prune checkpoint of 2026-01-01T00:00:00Z at #3 is not signed" in out
+    assert "log prune --key" in out
+
+
+# -- stored checkpoints are checked before they are vouched for -----------------
+
+
+def forge_latest_checkpoint(db: Path) -> None:
+    """The newest stored checkpoint made up in the database: garbage note, a stranger's key, no signature."""
+    stranger = Ed25519PrivateKey.generate().public_key()
+    raw = stranger.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    with sql(db) as conn:
+        conn.execute(
+            "UPDATE checkpoints SET note = ?, public_key = ?, signature = '' "
+            "WHERE n = (SELECT max(n) FROM checkpoints)",
+            ("trustgate.dev/decision-log/0000\n5\nAAAA\n\n— garbage\n", base64.b64encode(raw).decode()),
+        )
+
+
+def test_checkpoint_output_without_a_key_refuses_a_stored_checkpoint_that_does_not_verify(
+    db: Path, key: Path, tmp_path: Path
+) -> None:
+    fill(db, key, 1, 6)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    exported = tmp_path / "kept.checkpoint"
+    code, out, err = run(
+        "log", "checkpoint", "--store", url(db), "--output", str(exported), "--print-verifier-key"
+    )
+    assert code == 0 and "signed by sha256:" in err and out.startswith("trustgate.dev/decision-log/")
+
+    exported.unlink()
+    forge_latest_checkpoint(db)
+    code, out, err = run(
+        "log", "checkpoint", "--store", url(db), "--output", str(exported), "--print-verifier-key"
+    )
+    assert code == 3 and out == "" and not exported.exists()
+    assert "the latest stored checkpoint (the manual checkpoint of" in err and "is not signed" in err
+    assert "signed by" not in err
+
+
+def test_show_does_not_vouch_for_a_covering_checkpoint_whose_signature_does_not_verify(
+    db: Path, key: Path
+) -> None:
+    fill(db, key, 1, 6)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    with sql(db) as conn:  # only the manual checkpoint at #5 covers #3
+        conn.execute("DELETE FROM checkpoints WHERE kind <> 'manual'")
+    code, out, _ = run("log", "show", "#3", "--store", url(db))
+    assert code == 0 and "covered by the manual checkpoint at #5" in out and "(signed by sha256:" in out
+
+    with sql(db) as conn:
+        conn.execute("UPDATE checkpoints SET signature = ?", (base64.b64encode(b"\x01" * 64).decode(),))
+    code, out, _ = run("log", "show", "#3", "--store", url(db))
+    assert code == 0 and "covered by the manual checkpoint at #5" in out
+    assert "signed by" not in out and "NOT VERIFIED: it has a signature that does not verify" in out
+
+
+# -- tampered rows are problems, not tracebacks ---------------------------------
+
+
+def test_text_in_the_record_column_is_reported_as_altered(db: Path) -> None:
+    fill(db, None, 1, 5)
+    with sql(db) as conn:
+        conn.execute("UPDATE decisions SET record = 'not a record' WHERE seq = 2")  # TEXT in a BLOB column
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert code == 1 and "NOT INTACT: altered: record #2" in out
+
+
+def test_a_non_number_in_a_summary_column_is_reported_as_a_summary_problem(db: Path) -> None:
+    fill(db, None, 1, 5)
+    with sql(db) as conn:
+        conn.execute("UPDATE daily_seqs SET first_seq = '1x'")
+    code, out, _ = run("log", "verify", "--store", url(db))
+    assert (
+        code == 1 and "NOT INTACT: summary: the summary table daily_seqs disagrees" in out and "'1x'" in out
+    )
+
+
+# -- proof files: malformed is exit 3 (unusable input), naming the file and field --
+
+
+@pytest.fixture
+def proof(db: Path, key: Path) -> dict[str, Any]:
+    fill(db, key, 1, 9)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    code, out, err = run("log", "prove", "#3", "--store", url(db))
+    assert code == 0, err
+    loaded: dict[str, Any] = json.loads(out)
+    return loaded
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda p, t: t.replace(p["leafHash"], p["leafHash"].upper()), "leafHash is not a SHA-256 hash"),
+        (lambda p, t: t.replace(p["hashes"][1], p["hashes"][1][:10]), "hashes[1] is not a SHA-256 hash"),
+        (
+            lambda p, t: t.replace('"record":{', f'"record":{{"deep":{_deep(100_000)},', 1),
+            "nested too deeply",
+        ),
+        (lambda p, t: t.replace('"record":{', '"record":{"verdict":"allow",', 1), "'verdict' appears twice"),
+        (lambda p, t: t.replace('"record":{', '"record":{"n":NaN,', 1), "NaN is not a JSON number"),
+        (lambda p, t: t.replace(f"\\n{p['treeSize']}\\n", "\\n\\u00b2\\n", 1), "tree size is not a number"),
+    ],
+    ids=["uppercase-hash", "short-hash", "deep", "duplicate-key", "nan", "superscript-size"],
+)
+def test_a_malformed_proof_is_unusable_input_not_a_proof_that_fails(
+    proof: dict[str, Any], key: Path, tmp_path: Path, change: Any, says: str
+) -> None:
+    from trustgate.decisions.keys import read_signer
+
+    vkey = read_signer(key).note_verifier().vkey()
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(proof, separators=(",", ":")))
+    assert run("log", "verify-proof", str(path), "--verifier-key", vkey)[0] == 0
+    text = change(proof, path.read_text())
+    assert text != path.read_text()
+    path.write_text(text)
+    code, out, err = run("log", "verify-proof", str(path), "--verifier-key", vkey)
+    assert code == 3 and out == "" and f"{path}: " in err and says in err, err
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda p: p | {"oldSize": True}, "oldSize is not an integer"),
+        (lambda p: p | {"hashes": [p["hashes"][0][:8], *p["hashes"][1:]]}, "hashes[0] is not a SHA-256 hash"),
+    ],
+    ids=["bool-size", "short-hash"],
+)
+def test_a_malformed_consistency_proof_given_to_the_witness_is_unusable_input(
+    db: Path, key: Path, tmp_path: Path, change: Any, says: str
+) -> None:
+    from trustgate.decisions.keys import read_signer
+
+    vkey = read_signer(key).note_verifier().vkey()
+    witness = tmp_path / "witness.pem"
+    witness.write_bytes(_new_key_pem())
+    state = tmp_path / "state"
+
+    def cosign(n: int, *extra: str) -> tuple[int, str, str]:
+        checkpoint = tmp_path / f"cp{n}"
+        code, _, err = run(
+            "log", "checkpoint", "--store", url(db), "--key", str(key), "--output", str(checkpoint)
+        )
+        assert code == 0, err
+        return run("log", "witness", "--checkpoint", str(checkpoint), "--state", str(state),
+                   "--key", str(witness), "--verifier-key", vkey, *extra)  # fmt: skip
+
+    fill(db, key, 1, 2)
+    assert cosign(1)[0] == 0
+    fill(db, key, 2, 6)
+    code, out, _ = run("log", "prove-consistency", "1", "5", "--store", url(db))
+    assert code == 0
+    path = tmp_path / "consistency.json"
+    path.write_text(json.dumps(change(json.loads(out))))
+    code, _, err = cosign(5, "--proof", str(path))
+    assert code == 3 and f"{path}: " in err and says in err, err
+
+
+def _new_key_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
