@@ -77,7 +77,8 @@ def test_check_records_one_decision_per_run_and_log_commands_find_it(env: dict[s
     assert len(json.loads(out)) == 1
 
     decision_id = rows[0]["record"]["id"]
-    code, out, _ = run("log", "show", decision_id[:13], "--store", env["url"])
+    # A prefix long enough to hold the counter part: two runs can fall in one millisecond.
+    code, out, _ = run("log", "show", decision_id[:18], "--store", env["url"])
     assert code == 0 and f"decision {decision_id}" in out and "DENIED" in out and "no privileged pods" in out
 
     code, out, _ = run("log", "stats", "--store", env["url"], "--format", "json")
