@@ -36,6 +36,7 @@ divergence, ADR 0008):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ from trustgate.errors import PolicyError
 
 _HINT = "OPA (conftest, Gatekeeper) rejects the module; fix the rule"
 _COMPREHENSIONS = frozenset({"ArrayCompr", "SetCompr", "ObjectCompr"})
+_LITERAL_ASSIGN = re.compile(rb":=\s*[\[{]")  # before looking for `x := {...}` in the AST
 _SCALARS = {"String": "string", "RawString": "string", "Number": "number", "Bool": "boolean", "Null": "null"}
 
 
@@ -77,15 +79,21 @@ def check(modules: Sequence[Parsed]) -> None:
     rules = [r for m in modules for r in _rules(m)]
     _check_conflicts(rules)
     names = _package_names(modules, rules)
+    local: dict[int, set[str]] = {}  # id(spec) -> names the rule binds itself
     for module in modules:
         package = _package(module.ast)
+        globals_ = names.get(package, frozenset()) | _imports(module)
+        has_literals = _LITERAL_ASSIGN.search(module.source) is not None
         for rule in module.ast.get("rules", []):
             spec = rule.get("Spec") if isinstance(rule, dict) else None
             if isinstance(spec, dict):
-                _check_safe_head(module, spec, names.get(package, frozenset()) | _imports(module))
-                _check_declared_used(module, spec)
-                _check_literal_refs(module, spec)
-    _check_recursion(modules, rules)
+                nodes = _nodes(spec)
+                _check_safe_head(module, spec, globals_)
+                _check_declared_used(module, spec, nodes)
+                if has_literals:
+                    _check_literal_refs(module, nodes)
+                local[id(spec)] = _locals(module, spec, nodes)
+    _check_recursion(rules, names, local)
 
 
 # -- 1. rule kinds -----------------------------------------------------------------
@@ -188,9 +196,10 @@ def _check_safe_head(module: Parsed, spec: dict[str, Any], globals_: frozenset[s
         else:
             checks.append((main, body.get("query")))
     for head_vars, query in checks:
-        seen = {name for name, _ in _vars(query, outer_only=True)}
-        for name, line in head_vars:
-            if name not in bound and name not in seen:
+        free = [(name, line) for name, line in head_vars if name not in bound]
+        seen = {name for name, _ in _vars(query, outer_only=True)} if free else set()
+        for name, line in free:
+            if name not in seen:
                 raise PolicyError(
                     f"{module.path}:{line}: rego_unsafe_var_error: var {name} is unsafe "
                     f"(the rule's head uses it, its body never assigns it)",
@@ -201,20 +210,21 @@ def _check_safe_head(module: Parsed, spec: dict[str, Any], globals_: frozenset[s
 # -- 3. recursion ------------------------------------------------------------------
 
 
-def _check_recursion(modules: Sequence[Parsed], rules: Sequence[_Rule]) -> None:
+def _check_recursion(
+    rules: Sequence[_Rule], names: dict[str, frozenset[str]], local: dict[int, set[str]]
+) -> None:
     paths = sorted({r.path for r in rules})
     where: dict[tuple[str, ...], str] = {}
     for rule in rules:
         where.setdefault(rule.path, rule.where)
     deps: dict[tuple[str, ...], set[tuple[str, ...]]] = {p: set() for p in paths}
-    names = _package_names(modules, rules)
+    under = _under(paths)
     for rule in rules:
         if rule.spec is None:
             continue
         package_name = _package(rule.module.ast)
         package = tuple(package_name.split("."))
-        local = _locals(rule.module, rule.spec)
-        own = set(names.get(package_name, frozenset())) - local
+        own = set(names.get(package_name, frozenset())) - local.get(id(rule.spec), set())
         head = [
             {k: v for k, v in variant.items() if k != "refr"}
             for variant in (rule.spec.get("head") or {}).values()
@@ -222,7 +232,8 @@ def _check_recursion(modules: Sequence[Parsed], rules: Sequence[_Rule]) -> None:
         ]
         read_from = [head, rule.spec.get("bodies")]
         for read in _reads(read_from, package, own, _import_paths(rule.module)):
-            deps[rule.path].update(p for p in paths if p[: len(read)] == read or read[: len(p)] == p)
+            deps[rule.path].update(under.get(read, ()))  # rules at or below what is read
+            deps[rule.path].update(read[:n] for n in range(1, len(read)) if read[:n] in deps)  # above
     # Depth-first search for a cycle; the path printed as OPA prints it.
     state: dict[tuple[str, ...], int] = {}  # 1 on the stack, 2 done
     stack: list[tuple[str, ...]] = []
@@ -299,13 +310,22 @@ def _fields(chain: Iterator[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _locals(module: Parsed, spec: dict[str, Any]) -> set[str]:
+def _under(paths: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    """Each prefix of a path -> the paths that start with it (itself included)."""
+    out: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for path in paths:
+        for n in range(len(path) + 1):
+            out.setdefault(path[:n], []).append(path)
+    return out
+
+
+def _locals(module: Parsed, spec: dict[str, Any], nodes: list[dict[str, Any]]) -> set[str]:
     """Names a rule binds itself: they shadow rules of the same name."""
     out: set[str] = set()
     for variant in (spec.get("head") or {}).values():
         if isinstance(variant, dict):
             out.update(name for name, _ in _vars(variant.get("args")))
-    for node in _nodes(spec):
+    for node in nodes:
         kind, body = _kind(node) if len(node) == 1 else ("", {})
         if kind == "AssignExpr":
             out.update(name for name, _ in _vars(body.get("lhs")))
@@ -320,11 +340,12 @@ def _locals(module: Parsed, spec: dict[str, Any]) -> set[str]:
 # -- 4. declared but unused --------------------------------------------------------
 
 
-def _check_declared_used(module: Parsed, spec: dict[str, Any]) -> None:
-    used = {name for name, _ in _vars(spec)}
-    for node in _nodes(spec.get("bodies")):
+def _check_declared_used(module: Parsed, spec: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
+    used: set[str] | None = None
+    for node in nodes:
         kind, body = _kind(node) if len(node) == 1 else ("", {})
         if kind == "SomeVars":
+            used = used if used is not None else {name for name, _ in _vars(spec)}
             for span in body.get("vars") or []:
                 name = _text(module, span)
                 if name != "_" and name not in used:
@@ -346,8 +367,10 @@ def _unused(module: Parsed, span: dict[str, Any], name: str) -> None:
 # -- 5. undefined references into a literal ----------------------------------------
 
 
-def _check_literal_refs(module: Parsed, spec: dict[str, Any]) -> None:
-    for query in _nodes_with(spec, "stmts"):
+def _check_literal_refs(module: Parsed, nodes: list[dict[str, Any]]) -> None:
+    if not any(_literal_assignment(n) for n in nodes):
+        return
+    for query in _nodes_with(nodes, "stmts"):
         literals: dict[str, dict[str, Any] | None] = {}  # var -> its literal; None: assigned twice
         for stmt in query["stmts"]:
             expr = (stmt.get("literal") or {}).get("Expr") if isinstance(stmt.get("literal"), dict) else None
@@ -367,6 +390,12 @@ def _check_literal_refs(module: Parsed, spec: dict[str, Any]) -> None:
                         f"\thave: {_show(key)}\n\twant {bad}",
                         hint=f"{_HINT}: `{name}` is a literal without that key",
                     )
+
+
+def _literal_assignment(node: dict[str, Any]) -> bool:
+    assign = node.get("AssignExpr") if len(node) == 1 else None
+    rhs = assign.get("rhs") if isinstance(assign, dict) else None
+    return isinstance(rhs, dict) and _kind(rhs)[0] in ("Object", "Array")
 
 
 def _literal_indexes(
@@ -422,20 +451,22 @@ def _kind(node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
-def _nodes(node: Any) -> Iterator[dict[str, Any]]:
-    """Every dict under `node` (depth first)."""
-    if isinstance(node, dict):
-        yield node
-        for key, value in node.items():
-            if key != "span" and isinstance(value, (dict, list)):
-                yield from _nodes(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _nodes(value)
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    """Every dict under `node` (a rule has a few hundred; a generator costs 3x)."""
+    out: list[dict[str, Any]] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            out.append(item)
+            stack.extend(v for k, v in item.items() if k != "span" and isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
 
 
-def _nodes_with(node: Any, key: str) -> Iterator[dict[str, Any]]:
-    return (n for n in _nodes(node) if isinstance(n.get(key), list))
+def _nodes_with(nodes: list[dict[str, Any]], key: str) -> Iterator[dict[str, Any]]:
+    return (n for n in nodes if isinstance(n.get(key), list))
 
 
 def _vars(node: Any, *, outer_only: bool = False) -> Iterator[tuple[str, int]]:
