@@ -37,6 +37,16 @@ CASES_V1: dict[str, list[str]] = {
     ],
     "safe_some_in": ["deny contains x if { some x in input.xs }"],
     "safe_function_args": ["f(x) := x\ng([a, b]) := a + b"],
+    "safe_bound_by_ref_key": ["deny contains msg if { input.x[msg] }"],
+    "safe_destructured": ["deny contains msg if { [msg, _] := input.pair }"],
+    "safe_import_alias": [
+        'package lib\nmsg := "m"\n',
+        "import data.lib.msg\ndeny contains msg if { input.a }",
+    ],
+    "safe_else_without_value": ["p := x if { x := 1; input.a } else if { true }"],
+    "safe_tests_with_input": [
+        'deny contains "x" if input.a\ntest_deny if { count(deny) == 1 with input as {"a": true} }'
+    ],
     # rule kinds
     "partial_set_and_complete": ['deny contains "d" if { input.a == 5 }\ndeny := {"e"} if { input.a == 5 }'],
     "complete_and_function": ["f := 1\nf(x) := 2"],
@@ -66,6 +76,7 @@ CASES_V1: dict[str, list[str]] = {
     "no_recursion_chain_ok": ["a if b\nb if c\nc := 1\nd if { a; b }"],
     "with_is_not_a_read_ok": ["a if b\nb := 1\ntest_a if { a with b as true }"],
     "local_shadows_rule_ok": ["b := 1\na if { b := 2; b == 2 }"],
+    "comprehension_local_shadows_rule_ok": ["a := [b | some b in [1]]\nb if count(a) > 0"],
     "import_without_cycle_ok": ["package lib\nx := 1\n", "import data.lib\ny if lib.x"],
     # declared, unused
     "unused_some": ["d if { some x; input.a == 5 }"],
@@ -74,6 +85,7 @@ CASES_V1: dict[str, list[str]] = {
     "unused_some_in_ok": ["ok if { some x in [1] }"],
     "used_some_ok": ["d if { some x; input.a[x] == 5 }"],
     "used_every_ok": ["ok if { every x in [1] { x > 0 } }"],
+    "used_in_nested_every_ok": ['ok if { every k, v in {"a": 1} { every w in [1] { k == "a"; v == w } } }'],
     # undefined references into literals
     "object_literal_number_key": ['d if { x := {"a": 1}; x[0] }'],
     "object_literal_missing_field": ['d if { x := {"a": 1}; x.b }'],

@@ -190,9 +190,7 @@ def _check_safe_head(module: Parsed, spec: dict[str, Any], globals_: frozenset[s
     for body in bodies:
         if body.get("is_else"):
             value = body["assign"].get("value") if isinstance(body.get("assign"), dict) else None
-            checks.append(
-                (list(_vars(value, outer_only=True)) if value is not None else main, body.get("query"))
-            )
+            checks.append((list(_vars(value, outer_only=True)), body.get("query")))  # no value: true
         else:
             checks.append((main, body.get("query")))
     for head_vars, query in checks:
