@@ -86,6 +86,14 @@ CASES_V1: dict[str, list[str]] = {
     "used_some_ok": ["d if { some x; input.a[x] == 5 }"],
     "used_every_ok": ["ok if { every x in [1] { x > 0 } }"],
     "used_in_nested_every_ok": ['ok if { every k, v in {"a": 1} { every w in [1] { k == "a"; v == w } } }'],
+    # redeclared variables
+    "assigned_twice": ["d if { x := 1; x := 2 }"],
+    "destructured_then_assigned": ["d if { [x, y] := [1, 2]; x := 3 }"],
+    "declared_then_assigned": ["d if { some x; x := 1 }"],
+    "argument_assigned": ["f(x) := y if { x := 1; y := 2 }"],
+    "assigned_in_comprehension_ok": ["d if { x := 1; y := [x | x := 2]; y }"],
+    "assigned_in_every_ok": ["d if { x := 1; every y in [1] { x := y } }"],
+    "assigned_in_each_body_ok": ["d if { x := 1 } else if { x := 2 }"],
     # undefined references into literals
     "object_literal_number_key": ['d if { x := {"a": 1}; x[0] }'],
     "object_literal_missing_field": ['d if { x := {"a": 1}; x.b }'],
@@ -105,6 +113,7 @@ CASES_V0: dict[str, list[str]] = {
     "v0_function_arities": ["f(x) = 1 { true }\nf(x, y) = 2 { true }"],
     "v0_partial_objects_ok": ['o[k] = 1 { k := "a" }\no[k] = 2 { k := "b" }'],
     "v0_literal_missing_field": ['d { x := {"a": 1}; x.b }'],
+    "v0_assigned_twice": ["d { x := 1; x := 2 }"],
 }
 
 

@@ -28,7 +28,10 @@ divergence, ADR 0008):
 4. Declared variables never used (`rewriteDeclaredVarsInBody`, "declared var x
    unused"): a `some x` whose `x` the rule never mentions, and an `every k, v`
    whose body never mentions `k` or `v`.
-5. Undefined references into a literal (the type checker's "undefined ref"):
+5. Variables introduced twice in one query (`rewriteLocalVars`): `x := 1; x := 2`
+   ("var x assigned above"), `some x; x := 1` ("declared above"), `f(x) if { x := 1 }`
+   ("arg x redeclared"). A comprehension's or `every`'s body is a scope of its own.
+6. Undefined references into a literal (the type checker's "undefined ref"):
    `x := {"a": 1}` then `x.b`, `x[0]`; `x := [1, 2]` then `x["a"]`, `x[5]`,
    where the key is a literal and `x` is assigned once in that body.
 """
@@ -90,6 +93,7 @@ def check(modules: Sequence[Parsed]) -> None:
                 nodes = _nodes(spec)
                 _check_safe_head(module, spec, globals_)
                 _check_declared_used(module, spec, nodes)
+                _check_redeclared(module, spec, nodes)
                 if has_literals:
                     _check_literal_refs(module, nodes)
                 local[id(spec)] = _locals(module, spec, nodes)
@@ -362,7 +366,51 @@ def _unused(module: Parsed, span: dict[str, Any], name: str) -> None:
     )
 
 
-# -- 5. undefined references into a literal ----------------------------------------
+# -- 5. introduced twice ------------------------------------------------------------
+
+
+def _check_redeclared(module: Parsed, spec: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
+    """`x := 1; x := 2`, `some x; x := 1`, `f(x) if { x := 1 }` in one query (a comprehension's
+    or `every`'s body is a scope of its own, as in OPA)."""
+    args: set[str] = set()
+    for variant in (spec.get("head") or {}).values():
+        if isinstance(variant, dict):
+            args.update(name for name, _ in _vars(variant.get("args")))
+    tops = {id(b.get("query")) for b in spec.get("bodies", []) if isinstance(b, dict)}
+    for query in _nodes_with(nodes, "stmts"):
+        seen: dict[str, str] = dict.fromkeys(args, "arg") if id(query) in tops else {}
+        for stmt in query["stmts"]:
+            literal = stmt.get("literal")
+            kind, body = _kind(literal) if isinstance(literal, dict) else ("", {})
+            if kind == "SomeVars":
+                for span in body.get("vars") or []:
+                    _declare(module, seen, _text(module, span), int(span.get("line", 0)), "declared")
+            elif kind == "SomeIn":
+                for name, line in _vars([body.get("key"), body.get("value")]):
+                    _declare(module, seen, name, line, "declared")
+            elif kind == "Expr":
+                assign = (
+                    body.get("expr", {}).get("AssignExpr") if isinstance(body.get("expr"), dict) else None
+                )
+                if isinstance(assign, dict) and assign.get("op") == "ColEq":
+                    for name, line in _vars(assign.get("lhs"), outer_only=True):
+                        _declare(module, seen, name, line, "assigned")
+
+
+def _declare(module: Parsed, seen: dict[str, str], name: str, line: int, how: str) -> None:
+    if name == "_":
+        return
+    before = seen.get(name)
+    if before is not None:
+        what = f"arg {name} redeclared" if before == "arg" else f"var {name} {before} above"
+        raise PolicyError(
+            f"{module.path}:{line}: rego_compile_error: {what}",
+            hint=f"{_HINT}: `:=` and `some` introduce a new variable; use a new name, or `==` to compare",
+        )
+    seen[name] = how
+
+
+# -- 6. undefined references into a literal ----------------------------------------
 
 
 def _check_literal_refs(module: Parsed, nodes: list[dict[str, Any]]) -> None:
