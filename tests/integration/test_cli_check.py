@@ -185,6 +185,25 @@ def test_broken_policy_names_file_line_column(write: Write) -> None:
     assert f"{bad}:4:" in err and "backtrace" not in err.lower()
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("deny contains msg if { input.a == 5 }", "rego_unsafe_var_error: var msg is unsafe"),
+        ('deny contains "d" if { input.a == 5 }\ndeny := {"e"} if { input.a == 5 }', "conflicting rules"),
+        ('a if b\nb if a\ndeny contains "d" if { input.a == 5; a }', "rego_recursion_error"),
+        ('deny contains "d" if { some x; input.a == 5 }', "declared var x unused"),
+    ],
+)
+def test_policy_opa_refuses_is_not_loaded(write: Write, body: str, error: str) -> None:
+    # The rule's body is false on this input: before, trustgate passed (exit 0) where
+    # conftest does not load the policy at all.
+    policy = write("p/main.rego", f"package main\nimport rego.v1\n\n{body}\n")
+    code, _, err = run("check", "--no-builtin", "-p", str(policy), str(write("ok.yaml", GOOD_POD)))
+    assert code == 3 and f"{policy}:4: " in err and error in err, err
+    code, _, err = run("policy", "test", str(policy.parent))
+    assert code == 3 and error in err, err
+
+
 def test_v0_policy_with_flag(write: Write) -> None:
     policy = write(
         "p/old.rego", 'package main\n\ndeny[msg] {\n  input.kind == "Pod"\n  msg := "no pods"\n}\n'

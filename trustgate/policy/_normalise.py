@@ -43,7 +43,9 @@ disagree (ADR 0008), and keeping the rewritten text across runs (through
 
 What cannot be rewritten is refused with a `PolicyError` naming file and
 line, as OPA refuses it: a rule reading the part of `data` that holds it,
-and a wildcard `_` inside `not`.
+and a wildcard `_` inside `not`; `_compile_checks` refuses what else OPA's
+compiler refuses and regorus accepts (conflicting rules, unsafe head
+variables, recursion, unused declarations).
 
 The inserted expressions go on the line where the statement starts, so
 error locations keep pointing at the user's line (columns after the edit
@@ -64,7 +66,7 @@ from typing import Any
 import regorus
 
 from trustgate.errors import PolicyError
-from trustgate.policy import _compile_cache, _gofmt
+from trustgate.policy import _compile_cache, _compile_checks, _gofmt
 
 _FRESH = re.compile(rb"__tg_n(\d+)")
 _MAX_ROUNDS = 16  # nested negations need one round each; real policies nest 1-2 deep
@@ -161,15 +163,12 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
     Rules of a package may be spread over several modules; their names are
     collected first so that a bare rule name counts as a reference.
     """
-    if not any(_may_need(t) or _DEFAULT in t for _, t in texts):
-        return [t for _, t in texts]
     rules_by_package: dict[str, set[str]] = {}
     collection_rules: dict[str, bool] = {}  # data.pkg.name -> every definition is a collection
     packages: list[str | None] = []
     asts: list[dict[str, Any] | None] = []
     for path, text in texts:
-        needed = _may_need(text) or len(texts) > 1 or _DEFAULT in text
-        ast = _parse(path, text, rego_v0=rego_v0) if needed else None
+        ast = _parse(path, text, rego_v0=rego_v0)  # every module: OPA's compile checks read them all
         package = _package(ast) if ast is not None else None
         packages.append(package)
         asts.append(ast)
@@ -182,7 +181,7 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
         [(path, package, ast) for (path, _), package, ast in zip(texts, packages, asts, strict=True)]
     )
     collections = frozenset(p for p, c in collection_rules.items() if c)
-    return [
+    out = [
         rewrite_module(
             path,
             text,
@@ -193,6 +192,16 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
         )
         for (path, text), package, ast in zip(texts, packages, asts, strict=True)
     ]
+    # After the rewrites, whose own refusals name the cause more precisely (a rule reading
+    # `data` is also recursive).
+    _compile_checks.check(
+        [
+            _compile_checks.Parsed(path, ast, text.encode("utf-8"))
+            for (path, text), ast in zip(texts, asts, strict=True)
+            if ast is not None
+        ]
+    )
+    return out
 
 
 def _may_need(text: str) -> bool:
@@ -1234,4 +1243,4 @@ def code_fingerprint() -> bytes:
         built = f"{engine}\0{info.st_size}\0{info.st_mtime_ns}".encode()
     except OSError:  # pragma: no cover - a loaded extension has its file
         built = b"unknown"
-    return _compile_cache.code_fingerprint((__file__, _gofmt.__file__)) + built
+    return _compile_cache.code_fingerprint((__file__, _gofmt.__file__, _compile_checks.__file__)) + built
