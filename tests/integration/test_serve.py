@@ -650,3 +650,55 @@ def test_an_update_is_judged_against_the_old_object_as_the_api_server_does(
         assert created["allowed"] is True, created
     finally:
         srv.stop()
+
+
+TEAM_REGO = """\
+package team
+
+import rego.v1
+
+# who owns the workload: the owner label, else the team label (conflicts when they differ)
+owner := input.metadata.labels.owner
+
+owner := input.metadata.labels.team if not input.metadata.labels.owner == input.metadata.labels.team
+
+warn contains msg if {
+\tnot owner
+\tmsg := "no owner or team label"
+}
+"""
+
+
+def test_a_policy_failing_at_run_time_does_not_turn_a_violation_into_a_fail_open_allow(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    (tmp_path / "team.rego").write_text(TEAM_REGO)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+        "    - builtin: pss-baseline\n    - builtin: pss-restricted\n    - builtin: supply-chain\n"
+        "    - path: team.rego\n"
+    )
+    labels = {"owner": "a", "team": "b"}  # the two `owner` values conflict: team.warn fails
+    privileged = json.loads(json.dumps(LATEST_POD))
+    privileged["metadata"]["labels"] = labels
+    privileged["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    compliant = json.loads(json.dumps(COMPLIANT))
+    compliant["spec"]["template"]["metadata"]["labels"] = {**labels, "app": "web"}
+    compliant["metadata"]["labels"] = labels
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        response = _response(srv, review(privileged, uid="uid-rule-fails"), path="/validate/fail-open")
+        assert response["allowed"] is False, response
+        message = response["status"]["message"]
+        assert "[pss-baseline-privileged]" in message and "[images-no-latest]" in message
+        failed = "[policy/error] could not be evaluated: policy evaluation failed: rule data.team.warn: "
+        assert failed in message
+        assert "failure-policy" not in response["auditAnnotations"]  # a violation, not a failure
+        # With nothing else blocking, the failing rule alone follows the failure policy.
+        response = _response(srv, review(compliant, uid="uid-rule-fails-only"), path="/validate/fail-open")
+        assert response["allowed"] is True, response
+        assert response["auditAnnotations"]["failure-policy"] == "open"
+        assert any("data.team.warn" in w for w in response["warnings"])
+    finally:
+        srv.stop()

@@ -205,6 +205,35 @@ def test_policy_runtime_error_in_one_document_keeps_the_others(write: Write) -> 
     assert decision.exit_code() == ExitCode.NOT_EVALUATED
 
 
+def test_a_user_rule_failing_at_run_time_keeps_the_bundled_findings(write: Write) -> None:
+    policy = write(
+        "p/team.rego",
+        "package team\nimport rego.v1\n"
+        "owner := input.metadata.labels.owner\n"
+        "owner := input.metadata.labels.team if not input.metadata.labels.owner == "
+        "input.metadata.labels.team\n"
+        'warn contains "no owner or team label" if not owner\n',
+    ).parent
+    path = write(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: bad, labels: {owner: a, team: b}}\n"
+        "spec: {containers: [{name: c, image: 'nginx:latest', securityContext: {privileged: true}}]}\n",
+    )
+    sources = (
+        PolicySource(builtin="pss-baseline"),
+        PolicySource(builtin="supply-chain"),
+        PolicySource(path=policy),
+    )
+    config = Config(policies=sources, kubernetes=KubernetesSettings(schemas=False))
+    (result,) = Gate(config=config, today=TODAY).check([str(path)]).results
+    rules = {f.rule: f for f in result.findings}
+    assert rules["pss-baseline-privileged"].severity == Severity.ERROR
+    assert rules["images-no-latest"].severity == Severity.ERROR
+    assert "rule data.team.warn: " in rules["policy/error"].message
+    assert "team.rego:4:" in rules["policy/error"].message
+    assert result.status == Status.ERROR  # not evaluated (exit 3), with the violations reported
+
+
 def test_broken_policy_fails_at_construction(write: Write) -> None:
     policy = write("p/bad.rego", "package x\ndeny contains m if {\n").parent
     with pytest.raises(PolicyError) as err:
