@@ -702,3 +702,71 @@ def test_a_policy_failing_at_run_time_does_not_turn_a_violation_into_a_fail_open
         assert any("data.team.warn" in w for w in response["warnings"])
     finally:
         srv.stop()
+
+
+def _ephemeral_review(containers: list[dict[str, Any]], uid: str) -> dict[str, Any]:
+    """`kubectl debug` on Kubernetes 1.16-1.21: the subresource's own kind, EphemeralContainers."""
+
+    def ephemeral(items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "EphemeralContainers",
+            "metadata": {
+                "name": "web",
+                "namespace": "shop",
+                "uid": "5c2a8f3e-0d7b-4d1e-9a57-3f1c2b6e8d90",
+                "resourceVersion": "4711",
+                "creationTimestamp": "2026-12-01T10:00:00Z",
+            },
+            "ephemeralContainers": items,
+        }
+
+    body = review(
+        ephemeral(containers),
+        operation="UPDATE",
+        old=ephemeral([]),
+        sub_resource="ephemeralcontainers",
+        uid=uid,
+    )
+    body["request"]["resource"] = {"group": "", "version": "v1", "resource": "pods"}
+    body["request"]["options"] = {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}
+    return body
+
+
+def test_ephemeral_containers_of_kubernetes_1_20_are_judged(certs: CertSet, tmp_path: Path) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text("apiVersion: trustgate.dev/v1alpha1\nkind: Config\nimages:\n  unmatched: warn\n")
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        evil = {"name": "debugger", "image": "evil:latest", "securityContext": {"privileged": True}}
+        response = _response(srv, _ephemeral_review([evil], "uid-debug-evil"))
+        assert response["allowed"] is False, response
+        message = response["status"]["message"]
+        assert message.startswith("trustgate denied EphemeralContainers/shop/web: ")
+        for rule in ("pss-baseline-privileged", "pss-restricted-run-as-non-root", "images-no-latest"):
+            assert f"[{rule}] " in message
+        assert any(
+            w.startswith("[image-no-policy] no image rule matches evil:latest") for w in response["warnings"]
+        )
+        # A debugger the policies accept passes: the Pod built around it is not refused by the schemas.
+        fine = {
+            "name": "debugger",
+            "image": "registry.example.com/debug:1.0",
+            "targetContainerName": "web",
+            "imagePullPolicy": "IfNotPresent",
+            "terminationMessagePolicy": "File",
+            "stdin": True,
+            "tty": True,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+        }
+        response = _response(srv, _ephemeral_review([fine], "uid-debug-fine"))
+        assert response["allowed"] is True, response
+        assert response["auditAnnotations"]["decision"] == "allowed"
+        assert any("registry.example.com/debug:1.0" in w for w in response["warnings"])
+    finally:
+        srv.stop()

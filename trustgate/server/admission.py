@@ -62,6 +62,11 @@ MAX_MESSAGE_CHARS = 4000  # characters of status.message; long lists are cut wit
 MAX_INTEGER_DIGITS = 64  # digits of one JSON integer; Kubernetes' own are int64 (19 digits)
 MAX_DEPTH = 256  # nested objects and arrays; real objects (a CRD's schema included) stay far below
 PROTECTED_DELETE_RULE = "admission-protected-delete"
+EPHEMERAL_CONTAINERS = "EphemeralContainers"  # pods/ephemeralcontainers' own kind before Kubernetes 1.22
+EPHEMERAL_NOTE = (
+    "pods/ephemeralcontainers: the EphemeralContainers object (Kubernetes 1.16-1.21) was judged as "
+    "the Pod holding its containers"
+)
 DRY_RUN_NOTE = "dryRun: the API server did not persist this change (request.dryRun was true)"
 # Who may delete protected kinds without the approval annotation by default (see the config).
 CONTROLLER_DELETERS: tuple[str, ...] = DEFAULT_DELETE_ACTORS
@@ -146,6 +151,7 @@ class Plan:
     skipped: str = ""  # why nothing was evaluated, for metrics ("subresource", "excluded", ...)
     decision: Decision | None = None  # set: decided without the gate (a protected delete), to record
     notes: list[str] = field(default_factory=list)  # recorded with the decision (dryRun)
+    old: Mapping[str, Any] | None = None  # the object as it is, of an UPDATE (as judged: a Pod for debug)
 
 
 def parse(body: bytes) -> Review | dict[str, Any]:
@@ -267,12 +273,9 @@ def plan(
     if review.dry_run:
         out.notes.append(DRY_RUN_NOTE)
     # `kubectl debug` adds containers through pods/ephemeralcontainers: the object is the whole Pod
-    # (Kubernetes 1.22+), judged like one. Other subresources (status, scale, exec, log) are not the spec.
-    debug = (
-        review.sub_resource == "ephemeralcontainers"
-        and review.obj is not None
-        and review.obj.get("kind") == "Pod"
-    )
+    # (Kubernetes 1.22+), or an EphemeralContainers object (1.16-1.21) judged as a Pod holding those
+    # containers. Other subresources (status, scale, exec, log) are not the spec.
+    debug = review.sub_resource == "ephemeralcontainers"
     if review.sub_resource and not debug:
         out.skipped = "subresource"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "subresource"})
@@ -303,14 +306,59 @@ def plan(
         out.skipped = "invalid"
         return out
     obj = dict(review.obj)
+    old = review.old
+    if debug:
+        if obj.get("kind") not in ("Pod", EPHEMERAL_CONTAINERS):
+            out.response = review_response(
+                review.uid,
+                allowed=False,
+                code=400,
+                message=f"request.object of pods/ephemeralcontainers is a {obj.get('kind')!r}, not a Pod "
+                f"or {EPHEMERAL_CONTAINERS}: its containers cannot be judged",
+            )
+            out.skipped = "invalid"
+            return out
+        if obj.get("kind") == EPHEMERAL_CONTAINERS:
+            obj = debugged_pod(obj, old)
+            old = (
+                debugged_pod(old, None)
+                if old is not None and old.get("kind") == EPHEMERAL_CONTAINERS
+                else old
+            )
+            out.notes.append(EPHEMERAL_NOTE)
     metadata = obj.get("metadata")
     if isinstance(metadata, dict) and review.namespace and "namespace" not in metadata:
         # The API server fills the namespace in after admission; policies and exceptions need it now.
         obj["metadata"] = {**metadata, "namespace": review.namespace}
     out.documents = [Document(Source(f"admission:{review.label}"), obj)]
-    if review.operation == "UPDATE" and settings.skip_unchanged_images and review.old is not None:
-        out.verify_images = _images(review.old) != _images(obj)
+    if review.operation == "UPDATE":
+        out.old = old
+    if review.operation == "UPDATE" and settings.skip_unchanged_images and old is not None:
+        out.verify_images = _images(old) != _images(obj)
     return out
+
+
+def debugged_pod(ephemeral: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The Pod an `EphemeralContainers` object (Kubernetes 1.16-1.21) changes, to judge as a Pod.
+
+    Every container and image rule then applies to the ephemeral containers. With the old Pod
+    (`old` of kind Pod), it is that Pod with the new list, so pod-level settings count; else a Pod
+    of the object's metadata whose spec holds only those containers: `containers` is empty, which
+    the schemas accept (the API server checks the real Pod, which has its containers), and a
+    pod-level `securityContext` is not known, so restricted rules judge each container on its own.
+    """
+    containers = ephemeral.get("ephemeralContainers")
+    if containers is None:
+        containers = []  # anything else but a list is the schema's to refuse, as the API server does
+    if old is not None and old.get("kind") == "Pod" and isinstance(old.get("spec"), Mapping):
+        return {**old, "spec": {**old["spec"], "ephemeralContainers": containers}}
+    metadata = ephemeral.get("metadata")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
+        "spec": {"containers": [], "ephemeralContainers": containers},
+    }
 
 
 def _protected_delete(
