@@ -770,3 +770,15 @@ def test_ephemeral_containers_of_kubernetes_1_20_are_judged(certs: CertSet, tmp_
         assert any("registry.example.com/debug:1.0" in w for w in response["warnings"])
     finally:
         srv.stop()
+
+
+def test_an_object_without_kind_is_judged_as_request_kind_says(server: Server) -> None:
+    untyped = {k: v for k, v in LATEST_POD.items() if k not in ("apiVersion", "kind")}
+    body = review(untyped, uid="uid-untyped", kind="Pod")  # request.kind: v1 Pod, as the API server sends
+    response = _response(server, body)
+    assert response["allowed"] is False, response
+    assert "[images-no-latest]" in response["status"]["message"]
+    configmap = review({**LATEST_POD, "kind": "ConfigMap"}, uid="uid-mistyped", kind="Pod")
+    response = _response(server, configmap)
+    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert "request.object.kind is 'ConfigMap', but request.kind says 'Pod'" in response["status"]["message"]

@@ -26,6 +26,8 @@ beyond a double's range, NaN and Infinity (not JSON), nesting deeper than
 escape without its pair: not Unicode text, and the Rego engine crashes on
 it), and an object whose `metadata` (or its labels and annotations)
 is not a JSON object (an AdmissionReview deny with code 400: its uid is known).
+An object to evaluate without `apiVersion`/`kind` gets them from `request.kind`;
+one that disagrees with `request.kind` is denied with code 400.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ class Review:
     obj: Mapping[str, Any] | None
     old: Mapping[str, Any] | None
     input_hash: str
+    api_version: str = ""  # of `request.kind` (`group/version`, or `version` for the core group)
 
     @property
     def label(self) -> str:
@@ -234,6 +237,11 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         objects[key] = raw
     kind_info = request.get("kind")
     kind = kind_info.get("kind") if isinstance(kind_info, dict) else None
+    group = kind_info.get("group", "") if isinstance(kind_info, dict) else None
+    version = kind_info.get("version") if isinstance(kind_info, dict) else None
+    api_version = ""
+    if isinstance(kind, str) and kind and isinstance(group, str) and isinstance(version, str) and version:
+        api_version = f"{group}/{version}" if group else version
     if not isinstance(kind, str):
         source = objects["object"] or objects["oldObject"] or {}
         kind = source.get("kind") if isinstance(source.get("kind"), str) else "?"
@@ -250,6 +258,7 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         obj=objects["object"],
         old=objects["oldObject"],
         input_hash="sha256:" + hashlib.sha256(body).hexdigest(),
+        api_version=api_version,
     )
 
 
@@ -307,6 +316,11 @@ def plan(
         return out
     obj = dict(review.obj)
     old = review.old
+    problem = _typed(obj, review)
+    if problem:
+        out.response = review_response(review.uid, allowed=False, code=400, message=problem)
+        out.skipped = "invalid"
+        return out
     if debug:
         if obj.get("kind") not in ("Pod", EPHEMERAL_CONTAINERS):
             out.response = review_response(
@@ -336,6 +350,29 @@ def plan(
     if review.operation == "UPDATE" and settings.skip_unchanged_images and old is not None:
         out.verify_images = _images(old) != _images(obj)
     return out
+
+
+def _typed(obj: dict[str, Any], review: Review) -> str:
+    """Fill `apiVersion` and `kind` from `request.kind` where the object lacks them; or why not.
+
+    The API server always sets both, as `request.kind` says; an object judged without them would
+    be judged as no Kubernetes object at all (only the user's own policies see such documents),
+    and one judged as another kind would escape the rules of its own. Returns the reason to
+    refuse it (HTTP 400), or "".
+    """
+    if not review.api_version:
+        if isinstance(obj.get("kind"), str) and isinstance(obj.get("apiVersion"), str):
+            return ""  # judged as what it says it is (the gate checks both)
+        return "request.object has no apiVersion and kind, and request.kind does not name them"
+    for key, expected in (("apiVersion", review.api_version), ("kind", review.kind)):
+        if key not in obj or obj[key] is None:
+            obj[key] = expected  # as the API server stores it
+        elif obj[key] != expected:
+            return (
+                f"request.object.{key} is {obj[key]!r}, but request.kind says {expected!r}: "
+                "the object would be judged as another kind than the API server admits"
+            )
+    return ""
 
 
 def debugged_pod(ephemeral: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:

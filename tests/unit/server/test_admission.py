@@ -165,7 +165,7 @@ def test_ephemeral_containers_of_another_kind_are_refused() -> None:
     review = _review(
         operation="UPDATE",
         subResource="ephemeralcontainers",
-        kind=EPHEMERAL_KIND,
+        kind={"group": "", "version": "v1", "kind": "ConfigMap"},
         object={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p"}},
     )
     plan = admission.plan(review, AdmissionSettings())
@@ -173,6 +173,41 @@ def test_ephemeral_containers_of_another_kind_are_refused() -> None:
     response = plan.response["response"]
     assert response["allowed"] is False and response["status"]["code"] == 400
     assert "'ConfigMap', not a Pod or EphemeralContainers" in response["status"]["message"]
+
+
+def test_an_object_without_apiversion_and_kind_is_judged_as_request_kind_says() -> None:
+    untyped = {"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": []}}}}
+    review = _review(kind={"group": "apps", "version": "v1", "kind": "Deployment"}, object=untyped)
+    (doc,) = admission.plan(review, AdmissionSettings()).documents
+    assert (doc.obj["apiVersion"], doc.obj["kind"]) == ("apps/v1", "Deployment")
+    core = _review(object={k: v for k, v in POD.items() if k != "kind"})
+    (doc,) = admission.plan(core, AdmissionSettings()).documents
+    assert (doc.obj["apiVersion"], doc.obj["kind"]) == ("v1", "Pod")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"object": {**POD, "kind": "ConfigMap"}},
+            "request.object.kind is 'ConfigMap', but request.kind says 'Pod'",
+        ),
+        (
+            {"object": {**POD, "apiVersion": "apps/v1"}},
+            "request.object.apiVersion is 'apps/v1', but request.kind says 'v1'",
+        ),
+        (
+            {"kind": None, "object": {"metadata": {"name": "p"}}},
+            "request.object has no apiVersion and kind, and request.kind does not name them",
+        ),
+    ],
+)
+def test_an_object_of_another_kind_than_request_kind_is_refused(fields: dict[str, Any], reason: str) -> None:
+    plan = admission.plan(_review(**fields), AdmissionSettings())
+    assert plan.skipped == "invalid" and plan.response is not None and not plan.documents
+    response = plan.response["response"]
+    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert response["status"]["message"].startswith(reason)
 
 
 def test_plan_skips_subresources_excluded_namespaces_and_connect() -> None:
