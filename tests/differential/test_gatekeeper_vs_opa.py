@@ -76,7 +76,7 @@ def test_suite_matches_opa(suite_path: Path) -> None:
         template = templates[constraint.kind]
         if template.unsupported:
             continue
-        evaluator = gk.ConstraintSet([template], [constraint]).compile(gk.embedded_engine())
+        evaluator = gk.ConstraintSet([template], [constraint], engine="rego").compile(gk.embedded_engine())
         modules = template.modules()
         parameters = dict(constraint.parameters)
         for case in test.get("cases") or []:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
+import ssl
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +135,41 @@ def test_non_compliant_pod_is_denied_with_the_policy_messages(api: k8s.ApiClient
     assert "[pss-restricted-run-as-non-root]" in body
     with pytest.raises(ApiException):
         k8s.CoreV1Api(api).read_namespaced_pod("bad", "shop")
+
+
+def _ephemeral_containers(cluster: Cluster, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    """GET (or PUT `body` to) pods/ephemeralcontainers in the 1.20 form (the typed client sends a Pod)."""
+    request = urllib.request.Request(
+        cluster.url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "PUT",
+        headers={"Authorization": f"Bearer {cluster.token}", "Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=str(cluster.certs.ca))
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_kubectl_debug_on_1_20_is_judged(api: k8s.ApiClient, cluster: Cluster, webhook: Server) -> None:
+    """Kubernetes 1.16-1.21 send pods/ephemeralcontainers as an EphemeralContainers object."""
+    pod = copy.deepcopy(COMPLIANT_POD)
+    pod["metadata"]["name"] = "debugged"
+    _create_pod(api, "shop", pod)
+    path = "/api/v1/namespaces/shop/pods/debugged/ephemeralcontainers"
+    status, ephemeral = _ephemeral_containers(cluster, path)
+    assert status == 200 and ephemeral["kind"] == "EphemeralContainers"  # the 1.20 form, not the Pod
+    # 1.20 refuses a securityContext on an ephemeral container itself (422, before any webhook).
+    evil = {"name": "debugger", "image": "evil:latest", "imagePullPolicy": "Always"}
+    evil.update(terminationMessagePolicy="File", targetContainerName="web")
+    ephemeral["ephemeralContainers"] = [evil]
+    status, denied = _ephemeral_containers(cluster, path, ephemeral)
+    assert status == 403, denied.get("message", denied)
+    assert '[pss-restricted-capabilities] ephemeral container "debugger"' in denied["message"]
+    assert '[images-no-latest] ephemeral container "debugger" uses image "evil:latest"' in denied["message"]
+    assert not _ephemeral_containers(cluster, path)[1].get("ephemeralContainers")
 
 
 def test_deployment_is_denied_and_dry_run_too(api: k8s.ApiClient, webhook: Server) -> None:

@@ -726,3 +726,135 @@ def test_policies_that_read_who_asks_see_the_requests_user(certs: CertSet, tmp_p
         assert _response(srv, review(COMPLIANT))["allowed"] is True  # alice is no contractor
     finally:
         srv.stop()
+
+
+TEAM_REGO = """\
+package team
+
+import rego.v1
+
+# who owns the workload: the owner label, else the team label (conflicts when they differ)
+owner := input.metadata.labels.owner
+
+owner := input.metadata.labels.team if not input.metadata.labels.owner == input.metadata.labels.team
+
+warn contains msg if {
+\tnot owner
+\tmsg := "no owner or team label"
+}
+"""
+
+
+def test_a_policy_failing_at_run_time_does_not_turn_a_violation_into_a_fail_open_allow(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    (tmp_path / "team.rego").write_text(TEAM_REGO)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+        "    - builtin: pss-baseline\n    - builtin: pss-restricted\n    - builtin: supply-chain\n"
+        "    - path: team.rego\n"
+    )
+    labels = {"owner": "a", "team": "b"}  # the two `owner` values conflict: team.warn fails
+    privileged = json.loads(json.dumps(LATEST_POD))
+    privileged["metadata"]["labels"] = labels
+    privileged["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    compliant = json.loads(json.dumps(COMPLIANT))
+    compliant["spec"]["template"]["metadata"]["labels"] = {**labels, "app": "web"}
+    compliant["metadata"]["labels"] = labels
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        response = _response(srv, review(privileged, uid="uid-rule-fails"), path="/validate/fail-open")
+        assert response["allowed"] is False, response
+        message = response["status"]["message"]
+        assert "[pss-baseline-privileged]" in message and "[images-no-latest]" in message
+        failed = "[policy/error] could not be evaluated: policy evaluation failed: rule data.team.warn: "
+        assert failed in message
+        assert "failure-policy" not in response["auditAnnotations"]  # a violation, not a failure
+        # With nothing else blocking, the failing rule alone follows the failure policy.
+        response = _response(srv, review(compliant, uid="uid-rule-fails-only"), path="/validate/fail-open")
+        assert response["allowed"] is True, response
+        assert response["auditAnnotations"]["failure-policy"] == "open"
+        assert any("data.team.warn" in w for w in response["warnings"])
+    finally:
+        srv.stop()
+
+
+def _ephemeral_review(containers: list[dict[str, Any]], uid: str) -> dict[str, Any]:
+    """`kubectl debug` on Kubernetes 1.16-1.21: the subresource's own kind, EphemeralContainers."""
+
+    def ephemeral(items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "EphemeralContainers",
+            "metadata": {
+                "name": "web",
+                "namespace": "shop",
+                "uid": "5c2a8f3e-0d7b-4d1e-9a57-3f1c2b6e8d90",
+                "resourceVersion": "4711",
+                "creationTimestamp": "2026-12-01T10:00:00Z",
+            },
+            "ephemeralContainers": items,
+        }
+
+    body = review(
+        ephemeral(containers),
+        operation="UPDATE",
+        old=ephemeral([]),
+        sub_resource="ephemeralcontainers",
+        uid=uid,
+    )
+    body["request"]["resource"] = {"group": "", "version": "v1", "resource": "pods"}
+    body["request"]["options"] = {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}
+    return body
+
+
+def test_ephemeral_containers_of_kubernetes_1_20_are_judged(certs: CertSet, tmp_path: Path) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text("apiVersion: trustgate.dev/v1alpha1\nkind: Config\nimages:\n  unmatched: warn\n")
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        evil = {"name": "debugger", "image": "evil:latest", "securityContext": {"privileged": True}}
+        response = _response(srv, _ephemeral_review([evil], "uid-debug-evil"))
+        assert response["allowed"] is False, response
+        message = response["status"]["message"]
+        assert message.startswith("trustgate denied EphemeralContainers/shop/web: ")
+        for rule in ("pss-baseline-privileged", "pss-restricted-run-as-non-root", "images-no-latest"):
+            assert f"[{rule}] " in message
+        assert any(
+            w.startswith("[image-no-policy] no image rule matches evil:latest") for w in response["warnings"]
+        )
+        # A debugger the policies accept passes: the Pod built around it is not refused by the schemas.
+        fine = {
+            "name": "debugger",
+            "image": "registry.example.com/debug:1.0",
+            "targetContainerName": "web",
+            "imagePullPolicy": "IfNotPresent",
+            "terminationMessagePolicy": "File",
+            "stdin": True,
+            "tty": True,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+        }
+        response = _response(srv, _ephemeral_review([fine], "uid-debug-fine"))
+        assert response["allowed"] is True, response
+        assert response["auditAnnotations"]["decision"] == "allowed"
+        assert any("registry.example.com/debug:1.0" in w for w in response["warnings"])
+    finally:
+        srv.stop()
+
+
+def test_an_object_without_kind_is_judged_as_request_kind_says(server: Server) -> None:
+    untyped = {k: v for k, v in LATEST_POD.items() if k not in ("apiVersion", "kind")}
+    body = review(untyped, uid="uid-untyped", kind="Pod")  # request.kind: v1 Pod, as the API server sends
+    response = _response(server, body)
+    assert response["allowed"] is False, response
+    assert "[images-no-latest]" in response["status"]["message"]
+    configmap = review({**LATEST_POD, "kind": "ConfigMap"}, uid="uid-mistyped", kind="Pod")
+    response = _response(server, configmap)
+    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert "request.object.kind is 'ConfigMap', but request.kind says 'Pod'" in response["status"]["message"]

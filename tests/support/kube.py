@@ -123,6 +123,7 @@ def start_cluster(directory: Path, binary: Path) -> Cluster:
             "--service-cluster-ip-range=10.96.0.0/16",
             "--disable-admission-plugins=ServiceAccount",
             "--enable-priority-and-fairness=false",
+            "--feature-gates=EphemeralContainers=true",  # alpha in 1.20: pods/ephemeralcontainers
             "--profiling=false",
             "--v=1",
         ],

@@ -205,6 +205,35 @@ def test_policy_runtime_error_in_one_document_keeps_the_others(write: Write) -> 
     assert decision.exit_code() == ExitCode.NOT_EVALUATED
 
 
+def test_a_user_rule_failing_at_run_time_keeps_the_bundled_findings(write: Write) -> None:
+    policy = write(
+        "p/team.rego",
+        "package team\nimport rego.v1\n"
+        "owner := input.metadata.labels.owner\n"
+        "owner := input.metadata.labels.team if not input.metadata.labels.owner == "
+        "input.metadata.labels.team\n"
+        'warn contains "no owner or team label" if not owner\n',
+    ).parent
+    path = write(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: bad, labels: {owner: a, team: b}}\n"
+        "spec: {containers: [{name: c, image: 'nginx:latest', securityContext: {privileged: true}}]}\n",
+    )
+    sources = (
+        PolicySource(builtin="pss-baseline"),
+        PolicySource(builtin="supply-chain"),
+        PolicySource(path=policy),
+    )
+    config = Config(policies=sources, kubernetes=KubernetesSettings(schemas=False))
+    (result,) = Gate(config=config, today=TODAY).check([str(path)]).results
+    rules = {f.rule: f for f in result.findings}
+    assert rules["pss-baseline-privileged"].severity == Severity.ERROR
+    assert rules["images-no-latest"].severity == Severity.ERROR
+    assert "rule data.team.warn: " in rules["policy/error"].message
+    assert "team.rego:4:" in rules["policy/error"].message
+    assert result.status == Status.ERROR  # not evaluated (exit 3), with the violations reported
+
+
 def test_broken_policy_fails_at_construction(write: Write) -> None:
     policy = write("p/bad.rego", "package x\ndeny contains m if {\n").parent
     with pytest.raises(PolicyError) as err:
@@ -256,7 +285,7 @@ def test_data_files_and_inline_data_are_merged(write: Write) -> None:
         "deny contains input.image if { not startswith(input.image, data.settings.registry) }\n"
         'deny contains sprintf("team %s", [data.settings.team]) if input.team != data.settings.team\n',
     ).parent
-    data = write("data.yaml", "settings: {registry: registry.example.com/, team: red}\n")
+    data = write("data.yaml", "settings: {registry: registry.example.com/}\n")
     config = Config(
         policies=(PolicySource(path=policy),),
         data_files=(data,),
@@ -266,6 +295,10 @@ def test_data_files_and_inline_data_are_merged(write: Write) -> None:
     path = write("m.yaml", "apiVersion: v1\nkind: X\nimage: docker.io/x\nteam: green\n")
     messages = sorted(f.message for f in Gate(config=config).check([str(path)]).results[0].findings)
     assert messages == ["docker.io/x", "team blue"]
+    # A value both set is a conflict, as OPA merges data documents: neither wins.
+    write("data.yaml", "settings: {registry: registry.example.com/, team: red}\n")
+    with pytest.raises(ConfigError, match=r"data documents conflict at settings\.team"):
+        Gate(config=config)
 
 
 def test_a_killed_worker_loses_nothing(

@@ -84,6 +84,55 @@ def test_runtime_error_is_a_policy_error_naming_the_place() -> None:
     assert "c.rego:" in err.value.diagnostics()
 
 
+CONFLICT = rego.Module(
+    "team.rego",
+    "package team\nimport rego.v1\n"
+    "owner := input.metadata.labels.owner\n"
+    "owner := input.metadata.labels.team if not input.metadata.labels.owner == input.metadata.labels.team\n"
+    'warn contains "no owner or team label" if not owner\n'
+    'deny contains "pods need a team label" if not input.metadata.labels.team\n',
+)
+PRIVILEGED = rego.Module(
+    "priv.rego",
+    'package priv\nimport rego.v1\ndeny contains "privileged" if input.spec.privileged\n',
+)
+
+
+def test_a_failing_rule_does_not_hide_what_the_other_rules_find() -> None:
+    policy = rego.RegoPolicy([CONFLICT, PRIVILEGED])
+    evaluator = policy.evaluator()
+    obj = {"metadata": {"labels": {"owner": "a", "team": "b"}}, "spec": {"privileged": True}}
+    with pytest.raises(rego.RuleEvaluationError) as err:
+        evaluator.evaluate(obj)
+    # Every other rule is evaluated: the other package's, and the failing package's other rules.
+    assert [(f.package, f.rule_name) for f in err.value.findings] == [("priv", "deny")]
+    assert [(f.package, f.rule) for f in err.value.failures] == [("team", "warn")]
+    assert err.value.message.startswith("policy evaluation failed: rule data.team.warn: team.rego:4:")
+    # The same engine answers the next document in one aggregate call again.
+    fine = {"metadata": {"labels": {"owner": "a", "team": "a"}}, "spec": {}}
+    assert evaluator.evaluate(fine) == []
+
+
+def test_a_failing_exception_waives_nothing() -> None:
+    policy = """\
+package main
+import rego.v1
+
+deny_root contains "root" if { true }
+
+x := 1 if input.a
+x := 2 if input.b
+
+exception contains ["root"] if x > 0
+"""
+    evaluator = rego.RegoPolicy([rego.Module("p.rego", policy)]).evaluator()
+    assert evaluator.evaluate({"a": True})[0].exception  # waived when the exception evaluates
+    with pytest.raises(rego.RuleEvaluationError) as err:
+        evaluator.evaluate({"a": True, "b": True})
+    assert [(f.rule_name, f.exception) for f in err.value.findings] == [("deny_root", "")]
+    assert [f.rule for f in err.value.failures] == ["exception"]
+
+
 def test_namespaces_filter_and_missing_namespace() -> None:
     other = rego.Module("o.rego", 'package other\nimport rego.v1\ndeny contains "other" if true\n')
     main = rego.Module("p.rego", POLICY)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from trustgate import yamlio
@@ -72,13 +72,8 @@ class RegoCheck:
     def findings(self, doc: Document, run: Run) -> list[Finding]:
         findings: list[Finding] = []
         for evaluator, group in zip(self._evaluators(), self.groups, strict=True):
-            try:
-                raw = evaluator.evaluate(doc.obj)
-                if self.combine:  # the user's own policies see the combined input instead
-                    raw = [r for r in raw if r.package not in group.user]
-            except PolicyError as e:
-                findings.append(policy_error(e.message, "fix the policy: it failed on this document"))
-                continue
+            keep = _not_in(group.user) if self.combine else None  # --combine: those see the combined input
+            raw = _evaluate(evaluator, doc.obj, findings, "this document", keep)
             findings.extend(rego_finding(item, group.modes.get(item.package) or run.mode) for item in raw)
         return findings
 
@@ -129,10 +124,35 @@ class RegoCheck:
             if not group.user:
                 continue
             evaluated = True
-            try:
-                raw = [r for r in evaluator.evaluate(value) if r.package in group.user]
-            except PolicyError as e:
-                findings.append(policy_error(e.message, f"fix the policy: it failed on {what}"))
-                continue
+            raw = _evaluate(evaluator, value, findings, what, group.user.__contains__)
             findings.extend(rego_finding(r, group.modes.get(r.package) or run.mode) for r in raw)
         return findings if evaluated else None
+
+
+def _evaluate(
+    evaluator: rego.RegoEvaluator,
+    value: Any,
+    errors: list[Finding],
+    what: str,
+    keep: Callable[[str], bool] | None,
+) -> list[rego.RawFinding]:
+    """What the packages `keep` accepts (all when None) find; a rule that fails adds to `errors`.
+
+    A rule failing at run time makes the document "not evaluated", but what the other rules
+    found is kept: a real violation still blocks (ADR 7: it denies even where the failure
+    policy is open).
+    """
+    fix = f"fix the policy: it failed on {what}"
+    try:
+        raw = evaluator.evaluate(value)
+    except rego.RuleEvaluationError as e:
+        raw = e.findings
+        errors.extend(policy_error(f.text(), fix) for f in e.failures if keep is None or keep(f.package))
+    except PolicyError as e:
+        errors.append(policy_error(e.message, fix))
+        return []
+    return raw if keep is None else [r for r in raw if keep(r.package)]
+
+
+def _not_in(packages: frozenset[str]) -> Callable[[str], bool]:
+    return lambda package: package not in packages

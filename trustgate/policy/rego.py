@@ -430,6 +430,32 @@ def _ref_text(ref: Any, *, first_only: bool = False) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class RuleFailure:
+    """A finding rule (or a package's `exception`) that failed at run time on one input."""
+
+    package: str
+    rule: str
+    message: str  # `file:line:col: message`, as `clean_engine_error` cuts it
+
+    def text(self) -> str:
+        return f"policy evaluation failed: rule data.{self.package}.{self.rule}: {self.message}"
+
+
+class RuleEvaluationError(PolicyError):
+    """Some rules failed at run time on one input; every other rule was evaluated.
+
+    Attributes:
+        failures: each rule that failed, with its package and the engine's message.
+        findings: what the other rules found (a real violation among them is one).
+    """
+
+    def __init__(self, failures: Sequence[RuleFailure], findings: Sequence[RawFinding]) -> None:
+        super().__init__("; ".join(f.text() for f in failures))
+        self.failures = tuple(failures)
+        self.findings = list(findings)
+
+
 class RegoPolicy:
     """A compiled set of modules and data; makes per-thread evaluators.
 
@@ -550,34 +576,46 @@ class RegoEvaluator:
     def evaluate(self, obj: Mapping[str, Any] | Sequence[Any]) -> list[RawFinding]:
         """Evaluate every finding rule against `obj` as `input` (a list for conftest's --combine).
 
+        One call evaluates every rule (the aggregate). When that call fails, the
+        rules are evaluated one by one, so that one rule failing at run time
+        does not hide what the others find (ADR 1).
+
         Raises:
-            PolicyError: a rule fails at run time (e.g. conflicting values);
-                the message names the policy file and place. Or `obj` holds a
-                lone surrogate (see `refuse_lone_surrogate`).
+            RuleEvaluationError: one or more rules fail at run time (e.g. conflicting
+                values); it holds what every other rule found, and names each failing
+                rule's package, rule and policy file and place.
+            PolicyError: `obj` holds a lone surrogate (see `refuse_lone_surrogate`), or the
+                engine refuses the input itself.
         """
         if not self.policy.rules:
             return []
         refuse_lone_surrogate(obj)
         try:
             self._engine.set_input(obj)
-            result = json.loads(self._engine.eval_rule_as_json(f"data.{_AGGREGATE_PACKAGE}.findings"))
         except (RuntimeError, TypeError, ValueError, OverflowError) as e:
             raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+        failures: list[RuleFailure] = []
+        try:
+            result = json.loads(self._engine.eval_rule_as_json(f"data.{_AGGREGATE_PACKAGE}.findings"))
+        except (RuntimeError, TypeError, ValueError, OverflowError):
+            result = _UNDEFINED  # some rule failed: ask one by one to find which, and keep the others
         if result != _UNDEFINED:
             values: dict[str, dict[str, Any]] = result
-        else:  # some rule is undefined (a complete rule with no value): ask one by one
+        else:  # some rule is undefined (a complete rule with no value) or failed: ask one by one
             values = {}
             for package in self.policy.rules:
                 values[package] = {}
                 for rule in self.policy._queried(package):
                     try:
                         raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.{rule}"))
-                    except RuntimeError as e:
-                        raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+                    except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+                        failures.append(RuleFailure(package, rule, clean_engine_error(e)))
+                        continue
                     if raw != _UNDEFINED:
                         values[package][rule] = raw
         out: list[RawFinding] = []
         for package, by_rule in values.items():
+            # A failed `exception` waives nothing: its package's findings stand (and the failure is reported).
             exempt = _exempted(by_rule.get(EXCEPTION_RULE))
             for rule_name, messages in by_rule.items():
                 if rule_name == EXCEPTION_RULE:
@@ -593,6 +631,8 @@ class RegoEvaluator:
                 for m in messages:
                     finding = _normalise(package, rule_name, m)
                     out.append(dataclasses.replace(finding, exception=waived) if waived else finding)
+        if failures:
+            raise RuleEvaluationError(failures, out)
         return out
 
     def run_tests(self) -> list[TestResult]:

@@ -26,6 +26,8 @@ beyond a double's range, NaN and Infinity (not JSON), nesting deeper than
 escape without its pair: not Unicode text, and the Rego engine crashes on
 it), and an object whose `metadata` (or its labels and annotations)
 is not a JSON object (an AdmissionReview deny with code 400: its uid is known).
+An object to evaluate without `apiVersion`/`kind` gets them from `request.kind`;
+one that disagrees with `request.kind` is denied with code 400.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ MAX_MESSAGE_CHARS = 4000  # characters of status.message; long lists are cut wit
 MAX_INTEGER_DIGITS = 64  # digits of one JSON integer; Kubernetes' own are int64 (19 digits)
 MAX_DEPTH = 256  # nested objects and arrays; real objects (a CRD's schema included) stay far below
 PROTECTED_DELETE_RULE = "admission-protected-delete"
+EPHEMERAL_CONTAINERS = "EphemeralContainers"  # pods/ephemeralcontainers' own kind before Kubernetes 1.22
+EPHEMERAL_NOTE = (
+    "pods/ephemeralcontainers: the EphemeralContainers object (Kubernetes 1.16-1.21) was judged as "
+    "the Pod holding its containers"
+)
 DRY_RUN_NOTE = "dryRun: the API server did not persist this change (request.dryRun was true)"
 # Who may delete protected kinds without the approval annotation by default (see the config).
 CONTROLLER_DELETERS: tuple[str, ...] = DEFAULT_DELETE_ACTORS
@@ -128,6 +135,7 @@ class Review:
     obj: Mapping[str, Any] | None
     old: Mapping[str, Any] | None
     input_hash: str
+    api_version: str = ""  # of `request.kind` (`group/version`, or `version` for the core group)
     # The request without object and oldObject: what Gatekeeper's `input.review` and an admission
     # policy's `request` hold beside the objects (userInfo, kind, operation, dryRun, options).
     request: Mapping[str, Any] = field(default_factory=dict)
@@ -149,6 +157,7 @@ class Plan:
     skipped: str = ""  # why nothing was evaluated, for metrics ("subresource", "excluded", ...)
     decision: Decision | None = None  # set: decided without the gate (a protected delete), to record
     notes: list[str] = field(default_factory=list)  # recorded with the decision (dryRun)
+    old: Mapping[str, Any] | None = None  # the object as it is, of an UPDATE (as judged: a Pod for debug)
 
 
 def parse(body: bytes) -> Review | dict[str, Any]:
@@ -231,6 +240,11 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         objects[key] = raw
     kind_info = request.get("kind")
     kind = kind_info.get("kind") if isinstance(kind_info, dict) else None
+    group = kind_info.get("group", "") if isinstance(kind_info, dict) else None
+    version = kind_info.get("version") if isinstance(kind_info, dict) else None
+    api_version = ""
+    if isinstance(kind, str) and kind and isinstance(group, str) and isinstance(version, str) and version:
+        api_version = f"{group}/{version}" if group else version
     if not isinstance(kind, str):
         source = objects["object"] or objects["oldObject"] or {}
         kind = source.get("kind") if isinstance(source.get("kind"), str) else "?"
@@ -247,6 +261,7 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         obj=objects["object"],
         old=objects["oldObject"],
         input_hash="sha256:" + hashlib.sha256(body).hexdigest(),
+        api_version=api_version,
         request={k: v for k, v in request.items() if k not in ("object", "oldObject")},
     )
 
@@ -271,12 +286,9 @@ def plan(
     if review.dry_run:
         out.notes.append(DRY_RUN_NOTE)
     # `kubectl debug` adds containers through pods/ephemeralcontainers: the object is the whole Pod
-    # (Kubernetes 1.22+), judged like one. Other subresources (status, scale, exec, log) are not the spec.
-    debug = (
-        review.sub_resource == "ephemeralcontainers"
-        and review.obj is not None
-        and review.obj.get("kind") == "Pod"
-    )
+    # (Kubernetes 1.22+), or an EphemeralContainers object (1.16-1.21) judged as a Pod holding those
+    # containers. Other subresources (status, scale, exec, log) are not the spec.
+    debug = review.sub_resource == "ephemeralcontainers"
     if review.sub_resource and not debug:
         out.skipped = "subresource"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "subresource"})
@@ -307,14 +319,87 @@ def plan(
         out.skipped = "invalid"
         return out
     obj = dict(review.obj)
+    old = review.old
+    problem = _typed(obj, review)
+    if problem:
+        out.response = review_response(review.uid, allowed=False, code=400, message=problem)
+        out.skipped = "invalid"
+        return out
+    if debug:
+        if obj.get("kind") not in ("Pod", EPHEMERAL_CONTAINERS):
+            out.response = review_response(
+                review.uid,
+                allowed=False,
+                code=400,
+                message=f"request.object of pods/ephemeralcontainers is a {obj.get('kind')!r}, not a Pod "
+                f"or {EPHEMERAL_CONTAINERS}: its containers cannot be judged",
+            )
+            out.skipped = "invalid"
+            return out
+        if obj.get("kind") == EPHEMERAL_CONTAINERS:
+            obj = debugged_pod(obj, old)
+            old = (
+                debugged_pod(old, None)
+                if old is not None and old.get("kind") == EPHEMERAL_CONTAINERS
+                else old
+            )
+            out.notes.append(EPHEMERAL_NOTE)
     metadata = obj.get("metadata")
     if isinstance(metadata, dict) and review.namespace and "namespace" not in metadata:
         # The API server fills the namespace in after admission; policies and exceptions need it now.
         obj["metadata"] = {**metadata, "namespace": review.namespace}
     out.documents = [Document(Source(f"admission:{review.label}"), obj, request=review.request)]
-    if review.operation == "UPDATE" and settings.skip_unchanged_images and review.old is not None:
-        out.verify_images = _images(review.old) != _images(obj)
+    if review.operation == "UPDATE":
+        out.old = old
+    if review.operation == "UPDATE" and settings.skip_unchanged_images and old is not None:
+        out.verify_images = _images(old) != _images(obj)
     return out
+
+
+def _typed(obj: dict[str, Any], review: Review) -> str:
+    """Fill `apiVersion` and `kind` from `request.kind` where the object lacks them; or why not.
+
+    The API server always sets both, as `request.kind` says; an object judged without them would
+    be judged as no Kubernetes object at all (only the user's own policies see such documents),
+    and one judged as another kind would escape the rules of its own. Returns the reason to
+    refuse it (HTTP 400), or "".
+    """
+    if not review.api_version:
+        if isinstance(obj.get("kind"), str) and isinstance(obj.get("apiVersion"), str):
+            return ""  # judged as what it says it is (the gate checks both)
+        return "request.object has no apiVersion and kind, and request.kind does not name them"
+    for key, expected in (("apiVersion", review.api_version), ("kind", review.kind)):
+        if key not in obj or obj[key] is None:
+            obj[key] = expected  # as the API server stores it
+        elif obj[key] != expected:
+            return (
+                f"request.object.{key} is {obj[key]!r}, but request.kind says {expected!r}: "
+                "the object would be judged as another kind than the API server admits"
+            )
+    return ""
+
+
+def debugged_pod(ephemeral: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The Pod an `EphemeralContainers` object (Kubernetes 1.16-1.21) changes, to judge as a Pod.
+
+    Every container and image rule then applies to the ephemeral containers. With the old Pod
+    (`old` of kind Pod), it is that Pod with the new list, so pod-level settings count; else a Pod
+    of the object's metadata whose spec holds only those containers: `containers` is empty, which
+    the schemas accept (the API server checks the real Pod, which has its containers), and a
+    pod-level `securityContext` is not known, so restricted rules judge each container on its own.
+    """
+    containers = ephemeral.get("ephemeralContainers")
+    if containers is None:
+        containers = []  # anything else but a list is the schema's to refuse, as the API server does
+    if old is not None and old.get("kind") == "Pod" and isinstance(old.get("spec"), Mapping):
+        return {**old, "spec": {**old["spec"], "ephemeralContainers": containers}}
+    metadata = ephemeral.get("metadata")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
+        "spec": {"containers": [], "ephemeralContainers": containers},
+    }
 
 
 def _protected_delete(

@@ -201,9 +201,8 @@ class EvaluatorPool:
         )
         with deferred as records:
             plan = job.plan
-            review = plan.review
             # An UPDATE is judged against the object as it is (`oldObject`, CRD transition rules).
-            old = [review.old] if review.operation == "UPDATE" and review.old is not None else []
+            old = [plan.old] if plan.old is not None else []
             policies = gate.evaluate_policies(plan.documents, verify_images=plan.verify_images, old=old)
             job.saw_policies(policies.denials())
             decision = gate.decide(policies, gate="admission")

@@ -101,6 +101,115 @@ def test_parse_denies_a_request_it_has_the_uid_of(fields: dict[str, Any], reason
     assert reason in response["status"]["message"]
 
 
+def _ephemeral(containers: list[dict[str, Any]]) -> dict[str, Any]:
+    """pods/ephemeralcontainers' object before Kubernetes 1.22."""
+    return {
+        "apiVersion": "v1",
+        "kind": "EphemeralContainers",
+        "metadata": {"name": "p", "namespace": "shop", "uid": "9d1c", "resourceVersion": "7"},
+        "ephemeralContainers": containers,
+    }
+
+
+DEBUGGER = {"name": "debugger", "image": "evil:latest", "securityContext": {"privileged": True}}
+EPHEMERAL_KIND = {"group": "", "version": "v1", "kind": "EphemeralContainers"}
+
+
+def test_ephemeral_containers_object_of_kubernetes_1_20_is_judged_as_a_pod() -> None:
+    review = _review(
+        operation="UPDATE",
+        kind=EPHEMERAL_KIND,
+        subResource="ephemeralcontainers",
+        object=_ephemeral([DEBUGGER]),
+        oldObject=_ephemeral([]),
+    )
+    plan = admission.plan(review, AdmissionSettings())
+    assert plan.response is None and plan.skipped == ""
+    (doc,) = plan.documents
+    assert doc.obj == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "shop", "uid": "9d1c", "resourceVersion": "7"},
+        "spec": {"containers": [], "ephemeralContainers": [DEBUGGER]},
+    }
+    assert (
+        plan.old is not None and plan.old["kind"] == "Pod" and plan.old["spec"]["ephemeralContainers"] == []
+    )
+    assert plan.verify_images  # evil:latest came in
+    assert admission.EPHEMERAL_NOTE in plan.notes
+    # The same containers again (an UPDATE that adds no image): as for any Pod, images are not verified.
+    again = _review(
+        operation="UPDATE",
+        kind=EPHEMERAL_KIND,
+        subResource="ephemeralcontainers",
+        object=_ephemeral([DEBUGGER]),
+        oldObject=_ephemeral([DEBUGGER]),
+    )
+    assert not admission.plan(again, AdmissionSettings()).verify_images
+
+
+def test_ephemeral_containers_object_with_the_old_pod_keeps_the_pod_settings() -> None:
+    pod = {**POD, "spec": {**POD["spec"], "securityContext": {"runAsNonRoot": True}}}
+    review = _review(
+        operation="UPDATE",
+        kind=EPHEMERAL_KIND,
+        subResource="ephemeralcontainers",
+        object=_ephemeral([DEBUGGER]),
+        oldObject=pod,
+    )
+    (doc,) = admission.plan(review, AdmissionSettings()).documents
+    assert doc.obj["spec"] == {**pod["spec"], "ephemeralContainers": [DEBUGGER]}
+
+
+def test_ephemeral_containers_of_another_kind_are_refused() -> None:
+    review = _review(
+        operation="UPDATE",
+        subResource="ephemeralcontainers",
+        kind={"group": "", "version": "v1", "kind": "ConfigMap"},
+        object={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p"}},
+    )
+    plan = admission.plan(review, AdmissionSettings())
+    assert plan.skipped == "invalid" and plan.response is not None
+    response = plan.response["response"]
+    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert "'ConfigMap', not a Pod or EphemeralContainers" in response["status"]["message"]
+
+
+def test_an_object_without_apiversion_and_kind_is_judged_as_request_kind_says() -> None:
+    untyped = {"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": []}}}}
+    review = _review(kind={"group": "apps", "version": "v1", "kind": "Deployment"}, object=untyped)
+    (doc,) = admission.plan(review, AdmissionSettings()).documents
+    assert (doc.obj["apiVersion"], doc.obj["kind"]) == ("apps/v1", "Deployment")
+    core = _review(object={k: v for k, v in POD.items() if k != "kind"})
+    (doc,) = admission.plan(core, AdmissionSettings()).documents
+    assert (doc.obj["apiVersion"], doc.obj["kind"]) == ("v1", "Pod")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"object": {**POD, "kind": "ConfigMap"}},
+            "request.object.kind is 'ConfigMap', but request.kind says 'Pod'",
+        ),
+        (
+            {"object": {**POD, "apiVersion": "apps/v1"}},
+            "request.object.apiVersion is 'apps/v1', but request.kind says 'v1'",
+        ),
+        (
+            {"kind": None, "object": {"metadata": {"name": "p"}}},
+            "request.object has no apiVersion and kind, and request.kind does not name them",
+        ),
+    ],
+)
+def test_an_object_of_another_kind_than_request_kind_is_refused(fields: dict[str, Any], reason: str) -> None:
+    plan = admission.plan(_review(**fields), AdmissionSettings())
+    assert plan.skipped == "invalid" and plan.response is not None and not plan.documents
+    response = plan.response["response"]
+    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert response["status"]["message"].startswith(reason)
+
+
 def test_plan_skips_subresources_excluded_namespaces_and_connect() -> None:
     settings = AdmissionSettings(exclude_namespaces=("team-*",))
     assert admission.plan(_review(subResource="status"), settings).skipped == "subresource"
