@@ -280,3 +280,29 @@ violation[{"msg": "contractors may not change this"}] {
     policy = write("gk.yaml", template("NoContractors", rego) + constraint("NoContractors"))
     code, report, _ = check(str(write("ar.json", json.dumps(review))), "--gatekeeper", str(policy))
     assert (code, denials(report)) == (1, ["contractors may not change this"])
+
+
+def test_a_template_failing_at_run_time_does_not_hide_the_other_constraints_violations(write: Write) -> None:
+    """One engine call reviews every matched constraint; when one template fails (a conflict on
+    this object), the others' violations must still be reported (fail-open admission answers
+    from them)."""
+    boom = """
+package boom
+violation[{"msg": "never"}] { v == "never" }
+v = input.review.object.metadata.labels.a
+v = input.review.object.metadata.labels.b
+"""
+    pod = POD.replace("namespace: team-a}", "namespace: team-a, labels: {a: one, b: two}}")
+    policy = write(
+        "gk.yaml",
+        template("NoLatest", NO_LATEST)
+        + constraint("NoLatest")
+        + "---\n"
+        + template("Boom", boom)
+        + constraint("Boom").replace("name: c}", "name: b}"),
+    )
+    code, report, _ = check(str(write("pod.yaml", pod)), "--gatekeeper", str(policy))
+    assert code == 3  # not evaluated: one template failed
+    found = denials(report)
+    assert "latest tag: app" in found
+    assert any(m.startswith("constraint Boom/b: ") for m in found), found

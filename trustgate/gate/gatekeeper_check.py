@@ -187,6 +187,15 @@ class GatekeeperCheck:
         out = self._skipped(evaluator, review, generated, path, message)
         try:
             violations = evaluator.review(review, matched)
+        except gatekeeper.ReviewError as e:  # the other constraints' violations stand beside the errors
+            violations = e.violations
+            out.extend(
+                policy_error(
+                    message(f"constraint {constraint.id}: {error.message}"),
+                    error.hint or "fix the Gatekeeper template: it failed on this document",
+                )
+                for constraint, error in e.failed
+            )
         except PolicyError as e:
             return [
                 *out,

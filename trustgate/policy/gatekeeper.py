@@ -1151,6 +1151,17 @@ class ConstraintSet:
         return ConstraintEvaluator(self, engine)
 
 
+class ReviewError(PolicyError):
+    """Templates failed at run time on a review; `violations` are what the other constraints found,
+    `failed` each failing constraint with its error."""
+
+    def __init__(self, violations: list[Violation], failed: list[tuple[Constraint, PolicyError]]) -> None:
+        first = failed[0][1]
+        super().__init__(first.message, where=first.where, hint=first.hint)
+        self.violations = violations
+        self.failed = failed
+
+
 class ConstraintEvaluator:
     """A `ConstraintSet` loaded into one engine; use it from one thread."""
 
@@ -1194,21 +1205,37 @@ class ConstraintEvaluator:
         """Evaluate `constraints` (already matched) against one review.
 
         Raises:
-            PolicyError: a template failed at run time.
+            ReviewError: a template failed at run time; it carries what the other constraints found.
         """
         if not constraints:
             return []
+        failed: list[tuple[Constraint, PolicyError]] = []
         rego = [c for c in constraints if c.kind in self.set.rego_kinds]
-        out = self._review_rego(review, rego) if rego else []
+        try:
+            out = self._review_rego(review, rego) if rego else []
+        except PolicyError:  # one template failed: the others' violations must not go with it
+            out = []
+            for constraint in rego:
+                try:
+                    out.extend(self._review_rego(review, [constraint]))
+                except PolicyError as e:
+                    failed.append((constraint, e))
         cel = [c for c in constraints if c.kind in self.set.cel]
         if cel:
             from trustgate.policy import gatekeeper_cel
 
             for constraint in cel:
                 compiled = self.set.cel[constraint.kind]
-                messages = gatekeeper_cel.review(
-                    compiled, constraint, review, namespace_object=self._namespace_object(compiled, review)
-                )
+                try:
+                    messages = gatekeeper_cel.review(
+                        compiled,
+                        constraint,
+                        review,
+                        namespace_object=self._namespace_object(compiled, review),
+                    )
+                except PolicyError as e:
+                    failed.append((constraint, e))
+                    continue
                 if constraint.kind not in self.set.rego_kinds:
                     out.extend(Violation(constraint, m) for m in messages)
                     continue
@@ -1223,6 +1250,8 @@ class ConstraintEvaluator:
                             disagreement=True,
                         )
                     )
+        if failed:
+            raise ReviewError(out, failed)
         return out
 
     def _namespace_object(
