@@ -2,7 +2,7 @@
 
 Owns: splitting a stream into documents, the safe loader (values as
 Kubernetes reads them: go-yaml v2's scalars and merge keys, then
-sigs.k8s.io/yaml's JSON conversion, so keys are strings;
+sigs.k8s.io/yaml's JSON conversion, so keys are strings and NaN is refused;
 timestamps keep their text), the alias-bomb guard, and mapping a JSON path
 back to the line it came from. Leaves out: reading files (see
 `loader.py`) and everything Kubernetes-specific.
@@ -392,9 +392,16 @@ def _int(node: yaml.ScalarNode) -> int:
 
 def _float(node: yaml.ScalarNode) -> float:
     text: str = node.value
-    special = _GO_FLOATS.get(text)
-    if special is not None:
-        return special
+    if text in _GO_FLOATS:
+        # go-yaml v2 reads it, but sigs.k8s.io/yaml's JSON conversion fails ("json: unsupported
+        # value: NaN"): Kubernetes refuses the document, so it never reaches a policy.
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"{text} is not a number JSON can hold (Kubernetes refuses NaN and infinities: "
+            '"json: unsupported value")',
+            node.start_mark,
+        )
     plain = text if text.startswith(".") else text.replace("_", "")
     value = None
     if _go_tag(text) == _INT:  # `!!float 1`: go-yaml v2 turns the integer into a float

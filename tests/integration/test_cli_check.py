@@ -620,3 +620,21 @@ def test_what_kubernetes_reads_is_what_user_policies_see(
     code, out, _ = check(policy, str(write(f"{name}.yaml", text)), "--no-color")
     assert code == 1, out
     assert message in out
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("nan.yaml", POD_HEAD + "      resources: {limits: {cpu: .nan}}\n", 8),
+        ("inf.json", '{"apiVersion": "v1", "kind": "Pod",\n "spec": {"x": Infinity}}', 2),
+    ],
+)
+def test_input_kubernetes_refuses_is_an_input_error_with_its_line(
+    write: Write, name: str, text: str, line: int
+) -> None:
+    """kubectl fails on NaN and infinities: never a pass, never passed to a policy."""
+    policy = str(write("policy/main.rego", PRIVILEGED_POLICY))
+    path = write(name, text)
+    code, out, _ = check(policy, str(path), "--no-color")
+    assert code == 3, out
+    assert f"{path}:{line}" in out

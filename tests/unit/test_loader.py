@@ -351,3 +351,28 @@ def test_data_documents_get_json_keys_as_conftest_reads_yaml(write: Write) -> No
     path = write("ci.yaml", "on: push\n2: two\njobs: {}\n")
     docs, _ = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
     assert docs[0].obj == {"true": "push", "2": "two", "jobs": {}}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "number"),
+    [
+        ('{"apiVersion": "v1", "kind": "ConfigMap",\n "data": {"a": NaN}}', 2, "NaN"),
+        ('{"apiVersion": "v1",\n\n "kind": "ConfigMap", "v": [1, -Infinity]}', 3, "-Infinity"),
+        ('{"apiVersion": "v1", "kind": "ConfigMap",\n "v": 1e400}', 2, "1e400"),
+        ('{"apiVersion": "v1", "kind": "ConfigMap",\n "v": -1.5E+999}', 2, "-1.5E+999"),
+    ],
+)
+def test_json_nan_and_infinities_are_refused_with_their_line(
+    write: Write, text: str, line: int, number: str
+) -> None:
+    """Python's json module reads them; Go's (kubectl, conftest) does not: never pass them to a policy."""
+    docs, problems = read(write("nan.json", text))
+    assert docs == []
+    (problem,) = problems
+    assert problem.rule == "input/invalid-json" and problem.source.line == line
+    assert f"{number} is not a JSON number" in problem.message
+
+
+def test_json_with_large_but_finite_numbers_is_read(write: Write) -> None:
+    docs, problems = read(write("ok.json", '{"apiVersion": "v1", "kind": "ConfigMap", "v": [1e300, 1.5, 7]}'))
+    assert problems == [] and docs[0].obj["v"] == [1e300, 1.5, 7]

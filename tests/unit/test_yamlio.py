@@ -201,6 +201,17 @@ def test_merging_something_else_than_maps_is_a_problem_with_its_line() -> None:
         assert problem.line == 2 and "map merge requires map" in problem.message, text
 
 
+def test_nan_and_infinite_values_are_refused_with_their_line() -> None:
+    """sigs.k8s.io/yaml cannot write them as JSON: kubectl and conftest fail on the document."""
+    for scalar in (".nan", ".NaN", ".inf", "-.inf", "+.INF", "!!float .nan"):
+        docs = parse(f"a: 1\n---\nkind: Pod\nspec:\n  v: [1, {scalar}]\n")
+        assert isinstance(docs[0], yamlio.ParsedDocument)
+        problem = docs[1]
+        assert isinstance(problem, yamlio.YamlProblem), scalar
+        assert problem.line == 5 and "is not a number JSON can hold" in problem.message, scalar
+    assert value_of("v: 1e400\n") == {"v": "1e400"}  # go-yaml v2: ParseFloat overflows, a string
+
+
 def test_keys_become_json_strings_as_sigs_k8s_yaml_makes_them() -> None:
     """convertToJSONableObject: ints in decimal, booleans, floats as FormatFloat(f, 'g', -1, 32)."""
     text = (

@@ -128,7 +128,17 @@ def reference(text: str) -> list[Any] | str:
         docs = [typed(d) for d in yaml.load_all(text, Loader=_Reference)]
     except (yaml.YAMLError, ValueError):  # ValueError: invalid base64
         return REFUSED
+    if any(not math.isfinite(v) for d in docs for v in _floats(d)):
+        return REFUSED  # sigs.k8s.io/yaml: "json: unsupported value: NaN"
     return [v for v in docs if v != ("NoneType", None)]
+
+
+def _floats(value: Any) -> Iterator[float]:
+    if value[0] == "float":
+        yield float(value[1])
+    elif value[0] in ("map", "seq"):
+        for item in value[1]:
+            yield from _floats(item[1] if value[0] == "map" else item)
 
 
 def _bench_module() -> Any:
@@ -251,7 +261,7 @@ def test_yamlio_reads_the_same_values_as_pyyaml(text: str) -> None:
 # Why a tricky case may be refused: a null or uint64 key (no JSON key in sigs.k8s.io/yaml), NaN or
 # an infinity as a value ("json: unsupported value"), `<<` as a plain value or merging a string.
 REFUSED_KEYS = ("null", "Null", "NULL", "~", "9223372036854775808")
-REFUSED_VALUES = ("<<",)
+REFUSED_VALUES = (".inf", ".Inf", ".INF", "-.inf", "+.inf", ".nan", ".NaN", ".NAN", "<<")
 
 
 def test_most_of_the_corpora_is_read() -> None:

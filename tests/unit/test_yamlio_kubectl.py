@@ -35,6 +35,8 @@ READ = {
     ),
 }
 REFUSED = {
+    "nan": "v: .nan",
+    "inf": "v: [1, -.inf]",
     "null-key": "v: {~: a}",
     "uint64-key": "v: {18446744073709551615: a}",
 }

@@ -14,6 +14,7 @@ import datetime as dt
 import fnmatch
 import json
 import marshal
+import math
 import operator
 import os
 import re
@@ -354,9 +355,21 @@ def parse_bytes(
         return documents, problems
     if name.endswith(".json") and data.lstrip()[:1] in (b"{", b"["):
         try:
-            value = json.loads(data)
+            value = _json_loads(data)
         except (json.JSONDecodeError, RecursionError):
             pass  # the YAML path below reports the place
+        except _NotAJsonNumber as e:
+            match = e.pattern.search(data)
+            line = data[: match.start()].count(b"\n") + 1 if match is not None else 1
+            return [], [
+                InputProblem(
+                    Source(name, line, 0, rendered_from),
+                    "input/invalid-json",
+                    f"invalid JSON at line {line}: {e.text} is not a JSON number (Kubernetes refuses "
+                    "NaN, infinities and numbers past float64)",
+                    "write a finite number, or the value as a string",
+                )
+            ]
         else:
             source = Source(name, 1, 0, rendered_from)
             bad = lone_surrogate(value) if may_hold_surrogate(data) else None
@@ -392,6 +405,47 @@ def parse_bytes(
             continue
         _add(item.value, source, item.node, documents, problems, any_data)
     return documents, problems
+
+
+class _NotAJsonNumber(Exception):
+    """`NaN`, `Infinity` or a number past float64 in a JSON text: Python reads them, Go does not."""
+
+    def __init__(self, text: str, pattern: re.Pattern[bytes]) -> None:
+        super().__init__(text)
+        self.text = text
+        self.pattern = pattern  # finds the first such number, for the line
+
+
+_JSON_CONSTANT = re.compile(rb"-?(?:NaN|Infinity)")
+# An exponent of three digits or more: the only way a JSON number overflows float64 to Python's inf
+# (a longer mantissa needs more than 300 digits: checked the same way, only when there is one).
+_JSON_HUGE = re.compile(rb"[0-9](?:[eE]\+?0*[1-9][0-9]{2}|[0-9.]{308})")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _NotAJsonNumber(text, _JSON_CONSTANT)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise _NotAJsonNumber(text, re.compile(re.escape(text.encode())))
+    return value
+
+
+def _json_loads(data: bytes) -> Any:
+    """`json.loads`, refusing what Go's encoding/json (kubectl) refuses and Python reads.
+
+    Python reads `NaN`, `Infinity` and `1e400` (as inf); kubectl fails on them.
+    Floats are checked one by one only in a text that may hold a huge one (`_JSON_HUGE`).
+
+    Raises:
+        _NotAJsonNumber: such a number.
+        json.JSONDecodeError: not JSON.
+    """
+    if _JSON_HUGE.search(data) is None:
+        return json.loads(data, parse_constant=_refuse_constant)
+    return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite)
 
 
 # A `\uD800`-`\uDFFF` escape (JSON; YAML also has `\U0000D800`): the only way text that is valid
