@@ -74,7 +74,7 @@ _TAG_CACHE_MAX = 200_000  # entries; plain scalars seen before (bounded: values 
 # see (`privileged: y` is true there), so plain scalars follow `resolve.go`:
 #  1. a table of words: y/yes/true/on (each as y, Y or in three cases) are true,
 #     n/no/false/off false; "", ~, null/Null/NULL null; .inf/.nan forms; `<<` merges;
-#  2. starting with `.`: a float if Go's ParseFloat takes it;
+#  2. starting with `.`: a float if Go's ParseFloat takes it (`.5`, `.0_1`: `_` between digits);
 #  3. starting with a sign or a digit, `_` removed: an integer in Go's syntax
 #     (`0x`, `0o`, `0b` in either case, a leading 0 for octal) within int64 or
 #     uint64; else a float in the form of `yamlStyleFloat` (`1e3`, `09`) unless it
@@ -102,7 +102,8 @@ _GO_WORDS: dict[str, str] = {
 }
 _GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
 _GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")  # yamlStyleFloat
-_GO_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")  # what ParseFloat takes of `.<digits>...`
+# What ParseFloat takes of `.<digits>...`: an `_` only between two digits (strconv's `underscoreOK`).
+_GO_DOT_FLOAT = re.compile(r"\.[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+(?:_[0-9]+)*)?")
 _INT64 = range(-(2**63), 2**63)
 _MAX_INT_TEXT = 67  # characters: `-0b` and 64 binary digits
 _UINT64 = range(2**64)
@@ -134,7 +135,8 @@ def _go_tag(value: str) -> str:
         return word
     first = value[0]
     if first == ".":
-        return _FLOAT if _GO_DOT_FLOAT.fullmatch(value) and _go_float(value) is not None else _STR
+        ok = _GO_DOT_FLOAT.fullmatch(value) and _go_float(value.replace("_", "")) is not None
+        return _FLOAT if ok else _STR
     if first not in "+-0123456789":
         return _STR
     plain = value.replace("_", "")
@@ -228,6 +230,8 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
             continue
         if node is None:
             continue  # an empty document, e.g. after a trailing `---`
+        if b"!" in chunk and _NON_SPECIFIC.search(chunk) is not None:
+            _untag_non_specific(chunk, node)
         start = first_line + node.start_mark.line + 1
         if b"&" in chunk and b"*" in chunk:  # an alias needs an anchor; cron schedules alone have `*`
             try:
@@ -262,6 +266,41 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
             continue
         yield ParsedDocument(value=value, line=start, index=index, node=_shift(node, first_line))
         index += 1
+
+
+# A `!` that may be YAML's non-specific tag (`v: ! 010`); "hello! world" matches too, at the cost
+# of reading that document's events once more.
+_NON_SPECIFIC = re.compile(rb"!(?=[ \t\r\n,\]}]|\Z)")
+
+
+def _untag_non_specific(chunk: bytes, root: yaml.Node) -> None:
+    """Make every scalar tagged `!` a string, as go-yaml v2 reads it.
+
+    libyaml (and PyYAML) resolve `! 010` as if it were untagged, the integer 8;
+    go-yaml v2 leaves a scalar with any tag it does not know unresolved: the
+    string "010". The composed node does not say it had a tag, so the tagged
+    scalars are found in the document's events, by position.
+    """
+    starts = {
+        event.start_mark.index
+        for event in yaml.parse(chunk, Loader=_BaseLoader)
+        if event.__class__ is yaml.ScalarEvent and event.tag == "!" and event.start_mark is not None
+    }
+    if not starts:
+        return
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.__class__ is yaml.ScalarNode:
+            if node.start_mark.index in starts:
+                node.tag = _STR
+        elif node.__class__ is yaml.SequenceNode:
+            stack.extend(node.value)
+        else:
+            stack.extend(n for pair in node.value for n in pair)
 
 
 def _compose(chunk: bytes) -> yaml.Node | None:
@@ -402,11 +441,12 @@ def _float(node: yaml.ScalarNode) -> float:
             '"json: unsupported value")',
             node.start_mark,
         )
-    plain = text if text.startswith(".") else text.replace("_", "")
     value = None
     if _go_tag(text) == _INT:  # `!!float 1`: go-yaml v2 turns the integer into a float
         value = float(_int(node))
-    elif _GO_FLOAT.fullmatch(plain):  # Go's ParseFloat: decimal, even with a leading 0
+    elif text.startswith("."):  # ParseFloat of the text as written, underscores between digits
+        value = _go_float(text.replace("_", "")) if _GO_DOT_FLOAT.fullmatch(text) else None
+    elif _GO_FLOAT.fullmatch(plain := text.replace("_", "")):  # ParseFloat: decimal, even with a leading 0
         value = _go_float(plain)
     if value is None:
         raise _not_a("a float", node)

@@ -212,6 +212,26 @@ def test_nan_and_infinite_values_are_refused_with_their_line() -> None:
     assert value_of("v: 1e400\n") == {"v": "1e400"}  # go-yaml v2: ParseFloat overflows, a string
 
 
+def test_floats_with_a_leading_dot_may_hold_underscores_between_digits() -> None:
+    """Go's ParseFloat (strconv's underscoreOK): `_` only between two digits."""
+    assert value_of("v: [.0_1, .5_0, .1_0e1_0, !!float .0_1]\n") == {"v": [0.01, 0.5, 1e9, 0.01]}
+    assert value_of("v: [._1, .1_, .1__0, .1_e1, .1e_1]\n") == {
+        "v": ["._1", ".1_", ".1__0", ".1_e1", ".1e_1"]
+    }
+
+
+def test_a_scalar_with_the_non_specific_tag_is_a_string() -> None:
+    """go-yaml v2 leaves `! 010` unresolved (the string "010"); libyaml resolves it (8)."""
+    text = "v: ! 010\nw: [! 1, ! true, ! null, 010]\n! 1: k\nmsg: hello! world\nnum: 010\n"
+    assert value_of(text) == {
+        "v": "010",
+        "w": ["1", "true", "null", 8],
+        "1": "k",
+        "msg": "hello! world",
+        "num": 8,
+    }
+
+
 def test_keys_become_json_strings_as_sigs_k8s_yaml_makes_them() -> None:
     """convertToJSONableObject: ints in decimal, booleans, floats as FormatFloat(f, 'g', -1, 32)."""
     text = (

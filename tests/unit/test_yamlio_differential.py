@@ -49,6 +49,8 @@ GO_V2: dict[str, Any] = {
     **{"08": 8.0, "1e3": 1000.0, "1E3": 1000.0, "1.5e3": 1500.0, "-.5": -0.5},
     "-9223372036854775809": -9223372036854775809.0,
     "=": "=",  # not YAML 1.1's `value` type: a string (PyYAML refuses it as a value)
+    # ParseFloat of a scalar starting with `.` takes `_` between digits (PyYAML: strings)
+    **{".0_1": 0.01, ".5_0": 0.5, ".1_0e1_0": 1e9, ".1_": ".1_", ".1__0": ".1__0"},
 }
 
 
@@ -68,6 +70,15 @@ for _scalar in GO_V2:  # tried before PyYAML's own resolvers
 _Reference.add_constructor(_GO, lambda loader, node: GO_V2[node.value])
 _Reference.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: node.value)
 _Reference.add_constructor("tag:yaml.org,2002:binary", lambda loader, node: "".join(node.value.split()))
+
+
+def _compose_scalar_node(self: _Reference, anchor: Any) -> yaml.ScalarNode:
+    """go-yaml v2 leaves a scalar tagged `!` unresolved, a string; PyYAML resolves it as untagged."""
+    event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
+    node: yaml.ScalarNode = yaml.SafeLoader.compose_scalar_node(self, anchor)
+    if event.tag == "!":
+        node.tag = "tag:yaml.org,2002:str"
+    return node
 
 
 def _construct_mapping(self: _Reference, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
@@ -97,6 +108,7 @@ def _construct_mapping(self: _Reference, node: yaml.MappingNode, deep: bool = Fa
 
 # Float keys as kubectl 1.32 writes them (FormatFloat(f, 'g', -1, 32)), from `kubectl label --local`.
 _FLOAT_KEYS = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf", "1000.0": "1000", "1.5e-07": "1.5e-07"}
+_Reference.compose_scalar_node = _compose_scalar_node  # type: ignore[method-assign,assignment]  # a deviation
 _Reference.construct_mapping = _construct_mapping  # type: ignore[method-assign,assignment]  # a deviation
 
 
@@ -183,7 +195,7 @@ TRICKY = [
     *(".inf", ".Inf", ".INF", "-.inf", "+.inf", ".nan", ".NaN", ".NAN", "inf", "nan", "NaN"),
     *("2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 -5", "2002-12-14T00:00:00Z"),
     *("2024-1-1", "12:30:45", "1.2.3", "v1", "1Gi", "500m", "0.5", "'quoted'", "=", "<<"),
-    *("1e400",),
+    *(".0_1", ".5_0", ".1_0e1_0", "._1", ".1_", ".1__0", ".1_e1", "1e400"),
 ]
 
 
@@ -196,6 +208,7 @@ def tricky_texts() -> Iterator[tuple[str, str]]:
         yield f"double-quoted {scalar}", f'value: "{scalar}"\n'
         yield f"single-quoted {scalar}", "value: '" + scalar.replace("'", "''") + "'\n"
         yield f"tagged str {scalar}", f"value: !!str {scalar}\n"
+        yield f"non-specific tag {scalar}", f"value: ! {scalar}\nlist: [! {scalar}]\n"
     yield (
         "merge keys",
         (

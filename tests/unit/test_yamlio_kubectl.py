@@ -27,7 +27,9 @@ READ = {
     "merge-sequence": "v: {a: 0, <<: [{a: 1, b: 1}, {a: 2, c: 2}], c: 9}",
     "merge-twice": "v: {<<: {a: 1}, <<: {a: 2}}",
     "merge-alias": "x: &p {privileged: true}\nv:\n  privileged: false\n  <<: *p",
+    "dot-floats": "v: [.0_1, .5_0, .1_0e1_0, ._1, .1_, .1__0, .1_e1, !!float .0_1]",
     "overflow": "v: [1e400, .1e400]",
+    "non-specific-tag": "v: [! 010, ! 1, ! true, ! null, ! .5, ! 0x10, !!str 1]\n! 010: k",
     "keys": (
         "v: {1: a, on: b, 1e3: c, 1.5: d, 0x10: e, 0.1: f, 1e20: g, 1.5e-7: h, 16777217.0: i,"
         " 3.14159265358979: j, .nan: k, .inf: l, -.inf: m, -0.0: z, -0: zero,"
