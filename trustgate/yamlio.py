@@ -14,6 +14,8 @@ piece is parsed on its own: one broken document never hides the others.
 
 from __future__ import annotations
 
+import base64
+import codecs
 import itertools
 import math
 import operator
@@ -460,6 +462,37 @@ def _bool(node: yaml.ScalarNode) -> bool:
     return value
 
 
+def _binary(node: yaml.ScalarNode) -> str:
+    """A `!!binary` scalar as Kubernetes reads it: the decoded bytes, as text.
+
+    go-yaml v2 decodes it with Go's `base64.StdEncoding` (padding required, `\r`
+    and `\n` skipped, nothing else) into a string of the bytes; JSON then writes
+    every byte that is not part of valid UTF-8 as U+FFFD (`encoding/json`).
+    """
+    text = node.value.replace("\n", "").replace("\r", "")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error: go-yaml fails the same way
+        raise yaml.constructor.ConstructorError(
+            None, None, "!!binary value contains invalid base64 data", node.start_mark
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", _GO_REPLACE)
+
+
+def _replace_each_byte(error: UnicodeError) -> tuple[str, int]:
+    # Python's "replace" gives one U+FFFD per invalid sequence (`\xe2\x82` is one); Go's
+    # encoding/json one per byte.
+    assert isinstance(error, UnicodeDecodeError)
+    return "\ufffd" * (error.end - error.start), error.end
+
+
+_GO_REPLACE = "trustgate-go-json-replace"
+codecs.register_error(_GO_REPLACE, _replace_each_byte)
+
+
 _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
     "tag:yaml.org,2002:int": _int,
     "tag:yaml.org,2002:float": _float,
@@ -467,7 +500,7 @@ _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
     "tag:yaml.org,2002:null": _CONSTRUCTOR.construct_yaml_null,
     # JSON has neither: keep the text, as Kubernetes' YAML-to-JSON conversion does.
     "tag:yaml.org,2002:timestamp": lambda node: node.value,
-    "tag:yaml.org,2002:binary": lambda node: "".join(node.value.split()),
+    "tag:yaml.org,2002:binary": _binary,
 }
 
 

@@ -627,12 +627,13 @@ def test_what_kubernetes_reads_is_what_user_policies_see(
     [
         ("nan.yaml", POD_HEAD + "      resources: {limits: {cpu: .nan}}\n", 8),
         ("inf.json", '{"apiVersion": "v1", "kind": "Pod",\n "spec": {"x": Infinity}}', 2),
+        ("binary.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  k: !!binary 'a$$'\n", 5),
     ],
 )
 def test_input_kubernetes_refuses_is_an_input_error_with_its_line(
     write: Write, name: str, text: str, line: int
 ) -> None:
-    """kubectl fails on NaN and infinities: never a pass, never passed to a policy."""
+    """kubectl fails on NaN, infinities and invalid base64: never a pass, never passed to a policy."""
     policy = str(write("policy/main.rego", PRIVILEGED_POLICY))
     path = write(name, text)
     code, out, _ = check(policy, str(path), "--no-color")

@@ -236,7 +236,7 @@ def test_keys_become_json_strings_as_sigs_k8s_yaml_makes_them() -> None:
     """convertToJSONableObject: ints in decimal, booleans, floats as FormatFloat(f, 'g', -1, 32)."""
     text = (
         "data: {1: a, on: b, 1e3: c, 1.5: d, 0x10: e, 0.1: f, 1e20: g, 1.5e-7: h, 16777217.0: i,"
-        " 3.14159265358979: j, .nan: k, .inf: l, -.inf: m, -0.0: z, -0: zero, y: o}\n"
+        " 3.14159265358979: j, .nan: k, .inf: l, -.inf: m, -0.0: z, -0: zero, y: o, !!binary aGk=: p}\n"
     )
     assert value_of(text) == {
         "data": {
@@ -255,6 +255,7 @@ def test_keys_become_json_strings_as_sigs_k8s_yaml_makes_them() -> None:
             "-.inf": "m",
             "-0": "z",
             "0": "zero",
+            "hi": "p",
         }
     }
 
@@ -287,3 +288,18 @@ def test_keys_kubernetes_cannot_turn_into_json_are_refused() -> None:
     ):
         problem = problem_of(text)
         assert what in problem.message, text
+
+
+def test_binary_is_decoded_as_kubernetes_decodes_it() -> None:
+    """go-yaml v2: Go's base64.StdEncoding (newlines skipped); JSON writes U+FFFD per invalid byte."""
+    text = "a: !!binary aGVsbG8=\nb: !!binary |\n  aGVs\n  bG8=\n"
+    text += "c: [!!binary 4oI=, !!binary 7aCA, !!binary '']\n"  # E2 82: cut short; ED A0 80: a surrogate
+    assert value_of(text) == {"a": "hello", "b": "hello", "c": ["\ufffd\ufffd", "\ufffd" * 3, ""]}
+
+
+def test_invalid_base64_is_a_problem_with_its_line() -> None:
+    for bad in ("aGVsbG8", "aGVs bG8=", "'a$$'", "aGk=aGk="):
+        docs = parse(f"a: 1\n---\nkind: Secret\ndata:\n  v: !!binary {bad}\n")
+        problem = docs[1]
+        assert isinstance(problem, yamlio.YamlProblem), bad
+        assert problem.line == 5 and "invalid base64" in problem.message, bad

@@ -32,13 +32,17 @@ READ = {
     "non-specific-tag": "v: [! 010, ! 1, ! true, ! null, ! .5, ! 0x10, !!str 1]\n! 010: k",
     "keys": (
         "v: {1: a, on: b, 1e3: c, 1.5: d, 0x10: e, 0.1: f, 1e20: g, 1.5e-7: h, 16777217.0: i,"
-        " 3.14159265358979: j, .nan: k, .inf: l, -.inf: m, -0.0: z, -0: zero,"
+        " 3.14159265358979: j, .nan: k, .inf: l, -.inf: m, -0.0: z, -0: zero, !!binary aGk=: p,"
         " 9223372036854775807: q, 2001-12-14: r}"
     ),
+    "binary": "v: [!!binary aGVsbG8=, !!binary 4oI=, !!binary 7aCA, !!binary PD4m, !!binary '']\n"
+    "w: !!binary |\n  aGVs\n  bG8=",
 }
 REFUSED = {
     "nan": "v: .nan",
     "inf": "v: [1, -.inf]",
+    "binary-unpadded": "v: !!binary aGVsbG8",
+    "binary-space": "v: !!binary aGVs bG8=",
     "null-key": "v: {~: a}",
     "uint64-key": "v: {18446744073709551615: a}",
 }
