@@ -93,6 +93,9 @@ class Document:
     tree: Any = None
     kubernetes: bool = True
     origin: Origin | None = None  # for an object rendered from a kustomization: its source document
+    # "item": unpacked from an object's `items`; "list": a whole `kind: *List`, kept only for the
+    # user's own policies (conftest evaluates the whole document).
+    list_role: str = ""
 
     @property
     def api_version(self) -> str | None:

@@ -605,6 +605,12 @@ POD_HEAD = (
             POD_HEAD + "      securityContext:\n        privileged: false\n        <<: {privileged: true}\n",
             "container c is privileged",
         ),
+        # kubectl applies the items of any object with `items`, but others create the Pod itself
+        (
+            "stray-items",
+            POD_HEAD + "      securityContext: {privileged: true}\nitems: []\n",
+            "container c is privileged",
+        ),
         # `1: danger` is the key "1" to Kubernetes
         (
             "integer-key",

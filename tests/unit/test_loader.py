@@ -148,16 +148,64 @@ def test_kind_list_is_unpacked_with_item_lines(write: Write) -> None:
     ],
 )
 def test_any_object_with_an_items_list_is_unpacked_as_kubectl_does(write: Write, outer: str) -> None:
-    """kubectl applies the items of any object with an `items` list: they cannot hide from the checks."""
+    """kubectl applies the items of any object with an `items` list: they cannot hide from the checks.
+
+    The object itself is read too: other clients (a GitOps controller, the API) take it as the
+    object it says it is, and conftest evaluates the whole document.
+    """
     path = write(
         "hidden.yaml",
         outer
         + "items:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: p}\n"
         + "    spec: {containers: [{name: c, image: x, securityContext: {privileged: true}}]}\n",
     )
+    docs, problems = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert problems == []
+    assert [(d.kind, d.name, d.list_role) for d in docs if d.kind == "Pod"] == [("Pod", "p", "item")]
+    (whole,) = [d for d in docs if d.kind != "Pod"]
+    assert whole.list_role == "" and "items" in whole.obj and whole.kubernetes == ("apiVersion" in outer)
+
+
+def test_a_pod_with_a_stray_items_key_is_read_as_a_pod(write: Write) -> None:
+    """Before, any object with an `items` list was replaced by its items: this Pod gave 0 documents."""
+    path = write(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+        "spec: {containers: [{name: c, image: x, securityContext: {privileged: true}}]}\nitems: []\n",
+    )
     docs, problems = read(path)
     assert problems == []
-    assert [(d.kind, d.name) for d in docs] == [("Pod", "p")]
+    assert [(d.kind, d.name, d.obj["spec"]["containers"][0]["securityContext"]) for d in docs] == [
+        ("Pod", "p", {"privileged": True})
+    ]
+
+
+@pytest.mark.parametrize("kind", ["List", "PodList"])
+def test_a_kubernetes_list_gives_its_items_and_the_whole_list_for_the_users_policies(
+    write: Write, kind: str
+) -> None:
+    path = write(
+        "list.yaml",
+        f"apiVersion: v1\nkind: {kind}\nitems:\n"
+        "  - apiVersion: v1\n    kind: Pod\n    metadata: {name: p}\n",
+    )
+    docs, problems = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert problems == []
+    assert [(d.kind, d.kubernetes, d.list_role) for d in docs] == [
+        ("Pod", True, "item"),
+        (kind, False, "list"),
+    ]
+    docs, _ = read(path)  # without data documents (CRDs, pre-sync): the items only
+    assert [d.kind for d in docs] == ["Pod"]
+
+
+def test_a_data_document_with_items_is_read_whole_too(write: Write) -> None:
+    path = write(
+        "data.yaml", "bad: true\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: a}\n"
+    )
+    docs, problems = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert problems == []
+    assert [d.obj.get("bad") for d in docs] == [None, True]
 
 
 def test_a_data_document_with_an_items_list_of_plain_values_is_not_a_list(write: Write) -> None:

@@ -539,10 +539,13 @@ def _surrogate_problem(source: Source, rule: str, path: JsonPath) -> InputProble
 
 
 def _is_list(value: Mapping[str, Any]) -> bool:
-    """Whether kubectl would apply `value` as a list of its `items`.
+    """Whether kubectl may apply the `items` of `value` instead of `value` itself.
 
-    Any object with an `items` list is one (not only `kind: *List`); a plain data document
-    (no apiVersion or kind) is one when an item looks like a Kubernetes object.
+    kubectl (apimachinery's unstructured decoder) reads any object with an `items` list as
+    a list, whatever its kind; a plain data document (no apiVersion or kind) counts when an
+    item looks like a Kubernetes object. Its items are checked; `value` itself is still
+    checked too (`_add`), since other clients (a GitOps controller, the API) read it as the
+    object it says it is.
     """
     items = value.get("items")
     if not isinstance(items, list):
@@ -550,6 +553,14 @@ def _is_list(value: Mapping[str, Any]) -> bool:
     if any(k in value for k in ("apiVersion", "kind")):
         return True
     return any(isinstance(i, Mapping) and "apiVersion" in i and "kind" in i for i in items)
+
+
+def _is_kubernetes_list(value: Mapping[str, Any]) -> bool:
+    """A real Kubernetes list: `kind: List` or `*List` with an apiVersion (`v1/PodList`)."""
+    kind, api_version = value.get("kind"), value.get("apiVersion")
+    return (
+        isinstance(kind, str) and kind.endswith("List") and isinstance(api_version, str) and bool(api_version)
+    )
 
 
 def _add(
@@ -573,11 +584,12 @@ def _add(
         )
         return
     if _is_list(value):
-        # kubectl (apimachinery's unstructured decoder) reads any object with an `items` list as a
-        # list, whatever its kind, and applies the items, not the object: so must the checks.
+        # kubectl reads any object with an `items` list as a list and applies the items: they are
+        # checked as objects of their own.
         for i, item in enumerate(value["items"]):
             item_tree = yamlio.subtree(tree, ("items", i))
             line = yamlio.locate(tree, ("items", i)) or source.line
+            before = len(documents)
             _add(
                 item,
                 Source(source.file, line, source.index, source.rendered_from),
@@ -586,7 +598,18 @@ def _add(
                 problems,
                 any_data,
             )
-        return
+            for document in documents[before:]:
+                document.list_role = "item"
+        if _is_kubernetes_list(value):
+            # The list itself is no object to admit, but conftest gives the user's policies the
+            # whole document: so does `check` (only where a policy of the user's runs).
+            if any_data:
+                documents.append(
+                    Document(source=source, obj=value, tree=tree, kubernetes=False, list_role="list")
+                )
+            return
+        # Anything else with `items` (a Pod with a stray `items: []`, `{bad: true, items: [...]}`)
+        # is also read whole below: what other clients apply, and what conftest evaluates.
     missing = [k for k in ("apiVersion", "kind") if not isinstance(value.get(k), str) or not value.get(k)]
     if missing and any_data and not any(k in value for k in _MANIFEST_KEYS):
         documents.append(Document(source=source, obj=_string_keys(value), tree=tree, kubernetes=False))
