@@ -96,6 +96,9 @@ class Document:
     # The admission request it came in (`serve`), without its objects: who asked (userInfo), the
     # operation, dryRun; policies that read the request see these. None outside admission.
     request: Mapping[str, Any] | None = None
+    # "item": unpacked from an object's `items`; "list": a whole `kind: *List`, kept only for the
+    # user's own policies (conftest evaluates the whole document).
+    list_role: str = ""
 
     @property
     def api_version(self) -> str | None:

@@ -1,9 +1,10 @@
 """Parse YAML and JSON streams into documents that remember their lines.
 
-Owns: splitting a stream into documents, the safe loader (plain scalars
-typed as Kubernetes' reader, go-yaml v2, types them; timestamps keep their
-text), the alias-bomb guard, and mapping a JSON path back to the line it
-came from. Leaves out: reading files (see
+Owns: splitting a stream into documents, the safe loader (values as
+Kubernetes reads them: go-yaml v2's scalars and merge keys, then
+sigs.k8s.io/yaml's JSON conversion, so keys are strings and NaN is refused;
+timestamps keep their text), the alias-bomb guard, and mapping a JSON path
+back to the line it came from. Leaves out: reading files (see
 `loader.py`) and everything Kubernetes-specific.
 
 A YAML syntax error ends a YAML stream, so a stream is first cut at its
@@ -13,9 +14,13 @@ piece is parsed on its own: one broken document never hides the others.
 
 from __future__ import annotations
 
+import base64
+import codecs
 import itertools
+import math
 import operator
 import re
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +76,7 @@ _TAG_CACHE_MAX = 200_000  # entries; plain scalars seen before (bounded: values 
 # see (`privileged: y` is true there), so plain scalars follow `resolve.go`:
 #  1. a table of words: y/yes/true/on (each as y, Y or in three cases) are true,
 #     n/no/false/off false; "", ~, null/Null/NULL null; .inf/.nan forms; `<<` merges;
-#  2. starting with `.`: a float if Go's ParseFloat takes it;
+#  2. starting with `.`: a float if Go's ParseFloat takes it (`.5`, `.0_1`: `_` between digits);
 #  3. starting with a sign or a digit, `_` removed: an integer in Go's syntax
 #     (`0x`, `0o`, `0b` in either case, a leading 0 for octal) within int64 or
 #     uint64; else a float in the form of `yamlStyleFloat` (`1e3`, `09`) unless it
@@ -99,7 +104,8 @@ _GO_WORDS: dict[str, str] = {
 }
 _GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
 _GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")  # yamlStyleFloat
-_GO_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")  # what ParseFloat takes of `.<digits>...`
+# What ParseFloat takes of `.<digits>...`: an `_` only between two digits (strconv's `underscoreOK`).
+_GO_DOT_FLOAT = re.compile(r"\.[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+(?:_[0-9]+)*)?")
 _INT64 = range(-(2**63), 2**63)
 _MAX_INT_TEXT = 67  # characters: `-0b` and 64 binary digits
 _UINT64 = range(2**64)
@@ -131,7 +137,8 @@ def _go_tag(value: str) -> str:
         return word
     first = value[0]
     if first == ".":
-        return _FLOAT if _GO_DOT_FLOAT.fullmatch(value) and _go_float(value) is not None else _STR
+        ok = _GO_DOT_FLOAT.fullmatch(value) and _go_float(value.replace("_", "")) is not None
+        return _FLOAT if ok else _STR
     if first not in "+-0123456789":
         return _STR
     plain = value.replace("_", "")
@@ -225,6 +232,8 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
             continue
         if node is None:
             continue  # an empty document, e.g. after a trailing `---`
+        if b"!" in chunk and _NON_SPECIFIC.search(chunk) is not None:
+            _untag_non_specific(chunk, node)
         start = first_line + node.start_mark.line + 1
         if b"&" in chunk and b"*" in chunk:  # an alias needs an anchor; cron schedules alone have `*`
             try:
@@ -249,13 +258,51 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
                 continue
         try:
             anchors = b"&" in chunk
-            value = _build(node, {} if anchors else None, merges=b"<<" in chunk)
-        except yaml.YAMLError as e:
-            yield YamlProblem("input/invalid-yaml", f"invalid YAML value: {_one_line(e)}", start)
+            value = _build(node, {} if anchors else None)
+        except yaml.MarkedYAMLError as e:  # the builder's errors carry the node's mark
+            mark = e.problem_mark
+            line = first_line + mark.line + 1 if mark is not None else start
+            where = f" at line {line}, column {mark.column + 1}" if mark is not None else ""
+            yield YamlProblem("input/invalid-yaml", f"invalid YAML value{where}: {e.problem}", line)
             index += 1
             continue
         yield ParsedDocument(value=value, line=start, index=index, node=_shift(node, first_line))
         index += 1
+
+
+# A `!` that may be YAML's non-specific tag (`v: ! 010`); "hello! world" matches too, at the cost
+# of reading that document's events once more.
+_NON_SPECIFIC = re.compile(rb"!(?=[ \t\r\n,\]}]|\Z)")
+
+
+def _untag_non_specific(chunk: bytes, root: yaml.Node) -> None:
+    """Make every scalar tagged `!` a string, as go-yaml v2 reads it.
+
+    libyaml (and PyYAML) resolve `! 010` as if it were untagged, the integer 8;
+    go-yaml v2 leaves a scalar with any tag it does not know unresolved: the
+    string "010". The composed node does not say it had a tag, so the tagged
+    scalars are found in the document's events, by position.
+    """
+    starts = {
+        event.start_mark.index
+        for event in yaml.parse(chunk, Loader=_BaseLoader)
+        if event.__class__ is yaml.ScalarEvent and event.tag == "!" and event.start_mark is not None
+    }
+    if not starts:
+        return
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.__class__ is yaml.ScalarNode:
+            if node.start_mark.index in starts:
+                node.tag = _STR
+        elif node.__class__ is yaml.SequenceNode:
+            stack.extend(node.value)
+        else:
+            stack.extend(n for pair in node.value for n in pair)
 
 
 def _compose(chunk: bytes) -> yaml.Node | None:
@@ -386,14 +433,22 @@ def _int(node: yaml.ScalarNode) -> int:
 
 def _float(node: yaml.ScalarNode) -> float:
     text: str = node.value
-    special = _GO_FLOATS.get(text)
-    if special is not None:
-        return special
-    plain = text if text.startswith(".") else text.replace("_", "")
+    if text in _GO_FLOATS:
+        # go-yaml v2 reads it, but sigs.k8s.io/yaml's JSON conversion fails ("json: unsupported
+        # value: NaN"): Kubernetes refuses the document, so it never reaches a policy.
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"{text} is not a number JSON can hold (Kubernetes refuses NaN and infinities: "
+            '"json: unsupported value")',
+            node.start_mark,
+        )
     value = None
     if _go_tag(text) == _INT:  # `!!float 1`: go-yaml v2 turns the integer into a float
         value = float(_int(node))
-    elif _GO_FLOAT.fullmatch(plain):  # Go's ParseFloat: decimal, even with a leading 0
+    elif text.startswith("."):  # ParseFloat of the text as written, underscores between digits
+        value = _go_float(text.replace("_", "")) if _GO_DOT_FLOAT.fullmatch(text) else None
+    elif _GO_FLOAT.fullmatch(plain := text.replace("_", "")):  # ParseFloat: decimal, even with a leading 0
         value = _go_float(plain)
     if value is None:
         raise _not_a("a float", node)
@@ -407,6 +462,37 @@ def _bool(node: yaml.ScalarNode) -> bool:
     return value
 
 
+def _binary(node: yaml.ScalarNode) -> str:
+    """A `!!binary` scalar as Kubernetes reads it: the decoded bytes, as text.
+
+    go-yaml v2 decodes it with Go's `base64.StdEncoding` (padding required, `\r`
+    and `\n` skipped, nothing else) into a string of the bytes; JSON then writes
+    every byte that is not part of valid UTF-8 as U+FFFD (`encoding/json`).
+    """
+    text = node.value.replace("\n", "").replace("\r", "")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error: go-yaml fails the same way
+        raise yaml.constructor.ConstructorError(
+            None, None, "!!binary value contains invalid base64 data", node.start_mark
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", _GO_REPLACE)
+
+
+def _replace_each_byte(error: UnicodeError) -> tuple[str, int]:
+    # Python's "replace" gives one U+FFFD per invalid sequence (`\xe2\x82` is one); Go's
+    # encoding/json one per byte.
+    assert isinstance(error, UnicodeDecodeError)
+    return "\ufffd" * (error.end - error.start), error.end
+
+
+_GO_REPLACE = "trustgate-go-json-replace"
+codecs.register_error(_GO_REPLACE, _replace_each_byte)
+
+
 _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
     "tag:yaml.org,2002:int": _int,
     "tag:yaml.org,2002:float": _float,
@@ -414,11 +500,11 @@ _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
     "tag:yaml.org,2002:null": _CONSTRUCTOR.construct_yaml_null,
     # JSON has neither: keep the text, as Kubernetes' YAML-to-JSON conversion does.
     "tag:yaml.org,2002:timestamp": lambda node: node.value,
-    "tag:yaml.org,2002:binary": lambda node: "".join(node.value.split()),
+    "tag:yaml.org,2002:binary": _binary,
 }
 
 
-def _build(node: yaml.Node, memo: dict[int, Any] | None, merges: bool) -> Any:
+def _build(node: yaml.Node, memo: dict[int, Any] | None) -> Any:
     """Build Python values from a composed node tree.
 
     Equivalent to SafeConstructor for the JSON-compatible subset manifests
@@ -428,7 +514,6 @@ def _build(node: yaml.Node, memo: dict[int, Any] | None, merges: bool) -> Any:
         node: the root of the tree.
         memo: shared values of aliased nodes, as PyYAML shares them; None
             when the document has no anchors (nothing can be shared).
-        merges: the document may hold `<<` merge keys.
 
     Raises:
         yaml.constructor.ConstructorError: an unsupported tag or an unhashable key.
@@ -457,39 +542,153 @@ def _build(node: yaml.Node, memo: dict[int, Any] | None, merges: bool) -> Any:
             if item.__class__ is yaml.ScalarNode and item.tag == _STR:
                 items.append(item.value)
             else:
-                items.append(_build(item, memo, merges))
+                items.append(_build(item, memo))
         return items
     if node.tag != _MAP:
         raise yaml.constructor.ConstructorError(
             None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
         )
-    if merges and any(k.tag == _MERGE for k, _ in node.value):
-        # `<<: *base` merge keys, resolved as PyYAML does (a MappingNode: checked above)
-        _CONSTRUCTOR.flatten_mapping(node)  # type: ignore[arg-type]
-    mapping: dict[Any, Any] = {}
+    mapping: dict[str, Any] = {}
     if memo is not None:
         memo[id(node)] = mapping
     for key_node, value_node in node.value:
         # Plain string keys and values are most of a manifest: skip the call.
         if key_node.__class__ is yaml.ScalarNode and key_node.tag in _STR_KEYS:
             k = key_node.value
-        else:
-            k = _build(key_node, memo, merges)
+        else:  # a merge key or a key that is not a string (rare): start again, the slow way
+            mapping.clear()
+            _in_order(node, memo, mapping)  # type: ignore[arg-type]  # neither scalar nor sequence: a map
+            return mapping
         if value_node.__class__ is yaml.ScalarNode and value_node.tag == _STR:
-            value = value_node.value
+            mapping[k] = value_node.value
         else:
-            value = _build(value_node, memo, merges)
-        try:
-            mapping[k] = value
-        except TypeError as e:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a scalar", key_node.start_mark
-            ) from e
+            mapping[k] = _build(value_node, memo)
     return mapping
 
 
-def _one_line(error: yaml.YAMLError) -> str:
-    return " ".join(str(error).split())
+def _in_order(node: yaml.MappingNode, memo: dict[int, Any] | None, mapping: dict[str, Any]) -> dict[str, Any]:
+    """Fill `mapping` from a mapping node as go-yaml v2 and then sigs.k8s.io/yaml do.
+
+    1. Entries apply in document order (go-yaml v2's `d.mapping`): a later key
+       overrides an earlier one, and a `<<` merge sets every key of the merged
+       map, overriding the keys before it; a sequence of maps is merged last to
+       first (`d.merge`), so the first map wins.
+    2. Keys become JSON strings as `convertToJSONableObject` makes them (`_json_key`).
+       Two different YAML keys that become the same string (`1` and `"1"`)
+       are refused: Kubernetes keeps one of them at random (Go's map order).
+
+    Returns:
+        The JSON key of every entry and the YAML key it came from, for the merges
+        of an enclosing mapping.
+
+    Raises:
+        yaml.constructor.ConstructorError: a key Kubernetes refuses, two keys
+            that collide, or a merge of something other than maps.
+    """
+    origins: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE and key_node.value == "<<" and key_node.__class__ is yaml.ScalarNode:
+            for merged_node in reversed(_merged_maps(value_node)):
+                merged: dict[str, Any] = {}
+                for text, origin in _in_order(merged_node, memo, merged).items():
+                    _claim(origins, text, origin, key_node)
+                mapping.update(merged)
+            continue
+        text, origin = _json_key(key_node, memo)
+        _claim(origins, text, origin, key_node)
+        if value_node.__class__ is yaml.ScalarNode and value_node.tag == _STR:
+            mapping[text] = value_node.value
+        else:
+            mapping[text] = _build(value_node, memo)
+    return origins
+
+
+def _merged_maps(node: yaml.Node) -> list[yaml.MappingNode]:
+    """The maps a `<<` merges, in document order: a map (or an alias of one) or a sequence of them."""
+    nodes: list[yaml.Node] = node.value if node.__class__ is yaml.SequenceNode else [node]
+    if any(n.__class__ is not yaml.MappingNode or n.tag != _MAP for n in nodes):
+        raise yaml.constructor.ConstructorError(
+            None, None, "map merge requires map or seq of maps as the value", node.start_mark
+        )
+    return nodes  # type: ignore[return-value]  # checked above
+
+
+def _claim(origins: dict[str, Any], text: str, origin: Any, key_node: yaml.Node) -> None:
+    prior = origins.setdefault(text, origin)
+    if prior is not origin and prior != origin:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"two different keys ({_describe(prior)} and {_describe(origin)}) both become the JSON key "
+            f"{text!r}: Kubernetes would keep one of them at random; quote the keys as strings",
+            key_node.start_mark,
+        )
+
+
+def _describe(origin: Any) -> str:
+    kind, value = origin
+    return "a NaN" if kind == "nan" else f"the {kind} {value!r}"
+
+
+def _json_key(key_node: yaml.Node, memo: dict[int, Any] | None) -> tuple[str, Any]:
+    """(The JSON key sigs.k8s.io/yaml makes of a YAML key, the typed key it came from).
+
+    `convertToJSONableObject`: strings as they are; Go ints (int64) in decimal;
+    booleans `true`/`false`; floats with `strconv.FormatFloat(f, 'g', -1, 32)`
+    (`1e3` is "1000"), infinities `.inf`/`-.inf` and NaN `.nan`. Any other key
+    (null, an integer past int64, a sequence or a map) is an error there.
+    """
+    if key_node.__class__ is yaml.ScalarNode:
+        if key_node.tag in _STR_KEYS or (key_node.tag == _MERGE and key_node.value != "<<"):
+            return key_node.value, ("string", key_node.value)
+        special = _GO_FLOATS.get(key_node.value) if key_node.tag == _FLOAT else None
+        if special is not None:  # a NaN or infinite key is text to Kubernetes, unlike such a value
+            if special != special:
+                return ".nan", ("nan", id(key_node))  # every NaN is a key of its own in a Go map
+            return (".inf" if special > 0 else "-.inf"), ("float", special)
+    key = _build(key_node, memo)
+    if key.__class__ is str:
+        return key, ("string", key)
+    if key.__class__ is bool:
+        return ("true" if key else "false"), ("boolean", key)
+    if key.__class__ is int and key in _INT64:
+        return str(key), ("integer", key)
+    if key.__class__ is float:
+        return _go_float32_text(key), ("float", key)
+    what = "null" if key is None else "an integer past int64" if key.__class__ is int else "a collection"
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"a mapping key cannot be {what} (Kubernetes cannot turn it into a JSON key)",
+        key_node.start_mark,
+    )
+
+
+def _go_float32_text(value: float) -> str:
+    """Go's `strconv.FormatFloat(value, 'g', -1, 32)`: the shortest text of the float32 nearest to `value`."""
+    try:
+        single: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:  # Go's float32() of a larger value is an infinity
+        return ".inf" if value > 0 else "-.inf"
+    if single in (math.inf, -math.inf):
+        return ".inf" if single > 0 else "-.inf"
+    if single == 0:
+        return "-0" if math.copysign(1.0, single) < 0 else "0"
+    for places in range(9):  # the fewest digits that read back as the same float32
+        text = f"{single:.{places}e}"
+        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == single:
+            break
+    mantissa, exponent_text = text.split("e")
+    sign = "-" if mantissa.startswith("-") else ""
+    digits = mantissa.lstrip("-").replace(".", "").rstrip("0") or "0"
+    exponent = int(exponent_text)
+    if exponent < -4 or exponent >= 6:  # %e: Go uses 6 as the precision for shortest 'g'
+        fraction = f".{digits[1:]}" if len(digits) > 1 else ""
+        return f"{sign}{digits[0]}{fraction}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    whole, fraction = digits[: exponent + 1], digits[exponent + 1 :]
+    return f"{sign}{whole.ljust(exponent + 1, '0')}{'.' + fraction if fraction else ''}"
 
 
 class _Recursive(Exception):

@@ -597,3 +597,70 @@ def test_a_terminal_that_cannot_show_a_character_gets_its_escape_not_a_traceback
         assert "café" in out
     else:
         assert json.loads(out)["results"][0]["name"] == "café"  # JSON escapes it as \u00e9 anyway
+
+
+PRIVILEGED_POLICY = """package main
+
+deny contains msg if {
+  some c in input.spec.containers
+  c.securityContext.privileged == true
+  msg := sprintf("container %s is privileged", [c.name])
+}
+
+deny contains "data key 1 is danger" if input.data["1"] == "danger"
+"""
+POD_HEAD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+    + "spec:\n  containers:\n    - name: c\n      image: nginx:1.27\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        # a `<<` after the key: go-yaml v2 (kubectl, conftest) applies it last, so privileged is true
+        (
+            "merge-after-key",
+            POD_HEAD + "      securityContext:\n        privileged: false\n        <<: {privileged: true}\n",
+            "container c is privileged",
+        ),
+        # kubectl applies the items of any object with `items`, but others create the Pod itself
+        (
+            "stray-items",
+            POD_HEAD + "      securityContext: {privileged: true}\nitems: []\n",
+            "container c is privileged",
+        ),
+        # `1: danger` is the key "1" to Kubernetes
+        (
+            "integer-key",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  1: danger\n",
+            "data key 1 is danger",
+        ),
+    ],
+)
+def test_what_kubernetes_reads_is_what_user_policies_see(
+    write: Write, name: str, text: str, message: str
+) -> None:
+    policy = str(write("policy/main.rego", PRIVILEGED_POLICY))
+    code, out, _ = check(policy, str(write(f"{name}.yaml", text)), "--no-color")
+    assert code == 1, out
+    assert message in out
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        ("nan.yaml", POD_HEAD + "      resources: {limits: {cpu: .nan}}\n", 8),
+        ("inf.json", '{"apiVersion": "v1", "kind": "Pod",\n "spec": {"x": Infinity}}', 2),
+        ("binary.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  k: !!binary 'a$$'\n", 5),
+    ],
+)
+def test_input_kubernetes_refuses_is_an_input_error_with_its_line(
+    write: Write, name: str, text: str, line: int
+) -> None:
+    """kubectl fails on NaN, infinities and invalid base64: never a pass, never passed to a policy."""
+    policy = str(write("policy/main.rego", PRIVILEGED_POLICY))
+    path = write(name, text)
+    code, out, _ = check(policy, str(path), "--no-color")
+    assert code == 3, out
+    assert f"{path}:{line}" in out

@@ -148,16 +148,64 @@ def test_kind_list_is_unpacked_with_item_lines(write: Write) -> None:
     ],
 )
 def test_any_object_with_an_items_list_is_unpacked_as_kubectl_does(write: Write, outer: str) -> None:
-    """kubectl applies the items of any object with an `items` list: they cannot hide from the checks."""
+    """kubectl applies the items of any object with an `items` list: they cannot hide from the checks.
+
+    The object itself is read too: other clients (a GitOps controller, the API) take it as the
+    object it says it is, and conftest evaluates the whole document.
+    """
     path = write(
         "hidden.yaml",
         outer
         + "items:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: p}\n"
         + "    spec: {containers: [{name: c, image: x, securityContext: {privileged: true}}]}\n",
     )
+    docs, problems = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert problems == []
+    assert [(d.kind, d.name, d.list_role) for d in docs if d.kind == "Pod"] == [("Pod", "p", "item")]
+    (whole,) = [d for d in docs if d.kind != "Pod"]
+    assert whole.list_role == "" and "items" in whole.obj and whole.kubernetes == ("apiVersion" in outer)
+
+
+def test_a_pod_with_a_stray_items_key_is_read_as_a_pod(write: Write) -> None:
+    """Before, any object with an `items` list was replaced by its items: this Pod gave 0 documents."""
+    path = write(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+        "spec: {containers: [{name: c, image: x, securityContext: {privileged: true}}]}\nitems: []\n",
+    )
     docs, problems = read(path)
     assert problems == []
-    assert [(d.kind, d.name) for d in docs] == [("Pod", "p")]
+    assert [(d.kind, d.name, d.obj["spec"]["containers"][0]["securityContext"]) for d in docs] == [
+        ("Pod", "p", {"privileged": True})
+    ]
+
+
+@pytest.mark.parametrize("kind", ["List", "PodList"])
+def test_a_kubernetes_list_gives_its_items_and_the_whole_list_for_the_users_policies(
+    write: Write, kind: str
+) -> None:
+    path = write(
+        "list.yaml",
+        f"apiVersion: v1\nkind: {kind}\nitems:\n"
+        "  - apiVersion: v1\n    kind: Pod\n    metadata: {name: p}\n",
+    )
+    docs, problems = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert problems == []
+    assert [(d.kind, d.kubernetes, d.list_role) for d in docs] == [
+        ("Pod", True, "item"),
+        (kind, False, "list"),
+    ]
+    docs, _ = read(path)  # without data documents (CRDs, pre-sync): the items only
+    assert [d.kind for d in docs] == ["Pod"]
+
+
+def test_a_data_document_with_items_is_read_whole_too(write: Write) -> None:
+    path = write(
+        "data.yaml", "bad: true\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: a}\n"
+    )
+    docs, problems = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
+    assert problems == []
+    assert [d.obj.get("bad") for d in docs] == [None, True]
 
 
 def test_a_data_document_with_an_items_list_of_plain_values_is_not_a_list(write: Write) -> None:
@@ -351,3 +399,28 @@ def test_data_documents_get_json_keys_as_conftest_reads_yaml(write: Write) -> No
     path = write("ci.yaml", "on: push\n2: two\njobs: {}\n")
     docs, _ = loader.read_unit(loader.Unit(str(path), "file"), LIMITS, any_data=True)
     assert docs[0].obj == {"true": "push", "2": "two", "jobs": {}}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "number"),
+    [
+        ('{"apiVersion": "v1", "kind": "ConfigMap",\n "data": {"a": NaN}}', 2, "NaN"),
+        ('{"apiVersion": "v1",\n\n "kind": "ConfigMap", "v": [1, -Infinity]}', 3, "-Infinity"),
+        ('{"apiVersion": "v1", "kind": "ConfigMap",\n "v": 1e400}', 2, "1e400"),
+        ('{"apiVersion": "v1", "kind": "ConfigMap",\n "v": -1.5E+999}', 2, "-1.5E+999"),
+    ],
+)
+def test_json_nan_and_infinities_are_refused_with_their_line(
+    write: Write, text: str, line: int, number: str
+) -> None:
+    """Python's json module reads them; Go's (kubectl, conftest) does not: never pass them to a policy."""
+    docs, problems = read(write("nan.json", text))
+    assert docs == []
+    (problem,) = problems
+    assert problem.rule == "input/invalid-json" and problem.source.line == line
+    assert f"{number} is not a JSON number" in problem.message
+
+
+def test_json_with_large_but_finite_numbers_is_read(write: Write) -> None:
+    docs, problems = read(write("ok.json", '{"apiVersion": "v1", "kind": "ConfigMap", "v": [1e300, 1.5, 7]}'))
+    assert problems == [] and docs[0].obj["v"] == [1e300, 1.5, 7]

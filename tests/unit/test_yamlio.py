@@ -165,3 +165,141 @@ def test_an_integer_past_64_bits_in_hex_is_a_string_as_go_yaml_v2_reads_it() -> 
     (doc,) = parse("a: 0x1FFFFFFFFFFFFFFFF\nb: 18446744073709551615\nc: 0xFFFFFFFFFFFFFFFF\n")
     assert isinstance(doc, yamlio.ParsedDocument)
     assert doc.value == {"a": "0x1FFFFFFFFFFFFFFFF", "b": 2**64 - 1, "c": 2**64 - 1}
+
+
+def value_of(text: str) -> object:
+    (doc,) = parse(text)
+    assert isinstance(doc, yamlio.ParsedDocument), doc
+    return doc.value
+
+
+def problem_of(text: str) -> yamlio.YamlProblem:
+    problem = parse(text)[-1]
+    assert isinstance(problem, yamlio.YamlProblem), problem
+    assert problem.rule == "input/invalid-yaml"
+    return problem
+
+
+def test_a_merge_key_after_an_explicit_key_overrides_it_as_in_go_yaml_v2() -> None:
+    """go-yaml v2 applies entries in document order; PyYAML lets explicit keys win wherever they stand."""
+    assert value_of("s: {privileged: false, <<: {privileged: true}}\n") == {"s": {"privileged": True}}
+    assert value_of("s: {<<: {privileged: true}, privileged: false}\n") == {"s": {"privileged": False}}
+    text = "x: &p {privileged: true}\nsc:\n  privileged: false\n  <<: *p\n"
+    assert value_of(text) == {"x": {"privileged": True}, "sc": {"privileged": True}}
+
+
+def test_merging_a_sequence_of_maps_lets_the_first_map_win_and_later_keys_override() -> None:
+    assert value_of("s: {<<: [{a: 1, b: 1}, {a: 2, c: 2}]}\n") == {"s": {"a": 1, "b": 1, "c": 2}}
+    assert value_of("s: {a: 0, <<: [{a: 1, b: 1}, {a: 2, c: 2}], c: 9}\n") == {"s": {"a": 1, "b": 1, "c": 9}}
+    assert value_of("s: {<<: {a: 1}, <<: {a: 2}}\n") == {"s": {"a": 2}}
+    assert value_of("b: &b {<<: {a: 1}, a: 2}\ns: {a: 0, <<: *b}\n")["s"] == {"a": 2}  # type: ignore[index]
+
+
+def test_merging_something_else_than_maps_is_a_problem_with_its_line() -> None:
+    for text in ("a: 1\ns: {<<: 1}\n", "a: 1\ns: {<<: [{a: 1}, 2]}\n", "a: 1\ns: {<<: [[{a: 1}]]}\n"):
+        problem = problem_of(text)
+        assert problem.line == 2 and "map merge requires map" in problem.message, text
+
+
+def test_nan_and_infinite_values_are_refused_with_their_line() -> None:
+    """sigs.k8s.io/yaml cannot write them as JSON: kubectl and conftest fail on the document."""
+    for scalar in (".nan", ".NaN", ".inf", "-.inf", "+.INF", "!!float .nan"):
+        docs = parse(f"a: 1\n---\nkind: Pod\nspec:\n  v: [1, {scalar}]\n")
+        assert isinstance(docs[0], yamlio.ParsedDocument)
+        problem = docs[1]
+        assert isinstance(problem, yamlio.YamlProblem), scalar
+        assert problem.line == 5 and "is not a number JSON can hold" in problem.message, scalar
+    assert value_of("v: 1e400\n") == {"v": "1e400"}  # go-yaml v2: ParseFloat overflows, a string
+
+
+def test_floats_with_a_leading_dot_may_hold_underscores_between_digits() -> None:
+    """Go's ParseFloat (strconv's underscoreOK): `_` only between two digits."""
+    assert value_of("v: [.0_1, .5_0, .1_0e1_0, !!float .0_1]\n") == {"v": [0.01, 0.5, 1e9, 0.01]}
+    assert value_of("v: [._1, .1_, .1__0, .1_e1, .1e_1]\n") == {
+        "v": ["._1", ".1_", ".1__0", ".1_e1", ".1e_1"]
+    }
+
+
+def test_a_scalar_with_the_non_specific_tag_is_a_string() -> None:
+    """go-yaml v2 leaves `! 010` unresolved (the string "010"); libyaml resolves it (8)."""
+    text = "v: ! 010\nw: [! 1, ! true, ! null, 010]\n! 1: k\nmsg: hello! world\nnum: 010\n"
+    assert value_of(text) == {
+        "v": "010",
+        "w": ["1", "true", "null", 8],
+        "1": "k",
+        "msg": "hello! world",
+        "num": 8,
+    }
+
+
+def test_keys_become_json_strings_as_sigs_k8s_yaml_makes_them() -> None:
+    """convertToJSONableObject: ints in decimal, booleans, floats as FormatFloat(f, 'g', -1, 32)."""
+    text = (
+        "data: {1: a, on: b, 1e3: c, 1.5: d, 0x10: e, 0.1: f, 1e20: g, 1.5e-7: h, 16777217.0: i,"
+        " 3.14159265358979: j, .nan: k, .inf: l, -.inf: m, -0.0: z, -0: zero, y: o, !!binary aGk=: p}\n"
+    )
+    assert value_of(text) == {
+        "data": {
+            "1": "a",
+            "true": "o",  # `on` and `y` are both the key true: the later one wins, in go-yaml v2 too
+            "1000": "c",
+            "1.5": "d",
+            "16": "e",
+            "0.1": "f",
+            "1e+20": "g",
+            "1.5e-07": "h",
+            "1.6777216e+07": "i",
+            "3.1415927": "j",
+            ".nan": "k",
+            ".inf": "l",
+            "-.inf": "m",
+            "-0": "z",
+            "0": "zero",
+            "hi": "p",
+        }
+    }
+
+
+def test_an_integer_key_and_a_boolean_key_stay_two_keys() -> None:
+    """Python's True == 1 collapsed `{1: a, on: e}` into one key."""
+    assert value_of("v: {1: a, on: e}\n") == {"v": {"1": "a", "true": "e"}}
+    assert value_of("v: {on: a, yes: b, true: c}\n") == {"v": {"true": "c"}}  # one key to go-yaml too
+
+
+def test_different_keys_that_become_the_same_json_key_are_refused() -> None:
+    """Kubernetes keeps one of them at random (Go's map order): refused, never guessed."""
+    for text in (
+        "v: {1: a, '1': b}\n",
+        "v: {'1': a, 1.0: b}\n",
+        "v: {true: a, 'true': b}\n",
+        "v: {.nan: a, .nan: b}\n",
+    ):
+        problem = problem_of(text)
+        assert "both become the JSON key" in problem.message and problem.line == 1, text
+    problem = problem_of("b: &b {1: a}\nv:\n  '1': x\n  <<: *b\n")
+    assert "both become the JSON key '1'" in problem.message and problem.line == 4
+
+
+def test_keys_kubernetes_cannot_turn_into_json_are_refused() -> None:
+    for text, what in (
+        ("~: a\n", "null"),
+        ("18446744073709551615: a\n", "past int64"),
+        ("[1]: a\n", "collection"),
+    ):
+        problem = problem_of(text)
+        assert what in problem.message, text
+
+
+def test_binary_is_decoded_as_kubernetes_decodes_it() -> None:
+    """go-yaml v2: Go's base64.StdEncoding (newlines skipped); JSON writes U+FFFD per invalid byte."""
+    text = "a: !!binary aGVsbG8=\nb: !!binary |\n  aGVs\n  bG8=\n"
+    text += "c: [!!binary 4oI=, !!binary 7aCA, !!binary '']\n"  # E2 82: cut short; ED A0 80: a surrogate
+    assert value_of(text) == {"a": "hello", "b": "hello", "c": ["\ufffd\ufffd", "\ufffd" * 3, ""]}
+
+
+def test_invalid_base64_is_a_problem_with_its_line() -> None:
+    for bad in ("aGVsbG8", "aGVs bG8=", "'a$$'", "aGk=aGk="):
+        docs = parse(f"a: 1\n---\nkind: Secret\ndata:\n  v: !!binary {bad}\n")
+        problem = docs[1]
+        assert isinstance(problem, yamlio.YamlProblem), bad
+        assert problem.line == 5 and "invalid base64" in problem.message, bad

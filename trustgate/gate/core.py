@@ -209,7 +209,10 @@ class Gate:
                 )
         results = parallel.run_units(units, lambda unit: self.run_unit(unit, run, preread), jobs=self.jobs)
         if self.combine:  # conftest's --combine: the user's own policies over every document at once
-            value = RegoCheck.combined_input([d for docs, _ in preread.values() for d in docs])
+            # conftest combines whole documents: a `kind: List`, not the items unpacked from it
+            value = RegoCheck.combined_input(
+                [d for docs, _ in preread.values() for d in docs if d.list_role != "item"]
+            )
             keep = self.decision_log is not None
             results.append(
                 self.rego.user_result(
@@ -334,6 +337,8 @@ class Gate:
             unit, self.config.limits, any_data=True
         )
         run = run or Run(self.config.mode)
+        if not self.rego.has_user:  # a whole `kind: List` is there for the user's own policies only
+            documents = [d for d in documents if d.list_role != "list"]
         results = [problem_result(p) for p in problems] + [self._evaluate_document(d, run) for d in documents]
         results.sort(key=lambda r: (r.source.line, r.source.index))
         return results

@@ -14,6 +14,7 @@ import datetime as dt
 import fnmatch
 import json
 import marshal
+import math
 import operator
 import os
 import re
@@ -360,9 +361,21 @@ def parse_bytes(
         return documents, problems
     if name.endswith(".json") and data.lstrip()[:1] in (b"{", b"["):
         try:
-            value = json.loads(data)
+            value = _json_loads(data)
         except (json.JSONDecodeError, RecursionError):
             pass  # the YAML path below reports the place
+        except _NotAJsonNumber as e:
+            match = e.pattern.search(data)
+            line = data[: match.start()].count(b"\n") + 1 if match is not None else 1
+            return [], [
+                InputProblem(
+                    Source(name, line, 0, rendered_from),
+                    "input/invalid-json",
+                    f"invalid JSON at line {line}: {e.text} is not a JSON number (Kubernetes refuses "
+                    "NaN, infinities and numbers past float64)",
+                    "write a finite number, or the value as a string",
+                )
+            ]
         else:
             source = Source(name, 1, 0, rendered_from)
             bad = lone_surrogate(value) if may_hold_surrogate(data) else None
@@ -398,6 +411,47 @@ def parse_bytes(
             continue
         _add(item.value, source, item.node, documents, problems, any_data)
     return documents, problems
+
+
+class _NotAJsonNumber(Exception):
+    """`NaN`, `Infinity` or a number past float64 in a JSON text: Python reads them, Go does not."""
+
+    def __init__(self, text: str, pattern: re.Pattern[bytes]) -> None:
+        super().__init__(text)
+        self.text = text
+        self.pattern = pattern  # finds the first such number, for the line
+
+
+_JSON_CONSTANT = re.compile(rb"-?(?:NaN|Infinity)")
+# An exponent of three digits or more: the only way a JSON number overflows float64 to Python's inf
+# (a longer mantissa needs more than 300 digits: checked the same way, only when there is one).
+_JSON_HUGE = re.compile(rb"[0-9](?:[eE]\+?0*[1-9][0-9]{2}|[0-9.]{308})")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _NotAJsonNumber(text, _JSON_CONSTANT)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise _NotAJsonNumber(text, re.compile(re.escape(text.encode())))
+    return value
+
+
+def _json_loads(data: bytes) -> Any:
+    """`json.loads`, refusing what Go's encoding/json (kubectl) refuses and Python reads.
+
+    Python reads `NaN`, `Infinity` and `1e400` (as inf); kubectl fails on them.
+    Floats are checked one by one only in a text that may hold a huge one (`_JSON_HUGE`).
+
+    Raises:
+        _NotAJsonNumber: such a number.
+        json.JSONDecodeError: not JSON.
+    """
+    if _JSON_HUGE.search(data) is None:
+        return json.loads(data, parse_constant=_refuse_constant)
+    return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite)
 
 
 # A `\uD800`-`\uDFFF` escape (JSON; YAML also has `\U0000D800`): the only way text that is valid
@@ -491,10 +545,13 @@ def _surrogate_problem(source: Source, rule: str, path: JsonPath) -> InputProble
 
 
 def _is_list(value: Mapping[str, Any]) -> bool:
-    """Whether kubectl would apply `value` as a list of its `items`.
+    """Whether kubectl may apply the `items` of `value` instead of `value` itself.
 
-    Any object with an `items` list is one (not only `kind: *List`); a plain data document
-    (no apiVersion or kind) is one when an item looks like a Kubernetes object.
+    kubectl (apimachinery's unstructured decoder) reads any object with an `items` list as
+    a list, whatever its kind; a plain data document (no apiVersion or kind) counts when an
+    item looks like a Kubernetes object. Its items are checked; `value` itself is still
+    checked too (`_add`), since other clients (a GitOps controller, the API) read it as the
+    object it says it is.
     """
     items = value.get("items")
     if not isinstance(items, list):
@@ -502,6 +559,14 @@ def _is_list(value: Mapping[str, Any]) -> bool:
     if any(k in value for k in ("apiVersion", "kind")):
         return True
     return any(isinstance(i, Mapping) and "apiVersion" in i and "kind" in i for i in items)
+
+
+def _is_kubernetes_list(value: Mapping[str, Any]) -> bool:
+    """A real Kubernetes list: `kind: List` or `*List` with an apiVersion (`v1/PodList`)."""
+    kind, api_version = value.get("kind"), value.get("apiVersion")
+    return (
+        isinstance(kind, str) and kind.endswith("List") and isinstance(api_version, str) and bool(api_version)
+    )
 
 
 def _add(
@@ -525,11 +590,12 @@ def _add(
         )
         return
     if _is_list(value):
-        # kubectl (apimachinery's unstructured decoder) reads any object with an `items` list as a
-        # list, whatever its kind, and applies the items, not the object: so must the checks.
+        # kubectl reads any object with an `items` list as a list and applies the items: they are
+        # checked as objects of their own.
         for i, item in enumerate(value["items"]):
             item_tree = yamlio.subtree(tree, ("items", i))
             line = yamlio.locate(tree, ("items", i)) or source.line
+            before = len(documents)
             _add(
                 item,
                 Source(source.file, line, source.index, source.rendered_from),
@@ -538,7 +604,18 @@ def _add(
                 problems,
                 any_data,
             )
-        return
+            for document in documents[before:]:
+                document.list_role = "item"
+        if _is_kubernetes_list(value):
+            # The list itself is no object to admit, but conftest gives the user's policies the
+            # whole document: so does `check` (only where a policy of the user's runs).
+            if any_data:
+                documents.append(
+                    Document(source=source, obj=value, tree=tree, kubernetes=False, list_role="list")
+                )
+            return
+        # Anything else with `items` (a Pod with a stray `items: []`, `{bad: true, items: [...]}`)
+        # is also read whole below: what other clients apply, and what conftest evaluates.
     missing = [k for k in ("apiVersion", "kind") if not isinstance(value.get(k), str) or not value.get(k)]
     if missing and any_data and not any(k in value for k in _MANIFEST_KEYS):
         documents.append(Document(source=source, obj=_string_keys(value), tree=tree, kubernetes=False))
