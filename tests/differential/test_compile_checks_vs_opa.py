@@ -101,6 +101,16 @@ CASES_V1: dict[str, list[str]] = {
     "array_literal_out_of_range": ["d if { x := [1, 2]; x[5] }"],
     "literal_refs_ok": ['d if { x := {"a": 1}; x.a; y := [1]; y[0] }'],
     "literal_variable_key_ok": ['d if { x := {"a": 1}; x[input.k] }'],
+    # a comprehension or `every` may bind the literal's name anew: the inner one is read there
+    "literal_shadowed_in_comprehension_ok": ['d if { x := {"a": 1}; y := [v | x := {"b": 2}; v := x.b]; y }'],
+    "literal_shadowed_in_object_comprehension_ok": [
+        'd if { x := {"a": 1}; y := {k: v | some k in ["q"]; x := {"q": 2}; v := x.q}; y }'
+    ],
+    "literal_shadowed_by_some_in_ok": [
+        'd if { x := {"a": 1}; y := {v | some x in [{"b": 1}]; v := x.b}; y }'
+    ],
+    "literal_shadowed_by_every_ok": ['d if { x := {"a": 1}; every x in [{"b": 1}] { x.b } }'],
+    "literal_shadowed_in_every_body_ok": ['d if { x := {"a": 1}; every z in [1] { x := {"b": z}; x.b } }'],
 }
 
 CASES_V0: dict[str, list[str]] = {

@@ -57,7 +57,7 @@ def test_a_nested_conflict_names_its_path(write: Write) -> None:
 def test_a_policy_that_reads_data_conftest_is_refused(write: Write) -> None:
     """conftest fills data.conftest.file in for each file it checks; trustgate does not, so such a
     rule would be undefined (a silent pass) here."""
-    for ref in ("data.conftest.file.name", 'data["conftest"].file.name'):
+    for ref in ("data.conftest.file.name", 'data["conftest"].file.name', 'data[\n\t\t"conftest"].file.name'):
         policy = write(
             "policy/file.rego",
             f'package main\nimport rego.v1\ndeny contains "one replica" if {{\n  {ref} == "input.json"\n'

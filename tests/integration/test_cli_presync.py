@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -582,6 +583,7 @@ def test_a_deleted_gated_ref_is_not_a_first_run(setup: Callable[..., Setup], key
     repo = bare_remote(bare, s.repo, "main") if where == "remote" else None
     cache = ("--cache-dir", str(s.tmp / "cache")) if repo else ()
     assert s.run(*cache, repo=repo)[0] == 0
+    moved = s.records()[-1]["id"]  # the decision that created the gated ref
     s.repo.commit("unsigned")
     s.repo.remove("deploy/pvc.yaml")
     tip = s.repo.commit("drop the volume", ssh=keys.alice)  # a signed tip over an unsigned commit
@@ -611,7 +613,8 @@ def test_a_deleted_gated_ref_is_not_a_first_run(setup: Callable[..., Setup], key
     assert code == 0, output
     assert (ref_in(bare, GATED) if repo else s.repo.ref(GATED)) == tip
     presync = s.records()[-1]["subject"]["presync"]
-    assert presync["initialized"] is True and presync["initializedAfter"] == s.records()[refused - 1]["id"]
+    # It names the last decision that moved the ref (refusals moved nothing).
+    assert presync["initialized"] is True and presync["initializedAfter"] == moved
 
 
 def test_a_first_run_of_another_gated_ref_is_a_first_run(setup: Callable[..., Setup]) -> None:
@@ -621,6 +624,36 @@ def test_a_first_run_of_another_gated_ref_is_a_first_run(setup: Callable[..., Se
     assert code == 0, output
     assert s.repo.ref("refs/heads/trustgate/staging") == s.repo.head()
     assert "initialized" not in s.records()[-1]["subject"]["presync"]
+
+
+def test_a_refused_first_run_leaves_the_next_one_a_first_run(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Refusals never created the gated ref: its absence after them is no deletion."""
+    s = setup()
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    s.repo.commit("unsigned tip")
+    assert s.run()[0] == 1
+    assert s.repo.ref(GATED) is None
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'3'"))
+    s.repo.commit("signed fix", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == s.repo.head()
+
+
+def test_file_names_that_are_not_utf8_are_refused_not_merged(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Two such names decoded alike were one file to the gate and two to the reconciler."""
+    s = setup()
+    deploy = os.fsencode(str(s.repo.path / "deploy"))
+    with open(deploy + b"/\xfe.yaml", "wb") as f:
+        f.write(PRIVILEGED_POD.encode())
+    with open(deploy + b"/\xff.yaml", "wb") as f:
+        f.write(CONFIGMAP.replace("settings", "other").encode())
+    s.repo.git("add", "-A")
+    s.repo.commit("two names that are not UTF-8", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "file name that is not UTF-8" in output
+    assert s.repo.ref(GATED) is None
 
 
 def test_a_config_naming_a_missing_key_file_is_a_clear_error(setup: Callable[..., Setup]) -> None:

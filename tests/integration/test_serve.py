@@ -858,3 +858,49 @@ def test_an_object_without_kind_is_judged_as_request_kind_says(server: Server) -
     response = _response(server, configmap)
     assert response["allowed"] is False and response["status"]["code"] == 400
     assert "request.object.kind is 'ConfigMap', but request.kind says 'Pod'" in response["status"]["message"]
+
+
+POD_KIND_ONLY = """\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: nolatestinpods}
+spec:
+  crd: {spec: {names: {kind: NoLatestInPods}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package nolatestinpods
+        violation[{"msg": msg}] {
+          input.review.kind.kind == "Pod"
+          c := input.review.object.spec.ephemeralContainers[_]
+          endswith(c.image, ":latest")
+          msg := sprintf("gatekeeper: %v uses a latest tag", [c.name])
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: NoLatestInPods
+metadata: {name: no-latest}
+spec:
+  match: {kinds: [{apiGroups: [""], kinds: ["Pod"]}]}
+"""
+
+
+def test_a_template_sees_the_pod_an_ephemeral_containers_request_changes(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    """On 1.16-1.21 the request names EphemeralContainers while the object judged is the Pod built
+    around them: `input.review.kind` says Pod, as the object does."""
+    gatekeeper = tmp_path / "gk.yaml"
+    gatekeeper.write_text(POD_KIND_ONLY)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies: []\n"
+        f"  gatekeeper: {{paths: [{gatekeeper}]}}\nkubernetes:\n  schemas: false\n"
+    )
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        response = _response(srv, _ephemeral_review([{"name": "debugger", "image": "evil:latest"}], "uid-gk"))
+        assert response["allowed"] is False, response
+        assert "gatekeeper: debugger uses a latest tag" in response["status"]["message"]
+    finally:
+        srv.stop()

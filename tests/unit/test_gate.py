@@ -177,6 +177,20 @@ def test_exception_that_does_not_match_changes_nothing(policy_dir: Path, write: 
     assert priv.severity == Severity.ERROR and priv.exception is None
 
 
+def test_an_exception_for_namespaces_does_not_cover_an_object_that_names_none(
+    policy_dir: Path, write: Write
+) -> None:
+    """An object without metadata.namespace lands wherever it is applied (kubectl's context, a Flux
+    targetNamespace): an exception for `default` must not waive its findings; only `*` does."""
+    text = MANIFESTS.replace("  namespace: ops\n", "")
+    assert text != MANIFESTS
+    path = str(write("m.yaml", text))
+    for patterns, waived in ((("default",), False), (("ops",), False), (("*",), True)):
+        decision = make_gate(policy_dir, exceptions=(exception(namespaces=patterns),)).check([path])
+        priv = next(f for f in decision.results[0].findings if f.rule == "no-privileged")
+        assert (priv.exception is not None) is waived, patterns
+
+
 def test_expired_exception_stops_applying_and_says_so(policy_dir: Path, write: Write) -> None:
     expired = exception(expires=dt.date(2026, 5, 31))
     decision = make_gate(policy_dir, exceptions=(expired,)).check([str(write("m.yaml", MANIFESTS))])

@@ -129,7 +129,12 @@ class GatekeeperCheck:
         operation = "CREATE" if old is None else "UPDATE"
         review = gatekeeper.review_of(doc.obj, operation=operation, old=old)
         if doc.request is not None:  # admission: the AdmissionRequest itself, as Gatekeeper's webhook
+            asked = doc.request.get("kind")
             review = {**review, **doc.request, "object": doc.obj}  # reviews it (userInfo, dryRun, ...)
+            if not isinstance(asked, Mapping) or asked.get("kind") != doc.obj.get("kind"):
+                # The object judged is not the one the request names (the Pod an EphemeralContainers
+                # request of Kubernetes 1.16-1.21 changes): the review says what it is.
+                review["kind"] = gatekeeper.review_of(doc.obj)["kind"]
             operation = str(review.get("operation") or operation)
         elif gatekeeper.is_admission_review(doc.obj):  # as gator: the review of its request
             try:

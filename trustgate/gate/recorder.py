@@ -115,7 +115,9 @@ class Recorder:
             yield records
 
     def last_presync(self, gate: str, ref_scope: str, scope: str) -> str | None:
-        """The id of the newest decision of `gate` on this repository and gated ref, or None.
+        """The id of the newest decision of `gate` that let this repository's gated ref be moved (an
+        allow or a warn), or None: refusals alone never created the ref, so its absence after them
+        is still a first run.
 
         `ref_scope` is `subject.presync.refScope`; records written before it was kept are found
         by `scope` (the same repository, gated ref, paths and protected kinds).
@@ -126,9 +128,10 @@ class Recorder:
         from trustgate.decisions.store import Filters
 
         store = self.log.store
+        moved = ("allow", "warn")
         for filters in (
-            Filters(gates=(gate,), presync_ref=(ref_scope,)),
-            Filters(gates=(gate,), presync_scope=(scope,)),
+            Filters(gates=(gate,), verdicts=moved, presync_ref=(ref_scope,)),
+            Filters(gates=(gate,), verdicts=moved, presync_scope=(scope,)),
         ):
             for entry in store.query(filters, limit=1):
                 return entry.id

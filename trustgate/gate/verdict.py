@@ -195,7 +195,9 @@ def _covers(
     if not any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in exc.rules):
         return False
     checks: list[tuple[tuple[str, ...], str | None]] = [
-        (exc.namespaces, namespace or "default"),
+        # An object that names no namespace is not in `default`: kubectl, a Flux targetNamespace or
+        # an Argo CD destination may put it anywhere (or it is cluster-scoped). Only `*` covers it.
+        (exc.namespaces, namespace or ""),
         (exc.kinds, kind),
         (exc.names, name),
     ]

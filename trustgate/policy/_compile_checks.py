@@ -48,6 +48,7 @@ from trustgate.errors import PolicyError
 
 _HINT = "OPA (conftest, Gatekeeper) rejects the module; fix the rule"
 _COMPREHENSIONS = frozenset({"ArrayCompr", "SetCompr", "ObjectCompr"})
+_SCOPES = _COMPREHENSIONS | {"Every"}  # nested queries: a name may be bound anew inside them
 _LITERAL_ASSIGN = re.compile(rb":=\s*[\[{]")  # before looking for `x := {...}` in the AST
 _SCALARS = {"String": "string", "RawString": "string", "Number": "number", "Bool": "boolean", "Null": "null"}
 
@@ -447,8 +448,12 @@ def _literal_assignment(node: dict[str, Any]) -> bool:
 def _literal_indexes(
     node: Any, literals: dict[str, dict[str, Any] | None]
 ) -> Iterator[tuple[dict[str, Any], str, Any]]:
-    """(ref, var, literal key) for `var.key` / `var[key]` with `var` a literal of the body."""
-    for ref in _nodes(node):
+    """(ref, var, literal key) for `var.key` / `var[key]` with `var` a literal of the body.
+
+    Comprehensions and `every` are left out: they may bind the same name to something else
+    (OPA reads the inner one there), and their own queries are checked on their own.
+    """
+    for ref in _nodes(node, stop=_SCOPES):
         kind, body = _kind(ref) if len(ref) == 1 else ("", {})
         if kind not in ("RefDot", "RefBrack"):
             continue
@@ -497,14 +502,17 @@ def _kind(node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
-def _nodes(node: Any) -> list[dict[str, Any]]:
-    """Every dict under `node` (a rule has a few hundred; a generator costs 3x)."""
+def _nodes(node: Any, *, stop: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Every dict under `node` (a rule has a few hundred; a generator costs 3x); not below a node
+    of a kind in `stop`."""
     out: list[dict[str, Any]] = []
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             out.append(item)
+            if stop and len(item) == 1 and next(iter(item)) in stop:
+                continue
             stack.extend(v for k, v in item.items() if k != "span" and isinstance(v, (dict, list)))
         elif isinstance(item, list):
             stack.extend(item)

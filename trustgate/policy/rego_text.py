@@ -13,7 +13,7 @@ import re
 
 # A Rego string, raw string or comment; before them, `data["name"]` (the same reference as `data.name`).
 _LEXEME = re.compile(
-    r'(?P<ref>(?<![\w.])data[ \t]*\[[ \t]*"(?P<name>[A-Za-z_]\w*)"[ \t]*\])'
+    r'(?P<ref>(?<![\w.])data\s*\[\s*"(?P<name>[A-Za-z_]\w*)"\s*\])'
     r'|"(?:\\.|[^"\\\n])*"|`[^`]*`|#[^\n]*'
 )
 DATA_REF = re.compile(r"(?<![\w.])data\.(?P<name>[A-Za-z_]\w*)")
@@ -21,8 +21,14 @@ DATA_ROOT = re.compile(r"(?<![\w.])data\b(?![ \t]*\.[ \t]*[A-Za-z_])")  # `data`
 
 
 def dotted(text: str) -> str:
-    """`text` with every `data["name"]` outside strings and comments written `data.name` (same meaning)."""
-    return _LEXEME.sub(lambda m: f"data.{m.group('name')}" if m.group("ref") else m.group(), text)
+    """`text` with every one-line `data["name"]` outside strings and comments written `data.name`
+    (the same meaning). One that spans lines is left as it is (lines must stay where they are):
+    `DATA_ROOT` finds it in `code`, and `data_roots` names it."""
+
+    def one(m: re.Match[str]) -> str:
+        return f"data.{m.group('name')}" if m.group("ref") and "\n" not in m.group() else m.group()
+
+    return _LEXEME.sub(one, text)
 
 
 def code(text: str) -> str:
@@ -32,4 +38,5 @@ def code(text: str) -> str:
 
 def data_roots(text: str) -> set[str]:
     """The names under `data` that `text` reads (`data.x`, `data["x"]`), outside strings and comments."""
-    return {m.group("name") for m in DATA_REF.finditer(code(dotted(text)))}
+    spanning = {m.group("name") for m in _LEXEME.finditer(text) if m.group("ref")}
+    return spanning | {m.group("name") for m in DATA_REF.finditer(code(dotted(text)))}

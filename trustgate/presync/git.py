@@ -221,9 +221,15 @@ class Git:
     # -- trees -----------------------------------------------------------------
 
     def ls_tree(self, commit: str, paths: Sequence[str]) -> list[TreeEntry]:
-        """Files (blobs and links) under `paths` at `commit`, with their sizes."""
+        """Files (blobs and links) under `paths` at `commit`, with their sizes.
+
+        Raises:
+            GitError: a name is not UTF-8, or occurs twice: two such names could not be told apart
+                (the reconciler applies both; one would go unjudged).
+        """
         out = self.run("ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--", *_pathspecs(paths)).stdout
         entries = []
+        seen: set[str] = set()
         for raw in out.split(b"\0"):
             if not raw:
                 continue
@@ -232,7 +238,21 @@ class Git:
             size = int(fields[3]) if len(fields) == 4 and fields[3].isdigit() else 0
             mode = fields[0].decode() if fields else ""
             obj = fields[2].decode() if len(fields) > 2 else ""
-            entries.append(TreeEntry(name.decode("utf-8", "replace"), size, mode, obj))
+            try:
+                path = name.decode("utf-8")
+            except UnicodeDecodeError:
+                raise GitError(
+                    f"the tree of {commit[:12]} holds a file name that is not UTF-8: "
+                    f"{name.decode('utf-8', 'backslashreplace')}",
+                    where=str(self.directory),
+                    hint="rename it: trustgate judges files by name and cannot name this one",
+                ) from None
+            if path in seen:
+                raise GitError(
+                    f"the tree of {commit[:12]} holds the name {path} twice", where=str(self.directory)
+                )
+            seen.add(path)
+            entries.append(TreeEntry(path, size, mode, obj))
         return entries
 
     def blob(self, sha: str) -> bytes:

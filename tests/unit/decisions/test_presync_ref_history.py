@@ -13,8 +13,10 @@ SCOPE = "sha256:" + "2" * 64
 OTHER = "sha256:" + "3" * 64
 
 
-def presync_record(n: int, presync: dict[str, object], *, gate: str = "presync") -> dict[str, object]:
-    return record(n, gate=gate, subject={"commit": f"{n:040x}", "presync": presync})
+def presync_record(
+    n: int, presync: dict[str, object], *, gate: str = "presync", verdict: str = "allow"
+) -> dict[str, object]:
+    return record(n, gate=gate, verdict=verdict, subject={"commit": f"{n:040x}", "presync": presync})
 
 
 def test_a_decision_on_the_gated_ref_is_found_by_its_ref_scope_whatever_the_paths(sqlite_url: str) -> None:
@@ -29,6 +31,22 @@ def test_a_decision_on_the_gated_ref_is_found_by_its_ref_scope_whatever_the_path
         assert recorder.last_presync("presync", REF_SCOPE, SCOPE) == first  # other paths, same ref
         newest = log.append(presync_record(4, {"scope": SCOPE, "refScope": REF_SCOPE, "pathsTree": "t4"}))
         assert recorder.last_presync("presync", REF_SCOPE, SCOPE) == newest
+        # A refusal moved nothing: the newest decision that let the ref move is still the answer.
+        log.append(
+            presync_record(5, {"scope": SCOPE, "refScope": REF_SCOPE, "pathsTree": "t5"}, verdict="deny")
+        )
+        log.append(presync_record(6, {"scope": SCOPE, "refScope": REF_SCOPE}, verdict="error"))
+        assert recorder.last_presync("presync", REF_SCOPE, SCOPE) == newest
+        warned = log.append(presync_record(7, {"scope": SCOPE, "refScope": REF_SCOPE}, verdict="warn"))
+        assert recorder.last_presync("presync", REF_SCOPE, SCOPE) == warned
+
+
+def test_refusals_alone_are_no_decision_that_moved_the_ref(sqlite_url: str) -> None:
+    with DecisionLog.open(sqlite_url) as log:
+        recorder = Recorder(log, DecisionLogSettings())
+        log.append(presync_record(1, {"scope": SCOPE, "refScope": REF_SCOPE}, verdict="deny"))
+        log.append(presync_record(2, {"scope": SCOPE, "pathsTree": "t2"}, verdict="deny"))
+        assert recorder.last_presync("presync", REF_SCOPE, SCOPE) is None
 
 
 def test_a_decision_written_before_ref_scopes_is_found_by_its_scope(sqlite_url: str) -> None:
