@@ -114,7 +114,7 @@ def _rules(module: Parsed) -> Iterator[_Rule]:
             ref_path, _ = _static_path(default.get("refr"))
             args = default.get("args") or []
             kind = f"function/{len(args)}" if args else "single"
-            yield _Rule((*package, *ref_path), kind, f"{module.path}:{_line(default)}", None, module)
+            yield _Rule((*package, *ref_path), kind, f"{module.path}:{first_line(default)}", None, module)
             continue
         spec = rule.get("Spec")
         head = spec.get("head") if isinstance(spec, dict) else None
@@ -133,7 +133,7 @@ def _rules(module: Parsed) -> Iterator[_Rule]:
         else:
             kind = "single"
         assert isinstance(spec, dict)
-        yield _Rule((*package, *ref_path), kind, f"{module.path}:{_line(variant)}", spec, module)
+        yield _Rule((*package, *ref_path), kind, f"{module.path}:{first_line(variant)}", spec, module)
 
 
 def _check_conflicts(rules: Sequence[_Rule]) -> None:
@@ -432,8 +432,9 @@ def _check_literal_refs(module: Parsed, nodes: list[dict[str, Any]]) -> None:
             for ref, name, key in _literal_indexes(stmt, literals):
                 bad = _missing(literals[name], key)
                 if bad:
+                    where = f"{module.path}:{first_line(ref)}"
                     raise PolicyError(
-                        f"{module.path}:{_line(ref)}: rego_type_error: undefined ref: {_text(module, ref)}\n"
+                        f"{where}: rego_type_error: undefined ref: {_text(module, ref)}\n"
                         f"\thave: {_show(key)}\n\twant {bad}",
                         hint=f"{_HINT}: `{name}` is a literal without that key",
                     )
@@ -603,17 +604,18 @@ def _text(module: Parsed, node: dict[str, Any]) -> str:
     return module.source[int(span.get("start", 0)) : int(span.get("end", 0))].decode("utf-8")
 
 
-def _line(node: Any) -> int:
+def first_line(node: Any) -> int:
+    """The line of the first span under `node` (0: none); `_normalise` names places with it too."""
     if isinstance(node, dict):
         span = node.get("span")
         if isinstance(span, dict) and "line" in span:
             return int(span["line"])
         for key, value in node.items():
-            if key != "span" and (line := _line(value)):
+            if key != "span" and (line := first_line(value)):
                 return line
     elif isinstance(node, list):
         for value in node:
-            if line := _line(value):
+            if line := first_line(value):
                 return line
     return 0
 

@@ -288,7 +288,7 @@ def _refuse_multiple_defaults(modules: Sequence[tuple[str, str | None, dict[str,
             if not name:
                 continue
             where = seen.setdefault(f"data.{package}.{name}", [])
-            where.append(f"{path}:{_first_line(default)}")
+            where.append(f"{path}:{_compile_checks.first_line(default)}")
             if len(where) > 1:
                 raise PolicyError(
                     f"{where[-1]}: rego_type_error: multiple default rules data.{package}.{name} found at "
@@ -310,22 +310,6 @@ def _head_text(ref: Any) -> str | None:
         parts.append(str(body["field"][1]))
         ref = body.get("refr")
     return None
-
-
-def _first_line(node: Any) -> int:
-    """The line of the first span under `node`."""
-    if isinstance(node, dict):
-        span = node.get("span")
-        if isinstance(span, dict) and "line" in span:
-            return int(span["line"])
-        for key, value in node.items():
-            if key != "span" and (line := _first_line(value)):
-                return line
-    elif isinstance(node, list):
-        for value in node:
-            if line := _first_line(value):
-                return line
-    return 0
 
 
 # OPA's signatures of the built-ins in `_GUARDS`, as its type checker prints them.
@@ -389,8 +373,9 @@ def _refuse_literal_type_errors(path: str, ast: dict[str, Any]) -> None:
             continue
         if any(_literal_mismatch(t, p) for t, p in zip(_GUARDS[name], params, strict=True)):
             have = ", ".join(_literal_type_text(p) for p in params)
+            line = _compile_checks.first_line(call.get("fcn"))
             raise PolicyError(
-                f"{path}:{_first_line(call.get('fcn'))}: rego_type_error: {name}: invalid argument(s)\n"
+                f"{path}:{line}: rego_type_error: {name}: invalid argument(s)\n"
                 f"\thave: ({have})\n\twant: ({_SIGNATURES[name]})",
                 hint=f"OPA (conftest, Gatekeeper) rejects the module: give {name} operands of its types",
             )
