@@ -121,6 +121,15 @@ def _go_int(plain: str) -> int:
     return sign * int(body, 8 if len(body) > 1 and body[0] == "0" else 10)
 
 
+def _significant(plain: str) -> str:
+    """An integer's text without the zeros that lead its digits (Go reads any number of them)."""
+    sign = plain[:1] if plain[:1] in "+-" else ""
+    body = plain[len(sign) :]
+    prefix = body[:2] if body[:2].lower() in ("0x", "0o", "0b") else "0" if body[:1] == "0" else ""
+    digits = body[len(prefix) :].lstrip("0") or "0"
+    return sign + prefix + digits
+
+
 def _go_float(text: str) -> float | None:
     """Go's ParseFloat of a text in float form: None where it overflows (an error in Go)."""
     try:
@@ -145,6 +154,8 @@ def _go_tag(value: str) -> str:
     unsigned = first not in "+-"  # ParseUint refuses a sign
     # No 64-bit integer is longer than `-0b` and 64 digits; longer ones are not converted at all
     # (Python refuses to convert more than 4,300 digits).
+    if len(plain) > _MAX_INT_TEXT and plain.lstrip("+-")[:1] == "0":
+        plain = _significant(plain)  # `0x000...01`: Go's ParseInt reads past the zeros
     if len(plain) <= _MAX_INT_TEXT and _GO_INT.fullmatch(plain) is not None:
         number = _go_int(plain)
         if number in _INT64 or (unsigned and number in _UINT64):
@@ -270,18 +281,22 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
         index += 1
 
 
-# A `!` that may be YAML's non-specific tag (`v: ! 010`); "hello! world" matches too, at the cost
-# of reading that document's events once more.
-_NON_SPECIFIC = re.compile(rb"!(?=[ \t\r\n,\]}]|\Z)")
+# A `!` that may be YAML's non-specific tag where a node starts (`v: ! 010`, `- !<!> x`, `[&a ! y`,
+# a `!` before a NEL); a `!` in text ("hello! world", `if ! cmd` in a script) mostly does not match,
+# and one that does costs reading that document's events once more, no more.
+_NON_SPECIFIC = re.compile(
+    rb"(?:^|[:?,\[{-])[ \t]*(?:&[^ \t\r\n]+[ \t]+)?!(?:<!>|(?=[ \t\r\n,\]}]|\xc2\x85|\Z))", re.MULTILINE
+)
 
 
 def _untag_non_specific(chunk: bytes, root: yaml.Node) -> None:
-    """Make every scalar tagged `!` a string, as go-yaml v2 reads it.
+    """Make every scalar tagged `!` a string, as go-yaml v2 reads it; but a `! <<` key a merge.
 
     libyaml (and PyYAML) resolve `! 010` as if it were untagged, the integer 8;
     go-yaml v2 leaves a scalar with any tag it does not know unresolved: the
-    string "010". The composed node does not say it had a tag, so the tagged
-    scalars are found in the document's events, by position.
+    string "010". A `<<` key tagged `!` still merges there (`isMerge` takes the
+    `!` tag for implicit). The composed node does not say it had a tag, so the
+    tagged scalars are found in the document's events, by position.
     """
     starts = {
         event.start_mark.index
@@ -302,7 +317,11 @@ def _untag_non_specific(chunk: bytes, root: yaml.Node) -> None:
         elif node.__class__ is yaml.SequenceNode:
             stack.extend(node.value)
         else:
-            stack.extend(n for pair in node.value for n in pair)
+            for key, value in node.value:
+                if key.__class__ is yaml.ScalarNode and key.value == "<<" and key.start_mark.index in starts:
+                    key.tag = _MERGE
+                    seen.add(id(key))
+                stack.extend((key, value))
 
 
 def _compose(chunk: bytes) -> yaml.Node | None:

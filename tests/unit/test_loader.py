@@ -408,6 +408,14 @@ def test_data_documents_get_json_keys_as_conftest_reads_yaml(write: Write) -> No
         ('{"apiVersion": "v1",\n\n "kind": "ConfigMap", "v": [1, -Infinity]}', 3, "-Infinity"),
         ('{"apiVersion": "v1", "kind": "ConfigMap",\n "v": 1e400}', 2, "1e400"),
         ('{"apiVersion": "v1", "kind": "ConfigMap",\n "v": -1.5E+999}', 2, "-1.5E+999"),
+        # the same text inside a string earlier is no number: the line is the number's
+        (
+            '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"annotations": {"a": "NaN 1e999"}},\n'
+            ' "data": {"b": "x\\"NaN"},\n "v": NaN}',
+            3,
+            "NaN",
+        ),
+        ('{"apiVersion": "v1", "kind": "ConfigMap", "note": "1e999",\n "v": 1e999}', 2, "1e999"),
     ],
 )
 def test_json_nan_and_infinities_are_refused_with_their_line(
@@ -419,6 +427,16 @@ def test_json_nan_and_infinities_are_refused_with_their_line(
     (problem,) = problems
     assert problem.rule == "input/invalid-json" and problem.source.line == line
     assert f"{number} is not a JSON number" in problem.message
+
+
+def test_a_json_integer_too_long_to_read_is_an_input_problem(write: Write) -> None:
+    """Python refuses to read an integer of more than 4,300 digits; Go refuses it past float64."""
+    docs, problems = read(
+        write("long.json", '{"apiVersion": "v1", "kind": "ConfigMap", "v": ' + "1" * 5000 + "}")
+    )
+    assert docs == []
+    (problem,) = problems
+    assert problem.rule == "input/invalid-json" and "a number is too long to read" in problem.message
 
 
 def test_json_with_large_but_finite_numbers_is_read(write: Write) -> None:

@@ -365,7 +365,9 @@ def parse_bytes(
         except (json.JSONDecodeError, RecursionError):
             pass  # the YAML path below reports the place
         except _NotAJsonNumber as e:
-            match = e.pattern.search(data)
+            # The first such number outside strings (an annotation may say "NaN").
+            tokens = re.finditer(rb'"(?:\\.|[^"\\])*"|(' + e.pattern.pattern + rb")", data)
+            match = next((m for m in tokens if m.group(1)), None)
             line = data[: match.start()].count(b"\n") + 1 if match is not None else 1
             return [], [
                 InputProblem(
@@ -374,6 +376,16 @@ def parse_bytes(
                     f"invalid JSON at line {line}: {e.text} is not a JSON number (Kubernetes refuses "
                     "NaN, infinities and numbers past float64)",
                     "write a finite number, or the value as a string",
+                )
+            ]
+        except ValueError as e:  # int() refusing more than sys.get_int_max_str_digits() digits
+            return [], [
+                InputProblem(
+                    Source(name, 1, 0, rendered_from),
+                    "input/invalid-json",
+                    f"invalid JSON: a number is too long to read ({e}); Kubernetes refuses numbers "
+                    "past float64",
+                    "write it as a string",
                 )
             ]
         else:
