@@ -381,11 +381,9 @@ def locate(tree: Any, path: JsonPath) -> int | None:
     for part in path:
         found: yaml.Node | None = None
         if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    found = value
-                    line = key.start_mark.line
-                    break
+            entry = _entry(node, str(part))
+            if entry is not None:
+                found, line = entry[1], entry[0].start_mark.line
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
             found = node.value[part]
             line = found.start_mark.line
@@ -393,6 +391,27 @@ def locate(tree: Any, path: JsonPath) -> int | None:
             break
         node = found
     return tree.offset + line + 1
+
+
+def _entry(node: yaml.MappingNode, name: str, depth: int = 0) -> tuple[yaml.Node, yaml.Node] | None:
+    """The (key, value) whose value `name` has in the mapping, as go-yaml v2 reads it: entries in
+    document order, a later one (a repeated key, or a `<<` merge) overriding an earlier one, and in
+    a merge of several maps the first that has `name`."""
+    found = None
+    for key, value in node.value:
+        if key.__class__ is not yaml.ScalarNode:
+            continue
+        if key.tag == _MERGE:
+            if depth < 64:  # aliases cannot loop (refused when read); this only bounds the walk
+                sources = value.value if value.__class__ is yaml.SequenceNode else [value]
+                for source in sources:
+                    hit = _entry(source, name, depth + 1) if source.__class__ is yaml.MappingNode else None
+                    if hit is not None:
+                        found = hit
+                        break
+        elif key.value == name:
+            found = (key, value)
+    return found
 
 
 def subtree(tree: Any, path: JsonPath) -> Any:

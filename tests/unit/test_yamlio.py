@@ -303,3 +303,35 @@ def test_invalid_base64_is_a_problem_with_its_line() -> None:
         problem = docs[1]
         assert isinstance(problem, yamlio.YamlProblem), bad
         assert problem.line == 5 and "invalid base64" in problem.message, bad
+
+
+def test_locate_points_at_the_entry_whose_value_is_read() -> None:
+    """A later `<<` or a repeated key gives the value: its line is the one a finding names."""
+    text = b"""x: &priv
+  privileged: true
+spec:
+  containers:
+    - name: a
+      securityContext:
+        privileged: false
+        <<: *priv
+    - name: b
+      securityContext:
+        <<: [{runAsUser: 0}, {runAsUser: 5}]
+    - name: c
+      securityContext:
+        runAsUser: 7
+        runAsUser: 9
+"""
+    (doc,) = yamlio.parse_stream(text, max_nodes=1_000)
+    assert isinstance(doc, yamlio.ParsedDocument)
+    containers = doc.value["spec"]["containers"]
+    assert [c["securityContext"] for c in containers] == [
+        {"privileged": True},
+        {"runAsUser": 0},
+        {"runAsUser": 9},
+    ]
+    context = ["spec", "containers"]
+    assert yamlio.locate(doc.node, [*context, 0, "securityContext", "privileged"]) == 2  # the anchor's line
+    assert yamlio.locate(doc.node, [*context, 1, "securityContext", "runAsUser"]) == 11  # the merge's line
+    assert yamlio.locate(doc.node, [*context, 2, "securityContext", "runAsUser"]) == 15  # the last one
