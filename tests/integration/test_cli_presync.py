@@ -147,9 +147,9 @@ def setup(tmp_path: Path, keys: Keys) -> Callable[..., Setup]:
                 commits:
                   allowedSigners: allowed_signers
                   gpgKeys: [bob.asc]
-                  approvers: ["bob@example.com"]
+                  approvers: ["{fingerprint}"]  # a GPG approver is named by key, not by user id
                 """
-            )
+            ).format(fingerprint=keys.bob.fingerprint)
             + textwrap.indent(commits, "  ")
             + "presync:\n  paths: [deploy]\n"
             + extra
@@ -312,7 +312,7 @@ def test_removing_a_protected_object_needs_a_signed_approval(setup: Callable[...
     assert s.repo.ref(GATED) == tip
     record = s.records()[-1]
     (deleted,) = [f for f in record["findings"] if f["rule"] == "destructive-change"]
-    assert deleted["severity"] == "info" and "approved by bob@example.com" in deleted["note"]
+    assert deleted["severity"] == "info" and f"approved by {keys.bob.fingerprint}" in deleted["note"]
 
 
 def test_an_exception_waives_a_removal(setup: Callable[..., Setup], keys: Keys) -> None:
@@ -624,6 +624,93 @@ def test_a_first_run_of_another_gated_ref_is_a_first_run(setup: Callable[..., Se
     assert code == 0, output
     assert s.repo.ref("refs/heads/trustgate/staging") == s.repo.head()
     assert "initialized" not in s.records()[-1]["subject"]["presync"]
+
+
+def test_a_retired_ssh_key_cannot_sign_a_backdated_commit(setup: Callable[..., Setup], keys: Keys) -> None:
+    """git checks an SSH signature at the commit's time, which whoever commits writes: an entry whose
+    valid-before has passed is left out, so a leaked retired key signs nothing (the commits here are
+    dated 2026-01-01)."""
+    s = setup()
+    signers = s.tmp / "allowed_signers"
+    entry = f"{keys.alice.principal} {keys.alice.public}\n"
+    signers.write_text(entry.replace(" ", ' valid-before="20260601" ', 1))
+    code, output = s.run()
+    assert code == 1, output
+    assert "commit-signature" in output and s.repo.ref(GATED) is None
+    signers.write_text(entry.replace(" ", ' valid-before="20990101" ', 1))
+    code, output = s.run()
+    assert code == 0, output
+
+
+def test_an_approval_merged_in_from_another_branch_does_not_count(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """An approver's commit on an abandoned branch approved nothing here: merging it in (`-s ours`
+    keeps none of its changes) must not lend its trailer to a deletion on the branch."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.git("checkout", "-q", "-b", "abandoned")
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.git("checkout", "-q", "main")
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("drop the volume", ssh=keys.alice)
+    sign = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "-c", "gpg.format=ssh"]
+    sign += ["-c", f"user.signingkey={keys.alice.private}"]
+    s.repo.git(*sign, "merge", "-q", "-S", "-s", "ours", "--no-edit", "abandoned")
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted" in output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_gpg_user_id_names_no_approver(setup: Callable[..., Setup], keys: Keys) -> None:
+    """A GPG key's user ids are its holder's words: an allowed signer whose key says it is
+    bob@example.com approves nothing (approvers name GPG keys by fingerprint)."""
+    impostor = gpg_key(keys.bob.home.parent / "impostor", "Bob", "bob@example.com")
+    try:
+        s = setup()
+        (s.tmp / "impostor.asc").write_bytes(impostor.public_file.read_bytes())
+        s.config.write_text(
+            s.config.read_text()
+            .replace("gpgKeys: [bob.asc]", "gpgKeys: [bob.asc, impostor.asc]")
+            .replace(f'"{keys.bob.fingerprint}"', f'"{keys.bob.fingerprint}", "bob@example.com"')
+        )
+        assert s.run()[0] == 0
+        gated = s.repo.ref(GATED)
+        s.repo.remove("deploy/pvc.yaml")
+        s.repo.commit("drop\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=impostor)
+        code, output = s.run()
+        assert code == 1, output
+        assert "would be deleted" in output and s.repo.ref(GATED) == gated
+    finally:
+        stop_gpg_agent(impostor)
+
+
+def test_the_repositorys_own_hooks_and_x509_program_do_not_run(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A local repository's .git/config is whoever can write it: its hooks and its X.509 verifier
+    must not run, nor decide a signature."""
+    s = setup()
+    ran = s.tmp / "ran"
+    hooks = s.tmp / "hooks"
+    hooks.mkdir()
+    for name in ("reference-transaction", "post-checkout"):
+        (hooks / name).write_text(f"#!/bin/sh\necho {name} >> {ran}\n")
+        (hooks / name).chmod(0o755)
+    verifier = s.tmp / "verifier"
+    verifier.write_text(f"#!/bin/sh\necho verifier >> {ran}\necho '[GNUPG:] GOODSIG 0 x'\n")
+    verifier.chmod(0o755)
+    s.repo.git("config", "core.hooksPath", str(hooks))
+    s.repo.git("config", "gpg.x509.program", str(verifier))
+    code, output = s.run()
+    assert code == 0, output
+    s.repo.commit("more", ssh=keys.alice)  # git's own commit runs the hooks here: not ours to judge
+    ran.unlink(missing_ok=True)
+    assert s.run()[0] == 0  # moves the gated ref (update-ref: reference-transaction) and writes notes
+    assert s.repo.ref(GATED) == s.repo.head()
+    assert not ran.exists(), ran.read_text()
 
 
 def test_a_refused_first_run_leaves_the_next_one_a_first_run(setup: Callable[..., Setup], keys: Keys) -> None:

@@ -30,6 +30,7 @@ class GpgKey:
     email: str
     home: Path  # GNUPGHOME holding the secret key
     public_file: Path  # armored public key
+    fingerprint: str = ""  # the primary key's (what an approver rule names)
 
 
 def ssh_key(directory: Path, principal: str) -> SshKey:
@@ -60,7 +61,13 @@ def gpg_key(directory: Path, name: str, email: str) -> GpgKey:
         [*gpg, "--armor", "--export", email], check=True, capture_output=True, timeout=TIMEOUT
     )
     public.write_bytes(exported.stdout)
-    return GpgKey(email, home, public)
+    listed = subprocess.run(
+        [*gpg, "--with-colons", "--list-keys", email], check=True, capture_output=True, timeout=TIMEOUT
+    )
+    fingerprint = next(
+        line.split(":")[9] for line in listed.stdout.decode().splitlines() if line.startswith("fpr:")
+    )
+    return GpgKey(email, home, public, fingerprint)
 
 
 def stop_gpg_agent(key: GpgKey) -> None:

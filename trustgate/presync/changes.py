@@ -3,8 +3,8 @@
 Owns: the identity of a rendered object (API group, kind, namespace, name),
 the objects present in the gated tree and missing from the candidate, and
 approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name` trailer (globs;
-`Kind/name` for cluster-scoped objects) in a commit of the range that an
-allowed approver signed. Leaves out: rendering (the loader) and verifying
+`Kind/name` for cluster-scoped objects) in a commit on the range's first-parent
+line that an allowed approver signed. Leaves out: rendering (the loader) and verifying
 signatures (git, `signatures.py`).
 """
 
@@ -68,13 +68,24 @@ def inventory(documents: Iterable[Document]) -> dict[ObjectKey, Seen]:
     return out
 
 
-def approvals(commits: Sequence[Commit], approvers: Sequence[str]) -> list[Approval]:
-    """Deletion approvals in the range: trailers of commits signed by a configured approver."""
+def approvals(commits: Sequence[Commit], approvers: Sequence[str], tip: str) -> list[Approval]:
+    """Deletion approvals in the range: trailers of commits signed by a configured approver.
+
+    Only commits on the range's first-parent line from `tip` count: the branch's own history.
+    A commit reached through a merge's other parent (an abandoned branch, another repository's
+    history) would lend its approval to a deletion nobody approved there.
+    """
     out: list[Approval] = []
     if not approvers:
         return out
+    by_sha = {c.sha: c for c in commits}
+    line: set[str] = set()
+    at = by_sha.get(tip)
+    while at is not None and at.sha not in line:
+        line.add(at.sha)
+        at = by_sha.get(at.parents[0]) if at.parents else None
     for commit in commits:
-        if not commit.approvals:
+        if not commit.approvals or commit.sha not in line:
             continue
         identities = signer_identities(commit)
         approver = next(

@@ -53,6 +53,7 @@ class Signature:
     key: str = ""  # %GK: the key id or SSH key fingerprint
     fingerprint: str = ""  # %GF: the GPG key fingerprint (empty for SSH)
     kind: str = ""  # "ssh" | "gpg" | "" (unsigned)
+    primary: str = ""  # the fingerprint of the GPG key's primary key (`Keyring.vet`); "" until vetted
 
 
 @dataclass(frozen=True, slots=True)

@@ -287,8 +287,11 @@ class PresyncGate:
                     where=_clean(out.repository),
                     hint="raise presync.maxCommits, or advance the gated ref in smaller steps",
                 )
-        commits = git.commits(shas)
-        tip = next((c for c in commits if c.sha == candidate), None) or git.commits([candidate])[0]
+        commits = self.keyring.vet(git.commits(shas))
+        tip = (
+            next((c for c in commits if c.sha == candidate), None)
+            or self.keyring.vet(git.commits([candidate]))[0]
+        )
         presync: dict[str, object] = {
             "gatedRef": out.gated_ref,
             "paths": _scope_paths(self.settings.paths),
@@ -386,7 +389,7 @@ class PresyncGate:
                         before_problems[0].hint,
                     )
                 )
-            granted = changes.approvals(commits, commits_cfg.approvers)
+            granted = changes.approvals(commits, commits_cfg.approvers, candidate)
             extra.extend(
                 changes.removals(
                     before,

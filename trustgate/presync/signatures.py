@@ -12,16 +12,29 @@ checks): for SSH it calls `ssh-keygen -Y verify` with the allowed_signers file
 (G only when a principal there holds the key, at the commit's time); for GPG
 it calls `gpg` against the private keyring, where every key is one the config
 names, so a good signature (G, or U: good but the key carries no ownertrust)
-is a good signature by an allowed signer.
+is a good signature by an allowed signer. What git reports is then vetted
+(`Keyring.vet`): a GPG-kind signature counts only when its key's fingerprint
+is one of the keyring's (an X.509 signature, which git checks with `gpgsm`
+against its own trust list, is not one; git's `gpgsm` is also switched off).
+
+The commit time is the committer's to choose, so an allowed_signers entry
+whose `valid-before` has passed is left out of the file git reads: a retired
+key must not sign a backdated commit. Identities an approver rule may match
+are those the operator bound to a key: an SSH principal (the allowed_signers
+file names it), a GPG key's fingerprint or id; never a GPG user id, which the
+key's holder writes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import fnmatch
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from trustgate.config import CommitSettings
@@ -59,6 +72,7 @@ class Keyring:
         self._home = Path(tempfile.mkdtemp(prefix="trustgate-keyring-"))
         self._home.chmod(0o700)
         self.fingerprints: set[str] = set()
+        self.primaries: dict[str, str] = {}  # fingerprint of a key or subkey -> its primary key's
         try:
             signers = settings.allowed_signers
             if signers is not None and not signers.is_file():
@@ -67,9 +81,11 @@ class Keyring:
                     where=str(signers),
                     hint="fix commits.allowedSigners in trustgate.yaml",
                 )
-            self.allowed_signers = signers or self._home / "allowed_signers"
-            if signers is None:
-                self.allowed_signers.write_text("")  # no SSH signer is allowed
+            # A copy without the entries retired by now (`valid-before` passed): git checks a
+            # signature at the commit's time, which whoever commits writes.
+            self.allowed_signers = self._home / "allowed_signers"
+            text = signers.read_text(encoding="utf-8", errors="replace") if signers is not None else ""
+            self.allowed_signers.write_text(current_signers(text, dt.datetime.now(dt.UTC)))
             for key in settings.gpg_keys:
                 self._import(key)
         except BaseException:
@@ -107,10 +123,16 @@ class Keyring:
             timeout=GPG_TIMEOUT_SECONDS,
             check=False,
         )
+        primary = ""
         for line in listed.stdout.decode("utf-8", "replace").splitlines():
             fields = line.split(":")
+            if fields[0] == "pub":
+                primary = ""  # the next fpr is the primary key's
             if fields[0] == "fpr" and len(fields) > 9:
-                self.fingerprints.add(fields[9].upper())
+                fingerprint = fields[9].upper()
+                primary = primary or fingerprint
+                self.fingerprints.add(fingerprint)
+                self.primaries[fingerprint] = primary
         if done.returncode != 0 and self.fingerprints == before:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
             raise ConfigError(
@@ -131,8 +153,32 @@ class Keyring:
             "gpg.ssh.program": "ssh-keygen",
             "gpg.ssh.allowedSignersFile": str(self.allowed_signers),
             "gpg.ssh.revocationFile": "",
+            # X.509 (gpgsm) trusts what its own trust list says, and a repository may name any
+            # program: no X.509 signature is checked (`vet` refuses them anyway).
+            "gpg.x509.program": "false",
             "log.showSignature": "false",
+            "core.hooksPath": "/dev/null",  # the repository's hooks must not run (reference-transaction)
+            "core.fsmonitor": "false",
         }
+
+    def vet(self, commits: Sequence[Commit]) -> list[Commit]:
+        """The commits with each GPG-kind signature that is not by a keyring key marked `E`.
+
+        git reports a good X.509 signature (checked by `gpgsm` against its own trust list), or one
+        by a key some other keyring holds, with the same letters as one by a configured key.
+        """
+        out = []
+        for commit in commits:
+            sig = commit.signature
+            if sig.kind == "gpg":
+                fingerprint = sig.fingerprint.upper()
+                if fingerprint in self.fingerprints:
+                    sig = dataclasses.replace(sig, primary=self.primaries.get(fingerprint, ""))
+                elif sig.status in _GOOD_GPG:
+                    sig = dataclasses.replace(sig, status="E")
+                commit = dataclasses.replace(commit, signature=sig)
+            out.append(commit)
+        return out
 
     @property
     def env(self) -> dict[str, str]:
@@ -154,16 +200,50 @@ def good_signature(commit: Commit) -> bool:
 
 
 def signer_identities(commit: Commit) -> list[str]:
-    """The names an approver rule may match: SSH principal; GPG user id, its e-mail, key id, fingerprint."""
+    """The names an approver rule may match: those the operator bound to the key.
+
+    SSH: the principal the allowed_signers file gives the key (and the e-mail in it). GPG: the
+    key id, its fingerprint and its primary key's, not the user id: the key's holder writes that
+    (an allowed signer could give their key an approver's e-mail).
+    """
     if not good_signature(commit):
         return []
     sig = commit.signature
+    if sig.kind == "gpg":
+        return list(dict.fromkeys(x for x in (sig.key, sig.fingerprint, sig.primary) if x))
     out = [sig.signer] if sig.signer else []
     m = _EMAIL.search(sig.signer)
     if m:
         out.append(m.group(1))
-    out += [x for x in (sig.key, sig.fingerprint) if x]
     return out
+
+
+_VALID_BEFORE = re.compile(
+    r'(?:^|[\s,])valid-before="?(?P<when>[0-9]{8,14})(?P<zone>Z?)"?(?=[\s,]|$)', re.IGNORECASE
+)
+
+
+def current_signers(text: str, now: dt.datetime) -> str:
+    """An allowed_signers file's text without the entries whose `valid-before` is before `now`.
+
+    ssh-keygen takes YYYYMMDD[HHMM[SS]], local time unless it ends in Z; read as UTC here, and an
+    entry is dropped only once that moment has passed everywhere (a day of margin for the zone).
+    """
+    kept = []
+    for line in text.splitlines(keepends=True):
+        found = _VALID_BEFORE.search(line) if not line.lstrip().startswith("#") else None
+        if found is not None:
+            when = found.group("when")
+            try:
+                moment = dt.datetime.strptime(when.ljust(14, "0"), "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+            except ValueError:
+                moment = None  # ssh-keygen refuses it: the entry holds no key it would accept
+            margin = dt.timedelta(0) if found.group("zone") else dt.timedelta(days=1)
+            if moment is None or moment + margin <= now:
+                kept.append("# retired (valid-before passed): " + line.lstrip("# "))
+                continue
+        kept.append(line)
+    return "".join(kept)
 
 
 def signer_record(commit: Commit) -> dict[str, str] | None:

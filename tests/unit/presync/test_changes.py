@@ -22,13 +22,19 @@ def doc(kind: str, name: str, namespace: str | None = None, api: str = "v1") -> 
 
 
 def commit(
-    status: str = "G", *, kind: str = "ssh", signer: str = "bob@example.com", approvals: tuple[str, ...] = ()
+    status: str = "G",
+    *,
+    kind: str = "ssh",
+    signer: str = "bob@example.com",
+    approvals: tuple[str, ...] = (),
+    sha: str = "a" * 40,
+    parents: tuple[str, ...] = (),
 ) -> Commit:
     key = "SHA256:abc" if kind == "ssh" else "0123456789ABCDEF"
     return Commit(
-        sha="a" * 40,
+        sha=sha,
         tree="b" * 40,
-        parents=(),
+        parents=parents,
         author_name="A",
         author_email="a@example.com",
         committer_name="A",
@@ -74,14 +80,14 @@ def test_an_approval_counts_only_from_an_approver_with_a_good_signature() -> Non
         "someone else": (commit(signer="alice@example.com", approvals=wanted), False),
         "bad signature": (commit("B", approvals=wanted), False),
         "ssh key not allowed": (commit("U", approvals=wanted), False),
-        "gpg, no ownertrust": (
-            commit("U", kind="gpg", signer="Bob <bob@example.com>", approvals=wanted),
-            True,
-        ),
+        "gpg, no ownertrust, named by fingerprint": (commit("U", kind="gpg", approvals=wanted), True),
+        # a GPG user id is what the key's holder wrote: it names nobody
+        "gpg user id": (commit("G", kind="gpg", signer="Mallory <bob@example.com>", approvals=wanted), False),
         "unsigned": (commit("N", approvals=wanted), False),
     }
     for label, (c, approved) in cases.items():
-        granted = changes.approvals([c], ["bob@example.com"])
+        approvers = ["bob@example.com"] + (["F" * 40] if "fingerprint" in label else [])
+        granted = changes.approvals([c], approvers, c.sha)
         results = changes.removals(
             BEFORE, {}, protected_kinds=["PersistentVolumeClaim"], granted=granted, severity=Severity.ERROR
         )
@@ -97,10 +103,25 @@ def test_commit_findings() -> None:
     assert bad.rule == "commit-signature" and bad.severity == Severity.WARNING
     assert "not an allowed signer" in bad.message
     assert not good_signature(commit("U")) and good_signature(commit("U", kind="gpg"))
-    assert signer_identities(commit("U", kind="gpg", signer="Bob <bob@example.com>"))[:2] == [
-        "Bob <bob@example.com>",
-        "bob@example.com",
+    assert signer_identities(commit("U", kind="gpg", signer="Bob <bob@example.com>")) == [
+        "0123456789ABCDEF",
+        "F" * 40,
     ]
+    assert signer_identities(commit(signer="bob@example.com")) == ["bob@example.com"]
+
+
+def test_only_approvals_on_the_first_parent_line_count() -> None:
+    """An approver's commit reached through a merge's other parent (an abandoned branch) approved
+    nothing on this branch."""
+    wanted = ("PersistentVolumeClaim/shop/*",)
+    base, side, tip = "1" * 40, "2" * 40, "3" * 40
+    approval_aside = commit(approvals=wanted, sha=side, parents=(base,))
+    merge = commit(signer="alice@example.com", sha=tip, parents=(base, side))
+    deletion = commit(signer="alice@example.com", sha=base, parents=("0" * 40,))
+    assert changes.approvals([merge, approval_aside, deletion], ["bob@example.com"], tip) == []
+    on_line = commit(approvals=wanted, sha=tip, parents=(base,))
+    (granted,) = changes.approvals([on_line, deletion], ["bob@example.com"], tip)
+    assert granted.commit == tip and granted.approver == "bob@example.com"
 
 
 def test_names() -> None:
