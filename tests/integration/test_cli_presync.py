@@ -713,6 +713,35 @@ def test_the_repositorys_own_hooks_and_x509_program_do_not_run(
     assert not ran.exists(), ran.read_text()
 
 
+@pytest.mark.parametrize(
+    "annotation",
+    ["kustomize.toolkit.fluxcd.io/force: enabled", "argocd.argoproj.io/sync-options: Replace=true"],
+)
+def test_a_protected_object_the_reconciler_may_replace_needs_approval_to_change(
+    setup: Callable[..., Setup], keys: Keys, annotation: str
+) -> None:
+    """Flux's force and Argo CD's Replace delete and create again an object whose change cannot be
+    patched (a PVC's storage class): its data goes with it, as with a deletion."""
+    s = setup()
+    forced = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        f"metadata:\n  name: data\n  namespace: shop\n  annotations: {{{annotation}}}",
+    )
+    s.repo.write("deploy/pvc.yaml", forced)
+    s.repo.commit("the reconciler may replace the volume", ssh=keys.alice)
+    assert s.run()[0] == 0  # the annotation alone changes nothing that needs replacing
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/pvc.yaml", forced.replace("accessModes:", "storageClassName: fast\n  accessModes:"))
+    s.repo.commit("faster volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted and created again" in output
+    assert s.repo.ref(GATED) == gated
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+
+
 def test_a_refused_first_run_leaves_the_next_one_a_first_run(setup: Callable[..., Setup], keys: Keys) -> None:
     """Refusals never created the gated ref: its absence after them is no deletion."""
     s = setup()

@@ -11,6 +11,8 @@ signatures (git, `signatures.py`).
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +40,27 @@ class Seen:
     key: ObjectKey
     api_version: str
     source: Source
+    digest: str = ""  # of the object's content: whether it changed
+    # It asks the reconciler to delete and create it again when it cannot be patched (Flux
+    # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`).
+    recreate: bool = False
+
+
+# Annotations under which a reconciler deletes an object and creates it again rather than fail
+# on an immutable field: for a protected kind, a change is then a deletion (a PVC's data with it).
+_FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
+_ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+
+
+def _recreates(obj: Mapping[str, object]) -> bool:
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    if not isinstance(annotations, Mapping):
+        return False
+    if str(annotations.get(_FLUX_FORCE, "")).strip().lower() == "enabled":
+        return True
+    options = {o.strip().lower() for o in str(annotations.get(_ARGO_SYNC_OPTIONS, "")).split(",")}
+    return bool(options & {"replace=true", "force=true"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +86,9 @@ def inventory(documents: Iterable[Document]) -> dict[ObjectKey, Seen]:
     out: dict[ObjectKey, Seen] = {}
     for doc in documents:
         key = key_of(doc.obj)
-        if key is not None:
-            out.setdefault(key, Seen(key, str(doc.obj.get("apiVersion")), doc.source))
+        if key is not None and key not in out:
+            digest = hashlib.sha256(json.dumps(doc.obj, sort_keys=True, default=str).encode()).hexdigest()
+            out[key] = Seen(key, str(doc.obj.get("apiVersion")), doc.source, digest, _recreates(doc.obj))
     return out
 
 
@@ -106,16 +130,29 @@ def removals(
     severity: Severity,
     rollback_note: str = "",
 ) -> list[DocumentResult]:
-    """One result per protected object the candidate removes; a blocking finding unless approved."""
+    """One result per protected object the candidate removes; a blocking finding unless approved.
+
+    An object that stays but changes under an annotation that lets the reconciler delete and
+    create it again (`Seen.recreate`) may be removed as well: it needs the same approval.
+    """
     protected = set(protected_kinds)
     out: list[DocumentResult] = []
-    for key in sorted(k for k in before if k not in after and k.kind in protected):
+    replaced = {
+        k for k, now in after.items() if k in before and now.recreate and now.digest != before[k].digest
+    }
+    for key in sorted(k for k in before if (k not in after or k in replaced) and k.kind in protected):
         seen = before[key]
         approval = next((a for a in granted if fnmatch.fnmatchcase(key.label, a.pattern)), None)
+        how = (
+            "would be deleted and created again (it changes under an annotation that lets the "
+            "reconciler replace it)"
+            if key in replaced
+            else "would be deleted"
+        )
         finding = Finding(
             rule="destructive-change",
             severity=severity,
-            message=f"{key.label} would be deleted: {key.kind} is a protected kind",
+            message=f"{key.label} {how}: {key.kind} is a protected kind",
             source="presync",
             fix=f"keep it, or approve its removal with a `{APPROVAL_TRAILER}: {key.label}` trailer "
             "in a commit signed by an approver (commits.approvers), or an exception",
