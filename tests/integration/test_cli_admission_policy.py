@@ -253,3 +253,40 @@ def test_a_broken_admission_suite_could_not_be_evaluated(tmp_path: Path) -> None
     result = CliRunner().invoke(main, ["policy", "test", str(suite)], catch_exceptions=False)
     assert result.exit_code == 3
     assert "missing.yaml" in result.output
+
+
+def _deny_all(resource_rule: str) -> str:
+    return f"""\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: deny-all}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {resource_rule}
+  validations:
+  - {{expression: "false", message: denied}}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: deny-all-b}}
+spec: {{policyName: deny-all, validationActions: [Deny]}}
+"""
+
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: ns1}
+spec: {containers: [{name: c, image: nginx}]}
+"""
+
+
+def test_check_matches_a_subresource_wildcard_against_the_resource(write: Write) -> None:
+    """rules.go: `pods/*` matches a request for pods (no subresource), so the API server denies."""
+    rule = "{apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: ['pods/*']}"
+    policy = write("p.yaml", _deny_all(rule))
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(write("pod.yaml", POD)))
+    assert code == 1
+    assert [f["rule"] for f in findings(report)] == ["deny-all/0"]

@@ -154,11 +154,20 @@ class _Rule:
             return False
         if not any_version and not any_of(self.versions, version):
             return False
-        if not any(r in ("*", "*/*", resource) for r in self.resources):
+        if not any(_resource_matches(r, resource) for r in self.resources):
             return False
         if (self.scope == "Cluster" and namespaced) or (self.scope == "Namespaced" and not namespaced):
             return False
         return not self.names or name in self.names
+
+
+def _resource_matches(pattern: str, resource: str) -> bool:
+    """A rule's `resources` entry against a request for `resource` itself (a check never asks
+    for a subresource), as k8s.io/apiserver's rules.Matcher: `res/sub` matches when res is `*`
+    or the resource and sub is `*` or the request's subresource (here none). So `pods/*` and
+    `*/*` match pods; `pods/status` and `*/scale` do not."""
+    res, _, sub = pattern.partition("/")
+    return res in ("*", resource) and sub in ("*", "")
 
 
 @dataclass(frozen=True, slots=True)

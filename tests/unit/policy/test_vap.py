@@ -745,3 +745,68 @@ def test_review_hands_out_audit_annotations_as_the_api_server_publishes_them() -
     assert policies.review(_deployment({"replicas": 3, "big": big}), annotations=annotations) == []
     assert annotations == {"p/who": "replicas 3", "p/big": "é" * 5120}  # the same value once; null: none
     assert policies.review(_deployment({"replicas": 3, "big": "x"})) == []  # not asked: nothing kept
+
+
+# -- matching as k8s.io/apiserver's rules.Matcher --------------------------------
+
+
+def _match_policy(
+    write: Write,
+    rule: dict[str, Any],
+    *,
+    exclude: dict[str, Any] | None = None,
+    expression: str = "false",
+    name: str = "p.yaml",
+) -> vap.PolicySet:
+    constraints: dict[str, Any] = {"resourceRules": [{"operations": ["CREATE"], **rule}]}
+    if exclude is not None:
+        constraints["excludeResourceRules"] = [{"operations": ["*"], **exclude}]
+    docs = [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "p"},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": constraints,
+                "validations": [{"expression": expression}],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "b"},
+            "spec": {"policyName": "p", "validationActions": ["Deny"]},
+        },
+    ]
+    return vap.load([write(name, yaml.safe_dump_all(docs))])
+
+
+CORE = {"apiGroups": [""], "apiVersions": ["v1"]}
+
+
+@pytest.mark.parametrize(
+    ("resources", "matched"),
+    [
+        (["pods/*"], True),
+        (["*/*"], True),
+        (["*"], True),
+        (["pods"], True),
+        (["pods/status"], False),
+        (["*/scale"], False),
+        (["services/*"], False),
+    ],
+)
+def test_a_subresource_wildcard_matches_the_resource_itself(
+    write: Write, resources: list[str], matched: bool
+) -> None:
+    """rules.go: `subMatch := sub == "*" || sub == opSub`; a request for pods has no
+    subresource, so `pods/*` (and `*/*`) match it, `pods/status` does not."""
+    outcomes = _match_policy(write, {**CORE, "resources": resources}).review(pod("nginx"))
+    assert [o.kind for o in outcomes] == (["violation"] if matched else [])
+
+
+def test_a_subresource_wildcard_in_exclude_resource_rules_excludes_the_resource(write: Write) -> None:
+    """excludeResourceRules use the same rules.Matcher: `pods/*` excludes pods."""
+    policies = _match_policy(write, {**CORE, "resources": ["*"]}, exclude={**CORE, "resources": ["pods/*"]})
+    assert policies.review(pod("nginx")) == []
