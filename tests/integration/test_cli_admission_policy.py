@@ -290,3 +290,37 @@ def test_check_matches_a_subresource_wildcard_against_the_resource(write: Write)
     code, report, _ = run(*BASE, "--admission-policy", str(policy), str(write("pod.yaml", POD)))
     assert code == 1
     assert [f["rule"] for f in findings(report)] == ["deny-all/0"]
+
+
+ISSUER_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: clusterissuers.cert-manager.io}
+spec:
+  group: cert-manager.io
+  scope: Cluster
+  names: {kind: ClusterIssuer, plural: clusterissuers}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+
+def test_check_takes_a_custom_kinds_scope_from_the_crd_given_with_crd(write: Write) -> None:
+    """The API server serves a ClusterIssuer cluster-scoped (its CRD's spec.scope), so a rule with
+    scope: Cluster matches it and denies; without the CRD the scope is unknown: exit 3."""
+    rule = (
+        "{apiGroups: [cert-manager.io], apiVersions: [v1], operations: [CREATE], "
+        "resources: [clusterissuers], scope: Cluster}"
+    )
+    policy = write("p.yaml", _deny_all(rule))
+    issuer = write("ci.yaml", "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: ci}\n")
+    crd = write("crd.yaml", ISSUER_CRD)
+    code, report, _ = run(*BASE, "--crd", str(crd), "--admission-policy", str(policy), str(issuer))
+    assert code == 1
+    assert [f["rule"] for f in findings(report)] == ["deny-all/0"]
+    code, _, _ = run(*BASE, "--admission-policy", str(policy), str(issuer))
+    assert code == 3

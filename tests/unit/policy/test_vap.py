@@ -810,3 +810,106 @@ def test_a_subresource_wildcard_in_exclude_resource_rules_excludes_the_resource(
     """excludeResourceRules use the same rules.Matcher: `pods/*` excludes pods."""
     policies = _match_policy(write, {**CORE, "resources": ["*"]}, exclude={**CORE, "resources": ["pods/*"]})
     assert policies.review(pod("nginx")) == []
+
+
+RBAC = {"apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["v1"]}
+
+
+def cluster_role(namespace: str | None = "default") -> dict[str, Any]:
+    meta = {"name": "r"} if namespace is None else {"name": "r", "namespace": namespace}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": meta,
+        "rules": [],
+    }
+
+
+def test_a_stray_namespace_on_a_cluster_scoped_kind_is_ignored(write: Write) -> None:
+    """rules.go scope(): Cluster matches a request whose namespace is empty; for a cluster-scoped
+    resource the request namespace comes from the URL (none), and create.go's
+    EnsureObjectNamespaceMatchesRequestNamespace clears the object's before admission."""
+    rule = {**RBAC, "resources": ["clusterroles"], "scope": "Cluster"}
+    [outcome] = _match_policy(write, rule).review(cluster_role())
+    assert outcome.kind == "violation"
+    namespaced = {**RBAC, "resources": ["clusterroles"], "scope": "Namespaced"}
+    assert _match_policy(write, namespaced).review(cluster_role()) == []
+    reads = "'namespace' in object.metadata || request.namespace != ''"
+    allow = _match_policy(write, {**RBAC, "resources": ["*"]}, expression=f"!({reads})")
+    assert allow.review(cluster_role()) == []
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "resource"),
+    [
+        ("storage.k8s.io/v1beta1", "VolumeAttributesClass", "volumeattributesclasses"),
+        ("networking.k8s.io/v1", "IPAddress", "ipaddresses"),
+        ("networking.k8s.io/v1", "ServiceCIDR", "servicecidrs"),
+        ("certificates.k8s.io/v1beta1", "ClusterTrustBundle", "clustertrustbundles"),
+        ("resource.k8s.io/v1", "DeviceClass", "deviceclasses"),
+        ("resource.k8s.io/v1", "ResourceSlice", "resourceslices"),
+    ],
+)
+def test_built_in_cluster_scoped_kinds_match_scope_cluster(
+    write: Write, api_version: str, kind: str, resource: str
+) -> None:
+    """These kinds are served cluster-scoped (their registries' NamespaceScoped() is false)."""
+    group, _, version = api_version.rpartition("/")
+    rule = {"apiGroups": [group], "apiVersions": [version], "resources": [resource], "scope": "Cluster"}
+    obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}
+    [outcome] = _match_policy(write, rule).review(obj)
+    assert outcome.kind == "violation"
+
+
+def crd(group: str, kind: str, plural: str, scope: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": scope, "names": {"kind": kind, "plural": plural}},
+    }
+
+
+ISSUER = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "ci"}}
+REDIS = {"apiVersion": "redis.example.com/v1", "kind": "Redis", "metadata": {"name": "r", "namespace": "a"}}
+
+
+def test_a_custom_kind_takes_its_scope_from_its_crd(write: Write) -> None:
+    """The API server serves a custom resource with the CRD's spec.scope; scope Cluster matches it."""
+    rule = {"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "resources": ["clusterissuers"]}
+    policy = _match_policy(write, {**rule, "scope": "Cluster"}).policies["p"]
+    policies = vap.PolicySet(policies={"p": policy}, bindings=_match_policy(write, rule).bindings)
+    policies.add_crd(crd("cert-manager.io", "ClusterIssuer", "clusterissuers", "Cluster"))
+    [outcome] = policies.review(ISSUER)
+    assert outcome.kind == "violation"
+    namespaced = vap.PolicySet(policies={"p": policy}, bindings=policies.bindings)
+    namespaced.add_crd(crd("cert-manager.io", "ClusterIssuer", "clusterissuers", "Namespaced"))
+    assert namespaced.review({**ISSUER, "metadata": {"name": "ci", "namespace": "a"}}) == []
+
+
+def test_a_custom_kind_of_unknown_scope_fails_closed_where_its_scope_decides(write: Write) -> None:
+    """Without its CRD the scope is unknown: a binding that applies under one scope and not the
+    other cannot be decided (could not evaluate when it would deny, never a pass)."""
+    rule = {"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "resources": ["clusterissuers"]}
+    [outcome] = _match_policy(write, {**rule, "scope": "Cluster"}).review(
+        {**ISSUER, "metadata": {"name": "ci", "namespace": "a"}}
+    )
+    assert outcome.kind == "unevaluable"
+    assert "scope and resource name are unknown" in outcome.message
+    # a rule for every scope and resource decides without the CRD
+    [denied] = _match_policy(write, {**rule, "resources": ["*"]}).review(ISSUER)
+    assert denied.kind == "violation"
+
+
+def test_a_custom_kind_is_matched_by_its_crd_plural(write: Write) -> None:
+    """The request's resource is the CRD's spec.names.plural (`redis`), not a guess (`redises`)."""
+    rule = {"apiGroups": ["redis.example.com"], "apiVersions": ["v1"], "resources": ["redis"]}
+    guessed = _match_policy(write, rule)
+    [unknown] = guessed.review(REDIS)
+    assert unknown.kind == "unevaluable"  # the plural is a guess without the CRD: never a pass
+    policies = _match_policy(write, rule)
+    policies.add_crd(crd("redis.example.com", "Redis", "redis", "Namespaced"))
+    [outcome] = policies.review(REDIS)
+    assert outcome.kind == "violation"
+    policies.add_crd(crd("redis.example.com", "Redis", "redisinstances", "Namespaced"))
+    assert policies.review(REDIS) == []
