@@ -16,7 +16,7 @@ Left out: the estimated-cost limit (the runtime does not expose its cost
 estimator; ADR 10 says what is bounded instead), typing against the objects'
 OpenAPI schemas (every input is `dyn`, so a type error in a field shows at
 evaluation, not at compile time) and `authorizer`, which has no offline
-meaning: `uses_authorizer` finds it so that the caller reports the policy as
+meaning: `Program.reads` finds it so that the caller reports the policy as
 not evaluable. Kubernetes' opaque types (URL, Quantity, IP, CIDR, Semver) are
 maps with the key `@k8s` here (so are the format library's optionals):
 `type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on Python's `re`, not RE2
@@ -46,9 +46,7 @@ __all__ = [
     "CelEvalError",
     "Program",
     "compile_expression",
-    "reads_variable",
     "substitute_variable",
-    "uses_authorizer",
 ]
 
 MAX_EXPRESSION_LENGTH = 5_000  # characters; the API server rejects longer expressions (5 KiB)
@@ -753,7 +751,7 @@ def _library() -> list[cel.FunctionDecl]:
         ),
         _member("masked", _DYN, lambda c: _opaque("cidr", str(_cidr(c).network))),
         _member("prefixLength", i, lambda c: _cidr(c).network.prefixlen),
-        # authorizer: declared so that policies compile; `uses_authorizer` keeps them from running
+        # authorizer: declared so that policies compile; `Program.reads` keeps them from running
         *(_member(n, _DYN, _no_authorizer, s) for n in _AUTHZ_STRING),
         _member("serviceAccount", _DYN, _no_authorizer, s, s),
         _member("allowed", b, _no_authorizer),
@@ -905,9 +903,41 @@ class Program:
         """Whether the expression's value is an optional (which cannot be handed to Python)."""
         return str(self._expression.return_type().name()).startswith("optional_type")
 
+    def reads(self, name: str) -> bool:
+        """Whether the expression reads the top-level variable `name`, from its checked AST.
+
+        Any identifier of that name counts, also a comprehension or `cel.bind` variable that
+        shadows it: the checker resolves `.name` (the root's, even where a local shadows it)
+        to the same identifier, so telling them apart could miss a read. Comments and string
+        literals are not in the AST. An expression compiled without the checker (see
+        `compile_expression`) is judged by its text: any word `name`, even in a string.
+        """
+        return name in _identifiers(self)
+
     def checked(self) -> bytes:
         """The checked expression (a serialized cel.expr.CheckedExpr in a protobuf Any), for `cel_cost`."""
         return bytes(self._expression.serialize())
+
+
+@functools.lru_cache(maxsize=4096)
+def _identifiers(program: Program) -> frozenset[str]:
+    from trustgate.policy import cel_cost  # protobuf, loaded where an expression's reads are asked
+
+    try:
+        root = cel_cost.parse_checked(program.checked())[0]
+    except ValueError:  # compiled without the checker: no checked AST
+        return frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", program.source))
+    found: set[str] = set()
+    stack: list[cel_cost.Expr | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if node.kind == "ident":
+            found.add(node.name.lstrip("."))
+        stack += [node.target, *node.args, node.iter_range, node.accu_init]
+        stack += [node.loop_condition, node.loop_step, node.result]
+    return frozenset(found)
 
 
 def compile_expression(expression: str, *, variables: Sequence[str], length: int | None = None) -> Program:
@@ -958,11 +988,6 @@ _STRINGS = re.compile(
 )
 
 
-def reads_variable(expression: str, name: str) -> bool:
-    """Whether the expression reads the top-level variable `name` (outside string literals)."""
-    return re.search(rf"(?<![\w.]){re.escape(name)}\b", _STRINGS.sub('""', expression)) is not None
-
-
 def substitute_variable(expression: str, name: str, replacement: str) -> tuple[str, int]:
     """The expression with each `variables.name`, `variables['name']` and `variables["name"]`
     outside string literals replaced, and how many were.
@@ -986,8 +1011,3 @@ def substitute_variable(expression: str, name: str, replacement: str) -> tuple[s
         return replacement
 
     return pattern.sub(replace, expression), count
-
-
-def uses_authorizer(expression: str) -> bool:
-    """Whether the expression reads `authorizer` (outside string literals)."""
-    return reads_variable(expression, "authorizer")

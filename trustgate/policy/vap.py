@@ -271,12 +271,12 @@ class Code:
         return self.reads("authorizer")
 
     def reads(self, variable: str) -> bool:
-        """Whether any expression reads the top-level variable (outside string literals)."""
+        """Whether any expression reads the top-level variable (from the checked AST)."""
         programs = [p for _, p in self.variables] + [p for _, p in self.conditions]
         programs += [p for _, p in self.inlined] + [p for _, p in self.annotations]
         programs += [v.program for v in self.validations]
         programs += [v.message_program for v in self.validations if v.message_program is not None]
-        return any(cel.reads_variable(p.source, variable) for p in programs)
+        return any(p.reads(variable) for p in programs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1187,7 +1187,7 @@ def parse_code(
         except cel.CelCompileError as e:
             position = f" ({e.where()})" if e.where() else ""
             raise PolicyError(f"{label}: {prefix}{field_path}{position}: {e.message}", where=where) from e
-        if not cel.reads_variable(text, "variables"):
+        if not program.reads("variables"):
             return program
         found = _variable_reads(program)
         reads.append((field_path, found))

@@ -202,10 +202,24 @@ def test_a_program_is_compiled_once_and_evaluated_many_times() -> None:
         ("'authorizer' in object.metadata.labels", False),
         ("params.authorizer == 1", False),
         ('"say authorizer" == object.metadata.name', False),
+        # the checked AST, not the text: a root-qualified `.authorizer`, a quote in a comment
+        (".authorizer.group('apps').resource('deployments').check('create').allowed()", True),
+        ("object.x == 1 // don't\n || authorizer.group('a').resource('b').check('c').allowed()", True),
+        ("object.x == 1 // authorizer.group('a')", False),
     ],
 )
-def test_authorizer_is_found_outside_strings(expression: str, uses: bool) -> None:
-    assert cel.uses_authorizer(expression) is uses
+def test_authorizer_is_found_in_the_checked_ast(expression: str, uses: bool) -> None:
+    """The API server's compiler tells a policy's variable use from the checked AST (cel-go
+    resolves `.authorizer` to the root variable; comments and literals are not in it)."""
+    program = cel.compile_expression(expression, variables=[*VARIABLES, "authorizer"])
+    assert program.reads("authorizer") is uses
+
+
+def test_a_variable_read_without_the_checker_is_found_in_the_text() -> None:
+    """The null-branch retry compiles without the checker: any word `name` counts (fail closed)."""
+    program = cel.compile_expression("true ? 'authorizer' : null", variables=VARIABLES)
+    assert program.reads("authorizer")
+    assert not program.reads("namespaceObject")
 
 
 @pytest.mark.parametrize(

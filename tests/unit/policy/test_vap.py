@@ -913,3 +913,19 @@ def test_a_custom_kind_is_matched_by_its_crd_plural(write: Write) -> None:
     assert outcome.kind == "violation"
     policies.add_crd(crd("redis.example.com", "Redis", "redisinstances", "Namespaced"))
     assert policies.review(REDIS) == []
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        ".authorizer.group('apps').resource('deployments').check('create').allowed()",
+        "object.x == 1 // don't\n || authorizer.group('apps').resource('d').check('create').allowed()",
+    ],
+)
+def test_authorizer_is_found_from_the_checked_ast(write: Write, expression: str) -> None:
+    """cel-go resolves `.authorizer` to the root variable, and comments are not in the AST: both
+    policies call the authorizer in the API server, so offline they cannot be evaluated."""
+    [outcome] = _match_policy(write, {"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["*"]},
+                              expression=expression).review(deployment())  # fmt: skip
+    assert outcome.kind == "unevaluable"
+    assert "calls `authorizer`" in outcome.message
