@@ -324,3 +324,17 @@ def test_check_takes_a_custom_kinds_scope_from_the_crd_given_with_crd(write: Wri
     assert [f["rule"] for f in findings(report)] == ["deny-all/0"]
     code, _, _ = run(*BASE, "--admission-policy", str(policy), str(issuer))
     assert code == 3
+
+
+def test_check_cannot_evaluate_namespace_object_of_a_namespace_not_given(write: Write) -> None:
+    """namespaceObject is never null for a namespaced request in the API server: a policy that
+    reads it for a Namespace the check is not given is exit 3, not a pass on null."""
+    rule = "{apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [pods]}"
+    text = _deny_all(rule).replace('expression: "false"', 'expression: "namespaceObject == null"')
+    policy = write("p.yaml", text)
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(write("pod.yaml", POD)))
+    assert code == 3
+    assert [f["rule"] for f in findings(report)] == ["deny-all/namespaceObject"]
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns1}\n---\n"
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(write("both.yaml", namespace + POD)))
+    assert code == 1

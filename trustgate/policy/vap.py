@@ -10,7 +10,8 @@ evaluating `variables` and `validations` (`message`, `messageExpression`,
 `reason`) under `failurePolicy`.
 
 What an offline check cannot know it says: a policy that calls `authorizer`, a
-namespaceSelector whose Namespace is not in the change set, a parameter that
+namespaceSelector or `namespaceObject` whose Namespace is not in the change set,
+a kind whose scope or plural decides a match and is unknown (no CRD given), a parameter that
 is nowhere to be found, an optional-typed variable read other than as
 `variables.x` or `variables['x']` (the runtime's bindings cannot hold an
 optional, so such a variable is bound with `cel.bind` where it is read). It
@@ -550,6 +551,7 @@ class PolicySet:
                 scenario.namespace_obj,
                 shared.setdefault(id(scenario), {}),
                 collected,
+                namespaced=scenario.where[3],
             )
             namespaced = scenario.where[3]
             if namespaced and scenario.namespace and scenario.namespace_obj is None:
@@ -598,6 +600,8 @@ class PolicySet:
         namespace_obj: Mapping[str, Any] | None,
         shared: dict[str, cel.Bindings],
         collected: dict[str, list[str]] | None = None,
+        *,
+        namespaced: bool = True,
     ) -> list[Outcome]:
         """The outcomes of one binding that matches `obj`.
 
@@ -623,6 +627,21 @@ class PolicySet:
                     binding,
                     f"{policy.name}/variables",
                     f"ValidatingAdmissionPolicy {policy.name} ({policy.where}): {policy.code.unevaluable}",
+                )
+            ]
+        if namespaced and namespace_obj is None and policy.code.reads("namespaceObject"):
+            # The API server reads the request's Namespace for every namespaced request
+            # (validating dispatcher: GetNamespace), so namespaceObject is never null there.
+            which = f"Namespace {namespace!r}" if namespace else "the Namespace (the object names none)"
+            return [
+                Outcome(
+                    "unevaluable",
+                    policy,
+                    binding,
+                    f"{policy.name}/namespaceObject",
+                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) reads `namespaceObject`, "
+                    f"which the API server always has for a namespaced request; {which} is not in the "
+                    "change set or the admission policy files, so it cannot be evaluated",
                 )
             ]
         converted = old is not None and old.get("apiVersion") != obj.get("apiVersion")

@@ -929,3 +929,23 @@ def test_authorizer_is_found_from_the_checked_ast(write: Write, expression: str)
                               expression=expression).review(deployment())  # fmt: skip
     assert outcome.kind == "unevaluable"
     assert "calls `authorizer`" in outcome.message
+
+
+def test_namespace_object_of_a_namespace_not_given_is_not_evaluable(write: Write) -> None:
+    """The API server's validating dispatcher reads the request's Namespace (GetNamespace) for
+    every namespaced request, so `namespaceObject` is never null there: offline, without the
+    Namespace, a policy reading it cannot be evaluated (never a pass on a null)."""
+    rule = {"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments"]}
+    expression = "namespaceObject == null || namespaceObject.metadata.name != 'elsewhere'"
+    policies = _match_policy(write, rule, expression=expression)
+    [outcome] = policies.review(deployment(namespace="elsewhere"), objects=NAMESPACES)
+    assert (outcome.kind, outcome.rule) == ("unevaluable", "p/namespaceObject")
+    assert "Namespace 'elsewhere' is not in the change set" in outcome.message
+    [no_namespace] = policies.review(deployment(namespace=""), objects=NAMESPACES)
+    assert no_namespace.kind == "unevaluable"  # kubectl's namespace: unknown here
+    given = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}}
+    [denied] = policies.review(deployment(namespace="elsewhere"), objects=[given])
+    assert denied.kind == "violation"
+    # cluster-scoped: the API server's namespaceObject is null too
+    cluster = _match_policy(write, {**RBAC, "resources": ["*"]}, expression="namespaceObject == null")
+    assert cluster.review(cluster_role(None)) == []
