@@ -19,8 +19,8 @@ evaluation, not at compile time) and `authorizer`, which has no offline
 meaning: `Program.reads` finds it so that the caller reports the policy as
 not evaluable. Kubernetes' opaque types (URL, Quantity, IP, CIDR, Semver) are
 maps with the key `@k8s` here (so are the format library's optionals):
-`type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on Python's `re`, not RE2
-(`matches` is the runtime's RE2): the common syntax behaves alike.
+`type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on RE2
+(`google-re2`), as `matches` does in the runtime.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import re2
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
@@ -377,8 +378,26 @@ def _range(n: int) -> list[int]:
 
 
 def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
-    found = [m.group(0) for m in _regex(pattern).finditer(text)]
-    return found if limit < 0 else found[:limit]
+    """Go's `Regexp.FindAllString(text, limit)`: leftmost-first matches, an empty match never
+    right after the previous match, at most `limit` (all when negative)."""
+    regex = _regex(pattern)
+    found: list[str] = []
+    pos, previous_end = 0, -1
+    while (limit < 0 or len(found) < limit) and pos <= len(text):
+        match = regex.search(text, pos)
+        if match is None:
+            break
+        start, end = match.span()
+        if end == start:
+            pos = end + 1  # past one character (Go: one rune)
+            if start == previous_end:
+                previous_end = end
+                continue
+        else:
+            pos = end
+        previous_end = end
+        found.append(match.group(0))
+    return found
 
 
 def _find(text: str, pattern: str) -> str:
@@ -387,10 +406,14 @@ def _find(text: str, pattern: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> Any:
+    """The pattern compiled by RE2 (Kubernetes compiles it with Go's regexp, RE2 syntax): `$`
+    only at the end, ASCII `\\d \\w \\s \\b`, `a{,2}` a literal, no lookaround or backreference."""
+    options = re2.Options()
+    options.log_errors = False  # the error is the evaluation's, not a line on stderr
     try:
-        return re.compile(pattern)
-    except re.error as e:
+        return re2.compile(pattern, options)
+    except re2.error as e:
         raise _LibraryError(f"invalid regular expression {pattern!r}: {e}") from e
 
 

@@ -248,3 +248,37 @@ def test_substitute_variable_finds_both_spellings_outside_string_literals() -> N
         "T + T + T + T + T + 'variables.tier' + \"variables['tier']\" + variables.tiers + x.variables.tier"
         " + variables.?tier"
     )
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # Go's regexp (RE2): `$` only at the end of the text, not before a final newline
+        (r"'abc\n'.find('^[a-z]+$')", ""),
+        # \d \w \b are ASCII in RE2
+        (r"'١٢٣'.find('^\\d+$')", ""),
+        (r"'héllo'.find('\\w+')", "h"),
+        (r"'é x'.findAll('\\b.')", ["x"]),  # Python's re: ['é', ' ', 'x']
+        # `{,2}` is no repeat in RE2: a literal
+        ("'aaa'.find('a{,2}')", ""),
+        ("'xa{,2}'.find('a{,2}')", "a{,2}"),
+        # Unicode classes, which Python's re lacks
+        (r"'1éa'.find('\\pL+')", "éa"),
+        # FindAllString: an empty match right after a match is dropped
+        ("'baaa'.findAll('a*')", ["", "aaa"]),
+        ("'abc'.findAll('')", ["", "", "", ""]),
+        ("'a1b2c3'.findAll('[0-9]', 2)", ["1", "2"]),
+        ("'a1'.findAll('[0-9]', 0)", []),
+    ],
+)
+def test_find_and_find_all_have_re2_semantics(expression: str, expected: Any) -> None:
+    """Kubernetes' regex library compiles with Go's regexp (RE2 syntax) and returns
+    FindString / FindAllString(limit)."""
+    assert run(expression) == expected
+
+
+@pytest.mark.parametrize("pattern", ["a(?=b)", "(a)\\\\1", "a++", "(?>a)", "\\\\Z"])
+def test_find_refuses_what_re2_refuses(pattern: str) -> None:
+    """RE2 has no lookaround, backreference, possessive or atomic group, nor `\\Z`."""
+    with pytest.raises(cel.CelEvalError, match="invalid regular expression"):
+        run(f"'ab'.find('{pattern}')")
