@@ -114,7 +114,10 @@ def _need(value: Any, *kinds: str) -> str:
 
 # -- quantity (k8s.io/apimachinery resource.Quantity) --------------------------
 
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
+# resource.ParseQuantity: ASCII digits only, the whole text (no trailing newline).
+_QUANTITY = re.compile(
+    r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)"
+)
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1)}
 _DECIMAL |= {"k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9)}
@@ -122,7 +125,7 @@ _DECIMAL |= {"T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18)
 
 
 def _parse_quantity(text: str) -> Fraction:
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if match is None:
         raise _LibraryError(f"invalid quantity {text!r}: not a number with an optional suffix or exponent")
     number, exponent, suffix = match.groups()
@@ -156,15 +159,15 @@ def _as_integer(value: Any) -> int:
 
 # -- semver (blang/semver, as Kubernetes' library uses it) ---------------------
 
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+_SEMVER = re.compile(  # ASCII digits only, the whole text (fullmatch)
+    r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
 
 
 def _semver_parts(text: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
-    match = _SEMVER.match(text)
+    match = _SEMVER.fullmatch(text)
     if match is None:
         raise _LibraryError(f"invalid semver: {text!r}")
     pre = tuple((0, int(p)) if p.isdigit() else (1, p) for p in (match.group(4) or "").split(".") if p)
@@ -220,6 +223,9 @@ def _parse_cidr(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     if "/" not in text:
         raise _LibraryError(f"network address parse error during conversion from string: {text!r}")
     _parse_ip(text.split("/", 1)[0])
+    # netip.ParsePrefix: the prefix length is decimal without a leading zero, never a netmask.
+    if not re.fullmatch(r"0|[1-9][0-9]{0,2}", text.split("/", 1)[1]):
+        raise _LibraryError(f"network address parse error during conversion from string: {text!r}: bad bits")
     try:
         return ipaddress.ip_interface(text)
     except ValueError as e:
@@ -256,7 +262,21 @@ def _contains_cidr(c: Any, other: Any) -> bool:
 # -- url -----------------------------------------------------------------------
 
 
+# url.ParseRequestURI: the ASCII a host may hold unescaped (shouldEscape for encodeHost), and
+# what userinfo may (validUserinfo).
+_HOST_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:[]<>\"%"
+)
+_USERINFO_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:~!$&'()*+,;=%@"
+)
+
+
 def _parse_url(text: str) -> urllib.parse.SplitResult:
+    """As Go's url.ParseRequestURI: no control character anywhere, a host of the characters a
+    host may hold (no space), an absolute URL or an absolute path."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise _LibraryError(f"URL {text!r} parse error: invalid control character in URL")
     try:
         parts = urllib.parse.urlsplit(text)
         _ = parts.port  # raises on a bad port
@@ -264,7 +284,23 @@ def _parse_url(text: str) -> urllib.parse.SplitResult:
         raise _LibraryError(f"URL {text!r} parse error: {e}") from e
     if not parts.scheme and not text.startswith("/"):
         raise _LibraryError(f"URL must be absolute or an absolute path: {text!r}")
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if any(c < "\x80" and c not in _USERINFO_CHARS for c in userinfo):
+        raise _LibraryError(f"URL {text!r} parse error: invalid userinfo")
+    bad = next((c for c in host if c < "\x80" and c not in _HOST_CHARS), None)
+    if bad is not None:
+        raise _LibraryError(f"URL {text!r} parse error: invalid character {bad!r} in host name")
     return parts
+
+
+def _escaped_path(value: Any) -> str:
+    """Go's URL.EscapedPath: the path as written where it is a valid encoding, else the decoded
+    path escaped (a space is %20)."""
+    raw = _url(value).path
+    valid = all(c in "!$&'()*+,;=:@[]%-_.~/" or (c.isascii() and c.isalnum()) for c in raw)
+    if valid:
+        return raw
+    return urllib.parse.quote(urllib.parse.unquote(raw), safe="$&+,/:;=@")
 
 
 def _url(value: Any) -> urllib.parse.SplitResult:
@@ -422,7 +458,7 @@ def _regex(pattern: str) -> Any:
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _check(text: str, pattern: str, limit: int, what: str) -> list[str]:
@@ -524,7 +560,9 @@ def _datetime(text: str) -> list[str]:
 
     pattern = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
     try:
-        datetime.datetime.fromisoformat(text.replace("z", "Z")) if re.fullmatch(pattern, text) else int("x")
+        datetime.datetime.fromisoformat(text.replace("z", "Z")) if re.fullmatch(
+            pattern, text, re.ASCII
+        ) else int("x")
     except ValueError:
         return ["invalid datetime"]
     return []
@@ -540,7 +578,7 @@ _FORMATS: dict[str, Callable[[str], list[str]]] = {
     "dns1035LabelPrefix": _prefix(_dns1035_label),
     "labelValue": _label_value,
     "uri": _uri,
-    "uuid": lambda t: [] if _UUID.match(t) else ["invalid UUID"],
+    "uuid": lambda t: [] if _UUID.fullmatch(t) else ["invalid UUID"],
     "byte": _byte,
     "date": _date,
     "datetime": _datetime,
@@ -656,7 +694,7 @@ def _library() -> list[cel.FunctionDecl]:
         _member("getHost", s, lambda u: _url(u).netloc.rsplit("@", 1)[-1]),
         _member("getHostname", s, _hostname),
         _member("getPort", s, _port),
-        _member("getEscapedPath", s, lambda u: _url(u).path),
+        _member("getEscapedPath", s, _escaped_path),
         _member("getQuery", _T.Map(s, _T.List(s)), _query),
         # quantity
         _fn(

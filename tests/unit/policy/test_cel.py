@@ -282,3 +282,38 @@ def test_find_refuses_what_re2_refuses(pattern: str) -> None:
     """RE2 has no lookaround, backreference, possessive or atomic group, nor `\\Z`."""
     with pytest.raises(cel.CelEvalError, match="invalid regular expression"):
         run(f"'ab'.find('{pattern}')")
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # resource.ParseQuantity: ASCII digits, nothing after the suffix
+        (r"isQuantity('1Gi\n')", False),
+        ("isQuantity('١Gi')", False),
+        ("isQuantity('1Gi')", True),
+        # netip.ParsePrefix: a decimal length without leading zero, never a netmask
+        ("isCIDR('10.1.0.0/255.255.0.0')", False),
+        ("isCIDR('10.0.0.0/08')", False),
+        ("isCIDR('10.0.0.0/8')", True),
+        ("isCIDR('::/0')", True),
+        # blang/semver and the uuid format: the whole text, ASCII digits
+        (r"isSemver('1.2.3\n')", False),
+        ("isSemver('١.2.3')", False),
+        (r"format.uuid().validate('123e4567-e89b-12d3-a456-426614174000\n').hasValue()", True),
+        ("format.uuid().validate('123e4567-e89b-12d3-a456-426614174000').hasValue()", False),
+        # url.ParseRequestURI: no space in a host, no control character
+        ("isURL('http://exa mple.com')", False),
+        (r"isURL('http://example.com/\n')", False),
+        ("isURL('http://a b@example.com/')", False),
+        ("isURL('http://example.com/a b')", True),
+        # URL.EscapedPath: the decoded path escaped where what was written is no valid encoding
+        ("url('http://a/b c').getEscapedPath()", "/b%20c"),
+        ("url('http://a/b%20c').getEscapedPath()", "/b%20c"),
+        ("url('http://a/é').getEscapedPath()", "/%C3%A9"),
+        ("url('http://a/x;y=$').getEscapedPath()", "/x;y=$"),
+    ],
+)
+def test_library_parsers_are_as_strict_as_go(expression: str, expected: Any) -> None:
+    """Kubernetes' quantity, cidr, semver, format and url libraries use Go's parsers
+    (resource.ParseQuantity, netip.ParsePrefix, blang/semver, url.ParseRequestURI)."""
+    assert run(expression) == expected
