@@ -289,7 +289,7 @@ def test_find_refuses_what_re2_refuses(pattern: str) -> None:
     [
         # resource.ParseQuantity: ASCII digits, nothing after the suffix
         (r"isQuantity('1Gi\n')", False),
-        ("isQuantity('١Gi')", False),
+        ("isQuantity('\u0661Gi')", False),  # an Arabic-Indic one
         ("isQuantity('1Gi')", True),
         # netip.ParsePrefix: a decimal length without leading zero, never a netmask
         ("isCIDR('10.1.0.0/255.255.0.0')", False),
@@ -298,7 +298,7 @@ def test_find_refuses_what_re2_refuses(pattern: str) -> None:
         ("isCIDR('::/0')", True),
         # blang/semver and the uuid format: the whole text, ASCII digits
         (r"isSemver('1.2.3\n')", False),
-        ("isSemver('١.2.3')", False),
+        ("isSemver('\u0661.2.3')", False),
         (r"format.uuid().validate('123e4567-e89b-12d3-a456-426614174000\n').hasValue()", True),
         ("format.uuid().validate('123e4567-e89b-12d3-a456-426614174000').hasValue()", False),
         # url.ParseRequestURI: no space in a host, no control character
