@@ -25,6 +25,7 @@ maps with the key `@k8s` here (so are the format library's optionals):
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import ipaddress
 import re
@@ -917,12 +918,16 @@ class Program:
     variables: tuple[str, ...]
     _expression: Any
 
-    def evaluate(self, activation: Mapping[str, Any] | Bindings) -> Any:
+    def evaluate(self, activation: Mapping[str, Any] | Bindings, *, bindable: bool = False) -> Any:
         """The value of the expression as plain Python (None, bool, int, float, str, list, dict).
 
         Args:
             activation: the top-level variables; `Bindings` to share one conversion of them
                 among several programs.
+            bindable: a value the runtime takes back as input (a policy's `variables`): a
+                duration or timestamp is a protobuf Duration or Timestamp (the runtime refuses
+                Python's timedelta and datetime), to the nanosecond at the top level (within a
+                list or map, to the microsecond: the bindings give no more).
 
         Raises:
             CelEvalError: the expression fails on this input (one holding a lone
@@ -947,6 +952,8 @@ class Program:
         try:
             if value.type() == _ERROR:
                 raise CelEvalError(_STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]"))
+            if bindable:
+                return _bindable(value)
             return value.plain_value()
         except TypeError as e:  # the bindings cannot hand an optional (or other opaque value) to Python
             raise CelEvalError(
@@ -978,6 +985,48 @@ class Program:
     def checked(self) -> bytes:
         """The checked expression (a serialized cel.expr.CheckedExpr in a protobuf Any), for `cel_cost`."""
         return bytes(self._expression.serialize())
+
+
+_ABSL_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s|us|ns)")
+_ABSL_UNIT_NANOS = {"h": 3600 * 10**9, "m": 60 * 10**9, "s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+def _bindable(value: Any) -> Any:
+    """A runtime value as data the runtime takes back (see `Program.evaluate`)."""
+    from google.protobuf import duration_pb2, timestamp_pb2
+
+    if value.type() == _T.DURATION:  # str(): absl::FormatDuration, to the nanosecond ("1h0.5s")
+        text = str(value)
+        if text == "0":
+            return duration_pb2.Duration()
+        parts = _ABSL_DURATION_PART.findall(text.lstrip("-"))
+        if "".join(n + u for n, u in parts) != text.lstrip("-"):
+            raise CelEvalError(f"a duration trustgate cannot read back: {text}")
+        nanos = int(sum((Fraction(n) * _ABSL_UNIT_NANOS[u] for n, u in parts), Fraction(0)))
+        nanos = -nanos if text.startswith("-") else nanos
+        seconds = abs(nanos) // 10**9 * (-1 if nanos < 0 else 1)
+        return duration_pb2.Duration(seconds=seconds, nanos=nanos - seconds * 10**9)
+    if value.type() == _T.TIMESTAMP:
+        stamp = timestamp_pb2.Timestamp()
+        stamp.FromJsonString(str(value))
+        return stamp
+
+    def convert(plain: Any) -> Any:
+        if isinstance(plain, dt.timedelta):
+            out: Any = duration_pb2.Duration()
+            out.FromTimedelta(plain)
+            return out
+        if isinstance(plain, dt.datetime):
+            out = timestamp_pb2.Timestamp()
+            out.FromDatetime(plain)
+            return out
+        if isinstance(plain, list):
+            return [convert(v) for v in plain]
+        if isinstance(plain, dict):
+            return {k: convert(v) for k, v in plain.items()}
+        return plain
+
+    return convert(value.plain_value())
 
 
 @functools.lru_cache(maxsize=4096)

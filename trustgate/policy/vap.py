@@ -835,7 +835,7 @@ def run_code(
         if not fresh and "variables" in program.source:
             bound = cel.Bindings(dict(activation, variables=dict(values)))
         try:
-            values[name] = program.evaluate(bound)
+            values[name] = program.evaluate(bound, bindable=True)
             fresh = False
         except cel.CelEvalError as e:
             broken[name] = str(e)

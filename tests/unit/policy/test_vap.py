@@ -949,3 +949,26 @@ def test_namespace_object_of_a_namespace_not_given_is_not_evaluable(write: Write
     # cluster-scoped: the API server's namespaceObject is null too
     cluster = _match_policy(write, {**RBAC, "resources": ["*"]}, expression="namespaceObject == null")
     assert cluster.review(cluster_role(None)) == []
+
+
+@pytest.mark.parametrize("failure", ["Fail", "Ignore"])
+def test_duration_and_timestamp_variables_are_read_back(write: Write, failure: str) -> None:
+    """The API server's variables hold any CEL value (composition's lazy variables): a duration
+    or a timestamp compares as one, to the nanosecond; no evaluation error under either policy."""
+    docs = yaml.safe_load_all(
+        POLICY.format(expression="variables.d < duration('1h')", failure=failure, operation="CREATE")
+    )
+    policy, binding = list(docs)
+    policy["spec"]["variables"] = [
+        {"name": "d", "expression": "duration('1h0m0.000000001s')"},
+        {"name": "t", "expression": "timestamp('2020-01-01T00:00:00.000000001Z')"},
+        {"name": "ds", "expression": "[duration('90m')]"},
+    ]
+    policy["spec"]["validations"] += [
+        {"expression": "variables.t > timestamp('2020-01-01T00:00:00Z')"},
+        {"expression": "variables.ds[0] > duration('1h')"},
+    ]
+    policies = vap.load([write("p.yaml", yaml.safe_dump_all([policy, binding]))])
+    [outcome] = policies.review(deployment())
+    assert (outcome.kind, outcome.rule) == ("violation", "p/0")  # the first: d is 1h and 1ns
+    assert outcome.message == "failed expression: variables.d < duration('1h')"
