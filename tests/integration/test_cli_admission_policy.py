@@ -253,3 +253,88 @@ def test_a_broken_admission_suite_could_not_be_evaluated(tmp_path: Path) -> None
     result = CliRunner().invoke(main, ["policy", "test", str(suite)], catch_exceptions=False)
     assert result.exit_code == 3
     assert "missing.yaml" in result.output
+
+
+def _deny_all(resource_rule: str) -> str:
+    return f"""\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: deny-all}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {resource_rule}
+  validations:
+  - {{expression: "false", message: denied}}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: deny-all-b}}
+spec: {{policyName: deny-all, validationActions: [Deny]}}
+"""
+
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: ns1}
+spec: {containers: [{name: c, image: nginx}]}
+"""
+
+
+def test_check_matches_a_subresource_wildcard_against_the_resource(write: Write) -> None:
+    """rules.go: `pods/*` matches a request for pods (no subresource), so the API server denies."""
+    rule = "{apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: ['pods/*']}"
+    policy = write("p.yaml", _deny_all(rule))
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(write("pod.yaml", POD)))
+    assert code == 1
+    assert [f["rule"] for f in findings(report)] == ["deny-all/0"]
+
+
+ISSUER_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: clusterissuers.cert-manager.io}
+spec:
+  group: cert-manager.io
+  scope: Cluster
+  names: {kind: ClusterIssuer, plural: clusterissuers}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+
+def test_check_takes_a_custom_kinds_scope_from_the_crd_given_with_crd(write: Write) -> None:
+    """The API server serves a ClusterIssuer cluster-scoped (its CRD's spec.scope), so a rule with
+    scope: Cluster matches it and denies; without the CRD the scope is unknown: exit 3."""
+    rule = (
+        "{apiGroups: [cert-manager.io], apiVersions: [v1], operations: [CREATE], "
+        "resources: [clusterissuers], scope: Cluster}"
+    )
+    policy = write("p.yaml", _deny_all(rule))
+    issuer = write("ci.yaml", "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: ci}\n")
+    crd = write("crd.yaml", ISSUER_CRD)
+    code, report, _ = run(*BASE, "--crd", str(crd), "--admission-policy", str(policy), str(issuer))
+    assert code == 1
+    assert [f["rule"] for f in findings(report)] == ["deny-all/0"]
+    code, _, _ = run(*BASE, "--admission-policy", str(policy), str(issuer))
+    assert code == 3
+
+
+def test_check_cannot_evaluate_namespace_object_of_a_namespace_not_given(write: Write) -> None:
+    """namespaceObject is never null for a namespaced request in the API server: a policy that
+    reads it for a Namespace the check is not given is exit 3, not a pass on null."""
+    rule = "{apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [pods]}"
+    text = _deny_all(rule).replace('expression: "false"', 'expression: "namespaceObject == null"')
+    policy = write("p.yaml", text)
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(write("pod.yaml", POD)))
+    assert code == 3
+    assert [f["rule"] for f in findings(report)] == ["deny-all/namespaceObject"]
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns1}\n---\n"
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(write("both.yaml", namespace + POD)))
+    assert code == 1

@@ -339,9 +339,13 @@ def gatekeeper_check(build: Build) -> Check | None:
 def admission_policy_check(build: Build) -> Check | None:
     if not build.config.admission_policies:
         return None
+    from trustgate.gate.sources import read_crds
     from trustgate.policy import vap
 
-    return AdmissionPolicyCheck(vap.load(build.config.admission_policies, limits=build.config.limits))
+    crds = read_crds(build.config)  # custom kinds' plurals and scopes, for matching
+    return AdmissionPolicyCheck(
+        vap.load(build.config.admission_policies, limits=build.config.limits, crds=crds)
+    )
 
 
 # The engines, in the order their findings are listed (before sorting). Rego (the user's and the

@@ -11,7 +11,7 @@ take what is read here and never touch the disk).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from trustgate import yamlio
 from trustgate.config import Config, PolicySource, builtin_policy_dir
 from trustgate.errors import ConfigError, PolicyError
 from trustgate.manifests import loader
-from trustgate.model import Mode
+from trustgate.model import Document, Mode
 from trustgate.policy import rego, rego_text
 from trustgate.policy.schema import SchemaSet
 
@@ -105,22 +105,34 @@ def load_schemas(config: Config) -> SchemaSet | None:
     return schemas
 
 
-def _load_crds(schemas: SchemaSet, path: Path, config: Config) -> None:
+def read_crds(config: Config) -> list[Mapping[str, Any]]:
+    """The CustomResourceDefinitions in the configured CRD paths (`--crd`), whether or not schemas
+    are checked: admission policies need their kinds' plurals and scopes.
+
+    Raises:
+        ConfigError: a CRD path is missing or unreadable.
+    """
+    return [doc.obj for path in config.kubernetes.crds for doc in _crd_documents(path, config)]
+
+
+def _crd_documents(path: Path, config: Config) -> Iterator[Document]:
     if not path.exists():
         raise ConfigError("CRD path does not exist", where=str(path))
-    units = loader.plan([str(path)])
-    count = 0
-    for unit in units:
+    for unit in loader.plan([str(path)]):
         docs, problems = loader.read_unit(unit, config.limits)
         if problems:
             p = problems[0]
             raise ConfigError(f"cannot read CRDs: {p.message}", where=f"{p.source.file}:{p.source.line}")
-        for doc in docs:
-            if doc.kind == "CustomResourceDefinition":
-                try:
-                    count += schemas.add_crd(doc.obj)
-                except ConfigError as e:
-                    raise ConfigError(e.message, where=f"{doc.source.file}:{doc.source.line}") from e
+        yield from (doc for doc in docs if doc.kind == "CustomResourceDefinition")
+
+
+def _load_crds(schemas: SchemaSet, path: Path, config: Config) -> None:
+    count = 0
+    for doc in _crd_documents(path, config):
+        try:
+            count += schemas.add_crd(doc.obj)
+        except ConfigError as e:
+            raise ConfigError(e.message, where=f"{doc.source.file}:{doc.source.line}") from e
     if count == 0:
         raise ConfigError("no CustomResourceDefinition with an openAPIV3Schema found", where=str(path))
 

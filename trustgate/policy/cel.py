@@ -16,15 +16,16 @@ Left out: the estimated-cost limit (the runtime does not expose its cost
 estimator; ADR 10 says what is bounded instead), typing against the objects'
 OpenAPI schemas (every input is `dyn`, so a type error in a field shows at
 evaluation, not at compile time) and `authorizer`, which has no offline
-meaning: `uses_authorizer` finds it so that the caller reports the policy as
+meaning: `Program.reads` finds it so that the caller reports the policy as
 not evaluable. Kubernetes' opaque types (URL, Quantity, IP, CIDR, Semver) are
 maps with the key `@k8s` here (so are the format library's optionals):
-`type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on Python's `re`, not RE2
-(`matches` is the runtime's RE2): the common syntax behaves alike.
+`type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on RE2
+(`google-re2`), as `matches` does in the runtime.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import ipaddress
 import re
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import re2
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
@@ -46,9 +48,7 @@ __all__ = [
     "CelEvalError",
     "Program",
     "compile_expression",
-    "reads_variable",
     "substitute_variable",
-    "uses_authorizer",
 ]
 
 MAX_EXPRESSION_LENGTH = 5_000  # characters; the API server rejects longer expressions (5 KiB)
@@ -115,7 +115,10 @@ def _need(value: Any, *kinds: str) -> str:
 
 # -- quantity (k8s.io/apimachinery resource.Quantity) --------------------------
 
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
+# resource.ParseQuantity: ASCII digits only, the whole text (no trailing newline).
+_QUANTITY = re.compile(
+    r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)"
+)
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1)}
 _DECIMAL |= {"k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9)}
@@ -123,7 +126,7 @@ _DECIMAL |= {"T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18)
 
 
 def _parse_quantity(text: str) -> Fraction:
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if match is None:
         raise _LibraryError(f"invalid quantity {text!r}: not a number with an optional suffix or exponent")
     number, exponent, suffix = match.groups()
@@ -157,15 +160,15 @@ def _as_integer(value: Any) -> int:
 
 # -- semver (blang/semver, as Kubernetes' library uses it) ---------------------
 
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+_SEMVER = re.compile(  # ASCII digits only, the whole text (fullmatch)
+    r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
 
 
 def _semver_parts(text: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
-    match = _SEMVER.match(text)
+    match = _SEMVER.fullmatch(text)
     if match is None:
         raise _LibraryError(f"invalid semver: {text!r}")
     pre = tuple((0, int(p)) if p.isdigit() else (1, p) for p in (match.group(4) or "").split(".") if p)
@@ -221,6 +224,9 @@ def _parse_cidr(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     if "/" not in text:
         raise _LibraryError(f"network address parse error during conversion from string: {text!r}")
     _parse_ip(text.split("/", 1)[0])
+    # netip.ParsePrefix: the prefix length is decimal without a leading zero, never a netmask.
+    if not re.fullmatch(r"0|[1-9][0-9]{0,2}", text.split("/", 1)[1]):
+        raise _LibraryError(f"network address parse error during conversion from string: {text!r}: bad bits")
     try:
         return ipaddress.ip_interface(text)
     except ValueError as e:
@@ -257,7 +263,21 @@ def _contains_cidr(c: Any, other: Any) -> bool:
 # -- url -----------------------------------------------------------------------
 
 
+# url.ParseRequestURI: the ASCII a host may hold unescaped (shouldEscape for encodeHost), and
+# what userinfo may (validUserinfo).
+_HOST_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:[]<>\"%"
+)
+_USERINFO_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:~!$&'()*+,;=%@"
+)
+
+
 def _parse_url(text: str) -> urllib.parse.SplitResult:
+    """As Go's url.ParseRequestURI: no control character anywhere, a host of the characters a
+    host may hold (no space), an absolute URL or an absolute path."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise _LibraryError(f"URL {text!r} parse error: invalid control character in URL")
     try:
         parts = urllib.parse.urlsplit(text)
         _ = parts.port  # raises on a bad port
@@ -265,7 +285,23 @@ def _parse_url(text: str) -> urllib.parse.SplitResult:
         raise _LibraryError(f"URL {text!r} parse error: {e}") from e
     if not parts.scheme and not text.startswith("/"):
         raise _LibraryError(f"URL must be absolute or an absolute path: {text!r}")
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if any(c < "\x80" and c not in _USERINFO_CHARS for c in userinfo):
+        raise _LibraryError(f"URL {text!r} parse error: invalid userinfo")
+    bad = next((c for c in host if c < "\x80" and c not in _HOST_CHARS), None)
+    if bad is not None:
+        raise _LibraryError(f"URL {text!r} parse error: invalid character {bad!r} in host name")
     return parts
+
+
+def _escaped_path(value: Any) -> str:
+    """Go's URL.EscapedPath: the path as written where it is a valid encoding, else the decoded
+    path escaped (a space is %20)."""
+    raw = _url(value).path
+    valid = all(c in "!$&'()*+,;=:@[]%-_.~/" or (c.isascii() and c.isalnum()) for c in raw)
+    if valid:
+        return raw
+    return urllib.parse.quote(urllib.parse.unquote(raw), safe="$&+,/:;=@")
 
 
 def _url(value: Any) -> urllib.parse.SplitResult:
@@ -379,8 +415,26 @@ def _range(n: int) -> list[int]:
 
 
 def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
-    found = [m.group(0) for m in _regex(pattern).finditer(text)]
-    return found if limit < 0 else found[:limit]
+    """Go's `Regexp.FindAllString(text, limit)`: leftmost-first matches, an empty match never
+    right after the previous match, at most `limit` (all when negative)."""
+    regex = _regex(pattern)
+    found: list[str] = []
+    pos, previous_end = 0, -1
+    while (limit < 0 or len(found) < limit) and pos <= len(text):
+        match = regex.search(text, pos)
+        if match is None:
+            break
+        start, end = match.span()
+        if end == start:
+            pos = end + 1  # past one character (Go: one rune)
+            if start == previous_end:
+                previous_end = end
+                continue
+        else:
+            pos = end
+        previous_end = end
+        found.append(match.group(0))
+    return found
 
 
 def _find(text: str, pattern: str) -> str:
@@ -389,10 +443,14 @@ def _find(text: str, pattern: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> Any:
+    """The pattern compiled by RE2 (Kubernetes compiles it with Go's regexp, RE2 syntax): `$`
+    only at the end, ASCII `\\d \\w \\s \\b`, `a{,2}` a literal, no lookaround or backreference."""
+    options = re2.Options()
+    options.log_errors = False  # the error is the evaluation's, not a line on stderr
     try:
-        return re.compile(pattern)
-    except re.error as e:
+        return re2.compile(pattern, options)
+    except re2.error as e:
         raise _LibraryError(f"invalid regular expression {pattern!r}: {e}") from e
 
 
@@ -401,7 +459,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _check(text: str, pattern: str, limit: int, what: str) -> list[str]:
@@ -503,7 +561,9 @@ def _datetime(text: str) -> list[str]:
 
     pattern = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
     try:
-        datetime.datetime.fromisoformat(text.replace("z", "Z")) if re.fullmatch(pattern, text) else int("x")
+        datetime.datetime.fromisoformat(text.replace("z", "Z")) if re.fullmatch(
+            pattern, text, re.ASCII
+        ) else int("x")
     except ValueError:
         return ["invalid datetime"]
     return []
@@ -519,7 +579,7 @@ _FORMATS: dict[str, Callable[[str], list[str]]] = {
     "dns1035LabelPrefix": _prefix(_dns1035_label),
     "labelValue": _label_value,
     "uri": _uri,
-    "uuid": lambda t: [] if _UUID.match(t) else ["invalid UUID"],
+    "uuid": lambda t: [] if _UUID.fullmatch(t) else ["invalid UUID"],
     "byte": _byte,
     "date": _date,
     "datetime": _datetime,
@@ -635,7 +695,7 @@ def _library() -> list[cel.FunctionDecl]:
         _member("getHost", s, lambda u: _url(u).netloc.rsplit("@", 1)[-1]),
         _member("getHostname", s, _hostname),
         _member("getPort", s, _port),
-        _member("getEscapedPath", s, lambda u: _url(u).path),
+        _member("getEscapedPath", s, _escaped_path),
         _member("getQuery", _T.Map(s, _T.List(s)), _query),
         # quantity
         _fn(
@@ -753,7 +813,7 @@ def _library() -> list[cel.FunctionDecl]:
         ),
         _member("masked", _DYN, lambda c: _opaque("cidr", str(_cidr(c).network))),
         _member("prefixLength", i, lambda c: _cidr(c).network.prefixlen),
-        # authorizer: declared so that policies compile; `uses_authorizer` keeps them from running
+        # authorizer: declared so that policies compile; `Program.reads` keeps them from running
         *(_member(n, _DYN, _no_authorizer, s) for n in _AUTHZ_STRING),
         _member("serviceAccount", _DYN, _no_authorizer, s, s),
         _member("allowed", b, _no_authorizer),
@@ -858,12 +918,16 @@ class Program:
     variables: tuple[str, ...]
     _expression: Any
 
-    def evaluate(self, activation: Mapping[str, Any] | Bindings) -> Any:
+    def evaluate(self, activation: Mapping[str, Any] | Bindings, *, bindable: bool = False) -> Any:
         """The value of the expression as plain Python (None, bool, int, float, str, list, dict).
 
         Args:
             activation: the top-level variables; `Bindings` to share one conversion of them
                 among several programs.
+            bindable: a value the runtime takes back as input (a policy's `variables`): a
+                duration or timestamp is a protobuf Duration or Timestamp (the runtime refuses
+                Python's timedelta and datetime), to the nanosecond at the top level (within a
+                list or map, to the microsecond: the bindings give no more).
 
         Raises:
             CelEvalError: the expression fails on this input (one holding a lone
@@ -888,6 +952,8 @@ class Program:
         try:
             if value.type() == _ERROR:
                 raise CelEvalError(_STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]"))
+            if bindable:
+                return _bindable(value)
             return value.plain_value()
         except TypeError as e:  # the bindings cannot hand an optional (or other opaque value) to Python
             raise CelEvalError(
@@ -905,9 +971,83 @@ class Program:
         """Whether the expression's value is an optional (which cannot be handed to Python)."""
         return str(self._expression.return_type().name()).startswith("optional_type")
 
+    def reads(self, name: str) -> bool:
+        """Whether the expression reads the top-level variable `name`, from its checked AST.
+
+        Any identifier of that name counts, also a comprehension or `cel.bind` variable that
+        shadows it: the checker resolves `.name` (the root's, even where a local shadows it)
+        to the same identifier, so telling them apart could miss a read. Comments and string
+        literals are not in the AST. An expression compiled without the checker (see
+        `compile_expression`) is judged by its text: any word `name`, even in a string.
+        """
+        return name in _identifiers(self)
+
     def checked(self) -> bytes:
         """The checked expression (a serialized cel.expr.CheckedExpr in a protobuf Any), for `cel_cost`."""
         return bytes(self._expression.serialize())
+
+
+_ABSL_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s|us|ns)")
+_ABSL_UNIT_NANOS = {"h": 3600 * 10**9, "m": 60 * 10**9, "s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+def _bindable(value: Any) -> Any:
+    """A runtime value as data the runtime takes back (see `Program.evaluate`)."""
+    from google.protobuf import duration_pb2, timestamp_pb2
+
+    if value.type() == _T.DURATION:  # str(): absl::FormatDuration, to the nanosecond ("1h0.5s")
+        text = str(value)
+        if text == "0":
+            return duration_pb2.Duration()
+        parts = _ABSL_DURATION_PART.findall(text.lstrip("-"))
+        if "".join(n + u for n, u in parts) != text.lstrip("-"):
+            raise CelEvalError(f"a duration trustgate cannot read back: {text}")
+        nanos = int(sum((Fraction(n) * _ABSL_UNIT_NANOS[u] for n, u in parts), Fraction(0)))
+        nanos = -nanos if text.startswith("-") else nanos
+        seconds = abs(nanos) // 10**9 * (-1 if nanos < 0 else 1)
+        return duration_pb2.Duration(seconds=seconds, nanos=nanos - seconds * 10**9)
+    if value.type() == _T.TIMESTAMP:
+        stamp = timestamp_pb2.Timestamp()
+        stamp.FromJsonString(str(value))
+        return stamp
+
+    def convert(plain: Any) -> Any:
+        if isinstance(plain, dt.timedelta):
+            out: Any = duration_pb2.Duration()
+            out.FromTimedelta(plain)
+            return out
+        if isinstance(plain, dt.datetime):
+            out = timestamp_pb2.Timestamp()
+            out.FromDatetime(plain)
+            return out
+        if isinstance(plain, list):
+            return [convert(v) for v in plain]
+        if isinstance(plain, dict):
+            return {k: convert(v) for k, v in plain.items()}
+        return plain
+
+    return convert(value.plain_value())
+
+
+@functools.lru_cache(maxsize=4096)
+def _identifiers(program: Program) -> frozenset[str]:
+    from trustgate.policy import cel_cost  # protobuf, loaded where an expression's reads are asked
+
+    try:
+        root = cel_cost.parse_checked(program.checked())[0]
+    except ValueError:  # compiled without the checker: no checked AST
+        return frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", program.source))
+    found: set[str] = set()
+    stack: list[cel_cost.Expr | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if node.kind == "ident":
+            found.add(node.name.lstrip("."))
+        stack += [node.target, *node.args, node.iter_range, node.accu_init]
+        stack += [node.loop_condition, node.loop_step, node.result]
+    return frozenset(found)
 
 
 def compile_expression(expression: str, *, variables: Sequence[str], length: int | None = None) -> Program:
@@ -958,11 +1098,6 @@ _STRINGS = re.compile(
 )
 
 
-def reads_variable(expression: str, name: str) -> bool:
-    """Whether the expression reads the top-level variable `name` (outside string literals)."""
-    return re.search(rf"(?<![\w.]){re.escape(name)}\b", _STRINGS.sub('""', expression)) is not None
-
-
 def substitute_variable(expression: str, name: str, replacement: str) -> tuple[str, int]:
     """The expression with each `variables.name`, `variables['name']` and `variables["name"]`
     outside string literals replaced, and how many were.
@@ -986,8 +1121,3 @@ def substitute_variable(expression: str, name: str, replacement: str) -> tuple[s
         return replacement
 
     return pattern.sub(replace, expression), count
-
-
-def uses_authorizer(expression: str) -> bool:
-    """Whether the expression reads `authorizer` (outside string literals)."""
-    return reads_variable(expression, "authorizer")

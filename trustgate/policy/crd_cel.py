@@ -117,7 +117,9 @@ def _walk(
             # Judged alone, not times the occurrences of its value (they only run on a failure).
             what = "estimated messageExpression cost"
             _cost(message_program, typed, 1, f"{label}: messageExpression", what)
-        transition = cel.reads_variable(text, "oldSelf")
+        # apiextensions sets UsesOldSelf from the checked rule's references, so a mention of
+        # oldSelf in a comment or a string does not make a transition rule.
+        transition = program.reads("oldSelf")
         unsupported = ""
         if transition and entry.get("optionalOldSelf") is True:
             # oldSelf would be an optional, which the bindings cannot hand in (module docstring). The

@@ -10,7 +10,8 @@ evaluating `variables` and `validations` (`message`, `messageExpression`,
 `reason`) under `failurePolicy`.
 
 What an offline check cannot know it says: a policy that calls `authorizer`, a
-namespaceSelector whose Namespace is not in the change set, a parameter that
+namespaceSelector or `namespaceObject` whose Namespace is not in the change set,
+a kind whose scope or plural decides a match and is unknown (no CRD given), a parameter that
 is nowhere to be found, an optional-typed variable read other than as
 `variables.x` or `variables['x']` (the runtime's bindings cannot hold an
 optional, so such a variable is bound with `cel.bind` where it is read). It
@@ -66,34 +67,95 @@ _POLICY = "ValidatingAdmissionPolicy"
 _BINDING = "ValidatingAdmissionPolicyBinding"
 _ACTIONS = ("Deny", "Warn", "Audit")
 _VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer")
-# Kinds the API server serves cluster-scoped (the rest are namespaced), for `scope` in resourceRules.
+# The scope of each built-in kind (group, kind) -> namespaced, as the API server serves it,
+# through Kubernetes 1.34 (alpha and removed APIs included: an older or newer cluster may
+# serve them). A kind in neither this table nor a CRD given with --crd has an unknown scope.
 _CLUSTER_SCOPED = frozenset(
     {
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "StorageClass",
-        "PriorityClass",
-        "RuntimeClass",
-        "IngressClass",
-        "CSIDriver",
-        "CSINode",
-        "VolumeAttachment",
-        "APIService",
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "MutatingAdmissionPolicy",
-        "MutatingAdmissionPolicyBinding",
-        "CertificateSigningRequest",
-        "FlowSchema",
-        "PriorityLevelConfiguration",
+        ("", "Namespace"),
+        ("", "Node"),
+        ("", "PersistentVolume"),
+        ("", "ComponentStatus"),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+        ("apiextensions.k8s.io", "CustomResourceDefinition"),
+        ("apiregistration.k8s.io", "APIService"),
+        ("authentication.k8s.io", "TokenReview"),
+        ("authentication.k8s.io", "SelfSubjectReview"),
+        ("authorization.k8s.io", "SubjectAccessReview"),
+        ("authorization.k8s.io", "SelfSubjectAccessReview"),
+        ("authorization.k8s.io", "SelfSubjectRulesReview"),
+        ("certificates.k8s.io", "CertificateSigningRequest"),
+        ("certificates.k8s.io", "ClusterTrustBundle"),
+        ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+        ("internal.apiserver.k8s.io", "StorageVersion"),
+        ("networking.k8s.io", "IngressClass"),
+        ("networking.k8s.io", "IPAddress"),
+        ("networking.k8s.io", "ServiceCIDR"),
+        ("networking.k8s.io", "ClusterCIDR"),
+        ("node.k8s.io", "RuntimeClass"),
+        ("policy", "PodSecurityPolicy"),
+        ("extensions", "PodSecurityPolicy"),
+        ("rbac.authorization.k8s.io", "ClusterRole"),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+        ("resource.k8s.io", "DeviceClass"),
+        ("resource.k8s.io", "ResourceSlice"),
+        ("resource.k8s.io", "DeviceTaintRule"),
+        ("resource.k8s.io", "ResourceClass"),
+        ("scheduling.k8s.io", "PriorityClass"),
+        ("storage.k8s.io", "StorageClass"),
+        ("storage.k8s.io", "CSIDriver"),
+        ("storage.k8s.io", "CSINode"),
+        ("storage.k8s.io", "VolumeAttachment"),
+        ("storage.k8s.io", "VolumeAttributesClass"),
+        ("storagemigration.k8s.io", "StorageVersionMigration"),
     }
 )
+_NAMESPACED = frozenset(
+    {
+        *(
+            ("", k)
+            for k in (
+                "Pod", "Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "Event",
+                "LimitRange", "ResourceQuota", "PersistentVolumeClaim", "ReplicationController",
+                "PodTemplate", "Binding",
+            )
+        ),
+        *(
+            (g, k)
+            for g in ("apps", "extensions")
+            for k in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision")
+        ),
+        ("batch", "Job"),
+        ("batch", "CronJob"),
+        ("autoscaling", "HorizontalPodAutoscaler"),
+        ("policy", "PodDisruptionBudget"),
+        ("policy", "Eviction"),
+        ("networking.k8s.io", "Ingress"),
+        ("networking.k8s.io", "NetworkPolicy"),
+        ("extensions", "Ingress"),
+        ("extensions", "NetworkPolicy"),
+        ("rbac.authorization.k8s.io", "Role"),
+        ("rbac.authorization.k8s.io", "RoleBinding"),
+        ("coordination.k8s.io", "Lease"),
+        ("coordination.k8s.io", "LeaseCandidate"),
+        ("discovery.k8s.io", "EndpointSlice"),
+        ("events.k8s.io", "Event"),
+        ("storage.k8s.io", "CSIStorageCapacity"),
+        ("resource.k8s.io", "ResourceClaim"),
+        ("resource.k8s.io", "ResourceClaimTemplate"),
+        ("resource.k8s.io", "PodSchedulingContext"),
+        ("resource.k8s.io", "ResourceClaimParameters"),
+        ("resource.k8s.io", "ResourceClassParameters"),
+        ("authorization.k8s.io", "LocalSubjectAccessReview"),
+        ("certificates.k8s.io", "PodCertificateRequest"),
+    }
+)  # fmt: skip
 _IRREGULAR = {"Endpoints": "endpoints"}
 _MAX_ANNOTATION_BYTES = 10 * 1024  # an audit annotation's value; the API server cuts it there
 _ANNOTATION_KEY = re.compile(r"(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
@@ -154,11 +216,20 @@ class _Rule:
             return False
         if not any_version and not any_of(self.versions, version):
             return False
-        if not any(r in ("*", "*/*", resource) for r in self.resources):
+        if not any(_resource_matches(r, resource) for r in self.resources):
             return False
         if (self.scope == "Cluster" and namespaced) or (self.scope == "Namespaced" and not namespaced):
             return False
         return not self.names or name in self.names
+
+
+def _resource_matches(pattern: str, resource: str) -> bool:
+    """A rule's `resources` entry against a request for `resource` itself (a check never asks
+    for a subresource), as k8s.io/apiserver's rules.Matcher: `res/sub` matches when res is `*`
+    or the resource and sub is `*` or the request's subresource (here none). So `pods/*` and
+    `*/*` match pods; `pods/status` and `*/scale` do not."""
+    res, _, sub = pattern.partition("/")
+    return res in ("*", resource) and sub in ("*", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +272,12 @@ class Code:
         return self.reads("authorizer")
 
     def reads(self, variable: str) -> bool:
-        """Whether any expression reads the top-level variable (outside string literals)."""
+        """Whether any expression reads the top-level variable (from the checked AST)."""
         programs = [p for _, p in self.variables] + [p for _, p in self.conditions]
         programs += [p for _, p in self.inlined] + [p for _, p in self.annotations]
         programs += [v.program for v in self.validations]
         programs += [v.message_program for v in self.validations if v.message_program is not None]
-        return any(cel.reads_variable(p.source, variable) for p in programs)
+        return any(p.reads(variable) for p in programs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +382,8 @@ class PolicySet:
     params: list[Mapping[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     documents: list[Mapping[str, Any]] = field(default_factory=list)  # everything read, for the revision
+    # custom kinds from CRDs (`add_crd`): (group, kind) -> (plural, namespaced; None if unknown)
+    crd_kinds: dict[tuple[str, str], tuple[str, bool | None]] = field(default_factory=dict)
     # The params and Namespaces of the last `objects` reviewed against, indexed: every object of
     # a change set is reviewed against the same `objects`, so they are indexed once, not per object.
     _indexed: tuple[Sequence[Mapping[str, Any]], int, _Pool] | None = field(
@@ -324,6 +397,32 @@ class PolicySet:
         pool = _Pool([*self.params, *objects])
         self._indexed = (objects, len(objects), pool)  # holds `objects`, so its id is not reused
         return pool
+
+    def add_crd(self, crd: Mapping[str, Any]) -> None:
+        """Learn a custom kind's plural and scope from its CustomResourceDefinition (`--crd`).
+
+        Without it, a custom kind's scope is unknown and its plural a guess: a binding whose
+        match depends on them cannot be decided (see `review`).
+        """
+        spec = _mapping(crd.get("spec"))
+        names = _mapping(spec.get("names"))
+        group, kind, plural = spec.get("group"), names.get("kind"), names.get("plural")
+        if isinstance(group, str) and isinstance(kind, str) and kind:
+            resource = plural if isinstance(plural, str) and plural else resource_of(kind)
+            scope = spec.get("scope")
+            self.crd_kinds[(group, kind)] = (
+                resource,
+                None if scope not in ("Cluster", "Namespaced") else scope == "Namespaced",
+            )
+
+    def kind_of(self, group: str, kind: str) -> tuple[str, bool | None]:
+        """The resource a kind is served as, and whether it is namespaced (None: unknown)."""
+        found = self.crd_kinds.get((group, kind))
+        if found is not None:
+            return found
+        if (group, kind) in _CLUSTER_SCOPED:
+            return resource_of(kind), False
+        return resource_of(kind), True if (group, kind) in _NAMESPACED else None
 
     @property
     def needs_change_set(self) -> bool:
@@ -372,12 +471,17 @@ class PolicySet:
         kind = str(obj.get("kind", ""))
         api_version = str(obj.get("apiVersion", ""))
         group, _, version = api_version.rpartition("/")
+        resource, scope = self.kind_of(group, kind)
         namespace = str(meta.get("namespace") or "")
-        namespaced = bool(namespace) or kind not in _CLUSTER_SCOPED
+        if scope is False and (group, kind) != ("", "Namespace") and "namespace" in meta:
+            # The API server's request namespace comes from the URL, which has none for a
+            # cluster-scoped resource, and it clears the object's (create.go:
+            # EnsureObjectNamespaceMatchesRequestNamespace) before admission.
+            namespace = ""
+            obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
         name = str(meta.get("name") or "")
         pool = self._pool(objects)
-        namespace_obj = pool.namespaces.get(namespace) if namespace else None
-        resource = resource_of(kind)
+        operation = "CREATE" if old is None else "UPDATE"
         request = {
             "uid": "",
             "kind": {"group": group, "version": version, "kind": kind},
@@ -386,13 +490,11 @@ class PolicySet:
             "requestResource": {"group": group, "version": version, "resource": resource},
             "name": name,
             "namespace": namespace,
-            "operation": "CREATE",
+            "operation": operation,
             "userInfo": {"username": "", "uid": "", "groups": [], "extra": {}},  # nobody: offline
             "dryRun": False,
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
         }
-        operation = "CREATE" if old is None else "UPDATE"
-        request["operation"] = operation
         if old is not None:
             request["options"] = {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}
         if admission is not None:  # who asked, as the API server sent it
@@ -405,35 +507,81 @@ class PolicySet:
             for key, expected in given:
                 if isinstance(admission.get(key), expected):
                     request[key] = admission[key]
-        where = (group, version, resource, namespaced, name, operation)
-        shared: dict[str, cel.Bindings] = {}  # one conversion of the object for the policies below
+        # What the request looks like under each scope the kind may have: one when it is known.
+        # An unknown kind is namespaced when it names a namespace, else cluster-scoped, first.
+        scenarios: list[_Scenario] = []
+        for namespaced in (True, False) if scope is None else (scope,):
+            ns = namespace if namespaced or (group, kind) == ("", "Namespace") else ""
+            scenarios.append(
+                _Scenario(
+                    (group, version, resource, namespaced, name, operation),
+                    ns,
+                    pool.namespaces.get(ns) if ns and namespaced else None,
+                    {**request, "namespace": ns},
+                )
+            )
+        if scope is None and not namespace:
+            scenarios.reverse()
+        shared: dict[int, dict[str, cel.Bindings]] = {}  # one conversion of the object per scenario
         collected: dict[str, list[str]] | None = {} if annotations is not None else None
         for binding in self.bindings:
             policy = self.policies[binding.policy]
-            versions: list[str] = []  # under matchPolicy Equivalent: the versions a rule asks for instead
-            matched = True
-            for match in (policy.match, binding.match):
-                if match is None or _matches(match, obj, old, where, namespace, namespace_obj):
-                    continue
-                if match.match_policy == "Equivalent" and _matches(
-                    match, obj, old, where, namespace, namespace_obj, any_version=True
-                ):
-                    versions += _other_versions(match, where)
-                    continue
-                matched = False
-            if not matched:
+            results = []
+            for scenario in scenarios:
+                # An unknown kind's plural is a guess: any other name the rules give could be its own.
+                for guess in _candidates(policy, binding, resource) if scope is None else (resource,):
+                    results.append(
+                        (scenario, guess, _binding_matches(policy, binding, obj, old, scenario, guess))
+                    )
+            chosen = next(((sc, m) for sc, _, m in results if m[0]), None)
+            if chosen is None:
                 continue
+            scenario, (_, versions) = chosen
             if versions:
                 out.append(_needs_conversion(policy, binding, group, version, sorted(set(versions))))
                 continue
             found = self._binding(
-                policy, binding, obj, old, request, pool, namespace, namespace_obj, shared, collected
+                policy,
+                binding,
+                obj,
+                old,
+                scenario.request,
+                pool,
+                scenario.namespace,
+                scenario.namespace_obj,
+                shared.setdefault(id(scenario), {}),
+                collected,
+                namespaced=scenario.where[3],
             )
-            if namespaced and namespace and namespace_obj is None:
+            namespaced = scenario.where[3]
+            if namespaced and scenario.namespace and scenario.namespace_obj is None:
                 selectors = [policy.match.namespace_selector]
                 selectors += [binding.match.namespace_selector] if binding.match is not None else []
                 if any(s is not None and (s.labels or s.expressions) for s in selectors):
-                    found = _undecided(policy, binding, namespace, found)
+                    found = _undecided(
+                        policy,
+                        binding,
+                        _namespace_unknown(policy, binding, scenario.namespace),
+                        found,
+                        rule="namespaceSelector",
+                        condition="if it selects the Namespace",
+                        hint="give the Namespace in the change set or with --admission-policy",
+                    )
+            if any(m[0] != results[0][2][0] for _, _, m in results):
+                why = (
+                    f"whether {policy.name} (binding {binding.name}) applies to {kind} ({api_version}) could "
+                    f"not be decided: its scope and resource name are unknown to trustgate (it guesses "
+                    f"{resource!r}, {'namespaced' if namespaced else 'cluster-scoped'})"
+                )
+                found = _undecided(
+                    policy,
+                    binding,
+                    why,
+                    found,
+                    rule="match",
+                    condition="if it applies",
+                    hint="give its CustomResourceDefinition with --crd",
+                )
             out.extend(found)
         if annotations is not None and collected:
             # The API server's auditAnnotationCollector.publish (admission/plugin/policy/validating).
@@ -452,6 +600,8 @@ class PolicySet:
         namespace_obj: Mapping[str, Any] | None,
         shared: dict[str, cel.Bindings],
         collected: dict[str, list[str]] | None = None,
+        *,
+        namespaced: bool = True,
     ) -> list[Outcome]:
         """The outcomes of one binding that matches `obj`.
 
@@ -477,6 +627,21 @@ class PolicySet:
                     binding,
                     f"{policy.name}/variables",
                     f"ValidatingAdmissionPolicy {policy.name} ({policy.where}): {policy.code.unevaluable}",
+                )
+            ]
+        if namespaced and namespace_obj is None and policy.code.reads("namespaceObject"):
+            # The API server reads the request's Namespace for every namespaced request
+            # (validating dispatcher: GetNamespace), so namespaceObject is never null there.
+            which = f"Namespace {namespace!r}" if namespace else "the Namespace (the object names none)"
+            return [
+                Outcome(
+                    "unevaluable",
+                    policy,
+                    binding,
+                    f"{policy.name}/namespaceObject",
+                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) reads `namespaceObject`, "
+                    f"which the API server always has for a namespaced request; {which} is not in the "
+                    "change set or the admission policy files, so it cannot be evaluated",
                 )
             ]
         converted = old is not None and old.get("apiVersion") != obj.get("apiVersion")
@@ -545,25 +710,34 @@ class PolicySet:
         return out
 
 
-def _undecided(policy: Policy, binding: Binding, namespace: str, found: list[Outcome]) -> list[Outcome]:
-    """Fail closed when a namespaceSelector cannot be decided (its Namespace was not given).
-
-    The policy was evaluated as if the selector matched. What would block becomes
-    `unevaluable` (could not evaluate, not a pass); what would warn or record keeps
-    its kind with the caveat; nothing at all becomes one `ignored` note.
-    """
-    why = (
+def _namespace_unknown(policy: Policy, binding: Binding, namespace: str) -> str:
+    return (
         f"the namespaceSelector of {policy.name} (binding {binding.name}) could not be decided: "
         f"Namespace {namespace!r} is not in the change set or the admission policy files"
     )
+
+
+def _undecided(
+    policy: Policy,
+    binding: Binding,
+    why: str,
+    found: list[Outcome],
+    *,
+    rule: str,
+    condition: str,
+    hint: str,
+) -> list[Outcome]:
+    """Fail closed when whether the binding applies cannot be decided (`why`): a
+    namespaceSelector whose Namespace was not given, or a kind of unknown scope or plural.
+
+    The policy was evaluated as if it applied (`condition`). What would block becomes
+    `unevaluable` (could not evaluate, not a pass); what would warn or record keeps its
+    kind with the caveat; nothing at all becomes one `ignored` note (rule `<policy>/<rule>`).
+    """
     if not found:
         return [
             Outcome(
-                "ignored",
-                policy,
-                binding,
-                f"{policy.name}/namespaceSelector",
-                f"{why}; the policy passes either way",
+                "ignored", policy, binding, f"{policy.name}/{rule}", f"{why}; the policy passes either way"
             )
         ]
     out = []
@@ -571,10 +745,9 @@ def _undecided(policy: Policy, binding: Binding, namespace: str, found: list[Out
         blocks = outcome.kind == "unevaluable" or (outcome.kind == "violation" and "Deny" in binding.actions)
         kind = "unevaluable" if blocks else outcome.kind
         message = (
-            f"{why}, and if it selects the Namespace the policy denies: {outcome.message} "
-            "(give the Namespace in the change set or with --admission-policy)"
+            f"{why}, and {condition} the policy denies: {outcome.message} ({hint})"
             if blocks
-            else f"{outcome.message} (if the namespaceSelector selects Namespace {namespace!r}: {why})"
+            else f"{outcome.message} ({condition}: {why})"
         )
         out.append(Outcome(kind, policy, binding, outcome.rule, message, outcome.reason, outcome.param))
     return out
@@ -662,7 +835,7 @@ def run_code(
         if not fresh and "variables" in program.source:
             bound = cel.Bindings(dict(activation, variables=dict(values)))
         try:
-            values[name] = program.evaluate(bound)
+            values[name] = program.evaluate(bound, bindable=True)
             fresh = False
         except cel.CelEvalError as e:
             broken[name] = str(e)
@@ -730,6 +903,55 @@ def _why(error: cel.CelEvalError, broken: Mapping[str, str]) -> str:
         if f'"{name}"' in text or f"'{name}'" in text:
             return f"variable {name!r} failed: {reason}"
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class _Scenario:
+    """The request for one object under one assumption about its kind's scope."""
+
+    where: tuple[str, str, str, bool, str, str]  # group, version, resource, namespaced, name, operation
+    namespace: str
+    namespace_obj: Mapping[str, Any] | None
+    request: Mapping[str, Any]
+
+
+_FRESH = "\x00"  # a resource name no rule gives: what an unknown kind's plural may be, if not the guess
+
+
+def _candidates(policy: Policy, binding: Binding, guess: str) -> list[str]:
+    """The resource names that can decide whether rules match a kind whose plural is a guess:
+    the guess, any name the rules give, and one they do not."""
+    names = {guess, _FRESH}
+    for match in (policy.match, binding.match):
+        if match is not None:
+            for r in (*(match.rules or ()), *match.exclude):
+                names.update(n.partition("/")[0] for n in r.resources)
+    names.discard("*")
+    return [guess, *sorted(names - {guess})]
+
+
+def _binding_matches(
+    policy: Policy,
+    binding: Binding,
+    obj: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    scenario: _Scenario,
+    resource: str,
+) -> tuple[bool, list[str]]:
+    """Whether the policy's and the binding's match criteria select the request, and (under
+    matchPolicy Equivalent) the versions it would have to be converted to first."""
+    where = (*scenario.where[:2], resource, *scenario.where[3:])
+    versions: list[str] = []
+    for match in (policy.match, binding.match):
+        if match is None or _matches(match, obj, old, where, scenario.namespace, scenario.namespace_obj):
+            continue
+        if match.match_policy == "Equivalent" and _matches(
+            match, obj, old, where, scenario.namespace, scenario.namespace_obj, any_version=True
+        ):
+            versions += _other_versions(match, where)
+            continue
+        return False, []
+    return True, versions
 
 
 def _other_versions(match: _Match, where: tuple[str, str, str, bool, str, str]) -> list[str]:
@@ -814,16 +1036,21 @@ def _find_params(
 # -- reading -------------------------------------------------------------------
 
 
-def load(paths: Iterable[Path], *, limits: Limits | None = None) -> PolicySet:
+def load(
+    paths: Iterable[Path], *, limits: Limits | None = None, crds: Iterable[Mapping[str, Any]] = ()
+) -> PolicySet:
     """Policies, bindings and params from files or directories.
 
-    Every other Kubernetes object in the files is a candidate param.
+    Every other Kubernetes object in the files is a candidate param. `crds` (those given
+    with --crd) tell custom kinds' plurals and scopes, which matching needs.
 
     Raises:
         PolicyError: a file is unreadable; a policy or binding is malformed, its CEL does not
             compile, a binding names a policy that is not given, or two share a name.
     """
     out = PolicySet()
+    for crd in crds:
+        out.add_crd(crd)
     for path in paths:
         for doc in read_objects(path, limits=limits):
             out.documents.append(doc.obj)
@@ -979,7 +1206,7 @@ def parse_code(
         except cel.CelCompileError as e:
             position = f" ({e.where()})" if e.where() else ""
             raise PolicyError(f"{label}: {prefix}{field_path}{position}: {e.message}", where=where) from e
-        if not cel.reads_variable(text, "variables"):
+        if not program.reads("variables"):
             return program
         found = _variable_reads(program)
         reads.append((field_path, found))

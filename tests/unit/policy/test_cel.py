@@ -202,10 +202,24 @@ def test_a_program_is_compiled_once_and_evaluated_many_times() -> None:
         ("'authorizer' in object.metadata.labels", False),
         ("params.authorizer == 1", False),
         ('"say authorizer" == object.metadata.name', False),
+        # the checked AST, not the text: a root-qualified `.authorizer`, a quote in a comment
+        (".authorizer.group('apps').resource('deployments').check('create').allowed()", True),
+        ("object.x == 1 // don't\n || authorizer.group('a').resource('b').check('c').allowed()", True),
+        ("object.x == 1 // authorizer.group('a')", False),
     ],
 )
-def test_authorizer_is_found_outside_strings(expression: str, uses: bool) -> None:
-    assert cel.uses_authorizer(expression) is uses
+def test_authorizer_is_found_in_the_checked_ast(expression: str, uses: bool) -> None:
+    """The API server's compiler tells a policy's variable use from the checked AST (cel-go
+    resolves `.authorizer` to the root variable; comments and literals are not in it)."""
+    program = cel.compile_expression(expression, variables=[*VARIABLES, "authorizer"])
+    assert program.reads("authorizer") is uses
+
+
+def test_a_variable_read_without_the_checker_is_found_in_the_text() -> None:
+    """The null-branch retry compiles without the checker: any word `name` counts (fail closed)."""
+    program = cel.compile_expression("true ? 'authorizer' : null", variables=VARIABLES)
+    assert program.reads("authorizer")
+    assert not program.reads("namespaceObject")
 
 
 @pytest.mark.parametrize(
@@ -234,3 +248,72 @@ def test_substitute_variable_finds_both_spellings_outside_string_literals() -> N
         "T + T + T + T + T + 'variables.tier' + \"variables['tier']\" + variables.tiers + x.variables.tier"
         " + variables.?tier"
     )
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # Go's regexp (RE2): `$` only at the end of the text, not before a final newline
+        (r"'abc\n'.find('^[a-z]+$')", ""),
+        # \d \w \b are ASCII in RE2
+        (r"'١٢٣'.find('^\\d+$')", ""),
+        (r"'héllo'.find('\\w+')", "h"),
+        (r"'é x'.findAll('\\b.')", ["x"]),  # Python's re: ['é', ' ', 'x']
+        # `{,2}` is no repeat in RE2: a literal
+        ("'aaa'.find('a{,2}')", ""),
+        ("'xa{,2}'.find('a{,2}')", "a{,2}"),
+        # Unicode classes, which Python's re lacks
+        (r"'1éa'.find('\\pL+')", "éa"),
+        # FindAllString: an empty match right after a match is dropped
+        ("'baaa'.findAll('a*')", ["", "aaa"]),
+        ("'abc'.findAll('')", ["", "", "", ""]),
+        ("'a1b2c3'.findAll('[0-9]', 2)", ["1", "2"]),
+        ("'a1'.findAll('[0-9]', 0)", []),
+    ],
+)
+def test_find_and_find_all_have_re2_semantics(expression: str, expected: Any) -> None:
+    """Kubernetes' regex library compiles with Go's regexp (RE2 syntax) and returns
+    FindString / FindAllString(limit)."""
+    assert run(expression) == expected
+
+
+@pytest.mark.parametrize("pattern", ["a(?=b)", "(a)\\\\1", "a++", "(?>a)", "\\\\Z"])
+def test_find_refuses_what_re2_refuses(pattern: str) -> None:
+    """RE2 has no lookaround, backreference, possessive or atomic group, nor `\\Z`."""
+    with pytest.raises(cel.CelEvalError, match="invalid regular expression"):
+        run(f"'ab'.find('{pattern}')")
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # resource.ParseQuantity: ASCII digits, nothing after the suffix
+        (r"isQuantity('1Gi\n')", False),
+        ("isQuantity('\u0661Gi')", False),  # an Arabic-Indic one
+        ("isQuantity('1Gi')", True),
+        # netip.ParsePrefix: a decimal length without leading zero, never a netmask
+        ("isCIDR('10.1.0.0/255.255.0.0')", False),
+        ("isCIDR('10.0.0.0/08')", False),
+        ("isCIDR('10.0.0.0/8')", True),
+        ("isCIDR('::/0')", True),
+        # blang/semver and the uuid format: the whole text, ASCII digits
+        (r"isSemver('1.2.3\n')", False),
+        ("isSemver('\u0661.2.3')", False),
+        (r"format.uuid().validate('123e4567-e89b-12d3-a456-426614174000\n').hasValue()", True),
+        ("format.uuid().validate('123e4567-e89b-12d3-a456-426614174000').hasValue()", False),
+        # url.ParseRequestURI: no space in a host, no control character
+        ("isURL('http://exa mple.com')", False),
+        (r"isURL('http://example.com/\n')", False),
+        ("isURL('http://a b@example.com/')", False),
+        ("isURL('http://example.com/a b')", True),
+        # URL.EscapedPath: the decoded path escaped where what was written is no valid encoding
+        ("url('http://a/b c').getEscapedPath()", "/b%20c"),
+        ("url('http://a/b%20c').getEscapedPath()", "/b%20c"),
+        ("url('http://a/é').getEscapedPath()", "/%C3%A9"),
+        ("url('http://a/x;y=$').getEscapedPath()", "/x;y=$"),
+    ],
+)
+def test_library_parsers_are_as_strict_as_go(expression: str, expected: Any) -> None:
+    """Kubernetes' quantity, cidr, semver, format and url libraries use Go's parsers
+    (resource.ParseQuantity, netip.ParsePrefix, blang/semver, url.ParseRequestURI)."""
+    assert run(expression) == expected

@@ -312,3 +312,21 @@ def test_a_time_string_trustgate_does_not_parse_fails_the_rule_never_passes_it()
     rules = crd_cel.compile_rules(schema)
     found = crd_cel.evaluate(rules, {"at": "2026-03-01 10:00:00", "ttl": "3 days"})
     assert len(found) == 2 and all("failed" in m for _, m in found)
+
+
+def test_a_rule_naming_old_self_only_in_a_comment_or_string_runs_on_create() -> None:
+    """apiextensions sets UsesOldSelf from the checked rule's ReferenceMap, so such a rule is no
+    transition rule: the API server runs it on a create."""
+    rules = crd_cel.compile_rules(
+        spec_schema(
+            {"replicas": {"type": "integer"}},
+            [
+                {"rule": "self.replicas < 5 // unlike oldSelf", "message": "comment"},
+                {"rule": "self.replicas < 5 && 'oldSelf' != ''", "message": "string"},
+                {"rule": "self.replicas == oldSelf.replicas", "message": "transition"},
+            ],
+        )
+    )
+    assert [r.transition for r in rules] == [False, False, True]
+    obj = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"replicas": 9}}
+    assert crd_cel.evaluate(rules, obj) == [(("spec",), "comment"), (("spec",), "string")]

@@ -745,3 +745,230 @@ def test_review_hands_out_audit_annotations_as_the_api_server_publishes_them() -
     assert policies.review(_deployment({"replicas": 3, "big": big}), annotations=annotations) == []
     assert annotations == {"p/who": "replicas 3", "p/big": "é" * 5120}  # the same value once; null: none
     assert policies.review(_deployment({"replicas": 3, "big": "x"})) == []  # not asked: nothing kept
+
+
+# -- matching as k8s.io/apiserver's rules.Matcher --------------------------------
+
+
+def _match_policy(
+    write: Write,
+    rule: dict[str, Any],
+    *,
+    exclude: dict[str, Any] | None = None,
+    expression: str = "false",
+    name: str = "p.yaml",
+) -> vap.PolicySet:
+    constraints: dict[str, Any] = {"resourceRules": [{"operations": ["CREATE"], **rule}]}
+    if exclude is not None:
+        constraints["excludeResourceRules"] = [{"operations": ["*"], **exclude}]
+    docs = [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "p"},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": constraints,
+                "validations": [{"expression": expression}],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "b"},
+            "spec": {"policyName": "p", "validationActions": ["Deny"]},
+        },
+    ]
+    return vap.load([write(name, yaml.safe_dump_all(docs))])
+
+
+CORE = {"apiGroups": [""], "apiVersions": ["v1"]}
+
+
+@pytest.mark.parametrize(
+    ("resources", "matched"),
+    [
+        (["pods/*"], True),
+        (["*/*"], True),
+        (["*"], True),
+        (["pods"], True),
+        (["pods/status"], False),
+        (["*/scale"], False),
+        (["services/*"], False),
+    ],
+)
+def test_a_subresource_wildcard_matches_the_resource_itself(
+    write: Write, resources: list[str], matched: bool
+) -> None:
+    """rules.go: `subMatch := sub == "*" || sub == opSub`; a request for pods has no
+    subresource, so `pods/*` (and `*/*`) match it, `pods/status` does not."""
+    outcomes = _match_policy(write, {**CORE, "resources": resources}).review(pod("nginx"))
+    assert [o.kind for o in outcomes] == (["violation"] if matched else [])
+
+
+def test_a_subresource_wildcard_in_exclude_resource_rules_excludes_the_resource(write: Write) -> None:
+    """excludeResourceRules use the same rules.Matcher: `pods/*` excludes pods."""
+    policies = _match_policy(write, {**CORE, "resources": ["*"]}, exclude={**CORE, "resources": ["pods/*"]})
+    assert policies.review(pod("nginx")) == []
+
+
+RBAC = {"apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["v1"]}
+
+
+def cluster_role(namespace: str | None = "default") -> dict[str, Any]:
+    meta = {"name": "r"} if namespace is None else {"name": "r", "namespace": namespace}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": meta,
+        "rules": [],
+    }
+
+
+def test_a_stray_namespace_on_a_cluster_scoped_kind_is_ignored(write: Write) -> None:
+    """rules.go scope(): Cluster matches a request whose namespace is empty; for a cluster-scoped
+    resource the request namespace comes from the URL (none), and create.go's
+    EnsureObjectNamespaceMatchesRequestNamespace clears the object's before admission."""
+    rule = {**RBAC, "resources": ["clusterroles"], "scope": "Cluster"}
+    [outcome] = _match_policy(write, rule).review(cluster_role())
+    assert outcome.kind == "violation"
+    namespaced = {**RBAC, "resources": ["clusterroles"], "scope": "Namespaced"}
+    assert _match_policy(write, namespaced).review(cluster_role()) == []
+    reads = "'namespace' in object.metadata || request.namespace != ''"
+    allow = _match_policy(write, {**RBAC, "resources": ["*"]}, expression=f"!({reads})")
+    assert allow.review(cluster_role()) == []
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "resource"),
+    [
+        ("storage.k8s.io/v1beta1", "VolumeAttributesClass", "volumeattributesclasses"),
+        ("networking.k8s.io/v1", "IPAddress", "ipaddresses"),
+        ("networking.k8s.io/v1", "ServiceCIDR", "servicecidrs"),
+        ("certificates.k8s.io/v1beta1", "ClusterTrustBundle", "clustertrustbundles"),
+        ("resource.k8s.io/v1", "DeviceClass", "deviceclasses"),
+        ("resource.k8s.io/v1", "ResourceSlice", "resourceslices"),
+    ],
+)
+def test_built_in_cluster_scoped_kinds_match_scope_cluster(
+    write: Write, api_version: str, kind: str, resource: str
+) -> None:
+    """These kinds are served cluster-scoped (their registries' NamespaceScoped() is false)."""
+    group, _, version = api_version.rpartition("/")
+    rule = {"apiGroups": [group], "apiVersions": [version], "resources": [resource], "scope": "Cluster"}
+    obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}
+    [outcome] = _match_policy(write, rule).review(obj)
+    assert outcome.kind == "violation"
+
+
+def crd(group: str, kind: str, plural: str, scope: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": scope, "names": {"kind": kind, "plural": plural}},
+    }
+
+
+ISSUER = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "ci"}}
+REDIS = {"apiVersion": "redis.example.com/v1", "kind": "Redis", "metadata": {"name": "r", "namespace": "a"}}
+
+
+def test_a_custom_kind_takes_its_scope_from_its_crd(write: Write) -> None:
+    """The API server serves a custom resource with the CRD's spec.scope; scope Cluster matches it."""
+    rule = {"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "resources": ["clusterissuers"]}
+    policy = _match_policy(write, {**rule, "scope": "Cluster"}).policies["p"]
+    policies = vap.PolicySet(policies={"p": policy}, bindings=_match_policy(write, rule).bindings)
+    policies.add_crd(crd("cert-manager.io", "ClusterIssuer", "clusterissuers", "Cluster"))
+    [outcome] = policies.review(ISSUER)
+    assert outcome.kind == "violation"
+    namespaced = vap.PolicySet(policies={"p": policy}, bindings=policies.bindings)
+    namespaced.add_crd(crd("cert-manager.io", "ClusterIssuer", "clusterissuers", "Namespaced"))
+    assert namespaced.review({**ISSUER, "metadata": {"name": "ci", "namespace": "a"}}) == []
+
+
+def test_a_custom_kind_of_unknown_scope_fails_closed_where_its_scope_decides(write: Write) -> None:
+    """Without its CRD the scope is unknown: a binding that applies under one scope and not the
+    other cannot be decided (could not evaluate when it would deny, never a pass)."""
+    rule = {"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "resources": ["clusterissuers"]}
+    [outcome] = _match_policy(write, {**rule, "scope": "Cluster"}).review(
+        {**ISSUER, "metadata": {"name": "ci", "namespace": "a"}}
+    )
+    assert outcome.kind == "unevaluable"
+    assert "scope and resource name are unknown" in outcome.message
+    # a rule for every scope and resource decides without the CRD
+    [denied] = _match_policy(write, {**rule, "resources": ["*"]}).review(ISSUER)
+    assert denied.kind == "violation"
+
+
+def test_a_custom_kind_is_matched_by_its_crd_plural(write: Write) -> None:
+    """The request's resource is the CRD's spec.names.plural (`redis`), not a guess (`redises`)."""
+    rule = {"apiGroups": ["redis.example.com"], "apiVersions": ["v1"], "resources": ["redis"]}
+    guessed = _match_policy(write, rule)
+    [unknown] = guessed.review(REDIS)
+    assert unknown.kind == "unevaluable"  # the plural is a guess without the CRD: never a pass
+    policies = _match_policy(write, rule)
+    policies.add_crd(crd("redis.example.com", "Redis", "redis", "Namespaced"))
+    [outcome] = policies.review(REDIS)
+    assert outcome.kind == "violation"
+    policies.add_crd(crd("redis.example.com", "Redis", "redisinstances", "Namespaced"))
+    assert policies.review(REDIS) == []
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        ".authorizer.group('apps').resource('deployments').check('create').allowed()",
+        "object.x == 1 // don't\n || authorizer.group('apps').resource('d').check('create').allowed()",
+    ],
+)
+def test_authorizer_is_found_from_the_checked_ast(write: Write, expression: str) -> None:
+    """cel-go resolves `.authorizer` to the root variable, and comments are not in the AST: both
+    policies call the authorizer in the API server, so offline they cannot be evaluated."""
+    [outcome] = _match_policy(write, {"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["*"]},
+                              expression=expression).review(deployment())  # fmt: skip
+    assert outcome.kind == "unevaluable"
+    assert "calls `authorizer`" in outcome.message
+
+
+def test_namespace_object_of_a_namespace_not_given_is_not_evaluable(write: Write) -> None:
+    """The API server's validating dispatcher reads the request's Namespace (GetNamespace) for
+    every namespaced request, so `namespaceObject` is never null there: offline, without the
+    Namespace, a policy reading it cannot be evaluated (never a pass on a null)."""
+    rule = {"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments"]}
+    expression = "namespaceObject == null || namespaceObject.metadata.name != 'elsewhere'"
+    policies = _match_policy(write, rule, expression=expression)
+    [outcome] = policies.review(deployment(namespace="elsewhere"), objects=NAMESPACES)
+    assert (outcome.kind, outcome.rule) == ("unevaluable", "p/namespaceObject")
+    assert "Namespace 'elsewhere' is not in the change set" in outcome.message
+    [no_namespace] = policies.review(deployment(namespace=""), objects=NAMESPACES)
+    assert no_namespace.kind == "unevaluable"  # kubectl's namespace: unknown here
+    given = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}}
+    [denied] = policies.review(deployment(namespace="elsewhere"), objects=[given])
+    assert denied.kind == "violation"
+    # cluster-scoped: the API server's namespaceObject is null too
+    cluster = _match_policy(write, {**RBAC, "resources": ["*"]}, expression="namespaceObject == null")
+    assert cluster.review(cluster_role(None)) == []
+
+
+@pytest.mark.parametrize("failure", ["Fail", "Ignore"])
+def test_duration_and_timestamp_variables_are_read_back(write: Write, failure: str) -> None:
+    """The API server's variables hold any CEL value (composition's lazy variables): a duration
+    or a timestamp compares as one, to the nanosecond; no evaluation error under either policy."""
+    docs = yaml.safe_load_all(
+        POLICY.format(expression="variables.d < duration('1h')", failure=failure, operation="CREATE")
+    )
+    policy, binding = list(docs)
+    policy["spec"]["variables"] = [
+        {"name": "d", "expression": "duration('1h0m0.000000001s')"},
+        {"name": "t", "expression": "timestamp('2020-01-01T00:00:00.000000001Z')"},
+        {"name": "ds", "expression": "[duration('90m')]"},
+    ]
+    policy["spec"]["validations"] += [
+        {"expression": "variables.t > timestamp('2020-01-01T00:00:00Z')"},
+        {"expression": "variables.ds[0] > duration('1h')"},
+    ]
+    policies = vap.load([write("p.yaml", yaml.safe_dump_all([policy, binding]))])
+    [outcome] = policies.review(deployment())
+    assert (outcome.kind, outcome.rule) == ("violation", "p/0")  # the first: d is 1h and 1ns
+    assert outcome.message == "failed expression: variables.d < duration('1h')"
