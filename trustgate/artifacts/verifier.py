@@ -733,11 +733,16 @@ class ImageVerifier:
     ) -> tuple[str, list[str]]:
         """("passed" | "denied" | "missing", messages) for one manifest digest.
 
-        Of the verified statements of the wanted type, the newest (by the
-        transparency log's integrated time, else the order found) is the one
-        judged: scans are attached again as databases change, and an older
-        clean scan must not hide today's findings, nor an older one block a
-        fresh pass. The others are recorded as superseded.
+        Of the verified statements of the wanted type, the newest by a trusted
+        time (the transparency log's integrated time, verified with its
+        inclusion promise) is judged: scans are attached again as databases
+        change, and an older clean scan must not hide today's findings, nor an
+        older one block a fresh pass. Those older by that time are recorded as
+        superseded. A statement without a trusted time (a key signature kept
+        out of the log; a timestamp not verified) cannot be placed: the order
+        a registry lists artifacts in is whoever can push's to choose. So each
+        of those is judged too, beside the newest timed one, and any denial
+        denies.
         """
         wanted = att.requirement.predicate_type
         candidates = [
@@ -746,8 +751,7 @@ class ImageVerifier:
             if a.kind != "cosign-simplesigning"
         ]
         reasons: list[str] = []
-        verified: dict[str, tuple[int, SignatureArtifact, Statement, Evidence]] = {}  # by envelope
-        order = 0
+        verified: dict[str, tuple[SignatureArtifact, Statement, Evidence]] = {}  # by envelope
         for authority in att.authorities:
             for artifact in candidates:
                 attempt = self._attempt(found, artifact, authority)
@@ -761,34 +765,45 @@ class ImageVerifier:
                 statement, evidence = attempt.statement, attempt.evidence
                 if statement is None or evidence is None or statement.predicate_type != wanted:
                     continue
-                order += 1
-                verified.setdefault(statement.envelope_sha256, (order, artifact, statement, evidence))
+                verified.setdefault(statement.envelope_sha256, (artifact, statement, evidence))
         if not verified:
             return "missing", reasons
-        ranked = sorted(verified.values(), key=lambda v: (v[3].integrated_time or "", v[0]))
-        *older, (_, artifact, statement, evidence) = ranked
-        messages, warnings, error = self._run_policy(att, statement, evidence, ref, found.digest)
-        for _, old_artifact, old_statement, old_evidence in older:
-            result.attestations.append(
-                _attestation_record(
-                    att, found.digest, old_artifact, old_statement, old_evidence, "superseded"
+        times = [t for _, _, e in verified.values() if (t := _trusted_time(e)) is not None]
+        newest = max(times, default=None)
+        judged = [v for v in verified.values() if _trusted_time(v[2]) in (None, newest)]
+        for artifact, statement, evidence in verified.values():
+            if _trusted_time(evidence) not in (None, newest):
+                result.attestations.append(
+                    _attestation_record(att, found.digest, artifact, statement, evidence, "superseded")
                 )
+        denials: list[str] = []
+        for artifact, statement, evidence in judged:
+            messages, warnings, error = self._run_policy(att, statement, evidence, ref, found.digest)
+            record = _attestation_record(
+                att,
+                found.digest,
+                artifact,
+                statement,
+                evidence,
+                "denied" if (messages or error) else "passed",
             )
-        record = _attestation_record(
-            att, found.digest, artifact, statement, evidence, "denied" if (messages or error) else "passed"
-        )
-        if messages or warnings:
-            record["messages"] = messages + warnings
-        result.attestations.append(record)
-        for warning in warnings:
-            result.problems.append(
-                ImageProblem("image-attestation", warning, blocking=False, attestation=att.requirement.name)
+            if messages or warnings:
+                record["messages"] = messages + warnings
+            result.attestations.append(record)
+            for warning in warnings:
+                result.problems.append(
+                    ImageProblem(
+                        "image-attestation", warning, blocking=False, attestation=att.requirement.name
+                    )
+                )
+            denials.extend([error] if error else messages)
+        if denials and len(judged) > 1:
+            denials[-1] += (
+                f" (of {len(judged)} {att.requirement.name} attestations with no trusted time to tell "
+                "which is newest: signed without a transparency log, or logged in the same second; each "
+                "must pass: remove the stale one from the registry, or sign with a log)"
             )
-        if error:
-            return "denied", [error]
-        if messages:
-            return "denied", messages
-        return "passed", []
+        return ("denied", denials) if denials else ("passed", [])
 
     def _run_policy(
         self, att: CompiledAttestation, statement: Statement, evidence: Evidence, ref: Reference, digest: str
@@ -847,6 +862,12 @@ def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Author
         return _Attempt(evidence, statement)
     except SignatureVerificationError as e:
         return _Attempt(failure=e)
+
+
+def _trusted_time(evidence: Evidence) -> str | None:
+    """The time a statement can be ordered by: the log's integrated time, verified (RFC 3339 UTC,
+    so it sorts as text); None without one (no log, or a time that was not verified)."""
+    return evidence.integrated_time if evidence.timestamp_source == "transparency-log" else None
 
 
 def _claimed_predicate_type(artifact: SignatureArtifact) -> str | None:
