@@ -550,3 +550,52 @@ def test_logged_scans_are_ranked_by_the_logs_time_not_the_listing_order(
     assert report is not None
     verdicts = [a["verdict"] for a in report["images"][0]["attestations"]]
     assert verdicts == ["superseded", "passed" if newest == "clean" else "denied"]
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"tag": "stable", "semver": ">=1.0.0"},
+        {"semver": ">=1.0.0"},
+        {"tag": "stable", "semver": "*", "semverFilter": ".*"},
+    ],
+    ids=["tag+semver", "semver", "semverFilter"],
+)
+def test_a_flux_semver_source_is_could_not_verify_not_its_signed_tag(
+    ref: dict[str, str],
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Flux pulls the highest tag matching semver (here the unsigned 9.9.9), not ref.tag: verifying
+    the signed `stable` (or `latest`) instead would pass what Flux never deploys."""
+    signed = push_image(client, f"{registry.host}/shop/manifests:stable", content=b"signed manifests")
+    attach_referrer(
+        client, signed.ref, signed, sigstore.sign_artifact(signed.digest, sigstore.identity(RELEASE))
+    )
+    attach_referrer(
+        client, signed.ref, signed, sigstore.attest(provenance(signed.digest), sigstore.identity(RELEASE))
+    )
+    push_image(client, f"{registry.host}/shop/manifests:latest", content=b"signed manifests")
+    push_image(client, f"{registry.host}/shop/manifests:9.9.9", content=b"UNSIGNED")
+    root = project([])
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1beta2",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app", "namespace": "flux-system"},
+        "spec": {"interval": "1m", "url": f"oci://{registry.host}/shop/manifests", "ref": ref},
+    }
+    (root / "source.yaml").write_text(json.dumps(source))
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "source.yaml"), "-o", "json"
+    )
+    assert code == 3, output  # could not evaluate, as for a registry that cannot be asked
+    assert report is not None
+    (image,) = report["images"]
+    assert (image["status"], image.get("digest")) == ("unverifiable", None)
+    (finding,) = report["results"][0]["findings"]
+    assert finding["rule"] == "image-unverifiable" and finding["path"] == "spec.ref.semver"
+    assert "ref.semver '>=1.0.0'" in finding["message"] or "ref.semver '*'" in finding["message"]
+    assert "ref.digest" in finding["fix"]

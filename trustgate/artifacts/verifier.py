@@ -151,6 +151,34 @@ class ImageVerifier:
             for host in held:
                 self._breakers.leave(host)
 
+    def unresolvable(self, reference: str, reason: str) -> ImageResult:
+        """The result for an image whose digest cannot be known before it is deployed (`reason`):
+        could-not-verify where a rule covers it (the rule's mode decides), as for an unmatched
+        image otherwise. Nothing is asked of the registry: a tag it holds now proves nothing.
+        """
+        try:
+            ref = Reference.parse(reference)
+        except InvalidReferenceError:
+            return self.verify(reference)  # the reference's own problem, in the usual words
+        name = f"{ref.registry}/{ref.repository}"
+        rule = self.policy.rule_for(name, str(ref))
+        if rule is None:
+            return self._unmatched(reference)
+        return ImageResult(
+            reference,
+            "unverifiable",
+            rule=rule.rule.name,
+            mode=rule.rule.mode,
+            problems=[
+                ImageProblem(
+                    "image-unverifiable",
+                    f"could not verify {reference}: {reason}",
+                    "pin the artifact Flux deploys: ref.digest (sha256:...), or ref.tag without "
+                    "ref.semver; let the automation that picks versions write it, so each change is checked",
+                )
+            ],
+        )
+
     def _cold_registry(self, reference: str) -> str | None:
         """The registry `reference` needs (a rule matches and the cache cannot answer), else None."""
         try:

@@ -96,9 +96,19 @@ def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:
     reference = url.removeprefix("oci://")
     ref = spec.get("ref")
     if isinstance(ref, Mapping):
-        digest, tag = ref.get("digest"), ref.get("tag")
+        digest, tag, semver = ref.get("digest"), ref.get("tag"), ref.get("semver")
         if isinstance(digest, str) and digest:
-            reference += f"@{digest}"
+            reference += f"@{digest}"  # Flux: the digest wins over semver and tag
+        elif isinstance(semver, str) and semver:
+            # Flux: semver wins over tag, and picks among the registry's tags at each sync.
+            also = f", over ref.tag {tag!r}" if isinstance(tag, str) and tag else ""
+            filtered = ref.get("semverFilter")
+            among = f" matching semverFilter {filtered!r}" if isinstance(filtered, str) and filtered else ""
+            reason = (
+                f"Flux resolves ref.semver {semver!r}{also} against the registry's tags{among} at each "
+                "sync, so which artifact it deploys cannot be known, nor verified, before it does"
+            )
+            return [ImageUse(reference, ("spec", "ref", "semver"), unresolvable=reason)]
         elif isinstance(tag, str) and tag:
             reference += f":{tag}"
     return [ImageUse(reference, ("spec", "url"))]

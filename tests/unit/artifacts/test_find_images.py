@@ -187,6 +187,25 @@ def test_flux_oci_repository_sources_are_images(ref: dict[str, str], expected: s
     assert [(u.reference, u.path) for u in find_images(obj)] == [(expected, ("spec", "url"))]
 
 
+@pytest.mark.parametrize(
+    ("ref", "words"),
+    [
+        ({"semver": ">=1.0.0"}, "ref.semver '>=1.0.0'"),
+        ({"tag": "stable", "semver": ">=1.0.0"}, "ref.semver '>=1.0.0', over ref.tag 'stable'"),
+        ({"tag": "stable", "semver": "*", "semverFilter": ".*-rc"}, "matching semverFilter '.*-rc'"),
+    ],
+)
+def test_a_flux_semver_ref_is_never_verified_as_its_tag(ref: dict[str, str], words: str) -> None:
+    obj = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "spec": {"url": "oci://ghcr.io/acme/manifests", "ref": ref},
+    }
+    (use,) = find_images(obj)
+    assert (use.reference, use.path) == ("ghcr.io/acme/manifests", ("spec", "ref", "semver"))
+    assert words in use.unresolvable and "cannot be known" in use.unresolvable
+
+
 def test_objects_without_pods_have_no_images() -> None:
     assert find_images({"apiVersion": "v1", "kind": "ConfigMap", "data": {"image": "x"}}) == []
     assert find_images({"apiVersion": "v1", "kind": "Service", "spec": {"containers": "not a list"}}) == []
