@@ -29,7 +29,7 @@ from typing import Any
 from trustgate.artifacts import summaries
 from trustgate.artifacts.cache import Lookup, MemoryCache, VerificationCache
 from trustgate.artifacts.policy import Authority, CompiledAttestation, CompiledRule, ImagePolicy
-from trustgate.errors import Error, PolicyError
+from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import OUTAGES, Breakers, GuardedRegistry
@@ -87,11 +87,12 @@ class ImageVerifier:
         limits: DiscoveryLimits | None = None,
     ) -> None:
         """`revocations` gives the revoked summary and image digests (it may raise `Error`: then no
-        summary counts); `now` is the wall clock summaries are judged by; `limits` bound looking for
-        one image's signatures (None: the defaults of `DiscoveryLimits`)."""
+        summary counts; None: there is nowhere to read them, and no summary counts either, since a
+        revoked one could not be told apart); `now` is the wall clock summaries are judged by;
+        `limits` bound looking for one image's signatures (None: the defaults of `DiscoveryLimits`)."""
         self.policy = policy
         self.limits = limits or DiscoveryLimits()
-        self.revocations = revocations or frozenset
+        self.revocations = revocations or _no_revocations
         self.now = now
         self.registry = registry
         settings = policy.settings
@@ -510,10 +511,11 @@ class ImageVerifier:
             key=lambda d: d.annotations.get(summaries.CREATED_ANNOTATION, ""),
             reverse=True,
         )
+        unknown = ""  # why the revocations are not known: then nothing counts, as at admission
         try:
-            revoked = self.revocations()
-        except Error:
-            revoked = frozenset()
+            revoked: Collection[str] = self.revocations()
+        except Error as e:
+            revoked, unknown = frozenset(), e.message
         shown = []
         for descriptor in found:
             entry: dict[str, Any] = {"referrer": descriptor.digest, "source": source}
@@ -542,6 +544,12 @@ class ImageVerifier:
                         revoked=revoked,
                     )
                     entry |= {"counts": True, "verification": accepted.to_json()}
+                    if unknown:
+                        entry |= {
+                            "counts": False,
+                            "reason": f"it passes every other check, but the revocations could not be read: "
+                            f"{unknown}",
+                        }
                 except summaries.SummaryError as e:
                     entry |= {"counts": False, "reason": e.message}
             shown.append(entry)
@@ -890,6 +898,18 @@ def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Author
         return _Attempt(evidence, statement)
     except SignatureVerificationError as e:
         return _Attempt(failure=e)
+
+
+def _no_revocations() -> Collection[str]:
+    """The revocations where there is nowhere to read them: none can be trusted to be missing.
+
+    Raises:
+        ConfigError: always.
+    """
+    raise ConfigError(
+        "there is no decision log to read them from, and a summary revoked there would count",
+        hint="configure decisionLog (where `trustgate summaries revoke` records revocations)",
+    )
 
 
 def _trusted_time(evidence: Evidence) -> str | None:
