@@ -215,6 +215,7 @@ def test_a_tag_the_registry_cannot_resolve_any_more_is_never_answered_by_its_old
     moved = verifier.verify(image)
     assert (moved.status, moved.cache, moved.digest) == ("unverifiable", "miss", None), moved
     assert "more than 128 image manifests" in moved.problems[0].message
+    assert "not a normal image or index" in moved.problems[0].fix  # not "check that it is reachable"
     if then == "refuse":  # an outage after the refusal: the old mapping was forgotten
         proxy.set("refuse")
         clock.now = 45

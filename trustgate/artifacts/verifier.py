@@ -1034,6 +1034,14 @@ _REGISTRY_FIX = {
     "rate-limited": "the registry is rate limiting; retry later or authenticate for a higher limit",
     "tls": "trust the registry's CA with images.registries.caFile",
     "too-large": "the manifest exceeds trustgate's size limit; it is not a normal image manifest",
+    # The registry answered with something that is not a normal image: retrying will not help.
+    "invalid-manifest": "the reference names something that is not a normal image or index (at most 128 "
+    "platforms); push one, or pin the digest of one",
+    "loop": "the reference names an index that loops or nests too deep; push a normal index, or pin a digest",
+    "bad-media-type": "the reference names something that is not an OCI or Docker image manifest or index; "
+    "push one, or pin the digest of one",
+    "digest-mismatch": "the registry served bytes that do not match their digest; the registry or a proxy "
+    "in front of it is broken or tampered with",
     "unavailable": "the registry failed just before (marked down for a few seconds) or is busy with other "
     "verifications; trustgate asks again by itself (a verified result is served stale meanwhile, within "
     "images.cache.staleIfErrorSeconds)",
