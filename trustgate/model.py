@@ -134,6 +134,9 @@ class ImageUse:
     path: JsonPath
     container: str = ""
     line: int | None = None
+    # Why no digest can be known for it before it is deployed (Flux's ref.semver): not verified,
+    # reported as could-not-verify where a rule covers it.
+    unresolvable: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -438,3 +438,164 @@ def test_the_decision_log_records_verified_digests_for_auditors(
     assert image.digest in output and RELEASE in output  # the digest and who signed it
     code, output, _ = run("log", "verify", "--store", store)
     assert code == 0, output
+
+
+CRITICAL = {
+    "VulnerabilityID": "CVE-2024-0001",
+    "Severity": "CRITICAL",
+    "PkgName": "openssl",
+    "PublishedDate": "2024-01-01T00:00:00Z",
+}
+
+
+def _reverse_referrers(client: RegistryClient, image: Pushed) -> None:
+    """What anyone who can push can do: list the same signed artifacts in the other order."""
+    from trustgate.oci import mediatypes as mt
+
+    tag = image.digest.replace(":", "-")
+    index = client.manifest(image.ref, tag)
+    assert index is not None
+    body = dict(index.json)
+    body["manifests"] = list(reversed(body["manifests"]))
+    client.push_manifest(image.ref, json.dumps(body).encode(), mt.OCI_INDEX, tag)
+
+
+def test_scans_without_a_log_each_count_however_the_registry_lists_them(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
+) -> None:
+    """A scanner key without a transparency log: no trusted time orders its scans, so reordering
+    the referrers must not let an older clean scan hide a newer CRITICAL one (nor the reverse)."""
+    sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    scanner = sigstore.key("ecdsa-p384")
+    (tmp_path / "scanner.pub").write_bytes(scanner.public_pem)
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {{policies: [], data: {{trustgate: {{vuln: {{grace_days: 14}}}}}}}}
+            kubernetes: {{schemas: false}}
+            images:
+              trustRoots: [{{name: test-instance, trustedRoot: trusted_root.json}}]
+              authorities:
+                - name: ci
+                  keyless:
+                    trustRoot: test-instance
+                    identities: [{{subject: "{RELEASE}", issuer: "{GITHUB_ISSUER}"}}]
+                - name: scanner
+                  key: {{path: scanner.pub}}  # no trustRoot: no log, no trusted time
+              rules:
+                - name: scanned
+                  images: ["{registry.host}/scanned/**"]
+                  signatures: {{authorities: [ci]}}
+                  attestations:
+                    - name: scan
+                      predicateType: vuln
+                      policy: "builtin:vulnerabilities"
+                      authorities: [scanner]
+              registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+            """
+        )
+    )
+    image = push_image(client, f"{registry.host}/scanned/app:1", content=os.urandom(16))
+    attach_referrer(
+        client, image.ref, image, sigstore.sign_artifact(image.digest, sigstore.identity(RELEASE))
+    )
+    attach_referrer(client, image.ref, image, sigstore.attest(scan(image.digest, []), scanner))  # older
+    attach_referrer(client, image.ref, image, sigstore.attest(scan(image.digest, [CRITICAL]), scanner))
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: prod}\n"
+        f"spec: {{containers: [{{name: app, image: '{image.ref}'}}]}}\n"
+    )
+    for order in ("as attached", "reversed"):
+        if order == "reversed":
+            _reverse_referrers(client, image)
+        code, output, report = run(
+            "check", "-c", str(tmp_path / "trustgate.yaml"), str(tmp_path / "pod.yaml"), "-o", "json"
+        )
+        assert code == 1, f"{order}: {output}"
+        assert report is not None
+        (finding,) = report["results"][0]["findings"]
+        assert "CRITICAL CVE-2024-0001 in openssl" in finding["message"], order
+        assert "no trusted time to tell which is newest" in finding["message"], order
+        verdicts = sorted(a["verdict"] for a in report["images"][0]["attestations"])
+        assert verdicts == ["denied", "passed"], order
+
+
+@pytest.mark.parametrize("newest", ["clean", "critical"])
+def test_logged_scans_are_ranked_by_the_logs_time_not_the_listing_order(
+    newest: str,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    image = push_image(client, f"{registry.host}/tools/scanned-{newest}:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    attach_cosign_signatures(client, image.ref, image.digest, [sigstore.cosign_sign(image.digest, signer)])
+    yesterday = SigstoreInstance.load(now=sigstore.now() - dt.timedelta(days=1))
+    old_signer = yesterday.identity(RELEASE)
+    findings = {"clean": [], "critical": [CRITICAL]}
+    older = "critical" if newest == "clean" else "clean"
+    # The newest is attached first: listed first, as a reordering would leave it.
+    attach_referrer(client, image.ref, image, sigstore.attest(scan(image.digest, findings[newest]), signer))
+    attach_referrer(
+        client, image.ref, image, yesterday.attest(scan(image.digest, findings[older]), old_signer)
+    )
+    root = project([str(image.ref)])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == (0 if newest == "clean" else 1), output
+    assert report is not None
+    verdicts = [a["verdict"] for a in report["images"][0]["attestations"]]
+    assert verdicts == ["superseded", "passed" if newest == "clean" else "denied"]
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"tag": "stable", "semver": ">=1.0.0"},
+        {"semver": ">=1.0.0"},
+        {"tag": "stable", "semver": "*", "semverFilter": ".*"},
+    ],
+    ids=["tag+semver", "semver", "semverFilter"],
+)
+def test_a_flux_semver_source_is_could_not_verify_not_its_signed_tag(
+    ref: dict[str, str],
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Flux pulls the highest tag matching semver (here the unsigned 9.9.9), not ref.tag: verifying
+    the signed `stable` (or `latest`) instead would pass what Flux never deploys."""
+    signed = push_image(client, f"{registry.host}/shop/manifests:stable", content=b"signed manifests")
+    attach_referrer(
+        client, signed.ref, signed, sigstore.sign_artifact(signed.digest, sigstore.identity(RELEASE))
+    )
+    attach_referrer(
+        client, signed.ref, signed, sigstore.attest(provenance(signed.digest), sigstore.identity(RELEASE))
+    )
+    push_image(client, f"{registry.host}/shop/manifests:latest", content=b"signed manifests")
+    push_image(client, f"{registry.host}/shop/manifests:9.9.9", content=b"UNSIGNED")
+    root = project([])
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1beta2",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app", "namespace": "flux-system"},
+        "spec": {"interval": "1m", "url": f"oci://{registry.host}/shop/manifests", "ref": ref},
+    }
+    (root / "source.yaml").write_text(json.dumps(source))
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "source.yaml"), "-o", "json"
+    )
+    assert code == 3, output  # could not evaluate, as for a registry that cannot be asked
+    assert report is not None
+    (image,) = report["images"]
+    assert (image["status"], image.get("digest")) == ("unverifiable", None)
+    (finding,) = report["results"][0]["findings"]
+    assert finding["rule"] == "image-unverifiable" and finding["path"] == "spec.ref.semver"
+    assert "ref.semver '>=1.0.0'" in finding["message"] or "ref.semver '*'" in finding["message"]
+    assert "ref.digest" in finding["fix"]

@@ -31,6 +31,7 @@ from trustgate.artifacts.shared import SharedCache
 from trustgate.artifacts.verifier import ImageVerifier
 from trustgate.config import AuthorityConfig, CacheConfig, ImageRule, ImagesSettings, RegistryConfig
 from trustgate.model import ImageProblem, ImageResult
+from trustgate.oci import mediatypes as mt
 from trustgate.oci.client import RegistryClient, RegistrySettings
 from trustgate.oci.reference import Reference
 
@@ -176,6 +177,68 @@ def test_a_slow_registry_is_waited_for_within_the_deadline_only(
     proxy.set("pass")
     time.sleep(2.1)  # the breaker's first interval
     assert verifier.verify(f"{proxy.host}/shop/slow@{digest}").status == "verified"
+
+
+def _oversized_index(direct: RegistryClient, registry: RegistryProcess, tag: str) -> str:
+    """Point `tag` of shop/app at an index of 129 platform manifests (one more than trustgate reads)."""
+    ref = Reference.parse(f"{registry.host}/shop/app")
+    children = [
+        push_image(
+            direct, ref, tag=None, content=f"evil {i} {time.time()}".encode(), platform=("linux", f"a{i}")
+        )
+        for i in range(129)
+    ]
+    index = json.dumps(
+        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [c.descriptor() for c in children]}
+    ).encode()
+    return direct.push_manifest(ref, index, mt.OCI_INDEX, tag)
+
+
+@pytest.mark.parametrize("then", ["up", "refuse"])
+def test_a_tag_the_registry_cannot_resolve_any_more_is_never_answered_by_its_old_digest(
+    then: str, proxy: FaultProxy, direct: RegistryClient, registry: RegistryProcess, tmp_path: Path
+) -> None:
+    """A tag re-pointed at a manifest trustgate refuses (too many platforms) is not "an outage": the
+    registry answered, and the verdict of the digest the tag used to name must not admit it, neither
+    now nor when the registry goes down afterwards."""
+    key = Key()
+    stored = Reference.parse(f"{registry.host}/shop/app:1")
+    digest = push_image(direct, stored, content=f"good {then} {time.time()}".encode()).digest
+    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/app"), digest)
+    clock = Clock()
+    verifier = _verifier(proxy, key, tmp_path, clock)
+    image = f"{proxy.host}/shop/app:1"
+    assert verifier.verify(image).status == "verified"
+
+    _oversized_index(direct, registry, "1")
+    clock.now = 40  # past the tag's 30 s, inside the digest's 60 s TTL and the 3600 s stale window
+    moved = verifier.verify(image)
+    assert (moved.status, moved.cache, moved.digest) == ("unverifiable", "miss", None), moved
+    assert "more than 128 image manifests" in moved.problems[0].message
+    assert "not a normal image or index" in moved.problems[0].fix  # not "check that it is reachable"
+    if then == "refuse":  # an outage after the refusal: the old mapping was forgotten
+        proxy.set("refuse")
+        clock.now = 45
+        down = verifier.verify(image)
+        assert (down.status, down.digest) == ("unverifiable", None), down
+
+
+def test_an_outage_still_answers_a_tag_by_its_last_digest(
+    proxy: FaultProxy, direct: RegistryClient, registry: RegistryProcess, tmp_path: Path
+) -> None:
+    """Stale-if-error for tags is kept for what it is for: a registry that cannot be asked."""
+    key = Key()
+    stored = Reference.parse(f"{registry.host}/shop/app:2")
+    digest = push_image(direct, stored, content=f"good outage {time.time()}".encode()).digest
+    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/app"), digest)
+    clock = Clock()
+    verifier = _verifier(proxy, key, tmp_path, clock)
+    image = f"{proxy.host}/shop/app:2"
+    assert verifier.verify(image).status == "verified"
+    proxy.set("refuse")
+    clock.now = 40
+    stale = verifier.verify(image)
+    assert (stale.status, stale.cache, stale.digest) == ("verified", "stale", digest)
 
 
 # --- the shared cache ---------------------------------------------------------------------------

@@ -163,8 +163,14 @@ def only_summaries_left(client: RegistryClient, image: Pushed) -> None:
     client.push_manifest(image.ref, data, mt.OCI_INDEX, tag)
 
 
-def gate_decision(config: Path, deploy: Path, *, store: str | None = None) -> tuple[Decision, ImageResult]:
-    """Through the Gate API the webhook uses (gate `admission`)."""
+def gate_decision(
+    config: Path, deploy: Path, *, store: str | None = None, logged: bool = True
+) -> tuple[Decision, ImageResult]:
+    """Through the Gate API the webhook uses (gate `admission`), with a decision log (`store`, else
+    one beside `deploy`: without a log to read revocations from, no summary counts) unless `logged`
+    is False."""
+    if store is None and logged:
+        store = f"sqlite:///{deploy.parent / 'admission-default.db'}"
     log = DecisionLog.open(store) if store else None
     try:
         with Gate(config=load_config(config), decision_log=log) as gate:
@@ -251,12 +257,19 @@ def test_check_issues_a_vsa_and_admission_accepts_it_once_the_signature_is_gone(
     (evidence,) = [i for i in row["record"]["subject"]["images"] if i.get("digest") == image.digest]
     assert evidence["details"]["summary"]["path"] == "summary"
 
-    # `verify image --summary` shows it and its verification.
+    # `verify image --summary` shows it and its verification, with the revocations of the log ...
+    logged = tmp_path / "admit-logged.yaml"
+    logged.write_text(admit.read_text() + f'decisionLog: {{url: "{admit_store}"}}\n')
     code, output = run(
-        "verify", "image", "-c", str(admit), f"{registry.host}/shop/api@{image.digest}", "--summary"
+        "verify", "image", "-c", str(logged), f"{registry.host}/shop/api@{image.digest}", "--summary"
     )
     assert code == 0, output
     assert "counts" in output and VERIFIER in output and "SLSA_BUILD_LEVEL_3" in output
+    # ... and without a log it does not count, as at an admission without one.
+    code, output = run(
+        "verify", "image", "-c", str(admit), f"{registry.host}/shop/api@{image.digest}", "--summary"
+    )
+    assert code == 1 and "no decision log to read them from" in output, output
 
     # Revoked: admission ignores it before it expires, and verifies in full (which now fails).
     code, output = run(
@@ -420,6 +433,29 @@ def test_a_revoked_summary_does_not_come_back_re_encoded(
     assert after.summary is not None and after.summary["path"] == "full"
     assert len(after.summary["ignored"]) == 2
     assert all("revoked" in reason for reason in after.summary["ignored"]), after.summary
+
+
+def test_without_a_decision_log_no_summary_counts_not_even_a_revoked_one(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, project: Callable[..., Path]
+) -> None:
+    """Revocations live in the decision log: a gate without one cannot tell a revoked summary from
+    a good one, so none counts and the image is verified in full (here: unsigned, so it fails)."""
+    admit = project("admit", accept=True)
+    store = f"sqlite:///{tmp_path / 'admission.db'}"
+    image = push_image(client, f"{registry.host}/shop/unlogged:v1", content=os.urandom(16))  # never signed
+    deploy = deployment(tmp_path, f"{registry.host}/shop/unlogged@{image.digest}")
+    bundle = _bundle(tmp_path / "vsa.pem", image.digest, policy_digest=_policy_digest(admit))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    code, output = run("summaries", "revoke", summaries.summary_digest(bundle), "--store", store)
+    assert code == 0, output
+    decision, result = gate_decision(admit, deploy, logged=False)
+    assert result.status == "failed" and decision.exit_code() == 1
+    assert result.summary is not None and result.summary["path"] == "full"
+    (ignored,) = result.summary["ignored"]
+    assert "no decision log to read them from" in ignored
+    # The CLI's `check` without a log says the same.
+    code, output = run("check", "-c", str(admit), str(deploy), "-o", "json")
+    assert code == 1, output
 
 
 VSA_WORKFLOW = "https://github.com/acme/shop/.github/workflows/verify.yml@refs/heads/main"

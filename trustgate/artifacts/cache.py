@@ -86,7 +86,10 @@ class Lookup(Generic[T]):
     or "stale". `compute` returns `(value, outcome)`: outcome "ok" is kept for
     the TTL, "negative" for the negative TTL, "error" (the registry could not
     be asked) is not kept, and a stale "ok" entry is served instead when one
-    is still inside its stale-if-error window.
+    is still inside its stale-if-error window. Outcome "refused" (the registry
+    answered, with something that cannot be used) is not kept either, and
+    nothing stale is served for it: the answer is today's, and what was true
+    before it no longer holds.
 
     Outcome "summary" (admitted on a signed summary, which can be revoked or
     expire before the TTL ends) is kept for the TTL in memory only, apart
@@ -175,10 +178,13 @@ class Lookup(Generic[T]):
         elif outcome == "negative":
             ttl = self.settings.negative_ttl_seconds
             self.store.put(key, Entry(value, now + ttl, now + ttl))
+        elif outcome == "refused":
+            if entry is not None:  # what was true before is not served later either (an outage next)
+                self.store.put(key, Entry(value, now, now))
         elif outcome == "summary":
             if self.recheck is not None:  # kept only where every hit is re-checked
                 ttl = self.settings.ttl_seconds
                 self._revocable.put(key, Entry(value, now + ttl, now + ttl))
-        elif entry is not None and now < entry.stale_until:
+        elif outcome == "error" and entry is not None and now < entry.stale_until:
             return entry.value, "stale"
         return value, "miss"

@@ -24,6 +24,7 @@ import rfc8785
 from trustgate.artifacts.summaries import Acceptance
 from trustgate.config import PUBLIC_GOOD, AttestationRequirement, ImageRule, ImagesSettings
 from trustgate.errors import ConfigError, PolicyError
+from trustgate.oci.reference import without_default_port
 from trustgate.policy import rego
 from trustgate.verify import (
     IdentityMatcher,
@@ -57,11 +58,14 @@ class CompiledRule:
     policy_digest: str = ""
     acceptance: Acceptance | None = None  # the summaries it accepts instead of verifying
 
-    def matches(self, name: str, full: str) -> bool:
-        def hit(patterns: Sequence[re.Pattern[str]]) -> bool:
-            return any(p.fullmatch(name) or p.fullmatch(full) for p in patterns)
+    def matches(self, name: str, full: str, *, written: Sequence[str] = ()) -> bool:
+        """Whether the rule takes `name` (or `full`); `written`: other names of the same image,
+        whose exclusion counts too."""
 
-        return hit(self.include) and not hit(self.exclude)
+        def hit(patterns: Sequence[re.Pattern[str]], names: Sequence[str]) -> bool:
+            return any(p.fullmatch(n) for p in patterns for n in names)
+
+        return hit(self.include, (name, full)) and not hit(self.exclude, (name, full, *written))
 
 
 class ImagePolicy:
@@ -210,9 +214,21 @@ class ImagePolicy:
         return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
     def rule_for(self, name: str, full: str) -> CompiledRule | None:
-        """The first rule matching the image name (`registry/repository`) or the full reference."""
+        """The first rule matching the image name (`registry/repository`) or the full reference.
+
+        A registry written with its scheme's default port (`host:443/...`, `host:80/...`) is the
+        host's registry: when no rule names the image as written, the rules for `host/...` judge
+        it (their exclusions apply to either name), so the port cannot take an image out of the
+        rule written for its registry. A rule naming the port keeps its images wherever it is.
+        """
         for rule in self.rules:
             if rule.matches(name, full):
+                return rule
+        bare_name, bare_full = without_default_port(name), without_default_port(full)
+        if bare_name is None or bare_full is None:
+            return None
+        for rule in self.rules:
+            if rule.matches(bare_name, bare_full, written=(name, full)):
                 return rule
         return None
 

@@ -29,10 +29,10 @@ from typing import Any
 from trustgate.artifacts import summaries
 from trustgate.artifacts.cache import Lookup, MemoryCache, VerificationCache
 from trustgate.artifacts.policy import Authority, CompiledAttestation, CompiledRule, ImagePolicy
-from trustgate.errors import Error, PolicyError
+from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
-from trustgate.oci.breaker import Breakers, GuardedRegistry
+from trustgate.oci.breaker import OUTAGES, Breakers, GuardedRegistry
 from trustgate.oci.client import Registry, RegistryError, compute_digest
 from trustgate.oci.discovery import Discovery, DiscoveryLimits, SignatureArtifact, discover
 from trustgate.oci.reference import InvalidReferenceError, Reference
@@ -87,11 +87,12 @@ class ImageVerifier:
         limits: DiscoveryLimits | None = None,
     ) -> None:
         """`revocations` gives the revoked summary and image digests (it may raise `Error`: then no
-        summary counts); `now` is the wall clock summaries are judged by; `limits` bound looking for
-        one image's signatures (None: the defaults of `DiscoveryLimits`)."""
+        summary counts; None: there is nowhere to read them, and no summary counts either, since a
+        revoked one could not be told apart); `now` is the wall clock summaries are judged by;
+        `limits` bound looking for one image's signatures (None: the defaults of `DiscoveryLimits`)."""
         self.policy = policy
         self.limits = limits or DiscoveryLimits()
-        self.revocations = revocations or frozenset
+        self.revocations = revocations or _no_revocations
         self.now = now
         self.registry = registry
         settings = policy.settings
@@ -150,6 +151,34 @@ class ImageVerifier:
             _BATCH.reset(token)
             for host in held:
                 self._breakers.leave(host)
+
+    def unresolvable(self, reference: str, reason: str) -> ImageResult:
+        """The result for an image whose digest cannot be known before it is deployed (`reason`):
+        could-not-verify where a rule covers it (the rule's mode decides), as for an unmatched
+        image otherwise. Nothing is asked of the registry: a tag it holds now proves nothing.
+        """
+        try:
+            ref = Reference.parse(reference)
+        except InvalidReferenceError:
+            return self.verify(reference)  # the reference's own problem, in the usual words
+        name = f"{ref.registry}/{ref.repository}"
+        rule = self.policy.rule_for(name, str(ref))
+        if rule is None:
+            return self._unmatched(reference)
+        return ImageResult(
+            reference,
+            "unverifiable",
+            rule=rule.rule.name,
+            mode=rule.rule.mode,
+            problems=[
+                ImageProblem(
+                    "image-unverifiable",
+                    f"could not verify {reference}: {reason}",
+                    "pin the artifact Flux deploys: ref.digest (sha256:...), or ref.tag without "
+                    "ref.semver; let the automation that picks versions write it, so each change is checked",
+                )
+            ],
+        )
 
     def _cold_registry(self, reference: str) -> str | None:
         """The registry `reference` needs (a rule matches and the cache cannot answer), else None."""
@@ -332,7 +361,10 @@ class ImageVerifier:
             try:
                 resolved = self._registry.resolve(ref)
             except RegistryError as e:
-                return e, "error"
+                # Only an outage may fall back on the tag's old digest. An answer (a manifest too
+                # large, a loop, a 404) is what the tag points at now: whoever re-pointed it would
+                # otherwise run under the old digest's verdict for the whole stale window.
+                return e, "error" if e.kind in OUTAGES else "refused"
             platforms = tuple(
                 {"platform": p.platform, "digest": p.digest, "mediaType": p.media_type}
                 for p in resolved.platforms
@@ -479,10 +511,11 @@ class ImageVerifier:
             key=lambda d: d.annotations.get(summaries.CREATED_ANNOTATION, ""),
             reverse=True,
         )
+        unknown = ""  # why the revocations are not known: then nothing counts, as at admission
         try:
-            revoked = self.revocations()
-        except Error:
-            revoked = frozenset()
+            revoked: Collection[str] = self.revocations()
+        except Error as e:
+            revoked, unknown = frozenset(), e.message
         shown = []
         for descriptor in found:
             entry: dict[str, Any] = {"referrer": descriptor.digest, "source": source}
@@ -511,6 +544,12 @@ class ImageVerifier:
                         revoked=revoked,
                     )
                     entry |= {"counts": True, "verification": accepted.to_json()}
+                    if unknown:
+                        entry |= {
+                            "counts": False,
+                            "reason": f"it passes every other check, but the revocations could not be read: "
+                            f"{unknown}",
+                        }
                 except summaries.SummaryError as e:
                     entry |= {"counts": False, "reason": e.message}
             shown.append(entry)
@@ -730,11 +769,16 @@ class ImageVerifier:
     ) -> tuple[str, list[str]]:
         """("passed" | "denied" | "missing", messages) for one manifest digest.
 
-        Of the verified statements of the wanted type, the newest (by the
-        transparency log's integrated time, else the order found) is the one
-        judged: scans are attached again as databases change, and an older
-        clean scan must not hide today's findings, nor an older one block a
-        fresh pass. The others are recorded as superseded.
+        Of the verified statements of the wanted type, the newest by a trusted
+        time (the transparency log's integrated time, verified with its
+        inclusion promise) is judged: scans are attached again as databases
+        change, and an older clean scan must not hide today's findings, nor an
+        older one block a fresh pass. Those older by that time are recorded as
+        superseded. A statement without a trusted time (a key signature kept
+        out of the log; a timestamp not verified) cannot be placed: the order
+        a registry lists artifacts in is whoever can push's to choose. So each
+        of those is judged too, beside the newest timed one, and any denial
+        denies.
         """
         wanted = att.requirement.predicate_type
         candidates = [
@@ -743,8 +787,7 @@ class ImageVerifier:
             if a.kind != "cosign-simplesigning"
         ]
         reasons: list[str] = []
-        verified: dict[str, tuple[int, SignatureArtifact, Statement, Evidence]] = {}  # by envelope
-        order = 0
+        verified: dict[str, tuple[SignatureArtifact, Statement, Evidence]] = {}  # by envelope
         for authority in att.authorities:
             for artifact in candidates:
                 attempt = self._attempt(found, artifact, authority)
@@ -758,34 +801,45 @@ class ImageVerifier:
                 statement, evidence = attempt.statement, attempt.evidence
                 if statement is None or evidence is None or statement.predicate_type != wanted:
                     continue
-                order += 1
-                verified.setdefault(statement.envelope_sha256, (order, artifact, statement, evidence))
+                verified.setdefault(statement.envelope_sha256, (artifact, statement, evidence))
         if not verified:
             return "missing", reasons
-        ranked = sorted(verified.values(), key=lambda v: (v[3].integrated_time or "", v[0]))
-        *older, (_, artifact, statement, evidence) = ranked
-        messages, warnings, error = self._run_policy(att, statement, evidence, ref, found.digest)
-        for _, old_artifact, old_statement, old_evidence in older:
-            result.attestations.append(
-                _attestation_record(
-                    att, found.digest, old_artifact, old_statement, old_evidence, "superseded"
+        times = [t for _, _, e in verified.values() if (t := _trusted_time(e)) is not None]
+        newest = max(times, default=None)
+        judged = [v for v in verified.values() if _trusted_time(v[2]) in (None, newest)]
+        for artifact, statement, evidence in verified.values():
+            if _trusted_time(evidence) not in (None, newest):
+                result.attestations.append(
+                    _attestation_record(att, found.digest, artifact, statement, evidence, "superseded")
                 )
+        denials: list[str] = []
+        for artifact, statement, evidence in judged:
+            messages, warnings, error = self._run_policy(att, statement, evidence, ref, found.digest)
+            record = _attestation_record(
+                att,
+                found.digest,
+                artifact,
+                statement,
+                evidence,
+                "denied" if (messages or error) else "passed",
             )
-        record = _attestation_record(
-            att, found.digest, artifact, statement, evidence, "denied" if (messages or error) else "passed"
-        )
-        if messages or warnings:
-            record["messages"] = messages + warnings
-        result.attestations.append(record)
-        for warning in warnings:
-            result.problems.append(
-                ImageProblem("image-attestation", warning, blocking=False, attestation=att.requirement.name)
+            if messages or warnings:
+                record["messages"] = messages + warnings
+            result.attestations.append(record)
+            for warning in warnings:
+                result.problems.append(
+                    ImageProblem(
+                        "image-attestation", warning, blocking=False, attestation=att.requirement.name
+                    )
+                )
+            denials.extend([error] if error else messages)
+        if denials and len(judged) > 1:
+            denials[-1] += (
+                f" (of {len(judged)} {att.requirement.name} attestations with no trusted time to tell "
+                "which is newest: signed without a transparency log, or logged in the same second; each "
+                "must pass: remove the stale one from the registry, or sign with a log)"
             )
-        if error:
-            return "denied", [error]
-        if messages:
-            return "denied", messages
-        return "passed", []
+        return ("denied", denials) if denials else ("passed", [])
 
     def _run_policy(
         self, att: CompiledAttestation, statement: Statement, evidence: Evidence, ref: Reference, digest: str
@@ -844,6 +898,24 @@ def _verify_artifact(artifact: SignatureArtifact, digest: str, authority: Author
         return _Attempt(evidence, statement)
     except SignatureVerificationError as e:
         return _Attempt(failure=e)
+
+
+def _no_revocations() -> Collection[str]:
+    """The revocations where there is nowhere to read them: none can be trusted to be missing.
+
+    Raises:
+        ConfigError: always.
+    """
+    raise ConfigError(
+        "there is no decision log to read them from, and a summary revoked there would count",
+        hint="configure decisionLog (where `trustgate summaries revoke` records revocations)",
+    )
+
+
+def _trusted_time(evidence: Evidence) -> str | None:
+    """The time a statement can be ordered by: the log's integrated time, verified (RFC 3339 UTC,
+    so it sorts as text); None without one (no log, or a time that was not verified)."""
+    return evidence.integrated_time if evidence.timestamp_source == "transparency-log" else None
 
 
 def _claimed_predicate_type(artifact: SignatureArtifact) -> str | None:
@@ -962,6 +1034,14 @@ _REGISTRY_FIX = {
     "rate-limited": "the registry is rate limiting; retry later or authenticate for a higher limit",
     "tls": "trust the registry's CA with images.registries.caFile",
     "too-large": "the manifest exceeds trustgate's size limit; it is not a normal image manifest",
+    # The registry answered with something that is not a normal image: retrying will not help.
+    "invalid-manifest": "the reference names something that is not a normal image or index (at most 128 "
+    "platforms); push one, or pin the digest of one",
+    "loop": "the reference names an index that loops or nests too deep; push a normal index, or pin a digest",
+    "bad-media-type": "the reference names something that is not an OCI or Docker image manifest or index; "
+    "push one, or pin the digest of one",
+    "digest-mismatch": "the registry served bytes that do not match their digest; the registry or a proxy "
+    "in front of it is broken or tampered with",
     "unavailable": "the registry failed just before (marked down for a few seconds) or is busy with other "
     "verifications; trustgate asks again by itself (a verified result is served stale meanwhile, within "
     "images.cache.staleIfErrorSeconds)",

@@ -69,7 +69,13 @@ def show_summaries(config: Config, references: tuple[str, ...], fmt: str) -> Non
 
     reports: list[dict[str, Any]] = []
     code = ExitCode.PASS
-    with Gate(config=config) as gate:
+    # Revocations live in the decision log: without one, no summary counts (as at admission).
+    log = None
+    if config.decision_log.url:
+        from trustgate.decisions.log import DecisionLog
+
+        log = DecisionLog.open(config.decision_log.url)
+    with Gate(config=config, decision_log=log) as gate:
         for reference in references:
             try:
                 report = gate.verifier.inspect_summaries(reference)

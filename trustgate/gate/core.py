@@ -13,6 +13,7 @@ engines (`trustgate.gate.checks`) and worker processes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -366,8 +367,7 @@ class Gate:
         images: list[ImageUse] = []
         if self.images.policy is not None:
             images = [
-                ImageUse(u.reference, u.path, u.container, origins.locate(doc, u.path)[0])
-                for u in find_images(doc.obj)
+                dataclasses.replace(u, line=origins.locate(doc, u.path)[0]) for u in find_images(doc.obj)
             ]
         keep = doc.obj if self.decision_log is not None else None  # the record stores or hashes it
         return DocumentResult(

@@ -96,15 +96,25 @@ class ImageStage:
 
     def check(self, results: list[DocumentResult]) -> list[ImageResult]:
         """Verify every distinct image the documents use; add findings where each is used."""
-        references = [use.reference for r in results for use in r.images]
-        if not references:
+        uses = [use for r in results for use in r.images]
+        if not uses:
             return []
-        verified = self.verifier.verify_many(references)
+        verified = self.verifier.verify_many(u.reference for u in uses if not u.unresolvable)
+        unresolved = {
+            (u.reference, u.unresolvable): self.verifier.unresolvable(u.reference, u.unresolvable)
+            for u in uses
+            if u.unresolvable
+        }
         for result in results:
             for use in result.images:
-                self._findings(result, use, verified[use.reference])
+                image = (
+                    unresolved[use.reference, use.unresolvable]
+                    if use.unresolvable
+                    else verified[use.reference]
+                )
+                self._findings(result, use, image)
             result.findings.sort(key=finding_order)
-        return list(verified.values())
+        return [*verified.values(), *unresolved.values()]
 
     def _findings(self, result: DocumentResult, use: ImageUse, image: ImageResult) -> None:
         mode = image.mode or self.config.mode

@@ -3,19 +3,31 @@
 Owns: finding every image reference in an object, with the JSON path of the
 field, for any kind: containers, initContainers and ephemeralContainers
 wherever a pod spec sits (Pods, every workload template, CronJobs, and
-custom resources that embed pod templates such as Argo Rollouts or Tekton
-tasks), and the OCI sources of Flux (`OCIRepository`). Leaves out: what an
-image must satisfy (the artifacts layer decides).
+custom resources that embed pod templates such as Argo Rollouts); the steps,
+sidecars and stepTemplate of Tekton (`tekton.dev`: Task, ClusterTask,
+Pipeline, TaskRun, PipelineRun, embedded `taskSpec`/`pipelineSpec` included);
+the templates of Argo Workflows (`argoproj.io`: Workflow, WorkflowTemplate,
+ClusterWorkflowTemplate, CronWorkflow; a template's `container`, `script`,
+`initContainers`, `sidecars`, `containerSet`, and Argo Events' `container`);
+and the OCI sources of Flux (`OCIRepository`), with the references that
+cannot be known before Flux syncs (`ref.semver`). Leaves out: what an image
+must satisfy (the artifacts layer decides), and images named elsewhere than
+in the object (Tekton bundles and resolvers, Argo `templateRef`: what they
+point at is not in the document).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from trustgate.model import ImageUse, JsonPath
 
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+# Where a kind's group keeps more containers: lists of them, and single ones.
+_GROUP_LISTS = {"tekton.dev": ("steps", "sidecars"), "argoproj.io": ("sidecars",)}
+_GROUP_SINGLE = {"tekton.dev": ("stepTemplate",), "argoproj.io": ("container", "script")}
 _MAX_DEPTH = 12  # a pod spec sits at most a few levels down; deeper trees are data, not templates
 
 
@@ -30,36 +42,48 @@ def find_images(obj: Mapping[str, Any]) -> list[ImageUse]:
         "source.toolkit.fluxcd.io/"
     ):
         out.extend(_flux_oci(obj))
+    group = str(obj.get("apiVersion", "")).partition("/")[0]
+    keys = _Keys(CONTAINER_LISTS + _GROUP_LISTS.get(group, ()), _GROUP_SINGLE.get(group, ()))
     spec = obj.get("spec")
     if isinstance(spec, Mapping):
-        _walk(spec, ("spec",), out, 0)
+        _walk(spec, ("spec",), out, 0, keys)
     template = obj.get("template")  # PodTemplate keeps its pod spec at the top level
     if isinstance(template, Mapping):
-        _walk(template, ("template",), out, 0)
+        _walk(template, ("template",), out, 0, keys)
     return out
 
 
-def _walk(node: Mapping[str, Any], path: JsonPath, out: list[ImageUse], depth: int) -> None:
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    lists: tuple[str, ...]  # keys holding lists of containers
+    single: tuple[str, ...]  # keys holding one container
+
+
+def _container(item: Mapping[str, Any], path: JsonPath, out: list[ImageUse], owner: str) -> None:
+    image = item.get("image")
+    if isinstance(image, str) and image.strip():
+        name = item.get("name")
+        out.append(ImageUse(image.strip(), (*path, "image"), name if isinstance(name, str) else owner))
+
+
+def _walk(node: Mapping[str, Any], path: JsonPath, out: list[ImageUse], depth: int, keys: _Keys) -> None:
     if depth > _MAX_DEPTH:
         return
+    owner = node.get("name")  # an Argo template's container has no name of its own: its template's
+    owner = owner if isinstance(owner, str) else ""
     for key, value in node.items():
-        if key in CONTAINER_LISTS and isinstance(value, list):
+        if key in keys.lists and isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, Mapping):
-                    image = item.get("image")
-                    if isinstance(image, str) and image.strip():
-                        name = item.get("name")
-                        out.append(
-                            ImageUse(
-                                image.strip(), (*path, key, i, "image"), name if isinstance(name, str) else ""
-                            )
-                        )
+                    _container(item, (*path, key, i), out, "")
+        elif key in keys.single and isinstance(value, Mapping):
+            _container(value, (*path, key), out, owner)
         elif isinstance(value, Mapping):
-            _walk(value, (*path, key), out, depth + 1)
+            _walk(value, (*path, key), out, depth + 1, keys)
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, Mapping):
-                    _walk(item, (*path, key, i), out, depth + 1)
+                    _walk(item, (*path, key, i), out, depth + 1, keys)
 
 
 def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:
@@ -72,9 +96,19 @@ def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:
     reference = url.removeprefix("oci://")
     ref = spec.get("ref")
     if isinstance(ref, Mapping):
-        digest, tag = ref.get("digest"), ref.get("tag")
+        digest, tag, semver = ref.get("digest"), ref.get("tag"), ref.get("semver")
         if isinstance(digest, str) and digest:
-            reference += f"@{digest}"
+            reference += f"@{digest}"  # Flux: the digest wins over semver and tag
+        elif isinstance(semver, str) and semver:
+            # Flux: semver wins over tag, and picks among the registry's tags at each sync.
+            also = f", over ref.tag {tag!r}" if isinstance(tag, str) and tag else ""
+            filtered = ref.get("semverFilter")
+            among = f" matching semverFilter {filtered!r}" if isinstance(filtered, str) and filtered else ""
+            reason = (
+                f"Flux resolves ref.semver {semver!r}{also} against the registry's tags{among} at each "
+                "sync, so which artifact it deploys cannot be known, nor verified, before it does"
+            )
+            return [ImageUse(reference, ("spec", "ref", "semver"), unresolvable=reason)]
         elif isinstance(tag, str) and tag:
             reference += f":{tag}"
     return [ImageUse(reference, ("spec", "url"))]

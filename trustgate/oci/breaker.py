@@ -196,6 +196,9 @@ class Breakers:
 
 # What says the registry itself is failing (not the request, the credentials or the image).
 FAILURES: Final = frozenset({"timeout", "connection", "server-error", "rate-limited"})
+# The registry could not be asked: what it answered before may stand in (stale-if-error). Every
+# other kind is an answer (401/403/404, TLS, a manifest that is too large, malformed or loops).
+OUTAGES: Final = FAILURES | {"unavailable"}
 
 
 class GuardedRegistry:

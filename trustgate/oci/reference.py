@@ -15,11 +15,19 @@ from typing import Final
 
 from trustgate.oci.errors import InvalidReference, InvalidReferenceError
 
-__all__ = ["DOCKER_HUB", "InvalidReference", "InvalidReferenceError", "Reference", "validate_digest"]
+__all__ = [
+    "DOCKER_HUB",
+    "InvalidReference",
+    "InvalidReferenceError",
+    "Reference",
+    "validate_digest",
+    "without_default_port",
+]
 
 DOCKER_HUB: Final = "docker.io"
 DOCKER_HUB_API: Final = "registry-1.docker.io"  # where docker.io's /v2/ API lives
 _HUB_ALIASES: Final = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_DEFAULT_PORTS: Final = frozenset({"443", "80"})  # HTTPS's and HTTP's
 MAX_NAME_LENGTH: Final = 255  # characters of registry/repository, as in distribution
 
 _PATH_COMPONENT: Final = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
@@ -142,6 +150,21 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def without_default_port(name: str) -> str | None:
+    """`name` (`registry[:port]/...`, as `Reference` prints it) without the port when it is a
+    scheme's default (443 for HTTPS, 80 for HTTP): the name a rule written for the host knows
+    it by. None when the registry has no such port.
+
+    Only for matching names to rules: what is fetched and what results are cached under keeps
+    the host as written (`host:80` over HTTPS is another endpoint than `host`).
+    """
+    registry, slash, rest = name.partition("/")
+    host, colon, port = registry.rpartition(":")
+    if not slash or not host or not colon or port not in _DEFAULT_PORTS:
+        return None
+    return f"{host}/{rest}"
 
 
 def _split_registry(name: str, where: str) -> tuple[str, str]:

@@ -570,7 +570,7 @@ def _images(obj: Mapping[str, Any]) -> list[str]:
     from trustgate.manifests.images import find_images
 
     try:
-        return sorted(u.reference for u in find_images(obj))
+        return sorted(f"{u.reference} {u.unresolvable}" for u in find_images(obj))
     except (AttributeError, TypeError):  # a malformed spec: let the policies speak
         return []
 

@@ -333,6 +333,7 @@ def _keyed(
     log_index: int | None = None
     log_id: str | None = None
     integrated: str | None = None
+    timed = False
     entries = inner.verification_material.tlog_entries or []
     if authority.trust_root is not None and not entries:
         # A key authority with a trust root requires the log: a signature kept out of it is how a
@@ -374,6 +375,8 @@ def _keyed(
         log_index, log_id = int(entry._inner.log_index), entry._inner.log_id.key_id.hex()
         if entry._inner.integrated_time:
             integrated = _rfc3339(datetime.fromtimestamp(int(entry._inner.integrated_time), tz=UTC))
+            # Only the inclusion promise signs the integrated time (an inclusion proof does not).
+            timed = entry._inner.inclusion_promise is not None
     return (
         Evidence(
             authority=name,
@@ -384,7 +387,7 @@ def _keyed(
             log_index=log_index,
             log_id=log_id,
             integrated_time=integrated,
-            timestamp_source="transparency-log" if integrated else None,
+            timestamp_source="transparency-log" if timed else None,
         ),
         statement,
     )

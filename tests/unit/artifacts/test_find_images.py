@@ -52,13 +52,122 @@ def test_every_container_list_is_found(obj: dict[str, Any], prefix: tuple[str, .
     ]
 
 
-def test_tekton_steps_in_lists_of_objects_are_found() -> None:
-    obj = {
-        "apiVersion": "tekton.dev/v1",
-        "kind": "Pipeline",
-        "spec": {"tasks": [{"taskSpec": {"sidecars": [], "containers": [{"image": "alpine:3"}]}}]},
+TASK_SPEC: dict[str, Any] = {
+    "stepTemplate": {"image": "registry.example.com/base:1", "env": [{"name": "HOME", "value": "/w"}]},
+    "steps": [
+        {"name": "build", "image": "registry.example.com/kaniko:1", "script": "build"},
+        {"name": "defaults", "script": "echo from the stepTemplate image"},
+    ],
+    "sidecars": [{"name": "docker", "image": "registry.example.com/dind:2"}],
+}
+TASK_IMAGES = [
+    ("registry.example.com/base:1", ("stepTemplate", "image"), ""),
+    ("registry.example.com/kaniko:1", ("steps", 0, "image"), "build"),
+    ("registry.example.com/dind:2", ("sidecars", 0, "image"), "docker"),
+]
+WORKFLOW_SPEC: dict[str, Any] = {
+    "entrypoint": "main",
+    "templates": [
+        {
+            "name": "main",
+            "steps": [[{"name": "a", "template": "build"}], [{"name": "b", "template": "test"}]],
+        },
+        {
+            "name": "build",
+            "initContainers": [{"name": "fetch", "image": "registry.example.com/git:1"}],
+            "container": {"image": "registry.example.com/builder:1", "command": ["make"]},
+            "sidecars": [{"name": "cache", "image": "registry.example.com/redis:7"}],
+        },
+        {"name": "test", "script": {"image": "registry.example.com/python:3", "source": "print(1)"}},
+        {
+            "name": "set",
+            "containerSet": {"containers": [{"name": "one", "image": "registry.example.com/one:1"}]},
+        },
+    ],
+}
+
+
+def _workflow_images(prefix: tuple[str | int, ...]) -> list[tuple[str, tuple[str | int, ...], str]]:
+    t = (*prefix, "templates")
+    return [
+        ("registry.example.com/git:1", (*t, 1, "initContainers", 0, "image"), "fetch"),
+        ("registry.example.com/builder:1", (*t, 1, "container", "image"), "build"),
+        ("registry.example.com/redis:7", (*t, 1, "sidecars", 0, "image"), "cache"),
+        ("registry.example.com/python:3", (*t, 2, "script", "image"), "test"),
+        ("registry.example.com/one:1", (*t, 3, "containerSet", "containers", 0, "image"), "one"),
+    ]
+
+
+def _tekton(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "tekton.dev/v1", "kind": kind, "metadata": {"name": "x"}, "spec": spec}
+
+
+def _argo(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": kind, "metadata": {"name": "x"}, "spec": spec}
+
+
+def _under(prefix: tuple[str | int, ...]) -> list[tuple[str, tuple[str | int, ...], str]]:
+    return [(image, (*prefix, *path), name) for image, path, name in TASK_IMAGES]
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (_tekton("Task", TASK_SPEC), _under(("spec",))),
+        ({**_tekton("ClusterTask", TASK_SPEC), "apiVersion": "tekton.dev/v1beta1"}, _under(("spec",))),
+        (_tekton("TaskRun", {"taskSpec": TASK_SPEC}), _under(("spec", "taskSpec"))),
+        (
+            _tekton(
+                "Pipeline",
+                {
+                    "tasks": [
+                        {"name": "a", "taskRef": {"name": "elsewhere"}},
+                        {"name": "b", "taskSpec": TASK_SPEC},
+                    ],
+                    "finally": [{"name": "c", "taskSpec": {"steps": [{"name": "n", "image": "notify:1"}]}}],
+                },
+            ),
+            [
+                *_under(("spec", "tasks", 1, "taskSpec")),
+                ("notify:1", ("spec", "finally", 0, "taskSpec", "steps", 0, "image"), "n"),
+            ],
+        ),
+        (
+            _tekton("PipelineRun", {"pipelineSpec": {"tasks": [{"name": "b", "taskSpec": TASK_SPEC}]}}),
+            _under(("spec", "pipelineSpec", "tasks", 0, "taskSpec")),
+        ),
+        (_argo("Workflow", WORKFLOW_SPEC), _workflow_images(("spec",))),
+        (_argo("WorkflowTemplate", WORKFLOW_SPEC), _workflow_images(("spec",))),
+        (_argo("ClusterWorkflowTemplate", WORKFLOW_SPEC), _workflow_images(("spec",))),
+        (
+            _argo("CronWorkflow", {"schedule": "0 * * * *", "workflowSpec": WORKFLOW_SPEC}),
+            _workflow_images(("spec", "workflowSpec")),
+        ),
+    ],
+    ids=[
+        "tekton-task",
+        "tekton-clustertask",
+        "tekton-taskrun",
+        "tekton-pipeline",
+        "tekton-pipelinerun",
+        "argo-workflow",
+        "argo-workflowtemplate",
+        "argo-clusterworkflowtemplate",
+        "argo-cronworkflow",
+    ],
+)
+def test_tekton_and_argo_workflow_images_are_found(obj: dict[str, Any], expected: list[Any]) -> None:
+    assert [(u.reference, u.path, u.container) for u in find_images(obj)] == expected
+
+
+def test_steps_and_sidecars_are_containers_only_where_the_kind_says_so() -> None:
+    """Another group's `steps` or `container` is its own business (e.g. data that names an image)."""
+    other = {
+        "apiVersion": "example.com/v1",
+        "kind": "Thing",
+        "spec": {"steps": [{"image": "x:1"}], "container": {"image": "y:1"}},
     }
-    assert [u.path for u in find_images(obj)] == [("spec", "tasks", 0, "taskSpec", "containers", 0, "image")]
+    assert find_images(other) == []
 
 
 @pytest.mark.parametrize(
@@ -76,6 +185,25 @@ def test_flux_oci_repository_sources_are_images(ref: dict[str, str], expected: s
         "spec": {"url": "oci://ghcr.io/acme/manifests", "ref": ref},
     }
     assert [(u.reference, u.path) for u in find_images(obj)] == [(expected, ("spec", "url"))]
+
+
+@pytest.mark.parametrize(
+    ("ref", "words"),
+    [
+        ({"semver": ">=1.0.0"}, "ref.semver '>=1.0.0'"),
+        ({"tag": "stable", "semver": ">=1.0.0"}, "ref.semver '>=1.0.0', over ref.tag 'stable'"),
+        ({"tag": "stable", "semver": "*", "semverFilter": ".*-rc"}, "matching semverFilter '.*-rc'"),
+    ],
+)
+def test_a_flux_semver_ref_is_never_verified_as_its_tag(ref: dict[str, str], words: str) -> None:
+    obj = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "spec": {"url": "oci://ghcr.io/acme/manifests", "ref": ref},
+    }
+    (use,) = find_images(obj)
+    assert (use.reference, use.path) == ("ghcr.io/acme/manifests", ("spec", "ref", "semver"))
+    assert words in use.unresolvable and "cannot be known" in use.unresolvable
 
 
 def test_objects_without_pods_have_no_images() -> None:

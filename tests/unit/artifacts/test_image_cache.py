@@ -58,6 +58,17 @@ def test_a_registry_error_serves_the_stale_result_inside_the_window_only() -> No
     assert lookup.fetch("k", lambda: ("registry down", "error")) == ("registry down", "miss")
 
 
+def test_a_refusal_serves_nothing_stale_and_forgets_what_was_there() -> None:
+    """ "refused": the registry answered with something unusable; the old value is not today's."""
+    clock = Clock()
+    lookup: Lookup[str] = Lookup(SETTINGS, clock=clock)
+    assert lookup.fetch("k", lambda: ("old digest", "ok")) == ("old digest", "miss")
+    clock.now += 61
+    assert lookup.fetch("k", lambda: ("too large", "refused")) == ("too large", "miss")
+    clock.now += 1  # and an outage next does not bring the old value back
+    assert lookup.fetch("k", lambda: ("registry down", "error")) == ("registry down", "miss")
+
+
 def test_an_error_is_never_cached() -> None:
     clock = Clock()
     lookup: Lookup[str] = Lookup(SETTINGS, clock=clock)

@@ -119,3 +119,49 @@ def test_without_image_rules_no_registry_is_asked(tmp_path: Path) -> None:
         [str(path)]
     )
     assert decision.images == [] and registry.calls == 0
+
+
+TEKTON_AND_ARGO = """apiVersion: tekton.dev/v1
+kind: Task
+metadata: {name: build, namespace: ci}
+spec:
+  steps:
+    - name: build
+      image: registry.test/shop/api:v1
+  sidecars:
+    - name: registry
+      image: registry.test/shop/proxy:v3
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: nightly, namespace: ci}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      script:
+        image: registry.test/shop/proxy:v3
+        source: echo
+"""
+
+
+def test_tekton_and_argo_workflow_images_are_verified_at_their_fields(tmp_path: Path) -> None:
+    registry, key, _ = setup(tmp_path)
+    path = tmp_path / "ci.yaml"
+    path.write_text(TEKTON_AND_ARGO)
+    decision = Gate(config=config(key), registry=registry).check([str(path)])
+    failed = [
+        (r.kind, f.path, f.line, f.metadata.get("container"))
+        for r in decision.results
+        for f in r.findings
+        if f.rule == "image-signature"
+    ]
+    assert failed == [
+        ("Task", ("spec", "sidecars", 0, "image"), 10, "registry"),
+        ("Workflow", ("spec", "templates", 0, "script", "image"), 20, "main"),
+    ]
+    assert decision.exit_code() == ExitCode.POLICY_FAILURE
+    assert {i.reference: i.status for i in decision.images} == {
+        "registry.test/shop/api:v1": "verified",
+        "registry.test/shop/proxy:v3": "failed",
+    }

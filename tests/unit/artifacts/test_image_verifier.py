@@ -174,20 +174,24 @@ def test_one_signer_counts_once_even_for_two_authorities_that_accept_it(keys: di
     assert [s["authority"] for s in result.signatures] == ["release"]
 
 
-def test_the_newest_attestation_is_judged_not_an_older_clean_one(keys: dict[str, CosignKey]) -> None:
+def test_attestations_without_a_trusted_time_each_count_whatever_order_they_are_listed_in(
+    keys: dict[str, CosignKey],
+) -> None:
+    """Key attestations without a log have no trusted time: which is "newest" is only the order the
+    registry lists them in, which whoever can push chooses. Every one is judged; any denial denies."""
     registry = MemoryRegistry()
     digest = registry.image(REPO, "v1")
     sign(registry, keys["release"], digest)
-    attest(registry, keys["release"], digest, "https://ci.test/release")  # older, passes
-    attest(registry, keys["release"], digest, "https://laptop.test/dev")  # newer, denied
+    attest(registry, keys["release"], digest, "https://laptop.test/dev")  # denied
+    attest(registry, keys["release"], digest, "https://ci.test/release")  # passes, listed last
     images = settings(keys, attestations=(provenance(),))
     result = verifier(images, registry).verify(f"{REPO.name}@{digest}")
     assert result.status == "failed"
-    assert [a["verdict"] for a in result.attestations] == ["superseded", "denied"]
-    attest(registry, keys["release"], digest, "https://ci.test/release")  # newest passes again
-    result = verifier(images, registry).verify(f"{REPO.name}@{digest}")
-    assert result.status == "verified", result.problems
-    assert [a["verdict"] for a in result.attestations] == ["superseded", "superseded", "passed"]
+    assert sorted(a["verdict"] for a in result.attestations) == ["denied", "passed"]
+    (problem,) = [p for p in result.problems if p.blocking]
+    assert "built by https://laptop.test/dev" in problem.message
+    assert "no trusted time to tell which is newest" in problem.message
+    assert "remove the stale one from the registry, or sign with a log" in problem.message
 
 
 def test_an_attestation_passing_its_policy_is_recorded_with_its_warnings(keys: dict[str, CosignKey]) -> None:
@@ -528,3 +532,53 @@ def test_a_busy_registry_still_applies_require_digest(keys: dict[str, CosignKey]
     finally:
         v._breakers.leave("registry.test")
     assert busy.status == "failed" and busy.problems[0].rule == "image-digest"
+
+
+def _rules(*rules: ImageRule) -> ImagesSettings:
+    return ImagesSettings(rules=rules)
+
+
+@pytest.mark.parametrize("port", ["443", "80"])
+def test_a_default_port_does_not_take_an_image_out_of_its_registrys_rule(port: str) -> None:
+    policy = ImagePolicy(
+        _rules(ImageRule(name="corp", images=("localhost/**",), exclude=("localhost/shop/legacy/**",)))
+    )
+    rule = policy.rule_for(f"localhost:{port}/shop/app", f"localhost:{port}/shop/app:v1")
+    assert rule is not None and rule.rule.name == "corp"
+    # the rule's exclusions hold for either name
+    assert policy.rule_for(f"localhost:{port}/shop/legacy/x", f"localhost:{port}/shop/legacy/x:1") is None
+    assert policy.rule_for("localhost:5000/shop/app", "localhost:5000/shop/app:v1") is None  # another port
+
+
+def test_a_rule_naming_the_port_keeps_its_images_wherever_it_is_listed() -> None:
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="host", images=("localhost/**",)),
+            ImageRule(name="port", images=("localhost:443/**",), exclude=("localhost:443/shop/old/**",)),
+        )
+    )
+    for name, expected in [
+        ("localhost:443/shop/app", "port"),
+        ("localhost/shop/app", "host"),
+        ("localhost:443/shop/old/x", "host"),  # not the port rule's: still its registry's
+    ]:
+        rule = policy.rule_for(name, name + ":1")
+        assert (rule.rule.name if rule else None) == expected, name
+
+
+def test_an_image_at_the_https_port_is_verified_there_under_the_hosts_rule(
+    keys: dict[str, CosignKey],
+) -> None:
+    registry = MemoryRegistry()
+    ported = Reference.parse("registry.test:443/shop/api")
+    signed = registry.image(ported, "v1", content=b"signed, at :443")
+    registry.attach_cosign(ported, signed, ".sig", [keys["release"].signature_layer(ported.name, signed)])
+    unsigned = registry.image(REPO, "v1", content=b"unsigned, without the port")
+    v = verifier(settings(keys), registry)
+    at_port = v.verify("registry.test:443/shop/api:v1")
+    assert (at_port.status, at_port.rule, at_port.digest) == ("verified", "shop", signed), at_port.problems
+    bare = v.verify("registry.test/shop/api:v1")  # another name: its own lookup and cache entry
+    assert (bare.status, bare.digest) == ("failed", unsigned)
+    unsigned_at_port = registry.image(ported, "v2", content=b"unsigned, at :443")
+    late = v.verify("registry.test:443/shop/api:v2")
+    assert (late.status, late.rule, late.digest) == ("failed", "shop", unsigned_at_port)

@@ -89,3 +89,23 @@ def test_validate_digest() -> None:
     assert validate_digest(D256) == D256
     with pytest.raises(InvalidReferenceError, match="not a digest"):
         validate_digest("latest")
+
+
+@pytest.mark.parametrize(
+    ("name", "bare"),
+    [
+        ("localhost:443/shop/app:v1", "localhost/shop/app:v1"),
+        ("registry.example.com:80/a/b", "registry.example.com/a/b"),
+        ("[::1]:443/app@" + D256, "[::1]/app@" + D256),
+        ("localhost:5000/app", None),
+        ("localhost/app:443", None),  # a tag, not a port
+        ("[::1]/app", None),
+        ("docker.io/library/nginx", None),
+    ],
+)
+def test_a_default_port_is_dropped_for_matching_only(name: str, bare: str | None) -> None:
+    from trustgate.oci.reference import without_default_port
+
+    assert without_default_port(name) == bare
+    if bare is not None:  # what is fetched keeps the port as written
+        assert Reference.parse(name).registry.rsplit(":", 1)[1] in ("443", "80")
