@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -627,13 +628,14 @@ def test_a_first_run_of_another_gated_ref_is_a_first_run(setup: Callable[..., Se
 
 
 def test_a_retired_ssh_key_cannot_sign_a_backdated_commit(setup: Callable[..., Setup], keys: Keys) -> None:
-    """git checks an SSH signature at the commit's time, which whoever commits writes: an entry whose
-    valid-before has passed is left out, so a leaked retired key signs nothing (the commits here are
-    dated 2026-01-01)."""
+    """git checks an SSH signature at the commit's time, which whoever commits writes; the keyring has
+    it checked now, so a leaked retired key signs nothing (the commits here are dated 2026-01-01)."""
     s = setup()
     signers = s.tmp / "allowed_signers"
     entry = f"{keys.alice.principal} {keys.alice.public}\n"
-    signers.write_text(entry.replace(" ", ' valid-before="20260601" ', 1))
+    retired = (dt.date.today() - dt.timedelta(days=2)).strftime("%Y%m%d")  # after the commits' date
+    assert retired > "20260101"
+    signers.write_text(entry.replace(" ", f' valid-before="{retired}" ', 1))
     code, output = s.run()
     assert code == 1, output
     assert "commit-signature" in output and s.repo.ref(GATED) is None
@@ -642,11 +644,18 @@ def test_a_retired_ssh_key_cannot_sign_a_backdated_commit(setup: Callable[..., S
     assert code == 0, output
 
 
+def _merge(s: Setup, keys: Keys, *args: str) -> None:
+    """A merge commit Alice signs (SSH)."""
+    sign = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "-c", "gpg.format=ssh"]
+    s.repo.git(*sign, "-c", f"user.signingkey={keys.alice.private}", "merge", "-q", "-S", "--no-edit", *args)
+
+
+@pytest.mark.parametrize("side", ["into main", "from the abandoned branch"])
 def test_an_approval_merged_in_from_another_branch_does_not_count(
-    setup: Callable[..., Setup], keys: Keys
+    setup: Callable[..., Setup], keys: Keys, side: str
 ) -> None:
-    """An approver's commit on an abandoned branch approved nothing here: merging it in (`-s ours`
-    keeps none of its changes) must not lend its trailer to a deletion on the branch."""
+    """An approver's commit on an abandoned branch never saw this deletion (its tree still holds the
+    PVC): merged in either way round (parent order is the merger's to choose), it approves nothing."""
     s = setup()
     assert s.run()[0] == 0
     gated = s.repo.ref(GATED)
@@ -655,13 +664,33 @@ def test_an_approval_merged_in_from_another_branch_does_not_count(
     s.repo.git("checkout", "-q", "main")
     s.repo.remove("deploy/pvc.yaml")
     s.repo.commit("drop the volume", ssh=keys.alice)
-    sign = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "-c", "gpg.format=ssh"]
-    sign += ["-c", f"user.signingkey={keys.alice.private}"]
-    s.repo.git(*sign, "merge", "-q", "-S", "-s", "ours", "--no-edit", "abandoned")
+    if side == "into main":
+        _merge(s, keys, "-s", "ours", "abandoned")
+    else:
+        s.repo.git("checkout", "-q", "abandoned")
+        _merge(s, keys, "main")
+        s.repo.git("checkout", "-q", "main")
+        s.repo.git("merge", "-q", "--ff-only", "abandoned")
     code, output = s.run()
     assert code == 1, output
     assert "PersistentVolumeClaim/shop/data would be deleted" in output
     assert s.repo.ref(GATED) == gated
+
+
+def test_an_approval_in_a_merged_pull_request_counts(setup: Callable[..., Setup], keys: Keys) -> None:
+    """The approver signs on the pull request's branch, after the deletion; the branch is merged with a
+    merge commit (GitHub's default)."""
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.git("checkout", "-q", "-b", "feature")
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("drop the volume", ssh=keys.alice)
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.git("checkout", "-q", "main")
+    _merge(s, keys, "--no-ff", "feature")
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == s.repo.head()
 
 
 def test_a_gpg_user_id_names_no_approver(setup: Callable[..., Setup], keys: Keys) -> None:
@@ -707,8 +736,30 @@ def test_the_repositorys_own_hooks_and_x509_program_do_not_run(
     code, output = s.run()
     assert code == 0, output
     s.repo.commit("more", ssh=keys.alice)  # git's own commit runs the hooks here: not ours to judge
+    # A commit signed X.509-style (an S/MIME block): git verifies it with gpg.x509.program.
+    raw = s.repo.git("cat-file", "commit", "HEAD")
+    header, _, message = raw.partition("\n\n")
+    lines, signature = [], False  # its SSH signature out (a `gpgsig` header and its continuation lines)
+    for line in header.splitlines():
+        signature = line.startswith("gpgsig ") or (signature and line.startswith(" "))
+        if not signature:
+            lines.append(line)
+    header = "\n".join(lines)
+    smime = (
+        "gpgsig -----BEGIN SIGNED MESSAGE-----\n MIAGCSqGSIb3DQEHAqCAMIACAQE=\n -----END SIGNED MESSAGE-----"
+    )
+    forged = s.tmp / "forged"
+    forged.write_text(f"{header}\n{smime}\n\n{message}\n")
+    sha = s.repo.git("hash-object", "-t", "commit", "-w", str(forged))
+    s.repo.git("update-ref", "refs/heads/main", sha)
     ran.unlink(missing_ok=True)
-    assert s.run()[0] == 0  # moves the gated ref (update-ref: reference-transaction) and writes notes
+    code, output = s.run()  # reads the X.509 signature, and would move the ref (reference-transaction)
+    assert not ran.exists(), ran.read_text()
+    assert code == 1 and "commit-unsigned" in output  # git had no program to check it with
+    s.repo.git("update-ref", "refs/heads/main", s.repo.head("HEAD~1"))
+    s.repo.commit("signed", ssh=keys.alice)
+    ran.unlink(missing_ok=True)
+    assert s.run()[0] == 0  # moves the gated ref: no hook runs
     assert s.repo.ref(GATED) == s.repo.head()
     assert not ran.exists(), ran.read_text()
 
@@ -740,6 +791,33 @@ def test_a_protected_object_the_reconciler_may_replace_needs_approval_to_change(
     s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
     code, output = s.run()
     assert code == 0, output
+
+
+def test_flux_force_as_a_label_counts_and_a_metadata_change_replaces_nothing(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Flux reads its force marker from labels as well (`ssa.AnyInMetadata`); a change of labels or
+    annotations alone is patched in place, never a replacement."""
+    s = setup()
+    labelled = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  namespace: shop\n  labels: {kustomize.toolkit.fluxcd.io/force: Enabled}",
+    )
+    s.repo.write("deploy/pvc.yaml", labelled)
+    s.repo.commit("force through a label", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.write("deploy/pvc.yaml", labelled.replace("labels: {", "labels: {team: shop, "))
+    s.repo.commit("a label", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output  # metadata only
+    gated = s.repo.ref(GATED)
+    s.repo.write(
+        "deploy/pvc.yaml", labelled.replace("accessModes:", "storageClassName: fast\n  accessModes:")
+    )
+    s.repo.commit("faster volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "would be deleted and created again" in output and s.repo.ref(GATED) == gated
 
 
 def test_a_refused_first_run_leaves_the_next_one_a_first_run(setup: Callable[..., Setup], keys: Keys) -> None:

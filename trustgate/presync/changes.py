@@ -3,9 +3,9 @@
 Owns: the identity of a rendered object (API group, kind, namespace, name),
 the objects present in the gated tree and missing from the candidate, and
 approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name` trailer (globs;
-`Kind/name` for cluster-scoped objects) in a commit on the range's first-parent
-line that an allowed approver signed. Leaves out: rendering (the loader) and verifying
-signatures (git, `signatures.py`).
+`Kind/name` for cluster-scoped objects) in a commit of the range that an
+allowed approver signed, whose own tree no longer holds the object. Leaves
+out: rendering (the loader) and verifying signatures (git, `signatures.py`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Seen:
     key: ObjectKey
     api_version: str
     source: Source
-    digest: str = ""  # of the object's content: whether it changed
+    digest: str = ""  # of the object's content besides its metadata: whether it changed
     # It asks the reconciler to delete and create it again when it cannot be patched (Flux
     # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`).
     recreate: bool = False
@@ -53,14 +53,23 @@ _ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 
 
 def _recreates(obj: Mapping[str, object]) -> bool:
+    """Flux reads its force marker from labels or annotations (`ssa.AnyInMetadata`), Argo CD its
+    sync options from annotations."""
     metadata = obj.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
-    if not isinstance(annotations, Mapping):
+    if not isinstance(metadata, Mapping):
         return False
-    if str(annotations.get(_FLUX_FORCE, "")).strip().lower() == "enabled":
+    marks = [m for m in (metadata.get("labels"), metadata.get("annotations")) if isinstance(m, Mapping)]
+    if any(str(m.get(_FLUX_FORCE, "")).strip().lower() == "enabled" for m in marks):
         return True
-    options = {o.strip().lower() for o in str(annotations.get(_ARGO_SYNC_OPTIONS, "")).split(",")}
+    options = {o.strip().lower() for m in marks for o in str(m.get(_ARGO_SYNC_OPTIONS, "")).split(",")}
     return bool(options & {"replace=true", "force=true"})
+
+
+def _content_digest(obj: Mapping[str, object]) -> str:
+    """A digest of what an object holds besides its metadata (a label or annotation alone is patched
+    in place, never a reason to replace it)."""
+    body = {k: v for k, v in obj.items() if k != "metadata"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,10 @@ class Approval:
     pattern: str
     commit: str
     approver: str
+    # What the approving commit's own tree holds (object -> content digest): it approves only the
+    # removal of what it no longer holds, the replacement of what it holds as the candidate does
+    # (its signer saw the change). None until the runner has looked.
+    present: Mapping[ObjectKey, str] | None = None
 
 
 def key_of(obj: Mapping[str, object]) -> ObjectKey | None:
@@ -87,29 +100,26 @@ def inventory(documents: Iterable[Document]) -> dict[ObjectKey, Seen]:
     for doc in documents:
         key = key_of(doc.obj)
         if key is not None and key not in out:
-            digest = hashlib.sha256(json.dumps(doc.obj, sort_keys=True, default=str).encode()).hexdigest()
-            out[key] = Seen(key, str(doc.obj.get("apiVersion")), doc.source, digest, _recreates(doc.obj))
+            seen = Seen(
+                key, str(doc.obj.get("apiVersion")), doc.source, _content_digest(doc.obj), _recreates(doc.obj)
+            )
+            out[key] = seen
     return out
 
 
-def approvals(commits: Sequence[Commit], approvers: Sequence[str], tip: str) -> list[Approval]:
+def approvals(commits: Sequence[Commit], approvers: Sequence[str]) -> list[Approval]:
     """Deletion approvals in the range: trailers of commits signed by a configured approver.
 
-    Only commits on the range's first-parent line from `tip` count: the branch's own history.
-    A commit reached through a merge's other parent (an abandoned branch, another repository's
-    history) would lend its approval to a deletion nobody approved there.
+    What each may approve is narrowed by the runner (`Approval.present`): an approval counts for an
+    object only where the approving commit descends from the gated commit and its own tree no
+    longer holds the object, so an approval on an abandoned branch, merged in from either side,
+    lends itself to no deletion it did not see.
     """
     out: list[Approval] = []
     if not approvers:
         return out
-    by_sha = {c.sha: c for c in commits}
-    line: set[str] = set()
-    at = by_sha.get(tip)
-    while at is not None and at.sha not in line:
-        line.add(at.sha)
-        at = by_sha.get(at.parents[0]) if at.parents else None
     for commit in commits:
-        if not commit.approvals or commit.sha not in line:
+        if not commit.approvals:
             continue
         identities = signer_identities(commit)
         approver = next(
@@ -119,6 +129,15 @@ def approvals(commits: Sequence[Commit], approvers: Sequence[str], tip: str) -> 
             continue
         out.extend(Approval(pattern, commit.sha, approver) for pattern in commit.approvals)
     return out
+
+
+def _saw(approval: Approval, key: ObjectKey, now: Seen | None) -> bool:
+    """Whether the approving commit's tree shows the change: the object gone, or (replaced) as now."""
+    if approval.present is None:
+        return False
+    if now is None:
+        return key not in approval.present
+    return approval.present.get(key) == now.digest
 
 
 def removals(
@@ -142,7 +161,14 @@ def removals(
     }
     for key in sorted(k for k in before if (k not in after or k in replaced) and k.kind in protected):
         seen = before[key]
-        approval = next((a for a in granted if fnmatch.fnmatchcase(key.label, a.pattern)), None)
+        approval = next(
+            (
+                a
+                for a in granted
+                if fnmatch.fnmatchcase(key.label, a.pattern) and _saw(a, key, after.get(key))
+            ),
+            None,
+        )
         how = (
             "would be deleted and created again (it changes under an annotation that lets the "
             "reconciler replace it)"

@@ -366,6 +366,11 @@ class PresyncGate:
             extra.append(_commit_result(commit, commit_findings(commit, commits_cfg, weight)))
         if not commits_cfg.require_signatures:
             notes.append("commit signatures are not required (commits.allowedSigners / gpgKeys not set)")
+        notes.extend(
+            f"commits.approvers: {pattern!r} is no SSH principal of allowed_signers and no GPG key "
+            "fingerprint or id, so it approves nothing (a GPG key's user id names nobody)"
+            for pattern in self.keyring.unbound_approvers(commits_cfg.approvers)
+        )
 
         # 5. The candidate tree, rendered and evaluated whole.
         documents, problems = self._render(git, candidate, tree)
@@ -389,7 +394,7 @@ class PresyncGate:
                         before_problems[0].hint,
                     )
                 )
-            granted = changes.approvals(commits, commits_cfg.approvers, candidate)
+            granted = self._vet_approvals(git, changes.approvals(commits, commits_cfg.approvers), gated)
             extra.extend(
                 changes.removals(
                     before,
@@ -555,6 +560,27 @@ class PresyncGate:
         while len(self._objects) > 4:  # a run needs two: the candidate's, the gated tree's
             self._objects.pop(next(iter(self._objects)))
         return documents, problems
+
+    def _vet_approvals(self, git: Git, granted: list[changes.Approval], gated: str) -> list[changes.Approval]:
+        """The approvals that may count, each with what its commit's tree holds (`Approval.present`).
+
+        An approving commit that does not descend from the gated commit was made before what the
+        gate last let through (an abandoned branch merged in): it approves nothing. One whose tree
+        cannot be rendered approves nothing either.
+        """
+        out = []
+        seen: dict[str, dict[changes.ObjectKey, str] | None] = {}
+        for approval in granted:
+            if approval.commit not in seen:
+                present: dict[changes.ObjectKey, str] | None = None
+                if git.is_ancestor(gated, approval.commit):
+                    inventory, problems = self._inventory(git, approval.commit, git.tree_of(approval.commit))
+                    if not [p for p in problems if p.rule != "presync/path"]:
+                        present = {key: item.digest for key, item in inventory.items()}
+                seen[approval.commit] = present
+            if seen[approval.commit] is not None:
+                out.append(dataclasses.replace(approval, present=seen[approval.commit]))
+        return out
 
     def _inventory(
         self, git: Git, commit: str, tree: str

@@ -17,9 +17,10 @@ is a good signature by an allowed signer. What git reports is then vetted
 is one of the keyring's (an X.509 signature, which git checks with `gpgsm`
 against its own trust list, is not one; git's `gpgsm` is also switched off).
 
-The commit time is the committer's to choose, so an allowed_signers entry
-whose `valid-before` has passed is left out of the file git reads: a retired
-key must not sign a backdated commit. Identities an approver rule may match
+The commit time is the committer's to choose, so git's `ssh-keygen` checks
+keys and certificates at the present moment (a wrapper replaces the
+`verify-time` git passes): a retired key or an expired certificate must not
+sign a backdated commit. Identities an approver rule may match
 are those the operator bound to a key: an SSH principal (the allowed_signers
 file names it), a GPG key's fingerprint or id; never a GPG user id, which the
 key's holder writes.
@@ -28,7 +29,6 @@ key's holder writes.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import fnmatch
 import re
 import shutil
@@ -43,6 +43,7 @@ from trustgate.model import Finding, Severity
 from trustgate.presync.git import Commit
 
 _EMAIL = re.compile(r"<([^<>]+)>")
+_HEX_ID = re.compile(r"[0-9A-Fa-f*?]{16,40}")  # a GPG key id or fingerprint (globs allowed)
 _GOOD_SSH = {"G"}
 _GOOD_GPG = {"G", "U"}  # U: a good signature by a key of the private keyring that has no ownertrust
 _STATUS_WORDS = {
@@ -81,11 +82,14 @@ class Keyring:
                     where=str(signers),
                     hint="fix commits.allowedSigners in trustgate.yaml",
                 )
-            # A copy without the entries retired by now (`valid-before` passed): git checks a
-            # signature at the commit's time, which whoever commits writes.
-            self.allowed_signers = self._home / "allowed_signers"
-            text = signers.read_text(encoding="utf-8", errors="replace") if signers is not None else ""
-            self.allowed_signers.write_text(current_signers(text, dt.datetime.now(dt.UTC)))
+            self.allowed_signers = signers or self._home / "allowed_signers"
+            if signers is None:
+                self.allowed_signers.write_text("")  # no SSH signer is allowed
+            self.ssh_program = self._home / "ssh-keygen-now"
+            self.ssh_program.write_text(
+                _SSH_AT_NOW.format(ssh_keygen=shutil.which("ssh-keygen") or "ssh-keygen")
+            )
+            self.ssh_program.chmod(0o700)
             for key in settings.gpg_keys:
                 self._import(key)
         except BaseException:
@@ -150,7 +154,7 @@ class Keyring:
         """`git -c` settings: verify with these signers and programs only, whatever the repository says."""
         return {
             "gpg.program": "gpg",
-            "gpg.ssh.program": "ssh-keygen",
+            "gpg.ssh.program": str(self.ssh_program),
             "gpg.ssh.allowedSignersFile": str(self.allowed_signers),
             "gpg.ssh.revocationFile": "",
             # X.509 (gpgsm) trusts what its own trust list says, and a repository may name any
@@ -160,6 +164,20 @@ class Keyring:
             "core.hooksPath": "/dev/null",  # the repository's hooks must not run (reference-transaction)
             "core.fsmonitor": "false",
         }
+
+    def unbound_approvers(self, approvers: Sequence[str]) -> list[str]:
+        """The approver patterns that can match nothing: no SSH principal of allowed_signers, and not
+        a GPG fingerprint or key id (an e-mail a GPG key's user id carries names nobody)."""
+        principals: set[str] = set()
+        for line in self.allowed_signers.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                principals.update(p.strip('"') for p in line.split()[0].split(","))
+        return [
+            pattern
+            for pattern in approvers
+            if not _HEX_ID.fullmatch(pattern)
+            and not any(fnmatch.fnmatchcase(p.lower(), pattern.lower()) for p in principals)
+        ]
 
     def vet(self, commits: Sequence[Commit]) -> list[Commit]:
         """The commits with each GPG-kind signature that is not by a keyring key marked `E`.
@@ -218,32 +236,19 @@ def signer_identities(commit: Commit) -> list[str]:
     return out
 
 
-_VALID_BEFORE = re.compile(
-    r'(?:^|[\s,])valid-before="?(?P<when>[0-9]{8,14})(?P<zone>Z?)"?(?=[\s,]|$)', re.IGNORECASE
-)
-
-
-def current_signers(text: str, now: dt.datetime) -> str:
-    """An allowed_signers file's text without the entries whose `valid-before` is before `now`.
-
-    ssh-keygen takes YYYYMMDD[HHMM[SS]], local time unless it ends in Z; read as UTC here, and an
-    entry is dropped only once that moment has passed everywhere (a day of margin for the zone).
-    """
-    kept = []
-    for line in text.splitlines(keepends=True):
-        found = _VALID_BEFORE.search(line) if not line.lstrip().startswith("#") else None
-        if found is not None:
-            when = found.group("when")
-            try:
-                moment = dt.datetime.strptime(when.ljust(14, "0"), "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
-            except ValueError:
-                moment = None  # ssh-keygen refuses it: the entry holds no key it would accept
-            margin = dt.timedelta(0) if found.group("zone") else dt.timedelta(days=1)
-            if moment is None or moment + margin <= now:
-                kept.append("# retired (valid-before passed): " + line.lstrip("# "))
-                continue
-        kept.append(line)
-    return "".join(kept)
+# git asks ssh-keygen to check a key's validity (`valid-before`, a certificate's validity) at the
+# commit's time, which whoever commits writes: a retired key or an expired certificate would sign a
+# backdated commit. This wrapper has it checked at the present moment instead.
+_SSH_AT_NOW = """#!/bin/sh
+# trustgate: check SSH keys and certificates at the present moment, not the time a commit claims
+now=$(date -u +%Y%m%d%H%M%S)Z
+for a do
+  shift
+  case $a in -Overify-time=*) a="-Overify-time=$now";; esac
+  set -- "$@" "$a"
+done
+exec {ssh_keygen} "$@"
+"""
 
 
 def signer_record(commit: Commit) -> dict[str, str] | None:

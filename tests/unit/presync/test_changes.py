@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -87,7 +88,7 @@ def test_an_approval_counts_only_from_an_approver_with_a_good_signature() -> Non
     }
     for label, (c, approved) in cases.items():
         approvers = ["bob@example.com"] + (["F" * 40] if "fingerprint" in label else [])
-        granted = changes.approvals([c], approvers, c.sha)
+        granted = [dataclasses.replace(a, present={}) for a in changes.approvals([c], approvers)]
         results = changes.removals(
             BEFORE, {}, protected_kinds=["PersistentVolumeClaim"], granted=granted, severity=Severity.ERROR
         )
@@ -110,18 +111,23 @@ def test_commit_findings() -> None:
     assert signer_identities(commit(signer="bob@example.com")) == ["bob@example.com"]
 
 
-def test_only_approvals_on_the_first_parent_line_count() -> None:
-    """An approver's commit reached through a merge's other parent (an abandoned branch) approved
-    nothing on this branch."""
-    wanted = ("PersistentVolumeClaim/shop/*",)
-    base, side, tip = "1" * 40, "2" * 40, "3" * 40
-    approval_aside = commit(approvals=wanted, sha=side, parents=(base,))
-    merge = commit(signer="alice@example.com", sha=tip, parents=(base, side))
-    deletion = commit(signer="alice@example.com", sha=base, parents=("0" * 40,))
-    assert changes.approvals([merge, approval_aside, deletion], ["bob@example.com"], tip) == []
-    on_line = commit(approvals=wanted, sha=tip, parents=(base,))
-    (granted,) = changes.approvals([on_line, deletion], ["bob@example.com"], tip)
-    assert granted.commit == tip and granted.approver == "bob@example.com"
+def test_an_approval_counts_only_where_its_commit_no_longer_holds_the_object() -> None:
+    """`present` (filled in by the runner) is what the approving commit's tree still holds: an
+    approver who never saw the deletion approved nothing; one not looked at yet neither."""
+    (approval,) = changes.approvals(
+        [commit(approvals=("PersistentVolumeClaim/shop/*",))], ["bob@example.com"]
+    )
+    data = changes.ObjectKey("", "PersistentVolumeClaim", "shop", "data")
+
+    def severity(granted: changes.Approval) -> Severity:
+        (result,) = changes.removals(
+            BEFORE, {}, protected_kinds=["PersistentVolumeClaim"], granted=[granted], severity=Severity.ERROR
+        )
+        return result.findings[0].severity
+
+    assert severity(approval) == Severity.ERROR  # not looked at
+    assert severity(dataclasses.replace(approval, present={data: "digest"})) == Severity.ERROR
+    assert severity(dataclasses.replace(approval, present={})) == Severity.INFO
 
 
 def test_names() -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from pathlib import Path
 
 from trustgate.config import CommitSettings
 from trustgate.presync.git import Commit, Signature
-from trustgate.presync.signatures import Keyring, current_signers, good_signature
-
-NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+from trustgate.presync.signatures import Keyring, good_signature
 
 
 def signed(status: str, fingerprint: str, kind: str = "gpg") -> Commit:
@@ -33,16 +32,39 @@ def test_a_gpg_kind_signature_by_a_key_outside_the_keyring_is_not_good(tmp_path:
         keyring.close()
 
 
-def test_entries_whose_valid_before_has_passed_are_left_out() -> None:
-    text = (
-        "# team keys\n"
-        'alice@example.com valid-before="20260601" ssh-ed25519 AAAA1\n'
-        'bob@example.com valid-after="20200101",valid-before="20991231" ssh-ed25519 AAAA2\n'
-        'carol@example.com valid-before="20261206Z" ssh-ed25519 AAAA3\n'
-        'dave@example.com valid-before="20261206" ssh-ed25519 AAAA4\n'
-        "frank@example.com ssh-ed25519 AAAA6\n"
-    )
-    kept = [line for line in current_signers(text, NOW).splitlines() if not line.startswith("#")]
-    # alice retired in June; carol at midnight UTC today; dave's (local) date still has a day of
-    # margin for the zone.
-    assert [line.split()[0] for line in kept] == ["bob@example.com", "dave@example.com", "frank@example.com"]
+def test_ssh_keys_are_checked_at_the_present_moment(tmp_path: Path) -> None:
+    """git passes ssh-keygen the commit's own time; the keyring's program checks the present one, so
+    a retired key (or an expired certificate) signs no backdated commit."""
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    message = tmp_path / "msg"
+    message.write_text("tree 0\n")
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", "git", str(message)], check=True)
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y%m%d")
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f'me@example.com valid-before="{yesterday}Z" {(tmp_path / "k.pub").read_text()}')
+    keyring = Keyring(CommitSettings(allowed_signers=signers))
+    try:
+        args = ["-Y", "verify", "-f", str(signers), "-I", "me@example.com", "-n", "git"]
+        args += ["-s", f"{message}.sig", "-Overify-time=20200101"]  # what git passes: the commit's time
+        with message.open("rb") as stdin:
+            plain = subprocess.run(["ssh-keygen", *args], stdin=stdin, capture_output=True, check=False)
+        with message.open("rb") as stdin:
+            ours = subprocess.run(
+                [keyring.git_config["gpg.ssh.program"], *args], stdin=stdin, capture_output=True, check=False
+            )
+        assert plain.returncode == 0  # at the time the commit claims, the key was valid
+        assert ours.returncode != 0 and b"expired" in ours.stderr
+    finally:
+        keyring.close()
+
+
+def test_approvers_that_can_match_nothing_are_named(tmp_path: Path) -> None:
+    signers = tmp_path / "allowed_signers"
+    signers.write_text('# team\nalice@example.com,"ops@example.com" ssh-ed25519 AAAA1\n')
+    keyring = Keyring(CommitSettings(allowed_signers=signers))
+    try:
+        approvers = ["alice@example.com", "ops@*", "bob@example.com", "0123456789ABCDEF", "A" * 40]
+        assert keyring.unbound_approvers(approvers) == ["bob@example.com"]
+    finally:
+        keyring.close()
