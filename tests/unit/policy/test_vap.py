@@ -901,6 +901,41 @@ def test_a_custom_kind_of_unknown_scope_fails_closed_where_its_scope_decides(wri
     assert denied.kind == "violation"
 
 
+WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "team-a"}}
+TEAM_A = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a", "labels": {"env": "dev"}}}
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "namespaceObject.metadata.labels['env'] == 'dev'",
+        "request.namespace != ''",
+        "has(object.metadata.namespace)",
+    ],
+)
+def test_a_custom_kind_of_unknown_scope_is_evaluated_under_both_scopes(write: Write, expression: str) -> None:
+    """A kind of unknown scope matched under both scopes is evaluated under both: cluster-scoped,
+    the API server clears the object's namespace (request.namespace '', namespaceObject null),
+    so a policy that passes it as namespaced may deny it. Where they differ: exit 3, never a pass."""
+    rule = {"apiGroups": ["example.com"], "apiVersions": ["*"], "resources": ["*"]}
+    [outcome] = _match_policy(write, rule, expression=expression).review(WIDGET, objects=[TEAM_A])
+    assert (outcome.kind, outcome.rule) == ("unevaluable", "p/0")
+    assert "differently as a namespaced and as a cluster-scoped kind" in outcome.message
+    assert "if it is cluster-scoped the policy denies" in outcome.message
+    for scope, expected in (("Cluster", ["violation"]), ("Namespaced", [])):
+        policies = _match_policy(write, rule, expression=expression)
+        policies.add_crd(crd("example.com", "Widget", "widgets", scope))
+        assert [o.kind for o in policies.review(WIDGET, objects=[TEAM_A])] == expected
+
+
+def test_a_custom_kind_of_unknown_scope_decided_alike_under_both_scopes_is_decided(write: Write) -> None:
+    """Where both scopes give the same outcome, the scope does not matter: a pass or a deny."""
+    rule = {"apiGroups": ["example.com"], "apiVersions": ["*"], "resources": ["*"]}
+    assert _match_policy(write, rule, expression="object.metadata.name == 'w'").review(WIDGET) == []
+    [denied] = _match_policy(write, rule, expression="object.metadata.name != 'w'").review(WIDGET)
+    assert denied.kind == "violation"
+
+
 def test_a_custom_kind_is_matched_by_its_crd_plural(write: Write) -> None:
     """The request's resource is the CRD's spec.names.plural (`redis`), not a guess (`redises`)."""
     rule = {"apiGroups": ["redis.example.com"], "apiVersions": ["v1"], "resources": ["redis"]}
