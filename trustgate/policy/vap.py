@@ -100,6 +100,7 @@ _CLUSTER_SCOPED = frozenset(
         ("networking.k8s.io", "ServiceCIDR"),
         ("networking.k8s.io", "ClusterCIDR"),
         ("node.k8s.io", "RuntimeClass"),
+        ("auditregistration.k8s.io", "AuditSink"),
         ("policy", "PodSecurityPolicy"),
         ("extensions", "PodSecurityPolicy"),
         ("rbac.authorization.k8s.io", "ClusterRole"),
@@ -128,10 +129,10 @@ _NAMESPACED = frozenset(
             )
         ),
         *(
-            (g, k)
-            for g in ("apps", "extensions")
+            ("apps", k)
             for k in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision")
         ),
+        *(("extensions", k) for k in ("Deployment", "DaemonSet", "ReplicaSet")),  # removed in 1.16
         ("batch", "Job"),
         ("batch", "CronJob"),
         ("autoscaling", "HorizontalPodAutoscaler"),
@@ -155,9 +156,16 @@ _NAMESPACED = frozenset(
         ("resource.k8s.io", "ResourceClassParameters"),
         ("authorization.k8s.io", "LocalSubjectAccessReview"),
         ("certificates.k8s.io", "PodCertificateRequest"),
+        ("settings.k8s.io", "PodPreset"),
     }
 )  # fmt: skip
-_IRREGULAR = {"Endpoints": "endpoints"}
+# Built-in kinds whose resource name is not the rule of thumb in `resource_of` (their types'
+# `+resourceName` or the registry's storage path).
+_IRREGULAR = {
+    "Endpoints": "endpoints",
+    "ResourceClaimParameters": "resourceclaimparameters",
+    "ResourceClassParameters": "resourceclassparameters",
+}
 _MAX_ANNOTATION_BYTES = 10 * 1024  # an audit annotation's value; the API server cuts it there
 _ANNOTATION_KEY = re.compile(r"(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
