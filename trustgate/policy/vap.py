@@ -71,6 +71,7 @@ _VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "va
 # The scope of each built-in kind (group, kind) -> namespaced, as the API server serves it,
 # through Kubernetes 1.34 (alpha and removed APIs included: an older or newer cluster may
 # serve them). A kind in neither this table nor a CRD given with --crd has an unknown scope.
+# Eviction is served only as the pods/eviction subresource, which a check never requests.
 _CLUSTER_SCOPED = frozenset(
     {
         ("", "Namespace"),
