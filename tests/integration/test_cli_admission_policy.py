@@ -338,3 +338,36 @@ def test_check_cannot_evaluate_namespace_object_of_a_namespace_not_given(write: 
     namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns1}\n---\n"
     code, report, _ = run(*BASE, "--admission-policy", str(policy), str(write("both.yaml", namespace + POD)))
     assert code == 1
+
+
+WIDGET_CRD = (
+    ISSUER_CRD.replace("clusterissuers.cert-manager.io", "widgets.example.com")
+    .replace("group: cert-manager.io", "group: example.com")
+    .replace("{kind: ClusterIssuer, plural: clusterissuers}", "{kind: Widget, plural: widgets}")
+)
+WIDGET = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a, labels: {env: dev}}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w, namespace: team-a}
+"""
+
+
+def test_check_evaluates_a_kind_of_unknown_scope_under_both_scopes(write: Write) -> None:
+    """A namespace kustomize put on a Widget is cleared by the API server if Widget is cluster-scoped,
+    so namespaceObject is null there and the policy denies: without the CRD, exit 3, not a pass."""
+    rule = "{apiGroups: [example.com], apiVersions: ['*'], operations: ['*'], resources: ['*']}"
+    text = _deny_all(rule).replace('"false"', "\"namespaceObject.metadata.labels['env'] == 'dev'\"")
+    policy, widget = write("p.yaml", text), write("w.yaml", WIDGET)
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(widget))
+    assert code == 3, report
+    crd = write("crd.yaml", WIDGET_CRD)
+    code, report, _ = run(*BASE, "--crd", str(crd), "--admission-policy", str(policy), str(widget))
+    assert code == 1, report
+    assert [f["rule"] for f in findings(report)] == ["deny-all/0"]
+    namespaced = write("ncrd.yaml", WIDGET_CRD.replace("scope: Cluster", "scope: Namespaced"))
+    code, report, _ = run(*BASE, "--crd", str(namespaced), "--admission-policy", str(policy), str(widget))
+    assert code == 0, report

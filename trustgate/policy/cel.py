@@ -416,25 +416,34 @@ def _range(n: int) -> list[int]:
 
 def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
     """Go's `Regexp.FindAllString(text, limit)`: leftmost-first matches, an empty match never
-    right after the previous match, at most `limit` (all when negative)."""
-    regex = _regex(pattern)
+    right after the previous match, at most `limit` (all when negative).
+
+    One pass over the text encoded once, in byte offsets: the binding re-encodes a str on every
+    call, so a `search(text, pos)` per match was quadratic. Go matches at rune boundaries only;
+    RE2's byte-wise search can also find an empty-width match inside a character (`\\B`
+    between two bytes of `é`), which is left out.
+    """
     found: list[str] = []
-    pos, previous_end = 0, -1
-    while (limit < 0 or len(found) < limit) and pos <= len(text):
-        match = regex.search(text, pos)
-        if match is None:
-            break
+    if limit == 0:
+        return found
+    data = text.encode("utf-8")
+    previous_end = -1
+    for match in _regex(pattern).finditer(data):
         start, end = match.span()
-        if end == start:
-            pos = end + 1  # past one character (Go: one rune)
-            if start == previous_end:
-                previous_end = end
-                continue
-        else:
-            pos = end
+        if _inside_character(data, start) or _inside_character(data, end):
+            continue
+        if start == end == previous_end:
+            continue  # Go: no empty match right after the previous match
         previous_end = end
-        found.append(match.group(0))
+        found.append(data[start:end].decode("utf-8"))
+        if len(found) == limit:
+            break
     return found
+
+
+def _inside_character(data: bytes, offset: int) -> bool:
+    """Whether a byte offset falls between the bytes of one UTF-8 character."""
+    return offset < len(data) and 0x80 <= data[offset] < 0xC0
 
 
 def _find(text: str, pattern: str) -> str:

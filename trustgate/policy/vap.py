@@ -11,8 +11,9 @@ evaluating `variables` and `validations` (`message`, `messageExpression`,
 
 What an offline check cannot know it says: a policy that calls `authorizer`, a
 namespaceSelector or `namespaceObject` whose Namespace is not in the change set,
-a kind whose scope or plural decides a match and is unknown (no CRD given), a parameter that
-is nowhere to be found, an optional-typed variable read other than as
+a kind whose scope or plural is unknown (no CRD given) where it decides a match or the
+outcome (such a kind is evaluated under each scope it may have), a parameter that is
+nowhere to be found, an optional-typed variable read other than as
 `variables.x` or `variables['x']` (the runtime's bindings cannot hold an
 optional, so such a variable is bound with `cel.bind` where it is read). It
 reads no files beyond those it is given and talks to no cluster.
@@ -70,6 +71,7 @@ _VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "va
 # The scope of each built-in kind (group, kind) -> namespaced, as the API server serves it,
 # through Kubernetes 1.34 (alpha and removed APIs included: an older or newer cluster may
 # serve them). A kind in neither this table nor a CRD given with --crd has an unknown scope.
+# Eviction is served only as the pods/eviction subresource, which a check never requests.
 _CLUSTER_SCOPED = frozenset(
     {
         ("", "Namespace"),
@@ -99,6 +101,7 @@ _CLUSTER_SCOPED = frozenset(
         ("networking.k8s.io", "ServiceCIDR"),
         ("networking.k8s.io", "ClusterCIDR"),
         ("node.k8s.io", "RuntimeClass"),
+        ("auditregistration.k8s.io", "AuditSink"),
         ("policy", "PodSecurityPolicy"),
         ("extensions", "PodSecurityPolicy"),
         ("rbac.authorization.k8s.io", "ClusterRole"),
@@ -127,10 +130,10 @@ _NAMESPACED = frozenset(
             )
         ),
         *(
-            (g, k)
-            for g in ("apps", "extensions")
+            ("apps", k)
             for k in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision")
         ),
+        *(("extensions", k) for k in ("Deployment", "DaemonSet", "ReplicaSet")),  # removed in 1.16
         ("batch", "Job"),
         ("batch", "CronJob"),
         ("autoscaling", "HorizontalPodAutoscaler"),
@@ -154,9 +157,16 @@ _NAMESPACED = frozenset(
         ("resource.k8s.io", "ResourceClassParameters"),
         ("authorization.k8s.io", "LocalSubjectAccessReview"),
         ("certificates.k8s.io", "PodCertificateRequest"),
+        ("settings.k8s.io", "PodPreset"),
     }
 )  # fmt: skip
-_IRREGULAR = {"Endpoints": "endpoints"}
+# Built-in kinds whose resource name is not the rule of thumb in `resource_of` (their types'
+# `+resourceName` or the registry's storage path).
+_IRREGULAR = {
+    "Endpoints": "endpoints",
+    "ResourceClaimParameters": "resourceclaimparameters",
+    "ResourceClassParameters": "resourceclassparameters",
+}
 _MAX_ANNOTATION_BYTES = 10 * 1024  # an audit annotation's value; the API server cuts it there
 _ANNOTATION_KEY = re.compile(r"(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
@@ -473,12 +483,6 @@ class PolicySet:
         group, _, version = api_version.rpartition("/")
         resource, scope = self.kind_of(group, kind)
         namespace = str(meta.get("namespace") or "")
-        if scope is False and (group, kind) != ("", "Namespace") and "namespace" in meta:
-            # The API server's request namespace comes from the URL, which has none for a
-            # cluster-scoped resource, and it clears the object's (create.go:
-            # EnsureObjectNamespaceMatchesRequestNamespace) before admission.
-            namespace = ""
-            obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
         name = str(meta.get("name") or "")
         pool = self._pool(objects)
         operation = "CREATE" if old is None else "UPDATE"
@@ -512,12 +516,19 @@ class PolicySet:
         scenarios: list[_Scenario] = []
         for namespaced in (True, False) if scope is None else (scope,):
             ns = namespace if namespaced or (group, kind) == ("", "Namespace") else ""
+            seen = obj
+            if not namespaced and (group, kind) != ("", "Namespace") and "namespace" in meta:
+                # The API server's request namespace comes from the URL, which has none for a
+                # cluster-scoped resource, and it clears the object's (create.go:
+                # EnsureObjectNamespaceMatchesRequestNamespace) before admission.
+                seen = {**obj, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
             scenarios.append(
                 _Scenario(
                     (group, version, resource, namespaced, name, operation),
                     ns,
                     pool.namespaces.get(ns) if ns and namespaced else None,
                     {**request, "namespace": ns},
+                    seen,
                 )
             )
         if scope is None and not namespace:
@@ -533,41 +544,48 @@ class PolicySet:
                     results.append(
                         (scenario, guess, _binding_matches(policy, binding, obj, old, scenario, guess))
                     )
-            chosen = next(((sc, m) for sc, _, m in results if m[0]), None)
-            if chosen is None:
-                continue
-            scenario, (_, versions) = chosen
-            if versions:
-                out.append(_needs_conversion(policy, binding, group, version, sorted(set(versions))))
-                continue
-            found = self._binding(
-                policy,
-                binding,
-                obj,
-                old,
-                scenario.request,
-                pool,
-                scenario.namespace,
-                scenario.namespace_obj,
-                shared.setdefault(id(scenario), {}),
-                collected,
-                namespaced=scenario.where[3],
-            )
-            namespaced = scenario.where[3]
-            if namespaced and scenario.namespace and scenario.namespace_obj is None:
-                selectors = [policy.match.namespace_selector]
-                selectors += [binding.match.namespace_selector] if binding.match is not None else []
-                if any(s is not None and (s.labels or s.expressions) for s in selectors):
-                    found = _undecided(
-                        policy,
-                        binding,
-                        _namespace_unknown(policy, binding, scenario.namespace),
-                        found,
-                        rule="namespaceSelector",
-                        condition="if it selects the Namespace",
-                        hint="give the Namespace in the change set or with --admission-policy",
+            # Every scope under which the binding applies is evaluated: the API server clears a
+            # cluster-scoped object's namespace, so `request.namespace`, `namespaceObject` and
+            # the object itself differ, and so can the decision.
+            per_scope: list[tuple[_Scenario, list[Outcome]]] = []
+            for scenario in scenarios:
+                first = next((m for sc, _, m in results if sc is scenario and m[0]), None)
+                if first is None:
+                    continue
+                if first[1]:  # under matchPolicy Equivalent, only after a conversion
+                    versions = sorted(set(first[1]))
+                    per_scope.append(
+                        (scenario, [_needs_conversion(policy, binding, group, version, versions)])
                     )
-            if any(m[0] != results[0][2][0] for _, _, m in results):
+                else:
+                    # Audit annotations from the first scope only, as before a second was run.
+                    annotated = collected if not per_scope else None
+                    found = self._scenario(policy, binding, old, scenario, pool, shared, annotated)
+                    per_scope.append((scenario, found))
+            if not per_scope:
+                continue
+            scenario, found = per_scope[0]
+            namespaced = scenario.where[3]
+            match_differs = any(m[0] != results[0][2][0] for _, _, m in results)
+            if len({_decision(f) for _, f in per_scope}) > 1:
+                why = (
+                    f"{policy.name} (binding {binding.name}) decides {kind} ({api_version}) differently "
+                    "as a namespaced and as a cluster-scoped kind, and its scope is unknown to trustgate"
+                )
+                if match_differs:
+                    why += " (so is its resource name, which decides whether the policy applies)"
+                merged: dict[tuple[str, str, str], Outcome] = {}
+                hint = "give its CustomResourceDefinition with --crd"
+                for scenario, found in per_scope:
+                    if not found:
+                        continue  # a pass under this scope: the other's outcomes carry the caveat
+                    condition = "if it is namespaced" if scenario.where[3] else "if it is cluster-scoped"
+                    for outcome in _undecided(
+                        policy, binding, why, found, rule="scope", condition=condition, hint=hint
+                    ):
+                        merged.setdefault((outcome.kind, outcome.rule, outcome.param), outcome)
+                found = list(merged.values())
+            elif match_differs:
                 why = (
                     f"whether {policy.name} (binding {binding.name}) applies to {kind} ({api_version}) could "
                     f"not be decided: its scope and resource name are unknown to trustgate (it guesses "
@@ -587,6 +605,46 @@ class PolicySet:
             # The API server's auditAnnotationCollector.publish (admission/plugin/policy/validating).
             annotations.update({key: ", ".join(values) for key, values in collected.items()})
         return out
+
+    def _scenario(
+        self,
+        policy: Policy,
+        binding: Binding,
+        old: Mapping[str, Any] | None,
+        scenario: _Scenario,
+        pool: _Pool,
+        shared: dict[int, dict[str, cel.Bindings]],
+        collected: dict[str, list[str]] | None,
+    ) -> list[Outcome]:
+        """The outcomes of a binding that applies to the request under one scope (`scenario`)."""
+        where = scenario.where
+        found = self._binding(
+            policy,
+            binding,
+            scenario.obj,
+            old,
+            scenario.request,
+            pool,
+            scenario.namespace,
+            scenario.namespace_obj,
+            shared.setdefault(id(scenario), {}),
+            collected,
+            namespaced=where[3],
+        )
+        if where[3] and scenario.namespace and scenario.namespace_obj is None:
+            selectors = [policy.match.namespace_selector]
+            selectors += [binding.match.namespace_selector] if binding.match is not None else []
+            if any(s is not None and (s.labels or s.expressions) for s in selectors):
+                found = _undecided(
+                    policy,
+                    binding,
+                    _namespace_unknown(policy, binding, scenario.namespace),
+                    found,
+                    rule="namespaceSelector",
+                    condition="if it selects the Namespace",
+                    hint="give the Namespace in the change set or with --admission-policy",
+                )
+        return found
 
     def _binding(
         self,
@@ -913,6 +971,12 @@ class _Scenario:
     namespace: str
     namespace_obj: Mapping[str, Any] | None
     request: Mapping[str, Any]
+    obj: Mapping[str, Any]  # as admission sees it: a cluster-scoped object's namespace cleared
+
+
+def _decision(found: Sequence[Outcome]) -> frozenset[tuple[str, str, str]]:
+    """What outcomes decide (kind, rule and param of each), not how their messages read."""
+    return frozenset((o.kind, o.rule, o.param) for o in found)
 
 
 _FRESH = "\x00"  # a resource name no rule gives: what an unknown kind's plural may be, if not the guess

@@ -269,12 +269,36 @@ def test_substitute_variable_finds_both_spellings_outside_string_literals() -> N
         ("'abc'.findAll('')", ["", "", "", ""]),
         ("'a1b2c3'.findAll('[0-9]', 2)", ["1", "2"]),
         ("'a1'.findAll('[0-9]', 0)", []),
+        # Go matches at rune boundaries only; RE2's byte-wise \\B also matches inside `é` and `日`
+        (r"'xéé'.findAll('\\B')", ["", ""]),
+        (r"'日a日b'.findAll('\\B')", [""]),
     ],
 )
 def test_find_and_find_all_have_re2_semantics(expression: str, expected: Any) -> None:
     """Kubernetes' regex library compiles with Go's regexp (RE2 syntax) and returns
     FindString / FindAllString(limit)."""
     assert run(expression) == expected
+
+
+def test_find_all_is_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """findAll over 100,000 characters asks RE2 once (one `finditer` over the text encoded once),
+    not once per match: the binding re-encodes a str on every call, so that was quadratic."""
+    calls: list[str] = []
+    compiled = cel._regex
+
+    class Counting:
+        def __init__(self, regex: Any) -> None:
+            self.regex = regex
+
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(self.regex, name)
+
+    monkeypatch.setattr(cel, "_regex", lambda pattern: Counting(compiled(pattern)))
+    text = "a" * 100_000
+    found = cel.compile_expression("object.findAll('.')", variables=("object",)).evaluate({"object": text})
+    assert len(found) == 100_000
+    assert calls == ["finditer"]
 
 
 @pytest.mark.parametrize("pattern", ["a(?=b)", "(a)\\\\1", "a++", "(?>a)", "\\\\Z"])

@@ -307,6 +307,129 @@ def test_resource_names(kind: str, resource: str) -> None:
     assert vap.resource_of(kind) == resource
 
 
+# Every built-in kind of the table, with the resource name and scope Kubernetes serves it under
+# (the REST storage paths of kube-apiserver through 1.34, and of removed APIs when they were
+# served): what `resource_of`'s rule of thumb gets wrong must be stored.
+BUILT_IN_TEXT = """\
+core Binding bindings Namespaced
+core ComponentStatus componentstatuses Cluster
+core ConfigMap configmaps Namespaced
+core Endpoints endpoints Namespaced
+core Event events Namespaced
+core LimitRange limitranges Namespaced
+core Namespace namespaces Cluster
+core Node nodes Cluster
+core PersistentVolume persistentvolumes Cluster
+core PersistentVolumeClaim persistentvolumeclaims Namespaced
+core Pod pods Namespaced
+core PodTemplate podtemplates Namespaced
+core ReplicationController replicationcontrollers Namespaced
+core ResourceQuota resourcequotas Namespaced
+core Secret secrets Namespaced
+core Service services Namespaced
+core ServiceAccount serviceaccounts Namespaced
+admissionregistration.k8s.io MutatingAdmissionPolicy mutatingadmissionpolicies Cluster
+admissionregistration.k8s.io MutatingAdmissionPolicyBinding mutatingadmissionpolicybindings Cluster
+admissionregistration.k8s.io MutatingWebhookConfiguration mutatingwebhookconfigurations Cluster
+admissionregistration.k8s.io ValidatingAdmissionPolicy validatingadmissionpolicies Cluster
+admissionregistration.k8s.io ValidatingAdmissionPolicyBinding validatingadmissionpolicybindings Cluster
+admissionregistration.k8s.io ValidatingWebhookConfiguration validatingwebhookconfigurations Cluster
+apiextensions.k8s.io CustomResourceDefinition customresourcedefinitions Cluster
+apiregistration.k8s.io APIService apiservices Cluster
+apps ControllerRevision controllerrevisions Namespaced
+apps DaemonSet daemonsets Namespaced
+apps Deployment deployments Namespaced
+apps ReplicaSet replicasets Namespaced
+apps StatefulSet statefulsets Namespaced
+auditregistration.k8s.io AuditSink auditsinks Cluster
+authentication.k8s.io SelfSubjectReview selfsubjectreviews Cluster
+authentication.k8s.io TokenReview tokenreviews Cluster
+authorization.k8s.io LocalSubjectAccessReview localsubjectaccessreviews Namespaced
+authorization.k8s.io SelfSubjectAccessReview selfsubjectaccessreviews Cluster
+authorization.k8s.io SelfSubjectRulesReview selfsubjectrulesreviews Cluster
+authorization.k8s.io SubjectAccessReview subjectaccessreviews Cluster
+autoscaling HorizontalPodAutoscaler horizontalpodautoscalers Namespaced
+batch CronJob cronjobs Namespaced
+batch Job jobs Namespaced
+certificates.k8s.io CertificateSigningRequest certificatesigningrequests Cluster
+certificates.k8s.io ClusterTrustBundle clustertrustbundles Cluster
+certificates.k8s.io PodCertificateRequest podcertificaterequests Namespaced
+coordination.k8s.io Lease leases Namespaced
+coordination.k8s.io LeaseCandidate leasecandidates Namespaced
+discovery.k8s.io EndpointSlice endpointslices Namespaced
+events.k8s.io Event events Namespaced
+extensions DaemonSet daemonsets Namespaced
+extensions Deployment deployments Namespaced
+extensions Ingress ingresses Namespaced
+extensions NetworkPolicy networkpolicies Namespaced
+extensions PodSecurityPolicy podsecuritypolicies Cluster
+extensions ReplicaSet replicasets Namespaced
+flowcontrol.apiserver.k8s.io FlowSchema flowschemas Cluster
+flowcontrol.apiserver.k8s.io PriorityLevelConfiguration prioritylevelconfigurations Cluster
+internal.apiserver.k8s.io StorageVersion storageversions Cluster
+networking.k8s.io ClusterCIDR clustercidrs Cluster
+networking.k8s.io IPAddress ipaddresses Cluster
+networking.k8s.io Ingress ingresses Namespaced
+networking.k8s.io IngressClass ingressclasses Cluster
+networking.k8s.io NetworkPolicy networkpolicies Namespaced
+networking.k8s.io ServiceCIDR servicecidrs Cluster
+node.k8s.io RuntimeClass runtimeclasses Cluster
+policy Eviction evictions Namespaced
+policy PodDisruptionBudget poddisruptionbudgets Namespaced
+policy PodSecurityPolicy podsecuritypolicies Cluster
+rbac.authorization.k8s.io ClusterRole clusterroles Cluster
+rbac.authorization.k8s.io ClusterRoleBinding clusterrolebindings Cluster
+rbac.authorization.k8s.io Role roles Namespaced
+rbac.authorization.k8s.io RoleBinding rolebindings Namespaced
+resource.k8s.io DeviceClass deviceclasses Cluster
+resource.k8s.io DeviceTaintRule devicetaintrules Cluster
+resource.k8s.io PodSchedulingContext podschedulingcontexts Namespaced
+resource.k8s.io ResourceClaim resourceclaims Namespaced
+resource.k8s.io ResourceClaimParameters resourceclaimparameters Namespaced
+resource.k8s.io ResourceClaimTemplate resourceclaimtemplates Namespaced
+resource.k8s.io ResourceClass resourceclasses Cluster
+resource.k8s.io ResourceClassParameters resourceclassparameters Namespaced
+resource.k8s.io ResourceSlice resourceslices Cluster
+scheduling.k8s.io PriorityClass priorityclasses Cluster
+settings.k8s.io PodPreset podpresets Namespaced
+storage.k8s.io CSIDriver csidrivers Cluster
+storage.k8s.io CSINode csinodes Cluster
+storage.k8s.io CSIStorageCapacity csistoragecapacities Namespaced
+storage.k8s.io StorageClass storageclasses Cluster
+storage.k8s.io VolumeAttachment volumeattachments Cluster
+storage.k8s.io VolumeAttributesClass volumeattributesclasses Cluster
+storagemigration.k8s.io StorageVersionMigration storageversionmigrations Cluster
+"""
+BUILT_IN = {
+    ("" if group == "core" else group, kind): (plural, scope == "Namespaced")
+    for group, kind, plural, scope in (line.split() for line in BUILT_IN_TEXT.splitlines())
+}
+
+
+@pytest.mark.parametrize(("group_kind", "served"), BUILT_IN.items(), ids=[f"{g}/{k}" for g, k in BUILT_IN])
+def test_built_in_kinds_have_their_real_resource_name_and_scope(
+    group_kind: tuple[str, str], served: tuple[str, bool]
+) -> None:
+    assert vap.PolicySet().kind_of(*group_kind) == served
+
+
+def test_the_built_in_table_is_checked_whole() -> None:
+    """A kind added to the table needs its real plural here too."""
+    assert set(BUILT_IN) == vap._CLUSTER_SCOPED | vap._NAMESPACED
+
+
+def test_a_rule_for_resource_claim_parameters_matches_them(write: Write) -> None:
+    """resource.k8s.io/v1alpha2 served `resourceclaimparameters`, not `...parameterses`."""
+    rule = {"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["resourceclaimparameters"]}
+    obj = {
+        "apiVersion": "resource.k8s.io/v1alpha2",
+        "kind": "ResourceClaimParameters",
+        "metadata": {"name": "x", "namespace": "ns1"},
+    }
+    [outcome] = _match_policy(write, rule).review(obj)
+    assert outcome.kind == "violation"
+
+
 CONDITIONS = """\
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
@@ -898,6 +1021,41 @@ def test_a_custom_kind_of_unknown_scope_fails_closed_where_its_scope_decides(wri
     assert "scope and resource name are unknown" in outcome.message
     # a rule for every scope and resource decides without the CRD
     [denied] = _match_policy(write, {**rule, "resources": ["*"]}).review(ISSUER)
+    assert denied.kind == "violation"
+
+
+WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "team-a"}}
+TEAM_A = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a", "labels": {"env": "dev"}}}
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "namespaceObject.metadata.labels['env'] == 'dev'",
+        "request.namespace != ''",
+        "has(object.metadata.namespace)",
+    ],
+)
+def test_a_custom_kind_of_unknown_scope_is_evaluated_under_both_scopes(write: Write, expression: str) -> None:
+    """A kind of unknown scope matched under both scopes is evaluated under both: cluster-scoped,
+    the API server clears the object's namespace (request.namespace '', namespaceObject null),
+    so a policy that passes it as namespaced may deny it. Where they differ: exit 3, never a pass."""
+    rule = {"apiGroups": ["example.com"], "apiVersions": ["*"], "resources": ["*"]}
+    [outcome] = _match_policy(write, rule, expression=expression).review(WIDGET, objects=[TEAM_A])
+    assert (outcome.kind, outcome.rule) == ("unevaluable", "p/0")
+    assert "differently as a namespaced and as a cluster-scoped kind" in outcome.message
+    assert "if it is cluster-scoped the policy denies" in outcome.message
+    for scope, expected in (("Cluster", ["violation"]), ("Namespaced", [])):
+        policies = _match_policy(write, rule, expression=expression)
+        policies.add_crd(crd("example.com", "Widget", "widgets", scope))
+        assert [o.kind for o in policies.review(WIDGET, objects=[TEAM_A])] == expected
+
+
+def test_a_custom_kind_of_unknown_scope_decided_alike_under_both_scopes_is_decided(write: Write) -> None:
+    """Where both scopes give the same outcome, the scope does not matter: a pass or a deny."""
+    rule = {"apiGroups": ["example.com"], "apiVersions": ["*"], "resources": ["*"]}
+    assert _match_policy(write, rule, expression="object.metadata.name == 'w'").review(WIDGET) == []
+    [denied] = _match_policy(write, rule, expression="object.metadata.name != 'w'").review(WIDGET)
     assert denied.kind == "violation"
 
 
