@@ -778,11 +778,20 @@ def test_a_protected_object_the_reconciler_may_replace_needs_approval_to_change(
         "metadata: {name: data, namespace: shop}",
         f"metadata:\n  name: data\n  namespace: shop\n  annotations: {{{annotation}}}",
     )
-    s.repo.write("deploy/pvc.yaml", forced)
+    # A change the reconciler could not apply (an immutable field) moves the gated ref all the same;
+    # marking the object afterwards has it applied by replacing the volume: that needs approval.
+    s.repo.write("deploy/pvc.yaml", PVC.replace("accessModes:", "storageClassName: slow\n  accessModes:"))
+    s.repo.commit("slower volume", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.write("deploy/pvc.yaml", forced.replace("accessModes:", "storageClassName: slow\n  accessModes:"))
     s.repo.commit("the reconciler may replace the volume", ssh=keys.alice)
-    assert s.run()[0] == 0  # the annotation alone changes nothing that needs replacing
+    code, output = s.run()
+    assert code == 1 and "would be deleted and created again" in output, output
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    assert s.run()[0] == 0
+    forced = forced.replace("accessModes:", "storageClassName: slow\n  accessModes:")
     gated = s.repo.ref(GATED)
-    s.repo.write("deploy/pvc.yaml", forced.replace("accessModes:", "storageClassName: fast\n  accessModes:"))
+    s.repo.write("deploy/pvc.yaml", forced.replace("storageClassName: slow", "storageClassName: fast"))
     s.repo.commit("faster volume", ssh=keys.alice)
     code, output = s.run()
     assert code == 1, output
@@ -803,8 +812,12 @@ def test_flux_force_as_a_label_counts_and_a_metadata_change_replaces_nothing(
         "metadata: {name: data, namespace: shop}",
         "metadata:\n  name: data\n  namespace: shop\n  labels: {kustomize.toolkit.fluxcd.io/force: Enabled}",
     )
+    assert s.run()[0] == 0
     s.repo.write("deploy/pvc.yaml", labelled)
     s.repo.commit("force through a label", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "would be deleted and created again" in output, output  # newly marked
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
     assert s.run()[0] == 0
     s.repo.write("deploy/pvc.yaml", labelled.replace("labels: {", "labels: {team: shop, "))
     s.repo.commit("a label", ssh=keys.alice)

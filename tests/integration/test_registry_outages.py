@@ -223,10 +223,12 @@ def test_a_tag_the_registry_cannot_resolve_any_more_is_never_answered_by_its_old
         assert (down.status, down.digest) == ("unverifiable", None), down
 
 
-def test_an_outage_still_answers_a_tag_by_its_last_digest(
+def test_an_outage_answers_a_digest_stale_but_never_a_tag_by_its_old_digest(
     proxy: FaultProxy, direct: RegistryClient, registry: RegistryProcess, tmp_path: Path
 ) -> None:
-    """Stale-if-error for tags is kept for what it is for: a registry that cannot be asked."""
+    """Stale-if-error serves what cannot change: a digest's verified result. A tag's old digest
+    would let whoever re-pointed the tag run under the old verdict, and an "outage" is theirs to
+    cause (one 429 or 5xx on the host trips its breaker)."""
     key = Key()
     stored = Reference.parse(f"{registry.host}/shop/app:2")
     digest = push_image(direct, stored, content=f"good outage {time.time()}".encode()).digest
@@ -235,10 +237,13 @@ def test_an_outage_still_answers_a_tag_by_its_last_digest(
     verifier = _verifier(proxy, key, tmp_path, clock)
     image = f"{proxy.host}/shop/app:2"
     assert verifier.verify(image).status == "verified"
+    assert verifier.verify(f"{proxy.host}/shop/app@{digest}").status == "verified"
     proxy.set("refuse")
     clock.now = 40
-    stale = verifier.verify(image)
-    assert (stale.status, stale.cache, stale.digest) == ("verified", "stale", digest)
+    tagged = verifier.verify(image)
+    assert tagged.status == "unverifiable", tagged
+    pinned = verifier.verify(f"{proxy.host}/shop/app@{digest}")  # its result: fresh, or stale past its TTL
+    assert (pinned.status, pinned.digest) == ("verified", digest) and pinned.cache in ("hit", "stale")
 
 
 # --- the shared cache ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from trustgate.artifacts.policy import Authority, CompiledAttestation, CompiledR
 from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
-from trustgate.oci.breaker import OUTAGES, Breakers, GuardedRegistry
+from trustgate.oci.breaker import Breakers, GuardedRegistry
 from trustgate.oci.client import Registry, RegistryError, compute_digest
 from trustgate.oci.discovery import Discovery, DiscoveryLimits, SignatureArtifact, discover
 from trustgate.oci.reference import InvalidReferenceError, Reference
@@ -361,10 +361,12 @@ class ImageVerifier:
             try:
                 resolved = self._registry.resolve(ref)
             except RegistryError as e:
-                # Only an outage may fall back on the tag's old digest. An answer (a manifest too
-                # large, a loop, a 404) is what the tag points at now: whoever re-pointed it would
-                # otherwise run under the old digest's verdict for the whole stale window.
-                return e, "error" if e.kind in OUTAGES else "refused"
+                # Never the tag's old digest once its mapping has expired: whoever re-pointed the tag
+                # would run under the old digest's verdict for the whole stale window, and an
+                # "outage" is theirs to cause (one 429 or 5xx on the host trips its breaker). A
+                # digest's verified result may still be served stale (`verify`): its content
+                # cannot change.
+                return e, "refused"
             platforms = tuple(
                 {"platform": p.platform, "digest": p.digest, "mediaType": p.media_type}
                 for p in resolved.platforms

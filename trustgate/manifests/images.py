@@ -28,6 +28,9 @@ CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 # Where a kind's group keeps more containers: lists of them, and single ones.
 _GROUP_LISTS = {"tekton.dev": ("steps", "sidecars"), "argoproj.io": ("sidecars",)}
 _GROUP_SINGLE = {"tekton.dev": ("stepTemplate",), "argoproj.io": ("container", "script")}
+# Tekton Triggers' templates embed tekton.dev resources (TriggerTemplate resourcetemplates).
+_GROUP_ALIASES = {"triggers.tekton.dev": "tekton.dev"}
+_ARGO_WORKFLOW_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
 _MAX_DEPTH = 12  # a pod spec sits at most a few levels down; deeper trees are data, not templates
 
 
@@ -43,9 +46,15 @@ def find_images(obj: Mapping[str, Any]) -> list[ImageUse]:
     ):
         out.extend(_flux_oci(obj))
     group = str(obj.get("apiVersion", "")).partition("/")[0]
+    kind = obj.get("kind")
+    if group == "argoproj.io" and kind not in _ARGO_WORKFLOW_KINDS:
+        group = ""  # Argo CD, Rollouts, Events: a `script` or `container` key there is no step
+    group = _GROUP_ALIASES.get(group, group)
     keys = _Keys(CONTAINER_LISTS + _GROUP_LISTS.get(group, ()), _GROUP_SINGLE.get(group, ()))
     spec = obj.get("spec")
     if isinstance(spec, Mapping):
+        if group == "tekton.dev" and kind == "StepAction":  # the spec is the step
+            _container(spec, ("spec",), out, _name(obj))
         _walk(spec, ("spec",), out, 0, keys)
     template = obj.get("template")  # PodTemplate keeps its pod spec at the top level
     if isinstance(template, Mapping):
@@ -81,9 +90,24 @@ def _walk(node: Mapping[str, Any], path: JsonPath, out: list[ImageUse], depth: i
         elif isinstance(value, Mapping):
             _walk(value, (*path, key), out, depth + 1, keys)
         elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, Mapping):
-                    _walk(item, (*path, key, i), out, depth + 1, keys)
+            _walk_list(value, (*path, key), out, depth + 1, keys)
+
+
+def _walk_list(items: list[Any], path: JsonPath, out: list[ImageUse], depth: int, keys: _Keys) -> None:
+    """Each mapping of a list, and of the lists in it (Argo's `steps` is a list of lists)."""
+    if depth > _MAX_DEPTH:
+        return
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping):
+            _walk(item, (*path, i), out, depth, keys)
+        elif isinstance(item, list):
+            _walk_list(item, (*path, i), out, depth + 1, keys)
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    return name if isinstance(name, str) else ""
 
 
 def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:

@@ -154,17 +154,21 @@ class Reference:
 
 def without_default_port(name: str) -> str | None:
     """`name` (`registry[:port]/...`, as `Reference` prints it) without the port when it is a
-    scheme's default (443 for HTTPS, 80 for HTTP): the name a rule written for the host knows
-    it by. None when the registry has no such port.
+    scheme's default (443 for HTTPS, 80 for HTTP), and with a port written with leading zeros
+    written plainly: the name a rule written for the host knows it by. None when it is already
+    that name.
 
     Only for matching names to rules: what is fetched and what results are cached under keeps
     the host as written (`host:80` over HTTPS is another endpoint than `host`).
     """
     registry, slash, rest = name.partition("/")
     host, colon, port = registry.rpartition(":")
-    if not slash or not host or not colon or port not in _DEFAULT_PORTS:
+    if not slash or not host or not colon or not port.isdigit() or not port.isascii():
         return None
-    return f"{host}/{rest}"
+    number = int(port)  # `:0443` is port 443 to containerd (Go's strconv): no way around a rule
+    if str(number) in _DEFAULT_PORTS:
+        return f"{host}/{rest}"
+    return f"{host}:{number}/{rest}" if str(number) != port else None
 
 
 def _split_registry(name: str, where: str) -> tuple[str, str]:

@@ -156,8 +156,12 @@ def removals(
     """
     protected = set(protected_kinds)
     out: list[DocumentResult] = []
+    # Changed under the marker, or newly marked: a change that could not be applied before (the
+    # gated ref moves whether the reconciler managed or not) is applied by replacing it now.
     replaced = {
-        k for k, now in after.items() if k in before and now.recreate and now.digest != before[k].digest
+        k
+        for k, now in after.items()
+        if k in before and now.recreate and (now.digest != before[k].digest or not before[k].recreate)
     }
     for key in sorted(k for k in before if (k not in after or k in replaced) and k.kind in protected):
         seen = before[key]

@@ -209,3 +209,55 @@ def test_a_flux_semver_ref_is_never_verified_as_its_tag(ref: dict[str, str], wor
 def test_objects_without_pods_have_no_images() -> None:
     assert find_images({"apiVersion": "v1", "kind": "ConfigMap", "data": {"image": "x"}}) == []
     assert find_images({"apiVersion": "v1", "kind": "Service", "spec": {"containers": "not a list"}}) == []
+
+
+def test_inline_templates_of_argo_steps_step_actions_and_trigger_templates_are_read() -> None:
+    """Argo's `steps` is a list of lists; a Tekton StepAction's spec is the step; a TriggerTemplate
+    embeds tekton.dev resources under another group."""
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "w"},
+        "spec": {
+            "templates": [
+                {"name": "main", "steps": [[{"name": "a", "inline": {"container": {"image": "evil:1"}}}]]}
+            ]
+        },
+    }
+    action = {
+        "apiVersion": "tekton.dev/v1alpha1",
+        "kind": "StepAction",
+        "metadata": {"name": "s"},
+        "spec": {"image": "evil:2"},
+    }
+    trigger = {
+        "apiVersion": "triggers.tekton.dev/v1beta1",
+        "kind": "TriggerTemplate",
+        "metadata": {"name": "t"},
+        "spec": {
+            "resourcetemplates": [
+                {
+                    "apiVersion": "tekton.dev/v1",
+                    "kind": "TaskRun",
+                    "spec": {"taskSpec": {"steps": [{"name": "s", "image": "evil:3"}]}},
+                }
+            ]
+        },
+    }
+    assert [u.path for u in find_images(workflow)] == [
+        ("spec", "templates", 0, "steps", 0, 0, "inline", "container", "image")
+    ]
+    assert [(u.reference, u.path, u.container) for u in find_images(action)] == [
+        ("evil:2", ("spec", "image"), "s")
+    ]
+    assert [u.reference for u in find_images(trigger)] == ["evil:3"]
+
+
+def test_an_argo_cd_applications_helm_values_are_not_steps() -> None:
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "a"},
+        "spec": {"source": {"helm": {"valuesObject": {"script": {"image": "not-an-image"}}}}},
+    }
+    assert find_images(application) == []

@@ -98,6 +98,10 @@ def test_validate_digest() -> None:
         ("registry.example.com:80/a/b", "registry.example.com/a/b"),
         ("[::1]:443/app@" + D256, "[::1]/app@" + D256),
         ("localhost:5000/app", None),
+        # containerd reads the port as a number: leading zeros change nothing there
+        ("ghcr.io:0443/org/app", "ghcr.io/org/app"),
+        ("ghcr.io:00080/org/app", "ghcr.io/org/app"),
+        ("localhost:05000/app", "localhost:5000/app"),
         ("localhost/app:443", None),  # a tag, not a port
         ("[::1]/app", None),
         ("docker.io/library/nginx", None),
@@ -108,4 +112,4 @@ def test_a_default_port_is_dropped_for_matching_only(name: str, bare: str | None
 
     assert without_default_port(name) == bare
     if bare is not None:  # what is fetched keeps the port as written
-        assert Reference.parse(name).registry.rsplit(":", 1)[1] in ("443", "80")
+        assert Reference.parse(name).registry.rsplit(":", 1)[1] == name.split("/")[0].rsplit(":", 1)[1]
