@@ -165,19 +165,12 @@ class ImageVerifier:
         rule = self.policy.rule_for(name, str(ref))
         if rule is None:
             return self._unmatched(reference)
-        return ImageResult(
+        return _unverifiable_result(
             reference,
-            "unverifiable",
-            rule=rule.rule.name,
-            mode=rule.rule.mode,
-            problems=[
-                ImageProblem(
-                    "image-unverifiable",
-                    f"could not verify {reference}: {reason}",
-                    "pin the artifact Flux deploys: ref.digest (sha256:...), or ref.tag without "
-                    "ref.semver; let the automation that picks versions write it, so each change is checked",
-                )
-            ],
+            rule,
+            f"could not verify {reference}: {reason}",
+            "pin the artifact Flux deploys: ref.digest (sha256:...), or ref.tag without "
+            "ref.semver; let the automation that picks versions write it, so each change is checked",
         )
 
     def _cold_registry(self, reference: str) -> str | None:
@@ -1014,18 +1007,21 @@ def _is_signature(statement: Statement | None) -> bool:
 
 def _unverifiable(reference: str, rule: CompiledRule, error: RegistryError, step: str) -> ImageResult:
     doing = {"resolve": "resolve", "discover": "fetch the signatures of"}[step]
+    return _unverifiable_result(
+        reference,
+        rule,
+        f"could not verify {reference}: could not {doing} it ({error.kind}): {error.message}",
+        _REGISTRY_FIX.get(error.kind, "check that the registry is reachable, then retry"),
+    )
+
+
+def _unverifiable_result(reference: str, rule: CompiledRule, message: str, fix: str) -> ImageResult:
     return ImageResult(
         reference,
         "unverifiable",
         rule=rule.rule.name,
         mode=rule.rule.mode,
-        problems=[
-            ImageProblem(
-                "image-unverifiable",
-                f"could not verify {reference}: could not {doing} it ({error.kind}): {error.message}",
-                _REGISTRY_FIX.get(error.kind, "check that the registry is reachable, then retry"),
-            )
-        ],
+        problems=[ImageProblem("image-unverifiable", message, fix)],
     )
 
 
