@@ -833,6 +833,46 @@ def test_flux_force_as_a_label_counts_and_a_metadata_change_replaces_nothing(
     assert "would be deleted and created again" in output and s.repo.ref(GATED) == gated
 
 
+def test_an_approval_from_before_the_force_marker_does_not_cover_it(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Its tree held the object unmarked: the approver never saw that it would be replaced."""
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/*", gpg=keys.bob)
+    s.repo.write(
+        "deploy/pvc.yaml",
+        PVC.replace(
+            "metadata: {name: data, namespace: shop}",
+            "metadata:\n  name: data\n  namespace: shop\n"
+            "  labels: {kustomize.toolkit.fluxcd.io/force: enabled}",
+        ),
+    )
+    s.repo.commit("force through a label", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "would be deleted and created again" in output, output
+
+
+def test_under_argo_replace_a_label_change_is_a_replacement(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Argo CD syncs any drift of such an object with a replace (delete and create): metadata too."""
+    s = setup()
+    annotated = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  namespace: shop\n"
+        "  annotations: {argocd.argoproj.io/sync-options: 'Replace=true,Force=true'}",
+    )
+    s.repo.write("deploy/pvc.yaml", annotated)
+    s.repo.commit("mark", ssh=keys.alice)
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    assert s.run()[0] == 0  # a first run: nothing to compare
+    s.repo.write(
+        "deploy/pvc.yaml", annotated.replace("annotations: {", "labels: {team: x}\n  annotations: {")
+    )
+    s.repo.commit("a label", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "would be deleted and created again" in output, output
+
+
 def test_a_refused_first_run_leaves_the_next_one_a_first_run(setup: Callable[..., Setup], keys: Keys) -> None:
     """Refusals never created the gated ref: its absence after them is no deletion."""
     s = setup()

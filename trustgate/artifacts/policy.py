@@ -221,16 +221,26 @@ class ImagePolicy:
         it (their exclusions apply to either name), so the port cannot take an image out of the
         rule written for its registry. A rule naming the port keeps its images wherever it is.
         """
-        for rule in self.rules:
-            if rule.matches(name, full):
-                return rule
+        written = next(((i, r) for i, r in enumerate(self.rules) if r.matches(name, full)), None)
         bare_name, bare_full = without_default_port(name), without_default_port(full)
         if bare_name is None or bare_full is None:
-            return None
-        for rule in self.rules:
-            if rule.matches(bare_name, bare_full, written=(name, full)):
-                return rule
-        return None
+            return written[1] if written is not None else None
+        bare = next(
+            (
+                (i, r)
+                for i, r in enumerate(self.rules)
+                if r.matches(bare_name, bare_full, written=(name, full))
+            ),
+            None,
+        )
+        if written is None:
+            return bare[1] if bare is not None else None
+        registry = name.partition("/")[0]
+        # As written wins where it is the earlier rule, or names the port itself; a catch-all listed
+        # after the host's rule (`**`) must not take the image out of it.
+        if bare is None or written[0] <= bare[0] or any(registry in p for p in written[1].rule.images):
+            return written[1]
+        return bare[1]
 
     def evaluate_statement(
         self, att: CompiledAttestation, statement_input: Mapping[str, Any]

@@ -30,7 +30,7 @@ _GROUP_LISTS = {"tekton.dev": ("steps", "sidecars"), "argoproj.io": ("sidecars",
 _GROUP_SINGLE = {"tekton.dev": ("stepTemplate",), "argoproj.io": ("container", "script")}
 # Tekton Triggers' templates embed tekton.dev resources (TriggerTemplate resourcetemplates).
 _GROUP_ALIASES = {"triggers.tekton.dev": "tekton.dev"}
-_ARGO_WORKFLOW_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
+_ARGO_CD_KINDS = frozenset({"Application", "ApplicationSet", "AppProject"})  # Workflows, Events: steps
 _MAX_DEPTH = 12  # a pod spec sits at most a few levels down; deeper trees are data, not templates
 
 
@@ -47,8 +47,8 @@ def find_images(obj: Mapping[str, Any]) -> list[ImageUse]:
         out.extend(_flux_oci(obj))
     group = str(obj.get("apiVersion", "")).partition("/")[0]
     kind = obj.get("kind")
-    if group == "argoproj.io" and kind not in _ARGO_WORKFLOW_KINDS:
-        group = ""  # Argo CD, Rollouts, Events: a `script` or `container` key there is no step
+    if group == "argoproj.io" and kind in _ARGO_CD_KINDS:
+        group = ""  # an Argo CD Application's Helm values may hold any `script` or `container` key
     group = _GROUP_ALIASES.get(group, group)
     keys = _Keys(CONTAINER_LISTS + _GROUP_LISTS.get(group, ()), _GROUP_SINGLE.get(group, ()))
     spec = obj.get("spec")

@@ -40,7 +40,10 @@ class Seen:
     key: ObjectKey
     api_version: str
     source: Source
-    digest: str = ""  # of the object's content besides its metadata: whether it changed
+    # What, changed, has the reconciler replace it: its content besides metadata under Flux's force,
+    # all of it under Argo CD's Replace/Force (which replaces on any drift); with the marker itself,
+    # so that gaining one is a change an approval from before it did not see.
+    digest: str = ""
     # It asks the reconciler to delete and create it again when it cannot be patched (Flux
     # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`).
     recreate: bool = False
@@ -52,24 +55,26 @@ _FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
 _ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 
 
-def _recreates(obj: Mapping[str, object]) -> bool:
-    """Flux reads its force marker from labels or annotations (`ssa.AnyInMetadata`), Argo CD its
-    sync options from annotations."""
+def _recreates(obj: Mapping[str, object]) -> str:
+    """ "flux", "argo" or "": Flux reads its force marker from labels or annotations
+    (`ssa.AnyInMetadata`), Argo CD its sync options from annotations."""
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
-        return False
+        return ""
     marks = [m for m in (metadata.get("labels"), metadata.get("annotations")) if isinstance(m, Mapping)]
-    if any(str(m.get(_FLUX_FORCE, "")).strip().lower() == "enabled" for m in marks):
-        return True
     options = {o.strip().lower() for m in marks for o in str(m.get(_ARGO_SYNC_OPTIONS, "")).split(",")}
-    return bool(options & {"replace=true", "force=true"})
+    if options & {"replace=true", "force=true"}:
+        return "argo"
+    if any(str(m.get(_FLUX_FORCE, "")).strip().lower() == "enabled" for m in marks):
+        return "flux"
+    return ""
 
 
-def _content_digest(obj: Mapping[str, object]) -> str:
-    """A digest of what an object holds besides its metadata (a label or annotation alone is patched
-    in place, never a reason to replace it)."""
-    body = {k: v for k, v in obj.items() if k != "metadata"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+def _content_digest(obj: Mapping[str, object], marker: str) -> str:
+    """A digest of what, changed, has the reconciler replace the object (see `Seen.digest`)."""
+    body = dict(obj) if marker == "argo" else {k: v for k, v in obj.items() if k != "metadata"}
+    text = json.dumps([marker, body], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +105,9 @@ def inventory(documents: Iterable[Document]) -> dict[ObjectKey, Seen]:
     for doc in documents:
         key = key_of(doc.obj)
         if key is not None and key not in out:
-            seen = Seen(
-                key, str(doc.obj.get("apiVersion")), doc.source, _content_digest(doc.obj), _recreates(doc.obj)
-            )
+            marker = _recreates(doc.obj)
+            digest = _content_digest(doc.obj, marker)
+            seen = Seen(key, str(doc.obj.get("apiVersion")), doc.source, digest, bool(marker))
             out[key] = seen
     return out
 

@@ -587,9 +587,11 @@ class PresyncGate:
     ) -> tuple[dict[changes.ObjectKey, changes.Seen], list[InputProblem]]:
         if tree not in self._trees or tree not in self._objects:
             self._render(git, commit, tree)
-        if len(self._trees) > 64:  # bounded: a long --watch sees many trees
+        found = self._trees.pop(tree)  # the newest: never the one the bound drops
+        self._trees[tree] = found
+        while len(self._trees) > 64:  # bounded: a long --watch sees many trees
             self._trees.pop(next(iter(self._trees)))
-        return self._trees[tree]
+        return found
 
     def _note(
         self, git: Git, out: Outcome, commit: str, decision: Decision, *, pushed_with_ref: bool

@@ -233,6 +233,12 @@ def check_key_log_body(
         ) from e
     der = spki_der(key)
     what = f"{kind} {version}"
+    if kind == "hashedrekord" and (dsse_payload is not None or sha256_digest is None):
+        # A hashedrekord records a signature of some content, not an attestation: a log entry that
+        # holds the attestation's signature over other content does not record the statement (log
+        # monitors watching dsse/intoto entries would never see it). As sigstore-python refuses.
+        raise _body_mismatch(authority, "a signature of other content, not this attestation")
+    content = sha256_digest or b""  # set wherever a hashedrekord gets this far
     try:
         if (kind, version) == ("hashedrekord", "0.0.1"):
             recorded_sig = base64.b64decode(spec["signature"]["content"], validate=True)
@@ -242,9 +248,7 @@ def check_key_log_body(
                 raise _body_mismatch(authority, "another signature")
             if pem_key_der(recorded_key) != der:
                 raise _body_mismatch(authority, "another key")
-            if sha256_digest is not None and (
-                data_hash.get("algorithm") != "sha256" or data_hash.get("value") != sha256_digest.hex()
-            ):
+            if data_hash.get("algorithm") != "sha256" or data_hash.get("value") != content.hex():
                 raise _body_mismatch(authority, "another artifact")
         elif (kind, version) == ("hashedrekord", "0.0.2"):
             v2 = spec["hashedRekordV002"]
@@ -254,10 +258,7 @@ def check_key_log_body(
             raw = verifier.get("publicKey", {}).get("rawBytes")
             if raw is None or base64.b64decode(raw, validate=True) != der:
                 raise _body_mismatch(authority, "another key")
-            if (
-                sha256_digest is not None
-                and base64.b64decode(v2["data"]["digest"], validate=True) != sha256_digest
-            ):
+            if base64.b64decode(v2["data"]["digest"], validate=True) != content:
                 raise _body_mismatch(authority, "another artifact")
         elif (kind, version) == ("dsse", "0.0.1"):
             if dsse_payload is None or dsse_signatures is None:
@@ -290,3 +291,23 @@ def check_key_log_body(
         raise SignatureVerificationError(
             TLOG, f"the transparency-log entry body ({what}) is incomplete: {e!r}", authority=authority
         ) from e
+
+
+FUTURE_SKEW_SECONDS = 300  # seconds a log's clock may run ahead of ours
+
+
+def refuse_future_log_time(integrated_time: int, *, authority: str) -> None:
+    """A log entry integrated after now is refused (as sigstore-go does): a future time would rank
+    its statement newest for as long as its date is ahead.
+
+    Raises:
+        SignatureVerificationError: the time is more than `FUTURE_SKEW_SECONDS` ahead.
+    """
+    import time
+
+    if integrated_time > time.time() + FUTURE_SKEW_SECONDS:
+        raise SignatureVerificationError(
+            TLOG,
+            f"the transparency-log entry says it was integrated in the future (Unix time {integrated_time})",
+            authority=authority,
+        )

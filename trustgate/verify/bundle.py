@@ -31,6 +31,7 @@ from trustgate.verify._material import (
     pae,
     parse_digest,
     parse_statement,
+    refuse_future_log_time,
     require_covers,
     verify_with_key,
 )
@@ -163,7 +164,15 @@ def _message_digest(raw: dict[str, Any]) -> tuple[str, bytes] | None:
 
 def _check_message_digest(raw: dict[str, Any], *, digest: str, wanted: bytes, authority: str) -> None:
     recorded = _message_digest(raw)
-    if recorded is not None and recorded[0] == "SHA2_256" and recorded[1] != wanted:
+    if recorded is None:
+        return
+    if recorded[0] != "SHA2_256":  # what is signed is named by its SHA-256 here; another says nothing of it
+        raise SignatureVerificationError(
+            DIGEST_MISMATCH,
+            f"the bundle's message digest is {recorded[0]}, not the SHA2_256 of {digest}",
+            authority=authority,
+        )
+    if recorded[1] != wanted:
         raise SignatureVerificationError(
             DIGEST_MISMATCH,
             f"the signature is for sha256:{recorded[1].hex()}, not {digest}",
@@ -374,6 +383,7 @@ def _keyed(
         )
         log_index, log_id = int(entry._inner.log_index), entry._inner.log_id.key_id.hex()
         if entry._inner.integrated_time:
+            refuse_future_log_time(int(entry._inner.integrated_time), authority=name)
             integrated = _rfc3339(datetime.fromtimestamp(int(entry._inner.integrated_time), tz=UTC))
             # Only the inclusion promise signs the integrated time (an inclusion proof does not).
             timed = entry._inner.inclusion_promise is not None

@@ -31,6 +31,7 @@ from trustgate.verify._material import (
     pae,
     parse_digest,
     parse_statement,
+    refuse_future_log_time,
     require_covers,
     verify_with_key,
 )
@@ -326,6 +327,7 @@ def _verify_parts(
             authority=name,
         )
         log_index, log_id = int(payload["logIndex"]), str(payload["logID"])
+        refuse_future_log_time(int(payload["integratedTime"]), authority=name)
         integrated = datetime.fromtimestamp(int(payload["integratedTime"]), tz=UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ"
         )

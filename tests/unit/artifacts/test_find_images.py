@@ -261,3 +261,46 @@ def test_an_argo_cd_applications_helm_values_are_not_steps() -> None:
         "spec": {"source": {"helm": {"valuesObject": {"script": {"image": "not-an-image"}}}}},
     }
     assert find_images(application) == []
+
+
+def test_argo_events_pods_and_the_workflows_they_submit_are_read() -> None:
+    sensor = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Sensor",
+        "metadata": {"name": "s"},
+        "spec": {
+            "template": {"container": {"image": "evil.example/sensor:latest"}},
+            "triggers": [
+                {
+                    "template": {
+                        "name": "t",
+                        "argoWorkflow": {
+                            "operation": "submit",
+                            "source": {
+                                "resource": {
+                                    "apiVersion": "argoproj.io/v1alpha1",
+                                    "kind": "Workflow",
+                                    "spec": {
+                                        "templates": [
+                                            {"name": "m", "container": {"image": "evil.example/wf:1"}}
+                                        ]
+                                    },
+                                }
+                            },
+                        },
+                    }
+                }
+            ],
+        },
+    }
+    source = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "EventSource",
+        "metadata": {"name": "e"},
+        "spec": {"template": {"container": {"image": "evil.example/es:1"}}},
+    }
+    assert sorted(u.reference for u in find_images(sensor)) == [
+        "evil.example/sensor:latest",
+        "evil.example/wf:1",
+    ]
+    assert [u.reference for u in find_images(source)] == ["evil.example/es:1"]

@@ -554,6 +554,19 @@ def test_a_default_port_does_not_take_an_image_out_of_its_registrys_rule(port: s
     assert policy.rule_for("localhost:5000/shop/app", "localhost:5000/shop/app:v1") is None  # another port
 
 
+def test_a_catch_all_listed_after_the_hosts_rule_does_not_take_a_ported_image() -> None:
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="acme", images=("registry.acme.io/**",)), ImageRule(name="rest", images=("**",))
+        )
+    )
+    for name in ("registry.acme.io:0443/app", "registry.acme.io:443/app", "registry.acme.io/app"):
+        rule = policy.rule_for(name, f"{name}:1")
+        assert rule is not None and rule.rule.name == "acme", name
+    other = policy.rule_for("other.io/app", "other.io/app:1")
+    assert other is not None and other.rule.name == "rest"
+
+
 def test_a_rule_naming_the_port_keeps_its_images_wherever_it_is_listed() -> None:
     policy = ImagePolicy(
         _rules(

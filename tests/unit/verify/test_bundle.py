@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -465,3 +466,50 @@ def test_every_key_type_against_every_key_type(
         return
     failed = failure(lambda: verify_blob(artifact=ARTIFACT, bundle=bundle, authority=authority))
     assert failed.code == "bad-signature" and "does not verify with the key" in failed.reason
+
+
+def test_a_key_signed_attestation_whose_log_entry_records_a_signature_is_refused(
+    sigstore: SigstoreInstance, sigstore_root: TrustRoot
+) -> None:
+    """A hashedrekord over other content, holding the attestation's signature, does not record the
+    statement (monitors of dsse/intoto entries never see it); sigstore-python refuses it too."""
+    pair = sigstore.key("ecdsa-p256")
+    image = "sha256:" + "ab" * 32
+    bundle = json.loads(sigstore.attest(statement(image, "https://slsa.dev/provenance/v1", {}), pair))
+    signature = base64.b64decode(bundle["dsseEnvelope"]["signatures"][0]["sig"])
+    entry = sigstore._hashedrekord(hashlib.sha256(b"unrelated").digest(), signature, pair)
+    bundle["verificationMaterial"]["tlogEntries"] = [entry.bundle_entry()]
+    error = failure(
+        lambda: verify_bundle(
+            json.dumps(bundle).encode(), digest=image, authority=key_authority(pair, sigstore_root)
+        )
+    )
+    assert "not this attestation" in error.message
+
+
+def test_a_message_digest_of_another_algorithm_is_refused(
+    sigstore: SigstoreInstance, sigstore_root: TrustRoot
+) -> None:
+    pair = sigstore.key("ecdsa-p256")
+    bundle = json.loads(sigstore.sign_artifact(ARTIFACT, pair))
+    other = base64.b64encode(hashlib.sha512(b"other").digest()).decode()
+    bundle["messageSignature"]["messageDigest"] = {"algorithm": "SHA2_512", "digest": other}
+    error = failure(
+        lambda: verify_blob(
+            artifact=ARTIFACT,
+            bundle=json.dumps(bundle).encode(),
+            authority=key_authority(pair, sigstore_root),
+        )
+    )
+    assert "SHA2_512" in error.message
+
+
+def test_a_log_time_in_the_future_is_refused(sigstore_root: TrustRoot) -> None:
+    """It would rank its statement newest for as long as its date is ahead (sigstore-go refuses it)."""
+    ahead = SigstoreInstance.load(now=datetime.now(UTC) + timedelta(days=3650))
+    pair = ahead.key("ecdsa-p256")
+    bundle = ahead.sign_artifact(ARTIFACT, pair)
+    error = failure(
+        lambda: verify_blob(artifact=ARTIFACT, bundle=bundle, authority=key_authority(pair, sigstore_root))
+    )
+    assert "integrated in the future" in error.message
