@@ -332,10 +332,24 @@ def _is_sorted(values: list[Any]) -> bool:
     return all(values[i] <= values[i + 1] for i in range(len(values) - 1))
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _sum(values: list[Any]) -> Any:
+    """As Kubernetes' lists library: quantities, or numbers of one kind (ints overflow into an
+    error, as CEL's int64 does); a bool is no number."""
     if values and all(_kind_of(v) == "quantity" for v in values):
         return _opaque("quantity", _format_fraction(sum((_quantity(v) for v in values), Fraction(0))))
-    return sum(values)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        raise _LibraryError(
+            "sum() takes a list of numbers of one kind (int, uint or double), or of quantities"
+        )
+    if len({type(v) for v in values}) > 1:
+        raise _LibraryError("sum() of a list that mixes int and double")
+    total = sum(values)
+    if isinstance(total, int) and total not in _INT64:
+        raise _LibraryError("integer overflow in sum()")
+    return total
 
 
 def _extreme(values: list[Any], pick: Callable[..., Any]) -> Any:
@@ -345,11 +359,24 @@ def _extreme(values: list[Any], pick: Callable[..., Any]) -> Any:
 
 
 def _index_of(values: list[Any], item: Any) -> int:
-    return values.index(item) if item in values else -1
+    """With CEL's equality: `true` is not `1` (Python's `in` says it is)."""
+    return next((i for i, v in enumerate(values) if _cel_equal(v, item)), -1)
 
 
 def _last_index_of(values: list[Any], item: Any) -> int:
-    return len(values) - 1 - values[::-1].index(item) if item in values else -1
+    return next((i for i in range(len(values) - 1, -1, -1) if _cel_equal(values[i], item)), -1)
+
+
+def _cel_in(item: Any, values: list[Any]) -> bool:
+    return any(_cel_equal(item, v) for v in values)
+
+
+def _is_link_local_multicast(value: Any) -> bool:
+    """As Go's netip.Addr.IsLinkLocalMulticast: 224.0.0.0/24, ff02::/16 (Python has no such test)."""
+    address = _ip(value)
+    if address.version == 4:
+        return address in ipaddress.ip_network("224.0.0.0/24")
+    return address in ipaddress.ip_network("ff02::/16")
 
 
 def _cel_equal(a: Any, b: Any) -> bool:
@@ -684,18 +711,22 @@ def _library() -> list[cel.FunctionDecl]:
             _ov("string_find_all_n", _T.List(s), [s, s, i], _find_all, member=True),
         ),
         # sets
-        _fn("sets.contains", _ov("sets_contains", b, [_LIST, _LIST], lambda a, c: all(x in a for x in c))),
+        _fn(
+            "sets.contains",
+            _ov("sets_contains", b, [_LIST, _LIST], lambda a, c: all(_cel_in(x, a) for x in c)),
+        ),
         _fn(
             "sets.equivalent",
             _ov(
                 "sets_equivalent",
                 b,
                 [_LIST, _LIST],
-                lambda a, c: all(x in c for x in a) and all(x in a for x in c),
+                lambda a, c: all(_cel_in(x, c) for x in a) and all(_cel_in(x, a) for x in c),
             ),
         ),
         _fn(
-            "sets.intersects", _ov("sets_intersects", b, [_LIST, _LIST], lambda a, c: any(x in c for x in a))
+            "sets.intersects",
+            _ov("sets_intersects", b, [_LIST, _LIST], lambda a, c: any(_cel_in(x, c) for x in a)),
         ),
         # url
         _fn("url", _ov("string_to_url", _DYN, [s], lambda t: _parse_url(t) and _opaque("url", t))),
@@ -793,7 +824,7 @@ def _library() -> list[cel.FunctionDecl]:
         _member("family", i, lambda v: _ip(v).version),
         _member("isUnspecified", b, lambda v: _ip(v).is_unspecified),
         _member("isLoopback", b, lambda v: _ip(v).is_loopback),
-        _member("isLinkLocalMulticast", b, lambda v: _ip(v).is_multicast and _ip(v).is_link_local),
+        _member("isLinkLocalMulticast", b, _is_link_local_multicast),
         _member("isLinkLocalUnicast", b, lambda v: _ip(v).is_link_local and not _ip(v).is_multicast),
         _member(
             "isGlobalUnicast",

@@ -341,3 +341,40 @@ def test_library_parsers_are_as_strict_as_go(expression: str, expected: Any) -> 
     """Kubernetes' quantity, cidr, semver, format and url libraries use Go's parsers
     (resource.ParseQuantity, netip.ParsePrefix, blang/semver, url.ParseRequestURI)."""
     assert run(expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # CEL's equality: a bool is no number (Python's `True == 1` said otherwise)
+        ("sets.contains([true], [1])", False),
+        ("sets.contains([1], [true])", False),
+        ("sets.equivalent([1], [true])", False),
+        ("sets.intersects([1], [true])", False),
+        ("[true, 1].indexOf(1)", 1),
+        ("[1, true].lastIndexOf(true)", 1),
+        ("[1, 2.0].indexOf(2)", 1),  # numbers compare by value across int and double
+        # Go's netip.Addr.IsLinkLocalMulticast: 224.0.0.0/24 and ff02::/16
+        ("ip('224.0.0.1').isLinkLocalMulticast()", True),
+        ("ip('224.0.1.1').isLinkLocalMulticast()", False),
+        ("ip('ff02::1').isLinkLocalMulticast()", True),
+        ("[1, 2, 3].sum()", 6),
+        ("[1.5, 2.5].sum()", 4.0),
+    ],
+)
+def test_library_values_as_kubernetes_gives_them(expression: str, expected: Any) -> None:
+    got = run(expression)
+    assert got == expected and type(got) is type(expected), (expression, got)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("[9223372036854775807, 1].sum()", "overflow"),
+        ("[true, true].sum()", "numbers of one kind"),
+        ("[1, 2.5].sum()", "mixes int and double"),
+    ],
+)
+def test_sum_errors_as_cel_go_does(expression: str, message: str) -> None:
+    with pytest.raises(cel.CelEvalError, match=message):
+        run(expression)
