@@ -98,8 +98,27 @@ def _verifier(proxy: FaultProxy, key: Key, tmp_path: Path, clock: Clock) -> Imag
     return ImageVerifier(ImagePolicy(_images(proxy, key)), client, clock=clock)
 
 
-def _push(direct: RegistryClient, registry: RegistryProcess, name: str, content: bytes) -> str:
-    return push_image(direct, Reference.parse(f"{registry.host}/shop/{name}:1"), content=content).digest
+def _push(
+    direct: RegistryClient, registry: RegistryProcess, name: str, content: bytes, tag: str = "1"
+) -> str:
+    return push_image(direct, Reference.parse(f"{registry.host}/shop/{name}:{tag}"), content=content).digest
+
+
+def _signed(
+    proxy: FaultProxy,
+    direct: RegistryClient,
+    registry: RegistryProcess,
+    tmp_path: Path,
+    name: str,
+    tag: str = "1",
+) -> tuple[ImageVerifier, Clock, str]:
+    """`shop/{name}:{tag}` pushed and signed, and a verifier (on the proxy, with its own clock) that
+    trusts the key: (verifier, clock, digest)."""
+    key = Key()
+    digest = _push(direct, registry, name, f"{name} {tag} {time.time()}".encode(), tag)
+    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/{name}"), digest)
+    clock = Clock()
+    return _verifier(proxy, key, tmp_path, clock), clock, digest
 
 
 def _timed(verifier: ImageVerifier, reference: str) -> tuple[ImageResult, float]:
@@ -116,12 +135,8 @@ def test_a_verified_image_is_answered_stale_at_once_once_the_breaker_trips(
     registry: RegistryProcess,
     tmp_path: Path,
 ) -> None:
-    key = Key()
-    digest = _push(direct, registry, f"api-{fault}", f"api {fault} {time.time()}".encode())
-    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/api-{fault}"), digest)
+    verifier, clock, digest = _signed(proxy, direct, registry, tmp_path, f"api-{fault}")
     unknown = _push(direct, registry, f"worker-{fault}", f"worker {fault} {time.time()}".encode())
-    clock = Clock()
-    verifier = _verifier(proxy, key, tmp_path, clock)
     image = f"{proxy.host}/shop/api-{fault}@{digest}"
     first = verifier.verify(image)
     assert (first.status, first.cache) == ("verified", "miss"), first.problems
@@ -167,11 +182,7 @@ def test_a_slow_registry_is_waited_for_within_the_deadline_only(
     proxy: FaultProxy, direct: RegistryClient, registry: RegistryProcess, tmp_path: Path
 ) -> None:
     """A trickle slow enough to fail the deadline, but a registry that does answer, is verified later."""
-    key = Key()
-    digest = _push(direct, registry, "slow", f"slow {time.time()}".encode())
-    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/slow"), digest)
-    clock = Clock()
-    verifier = _verifier(proxy, key, tmp_path, clock)
+    verifier, _clock, digest = _signed(proxy, direct, registry, tmp_path, "slow")
     proxy.set("trickle", trickle_interval=0.5)
     assert verifier.verify(f"{proxy.host}/shop/slow@{digest}").status == "unverifiable"
     proxy.set("pass")
@@ -201,12 +212,7 @@ def test_a_tag_the_registry_cannot_resolve_any_more_is_never_answered_by_its_old
     """A tag re-pointed at a manifest trustgate refuses (too many platforms) is not "an outage": the
     registry answered, and the verdict of the digest the tag used to name must not admit it, neither
     now nor when the registry goes down afterwards."""
-    key = Key()
-    stored = Reference.parse(f"{registry.host}/shop/app:1")
-    digest = push_image(direct, stored, content=f"good {then} {time.time()}".encode()).digest
-    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/app"), digest)
-    clock = Clock()
-    verifier = _verifier(proxy, key, tmp_path, clock)
+    verifier, clock, _digest = _signed(proxy, direct, registry, tmp_path, "app")
     image = f"{proxy.host}/shop/app:1"
     assert verifier.verify(image).status == "verified"
 
@@ -229,12 +235,7 @@ def test_an_outage_answers_a_digest_stale_but_never_a_tag_by_its_old_digest(
     """Stale-if-error serves what cannot change: a digest's verified result. A tag's old digest
     would let whoever re-pointed the tag run under the old verdict, and an "outage" is theirs to
     cause (one 429 or 5xx on the host trips its breaker)."""
-    key = Key()
-    stored = Reference.parse(f"{registry.host}/shop/app:2")
-    digest = push_image(direct, stored, content=f"good outage {time.time()}".encode()).digest
-    key.sign(direct, registry, Reference.parse(f"{proxy.host}/shop/app"), digest)
-    clock = Clock()
-    verifier = _verifier(proxy, key, tmp_path, clock)
+    verifier, clock, digest = _signed(proxy, direct, registry, tmp_path, "app", "2")
     image = f"{proxy.host}/shop/app:2"
     assert verifier.verify(image).status == "verified"
     assert verifier.verify(f"{proxy.host}/shop/app@{digest}").status == "verified"
