@@ -163,10 +163,9 @@ def removals(
     out: list[DocumentResult] = []
     # Changed under the marker, or newly marked: a change that could not be applied before (the
     # gated ref moves whether the reconciler managed or not) is applied by replacing it now.
+    # The digest holds the marker too (`Seen.digest`): gaining one is a change.
     replaced = {
-        k
-        for k, now in after.items()
-        if k in before and now.recreate and (now.digest != before[k].digest or not before[k].recreate)
+        k for k, now in after.items() if k in before and now.recreate and now.digest != before[k].digest
     }
     for key in sorted(k for k in before if (k not in after or k in replaced) and k.kind in protected):
         seen = before[key]
