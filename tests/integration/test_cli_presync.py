@@ -873,6 +873,134 @@ def test_under_argo_replace_a_label_change_is_a_replacement(setup: Callable[...,
     assert code == 1 and "would be deleted and created again" in output, output
 
 
+FLUX_KUSTOMIZATION = textwrap.dedent(
+    """\
+    apiVersion: kustomize.toolkit.fluxcd.io/v1
+    kind: Kustomization
+    metadata: {name: shop, namespace: flux-system}
+    spec:
+      interval: 10m
+      path: ./deploy
+      prune: true
+      force: FORCE
+      sourceRef: {kind: GitRepository, name: shop}
+    """
+)
+ARGO_APPLICATION = textwrap.dedent(
+    """\
+    apiVersion: argoproj.io/v1alpha1
+    kind: Application
+    metadata: {name: shop, namespace: argocd}
+    spec:
+      project: default
+      source: {repoURL: https://git.example/shop.git, path: deploy, targetRevision: HEAD}
+      destination: {server: https://kubernetes.default.svc, namespace: shop}
+      syncPolicy: {syncOptions: [CreateNamespace=true, OPTIONS]}
+    """
+)
+ARGO_APPLICATION_SET = textwrap.dedent(
+    """\
+    apiVersion: argoproj.io/v1alpha1
+    kind: ApplicationSet
+    metadata: {name: shop, namespace: argocd}
+    spec:
+      generators: [{list: {elements: [{env: prod}]}}]
+      template:
+        metadata: {name: 'shop-{{env}}'}
+        spec:
+          project: default
+          source: {repoURL: https://git.example/shop.git, path: deploy, targetRevision: HEAD}
+          destination: {server: https://kubernetes.default.svc, namespace: shop}
+          syncPolicy: {syncOptions: [OPTIONS]}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "reconciler", "metadata_counts"),
+    [
+        ("deploy/flux.yaml", FLUX_KUSTOMIZATION.replace("FORCE", "true"), False),
+        ("deploy/app.yaml", ARGO_APPLICATION.replace("OPTIONS", "Replace=true"), True),
+        ("deploy/appset.yaml", ARGO_APPLICATION_SET.replace("OPTIONS", "Force=true"), True),
+    ],
+    ids=["flux-kustomization-force", "argo-application-replace", "argo-applicationset-force"],
+)
+def test_a_reconciler_that_replaces_everything_marks_every_protected_object(
+    setup: Callable[..., Setup], keys: Keys, path: str, reconciler: str, metadata_counts: bool
+) -> None:
+    """A Flux Kustomization with `spec.force: true` replaces whatever it cannot patch, an Argo CD
+    Application syncing with `Replace=true` every resource: a protected object changed in the
+    same tree is deleted and created again with no annotation of its own, as with a deletion."""
+    s = setup()
+    s.repo.write("deploy/pvc.yaml", PVC)
+    s.repo.write(path, reconciler)
+    s.repo.commit("a volume and the reconciler that applies it", ssh=keys.alice)
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output  # a first run
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/pvc.yaml", PVC.replace("accessModes:", "storageClassName: fast\n  accessModes:"))
+    s.repo.commit("faster volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted and created again" in output, output
+    assert f"{path} has the reconciler replace what it cannot patch" in output, output
+    assert s.repo.ref(GATED) == gated
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    s.repo.write(
+        "deploy/pvc.yaml",
+        PVC.replace("accessModes:", "storageClassName: fast\n  accessModes:").replace(
+            "metadata: {name: data, namespace: shop}",
+            "metadata: {name: data, namespace: shop, labels: {a: b}}",
+        ),
+    )
+    s.repo.commit("a label", ssh=keys.alice)
+    code, output = s.run()
+    # Argo CD replaces on any drift, labels too; Flux patches what it can (metadata).
+    assert (code == 1) is metadata_counts, output
+
+
+@pytest.mark.parametrize(
+    ("path", "reconciler"),
+    [
+        ("deploy/flux.yaml", FLUX_KUSTOMIZATION.replace("FORCE", "false")),
+        ("deploy/app.yaml", ARGO_APPLICATION.replace("OPTIONS", "Replace=false")),
+    ],
+    ids=["flux-no-force", "argo-no-replace"],
+)
+def test_a_reconciler_that_patches_marks_nothing(
+    setup: Callable[..., Setup], keys: Keys, path: str, reconciler: str
+) -> None:
+    s = setup()
+    s.repo.write("deploy/pvc.yaml", PVC)
+    s.repo.write(path, reconciler)
+    s.repo.commit("a volume and the reconciler that applies it", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.write("deploy/pvc.yaml", PVC.replace("accessModes:", "storageClassName: fast\n  accessModes:"))
+    s.repo.commit("faster volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+
+
+def test_turning_on_a_reconciler_wide_replace_needs_approval_for_the_protected_objects(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A change that could not be applied before (the gated ref moved all the same) is applied by
+    replacing the object once the Kustomization gains `force: true`: as a newly marked object."""
+    s = setup()
+    s.repo.write("deploy/pvc.yaml", PVC)
+    s.repo.write("deploy/flux.yaml", FLUX_KUSTOMIZATION.replace("FORCE", "false"))
+    s.repo.commit("a volume and the reconciler that applies it", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.write("deploy/flux.yaml", FLUX_KUSTOMIZATION.replace("FORCE", "true"))
+    s.repo.commit("force", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted and created again" in output, output
+
+
 def test_a_refused_first_run_leaves_the_next_one_a_first_run(setup: Callable[..., Setup], keys: Keys) -> None:
     """Refusals never created the gated ref: its absence after them is no deletion."""
     s = setup()

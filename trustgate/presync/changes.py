@@ -45,8 +45,11 @@ class Seen:
     # so that gaining one is a change an approval from before it did not see.
     digest: str = ""
     # It asks the reconciler to delete and create it again when it cannot be patched (Flux
-    # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`).
+    # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`), or
+    # its tree holds a Flux Kustomization or an Argo CD Application that asks it for everything.
     recreate: bool = False
+    # Why, for the finding: the object's own marker, or the file of the Kustomization or Application.
+    why: str = ""
 
 
 # Annotations under which a reconciler deletes an object and creates it again rather than fail
@@ -70,10 +73,44 @@ def _recreates(obj: Mapping[str, object]) -> str:
     return ""
 
 
-def _content_digest(obj: Mapping[str, object], marker: str) -> str:
+def _tree_recreates(documents: Sequence[Document]) -> tuple[str, str]:
+    """("flux" or "argo" or "", the file that says so): a marker for every object of the tree.
+
+    A Flux Kustomization with `spec.force: true` replaces whatever it applies that cannot be
+    patched; an Argo CD Application (or an ApplicationSet's template) whose
+    `syncPolicy.syncOptions` hold `Replace=true` or `Force=true` syncs every resource with a
+    replace. Which objects of the tree each one applies (its `spec.path`, its source) is not
+    worked out here: every object of the tree counts as marked, which can only ask for an
+    approval more, never for one less. Argo CD wins over Flux: it replaces on any drift.
+    """
+    found = ("", "")
+    for doc in documents:
+        obj = doc.obj
+        api_version, kind, spec = obj.get("apiVersion"), obj.get("kind"), obj.get("spec")
+        if not isinstance(api_version, str) or not isinstance(spec, Mapping):
+            continue
+        group = api_version.rpartition("/")[0]
+        if group == "argoproj.io" and kind in ("Application", "ApplicationSet"):
+            if kind == "ApplicationSet":
+                template = spec.get("template")
+                spec = template.get("spec") if isinstance(template, Mapping) else None
+            policy = spec.get("syncPolicy") if isinstance(spec, Mapping) else None
+            options = policy.get("syncOptions") if isinstance(policy, Mapping) else None
+            if isinstance(options, list) and {str(o).strip().lower() for o in options} & {
+                "replace=true",
+                "force=true",
+            }:
+                return "argo", doc.source.file
+        elif group == "kustomize.toolkit.fluxcd.io" and kind == "Kustomization" and spec.get("force") is True:
+            found = found if found[0] else ("flux", doc.source.file)
+    return found
+
+
+def _content_digest(obj: Mapping[str, object], marker: str, tree: str = "") -> str:
     """A digest of what, changed, has the reconciler replace the object (see `Seen.digest`)."""
-    body = dict(obj) if marker == "argo" else {k: v for k, v in obj.items() if k != "metadata"}
-    text = json.dumps([marker, body], sort_keys=True, default=str)
+    whole = "argo" in (marker, tree)
+    body = dict(obj) if whole else {k: v for k, v in obj.items() if k != "metadata"}
+    text = json.dumps([marker, tree, body] if tree else [marker, body], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -101,14 +138,23 @@ def key_of(obj: Mapping[str, object]) -> ObjectKey | None:
 
 
 def inventory(documents: Iterable[Document]) -> dict[ObjectKey, Seen]:
+    documents = list(documents)
+    tree, tree_file = _tree_recreates(documents)
     out: dict[ObjectKey, Seen] = {}
     for doc in documents:
         key = key_of(doc.obj)
         if key is not None and key not in out:
             marker = _recreates(doc.obj)
-            digest = _content_digest(doc.obj, marker)
-            seen = Seen(key, str(doc.obj.get("apiVersion")), doc.source, digest, bool(marker))
-            out[key] = seen
+            digest = _content_digest(doc.obj, marker, tree)
+            why = (
+                "it changes under an annotation that lets the reconciler replace it"
+                if marker
+                else f"{tree_file} has the reconciler replace what it cannot patch"
+                if tree
+                else ""
+            )
+            api_version = str(doc.obj.get("apiVersion"))
+            out[key] = Seen(key, api_version, doc.source, digest, bool(marker or tree), why)
     return out
 
 
@@ -177,12 +223,9 @@ def removals(
             ),
             None,
         )
-        how = (
-            "would be deleted and created again (it changes under an annotation that lets the "
-            "reconciler replace it)"
-            if key in replaced
-            else "would be deleted"
-        )
+        how = "would be deleted"
+        if key in replaced:
+            how = f"would be deleted and created again ({after[key].why})"
         finding = Finding(
             rule="destructive-change",
             severity=severity,
