@@ -471,6 +471,16 @@ def load_config(path: str | Path) -> Config:
             hint=f"a config starts with `apiVersion: {API_VERSION}` and `kind: {KIND}`",
         )
     doc = parsed[0]
+    # Manifests keep kubectl's reading (the last setting wins); in trustgate's own file a second
+    # `mode:` (or a merge bringing one) would silently weaken what the first one says.
+    repeated = yamlio.repeated_key(doc.node)
+    if repeated is not None:
+        raise ConfigError(
+            f"key {repeated.key!r} is set twice in one mapping (lines {repeated.earlier_line} "
+            f"and {repeated.line}): YAML readers disagree about which setting holds",
+            where=f"{path}:{repeated.line}",
+            hint="set each key once; a key a `<<` merge brings counts as set",
+        )
     # Relative paths in the config are relative to the file, whatever the working directory of
     # whoever reads them later (git runs in a clone's directory for `presync`).
     return parse_config(doc.value, origin=str(path), base=path.absolute().parent, tree=doc.node)

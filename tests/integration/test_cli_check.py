@@ -664,3 +664,19 @@ def test_input_kubernetes_refuses_is_an_input_error_with_its_line(
     code, out, _ = check(policy, str(path), "--no-color")
     assert code == 3, out
     assert f"{path}:{line}" in out
+
+
+def test_a_key_set_twice_in_the_config_is_refused_but_manifests_keep_the_last(write: Write) -> None:
+    """trustgate.yaml is trustgate's own file: `mode: enforce` followed by `mode: audit` (or a merge
+    bringing it) is exit 3 naming the line, not a silent audit. Manifests keep kubectl's reading."""
+    head = "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmode: enforce\n"
+    pod = str(write("pod.yaml", PRIVILEGED_POD))
+    for tail, line in (("kubernetes: {version: '1.33'}\nmode: audit\n", 5), ("<<: {mode: audit}\n", 4)):
+        config = write("trustgate.yaml", head + tail)
+        code, _, err = run("check", "--no-color", "-c", str(config), pod)
+        assert code == 3, err
+        assert f"{config}:{line}: key 'mode' is set twice in one mapping (lines 3 and {line})" in err
+    twice = PRIVILEGED_POD.replace("{privileged: true}", "{privileged: false, privileged: true}")
+    code, out, _ = run("check", "-o", "json", str(write("twice.yaml", twice)))
+    assert code == 1
+    assert "pss-baseline-privileged" in {f["rule"] for f in json.loads(out)["results"][0]["findings"]}
