@@ -419,6 +419,21 @@ class Config:
         """The embedded default: bundled policy sets and schemas, enforce mode."""
         return cls()
 
+    def with_mode(self, mode: Mode) -> Config:
+        """The configuration with `mode` in place of every mode it sets (`--mode`): the top-level
+        one, each policy source's, each image rule's and the Gatekeeper default. A mode given for
+        one run is the whole run's: `--mode enforce` must not leave a source in `warn`.
+        A Gatekeeper constraint's `enforcementAction` is the policy's own, as a Rego `warn` rule is.
+        """
+        rules = tuple(dataclasses.replace(r, mode=None) for r in self.images.rules)
+        return dataclasses.replace(
+            self,
+            mode=mode,
+            policies=tuple(dataclasses.replace(p, mode=None) for p in self.policies),
+            images=dataclasses.replace(self.images, rules=rules),
+            gatekeeper=dataclasses.replace(self.gatekeeper, mode=None),
+        )
+
 
 # The package's own files (policies, schemas) lie beside its modules: the package is installed
 # as a directory (wheel or editable), never zipped. Not importlib.resources: it imports tempfile,

@@ -680,3 +680,85 @@ def test_a_key_set_twice_in_the_config_is_refused_but_manifests_keep_the_last(wr
     code, out, _ = run("check", "-o", "json", str(write("twice.yaml", twice)))
     assert code == 1
     assert "pss-baseline-privileged" in {f["rule"] for f in json.loads(out)["results"][0]["findings"]}
+
+
+OWNER_POLICY = """\
+package main
+import rego.v1
+
+deny contains "every ConfigMap needs an owner label" if {
+  input.kind == "ConfigMap"
+  not input.metadata.labels.owner
+}
+"""
+TRIAL_POLICY = """\
+package main
+import rego.v1
+
+deny contains "trial rule" if {
+  input.kind == "ConfigMap"
+  input.data.trial == "x"
+}
+"""
+CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: shop}\ndata: {k: v}\n"
+
+
+@pytest.mark.parametrize("trial_mode", ["warn", "audit"])
+def test_a_trial_source_sharing_a_package_with_an_enforced_one_is_refused(
+    write: Write, tmp_path: Path, trial_mode: str
+) -> None:
+    """`- {path: trial/, mode: warn}` then `- path: enforced/`, both `package main`: the enforced
+    rule used to be only a warning (the first source's mode won). Now exit 3, with the way out."""
+    write("trial/new.rego", TRIAL_POLICY)
+    write("enforced/core.rego", OWNER_POLICY)
+    manifest = str(write("cm/cm.yaml", CONFIG_MAP))
+    config = write(
+        "trustgate.yaml",
+        f"apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmode: enforce\nmanifests:\n  policies:\n"
+        f"    - {{path: trial/, mode: {trial_mode}}}\n    - path: enforced/\n",
+    )
+    code, _, err = run("check", "--no-color", "-c", str(config), manifest)
+    assert code == 3, err
+    assert f"package main is defined in {tmp_path / 'trial'} (mode {trial_mode})" in err
+    assert f"and in {tmp_path / 'enforced'} (mode enforce, the top-level mode)" in err
+    assert "a package of its own" in err
+    # The same with the enforced policy given on the command line.
+    only_trial = write(
+        "trial.yaml",
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+        f"    - {{path: trial/, mode: {trial_mode}}}\n",
+    )
+    code, _, err = run("check", "-c", str(only_trial), "-p", str(tmp_path / "enforced"), manifest)
+    assert code == 3 and "package main is defined in" in err
+
+
+def test_sources_of_one_mode_may_share_a_package(write: Write, tmp_path: Path) -> None:
+    write("a/new.rego", TRIAL_POLICY)
+    write("b/core.rego", OWNER_POLICY)
+    manifest = str(write("cm/cm.yaml", CONFIG_MAP))
+    head = "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+    same = write("same.yaml", head + "    - {path: a/, mode: warn}\n    - {path: b/, mode: warn}\n")
+    code, out, err = run("check", "-c", str(same), "-o", "json", manifest)
+    assert code == 0, err
+    assert [f["severity"] for f in json.loads(out)["results"][0]["findings"]] == ["warning"]
+    default = write("default.yaml", head + "    - path: a/\n    - path: b/\n")
+    assert run("check", "-c", str(default), manifest)[0] == 1
+
+
+def test_mode_flag_overrides_the_mode_of_every_source(write: Write) -> None:
+    """`--mode enforce` overrides "the configured mode": a source's `mode: warn` too. Without the
+    flag, the source keeps its mode."""
+    write("enforced/core.rego", OWNER_POLICY)
+    manifest = str(write("cm/cm.yaml", CONFIG_MAP))
+    config = str(
+        write(
+            "trustgate.yaml",
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmode: enforce\nmanifests:\n  policies:\n"
+            "    - {path: enforced/, mode: warn}\n",
+        )
+    )
+    assert run("check", "-c", config, manifest)[0] == 0
+    assert run("check", "-c", config, "--mode", "enforce", manifest)[0] == 1
+    assert run("check", "-c", config, "--mode", "warn", manifest)[0] == 0
+    _, out, _ = run("check", "--help")
+    assert "overrides the configured mode and every per-source one" in " ".join(out.split())

@@ -198,3 +198,22 @@ def test_merges_that_set_each_key_once_are_read(write: Write) -> None:
         """
     config = load_config(write("t.yaml", text))
     assert [(p.mode, p.rego_version) for p in config.policies] == [(Mode.WARN, "v1"), (Mode.WARN, "v0")]
+
+
+def test_with_mode_replaces_the_mode_of_every_source(write: Write) -> None:
+    """`--mode` is the whole run's mode: no policy source, image rule or Gatekeeper default keeps its own."""
+    text = """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        mode: audit
+        manifests:
+          policies: [{builtin: pss-baseline, mode: warn}, {path: p/}]
+          gatekeeper: {paths: [gk/], mode: warn}
+        images:
+          rules: [{name: all, images: ["**"], mode: audit}]
+        """
+    config = load_config(write("t.yaml", text)).with_mode(Mode.ENFORCE)
+    assert config.mode == Mode.ENFORCE
+    assert [p.mode for p in config.policies] == [None, None]  # None: the top-level mode
+    assert [r.mode for r in config.images.rules] == [None]
+    assert config.gatekeeper.mode is None

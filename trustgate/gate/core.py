@@ -122,7 +122,7 @@ class Gate:
         self._waive = bool(config.exceptions)  # per finding: a plain bool, not a call
         data = load_policy_data(config)
         build = Build(config, data, combine)
-        self.rego = RegoCheck(compile_rego(config.policies, data), combine=combine)
+        self.rego = RegoCheck(compile_rego(config.policies, data, mode=config.mode), combine=combine)
         self.images = ImageStage(
             config,
             data,
