@@ -762,3 +762,48 @@ def test_mode_flag_overrides_the_mode_of_every_source(write: Write) -> None:
     assert run("check", "-c", config, "--mode", "warn", manifest)[0] == 0
     _, out, _ = run("check", "--help")
     assert "overrides the configured mode and every per-source one" in " ".join(out.split())
+
+
+ROOT_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: p, namespace: shop}}
+spec:
+  securityContext: {{seccompProfile: {{type: RuntimeDefault}}}}
+  containers:
+    - name: c
+      image: {image}
+      securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}
+"""
+
+
+def test_an_exception_image_glob_stays_within_path_segments(write: Write) -> None:
+    """`images: ["*.acme.io/legacy/*"]` waived run-as-root for `evil/x.acme.io/legacy/rootkit:1`, a
+    Docker Hub image (fnmatch's `*` crossed `/`); it still waives `registry.acme.io/legacy/app:1`."""
+    config = str(
+        write(
+            "trustgate.yaml",
+            """\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests:
+              policies: [{builtin: pss-restricted}]
+            exceptions:
+              - name: our-registries-root
+                rules: [pss-restricted-run-as-non-root]
+                images: ["*.acme.io/legacy/*"]
+                owner: platform@acme.io
+                reason: legacy images run as root
+                expires: "2099-01-01"
+            """,
+        )
+    )
+    evil = write("evil/pod.yaml", ROOT_POD.format(image="evil/x.acme.io/legacy/rootkit:1"))
+    code, out, _ = run("check", "-c", config, "-o", "json", str(evil))
+    assert code == 1
+    finding = json.loads(out)["results"][0]["findings"][0]
+    assert finding["rule"] == "pss-restricted-run-as-non-root" and "exception" not in finding
+    ours = write("ours/pod.yaml", ROOT_POD.format(image="registry.acme.io/legacy/app:1"))
+    code, out, _ = run("check", "-c", config, "-o", "json", str(ours))
+    assert code == 0, out
+    assert json.loads(out)["results"][0]["findings"][0]["exception"]["name"] == "our-registries-root"

@@ -239,6 +239,32 @@ def test_exception_that_does_not_match_changes_nothing(policy_dir: Path, write: 
     assert priv.severity == Severity.ERROR and priv.exception is None
 
 
+@pytest.mark.parametrize(
+    ("image", "pattern", "waived"),
+    [
+        ("registry.example.com/ops/tool:1.0", "*.example.com/ops/*", True),
+        ("registry.example.com/ops/tool:1.0", "registry.example.com/**", True),
+        ("registry.example.com/ops/tool:1.0", "registry.example.com/ops/tool:1.*", True),
+        ("registry.example.com:443/ops/tool:1.0", "registry.example.com/ops/*", True),
+        ("nginx:1.27", "docker.io/library/nginx", True),
+        ("index.docker.io/library/nginx:1.27", "docker.io/library/*", True),
+        # Docker Hub images whose names merely contain the pattern: `*` stays within a segment.
+        ("evil/x.example.com/ops/tool:1.0", "*.example.com/ops/*", False),
+        ("evil/registry.example.com/ops/tool:1.0", "*/ops/*", False),
+        ("registry.example.com/ops/sub/tool:1.0", "registry.example.com/ops/*", False),
+    ],
+)
+def test_exception_images_match_as_image_rules_do(
+    policy_dir: Path, write: Write, image: str, pattern: str, waived: bool
+) -> None:
+    """`*.acme.io/legacy/*` under fnmatch covered `evil/x.acme.io/legacy/rootkit`, a Docker Hub image."""
+    path = write("m.yaml", MANIFESTS.replace("registry.example.com/ops/tool:1.0", image))
+    decision = make_gate(policy_dir, exceptions=(exception(images=(pattern,)),)).check([str(path)])
+    priv = next(f for f in decision.results[0].findings if f.rule == "no-privileged")
+    assert priv.metadata["image"] == image
+    assert (priv.exception is not None) is waived
+
+
 def test_an_exception_for_namespaces_does_not_cover_an_object_that_names_none(
     policy_dir: Path, write: Write
 ) -> None:
