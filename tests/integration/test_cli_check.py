@@ -807,3 +807,40 @@ def test_an_exception_image_glob_stays_within_path_segments(write: Write) -> Non
     code, out, _ = run("check", "-c", config, "-o", "json", str(ours))
     assert code == 0, out
     assert json.loads(out)["results"][0]["findings"][0]["exception"]["name"] == "our-registries-root"
+
+
+def test_a_hidden_directory_in_a_walked_directory_is_named_in_a_note(write: Write, tmp_path: Path) -> None:
+    """A privileged Pod under `deploy/.secret/` was skipped with "0 documents" and no note."""
+    write("deploy/.secret/pod.yaml", PRIVILEGED_POD)
+    write("deploy/.secret/more/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n")
+    write("deploy/.git/config.yaml", "kind: A\n")
+    deploy = tmp_path / "deploy"
+    code, out, _ = run("check", "--format", "json", str(deploy))
+    report = json.loads(out)
+    assert code == 0 and report["summary"]["documents"] == 0
+    assert report["notes"] == [
+        f"skipped 2 hidden file(s) in the directories walked: {deploy}/.secret/ (2 file(s)); "
+        "`kubectl apply -R` and Flux would apply them: name them to check them"
+    ]
+    assert run("check", str(deploy / ".secret"))[0] == 1  # named: checked
+
+
+def test_what_exclude_patterns_left_out_is_named_in_a_note(write: Write, tmp_path: Path) -> None:
+    """The README's patterns `[Chart.yaml, values.yaml, charts]` skipped a privileged Pod saved as
+    values.yaml or under charts/ with "0 documents" and no note."""
+    write("apps/shop/values.yaml", PRIVILEGED_POD)
+    write("apps/shop/charts/pod.yaml", PRIVILEGED_POD)
+    write("apps/shop/charts/sub/pod.yaml", PRIVILEGED_POD)
+    config = write(
+        "trustgate.yaml",
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        "manifests:\n  exclude: [Chart.yaml, values.yaml, charts]\n",
+    )
+    apps = tmp_path / "apps"
+    code, out, _ = run("check", "-c", str(config), "--format", "json", str(apps))
+    report = json.loads(out)
+    assert code == 0 and report["summary"]["documents"] == 0
+    assert report["notes"] == [
+        f"exclude pattern 'charts' left out 2 file(s): {apps}/shop/charts/ (2 file(s))",
+        f"exclude pattern 'values.yaml' left out 1 file(s): {apps}/shop/values.yaml",
+    ]
