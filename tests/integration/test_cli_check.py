@@ -844,3 +844,33 @@ def test_what_exclude_patterns_left_out_is_named_in_a_note(write: Write, tmp_pat
         f"exclude pattern 'charts' left out 2 file(s): {apps}/shop/charts/ (2 file(s))",
         f"exclude pattern 'values.yaml' left out 1 file(s): {apps}/shop/values.yaml",
     ]
+
+
+def test_an_image_with_an_unresolved_variable_is_denied(write: Write) -> None:
+    """Flux post-build substitution: `image: ${IMG:=nginx:latest}` passed with only the digest
+    warning (images-no-latest does not see the tag); which image runs cannot be told here."""
+    pod = PRIVILEGED_POD.replace("image: nginx:1.27", "image: ${IMG:=nginx:latest}").replace(
+        "securityContext: {privileged: true}", "resources: {limits: {memory: 100Mi}}"
+    )
+    assert "${IMG" in pod
+    path = str(write("subst/pod.yaml", pod))
+    code, out, _ = run("check", "-o", "json", path)
+    assert code == 1
+    findings = json.loads(out)["results"][0]["findings"]
+    [finding] = [f for f in findings if f["rule"] == "images-unresolved-variable"]
+    assert finding["severity"] == "error" and finding["line"] == 7
+    assert "cannot tell which image runs" in finding["message"] and "flux envsubst" in finding["fix"]
+    waiver = write(
+        "trustgate.yaml",
+        """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        exceptions:
+          - {name: rendered-by-flux, rules: [images-unresolved-variable], owner: o, reason: r,
+             expires: "2099-01-01"}
+        """,
+    )
+    code, out, _ = run("check", "-c", str(waiver), "-o", "json", path)
+    findings = json.loads(out)["results"][0]["findings"]
+    [finding] = [f for f in findings if f["rule"] == "images-unresolved-variable"]
+    assert finding["exception"]["name"] == "rendered-by-flux" and finding["severity"] == "info"
