@@ -431,9 +431,10 @@ def repeated_key(tree: Any) -> RepeatedKey | None:
     Readers part ways over such a mapping (go-yaml v2, and so kubectl, keeps the last setting;
     the YAML merge spec keeps a key written in the mapping over a merged one, wherever it
     stands; a person reading the file may stop at the first), so a file whose meaning must not
-    depend on its reader sets each key once. The maps of one `<<` may share keys (every reader
-    takes the first map's). Keys compare as the JSON keys they become (`_json_key`). Only for a
-    document that was read without a problem.
+    depend on its reader sets each key once. Two exceptions, where every reader agrees: the
+    maps of one `<<` may share keys (the first map's wins), and a key written after a `<<` that
+    set it overrides it (`<<: *defaults` then `mode: warn`, the usual idiom). Keys compare as
+    the JSON keys they become (`_json_key`). Only for a document read without a problem.
     """
     if isinstance(tree, LazyTree):
         tree = tree.tree()
@@ -448,17 +449,21 @@ def repeated_key(tree: Any) -> RepeatedKey | None:
         if node.__class__ is yaml.SequenceNode:
             stack.extend(reversed(node.value))
         elif node.__class__ is yaml.MappingNode:
-            lines: dict[str, int] = {}
+            written: dict[str, int] = {}  # key -> line, set directly
+            merged: dict[str, int] = {}  # key -> line of the `<<` that set it
             for key_node, value_node in node.value:
                 line = tree.offset + key_node.start_mark.line + 1
                 if key_node.tag == _MERGE and key_node.value == "<<":
-                    keys = [k for merged in _merged_maps(value_node) for k in _keys(merged)]
+                    for key in dict.fromkeys(k for m in _merged_maps(value_node) for k in _keys(m)):
+                        earlier = written.get(key, merged.get(key))
+                        if earlier is not None:
+                            return RepeatedKey(key, line, earlier)
+                        merged[key] = line
                 else:
-                    keys = [_json_key(key_node, None)[0]]
-                for key in dict.fromkeys(keys):
-                    if key in lines:
-                        return RepeatedKey(key, line, lines[key])
-                    lines[key] = line
+                    key = _json_key(key_node, None)[0]
+                    if key in written:
+                        return RepeatedKey(key, line, written[key])
+                    written[key] = line  # after a `<<` that set it: an override every reader keeps
             stack.extend(v for _, v in reversed(node.value))
     return None
 

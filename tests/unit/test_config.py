@@ -165,11 +165,11 @@ def test_manifests_exclude_is_read_and_validated(write: Write) -> None:
     [
         ("mode: enforce\nkubernetes: {version: '1.33'}\nmode: audit\n", "mode", (3, 5)),
         ("mode: enforce\n<<: {mode: audit}\n", "mode", (3, 4)),
-        ("<<: {mode: audit}\nmode: enforce\n", "mode", (3, 4)),
+        ("<<: {mode: audit}\n<<: {mode: enforce}\n", "mode", (3, 4)),
         ("manifests:\n  policies:\n    - path: p/\n      mode: warn\n      mode: enforce\n", "mode", (6, 7)),
-        ("x: &d {mode: audit}\n<<: [*d]\nmode: warn\n", "mode", (4, 5)),
+        ("x: &d {mode: audit}\nmode: warn\n<<: [*d]\n", "mode", (4, 5)),
     ],
-    ids=["top-level", "merge-after", "merge-before", "nested-in-a-list", "merge-of-an-alias"],
+    ids=["top-level", "merge-after", "two-merges", "nested-in-a-list", "merge-of-an-alias"],
 )
 def test_a_key_set_twice_in_the_config_is_refused(
     write: Write, body: str, key: str, lines: tuple[int, int]
@@ -198,6 +198,20 @@ def test_merges_that_set_each_key_once_are_read(write: Write) -> None:
         """
     config = load_config(write("t.yaml", text))
     assert [(p.mode, p.rego_version) for p in config.policies] == [(Mode.WARN, "v1"), (Mode.WARN, "v0")]
+
+
+def test_a_key_after_a_merge_that_set_it_overrides_it(write: Write) -> None:
+    """`<<: *defaults` then the key: every reader keeps the key written after the merge."""
+    text = """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        manifests:
+          policies:
+            - &defaults {path: a/, mode: warn, regoVersion: v0}
+            - {<<: *defaults, mode: enforce}
+        """
+    config = load_config(write("t.yaml", text))
+    assert [(p.mode, p.rego_version) for p in config.policies] == [(Mode.WARN, "v0"), (Mode.ENFORCE, "v0")]
 
 
 def test_with_mode_replaces_the_mode_of_every_source(write: Write) -> None:
