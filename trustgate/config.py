@@ -419,6 +419,21 @@ class Config:
         """The embedded default: bundled policy sets and schemas, enforce mode."""
         return cls()
 
+    def with_mode(self, mode: Mode) -> Config:
+        """The configuration with `mode` in place of every mode it sets (`--mode`): the top-level
+        one, each policy source's, each image rule's and the Gatekeeper default. A mode given for
+        one run is the whole run's: `--mode enforce` must not leave a source in `warn`.
+        A Gatekeeper constraint's `enforcementAction` is the policy's own, as a Rego `warn` rule is.
+        """
+        rules = tuple(dataclasses.replace(r, mode=None) for r in self.images.rules)
+        return dataclasses.replace(
+            self,
+            mode=mode,
+            policies=tuple(dataclasses.replace(p, mode=None) for p in self.policies),
+            images=dataclasses.replace(self.images, rules=rules),
+            gatekeeper=dataclasses.replace(self.gatekeeper, mode=None),
+        )
+
 
 # The package's own files (policies, schemas) lie beside its modules: the package is installed
 # as a directory (wheel or editable), never zipped. Not importlib.resources: it imports tempfile,
@@ -471,6 +486,16 @@ def load_config(path: str | Path) -> Config:
             hint=f"a config starts with `apiVersion: {API_VERSION}` and `kind: {KIND}`",
         )
     doc = parsed[0]
+    # Manifests keep kubectl's reading (the last setting wins); in trustgate's own file a second
+    # `mode:` (or a merge bringing one) would silently weaken what the first one says.
+    repeated = yamlio.repeated_key(doc.node)
+    if repeated is not None:
+        raise ConfigError(
+            f"key {repeated.key!r} is set twice in one mapping (lines {repeated.earlier_line} "
+            f"and {repeated.line}): YAML readers disagree about which setting holds",
+            where=f"{path}:{repeated.line}",
+            hint="set each key once; a key a `<<` merge brings counts as set",
+        )
     # Relative paths in the config are relative to the file, whatever the working directory of
     # whoever reads them later (git runs in a clone's directory for `presync`).
     return parse_config(doc.value, origin=str(path), base=path.absolute().parent, tree=doc.node)

@@ -414,6 +414,72 @@ def _entry(node: yaml.MappingNode, name: str, depth: int = 0) -> tuple[yaml.Node
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class RepeatedKey:
+    """A key one mapping sets twice: the 1-based lines of both settings (a `<<` merge's own line
+    for a key it brings)."""
+
+    key: str
+    line: int
+    earlier_line: int
+
+
+def repeated_key(tree: Any) -> RepeatedKey | None:
+    """The first key that a mapping of the document sets more than once, directly or through a
+    `<<` merge, or None.
+
+    Readers part ways over such a mapping (go-yaml v2, and so kubectl, keeps the last setting;
+    the YAML merge spec keeps a key written in the mapping over a merged one, wherever it
+    stands; a person reading the file may stop at the first), so a file whose meaning must not
+    depend on its reader sets each key once. Two exceptions, where every reader agrees: the
+    maps of one `<<` may share keys (the first map's wins), and a key written after a `<<` that
+    set it overrides it (`<<: *defaults` then `mode: warn`, the usual idiom). Keys compare as
+    the JSON keys they become (`_json_key`). Only for a document read without a problem.
+    """
+    if isinstance(tree, LazyTree):
+        tree = tree.tree()
+    if not isinstance(tree, _ShiftedNode):
+        return None
+    stack, seen = [tree.node], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.__class__ is yaml.SequenceNode:
+            stack.extend(reversed(node.value))
+        elif node.__class__ is yaml.MappingNode:
+            written: dict[str, int] = {}  # key -> line, set directly
+            merged: dict[str, int] = {}  # key -> line of the `<<` that set it
+            for key_node, value_node in node.value:
+                line = tree.offset + key_node.start_mark.line + 1
+                if key_node.tag == _MERGE and key_node.value == "<<":
+                    for key in dict.fromkeys(k for m in _merged_maps(value_node) for k in _keys(m)):
+                        earlier = written.get(key, merged.get(key))
+                        if earlier is not None:
+                            return RepeatedKey(key, line, earlier)
+                        merged[key] = line
+                else:
+                    key = _json_key(key_node, None)[0]
+                    if key in written:
+                        return RepeatedKey(key, line, written[key])
+                    written[key] = line  # after a `<<` that set it: an override every reader keeps
+            stack.extend(v for _, v in reversed(node.value))
+    return None
+
+
+def _keys(node: yaml.MappingNode, depth: int = 0) -> list[str]:
+    """The JSON keys a mapping sets, those of its own merges included."""
+    keys: list[str] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE and key_node.value == "<<":
+            if depth < 64:  # aliases cannot loop (refused when read); this only bounds the walk
+                keys.extend(k for merged in _merged_maps(value_node) for k in _keys(merged, depth + 1))
+        else:
+            keys.append(_json_key(key_node, None)[0])
+    return keys
+
+
 def subtree(tree: Any, path: JsonPath) -> Any:
     """The node tree at `path` (for the items of a `kind: List`), keeping the line offset."""
     if isinstance(tree, LazyTree):

@@ -1,5 +1,6 @@
 # Image and workload hygiene: where images come from, whether they are
-# pinned, and whether containers declare limits and probes.
+# pinned and written out (no variable left for a later step), and whether
+# containers declare limits and probes.
 #
 # Image rules look at every container (init and ephemeral included): an
 # image is pulled whatever list it sits in. Resource rules skip ephemeral
@@ -101,6 +102,25 @@ else if contains(component, ":")
 _docker_hub(repository) := concat("/", ["docker.io", "library", repository]) if {
 	not contains(repository, "/")
 } else := concat("/", ["docker.io", repository])
+
+# ---------------------------------------------------------------------------
+# images-unresolved-variable (deny): an image holding "${" is a variable left
+# for a later step (Flux's post-build substitution fills ${VAR} and
+# ${VAR:=default} when it applies the manifests). Which image runs is not
+# written here, so no image rule can judge it: `${IMG:=nginx:latest}` passed
+# images-no-latest, whose tag it does not see.
+
+_deny contains finding if {
+	some c in data.trustgate.lib.k8s.containers
+	contains(c.image, "${")
+	finding := k8s.container_finding(
+		"images-unresolved-variable",
+		c,
+		["image"],
+		sprintf("%s uses image %q, which holds a variable substituted later (Flux post-build substitution?): trustgate cannot tell which image runs", [c.description, c.image]),
+		"Check the manifests as they are applied: render them first (e.g. `flux envsubst` with the variables, or `flux build kustomization`), or waive images-unresolved-variable with an exception.",
+	)
+}
 
 # ---------------------------------------------------------------------------
 # images-no-latest (deny): a tag of "latest", or no tag and no digest (which

@@ -216,6 +216,25 @@ test_pinned_agrees_with_the_regex if {
 _pinned_by_digest(image) := true if supplychain.pinned(image) else := false
 
 # ---------------------------------------------------------------------------
+# images-unresolved-variable
+
+test_unresolved_variable_fires_whatever_the_default if {
+	every image in ["${IMG:=nginx:latest}", "${IMG}", "registry.example.com/app:${TAG}", concat("", ["${REPO}@", _digest])] {
+		_denied(_pod({"containers": [_with_image(image)]}), "images-unresolved-variable", array.concat(_pp, ["containers", 0, "image"]))
+	}
+	_denied(
+		_deployment({"containers": [_good("app", _pinned)], "initContainers": [_good("init", "${INIT_IMAGE}")]}),
+		"images-unresolved-variable",
+		array.concat(_dp, ["initContainers", 0, "image"]),
+	)
+}
+
+test_unresolved_variable_is_silent_for_written_images if {
+	_silent(_pod({"containers": [_with_image(_pinned)]}), "images-unresolved-variable")
+	_silent(_pod({"containers": [_with_image("registry.example.com/$app:1")]}), "images-unresolved-variable")
+}
+
+# ---------------------------------------------------------------------------
 # images-no-latest
 
 test_no_latest_fires_on_missing_tag if {

@@ -664,3 +664,213 @@ def test_input_kubernetes_refuses_is_an_input_error_with_its_line(
     code, out, _ = check(policy, str(path), "--no-color")
     assert code == 3, out
     assert f"{path}:{line}" in out
+
+
+def test_a_key_set_twice_in_the_config_is_refused_but_manifests_keep_the_last(write: Write) -> None:
+    """trustgate.yaml is trustgate's own file: `mode: enforce` followed by `mode: audit` (or a merge
+    bringing it) is exit 3 naming the line, not a silent audit. Manifests keep kubectl's reading."""
+    head = "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmode: enforce\n"
+    pod = str(write("pod.yaml", PRIVILEGED_POD))
+    for tail, line in (("kubernetes: {version: '1.33'}\nmode: audit\n", 5), ("<<: {mode: audit}\n", 4)):
+        config = write("trustgate.yaml", head + tail)
+        code, _, err = run("check", "--no-color", "-c", str(config), pod)
+        assert code == 3, err
+        assert f"{config}:{line}: key 'mode' is set twice in one mapping (lines 3 and {line})" in err
+    twice = PRIVILEGED_POD.replace("{privileged: true}", "{privileged: false, privileged: true}")
+    code, out, _ = run("check", "-o", "json", str(write("twice.yaml", twice)))
+    assert code == 1
+    assert "pss-baseline-privileged" in {f["rule"] for f in json.loads(out)["results"][0]["findings"]}
+
+
+OWNER_POLICY = """\
+package main
+import rego.v1
+
+deny contains "every ConfigMap needs an owner label" if {
+  input.kind == "ConfigMap"
+  not input.metadata.labels.owner
+}
+"""
+TRIAL_POLICY = """\
+package main
+import rego.v1
+
+deny contains "trial rule" if {
+  input.kind == "ConfigMap"
+  input.data.trial == "x"
+}
+"""
+CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: shop}\ndata: {k: v}\n"
+
+
+@pytest.mark.parametrize("trial_mode", ["warn", "audit"])
+def test_a_trial_source_sharing_a_package_with_an_enforced_one_is_refused(
+    write: Write, tmp_path: Path, trial_mode: str
+) -> None:
+    """`- {path: trial/, mode: warn}` then `- path: enforced/`, both `package main`: the enforced
+    rule used to be only a warning (the first source's mode won). Now exit 3, with the way out."""
+    write("trial/new.rego", TRIAL_POLICY)
+    write("enforced/core.rego", OWNER_POLICY)
+    manifest = str(write("cm/cm.yaml", CONFIG_MAP))
+    config = write(
+        "trustgate.yaml",
+        f"apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmode: enforce\nmanifests:\n  policies:\n"
+        f"    - {{path: trial/, mode: {trial_mode}}}\n    - path: enforced/\n",
+    )
+    code, _, err = run("check", "--no-color", "-c", str(config), manifest)
+    assert code == 3, err
+    assert f"package main is defined in {tmp_path / 'trial'} (mode {trial_mode})" in err
+    assert f"and in {tmp_path / 'enforced'} (mode enforce, the top-level mode)" in err
+    assert "a package of its own" in err
+    # The same with the enforced policy given on the command line.
+    only_trial = write(
+        "trial.yaml",
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+        f"    - {{path: trial/, mode: {trial_mode}}}\n",
+    )
+    code, _, err = run("check", "-c", str(only_trial), "-p", str(tmp_path / "enforced"), manifest)
+    assert code == 3 and "package main is defined in" in err
+
+
+def test_sources_of_one_mode_may_share_a_package(write: Write, tmp_path: Path) -> None:
+    write("a/new.rego", TRIAL_POLICY)
+    write("b/core.rego", OWNER_POLICY)
+    manifest = str(write("cm/cm.yaml", CONFIG_MAP))
+    head = "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies:\n"
+    same = write("same.yaml", head + "    - {path: a/, mode: warn}\n    - {path: b/, mode: warn}\n")
+    code, out, err = run("check", "-c", str(same), "-o", "json", manifest)
+    assert code == 0, err
+    assert [f["severity"] for f in json.loads(out)["results"][0]["findings"]] == ["warning"]
+    default = write("default.yaml", head + "    - path: a/\n    - path: b/\n")
+    assert run("check", "-c", str(default), manifest)[0] == 1
+
+
+def test_mode_flag_overrides_the_mode_of_every_source(write: Write) -> None:
+    """`--mode enforce` overrides "the configured mode": a source's `mode: warn` too. Without the
+    flag, the source keeps its mode."""
+    write("enforced/core.rego", OWNER_POLICY)
+    manifest = str(write("cm/cm.yaml", CONFIG_MAP))
+    config = str(
+        write(
+            "trustgate.yaml",
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmode: enforce\nmanifests:\n  policies:\n"
+            "    - {path: enforced/, mode: warn}\n",
+        )
+    )
+    assert run("check", "-c", config, manifest)[0] == 0
+    assert run("check", "-c", config, "--mode", "enforce", manifest)[0] == 1
+    assert run("check", "-c", config, "--mode", "warn", manifest)[0] == 0
+    _, out, _ = run("check", "--help")
+    assert "overrides the configured mode and every per-source one" in " ".join(out.split())
+
+
+ROOT_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: p, namespace: shop}}
+spec:
+  securityContext: {{seccompProfile: {{type: RuntimeDefault}}}}
+  containers:
+    - name: c
+      image: {image}
+      securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}
+"""
+
+
+def test_an_exception_image_glob_stays_within_path_segments(write: Write) -> None:
+    """`images: ["*.acme.io/legacy/*"]` waived run-as-root for `evil/x.acme.io/legacy/rootkit:1`, a
+    Docker Hub image (fnmatch's `*` crossed `/`); it still waives `registry.acme.io/legacy/app:1`."""
+    config = str(
+        write(
+            "trustgate.yaml",
+            """\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests:
+              policies: [{builtin: pss-restricted}]
+            exceptions:
+              - name: our-registries-root
+                rules: [pss-restricted-run-as-non-root]
+                images: ["*.acme.io/legacy/*"]
+                owner: platform@acme.io
+                reason: legacy images run as root
+                expires: "2099-01-01"
+            """,
+        )
+    )
+    evil = write("evil/pod.yaml", ROOT_POD.format(image="evil/x.acme.io/legacy/rootkit:1"))
+    code, out, _ = run("check", "-c", config, "-o", "json", str(evil))
+    assert code == 1
+    finding = json.loads(out)["results"][0]["findings"][0]
+    assert finding["rule"] == "pss-restricted-run-as-non-root" and "exception" not in finding
+    ours = write("ours/pod.yaml", ROOT_POD.format(image="registry.acme.io/legacy/app:1"))
+    code, out, _ = run("check", "-c", config, "-o", "json", str(ours))
+    assert code == 0, out
+    assert json.loads(out)["results"][0]["findings"][0]["exception"]["name"] == "our-registries-root"
+
+
+def test_a_hidden_directory_in_a_walked_directory_is_named_in_a_note(write: Write, tmp_path: Path) -> None:
+    """A privileged Pod under `deploy/.secret/` was skipped with "0 documents" and no note."""
+    write("deploy/.secret/pod.yaml", PRIVILEGED_POD)
+    write("deploy/.secret/more/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n")
+    write("deploy/.git/config.yaml", "kind: A\n")
+    deploy = tmp_path / "deploy"
+    code, out, _ = run("check", "--format", "json", str(deploy))
+    report = json.loads(out)
+    assert code == 0 and report["summary"]["documents"] == 0
+    assert report["notes"] == [
+        f"skipped 2 hidden file(s) in the directories walked: {deploy}/.secret/ (2 file(s)); "
+        "`kubectl apply -R` and Flux would apply them: name them to check them"
+    ]
+    assert run("check", str(deploy / ".secret"))[0] == 1  # named: checked
+
+
+def test_what_exclude_patterns_left_out_is_named_in_a_note(write: Write, tmp_path: Path) -> None:
+    """The README's patterns `[Chart.yaml, values.yaml, charts]` skipped a privileged Pod saved as
+    values.yaml or under charts/ with "0 documents" and no note."""
+    write("apps/shop/values.yaml", PRIVILEGED_POD)
+    write("apps/shop/charts/pod.yaml", PRIVILEGED_POD)
+    write("apps/shop/charts/sub/pod.yaml", PRIVILEGED_POD)
+    config = write(
+        "trustgate.yaml",
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        "manifests:\n  exclude: [Chart.yaml, values.yaml, charts]\n",
+    )
+    apps = tmp_path / "apps"
+    code, out, _ = run("check", "-c", str(config), "--format", "json", str(apps))
+    report = json.loads(out)
+    assert code == 0 and report["summary"]["documents"] == 0
+    assert report["notes"] == [
+        f"exclude pattern 'charts' left out 2 file(s): {apps}/shop/charts/ (2 file(s))",
+        f"exclude pattern 'values.yaml' left out 1 file(s): {apps}/shop/values.yaml",
+    ]
+
+
+def test_an_image_with_an_unresolved_variable_is_denied(write: Write) -> None:
+    """Flux post-build substitution: `image: ${IMG:=nginx:latest}` passed with only the digest
+    warning (images-no-latest does not see the tag); which image runs cannot be told here."""
+    pod = PRIVILEGED_POD.replace("image: nginx:1.27", "image: ${IMG:=nginx:latest}").replace(
+        "securityContext: {privileged: true}", "resources: {limits: {memory: 100Mi}}"
+    )
+    assert "${IMG" in pod
+    path = str(write("subst/pod.yaml", pod))
+    code, out, _ = run("check", "-o", "json", path)
+    assert code == 1
+    findings = json.loads(out)["results"][0]["findings"]
+    [finding] = [f for f in findings if f["rule"] == "images-unresolved-variable"]
+    assert finding["severity"] == "error" and finding["line"] == 7
+    assert "cannot tell which image runs" in finding["message"] and "flux envsubst" in finding["fix"]
+    waiver = write(
+        "trustgate.yaml",
+        """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        exceptions:
+          - {name: rendered-by-flux, rules: [images-unresolved-variable], owner: o, reason: r,
+             expires: "2099-01-01"}
+        """,
+    )
+    code, out, _ = run("check", "-c", str(waiver), "-o", "json", path)
+    findings = json.loads(out)["results"][0]["findings"]
+    [finding] = [f for f in findings if f["rule"] == "images-unresolved-variable"]
+    assert finding["exception"]["name"] == "rendered-by-flux" and finding["severity"] == "info"

@@ -158,3 +158,76 @@ def test_manifests_exclude_is_read_and_validated(write: Write) -> None:
     assert config.exclude == ("Chart.yaml", "charts/")
     with pytest.raises(ConfigError, match="exclude"):
         load_config(write("bad.yaml", head + "manifests:\n  exclude: Chart.yaml\n"))
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "lines"),
+    [
+        ("mode: enforce\nkubernetes: {version: '1.33'}\nmode: audit\n", "mode", (3, 5)),
+        ("mode: enforce\n<<: {mode: audit}\n", "mode", (3, 4)),
+        ("<<: {mode: audit}\n<<: {mode: enforce}\n", "mode", (3, 4)),
+        ("manifests:\n  policies:\n    - path: p/\n      mode: warn\n      mode: enforce\n", "mode", (6, 7)),
+        ("x: &d {mode: audit}\nmode: warn\n<<: [*d]\n", "mode", (4, 5)),
+    ],
+    ids=["top-level", "merge-after", "two-merges", "nested-in-a-list", "merge-of-an-alias"],
+)
+def test_a_key_set_twice_in_the_config_is_refused(
+    write: Write, body: str, key: str, lines: tuple[int, int]
+) -> None:
+    """kubectl's YAML keeps the last setting; in trustgate's own file a second `mode: audit` would
+    silently weaken the first `mode: enforce`, so the file is refused, naming the line."""
+    path = write("t.yaml", "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n" + body)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = err.value.diagnostics()
+    assert f"{path}:{lines[1]}:" in message
+    assert f"key {key!r} is set twice in one mapping (lines {lines[0]} and {lines[1]})" in message
+
+
+def test_merges_that_set_each_key_once_are_read(write: Write) -> None:
+    """A merge is fine where it sets keys nothing else in the mapping sets; the maps of one merge
+    may share a key (every reader takes the first map's)."""
+    text = """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        manifests:
+          policies:
+            - path: a/
+              mode: &warn warn
+            - {<<: [{mode: *warn}, {mode: audit, regoVersion: v0}], path: b/}
+        """
+    config = load_config(write("t.yaml", text))
+    assert [(p.mode, p.rego_version) for p in config.policies] == [(Mode.WARN, "v1"), (Mode.WARN, "v0")]
+
+
+def test_a_key_after_a_merge_that_set_it_overrides_it(write: Write) -> None:
+    """`<<: *defaults` then the key: every reader keeps the key written after the merge."""
+    text = """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        manifests:
+          policies:
+            - &defaults {path: a/, mode: warn, regoVersion: v0}
+            - {<<: *defaults, mode: enforce}
+        """
+    config = load_config(write("t.yaml", text))
+    assert [(p.mode, p.rego_version) for p in config.policies] == [(Mode.WARN, "v0"), (Mode.ENFORCE, "v0")]
+
+
+def test_with_mode_replaces_the_mode_of_every_source(write: Write) -> None:
+    """`--mode` is the whole run's mode: no policy source, image rule or Gatekeeper default keeps its own."""
+    text = """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        mode: audit
+        manifests:
+          policies: [{builtin: pss-baseline, mode: warn}, {path: p/}]
+          gatekeeper: {paths: [gk/], mode: warn}
+        images:
+          rules: [{name: all, images: ["**"], mode: audit}]
+        """
+    config = load_config(write("t.yaml", text)).with_mode(Mode.ENFORCE)
+    assert config.mode == Mode.ENFORCE
+    assert [p.mode for p in config.policies] == [None, None]  # None: the top-level mode
+    assert [r.mode for r in config.images.rules] == [None]
+    assert config.gatekeeper.mode is None

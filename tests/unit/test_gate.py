@@ -134,6 +134,68 @@ def test_source_mode_overrides_the_top_level_mode(policy_dir: Path, write: Write
     assert decision.exit_code() == ExitCode.PASS
 
 
+TRIAL_POLICY = """\
+package main
+import rego.v1
+
+deny contains {"msg": "trial: a ConfigMap", "rule": "trial"} if input.kind == "ConfigMap"
+"""
+
+
+@pytest.mark.parametrize(
+    ("top", "trial", "enforced"),
+    [
+        (Mode.ENFORCE, Mode.WARN, None),
+        (Mode.ENFORCE, Mode.AUDIT, None),
+        (Mode.WARN, Mode.WARN, Mode.ENFORCE),
+        (Mode.WARN, None, Mode.ENFORCE),
+    ],
+)
+def test_sources_of_different_modes_cannot_share_a_package(
+    policy_dir: Path, write: Write, top: Mode, trial: Mode | None, enforced: Mode | None
+) -> None:
+    """Rego merges a package: the first source's mode used to decide every rule of it, so an
+    enforced rule listed after a trial source of the same package only warned."""
+    trial_dir = write("trial/new.rego", TRIAL_POLICY).parent
+    config = Config(
+        mode=top,
+        policies=(PolicySource(path=trial_dir, mode=trial), PolicySource(path=policy_dir, mode=enforced)),
+    )
+    with pytest.raises(PolicyError) as err:
+        Gate(config=config, today=TODAY)
+    message = err.value.diagnostics()
+    assert f"package main is defined in {trial_dir} (mode {trial or top}" in message
+    assert f"and in {policy_dir} (mode {enforced or top}" in message
+    assert "a package of its own" in message
+
+
+@pytest.mark.parametrize(
+    ("top", "trial", "enforced"),
+    [(Mode.ENFORCE, None, None), (Mode.ENFORCE, Mode.WARN, Mode.WARN), (Mode.WARN, Mode.WARN, None)],
+)
+def test_sources_of_one_mode_share_a_package(
+    policy_dir: Path, write: Write, top: Mode, trial: Mode | None, enforced: Mode | None
+) -> None:
+    trial_dir = write("trial/new.rego", TRIAL_POLICY).parent
+    config = Config(
+        mode=top,
+        policies=(PolicySource(path=trial_dir, mode=trial), PolicySource(path=policy_dir, mode=enforced)),
+    )
+    decision = Gate(config=config, today=TODAY).check([str(write("m.yaml", MANIFESTS))])
+    found = {f.rule: f.severity for r in decision.results for f in r.findings}
+    expected = Severity.ERROR if (trial or top) == Mode.ENFORCE else Severity.WARNING
+    assert found["trial"] == found["no-privileged"] == expected
+
+
+def test_with_mode_replaces_every_mode_of_the_configuration(policy_dir: Path, write: Write) -> None:
+    config = Config(mode=Mode.AUDIT, policies=(PolicySource(path=policy_dir, mode=Mode.WARN),))
+    decision = Gate(config=config.with_mode(Mode.ENFORCE), today=TODAY).check(
+        [str(write("m.yaml", MANIFESTS))]
+    )
+    assert decision.results[0].findings[0].severity == Severity.ERROR
+    assert decision.exit_code() == ExitCode.POLICY_FAILURE
+
+
 def exception(**changes: object) -> ExceptionRule:
     base = ExceptionRule(
         name="ops-tooling",
@@ -175,6 +237,32 @@ def test_exception_that_does_not_match_changes_nothing(policy_dir: Path, write: 
     )
     priv = next(f for f in decision.results[0].findings if f.rule == "no-privileged")
     assert priv.severity == Severity.ERROR and priv.exception is None
+
+
+@pytest.mark.parametrize(
+    ("image", "pattern", "waived"),
+    [
+        ("registry.example.com/ops/tool:1.0", "*.example.com/ops/*", True),
+        ("registry.example.com/ops/tool:1.0", "registry.example.com/**", True),
+        ("registry.example.com/ops/tool:1.0", "registry.example.com/ops/tool:1.*", True),
+        ("registry.example.com:443/ops/tool:1.0", "registry.example.com/ops/*", True),
+        ("nginx:1.27", "docker.io/library/nginx", True),
+        ("index.docker.io/library/nginx:1.27", "docker.io/library/*", True),
+        # Docker Hub images whose names merely contain the pattern: `*` stays within a segment.
+        ("evil/x.example.com/ops/tool:1.0", "*.example.com/ops/*", False),
+        ("evil/registry.example.com/ops/tool:1.0", "*/ops/*", False),
+        ("registry.example.com/ops/sub/tool:1.0", "registry.example.com/ops/*", False),
+    ],
+)
+def test_exception_images_match_as_image_rules_do(
+    policy_dir: Path, write: Write, image: str, pattern: str, waived: bool
+) -> None:
+    """`*.acme.io/legacy/*` under fnmatch covered `evil/x.acme.io/legacy/rootkit`, a Docker Hub image."""
+    path = write("m.yaml", MANIFESTS.replace("registry.example.com/ops/tool:1.0", image))
+    decision = make_gate(policy_dir, exceptions=(exception(images=(pattern,)),)).check([str(path)])
+    priv = next(f for f in decision.results[0].findings if f.rule == "no-privileged")
+    assert priv.metadata["image"] == image
+    assert (priv.exception is not None) is waived
 
 
 def test_an_exception_for_namespaces_does_not_cover_an_object_that_names_none(

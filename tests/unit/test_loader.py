@@ -370,7 +370,7 @@ def test_json_findings_still_get_field_lines(write: Write) -> None:
     ],
 )
 def test_exclusion_globs(relative: str, directory: bool, patterns: list[str], expected: bool) -> None:
-    assert loader.excluded(relative, patterns, directory=directory) is expected
+    assert (loader.excluded(relative, patterns, directory=directory) is not None) is expected
 
 
 def test_plan_excludes_relative_to_each_root_and_marks_helm_charts(write: Write, tmp_path: Path) -> None:
@@ -381,6 +381,34 @@ def test_plan_excludes_relative_to_each_root_and_marks_helm_charts(write: Write,
     units = loader.plan([str(tmp_path / "repo")], exclude=["app/values.yaml", "templates/"])
     names = {Path(u.path).relative_to(tmp_path / "repo").as_posix(): u.chart for u in units}
     assert names == {"app/pod.yaml": None, "chart/Chart.yaml": str(tmp_path / "repo" / "chart")}
+
+
+def test_plan_tells_what_it_left_out(write: Write, tmp_path: Path) -> None:
+    """Hidden files and directories (not `.git`) and what each exclusion matched are told to the
+    caller, with the number of files a directory held: a privileged Pod saved as values.yaml or
+    under `.secret/` was dropped without a word."""
+    write("repo/app/pod.yaml", "kind: A\n")
+    write("repo/app/values.yaml", "a: 1\n")
+    write("repo/app/charts/a/pod.yaml", "kind: A\n")
+    write("repo/app/charts/b.yml", "kind: A\n")
+    write("repo/app/charts/README.md", "# not counted\n")
+    write("repo/.secret/pod.yaml", "kind: A\n")
+    write("repo/.secret/deeper/.cm.json", "{}\n")
+    write("repo/.docs/README.md", "# no manifest: not named\n")
+    write("repo/.git/config.yaml", "kind: A\n")
+    write("repo/.pod.yaml", "kind: A\n")
+    repo = tmp_path / "repo"
+    skipped = loader.Skipped()
+    units = loader.plan([str(repo)], exclude=["values.yaml", "charts"], skipped=skipped)
+    assert [Path(u.path).relative_to(repo).as_posix() for u in units] == ["app/pod.yaml"]
+    assert skipped.hidden == [(f"{repo}/.pod.yaml", 1), (f"{repo}/.secret/", 2)]
+    assert skipped.excluded == {
+        "charts": [(f"{repo}/app/charts/", 2)],
+        "values.yaml": [(f"{repo}/app/values.yaml", 1)],
+    }
+    named = loader.Skipped()
+    assert loader.plan([str(repo / "app" / "values.yaml")], exclude=["values.yaml"], skipped=named) == []
+    assert named.excluded == {"values.yaml": [(str(repo / "app" / "values.yaml"), 1)]}
 
 
 def test_any_data_keeps_plain_mappings_and_refuses_broken_manifests(write: Write) -> None:

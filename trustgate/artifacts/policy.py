@@ -24,7 +24,7 @@ import rfc8785
 from trustgate.artifacts.summaries import Acceptance
 from trustgate.config import PUBLIC_GOOD, AttestationRequirement, ImageRule, ImagesSettings
 from trustgate.errors import ConfigError, PolicyError
-from trustgate.oci.reference import without_default_port
+from trustgate.oci.reference import glob_pattern, without_default_port
 from trustgate.policy import rego
 from trustgate.verify import (
     IdentityMatcher,
@@ -264,26 +264,6 @@ class ImagePolicy:
                 del evaluators[stale]
             held = evaluators[key] = (weakref.ref(att.policy), att.policy.evaluator())
         return held[1].evaluate(statement_input)
-
-
-def glob_pattern(glob: str) -> re.Pattern[str]:
-    """`*` matches within one path segment, `**` across segments, `?` one character."""
-    out = []
-    i = 0
-    while i < len(glob):
-        if glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return re.compile("".join(out))
 
 
 def _load_root(name: str, files: Mapping[str, Path]) -> TrustRoot:

@@ -79,6 +79,8 @@ class ConfigFlags:
         from trustgate.config import Config, PolicySource, load_config
 
         config = load_config(self.config_path) if self.config_path else Config.default()
+        if self.mode:
+            config = config.with_mode(Mode(self.mode))
         sources = tuple(s for s in config.policies if not (self.no_builtin and s.builtin))
         # As conftest: `-n` names packages of all --policy sources together, and
         # --all-namespaces (every package with finding rules, trustgate's default) wins over it.
@@ -110,7 +112,6 @@ class ConfigFlags:
             config,
             gatekeeper=gk,
             admission_policies=config.admission_policies + tuple(Path(p) for p in self.admission_policies),
-            mode=Mode(self.mode) if self.mode else config.mode,
             policies=sources,
             data_files=config.data_files + tuple(Path(d) for d in self.data_files),
             kubernetes=kube,
@@ -159,7 +160,12 @@ _CONFIG_OPTIONS = [
         envvar="TRUSTGATE_CONFIG",
         help="trustgate.yaml to use (default: the embedded default: bundled policies, schemas).",
     ),
-    click.option("--mode", type=click.Choice([m.value for m in Mode]), help="Override the configured mode."),
+    click.option(
+        "--mode",
+        type=click.Choice([m.value for m in Mode]),
+        help="Use this mode for everything: it overrides the configured mode and every per-source one"
+        " (policy sources, image rules, the Gatekeeper default).",
+    ),
     _paths_option("-p", "--policy", "policies", help="Extra Rego policy file or directory (repeatable)."),
     click.option(
         "-n",

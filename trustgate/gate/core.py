@@ -122,7 +122,7 @@ class Gate:
         self._waive = bool(config.exceptions)  # per finding: a plain bool, not a call
         data = load_policy_data(config)
         build = Build(config, data, combine)
-        self.rego = RegoCheck(compile_rego(config.policies, data), combine=combine)
+        self.rego = RegoCheck(compile_rego(config.policies, data, mode=config.mode), combine=combine)
         self.images = ImageStage(
             config,
             data,
@@ -195,9 +195,9 @@ class Gate:
             InputError: a named path does not exist (nothing was evaluated).
         """
         started = time.perf_counter()
-        hidden: list[str] = []
+        skipped = loader.Skipped()
         units = loader.plan(
-            paths, stdin=stdin, exclude=self.config.exclude, suffixes=loader.DATA_SUFFIXES, hidden=hidden
+            paths, stdin=stdin, exclude=self.config.exclude, suffixes=loader.DATA_SUFFIXES, skipped=skipped
         )
         preread: Preread = {}
         run = Run(self.config.mode)
@@ -221,12 +221,7 @@ class Gate:
                 )
             )
         decision = self.decide(Policies(results, started), gate=gate)
-        if hidden:
-            shown = ", ".join(hidden[:5]) + (f" and {len(hidden) - 5} more" if len(hidden) > 5 else "")
-            decision.notes.append(
-                f"skipped {len(hidden)} hidden file(s) in the directories walked: {shown}; "
-                "`kubectl apply -R` would apply them: name them to check them"
-            )
+        decision.notes.extend(_skipped_notes(skipped))
         return self.record(decision, context)
 
     def evaluate(
@@ -385,3 +380,24 @@ class Gate:
         if self.combine and self.rego.has_user:  # checked within the combined input
             return DocumentResult(doc.source, None, None, None, None, [], doc.obj if keep else None)
         return self.rego.user_result(doc.obj, doc.tree, doc.source, run, self.waivers, keep=keep)
+
+
+def _skipped_notes(skipped: loader.Skipped) -> list[str]:
+    """Notes naming what the directory walk left out (the first few of each kind), so that a
+    manifest saved under a hidden or excluded name is never dropped silently."""
+
+    def shown(items: list[tuple[str, int]]) -> str:
+        names = [f"{path} ({files} file(s))" if path.endswith("/") else path for path, files in items]
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    notes = []
+    if skipped.hidden:
+        total = sum(files for _, files in skipped.hidden)
+        notes.append(
+            f"skipped {total} hidden file(s) in the directories walked: {shown(skipped.hidden)}; "
+            "`kubectl apply -R` and Flux would apply them: name them to check them"
+        )
+    for pattern, items in skipped.excluded.items():
+        total = sum(files for _, files in items)
+        notes.append(f"exclude pattern {pattern!r} left out {total} file(s): {shown(items)}")
+    return notes

@@ -137,11 +137,17 @@ def _load_crds(schemas: SchemaSet, path: Path, config: Config) -> None:
         raise ConfigError("no CustomResourceDefinition with an openAPIV3Schema found", where=str(path))
 
 
-def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData) -> list[RegoGroup]:
+def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData, *, mode: Mode) -> list[RegoGroup]:
     """Compile the Rego sources, one group per Rego version (v0 sources apart from v1 ones).
 
+    Args:
+        sources: the policy sources, in the configured order.
+        data: the `data` document.
+        mode: the top-level mode, which a source without its own mode takes.
+
     Raises:
-        PolicyError: a policy does not parse, a path holds no .rego file, or a named package is missing.
+        PolicyError: a policy does not parse, a path holds no .rego file, a named package is
+            missing, or sources of different modes define the same package.
     """
     lib = rego.load_modules(builtin_policy_dir() / "lib")
     groups: list[RegoGroup] = []
@@ -181,6 +187,7 @@ def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData) -> list
             raise PolicyError(e.message, where=", ".join(s.label for s in chosen), hint=e.hint) from e
         # Which source defines each package decides its mode and whether it is evaluated.
         modes: dict[str, Mode | None] = {}
+        definers: dict[str, PolicySource] = {}
         user: set[str] = set()
         for source, paths in owners:
             own = [p for p in compiled.rules if compiled.package_files.get(p, set()) & paths]
@@ -197,6 +204,9 @@ def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData) -> list
                 )
             for package in own:
                 if not source.namespaces or package in source.namespaces:
+                    first = definers.setdefault(package, source)
+                    if (first.mode or mode) != (source.mode or mode):
+                        raise _mode_conflict(package, first, source, mode)
                     modes.setdefault(package, source.mode)
                     if source.builtin is None:
                         user.add(package)
@@ -211,6 +221,22 @@ def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData) -> list
             + (", ".join(sorted(shared_found)) or "none"),
         )
     return groups
+
+
+def _mode_conflict(package: str, first: PolicySource, second: PolicySource, mode: Mode) -> PolicyError:
+    """Two sources of different modes define `package`: Rego merges a package's rules, so which
+    source a finding came from (and so its mode) is lost; taking either mode would enforce a trial
+    rule or let an enforced one through as a warning."""
+
+    def named(source: PolicySource) -> str:
+        return f"{source.label} (mode {source.mode or mode}{'' if source.mode else ', the top-level mode'})"
+
+    return PolicyError(
+        f"package {package} is defined in {named(first)} and in {named(second)}: Rego merges the "
+        "rules of a package, so they cannot keep the modes of their sources",
+        hint="give the policy with its own mode (a trial policy) a package of its own, or give both "
+        "sources the same mode",
+    )
 
 
 def load_gatekeeper(config: Config) -> GatekeeperSources | None:

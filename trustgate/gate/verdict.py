@@ -28,6 +28,7 @@ from trustgate.model import (
     Severity,
     Source,
 )
+from trustgate.oci.reference import InvalidReferenceError, Reference, glob_pattern, without_default_port
 from trustgate.policy import rego
 
 # Sources whose findings exceptions may waive: what a policy decided, not what could not be evaluated.
@@ -206,6 +207,23 @@ def _covers(
             return False
     if exc.images:
         image = finding.metadata.get("image")
-        if not isinstance(image, str) or not any(fnmatch.fnmatchcase(image, p) for p in exc.images):
+        if not isinstance(image, str) or not _image_covered(exc.images, image):
             return False
     return True
+
+
+def _image_covered(patterns: Sequence[str], image: str) -> bool:
+    """Whether an image falls under an exception's `images`, as under an image rule's: a glob over
+    `registry/repository` after normalisation (`nginx` is `docker.io/library/nginx`) or over the
+    whole reference, `*` within one path segment, a registry's default port left out. fnmatch's
+    `*` crossed `/`, so `*.acme.io/legacy/*` covered the Docker Hub image
+    `evil/x.acme.io/legacy/rootkit`. A reference that does not parse is matched as written.
+    """
+    try:
+        ref = Reference.parse(image)
+    except InvalidReferenceError:
+        names = [image]
+    else:
+        names = [ref.name, str(ref)]
+        names += [bare for name in names if (bare := without_default_port(name)) is not None]
+    return any(glob_pattern(p).fullmatch(name) for p in patterns for name in names)

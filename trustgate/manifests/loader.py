@@ -19,7 +19,7 @@ import operator
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,19 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 STDIN = "-"
 
 
+@dataclass(slots=True)
+class Skipped:
+    """What a directory walk left out, for the caller to say so: nothing is dropped silently.
+
+    Counts and names are of files with the walk's suffixes (a directory with none is not named).
+    """
+
+    # (path, files): a hidden file (1), or a hidden directory (its path ends in `/`) and the files below it
+    hidden: list[tuple[str, int]] = field(default_factory=list)
+    # exclusion pattern -> (path, files) of each file or directory it left out, in walk order
+    excluded: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Unit:
     """One thing to read: a file, a kustomization directory or stdin's bytes."""
@@ -55,7 +68,7 @@ def plan(
     stdin: bytes | None = None,
     exclude: Sequence[str] = (),
     suffixes: tuple[str, ...] = MANIFEST_SUFFIXES,
-    hidden: list[str] | None = None,
+    skipped: Skipped | None = None,
     dot_names: bool = False,
 ) -> list[Unit]:
     """Expand the user's paths into units, in a stable order.
@@ -71,9 +84,9 @@ def plan(
             named directory (see `excluded`); a named file is matched by its path
             as given and its name.
         suffixes: the file names a directory walk picks up.
-        hidden: when given, the hidden files with those suffixes that a directory walk
-            skipped (`kubectl apply -R` would apply them) are added to it, so that the
-            caller can say so.
+        skipped: when given, what a directory walk left out is added to it, so that the
+            caller can say so: hidden files and directories (`kubectl apply -R` and Flux
+            would apply them; `.git` is not named) and what `exclude` matched.
         dot_names: walk names starting with a dot too (`presync`: Flux's generated
             kustomization applies every `.yaml`/`.yml` below its path, dot names included).
 
@@ -97,17 +110,21 @@ def plan(
             raise InputError("no such file or directory", where=raw, hint="check the path")
         if path.is_dir():
             walked: list[Unit] = []
-            _walk(str(path), "", exclude, suffixes, None, hidden, walked, dot_names)
+            _walk(str(path), "", exclude, suffixes, None, skipped, walked, dot_names)
             for unit in walked:
                 add(unit)
-        elif not (exclude and (excluded(raw, exclude) or excluded(path.name, exclude))):
+            continue
+        pattern = (excluded(raw, exclude) or excluded(path.name, exclude)) if exclude else None
+        if pattern is None:
             chart = str(path.parent) if (path.parent / HELM_CHART_FILE).is_file() else None
             add(Unit(raw, "file", chart=chart))
+        elif skipped is not None:
+            skipped.excluded.setdefault(pattern, []).append((raw, 1))
     return units
 
 
-def excluded(relative: str, patterns: Sequence[str], *, directory: bool = False) -> bool:
-    """Whether a path (relative to its input root, `/`-separated) matches an exclusion.
+def excluded(relative: str, patterns: Sequence[str], *, directory: bool = False) -> str | None:
+    """The first exclusion a path (relative to its input root, `/`-separated) matches, or None.
 
     gitignore-like: a pattern without `/` matches a file or directory name at any
     depth (`Chart.yaml`, `*.md`, `charts`); one with `/` matches the whole relative
@@ -117,7 +134,8 @@ def excluded(relative: str, patterns: Sequence[str], *, directory: bool = False)
     excluded directory is excluded.
     """
     name = relative.rsplit("/", 1)[-1]
-    for pattern in patterns:
+    for written in patterns:
+        pattern = written
         if pattern.endswith("/"):
             if not directory:
                 continue
@@ -127,14 +145,14 @@ def excluded(relative: str, patterns: Sequence[str], *, directory: bool = False)
             continue
         if "/" not in pattern:
             if fnmatch.fnmatchcase(name, pattern):
-                return True
+                return written
             continue
         candidates = [pattern]
         while candidates[-1].startswith("**/"):
             candidates.append(candidates[-1][3:])  # `**/x` also matches `x` at the root
         if any(fnmatch.fnmatchcase(relative, c) for c in candidates):
-            return True
-    return False
+            return written
+    return None
 
 
 def _walk(
@@ -143,7 +161,7 @@ def _walk(
     exclude: Sequence[str],
     suffixes: tuple[str, ...],
     chart: str | None,
-    hidden: list[str] | None,
+    skipped: Skipped | None,
     out: list[Unit],
     dot_names: bool = False,
 ) -> None:
@@ -162,19 +180,33 @@ def _walk(
     for entry in entries:
         name = entry.name
         if name.startswith(".") and not dot_names:
-            if hidden is not None and name.endswith(suffixes) and entry.is_file():
-                hidden.append(entry.path)
+            if skipped is not None and name != ".git":
+                _note_skipped(skipped.hidden, entry, suffixes)
             continue
         below = f"{relative}/{name}" if relative else name
         is_dir = entry.is_dir(follow_symlinks=False)
-        if exclude and excluded(below, exclude, directory=is_dir):
+        pattern = excluded(below, exclude, directory=is_dir) if exclude else None
+        if pattern is not None:
+            if skipped is not None:
+                _note_skipped(skipped.excluded.setdefault(pattern, []), entry, suffixes)
             continue
         if is_dir:  # as `str(Path(entry.path))`, which drops the `./` that scandir(".") adds
             _walk(
-                name if root == "." else entry.path, below, exclude, suffixes, chart, hidden, out, dot_names
+                name if root == "." else entry.path, below, exclude, suffixes, chart, skipped, out, dot_names
             )
         elif name.endswith(suffixes) and entry.is_file():
             out.append(Unit(entry.path, "file", chart=chart))
+
+
+def _note_skipped(into: list[tuple[str, int]], entry: os.DirEntry[str], suffixes: tuple[str, ...]) -> None:
+    """Add a skipped file with one of the suffixes, or a skipped directory with the number of such
+    files below it (none: not added)."""
+    if entry.is_dir(follow_symlinks=False):
+        count = sum(1 for _, _, files in os.walk(entry.path) for file in files if file.endswith(suffixes))
+        if count:
+            into.append((entry.path + "/", count))
+    elif entry.name.endswith(suffixes) and entry.is_file():
+        into.append((entry.path, 1))
 
 
 _NAME = operator.attrgetter("name")

@@ -2,7 +2,8 @@
 
 Owns: parsing and validating references with the grammar of the distribution
 project (`github.com/distribution/reference`), Docker Hub normalisation
-(`nginx` -> `docker.io/library/nginx`), and printing them back. Leaves out:
+(`nginx` -> `docker.io/library/nginx`), printing them back, and the globs
+image rules and exceptions match names with. Leaves out:
 talking to registries (client.py) and deciding whether a tag is acceptable
 (policy).
 """
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidReference",
     "InvalidReferenceError",
     "Reference",
+    "glob_pattern",
     "validate_digest",
     "without_default_port",
 ]
@@ -169,6 +171,26 @@ def without_default_port(name: str) -> str | None:
     if str(number) in _DEFAULT_PORTS:
         return f"{host}/{rest}"
     return f"{host}:{number}/{rest}" if str(number) != port else None
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """An image name glob: `*` matches within one path segment, `**` across segments, `?` one character."""
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out))
 
 
 def _split_registry(name: str, where: str) -> tuple[str, str]:

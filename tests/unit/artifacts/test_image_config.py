@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from trustgate.artifacts.policy import glob_pattern
 from trustgate.config import PUBLIC_GOOD, load_config
 from trustgate.errors import ConfigError
+from trustgate.oci.reference import glob_pattern
 
 HEAD = "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
 
