@@ -1,14 +1,20 @@
-"""The scope of Kubernetes kinds.
+"""The scope of Kubernetes kinds, and the namespace an object is created in.
 
 Owns: which built-in kinds the API server serves namespaced and which
-cluster-scoped, and what a CustomResourceDefinition says of its kind. Every
-engine that must know a kind's scope reads it here, so all judge an object
-alike. Leaves out: what a policy makes of a namespace.
+cluster-scoped, what a CustomResourceDefinition says of its kind, and from
+that the namespace an object lands in: none for a cluster-scoped kind, whatever
+its `metadata.namespace` says (the API server clears it before admission, as
+create.go's EnsureObjectNamespaceMatchesRequestNamespace does). The
+ValidatingAdmissionPolicy engine and the gate read scopes here, so both judge
+an object in the same place. Leaves out: what a policy makes of a namespace,
+and where a namespace-less object of a namespaced kind lands (a reconciler or
+`kubectl -n` decides; the gate assumes the worst).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 # The scope of each built-in kind (group, kind), as the API server serves it,
@@ -123,3 +129,37 @@ def builtin_namespaced(group: str, kind: str) -> bool | None:
     if (group, kind) in CLUSTER_SCOPED:
         return False
     return True if (group, kind) in NAMESPACED else None
+
+
+@dataclass(frozen=True, slots=True)
+class Scopes:
+    """The scope of every kind a run knows: the built-in table and the CRDs given to it (`--crd`)."""
+
+    custom: Mapping[tuple[str, str], bool | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_crds(cls, crds: Iterable[Mapping[str, Any]]) -> Scopes:
+        return cls(dict(found for crd in crds if (found := crd_scope(crd)) is not None))
+
+    def namespaced(self, obj: Mapping[str, Any]) -> bool | None:
+        """Whether the API server serves the object's kind namespaced (None: unknown to this run).
+
+        A CRD given to the run wins over the table: a cluster may serve a removed built-in
+        group's kind from a CRD of its own.
+        """
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str):
+            return None
+        group = api_version.rpartition("/")[0]
+        if (group, kind) in self.custom:
+            return self.custom[(group, kind)]
+        return builtin_namespaced(group, kind)
+
+    def namespace_of(self, obj: Mapping[str, Any]) -> str:
+        """The namespace the object is created in as far as its manifest says: its
+        `metadata.namespace`, except for a cluster-scoped kind, which has none ("")."""
+        metadata = obj.get("metadata")
+        namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+        if not isinstance(namespace, str) or self.namespaced(obj) is False:
+            return ""
+        return namespace

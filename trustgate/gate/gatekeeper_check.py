@@ -1,12 +1,14 @@
 """Gatekeeper ConstraintTemplates and Constraints (with ExpansionTemplates) as a gate check.
 
-Owns: reviewing a document as Gatekeeper would (the object and what its
-ExpansionTemplates generate), turning violations into findings with the
-constraint's enforcementAction, failing closed where a namespaceSelector
-cannot be decided, and the "could not evaluate" results of Gatekeeper
-sources that would not be enforced. The compiled constraint set is shared;
-each thread (and forked worker) compiles its own engine, and the change set
-of an evaluation becomes that engine's inventory. Leaves out: reading the
+Owns: reviewing a document as Gatekeeper would once the API server has
+created it (the object and what its ExpansionTemplates generate; a
+cluster-scoped kind without the metadata.namespace the API server clears),
+turning violations into findings with the constraint's enforcementAction,
+failing closed where a namespaceSelector cannot be decided, and the "could
+not evaluate" results of Gatekeeper sources that would not be enforced. The
+compiled constraint set is shared; each thread (and forked worker) compiles
+its own engine, and the change set of an evaluation becomes that engine's
+inventory. Leaves out: reading the
 library from disk (`trustgate.gate.sources`) and Gatekeeper semantics
 themselves (`trustgate.policy.gatekeeper`).
 """
@@ -20,6 +22,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from trustgate import kinds
 from trustgate.config import Config
 from trustgate.errors import PolicyError
 from trustgate.gate.checks import Run
@@ -41,8 +44,9 @@ class GatekeeperCheck:
 
     name = "gatekeeper"
 
-    def __init__(self, sources: GatekeeperSources, config: Config) -> None:
+    def __init__(self, sources: GatekeeperSources, config: Config, scopes: kinds.Scopes) -> None:
         self.set = sources.constraints
+        self.scopes = scopes
         self.inventory = tuple(sources.inventory)
         self._notes = tuple(sources.notes)
         self._unevaluable = tuple(sources.unevaluable)
@@ -127,7 +131,11 @@ class GatekeeperCheck:
         # Pre-sync knows the object as it is now: an UPDATE of it, with oldObject, as Gatekeeper sees.
         old = run.old_of(doc.obj)
         operation = "CREATE" if old is None else "UPDATE"
-        review = gatekeeper.review_of(doc.obj, operation=operation, old=old)
+        review = gatekeeper.review_of(
+            self._as_created(doc.obj),
+            operation=operation,
+            old=self._as_created(old) if old is not None else None,
+        )
         if doc.request is not None:  # admission: the AdmissionRequest itself, as Gatekeeper's webhook
             asked = doc.request.get("kind")
             review = {**review, **doc.request, "object": doc.obj}  # reviews it (userInfo, dryRun, ...)
@@ -163,6 +171,18 @@ class GatekeeperCheck:
         for resultant, item in reviews:
             out.extend(self._review(evaluator, resultant, item, run.mode))
         return out
+
+    def _as_created(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The object as Gatekeeper reviews it once created: the API server clears the
+        metadata.namespace of a cluster-scoped kind (and the review then names no namespace)."""
+        metadata = obj.get("metadata")
+        if (
+            not isinstance(metadata, Mapping)
+            or "namespace" not in metadata
+            or self.scopes.namespaced(obj) is not False
+        ):
+            return obj
+        return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "namespace"}}
 
     def _review(
         self,
