@@ -1,8 +1,11 @@
 """The namespace `trustgate check` judges an object in is the one the API server gives it.
 
 A cluster-scoped kind has none, whatever its metadata.namespace says: the API server clears it
-before admission, so neither Gatekeeper's match nor an exception for a namespace may see it.
-Each case was a false allow; the controls show what must not become a deny.
+before admission, so neither Gatekeeper's match nor an exception for a namespace may see it. A
+namespaced kind's object that names no namespace lands in one that `kubectl -n`, a Flux
+targetNamespace or an Argo CD destination picks: a constraint applies to it as if it were in a
+namespace the constraint selects. Each case was a false allow; the controls show what must not
+become a deny.
 """
 
 from __future__ import annotations
@@ -206,3 +209,87 @@ def test_an_exception_for_a_namespace_does_not_waive_a_cluster_scoped_kind(write
     code, report = check("-c", str(config), str(rolebinding))
     assert code == 0  # in the sandbox: waived
     assert report["results"][0]["findings"][0]["exception"]["name"] == "sandbox"
+
+
+# -- a namespaced kind that names no namespace -------------------------------------------------------
+
+
+def test_scope_namespaced_applies_to_a_pod_that_names_no_namespace(write: Write) -> None:
+    policy = write("gk.yaml", constraint_with(NO_PRIVILEGED, "scope: Namespaced"))
+    for manifest in (pod(), pod("shop")):
+        code, report = check(str(write("pod.yaml", manifest)), "--gatekeeper", str(policy))
+        assert (code, errors(report)) == (1, ["privileged"])
+    cluster = write("gk2.yaml", constraint_with(NO_PRIVILEGED, "scope: Cluster"))
+    assert check(str(write("pod.yaml", pod())), "--gatekeeper", str(cluster))[0] == 0  # never cluster-scoped
+
+
+def test_namespace_conditions_apply_to_a_pod_that_names_no_namespace_and_say_so(write: Write) -> None:
+    note = "(no metadata.namespace: judged as if applied in a namespace the constraint selects"
+    namespace = "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: prod, labels: {env: prod}}\n"
+    for match in (
+        "namespaces: [prod]",
+        "excludedNamespaces: [sandbox]",
+        "namespaceSelector: {matchLabels: {env: prod}}",
+    ):
+        policy = write("gk.yaml", constraint_with(NO_PRIVILEGED, match))
+        code, report = check(str(write("pod.yaml", pod() + namespace)), "--gatekeeper", str(policy))
+        assert code == 1, match
+        [message] = errors(report)
+        assert message.startswith("privileged ") and note in message, match
+    # Where the manifest names its namespace, the conditions decide as written: no deny, no note.
+    policy = write("gk.yaml", constraint_with(NO_PRIVILEGED, "namespaces: [prod]"))
+    assert check(str(write("pod.yaml", pod("dev"))), "--gatekeeper", str(policy))[0] == 0
+    code, report = check(str(write("pod.yaml", pod("prod"))), "--gatekeeper", str(policy))
+    assert (code, errors(report)) == (1, ["privileged"])
+
+
+def test_a_kind_of_unknown_scope_without_a_namespace_is_matched_by_either_scope(write: Write) -> None:
+    sandbox = write("sandbox.yaml", pod(kind="Sandbox", api_version="example.com/v1"))
+    for scope in ("Cluster", "Namespaced"):
+        policy = write("gk.yaml", constraint_with(NO_PRIVILEGED, f"scope: {scope}"))
+        code, report = check(str(sandbox), "--gatekeeper", str(policy))
+        assert code == 1, scope
+        [message] = errors(report)
+        assert "the scope of its kind is unknown" in message and "--crd" in message
+    # Its CRD decides it: a cluster-scoped Sandbox is not matched by scope Namespaced.
+    policy = write("gk.yaml", constraint_with(NO_PRIVILEGED, "scope: Namespaced"))
+    crd = write("crd/cluster.yaml", sandbox_crd("Cluster"))
+    assert check(str(sandbox), "--gatekeeper", str(policy), "--crd", str(crd))[0] == 0
+
+
+def test_cel_that_reads_namespace_object_is_not_evaluated_for_a_pod_that_names_no_namespace(
+    write: Write,
+) -> None:
+    """As for a Namespace not given: the Namespace it lands in is unknown, so is the decision."""
+    policy = write(
+        "gk.yaml",
+        """\
+        apiVersion: templates.gatekeeper.sh/v1
+        kind: ConstraintTemplate
+        metadata: {name: notfrozen}
+        spec:
+          crd: {spec: {names: {kind: NotFrozen}}}
+          targets:
+          - target: admission.k8s.gatekeeper.sh
+            code:
+            - engine: K8sNativeValidation
+              source:
+                validations:
+                - expression: "namespaceObject == null || namespaceObject.metadata.labels.tier != 'frozen'"
+                  message: frozen
+        ---
+        apiVersion: constraints.gatekeeper.sh/v1beta1
+        kind: NotFrozen
+        metadata: {name: c}
+        spec:
+          match: {kinds: [{apiGroups: [""], kinds: [ConfigMap]}]}
+        """,
+    )
+    cm = write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    code, report = check(str(cm), "--gatekeeper", str(policy))
+    assert code == 3
+    assert any("names no namespace" in m for m in errors(report))
+    # A cluster-scoped object has no Namespace: null, as Gatekeeper gives it.
+    policy.write_text(policy.read_text().replace("kinds: [ConfigMap]", "kinds: [ConfigMap, Namespace]"))
+    namespace = write("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
+    assert check(str(namespace), "--gatekeeper", str(policy))[0] == 0
