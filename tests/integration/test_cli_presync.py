@@ -469,6 +469,90 @@ def test_a_plain_revert_that_removes_a_crd_needs_approval(setup: Callable[..., S
     assert "advanced" in output and s.repo.ref(GATED) == tip
 
 
+CLUSTER_ADMIN_BINDING = textwrap.dedent(
+    """\
+    apiVersion: rbac.authorization.k8s.io/v1
+    kind: ClusterRoleBinding
+    metadata: {name: me-admin, namespace: whatever}
+    roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+    subjects: [{kind: User, name: mallory, apiGroup: rbac.authorization.k8s.io}]
+    """
+)
+
+
+def test_a_cluster_scoped_constraint_applies_to_a_cluster_scoped_kind_that_names_a_namespace(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """The API server clears a cluster-scoped object's metadata.namespace: `scope: Cluster` matches."""
+    s = setup("manifests:\n  gatekeeper:\n    paths: [gk/]\n")
+    (s.tmp / "gk").mkdir()
+    (s.tmp / "gk" / "t.yaml").write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: templates.gatekeeper.sh/v1
+            kind: ConstraintTemplate
+            metadata: {name: k8snoclusteradmin}
+            spec:
+              crd: {spec: {names: {kind: K8sNoClusterAdmin}}}
+              targets:
+              - target: admission.k8s.gatekeeper.sh
+                rego: |
+                  package k8snoclusteradmin
+                  violation[{"msg": "no cluster-admin bindings"}] {
+                    input.review.object.roleRef.name == "cluster-admin"
+                  }
+            ---
+            apiVersion: constraints.gatekeeper.sh/v1beta1
+            kind: K8sNoClusterAdmin
+            metadata: {name: no-cluster-admin}
+            spec:
+              match:
+                kinds: [{apiGroups: [rbac.authorization.k8s.io], kinds: [ClusterRoleBinding]}]
+                scope: Cluster
+            """
+        )
+    )
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/crb.yaml", CLUSTER_ADMIN_BINDING)
+    s.repo.commit("bind cluster-admin", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "no cluster-admin bindings" in output and "ClusterRoleBinding/me-admin" in output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_an_exception_for_a_namespace_does_not_waive_removing_a_cluster_scoped_kind(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A CRD that names a namespace is in none: an exception for that namespace does not reach it,
+    and the approval names it without one."""
+    s = setup(
+        "exceptions:\n  - {name: sandbox, rules: ['*'], namespaces: [sandbox], owner: platform,"
+        " reason: experiments, expires: '2099-01-01'}\n"
+    )
+    s.repo.write(
+        "deploy/crd.yaml",
+        CRD.replace(
+            "metadata: {name: widgets.example.com}",
+            "metadata: {name: widgets.example.com, namespace: sandbox}",
+        ),
+    )
+    s.repo.commit("add the widget CRD", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.remove("deploy/crd.yaml")
+    s.repo.commit("drop the widget CRD", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "CustomResourceDefinition/widgets.example.com would be deleted" in output
+    tip = s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com", gpg=keys.bob
+    )
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
 def test_a_rollback_compares_the_files_under_the_gated_paths(setup: Callable[..., Setup], keys: Keys) -> None:
     """Back to the files the gated ref held before, with a change outside presync.paths on top."""
     s = setup(commits="allowRollback: true\n")

@@ -303,6 +303,40 @@ def test_match_semantics(spec: dict[str, Any], obj: dict[str, Any], namespace: s
     assert match(**spec).matches(obj, namespace, NAMESPACES) is expected
 
 
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}
+ANY, UNKNOWN = gk.Placement.ANY_NAMESPACE, gk.Placement.UNKNOWN_SCOPE
+
+
+@pytest.mark.parametrize(
+    ("spec", "placement", "expected"),
+    [
+        # gator (and admission): an object reviewed without a namespace is cluster-scoped.
+        ({"scope": "Namespaced"}, gk.Placement.AS_REVIEWED, False),
+        ({"scope": "Cluster"}, gk.Placement.AS_REVIEWED, True),
+        # The gate: a namespaced kind's manifest that names none lands in some namespace.
+        ({"scope": "Namespaced"}, ANY, True),
+        ({"scope": "Cluster"}, ANY, False),
+        ({"namespaces": ["prod"]}, ANY, True),
+        ({"excludedNamespaces": ["*"]}, ANY, True),
+        ({"namespaceSelector": {"matchLabels": {"env": "prod"}}}, ANY, True),  # no Namespace needed
+        # Its kind's scope unknown: it may be namespaced or not.
+        ({"scope": "Namespaced"}, UNKNOWN, True),
+        ({"scope": "Cluster"}, UNKNOWN, True),
+    ],
+)
+def test_match_of_an_object_without_a_namespace(
+    spec: dict[str, Any], placement: gk.Placement, expected: bool
+) -> None:
+    assert match(**spec).matches(POD, "", {}, placement=placement) is expected
+
+
+def test_placement_changes_nothing_for_an_object_in_a_namespace_or_a_namespace_itself() -> None:
+    for placement in gk.Placement:
+        assert match(scope="Cluster").matches(deployment(), "shop", {}, placement=placement) is False
+        assert match(namespaces=["prod"]).matches(deployment(), "shop", {}, placement=placement) is False
+        assert match(scope="Namespaced").matches(NAMESPACES["prod"], "", {}, placement=placement) is False
+
+
 def test_namespace_selector_needs_the_namespace_object() -> None:
     with pytest.raises(gk.NamespaceUnknown):
         match(namespaceSelector={"matchLabels": {"env": "prod"}}).matches(deployment(namespace="x"), "x", {})

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from trustgate import kinds
 from trustgate.config import Config
 from trustgate.gate.verdict import severity
 from trustgate.model import Document, DocumentResult, Finding, Mode, Severity
@@ -37,22 +38,25 @@ if TYPE_CHECKING:
 ObjectKey = tuple[str, str, str, str]  # API group, kind, namespace, name: one object in every version
 
 
-def object_key(obj: Mapping[str, Any]) -> ObjectKey | None:
-    """The identity of a Kubernetes object across versions of its API (None: it has no name)."""
+def object_key(obj: Mapping[str, Any], scopes: kinds.Scopes) -> ObjectKey | None:
+    """The identity of a Kubernetes object across versions of its API (None: it has no name); a
+    cluster-scoped kind's is in no namespace, whatever its metadata.namespace says."""
     api_version, kind, metadata = obj.get("apiVersion"), obj.get("kind"), obj.get("metadata")
     if not isinstance(api_version, str) or not isinstance(kind, str) or not isinstance(metadata, Mapping):
         return None
-    name, namespace = metadata.get("name"), metadata.get("namespace")
+    name = metadata.get("name")
     if not isinstance(name, str):
         return None
-    return (api_version.rpartition("/")[0], kind, namespace if isinstance(namespace, str) else "", name)
+    return (api_version.rpartition("/")[0], kind, scopes.namespace_of(obj), name)
 
 
-def index_objects(objects: Iterable[Mapping[str, Any]]) -> dict[ObjectKey, Mapping[str, Any]]:
+def index_objects(
+    objects: Iterable[Mapping[str, Any]], scopes: kinds.Scopes
+) -> dict[ObjectKey, Mapping[str, Any]]:
     """Objects by identity; where one appears twice, the first (as a reconciler's scan finds it)."""
     out: dict[ObjectKey, Mapping[str, Any]] = {}
     for obj in objects:
-        key = object_key(obj)
+        key = object_key(obj, scopes)
         if key is not None:
             out.setdefault(key, obj)
     return out
@@ -70,27 +74,32 @@ class Run:
             found here is an UPDATE of it: admission policies see it as `oldObject` (and match
             UPDATE rules), CRD transition rules as `oldSelf`. Empty (a `check`): every document
             is a CREATE.
+        scopes: the scopes of kinds `old` was indexed with (`index_objects`).
     """
 
     mode: Mode
     objects: Sequence[Mapping[str, Any]] = ()
     old: Mapping[ObjectKey, Mapping[str, Any]] = field(default_factory=dict)
+    scopes: kinds.Scopes = field(default_factory=kinds.Scopes)
 
     def old_of(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """The object `obj` updates, or None (a create)."""
         if not self.old:
             return None
-        key = object_key(obj)
+        key = object_key(obj, self.scopes)
         return self.old.get(key) if key is not None else None
 
 
 @dataclass(frozen=True, slots=True)
 class Build:
-    """What a check is built from: the configuration and the `data` document read from disk."""
+    """What a check is built from: the configuration and what was read from disk for it (the `data`
+    document, the CRDs of `--crd` and the scopes of kinds they and the built-in table give)."""
 
     config: Config
     data: rego.PolicyData
     combine: bool = False  # conftest's --combine (the user's Rego sees all documents at once)
+    crds: Sequence[Mapping[str, Any]] = ()
+    scopes: kinds.Scopes = field(default_factory=kinds.Scopes)
 
 
 class Check(Protocol):
@@ -333,18 +342,20 @@ def gatekeeper_check(build: Build) -> Check | None:
         return None
     from trustgate.gate.gatekeeper_check import GatekeeperCheck  # the engine loads only when used
 
-    return GatekeeperCheck(sources, build.config)
+    return GatekeeperCheck(sources, build.config, build.scopes)
 
 
 def admission_policy_check(build: Build) -> Check | None:
     if not build.config.admission_policies:
         return None
-    from trustgate.gate.sources import read_crds
     from trustgate.policy import vap
 
-    crds = read_crds(build.config)  # custom kinds' plurals and scopes, for matching
     return AdmissionPolicyCheck(
-        vap.load(build.config.admission_policies, limits=build.config.limits, crds=crds)
+        vap.load(
+            build.config.admission_policies,
+            limits=build.config.limits,
+            crds=build.crds,  # custom kinds' plurals and scopes, for matching
+        )
     )
 
 

@@ -22,12 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from trustgate import kinds
 from trustgate.config import Config
 from trustgate.gate import checks, parallel
 from trustgate.gate.checks import Build, Check, Run
 from trustgate.gate.images import ImageStage
 from trustgate.gate.rego_check import RegoCheck
-from trustgate.gate.sources import compile_rego, load_policy_data
+from trustgate.gate.sources import compile_rego, load_policy_data, read_crds
 from trustgate.gate.verdict import WAIVABLE_SOURCES, Waivers, finding_order, problem_result
 from trustgate.manifests import loader, origins
 from trustgate.manifests.images import find_images
@@ -121,7 +122,10 @@ class Gate:
         self.waivers = Waivers(tuple(config.exceptions), today)  # None: the day of each evaluation
         self._waive = bool(config.exceptions)  # per finding: a plain bool, not a call
         data = load_policy_data(config)
-        build = Build(config, data, combine)
+        crds = read_crds(config)
+        # The namespace each object is judged in follows the API server: none for a cluster-scoped kind.
+        self.scopes = kinds.Scopes.from_crds(crds)
+        build = Build(config, data, combine, crds, self.scopes)
         self.rego = RegoCheck(compile_rego(config.policies, data, mode=config.mode), combine=combine)
         self.images = ImageStage(
             config,
@@ -269,7 +273,8 @@ class Gate:
         run = Run(
             self.config.mode,
             [d.obj for d in documents] if self._wants_change_set else (),
-            checks.index_objects(old),
+            checks.index_objects(old, self.scopes),
+            self.scopes,
         )
         results = [problem_result(p) for p in problems] + [self._evaluate_document(d, run) for d in documents]
         if not verify_images:
@@ -342,6 +347,9 @@ class Gate:
     def _evaluate_document(self, doc: Document, run: Run) -> DocumentResult:
         if not doc.kubernetes:
             return self._evaluate_data(doc, run)
+        # A cluster-scoped kind's metadata.namespace is cleared by the API server: an exception for a
+        # namespace does not cover it, and its result names none.
+        namespace = self.scopes.namespace_of(doc.obj) or None
         findings: list[Finding] = []
         for check in self.checks:
             findings.extend(check.findings(doc, run))
@@ -355,7 +363,7 @@ class Gate:
                 and finding.source in WAIVABLE_SOURCES
                 and finding.exception is None  # the policy's own conftest `exception` waived it
             ):
-                self.waivers.apply(doc.namespace, doc.kind, doc.name, finding)
+                self.waivers.apply(namespace, doc.kind, doc.name, finding)
             if where:  # the line is the object's, not the field's: say where the field is
                 finding.note = f"{finding.note}; {where}" if finding.note else where
         findings.sort(key=finding_order)
@@ -366,7 +374,7 @@ class Gate:
             ]
         keep = doc.obj if self.decision_log is not None else None  # the record stores or hashes it
         return DocumentResult(
-            doc.source, doc.api_version, doc.kind, doc.namespace, doc.name, findings, keep, images=images
+            doc.source, doc.api_version, doc.kind, namespace, doc.name, findings, keep, images=images
         )
 
     def _evaluate_data(self, doc: Document, run: Run) -> DocumentResult:

@@ -1,12 +1,16 @@
 """Gatekeeper ConstraintTemplates and Constraints (with ExpansionTemplates) as a gate check.
 
-Owns: reviewing a document as Gatekeeper would (the object and what its
-ExpansionTemplates generate), turning violations into findings with the
-constraint's enforcementAction, failing closed where a namespaceSelector
-cannot be decided, and the "could not evaluate" results of Gatekeeper
-sources that would not be enforced. The compiled constraint set is shared;
-each thread (and forked worker) compiles its own engine, and the change set
-of an evaluation becomes that engine's inventory. Leaves out: reading the
+Owns: reviewing a document as Gatekeeper would once the API server has
+created it (the object and what its ExpansionTemplates generate; a
+cluster-scoped kind without the metadata.namespace the API server clears),
+turning violations into findings with the constraint's enforcementAction,
+failing closed where a namespaceSelector cannot be decided or a manifest of a
+namespaced kind names no namespace (it may be applied in any: the constraint
+applies as if in one it selects, unlike gator, which reviews it as written),
+and the "could not evaluate" results of Gatekeeper sources that would not be
+enforced. The compiled constraint set is shared; each thread (and forked
+worker) compiles its own engine, and the change set of an evaluation becomes
+that engine's inventory. Leaves out: reading the
 library from disk (`trustgate.gate.sources`) and Gatekeeper semantics
 themselves (`trustgate.policy.gatekeeper`).
 """
@@ -20,6 +24,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from trustgate import kinds
 from trustgate.config import Config
 from trustgate.errors import PolicyError
 from trustgate.gate.checks import Run
@@ -41,8 +46,9 @@ class GatekeeperCheck:
 
     name = "gatekeeper"
 
-    def __init__(self, sources: GatekeeperSources, config: Config) -> None:
+    def __init__(self, sources: GatekeeperSources, config: Config, scopes: kinds.Scopes) -> None:
         self.set = sources.constraints
+        self.scopes = scopes
         self.inventory = tuple(sources.inventory)
         self._notes = tuple(sources.notes)
         self._unevaluable = tuple(sources.unevaluable)
@@ -127,7 +133,12 @@ class GatekeeperCheck:
         # Pre-sync knows the object as it is now: an UPDATE of it, with oldObject, as Gatekeeper sees.
         old = run.old_of(doc.obj)
         operation = "CREATE" if old is None else "UPDATE"
-        review = gatekeeper.review_of(doc.obj, operation=operation, old=old)
+        review = gatekeeper.review_of(
+            self._as_created(doc.obj),
+            operation=operation,
+            old=self._as_created(old) if old is not None else None,
+        )
+        placed = doc.request is None  # a manifest, not yet created: where it lands is assumed
         if doc.request is not None:  # admission: the AdmissionRequest itself, as Gatekeeper's webhook
             asked = doc.request.get("kind")
             review = {**review, **doc.request, "object": doc.obj}  # reviews it (userInfo, dryRun, ...)
@@ -142,6 +153,7 @@ class GatekeeperCheck:
             except ValueError as e:
                 return [policy_error(str(e), "give the AdmissionReview a request with an object")]
             operation = str(review.get("operation") or "CREATE")
+            placed = False  # the request says where the object is
         subject = review["object"] if isinstance(review.get("object"), Mapping) else doc.obj
         out: list[Finding] = []
         reviews: list[tuple[gatekeeper.Resultant | None, Mapping[str, Any]]] = [(None, review)]
@@ -161,8 +173,32 @@ class GatekeeperCheck:
                 )
             )
         for resultant, item in reviews:
-            out.extend(self._review(evaluator, resultant, item, run.mode))
+            placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
+            out.extend(self._review(evaluator, resultant, item, run.mode, placement))
         return out
+
+    def _as_created(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The object as Gatekeeper reviews it once created: the API server clears the
+        metadata.namespace of a cluster-scoped kind (and the review then names no namespace)."""
+        metadata = obj.get("metadata")
+        if (
+            not isinstance(metadata, Mapping)
+            or "namespace" not in metadata
+            or self.scopes.namespaced(obj) is not False
+        ):
+            return obj
+        return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "namespace"}}
+
+    def _placement(self, review: Mapping[str, Any]) -> gatekeeper.Placement:
+        """Where the reviewed manifest may be created: as reviewed when it names its namespace or
+        is cluster-scoped, else in any namespace (and, its scope unknown, maybe cluster-scoped)."""
+        obj = review.get("object")
+        if review.get("namespace") or not isinstance(obj, Mapping):
+            return gatekeeper.Placement.AS_REVIEWED
+        namespaced = self.scopes.namespaced(obj)
+        if namespaced is None:
+            return gatekeeper.Placement.UNKNOWN_SCOPE
+        return gatekeeper.Placement.ANY_NAMESPACE if namespaced else gatekeeper.Placement.AS_REVIEWED
 
     def _review(
         self,
@@ -170,6 +206,7 @@ class GatekeeperCheck:
         resultant: gatekeeper.Resultant | None,
         review: Mapping[str, Any],
         mode: Mode,
+        placement: gatekeeper.Placement,
     ) -> list[Finding]:
         generated = resultant is not None
         path: tuple[str | int, ...] = resultant.path if resultant is not None else ()
@@ -177,7 +214,7 @@ class GatekeeperCheck:
         def message(text: str) -> str:
             return gatekeeper.implied(resultant, text) if resultant is not None else text
 
-        matched, unknown = evaluator.matching(review, generated=generated)
+        matched, unknown = evaluator.matching(review, generated=generated, placement=placement)
         # A namespaceSelector whose Namespace is not given cannot be decided: fail closed. The
         # constraint is evaluated as if it matched; a deny it would give is "could not evaluate".
         undecided = {constraint.id: namespace for constraint, namespace in unknown}
@@ -189,9 +226,9 @@ class GatekeeperCheck:
                 f"{undecided[constraint_id]!r} is not in the change set or the Gatekeeper inventory"
             )
 
-        out = self._skipped(evaluator, review, generated, path, message)
+        out = self._skipped(evaluator, review, generated, path, message, placement)
         try:
-            violations = evaluator.review(review, matched)
+            violations = evaluator.review(review, matched, placement=placement)
         except gatekeeper.ReviewError as e:  # the other constraints' violations stand beside the errors
             violations = e.violations
             out.extend(
@@ -228,7 +265,7 @@ class GatekeeperCheck:
             metadata: dict[str, Any] = {"details": dict(violation.details)} if violation.details else {}
             if resultant is not None:
                 metadata["impliedBy"] = resultant.template.name
-            text = violation.message
+            text = violation.message + _assumed(constraint, placement)
             if constraint.id in undecided:
                 undecided_hit.add(constraint.id)
                 if constraint_mode == Mode.ENFORCE:
@@ -285,11 +322,13 @@ class GatekeeperCheck:
         generated: bool,
         path: tuple[str | int, ...],
         message: Callable[[str], str],
+        placement: gatekeeper.Placement,
     ) -> list[Finding]:
         """Constraints that apply but whose template is not supported: noted, or not evaluated."""
         out: list[Finding] = []
         skip = self.skip_unsupported
-        for constraint in evaluator.matching(review, generated=generated, skipped=True)[0]:
+        applies, _ = evaluator.matching(review, generated=generated, skipped=True, placement=placement)
+        for constraint in applies:
             template = evaluator.set.templates[constraint.kind]
             out.append(
                 Finding(
@@ -311,3 +350,23 @@ class GatekeeperCheck:
                 )
             )
         return out
+
+
+def _assumed(constraint: gatekeeper.Constraint, placement: gatekeeper.Placement) -> str:
+    """What the gate assumed to apply the constraint to an object that names no namespace ("" when
+    nothing): said on its violations, so that whoever reads one knows how to decide it."""
+    if placement is gatekeeper.Placement.AS_REVIEWED:
+        return ""
+    match = constraint.match
+    if match.namespaces or match.excluded_namespaces or match.namespace_selector is not None:
+        return (
+            " (no metadata.namespace: judged as if applied in a namespace the constraint selects; "
+            "set metadata.namespace to decide)"
+        )
+    if placement is gatekeeper.Placement.UNKNOWN_SCOPE and match.scope in ("Cluster", "Namespaced"):
+        return (
+            f" (the scope of its kind is unknown: judged as if it were "
+            f"{'namespaced' if match.scope == 'Namespaced' else 'cluster-scoped'}; give its "
+            "CustomResourceDefinition with --crd to decide)"
+        )
+    return ""

@@ -197,7 +197,8 @@ def _covers(
         return False
     checks: list[tuple[tuple[str, ...], str | None]] = [
         # An object that names no namespace is not in `default`: kubectl, a Flux targetNamespace or
-        # an Argo CD destination may put it anywhere (or it is cluster-scoped). Only `*` covers it.
+        # an Argo CD destination may put it anywhere (or it is cluster-scoped: the gate gives a
+        # cluster-scoped kind no namespace, whatever its metadata says). Only `*` covers it.
         (exc.namespaces, namespace or ""),
         (exc.kinds, kind),
         (exc.names, name),

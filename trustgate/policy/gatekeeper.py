@@ -5,7 +5,8 @@ and constraints (`constraints.gatekeeper.sh`, any generated kind),
 validating parameters against the template's `openAPIV3Schema`, the
 review Gatekeeper gives a template (`input.review` in the AdmissionRequest
 shape, `input.parameters`), `data.inventory`, match semantics (kinds, scope,
-namespaces, excludedNamespaces, labelSelector, namespaceSelector, name) and
+namespaces, excludedNamespaces, labelSelector, namespaceSelector, name; for
+the gate, also of a manifest that names no namespace yet, see `Placement`) and
 `enforcementAction`, and ExpansionTemplates (`expansion.gatekeeper.sh`: the
 Pod a Deployment or CronJob would create is judged as Gatekeeper judges it,
 and its violations are reported on the parent with `[Implied by <name>]`).
@@ -23,6 +24,7 @@ single engine call, each with `with input as {"review": ..., "parameters": ...}`
 
 from __future__ import annotations
 
+import enum
 import fnmatch
 import json
 import re
@@ -238,6 +240,20 @@ class NamespaceUnknownError(InputError):
 NamespaceUnknown = NamespaceUnknownError  # the name callers and tests knew
 
 
+class Placement(enum.Enum):
+    """Where an object reviewed without a namespace is taken to be (`Match.matches`).
+
+    gator, and Gatekeeper's webhook, see the namespace the object is created in: none means
+    cluster-scoped. A manifest at the gate is not yet created: `kubectl -n`, a Flux
+    targetNamespace or an Argo CD destination puts a namespaced kind's object that names no
+    namespace in one, which the gate cannot know, so it assumes one the constraint selects.
+    """
+
+    AS_REVIEWED = "as-reviewed"  # gator, admission, and any object with a namespace
+    ANY_NAMESPACE = "any-namespace"  # the gate: a namespaced kind without metadata.namespace
+    UNKNOWN_SCOPE = "unknown-scope"  # the gate, a kind of unknown scope: either of the above
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     """`spec.match` of a constraint (Gatekeeper's match semantics)."""
@@ -258,10 +274,15 @@ class Match:
         namespaces: Mapping[str, Mapping[str, Any]],
         *,
         generated: bool = False,
+        placement: Placement = Placement.AS_REVIEWED,
     ) -> bool:
         """Whether the constraint applies to `obj` in `namespace` ("" when cluster-scoped).
 
-        `generated` says that `obj` is the resultant of an ExpansionTemplate.
+        `generated` says that `obj` is the resultant of an ExpansionTemplate. `placement` says
+        where an object without a namespace may be (see `Placement`): in any namespace, the
+        scope Namespaced matches it and so do namespaces, excludedNamespaces and a
+        namespaceSelector, since it may be created in a namespace they select (fail closed);
+        the scope Cluster matches it only when its kind may be cluster-scoped.
 
         Raises:
             NamespaceUnknownError: a namespaceSelector needs a Namespace not in `namespaces`.
@@ -279,9 +300,14 @@ class Match:
             for groups, kinds in self.kinds
         ):
             return False
-        if self.scope == "Cluster" and not (is_namespace or not namespace):
+        # An object without a namespace that may be created in one is in one here; with `own`
+        # left empty, the namespace conditions below then select it, as they select a
+        # cluster-scoped object (Gatekeeper's namespacesMatch and excludedNamespacesMatch).
+        unplaced = not namespace and not is_namespace and placement is not Placement.AS_REVIEWED
+        cluster = is_namespace or (not namespace and placement is not Placement.ANY_NAMESPACE)
+        if self.scope == "Cluster" and not cluster:
             return False
-        if self.scope == "Namespaced" and (is_namespace or not namespace):
+        if self.scope == "Namespaced" and (is_namespace or not (namespace or unplaced)):
             return False
         own = str(metadata.get("name", "")) if is_namespace else namespace
         if self.namespaces and own and not any(_wildcard(p, own) for p in self.namespaces):
@@ -1177,7 +1203,12 @@ class ConstraintEvaluator:
         self.namespaces = namespaces_of(objects)
 
     def matching(
-        self, review: Mapping[str, Any], *, generated: bool = False, skipped: bool = False
+        self,
+        review: Mapping[str, Any],
+        *,
+        generated: bool = False,
+        skipped: bool = False,
+        placement: Placement = Placement.AS_REVIEWED,
     ) -> tuple[list[Constraint], list[tuple[Constraint, str]]]:
         """Constraints that apply to the review, and those whose Namespace is unknown.
 
@@ -1186,6 +1217,8 @@ class ConstraintEvaluator:
             generated: the reviewed object is the resultant of an ExpansionTemplate.
             skipped: match the constraints that cannot be evaluated (`ConstraintSet.skipped`)
                 instead of the others.
+            placement: where a review without a namespace may be (the gate); gator's default
+                takes it as cluster-scoped.
         """
         objects = [o for o in (review.get("object"), review.get("oldObject")) if isinstance(o, Mapping)]
         namespace = str(review.get("namespace") or "")
@@ -1193,7 +1226,9 @@ class ConstraintEvaluator:
         for constraint in self.set.skipped if skipped else self.set.constraints:
             try:
                 if any(
-                    constraint.match.matches(o, namespace, self.namespaces, generated=generated)
+                    constraint.match.matches(
+                        o, namespace, self.namespaces, generated=generated, placement=placement
+                    )
                     for o in objects
                 ):
                     matched.append(constraint)
@@ -1201,8 +1236,17 @@ class ConstraintEvaluator:
                 unknown.append((constraint, e.namespace))
         return matched, unknown
 
-    def review(self, review: Mapping[str, Any], constraints: Sequence[Constraint]) -> list[Violation]:
+    def review(
+        self,
+        review: Mapping[str, Any],
+        constraints: Sequence[Constraint],
+        *,
+        placement: Placement = Placement.AS_REVIEWED,
+    ) -> list[Violation]:
         """Evaluate `constraints` (already matched) against one review.
+
+        `placement` is where a review without a namespace may be (see `Placement`): one that
+        may be in a namespace cannot give CEL that reads `namespaceObject` the Namespace.
 
         Raises:
             ReviewError: a template failed at run time; it carries what the other constraints found.
@@ -1231,7 +1275,7 @@ class ConstraintEvaluator:
                         compiled,
                         constraint,
                         review,
-                        namespace_object=self._namespace_object(compiled, review),
+                        namespace_object=self._namespace_object(compiled, review, placement),
                     )
                 except PolicyError as e:
                     failed.append((constraint, e))
@@ -1255,17 +1299,26 @@ class ConstraintEvaluator:
         return out
 
     def _namespace_object(
-        self, compiled: tuple[Any, str], review: Mapping[str, Any]
+        self, compiled: tuple[Any, str], review: Mapping[str, Any], placement: Placement
     ) -> Mapping[str, Any] | None:
         """`namespaceObject` for CEL that reads it: the Namespace of a namespaced review (None for a
         cluster-scoped one), as Gatekeeper's CEL driver gives it.
 
         Raises:
-            PolicyError: the Namespace is neither in the change set nor in the inventory: what the
-                code would decide is unknown (fail closed).
+            PolicyError: the Namespace is neither in the change set nor in the inventory, or the
+                object names none and may be created in any: what the code would decide is
+                unknown (fail closed).
         """
         namespace = str(review.get("namespace") or "")
-        if not namespace or not compiled[0].reads("namespaceObject"):
+        if not compiled[0].reads("namespaceObject"):
+            return None
+        if not namespace and placement is not Placement.AS_REVIEWED:
+            raise PolicyError(
+                "the template's CEL reads namespaceObject, and the object names no namespace (it may "
+                "be created in any), so what it decides is unknown",
+                hint="set metadata.namespace",
+            )
+        if not namespace:
             return None
         found = self.namespaces.get(namespace)
         if found is None:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trustgate import kinds
 from trustgate.config import Limits
 from trustgate.errors import PolicyError
 from trustgate.policy import cel, cel_cost
@@ -68,98 +69,6 @@ _POLICY = "ValidatingAdmissionPolicy"
 _BINDING = "ValidatingAdmissionPolicyBinding"
 _ACTIONS = ("Deny", "Warn", "Audit")
 _VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer")
-# The scope of each built-in kind (group, kind) -> namespaced, as the API server serves it,
-# through Kubernetes 1.34 (alpha and removed APIs included: an older or newer cluster may
-# serve them). A kind in neither this table nor a CRD given with --crd has an unknown scope.
-# Eviction is served only as the pods/eviction subresource, which a check never requests.
-_CLUSTER_SCOPED = frozenset(
-    {
-        ("", "Namespace"),
-        ("", "Node"),
-        ("", "PersistentVolume"),
-        ("", "ComponentStatus"),
-        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
-        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
-        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
-        ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-        ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
-        ("apiextensions.k8s.io", "CustomResourceDefinition"),
-        ("apiregistration.k8s.io", "APIService"),
-        ("authentication.k8s.io", "TokenReview"),
-        ("authentication.k8s.io", "SelfSubjectReview"),
-        ("authorization.k8s.io", "SubjectAccessReview"),
-        ("authorization.k8s.io", "SelfSubjectAccessReview"),
-        ("authorization.k8s.io", "SelfSubjectRulesReview"),
-        ("certificates.k8s.io", "CertificateSigningRequest"),
-        ("certificates.k8s.io", "ClusterTrustBundle"),
-        ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
-        ("internal.apiserver.k8s.io", "StorageVersion"),
-        ("networking.k8s.io", "IngressClass"),
-        ("networking.k8s.io", "IPAddress"),
-        ("networking.k8s.io", "ServiceCIDR"),
-        ("networking.k8s.io", "ClusterCIDR"),
-        ("node.k8s.io", "RuntimeClass"),
-        ("auditregistration.k8s.io", "AuditSink"),
-        ("policy", "PodSecurityPolicy"),
-        ("extensions", "PodSecurityPolicy"),
-        ("rbac.authorization.k8s.io", "ClusterRole"),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-        ("resource.k8s.io", "DeviceClass"),
-        ("resource.k8s.io", "ResourceSlice"),
-        ("resource.k8s.io", "DeviceTaintRule"),
-        ("resource.k8s.io", "ResourceClass"),
-        ("scheduling.k8s.io", "PriorityClass"),
-        ("storage.k8s.io", "StorageClass"),
-        ("storage.k8s.io", "CSIDriver"),
-        ("storage.k8s.io", "CSINode"),
-        ("storage.k8s.io", "VolumeAttachment"),
-        ("storage.k8s.io", "VolumeAttributesClass"),
-        ("storagemigration.k8s.io", "StorageVersionMigration"),
-    }
-)
-_NAMESPACED = frozenset(
-    {
-        *(
-            ("", k)
-            for k in (
-                "Pod", "Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "Event",
-                "LimitRange", "ResourceQuota", "PersistentVolumeClaim", "ReplicationController",
-                "PodTemplate", "Binding",
-            )
-        ),
-        *(
-            ("apps", k)
-            for k in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision")
-        ),
-        *(("extensions", k) for k in ("Deployment", "DaemonSet", "ReplicaSet")),  # removed in 1.16
-        ("batch", "Job"),
-        ("batch", "CronJob"),
-        ("autoscaling", "HorizontalPodAutoscaler"),
-        ("policy", "PodDisruptionBudget"),
-        ("policy", "Eviction"),
-        ("networking.k8s.io", "Ingress"),
-        ("networking.k8s.io", "NetworkPolicy"),
-        ("extensions", "Ingress"),
-        ("extensions", "NetworkPolicy"),
-        ("rbac.authorization.k8s.io", "Role"),
-        ("rbac.authorization.k8s.io", "RoleBinding"),
-        ("coordination.k8s.io", "Lease"),
-        ("coordination.k8s.io", "LeaseCandidate"),
-        ("discovery.k8s.io", "EndpointSlice"),
-        ("events.k8s.io", "Event"),
-        ("storage.k8s.io", "CSIStorageCapacity"),
-        ("resource.k8s.io", "ResourceClaim"),
-        ("resource.k8s.io", "ResourceClaimTemplate"),
-        ("resource.k8s.io", "PodSchedulingContext"),
-        ("resource.k8s.io", "ResourceClaimParameters"),
-        ("resource.k8s.io", "ResourceClassParameters"),
-        ("authorization.k8s.io", "LocalSubjectAccessReview"),
-        ("certificates.k8s.io", "PodCertificateRequest"),
-        ("settings.k8s.io", "PodPreset"),
-    }
-)  # fmt: skip
 # Built-in kinds whose resource name is not the rule of thumb in `resource_of` (their types'
 # `+resourceName` or the registry's storage path).
 _IRREGULAR = {
@@ -414,25 +323,19 @@ class PolicySet:
         Without it, a custom kind's scope is unknown and its plural a guess: a binding whose
         match depends on them cannot be decided (see `review`).
         """
-        spec = _mapping(crd.get("spec"))
-        names = _mapping(spec.get("names"))
-        group, kind, plural = spec.get("group"), names.get("kind"), names.get("plural")
-        if isinstance(group, str) and isinstance(kind, str) and kind:
+        found = kinds.crd_scope(crd)
+        if found is not None:
+            (group, kind), namespaced = found
+            plural = _mapping(_mapping(crd.get("spec")).get("names")).get("plural")
             resource = plural if isinstance(plural, str) and plural else resource_of(kind)
-            scope = spec.get("scope")
-            self.crd_kinds[(group, kind)] = (
-                resource,
-                None if scope not in ("Cluster", "Namespaced") else scope == "Namespaced",
-            )
+            self.crd_kinds[(group, kind)] = (resource, namespaced)
 
     def kind_of(self, group: str, kind: str) -> tuple[str, bool | None]:
         """The resource a kind is served as, and whether it is namespaced (None: unknown)."""
         found = self.crd_kinds.get((group, kind))
         if found is not None:
             return found
-        if (group, kind) in _CLUSTER_SCOPED:
-            return resource_of(kind), False
-        return resource_of(kind), True if (group, kind) in _NAMESPACED else None
+        return resource_of(kind), kinds.builtin_namespaced(group, kind)
 
     @property
     def needs_change_set(self) -> bool:

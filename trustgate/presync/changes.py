@@ -15,10 +15,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from trustgate import kinds
 from trustgate.model import Document, DocumentResult, Finding, Severity, Source
 from trustgate.presync.git import APPROVAL_TRAILER, Commit
 from trustgate.presync.signatures import signer_identities
+
+_BUILT_IN = kinds.Scopes()  # the built-in kinds' scopes, for callers that give no CRDs
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -125,24 +129,27 @@ class Approval:
     present: Mapping[ObjectKey, str] | None = None
 
 
-def key_of(obj: Mapping[str, object]) -> ObjectKey | None:
+def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKey | None:
+    """The object's identity in the cluster: a cluster-scoped kind's is in no namespace, whatever
+    its metadata.namespace says (the API server clears it), so an approval or exception for a
+    namespace does not reach it."""
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     metadata = obj.get("metadata")
     if not isinstance(api_version, str) or not isinstance(kind, str) or not isinstance(metadata, Mapping):
         return None
-    name, namespace = metadata.get("name"), metadata.get("namespace")
+    name = metadata.get("name")
     if not isinstance(name, str):
         return None
     group = api_version.rpartition("/")[0]  # v1 -> "", apps/v1 -> apps: versions of a kind are one object
-    return ObjectKey(group, kind, namespace if isinstance(namespace, str) else "", name)
+    return ObjectKey(group, kind, scopes.namespace_of(obj), name)
 
 
-def inventory(documents: Iterable[Document]) -> dict[ObjectKey, Seen]:
+def inventory(documents: Iterable[Document], scopes: kinds.Scopes = _BUILT_IN) -> dict[ObjectKey, Seen]:
     documents = list(documents)
     tree, tree_file = _tree_recreates(documents)
     out: dict[ObjectKey, Seen] = {}
     for doc in documents:
-        key = key_of(doc.obj)
+        key = key_of(doc.obj, scopes)
         if key is not None and key not in out:
             marker = _recreates(doc.obj)
             digest = _content_digest(doc.obj, marker, tree)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from trustgate import kinds
 from trustgate.errors import PolicyError
 from trustgate.policy import cel, vap
 
@@ -415,7 +416,7 @@ def test_built_in_kinds_have_their_real_resource_name_and_scope(
 
 def test_the_built_in_table_is_checked_whole() -> None:
     """A kind added to the table needs its real plural here too."""
-    assert set(BUILT_IN) == vap._CLUSTER_SCOPED | vap._NAMESPACED
+    assert set(BUILT_IN) == kinds.CLUSTER_SCOPED | kinds.NAMESPACED
 
 
 def test_a_rule_for_resource_claim_parameters_matches_them(write: Write) -> None:

@@ -9,6 +9,7 @@ import click
 import pytest
 
 import trustgate.cli.main  # noqa: F401  (the CLI is imported through main, which registers presync)
+from trustgate import kinds
 from trustgate.cli.presync import parse_interval
 from trustgate.config import DEFAULT_PROTECTED_KINDS, CommitSettings
 from trustgate.model import Document, Severity, Source
@@ -174,3 +175,24 @@ def test_in_memory_units_follow_the_loaders_walk(tmp_path: Path) -> None:
     assert [u.path for u in _units(files, ["deploy", "single.txt"])] == walked
     assert "deploy/notes.txt" not in walked
     assert "deploy/.hidden/c.yaml" in walked and "deploy/d/.e.yaml" in walked  # a reconciler applies them
+
+
+def test_a_cluster_scoped_kind_is_keyed_in_no_namespace() -> None:
+    """The API server clears a cluster-scoped object's metadata.namespace: one object, whatever it
+    names, and approvals and exceptions name it without a namespace."""
+    crb = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "admin", "namespace": "sandbox"},
+    }
+    assert changes.key_of(crb) == changes.ObjectKey(
+        "rbac.authorization.k8s.io", "ClusterRoleBinding", "", "admin"
+    )
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "a"}}
+    assert changes.key_of(widget) == changes.ObjectKey(
+        "example.com", "Widget", "a", "w"
+    )  # scope unknown: as written
+    cluster = kinds.Scopes.from_crds(
+        [{"spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Widget"}}}]
+    )
+    assert changes.key_of(widget, cluster) == changes.ObjectKey("example.com", "Widget", "", "w")

@@ -1,0 +1,58 @@
+"""The scope of kinds, and the namespace an object is judged in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from trustgate import kinds
+
+
+def obj(api_version: str, kind: str, namespace: str | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "x"}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+
+
+def crd(group: str, kind: str, scope: Any) -> dict[str, Any]:
+    return {"spec": {"group": group, "scope": scope, "names": {"kind": kind}}}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "namespaced", "namespace"),
+    [
+        (obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "sandbox"), False, ""),
+        (obj("v1", "Namespace", "ignored"), False, ""),
+        (obj("rbac.authorization.k8s.io/v1", "RoleBinding", "sandbox"), True, "sandbox"),
+        (obj("v1", "Pod"), True, ""),
+        (obj("example.com/v1", "Widget", "a"), None, "a"),  # unknown scope: as written
+        ({"kind": "Pod"}, None, ""),
+    ],
+)
+def test_built_in_scopes(manifest: dict[str, Any], namespaced: bool | None, namespace: str) -> None:
+    scopes = kinds.Scopes()
+    assert scopes.namespaced(manifest) is namespaced
+    assert scopes.namespace_of(manifest) == namespace
+
+
+def test_a_crd_given_decides_its_kind() -> None:
+    scopes = kinds.Scopes.from_crds(
+        [crd("example.com", "Widget", "Cluster"), crd("example.com", "Gadget", "Namespaced")]
+    )
+    assert scopes.namespace_of(obj("example.com/v1", "Widget", "a")) == ""
+    assert scopes.namespace_of(obj("example.com/v1", "Gadget", "a")) == "a"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (crd("example.com", "Widget", "Cluster"), (("example.com", "Widget"), False)),
+        (crd("example.com", "Widget", "Elsewhere"), (("example.com", "Widget"), None)),
+        (crd("example.com", "", "Cluster"), None),
+        ({"spec": "nonsense"}, None),
+    ],
+)
+def test_crd_scope(given: dict[str, Any], expected: Any) -> None:
+    assert kinds.crd_scope(given) == expected
