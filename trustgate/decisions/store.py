@@ -655,8 +655,15 @@ class SqlStore(Summaries, abc.ABC):
         return out[:-2], out[-2], out[-1]
 
     def stored_tree(self) -> StoredTree:
-        """The stored tree as `Verifier` reads it (nodes fetched on demand)."""
-        return StoredTree(node=self._node, size=self.tree_size())
+        """The stored tree as `Verifier` reads it (nodes fetched on demand, or all of them streamed)."""
+        return StoredTree(node=self._node, size=self.tree_size(), nodes=self._tree_nodes)
+
+    def _tree_nodes(self) -> Iterator[tuple[int, int, bytes]]:
+        """Every stored node as (level, index, hash), by level then index (the table's key)."""
+        sql = "SELECT level, idx, hash FROM tree_nodes ORDER BY level, idx"
+        for level, index, digest in self._stream(sql):
+            if type(level) is int and type(index) is int:  # else (SQLite is typeless): counted as missing
+                yield level, index, _blob(digest)
 
     def leaf(self, index: int) -> bytes:
         with self._read():
