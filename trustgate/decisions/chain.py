@@ -974,19 +974,31 @@ def _note_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None
     return None
 
 
-def stored_checkpoint_problem(cp: Checkpoint) -> str | None:
+def stored_checkpoint_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None = None) -> str | None:
     """Why a stored checkpoint cannot be vouched for (None when both its signatures verify).
 
-    Checked against the key stored beside it: this tells a checkpoint altered
-    or made up in the database without any key from a signed one, not who
-    signed it (`log verify --verifier-key` pins the key).
+    Checked against `pinned` when given, else against the key stored beside
+    it: that tells a checkpoint altered or made up in the database without
+    any key from a signed one, not who signed it (`--verifier-key` pins the key).
     """
     if not cp.signature:
         return "is not signed"
-    reason = signature_problem(cp, None)
+    reason = signature_problem(cp, pinned)
     if reason is None and cp.note:
-        reason = _note_problem(cp, None)
+        reason = _note_problem(cp, pinned)
     return reason
+
+
+INDEX_COLUMNS = ("id", "time", "gate", "verdict")  # an entry's columns that filters and lookups read
+
+
+def differing_columns(entry: Entry, record: Mapping[str, Any]) -> list[str]:
+    """The columns of `entry` (INDEX_COLUMNS) that are not what its record says.
+
+    No hash covers them, yet filters select by them: a reader shows the
+    record's values and flags these (`log verify` reports them as altered).
+    """
+    return [c for c in INDEX_COLUMNS if record.get(c) != getattr(entry, c)]
 
 
 def _differing_level(

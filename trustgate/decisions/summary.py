@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustgate.decisions.chain import Checkpoint, Problem, Row, split_index
+from trustgate.decisions.chain import Problem, Row, split_index
 from trustgate.decisions.record import index_terms
 
 SUMMARY_KINDS = ("namespace", "rule")  # index terms counted per day
@@ -199,7 +199,6 @@ _UPSERT_SEQS = (
     "last_seq = CASE WHEN excluded.last_seq > daily_seqs.last_seq "
     "THEN excluded.last_seq ELSE daily_seqs.last_seq END"
 )
-_CHECKPOINT_COLUMNS = "seq, hash, time, kind, key_id, public_key, signature, note"
 
 
 class Summaries:
@@ -421,29 +420,6 @@ class Summaries:
     def checkpoint_count(self) -> int:
         with self._read():
             return int(self._execute("SELECT count(*) FROM checkpoints")[0][0])
-
-    def first_checkpoint_covering(self, seq: int, *, noted: bool = False) -> Checkpoint | None:
-        """The earliest checkpoint (not a prune anchor; with a signed note when `noted`) at or after `seq`."""
-        return self._one_checkpoint(
-            f"SELECT n, {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE seq >= ? AND kind <> 'prune'"
-            + (" AND note <> ''" if noted else "")
-            + " ORDER BY seq, n LIMIT 1",
-            (seq,),
-        )
-
-    def latest_tree_checkpoint(self) -> Checkpoint | None:
-        """The signed tree head (a checkpoint with a note) of the largest tree, the first of equals."""
-        return self._one_checkpoint(
-            f"SELECT n, {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE note <> '' ORDER BY seq DESC, n LIMIT 1"
-        )
-
-    def _one_checkpoint(self, sql: str, params: Sequence[Any] = ()) -> Checkpoint | None:
-        with self._read():
-            rows = self._execute(sql, params)
-        if not rows:
-            return None
-        r = rows[0][1:]
-        return Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 
 
 SHOWN_DIFFERENCES = 5  # differences named per summary table; the rest are counted
