@@ -100,6 +100,8 @@ def test_an_untampered_log_is_shown_covered_proven_and_signed_by_the_auditors_ke
         assert "the record's inclusion proof verifies" in page
         listed = get(server, "/decisions").text
         assert 'id="differing"' not in listed and "⚠" not in listed
+        day = re.search(r'<a class="open" href="[^"]+">(\d{4}-\d\d-\d\d)', listed)
+        assert day and 'id="summaries-disagree"' not in get(server, f"/decisions?since={day[1]}").text
         assert "Filters select by indexed columns" in listed
         report = get(server, "/report").text
         assert row(report, "signed tree head").startswith("#4 at ") and "NOT VERIFIED" not in report
@@ -262,3 +264,15 @@ def test_a_tree_node_changed_below_the_root_is_found_by_verify_and_proves_nothin
         while "running" in (result := get(server, job).text) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert 'id="state">not-intact<' in result and "below its root" in result
+
+
+def test_a_time_filtered_list_does_not_trust_summary_positions_the_records_contradict(
+    log: Log, db: Path
+) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        (day,) = conn.execute("SELECT day FROM daily_seqs").fetchone()
+    tamper(db, "UPDATE daily_seqs SET first_seq = 3")  # the deny at #2 moved out of the day's positions
+    with serve_ui(f"sqlite:///{db}") as server:
+        listed = get(server, f"/decisions?since={day}&verdict=deny").text
+        assert f"/decisions/{log.ids['bad']}" in listed
+        assert "#2 is one of them too" in cell(listed, "summaries-disagree")

@@ -201,6 +201,22 @@ _UPSERT_SEQS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _DayTest:
+    """Whether a day (YYYY-MM-DD) is one of the days `seq_bounds` counts for `since` <= time < `until`."""
+
+    since: str | None
+    until: str | None
+
+    def holds(self, day: str) -> bool:
+        if self.since and day < self.since[:10]:
+            return False
+        if self.until:  # exclusive: its own day counts unless it is that day's midnight
+            midnight = self.until[10:] == "T00:00:00.000000Z"
+            return day < self.until[:10] or (not midnight and day == self.until[:10])
+        return True
+
+
 class Summaries:
     """The summary tables' upkeep and reads, mixed into `SqlStore` (which provides the SQL primitives)."""
 
@@ -356,6 +372,31 @@ class Summaries:
         if not row or row[0][0] is None:
             return None
         return int(row[0][0]), int(row[0][1])
+
+    def seq_bounds_problem(self, since: str | None, until: str | None, span: tuple[int, int]) -> str | None:
+        """Why `span` (`seq_bounds`) cannot be the range's positions, by the records at and beside it.
+
+        The summaries carry no signature, and a `daily_seqs` row edited to
+        start a day later hides that day's first records from every page
+        filtered by time. The records at the span's ends must lie on the
+        range's days and those just outside it (where there are any) on other
+        days: two rows read by position, where `log verify` checks every row.
+        A span narrowed over records of the range shows here; None when it holds.
+        """
+        lo, hi = span
+        days = _DayTest(since, until)
+        with self._read():
+            rows = self._execute(
+                "SELECT seq, time FROM decisions WHERE seq IN (?, ?, ?, ?)", (lo - 1, lo, hi, hi + 1)
+            )
+        day_at = {int(r[0]): str(r[1])[:10] for r in rows}
+        for seq in (lo, hi):
+            if seq not in day_at or not days.holds(day_at[seq]):
+                return f"the summaries say its records span #{lo}..#{hi}, but #{seq} is not one of them"
+        for seq in (lo - 1, hi + 1):
+            if seq in day_at and days.holds(day_at[seq]):
+                return f"the summaries say its records span #{lo}..#{hi}, but #{seq} is one of them too"
+        return None
 
     def terms_upto(self, alternatives: Sequence[tuple[str, str, bool]], cap: int) -> int:
         """Index entries of (kind, value or value prefix) alternatives, counted up to `cap` each."""

@@ -347,6 +347,7 @@ class _UI:
             report=q.url("/report"),
             overview=q.url("/overview"),
             behind=result.behind,
+            disagree=result.disagree,
             differing=sum(1 for r in rows if r["differs"]),
         )
 

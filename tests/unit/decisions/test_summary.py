@@ -248,3 +248,32 @@ def test_capped_counts_of_index_entries(store_url: str, make_record: MakeRecord)
         assert store.exceptions_upto(["nothing"], 1000) == 0
     finally:
         store.close()
+
+
+def test_a_time_ranges_positions_are_checked_against_the_records_at_and_beside_them(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    records = _records(make_record, 500)  # several days, some records out of time order
+    _append(store_url, records)
+    store = open_store(store_url, create=False)
+    try:
+        days = sorted({r["time"][:10] for r in records})
+        bounds = [None, *(f"{d}T00:00:00.000000Z" for d in days), f"{days[2]}T12:00:00.000000Z"]
+        for since in bounds:
+            for until in bounds:
+                span = store.seq_bounds(since, until)
+                if span is not None:  # the genuine summaries always hold
+                    assert store.seq_bounds_problem(since, until, span) is None, (since, until)
+        since = f"{days[2]}T00:00:00.000000Z"
+        span = store.seq_bounds(since, None)
+        assert span is not None
+        with store._write():  # the range's first record hidden from every page filtered by time
+            store._execute("UPDATE daily_seqs SET first_seq = first_seq + 1 WHERE first_seq = ?", (span[0],))
+        narrowed = store.seq_bounds(since, None)
+        assert narrowed == (span[0] + 1, span[1])
+        problem = store.seq_bounds_problem(since, None, narrowed)
+        assert problem is not None and problem.startswith(
+            f"the summaries say its records span #{span[0] + 1}..#{span[1]}, but #"
+        )
+    finally:
+        store.close()
