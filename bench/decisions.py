@@ -46,6 +46,7 @@ from trustgate.decisions.canonical import timestamp, uuid7  # noqa: E402
 from trustgate.decisions.chain import CheckpointSigner, Verifier  # noqa: E402
 from trustgate.decisions.log import DecisionLog, open_store, prepare  # noqa: E402
 from trustgate.decisions.store import Filters, Prepared  # noqa: E402
+from trustgate.decisions.vouch import cover  # noqa: E402
 
 SIGNER = CheckpointSigner(private_key=Ed25519PrivateKey.generate())  # a throw-away checkpoint key
 
@@ -245,9 +246,10 @@ def measure_queries(url: str, count: int) -> tuple[float, float, int]:
 def measure_prove(url: str, count: int) -> float:
     """Median ms of `log prove` without the CLI start-up, over 20 records spread over the log.
 
-    As `prove_cmd` does it: find the record, the newest checkpoint covering
-    it, the inclusion proof and the tree's root at that checkpoint; then the
-    proof is checked (`merkle.verify_inclusion`) so a wrong proof fails the run.
+    As `prove_cmd` does it (`vouch.cover`): find the record, the newest
+    checkpoint covering it whose signatures verify, the stored leaf and the
+    inclusion proof, checked against the signed root, so a wrong proof fails
+    the run.
     """
     store = open_store(url, create=False)
     times = []
@@ -257,11 +259,9 @@ def measure_prove(url: str, count: int) -> float:
         with store.snapshot():
             entry = store.get(f"#{seq}")
             assert entry is not None
-            cp = store.covering_checkpoint(entry.seq)
-            assert cp is not None
-            hashes, root = store.inclusion_proof_and_root(entry.seq - 1, cp.seq)
+            coverage = cover(store, entry)
         times.append((time.perf_counter() - started) * 1000)
-        merkle.verify_inclusion(entry.seq - 1, cp.seq, merkle.leaf_hash(entry.body), hashes, root)
+        assert coverage.proven, coverage
     store.close()
     return statistics.median(times)
 

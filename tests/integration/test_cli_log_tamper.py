@@ -8,6 +8,8 @@ log is not intact or a proof does not verify, 3 when the input is unusable.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -374,3 +376,100 @@ def _new_key_pem() -> bytes:
     return Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+# -- show, prove and query vouch only for what verifies --------------------------
+
+
+def _signed_log(db: Path, key: Path) -> list[str]:
+    """Six decisions (#5 a deny), the writer's checkpoint at #1 and a manual one at #6."""
+    ids = fill(db, key, 1, 7)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    return ids
+
+
+def _vkey(key: Path) -> str:
+    from trustgate.decisions.keys import read_signer
+
+    return read_signer(key).note_verifier().vkey()
+
+
+def test_an_untampered_log_is_shown_covered_and_proven_and_queried_without_warnings(
+    db: Path, key: Path, tmp_path: Path
+) -> None:
+    ids = _signed_log(db, key)
+    code, out, _ = run("log", "show", ids[4], "--store", url(db))
+    assert code == 0 and "covered by the manual checkpoint at #6" in out and "NOT" not in out
+    assert "; the record's inclusion proof verifies)" in out
+    code, out, _ = run("log", "prove", ids[4], "--store", url(db))
+    assert code == 0
+    (tmp_path / "proof.json").write_text(out)
+    assert run("log", "verify-proof", str(tmp_path / "proof.json"), "--verifier-key", _vkey(key))[0] == 0
+    code, out, err = run("log", "query", "--store", url(db), "--format", "csv")
+    assert code == 0 and err == ""
+    assert {r["differs"] for r in csv.DictReader(io.StringIO(out))} == {""}
+
+
+def test_a_record_rewritten_in_place_is_not_proven_by_show_or_prove(db: Path, key: Path) -> None:
+    ids = _signed_log(db, key)
+    with sql(db) as conn:  # the deny at #5 rewritten as an allow that agrees with itself; nothing re-hashed
+        body = json.loads(conn.execute("SELECT record FROM decisions WHERE seq = 5").fetchone()[0])
+        body.update(verdict="allow", exitCode=0, findings=[])
+        body["summary"].update(passed=1, failed=0)
+        body["subject"]["objects"][0]["status"] = "passed"
+        conn.execute("UPDATE decisions SET record = ?, verdict = 'allow' WHERE seq = 5", (canonical(body),))
+    code, out, _ = run("log", "show", ids[4], "--store", url(db))
+    assert code == 0 and "verdict    allow" in out and "covered by" not in out
+    assert (
+        "NOT PROVEN under the manual checkpoint at #6" in out
+        and "record #5 is not the leaf the Merkle tree holds for it" in out
+    )
+    code, out, err = run("log", "prove", ids[4], "--store", url(db))
+    assert code == 1 and out == "" and f"NOT PROVEN: decision {ids[4]} (#5): record #5 is not the leaf" in err
+
+
+def test_swapped_id_columns_are_refused_by_show_and_prove(db: Path, key: Path) -> None:
+    ids = _signed_log(db, key)
+    with sql(db) as conn:  # the deny's and an allow's ids swapped, the records untouched
+        conn.execute("UPDATE decisions SET id = 'swap' WHERE seq = 5")
+        conn.execute("UPDATE decisions SET id = ? WHERE seq = 4", (ids[4],))
+        conn.execute("UPDATE decisions SET id = ? WHERE seq = 5", (ids[3],))
+    for command in ("show", "prove"):
+        code, out, err = run("log", command, ids[4], "--store", url(db))
+        assert code == 3 and out == "", command
+        assert f"the log is inconsistent: record #4 is stored under the id {ids[4]}, but its record" in err
+
+
+def test_a_tree_node_changed_below_the_root_fails_verify_against_a_kept_checkpoint_and_prove(
+    db: Path, key: Path, tmp_path: Path
+) -> None:
+    ids = _signed_log(db, key)
+    kept = tmp_path / "kept.checkpoint"
+    assert run("log", "checkpoint", "--store", url(db), "--output", str(kept))[0] == 0
+    with sql(db) as conn:  # #1's leaf: the root is made of larger subtrees, so it stays as it was
+        conn.execute("UPDATE tree_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 0")
+    code, out, _ = run(
+        "log", "verify", "--store", url(db), "--checkpoint", str(kept), "--verifier-key", _vkey(key)
+    )
+    assert code == 1 and (
+        "NOT INTACT: altered: the stored Merkle tree does not match the records below its root: "
+        "a record's leaf hash differs" in out
+    )
+    code, out, err = run("log", "prove", ids[1], "--store", url(db))  # #2's proof reads #1's leaf
+    assert code == 1 and out == "" and "does not lead to the root the checkpoint at #6 signs" in err
+
+
+def test_query_shows_what_the_records_say_and_names_columns_that_disagree(db: Path, key: Path) -> None:
+    ids = _signed_log(db, key)
+    with sql(db) as conn:
+        conn.execute("UPDATE decisions SET verdict = 'allow' WHERE seq = 5")
+    code, out, err = run("log", "query", "--store", url(db))
+    (row,) = [line for line in out.splitlines() if ids[4] in line]
+    assert code == 0 and "  deny  " in row
+    assert "warning: decision #5: its verdict column(s) disagree with its record" in err
+    code, out, _ = run("log", "query", "--store", url(db), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["verdict"], r["differs"]) for r in rows if r["id"] == ids[4]] == [("deny", "verdict")]
+    assert {r["differs"] for r in rows if r["id"] != ids[4]} == {""}
+    code, out, _ = run("log", "query", "--store", url(db), "--verdict", "deny")
+    assert ids[4] not in out  # filters read the columns (the help says so); `log verify` finds the edit

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from trustgate.decisions.publish import Publisher
     from trustgate.decisions.record import DecisionContext
     from trustgate.decisions.store import Filters
+    from trustgate.decisions.vouch import Coverage
 
 VERDICT_CHOICES = ("allow", "warn", "deny", "error")
 
@@ -379,10 +380,18 @@ def query_cmd(
       trustgate log query --store sqlite:///decisions.db --verdict deny --since 2025-01-01
       trustgate log query --image sha256:3f2a... --format json
       trustgate log query --commit 1a2b3c4 --rule 'pss-*' --format csv > denials.csv
+
+    Filters select by the indexed columns (time, gate, verdict, the terms),
+    which `log verify` checks against the records; what is shown comes from
+    the records, and a listed record its columns disagree with is named on
+    stderr.
     """
     store = _open(store_url, config_path)
+    differing: list[str] = []
     try:
-        rows = store.query(filters, limit=limit or None, newest_first=not oldest_first)
+        rows = _noting_differences(
+            store.query(filters, limit=limit or None, newest_first=not oldest_first), differing
+        )
         if fmt == "json":
             _write_json(rows)
         elif fmt == "csv":
@@ -391,6 +400,31 @@ def query_cmd(
             _write_table(rows)
     finally:
         store.close()
+    for line in differing:
+        click.echo(f"trustgate: warning: {line}", err=True)
+    if differing:
+        click.echo(
+            "  hint: filters select by those columns, so the list may lack or hold records it should not: "
+            "run `trustgate log verify`",
+            err=True,
+        )
+
+
+def _noting_differences(rows: Iterator[Entry], differing: list[str]) -> Iterator[Entry]:
+    """The rows, noting each whose indexed columns are not what its record says."""
+    from trustgate.decisions.chain import differing_columns
+
+    for entry in rows:
+        try:
+            columns = differing_columns(entry, entry.record())
+        except (ValueError, AttributeError):  # not JSON, or not an object
+            columns = ["record (not a JSON object)"]
+        if columns:
+            differing.append(
+                f"decision #{entry.seq}: its {', '.join(columns)} column(s) disagree with its record "
+                "(shown from the record)"
+            )
+        yield entry
 
 
 def _summary(record: Mapping[str, Any]) -> dict[str, str]:
@@ -419,13 +453,14 @@ def _write_table(rows: Iterator[Entry]) -> None:
     header = ("TIME", "ID", "GATE", "VERDICT", "SUBJECT", "COMMIT", "RULES")
     lines = []
     for entry in rows:
-        summary = _summary(entry.record())
+        record = entry.record()
+        summary = _summary(record)
         lines.append(
             (
-                entry.time[:19] + "Z",
-                entry.id,
-                entry.gate,
-                entry.verdict,
+                str(record.get("time"))[:19] + "Z",
+                str(record.get("id")),
+                str(record.get("gate")),
+                str(record.get("verdict")),
                 summary["objects"],
                 summary["commit"][:12],
                 _clip(summary["rules"], 60),
@@ -456,21 +491,22 @@ def _write_json(rows: Iterator[Entry]) -> None:
 
 
 def _write_csv(rows: Iterator[Entry]) -> None:
+    from trustgate.decisions.chain import INDEX_COLUMNS, differing_columns
+
     fields = ["seq", "id", "time", "gate", "verdict", "namespaces", "objects", "images", "digests", "commit"]
-    fields += ["rules", "actor"]
+    fields += ["rules", "actor", "differs"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     with utf8_stdout() as out:
         for entry in rows:
+            record = entry.record()
             writer.writerow(
                 {
                     "seq": entry.seq,
-                    "id": entry.id,
-                    "time": entry.time,
-                    "gate": entry.gate,
-                    "verdict": entry.verdict,
-                    **_summary(entry.record()),
+                    **{c: record.get(c) for c in INDEX_COLUMNS},
+                    **_summary(record),
+                    "differs": " ".join(differing_columns(entry, record)),  # columns filters read
                 }
             )
             if buffer.tell() > 65536:
@@ -525,29 +561,44 @@ def export_cmd(
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str) -> None:
     """Show one decision in full, explained: ID is the id (or a unique prefix) or #SEQ."""
+    from trustgate.decisions.vouch import cover
     from trustgate.errors import DecisionLogError
 
     store = _open(store_url, config_path)
     try:
-        entry = store.get(key)
-        covering = None
-        if entry is not None:
-            later = [c for c in store.checkpoints() if c.seq >= entry.seq and c.kind != "prune"]
-            covering = min(later, key=lambda c: c.seq) if later else None
+        with store.snapshot():
+            entry = store.get(key)
+            coverage = cover(store, entry) if entry is not None else None
     finally:
         store.close()
-    if entry is None:
+    if entry is None or coverage is None:
         raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
     if fmt == "json":
         with utf8_stdout() as out:  # the line `log export` writes: the bytes its hash covers
             out.write(_export_line(entry) + "\n")
         return
-    click.echo(_explain(entry, covering))
+    click.echo(_explain(entry, coverage))
 
 
-def _explain(entry: Entry, covering: Any) -> str:
-    from trustgate.decisions.chain import stored_checkpoint_problem
+def _covered(coverage: Coverage) -> str:
+    """What `log show` says of the checkpoint over a record: "covered by" only when its proof verifies."""
+    vouched = coverage.vouched
+    if vouched is not None:
+        cp = vouched.checkpoint
+        under = f"the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (signed by {vouched.key_id}"
+        if coverage.problem is not None:
+            line = f"NOT PROVEN under {under}): {coverage.problem}"
+        else:
+            line = f"covered by {under}; the record's inclusion proof verifies)"
+        newer = [f"NOT VERIFIED: {r.describe()}" for r in coverage.refused]
+        return "\n  ".join([line, *newer])
+    if coverage.refused:
+        cp, reason = coverage.refused[0].checkpoint, coverage.refused[0].reason
+        return f"covered by the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (NOT VERIFIED: it {reason})"
+    return "not yet covered by a signed tree checkpoint"
 
+
+def _explain(entry: Entry, coverage: Coverage) -> str:
     r = entry.record()
     verdict_words = {
         "allow": "allowed",
@@ -644,17 +695,7 @@ def _explain(entry: Entry, covering: Any) -> str:
     lines.append("chain")
     lines.append(f"  hash       {entry.hash}")
     lines.append(f"  prev       {entry.prev}")
-    if covering is not None:
-        reason = stored_checkpoint_problem(covering)
-        if reason is None:
-            signed = f"signed by {covering.key_id}"
-        else:
-            signed = "unsigned" if not covering.signature else f"NOT VERIFIED: it {reason}"
-        lines.append(
-            f"  covered by the {covering.kind} checkpoint at #{covering.seq} of {covering.time} ({signed})"
-        )
-    else:
-        lines.append("  not yet covered by a checkpoint")
+    lines.append(f"  {_covered(coverage)}")
     return "\n".join(lines)
 
 
@@ -866,10 +907,12 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
 
     The output holds the record, its leaf hash, the proof and the checkpoint:
     `trustgate log verify-proof FILE --verifier-key KEY` checks it with
-    nothing else.
+    nothing else. Only a checkpoint whose signatures verify is used, and the
+    proof is checked before it is printed: exit 1 (NOT PROVEN, nothing on
+    stdout) when the record is not its stored leaf, the tree does not lead
+    to the signed root, or no checkpoint covering it verifies.
     """
-    from trustgate.decisions import merkle
-    from trustgate.decisions.chain import Checkpoint
+    from trustgate.decisions.vouch import cover
     from trustgate.errors import DecisionLogError
 
     store = _open(store_url, config_path)
@@ -878,32 +921,27 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
             entry = store.get(key)
             if entry is None:
                 raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
-            covering = store.covering_checkpoint(entry.seq)
-            if covering is None:
-                raise DecisionLogError(
-                    f"decision {entry.id} (#{entry.seq}) is not yet covered by a signed tree checkpoint",
-                    hint="sign one: `trustgate log checkpoint --key PATH`",
-                )
-            cp: Checkpoint = covering
-            hashes, root = store.inclusion_proof_and_root(entry.seq - 1, cp.seq)
-            leaf = merkle.leaf_hash(entry.body)
+            coverage = cover(store, entry)
     finally:
         store.close()
-    head = cp.tree_head()
-    if head is None or head.root != root:
-        raise DecisionLogError(
-            f"the stored Merkle tree does not match the checkpoint at #{cp.seq}",
-            hint="run `trustgate log verify`",
+    if coverage.proven:
+        click.echo(json.dumps(coverage.proof(), indent=2))
+        return
+    label = f"decision {entry.id} (#{entry.seq})"
+    if coverage.problem is not None:  # nothing on stdout: a redirect must not make a proof file
+        click.echo(f"NOT PROVEN: {label}: {coverage.problem}", err=True)
+    elif coverage.refused:
+        click.echo(
+            f"NOT PROVEN: {label}: no checkpoint covering it verifies: {coverage.refused[0].describe()}",
+            err=True,
         )
-    proof = {
-        "index": entry.seq - 1,
-        "treeSize": cp.seq,
-        "leafHash": leaf.hex(),
-        "hashes": [h.hex() for h in hashes],
-        "checkpoint": cp.note,
-        "record": entry.record(),
-    }
-    click.echo(json.dumps(proof, indent=2))
+    else:
+        raise DecisionLogError(
+            f"{label} is not yet covered by a signed tree checkpoint",
+            hint="sign one: `trustgate log checkpoint --key PATH`",
+        )
+    click.echo("  hint: run `trustgate log verify` against the checkpoints you kept", err=True)
+    sys.exit(ExitCode.POLICY_FAILURE)
 
 
 @log.command("verify-proof")

@@ -90,7 +90,8 @@ def read_tokens(path: str) -> tuple[str, ...]:
 @click.option(
     "--verifier-key",
     metavar="KEY",
-    help="Pin the log's key for the Verify button: a vkey or a PEM public key file (as `log verify`).",
+    help="Pin the log's key, for the Verify button and every checkpoint, proof and archive the pages "
+    "vouch for: a vkey or a PEM public key file (as `log verify`).",
 )
 def ui(
     store_url: str,

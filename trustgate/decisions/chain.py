@@ -22,7 +22,7 @@ import collections
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -364,10 +364,16 @@ class Kept:
 
 @dataclass(frozen=True, slots=True)
 class StoredTree:
-    """What `Verifier` needs of the stored Merkle tree: its nodes (read lazily) and its size (the head's)."""
+    """What `Verifier` needs of the stored Merkle tree: its nodes (read lazily) and its size (the head's).
+
+    `nodes` streams every stored node as (level, index, hash), by level then
+    index: proofs read nodes below the root, so each is compared with the
+    tree recomputed from the records, not the root alone.
+    """
 
     node: merkle.NodeSource
     size: int
+    nodes: Callable[[], Iterable[tuple[int, int, bytes]]] | None = None
 
 
 class Verifier:
@@ -452,6 +458,7 @@ class Verifier:
             except DecisionLogError as e:
                 report.problems.append(Problem("altered", start, "", f"the stored Merkle tree: {e.message}"))
                 return report
+        levels = [hashlib.sha256() for _ in range(64)]  # the recomputed nodes, a digest per level
         roots_needed = {c.seq for c in self.checkpoints if c.note} | {k.head.size for k in self.kept}
         root_at: dict[int, bytes] = {}
         if tree is not None and start in roots_needed:
@@ -521,7 +528,7 @@ class Verifier:
             if seq in needed:
                 hash_at[seq] = digest
             if tree is not None:
-                tree.push(sha256(b"\x00" + body).digest())
+                tree.push_recording(sha256(b"\x00" + body).digest(), levels)
                 if seq in roots_needed:
                     root_at[seq] = tree.root()
             if first_seq is None:
@@ -533,7 +540,7 @@ class Verifier:
             self._finish(report, count, first_seq, previous)
             self._checkpoints(report, hash_at)
             if tree is not None:
-                self._tree(report, tree, root_at)
+                self._tree(report, tree, root_at, start, levels)
             if self.head is not None:
                 self._head(report, expected_seq - 1, expected_prev)
             if (
@@ -594,7 +601,14 @@ class Verifier:
             )
         )
 
-    def _tree(self, report: Report, tree: merkle.CompactRange, root_at: Mapping[int, bytes]) -> None:
+    def _tree(
+        self,
+        report: Report,
+        tree: merkle.CompactRange,
+        root_at: Mapping[int, bytes],
+        start: int,
+        levels: Sequence[Any],
+    ) -> None:
         """Compare the tree recomputed from the records with the stored tree and every tree checkpoint."""
         assert self.tree is not None
         size, head_root = tree.size, tree.root()
@@ -623,6 +637,19 @@ class Verifier:
                     f"the stored Merkle tree does not match the records: its root of #1..#{size} differs",
                 )
             )
+        elif stored is not None and self.tree.nodes is not None:
+            level = _differing_level(self.tree.nodes(), start, size, levels)
+            if level is not None:
+                what = "a record's leaf hash" if level == 0 else f"a node at level {level}"
+                report.problems.append(
+                    Problem(
+                        "altered",
+                        size,
+                        "",
+                        f"the stored Merkle tree does not match the records below its root: {what} "
+                        "differs, so inclusion proofs of genuine records fail (the tree table was altered)",
+                    )
+                )
         heads: list[tuple[str, TreeHead]] = []
         for cp in self.checkpoints:
             if not cp.note or cp.seq > size or (self.anchor is not None and cp.seq < self.anchor.seq):
@@ -947,19 +974,51 @@ def _note_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None
     return None
 
 
-def stored_checkpoint_problem(cp: Checkpoint) -> str | None:
+def stored_checkpoint_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None = None) -> str | None:
     """Why a stored checkpoint cannot be vouched for (None when both its signatures verify).
 
-    Checked against the key stored beside it: this tells a checkpoint altered
-    or made up in the database without any key from a signed one, not who
-    signed it (`log verify --verifier-key` pins the key).
+    Checked against `pinned` when given, else against the key stored beside
+    it: that tells a checkpoint altered or made up in the database without
+    any key from a signed one, not who signed it (`--verifier-key` pins the key).
     """
     if not cp.signature:
         return "is not signed"
-    reason = signature_problem(cp, None)
+    reason = signature_problem(cp, pinned)
     if reason is None and cp.note:
-        reason = _note_problem(cp, None)
+        reason = _note_problem(cp, pinned)
     return reason
+
+
+INDEX_COLUMNS = ("id", "time", "gate", "verdict")  # an entry's columns that filters and lookups read
+
+
+def differing_columns(entry: Entry, record: Mapping[str, Any]) -> list[str]:
+    """The columns of `entry` (INDEX_COLUMNS) that are not what its record says.
+
+    No hash covers them, yet filters select by them: a reader shows the
+    record's values and flags these (`log verify` reports them as altered).
+    """
+    return [c for c in INDEX_COLUMNS if record.get(c) != getattr(entry, c)]
+
+
+def _differing_level(
+    stored: Iterable[tuple[int, int, bytes]], start: int, size: int, levels: Sequence[Any]
+) -> int | None:
+    """The lowest level where the stored nodes differ from the recomputed ones (`levels`); None if none.
+
+    Compared are the nodes the records after `start` (a prune's anchor)
+    completed, up to `size`: node (level, index) is completed by leaf
+    ((index + 1) << level) - 1. The stored nodes come by level then index,
+    and (level, index) is the table's key, so equal digests mean equal nodes.
+    """
+    digests = [hashlib.sha256() for _ in levels]
+    for level, index, digest in stored:
+        if 0 <= level < len(digests) and start < (index + 1) << level <= size:
+            digests[level].update(digest)
+    for level, (mine, theirs) in enumerate(zip(levels, digests, strict=True)):
+        if mine.digest() != theirs.digest():
+            return level
+    return None
 
 
 def _same_index(joined: str | None, record: Mapping[str, Any]) -> bool:

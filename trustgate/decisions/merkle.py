@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from trustgate.errors import Error
 
@@ -241,6 +242,24 @@ class CompactRange:
         while index & 1:
             digest = node_hash(hashes.pop(), digest)
             index >>= 1
+        hashes.append(digest)
+        self.size += 1
+
+    def push_recording(self, leaf: bytes, levels: Sequence[Any]) -> None:
+        """`push`, also feeding each complete subtree it completes, the leaf first, to `levels[level]`.
+
+        `levels` holds one hash object per level (`hashlib.sha256()`): fed a
+        whole tree this way, each ends as the digest of that level's nodes in
+        index order, which `log verify` compares with the stored nodes'.
+        """
+        digest, index, hashes = leaf, self.size, self.hashes
+        levels[0].update(leaf)
+        level = 0
+        while index & 1:
+            digest = node_hash(hashes.pop(), digest)
+            index >>= 1
+            level += 1
+            levels[level].update(digest)
         hashes.append(digest)
         self.size += 1
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,11 @@ from trustgate.errors import DecisionLogError
 SCHEMA_VERSION = 3
 PRUNED_LEAF = merkle.leaf_hash(b"")  # leaves of records pruned before the tree existed (schema 1)
 _TOP = "\U0010ffff"  # sorts after every other character, bytewise and by code point
+
+
+class InconsistentLogError(DecisionLogError):
+    """The log contradicts itself where a reader looked: an id column that is not its record's, or
+    two records with one id. Someone with write access altered it; `log verify` names what."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +329,7 @@ def _summary(entries: Sequence[Entry], batch: Sequence[Prepared]) -> Summary:
 
 
 _DECISION_COLUMNS = ("seq", "id", "time", "gate", "verdict", "record", "prev", "hash")
+_CHECKPOINT_PAGE = 8  # checkpoints read at a time by `tree_checkpoints`
 
 
 def _blob(value: Any) -> bytes:
@@ -629,13 +636,14 @@ class SqlStore(Summaries, abc.ABC):
         with self._read():
             return self._prefetched(lambda node: merkle.inclusion_proof(index, size, node))
 
-    def inclusion_proof_and_root(self, index: int, size: int) -> tuple[list[bytes], bytes]:
-        """`inclusion_proof(index, size)` and `root(size)`, their nodes read in one query (`log prove`)."""
+    def leaf_and_inclusion_proof(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        """The stored leaf `index` and `inclusion_proof(index, size)`, their nodes read in one query.
+
+        What `log prove` and the UI check a record against before vouching for it (`vouch.inclusion`).
+        """
         with self._read():
-            out = self._prefetched(
-                lambda node: [*merkle.inclusion_proof(index, size, node), merkle.root(size, node)]
-            )
-        return out[:-1], out[-1]
+            out = self._prefetched(lambda node: [node(0, index), *merkle.inclusion_proof(index, size, node)])
+        return out[0], out[1:]
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """The RFC 6962 consistency proof between the stored trees of two sizes."""
@@ -655,8 +663,15 @@ class SqlStore(Summaries, abc.ABC):
         return out[:-2], out[-2], out[-1]
 
     def stored_tree(self) -> StoredTree:
-        """The stored tree as `Verifier` reads it (nodes fetched on demand)."""
-        return StoredTree(node=self._node, size=self.tree_size())
+        """The stored tree as `Verifier` reads it (nodes fetched on demand, or all of them streamed)."""
+        return StoredTree(node=self._node, size=self.tree_size(), nodes=self._tree_nodes)
+
+    def _tree_nodes(self) -> Iterator[tuple[int, int, bytes]]:
+        """Every stored node as (level, index, hash), by level then index (the table's key)."""
+        sql = "SELECT level, idx, hash FROM tree_nodes ORDER BY level, idx"
+        for level, index, digest in self._stream(sql):
+            if type(level) is int and type(index) is int:  # else (SQLite is typeless): counted as missing
+                yield level, index, _blob(digest)
 
     def leaf(self, index: int) -> bytes:
         with self._read():
@@ -786,22 +801,30 @@ class SqlStore(Summaries, abc.ABC):
             rows = [r[1:] for r in self._execute(sql)]
         return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
-    def covering_checkpoint(self, seq: int) -> Checkpoint | None:
-        """The signed tree checkpoint of the largest tree that holds record #seq (newest of that size).
+    def tree_checkpoints(self, covering: int = 0) -> Iterator[Checkpoint]:
+        """Checkpoints with a tree head of at least `covering` records, the largest tree first (newest first).
 
-        One indexed query, however many checkpoints the log has kept.
+        Read a few at a time by indexed queries: a reader takes the first
+        whose signatures verify (`vouch.newest_vouched`), usually the first.
         """
-        columns = "seq, hash, time, kind, key_id, public_key, signature, note"
-        with self._read():
-            rows = self._execute(
-                f"SELECT {columns} FROM checkpoints WHERE seq >= ? AND note <> '' ORDER BY seq DESC, n DESC "
-                "LIMIT 1",
-                (seq,),
-            )
-        if not rows:
-            return None
-        r = rows[0]
-        return Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+        columns = "n, seq, hash, time, kind, key_id, public_key, signature, note"
+        after: tuple[int, int] | None = None
+        while True:
+            where, params = "seq >= ? AND note <> ''", [covering]
+            if after is not None:
+                where += " AND (seq < ? OR (seq = ? AND n < ?))"
+                params += [after[0], after[0], after[1]]
+            with self._read():
+                rows = self._execute(
+                    f"SELECT {columns} FROM checkpoints WHERE {where} ORDER BY seq DESC, n DESC "
+                    f"LIMIT {_CHECKPOINT_PAGE}",
+                    params,
+                )
+            for r in rows:
+                yield Checkpoint(int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+            if len(rows) < _CHECKPOINT_PAGE:
+                return
+            after = (int(rows[-1][1]), int(rows[-1][0]))
 
     def entries(self) -> Iterator[Entry]:
         """Every entry in chain order, streamed.
@@ -871,14 +894,42 @@ class SqlStore(Summaries, abc.ABC):
                 )
         if len(rows) > 1:
             if rows[0][1] == rows[1][1] == key:  # ids are unique: the rows were altered
-                raise DecisionLogError(
+                raise InconsistentLogError(
                     f"the log is inconsistent: records #{rows[0][0]} and #{rows[1][0]} "
                     f"both have the id {key}",
                     where=self.url,
                     hint="one of them was forged: run `trustgate log verify`",
                 )
             raise DecisionLogError(f"{key!r} matches more than one decision", hint="give more of the id")
-        return _entry(rows[0]) if rows else None
+        if not rows:
+            return None
+        entry = _entry(rows[0])
+        self._check_id(entry)
+        return entry
+
+    def _check_id(self, entry: Entry) -> None:
+        """Refuse an entry whose id column is not its record's id.
+
+        The lookup matches the column, which no hash covers: with the ids of
+        two rows swapped, `log show`, `log prove` and the UI would present one
+        decision's record, and a proof that verifies, as the other's.
+
+        Raises:
+            InconsistentLogError: they differ, or the record is not a JSON object.
+        """
+        try:
+            said = json.loads(entry.body).get("id")
+        except (ValueError, AttributeError):
+            said = None
+            what = "its record is not a JSON object"
+        else:
+            what = f"its record says it is {said!r}"
+        if said != entry.id:
+            raise InconsistentLogError(
+                f"the log is inconsistent: record #{entry.seq} is stored under the id {entry.id}, but {what}",
+                where=self.url,
+                hint="the row was altered: run `trustgate log verify`",
+            )
 
     def query(
         self, filters: Filters, *, limit: int | None = None, newest_first: bool = True

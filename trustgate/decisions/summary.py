@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustgate.decisions.chain import Checkpoint, Problem, Row, split_index
+from trustgate.decisions.chain import Problem, Row, split_index
 from trustgate.decisions.record import index_terms
 
 SUMMARY_KINDS = ("namespace", "rule")  # index terms counted per day
@@ -199,7 +199,22 @@ _UPSERT_SEQS = (
     "last_seq = CASE WHEN excluded.last_seq > daily_seqs.last_seq "
     "THEN excluded.last_seq ELSE daily_seqs.last_seq END"
 )
-_CHECKPOINT_COLUMNS = "seq, hash, time, kind, key_id, public_key, signature, note"
+
+
+@dataclass(frozen=True, slots=True)
+class _DayTest:
+    """Whether a day (YYYY-MM-DD) is one of the days `seq_bounds` counts for `since` <= time < `until`."""
+
+    since: str | None
+    until: str | None
+
+    def holds(self, day: str) -> bool:
+        if self.since and day < self.since[:10]:
+            return False
+        if self.until:  # exclusive: its own day counts unless it is that day's midnight
+            midnight = self.until[10:] == "T00:00:00.000000Z"
+            return day < self.until[:10] or (not midnight and day == self.until[:10])
+        return True
 
 
 class Summaries:
@@ -358,6 +373,31 @@ class Summaries:
             return None
         return int(row[0][0]), int(row[0][1])
 
+    def seq_bounds_problem(self, since: str | None, until: str | None, span: tuple[int, int]) -> str | None:
+        """Why `span` (`seq_bounds`) cannot be the range's positions, by the records at and beside it.
+
+        The summaries carry no signature, and a `daily_seqs` row edited to
+        start a day later hides that day's first records from every page
+        filtered by time. The records at the span's ends must lie on the
+        range's days and those just outside it (where there are any) on other
+        days: two rows read by position, where `log verify` checks every row.
+        A span narrowed over records of the range shows here; None when it holds.
+        """
+        lo, hi = span
+        days = _DayTest(since, until)
+        with self._read():
+            rows = self._execute(
+                "SELECT seq, time FROM decisions WHERE seq IN (?, ?, ?, ?)", (lo - 1, lo, hi, hi + 1)
+            )
+        day_at = {int(r[0]): str(r[1])[:10] for r in rows}
+        for seq in (lo, hi):
+            if seq not in day_at or not days.holds(day_at[seq]):
+                return f"the summaries say its records span #{lo}..#{hi}, but #{seq} is not one of them"
+        for seq in (lo - 1, hi + 1):
+            if seq in day_at and days.holds(day_at[seq]):
+                return f"the summaries say its records span #{lo}..#{hi}, but #{seq} is one of them too"
+        return None
+
     def terms_upto(self, alternatives: Sequence[tuple[str, str, bool]], cap: int) -> int:
         """Index entries of (kind, value or value prefix) alternatives, counted up to `cap` each."""
         total = 0
@@ -421,29 +461,6 @@ class Summaries:
     def checkpoint_count(self) -> int:
         with self._read():
             return int(self._execute("SELECT count(*) FROM checkpoints")[0][0])
-
-    def first_checkpoint_covering(self, seq: int, *, noted: bool = False) -> Checkpoint | None:
-        """The earliest checkpoint (not a prune anchor; with a signed note when `noted`) at or after `seq`."""
-        return self._one_checkpoint(
-            f"SELECT n, {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE seq >= ? AND kind <> 'prune'"
-            + (" AND note <> ''" if noted else "")
-            + " ORDER BY seq, n LIMIT 1",
-            (seq,),
-        )
-
-    def latest_tree_checkpoint(self) -> Checkpoint | None:
-        """The signed tree head (a checkpoint with a note) of the largest tree, the first of equals."""
-        return self._one_checkpoint(
-            f"SELECT n, {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE note <> '' ORDER BY seq DESC, n LIMIT 1"
-        )
-
-    def _one_checkpoint(self, sql: str, params: Sequence[Any] = ()) -> Checkpoint | None:
-        with self._read():
-            rows = self._execute(sql, params)
-        if not rows:
-            return None
-        r = rows[0][1:]
-        return Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 
 
 SHOWN_DIFFERENCES = 5  # differences named per summary table; the rest are counted

@@ -34,9 +34,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trustgate import __version__
+from trustgate.decisions import vouch
+from trustgate.decisions.chain import stored_checkpoint_problem
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import VERDICTS, index_terms
-from trustgate.decisions.store import Filters
+from trustgate.decisions.store import Filters, InconsistentLogError
 from trustgate.decisions.summary import DayRange
 from trustgate.errors import Error
 from trustgate.ui import charts, evidence, query
@@ -68,7 +70,8 @@ class Settings:
     Attributes:
         open_store: opens the decision log (one connection per request, closed after it).
         tokens: accepted bearer tokens; empty: no token needed (only on a loopback address).
-        public_key: when given, the Ed25519 key every checkpoint must be signed by (verification).
+        public_key: when given, the Ed25519 key every checkpoint must be signed by: for Verify, and
+            for every checkpoint the pages, proofs and archives vouch for (else the key stored beside it).
         tls: served over HTTPS (adds Strict-Transport-Security).
     """
 
@@ -99,6 +102,7 @@ def create_app(settings: Settings) -> ASGIApp:
         routes=routes,
         exception_handlers={
             BadRequestError: ui.bad_request,
+            InconsistentLogError: ui.inconsistent,
             Error: ui.unavailable,
             HTTPException: ui.http_error,
             Exception: ui.internal_error,
@@ -282,6 +286,17 @@ class _UI:
         assert isinstance(exc, BadRequestError)
         return self.page("error.html", request, 400, title="Bad request", message=exc.message, hint=exc.hint)
 
+    async def inconsistent(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InconsistentLogError)
+        return self.page(
+            "error.html",
+            request,
+            409,
+            title="The decision log is inconsistent",
+            message=exc.message,
+            hint=exc.hint,
+        )
+
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Error)
         return self.page(
@@ -332,6 +347,8 @@ class _UI:
             report=q.url("/report"),
             overview=q.url("/overview"),
             behind=result.behind,
+            disagree=result.disagree,
+            differing=sum(1 for r in rows if r["differs"]),
         )
 
     def _entry(self, store: Store, key: str) -> Any:
@@ -339,50 +356,60 @@ class _UI:
             raise BadRequestError(f"not a decision id: {key[:80]!r}", hint="an id, a unique prefix, or #SEQ")
         try:
             entry = store.get(key)
+        except InconsistentLogError:
+            raise  # its own page: the log was altered, the request is fine
         except Error as e:  # a prefix matching several decisions
             raise BadRequestError(e.message, hint=e.hint) from e
         if entry is None:
             raise HTTPException(404, f"no decision {key!r}")
         return entry
 
-    def decision(self, request: Request) -> Response:
-        key = request.path_params["key"]
-        with self.store() as store:
+    def _coverage(self, key: str) -> vouch.Coverage:
+        """The decision `key` under the checkpoints that verify (with `--verifier-key` when given)."""
+        with self.store() as store, store.snapshot():
             entry = self._entry(store, key)
-            cover = store.first_checkpoint_covering(entry.seq)
-            tree = store.latest_tree_checkpoint()
-        provable = tree is not None and tree.seq >= entry.seq
+            return vouch.cover(store, entry, pinned=self.settings.public_key)
+
+    def decision(self, request: Request) -> Response:
+        coverage = self._coverage(request.path_params["key"])
+        entry = coverage.entry
         return self.page(
             "decision.html",
             request,
             entry=entry,
             d=explain(entry),
-            covering=cover,
-            provable=provable,
+            c=coverage,
             raw=json.dumps(entry.record(), indent=2, sort_keys=True),
         )
 
     def proof(self, request: Request) -> Response:
-        key = request.path_params["key"]
-        with self.store() as store:
-            entry = self._entry(store, key)
-            proof = evidence.proof_for(store, entry)
-        if proof is None:
+        coverage = self._coverage(request.path_params["key"])
+        entry = coverage.entry
+        label = f"decision {entry.id} (#{entry.seq})"
+        if coverage.problem is not None:
+            raise HTTPException(409, f"NOT PROVEN: {label}: {coverage.problem}; no proof is given")
+        if coverage.vouched is None and coverage.refused:
             raise HTTPException(
                 409,
-                f"decision {entry.id} (#{entry.seq}) is not yet covered by a signed tree checkpoint; "
+                f"NOT PROVEN: {label}: no checkpoint covering it verifies: {coverage.refused[0].describe()}",
+            )
+        if coverage.vouched is None:
+            raise HTTPException(
+                409,
+                f"{label} is not yet covered by a signed tree checkpoint; "
                 "sign one with `trustgate log checkpoint --key PATH`",
             )
         return JSONResponse(
-            proof,
+            coverage.proof(),
             headers={"Content-Disposition": f'attachment; filename="proof-{entry.id}.json"'},
         )
 
     def integrity(self, request: Request) -> Response:
+        pinned = self.settings.public_key
         with self.store() as store, store.snapshot():
             newest = store.checkpoints(newest=1)
             count = store.checkpoint_count()
-            tree = store.latest_tree_checkpoint()
+            tree, refused = vouch.newest_vouched(store, pinned=pinned)
             size, head = store.head()
             behind = store.summaries_behind()
         latest = newest[-1] if newest else None
@@ -390,8 +417,9 @@ class _UI:
             "integrity.html",
             request,
             latest=latest,
+            latest_problem=stored_checkpoint_problem(latest, pinned) if latest is not None else None,
             tree=tree,
-            vkey=evidence.vkey_of(tree) if tree is not None and tree.public_key else "",
+            refused=refused,
             size=size,
             head=head,
             count=count,
@@ -428,7 +456,10 @@ class _UI:
                 )
             with store.snapshot():
                 archive = evidence.build_archive(
-                    store, _capped(query.matching(store, q.filters)), description=_describe(q)
+                    store,
+                    _capped(query.matching(store, q.filters)),
+                    description=_describe(q),
+                    pinned=self.settings.public_key,
                 )
         filename = name.removesuffix(".zip") + ".zip"
         return Response(
@@ -499,7 +530,7 @@ class _UI:
             rows = [
                 summary(e) for e in _first(query.matching(store, q.filters, newest_first=True), REPORT_ROWS)
             ]
-            tree = store.latest_tree_checkpoint()
+            tree, refused = vouch.newest_vouched(store, pinned=self.settings.public_key)
         return self.page(
             "report.html",
             request,
@@ -509,7 +540,9 @@ class _UI:
             stats=stats,
             rows=rows,
             shown=len(rows),
+            differing=sum(1 for r in rows if r["differs"]),
             tree=tree,
+            refused=refused,
             generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
         )
 
@@ -782,7 +815,7 @@ def _exceptions(
                     "owner": e.get("owner"),
                     "reason": e.get("reason"),
                     **_expiry(e, today),
-                    "last_seen": entry.time[:10],
+                    "last_seen": str(record.get("time"))[:10],
                     "findings": 0,
                 }
             seen[name]["findings"] += int(e.get("findings") or 0)

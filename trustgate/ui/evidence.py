@@ -1,15 +1,15 @@
 """Evidence an auditor takes away: inclusion proofs and archives they verify offline.
 
-Owns: the inclusion proof of one decision (the JSON `trustgate log prove`
-prints, which `trustgate log verify-proof` checks) and the evidence archive of
-a filtered set: `records.jsonl` (the `log export` lines), `records.csv`,
-`checkpoint.txt` (the signed note every proof is under), `proofs/<id>.json`
-and a README. Leaves out: filtering (`query.py`) and HTTP.
+Owns: the evidence archive of a filtered set: `records.jsonl` (the `log
+export` lines), `records.csv`, `checkpoint.txt` (the signed note every proof
+is under), `proofs/<id>.json` (the JSON `trustgate log prove` prints, which
+`trustgate log verify-proof` checks) and a README. Leaves out: filtering
+(`query.py`), HTTP, and which checkpoints and proofs can be vouched for
+(`trustgate.decisions.vouch`).
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -17,12 +17,12 @@ import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from trustgate.decisions import merkle
-from trustgate.decisions.chain import Checkpoint, Entry
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from trustgate.decisions import vouch
+from trustgate.decisions.chain import Entry
 from trustgate.decisions.log import Store
-from trustgate.errors import DecisionLogError
 from trustgate.ui.explain import summary
 
 MAX_ARCHIVE_RECORDS = 10_000  # one archive; more: narrow the filters or use `trustgate log export`
@@ -43,68 +43,31 @@ def safe_name(name: str) -> str | None:
     return name if _NAME.fullmatch(name) and ".." not in name else None
 
 
-def proof(store: Store, entry: Entry, checkpoint: Checkpoint) -> dict[str, Any]:
-    """The inclusion proof of `entry` under `checkpoint` (call inside `store.snapshot()`).
-
-    Raises:
-        DecisionLogError: the store cannot be read, or its tree does not match the checkpoint.
-    """
-    hashes = store.inclusion_proof(entry.seq - 1, checkpoint.seq)
-    head = checkpoint.tree_head()
-    if head is None or head.root != store.root(checkpoint.seq):
-        raise DecisionLogError(
-            f"the stored Merkle tree does not match the checkpoint at #{checkpoint.seq}",
-            hint="run `trustgate log verify`",
-        )
-    return {
-        "index": entry.seq - 1,
-        "treeSize": checkpoint.seq,
-        "leafHash": merkle.leaf_hash(entry.body).hex(),
-        "hashes": [h.hex() for h in hashes],
-        "checkpoint": checkpoint.note,
-        "record": entry.record(),
-    }
-
-
-def proof_for(store: Store, entry: Entry) -> dict[str, Any] | None:
-    """The proof under the newest signed checkpoint covering `entry`; None when none covers it yet."""
-    with store.snapshot():
-        tree = store.latest_tree_checkpoint()
-        if tree is None or tree.seq < entry.seq:
-            return None
-        return proof(store, entry, tree)
-
-
-def vkey_of(checkpoint: Checkpoint) -> str:
-    """The verifier key (vkey) of the key that signed `checkpoint`, for the auditor to compare."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from trustgate.decisions.note import NoteVerifier
-
-    raw = base64.b64decode(checkpoint.public_key)
-    return NoteVerifier.ed25519(Ed25519PublicKey.from_public_bytes(raw)).vkey()
-
-
 CSV_FIELDS = ["seq", "id", "time", "gate", "verdict", "namespaces", "objects", "commit", "rules", "actors"]
-CSV_FIELDS += ["exceptions"]
+CSV_FIELDS += ["exceptions", "differs"]  # differs: indexed columns that are not what the record says
 
 
 @dataclass(frozen=True, slots=True)
 class Archive:
     data: bytes
     records: int
-    proven: int  # records with a proof in the archive (the rest are newer than the checkpoint)
+    proven: int  # records with a proof in the archive (the rest: newer than the checkpoint, or not proven)
 
 
-def build_archive(store: Store, entries: Iterable[Entry], *, description: str) -> Archive:
-    """A zip of the entries (oldest first), the latest signed checkpoint and a proof of each covered entry.
+def build_archive(
+    store: Store, entries: Iterable[Entry], *, description: str, pinned: Ed25519PublicKey | None = None
+) -> Archive:
+    """A zip of the entries (oldest first), the newest checkpoint that verifies and a proof of each it proves.
 
+    The checkpoint's signatures must verify (with `pinned` when given), and
+    each proof is checked before it goes in: a record that is not its leaf,
+    or a tree that does not lead to the signed root, is listed as not proven.
     Call inside `store.snapshot()`, so the records, checkpoint and proofs agree.
 
     Raises:
-        DecisionLogError: the store cannot be read, or its tree does not match the checkpoint.
+        DecisionLogError: the store cannot be read, or lacks a tree node.
     """
-    checkpoint = store.latest_tree_checkpoint()
+    vouched, refused = vouch.newest_vouched(store, pinned=pinned)
     jsonl = io.StringIO()
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -112,6 +75,7 @@ def build_archive(store: Store, entries: Iterable[Entry], *, description: str) -
     buffer = io.BytesIO()
     records = proven = 0
     uncovered: list[str] = []
+    not_proven: list[str] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for entry in entries:
             records += 1
@@ -120,45 +84,66 @@ def build_archive(store: Store, entries: Iterable[Entry], *, description: str) -
             writer.writerow(
                 {k: " ".join(v) if isinstance(v, list) else v for k, v in row.items() if k in CSV_FIELDS}
             )
-            if checkpoint is not None and entry.seq <= checkpoint.seq:
-                body = json.dumps(proof(store, entry, checkpoint), indent=2) + "\n"
-                archive.writestr(f"proofs/{entry.id}.json", body)
-                proven += 1
-            else:
-                uncovered.append(entry.id)
+            if vouched is None or entry.seq > vouched.checkpoint.seq:
+                uncovered.append(row["id"])
+                continue
+            hashes, problem = vouch.inclusion(store, entry, vouched)
+            coverage = vouch.Coverage(entry, vouched, [], hashes, problem)
+            if problem is not None:
+                not_proven.append(f"{row['id']}: {problem}")
+                continue
+            # Named by the record's id, not the id column (which no hash covers).
+            archive.writestr(f"proofs/{row['id']}.json", json.dumps(coverage.proof(), indent=2) + "\n")
+            proven += 1
         archive.writestr("records.jsonl", jsonl.getvalue())
         archive.writestr("records.csv", table.getvalue())
-        if checkpoint is not None:
-            archive.writestr("checkpoint.txt", checkpoint.note)
-            archive.writestr("signer.vkey", vkey_of(checkpoint) + "\n")
-        archive.writestr("README.txt", _readme(description, records, proven, checkpoint, uncovered))
+        if vouched is not None:
+            archive.writestr("checkpoint.txt", vouched.checkpoint.note)
+            archive.writestr("signer.vkey", vouched.vkey + "\n")
+        readme = _readme(description, records, proven, vouched, refused, uncovered, not_proven)
+        archive.writestr("README.txt", readme)
     return Archive(buffer.getvalue(), records, proven)
 
 
 def _readme(
-    description: str, records: int, proven: int, checkpoint: Checkpoint | None, uncovered: list[str]
+    description: str,
+    records: int,
+    proven: int,
+    vouched: vouch.Vouched | None,
+    refused: list[vouch.Refused],
+    uncovered: list[str],
+    not_proven: list[str],
 ) -> str:
     lines = [
         "trustgate decision log evidence",
         "",
         f"Decisions: {description}",
-        f"Records: {records} (records.jsonl: `trustgate log export` lines; records.csv: a summary)",
+        f"Records: {records} (records.jsonl: `trustgate log export` lines; records.csv: a summary, whose",
+        "  differs column names indexed columns the record disagrees with: run `trustgate log verify`)",
     ]
-    if checkpoint is not None:
+    if vouched is not None:
+        cp = vouched.checkpoint
         lines += [
-            f"Checkpoint: checkpoint.txt, the signed tree head of the first {checkpoint.seq} records "
-            f"({checkpoint.time}, signed by {checkpoint.key_id})",
-            f"Proofs: {proven} in proofs/, one per record the checkpoint covers",
+            f"Checkpoint: checkpoint.txt, the signed tree head of the first {cp.seq} records "
+            f"({cp.time}, signed by {vouched.key_id}, verified with {vouched.checked_with})",
+            f"Proofs: {proven} in proofs/, one per record the checkpoint covers (each checked before it "
+            "went in)",
             "",
             "Verify each proof offline with the log's verifier key, the one you hold (not signer.vkey,",
-            "which is only what this log's checkpoint says; compare it with yours):",
+            "the key this checkpoint verified with; compare it with yours):",
             "",
             '  for p in proofs/*.json; do trustgate log verify-proof "$p" --verifier-key "$KEY"; done',
         ]
     else:
         lines.append(
-            "No signed tree checkpoint yet: no record can be proven (`trustgate log checkpoint --key`)."
+            "No signed tree checkpoint that verifies: no record can be proven "
+            "(`trustgate log checkpoint --key`)."
         )
-    if uncovered and checkpoint is not None:
+    if refused:
+        lines += ["", "NOT VERIFIED, not used (altered or made up in the database):"]
+        lines += [f"  {r.describe()}" for r in refused]
+    if not_proven:
+        lines += ["", f"NOT PROVEN, no proof included ({len(not_proven)}):", *not_proven]
+    if uncovered and vouched is not None:
         lines += ["", f"Newer than the checkpoint, not yet provable ({len(uncovered)}):", *uncovered]
     return "\n".join(lines) + "\n"

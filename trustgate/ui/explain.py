@@ -6,10 +6,10 @@ log does not hold) into plain values for the templates. Leaves out: HTML.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from trustgate.decisions.chain import Checkpoint, Entry
+from trustgate.decisions.chain import Entry, differing_columns
 from trustgate.decisions.record import actors_of, unique
 
 VERDICT_WORDS = {
@@ -25,7 +25,12 @@ def label(obj: Mapping[str, Any]) -> str:
 
 
 def summary(entry: Entry) -> dict[str, Any]:
-    """The row of a list: subject, namespaces, commit, rules and actors."""
+    """The row of a list: subject, namespaces, commit, rules and actors.
+
+    Every value is the record's (which its hash covers), not the indexed
+    columns the filters select by; `differs` names the columns that
+    disagree with the record, for the page to flag.
+    """
     record = entry.record()
     subject = record.get("subject") or {}
     objects = subject.get("objects") or []
@@ -35,23 +40,18 @@ def summary(entry: Entry) -> dict[str, Any]:
     )
     return {
         "seq": entry.seq,
-        "id": entry.id,
-        "time": entry.time[:19] + "Z",
-        "gate": entry.gate,
-        "verdict": entry.verdict,
+        "id": str(record.get("id")),
+        "time": str(record.get("time"))[:19] + "Z",
+        "gate": str(record.get("gate")),
+        "verdict": str(record.get("verdict")),
         "objects": (labels[0] + (f" +{len(labels) - 1}" if len(labels) > 1 else "")) if labels else "",
         "namespaces": unique(str(o["namespace"]) for o in objects if o.get("namespace")),
         "commit": str(subject.get("commit") or ""),
         "rules": rules,
         "actors": actors_of(record),
         "exceptions": [str(e.get("name")) for e in record.get("exceptions") or ()],
+        "differs": differing_columns(entry, record),
     }
-
-
-def covering(checkpoints: Sequence[Checkpoint], seq: int) -> Checkpoint | None:
-    """The first checkpoint (not a prune anchor) that covers the entry at `seq`."""
-    later = [c for c in checkpoints if c.seq >= seq and c.kind != "prune"]
-    return min(later, key=lambda c: c.seq) if later else None
 
 
 def explain(entry: Entry) -> dict[str, Any]:

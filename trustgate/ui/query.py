@@ -176,6 +176,7 @@ class Page:
     newer: int | None  # `after` of the previous (newer) page
     older: int | None  # `before` of the next (older) page
     behind: bool = False  # the summaries lag the log: the page was read from the records alone
+    disagree: str = ""  # why the summaries' positions for the time range were not used (altered)
 
 
 def page(store: Store, query: Query, *, before: int | None, after: int | None, limit: int) -> Page:
@@ -198,6 +199,7 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
     # Summaries that do not cover every record (an older writer appended) must not select records:
     # the time range is then not turned into positions, and the exception filter reads the records.
     behind = store.summaries_behind()
+    disagree = ""
     exceptions = f.exceptions if behind else ()
     if exceptions:
         f = dataclasses.replace(f, exceptions=())
@@ -208,7 +210,9 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
         span = store.seq_bounds(f.since, f.until)
         if span is None:
             return Page([], None, None)
-        lo, hi = max(lo, span[0] - 1), min(hi, span[1] + 1)
+        disagree = store.seq_bounds_problem(f.since, f.until, span) or ""
+        if not disagree:
+            lo, hi = max(lo, span[0] - 1), min(hi, span[1] + 1)
     newest_first = after is None
     rows: list[Entry] = []
     width = FIRST_WINDOW
@@ -236,7 +240,7 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
     if not newest_first:
         rows.reverse()
     if not rows:
-        return Page([], None, None, behind)
+        return Page([], None, None, behind, disagree)
     newer_exists = more if not newest_first else before is not None
     older_exists = more if newest_first else True
     return Page(
@@ -244,6 +248,7 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
         newer=rows[0].seq if newer_exists else None,
         older=rows[-1].seq if older_exists else None,
         behind=behind,
+        disagree=disagree,
     )
 
 

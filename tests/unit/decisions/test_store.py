@@ -323,14 +323,15 @@ def test_prove_reads_the_covering_checkpoint_and_one_query_of_nodes(
         store.add_checkpoint(
             signer.sign(seq=seq, hash=digest, time="unsigned tree", kind="manual")
         )  # no note
-        assert [store.covering_checkpoint(s).seq for s in (1, 5, 6, 12)] == [12, 12, 12, 12]  # type: ignore[union-attr]
-        assert store.covering_checkpoint(13) is None  # only a checkpoint without a tree head covers it
+        for seq in (1, 5, 6, 12):  # the largest tree first, then the smaller ones
+            assert [c.seq for c in store.tree_checkpoints(seq)] == [s for s in (12, 5) if s >= seq]
+        assert list(store.tree_checkpoints(13)) == []  # only a checkpoint without a tree head covers it
 
-        hashes, root = store.inclusion_proof_and_root(3, 12)
-        assert hashes == store.inclusion_proof(3, 12) and root == store.root(12)
+        leaf, hashes = store.leaf_and_inclusion_proof(3, 12)
+        assert hashes == store.inclusion_proof(3, 12) and leaf == store.leaf(3)
         entry = store.get("#4")
-        assert entry is not None
-        merkle.verify_inclusion(3, 12, merkle.leaf_hash(entry.body), hashes, root)
+        assert entry is not None and leaf == merkle.leaf_hash(entry.body)
+        merkle.verify_inclusion(3, 12, leaf, hashes, store.root(12))
 
         proof, old_root, new_root = store.consistency_proof_and_roots(5, 20)
         assert proof == store.consistency_proof(5, 20) and (old_root, new_root) == (

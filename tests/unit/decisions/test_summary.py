@@ -7,7 +7,6 @@ import random
 from collections import Counter
 from typing import Any
 
-import pytest
 from decision_records import MakeRecord
 
 from trustgate.decisions.canonical import timestamp
@@ -210,9 +209,8 @@ def test_prune_drops_the_pruned_days_from_the_summaries(store_url: str, make_rec
         store.close()
 
 
-@pytest.mark.parametrize("noted", [False, True])
 def test_checkpoint_lookups_match_a_scan_of_every_checkpoint(
-    sqlite_url: str, make_record: MakeRecord, noted: bool
+    sqlite_url: str, make_record: MakeRecord
 ) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -226,10 +224,9 @@ def test_checkpoint_lookups_match_a_scan_of_every_checkpoint(
                 signer.sign(seq=entry.seq, hash=entry.hash, time=entry.time, kind="periodic", root=root)
             )
         every = store.checkpoints()
-        for seq in range(1, 8):
-            later = [c for c in every if c.seq >= seq and (c.note or not noted)]
-            assert store.first_checkpoint_covering(seq, noted=noted) == (later[0] if later else None)
-        assert store.latest_tree_checkpoint() == max((c for c in every if c.note), key=lambda c: c.seq)
+        for seq in range(8):  # those with a tree head of at least seq records, the largest tree first
+            expected = sorted((c for c in every if c.note and c.seq >= seq), key=lambda c: -c.seq)
+            assert list(store.tree_checkpoints(seq)) == expected
         assert store.checkpoint_count() == 6
     finally:
         store.close()
@@ -249,5 +246,34 @@ def test_capped_counts_of_index_entries(store_url: str, make_record: MakeRecord)
         assert store.exceptions_upto(["legacy-*"], 1000) == legacy > 3
         assert store.exceptions_upto(["legacy-*"], 3) == 3
         assert store.exceptions_upto(["nothing"], 1000) == 0
+    finally:
+        store.close()
+
+
+def test_a_time_ranges_positions_are_checked_against_the_records_at_and_beside_them(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    records = _records(make_record, 500)  # several days, some records out of time order
+    _append(store_url, records)
+    store = open_store(store_url, create=False)
+    try:
+        days = sorted({r["time"][:10] for r in records})
+        bounds = [None, *(f"{d}T00:00:00.000000Z" for d in days), f"{days[2]}T12:00:00.000000Z"]
+        for since in bounds:
+            for until in bounds:
+                span = store.seq_bounds(since, until)
+                if span is not None:  # the genuine summaries always hold
+                    assert store.seq_bounds_problem(since, until, span) is None, (since, until)
+        since = f"{days[2]}T00:00:00.000000Z"
+        span = store.seq_bounds(since, None)
+        assert span is not None
+        with store._write():  # the range's first record hidden from every page filtered by time
+            store._execute("UPDATE daily_seqs SET first_seq = first_seq + 1 WHERE first_seq = ?", (span[0],))
+        narrowed = store.seq_bounds(since, None)
+        assert narrowed == (span[0] + 1, span[1])
+        problem = store.seq_bounds_problem(since, None, narrowed)
+        assert problem is not None and problem.startswith(
+            f"the summaries say its records span #{span[0] + 1}..#{span[1]}, but #"
+        )
     finally:
         store.close()

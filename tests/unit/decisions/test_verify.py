@@ -343,3 +343,68 @@ def test_the_index_is_compared_in_any_order_and_its_items_escaped() -> None:
         ("namespace", tricky),
         ("rule", "r"),
     ]
+
+
+def _tree_problems(url: str) -> list[str]:
+    """What `log verify` finds, with the stored tree (every node of it) and head."""
+    store = open_store(url, create=False)
+    try:
+        with store.snapshot():
+            verifier = Verifier(checkpoints=store.checkpoints(), tree=store.stored_tree(), head=store.head())
+            return [p.message for p in store.verify(verifier).problems]
+    finally:
+        store.close()
+
+
+def _below_the_root(level: int) -> str:
+    what = "a record's leaf hash" if level == 0 else f"a node at level {level}"
+    return (
+        f"the stored Merkle tree does not match the records below its root: {what} differs, so inclusion "
+        "proofs of genuine records fail (the tree table was altered)"
+    )
+
+
+@pytest.mark.parametrize(("level", "index"), [(0, 0), (1, 3), (2, 1), (0, 12)])
+def test_a_tree_node_changed_below_the_root_is_found(
+    store_url: str, make_record: MakeRecord, level: int, index: int
+) -> None:
+    _fill(store_url, make_record, 13)
+    assert _tree_problems(store_url) == []
+    store = open_store(store_url, create=False)
+    try:
+        root = store.root(13)
+    finally:
+        store.close()
+    _tamper(
+        store_url, ("UPDATE tree_nodes SET hash = ? WHERE level = ? AND idx = ?", (bytes(32), level, index))
+    )
+    store = open_store(store_url, create=False)
+    try:
+        changed_root = store.root(13)
+    finally:
+        store.close()
+    if (level, index) != (0, 12):  # the root is made of (3, 0), (2, 2) and (0, 12): the others lie below
+        assert changed_root == root
+        assert _tree_problems(store_url) == [_below_the_root(level)]
+    else:
+        assert _tree_problems(store_url) == [
+            "the stored Merkle tree does not match the records: its root of #1..#13 differs"
+        ]
+
+
+def test_after_a_prune_the_nodes_the_kept_records_complete_are_compared(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    with DecisionLog.open(store_url) as log:
+        for n in range(1, 14):
+            log.append(make_record(n, time=f"2026-01-01T00:00:{n:02d}.000000Z"))
+    store = open_store(store_url, create=False)
+    try:
+        pruned = store.prune("2026-01-01T00:00:06.000000Z", lambda s, h: Checkpoint(s, h, "t", "prune"))
+    finally:
+        store.close()
+    assert pruned.removed == 5 and _tree_problems(store_url) == []
+    _tamper(
+        store_url, ("UPDATE tree_nodes SET hash = ? WHERE level = 1 AND idx = 4", (bytes(32),))
+    )  # #9, #10
+    assert _tree_problems(store_url) == [_below_the_root(1)]

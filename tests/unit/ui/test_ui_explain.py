@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from typing import Any
 
 import jinja2
 
 from trustgate.decisions.canonical import canonical
-from trustgate.decisions.chain import Checkpoint, Entry
+from trustgate.decisions.chain import Entry
+from trustgate.decisions.vouch import Coverage
 from trustgate.ui.app import HERE
-from trustgate.ui.explain import covering, explain, summary
+from trustgate.ui.explain import explain, summary
 
 
 def _entry(record: dict[str, Any], seq: int = 3) -> Entry:
@@ -99,8 +101,7 @@ def test_the_page_names_user_signer_tlog_entry_presync_commits_and_expired_excep
     html = env.get_template("decision.html").render(
         entry=entry,
         d=explain(entry),
-        covering=covering([Checkpoint(2, "x", "t", "periodic"), Checkpoint(5, "y", "t2", "periodic")], 3),
-        provable=False,
+        c=Coverage(entry, None, [], [], None),
         raw=json.dumps(RECORD),
         version="0",
     )
@@ -111,8 +112,8 @@ def test_the_page_names_user_signer_tlog_entry_presync_commits_and_expired_excep
         "bob@example.com (G)",
         "spec.containers[0].securityContext.privileged",
         "EXPIRED, not applied",
-        "covered by the periodic checkpoint at #5",
-        "Not yet covered by a signed tree checkpoint",
+        "not yet covered by a signed tree checkpoint",
+        "Not yet covered by a signed tree checkpoint: no proof yet.",
     ):
         assert expected in html, expected
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
@@ -122,3 +123,12 @@ def test_summary_is_the_row_of_log_query() -> None:
     row = summary(_entry(RECORD))
     assert row["objects"] == "Pod/shop/web" and row["rules"] == ["pss-baseline-privileged"]
     assert row["actors"] == ["alice@example.com"] and row["time"] == "2026-01-05T10:00:00Z"
+    assert row["differs"] == []
+
+
+def test_summary_shows_the_records_values_and_names_the_columns_that_disagree() -> None:
+    entry = _entry(RECORD)
+    forged = Entry(entry.seq, entry.id, "2030-01-01T00:00:00.000000Z", "ci", "allow", *astuple(entry)[5:])
+    row = summary(forged)
+    assert (row["time"], row["gate"], row["verdict"]) == ("2026-01-05T10:00:00Z", "admission", "deny")
+    assert row["differs"] == ["time", "gate", "verdict"]

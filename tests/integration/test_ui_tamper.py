@@ -1,0 +1,278 @@
+"""The auditor UI over a log its operator tampered with through `sqlite3`: nothing altered shows as verified.
+
+One log real gates wrote (`support.ui_log`); each test changes a copy of it
+as someone with write access to the database could, starts `trustgate ui`
+on the copy and reads the pages an auditor reads. The untampered copy must
+still show its decisions covered, proven and signed by the auditor's key.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import sqlite3
+import time
+import zipfile
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.ui_log import Log, Server, build_log, run, serve_ui
+
+from trustgate.decisions import merkle
+from trustgate.decisions.canonical import canonical
+from trustgate.decisions.note import TreeHead, sign_note
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Log:
+    return build_log(tmp_path_factory.mktemp("ui-tamper-log"))
+
+
+@pytest.fixture
+def db(log: Log, tmp_path: Path) -> Path:
+    """A copy of the log's database for one test to tamper with."""
+    target = tmp_path / "decisions.db"
+    with (
+        closing(sqlite3.connect(log.url.removeprefix("sqlite:///"))) as source,
+        closing(sqlite3.connect(target)) as copy,
+    ):
+        source.backup(copy)
+    return target
+
+
+def tamper(db: Path, sql: str, *params: Any) -> None:
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(sql, params)
+
+
+def get(server: Server, path: str) -> httpx.Response:
+    return httpx.get(server.base + path, timeout=30)
+
+
+def cell(page: str, element_id: str) -> str:
+    """The text of the element with this id, tags removed."""
+    found = re.search(rf'<(\w+)[^>]* id="{element_id}"[^>]*>(.*?)</\1>', page, re.S)
+    assert found, f"no #{element_id} on the page"
+    return re.sub(r"<[^>]+>", "", found.group(2))
+
+
+def row(page: str, header: str) -> str:
+    """The text of the table cell after the header cell `header`, tags removed."""
+    found = re.search(rf"<th>{re.escape(header)}</th><td[^>]*>(.*?)</td>", page, re.S)
+    assert found, f"no {header!r} row on the page"
+    return re.sub(r"<[^>]+>", "", found.group(1))
+
+
+def archive(server: Server, tmp_path: Path) -> Path:
+    response = get(server, "/export?name=evidence")
+    assert response.status_code == 200
+    out = tmp_path / "evidence"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zipped:
+        zipped.extractall(out)
+    return out
+
+
+def proven(proof: Path, vkey: str) -> bool:
+    code, out, _ = run("log", "verify-proof", str(proof), "--verifier-key", vkey)
+    return code == 0 and out.startswith("proven:")
+
+
+def test_an_untampered_log_is_shown_covered_proven_and_signed_by_the_auditors_key(
+    log: Log, db: Path, tmp_path: Path
+) -> None:
+    with serve_ui(f"sqlite:///{db}") as server:
+        integrity = get(server, "/integrity").text
+        assert row(integrity, "its signer's vkey") == log.vkey and "NOT VERIFIED" not in integrity
+        assert (
+            row(integrity, "latest signed tree head").startswith("#4 at ")
+            and "the key stored beside it" in integrity
+        )
+        page = get(server, f"/decisions/{log.ids['bad']}").text
+        assert 'id="prove"' in page and "NOT" not in row(page, "checkpoint")
+        assert row(page, "checkpoint").startswith("covered by the manual checkpoint at #4")
+        assert "the record's inclusion proof verifies" in page
+        listed = get(server, "/decisions").text
+        assert 'id="differing"' not in listed and "⚠" not in listed
+        day = re.search(r'<a class="open" href="[^"]+">(\d{4}-\d\d-\d\d)', listed)
+        assert day and 'id="summaries-disagree"' not in get(server, f"/decisions?since={day[1]}").text
+        assert "Filters select by indexed columns" in listed
+        report = get(server, "/report").text
+        assert row(report, "signed tree head").startswith("#4 at ") and "NOT VERIFIED" not in report
+        evidence = archive(server, tmp_path)
+    assert (evidence / "signer.vkey").read_text().strip() == log.vkey
+    assert "NOT " not in (evidence / "README.txt").read_text()
+    proofs = sorted((evidence / "proofs").iterdir())
+    assert len(proofs) == 4 and all(proven(p, log.vkey) for p in proofs)
+    assert {r["differs"] for r in csv.DictReader(io.StringIO((evidence / "records.csv").read_text()))} == {""}
+    with serve_ui(f"sqlite:///{db}", "--verifier-key", log.vkey) as server:
+        assert "verified with the verifier key given" in row(
+            get(server, "/integrity").text, "latest signed tree head"
+        )
+
+
+def test_checkpoints_whose_signatures_were_overwritten_are_not_vouched_for(log: Log, db: Path) -> None:
+    tamper(db, "UPDATE checkpoints SET signature = ?", base64.b64encode(b"\x01" * 64).decode())
+    with serve_ui(f"sqlite:///{db}") as server:
+        page = get(server, f"/decisions/{log.ids['bad']}").text
+        checkpoint = row(page, "checkpoint")
+        assert "signed by" not in checkpoint and 'id="prove"' not in page and 'id="not-proven"' in page
+        assert "NOT VERIFIED: it has a signature that does not verify" in checkpoint
+        integrity = get(server, "/integrity").text
+        assert "its signer's vkey" not in integrity and "none that verifies" in integrity
+        assert "NOT VERIFIED" in row(integrity, "latest checkpoint")
+        report = get(server, "/report").text
+        assert "signed tree head</th>" not in report and "NOT VERIFIED" in report
+        proof = get(server, f"/decisions/{log.ids['bad']}/proof")
+        assert proof.status_code == 409 and "no checkpoint covering it verifies" in proof.text
+
+
+def _forge_checkpoint_at_5(db: Path) -> None:
+    """A checkpoint of all five records made up without the log's key: the note is signed by the
+    operator's own key under the log's origin, the row carries the log's real key and a junk signature."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        key_id, public_key, note = conn.execute(
+            "SELECT key_id, public_key, note FROM checkpoints WHERE note <> '' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        leaves = [
+            merkle.leaf_hash(bytes(r[0])) for r in conn.execute("SELECT record FROM decisions ORDER BY seq")
+        ]
+        origin = note.split("\n")[0]
+        root = merkle.root(len(leaves), merkle.memory_nodes(leaves))
+        forged = sign_note(TreeHead(origin, len(leaves), root).text(), origin, Ed25519PrivateKey.generate())
+        seq, digest = conn.execute("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
+        conn.execute(
+            "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature, note) "
+            "VALUES (?, ?, '2026-12-06T19:00:00.000000Z', 'manual', ?, ?, ?, ?)",
+            (seq, digest, key_id, public_key, base64.b64encode(b"\x01" * 64).decode(), forged),
+        )
+
+
+def test_a_checkpoint_made_up_without_the_key_is_flagged_and_proofs_fall_back_to_one_that_verifies(
+    log: Log, db: Path, tmp_path: Path
+) -> None:
+    _forge_checkpoint_at_5(db)
+    with serve_ui(f"sqlite:///{db}") as server:
+        integrity = get(server, "/integrity").text
+        assert (
+            row(integrity, "latest signed tree head").startswith("#4 at ")
+            and row(integrity, "its signer's vkey") == log.vkey
+        )
+        assert (
+            "NOT VERIFIED, not used for proofs: the manual checkpoint of 2026-12-06T19:00:00.000000Z at #5"
+            in (re.sub(r"<[^>]+>", "", integrity))
+        )
+        newest = get(server, f"/decisions/{log.ids['after']}").text
+        assert 'id="not-proven"' in newest and 'id="prove"' not in newest
+        assert get(server, f"/decisions/{log.ids['after']}/proof").status_code == 409
+        older = get(server, f"/decisions/{log.ids['bad']}").text
+        assert (
+            row(older, "checkpoint").startswith("covered by the manual checkpoint at #4")
+            and 'id="prove"' in older
+        )
+        report = get(server, "/report").text
+        assert row(report, "signed tree head").startswith("#4 at ") and "NOT VERIFIED" in report
+        evidence = archive(server, tmp_path)
+    assert (evidence / "signer.vkey").read_text().strip() == log.vkey
+    assert (evidence / "checkpoint.txt").read_text().split("\n")[1] == "4"
+    assert "NOT VERIFIED, not used" in (evidence / "README.txt").read_text()
+    proofs = sorted((evidence / "proofs").iterdir())
+    assert len(proofs) == 4 and all(proven(p, log.vkey) for p in proofs)
+
+    stranger = Ed25519PrivateKey.generate().public_key()
+    from trustgate.decisions.note import NoteVerifier
+
+    with serve_ui(f"sqlite:///{db}", "--verifier-key", NoteVerifier.ed25519(stranger).vkey()) as server:
+        assert "none that verifies" in get(server, "/integrity").text  # a pinned key is the only one
+
+
+def test_a_decision_asked_for_by_id_is_never_another_ones_record(log: Log, db: Path, tmp_path: Path) -> None:
+    bad, good = log.ids["bad"], log.ids["good"]
+    tamper(db, "UPDATE decisions SET id = 'swap' WHERE id = ?", bad)
+    tamper(db, "UPDATE decisions SET id = ? WHERE id = ?", bad, good)
+    tamper(db, "UPDATE decisions SET id = ? WHERE id = 'swap'", good)
+    with serve_ui(f"sqlite:///{db}") as server:
+        for path in (f"/decisions/{bad}", f"/decisions/{bad}/proof", f"/decisions/{good}"):
+            response = get(server, path)
+            assert response.status_code == 409 and "The decision log is inconsistent" in response.text, path
+            assert "is stored under the id" in response.text
+        evidence = archive(server, tmp_path)
+    for name in (bad, good):  # each proof named by the record it proves, not by the id column
+        assert json.loads((evidence / "proofs" / f"{name}.json").read_text())["record"]["id"] == name
+
+
+def test_a_record_rewritten_in_place_is_not_proven_and_gets_no_proof(log: Log, db: Path) -> None:
+    with closing(sqlite3.connect(db)) as conn, conn:  # deny -> allow, agreeing with itself; nothing re-hashed
+        body = json.loads(
+            conn.execute("SELECT record FROM decisions WHERE id = ?", (log.ids["bad"],)).fetchone()[0]
+        )
+        body.update(verdict="allow", exitCode=0)
+        body["summary"].update(passed=body["summary"]["failed"], failed=0)
+        for finding in body["findings"]:
+            finding["severity"] = "info"
+        for obj in body["subject"]["objects"]:
+            obj["status"] = "passed"
+        conn.execute(
+            "UPDATE decisions SET record = ?, verdict = 'allow' WHERE id = ?",
+            (canonical(body), log.ids["bad"]),
+        )
+    with serve_ui(f"sqlite:///{db}") as server:
+        page = get(server, f"/decisions/{log.ids['bad']}").text
+        assert 'id="prove"' not in page and "NOT PROVEN" in cell(page, "not-proven")
+        checkpoint = row(page, "checkpoint")
+        assert (
+            checkpoint.startswith("NOT PROVEN under the manual checkpoint at #4")
+            and "covered by" not in checkpoint
+        )
+        assert "record #2 is not the leaf the Merkle tree holds for it" in checkpoint
+        proof = get(server, f"/decisions/{log.ids['bad']}/proof")
+        assert proof.status_code == 409 and "NOT PROVEN" in proof.text
+
+
+def test_rows_show_what_the_records_say_and_flag_indexed_columns_that_disagree(
+    log: Log, db: Path, tmp_path: Path
+) -> None:
+    tamper(db, "UPDATE decisions SET verdict = 'allow' WHERE id = ?", log.ids["bad"])
+    with serve_ui(f"sqlite:///{db}") as server:
+        listed = get(server, "/decisions").text
+        (line,) = [r for r in listed.split("<tr") if f"/decisions/{log.ids['bad']}" in r]
+        assert '<span class="verdict deny">deny</span>' in line and 'class="row differs"' in line
+        assert "⚠ index: verdict" in line and "1 decision(s) on this page" in cell(listed, "differing")
+        report = get(server, "/report").text
+        assert "deny (index says otherwise: verdict)" in report and "NOT VERIFIED" in cell(
+            report, "differing"
+        )
+        evidence = archive(server, tmp_path)
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO((evidence / "records.csv").read_text()))}
+    assert (rows[log.ids["bad"]]["verdict"], rows[log.ids["bad"]]["differs"]) == ("deny", "verdict")
+    assert proven(evidence / "proofs" / f"{log.ids['bad']}.json", log.vkey)  # the record itself is genuine
+
+
+def test_a_tree_node_changed_below_the_root_is_found_by_verify_and_proves_nothing(log: Log, db: Path) -> None:
+    tamper(db, "UPDATE tree_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 0")
+    with serve_ui(f"sqlite:///{db}") as server:
+        page = get(server, f"/decisions/{log.ids['bad']}").text  # #2: its proof reads #1's leaf
+        assert 'id="prove"' not in page and "does not lead to the root the checkpoint at #4 signs" in page
+        job = httpx.post(server.base + "/integrity/verify", timeout=30).headers["location"]
+        deadline = time.monotonic() + 30
+        while "running" in (result := get(server, job).text) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert 'id="state">not-intact<' in result and "below its root" in result
+
+
+def test_a_time_filtered_list_does_not_trust_summary_positions_the_records_contradict(
+    log: Log, db: Path
+) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        (day,) = conn.execute("SELECT day FROM daily_seqs").fetchone()
+    tamper(db, "UPDATE daily_seqs SET first_seq = 3")  # the deny at #2 moved out of the day's positions
+    with serve_ui(f"sqlite:///{db}") as server:
+        listed = get(server, f"/decisions?since={day}&verdict=deny").text
+        assert f"/decisions/{log.ids['bad']}" in listed
+        assert "#2 is one of them too" in cell(listed, "summaries-disagree")
