@@ -162,7 +162,7 @@ class ImageVerifier:
         except InvalidReferenceError:
             return self.verify(reference)  # the reference's own problem, in the usual words
         name = f"{ref.registry}/{ref.repository}"
-        rule = self.policy.rule_for(name, str(ref))
+        rule = self.policy.rule_for(name)
         if rule is None:
             return self._unmatched(reference)
         return _unverifiable_result(
@@ -180,8 +180,7 @@ class ImageVerifier:
         except InvalidReferenceError:
             return None
         name = f"{ref.registry}/{ref.repository}"
-        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
-        rule = self.policy.rule_for(name, full)
+        rule = self.policy.rule_for(name)
         if rule is None or self._warm(ref, name, rule):
             return None
         return ref.registry
@@ -200,8 +199,7 @@ class ImageVerifier:
                 ],
             )
         name = f"{ref.registry}/{ref.repository}"
-        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
-        rule = self.policy.rule_for(name, full)
+        rule = self.policy.rule_for(name)
         if rule is None:
             return self._unmatched(reference)
         with deadline.within(self.deadline_seconds, f"verifying {reference}") as budget:
@@ -492,8 +490,7 @@ class ImageVerifier:
         """
         ref = Reference.parse(reference)
         name = f"{ref.registry}/{ref.repository}"
-        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
-        rule = self.policy.rule_for(name, full)
+        rule = self.policy.rule_for(name)
         digest = ref.digest or self._registry.resolve(ref).digest
         bare = Reference(registry=ref.registry, repository=ref.repository)
         descriptors, source = self._registry.referrers(bare, digest)

@@ -547,11 +547,11 @@ def test_a_default_port_does_not_take_an_image_out_of_its_registrys_rule(port: s
     policy = ImagePolicy(
         _rules(ImageRule(name="corp", images=("localhost/**",), exclude=("localhost/shop/legacy/**",)))
     )
-    rule = policy.rule_for(f"localhost:{port}/shop/app", f"localhost:{port}/shop/app:v1")
+    rule = policy.rule_for(f"localhost:{port}/shop/app")
     assert rule is not None and rule.rule.name == "corp"
     # the rule's exclusions hold for either name
-    assert policy.rule_for(f"localhost:{port}/shop/legacy/x", f"localhost:{port}/shop/legacy/x:1") is None
-    assert policy.rule_for("localhost:5000/shop/app", "localhost:5000/shop/app:v1") is None  # another port
+    assert policy.rule_for(f"localhost:{port}/shop/legacy/x") is None
+    assert policy.rule_for("localhost:5000/shop/app") is None  # another port
 
 
 def test_a_catch_all_listed_after_the_hosts_rule_does_not_take_a_ported_image() -> None:
@@ -561,9 +561,9 @@ def test_a_catch_all_listed_after_the_hosts_rule_does_not_take_a_ported_image() 
         )
     )
     for name in ("registry.acme.io:0443/app", "registry.acme.io:443/app", "registry.acme.io/app"):
-        rule = policy.rule_for(name, f"{name}:1")
+        rule = policy.rule_for(name)
         assert rule is not None and rule.rule.name == "acme", name
-    other = policy.rule_for("other.io/app", "other.io/app:1")
+    other = policy.rule_for("other.io/app")
     assert other is not None and other.rule.name == "rest"
 
 
@@ -579,8 +579,91 @@ def test_a_rule_naming_the_port_keeps_its_images_wherever_it_is_listed() -> None
         ("localhost/shop/app", "host"),
         ("localhost:443/shop/old/x", "host"),  # not the port rule's: still its registry's
     ]:
-        rule = policy.rule_for(name, name + ":1")
+        rule = policy.rule_for(name)
         assert (rule.rule.name if rule else None) == expected, name
+
+
+def test_a_rule_keeps_a_ported_image_only_through_a_pattern_naming_its_registry() -> None:
+    """The pattern that took the image decides, not any pattern of its rule: `**` beside a
+    `host:443/sandbox/**` pattern is a catch-all, and does not take `host:443/prod/...` from the
+    host's rule listed before it."""
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="prod", images=("registry.acme.io/**",)),
+            ImageRule(name="sandbox-and-rest", images=("registry.acme.io:443/sandbox/**", "**")),
+        )
+    )
+    for name, expected in [
+        ("registry.acme.io:443/prod/api", "prod"),
+        ("registry.acme.io:0443/prod/api", "prod"),
+        ("registry.acme.io/prod/api", "prod"),
+        ("registry.acme.io:443/sandbox/api", "sandbox-and-rest"),  # its pattern names the port
+        ("other.io/app", "sandbox-and-rest"),
+    ]:
+        rule = policy.rule_for(name)
+        assert (rule.rule.name if rule else None) == expected, name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "registry-1.docker.io:443/library/nginx",
+        "index.docker.io:443/library/nginx",
+        "docker.io:443/library/nginx",
+        "registry-1.docker.io:0443/nginx",  # the repository as Docker Hub names it: library/nginx
+        "index.docker.io:80/library/nginx",
+    ],
+)
+def test_docker_hubs_hosts_with_a_default_port_are_judged_by_the_docker_hub_rule(name: str) -> None:
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="hub", images=("docker.io/library/**",), exclude=("docker.io/library/busybox",)),
+            ImageRule(name="rest", images=("**",)),
+        )
+    )
+    rule = policy.rule_for(Reference.parse(name).name)
+    assert rule is not None and rule.rule.name == "hub"
+    excluded = policy.rule_for(Reference.parse(name.replace("nginx", "busybox")).name)
+    assert excluded is not None and excluded.rule.name == "rest"  # the hub rule's exclusion holds
+    other = policy.rule_for(Reference.parse("registry-1.docker.io:5000/library/nginx").name)
+    assert other is not None and other.rule.name == "rest"  # another port: another registry
+
+
+def test_a_tag_does_not_pick_the_rule(keys: dict[str, CosignKey]) -> None:
+    """Rules match `registry/repository`: a tag that ends like an excluded or a lenient repository
+    (`v2-debug`, `v2-dev`) leaves the image under its repository's rule."""
+    registry = MemoryRegistry()
+    unsigned = registry.image(REPO, "v2")
+    for tag in ("v2-debug", "v2-dev"):
+        registry.push_manifest(REPO, registry.manifests[unsigned][0], registry.manifests[unsigned][1], tag)
+    dev_repo, debug_repo = (
+        Reference.parse("registry.test/shop/api-dev"),
+        Reference.parse("registry.test/shop/api-debug"),
+    )
+    registry.image(dev_repo, "v1")
+    registry.image(debug_repo, "v1")
+    images = dataclasses.replace(
+        settings(keys),
+        rules=(
+            ImageRule(name="dev-repos", images=("registry.test/**-dev",)),
+            ImageRule(
+                name="shop",
+                images=("registry.test/shop/**",),
+                exclude=("registry.test/**-debug",),
+                authorities=("release",),
+            ),
+        ),
+    )
+    v = verifier(images, registry)
+    for tag in ("v2", "v2-debug", "v2-dev"):
+        result = v.verify(f"{REPO.name}:{tag}")
+        assert (result.status, result.rule) == ("failed", "shop"), tag
+    assert (v.verify(f"{dev_repo.name}:v1").status, v.verify(f"{dev_repo.name}:v1").rule) == (
+        "verified",
+        "dev-repos",
+    )
+    assert v.verify(f"{debug_repo.name}:v1").status == "unmatched"  # the exclusion, for repositories
+    assert v.verify(f"{REPO.name}@{unsigned}").rule == "shop"
 
 
 def test_an_image_at_the_https_port_is_verified_there_under_the_hosts_rule(
