@@ -464,6 +464,7 @@ class ImageVerifier:
                 accepted = summaries.judge(
                     payload,
                     image_digest=digest,
+                    image_name=bare.name,
                     acceptance=acceptance,
                     policy_digest=rule.policy_digest,
                     now=self.now(),
@@ -530,6 +531,7 @@ class ImageVerifier:
                     accepted = summaries.judge(
                         payload,
                         image_digest=digest,
+                        image_name=bare.name,
                         acceptance=rule.acceptance,
                         policy_digest=rule.policy_digest,
                         now=self.now(),
