@@ -601,6 +601,91 @@ def test_a_flux_semver_source_is_could_not_verify_not_its_signed_tag(
     assert "ref.digest" in finding["fix"]
 
 
+@pytest.mark.parametrize("newest", ["critical", "clean"])
+def test_todays_scan_in_the_att_tag_is_judged_though_the_referrers_satisfy_the_rule(
+    newest: str,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """The referrers alone satisfy the rule (a signature, yesterday's scan); today's scan was
+    attached with `cosign attest`, in the `.att` tag. Every place is looked at (ADR 5), so the
+    newest scan is judged wherever it lives: an older clean scan in the referrers does not hide
+    today's CRITICAL finding, and an older failing one does not block today's clean pass."""
+    image = push_image(client, f"{registry.host}/tools/migrating-{newest}:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    yesterday = SigstoreInstance.load(now=sigstore.now() - dt.timedelta(days=1))
+    findings = {"clean": [], "critical": [CRITICAL]}
+    older = "clean" if newest == "critical" else "critical"
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(
+        client,
+        image.ref,
+        image,
+        yesterday.attest(scan(image.digest, findings[older]), yesterday.identity(RELEASE)),
+    )
+    attach_cosign_attestations(
+        client,
+        image.ref,
+        image.digest,
+        [sigstore.cosign_attest(scan(image.digest, findings[newest]), signer)],
+    )
+    root = project([str(image.ref)])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == (1 if newest == "critical" else 0), output
+    assert report is not None
+    judged = [(a["verdict"], a["source"]) for a in report["images"][0]["attestations"]]
+    today = "denied" if newest == "critical" else "passed"
+    assert judged == [("superseded", "referrers-tag"), (today, "cosign-tag")]
+
+
+def test_artifacts_beyond_the_budget_fail_the_image_and_name_the_setting(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Whoever can push lists junk referrers before today's CRITICAL scan: past the budget
+    (images.registries.maxArtifacts, 64) it would not be read, so the image cannot be verified
+    (it used to pass on what was read); with the budget raised, the scan is read and denies."""
+    image = push_image(client, f"{registry.host}/tools/crowded:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(client, image.ref, image, sigstore.attest(scan(image.digest, []), signer))
+    for i in range(62):
+        attach_referrer(client, image.ref, image, b'{"junk": %d}' % i)
+    root = project([str(image.ref)])
+    args = ("check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json")
+    code, output, _ = run(*args)
+    assert code == 0, output  # 64 artifacts: within the budget, every one examined
+    attach_referrer(client, image.ref, image, sigstore.attest(scan(image.digest, [CRITICAL]), signer))
+    code, output, report = run(*args)
+    assert code == 1, output
+    assert report is not None
+    (finding,) = report["results"][0]["findings"]
+    assert finding["rule"] == "image-artifact" and finding["severity"] == "error"
+    assert (
+        f"1 signature or attestation artifact(s) attached to {image.ref.name}@{image.digest}"
+        in (finding["message"])
+    )
+    assert "images.registries.maxArtifacts (64)" in finding["message"]
+    assert "raise images.registries.maxArtifacts (at most 1024)" in finding["fix"]
+    config = root / "trustgate.yaml"
+    config.write_text(
+        config.read_text().replace("timeoutSeconds: 2}", "timeoutSeconds: 2, maxArtifacts: 128}")
+    )
+    code, output, report = run(*args)
+    assert code == 1, output
+    assert report is not None
+    (finding,) = report["results"][0]["findings"]
+    assert (
+        finding["rule"] == "image-attestation" and "CRITICAL CVE-2024-0001 in openssl" in finding["message"]
+    )
+
+
 def _pod(directory: Path, images: list[str]) -> Path:
     """A Pod with one container per image, in `directory`/pod.yaml."""
     containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]

@@ -103,25 +103,30 @@ def test_a_signed_image_verifies_with_evidence_and_then_comes_from_cache(keys: d
     assert registry.calls == calls  # neither the tag nor the signatures were fetched again
 
 
-def test_the_cosign_tags_are_asked_only_when_the_referrers_do_not_satisfy_the_rule(
+def test_every_place_is_looked_at_even_when_the_referrers_satisfy_the_rule(
     keys: dict[str, CosignKey],
 ) -> None:
+    """A signature and a passing attestation in the referrers do not end the search: a denying
+    attestation in the `.att` tag (kept there by `cosign attest`) still denies (ADR 5)."""
     registry = MemoryRegistry()
     digest = registry.image(REPO, "v1")
     registry.attach_referrer(REPO, digest, keys["release"].signature_layer(REPO.name, digest))
-    result = verifier(settings(keys), registry).verify("registry.test/shop/api:v1")
-    assert result.status == "verified", result.problems
-    assert result.signatures[0]["source"] == "referrers-api"
-    assert not [t for t in registry.manifest_lookups if t.endswith((".sig", ".att"))]
-    # with a threshold the referrers cannot meet alone, the cosign tags are asked too
-    sign(registry, keys["qa"], digest)
-    registry.manifest_lookups.clear()
-    result = verifier(settings(keys, authorities=("release", "qa"), threshold=2), registry).verify(
-        "registry.test/shop/api:v1"
+    predicate = {
+        "runDetails": {"builder": {"id": "https://ci.test/release"}, "metadata": {"finishedOn": "x"}}
+    }
+    registry.attach_referrer(
+        REPO, digest, keys["release"].attestation_layer(REPO.name, digest, SLSA, predicate)
     )
-    assert result.status == "verified", result.problems
-    assert sorted(s["source"] for s in result.signatures) == ["cosign-tag", "referrers-api"]
-    assert digest.replace(":", "-") + ".sig" in registry.manifest_lookups
+    images = settings(keys, attestations=(provenance(),))
+    result = verifier(images, registry).verify("registry.test/shop/api:v1")
+    assert result.status == "verified", result.problems  # nothing in the tags: the referrers suffice
+    assert {digest.replace(":", "-") + s for s in (".sig", ".att")} <= set(registry.manifest_lookups)
+    attest(registry, keys["release"], digest, "https://ci.test/dev")
+    result = verifier(images, registry).verify("registry.test/shop/api:v1")
+    assert result.status == "failed"
+    assert [a["verdict"] for a in result.attestations] == ["passed", "denied"]
+    (problem,) = result.problems
+    assert problem.rule == "image-attestation" and "built by https://ci.test/dev" in problem.message
 
 
 def test_an_unsigned_image_fails_saying_where_it_looked(keys: dict[str, CosignKey]) -> None:
