@@ -764,6 +764,17 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             raise ConfigError(
                 f"image rule name {item['name']!r} is used twice", where=where("rules", i, "name")
             )
+        for key in ("images", "exclude"):
+            for k, glob in enumerate(item.get(key, ())):
+                # Rules match registry/repository only (ADR 5): a tag or digest could never match,
+                # and a rule written for one would silently judge nothing.
+                if "@" in glob or ":" in glob.partition("/")[2]:
+                    raise ConfigError(
+                        f"image rule {item['name']!r}: {glob!r} names a tag or digest, and rules "
+                        "match registry/repository only (whoever pushes picks the tag)",
+                        where=where("rules", i, key, k),
+                        hint="drop the :tag or @digest (requireDigest makes manifests pin digests)",
+                    )
         signatures = item.get("signatures", {})
         names = tuple(signatures.get("authorities", ()))
         threshold = signatures.get("threshold", 1)

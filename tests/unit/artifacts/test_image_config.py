@@ -119,6 +119,14 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
             "    - {name: r, images: ['*'], signatures: {authorities: [a, a], threshold: 2}}\n",
             ["non-unique elements"],
         ),
+        (
+            "images:\n  rules:\n    - {name: r, images: ['ghcr.io/acme/api:v1*']}\n",
+            ["'ghcr.io/acme/api:v1*' names a tag or digest", "trustgate.yaml:5"],
+        ),
+        (
+            "images:\n  rules:\n    - {name: r, images: ['localhost:5000/**'], exclude: ['**@sha256:*']}\n",
+            ["'**@sha256:*' names a tag or digest", "trustgate.yaml:5"],
+        ),
     ],
     ids=[
         "unknown-authority",
@@ -130,6 +138,8 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
         "attestation-without-authority",
         "typo",
         "duplicate-authority",
+        "a-tag-in-a-pattern",
+        "a-digest-in-an-exclusion",
     ],
 )
 def test_broken_images_sections_name_the_place(tmp_path: Path, text: str, expected: list[str]) -> None:
