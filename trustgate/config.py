@@ -28,6 +28,9 @@ DEFAULT_KUBERNETES_VERSION = "1.35"
 BUILTIN_SETS = ("pss-baseline", "pss-restricted", "supply-chain")
 RESERVED_SECTIONS: tuple[str, ...] = ()  # sections in the schema that this version does not enforce
 PUBLIC_GOOD = "public-good"  # the embedded Sigstore public-good trust root
+# The most `images.registries.maxArtifacts` may be (the schema's maximum): each artifact is round
+# trips and a signature check inside one verification's deadline; past it, prune the repository.
+MAX_ARTIFACTS = 1024
 PREDICATE_ALIASES = {  # the short names cosign accepts for `--type`
     "slsaprovenance": "https://slsa.dev/provenance/v0.2",
     "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
@@ -212,6 +215,9 @@ class RegistryConfig:
     max_requests_per_registry: int = 16
     queue_seconds: float = 1.0  # seconds one more waits for a slot before it is answered "unavailable"
     http2: bool = True  # HTTP/2 where a registry offers it over TLS; false for one that misbehaves with it
+    # signature/attestation artifacts examined per image digest and place (referrers, each cosign
+    # tag); an image with more fails: the one not read may deny it. At most MAX_ARTIFACTS.
+    max_artifacts: int = 64
 
     def within(self, seconds: float) -> RegistryConfig:
         """The same, with every wait bounded so that one image is decided within `seconds`.
@@ -783,6 +789,17 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             raise ConfigError(
                 f"image rule name {item['name']!r} is used twice", where=where("rules", i, "name")
             )
+        for key in ("images", "exclude"):
+            for k, glob in enumerate(item.get(key, ())):
+                # Rules match registry/repository only (ADR 5): a tag or digest could never match,
+                # and a rule written for one would silently judge nothing.
+                if "@" in glob or ":" in glob.partition("/")[2]:
+                    raise ConfigError(
+                        f"image rule {item['name']!r}: {glob!r} names a tag or digest, and rules "
+                        "match registry/repository only (whoever pushes picks the tag)",
+                        where=where("rules", i, key, k),
+                        hint="drop the :tag or @digest (requireDigest makes manifests pin digests)",
+                    )
         signatures = item.get("signatures", {})
         names = tuple(signatures.get("authorities", ()))
         threshold = signatures.get("threshold", 1)
@@ -870,6 +887,7 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             ),
             queue_seconds=registries.get("queueSeconds", registry_defaults.queue_seconds),
             http2=registries.get("http2", registry_defaults.http2),
+            max_artifacts=registries.get("maxArtifacts", registry_defaults.max_artifacts),
         ),
         cache=CacheConfig(
             ttl_seconds=cache.get("ttlSeconds", cache_defaults.ttl_seconds),

@@ -599,3 +599,199 @@ def test_a_flux_semver_source_is_could_not_verify_not_its_signed_tag(
     assert finding["rule"] == "image-unverifiable" and finding["path"] == "spec.ref.semver"
     assert "ref.semver '>=1.0.0'" in finding["message"] or "ref.semver '*'" in finding["message"]
     assert "ref.digest" in finding["fix"]
+
+
+@pytest.mark.parametrize("newest", ["critical", "clean"])
+def test_todays_scan_in_the_att_tag_is_judged_though_the_referrers_satisfy_the_rule(
+    newest: str,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """The referrers alone satisfy the rule (a signature, yesterday's scan); today's scan was
+    attached with `cosign attest`, in the `.att` tag. Every place is looked at (ADR 5), so the
+    newest scan is judged wherever it lives: an older clean scan in the referrers does not hide
+    today's CRITICAL finding, and an older failing one does not block today's clean pass."""
+    image = push_image(client, f"{registry.host}/tools/migrating-{newest}:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    yesterday = SigstoreInstance.load(now=sigstore.now() - dt.timedelta(days=1))
+    findings = {"clean": [], "critical": [CRITICAL]}
+    older = "clean" if newest == "critical" else "critical"
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(
+        client,
+        image.ref,
+        image,
+        yesterday.attest(scan(image.digest, findings[older]), yesterday.identity(RELEASE)),
+    )
+    attach_cosign_attestations(
+        client,
+        image.ref,
+        image.digest,
+        [sigstore.cosign_attest(scan(image.digest, findings[newest]), signer)],
+    )
+    root = project([str(image.ref)])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == (1 if newest == "critical" else 0), output
+    assert report is not None
+    judged = [(a["verdict"], a["source"]) for a in report["images"][0]["attestations"]]
+    today = "denied" if newest == "critical" else "passed"
+    assert judged == [("superseded", "referrers-tag"), (today, "cosign-tag")]
+
+
+def test_artifacts_beyond_the_budget_fail_the_image_and_name_the_setting(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Whoever can push lists junk referrers before today's CRITICAL scan: past the budget
+    (images.registries.maxArtifacts, 64) it would not be read, so the image cannot be verified
+    (it used to pass on what was read); with the budget raised, the scan is read and denies."""
+    image = push_image(client, f"{registry.host}/tools/crowded:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(client, image.ref, image, sigstore.attest(scan(image.digest, []), signer))
+    for i in range(62):
+        attach_referrer(client, image.ref, image, b'{"junk": %d}' % i)
+    root = project([str(image.ref)])
+    args = ("check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json")
+    code, output, _ = run(*args)
+    assert code == 0, output  # 64 artifacts: within the budget, every one examined
+    attach_referrer(client, image.ref, image, sigstore.attest(scan(image.digest, [CRITICAL]), signer))
+    code, output, report = run(*args)
+    assert code == 1, output
+    assert report is not None
+    (finding,) = report["results"][0]["findings"]
+    assert finding["rule"] == "image-artifact" and finding["severity"] == "error"
+    assert (
+        f"1 signature or attestation artifact(s) attached to {image.ref.name}@{image.digest}"
+        in (finding["message"])
+    )
+    assert "images.registries.maxArtifacts (64)" in finding["message"]
+    assert "raise images.registries.maxArtifacts (at most 1024)" in finding["fix"]
+    config = root / "trustgate.yaml"
+    config.write_text(
+        config.read_text().replace("timeoutSeconds: 2}", "timeoutSeconds: 2, maxArtifacts: 128}")
+    )
+    code, output, report = run(*args)
+    assert code == 1, output
+    assert report is not None
+    (finding,) = report["results"][0]["findings"]
+    assert (
+        finding["rule"] == "image-attestation" and "CRITICAL CVE-2024-0001 in openssl" in finding["message"]
+    )
+
+
+def _pod(directory: Path, images: list[str]) -> Path:
+    """A Pod with one container per image, in `directory`/pod.yaml."""
+    containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": "prod"}}
+    (directory / "pod.yaml").write_text(json.dumps(pod | {"spec": {"containers": containers}}))
+    return directory / "pod.yaml"
+
+
+def test_a_tag_does_not_pick_the_image_rule(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
+) -> None:
+    """Rules match `registry/repository` (README): an unsigned image under tags that end like an
+    excluded (`*-debug`) or a lenient (`*-dev`) repository stays under its repository's rule,
+    while those repositories themselves are excluded or judged leniently."""
+    host = registry.host
+    (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {{policies: []}}
+            kubernetes: {{schemas: false}}
+            images:
+              authorities: [{{name: release, key: {{path: release.pub}}}}]
+              rules:
+                - name: dev-repositories
+                  images: ["{host}/**-dev"]
+                - name: shop
+                  images: ["{host}/tagged/**"]
+                  exclude: ["{host}/**-debug"]
+                  signatures: {{authorities: [release]}}
+              unmatched: allow
+              registries: {{insecure: ["{host}"], timeoutSeconds: 2}}
+            """
+        )
+    )
+    unsigned = push_image(client, f"{host}/tagged/api:v2", content=os.urandom(16))
+    for tag in ("v2-debug", "v2-dev"):
+        client.push_manifest(unsigned.ref, unsigned.raw, unsigned.media_type, tag)
+    push_image(client, f"{host}/tagged/api-dev:v1", content=os.urandom(16))
+    push_image(client, f"{host}/tagged/api-debug:v1", content=os.urandom(16))
+    images = [f"{host}/tagged/api:{tag}" for tag in ("v2", "v2-debug", "v2-dev")]
+    images += [f"{host}/tagged/api-dev:v1", f"{host}/tagged/api-debug:v1"]
+    code, output, report = run(
+        "check", "-c", str(tmp_path / "trustgate.yaml"), str(_pod(tmp_path, images)), "-o", "json"
+    )
+    assert code == 1, output
+    assert report is not None
+    judged = {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]}
+    assert judged == {
+        images[0]: ("failed", "shop"),
+        images[1]: ("failed", "shop"),
+        images[2]: ("failed", "shop"),
+        images[3]: ("verified", "dev-repositories"),
+        images[4]: ("unmatched", None),
+    }
+
+
+def test_a_default_port_keeps_an_image_in_its_registrys_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sigstore: SigstoreInstance
+) -> None:
+    """Docker Hub's hosts with their default port are Docker Hub, and a catch-all beside a pattern
+    naming a port does not take the host's other images (no registry is reached: every request
+    goes to a proxy where nothing listens, so each judged image is could-not-verify, under its rule)."""
+    from support.registry import free_port
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{free_port()}")
+    (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {policies: []}
+            kubernetes: {schemas: false}
+            images:
+              authorities: [{name: release, key: {path: release.pub}}]
+              rules:
+                - name: docker-hub
+                  images: ["docker.io/**"]
+                  signatures: {authorities: [release]}
+                - name: acme
+                  images: ["registry.acme.io/**"]
+                  signatures: {authorities: [release]}
+                - name: sandbox-and-rest
+                  images: ["registry.acme.io:443/sandbox/**", "**"]
+              unmatched: allow
+            """
+        )
+    )
+    digest = "sha256:" + "0123456789abcdef" * 4
+    expected = {
+        f"registry-1.docker.io:443/library/nginx@{digest}": "docker-hub",
+        f"index.docker.io:443/nginx@{digest}": "docker-hub",
+        f"docker.io:443/library/nginx@{digest}": "docker-hub",
+        f"registry.acme.io:443/prod/api@{digest}": "acme",
+        f"registry.acme.io:443/sandbox/api@{digest}": "sandbox-and-rest",  # its pattern names the port
+    }
+    code, output, report = run(
+        "check", "-c", str(tmp_path / "trustgate.yaml"), str(_pod(tmp_path, list(expected))), "-o", "json"
+    )
+    assert code == 3, output  # could not verify (the proxy), under the rules above: none unmatched
+    assert report is not None
+    assert {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]} == {
+        image: ("unverifiable", rule) for image, rule in expected.items()
+    }

@@ -32,6 +32,7 @@ from trustgate.gate import Gate
 from trustgate.model import Decision, ImageResult
 from trustgate.oci import mediatypes as mt
 from trustgate.oci.client import RegistryClient
+from trustgate.oci.reference import Reference
 
 SLSA_V1 = "https://slsa.dev/provenance/v1"
 RELEASE = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.4.2"
@@ -282,6 +283,47 @@ def test_check_issues_a_vsa_and_admission_accepts_it_once_the_signature_is_gone(
     assert any("revoked" in reason for reason in after.summary["ignored"])
 
 
+def test_a_summary_does_not_count_for_its_digest_copied_into_another_repository(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """CI verified shop/api-copied@D and its summary names that repository (`resourceUri`, which
+    the SLSA spec says must match the resource expected). Whoever can push copies D, with the
+    summary, into shop/payments-copied, where the rule never judged it (its attestation policies
+    may depend on the repository): the summary does not count there, and the copy is verified in
+    full (here unsigned, so it fails), while the summary still admits the image it was issued for."""
+    image = signed(client, sigstore, f"{registry.host}/shop/api-copied:v1")
+    source = f"{registry.host}/shop/api-copied@{image.digest}"
+    code, output = run("check", "-c", str(project("ci", issue=True)), str(deployment(tmp_path, source)))
+    assert code == 0, output
+    only_summaries_left(client, image)
+    descriptors, _ = client.referrers(image.ref, image.digest)
+    (vsa,) = [d for d in descriptors if d.annotations.get(summaries.PREDICATE_ANNOTATION)]
+    manifest = client.manifest(image.ref, vsa.digest)
+    assert manifest is not None
+    bundle = client.blob(image.ref, manifest.json["layers"][0]["digest"])
+    copy = Reference.parse(f"{registry.host}/shop/payments-copied")
+    original = client.manifest(image.ref, image.digest)
+    assert original is not None
+    for blob in [original.json["config"], *original.json["layers"]]:
+        client.push_blob(copy, client.blob(image.ref, blob["digest"]))
+    assert client.push_manifest(copy, original.raw, original.media_type, "v9") == image.digest
+    issuing.attach(client, copy, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+
+    admit = project("admit", accept=True)
+    decision, result = gate_decision(admit, deployment(tmp_path, f"{copy}@{image.digest}"))
+    assert result.status == "failed" and decision.exit_code() == 1, result.to_json()
+    assert result.summary is not None and result.summary["path"] == "full"
+    (ignored,) = result.summary["ignored"]
+    assert f"issued for {registry.host}/shop/api-copied, not {copy}: " in ignored, ignored
+    assert any(p.rule == "image-signature" for p in result.problems)
+    decision, result = gate_decision(admit, deployment(tmp_path, source))
+    assert decision.exit_code() == 0 and result.summary is not None and result.summary["path"] == "summary"
+
+
 def _policy_digest(config: Path) -> str:
     with Gate(config=load_config(config)) as gate:
         (rule,) = gate.verifier.policy.rules
@@ -290,21 +332,24 @@ def _policy_digest(config: Path) -> str:
 
 def _bundle(
     key_path: Path,
-    digest: str,
+    image: Pushed,
     *,
     policy_digest: str,
+    digest: str | None = None,
     verifier: str = VERIFIER,
     when: dt.datetime | None = None,
     predicate_type: str = summaries.VSA_PREDICATE,
     result: str = "PASSED",
     index: str | None = None,
 ) -> bytes:
-    """A summary of `digest`, or (`index`) of that index listing `digest` as a platform manifest."""
+    """A summary of `image` (or of `digest` in its repository), or (`index`) of that index listing
+    it as a platform manifest."""
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
+    name, digest = image.ref.name, digest or image.digest
     stmt = summaries.build_statement(
-        subjects=[("shop", index), ("shop", digest)] if index else [("shop", digest)],
-        resource_uri=f"oci://shop@{index or digest}",
+        subjects=[(name, index), (name, digest)] if index else [(name, digest)],
+        resource_uri=f"oci://{name}@{index or digest}",
         verifier_id=verifier,
         policy_uri="trustgate:images/rules/shop",
         policy_digest=policy_digest,
@@ -319,52 +364,52 @@ def _bundle(
 
 
 OTHER = "sha256:" + "ab" * 32
-CASES: dict[str, tuple[Callable[[Path, str, str], bytes], str]] = {
+CASES: dict[str, tuple[Callable[[Path, Pushed, str], bytes], str]] = {
     "another-policy": (
-        lambda d, digest, policy: _bundle(d / "vsa.pem", digest, policy_digest=OTHER),
+        lambda d, image, policy: _bundle(d / "vsa.pem", image, policy_digest=OTHER),
         "verified under another policy",
     ),
     "expired": (
-        lambda d, digest, policy: _bundle(
-            d / "vsa.pem", digest, policy_digest=policy, when=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+        lambda d, image, policy: _bundle(
+            d / "vsa.pem", image, policy_digest=policy, when=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
         ),
         "beyond maxAgeSeconds",
     ),
     "from-the-future": (
-        lambda d, digest, policy: _bundle(
-            d / "vsa.pem", digest, policy_digest=policy, when=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        lambda d, image, policy: _bundle(
+            d / "vsa.pem", image, policy_digest=policy, when=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         ),
         "in the future",
     ),
     "untrusted-key": (
-        lambda d, digest, policy: _bundle(d / "stranger.pem", digest, policy_digest=policy),
+        lambda d, image, policy: _bundle(d / "stranger.pem", image, policy_digest=policy),
         "signature",
     ),
     "untrusted-verifier": (
-        lambda d, digest, policy: _bundle(
-            d / "vsa.pem", digest, policy_digest=policy, verifier="https://evil.example"
+        lambda d, image, policy: _bundle(
+            d / "vsa.pem", image, policy_digest=policy, verifier="https://evil.example"
         ),
         "is not trusted by this rule",
     ),
     "wrong-subject": (
-        lambda d, digest, policy: _bundle(d / "vsa.pem", OTHER, policy_digest=policy),
+        lambda d, image, policy: _bundle(d / "vsa.pem", image, digest=OTHER, policy_digest=policy),
         OTHER.split(":")[0],
     ),
     "wrong-predicate-type": (
-        lambda d, digest, policy: _bundle(
-            d / "vsa.pem", digest, policy_digest=policy, predicate_type="https://slsa.dev/provenance/v1"
+        lambda d, image, policy: _bundle(
+            d / "vsa.pem", image, policy_digest=policy, predicate_type="https://slsa.dev/provenance/v1"
         ),
         "predicate type",
     ),
     "failed": (
-        lambda d, digest, policy: _bundle(d / "vsa.pem", digest, policy_digest=policy, result="FAILED"),
+        lambda d, image, policy: _bundle(d / "vsa.pem", image, policy_digest=policy, result="FAILED"),
         "not PASSED",
     ),
-    "malformed": (lambda d, digest, policy: b'{"dsseEnvelope": {"payload": "%%%"}}', "malformed"),
+    "malformed": (lambda d, image, policy: b'{"dsseEnvelope": {"payload": "%%%"}}', "malformed"),
     # Issued for an index, listing this image as one of its platform manifests: it counts only for
     # the index (the rule judged the platform through the index's signatures, not its own).
     "platform-of-an-index": (
-        lambda d, digest, policy: _bundle(d / "vsa.pem", digest, policy_digest=policy, index=OTHER),
+        lambda d, image, policy: _bundle(d / "vsa.pem", image, policy_digest=policy, index=OTHER),
         "not its primary subject",
     ),
 }
@@ -381,7 +426,7 @@ def test_summaries_that_do_not_count_are_ignored_with_reasons(
     admit = project("admit", accept=True, max_age=3600)
     image = push_image(client, f"{registry.host}/shop/{case}:v1", content=os.urandom(16))  # never signed
     make, reason = CASES[case]
-    bundle = make(tmp_path, image.digest, _policy_digest(admit))
+    bundle = make(tmp_path, image, _policy_digest(admit))
     issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
     decision, result = gate_decision(
         admit, deployment(tmp_path, f"{registry.host}/shop/{case}@{image.digest}")
@@ -400,7 +445,7 @@ def test_a_valid_crafted_summary_admits_and_the_policy_digest_is_the_same_at_eve
     admit, ci = project("admit", accept=True), project("ci", issue=True)
     assert _policy_digest(admit) == _policy_digest(ci)  # what each gate accepts / issues under
     image = push_image(client, f"{registry.host}/shop/crafted:v1", content=os.urandom(16))
-    bundle = _bundle(tmp_path / "vsa.pem", image.digest, policy_digest=_policy_digest(admit))
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
     issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
     decision, result = gate_decision(
         admit, deployment(tmp_path, f"{registry.host}/shop/crafted@{image.digest}")
@@ -418,7 +463,7 @@ def test_a_revoked_summary_does_not_come_back_re_encoded(
     store = f"sqlite:///{tmp_path / 'admission.db'}"
     image = push_image(client, f"{registry.host}/shop/respun:v1", content=os.urandom(16))  # never signed
     deploy = deployment(tmp_path, f"{registry.host}/shop/respun@{image.digest}")
-    bundle = _bundle(tmp_path / "vsa.pem", image.digest, policy_digest=_policy_digest(admit))
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
     issuing.attach(client, image.ref, image.digest, bundle, "2026-01-01T00:00:00Z")
     decision, result = gate_decision(admit, deploy, store=store)
     assert decision.exit_code() == 0 and result.summary is not None
@@ -444,7 +489,7 @@ def test_without_a_decision_log_no_summary_counts_not_even_a_revoked_one(
     store = f"sqlite:///{tmp_path / 'admission.db'}"
     image = push_image(client, f"{registry.host}/shop/unlogged:v1", content=os.urandom(16))  # never signed
     deploy = deployment(tmp_path, f"{registry.host}/shop/unlogged@{image.digest}")
-    bundle = _bundle(tmp_path / "vsa.pem", image.digest, policy_digest=_policy_digest(admit))
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
     issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
     code, output = run("summaries", "revoke", summaries.summary_digest(bundle), "--store", store)
     assert code == 0, output
@@ -489,8 +534,8 @@ def test_a_keyless_summary_counts_for_the_identity_its_verifier_is_given(
     repo = f"{registry.host}/shop/keyless-{str(admitted).lower()}"
     image = push_image(client, f"{repo}:v1", content=os.urandom(16))
     stmt = summaries.build_statement(
-        subjects=[("shop", image.digest)],
-        resource_uri=f"oci://shop@{image.digest}",
+        subjects=[(image.ref.name, image.digest)],
+        resource_uri=f"oci://{image.ref.name}@{image.digest}",
         verifier_id=VERIFIER,
         policy_uri="trustgate:images/rules/shop",
         policy_digest=_policy_digest(admit),
@@ -527,7 +572,7 @@ def test_a_revocation_reaches_an_admission_served_from_the_cache(
     store = f"sqlite:///{tmp_path / 'admission.db'}"
     image = push_image(client, f"{registry.host}/shop/cached-{revoke}:v1", content=os.urandom(16))
     deploy = deployment(tmp_path, f"{registry.host}/shop/cached-{revoke}@{image.digest}")
-    bundle = _bundle(tmp_path / "vsa.pem", image.digest, policy_digest=_policy_digest(admit))
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
     issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
     with DecisionLog.open(store) as log, Gate(config=load_config(admit), decision_log=log) as gate:
         results = []

@@ -24,7 +24,7 @@ import rfc8785
 from trustgate.artifacts.summaries import Acceptance
 from trustgate.config import PUBLIC_GOOD, AttestationRequirement, ImageRule, ImagesSettings
 from trustgate.errors import ConfigError, PolicyError
-from trustgate.oci.reference import glob_pattern, without_default_port
+from trustgate.oci.reference import canonical_name, glob_pattern
 from trustgate.policy import rego
 from trustgate.verify import (
     IdentityMatcher,
@@ -58,14 +58,17 @@ class CompiledRule:
     policy_digest: str = ""
     acceptance: Acceptance | None = None  # the summaries it accepts instead of verifying
 
-    def matches(self, name: str, full: str, *, written: Sequence[str] = ()) -> bool:
-        """Whether the rule takes `name` (or `full`); `written`: other names of the same image,
-        whose exclusion counts too."""
+    def takes(self, name: str, *, written: Sequence[str] = ()) -> tuple[str, ...]:
+        """The `images` patterns (as configured) that take `name` (`registry/repository`); none
+        when an exclusion holds for it or for `written`, other names of the same image.
 
-        def hit(patterns: Sequence[re.Pattern[str]], names: Sequence[str]) -> bool:
-            return any(p.fullmatch(n) for p in patterns for n in names)
-
-        return hit(self.include, (name, full)) and not hit(self.exclude, (name, full, *written))
+        Names only, never tags or digests: whoever can push picks the tag, and must not pick the
+        rule (a tag `v2-debug` falling to an exclusion written for `*-debug` repositories).
+        """
+        if any(p.fullmatch(n) for p in self.exclude for n in (name, *written)):
+            return ()
+        patterns = zip(self.rule.images, self.include, strict=True)
+        return tuple(glob for glob, p in patterns if p.fullmatch(name))
 
 
 class ImagePolicy:
@@ -213,34 +216,28 @@ class ImagePolicy:
             ) from e
         return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
-    def rule_for(self, name: str, full: str) -> CompiledRule | None:
-        """The first rule matching the image name (`registry/repository`) or the full reference.
+    def rule_for(self, name: str) -> CompiledRule | None:
+        """The first rule matching the image name (`registry/repository`, without tag or digest).
 
-        A registry written with its scheme's default port (`host:443/...`, `host:80/...`) is the
-        host's registry: when no rule names the image as written, the rules for `host/...` judge
-        it (their exclusions apply to either name), so the port cannot take an image out of the
-        rule written for its registry. A rule naming the port keeps its images wherever it is.
+        A registry written with its scheme's default port (`host:443/...`, `host:80/...`), or a
+        Docker Hub host with it, is the host's registry (`canonical_name`): when no rule names the
+        image as written, the rules for `host/...` judge it (their exclusions apply to either
+        name), so the port cannot take an image out of the rule written for its registry. A rule
+        whose matching pattern names the registry as written (`host:443/sandbox/**`) keeps its
+        images wherever it is listed; a catch-all (`**`) listed after the host's rule does not.
         """
-        written = next(((i, r) for i, r in enumerate(self.rules) if r.matches(name, full)), None)
-        bare_name, bare_full = without_default_port(name), without_default_port(full)
-        if bare_name is None or bare_full is None:
+        written = next(((i, r, ps) for i, r in enumerate(self.rules) if (ps := r.takes(name))), None)
+        canonical = canonical_name(name)
+        if canonical is None:
             return written[1] if written is not None else None
-        bare = next(
-            (
-                (i, r)
-                for i, r in enumerate(self.rules)
-                if r.matches(bare_name, bare_full, written=(name, full))
-            ),
-            None,
-        )
+        bare = next((i for i, r in enumerate(self.rules) if r.takes(canonical, written=(name,))), None)
         if written is None:
-            return bare[1] if bare is not None else None
+            return self.rules[bare] if bare is not None else None
+        index, rule, patterns = written
         registry = name.partition("/")[0]
-        # As written wins where it is the earlier rule, or names the port itself; a catch-all listed
-        # after the host's rule (`**`) must not take the image out of it.
-        if bare is None or written[0] <= bare[0] or any(registry in p for p in written[1].rule.images):
-            return written[1]
-        return bare[1]
+        if bare is None or index <= bare or any(p.partition("/")[0] == registry for p in patterns):
+            return rule
+        return self.rules[bare]
 
     def evaluate_statement(
         self, att: CompiledAttestation, statement_input: Mapping[str, Any]

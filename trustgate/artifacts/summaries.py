@@ -5,11 +5,12 @@ predicate that a gate issues for an image that passed its rule; signing it
 offline as a Sigstore bundle (DSSE) with a configured key; judging a
 summary found on an image against a rule's `summaries.accept`: signed by
 a key given for the verifier it names (or, keylessly, as the authority
-given for it), with this digest as its primary subject, PASSED, under this
-rule's policy digest, fresh, and not revoked; re-checking an admission
-judged earlier (`recheck`: revoked since? expired since?), which is what
-lets the verification cache keep it; and reading a bundle embedded in its
-referrer's manifest (`embedded_bundle`).
+given for it), with this digest as its primary subject, for this image's
+repository (its `resourceUri`), PASSED, under this rule's policy digest,
+fresh, and not revoked; re-checking an admission judged earlier (`recheck`:
+revoked since? expired since?), which is what lets the verification cache
+keep it; and reading a bundle embedded in its referrer's manifest
+(`embedded_bundle`).
 A summary is named by the sha256 of its signed DSSE payload (`summary_digest`),
 which re-encoding the bundle cannot change. Pure: bytes and mappings
 in, `SummaryError` out for anything wrong with a summary.
@@ -36,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from trustgate.config import SummaryAcceptance
 from trustgate.errors import ConfigError, Error
 from trustgate.oci import mediatypes as mt
+from trustgate.oci.reference import InvalidReferenceError, Reference, canonical_name
 from trustgate.verify import (
     KeyAuthority,
     KeylessAuthority,
@@ -262,6 +264,7 @@ def judge(
     payload: bytes,
     *,
     image_digest: str,
+    image_name: str,
     acceptance: Acceptance,
     policy_digest: str,
     now: dt.datetime,
@@ -273,6 +276,7 @@ def judge(
     Args:
         payload: the Sigstore bundle as stored.
         image_digest: the digest being admitted; it must be the summary's primary subject.
+        image_name: the image's `registry/repository`: the one `resourceUri` must name.
         revoked: revoked digests: summaries' (`summary_digest`), images' (any subject of a summary
             revokes that summary for all its subjects), and, from before summaries were named by
             their payload, the sha256 of bundles as stored.
@@ -346,6 +350,16 @@ def judge(
             claimed,
             f"{image_digest} is not its primary subject ({resource_uri}): a summary counts only for "
             "the image it was issued for",
+        )
+    # And only in the repository it names (the spec: resourceUri must match the resource expected).
+    # The same digest copied, with its referrers, into another repository was never judged there:
+    # a rule's attestation policies may depend on the repository (`input.image.reference`).
+    named = _resource_name(resource_uri)
+    if named != _matching_name(image_name):
+        raise SummaryError(
+            claimed,
+            f"it was issued for {named or resource_uri}, not {image_name}: a summary counts only in the "
+            "repository it names",
         )
     levels = predicate.get("verifiedLevels", [])
     if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
@@ -482,6 +496,26 @@ def _envelope(payload: bytes, where: str) -> tuple[bytes, str]:
     if not isinstance(claimed, str) or not claimed:
         raise SummaryError(where, "malformed: predicate.verifier.id is not a string")
     return signed, claimed
+
+
+def _resource_name(resource_uri: str) -> str | None:
+    """The `registry/repository` an `oci://registry/repository@digest` resourceUri names, as
+    `_matching_name` writes it; None when it names none."""
+    scheme, _, rest = resource_uri.partition("://")
+    name = rest.rpartition("@")[0]
+    if scheme != "oci" or not name:
+        return None
+    try:
+        ref = Reference.parse(name)
+    except InvalidReferenceError:
+        return None
+    return _matching_name(ref.name)
+
+
+def _matching_name(name: str) -> str:
+    """`name` (`registry/repository`, as `Reference` prints it) as summaries compare it: Docker
+    Hub's forms and a registry's default port are one name (`canonical_name`), on both sides."""
+    return canonical_name(name) or name
 
 
 def _parse_time(value: Any, who: str) -> dt.datetime:

@@ -29,6 +29,7 @@ from typing import Any
 from trustgate.artifacts import summaries
 from trustgate.artifacts.cache import Lookup, MemoryCache, VerificationCache
 from trustgate.artifacts.policy import Authority, CompiledAttestation, CompiledRule, ImagePolicy
+from trustgate.config import MAX_ARTIFACTS
 from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
@@ -50,7 +51,6 @@ from trustgate.verify import (
 _BATCH: contextvars.ContextVar[tuple[frozenset[str], dict[str, int]]] = contextvars.ContextVar(
     "trustgate_image_batch", default=(frozenset(), {})
 )
-_COSIGN_PLACES = (".sig", ".att")
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
 
@@ -89,9 +89,10 @@ class ImageVerifier:
         """`revocations` gives the revoked summary and image digests (it may raise `Error`: then no
         summary counts; None: there is nowhere to read them, and no summary counts either, since a
         revoked one could not be told apart); `now` is the wall clock summaries are judged by;
-        `limits` bound looking for one image's signatures (None: the defaults of `DiscoveryLimits`)."""
+        `limits` bound looking for one image's signatures (None: `DiscoveryLimits` with
+        `images.registries.maxArtifacts`)."""
         self.policy = policy
-        self.limits = limits or DiscoveryLimits()
+        self.limits = limits or DiscoveryLimits(max_artifacts=policy.settings.registries.max_artifacts)
         self.revocations = revocations or _no_revocations
         self.now = now
         self.registry = registry
@@ -162,7 +163,7 @@ class ImageVerifier:
         except InvalidReferenceError:
             return self.verify(reference)  # the reference's own problem, in the usual words
         name = f"{ref.registry}/{ref.repository}"
-        rule = self.policy.rule_for(name, str(ref))
+        rule = self.policy.rule_for(name)
         if rule is None:
             return self._unmatched(reference)
         return _unverifiable_result(
@@ -180,8 +181,7 @@ class ImageVerifier:
         except InvalidReferenceError:
             return None
         name = f"{ref.registry}/{ref.repository}"
-        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
-        rule = self.policy.rule_for(name, full)
+        rule = self.policy.rule_for(name)
         if rule is None or self._warm(ref, name, rule):
             return None
         return ref.registry
@@ -200,8 +200,7 @@ class ImageVerifier:
                 ],
             )
         name = f"{ref.registry}/{ref.repository}"
-        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
-        rule = self.policy.rule_for(name, full)
+        rule = self.policy.rule_for(name)
         if rule is None:
             return self._unmatched(reference)
         with deadline.within(self.deadline_seconds, f"verifying {reference}") as budget:
@@ -399,41 +398,43 @@ class ImageVerifier:
                 result.summary = accepted.to_json() | ({"ignored": ignored} if ignored else {})
                 return result, "summary"
             result.summary = {"path": "full", "ignored": ignored}
-        # The referrers first; the cosign tags only when the referrers do not satisfy the rule
-        # (each place costs registry round trips; a requirement already met needs no more).
-        found: list[_Found] = []
-        fresh = result
-        for places in (("referrers",), _COSIGN_PLACES):
-            try:
-                if not found:
-                    wanted = [digest] + ([p["digest"] for p in platforms] if rule.attestations else [])
-                    found.extend(
-                        _Found(d, discovery)
-                        for d, discovery in zip(wanted, self._discover(ref, wanted, places), strict=True)
-                    )
-                else:
-                    mores = self._discover(ref, [item.digest for item in found], places)
-                    for item, more in zip(found, mores, strict=True):
-                        item.discovery = Discovery(
-                            item.discovery.signatures + more.signatures,
-                            item.discovery.attestations + more.attestations,
-                            item.discovery.problems + more.problems,
-                        )
-            except RegistryError as e:
-                return _unverifiable(str(ref), rule, e, "discover"), "error"
-            result = dataclasses.replace(fresh, problems=[], signatures=[], attestations=[])
-            top, below = found[0], found[1:]
-            if rule.authorities:
-                self._check_signatures(rule, top, result, ref)
-            for att in rule.attestations:
-                self._check_attestation(att, ref, top, below, result)
-            if not any(p.blocking for p in result.problems):
-                break
-        for problem in found[0].discovery.problems:
+        # Every place, always: an artifact not looked at may be the newest attestation, and deny
+        # (today's scan attached with `cosign attest` while yesterday's clean one is a referrer).
+        wanted = [digest] + ([p["digest"] for p in platforms] if rule.attestations else [])
+        try:
+            found = [_Found(d, f) for d, f in zip(wanted, self._discover(ref, wanted), strict=True)]
+        except RegistryError as e:
+            return _unverifiable(str(ref), rule, e, "discover"), "error"
+        top, below = found[0], found[1:]
+        if rule.authorities:
+            self._check_signatures(rule, top, result, ref)
+        for att in rule.attestations:
+            self._check_attestation(att, ref, top, below, result)
+        for item in found:
+            if item.discovery.unexamined:
+                result.problems.append(self._unexamined(ref, item))
+        for problem in top.discovery.problems:
             result.problems.append(ImageProblem("image-artifact", problem, blocking=False))
         if any(p.blocking for p in result.problems):
             result.status = "failed"
         return result, "ok" if result.status == "verified" else "negative"
+
+    def _unexamined(self, ref: Reference, item: _Found) -> ImageProblem:
+        """Artifacts the discovery budget left unread: the image cannot be verified (fail closed).
+
+        What was not read may be the denying attestation or the newest scan, and whoever can push
+        decides how many artifacts come before it. A policy failure, not "could not verify": that
+        would hand the decision to the failure policy, open in fail-open namespaces.
+        """
+        return ImageProblem(
+            "image-artifact",
+            f"{item.discovery.unexamined} signature or attestation artifact(s) attached to {ref.name}@"
+            f"{item.digest} were not examined: a place (the referrers, a cosign tag) holds more than "
+            f"images.registries.maxArtifacts ({self.limits.max_artifacts}), and any artifact not "
+            "examined may deny the image, so it cannot be verified",
+            "remove stale or unknown artifacts from the registry, or raise images.registries.maxArtifacts "
+            f"(at most {MAX_ARTIFACTS})",
+        )
 
     def _summary(
         self, ref: Reference, rule: CompiledRule, digest: str
@@ -466,6 +467,7 @@ class ImageVerifier:
                 accepted = summaries.judge(
                     payload,
                     image_digest=digest,
+                    image_name=bare.name,
                     acceptance=acceptance,
                     policy_digest=rule.policy_digest,
                     now=self.now(),
@@ -492,8 +494,7 @@ class ImageVerifier:
         """
         ref = Reference.parse(reference)
         name = f"{ref.registry}/{ref.repository}"
-        full = name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
-        rule = self.policy.rule_for(name, full)
+        rule = self.policy.rule_for(name)
         digest = ref.digest or self._registry.resolve(ref).digest
         bare = Reference(registry=ref.registry, repository=ref.repository)
         descriptors, source = self._registry.referrers(bare, digest)
@@ -533,6 +534,7 @@ class ImageVerifier:
                     accepted = summaries.judge(
                         payload,
                         image_digest=digest,
+                        image_name=bare.name,
                         acceptance=rule.acceptance,
                         policy_digest=rule.policy_digest,
                         now=self.now(),
@@ -661,23 +663,22 @@ class ImageVerifier:
             fix = "sign it with an identity or key the rule trusts, or correct the rule's authorities"
         result.problems.append(ImageProblem("image-signature", message, fix))
 
-    def _discover(self, ref: Reference, digests: Sequence[str], places: Sequence[str]) -> list[Discovery]:
-        """What is attached to each of `digests`, the index and its platforms looked at together.
+    def _discover(self, ref: Reference, digests: Sequence[str]) -> list[Discovery]:
+        """What is attached to each of `digests` in every place, the index and its platforms looked
+        at together.
 
         Raises:
             RegistryError: the first failure, in the order of `digests`.
         """
         if len(digests) == 1:
-            return [discover(self._registry, ref, digests[0], limits=self.limits, places=tuple(places))]
+            return [discover(self._registry, ref, digests[0], limits=self.limits)]
         # Threads of this verification only (discover() itself waits on the shared discovery pool),
         # each in a copy of the caller's context so the deadline goes with it.
         with ThreadPoolExecutor(max_workers=min(self.limits.platform_fanout, len(digests))) as pool:
             futures = [
                 pool.submit(
                     contextvars.copy_context().run,
-                    functools.partial(
-                        discover, self._registry, ref, d, limits=self.limits, places=tuple(places)
-                    ),
+                    functools.partial(discover, self._registry, ref, d, limits=self.limits),
                 )
                 for d in digests
             ]

@@ -28,7 +28,7 @@ from trustgate.model import (
     Severity,
     Source,
 )
-from trustgate.oci.reference import InvalidReferenceError, Reference, glob_pattern, without_default_port
+from trustgate.oci.reference import InvalidReferenceError, Reference, canonical_name, glob_pattern
 from trustgate.policy import rego
 
 # Sources whose findings exceptions may waive: what a policy decided, not what could not be evaluated.
@@ -226,5 +226,5 @@ def _image_covered(patterns: Sequence[str], image: str) -> bool:
         names = [image]
     else:
         names = [ref.name, str(ref)]
-        names += [bare for name in names if (bare := without_default_port(name)) is not None]
+        names += [bare for name in names if (bare := canonical_name(name)) is not None]
     return any(glob_pattern(p).fullmatch(name) for p in patterns for name in names)

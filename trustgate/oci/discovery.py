@@ -62,7 +62,9 @@ _REFERRER_TYPES: Final = frozenset(
 class DiscoveryLimits:
     """What looking for one image's signatures may cost; every limit with its unit."""
 
-    max_artifacts: int = 64  # signature/attestation manifests examined per digest and place; more is abuse
+    # signature/attestation manifests examined per digest and place; the image fails with more
+    # (`Discovery.unexamined`), since the one not read may deny it
+    max_artifacts: int = 64
     max_payload_bytes: int = 4 * 1024 * 1024  # bytes per bundle, payload or envelope
     referrer_fanout: int = 4  # referrers of one image fetched at once (on the pool every registry shares)
     platform_fanout: int = 8  # platform manifests of one index looked into at once (by the verifier)
@@ -88,6 +90,7 @@ class Discovery:
     signatures: tuple[SignatureArtifact, ...]  # cosign .sig layers and Sigstore bundles
     attestations: tuple[SignatureArtifact, ...]  # cosign .att layers (DSSE)
     problems: tuple[str, ...]
+    unexamined: int = 0  # artifacts listed but left unread: beyond `DiscoveryLimits.max_artifacts`
 
 
 def is_signature_type(artifact_type: str | None) -> bool:
@@ -112,8 +115,9 @@ def discover(
         registry: where to look.
         ref: names the registry and repository (its tag and digest are not used).
         digest: the image manifest or index digest the artifacts are attached to.
-        limits: artifacts examined per place (beyond it a problem is recorded), bytes per payload
-            blob, referrers fetched at once; None: the defaults of `DiscoveryLimits`.
+        limits: artifacts examined per place (beyond it they are counted in `unexamined`, not
+            read), bytes per payload blob, referrers fetched at once; None: the defaults of
+            `DiscoveryLimits`.
         parallel: look in the referrers and both cosign tags at once (on shared worker threads).
         places: where to look, a subset of PLACES ("referrers", ".sig", ".att"), in that order.
 
@@ -154,6 +158,7 @@ def discover(
         signatures=tuple(a for finder in finders for a in finder.signatures),
         attestations=tuple(a for finder in finders for a in finder.attestations),
         problems=tuple(p for finder in finders for p in finder.problems),
+        unexamined=sum(finder.unexamined for finder in finders),
     )
 
 
@@ -192,6 +197,7 @@ class _Finder:
         self.problems: list[str] = []
         self._seen: set[tuple[str, ...]] = set()
         self._examined = 0
+        self.unexamined = 0  # artifacts the budget left unread
         self.parallel = True  # referrers fetched at once (discover's `parallel`)
 
     def _soft(self, error: RegistryError, context: str) -> None:
@@ -200,12 +206,10 @@ class _Finder:
             raise error
         self.problems.append(f"{context}: {error.message}")
 
-    def _budget(self, what: str) -> bool:
-        most = self.limits.max_artifacts
-        if self._examined >= most:
-            self.problems.append(
-                f"{self.where}: more than {most} signature artifacts; {what} and the rest were not examined"
-            )
+    def _budget(self) -> bool:
+        """Whether one more artifact may be examined; one that may not is counted as unexamined."""
+        if self._examined >= self.limits.max_artifacts:
+            self.unexamined += 1
             return False
         self._examined += 1
         return True
@@ -229,9 +233,8 @@ class _Finder:
                         "not an image manifest; skipped"
                     )
                 continue
-            if not self._budget(f"referrer {descriptor.digest}"):
-                break
-            wanted.append(descriptor)
+            if self._budget():  # beyond it: counted, not read
+                wanted.append(descriptor)
         if len(wanted) <= 1 or not self.parallel:
             for descriptor in wanted:
                 self._from_referrer(descriptor, source)
@@ -296,7 +299,7 @@ class _Finder:
             return
         if manifest is None:
             return
-        if not self._budget(context):
+        if not self._budget():
             return
         if manifest.is_index:
             self.problems.append(f"{context}: holds an index, not a signature manifest; ignored")

@@ -21,9 +21,9 @@ __all__ = [
     "InvalidReference",
     "InvalidReferenceError",
     "Reference",
+    "canonical_name",
     "glob_pattern",
     "validate_digest",
-    "without_default_port",
 ]
 
 DOCKER_HUB: Final = "docker.io"
@@ -154,23 +154,31 @@ class Reference:
         return text
 
 
-def without_default_port(name: str) -> str | None:
-    """`name` (`registry[:port]/...`, as `Reference` prints it) without the port when it is a
-    scheme's default (443 for HTTPS, 80 for HTTP), and with a port written with leading zeros
-    written plainly: the name a rule written for the host knows it by. None when it is already
-    that name.
+def canonical_name(name: str) -> str | None:
+    """The name a rule written for the image's registry knows `name` (`registry[:port]/repository`,
+    as `Reference` prints it) by, when that differs from `name`; None when it does not.
 
-    Only for matching names to rules: what is fetched and what results are cached under keeps
-    the host as written (`host:80` over HTTPS is another endpoint than `host`).
+    A scheme's default port (443 for HTTPS, 80 for HTTP) is dropped, and a port written with
+    leading zeros is written plainly; a Docker Hub host left with no port is then Docker Hub
+    (`registry-1.docker.io:443/nginx` is `docker.io/library/nginx`, as `Reference.parse` reads it
+    without the port): a port cannot take an image out of its registry's name.
+
+    Only for matching names (image rules, the resource a summary names): what is fetched and what
+    results are cached under keeps the host as written (`host:80` over HTTPS is another endpoint
+    than `host`).
     """
     registry, slash, rest = name.partition("/")
     host, colon, port = registry.rpartition(":")
     if not slash or not host or not colon or not port.isdigit() or not port.isascii():
         return None
     number = int(port)  # `:0443` is port 443 to containerd (Go's strconv): no way around a rule
-    if str(number) in _DEFAULT_PORTS:
-        return f"{host}/{rest}"
-    return f"{host}:{number}/{rest}" if str(number) != port else None
+    if str(number) not in _DEFAULT_PORTS:
+        return f"{host}:{number}/{rest}" if str(number) != port else None
+    if host in _HUB_ALIASES:
+        host = DOCKER_HUB
+        if "/" not in rest:
+            rest = f"library/{rest}"
+    return f"{host}/{rest}"
 
 
 def glob_pattern(glob: str) -> re.Pattern[str]:

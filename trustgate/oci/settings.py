@@ -32,6 +32,7 @@ NOT_FOR_THE_CLIENT: Final = frozenset(
         "breaker_max_seconds",
         "max_requests_per_registry",  # Breakers' bulkhead
         "queue_seconds",
+        "max_artifacts",  # DiscoveryLimits (oci/discovery.py): artifacts examined per image digest
     }
 )
 

@@ -119,6 +119,14 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
             "    - {name: r, images: ['*'], signatures: {authorities: [a, a], threshold: 2}}\n",
             ["non-unique elements"],
         ),
+        (
+            "images:\n  rules:\n    - {name: r, images: ['ghcr.io/acme/api:v1*']}\n",
+            ["'ghcr.io/acme/api:v1*' names a tag or digest", "trustgate.yaml:5"],
+        ),
+        (
+            "images:\n  rules:\n    - {name: r, images: ['localhost:5000/**'], exclude: ['**@sha256:*']}\n",
+            ["'**@sha256:*' names a tag or digest", "trustgate.yaml:5"],
+        ),
     ],
     ids=[
         "unknown-authority",
@@ -130,6 +138,8 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
         "attestation-without-authority",
         "typo",
         "duplicate-authority",
+        "a-tag-in-a-pattern",
+        "a-digest-in-an-exclusion",
     ],
 )
 def test_broken_images_sections_name_the_place(tmp_path: Path, text: str, expected: list[str]) -> None:
@@ -206,3 +216,21 @@ def test_the_breaker_and_the_bulkhead_are_parsed(tmp_path: Path) -> None:
     assert registries.sharing(16).max_requests_per_registry == 5  # the configured bound is lower
     with pytest.raises(ConfigError, match="threshold"):
         load_config(write(tmp_path, "images:\n  registries: {breaker: {threshold: 0}}\n"))
+
+
+def test_the_artifact_budget_is_parsed_bounded_and_reaches_discovery(tmp_path: Path) -> None:
+    from memory_registry import MemoryRegistry
+
+    from trustgate.artifacts.policy import ImagePolicy
+    from trustgate.artifacts.verifier import ImageVerifier
+    from trustgate.config import MAX_ARTIFACTS, RegistryConfig
+    from trustgate.oci.discovery import DiscoveryLimits
+
+    assert RegistryConfig().max_artifacts == DiscoveryLimits().max_artifacts  # one default
+    images = load_config(write(tmp_path, "images:\n  registries: {maxArtifacts: 200}\n")).images
+    assert images.registries.max_artifacts == 200
+    assert ImageVerifier(ImagePolicy(images), MemoryRegistry()).limits.max_artifacts == 200
+    load_config(write(tmp_path, f"images:\n  registries: {{maxArtifacts: {MAX_ARTIFACTS}}}\n"))
+    for beyond in (0, MAX_ARTIFACTS + 1):
+        with pytest.raises(ConfigError, match="maxArtifacts"):
+            load_config(write(tmp_path, f"images:\n  registries: {{maxArtifacts: {beyond}}}\n"))

@@ -103,25 +103,30 @@ def test_a_signed_image_verifies_with_evidence_and_then_comes_from_cache(keys: d
     assert registry.calls == calls  # neither the tag nor the signatures were fetched again
 
 
-def test_the_cosign_tags_are_asked_only_when_the_referrers_do_not_satisfy_the_rule(
+def test_every_place_is_looked_at_even_when_the_referrers_satisfy_the_rule(
     keys: dict[str, CosignKey],
 ) -> None:
+    """A signature and a passing attestation in the referrers do not end the search: a denying
+    attestation in the `.att` tag (kept there by `cosign attest`) still denies (ADR 5)."""
     registry = MemoryRegistry()
     digest = registry.image(REPO, "v1")
     registry.attach_referrer(REPO, digest, keys["release"].signature_layer(REPO.name, digest))
-    result = verifier(settings(keys), registry).verify("registry.test/shop/api:v1")
-    assert result.status == "verified", result.problems
-    assert result.signatures[0]["source"] == "referrers-api"
-    assert not [t for t in registry.manifest_lookups if t.endswith((".sig", ".att"))]
-    # with a threshold the referrers cannot meet alone, the cosign tags are asked too
-    sign(registry, keys["qa"], digest)
-    registry.manifest_lookups.clear()
-    result = verifier(settings(keys, authorities=("release", "qa"), threshold=2), registry).verify(
-        "registry.test/shop/api:v1"
+    predicate = {
+        "runDetails": {"builder": {"id": "https://ci.test/release"}, "metadata": {"finishedOn": "x"}}
+    }
+    registry.attach_referrer(
+        REPO, digest, keys["release"].attestation_layer(REPO.name, digest, SLSA, predicate)
     )
-    assert result.status == "verified", result.problems
-    assert sorted(s["source"] for s in result.signatures) == ["cosign-tag", "referrers-api"]
-    assert digest.replace(":", "-") + ".sig" in registry.manifest_lookups
+    images = settings(keys, attestations=(provenance(),))
+    result = verifier(images, registry).verify("registry.test/shop/api:v1")
+    assert result.status == "verified", result.problems  # nothing in the tags: the referrers suffice
+    assert {digest.replace(":", "-") + s for s in (".sig", ".att")} <= set(registry.manifest_lookups)
+    attest(registry, keys["release"], digest, "https://ci.test/dev")
+    result = verifier(images, registry).verify("registry.test/shop/api:v1")
+    assert result.status == "failed"
+    assert [a["verdict"] for a in result.attestations] == ["passed", "denied"]
+    (problem,) = result.problems
+    assert problem.rule == "image-attestation" and "built by https://ci.test/dev" in problem.message
 
 
 def test_an_unsigned_image_fails_saying_where_it_looked(keys: dict[str, CosignKey]) -> None:
@@ -547,11 +552,11 @@ def test_a_default_port_does_not_take_an_image_out_of_its_registrys_rule(port: s
     policy = ImagePolicy(
         _rules(ImageRule(name="corp", images=("localhost/**",), exclude=("localhost/shop/legacy/**",)))
     )
-    rule = policy.rule_for(f"localhost:{port}/shop/app", f"localhost:{port}/shop/app:v1")
+    rule = policy.rule_for(f"localhost:{port}/shop/app")
     assert rule is not None and rule.rule.name == "corp"
     # the rule's exclusions hold for either name
-    assert policy.rule_for(f"localhost:{port}/shop/legacy/x", f"localhost:{port}/shop/legacy/x:1") is None
-    assert policy.rule_for("localhost:5000/shop/app", "localhost:5000/shop/app:v1") is None  # another port
+    assert policy.rule_for(f"localhost:{port}/shop/legacy/x") is None
+    assert policy.rule_for("localhost:5000/shop/app") is None  # another port
 
 
 def test_a_catch_all_listed_after_the_hosts_rule_does_not_take_a_ported_image() -> None:
@@ -561,9 +566,9 @@ def test_a_catch_all_listed_after_the_hosts_rule_does_not_take_a_ported_image() 
         )
     )
     for name in ("registry.acme.io:0443/app", "registry.acme.io:443/app", "registry.acme.io/app"):
-        rule = policy.rule_for(name, f"{name}:1")
+        rule = policy.rule_for(name)
         assert rule is not None and rule.rule.name == "acme", name
-    other = policy.rule_for("other.io/app", "other.io/app:1")
+    other = policy.rule_for("other.io/app")
     assert other is not None and other.rule.name == "rest"
 
 
@@ -579,8 +584,91 @@ def test_a_rule_naming_the_port_keeps_its_images_wherever_it_is_listed() -> None
         ("localhost/shop/app", "host"),
         ("localhost:443/shop/old/x", "host"),  # not the port rule's: still its registry's
     ]:
-        rule = policy.rule_for(name, name + ":1")
+        rule = policy.rule_for(name)
         assert (rule.rule.name if rule else None) == expected, name
+
+
+def test_a_rule_keeps_a_ported_image_only_through_a_pattern_naming_its_registry() -> None:
+    """The pattern that took the image decides, not any pattern of its rule: `**` beside a
+    `host:443/sandbox/**` pattern is a catch-all, and does not take `host:443/prod/...` from the
+    host's rule listed before it."""
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="prod", images=("registry.acme.io/**",)),
+            ImageRule(name="sandbox-and-rest", images=("registry.acme.io:443/sandbox/**", "**")),
+        )
+    )
+    for name, expected in [
+        ("registry.acme.io:443/prod/api", "prod"),
+        ("registry.acme.io:0443/prod/api", "prod"),
+        ("registry.acme.io/prod/api", "prod"),
+        ("registry.acme.io:443/sandbox/api", "sandbox-and-rest"),  # its pattern names the port
+        ("other.io/app", "sandbox-and-rest"),
+    ]:
+        rule = policy.rule_for(name)
+        assert (rule.rule.name if rule else None) == expected, name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "registry-1.docker.io:443/library/nginx",
+        "index.docker.io:443/library/nginx",
+        "docker.io:443/library/nginx",
+        "registry-1.docker.io:0443/nginx",  # the repository as Docker Hub names it: library/nginx
+        "index.docker.io:80/library/nginx",
+    ],
+)
+def test_docker_hubs_hosts_with_a_default_port_are_judged_by_the_docker_hub_rule(name: str) -> None:
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="hub", images=("docker.io/library/**",), exclude=("docker.io/library/busybox",)),
+            ImageRule(name="rest", images=("**",)),
+        )
+    )
+    rule = policy.rule_for(Reference.parse(name).name)
+    assert rule is not None and rule.rule.name == "hub"
+    excluded = policy.rule_for(Reference.parse(name.replace("nginx", "busybox")).name)
+    assert excluded is not None and excluded.rule.name == "rest"  # the hub rule's exclusion holds
+    other = policy.rule_for(Reference.parse("registry-1.docker.io:5000/library/nginx").name)
+    assert other is not None and other.rule.name == "rest"  # another port: another registry
+
+
+def test_a_tag_does_not_pick_the_rule(keys: dict[str, CosignKey]) -> None:
+    """Rules match `registry/repository`: a tag that ends like an excluded or a lenient repository
+    (`v2-debug`, `v2-dev`) leaves the image under its repository's rule."""
+    registry = MemoryRegistry()
+    unsigned = registry.image(REPO, "v2")
+    for tag in ("v2-debug", "v2-dev"):
+        registry.push_manifest(REPO, registry.manifests[unsigned][0], registry.manifests[unsigned][1], tag)
+    dev_repo, debug_repo = (
+        Reference.parse("registry.test/shop/api-dev"),
+        Reference.parse("registry.test/shop/api-debug"),
+    )
+    registry.image(dev_repo, "v1")
+    registry.image(debug_repo, "v1")
+    images = dataclasses.replace(
+        settings(keys),
+        rules=(
+            ImageRule(name="dev-repos", images=("registry.test/**-dev",)),
+            ImageRule(
+                name="shop",
+                images=("registry.test/shop/**",),
+                exclude=("registry.test/**-debug",),
+                authorities=("release",),
+            ),
+        ),
+    )
+    v = verifier(images, registry)
+    for tag in ("v2", "v2-debug", "v2-dev"):
+        result = v.verify(f"{REPO.name}:{tag}")
+        assert (result.status, result.rule) == ("failed", "shop"), tag
+    assert (v.verify(f"{dev_repo.name}:v1").status, v.verify(f"{dev_repo.name}:v1").rule) == (
+        "verified",
+        "dev-repos",
+    )
+    assert v.verify(f"{debug_repo.name}:v1").status == "unmatched"  # the exclusion, for repositories
+    assert v.verify(f"{REPO.name}@{unsigned}").rule == "shop"
 
 
 def test_an_image_at_the_https_port_is_verified_there_under_the_hosts_rule(

@@ -66,6 +66,7 @@ def judge(payload: bytes, **kwargs: Any) -> summaries.Accepted:
     options: dict[str, Any] = {
         "bundle_digest": summaries.bundle_digest(payload),
         "image_digest": IMAGE,
+        "image_name": "registry.example/shop/api",
         "acceptance": ACCEPT,
         "policy_digest": POLICY,
         "now": NOW,
@@ -216,6 +217,43 @@ def test_a_summary_counts_only_for_its_primary_subject() -> None:
     for digest in (IMAGE, PLATFORM):
         with pytest.raises(summaries.SummaryError, match="primary subject"):
             judge(other, image_digest=digest)
+
+
+@pytest.mark.parametrize(
+    ("resource", "admitted", "counts"),
+    [
+        ("registry.example/shop/api", "registry.example/shop/api", True),
+        # Default ports and Docker Hub's forms are one name, on either side.
+        ("registry.example:443/shop/api", "registry.example/shop/api", True),
+        ("registry.example/shop/api", "registry.example:0443/shop/api", True),
+        ("index.docker.io/nginx", "docker.io/library/nginx", True),
+        ("registry-1.docker.io:443/library/nginx", "docker.io/library/nginx", True),
+        ("docker.io/library/nginx", "registry-1.docker.io:443/library/nginx", True),
+        # The same digest in another repository, registry or port was never judged there.
+        ("registry.example/shop/api", "registry.example/shop/payments", False),
+        ("registry.example/shop/api", "mirror.example/shop/api", False),
+        ("registry.example/shop/api", "registry.example:5000/shop/api", False),
+        ("shop", "registry.example/shop/api", False),  # docker.io/library/shop
+    ],
+)
+def test_a_summary_counts_only_in_the_repository_its_resource_uri_names(
+    resource: str, admitted: str, counts: bool
+) -> None:
+    payload = _resigned(lambda s: s["predicate"].update(resourceUri=f"oci://{resource}@{IMAGE}"))
+    if counts:
+        assert judge(payload, image_name=admitted).verifier == VERIFIER
+        return
+    with pytest.raises(summaries.SummaryError, match="counts only in the repository it names") as caught:
+        judge(payload, image_name=admitted)
+    assert admitted in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "uri", [f"https://registry.example/shop/api@{IMAGE}", f"oci://@{IMAGE}", f"oci://Bad Name@{IMAGE}"]
+)
+def test_a_resource_uri_naming_no_image_repository_does_not_count(uri: str) -> None:
+    with pytest.raises(summaries.SummaryError, match="counts only in the repository it names"):
+        judge(_resigned(lambda s: s["predicate"].update(resourceUri=uri)))
 
 
 def test_every_key_listed_for_one_verifier_id_is_tried() -> None:

@@ -1,5 +1,6 @@
 """Discovery's per-image limits (`DiscoveryLimits`) are the ones it applies: payloads above the
-byte limit and artifacts beyond the count are reported as problems, never read or trusted."""
+byte limit are reported as problems and artifacts beyond the count are counted, never read or
+trusted."""
 
 from __future__ import annotations
 
@@ -58,10 +59,10 @@ def test_a_payload_above_the_byte_limit_is_a_problem_not_a_signature() -> None:
     assert len(discover(client, REF, digest, parallel=False).signatures) == 2  # the default limit
 
 
-def test_artifacts_beyond_the_count_are_not_examined() -> None:
+def test_artifacts_beyond_the_count_are_counted_not_examined() -> None:
     client, digest = _image()
     subject = {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": 1}
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", "c", "d"):
         body = _manifest(
             client,
             [_layer(client, name.encode(), f"sig-{name}")],
@@ -73,5 +74,6 @@ def test_artifacts_beyond_the_count_are_not_examined() -> None:
     limits = DiscoveryLimits(max_artifacts=2, referrer_fanout=1)
     found = discover(client, REF, digest, limits=limits, places=("referrers",))
     assert len(found.signatures) == 2
-    assert len(found.problems) == 1 and "more than 2 signature artifacts" in found.problems[0]
-    assert len(discover(client, REF, digest, places=("referrers",)).signatures) == 3
+    assert found.unexamined == 2 and found.problems == ()  # the verifier fails the image on them
+    everything = discover(client, REF, digest, places=("referrers",))
+    assert len(everything.signatures) == 4 and everything.unexamined == 0

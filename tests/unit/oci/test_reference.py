@@ -94,22 +94,27 @@ def test_validate_digest() -> None:
 @pytest.mark.parametrize(
     ("name", "bare"),
     [
-        ("localhost:443/shop/app:v1", "localhost/shop/app:v1"),
+        ("localhost:443/shop/app", "localhost/shop/app"),
         ("registry.example.com:80/a/b", "registry.example.com/a/b"),
-        ("[::1]:443/app@" + D256, "[::1]/app@" + D256),
+        ("[::1]:443/app", "[::1]/app"),
         ("localhost:5000/app", None),
         # containerd reads the port as a number: leading zeros change nothing there
         ("ghcr.io:0443/org/app", "ghcr.io/org/app"),
         ("ghcr.io:00080/org/app", "ghcr.io/org/app"),
         ("localhost:05000/app", "localhost:5000/app"),
-        ("localhost/app:443", None),  # a tag, not a port
         ("[::1]/app", None),
         ("docker.io/library/nginx", None),
+        # Docker Hub's hosts, without their default port, are Docker Hub (and its `library/`)
+        ("registry-1.docker.io:443/library/nginx", "docker.io/library/nginx"),
+        ("index.docker.io:443/nginx", "docker.io/library/nginx"),
+        ("docker.io:0443/nginx", "docker.io/library/nginx"),
+        ("docker.io:80/bitnami/redis", "docker.io/bitnami/redis"),
+        ("registry-1.docker.io:5000/nginx", None),  # another port: another registry
     ],
 )
 def test_a_default_port_is_dropped_for_matching_only(name: str, bare: str | None) -> None:
-    from trustgate.oci.reference import without_default_port
+    from trustgate.oci.reference import canonical_name
 
-    assert without_default_port(name) == bare
+    assert canonical_name(Reference.parse(name).name) == bare
     if bare is not None:  # what is fetched keeps the port as written
         assert Reference.parse(name).registry.rsplit(":", 1)[1] == name.split("/")[0].rsplit(":", 1)[1]
