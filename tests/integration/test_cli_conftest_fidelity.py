@@ -75,3 +75,16 @@ def test_a_policy_that_reads_data_conftest_is_refused(write: Write) -> None:
     code, out, _ = check("-p", str(policy.parent), str(write("input.json", '{"replicas": 1}')))
     assert code == 1
     assert "see data.conftest" in out
+
+
+def test_a_policy_that_makes_the_engine_panic_could_not_be_evaluated(write: Write) -> None:
+    """regorus panics on `strings.count(s, "")` (pyo3's PanicException, no Exception): `check`
+    exited 1 with a traceback; it is a rule that could not be evaluated, exit 3."""
+    policy = write(
+        "policy/p.rego",
+        'package main\nimport rego.v1\n\ndeny contains "n" if strings.count(input.name, input.sep) > 1\n',
+    )
+    doc = write("in.yaml", "name: x\nsep: ''\n")
+    code, out, _ = check("-p", str(policy.parent), str(doc))
+    assert code == 3
+    assert "rule data.main.deny: the Rego engine (regorus) panicked" in out

@@ -168,6 +168,29 @@ def clean_engine_error(error: BaseException) -> str:
     return message or type(error).__name__
 
 
+# What regorus raises for an error of the module or the evaluation.
+ENGINE_ERRORS = (RuntimeError, TypeError, ValueError, OverflowError)
+
+
+def is_engine_panic(error: BaseException) -> bool:
+    """A Rust panic inside regorus: pyo3's `pyo3_runtime.PanicException`.
+
+    It derives from `BaseException` (not `Exception`), so `except Exception` lets it
+    through, and it cannot be imported: it is told by its class's module and name. A
+    panic leaves the engine unusable (the rule it was in reads as recursive from then
+    on): the caller must drop that engine.
+    """
+    return any(
+        cls.__name__ == "PanicException" and cls.__module__ == "pyo3_runtime" for cls in type(error).__mro__
+    )
+
+
+def panic_text(error: BaseException) -> str:
+    """What to report for a regorus panic (an engine bug, never the policy's answer)."""
+    detail = str(error).split("Stack backtrace:", 1)[0].strip().splitlines()
+    return f"the Rego engine (regorus) panicked: {detail[0] if detail else type(error).__name__}"
+
+
 def refuse_lone_surrogate(value: Any) -> None:
     """Refuse an input that holds a string that is not Unicode text (a lone surrogate).
 
@@ -195,7 +218,11 @@ def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: boo
     for module, text in zip(modules, texts, strict=True):
         try:
             engine.add_policy(module.path, text)
-        except RuntimeError as e:
+        except BaseException as e:
+            if is_engine_panic(e):
+                raise PolicyError(f"{module.path}: {panic_text(e)}", hint="please report this") from e
+            if not isinstance(e, RuntimeError):
+                raise
             message = clean_engine_error(e)
             hint = "fix the policy"
             if "`if` keyword is required" in message or "`contains` keyword" in message:
@@ -207,8 +234,12 @@ def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: boo
     if data:
         try:
             engine.add_data_json(json.dumps(data))
-        except (RuntimeError, TypeError, ValueError) as e:
+        except ENGINE_ERRORS as e:
             raise PolicyError(f"policy data cannot be loaded: {clean_engine_error(e)}") from e
+        except BaseException as e:
+            if not is_engine_panic(e):
+                raise
+            raise PolicyError(f"policy data cannot be loaded: {panic_text(e)}") from e
     return engine
 
 
@@ -590,15 +621,17 @@ class RegoEvaluator:
         if not self.policy.rules:
             return []
         refuse_lone_surrogate(obj)
-        try:
-            self._engine.set_input(obj)
-        except (RuntimeError, TypeError, ValueError, OverflowError) as e:
-            raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+        self._set_input(obj)
         failures: list[RuleFailure] = []
         try:
             result = json.loads(self._engine.eval_rule_as_json(f"data.{_AGGREGATE_PACKAGE}.findings"))
-        except (RuntimeError, TypeError, ValueError, OverflowError):
+        except ENGINE_ERRORS:
             result = _UNDEFINED  # some rule failed: ask one by one to find which, and keep the others
+        except BaseException as e:
+            if not is_engine_panic(e):
+                raise
+            self._renew(obj)  # the panic broke this engine; the rules are asked one by one below
+            result = _UNDEFINED
         if result != _UNDEFINED:
             values: dict[str, dict[str, Any]] = result
         else:  # some rule is undefined (a complete rule with no value) or failed: ask one by one
@@ -608,8 +641,14 @@ class RegoEvaluator:
                 for rule in self.policy._queried(package):
                     try:
                         raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.{rule}"))
-                    except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+                    except ENGINE_ERRORS as e:
                         failures.append(RuleFailure(package, rule, clean_engine_error(e)))
+                        continue
+                    except BaseException as e:
+                        if not is_engine_panic(e):
+                            raise
+                        failures.append(RuleFailure(package, rule, panic_text(e)))
+                        self._renew(obj)
                         continue
                     if raw != _UNDEFINED:
                         values[package][rule] = raw
@@ -635,6 +674,25 @@ class RegoEvaluator:
             raise RuleEvaluationError(failures, out)
         return out
 
+    def _set_input(self, obj: Any) -> None:
+        try:
+            self._engine.set_input(obj)
+        except ENGINE_ERRORS as e:
+            raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+        except BaseException as e:
+            if not is_engine_panic(e):
+                raise
+            self._renew(None)
+            raise PolicyError(f"policy evaluation failed: {panic_text(e)}") from e
+
+    def _renew(self, obj: Any) -> None:
+        """A new engine in place of one a panic left broken, with `obj` as input (when given)."""
+        self._engine = _new_engine(
+            (*self.policy.modules, self.policy.aggregate), self.policy.data, self.policy.rego_v0
+        )
+        if obj is not None:
+            self._set_input(obj)
+
     def run_tests(self) -> list[TestResult]:
         """Evaluate every `test_*` rule; a test passes when its value is `true`."""
         results = []
@@ -651,6 +709,12 @@ class RegoEvaluator:
                 except RuntimeError as e:
                     passed = False
                     error = clean_engine_error(e)
+                except BaseException as e:
+                    if not is_engine_panic(e):
+                        raise
+                    passed = False
+                    error = panic_text(e)
+                    self._renew(None)
                 results.append(
                     TestResult(
                         package=package,
