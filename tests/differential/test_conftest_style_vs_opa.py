@@ -268,3 +268,41 @@ def test_corpus_module_matches_opa(directory: Path) -> None:
         assert problems, f"{label} now matches OPA: remove it from KNOWN_MODULES"
         return
     assert not problems, "\n".join(problems)
+
+
+_NUMBERS = """\
+package p
+import rego.v1
+
+deny contains "above u64 max - 1" if input.n > 18446744073709551614
+deny contains "exact 2^53 + 1" if input.n == 9007199254740993
+deny contains "above the data's limit" if input.n > data.cfg.limit
+deny contains "below -(2^63 - 1)" if input.n < -9223372036854775807
+deny contains "in a list" if input.n in [9223372036854775809, 18446744073709551615]
+"""
+_IN_RANGE = [2**53 + 1, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1, -(2**63), -(2**63) + 1]
+_OUT_OF_RANGE = [2**64, 2**64 + 1, -(2**63) - 1, 10**30, -(10**30)]
+
+
+@pytest.mark.parametrize("n", _IN_RANGE + _OUT_OF_RANGE)
+def test_integers_regorus_keeps_exact_match_opa_and_others_are_refused(n: int) -> None:
+    """regorus keeps an integer exact from -2^63 to 2^64-1 and rounds any other to a float64, so
+    `input.n > 18446744073709551616` was false for ...617 (OPA: true). Outside that range the input,
+    or data, is refused (could not evaluate), never evaluated as another number (ADR 0008)."""
+    module = rego.Module("p.rego", _NUMBERS)
+    data = {"cfg": {"limit": 2**63 + 5}}
+    policy = rego.RegoPolicy([module], data=data)
+    engine = opa_engine([module], v0=False, data=data)
+    for value in ({"n": n}, {"x": [{"n": n}]}, {"n": n, "m": [n]}):
+        if n in _IN_RANGE:
+            problems = compare("numbers", policy, engine, [(str(value), value)], data=data)
+            assert not problems, "\n".join(problems)
+            continue
+        with pytest.raises(PolicyError, match=r"the integer at \S+ is outside -2\^63\.\.2\^64-1"):
+            policy.evaluator().evaluate(value)
+        TALLY["refused inputs"] += 1
+    if n not in _IN_RANGE:
+        with pytest.raises(
+            PolicyError, match=r"the policy data cannot be evaluated: the integer at cfg\.limit"
+        ):
+            rego.RegoPolicy([module], data={"cfg": {"limit": n}})

@@ -535,6 +535,72 @@ def lone_surrogate(value: Any) -> JsonPath | None:
     return _find_surrogate(value)
 
 
+# regorus keeps an integer exact from -2^63 to 2^64-1 (an i64 or a u64) and turns any other into a
+# float64, silently (`input.n > 18446744073709551616` is false for ...617; OPA compares exactly).
+ENGINE_INT_MIN = -(2**63)
+ENGINE_INT_MAX = 2**64 - 1
+# marshal writes an int beyond 32 bits as TYPE_LONG (`l`, `\xec` with FLAG_REF), then its size in
+# 15-bit digits as an int32, negative for a negative number. Outside the range above means at least
+# 5 digits (4 hold 60 bits): sizes 5..2^24-1 and -(2^24-1)..-5 are matched (2^24 digits are 250
+# million bits; `int()` refuses to read a tenth of that from text). Text or structure that merely
+# looks like this only costs a walk (`_find_unevaluable` decides).
+_LONG_MARSHAL = (
+    rb"[l\xec](?:[\x05-\xff]\x00\x00\x00|[\x00-\xff][\x01-\xff]\x00\x00|[\x00-\xff]{2}[\x01-\xff]\x00"
+    rb"|[\x00-\xfb]\xff\xff\xff|[\x00-\xff][\x00-\xfe]\xff\xff|[\x00-\xff]{2}[\x00-\xfe]\xff)"
+)
+_UNEVALUABLE_MARSHAL = re.compile(_SURROGATE_UTF8.pattern + b"|" + _LONG_MARSHAL)
+
+
+def unevaluable(value: Any) -> tuple[str, JsonPath] | None:
+    """What in `value` the Rego engine cannot take as it is: ("surrogate" | "integer", its path), or None.
+
+    A string (key or value) holding a lone surrogate (see `lone_surrogate`: regorus crashes
+    on it), or an integer outside `ENGINE_INT_MIN`..`ENGINE_INT_MAX` (regorus rounds it to a
+    float). One `marshal` and one regular expression over its bytes (about 20 us for a 12 KB
+    review) rule both out; only a hit walks the value, once, for both.
+    """
+    try:
+        packed = marshal.dumps(value)
+    except ValueError:  # an unmarshallable type, or nested too deeply: walk instead
+        pass
+    else:
+        if _UNEVALUABLE_MARSHAL.search(packed) is None:
+            return None
+    return _find_unevaluable(value)
+
+
+def _find_unevaluable(value: Any) -> tuple[str, JsonPath] | None:
+    stack: list[tuple[Any, JsonPath]] = [(value, ())]  # iterative, so any depth is walked
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, Mapping):
+            pairs: Any = item.items()
+        elif isinstance(item, list | tuple):
+            pairs = enumerate(item)
+        elif isinstance(item, str):
+            if not _utf8(item):
+                return "surrogate", path
+            continue
+        elif isinstance(item, int) and not (ENGINE_INT_MIN <= item <= ENGINE_INT_MAX):
+            return "integer", path
+        else:
+            continue
+        for key, child in pairs:
+            if isinstance(key, str) and not _utf8(key):
+                return "surrogate", (*path, key)
+            if isinstance(key, int) and not (ENGINE_INT_MIN <= key <= ENGINE_INT_MAX):
+                return "integer", (*path, key)
+            if isinstance(child, str):
+                if not _utf8(child):
+                    return "surrogate", (*path, _path_part(key))
+            elif isinstance(child, int):
+                if not (ENGINE_INT_MIN <= child <= ENGINE_INT_MAX):
+                    return "integer", (*path, _path_part(key))
+            elif isinstance(child, Mapping | list | tuple):
+                stack.append((child, (*path, _path_part(key))))
+    return None
+
+
 def _find_surrogate(value: Any) -> JsonPath | None:
     stack: list[tuple[Any, JsonPath]] = [(value, ())]  # iterative, so any depth is walked
     while stack:

@@ -30,6 +30,7 @@ from trustgate.policy.rego import (
     is_engine_panic,
     panic_text,
     refuse_lone_surrogate,
+    refuse_unevaluable,
 )
 
 UNDEFINED: Any = type("Undefined", (), {"__repr__": lambda self: "<undefined>"})()
@@ -61,7 +62,8 @@ class Engine(Protocol):
 
         Raises:
             PolicyError: evaluation failed (a run-time error, an unreachable server),
-                or `input` holds a lone surrogate (not Unicode text; regorus crashes on it).
+                or `input` holds a lone surrogate (not Unicode text; regorus crashes on it)
+                or, for the embedded engine, an integer regorus would round to a float.
         """
 
 
@@ -117,6 +119,7 @@ class EmbeddedEngine:
         self._engine = engine
 
     def set_data(self, path: str, value: Mapping[str, Any]) -> None:
+        refuse_unevaluable(value, what=f"data {path}")
         node = self._data
         parts = path.split(".")
         for part in parts[:-1]:
@@ -139,7 +142,7 @@ class EmbeddedEngine:
             raise PolicyError(f"policy data cannot be loaded: {panic_text(e)}") from e
 
     def eval_rule(self, rule: str, input: Mapping[str, Any]) -> Any:
-        refuse_lone_surrogate(input)  # set_input would crash the process
+        refuse_unevaluable(input)  # set_input would crash the process, or round a big integer
         try:
             self._engine.set_input(input)
             raw = self._engine.eval_rule_as_json(rule)

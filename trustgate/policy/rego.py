@@ -28,7 +28,7 @@ from typing import Any
 import regorus
 
 from trustgate.errors import PolicyError
-from trustgate.manifests.loader import lone_surrogate, path_text
+from trustgate.manifests.loader import lone_surrogate, path_text, unevaluable
 from trustgate.model import JsonPath
 from trustgate.policy import _compile_cache
 from trustgate.policy._normalise import add_extensions, code_fingerprint, normalise
@@ -207,6 +207,39 @@ def refuse_lone_surrogate(value: Any) -> None:
             "(a \\ud800-\\udfff escape without its pair), which is not Unicode text",
             hint="fix the input: write the character itself, or both halves of its surrogate pair",
         )
+
+
+def refuse_unevaluable(value: Any, *, what: str = "input") -> None:
+    """Refuse what regorus cannot evaluate as OPA would: a lone surrogate, an integer it rounds.
+
+    One pass over `value` for both (`loader.unevaluable`). regorus crashes on a lone
+    surrogate (see `refuse_lone_surrogate`), and turns an integer outside -2^63..2^64-1
+    into a float64 without a word, so `input.n > 18446744073709551616` would be false for
+    18446744073709551617, where OPA compares exactly: refused rather than evaluated as
+    another number (ADR 0008).
+
+    Args:
+        value: the input document (or data).
+        what: how to name `value` in the message (`input`, or a data file).
+
+    Raises:
+        PolicyError: such a string or integer; the message names its path.
+    """
+    bad = unevaluable(value)
+    if bad is None:
+        return
+    kind, path = bad
+    if kind == "surrogate":
+        raise PolicyError(
+            f"{what} cannot be evaluated: the string at {path_text(path)} holds a lone surrogate "
+            "(a \\ud800-\\udfff escape without its pair), which is not Unicode text",
+            hint="fix the input: write the character itself, or both halves of its surrogate pair",
+        )
+    raise PolicyError(
+        f"{what} cannot be evaluated: the integer at {path_text(path)} is outside -2^63..2^64-1, "
+        "which the Rego engine (regorus) would round to a float64 where OPA compares it exactly",
+        hint="write the number as a string, or keep it within -9223372036854775808..18446744073709551615",
+    )
 
 
 def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: bool) -> Any:
@@ -435,6 +468,20 @@ def _refuse_data_over_rules(rule_paths: Mapping[tuple[str, ...], str], data: Map
         )
 
 
+def _refuse_unevaluable_data(data: Mapping[str, Any]) -> None:
+    """`refuse_unevaluable` over the policy data, naming the data file that holds the value.
+
+    Raises:
+        PolicyError: a lone surrogate or an integer regorus would round, in some data document.
+    """
+    if not data:
+        return
+    sources = data.sources if isinstance(data, PolicyData) else ()
+    for label, doc in sources:
+        refuse_unevaluable(doc, what=f"data file {label}")
+    refuse_unevaluable(data, what="the policy data")
+
+
 def _has(doc: Any, path: tuple[str, ...]) -> bool:
     for key in path:
         if not isinstance(doc, Mapping) or key not in doc:
@@ -517,6 +564,7 @@ class RegoPolicy:
         self.modules = tuple(modules)
         self.data = dict(data or {})
         self.rego_v0 = rego_v0
+        _refuse_unevaluable_data(data or {})
         engine = _new_engine(self.modules, self.data, rego_v0)
         summary = _summary(engine, self.modules, rego_v0)
         _refuse_data_over_rules({tuple(path): where for path, where in summary["paths"]}, data or {})
@@ -615,12 +663,13 @@ class RegoEvaluator:
             RuleEvaluationError: one or more rules fail at run time (e.g. conflicting
                 values); it holds what every other rule found, and names each failing
                 rule's package, rule and policy file and place.
-            PolicyError: `obj` holds a lone surrogate (see `refuse_lone_surrogate`), or the
+            PolicyError: `obj` holds a lone surrogate or an integer regorus would round (see
+                `refuse_unevaluable`), or the
                 engine refuses the input itself.
         """
         if not self.policy.rules:
             return []
-        refuse_lone_surrogate(obj)
+        refuse_unevaluable(obj)
         self._set_input(obj)
         failures: list[RuleFailure] = []
         try:
