@@ -306,3 +306,50 @@ def test_integers_regorus_keeps_exact_match_opa_and_others_are_refused(n: int) -
             PolicyError, match=r"the policy data cannot be evaluated: the integer at cfg\.limit"
         ):
             rego.RegoPolicy([module], data={"cfg": {"limit": n}})
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        (
+            'deny contains "up" if http.send({"method": "get", "url": "http://127.0.0.1:9/"}).status_code',
+            "http.send",
+        ),
+        (
+            'deny contains "down" if not http.send({"method": "get", "url": "http://127.0.0.1:9/"})',
+            "http.send",
+        ),
+        ('deny contains "x" if net.lookup_ip_addr("localhost")', "net.lookup_ip_addr"),
+        ('deny contains "v" if opa.runtime().version', "opa.runtime"),
+        ('deny contains "env" if not opa.runtime().env.CI', "opa.runtime"),
+        ('deny contains m if m := trace("x")', "trace"),
+        ('deny contains "t" if {\n\tnot print(x)\n\tx := 1\n}', "print"),
+        ('deny contains m if {\n\tm := sprintf("%v", [print("x")])\n}', "print"),
+    ],
+)
+def test_builtins_regorus_answers_unlike_opa_are_refused_at_load(body: str, name: str) -> None:
+    """regorus is undefined for `http.send` (OPA sends the request, Gatekeeper refuses it), fails
+    at run time for `net.lookup_ip_addr`, gives its own build for `opa.runtime` (OPA: {}) and the
+    text for `trace` (OPA: true), and finds `not print(...)` false (OPA: true): refused at load,
+    with file, line and why, rather than a verdict that differs silently."""
+    module = rego.Module("p.rego", f"package p\nimport rego.v1\n\n{body}\n")
+    with pytest.raises(PolicyError) as refused:
+        rego.RegoPolicy([module])
+    line = 4 if "{" not in body.split(" if ", 1)[1][:2] else 5
+    assert refused.value.message.startswith(f"p.rego:{line}: `{name}` cannot be evaluated as OPA does: ")
+    TALLY["refused modules"] += 1
+
+
+def test_trace_and_print_statements_are_evaluated_as_opa_does() -> None:
+    module = rego.Module(
+        "p.rego",
+        "package p\nimport rego.v1\n\n"
+        'deny contains "traced" if {\n\ttrace("x")\n\tprint("y", input.missing)\n\tinput.kind\n}\n'
+        'deny contains "not traced" if not trace("x")\n'
+        'warn contains "printed" if print("z")\n',
+    )
+    policy = rego.RegoPolicy([module])
+    problems = compare(
+        "corpus", policy, opa_engine([module], v0=False), [("{}", {}), ("kind", {"kind": "Pod"})]
+    )
+    assert not problems, "\n".join(problems)
