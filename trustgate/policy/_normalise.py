@@ -16,6 +16,9 @@ disagree (ADR 0008), and keeping the rewritten text across runs (through
        not startswith(input.a.b, "x")
        __tg_n1 := input.a.b; not startswith(__tg_n1, "x")
 
+   A call or a composite at the base of a reference goes out too (`expandExprRef`):
+   `not split(input.a, "/")[0] == "x"` becomes `__tg_n1 := split(input.a, "/"); not __tg_n1[0] == "x"`.
+
 2. `some x in E` over a scalar `E`: undefined in OPA, a run-time error in
    regorus. `E` is bound first and must be a collection::
 
