@@ -75,16 +75,13 @@ class EmbeddedEngine:
 
     def __init__(self, *, rego_v0: bool = False) -> None:
         self.rego_v0 = rego_v0
-        self._engine = self._blank()
+        self._engine = regorus.Engine()
+        add_extensions(self._engine)  # what the rewritten modules call (ADR 0008)
+        if rego_v0:
+            self._engine.set_rego_v0(True)
         self._data: dict[str, Any] = {}
-        self._policies: dict[str, str] = {}  # path -> rewritten text: to rebuild after a panic
-
-    def _blank(self) -> Any:
-        engine = regorus.Engine()
-        add_extensions(engine)  # what the rewritten modules call (ADR 0008)
-        if self.rego_v0:
-            engine.set_rego_v0(True)
-        return engine
+        # Never evaluated, taken after each change: what replaces an engine a panic broke.
+        self._pristine = self._engine.clone()
 
     def clone(self) -> EmbeddedEngine:
         """A copy with the same modules and data (cheaper than compiling again)."""
@@ -92,7 +89,7 @@ class EmbeddedEngine:
         copy.rego_v0 = self.rego_v0
         copy._engine = self._engine.clone()
         copy._data = dict(self._data)
-        copy._policies = dict(self._policies)
+        copy._pristine = self._pristine.clone()
         return copy
 
     def add_modules(self, modules: Sequence[Module]) -> None:
@@ -107,16 +104,11 @@ class EmbeddedEngine:
                     raise
                 self._renew()
                 raise PolicyError(f"{module.path}: {panic_text(e)}", hint="please report this") from e
-            self._policies[module.path] = text
+        self._pristine = self._engine.clone()
 
     def _renew(self) -> None:
-        """A new engine in place of one a panic left broken (it cannot evaluate again)."""
-        engine = self._blank()
-        for path, text in self._policies.items():
-            engine.add_policy(path, text)
-        if self._data:
-            engine.add_data_json(json.dumps(self._data))
-        self._engine = engine
+        """The engine as it was before the last evaluation or change, in place of one a panic broke."""
+        self._engine = self._pristine.clone()
 
     def set_data(self, path: str, value: Mapping[str, Any]) -> None:
         refuse_unevaluable(value, what=f"data {path}")
@@ -140,6 +132,7 @@ class EmbeddedEngine:
                 node[parts[-1]] = before
             self._renew()
             raise PolicyError(f"policy data cannot be loaded: {panic_text(e)}") from e
+        self._pristine = self._engine.clone()
 
     def eval_rule(self, rule: str, input: Mapping[str, Any]) -> Any:
         refuse_unevaluable(input)  # set_input would crash the process, or round a big integer

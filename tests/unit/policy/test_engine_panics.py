@@ -80,3 +80,17 @@ def test_keyboard_interrupt_is_not_taken_for_a_panic() -> None:
     assert not rego.is_engine_panic(KeyboardInterrupt())
     assert not rego.is_engine_panic(SystemExit(1))
     assert not rego.is_engine_panic(RuntimeError("x"))
+
+
+def test_a_panic_costs_a_clone_not_a_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiling the bundled policies takes ~170 ms: crafted inputs must not make each request pay it."""
+    evaluator = _policy("time.parse_duration_ns(input.v) > 0").evaluator()
+
+    def compile_again(*args: object) -> None:
+        raise AssertionError("the engine was compiled again after a panic")
+
+    monkeypatch.setattr(rego, "_new_engine", compile_again)
+    for _ in range(3):
+        with pytest.raises(rego.RuleEvaluationError, match="panicked"):
+            evaluator.evaluate({"v": "1."})
+    assert [f.message for f in evaluator.evaluate({"v": "2m"})] == ["panics"]
