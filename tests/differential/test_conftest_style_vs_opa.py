@@ -268,3 +268,88 @@ def test_corpus_module_matches_opa(directory: Path) -> None:
         assert problems, f"{label} now matches OPA: remove it from KNOWN_MODULES"
         return
     assert not problems, "\n".join(problems)
+
+
+_NUMBERS = """\
+package p
+import rego.v1
+
+deny contains "above u64 max - 1" if input.n > 18446744073709551614
+deny contains "exact 2^53 + 1" if input.n == 9007199254740993
+deny contains "above the data's limit" if input.n > data.cfg.limit
+deny contains "below -(2^63 - 1)" if input.n < -9223372036854775807
+deny contains "in a list" if input.n in [9223372036854775809, 18446744073709551615]
+"""
+_IN_RANGE = [2**53 + 1, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1, -(2**63), -(2**63) + 1]
+_OUT_OF_RANGE = [2**64, 2**64 + 1, -(2**63) - 1, 10**30, -(10**30)]
+
+
+@pytest.mark.parametrize("n", _IN_RANGE + _OUT_OF_RANGE)
+def test_integers_regorus_keeps_exact_match_opa_and_others_are_refused(n: int) -> None:
+    """regorus keeps an integer exact from -2^63 to 2^64-1 and rounds any other to a float64, so
+    `input.n > 18446744073709551616` was false for ...617 (OPA: true). Outside that range the input,
+    or data, is refused (could not evaluate), never evaluated as another number (ADR 0008)."""
+    module = rego.Module("p.rego", _NUMBERS)
+    data = {"cfg": {"limit": 2**63 + 5}}
+    policy = rego.RegoPolicy([module], data=data)
+    engine = opa_engine([module], v0=False, data=data)
+    for value in ({"n": n}, {"x": [{"n": n}]}, {"n": n, "m": [n]}):
+        if n in _IN_RANGE:
+            problems = compare("numbers", policy, engine, [(str(value), value)], data=data)
+            assert not problems, "\n".join(problems)
+            continue
+        with pytest.raises(PolicyError, match=r"the integer at \S+ is outside -2\^63\.\.2\^64-1"):
+            policy.evaluator().evaluate(value)
+        TALLY["refused inputs"] += 1
+    if n not in _IN_RANGE:
+        with pytest.raises(
+            PolicyError, match=r"the policy data cannot be evaluated: the integer at cfg\.limit"
+        ):
+            rego.RegoPolicy([module], data={"cfg": {"limit": n}})
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        (
+            'deny contains "up" if http.send({"method": "get", "url": "http://127.0.0.1:9/"}).status_code',
+            "http.send",
+        ),
+        (
+            'deny contains "down" if not http.send({"method": "get", "url": "http://127.0.0.1:9/"})',
+            "http.send",
+        ),
+        ('deny contains "x" if net.lookup_ip_addr("localhost")', "net.lookup_ip_addr"),
+        ('deny contains "v" if opa.runtime().version', "opa.runtime"),
+        ('deny contains "env" if not opa.runtime().env.CI', "opa.runtime"),
+        ('deny contains m if m := trace("x")', "trace"),
+        ('deny contains "t" if {\n\tnot print(x)\n\tx := 1\n}', "print"),
+        ('deny contains m if {\n\tm := sprintf("%v", [print("x")])\n}', "print"),
+    ],
+)
+def test_builtins_regorus_answers_unlike_opa_are_refused_at_load(body: str, name: str) -> None:
+    """regorus is undefined for `http.send` (OPA sends the request, Gatekeeper refuses it), fails
+    at run time for `net.lookup_ip_addr`, gives its own build for `opa.runtime` (OPA: {}) and the
+    text for `trace` (OPA: true), and finds `not print(...)` false (OPA: true): refused at load,
+    with file, line and why, rather than a verdict that differs silently."""
+    module = rego.Module("p.rego", f"package p\nimport rego.v1\n\n{body}\n")
+    with pytest.raises(PolicyError) as refused:
+        rego.RegoPolicy([module])
+    line = 4 if "{" not in body.split(" if ", 1)[1][:2] else 5
+    assert refused.value.message.startswith(f"p.rego:{line}: `{name}` cannot be evaluated as OPA does: ")
+    TALLY["refused modules"] += 1
+
+
+def test_trace_and_print_statements_are_evaluated_as_opa_does() -> None:
+    module = rego.Module(
+        "p.rego",
+        "package p\nimport rego.v1\n\n"
+        'deny contains "traced" if {\n\ttrace("x")\n\tprint("y", input.missing)\n\tinput.kind\n}\n'
+        'deny contains "not traced" if not trace("x")\n'
+        'warn contains "printed" if print("z")\n',
+    )
+    policy = rego.RegoPolicy([module])
+    problems = compare(
+        "corpus", policy, opa_engine([module], v0=False), [("{}", {}), ("kind", {"kind": "Pod"})]
+    )
+    assert not problems, "\n".join(problems)

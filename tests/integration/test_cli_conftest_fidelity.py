@@ -75,3 +75,34 @@ def test_a_policy_that_reads_data_conftest_is_refused(write: Write) -> None:
     code, out, _ = check("-p", str(policy.parent), str(write("input.json", '{"replicas": 1}')))
     assert code == 1
     assert "see data.conftest" in out
+
+
+def test_a_policy_that_makes_the_engine_panic_could_not_be_evaluated(write: Write) -> None:
+    """regorus panics on `strings.count(s, "")` (pyo3's PanicException, no Exception): `check`
+    exited 1 with a traceback; it is a rule that could not be evaluated, exit 3."""
+    policy = write(
+        "policy/p.rego",
+        'package main\nimport rego.v1\n\ndeny contains "n" if strings.count(input.name, input.sep) > 1\n',
+    )
+    doc = write("in.yaml", "name: x\nsep: ''\n")
+    code, out, _ = check("-p", str(policy.parent), str(doc))
+    assert code == 3
+    assert "rule data.main.deny: the Rego engine (regorus) panicked" in out
+
+
+def test_an_integer_regorus_would_round_could_not_be_evaluated(write: Write) -> None:
+    """regorus turns an integer beyond 2^64-1 (or below -2^63) into a float64: `input.quota >
+    18446744073709551616` was false for ...617 in a JSON input, a silent pass where OPA denies. The
+    input is refused instead (exit 3), naming the number's path; 2^64-1 itself is evaluated."""
+    policy = write(
+        "policy/p.rego",
+        "package main\nimport rego.v1\n\n"
+        'deny contains "quota above 2^64 - 2" if input.quota > 18446744073709551614\n',
+    )
+    code, out, _ = check(
+        "-p", str(policy.parent), str(write("big.json", '{"a": [{"quota": 18446744073709551617}]}'))
+    )
+    assert code == 3
+    assert "the integer at a[0].quota is outside -2^63..2^64-1" in out
+    code, out, _ = check("-p", str(policy.parent), str(write("fine.json", '{"quota": 18446744073709551615}')))
+    assert code == 1 and "quota above 2^64 - 2" in out

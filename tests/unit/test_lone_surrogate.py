@@ -7,6 +7,7 @@ in a subprocess: before the fix they crash it, not the test run.
 from __future__ import annotations
 
 import json
+import marshal
 import subprocess
 import sys
 import textwrap
@@ -143,3 +144,50 @@ def test_engine_boundary_refuses_a_lone_surrogate_with_an_error(case: str, where
     assert done.returncode == 0, f"exit {done.returncode} (-11/139: the engine crashed)\n{done.stderr}"
     assert done.stdout.startswith("refused: input cannot be evaluated"), done.stdout + done.stderr
     assert "metadata.annotations." in done.stdout and "lone surrogate" in done.stdout
+
+
+# -- integers regorus would round (and surrogates) in one walk: `loader.unevaluable` ----------------
+
+_MIN, _MAX = -(2**63), 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ({"a": _MAX, "b": _MIN, "c": 2**53 + 1, "d": 2**63 + 1, "e": True, "f": 1e30}, None),
+        ({"a": _MAX + 1}, ("integer", ("a",))),
+        ({"a": _MIN - 1}, ("integer", ("a",))),
+        ({"a": [1, {"b": -(10**300)}]}, ("integer", ("a", 1, "b"))),
+        ({"a": 2**70}, ("integer", ("a",))),
+        (2**64, ("integer", ())),
+        ({"a": (2**64,)}, ("integer", ("a", 0))),  # not marshal's exact types: walked instead
+        ({"a": "\ud800", "b": 1}, ("surrogate", ("a",))),
+        # A string ending in "l" just before the number: the headers overlap, both are read.
+        ({"a": ["xl", 2**64]}, ("integer", ("a", 1))),
+        ({"maxUnavailable": 0, "operator": "Equal", "b": [-(2**64)]}, ("integer", ("b", 0))),
+        # Text and structure that look like marshal's big-integer header are walked, and pass:
+        ({"ttl": 5, "level": 300, "x": "l\x05\x00\x00\x00", "y": "l\xfb\xff\xff\xff"}, None),
+    ],
+)
+def test_unevaluable_finds_integers_regorus_would_round(
+    value: object, found: tuple[str, tuple[str | int, ...]] | None
+) -> None:
+    assert loader.unevaluable(value) == found
+
+
+def test_unevaluable_finds_every_size_of_big_integer() -> None:
+    """Every marshal size of an out-of-range integer (5 up to thousands of 15-bit digits, both
+    signs) is seen by the fast scan (the walk alone would find them: the scan is checked here)."""
+    for bits in (64, 65, 75, 76, 120, 3840, 3841, 14000, 2**17):
+        for n in (2**bits, -(2**bits), 2**bits + 12345):
+            assert loader._holds_big_int(marshal.dumps({"n": n})), bits
+            assert loader.unevaluable({"n": [n]}) == ("integer", ("n", 0))
+    assert not loader._holds_big_int(marshal.dumps({"n": [2**60 - 1, -(2**60) + 1, 2**31, _MAX, _MIN]}))
+    assert loader.unevaluable({"n": [_MAX, _MIN, 2**60]}) is None
+
+
+def test_unevaluable_walks_any_depth() -> None:
+    deep: object = 2**64
+    for _ in range(5000):  # beyond marshal's nesting limit
+        deep = [deep]
+    assert loader.unevaluable(deep) == ("integer", (0,) * 5000)

@@ -34,6 +34,18 @@ divergence, ADR 0008):
 6. Undefined references into a literal (the type checker's "undefined ref"):
    `x := {"a": 1}` then `x.b`, `x[0]`; `x := [1, 2]` then `x["a"]`, `x[5]`,
    where the key is a literal and `x` is assigned once in that body.
+
+One check is not OPA's but trustgate's, for built-ins whose value regorus gives
+without saying it differs from OPA's (7): OPA does I/O or reads its runtime
+where regorus answers otherwise, so the verdict would differ silently.
+
+7. `http.send` (OPA makes the request; regorus is undefined, so `not http.send(...)`
+   is true; Gatekeeper disables it), `net.lookup_ip_addr` (OPA resolves the name;
+   regorus fails at run time), `opa.runtime` (`{}` under conftest and Gatekeeper,
+   which configure no runtime; regorus gives its own version and built-ins), and
+   the value of `trace` (OPA's is `true`, regorus' its argument) and of `print`
+   (OPA refuses it as a value and finds `not print(...)` true); a `trace(...)` or
+   `print(...)` statement of its own succeeds in both and is accepted.
 """
 
 from __future__ import annotations
@@ -51,6 +63,22 @@ _COMPREHENSIONS = frozenset({"ArrayCompr", "SetCompr", "ObjectCompr"})
 _SCOPES = _COMPREHENSIONS | {"Every"}  # nested queries: a name may be bound anew inside them
 _LITERAL_ASSIGN = re.compile(rb":=\s*[\[{]")  # before looking for `x := {...}` in the AST
 _SCALARS = {"String": "string", "RawString": "string", "Number": "number", "Bool": "boolean", "Null": "null"}
+# 7: built-ins whose value regorus gives differently from OPA, and why (see the module docstring).
+_UNLIKE_OPA = {
+    "http.send": "OPA (conftest) sends the request and Gatekeeper refuses the built-in, where regorus "
+    "is undefined (so `not http.send(...)` would be true)",
+    "net.lookup_ip_addr": "OPA resolves the name with DNS, which trustgate does not do from a policy",
+    "opa.runtime": "OPA's value is {} under conftest and Gatekeeper (no runtime configured), where regorus "
+    "gives its own version and built-ins",
+    "trace": "its value is true in OPA and the traced text in regorus (a `trace(...)` statement of its own, "
+    "or `not trace(...)`, is accepted)",
+    "print": "OPA refuses its value (rego_type_error: used as value) and finds `not print(...)` true, "
+    "where regorus finds it false (a `print(...)` statement of its own is accepted)",
+}
+_ACCEPTED = {"trace": ("Expr", "NotExpr"), "print": ("Expr",)}  # as a statement (negated) of its own
+_UNLIKE_OPA_CALL = re.compile(
+    rb"\b(?:http\s*\.\s*send|net\s*\.\s*lookup_ip_addr|opa\s*\.\s*runtime|trace|print)\s*\("
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +108,9 @@ def check(modules: Sequence[Parsed]) -> None:
     Raises:
         PolicyError: the first refusal found, with file, line and OPA's error class.
     """
+    for module in modules:
+        if _UNLIKE_OPA_CALL.search(module.source):
+            _check_unlike_opa(module)
     rules = [r for m in modules for r in _rules(m)]
     _check_conflicts(rules)
     names = _package_names(modules, rules)
@@ -99,6 +130,56 @@ def check(modules: Sequence[Parsed]) -> None:
                     _check_literal_refs(module, nodes)
                 local[id(spec)] = _locals(module, spec, nodes)
     _check_recursion(rules, names, local)
+
+
+# -- 7. built-ins regorus answers unlike OPA ------------------------------------------
+
+
+def _check_unlike_opa(module: Parsed) -> None:
+    """A call of a built-in in `_UNLIKE_OPA` (a `trace(...)` or `print(...)` statement excepted).
+
+    Raises:
+        PolicyError: the first such call, with file, line and why.
+    """
+    nodes = _nodes(module.ast.get("rules", []))
+    # A statement of its own (`trace("x")`, `print(...)`) succeeds in both engines; `not trace(...)`
+    # is false in both, `not print(...)` true in OPA only.
+    statements: dict[int, str] = {}
+    for node in nodes:
+        kind, literal = next(iter(node.items())) if len(node) == 1 else ("", None)
+        expr = literal.get("expr") if kind in ("Expr", "NotExpr") and isinstance(literal, dict) else None
+        if isinstance(expr, dict) and isinstance(expr.get("Call"), dict):
+            statements[id(expr["Call"])] = kind
+    found = []
+    for node in nodes:
+        call = node.get("Call") if len(node) == 1 else None
+        if not isinstance(call, dict):
+            continue
+        name = _call_name(call.get("fcn"))
+        if name in _UNLIKE_OPA and statements.get(id(call)) not in _ACCEPTED.get(name, ()):
+            found.append((first_line(call), name))
+    if found:
+        line, name = min(found)
+        raise PolicyError(
+            f"{module.path}:{line}: `{name}` cannot be evaluated as OPA does: {_UNLIKE_OPA[name]}",
+            hint="trustgate evaluates policies without I/O (ADR 0008): pass what the policy needs as data "
+            "(`-d`, the config's `data`), or drop the call",
+        )
+
+
+def _call_name(fcn: Any) -> str:
+    """`http.send` for a call's function (a name, or fields after a name); "" for anything else."""
+    parts: list[str] = []
+    while isinstance(fcn, dict):
+        kind, body = _kind(fcn)
+        if kind == "Var":
+            return ".".join([str(body.get("value")), *reversed(parts)])
+        field = body.get("field") if kind == "RefDot" else None
+        if not (isinstance(field, list) and len(field) == 2):
+            return ""
+        parts.append(str(field[1]))
+        fcn = body.get("refr")
+    return ""
 
 
 # -- 1. rule kinds -----------------------------------------------------------------

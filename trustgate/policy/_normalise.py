@@ -16,6 +16,9 @@ disagree (ADR 0008), and keeping the rewritten text across runs (through
        not startswith(input.a.b, "x")
        __tg_n1 := input.a.b; not startswith(__tg_n1, "x")
 
+   A call or a composite at the base of a reference goes out too (`expandExprRef`):
+   `not split(input.a, "/")[0] == "x"` becomes `__tg_n1 := split(input.a, "/"); not __tg_n1[0] == "x"`.
+
 2. `some x in E` over a scalar `E`: undefined in OPA, a run-time error in
    regorus. `E` is bound first and must be a collection::
 
@@ -1157,6 +1160,13 @@ def _hoist_one(term: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int
 
 
 def _ref_keys(ref: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int, int]]:
+    """What to hoist out of a reference left in place: dynamic keys, and a base that is not a name.
+
+    OPA's `expandExprRef` moves a call or a composite at the base of a reference
+    (`split(x, "/")[0]`, `[lower(s)][0]`, `{"k": f(x)}.k`) into a fresh, non-negated
+    expression (`__local0__ = split(x, "/")`), so `not split(input.missing, "/")[0] == "a"`
+    is undefined in OPA; regorus evaluated the whole reference under the `not` (true).
+    """
     out: list[tuple[int, int]] = []
     node: Any = ref
     while isinstance(node, dict):
@@ -1166,6 +1176,8 @@ def _ref_keys(ref: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int, 
             if isinstance(index, dict):
                 out.extend(_hoist_one(index, globals_))
         elif kind != "RefDot":
+            if kind in _CALL_LIKE or kind in _COMPOSITES:
+                out.append(_span(node))  # the base, whole: whatever it holds is hoisted with it
             break
         node = body.get("refr")
     return out

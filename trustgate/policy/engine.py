@@ -23,12 +23,21 @@ import regorus
 
 from trustgate.errors import PolicyError
 from trustgate.policy._normalise import add_extensions, normalise
-from trustgate.policy.rego import Module, clean_engine_error, refuse_lone_surrogate
+from trustgate.policy.rego import (
+    ENGINE_ERRORS,
+    Module,
+    clean_engine_error,
+    is_engine_panic,
+    panic_text,
+    refuse_lone_surrogate,
+    refuse_unevaluable,
+)
 
 UNDEFINED: Any = type("Undefined", (), {"__repr__": lambda self: "<undefined>"})()
 """What `eval_rule` returns when the rule has no value."""
 
 _REGORUS_UNDEFINED = "<undefined>"
+_ABSENT = object()
 
 
 class Engine(Protocol):
@@ -53,7 +62,8 @@ class Engine(Protocol):
 
         Raises:
             PolicyError: evaluation failed (a run-time error, an unreachable server),
-                or `input` holds a lone surrogate (not Unicode text; regorus crashes on it).
+                or `input` holds a lone surrogate (not Unicode text; regorus crashes on it)
+                or, for the embedded engine, an integer regorus would round to a float.
         """
 
 
@@ -70,6 +80,8 @@ class EmbeddedEngine:
         if rego_v0:
             self._engine.set_rego_v0(True)
         self._data: dict[str, Any] = {}
+        # Never evaluated, taken after each change: what replaces an engine a panic broke.
+        self._pristine = self._engine.clone()
 
     def clone(self) -> EmbeddedEngine:
         """A copy with the same modules and data (cheaper than compiling again)."""
@@ -77,6 +89,7 @@ class EmbeddedEngine:
         copy.rego_v0 = self.rego_v0
         copy._engine = self._engine.clone()
         copy._data = dict(self._data)
+        copy._pristine = self._pristine.clone()
         return copy
 
     def add_modules(self, modules: Sequence[Module]) -> None:
@@ -86,26 +99,53 @@ class EmbeddedEngine:
                 self._engine.add_policy(module.path, text)
             except RuntimeError as e:
                 raise PolicyError(clean_engine_error(e), hint="fix the Rego") from e
+            except BaseException as e:
+                if not is_engine_panic(e):
+                    raise
+                self._renew()
+                raise PolicyError(f"{module.path}: {panic_text(e)}", hint="please report this") from e
+        self._pristine = self._engine.clone()
+
+    def _renew(self) -> None:
+        """The engine as it was before the last evaluation or change, in place of one a panic broke."""
+        self._engine = self._pristine.clone()
 
     def set_data(self, path: str, value: Mapping[str, Any]) -> None:
+        refuse_unevaluable(value, what=f"data {path}")
         node = self._data
         parts = path.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
+        before = node.get(parts[-1], _ABSENT)
         node[parts[-1]] = value
         try:
             self._engine.clear_data()
             self._engine.add_data_json(json.dumps(self._data))
-        except (RuntimeError, TypeError, ValueError) as e:
+        except ENGINE_ERRORS as e:
             raise PolicyError(f"policy data cannot be loaded: {clean_engine_error(e)}") from e
+        except BaseException as e:
+            if not is_engine_panic(e):
+                raise
+            if before is _ABSENT:
+                del node[parts[-1]]
+            else:
+                node[parts[-1]] = before
+            self._renew()
+            raise PolicyError(f"policy data cannot be loaded: {panic_text(e)}") from e
+        self._pristine = self._engine.clone()
 
     def eval_rule(self, rule: str, input: Mapping[str, Any]) -> Any:
-        refuse_lone_surrogate(input)  # set_input would crash the process
+        refuse_unevaluable(input)  # set_input would crash the process, or round a big integer
         try:
             self._engine.set_input(input)
             raw = self._engine.eval_rule_as_json(rule)
-        except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+        except ENGINE_ERRORS as e:
             raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+        except BaseException as e:
+            if not is_engine_panic(e):
+                raise
+            self._renew()
+            raise PolicyError(f"policy evaluation failed: {rule}: {panic_text(e)}") from e
         value = json.loads(raw)
         return UNDEFINED if value == _REGORUS_UNDEFINED else value
 

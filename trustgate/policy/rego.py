@@ -28,7 +28,7 @@ from typing import Any
 import regorus
 
 from trustgate.errors import PolicyError
-from trustgate.manifests.loader import lone_surrogate, path_text
+from trustgate.manifests.loader import lone_surrogate, path_text, unevaluable
 from trustgate.model import JsonPath
 from trustgate.policy import _compile_cache
 from trustgate.policy._normalise import add_extensions, code_fingerprint, normalise
@@ -168,6 +168,29 @@ def clean_engine_error(error: BaseException) -> str:
     return message or type(error).__name__
 
 
+# What regorus raises for an error of the module or the evaluation.
+ENGINE_ERRORS = (RuntimeError, TypeError, ValueError, OverflowError)
+
+
+def is_engine_panic(error: BaseException) -> bool:
+    """A Rust panic inside regorus: pyo3's `pyo3_runtime.PanicException`.
+
+    It derives from `BaseException` (not `Exception`), so `except Exception` lets it
+    through, and it cannot be imported: it is told by its class's module and name. A
+    panic leaves the engine unusable (the rule it was in reads as recursive from then
+    on): the caller must drop that engine.
+    """
+    return any(
+        cls.__name__ == "PanicException" and cls.__module__ == "pyo3_runtime" for cls in type(error).__mro__
+    )
+
+
+def panic_text(error: BaseException) -> str:
+    """What to report for a regorus panic (an engine bug, never the policy's answer)."""
+    detail = str(error).split("Stack backtrace:", 1)[0].strip().splitlines()
+    return f"the Rego engine (regorus) panicked: {detail[0] if detail else type(error).__name__}"
+
+
 def refuse_lone_surrogate(value: Any) -> None:
     """Refuse an input that holds a string that is not Unicode text (a lone surrogate).
 
@@ -186,6 +209,39 @@ def refuse_lone_surrogate(value: Any) -> None:
         )
 
 
+def refuse_unevaluable(value: Any, *, what: str = "input") -> None:
+    """Refuse what regorus cannot evaluate as OPA would: a lone surrogate, an integer it rounds.
+
+    One pass over `value` for both (`loader.unevaluable`). regorus crashes on a lone
+    surrogate (see `refuse_lone_surrogate`), and turns an integer outside -2^63..2^64-1
+    into a float64 without a word, so `input.n > 18446744073709551616` would be false for
+    18446744073709551617, where OPA compares exactly: refused rather than evaluated as
+    another number (ADR 0008).
+
+    Args:
+        value: the input document (or data).
+        what: how to name `value` in the message (`input`, or a data file).
+
+    Raises:
+        PolicyError: such a string or integer; the message names its path.
+    """
+    bad = unevaluable(value)
+    if bad is None:
+        return
+    kind, path = bad
+    if kind == "surrogate":
+        raise PolicyError(
+            f"{what} cannot be evaluated: the string at {path_text(path)} holds a lone surrogate "
+            "(a \\ud800-\\udfff escape without its pair), which is not Unicode text",
+            hint="fix the input: write the character itself, or both halves of its surrogate pair",
+        )
+    raise PolicyError(
+        f"{what} cannot be evaluated: the integer at {path_text(path)} is outside -2^63..2^64-1, "
+        "which the Rego engine (regorus) would round to a float64 where OPA compares it exactly",
+        hint="write the number as a string, or keep it within -9223372036854775808..18446744073709551615",
+    )
+
+
 def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: bool) -> Any:
     engine = regorus.Engine()
     add_extensions(engine)  # what the rewritten modules call (ADR 0008)
@@ -195,7 +251,11 @@ def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: boo
     for module, text in zip(modules, texts, strict=True):
         try:
             engine.add_policy(module.path, text)
-        except RuntimeError as e:
+        except BaseException as e:
+            if is_engine_panic(e):
+                raise PolicyError(f"{module.path}: {panic_text(e)}", hint="please report this") from e
+            if not isinstance(e, RuntimeError):
+                raise
             message = clean_engine_error(e)
             hint = "fix the policy"
             if "`if` keyword is required" in message or "`contains` keyword" in message:
@@ -207,8 +267,12 @@ def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: boo
     if data:
         try:
             engine.add_data_json(json.dumps(data))
-        except (RuntimeError, TypeError, ValueError) as e:
+        except ENGINE_ERRORS as e:
             raise PolicyError(f"policy data cannot be loaded: {clean_engine_error(e)}") from e
+        except BaseException as e:
+            if not is_engine_panic(e):
+                raise
+            raise PolicyError(f"policy data cannot be loaded: {panic_text(e)}") from e
     return engine
 
 
@@ -404,6 +468,20 @@ def _refuse_data_over_rules(rule_paths: Mapping[tuple[str, ...], str], data: Map
         )
 
 
+def _refuse_unevaluable_data(data: Mapping[str, Any]) -> None:
+    """`refuse_unevaluable` over the policy data, naming the data file that holds the value.
+
+    Raises:
+        PolicyError: a lone surrogate or an integer regorus would round, in some data document.
+    """
+    if not data:
+        return
+    sources = data.sources if isinstance(data, PolicyData) else ()
+    for label, doc in sources:
+        refuse_unevaluable(doc, what=f"data file {label}")
+    refuse_unevaluable(data, what="the policy data")
+
+
 def _has(doc: Any, path: tuple[str, ...]) -> bool:
     for key in path:
         if not isinstance(doc, Mapping) or key not in doc:
@@ -486,6 +564,7 @@ class RegoPolicy:
         self.modules = tuple(modules)
         self.data = dict(data or {})
         self.rego_v0 = rego_v0
+        _refuse_unevaluable_data(data or {})
         engine = _new_engine(self.modules, self.data, rego_v0)
         summary = _summary(engine, self.modules, rego_v0)
         _refuse_data_over_rules({tuple(path): where for path, where in summary["paths"]}, data or {})
@@ -572,6 +651,9 @@ class RegoEvaluator:
     def __init__(self, policy: RegoPolicy, *, engine: Any = None) -> None:
         self.policy = policy
         self._engine = engine or _new_engine((*policy.modules, policy.aggregate), policy.data, policy.rego_v0)
+        # Never evaluated: what replaces an engine a panic broke (a clone costs ~5 us, compiling ~170 ms,
+        # which crafted inputs could otherwise make every request pay).
+        self._pristine = self._engine.clone()
 
     def evaluate(self, obj: Mapping[str, Any] | Sequence[Any]) -> list[RawFinding]:
         """Evaluate every finding rule against `obj` as `input` (a list for conftest's --combine).
@@ -584,21 +666,24 @@ class RegoEvaluator:
             RuleEvaluationError: one or more rules fail at run time (e.g. conflicting
                 values); it holds what every other rule found, and names each failing
                 rule's package, rule and policy file and place.
-            PolicyError: `obj` holds a lone surrogate (see `refuse_lone_surrogate`), or the
+            PolicyError: `obj` holds a lone surrogate or an integer regorus would round (see
+                `refuse_unevaluable`), or the
                 engine refuses the input itself.
         """
         if not self.policy.rules:
             return []
-        refuse_lone_surrogate(obj)
-        try:
-            self._engine.set_input(obj)
-        except (RuntimeError, TypeError, ValueError, OverflowError) as e:
-            raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+        refuse_unevaluable(obj)
+        self._set_input(obj)
         failures: list[RuleFailure] = []
         try:
             result = json.loads(self._engine.eval_rule_as_json(f"data.{_AGGREGATE_PACKAGE}.findings"))
-        except (RuntimeError, TypeError, ValueError, OverflowError):
+        except ENGINE_ERRORS:
             result = _UNDEFINED  # some rule failed: ask one by one to find which, and keep the others
+        except BaseException as e:
+            if not is_engine_panic(e):
+                raise
+            self._renew(obj)  # the panic broke this engine; the rules are asked one by one below
+            result = _UNDEFINED
         if result != _UNDEFINED:
             values: dict[str, dict[str, Any]] = result
         else:  # some rule is undefined (a complete rule with no value) or failed: ask one by one
@@ -608,8 +693,14 @@ class RegoEvaluator:
                 for rule in self.policy._queried(package):
                     try:
                         raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.{rule}"))
-                    except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+                    except ENGINE_ERRORS as e:
                         failures.append(RuleFailure(package, rule, clean_engine_error(e)))
+                        continue
+                    except BaseException as e:
+                        if not is_engine_panic(e):
+                            raise
+                        failures.append(RuleFailure(package, rule, panic_text(e)))
+                        self._renew(obj)
                         continue
                     if raw != _UNDEFINED:
                         values[package][rule] = raw
@@ -635,6 +726,23 @@ class RegoEvaluator:
             raise RuleEvaluationError(failures, out)
         return out
 
+    def _set_input(self, obj: Any) -> None:
+        try:
+            self._engine.set_input(obj)
+        except ENGINE_ERRORS as e:
+            raise PolicyError(f"policy evaluation failed: {clean_engine_error(e)}") from e
+        except BaseException as e:
+            if not is_engine_panic(e):
+                raise
+            self._renew(None)
+            raise PolicyError(f"policy evaluation failed: {panic_text(e)}") from e
+
+    def _renew(self, obj: Any) -> None:
+        """A new engine in place of one a panic left broken, with `obj` as input (when given)."""
+        self._engine = self._pristine.clone()
+        if obj is not None:
+            self._set_input(obj)
+
     def run_tests(self) -> list[TestResult]:
         """Evaluate every `test_*` rule; a test passes when its value is `true`."""
         results = []
@@ -651,6 +759,12 @@ class RegoEvaluator:
                 except RuntimeError as e:
                     passed = False
                     error = clean_engine_error(e)
+                except BaseException as e:
+                    if not is_engine_panic(e):
+                        raise
+                    passed = False
+                    error = panic_text(e)
+                    self._renew(None)
                 results.append(
                     TestResult(
                         package=package,

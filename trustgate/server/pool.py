@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from trustgate.errors import Error
 from trustgate.gate import Gate
 from trustgate.gate.verdict import Failure
+from trustgate.policy.rego import is_engine_panic, panic_text
 
 if TYPE_CHECKING:
     from trustgate.gate.recorder import DecisionContext, Recorder
@@ -187,12 +188,32 @@ class EvaluatorPool:
                 except Exception as e:
                     traceback.print_exc(file=sys.stderr)
                     job.fail(Failure.INTERNAL, f"internal error ({type(e).__name__}: {e})")
+                except BaseException as e:
+                    # A Rust panic (pyo3's PanicException is no Exception) that the policy layer did
+                    # not turn into an error: it must neither end this thread (a pool emptied by
+                    # crafted objects answers nothing, or allows where fail-open) nor leave the
+                    # Gate's broken engines in use.
+                    if not is_engine_panic(e):
+                        raise
+                    traceback.print_exc(file=sys.stderr)
+                    job.fail(Failure.INTERNAL, f"internal error ({panic_text(e)})")
+                    gate = self._rebuild(gate)
                 finally:
                     with self._lock:
                         self.busy -= 1
                     job.finish()
         finally:
             gate.close()
+
+    def _rebuild(self, gate: Gate) -> Gate:
+        """A new Gate in place of one a panic went through; the old one if building fails."""
+        try:
+            fresh = self._build()
+        except Error as e:
+            print(f"trustgate: could not rebuild an evaluator: {e.diagnostics()}", file=sys.stderr)
+            return gate
+        gate.close()
+        return fresh
 
     def _evaluate(self, gate: Gate, job: Job) -> None:
         """Both phases: a policy denial is known to the handler before images are verified."""

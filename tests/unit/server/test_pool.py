@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+from types import SimpleNamespace
 from typing import Any, cast
 
 from trustgate.gate.verdict import Failure
 from trustgate.model import Decision, Mode
 from trustgate.server.evaluation import _evaluated
-from trustgate.server.pool import Job
+from trustgate.server.pool import EvaluatorPool, Job
 
 
 def _job(seconds: float = 5.0) -> Job:
@@ -95,3 +96,55 @@ def test_a_recorded_decision_is_answered_with_its_record_committed() -> None:
     record.set_result("id-1")
     evaluated = _evaluated(job, job.deadline)
     assert evaluated.decision is job.decision and not evaluated.unrecorded and not evaluated.late
+
+
+def _a_real_panic() -> BaseException:
+    """pyo3's PanicException, as regorus raises it (it cannot be imported)."""
+    import regorus
+
+    engine = regorus.Engine()
+    engine.add_policy("p.rego", 'package p\nimport rego.v1\n\nn := strings.count("abc", "")\n')
+    try:
+        engine.eval_rule_as_json("data.p.n")
+    except BaseException as e:  # the panic is the point
+        assert type(e).__name__ == "PanicException", e
+        return e
+    raise AssertionError("regorus no longer panics on strings.count with an empty substring")
+
+
+class _PanickingGate:
+    """A Gate double whose policies panic: the panic an evaluator thread must survive."""
+
+    built = 0
+    closed = 0
+    policy_revision = "r"
+
+    def __init__(self, panic: BaseException) -> None:
+        type(self).built += 1
+        self.panic = panic
+
+    def evaluate_policies(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.panic
+
+    def close(self) -> None:
+        type(self).closed += 1
+
+
+def test_a_panic_neither_ends_the_evaluator_thread_nor_keeps_its_gate() -> None:
+    panic = _a_real_panic()
+    pool = EvaluatorPool(lambda: cast(Any, _PanickingGate(panic)), size=1)
+    assert pool.wait_ready(5)
+    try:
+        for _ in range(3):  # with one thread: every job is answered by the same, surviving thread
+            job = pool.submit(
+                Job(
+                    plan=cast(Any, SimpleNamespace(old=None, documents=[], verify_images=False)),
+                    context=None,
+                    deadline=time.monotonic() + 5,
+                )
+            )
+            assert job.done.wait(5)
+            assert job.failure is Failure.INTERNAL and "regorus) panicked" in job.error
+        assert _PanickingGate.built == 4 and _PanickingGate.closed == 3  # a new Gate after each panic
+    finally:
+        pool.close()
