@@ -413,6 +413,7 @@ class ImageVerifier:
         for item in found:
             if item.discovery.unexamined:
                 result.problems.append(self._unexamined(ref, item))
+            result.problems.extend(_unlisted(reason) for reason in item.discovery.unlisted)
         for problem in top.discovery.problems:
             result.problems.append(ImageProblem("image-artifact", problem, blocking=False))
         if any(p.blocking for p in result.problems):
@@ -1046,3 +1047,18 @@ _REGISTRY_FIX = {
     "images.cache.staleIfErrorSeconds)",
     "timeout": "the registry is slow or hung; images.registries.deadlineSeconds bounds each verification",
 }
+
+
+def _unlisted(reason: str) -> ImageProblem:
+    """Referrers that could not be listed (`Discovery.unlisted`): the image cannot be verified.
+
+    Whoever can push referrers decides how many there are, and so whether the registry's listing
+    pages past its limit or outweighs it; what the listing holds (the denying attestation, the
+    newest scan) is then unknown. A policy failure, as for artifacts past the budget: "could not
+    verify" would hand the decision to the failure policy, open in fail-open namespaces.
+    """
+    return ImageProblem(
+        "image-artifact",
+        f"{reason}; an artifact it holds may deny the image, so it cannot be verified",
+        "remove stale or unknown referrers from the registry (or mend its referrers listing)",
+    )

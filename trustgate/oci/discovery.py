@@ -91,6 +91,19 @@ class Discovery:
     attestations: tuple[SignatureArtifact, ...]  # cosign .att layers (DSSE)
     problems: tuple[str, ...]
     unexamined: int = 0  # artifacts listed but left unread: beyond `DiscoveryLimits.max_artifacts`
+    # Why the referrers could not be listed in full, where the listing itself was too long or
+    # malformed (`UNLISTED_KINDS`): whoever can push referrers can cause that, and hide the
+    # artifacts of others (a scanner's newest report) with it.
+    unlisted: tuple[str, ...] = ()
+
+
+# Referrer listings that failed this way cannot be told from a listing an attacker made fail
+# (more referrers than the registry pages or than a listing may weigh, an index that does not
+# parse): what they hold is unknown, so the image cannot be verified. Others (refused access, no
+# such route) are the registry's answer about itself, kept as problems beside the cosign tags.
+UNLISTED_KINDS: Final = frozenset(
+    {"too-large", "loop", "invalid-manifest", "bad-media-type", "digest-mismatch"}
+)
 
 
 def is_signature_type(artifact_type: str | None) -> bool:
@@ -159,6 +172,7 @@ def discover(
         attestations=tuple(a for finder in finders for a in finder.attestations),
         problems=tuple(p for finder in finders for p in finder.problems),
         unexamined=sum(finder.unexamined for finder in finders),
+        unlisted=tuple(u for finder in finders for u in finder.unlisted),
     )
 
 
@@ -198,6 +212,7 @@ class _Finder:
         self._seen: set[tuple[str, ...]] = set()
         self._examined = 0
         self.unexamined = 0  # artifacts the budget left unread
+        self.unlisted: list[str] = []  # see `Discovery.unlisted`
         self.parallel = True  # referrers fetched at once (discover's `parallel`)
 
     def _soft(self, error: RegistryError, context: str) -> None:
@@ -218,6 +233,9 @@ class _Finder:
         try:
             descriptors, source = self.registry.referrers(self.ref, self.digest)
         except RegistryError as e:
+            if e.kind in UNLISTED_KINDS:
+                self.unlisted.append(f"the referrers of {self.where} could not be listed: {e.message}")
+                return
             self._soft(e, f"referrers of {self.where}")
             return
         wanted: list[Descriptor] = []
