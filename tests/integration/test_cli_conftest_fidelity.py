@@ -104,5 +104,6 @@ def test_an_integer_regorus_would_round_could_not_be_evaluated(write: Write) -> 
     )
     assert code == 3
     assert "the integer at a[0].quota is outside -2^63..2^64-1" in out
+    assert "write the number as a string" in out and "fix the policy" not in out  # the input's way out
     code, out, _ = check("-p", str(policy.parent), str(write("fine.json", '{"quota": 18446744073709551615}')))
     assert code == 1 and "quota above 2^64 - 2" in out

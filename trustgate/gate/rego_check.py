@@ -148,8 +148,8 @@ def _evaluate(
     except rego.RuleEvaluationError as e:
         raw = e.findings
         errors.extend(policy_error(f.text(), fix) for f in e.failures if keep is None or keep(f.package))
-    except PolicyError as e:
-        errors.append(policy_error(e.message, fix))
+    except PolicyError as e:  # the input (a lone surrogate, a huge integer): its hint says what to do
+        errors.append(policy_error(e.message, e.hint or fix))
         return []
     return raw if keep is None else [r for r in raw if keep(r.package)]
 
