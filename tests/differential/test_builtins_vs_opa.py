@@ -1,0 +1,307 @@
+"""Built-ins whose regorus version answers otherwise than OPA's, call by call.
+
+Each case is one built-in call over one set of operands, evaluated by
+trustgate's production path (the rewritten module on a regorus engine with
+its extensions, `rego._new_engine`) and by OPA; a built-in error of OPA's
+(StrictBuiltinErrors in the bindings) counts as undefined, which is what
+conftest and Gatekeeper make of it. Operands come from input, so trustgate
+cannot keep regorus' built-in by the operand's form (`_normalise._go_helper`);
+literal patterns, which it may keep, are covered by `LITERAL_PATTERNS`.
+The operands are generated: patterns and subjects that tell Go's regexp from
+Rust's, and every code point of the blocks where case mappings differ.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from opa_bindings.engine import OpaEngine, OpaError, OpaUndefinedError
+from support.differential import BUILTIN_ERROR_CODES, TALLY
+
+from trustgate.errors import PolicyError
+from trustgate.policy import rego
+
+PATTERNS = [
+    r"\w",
+    r"^\w+$",
+    r"^[\w.-]+$",
+    r"\d",
+    r"^\d+$",
+    r"\s",
+    r"\S",
+    r"\W",
+    r"\D",
+    r"\b",
+    r"\B",
+    r"\bß\b",
+    r"[\w]",
+    r"[^\s]",
+    r"[\d]+",
+    r"[a&&b]",
+    r"[a--b]",
+    r"[a~~b]",
+    r"[[a]b]",
+    r"x{,2}",
+    r"a{2}",
+    r"a{,}",
+    r"a{1001}",
+    r"\u00e9",
+    r"\x{e9}",
+    r"\xe9",
+    r"(?i)straße",
+    r"(?i)k",
+    r"(?i)s",
+    r"\pL+",
+    r"\p{Greek}",
+    r"\PL",
+    r"[[:alpha:]]+",
+    r"[[:word:]]",
+    r"\C",
+    r"a++",
+    r"a**",
+    r"(?x) a",
+    r"\Q.*\E",
+    r"(?U)a+",
+    r"a\z",
+    r"a\Z",
+    r"\Aa",
+    r".",
+    r"(?s).",
+    r"^$",
+    r"(?<n>a)",
+    r"(?P<n>a)",
+    r"\/",
+    r"[^a]",
+    r"\8",
+    r"(a)\1",
+    r"\pN",
+    r"é",
+    r"^[a-z0-9.-]+$",
+    r"(?m)^b",
+    r"[]a]",
+    r"[^]a]",
+    r"\_",
+    r"\e",
+    r"\@",
+    r"(?i:A)b",
+    r"\123",
+    r"\0",
+    r"[\p{Lu}]",
+    r"\v",
+    r"\h",
+    r"\K",
+    r"\N{LATIN SMALL LETTER A}",
+    r"(a",
+    r"",
+    r"|",
+    r"a|",
+    r"(?:)",
+    r"x*",
+    r"\pZ",
+    r"[\x{10000}-\x{10FFFF}]",
+]
+SUBJECTS = [
+    "",
+    "a",
+    "ab",
+    "café",
+    "٣٣",
+    "\uff18\uff10",
+    "a b",
+    "a\u00a0b",
+    "a\u2003b",
+    "ß",
+    "STRASSE",
+    "K",
+    "\u212a",
+    "\u017f",
+    "é",
+    "e\u0301",
+    "x{,2}",
+    "&",
+    "b",
+    "😀",
+    "a\nb",
+    "a\u0085b",
+    "-",
+    "a_b",
+    "_",
+    "Σ",
+    "aaa",
+    "\\",
+    "\x0b",
+    "\x1b",
+]
+# Patterns trustgate may leave to regorus when they are literals (whatever the subject).
+LITERAL_PATTERNS = [
+    r"^[a-z0-9.-]+$",
+    r"(^|/)[^/:]*(:latest)?$",
+    r"^a",
+    r"b$",
+    r"(?i)k",
+    r"(?i)s",
+    r"[^a]",
+    r"a{2}",
+    r".",
+    r"^$",
+    r"x*",
+    r"a|b",
+    r"\.",
+    r"[]a]",
+]
+CASE_BLOCKS = [
+    (0x0000, 0x0250),
+    (0x0250, 0x0530),
+    (0x0530, 0x0590),
+    (0x10A0, 0x1100),
+    (0x13A0, 0x1400),
+    (0x1C80, 0x1CC0),
+    (0x1D00, 0x1DC0),
+    (0x1E00, 0x2000),
+    (0x2100, 0x2200),
+    (0x2C00, 0x2E00),
+    (0xA640, 0xA800),
+    (0xAB70, 0xABC0),
+    (0xFB00, 0xFB20),
+    (0xFF20, 0xFF60),
+    (0x10400, 0x10500),
+    (0x1E900, 0x1E950),
+]
+
+
+def _opa(expr: str, arity: int) -> Any:
+    engine = OpaEngine()
+    engine.add_policy("p.rego", f"package p\n\nr := {expr}\n")
+    engine.print_handler = lambda message, location: None
+
+    def value(args: Sequence[Any]) -> tuple[str, Any]:
+        try:
+            return "value", engine.eval_document("p.r", list(args))
+        except OpaUndefinedError:
+            return "undefined", None
+        except OpaError as e:
+            if any(c in f"{e.code}: {e.message}" for c in BUILTIN_ERROR_CODES):
+                return "undefined", None  # without StrictBuiltinErrors (conftest, Gatekeeper)
+            return "error", f"{e.code}: {e.message}"
+
+    return value
+
+
+def _ours(expr: str) -> Any:
+    engine = rego._new_engine(
+        [rego.Module("p.rego", f"package p\nimport rego.v1\n\nr := {expr}\n")], {}, False
+    )
+
+    def value(args: Sequence[Any]) -> tuple[str, Any]:
+        try:
+            engine.set_input(list(args))
+            result = engine.eval_rule("data.p.r")
+        except (RuntimeError, PolicyError) as e:
+            return "error", str(e)
+        return ("undefined", None) if result is None else ("value", result)
+
+    return value
+
+
+def _compare(name: str, arity: int, cases: Sequence[Sequence[Any]], expr: str = "") -> list[str]:
+    expr = expr or f"{name}({', '.join(f'input[{i}]' for i in range(arity))})"
+    opa, ours = _opa(expr, arity), _ours(expr)
+    problems = []
+    for args in cases:
+        reference, got = opa(args), ours(args)
+        TALLY["built-ins"] += 1
+        if got != reference and not (got[0] == reference[0] == "error"):
+            problems.append(f"{expr} with {json.dumps(list(args))}: trustgate {got}, OPA {reference}")
+    return problems
+
+
+def _check(problems: list[str]) -> None:
+    assert not problems, f"{len(problems)} differ:\n" + "\n".join(problems[:40])
+
+
+def test_regex_match_and_is_valid() -> None:
+    cases = list(itertools.product(PATTERNS, SUBJECTS))
+    _check(
+        _compare("regex.match", 2, cases)
+        + _compare("regex.is_valid", 1, [[p] for p in PATTERNS] + [[1], [None], [["a"]]])
+        + _compare("regex.match", 2, [[1, "a"], ["a", 1], ["a", None]])
+    )
+
+
+@pytest.mark.parametrize("pattern", LITERAL_PATTERNS)
+def test_regex_match_with_a_literal_pattern(pattern: str) -> None:
+    expr = f"regex.match({json.dumps(pattern)}, input[0])"
+    _check(_compare("regex.match", 1, [[s] for s in SUBJECTS], expr=expr))
+
+
+def test_regex_find_split_replace() -> None:
+    patterns = [
+        r"\w+",
+        r"\d",
+        r"a*",
+        r"",
+        r"x*",
+        r"b|",
+        r"\b",
+        r"(a)(x)?",
+        r"(?P<first>\w)(\w)",
+        r"[a&&b]",
+        r"\s+",
+        r"é",
+        r"^",
+        r"$",
+        r"a{,2}",
+        r"\C",
+    ]
+    subjects = ["", "abc", "aab", "café crème", "٣a٣", "a\u00a0b c", "b&a", "😀a😀", "a{,2}"]
+    pairs = list(itertools.product(patterns, subjects))
+    templates = ["<$1>", "${1}x", "$1x", "$$", "$first-$2", "${first}", "$", "$9", "${", "$0", "$01", "-"]
+    _check(
+        _compare("regex.find_n", 3, [[p, s, n] for (p, s), n in itertools.product(pairs, [-1, 1, 0])])
+        + _compare("regex.find_n", 3, [["a", "aa", 1.5], ["a", "aa", "1"], ["a", "aa", 2.0]])
+        + _compare("regex.find_all_string_submatch_n", 3, [[p, s, -1] for p, s in pairs])
+        + _compare("regex.split", 2, [*pairs, [1, "a"]])
+        + _compare(
+            "regex.replace",
+            3,
+            [[s, p, t] for (p, s), t in itertools.product(pairs, templates[:4])]
+            + [["abc ab", r"(?P<first>a)(b)", t] for t in templates]
+            + [["ab", "a", 1]],
+        )
+    )
+
+
+def _blocks() -> list[list[str]]:
+    return [[chr(c) for c in range(lo, hi) if not 0xD800 <= c <= 0xDFFF] for lo, hi in CASE_BLOCKS]
+
+
+@pytest.mark.parametrize("name", ["upper", "lower"])
+def test_case_mapping_per_code_point(name: str) -> None:
+    expr = f"[{name}(x) | some x in input[0]]"
+    words = ["straße", "ΟΔΟΣ", "ΟΔΟΣ ΟΔΟΣ.", "İstanbul", "ﬁle", "ǅ", "ᾳ", "ŉ", "Σ"]
+    _check(_compare(name, 1, [[block] for block in _blocks()] + [[words]], expr=expr))
+    _check(_compare(name, 1, [[1], [None], [["a"]]]))
+
+
+def test_count_of_strings() -> None:
+    strings = ["", "a", "é", "e\u0301", "😀", "a😀b", "😀😀", "\U0010ffff", "日本"]
+    _check(
+        _compare("count", 1, [[s] for s in strings] + [[1], [None], [[1, 2]], [{"a": 1}]])
+        + _compare("count", 1, [[s] for s in strings], expr="[count(x) | some x in input]")
+        + _compare("strings.count", 2, [["abc", ""], ["", ""], ["😀a", ""], ["aaaa", "aa"], ["a", 1]])
+    )
+
+
+def test_literal_pattern_check_is_conservative() -> None:
+    """A pattern routed to Go's regexp by mistake costs time; one kept by mistake, a verdict."""
+    from trustgate.policy import _gobuiltins  # here: the rest of the file also runs on older trees
+
+    for pattern in PATTERNS:
+        if _gobuiltins.literal_pattern_agrees(pattern):
+            assert pattern in LITERAL_PATTERNS or pattern.isascii(), pattern
+    assert not _gobuiltins.literal_pattern_agrees(r"\w")
+    assert _gobuiltins.literal_pattern_agrees(r"(^|/)[^/:]*(:latest)?$")

@@ -1,0 +1,405 @@
+"""Rego built-ins with OPA's (Go's) semantics, for the calls where regorus' differ.
+
+Owns: Python implementations of the built-ins whose regorus version answers
+otherwise than OPA's (ADR 0008): the regex family (Go's RE2: `\\w \\d \\s \\b`
+are ASCII, `[a&&b]` and `x{,2}` are literal, `\\u00e9` is invalid), `upper`
+and `lower` (Go's simple case mapping: `ß` stays, `İ` lowers to `i`, no final
+sigma) and `strings.count` (`""` counts runes + 1; regorus panics). Each is
+registered on every engine as a regorus extension (`register`) that returns
+`[true, value]`, or `[false, null]` where OPA's built-in fails (a wrong
+operand type, an invalid pattern): the module-local helper that calls it
+(`_normalise`) is then undefined, which is what conftest and Gatekeeper (OPA
+without StrictBuiltinErrors) make of a built-in error. An exception that
+escapes an implementation is a bug here; regorus raises it and trustgate
+reports that it could not evaluate (exit 3), never a verdict.
+
+Leaves out: deciding which calls are routed here (`_normalise`, which keeps
+regorus' own built-in where the operands cannot tell the two apart, such as
+a literal ASCII pattern without Perl classes).
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+_UNDEFINED: list[Any] = [False, None]
+_PATTERN_CACHE = 512  # compiled patterns kept; OPA keeps every pattern it compiled
+
+
+class _BuiltinError(Exception):
+    """OPA's built-in fails: undefined without StrictBuiltinErrors."""
+
+
+@dataclass(frozen=True, slots=True)
+class Builtin:
+    """A built-in implemented here: the extension's name and arity, and the function."""
+
+    extension: str
+    arity: int
+    fn: Callable[..., Any]
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _BuiltinError("operand must be string")
+    return value
+
+
+def _integer(value: Any) -> int:
+    """OPA's `builtins.IntOperand`: an integral number (a float that is integral is fine)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _BuiltinError("operand must be number")
+    if isinstance(value, float) and not value.is_integer():
+        raise _BuiltinError("operand must be integer number")
+    return int(value)
+
+
+# -- regular expressions: Go's regexp is RE2; google-re2 is RE2 in C++ ---------------------
+
+
+def _go_syntax_error(pattern: str) -> bool:
+    """What Go's regexp/syntax refuses and C++ RE2 accepts: `\\C` (any byte)."""
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            if pattern[i + 1 : i + 2] == "Q":  # literal up to \E
+                end = pattern.find("\\E", i + 2)
+                if end < 0:
+                    return False
+                i = end + 2
+                continue
+            if pattern[i + 1 : i + 2] == "C":
+                return True
+            i += 2
+            continue
+        i += 1
+    return False
+
+
+@functools.lru_cache(maxsize=_PATTERN_CACHE)
+def _compile(pattern: str) -> Any:
+    """Go's `regexp.Compile`: the compiled pattern (over UTF-8 bytes), or None where Go refuses it."""
+    if _go_syntax_error(pattern):
+        return None
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(_utf8(pattern), options)
+    except re2.error:
+        return None
+
+
+def _utf8(text: str) -> bytes:
+    """The UTF-8 Go would hold: an unpaired surrogate is U+FFFD (Go's JSON decoder does that)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode("utf-8")
+
+
+def _regexp(pattern: Any) -> Any:
+    compiled = _compile(_string(pattern))
+    if compiled is None:
+        raise _BuiltinError("error parsing regexp")
+    return compiled
+
+
+def _next_rune(data: bytes, pos: int) -> int:
+    pos += 1
+    while pos < len(data) and 0x80 <= data[pos] < 0xC0:
+        pos += 1
+    return pos
+
+
+def _search(compiled: Any, data: bytes, pos: int = 0) -> Any:
+    """The leftmost match at or after byte `pos`, as Go's regexp finds it.
+
+    C++ RE2 steps through UTF-8 byte by byte, so an empty-width `\\B` can match
+    inside a multi-byte character (both sides are "not a word byte"); Go steps by
+    rune and never does. Such a match is empty and starts inside a character:
+    skipped, and the search goes on from the next character.
+    """
+    while True:
+        match = compiled.search(data, pos)
+        if match is None:
+            return None
+        start, stop = match.span()
+        if start == stop and start < len(data) and 0x80 <= data[start] < 0xC0:
+            pos = _next_rune(data, start)
+            if pos > len(data):
+                return None
+            continue
+        return match
+
+
+def _all_matches(compiled: Any, data: bytes, n: int) -> list[Any]:
+    """Go's `Regexp.allMatches`: successive matches, an empty one abutting a match left out."""
+    out: list[Any] = []
+    pos, prev_end, end = 0, -1, len(data)
+    while (n < 0 or len(out) < n) and pos <= end:
+        match = _search(compiled, data, pos)
+        if match is None:
+            break
+        start, stop = match.span()
+        accept = True
+        if stop == pos:  # an empty match
+            accept = start != prev_end
+            pos = _next_rune(data, pos)
+        else:
+            pos = stop
+        prev_end = stop
+        if accept:
+            out.append(match)
+    return out
+
+
+def _text(group: bytes | None) -> str:
+    return "" if group is None else group.decode("utf-8")
+
+
+def regex_match(pattern: Any, value: Any) -> list[Any]:
+    compiled = _regexp(pattern)
+    return [True, _search(compiled, _utf8(_string(value))) is not None]
+
+
+def regex_is_valid(pattern: Any) -> list[Any]:
+    # OPA: false, not an error, for a non-string.
+    return [True, isinstance(pattern, str) and _compile(pattern) is not None]
+
+
+def regex_find_n(pattern: Any, value: Any, n: Any) -> list[Any]:
+    compiled, data, limit = _regexp(pattern), _utf8(_string(value)), _integer(n)
+    return [True, [_text(m.group(0)) for m in _all_matches(compiled, data, limit)]]
+
+
+def regex_find_all_string_submatch_n(pattern: Any, value: Any, n: Any) -> list[Any]:
+    compiled, data, limit = _regexp(pattern), _utf8(_string(value)), _integer(n)
+    return [
+        True,
+        [
+            [_text(m.group(i)) for i in range(compiled.groups + 1)]
+            for m in _all_matches(compiled, data, limit)
+        ],
+    ]
+
+
+def regex_split(pattern: Any, value: Any) -> list[Any]:
+    """Go's `Regexp.Split(s, -1)`."""
+    compiled, data = _regexp(pattern), _utf8(_string(value))
+    if compiled.pattern and not data:
+        return [True, [""]]
+    pieces: list[str] = []
+    begin = last = 0
+    for match in _all_matches(compiled, data, -1):
+        last = match.start()
+        if match.end() != 0:
+            pieces.append(_text(data[begin:last]))
+        begin = match.end()
+    if last != len(data):
+        pieces.append(_text(data[begin:]))
+    return [True, pieces]
+
+
+def regex_replace(value: Any, pattern: Any, replacement: Any) -> list[Any]:
+    """Go's `Regexp.ReplaceAllString`, `$1`/`${name}` expanded as Go expands them."""
+    data, compiled, template = _utf8(_string(value)), _regexp(pattern), _string(replacement)
+    out: list[str] = []
+    last_end = search = 0
+    while search <= len(data):
+        match = _search(compiled, data, search)
+        if match is None:
+            break
+        start, stop = match.span()
+        out.append(_text(data[last_end:start]))
+        if stop > last_end or start == 0:
+            out.append(_expand(template, match, compiled))
+        last_end = stop
+        width = _next_rune(data, search) - search
+        search = search + width if search + width > stop else stop
+    out.append(_text(data[last_end:]))
+    return [True, "".join(out)]
+
+
+def _expand(template: str, match: Any, compiled: Any) -> str:
+    """Go's `Regexp.expand`: `$$` is `$`, `$name`/`${name}` a group, anything else literal."""
+    out: list[str] = []
+    names: dict[str, int] = {}
+    for name, index in sorted(compiled.groupindex.items(), key=lambda kv: kv[1]):
+        names.setdefault(name.decode("utf-8") if isinstance(name, bytes) else name, index)
+    while template:
+        before, dollar, after = template.partition("$")
+        out.append(before)
+        if not dollar:
+            break
+        template = after
+        if template.startswith("$"):
+            out.append("$")
+            template = template[1:]
+            continue
+        parsed = _extract(template)
+        if parsed is None:
+            out.append("$")
+            continue
+        name, num, template = parsed
+        index = num if num >= 0 else names.get(name, -1)
+        if 0 <= index <= compiled.groups:
+            out.append(_text(match.group(index)))
+    return "".join(out)
+
+
+def _extract(text: str) -> tuple[str, int, str] | None:
+    brace = text.startswith("{")
+    body = text[1:] if brace else text
+    i = 0
+    while i < len(body) and (body[i].isalpha() or unicodedata.category(body[i]) == "Nd" or body[i] == "_"):
+        i += 1
+    if i == 0:
+        return None
+    name = body[:i]
+    if brace:
+        if body[i : i + 1] != "}":
+            return None
+        i += 1
+    num = -1
+    if name.isascii() and name.isdigit() and not (name[0] == "0" and len(name) > 1) and len(name) <= 8:
+        num = int(name)
+    return name, num, body[i:]
+
+
+# -- strings -----------------------------------------------------------------------------
+
+
+def _simple_upper(ch: str) -> str:
+    full = ch.upper()
+    if len(full) == 1:
+        return full
+    title = ch.title()  # the simple mapping where the full one is several characters (ᾳ → ᾼ)
+    return title if len(title) == 1 else ch
+
+
+def _simple_lower(ch: str) -> str:
+    full = ch.lower()  # per character: no final sigma
+    return full if len(full) == 1 else ("i" if ch == "\u0130" else ch)
+
+
+def upper(value: Any) -> list[Any]:
+    """Go's `strings.ToUpper`: Unicode's simple mapping, one rune for one (`ß` stays)."""
+    text = _string(value)
+    return [True, text.upper() if text.isascii() else "".join(map(_simple_upper, text))]
+
+
+def lower(value: Any) -> list[Any]:
+    """Go's `strings.ToLower`: simple mapping (no final sigma; U+0130 lowers to `i`)."""
+    text = _string(value)
+    return [True, text.lower() if text.isascii() else "".join(map(_simple_lower, text))]
+
+
+def strings_count(value: Any, substring: Any) -> list[Any]:
+    """Go's `strings.Count`: non-overlapping; `""` occurs once per rune and once more."""
+    text, sub = _string(value), _string(substring)
+    return [True, len(text) + 1 if not sub else text.count(sub)]
+
+
+def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    @functools.wraps(fn)
+    def call(*args: Any) -> list[Any]:
+        try:
+            return fn(*args)
+        except _BuiltinError:
+            return _UNDEFINED
+
+    return call
+
+
+_IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
+    "regex.match": regex_match,
+    "regex.is_valid": regex_is_valid,
+    "regex.find_n": regex_find_n,
+    "regex.find_all_string_submatch_n": regex_find_all_string_submatch_n,
+    "regex.split": regex_split,
+    "regex.replace": regex_replace,
+    "upper": upper,
+    "lower": lower,
+    "strings.count": strings_count,
+}
+_ARITIES = {
+    "regex.match": 2,
+    "regex.is_valid": 1,
+    "regex.find_n": 3,
+    "regex.find_all_string_submatch_n": 3,
+    "regex.split": 2,
+    "regex.replace": 3,
+    "upper": 1,
+    "lower": 1,
+    "strings.count": 2,
+}
+# Rego built-in name -> its Go-semantics implementation, as a regorus extension.
+BUILTINS: dict[str, Builtin] = {
+    name: Builtin("__tg_go_" + name.replace(".", "_"), _ARITIES[name], _guarded(fn))
+    for name, fn in _IMPLEMENTATIONS.items()
+}
+
+
+def register(engine: Any) -> None:
+    """Add every implementation to a regorus engine as an extension."""
+    for builtin in BUILTINS.values():
+        engine.add_extension(builtin.extension, builtin.arity, builtin.fn)
+
+
+# -- which literal patterns regorus' regex reads as Go's does --------------------------------
+
+_SAFE_ESCAPES = frozenset("\\.+*?()|[]{}^$-/ntrfAz")
+
+
+def literal_pattern_agrees(pattern: str) -> bool:
+    """regorus' Rust regex and Go's agree on `pattern`, whatever the subject string.
+
+    A pattern of ASCII without Perl classes or word boundaries (Unicode-aware in
+    Rust), character-class set operations or nested classes (Rust's syntax, literal
+    in Go), `{` that is not a repetition, flag groups other than `(?:` and `(?i)`-style
+    flags Go knows, and that Go compiles. Conservative: anything else is routed.
+    """
+    if not pattern.isascii() or _compile(pattern) is None:
+        return False
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if pattern[i + 1 : i + 2] not in _SAFE_ESCAPES or i + 1 >= len(pattern):
+                return False
+            i += 2
+            continue
+        if in_class:
+            if ch == "[" or pattern[i : i + 2] in ("&&", "--", "~~"):
+                return False
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a leading `]` is literal
+                i += 1
+        elif ch == "{" and not _repetition(pattern, i):
+            return False
+        elif ch == "(" and pattern[i + 1 : i + 2] == "?":
+            close = pattern.find(")", i)
+            flags = pattern[i + 2 : close] if close > 0 else ""
+            if not (pattern[i + 2 : i + 3] == ":" or (flags and set(flags) <= set("imsU-"))):
+                return False
+        i += 1
+    return not in_class
+
+
+def _repetition(pattern: str, i: int) -> bool:
+    close = pattern.find("}", i)
+    if close < 0:
+        return False
+    low, _, high = pattern[i + 1 : close].partition(",")
+    return low.isdigit() and (not high or high.isdigit())
