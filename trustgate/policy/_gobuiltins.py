@@ -21,6 +21,7 @@ a literal ASCII pattern without Perl classes).
 from __future__ import annotations
 
 import functools
+import itertools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -306,52 +307,6 @@ def strings_count(value: Any, substring: Any) -> list[Any]:
     return [True, len(text) + 1 if not sub else text.count(sub)]
 
 
-def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
-    @functools.wraps(fn)
-    def call(*args: Any) -> list[Any]:
-        try:
-            return fn(*args)
-        except _BuiltinError:
-            return _UNDEFINED
-
-    return call
-
-
-_IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
-    "regex.match": regex_match,
-    "regex.is_valid": regex_is_valid,
-    "regex.find_n": regex_find_n,
-    "regex.find_all_string_submatch_n": regex_find_all_string_submatch_n,
-    "regex.split": regex_split,
-    "regex.replace": regex_replace,
-    "upper": upper,
-    "lower": lower,
-    "strings.count": strings_count,
-}
-_ARITIES = {
-    "regex.match": 2,
-    "regex.is_valid": 1,
-    "regex.find_n": 3,
-    "regex.find_all_string_submatch_n": 3,
-    "regex.split": 2,
-    "regex.replace": 3,
-    "upper": 1,
-    "lower": 1,
-    "strings.count": 2,
-}
-# Rego built-in name -> its Go-semantics implementation, as a regorus extension.
-BUILTINS: dict[str, Builtin] = {
-    name: Builtin("__tg_go_" + name.replace(".", "_"), _ARITIES[name], _guarded(fn))
-    for name, fn in _IMPLEMENTATIONS.items()
-}
-
-
-def register(engine: Any) -> None:
-    """Add every implementation to a regorus engine as an extension."""
-    for builtin in BUILTINS.values():
-        engine.add_extension(builtin.extension, builtin.arity, builtin.fn)
-
-
 # -- which literal patterns regorus' regex reads as Go's does --------------------------------
 
 _SAFE_ESCAPES = frozenset("\\.+*?()|[]{}^$-/ntrfAz")
@@ -403,3 +358,363 @@ def _repetition(pattern: str, i: int) -> bool:
         return False
     low, _, high = pattern[i + 1 : close].partition(",")
     return low.isdigit() and (not high or high.isdigit())
+
+
+# -- glob.match: github.com/gobwas/glob, as OPA calls it ------------------------------------
+
+
+class _GlobSyntaxError(Exception):
+    pass
+
+
+class _GlobLexer:
+    """gobwas/glob's lexer: text, `*`, `**`, `?`, `[!lo-hi]`/`[!chars]`, `{a,b}`, `\\` escapes."""
+
+    _TEXT_BREAKERS = "?*[{"
+    _TERMS_BREAKERS = "?*[{},"
+
+    def __init__(self, pattern: str) -> None:
+        self.text, self.pos, self.terms = pattern, 0, 0
+        self.tokens: list[tuple[str, str]] = []
+
+    def _read(self) -> str:
+        if self.pos >= len(self.text):
+            self.pos += 1
+            return ""
+        self.pos += 1
+        return self.text[self.pos - 1]
+
+    def _fetch_text(self, breakers: str) -> None:
+        data, escaped = [], False
+        while True:
+            ch = self._read()
+            if not ch:
+                break
+            if not escaped:
+                if ch == "\\":
+                    escaped = True
+                    continue
+                if ch in breakers:
+                    self.pos -= 1
+                    break
+            escaped = False
+            data.append(ch)
+        if data:
+            self.tokens.append(("text", "".join(data)))
+
+    def _fetch_range(self) -> None:
+        want_hi = want_close = seen_not = False
+        while True:
+            ch = self._read()
+            if not ch:
+                raise _GlobSyntaxError("unexpected end of input")
+            if want_close:
+                if ch != "]":
+                    raise _GlobSyntaxError("expected close range character")
+                self.tokens.append(("close", ch))
+                return
+            if want_hi:
+                self.tokens.append(("hi", ch))
+                want_close = True
+                continue
+            if not seen_not and ch == "!":
+                self.tokens.append(("not", ch))
+                seen_not = True
+                continue
+            if self.text[self.pos : self.pos + 1] == "-":
+                self.pos += 1
+                self.tokens.append(("lo", ch))
+                want_hi = True
+                continue
+            self.pos -= 1
+            self._fetch_text("]")
+            want_close = True
+
+    def tokenize(self) -> list[tuple[str, str]]:
+        while True:
+            ch = self._read()
+            if not ch:
+                self.tokens.append(("eof", ""))
+                return self.tokens
+            if ch == "{":
+                self.terms += 1
+                self.tokens.append(("open", ch))
+            elif ch == "," and self.terms:
+                self.tokens.append(("sep", ch))
+            elif ch == "}" and self.terms:
+                self.tokens.append(("close_terms", ch))
+                self.terms -= 1
+            elif ch == "[":
+                self.tokens.append(("range", ch))
+                self._fetch_range()
+            elif ch == "?":
+                self.tokens.append(("single", ch))
+            elif ch == "*":
+                if self._read() == "*":
+                    self.tokens.append(("super", "**"))
+                else:
+                    self.pos -= 1
+                    self.tokens.append(("any", ch))
+            else:
+                self.pos -= 1
+                self._fetch_text(self._TERMS_BREAKERS if self.terms else self._TEXT_BREAKERS)
+
+
+_GlobNode = tuple[Any, ...]  # ("text", s) ("any",) ("super",) ("single",) ("list", chars, negated)
+# ("range", lo, hi, negated) ("anyof", [alternative, ...]), an alternative a list of nodes
+
+
+def _glob_parse(pattern: str) -> list[_GlobNode]:
+    """gobwas/glob's parser: the pattern as a list of nodes (see `_GlobNode`)."""
+    stack: list[list[list[_GlobNode]]] = [[[]]]
+    tokens = iter(_GlobLexer(pattern).tokenize())
+    for kind, raw in tokens:
+        current = stack[-1][-1]
+        if kind == "eof":
+            break
+        if kind == "text":
+            current.append(("text", raw))
+        elif kind in ("any", "super", "single"):
+            current.append((kind,))
+        elif kind == "open":
+            stack.append([[]])
+        elif kind == "sep":
+            stack[-1].append([])
+        elif kind == "close_terms":
+            group = stack.pop()
+            stack[-1][-1].append(("anyof", group))
+        elif kind == "range":
+            negate, lo, hi, chars = False, "", "", ""
+            for part, value in tokens:
+                if part == "not":
+                    negate = True
+                elif part == "lo":
+                    lo = value
+                elif part == "hi":
+                    hi = value
+                    if hi < lo:
+                        raise _GlobSyntaxError("hi character should be greater than lo")
+                elif part == "text":
+                    chars = value
+                elif part == "close":
+                    break
+            if bool(chars) == bool(lo and hi):
+                raise _GlobSyntaxError("could not parse range")
+            current.append(("range", lo, hi, negate) if lo else ("list", chars, negate))
+    while len(stack) > 1:  # an unclosed `{`: gobwas ends its alternatives at the end
+        group = stack.pop()
+        stack[-1][-1].append(("anyof", group))
+    return stack[0][0]
+
+
+def _glob_regex(nodes: list[_GlobNode], separators: str) -> str:
+    """An RE2 pattern that matches (in full) what the glob's nodes describe."""
+    not_sep = f"[^{''.join(re2.escape(s) for s in separators)}]" if separators else "(?s:.)"
+    out = []
+    for node in nodes:
+        kind = node[0]
+        if kind == "text":
+            out.append(re2.escape(node[1]))
+        elif kind == "any":
+            out.append(not_sep + "*")
+        elif kind == "super":
+            out.append("(?s:.)*")
+        elif kind == "single":
+            out.append(not_sep)
+        elif kind == "list":
+            out.append(f"[{'^' if node[2] else ''}{''.join(re2.escape(c) for c in node[1])}]")
+        elif kind == "range":
+            out.append(f"[{'^' if node[3] else ''}{re2.escape(node[1])}-{re2.escape(node[2])}]")
+        else:
+            out.append("(?:" + "|".join(_glob_regex(alt, separators) for alt in node[1]) + ")")
+    return "".join(out)
+
+
+_FIXED = frozenset({"text", "single", "list", "range"})  # gobwas matchers of a fixed length
+
+
+def _has_row(nodes: list[_GlobNode]) -> bool:
+    """Two fixed-length matchers in a row somewhere: gobwas may glue them into a `Row`
+    (alternatives of one length have a fixed length too)."""
+    for a, b in itertools.pairwise(nodes):
+        if a[0] in (*_FIXED, "anyof") and b[0] in (*_FIXED, "anyof"):
+            return True
+    return any(_has_row(alt) for node in nodes if node[0] == "anyof" for alt in node[1])
+
+
+def _every_like(node: _GlobNode, separators: str) -> bool:
+    """gobwas glues runs of these (same separators) into an `EveryOf` (`glueMatchersAsEvery`)."""
+    return node[0] in ("single", "any") or (node[0] == "list" and node[2] and node[1] == separators)
+
+
+def _has_every(nodes: list[_GlobNode], separators: str) -> bool:
+    for a, b in itertools.pairwise(nodes):
+        if _every_like(a, separators) and _every_like(b, separators):
+            return True
+    return any(_has_every(alt, separators) for node in nodes if node[0] == "anyof" for alt in node[1])
+
+
+def _every_match(nodes: list[_GlobNode], subject: str, separators: str) -> bool:
+    """gobwas' `EveryOf(Min(n)[, Max(n)], Contains(separators, not))`: its "no separator"
+    test looks for all the separators written one after another, not for any of them."""
+    singles = sum(1 for n in nodes if n[0] != "any")
+    if singles == 0:
+        return not any(c in separators for c in subject)  # glued as `Any`
+    if len(subject) < singles or (singles == len(nodes) and len(subject) > singles):
+        return False
+    return not separators or separators not in subject
+
+
+def _go_rune(data: bytes, i: int) -> tuple[int, int]:
+    """Go's `utf8.DecodeRune` at `i`: (rune, width); an invalid byte is U+FFFD, width 1."""
+    if i >= len(data):
+        return 0xFFFD, 0
+    for width in (1, 2, 3, 4):
+        try:
+            return ord(data[i : i + width].decode("utf-8")), width
+        except UnicodeDecodeError:
+            continue
+    return 0xFFFD, 1
+
+
+def _one_rune_match(node: _GlobNode, sub: bytes, separators: str) -> bool:
+    """gobwas' Single/List/Range `Match`: one rune (U+FFFD for none or an invalid byte)."""
+    rune, width = _go_rune(sub, 0)
+    if len(sub) > width:
+        return False
+    ch = chr(rune)
+    if node[0] == "single":
+        return ch not in separators
+    inside = ch in node[1] if node[0] == "list" else node[1] <= ch <= node[2]
+    return inside != node[-1]
+
+
+def _row_match(nodes: list[_GlobNode], data: bytes, separators: str) -> bool:
+    """gobwas' `Row.Match` as it is: each matcher gets its rune count of the subject, cut
+    after the first byte of its last rune (a multi-byte last rune never matches text)."""
+    lengths = [len(n[1]) if n[0] == "text" else 1 for n in nodes]
+    if len(data.decode("utf-8")) != sum(lengths):
+        return False
+    idx = 0
+    for node, length in zip(nodes, lengths, strict=True):
+        starts, i = [], idx
+        while i < len(data) and len(starts) < length:
+            starts.append(i - idx)
+            i += max(_go_rune(data, i)[1], 1)
+        if len(starts) < length:
+            return False
+        sub = data[idx : idx + starts[-1] + 1]
+        matched = (
+            sub == node[1].encode("utf-8") if node[0] == "text" else _one_rune_match(node, sub, separators)
+        )
+        if not matched:
+            return False
+        idx += starts[-1] + 1
+    return True
+
+
+class GlobUnsupportedError(Exception):
+    """A glob and subject where gobwas/glob's matcher answers otherwise than its syntax says,
+    in a way not reproduced here: trustgate cannot tell what OPA answers (exit 3)."""
+
+
+@functools.lru_cache(maxsize=_PATTERN_CACHE)
+def _glob(pattern: str, separators: str) -> tuple[list[_GlobNode], Any] | None:
+    try:
+        nodes = _glob_parse(pattern)
+    except _GlobSyntaxError:
+        return None
+    options = re2.Options()
+    options.log_errors = False
+    return nodes, re2.compile(_glob_regex(nodes, separators), options)
+
+
+def glob_match(pattern: Any, delimiters: Any, value: Any) -> list[Any]:
+    """OPA's `glob.match`: `null` delimiters are none, `[]` is `["."]`; each must be one rune.
+
+    gobwas/glob answers by its syntax except in two places, reproduced here: a pattern
+    of one `?` or class matches `""` (its matcher reads "no rune" as U+FFFD), and a run
+    of fixed-length pieces (text, `?`, classes) compiled into a `Row` cuts non-ASCII
+    subjects at byte offsets. A `Row` inside a larger pattern with non-ASCII text is not
+    reproduced: `GlobUnsupportedError`.
+    """
+    text = _string(pattern)
+    if delimiters is None:
+        separators = ""
+    elif isinstance(delimiters, list):
+        if not all(isinstance(d, str) and len(d) == 1 for d in delimiters):
+            raise _BuiltinError("delimiters must be single characters")
+        separators = "".join(delimiters) or "."
+    else:
+        raise _BuiltinError("operand 2 must be array or null")
+    subject = _string(value)
+    compiled = _glob(text, separators)
+    if compiled is None:
+        raise _BuiltinError("invalid glob")
+    nodes, regex = compiled
+    if len(nodes) == 1 and nodes[0][0] in ("single", "list", "range"):
+        return [True, _one_rune_match(nodes[0], subject.encode("utf-8"), separators)]
+    if len(nodes) > 1 and all(_every_like(n, separators) for n in nodes):
+        return [True, _every_match(nodes, subject, separators)]
+    if len(separators) > 1 and _has_every(nodes, separators):
+        raise GlobUnsupportedError(
+            f"glob.match({text!r}, {list(separators)!r}, ...): OPA's glob library (gobwas/glob) "
+            "checks several delimiters here as one string; trustgate cannot reproduce its answer"
+        )
+    if not (subject.isascii() and text.isascii()) and _has_row(nodes):
+        if all(n[0] in _FIXED for n in nodes):
+            return [True, _row_match(nodes, subject.encode("utf-8"), separators)]
+        else:
+            raise GlobUnsupportedError(
+                f"glob.match({text!r}, ..., {subject!r}): OPA's glob library (gobwas/glob) matches "
+                "non-ASCII text in this pattern by byte offsets; trustgate cannot reproduce its answer"
+            )
+    return [True, regex.fullmatch(subject) is not None]
+
+
+def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    @functools.wraps(fn)
+    def call(*args: Any) -> list[Any]:
+        try:
+            return fn(*args)
+        except _BuiltinError:
+            return _UNDEFINED
+
+    return call
+
+
+_IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
+    "regex.match": regex_match,
+    "regex.is_valid": regex_is_valid,
+    "regex.find_n": regex_find_n,
+    "regex.find_all_string_submatch_n": regex_find_all_string_submatch_n,
+    "regex.split": regex_split,
+    "regex.replace": regex_replace,
+    "upper": upper,
+    "lower": lower,
+    "strings.count": strings_count,
+    "glob.match": glob_match,
+}
+_ARITIES = {
+    "regex.match": 2,
+    "regex.is_valid": 1,
+    "regex.find_n": 3,
+    "regex.find_all_string_submatch_n": 3,
+    "regex.split": 2,
+    "regex.replace": 3,
+    "upper": 1,
+    "lower": 1,
+    "strings.count": 2,
+    "glob.match": 3,
+}
+# Rego built-in name -> its Go-semantics implementation, as a regorus extension.
+BUILTINS: dict[str, Builtin] = {
+    name: Builtin("__tg_go_" + name.replace(".", "_"), _ARITIES[name], _guarded(fn))
+    for name, fn in _IMPLEMENTATIONS.items()
+}
+
+
+def register(engine: Any) -> None:
+    """Add every implementation to a regorus engine as an extension."""
+    for builtin in BUILTINS.values():
+        engine.add_extension(builtin.extension, builtin.arity, builtin.fn)
