@@ -586,7 +586,7 @@ def _one_rune_match(node: _GlobNode, sub: bytes, separators: str) -> bool:
     if node[0] == "single":
         return ch not in separators
     inside = ch in node[1] if node[0] == "list" else node[1] <= ch <= node[2]
-    return inside != node[-1]
+    return bool(inside) != bool(node[-1])
 
 
 def _row_match(nodes: list[_GlobNode], data: bytes, separators: str) -> bool:
@@ -597,7 +597,8 @@ def _row_match(nodes: list[_GlobNode], data: bytes, separators: str) -> bool:
         return False
     idx = 0
     for node, length in zip(nodes, lengths, strict=True):
-        starts, i = [], idx
+        starts: list[int] = []
+        i = idx
         while i < len(data) and len(starts) < length:
             starts.append(i - idx)
             i += max(_go_rune(data, i)[1], 1)
