@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import re2
+
+from trustgate import yamlio
 
 _UNDEFINED: list[Any] = [False, None]
 _PATTERN_CACHE = 512  # compiled patterns kept; OPA keeps every pattern it compiled
@@ -673,6 +676,58 @@ def glob_match(pattern: Any, delimiters: Any, value: Any) -> list[Any]:
     return [True, regex.fullmatch(subject) is not None]
 
 
+# -- yaml.* and json.is_valid --------------------------------------------------------------
+
+_YAML_MAX_NODES = 1_000_000  # a document's nodes after aliases; more fails closed (OPA has no limit)
+
+
+class YamlUnsupportedError(Exception):
+    """A YAML document trustgate does not read as OPA does (an alias bomb, `!!set`): exit 3."""
+
+
+def _yaml(text: Any) -> Any:
+    """sigs.k8s.io/yaml's `Unmarshal` (go-yaml v2, YAML 1.1 scalars and merge keys, then
+    JSON): the first document's value; `_BuiltinError` where OPA's fails (syntax, NaN/Inf)."""
+    for item in yamlio.parse_stream(_string(text).encode("utf-8"), max_nodes=_YAML_MAX_NODES):
+        if isinstance(item, yamlio.YamlProblem):
+            # An alias bomb, or a tag go-yaml reads and trustgate's reader refuses (`!!set`,
+            # `!!omap`, a bare `<<`): what OPA answers is not known here.
+            if "unsupported YAML tag" in item.message or "more than" in item.message:
+                raise YamlUnsupportedError(f"yaml: {item.message}: trustgate cannot reproduce OPA's answer")
+            raise _BuiltinError(item.message)
+        return item.value
+    return None  # an empty stream is null
+
+
+def yaml_unmarshal(text: Any) -> list[Any]:
+    return [True, _yaml(text)]
+
+
+def yaml_is_valid(text: Any) -> list[Any]:
+    if not isinstance(text, str):
+        return [True, False]  # OPA: false, not an error
+    try:
+        _yaml(text)
+    except _BuiltinError:
+        return [True, False]
+    return [True, True]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_is_valid(text: Any) -> list[Any]:
+    """Go's `json.Valid`: syntax only (`1e400` and a lone `\\ud800` escape are valid)."""
+    if not isinstance(text, str):
+        return [True, False]
+    try:
+        json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        return [True, False]
+    return [True, True]
+
+
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -695,6 +750,9 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "lower": lower,
     "strings.count": strings_count,
     "glob.match": glob_match,
+    "yaml.unmarshal": yaml_unmarshal,
+    "yaml.is_valid": yaml_is_valid,
+    "json.is_valid": json_is_valid,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -707,6 +765,9 @@ _ARITIES = {
     "lower": 1,
     "strings.count": 2,
     "glob.match": 3,
+    "yaml.unmarshal": 1,
+    "yaml.is_valid": 1,
+    "json.is_valid": 1,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
