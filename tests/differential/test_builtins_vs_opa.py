@@ -458,3 +458,54 @@ def test_yaml_and_json() -> None:
         + _compare("yaml.is_valid", 1, [[s] for s in YAML] + [[1], [None]])
         + _compare("json.is_valid", 1, [[s] for s in JSON] + [[1], [None]])
     )
+
+
+SEMVER = [
+    "1.2.3",
+    "v1.2.3",
+    "01.2.3",
+    "1.2.3-01",
+    "1.2.3-alpha",
+    "1.2.3-alpha.1",
+    "1.2.3-alpha.beta",
+    "1.2.3+b.1",
+]
+SEMVER += [
+    "1.2.3-rc.1+b",
+    "1.2",
+    "1.2.3.4",
+    "vv1.2.3",
+    "V1.2.3",
+    "+1.2.3",
+    "-1.2.3",
+    "1.-2.3",
+    "1.2.3-",
+    "1.2.3+",
+]
+SEMVER += [
+    "1.2.3-a..b",
+    "1.2.3-é",
+    "",
+    "1.2.3-99999999999999999999",
+    "1.2.3-2",
+    "1.2.3-10",
+    "1.2.3-a.2",
+    "1.2.3-a.10",
+]
+SEMVER += [
+    "99999999999999999999.0.0",
+    "1.2.3-alpha.1.2",
+    " 1.2.3",
+    "1.2.3 ",
+    "1.02.3",
+    "0.0.0",
+    "1.2.3-0a",
+    "1.2.3-a-b",
+]
+
+
+def test_semver() -> None:
+    _check(
+        _compare("semver.is_valid", 1, [[s] for s in SEMVER] + [[1], [None]])
+        + _compare("semver.compare", 2, [list(p) for p in itertools.product(SEMVER, SEMVER)] + [[1, "1.2.3"]])
+    )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -676,6 +677,75 @@ def glob_match(pattern: Any, delimiters: Any, value: Any) -> list[Any]:
     return [True, regex.fullmatch(subject) is not None]
 
 
+# -- semver.*: OPA's internal/semver ------------------------------------------------------
+
+_SEMVER_IDENTIFIERS = re.compile(r"[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*")
+_INT64 = 2**63
+
+
+def _go_parse_int(text: str) -> int:
+    """strconv.ParseInt(text, 10, 64): an optional sign, decimal digits (leading zeros fine)."""
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits or not digits.isascii() or not digits.isdigit():
+        raise _BuiltinError(f"invalid syntax: {text!r}")
+    value = int(text)
+    if not -_INT64 <= value < _INT64:
+        raise _BuiltinError(f"value out of range: {text!r}")
+    return value
+
+
+def _semver(text: str) -> tuple[int, int, int, str]:
+    """OPA's `semver.Parse`: an optional `v`, major.minor.patch, `-pre`, `+meta`."""
+    version = text.removeprefix("v")
+    version, _, meta = version.partition("+")
+    if meta and not _SEMVER_IDENTIFIERS.fullmatch(meta):
+        raise _BuiltinError("invalid metadata identifier")
+    version, _, pre = version.partition("-")
+    if pre and not _SEMVER_IDENTIFIERS.fullmatch(pre):
+        raise _BuiltinError("invalid pre-release identifier")
+    if version.count(".") != 2:
+        raise _BuiltinError("should contain major, minor, and patch versions")
+    major, minor, patch = (_go_parse_int(p) for p in version.split("."))
+    return major, minor, patch, pre
+
+
+def _pre_int(text: str) -> int:
+    return min(int(text), _INT64 - 1)  # Go's Atoi saturates on overflow
+
+
+def _semver_compare(a: tuple[int, int, int, str], b: tuple[int, int, int, str]) -> int:
+    if a[:3] != b[:3]:
+        return 1 if a[:3] > b[:3] else -1
+    pa, pb = a[3], b[3]
+    if pa == pb:
+        return 0
+    if not pa or not pb:
+        return 1 if not pa else -1
+    xs, ys = pa.split("."), pb.split(".")
+    for x, y in zip(xs, ys, strict=False):
+        x_int, y_int = x.isdigit() and x.isascii(), y.isdigit() and y.isascii()
+        if x_int != y_int:
+            return -1 if x_int else 1
+        left, right = (_pre_int(x), _pre_int(y)) if x_int else (x, y)
+        if left != right:
+            return 1 if left > right else -1  # type: ignore[operator]  # both int or both str
+    return (len(xs) > len(ys)) - (len(xs) < len(ys))
+
+
+def semver_is_valid(value: Any) -> list[Any]:
+    if not isinstance(value, str):
+        return [True, False]
+    try:
+        _semver(value)
+    except _BuiltinError:
+        return [True, False]
+    return [True, True]
+
+
+def semver_compare(a: Any, b: Any) -> list[Any]:
+    return [True, _semver_compare(_semver(_string(a)), _semver(_string(b)))]
+
+
 # -- yaml.* and json.is_valid --------------------------------------------------------------
 
 _YAML_MAX_NODES = 1_000_000  # a document's nodes after aliases; more fails closed (OPA has no limit)
@@ -753,6 +823,8 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "yaml.unmarshal": yaml_unmarshal,
     "yaml.is_valid": yaml_is_valid,
     "json.is_valid": json_is_valid,
+    "semver.is_valid": semver_is_valid,
+    "semver.compare": semver_compare,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -768,6 +840,8 @@ _ARITIES = {
     "yaml.unmarshal": 1,
     "yaml.is_valid": 1,
     "json.is_valid": 1,
+    "semver.is_valid": 1,
+    "semver.compare": 2,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
