@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import re2
@@ -746,6 +747,101 @@ def semver_compare(a: Any, b: Any) -> list[Any]:
     return [True, _semver_compare(_semver(_string(a)), _semver(_string(b)))]
 
 
+# -- units.parse and units.parse_bytes: OPA's topdown/parse_units.go, parse_bytes.go ------------
+
+_UNITS = {
+    "m": Fraction(0.001),
+    "": Fraction(1),
+    "k": Fraction(1000),
+    "K": Fraction(1000),
+}  # 0.001 as a float64
+_UNITS.update({"M": Fraction(10**6), "g": Fraction(10**9), "G": Fraction(10**9), "t": Fraction(10**12)})
+_UNITS.update({"T": Fraction(10**12), "p": Fraction(10**15), "P": Fraction(10**15), "e": Fraction(10**18)})
+_UNITS.update({"E": Fraction(10**18)})
+for _i, _p in enumerate("kmgtpe", start=1):
+    _UNITS[_p + "i"] = _UNITS[_p.upper() + "i"] = Fraction(1 << (10 * _i))
+_BYTE_UNITS = {"": 1}
+for _i, _p in enumerate("kmgtpe", start=1):
+    _BYTE_UNITS[_p] = _BYTE_UNITS[_p + "b"] = 1000**_i
+    _BYTE_UNITS[_p + "i"] = _BYTE_UNITS[_p + "ib"] = 1 << (10 * _i)
+_GO_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_MAX_EXPONENT = 4000  # beyond it Go's big numbers are not reproduced here: fails closed
+
+
+class UnitsUnsupportedError(Exception):
+    """An amount trustgate does not compute as OPA does (an exponent beyond `_MAX_EXPONENT`)."""
+
+
+def _split_amount(s: str) -> tuple[str, str]:
+    """OPA's `extractNumAndUnit`: digits, `.`, and an exponent, then the unit."""
+    data = s.encode("utf-8")
+    idx = 0
+    while idx < len(data):
+        ch = chr(data[idx])
+        if not (ch.isdigit() and ch.isascii()) and ch not in ".eE+-":
+            break
+        if ch in "eE":
+            following = chr(data[idx + 1]) if idx + 1 < len(data) else ""
+            if not following or (not (following.isascii() and following.isdigit()) and following not in "+-"):
+                break
+            if following in "+-":
+                idx += 1
+        idx += 1
+    return data[:idx].decode("utf-8"), data[idx:].decode("utf-8", "replace")
+
+
+def _amount(num: str) -> Fraction:
+    """Go's big number parsing of the amount (a decimal, optionally signed, with exponent)."""
+    if not _GO_NUMBER.fullmatch(num):
+        raise _BuiltinError("could not parse amount to a number")
+    mantissa, _, exponent = num.lower().partition("e")
+    if exponent and abs(int(exponent)) > _MAX_EXPONENT:
+        raise UnitsUnsupportedError(f"units: the amount {num!r} is too large for trustgate to reproduce")
+    return Fraction(mantissa if mantissa[-1:] != "." else mantissa[:-1]) * Fraction(10) ** int(exponent or 0)
+
+
+def _round_float(value: Fraction, bits: int = 64) -> Fraction:
+    """`value` rounded to a big.Float of `bits` bits of mantissa (half to even)."""
+    if value == 0:
+        return value
+    sign, mag = (-1 if value < 0 else 1), abs(value)
+    exp = mag.numerator.bit_length() - mag.denominator.bit_length()
+    if mag < Fraction(2) ** exp:
+        exp -= 1
+    scale = Fraction(2) ** (bits - 1 - exp)
+    return sign * Fraction(round(mag * scale)) / scale
+
+
+def units_parse(value: Any) -> list[Any]:
+    s = _string(value).replace('"', "")
+    if " " in s:
+        raise _BuiltinError("spaces not allowed in resource strings")
+    num, unit = _split_amount(s)
+    if not num:
+        raise _BuiltinError("no amount provided")
+    if len(unit.encode("utf-8")) > 1:
+        unit = unit[:1] + unit[1:].lower()
+    if unit not in _UNITS:
+        raise _BuiltinError("unit not recognized")
+    total = _amount(num) * _UNITS[unit]
+    if total.denominator == 1:
+        return [True, int(total)]
+    return [True, float(round(total, 10))]  # FloatString(10)
+
+
+def units_parse_bytes(value: Any) -> list[Any]:
+    s = _string(value).lower().replace('"', "")
+    if " " in s:
+        raise _BuiltinError("spaces not allowed in resource strings")
+    num, unit = _split_amount(s)
+    if not num:
+        raise _BuiltinError("no byte amount provided")
+    if unit not in _BYTE_UNITS:
+        raise _BuiltinError("byte unit not recognized")
+    total = _round_float(_round_float(_amount(num)) * _BYTE_UNITS[unit])
+    return [True, int(total)]  # big.Float.Int truncates toward zero
+
+
 # -- yaml.* and json.is_valid --------------------------------------------------------------
 
 _YAML_MAX_NODES = 1_000_000  # a document's nodes after aliases; more fails closed (OPA has no limit)
@@ -825,6 +921,8 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "json.is_valid": json_is_valid,
     "semver.is_valid": semver_is_valid,
     "semver.compare": semver_compare,
+    "units.parse": units_parse,
+    "units.parse_bytes": units_parse_bytes,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -842,6 +940,8 @@ _ARITIES = {
     "json.is_valid": 1,
     "semver.is_valid": 1,
     "semver.compare": 2,
+    "units.parse": 1,
+    "units.parse_bytes": 1,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
