@@ -585,3 +585,39 @@ def test_units() -> None:
         _compare("units.parse", 1, [[s] for s in UNITS] + [[1]])
         + _compare("units.parse_bytes", 1, [[s] for s in UNITS] + [[1]])
     )
+
+
+def test_strings_urls_and_networks() -> None:
+    _check(
+        _compare("indexof", 2, [["abc", ""], ["😀ab", "a"], ["abc", "d"], ["", ""], ["aé", "é"], [1, "a"]])
+        + _compare(
+            "strings.replace_n",
+            2,
+            [
+                [{"a": "b", "b": "a"}, "ab"],
+                [{"ab": "x", "a": "y"}, "aab"],
+                [{"a": "1", "aa": "2"}, "aaa"],
+                [{"é": "e"}, "café"],
+                [{}, "x"],
+                [{"a": 1}, "a"],
+                [{"a": "b"}, 1],
+            ],
+        )
+        + _compare(
+            "urlquery.decode", 1, [["%zz"], ["a+b%20c"], ["%e9"], ["%c3%a9"], ["%"], ["%4"], ["é"], [1]]
+        )
+        + _compare(
+            "net.cidr_expand",
+            1,
+            expr="[is_set(net.cidr_expand(input[0])), sort(net.cidr_expand(input[0]))]",
+            cases=[
+                ["10.0.0.0/31"],
+                ["10.0.0.1/30"],
+                ["10.0.0.0"],
+                ["fd00::/126"],
+                ["x"],
+                ["010.0.0.0/31"],
+                [1],
+            ],
+        )
+    )

@@ -21,6 +21,7 @@ a literal ASCII pattern without Perl classes).
 from __future__ import annotations
 
 import functools
+import ipaddress
 import itertools
 import json
 import re
@@ -894,6 +895,100 @@ def json_is_valid(text: Any) -> list[Any]:
     return [True, True]
 
 
+def indexof(value: Any, search: Any) -> list[Any]:
+    """OPA's `indexof`: a rune index, -1; an empty search string is an error."""
+    text, sub = _string(value), _string(search)
+    if not sub:
+        raise _BuiltinError("empty search character")
+    return [True, text.find(sub)]
+
+
+def strings_replace_n(patterns: Any, value: Any) -> list[Any]:
+    """Go's `strings.NewReplacer` over the pairs in key order: at each position the first
+    pattern that matches there is replaced, all at once (`{"a": "b", "b": "a"}` swaps)."""
+    if not isinstance(patterns, dict):
+        raise _BuiltinError("operand 1 must be object")
+    text = _string(value)
+    pairs = []
+    for old in sorted(patterns):
+        if not isinstance(old, str) or not isinstance(patterns[old], str):
+            raise _BuiltinError("patterns must be strings")
+        pairs.append((old, patterns[old]))
+    if any(not old for old, _ in pairs):  # Go's generic replacer with an empty key: not reproduced
+        raise ReplacerUnsupportedError(
+            "strings.replace_n with an empty pattern: trustgate cannot reproduce OPA"
+        )
+    out, i = [], 0
+    while i < len(text):
+        for old, new in pairs:
+            if text.startswith(old, i):
+                out.append(new)
+                i += len(old)
+                break
+        else:
+            out.append(text[i])
+            i += 1
+    return [True, "".join(out)]
+
+
+class ReplacerUnsupportedError(Exception):
+    """A `strings.replace_n` trustgate does not compute as Go does (an empty pattern): exit 3."""
+
+
+_HEX = "0123456789abcdefABCDEF"
+
+
+def urlquery_decode(value: Any) -> list[Any]:
+    """Go's `url.QueryUnescape`: `+` is a space, every `%` needs two hex digits."""
+    data = _utf8(_string(value))
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        b = data[i]
+        if b == 0x25:  # %
+            pair = data[i + 1 : i + 3].decode("latin-1")
+            if len(pair) < 2 or pair[0] not in _HEX or pair[1] not in _HEX:
+                raise _BuiltinError("invalid URL escape")
+            out.append(int(pair, 16))
+            i += 3
+            continue
+        out.append(0x20 if b == 0x2B else b)
+        i += 1
+    try:
+        return [True, out.decode("utf-8")]
+    except UnicodeDecodeError as e:  # Go keeps the bytes; a Rego string here cannot hold them
+        raise UrlUnsupportedError(
+            "urlquery.decode to bytes that are not UTF-8: trustgate cannot reproduce them"
+        ) from e
+
+
+class UrlUnsupportedError(Exception):
+    """`urlquery.decode` to bytes that are not UTF-8, which OPA keeps: exit 3."""
+
+
+_MAX_CIDR_ADDRESSES = 1 << 16  # more fails closed (OPA expands any range)
+
+
+def net_cidr_expand(value: Any) -> list[Any]:
+    """OPA's `net.cidr_expand`: a *set* of every address of the network (Go's ParseCIDR)."""
+    text = _string(value)
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError as e:
+        raise _BuiltinError("invalid CIDR") from e
+    if "/" not in text:
+        raise _BuiltinError("invalid CIDR")
+    if network.num_addresses > _MAX_CIDR_ADDRESSES or (
+        isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped is not None
+    ):
+        raise CidrUnsupportedError(f"net.cidr_expand({text!r}): trustgate cannot reproduce so large a set")
+    return [True, {str(a) for a in network}]
+
+
+class CidrUnsupportedError(Exception):
+    """A network trustgate does not expand as OPA does (too large, IPv4-mapped): exit 3."""
+
+
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -923,6 +1018,10 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "semver.compare": semver_compare,
     "units.parse": units_parse,
     "units.parse_bytes": units_parse_bytes,
+    "indexof": indexof,
+    "strings.replace_n": strings_replace_n,
+    "urlquery.decode": urlquery_decode,
+    "net.cidr_expand": net_cidr_expand,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -942,6 +1041,10 @@ _ARITIES = {
     "semver.compare": 2,
     "units.parse": 1,
     "units.parse_bytes": 1,
+    "indexof": 2,
+    "strings.replace_n": 2,
+    "urlquery.decode": 1,
+    "net.cidr_expand": 1,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
