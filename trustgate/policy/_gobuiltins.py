@@ -989,6 +989,89 @@ class CidrUnsupportedError(Exception):
     """A network trustgate does not expand as OPA does (too large, IPv4-mapped): exit 3."""
 
 
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _digits(text: str, i: int, fixed: bool) -> tuple[int, int]:
+    """Go's `getnum`: one or two digits (exactly two when `fixed`): (value, next index)."""
+    if not text[i : i + 1].isdigit() or not text[i : i + 1].isascii():
+        raise _BuiltinError("bad number")
+    if text[i + 1 : i + 2].isdigit() and text[i + 1 : i + 2].isascii():
+        return int(text[i : i + 2]), i + 2
+    if fixed:
+        raise _BuiltinError("bad number")
+    return int(text[i]), i + 1
+
+
+def _literal(text: str, i: int, expected: str) -> int:
+    if text[i : i + len(expected)] != expected:
+        raise _BuiltinError(f"cannot parse as {expected!r}")
+    return i + len(expected)
+
+
+def time_parse_rfc3339_ns(value: Any) -> list[Any]:
+    """Go's `time.Parse(time.RFC3339, s)` in nanoseconds (T and Z upper case, hours of one digit,
+    `,` before fractions, offsets up to +24:00); outside int64 an error, as OPA checks."""
+    text = _string(value)
+    year_text = text[:4]
+    digits = year_text[1:] if year_text[:1] in "+-" else year_text
+    if len(year_text) < 4 or not digits.isascii() or not digits.isdigit():
+        raise _BuiltinError("bad year")
+    year = int(year_text)
+    i = _literal(text, 4, "-")
+    month, i = _digits(text, i, True)
+    i = _literal(text, i, "-")
+    day, i = _digits(text, i, True)
+    i = _literal(text, i, "T")
+    hour, i = _digits(text, i, False)
+    i = _literal(text, i, ":")
+    minute, i = _digits(text, i, True)
+    i = _literal(text, i, ":")
+    second, i = _digits(text, i, True)
+    nanos = 0
+    if text[i : i + 1] in (".", ",") and text[i + 1 : i + 2].isdigit() and text[i + 1 : i + 2].isascii():
+        n = i + 1
+        while n < len(text) and text[n].isascii() and text[n].isdigit():
+            n += 1
+        nanos = int(text[i + 1 : min(n, i + 10)].ljust(9, "0"))
+        i = n
+    if text[i : i + 1] == "Z":
+        offset, i = 0, i + 1
+    else:
+        zone = text[i : i + 6]
+        if len(zone) < 6 or zone[3] != ":" or zone[0] not in "+-":
+            raise _BuiltinError("bad time zone")
+        hours, _ = _digits(zone, 1, True)
+        minutes, _ = _digits(zone, 4, True)
+        if hours > 24 or minutes > 60:
+            raise _BuiltinError("time zone offset out of range")
+        offset = (hours * 3600 + minutes * 60) * (1 if zone[0] == "+" else -1)
+        i += 6
+    if i != len(text):
+        raise _BuiltinError("extra text")
+    if not 1 <= month <= 12 or hour > 23 or minute > 59 or second > 59:
+        raise _BuiltinError("out of range")
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not 1 <= day <= _DAYS[month - 1] + (1 if month == 2 and leap else 0):
+        raise _BuiltinError("day out of range")
+    days = _days_from_civil(year, month, day)
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset
+    nano = seconds * 1_000_000_000 + nanos
+    if not -_INT64 <= nano < _INT64:
+        raise _BuiltinError("time outside of int64 nanosecond range")  # OPA checks
+    return [True, nano]
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 in the proleptic Gregorian calendar (any year, 0 included)."""
+    year -= month <= 2
+    era = (year if year >= 0 else year - 399) // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -1022,6 +1105,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "strings.replace_n": strings_replace_n,
     "urlquery.decode": urlquery_decode,
     "net.cidr_expand": net_cidr_expand,
+    "time.parse_rfc3339_ns": time_parse_rfc3339_ns,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1045,6 +1129,7 @@ _ARITIES = {
     "strings.replace_n": 2,
     "urlquery.decode": 1,
     "net.cidr_expand": 1,
+    "time.parse_rfc3339_ns": 1,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
