@@ -651,3 +651,25 @@ TIMES += [
 
 def test_time_parse_rfc3339_ns() -> None:
     _check(_compare("time.parse_rfc3339_ns", 1, [[s] for s in TIMES] + [[1]]))
+
+
+def test_to_number() -> None:
+    strings = [
+        " 1",
+        "1 ",
+        "1",
+        "+1",
+        "-1",
+        "1.",
+        ".5",
+        "1e3",
+        "1E3",
+        "inf",
+        "Inf",
+        "NaN",
+        "0x10",
+        "0x1p4",
+        "1_000",
+    ]
+    strings += ["0b1", "", "1e400", "01", "-0", "1.50", "-1.5e-3", "abc", "1e", "e1", "-", "\u0661"]
+    _check(_compare("to_number", 1, [[s] for s in strings] + [[None], [True], [False], [1.5], [[1]]]))

@@ -24,6 +24,7 @@ import functools
 import ipaddress
 import itertools
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -989,6 +990,42 @@ class CidrUnsupportedError(Exception):
     """A network trustgate does not expand as OPA does (too large, IPv4-mapped): exit 3."""
 
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_GO_FLOAT = re.compile(
+    r"[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?"
+    r"|[+-]?0[xX](?:[0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+)[pP][+-]?[0-9_]+"
+)
+
+
+class NumberUnsupportedError(Exception):
+    """A string Go's ParseFloat reads and OPA then fails on (`+1`, `1.`, `0x1p4`): an error in
+    OPA too, not a built-in error, so trustgate fails (exit 3) rather than answer."""
+
+
+def to_number(value: Any) -> list[Any]:
+    """OPA's `to_number`: null 0, booleans 1/0, a string in JSON's number syntax (`" 1"`, `inf`
+    and `1e400` are undefined)."""
+    if value is None:
+        return [True, 0]
+    if isinstance(value, bool):
+        return [True, int(value)]
+    if isinstance(value, (int, float)):
+        return [True, value]
+    if not isinstance(value, str):
+        raise _BuiltinError("operand 1 must be one of {null, boolean, number, string}")
+    match = _JSON_NUMBER.fullmatch(value)
+    if match:
+        number = float(value) if match.group(1) or match.group(2) else int(value)
+        if isinstance(number, float) and not math.isfinite(number):
+            raise _BuiltinError("value out of range")
+        return [True, number]
+    if _GO_FLOAT.fullmatch(value) and any(c.isdigit() for c in value):
+        raise NumberUnsupportedError(
+            f"to_number({value!r}): OPA fails on this number; trustgate cannot reproduce it"
+        )
+    raise _BuiltinError("invalid syntax")
+
+
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -1106,6 +1143,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "urlquery.decode": urlquery_decode,
     "net.cidr_expand": net_cidr_expand,
     "time.parse_rfc3339_ns": time_parse_rfc3339_ns,
+    "to_number": to_number,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1130,6 +1168,7 @@ _ARITIES = {
     "urlquery.decode": 1,
     "net.cidr_expand": 1,
     "time.parse_rfc3339_ns": 1,
+    "to_number": 1,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {

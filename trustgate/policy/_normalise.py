@@ -837,6 +837,8 @@ def _go_helper(call: dict[str, Any], data: bytes, collections: frozenset[str]) -
             return ""
         if name in ("upper", "lower") and literal.isascii():
             return ""
+    if name == "to_number" and _static_type(params[0]) in ("number", "boolean", "null"):
+        return ""  # differs only for strings
     if name == "indexof":  # differs only for an empty search string
         kind, body = _kind(params[1]) if isinstance(params[1], dict) else ("", {})
         if kind in ("String", "RawString") and body.get("value"):
