@@ -41,6 +41,16 @@ disagree (ADR 0008), and keeping the rewritten text across runs (through
    `_gofmt.sprintf` (a regorus extension, `add_extensions`) unless regorus'
    own prints the same string.
 
+5. Built-ins whose regorus version answers otherwise (the regex family,
+   `count` of a string, `upper`/`lower`, `glob.match`, `semver.*`, `yaml.*`…):
+   calls go to module-local helpers that call `_gobuiltins` (regorus
+   extensions answering `[true, value]`, or `[false, null]` where OPA's
+   built-in fails) unless the operands' form shows regorus' answer is OPA's
+   (`_go_helper`)::
+
+       regex.match(`^\\w+$`, input.x)
+       __tg_b<hash>_go_regex.match(`^\\w+$`, input.x)
+
 What cannot be rewritten is refused with a `PolicyError` naming file and
 line, as OPA refuses it: a rule reading the part of `data` that holds it,
 and a wildcard `_` inside `not`; `_compile_checks` refuses what else OPA's
