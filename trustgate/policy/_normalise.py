@@ -49,7 +49,7 @@ disagree (ADR 0008), and keeping the rewritten text across runs (through
    (`_go_helper`)::
 
        regex.match(`^\\w+$`, input.x)
-       __tg_b<hash>_go_regex.match(`^\\w+$`, input.x)
+       __tg_b<hash>_go_regex_match(`^\\w+$`, input.x)
 
 What cannot be rewritten is refused with a `PolicyError` naming file and
 line, as OPA refuses it: a rule reading the part of `data` that holds it,
