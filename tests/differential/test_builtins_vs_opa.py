@@ -673,3 +673,34 @@ def test_to_number() -> None:
     ]
     strings += ["0b1", "", "1e400", "01", "-0", "1.50", "-1.5e-3", "abc", "1e", "e1", "-", "\u0661"]
     _check(_compare("to_number", 1, [[s] for s in strings] + [[None], [True], [False], [1.5], [[1]]]))
+
+
+def test_json_filter_and_remove() -> None:
+    doc = {"spec": {"hostNetwork": True, "c": [{"a": 1, "b": 2}, {"a": 3}], "x/y": 1, "t~": 2}, "k": "v"}
+    paths: list[Any] = [
+        ["spec/hostNetwork/x"],
+        ["spec/hostNetwork"],
+        ["spec/c/0/a"],
+        ["spec/c/1"],
+        ["spec/x~1y"],
+    ]
+    paths += [
+        ["spec/t~0"],
+        ["k/z"],
+        ["/spec"],
+        ["spec/"],
+        [""],
+        ["spec/c/a"],
+        ["spec/c/5"],
+        [["spec", "c", 0, "a"]],
+    ]
+    paths += [
+        [["spec", "hostNetwork", "x"]],
+        ["spec", "spec/c"],
+        ["spec/c", "spec"],
+        [["spec", "c", "0"]],
+        "spec",
+        [1],
+    ]
+    cases = [[doc, p] for p in paths] + [[[1], ["a"]], [{"a": {"b": 1}}, ["a/b", "a"]]]
+    _check(_compare("json.filter", 2, cases) + _compare("json.remove", 2, cases))

@@ -1109,6 +1109,99 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + doe - 719468
 
 
+# -- json.filter and json.remove: OPA's topdown/json.go ----------------------------------------
+
+_ABSENT = object()
+
+
+def _json_paths(paths: Any) -> list[list[Any]]:
+    """OPA's `getJSONPaths`: an array or set of `/` paths (`~1` is `/`, `~0` is `~`) or of arrays."""
+    if isinstance(paths, (set, frozenset)):
+        items = sorted(paths, key=lambda p: (not isinstance(p, str), json.dumps(p, sort_keys=True)))
+    elif isinstance(paths, list):
+        items = paths
+    else:
+        raise _BuiltinError("operand 2 must be one of {set, array}")
+    out = []
+    for path in items:
+        if isinstance(path, str):
+            if not path:
+                out.append([])
+                continue
+            parts = path.lstrip("/").split("/")
+            out.append([p.replace("~1", "/").replace("~0", "~") for p in parts])
+        elif isinstance(path, list):
+            out.append(list(path))
+        else:
+            raise _BuiltinError("paths must be strings or arrays")
+    return out
+
+
+def _paths_tree(paths: list[list[Any]]) -> dict[Any, Any]:
+    """OPA's `pathsToObject`: nested objects, `None` (null) where a path ends: keep all below."""
+    root: dict[Any, Any] = {}
+    for path in paths:
+        if not path:
+            continue
+        node: dict[Any, Any] | None = root
+        for key in path[:-1]:
+            assert node is not None
+            child = node.get(key, _ABSENT)
+            if child is _ABSENT:
+                node[key] = {}
+                node = node[key]
+            elif child is None:
+                node = None
+                break
+            else:
+                node = child
+        if node is not None:
+            node[path[-1]] = None
+    return root
+
+
+def _filter(value: Any, tree: Any) -> Any:
+    if tree is None or not isinstance(value, (dict, list, set, frozenset)):
+        return value
+    if isinstance(value, list):  # array indexes are the strings "0", "1"… in the tree
+        return [_filter(v, tree[str(i)]) for i, v in enumerate(value) if str(i) in tree]
+    if isinstance(value, (set, frozenset)):
+        return {_filter(v, tree[v]) for v in value if v in tree}
+    return {k: _filter(v, tree[k]) for k, v in value.items() if k in tree}
+
+
+def _remove(value: Any, tree: Any) -> Any:
+    if tree is _ABSENT:
+        return value  # the paths diverged: keep it
+    if tree is None:
+        return _ABSENT  # a path ends here: drop it
+    if not isinstance(value, (dict, list, set, frozenset)):
+        return value  # a path through a scalar removes nothing
+    if isinstance(value, list):
+        kept = (_remove(v, tree.get(str(i), _ABSENT)) for i, v in enumerate(value))
+        return [v for v in kept if v is not _ABSENT]
+    if isinstance(value, (set, frozenset)):
+        return {r for v in value if (r := _remove(v, tree.get(v, _ABSENT))) is not _ABSENT}
+    out = {}
+    for key, item in value.items():
+        kept = _remove(item, tree.get(key, _ABSENT))
+        if kept is not _ABSENT:
+            out[key] = kept
+    return out
+
+
+def json_filter(value: Any, paths: Any) -> list[Any]:
+    if not isinstance(value, dict):
+        raise _BuiltinError("operand 1 must be object")
+    return [True, _filter(value, _paths_tree(_json_paths(paths)))]
+
+
+def json_remove(value: Any, paths: Any) -> list[Any]:
+    if not isinstance(value, dict):
+        raise _BuiltinError("operand 1 must be object")
+    return [True, _remove(value, _paths_tree(_json_paths(paths)))]
+
+
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -1144,6 +1237,8 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "net.cidr_expand": net_cidr_expand,
     "time.parse_rfc3339_ns": time_parse_rfc3339_ns,
     "to_number": to_number,
+    "json.filter": json_filter,
+    "json.remove": json_remove,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1169,6 +1264,8 @@ _ARITIES = {
     "net.cidr_expand": 1,
     "time.parse_rfc3339_ns": 1,
     "to_number": 1,
+    "json.filter": 2,
+    "json.remove": 2,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
