@@ -1122,7 +1122,7 @@ def _json_paths(paths: Any) -> list[list[Any]]:
         items = paths
     else:
         raise _BuiltinError("operand 2 must be one of {set, array}")
-    out = []
+    out: list[list[Any]] = []
     for path in items:
         if isinstance(path, str):
             if not path:
