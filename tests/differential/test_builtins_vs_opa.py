@@ -704,3 +704,13 @@ def test_json_filter_and_remove() -> None:
     ]
     cases = [[doc, p] for p in paths] + [[[1], ["a"]], [{"a": {"b": 1}}, ["a/b", "a"]]]
     _check(_compare("json.filter", 2, cases) + _compare("json.remove", 2, cases))
+
+
+def test_substring_and_array_slice() -> None:
+    offsets: list[Any] = [0, 1, 2, -1, 1.5, 10, 2.0, "1", None]
+    texts = ["abcdef", "😀ab", ""]
+    _check(
+        _compare("substring", 3, [[t, o, n] for t in texts for o in offsets for n in (-1, 0, 2, 100, 1.5)])
+        + _compare("array.slice", 3, [[[1, 2, 3], a, b] for a in offsets for b in (-1, 0, 2, 100, 1.5)])
+        + _compare("array.slice", 3, [["abc", 0, 1]])
+    )

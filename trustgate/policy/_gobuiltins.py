@@ -896,6 +896,25 @@ def json_is_valid(text: Any) -> list[Any]:
     return [True, True]
 
 
+def substring(value: Any, offset: Any, length: Any) -> list[Any]:
+    """OPA's `substring`: runes; integral offset and length (1.5 is an error), a negative
+    offset an error, a negative length to the end."""
+    text, start, size = _string(value), _integer(offset), _integer(length)
+    if start >= len(text):
+        return [True, ""]
+    if start < 0:
+        raise _BuiltinError("negative offset")
+    return [True, text[start:] if size < 0 else text[start : start + size]]
+
+
+def array_slice(value: Any, start: Any, stop: Any) -> list[Any]:
+    """OPA's `array.slice`: integral indexes (1.5 is an error), clamped to the array."""
+    if not isinstance(value, list):
+        raise _BuiltinError("operand 1 must be array")
+    first, last = max(_integer(start), 0), min(max(_integer(stop), 0), len(value))
+    return [True, value[first:last] if first < last else []]
+
+
 def indexof(value: Any, search: Any) -> list[Any]:
     """OPA's `indexof`: a rune index, -1; an empty search string is an error."""
     text, sub = _string(value), _string(search)
@@ -1239,6 +1258,8 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "to_number": to_number,
     "json.filter": json_filter,
     "json.remove": json_remove,
+    "substring": substring,
+    "array.slice": array_slice,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1266,6 +1287,8 @@ _ARITIES = {
     "to_number": 1,
     "json.filter": 2,
     "json.remove": 2,
+    "substring": 3,
+    "array.slice": 3,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {

@@ -847,6 +847,8 @@ def _go_helper(call: dict[str, Any], data: bytes, collections: frozenset[str]) -
             return ""
         if name in ("upper", "lower") and literal.isascii():
             return ""
+    if name in ("substring", "array.slice") and all(_static_integer(p) for p in params[1:]):
+        return ""  # differ only for a fractional offset or length
     if name == "to_number" and _static_type(params[0]) in ("number", "boolean", "null"):
         return ""  # differs only for strings
     if name == "indexof":  # differs only for an empty search string
@@ -854,6 +856,27 @@ def _go_helper(call: dict[str, Any], data: bytes, collections: frozenset[str]) -
         if kind in ("String", "RawString") and body.get("value"):
             return ""
     return "go_" + name.replace(".", "_")
+
+
+_INTEGER_RESULTS = frozenset({"count", "indexof", "strings.count", "round", "ceil", "floor"})
+
+
+def _static_integer(node: Any) -> bool:
+    """`node` is an integer whenever it is defined, by its form: an integral literal, a call
+    of a built-in that returns integers, `+`, `-` or `*` of those."""
+    kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+    if kind == "Number":
+        value = body.get("value")
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if kind == "Call":
+        return _call_name(body.get("fcn")) in _INTEGER_RESULTS
+    if kind == "UnaryExpr":
+        return _static_integer(body.get("expr"))
+    if kind == "ArithExpr":
+        return body.get("op") in ("Add", "Sub", "Mul") and all(
+            _static_integer(body.get(side)) for side in ("lhs", "rhs")
+        )
+    return False
 
 
 def _may_be_string(node: Any, data: bytes, collections: frozenset[str]) -> bool:
