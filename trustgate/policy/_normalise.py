@@ -628,7 +628,10 @@ def _guard_builtins(
     (`startswith`, `object_get`, `sprintf`, `sprintf_vsd`, `go_regex_match`).
     """
     edits: list[_Edit] = []
-    routed = {id(c): h for c in _calls(ast.get("rules", [])) if (h := _go_helper(c, data, collections))}
+    integers = _integer_vars(ast)
+    routed = {
+        id(c): h for c in _calls(ast.get("rules", [])) if (h := _go_helper(c, data, collections, integers))
+    }
     inlined: set[int] = set(routed)  # id() of the calls checked in place (or routed: not checked)
     for query in _queries(ast.get("rules", [])):
         q_start = int(query["span"]["start"])
@@ -831,7 +834,9 @@ def add_extensions(engine: Any) -> None:
 _GO_COUNT = "go_count"
 
 
-def _go_helper(call: dict[str, Any], data: bytes, collections: frozenset[str]) -> str:
+def _go_helper(
+    call: dict[str, Any], data: bytes, collections: frozenset[str], integers: frozenset[str] = frozenset()
+) -> str:
     """The helper (name without the module's prefix) a call goes to for OPA's semantics, or ""."""
     name = _call_name(call.get("fcn"))
     params = call.get("params", [])
@@ -847,7 +852,7 @@ def _go_helper(call: dict[str, Any], data: bytes, collections: frozenset[str]) -
             return ""
         if name in ("upper", "lower") and literal.isascii():
             return ""
-    if name in ("substring", "array.slice") and all(_static_integer(p) for p in params[1:]):
+    if name in ("substring", "array.slice") and all(_static_integer(p, integers) for p in params[1:]):
         return ""  # differ only for a fractional offset or length
     if name == "to_number" and _static_type(params[0]) in ("number", "boolean", "null"):
         return ""  # differs only for strings
@@ -861,20 +866,85 @@ def _go_helper(call: dict[str, Any], data: bytes, collections: frozenset[str]) -
 _INTEGER_RESULTS = frozenset({"count", "indexof", "strings.count", "round", "ceil", "floor"})
 
 
-def _static_integer(node: Any) -> bool:
+def _integer_vars(ast: dict[str, Any]) -> frozenset[str]:
+    """Variables of the module that only `:=` binds, each time to an integer by its form
+    (`n := count(image)`); a name bound anywhere else (`some`, `every`, `=`, an index that
+    iterates, a function's argument) is left out."""
+    assigned: set[str] = set()
+    other: set[str] = set()
+    integer_rhs: list[tuple[str, Any]] = []
+
+    def names(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            var = node.get("Var")
+            if isinstance(var, dict) and len(node) == 1:
+                yield str(var.get("value"))
+                return
+            for key, value in node.items():
+                if key != "span":
+                    yield from names(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from names(item)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        for kind, body in node.items():
+            if isinstance(body, list):
+                walk(body)
+            if not isinstance(body, dict):
+                continue
+            if kind == "AssignExpr":
+                lhs = body.get("lhs")
+                lhs_kind, lhs_body = _kind(lhs) if isinstance(lhs, dict) else ("", {})
+                if body.get("op") == "ColEq" and lhs_kind == "Var":
+                    integer_rhs.append((str(lhs_body.get("value")), body.get("rhs")))
+                    assigned.add(str(lhs_body.get("value")))
+                else:
+                    other.update(names(lhs))
+                    if body.get("op") != "ColEq":
+                        other.update(names(body.get("rhs")))
+            elif kind in ("SomeVars", "SomeIn", "Every"):
+                other.update(names({k: v for k, v in body.items() if k not in ("collection", "query")}))
+            elif kind == "Func":
+                other.update(names(body.get("args")))
+            elif kind == "RefBrack":
+                other.update(names(body.get("index")))
+            walk(body)
+
+    walk(ast.get("rules", []))
+    integers = assigned - other
+    changed = True
+    while changed:  # `n := count(x); m := n - 1`: a chain of integer assignments
+        changed = False
+        for name, rhs in integer_rhs:
+            if name in integers and not _static_integer(rhs, integers):
+                integers.discard(name)
+                changed = True
+    return frozenset(integers)
+
+
+def _static_integer(node: Any, integers: frozenset[str] | set[str] = frozenset()) -> bool:
     """`node` is an integer whenever it is defined, by its form: an integral literal, a call
-    of a built-in that returns integers, `+`, `-` or `*` of those."""
+    of a built-in that returns integers, a variable of `integers`, `+`, `-` or `*` of those."""
     kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+    if kind == "Var":
+        return body.get("value") in integers
     if kind == "Number":
         value = body.get("value")
         return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if kind == "Call":
         return _call_name(body.get("fcn")) in _INTEGER_RESULTS
     if kind == "UnaryExpr":
-        return _static_integer(body.get("expr"))
+        return _static_integer(body.get("expr"), integers)
     if kind == "ArithExpr":
         return body.get("op") in ("Add", "Sub", "Mul") and all(
-            _static_integer(body.get(side)) for side in ("lhs", "rhs")
+            _static_integer(body.get(side), integers) for side in ("lhs", "rhs")
         )
     return False
 

@@ -140,3 +140,18 @@ def test_literal_patterns_regorus_reads_as_go_does() -> None:
         assert go.literal_pattern_agrees(pattern), pattern
     for pattern in [r"\w", r"\d", r"\s", r"\b", r"[a&&b]", r"[[a]]", r"x{,2}", r"é", r"(?x)a", r"\pL", r"\C"]:
         assert not go.literal_pattern_agrees(pattern), pattern
+
+
+def test_substring_keeps_regorus_where_indexes_are_integers_by_their_form() -> None:
+    source = """package p
+import rego.v1
+
+a if { n := count(input.s); substring(input.s, n - 2, 1) == "x" }
+b if { substring(input.s, input.o, 1) == "x" }
+c if { some m in input.xs; substring(input.s, m, 1) == "x" }
+d if { m := count(input.s); m > 1 }
+"""
+    lines = rewrite_module("p.rego", source, rego_v0=False).splitlines()
+    assert "go_substring" not in lines[3]
+    assert "go_substring" in lines[4]
+    assert "go_substring" in lines[5]  # `m` is bound by `some` too: not an integer by its form
