@@ -21,6 +21,7 @@ from support.rego_v1 import v0_to_v1
 
 from trustgate.errors import PolicyError
 from trustgate.policy import rego
+from trustgate.policy._gobuiltins import BUILTINS
 from trustgate.policy._normalise import GO_SPRINTF, normalise
 
 # Comparisons made, by corpus: printed by tests/differential/conftest.py.
@@ -70,10 +71,30 @@ def opa_engine(
         texts = [t.replace(f"{GO_SPRINTF}(", "sprintf(") for t in texts]
     for module, text in zip(modules, texts, strict=True):
         engine.add_policy(module.path, v0_to_v1(text, path=module.path) if v0 else text)
+    if guarded:  # the rewrite's Go-semantics built-ins: OPA's own, an error made undefined
+        for name, builtin in BUILTINS.items():
+            engine.register_function(builtin.extension, _nonstrict(name, builtin.arity), arity=builtin.arity)
     if data:
         engine.add_data(dict(data))
     engine.print_handler = lambda message, location: None
     return engine
+
+
+def _nonstrict(name: str, arity: int) -> Any:
+    """`name` as OPA's built-in without StrictBuiltinErrors, in the extensions' `[defined, value]` form."""
+    oracle = OpaEngine()
+    args = ", ".join(f"input[{i}]" for i in range(arity))
+    oracle.add_policy("nonstrict.rego", f"package nonstrict\n\nr := {name}({args})\n")
+
+    def call(*values: Any) -> list[Any]:
+        try:
+            return [True, oracle.eval_document("nonstrict.r", list(values))]
+        except OpaError as e:
+            if any(c in f"{e.code}: {e.message}" for c in BUILTIN_ERROR_CODES):
+                return [False, None]
+            raise
+
+    return call
 
 
 def opa_value(engine: OpaEngine, path: str, input: Any) -> tuple[str, Any]:

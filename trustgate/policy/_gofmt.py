@@ -216,10 +216,7 @@ class _Printer:
         text = "".join(parts)
         if not data:
             text = ""
-        zero = self.f.zero
-        self.f.zero = False
-        self.pad(text)
-        self.f.zero = zero
+        self.pad(text)  # Go's fmtSbx pads with writePadding: zeros under the `0` flag
 
     def fmt_q(self, s: str) -> None:
         if self.f.prec_present:
@@ -312,9 +309,7 @@ class _Printer:
         return chr(u)
 
     def fmt_c(self, v: int) -> None:
-        zero, self.f.zero = self.f.zero, False
-        self.pad(self._rune(v))
-        self.f.zero = zero
+        self.pad(self._rune(v))  # zero-padded, as Go pads every string-like value
 
     def fmt_qc(self, v: int) -> None:
         r = self._rune(v)
@@ -330,9 +325,7 @@ class _Printer:
             text = "'" + r + "'"
         else:
             text = "'" + _escape(r) + "'"
-        zero, self.f.zero = self.f.zero, False
         self.pad(text)
-        self.f.zero = zero
 
     def fmt_unicode(self, v: int) -> None:
         u = v & 0xFFFFFFFFFFFFFFFF
@@ -491,34 +484,35 @@ def _shortest_g(v: float, *, upper: bool) -> str:
 
 
 def _hex_float(v: float, prec: int, *, upper: bool) -> str:
+    """strconv's `fmtX` (`%x` of a float): the leading digit is 1, rounding half to even."""
     sign = "-" if math.copysign(1.0, v) < 0 else ""
     v = abs(v)
-    if v == 0:
-        mant, exp = 0, 0
-    else:
-        m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1
-        mant, exp = int(m * (1 << 53)), e - 1  # 1.xxx * 2**exp, 52 fraction bits
-    frac = mant & ((1 << 52) - 1)
-    lead = mant >> 52
-    hexd = f"{frac:013x}"
-    if prec >= 0:
-        if prec < 13:
-            shift = (13 - prec) * 4
-            full = (lead << 52) | frac
-            q, r = divmod(full, 1 << shift)
-            half = 1 << (shift - 1)
-            if r > half or (r == half and q & 1):
-                q += 1
-            if q >> (52 - shift + 1) > 1 if shift <= 52 else False:
-                q >>= 1
-                exp += 1
-            lead = q >> (prec * 4)
-            hexd = f"{q & ((1 << (prec * 4)) - 1):0{prec}x}" if prec else ""
-        else:
-            hexd = hexd + "0" * (prec - 13)
-    else:
-        hexd = hexd.rstrip("0")
-    body = f"0x{lead}" + ("." + hexd if hexd else "") + f"p{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    mant, exp = 0, 0
+    if v != 0:
+        m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1: the leading 1 is at bit 1<<60
+        mant, exp = int(m * (1 << 61)), e - 1
+    if 0 <= prec < 15:
+        shift = prec * 4
+        extra = (mant << shift) & ((1 << 60) - 1)
+        mant >>= 60 - shift
+        if extra | (mant & 1) > 1 << 59:
+            mant += 1
+        mant <<= 60 - shift
+        if mant & (1 << 61):  # rounded up past the leading digit
+            mant >>= 1
+            exp += 1
+    digits = []
+    frac = (mant << 4) & ((1 << 64) - 1)  # without the leading digit
+    if prec < 0 and frac:
+        while frac:
+            digits.append("0123456789abcdef"[(frac >> 60) & 15])
+            frac = (frac << 4) & ((1 << 64) - 1)
+    elif prec > 0:
+        for _ in range(prec):
+            digits.append("0123456789abcdef"[(frac >> 60) & 15])
+            frac = (frac << 4) & ((1 << 64) - 1)
+    body = f"0x{(mant >> 60) & 1}" + ("." + "".join(digits) if digits else "")
+    body += f"p{'-' if exp < 0 else '+'}{abs(exp):02d}"
     return sign + (body.upper() if upper else body)
 
 

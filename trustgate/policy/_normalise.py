@@ -44,6 +44,16 @@ disagree (ADR 0008), and keeping the rewritten text across runs (through
    `_gofmt.sprintf` (a regorus extension, `add_extensions`) unless regorus'
    own prints the same string.
 
+5. Built-ins whose regorus version answers otherwise (the regex family,
+   `count` of a string, `upper`/`lower`, `glob.match`, `semver.*`, `yaml.*`…):
+   calls go to module-local helpers that call `_gobuiltins` (regorus
+   extensions answering `[true, value]`, or `[false, null]` where OPA's
+   built-in fails) unless the operands' form shows regorus' answer is OPA's
+   (`_go_helper`)::
+
+       regex.match(`^\\w+$`, input.x)
+       __tg_b<hash>_go_regex_match(`^\\w+$`, input.x)
+
 What cannot be rewritten is refused with a `PolicyError` naming file and
 line, as OPA refuses it: a rule reading the part of `data` that holds it,
 and a wildcard `_` inside `not`; `_compile_checks` refuses what else OPA's
@@ -69,7 +79,7 @@ from typing import Any
 import regorus
 
 from trustgate.errors import PolicyError
-from trustgate.policy import _compile_cache, _compile_checks, _gofmt
+from trustgate.policy import _compile_cache, _compile_checks, _gobuiltins, _gofmt
 
 _FRESH = re.compile(rb"__tg_n(\d+)")
 _MAX_ROUNDS = 16  # nested negations need one round each; real policies nest 1-2 deep
@@ -138,7 +148,9 @@ def rewrite_module(
     _refuse_wildcards_in_negation(path, ast)
     _refuse_literal_type_errors(path, ast)
     original = data
-    data, used = _guard_builtins(ast, data, _helper_prefix(path), rego_v0=rego_v0)
+    data, used = _guard_builtins(
+        ast, data, _helper_prefix(path), rego_v0=rego_v0, collections=_collections_of(ast, data, collections)
+    )
     current = ast if data == original else None  # changed text: parse it again for the offsets
     for _ in range(_MAX_ROUNDS):
         ast = current if current is not None else _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
@@ -585,7 +597,9 @@ def _proven(types: str, node: Any) -> bool:
 
 
 _BUILTIN_NAMES = re.compile(
-    r"(?<![\w.])(" + "|".join(re.escape(n) for n in sorted(_GUARDS, key=len, reverse=True)) + r")\s*\("
+    r"(?<![\w.])("
+    + "|".join(re.escape(n) for n in sorted({*_GUARDS, *_gobuiltins.BUILTINS}, key=len, reverse=True))
+    + r")\s*\("
 )
 
 
@@ -595,7 +609,12 @@ def _helper_prefix(path: str) -> str:
 
 
 def _guard_builtins(
-    ast: dict[str, Any], data: bytes, prefix: str, *, rego_v0: bool = False
+    ast: dict[str, Any],
+    data: bytes,
+    prefix: str,
+    *,
+    rego_v0: bool = False,
+    collections: frozenset[str] = frozenset(),
 ) -> tuple[bytes, frozenset[str]]:
     """Calls to guarded built-ins made undefined on operands of a wrong type.
 
@@ -605,11 +624,18 @@ def _guard_builtins(
     expression as the undefined call would, and costs regorus a built-in call instead of
     a function call. Other calls are renamed to their module-local guarded function.
 
+    Calls whose result may differ from OPA's (`_go_helper`) are renamed to a helper
+    that calls Go's semantics (`_gobuiltins`) and are not checked in place.
+
     Returns the rewritten text and the helpers it calls, by name without `prefix`
-    (`startswith`, `object_get`, `sprintf`, `sprintf_vsd`).
+    (`startswith`, `object_get`, `sprintf`, `sprintf_vsd`, `go_regex_match`).
     """
     edits: list[_Edit] = []
-    inlined: set[int] = set()  # id() of the calls checked in place
+    integers = _integer_vars(ast)
+    routed = {
+        id(c): h for c in _calls(ast.get("rules", [])) if (h := _go_helper(c, data, collections, integers))
+    }
+    inlined: set[int] = set(routed)  # id() of the calls checked in place (or routed: not checked)
     for query in _queries(ast.get("rules", [])):
         q_start = int(query["span"]["start"])
         if data[q_start : q_start + 1] not in (b"{", b"|"):
@@ -632,6 +658,10 @@ def _guard_builtins(
     for node in _calls(ast.get("rules", [])):
         name = _call_name(node.get("fcn"))
         params = node.get("params", [])
+        if id(node) in routed:
+            start, end = _span(node["fcn"])
+            edits.append(_Edit(start, end, (prefix + routed[id(node)]).encode()))
+            continue
         if id(node) in inlined or name not in _GUARDS or len(params) != len(_GUARDS[name]):
             continue
         helper = name.replace(".", "_")
@@ -651,12 +681,17 @@ def _guard_builtins(
 
 def _inline_checks(node: Any, data: bytes, inlined: set[int]) -> list[str]:
     """Type checks for the guarded calls in `node` that can be checked in place (see
-    `_guard_builtins`); their ids are added to `inlined`."""
+    `_guard_builtins`); their ids are added to `inlined` (where routed calls are already)."""
     checks: list[str] = []
     for call in _calls_in(node):
         name = _call_name(call.get("fcn"))
         params = call.get("params", [])
-        if name not in _GUARDS or name == "sprintf" or len(params) != len(_GUARDS[name]):
+        if (
+            id(call) in inlined
+            or name not in _GUARDS
+            or name == "sprintf"
+            or len(params) != len(_GUARDS[name])
+        ):
             continue
         needed = [(t, p) for t, p in zip(_GUARDS[name], params, strict=True) if not _proven(t, p)]
         if needed and all(t != "strings" and _simple(p) for t, p in needed):
@@ -675,7 +710,8 @@ def _head_checks(rule: Any, data: bytes, inlined: set[int], *, rego_v0: bool) ->
     if not isinstance(spec, dict) or len(spec.get("bodies", [])) > 1:
         return None
     head = spec.get("head")
-    pending: set[int] = set()  # the head's variant, not the head (`{"Compr": ...}` reads as a comprehension)
+    # The head's variant, not the head (`{"Compr": ...}` reads as a comprehension).
+    pending: set[int] = set(inlined)
     checks = _inline_checks(list(head.values()) if isinstance(head, dict) else [], data, pending)
     if not checks:
         return None
@@ -783,8 +819,145 @@ def _plain_verbs(fmt: str) -> str | None:
 
 
 def add_extensions(engine: Any) -> None:
-    """Register the Python functions rewritten modules call (`GO_SPRINTF`) on a regorus engine."""
+    """Register the Python functions rewritten modules call (`GO_SPRINTF`, `_gobuiltins`) on an engine."""
     engine.add_extension(GO_SPRINTF, 2, _gofmt.sprintf)
+    _gobuiltins.register(engine)
+
+
+# -- built-ins whose regorus version answers otherwise than OPA's ----------------------
+#
+# A call of a built-in in `_gobuiltins.BUILTINS` goes to a module-local helper that calls
+# its Go-semantics implementation (a regorus extension returning `[true, value]`, or
+# `[false, null]` where OPA's built-in fails: the helper is then undefined). An extension
+# call costs more than regorus' built-in, so calls whose operands cannot tell the two
+# apart keep regorus': `regex.match` with a literal pattern regorus reads as Go does
+# (`_gobuiltins.literal_pattern_agrees`), `upper`/`lower` of a literal, and `count` of
+# what is not a string (regorus counts a string in UTF-16 units, OPA in code points: a
+# string goes to `count(split(s, ""))`, which regorus counts by code point).
+_GO_COUNT = "go_count"
+
+
+def _go_helper(
+    call: dict[str, Any], data: bytes, collections: frozenset[str], integers: frozenset[str] = frozenset()
+) -> str:
+    """The helper (name without the module's prefix) a call goes to for OPA's semantics, or ""."""
+    name = _call_name(call.get("fcn"))
+    params = call.get("params", [])
+    if name == "count" and len(params) == 1:
+        return _GO_COUNT if _may_be_string(params[0], data, collections) else ""
+    builtin = _gobuiltins.BUILTINS.get(name)
+    if builtin is None or len(params) != builtin.arity:
+        return ""
+    kind, body = _kind(params[0]) if isinstance(params[0], dict) else ("", {})
+    literal = body.get("value") if kind in ("String", "RawString") else None
+    if isinstance(literal, str):
+        if name == "regex.match" and _gobuiltins.literal_pattern_agrees(literal):
+            return ""
+        if name in ("upper", "lower") and literal.isascii():
+            return ""
+    if name in ("substring", "array.slice") and all(_static_integer(p, integers) for p in params[1:]):
+        return ""  # differ only for a fractional offset or length
+    if name == "to_number" and _static_type(params[0]) in ("number", "boolean", "null"):
+        return ""  # differs only for strings
+    if name == "indexof":  # differs only for an empty search string
+        kind, body = _kind(params[1]) if isinstance(params[1], dict) else ("", {})
+        if kind in ("String", "RawString") and body.get("value"):
+            return ""
+    return "go_" + name.replace(".", "_")
+
+
+_INTEGER_RESULTS = frozenset({"count", "indexof", "strings.count", "round", "ceil", "floor"})
+
+
+def _integer_vars(ast: dict[str, Any]) -> frozenset[str]:
+    """Variables of the module that only `:=` binds, each time to an integer by its form
+    (`n := count(image)`); a name bound anywhere else (`some`, `every`, `=`, an index that
+    iterates, a function's argument) is left out."""
+    assigned: set[str] = set()
+    other: set[str] = set()
+    integer_rhs: list[tuple[str, Any]] = []
+
+    def names(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            var = node.get("Var")
+            if isinstance(var, dict) and len(node) == 1:
+                yield str(var.get("value"))
+                return
+            for key, value in node.items():
+                if key != "span":
+                    yield from names(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from names(item)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        for kind, body in node.items():
+            if isinstance(body, list):
+                walk(body)
+            if not isinstance(body, dict):
+                continue
+            if kind == "AssignExpr":
+                lhs = body.get("lhs")
+                lhs_kind, lhs_body = _kind(lhs) if isinstance(lhs, dict) else ("", {})
+                if body.get("op") == "ColEq" and lhs_kind == "Var":
+                    integer_rhs.append((str(lhs_body.get("value")), body.get("rhs")))
+                    assigned.add(str(lhs_body.get("value")))
+                else:
+                    other.update(names(lhs))
+                    if body.get("op") != "ColEq":
+                        other.update(names(body.get("rhs")))
+            elif kind in ("SomeVars", "SomeIn", "Every"):
+                other.update(names({k: v for k, v in body.items() if k not in ("collection", "query")}))
+            elif kind == "Func":
+                other.update(names(body.get("args")))
+            elif kind == "RefBrack":
+                other.update(names(body.get("index")))
+            walk(body)
+
+    walk(ast.get("rules", []))
+    integers = assigned - other
+    changed = True
+    while changed:  # `n := count(x); m := n - 1`: a chain of integer assignments
+        changed = False
+        for name, rhs in integer_rhs:
+            if name in integers and not _static_integer(rhs, integers):
+                integers.discard(name)
+                changed = True
+    return frozenset(integers)
+
+
+def _static_integer(node: Any, integers: frozenset[str] | set[str] = frozenset()) -> bool:
+    """`node` is an integer whenever it is defined, by its form: an integral literal, a call
+    of a built-in that returns integers, a variable of `integers`, `+`, `-` or `*` of those."""
+    kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+    if kind == "Var":
+        return body.get("value") in integers
+    if kind == "Number":
+        value = body.get("value")
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if kind == "Call":
+        return _call_name(body.get("fcn")) in _INTEGER_RESULTS
+    if kind == "UnaryExpr":
+        return _static_integer(body.get("expr"), integers)
+    if kind == "ArithExpr":
+        return body.get("op") in ("Add", "Sub", "Mul") and all(
+            _static_integer(body.get(side), integers) for side in ("lhs", "rhs")
+        )
+    return False
+
+
+def _may_be_string(node: Any, data: bytes, collections: frozenset[str]) -> bool:
+    static = _static_type(node)
+    if static:
+        return static == "string"
+    kind, _ = _kind(node) if isinstance(node, dict) else ("", {})
+    return not (kind in ("Var", "RefDot") and data[slice(*_span(node))].decode("utf-8") in collections)
 
 
 def _calls(node: Any) -> Iterator[dict[str, Any]]:
@@ -826,6 +999,21 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
 
     checks_needed: set[str] = set()
     for helper in sorted(names):
+        if helper == _GO_COUNT:  # collections first: they are what policies count most
+            head, go = f"{prefix}{helper}(__a0)", 'is_string(__a0); __r := count(split(__a0, ""))'
+            regorus_count = f"{_type_check(_COLLECTION_TYPES, '__a0')}; __r := count(__a0)"
+            if rego_v0:
+                lines.append(f"{head} = __r {{ {regorus_count} }} else = __r {{ {go} }}")
+            else:
+                lines.append(f"{head} := __r if {{ {regorus_count} }} else := __r if {{ {go} }}")
+            continue
+        if helper.startswith("go_"):  # Go's semantics, undefined where OPA's built-in fails
+            builtin = next(
+                b for n, b in _gobuiltins.BUILTINS.items() if f"go_{n.replace('.', '_')}" == helper
+            )
+            operands = ", ".join(f"__a{i}" for i in range(builtin.arity))
+            rule(f"{prefix}{helper}({operands})", f"__x := {builtin.extension}({operands}); __x[0]", "__x[1]")
+            continue
         if helper.startswith("sprintf_"):  # regorus' sprintf where it agrees with OPA, else Go's
             verbs = helper.removeprefix("sprintf_")
             # One function, `else` to Go's: every definition of a function is evaluated,
@@ -1240,4 +1428,9 @@ def code_fingerprint() -> bytes:
         built = f"{engine}\0{info.st_size}\0{info.st_mtime_ns}".encode()
     except OSError:  # pragma: no cover - a loaded extension has its file
         built = b"unknown"
-    return _compile_cache.code_fingerprint((__file__, _gofmt.__file__, _compile_checks.__file__)) + built
+    return (
+        _compile_cache.code_fingerprint(
+            (__file__, _gofmt.__file__, _gobuiltins.__file__, _compile_checks.__file__)
+        )
+        + built
+    )

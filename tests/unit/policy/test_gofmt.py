@@ -61,6 +61,15 @@ OPA = [
     ("100%%", [], "100%"),
     ("%!", [1], "%!!(int64=1)"),
     ("%.0d|%.3d|%+d|% d", [0, 7, 7, 7], "|007|+7| 7"),
+    # The `0` flag pads every string-like verb with zeros (%c, %q, %x of a string), not %U.
+    ("%05s|%03c|%06x|%010q|%08U", ["ab", 65, "ab", "a", 65], '000ab|00A|006162|0000000"a"|  U+0041'),
+    ("%+05c|%08.1x|%#010.3x", [42, "a", {"a": 1}], "0000*|00000061|000x7b2261"),
+    # %x of a float: strconv's fmtX rounds half to even, the leading digit stays 1.
+    (
+        "%.0x|%.0x|%#.0x|%.1x|%.0X",
+        [1.5, 2.5, 0.1, 1.96875, 1.5],
+        "0x1p+01|0x1p+01|0x1.p-03|0x1.0p+01|0X1P+01",
+    ),
 ]
 
 

@@ -1,0 +1,716 @@
+"""Built-ins whose regorus version answers otherwise than OPA's, call by call.
+
+Each case is one built-in call over one set of operands, evaluated by
+trustgate's production path (the rewritten module on a regorus engine with
+its extensions, `rego._new_engine`) and by OPA; a built-in error of OPA's
+(StrictBuiltinErrors in the bindings) counts as undefined, which is what
+conftest and Gatekeeper make of it. Operands come from input, so trustgate
+cannot keep regorus' built-in by the operand's form (`_normalise._go_helper`);
+literal patterns, which it may keep, are covered by `LITERAL_PATTERNS`.
+The operands are generated: patterns and subjects that tell Go's regexp from
+Rust's, and every code point of the blocks where case mappings differ.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from opa_bindings.engine import OpaEngine, OpaError, OpaUndefinedError
+from support.differential import BUILTIN_ERROR_CODES, TALLY
+
+from trustgate.errors import PolicyError
+from trustgate.policy import rego
+
+PATTERNS = [
+    r"\w",
+    r"^\w+$",
+    r"^[\w.-]+$",
+    r"\d",
+    r"^\d+$",
+    r"\s",
+    r"\S",
+    r"\W",
+    r"\D",
+    r"\b",
+    r"\B",
+    r"\bß\b",
+    r"[\w]",
+    r"[^\s]",
+    r"[\d]+",
+    r"[a&&b]",
+    r"[a--b]",
+    r"[a~~b]",
+    r"[[a]b]",
+    r"x{,2}",
+    r"a{2}",
+    r"a{,}",
+    r"a{1001}",
+    r"\u00e9",
+    r"\x{e9}",
+    r"\xe9",
+    r"(?i)straße",
+    r"(?i)k",
+    r"(?i)s",
+    r"\pL+",
+    r"\p{Greek}",
+    r"\PL",
+    r"[[:alpha:]]+",
+    r"[[:word:]]",
+    r"\C",
+    r"a++",
+    r"a**",
+    r"(?x) a",
+    r"\Q.*\E",
+    r"(?U)a+",
+    r"a\z",
+    r"a\Z",
+    r"\Aa",
+    r".",
+    r"(?s).",
+    r"^$",
+    r"(?<n>a)",
+    r"(?P<n>a)",
+    r"\/",
+    r"[^a]",
+    r"\8",
+    r"(a)\1",
+    r"\pN",
+    r"é",
+    r"^[a-z0-9.-]+$",
+    r"(?m)^b",
+    r"[]a]",
+    r"[^]a]",
+    r"\_",
+    r"\e",
+    r"\@",
+    r"(?i:A)b",
+    r"\123",
+    r"\0",
+    r"[\p{Lu}]",
+    r"\v",
+    r"\h",
+    r"\K",
+    r"\N{LATIN SMALL LETTER A}",
+    r"(a",
+    r"",
+    r"|",
+    r"a|",
+    r"(?:)",
+    r"x*",
+    r"\pZ",
+    r"[\x{10000}-\x{10FFFF}]",
+]
+SUBJECTS = [
+    "",
+    "a",
+    "ab",
+    "café",
+    "٣٣",
+    "\uff18\uff10",
+    "a b",
+    "a\u00a0b",
+    "a\u2003b",
+    "ß",
+    "STRASSE",
+    "K",
+    "\u212a",
+    "\u017f",
+    "é",
+    "e\u0301",
+    "x{,2}",
+    "&",
+    "b",
+    "😀",
+    "a\nb",
+    "a\u0085b",
+    "-",
+    "a_b",
+    "_",
+    "Σ",
+    "aaa",
+    "\\",
+    "\x0b",
+    "\x1b",
+]
+# Patterns trustgate may leave to regorus when they are literals (whatever the subject).
+LITERAL_PATTERNS = [
+    r"^[a-z0-9.-]+$",
+    r"(^|/)[^/:]*(:latest)?$",
+    r"^a",
+    r"b$",
+    r"(?i)k",
+    r"(?i)s",
+    r"[^a]",
+    r"a{2}",
+    r".",
+    r"^$",
+    r"x*",
+    r"a|b",
+    r"\.",
+    r"[]a]",
+]
+CASE_BLOCKS = [
+    (0x0000, 0x0250),
+    (0x0250, 0x0530),
+    (0x0530, 0x0590),
+    (0x10A0, 0x1100),
+    (0x13A0, 0x1400),
+    (0x1C80, 0x1CC0),
+    (0x1D00, 0x1DC0),
+    (0x1E00, 0x2000),
+    (0x2100, 0x2200),
+    (0x2C00, 0x2E00),
+    (0xA640, 0xA800),
+    (0xAB70, 0xABC0),
+    (0xFB00, 0xFB20),
+    (0xFF20, 0xFF60),
+    (0x10400, 0x10500),
+    (0x1E900, 0x1E950),
+]
+
+
+def _opa(expr: str, arity: int) -> Any:
+    engine = OpaEngine()
+    engine.add_policy("p.rego", f"package p\n\nr := [{expr}]\n")  # in an array: null is a value
+    engine.print_handler = lambda message, location: None
+
+    def value(args: Sequence[Any]) -> tuple[str, Any]:
+        try:
+            return "value", engine.eval_document("p.r", list(args))[0]
+        except OpaUndefinedError:
+            return "undefined", None
+        except OpaError as e:
+            if any(c in f"{e.code}: {e.message}" for c in BUILTIN_ERROR_CODES):
+                return "undefined", None  # without StrictBuiltinErrors (conftest, Gatekeeper)
+            return "error", f"{e.code}: {e.message}"
+
+    return value
+
+
+def _ours(expr: str) -> Any:
+    engine = rego._new_engine(
+        [rego.Module("p.rego", f"package p\nimport rego.v1\n\nr := [{expr}]\n")], {}, False
+    )
+
+    def value(args: Sequence[Any]) -> tuple[str, Any]:
+        try:
+            engine.set_input(list(args))
+            result = engine.eval_rule("data.p.r")
+        except (RuntimeError, PolicyError) as e:
+            return "error", str(e).split("Stack backtrace")[0][-300:]
+        return ("undefined", None) if result is None else ("value", result[0])
+
+    return value
+
+
+def _compare(name: str, arity: int, cases: Sequence[Sequence[Any]], expr: str = "") -> list[str]:
+    expr = expr or f"{name}({', '.join(f'input[{i}]' for i in range(arity))})"
+    opa, ours = _opa(expr, arity), _ours(expr)
+    problems = []
+    for args in cases:
+        reference, got = opa(args), ours(args)
+        TALLY["built-ins"] += 1
+        beyond_int64 = isinstance(reference[1], int) and abs(reference[1]) >= 2**63  # regorus: i64 at most
+        if got[0] == "error" and ("reproduce" in got[1] or beyond_int64):  # fails closed (exit 3)
+            TALLY["built-ins failing closed"] += 1
+            continue
+        if got != reference and not (got[0] == reference[0] == "error"):
+            problems.append(f"{expr} with {json.dumps(list(args))}: trustgate {got}, OPA {reference}")
+    return problems
+
+
+def _check(problems: list[str]) -> None:
+    assert not problems, f"{len(problems)} differ:\n" + "\n".join(problems[:40])
+
+
+def test_regex_match_and_is_valid() -> None:
+    cases = list(itertools.product(PATTERNS, SUBJECTS))
+    _check(
+        _compare("regex.match", 2, cases)
+        + _compare("regex.is_valid", 1, [[p] for p in PATTERNS] + [[1], [None], [["a"]]])
+        + _compare("regex.match", 2, [[1, "a"], ["a", 1], ["a", None]])
+    )
+
+
+@pytest.mark.parametrize("pattern", LITERAL_PATTERNS)
+def test_regex_match_with_a_literal_pattern(pattern: str) -> None:
+    expr = f"regex.match({json.dumps(pattern)}, input[0])"
+    _check(_compare("regex.match", 1, [[s] for s in SUBJECTS], expr=expr))
+
+
+def test_regex_find_split_replace() -> None:
+    patterns = [
+        r"\w+",
+        r"\d",
+        r"a*",
+        r"",
+        r"x*",
+        r"b|",
+        r"\b",
+        r"(a)(x)?",
+        r"(?P<first>\w)(\w)",
+        r"[a&&b]",
+        r"\s+",
+        r"é",
+        r"^",
+        r"$",
+        r"a{,2}",
+        r"\C",
+    ]
+    subjects = ["", "abc", "aab", "café crème", "٣a٣", "a\u00a0b c", "b&a", "😀a😀", "a{,2}"]
+    pairs = list(itertools.product(patterns, subjects))
+    templates = ["<$1>", "${1}x", "$1x", "$$", "$first-$2", "${first}", "$", "$9", "${", "$0", "$01", "-"]
+    _check(
+        _compare("regex.find_n", 3, [[p, s, n] for (p, s), n in itertools.product(pairs, [-1, 1, 0])])
+        + _compare("regex.find_n", 3, [["a", "aa", 1.5], ["a", "aa", "1"], ["a", "aa", 2.0]])
+        + _compare("regex.find_all_string_submatch_n", 3, [[p, s, -1] for p, s in pairs])
+        + _compare("regex.split", 2, [*pairs, [1, "a"]])
+        + _compare(
+            "regex.replace",
+            3,
+            [[s, p, t] for (p, s), t in itertools.product(pairs, templates[:4])]
+            + [["abc ab", r"(?P<first>a)(b)", t] for t in templates]
+            + [["ab", "a", 1]],
+        )
+    )
+
+
+def _blocks() -> list[list[str]]:
+    return [[chr(c) for c in range(lo, hi) if not 0xD800 <= c <= 0xDFFF] for lo, hi in CASE_BLOCKS]
+
+
+@pytest.mark.parametrize("name", ["upper", "lower"])
+def test_case_mapping_per_code_point(name: str) -> None:
+    expr = f"[{name}(x) | some x in input[0]]"
+    words = ["straße", "ΟΔΟΣ", "ΟΔΟΣ ΟΔΟΣ.", "İstanbul", "ﬁle", "ǅ", "ᾳ", "ŉ", "Σ"]
+    _check(_compare(name, 1, [[block] for block in _blocks()] + [[words]], expr=expr))
+    _check(_compare(name, 1, [[1], [None], [["a"]]]))
+
+
+def test_count_of_strings() -> None:
+    strings = ["", "a", "é", "e\u0301", "😀", "a😀b", "😀😀", "\U0010ffff", "日本"]
+    _check(
+        _compare("count", 1, [[s] for s in strings] + [[1], [None], [[1, 2]], [{"a": 1}]])
+        + _compare("count", 1, [[s] for s in strings], expr="[count(x) | some x in input]")
+        + _compare("strings.count", 2, [["abc", ""], ["", ""], ["😀a", ""], ["aaaa", "aa"], ["a", 1]])
+    )
+
+
+def test_literal_pattern_check_is_conservative() -> None:
+    """A pattern routed to Go's regexp by mistake costs time; one kept by mistake, a verdict."""
+    from trustgate.policy import _gobuiltins  # here: the rest of the file also runs on older trees
+
+    for pattern in PATTERNS:
+        if _gobuiltins.literal_pattern_agrees(pattern):
+            assert pattern in LITERAL_PATTERNS or pattern.isascii(), pattern
+    assert not _gobuiltins.literal_pattern_agrees(r"\w")
+    assert _gobuiltins.literal_pattern_agrees(r"(^|/)[^/:]*(:latest)?$")
+
+
+def test_sprintf_flags_widths_and_verbs() -> None:
+    """A seeded sweep of formats over OPA's argument types (trustgate's `_gofmt`)."""
+    rng = random.Random(8)
+    verbs, flags = [*"vsdfeEgGxXobqtcUT%"], ["", "+", "-", "#", " ", "0", "+0", "-#", "08", "-0", "#0", " 0"]
+    widths, precisions = ["", "5", "1", "10", "*"], ["", ".2", ".0", ".10", ".*", ".1", ".3"]
+    values: list[Any] = [0, 1, -1, 42, -42, 255, 65, 0x1F600, 1.5, -1.5, 0.1, 2.5, 1e-7, 123456.789]
+    values += [0.5, 1.75, 33.3, "", "a", "héllo", "%d", 'a"b', "\n", True, None, [], [1, "a"], {"a": 1}]
+    cases = []
+    for _ in range(1500):
+        fmt = "x" + "|".join(
+            "%" + rng.choice(flags) + rng.choice(widths) + rng.choice(precisions) + rng.choice(verbs)
+            for _ in range(rng.randint(1, 2))
+        )
+        cases.append([fmt, [rng.choice(values) for _ in range(rng.randint(0, 3))]])
+    _check(_compare("sprintf", 2, cases))
+
+
+def test_glob_match() -> None:
+    patterns = [
+        "*",
+        "**",
+        "?",
+        "a*",
+        "*.example.com",
+        "*.example.com/*",
+        "ev?l.example.com",
+        "x?.example.com",
+        "[^a]*",
+        "[!a]*",
+        "[a-c]x",
+        "[!a-c]x",
+        "[abc]",
+        "[a-z0-9]",
+        "[]",
+        "[a-]",
+        "{a,b}c",
+        "{a,b",
+        "{a,{b,c}}d",
+        "a,b",
+        "a}b",
+        "\\*",
+        "a\\",
+        "[\\]]",
+        "**/x",
+        "a/**",
+        "*/*",
+        "?.?",
+        "[é]",
+        "[!é]",
+        "",
+        "{,a}",
+        "{}",
+        "[z-a]",
+        "\\[a]",
+        "?é",
+        "??",
+        "[!.]?",
+        "a?b",
+        "[a-z]?",
+        "é?",
+        "*x?",
+        "{a,b}?",
+        "?*",
+        "*?",
+        "[!./]?",
+        "?[!./]",
+        "a?*",
+        "??*",
+    ]
+    subjects = ["", "a", "é", "ab", "abc", "xé.example.com", "xy.example.com", "a.example.com/x/y"]
+    subjects += ["a.b", "a/b", "bc", "c", "ad", "*", "[a]", "]", "x", "ax", "dx", "a,b", "a}b", "-"]
+    subjects += ["é.", "aé", "éa", "aéb", "éé", "éxa", "ax.", "x.", "ée", "a./b", "a/.b", "/", "./"]
+    delimiters: list[Any] = [None, [], ["/"], [".", "/"], ["/", "."], ["é"], ["ab"], [1]]
+    cases = [[p, d, s] for p, d, s in itertools.product(patterns, delimiters, subjects)]
+    _check(_compare("glob.match", 3, [*cases, [1, None, "a"], ["a", "x", "a"], ["a", None, 1]]))
+
+
+YAML = [
+    *[
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "Yes",
+        "ON",
+        "true",
+        "True",
+        "TRUE",
+        "~",
+        "null",
+        "Null",
+        "NULL",
+        "",
+    ],
+    *["0o10", "0x10", "010", "0b10", "1_000", "1e3", "1E3", "1.0", ".5", "+1", "-0", ".inf", ".nan", "-.inf"],
+    *["1:30", "12:30:00", "2026-01-01", "2026-01-01T00:00:00Z", "!!str 1", '!!int "1"', "!!binary aGk="],
+    *["!!float 1", "a: &x 1\nb: *x", "a: 1\na: 2", "? a\n: b", "[1, 2", "{a: 1}", "- a\n- b", "'quoted'"],
+    *['"\\u00e9"', "<<: {a: 1}\nb: 2", "a:\n  <<: {x: 1}\n  y: 2", "%YAML 1.2\n---\nyes", "--- 1\n--- 2"],
+    *["1:2:3", "0777", "9007199254740993", "0.1", "-0.0", "=", "<<", "a: b: c", "\t1", "1\t"],
+    *["!!set {a, b}", "!!omap [a: 1]", "&a [*a]", "key: [a, b]\n", "a: !!timestamp 2001-12-14", "Off", "NO"],
+    *[
+        "+.inf",
+        "0X10",
+        "?",
+        "a: 1\n--- [",
+        "debug: yes\nmode: 0777\n",
+        "defaults: &d {privileged: true}\n<<: *d\n",
+    ],
+    *["{a: 1, a: 2}", "1.5e3", "0.0000001", "a:\n- 1\n-  2", "'", "a: 'x", "- !!null ''", "[a, {b: c}]"],
+]
+JSON = [
+    "1e400",
+    "1E400",
+    "-0",
+    "1.0",
+    "01",
+    "1.",
+    ".1",
+    "NaN",
+    '"\\ud800"',
+    '"\\u0000"',
+    "[1,]",
+    '{"a":1,"a":2}',
+]
+JSON += [
+    " 1 ",
+    "1 2",
+    '"a"',
+    "tru",
+    "null",
+    "12345678901234567890123",
+    '{"a":1}x',
+    "\ufeff1",
+    "1e-400",
+    '"\t"',
+]
+JSON += ["[]", "{}", "Infinity", "-Infinity", "[1, 2]\n", '"\\x"', "\n", "", "[" * 50 + "]" * 50]
+
+
+def test_yaml_and_json() -> None:
+    _check(
+        _compare("yaml.unmarshal", 1, [[s] for s in YAML] + [[1]])
+        + _compare("yaml.is_valid", 1, [[s] for s in YAML] + [[1], [None]])
+        + _compare("json.is_valid", 1, [[s] for s in JSON] + [[1], [None]])
+    )
+
+
+SEMVER = [
+    "1.2.3",
+    "v1.2.3",
+    "01.2.3",
+    "1.2.3-01",
+    "1.2.3-alpha",
+    "1.2.3-alpha.1",
+    "1.2.3-alpha.beta",
+    "1.2.3+b.1",
+]
+SEMVER += [
+    "1.2.3-rc.1+b",
+    "1.2",
+    "1.2.3.4",
+    "vv1.2.3",
+    "V1.2.3",
+    "+1.2.3",
+    "-1.2.3",
+    "1.-2.3",
+    "1.2.3-",
+    "1.2.3+",
+]
+SEMVER += [
+    "1.2.3-a..b",
+    "1.2.3-é",
+    "",
+    "1.2.3-99999999999999999999",
+    "1.2.3-2",
+    "1.2.3-10",
+    "1.2.3-a.2",
+    "1.2.3-a.10",
+]
+SEMVER += [
+    "99999999999999999999.0.0",
+    "1.2.3-alpha.1.2",
+    " 1.2.3",
+    "1.2.3 ",
+    "1.02.3",
+    "0.0.0",
+    "1.2.3-0a",
+    "1.2.3-a-b",
+]
+
+
+def test_semver() -> None:
+    _check(
+        _compare("semver.is_valid", 1, [[s] for s in SEMVER] + [[1], [None]])
+        + _compare("semver.compare", 2, [list(p) for p in itertools.product(SEMVER, SEMVER)] + [[1, "1.2.3"]])
+    )
+
+
+UNITS = [
+    "1",
+    "1.",
+    "1.5",
+    "0.5",
+    "-1",
+    "+1",
+    "1m",
+    "1000m",
+    "1500m",
+    "1k",
+    "1K",
+    "1Ki",
+    "1ki",
+    "1KI",
+    "1M",
+    "1Mi",
+]
+UNITS += [
+    "1mi",
+    "1MI",
+    "1G",
+    "1gi",
+    "2T",
+    "1P",
+    "1E",
+    "1Ei",
+    "1e3",
+    "1E3",
+    "1e-3",
+    "1e+3",
+    "1e",
+    "1em",
+    "1_000",
+]
+UNITS += [
+    "",
+    "m",
+    " 1",
+    "1 ",
+    '"1"',
+    "1.2.3",
+    ".5",
+    ".",
+    "1-2",
+    "1x",
+    "0x10",
+    "1KB",
+    "1kb",
+    "1KiB",
+    "1mb",
+    "1MiB",
+]
+UNITS += [
+    "1.5Gi",
+    "0.1",
+    "0.001",
+    "7e18",
+    "1.25m",
+    "3.14159Ki",
+    "1é",
+    "٣",
+    "1e400",
+    "-0.5",
+    "123456789.123456789",
+]
+
+
+def test_units() -> None:
+    _check(
+        _compare("units.parse", 1, [[s] for s in UNITS] + [[1]])
+        + _compare("units.parse_bytes", 1, [[s] for s in UNITS] + [[1]])
+    )
+
+
+def test_strings_urls_and_networks() -> None:
+    _check(
+        _compare("indexof", 2, [["abc", ""], ["😀ab", "a"], ["abc", "d"], ["", ""], ["aé", "é"], [1, "a"]])
+        + _compare(
+            "strings.replace_n",
+            2,
+            [
+                [{"a": "b", "b": "a"}, "ab"],
+                [{"ab": "x", "a": "y"}, "aab"],
+                [{"a": "1", "aa": "2"}, "aaa"],
+                [{"é": "e"}, "café"],
+                [{}, "x"],
+                [{"a": 1}, "a"],
+                [{"a": "b"}, 1],
+            ],
+        )
+        + _compare(
+            "urlquery.decode", 1, [["%zz"], ["a+b%20c"], ["%e9"], ["%c3%a9"], ["%"], ["%4"], ["é"], [1]]
+        )
+        + _compare(
+            "net.cidr_expand",
+            1,
+            expr="[is_set(net.cidr_expand(input[0])), sort(net.cidr_expand(input[0]))]",
+            cases=[
+                ["10.0.0.0/31"],
+                ["10.0.0.1/30"],
+                ["10.0.0.0"],
+                ["fd00::/126"],
+                ["x"],
+                ["010.0.0.0/31"],
+                [1],
+            ],
+        )
+    )
+
+
+TIMES = ["2026-01-01T00:00:00Z", "2026-01-01t00:00:00z", "2026-01-01T00:00:00z", "2026-01-01 00:00:00Z"]
+TIMES += ["2026-01-01T00:00:00+01:00", "2026-01-01T00:00:00.123456789Z", "2026-01-01T00:00:00.1234567891Z"]
+TIMES += ["2026-01-01T0:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00:60Z", "2026-01-01T24:00:00Z"]
+TIMES += ["2026-01-01T00:00:00", "2026-01-01T00:00:00+0100", "2026-01-01T00:00:00,5Z", "1969-12-31T23:59:59Z"]
+TIMES += ["2026-02-30T00:00:00Z", "2024-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "9999-12-31T23:59:59Z"]
+TIMES += [
+    "0001-01-01T00:00:00Z",
+    "0000-03-01T00:00:00Z",
+    "2026-01-01T00:00:00+24:00",
+    "2026-01-01T00:00:00-00:00",
+]
+TIMES += [
+    "+2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00+01:60",
+    "2026-01-01T00:00:00+01:61",
+    "2026-01-01T00:00:00.Z",
+]
+TIMES += [
+    "2026-01-01T00:00:00Zx",
+    "",
+    "2026-13-01T00:00:00Z",
+    "2026-01-01T00:00:00+1:00",
+    "-001-01-01T00:00:00Z",
+]
+
+
+def test_time_parse_rfc3339_ns() -> None:
+    _check(_compare("time.parse_rfc3339_ns", 1, [[s] for s in TIMES] + [[1]]))
+
+
+def test_to_number() -> None:
+    strings = [
+        " 1",
+        "1 ",
+        "1",
+        "+1",
+        "-1",
+        "1.",
+        ".5",
+        "1e3",
+        "1E3",
+        "inf",
+        "Inf",
+        "NaN",
+        "0x10",
+        "0x1p4",
+        "1_000",
+    ]
+    strings += ["0b1", "", "1e400", "01", "-0", "1.50", "-1.5e-3", "abc", "1e", "e1", "-", "\u0661"]
+    _check(_compare("to_number", 1, [[s] for s in strings] + [[None], [True], [False], [1.5], [[1]]]))
+
+
+def test_json_filter_and_remove() -> None:
+    doc = {"spec": {"hostNetwork": True, "c": [{"a": 1, "b": 2}, {"a": 3}], "x/y": 1, "t~": 2}, "k": "v"}
+    paths: list[Any] = [
+        ["spec/hostNetwork/x"],
+        ["spec/hostNetwork"],
+        ["spec/c/0/a"],
+        ["spec/c/1"],
+        ["spec/x~1y"],
+    ]
+    paths += [
+        ["spec/t~0"],
+        ["k/z"],
+        ["/spec"],
+        ["spec/"],
+        [""],
+        ["spec/c/a"],
+        ["spec/c/5"],
+        [["spec", "c", 0, "a"]],
+    ]
+    paths += [
+        [["spec", "hostNetwork", "x"]],
+        ["spec", "spec/c"],
+        ["spec/c", "spec"],
+        [["spec", "c", "0"]],
+        "spec",
+        [1],
+    ]
+    cases = [[doc, p] for p in paths] + [[[1], ["a"]], [{"a": {"b": 1}}, ["a/b", "a"]]]
+    _check(_compare("json.filter", 2, cases) + _compare("json.remove", 2, cases))
+
+
+def test_substring_and_array_slice() -> None:
+    offsets: list[Any] = [0, 1, 2, -1, 1.5, 10, 2.0, "1", None]
+    texts = ["abcdef", "😀ab", ""]
+    _check(
+        _compare("substring", 3, [[t, o, n] for t in texts for o in offsets for n in (-1, 0, 2, 100, 1.5)])
+        + _compare("array.slice", 3, [[[1, 2, 3], a, b] for a in offsets for b in (-1, 0, 2, 100, 1.5)])
+        + _compare("array.slice", 3, [["abc", 0, 1]])
+    )
