@@ -999,6 +999,21 @@ ARGO_APPLICATION_SET = textwrap.dedent(
     """
 )
 
+# Argo CD merges a generator's own `template` into every Application it makes.
+ARGO_APPLICATION_SET_GENERATOR_TEMPLATE = ARGO_APPLICATION_SET.replace(
+    "OPTIONS", "CreateNamespace=true"
+).replace(
+    "generators: [{list: {elements: [{env: prod}]}}]",
+    "generators:\n    - list:\n        elements: [{env: prod}]\n"
+    "        template: {metadata: {}, spec: {syncPolicy: {syncOptions: [Replace=true]}}}",
+)
+# With goTemplate, templatePatch is text rendered per Application: its options are not worked out.
+ARGO_APPLICATION_SET_TEMPLATE_PATCH = ARGO_APPLICATION_SET.replace("OPTIONS", "CreateNamespace=true").replace(
+    "generators:",
+    "goTemplate: true\n  templatePatch: |\n    spec:\n      syncPolicy:\n        syncOptions: [Replace=true]\n"
+    "  generators:",
+)
+
 
 @pytest.mark.parametrize(
     ("path", "reconciler", "metadata_counts"),
@@ -1006,8 +1021,16 @@ ARGO_APPLICATION_SET = textwrap.dedent(
         ("deploy/flux.yaml", FLUX_KUSTOMIZATION.replace("FORCE", "true"), False),
         ("deploy/app.yaml", ARGO_APPLICATION.replace("OPTIONS", "Replace=true"), True),
         ("deploy/appset.yaml", ARGO_APPLICATION_SET.replace("OPTIONS", "Force=true"), True),
+        ("deploy/appset.yaml", ARGO_APPLICATION_SET_GENERATOR_TEMPLATE, True),
+        ("deploy/appset.yaml", ARGO_APPLICATION_SET_TEMPLATE_PATCH, True),
     ],
-    ids=["flux-kustomization-force", "argo-application-replace", "argo-applicationset-force"],
+    ids=[
+        "flux-kustomization-force",
+        "argo-application-replace",
+        "argo-applicationset-force",
+        "argo-applicationset-generator-template",
+        "argo-applicationset-template-patch",
+    ],
 )
 def test_a_reconciler_that_replaces_everything_marks_every_protected_object(
     setup: Callable[..., Setup], keys: Keys, path: str, reconciler: str, metadata_counts: bool

@@ -81,9 +81,9 @@ def _tree_recreates(documents: Sequence[Document]) -> tuple[str, str]:
     """("flux" or "argo" or "", the file that says so): a marker for every object of the tree.
 
     A Flux Kustomization with `spec.force: true` replaces whatever it applies that cannot be
-    patched; an Argo CD Application (or an ApplicationSet's template) whose
-    `syncPolicy.syncOptions` hold `Replace=true` or `Force=true` syncs every resource with a
-    replace. Which objects of the tree each one applies (its `spec.path`, its source) is not
+    patched; an Argo CD Application whose `syncPolicy.syncOptions` hold `Replace=true` or
+    `Force=true` (or an ApplicationSet that may make one, `_replaces_anywhere`) syncs every
+    resource with a replace. Which objects of the tree each one applies (its `spec.path`, its source) is not
     worked out here: every object of the tree counts as marked, which can only ask for an
     approval more, never for one less. Argo CD wins over Flux: it replaces on any drift.
     """
@@ -94,20 +94,37 @@ def _tree_recreates(documents: Sequence[Document]) -> tuple[str, str]:
         if not isinstance(api_version, str) or not isinstance(spec, Mapping):
             continue
         group = api_version.rpartition("/")[0]
-        if group == "argoproj.io" and kind in ("Application", "ApplicationSet"):
-            if kind == "ApplicationSet":
-                template = spec.get("template")
-                spec = template.get("spec") if isinstance(template, Mapping) else None
-            policy = spec.get("syncPolicy") if isinstance(spec, Mapping) else None
+        if group == "argoproj.io" and kind == "Application":
+            policy = spec.get("syncPolicy")
             options = policy.get("syncOptions") if isinstance(policy, Mapping) else None
-            if isinstance(options, list) and {str(o).strip().lower() for o in options} & {
-                "replace=true",
-                "force=true",
-            }:
+            if isinstance(options, list) and {str(o).strip().lower() for o in options} & _ARGO_REPLACE:
                 return "argo", doc.source.file
+        elif group == "argoproj.io" and kind == "ApplicationSet" and _replaces_anywhere(spec):
+            return "argo", doc.source.file
         elif group == "kustomize.toolkit.fluxcd.io" and kind == "Kustomization" and spec.get("force") is True:
             found = found if found[0] else ("flux", doc.source.file)
     return found
+
+
+_ARGO_REPLACE = frozenset({"replace=true", "force=true"})
+
+
+def _replaces_anywhere(value: object) -> bool:
+    """Whether an ApplicationSet may make Applications that sync with Replace or Force: a
+    `syncOptions` list holding one anywhere in it (`spec.template`, a generator's own `template`,
+    which Argo CD merges in), or the option's text in any string (`templatePatch`, a templated
+    value), since what a template renders is not worked out here."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any(option in item.lower().replace(" ", "") for option in _ARGO_REPLACE):
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _content_digest(obj: Mapping[str, object], marker: str, tree: str = "") -> str:
