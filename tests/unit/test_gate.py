@@ -252,6 +252,15 @@ def test_exception_that_does_not_match_changes_nothing(policy_dir: Path, write: 
         ("evil/x.example.com/ops/tool:1.0", "*.example.com/ops/*", False),
         ("evil/registry.example.com/ops/tool:1.0", "*/ops/*", False),
         ("registry.example.com/ops/sub/tool:1.0", "registry.example.com/ops/*", False),
+        # A tag picks no waiver unless the pattern names one itself.
+        ("registry.example.com/ops/tool:v2-debug", "registry.example.com/ops/*-debug", False),
+        ("registry.example.com/ops/tool-debug:v2", "registry.example.com/ops/*-debug", True),
+        # Docker Hub short names are read as references are.
+        ("nginx:latest", "nginx:*", True),
+        ("nginx:latest", "nginx", True),
+        ("acme/app:1", "acme/app*", True),
+        ("evil/nginx:1", "nginx*", False),
+        ("registry.example.com/nginx:1", "nginx", False),
     ],
 )
 def test_exception_images_match_as_image_rules_do(

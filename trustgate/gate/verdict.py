@@ -215,16 +215,41 @@ def _covers(
 
 def _image_covered(patterns: Sequence[str], image: str) -> bool:
     """Whether an image falls under an exception's `images`, as under an image rule's: a glob over
-    `registry/repository` after normalisation (`nginx` is `docker.io/library/nginx`) or over the
-    whole reference, `*` within one path segment, a registry's default port left out. fnmatch's
-    `*` crossed `/`, so `*.acme.io/legacy/*` covered the Docker Hub image
-    `evil/x.acme.io/legacy/rootkit`. A reference that does not parse is matched as written.
+    `registry/repository` after normalisation (`nginx` is `docker.io/library/nginx`), `*` within
+    one path segment, a registry's default port left out. fnmatch's `*` crossed `/`, so
+    `*.acme.io/legacy/*` covered the Docker Hub image `evil/x.acme.io/legacy/rootkit`. Only a
+    pattern that names a tag or digest itself (`shop/proxy:1.*`) is matched against the whole
+    reference: otherwise a pusher's tag (`prod:v2-debug`) would pick the waiver meant for
+    `*-debug` repositories. A reference that does not parse is matched as written.
     """
     try:
         ref = Reference.parse(image)
     except InvalidReferenceError:
-        names = [image]
+        names = whole = [image]
     else:
-        names = [ref.name, str(ref)]
+        names, whole = [ref.name], [str(ref)]
         names += [bare for name in names if (bare := canonical_name(name)) is not None]
-    return any(glob_pattern(p).fullmatch(name) for p in patterns for name in names)
+        whole += [bare for name in whole if (bare := canonical_name(name)) is not None]
+    for pattern in map(_hub_pattern, patterns):
+        last = pattern.rpartition("/")[2]
+        against = whole if ":" in last or "@" in last else names
+        if any(glob_pattern(pattern).fullmatch(name) for name in against):
+            return True
+    return False
+
+
+def _hub_pattern(pattern: str) -> str:
+    """A pattern written as Docker Hub names are (`nginx:*`, `acme/app*`), read as a reference is:
+    `docker.io/library/nginx:*`, `docker.io/acme/app*`. The names it is matched against are
+    normalised, so a pattern that is not would never match (waivers written before the glob
+    rules were short names). A pattern whose first part may be a registry (a dot, a port,
+    `localhost`) or starts with a wildcard is left as written.
+    """
+    if pattern[:1] in ("*", "?", "["):
+        return pattern
+    first, slash, _ = pattern.partition("/")
+    if not slash:
+        return f"docker.io/library/{pattern}"
+    if "." in first or ":" in first or first == "localhost" or any(c in first for c in "*?["):
+        return pattern
+    return f"docker.io/{pattern}"
