@@ -91,19 +91,19 @@ class Discovery:
     attestations: tuple[SignatureArtifact, ...]  # cosign .att layers (DSSE)
     problems: tuple[str, ...]
     unexamined: int = 0  # artifacts listed but left unread: beyond `DiscoveryLimits.max_artifacts`
-    # Why the referrers could not be listed in full, where the listing itself was too long or
-    # malformed (`UNLISTED_KINDS`): whoever can push referrers can cause that, and hide the
-    # artifacts of others (a scanner's newest report) with it.
+    # Why the referrers could not be listed in full, where the listing itself was too long
+    # (`UNLISTED_KINDS`): whoever can push referrers can cause that, and hide the artifacts of
+    # others (a scanner's newest report) with it.
     unlisted: tuple[str, ...] = ()
 
 
-# Referrer listings that failed this way cannot be told from a listing an attacker made fail
-# (more referrers than the registry pages or than a listing may weigh, an index that does not
-# parse): what they hold is unknown, so the image cannot be verified. Others (refused access, no
-# such route) are the registry's answer about itself, kept as problems beside the cosign tags.
-UNLISTED_KINDS: Final = frozenset(
-    {"too-large", "loop", "invalid-manifest", "bad-media-type", "digest-mismatch"}
-)
+# Referrer listings that failed this way are what a pusher can cause at a registry serving the
+# referrers API: more referrers than it pages (`loop`) or than a listing may weigh
+# (`too-large`); what they hold is unknown, so the image cannot be verified. Other failures
+# (a 400, 406 or an HTML page for a registry without the API, a malformed answer) are the
+# registry's about itself: kept as problems, the cosign tags judged. (Under the referrers *tag*
+# a pusher can rewrite the listing anyway, which no check here can tell from a deletion.)
+UNLISTED_KINDS: Final = frozenset({"too-large", "loop"})
 
 
 def is_signature_type(artifact_type: str | None) -> bool:

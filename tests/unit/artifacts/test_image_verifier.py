@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 from memory_registry import CosignKey, MemoryRegistry
@@ -11,6 +12,7 @@ from memory_registry import CosignKey, MemoryRegistry
 from trustgate.artifacts.policy import ImagePolicy
 from trustgate.artifacts.verifier import ImageVerifier
 from trustgate.config import AttestationRequirement, AuthorityConfig, CacheConfig, ImageRule, ImagesSettings
+from trustgate.oci.errors import RegistryError
 from trustgate.oci.reference import Reference
 
 REPO = Reference.parse("registry.test/shop/api")
@@ -127,6 +129,44 @@ def test_every_place_is_looked_at_even_when_the_referrers_satisfy_the_rule(
     assert [a["verdict"] for a in result.attestations] == ["passed", "denied"]
     (problem,) = result.problems
     assert problem.rule == "image-attestation" and "built by https://ci.test/dev" in problem.message
+
+
+class _Listing(MemoryRegistry):
+    """Its referrers listing fails with `kind` (the rest of the registry answers)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def referrers(self, ref: Reference, digest: str, *, artifact_type: str | None = None) -> Any:
+        raise RegistryError(self.kind, f"listing failed: {self.kind} (test double)", registry=ref.registry)
+
+
+@pytest.mark.parametrize(
+    ("kind", "blocks"),
+    [("loop", True), ("too-large", True), ("invalid-manifest", False), ("bad-media-type", False)],
+)
+def test_a_referrers_listing_too_long_to_read_fails_the_image(
+    keys: dict[str, CosignKey], kind: str, blocks: bool
+) -> None:
+    """More referrers than the registry pages (`loop`) or than a listing may weigh (`too-large`)
+    is what a pusher can cause, hiding a scanner's report among them: the image cannot be
+    verified on its cosign tags alone. A listing the registry garbles (a 400/406 or an HTML page
+    where it has no referrers API) is its own answer: a note, the cosign signature judged."""
+    registry = _Listing(kind)
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    result = verifier(settings(keys), registry).verify("registry.test/shop/api:v1")
+    blocking = [p for p in result.problems if p.blocking]
+    if blocks:
+        assert result.status == "failed"
+        (problem,) = blocking
+        assert problem.rule == "image-artifact"
+        assert f"the referrers of {REPO.name}@{digest} could not be listed" in problem.message
+        assert "remove stale or unknown referrers" in problem.fix
+    else:
+        assert result.status == "verified" and not blocking, result.problems
+        assert any(f"listing failed: {kind}" in p.message for p in result.problems)
 
 
 def test_an_unsigned_image_fails_saying_where_it_looked(keys: dict[str, CosignKey]) -> None:
