@@ -675,6 +675,13 @@ def test_to_number() -> None:
     _check(_compare("to_number", 1, [[s] for s in strings] + [[None], [True], [False], [1.5], [[1]]]))
 
 
+def test_ceil_and_floor() -> None:
+    """OPA loses the sign strictly between -1 and 0 (`ceil(-0.5)` is 1): the reference."""
+    numbers: list[Any] = [-0.5, -0.0001, -0.9999, -1.0, -1.5, -2.5, 0.5, 2.5, -0.0, 0, -1, 3, -5e-11]
+    for name in ("ceil", "floor"):
+        _check(_compare(name, 1, [[n] for n in numbers] + [["1"], [None], [True]]))
+
+
 def test_json_filter_and_remove() -> None:
     doc = {"spec": {"hostNetwork": True, "c": [{"a": 1, "b": 2}, {"a": 3}], "x/y": 1, "t~": 2}, "k": "v"}
     paths: list[Any] = [

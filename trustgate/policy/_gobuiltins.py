@@ -1221,6 +1221,26 @@ def json_remove(value: Any, paths: Any) -> list[Any]:
     return [True, _remove(value, _paths_tree(_json_paths(paths)))]
 
 
+def _rounding_operand(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _BuiltinError("operand must be number")
+    return value
+
+
+def ceil(value: Any) -> list[Any]:
+    """OPA's `ceil`: a number strictly between -1 and 0 loses its sign (`ceil(-0.5)` is 1, as
+    OPA answers: the reference), elsewhere Go's `math.Ceil`."""
+    number = _rounding_operand(value)
+    return [True, 1 if -1 < number < 0 else math.ceil(number)]
+
+
+def floor(value: Any) -> list[Any]:
+    """OPA's `floor`: a number strictly between -1 and 0 loses its sign (`floor(-0.5)` is 0, as
+    OPA answers), elsewhere Go's `math.Floor`."""
+    number = _rounding_operand(value)
+    return [True, 0 if -1 < number < 0 else math.floor(number)]
+
+
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -1260,6 +1280,8 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "json.remove": json_remove,
     "substring": substring,
     "array.slice": array_slice,
+    "ceil": ceil,
+    "floor": floor,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1289,6 +1311,8 @@ _ARITIES = {
     "json.remove": 2,
     "substring": 3,
     "array.slice": 3,
+    "ceil": 1,
+    "floor": 1,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {

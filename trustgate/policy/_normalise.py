@@ -857,6 +857,8 @@ def _go_helper(
             return ""
     if name in ("substring", "array.slice") and all(_static_integer(p, integers) for p in params[1:]):
         return ""  # differ only for a fractional offset or length
+    if name in ("ceil", "floor") and _static_integer(params[0], integers):
+        return ""  # differ only between -1 and 0
     if name == "to_number" and _static_type(params[0]) in ("number", "boolean", "null"):
         return ""  # differs only for strings
     if name == "indexof":  # differs only for an empty search string
