@@ -155,7 +155,10 @@ def _settings(config_path: str | None) -> Config:
     return load_config(config_path) if config_path else Config.default()
 
 
-def _open(store_url: str | None, config_path: str | None, *, create: bool = False) -> Store:
+def _open(
+    store_url: str | None, config_path: str | None, *, create: bool = False, read_only: bool = False
+) -> Store:
+    """The log the options name; `read_only` for commands that only read it (no migration either)."""
     from trustgate.decisions.log import open_store
     from trustgate.errors import DecisionLogError
 
@@ -165,7 +168,7 @@ def _open(store_url: str | None, config_path: str | None, *, create: bool = Fals
             "no decision log given",
             hint="pass --store URL, set TRUSTGATE_DECISION_LOG, or use -c trustgate.yaml",
         )
-    return open_store(url, create=create)
+    return open_store(url, create=create, read_only=read_only)
 
 
 def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -380,7 +383,7 @@ def query_cmd(
       trustgate log query --image sha256:3f2a... --format json
       trustgate log query --commit 1a2b3c4 --rule 'pss-*' --format csv > denials.csv
     """
-    store = _open(store_url, config_path)
+    store = _open(store_url, config_path, read_only=True)
     try:
         rows = store.query(filters, limit=limit or None, newest_first=not oldest_first)
         if fmt == "json":
@@ -415,28 +418,43 @@ def _summary(record: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def _readable_summary(entry: Entry) -> dict[str, str] | None:
+    """`_summary` of the entry's record; None when the stored record is malformed (an altered row)."""
+    from trustgate.decisions.record import MALFORMED_RECORD
+
+    try:
+        return _summary(entry.record())
+    except MALFORMED_RECORD:
+        return None
+
+
 def _write_table(rows: Iterator[Entry]) -> None:
+    from trustgate.report._common import visible_controls
+
     header = ("TIME", "ID", "GATE", "VERDICT", "SUBJECT", "COMMIT", "RULES")
     lines = []
     for entry in rows:
-        summary = _summary(entry.record())
-        lines.append(
-            (
-                entry.time[:19] + "Z",
-                entry.id,
-                entry.gate,
-                entry.verdict,
-                summary["objects"],
-                summary["commit"][:12],
-                _clip(summary["rules"], 60),
-            )
+        summary = _readable_summary(entry) or {"objects": _UNREADABLE, "commit": "", "rules": ""}
+        cells = (
+            entry.time[:19] + "Z",
+            entry.id,
+            entry.gate,
+            entry.verdict,
+            summary["objects"],
+            summary["commit"][:12],
+            _clip(summary["rules"], 60),
         )
+        # Manifests are untrusted: an object name with ESC or CR could repaint the terminal's rows.
+        lines.append(tuple(visible_controls(cell, keep="") for cell in cells))
     if not lines:
         click.echo("no decisions match", err=True)
         return
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     for line in (header, *lines):
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+_UNREADABLE = "(malformed record: run `trustgate log verify`)"
 
 
 def _clip(text: str, width: int) -> str:
@@ -456,6 +474,9 @@ def _write_json(rows: Iterator[Entry]) -> None:
 
 
 def _write_csv(rows: Iterator[Entry]) -> None:
+    """The rows as CSV, each text cell safe to open in a spreadsheet (`spreadsheet_cell`)."""
+    from trustgate.report._common import spreadsheet_cell
+
     fields = ["seq", "id", "time", "gate", "verdict", "namespaces", "objects", "images", "digests", "commit"]
     fields += ["rules", "actor"]
     buffer = io.StringIO()
@@ -463,16 +484,15 @@ def _write_csv(rows: Iterator[Entry]) -> None:
     writer.writeheader()
     with utf8_stdout() as out:
         for entry in rows:
-            writer.writerow(
-                {
-                    "seq": entry.seq,
-                    "id": entry.id,
-                    "time": entry.time,
-                    "gate": entry.gate,
-                    "verdict": entry.verdict,
-                    **_summary(entry.record()),
-                }
-            )
+            summary = _readable_summary(entry) or {"objects": _UNREADABLE}
+            row = {
+                "id": entry.id,
+                "time": entry.time,
+                "gate": entry.gate,
+                "verdict": entry.verdict,
+                **summary,
+            }
+            writer.writerow({"seq": entry.seq, **{k: spreadsheet_cell(v) for k, v in row.items()}})
             if buffer.tell() > 65536:
                 out.write(buffer.getvalue())
                 buffer.seek(0)
@@ -506,7 +526,7 @@ def export_cmd(
     so the log's size does not matter.
     """
     try:
-        store = _open(store_url, config_path)
+        store = _open(store_url, config_path, read_only=True)
         try:
             opened = open(output, "w", encoding="utf-8") if output else utf8_stdout()  # noqa: SIM115
             with opened as target:
@@ -526,8 +546,9 @@ def export_cmd(
 def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str) -> None:
     """Show one decision in full, explained: ID is the id (or a unique prefix) or #SEQ."""
     from trustgate.errors import DecisionLogError
+    from trustgate.report._common import visible_controls
 
-    store = _open(store_url, config_path)
+    store = _open(store_url, config_path, read_only=True)
     try:
         entry = store.get(key)
         covering = None
@@ -542,10 +563,32 @@ def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str)
         with utf8_stdout() as out:  # the line `log export` writes: the bytes its hash covers
             out.write(_export_line(entry) + "\n")
         return
-    click.echo(_explain(entry, covering))
+    # Manifests are untrusted: a name with ESC or CR sequences could repaint the verdict line.
+    click.echo(visible_controls(_explain(entry, covering), keep="\n"))
 
 
 def _explain(entry: Entry, covering: Any) -> str:
+    """`log show`'s text; a malformed stored record is said to be one (its stored bytes shown).
+
+    The text is raw: the caller escapes control characters.
+    """
+    from trustgate.decisions.record import MALFORMED_RECORD
+
+    try:
+        return _explain_record(entry, covering)
+    except MALFORMED_RECORD as e:
+        return "\n".join(
+            [
+                f"decision {entry.id}  (#{entry.seq} in the chain)",
+                f"  MALFORMED: the stored record is not a decision record ({e})",
+                "  it was altered or damaged: run `trustgate log verify`",
+                f"  stored     {_clip(repr(entry.body), 200)}",
+                f"  hash       {entry.hash}",
+            ]
+        )
+
+
+def _explain_record(entry: Entry, covering: Any) -> str:
     from trustgate.decisions.chain import stored_checkpoint_problem
 
     r = entry.record()
@@ -667,7 +710,9 @@ def _explain(entry: Entry, covering: Any) -> str:
 )
 def stats_cmd(store_url: str | None, config_path: str | None, filters: Filters, fmt: str, top: int) -> None:
     """Counts of decisions by verdict, gate, day, rule and namespace."""
-    store = _open(store_url, config_path)
+    from trustgate.report._common import visible_controls
+
+    store = _open(store_url, config_path, read_only=True)
     try:
         total = store.count(filters)
         stats = store.stats(filters, top=top)
@@ -680,7 +725,7 @@ def stats_cmd(store_url: str | None, config_path: str | None, filters: Filters, 
     for name in ("verdict", "gate", "rule", "namespace", "day"):
         click.echo(f"by {name}:")
         for value, count in stats[name]:
-            click.echo(f"  {value:<40} {count}")
+            click.echo(f"  {visible_controls(value, keep=''):<40} {count}")
 
 
 @log.command("prune")
@@ -870,9 +915,10 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
     """
     from trustgate.decisions import merkle
     from trustgate.decisions.chain import Checkpoint
+    from trustgate.decisions.record import MALFORMED_RECORD
     from trustgate.errors import DecisionLogError
 
-    store = _open(store_url, config_path)
+    store = _open(store_url, config_path, read_only=True)
     try:
         with store.snapshot():
             entry = store.get(key)
@@ -895,13 +941,20 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
             f"the stored Merkle tree does not match the checkpoint at #{cp.seq}",
             hint="run `trustgate log verify`",
         )
+    try:
+        record = entry.record()
+    except MALFORMED_RECORD as e:
+        raise DecisionLogError(
+            f"the stored record of decision {entry.id} (#{entry.seq}) is not a decision record: {e}",
+            hint="it was altered or damaged: run `trustgate log verify`",
+        ) from e
     proof = {
         "index": entry.seq - 1,
         "treeSize": cp.seq,
         "leafHash": leaf.hex(),
         "hashes": [h.hex() for h in hashes],
         "checkpoint": cp.note,
-        "record": entry.record(),
+        "record": record,
     }
     click.echo(json.dumps(proof, indent=2))
 
@@ -987,7 +1040,7 @@ def prove_consistency_cmd(
 
     if old_size > new_size:
         raise DecisionLogError(f"OLD_SIZE {old_size} is larger than NEW_SIZE {new_size}")
-    store = _open(store_url, config_path)
+    store = _open(store_url, config_path, read_only=True)
     try:
         size = store.tree_size()
         if new_size > size:

@@ -129,6 +129,23 @@ class Checkpoint:
     signature: str = ""  # base64 of the Ed25519 signature over `payload()`
     note: str = ""  # the C2SP signed checkpoint of the Merkle tree of the first `seq` records
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any], *, where: str) -> Checkpoint:
+        """A checkpoint from its stored columns (seq, hash, time, kind, key_id, public_key, signature, note).
+
+        Raises:
+            DecisionLogError: `seq` is not a whole number (an altered row, `where` the store's URL).
+        """
+        try:
+            seq = int(row[0])
+        except (TypeError, ValueError) as e:
+            raise DecisionLogError(
+                f"a checkpoint row's chain position is not a number: {str(row[0])[:40]!r}",
+                where=where,
+                hint="the checkpoints table was altered: run `trustgate log verify`",
+            ) from e
+        return cls(seq, *row[1:8])
+
     def tree_head(self) -> TreeHead | None:
         """The tree head the note signs (None for a checkpoint made before the Merkle tree).
 

@@ -1,6 +1,6 @@
 """The auditor UI's HTTP application (Starlette, Jinja2 templates): read-only pages over the decision log.
 
-Owns: routes, access control (bearer tokens compared in constant time),
+Owns: routes, access control (the Host allowlist, bearer tokens compared in constant time),
 security headers, and turning every error into a page with its reason: bad
 input is a 400 naming the parameter, an unreadable store a 503, never a
 traceback. No route writes to the log: the only POST starts a verification,
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -35,12 +36,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trustgate import __version__
 from trustgate.decisions.log import Store
-from trustgate.decisions.record import VERDICTS, index_terms
+from trustgate.decisions.record import MALFORMED_RECORD, VERDICTS, index_terms
 from trustgate.decisions.store import Filters
 from trustgate.decisions.summary import DayRange
 from trustgate.errors import Error
+from trustgate.report._common import visible_controls
 from trustgate.ui import charts, evidence, query
-from trustgate.ui.explain import explain, summary
+from trustgate.ui.explain import explain, list_row
 from trustgate.ui.query import BadRequestError, Query
 from trustgate.ui.verify import Verifications
 
@@ -67,12 +69,16 @@ class Settings:
 
     Attributes:
         open_store: opens the decision log (one connection per request, closed after it).
+        allowed_hosts: the host names (lower case, IPv6 in brackets) a request's Host header may
+            name; any other is refused, so a DNS-rebinding page (attacker.example resolving to
+            127.0.0.1) cannot read the pages or post as the UI's own origin (`host_name`).
         tokens: accepted bearer tokens; empty: no token needed (only on a loopback address).
         public_key: when given, the Ed25519 key every checkpoint must be signed by (verification).
         tls: served over HTTPS (adds Strict-Transport-Security).
     """
 
     open_store: Callable[[], Store]
+    allowed_hosts: frozenset[str]
     tokens: tuple[str, ...] = ()
     public_key: Any = None
     tls: bool = False
@@ -108,10 +114,11 @@ def create_app(settings: Settings) -> ASGIApp:
 
 
 class _Guard:
-    """Bearer tokens, a same-origin check on POST, and the security headers on every response."""
+    """The Host allowlist, bearer tokens, a same-origin check on POST, and the security headers."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self.allowed_hosts = settings.allowed_hosts
         self.tls = settings.tls
         self.digests = [hashlib.sha256(t.encode()).digest() for t in settings.tokens]
 
@@ -153,6 +160,16 @@ class _Guard:
 
         headers = dict(scope.get("headers") or [])
         path = scope["path"]
+        # Before anything else: with the Host checked, `_same_origin` compares Origin with a name
+        # this UI answers to, never with one a rebinding page chose.
+        host = host_name(headers.get(b"host", b"").decode("latin-1"))
+        if host not in self.allowed_hosts:
+            await _plain(
+                421,
+                f"421 Misdirected Request: this UI does not answer to the host name {host[:80]!r}; "
+                "its operator can allow a name with `trustgate ui --allowed-host NAME`",
+            )(scope, receive, send_with_headers)
+            return
         if path == "/login" and scope["method"] == "POST" and self.digests:
             await self._login(scope, receive, send_with_headers, headers)
             return
@@ -195,18 +212,21 @@ class _Guard:
             response: Response = HTMLResponse(_LOGIN.replace("<!--reason-->", _BAD_TOKEN), status_code=401)
         else:
             response = RedirectResponse("/overview", status_code=303)
+            # Percent-encoded: a token with `;`, `,`, `"` or `/` would otherwise be sent quoted and
+            # escaped (http.cookies), and the cookie would never match the token again.
+            cookie = urllib.parse.quote(token, safe="")
             response.set_cookie(
-                COOKIE, token, httponly=True, samesite="strict", secure=self.tls, path="/", max_age=8 * 3600
+                COOKIE, cookie, httponly=True, samesite="strict", secure=self.tls, path="/", max_age=8 * 3600
             )
         await response(scope, receive, send)
 
 
 def session_cookie(header: str) -> str:
-    """The UI's cookie in a Cookie header ('' when absent)."""
+    """The token in the UI's cookie of a Cookie header ('' when absent); `_login` percent-encodes it."""
     for part in header.split(";"):
         name, _, value = part.strip().partition("=")
         if name == COOKIE:
-            return value
+            return urllib.parse.unquote(value)
     return ""
 
 
@@ -225,6 +245,15 @@ _UNAUTHORIZED = _LOGIN.replace(
 )
 
 
+def host_name(header: str) -> str:
+    """The host name of a Host header: lower case, without the port; an IPv6 address in brackets."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        return value[: value.find("]") + 1] if "]" in value else value
+    name, colon, port = value.rpartition(":")
+    return name if colon and port.isdigit() else value
+
+
 def _same_origin(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     origin = headers.get(b"origin")
     if origin is None:
@@ -232,6 +261,18 @@ def _same_origin(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     host = headers.get(b"host", b"").decode("latin-1")
     scheme = "https" if scope.get("scheme") == "https" else "http"
     return origin.decode("latin-1") == f"{scheme}://{host}"
+
+
+def _visible(value: Any) -> Any:
+    """Every text a template prints, with control and bidi characters shown as escapes (`\\u202e`).
+
+    A record's strings come from manifests and commits: an e-mail wrapped in
+    U+202E ... U+202C shows reversed, as someone else's, unless an auditor
+    sees the controls. Markup (the charts) escapes its own texts.
+    """
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return visible_controls(value, keep="\n\t")
+    return value
 
 
 def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
@@ -250,6 +291,7 @@ class _UI:
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             undefined=jinja2.ChainableUndefined,  # records of older versions lack newer fields
+            finalize=_visible,
         )
 
     # -- helpers -----------------------------------------------------------------
@@ -318,7 +360,7 @@ class _UI:
         before, after, limit = query.page_bound(request.query_params)
         with self.store() as store:
             result = query.page(store, q, before=before, after=after, limit=limit)
-        rows = [summary(e) for e in result.entries]
+        rows = [list_row(e) for e in result.entries]
         extra: dict[str, str | int] = {} if limit == query.DEFAULT_LIMIT else {"limit": limit}
         return self.page(
             "decisions.html",
@@ -351,22 +393,33 @@ class _UI:
             entry = self._entry(store, key)
             cover = store.first_checkpoint_covering(entry.seq)
             tree = store.latest_tree_checkpoint()
-        provable = tree is not None and tree.seq >= entry.seq
+            size = store.tree_size()
+        # A checkpoint beyond the log's tree (an altered row) proves nothing: no link to a failing proof.
+        provable = tree is not None and entry.seq <= tree.seq <= size
+        try:
+            d = explain(entry)
+            raw = json.dumps(entry.record(), indent=2, sort_keys=True)
+        except MALFORMED_RECORD as e:  # an altered row: say so, with what is stored
+            return self.page("malformed.html", request, entry=entry, reason=str(e), stored=repr(entry.body))
         return self.page(
             "decision.html",
             request,
             entry=entry,
-            d=explain(entry),
+            d=d,
             covering=cover,
             provable=provable,
-            raw=json.dumps(entry.record(), indent=2, sort_keys=True),
+            raw=raw,
         )
 
     def proof(self, request: Request) -> Response:
         key = request.path_params["key"]
         with self.store() as store:
             entry = self._entry(store, key)
-            proof = evidence.proof_for(store, entry)
+            try:
+                proof = evidence.proof_for(store, entry)
+            except MALFORMED_RECORD as e:
+                reason = f"decision #{entry.seq}: its stored record is malformed ({e})"
+                raise HTTPException(409, reason + "; run `trustgate log verify`") from e
         if proof is None:
             raise HTTPException(
                 409,
@@ -375,7 +428,7 @@ class _UI:
             )
         return JSONResponse(
             proof,
-            headers={"Content-Disposition": f'attachment; filename="proof-{entry.id}.json"'},
+            headers={"Content-Disposition": f'attachment; filename="proof-{evidence.file_stem(entry)}.json"'},
         )
 
     def integrity(self, request: Request) -> Response:
@@ -481,6 +534,7 @@ class _UI:
             waived=o.waived,
             scanned=o.scanned,
             capped=o.capped,
+            malformed=o.malformed,
             behind=behind,
             counted_records=COUNTED_RECORDS,
             scan_limit=OVERVIEW_SCAN,
@@ -497,7 +551,7 @@ class _UI:
                 total = store.count(q.filters)
                 stats = store.stats(q.filters, top=20)
             rows = [
-                summary(e) for e in _first(query.matching(store, q.filters, newest_first=True), REPORT_ROWS)
+                list_row(e) for e in _first(query.matching(store, q.filters, newest_first=True), REPORT_ROWS)
             ]
             tree = store.latest_tree_checkpoint()
         return self.page(
@@ -547,6 +601,7 @@ class _Overview:
     waived: list[dict[str, Any]]  # (rule, exception, count) of findings waived
     scanned: int  # records read for the exception panels (0: from the summaries)
     capped: bool = False  # counted over the newest COUNTED_RECORDS matching records only
+    malformed: int = 0  # malformed records read (altered rows): left out of the counts, and the page says so
 
 
 _MIDNIGHT = "T00:00:00.000000Z"
@@ -627,7 +682,7 @@ def _counted(store: Store, filters: Filters, today: dt.date, *, behind: bool = F
     denied: list[tuple[str, int]] = []
     if not filters.verdicts or "deny" in filters.verdicts:
         denied = store.live_top("rule", _with(filters, verdicts=("deny",)), top=10)
-    exceptions, waived, scanned = _exceptions(store, filters, today)
+    exceptions, waived, scanned, malformed = _exceptions(store, filters, today)
     return _Overview(
         counts=store.live_day_counts(filters),
         denied=denied,
@@ -636,6 +691,7 @@ def _counted(store: Store, filters: Filters, today: dt.date, *, behind: bool = F
         waived=waived,
         scanned=scanned,
         capped=floor is not None,
+        malformed=malformed,
     )
 
 
@@ -645,6 +701,7 @@ class _Tally:
 
     records: int = 0
     capped: bool = False
+    malformed: int = 0  # records skipped: not decision records
     days: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)  # day, gate, verdict
     rules: Counter[str] = dataclasses.field(default_factory=Counter)
     denied: Counter[str] = dataclasses.field(default_factory=Counter)  # rules of denied records
@@ -675,9 +732,14 @@ def _tally(entries: Iterator[Any], limit: int | None) -> _Tally:
             if limit is not None and t.records >= limit:
                 t.capped = True
                 break
+            try:
+                terms = index_terms(entry.record())
+            except MALFORMED_RECORD:
+                t.malformed += 1
+                continue
             t.records += 1
             t.days[(entry.time[:10], entry.gate, entry.verdict)] += 1
-            for kind, value in index_terms(entry.record()):
+            for kind, value in terms:
                 if kind == "namespace":
                     t.namespaces[value] += 1
                 elif kind == "rule":
@@ -698,7 +760,7 @@ def _tallied(store: Store, filters: Filters, today: dt.date) -> _Overview:
     index lacks the records they lack, so the records are checked instead.
     """
     t = _tally(query.matching(store, filters, newest_first=True), COUNTED_RECORDS)
-    exceptions, waived, scanned = _exceptions(store, filters, today)
+    exceptions, waived, scanned, malformed = _exceptions(store, filters, today)
     return _Overview(
         counts=sorted((day, gate, verdict, n) for (day, gate, verdict), n in t.days.items()),
         denied=_top(t.denied, 10) if not filters.verdicts or "deny" in filters.verdicts else [],
@@ -707,6 +769,7 @@ def _tallied(store: Store, filters: Filters, today: dt.date) -> _Overview:
         waived=waived,
         scanned=scanned,
         capped=t.capped,
+        malformed=t.malformed + malformed,
     )
 
 
@@ -731,11 +794,11 @@ def _with(filters: Filters, **changes: Any) -> Filters:
     return dataclasses.replace(filters, **changes)
 
 
-def _values(q: Query) -> dict[str, str]:
-    """The first value of each filter, to fill the filter form."""
-    out: dict[str, str] = {}
+def _values(q: Query) -> dict[str, list[str]]:
+    """Every value of each filter, to fill the filter form (a field each: the form keeps them all)."""
+    out: dict[str, list[str]] = {}
     for name, value in q.params:
-        out.setdefault(name, value)
+        out.setdefault(name, []).append(value)
     return out
 
 
@@ -747,12 +810,16 @@ def _days(since: str | None, until: str | None, seen: list[str], today: dt.date)
     """Every day of the range (at most a year of them), so days without decisions show as gaps."""
     first = _moment(since).date() if since else dt.date.fromisoformat(seen[0]) if seen else today
     if until:
-        last = (_moment(until) - dt.timedelta(microseconds=1)).date()  # `until` is exclusive
+        end = _moment(until)  # exclusive: the day before, when it is a midnight (never before year 1)
+        last = (end - dt.timedelta(microseconds=1)).date() if end > _FIRST_MOMENT else end.date()
     else:
         last = max(today, dt.date.fromisoformat(seen[-1])) if seen else today
     if last < first or (last - first).days > 366:
         return seen
     return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+_FIRST_MOMENT = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _moment(stamp: str) -> dt.datetime:
@@ -761,35 +828,50 @@ def _moment(stamp: str) -> dt.datetime:
 
 def _exceptions(
     store: Store, filters: Filters, today: dt.date
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
     """Exceptions the newest records in the range applied, and the findings they waived (rule, exception).
 
     Reads only records that applied an exception (the `exception_terms`
-    index), the newest OVERVIEW_SCAN of them.
+    index), the newest OVERVIEW_SCAN of them. Also returns how many were
+    read, and how many of those were malformed (skipped).
     """
     seen: dict[str, dict[str, Any]] = {}
     waived: Counter[tuple[str, str]] = Counter()
-    scanned = 0
+    scanned = malformed = 0
     with_exceptions = _with(filters, exceptions=filters.exceptions or ("*",))
     for entry in _first(query.matching(store, with_exceptions, newest_first=True), OVERVIEW_SCAN):
         scanned += 1
-        record = entry.record()
-        for e in record.get("exceptions") or ():
-            name = str(e.get("name"))
-            if name not in seen:  # newest first: the latest record's view of it
-                seen[name] = {
-                    "name": name,
-                    "owner": e.get("owner"),
-                    "reason": e.get("reason"),
-                    **_expiry(e, today),
-                    "last_seen": entry.time[:10],
-                    "findings": 0,
-                }
-            seen[name]["findings"] += int(e.get("findings") or 0)
-        for f in record.get("findings") or ():
-            exc = f.get("exception")
-            if exc and not exc.get("expired"):
-                waived[(str(f.get("rule")), str(exc.get("name")))] += 1
+        try:
+            _exceptions_of(entry, seen, waived, today)
+        except MALFORMED_RECORD:
+            malformed += 1
     rows = sorted(seen.values(), key=lambda e: (e["expires"] or "9999", e["name"]))
     top = [{"rule": r, "exception": n, "count": c} for (r, n), c in waived.most_common(20)]
-    return rows, top, scanned
+    return rows, top, scanned, malformed
+
+
+def _exceptions_of(
+    entry: Any, seen: dict[str, dict[str, Any]], waived: Counter[tuple[str, str]], today: dt.date
+) -> None:
+    """Add one record's exceptions and waived findings to `_exceptions`' tables (newest record first).
+
+    Raises:
+        ValueError, TypeError, AttributeError: the stored record is malformed (`MALFORMED_RECORD`).
+    """
+    record = entry.record()
+    for e in record.get("exceptions") or ():
+        name = str(e.get("name"))
+        if name not in seen:  # newest first: the latest record's view of it
+            seen[name] = {
+                "name": name,
+                "owner": e.get("owner"),
+                "reason": e.get("reason"),
+                **_expiry(e, today),
+                "last_seen": entry.time[:10],
+                "findings": 0,
+            }
+        seen[name]["findings"] += int(e.get("findings") or 0)
+    for f in record.get("findings") or ():
+        exc = f.get("exception")
+        if exc and not exc.get("expired"):
+            waived[(str(f.get("rule")), str(exc.get("name")))] += 1

@@ -4,7 +4,7 @@ Owns: the inclusion proof of one decision (the JSON `trustgate log prove`
 prints, which `trustgate log verify-proof` checks) and the evidence archive of
 a filtered set: `records.jsonl` (the `log export` lines), `records.csv`,
 `checkpoint.txt` (the signed note every proof is under), `proofs/<id>.json`
-and a README. Leaves out: filtering (`query.py`) and HTTP.
+(`file_stem`) and a README. Leaves out: filtering (`query.py`) and HTTP.
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ from typing import Any
 from trustgate.decisions import merkle
 from trustgate.decisions.chain import Checkpoint, Entry
 from trustgate.decisions.log import Store
+from trustgate.decisions.record import MALFORMED_RECORD
 from trustgate.errors import DecisionLogError
-from trustgate.ui.explain import summary
+from trustgate.report._common import spreadsheet_cell
+from trustgate.ui.explain import UNREADABLE, summary
 
 MAX_ARCHIVE_RECORDS = 10_000  # one archive; more: narrow the filters or use `trustgate log export`
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def export_line(entry: Entry) -> str:
@@ -43,11 +46,22 @@ def safe_name(name: str) -> str | None:
     return name if _NAME.fullmatch(name) and ".." not in name else None
 
 
+def file_stem(entry: Entry) -> str:
+    """A file name (without extension) for the entry: its id when that is a UUID, else `seq-N`.
+
+    The id column is the database's, which whoever runs it can edit: an id
+    of `../../x` or `x"; filename="evil.html` must name no path in a zip
+    and no parameter in a Content-Disposition header.
+    """
+    return entry.id if _UUID.fullmatch(entry.id) else f"seq-{entry.seq}"
+
+
 def proof(store: Store, entry: Entry, checkpoint: Checkpoint) -> dict[str, Any]:
     """The inclusion proof of `entry` under `checkpoint` (call inside `store.snapshot()`).
 
     Raises:
         DecisionLogError: the store cannot be read, or its tree does not match the checkpoint.
+        ValueError, TypeError: the stored record is malformed (`MALFORMED_RECORD`).
     """
     hashes = store.inclusion_proof(entry.seq - 1, checkpoint.seq)
     head = checkpoint.tree_head()
@@ -72,17 +86,41 @@ def proof_for(store: Store, entry: Entry) -> dict[str, Any] | None:
         tree = store.latest_tree_checkpoint()
         if tree is None or tree.seq < entry.seq:
             return None
+        _within_log(store, tree)
         return proof(store, entry, tree)
 
 
+def _within_log(store: Store, checkpoint: Checkpoint) -> None:
+    """Refuse a checkpoint that claims more records than the log's tree holds, with the reason.
+
+    Raises:
+        DecisionLogError: the checkpoint is beyond the tree (an altered row, or a truncated log).
+    """
+    size = store.tree_size()
+    if checkpoint.seq > size:
+        raise DecisionLogError(
+            f"the newest signed checkpoint claims {checkpoint.seq} records, but the log's tree holds {size}",
+            hint="a checkpoint row was altered or the log truncated: run `trustgate log verify`",
+        )
+
+
+MALFORMED_KEY = "(malformed public key in the checkpoint row: run `trustgate log verify`)"
+
+
 def vkey_of(checkpoint: Checkpoint) -> str:
-    """The verifier key (vkey) of the key that signed `checkpoint`, for the auditor to compare."""
+    """The verifier key (vkey) of the key that signed `checkpoint`, for the auditor to compare.
+
+    MALFORMED_KEY when the stored key is not one (not base64, not 32 bytes).
+    """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from trustgate.decisions.note import NoteVerifier
 
-    raw = base64.b64decode(checkpoint.public_key)
-    return NoteVerifier.ed25519(Ed25519PublicKey.from_public_bytes(raw)).vkey()
+    try:
+        raw = base64.b64decode(checkpoint.public_key, validate=True)
+        return NoteVerifier.ed25519(Ed25519PublicKey.from_public_bytes(raw)).vkey()
+    except ValueError:  # not base64, or not 32 bytes: an altered row, flagged rather than a failed page
+        return MALFORMED_KEY
 
 
 CSV_FIELDS = ["seq", "id", "time", "gate", "verdict", "namespaces", "objects", "commit", "rules", "actors"]
@@ -105,6 +143,8 @@ def build_archive(store: Store, entries: Iterable[Entry], *, description: str) -
         DecisionLogError: the store cannot be read, or its tree does not match the checkpoint.
     """
     checkpoint = store.latest_tree_checkpoint()
+    if checkpoint is not None:
+        _within_log(store, checkpoint)
     jsonl = io.StringIO()
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -112,37 +152,64 @@ def build_archive(store: Store, entries: Iterable[Entry], *, description: str) -
     buffer = io.BytesIO()
     records = proven = 0
     uncovered: list[str] = []
+    malformed: list[str] = []  # records that are not decision records: in the CSV, flagged, without a proof
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for entry in entries:
             records += 1
-            jsonl.write(export_line(entry) + "\n")
-            row = summary(entry)
+            line: str | None
+            body: str | None
+            try:
+                row = summary(entry)
+                line = export_line(entry)
+                body = (
+                    json.dumps(proof(store, entry, checkpoint), indent=2) + "\n"
+                    if checkpoint is not None and entry.seq <= checkpoint.seq
+                    else None
+                )
+            except MALFORMED_RECORD as e:  # flagged in the CSV and the README; the others go on
+                malformed.append(f"#{entry.seq} {entry.id}: {e}")
+                row = {"seq": entry.seq, "id": entry.id, "time": entry.time, "objects": UNREADABLE}
+                line = body = None
             writer.writerow(
-                {k: " ".join(v) if isinstance(v, list) else v for k, v in row.items() if k in CSV_FIELDS}
+                {
+                    k: v if k == "seq" else spreadsheet_cell(" ".join(v) if isinstance(v, list) else v)
+                    for k, v in row.items()
+                    if k in CSV_FIELDS
+                }
             )
-            if checkpoint is not None and entry.seq <= checkpoint.seq:
-                body = json.dumps(proof(store, entry, checkpoint), indent=2) + "\n"
-                archive.writestr(f"proofs/{entry.id}.json", body)
+            if line is not None:
+                jsonl.write(line + "\n")
+            if body is not None:
+                archive.writestr(f"proofs/{file_stem(entry)}.json", body)
                 proven += 1
-            else:
+            elif line is not None:
                 uncovered.append(entry.id)
         archive.writestr("records.jsonl", jsonl.getvalue())
         archive.writestr("records.csv", table.getvalue())
         if checkpoint is not None:
             archive.writestr("checkpoint.txt", checkpoint.note)
             archive.writestr("signer.vkey", vkey_of(checkpoint) + "\n")
-        archive.writestr("README.txt", _readme(description, records, proven, checkpoint, uncovered))
+        archive.writestr(
+            "README.txt", _readme(description, records, proven, checkpoint, uncovered, malformed)
+        )
     return Archive(buffer.getvalue(), records, proven)
 
 
 def _readme(
-    description: str, records: int, proven: int, checkpoint: Checkpoint | None, uncovered: list[str]
+    description: str,
+    records: int,
+    proven: int,
+    checkpoint: Checkpoint | None,
+    uncovered: list[str],
+    malformed: list[str],
 ) -> str:
     lines = [
         "trustgate decision log evidence",
         "",
         f"Decisions: {description}",
         f"Records: {records} (records.jsonl: `trustgate log export` lines; records.csv: a summary)",
+        "records.csv: a cell that starts with ' had that quote added, so that a spreadsheet shows",
+        "it as text rather than running it as a formula: drop the quote to get the value.",
     ]
     if checkpoint is not None:
         lines += [
@@ -161,4 +228,11 @@ def _readme(
         )
     if uncovered and checkpoint is not None:
         lines += ["", f"Newer than the checkpoint, not yet provable ({len(uncovered)}):", *uncovered]
+    if malformed:
+        lines += [
+            "",
+            f"MALFORMED: not decision records, altered or damaged ({len(malformed)}; no proof; "
+            "run `trustgate log verify`):",
+            *malformed,
+        ]
     return "\n".join(lines) + "\n"

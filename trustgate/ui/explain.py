@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trustgate.decisions.chain import Checkpoint, Entry
-from trustgate.decisions.record import actors_of, unique
+from trustgate.decisions.record import MALFORMED_RECORD, actors_of, unique
 
 VERDICT_WORDS = {
     "allow": "allowed",
@@ -105,3 +105,30 @@ def explain(entry: Entry) -> dict[str, Any]:
         "presync": presync,
         "notes": r.get("notes") or [],
     }
+
+
+UNREADABLE = "(malformed record: run `trustgate log verify`)"
+
+
+def list_row(entry: Entry) -> dict[str, Any]:
+    """`summary(entry)`, or for a malformed stored record (an altered row) a row flagged `malformed`.
+
+    One bad row must not hide the list: the others are shown, this one says what it is.
+    """
+    try:
+        return {**summary(entry), "malformed": ""}
+    except MALFORMED_RECORD as e:
+        return {
+            "seq": entry.seq,
+            "id": entry.id,
+            "time": entry.time[:19] + "Z",
+            "gate": entry.gate,
+            "verdict": entry.verdict,
+            "objects": UNREADABLE,
+            "namespaces": [],
+            "commit": "",
+            "rules": [],
+            "actors": [],
+            "exceptions": [],
+            "malformed": str(e),
+        }
