@@ -172,6 +172,11 @@ def test_a_malformed_record_is_flagged_and_the_others_are_listed(log: Log, tmp_p
     assert code == 0 and len(list(csv.DictReader(io.StringIO(out)))) == 5
     code, shown, _ = run("log", "show", "--store", url, "#3")
     assert code == 0 and "MALFORMED" in shown and "log verify" in shown
+    code, _, err = run("log", "export", "--store", url)
+    if body == "x'ff00'":  # no JSON line can hold it: one clear error, not a traceback
+        assert code == 3 and "not UTF-8" in err
+    else:
+        assert code == 0
     code, _, err = run("log", "prove", "--store", url, "#3")
     if body in ("'not json'", "x'ff00'"):
         assert code == 3 and "not a decision record" in err

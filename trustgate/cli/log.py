@@ -501,12 +501,21 @@ def _write_csv(rows: Iterator[Entry]) -> None:
 
 
 def _export_line(entry: Entry) -> str:
-    """`{"hash", "prev", "record", "seq"}`: RFC 8785 JSON, so a reader can recompute the chain."""
-    return (
-        f'{{"hash":"{entry.hash}","prev":"{entry.prev}","record":'
-        + entry.body.decode()
-        + f',"seq":{entry.seq}}}'
-    )
+    """`{"hash", "prev", "record", "seq"}`: RFC 8785 JSON, so a reader can recompute the chain.
+
+    Raises:
+        DecisionLogError: the stored record is not UTF-8 (an altered row): no JSON line can hold it.
+    """
+    from trustgate.errors import DecisionLogError
+
+    try:
+        body = entry.body.decode()
+    except UnicodeDecodeError as e:
+        raise DecisionLogError(
+            f"the stored record of decision {entry.id} (#{entry.seq}) is not UTF-8 text: {e}",
+            hint="it was altered or damaged: run `trustgate log verify` (`log query` lists the others)",
+        ) from e
+    return f'{{"hash":"{entry.hash}","prev":"{entry.prev}","record":' + body + f',"seq":{entry.seq}}}'
 
 
 @log.command("export")

@@ -859,8 +859,14 @@ def _exceptions_of(
         ValueError, TypeError, AttributeError: the stored record is malformed (`MALFORMED_RECORD`).
     """
     record = entry.record()
-    for e in record.get("exceptions") or ():
-        name = str(e.get("name"))
+    applied = [(str(e.get("name")), e, int(e.get("findings") or 0)) for e in record.get("exceptions") or ()]
+    waivers = [
+        (str(f.get("rule")), str(f["exception"].get("name")))
+        for f in record.get("findings") or ()
+        if f.get("exception") and not f["exception"].get("expired")
+    ]
+    # Read in full before anything is counted: a malformed record adds nothing.
+    for name, e, findings in applied:
         if name not in seen:  # newest first: the latest record's view of it
             seen[name] = {
                 "name": name,
@@ -870,8 +876,5 @@ def _exceptions_of(
                 "last_seen": entry.time[:10],
                 "findings": 0,
             }
-        seen[name]["findings"] += int(e.get("findings") or 0)
-    for f in record.get("findings") or ():
-        exc = f.get("exception")
-        if exc and not exc.get("expired"):
-            waived[(str(f.get("rule")), str(exc.get("name")))] += 1
+        seen[name]["findings"] += findings
+    waived.update(waivers)
