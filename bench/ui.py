@@ -336,7 +336,12 @@ def measure(url: str, count: int) -> list[tuple[str, str, float, float, float]]:
         wanted = pages(store, count)
     finally:
         store.close()
-    app = create_app(Settings(open_store=lambda: open_store(url, create=False)))
+    app = create_app(
+        Settings(
+            open_store=lambda: open_store(url, create=False, read_only=True),
+            allowed_hosts=frozenset({"127.0.0.1"}),
+        )
+    )
     out = []
 
     async def run() -> None:

@@ -156,7 +156,10 @@ def _settings(config_path: str | None) -> Config:
     return load_config(config_path) if config_path else Config.default()
 
 
-def _open(store_url: str | None, config_path: str | None, *, create: bool = False) -> Store:
+def _open(
+    store_url: str | None, config_path: str | None, *, create: bool = False, read_only: bool = False
+) -> Store:
+    """The log the options name; `read_only` for commands that only read it (no migration either)."""
     from trustgate.decisions.log import open_store
     from trustgate.errors import DecisionLogError
 
@@ -166,7 +169,7 @@ def _open(store_url: str | None, config_path: str | None, *, create: bool = Fals
             "no decision log given",
             hint="pass --store URL, set TRUSTGATE_DECISION_LOG, or use -c trustgate.yaml",
         )
-    return open_store(url, create=create)
+    return open_store(url, create=create, read_only=read_only)
 
 
 def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -386,7 +389,7 @@ def query_cmd(
     the records, and a listed record its columns disagree with is named on
     stderr.
     """
-    store = _open(store_url, config_path)
+    store = _open(store_url, config_path, read_only=True)
     differing: list[str] = []
     try:
         rows = _noting_differences(
@@ -415,10 +418,15 @@ def _noting_differences(rows: Iterator[Entry], differing: list[str]) -> Iterator
     from trustgate.decisions.chain import differing_columns
 
     for entry in rows:
-        try:
-            columns = differing_columns(entry, entry.record())
-        except (ValueError, AttributeError):  # not JSON, or not an object
-            columns = ["record (not a JSON object)"]
+        malformed = entry.malformed()
+        if malformed is not None:
+            differing.append(
+                f"decision #{entry.seq}: its stored record is malformed ({malformed}): listed by its "
+                "columns, flagged"
+            )
+            yield entry
+            continue
+        columns = differing_columns(entry, entry.record())
         if columns:
             differing.append(
                 f"decision #{entry.seq}: its {', '.join(columns)} column(s) disagree with its record "
@@ -449,29 +457,73 @@ def _summary(record: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def _shown(entry: Entry) -> dict[str, str]:
+    """What `log query` shows of an entry, as text: its record's id, time, gate and verdict (which its
+    hash covers, not the indexed columns), `_summary`, `differs` (the indexed columns the record
+    disagrees with) and `malformed` ('' for a decision record).
+
+    A malformed stored record (an altered row) shows its columns, flagged: `objects` says it is
+    malformed and `malformed` why.
+    """
+    from trustgate.decisions.chain import INDEX_COLUMNS, differing_columns
+    from trustgate.decisions.record import MALFORMED_RECORD
+
+    reason = entry.malformed()
+    if reason is None:
+        try:
+            record = entry.record()
+            return {
+                **{c: _text(record.get(c)) for c in INDEX_COLUMNS},
+                **_summary(record),
+                "differs": " ".join(differing_columns(entry, record)),  # columns the filters read
+                "malformed": "",
+            }
+        except MALFORMED_RECORD as e:
+            reason = str(e) or type(e).__name__
+    unread = dict.fromkeys(("namespaces", "images", "digests", "commit", "rules", "actor"), "")
+    return {
+        "id": entry.id,
+        "time": entry.time,
+        "gate": entry.gate,
+        "verdict": entry.verdict,
+        **unread,
+        "objects": _UNREADABLE,
+        "differs": "",
+        "malformed": reason,
+    }
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def _write_table(rows: Iterator[Entry]) -> None:
+    from trustgate.report._common import visible_controls
+
     header = ("TIME", "ID", "GATE", "VERDICT", "SUBJECT", "COMMIT", "RULES")
     lines = []
     for entry in rows:
-        record = entry.record()
-        summary = _summary(record)
-        lines.append(
-            (
-                str(record.get("time"))[:19] + "Z",
-                str(record.get("id")),
-                str(record.get("gate")),
-                str(record.get("verdict")),
-                summary["objects"],
-                summary["commit"][:12],
-                _clip(summary["rules"], 60),
-            )
+        shown = _shown(entry)
+        cells = (
+            shown["time"][:19] + "Z",
+            shown["id"],
+            shown["gate"],
+            shown["verdict"],
+            shown["objects"],
+            shown["commit"][:12],
+            _clip(shown["rules"], 60),
         )
+        # Manifests are untrusted: an object name with ESC or CR could repaint the terminal's rows.
+        lines.append(tuple(visible_controls(cell, keep="") for cell in cells))
     if not lines:
         click.echo("no decisions match", err=True)
         return
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     for line in (header, *lines):
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+_UNREADABLE = "(malformed record: run `trustgate log verify`)"
 
 
 def _clip(text: str, width: int) -> str:
@@ -491,7 +543,11 @@ def _write_json(rows: Iterator[Entry]) -> None:
 
 
 def _write_csv(rows: Iterator[Entry]) -> None:
-    from trustgate.decisions.chain import INDEX_COLUMNS, differing_columns
+    """The rows as CSV, each text cell safe to open in a spreadsheet (`spreadsheet_cell`).
+
+    Values come from the records; `differs` names the indexed columns a record disagrees with.
+    """
+    from trustgate.report._common import spreadsheet_cell
 
     fields = ["seq", "id", "time", "gate", "verdict", "namespaces", "objects", "images", "digests", "commit"]
     fields += ["rules", "actor", "differs"]
@@ -500,15 +556,9 @@ def _write_csv(rows: Iterator[Entry]) -> None:
     writer.writeheader()
     with utf8_stdout() as out:
         for entry in rows:
-            record = entry.record()
-            writer.writerow(
-                {
-                    "seq": entry.seq,
-                    **{c: record.get(c) for c in INDEX_COLUMNS},
-                    **_summary(record),
-                    "differs": " ".join(differing_columns(entry, record)),  # columns filters read
-                }
-            )
+            row = _shown(entry)
+            row.pop("malformed")
+            writer.writerow({"seq": entry.seq, **{k: spreadsheet_cell(v) for k, v in row.items()}})
             if buffer.tell() > 65536:
                 out.write(buffer.getvalue())
                 buffer.seek(0)
@@ -517,12 +567,21 @@ def _write_csv(rows: Iterator[Entry]) -> None:
 
 
 def _export_line(entry: Entry) -> str:
-    """`{"hash", "prev", "record", "seq"}`: RFC 8785 JSON, so a reader can recompute the chain."""
-    return (
-        f'{{"hash":"{entry.hash}","prev":"{entry.prev}","record":'
-        + entry.body.decode()
-        + f',"seq":{entry.seq}}}'
-    )
+    """`{"hash", "prev", "record", "seq"}`: RFC 8785 JSON, so a reader can recompute the chain.
+
+    Raises:
+        DecisionLogError: the stored record is not UTF-8 (an altered row): no JSON line can hold it.
+    """
+    from trustgate.errors import DecisionLogError
+
+    try:
+        body = entry.body.decode()
+    except UnicodeDecodeError as e:
+        raise DecisionLogError(
+            f"the stored record of decision {entry.id} (#{entry.seq}) is not UTF-8 text: {e}",
+            hint="it was altered or damaged: run `trustgate log verify` (`log query` lists the others)",
+        ) from e
+    return f'{{"hash":"{entry.hash}","prev":"{entry.prev}","record":' + body + f',"seq":{entry.seq}}}'
 
 
 @log.command("export")
@@ -542,7 +601,7 @@ def export_cmd(
     so the log's size does not matter.
     """
     try:
-        store = _open(store_url, config_path)
+        store = _open(store_url, config_path, read_only=True)
         try:
             opened = open(output, "w", encoding="utf-8") if output else utf8_stdout()  # noqa: SIM115
             with opened as target:
@@ -563,8 +622,9 @@ def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str)
     """Show one decision in full, explained: ID is the id (or a unique prefix) or #SEQ."""
     from trustgate.decisions.vouch import cover
     from trustgate.errors import DecisionLogError
+    from trustgate.report._common import visible_controls
 
-    store = _open(store_url, config_path)
+    store = _open(store_url, config_path, read_only=True)
     try:
         with store.snapshot():
             entry = store.get(key)
@@ -577,7 +637,8 @@ def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str)
         with utf8_stdout() as out:  # the line `log export` writes: the bytes its hash covers
             out.write(_export_line(entry) + "\n")
         return
-    click.echo(_explain(entry, coverage))
+    # Manifests are untrusted: a name with ESC or CR sequences could repaint the verdict line.
+    click.echo(visible_controls(_explain(entry, coverage), keep="\n"))
 
 
 def _covered(coverage: Coverage) -> str:
@@ -598,7 +659,51 @@ def _covered(coverage: Coverage) -> str:
     return "not yet covered by a signed tree checkpoint"
 
 
+def _malformed(entry: Entry) -> str | None:
+    """Why `log show` cannot explain the entry's stored record (None when it can): an altered row.
+
+    Not a JSON object with an id (`Entry.malformed`), or fields of other types than a decision
+    record's. Such a record is shown flagged (`_explain`) and never proven (`log prove`).
+    """
+    from trustgate.decisions.record import MALFORMED_RECORD
+    from trustgate.decisions.vouch import Coverage
+
+    reason = entry.malformed()
+    if reason is not None:
+        return reason
+    try:
+        _explain_record(entry, Coverage(entry, None, [], [], None))
+    except MALFORMED_RECORD as e:
+        return str(e) or type(e).__name__
+    return None
+
+
 def _explain(entry: Entry, coverage: Coverage) -> str:
+    """`log show`'s text; a malformed stored record is said to be one (its stored bytes shown), and
+    nothing is said to cover it.
+
+    The text is raw: the caller escapes control characters.
+    """
+    from trustgate.decisions.record import MALFORMED_RECORD
+
+    reason = entry.malformed()
+    if reason is None:
+        try:
+            return _explain_record(entry, coverage)
+        except MALFORMED_RECORD as e:
+            reason = str(e) or type(e).__name__
+    return "\n".join(
+        [
+            f"decision {entry.id}  (#{entry.seq} in the chain)",
+            f"  MALFORMED: the stored record is not a decision record ({reason})",
+            "  it was altered or damaged: run `trustgate log verify`",
+            f"  stored     {_clip(repr(entry.body), 200)}",
+            f"  hash       {entry.hash}",
+        ]
+    )
+
+
+def _explain_record(entry: Entry, coverage: Coverage) -> str:
     r = entry.record()
     verdict_words = {
         "allow": "allowed",
@@ -708,7 +813,9 @@ def _explain(entry: Entry, coverage: Coverage) -> str:
 )
 def stats_cmd(store_url: str | None, config_path: str | None, filters: Filters, fmt: str, top: int) -> None:
     """Counts of decisions by verdict, gate, day, rule and namespace."""
-    store = _open(store_url, config_path)
+    from trustgate.report._common import visible_controls
+
+    store = _open(store_url, config_path, read_only=True)
     try:
         total = store.count(filters)
         stats = store.stats(filters, top=top)
@@ -721,7 +828,7 @@ def stats_cmd(store_url: str | None, config_path: str | None, filters: Filters, 
     for name in ("verdict", "gate", "rule", "namespace", "day"):
         click.echo(f"by {name}:")
         for value, count in stats[name]:
-            click.echo(f"  {value:<40} {count}")
+            click.echo(f"  {visible_controls(value, keep=''):<40} {count}")
 
 
 @log.command("prune")
@@ -910,17 +1017,26 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
     nothing else. Only a checkpoint whose signatures verify is used, and the
     proof is checked before it is printed: exit 1 (NOT PROVEN, nothing on
     stdout) when the record is not its stored leaf, the tree does not lead
-    to the signed root, or no checkpoint covering it verifies.
+    to the signed root, no checkpoint covering it verifies, or that
+    checkpoint signs more records than the log's tree holds. A malformed
+    stored record (`log show` says MALFORMED) is refused: exit 3.
     """
     from trustgate.decisions.vouch import cover
     from trustgate.errors import DecisionLogError
 
-    store = _open(store_url, config_path)
+    store = _open(store_url, config_path, read_only=True)
     try:
         with store.snapshot():
             entry = store.get(key)
             if entry is None:
                 raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
+            malformed = _malformed(entry)
+            if malformed is not None:  # what `log show` flags is never proven
+                raise DecisionLogError(
+                    f"the stored record of decision {entry.id} (#{entry.seq}) is not a decision record: "
+                    f"{malformed}",
+                    hint="it was altered or damaged: run `trustgate log verify`",
+                )
             coverage = cover(store, entry)
     finally:
         store.close()
@@ -1025,7 +1141,7 @@ def prove_consistency_cmd(
 
     if old_size > new_size:
         raise DecisionLogError(f"OLD_SIZE {old_size} is larger than NEW_SIZE {new_size}")
-    store = _open(store_url, config_path)
+    store = _open(store_url, config_path, read_only=True)
     try:
         size = store.tree_size()
         if new_size > size:

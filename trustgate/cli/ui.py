@@ -20,6 +20,7 @@ from trustgate.cli.log import _ed25519, _verifier_key
 from trustgate.errors import ConfigError
 
 MIN_TOKEN_CHARS = 16  # a guessable token is no access control
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # what a browser on the machine calls a loopback UI
 
 
 def _loopback(host: str) -> bool:
@@ -58,6 +59,24 @@ def read_tokens(path: str) -> tuple[str, ...]:
     return tokens
 
 
+def _allowed_hosts(host: str, extra: tuple[str, ...]) -> frozenset[str]:
+    """The host names requests may use: the bound address, the loopback names for a loopback
+    address, and those given with --allowed-host (lower case, IPv6 in brackets; ports are not
+    compared: a rebinding page has its own name, whatever the port)."""
+    names = {*extra, host} if not _unspecified(host) else set(extra)
+    if _loopback(host):
+        names.update(LOOPBACK_NAMES)
+    return frozenset((f"[{n}]" if ":" in n and not n.startswith("[") else n).lower() for n in names)
+
+
+def _unspecified(host: str) -> bool:
+    """0.0.0.0 or ::, every address of the machine: no name a client would use."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 @click.command("ui")
 @click.option(
     "--store",
@@ -88,6 +107,14 @@ def read_tokens(path: str) -> tuple[str, ...]:
     help="Require client certificates signed by this CA.",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_host_names",
+    multiple=True,
+    metavar="NAME",
+    help="A host name clients reach the UI by (repeatable); requests naming another are refused. "
+    "Always allowed: the --host address, and localhost, 127.0.0.1 and [::1] on a loopback address.",
+)
+@click.option(
     "--verifier-key",
     metavar="KEY",
     help="Pin the log's key, for the Verify button and every checkpoint, proof and archive the pages "
@@ -101,6 +128,7 @@ def ui(
     tls_cert: str | None,
     tls_key: str | None,
     client_ca: str | None,
+    allowed_host_names: tuple[str, ...],
     verifier_key: str | None,
 ) -> None:
     """Serve a read-only web view of the decision log for auditors.
@@ -112,13 +140,17 @@ def ui(
     serves writes to the log.
 
     Without --tls-cert it listens on a loopback address only. On any other
-    address it needs TLS and --token-file or --client-ca.
+    address it needs TLS and --token-file or --client-ca. It answers only to
+    requests whose Host names it: its address, the loopback names on a
+    loopback address, and each --allowed-host (a DNS-rebinding page cannot
+    use it); on 0.0.0.0 or :: it needs --allowed-host.
 
     \b
     Examples:
       trustgate ui --store sqlite:///var/lib/trustgate/decisions.db
       trustgate ui --store postgresql://auditor@db/trustgate --host 0.0.0.0 --port 8443 \\
-          --tls-cert tls.crt --tls-key tls.key --token-file /etc/trustgate/ui-tokens
+          --allowed-host audit.example.com --tls-cert tls.crt --tls-key tls.key \\
+          --token-file /etc/trustgate/ui-tokens
     """
     import ssl
 
@@ -138,12 +170,18 @@ def ui(
         )
     if not _loopback(host) and not (token_file or client_ca):
         raise click.UsageError(f"on {host!r} the UI needs --token-file or --client-ca: the log is not public")
+    if _unspecified(host) and not allowed_host_names:
+        raise click.UsageError(
+            f"on {host!r} the UI needs --allowed-host NAME: the host names clients reach it by"
+        )
     tokens = read_tokens(token_file) if token_file else ()
     public_key = _ed25519(_verifier_key(verifier_key)) if verifier_key else None
-    open_store(store_url, create=False).close()  # a wrong URL fails now, not on the first page
+    # Read-only: a log of an older schema is refused, not migrated (no route writes to the log).
+    open_store(store_url, create=False, read_only=True).close()  # a wrong URL fails now, not later
 
     settings = Settings(
-        open_store=lambda: open_store(store_url, create=False),
+        open_store=lambda: open_store(store_url, create=False, read_only=True),
+        allowed_hosts=_allowed_hosts(host, allowed_host_names),
         tokens=tokens,
         public_key=public_key,
         tls=bool(tls_cert),

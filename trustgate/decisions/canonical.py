@@ -164,9 +164,13 @@ def content_hash(value: Mapping[str, Any] | list[Any]) -> str:
 
 
 def timestamp(moment: dt.datetime | None = None) -> str:
-    """`2025-01-31T12:00:00.000000Z`: fixed width, so text order is time order."""
-    moment = moment or dt.datetime.now(dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`2025-01-31T12:00:00.000000Z`: fixed width, so text order is time order.
+
+    The year is formatted here, zero-padded to 4 digits: glibc's `%Y` writes
+    year 999 as `999`, which sorts after `2025` as text.
+    """
+    moment = (moment or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
 
 
 _uuid_lock = threading.Lock()

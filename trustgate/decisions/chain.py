@@ -110,6 +110,23 @@ class Entry:
         loaded: dict[str, Any] = json.loads(self.body)
         return loaded
 
+    def malformed(self) -> str | None:
+        """Why the stored record is not a decision record (None: a JSON object with a string id).
+
+        Only an altered or damaged row is: readers list it flagged (a view
+        that cannot read more of it raises `record.MALFORMED_RECORD`), and
+        nothing vouches for it (`vouch.cover` never proves it).
+        """
+        try:
+            loaded = json.loads(self.body)
+        except ValueError as e:  # not UTF-8 (UnicodeDecodeError is one), not JSON
+            return f"not JSON: {e}"
+        if not isinstance(loaded, dict):
+            return f"a JSON {type(loaded).__name__}, not an object"
+        if not isinstance(loaded.get("id"), str):
+            return "a JSON object without an id"
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
@@ -128,6 +145,23 @@ class Checkpoint:
     public_key: str = ""  # base64 of the raw 32-byte Ed25519 key
     signature: str = ""  # base64 of the Ed25519 signature over `payload()`
     note: str = ""  # the C2SP signed checkpoint of the Merkle tree of the first `seq` records
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], *, where: str) -> Checkpoint:
+        """A checkpoint from its stored columns (seq, hash, time, kind, key_id, public_key, signature, note).
+
+        Raises:
+            DecisionLogError: `seq` is not a whole number (an altered row, `where` the store's URL).
+        """
+        try:
+            seq = int(row[0])
+        except (TypeError, ValueError) as e:
+            raise DecisionLogError(
+                f"a checkpoint row's chain position is not a number: {str(row[0])[:40]!r}",
+                where=where,
+                hint="the checkpoints table was altered: run `trustgate log verify`",
+            ) from e
+        return cls(seq, *row[1:8])
 
     def tree_head(self) -> TreeHead | None:
         """The tree head the note signs (None for a checkpoint made before the Merkle tree).

@@ -65,7 +65,7 @@ def _check_url(url: str) -> None:
         )
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Store:
     """The store a URL names.
 
     `sqlite:///abs/path.db` (or `sqlite:relative.db`) and
@@ -73,6 +73,8 @@ def open_store(url: str, *, create: bool = True) -> Store:
 
     Args:
         create: create a missing SQLite file; readers pass False.
+        read_only: write nothing, not even a migration: a log of another schema version is
+            refused. For readers of the log under audit (the UI, `log query`, `log show`).
 
     Raises:
         DecisionLogError: unknown scheme, or the store cannot be opened.
@@ -101,11 +103,11 @@ def open_store(url: str, *, create: bool = True) -> Store:
                 )
         if not rest or rest.endswith("/"):
             raise DecisionLogError(f"no file in {url!r}", hint="sqlite:///var/lib/trustgate/decisions.db")
-        return SqliteStore(path=Path(rest), create=create, busy_timeout=timeout)
+        return SqliteStore(path=Path(rest), create=create, busy_timeout=timeout, read_only=read_only)
     if url.startswith(("postgresql://", "postgres://")):
         from trustgate.decisions.postgres import PostgresStore
 
-        return PostgresStore(url=url)
+        return PostgresStore(url=url, read_only=read_only)
     raise DecisionLogError(
         f"unknown decision log URL {url!r}",
         hint="use sqlite:///path/to/decisions.db or postgresql://user@host:5432/dbname",

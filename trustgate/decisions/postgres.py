@@ -21,7 +21,7 @@ import psycopg.conninfo
 import psycopg.errors
 
 from trustgate.decisions.chain import Row
-from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, index_item_sql
+from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, index_item_sql, schema_refused
 from trustgate.errors import DecisionLogError
 
 CONNECT_TIMEOUT_SECONDS = 5  # seconds; an unreachable server fails the decision fast, per the failure policy
@@ -36,11 +36,13 @@ class PostgresStore(SqlStore):
 
     Args:
         url: a libpq URL, `postgresql://user@host:5432/db?sslmode=verify-full`.
+        read_only: a log of another schema version is refused (`DecisionLogError`) rather
+            than migrated: readers (the UI, `log query`) never write to the log under audit.
     """
 
     dialect = "postgresql"
 
-    def __init__(self, *, url: str) -> None:
+    def __init__(self, *, url: str, read_only: bool = False) -> None:
         try:
             params = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as e:
@@ -57,6 +59,9 @@ class PostgresStore(SqlStore):
         self._depth = 0
         self._pipelined = False  # inside `_append_tx`: writes are queued, not waited for one by one
         self._conn = self._connect()
+        if read_only:
+            schema_refused(self._version(), self.url)
+            return
         if self._version() == SCHEMA_VERSION:
             return  # nothing to migrate, nothing written: a read-only role (the auditor UI's) can open it
         with self._write_tx(lock=False):

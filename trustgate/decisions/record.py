@@ -560,3 +560,9 @@ def actors_of(record: Mapping[str, Any]) -> list[str]:
 
 def unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
+
+
+# What reading a stored record that is not a decision record's shape raises (non-UTF-8 bytes, not
+# JSON, a list, a `subject` that is a string...): a row altered in the database. Views catch these
+# around one record, flag it, and show the others; `trustgate log verify` names the change.
+MALFORMED_RECORD = (ValueError, TypeError, AttributeError, KeyError, IndexError)

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from trustgate.decisions.store import SCHEMA_VERSION, SqlStore
+from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, schema_refused
 from trustgate.errors import DecisionLogError
 
 BUSY_TIMEOUT_SECONDS = 10.0  # seconds a writer waits for another's transaction before failing
@@ -45,12 +45,20 @@ class SqliteStore(SqlStore):
         path: the database file.
         create: create the file (and its tables) when missing; readers pass False.
         busy_timeout: seconds to wait for another process's write lock.
+        read_only: open without writing anything: no switch to WAL, and a log of another
+            schema version is refused (`DecisionLogError`) rather than migrated. For
+            readers that must not change the log under audit (the UI, `log query`).
     """
 
     dialect = "sqlite"
 
     def __init__(
-        self, *, path: Path, create: bool = True, busy_timeout: float = BUSY_TIMEOUT_SECONDS
+        self,
+        *,
+        path: Path,
+        create: bool = True,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+        read_only: bool = False,
     ) -> None:
         self.path = path
         self.url = f"sqlite:///{path}" if path.is_absolute() else f"sqlite:{path}"
@@ -72,6 +80,10 @@ class SqliteStore(SqlStore):
                 str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             try:
+                if read_only:
+                    self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+                    schema_refused(self._version(), self.url)
+                    return
                 self._use_wal()
                 self._conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit
                 self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")

@@ -61,10 +61,12 @@ from trustgate.decisions.summary import (
     Summaries,
     Summary,
     SummaryCheck,
+    term_match,
 )
 from trustgate.errors import DecisionLogError
 
 SCHEMA_VERSION = 3
+MAX_SEQ = 2**63 - 1  # BIGINT, the chain position's type in PostgreSQL (SQLite's INTEGER holds as much)
 PRUNED_LEAF = merkle.leaf_hash(b"")  # leaves of records pruned before the tree existed (schema 1)
 _TOP = "\U0010ffff"  # sorts after every other character, bytewise and by code point
 
@@ -236,24 +238,18 @@ class Filters:
             if probed or (self.probe and any(prefix for _, _, prefix in alternatives)):
                 ors = []
                 for kind, value, prefix in alternatives:
-                    ors.append(
-                        "(t.kind = ? AND t.value >= ? AND t.value < ?)"
-                        if prefix
-                        else "(t.kind = ? AND t.value = ?)"
-                    )
-                    params.extend([kind, value, value + _TOP] if prefix else [kind, value])
+                    condition, matched = term_match(kind, value, prefix, column="t.value")
+                    ors.append(f"(t.kind = ? AND {condition})")
+                    params.extend([kind, *matched])
                 parts.append(
                     f"EXISTS (SELECT 1 FROM terms t WHERE t.seq = {alias}.seq AND ({' OR '.join(ors)}))"
                 )
                 continue
             ors = []
             for kind, value, prefix in alternatives:
-                if prefix:
-                    ors.append(f"(kind = ? AND value >= ? AND value < ?{window})")
-                    params.extend([kind, value, value + _TOP, *window_params])
-                else:
-                    ors.append(f"(kind = ? AND value = ?{window})")
-                    params.extend([kind, value, *window_params])
+                condition, matched = term_match(kind, value, prefix)
+                ors.append(f"(kind = ? AND {condition}{window})")
+                params.extend([kind, *matched, *window_params])
             parts.append(f"{alias}.seq IN (SELECT seq FROM terms WHERE {' OR '.join(ors)})")
         if self.exceptions:
             ors = []
@@ -274,6 +270,21 @@ def _image_term(value: str) -> tuple[str, str, bool]:
     return ("image", *_pattern(value))
 
 
+def schema_refused(version: int, url: str) -> None:
+    """Refuse, for a reader that must not write, a log of a schema version other than this trustgate's.
+
+    Raises:
+        DecisionLogError: `version` is not SCHEMA_VERSION (migrating would write to the log).
+    """
+    if version != SCHEMA_VERSION:
+        raise DecisionLogError(
+            f"the decision log has schema {version}; this trustgate reads schema {SCHEMA_VERSION} "
+            "and does not migrate a log it only reads",
+            where=url,
+            hint="migrate it once with a role that may write: `trustgate log verify --store URL`",
+        )
+
+
 def parse_time(text: str, *, end: bool = False) -> str:
     """`2025-01-31`, `2025-01-31T12:00`, `2025-01-31T12:00:00+02:00` -> a record timestamp.
 
@@ -281,20 +292,25 @@ def parse_time(text: str, *, end: bool = False) -> str:
     (so `--until 2025-01-31` includes that day).
 
     Raises:
-        DecisionLogError: not a date or date-time.
+        DecisionLogError: not a date or date-time, or one whose UTC time (or
+            next day, for `end`) falls outside the years 1 to 9999.
     """
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
             return timestamp(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return timestamp(moment)
+    except OverflowError as e:  # 9999-12-31 as an `until` date, 0001-01-01T00:00+01:00 in UTC
+        raise DecisionLogError(
+            f"out of range: {text!r}", hint="times run from 0001-01-01 to 9999-12-30 (UTC)"
+        ) from e
     except ValueError as e:
         raise DecisionLogError(
             f"not a date or time: {text!r}", hint="use 2025-01-31 or 2025-01-31T12:00:00Z"
         ) from e
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return timestamp(moment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -799,7 +815,7 @@ class SqlStore(Summaries, abc.ABC):
             sql = f"SELECT * FROM ({newest_first}) t ORDER BY n"
         with self._read():
             rows = [r[1:] for r in self._execute(sql)]
-        return [Checkpoint(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+        return [Checkpoint.from_row(r, where=self.url) for r in rows]
 
     def tree_checkpoints(self, covering: int = 0) -> Iterator[Checkpoint]:
         """Checkpoints with a tree head of at least `covering` records, the largest tree first (newest first).
@@ -821,7 +837,7 @@ class SqlStore(Summaries, abc.ABC):
                     params,
                 )
             for r in rows:
-                yield Checkpoint(int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+                yield Checkpoint.from_row(r[1:], where=self.url)
             if len(rows) < _CHECKPOINT_PAGE:
                 return
             after = (int(rows[-1][1]), int(rows[-1][0]))
@@ -881,12 +897,19 @@ class SqlStore(Summaries, abc.ABC):
         return report
 
     def get(self, key: str) -> Entry | None:
-        """An entry by id, id prefix (unique), or `#seq`."""
+        """An entry by id, id prefix (unique), or `#seq`.
+
+        Ids are UUIDs, written in lower case: one given in upper case (RFC
+        9562 says UUIDs compare without case) is looked up in lower case. A
+        `#seq` past the chain position's type (BIGINT) is no decision.
+        """
+        seq = int(key[1:]) if key.startswith("#") and key[1:].isascii() and key[1:].isdigit() else None
+        if seq is not None and seq > MAX_SEQ:
+            return None
+        key = key if seq is not None else key.lower()
         with self._read():
-            if key.startswith("#") and key[1:].isdigit():
-                rows = self._execute(
-                    f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.seq = ?", (int(key[1:]),)
-                )
+            if seq is not None:
+                rows = self._execute(f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.seq = ?", (seq,))
             else:
                 rows = self._execute(
                     f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.id >= ? AND d.id < ? LIMIT 2",
@@ -912,21 +935,21 @@ class SqlStore(Summaries, abc.ABC):
 
         The lookup matches the column, which no hash covers: with the ids of
         two rows swapped, `log show`, `log prove` and the UI would present one
-        decision's record, and a proof that verifies, as the other's.
+        decision's record, and a proof that verifies, as the other's. A
+        record that is not a decision record at all (not a JSON object with
+        an id: `Entry.malformed`) is returned as it is: it cannot pass for
+        another decision, and every reader shows it flagged, never vouched for.
 
         Raises:
-            InconsistentLogError: they differ, or the record is not a JSON object.
+            InconsistentLogError: they differ.
         """
-        try:
-            said = json.loads(entry.body).get("id")
-        except (ValueError, AttributeError):
-            said = None
-            what = "its record is not a JSON object"
-        else:
-            what = f"its record says it is {said!r}"
+        if entry.malformed() is not None:
+            return
+        said = json.loads(entry.body)["id"]
         if said != entry.id:
             raise InconsistentLogError(
-                f"the log is inconsistent: record #{entry.seq} is stored under the id {entry.id}, but {what}",
+                f"the log is inconsistent: record #{entry.seq} is stored under the id {entry.id}, "
+                f"but its record says it is {said!r}",
                 where=self.url,
                 hint="the row was altered: run `trustgate log verify`",
             )

@@ -41,6 +41,41 @@ from trustgate.decisions.record import index_terms
 
 SUMMARY_KINDS = ("namespace", "rule")  # index terms counted per day
 _TOP = "\U0010ffff"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def term_match(kind: str, value: str, prefix: bool, *, column: str = "value") -> tuple[str, list[Any]]:
+    """SQL matching one index term, `column` holding its value (`kind = ?` is the caller's), and its
+    parameters: `value` exactly, or as a prefix.
+
+    Actors match without ASCII case: git records an e-mail as its author typed
+    it (`Alice@Example.COM`), and the index holds it so (the index is part of
+    the chain's verification, ADR 9: it cannot be rewritten folded). The
+    stored spellings are found first, by skipping through the index's
+    distinct actor values from the first letter's upper-case form to its
+    lower-case one (one seek each); then `column` is matched against them
+    with the index, as an exact value is.
+    """
+    if kind != "actor" or not value:
+        if prefix:
+            return f"{column} >= ? AND {column} < ?", [value, value + _TOP]
+        return f"{column} = ?", [value]
+    folded = value.translate(_ASCII_LOWER)
+    first = folded[0].upper() if folded[0].isascii() else folded[0]  # upper case sorts first in ASCII
+    last = folded[0]
+    fold = "lower(v) >= ? AND lower(v) < ?" if prefix else "lower(v) = ?"
+    spellings = (
+        "SELECT v FROM (WITH RECURSIVE s(v) AS ("
+        "SELECT min(value) FROM terms WHERE kind = 'actor' AND value >= ? AND value < ? UNION ALL "
+        "SELECT (SELECT min(value) FROM terms WHERE kind = 'actor' AND value > s.v AND value < ?) "
+        f"FROM s WHERE s.v IS NOT NULL) SELECT v FROM s) spelled WHERE {fold}"
+    )
+    return f"{column} IN ({spellings})", [
+        first,
+        last + _TOP,
+        last + _TOP,
+        *([folded, folded + _TOP] if prefix else [folded]),
+    ]
 
 
 @dataclass(slots=True)
@@ -219,6 +254,8 @@ class _DayTest:
 
 class Summaries:
     """The summary tables' upkeep and reads, mixed into `SqlStore` (which provides the SQL primitives)."""
+
+    url: str  # the store's, for messages
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
@@ -403,11 +440,9 @@ class Summaries:
         total = 0
         with self._read():
             for kind, value, prefix in alternatives:
-                condition = "kind = ? AND value >= ? AND value < ?" if prefix else "kind = ? AND value = ?"
-                rows = self._execute(
-                    f"SELECT count(*) FROM (SELECT 1 FROM terms WHERE {condition} LIMIT {int(cap)}) t",
-                    [kind, value, value + _TOP] if prefix else [kind, value],
-                )
+                condition, params = term_match(kind, value, prefix)
+                entries = f"SELECT 1 FROM terms WHERE kind = ? AND {condition} LIMIT {int(cap)}"
+                rows = self._execute(f"SELECT count(*) FROM ({entries}) t", [kind, *params])
                 total += int(rows[0][0])
         return total
 

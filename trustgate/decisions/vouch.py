@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from trustgate.decisions import merkle
 from trustgate.decisions.chain import Checkpoint, Entry, key_id, stored_checkpoint_problem
 from trustgate.decisions.note import NoteVerifier, TreeHead
+from trustgate.errors import DecisionLogError
 
 MAX_REFUSED = 64  # newer checkpoints that do not verify read before giving up (rows made up in bulk)
 
@@ -33,6 +34,8 @@ class Reader(Protocol):
     def tree_checkpoints(self, covering: int = 0) -> Iterable[Checkpoint]: ...
 
     def leaf_and_inclusion_proof(self, index: int, size: int) -> tuple[bytes, list[bytes]]: ...
+
+    def tree_size(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +111,45 @@ def newest_vouched(
     return None, refused
 
 
+def beyond_log(store: Reader, vouched: Vouched) -> str | None:
+    """Why `vouched` proves nothing in this log: it signs more records than the log's tree holds
+    (rolled back or truncated since it was signed); None when the tree holds them all.
+    """
+    size = store.tree_size()
+    if vouched.checkpoint.seq > size:
+        return (
+            f"the newest signed checkpoint claims {vouched.checkpoint.seq} records, but the log's tree "
+            f"holds {size} (the log was truncated, or a row altered)"
+        )
+    return None
+
+
+def within_log(store: Reader, vouched: Vouched) -> None:
+    """Refuse, for a reader that hands out proofs of many records (the archive), `beyond_log`.
+
+    Raises:
+        DecisionLogError: the checkpoint is beyond the tree.
+    """
+    reason = beyond_log(store, vouched)
+    if reason is not None:
+        raise DecisionLogError(reason, hint="run `trustgate log verify`")
+
+
 def inclusion(store: Reader, entry: Entry, vouched: Vouched) -> tuple[list[bytes], str | None]:
     """The inclusion proof of `entry` under `vouched`, and why it does not prove the record (None if it does).
 
-    The record's leaf must be the stored leaf (else the record was altered
-    after it was appended), and the proof must lead to the root the
-    checkpoint signs (else the stored tree was altered).
+    The record must be a decision record (`Entry.malformed`: a malformed
+    one is never vouched for, whatever the tree says), its leaf must be the
+    stored leaf (else the record was altered after it was appended), and the
+    proof must lead to the root the checkpoint signs (else the stored tree
+    was altered).
 
     Raises:
         DecisionLogError: the store cannot be read, or lacks a node.
     """
+    malformed = entry.malformed()
+    if malformed is not None:
+        return [], f"record #{entry.seq} is not a decision record ({malformed}): it was altered or damaged"
     index, size = entry.seq - 1, vouched.checkpoint.seq
     stored, hashes = store.leaf_and_inclusion_proof(index, size)
     leaf = merkle.leaf_hash(entry.body)
@@ -178,5 +210,8 @@ def cover(store: Reader, entry: Entry, *, pinned: Ed25519PublicKey | None = None
     vouched, refused = newest_vouched(store, covering=entry.seq, pinned=pinned)
     if vouched is None:
         return Coverage(entry, None, refused, [], None)
+    beyond = beyond_log(store, vouched)  # no proof leads through nodes the log does not hold
+    if beyond is not None:
+        return Coverage(entry, vouched, refused, [], beyond)
     hashes, problem = inclusion(store, entry, vouched)
     return Coverage(entry, vouched, refused, hashes, problem)

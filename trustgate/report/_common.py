@@ -121,6 +121,23 @@ def visible_controls(text: str, *, keep: str = "\n\t") -> str:
     return unsafe.sub(_escape, text)
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection"), and the quote that
+# marks a cell this escaped, so that a value which itself starts with one stays recoverable.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def spreadsheet_cell(value: str) -> str:
+    """`value` as a CSV cell a spreadsheet shows as text, never runs as a formula.
+
+    A checked manifest's namespace or image can be `=HYPERLINK(...)`. As
+    OWASP recommends, a cell starting with `=`, `+`, `-`, `@`, a tab or a
+    carriage return gets a single quote in front; so does one that starts
+    with a quote, so every value is recoverable: drop the first character
+    of a cell that starts with `'`.
+    """
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 # The unsafe characters as ranges: C0 and C1 controls, DEL, surrogates, the bidi overrides and
 # isolates (they reorder what a terminal shows: "Trojan Source"), and the noncharacters U+FFFE and
 # U+FFFF (unsafe even when kept).

@@ -1,6 +1,6 @@
 """The auditor UI's HTTP application (Starlette, Jinja2 templates): read-only pages over the decision log.
 
-Owns: routes, access control (bearer tokens compared in constant time),
+Owns: routes, access control (the Host allowlist, bearer tokens compared in constant time),
 security headers, and turning every error into a page with its reason: bad
 input is a 400 naming the parameter, an unreadable store a 503, never a
 traceback. No route writes to the log: the only POST starts a verification,
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,12 +38,13 @@ from trustgate import __version__
 from trustgate.decisions import vouch
 from trustgate.decisions.chain import stored_checkpoint_problem
 from trustgate.decisions.log import Store
-from trustgate.decisions.record import VERDICTS, index_terms
+from trustgate.decisions.record import MALFORMED_RECORD, VERDICTS, index_terms
 from trustgate.decisions.store import Filters, InconsistentLogError
 from trustgate.decisions.summary import DayRange
 from trustgate.errors import Error
+from trustgate.report._common import visible_controls
 from trustgate.ui import charts, evidence, query
-from trustgate.ui.explain import explain, summary
+from trustgate.ui.explain import explain, list_row, unreadable
 from trustgate.ui.query import BadRequestError, Query
 from trustgate.ui.verify import Verifications
 
@@ -69,6 +71,9 @@ class Settings:
 
     Attributes:
         open_store: opens the decision log (one connection per request, closed after it).
+        allowed_hosts: the host names (lower case, IPv6 in brackets) a request's Host header may
+            name; any other is refused, so a DNS-rebinding page (attacker.example resolving to
+            127.0.0.1) cannot read the pages or post as the UI's own origin (`host_name`).
         tokens: accepted bearer tokens; empty: no token needed (only on a loopback address).
         public_key: when given, the Ed25519 key every checkpoint must be signed by: for Verify, and
             for every checkpoint the pages, proofs and archives vouch for (else the key stored beside it).
@@ -76,6 +81,7 @@ class Settings:
     """
 
     open_store: Callable[[], Store]
+    allowed_hosts: frozenset[str]
     tokens: tuple[str, ...] = ()
     public_key: Any = None
     tls: bool = False
@@ -112,10 +118,11 @@ def create_app(settings: Settings) -> ASGIApp:
 
 
 class _Guard:
-    """Bearer tokens, a same-origin check on POST, and the security headers on every response."""
+    """The Host allowlist, bearer tokens, a same-origin check on POST, and the security headers."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self.allowed_hosts = settings.allowed_hosts
         self.tls = settings.tls
         self.digests = [hashlib.sha256(t.encode()).digest() for t in settings.tokens]
 
@@ -157,6 +164,16 @@ class _Guard:
 
         headers = dict(scope.get("headers") or [])
         path = scope["path"]
+        # Before anything else: with the Host checked, `_same_origin` compares Origin with a name
+        # this UI answers to, never with one a rebinding page chose.
+        host = host_name(headers.get(b"host", b"").decode("latin-1"))
+        if host not in self.allowed_hosts:
+            await _plain(
+                421,
+                f"421 Misdirected Request: this UI does not answer to the host name {host[:80]!r}; "
+                "its operator can allow a name with `trustgate ui --allowed-host NAME`",
+            )(scope, receive, send_with_headers)
+            return
         if path == "/login" and scope["method"] == "POST" and self.digests:
             await self._login(scope, receive, send_with_headers, headers)
             return
@@ -199,18 +216,21 @@ class _Guard:
             response: Response = HTMLResponse(_LOGIN.replace("<!--reason-->", _BAD_TOKEN), status_code=401)
         else:
             response = RedirectResponse("/overview", status_code=303)
+            # Percent-encoded: a token with `;`, `,`, `"` or `/` would otherwise be sent quoted and
+            # escaped (http.cookies), and the cookie would never match the token again.
+            cookie = urllib.parse.quote(token, safe="")
             response.set_cookie(
-                COOKIE, token, httponly=True, samesite="strict", secure=self.tls, path="/", max_age=8 * 3600
+                COOKIE, cookie, httponly=True, samesite="strict", secure=self.tls, path="/", max_age=8 * 3600
             )
         await response(scope, receive, send)
 
 
 def session_cookie(header: str) -> str:
-    """The UI's cookie in a Cookie header ('' when absent)."""
+    """The token in the UI's cookie of a Cookie header ('' when absent); `_login` percent-encodes it."""
     for part in header.split(";"):
         name, _, value = part.strip().partition("=")
         if name == COOKIE:
-            return value
+            return urllib.parse.unquote(value)
     return ""
 
 
@@ -229,6 +249,15 @@ _UNAUTHORIZED = _LOGIN.replace(
 )
 
 
+def host_name(header: str) -> str:
+    """The host name of a Host header: lower case, without the port; an IPv6 address in brackets."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        return value[: value.find("]") + 1] if "]" in value else value
+    name, colon, port = value.rpartition(":")
+    return name if colon and port.isdigit() else value
+
+
 def _same_origin(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     origin = headers.get(b"origin")
     if origin is None:
@@ -236,6 +265,18 @@ def _same_origin(scope: Scope, headers: dict[bytes, bytes]) -> bool:
     host = headers.get(b"host", b"").decode("latin-1")
     scheme = "https" if scope.get("scheme") == "https" else "http"
     return origin.decode("latin-1") == f"{scheme}://{host}"
+
+
+def _visible(value: Any) -> Any:
+    """Every text a template prints, with control and bidi characters shown as escapes (`\\u202e`).
+
+    A record's strings come from manifests and commits: an e-mail wrapped in
+    U+202E ... U+202C shows reversed, as someone else's, unless an auditor
+    sees the controls. Markup (the charts) escapes its own texts.
+    """
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return visible_controls(value, keep="\n\t")
+    return value
 
 
 def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
@@ -254,6 +295,7 @@ class _UI:
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             undefined=jinja2.ChainableUndefined,  # records of older versions lack newer fields
+            finalize=_visible,
         )
 
     # -- helpers -----------------------------------------------------------------
@@ -333,7 +375,7 @@ class _UI:
         before, after, limit = query.page_bound(request.query_params)
         with self.store() as store:
             result = query.page(store, q, before=before, after=after, limit=limit)
-        rows = [summary(e) for e in result.entries]
+        rows = [list_row(e) for e in result.entries]
         extra: dict[str, str | int] = {} if limit == query.DEFAULT_LIMIT else {"limit": limit}
         return self.page(
             "decisions.html",
@@ -364,28 +406,44 @@ class _UI:
             raise HTTPException(404, f"no decision {key!r}")
         return entry
 
-    def _coverage(self, key: str) -> vouch.Coverage:
-        """The decision `key` under the checkpoints that verify (with `--verifier-key` when given)."""
+    def _coverage(self, key: str) -> tuple[Any, str | None, vouch.Coverage | None]:
+        """The decision `key`, why its record is malformed (None: it is not) and, when it is not, the
+        record under the checkpoints that verify (with `--verifier-key` when given).
+
+        A malformed record (an altered row) is shown flagged and never vouched for: no coverage.
+        """
         with self.store() as store, store.snapshot():
             entry = self._entry(store, key)
-            return vouch.cover(store, entry, pinned=self.settings.public_key)
+            malformed = unreadable(entry)
+            if malformed is not None:
+                return entry, malformed, None
+            return entry, None, vouch.cover(store, entry, pinned=self.settings.public_key)
 
     def decision(self, request: Request) -> Response:
-        coverage = self._coverage(request.path_params["key"])
-        entry = coverage.entry
+        entry, malformed, coverage = self._coverage(request.path_params["key"])
+        if malformed is not None:  # an altered row: say so, with what is stored
+            return self.page(
+                "malformed.html", request, entry=entry, reason=malformed, stored=repr(entry.body)
+            )
         return self.page(
             "decision.html",
             request,
             entry=entry,
             d=explain(entry),
             c=coverage,
+            stem=evidence.file_stem(entry),
             raw=json.dumps(entry.record(), indent=2, sort_keys=True),
         )
 
     def proof(self, request: Request) -> Response:
-        coverage = self._coverage(request.path_params["key"])
-        entry = coverage.entry
+        entry, malformed, coverage = self._coverage(request.path_params["key"])
         label = f"decision {entry.id} (#{entry.seq})"
+        if malformed is not None or coverage is None:
+            raise HTTPException(
+                409,
+                f"NOT PROVEN: {label}: its stored record is malformed ({malformed}); no proof is given; "
+                "run `trustgate log verify`",
+            )
         if coverage.problem is not None:
             raise HTTPException(409, f"NOT PROVEN: {label}: {coverage.problem}; no proof is given")
         if coverage.vouched is None and coverage.refused:
@@ -401,7 +459,7 @@ class _UI:
             )
         return JSONResponse(
             coverage.proof(),
-            headers={"Content-Disposition": f'attachment; filename="proof-{entry.id}.json"'},
+            headers={"Content-Disposition": f'attachment; filename="proof-{evidence.file_stem(entry)}.json"'},
         )
 
     def integrity(self, request: Request) -> Response:
@@ -410,6 +468,7 @@ class _UI:
             newest = store.checkpoints(newest=1)
             count = store.checkpoint_count()
             tree, refused = vouch.newest_vouched(store, pinned=pinned)
+            beyond = vouch.beyond_log(store, tree) if tree is not None else None
             size, head = store.head()
             behind = store.summaries_behind()
         latest = newest[-1] if newest else None
@@ -419,6 +478,7 @@ class _UI:
             latest=latest,
             latest_problem=stored_checkpoint_problem(latest, pinned) if latest is not None else None,
             tree=tree,
+            beyond=beyond,
             refused=refused,
             size=size,
             head=head,
@@ -512,6 +572,7 @@ class _UI:
             waived=o.waived,
             scanned=o.scanned,
             capped=o.capped,
+            malformed=o.malformed,
             behind=behind,
             counted_records=COUNTED_RECORDS,
             scan_limit=OVERVIEW_SCAN,
@@ -528,7 +589,7 @@ class _UI:
                 total = store.count(q.filters)
                 stats = store.stats(q.filters, top=20)
             rows = [
-                summary(e) for e in _first(query.matching(store, q.filters, newest_first=True), REPORT_ROWS)
+                list_row(e) for e in _first(query.matching(store, q.filters, newest_first=True), REPORT_ROWS)
             ]
             tree, refused = vouch.newest_vouched(store, pinned=self.settings.public_key)
         return self.page(
@@ -580,6 +641,7 @@ class _Overview:
     waived: list[dict[str, Any]]  # (rule, exception, count) of findings waived
     scanned: int  # records read for the exception panels (0: from the summaries)
     capped: bool = False  # counted over the newest COUNTED_RECORDS matching records only
+    malformed: int = 0  # malformed records read (altered rows): left out of the counts, and the page says so
 
 
 _MIDNIGHT = "T00:00:00.000000Z"
@@ -660,7 +722,7 @@ def _counted(store: Store, filters: Filters, today: dt.date, *, behind: bool = F
     denied: list[tuple[str, int]] = []
     if not filters.verdicts or "deny" in filters.verdicts:
         denied = store.live_top("rule", _with(filters, verdicts=("deny",)), top=10)
-    exceptions, waived, scanned = _exceptions(store, filters, today)
+    exceptions, waived, scanned, malformed = _exceptions(store, filters, today)
     return _Overview(
         counts=store.live_day_counts(filters),
         denied=denied,
@@ -669,6 +731,7 @@ def _counted(store: Store, filters: Filters, today: dt.date, *, behind: bool = F
         waived=waived,
         scanned=scanned,
         capped=floor is not None,
+        malformed=malformed,
     )
 
 
@@ -678,6 +741,7 @@ class _Tally:
 
     records: int = 0
     capped: bool = False
+    malformed: int = 0  # records skipped: not decision records
     days: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)  # day, gate, verdict
     rules: Counter[str] = dataclasses.field(default_factory=Counter)
     denied: Counter[str] = dataclasses.field(default_factory=Counter)  # rules of denied records
@@ -708,9 +772,16 @@ def _tally(entries: Iterator[Any], limit: int | None) -> _Tally:
             if limit is not None and t.records >= limit:
                 t.capped = True
                 break
+            try:
+                if entry.malformed() is not None:
+                    raise ValueError(entry.malformed())
+                terms = index_terms(entry.record())
+            except MALFORMED_RECORD:
+                t.malformed += 1
+                continue
             t.records += 1
             t.days[(entry.time[:10], entry.gate, entry.verdict)] += 1
-            for kind, value in index_terms(entry.record()):
+            for kind, value in terms:
                 if kind == "namespace":
                     t.namespaces[value] += 1
                 elif kind == "rule":
@@ -731,7 +802,7 @@ def _tallied(store: Store, filters: Filters, today: dt.date) -> _Overview:
     index lacks the records they lack, so the records are checked instead.
     """
     t = _tally(query.matching(store, filters, newest_first=True), COUNTED_RECORDS)
-    exceptions, waived, scanned = _exceptions(store, filters, today)
+    exceptions, waived, scanned, malformed = _exceptions(store, filters, today)
     return _Overview(
         counts=sorted((day, gate, verdict, n) for (day, gate, verdict), n in t.days.items()),
         denied=_top(t.denied, 10) if not filters.verdicts or "deny" in filters.verdicts else [],
@@ -740,6 +811,7 @@ def _tallied(store: Store, filters: Filters, today: dt.date) -> _Overview:
         waived=waived,
         scanned=scanned,
         capped=t.capped,
+        malformed=t.malformed + malformed,
     )
 
 
@@ -764,11 +836,11 @@ def _with(filters: Filters, **changes: Any) -> Filters:
     return dataclasses.replace(filters, **changes)
 
 
-def _values(q: Query) -> dict[str, str]:
-    """The first value of each filter, to fill the filter form."""
-    out: dict[str, str] = {}
+def _values(q: Query) -> dict[str, list[str]]:
+    """Every value of each filter, to fill the filter form (a field each: the form keeps them all)."""
+    out: dict[str, list[str]] = {}
     for name, value in q.params:
-        out.setdefault(name, value)
+        out.setdefault(name, []).append(value)
     return out
 
 
@@ -780,12 +852,16 @@ def _days(since: str | None, until: str | None, seen: list[str], today: dt.date)
     """Every day of the range (at most a year of them), so days without decisions show as gaps."""
     first = _moment(since).date() if since else dt.date.fromisoformat(seen[0]) if seen else today
     if until:
-        last = (_moment(until) - dt.timedelta(microseconds=1)).date()  # `until` is exclusive
+        end = _moment(until)  # exclusive: the day before, when it is a midnight (never before year 1)
+        last = (end - dt.timedelta(microseconds=1)).date() if end > _FIRST_MOMENT else end.date()
     else:
         last = max(today, dt.date.fromisoformat(seen[-1])) if seen else today
     if last < first or (last - first).days > 366:
         return seen
     return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+_FIRST_MOMENT = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _moment(stamp: str) -> dt.datetime:
@@ -794,35 +870,56 @@ def _moment(stamp: str) -> dt.datetime:
 
 def _exceptions(
     store: Store, filters: Filters, today: dt.date
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
     """Exceptions the newest records in the range applied, and the findings they waived (rule, exception).
 
     Reads only records that applied an exception (the `exception_terms`
-    index), the newest OVERVIEW_SCAN of them.
+    index), the newest OVERVIEW_SCAN of them. Also returns how many were
+    read, and how many of those were malformed (skipped).
     """
     seen: dict[str, dict[str, Any]] = {}
     waived: Counter[tuple[str, str]] = Counter()
-    scanned = 0
+    scanned = malformed = 0
     with_exceptions = _with(filters, exceptions=filters.exceptions or ("*",))
     for entry in _first(query.matching(store, with_exceptions, newest_first=True), OVERVIEW_SCAN):
         scanned += 1
-        record = entry.record()
-        for e in record.get("exceptions") or ():
-            name = str(e.get("name"))
-            if name not in seen:  # newest first: the latest record's view of it
-                seen[name] = {
-                    "name": name,
-                    "owner": e.get("owner"),
-                    "reason": e.get("reason"),
-                    **_expiry(e, today),
-                    "last_seen": str(record.get("time"))[:10],
-                    "findings": 0,
-                }
-            seen[name]["findings"] += int(e.get("findings") or 0)
-        for f in record.get("findings") or ():
-            exc = f.get("exception")
-            if exc and not exc.get("expired"):
-                waived[(str(f.get("rule")), str(exc.get("name")))] += 1
+        try:
+            _exceptions_of(entry, seen, waived, today)
+        except MALFORMED_RECORD:
+            malformed += 1
     rows = sorted(seen.values(), key=lambda e: (e["expires"] or "9999", e["name"]))
     top = [{"rule": r, "exception": n, "count": c} for (r, n), c in waived.most_common(20)]
-    return rows, top, scanned
+    return rows, top, scanned, malformed
+
+
+def _exceptions_of(
+    entry: Any, seen: dict[str, dict[str, Any]], waived: Counter[tuple[str, str]], today: dt.date
+) -> None:
+    """Add one record's exceptions and waived findings to `_exceptions`' tables (newest record first).
+
+    Raises:
+        ValueError, TypeError, AttributeError: the stored record is malformed (`MALFORMED_RECORD`).
+    """
+    malformed = entry.malformed()
+    if malformed is not None:
+        raise ValueError(malformed)
+    record = entry.record()
+    applied = [(str(e.get("name")), e, int(e.get("findings") or 0)) for e in record.get("exceptions") or ()]
+    waivers = [
+        (str(f.get("rule")), str(f["exception"].get("name")))
+        for f in record.get("findings") or ()
+        if f.get("exception") and not f["exception"].get("expired")
+    ]
+    # Read in full before anything is counted: a malformed record adds nothing.
+    for name, e, findings in applied:
+        if name not in seen:  # newest first: the latest record's view of it
+            seen[name] = {
+                "name": name,
+                "owner": e.get("owner"),
+                "reason": e.get("reason"),
+                **_expiry(e, today),
+                "last_seen": str(record.get("time"))[:10],  # the record's, which its hash covers
+                "findings": 0,
+            }
+        seen[name]["findings"] += findings
+    waived.update(waivers)

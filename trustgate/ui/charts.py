@@ -7,8 +7,10 @@ result as markup.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
-from html import escape
+
+from trustgate.report._common import visible_controls
 
 # Colours the stylesheet also uses for the verdict badges (see static/style.css).
 COLOURS = {
@@ -21,6 +23,12 @@ COLOURS = {
     "admission": "#5d4037",
 }
 _FALLBACK = ("#455a64", "#8d6e63", "#7cb342", "#3949ab")
+
+
+def _escape(text: str) -> str:
+    """A text for the SVG: control and bidi characters shown as escapes (a namespace or rule name
+    comes from a manifest), then HTML-escaped."""
+    return html.escape(visible_controls(text, keep=""))
 
 
 def _colour(series: str, n: int) -> str:
@@ -39,7 +47,7 @@ def stacked_by_day(
     bar = max(min(slot * 0.8, 40), 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" class="chart"><title>{escape(title)}</title>',
+        f'width="{width}" height="{height}" class="chart"><title>{_escape(title)}</title>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#999"/>',
         f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" font-size="10">{peak}</text>',
         f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end" font-size="10">0</text>',
@@ -55,18 +63,18 @@ def stacked_by_day(
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{_colour(name, n)}"><title>{escape(day)} {escape(name)}: {count}</title></rect>'
+                f'fill="{_colour(name, n)}"><title>{_escape(day)} {_escape(name)}: {count}</title></rect>'
             )
         if len(days) <= 16 or i % max(len(days) // 8, 1) == 0:
             parts.append(
                 f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
-                f'font-size="10">{escape(day[5:])}</text>'
+                f'font-size="10">{_escape(day[5:])}</text>'
             )
     x = float(left)
     for n, name in enumerate(series):
         parts.append(
             f'<rect x="{x:.1f}" y="{height - 14}" width="10" height="10" fill="{_colour(name, n)}"/>'
-            f'<text x="{x + 14:.1f}" y="{height - 5}" font-size="11">{escape(name)}</text>'
+            f'<text x="{x + 14:.1f}" y="{height - 5}" font-size="11">{_escape(name)}</text>'
         )
         x += 24 + 7 * len(name)
     if not days:
@@ -84,16 +92,16 @@ def top_bars(
     peak = max((c for _, c in items), default=0) or 1
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" class="chart"><title>{escape(title)}</title>'
+        f'width="{width}" height="{height}" class="chart"><title>{_escape(title)}</title>'
     ]
     for i, (name, count) in enumerate(items):
         y = 4 + i * row
         w = (width - label_w - 50) * count / peak
         shown = name if len(name) <= 34 else name[:33] + "…"
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="11">{escape(shown)}</text>'
-            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="14" fill="{escape(colour)}">'
-            f"<title>{escape(name)}: {count}</title></rect>"
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="11">{_escape(shown)}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="14" fill="{_escape(colour)}">'
+            f"<title>{_escape(name)}: {count}</title></rect>"
             f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="11">{count}</text>'
         )
     if not items:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trustgate.decisions.chain import Entry, differing_columns
-from trustgate.decisions.record import actors_of, unique
+from trustgate.decisions.record import MALFORMED_RECORD, actors_of, unique
 
 VERDICT_WORDS = {
     "allow": "allowed",
@@ -104,4 +104,55 @@ def explain(entry: Entry) -> dict[str, Any]:
         "exceptions": r.get("exceptions") or [],
         "presync": presync,
         "notes": r.get("notes") or [],
+    }
+
+
+UNREADABLE = "(malformed record: run `trustgate log verify`)"
+
+
+def unreadable(entry: Entry) -> str | None:
+    """Why the entry's stored record cannot be shown as a decision record (None when it can).
+
+    Not a JSON object with an id (`Entry.malformed`), or one whose fields
+    are not of a decision record's types (`MALFORMED_RECORD` reading it): an
+    altered row. The pages flag such a record and never vouch for it.
+    """
+    reason = entry.malformed()
+    if reason is not None:
+        return reason
+    try:
+        summary(entry)
+        explain(entry)
+    except MALFORMED_RECORD as e:
+        return str(e) or type(e).__name__
+    return None
+
+
+def list_row(entry: Entry) -> dict[str, Any]:
+    """`summary(entry)`, or for a malformed stored record (an altered row) a row flagged `malformed`.
+
+    One bad row must not hide the list: the others are shown, this one says what it is. Its time,
+    id, gate and verdict are then the indexed columns (there is no record to read them from), which
+    the page shows as the malformed row's, never as a record's.
+    """
+    reason = entry.malformed()
+    if reason is None:
+        try:
+            return {**summary(entry), "malformed": ""}
+        except MALFORMED_RECORD as e:
+            reason = str(e) or type(e).__name__
+    return {
+        "seq": entry.seq,
+        "id": entry.id,
+        "time": entry.time[:19] + "Z",
+        "gate": entry.gate,
+        "verdict": entry.verdict,
+        "objects": UNREADABLE,
+        "namespaces": [],
+        "commit": "",
+        "rules": [],
+        "actors": [],
+        "exceptions": [],
+        "differs": [],
+        "malformed": reason,
     }

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from trustgate.decisions.chain import Entry
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import VERDICTS
-from trustgate.decisions.store import Filters, parse_time
+from trustgate.decisions.store import MAX_SEQ, Filters, parse_time
 from trustgate.decisions.summary import DayRange
 from trustgate.errors import Error, InputError
 
@@ -42,7 +42,6 @@ FILTER_PARAMS = ("since", "until", *LIST_PARAMS)
 PAGE_PARAMS = ("before", "after", "limit")
 MAX_VALUES = 20  # values of one filter in one URL
 MAX_VALUE_CHARS = 512  # an image reference with a digest fits
-MAX_SEQ = 2**63 - 1  # BIGINT, the chain position's type in PostgreSQL
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500  # rows of one page
 FIRST_WINDOW = 4_096  # chain positions the first query of a page reads (see `page`)

@@ -151,6 +151,21 @@ def test_timestamp_of_now_has_the_fixed_form_and_is_now() -> None:
     )
 
 
+def test_timestamps_have_four_digit_years_and_sort_as_text_like_time() -> None:
+    """glibc's `%Y` writes year 999 as `999`: its text sorted after 2026's, so `since=0999-01-01`
+    found nothing. Years from 1000 on are written exactly as before (records' bytes unchanged)."""
+    moments = [dt.datetime(year, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC) for year in (1, 99, 999, 1000, 2026, 9999)]
+    texts = [timestamp(m) for m in moments]
+    assert texts[:3] == [
+        "0001-01-02T03:04:05.000006Z",
+        "0099-01-02T03:04:05.000006Z",
+        "0999-01-02T03:04:05.000006Z",
+    ]
+    assert texts == sorted(texts)
+    for moment, text in zip(moments[3:], texts[3:], strict=True):
+        assert text == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # what records held before
+
+
 def test_uuid7_random_bits_differ_in_a_forked_child() -> None:
     """Random bits are read from the system in blocks; a child forked with part of a block left must
     read its own, or parent and child would make ids with the same random bits."""

@@ -116,6 +116,28 @@ def _ids(url: str, **filters: object) -> set[int]:
         store.close()
 
 
+def test_actors_match_without_ascii_case(store_url: str, make_record: MakeRecord) -> None:
+    """git keeps an e-mail as its author typed it: `alice@example.com` finds `Alice@Example.COM`."""
+    emails = ["Alice@Example.COM", "alice@example.com", "ALICE@example.com", "bob@example.com"]
+    emails += ["alice@example.org", "Ålice@example.com", "Zed@example.com"]
+    with DecisionLog.open(store_url) as log:
+        for n, email in enumerate(emails, start=1):
+            log.append(make_record(n, actor={"git": {"author": {"name": "A", "email": email}}}))
+    alice = {1, 2, 3}
+    assert _ids(store_url, actors=("alice@example.com",)) == alice
+    assert _ids(store_url, actors=("ALICE@EXAMPLE.COM",)) == alice
+    assert _ids(store_url, actors=("alice@*",)) == {*alice, 5}
+    assert _ids(store_url, actors=("Alice@Example.*",)) == {*alice, 5}
+    assert _ids(store_url, actors=("zed@example.com", "BOB@example.com")) == {4, 7}
+    assert _ids(store_url, actors=("Ålice@example.com",)) == {6}
+    assert _ids(store_url, actors=("ålice@example.com",)) == set()  # ASCII letters only, as SQL's lower()
+    assert _ids(store_url, actors=("*",)) == set(range(1, 8))
+    # The UI's page lookups: inside a window of positions, and probed for a leading filter's positions.
+    assert _ids(store_url, actors=("alice@example.com",), above=1, below=7) == {2, 3}
+    assert _ids(store_url, actors=("alice@EXAMPLE.com",), namespaces=("team-*",), lead=0) == alice
+    assert _ids(store_url, actors=("ALICE@*",), namespaces=("team-*",), lead=0) == {*alice, 5}
+
+
 def test_every_filter(store_url: str, make_record: MakeRecord) -> None:
     _fill(store_url, make_record, 60)
     everything = set(range(1, 61))

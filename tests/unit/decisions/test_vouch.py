@@ -161,3 +161,42 @@ def test_a_proof_that_reads_a_changed_tree_node_is_not_proven(
         )
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"subject": "x"}'])
+def test_a_record_that_is_no_decision_record_is_returned_to_be_flagged_and_never_proven(
+    store_url: str, make_record: MakeRecord, body: bytes
+) -> None:
+    """Not a JSON object with an id: it cannot pass for another decision, so `get` returns it (the
+    readers flag it) rather than refusing the lookup; and nothing proves it, whatever the tree says."""
+    store = _log(store_url, make_record, 4, signed_at=(4,))
+    try:
+        with store._write():  # the stored leaf rewritten too: only the record's shape is left to catch it
+            store._execute("UPDATE decisions SET record = ? WHERE seq = 2", (body,))
+            store._execute(
+                "UPDATE tree_nodes SET hash = ? WHERE level = 0 AND idx = 1", (merkle.leaf_hash(body),)
+            )
+        entry = _get(store, "#2")
+        assert entry.malformed() is not None
+        with store.snapshot():
+            coverage = cover(store, entry)
+        assert coverage.vouched is not None and not coverage.proven
+        assert coverage.problem is not None and "record #2 is not a decision record" in coverage.problem
+    finally:
+        store.close()
+
+
+def test_a_checkpoint_that_signs_more_records_than_the_tree_holds_proves_nothing(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    store = _log(store_url, make_record, 6, signed_at=(6,))
+    try:
+        with store._write():  # the log rolled back under a genuine checkpoint
+            store._execute("UPDATE chain_head SET seq = 4, hash = (SELECT hash FROM decisions WHERE seq = 4)")
+        with store.snapshot():
+            coverage = cover(store, _get(store, "#2"))
+        assert coverage.vouched is not None and coverage.vouched.checkpoint.seq == 6 and not coverage.proven
+        assert coverage.problem is not None
+        assert "claims 6 records, but the log's tree holds 4" in coverage.problem
+    finally:
+        store.close()

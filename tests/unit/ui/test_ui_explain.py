@@ -7,12 +7,14 @@ from dataclasses import astuple
 from typing import Any
 
 import jinja2
+import pytest
 
 from trustgate.decisions.canonical import canonical
 from trustgate.decisions.chain import Entry
 from trustgate.decisions.vouch import Coverage
 from trustgate.ui.app import HERE
-from trustgate.ui.explain import explain, summary
+from trustgate.ui.evidence import file_stem
+from trustgate.ui.explain import UNREADABLE, explain, list_row, summary, unreadable
 
 
 def _entry(record: dict[str, Any], seq: int = 3) -> Entry:
@@ -102,6 +104,7 @@ def test_the_page_names_user_signer_tlog_entry_presync_commits_and_expired_excep
         entry=entry,
         d=explain(entry),
         c=Coverage(entry, None, [], [], None),
+        stem="seq-3",
         raw=json.dumps(RECORD),
         version="0",
     )
@@ -132,3 +135,39 @@ def test_summary_shows_the_records_values_and_names_the_columns_that_disagree() 
     row = summary(forged)
     assert (row["time"], row["gate"], row["verdict"]) == ("2026-01-05T10:00:00Z", "admission", "deny")
     assert row["differs"] == ["time", "gate", "verdict"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"\xff\x00", "not JSON"),
+        (b"[1,2]", "a JSON list, not an object"),
+        (b'{"subject":"x"}', "a JSON object without an id"),
+    ],
+)
+def test_a_record_that_is_no_decision_record_is_a_flagged_row_and_never_named_by_its_id(
+    body: bytes, reason: str
+) -> None:
+    entry = _entry(RECORD)
+    altered = Entry(entry.seq, "../../x", entry.time, entry.gate, entry.verdict, body, entry.prev, entry.hash)
+    assert altered.malformed() is not None and reason in str(altered.malformed())
+    assert unreadable(altered) == altered.malformed()
+    row = list_row(altered)
+    assert row["malformed"] and row["objects"] == UNREADABLE and row["differs"] == []
+    assert file_stem(altered) == "seq-3"
+
+
+def test_a_record_of_another_shape_with_an_id_is_flagged_too() -> None:
+    entry = _entry({**RECORD, "subject": "x"})
+    assert entry.malformed() is None
+    assert unreadable(entry) is not None and list_row(entry)["malformed"]
+
+
+def test_proofs_are_named_by_the_records_id_when_it_is_a_uuid() -> None:
+    uuid = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+    entry = _entry({**RECORD, "id": uuid})
+    assert file_stem(entry) == uuid and unreadable(entry) is None and list_row(entry)["malformed"] == ""
+    swapped = Entry(entry.seq, 'x"; filename="evil.html', *astuple(entry)[2:])
+    assert file_stem(swapped) == uuid  # the record's id, not the column
+    assert file_stem(_entry(RECORD)) == "seq-3"  # "01a2-test" is not a UUID

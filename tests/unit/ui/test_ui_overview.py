@@ -174,7 +174,9 @@ def test_keyset_pages_hold_exactly_the_records_of_the_filters(
 
 def test_the_overview_page_renders_from_the_summaries(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ui_app, "_today", lambda: TODAY)
-    app = create_app(Settings(open_store=lambda: open_store(url, create=False)))
+    app = create_app(
+        Settings(open_store=lambda: open_store(url, create=False), allowed_hosts=frozenset({"127.0.0.1"}))
+    )
 
     async def get(path: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
