@@ -1010,8 +1010,8 @@ ARGO_APPLICATION_SET_GENERATOR_TEMPLATE = ARGO_APPLICATION_SET.replace(
 # With goTemplate, templatePatch is text rendered per Application: its options are not worked out.
 ARGO_APPLICATION_SET_TEMPLATE_PATCH = ARGO_APPLICATION_SET.replace("OPTIONS", "CreateNamespace=true").replace(
     "generators:",
-    "goTemplate: true\n  templatePatch: |\n    spec:\n      syncPolicy:\n        syncOptions: [Replace=true]\n"
-    "  generators:",
+    "goTemplate: true\n  templatePatch: |\n    spec:\n      syncPolicy:\n"
+    "        syncOptions: [Replace=true]\n  generators:",
 )
 
 
