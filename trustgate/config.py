@@ -31,6 +31,9 @@ PUBLIC_GOOD = "public-good"  # the embedded Sigstore public-good trust root
 # The most `images.registries.maxArtifacts` may be (the schema's maximum): each artifact is round
 # trips and a signature check inside one verification's deadline; past it, prune the repository.
 MAX_ARTIFACTS = 1024
+# The most `images.registries.maxPayloadBytes` may be (the schema's maximum): each payload is held
+# in memory, a few at a time per image; a scan of a big image is a few MiB.
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 PREDICATE_ALIASES = {  # the short names cosign accepts for `--type`
     "slsaprovenance": "https://slsa.dev/provenance/v0.2",
     "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
@@ -218,6 +221,9 @@ class RegistryConfig:
     # signature/attestation artifacts examined per image digest and place (referrers, each cosign
     # tag); an image with more fails: the one not read may deny it. At most MAX_ARTIFACTS.
     max_artifacts: int = 64
+    # bytes per signature/attestation payload (bundle, simple-signing payload, DSSE envelope); an
+    # image with a larger one fails: it is not read, and may deny. At most MAX_PAYLOAD_BYTES.
+    max_payload_bytes: int = 4 * 1024 * 1024
 
     def within(self, seconds: float) -> RegistryConfig:
         """The same, with every wait bounded so that one image is decided within `seconds`.
@@ -792,13 +798,25 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
         for key in ("images", "exclude"):
             for k, glob in enumerate(item.get(key, ())):
                 # Rules match registry/repository only (ADR 5): a tag or digest could never match,
-                # and a rule written for one would silently judge nothing.
-                if "@" in glob or ":" in glob.partition("/")[2]:
+                # and a rule written for one would silently judge nothing. A `:` is a port only in
+                # a registry followed by `/`; in the last segment (`**:latest`) it is a tag.
+                if "@" in glob or ":" in glob.rpartition("/")[2] or ":" in glob.partition("/")[2]:
                     raise ConfigError(
                         f"image rule {item['name']!r}: {glob!r} names a tag or digest, and rules "
                         "match registry/repository only (whoever pushes picks the tag)",
                         where=where("rules", i, key, k),
                         hint="drop the :tag or @digest (requireDigest makes manifests pin digests)",
+                    )
+                # Every name has a registry and a repository (`nginx` is docker.io/library/nginx):
+                # without a `/`, only a pattern with `**` (which crosses segments) can match one.
+                if "/" not in glob and "**" not in glob:
+                    raise ConfigError(
+                        f"image rule {item['name']!r}: {glob!r} can match no image: rules match "
+                        "registry/repository after normalisation, which always holds a '/' "
+                        "('*' stays within one segment)",
+                        where=where("rules", i, key, k),
+                        hint="write registry/repository (docker.io/library/nginx, ghcr.io/acme/*), "
+                        "or '**' for every image",
                     )
         signatures = item.get("signatures", {})
         names = tuple(signatures.get("authorities", ()))
@@ -888,6 +906,7 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             queue_seconds=registries.get("queueSeconds", registry_defaults.queue_seconds),
             http2=registries.get("http2", registry_defaults.http2),
             max_artifacts=registries.get("maxArtifacts", registry_defaults.max_artifacts),
+            max_payload_bytes=registries.get("maxPayloadBytes", registry_defaults.max_payload_bytes),
         ),
         cache=CacheConfig(
             ttl_seconds=cache.get("ttlSeconds", cache_defaults.ttl_seconds),

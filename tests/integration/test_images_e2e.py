@@ -686,6 +686,96 @@ def test_artifacts_beyond_the_budget_fail_the_image_and_name_the_setting(
     )
 
 
+def test_a_payload_too_large_to_read_fails_the_image_and_names_the_setting(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Today's CRITICAL scan of an image with 5 MB of Trivy targets is a 6.6 MB DSSE envelope in
+    the `.att` tag, beside yesterday's clean scan. Past images.registries.maxPayloadBytes (4 MiB)
+    it is not read, so the image cannot be verified (it used to be skipped as a note, and the
+    clean scan passed the image); with the setting raised, the scan is read and denies."""
+    image = push_image(client, f"{registry.host}/tools/big-scan:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    attach_cosign_signatures(client, image.ref, image.digest, [sigstore.cosign_sign(image.digest, signer)])
+    clean = sigstore.cosign_attest(scan(image.digest, []), signer)
+    attach_cosign_attestations(client, image.ref, image.digest, [clean])
+    root = project([str(image.ref)])
+    args = ("check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json")
+    code, output, _ = run(*args)
+    assert code == 0, output  # a scan of a normal size is read as before
+    critical = scan(image.digest, [CRITICAL])
+    critical["predicate"]["scanner"]["result"]["Results"].append(
+        {"Target": "x" * 5_000_000, "Vulnerabilities": []}  # a big image's many targets
+    )
+    big = sigstore.cosign_attest(critical, signer)
+    assert len(big.envelope) > 4 * 1024 * 1024
+    attach_cosign_attestations(client, image.ref, image.digest, [clean, big])
+    code, output, report = run(*args)
+    assert code == 1, output
+    assert report is not None
+    (finding,) = report["results"][0]["findings"]
+    assert finding["rule"] == "image-artifact" and finding["severity"] == "error"
+    message = finding["message"]
+    assert f"1 signature or attestation payload(s) attached to {image.ref.name}@{image.digest}" in message
+    assert "images.registries.maxPayloadBytes (4194304 bytes)" in message
+    assert f"({len(big.envelope)} bytes)" in message and ".att" in message
+    assert "raise images.registries.maxPayloadBytes (at most 67108864)" in finding["fix"]
+    config = root / "trustgate.yaml"
+    config.write_text(
+        config.read_text().replace("timeoutSeconds: 2}", "timeoutSeconds: 2, maxPayloadBytes: 8388608}")
+    )
+    code, output, report = run(*args)
+    assert code == 1, output
+    assert report is not None
+    (finding,) = report["results"][0]["findings"]
+    assert (
+        finding["rule"] == "image-attestation" and "CRITICAL CVE-2024-0001 in openssl" in finding["message"]
+    )
+
+
+def test_referrers_that_cannot_be_listed_fail_the_image(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """The signature and a clean scan sit in the cosign tags, today's CRITICAL scan (the
+    scanner's) among the referrers. Whoever can push replaces the referrers listing with
+    something that is not one: what it held is unknown, so the image cannot be verified (it used
+    to be judged on the cosign tags alone, the CRITICAL scan unread)."""
+    image = push_image(client, f"{registry.host}/tools/unlisted:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    yesterday = SigstoreInstance.load(now=sigstore.now() - dt.timedelta(days=1))
+    attach_cosign_signatures(client, image.ref, image.digest, [sigstore.cosign_sign(image.digest, signer)])
+    attach_cosign_attestations(
+        client,
+        image.ref,
+        image.digest,
+        [yesterday.cosign_attest(scan(image.digest, []), yesterday.identity(RELEASE))],
+    )
+    attach_referrer(client, image.ref, image, sigstore.attest(scan(image.digest, [CRITICAL]), signer))
+    root = project([str(image.ref)])
+    args = ("check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json")
+    code, output, report = run(*args)
+    assert code == 1, output
+    assert report is not None
+    (finding,) = report["results"][0]["findings"]
+    assert "CRITICAL CVE-2024-0001 in openssl" in finding["message"]
+    algorithm, hexpart = image.digest.split(":", 1)
+    junk = push_image(client, f"{registry.host}/tools/unlisted:junk", content=os.urandom(16))
+    client.push_manifest(image.ref, junk.raw, junk.media_type, f"{algorithm}-{hexpart}")
+    code, output, report = run(*args)
+    assert code == 1, output
+    assert report is not None
+    (finding,) = report["results"][0]["findings"]
+    assert finding["rule"] == "image-artifact" and finding["severity"] == "error", finding
+    assert f"the referrers of {image.ref.name}@{image.digest} could not be listed" in finding["message"]
+    assert "not an OCI image index" in finding["message"]
+    assert "remove stale or unknown referrers" in finding["fix"]
+
+
 def _pod(directory: Path, images: list[str]) -> Path:
     """A Pod with one container per image, in `directory`/pod.yaml."""
     containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]

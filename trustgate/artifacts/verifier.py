@@ -29,7 +29,7 @@ from typing import Any
 from trustgate.artifacts import summaries
 from trustgate.artifacts.cache import Lookup, MemoryCache, VerificationCache
 from trustgate.artifacts.policy import Authority, CompiledAttestation, CompiledRule, ImagePolicy
-from trustgate.config import MAX_ARTIFACTS
+from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES
 from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
@@ -53,6 +53,14 @@ _BATCH: contextvars.ContextVar[tuple[frozenset[str], dict[str, int]]] = contextv
 )
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
+# The version of what a verification reads and how it judges it, in every result's cache key: a
+# result computed by another version (an old replica during a rolling upgrade, through the shared
+# cache) is never served, fresh or stale. Bump it with any change to what is read (places, limits
+# that fail or skip), to what counts or how it is ranked, or to what a verdict means (ADR 5,
+# "The cache"). History: keys without a version are older releases (some did not read the `.att`
+# tag beside the referrers, all skipped payloads over 4 MiB with a note); 2: a payload too large
+# to read fails the image.
+SEMANTICS_VERSION = 2
 
 
 @dataclass(slots=True)
@@ -90,9 +98,12 @@ class ImageVerifier:
         summary counts; None: there is nowhere to read them, and no summary counts either, since a
         revoked one could not be told apart); `now` is the wall clock summaries are judged by;
         `limits` bound looking for one image's signatures (None: `DiscoveryLimits` with
-        `images.registries.maxArtifacts`)."""
+        `images.registries.maxArtifacts` and `maxPayloadBytes`)."""
         self.policy = policy
-        self.limits = limits or DiscoveryLimits(max_artifacts=policy.settings.registries.max_artifacts)
+        self.limits = limits or DiscoveryLimits(
+            max_artifacts=policy.settings.registries.max_artifacts,
+            max_payload_bytes=policy.settings.registries.max_payload_bytes,
+        )
         self.revocations = revocations or _no_revocations
         self.now = now
         self.registry = registry
@@ -228,7 +239,7 @@ class ImageVerifier:
             if tagged is None or now >= tagged.fresh_until or isinstance(tagged.value, RegistryError):
                 return False
             digest = tagged.value[0]
-        return self._results.peek(f"{rule.digest}|{name}@{digest}")  # VSA admissions re-checked
+        return self._results.peek(result_key(rule, name, digest))  # VSA admissions re-checked
 
     def _busy(
         self, reference: str, ref: Reference, name: str, rule: CompiledRule, busy: int, started: float
@@ -246,7 +257,7 @@ class ImageVerifier:
                 and not isinstance(tagged.value, RegistryError)
             ):
                 digest = tagged.value[0]
-        entry = self._results.store.get(f"{rule.digest}|{name}@{digest}") if digest else None
+        entry = self._results.store.get(result_key(rule, name, digest)) if digest else None
         if entry is not None and now < entry.stale_until and entry.value.status == "verified":
             pinned = self._digest_problems(reference, ref, name, rule)
             return dataclasses.replace(
@@ -301,7 +312,7 @@ class ImageVerifier:
                     return resolved, "error"
                 return self._verify_digest(ref.with_digest(resolved[0]), rule, resolved[1], judged=judged)
 
-            cached, how = self._results.fetch(f"{rule.digest}|{name}@{digest}", compute)
+            cached, how = self._results.fetch(result_key(rule, name, digest), compute)
         else:
             resolved = self._resolve(ref, rule)
             if isinstance(resolved, ImageResult):
@@ -310,7 +321,7 @@ class ImageVerifier:
                 return resolved
             digest, platforms, tag_cache = resolved
             cached, how = self._results.fetch(
-                f"{rule.digest}|{name}@{digest}",
+                result_key(rule, name, digest),
                 lambda: self._verify_digest(ref.with_digest(digest), rule, platforms),
             )
         result = dataclasses.replace(
@@ -414,6 +425,8 @@ class ImageVerifier:
             if item.discovery.unexamined:
                 result.problems.append(self._unexamined(ref, item))
             result.problems.extend(_unlisted(reason) for reason in item.discovery.unlisted)
+            if item.discovery.oversized:
+                result.problems.append(self._oversized(ref, item))
         for problem in top.discovery.problems:
             result.problems.append(ImageProblem("image-artifact", problem, blocking=False))
         if any(p.blocking for p in result.problems):
@@ -435,6 +448,23 @@ class ImageVerifier:
             "examined may deny the image, so it cannot be verified",
             "remove stale or unknown artifacts from the registry, or raise images.registries.maxArtifacts "
             f"(at most {MAX_ARTIFACTS})",
+        )
+
+    def _oversized(self, ref: Reference, item: _Found) -> ImageProblem:
+        """Payloads too large to read (`Discovery.oversized`): the image cannot be verified.
+
+        What was not read may be the denying attestation (today's scan of a big image, while an
+        older clean one was small enough). A policy failure, as for artifacts past the budget.
+        """
+        oversized = item.discovery.oversized
+        return ImageProblem(
+            "image-artifact",
+            f"{len(oversized)} signature or attestation payload(s) attached to {ref.name}@{item.digest} "
+            f"were not read: larger than images.registries.maxPayloadBytes "
+            f"({self.limits.max_payload_bytes} bytes): {'; '.join(oversized)}; any payload not read "
+            "may deny the image, so it cannot be verified",
+            "raise images.registries.maxPayloadBytes (at most "
+            f"{MAX_PAYLOAD_BYTES}) to read them, or remove them from the registry",
         )
 
     def _summary(
@@ -1047,6 +1077,11 @@ _REGISTRY_FIX = {
     "images.cache.staleIfErrorSeconds)",
     "timeout": "the registry is slow or hung; images.registries.deadlineSeconds bounds each verification",
 }
+
+
+def result_key(rule: CompiledRule, name: str, digest: str) -> str:
+    """The cache key of `name@digest`'s result under `rule`, and of this version of verifying."""
+    return f"v{SEMANTICS_VERSION}|{rule.digest}|{name}@{digest}"
 
 
 def _unlisted(reason: str) -> ImageProblem:

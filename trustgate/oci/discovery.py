@@ -10,9 +10,11 @@ time) at once. Leaves out: whether any of it verifies
 
 A registry that cannot be asked at all (unauthorized, down, rate-limited)
 raises `RegistryError`: the image then "could not be verified". An artifact
-that is there but unreadable (too large, wrong media type, bytes that do not
-match their digest, a referrer for another subject) becomes a problem in
-words in `Discovery.problems`, and the others are still returned.
+that is there but unreadable (wrong media type, bytes that do not match their
+digest, a referrer for another subject) becomes a problem in words in
+`Discovery.problems`, and the others are still returned; a payload too large
+to read is listed in `Discovery.oversized` (the verifier fails the image: it
+may be the one that denies).
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ class DiscoveryLimits:
     # signature/attestation manifests examined per digest and place; the image fails with more
     # (`Discovery.unexamined`), since the one not read may deny it
     max_artifacts: int = 64
-    max_payload_bytes: int = 4 * 1024 * 1024  # bytes per bundle, payload or envelope
+    # bytes per bundle, payload or envelope; a larger one is not read, and the image fails
+    # (`Discovery.oversized`): a scan of a big image may well be larger (Trivy lists every target)
+    max_payload_bytes: int = 4 * 1024 * 1024
     referrer_fanout: int = 4  # referrers of one image fetched at once (on the pool every registry shares)
     platform_fanout: int = 8  # platform manifests of one index looked into at once (by the verifier)
 
@@ -95,6 +99,10 @@ class Discovery:
     # (`UNLISTED_KINDS`): whoever can push referrers can cause that, and hide the artifacts of
     # others (a scanner's newest report) with it.
     unlisted: tuple[str, ...] = ()
+    # Signature/attestation layers not read because they are larger than
+    # `DiscoveryLimits.max_payload_bytes`, each in words (where, which layer, how large): one may be
+    # the denying attestation (today's scan of a big image), so the verifier fails the image.
+    oversized: tuple[str, ...] = ()
 
 
 # Referrer listings that failed this way are what a pusher can cause at a registry serving the
@@ -173,6 +181,7 @@ def discover(
         problems=tuple(p for finder in finders for p in finder.problems),
         unexamined=sum(finder.unexamined for finder in finders),
         unlisted=tuple(u for finder in finders for u in finder.unlisted),
+        oversized=tuple(o for finder in finders for o in finder.oversized),
     )
 
 
@@ -213,6 +222,7 @@ class _Finder:
         self._examined = 0
         self.unexamined = 0  # artifacts the budget left unread
         self.unlisted: list[str] = []  # see `Discovery.unlisted`
+        self.oversized: list[str] = []  # see `Discovery.oversized`
         self.parallel = True  # referrers fetched at once (discover's `parallel`)
 
     def _soft(self, error: RegistryError, context: str) -> None:
@@ -277,6 +287,7 @@ class _Finder:
                 self.signatures += part.signatures
                 self.attestations += part.attestations
                 self.problems += part.problems
+                self.oversized += part.oversized
 
     def _part(self) -> _Finder:
         """A finder for one referrer of this one (same image, limits and registry)."""
@@ -356,15 +367,18 @@ class _Finder:
             if seen in self._seen:
                 continue
             self._seen.add(seen)
+            # Too large to read: not a note beside what was read, since it may deny (ADR 5).
             if layer.size > self.limits.max_payload_bytes:
-                self.problems.append(
-                    f"{context}: layer {layer.digest} is {layer.size} bytes, above the limit of "
-                    f"{self.limits.max_payload_bytes}; skipped"
-                )
+                self.oversized.append(f"{context}: layer {layer.digest} ({layer.size} bytes)")
                 continue
             try:
                 payload = self.registry.blob(self.ref, layer.digest, max_bytes=self.limits.max_payload_bytes)
             except RegistryError as e:
+                if e.kind == "too-large":  # larger than its descriptor said
+                    self.oversized.append(f"{context}: layer {layer.digest} (more bytes than its size says)")
+                    continue
+                # Others (missing, not matching its digest) are notes: a blob is named by its digest,
+                # so only whoever pushed the artifact, or a broken registry, can make its own unreadable.
                 self._soft(e, f"{context}: layer {layer.digest}")
                 continue
             artifact = SignatureArtifact(

@@ -33,6 +33,7 @@ NOT_FOR_THE_CLIENT: Final = frozenset(
         "max_requests_per_registry",  # Breakers' bulkhead
         "queue_seconds",
         "max_artifacts",  # DiscoveryLimits (oci/discovery.py): artifacts examined per image digest
+        "max_payload_bytes",  # DiscoveryLimits: bytes per signature/attestation payload
     }
 )
 

@@ -82,7 +82,7 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         (
-            "images:\n  rules:\n    - {name: r, images: ['*'], signatures: {authorities: [nobody]}}\n",
+            "images:\n  rules:\n    - {name: r, images: ['**'], signatures: {authorities: [nobody]}}\n",
             ["authority 'nobody', which is not defined", "trustgate.yaml:5"],
         ),
         (
@@ -105,18 +105,18 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
         ),
         (
             "images:\n  authorities:\n    - {name: a, key: {pem: x}}\n  rules:\n"
-            "    - {name: r, images: ['*'], signatures: {authorities: [a], threshold: 2}}\n",
+            "    - {name: r, images: ['**'], signatures: {authorities: [a], threshold: 2}}\n",
             ["threshold 2 is more than its 1 authorities"],
         ),
         (
-            "images:\n  rules:\n    - {name: r, images: ['*'],"
+            "images:\n  rules:\n    - {name: r, images: ['**'],"
             " attestations: [{name: s, predicateType: vuln}]}\n",
             ["attestation 's' of image rule 'r' names no authority"],
         ),
         ("images:\n  rulez: []\n", ["images: Additional properties", "check the spelling"]),
         (
             "images:\n  authorities:\n    - {name: a, key: {pem: x}}\n  rules:\n"
-            "    - {name: r, images: ['*'], signatures: {authorities: [a, a], threshold: 2}}\n",
+            "    - {name: r, images: ['**'], signatures: {authorities: [a, a], threshold: 2}}\n",
             ["non-unique elements"],
         ),
         (
@@ -164,6 +164,59 @@ def test_broken_images_sections_name_the_place(tmp_path: Path, text: str, expect
 )
 def test_image_globs(glob: str, name: str, hit: bool) -> None:
     assert (glob_pattern(glob).fullmatch(name) is not None) is hit
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("**:latest", "names a tag or digest"),  # no '/' before the tag: used to be accepted
+        ("**:debug", "names a tag or digest"),
+        ("*:latest", "names a tag or digest"),
+        ("nginx:1.27", "names a tag or digest"),
+        ("ghcr.io/acme/app:debug", "names a tag or digest"),
+        ("localhost:5000", "names a tag or digest"),  # a registry alone: no repository
+        ("**@sha256:*", "names a tag or digest"),
+        ("nginx", "can match no image"),  # docker.io/library/nginx
+        ("*", "can match no image"),  # one segment; every name has two or more
+        ("ghcr.io", "can match no image"),
+    ],
+)
+@pytest.mark.parametrize("key", ["images", "exclude"])
+def test_a_pattern_no_name_can_match_is_refused_at_its_line(
+    tmp_path: Path, pattern: str, why: str, key: str
+) -> None:
+    """Rules match `registry/repository` (ADR 5): a pattern that can never match would judge
+    nothing (an include of `**:latest` left every image to `unmatched`), so it is refused."""
+    patterns = {"images": ["ghcr.io/acme/**"], "exclude": []}
+    patterns[key] = [pattern]
+    text = (
+        "images:\n  rules:\n    - name: r\n"
+        f"      images: {patterns['images']!r}\n      exclude: {patterns['exclude']!r}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = err.value.diagnostics()
+    assert f"{pattern!r} {why}" in message
+    assert f"trustgate.yaml:{6 if key == 'images' else 7}" in message
+
+
+def test_patterns_that_can_match_a_name_are_still_accepted(tmp_path: Path) -> None:
+    patterns = [
+        "**",
+        "**-dev",
+        "**/nginx",
+        "docker.io/library/nginx",
+        "ghcr.io/acme/*",
+        "registry.acme.io/**",
+        "*.acme.io/legacy/*",
+        "localhost:5000/**",
+        "127.0.0.1:5000/*",
+        "registry.acme.io:443/sandbox/**",
+        "registry.acme.io/team-?/app",
+    ]
+    text = f"images:\n  rules:\n    - {{name: r, images: {patterns!r}, exclude: {patterns!r}}}\n"
+    (rule,) = load_config(write(tmp_path, text)).images.rules
+    assert list(rule.images) == patterns and list(rule.exclude) == patterns
 
 
 def test_the_deadline_and_the_shared_cache_are_parsed(tmp_path: Path) -> None:
@@ -234,3 +287,21 @@ def test_the_artifact_budget_is_parsed_bounded_and_reaches_discovery(tmp_path: P
     for beyond in (0, MAX_ARTIFACTS + 1):
         with pytest.raises(ConfigError, match="maxArtifacts"):
             load_config(write(tmp_path, f"images:\n  registries: {{maxArtifacts: {beyond}}}\n"))
+
+
+def test_the_payload_limit_is_parsed_bounded_and_reaches_discovery(tmp_path: Path) -> None:
+    from memory_registry import MemoryRegistry
+
+    from trustgate.artifacts.policy import ImagePolicy
+    from trustgate.artifacts.verifier import ImageVerifier
+    from trustgate.config import MAX_PAYLOAD_BYTES, RegistryConfig
+    from trustgate.oci.discovery import DiscoveryLimits
+
+    assert RegistryConfig().max_payload_bytes == DiscoveryLimits().max_payload_bytes == 4 * 1024 * 1024
+    images = load_config(write(tmp_path, "images:\n  registries: {maxPayloadBytes: 16777216}\n")).images
+    assert images.registries.max_payload_bytes == 16 * 1024 * 1024
+    assert ImageVerifier(ImagePolicy(images), MemoryRegistry()).limits.max_payload_bytes == 16 * 1024 * 1024
+    load_config(write(tmp_path, f"images:\n  registries: {{maxPayloadBytes: {MAX_PAYLOAD_BYTES}}}\n"))
+    for beyond in (0, MAX_PAYLOAD_BYTES + 1):
+        with pytest.raises(ConfigError, match="maxPayloadBytes"):
+            load_config(write(tmp_path, f"images:\n  registries: {{maxPayloadBytes: {beyond}}}\n"))

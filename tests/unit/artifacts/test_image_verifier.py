@@ -727,3 +727,34 @@ def test_an_image_at_the_https_port_is_verified_there_under_the_hosts_rule(
     unsigned_at_port = registry.image(ported, "v2", content=b"unsigned, at :443")
     late = v.verify("registry.test:443/shop/api:v2")
     assert (late.status, late.rule, late.digest) == ("failed", "shop", unsigned_at_port)
+
+
+def test_a_result_cached_by_an_older_version_of_verifying_is_not_served(keys: dict[str, CosignKey]) -> None:
+    """A shared cache outlives a rolling upgrade: a verdict an old replica reached (say, without
+    reading the `.att` tag) must not be served by a new one, fresh or stale."""
+    from trustgate.artifacts.cache import Entry, MemoryCache
+    from trustgate.model import ImageResult
+
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")  # not signed: verifying it fails
+    policy = ImagePolicy(settings(keys))
+    (rule,) = policy.rules
+    name = REPO.name
+    forged = ImageResult(f"{name}@{digest}", "verified", rule="shop", digest=digest)
+
+    def verify(*keys: str) -> ImageResult:
+        cache: MemoryCache[ImageResult] = MemoryCache()
+        for key in keys:
+            cache.put(key, Entry(forged, fresh_until=1e9, stale_until=1e9))
+        return ImageVerifier(policy, registry, cache=cache, clock=Clock()).verify(f"{name}@{digest}")
+
+    unversioned = verify(f"{rule.digest}|{name}@{digest}")  # keys as written before they had a version
+    assert unversioned.status == "failed" and unversioned.cache == "miss", unversioned
+
+    from trustgate.artifacts.verifier import SEMANTICS_VERSION, result_key
+
+    current = result_key(rule, name, digest)
+    previous = verify(current.replace(f"v{SEMANTICS_VERSION}|", f"v{SEMANTICS_VERSION - 1}|", 1))
+    assert previous.status == "failed" and previous.cache == "miss", previous
+    served = verify(current)  # the current version's key is the one used: what it holds is served
+    assert served.status == "verified" and served.cache == "hit"

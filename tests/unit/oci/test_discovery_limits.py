@@ -1,6 +1,6 @@
 """Discovery's per-image limits (`DiscoveryLimits`) are the ones it applies: payloads above the
-byte limit are reported as problems and artifacts beyond the count are counted, never read or
-trusted."""
+byte limit and artifacts beyond the count are listed or counted (the verifier fails the image on
+them), never read or trusted."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _image() -> tuple[RegistryClient, str]:
     return client, digest
 
 
-def test_a_payload_above_the_byte_limit_is_a_problem_not_a_signature() -> None:
+def test_a_payload_above_the_byte_limit_is_listed_as_oversized_not_read() -> None:
     client, digest = _image()
     layers = [_layer(client, b"x" * 20, "sig-a"), _layer(client, b"y" * 5, "sig-b")]
     tag = digest.replace(":", "-") + ".sig"
@@ -55,8 +55,53 @@ def test_a_payload_above_the_byte_limit_is_a_problem_not_a_signature() -> None:
 
     found = discover(client, REF, digest, limits=DiscoveryLimits(max_payload_bytes=10), parallel=False)
     assert [a.payload for a in found.signatures] == [b"y" * 5]
-    assert len(found.problems) == 1 and "is 20 bytes, above the limit of 10" in found.problems[0]
-    assert len(discover(client, REF, digest, parallel=False).signatures) == 2  # the default limit
+    assert found.problems == ()  # not a note: the verifier fails the image on it
+    (oversized,) = found.oversized
+    assert f"{tag}: layer {layers[0]['digest']} (20 bytes)" in oversized
+    everything = discover(client, REF, digest, parallel=False)
+    assert len(everything.signatures) == 2 and everything.oversized == ()  # the default limit
+
+
+def test_a_blob_larger_than_its_descriptor_says_is_oversized_too() -> None:
+    client, digest = _image()
+    layer = _layer(client, b"x" * 20, "sig-a") | {"size": 5}
+    tag = digest.replace(":", "-") + ".sig"
+    client.push_manifest(REF, _manifest(client, [layer]), mt.OCI_MANIFEST, tag)
+
+    found = discover(client, REF, digest, limits=DiscoveryLimits(max_payload_bytes=10), parallel=False)
+    assert found.signatures == () and found.problems == ()
+    (oversized,) = found.oversized
+    assert f"layer {layer['digest']} (more bytes than its size says)" in oversized
+
+
+def test_a_referrers_oversized_payload_is_listed_through_the_fanout() -> None:
+    client, digest = _image()
+    subject = {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": 1}
+    for name, size in (("a", 5), ("b", 20), ("c", 5)):
+        body = _manifest(
+            client,
+            [_layer(client, name.encode() * size, f"sig-{name}")],
+            artifactType=mt.COSIGN_ARTIFACT_SIG,
+            subject=subject,
+        )
+        client.push_manifest(REF, body, mt.OCI_MANIFEST)
+
+    limits = DiscoveryLimits(max_payload_bytes=10, referrer_fanout=2)
+    found = discover(client, REF, digest, limits=limits, places=("referrers",))
+    assert sorted(a.payload for a in found.signatures) == [b"aaaaa", b"ccccc"]
+    assert len(found.oversized) == 1 and "(20 bytes)" in found.oversized[0]
+
+
+def test_a_missing_blob_stays_a_note() -> None:
+    """Blobs are named by digest: only whoever pushed the artifact can make its own go missing."""
+    client, digest = _image()
+    layer = _layer(client, b"y" * 5, "sig-b") | {"digest": "sha256:" + "0" * 64}
+    tag = digest.replace(":", "-") + ".sig"
+    client.push_manifest(REF, _manifest(client, [layer]), mt.OCI_MANIFEST, tag)
+
+    found = discover(client, REF, digest, parallel=False)
+    assert found.signatures == () and found.oversized == ()
+    assert len(found.problems) == 1 and "sha256:" + "0" * 64 in found.problems[0]
 
 
 def test_artifacts_beyond_the_count_are_counted_not_examined() -> None:
