@@ -293,3 +293,61 @@ def test_cel_that_reads_namespace_object_is_not_evaluated_for_a_pod_that_names_n
     policy.write_text(policy.read_text().replace("kinds: [ConfigMap]", "kinds: [ConfigMap, Namespace]"))
     namespace = write("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
     assert check(str(namespace), "--gatekeeper", str(policy))[0] == 0
+
+
+# -- a CRD for a built-in kind ---------------------------------------------------------------------
+
+
+def crd_for(group: str, kind: str, plural: str, scope: str) -> str:
+    return f"""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.{group}}}
+spec:
+  group: "{group}"
+  scope: {scope}
+  names: {{kind: {kind}, plural: {plural}}}
+  versions: [{{name: v1, served: true, storage: true}}]
+"""
+
+
+def test_a_crd_does_not_change_the_scope_of_a_built_in_kind(write: Write) -> None:
+    """The API server serves networking.k8s.io Ingress from its own handler, whatever a CRD of
+    the same group and kind says: scope Namespaced still applies to an Ingress in a namespace."""
+    policy = write(
+        "gk.yaml",
+        constraint_with(NO_PRIVILEGED, "scope: Namespaced").replace(
+            '["", "example.com"], kinds: ["Pod", "Sandbox"]', '["networking.k8s.io"], kinds: ["Ingress"]'
+        ),
+    )
+    ingress = write("ing.yaml", pod("prod", kind="Ingress", api_version="networking.k8s.io/v1"))
+    crd = write("crd/ingress.yaml", crd_for("networking.k8s.io", "Ingress", "ingresses", "Cluster"))
+    for extra in ((), ("--crd", str(crd))):
+        code, report = check(str(ingress), "--gatekeeper", str(policy), *extra)
+        assert (code, errors(report)) == (1, ["privileged"]), extra
+        assert report["results"][0]["namespace"] == "prod"
+
+
+def test_a_crd_for_a_group_without_a_dot_is_refused_as_the_api_server_refuses_it(write: Write) -> None:
+    policy = write("gk.yaml", constraint_with(NO_PRIVILEGED, "scope: Namespaced"))
+    crd = write("crd/pods.yaml", crd_for("", "Pod", "pods", "Cluster"))
+    result = CliRunner().invoke(
+        main,
+        [
+            "check",
+            "--no-builtin",
+            "--gatekeeper",
+            str(policy),
+            "--crd",
+            str(crd),
+            str(write("p.yaml", pod("prod"))),
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3  # as for any CRD trustgate cannot use
+    assert "spec.group is empty" in result.output and "pods.yaml" in result.output
+    crd.write_text(crd_for("extensions", "Ingress", "ingresses", "Cluster"))
+    result = CliRunner().invoke(
+        main, ["check", "--no-builtin", "--crd", str(crd), str(write("p.yaml", pod()))]
+    )
+    assert result.exit_code == 3 and "'extensions' has no dot" in result.output
