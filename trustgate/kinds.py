@@ -124,6 +124,22 @@ def crd_scope(crd: Mapping[str, Any]) -> tuple[tuple[str, str], bool | None] | N
     return (group, kind), None if scope not in ("Cluster", "Namespaced") else scope == "Namespaced"
 
 
+def crd_group_error(crd: Mapping[str, Any]) -> str:
+    """Why the API server refuses the CustomResourceDefinition's spec.group ("" when it does not):
+    a CRD's group is a domain with at least one dot (ValidateCustomResourceDefinitionSpec), so no
+    CRD can serve the core group or another dotless built-in one (apps, batch, extensions)."""
+    spec = crd.get("spec")
+    group = spec.get("group") if isinstance(spec, Mapping) else None
+    if not isinstance(group, str) or "." in group:
+        return ""
+    if not group:
+        return "spec.group is empty: the API server refuses a CustomResourceDefinition without a group"
+    return (
+        f"spec.group {group!r} has no dot: the API server refuses a CustomResourceDefinition whose "
+        "group is not a domain with at least one dot"
+    )
+
+
 def builtin_namespaced(group: str, kind: str) -> bool | None:
     """Whether a built-in kind is namespaced; None for a kind not in the table (a custom one)."""
     if (group, kind) in CLUSTER_SCOPED:
@@ -144,16 +160,16 @@ class Scopes:
     def namespaced(self, obj: Mapping[str, Any]) -> bool | None:
         """Whether the API server serves the object's kind namespaced (None: unknown to this run).
 
-        A CRD given to the run wins over the table: a cluster may serve a removed built-in
-        group's kind from a CRD of its own.
+        The table wins over a CRD given to the run: the API server serves a built-in kind from
+        its own handler whatever a CRD of the same group and kind says (and refuses a CRD for a
+        dotless group, `extensions` or the core group, see `crd_group_error`).
         """
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if not isinstance(api_version, str) or not isinstance(kind, str):
             return None
         group = api_version.rpartition("/")[0]
-        if (group, kind) in self.custom:
-            return self.custom[(group, kind)]
-        return builtin_namespaced(group, kind)
+        builtin = builtin_namespaced(group, kind)
+        return builtin if builtin is not None else self.custom.get((group, kind))
 
     def namespace_of(self, obj: Mapping[str, Any]) -> str:
         """The namespace the object is created in as far as its manifest says: its

@@ -284,6 +284,10 @@ class DocumentResult:
     findings: list[Finding]
     obj: Mapping[str, Any] | None = field(default=None, repr=False)  # the input, kept when a gate logs
     images: list[ImageUse] = field(default_factory=list)  # filled when image rules are configured
+    # A manifest of a kind whose scope is unknown (no CRD given): `namespace` is as written, and the
+    # API server clears it if the kind is cluster-scoped, so an exception's `namespaces` may not
+    # cover it.
+    scope_unknown: bool = False
 
     @property
     def status(self) -> Status:

@@ -458,7 +458,33 @@ def test_yaml_and_json() -> None:
         _compare("yaml.unmarshal", 1, [[s] for s in YAML] + [[1]])
         + _compare("yaml.is_valid", 1, [[s] for s in YAML] + [[1], [None]])
         + _compare("json.is_valid", 1, [[s] for s in JSON] + [[1], [None]])
+        + _compare("json.unmarshal", 1, [[s] for s in JSON] + [[1], [None]])
     )
+
+
+# Beyond -2^63..2^64-1 OPA keeps a number made from a string exactly; regorus clamped or rounded
+# it (2^64 + 1 became 2^64 - 1), so each of these fails closed or answers as OPA does.
+BIG = ["18446744073709551617", "18446744073709551615", "18446744073709551616", "-9223372036854775809"]
+BIG += ["-9223372036854775808", "1.8446744073709551617e19", "18446744073709551616.0", "1e20", "-1e19"]
+BIG += ["18446744073709551615.5", "9223372036854775807", "1" + "0" * 30]
+
+
+def test_numbers_made_from_strings_beyond_the_engine_range() -> None:
+    compared = "[x > 18446744073709551616, x == 18446744073709551615, x < -9223372036854775808]"
+    problems = []
+    for name, wrap in (
+        ("to_number", "{}"),
+        ("json.unmarshal", "{}"),
+        ("json.unmarshal", '{{"max": {}}}'),
+        ("yaml.unmarshal", "{}"),
+        ("units.parse_bytes", "{}"),
+        ("units.parse", "{}"),
+    ):
+        cases = [[wrap.format(s)] for s in BIG]
+        problems += _compare(name, 1, cases)
+        x = f"{name}(input[0]).max" if "max" in wrap else f"{name}(input[0])"
+        problems += _compare(name, 1, cases, expr=compared.replace("x ", f"{x} "))
+    _check(problems)
 
 
 SEMVER = [

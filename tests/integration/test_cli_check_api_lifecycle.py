@@ -130,10 +130,24 @@ def test_api_before_its_deprecation_passes_then_warns_then_blocks(write: Write) 
     assert code == 1 and "removed in Kubernetes 1.32" in findings(report)[0]["message"]
 
 
-def test_a_users_crd_for_the_same_kind_wins(write: Write) -> None:
+def test_a_crd_for_a_removed_built_in_group_is_refused(write: Write) -> None:
+    """The API server refuses a CRD whose group has no dot: no cluster serves extensions/v1beta1
+    Ingress from one, so it cannot make the removed API valid."""
     crd = write("crds/ingress.yaml", INGRESS_CRD)
-    code, report = check(write("ingress.yaml", INGRESS_V1BETA1), "1.33", "--crd", str(crd))
-    assert code == 0 and findings(report) == []
+    result = CliRunner().invoke(
+        main,
+        [
+            "check",
+            "--no-builtin",
+            "--kubernetes-version",
+            "1.33",
+            "--crd",
+            str(crd),
+            str(write("i.yaml", INGRESS_V1BETA1)),
+        ],
+    )
+    assert result.exit_code == 3  # as for any CRD trustgate cannot use
+    assert "spec.group 'extensions' has no dot" in result.output and "ingress.yaml" in result.output
 
 
 def test_unknown_custom_kinds_keep_the_no_schema_note(write: Write) -> None:

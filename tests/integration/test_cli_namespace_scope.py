@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from trustgate.cli.main import main
@@ -257,6 +258,78 @@ def test_a_kind_of_unknown_scope_without_a_namespace_is_matched_by_either_scope(
     assert check(str(sandbox), "--gatekeeper", str(policy), "--crd", str(crd))[0] == 0
 
 
+UNKNOWN_SCOPE_NOTE = "the scope of its kind is unknown: judged as cluster-scoped"
+
+
+@pytest.mark.parametrize("match", ["excludedNamespaces: [sandbox]", "scope: Cluster", "namespaces: [prod]"])
+def test_a_kind_of_unknown_scope_that_names_a_namespace_is_judged_in_no_namespace_too(
+    write: Write, match: str
+) -> None:
+    """kustomize's `namespace:` gives a namespace to every custom kind; if the kind is
+    cluster-scoped, the API server clears it and Gatekeeper reviews the object in none."""
+    policy = write("gk.yaml", constraint_with(NO_PRIVILEGED, match))
+    sandbox = write("sandbox.yaml", pod("sandbox", kind="Sandbox", api_version="example.com/v1"))
+    code, report = check(str(sandbox), "--gatekeeper", str(policy))
+    assert code == 1
+    [message] = errors(report)
+    assert message.startswith("privileged (") and UNKNOWN_SCOPE_NOTE in message and "--crd" in message
+    # Its CRD decides it: namespaced, the object is judged in its namespace only.
+    crd = write("crd/namespaced.yaml", sandbox_crd("Namespaced"))
+    assert check(str(sandbox), "--gatekeeper", str(policy), "--crd", str(crd))[0] == 0
+    crd = write("crd2/cluster.yaml", sandbox_crd("Cluster"))
+    assert check(str(sandbox), "--gatekeeper", str(policy), "--crd", str(crd))[0] == 1
+
+
+def test_a_kind_of_unknown_scope_is_not_judged_cluster_scoped_where_scope_namespaced_excludes_it(
+    write: Write,
+) -> None:
+    """The other reading adds only what it finds: scope Namespaced does not match it cluster-scoped,
+    and a finding both readings make is made once, without the note."""
+    sandbox = write("sandbox.yaml", pod("sandbox", kind="Sandbox", api_version="example.com/v1"))
+    policy = write(
+        "gk.yaml", constraint_with(NO_PRIVILEGED, "scope: Namespaced\nexcludedNamespaces: [sandbox]")
+    )
+    assert check(str(sandbox), "--gatekeeper", str(policy))[0] == 0
+    policy = write("gk.yaml", NO_PRIVILEGED)
+    code, report = check(str(sandbox), "--gatekeeper", str(policy))
+    assert (code, errors(report)) == (1, ["privileged"])
+
+
+def test_an_exception_for_a_namespace_does_not_waive_a_kind_of_unknown_scope(write: Write) -> None:
+    write(
+        "policy/sandbox.rego",
+        """\
+        package platform.sandbox
+        import rego.v1
+        deny contains {"msg": "privileged", "rule": "no-privileged"} if {
+          input.spec.containers[_].securityContext.privileged
+        }
+        """,
+    )
+    config = write(
+        "trustgate.yaml",
+        """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        manifests:
+          policies: [{path: policy/}]
+        exceptions:
+          - {name: sandbox, rules: ["*"], namespaces: [sandbox], owner: platform, reason: experiments,
+             expires: "2099-12-31"}
+        """,
+    )
+    sandbox = write("deploy/sandbox.yaml", pod("sandbox", kind="Sandbox", api_version="example.com/v1"))
+    code, report = check("-c", str(config), str(sandbox))
+    assert (code, errors(report)) == (1, ["privileged"])
+    [finding] = [f for f in report["results"][0]["findings"] if f["severity"] == "error"]
+    assert "exception 'sandbox' does not apply: the scope of Sandbox is unknown" in finding["note"]
+    assert "--crd" in finding["note"]
+    crd = write("crd/namespaced.yaml", sandbox_crd("Namespaced"))
+    code, report = check("-c", str(config), "--crd", str(crd), str(sandbox))
+    assert code == 0  # namespaced, in the sandbox: waived
+    assert report["results"][0]["findings"][0]["exception"]["name"] == "sandbox"
+
+
 def test_cel_that_reads_namespace_object_is_not_evaluated_for_a_pod_that_names_no_namespace(
     write: Write,
 ) -> None:
@@ -293,3 +366,61 @@ def test_cel_that_reads_namespace_object_is_not_evaluated_for_a_pod_that_names_n
     policy.write_text(policy.read_text().replace("kinds: [ConfigMap]", "kinds: [ConfigMap, Namespace]"))
     namespace = write("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
     assert check(str(namespace), "--gatekeeper", str(policy))[0] == 0
+
+
+# -- a CRD for a built-in kind ---------------------------------------------------------------------
+
+
+def crd_for(group: str, kind: str, plural: str, scope: str) -> str:
+    return f"""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.{group}}}
+spec:
+  group: "{group}"
+  scope: {scope}
+  names: {{kind: {kind}, plural: {plural}}}
+  versions: [{{name: v1, served: true, storage: true}}]
+"""
+
+
+def test_a_crd_does_not_change_the_scope_of_a_built_in_kind(write: Write) -> None:
+    """The API server serves networking.k8s.io Ingress from its own handler, whatever a CRD of
+    the same group and kind says: scope Namespaced still applies to an Ingress in a namespace."""
+    policy = write(
+        "gk.yaml",
+        constraint_with(NO_PRIVILEGED, "scope: Namespaced").replace(
+            '["", "example.com"], kinds: ["Pod", "Sandbox"]', '["networking.k8s.io"], kinds: ["Ingress"]'
+        ),
+    )
+    ingress = write("ing.yaml", pod("prod", kind="Ingress", api_version="networking.k8s.io/v1"))
+    crd = write("crd/ingress.yaml", crd_for("networking.k8s.io", "Ingress", "ingresses", "Cluster"))
+    for extra in ((), ("--crd", str(crd))):
+        code, report = check(str(ingress), "--gatekeeper", str(policy), *extra)
+        assert (code, errors(report)) == (1, ["privileged"]), extra
+        assert report["results"][0]["namespace"] == "prod"
+
+
+def test_a_crd_for_a_group_without_a_dot_is_refused_as_the_api_server_refuses_it(write: Write) -> None:
+    policy = write("gk.yaml", constraint_with(NO_PRIVILEGED, "scope: Namespaced"))
+    crd = write("crd/pods.yaml", crd_for("", "Pod", "pods", "Cluster"))
+    result = CliRunner().invoke(
+        main,
+        [
+            "check",
+            "--no-builtin",
+            "--gatekeeper",
+            str(policy),
+            "--crd",
+            str(crd),
+            str(write("p.yaml", pod("prod"))),
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3  # as for any CRD trustgate cannot use
+    assert "spec.group is empty" in result.output and "pods.yaml" in result.output
+    crd.write_text(crd_for("extensions", "Ingress", "ingresses", "Cluster"))
+    result = CliRunner().invoke(
+        main, ["check", "--no-builtin", "--crd", str(crd), str(write("p.yaml", pod()))]
+    )
+    assert result.exit_code == 3 and "'extensions' has no dot" in result.output

@@ -56,3 +56,20 @@ def test_a_crd_given_decides_its_kind() -> None:
 )
 def test_crd_scope(given: dict[str, Any], expected: Any) -> None:
     assert kinds.crd_scope(given) == expected
+
+
+def test_a_crd_does_not_decide_a_built_in_kind() -> None:
+    """The API server serves a built-in kind from its own handler, whatever a CRD says of it."""
+    scopes = kinds.Scopes.from_crds(
+        [crd("networking.k8s.io", "Ingress", "Cluster"), crd("", "Pod", "Cluster")]
+    )
+    assert scopes.namespaced(obj("networking.k8s.io/v1", "Ingress", "a")) is True
+    assert scopes.namespace_of(obj("v1", "Pod", "a")) == "a"
+
+
+@pytest.mark.parametrize(
+    ("group", "refused"),
+    [("example.com", False), ("networking.k8s.io", False), ("", True), ("extensions", True), ("apps", True)],
+)
+def test_a_crd_group_without_a_dot_is_refused(group: str, refused: bool) -> None:
+    assert bool(kinds.crd_group_error(crd(group, "Widget", "Cluster"))) is refused

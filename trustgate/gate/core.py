@@ -282,9 +282,14 @@ class Gate:
                 result.images = []
         for result in extra:
             if self.waivers:
+                # The gate's own results are of manifests (pre-sync's deleted objects), never admitted.
+                kind = {"apiVersion": result.api_version, "kind": result.kind}
+                scope_unknown = self.scopes.namespaced(kind) is None
                 for finding in result.findings:
                     if finding.source not in NOT_EVALUATED_SOURCES:
-                        self.waivers.apply(result.namespace, result.kind, result.name, finding)
+                        self.waivers.apply(
+                            result.namespace, result.kind, result.name, finding, scope_unknown=scope_unknown
+                        )
             result.findings.sort(key=finding_order)
             results.append(result)
         return Policies(results, started)
@@ -350,6 +355,9 @@ class Gate:
         # A cluster-scoped kind's metadata.namespace is cleared by the API server: an exception for a
         # namespace does not cover it, and its result names none.
         namespace = self.scopes.namespace_of(doc.obj) or None
+        # A manifest of a kind whose scope is unknown may be cluster-scoped, its namespace cleared:
+        # an exception for the namespace it names does not cover it (admission's is the server's).
+        scope_unknown = doc.request is None and self.scopes.namespaced(doc.obj) is None
         findings: list[Finding] = []
         for check in self.checks:
             findings.extend(check.findings(doc, run))
@@ -363,7 +371,7 @@ class Gate:
                 and finding.source in WAIVABLE_SOURCES
                 and finding.exception is None  # the policy's own conftest `exception` waived it
             ):
-                self.waivers.apply(namespace, doc.kind, doc.name, finding)
+                self.waivers.apply(namespace, doc.kind, doc.name, finding, scope_unknown=scope_unknown)
             if where:  # the line is the object's, not the field's: say where the field is
                 finding.note = f"{finding.note}; {where}" if finding.note else where
         findings.sort(key=finding_order)
@@ -374,7 +382,15 @@ class Gate:
             ]
         keep = doc.obj if self.decision_log is not None else None  # the record stores or hashes it
         return DocumentResult(
-            doc.source, doc.api_version, doc.kind, namespace, doc.name, findings, keep, images=images
+            doc.source,
+            doc.api_version,
+            doc.kind,
+            namespace,
+            doc.name,
+            findings,
+            keep,
+            images=images,
+            scope_unknown=scope_unknown,
         )
 
     def _evaluate_data(self, doc: Document, run: Run) -> DocumentResult:

@@ -4,9 +4,10 @@ Owns: reviewing a document as Gatekeeper would once the API server has
 created it (the object and what its ExpansionTemplates generate; a
 cluster-scoped kind without the metadata.namespace the API server clears),
 turning violations into findings with the constraint's enforcementAction,
-failing closed where a namespaceSelector cannot be decided or a manifest of a
+failing closed where a namespaceSelector cannot be decided, a manifest of a
 namespaced kind names no namespace (it may be applied in any: the constraint
-applies as if in one it selects, unlike gator, which reviews it as written),
+applies as if in one it selects, unlike gator, which reviews it as written) or
+one of a kind of unknown scope names one (it may be cleared: reviewed both ways),
 and the "could not evaluate" results of Gatekeeper sources that would not be
 enforced. The compiled constraint set is shared; each thread (and forked
 worker) compiles its own engine, and the change set of an evaluation becomes
@@ -17,6 +18,7 @@ themselves (`trustgate.policy.gatekeeper`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -125,7 +127,10 @@ class GatekeeperCheck:
         As in Gatekeeper, a resultant (the Pod of a Deployment) is reviewed as
         an object of its own, and its violations land on the parent with
         `[Implied by <template>]`, the template's enforcementAction if it sets
-        one, and a path into the parent (`spec.template...`).
+        one, and a path into the parent (`spec.template...`). A manifest of a
+        kind whose scope is unknown that names a namespace is reviewed both in it
+        and, as the API server would create it if the kind is cluster-scoped,
+        in none: a constraint either review matches applies.
         """
         if not self._active:
             return []
@@ -155,6 +160,34 @@ class GatekeeperCheck:
             operation = str(review.get("operation") or "CREATE")
             placed = False  # the request says where the object is
         subject = review["object"] if isinstance(review.get("object"), Mapping) else doc.obj
+        out = self._findings(evaluator, review, subject, operation, run.mode, placed=placed)
+        if placed and review.get("namespace") and self.scopes.namespaced(subject) is None:
+            # Its kind's scope is unknown: if cluster-scoped, the API server clears the namespace it
+            # names, and Gatekeeper reviews it (and what it expands to) in none, as reviewed. A
+            # constraint applies if either review matches; what only the cluster-scoped one finds
+            # says why.
+            cluster = {k: _cleared(v) if k in ("object", "oldObject") else v for k, v in review.items()}
+            del cluster["namespace"]
+            out += [
+                dataclasses.replace(finding, message=finding.message + _UNKNOWN_SCOPE)
+                for finding in self._findings(
+                    evaluator, cluster, _cleared(subject), operation, run.mode, placed=False
+                )
+                if finding not in out
+            ]
+        return out
+
+    def _findings(
+        self,
+        evaluator: gatekeeper.ConstraintEvaluator,
+        review: Mapping[str, Any],
+        subject: Mapping[str, Any],
+        operation: str,
+        mode: Mode,
+        *,
+        placed: bool,
+    ) -> list[Finding]:
+        """The findings of one review and of what its ExpansionTemplates generate from `subject`."""
         out: list[Finding] = []
         reviews: list[tuple[gatekeeper.Resultant | None, Mapping[str, Any]]] = [(None, review)]
         try:
@@ -174,20 +207,13 @@ class GatekeeperCheck:
             )
         for resultant, item in reviews:
             placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
-            out.extend(self._review(evaluator, resultant, item, run.mode, placement))
+            out.extend(self._review(evaluator, resultant, item, mode, placement))
         return out
 
     def _as_created(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
         """The object as Gatekeeper reviews it once created: the API server clears the
         metadata.namespace of a cluster-scoped kind (and the review then names no namespace)."""
-        metadata = obj.get("metadata")
-        if (
-            not isinstance(metadata, Mapping)
-            or "namespace" not in metadata
-            or self.scopes.namespaced(obj) is not False
-        ):
-            return obj
-        return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "namespace"}}
+        return obj if self.scopes.namespaced(obj) is not False else _cleared(obj)
 
     def _placement(self, review: Mapping[str, Any]) -> gatekeeper.Placement:
         """Where the reviewed manifest may be created: as reviewed when it names its namespace or
@@ -350,6 +376,20 @@ class GatekeeperCheck:
                 )
             )
         return out
+
+
+_UNKNOWN_SCOPE = (
+    " (the scope of its kind is unknown: judged as cluster-scoped, where the API server clears its "
+    "metadata.namespace; give its CustomResourceDefinition with --crd (kubernetes.crds) to decide)"
+)
+
+
+def _cleared(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object as the API server creates it when its kind is cluster-scoped: no namespace."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping) or "namespace" not in metadata:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "namespace"}}
 
 
 def _assumed(constraint: gatekeeper.Constraint, placement: gatekeeper.Placement) -> str:

@@ -143,7 +143,9 @@ class ImageStage:
                 metadata=metadata,
             )
             if self.waivers:
-                self.waivers.apply(result.namespace, result.kind, result.name, finding)
+                self.waivers.apply(
+                    result.namespace, result.kind, result.name, finding, scope_unknown=result.scope_unknown
+                )
             result.findings.append(finding)
 
     def issue(self, gate: str, images: Sequence[ImageResult]) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trustgate import yamlio
+from trustgate import kinds, yamlio
 from trustgate.config import Config, PolicySource, builtin_policy_dir
 from trustgate.errors import ConfigError, PolicyError
 from trustgate.manifests import loader
@@ -95,7 +95,8 @@ def load_schemas(config: Config) -> SchemaSet | None:
     """The Kubernetes schemas of the target version with the configured CRDs, or None when off.
 
     Raises:
-        ConfigError: a CRD path is missing, unreadable, or holds no usable CRD.
+        ConfigError: a CRD path is missing, unreadable, or holds no usable CRD (or one the API
+            server refuses for its group).
     """
     if not config.kubernetes.schemas:
         return None
@@ -110,7 +111,8 @@ def read_crds(config: Config) -> list[Mapping[str, Any]]:
     are checked: admission policies need their kinds' plurals and scopes.
 
     Raises:
-        ConfigError: a CRD path is missing or unreadable.
+        ConfigError: a CRD path is missing or unreadable, or holds a CRD the API server refuses
+            for its group.
     """
     return [doc.obj for path in config.kubernetes.crds for doc in _crd_documents(path, config)]
 
@@ -123,7 +125,17 @@ def _crd_documents(path: Path, config: Config) -> Iterator[Document]:
         if problems:
             p = problems[0]
             raise ConfigError(f"cannot read CRDs: {p.message}", where=f"{p.source.file}:{p.source.line}")
-        yield from (doc for doc in docs if doc.kind == "CustomResourceDefinition")
+        for doc in docs:
+            if doc.kind != "CustomResourceDefinition":
+                continue
+            # Refused as the API server refuses it: such a CRD would otherwise decide the scope
+            # or schema of a built-in kind the cluster serves from its own handler.
+            if refused := kinds.crd_group_error(doc.obj):
+                raise ConfigError(
+                    f"CustomResourceDefinition {doc.name or '?'}: {refused}",
+                    where=f"{doc.source.file}:{doc.source.line}",
+                )
+            yield doc
 
 
 def _load_crds(schemas: SchemaSet, path: Path, config: Config) -> None:

@@ -71,15 +71,32 @@ class Waivers:
             if e.expired(self.date())
         ]
 
-    def apply(self, namespace: str | None, kind: str | None, name: str | None, finding: Finding) -> None:
-        """Waive the finding (severity info, the exception recorded) if an exception covers it."""
+    def apply(
+        self,
+        namespace: str | None,
+        kind: str | None,
+        name: str | None,
+        finding: Finding,
+        *,
+        scope_unknown: bool = False,
+    ) -> None:
+        """Waive the finding (severity info, the exception recorded) if an exception covers it.
+
+        `scope_unknown` says that the object is a manifest of a kind whose scope is unknown (no
+        CRD given): if the kind is cluster-scoped, the API server clears the namespace it names,
+        so an exception's `namespaces` covers it only if they cover no namespace as well (`*`).
+        """
         expired: list[ExceptionRule] = []
+        unscoped: list[ExceptionRule] = []
         today = self.date()
         for exc in self.rules:
             if not _covers(exc, namespace, kind, name, finding):
                 continue
             if exc.expired(today):
                 expired.append(exc)
+                continue
+            if scope_unknown and namespace and not _covers(exc, None, kind, name, finding):
+                unscoped.append(exc)
                 continue
             finding.exception = AppliedException(exc.name, exc.owner, exc.reason, exc.expires.isoformat())
             if finding.severity != Severity.INFO:
@@ -94,6 +111,12 @@ class Waivers:
             finding.note = (
                 f"exception {exc.name!r} (owner {exc.owner}) expired on {exc.expires.isoformat()} "
                 "and no longer applies"
+            )
+        elif unscoped:
+            finding.note = (
+                f"exception {unscoped[0].name!r} does not apply: the scope of {kind or 'its kind'} is "
+                f"unknown, and if it is cluster-scoped the API server clears its namespace "
+                f"({namespace}); give its CustomResourceDefinition with --crd (kubernetes.crds)"
             )
 
 

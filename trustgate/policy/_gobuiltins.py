@@ -35,6 +35,7 @@ from typing import Any
 import re2
 
 from trustgate import yamlio
+from trustgate.manifests.loader import ENGINE_INT_MAX, ENGINE_INT_MIN
 
 _UNDEFINED: list[Any] = [False, None]
 _PATTERN_CACHE = 512  # compiled patterns kept; OPA keeps every pattern it compiled
@@ -771,7 +772,17 @@ _MAX_EXPONENT = 4000  # beyond it Go's big numbers are not reproduced here: fail
 
 
 class UnitsUnsupportedError(Exception):
-    """An amount trustgate does not compute as OPA does (an exponent beyond `_MAX_EXPONENT`)."""
+    """An amount trustgate does not compute as OPA does (an exponent beyond `_MAX_EXPONENT`, a
+    result outside -2^63..2^64-1)."""
+
+
+# regorus clamps an integer outside -2^63..2^64-1 that an extension returns (2^64 + 1 becomes
+# 2^64 - 1) and rounds a float, where OPA keeps a number made from a string exactly: a built-in
+# that would make one fails (exit 3), as such an integer in the input is refused.
+_OUT_OF_RANGE = (
+    "the number is outside -2^63..2^64-1, which the Rego engine (regorus) cannot hold exactly "
+    "where OPA does: trustgate cannot reproduce OPA's answer"
+)
 
 
 def _split_amount(s: str) -> tuple[str, str]:
@@ -826,6 +837,8 @@ def units_parse(value: Any) -> list[Any]:
     if unit not in _UNITS:
         raise _BuiltinError("unit not recognized")
     total = _amount(num) * _UNITS[unit]
+    if not ENGINE_INT_MIN <= total <= ENGINE_INT_MAX:
+        raise UnitsUnsupportedError(f"units.parse({s!r}): {_OUT_OF_RANGE}")
     if total.denominator == 1:
         return [True, int(total)]
     return [True, float(round(total, 10))]  # FloatString(10)
@@ -840,8 +853,10 @@ def units_parse_bytes(value: Any) -> list[Any]:
         raise _BuiltinError("no byte amount provided")
     if unit not in _BYTE_UNITS:
         raise _BuiltinError("byte unit not recognized")
-    total = _round_float(_round_float(_amount(num)) * _BYTE_UNITS[unit])
-    return [True, int(total)]  # big.Float.Int truncates toward zero
+    total = int(_round_float(_round_float(_amount(num)) * _BYTE_UNITS[unit]))  # Int truncates toward 0
+    if not ENGINE_INT_MIN <= total <= ENGINE_INT_MAX:
+        raise UnitsUnsupportedError(f"units.parse_bytes({s!r}): {_OUT_OF_RANGE}")
+    return [True, total]
 
 
 # -- yaml.* and json.is_valid --------------------------------------------------------------
@@ -868,7 +883,29 @@ def _yaml(text: Any) -> Any:
 
 
 def yaml_unmarshal(text: Any) -> list[Any]:
-    return [True, _yaml(text)]
+    """go-yaml makes an integer beyond int64 and uint64 a float64, and OPA compares a float by
+    its shortest decimal (1.8446744073709552e19 is above 2^64), regorus by its binary value (it
+    is 2^64): a number outside -2^63..2^64-1 fails closed."""
+    value = _yaml(text)
+    if _beyond_engine(value):
+        raise YamlUnsupportedError(f"yaml.unmarshal: {_OUT_OF_RANGE}")
+    return [True, value]
+
+
+def _beyond_engine(value: Any) -> bool:
+    """Whether `value` holds a number outside -2^63..2^64-1 (keys of a mapping included); a
+    float on a bound counts, since it may be the rounding of a number beyond it."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return False
+    if isinstance(value, int):
+        return not ENGINE_INT_MIN <= value <= ENGINE_INT_MAX
+    if isinstance(value, float):
+        return not ENGINE_INT_MIN < value < ENGINE_INT_MAX
+    if isinstance(value, dict):
+        return any(_beyond_engine(k) or _beyond_engine(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_beyond_engine(v) for v in value)
+    return False
 
 
 def yaml_is_valid(text: Any) -> list[Any]:
@@ -883,6 +920,50 @@ def yaml_is_valid(text: Any) -> list[Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_int(text: str) -> int:
+    # More than a sign and 20 digits is out of range for sure (and int() refuses beyond 4300).
+    number = int(text) if len(text) <= 21 else ENGINE_INT_MAX + 1
+    if not ENGINE_INT_MIN <= number <= ENGINE_INT_MAX:
+        raise NumberUnsupportedError(f"json.unmarshal: {_OUT_OF_RANGE}")
+    return number
+
+
+def _json_float(text: str) -> float:
+    number = float(text)  # `1e400` is inf: out of range too (OPA keeps it exactly)
+    # A float strictly within the range is the rounding of a number strictly within it.
+    if not ENGINE_INT_MIN < number < ENGINE_INT_MAX:
+        raise NumberUnsupportedError(f"json.unmarshal: {_OUT_OF_RANGE}")
+    return number
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """Go's decoder turns a `\\ud800` escape without its pair into U+FFFD, as here."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def json_unmarshal(text: Any) -> list[Any]:
+    """OPA's `json.unmarshal` (util.UnmarshalJSON: Go's decoder with UseNumber, so numbers are
+    exact): an integer or float outside -2^63..2^64-1 fails closed (`_OUT_OF_RANGE`), which
+    regorus' own clamped or rounded; invalid JSON is undefined, where regorus' raised."""
+    s = _string(text)
+    try:
+        value = json.loads(s, parse_constant=_no_constant, parse_int=_json_int, parse_float=_json_float)
+    except RecursionError as e:  # Go reads up to 10000 levels
+        raise NumberUnsupportedError("json.unmarshal: nested too deeply for trustgate to read") from e
+    except ValueError as e:
+        raise _BuiltinError(f"invalid JSON: {e}") from e
+    return [True, _replace_surrogates(value) if "\\u" in s else value]
 
 
 def json_is_valid(text: Any) -> list[Any]:
@@ -1018,7 +1099,8 @@ _GO_FLOAT = re.compile(
 
 class NumberUnsupportedError(Exception):
     """A string Go's ParseFloat reads and OPA then fails on (`+1`, `1.`, `0x1p4`): an error in
-    OPA too, not a built-in error, so trustgate fails (exit 3) rather than answer."""
+    OPA too, not a built-in error, so trustgate fails (exit 3) rather than answer. Also a number
+    OPA keeps exactly and regorus cannot (`_OUT_OF_RANGE`)."""
 
 
 def to_number(value: Any) -> list[Any]:
@@ -1034,10 +1116,17 @@ def to_number(value: Any) -> list[Any]:
         raise _BuiltinError("operand 1 must be one of {null, boolean, number, string}")
     match = _JSON_NUMBER.fullmatch(value)
     if match:
-        number = float(value) if match.group(1) or match.group(2) else int(value)
-        if isinstance(number, float) and not math.isfinite(number):
-            raise _BuiltinError("value out of range")
-        return [True, number]
+        if match.group(1) or match.group(2):
+            number: float = float(value)
+            if not math.isfinite(number):
+                raise _BuiltinError("value out of range")
+            # Strictly within, a float is the rounding of a number strictly within the range.
+            if not ENGINE_INT_MIN < number < ENGINE_INT_MAX:
+                raise NumberUnsupportedError(f"to_number({value!r}): {_OUT_OF_RANGE}")
+            return [True, number]
+        if len(value) > 21 or not ENGINE_INT_MIN <= int(value) <= ENGINE_INT_MAX:
+            raise NumberUnsupportedError(f"to_number({value!r}): {_OUT_OF_RANGE}")
+        return [True, int(value)]
     if _GO_FLOAT.fullmatch(value) and any(c.isdigit() for c in value):
         raise NumberUnsupportedError(
             f"to_number({value!r}): OPA fails on this number; trustgate cannot reproduce it"
@@ -1266,6 +1355,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "yaml.unmarshal": yaml_unmarshal,
     "yaml.is_valid": yaml_is_valid,
     "json.is_valid": json_is_valid,
+    "json.unmarshal": json_unmarshal,
     "semver.is_valid": semver_is_valid,
     "semver.compare": semver_compare,
     "units.parse": units_parse,
@@ -1297,6 +1387,7 @@ _ARITIES = {
     "yaml.unmarshal": 1,
     "yaml.is_valid": 1,
     "json.is_valid": 1,
+    "json.unmarshal": 1,
     "semver.is_valid": 1,
     "semver.compare": 2,
     "units.parse": 1,

@@ -331,11 +331,13 @@ class PolicySet:
             self.crd_kinds[(group, kind)] = (resource, namespaced)
 
     def kind_of(self, group: str, kind: str) -> tuple[str, bool | None]:
-        """The resource a kind is served as, and whether it is namespaced (None: unknown)."""
+        """The resource a kind is served as, and whether it is namespaced (None: unknown). A
+        built-in kind is served by the API server's own handler, whatever a CRD says of it."""
+        builtin = kinds.builtin_namespaced(group, kind)
         found = self.crd_kinds.get((group, kind))
-        if found is not None:
+        if found is not None and builtin is None:
             return found
-        return resource_of(kind), kinds.builtin_namespaced(group, kind)
+        return resource_of(kind), builtin
 
     @property
     def needs_change_set(self) -> bool:

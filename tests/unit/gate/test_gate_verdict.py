@@ -60,6 +60,19 @@ def test_a_waiver_makes_a_covered_finding_info_and_an_expired_one_only_a_note() 
     assert not Waivers((), TODAY)
 
 
+def test_an_exception_for_a_namespace_does_not_waive_a_kind_of_unknown_scope_and_says_why() -> None:
+    """Cluster-scoped, the object would be in no namespace: only `*` covers it for sure."""
+    waivers = Waivers((_rule("w", TODAY + dt.timedelta(days=1), namespaces=("ops",)),), TODAY)
+    finding = Finding(rule="no-privileged", severity=Severity.ERROR, message="", source="rego")
+    waivers.apply("ops", "Widget", "x", finding, scope_unknown=True)
+    assert finding.severity == Severity.ERROR and finding.exception is None
+    assert "scope of Widget is unknown" in finding.note and "--crd" in finding.note
+    anywhere = Waivers((_rule("w", TODAY + dt.timedelta(days=1), namespaces=("*",)),), TODAY)
+    finding = Finding(rule="no-privileged", severity=Severity.ERROR, message="", source="rego")
+    anywhere.apply("ops", "Widget", "x", finding, scope_unknown=True)
+    assert finding.severity == Severity.INFO
+
+
 def test_a_long_running_gate_stops_waiving_on_the_day_an_exception_expires(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

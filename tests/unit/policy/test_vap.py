@@ -994,6 +994,13 @@ def crd(group: str, kind: str, plural: str, scope: str) -> dict[str, Any]:
     }
 
 
+def test_a_crd_does_not_change_a_built_in_kind() -> None:
+    """The API server serves networking.k8s.io Ingress from its own handler, whatever a CRD says."""
+    policies = vap.PolicySet()
+    policies.add_crd(crd("networking.k8s.io", "Ingress", "ingressez", "Cluster"))
+    assert policies.kind_of("networking.k8s.io", "Ingress") == ("ingresses", True)
+
+
 ISSUER = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "ci"}}
 REDIS = {"apiVersion": "redis.example.com/v1", "kind": "Redis", "metadata": {"name": "r", "namespace": "a"}}
 
