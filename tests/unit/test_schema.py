@@ -109,3 +109,27 @@ def test_unsupported_version_names_the_supported_ones() -> None:
 def test_crd_without_group_is_a_config_error(strict: SchemaSet) -> None:
     with pytest.raises(ConfigError):
         strict.add_crd({"spec": {"names": {"kind": "X"}}})
+
+
+def test_a_crd_for_a_built_in_kind_is_refused(strict: SchemaSet) -> None:
+    """The API server keeps serving the built-in kind: a CRD's schema for it (here one that allows
+    anything) would turn off the schema check of every Ingress."""
+    crd = {
+        "spec": {
+            "group": "networking.k8s.io",
+            "names": {"kind": "Ingress", "plural": "ingresses"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        }
+    }
+    with pytest.raises(ConfigError, match="a built-in kind"):
+        strict.add_crd(crd)
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i"}, "spek": {}}
+    assert [v.rule for v in strict.validate(ingress)] == ["schema-unknown-field"]

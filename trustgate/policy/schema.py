@@ -26,6 +26,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from trustgate import kinds
 from trustgate.errors import ConfigError
 from trustgate.model import JsonPath, render_path
 from trustgate.policy import _compile_cache, builtin_formats, crd_formats
@@ -120,6 +121,14 @@ class SchemaSet:
         kind = (spec.get("names") or {}).get("kind") if isinstance(spec.get("names"), Mapping) else None
         if not isinstance(group, str) or not isinstance(kind, str):
             raise ConfigError("CustomResourceDefinition needs spec.group and spec.names.kind")
+        if kinds.builtin_namespaced(group, kind) is not None:
+            # The API server keeps serving the built-in kind: its schema, defaults and rules are
+            # what objects meet, and a CRD's here would replace them (a schema with every field
+            # allowed turned schema checks off for Ingress).
+            raise ConfigError(
+                f"CustomResourceDefinition for {group or 'core'} {kind}, a built-in kind: the API server "
+                "serves the built-in, not a custom resource; remove it from the CRDs given"
+            )
         conversion = spec.get("conversion")
         if isinstance(conversion, Mapping) and conversion.get("strategy", "None") != "None":
             self._crd_webhook.add((group, kind))
