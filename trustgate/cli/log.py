@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from trustgate.decisions.publish import Publisher
     from trustgate.decisions.record import DecisionContext
     from trustgate.decisions.store import Filters
-    from trustgate.decisions.vouch import Coverage
+    from trustgate.decisions.vouch import ChainColumns, Coverage
 
 VERDICT_CHOICES = ("allow", "warn", "deny", "error")
 
@@ -517,9 +517,16 @@ def _write_csv(rows: Iterator[Entry]) -> None:
 
 
 def _export_line(entry: Entry) -> str:
-    """`{"hash", "prev", "record", "seq"}`: RFC 8785 JSON, so a reader can recompute the chain."""
+    """`{"hash", "prev", "record", "seq"}`: RFC 8785 JSON, so a reader can recompute the chain.
+
+    "hash" is recomputed from the line's own prev, record and seq, not the
+    stored column (which no signature covers): the line always hashes to
+    it, and an altered prev shows as a link that breaks between lines.
+    """
+    from trustgate.decisions.chain import entry_hash
+
     return (
-        f'{{"hash":"{entry.hash}","prev":"{entry.prev}","record":'
+        f'{{"hash":"{entry_hash(entry.prev, entry.body, entry.seq)}","prev":"{entry.prev}","record":'
         + entry.body.decode()
         + f',"seq":{entry.seq}}}'
     )
@@ -555,37 +562,88 @@ def export_cmd(
         sys.exit(ExitCode.NOT_EVALUATED)
 
 
+_PIN_OPTION = click.option(
+    "--verifier-key",
+    metavar="KEY",
+    help="The log's key, which checkpoints must be signed by: a vkey or a PEM public key file (as "
+    "`log verify`). Default: the public half of decisionLog.checkpoint.key of -c trustgate.yaml; "
+    "with neither, the key stored beside each checkpoint (not pinned).",
+)
+
+
+def _pinned_key(verifier_key: str | None, config_path: str | None) -> tuple[Ed25519PublicKey | None, str]:
+    """The key `log show` and `log prove` check checkpoints with, and how to name it.
+
+    `--verifier-key`, else the public half of the configured signing key
+    (whoever signs the log's checkpoints), else None: each checkpoint's
+    stored key, which tells a signed row from one made up without a key but
+    not whose key signed it.
+
+    Raises:
+        Error: the key given or configured is unreadable or not Ed25519.
+    """
+    if verifier_key:
+        return _ed25519(_verifier_key(verifier_key)), "the verifier key given"
+    configured = _settings(config_path).decision_log.checkpoint_key
+    if configured is not None:
+        from trustgate.decisions.keys import read_public_key
+        from trustgate.errors import ConfigError
+
+        try:
+            return read_public_key(configured), f"the configured key ({configured})"
+        except ConfigError as e:  # not unpinned instead: that is what a re-signed log wants
+            raise ConfigError(
+                f"decisionLog.checkpoint.key: {e.message}", where=e.where, hint="pass --verifier-key VKEY"
+            ) from e
+    return None, "the key stored beside it (not pinned)"
+
+
 @log.command("show")
 @click.argument("key", metavar="ID")
 @_store_options
+@_PIN_OPTION
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str) -> None:
-    """Show one decision in full, explained: ID is the id (or a unique prefix) or #SEQ."""
-    from trustgate.decisions.vouch import cover
+def show_cmd(
+    key: str, store_url: str | None, config_path: str | None, verifier_key: str | None, fmt: str
+) -> None:
+    """Show one decision in full, explained: ID is the id (or a unique prefix) or #SEQ.
+
+    The chain hash shown is recomputed from the record; stored hash or prev
+    columns that differ are flagged (in -o json, "hash" is the recomputed
+    one and the flags go to stderr).
+    """
+    from trustgate.decisions.vouch import cover, read_chain_columns
     from trustgate.errors import DecisionLogError
 
+    pinned, checked_with = _pinned_key(verifier_key, config_path)
     store = _open(store_url, config_path)
     try:
         with store.snapshot():
             entry = store.get(key)
-            coverage = cover(store, entry) if entry is not None else None
+            coverage = cover(store, entry, pinned=pinned) if entry is not None else None
+            columns = read_chain_columns(store, entry) if entry is not None else None
     finally:
         store.close()
-    if entry is None or coverage is None:
+    if entry is None or coverage is None or columns is None:
         raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
     if fmt == "json":
         with utf8_stdout() as out:  # the line `log export` writes: the bytes its hash covers
             out.write(_export_line(entry) + "\n")
+        for problem in columns.problems:
+            click.echo(f"trustgate: warning: ALTERED: {problem}", err=True)
         return
-    click.echo(_explain(entry, coverage))
+    click.echo(_explain(entry, coverage, columns, checked_with))
 
 
-def _covered(coverage: Coverage) -> str:
+def _covered(coverage: Coverage, checked_with: str) -> str:
     """What `log show` says of the checkpoint over a record: "covered by" only when its proof verifies."""
     vouched = coverage.vouched
     if vouched is not None:
         cp = vouched.checkpoint
-        under = f"the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (signed by {vouched.key_id}"
+        under = (
+            f"the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (signed by {vouched.key_id}, "
+            f"verified with {checked_with}"
+        )
         if coverage.problem is not None:
             line = f"NOT PROVEN under {under}): {coverage.problem}"
         else:
@@ -598,7 +656,7 @@ def _covered(coverage: Coverage) -> str:
     return "not yet covered by a signed tree checkpoint"
 
 
-def _explain(entry: Entry, coverage: Coverage) -> str:
+def _explain(entry: Entry, coverage: Coverage, columns: ChainColumns, checked_with: str) -> str:
     r = entry.record()
     verdict_words = {
         "allow": "allowed",
@@ -693,9 +751,13 @@ def _explain(entry: Entry, coverage: Coverage) -> str:
     for note in r.get("notes") or []:
         lines.append(f"note: {note}")
     lines.append("chain")
-    lines.append(f"  hash       {entry.hash}")
-    lines.append(f"  prev       {entry.prev}")
-    lines.append(f"  {_covered(coverage)}")
+    lines.append(f"  hash       {columns.hash}")  # recomputed: no signature covers the stored column
+    if columns.stored_hash is not None:
+        lines.append(f"  ALTERED    the stored hash column is {columns.stored_hash}, not the record's hash")
+    lines.append(f"  prev       {columns.prev}")
+    if columns.prev_problem is not None:
+        lines.append(f"  ALTERED    {columns.prev_problem}")
+    lines.append(f"  {_covered(coverage, checked_with)}")
     return "\n".join(lines)
 
 
@@ -901,8 +963,11 @@ def checkpoint_cmd(
 @log.command("prove")
 @click.argument("key", metavar="ID")
 @_store_options
+@_PIN_OPTION
 @click.option("-o", "--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
-def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str) -> None:
+def prove_cmd(
+    key: str, store_url: str | None, config_path: str | None, verifier_key: str | None, fmt: str
+) -> None:
     """Prove one decision is in the log: an RFC 6962 inclusion proof under the latest signed checkpoint.
 
     The output holds the record, its leaf hash, the proof and the checkpoint:
@@ -910,22 +975,30 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
     nothing else. Only a checkpoint whose signatures verify is used, and the
     proof is checked before it is printed: exit 1 (NOT PROVEN, nothing on
     stdout) when the record is not its stored leaf, the tree does not lead
-    to the signed root, or no checkpoint covering it verifies.
+    to the signed root, or no checkpoint covering it verifies. Checkpoints
+    are checked with --verifier-key, else the configured key (as `log
+    show`); newer checkpoints that do not verify are named on stderr.
     """
     from trustgate.decisions.vouch import cover
     from trustgate.errors import DecisionLogError
 
+    pinned, checked_with = _pinned_key(verifier_key, config_path)
     store = _open(store_url, config_path)
     try:
         with store.snapshot():
             entry = store.get(key)
             if entry is None:
                 raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
-            coverage = cover(store, entry)
+            coverage = cover(store, entry, pinned=pinned)
     finally:
         store.close()
     if coverage.proven:
+        assert coverage.vouched is not None
         click.echo(json.dumps(coverage.proof(), indent=2))
+        cp = coverage.vouched.checkpoint
+        click.echo(f"proven under the checkpoint at #{cp.seq}, verified with {checked_with}", err=True)
+        for refused in coverage.refused:  # a newer one altered or made up: the proof is under an older one
+            click.echo(f"trustgate: warning: NOT VERIFIED, not used: {refused.describe()}", err=True)
         return
     label = f"decision {entry.id} (#{entry.seq})"
     if coverage.problem is not None:  # nothing on stdout: a redirect must not make a proof file

@@ -373,12 +373,15 @@ class _UI:
     def decision(self, request: Request) -> Response:
         coverage = self._coverage(request.path_params["key"])
         entry = coverage.entry
+        with self.store() as store:  # the stored hash and prev columns, checked against the records
+            columns = vouch.read_chain_columns(store, entry)
         return self.page(
             "decision.html",
             request,
             entry=entry,
             d=explain(entry),
             c=coverage,
+            chain=columns,
             raw=json.dumps(entry.record(), indent=2, sort_keys=True),
         )
 
