@@ -473,3 +473,100 @@ def test_query_shows_what_the_records_say_and_names_columns_that_disagree(db: Pa
     assert {r["differs"] for r in rows if r["id"] != ids[4]} == {""}
     code, out, _ = run("log", "query", "--store", url(db), "--verdict", "deny")
     assert ids[4] not in out  # filters read the columns (the help says so); `log verify` finds the edit
+
+
+# -- whose key: show and prove pin it (--verifier-key, else the configured one) --
+
+
+def _rewrite_with_own_key(db: Path, victim: str, operator_key: Path) -> None:
+    """The operator's forgery: the deny rewritten as an allow that agrees with itself, every record
+    appended again with trustgate's own code (chain and tree rebuilt), a checkpoint signed with a key
+    of the operator's own and stored beside it."""
+    old = open_store(url(db), create=False)
+    try:
+        records = [json.loads(e.body) for e in old.entries()]
+    finally:
+        old.close()
+    db.unlink()
+    for r in records:
+        if r["id"] == victim:
+            r.update(verdict="allow", exitCode=0, findings=[])
+            r["summary"].update(passed=1, failed=0)
+            r["subject"]["objects"][0]["status"] = "passed"
+    with DecisionLog.open(url(db), key=operator_key) as forged:
+        for r in records:
+            forged.append(r)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(operator_key))[0] == 0
+
+
+def test_show_and_prove_pin_the_given_or_configured_key_and_refuse_an_operators_own(
+    db: Path, key: Path, tmp_path: Path
+) -> None:
+    ids = _signed_log(db, key)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"decisionLog:\n  url: {url(db)}\n  checkpoint:\n    key: {key}\n"
+    )
+    code, out, _ = run("log", "show", ids[4], "-c", str(config))  # genuine: checked with the configured key
+    assert code == 0 and "verdict    deny" in out and "the record's inclusion proof verifies" in out
+    assert f"verified with the configured key ({key})" in out
+    operator = tmp_path / "operator.pem"
+    operator.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    _rewrite_with_own_key(db, ids[4], operator)
+
+    code, out, _ = run("log", "show", ids[4], "--store", url(db))  # no key anywhere: said so
+    assert code == 0 and "verdict    allow" in out
+    assert "verified with the key stored beside it (not pinned); the record's inclusion proof verifies" in out
+    for pin in (["-c", str(config)], ["--store", url(db), "--verifier-key", _vkey(key)]):
+        code, out, _ = run("log", "show", ids[4], *pin)
+        assert code == 0 and "verdict    allow" in out, pin
+        assert "inclusion proof verifies" not in out and "NOT VERIFIED: it is signed by key" in out, pin
+        assert "not by the pinned key" in out, pin
+        code, out, err = run("log", "prove", ids[4], *pin)
+        assert code == 1 and out == "" and "NOT PROVEN" in err and "not by the pinned key" in err, pin
+    code, out, err = run("log", "prove", ids[4], "--store", url(db))
+    assert code == 0 and "verified with the key stored beside it (not pinned)" in err
+
+
+def test_prove_names_newer_checkpoints_that_do_not_verify(db: Path, key: Path) -> None:
+    ids = _signed_log(db, key)
+    fill(db, key, 7, 9)
+    assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    with sql(db) as conn:  # the newest checkpoint (at #8) altered: its signature no longer verifies
+        conn.execute("UPDATE checkpoints SET time = '2027-01-01T00:00:00.000000Z' WHERE seq = 8")
+    code, out, err = run("log", "prove", ids[4], "--store", url(db))
+    assert code == 0 and json.loads(out)["treeSize"] == 6  # proven under the older one that verifies
+    assert (
+        "warning: NOT VERIFIED, not used: the manual checkpoint of 2027-01-01T00:00:00.000000Z at #8 has a "
+        "signature that does not verify" in err
+    )
+
+
+def test_show_recomputes_the_chain_hash_and_flags_stored_hash_and_prev_columns_that_differ(
+    db: Path, key: Path
+) -> None:
+    ids = _signed_log(db, key)
+    code, out, err = run("log", "show", ids[4], "--store", url(db))
+    assert code == 0 and "ALTERED" not in out
+    code, line, err = run("log", "show", ids[4], "--store", url(db), "-o", "json")
+    genuine = json.loads(line)["hash"]
+    assert code == 0 and err == ""
+    with sql(db) as conn:
+        conn.execute("UPDATE decisions SET hash = ?, prev = ? WHERE seq = 5", ("ab" * 32, "cd" * 32))
+    code, out, _ = run("log", "show", ids[4], "--store", url(db))
+    assert code == 0 and "the record's inclusion proof verifies" in out  # the record itself is untouched
+    expected = entry_hash("cd" * 32, canonical(json.loads(line)["record"]), 5)
+    assert f"  hash       {expected}\n" in out and "ab" * 32 not in out.split("ALTERED")[0]
+    assert f"ALTERED    the stored hash column is {'ab' * 32}, not the record's hash" in out
+    assert "  prev       " + "cd" * 32 in out
+    assert "ALTERED    the stored prev column is not the hash of record #4 recomputed from it" in out
+    code, out, err = run("log", "show", ids[4], "--store", url(db), "-o", "json")
+    shown = json.loads(out)
+    assert code == 0 and shown["hash"] == expected and shown["hash"] != genuine
+    assert "warning: ALTERED: the stored hash column is " + "ab" * 32 in err
+    assert "warning: ALTERED: the stored prev column is not the hash of record #4" in err

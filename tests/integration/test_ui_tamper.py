@@ -276,3 +276,30 @@ def test_a_time_filtered_list_does_not_trust_summary_positions_the_records_contr
         listed = get(server, f"/decisions?since={day}&verdict=deny").text
         assert f"/decisions/{log.ids['bad']}" in listed
         assert "#2 is one of them too" in cell(listed, "summaries-disagree")
+
+
+def test_stored_hash_and_prev_columns_are_not_shown_as_the_records_but_flagged(
+    log: Log, db: Path, tmp_path: Path
+) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        seq, genuine_hash = conn.execute(
+            "SELECT seq, hash FROM decisions WHERE id = ?", (log.ids["bad"],)
+        ).fetchone()
+    with serve_ui(f"sqlite:///{db}") as server:
+        page = get(server, f"/decisions/{log.ids['bad']}").text
+    assert cell(page, "chain-hash") == genuine_hash and "ALTERED" not in page
+    tamper(db, "UPDATE decisions SET hash = ?, prev = ? WHERE seq = ?", "ab" * 32, "cd" * 32, seq)
+    with serve_ui(f"sqlite:///{db}") as server:
+        page = get(server, f"/decisions/{log.ids['bad']}").text
+        evidence = archive(server, tmp_path)
+    assert row(page, "checkpoint").startswith("covered by")  # the record and its proof are untouched
+    shown = cell(page, "chain-hash")
+    assert not shown.startswith("ab" * 32) and f"ALTERED: the stored hash column is {'ab' * 32}" in shown
+    prev = cell(page, "chain-prev")
+    assert (
+        prev.startswith("cd" * 32)
+        and f"ALTERED: the stored prev column is not the hash of record #{seq - 1}" in prev
+    )
+    lines = [json.loads(line) for line in (evidence / "records.jsonl").read_text().splitlines()]
+    (line,) = [x for x in lines if x["seq"] == seq]
+    assert line["hash"] == shown.split()[0] and line["hash"] != "ab" * 32  # the hash of the line itself

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from trustgate.decisions.publish import Publisher
     from trustgate.decisions.record import DecisionContext
     from trustgate.decisions.store import Filters
-    from trustgate.decisions.vouch import Coverage
+    from trustgate.decisions.vouch import ChainColumns, Coverage
 
 VERDICT_CHOICES = ("allow", "warn", "deny", "error")
 
@@ -569,9 +569,14 @@ def _write_csv(rows: Iterator[Entry]) -> None:
 def _export_line(entry: Entry) -> str:
     """`{"hash", "prev", "record", "seq"}`: RFC 8785 JSON, so a reader can recompute the chain.
 
+    "hash" is recomputed from the line's own prev, record and seq, not the
+    stored column (which no signature covers): the line always hashes to
+    it, and an altered prev shows as a link that breaks between lines.
+
     Raises:
         DecisionLogError: the stored record is not UTF-8 (an altered row): no JSON line can hold it.
     """
+    from trustgate.decisions.chain import entry_hash
     from trustgate.errors import DecisionLogError
 
     try:
@@ -581,7 +586,11 @@ def _export_line(entry: Entry) -> str:
             f"the stored record of decision {entry.id} (#{entry.seq}) is not UTF-8 text: {e}",
             hint="it was altered or damaged: run `trustgate log verify` (`log query` lists the others)",
         ) from e
-    return f'{{"hash":"{entry.hash}","prev":"{entry.prev}","record":' + body + f',"seq":{entry.seq}}}'
+    return (
+        f'{{"hash":"{entry_hash(entry.prev, entry.body, entry.seq)}","prev":"{entry.prev}","record":'
+        + body
+        + f',"seq":{entry.seq}}}'
+    )
 
 
 @log.command("export")
@@ -614,39 +623,90 @@ def export_cmd(
         sys.exit(ExitCode.NOT_EVALUATED)
 
 
+_PIN_OPTION = click.option(
+    "--verifier-key",
+    metavar="KEY",
+    help="The log's key, which checkpoints must be signed by: a vkey or a PEM public key file (as "
+    "`log verify`). Default: the public half of decisionLog.checkpoint.key of -c trustgate.yaml; "
+    "with neither, the key stored beside each checkpoint (not pinned).",
+)
+
+
+def _pinned_key(verifier_key: str | None, config_path: str | None) -> tuple[Ed25519PublicKey | None, str]:
+    """The key `log show` and `log prove` check checkpoints with, and how to name it.
+
+    `--verifier-key`, else the public half of the configured signing key
+    (whoever signs the log's checkpoints), else None: each checkpoint's
+    stored key, which tells a signed row from one made up without a key but
+    not whose key signed it.
+
+    Raises:
+        Error: the key given or configured is unreadable or not Ed25519.
+    """
+    if verifier_key:
+        return _ed25519(_verifier_key(verifier_key)), "the verifier key given"
+    configured = _settings(config_path).decision_log.checkpoint_key
+    if configured is not None:
+        from trustgate.decisions.keys import read_public_key
+        from trustgate.errors import ConfigError
+
+        try:
+            return read_public_key(configured), f"the configured key ({configured})"
+        except ConfigError as e:  # not unpinned instead: that is what a re-signed log wants
+            raise ConfigError(
+                f"decisionLog.checkpoint.key: {e.message}", where=e.where, hint="pass --verifier-key VKEY"
+            ) from e
+    return None, "the key stored beside it (not pinned)"
+
+
 @log.command("show")
 @click.argument("key", metavar="ID")
 @_store_options
+@_PIN_OPTION
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def show_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str) -> None:
-    """Show one decision in full, explained: ID is the id (or a unique prefix) or #SEQ."""
-    from trustgate.decisions.vouch import cover
+def show_cmd(
+    key: str, store_url: str | None, config_path: str | None, verifier_key: str | None, fmt: str
+) -> None:
+    """Show one decision in full, explained: ID is the id (or a unique prefix) or #SEQ.
+
+    The chain hash shown is recomputed from the record; stored hash or prev
+    columns that differ are flagged (in -o json, "hash" is the recomputed
+    one and the flags go to stderr).
+    """
+    from trustgate.decisions.vouch import cover, read_chain_columns
     from trustgate.errors import DecisionLogError
     from trustgate.report._common import visible_controls
 
+    pinned, checked_with = _pinned_key(verifier_key, config_path)
     store = _open(store_url, config_path, read_only=True)
     try:
         with store.snapshot():
             entry = store.get(key)
-            coverage = cover(store, entry) if entry is not None else None
+            coverage = cover(store, entry, pinned=pinned) if entry is not None else None
+            columns = read_chain_columns(store, entry) if entry is not None else None
     finally:
         store.close()
-    if entry is None or coverage is None:
+    if entry is None or coverage is None or columns is None:
         raise DecisionLogError(f"no decision {key!r}", hint="`trustgate log query` lists ids")
     if fmt == "json":
         with utf8_stdout() as out:  # the line `log export` writes: the bytes its hash covers
             out.write(_export_line(entry) + "\n")
+        for problem in columns.problems:
+            click.echo(f"trustgate: warning: ALTERED: {visible_controls(problem, keep='')}", err=True)
         return
     # Manifests are untrusted: a name with ESC or CR sequences could repaint the verdict line.
-    click.echo(visible_controls(_explain(entry, coverage), keep="\n"))
+    click.echo(visible_controls(_explain(entry, coverage, columns, checked_with), keep="\n"))
 
 
-def _covered(coverage: Coverage) -> str:
+def _covered(coverage: Coverage, checked_with: str) -> str:
     """What `log show` says of the checkpoint over a record: "covered by" only when its proof verifies."""
     vouched = coverage.vouched
     if vouched is not None:
         cp = vouched.checkpoint
-        under = f"the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (signed by {vouched.key_id}"
+        under = (
+            f"the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (signed by {vouched.key_id}, "
+            f"verified with {checked_with}"
+        )
         if coverage.problem is not None:
             line = f"NOT PROVEN under {under}): {coverage.problem}"
         else:
@@ -666,19 +726,31 @@ def _malformed(entry: Entry) -> str | None:
     record's. Such a record is shown flagged (`_explain`) and never proven (`log prove`).
     """
     from trustgate.decisions.record import MALFORMED_RECORD
-    from trustgate.decisions.vouch import Coverage
+    from trustgate.decisions.vouch import Coverage, chain_columns
 
     reason = entry.malformed()
     if reason is not None:
         return reason
     try:
-        _explain_record(entry, Coverage(entry, None, [], [], None))
+        _explain_record(entry, Coverage(entry, None, [], [], None), chain_columns(entry, None), "")
     except MALFORMED_RECORD as e:
         return str(e) or type(e).__name__
     return None
 
 
-def _explain(entry: Entry, coverage: Coverage) -> str:
+def _chain_lines(columns: ChainColumns) -> list[str]:
+    """The chain hash recomputed (no signature covers the stored column) and prev, stored columns that
+    differ flagged ALTERED."""
+    lines = [f"  hash       {columns.hash}"]
+    if columns.stored_hash is not None:
+        lines.append(f"  ALTERED    the stored hash column is {columns.stored_hash}, not the record's hash")
+    lines.append(f"  prev       {columns.prev}")
+    if columns.prev_problem is not None:
+        lines.append(f"  ALTERED    {columns.prev_problem}")
+    return lines
+
+
+def _explain(entry: Entry, coverage: Coverage, columns: ChainColumns, checked_with: str) -> str:
     """`log show`'s text; a malformed stored record is said to be one (its stored bytes shown), and
     nothing is said to cover it.
 
@@ -689,7 +761,7 @@ def _explain(entry: Entry, coverage: Coverage) -> str:
     reason = entry.malformed()
     if reason is None:
         try:
-            return _explain_record(entry, coverage)
+            return _explain_record(entry, coverage, columns, checked_with)
         except MALFORMED_RECORD as e:
             reason = str(e) or type(e).__name__
     return "\n".join(
@@ -698,12 +770,12 @@ def _explain(entry: Entry, coverage: Coverage) -> str:
             f"  MALFORMED: the stored record is not a decision record ({reason})",
             "  it was altered or damaged: run `trustgate log verify`",
             f"  stored     {_clip(repr(entry.body), 200)}",
-            f"  hash       {entry.hash}",
+            *_chain_lines(columns),
         ]
     )
 
 
-def _explain_record(entry: Entry, coverage: Coverage) -> str:
+def _explain_record(entry: Entry, coverage: Coverage, columns: ChainColumns, checked_with: str) -> str:
     r = entry.record()
     verdict_words = {
         "allow": "allowed",
@@ -798,9 +870,8 @@ def _explain_record(entry: Entry, coverage: Coverage) -> str:
     for note in r.get("notes") or []:
         lines.append(f"note: {note}")
     lines.append("chain")
-    lines.append(f"  hash       {entry.hash}")
-    lines.append(f"  prev       {entry.prev}")
-    lines.append(f"  {_covered(coverage)}")
+    lines.extend(_chain_lines(columns))
+    lines.append(f"  {_covered(coverage, checked_with)}")
     return "\n".join(lines)
 
 
@@ -1008,8 +1079,11 @@ def checkpoint_cmd(
 @log.command("prove")
 @click.argument("key", metavar="ID")
 @_store_options
+@_PIN_OPTION
 @click.option("-o", "--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
-def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str) -> None:
+def prove_cmd(
+    key: str, store_url: str | None, config_path: str | None, verifier_key: str | None, fmt: str
+) -> None:
     """Prove one decision is in the log: an RFC 6962 inclusion proof under the latest signed checkpoint.
 
     The output holds the record, its leaf hash, the proof and the checkpoint:
@@ -1020,10 +1094,15 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
     to the signed root, no checkpoint covering it verifies, or that
     checkpoint signs more records than the log's tree holds. A malformed
     stored record (`log show` says MALFORMED) is refused: exit 3.
+    Checkpoints are checked with --verifier-key, else the configured key
+    (as `log show`); newer checkpoints that do not verify are named on
+    stderr.
     """
     from trustgate.decisions.vouch import cover
     from trustgate.errors import DecisionLogError
+    from trustgate.report._common import visible_controls
 
+    pinned, checked_with = _pinned_key(verifier_key, config_path)
     store = _open(store_url, config_path, read_only=True)
     try:
         with store.snapshot():
@@ -1037,11 +1116,17 @@ def prove_cmd(key: str, store_url: str | None, config_path: str | None, fmt: str
                     f"{malformed}",
                     hint="it was altered or damaged: run `trustgate log verify`",
                 )
-            coverage = cover(store, entry)
+            coverage = cover(store, entry, pinned=pinned)
     finally:
         store.close()
     if coverage.proven:
+        assert coverage.vouched is not None
         click.echo(json.dumps(coverage.proof(), indent=2))
+        cp = coverage.vouched.checkpoint
+        click.echo(f"proven under the checkpoint at #{cp.seq}, verified with {checked_with}", err=True)
+        for refused in coverage.refused:  # a newer one altered or made up: the proof is under an older one
+            warning = f"NOT VERIFIED, not used: {refused.describe()}"
+            click.echo(f"trustgate: warning: {visible_controls(warning, keep='')}", err=True)
         return
     label = f"decision {entry.id} (#{entry.seq})"
     if coverage.problem is not None:  # nothing on stdout: a redirect must not make a proof file

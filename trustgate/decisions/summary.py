@@ -30,6 +30,7 @@ Kinds: `''` (value `''`: the decisions themselves),
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,6 +42,10 @@ from trustgate.decisions.record import index_terms
 
 SUMMARY_KINDS = ("namespace", "rule")  # index terms counted per day
 _TOP = "\U0010ffff"
+# records read before a time span's start and after its end to check its positions (`seq_bounds_problem`),
+# doubled while they are out of time order by more than they reach beyond the range, up to the max
+SPAN_CHECK_RECORDS = 64
+SPAN_CHECK_MAX = 4096
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -243,6 +248,34 @@ class _DayTest:
     since: str | None
     until: str | None
 
+    def far_in_time(self, rows: list[tuple[int, str]], outermost: int) -> bool:
+        """Whether `rows[outermost]`, the one furthest from the span, is further from the range in time
+        than any two of `rows` (seq, time; in seq order; the span's end and records outside the range)
+        are out of order. A record of the range beyond it would have been written by a clock that
+        far off its own, more than any of `rows` show."""
+        read = [_instant(t) for _, t in rows]
+        times = [t for t in read if t is not None]
+        if len(times) < len(read):  # an altered time column: nothing to measure by
+            return False
+        skew = dt.timedelta(0)
+        latest = times[0]
+        for t in times[1:]:
+            skew = max(skew, latest - t)
+            latest = max(latest, t)
+
+        def midnight(day: str) -> dt.datetime:
+            return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+
+        edge = times[outermost]
+        if self.since and edge < midnight(self.since[:10]):
+            return midnight(self.since[:10]) - edge > skew
+        if self.until:  # the range's days end where `holds` says
+            end = midnight(self.until[:10])
+            if self.until[10:] != "T00:00:00.000000Z":
+                end += dt.timedelta(days=1)
+            return edge >= end and edge - end > skew
+        return False
+
     def holds(self, day: str) -> bool:
         if self.since and day < self.since[:10]:
             return False
@@ -250,6 +283,14 @@ class _DayTest:
             midnight = self.until[10:] == "T00:00:00.000000Z"
             return day < self.until[:10] or (not midnight and day == self.until[:10])
         return True
+
+
+def _instant(timestamp: str) -> dt.datetime | None:
+    """A record's time (`canonical.timestamp` form) as a datetime; None when it is not one."""
+    try:
+        return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 class Summaries:
@@ -416,24 +457,55 @@ class Summaries:
         The summaries carry no signature, and a `daily_seqs` row edited to
         start a day later hides that day's first records from every page
         filtered by time. The records at the span's ends must lie on the
-        range's days and those just outside it (where there are any) on other
-        days: two rows read by position, where `log verify` checks every row.
-        A span narrowed over records of the range shows here; None when it holds.
+        range's days and the SPAN_CHECK_RECORDS before its start and after
+        its end (where there are any) on other days. Records written out of
+        time order (writers whose clocks differ near midnight) could put a
+        record of the range further out, behind a shifted bound: so the
+        outermost record read must be further from the range, in time, than
+        the records read are out of order among themselves (their largest
+        inversion): a record of the range beyond it would then come from a
+        clock more off than any they show. Else twice as many are read, up
+        to SPAN_CHECK_MAX, and then the span is refused as not checkable. A
+        few reads by position (one per end when the log is in time order),
+        where `log verify` checks every row. What it cannot see: a record
+        written by a clock more off than any of those read around it show.
+        None when the span holds.
         """
         lo, hi = span
         days = _DayTest(since, until)
-        with self._read():
-            rows = self._execute(
-                "SELECT seq, time FROM decisions WHERE seq IN (?, ?, ?, ?)", (lo - 1, lo, hi, hi + 1)
-            )
-        day_at = {int(r[0]): str(r[1])[:10] for r in rows}
-        for seq in (lo, hi):
-            if seq not in day_at or not days.holds(day_at[seq]):
-                return f"the summaries say its records span #{lo}..#{hi}, but #{seq} is not one of them"
-        for seq in (lo - 1, hi + 1):
-            if seq in day_at and days.holds(day_at[seq]):
-                return f"the summaries say its records span #{lo}..#{hi}, but #{seq} is one of them too"
-        return None
+        width = SPAN_CHECK_RECORDS
+        sql = "SELECT seq, time FROM decisions WHERE seq >= ? AND seq <= ? ORDER BY seq"
+        while True:
+            with self._read():
+                before = [(int(r[0]), str(r[1])) for r in self._execute(sql, (lo - width, lo))]
+                after = [(int(r[0]), str(r[1])) for r in self._execute(sql, (hi, hi + width))]
+            time_at = dict(before + after)
+            for seq in (lo, hi):
+                if seq not in time_at or not days.holds(time_at[seq][:10]):
+                    return f"the summaries say its records span #{lo}..#{hi}, but #{seq} is not one of them"
+            beside = [s for s, _ in reversed(before) if s < lo] + [s for s, _ in after if s > hi]
+            for seq in beside:  # nearest first
+                if days.holds(time_at[seq][:10]):
+                    return f"the summaries say its records span #{lo}..#{hi}, but #{seq} is one of them too"
+            # All read when fewer came back (the log's start or end): nothing further can hide.
+            unsure = [
+                rows
+                for rows, complete, outermost in (
+                    (before, len(before) <= width, 0),
+                    (after, len(after) <= width, -1),
+                )
+                if not complete and not days.far_in_time(rows, outermost)
+            ]
+            if not unsure:
+                return None
+            if width >= SPAN_CHECK_MAX:
+                rows = unsure[0]
+                return (
+                    f"records #{rows[0][0]}..#{rows[-1][0]} beside the span #{lo}..#{hi} the summaries "
+                    "give are out of time order by more than they reach beyond the range, so it cannot be "
+                    "checked from them"
+                )
+            width *= 2
 
     def terms_upto(self, alternatives: Sequence[tuple[str, str, bool]], cap: int) -> int:
         """Index entries of (kind, value or value prefix) alternatives, counted up to `cap` each."""

@@ -7,22 +7,32 @@ record, and one record's place under it: its leaf must be the stored leaf and
 its inclusion proof must lead to the signed root (O(log n), one query of
 nodes). `log show`, `log prove` and the auditor UI say "covered by", hand out
 a proof or show a signer's key only through these, so a row the database's
-operator altered or made up is never presented as verified. Leaves out the
-whole log's check (`chain.Verifier`, `log verify`) and presentation.
+operator altered or made up is never presented as verified; and a record's
+chain columns as the record says them (`chain_columns`: the hash recomputed,
+stored columns that differ flagged). Leaves out the whole log's check
+(`chain.Verifier`, `log verify`) and presentation.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from trustgate.decisions import merkle
-from trustgate.decisions.chain import Checkpoint, Entry, key_id, stored_checkpoint_problem
+from trustgate.decisions.chain import (
+    GENESIS,
+    Checkpoint,
+    Entry,
+    entry_hash,
+    key_id,
+    stored_checkpoint_problem,
+)
 from trustgate.decisions.note import NoteVerifier, TreeHead
+from trustgate.decisions.store import Filters
 from trustgate.errors import DecisionLogError
 
 MAX_REFUSED = 64  # newer checkpoints that do not verify read before giving up (rows made up in bulk)
@@ -64,7 +74,7 @@ class Vouched:
 
     @property
     def checked_with(self) -> str:
-        return "the verifier key given" if self.pinned else "the key stored beside it"
+        return "the verifier key given" if self.pinned else "the key stored beside it (not pinned)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,3 +225,68 @@ def cover(store: Reader, entry: Entry, *, pinned: Ed25519PublicKey | None = None
         return Coverage(entry, vouched, refused, [], beyond)
     hashes, problem = inclusion(store, entry, vouched)
     return Coverage(entry, vouched, refused, hashes, problem)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainColumns:
+    """A record's place in the chain as its record says it, not as the columns store it.
+
+    No signature covers the stored `hash` and `prev` columns: `hash` is
+    recomputed from the record, its position and the stored `prev`
+    (`entry_hash`), and `stored_hash` is the stored column when it differs
+    (None when it agrees). `prev` is the stored column; `prev_problem` says
+    why it is not the hash recomputed from the record before it (None when
+    it is, or when that record was pruned and cannot be read).
+    """
+
+    hash: str
+    prev: str
+    stored_hash: str | None
+    prev_problem: str | None
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong with the stored columns, one line each (empty when they agree)."""
+        out = []
+        if self.stored_hash is not None:
+            out.append(f"the stored hash column is {self.stored_hash}, not the record's hash {self.hash}")
+        return out + ([] if self.prev_problem is None else [self.prev_problem])
+
+
+def chain_columns(entry: Entry, before: Entry | None) -> ChainColumns:
+    """`entry`'s chain columns checked against its record and `before`, the record at `entry.seq - 1`.
+
+    `before` None: #1 must link to the genesis hash; any other position's
+    predecessor was pruned, and its link is left to `log verify` (the prune anchor).
+    """
+    digest = entry_hash(entry.prev, entry.body, entry.seq)
+    expected = GENESIS if entry.seq == 1 else None
+    if before is not None and before.seq == entry.seq - 1:
+        expected = entry_hash(before.prev, before.body, before.seq)
+    prev_problem = None
+    if expected is not None and entry.prev != expected:
+        prev_problem = (
+            f"the stored prev column is not the hash of record #{entry.seq - 1} "
+            f"recomputed from it ({expected})"
+        )
+    return ChainColumns(digest, entry.prev, None if entry.hash == digest else entry.hash, prev_problem)
+
+
+class Rows(Protocol):
+    """What `read_chain_columns` reads of a store (`SqlStore` has it)."""
+
+    def query(
+        self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
+    ) -> Iterator[Entry]: ...
+
+
+def read_chain_columns(store: Rows, entry: Entry) -> ChainColumns:
+    """`chain_columns` of `entry`, reading the record before it (one row by position, not by id).
+
+    Raises:
+        DecisionLogError: the store cannot be read.
+    """
+    before = None
+    if entry.seq > 1:
+        before = next(store.query(Filters(above=entry.seq - 2, below=entry.seq), limit=1), None)
+    return chain_columns(entry, before)

@@ -406,24 +406,36 @@ class _UI:
             raise HTTPException(404, f"no decision {key!r}")
         return entry
 
-    def _coverage(self, key: str) -> tuple[Any, str | None, vouch.Coverage | None]:
+    def _covered(self, store: Store, key: str) -> tuple[Any, str | None, vouch.Coverage | None]:
         """The decision `key`, why its record is malformed (None: it is not) and, when it is not, the
-        record under the checkpoints that verify (with `--verifier-key` when given).
+        record under the checkpoints that verify (with `--verifier-key` when given), read from `store`.
 
         A malformed record (an altered row) is shown flagged and never vouched for: no coverage.
         """
+        entry = self._entry(store, key)
+        malformed = unreadable(entry)
+        if malformed is not None:
+            return entry, malformed, None
+        return entry, None, vouch.cover(store, entry, pinned=self.settings.public_key)
+
+    def _coverage(self, key: str) -> tuple[Any, str | None, vouch.Coverage | None]:
+        """`_covered`, in one snapshot of the log."""
         with self.store() as store, store.snapshot():
-            entry = self._entry(store, key)
-            malformed = unreadable(entry)
-            if malformed is not None:
-                return entry, malformed, None
-            return entry, None, vouch.cover(store, entry, pinned=self.settings.public_key)
+            return self._covered(store, key)
 
     def decision(self, request: Request) -> Response:
-        entry, malformed, coverage = self._coverage(request.path_params["key"])
+        with self.store() as store, store.snapshot():
+            entry, malformed, coverage = self._covered(store, request.path_params["key"])
+            # the stored hash and prev columns, checked against the records
+            columns = vouch.read_chain_columns(store, entry)
         if malformed is not None:  # an altered row: say so, with what is stored
             return self.page(
-                "malformed.html", request, entry=entry, reason=malformed, stored=repr(entry.body)
+                "malformed.html",
+                request,
+                entry=entry,
+                reason=malformed,
+                stored=repr(entry.body),
+                chain=columns,
             )
         return self.page(
             "decision.html",
@@ -432,6 +444,7 @@ class _UI:
             d=explain(entry),
             c=coverage,
             stem=evidence.file_stem(entry),
+            chain=columns,
             raw=json.dumps(entry.record(), indent=2, sort_keys=True),
         )
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from trustgate.decisions import vouch
-from trustgate.decisions.chain import Entry
+from trustgate.decisions.chain import Entry, entry_hash
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import MALFORMED_RECORD
 from trustgate.report._common import spreadsheet_cell, visible_controls
@@ -33,9 +33,12 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 def export_line(entry: Entry) -> str:
-    """`{"hash", "prev", "record", "seq"}` in RFC 8785 form, as `trustgate log export` writes it."""
+    """`{"hash", "prev", "record", "seq"}` in RFC 8785 form, as `trustgate log export` writes it.
+
+    "hash" is recomputed from the line (`entry_hash`), not the stored column, which no signature covers.
+    """
     return (
-        f'{{"hash":"{entry.hash}","prev":"{entry.prev}","record":'
+        f'{{"hash":"{entry_hash(entry.prev, entry.body, entry.seq)}","prev":"{entry.prev}","record":'
         + entry.body.decode()
         + f',"seq":{entry.seq}}}'
     )

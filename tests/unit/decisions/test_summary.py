@@ -7,8 +7,10 @@ import random
 from collections import Counter
 from typing import Any
 
+import pytest
 from decision_records import MakeRecord
 
+from trustgate.decisions import summary
 from trustgate.decisions.canonical import timestamp
 from trustgate.decisions.chain import CheckpointSigner
 from trustgate.decisions.log import Store, open_store, prepare
@@ -275,5 +277,75 @@ def test_a_time_ranges_positions_are_checked_against_the_records_at_and_beside_t
         assert problem is not None and problem.startswith(
             f"the summaries say its records span #{span[0] + 1}..#{span[1]}, but #"
         )
+    finally:
+        store.close()
+
+
+def _written(url: str, make_record: MakeRecord, times: list[str]) -> Store:
+    store = open_store(url)
+    store.append([prepare(make_record(n, time=t)) for n, t in enumerate(times)])
+    return store
+
+
+def _moved(store: Store, day: str, first_seq: int) -> tuple[int, int]:
+    with store._write():  # the operator edits the summary row
+        store._execute("UPDATE daily_seqs SET first_seq = ? WHERE day = ?", (first_seq, day))
+    span = store.seq_bounds(parse_time(day), None)
+    assert span is not None and span[0] == first_seq
+    return span
+
+
+def test_a_bound_moved_past_records_written_out_of_time_order_near_midnight_is_found(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    # D-1, D-1, D (the one to hide), D-1 (a writer a few seconds behind), D, D
+    times = ["2026-11-09T23:59:40", "2026-11-09T23:59:50", "2026-11-10T00:00:02", "2026-11-09T23:59:58"]
+    times += ["2026-11-10T00:00:05", "2026-11-10T00:01:00"]
+    store = _written(store_url, make_record, [f"{t}.000000Z" for t in times])
+    try:
+        since = parse_time("2026-11-10")
+        span = store.seq_bounds(since, None)
+        assert span == (3, 6) and store.seq_bounds_problem(since, None, span) is None
+        problem = store.seq_bounds_problem(since, None, _moved(store, "2026-11-10", 5))
+        assert problem == "the summaries say its records span #5..#6, but #3 is one of them too"
+    finally:
+        store.close()
+
+
+def _skewed(*, hidden: bool) -> list[str]:
+    """A record of D-1, (`hidden`: one of D,) 300 of D-1 by writers whose clocks differ by 9.9 s, 5 of D."""
+    midnight = dt.datetime(2026, 11, 10, tzinfo=dt.UTC)
+    times = [midnight - dt.timedelta(hours=1)] + ([midnight + dt.timedelta(seconds=2)] if hidden else [])
+    times += [midnight - dt.timedelta(seconds=0.1 if i % 2 else 10 - (i % 7) / 10) for i in range(300)]
+    times += [midnight + dt.timedelta(seconds=10 + i) for i in range(5)]
+    return [timestamp(t) for t in times]
+
+
+def test_records_out_of_time_order_are_read_further_until_they_reach_beyond_the_range(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    since = parse_time("2026-11-10")
+    store = _written(store_url, make_record, _skewed(hidden=False))
+    try:  # the 64 records before #302 are out of order by 9.9 s, all within 10 s of D: read further
+        span = store.seq_bounds(since, None)
+        assert span == (302, 306) and store.seq_bounds_problem(since, None, span) is None
+    finally:
+        store.close()
+
+
+def test_a_bound_moved_far_past_records_out_of_time_order_is_found_or_refused(
+    store_url: str, make_record: MakeRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    since = parse_time("2026-11-10")
+    store = _written(store_url, make_record, _skewed(hidden=True))
+    try:
+        span = _moved(store, "2026-11-10", 303)  # #2 hidden behind 300 records of D-1
+        problem = store.seq_bounds_problem(since, None, span)
+        assert problem == "the summaries say its records span #303..#307, but #2 is one of them too"
+        monkeypatch.setattr(summary, "SPAN_CHECK_MAX", summary.SPAN_CHECK_RECORDS)  # not read that far
+        problem = store.seq_bounds_problem(since, None, span)
+        assert problem is not None and problem.startswith("records #239..#303 beside the span #303..#307")
+        assert problem.endswith("are out of time order by more than they reach beyond the range, so it "
+                                "cannot be checked from them")  # fmt: skip
     finally:
         store.close()

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from decision_records import MakeRecord
 
 from trustgate.decisions import merkle
-from trustgate.decisions.chain import CheckpointSigner, Entry
+from trustgate.decisions.chain import CheckpointSigner, Entry, entry_hash
 from trustgate.decisions.log import open_store, prepare
 from trustgate.decisions.note import TreeHead, sign_note
 from trustgate.decisions.store import InconsistentLogError, SqlStore
-from trustgate.decisions.vouch import MAX_REFUSED, Vouched, cover, newest_vouched
+from trustgate.decisions.vouch import MAX_REFUSED, Vouched, cover, newest_vouched, read_chain_columns
 
 SIGNER = CheckpointSigner(private_key=Ed25519PrivateKey.generate())
 
@@ -198,5 +198,32 @@ def test_a_checkpoint_that_signs_more_records_than_the_tree_holds_proves_nothing
         assert coverage.vouched is not None and coverage.vouched.checkpoint.seq == 6 and not coverage.proven
         assert coverage.problem is not None
         assert "claims 6 records, but the log's tree holds 4" in coverage.problem
+    finally:
+        store.close()
+
+
+def test_chain_columns_are_recomputed_from_the_records_and_stored_ones_that_differ_flagged(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    store = _log(store_url, make_record, 4, ())
+    try:
+        genuine = [read_chain_columns(store, _get(store, f"#{n}")) for n in range(1, 5)]
+        assert [c.problems for c in genuine] == [[]] * 4
+        assert [c.hash for c in genuine] == [_get(store, f"#{n}").hash for n in range(1, 5)]
+        with store._write():  # the operator edits #3's chain columns, nothing else
+            store._execute("UPDATE decisions SET hash = ?, prev = ? WHERE seq = 3", ("ab" * 32, "cd" * 32))
+        third = _get(store, "#3")
+        columns = read_chain_columns(store, third)
+        assert columns.hash == entry_hash("cd" * 32, third.body, 3) and columns.stored_hash == "ab" * 32
+        assert columns.prev == "cd" * 32
+        assert columns.prev_problem == (
+            f"the stored prev column is not the hash of record #2 recomputed from it ({genuine[1].hash})"
+        )
+        assert len(columns.problems) == 2
+        # #3's hash recomputed (over its altered prev) is not what #4 links to: #4's prev is flagged too
+        assert read_chain_columns(store, _get(store, "#4")).prev_problem is not None
+        with store._write():
+            store._execute("UPDATE decisions SET prev = ? WHERE seq = 1", ("ef" * 32,))
+        assert read_chain_columns(store, _get(store, "#1")).prev_problem is not None  # not the genesis
     finally:
         store.close()
