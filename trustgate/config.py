@@ -807,9 +807,13 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
                         where=where("rules", i, key, k),
                         hint="drop the :tag or @digest (requireDigest makes manifests pin digests)",
                     )
-                # Every name has a registry and a repository (`nginx` is docker.io/library/nginx):
-                # without a `/`, only a pattern with `**` (which crosses segments) can match one.
-                if "/" not in glob and "**" not in glob:
+                # Every name has a registry and a repository (`nginx` is docker.io/library/nginx,
+                # and so is that pattern: `oci.reference.name_pattern`). Without a `/`, a pattern
+                # that starts with a wildcard stays as written and only `**` (which crosses
+                # segments) lets it match; one with a dot is a registry alone (`ghcr.io`), meant
+                # as `ghcr.io/**`. One ending in `/` matches no name either.
+                bare = "/" not in glob and "**" not in glob
+                if (bare and (glob[:1] in ("*", "?", "[") or "." in glob)) or glob.endswith("/"):
                     raise ConfigError(
                         f"image rule {item['name']!r}: {glob!r} can match no image: rules match "
                         "registry/repository after normalisation, which always holds a '/' "

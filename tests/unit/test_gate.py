@@ -261,6 +261,10 @@ def test_exception_that_does_not_match_changes_nothing(policy_dir: Path, write: 
         ("acme/app:1", "acme/app*", True),
         ("evil/nginx:1", "nginx*", False),
         ("registry.example.com/nginx:1", "nginx", False),
+        ("docker.io/nginx:1", "index.docker.io/library/nginx", True),
+        # What an unresolved variable becomes is unknown: no pattern covers it.
+        ("registry.example.com/ops/tool:${TAG}-debug", "registry.example.com/ops/*-debug", False),
+        ("${REG}.example.com/ops/tool:1", "*.example.com/ops/*", False),
     ],
 )
 def test_exception_images_match_as_image_rules_do(

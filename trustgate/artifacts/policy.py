@@ -24,7 +24,7 @@ import rfc8785
 from trustgate.artifacts.summaries import Acceptance
 from trustgate.config import PUBLIC_GOOD, AttestationRequirement, ImageRule, ImagesSettings
 from trustgate.errors import ConfigError, PolicyError
-from trustgate.oci.reference import canonical_name, glob_pattern
+from trustgate.oci.reference import canonical_name, glob_pattern, name_pattern
 from trustgate.policy import rego
 from trustgate.verify import (
     IdentityMatcher,
@@ -37,6 +37,17 @@ from trustgate.verify import (
 
 Authority = KeyAuthority | KeylessAuthority
 _THREAD = threading.local()  # per thread: the attestation policies' regorus evaluators
+
+
+# The version of what a verification reads and how it judges it: in every rule's policy digest
+# (`ImagePolicy._policy_digest`), so in the `policy` of every verification summary issued under
+# it, and in every result's cache key (`verifier.result_key`). A summary an older release issued,
+# or a result an old replica cached during a rolling upgrade, is then never accepted or served.
+# Bump it with any change to what is read (places, limits that fail or skip), to what counts or
+# how it is ranked, or to what a verdict means (ADR 5, "The cache"; ADR 12). History: no version
+# is older releases (some did not read the `.att` tag beside the referrers, all skipped payloads
+# over 4 MiB with a note); 2: a payload too large to read fails the image.
+SEMANTICS_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +175,8 @@ class ImagePolicy:
         )
         return CompiledRule(
             rule=rule,
-            include=tuple(glob_pattern(p) for p in rule.images),
-            exclude=tuple(glob_pattern(p) for p in rule.exclude),
+            include=tuple(glob_pattern(name_pattern(p)) for p in rule.images),
+            exclude=tuple(glob_pattern(name_pattern(p)) for p in rule.exclude),
             authorities=tuple(self.authorities[n] for n in rule.authorities),
             attestations=tuple(attestations),
             digest="sha256:" + digest.hexdigest(),
@@ -182,6 +193,7 @@ class ImagePolicy:
         """
         document = {
             "schema": "trustgate.dev/image-policy/v1",
+            "semantics": SEMANTICS_VERSION,
             "signatures": {
                 "authorities": sorted(
                     (self._identities[n] for n in dict.fromkeys(rule.authorities)), key=rfc8785.dumps
@@ -235,7 +247,11 @@ class ImagePolicy:
             return self.rules[bare] if bare is not None else None
         index, rule, patterns = written
         registry = name.partition("/")[0]
-        if bare is None or index <= bare or any(p.partition("/")[0] == registry for p in patterns):
+        if (
+            bare is None
+            or index <= bare
+            or any(name_pattern(p).partition("/")[0] == registry for p in patterns)
+        ):
             return rule
         return self.rules[bare]
 

@@ -28,7 +28,13 @@ from typing import Any
 
 from trustgate.artifacts import summaries
 from trustgate.artifacts.cache import Lookup, MemoryCache, VerificationCache
-from trustgate.artifacts.policy import Authority, CompiledAttestation, CompiledRule, ImagePolicy
+from trustgate.artifacts.policy import (
+    SEMANTICS_VERSION,
+    Authority,
+    CompiledAttestation,
+    CompiledRule,
+    ImagePolicy,
+)
 from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES
 from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
@@ -53,14 +59,6 @@ _BATCH: contextvars.ContextVar[tuple[frozenset[str], dict[str, int]]] = contextv
 )
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
-# The version of what a verification reads and how it judges it, in every result's cache key: a
-# result computed by another version (an old replica during a rolling upgrade, through the shared
-# cache) is never served, fresh or stale. Bump it with any change to what is read (places, limits
-# that fail or skip), to what counts or how it is ranked, or to what a verdict means (ADR 5,
-# "The cache"). History: keys without a version are older releases (some did not read the `.att`
-# tag beside the referrers, all skipped payloads over 4 MiB with a note); 2: a payload too large
-# to read fails the image.
-SEMANTICS_VERSION = 2
 
 
 @dataclass(slots=True)

@@ -28,7 +28,13 @@ from trustgate.model import (
     Severity,
     Source,
 )
-from trustgate.oci.reference import InvalidReferenceError, Reference, canonical_name, glob_pattern
+from trustgate.oci.reference import (
+    InvalidReferenceError,
+    Reference,
+    canonical_name,
+    glob_pattern,
+    name_pattern,
+)
 from trustgate.policy import rego
 
 # Sources whose findings exceptions may waive: what a policy decided, not what could not be evaluated.
@@ -243,36 +249,21 @@ def _image_covered(patterns: Sequence[str], image: str) -> bool:
     `*.acme.io/legacy/*` covered the Docker Hub image `evil/x.acme.io/legacy/rootkit`. Only a
     pattern that names a tag or digest itself (`shop/proxy:1.*`) is matched against the whole
     reference: otherwise a pusher's tag (`prod:v2-debug`) would pick the waiver meant for
-    `*-debug` repositories. A reference that does not parse is matched as written.
+    `*-debug` repositories. A reference that does not parse (an unresolved `${TAG}`) is covered by
+    no pattern: what it becomes is unknown (`prod:${TAG}-debug` matched `*-debug`, and a `*`
+    over `${REG}` covered whatever registry it would name); an exception without `images` can
+    still waive its findings.
     """
     try:
         ref = Reference.parse(image)
     except InvalidReferenceError:
-        names = whole = [image]
-    else:
-        names, whole = [ref.name], [str(ref)]
-        names += [bare for name in names if (bare := canonical_name(name)) is not None]
-        whole += [bare for name in whole if (bare := canonical_name(name)) is not None]
-    for pattern in map(_hub_pattern, patterns):
+        return False
+    names, whole = [ref.name], [str(ref)]
+    names += [bare for name in names if (bare := canonical_name(name)) is not None]
+    whole += [bare for name in whole if (bare := canonical_name(name)) is not None]
+    for pattern in map(name_pattern, patterns):
         last = pattern.rpartition("/")[2]
         against = whole if ":" in last or "@" in last else names
         if any(glob_pattern(pattern).fullmatch(name) for name in against):
             return True
     return False
-
-
-def _hub_pattern(pattern: str) -> str:
-    """A pattern written as Docker Hub names are (`nginx:*`, `acme/app*`), read as a reference is:
-    `docker.io/library/nginx:*`, `docker.io/acme/app*`. The names it is matched against are
-    normalised, so a pattern that is not would never match (waivers written before the glob
-    rules were short names). A pattern whose first part may be a registry (a dot, a port,
-    `localhost`) or starts with a wildcard is left as written.
-    """
-    if pattern[:1] in ("*", "?", "["):
-        return pattern
-    first, slash, _ = pattern.partition("/")
-    if not slash:
-        return f"docker.io/library/{pattern}"
-    if "." in first or ":" in first or first == "localhost" or any(c in first for c in "*?["):
-        return pattern
-    return f"docker.io/{pattern}"

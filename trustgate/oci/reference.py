@@ -23,6 +23,7 @@ __all__ = [
     "Reference",
     "canonical_name",
     "glob_pattern",
+    "name_pattern",
     "validate_digest",
 ]
 
@@ -177,6 +178,32 @@ def canonical_name(name: str) -> str | None:
     if host in _HUB_ALIASES:
         host = DOCKER_HUB
         if "/" not in rest:
+            rest = f"library/{rest}"
+    return f"{host}/{rest}"
+
+
+def name_pattern(glob: str) -> str:
+    """An image name glob read as `Reference.parse` reads a name, so that it can match one:
+    a Docker Hub short name is Docker Hub's (`nginx` is `docker.io/library/nginx`, `acme/app*`
+    `docker.io/acme/app*`), a registry host is lower case, and Docker Hub's other hosts written
+    without a port are `docker.io` (`index.docker.io/library/*`). A pattern naming a port keeps
+    it (`host:443/sandbox/**` names the registry as written: see `ImagePolicy.rule_for`), and
+    one that starts with a wildcard, or whose first part holds one, is left as written.
+    Names are matched in that form, so a pattern left in another would never match.
+    """
+    if glob[:1] in ("*", "?", "["):
+        return glob
+    first, slash, rest = glob.partition("/")
+    if not slash:
+        return f"{DOCKER_HUB}/library/{glob}"
+    if any(c in first for c in "*?["):
+        return glob
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"{DOCKER_HUB}/{glob}"
+    host = first.lower()
+    if host in _HUB_ALIASES:
+        host = DOCKER_HUB
+        if "/" not in rest and "**" not in rest:
             rest = f"library/{rest}"
     return f"{host}/{rest}"
 

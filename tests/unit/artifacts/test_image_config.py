@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from trustgate.config import PUBLIC_GOOD, load_config
+from trustgate.artifacts.policy import ImagePolicy
+from trustgate.config import PUBLIC_GOOD, ImageRule, ImagesSettings, load_config
 from trustgate.errors import ConfigError
-from trustgate.oci.reference import glob_pattern
+from trustgate.oci.reference import Reference, glob_pattern
 
 HEAD = "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
 
@@ -167,6 +168,28 @@ def test_image_globs(glob: str, name: str, hit: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("pattern", "image", "taken"),
+    [
+        ("acme/*", "acme/app:1", True),  # docker.io/acme/*
+        ("docker.io/nginx", "nginx:1", True),  # docker.io/library/nginx
+        ("nginx", "nginx:1", True),
+        ("index.docker.io/library/*", "nginx:1", True),
+        ("registry-1.docker.io/library/nginx", "nginx:1", True),
+        ("DOCKER.IO/library/nginx", "nginx:1", True),
+        ("Registry.Acme.io/shop/*", "registry.acme.io/shop/api:1", True),
+        ("docker.io/**", "acme/app:1", True),  # `**` is not narrowed to library/
+        ("acme/*", "evil/acme/app:1", False),
+        ("nginx", "registry.acme.io/nginx:1", False),
+    ],
+)
+def test_rule_patterns_are_read_as_names_are(pattern: str, image: str, taken: bool) -> None:
+    """A rule written `acme/*` or `docker.io/nginx` matched no image (names are normalised, the
+    patterns were not), leaving its images to `unmatched`, which allows by default."""
+    policy = ImagePolicy(ImagesSettings(rules=(ImageRule(name="r", images=(pattern,)),)))
+    assert (policy.rule_for(Reference.parse(image).name) is not None) is taken
+
+
+@pytest.mark.parametrize(
     ("pattern", "why"),
     [
         ("**:latest", "names a tag or digest"),  # no '/' before the tag: used to be accepted
@@ -176,9 +199,9 @@ def test_image_globs(glob: str, name: str, hit: bool) -> None:
         ("ghcr.io/acme/app:debug", "names a tag or digest"),
         ("localhost:5000", "names a tag or digest"),  # a registry alone: no repository
         ("**@sha256:*", "names a tag or digest"),
-        ("nginx", "can match no image"),  # docker.io/library/nginx
         ("*", "can match no image"),  # one segment; every name has two or more
-        ("ghcr.io", "can match no image"),
+        ("ghcr.io", "can match no image"),  # a registry alone
+        ("ghcr.io/acme/", "can match no image"),
     ],
 )
 @pytest.mark.parametrize("key", ["images", "exclude"])
@@ -213,6 +236,9 @@ def test_patterns_that_can_match_a_name_are_still_accepted(tmp_path: Path) -> No
         "127.0.0.1:5000/*",
         "registry.acme.io:443/sandbox/**",
         "registry.acme.io/team-?/app",
+        "nginx",  # docker.io/library/nginx, as a name is read
+        "acme/*",
+        "index.docker.io/library/*",
     ]
     text = f"images:\n  rules:\n    - {{name: r, images: {patterns!r}, exclude: {patterns!r}}}\n"
     (rule,) = load_config(write(tmp_path, text)).images.rules

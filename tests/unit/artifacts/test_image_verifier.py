@@ -758,3 +758,17 @@ def test_a_result_cached_by_an_older_version_of_verifying_is_not_served(keys: di
     assert previous.status == "failed" and previous.cache == "miss", previous
     served = verify(current)  # the current version's key is the one used: what it holds is served
     assert served.status == "verified" and served.cache == "hit"
+
+
+def test_the_policy_digest_carries_the_semantics_version(
+    keys: dict[str, CosignKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verification summary names the policy digest it was issued under: one an older release
+    issued (which skipped a payload too large to read) must not count under today's semantics,
+    as an older release's cached result is not served."""
+    from trustgate.artifacts import policy as policy_module
+
+    (now,) = ImagePolicy(settings(keys)).rules
+    monkeypatch.setattr(policy_module, "SEMANTICS_VERSION", policy_module.SEMANTICS_VERSION - 1)
+    (before,) = ImagePolicy(settings(keys)).rules
+    assert now.policy_digest != before.policy_digest
