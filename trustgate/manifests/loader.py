@@ -532,7 +532,8 @@ def lone_surrogate(value: Any) -> JsonPath | None:
     else:
         if _SURROGATE_UTF8.search(packed) is None:
             return None
-    return _find_surrogate(value)
+    found = _find_unevaluable(value, integers=False)
+    return found[1] if found is not None else None
 
 
 # regorus keeps an integer exact from -2^63 to 2^64-1 (an i64 or a u64) and turns any other into a
@@ -594,8 +595,10 @@ def _long_at(packed: bytes, start: int) -> int | None:
     return number if isinstance(number, int) else None
 
 
-def _find_unevaluable(value: Any) -> tuple[str, JsonPath] | None:
-    stack: list[tuple[Any, JsonPath]] = [(value, ())]  # iterative, so any depth is walked
+def _find_unevaluable(value: Any, *, integers: bool = True) -> tuple[str, JsonPath] | None:
+    """The first lone surrogate, or (with `integers`) integer outside the engine's range, and
+    its path; iterative, so any depth is walked."""
+    stack: list[tuple[Any, JsonPath]] = [(value, ())]
     while stack:
         item, path = stack.pop()
         if isinstance(item, Mapping):
@@ -606,44 +609,21 @@ def _find_unevaluable(value: Any) -> tuple[str, JsonPath] | None:
             if not _utf8(item):
                 return "surrogate", path
             continue
-        elif isinstance(item, int) and not (ENGINE_INT_MIN <= item <= ENGINE_INT_MAX):
+        elif integers and isinstance(item, int) and not (ENGINE_INT_MIN <= item <= ENGINE_INT_MAX):
             return "integer", path
         else:
             continue
         for key, child in pairs:
             if isinstance(key, str) and not _utf8(key):
                 return "surrogate", (*path, key)
-            if isinstance(key, int) and not (ENGINE_INT_MIN <= key <= ENGINE_INT_MAX):
+            if integers and isinstance(key, int) and not (ENGINE_INT_MIN <= key <= ENGINE_INT_MAX):
                 return "integer", (*path, key)
             if isinstance(child, str):
                 if not _utf8(child):
                     return "surrogate", (*path, _path_part(key))
             elif isinstance(child, int):
-                if not (ENGINE_INT_MIN <= child <= ENGINE_INT_MAX):
+                if integers and not (ENGINE_INT_MIN <= child <= ENGINE_INT_MAX):
                     return "integer", (*path, _path_part(key))
-            elif isinstance(child, Mapping | list | tuple):
-                stack.append((child, (*path, _path_part(key))))
-    return None
-
-
-def _find_surrogate(value: Any) -> JsonPath | None:
-    stack: list[tuple[Any, JsonPath]] = [(value, ())]  # iterative, so any depth is walked
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, Mapping):
-            pairs: Any = item.items()
-        elif isinstance(item, list | tuple):
-            pairs = enumerate(item)
-        elif isinstance(item, str) and not _utf8(item):
-            return path
-        else:
-            continue
-        for key, child in pairs:
-            if isinstance(key, str) and not _utf8(key):
-                return (*path, key)
-            if isinstance(child, str):
-                if not _utf8(child):
-                    return (*path, _path_part(key))
             elif isinstance(child, Mapping | list | tuple):
                 stack.append((child, (*path, _path_part(key))))
     return None
