@@ -747,3 +747,14 @@ def test_substring_and_array_slice() -> None:
         + _compare("array.slice", 3, [[[1, 2, 3], a, b] for a in offsets for b in (-1, 0, 2, 100, 1.5)])
         + _compare("array.slice", 3, [["abc", 0, 1]])
     )
+
+
+def test_integer_operands_beyond_int64() -> None:
+    """OPA's IntOperand reads an int64: 2^63 and up is an operand error (undefined), not an index."""
+    big: list[Any] = [2**63 - 1, 2**63, 2**64 - 1, -(2**63)]  # the loader refuses any beyond
+    _check(
+        _compare("substring", 3, [["abc", o, 1] for o in big] + [["abc", 0, o] for o in big])
+        + _compare("array.slice", 3, [[[1, 2, 3], o, 2] for o in big] + [[[1, 2, 3], 0, o] for o in big])
+        + _compare("regex.find_n", 3, [["a", "aaa", o] for o in big])
+        + _compare("regex.find_all_string_submatch_n", 3, [["a", "aaa", o] for o in big])
+    )

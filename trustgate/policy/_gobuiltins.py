@@ -66,6 +66,8 @@ def _integer(value: Any) -> int:
         raise _BuiltinError("operand must be number")
     if isinstance(value, float) and not value.is_integer():
         raise _BuiltinError("operand must be integer number")
+    if not -(2**63) <= value < 2**63:  # IntOperand reads the number as an int64
+        raise _BuiltinError("operand must be integer number")
     return int(value)
 
 

@@ -631,7 +631,7 @@ def _guard_builtins(
     (`startswith`, `object_get`, `sprintf`, `sprintf_vsd`, `go_regex_match`).
     """
     edits: list[_Edit] = []
-    integers = _integer_vars(ast)
+    integers = _integer_vars(ast, data)
     routed = {
         id(c): h for c in _calls(ast.get("rules", [])) if (h := _go_helper(c, data, collections, integers))
     }
@@ -871,7 +871,7 @@ def _go_helper(
 _INTEGER_RESULTS = frozenset({"count", "indexof", "strings.count", "round", "ceil", "floor"})
 
 
-def _integer_vars(ast: dict[str, Any]) -> frozenset[str]:
+def _integer_vars(ast: dict[str, Any], data: bytes = b"") -> frozenset[str]:
     """Variables of the module that only `:=` binds, each time to an integer by its form
     (`n := count(image)`); a name bound anywhere else (`some`, `every`, `=`, an index that
     iterates, a function's argument) is left out."""
@@ -923,7 +923,9 @@ def _integer_vars(ast: dict[str, Any]) -> frozenset[str]:
             walk(body)
 
     walk(ast.get("rules", []))
-    integers = assigned - other
+    # A rule's or function's name is not one of these variables where another rule reads
+    # it (`v := input.n` and, elsewhere, `v := count(l)`); nor one bound by `every`/`some`.
+    integers = assigned - other - _rule_names(ast) - (_bound_names(ast, data)[0] - assigned)
     changed = True
     while changed:  # `n := count(x); m := n - 1`: a chain of integer assignments
         changed = False
@@ -1301,7 +1303,66 @@ def _collections_of(ast: dict[str, Any], data: bytes, rules: frozenset[str]) -> 
         else:
             alias = target.rsplit(".", 1)[-1]
         out.update(alias + r[len(target) :] for r in rules if r.startswith(target + "."))
-    return frozenset(out)
+    # A name bound in a body, as an argument or by `with` may hold a string where the rule
+    # is a collection (`every xs in input.l { count(xs) }`): not known to be one (ADR 0008).
+    bound, mocked = _bound_names(ast, data)
+    return frozenset(r for r in out if r.split(".", 1)[0] not in bound and r.rsplit(".", 1)[-1] not in mocked)
+
+
+def _bound_names(ast: dict[str, Any], data: bytes) -> tuple[frozenset[str], frozenset[str]]:
+    """Names the module binds other than as a rule (`:=`, `=`, `some`, `every`, a function's
+    argument, an index that iterates) and the last segments of the targets of its `with`s."""
+    bound: set[str] = set()
+    mocked: set[str] = set()
+
+    def names(node: Any) -> None:
+        if isinstance(node, dict):
+            var = node.get("Var")
+            if isinstance(var, dict) and len(node) == 1:
+                bound.add(str(var.get("value")))
+                return
+            if "start" in node and "end" in node and "line" in node:  # a span: `every x`, `some x`
+                bound.add(data[int(node["start"]) : int(node["end"])].decode("utf-8", "replace"))
+                return
+            for key, value in node.items():
+                if key != "span":
+                    names(value)
+        elif isinstance(node, list):
+            for item in node:
+                names(item)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        for mod in node.get("with_mods") or []:
+            if isinstance(mod, dict) and isinstance(mod.get("refr"), dict):
+                text = data[slice(*_span(mod["refr"]))].decode("utf-8", "replace")
+                mocked.add(text.rsplit(".", 1)[-1])
+        for kind, body in node.items():
+            if kind == "span":
+                continue
+            if isinstance(body, list):
+                walk(body)
+            if not isinstance(body, dict):
+                continue
+            if kind == "AssignExpr":
+                names(body.get("lhs"))
+                if body.get("op") != "ColEq":
+                    names(body.get("rhs"))
+            elif kind in ("SomeVars", "SomeIn", "Every"):
+                names({k: v for k, v in body.items() if k not in ("collection", "domain", "query")})
+            elif kind == "Func":
+                names(body.get("args"))
+            elif kind == "RefBrack":
+                names(body.get("index"))
+            walk(body)
+
+    walk(ast.get("rules", []))
+    return frozenset(bound), frozenset(mocked)
 
 
 def _hoist_top(expr: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int, int]]:
