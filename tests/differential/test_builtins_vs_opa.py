@@ -153,6 +153,10 @@ LITERAL_PATTERNS = [
     r"a|b",
     r"\.",
     r"[]a]",
+    # past regorus' compiled-size limit (102400 bytes): an error on every document there
+    r"^.{1,253}$",
+    r"^[^/]{1,253}$",
+    r"(?i)[a-z]{1,1000}",
 ]
 CASE_BLOCKS = [
     (0x0000, 0x0250),
@@ -758,3 +762,19 @@ def test_integer_operands_beyond_int64() -> None:
         + _compare("regex.find_n", 3, [["a", "aaa", o] for o in big])
         + _compare("regex.find_all_string_submatch_n", 3, [["a", "aaa", o] for o in big])
     )
+
+
+def test_regex_patterns_past_re2_default_memory() -> None:
+    """Go compiles them; RE2's default max_mem (8 MiB) did not, which read as an invalid pattern."""
+    patterns = [r"^\p{L}{1,500}$", r"^[\p{L}\p{N}]{1,1000}$", r"^\PL{1,1000}$"]
+    _check(
+        _compare("regex.match", 2, [[p, s] for p in patterns for s in ["abc", "123", "é", ""]])
+        + _compare("regex.is_valid", 1, [[p] for p in patterns])
+    )
+
+
+def test_a_regex_too_large_for_re2_is_an_error_not_undefined() -> None:
+    """Go compiles it and answers; trustgate cannot: an evaluation error (exit 3), never undefined."""
+    pattern = r"\pL{1,1000}" * 40
+    got = _ours("regex.match(input[0], input[1])")([pattern, "abc"])
+    assert got[0] == "error" and "too large" in got[1], got

@@ -93,17 +93,43 @@ def _go_syntax_error(pattern: str) -> bool:
     return False
 
 
+# RE2's default (8 MiB) refuses patterns Go compiles (`^\p{L}{1,500}$`); Go's own limit is
+# on the program's size (regexp/syntax maxSize), not far from what this allows.
+_RE2_MAX_MEM = 256 << 20
+_TOO_LARGE = object()
+
+
+class PatternTooLarge(Exception):
+    """A pattern RE2 cannot compile within `_RE2_MAX_MEM` that Go might: an evaluation error
+    (fail closed), never undefined, which would read as a pattern Go refuses."""
+
+
 @functools.lru_cache(maxsize=_PATTERN_CACHE)
-def _compile(pattern: str) -> Any:
-    """Go's `regexp.Compile`: the compiled pattern (over UTF-8 bytes), or None where Go refuses it."""
+def _compile_or_marker(pattern: str) -> Any:
     if _go_syntax_error(pattern):
         return None
     options = re2.Options()
     options.log_errors = False
+    options.max_mem = _RE2_MAX_MEM
     try:
         return re2.compile(_utf8(pattern), options)
-    except re2.error:
-        return None
+    except re2.error as e:
+        return _TOO_LARGE if "too large" in str(e) else None
+
+
+def _compile(pattern: str) -> Any:
+    """Go's `regexp.Compile`: the compiled pattern (over UTF-8 bytes), or None where Go refuses it.
+
+    Raises:
+        PatternTooLarge: RE2 cannot compile it within its memory budget.
+    """
+    compiled = _compile_or_marker(pattern)
+    if compiled is _TOO_LARGE:
+        raise PatternTooLarge(
+            f"regular expression {pattern[:200]!r} is too large for trustgate's RE2 "
+            f"(more than {_RE2_MAX_MEM >> 20} MiB compiled); it cannot be evaluated as OPA does"
+        )
+    return compiled
 
 
 def _utf8(text: str) -> bytes:
@@ -330,7 +356,7 @@ def literal_pattern_agrees(pattern: str) -> bool:
     in Go), `{` that is not a repetition, flag groups other than `(?:` and `(?i)`-style
     flags Go knows, and that Go compiles. Conservative: anything else is routed.
     """
-    if not pattern.isascii() or _compile(pattern) is None:
+    if not pattern.isascii() or _compile_or_marker(pattern) in (None, _TOO_LARGE):
         return False
     i, in_class = 0, False
     while i < len(pattern):

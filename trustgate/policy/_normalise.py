@@ -978,7 +978,11 @@ def _go_helper(
     kind, body = _kind(params[0]) if isinstance(params[0], dict) else ("", {})
     literal = body.get("value") if kind in ("String", "RawString") else None
     if isinstance(literal, str):
-        if name == "regex.match" and _gobuiltins.literal_pattern_agrees(literal):
+        if (
+            name == "regex.match"
+            and _gobuiltins.literal_pattern_agrees(literal)
+            and _regorus_compiles(literal)
+        ):
             return ""
         if name in ("upper", "lower") and literal.isascii():
             return ""
@@ -993,6 +997,21 @@ def _go_helper(
         if kind in ("String", "RawString") and body.get("value"):
             return ""
     return "go_" + name.replace(".", "_")
+
+
+@functools.lru_cache(maxsize=256)
+def _regorus_compiles(pattern: str) -> bool:
+    """regorus' regex takes `pattern`: a counted repetition (`^.{1,253}$`) may exceed its
+    compiled-size limit (102400 bytes), an error on every document where Go's compiles."""
+    if "{" not in pattern:
+        return True
+    engine = regorus.Engine()
+    engine.add_policy("p.rego", "package p\nv := regex.is_valid(input.p)\n")
+    engine.set_input({"p": pattern})
+    try:
+        return engine.eval_rule("data.p.v") is True
+    except (RuntimeError, ValueError):
+        return False
 
 
 _INTEGER_RESULTS = frozenset({"count", "indexof", "strings.count", "round", "ceil", "floor"})
