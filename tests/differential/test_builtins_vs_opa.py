@@ -778,3 +778,25 @@ def test_a_regex_too_large_for_re2_is_an_error_not_undefined() -> None:
     pattern = r"\pL{1,1000}" * 40
     got = _ours("regex.match(input[0], input[1])")([pattern, "abc"])
     assert got[0] == "error" and "too large" in got[1], got
+
+
+def test_yaml_directives_are_read_as_go_yaml_reads_them_or_fail_closed() -> None:
+    """go-yaml v2 reads `%YAML 1.1` and `%TAG`; trustgate's reader does not: an error, not undefined."""
+    docs = [
+        "%YAML 1.1\n---\nprivileged: yes",
+        "%YAML 1.2\n---\nprivileged: true",
+        "%TAG ! tag:example.com,2000:\n---\nprivileged: true",
+        "%YAML 1.1\n%TAG !e! tag:example.com,2000:\n---\na: 1\n",
+    ]
+    _check(
+        _compare("yaml.unmarshal", 1, [[d] for d in docs]) + _compare("yaml.is_valid", 1, [[d] for d in docs])
+    )
+
+
+def test_nesting_deeper_than_python_recursion_answers_as_go_or_fails_closed() -> None:
+    """Go's json scanner refuses nesting past 10000 (invalid); shallower but past Python's
+    recursion limit trustgate cannot tell, and says so (an error naming the cause)."""
+    texts = ["[" * 100000, "[" * 10001 + "]" * 10001, "[" * 3000 + "]" * 3000, '"[' + "[" * 20000 + '"']
+    _check(_compare("json.is_valid", 1, [[t] for t in texts]))
+    got = _ours("json.is_valid(input[0])")(["[" * 3000 + "]" * 3000])
+    assert got == ("value", True) or (got[0] == "error" and "nested too deep" in got[1]), got

@@ -896,6 +896,9 @@ class YamlUnsupportedError(Exception):
     """A YAML document trustgate does not read as OPA does (an alias bomb, `!!set`): exit 3."""
 
 
+_DIRECTIVE = re.compile(r"(?m)^%")
+
+
 def _yaml(text: Any) -> Any:
     """sigs.k8s.io/yaml's `Unmarshal` (go-yaml v2, YAML 1.1 scalars and merge keys, then
     JSON): the first document's value; `_BuiltinError` where OPA's fails (syntax, NaN/Inf)."""
@@ -905,6 +908,13 @@ def _yaml(text: Any) -> Any:
             # `!!omap`, a bare `<<`): what OPA answers is not known here.
             if "unsupported YAML tag" in item.message or "more than" in item.message:
                 raise YamlUnsupportedError(f"yaml: {item.message}: trustgate cannot reproduce OPA's answer")
+            if _DIRECTIVE.search(_string(text)):
+                # go-yaml v2 reads `%YAML 1.1` and `%TAG` directives, which trustgate's reader
+                # refuses: an error, not the undefined of a document OPA cannot read either.
+                raise YamlUnsupportedError(
+                    f"yaml: {item.message}: the text has a %-directive (`%YAML`, `%TAG`): "
+                    "trustgate cannot reproduce OPA's answer"
+                )
             raise _BuiltinError(item.message)
         return item.value
     return None  # an empty stream is null
@@ -1002,7 +1012,40 @@ def json_is_valid(text: Any) -> list[Any]:
         json.loads(text, parse_constant=_no_constant)
     except ValueError:
         return [True, False]
+    except RecursionError:
+        # Go's scanner refuses nesting beyond 10000 (`maxNestingDepth`): invalid whatever
+        # follows. Shallower, Python's parser cannot tell: an error (`_guarded`).
+        if _nesting(text) > _GO_JSON_MAX_DEPTH:
+            return [True, False]
+        raise
     return [True, True]
+
+
+_GO_JSON_MAX_DEPTH = 10000
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of `[` and `{` outside strings (an iterative scan)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+            if depth < 0:
+                return deepest  # unbalanced: Go's scanner stops here
+    return deepest
 
 
 def substring(value: Any, offset: Any, length: Any) -> list[Any]:
@@ -1358,6 +1401,11 @@ def floor(value: Any) -> list[Any]:
     return [True, 0 if -1 < number < 0 else math.floor(number)]
 
 
+class OperandUnsupportedError(Exception):
+    """An operand trustgate's implementation cannot take (nested deeper than Python's
+    recursion limit, an integer of more than 4300 digits) where OPA's answers: exit 3."""
+
+
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -1365,6 +1413,18 @@ def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
             return fn(*args)
         except _BuiltinError:
             return _UNDEFINED
+        except RecursionError as e:
+            raise OperandUnsupportedError(
+                f"{fn.__name__}: the operand is nested too deep for trustgate's implementation: "
+                "trustgate cannot reproduce OPA's answer"
+            ) from e
+        except ValueError as e:
+            if "digits" not in str(e):
+                raise
+            raise OperandUnsupportedError(
+                f"{fn.__name__}: a number of more digits than trustgate's implementation reads "
+                f"({e}): trustgate cannot reproduce OPA's answer"
+            ) from e
 
     return call
 
