@@ -158,6 +158,7 @@ def rewrite_module(
         rego_v0=rego_v0,
         collections=_collections_of(ast, data, collections),
         keep=mocked | _shadowing_names(ast, data),
+        package_rules=globals_,
     )
     current = ast if data == original else None  # changed text: parse it again for the offsets
     for _ in range(_MAX_ROUNDS):
@@ -695,6 +696,7 @@ def _guard_builtins(
     rego_v0: bool = False,
     collections: frozenset[str] = frozenset(),
     keep: frozenset[str] = frozenset(),
+    package_rules: frozenset[str] = frozenset(),
 ) -> tuple[bytes, frozenset[str]]:
     """Calls to guarded built-ins made undefined on operands of a wrong type.
 
@@ -711,7 +713,7 @@ def _guard_builtins(
     (`startswith`, `object_get`, `sprintf`, `sprintf_vsd`, `go_regex_match`).
     """
     edits: list[_Edit] = []
-    integers = _integer_vars(ast, data)
+    integers = _integer_vars(ast, data) - package_rules
     # Calls that are not the built-in's (`import data.lib.regex` then `regex.match`) or that a
     # `with` mocks: left as written, neither routed nor guarded (ADR 0008, item 13).
     kept = {id(c) for c in _calls(ast.get("rules", [])) if _kept(_call_name(c.get("fcn")), keep)}
