@@ -153,6 +153,10 @@ LITERAL_PATTERNS = [
     r"a|b",
     r"\.",
     r"[]a]",
+    # past regorus' compiled-size limit (102400 bytes): an error on every document there
+    r"^.{1,253}$",
+    r"^[^/]{1,253}$",
+    r"(?i)[a-z]{1,1000}",
 ]
 CASE_BLOCKS = [
     (0x0000, 0x0250),
@@ -747,3 +751,54 @@ def test_substring_and_array_slice() -> None:
         + _compare("array.slice", 3, [[[1, 2, 3], a, b] for a in offsets for b in (-1, 0, 2, 100, 1.5)])
         + _compare("array.slice", 3, [["abc", 0, 1]])
     )
+
+
+def test_integer_operands_beyond_int64() -> None:
+    """OPA's IntOperand reads an int64: 2^63 and up is an operand error (undefined), not an index."""
+    big: list[Any] = [2**63 - 1, 2**63, 2**64 - 1, -(2**63)]  # the loader refuses any beyond
+    _check(
+        _compare("substring", 3, [["abc", o, 1] for o in big] + [["abc", 0, o] for o in big])
+        + _compare("array.slice", 3, [[[1, 2, 3], o, 2] for o in big] + [[[1, 2, 3], 0, o] for o in big])
+        + _compare("regex.find_n", 3, [["a", "aaa", o] for o in big])
+        + _compare("regex.find_all_string_submatch_n", 3, [["a", "aaa", o] for o in big])
+    )
+
+
+def test_regex_patterns_past_re2_default_memory() -> None:
+    """Go compiles them; RE2's default max_mem (8 MiB) did not, which read as an invalid pattern."""
+    patterns = [r"^\p{L}{1,500}$", r"^[\p{L}\p{N}]{1,1000}$", r"^\PL{1,1000}$", r"(a{100}){100}"]
+    # RE2 refuses nested counts under `{0}` that Go skips: fails closed
+    patterns += [r"(?i:s*(?-i:(?s)\p{Greek}{1}((?is)(?:(?U)É{1000})+?){0}?[^\pL]*){1000}\B{0})"]
+    _check(
+        _compare("regex.match", 2, [[p, s] for p in patterns for s in ["abc", "123", "é", ""]])
+        + _compare("regex.is_valid", 1, [[p] for p in patterns])
+    )
+
+
+def test_a_regex_too_large_for_re2_is_an_error_not_undefined() -> None:
+    """Go compiles it and answers; trustgate cannot: an evaluation error (exit 3), never undefined."""
+    pattern = r"\pL{1,1000}" * 40
+    got = _ours("regex.match(input[0], input[1])")([pattern, "abc"])
+    assert got[0] == "error" and "too large" in got[1], got
+
+
+def test_yaml_directives_are_read_as_go_yaml_reads_them_or_fail_closed() -> None:
+    """go-yaml v2 reads `%YAML 1.1` and `%TAG`; trustgate's reader does not: an error, not undefined."""
+    docs = [
+        "%YAML 1.1\n---\nprivileged: yes",
+        "%YAML 1.2\n---\nprivileged: true",
+        "%TAG ! tag:example.com,2000:\n---\nprivileged: true",
+        "%YAML 1.1\n%TAG !e! tag:example.com,2000:\n---\na: 1\n",
+    ]
+    _check(
+        _compare("yaml.unmarshal", 1, [[d] for d in docs]) + _compare("yaml.is_valid", 1, [[d] for d in docs])
+    )
+
+
+def test_nesting_deeper_than_python_recursion_answers_as_go_or_fails_closed() -> None:
+    """Go's json scanner refuses nesting past 10000 (invalid); shallower but past Python's
+    recursion limit trustgate cannot tell, and says so (an error naming the cause)."""
+    texts = ["[" * 100000, "[" * 10001 + "]" * 10001, "[" * 3000 + "]" * 3000, '"[' + "[" * 20000 + '"']
+    _check(_compare("json.is_valid", 1, [[t] for t in texts]))
+    got = _ours("json.is_valid(input[0])")(["[" * 3000 + "]" * 3000])
+    assert got == ("value", True) or (got[0] == "error" and "nested too deep" in got[1]), got

@@ -77,6 +77,16 @@ CASES_V1: dict[str, list[str]] = {
     "with_is_not_a_read_ok": ["a if b\nb := 1\ntest_a if { a with b as true }"],
     "local_shadows_rule_ok": ["b := 1\na if { b := 2; b == 2 }"],
     "comprehension_local_shadows_rule_ok": ["a := [b | some b in [1]]\nb if count(a) > 0"],
+    # a namespace that is an import or a rule is not the built-in's (`regex.match`)
+    "import_shadows_builtin_namespace": [
+        "package lib.regex\nother := 1\n",
+        "import data.lib.regex\ndeny contains 1 if regex.match(input.p, input.x)",
+    ],
+    "rule_shadows_builtin_namespace": ['regex := {"a": 1}\ndeny contains 1 if regex.match(input.p, input.x)'],
+    "import_shadows_builtin_namespace_ok": [
+        "package lib.regex\nmatch(_, _) := true\n",
+        "import data.lib.regex\ndeny contains 1 if regex.match(input.p, input.x)",
+    ],
     "import_without_cycle_ok": ["package lib\nx := 1\n", "import data.lib\ny if lib.x"],
     # declared, unused
     "unused_some": ["d if { some x; input.a == 5 }"],

@@ -246,3 +246,38 @@ def test_data_at_a_rule_path_is_refused_naming_the_source_that_set_it() -> None:
         "a.yaml:1: data `main.deny` conflicts with rule `data.main.deny` (p.rego:4)"
     )
     rego.RegoPolicy([module], data={"main": {"ok": 1}})  # beside the rules: accepted
+
+
+_MOCKED = """\
+package main
+import rego.v1
+
+ok if regex.match(input.p, input.x)
+u := upper(input.x)
+g if glob.match(input.g, [], input.x)
+"""
+
+
+def test_tests_may_mock_built_ins_trustgate_routes() -> None:
+    """`with regex.match as ...` in a test module reaches the policy's calls (OPA: the mock applies)."""
+    tests = """\
+package main_test
+import rego.v1
+import data.main
+
+always(_, _, _) := true
+test_regex if { main.ok with regex.match as true with input as {"p": "^z$", "x": "a"} }
+test_upper if { main.u == "Z" with upper as "Z" with input as {"x": "é"} }
+test_glob if { main.g with glob.match as always with input as {"g": "z*", "x": "a"} }
+"""
+    policy = rego.RegoPolicy([rego.Module("p.rego", _MOCKED), rego.Module("p_test.rego", tests)])
+    outcome = {r.name: r for r in policy.evaluator().run_tests()}
+    assert all(r.passed for r in outcome.values()), outcome
+
+
+@pytest.mark.parametrize("mock", ["regex.match as true", 'upper as "Z"', "count as 1"])
+def test_a_policy_module_mocking_a_routed_built_in_is_refused(mock: str) -> None:
+    """Outside a test module the mock would apply to regorus' built-in only: refused, not ignored."""
+    text = _MOCKED + f"deny contains 1 if {{ ok with {mock} }}\n"
+    with pytest.raises(PolicyError, match=r"p.rego:7: `with .* as \.\.\.` is not supported"):
+        rego.RegoPolicy([rego.Module("p.rego", text)])

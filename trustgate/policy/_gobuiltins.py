@@ -66,6 +66,8 @@ def _integer(value: Any) -> int:
         raise _BuiltinError("operand must be number")
     if isinstance(value, float) and not value.is_integer():
         raise _BuiltinError("operand must be integer number")
+    if not -(2**63) <= value < 2**63:  # IntOperand reads the number as an int64
+        raise _BuiltinError("operand must be integer number")
     return int(value)
 
 
@@ -91,17 +93,54 @@ def _go_syntax_error(pattern: str) -> bool:
     return False
 
 
+# RE2's default (8 MiB) refuses patterns Go compiles (`^\p{L}{1,500}$`); Go's own limit is
+# on the program's size (regexp/syntax maxSize), not far from what this allows.
+_RE2_MAX_MEM = 256 << 20
+_TOO_LARGE = object()
+
+
+class PatternTooLarge(Exception):
+    """A pattern RE2 cannot compile within `_RE2_MAX_MEM` that Go might: an evaluation error
+    (fail closed), never undefined, which would read as a pattern Go refuses."""
+
+
 @functools.lru_cache(maxsize=_PATTERN_CACHE)
-def _compile(pattern: str) -> Any:
-    """Go's `regexp.Compile`: the compiled pattern (over UTF-8 bytes), or None where Go refuses it."""
+def _compile_or_marker(pattern: str) -> Any:
     if _go_syntax_error(pattern):
         return None
     options = re2.Options()
     options.log_errors = False
+    options.max_mem = _RE2_MAX_MEM
     try:
         return re2.compile(_utf8(pattern), options)
-    except re2.error:
+    except re2.error as e:
+        if "too large" in str(e):
+            return _TOO_LARGE
+        if "invalid repetition size" in str(e) and _ZERO_COUNT.search(pattern):
+            # RE2 and Go bound nested counted repetitions to 1000 copies alike, except that
+            # Go's `repeatIsValid` skips what is under `{0}` and RE2 does not
+            # (`(?:(?:a{1000}){0}){2}`): Go's answer is not known here.
+            return _TOO_LARGE
         return None
+
+
+_ZERO_COUNT = re.compile(r"\{0*(?:,0*)?\}")  # `{0}`, `{0,0}`
+
+
+def _compile(pattern: str) -> Any:
+    """Go's `regexp.Compile`: the compiled pattern (over UTF-8 bytes), or None where Go refuses it.
+
+    Raises:
+        PatternTooLarge: RE2 cannot compile it within its memory budget.
+    """
+    compiled = _compile_or_marker(pattern)
+    if compiled is _TOO_LARGE:
+        raise PatternTooLarge(
+            f"regular expression {pattern[:200]!r} is too large for trustgate's RE2 (more than "
+            f"{_RE2_MAX_MEM >> 20} MiB compiled, or counted repetitions nested past its bound): "
+            "trustgate cannot reproduce OPA's answer"
+        )
+    return compiled
 
 
 def _utf8(text: str) -> bytes:
@@ -328,7 +367,7 @@ def literal_pattern_agrees(pattern: str) -> bool:
     in Go), `{` that is not a repetition, flag groups other than `(?:` and `(?i)`-style
     flags Go knows, and that Go compiles. Conservative: anything else is routed.
     """
-    if not pattern.isascii() or _compile(pattern) is None:
+    if not pattern.isascii() or _compile_or_marker(pattern) in (None, _TOO_LARGE):
         return False
     i, in_class = 0, False
     while i < len(pattern):
@@ -868,6 +907,9 @@ class YamlUnsupportedError(Exception):
     """A YAML document trustgate does not read as OPA does (an alias bomb, `!!set`): exit 3."""
 
 
+_DIRECTIVE = re.compile(r"(?m)^%")
+
+
 def _yaml(text: Any) -> Any:
     """sigs.k8s.io/yaml's `Unmarshal` (go-yaml v2, YAML 1.1 scalars and merge keys, then
     JSON): the first document's value; `_BuiltinError` where OPA's fails (syntax, NaN/Inf)."""
@@ -877,6 +919,13 @@ def _yaml(text: Any) -> Any:
             # `!!omap`, a bare `<<`): what OPA answers is not known here.
             if "unsupported YAML tag" in item.message or "more than" in item.message:
                 raise YamlUnsupportedError(f"yaml: {item.message}: trustgate cannot reproduce OPA's answer")
+            if _DIRECTIVE.search(_string(text)):
+                # go-yaml v2 reads `%YAML 1.1` and `%TAG` directives, which trustgate's reader
+                # refuses: an error, not the undefined of a document OPA cannot read either.
+                raise YamlUnsupportedError(
+                    f"yaml: {item.message}: the text has a %-directive (`%YAML`, `%TAG`): "
+                    "trustgate cannot reproduce OPA's answer"
+                )
             raise _BuiltinError(item.message)
         return item.value
     return None  # an empty stream is null
@@ -974,7 +1023,40 @@ def json_is_valid(text: Any) -> list[Any]:
         json.loads(text, parse_constant=_no_constant)
     except ValueError:
         return [True, False]
+    except RecursionError:
+        # Go's scanner refuses nesting beyond 10000 (`maxNestingDepth`): invalid whatever
+        # follows. Shallower, Python's parser cannot tell: an error (`_guarded`).
+        if _nesting(text) > _GO_JSON_MAX_DEPTH:
+            return [True, False]
+        raise
     return [True, True]
+
+
+_GO_JSON_MAX_DEPTH = 10000
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of `[` and `{` outside strings (an iterative scan)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+            if depth < 0:
+                return deepest  # unbalanced: Go's scanner stops here
+    return deepest
 
 
 def substring(value: Any, offset: Any, length: Any) -> list[Any]:
@@ -1330,6 +1412,11 @@ def floor(value: Any) -> list[Any]:
     return [True, 0 if -1 < number < 0 else math.floor(number)]
 
 
+class OperandUnsupportedError(Exception):
+    """An operand trustgate's implementation cannot take (nested deeper than Python's
+    recursion limit, an integer of more than 4300 digits) where OPA's answers: exit 3."""
+
+
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -1337,6 +1424,18 @@ def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
             return fn(*args)
         except _BuiltinError:
             return _UNDEFINED
+        except RecursionError as e:
+            raise OperandUnsupportedError(
+                f"{fn.__name__}: the operand is nested too deep for trustgate's implementation: "
+                "trustgate cannot reproduce OPA's answer"
+            ) from e
+        except ValueError as e:
+            if "digits" not in str(e):
+                raise
+            raise OperandUnsupportedError(
+                f"{fn.__name__}: a number of more digits than trustgate's implementation reads "
+                f"({e}): trustgate cannot reproduce OPA's answer"
+            ) from e
 
     return call
 

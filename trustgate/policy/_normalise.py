@@ -112,6 +112,7 @@ def rewrite_module(
     globals_: frozenset[str] = frozenset(),
     collections: frozenset[str] = frozenset(),
     parsed: dict[str, Any] | None = None,
+    mocked: frozenset[str] = frozenset(),
 ) -> str:
     """`text` rewritten so that regorus answers as OPA without StrictBuiltinErrors.
 
@@ -128,6 +129,8 @@ def rewrite_module(
         collections: rules (`data.pkg.name`) that are a collection whenever defined
             (partial sets and objects, comprehensions): `some x in` them needs no check.
         parsed: `text`'s AST when the caller has it (parsing is most of the cost).
+        mocked: built-ins some module of the set replaces with `with <name> as`: their
+            calls are left to regorus (the mock would not reach trustgate's helper).
 
     Returns:
         The rewritten text; `text` itself when nothing needs rewriting or the
@@ -149,7 +152,13 @@ def rewrite_module(
     _refuse_literal_type_errors(path, ast)
     original = data
     data, used = _guard_builtins(
-        ast, data, _helper_prefix(path), rego_v0=rego_v0, collections=_collections_of(ast, data, collections)
+        ast,
+        data,
+        _helper_prefix(path),
+        rego_v0=rego_v0,
+        collections=_collections_of(ast, data, collections),
+        keep=mocked | _shadowing_names(ast, data),
+        package_rules=globals_,
     )
     current = ast if data == original else None  # changed text: parse it again for the offsets
     for _ in range(_MAX_ROUNDS):
@@ -196,6 +205,10 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
         [(path, package, ast) for (path, _), package, ast in zip(texts, packages, asts, strict=True)]
     )
     collections = frozenset(p for p, c in collection_rules.items() if c)
+    mocked = _mocked_builtins(texts, asts)
+    for (path, text), package, ast in zip(texts, packages, asts, strict=True):
+        if ast is not None and package is not None:
+            _refuse_undefined_namespaced_calls(path, ast, text.encode("utf-8"), package, rules_by_package)
     out = [
         rewrite_module(
             path,
@@ -204,6 +217,7 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
             globals_=frozenset(rules_by_package.get(package, set())) if package else frozenset(),
             collections=collections,
             parsed=ast,
+            mocked=mocked,
         )
         for (path, text), package, ast in zip(texts, packages, asts, strict=True)
     ]
@@ -217,6 +231,72 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
         ]
     )
     return out
+
+
+def _mocked_builtins(
+    texts: Sequence[tuple[str, str]], asts: Sequence[dict[str, Any] | None]
+) -> frozenset[str]:
+    """Built-ins that a `with` of some module replaces. A test module (`*_test.rego`, loaded
+    by `policy test` only) may mock any; a policy module may not mock one whose calls
+    trustgate routes to Go's semantics: the mock would reach regorus' built-in only, and
+    leaving every call to regorus would answer otherwise than OPA elsewhere (ADR 0008)."""
+    names = {"count", *_GUARDS, *_gobuiltins.BUILTINS}
+    out: set[str] = set()
+    for (path, text), ast in zip(texts, asts, strict=True):
+        if ast is None or "with" not in text:
+            continue
+        for target, line in with_targets(ast, text.encode("utf-8")):
+            if target not in names:
+                continue
+            out.add(target)
+            if not path.endswith("_test.rego") and (target == "count" or target in _gobuiltins.BUILTINS):
+                raise PolicyError(
+                    f"{path}:{line}: `with {target} as ...` is not supported outside *_test.rego: "
+                    f"trustgate evaluates {target} with OPA's semantics, which the mock would not "
+                    "replace (ADR 0008)",
+                    hint="move the mock to a test module, or mock a rule or function of the policy instead",
+                )
+    return frozenset(out)
+
+
+def _refuse_undefined_namespaced_calls(
+    path: str, ast: dict[str, Any], data: bytes, package: str, rules_by_package: dict[str, set[str]]
+) -> None:
+    """`ns.f(...)` where `ns` is an import alias or a rule of the package is the function
+    `data.<...>.ns.f`, never a built-in: OPA refuses the module when no such function is
+    loaded (rego_type_error), where regorus would call the built-in of that name."""
+    aliases: dict[str, str] = {}
+    for imp in ast.get("imports", []):
+        ref = imp.get("refr")
+        if not isinstance(ref, dict):
+            continue
+        target = data[slice(*_span(ref))].decode("utf-8")
+        if not target.startswith("data."):
+            continue
+        alias_node = imp.get("as")
+        if isinstance(alias_node, dict) and "start" in alias_node:
+            alias = data[int(alias_node["start"]) : int(alias_node["end"])].decode("utf-8")
+        else:
+            alias = target.rsplit(".", 1)[-1]
+        aliases[alias] = target.removeprefix("data.")
+    own = rules_by_package.get(package, set())
+    for call in _calls(ast.get("rules", [])):
+        name = _call_name(call.get("fcn"))
+        if "." not in name:
+            continue
+        ns, f = name.split(".", 1)
+        if ns in own:
+            where = f"{package}.{ns}"
+        elif ns in aliases:
+            where = aliases[ns]
+        else:
+            continue
+        if f not in rules_by_package.get(where, set()):
+            line = _compile_checks.first_line(call.get("fcn"))
+            raise PolicyError(
+                f"{path}:{line}: rego_type_error: undefined function data.{where}.{f} "
+                f"(`{ns}` is {'a rule' if ns in own else 'an import'} here, not the built-in {name})"
+            )
 
 
 def _may_need(text: str) -> bool:
@@ -615,6 +695,8 @@ def _guard_builtins(
     *,
     rego_v0: bool = False,
     collections: frozenset[str] = frozenset(),
+    keep: frozenset[str] = frozenset(),
+    package_rules: frozenset[str] = frozenset(),
 ) -> tuple[bytes, frozenset[str]]:
     """Calls to guarded built-ins made undefined on operands of a wrong type.
 
@@ -631,11 +713,16 @@ def _guard_builtins(
     (`startswith`, `object_get`, `sprintf`, `sprintf_vsd`, `go_regex_match`).
     """
     edits: list[_Edit] = []
-    integers = _integer_vars(ast)
+    integers = _integer_vars(ast, data) - package_rules
+    # Calls that are not the built-in's (`import data.lib.regex` then `regex.match`) or that a
+    # `with` mocks: left as written, neither routed nor guarded (ADR 0008, item 13).
+    kept = {id(c) for c in _calls(ast.get("rules", [])) if _kept(_call_name(c.get("fcn")), keep)}
     routed = {
-        id(c): h for c in _calls(ast.get("rules", [])) if (h := _go_helper(c, data, collections, integers))
+        id(c): h
+        for c in _calls(ast.get("rules", []))
+        if id(c) not in kept and (h := _go_helper(c, data, collections, integers))
     }
-    inlined: set[int] = set(routed)  # id() of the calls checked in place (or routed: not checked)
+    inlined: set[int] = set(routed) | kept  # id() of the calls checked in place (or routed: not checked)
     for query in _queries(ast.get("rules", [])):
         q_start = int(query["span"]["start"])
         if data[q_start : q_start + 1] not in (b"{", b"|"):
@@ -677,6 +764,48 @@ def _guard_builtins(
     for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
         data = data[: edit.start] + edit.text + data[edit.end :]
     return data, used
+
+
+def _kept(name: str, keep: frozenset[str]) -> bool:
+    return bool(name) and (name in keep or name.split(".", 1)[0] + "." in keep)
+
+
+def _shadowing_names(ast: dict[str, Any], data: bytes) -> frozenset[str]:
+    """`ns.` for each import alias, rule or function name of the module (`regex.match` is then
+    not the built-in), and each rule or function name itself (`upper(x)` defined here)."""
+    names = _rule_names(ast)
+    for imp in ast.get("imports", []):
+        ref = imp.get("refr")
+        if not isinstance(ref, dict):
+            continue
+        target = data[slice(*_span(ref))].decode("utf-8")
+        alias_node = imp.get("as")
+        if isinstance(alias_node, dict) and "start" in alias_node:
+            names.add(data[int(alias_node["start"]) : int(alias_node["end"])].decode("utf-8"))
+        elif target.startswith("data."):
+            names.add(target.rsplit(".", 1)[-1])
+    return frozenset(names | {n + "." for n in names})
+
+
+def with_targets(ast: dict[str, Any], data: bytes) -> list[tuple[str, int]]:
+    """(target as written, line) of each `with` of the module."""
+    out: list[tuple[str, int]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for mod in node.get("with_mods") or []:
+                if isinstance(mod, dict) and isinstance(mod.get("refr"), dict):
+                    text = data[slice(*_span(mod["refr"]))].decode("utf-8", "replace")
+                    out.append((text, _compile_checks.first_line(mod["refr"])))
+            for key, value in node.items():
+                if key != "span":
+                    walk(value)
+
+    walk(ast.get("rules", []))
+    return out
 
 
 def _inline_checks(node: Any, data: bytes, inlined: set[int]) -> list[str]:
@@ -851,7 +980,11 @@ def _go_helper(
     kind, body = _kind(params[0]) if isinstance(params[0], dict) else ("", {})
     literal = body.get("value") if kind in ("String", "RawString") else None
     if isinstance(literal, str):
-        if name == "regex.match" and _gobuiltins.literal_pattern_agrees(literal):
+        if (
+            name == "regex.match"
+            and _gobuiltins.literal_pattern_agrees(literal)
+            and _regorus_compiles(literal)
+        ):
             return ""
         if name in ("upper", "lower") and literal.isascii():
             return ""
@@ -868,10 +1001,25 @@ def _go_helper(
     return "go_" + name.replace(".", "_")
 
 
+@functools.lru_cache(maxsize=256)
+def _regorus_compiles(pattern: str) -> bool:
+    """regorus' regex takes `pattern`: a counted repetition (`^.{1,253}$`) may exceed its
+    compiled-size limit (102400 bytes), an error on every document where Go's compiles."""
+    if "{" not in pattern:
+        return True
+    engine = regorus.Engine()
+    engine.add_policy("p.rego", "package p\nv := regex.is_valid(input.p)\n")
+    engine.set_input({"p": pattern})
+    try:
+        return engine.eval_rule("data.p.v") is True
+    except (RuntimeError, ValueError):
+        return False
+
+
 _INTEGER_RESULTS = frozenset({"count", "indexof", "strings.count", "round", "ceil", "floor"})
 
 
-def _integer_vars(ast: dict[str, Any]) -> frozenset[str]:
+def _integer_vars(ast: dict[str, Any], data: bytes = b"") -> frozenset[str]:
     """Variables of the module that only `:=` binds, each time to an integer by its form
     (`n := count(image)`); a name bound anywhere else (`some`, `every`, `=`, an index that
     iterates, a function's argument) is left out."""
@@ -923,7 +1071,9 @@ def _integer_vars(ast: dict[str, Any]) -> frozenset[str]:
             walk(body)
 
     walk(ast.get("rules", []))
-    integers = assigned - other
+    # A rule's or function's name is not one of these variables where another rule reads
+    # it (`v := input.n` and, elsewhere, `v := count(l)`); nor one bound by `every`/`some`.
+    integers = assigned - other - _rule_names(ast) - (_bound_names(ast, data)[0] - assigned)
     changed = True
     while changed:  # `n := count(x); m := n - 1`: a chain of integer assignments
         changed = False
@@ -1301,7 +1451,66 @@ def _collections_of(ast: dict[str, Any], data: bytes, rules: frozenset[str]) -> 
         else:
             alias = target.rsplit(".", 1)[-1]
         out.update(alias + r[len(target) :] for r in rules if r.startswith(target + "."))
-    return frozenset(out)
+    # A name bound in a body, as an argument or by `with` may hold a string where the rule
+    # is a collection (`every xs in input.l { count(xs) }`): not known to be one (ADR 0008).
+    bound, mocked = _bound_names(ast, data)
+    return frozenset(r for r in out if r.split(".", 1)[0] not in bound and r.rsplit(".", 1)[-1] not in mocked)
+
+
+def _bound_names(ast: dict[str, Any], data: bytes) -> tuple[frozenset[str], frozenset[str]]:
+    """Names the module binds other than as a rule (`:=`, `=`, `some`, `every`, a function's
+    argument, an index that iterates) and the last segments of the targets of its `with`s."""
+    bound: set[str] = set()
+    mocked: set[str] = set()
+
+    def names(node: Any) -> None:
+        if isinstance(node, dict):
+            var = node.get("Var")
+            if isinstance(var, dict) and len(node) == 1:
+                bound.add(str(var.get("value")))
+                return
+            if "start" in node and "end" in node and "line" in node:  # a span: `every x`, `some x`
+                bound.add(data[int(node["start"]) : int(node["end"])].decode("utf-8", "replace"))
+                return
+            for key, value in node.items():
+                if key != "span":
+                    names(value)
+        elif isinstance(node, list):
+            for item in node:
+                names(item)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        for mod in node.get("with_mods") or []:
+            if isinstance(mod, dict) and isinstance(mod.get("refr"), dict):
+                text = data[slice(*_span(mod["refr"]))].decode("utf-8", "replace")
+                mocked.add(text.rsplit(".", 1)[-1])
+        for kind, body in node.items():
+            if kind == "span":
+                continue
+            if isinstance(body, list):
+                walk(body)
+            if not isinstance(body, dict):
+                continue
+            if kind == "AssignExpr":
+                names(body.get("lhs"))
+                if body.get("op") != "ColEq":
+                    names(body.get("rhs"))
+            elif kind in ("SomeVars", "SomeIn", "Every"):
+                names({k: v for k, v in body.items() if k not in ("collection", "domain", "query")})
+            elif kind == "Func":
+                names(body.get("args"))
+            elif kind == "RefBrack":
+                names(body.get("index"))
+            walk(body)
+
+    walk(ast.get("rules", []))
+    return frozenset(bound), frozenset(mocked)
 
 
 def _hoist_top(expr: dict[str, Any], globals_: frozenset[str]) -> list[tuple[int, int]]:
