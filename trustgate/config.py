@@ -812,6 +812,18 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
                 # that starts with a wildcard stays as written and only `**` (which crosses
                 # segments) lets it match; one with a dot is a registry alone (`ghcr.io`), meant
                 # as `ghcr.io/**`. One ending in `/` matches no name either.
+                # Repository names are lower case (the distribution spec), so an upper-case letter
+                # after the registry (`ghcr.io/Acme/*`, `Nginx`) matches nothing; a host is read in
+                # lower case.
+                first, slash, path = glob.partition("/")
+                hub = not slash or not ("." in first or ":" in first or first == "localhost")
+                if any(c.isupper() for c in (glob if hub else path)):
+                    raise ConfigError(
+                        f"image rule {item['name']!r}: {glob!r} can match no image: repository names "
+                        "are lower case",
+                        where=where("rules", i, key, k),
+                        hint=f"write {glob.lower() if hub else first + '/' + path.lower()!r}",
+                    )
                 bare = "/" not in glob and "**" not in glob
                 if (bare and (glob[:1] in ("*", "?", "[") or "." in glob)) or glob.endswith("/"):
                     raise ConfigError(

@@ -72,6 +72,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,9 @@ def rewrite_module(
         _helper_prefix(path),
         rego_v0=rego_v0,
         collections=_collections_of(ast, data, collections),
-        keep=mocked | _shadowing_names(ast, data),
+        # The package's rules in other modules shadow built-ins as well (a conftest helpers.rego
+        # defining `contains` or `lower` for the package's other files).
+        keep=mocked | _shadowing_names(ast, data) | globals_ | {n + "." for n in globals_},
         package_rules=globals_,
     )
     current = ast if data == original else None  # changed text: parse it again for the offsets
@@ -188,6 +191,7 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
     collected first so that a bare rule name counts as a reference.
     """
     rules_by_package: dict[str, set[str]] = {}
+    heads: set[str] = set()  # pkg.head for every rule head as written, ref heads (`k8s.is_pod`) whole
     collection_rules: dict[str, bool] = {}  # data.pkg.name -> every definition is a collection
     packages: list[str | None] = []
     asts: list[dict[str, Any] | None] = []
@@ -198,6 +202,7 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
         asts.append(ast)
         if ast is not None and package is not None:
             rules_by_package.setdefault(package, set()).update(_rule_names(ast))
+            heads.update(f"{package}.{h}" for h in _head_paths(ast, text.encode("utf-8")))
             for name, is_collection in _rule_collections(ast):
                 path = f"data.{package}.{name}"
                 collection_rules[path] = collection_rules.get(path, True) and is_collection
@@ -208,7 +213,9 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
     mocked = _mocked_builtins(texts, asts)
     for (path, text), package, ast in zip(texts, packages, asts, strict=True):
         if ast is not None and package is not None:
-            _refuse_undefined_namespaced_calls(path, ast, text.encode("utf-8"), package, rules_by_package)
+            _refuse_undefined_namespaced_calls(
+                path, ast, text.encode("utf-8"), package, rules_by_package, heads
+            )
     out = [
         rewrite_module(
             path,
@@ -260,7 +267,12 @@ def _mocked_builtins(
 
 
 def _refuse_undefined_namespaced_calls(
-    path: str, ast: dict[str, Any], data: bytes, package: str, rules_by_package: dict[str, set[str]]
+    path: str,
+    ast: dict[str, Any],
+    data: bytes,
+    package: str,
+    rules_by_package: dict[str, set[str]],
+    heads: AbstractSet[str] = frozenset(),
 ) -> None:
     """`ns.f(...)` where `ns` is an import alias or a rule of the package is the function
     `data.<...>.ns.f`, never a built-in: OPA refuses the module when no such function is
@@ -291,7 +303,12 @@ def _refuse_undefined_namespaced_calls(
             where = aliases[ns]
         else:
             continue
-        if f not in rules_by_package.get(where, set()):
+        target = f"{where}.{f}"  # defined as a rule of a package, or by a ref head written whole
+        defined = f in rules_by_package.get(where, set()) or target in heads
+        if not defined and "." in f:  # `lib.k8s.f` through `import data.lib`: package lib.k8s's f
+            inner, _, last = target.rpartition(".")
+            defined = last in rules_by_package.get(inner, set())
+        if not defined:
             line = _compile_checks.first_line(call.get("fcn"))
             raise PolicyError(
                 f"{path}:{line}: rego_type_error: undefined function data.{where}.{f} "
@@ -1247,6 +1264,22 @@ def _rule_names(ast: dict[str, Any]) -> set[str]:
                 if name:
                     names.add(name)
     return names
+
+
+def _head_paths(ast: dict[str, Any], data: bytes) -> set[str]:
+    """Every rule head's reference as written when it is dotted names only (`k8s.is_pod`)."""
+    out: set[str] = set()
+    for rule in ast.get("rules", []):
+        spec = rule.get("Spec") if isinstance(rule, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        for variant in spec.get("head", {}).values():
+            ref = variant.get("refr") if isinstance(variant, dict) else None
+            if isinstance(ref, dict):
+                text = data[slice(*_span(ref))].decode("utf-8")
+                if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", text):
+                    out.add(text)
+    return out
 
 
 def _head_var(ref: Any) -> str | None:

@@ -202,6 +202,8 @@ def test_rule_patterns_are_read_as_names_are(pattern: str, image: str, taken: bo
         ("*", "can match no image"),  # one segment; every name has two or more
         ("ghcr.io", "can match no image"),  # a registry alone
         ("ghcr.io/acme/", "can match no image"),
+        ("ghcr.io/Acme/*", "can match no image"),  # repository names are lower case
+        ("Acme/app", "can match no image"),
     ],
 )
 @pytest.mark.parametrize("key", ["images", "exclude"])
