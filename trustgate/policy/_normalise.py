@@ -277,20 +277,11 @@ def _refuse_undefined_namespaced_calls(
     """`ns.f(...)` where `ns` is an import alias or a rule of the package is the function
     `data.<...>.ns.f`, never a built-in: OPA refuses the module when no such function is
     loaded (rego_type_error), where regorus would call the built-in of that name."""
-    aliases: dict[str, str] = {}
-    for imp in ast.get("imports", []):
-        ref = imp.get("refr")
-        if not isinstance(ref, dict):
-            continue
-        target = data[slice(*_span(ref))].decode("utf-8")
-        if not target.startswith("data."):
-            continue
-        alias_node = imp.get("as")
-        if isinstance(alias_node, dict) and "start" in alias_node:
-            alias = data[int(alias_node["start"]) : int(alias_node["end"])].decode("utf-8")
-        else:
-            alias = target.rsplit(".", 1)[-1]
-        aliases[alias] = target.removeprefix("data.")
+    aliases = {
+        alias: target.removeprefix("data.")
+        for target, alias, _ in _imports(ast, data)
+        if target.startswith("data.")
+    }
     own = rules_by_package.get(package, set())
     for call in _calls(ast.get("rules", [])):
         name = _call_name(call.get("fcn"))
@@ -791,6 +782,16 @@ def _shadowing_names(ast: dict[str, Any], data: bytes) -> frozenset[str]:
     """`ns.` for each import alias, rule or function name of the module (`regex.match` is then
     not the built-in), and each rule or function name itself (`upper(x)` defined here)."""
     names = _rule_names(ast)
+    names.update(
+        alias for target, alias, written in _imports(ast, data) if written or target.startswith("data.")
+    )
+    return frozenset(names | {n + "." for n in names})
+
+
+def _imports(ast: dict[str, Any], data: bytes) -> list[tuple[str, str, bool]]:
+    """(target as written, the name it is known by, whether that name was written with `as`)
+    for each import of the module (`import data.a.b` is known as `b`)."""
+    out = []
     for imp in ast.get("imports", []):
         ref = imp.get("refr")
         if not isinstance(ref, dict):
@@ -798,10 +799,12 @@ def _shadowing_names(ast: dict[str, Any], data: bytes) -> frozenset[str]:
         target = data[slice(*_span(ref))].decode("utf-8")
         alias_node = imp.get("as")
         if isinstance(alias_node, dict) and "start" in alias_node:
-            names.add(data[int(alias_node["start"]) : int(alias_node["end"])].decode("utf-8"))
-        elif target.startswith("data."):
-            names.add(target.rsplit(".", 1)[-1])
-    return frozenset(names | {n + "." for n in names})
+            out.append(
+                (target, data[int(alias_node["start"]) : int(alias_node["end"])].decode("utf-8"), True)
+            )
+        else:
+            out.append((target, target.rsplit(".", 1)[-1], False))
+    return out
 
 
 def with_targets(ast: dict[str, Any], data: bytes) -> list[tuple[str, int]]:
@@ -1473,16 +1476,7 @@ def _collections_of(ast: dict[str, Any], data: bytes, rules: frozenset[str]) -> 
         out.update(
             r.removeprefix(prefix) for r in rules if r.startswith(prefix) and "." not in r[len(prefix) :]
         )
-    for imp in ast.get("imports", []):
-        ref = imp.get("refr")
-        if not isinstance(ref, dict):
-            continue
-        target = data[slice(*_span(ref))].decode("utf-8")
-        alias_node = imp.get("as")
-        if isinstance(alias_node, dict) and "start" in alias_node:
-            alias = data[int(alias_node["start"]) : int(alias_node["end"])].decode("utf-8")
-        else:
-            alias = target.rsplit(".", 1)[-1]
+    for target, alias, _ in _imports(ast, data):
         out.update(alias + r[len(target) :] for r in rules if r.startswith(target + "."))
     # A name bound in a body, as an argument or by `with` may hold a string where the rule
     # is a collection (`every xs in input.l { count(xs) }`): not known to be one (ADR 0008).
