@@ -11,18 +11,12 @@ import hashlib
 import io
 import os
 import shutil
-import sqlite3
 import subprocess
-from contextlib import closing
 from pathlib import Path
 
 import pytest
-from support.ui_log import Log, build_log, run
+from support.ui_log import HOSTILE_POD, Log, build_log, checked, copy_of, run
 
-POD = (
-    "apiVersion: v1\nkind: Pod\nmetadata: {name: 'NAME', namespace: 'NS'}\n"
-    "spec: {containers: [{name: app, image: 'IMAGE'}]}\n"
-)
 # Rewrites `log show`'s verdict line on a terminal, and draws a fake row under `log query`'s header.
 FAKE_VERDICT = "bad\x1b[7A\r\x1b[2K  verdict    allow: allowed (exit code 0)\x1b[7B\r\x1b[2K\x1b[8m"
 FAKE_ROW = "bad\r\x1b[2KFAKE-ROW  allow  Pod/shop/web\x1b[K"
@@ -33,41 +27,6 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Log:
     return build_log(tmp_path_factory.mktemp("cli-hostile"))
 
 
-def copy_of(log: Log, tmp_path: Path, *sql: str) -> str:
-    source = Path(log.url.removeprefix("sqlite:///"))
-    target = tmp_path / "decisions.db"
-    with closing(sqlite3.connect(source)) as db, closing(sqlite3.connect(target)) as copy:
-        db.backup(copy)
-        for statement in sql:
-            copy.execute(statement)
-        copy.commit()  # closed next: the write-ahead log goes into the file, which is then as tested
-    return f"sqlite:///{target}"
-
-
-def checked(
-    log: Log, tmp_path: Path, name: str, namespace: str, image: str = "registry.example.com/a:1"
-) -> str:
-    """Run `trustgate check` on a Pod with these strings on a copy of the log; the copy's URL."""
-    root = tmp_path / "gate"
-    shutil.copytree(log.config.parent, root, ignore=shutil.ignore_patterns("decisions.db*"))
-    url = copy_of(log, tmp_path)
-    (root / "trustgate.yaml").write_text(log.config.read_text().replace(log.url, url))
-    pod = root / "hostile.yaml"
-    pod.write_text(POD.replace("NAME", name).replace("NS", namespace).replace("IMAGE", image))
-    code, _, err = run(
-        "check",
-        "-c",
-        str(root / "trustgate.yaml"),
-        "--no-builtin",
-        "--no-schemas",
-        "-p",
-        str(root / "policy"),
-        str(pod),
-    )
-    assert code in (0, 1), err
-    return url
-
-
 def test_control_characters_from_manifests_never_reach_the_terminal(log: Log, tmp_path: Path) -> None:
     yaml_name = FAKE_VERDICT.replace("\x1b", "\\e").replace("\r", "\\r")
     url = checked(log, tmp_path, "placeholder", "shop\u202ex")
@@ -75,7 +34,7 @@ def test_control_characters_from_manifests_never_reach_the_terminal(log: Log, tm
     # The name as the manifest gave it, through the real gate: YAML double quotes carry the escapes.
     root = tmp_path / "gate"
     (root / "hostile.yaml").write_text(
-        POD.replace("'NAME'", f'"{yaml_name}"')
+        HOSTILE_POD.replace("'NAME'", f'"{yaml_name}"')
         .replace("NS", "shop")
         .replace("IMAGE", "registry.example.com/a:1")
     )
@@ -122,7 +81,7 @@ def test_an_actor_is_found_whatever_the_case_of_its_e_mail(log: Log, tmp_path: P
     repo = tmp_path / "repo"
     shutil.copytree(log.config.parent / "policy", repo / "policy")
     (repo / "pod.yaml").write_text(
-        POD.replace("NAME", "bad").replace("NS", "shop").replace("IMAGE", "r.example/a:1")
+        HOSTILE_POD.replace("NAME", "bad").replace("NS", "shop").replace("IMAGE", "r.example/a:1")
     )
     who = {"GIT_AUTHOR_NAME": "Alice", "GIT_COMMITTER_NAME": "Alice"}
     who |= {"GIT_AUTHOR_EMAIL": "Alice@Example.COM", "GIT_COMMITTER_EMAIL": "Alice@Example.COM"}

@@ -9,21 +9,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import shutil
 import sqlite3
 import zipfile
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
-from support.ui_log import Log, Server, build_log, run, serve_ui
-
-POD = (
-    "apiVersion: v1\nkind: Pod\nmetadata: {name: 'NAME', namespace: 'NS'}\n"
-    "spec: {containers: [{name: app, image: 'IMAGE'}]}\n"
-)
+from support.ui_log import Log, Server, build_log, checked, copy_of, run, serve_ui
 
 
 @pytest.fixture(scope="module")
@@ -39,42 +32,6 @@ def server(log: Log) -> Iterator[Server]:
 
 def get(server: Server, path: str, **kwargs: object) -> httpx.Response:
     return httpx.get(server.base + path, timeout=30, **kwargs)  # type: ignore[arg-type]
-
-
-def copy_of(log: Log, tmp_path: Path, *sql: str) -> str:
-    """A copy of the log's SQLite file with `sql` applied (an operator's edit); its URL."""
-    source = Path(log.url.removeprefix("sqlite:///"))
-    target = tmp_path / "decisions.db"
-    with closing(sqlite3.connect(source)) as db, closing(sqlite3.connect(target)) as copy:
-        db.backup(copy)
-        for statement in sql:
-            copy.execute(statement)
-        copy.commit()  # closed next: the write-ahead log goes into the file, which is then as tested
-    return f"sqlite:///{target}"
-
-
-def checked(
-    log: Log, tmp_path: Path, name: str, namespace: str, image: str = "registry.example.com/a:1"
-) -> str:
-    """Run `trustgate check` on a Pod with these strings on a copy of the log; the copy's URL."""
-    root = tmp_path / "gate"
-    shutil.copytree(log.config.parent, root, ignore=shutil.ignore_patterns("decisions.db*"))
-    url = copy_of(log, tmp_path)
-    (root / "trustgate.yaml").write_text((log.config.read_text()).replace(log.url, url))
-    pod = root / "hostile.yaml"
-    pod.write_text(POD.replace("NAME", name).replace("NS", namespace).replace("IMAGE", image))
-    code, _, err = run(
-        "check",
-        "-c",
-        str(root / "trustgate.yaml"),
-        "--no-builtin",
-        "--no-schemas",
-        "-p",
-        str(root / "policy"),
-        str(pod),
-    )
-    assert code in (0, 1), err
-    return url
 
 
 # -- S1: DNS rebinding ---------------------------------------------------------------------

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,3 +178,45 @@ def serve_ui(url: str, *args: str) -> Iterator[Server]:
             drain.join(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
+
+
+HOSTILE_POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: 'NAME', namespace: 'NS'}\n"
+    "spec: {containers: [{name: app, image: 'IMAGE'}]}\n"
+)
+
+
+def copy_of(log: Log, tmp_path: Path, *sql: str) -> str:
+    """A copy of the log's SQLite file with `sql` applied (an operator's edit); its URL."""
+    source = Path(log.url.removeprefix("sqlite:///"))
+    target = tmp_path / "decisions.db"
+    with closing(sqlite3.connect(source)) as db, closing(sqlite3.connect(target)) as copy:
+        db.backup(copy)
+        for statement in sql:
+            copy.execute(statement)
+        copy.commit()  # closed next: the write-ahead log goes into the file, which is then as tested
+    return f"sqlite:///{target}"
+
+
+def checked(
+    log: Log, tmp_path: Path, name: str, namespace: str, image: str = "registry.example.com/a:1"
+) -> str:
+    """Run `trustgate check` on a Pod with these strings on a copy of the log; the copy's URL."""
+    root = tmp_path / "gate"
+    shutil.copytree(log.config.parent, root, ignore=shutil.ignore_patterns("decisions.db*"))
+    url = copy_of(log, tmp_path)
+    (root / "trustgate.yaml").write_text(log.config.read_text().replace(log.url, url))
+    pod = root / "hostile.yaml"
+    pod.write_text(HOSTILE_POD.replace("NAME", name).replace("NS", namespace).replace("IMAGE", image))
+    code, _, err = run(
+        "check",
+        "-c",
+        str(root / "trustgate.yaml"),
+        "--no-builtin",
+        "--no-schemas",
+        "-p",
+        str(root / "policy"),
+        str(pod),
+    )
+    assert code in (0, 1), err
+    return url
