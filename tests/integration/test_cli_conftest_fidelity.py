@@ -9,6 +9,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from trustgate.cli.main import main
+from trustgate.config import BUILTIN_SETS, builtin_policy_dir
+from trustgate.policy import rego_text
 
 Write = Callable[[str, str], Path]
 
@@ -107,3 +109,11 @@ def test_an_integer_regorus_would_round_could_not_be_evaluated(write: Write) -> 
     assert "write the number as a string" in out and "fix the policy" not in out  # the input's way out
     code, out, _ = check("-p", str(policy.parent), str(write("fine.json", '{"quota": 18446744073709551615}')))
     assert code == 1 and "quota above 2^64 - 2" in out
+
+
+def test_the_bundled_sets_read_no_data_conftest() -> None:
+    """`check` does not scan the bundled sets for data.conftest on every run: this test does."""
+    files = [f for name in BUILTIN_SETS for f in (builtin_policy_dir() / name).rglob("*.rego")]
+    assert len(files) >= len(BUILTIN_SETS)
+    for file in files:
+        assert "conftest" not in rego_text.data_roots(file.read_text(encoding="utf-8")), file

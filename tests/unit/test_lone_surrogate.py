@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import marshal
+import random
 import subprocess
 import sys
 import textwrap
@@ -191,3 +192,29 @@ def test_unevaluable_walks_any_depth() -> None:
     for _ in range(5000):  # beyond marshal's nesting limit
         deep = [deep]
     assert loader.unevaluable(deep) == ("integer", (0,) * 5000)
+
+
+def test_unevaluable_answers_as_the_walk_does_on_generated_values() -> None:
+    """The quick paths (orjson, then marshal's bytes) only decide "nothing here": on values built
+    from the edges of both checks, `unevaluable` finds exactly what the plain walk finds."""
+    rng = random.Random(20)
+    leaves: list[object] = [
+        _MAX, _MAX + 1, _MIN, _MIN - 1, 2**53 + 1, -(2**100), 0, True, None, 1.5, float("inf"),
+        "ok", "\ud800", "a\udfffb", "\U0001f600", "l\x05\x00\x00\x00", b"bytes", (1, 2**64),
+    ]  # fmt: skip
+
+    def build(depth: int) -> object:
+        if depth == 0 or rng.random() < 0.3:
+            return rng.choice(leaves)
+        if rng.random() < 0.5:
+            return [build(depth - 1) for _ in range(rng.randint(0, 3))]
+        keys: list[object] = ["k", "\ud801", 7, "name"]
+        return {rng.choice(keys): build(depth - 1) for _ in range(rng.randint(0, 3))}
+
+    found = 0
+    for _ in range(3000):
+        value = build(4)
+        expected = loader._find_unevaluable(value)
+        assert loader.unevaluable(value) == expected, value
+        found += expected is not None
+    assert 300 < found < 2700  # both answers were exercised

@@ -36,6 +36,7 @@ import re2
 
 from trustgate import yamlio
 from trustgate.manifests.loader import ENGINE_INT_MAX, ENGINE_INT_MIN
+from trustgate.policy._normalise import GO_EXTENSIONS
 
 _UNDEFINED: list[Any] = [False, None]
 _PATTERN_CACHE = 512  # compiled patterns kept; OPA keeps every pattern it compiled
@@ -1506,7 +1507,7 @@ _ARITIES = {
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
-    name: Builtin("__tg_go_" + name.replace(".", "_"), _ARITIES[name], _guarded(fn))
+    name: Builtin(GO_EXTENSIONS + name.replace(".", "_"), _ARITIES[name], _guarded(fn))
     for name, fn in _IMPLEMENTATIONS.items()
 }
 

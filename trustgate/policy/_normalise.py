@@ -71,7 +71,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +80,11 @@ from typing import Any
 import regorus
 
 from trustgate.errors import PolicyError
-from trustgate.policy import _compile_cache, _compile_checks, _gobuiltins, _gofmt
+from trustgate.policy import _compile_cache
+
+# `_compile_checks`, `_gobuiltins` and `_gofmt` are imported where a module is rewritten or an
+# engine needs their functions, not here: a run whose rewritten modules come from the compile
+# cache and call none of them starts ~10 ms sooner (re2, fractions and their tables).
 
 _FRESH = re.compile(rb"__tg_n(\d+)")
 _MAX_ROUNDS = 16  # nested negations need one round each; real policies nest 1-2 deep
@@ -230,6 +234,8 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
     ]
     # After the rewrites, whose own refusals name the cause more precisely (a rule reading
     # `data` is also recursive).
+    from trustgate.policy import _compile_checks
+
     _compile_checks.check(
         [
             _compile_checks.Parsed(path, ast, text.encode("utf-8"))
@@ -247,6 +253,8 @@ def _mocked_builtins(
     by `policy test` only) may mock any; a policy module may not mock one whose calls
     trustgate routes to Go's semantics: the mock would reach regorus' built-in only, and
     leaving every call to regorus would answer otherwise than OPA elsewhere (ADR 0008)."""
+    from trustgate.policy import _gobuiltins
+
     names = {"count", *_GUARDS, *_gobuiltins.BUILTINS}
     out: set[str] = set()
     for (path, text), ast in zip(texts, asts, strict=True):
@@ -300,15 +308,21 @@ def _refuse_undefined_namespaced_calls(
             inner, _, last = target.rpartition(".")
             defined = last in rules_by_package.get(inner, set())
         if not defined:
-            line = _compile_checks.first_line(call.get("fcn"))
+            line = _first_line(call.get("fcn"))
             raise PolicyError(
                 f"{path}:{line}: rego_type_error: undefined function data.{where}.{f} "
                 f"(`{ns}` is {'a rule' if ns in own else 'an import'} here, not the built-in {name})"
             )
 
 
+def _first_line(node: Any) -> int:
+    from trustgate.policy._compile_checks import first_line
+
+    return first_line(node)
+
+
 def _may_need(text: str) -> bool:
-    return any(w in text for w in ("not", "some", "data")) or _BUILTIN_NAMES.search(text) is not None
+    return any(w in text for w in ("not", "some", "data")) or _builtin_names().search(text) is not None
 
 
 # -- what cannot be rewritten: refused ---------------------------------------------
@@ -391,7 +405,7 @@ def _refuse_multiple_defaults(modules: Sequence[tuple[str, str | None, dict[str,
             if not name:
                 continue
             where = seen.setdefault(f"data.{package}.{name}", [])
-            where.append(f"{path}:{_compile_checks.first_line(default)}")
+            where.append(f"{path}:{_first_line(default)}")
             if len(where) > 1:
                 raise PolicyError(
                     f"{where[-1]}: rego_type_error: multiple default rules data.{package}.{name} found at "
@@ -476,7 +490,7 @@ def _refuse_literal_type_errors(path: str, ast: dict[str, Any]) -> None:
             continue
         if any(_literal_mismatch(t, p) for t, p in zip(_GUARDS[name], params, strict=True)):
             have = ", ".join(_literal_type_text(p) for p in params)
-            line = _compile_checks.first_line(call.get("fcn"))
+            line = _first_line(call.get("fcn"))
             raise PolicyError(
                 f"{path}:{line}: rego_type_error: {name}: invalid argument(s)\n"
                 f"\thave: ({have})\n\twant: ({_SIGNATURES[name]})",
@@ -684,11 +698,13 @@ def _proven(types: str, node: Any) -> bool:
     return bool(static) and static in types.split()
 
 
-_BUILTIN_NAMES = re.compile(
-    r"(?<![\w.])("
-    + "|".join(re.escape(n) for n in sorted({*_GUARDS, *_gobuiltins.BUILTINS}, key=len, reverse=True))
-    + r")\s*\("
-)
+@functools.cache
+def _builtin_names() -> re.Pattern[str]:
+    """A call of a built-in that may be guarded or routed."""
+    from trustgate.policy import _gobuiltins
+
+    names = sorted({*_GUARDS, *_gobuiltins.BUILTINS}, key=len, reverse=True)
+    return re.compile(r"(?<![\w.])(" + "|".join(re.escape(n) for n in names) + r")\s*\(")
 
 
 def _helper_prefix(path: str) -> str:
@@ -819,7 +835,7 @@ def with_targets(ast: dict[str, Any], data: bytes) -> list[tuple[str, int]]:
             for mod in node.get("with_mods") or []:
                 if isinstance(mod, dict) and isinstance(mod.get("refr"), dict):
                     text = data[slice(*_span(mod["refr"]))].decode("utf-8", "replace")
-                    out.append((text, _compile_checks.first_line(mod["refr"])))
+                    out.append((text, _first_line(mod["refr"])))
             for key, value in node.items():
                 if key != "span":
                     walk(value)
@@ -967,10 +983,36 @@ def _plain_verbs(fmt: str) -> str | None:
     return "".join(verbs)
 
 
-def add_extensions(engine: Any) -> None:
-    """Register the Python functions rewritten modules call (`GO_SPRINTF`, `_gobuiltins`) on an engine."""
-    engine.add_extension(GO_SPRINTF, 2, _gofmt.sprintf)
-    _gobuiltins.register(engine)
+GO_EXTENSIONS = "__tg_go_"  # what the name of every `_gobuiltins` extension starts with
+
+
+def _go_sprintf(fmt: Any, args: Any) -> Any:
+    """`_gofmt.sprintf`, imported at the first call: the bundled policies name it, few runs call it."""
+    from trustgate.policy import _gofmt
+
+    return _gofmt.sprintf(fmt, args)
+
+
+def add_extensions(engine: Any, texts: Iterable[str], added: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Register on `engine` the Python functions that `texts` (rewritten modules) call.
+
+    `GO_SPRINTF` when a text names it, every `_gobuiltins` extension when a text names one
+    (`GO_EXTENSIONS`); `added` says which of the two an earlier call registered on this
+    engine (regorus refuses an extension twice). Returns what is registered now. The
+    modules are imported only then. A call of an extension the engine lacks is an
+    evaluation error (the rule cannot be evaluated), never a value.
+    """
+    done = set(added)
+    for text in texts:
+        if GO_SPRINTF not in done and GO_SPRINTF in text:
+            engine.add_extension(GO_SPRINTF, 2, _go_sprintf)
+            done.add(GO_SPRINTF)
+        if GO_EXTENSIONS not in done and GO_EXTENSIONS in text:
+            from trustgate.policy import _gobuiltins
+
+            _gobuiltins.register(engine)
+            done.add(GO_EXTENSIONS)
+    return frozenset(done)
 
 
 # -- built-ins whose regorus version answers otherwise than OPA's ----------------------
@@ -994,6 +1036,8 @@ def _go_helper(
     params = call.get("params", [])
     if name == "count" and len(params) == 1:
         return _GO_COUNT if _may_be_string(params[0], data, collections) else ""
+    from trustgate.policy import _gobuiltins
+
     builtin = _gobuiltins.BUILTINS.get(name)
     if builtin is None or len(params) != builtin.arity:
         return ""
@@ -1180,6 +1224,8 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
                 lines.append(f"{head} := __r if {{ {regorus_count} }} else := __r if {{ {go} }}")
             continue
         if helper.startswith("go_"):  # Go's semantics, undefined where OPA's built-in fails
+            from trustgate.policy import _gobuiltins
+
             builtin = next(
                 b for n, b in _gobuiltins.BUILTINS.items() if f"go_{n.replace('.', '_')}" == helper
             )
@@ -1668,7 +1714,11 @@ def code_fingerprint() -> bytes:
         built = b"unknown"
     return (
         _compile_cache.code_fingerprint(
-            (__file__, _gofmt.__file__, _gobuiltins.__file__, _compile_checks.__file__)
+            # By path: the modules are imported only where a module is rewritten.
+            [
+                str(Path(__file__).with_name(f"{name}.py"))
+                for name in ("_normalise", "_gofmt", "_gobuiltins", "_compile_checks")
+            ]
         )
         + built
     )

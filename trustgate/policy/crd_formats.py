@@ -761,7 +761,9 @@ def _isbn13(s: str) -> bool:
     return int(s[12]) == (10 - total % 10) % 10
 
 
-_CREDIT_CARD = re.compile(
+# Patterns are compiled where first used (`re`'s own cache keeps them): compiling this one
+# alone costs ~2 ms, which every run would pay at start-up for a format few schemas name.
+_CREDIT_CARD = (
     r"4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|6(?:011|5[0-9][0-9])[0-9]{12}|3[47][0-9]{13}"
     r"|3(?:0[0-5]|[68][0-9])[0-9]{11}|(?:2131|1800|35[0-9]{3})[0-9]{11}"
 )
@@ -770,7 +772,7 @@ _CREDIT_CARD = re.compile(
 def is_creditcard(value: str) -> bool:
     """govalidator `IsCreditCard`: the digits (all else removed) match a card pattern and Luhn."""
     digits = re.sub("[^0-9]+", "", value)
-    if _CREDIT_CARD.fullmatch(digits) is None:
+    if re.fullmatch(_CREDIT_CARD, digits) is None:
         return False
     total = 0
     for i, c in enumerate(reversed(digits)):
@@ -779,14 +781,13 @@ def is_creditcard(value: str) -> bool:
     return total % 10 == 0
 
 
-_BYTE = re.compile("(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})")
+_BYTE = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})"
 _OCTET = "(?:0|[1-9][0-9]?|1[0-9][0-9]?|2[0-4][0-9]|25[0-5])"
-_RGB = re.compile(f"rgb\\([{_WS}]*{_OCTET}[{_WS}]*,[{_WS}]*{_OCTET}[{_WS}]*,[{_WS}]*{_OCTET}[{_WS}]*\\)")
+_RGB = f"rgb\\([{_WS}]*{_OCTET}[{_WS}]*,[{_WS}]*{_OCTET}[{_WS}]*,[{_WS}]*{_OCTET}[{_WS}]*\\)"
 
 
 def _match(pattern: str | re.Pattern[str]) -> Checker:
-    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
-    return lambda value: compiled.fullmatch(value) is not None
+    return lambda value: re.fullmatch(pattern, value) is not None
 
 
 @dataclass(frozen=True, slots=True)

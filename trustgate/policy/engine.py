@@ -76,7 +76,7 @@ class EmbeddedEngine:
     def __init__(self, *, rego_v0: bool = False) -> None:
         self.rego_v0 = rego_v0
         self._engine = regorus.Engine()
-        add_extensions(self._engine)  # what the rewritten modules call (ADR 0008)
+        self._extensions: frozenset[str] = frozenset()  # registered on `_engine` (`add_extensions`)
         if rego_v0:
             self._engine.set_rego_v0(True)
         self._data: dict[str, Any] = {}
@@ -88,12 +88,17 @@ class EmbeddedEngine:
         copy = EmbeddedEngine.__new__(EmbeddedEngine)
         copy.rego_v0 = self.rego_v0
         copy._engine = self._engine.clone()
+        copy._extensions = self._extensions
         copy._data = dict(self._data)
         copy._pristine = self._pristine.clone()
         return copy
 
     def add_modules(self, modules: Sequence[Module]) -> None:
         texts = normalise(tuple((m.path, m.text) for m in modules), self.rego_v0)  # ADR 0008
+        added = add_extensions(self._engine, texts, self._extensions)  # the functions they call
+        if added != self._extensions:
+            self._extensions = added
+            self._pristine = self._engine.clone()  # so that an engine renewed after a panic has them
         for module, text in zip(modules, texts, strict=True):
             try:
                 self._engine.add_policy(module.path, text)

@@ -244,10 +244,10 @@ def refuse_unevaluable(value: Any, *, what: str = "input") -> None:
 
 def _new_engine(modules: Sequence[Module], data: Mapping[str, Any], rego_v0: bool) -> Any:
     engine = regorus.Engine()
-    add_extensions(engine)  # what the rewritten modules call (ADR 0008)
     if rego_v0:
         engine.set_rego_v0(True)
     texts = normalise(tuple((m.path, m.text) for m in modules), rego_v0)  # OPA's semantics: ADR 0008
+    add_extensions(engine, texts)  # what the rewritten modules call (ADR 0008)
     for module, text in zip(modules, texts, strict=True):
         try:
             engine.add_policy(module.path, text)

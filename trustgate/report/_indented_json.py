@@ -27,7 +27,9 @@ from typing import Any
 
 import orjson
 
-_UNESCAPED = re.compile("[\x7f-\U0010ffff]")  # what orjson leaves as it is and json.dumps escapes
+# What orjson leaves as it is and json.dumps escapes: U+007F and up. Written as a negated
+# ASCII class, which compiles in microseconds where `[\x7f-\U0010ffff]` takes ~5 ms at start-up.
+_UNESCAPED = re.compile("[^\x00-\x7e]")
 
 
 def dumps(value: Any) -> str:

@@ -270,3 +270,25 @@ def test_threads_making_the_secret_at_once_all_get_the_same_whole_secret(tmp_pat
         assert len(set(got)) == 1 and len(got[0]) == 32, got
         assert path.read_bytes() == got[0] and (path.stat().st_mode & 0o777) == 0o600
         assert [p.name for p in path.parent.iterdir()] == ["compile-cache.key"]  # no temp file left
+
+
+def test_a_cached_rewrite_still_gets_the_go_functions_it_calls(cache: CompileCache) -> None:
+    """An engine registers the Python functions (Go's semantics) that the rewritten modules name,
+    whether the rewrite was made now or read from the cache: OPA's answers either way."""
+    modules = [
+        rego.Module(
+            "p.rego",
+            "package main\nimport rego.v1\n\n"
+            'deny contains "a digit" if regex.match(input.p, input.v)\n'
+            'deny contains msg if msg := sprintf("%d", [input.n])\n',
+        )
+    ]
+    # Go's \d is ASCII (regorus': any Unicode digit); Go prints 2.5 for %d as %!d(float64=2.5).
+    obj = {"p": "^\\d$", "v": "\u0663", "n": 2.5}
+    for _ in range(2):  # rewritten, then from the cache
+        _normalise.normalise.cache_clear()
+        messages = sorted(f.message for f in rego.RegoPolicy(modules).evaluator().evaluate(obj))
+        assert messages == ["%!d(float64=2.5)"]
+        assert len(list(cache.directory.iterdir())) == 2
+    found = rego.RegoPolicy(modules).evaluator().evaluate({**obj, "v": "7", "n": 3})
+    assert sorted(f.message for f in found) == ["3", "a digit"]

@@ -380,3 +380,28 @@ def test_two_default_rules_are_refused(second: str) -> None:
         "b.rego:4: rego_type_error: multiple default rules data.p.allow found at a.rego:3, b.rego:4"
     )
     rego.RegoPolicy([first, rego.Module("c.rego", "package q\nimport rego.v1\ndefault allow := false\n")])
+
+
+def test_an_engine_gets_the_go_functions_when_a_later_module_calls_them() -> None:
+    """`add_extensions` registers what the modules added name, once per engine; an engine renewed
+    after a panic and a clone keep them."""
+    engine = EmbeddedEngine()
+    engine.add_modules([rego.Module("a.rego", "package a\nimport rego.v1\n\nx := 1\n")])
+    engine.add_modules(
+        [
+            rego.Module(
+                "b.rego",
+                "package b\nimport rego.v1\n\n"
+                "d := regex.match(input.p, input.v)\n"
+                "t := time.parse_duration_ns(input.t)\n"
+                'c := regex.match(input.p, "7")\n',
+            )
+        ]
+    )
+    digit = {"p": "^\\d$", "v": "\u0663"}  # Go's \d is ASCII; regorus' matches any Unicode digit
+    assert engine.eval_rule("data.b.d", digit) is False
+    with pytest.raises(PolicyError, match="panicked"):
+        engine.eval_rule("data.b.t", {"t": "1."})
+    assert engine.eval_rule("data.b.d", digit) is False  # the renewed engine
+    assert engine.clone().eval_rule("data.b.c", digit) is True
+    assert engine.eval_rule("data.a.x", {}) == 1
