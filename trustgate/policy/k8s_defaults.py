@@ -21,28 +21,69 @@ their metadata decoded. A container's `resources` is `{}` where absent: it is
 a struct, not a pointer, so the conversion always has it
 (`!has(c.resources) || has(c.resources.limits)` denies a container without).
 
-Defaulting, for the served versions only (v1, apps/v1, batch/v1), from
+Defaulting, for the served versions only (v1, apps/v1, batch/v1), follows
 kubernetes/kubernetes (values read from the Go source; a field is defaulted
 where Go's test is true: a nil pointer, or a zero string or number where the
-field is not a pointer):
+field is not a pointer). The Service defaults are all SetDefaults_Service does
+when the request is decoded; the registry's allocation is left out (below).
 
-| object | defaulted (Go function) | file |
-| --- | --- | --- |
-| Deployment | replicas 1; strategy.type RollingUpdate, rollingUpdate.maxUnavailable / maxSurge "25%"; revisionHistoryLimit 10; progressDeadlineSeconds 600 (SetDefaults_Deployment) | pkg/apis/apps/v1/defaults.go |
-| ReplicaSet | replicas 1 (SetDefaults_ReplicaSet) | pkg/apis/apps/v1/defaults.go |
-| StatefulSet | podManagementPolicy OrderedReady; updateStrategy.type RollingUpdate (and rollingUpdate {} then); rollingUpdate.partition 0; persistentVolumeClaimRetentionPolicy Retain / Retain; replicas 1; revisionHistoryLimit 10 (SetDefaults_StatefulSet); volumeClaimTemplates as PersistentVolumeClaims | pkg/apis/apps/v1/defaults.go, zz_generated.defaults.go |
-| DaemonSet | updateStrategy.type RollingUpdate, rollingUpdate.maxUnavailable 1, maxSurge 0; revisionHistoryLimit 10 (SetDefaults_DaemonSet) | pkg/apis/apps/v1/defaults.go |
-| Job | completions and parallelism 1 (both unset), else parallelism 1; backoffLimit 6 (2147483647 with backoffLimitPerIndex); metadata.labels from the template's when empty; completionMode NonIndexed; suspend false; podFailurePolicy onPodConditions status True; podReplacementPolicy Failed with a podFailurePolicy, else TerminatingOrFailed; manualSelector false (SetDefaults_Job) | pkg/apis/batch/v1/defaults.go |
-| CronJob | concurrencyPolicy Allow; suspend false; successfulJobsHistoryLimit 3; failedJobsHistoryLimit 1 (SetDefaults_CronJob); the job template's pod template | pkg/apis/batch/v1/defaults.go |
-| ReplicationController | spec.selector and metadata.labels from the template's labels when empty (SetDefaults_ReplicationController); replicas 1 (declarative `+default=1`) | pkg/apis/core/v1/defaults.go, zz_generated.defaults.go |
-| Pod | containers' and initContainers' resources.requests from their limits where absent; enableServiceLinks true; with hostNetwork, ports' hostPort = containerPort (SetDefaults_Pod, Pods only) | pkg/apis/core/v1/defaults.go |
-| PodSpec (Pod, PodTemplate, every workload's template) | dnsPolicy ClusterFirst; restartPolicy Always; securityContext {}; terminationGracePeriodSeconds 30; schedulerName default-scheduler (SetDefaults_PodSpec) | pkg/apis/core/v1/defaults.go |
-| Container (init, ephemeral too) | imagePullPolicy Always for a `latest` or untagged, undigested image, else IfNotPresent (an image that does not parse: IfNotPresent); terminationMessagePath /dev/termination-log; terminationMessagePolicy File (SetDefaults_Container); ports' protocol TCP; env valueFrom.fieldRef.apiVersion v1 | pkg/apis/core/v1/defaults.go, zz_generated.defaults.go |
-| probes (liveness, readiness, startup) | timeoutSeconds 1, periodSeconds 10, successThreshold 1, failureThreshold 3 (SetDefaults_Probe); httpGet path "/", scheme HTTP (SetDefaults_HTTPGetAction, lifecycle hooks too); grpc.service "" | pkg/apis/core/v1/defaults.go, zz_generated.defaults.go |
-| volumes | no source: emptyDir {} (SetDefaults_Volume); image pullPolicy as a container's; secret, configMap, downwardAPI, projected defaultMode 420 (0644); downwardAPI fieldRef apiVersion v1; serviceAccountToken expirationSeconds 3600; hostPath type ""; iscsi iscsiInterface default; rbd pool rbd, user admin, keyring /etc/ceph/keyring; azureDisk cachingMode ReadWrite, kind Shared, fsType ext4, readOnly false; scaleIO storageMode ThinProvisioned, fsType xfs; ephemeral volumeClaimTemplate volumeMode Filesystem | pkg/apis/core/v1/defaults.go, zz_generated.defaults.go |
-| Service | sessionAffinity None (and no sessionAffinityConfig), ClientIP's timeoutSeconds 10800; type ClusterIP; ports' protocol TCP, targetPort = port where absent or 0; externalTrafficPolicy Cluster for NodePort, LoadBalancer and ClusterIP with externalIPs; internalTrafficPolicy Cluster for ClusterIP, NodePort, LoadBalancer; allocateLoadBalancerNodePorts true for LoadBalancer (SetDefaults_Service) | pkg/apis/core/v1/defaults.go, pkg/api/v1/service/util.go |
-| PersistentVolumeClaim | status.phase Pending; spec.volumeMode Filesystem | pkg/apis/core/v1/defaults.go |
-| Secret, Namespace | type Opaque; label kubernetes.io/metadata.name = the name | pkg/apis/core/v1/defaults.go |
+What is defaulted, by Go function (files under pkg/apis/ unless named):
+
+- apps/v1/defaults.go: SetDefaults_Deployment: replicas 1; strategy.type
+  RollingUpdate, its rollingUpdate maxUnavailable and maxSurge "25%";
+  revisionHistoryLimit 10; progressDeadlineSeconds 600. SetDefaults_ReplicaSet:
+  replicas 1. SetDefaults_StatefulSet: podManagementPolicy OrderedReady;
+  updateStrategy.type RollingUpdate (with rollingUpdate {} then);
+  rollingUpdate.partition 0; persistentVolumeClaimRetentionPolicy whenDeleted and
+  whenScaled Retain; replicas 1; revisionHistoryLimit 10. SetDefaults_DaemonSet:
+  updateStrategy.type RollingUpdate, rollingUpdate.maxUnavailable 1 and maxSurge
+  0; revisionHistoryLimit 10.
+- apps/v1/zz_generated.defaults.go: a StatefulSet's volumeClaimTemplates as
+  PersistentVolumeClaims; every template's PodSpec as below.
+- batch/v1/defaults.go: SetDefaults_Job: completions and parallelism 1 when both
+  are unset, else parallelism 1; backoffLimit 6 (2147483647 with
+  backoffLimitPerIndex); metadata.labels the template's when the Job has none;
+  completionMode NonIndexed; suspend false; podFailurePolicy onPodConditions
+  status True; podReplacementPolicy Failed with a podFailurePolicy, else
+  TerminatingOrFailed; manualSelector false. SetDefaults_CronJob:
+  concurrencyPolicy Allow; suspend false; successfulJobsHistoryLimit 3;
+  failedJobsHistoryLimit 1 (and the job template's PodSpec, not SetDefaults_Job).
+- core/v1/defaults.go: SetDefaults_ReplicationController: spec.selector and
+  metadata.labels the template's labels when empty (replicas 1 is the
+  declarative `+default=1`, in zz_generated.defaults.go). SetDefaults_Pod (Pods
+  only, not templates): containers' and initContainers' resources.requests from
+  their limits where absent; enableServiceLinks true; with hostNetwork, a port's
+  hostPort its containerPort. SetDefaults_PodSpec (every PodSpec): dnsPolicy
+  ClusterFirst; restartPolicy Always; securityContext {} (a container's
+  securityContext and automountServiceAccountToken are not defaulted);
+  terminationGracePeriodSeconds 30; schedulerName default-scheduler.
+  SetDefaults_Container (init and ephemeral containers too): imagePullPolicy
+  Always for the tag `latest` or an image with neither tag nor digest, else
+  IfNotPresent (also for an image that does not parse);
+  terminationMessagePath /dev/termination-log; terminationMessagePolicy File.
+  SetDefaults_Probe (liveness, readiness, startup): timeoutSeconds 1,
+  periodSeconds 10, successThreshold 1, failureThreshold 3.
+  SetDefaults_HTTPGetAction (probes, lifecycle hooks): path "/", scheme HTTP.
+  SetDefaults_Volume: a volume with no source an emptyDir {}; an image volume's
+  pullPolicy as a container's. SetDefaults_{Secret,ConfigMap,DownwardAPI,
+  Projected}VolumeSource: defaultMode 420 (0644). SetDefaults_ObjectFieldSelector:
+  fieldRef.apiVersion v1 (env, downwardAPI items). SetDefaults_ServiceAccount-
+  TokenProjection: expirationSeconds 3600. SetDefaults_HostPathVolumeSource:
+  type "". SetDefaults_PersistentVolumeClaim(Spec): status.phase Pending,
+  spec.volumeMode Filesystem (claims, volumeClaimTemplates, ephemeral volumes).
+  SetDefaults_Service: sessionAffinity None (and no sessionAffinityConfig),
+  ClientIP's timeoutSeconds 10800; type ClusterIP; ports' protocol TCP and
+  targetPort the port where absent or 0; externalTrafficPolicy Cluster where
+  service.ExternallyAccessible (pkg/api/v1/service/util.go: NodePort,
+  LoadBalancer, ClusterIP with externalIPs); internalTrafficPolicy Cluster for
+  ClusterIP, NodePort and LoadBalancer; allocateLoadBalancerNodePorts true for
+  LoadBalancer. SetDefaults_Secret: type Opaque. SetDefaults_Namespace: label
+  kubernetes.io/metadata.name the name.
+- core/v1/zz_generated.defaults.go (declarative `+default` and the walk into
+  PodSpecs): containers' ports protocol TCP; a grpc probe's service "";
+  iscsi iscsiInterface default; rbd pool rbd, user admin, keyring
+  /etc/ceph/keyring; azureDisk cachingMode ReadWrite, kind Shared, fsType ext4,
+  readOnly false; scaleIO storageMode ThinProvisioned, fsType xfs.
 
 Left out, and why: what the registry does between decoding and validating
 admission (rest.BeforeCreate, and a Service's allocation in BeginCreate, run
@@ -82,7 +123,9 @@ _MAX_INT32: Final = 2**31 - 1
 # there decodes to "" (Go stores the element's zero value), not to an absent key.
 _STRING_MAPS: Final = frozenset({"labels", "annotations", "nodeSelector", "matchLabels"})
 # Kinds with raw JSON (RawExtension, JSONSchemaProps) where a null is data: metadata only.
-_RAW_KINDS: Final = frozenset({("apiextensions.k8s.io", "CustomResourceDefinition"), ("apps", "ControllerRevision")})
+_RAW_KINDS: Final = frozenset(
+    {("apiextensions.k8s.io", "CustomResourceDefinition"), ("apps", "ControllerRevision")}
+)
 _RAW_GROUPS: Final = frozenset({"resource.k8s.io"})
 # String maps under a key other kinds use for something else (a Deployment's selector is a
 # LabelSelector), by kind: (apiVersion, kind) -> paths.
@@ -234,7 +277,12 @@ def _http_get(handler: dict[str, Any] | None) -> None:
 def _probe(probe: dict[str, Any] | None) -> None:
     if probe is None:
         return
-    for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3)):
+    for key, value in (
+        ("timeoutSeconds", 1),
+        ("periodSeconds", 10),
+        ("successThreshold", 1),
+        ("failureThreshold", 3),
+    ):
         if _unset(probe, key):
             probe[key] = value
     _http_get(probe)
@@ -320,7 +368,12 @@ def _volume(volume: dict[str, Any]) -> None:
                 source[field] = value
     azure = _map(volume, "azureDisk")
     if azure is not None:  # pointers: only a missing one is defaulted
-        for field, value in (("cachingMode", "ReadWrite"), ("kind", "Shared"), ("fsType", "ext4"), ("readOnly", False)):
+        for field, value in (
+            ("cachingMode", "ReadWrite"),
+            ("kind", "Shared"),
+            ("fsType", "ext4"),
+            ("readOnly", False),
+        ):
             if azure.get(field) is None:
                 azure[field] = value
     ephemeral = _map(volume, "ephemeral")

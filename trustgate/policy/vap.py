@@ -422,7 +422,7 @@ class PolicySet:
         for name in names:
             named = {**obj, "metadata": {**_mapping(obj.get("metadata")), "name": name}}
             published: dict[str, str] = {}
-            runs.append((self._review(named, objects=objects, annotations=published), published))
+            runs.append((self._review(named, objects=objects, old=None, annotations=published), published))
         (first, published), (second, _) = runs
 
         def by_binding(found: list[Outcome]) -> dict[tuple[str, str], list[Outcome]]:
