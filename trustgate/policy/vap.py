@@ -420,7 +420,8 @@ class PolicySet:
         binding whose outcomes differ between them cannot be decided offline."""
         runs: list[tuple[list[Outcome], dict[str, str]]] = []
         for name in names:
-            named = {**obj, "metadata": {**_mapping(obj.get("metadata")), "name": name}}
+            # Decoded again: a Namespace's kubernetes.io/metadata.name label follows its name.
+            named = k8s_defaults.decoded({**obj, "metadata": {**_mapping(obj.get("metadata")), "name": name}})
             published: dict[str, str] = {}
             runs.append((self._review(named, objects=objects, old=None, annotations=published), published))
         (first, published), (second, _) = runs

@@ -409,3 +409,8 @@ def test_generated_names() -> None:
     assert len(first) == len(second) == 63
     assert generated_names({"metadata": {"name": "x", "generateName": "job-"}}) is None
     assert generated_names({"metadata": {}}) is None
+
+
+def test_a_generated_namespace_gets_its_name_label_once_named() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "team-"}}
+    assert "labels" not in decoded(namespace)["metadata"]  # SetDefaults_Namespace needs a name

@@ -1303,3 +1303,43 @@ def test_a_namespace_selector_sees_the_namespace_name_label_the_api_server_adds(
     obj = _as_written()
     obj["metadata"]["namespace"] = "kube-system"
     assert policies.review(obj, objects=[system]) == []  # excluded by the label the cluster has
+
+
+def test_a_generated_namespace_is_judged_with_the_label_of_its_generated_name() -> None:
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "ns"},
+        "spec": {
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["namespaces"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "object.metadata.labels['kubernetes.io/metadata.name'] "
+                    "== object.metadata.name"
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "nsb"},
+        "spec": {"policyName": "ns", "validationActions": ["Deny"]},
+    }
+    policies = vap.PolicySet(
+        policies={"ns": vap.parse_policy(policy, file="ns.yaml")},
+        bindings=[vap.parse_binding(binding, file="ns.yaml")],
+    )
+    assert (
+        policies.review({"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "team-"}})
+        == []
+    )
