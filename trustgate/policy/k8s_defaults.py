@@ -435,8 +435,8 @@ def _pod(obj: dict[str, Any]) -> None:
         for key in ("containers", "initContainers"):
             for container in _maps(spec, key):
                 for port in _maps(container, "ports"):
-                    if _unset(port, "hostPort"):
-                        port["hostPort"] = port.get("containerPort")
+                    if _unset(port, "hostPort") and isinstance(port.get("containerPort"), int):
+                        port["hostPort"] = port["containerPort"]
     _pod_spec(spec)
 
 
@@ -618,8 +618,8 @@ def _service(obj: dict[str, Any]) -> None:
     for port in _maps(spec, "ports"):
         if _unset(port, "protocol"):
             port["protocol"] = "TCP"
-        if _unset(port, "targetPort"):
-            port["targetPort"] = port.get("port")
+        if _unset(port, "targetPort") and isinstance(port.get("port"), int):
+            port["targetPort"] = port["port"]
     # service.ExternallyAccessible (pkg/api/v1/service/util.go)
     external_ips = spec.get("externalIPs")
     exposed = kind in ("LoadBalancer", "NodePort") or (kind == "ClusterIP" and bool(external_ips))
