@@ -371,3 +371,79 @@ def test_check_evaluates_a_kind_of_unknown_scope_under_both_scopes(write: Write)
     namespaced = write("ncrd.yaml", WIDGET_CRD.replace("scope: Cluster", "scope: Namespaced"))
     code, report, _ = run(*BASE, "--crd", str(namespaced), "--admission-policy", str(policy), str(widget))
     assert code == 0, report
+
+
+# The API server decodes and defaults an object before validating admission runs: a check judges
+# what it would (a reproducer: /tmp/hunt-cel/vap/dflt, where `check` passed what the API server
+# denies three times).
+DEFAULTED_POLICY = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: pull-always}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}
+  validations:
+  - expression: >-
+      object.spec.template.spec.containers.all(c, !has(c.imagePullPolicy) || c.imagePullPolicy == 'Always')
+    message: "imagePullPolicy must be Always"
+  - expression: "!has(object.spec.replicas) || object.spec.replicas >= 2"
+    message: "at least 2 replicas"
+  - expression: >-
+      !has(object.spec.template.spec.automountServiceAccountToken)
+      || !object.spec.template.spec.automountServiceAccountToken
+    message: "no automount"
+  - expression: "has(object.metadata.labels)"
+    message: "labels required"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: pull-always-b}
+spec: {policyName: pull-always, validationActions: [Deny]}
+"""
+DEFAULTED_OBJECT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: default, labels: null}
+spec:
+  selector: {matchLabels: {a: b}}
+  template:
+    metadata: {labels: {a: b}}
+    spec:
+      containers: [{name: c, image: "nginx:1.25"}]
+"""
+
+
+def test_check_judges_a_deployment_as_the_api_server_defaults_it(write: Write) -> None:
+    policy = write("vap.yaml", DEFAULTED_POLICY)
+    manifest = write("obj.yaml", DEFAULTED_OBJECT)
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(manifest))
+    assert code == 1
+    assert sorted((f["rule"], f["message"]) for f in findings(report)) == [
+        ("pull-always/0", "imagePullPolicy must be Always"),
+        ("pull-always/1", "at least 2 replicas"),
+        ("pull-always/3", "labels required"),
+    ]
+
+
+def test_the_gate_defaults_offline_but_not_the_objects_admission_gives(write: Write) -> None:
+    import yaml
+
+    config = Config(
+        policies=(),
+        admission_policies=(write("vap.yaml", DEFAULTED_POLICY),),
+        kubernetes=KubernetesSettings(schemas=False),
+    )
+    obj = yaml.safe_load(DEFAULTED_OBJECT)
+    obj["metadata"]["labels"] = {"a": "b"}
+    request = {"uid": "1", "operation": "CREATE", "userInfo": {"username": "u"}}
+    with Gate(config=config) as gate:
+        offline = gate.evaluate([Document(Source("obj.yaml"), obj)], gate="ci")
+        admitted = gate.evaluate([Document(Source("admission"), obj, request=request)], gate="admission")
+    assert sorted(f.rule for f in offline.results[0].findings) == ["pull-always/0", "pull-always/1"]
+    assert not offline.allowed
+    # At admission the API server has defaulted the object already; trustgate takes it as given.
+    assert admitted.results[0].findings == []
+    assert admitted.allowed

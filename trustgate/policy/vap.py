@@ -30,7 +30,12 @@ The request is a CREATE of each checked object (`oldObject` null), or an
 UPDATE when the caller gives the object as it is now (`review(old=...)`);
 `request.userInfo` names nobody (empty username and groups), except at
 admission (`serve`), where the request's own uid, userInfo, dryRun and options
-are given.
+are given. Offline, the object (and `oldObject`, the Namespaces and params) is
+what the API server's validating admission would see: a built-in kind decoded
+and defaulted (`trustgate.policy.k8s_defaults`), and an object with
+`generateName` but no name reviewed under two generated names (a binding that
+decides differently under them cannot be evaluated). At admission the API
+server has done both; the request's objects are not defaulted again.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from typing import Any
 from trustgate import kinds
 from trustgate.config import Limits
 from trustgate.errors import PolicyError
-from trustgate.policy import cel, cel_cost
+from trustgate.policy import cel, cel_cost, k8s_defaults
 from trustgate.policy.gatekeeper import Selector, parse_selector, read_objects, string_list
 
 __all__ = [
@@ -281,11 +286,18 @@ class _Pool:
 
     __slots__ = ("by_kind", "namespaces")
 
-    def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(
+        self, objects: Sequence[Mapping[str, Any]], param_kinds: frozenset[tuple[str, str]] = frozenset()
+    ) -> None:
         self.by_kind: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
         self.namespaces: dict[str, Mapping[str, Any]] = {}
         for obj in objects:
-            self.by_kind.setdefault((obj.get("apiVersion"), obj.get("kind")), []).append(obj)
+            key = (obj.get("apiVersion"), obj.get("kind"))
+            if key in param_kinds or key == ("v1", "Namespace"):
+                # As the cluster stores them (a Namespace has its kubernetes.io/metadata.name
+                # label); idempotent, so an object the API server already defaulted is unchanged.
+                obj = k8s_defaults.decoded(obj)
+            self.by_kind.setdefault(key, []).append(obj)
             if obj.get("kind") == "Namespace" and obj.get("apiVersion") == "v1":
                 name = _mapping(obj.get("metadata")).get("name")
                 if isinstance(name, str):
@@ -313,7 +325,8 @@ class PolicySet:
         cached = self._indexed
         if cached is not None and cached[0] is objects and cached[1] == len(objects):
             return cached[2]
-        pool = _Pool([*self.params, *objects])
+        param_kinds = frozenset(p.param_kind for p in self.policies.values() if p.param_kind is not None)
+        pool = _Pool([*self.params, *objects], param_kinds)
         self._indexed = (objects, len(objects), pool)  # holds `objects`, so its id is not reused
         return pool
 
@@ -365,8 +378,15 @@ class PolicySet:
     ) -> list[Outcome]:
         """Every binding's outcome for one object created as it is (or, given `old`, updated).
 
+        Offline (no `admission`), `obj` and `old` are first made what the API server's
+        validating admission sees: a built-in kind decoded and defaulted
+        (`k8s_defaults.decoded`), and an object with `generateName` and no name named. Its name
+        is random, so it is reviewed under two names (`k8s_defaults.generated_names`); a binding
+        that decides differently under them depends on the name and is `unevaluable`. At
+        admission (`serve`) the API server has done both, and the objects are taken as given.
+
         Args:
-            obj: the object.
+            obj: the object (a manifest as written; at admission, the request's object).
             objects: the rest of the change set: Namespaces for namespaceSelector and
                 `namespaceObject`, and params (beside those read with the policies).
             old: the object as it is now (pre-sync: in the gated tree): the request is an
@@ -381,6 +401,74 @@ class PolicySet:
         Returns:
             The outcomes that are not a pass.
         """
+        if admission is None:
+            obj = k8s_defaults.decoded(obj)
+            old = k8s_defaults.decoded(old) if old is not None else None
+            names = k8s_defaults.generated_names(obj) if old is None else None
+            if names is not None:
+                return self._generated(obj, names, objects, annotations)
+        return self._review(obj, objects=objects, old=old, annotations=annotations, admission=admission)
+
+    def _generated(
+        self,
+        obj: Mapping[str, Any],
+        names: tuple[str, str],
+        objects: Sequence[Mapping[str, Any]],
+        annotations: dict[str, str] | None,
+    ) -> list[Outcome]:
+        """Review an object the API server will name from its generateName, under two names; a
+        binding whose outcomes differ between them cannot be decided offline."""
+        runs: list[tuple[list[Outcome], dict[str, str]]] = []
+        for name in names:
+            # Decoded again: a Namespace's kubernetes.io/metadata.name label follows its name.
+            named = k8s_defaults.decoded({**obj, "metadata": {**_mapping(obj.get("metadata")), "name": name}})
+            published: dict[str, str] = {}
+            runs.append((self._review(named, objects=objects, old=None, annotations=published), published))
+        (first, published), (second, _) = runs
+
+        def by_binding(found: list[Outcome]) -> dict[tuple[str, str], list[Outcome]]:
+            out: dict[tuple[str, str], list[Outcome]] = {}
+            for outcome in found:
+                out.setdefault((outcome.policy.name, outcome.binding.name), []).append(outcome)
+            return out
+
+        def decision(found: list[Outcome]) -> list[tuple[str, str, str]]:
+            return sorted((o.kind, o.rule, o.param) for o in found)
+
+        ones, others = by_binding(first), by_binding(second)
+        out: list[Outcome] = []
+        for key in dict.fromkeys([*ones, *others]):
+            one, other = ones.get(key, []), others.get(key, [])
+            if decision(one) == decision(other):
+                out.extend(one)
+                continue
+            policy, binding = (one or other)[0].policy, (one or other)[0].binding
+            generate = _mapping(obj.get("metadata")).get("generateName")
+            out.append(
+                Outcome(
+                    "unevaluable",
+                    policy,
+                    binding,
+                    f"{policy.name}/generateName",
+                    f"ValidatingAdmissionPolicy {policy.name} (binding {binding.name}) decides differently "
+                    f"depending on the name the API server generates from generateName {generate!r} "
+                    f"(tried {names[0]!r} and {names[1]!r}), which a check cannot know",
+                )
+            )
+        if annotations is not None:
+            annotations.update(published)  # the first name's, as a placeholder
+        return out
+
+    def _review(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        objects: Sequence[Mapping[str, Any]],
+        old: Mapping[str, Any] | None,
+        annotations: dict[str, str] | None,
+        admission: Mapping[str, Any] | None = None,
+    ) -> list[Outcome]:
+        """`review` of an object as validating admission sees it (decoded, defaulted, named)."""
         out: list[Outcome] = []
         meta = _mapping(obj.get("metadata"))
         kind = str(obj.get("kind", ""))

@@ -572,7 +572,10 @@ def test_optional_variables_work_as_in_the_api_server() -> None:
     )
     assert policies.review(_deployment({"replicas": 3})) == []
     assert [o.message for o in policies.review(_deployment({"replicas": 1}))] == ["replicas: 1"]
-    assert [o.message for o in policies.review(_deployment({}))] == ["replicas: 0"]
+    # Offline, the API server's default (replicas 1) is what the policy reads; an object taken
+    # as given (at admission) without the field reads optional.none().
+    assert [o.message for o in policies.review(_deployment({}))] == ["replicas: 1"]
+    assert [o.message for o in policies.review(_deployment({}), admission={})] == ["replicas: 0"]
     [outcome] = policies.review(_deployment({"replicas": 1}))
     assert outcome.rule == "p/0"
 
@@ -1138,3 +1141,205 @@ def test_duration_and_timestamp_variables_are_read_back(write: Write, failure: s
     [outcome] = policies.review(deployment())
     assert (outcome.kind, outcome.rule) == ("violation", "p/0")  # the first: d is 1h and 1ns
     assert outcome.message == "failed expression: variables.d < duration('1h')"
+
+
+# -- the object as the API server's validating admission sees it ---------------
+
+DEFAULTS_POLICY = [
+    {
+        "expression": "object.spec.template.spec.containers.all(c, !has(c.imagePullPolicy) "
+        "|| c.imagePullPolicy == 'Always')",
+        "message": "imagePullPolicy must be Always",
+    },
+    {
+        "expression": "!has(object.spec.replicas) || object.spec.replicas >= 2",
+        "message": "at least 2 replicas",
+    },
+    {
+        "expression": "!has(object.spec.template.spec.automountServiceAccountToken) "
+        "|| !object.spec.template.spec.automountServiceAccountToken",
+        "message": "no automount",
+    },
+    {"expression": "has(object.metadata.labels)", "message": "labels required"},
+]
+
+
+def _as_written() -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "default", "labels": None},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]},
+            },
+        },
+    }
+
+
+def test_a_check_judges_the_object_decoded_and_defaulted_as_the_api_server_does() -> None:
+    # The API server drops `labels: null` on decoding and defaults imagePullPolicy (IfNotPresent
+    # for a tag other than latest) and replicas (1) before validating admission runs.
+    policies = _policy_with([], DEFAULTS_POLICY)
+    found = policies.review(_as_written())
+    assert [o.message for o in found] == [
+        "imagePullPolicy must be Always",
+        "at least 2 replicas",
+        "labels required",
+    ]
+
+
+def test_at_admission_the_request_object_is_not_defaulted_again() -> None:
+    # `serve` is given the object the API server decoded and defaulted: it is taken as it is.
+    policies = _policy_with([], DEFAULTS_POLICY)
+    request = {"uid": "u", "userInfo": {"username": "alice"}}
+    found = policies.review(_as_written(), admission=request)
+    assert found == []  # no defaults added, and `labels: null` is a key present
+
+
+def test_an_update_defaults_the_old_object_too() -> None:
+    old, new = _as_written(), _as_written()
+    new["spec"]["replicas"] = 1
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "u"},
+        "spec": {
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "operations": ["UPDATE"],
+                        "resources": ["deployments"],
+                    }
+                ]
+            },
+            "validations": [{"expression": "oldObject.spec.replicas == object.spec.replicas"}],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "ub"},
+        "spec": {"policyName": "u", "validationActions": ["Deny"]},
+    }
+    policies = vap.PolicySet(
+        policies={"u": vap.parse_policy(policy, file="u.yaml")},
+        bindings=[vap.parse_binding(binding, file="u.yaml")],
+    )
+    assert policies.review(new, old=old) == []  # the old object's replicas default to 1 too
+    new["spec"]["replicas"] = 2
+    assert len(policies.review(new, old=old)) == 1
+
+
+def _generated(name_rule: str) -> tuple[vap.PolicySet, dict[str, Any]]:
+    policies = _policy_with([], [{"expression": name_rule, "message": "name"}])
+    obj = _as_written()
+    obj["metadata"] = {"generateName": "web-", "namespace": "default", "labels": {"a": "b"}}
+    return policies, obj
+
+
+def test_a_generated_name_that_cannot_change_the_decision_passes() -> None:
+    policies, obj = _generated(
+        "object.metadata.name.startsWith('web-') && request.name == object.metadata.name"
+    )
+    assert policies.review(obj) == []
+    policies, obj = _generated("size(object.metadata.name) == 9")
+    assert policies.review(obj) == []
+
+
+def test_a_decision_that_depends_on_the_generated_name_cannot_be_evaluated() -> None:
+    policies, obj = _generated("object.metadata.name.matches('[0-9]$')")
+    [outcome] = policies.review(obj)
+    assert outcome.kind == "unevaluable"
+    assert outcome.rule == "p/generateName"
+    assert "generateName 'web-'" in outcome.message
+
+
+def test_a_generated_name_that_denies_either_way_is_a_violation() -> None:
+    policies, obj = _generated("object.metadata.name.startsWith('api-')")
+    [outcome] = policies.review(obj)
+    assert (outcome.kind, outcome.rule) == ("violation", "p/0")
+
+
+def test_a_namespace_selector_sees_the_namespace_name_label_the_api_server_adds() -> None:
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "n"},
+        "spec": {
+            "matchConstraints": {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+                    ]
+                },
+                "resourceRules": [
+                    {
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["deployments"],
+                    }
+                ],
+            },
+            "validations": [{"expression": "false", "message": "never"}],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "nb"},
+        "spec": {"policyName": "n", "validationActions": ["Deny"]},
+    }
+    policies = vap.PolicySet(
+        policies={"n": vap.parse_policy(policy, file="n.yaml")},
+        bindings=[vap.parse_binding(binding, file="n.yaml")],
+    )
+    system = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}
+    obj = _as_written()
+    obj["metadata"]["namespace"] = "kube-system"
+    assert policies.review(obj, objects=[system]) == []  # excluded by the label the cluster has
+
+
+def test_a_generated_namespace_is_judged_with_the_label_of_its_generated_name() -> None:
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "ns"},
+        "spec": {
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["namespaces"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "object.metadata.labels['kubernetes.io/metadata.name'] "
+                    "== object.metadata.name"
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "nsb"},
+        "spec": {"policyName": "ns", "validationActions": ["Deny"]},
+    }
+    policies = vap.PolicySet(
+        policies={"ns": vap.parse_policy(policy, file="ns.yaml")},
+        bindings=[vap.parse_binding(binding, file="ns.yaml")],
+    )
+    assert (
+        policies.review({"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "team-"}})
+        == []
+    )

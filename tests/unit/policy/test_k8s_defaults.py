@@ -1,0 +1,416 @@
+"""The API server's decoding and defaulting of built-in objects (values from kubernetes/kubernetes:
+pkg/apis/{core,apps,batch}/v1/defaults.go and zz_generated.defaults.go)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from trustgate.policy.k8s_defaults import decoded, generated_names, is_typed
+
+CONTAINER = {"name": "c", "image": "registry.example.com/app:1.25"}
+DEFAULTED_CONTAINER = {
+    **CONTAINER,
+    "imagePullPolicy": "IfNotPresent",
+    "terminationMessagePath": "/dev/termination-log",
+    "terminationMessagePolicy": "File",
+    "resources": {},
+}
+DEFAULTED_POD_SPEC = {
+    "containers": [DEFAULTED_CONTAINER],
+    "dnsPolicy": "ClusterFirst",
+    "restartPolicy": "Always",
+    "securityContext": {},
+    "terminationGracePeriodSeconds": 30,
+    "schedulerName": "default-scheduler",
+}
+
+
+def _template() -> dict[str, Any]:
+    return {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [dict(CONTAINER)]}}
+
+
+def _object(api_version: str, kind: str, spec: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", **meta}}
+    if spec is not None:
+        obj["spec"] = spec
+    return obj
+
+
+def test_the_given_object_is_not_changed() -> None:
+    obj = _object("apps/v1", "Deployment", {"template": _template()}, labels=None)
+    before = copy.deepcopy(obj)
+    decoded(obj)
+    assert obj == before
+
+
+def test_a_custom_resource_is_taken_as_written() -> None:
+    obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"labels": None},
+        "spec": {"x": None},
+    }
+    assert decoded(obj) is obj
+    assert not is_typed(obj)
+
+
+def test_nulls_are_dropped_and_null_string_map_values_are_empty_strings() -> None:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "x", "labels": {"team": None}, "annotations": None},
+        "data": {"k": None},
+        "immutable": None,
+    }
+    assert decoded(obj) == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "x", "labels": {"team": ""}},
+        "data": {"k": ""},
+    }
+
+
+def test_a_kind_with_raw_json_has_only_its_metadata_decoded() -> None:
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "x", "labels": None},
+        "spec": {"versions": [{"schema": {"openAPIV3Schema": {"default": None}}}]},
+    }
+    assert decoded(crd)["metadata"] == {"name": "x"}
+    assert decoded(crd)["spec"] == crd["spec"]
+
+
+def test_deployment() -> None:
+    out = decoded(_object("apps/v1", "Deployment", {"template": _template()}, labels=None))
+    assert out["metadata"] == {"name": "x"}
+    assert out["spec"] == {
+        "replicas": 1,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+        "revisionHistoryLimit": 10,
+        "progressDeadlineSeconds": 600,
+        "template": {"metadata": {"labels": {"app": "a"}}, "spec": DEFAULTED_POD_SPEC},
+    }
+
+
+def test_deployment_keeps_what_is_given_and_a_recreate_strategy_has_no_rolling_update() -> None:
+    spec = {
+        "replicas": 0,
+        "strategy": {"type": "Recreate"},
+        "revisionHistoryLimit": 0,
+        "template": _template(),
+    }
+    out = decoded(_object("apps/v1", "Deployment", spec))["spec"]
+    assert out["replicas"] == 0
+    assert out["strategy"] == {"type": "Recreate"}
+    assert out["revisionHistoryLimit"] == 0
+
+
+def test_replica_set() -> None:
+    out = decoded(_object("apps/v1", "ReplicaSet", {"template": _template()}))["spec"]
+    assert out["replicas"] == 1
+    assert out["template"]["spec"] == DEFAULTED_POD_SPEC
+
+
+def test_stateful_set() -> None:
+    claim = {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}
+    out = decoded(
+        _object("apps/v1", "StatefulSet", {"template": _template(), "volumeClaimTemplates": [claim]})
+    )
+    spec = out["spec"]
+    assert spec["podManagementPolicy"] == "OrderedReady"
+    assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert spec["replicas"] == 1
+    assert spec["revisionHistoryLimit"] == 10
+    assert spec["template"]["spec"] == DEFAULTED_POD_SPEC
+    [template] = spec["volumeClaimTemplates"]
+    assert template["status"] == {"phase": "Pending"}
+    assert template["spec"]["volumeMode"] == "Filesystem"
+
+
+def test_stateful_set_on_delete_gets_no_rolling_update() -> None:
+    spec = {"updateStrategy": {"type": "OnDelete"}, "template": _template()}
+    assert decoded(_object("apps/v1", "StatefulSet", spec))["spec"]["updateStrategy"] == {"type": "OnDelete"}
+
+
+def test_daemon_set() -> None:
+    spec = decoded(_object("apps/v1", "DaemonSet", {"template": _template()}))["spec"]
+    assert spec["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
+    }
+    assert spec["revisionHistoryLimit"] == 10
+    assert "replicas" not in spec
+
+
+def test_job() -> None:
+    out = decoded(_object("batch/v1", "Job", {"template": _template()}))
+    assert out["metadata"]["labels"] == {"app": "a"}  # the template's, where the Job has none
+    spec = out["spec"]
+    assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (1, 1, 6)
+    assert spec["completionMode"] == "NonIndexed"
+    assert spec["suspend"] is False
+    assert spec["podReplacementPolicy"] == "TerminatingOrFailed"
+    assert spec["manualSelector"] is False
+    assert spec["template"]["spec"]["restartPolicy"] == "Always"  # validation then refuses it
+
+
+def test_job_with_parallelism_backoff_per_index_and_failure_policy() -> None:
+    failure = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+    spec = {"parallelism": 3, "backoffLimitPerIndex": 1, "podFailurePolicy": failure, "template": _template()}
+    out = decoded(_object("batch/v1", "Job", spec, labels={"own": "x"}))
+    assert out["metadata"]["labels"] == {"own": "x"}
+    spec = out["spec"]
+    assert "completions" not in spec
+    assert spec["parallelism"] == 3
+    assert spec["backoffLimit"] == 2147483647
+    assert spec["podFailurePolicy"]["rules"][0]["onPodConditions"] == [
+        {"type": "DisruptionTarget", "status": "True"}
+    ]
+    assert spec["podReplacementPolicy"] == "Failed"
+
+
+def test_cron_job() -> None:
+    spec = {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": _template()}}}
+    out = decoded(_object("batch/v1", "CronJob", spec))["spec"]
+    assert out["concurrencyPolicy"] == "Allow"
+    assert out["suspend"] is False
+    assert (out["successfulJobsHistoryLimit"], out["failedJobsHistoryLimit"]) == (3, 1)
+    assert out["jobTemplate"]["spec"]["template"]["spec"] == DEFAULTED_POD_SPEC
+    assert "backoffLimit" not in out["jobTemplate"]["spec"]  # SetDefaults_Job runs on Jobs only
+
+
+def test_replication_controller() -> None:
+    out = decoded(_object("v1", "ReplicationController", {"template": _template()}))
+    assert out["metadata"]["labels"] == {"app": "a"}
+    assert out["spec"]["selector"] == {"app": "a"}
+    assert out["spec"]["replicas"] == 1
+    assert out["spec"]["template"]["spec"] == DEFAULTED_POD_SPEC
+
+
+def test_pod() -> None:
+    container = {
+        "name": "c",
+        "image": "nginx",
+        "ports": [{"containerPort": 80}],
+        "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}},
+    }
+    spec = {
+        "hostNetwork": True,
+        "containers": [container],
+        "initContainers": [{"name": "i", "image": "busybox:latest"}],
+    }
+    out = decoded(_object("v1", "Pod", spec))["spec"]
+    [c] = out["containers"]
+    assert c["imagePullPolicy"] == "Always"  # no tag: latest
+    assert c["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert c["ports"] == [{"containerPort": 80, "protocol": "TCP", "hostPort": 80}]
+    assert out["initContainers"][0]["imagePullPolicy"] == "Always"
+    assert out["enableServiceLinks"] is True
+
+
+def test_pod_only_defaults_belong_to_pods() -> None:
+    template = {
+        "spec": {"containers": [{"name": "c", "image": "a:1", "resources": {"limits": {"cpu": "1"}}}]}
+    }
+    spec = decoded(_object("v1", "PodTemplate", None) | {"template": template})["template"]["spec"]
+    assert "enableServiceLinks" not in spec
+    assert "requests" not in spec["containers"][0]["resources"]
+
+
+@pytest.mark.parametrize(
+    ("image", "policy"),
+    [
+        ("nginx", "Always"),
+        ("nginx:latest", "Always"),
+        ("registry.example.com:5000/team/app:latest", "Always"),
+        ("nginx:1.25", "IfNotPresent"),
+        ("nginx@sha256:" + "a" * 64, "IfNotPresent"),
+        ("nginx:latest@sha256:" + "a" * 64, "Always"),
+        ("Not A Reference", "IfNotPresent"),
+        ("", "IfNotPresent"),
+    ],
+)
+def test_image_pull_policy(image: str, policy: str) -> None:
+    pod = decoded(_object("v1", "Pod", {"containers": [{"name": "c", "image": image}]}))
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == policy
+
+
+def test_an_empty_pull_policy_is_unset_and_a_given_one_stays() -> None:
+    spec = {
+        "containers": [
+            {"name": "a", "image": "x:1", "imagePullPolicy": ""},
+            {"name": "b", "image": "x", "imagePullPolicy": "Never"},
+        ]
+    }
+    a, b = decoded(_object("v1", "Pod", spec))["spec"]["containers"]
+    assert (a["imagePullPolicy"], b["imagePullPolicy"]) == ("IfNotPresent", "Never")
+
+
+def test_probes_and_lifecycle_hooks() -> None:
+    container = {
+        "name": "c",
+        "image": "x:1",
+        "livenessProbe": {"httpGet": {"port": 8080}},
+        "readinessProbe": {"grpc": {"port": 9000}, "timeoutSeconds": 0, "periodSeconds": 5},
+        "startupProbe": {"exec": {"command": ["true"]}},
+        "lifecycle": {"preStop": {"httpGet": {"port": 80}}},
+        "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+    }
+    [c] = decoded(_object("v1", "Pod", {"containers": [container]}))["spec"]["containers"]
+    thresholds = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+    assert c["livenessProbe"] == {"httpGet": {"port": 8080, "path": "/", "scheme": "HTTP"}, **thresholds}
+    assert c["readinessProbe"] == {"grpc": {"port": 9000, "service": ""}, **thresholds, "periodSeconds": 5}
+    assert c["startupProbe"] == {"exec": {"command": ["true"]}, **thresholds}
+    assert c["lifecycle"]["preStop"]["httpGet"] == {"port": 80, "path": "/", "scheme": "HTTP"}
+    assert c["env"][0]["valueFrom"]["fieldRef"]["apiVersion"] == "v1"
+
+
+def test_volumes() -> None:
+    volumes = [
+        {"name": "empty"},
+        {"name": "s", "secret": {"secretName": "s"}},
+        {"name": "cm", "configMap": {"name": "c", "defaultMode": 256}},
+        {"name": "d", "downwardAPI": {"items": [{"path": "p", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+        {"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}},
+        {"name": "h", "hostPath": {"path": "/x"}},
+        {"name": "e", "ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}},
+        {"name": "i", "image": {"reference": "registry.example.com/data:latest"}},
+        {"name": "r", "rbd": {"monitors": ["m"], "image": "i"}},
+        {"name": "a", "azureDisk": {"diskName": "d", "diskURI": "u"}},
+    ]
+    out = decoded(_object("v1", "Pod", {"containers": [dict(CONTAINER)], "volumes": volumes}))
+    by_name = {v["name"]: v for v in out["spec"]["volumes"]}
+    assert by_name["empty"] == {"name": "empty", "emptyDir": {}}
+    assert by_name["s"]["secret"]["defaultMode"] == 420
+    assert by_name["cm"]["configMap"]["defaultMode"] == 256
+    assert by_name["d"]["downwardAPI"] == {
+        "items": [{"path": "p", "fieldRef": {"fieldPath": "metadata.name", "apiVersion": "v1"}}],
+        "defaultMode": 420,
+    }
+    assert by_name["p"]["projected"] == {
+        "sources": [{"serviceAccountToken": {"path": "t", "expirationSeconds": 3600}}],
+        "defaultMode": 420,
+    }
+    assert by_name["h"]["hostPath"] == {"path": "/x", "type": ""}
+    assert by_name["e"]["ephemeral"]["volumeClaimTemplate"]["spec"]["volumeMode"] == "Filesystem"
+    assert by_name["i"]["image"]["pullPolicy"] == "Always"
+    assert by_name["r"]["rbd"] | {} == {
+        "monitors": ["m"],
+        "image": "i",
+        "pool": "rbd",
+        "user": "admin",
+        "keyring": "/etc/ceph/keyring",
+    }
+    assert by_name["a"]["azureDisk"] == {
+        "diskName": "d",
+        "diskURI": "u",
+        "cachingMode": "ReadWrite",
+        "kind": "Shared",
+        "fsType": "ext4",
+        "readOnly": False,
+    }
+
+
+def test_container_security_context_is_not_defaulted() -> None:
+    spec = {"containers": [{"name": "c", "image": "x:1", "securityContext": {"runAsNonRoot": True}}]}
+    out = decoded(_object("v1", "Pod", spec))["spec"]
+    assert out["containers"][0]["securityContext"] == {"runAsNonRoot": True}
+    assert out["securityContext"] == {}  # the Pod's is allocated empty
+    assert "automountServiceAccountToken" not in out
+
+
+def test_service() -> None:
+    out = decoded(
+        _object(
+            "v1", "Service", {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP", "targetPort": "dns"}]}
+        )
+    )
+    spec = out["spec"]
+    assert spec["sessionAffinity"] == "None"
+    assert spec["type"] == "ClusterIP"
+    assert spec["ports"] == [
+        {"port": 80, "protocol": "TCP", "targetPort": 80},
+        {"port": 53, "protocol": "UDP", "targetPort": "dns"},
+    ]
+    assert spec["internalTrafficPolicy"] == "Cluster"
+    for absent in ("externalTrafficPolicy", "allocateLoadBalancerNodePorts", "ipFamilyPolicy", "clusterIP"):
+        assert absent not in spec
+
+
+def test_load_balancer_and_client_ip_service() -> None:
+    spec = {"type": "LoadBalancer", "sessionAffinity": "ClientIP", "ports": [{"port": 443, "targetPort": 0}]}
+    out = decoded(_object("v1", "Service", spec))["spec"]
+    assert out["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    assert out["externalTrafficPolicy"] == "Cluster"
+    assert out["allocateLoadBalancerNodePorts"] is True
+    assert out["ports"][0]["targetPort"] == 443
+
+
+def test_external_name_and_cluster_ip_with_external_ips() -> None:
+    name = decoded(_object("v1", "Service", {"type": "ExternalName", "externalName": "x.example.com"}))[
+        "spec"
+    ]
+    assert "internalTrafficPolicy" not in name
+    exposed = decoded(_object("v1", "Service", {"externalIPs": ["192.0.2.1"], "sessionAffinityConfig": {}}))[
+        "spec"
+    ]
+    assert exposed["externalTrafficPolicy"] == "Cluster"
+    assert "sessionAffinityConfig" not in exposed  # dropped under sessionAffinity None
+
+
+def test_service_selector_is_a_string_map() -> None:
+    out = decoded(_object("v1", "Service", {"selector": {"app": None}}))
+    assert out["spec"]["selector"] == {"app": ""}
+
+
+def test_namespace_secret_and_claim() -> None:
+    assert decoded(_object("v1", "Namespace", None))["metadata"]["labels"] == {
+        "kubernetes.io/metadata.name": "x"
+    }
+    assert decoded(_object("v1", "Secret", None))["type"] == "Opaque"
+    claim = decoded(_object("v1", "PersistentVolumeClaim", {"accessModes": ["ReadWriteOnce"]}))
+    assert claim["status"] == {"phase": "Pending"}
+    assert claim["spec"]["volumeMode"] == "Filesystem"
+
+
+def test_an_older_api_version_is_decoded_but_not_defaulted() -> None:
+    out = decoded(_object("extensions/v1beta1", "Deployment", {"template": _template()}, labels=None))
+    assert out["metadata"] == {"name": "x"}
+    assert "replicas" not in out["spec"]
+
+
+def test_defaulting_twice_changes_nothing() -> None:
+    for obj in (
+        _object("apps/v1", "Deployment", {"template": _template()}),
+        _object("batch/v1", "Job", {"template": _template()}),
+        _object("v1", "Service", {"ports": [{"port": 80}], "sessionAffinity": "ClientIP"}),
+        _object("v1", "Namespace", None),
+    ):
+        once = decoded(obj)
+        assert decoded(once) == once
+
+
+def test_an_invalid_manifest_is_left_for_validation() -> None:
+    obj = _object("apps/v1", "Deployment", {"strategy": "fast", "template": {"spec": {"containers": "c"}}})
+    out = decoded(obj)
+    assert out["spec"]["strategy"] == "fast"
+    assert out["spec"]["template"]["spec"]["containers"] == "c"
+
+
+def test_generated_names() -> None:
+    assert generated_names({"metadata": {"generateName": "job-"}}) == ("job-bbbbb", "job-99999")
+    long = "a" * 70
+    first, second = generated_names({"metadata": {"generateName": long}}) or ("", "")
+    assert len(first) == len(second) == 63
+    assert generated_names({"metadata": {"name": "x", "generateName": "job-"}}) is None
+    assert generated_names({"metadata": {}}) is None
+
+
+def test_a_generated_namespace_gets_its_name_label_once_named() -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "team-"}}
+    assert "labels" not in decoded(namespace)["metadata"]  # SetDefaults_Namespace needs a name

@@ -1,0 +1,665 @@
+"""Built-in objects as the API server holds them when validating admission runs: decoded and defaulted.
+
+The API server decodes a request's body into the kind's Go struct and runs the
+scheme's defaulters before any admission plugin sees it, so a
+ValidatingAdmissionPolicy reads `spec.replicas: 1` where the manifest had
+none, and `has(object.metadata.labels)` is false where it had `labels: null`.
+`check` and `presync` read manifests as written; `decoded` gives the policy
+engine (`trustgate.policy.vap`) the object the API server would judge. The
+webhook (`serve`) is handed objects the API server already decoded and
+defaulted, and must not default them again. Rego and Gatekeeper policies keep
+the manifests as written (conftest and gator judge those).
+
+Decoding (any built-in kind, `trustgate.kinds`): a `null` field is absent (Go's
+decoder leaves a pointer, slice or map nil, which the object's conversion to
+the policy's `object` omits), except that a `null` value in a string map
+(labels, annotations, nodeSelector, matchLabels, a ReplicationController's or
+Service's selector, a ConfigMap's data, a Secret's stringData) is the empty
+string, as Go stores the element's zero value. Kinds that carry raw JSON
+(CustomResourceDefinition, ControllerRevision, resource.k8s.io) have only
+their metadata decoded. A container's `resources` is `{}` where absent: it is
+a struct, not a pointer, so the conversion always has it
+(`!has(c.resources) || has(c.resources.limits)` denies a container without).
+
+Defaulting, for the served versions only (v1, apps/v1, batch/v1), follows
+kubernetes/kubernetes (values read from the Go source; a field is defaulted
+where Go's test is true: a nil pointer, or a zero string or number where the
+field is not a pointer). The Service defaults are all SetDefaults_Service does
+when the request is decoded; the registry's allocation is left out (below).
+
+What is defaulted, by Go function (files under pkg/apis/ unless named):
+
+- apps/v1/defaults.go: SetDefaults_Deployment: replicas 1; strategy.type
+  RollingUpdate, its rollingUpdate maxUnavailable and maxSurge "25%";
+  revisionHistoryLimit 10; progressDeadlineSeconds 600. SetDefaults_ReplicaSet:
+  replicas 1. SetDefaults_StatefulSet: podManagementPolicy OrderedReady;
+  updateStrategy.type RollingUpdate (with rollingUpdate {} then);
+  rollingUpdate.partition 0; persistentVolumeClaimRetentionPolicy whenDeleted and
+  whenScaled Retain; replicas 1; revisionHistoryLimit 10. SetDefaults_DaemonSet:
+  updateStrategy.type RollingUpdate, rollingUpdate.maxUnavailable 1 and maxSurge
+  0; revisionHistoryLimit 10.
+- apps/v1/zz_generated.defaults.go: a StatefulSet's volumeClaimTemplates as
+  PersistentVolumeClaims; every template's PodSpec as below.
+- batch/v1/defaults.go: SetDefaults_Job: completions and parallelism 1 when both
+  are unset, else parallelism 1; backoffLimit 6 (2147483647 with
+  backoffLimitPerIndex); metadata.labels the template's when the Job has none;
+  completionMode NonIndexed; suspend false; podFailurePolicy onPodConditions
+  status True; podReplacementPolicy Failed with a podFailurePolicy, else
+  TerminatingOrFailed; manualSelector false. SetDefaults_CronJob:
+  concurrencyPolicy Allow; suspend false; successfulJobsHistoryLimit 3;
+  failedJobsHistoryLimit 1 (and the job template's PodSpec, not SetDefaults_Job).
+- core/v1/defaults.go: SetDefaults_ReplicationController: spec.selector and
+  metadata.labels the template's labels when empty (replicas 1 is the
+  declarative `+default=1`, in zz_generated.defaults.go). SetDefaults_Pod (Pods
+  only, not templates): containers' and initContainers' resources.requests from
+  their limits where absent; enableServiceLinks true; with hostNetwork, a port's
+  hostPort its containerPort. SetDefaults_PodSpec (every PodSpec): dnsPolicy
+  ClusterFirst; restartPolicy Always; securityContext {} (a container's
+  securityContext and automountServiceAccountToken are not defaulted);
+  terminationGracePeriodSeconds 30; schedulerName default-scheduler.
+  SetDefaults_Container (init and ephemeral containers too): imagePullPolicy
+  Always for the tag `latest` or an image with neither tag nor digest, else
+  IfNotPresent (also for an image that does not parse);
+  terminationMessagePath /dev/termination-log; terminationMessagePolicy File.
+  SetDefaults_Probe (liveness, readiness, startup): timeoutSeconds 1,
+  periodSeconds 10, successThreshold 1, failureThreshold 3.
+  SetDefaults_HTTPGetAction (probes, lifecycle hooks): path "/", scheme HTTP.
+  SetDefaults_Volume: a volume with no source an emptyDir {}; an image volume's
+  pullPolicy as a container's. SetDefaults_{Secret,ConfigMap,DownwardAPI,
+  Projected}VolumeSource: defaultMode 420 (0644). SetDefaults_ObjectFieldSelector:
+  fieldRef.apiVersion v1 (env, downwardAPI items). SetDefaults_ServiceAccount-
+  TokenProjection: expirationSeconds 3600. SetDefaults_HostPathVolumeSource:
+  type "". SetDefaults_PersistentVolumeClaim(Spec): status.phase Pending,
+  spec.volumeMode Filesystem (claims, volumeClaimTemplates, ephemeral volumes).
+  SetDefaults_Service: sessionAffinity None (and no sessionAffinityConfig),
+  ClientIP's timeoutSeconds 10800; type ClusterIP; ports' protocol TCP and
+  targetPort the port where absent or 0; externalTrafficPolicy Cluster where
+  service.ExternallyAccessible (pkg/api/v1/service/util.go: NodePort,
+  LoadBalancer, ClusterIP with externalIPs); internalTrafficPolicy Cluster for
+  ClusterIP, NodePort and LoadBalancer; allocateLoadBalancerNodePorts true for
+  LoadBalancer. SetDefaults_Secret: type Opaque. SetDefaults_Namespace: label
+  kubernetes.io/metadata.name the name.
+- core/v1/zz_generated.defaults.go (declarative `+default` and the walk into
+  PodSpecs): containers' ports protocol TCP; a grpc probe's service "";
+  iscsi iscsiInterface default; rbd pool rbd, user admin, keyring
+  /etc/ceph/keyring; azureDisk cachingMode ReadWrite, kind Shared, fsType ext4,
+  readOnly false; scaleIO storageMode ThinProvisioned, fsType xfs.
+
+Left out, and why: what the registry does between decoding and validating
+admission (rest.BeforeCreate, and a Service's allocation in BeginCreate, run
+before the API server's validating admission): uid, creationTimestamp,
+generation, managedFields, status reset by each strategy's PrepareForCreate,
+a Pod's qosClass, a Service's clusterIP(s), ipFamilies and ipFamilyPolicy
+(they depend on the cluster's configuration), a Job's generated selector and
+controller-uid labels (they need the uid). Quantities are not rounded up to
+milli or canonicalised (`SetDefaults_ResourceList`: `1000m` stays `1000m`,
+where the API server gives `1`); Pod-level resources
+(PodLevelResources) are not defaulted; the other zero values a typed round trip
+adds (a template's `metadata.creationTimestamp: null`, `status: {}`) are not
+added. Feature-gated defaults follow the gates' defaults of Kubernetes 1.34
+(ImageVolume's pull policy, JobPodReplacementPolicy,
+StatefulSetAutoDeletePVC). Older API versions (extensions/v1beta1,
+apps/v1beta1/2, batch/v1beta1), which the API server defaults differently,
+are decoded only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from trustgate import kinds
+from trustgate.oci.errors import InvalidReferenceError
+from trustgate.oci.reference import Reference
+
+__all__ = ["decoded", "generated_names", "is_typed"]
+
+_GRACE_PERIOD: Final = 30  # v1.DefaultTerminationGracePeriodSeconds
+_FILE_MODE: Final = 0o644  # Secret/ConfigMap/DownwardAPI/ProjectedVolumeSourceDefaultMode (420)
+_TOKEN_SECONDS: Final = 3600  # a projected serviceAccountToken's expirationSeconds (one hour)
+_CLIENT_IP_SECONDS: Final = 10800  # v1.DefaultClientIPServiceAffinitySeconds (three hours)
+_MAX_INT32: Final = 2**31 - 1
+# Keys whose value is a map[string]string in every built-in type that has them: a null value
+# there decodes to "" (Go stores the element's zero value), not to an absent key.
+_STRING_MAPS: Final = frozenset({"labels", "annotations", "nodeSelector", "matchLabels"})
+# Kinds with raw JSON (RawExtension, JSONSchemaProps) where a null is data: metadata only.
+_RAW_KINDS: Final = frozenset(
+    {("apiextensions.k8s.io", "CustomResourceDefinition"), ("apps", "ControllerRevision")}
+)
+_RAW_GROUPS: Final = frozenset({"resource.k8s.io"})
+# String maps under a key other kinds use for something else (a Deployment's selector is a
+# LabelSelector), by kind: (apiVersion, kind) -> paths.
+_KIND_STRING_MAPS: Final[Mapping[tuple[str, str], tuple[tuple[str, ...], ...]]] = {
+    ("v1", "ReplicationController"): (("spec", "selector"),),
+    ("v1", "Service"): (("spec", "selector"),),
+    ("v1", "ConfigMap"): (("data",),),
+    ("v1", "Secret"): (("stringData",),),
+}
+# names.SimpleNameGenerator: base cut to 63 - 5 characters, then 5 of utilrand's alphabet.
+_GENERATED_BASE: Final = 58
+_NAME_ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def is_typed(obj: Mapping[str, Any]) -> bool:
+    """Whether the API server decodes the object into a Go struct (a built-in kind)."""
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return False
+    return kinds.builtin_namespaced(api_version.rpartition("/")[0], kind) is not None
+
+
+def decoded(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object as the API server holds it when validating admission runs (see the module).
+
+    Args:
+        obj: a manifest as written. It is not changed.
+
+    Returns:
+        A new object for a built-in kind (nulls dropped, defaults set); `obj` itself for any
+        other (a custom resource's defaults come from its CRD, `trustgate.policy.crd_cel`).
+    """
+    if not is_typed(obj):
+        return obj
+    api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
+    group = api_version.rpartition("/")[0]
+    if (group, kind) in _RAW_KINDS or group in _RAW_GROUPS:
+        out = dict(obj)
+        if "metadata" in out:
+            out["metadata"] = _decode(out["metadata"], "metadata")
+        return {k: v for k, v in out.items() if v is not None}
+    out = _decode(obj, "")
+    assert isinstance(out, dict)
+    for path in _KIND_STRING_MAPS.get((api_version, kind), ()):
+        written: Any = obj
+        for key in path:
+            written = written.get(key) if isinstance(written, Mapping) else None
+        parent: Any = out
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(written, Mapping) and isinstance(parent, dict):
+            parent[path[-1]] = _string_map(written)
+    defaulter = _DEFAULTERS.get((api_version, kind))
+    if defaulter is not None:
+        defaulter(out)
+    return out
+
+
+def generated_names(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Two names the API server could generate for an object with `generateName` and no name.
+
+    The API server names such an object (`generateName` cut to 58 characters, then five
+    random characters of `bcdfghjklmnpqrstvwxz2456789`) before validating admission runs, and
+    `request.name` is that name too. The two differ in every random character, and are of
+    letters only and of digits only: a policy that decides differently for them depends on
+    the name, which an offline check cannot know.
+
+    Returns:
+        None when the object has a name or no generateName.
+    """
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping) or meta.get("name"):
+        return None
+    base = meta.get("generateName")
+    if not isinstance(base, str) or not base:
+        return None
+    base = base[:_GENERATED_BASE]
+    return base + _NAME_ALPHABET[0] * 5, base + _NAME_ALPHABET[-1] * 5
+
+
+# -- decoding ------------------------------------------------------------------
+
+
+def _decode(value: Any, key: str) -> Any:
+    """A copy with null map entries dropped (or "" in a string map), recursively."""
+    if isinstance(value, Mapping):
+        if key in _STRING_MAPS:
+            return _string_map(value)
+        return {k: _decode(v, k) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_decode(item, key) for item in value]
+    return value
+
+
+def _string_map(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: "" if v is None else v for k, v in value.items()}
+
+
+# -- defaulting ----------------------------------------------------------------
+
+
+def _unset(obj: dict[str, Any], key: str) -> bool:
+    """A Go string or number field at its zero value (absent, "" or 0), which Go's test treats as unset."""
+    value = obj.get(key)
+    return value is None or value == "" or (value == 0 and not isinstance(value, bool))
+
+
+def _map(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def _maps(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = obj.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _ensure(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The map at `key`, created empty when absent (a Go pointer the defaulter allocates); None
+    when something else is there (an invalid manifest: left for validation to refuse)."""
+    if key not in obj:
+        obj[key] = {}
+    return _map(obj, key)
+
+
+def _pull_policy(image: Any) -> str:
+    """SetDefaults_Container: Always for the tag `latest` (or none and no digest: `latest` is
+    implied), else IfNotPresent; an image that does not parse is IfNotPresent (Go ignores the
+    error and finds no tag)."""
+    if not isinstance(image, str):
+        return "IfNotPresent"
+    try:
+        ref = Reference.parse(image)
+    except InvalidReferenceError:
+        return "IfNotPresent"
+    tag = ref.tag if ref.tag is not None or ref.digest is not None else "latest"
+    return "Always" if tag == "latest" else "IfNotPresent"
+
+
+def _http_get(handler: dict[str, Any] | None) -> None:
+    action = _map(handler, "httpGet") if handler is not None else None
+    if action is not None:
+        if _unset(action, "path"):
+            action["path"] = "/"
+        if _unset(action, "scheme"):
+            action["scheme"] = "HTTP"
+
+
+def _probe(probe: dict[str, Any] | None) -> None:
+    if probe is None:
+        return
+    for key, value in (
+        ("timeoutSeconds", 1),
+        ("periodSeconds", 10),
+        ("successThreshold", 1),
+        ("failureThreshold", 3),
+    ):
+        if _unset(probe, key):
+            probe[key] = value
+    _http_get(probe)
+    grpc = _map(probe, "grpc")
+    if grpc is not None and "service" not in grpc:
+        grpc["service"] = ""  # GRPCAction.Service: +default=""
+
+
+def _field_ref(holder: dict[str, Any] | None) -> None:
+    ref = _map(holder, "fieldRef") if holder is not None else None
+    if ref is not None and _unset(ref, "apiVersion"):
+        ref["apiVersion"] = "v1"
+
+
+def _container(container: dict[str, Any]) -> None:
+    if _unset(container, "imagePullPolicy"):
+        container["imagePullPolicy"] = _pull_policy(container.get("image"))
+    if _unset(container, "terminationMessagePath"):
+        container["terminationMessagePath"] = "/dev/termination-log"
+    if _unset(container, "terminationMessagePolicy"):
+        container["terminationMessagePolicy"] = "File"
+    for port in _maps(container, "ports"):
+        if _unset(port, "protocol"):
+            port["protocol"] = "TCP"
+    for env in _maps(container, "env"):
+        _field_ref(_map(env, "valueFrom"))
+    container.setdefault("resources", {})  # a struct, not a pointer: always in the object
+    for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _probe(_map(container, key))
+    lifecycle = _map(container, "lifecycle")
+    if lifecycle is not None:
+        _http_get(_map(lifecycle, "postStart"))
+        _http_get(_map(lifecycle, "preStop"))
+
+
+def _claim_spec(spec: dict[str, Any] | None) -> None:
+    if spec is not None and spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+
+
+def _claim(claim: dict[str, Any]) -> None:
+    """SetDefaults_PersistentVolumeClaim and _PersistentVolumeClaimSpec."""
+    status = _ensure(claim, "status")
+    if status is not None and _unset(status, "phase"):
+        status["phase"] = "Pending"
+    _claim_spec(_ensure(claim, "spec"))
+
+
+def _volume(volume: dict[str, Any]) -> None:
+    if not any(key != "name" for key in volume):
+        volume["emptyDir"] = {}  # SetDefaults_Volume: no source at all
+    image = _map(volume, "image")
+    if image is not None and _unset(image, "pullPolicy"):
+        image["pullPolicy"] = _pull_policy(image.get("reference"))
+    for key in ("secret", "configMap", "downwardAPI", "projected"):
+        source = _map(volume, key)
+        if source is not None and source.get("defaultMode") is None:
+            source["defaultMode"] = _FILE_MODE
+    downward = _map(volume, "downwardAPI")
+    for item in _maps(downward, "items") if downward is not None else []:
+        _field_ref(item)
+    projected = _map(volume, "projected")
+    for source in _maps(projected, "sources") if projected is not None else []:
+        inner = _map(source, "downwardAPI")
+        for item in _maps(inner, "items") if inner is not None else []:
+            _field_ref(item)
+        token = _map(source, "serviceAccountToken")
+        if token is not None and token.get("expirationSeconds") is None:
+            token["expirationSeconds"] = _TOKEN_SECONDS
+    host_path = _map(volume, "hostPath")
+    if host_path is not None and host_path.get("type") is None:
+        host_path["type"] = ""  # HostPathUnset: a pointer to ""
+    fixed: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = (
+        ("iscsi", (("iscsiInterface", "default"),)),
+        ("rbd", (("pool", "rbd"), ("user", "admin"), ("keyring", "/etc/ceph/keyring"))),
+        ("scaleIO", (("storageMode", "ThinProvisioned"), ("fsType", "xfs"))),
+    )
+    for key, defaults in fixed:
+        source = _map(volume, key)
+        for field, value in defaults if source is not None else ():
+            assert source is not None
+            if _unset(source, field):
+                source[field] = value
+    azure = _map(volume, "azureDisk")
+    if azure is not None:  # pointers: only a missing one is defaulted
+        for field, value in (
+            ("cachingMode", "ReadWrite"),
+            ("kind", "Shared"),
+            ("fsType", "ext4"),
+            ("readOnly", False),
+        ):
+            if azure.get(field) is None:
+                azure[field] = value
+    ephemeral = _map(volume, "ephemeral")
+    template = _map(ephemeral, "volumeClaimTemplate") if ephemeral is not None else None
+    if template is not None:
+        _claim_spec(_map(template, "spec"))
+
+
+def _pod_spec(spec: dict[str, Any] | None) -> None:
+    """SetDefaults_PodSpec and what the generated defaulters walk into below a PodSpec."""
+    if spec is None:
+        return
+    if _unset(spec, "dnsPolicy"):
+        spec["dnsPolicy"] = "ClusterFirst"
+    if _unset(spec, "restartPolicy"):
+        spec["restartPolicy"] = "Always"
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    if spec.get("terminationGracePeriodSeconds") is None:
+        spec["terminationGracePeriodSeconds"] = _GRACE_PERIOD
+    if _unset(spec, "schedulerName"):
+        spec["schedulerName"] = "default-scheduler"
+    for volume in _maps(spec, "volumes"):
+        _volume(volume)
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in _maps(spec, key):
+            _container(container)
+
+
+def _template(holder: dict[str, Any] | None) -> None:
+    """A PodTemplateSpec at `template`."""
+    template = _map(holder, "template") if holder is not None else None
+    if template is not None:
+        _pod_spec(_map(template, "spec"))
+
+
+def _spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    return _ensure(obj, "spec")  # a struct: defaulters run on it even when the manifest has none
+
+
+def _pod(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    for key in ("containers", "initContainers"):  # SetDefaults_Pod: requests from limits
+        for container in _maps(spec, key):
+            resources = _map(container, "resources")
+            limits = _map(resources, "limits") if resources is not None else None
+            if resources is not None and limits:  # an empty map: Go's empty requests are omitted
+                requests = resources.get("requests")
+                if requests is None:
+                    requests = resources["requests"] = {}
+                if isinstance(requests, dict):
+                    for name, quantity in limits.items():
+                        requests.setdefault(name, quantity)
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
+    if spec.get("hostNetwork") is True:
+        for key in ("containers", "initContainers"):
+            for container in _maps(spec, key):
+                for port in _maps(container, "ports"):
+                    if _unset(port, "hostPort") and isinstance(port.get("containerPort"), int):
+                        port["hostPort"] = port["containerPort"]
+    _pod_spec(spec)
+
+
+def _pod_template(obj: dict[str, Any]) -> None:
+    _template(obj)
+
+
+def _replicas(spec: dict[str, Any]) -> None:
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+
+
+def _history(spec: dict[str, Any]) -> None:
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+
+
+def _deployment(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    _replicas(spec)
+    strategy = _ensure(spec, "strategy")
+    if strategy is not None:
+        if _unset(strategy, "type"):
+            strategy["type"] = "RollingUpdate"
+        if strategy["type"] == "RollingUpdate":
+            rolling = _ensure(strategy, "rollingUpdate")
+            if rolling is not None:
+                for key in ("maxUnavailable", "maxSurge"):
+                    if rolling.get(key) is None:
+                        rolling[key] = "25%"
+    _history(spec)
+    if spec.get("progressDeadlineSeconds") is None:
+        spec["progressDeadlineSeconds"] = 600
+    _template(spec)
+
+
+def _replica_set(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is not None:
+        _replicas(spec)
+        _template(spec)
+
+
+def _daemon_set(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    strategy = _ensure(spec, "updateStrategy")
+    if strategy is not None:
+        if _unset(strategy, "type"):
+            strategy["type"] = "RollingUpdate"
+        if strategy["type"] == "RollingUpdate":
+            rolling = _ensure(strategy, "rollingUpdate")
+            if rolling is not None:
+                if rolling.get("maxUnavailable") is None:
+                    rolling["maxUnavailable"] = 1
+                if rolling.get("maxSurge") is None:
+                    rolling["maxSurge"] = 0
+    _history(spec)
+    _template(spec)
+
+
+def _stateful_set(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    if _unset(spec, "podManagementPolicy"):
+        spec["podManagementPolicy"] = "OrderedReady"
+    strategy = _ensure(spec, "updateStrategy")
+    if strategy is not None:
+        if _unset(strategy, "type"):
+            strategy["type"] = "RollingUpdate"
+            strategy.setdefault("rollingUpdate", {})
+        rolling = _map(strategy, "rollingUpdate")
+        if strategy["type"] == "RollingUpdate" and rolling is not None and rolling.get("partition") is None:
+            rolling["partition"] = 0
+    retention = _ensure(spec, "persistentVolumeClaimRetentionPolicy")  # StatefulSetAutoDeletePVC (GA)
+    if retention is not None:
+        for key in ("whenDeleted", "whenScaled"):
+            if _unset(retention, key):
+                retention[key] = "Retain"
+    _replicas(spec)
+    _history(spec)
+    _template(spec)
+    for claim in _maps(spec, "volumeClaimTemplates"):
+        _claim(claim)
+
+
+def _empty(value: Any) -> bool:
+    return not isinstance(value, Mapping) or not value
+
+
+def _job(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = _MAX_INT32 if spec.get("backoffLimitPerIndex") is not None else 6
+    _labels_from_template(obj, _map(spec, "template"))
+    if spec.get("completionMode") is None:
+        spec["completionMode"] = "NonIndexed"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    failure_policy = _map(spec, "podFailurePolicy")
+    for rule in _maps(failure_policy, "rules") if failure_policy is not None else []:
+        for pattern in _maps(rule, "onPodConditions"):
+            if _unset(pattern, "status"):
+                pattern["status"] = "True"
+    if spec.get("podReplacementPolicy") is None:  # JobPodReplacementPolicy (GA in 1.34)
+        spec["podReplacementPolicy"] = "Failed" if failure_policy is not None else "TerminatingOrFailed"
+    if spec.get("manualSelector") is None:
+        spec["manualSelector"] = False
+    _template(spec)
+
+
+def _labels_from_template(obj: dict[str, Any], template: dict[str, Any] | None) -> None:
+    """A Job's or ReplicationController's labels are its template's when it has none."""
+    meta = _map(template, "metadata") if template is not None else None
+    labels = meta.get("labels") if meta is not None else None
+    if isinstance(labels, dict) and labels:
+        own = _ensure(obj, "metadata")
+        if own is not None and _empty(own.get("labels")):
+            own["labels"] = dict(labels)
+
+
+def _cron_job(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    if _unset(spec, "concurrencyPolicy"):
+        spec["concurrencyPolicy"] = "Allow"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if spec.get("successfulJobsHistoryLimit") is None:
+        spec["successfulJobsHistoryLimit"] = 3
+    if spec.get("failedJobsHistoryLimit") is None:
+        spec["failedJobsHistoryLimit"] = 1
+    job = _map(spec, "jobTemplate")
+    _template(_map(job, "spec") if job is not None else None)
+
+
+def _replication_controller(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    template = _map(spec, "template")
+    meta = _map(template, "metadata") if template is not None else None
+    labels = meta.get("labels") if meta is not None else None
+    if isinstance(labels, dict) and labels:
+        if _empty(spec.get("selector")):
+            spec["selector"] = dict(labels)
+        _labels_from_template(obj, template)
+    _replicas(spec)
+    _template(spec)
+
+
+def _service(obj: dict[str, Any]) -> None:
+    spec = _spec(obj)
+    if spec is None:
+        return
+    if _unset(spec, "sessionAffinity"):
+        spec["sessionAffinity"] = "None"
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        config = _map(spec, "sessionAffinityConfig")
+        client = _map(config, "clientIP") if config is not None else None
+        if client is None or client.get("timeoutSeconds") is None:
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": _CLIENT_IP_SECONDS}}
+    if _unset(spec, "type"):
+        spec["type"] = "ClusterIP"
+    kind = spec["type"]
+    for port in _maps(spec, "ports"):
+        if _unset(port, "protocol"):
+            port["protocol"] = "TCP"
+        if _unset(port, "targetPort") and isinstance(port.get("port"), int):
+            port["targetPort"] = port["port"]
+    # service.ExternallyAccessible (pkg/api/v1/service/util.go)
+    external_ips = spec.get("externalIPs")
+    exposed = kind in ("LoadBalancer", "NodePort") or (kind == "ClusterIP" and bool(external_ips))
+    if exposed and _unset(spec, "externalTrafficPolicy"):
+        spec["externalTrafficPolicy"] = "Cluster"
+    if spec.get("internalTrafficPolicy") is None and kind in ("ClusterIP", "NodePort", "LoadBalancer"):
+        spec["internalTrafficPolicy"] = "Cluster"
+    if kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
+        spec["allocateLoadBalancerNodePorts"] = True
+
+
+def _claim_object(obj: dict[str, Any]) -> None:
+    _claim(obj)
+
+
+def _secret(obj: dict[str, Any]) -> None:
+    if _unset(obj, "type"):
+        obj["type"] = "Opaque"
+
+
+def _namespace(obj: dict[str, Any]) -> None:
+    meta = _map(obj, "metadata")
+    name = meta.get("name") if meta is not None else None
+    if meta is not None and isinstance(name, str) and name:
+        labels = meta.get("labels")
+        meta["labels"] = {**(labels if isinstance(labels, dict) else {}), "kubernetes.io/metadata.name": name}
+
+
+_DEFAULTERS: Final[Mapping[tuple[str, str], Callable[[dict[str, Any]], None]]] = {
+    ("v1", "Pod"): _pod,
+    ("v1", "PodTemplate"): _pod_template,
+    ("v1", "ReplicationController"): _replication_controller,
+    ("v1", "Service"): _service,
+    ("v1", "PersistentVolumeClaim"): _claim_object,
+    ("v1", "Secret"): _secret,
+    ("v1", "Namespace"): _namespace,
+    ("apps/v1", "Deployment"): _deployment,
+    ("apps/v1", "ReplicaSet"): _replica_set,
+    ("apps/v1", "StatefulSet"): _stateful_set,
+    ("apps/v1", "DaemonSet"): _daemon_set,
+    ("batch/v1", "Job"): _job,
+    ("batch/v1", "CronJob"): _cron_job,
+}
