@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from trustgate.model import JsonPath
-from trustgate.policy import cel, cel_cost
+from trustgate.policy import cel, cel_cost, crd_cel_view
 
 __all__ = ["Rule", "RuleError", "compile_rules", "evaluate"]
 
@@ -120,7 +120,12 @@ def _walk(
         # apiextensions sets UsesOldSelf from the checked rule's references, so a mention of
         # oldSelf in a comment or a string does not make a transition rule.
         transition = program.reads("oldSelf")
+        refused = crd_cel_view.analyze(program, node).refused
         unsupported = ""
+        if refused:
+            # The API server's values are typed from the schema; the engine's are plain. Where
+            # that could change the answer, the rule is reported as not evaluated, never passed.
+            unsupported = "it cannot be evaluated as the API server does: " + "; ".join(refused)
         if transition and entry.get("optionalOldSelf") is True:
             # oldSelf would be an optional, which the bindings cannot hand in (module docstring). The
             # API server runs such a rule on creates too: every value it applies to is reported as
@@ -196,17 +201,20 @@ def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
         }
         extra = node.get("additionalProperties")
         rest = _typing(extra) if isinstance(extra, Mapping) else None
-        if not fields and rest is None:
+        # A property is presented under its escaped name (`foo-bar` as `foo__dash__bar`,
+        # `namespace` as `__namespace__`), as the API server lists and finds it (escaping.go).
+        names = {str(k): crd_cel_view.presented(str(k)) for k in declared}
+        names = {k: v for k, v in names.items() if k != v}
+        if not fields and rest is None and not names:
             return None
 
         def typed(v: Any) -> Any:
             if not isinstance(v, Mapping):
                 return v
-            out = dict(v)
+            out = {}
             for key, item in v.items():
                 convert = fields.get(key) if key in declared else rest
-                if convert is not None:
-                    out[key] = convert(item)
+                out[names.get(key, key)] = item if convert is None else convert(item)
             return out
 
         return typed
@@ -383,6 +391,8 @@ def evaluate(
         if rule.transition and old is None:
             continue
         for path, value, before in _values(obj, old, rule.steps, rule.list_keys, ()):
+            if rule.transition and before is _ABSENT:
+                continue
             if rule.unsupported:
                 out.append(
                     (
@@ -392,8 +402,6 @@ def evaluate(
                         "exception)",
                     )
                 )
-                continue
-            if rule.transition and before is _ABSENT:
                 continue
             convert = rule.typed if rule.typed is not None else (lambda v: v)
             activation = {"self": convert(value), "oldSelf": None if before is _ABSENT else convert(before)}

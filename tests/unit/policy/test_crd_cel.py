@@ -11,7 +11,7 @@ import yaml
 from support.crds import check_with_crd, widget_crd
 
 from trustgate.errors import ConfigError
-from trustgate.policy import crd_cel
+from trustgate.policy import crd_cel, crd_cel_view
 from trustgate.policy.schema import SchemaSet
 
 Write = Callable[[str, str], Path]
@@ -330,3 +330,97 @@ def test_a_rule_naming_old_self_only_in_a_comment_or_string_runs_on_create() -> 
     assert [r.transition for r in rules] == [False, False, True]
     obj = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"replicas": 9}}
     assert crd_cel.evaluate(rules, obj) == [(("spec",), "comment"), (("spec",), "string")]
+
+
+# -- property names, as the API server presents them (k8s.io/apiserver/pkg/cel/escaping.go) --------
+
+
+@pytest.mark.parametrize(
+    ("name", "escaped"),
+    [
+        ("foo", "foo"),
+        ("foo_bar", "foo_bar"),
+        ("foo-bar", "foo__dash__bar"),
+        ("a.b", "a__dot__b"),
+        ("a/b", "a__slash__b"),
+        ("a__b", "a__underscores__b"),
+        ("_a.b-c/d__e", "_a__dot__b__dash__c__slash__d__underscores__e"),
+        ("namespace", "__namespace__"),
+        ("if", "__if__"),
+        ("true", "__true__"),
+        ("1a", None),  # a leading digit
+        ("a b", None),  # a character outside [a-zA-Z0-9_./-]
+        ("caf\u00e9", None),
+        ("", None),
+    ],
+)
+def test_property_names_are_escaped_as_the_api_server_escapes_them(name: str, escaped: str | None) -> None:
+    assert crd_cel_view.escape(name) == escaped
+    if escaped is not None:
+        assert crd_cel_view.unescape(escaped) == name
+
+
+def test_unescape_refuses_what_escaping_go_refuses() -> None:
+    assert crd_cel_view.unescape("a__x__b") is None  # not an escape
+    assert crd_cel_view.unescape("a__namespace__") is None  # a keyword escapes only a whole name
+    assert crd_cel_view.unescape("foo-bar") == "foo-bar"  # the raw name: the API server finds it too
+
+
+def test_rules_see_escaped_property_names_and_a_false_allow_is_gone() -> None:
+    # The API server exposes `foo-bar` as `self.foo__dash__bar`; trustgate passed these objects
+    # (`has()` was false on the raw key), where the API server denies them.
+    props = {name: {"type": "string"} for name in ("foo-bar", "a.b", "a/b", "a__b", "namespace", "if", "1x")}
+    rules = [
+        {"rule": f"!has(self.{field}) || self.{field} == 'ok'", "message": name}
+        for name, field in [
+            ("foo-bar", "foo__dash__bar"),
+            ("a.b", "a__dot__b"),
+            ("a/b", "a__slash__b"),
+            ("a__b", "a__underscores__b"),
+            ("namespace", "__namespace__"),
+            ("if", "__if__"),
+        ]
+    ]
+    rules.append({"rule": "self['1x'] == 'ok'", "message": "1x"})  # not escapable: listed as it is
+    rules.append({"rule": "self.all(k, k != 'foo-bar')", "message": "keys are escaped"})
+    compiled = crd_cel.compile_rules(spec_schema(props, rules))
+    bad = {"spec": dict.fromkeys(props, "bad")}
+    assert sorted(m for _, m in crd_cel.evaluate(compiled, bad)) == sorted(props)
+    good = {"spec": dict.fromkeys(props, "ok")}
+    assert crd_cel.evaluate(compiled, good) == []
+
+
+def test_map_keys_are_not_escaped() -> None:
+    schema = spec_schema(
+        {"labels": {"type": "object", "additionalProperties": {"type": "string"}}},
+        [{"rule": "!('app-name' in self.labels) || self.labels['app-name'] == 'ok'", "message": "label"}],
+    )
+    compiled = crd_cel.compile_rules(schema)
+    assert crd_cel.evaluate(compiled, {"spec": {"labels": {"app-name": "bad"}}}) == [(("spec",), "label")]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "!has(self.namespace) || self.namespace == 'ok'",  # the raw spelling of a reserved word
+        "!('foo-bar' in self) || self['foo-bar'] == 'ok'",  # the raw name, as a key
+        "self[?'foo-bar'].orValue('ok') == 'ok'",
+        "[string(self.__namespace__)].all(k, !(k in self) || self[k] == 'ok')",  # a computed key
+    ],
+)
+def test_other_spellings_of_an_escaped_name_are_not_evaluated(rule: str) -> None:
+    # The API server's Find unescapes the name it is given, so the raw name finds the property
+    # too; trustgate presents one spelling, so such a rule is reported, never passed.
+    props = {"foo-bar": {"type": "string"}, "namespace": {"type": "string"}}
+    [compiled] = crd_cel.compile_rules(spec_schema(props, [{"rule": rule}]))
+    [(path, message)] = crd_cel.evaluate([compiled], {"spec": {"foo-bar": "bad", "namespace": "bad"}})
+    assert path == ("spec",) and "was not evaluated" in message and "escaped name" in message
+
+
+def test_keys_from_iterating_an_object_are_its_escaped_names() -> None:
+    props = {"foo-bar": {"type": "string"}, "namespace": {"type": "string"}}
+    rule = "self.all(k, self[k] == 'ok' && k in self)"
+    [compiled] = crd_cel.compile_rules(spec_schema(props, [{"rule": rule, "message": "m"}]))
+    assert compiled.unsupported == ""
+    assert crd_cel.evaluate([compiled], {"spec": {"foo-bar": "ok", "namespace": "bad"}}) == [(("spec",), "m")]
+    assert crd_cel.evaluate([compiled], {"spec": {"foo-bar": "ok", "namespace": "ok"}}) == []

@@ -1,0 +1,327 @@
+"""How the API server presents a custom resource's values to CEL rules, and what trustgate cannot.
+
+Owns: the escaping of property names (k8s.io/apiserver/pkg/cel/escaping.go, `Escape` and
+`Unescape`), and a check of a rule's checked AST for the operations whose answer, over the
+plain values the engine's bindings take, could differ from the API server's, whose values are
+typed from the schema (k8s.io/apiserver/pkg/cel/common/values.go: `unstructuredMap`,
+`unstructuredList`). `crd_cel` builds the values; a rule this module refuses is reported as not
+evaluated, never passed.
+
+What is checked (each a reason the rule cannot be evaluated offline):
+
+- A property of an object with declared `properties` is presented under its escaped name
+  (`foo-bar` as `foo__dash__bar`, `namespace` as `__namespace__`), as the API server lists its
+  keys. The API server's `Find` unescapes the name it is asked for, so it also finds the
+  property under other spellings (`self['foo-bar']`, `self.namespace`): such a spelling, and a
+  key computed at run time on such an object, is refused.
+
+Leaves out: ValidatingAdmissionPolicies, whose `object` the API server does not type from a
+schema (no escaping there).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustgate.policy import cel_cost
+
+__all__ = ["Analysis", "analyze", "escape", "unescape"]
+
+# escaping.go's celReservedSymbols: CEL's reserved words ('namespace' is heavily used in Kubernetes).
+_RESERVED = frozenset(
+    {
+        "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function",
+        "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while",
+    }
+)  # fmt: skip
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_ESCAPABLE = re.compile(r"[A-Za-z_./-][A-Za-z0-9_./-]*", re.ASCII)
+_EXPAND = re.compile(r"__|[-./]")
+_ESCAPES = {"__": "__underscores__", ".": "__dot__", "-": "__dash__", "/": "__slash__"}
+_UNEXPAND = re.compile(r"__[^_]+__")
+_UNESCAPES = {"underscores": "__", "dot": ".", "dash": "-", "slash": "/"}
+
+
+def escape(name: str) -> str | None:
+    """The CEL identifier the API server presents a property as, or None (it cannot be escaped).
+
+    As escaping.go's `Escape`: a reserved word `w` is `__w__`; `__`, `.`, `-` and `/` become
+    `__underscores__`, `__dot__`, `__dash__` and `__slash__`; a name that starts with a digit or
+    holds any other character cannot be escaped (the API server then lists it as it is).
+    """
+    if not name or (name[0].isdigit() and name[0].isascii()):
+        return None
+    if name in _RESERVED:
+        return f"__{name}__"
+    if _PLAIN_NAME.fullmatch(name) and "__" not in name:
+        return name
+    if not _ESCAPABLE.fullmatch(name):
+        return None
+    return _EXPAND.sub(lambda m: _ESCAPES[m.group(0)], name)
+
+
+def unescape(name: str) -> str | None:
+    """The property name the API server looks up for `name`, or None (an invalid escape: no property).
+
+    As escaping.go's `Unescape`: each `__x__` is an escape of `__`, `.`, `-` or `/`, or, making up
+    the whole name, of a reserved word; any other `__x__` is invalid.
+    """
+    ok = True
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal ok
+        contents = match.group(0)[2:-2]
+        if contents in _UNESCAPES:
+            return _UNESCAPES[contents]
+        if contents in _RESERVED:
+            ok = ok and len(match.group(0)) == len(name)
+            return contents
+        ok = False
+        return ""
+
+    out = _UNEXPAND.sub(replace, name)
+    return out if ok else None
+
+
+def presented(name: str) -> str:
+    """The key a property is presented under: its escaped name, or its own if it cannot be escaped."""
+    return escape(name) or name
+
+
+# -- the schema nodes a rule's values can be -------------------------------------------------------
+
+
+def _is_object(node: Mapping[str, Any]) -> bool:
+    """An object with declared properties (`unstructuredMap` with property schemas and escaping)."""
+    return isinstance(node.get("properties"), Mapping) or bool(node.get("x-kubernetes-embedded-resource"))
+
+
+def _properties(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    raw = node.get("properties")
+    return raw if isinstance(raw, Mapping) else {}
+
+
+def _children(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    for child in _properties(node).values():
+        if isinstance(child, Mapping):
+            yield child
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), Mapping):
+            yield node[key]
+
+
+def _respelled(node: Mapping[str, Any]) -> bool:
+    """Whether an object's properties are presented under names other than their own."""
+    return _is_object(node) and any(presented(str(k)) != k for k in _properties(node))
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a value in the expression can be: instances of these schema nodes (by id), or a value
+    computed from the rule's values whose schema is not followed (`opaque`)."""
+
+    nodes: frozenset[int] = frozenset()
+    opaque: bool = False
+
+    def join(self, other: _Facts) -> _Facts:
+        return _Facts(self.nodes | other.nodes, self.opaque or other.opaque)
+
+    @property
+    def plain(self) -> bool:
+        return not self.nodes and not self.opaque
+
+
+_PLAIN = _Facts()
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Why a rule cannot be evaluated offline (`refused`, empty when it can)."""
+
+    refused: list[str] = field(default_factory=list)
+
+
+class _Analyzer:
+    def __init__(self, root: Mapping[str, Any], scalars: frozenset[int]) -> None:
+        self.nodes: dict[int, Mapping[str, Any]] = {}
+        self._index(root)
+        self.scalars = scalars
+        self.out = Analysis()
+
+    def _index(self, node: Mapping[str, Any]) -> None:
+        if id(node) in self.nodes:
+            return
+        self.nodes[id(node)] = node
+        for child in _children(node):
+            self._index(child)
+
+    def refuse(self, reason: str) -> None:
+        if reason not in self.out.refused:
+            self.out.refused.append(reason)
+
+    # -- selecting a part of a value
+
+    def member(self, facts: _Facts, key: cel_cost.Expr | None, name: str | None) -> _Facts:
+        """A field (`name`) or an index or key (`key`, an expression) of a value."""
+        out = _Facts(opaque=facts.opaque)
+        for n in facts.nodes:
+            node = self.nodes[n]
+            if node.get("type") == "array":
+                if isinstance(node.get("items"), Mapping):
+                    out = out.join(_Facts(frozenset({id(node["items"])})))
+                continue
+            if _is_object(node):
+                spelled = name if name is not None else (key.const if key is not None else None)
+                if not isinstance(spelled, str):
+                    if _respelled(node) and not self.is_key_variable(key):
+                        self.refuse(
+                            "it reads a property by a key computed at run time, of an object whose property "
+                            "names the API server escapes (trustgate presents only the escaped names)"
+                        )
+                    out = out.join(_Facts(frozenset(id(c) for c in _properties(node).values())))
+                    continue
+                self.check_spelling(node, spelled)
+                child = _properties(node).get(unescape(spelled) or "")
+                if isinstance(child, Mapping):
+                    out = out.join(_Facts(frozenset({id(child)})))
+                continue
+            extra = node.get("additionalProperties")
+            if isinstance(extra, Mapping):
+                out = out.join(_Facts(frozenset({id(extra)})))
+        return out
+
+    def check_spelling(self, node: Mapping[str, Any], spelled: str) -> None:
+        raw = unescape(spelled)
+        if raw is not None and raw in _properties(node) and presented(raw) != spelled:
+            self.refuse(
+                f"it names the property {raw!r} as {spelled!r}, which the API server also accepts; "
+                f"trustgate presents it only under its escaped name {presented(raw)!r}"
+            )
+
+    def is_key_variable(self, key: cel_cost.Expr | None) -> bool:
+        return key is not None and key.kind == "ident" and key.name in self.key_variables
+
+    # -- the walk
+
+    def run(self, expr: cel_cost.Expr, env: dict[str, _Facts]) -> None:
+        self.key_variables: set[str] = set()
+        self.visit(expr, env)
+
+    def visit(self, e: cel_cost.Expr | None, env: dict[str, _Facts]) -> _Facts:
+        if e is None:
+            return _PLAIN
+        facts = self._visit(e, env)
+        return _PLAIN if e.id in self.scalars else facts
+
+    def _visit(self, e: cel_cost.Expr, env: dict[str, _Facts]) -> _Facts:
+        if e.kind == "const":
+            return _PLAIN
+        if e.kind == "ident":
+            return env.get(e.name.lstrip("."), _PLAIN)
+        if e.kind == "select":
+            operand = self.visit(e.target, env)
+            part = self.member(operand, None, e.name)
+            return _PLAIN if e.test_only else part
+        if e.kind in ("list", "map", "struct"):
+            parts = [self.visit(a, env) for a in e.args]
+            return _Facts(opaque=any(not p.plain for p in parts))
+        if e.kind == "comprehension":
+            return self.comprehension(e, env)
+        return self.call(e, env)
+
+    def comprehension(self, e: cel_cost.Expr, env: dict[str, _Facts]) -> _Facts:
+        source = self.visit(e.iter_range, env)
+        item = _Facts(opaque=source.opaque)
+        keys = False
+        for n in source.nodes:
+            node = self.nodes[n]
+            if node.get("type") == "array" and isinstance(node.get("items"), Mapping):
+                item = item.join(_Facts(frozenset({id(node["items"])})))
+            elif node.get("type") == "object":
+                keys = True  # a map's keys: strings (escaped names, for an object)
+        inner = dict(env)
+        inner[e.iter_var] = item
+        if keys and not source.opaque and item.plain:
+            self.key_variables.add(e.iter_var)
+        accu = self.visit(e.accu_init, env)
+        for _ in range(3):  # the accumulator's facts only grow; three rounds reach a fixed point here
+            inner[e.accu_var] = accu
+            self.visit(e.loop_condition, inner)
+            grown = accu.join(self.visit(e.loop_step, inner))
+            if grown == accu:
+                break
+            accu = grown
+        inner[e.accu_var] = accu
+        return self.visit(e.result, inner)
+
+    def call(self, e: cel_cost.Expr, env: dict[str, _Facts]) -> _Facts:
+        target = self.visit(e.target, env) if e.target is not None else None
+        args = [self.visit(a, env) for a in e.args]
+        name = e.name
+        if name in ("_[_]", "_[?_]") and len(args) == 2:
+            return self.member(args[0], e.args[1], None)
+        if name == "_?._" and len(args) == 2 and isinstance(e.args[1].const, str):
+            return self.member(args[0], None, e.args[1].const)
+        if name == "@in" and len(args) == 2:
+            self.contains(args[1], e.args[0])
+            return _PLAIN
+        if name == "_?_:_" and len(args) == 3:
+            return args[1].join(args[2])
+        everything = [*(a for a in [target] if a is not None), *args]
+        if name in ("orValue", "value", "or", "optional.of", "optional.ofNonZeroValue", "dyn"):
+            joined = _PLAIN
+            for part in everything:
+                joined = joined.join(part)
+            return joined
+        return _Facts(opaque=any(not p.plain for p in everything))
+
+    def contains(self, container: _Facts, item: cel_cost.Expr) -> None:
+        """`item in container`: a key lookup in a map or an object (by `Find`), else a search of a list."""
+        for n in container.nodes:
+            node = self.nodes[n]
+            if _is_object(node):
+                if isinstance(item.const, str):
+                    self.check_spelling(node, item.const)
+                elif _respelled(node) and not self.is_key_variable(item):
+                    self.refuse(
+                        "it looks up a property by a key computed at run time, in an object whose property "
+                        "names the API server escapes (trustgate presents only the escaped names)"
+                    )
+
+
+def analyze(program: Any, node: Mapping[str, Any]) -> Analysis:
+    """Why a rule at this schema node cannot be evaluated as the API server does (nothing: it can).
+
+    Args:
+        program: the compiled rule (`cel.Program`).
+        node: the schema node the rule is on (`self` and `oldSelf` are its values).
+    """
+    try:
+        root = cel_cost.parse_checked(program.checked())[0]
+        scalars = cel_cost.primitive_ids(program.checked())
+    except ValueError:
+        out = Analysis()
+        if _any(node, _respelled):
+            out.refused.append("it was compiled without the type checker, so what it reads is not known")
+        return out
+    analyzer = _Analyzer(node, scalars)
+    facts = _Facts(frozenset({id(node)}))
+    analyzer.run(root, {"self": facts, "oldSelf": facts})
+    return analyzer.out
+
+
+def _any(node: Mapping[str, Any], test: Callable[[Mapping[str, Any]], bool]) -> bool:
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if test(current):
+            return True
+        stack.extend(_children(current))
+    return False
