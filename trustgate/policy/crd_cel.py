@@ -57,6 +57,8 @@ class Rule:
     transition: bool = False  # reads oldSelf: judged only on an update, where the old value exists
     list_keys: tuple[tuple[str, ...] | None, ...] = ()  # per step: a map list's keys (to find old items)
     unsupported: str = ""  # why trustgate cannot evaluate it offline: reported, never passed
+    null_sensitive: str = ""  # why it cannot be evaluated where a field of `self` or `oldSelf` is null
+    node: Mapping[str, Any] | None = None  # the schema node `self` is a value of
 
 
 def compile_rules(schema: Mapping[str, Any]) -> list[Rule]:
@@ -120,7 +122,8 @@ def _walk(
         # apiextensions sets UsesOldSelf from the checked rule's references, so a mention of
         # oldSelf in a comment or a string does not make a transition rule.
         transition = program.reads("oldSelf")
-        refused = crd_cel_view.analyze(program, node).refused
+        analysis = crd_cel_view.analyze(program, node)
+        refused = analysis.refused
         unsupported = ""
         if refused:
             # The API server's values are typed from the schema; the engine's are plain. Where
@@ -144,6 +147,13 @@ def _walk(
             transition,
             keys,
             unsupported,
+            (
+                "it cannot be evaluated as the API server does where a field is null: "
+                + "; ".join(analysis.null_sensitive)
+                if analysis.null_sensitive
+                else ""
+            ),
+            node,
         )
     properties = node.get("properties")
     fields = typed.fields if typed is not None else {}
@@ -205,7 +215,13 @@ def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
         # `namespace` as `__namespace__`), as the API server lists and finds it (escaping.go).
         names = {str(k): crd_cel_view.presented(str(k)) for k in declared}
         names = {k: v for k, v in names.items() if k != v}
-        if not fields and rest is None and not names:
+        # A null field of an object with declared properties is absent, as the API server's
+        # `unstructuredMap.Find` treats it (`has()` is false, `?.` none). Non-nullable nulls were
+        # pruned when the object was decoded (`schema.apply_defaults`), so only nullable ones are left.
+        nulls = bool(declared) and any(
+            isinstance(n, Mapping) and n.get("nullable") for n in declared.values()
+        )
+        if not fields and rest is None and not names and not nulls:
             return None
 
         def typed(v: Any) -> Any:
@@ -213,6 +229,8 @@ def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
                 return v
             out = {}
             for key, item in v.items():
+                if item is None and declared:
+                    continue
                 convert = fields.get(key) if key in declared else rest
                 out[names.get(key, key)] = item if convert is None else convert(item)
             return out
@@ -371,6 +389,13 @@ def _item_key(item: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[Any, ...]
     return tuple(repr(item.get(k)) for k in keys)
 
 
+def _not_evaluated(rule: Rule, why: str) -> str:
+    return (
+        f"{rule.where}: rule '{rule.program.source}' was not evaluated: {why}; the API server evaluates "
+        "it (check the object in a cluster, or waive it with an exception)"
+    )
+
+
 def evaluate(
     rules: list[Rule], obj: Mapping[str, Any], *, old: Mapping[str, Any] | None = None
 ) -> list[tuple[JsonPath, str]]:
@@ -394,15 +419,13 @@ def evaluate(
             if rule.transition and before is _ABSENT:
                 continue
             if rule.unsupported:
-                out.append(
-                    (
-                        path,
-                        f"{rule.where}: rule '{rule.program.source}' was not evaluated: {rule.unsupported}; "
-                        "the API server evaluates it (check the object in a cluster, or waive it with an "
-                        "exception)",
-                    )
-                )
+                out.append((path, _not_evaluated(rule, rule.unsupported)))
                 continue
+            if rule.null_sensitive and rule.node is not None:
+                nulls = crd_cel_view.holds_null_field(value, rule.node)
+                if nulls or (before is not _ABSENT and crd_cel_view.holds_null_field(before, rule.node)):
+                    out.append((path, _not_evaluated(rule, rule.null_sensitive)))
+                    continue
             convert = rule.typed if rule.typed is not None else (lambda v: v)
             activation = {"self": convert(value), "oldSelf": None if before is _ABSENT else convert(before)}
             try:

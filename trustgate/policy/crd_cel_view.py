@@ -14,6 +14,11 @@ What is checked (each a reason the rule cannot be evaluated offline):
   keys. The API server's `Find` unescapes the name it is asked for, so it also finds the
   property under other spellings (`self['foo-bar']`, `self.namespace`): such a spelling, and a
   key computed at run time on such an object, is refused.
+- A null field of an object with declared properties is absent (`Find`: `has()` false, `?.`
+  none), so trustgate leaves it out of the value. The API server still counts it in `size()`,
+  lists it when the object is iterated, and its equality of objects is false wherever a field
+  is null: a rule doing one of these on an object that can hold a nullable field is reported
+  as not evaluated for a value that holds such a null (`Analysis.null_sensitive`).
 
 Leaves out: ValidatingAdmissionPolicies, whose `object` the API server does not type from a
 schema (no escaping there).
@@ -28,7 +33,7 @@ from typing import Any
 
 from trustgate.policy import cel_cost
 
-__all__ = ["Analysis", "analyze", "escape", "unescape"]
+__all__ = ["Analysis", "analyze", "escape", "holds_null_field", "presented", "unescape"]
 
 # escaping.go's celReservedSymbols: CEL's reserved words ('namespace' is heavily used in Kubernetes).
 _RESERVED = frozenset(
@@ -113,6 +118,13 @@ def _children(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
             yield node[key]
 
 
+def _nullable_object(node: Mapping[str, Any]) -> bool:
+    """An object with declared properties of which one is nullable: a null field can be left out."""
+    return _is_object(node) and any(
+        isinstance(p, Mapping) and p.get("nullable") for p in _properties(node).values()
+    )
+
+
 def _respelled(node: Mapping[str, Any]) -> bool:
     """Whether an object's properties are presented under names other than their own."""
     return _is_object(node) and any(presented(str(k)) != k for k in _properties(node))
@@ -135,6 +147,10 @@ class _Facts:
 
 
 _PLAIN = _Facts()
+# Functions that compare values by CEL's equality (Kubernetes' lists and sets libraries).
+_COMPARING = frozenset(
+    {"indexOf", "lastIndexOf", "distinct", "sets.contains", "sets.equivalent", "sets.intersects"}
+)
 
 
 @dataclass(slots=True)
@@ -142,6 +158,7 @@ class Analysis:
     """Why a rule cannot be evaluated offline (`refused`, empty when it can)."""
 
     refused: list[str] = field(default_factory=list)
+    null_sensitive: list[str] = field(default_factory=list)  # not evaluated where a field is null
 
 
 class _Analyzer:
@@ -150,6 +167,8 @@ class _Analyzer:
         self._index(root)
         self.scalars = scalars
         self.out = Analysis()
+        self.any_nullable = any(_nullable_object(n) for n in self.nodes.values())
+        self._holds: dict[int, bool] = {}
 
     def _index(self, node: Mapping[str, Any]) -> None:
         if id(node) in self.nodes:
@@ -161,6 +180,33 @@ class _Analyzer:
     def refuse(self, reason: str) -> None:
         if reason not in self.out.refused:
             self.out.refused.append(reason)
+
+    def null_sensitive(self, reason: str) -> None:
+        if reason not in self.out.null_sensitive:
+            self.out.null_sensitive.append(reason)
+
+    # -- what a value may be (an opaque value may be any part of the rule's values)
+
+    def may_be_nullable_object(self, facts: _Facts) -> bool:
+        return (facts.opaque and self.any_nullable) or any(
+            _nullable_object(self.nodes[n]) for n in facts.nodes
+        )
+
+    def may_hold_nullable_object(self, facts: _Facts) -> bool:
+        return (facts.opaque and self.any_nullable) or any(self.holds_nullable(n) for n in facts.nodes)
+
+    def holds_nullable(self, n: int) -> bool:
+        if n not in self._holds:
+            self._holds[n] = _any(self.nodes[n], _nullable_object)
+        return self._holds[n]
+
+    def compared(self, *operands: _Facts) -> None:
+        """Operands compared by equality (`==`, `!=`, `in` a list, `indexOf`, the sets library)."""
+        if any(self.may_hold_nullable_object(f) for f in operands):
+            self.null_sensitive(
+                "it compares objects that can hold a null field, which the API server's equality of "
+                "objects counts as unequal (trustgate leaves the field out)"
+            )
 
     # -- selecting a part of a value
 
@@ -234,6 +280,11 @@ class _Analyzer:
 
     def comprehension(self, e: cel_cost.Expr, env: dict[str, _Facts]) -> _Facts:
         source = self.visit(e.iter_range, env)
+        if self.may_be_nullable_object(source):
+            self.null_sensitive(
+                "it iterates an object that can hold a null field, which the API server lists "
+                "(trustgate leaves it out)"
+            )
         item = _Facts(opaque=source.opaque)
         keys = False
         for n in source.nodes:
@@ -267,16 +318,28 @@ class _Analyzer:
             return self.member(args[0], None, e.args[1].const)
         if name == "@in" and len(args) == 2:
             self.contains(args[1], e.args[0])
+            if self.may_be_list(args[1]):
+                self.compared(args[0], args[1])
             return _PLAIN
         if name == "_?_:_" and len(args) == 3:
             return args[1].join(args[2])
         everything = [*(a for a in [target] if a is not None), *args]
+        if name in ("_==_", "_!=_") or name in _COMPARING:
+            self.compared(*everything)
+        if name == "size" and any(self.may_be_nullable_object(f) for f in everything):
+            self.null_sensitive(
+                "it takes the size() of an object that can hold a null field, which the API server "
+                "counts (trustgate leaves it out)"
+            )
         if name in ("orValue", "value", "or", "optional.of", "optional.ofNonZeroValue", "dyn"):
             joined = _PLAIN
             for part in everything:
                 joined = joined.join(part)
             return joined
         return _Facts(opaque=any(not p.plain for p in everything))
+
+    def may_be_list(self, facts: _Facts) -> bool:
+        return facts.opaque or any(self.nodes[n].get("type") == "array" for n in facts.nodes)
 
     def contains(self, container: _Facts, item: cel_cost.Expr) -> None:
         """`item in container`: a key lookup in a map or an object (by `Find`), else a search of a list."""
@@ -306,6 +369,10 @@ def analyze(program: Any, node: Mapping[str, Any]) -> Analysis:
         out = Analysis()
         if _any(node, _respelled):
             out.refused.append("it was compiled without the type checker, so what it reads is not known")
+        if _any(node, _nullable_object):
+            out.null_sensitive.append(
+                "it was compiled without the type checker, so what it reads is not known"
+            )
         return out
     analyzer = _Analyzer(node, scalars)
     facts = _Facts(frozenset({id(node)}))
@@ -324,4 +391,19 @@ def _any(node: Mapping[str, Any], test: Callable[[Mapping[str, Any]], bool]) -> 
         if test(current):
             return True
         stack.extend(_children(current))
+    return False
+
+
+def holds_null_field(value: Any, node: Mapping[str, Any]) -> bool:
+    """Whether a value of this schema node holds a null field in an object with declared properties."""
+    if value is None or not isinstance(node, Mapping):
+        return False
+    if isinstance(value, Mapping):
+        if _is_object(node):
+            props = _properties(node)
+            return any(v is None or holds_null_field(v, props[k]) for k, v in value.items() if k in props)
+        extra = node.get("additionalProperties")
+        return isinstance(extra, Mapping) and any(holds_null_field(v, extra) for v in value.values())
+    if isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        return any(holds_null_field(v, node["items"]) for v in value)
     return False

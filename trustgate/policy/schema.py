@@ -103,7 +103,9 @@ class SchemaSet:
         self._validators: dict[tuple[str, str], Any] = {}
         self._crd_schemas: dict[tuple[str, str], dict[str, Any]] = {}
         self._crd_rules: dict[tuple[str, str], list[Any]] = {}  # x-kubernetes-validations (crd_cel.Rule)
-        self._crd_defaults: dict[tuple[str, str], Mapping[str, Any]] = {}  # schemas that have a `default`
+        # The structural schema each object is decoded with (non-nullable nulls pruned, defaults
+        # applied), and whether it has a `default` (else only an object holding a null needs it).
+        self._crd_decode: dict[tuple[str, str], tuple[Mapping[str, Any], bool]] = {}
         self._crd_webhook: set[tuple[str, str]] = set()  # (group, kind) converted by a webhook
         for crd in crds:
             self.add_crd(crd)
@@ -143,8 +145,10 @@ class SchemaSet:
                 self._crd_schemas[(f"{group}/{version['name']}", kind)] = crd_to_json_schema(
                     schema, strict=self.strict
                 )
-                if '"default"' in json.dumps(schema):
-                    self._crd_defaults[(f"{group}/{version['name']}", kind)] = copy.deepcopy(dict(schema))
+                self._crd_decode[(f"{group}/{version['name']}", kind)] = (
+                    copy.deepcopy(dict(schema)),
+                    '"default"' in json.dumps(schema),
+                )
                 if "x-kubernetes-validations" in json.dumps(schema):
                     from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
 
@@ -180,9 +184,10 @@ class SchemaSet:
         api_version = str(obj.get("apiVersion"))
         kind = str(obj.get("kind"))
         validator = self._validator(api_version, kind)
-        defaults = self._crd_defaults.get((api_version, kind))
-        if defaults is not None:  # the API server defaults on decode, before it validates anything
-            obj = apply_defaults(obj, defaults)
+        decode = self._crd_decode.get((api_version, kind))
+        # The API server prunes non-nullable nulls and defaults on decode, before it validates anything.
+        if decode is not None and (decode[1] or _holds_null(obj)):
+            obj = apply_defaults(obj, decode[0], prune_nulls=True)
         out = []
         try:
             errors = list(validator.iter_errors(obj))
@@ -216,8 +221,8 @@ class SchemaSet:
                     old = None
                 else:
                     old = {**old, "apiVersion": api_version}
-            if old is not None and defaults is not None:  # the stored object is defaulted on read too
-                old = apply_defaults(old, defaults)
+            if old is not None and decode is not None and (decode[1] or _holds_null(old)):
+                old = apply_defaults(old, decode[0], prune_nulls=True)  # the stored object is decoded too
             pairs = crd_cel.evaluate(rules, obj, old=old)
             out.extend(SchemaViolation("schema-cel", m, p) for p, m in pairs)
         return out
@@ -412,7 +417,9 @@ def _code() -> bytes:
     return _compile_cache.code_fingerprint([__file__, builtin_formats.__file__])
 
 
-def apply_defaults(obj: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+def apply_defaults(
+    obj: Mapping[str, Any], schema: Mapping[str, Any], *, prune_nulls: bool = False
+) -> Mapping[str, Any]:
     """A copy of `obj` with a CRD structural schema's `default`s filled in.
 
     As apiextensions-apiserver's defaulting algorithm: in each object that is
@@ -420,18 +427,39 @@ def apply_defaults(obj: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping
     nullable) takes its default; then every value, defaulted ones included, is
     defaulted by its own schema (`properties`, else `additionalProperties`;
     `items` for lists). Absent objects are not created.
+
+    Args:
+        obj: the object.
+        schema: its structural schema.
+        prune_nulls: first drop each null field or map value whose schema is neither
+            nullable nor has a default, as the API server does on decode
+            (`PruneNonNullableNullsWithoutDefaults`; a null list item stays).
     """
     out = copy.deepcopy(dict(obj))
-    _default(out, schema)
+    _default(out, schema, prune_nulls)
     return out
 
 
-def _default(value: Any, schema: Any) -> None:
+def _holds_null(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(v is None or _holds_null(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_null(v) for v in value)
+    return False
+
+
+def _default(value: Any, schema: Any, prune_nulls: bool = False) -> None:
     if not isinstance(schema, Mapping):
         return
     if isinstance(value, dict):
         properties = schema.get("properties")
         properties = properties if isinstance(properties, Mapping) else {}
+        if prune_nulls:
+            extra = schema.get("additionalProperties")
+            for key in [k for k, v in value.items() if v is None]:
+                field = properties.get(key) if key in properties else extra
+                if isinstance(field, Mapping) and not field.get("nullable") and field.get("default") is None:
+                    del value[key]
         for key, prop in properties.items():
             if not isinstance(prop, Mapping) or "default" not in prop or prop["default"] is None:
                 continue
@@ -439,12 +467,12 @@ def _default(value: Any, schema: Any) -> None:
                 value[key] = copy.deepcopy(prop["default"])
         for key, item in value.items():
             if key in properties:
-                _default(item, properties[key])
+                _default(item, properties[key], prune_nulls)
             elif isinstance(schema.get("additionalProperties"), Mapping):
-                _default(item, schema["additionalProperties"])
+                _default(item, schema["additionalProperties"], prune_nulls)
     elif isinstance(value, list):
         for item in value:
-            _default(item, schema.get("items"))
+            _default(item, schema.get("items"), prune_nulls)
 
 
 def crd_to_json_schema(schema: Mapping[str, Any], *, strict: bool, root: bool = True) -> dict[str, Any]:

@@ -424,3 +424,77 @@ def test_keys_from_iterating_an_object_are_its_escaped_names() -> None:
     assert compiled.unsupported == ""
     assert crd_cel.evaluate([compiled], {"spec": {"foo-bar": "ok", "namespace": "bad"}}) == [(("spec",), "m")]
     assert crd_cel.evaluate([compiled], {"spec": {"foo-bar": "ok", "namespace": "ok"}}) == []
+
+
+# -- null fields (values.go's unstructuredMap.Find; apiextensions' PruneNonNullableNullsWithoutDefaults) --
+
+NULLS = widget_crd(
+    """\
+spec:
+  type: object
+  x-kubernetes-validations:
+  - {rule: "has(self.img)", message: "has img"}
+  - {rule: "self.?img.orValue('') != ''", message: "optional img"}
+  - {rule: "'img' in self", message: "img in self"}
+  - {rule: "!has(self.plain) || self.plain.startsWith('r/')", message: "plain"}
+  - {rule: "!has(self.labels) || self.labels.all(k, self.labels[k] == null || self.labels[k] != '')",
+     message: "labels"}
+  properties:
+    img: {type: string, nullable: true}
+    plain: {type: string}
+    other: {type: string}
+    labels: {type: object, additionalProperties: {type: string, nullable: true}}
+"""
+)
+
+
+def test_a_null_field_is_absent_to_rules_and_a_non_nullable_one_is_pruned() -> None:
+    # A nullable field set to null: absent to has(), `?.` and `in`, as the API server's Find
+    # says (trustgate counted it present: a false allow). A non-nullable null is pruned on decode
+    # (trustgate reported it as a schema violation and failed the rule on it: a false deny).
+    found = schemas(NULLS).validate(widget(img=None, plain=None, other="x", labels={"a": None}))
+    assert sorted((v.rule, v.message) for v in found) == [
+        ("schema-cel", "has img"),
+        ("schema-cel", "img in self"),
+        ("schema-cel", "optional img"),
+    ]
+    assert schemas(NULLS).validate(widget(img="r/x", plain="r/y", labels={"a": None})) == []
+
+
+def test_reading_a_null_field_is_an_error_as_in_the_api_server() -> None:
+    schema = spec_schema(
+        {"img": {"type": "string", "nullable": True}}, [{"rule": "self.img == null", "message": "null"}]
+    )
+    [(path, message)] = crd_cel.evaluate(crd_cel.compile_rules(schema), {"spec": {"img": None}})
+    assert path == ("spec",) and "failed" in message and "img" in message
+
+
+@pytest.mark.parametrize(
+    ("rule", "passes_without_null"),
+    [
+        ("size(self) == 2", True),  # the API server counts the null field
+        ("self.all(k, k != 'img')", False),  # and lists it
+        ("self == oldSelf", True),  # and its equality of objects is false where a field is null
+        ("[self].exists(s, s == {'other': 'x'})", False),
+    ],
+)
+def test_rules_a_null_field_would_change_are_not_evaluated_where_one_is_null(
+    rule: str, passes_without_null: bool
+) -> None:
+    schema = spec_schema(
+        {"img": {"type": "string", "nullable": True}, "other": {"type": "string"}},
+        [{"rule": rule, "message": "m"}],
+    )
+    compiled = crd_cel.compile_rules(schema)
+    obj = {"spec": {"img": None, "other": "x"}}
+    [(path, message)] = crd_cel.evaluate(compiled, obj, old=obj)
+    assert path == ("spec",) and "was not evaluated" in message and "null" in message
+    # Without a null the rule runs as usual.
+    obj = {"spec": {"img": "i", "other": "x"}}
+    assert crd_cel.evaluate(compiled, obj, old=obj) == ([] if passes_without_null else [(("spec",), "m")])
+
+
+def test_checks_with_crd_prune_non_nullable_nulls(write: Write) -> None:
+    crd = write("crd.yaml", NULLS)
+    manifest = write("w.yaml", yaml.safe_dump(widget(img="r/i", plain=None, other="x")))
+    assert check_with_crd(crd, manifest) == (0, [])
