@@ -20,6 +20,14 @@ What is checked (each a reason the rule cannot be evaluated offline):
   is null: a rule doing one of these on an object that can hold a nullable field is reported
   as not evaluated for a value that holds such a null (`Analysis.null_sensitive`).
 
+- A list with `x-kubernetes-list-type: set` or `map` is compared by the API server regardless
+  of order (a set as a set, a map list item by item with the same keys), `in` a list of such
+  lists follows that equality, and `+` on one is a union (set) or a merge by key (map). The
+  engine's lists are ordered and cannot be given other operations, and no one order of the
+  items would make indexing, iteration and equality with a list literal all agree: a rule that
+  compares, searches or adds such a list (or a value holding one) is refused. Reading one
+  otherwise (`size`, indexing, iteration, `in` of an item) is as the API server does.
+
 Leaves out: ValidatingAdmissionPolicies, whose `object` the API server does not type from a
 schema (no escaping there).
 """
@@ -125,6 +133,12 @@ def _nullable_object(node: Mapping[str, Any]) -> bool:
     )
 
 
+def _set_or_map_list(node: Mapping[str, Any]) -> bool:
+    """A list whose equality, `in` and `+` the API server takes as a set's or a map's (values.go's
+    `unstructuredSetList` and `unstructuredMapList`), not by position."""
+    return node.get("type") == "array" and node.get("x-kubernetes-list-type") in ("set", "map")
+
+
 def _respelled(node: Mapping[str, Any]) -> bool:
     """Whether an object's properties are presented under names other than their own."""
     return _is_object(node) and any(presented(str(k)) != k for k in _properties(node))
@@ -132,21 +146,35 @@ def _respelled(node: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Facts:
-    """What a value in the expression can be: instances of these schema nodes (by id), or a value
-    computed from the rule's values whose schema is not followed (`opaque`)."""
+    """What a value in the expression can be: an instance of these schema nodes (by id); a list or
+    map the expression built (`fresh`: a literal, `+`, a macro's result) whose items or values can
+    be instances of `elems`; or a value computed from the rule's values whose schema is not
+    followed (`opaque`: it can be or hold any part of them)."""
 
     nodes: frozenset[int] = frozenset()
+    elems: frozenset[int] = frozenset()
     opaque: bool = False
+    fresh: bool = False
 
     def join(self, other: _Facts) -> _Facts:
-        return _Facts(self.nodes | other.nodes, self.opaque or other.opaque)
+        fresh = (self.fresh or not self.opaque) and (other.fresh or not other.opaque)
+        return _Facts(self.nodes | other.nodes, self.elems | other.elems, self.opaque or other.opaque, fresh)
 
     @property
     def plain(self) -> bool:
-        return not self.nodes and not self.opaque
+        return not self.nodes and not self.elems and not self.opaque
+
+    @property
+    def every(self) -> frozenset[int]:
+        """The schema nodes the value can be or directly hold."""
+        return self.nodes | self.elems
 
 
 _PLAIN = _Facts()
+_LISTED_EQUALITY = (
+    "it compares values that are or hold an x-kubernetes-list-type set or map list, which the API "
+    "server compares regardless of order (a set as a set, a map list by its keys)"
+)
 # Functions that compare values by CEL's equality (Kubernetes' lists and sets libraries).
 _COMPARING = frozenset(
     {"indexOf", "lastIndexOf", "distinct", "sets.contains", "sets.equivalent", "sets.intersects"}
@@ -168,7 +196,9 @@ class _Analyzer:
         self.scalars = scalars
         self.out = Analysis()
         self.any_nullable = any(_nullable_object(n) for n in self.nodes.values())
-        self._holds: dict[int, bool] = {}
+        self.any_listed = any(_set_or_map_list(n) for n in self.nodes.values())
+        self.any_respelled = any(_respelled(n) for n in self.nodes.values())
+        self._holds: dict[tuple[int, Callable[[Mapping[str, Any]], bool]], bool] = {}
 
     def _index(self, node: Mapping[str, Any]) -> None:
         if id(node) in self.nodes:
@@ -193,26 +223,60 @@ class _Analyzer:
         )
 
     def may_hold_nullable_object(self, facts: _Facts) -> bool:
-        return (facts.opaque and self.any_nullable) or any(self.holds_nullable(n) for n in facts.nodes)
+        return (facts.opaque and self.any_nullable) or any(
+            self.holds(n, _nullable_object) for n in facts.every
+        )
 
-    def holds_nullable(self, n: int) -> bool:
-        if n not in self._holds:
-            self._holds[n] = _any(self.nodes[n], _nullable_object)
-        return self._holds[n]
+    def may_be_listed(self, facts: _Facts) -> bool:
+        """Whether the value may be a set or map list itself (not one it was built from)."""
+        opaque = facts.opaque and not facts.fresh and self.any_listed
+        return opaque or any(_set_or_map_list(self.nodes[n]) for n in facts.nodes)
 
-    def compared(self, *operands: _Facts) -> None:
-        """Operands compared by equality (`==`, `!=`, `in` a list, `indexOf`, the sets library)."""
+    def may_hold_listed(self, facts: _Facts, *, inside: bool = False) -> bool:
+        """Whether the value may be or hold a set or map list (`inside`: in its items or fields only)."""
+        if facts.opaque and self.any_listed:
+            return True
+        for n in facts.nodes:
+            parts = list(_children(self.nodes[n])) if inside else [self.nodes[n]]
+            if any(self.holds(id(p), _set_or_map_list) for p in parts):
+                return True
+        return any(self.holds(n, _set_or_map_list) for n in facts.elems)
+
+    def holds(self, n: int, test: Callable[[Mapping[str, Any]], bool]) -> bool:
+        if (n, test) not in self._holds:
+            self._holds[(n, test)] = _any(self.nodes[n], test)
+        return self._holds[(n, test)]
+
+    def may_hold_respelled(self, facts: _Facts) -> bool:
+        return (facts.opaque and self.any_respelled) or any(self.holds(n, _respelled) for n in facts.every)
+
+    def compared(self, exprs: list[cel_cost.Expr], operands: list[_Facts], *, listed: bool) -> None:
+        """Operands compared by CEL's equality (`==`, `!=`, `in` a list, `indexOf`, the sets library).
+
+        `listed`: whether the operands' own equality decides (`==`); else their items' (a list
+        searched by `in`), for which the caller checks sets and map lists itself.
+        """
         if any(self.may_hold_nullable_object(f) for f in operands):
             self.null_sensitive(
                 "it compares objects that can hold a null field, which the API server's equality of "
                 "objects counts as unequal (trustgate leaves the field out)"
+            )
+        if listed and any(self.may_hold_listed(f) for f in operands):
+            self.refuse(_LISTED_EQUALITY)
+        if any(self.may_hold_respelled(f) for f in operands) and any(
+            f.opaque or f.elems or (not f.nodes and x.kind != "const")
+            for x, f in zip(exprs, operands, strict=True)
+        ):
+            self.refuse(
+                "it compares an object whose property names the API server escapes with a value not "
+                "typed by the schema, whose keys the API server matches by the unescaped names"
             )
 
     # -- selecting a part of a value
 
     def member(self, facts: _Facts, key: cel_cost.Expr | None, name: str | None) -> _Facts:
         """A field (`name`) or an index or key (`key`, an expression) of a value."""
-        out = _Facts(opaque=facts.opaque)
+        out = _Facts(nodes=facts.elems, opaque=facts.opaque)
         for n in facts.nodes:
             node = self.nodes[n]
             if node.get("type") == "array":
@@ -273,7 +337,13 @@ class _Analyzer:
             return _PLAIN if e.test_only else part
         if e.kind in ("list", "map", "struct"):
             parts = [self.visit(a, env) for a in e.args]
-            return _Facts(opaque=any(not p.plain for p in parts))
+            values = parts if e.kind == "list" else parts[1::2]
+            return _Facts(
+                elems=frozenset().union(*(p.nodes for p in values)),
+                opaque=any(p.opaque or p.elems for p in values)
+                or any(not p.plain for p in parts[::2] if e.kind != "list"),
+                fresh=True,
+            )
         if e.kind == "comprehension":
             return self.comprehension(e, env)
         return self.call(e, env)
@@ -285,7 +355,7 @@ class _Analyzer:
                 "it iterates an object that can hold a null field, which the API server lists "
                 "(trustgate leaves it out)"
             )
-        item = _Facts(opaque=source.opaque)
+        item = _Facts(nodes=source.elems, opaque=source.opaque)
         keys = False
         for n in source.nodes:
             node = self.nodes[n]
@@ -319,13 +389,38 @@ class _Analyzer:
         if name == "@in" and len(args) == 2:
             self.contains(args[1], e.args[0])
             if self.may_be_list(args[1]):
-                self.compared(args[0], args[1])
+                self.compared(list(e.args), args, listed=False)
+                if self.may_hold_listed(args[0]) or self.may_hold_listed(args[1], inside=True):
+                    self.refuse(_LISTED_EQUALITY)
             return _PLAIN
         if name == "_?_:_" and len(args) == 3:
             return args[1].join(args[2])
+        exprs = [*(x for x in [e.target] if x is not None), *e.args]
         everything = [*(a for a in [target] if a is not None), *args]
-        if name in ("_==_", "_!=_") or name in _COMPARING:
-            self.compared(*everything)
+        if name in ("_==_", "_!=_"):
+            self.compared(exprs, everything, listed=True)
+        if name in _COMPARING:
+            self.compared(exprs, everything, listed=False)
+            # The lists searched compare their items; indexOf's argument is compared whole.
+            searched = everything[:1] if name in ("indexOf", "lastIndexOf") else everything
+            if any(self.may_hold_listed(f, inside=True) for f in searched) or (
+                name in ("indexOf", "lastIndexOf") and any(self.may_hold_listed(f) for f in everything[1:])
+            ):
+                self.refuse(_LISTED_EQUALITY)
+        if name == "_+_" and everything and self.may_be_listed(everything[0]):
+            self.refuse(
+                "it adds to an x-kubernetes-list-type set or map list, which the API server takes as a "
+                "union (set) or a merge by key (map), not a concatenation"
+            )
+        if name == "_+_":  # a concatenation of lists (or of strings, bytes: no schema nodes)
+            items = frozenset(
+                id(self.nodes[n]["items"])
+                for p in everything
+                for n in p.nodes
+                if isinstance(self.nodes[n].get("items"), Mapping)
+            )
+            elems = frozenset().union(*(p.elems for p in everything)) | items
+            return _Facts(elems=elems, opaque=any(p.opaque for p in everything), fresh=True)
         if name == "size" and any(self.may_be_nullable_object(f) for f in everything):
             self.null_sensitive(
                 "it takes the size() of an object that can hold a null field, which the API server "
@@ -339,7 +434,7 @@ class _Analyzer:
         return _Facts(opaque=any(not p.plain for p in everything))
 
     def may_be_list(self, facts: _Facts) -> bool:
-        return facts.opaque or any(self.nodes[n].get("type") == "array" for n in facts.nodes)
+        return facts.opaque or facts.fresh or any(self.nodes[n].get("type") == "array" for n in facts.nodes)
 
     def contains(self, container: _Facts, item: cel_cost.Expr) -> None:
         """`item in container`: a key lookup in a map or an object (by `Find`), else a search of a list."""
@@ -373,6 +468,8 @@ def analyze(program: Any, node: Mapping[str, Any]) -> Analysis:
             out.null_sensitive.append(
                 "it was compiled without the type checker, so what it reads is not known"
             )
+        if _any(node, _set_or_map_list) and not out.refused:
+            out.refused.append("it was compiled without the type checker, so what it reads is not known")
         return out
     analyzer = _Analyzer(node, scalars)
     facts = _Facts(frozenset({id(node)}))
