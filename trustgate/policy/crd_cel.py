@@ -143,7 +143,7 @@ def _walk(
             str(entry.get("fieldPath") or ""),
             str(entry.get("reason") or "FieldValueInvalid"),
             where,
-            _typing(node),
+            _typing(node, canonical=analysis.canonical),
             transition,
             keys,
             unsupported,
@@ -178,7 +178,7 @@ def _walk(
         yield from _walk(node["additionalProperties"], (*steps, "{}"), (*keys, None), elem, times, total)
 
 
-def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
+def _typing(node: Mapping[str, Any], *, canonical: bool = False) -> Callable[[Any], Any] | None:
     """How to give a value the CEL types the API server gives it from the schema (None: as it is).
 
     The API server types a `number` as a double (JSON `1` is `1.0`: `self.ratio / 2` is 0.5,
@@ -188,6 +188,9 @@ def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
     compare them with `timestamp(...)` and `duration(...)`. The engine takes those two only as
     protobuf messages (`google.protobuf.Timestamp`, `Duration`). Only the parts of a schema that
     hold such a value get a converter, so most rules pay nothing.
+
+    `canonical`: the items of sets and map lists are put in one order (`crd_cel_view.canonical_order`),
+    for a rule that compares them and reads their order nowhere else.
     """
     kind = node.get("type")
     if kind == "number":
@@ -197,20 +200,30 @@ def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
     if kind == "string" and node.get("format") in ("date", "date-time", "duration"):
         return _TIME_TYPING[str(node["format"])]
     if kind == "array" and isinstance(node.get("items"), Mapping):
-        inner = _typing(node["items"])
-        if inner is None:
+        inner = _typing(node["items"], canonical=canonical)
+        order = crd_cel_view.canonical_order(node) if canonical else None
+        if inner is None and order is None:
             return None
-        return lambda v: [inner(x) for x in v] if isinstance(v, list) else v
+
+        def typed_list(v: Any) -> Any:
+            if not isinstance(v, list):
+                return v
+            items = order(v) if order is not None else v
+            return [inner(x) for x in items] if inner is not None else items
+
+        return typed_list
     if kind == "object":
         raw = node.get("properties")
         declared: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         fields = {
             str(k): c
-            for k, c in ((k, _typing(n)) for k, n in declared.items() if isinstance(n, Mapping))
+            for k, c in (
+                (k, _typing(n, canonical=canonical)) for k, n in declared.items() if isinstance(n, Mapping)
+            )
             if c
         }
         extra = node.get("additionalProperties")
-        rest = _typing(extra) if isinstance(extra, Mapping) else None
+        rest = _typing(extra, canonical=canonical) if isinstance(extra, Mapping) else None
         # A property is presented under its escaped name (`foo-bar` as `foo__dash__bar`,
         # `namespace` as `__namespace__`), as the API server lists and finds it (escaping.go).
         names = {str(k): crd_cel_view.presented(str(k)) for k in declared}

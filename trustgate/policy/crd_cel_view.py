@@ -25,7 +25,13 @@ What is checked (each a reason the rule cannot be evaluated offline):
   lists follows that equality, and `+` on one is a union (set) or a merge by key (map). The
   engine's lists are ordered and cannot be given other operations, and no one order of the
   items would make indexing, iteration and equality with a list literal all agree: a rule that
-  compares, searches or adds such a list (or a value holding one) is refused. Reading one
+  compares, searches or adds such a list (or a value holding one) is refused. One exception:
+  two values of one schema compared (`self == oldSelf`, `self.a != oldSelf.a`), where the rule
+  reads the order of such lists nowhere else (no indexing, `map`, `filter`, concatenation or
+  other function; `size`, `in`, `all`, `exists` and `exists_one` are blind to it), are
+  compared with their items in one order (`canonical_order`: a set's by value, a map list's by
+  its keys), which is the API server's equality, for sets of strings, integers and booleans
+  and map lists keyed by such fields (a `number` set tells 1 from 1.0 there). Reading one
   otherwise (`size`, indexing, iteration, `in` of an item) is as the API server does.
 
 Leaves out: ValidatingAdmissionPolicies, whose `object` the API server does not type from a
@@ -34,6 +40,7 @@ schema (no escaping there).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,7 +48,7 @@ from typing import Any
 
 from trustgate.policy import cel_cost
 
-__all__ = ["Analysis", "analyze", "escape", "holds_null_field", "presented", "unescape"]
+__all__ = ["Analysis", "analyze", "canonical_order", "escape", "holds_null_field", "presented", "unescape"]
 
 # escaping.go's celReservedSymbols: CEL's reserved words ('namespace' is heavily used in Kubernetes).
 _RESERVED = frozenset(
@@ -139,6 +146,47 @@ def _set_or_map_list(node: Mapping[str, Any]) -> bool:
     return node.get("type") == "array" and node.get("x-kubernetes-list-type") in ("set", "map")
 
 
+_ORDERABLE_SCALARS = ("string", "integer", "boolean")
+
+
+def _orderable(node: Mapping[str, Any]) -> bool:
+    """Whether equality of this set or map list is, with its items in one order, CEL's equality of
+    lists: set items are strings, integers or booleans the API server compares as JSON values
+    (a `number` set tells 1 from 1.0, a `date-time` one two spellings of a time, which CEL's typed
+    values do not); map keys are such fields under their own names (values.go looks them up by
+    their escaped names)."""
+    items = node.get("items")
+    if not isinstance(items, Mapping):
+        return False
+    if node.get("x-kubernetes-list-type") == "set":
+        return _plain_scalar(items)
+    keys = node.get("x-kubernetes-list-map-keys")
+    props = _properties(items)
+    return (
+        isinstance(keys, list)
+        and bool(keys)
+        and all(
+            isinstance(k, str)
+            and presented(k) == k
+            and isinstance(props.get(k), Mapping)
+            and _plain_scalar(props[k])
+            for k in keys
+        )
+    )
+
+
+def _plain_scalar(node: Mapping[str, Any]) -> bool:
+    return (
+        node.get("type") in _ORDERABLE_SCALARS
+        and not node.get("format")
+        and not node.get("x-kubernetes-int-or-string")
+    )
+
+
+def _unorderable(node: Mapping[str, Any]) -> bool:
+    return _set_or_map_list(node) and not _orderable(node)
+
+
 def _respelled(node: Mapping[str, Any]) -> bool:
     """Whether an object's properties are presented under names other than their own."""
     return _is_object(node) and any(presented(str(k)) != k for k in _properties(node))
@@ -175,6 +223,12 @@ _LISTED_EQUALITY = (
     "it compares values that are or hold an x-kubernetes-list-type set or map list, which the API "
     "server compares regardless of order (a set as a set, a map list by its keys)"
 )
+# Functions that hand a value on as it is, and those whose result does not depend on the order of a
+# list's items.
+_PASSING = frozenset({"orValue", "value", "or", "optional.of", "optional.ofNonZeroValue", "dyn"})
+_ORDER_BLIND = frozenset(
+    {"size", "_==_", "_!=_", "!_", "_&&_", "_||_", "sets.contains", "sets.equivalent", "sets.intersects"}
+)
 # Functions that compare values by CEL's equality (Kubernetes' lists and sets libraries).
 _COMPARING = frozenset(
     {"indexOf", "lastIndexOf", "distinct", "sets.contains", "sets.equivalent", "sets.intersects"}
@@ -187,6 +241,9 @@ class Analysis:
 
     refused: list[str] = field(default_factory=list)
     null_sensitive: list[str] = field(default_factory=list)  # not evaluated where a field is null
+    # Sets and map lists are compared (only with values of the same schema) and their order is
+    # read nowhere: the rule is evaluated with their items in one order (`canonical_order`).
+    canonical: bool = False
 
 
 class _Analyzer:
@@ -198,6 +255,8 @@ class _Analyzer:
         self.any_nullable = any(_nullable_object(n) for n in self.nodes.values())
         self.any_listed = any(_set_or_map_list(n) for n in self.nodes.values())
         self.any_respelled = any(_respelled(n) for n in self.nodes.values())
+        self.canonical = False  # sets or map lists compared with their items in one order
+        self.order_reads: list[str] = []  # where the rule reads their order
         self._holds: dict[tuple[int, Callable[[Mapping[str, Any]], bool]], bool] = {}
 
     def _index(self, node: Mapping[str, Any]) -> None:
@@ -250,6 +309,19 @@ class _Analyzer:
     def may_hold_respelled(self, facts: _Facts) -> bool:
         return (facts.opaque and self.any_respelled) or any(self.holds(n, _respelled) for n in facts.every)
 
+    def alike(self, operands: list[_Facts]) -> bool:
+        """Whether two values of one schema are compared (`self == oldSelf`, `self.a != oldSelf.a`):
+        then, with the items of their sets and map lists in one order, CEL's equality of lists is
+        the API server's."""
+        if len(operands) != 2 or any(f.opaque or f.elems or not f.nodes for f in operands):
+            return False
+        schemas = {_fingerprint(self.nodes[n]) for f in operands for n in f.nodes}
+        return len(schemas) == 1 and not any(self.holds(n, _unorderable) for f in operands for n in f.nodes)
+
+    def read_order(self, what: str) -> None:
+        if what not in self.order_reads:
+            self.order_reads.append(what)
+
     def compared(self, exprs: list[cel_cost.Expr], operands: list[_Facts], *, listed: bool) -> None:
         """Operands compared by CEL's equality (`==`, `!=`, `in` a list, `indexOf`, the sets library).
 
@@ -262,7 +334,10 @@ class _Analyzer:
                 "objects counts as unequal (trustgate leaves the field out)"
             )
         if listed and any(self.may_hold_listed(f) for f in operands):
-            self.refuse(_LISTED_EQUALITY)
+            if self.alike(operands):
+                self.canonical = True
+            else:
+                self.refuse(_LISTED_EQUALITY)
         if any(self.may_hold_respelled(f) for f in operands) and any(
             f.opaque or f.elems or (not f.nodes and x.kind != "const")
             for x, f in zip(exprs, operands, strict=True)
@@ -355,6 +430,12 @@ class _Analyzer:
                 "it iterates an object that can hold a null field, which the API server lists "
                 "(trustgate leaves it out)"
             )
+        if self.may_be_listed(source) and not (
+            e.accu_init is not None
+            and e.accu_init.kind == "const"
+            and isinstance(e.accu_init.const, (bool, int))
+        ):
+            self.read_order("builds a list from one (map, filter)")  # all, exists, exists_one: any order
         item = _Facts(nodes=source.elems, opaque=source.opaque)
         keys = False
         for n in source.nodes:
@@ -383,6 +464,8 @@ class _Analyzer:
         args = [self.visit(a, env) for a in e.args]
         name = e.name
         if name in ("_[_]", "_[?_]") and len(args) == 2:
+            if self.may_be_listed(args[0]):
+                self.read_order("indexes one")
             return self.member(args[0], e.args[1], None)
         if name == "_?._" and len(args) == 2 and isinstance(e.args[1].const, str):
             return self.member(args[0], None, e.args[1].const)
@@ -412,6 +495,8 @@ class _Analyzer:
                 "it adds to an x-kubernetes-list-type set or map list, which the API server takes as a "
                 "union (set) or a merge by key (map), not a concatenation"
             )
+        if name == "_+_" and any(self.may_hold_listed(f) for f in everything[1:]):
+            self.read_order("adds one to a list")
         if name == "_+_":  # a concatenation of lists (or of strings, bytes: no schema nodes)
             items = frozenset(
                 id(self.nodes[n]["items"])
@@ -426,11 +511,13 @@ class _Analyzer:
                 "it takes the size() of an object that can hold a null field, which the API server "
                 "counts (trustgate leaves it out)"
             )
-        if name in ("orValue", "value", "or", "optional.of", "optional.ofNonZeroValue", "dyn"):
+        if name in _PASSING:
             joined = _PLAIN
             for part in everything:
                 joined = joined.join(part)
             return joined
+        if name not in _ORDER_BLIND and any(self.may_hold_listed(f) for f in everything):
+            self.read_order(f"passes one to {name}()")
         return _Facts(opaque=any(not p.plain for p in everything))
 
     def may_be_list(self, facts: _Facts) -> bool:
@@ -474,7 +561,52 @@ def analyze(program: Any, node: Mapping[str, Any]) -> Analysis:
     analyzer = _Analyzer(node, scalars)
     facts = _Facts(frozenset({id(node)}))
     analyzer.run(root, {"self": facts, "oldSelf": facts})
-    return analyzer.out
+    out = analyzer.out
+    if analyzer.canonical and analyzer.order_reads:
+        out.refused.append(
+            "it compares x-kubernetes-list-type set or map lists, which trustgate does with their items in "
+            f"one order, and it also reads that order (it {', '.join(analyzer.order_reads)})"
+        )
+    out.canonical = analyzer.canonical and not out.refused
+    return out
+
+
+def canonical_order(node: Mapping[str, Any]) -> Callable[[list[Any]], list[Any]] | None:
+    """How to put the items of a set or map list in the one order `Analysis.canonical` rules are
+    evaluated with (None: not such a list): a set's by value, a map list's by its keys."""
+    if not _set_or_map_list(node):
+        return None
+    if node.get("x-kubernetes-list-type") == "set":
+        return lambda items: sorted(items, key=_order_key)
+    keys = [str(k) for k in node.get("x-kubernetes-list-map-keys") or []]
+    return lambda items: sorted(
+        items, key=lambda i: tuple(_order_key(i.get(k) if isinstance(i, Mapping) else None) for k in keys)
+    )
+
+
+def _order_key(value: Any) -> tuple[Any, ...]:
+    if value is None:
+        return (0,)
+    if isinstance(value, bool):
+        return (1, value)
+    if isinstance(value, (int, float)):
+        return (2, value, type(value).__name__)
+    if isinstance(value, str):
+        return (3, value)
+    return (4, json.dumps(value, sort_keys=True, default=str))
+
+
+def _fingerprint(node: Mapping[str, Any]) -> str:
+    """A schema node's content, its rules left out (two properties of one type are alike)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: strip(v) for k, v in value.items() if k != "x-kubernetes-validations"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return json.dumps(strip(node), sort_keys=True, default=str)
 
 
 def _any(node: Mapping[str, Any], test: Callable[[Mapping[str, Any]], bool]) -> bool:
