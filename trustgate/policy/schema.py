@@ -207,6 +207,10 @@ class SchemaSet:
             if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Format):
                 message = _format_message(path, error.instance, str(error.kind.format))
             out.append(SchemaViolation(rule, message, path))
+        if decode is not None:
+            out.extend(
+                SchemaViolation("schema-invalid", m, p) for p, m in list_type_violations(obj, decode[0])
+            )
         rules = self._crd_rules.get((api_version, kind))
         if rules:
             from trustgate.policy import crd_cel
@@ -438,6 +442,69 @@ def apply_defaults(
     out = copy.deepcopy(dict(obj))
     _default(out, schema, prune_nulls)
     return out
+
+
+def list_type_violations(obj: Any, schema: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
+    """Where a CRD object breaks the uniqueness of its `x-kubernetes-list-type` lists: a `set`'s
+    items, a `map` list's keys (an item without a key counts as the empty key), as the API server's
+    `listtype.ValidateListSetsAndMaps` checks on every write (the JSON schema cannot say it)."""
+    out: list[tuple[JsonPath, str]] = []
+    _list_types(obj, schema, (), out)
+    return out
+
+
+def _list_types(value: Any, schema: Any, path: JsonPath, out: list[tuple[JsonPath, str]]) -> None:
+    if not isinstance(schema, Mapping):
+        return
+    if isinstance(value, dict):
+        extra = schema.get("additionalProperties")
+        properties = schema.get("properties")
+        for key, item in value.items():
+            if isinstance(extra, Mapping):
+                _list_types(item, extra, (*path, key), out)
+            if isinstance(properties, Mapping) and key in properties:
+                _list_types(item, properties[key], (*path, key), out)
+        return
+    if not isinstance(value, list):
+        return
+    kind = schema.get("x-kubernetes-list-type")
+    if kind == "set":
+        for i in _repeated([_unique_key(v) for v in value]):
+            out.append(((*path, i), f"Duplicate value: {_json(value[i])}"))
+    elif kind == "map":
+        keys = [str(k) for k in schema.get("x-kubernetes-list-map-keys") or []]
+        bad = next((i for i, v in enumerate(value) if v is not None and not isinstance(v, dict)), None)
+        if bad is not None:
+            out.append(((*path, bad), "Invalid value: must be an object for an array of list-type map"))
+        else:
+            found = [{k: v[k] for k in keys if k in v} if isinstance(v, dict) else {} for v in value]
+            for i in _repeated([_unique_key(f) for f in found]):
+                out.append(((*path, i), f"Duplicate value: {_json(found[i])}"))
+    for i, item in enumerate(value):
+        _list_types(item, schema.get("items"), (*path, i), out)
+
+
+def _unique_key(value: Any) -> Any:
+    """What the API server tells items apart by: a scalar by its type and value (1 is not 1.0,
+    nor true), a list or object by its JSON."""
+    if isinstance(value, (dict, list)):
+        return ("json", json.dumps(value, sort_keys=True, separators=(",", ":")))
+    return (type(value).__name__, value)
+
+
+def _repeated(keys: list[Any]) -> list[int]:
+    """The index of the second appearance of each value that appears more than once."""
+    seen: dict[Any, int] = {}
+    out = []
+    for i, key in enumerate(keys):
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] == 2:
+            out.append(i)
+    return out
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _holds_null(value: Any) -> bool:

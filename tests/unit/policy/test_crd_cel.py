@@ -660,3 +660,43 @@ def test_a_transition_rule_on_a_reordered_set_passes_and_a_create_does_not_judge
         (("spec", "tags"), "fixed")
     ]
     assert crd_cel.evaluate(rules, {"spec": {"tags": ["b", "a"]}}) == []  # a create: not judged
+
+
+LIST_TYPES = widget_crd(
+    """\
+spec:
+  type: object
+  properties:
+    tags: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+    nums: {type: array, x-kubernetes-list-type: set, items: {type: number}}
+    ports:
+      type: array
+      x-kubernetes-list-type: map
+      x-kubernetes-list-map-keys: [name, protocol]
+      items:
+        type: object
+        properties: {name: {type: string}, protocol: {type: string}, port: {type: integer}}
+    groups:
+      type: object
+      additionalProperties: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+"""
+)
+
+
+def test_duplicates_in_set_and_map_lists_are_schema_violations() -> None:
+    # listtype.ValidateListSetsAndMaps: the API server refuses these; trustgate passed them.
+    found = schemas(LIST_TYPES).validate(
+        widget(
+            tags=["a", "b", "a", "a"],
+            nums=[1, 1.0],  # not the same JSON value
+            ports=[{"name": "a", "protocol": "TCP"}, {"name": "a", "protocol": "UDP", "port": 1},
+                   {"name": "a", "protocol": "TCP", "port": 2}],
+            groups={"g": ["x", "x"]},
+        )
+    )  # fmt: skip
+    assert sorted((v.rule, v.path, v.message) for v in found) == [
+        ("schema-invalid", ("spec", "groups", "g", 1), 'Duplicate value: "x"'),
+        ("schema-invalid", ("spec", "ports", 2), 'Duplicate value: {"name":"a","protocol":"TCP"}'),
+        ("schema-invalid", ("spec", "tags", 2), 'Duplicate value: "a"'),
+    ]
+    assert schemas(LIST_TYPES).validate(widget(tags=["a", "b"], ports=[{"name": "a"}, {"name": "b"}])) == []
