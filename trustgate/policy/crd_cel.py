@@ -414,7 +414,7 @@ def evaluate(
 ) -> list[tuple[JsonPath, str]]:
     """The (path, message) of each rule that fails on each value it applies to.
 
-    A value that is absent is not validated, as in the API server. An evaluation error is
+    A value that is absent or null is not validated, as in the API server. An evaluation error is
     reported as a failure of the rule, with the error in the message.
 
     Args:
@@ -429,6 +429,10 @@ def evaluate(
         if rule.transition and old is None:
             continue
         for path, value, before in _values(obj, old, rule.steps, rule.list_keys, ()):
+            if value is None:
+                continue  # the API server validates non-null values only (validateExpressions)
+            if before is None:
+                before = _ABSENT  # nor is a null old value one to compare with
             if rule.transition and before is _ABSENT:
                 continue
             if rule.unsupported:

@@ -700,3 +700,27 @@ def test_duplicates_in_set_and_map_lists_are_schema_violations() -> None:
         ("schema-invalid", ("spec", "tags", 2), 'Duplicate value: "a"'),
     ]
     assert schemas(LIST_TYPES).validate(widget(tags=["a", "b"], ports=[{"name": "a"}, {"name": "b"}])) == []
+
+
+def test_rules_do_not_run_on_a_null_value() -> None:
+    # apiextensions' validateExpressions: "We only validate non-null values"; a null old value is
+    # none to compare with. trustgate ran the rule on null and failed it.
+    schema = spec_schema(
+        {
+            "img": {"type": "string", "nullable": True,
+                    "x-kubernetes-validations": [{"rule": "self.startsWith('r/')", "message": "registry"}]},
+            "tags": {"type": "array", "maxItems": 4,
+                     "items": {"type": "string", "nullable": True, "maxLength": 9,
+                               "x-kubernetes-validations": [{"rule": "self != ''", "message": "empty"}]}},
+            "name": {"type": "string", "nullable": True,
+                     "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "fixed"}]},
+        },
+        [],
+    )  # fmt: skip
+    rules = crd_cel.compile_rules(schema)
+    assert crd_cel.evaluate(rules, {"spec": {"img": None, "tags": [None, "a"], "name": "n"}}) == []
+    assert crd_cel.evaluate(rules, {"spec": {"name": "n"}}, old={"spec": {"name": None}}) == []
+    assert crd_cel.evaluate(rules, {"spec": {"img": "x", "tags": [""]}}) == [
+        (("spec", "img"), "registry"),
+        (("spec", "tags", 0), "empty"),
+    ]
