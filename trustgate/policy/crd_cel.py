@@ -6,7 +6,9 @@ compiling each `rule` and `messageExpression` once, and evaluating them with
 `self` bound to each value the schema node describes (typed as the API
 server types it: a `number` is a double, a `format: byte` string bytes,
 a `date` or `date-time` string a timestamp and a `duration` string a
-duration, see `_typing`), and refusing a CRD
+duration, see `_typing`; with the property names, nulls, metadata and list types the API
+server shows, see `crd_cel_view`, which also finds the rules trustgate cannot evaluate
+exactly: they are reported as not evaluated, never passed), and refusing a CRD
 whose rules the API server would refuse for their estimated cost
 (`cel_cost`). Transition rules (reading `oldSelf`) run only when the caller
 gives the old object (an update) and the value existed in it, correlated as
@@ -70,7 +72,7 @@ def compile_rules(schema: Mapping[str, Any]) -> list[Rule]:
             limit, which refuses such a CRD (see `cel_cost`).
     """
     total = [0]
-    rules = list(_walk(schema, (), (), cel_cost.decl_type(schema, root=True), 1, total))
+    rules = list(_walk(schema, (), (), cel_cost.decl_type(schema, root=True), 1, total, {}))
     if total[0] > cel_cost.PER_CRD_LIMIT:
         raise RuleError(
             cel_cost.budget_message(
@@ -103,8 +105,13 @@ def _walk(
     typed: cel_cost.DeclType | None,
     cardinality: int | None,
     total: list[int],
+    views: dict[int, Mapping[str, Any]],
 ) -> Iterator[Rule]:
     where = _render(steps)
+    # The node as the API server types the rules' values (`crd_cel_view.view`), once per node.
+    shown = (
+        crd_cel_view.view(node, root=not steps, memo=views) if node.get("x-kubernetes-validations") else node
+    )
     for i, raw in enumerate(node.get("x-kubernetes-validations") or []):
         entry = raw if isinstance(raw, Mapping) else {}
         text = entry.get("rule")
@@ -122,7 +129,7 @@ def _walk(
         # apiextensions sets UsesOldSelf from the checked rule's references, so a mention of
         # oldSelf in a comment or a string does not make a transition rule.
         transition = program.reads("oldSelf")
-        analysis = crd_cel_view.analyze(program, node)
+        analysis = crd_cel_view.analyze(program, shown)
         refused = analysis.refused
         unsupported = ""
         if refused:
@@ -143,7 +150,7 @@ def _walk(
             str(entry.get("fieldPath") or ""),
             str(entry.get("reason") or "FieldValueInvalid"),
             where,
-            _typing(node, canonical=analysis.canonical),
+            _typing(shown, canonical=analysis.canonical),
             transition,
             keys,
             unsupported,
@@ -153,7 +160,7 @@ def _walk(
                 if analysis.null_sensitive
                 else ""
             ),
-            node,
+            shown,
         )
     properties = node.get("properties")
     fields = typed.fields if typed is not None else {}
@@ -161,7 +168,13 @@ def _walk(
         for name, child in properties.items():
             if isinstance(child, Mapping):
                 yield from _walk(
-                    child, (*steps, str(name)), (*keys, None), fields.get(str(name)), cardinality, total
+                    child,
+                    (*steps, str(name)),
+                    (*keys, None),
+                    fields.get(str(name)),
+                    cardinality,
+                    total,
+                    views,
                 )
     # Values under a list or a map occur up to maxItems / maxProperties times each (unbounded
     # without them), as the API server multiplies a rule's cost (apiextensions' extractMaxElements).
@@ -172,10 +185,12 @@ def _walk(
         item_keys: tuple[str, ...] | None = None
         if node.get("x-kubernetes-list-type") == "map" and isinstance(map_keys, list) and map_keys:
             item_keys = tuple(str(k) for k in map_keys)
-        yield from _walk(node["items"], (*steps, "[]"), (*keys, item_keys), elem, times, total)
+        yield from _walk(node["items"], (*steps, "[]"), (*keys, item_keys), elem, times, total, views)
     if isinstance(node.get("additionalProperties"), Mapping):
         times = _times(cardinality, node.get("maxProperties"))
-        yield from _walk(node["additionalProperties"], (*steps, "{}"), (*keys, None), elem, times, total)
+        yield from _walk(
+            node["additionalProperties"], (*steps, "{}"), (*keys, None), elem, times, total, views
+        )
 
 
 def _typing(node: Mapping[str, Any], *, canonical: bool = False) -> Callable[[Any], Any] | None:
@@ -234,7 +249,12 @@ def _typing(node: Mapping[str, Any], *, canonical: bool = False) -> Callable[[An
         nulls = bool(declared) and any(
             isinstance(n, Mapping) and n.get("nullable") for n in declared.values()
         )
-        if not fields and rest is None and not names and not nulls:
+        # A field its properties do not declare is not shown (`Find`): the API server prunes it, or
+        # keeps it unshown under x-kubernetes-preserve-unknown-fields (a resource's metadata shows
+        # only name and generateName to rules, `crd_cel_view.view`).
+        closed = bool(declared)
+        hidden = closed and bool(node.get("x-kubernetes-preserve-unknown-fields"))
+        if not fields and rest is None and not names and not nulls and not hidden:
             return None
 
         def typed(v: Any) -> Any:
@@ -242,7 +262,7 @@ def _typing(node: Mapping[str, Any], *, canonical: bool = False) -> Callable[[An
                 return v
             out = {}
             for key, item in v.items():
-                if item is None and declared:
+                if closed and (item is None or key not in declared):
                     continue
                 convert = fields.get(key) if key in declared else rest
                 out[names.get(key, key)] = item if convert is None else convert(item)
@@ -439,8 +459,8 @@ def evaluate(
                 out.append((path, _not_evaluated(rule, rule.unsupported)))
                 continue
             if rule.null_sensitive and rule.node is not None:
-                nulls = crd_cel_view.holds_null_field(value, rule.node)
-                if nulls or (before is not _ABSENT and crd_cel_view.holds_null_field(before, rule.node)):
+                nulls = crd_cel_view.holds_hidden_field(value, rule.node)
+                if nulls or (before is not _ABSENT and crd_cel_view.holds_hidden_field(before, rule.node)):
                     out.append((path, _not_evaluated(rule, rule.null_sensitive)))
                     continue
             convert = rule.typed if rule.typed is not None else (lambda v: v)

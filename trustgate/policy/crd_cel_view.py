@@ -14,12 +14,15 @@ What is checked (each a reason the rule cannot be evaluated offline):
   keys. The API server's `Find` unescapes the name it is asked for, so it also finds the
   property under other spellings (`self['foo-bar']`, `self.namespace`): such a spelling, and a
   key computed at run time on such an object, is refused.
+- At a resource's root (and in an embedded resource) `metadata` shows only `name` and
+  `generateName` (`WithTypeAndObjectMeta`); an object with declared properties shows only them
+  (the API server prunes other fields, or keeps them unshown under
+  `x-kubernetes-preserve-unknown-fields`, where `size()` and equality still count them).
 - A null field of an object with declared properties is absent (`Find`: `has()` false, `?.`
   none), so trustgate leaves it out of the value. The API server still counts it in `size()`,
   lists it when the object is iterated, and its equality of objects is false wherever a field
   is null: a rule doing one of these on an object that can hold a nullable field is reported
   as not evaluated for a value that holds such a null (`Analysis.null_sensitive`).
-
 - A list with `x-kubernetes-list-type: set` or `map` is compared by the API server regardless
   of order (a set as a set, a map list item by item with the same keys), `in` a list of such
   lists follows that equality, and `+` on one is a union (set) or a merge by key (map). The
@@ -35,7 +38,8 @@ What is checked (each a reason the rule cannot be evaluated offline):
   otherwise (`size`, indexing, iteration, `in` of an item) is as the API server does.
 
 Leaves out: ValidatingAdmissionPolicies, whose `object` the API server does not type from a
-schema (no escaping there).
+schema (plain maps and lists there: no escaping, no set semantics); and `messageExpression`s,
+which are not checked (they change a message, never a decision).
 """
 
 from __future__ import annotations
@@ -48,7 +52,16 @@ from typing import Any
 
 from trustgate.policy import cel_cost
 
-__all__ = ["Analysis", "analyze", "canonical_order", "escape", "holds_null_field", "presented", "unescape"]
+__all__ = [
+    "Analysis",
+    "analyze",
+    "canonical_order",
+    "escape",
+    "holds_hidden_field",
+    "presented",
+    "unescape",
+    "view",
+]
 
 # escaping.go's celReservedSymbols: CEL's reserved words ('namespace' is heavily used in Kubernetes).
 _RESERVED = frozenset(
@@ -138,6 +151,17 @@ def _nullable_object(node: Mapping[str, Any]) -> bool:
     return _is_object(node) and any(
         isinstance(p, Mapping) and p.get("nullable") for p in _properties(node).values()
     )
+
+
+def _open_object(node: Mapping[str, Any]) -> bool:
+    """An object with declared properties whose value can hold others (`x-kubernetes-preserve-
+    unknown-fields`, or a resource's metadata): the API server does not show them (`Find`), but
+    counts them in `size()` and compares them in its equality of objects."""
+    return _is_object(node) and bool(node.get("x-kubernetes-preserve-unknown-fields"))
+
+
+def _hiding_object(node: Mapping[str, Any]) -> bool:
+    return _nullable_object(node) or _open_object(node)
 
 
 def _set_or_map_list(node: Mapping[str, Any]) -> bool:
@@ -253,6 +277,7 @@ class _Analyzer:
         self.scalars = scalars
         self.out = Analysis()
         self.any_nullable = any(_nullable_object(n) for n in self.nodes.values())
+        self.any_hiding = any(_hiding_object(n) for n in self.nodes.values())
         self.any_listed = any(_set_or_map_list(n) for n in self.nodes.values())
         self.any_respelled = any(_respelled(n) for n in self.nodes.values())
         self.canonical = False  # sets or map lists compared with their items in one order
@@ -281,10 +306,11 @@ class _Analyzer:
             _nullable_object(self.nodes[n]) for n in facts.nodes
         )
 
-    def may_hold_nullable_object(self, facts: _Facts) -> bool:
-        return (facts.opaque and self.any_nullable) or any(
-            self.holds(n, _nullable_object) for n in facts.every
-        )
+    def may_be_hiding_object(self, facts: _Facts) -> bool:
+        return (facts.opaque and self.any_hiding) or any(_hiding_object(self.nodes[n]) for n in facts.nodes)
+
+    def may_hold_hiding_object(self, facts: _Facts) -> bool:
+        return (facts.opaque and self.any_hiding) or any(self.holds(n, _hiding_object) for n in facts.every)
 
     def may_be_listed(self, facts: _Facts) -> bool:
         """Whether the value may be a set or map list itself (not one it was built from)."""
@@ -328,10 +354,10 @@ class _Analyzer:
         `listed`: whether the operands' own equality decides (`==`); else their items' (a list
         searched by `in`), for which the caller checks sets and map lists itself.
         """
-        if any(self.may_hold_nullable_object(f) for f in operands):
+        if any(self.may_hold_hiding_object(f) for f in operands):
             self.null_sensitive(
-                "it compares objects that can hold a null field, which the API server's equality of "
-                "objects counts as unequal (trustgate leaves the field out)"
+                "it compares objects that can hold a null field or one their schema does not declare, "
+                "which the API server's equality of objects counts (trustgate leaves them out)"
             )
         if listed and any(self.may_hold_listed(f) for f in operands):
             if self.alike(operands):
@@ -506,10 +532,10 @@ class _Analyzer:
             )
             elems = frozenset().union(*(p.elems for p in everything)) | items
             return _Facts(elems=elems, opaque=any(p.opaque for p in everything), fresh=True)
-        if name == "size" and any(self.may_be_nullable_object(f) for f in everything):
+        if name == "size" and any(self.may_be_hiding_object(f) for f in everything):
             self.null_sensitive(
-                "it takes the size() of an object that can hold a null field, which the API server "
-                "counts (trustgate leaves it out)"
+                "it takes the size() of an object that can hold a null field or one its schema does not "
+                "declare, which the API server counts (trustgate leaves them out)"
             )
         if name in _PASSING:
             joined = _PLAIN
@@ -551,7 +577,7 @@ def analyze(program: Any, node: Mapping[str, Any]) -> Analysis:
         out = Analysis()
         if _any(node, _respelled):
             out.refused.append("it was compiled without the type checker, so what it reads is not known")
-        if _any(node, _nullable_object):
+        if _any(node, _hiding_object):
             out.null_sensitive.append(
                 "it was compiled without the type checker, so what it reads is not known"
             )
@@ -623,16 +649,69 @@ def _any(node: Mapping[str, Any], test: Callable[[Mapping[str, Any]], bool]) -> 
     return False
 
 
-def holds_null_field(value: Any, node: Mapping[str, Any]) -> bool:
-    """Whether a value of this schema node holds a null field in an object with declared properties."""
+def holds_hidden_field(value: Any, node: Mapping[str, Any]) -> bool:
+    """Whether a value of this (`view`) schema node holds a field the API server does not show: a
+    null one in an object with declared properties, or one an open object does not declare."""
     if value is None or not isinstance(node, Mapping):
         return False
     if isinstance(value, Mapping):
         if _is_object(node):
             props = _properties(node)
-            return any(v is None or holds_null_field(v, props[k]) for k, v in value.items() if k in props)
+            if _open_object(node) and any(k not in props for k in value):
+                return True
+            return any(v is None or holds_hidden_field(v, props[k]) for k, v in value.items() if k in props)
         extra = node.get("additionalProperties")
-        return isinstance(extra, Mapping) and any(holds_null_field(v, extra) for v in value.values())
+        return isinstance(extra, Mapping) and any(holds_hidden_field(v, extra) for v in value.values())
     if isinstance(value, list) and isinstance(node.get("items"), Mapping):
-        return any(holds_null_field(v, node["items"]) for v in value)
+        return any(holds_hidden_field(v, node["items"]) for v in value)
     return False
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+_STRING = {"type": "string"}
+# What WithTypeAndObjectMeta declares: kind, apiVersion, and of metadata only name and generateName.
+# The metadata is open: its other fields are in the value, not shown.
+_META = {
+    "type": "object",
+    "properties": {"name": _STRING, "generateName": _STRING},
+    "x-kubernetes-preserve-unknown-fields": True,
+}
+
+
+def view(
+    node: Mapping[str, Any], *, root: bool = False, memo: dict[int, Mapping[str, Any]] | None = None
+) -> Mapping[str, Any]:
+    """The schema as the API server types a rule's values from it: at a resource's root and in an
+    embedded resource, `kind` and `apiVersion` are strings and `metadata` shows only `name` and
+    `generateName` (k8s.io/apiserver's `WithTypeAndObjectMeta`, which the CRD validator applies at
+    the root and `UnstructuredToVal` in embedded resources). `memo` shares the work between rules.
+    """
+    memo = {} if memo is None else memo
+    key = id(node) if not root else -id(node)
+    if key in memo:
+        return memo[key]
+    out = dict(node)
+    memo[key] = out  # a schema is a tree; this also ends a cycle should one be given
+    props = node.get("properties")
+    if isinstance(props, Mapping):
+        out["properties"] = {k: view(v, memo=memo) if isinstance(v, Mapping) else v for k, v in props.items()}
+    for name in ("items", "additionalProperties"):
+        if isinstance(node.get(name), Mapping):
+            out[name] = view(node[name], memo=memo)
+    if root or node.get("x-kubernetes-embedded-resource"):
+        current = _properties(out)
+        meta = _mapping(current.get("metadata"))
+        meta_props = _properties(meta)
+        declared = (
+            _mapping(current.get("kind")).get("type") == "string"
+            and _mapping(current.get("apiVersion")).get("type") == "string"
+            and meta.get("type") == "object"
+            and "properties" in meta
+            and all(_mapping(meta_props.get(n)).get("type") == "string" for n in ("name", "generateName"))
+        )
+        if not declared:
+            out["properties"] = {**current, "kind": _STRING, "apiVersion": _STRING, "metadata": _META}
+    return out

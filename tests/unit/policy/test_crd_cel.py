@@ -724,3 +724,35 @@ def test_rules_do_not_run_on_a_null_value() -> None:
         (("spec", "img"), "registry"),
         (("spec", "tags", 0), "empty"),
     ]
+
+
+def test_rules_at_the_root_see_only_the_name_and_generate_name_of_the_metadata() -> None:
+    # The CRD validator types the root with WithTypeAndObjectMeta: metadata shows name and
+    # generateName only, so has(self.metadata.labels) is false there (trustgate said true).
+    schema = {
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string"}}}},
+        "x-kubernetes-validations": [
+            {"rule": "has(self.metadata.labels)", "message": "labels"},
+            {"rule": "self.metadata.name == 'w' && self.kind == 'Widget'", "message": "name"},
+            {"rule": "size(self.metadata) == 1", "message": "size"},  # counts what it does not show
+        ],
+    }
+    rules = crd_cel.compile_rules(schema)
+    obj = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"a": "b"}}}
+    found = crd_cel.evaluate(rules, obj)
+    assert [m for _, m in found][:1] == ["labels"]
+    assert len(found) == 2 and "was not evaluated" in found[1][1] and "size()" in found[1][1]
+
+
+def test_fields_an_object_preserves_but_does_not_declare_are_not_shown() -> None:
+    open_object = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    schema = spec_schema(
+        {"o": {**open_object, "properties": {"a": {"type": "string"}}}},
+        [
+            {"rule": "!has(self.o.extra)", "message": "extra"},
+            {"rule": "self.o.all(k, k == 'a')", "message": "keys"},
+        ],
+    )
+    rules = crd_cel.compile_rules(schema)
+    assert crd_cel.evaluate(rules, {"spec": {"o": {"a": "x", "extra": 1}}}) == []
