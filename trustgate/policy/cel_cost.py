@@ -41,6 +41,7 @@ __all__ = [
     "estimate",
     "max_cardinality",
     "parse_checked",
+    "primitive_ids",
 ]
 
 PER_RULE_LIMIT = 10_000_000  # cost units; apiextensions' StaticEstimatedCostLimit
@@ -111,6 +112,7 @@ _CEL_MESSAGES: dict[str, list[tuple[str, int, str]]] = {
 }
 _ONEOF = {"Constant": "constant_kind", "Expr": "expr_kind"}  # every field but `id` is in the oneof
 _SCALAR_PRIMITIVES = frozenset({1, 2, 3, 4})  # Type.PrimitiveType: BOOL, INT64, UINT64, DOUBLE
+_PRIMITIVES = frozenset({1, 2, 3, 4, 5, 6})  # and STRING, BYTES
 _SCALAR_WELL_KNOWN = frozenset({2, 3})  # Type.WellKnownType: TIMESTAMP, DURATION
 
 
@@ -253,6 +255,29 @@ def parse_checked(serialized: bytes) -> tuple[Expr, dict[int, tuple[str, ...]], 
         if kind.primitive in _SCALAR_PRIMITIVES or kind.well_known in _SCALAR_WELL_KNOWN
     )
     return _expr(checked.expr), overloads, scalars
+
+
+def primitive_ids(serialized: bytes) -> frozenset[int]:
+    """The ids of the nodes of a CheckedExpr the checker typed as a primitive (bool, int, uint,
+    double, string, bytes) or a timestamp or duration: values that hold no list or map.
+
+    Raises:
+        ValueError: `serialized` is not a (wrapped) CheckedExpr.
+    """
+    from google.protobuf import any_pb2
+    from google.protobuf.message import DecodeError
+
+    checked = _checked_expr_class()()
+    try:
+        wrapper = any_pb2.Any.FromString(serialized)
+        checked.ParseFromString(wrapper.value if wrapper.type_url.endswith("CheckedExpr") else serialized)
+    except DecodeError as e:
+        raise ValueError(f"the checked expression cannot be read: {e}") from e
+    return frozenset(
+        key
+        for key, kind in checked.type_map.items()
+        if kind.primitive in _PRIMITIVES or kind.well_known in _SCALAR_WELL_KNOWN
+    )
 
 
 # -- types and sizes from a structural schema (k8s.io/apiserver/pkg/cel/common) --------

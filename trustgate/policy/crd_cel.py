@@ -6,7 +6,9 @@ compiling each `rule` and `messageExpression` once, and evaluating them with
 `self` bound to each value the schema node describes (typed as the API
 server types it: a `number` is a double, a `format: byte` string bytes,
 a `date` or `date-time` string a timestamp and a `duration` string a
-duration, see `_typing`), and refusing a CRD
+duration, see `_typing`; with the property names, nulls, metadata and list types the API
+server shows, see `crd_cel_view`, which also finds the rules trustgate cannot evaluate
+exactly: they are reported as not evaluated, never passed), and refusing a CRD
 whose rules the API server would refuse for their estimated cost
 (`cel_cost`). Transition rules (reading `oldSelf`) run only when the caller
 gives the old object (an update) and the value existed in it, correlated as
@@ -29,7 +31,7 @@ from fractions import Fraction
 from typing import Any
 
 from trustgate.model import JsonPath
-from trustgate.policy import cel, cel_cost
+from trustgate.policy import cel, cel_cost, crd_cel_view
 
 __all__ = ["Rule", "RuleError", "compile_rules", "evaluate"]
 
@@ -57,6 +59,8 @@ class Rule:
     transition: bool = False  # reads oldSelf: judged only on an update, where the old value exists
     list_keys: tuple[tuple[str, ...] | None, ...] = ()  # per step: a map list's keys (to find old items)
     unsupported: str = ""  # why trustgate cannot evaluate it offline: reported, never passed
+    null_sensitive: str = ""  # why it cannot be evaluated where a field of `self` or `oldSelf` is null
+    node: Mapping[str, Any] | None = None  # the schema node `self` is a value of
 
 
 def compile_rules(schema: Mapping[str, Any]) -> list[Rule]:
@@ -68,7 +72,7 @@ def compile_rules(schema: Mapping[str, Any]) -> list[Rule]:
             limit, which refuses such a CRD (see `cel_cost`).
     """
     total = [0]
-    rules = list(_walk(schema, (), (), cel_cost.decl_type(schema, root=True), 1, total))
+    rules = list(_walk(schema, (), (), cel_cost.decl_type(schema, root=True), 1, total, {}))
     if total[0] > cel_cost.PER_CRD_LIMIT:
         raise RuleError(
             cel_cost.budget_message(
@@ -101,8 +105,13 @@ def _walk(
     typed: cel_cost.DeclType | None,
     cardinality: int | None,
     total: list[int],
+    views: dict[int, Mapping[str, Any]],
 ) -> Iterator[Rule]:
     where = _render(steps)
+    # The node as the API server types the rules' values (`crd_cel_view.view`), once per node.
+    shown = (
+        crd_cel_view.view(node, root=not steps, memo=views) if node.get("x-kubernetes-validations") else node
+    )
     for i, raw in enumerate(node.get("x-kubernetes-validations") or []):
         entry = raw if isinstance(raw, Mapping) else {}
         text = entry.get("rule")
@@ -120,7 +129,13 @@ def _walk(
         # apiextensions sets UsesOldSelf from the checked rule's references, so a mention of
         # oldSelf in a comment or a string does not make a transition rule.
         transition = program.reads("oldSelf")
+        analysis = crd_cel_view.analyze(program, shown)
+        refused = analysis.refused
         unsupported = ""
+        if refused:
+            # The API server's values are typed from the schema; the engine's are plain. Where
+            # that could change the answer, the rule is reported as not evaluated, never passed.
+            unsupported = "it cannot be evaluated as the API server does: " + "; ".join(refused)
         if transition and entry.get("optionalOldSelf") is True:
             # oldSelf would be an optional, which the bindings cannot hand in (module docstring). The
             # API server runs such a rule on creates too: every value it applies to is reported as
@@ -135,10 +150,17 @@ def _walk(
             str(entry.get("fieldPath") or ""),
             str(entry.get("reason") or "FieldValueInvalid"),
             where,
-            _typing(node),
+            _typing(shown, canonical=analysis.canonical),
             transition,
             keys,
             unsupported,
+            (
+                "it cannot be evaluated as the API server does where a field is null: "
+                + "; ".join(analysis.null_sensitive)
+                if analysis.null_sensitive
+                else ""
+            ),
+            shown,
         )
     properties = node.get("properties")
     fields = typed.fields if typed is not None else {}
@@ -146,7 +168,13 @@ def _walk(
         for name, child in properties.items():
             if isinstance(child, Mapping):
                 yield from _walk(
-                    child, (*steps, str(name)), (*keys, None), fields.get(str(name)), cardinality, total
+                    child,
+                    (*steps, str(name)),
+                    (*keys, None),
+                    fields.get(str(name)),
+                    cardinality,
+                    total,
+                    views,
                 )
     # Values under a list or a map occur up to maxItems / maxProperties times each (unbounded
     # without them), as the API server multiplies a rule's cost (apiextensions' extractMaxElements).
@@ -157,13 +185,15 @@ def _walk(
         item_keys: tuple[str, ...] | None = None
         if node.get("x-kubernetes-list-type") == "map" and isinstance(map_keys, list) and map_keys:
             item_keys = tuple(str(k) for k in map_keys)
-        yield from _walk(node["items"], (*steps, "[]"), (*keys, item_keys), elem, times, total)
+        yield from _walk(node["items"], (*steps, "[]"), (*keys, item_keys), elem, times, total, views)
     if isinstance(node.get("additionalProperties"), Mapping):
         times = _times(cardinality, node.get("maxProperties"))
-        yield from _walk(node["additionalProperties"], (*steps, "{}"), (*keys, None), elem, times, total)
+        yield from _walk(
+            node["additionalProperties"], (*steps, "{}"), (*keys, None), elem, times, total, views
+        )
 
 
-def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
+def _typing(node: Mapping[str, Any], *, canonical: bool = False) -> Callable[[Any], Any] | None:
     """How to give a value the CEL types the API server gives it from the schema (None: as it is).
 
     The API server types a `number` as a double (JSON `1` is `1.0`: `self.ratio / 2` is 0.5,
@@ -173,6 +203,9 @@ def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
     compare them with `timestamp(...)` and `duration(...)`. The engine takes those two only as
     protobuf messages (`google.protobuf.Timestamp`, `Duration`). Only the parts of a schema that
     hold such a value get a converter, so most rules pay nothing.
+
+    `canonical`: the items of sets and map lists are put in one order (`crd_cel_view.canonical_order`),
+    for a rule that compares them and reads their order nowhere else.
     """
     kind = node.get("type")
     if kind == "number":
@@ -182,31 +215,57 @@ def _typing(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
     if kind == "string" and node.get("format") in ("date", "date-time", "duration"):
         return _TIME_TYPING[str(node["format"])]
     if kind == "array" and isinstance(node.get("items"), Mapping):
-        inner = _typing(node["items"])
-        if inner is None:
+        inner = _typing(node["items"], canonical=canonical)
+        order = crd_cel_view.canonical_order(node) if canonical else None
+        if inner is None and order is None:
             return None
-        return lambda v: [inner(x) for x in v] if isinstance(v, list) else v
+
+        def typed_list(v: Any) -> Any:
+            if not isinstance(v, list):
+                return v
+            items = order(v) if order is not None else v
+            return [inner(x) for x in items] if inner is not None else items
+
+        return typed_list
     if kind == "object":
         raw = node.get("properties")
         declared: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         fields = {
             str(k): c
-            for k, c in ((k, _typing(n)) for k, n in declared.items() if isinstance(n, Mapping))
+            for k, c in (
+                (k, _typing(n, canonical=canonical)) for k, n in declared.items() if isinstance(n, Mapping)
+            )
             if c
         }
         extra = node.get("additionalProperties")
-        rest = _typing(extra) if isinstance(extra, Mapping) else None
-        if not fields and rest is None:
+        rest = _typing(extra, canonical=canonical) if isinstance(extra, Mapping) else None
+        # A property is presented under its escaped name (`foo-bar` as `foo__dash__bar`,
+        # `namespace` as `__namespace__`), as the API server lists and finds it (escaping.go).
+        names = {str(k): crd_cel_view.presented(str(k)) for k in declared}
+        names = {k: v for k, v in names.items() if k != v}
+        # A null field of an object with declared properties is absent, as the API server's
+        # `unstructuredMap.Find` treats it (`has()` is false, `?.` none). Non-nullable nulls were
+        # pruned when the object was decoded (`schema.apply_defaults`), so only nullable ones are left.
+        nulls = bool(declared) and any(
+            isinstance(n, Mapping) and n.get("nullable") for n in declared.values()
+        )
+        # A field its properties do not declare is not shown (`Find`): the API server prunes it, or
+        # keeps it unshown under x-kubernetes-preserve-unknown-fields (a resource's metadata shows
+        # only name and generateName to rules, `crd_cel_view.view`).
+        closed = bool(declared)
+        hidden = closed and bool(node.get("x-kubernetes-preserve-unknown-fields"))
+        if not fields and rest is None and not names and not nulls and not hidden:
             return None
 
         def typed(v: Any) -> Any:
             if not isinstance(v, Mapping):
                 return v
-            out = dict(v)
+            out = {}
             for key, item in v.items():
+                if closed and (item is None or key not in declared):
+                    continue
                 convert = fields.get(key) if key in declared else rest
-                if convert is not None:
-                    out[key] = convert(item)
+                out[names.get(key, key)] = item if convert is None else convert(item)
             return out
 
         return typed
@@ -363,12 +422,19 @@ def _item_key(item: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[Any, ...]
     return tuple(repr(item.get(k)) for k in keys)
 
 
+def _not_evaluated(rule: Rule, why: str) -> str:
+    return (
+        f"{rule.where}: rule '{rule.program.source}' was not evaluated: {why}; the API server evaluates "
+        "it (check the object in a cluster, or waive it with an exception)"
+    )
+
+
 def evaluate(
     rules: list[Rule], obj: Mapping[str, Any], *, old: Mapping[str, Any] | None = None
 ) -> list[tuple[JsonPath, str]]:
     """The (path, message) of each rule that fails on each value it applies to.
 
-    A value that is absent is not validated, as in the API server. An evaluation error is
+    A value that is absent or null is not validated, as in the API server. An evaluation error is
     reported as a failure of the rule, with the error in the message.
 
     Args:
@@ -383,18 +449,20 @@ def evaluate(
         if rule.transition and old is None:
             continue
         for path, value, before in _values(obj, old, rule.steps, rule.list_keys, ()):
-            if rule.unsupported:
-                out.append(
-                    (
-                        path,
-                        f"{rule.where}: rule '{rule.program.source}' was not evaluated: {rule.unsupported}; "
-                        "the API server evaluates it (check the object in a cluster, or waive it with an "
-                        "exception)",
-                    )
-                )
-                continue
+            if value is None:
+                continue  # the API server validates non-null values only (validateExpressions)
+            if before is None:
+                before = _ABSENT  # nor is a null old value one to compare with
             if rule.transition and before is _ABSENT:
                 continue
+            if rule.unsupported:
+                out.append((path, _not_evaluated(rule, rule.unsupported)))
+                continue
+            if rule.null_sensitive and rule.node is not None:
+                nulls = crd_cel_view.holds_hidden_field(value, rule.node)
+                if nulls or (before is not _ABSENT and crd_cel_view.holds_hidden_field(before, rule.node)):
+                    out.append((path, _not_evaluated(rule, rule.null_sensitive)))
+                    continue
             convert = rule.typed if rule.typed is not None else (lambda v: v)
             activation = {"self": convert(value), "oldSelf": None if before is _ABSENT else convert(before)}
             try:

@@ -103,7 +103,9 @@ class SchemaSet:
         self._validators: dict[tuple[str, str], Any] = {}
         self._crd_schemas: dict[tuple[str, str], dict[str, Any]] = {}
         self._crd_rules: dict[tuple[str, str], list[Any]] = {}  # x-kubernetes-validations (crd_cel.Rule)
-        self._crd_defaults: dict[tuple[str, str], Mapping[str, Any]] = {}  # schemas that have a `default`
+        # The structural schema each object is decoded with (non-nullable nulls pruned, defaults
+        # applied), and whether it has a `default` (else only an object holding a null needs it).
+        self._crd_decode: dict[tuple[str, str], tuple[Mapping[str, Any], bool]] = {}
         self._crd_webhook: set[tuple[str, str]] = set()  # (group, kind) converted by a webhook
         for crd in crds:
             self.add_crd(crd)
@@ -143,8 +145,10 @@ class SchemaSet:
                 self._crd_schemas[(f"{group}/{version['name']}", kind)] = crd_to_json_schema(
                     schema, strict=self.strict
                 )
-                if '"default"' in json.dumps(schema):
-                    self._crd_defaults[(f"{group}/{version['name']}", kind)] = copy.deepcopy(dict(schema))
+                self._crd_decode[(f"{group}/{version['name']}", kind)] = (
+                    copy.deepcopy(dict(schema)),
+                    '"default"' in json.dumps(schema),
+                )
                 if "x-kubernetes-validations" in json.dumps(schema):
                     from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
 
@@ -180,9 +184,10 @@ class SchemaSet:
         api_version = str(obj.get("apiVersion"))
         kind = str(obj.get("kind"))
         validator = self._validator(api_version, kind)
-        defaults = self._crd_defaults.get((api_version, kind))
-        if defaults is not None:  # the API server defaults on decode, before it validates anything
-            obj = apply_defaults(obj, defaults)
+        decode = self._crd_decode.get((api_version, kind))
+        # The API server prunes non-nullable nulls and defaults on decode, before it validates anything.
+        if decode is not None and (decode[1] or _holds_null(obj)):
+            obj = apply_defaults(obj, decode[0], prune_nulls=True)
         out = []
         try:
             errors = list(validator.iter_errors(obj))
@@ -202,6 +207,10 @@ class SchemaSet:
             if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Format):
                 message = _format_message(path, error.instance, str(error.kind.format))
             out.append(SchemaViolation(rule, message, path))
+        if decode is not None:
+            out.extend(
+                SchemaViolation("schema-invalid", m, p) for p, m in list_type_violations(obj, decode[0])
+            )
         rules = self._crd_rules.get((api_version, kind))
         if rules:
             from trustgate.policy import crd_cel
@@ -216,8 +225,8 @@ class SchemaSet:
                     old = None
                 else:
                     old = {**old, "apiVersion": api_version}
-            if old is not None and defaults is not None:  # the stored object is defaulted on read too
-                old = apply_defaults(old, defaults)
+            if old is not None and decode is not None and (decode[1] or _holds_null(old)):
+                old = apply_defaults(old, decode[0], prune_nulls=True)  # the stored object is decoded too
             pairs = crd_cel.evaluate(rules, obj, old=old)
             out.extend(SchemaViolation("schema-cel", m, p) for p, m in pairs)
         return out
@@ -412,7 +421,9 @@ def _code() -> bytes:
     return _compile_cache.code_fingerprint([__file__, builtin_formats.__file__])
 
 
-def apply_defaults(obj: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+def apply_defaults(
+    obj: Mapping[str, Any], schema: Mapping[str, Any], *, prune_nulls: bool = False
+) -> Mapping[str, Any]:
     """A copy of `obj` with a CRD structural schema's `default`s filled in.
 
     As apiextensions-apiserver's defaulting algorithm: in each object that is
@@ -420,18 +431,102 @@ def apply_defaults(obj: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping
     nullable) takes its default; then every value, defaulted ones included, is
     defaulted by its own schema (`properties`, else `additionalProperties`;
     `items` for lists). Absent objects are not created.
+
+    Args:
+        obj: the object.
+        schema: its structural schema.
+        prune_nulls: first drop each null field or map value whose schema is neither
+            nullable nor has a default, as the API server does on decode
+            (`PruneNonNullableNullsWithoutDefaults`; a null list item stays).
     """
     out = copy.deepcopy(dict(obj))
-    _default(out, schema)
+    _default(out, schema, prune_nulls)
     return out
 
 
-def _default(value: Any, schema: Any) -> None:
+def list_type_violations(obj: Any, schema: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
+    """Where a CRD object breaks the uniqueness of its `x-kubernetes-list-type` lists: a `set`'s
+    items, a `map` list's keys (an item without a key counts as the empty key), as the API server's
+    `listtype.ValidateListSetsAndMaps` checks on every write (the JSON schema cannot say it)."""
+    out: list[tuple[JsonPath, str]] = []
+    _list_types(obj, schema, (), out)
+    return out
+
+
+def _list_types(value: Any, schema: Any, path: JsonPath, out: list[tuple[JsonPath, str]]) -> None:
+    if not isinstance(schema, Mapping):
+        return
+    if isinstance(value, dict):
+        extra = schema.get("additionalProperties")
+        properties = schema.get("properties")
+        for key, item in value.items():
+            if isinstance(extra, Mapping):
+                _list_types(item, extra, (*path, key), out)
+            if isinstance(properties, Mapping) and key in properties:
+                _list_types(item, properties[key], (*path, key), out)
+        return
+    if not isinstance(value, list):
+        return
+    kind = schema.get("x-kubernetes-list-type")
+    if kind == "set":
+        for i in _repeated([_unique_key(v) for v in value]):
+            out.append(((*path, i), f"Duplicate value: {_json(value[i])}"))
+    elif kind == "map":
+        keys = [str(k) for k in schema.get("x-kubernetes-list-map-keys") or []]
+        bad = next((i for i, v in enumerate(value) if v is not None and not isinstance(v, dict)), None)
+        if bad is not None:
+            out.append(((*path, bad), "Invalid value: must be an object for an array of list-type map"))
+        else:
+            found = [{k: v[k] for k in keys if k in v} if isinstance(v, dict) else {} for v in value]
+            for i in _repeated([_unique_key(f) for f in found]):
+                out.append(((*path, i), f"Duplicate value: {_json(found[i])}"))
+    for i, item in enumerate(value):
+        _list_types(item, schema.get("items"), (*path, i), out)
+
+
+def _unique_key(value: Any) -> Any:
+    """What the API server tells items apart by: a scalar by its type and value (1 is not 1.0,
+    nor true), a list or object by its JSON."""
+    if isinstance(value, (dict, list)):
+        return ("json", json.dumps(value, sort_keys=True, separators=(",", ":")))
+    return (type(value).__name__, value)
+
+
+def _repeated(keys: list[Any]) -> list[int]:
+    """The index of the second appearance of each value that appears more than once."""
+    seen: dict[Any, int] = {}
+    out = []
+    for i, key in enumerate(keys):
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] == 2:
+            out.append(i)
+    return out
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _holds_null(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(v is None or _holds_null(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_null(v) for v in value)
+    return False
+
+
+def _default(value: Any, schema: Any, prune_nulls: bool = False) -> None:
     if not isinstance(schema, Mapping):
         return
     if isinstance(value, dict):
         properties = schema.get("properties")
         properties = properties if isinstance(properties, Mapping) else {}
+        if prune_nulls:
+            extra = schema.get("additionalProperties")
+            for key in [k for k, v in value.items() if v is None]:
+                field = properties.get(key) if key in properties else extra
+                if isinstance(field, Mapping) and not field.get("nullable") and field.get("default") is None:
+                    del value[key]
         for key, prop in properties.items():
             if not isinstance(prop, Mapping) or "default" not in prop or prop["default"] is None:
                 continue
@@ -439,12 +534,12 @@ def _default(value: Any, schema: Any) -> None:
                 value[key] = copy.deepcopy(prop["default"])
         for key, item in value.items():
             if key in properties:
-                _default(item, properties[key])
+                _default(item, properties[key], prune_nulls)
             elif isinstance(schema.get("additionalProperties"), Mapping):
-                _default(item, schema["additionalProperties"])
+                _default(item, schema["additionalProperties"], prune_nulls)
     elif isinstance(value, list):
         for item in value:
-            _default(item, schema.get("items"))
+            _default(item, schema.get("items"), prune_nulls)
 
 
 def crd_to_json_schema(schema: Mapping[str, Any], *, strict: bool, root: bool = True) -> dict[str, Any]:

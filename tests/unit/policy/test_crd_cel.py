@@ -11,7 +11,7 @@ import yaml
 from support.crds import check_with_crd, widget_crd
 
 from trustgate.errors import ConfigError
-from trustgate.policy import crd_cel
+from trustgate.policy import crd_cel, crd_cel_view
 from trustgate.policy.schema import SchemaSet
 
 Write = Callable[[str, str], Path]
@@ -330,3 +330,429 @@ def test_a_rule_naming_old_self_only_in_a_comment_or_string_runs_on_create() -> 
     assert [r.transition for r in rules] == [False, False, True]
     obj = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"replicas": 9}}
     assert crd_cel.evaluate(rules, obj) == [(("spec",), "comment"), (("spec",), "string")]
+
+
+# -- property names, as the API server presents them (k8s.io/apiserver/pkg/cel/escaping.go) --------
+
+
+@pytest.mark.parametrize(
+    ("name", "escaped"),
+    [
+        ("foo", "foo"),
+        ("foo_bar", "foo_bar"),
+        ("foo-bar", "foo__dash__bar"),
+        ("a.b", "a__dot__b"),
+        ("a/b", "a__slash__b"),
+        ("a__b", "a__underscores__b"),
+        ("_a.b-c/d__e", "_a__dot__b__dash__c__slash__d__underscores__e"),
+        ("namespace", "__namespace__"),
+        ("if", "__if__"),
+        ("true", "__true__"),
+        ("1a", None),  # a leading digit
+        ("a b", None),  # a character outside [a-zA-Z0-9_./-]
+        ("caf\u00e9", None),
+        ("", None),
+    ],
+)
+def test_property_names_are_escaped_as_the_api_server_escapes_them(name: str, escaped: str | None) -> None:
+    assert crd_cel_view.escape(name) == escaped
+    if escaped is not None:
+        assert crd_cel_view.unescape(escaped) == name
+
+
+def test_unescape_refuses_what_escaping_go_refuses() -> None:
+    assert crd_cel_view.unescape("a__x__b") is None  # not an escape
+    assert crd_cel_view.unescape("a__namespace__") is None  # a keyword escapes only a whole name
+    assert crd_cel_view.unescape("foo-bar") == "foo-bar"  # the raw name: the API server finds it too
+
+
+def test_rules_see_escaped_property_names_and_a_false_allow_is_gone() -> None:
+    # The API server exposes `foo-bar` as `self.foo__dash__bar`; trustgate passed these objects
+    # (`has()` was false on the raw key), where the API server denies them.
+    props = {name: {"type": "string"} for name in ("foo-bar", "a.b", "a/b", "a__b", "namespace", "if", "1x")}
+    rules = [
+        {"rule": f"!has(self.{field}) || self.{field} == 'ok'", "message": name}
+        for name, field in [
+            ("foo-bar", "foo__dash__bar"),
+            ("a.b", "a__dot__b"),
+            ("a/b", "a__slash__b"),
+            ("a__b", "a__underscores__b"),
+            ("namespace", "__namespace__"),
+            ("if", "__if__"),
+        ]
+    ]
+    rules.append({"rule": "self['1x'] == 'ok'", "message": "1x"})  # not escapable: listed as it is
+    rules.append({"rule": "self.all(k, k != 'foo-bar')", "message": "keys are escaped"})
+    compiled = crd_cel.compile_rules(spec_schema(props, rules))
+    bad = {"spec": dict.fromkeys(props, "bad")}
+    assert sorted(m for _, m in crd_cel.evaluate(compiled, bad)) == sorted(props)
+    good = {"spec": dict.fromkeys(props, "ok")}
+    assert crd_cel.evaluate(compiled, good) == []
+
+
+def test_map_keys_are_not_escaped() -> None:
+    schema = spec_schema(
+        {"labels": {"type": "object", "additionalProperties": {"type": "string"}}},
+        [{"rule": "!('app-name' in self.labels) || self.labels['app-name'] == 'ok'", "message": "label"}],
+    )
+    compiled = crd_cel.compile_rules(schema)
+    assert crd_cel.evaluate(compiled, {"spec": {"labels": {"app-name": "bad"}}}) == [(("spec",), "label")]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "!has(self.namespace) || self.namespace == 'ok'",  # the raw spelling of a reserved word
+        "!('foo-bar' in self) || self['foo-bar'] == 'ok'",  # the raw name, as a key
+        "self[?'foo-bar'].orValue('ok') == 'ok'",
+        "[string(self.__namespace__)].all(k, !(k in self) || self[k] == 'ok')",  # a computed key
+    ],
+)
+def test_other_spellings_of_an_escaped_name_are_not_evaluated(rule: str) -> None:
+    # The API server's Find unescapes the name it is given, so the raw name finds the property
+    # too; trustgate presents one spelling, so such a rule is reported, never passed.
+    props = {"foo-bar": {"type": "string"}, "namespace": {"type": "string"}}
+    [compiled] = crd_cel.compile_rules(spec_schema(props, [{"rule": rule}]))
+    [(path, message)] = crd_cel.evaluate([compiled], {"spec": {"foo-bar": "bad", "namespace": "bad"}})
+    assert path == ("spec",) and "was not evaluated" in message and "escaped name" in message
+
+
+def test_keys_from_iterating_an_object_are_its_escaped_names() -> None:
+    props = {"foo-bar": {"type": "string"}, "namespace": {"type": "string"}}
+    rule = "self.all(k, self[k] == 'ok' && k in self)"
+    [compiled] = crd_cel.compile_rules(spec_schema(props, [{"rule": rule, "message": "m"}]))
+    assert compiled.unsupported == ""
+    assert crd_cel.evaluate([compiled], {"spec": {"foo-bar": "ok", "namespace": "bad"}}) == [(("spec",), "m")]
+    assert crd_cel.evaluate([compiled], {"spec": {"foo-bar": "ok", "namespace": "ok"}}) == []
+
+
+# -- null fields (values.go's unstructuredMap.Find; apiextensions' PruneNonNullableNullsWithoutDefaults) --
+
+NULLS = widget_crd(
+    """\
+spec:
+  type: object
+  x-kubernetes-validations:
+  - {rule: "has(self.img)", message: "has img"}
+  - {rule: "self.?img.orValue('') != ''", message: "optional img"}
+  - {rule: "'img' in self", message: "img in self"}
+  - {rule: "!has(self.plain) || self.plain.startsWith('r/')", message: "plain"}
+  - {rule: "!has(self.labels) || self.labels.all(k, self.labels[k] == null || self.labels[k] != '')",
+     message: "labels"}
+  properties:
+    img: {type: string, nullable: true}
+    plain: {type: string}
+    other: {type: string}
+    labels: {type: object, additionalProperties: {type: string, nullable: true}}
+"""
+)
+
+
+def test_a_null_field_is_absent_to_rules_and_a_non_nullable_one_is_pruned() -> None:
+    # A nullable field set to null: absent to has(), `?.` and `in`, as the API server's Find
+    # says (trustgate counted it present: a false allow). A non-nullable null is pruned on decode
+    # (trustgate reported it as a schema violation and failed the rule on it: a false deny).
+    found = schemas(NULLS).validate(widget(img=None, plain=None, other="x", labels={"a": None}))
+    assert sorted((v.rule, v.message) for v in found) == [
+        ("schema-cel", "has img"),
+        ("schema-cel", "img in self"),
+        ("schema-cel", "optional img"),
+    ]
+    assert schemas(NULLS).validate(widget(img="r/x", plain="r/y", labels={"a": None})) == []
+
+
+def test_reading_a_null_field_is_an_error_as_in_the_api_server() -> None:
+    schema = spec_schema(
+        {"img": {"type": "string", "nullable": True}}, [{"rule": "self.img == null", "message": "null"}]
+    )
+    [(path, message)] = crd_cel.evaluate(crd_cel.compile_rules(schema), {"spec": {"img": None}})
+    assert path == ("spec",) and "failed" in message and "img" in message
+
+
+@pytest.mark.parametrize(
+    ("rule", "passes_without_null"),
+    [
+        ("size(self) == 2", True),  # the API server counts the null field
+        ("self.all(k, k != 'img')", False),  # and lists it
+        ("self == oldSelf", True),  # and its equality of objects is false where a field is null
+        ("[self].exists(s, s == {'other': 'x'})", False),
+    ],
+)
+def test_rules_a_null_field_would_change_are_not_evaluated_where_one_is_null(
+    rule: str, passes_without_null: bool
+) -> None:
+    schema = spec_schema(
+        {"img": {"type": "string", "nullable": True}, "other": {"type": "string"}},
+        [{"rule": rule, "message": "m"}],
+    )
+    compiled = crd_cel.compile_rules(schema)
+    obj = {"spec": {"img": None, "other": "x"}}
+    [(path, message)] = crd_cel.evaluate(compiled, obj, old=obj)
+    assert path == ("spec",) and "was not evaluated" in message and "null" in message
+    # Without a null the rule runs as usual.
+    obj = {"spec": {"img": "i", "other": "x"}}
+    assert crd_cel.evaluate(compiled, obj, old=obj) == ([] if passes_without_null else [(("spec",), "m")])
+
+
+def test_checks_with_crd_prune_non_nullable_nulls(write: Write) -> None:
+    crd = write("crd.yaml", NULLS)
+    manifest = write("w.yaml", yaml.safe_dump(widget(img="r/i", plain=None, other="x")))
+    assert check_with_crd(crd, manifest) == (0, [])
+
+
+# -- x-kubernetes-list-type set and map (values.go's unstructuredSetList, unstructuredMapList) -----
+
+LISTED = {
+    "tags": {"type": "array", "x-kubernetes-list-type": "set", "maxItems": 10, "items": {"type": "string"}},
+    "ns": {"type": "array", "x-kubernetes-list-type": "set", "maxItems": 10, "items": {"type": "integer"}},
+    "ports": {
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        "maxItems": 10,
+        "items": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string", "maxLength": 10}, "port": {"type": "integer"}},
+        },
+    },
+    "bad": {
+        "type": "array",
+        "maxItems": 10,
+        "items": {"type": "array", "x-kubernetes-list-type": "set", "maxItems": 10,
+                  "items": {"type": "string"}},
+    },
+    "o": {"type": "object", "properties": {"t": {"type": "array", "x-kubernetes-list-type": "set",
+                                                "maxItems": 10, "items": {"type": "string"}}}},
+    "plain": {"type": "array", "maxItems": 10, "items": {"type": "string"}},
+}  # fmt: skip
+LISTED_SPEC = {
+    "tags": ["b", "a"],
+    "ns": [2, 1],
+    "ports": [{"name": "b", "port": 2}, {"name": "a", "port": 22}],
+    "bad": [["a", "b"]],
+    "o": {"t": ["b", "a"]},
+    "plain": ["b", "a"],
+}
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # Answered here by position, where the API server's answer does not depend on the order: most
+        # passed LISTED_SPEC, which the API server denies.
+        "!(self.tags == ['a', 'b'])",
+        "self.ns != [1, 2]",
+        "self.ports != [{'name': 'a', 'port': 22}, {'name': 'b', 'port': 2}]",
+        "!(self.tags in self.bad)",  # `in` a list of sets compares sets
+        "!(['a', 'b'] in [self.tags])",
+        "self.o != {'t': ['a', 'b']}",  # a set held in an object
+        "size(self.tags + ['b']) > size(self.tags)",  # `+` on a set is a union
+        "(self.ports + [{'name': 'a', 'port': 80}]).all(p, p.port != 22)",  # on a map list a merge by key
+        "self.bad.indexOf(['a', 'b']) == -1",
+        "[self.tags].exists(t, t == ['a', 'b']) == false",
+        "self.plain != self.tags",
+    ],
+)
+def test_rules_comparing_or_adding_set_and_map_lists_are_not_evaluated(rule: str) -> None:
+    [compiled] = crd_cel.compile_rules(spec_schema(LISTED, [{"rule": rule, "message": "m"}]))
+    [(path, message)] = crd_cel.evaluate([compiled], {"spec": LISTED_SPEC})
+    assert path == ("spec",) and "was not evaluated" in message and "x-kubernetes-list-type" in message
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # Reading a set or a map list otherwise is as the API server does (its order is kept).
+        "size(self.tags) == 2 && self.tags[0] == 'b' && 'a' in self.tags && 2 in self.ns",
+        "self.ports.all(p, p.port > 0) && self.ports.exists(p, p.name == 'a')",
+        "self.ports.map(p, p.name) == ['b', 'a'] && self.tags.filter(t, t != 'b') == ['a']",
+        "sets.contains(self.tags, ['a']) && self.o.t.exists(t, t == 'a')",
+        "self.plain == ['b', 'a'] && ['x'] + self.plain == ['x', 'b', 'a']",
+        "self.bad.all(s, 'a' in s)",
+    ],
+)
+def test_other_reads_of_set_and_map_lists_are_evaluated(rule: str) -> None:
+    [compiled] = crd_cel.compile_rules(spec_schema(LISTED, [{"rule": rule, "message": "m"}]))
+    assert compiled.unsupported == ""
+    assert crd_cel.evaluate([compiled], {"spec": LISTED_SPEC}) == []
+
+
+def test_comparing_values_of_one_schema_holding_sets_and_map_lists_is_as_the_api_server_does() -> None:
+    # `self == oldSelf` on a reordered set (or map list) is true in the API server; ordered, it was
+    # false here. Values of one schema are compared with the items of their sets and map lists in
+    # one order, which is exactly the API server's equality, where the rule reads that order nowhere.
+    immutable = [{"rule": "self == oldSelf", "message": "fixed"}]
+    schema = spec_schema(
+        {
+            "tags": {**LISTED["tags"], "x-kubernetes-validations": immutable},
+            "ports": {**LISTED["ports"], "x-kubernetes-validations": immutable},
+            "o": {**LISTED["o"], "x-kubernetes-validations": immutable},
+            "defaults": LISTED["ports"],
+        },
+        [
+            {"rule": "self.ports == self.defaults", "message": "ports are the defaults"},
+            {"rule": "self.tags != oldSelf.tags || size(self.tags) == 2", "message": "two"},
+            # Order-blind reads alongside: membership, size, all, exists, exists_one.
+            {
+                "rule": "self.tags == oldSelf.tags && 'a' in self.tags && self.tags.all(t, t != 'z') && "
+                "self.tags.exists(t, t == 'a') && self.tags.exists_one(t, t == 'b') && size(self.ports) == 2",
+                "message": "order-blind",
+            },
+        ],
+    )
+    rules = crd_cel.compile_rules(schema)
+    assert all(not r.unsupported for r in rules)
+    ports = [{"name": "b", "port": 2}, {"name": "a", "port": 22}]
+    old = {"spec": {"tags": ["a", "b"], "ports": ports, "o": {"t": ["a", "b"]}, "defaults": ports}}
+    new = {
+        "spec": {
+            "tags": ["b", "a"],
+            "ports": ports[::-1],
+            "o": {"t": ["b", "a"]},
+            "defaults": [{"name": "a", "port": 22}, {"name": "b", "port": 2}],
+        }
+    }
+    assert crd_cel.evaluate(rules, new, old=old) == []
+    changed = {
+        "spec": {
+            "tags": ["b", "c"],
+            "ports": [{"name": "a", "port": 23}, {"name": "b", "port": 2}],
+            "o": {"t": ["b"]},
+            "defaults": ports,
+        }
+    }
+    assert sorted(crd_cel.evaluate(rules, changed, old=old)) == [
+        (("spec",), "order-blind"),
+        (("spec",), "ports are the defaults"),
+        (("spec", "o"), "fixed"),
+        (("spec", "ports"), "fixed"),
+        (("spec", "tags"), "fixed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "self.tags == oldSelf.tags && self.tags[0] == 'a'",  # the order is also read
+        "self.tags == oldSelf.tags && self.tags.map(t, t) == ['a', 'b']",
+        "self.tags == oldSelf.tags && ['x'] + self.tags == ['x', 'a', 'b']",
+        "self.tags == oldSelf.tags && self.tags.join(',') == 'a,b'",
+        "self.nums == oldSelf.nums",  # a number set tells 1 from 1.0; CEL's doubles do not
+        "self.tags == self.plain",  # not one schema: the API server compares a set with a list
+    ],
+)
+def test_comparing_sets_is_not_evaluated_where_one_order_would_not_be_exact(rule: str) -> None:
+    props = {**LISTED, "nums": {"type": "array", "x-kubernetes-list-type": "set", "maxItems": 10,
+                                "items": {"type": "number"}}}  # fmt: skip
+    [compiled] = crd_cel.compile_rules(spec_schema(props, [{"rule": rule}]))
+    assert "x-kubernetes-list-type" in compiled.unsupported
+
+
+def test_a_transition_rule_on_a_reordered_set_passes_and_a_create_does_not_judge_it() -> None:
+    fixed = [{"rule": "self == oldSelf", "message": "fixed"}]
+    rules = crd_cel.compile_rules(
+        spec_schema({"tags": {**LISTED["tags"], "x-kubernetes-validations": fixed}}, [])
+    )
+    before = {"spec": {"tags": ["a", "b"]}}
+    assert crd_cel.evaluate(rules, {"spec": {"tags": ["b", "a"]}}, old=before) == []
+    assert crd_cel.evaluate(rules, {"spec": {"tags": ["b", "c"]}}, old=before) == [
+        (("spec", "tags"), "fixed")
+    ]
+    assert crd_cel.evaluate(rules, {"spec": {"tags": ["b", "a"]}}) == []  # a create: not judged
+
+
+LIST_TYPES = widget_crd(
+    """\
+spec:
+  type: object
+  properties:
+    tags: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+    nums: {type: array, x-kubernetes-list-type: set, items: {type: number}}
+    ports:
+      type: array
+      x-kubernetes-list-type: map
+      x-kubernetes-list-map-keys: [name, protocol]
+      items:
+        type: object
+        properties: {name: {type: string}, protocol: {type: string}, port: {type: integer}}
+    groups:
+      type: object
+      additionalProperties: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+"""
+)
+
+
+def test_duplicates_in_set_and_map_lists_are_schema_violations() -> None:
+    # listtype.ValidateListSetsAndMaps: the API server refuses these; trustgate passed them.
+    found = schemas(LIST_TYPES).validate(
+        widget(
+            tags=["a", "b", "a", "a"],
+            nums=[1, 1.0],  # not the same JSON value
+            ports=[{"name": "a", "protocol": "TCP"}, {"name": "a", "protocol": "UDP", "port": 1},
+                   {"name": "a", "protocol": "TCP", "port": 2}],
+            groups={"g": ["x", "x"]},
+        )
+    )  # fmt: skip
+    assert sorted((v.rule, v.path, v.message) for v in found) == [
+        ("schema-invalid", ("spec", "groups", "g", 1), 'Duplicate value: "x"'),
+        ("schema-invalid", ("spec", "ports", 2), 'Duplicate value: {"name":"a","protocol":"TCP"}'),
+        ("schema-invalid", ("spec", "tags", 2), 'Duplicate value: "a"'),
+    ]
+    assert schemas(LIST_TYPES).validate(widget(tags=["a", "b"], ports=[{"name": "a"}, {"name": "b"}])) == []
+
+
+def test_rules_do_not_run_on_a_null_value() -> None:
+    # apiextensions' validateExpressions: "We only validate non-null values"; a null old value is
+    # none to compare with. trustgate ran the rule on null and failed it.
+    schema = spec_schema(
+        {
+            "img": {"type": "string", "nullable": True,
+                    "x-kubernetes-validations": [{"rule": "self.startsWith('r/')", "message": "registry"}]},
+            "tags": {"type": "array", "maxItems": 4,
+                     "items": {"type": "string", "nullable": True, "maxLength": 9,
+                               "x-kubernetes-validations": [{"rule": "self != ''", "message": "empty"}]}},
+            "name": {"type": "string", "nullable": True,
+                     "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "fixed"}]},
+        },
+        [],
+    )  # fmt: skip
+    rules = crd_cel.compile_rules(schema)
+    assert crd_cel.evaluate(rules, {"spec": {"img": None, "tags": [None, "a"], "name": "n"}}) == []
+    assert crd_cel.evaluate(rules, {"spec": {"name": "n"}}, old={"spec": {"name": None}}) == []
+    assert crd_cel.evaluate(rules, {"spec": {"img": "x", "tags": [""]}}) == [
+        (("spec", "img"), "registry"),
+        (("spec", "tags", 0), "empty"),
+    ]
+
+
+def test_rules_at_the_root_see_only_the_name_and_generate_name_of_the_metadata() -> None:
+    # The CRD validator types the root with WithTypeAndObjectMeta: metadata shows name and
+    # generateName only, so has(self.metadata.labels) is false there (trustgate said true).
+    schema = {
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string"}}}},
+        "x-kubernetes-validations": [
+            {"rule": "has(self.metadata.labels)", "message": "labels"},
+            {"rule": "self.metadata.name == 'w' && self.kind == 'Widget'", "message": "name"},
+            {"rule": "size(self.metadata) == 1", "message": "size"},  # counts what it does not show
+        ],
+    }
+    rules = crd_cel.compile_rules(schema)
+    obj = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"a": "b"}}}
+    found = crd_cel.evaluate(rules, obj)
+    assert [m for _, m in found][:1] == ["labels"]
+    assert len(found) == 2 and "was not evaluated" in found[1][1] and "size()" in found[1][1]
+
+
+def test_fields_an_object_preserves_but_does_not_declare_are_not_shown() -> None:
+    open_object = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    schema = spec_schema(
+        {"o": {**open_object, "properties": {"a": {"type": "string"}}}},
+        [
+            {"rule": "!has(self.o.extra)", "message": "extra"},
+            {"rule": "self.o.all(k, k == 'a')", "message": "keys"},
+        ],
+    )
+    rules = crd_cel.compile_rules(schema)
+    assert crd_cel.evaluate(rules, {"spec": {"o": {"a": "x", "extra": 1}}}) == []
