@@ -137,6 +137,11 @@ def _parse_quantity(text: str) -> Fraction:
     return value * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
 
 
+def _to_quantity(text: str) -> dict[str, Any]:
+    _parse_quantity(text)  # raises on what resource.ParseQuantity refuses; zero is a quantity too
+    return _opaque("quantity", text)
+
+
 def _quantity(value: Any) -> Fraction:
     return _parse_quantity(_need(value, "quantity"))
 
@@ -740,7 +745,7 @@ def _library() -> list[cel.FunctionDecl]:
         # quantity
         _fn(
             "quantity",
-            _ov("string_to_quantity", _DYN, [s], lambda t: _parse_quantity(t) and _opaque("quantity", t)),
+            _ov("string_to_quantity", _DYN, [s], _to_quantity),
         ),
         _fn("isQuantity", _ov("is_quantity_string", b, [s], lambda t: _valid(_parse_quantity, t))),
         _member("sign", i, lambda q: (_quantity(q) > 0) - (_quantity(q) < 0)),

@@ -378,3 +378,22 @@ def test_library_values_as_kubernetes_gives_them(expression: str, expected: Any)
 def test_sum_errors_as_cel_go_does(expression: str, message: str) -> None:
     with pytest.raises(cel.CelEvalError, match=message):
         run(expression)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("quantity('0').sign()", 0),
+        ("quantity('0m').isInteger()", True),
+        ("quantity('0Gi').asInteger()", 0),
+        ("quantity('-0').asApproximateFloat()", 0.0),
+        ("quantity('1').isGreaterThan(quantity('0'))", True),
+        ("quantity('0.0').isLessThan(quantity('1m'))", True),
+        ("isQuantity('0') && isQuantity('0m') && isQuantity('0Gi')", True),
+    ],
+)
+def test_a_zero_quantity_is_a_quantity(expression: str, expected: Any) -> None:
+    """resource.ParseQuantity("0") is the zero Quantity; here a zero value once failed to build
+    (`Fraction(0)` is falsy), an error a failurePolicy Ignore turned into an allow."""
+    got = run(expression)
+    assert got == expected and type(got) is type(expected), (expression, got)
