@@ -125,35 +125,56 @@ _DECIMAL |= {"k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9)}
 _DECIMAL |= {"T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18)}
 
 
+_NANO = Fraction(1, 10**9)
+_MAX_BINARY = Fraction(2**63 - 1)  # resource.ParseQuantity caps a binary-suffixed value here
+
+
 def _parse_quantity(text: str) -> Fraction:
+    """The value resource.ParseQuantity gives `text`: exact, except that a value finer than
+    1n is rounded away from zero to a whole number of nano-units, and a value with a binary
+    suffix (Ki ... Ei) is capped at the int64 range."""
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise _LibraryError(f"invalid quantity {text!r}: not a number with an optional suffix or exponent")
     number, exponent, suffix = match.groups()
     value = Fraction(number)
     if exponent:
-        return value * Fraction(10) ** int(exponent[1:])
-    suffix = suffix or ""
-    return value * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+        value *= Fraction(10) ** int(exponent[1:])
+    else:
+        suffix = suffix or ""
+        value *= _BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix]
+    magnitude = abs(value)
+    if (magnitude / _NANO).denominator != 1:
+        magnitude = (magnitude / _NANO).__ceil__() * _NANO
+    if suffix in _BINARY and magnitude > _MAX_BINARY:
+        magnitude = _MAX_BINARY
+    return magnitude if value >= 0 else -magnitude
 
 
 def _to_quantity(text: str) -> dict[str, Any]:
-    _parse_quantity(text)  # raises on what resource.ParseQuantity refuses; zero is a quantity too
-    return _opaque("quantity", text)
+    return _quantity_of(_parse_quantity(text))  # zero is a quantity too
+
+
+def _quantity_of(value: Fraction) -> dict[str, Any]:
+    """A quantity holds its value, not its text: CEL's `==` (and `in`, list and map equality)
+    compares the maps, and Kubernetes' Quantity.Equal compares values (1Ki == 1024)."""
+    return _opaque("quantity", str(value))
 
 
 def _quantity(value: Any) -> Fraction:
-    return _parse_quantity(_need(value, "quantity"))
+    text = _need(value, "quantity")
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError) as e:  # a map literal that only looks like a quantity
+        raise _LibraryError(f"not a quantity: {value!r}") from e
 
 
-def _format_fraction(value: Fraction) -> str:
-    if value.denominator == 1:
-        return str(value.numerator)
-    for suffix in ("m", "u", "n"):
-        scaled = value / _DECIMAL[suffix]
-        if scaled.denominator == 1:
-            return f"{scaled.numerator}{suffix}"
-    return str(round(value / _DECIMAL["n"])) + "n"  # the API server also rounds below nano
+def _opaque_string(value: Any) -> str:
+    """`string()` of an IP, CIDR or URL. The API server has no `string()` of a Quantity or a
+    Semver (their ConvertToType refuses the string type): an error, never a text to compare."""
+    if _kind_of(value) in ("quantity", "semver"):
+        raise _LibraryError(f"type conversion error from '{_kind_of(value)}' to 'string'")
+    return _need(value, "ip", "cidr", "url")
 
 
 def _as_integer(value: Any) -> int:
@@ -344,7 +365,7 @@ def _sum(values: list[Any]) -> Any:
     """As Kubernetes' lists library: quantities, or numbers of one kind (ints overflow into an
     error, as CEL's int64 does); a bool is no number."""
     if values and all(_kind_of(v) == "quantity" for v in values):
-        return _opaque("quantity", _format_fraction(sum((_quantity(v) for v in values), Fraction(0))))
+        return _quantity_of(sum((_quantity(v) for v in values), Fraction(0)))
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         raise _LibraryError(
             "sum() takes a list of numbers of one kind (int, uint or double), or of quantities"
@@ -758,14 +779,14 @@ def _library() -> list[cel.FunctionDecl]:
                 "quantity_add",
                 _DYN,
                 [_MAP, _MAP],
-                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) + _quantity(c))),
+                lambda a, c: _quantity_of(_quantity(a) + _quantity(c)),
                 member=True,
             ),
             _ov(
                 "quantity_add_int",
                 _DYN,
                 [_MAP, i],
-                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) + c)),
+                lambda a, c: _quantity_of(_quantity(a) + c),
                 member=True,
             ),
         ),
@@ -775,14 +796,14 @@ def _library() -> list[cel.FunctionDecl]:
                 "quantity_sub",
                 _DYN,
                 [_MAP, _MAP],
-                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) - _quantity(c))),
+                lambda a, c: _quantity_of(_quantity(a) - _quantity(c)),
                 member=True,
             ),
             _ov(
                 "quantity_sub_int",
                 _DYN,
                 [_MAP, i],
-                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) - c)),
+                lambda a, c: _quantity_of(_quantity(a) - c),
                 member=True,
             ),
         ),
@@ -891,7 +912,7 @@ def _library() -> list[cel.FunctionDecl]:
                 "k8s_opaque_to_string",
                 s,
                 [_MAP],
-                lambda v: _need(v, "ip", "cidr", "url", "quantity", "semver"),
+                _opaque_string,
             ),
         ),
     ]

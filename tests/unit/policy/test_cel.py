@@ -397,3 +397,41 @@ def test_a_zero_quantity_is_a_quantity(expression: str, expected: Any) -> None:
     (`Fraction(0)` is falsy), an error a failurePolicy Ignore turned into an allow."""
     got = run(expression)
     assert got == expected and type(got) is type(expected), (expression, got)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("quantity('1Ki') == quantity('1024')", True),
+        ("quantity('1000m') == quantity('1')", True),
+        ("quantity('1G') == quantity('1e9') && quantity('1e3') == quantity('1k')", True),
+        ("quantity('1') == quantity('1.0')", True),
+        ("quantity('1Ki') != quantity('1024')", False),
+        ("quantity('1') == quantity('2')", False),
+        ("quantity('1024Mi') in [quantity('1Gi')]", True),
+        ("[quantity('1Ki')].exists(q, q == quantity('1024'))", True),
+        ("[quantity('1Ki'), quantity('2')] == [quantity('1024'), quantity('2000m')]", True),
+        ("{'a': quantity('1Ki')} == {'a': quantity('1024')}", True),
+        ("[quantity('2'), quantity('1Ki')].indexOf(quantity('1024'))", 1),
+        ("sets.contains([quantity('1Ki')], [quantity('1024')])", True),
+        ("quantity('0.1').add(quantity('0.2')) == quantity('300m')", True),
+        ("[quantity('1'), quantity('500m')].sum() == quantity('1.5')", True),
+        # resource.ParseQuantity rounds a value finer than 1n away from zero, caps Ki...Ei at int64
+        ("quantity('0.0000000001') == quantity('1n')", True),
+        ("quantity('-0.0000000001') == quantity('-1n')", True),
+        ("quantity('99999999999999999999Ei') == quantity('9223372036854775807')", True),
+        ("quantity('99999999999999999999Ei').isInteger()", True),
+    ],
+)
+def test_quantities_are_equal_by_value(expression: str, expected: Any) -> None:
+    """Kubernetes' Quantity.Equal compares values (k8s.io/apiserver/pkg/cel/quantity.go), so
+    `1Ki == 1024` in `==`, `in`, list and map equality; here the text was compared."""
+    got = run(expression)
+    assert got == expected and type(got) is type(expected), (expression, got)
+
+
+@pytest.mark.parametrize("kind", ["quantity('1')", "semver('1.2.3')"])
+def test_string_of_a_quantity_or_semver_is_an_error(kind: str) -> None:
+    """Their ConvertToType refuses the string type in the API server (no `string()` overload)."""
+    with pytest.raises(cel.CelEvalError, match="type conversion error"):
+        run(f"string({kind})")
