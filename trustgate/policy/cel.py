@@ -210,6 +210,14 @@ def _normalize_semver(text: str) -> str:
     return ".".join(numbers) + text[end:]
 
 
+def _to_semver(text: str, normalize: bool) -> dict[str, Any]:
+    """A semver holds its version without build metadata: CEL's `==` compares the maps, and
+    blang/semver's EQ (Kubernetes' Semver.Equal) ignores the build (1.2.3+b == 1.2.3)."""
+    text = _normalize_semver(text) if normalize else text
+    _semver_parts(text)
+    return _opaque("semver", text.partition("+")[0])
+
+
 def _semver_compare(a: Any, b: Any) -> int:
     x, y = _semver_parts(_need(a, "semver")), _semver_parts(_need(b, "semver"))
     if x[:3] != y[:3]:
@@ -814,17 +822,8 @@ def _library() -> list[cel.FunctionDecl]:
         # semver
         _fn(
             "semver",
-            _ov("string_to_semver", _DYN, [s], lambda t: _semver_parts(t) and _opaque("semver", t)),
-            _ov(
-                "string_bool_to_semver",
-                _DYN,
-                [s, b],
-                lambda t, n: (
-                    _opaque("semver", _normalize_semver(t) if n else t)
-                    if _semver_parts(_normalize_semver(t) if n else t)
-                    else None
-                ),
-            ),
+            _ov("string_to_semver", _DYN, [s], lambda t: _to_semver(t, False)),
+            _ov("string_bool_to_semver", _DYN, [s, b], _to_semver),
         ),
         _fn(
             "isSemver",

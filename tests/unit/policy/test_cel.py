@@ -435,3 +435,22 @@ def test_string_of_a_quantity_or_semver_is_an_error(kind: str) -> None:
     """Their ConvertToType refuses the string type in the API server (no `string()` overload)."""
     with pytest.raises(cel.CelEvalError, match="type conversion error"):
         run(f"string({kind})")
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("semver('1.2.3+b') == semver('1.2.3')", True),
+        ("semver('1.0.0+a') == semver('1.0.0+b')", True),
+        ("semver('1.2.3+b') != semver('1.2.3')", False),
+        ("semver('1.2.3') in [semver('1.2.3+build.5')]", True),
+        ("semver('v1.2+b', true) == semver('1.2.0')", True),
+        ("semver('1.2.3-rc.1+b') == semver('1.2.3-rc.1')", True),
+        ("semver('1.2.3-rc.1') == semver('1.2.3')", False),
+        ("semver('1.2.3+b').patch()", 3),
+    ],
+)
+def test_semvers_are_equal_without_build_metadata(expression: str, expected: Any) -> None:
+    """Kubernetes' Semver.Equal is blang/semver's EQ, which ignores build metadata."""
+    got = run(expression)
+    assert got == expected and type(got) is type(expected), (expression, got)
