@@ -680,8 +680,249 @@ _AUTHZ_STRING: tuple[str, ...] = ("group", "resource", "subresource", "namespace
 _AUTHZ_STRING += ("fieldSelector", "labelSelector")
 
 
+def _no_call(*_: Any) -> Any:
+    raise _LibraryError("internal: a type-checking overload was called")
+
+
 def _no_authorizer(*_: Any) -> Any:
     raise _LibraryError("authorizer has no offline meaning")
+
+
+# -- Go's time parsing (cel-go's timestamp(), duration() and duration.getMilliseconds()) --
+
+# The runtime's own `timestamp(string)`, `duration(string)` and `getMilliseconds()` cannot be
+# replaced (the runtime registers them first), and they differ from cel-go's: they take strings
+# Go's time.Parse(RFC3339) and time.ParseDuration refuse (`t` and `z` in lower case, a leap
+# second, `+0100`, `2562048h`), and a duration's getMilliseconds() is its millisecond part
+# (500 for 1.5s) where cel-go gives the total (1500). `_go_time_rewrite` routes each call
+# through the functions below: a string argument is checked and handed to the runtime in a
+# form it reads exactly; any other argument goes to the runtime's conversion as it was.
+
+_GO_T = "__tg_go_t"  # the cel.bind variable holding a timestamp()/duration() argument
+_GO_CHECK = {"timestamp": "__tg_go_timestamp", "duration": "__tg_go_duration"}
+_GO_MILLISECONDS = "__tg_getMilliseconds"
+_MIN_UNIX, _MAX_UNIX = -62_135_596_800, 253_402_300_799  # seconds; cel-go: years 1 to 9999
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (any year, 0 included)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
+
+
+def _days_in(month: int, year: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+_RFC3339 = re.compile(  # time.Parse(RFC3339)'s general path; the fast path takes a subset of it
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})T(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})"
+    r"(?:[.,](?P<f>[0-9]+))?(?:(?P<z>Z)|(?P<sign>[+-])(?P<oh>[0-9]{2}):(?P<om>[0-9]{2}))"
+)
+
+
+def _go_timestamp(text: str) -> str:
+    """The string cel-go's `timestamp(text)` reads, as the runtime reads it exactly (UTC, to the
+    nanosecond), or an error where Go's time.Parse(time.RFC3339, text) fails or the time is
+    outside the years 1 to 9999 (cel-go's range)."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise _LibraryError(
+            f"timestamp conversion error: {text!r} is not an RFC 3339 date-time as Go parses it"
+        )
+    year, month, day = int(match["y"]), int(match["mo"]), int(match["d"])
+    hour, minute, second = int(match["h"]), int(match["mi"]), int(match["s"])
+    offset = 0
+    if match["sign"]:
+        # Go's general parser allows an offset of up to 24 hours and 60 minutes.
+        if int(match["oh"]) > 24 or int(match["om"]) > 60:
+            raise _LibraryError(f"timestamp conversion error: {text!r}: time zone offset out of range")
+        offset = (int(match["oh"]) * 60 + int(match["om"])) * 60 * (-1 if match["sign"] == "-" else 1)
+    if (
+        not 1 <= month <= 12
+        or hour > 23
+        or minute > 59
+        or second > 59
+        or not 1 <= day <= _days_in(month, year)
+    ):
+        raise _LibraryError(f"timestamp conversion error: {text!r}: a field is out of range")
+    nanos = int((match["f"] or "")[:9].ljust(9, "0"))  # Go reads 9 digits and ignores the rest
+    seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset
+    if not _MIN_UNIX <= seconds <= _MAX_UNIX:
+        raise _LibraryError(f"timestamp conversion error: {text!r}: timestamp out of range")
+    utc = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
+_GO_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
+_GO_UNITS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def _go_duration(text: str) -> str:
+    """The string cel-go's `duration(text)` reads (in seconds, which the runtime reads exactly),
+    or an error where Go's time.ParseDuration fails: as it, the fraction of a part is added
+    in float64 and truncated, and a total beyond int64 nanoseconds overflows."""
+    invalid = _LibraryError(f"invalid duration {text!r}: not a duration as Go's time.ParseDuration reads it")
+    rest, negative = text, False
+    if rest[:1] in ("-", "+"):
+        negative, rest = rest[0] == "-", rest[1:]
+    if rest == "0":
+        return "0s"
+    if not rest:
+        raise invalid
+    total = 0
+    while rest:
+        match = re.match(r"([0-9]*)(?:\.([0-9]*))?", rest)
+        assert match is not None  # matches the empty string
+        whole, fraction = match.group(1), match.group(2)
+        if not whole and not fraction:
+            raise invalid
+        rest = rest[match.end() :]
+        unit_end = next((i for i, c in enumerate(rest) if c == "." or "0" <= c <= "9"), len(rest))
+        unit = _GO_UNITS.get(rest[:unit_end])
+        rest = rest[unit_end:]
+        if unit is None:
+            raise invalid
+        value = int(whole or "0")
+        if value > 2**63 // unit:
+            raise invalid
+        value *= unit
+        digits = (fraction or "").lstrip("0")
+        if digits:
+            # leadingFraction: digits until the value would pass 2**63, the rest ignored
+            f, scale = 0, 1.0
+            for c in fraction or "":
+                if f > (2**63 - 1) // 10 or f * 10 + int(c) > 2**63:
+                    break
+                f, scale = f * 10 + int(c), scale * 10
+            value += int(float(f) * (float(unit) / scale))
+            if value > 2**63:
+                raise invalid
+        total += value
+        if total > 2**63:
+            raise invalid
+    if not negative and total > 2**63 - 1:
+        raise invalid
+    whole_seconds, nanos = divmod(total, 10**9)
+    return f"{'-' if negative else ''}{whole_seconds}.{nanos:09d}s"
+
+
+def _duration_milliseconds(value: dt.timedelta) -> int:
+    """cel-go's duration.getMilliseconds(): the whole duration in milliseconds, truncated toward
+    zero (Go's Duration.Milliseconds). The runtime hands Python the duration truncated toward
+    zero to the microsecond, which truncates to the same milliseconds."""
+    micros = value // dt.timedelta(microseconds=1)
+    return micros // 1000 if micros >= 0 else -(-micros // 1000)
+
+
+def _lex(source: str) -> list[tuple[str, int, int]]:
+    """CEL's tokens as `_go_time_rewrite` needs them, as (text, start, end): identifiers and
+    single punctuation characters as written, a literal (string or bytes, raw or
+    triple-quoted; a number; a quoted identifier) as `"literal"`; comments are skipped."""
+    tokens: list[tuple[str, int, int]] = []
+    i, n = 0, len(source)
+    while i < n:
+        c, start = source[i], i
+        if c.isspace():
+            i += 1
+            continue
+        if source.startswith("//", i):
+            end = source.find("\n", i)
+            i = n if end < 0 else end + 1
+            continue
+        prefix = re.match(r"[rRbB]{0,2}(?=['\"])", source[i : i + 3])
+        if prefix is not None:
+            raw = "r" in prefix.group(0).lower()
+            i += len(prefix.group(0))
+            quote = source[i] * 3 if source.startswith(source[i] * 3, i) else source[i]
+            i += len(quote)
+            while i < n and not source.startswith(quote, i):
+                i += 2 if source[i] == "\\" and not raw else 1
+            i += len(quote)
+            tokens.append(("literal", start, i))
+            continue
+        if c == "`":
+            end = source.find("`", i + 1)
+            i = n if end < 0 else end + 1
+            tokens.append(("literal", start, i))
+            continue
+        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_]*", source[i:])
+        if word is not None:
+            text = "literal" if word.group(0)[0].isdigit() else word.group(0)
+            tokens.append((text, i, i + word.end()))
+            i += word.end()
+            continue
+        tokens.append((c, i, i + 1))
+        i += 1
+    return tokens
+
+
+def _go_time_rewrite(source: str) -> str | None:
+    """The expression with cel-go's time conversions in place of the runtime's, or None when it
+    calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
+    and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
+    zone becomes `_GO_MILLISECONDS` (the whole duration; a timestamp's millisecond part).
+
+    In CEL a function is only ever called as its name followed by `(`, so every call is found
+    in the tokens; the caller checks the result holds no call to the runtime's functions left.
+    """
+    if not any(name in source for name in ("timestamp", "duration", "getMilliseconds")):
+        return None
+    tokens = _lex(source)
+    edits: list[tuple[int, int, str]] = []  # start, end, replacement
+    for k, (text, start, end) in enumerate(tokens):
+        following = [t[0] for t in tokens[k + 1 : k + 3]]
+        if text == "getMilliseconds" and following == ["(", ")"]:
+            edits.append((start, end, _GO_MILLISECONDS))
+        elif text in _GO_CHECK and following[:1] == ["("]:
+            depth = 0
+            for text2, start2, _ in tokens[k + 1 :]:
+                depth += {"(": 1, ")": -1}.get(text2, 0)
+                if depth == 0:  # the call's `)`: close the cel.bind before it
+                    tail = f", type({_GO_T}) == string ? {_GO_CHECK[text]}({_GO_T}) : {_GO_T})"
+                    edits.append((start2, start2, tail))
+                    break
+            else:
+                return None  # unbalanced: the expression did not compile
+            open_end = tokens[k + 1][2]
+            edits.append((open_end, open_end, f"cel.bind({_GO_T}, "))
+    if not edits:
+        return None
+    out = source
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        out = out[:start] + text + out[end:]
+    return out
+
+
+def _left_runtime_time_calls(program: Any) -> bool:
+    """Whether a rewritten expression still calls the runtime's timestamp(string),
+    duration(string) or duration.getMilliseconds() other than through the rewrite."""
+    from trustgate.policy import cel_cost  # protobuf, loaded only for such expressions
+
+    try:
+        root, overloads, _ = cel_cost.parse_checked(bytes(program.serialize()))
+    except ValueError:  # compiled without the checker: the tokens are all there is
+        return False
+    stack: list[cel_cost.Expr | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        ids = overloads.get(node.id, ())
+        if node.kind == "call" and "duration_to_milliseconds" in ids:
+            return True
+        if node.kind == "call" and {"string_to_timestamp", "string_to_duration"} & set(ids):
+            argument = node.args[0] if len(node.args) == 1 else None
+            if argument is None or argument.kind != "comprehension" or argument.accu_var != _GO_T:
+                return True
+        stack += [node.target, *node.args, node.iter_range, node.accu_init]
+        stack += [node.loop_condition, node.loop_step, node.result]
+    return False
 
 
 # -- the environment -----------------------------------------------------------
@@ -904,6 +1145,28 @@ def _library() -> list[cel.FunctionDecl]:
         # `orValue` on them is not supported: the runtime does not dispatch it to other overloads
         _member("hasValue", b, lambda o: _kind_of(o) == "optional" and bool(o["present"])),
         _member("value", _DYN, _optional_value),
+        # cel-go's time conversions (see `_go_time_rewrite`): the string overloads check and
+        # rewrite; the others exist so that the rewritten expression type-checks, and are never
+        # called (the rewrite hands the runtime any argument but a string as it was)
+        *(
+            _fn(
+                name,
+                _ov(f"{name}_string", _DYN, [s], check),
+                *(
+                    _ov(f"{name}_{k}", _DYN, [t], _no_call)
+                    for k, t in (("int", i), ("timestamp", _T.TIMESTAMP), ("duration", _T.DURATION))
+                ),
+            )
+            for name, check in (
+                (_GO_CHECK["timestamp"], _go_timestamp),
+                (_GO_CHECK["duration"], _go_duration),
+            )
+        ),
+        _fn(
+            _GO_MILLISECONDS,
+            _ov("tg_duration_milliseconds", i, [_T.DURATION], _duration_milliseconds, member=True),
+            _ov("tg_timestamp_milliseconds", i, [_T.TIMESTAMP], lambda t: t.microsecond // 1000, member=True),
+        ),
         # string(x) of an opaque value: its canonical text
         _fn(
             "string",
@@ -982,6 +1245,9 @@ class Program:
     source: str
     variables: tuple[str, ...]
     _expression: Any
+    # The expression as written, compiled, where `_expression` is a rewriting of it (cel-go's
+    # time conversions, `_go_time_rewrite`): its type and checked AST are the policy's.
+    _written: Any = None
 
     def evaluate(self, activation: Mapping[str, Any] | Bindings, *, bindable: bool = False) -> Any:
         """The value of the expression as plain Python (None, bool, int, float, str, list, dict).
@@ -1016,7 +1282,8 @@ class Program:
             raise CelEvalError(str(e)) from e
         try:
             if value.type() == _ERROR:
-                raise CelEvalError(_STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]"))
+                text = _STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]")
+                raise CelEvalError(text.replace(_GO_MILLISECONDS, "getMilliseconds"))
             if bindable:
                 return _bindable(value)
             return value.plain_value()
@@ -1029,12 +1296,12 @@ class Program:
     @property
     def result_type(self) -> str:
         """The checked type of the value: BOOL, INT, STRING, DYN, LIST<INT>, optional_type<DYN>, ..."""
-        return str(self._expression.return_type().name())
+        return str((self._written or self._expression).return_type().name())
 
     @property
     def is_optional(self) -> bool:
         """Whether the expression's value is an optional (which cannot be handed to Python)."""
-        return str(self._expression.return_type().name()).startswith("optional_type")
+        return self.result_type.startswith("optional_type")
 
     def reads(self, name: str) -> bool:
         """Whether the expression reads the top-level variable `name`, from its checked AST.
@@ -1049,7 +1316,7 @@ class Program:
 
     def checked(self) -> bytes:
         """The checked expression (a serialized cel.expr.CheckedExpr in a protobuf Any), for `cel_cost`."""
-        return bytes(self._expression.serialize())
+        return bytes((self._written or self._expression).serialize())
 
 
 _ABSL_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s|us|ns)")
@@ -1137,6 +1404,7 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
         )
     names = tuple(sorted(set(variables)))
     environment = _environment(names)
+    unchecked = False
     try:
         compiled = environment.compile(expression)
     except RuntimeError as e:
@@ -1150,7 +1418,23 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
             compiled = environment.compile(expression, disable_check=True)
         except RuntimeError:
             raise error from e
-    return Program(expression, names, compiled)
+        unchecked = True
+    rewritten = _go_time_rewrite(expression)
+    if rewritten is None:
+        return Program(expression, names, compiled)
+    # cel-go's timestamp(), duration() and getMilliseconds() in place of the runtime's; what
+    # the rewriting cannot cover is refused, never run with the runtime's different answers.
+    refusal = CelCompileError(
+        "trustgate cannot evaluate this expression as the API server does: it could not route its "
+        "timestamp(), duration() or getMilliseconds() calls to Go's semantics"
+    )
+    try:
+        run = environment.compile(rewritten, disable_check=unchecked)
+    except RuntimeError as e:
+        raise refusal from e
+    if _left_runtime_time_calls(run):
+        raise refusal
+    return Program(expression, names, run, compiled)
 
 
 _NULL_BRANCH = re.compile(

@@ -1208,7 +1208,7 @@ def parse_code(
             mismatched.append(field_path)
             return program
         rewritten_sources[field_path] = body
-        return cel.Program(text, rewritten.variables, rewritten._expression)
+        return cel.Program(text, rewritten.variables, rewritten._expression, rewritten._written)
 
     names = []
     for i, raw in enumerate(_list(spec.get("variables"), f"{label}: {prefix}variables", where)):

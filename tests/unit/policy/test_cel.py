@@ -454,3 +454,131 @@ def test_semvers_are_equal_without_build_metadata(expression: str, expected: Any
     """Kubernetes' Semver.Equal is blang/semver's EQ, which ignores build metadata."""
     got = run(expression)
     assert got == expected and type(got) is type(expected), (expression, got)
+
+
+def run_with(expression: str, obj: Any) -> Any:
+    return cel.compile_expression(expression, variables=VARIABLES).evaluate({"object": obj, "params": None})
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # cel-go: Int(d.Milliseconds()), the whole duration (the runtime gave the part: 500)
+        ("duration('1.5s').getMilliseconds()", 1500),
+        ("duration('-1.5s').getMilliseconds()", -1500),
+        ("duration('1h2m3.5s').getMilliseconds()", 3_723_500),
+        ("duration('-1.9999995s').getMilliseconds()", -1999),  # truncated toward zero
+        ("duration('1.9999999s').getMilliseconds()", 1999),
+        ("[duration('2s')].map(d, d . getMilliseconds ( ))", [2000]),
+        ("dyn(duration('1.5s')).getMilliseconds()", 1500),
+        # a timestamp's is still its millisecond part, with or without a time zone
+        ("timestamp('2020-01-01T00:00:01.5Z').getMilliseconds()", 500),
+        ("timestamp('2020-01-01T00:00:01.5Z').getMilliseconds('America/New_York')", 500),
+        # the other getters were totals already, as in cel-go
+        ("duration('3723.5s').getSeconds()", 3723),
+        ("duration('3723.5s').getMinutes()", 62),
+        ("duration('90000s').getHours()", 25),
+        # text that only looks like a call is left alone
+        (
+            "'x.getMilliseconds()' + \"timestamp(\" + '''duration(''' // duration(\n",
+            "x.getMilliseconds()timestamp(duration(",
+        ),
+    ],
+)
+def test_duration_get_milliseconds_is_the_total_as_in_cel_go(expression: str, expected: Any) -> None:
+    got = run(expression)
+    assert got == expected and type(got) is type(expected), (expression, got)
+
+
+def test_get_milliseconds_of_a_variable_duration_is_the_total() -> None:
+    assert run_with("duration(object.d).getMilliseconds() <= 1000", {"d": "1.5s"}) is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2020-01-01t00:00:00Z",  # Go's layout: `T` and `Z` upper case
+        "2020-01-01T00:00:00z",
+        "2020-12-31T23:59:60Z",  # no leap second
+        "2020-1-01T00:00:00Z",  # two-digit month and day
+        "2020-01-01T00:00:00+0100",  # the offset's colon
+        "2020-01-01T00:00:00+25:00",
+        "2020-02-30T00:00:00Z",
+        "2020-01-01 00:00:00Z",
+        "2020-01-01T00:00:00",
+        "0000-01-01T00:00:00Z",  # cel-go's range: years 1 to 9999
+        " 2020-01-01T00:00:00Z",
+    ],
+)
+def test_timestamp_of_a_string_go_refuses_is_an_error(text: str) -> None:
+    """cel-go's timestamp(string) is time.Parse(time.RFC3339, s); the runtime's parser took more."""
+    with pytest.raises(cel.CelEvalError, match="timestamp conversion error"):
+        run_with("timestamp(object.t) < timestamp('2030-01-01T00:00:00Z')", {"t": text})
+    with pytest.raises(cel.CelEvalError, match="timestamp conversion error"):
+        run(f"timestamp('{text}') < timestamp('2030-01-01T00:00:00Z')")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2020-01-01T01:00:00+01:00", "2020-01-01T00:00:00Z"),
+        ("2020-01-01T1:00:00+01:00", "2020-01-01T00:00:00Z"),  # Go's fallback parser: a one-digit hour
+        ("2020-01-01T00:00:00,5Z", "2020-01-01T00:00:00.500Z"),  # and a comma before the fraction
+        ("2020-01-02T00:00:00+24:00", "2020-01-01T00:00:00Z"),  # and an offset of 24 hours
+        ("2020-01-01T00:00:00.1234567891Z", "2020-01-01T00:00:00.123456789Z"),  # 9 digits read
+        ("0000-12-31T23:00:00-01:00", "0001-01-01T00:00:00Z"),
+    ],
+)
+def test_timestamp_of_a_string_go_accepts_has_go_s_value(text: str, expected: str) -> None:
+    assert run_with(f"timestamp(object.t) == timestamp('{expected}')", {"t": text}) is True
+
+
+@pytest.mark.parametrize(
+    "text", ["2562048h", "9223372036854775808ns", "1d", "", "1", "1 s", ".s", "1e3s", "+-1s", "1sec"]
+)
+def test_duration_of_a_string_go_refuses_is_an_error(text: str) -> None:
+    """cel-go's duration(string) is time.ParseDuration: no days, a unit on every number, and a
+    total within int64 nanoseconds (2562048h overflows; the runtime took it)."""
+    with pytest.raises(cel.CelEvalError, match="invalid duration"):
+        run_with("duration(object.d) > duration('0s')", {"d": text})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1µs", "1us"),  # U+00B5, which the runtime refused
+        ("1μs", "1us"),  # U+03BC
+        ("2562047h", "9223369200s"),
+        ("-9223372036854775808ns", "-9223372036.854775808s"),
+        ("0.3333333333333s", "333333333ns"),  # the fraction in float64, truncated, as Go adds it
+        ("1h1h", "2h"),
+        (".5s", "500ms"),
+        ("1.s", "1s"),
+        ("+0", "0s"),
+    ],
+)
+def test_duration_of_a_string_go_accepts_has_go_s_value(text: str, expected: str) -> None:
+    assert run_with(f"duration(object.d) == duration('{expected}')", {"d": text}) is True
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("timestamp(5) == timestamp('1970-01-01T00:00:05Z')", True),
+        (
+            "timestamp(timestamp('2020-01-01T00:00:00.000000001Z')) "
+            "== timestamp('2020-01-01T00:00:00.000000001Z')",
+            True,
+        ),
+        ("duration(duration('1.000000001s')) == duration('1000000001ns')", True),
+        ("string(.timestamp('2020-01-01T00:00:00Z'))", "2020-01-01T00:00:00Z"),
+    ],
+)
+def test_time_conversions_of_other_values_are_unchanged(expression: str, expected: Any) -> None:
+    assert run(expression) == expected
+
+
+def test_the_time_rewrite_keeps_the_written_expression_s_type_and_ast() -> None:
+    program = cel.compile_expression("timestamp(object.t).getMilliseconds()", variables=VARIABLES)
+    assert program.result_type == "INT"
+    assert b"__tg_" not in program.checked()
