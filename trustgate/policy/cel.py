@@ -25,6 +25,7 @@ maps with the key `@k8s` here (so are the format library's optionals):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import ipaddress
@@ -170,11 +171,11 @@ def _quantity(value: Any) -> Fraction:
 
 
 def _opaque_string(value: Any) -> str:
-    """`string()` of an IP, CIDR or URL. The API server has no `string()` of a Quantity or a
-    Semver (their ConvertToType refuses the string type): an error, never a text to compare."""
-    if _kind_of(value) in ("quantity", "semver"):
+    """`string()` of an IP or CIDR. The API server has no `string()` of a Quantity, Semver or
+    URL (their ConvertToType refuses the string type): an error, never a text to compare."""
+    if _kind_of(value) in ("quantity", "semver", "url"):
         raise _LibraryError(f"type conversion error from '{_kind_of(value)}' to 'string'")
-    return _need(value, "ip", "cidr", "url")
+    return _need(value, "ip", "cidr")
 
 
 def _as_integer(value: Any) -> int:
@@ -297,66 +298,280 @@ def _contains_cidr(c: Any, other: Any) -> bool:
 # -- url -----------------------------------------------------------------------
 
 
-# url.ParseRequestURI: the ASCII a host may hold unescaped (shouldEscape for encodeHost), and
-# what userinfo may (validUserinfo).
-_HOST_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:[]<>\"%"
-)
-_USERINFO_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:~!$&'()*+,;=%@"
-)
+# Go's net/url, in bytes as Go works: url.ParseRequestURI decides what is a URL (`isURL`,
+# `url()`), and the value is url.Parse's (the fragment split off), as Kubernetes' library does.
+
+_HOST, _ZONE, _PATH, _USER, _QUERY, _FRAGMENT = "host", "zone", "path", "user", "query", "fragment"
+_ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_USERINFO_OK = _ALNUM | frozenset(b"-._:~!$&'()*+,;=%@")  # validUserinfo, ASCII runes only
 
 
-def _parse_url(text: str) -> urllib.parse.SplitResult:
-    """As Go's url.ParseRequestURI: no control character anywhere, a host of the characters a
-    host may hold (no space), an absolute URL or an absolute path."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise _LibraryError(f"URL {text!r} parse error: invalid control character in URL")
+def _should_escape(c: int, mode: str) -> bool:
+    """Go's shouldEscape(c, mode)."""
+    if c in _ALNUM:
+        return False
+    if mode in (_HOST, _ZONE) and c in b"!$&'()*+,;=:[]<>\"":
+        return False
+    if c in b"-_.~":
+        return False
+    if c in b"$&+,/:;=?@":
+        if mode == _PATH:
+            return c == ord("?")
+        if mode == _USER:
+            return c in b"@/?:"
+        if mode == _QUERY:
+            return True
+        if mode == _FRAGMENT:
+            return False
+    return not (mode == _FRAGMENT and c in b"!()*")
+
+
+def _unescape(s: bytes, mode: str) -> bytes:
+    """Go's unescape(s, mode): every % followed by two hex digits (in a host, only for bytes
+    beyond ASCII, or %25), no ASCII a host may not hold; `+` is a space in a query."""
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == ord("%"):
+            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode(errors='replace')!r}")
+            value = int(s[i + 1 : i + 3], 16)
+            if mode == _HOST and value < 0x80 and s[i : i + 3] != b"%25":
+                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode()!r}")
+            if mode == _ZONE and s[i : i + 3] != b"%25" and value != 0x20 and _should_escape(value, _HOST):
+                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode()!r}")
+            i += 3
+        else:
+            if mode in (_HOST, _ZONE) and c < 0x80 and _should_escape(c, mode):
+                raise _LibraryError(f"invalid character {chr(c)!r} in host name")
+            i += 1
+    out = bytearray()
+    i = 0
+    while i < len(s):
+        if s[i] == ord("%"):
+            out.append(int(s[i + 1 : i + 3], 16))
+            i += 3
+            continue
+        out.append(0x20 if s[i] == ord("+") and mode == _QUERY else s[i])
+        i += 1
+    return bytes(out)
+
+
+def _escape(s: bytes, mode: str) -> bytes:
+    out = bytearray()
+    for c in s:
+        if c == 0x20 and mode == _QUERY:
+            out.append(ord("+"))
+        elif _should_escape(c, mode):
+            out += b"%%%02X" % c
+        else:
+            out.append(c)
+    return bytes(out)
+
+
+def _valid_port(colon_port: bytes) -> bool:
+    return colon_port == b"" or (colon_port[:1] == b":" and all(0x30 <= c <= 0x39 for c in colon_port[1:]))
+
+
+def _parse_host(host: bytes) -> bytes:
+    """Go's parseHost: host[:port], unescaped (a bracketed IPv6 zone may be %-escaped)."""
+    if host.startswith(b"["):
+        i = host.rfind(b"]")
+        if i < 0:
+            raise _LibraryError("missing ']' in host")
+        if not _valid_port(host[i + 1 :]):
+            raise _LibraryError(f"invalid port {host[i + 1 :].decode(errors='replace')!r} after host")
+        zone = host[:i].find(b"%25")
+        if zone >= 0:
+            return _unescape(host[:zone], _HOST) + _unescape(host[zone:i], _ZONE) + _unescape(host[i:], _HOST)
+    else:
+        i = host.rfind(b":")
+        # Recent Go (urlstrictcolons) also refuses a colon before the port's (http://::1/).
+        if i != -1 and (not _valid_port(host[i:]) or b":" in host[:i]):
+            raise _LibraryError(f"invalid port {host[i:].decode(errors='replace')!r} after host")
+    return _unescape(host, _HOST)
+
+
+@dataclass(frozen=True, slots=True)
+class _GoURL:
+    """The fields of Go's url.URL that Kubernetes' library reads, as bytes."""
+
+    scheme: bytes = b""
+    opaque: bytes = b""
+    user: tuple[bytes, bytes | None] | None = None  # username, password
+    host: bytes = b""
+    path: bytes = b""
+    raw_path: bytes = b""
+    force_query: bool = False
+    raw_query: bytes = b""
+    fragment: bytes = b""
+    raw_fragment: bytes = b""
+
+    def escaped_path(self) -> bytes:
+        """Go's URL.EscapedPath."""
+        if self.raw_path and _valid_encoded(self.raw_path, _PATH):
+            try:
+                if _unescape(self.raw_path, _PATH) == self.path:
+                    return self.raw_path
+            except _LibraryError:
+                pass
+        if self.path == b"*":
+            return b"*"
+        return _escape(self.path, _PATH)
+
+    def escaped_fragment(self) -> bytes:
+        if self.raw_fragment and _valid_encoded(self.raw_fragment, _FRAGMENT):
+            try:
+                if _unescape(self.raw_fragment, _FRAGMENT) == self.fragment:
+                    return self.raw_fragment
+            except _LibraryError:
+                pass
+        return _escape(self.fragment, _FRAGMENT)
+
+    def split_host_port(self) -> tuple[bytes, bytes]:
+        """Go's splitHostPort of Host: (Hostname(), Port())."""
+        host, port = self.host, b""
+        colon = host.rfind(b":")
+        if colon != -1 and _valid_port(host[colon:]):
+            host, port = host[:colon], host[colon + 1 :]
+        if host.startswith(b"[") and host.endswith(b"]"):
+            host = host[1:-1]
+        return host, port
+
+    def string(self) -> bytes:
+        """Go's URL.String(), which Kubernetes' URL.Equal compares."""
+        out = bytearray()
+        if self.scheme:
+            out += self.scheme + b":"
+        if self.opaque:
+            out += self.opaque
+        else:
+            if self.scheme or self.host or self.user is not None:
+                if self.host or self.path or self.user is not None:
+                    out += b"//"
+                if self.user is not None:
+                    out += _escape(self.user[0], _USER)
+                    if self.user[1] is not None:
+                        out += b":" + _escape(self.user[1], _USER)
+                    out += b"@"
+                if self.host:
+                    out += _escape(self.host, _HOST)
+            path = self.escaped_path()
+            if path and path[:1] != b"/" and self.host:
+                out += b"/"
+            if not out and b":" in path.split(b"/", 1)[0]:
+                out += b"./"
+            out += path
+        if self.force_query or self.raw_query:
+            out += b"?" + self.raw_query
+        if self.fragment:
+            out += b"#" + self.escaped_fragment()
+        return bytes(out)
+
+
+def _valid_encoded(s: bytes, mode: str) -> bool:
+    return all(c in b"!$&'()*+,;=:@[]%" or not _should_escape(c, mode) for c in s)
+
+
+def _go_parse(raw: bytes, via_request: bool) -> _GoURL:
+    """Go's parse(rawURL, viaRequest)."""
+    if any(c < 0x20 or c == 0x7F for c in raw):
+        raise _LibraryError("net/url: invalid control character in URL")
+    if raw == b"" and via_request:
+        raise _LibraryError("empty url")
+    if raw == b"*":
+        return _GoURL(path=b"*")
+    scheme, rest = b"", raw
+    for i, c in enumerate(raw):
+        if chr(c).isascii() and chr(c).isalpha():
+            continue
+        if c in b"0123456789+-.":
+            if i == 0:
+                break
+            continue
+        if c == ord(":"):
+            if i == 0:
+                raise _LibraryError("missing protocol scheme")
+            scheme, rest = raw[:i].lower(), raw[i + 1 :]
+        break
+    force_query, raw_query = False, b""
+    if rest.endswith(b"?") and rest.count(b"?") == 1:
+        force_query, rest = True, rest[:-1]
+    else:
+        rest, _, raw_query = rest.partition(b"?")
+    if not rest.startswith(b"/"):
+        if scheme:  # a rootless path is opaque
+            return _GoURL(scheme=scheme, opaque=rest, force_query=force_query, raw_query=raw_query)
+        if via_request:
+            raise _LibraryError("invalid URI for request")
+        if b":" in rest.split(b"/", 1)[0]:
+            raise _LibraryError("first path segment in URL cannot contain colon")
+    user: tuple[bytes, bytes | None] | None = None
+    host = b""
+    if (scheme or (not via_request and not rest.startswith(b"///"))) and rest.startswith(b"//"):
+        authority, slash, tail = rest[2:].partition(b"/")
+        rest = slash + tail
+        at = authority.rfind(b"@")
+        host = _parse_host(authority[at + 1 :])
+        if at >= 0:
+            userinfo = authority[:at]
+            if not all(c in _USERINFO_OK for c in userinfo):
+                raise _LibraryError("net/url: invalid userinfo")
+            name, colon, password = userinfo.partition(b":")
+            user = (_unescape(name, _USER), _unescape(password, _USER) if colon else None)
+    path = _unescape(rest, _PATH)
+    raw_path = b"" if _escape(path, _PATH) == rest else rest
+    return _GoURL(scheme, b"", user, host, path, raw_path, force_query, raw_query)
+
+
+def _parse_request_uri(text: str) -> _GoURL:
+    return _go_parse(text.encode("utf-8", "surrogatepass"), True)
+
+
+def _go_url(text: str) -> _GoURL:
+    """Kubernetes' url(): what url.ParseRequestURI accepts, valued as url.Parse gives it."""
+    raw = text.encode("utf-8", "surrogatepass")
     try:
-        parts = urllib.parse.urlsplit(text)
-        _ = parts.port  # raises on a bad port
-    except ValueError as e:
-        raise _LibraryError(f"URL {text!r} parse error: {e}") from e
-    if not parts.scheme and not text.startswith("/"):
-        raise _LibraryError(f"URL must be absolute or an absolute path: {text!r}")
-    userinfo, _, host = parts.netloc.rpartition("@")
-    if any(c < "\x80" and c not in _USERINFO_CHARS for c in userinfo):
-        raise _LibraryError(f"URL {text!r} parse error: invalid userinfo")
-    bad = next((c for c in host if c < "\x80" and c not in _HOST_CHARS), None)
-    if bad is not None:
-        raise _LibraryError(f"URL {text!r} parse error: invalid character {bad!r} in host name")
-    return parts
+        _go_parse(raw, True)
+        before, hash_sign, fragment = raw.partition(b"#")
+        parsed = _go_parse(before, False)
+        if hash_sign and fragment:
+            unescaped = _unescape(fragment, _FRAGMENT)
+            raw_fragment = b"" if _escape(unescaped, _FRAGMENT) == fragment else fragment
+            parsed = dataclasses.replace(parsed, fragment=unescaped, raw_fragment=raw_fragment)
+    except _LibraryError as e:
+        raise _LibraryError(f"URL parse error during conversion from string: parse {text!r}: {e}") from e
+    return parsed
 
 
-def _escaped_path(value: Any) -> str:
-    """Go's URL.EscapedPath: the path as written where it is a valid encoding, else the decoded
-    path escaped (a space is %20)."""
-    raw = _url(value).path
-    valid = all(c in "!$&'()*+,;=:@[]%-_.~/" or (c.isascii() and c.isalnum()) for c in raw)
-    if valid:
-        return raw
-    return urllib.parse.quote(urllib.parse.unquote(raw), safe="$&+,/:;=@")
+def _to_url(text: str) -> dict[str, Any]:
+    """A URL holds Go's URL.String() of its value: CEL's `==` compares the maps, and Kubernetes'
+    URL.Equal compares String()s (HTTP://a.com == http://a.com)."""
+    return _opaque("url", _go_url(text).string().decode("utf-8", "replace"))
 
 
-def _url(value: Any) -> urllib.parse.SplitResult:
-    return _parse_url(_need(value, "url"))
+def _url(value: Any) -> _GoURL:
+    return _go_url(_need(value, "url"))
 
 
-def _hostname(value: Any) -> str:
-    netloc = _url(value).netloc.rsplit("@", 1)[-1]
-    if netloc.startswith("["):
-        return netloc[1 : netloc.index("]")]
-    return netloc.rsplit(":", 1)[0] if ":" in netloc else netloc
-
-
-def _port(value: Any) -> str:
-    netloc = _url(value).netloc.rsplit("@", 1)[-1]
-    tail = netloc.rsplit("]", 1)[-1]
-    return tail.rsplit(":", 1)[1] if ":" in tail else ""
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")  # Go's strings may hold invalid UTF-8; CEL's may not
 
 
 def _query(value: Any) -> dict[str, list[str]]:
-    return {k: list(v) for k, v in urllib.parse.parse_qs(_url(value).query, keep_blank_values=True).items()}
+    """Go's URL.Query(): ParseQuery, which drops a pair holding a `;` or a bad escape."""
+    found: dict[str, list[str]] = {}
+    for pair in _url(value).raw_query.split(b"&"):
+        if b";" in pair or not pair:
+            continue
+        key, _, item = pair.partition(b"=")
+        try:
+            key, item = _unescape(key, _QUERY), _unescape(item, _QUERY)
+        except _LibraryError:
+            continue
+        found.setdefault(_text(key), []).append(_text(item))
+    return found
 
 
 # -- lists ---------------------------------------------------------------------
@@ -1004,13 +1219,16 @@ def _library() -> list[cel.FunctionDecl]:
             _ov("sets_intersects", b, [_LIST, _LIST], lambda a, c: any(_cel_in(x, c) for x in a)),
         ),
         # url
-        _fn("url", _ov("string_to_url", _DYN, [s], lambda t: _parse_url(t) and _opaque("url", t))),
-        _fn("isURL", _ov("is_url_string", b, [s], lambda t: _valid(_parse_url, t))),
-        _member("getScheme", s, lambda u: _url(u).scheme),
-        _member("getHost", s, lambda u: _url(u).netloc.rsplit("@", 1)[-1]),
-        _member("getHostname", s, _hostname),
-        _member("getPort", s, _port),
-        _member("getEscapedPath", s, _escaped_path),
+        _fn("url", _ov("string_to_url", _DYN, [s], _to_url)),
+        _fn(
+            "isURL",
+            _ov("is_url_string", b, [s], lambda t: _valid(_parse_request_uri, t)),
+        ),
+        _member("getScheme", s, lambda u: _text(_url(u).scheme)),
+        _member("getHost", s, lambda u: _text(_url(u).host)),
+        _member("getHostname", s, lambda u: _text(_url(u).split_host_port()[0])),
+        _member("getPort", s, lambda u: _text(_url(u).split_host_port()[1])),
+        _member("getEscapedPath", s, lambda u: _text(_url(u).escaped_path())),
         _member("getQuery", _T.Map(s, _T.List(s)), _query),
         # quantity
         _fn(

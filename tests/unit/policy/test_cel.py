@@ -582,3 +582,74 @@ def test_the_time_rewrite_keeps_the_written_expression_s_type_and_ast() -> None:
     program = cel.compile_expression("timestamp(object.t).getMilliseconds()", variables=VARIABLES)
     assert program.result_type == "INT"
     assert b"__tg_" not in program.checked()
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        # url.ParseRequestURI: every % followed by two hex digits, in the path too
+        ("http://a.com/%zz", False),
+        ("http://a.com/a%", False),
+        ("http://a.com/%41", True),
+        # a host %-escapes only bytes beyond ASCII (and %25 for an IPv6 zone)
+        ("http://%41.com/", False),
+        ("http://[fe80::1%25en0]:8080/", True),
+        # the scheme starts the text: a leading space makes a relative reference, refused
+        (" http://a.com", False),
+        ("http://a.com ", False),  # a space in the host
+        ("http://[::1]x/", False),  # only a port after the bracket
+        ("http://a.com:99999", True),  # a port is digits, of any value
+        ("http://a.com:/x", True),
+        ("http://a.com:8x", False),
+        ("http://é:x@a.com/", False),  # userinfo: ASCII only (validUserinfo)
+        ("https://a.com#frag", False),  # no fragment split: `#` is in the host
+        ("https://a.com/#x#y", True),
+        ("//a.com/x", True),  # an absolute path
+        ("*", True),
+        ("", False),
+        ("a.com/x", False),
+    ],
+)
+def test_is_url_is_go_s_parse_request_uri(text: str, valid: bool) -> None:
+    """Kubernetes' isURL and url() accept what Go's url.ParseRequestURI accepts
+    (apiserver/pkg/cel/library/urls.go); Python's urlsplit accepted more."""
+    assert run_with("isURL(object.u)", {"u": text}) is valid
+    if not valid:
+        with pytest.raises(cel.CelEvalError, match="URL parse error"):
+            run_with("url(object.u)", {"u": text})
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # the value is url.Parse's: a path-absolute `//a.com/x` has host a.com there
+        ("url('//a.com/x').getHost()", "a.com"),
+        ("url('//a.com/x').getEscapedPath()", "/x"),
+        ("url('http:/a').getHost()", ""),
+        ("url('http:a').getEscapedPath()", ""),  # opaque
+        ("url('https://a.com/x#frag').getEscapedPath()", "/x"),
+        # URL.Query(): ParseQuery drops a pair holding `;` or a bad escape
+        ("url('https://a.com/?a=1;b=2').getQuery()", {}),
+        ("url('https://a.com/?a=%zz&b=1').getQuery()", {"b": ["1"]}),
+        ("url('https://a.com/?a+b=c+d&a+b=%20').getQuery()", {"a b": ["c d", " "]}),
+        ("url('https://a.com?x').getQuery()", {"x": [""]}),
+        # Hostname(): the zone unescaped
+        ("url('http://[fe80::1%25en0]:8080/').getHostname()", "fe80::1%en0"),
+        ("url('http://[fe80::1%25en0]:8080/').getPort()", "8080"),
+        ("url('http://a.com:99999').getPort()", "99999"),
+        ("url('http://user@a.com:80').getHost()", "a.com:80"),
+        ("url('HTTP://a.com').getScheme()", "http"),
+        # URL.Equal compares String()s
+        ("url('HTTP://a.com/a b') == url('http://a.com/a%20b')", True),
+        ("url('http://a.com/x') in [url('http://a.com/x#')]", True),
+        ("url('http://a.com/x') == url('http://a.com/y')", False),
+    ],
+)
+def test_url_values_are_go_s(expression: str, expected: Any) -> None:
+    assert run(expression) == expected
+
+
+def test_string_of_a_url_is_an_error() -> None:
+    """URL's ConvertToType refuses the string type (apiserver/pkg/cel/url.go)."""
+    with pytest.raises(cel.CelEvalError, match="type conversion error"):
+        run("string(url('http://a.com'))")
