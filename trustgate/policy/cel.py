@@ -621,11 +621,12 @@ def _cel_in(item: Any, values: list[Any]) -> bool:
 
 
 def _is_link_local_multicast(value: Any) -> bool:
-    """As Go's netip.Addr.IsLinkLocalMulticast: 224.0.0.0/24, ff02::/16 (Python has no such test)."""
+    """As Go's netip.Addr.IsLinkLocalMulticast: 224.0.0.0/24, and IPv6 ffX2::/16 whatever the
+    flags nibble X (`v6u16(0) & 0xff0f == 0xff02`: ff12::1 too); Python has no such test."""
     address = _ip(value)
     if address.version == 4:
         return address in ipaddress.ip_network("224.0.0.0/24")
-    return address in ipaddress.ip_network("ff02::/16")
+    return int(address) >> 112 & 0xFF0F == 0xFF02
 
 
 def _cel_equal(a: Any, b: Any) -> bool:

@@ -358,6 +358,10 @@ def test_library_parsers_are_as_strict_as_go(expression: str, expected: Any) -> 
         ("ip('224.0.0.1').isLinkLocalMulticast()", True),
         ("ip('224.0.1.1').isLinkLocalMulticast()", False),
         ("ip('ff02::1').isLinkLocalMulticast()", True),
+        ("ip('ff12::1').isLinkLocalMulticast()", True),  # any flags nibble: ffX2::/16
+        ("ip('ff32::1').isLinkLocalMulticast()", True),
+        ("ip('ff05::1').isLinkLocalMulticast()", False),
+        ("ip('ff22::1').isLinkLocalMulticast() && !ip('fe02::1').isLinkLocalMulticast()", True),
         ("[1, 2, 3].sum()", 6),
         ("[1.5, 2.5].sum()", 4.0),
     ],
