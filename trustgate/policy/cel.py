@@ -904,6 +904,247 @@ def _no_authorizer(*_: Any) -> Any:
     raise _LibraryError("authorizer has no offline meaning")
 
 
+# -- string.format as Kubernetes has it (cel-go's strings extension, version 2) ----
+
+# The runtime's `format` is the later formatter (cel-spec's): it prints a double for `%d`
+# (1.500000) where Kubernetes' version-2 strings library (cel-go ext/formatting.go) errs, and
+# writes lists and maps differently. `_go_time_rewrite` routes `.format(` here.
+_GO_FORMAT = "__tg_format"
+
+
+class _Unsupported(_LibraryError):
+    """What trustgate cannot format exactly as cel-go does: the expression cannot be evaluated."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"string.format cannot be evaluated as the API server does it: {what}")
+
+
+def _cel_type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "double"
+    if value is None:
+        return "null_type"
+    if _kind_of(value):
+        return "kubernetes." + _kind_of(value).capitalize()
+    names: dict[type, str] = {str: "string", bytes: "bytes", list: "list", dict: "map"}
+    names |= {dt.datetime: "google.protobuf.Timestamp", dt.timedelta: "google.protobuf.Duration"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _go_g(value: float) -> str:
+    """Go's strconv.FormatFloat(value, 'g', -1, 64): shortest digits, %e form when the exponent
+    is below -4 or at least 6 (two exponent digits at least)."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    sign = "-" if str(value).startswith("-") else ""
+    if value == 0:
+        return sign + "0"
+    mantissa, _, exponent = f"{abs(value)!r}".partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction.rstrip("0")).lstrip("0") or "0"
+    point = len(whole.lstrip("0")) + int(exponent or 0)  # the decimal point after this many digits
+    if not whole.lstrip("0"):  # 0.000123: the point is before the leading zeros of the fraction
+        point = -(len(fraction) - len(fraction.lstrip("0"))) + int(exponent or 0)
+    digits = digits.rstrip("0") or "0"
+    exp = point - 1
+    if exp < -4 or exp >= 6:
+        tail = ("." + digits[1:]) if len(digits) > 1 else ""
+        return f"{sign}{digits[0]}{tail}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _go_quote(text: str) -> str:
+    """Go's strconv.Quote (`%q`)."""
+    out = ['"']
+    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif ch in named:
+            out.append(named[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out) + '"'
+
+
+def _v1_text(value: Any) -> str:
+    """cel-go's FormatString (`%s`): the value converted to a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_g(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _Unsupported("bytes that are not UTF-8 text") from e
+    if value is None:
+        return "null"
+    if isinstance(value, list) and not _kind_of(value):
+        return "[" + ", ".join(_v1_member(v) for v in value) + "]"
+    if isinstance(value, dict) and not _kind_of(value):
+        pairs = sorted((_v1_key(k), _v1_member(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k}:{v}" for k, v in pairs) + "}"
+    if isinstance(value, (dt.datetime, dt.timedelta)):
+        # the runtime hands Python a timestamp or duration only to the microsecond
+        raise _Unsupported("a timestamp or duration (its nanoseconds are not known here)")
+    raise _LibraryError(
+        "error during formatting: string clause can only be used on strings, bools, bytes, ints, "
+        f"doubles, maps, lists, types, durations, and timestamps, was given {_cel_type_name(value)}"
+    )
+
+
+def _v1_member(value: Any) -> str:
+    """A list element or map value: clauseForType, then quoteForCEL."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _Unsupported("a NaN or infinite double inside a list or map")
+        return f"{value:.6f}"
+    if isinstance(value, str):
+        return _go_quote(value)
+    if isinstance(value, bytes):
+        return "b" + _go_quote(_v1_text(value))
+    if isinstance(value, (bool, int, list, dict)) or value is None:
+        if _kind_of(value):
+            raise _LibraryError(
+                f"error during formatting: no formatting function for {_cel_type_name(value)}"
+            )
+        return _v1_text(value)
+    return _v1_text(value)  # refuses what cannot be formatted
+
+
+def _v1_key(key: Any) -> str:
+    if isinstance(key, str):
+        return _go_quote(key)
+    if isinstance(key, (bool, int)):
+        return _v1_text(key)
+    raise _LibraryError(
+        f"error during formatting: no formatting function for map key of type {_cel_type_name(key)}"
+    )
+
+
+def _v1_clause(verb: str, value: Any) -> str:
+    name = _cel_type_name(value)
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if verb == "s":
+        return _v1_text(value)
+    if verb == "d":
+        if not integer:
+            raise _LibraryError(
+                f"error during formatting: decimal clause can only be used on integers, was given {name}"
+            )
+        return str(value)
+    if verb in ("f", "e"):
+        if not isinstance(value, float) and value not in ("NaN", "Infinity", "-Infinity"):
+            what = "fixed-point" if verb == "f" else "scientific"
+            raise _LibraryError(
+                f"error during formatting: {what} clause can only be used on doubles, was given {name}"
+            )
+        # cel-go prints these through golang.org/x/text's locale printer (en_US grouping,
+        # 1,234.50) and `%e` with the precision as a width: not reproduced here
+        raise _Unsupported(f"'%{verb}' (cel-go prints it with golang.org/x/text's locale printer)")
+    if verb == "b":
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if not integer:
+            raise _LibraryError(
+                "error during formatting: only integers and bools can be formatted as binary, "
+                f"was given {name}"
+            )
+        return format(value, "b")
+    if verb in ("x", "X"):
+        if integer:
+            text = format(value, "x")
+        elif isinstance(value, str):
+            text = value.encode("utf-8").hex()
+        elif isinstance(value, bytes):
+            text = value.hex()
+        else:
+            raise _LibraryError(
+                "error during formatting: only integers, byte buffers, and strings can be formatted as hex, "
+                f"was given {name}"
+            )
+        return text.upper() if verb == "X" else text
+    if verb == "o":
+        if not integer:
+            raise _LibraryError(
+                f"error during formatting: octal clause can only be used on integers, was given {name}"
+            )
+        return format(value, "o")
+    raise _LibraryError(f'could not parse formatting clause: unrecognized formatting clause "{verb}"')
+
+
+def _bytes_as_bytes(value: Any) -> Any:
+    """The runtime hands bytes inside a list or map to Python as a bytearray."""
+    if isinstance(value, bytearray):
+        return bytes(value)
+    if isinstance(value, list):
+        return [_bytes_as_bytes(v) for v in value]
+    if isinstance(value, dict):
+        return {_bytes_as_bytes(k): _bytes_as_bytes(v) for k, v in value.items()}
+    return value
+
+
+def _format_v1(text: str, args: list[Any]) -> str:
+    """cel-go's strings.format of version 2 (ext/formatting.go, parseFormatString): `%%`, and
+    `%[.precision]verb` taking the next argument; the precision only matters to `%f`/`%e`."""
+    args = [_bytes_as_bytes(a) for a in args]
+    out: list[str] = []
+    i = index = 0
+    while i < len(text):
+        if text[i] != "%":
+            out.append(text[i])
+            i += 1
+            continue
+        if text[i + 1 : i + 2] == "%":
+            out.append("%")
+            i += 2
+            continue
+        if index >= len(args):
+            raise _LibraryError(f"index {index} out of range")
+        if i + 1 >= len(text):
+            raise _LibraryError("unexpected end of string")
+        j = i + 1
+        if text[j] == ".":
+            j += 1
+            start = j
+            while True:
+                if j >= len(text):
+                    raise _LibraryError(
+                        "could not parse formatting clause: error while parsing precision: "
+                        "could not find end of precision specifier"
+                    )
+                if text[j] not in "0123456789":
+                    break
+                j += 1
+            if j == start or int(text[start:j]) >= 2**63:
+                raise _LibraryError("could not parse formatting clause: error while parsing precision")
+        out.append(_v1_clause(text[j], args[index]))
+        index += 1
+        i = j + 1
+    return "".join(out)
+
+
 # -- Go's time parsing (cel-go's timestamp(), duration() and duration.getMilliseconds()) --
 
 # The runtime's own `timestamp(string)`, `duration(string)` and `getMilliseconds()` cannot be
@@ -1087,7 +1328,7 @@ def _go_time_rewrite(source: str) -> str | None:
     In CEL a function is only ever called as its name followed by `(`, so every call is found
     in the tokens; the caller checks the result holds no call to the runtime's functions left.
     """
-    if not any(name in source for name in ("timestamp", "duration", "getMilliseconds")):
+    if not any(name in source for name in ("timestamp", "duration", "getMilliseconds", "format")):
         return None
     tokens = _lex(source)
     edits: list[tuple[int, int, str]] = []  # start, end, replacement
@@ -1095,6 +1336,8 @@ def _go_time_rewrite(source: str) -> str | None:
         following = [t[0] for t in tokens[k + 1 : k + 3]]
         if text == "getMilliseconds" and following == ["(", ")"]:
             edits.append((start, end, _GO_MILLISECONDS))
+        elif text == "format" and following[:1] == ["("] and k > 0 and tokens[k - 1][0] == ".":
+            edits.append((start, end, _GO_FORMAT))
         elif text in _GO_CHECK and following[:1] == ["("]:
             depth = 0
             for text2, start2, _ in tokens[k + 1 :]:
@@ -1130,7 +1373,7 @@ def _left_runtime_time_calls(program: Any) -> bool:
         if node is None:
             continue
         ids = overloads.get(node.id, ())
-        if node.kind == "call" and "duration_to_milliseconds" in ids:
+        if node.kind == "call" and ("duration_to_milliseconds" in ids or "string_format" in ids):
             return True
         if node.kind == "call" and {"string_to_timestamp", "string_to_duration"} & set(ids):
             argument = node.args[0] if len(node.args) == 1 else None
@@ -1381,6 +1624,7 @@ def _library() -> list[cel.FunctionDecl]:
                 (_GO_CHECK["duration"], _go_duration),
             )
         ),
+        _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
         _fn(
             _GO_MILLISECONDS,
             _ov("tg_duration_milliseconds", i, [_T.DURATION], _duration_milliseconds, member=True),
@@ -1502,7 +1746,8 @@ class Program:
         try:
             if value.type() == _ERROR:
                 text = _STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]")
-                raise CelEvalError(text.replace(_GO_MILLISECONDS, "getMilliseconds"))
+                text = text.replace(_GO_MILLISECONDS, "getMilliseconds").replace(_GO_FORMAT, "format")
+                raise CelEvalError(text)
             if bindable:
                 return _bindable(value)
             return value.plain_value()

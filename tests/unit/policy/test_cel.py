@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -657,3 +658,42 @@ def test_string_of_a_url_is_an_error() -> None:
     """URL's ConvertToType refuses the string type (apiserver/pkg/cel/url.go)."""
     with pytest.raises(cel.CelEvalError, match="type conversion error"):
         run("string(url('http://a.com'))")
+
+
+@pytest.mark.parametrize(
+    ("expression", "error"),
+    [
+        # ext.Strings(StringsVersion(2)) formats with cel-go's formatting.go: `%d` takes integers
+        ("'%d'.format([1.5])", "decimal clause can only be used on integers, was given double"),
+        ("'%d'.format(['1'])", "decimal clause can only be used on integers, was given string"),
+        ("'%o'.format([1.5])", "octal clause can only be used on integers"),
+        ("'%b'.format(['x'])", "only integers and bools can be formatted as binary"),
+        ("'%x'.format([1.5])", "only integers, byte buffers, and strings can be formatted as hex"),
+        ("'%f'.format([1])", "fixed-point clause can only be used on doubles, was given int"),
+        ("'%s'.format([quantity('1')])", "string clause can only be used on"),
+        ("'%d %d'.format([1])", "index 1 out of range"),
+        ("'%z'.format([1])", 'unrecognized formatting clause "z"'),
+        # what trustgate cannot print as cel-go does is refused, never printed otherwise
+        ("'%.2f'.format([1234.5])", "cannot be evaluated as the API server does it"),
+        ("'%s'.format([timestamp('2020-01-01T00:00:00Z')])", "cannot be evaluated as the API server does it"),
+    ],
+)
+def test_format_errors_as_kubernetes_strings_library_does(expression: str, error: str) -> None:
+    with pytest.raises(cel.CelEvalError, match=re.escape(error)):
+        run(expression)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("'%s has %d replicas'.format([object.metadata.name, object.spec.replicas])", "web has 3 replicas"),
+        ("'%s|%s|%s|%s'.format([1.5, 1e6, 0.0001, 100.0])", "1.5|1e+06|0.0001|100"),  # FormatFloat 'g'
+        # a list or map: strings quoted (%q), doubles as %.6f, map keys sorted, no space after ':'
+        ("'%s'.format([[1.5, 'a\"b', b'x', null, true, 2]])", '[1.500000, "a\\"b", b"x", null, true, 2]'),
+        ("'%s'.format([{'b': 1, 'a': 'x'}])", '{"a":"x", "b":1}'),
+        ("'%x %X %o %b %b %%'.format(['ab', 255, 8, 5, true])", "6162 FF 10 101 1 %"),
+        ("'%.3d'.format([5])", "5"),  # a precision other clauses ignore
+    ],
+)
+def test_format_prints_as_kubernetes_strings_library_does(expression: str, expected: str) -> None:
+    assert run(expression) == expected
