@@ -47,6 +47,7 @@ __all__ = [
     "Bindings",
     "CelCompileError",
     "CelEvalError",
+    "CelUnevaluableError",
     "Program",
     "compile_expression",
     "substitute_variable",
@@ -90,6 +91,14 @@ class CelCompileError(Exception):
 
 class CelEvalError(Exception):
     """An expression failed on this input (no such key, no matching overload, a library error)."""
+
+
+class CelUnevaluableError(CelEvalError):
+    """trustgate cannot give this expression's value as the API server would on this input (it
+    has one there): not an evaluation error for a failurePolicy to ignore, but no verdict."""
+
+
+_UNEVALUABLE = "cannot be evaluated as the API server does it"
 
 
 class _LibraryError(ValueError):
@@ -916,7 +925,7 @@ class _Unsupported(_LibraryError):
     """What trustgate cannot format exactly as cel-go does: the expression cannot be evaluated."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"string.format cannot be evaluated as the API server does it: {what}")
+        super().__init__(f"string.format {_UNEVALUABLE}: {what}")
 
 
 def _cel_type_name(value: Any) -> str:
@@ -1747,7 +1756,7 @@ class Program:
             if value.type() == _ERROR:
                 text = _STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]")
                 text = text.replace(_GO_MILLISECONDS, "getMilliseconds").replace(_GO_FORMAT, "format")
-                raise CelEvalError(text)
+                raise (CelUnevaluableError if _UNEVALUABLE in text else CelEvalError)(text)
             if bindable:
                 return _bindable(value)
             return value.plain_value()

@@ -1138,3 +1138,32 @@ def test_duration_and_timestamp_variables_are_read_back(write: Write, failure: s
     [outcome] = policies.review(deployment())
     assert (outcome.kind, outcome.rule) == ("violation", "p/0")  # the first: d is 1h and 1ns
     assert outcome.message == "failed expression: variables.d < duration('1h')"
+
+
+@pytest.mark.parametrize("failure_policy", ["Fail", "Ignore"])
+@pytest.mark.parametrize(
+    ("variables", "expression"),
+    [
+        ([], "'%.1f'.format([double(object.spec.replicas)]) == '7.0'"),
+        ([{"name": "r", "expression": "'%.1f'.format([1.5])"}], "variables.r == '1.5'"),
+    ],
+)
+def test_what_trustgate_cannot_evaluate_exactly_is_no_verdict_under_either_failure_policy(
+    failure_policy: str, variables: list[dict[str, str]], expression: str
+) -> None:
+    """The API server has a value here (cel-go prints `%f` through a locale printer trustgate
+    does not reproduce): an evaluation error that failurePolicy Ignore turned into a pass
+    would be a false allow, so it is `unevaluable` (exit 3) under both."""
+    policies = _policy_with(variables, [{"expression": expression}], failure_policy)
+    [outcome] = policies.review(_deployment({"replicas": 7}))
+    assert outcome.kind == "unevaluable"
+    assert "cannot be evaluated as the API server does it" in outcome.message
+
+
+def test_an_api_server_error_still_goes_to_failure_policy() -> None:
+    """timestamp() of a string Go refuses errs in the API server too: failurePolicy applies."""
+    policies = _policy_with(
+        [], [{"expression": "timestamp('2020-01-01t00:00:00Z') > timestamp(0)"}], "Ignore"
+    )
+    [outcome] = policies.review(_deployment({"replicas": 7}))
+    assert outcome.kind == "ignored"
