@@ -31,7 +31,7 @@ import functools
 import ipaddress
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -1367,29 +1367,51 @@ def _go_time_rewrite(source: str) -> str | None:
     return out
 
 
-def _left_runtime_time_calls(program: Any) -> bool:
-    """Whether a rewritten expression still calls the runtime's timestamp(string),
-    duration(string) or duration.getMilliseconds() other than through the rewrite."""
+def _checked_nodes(program: Any) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """Each node of a compiled expression's checked AST with its call's overload ids (none
+    when it was compiled without the checker)."""
     from trustgate.policy import cel_cost  # protobuf, loaded only for such expressions
 
     try:
         root, overloads, _ = cel_cost.parse_checked(bytes(program.serialize()))
-    except ValueError:  # compiled without the checker: the tokens are all there is
-        return False
+    except ValueError:  # compiled without the checker
+        return
     stack: list[cel_cost.Expr | None] = [root]
     while stack:
         node = stack.pop()
         if node is None:
             continue
-        ids = overloads.get(node.id, ())
+        yield node, overloads.get(node.id, ())
+        stack += [node.target, *node.args, node.iter_range, node.accu_init]
+        stack += [node.loop_condition, node.loop_step, node.result]
+
+
+def _bad_time_literal(program: Any) -> str | None:
+    """Why a timestamp() or duration() of a string literal fails, as the API server's checker
+    says when the policy is written (cel.ValidateTimestampLiterals, ValidateDurationLiterals,
+    in Kubernetes' environment since 1.29)."""
+    for node, _ in _checked_nodes(program):
+        if node.kind == "call" and node.name in _GO_CHECK and node.target is None and len(node.args) == 1:
+            argument = node.args[0]
+            if argument.kind == "const" and isinstance(argument.const, str):
+                try:
+                    (_go_timestamp if node.name == "timestamp" else _go_duration)(argument.const)
+                except _LibraryError as e:
+                    return f"{node.name} validation failed. Reason: {e}"
+    return None
+
+
+def _left_runtime_time_calls(program: Any) -> bool:
+    """Whether a rewritten expression still calls the runtime's timestamp(string),
+    duration(string), duration.getMilliseconds() or string.format other than through the
+    rewrite (an expression compiled without the checker: the tokens are all there is)."""
+    for node, ids in _checked_nodes(program):
         if node.kind == "call" and ("duration_to_milliseconds" in ids or "string_format" in ids):
             return True
         if node.kind == "call" and {"string_to_timestamp", "string_to_duration"} & set(ids):
             argument = node.args[0] if len(node.args) == 1 else None
             if argument is None or argument.kind != "comprehension" or argument.accu_var != _GO_T:
                 return True
-        stack += [node.target, *node.args, node.iter_range, node.accu_init]
-        stack += [node.loop_condition, node.loop_step, node.result]
     return False
 
 
@@ -1895,11 +1917,14 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
     rewritten = _go_time_rewrite(expression)
     if rewritten is None:
         return Program(expression, names, compiled)
-    # cel-go's timestamp(), duration() and getMilliseconds() in place of the runtime's; what
-    # the rewriting cannot cover is refused, never run with the runtime's different answers.
+    bad = _bad_time_literal(compiled)
+    if bad is not None:
+        raise CelCompileError(bad)
+    # cel-go's timestamp(), duration(), getMilliseconds() and format in place of the runtime's;
+    # what the rewriting cannot cover is refused, never run with the runtime's other answers.
     refusal = CelCompileError(
         "trustgate cannot evaluate this expression as the API server does: it could not route its "
-        "timestamp(), duration() or getMilliseconds() calls to Go's semantics"
+        "timestamp(), duration(), getMilliseconds() or format calls to cel-go's semantics"
     )
     try:
         run = environment.compile(rewritten, disable_check=unchecked)

@@ -1161,9 +1161,23 @@ def test_what_trustgate_cannot_evaluate_exactly_is_no_verdict_under_either_failu
 
 
 def test_an_api_server_error_still_goes_to_failure_policy() -> None:
-    """timestamp() of a string Go refuses errs in the API server too: failurePolicy applies."""
-    policies = _policy_with(
-        [], [{"expression": "timestamp('2020-01-01t00:00:00Z') > timestamp(0)"}], "Ignore"
-    )
-    [outcome] = policies.review(_deployment({"replicas": 7}))
+    """timestamp() of a string Go refuses errs in the API server too: failurePolicy applies.
+    (Of a literal it is refused when the policy is written, as the API server's checker does.)"""
+    policies = _policy_with([], [{"expression": "timestamp(object.spec.at) > timestamp(0)"}], "Ignore")
+    [outcome] = policies.review(_deployment({"at": "2020-01-01t00:00:00Z"}))
     assert outcome.kind == "ignored"
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("timestamp('2020-01-01t00:00:00Z') > timestamp(0)", "timestamp validation failed"),
+        ("duration('1d') > duration('0s')", "duration validation failed"),
+    ],
+)
+def test_a_bad_time_literal_is_refused_when_the_policy_is_read(expression: str, reason: str) -> None:
+    """Kubernetes' CEL environment validates timestamp and duration literals at compile time
+    (cel.ValidateTimestampLiterals, ValidateDurationLiterals, since 1.29): the API server
+    refuses such a policy, so it is a policy error here, not a runtime error under failurePolicy."""
+    with pytest.raises(PolicyError, match=reason):
+        _policy_with([], [{"expression": expression}], "Ignore")
