@@ -105,6 +105,11 @@ class _LibraryError(ValueError):
     """A Kubernetes library function rejects its argument (the runtime reports it as an error value)."""
 
 
+class _Unevaluable(_LibraryError):
+    """trustgate cannot give the value the API server has here; its message holds `_UNEVALUABLE`,
+    which `Program.evaluate` turns into `CelUnevaluableError`."""
+
+
 # -- opaque values -------------------------------------------------------------
 
 
@@ -136,6 +141,7 @@ _DECIMAL |= {"T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18)
 
 
 _NANO = Fraction(1, 10**9)
+_MAX_EXPONENT = 1000  # a quantity's decimal exponent; beyond it the exact value would take minutes
 _MAX_BINARY = Fraction(2**63 - 1)  # resource.ParseQuantity caps a binary-suffixed value here
 
 
@@ -149,7 +155,14 @@ def _parse_quantity(text: str) -> Fraction:
     number, exponent, suffix = match.groups()
     value = Fraction(number)
     if exponent:
-        value *= Fraction(10) ** int(exponent[1:])
+        # suffixHandler.interpret: ParseInt(64 bits), then the exponent is cut to an int32
+        power = int(exponent[1:])
+        if not -(2**63) <= power < 2**63:
+            raise _LibraryError(f"invalid quantity {text!r}: unable to parse quantity's suffix")
+        power = (power + 2**31) % 2**32 - 2**31
+        if abs(power) > _MAX_EXPONENT:
+            raise _Unevaluable(f"quantity {text!r} {_UNEVALUABLE}: trustgate takes exponents up to ±1000")
+        value *= Fraction(10) ** power
     else:
         suffix = suffix or ""
         value *= _BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix]
@@ -288,6 +301,8 @@ def _cidr(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
 def _valid(parse: Callable[[str], Any], text: str) -> bool:
     try:
         parse(text)
+    except _Unevaluable:
+        raise  # neither true nor false is known
     except _LibraryError:
         return False
     return True
@@ -921,7 +936,7 @@ def _no_authorizer(*_: Any) -> Any:
 _GO_FORMAT = "__tg_format"
 
 
-class _Unsupported(_LibraryError):
+class _Unsupported(_Unevaluable):
     """What trustgate cannot format exactly as cel-go does: the expression cannot be evaluated."""
 
     def __init__(self, what: str) -> None:
