@@ -174,14 +174,67 @@ def _parse_quantity(text: str) -> Fraction:
     return magnitude if value >= 0 else -magnitude
 
 
+# A Quantity is an int64Amount {value, scale} where resource.ParseQuantity's fast path and
+# int64Amount.Add keep it exact in an int64, else an inf.Dec; isInteger and asInteger
+# (Quantity.AsInt64) depend on which, not only on the value: 1000m is no integer (scale -3),
+# nor is 1.5Gi (an inf.Dec), 1k is. Equality compares values, and the runtime compares maps,
+# so the representation rides in the map as a list of zeros whose types (int 0 or double 0.0,
+# equal under CEL's equality) are its bits: bit 0 says inf.Dec, the others the scale + 9.
+_REPR_BITS = 12
+_INT64 = range(-(2**63), 2**63)
+
+
+def _repr_list(scale: int | None) -> list[int | float]:
+    bits = 1 if scale is None else (scale + 9) << 1
+    return [0.0 if bits >> i & 1 else 0 for i in range(_REPR_BITS)]
+
+
+def _repr_scale(zeros: Any) -> int | None:
+    if not isinstance(zeros, list) or len(zeros) != _REPR_BITS:
+        raise _LibraryError(f"not a quantity: {zeros!r}")
+    bits = sum(1 << i for i, zero in enumerate(zeros) if isinstance(zero, float))
+    return None if bits & 1 else (bits >> 1) - 9
+
+
+def _quantity_scale(text: str) -> int | None:
+    """The int64Amount scale resource.ParseQuantity gives `text`, or None for an inf.Dec (its
+    fast path: at most 18 digits at a scale of 1n or coarser; a binary suffix only on a whole
+    number whose value fits an int64 and, digits and suffix together, about 15 digits)."""
+    if text == "0":
+        return 0
+    match = _QUANTITY.fullmatch(text)
+    assert match is not None  # parsed already
+    number, exponent, suffix = match.groups()
+    whole, _, denom = number.lstrip("+-").partition(".")
+    num = whole.lstrip("0") or "0"
+    if not whole.strip("0") and not denom and not exponent and not suffix:
+        return 0  # all zeros: parseQuantityString stops there
+    if suffix in _BINARY:
+        power = _BINARY[suffix].bit_length() - 1
+        if denom or 15 - len(num) - int(power * 3 / 10) - 1 < 0:
+            return None
+        return 0 if int(num) << power in _INT64 else None
+    if exponent:
+        power = (int(exponent[1:]) + 2**31) % 2**32 - 2**31
+    else:
+        power = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}[
+            suffix or ""
+        ]
+    if 18 - (len(num) + len(denom)) < 0 or power - len(denom) < -9:
+        return None
+    return power - len(denom)
+
+
 def _to_quantity(text: str) -> dict[str, Any]:
-    return _quantity_of(_parse_quantity(text))  # zero is a quantity too
+    return _quantity_of(_parse_quantity(text), _quantity_scale(text))  # zero is a quantity too
 
 
-def _quantity_of(value: Fraction) -> dict[str, Any]:
+def _quantity_of(value: Fraction, scale: int | None) -> dict[str, Any]:
     """A quantity holds its value, not its text: CEL's `==` (and `in`, list and map equality)
     compares the maps, and Kubernetes' Quantity.Equal compares values (1Ki == 1024)."""
-    return _opaque("quantity", str(value))
+    if scale is not None and not -9 <= scale < 2 ** (_REPR_BITS - 1) - 9:
+        raise _Unevaluable(f"a quantity at scale {scale} {_UNEVALUABLE}")
+    return {_MARK: "quantity", "value": str(value), "repr": _repr_list(scale)}
 
 
 def _quantity(value: Any) -> Fraction:
@@ -190,6 +243,45 @@ def _quantity(value: Any) -> Fraction:
         return Fraction(text)
     except (ValueError, ZeroDivisionError) as e:  # a map literal that only looks like a quantity
         raise _LibraryError(f"not a quantity: {value!r}") from e
+
+
+def _quantity_amount(value: Any) -> tuple[Fraction, int | None]:
+    """The quantity's value and its int64Amount scale (None: an inf.Dec)."""
+    return _quantity(value), _repr_scale(value.get("repr") if isinstance(value, Mapping) else None)
+
+
+def _amount_add(a: tuple[Fraction, int | None], b: tuple[Fraction, int | None]) -> dict[str, Any]:
+    """Quantity.Add: int64Amount.Add where both are int64Amounts and nothing overflows (the
+    scale of a zero operand is the other's; else the finer scale), else an inf.Dec."""
+    (x, xs), (y, ys) = a, b
+    total = x + y
+    if xs is None or ys is None:
+        return _quantity_of(total, None)
+    if y == 0:
+        return _quantity_of(total, xs)
+    if x == 0:
+        return _quantity_of(total, ys)
+    low = min(xs, ys)
+    aligned = [int(v / Fraction(10) ** low) for v in (x, y)]
+    # each operand scaled to the finer scale, then their sum, must fit an int64
+    if all(v in _INT64 for v in aligned) and sum(aligned) in _INT64:
+        return _quantity_of(total, low)
+    return _quantity_of(total, None)
+
+
+def _amount_sub(a: tuple[Fraction, int | None], b: tuple[Fraction, int | None]) -> dict[str, Any]:
+    """Quantity.Sub: int64Amount.Sub adds the negation, except of the most negative int64."""
+    if b[1] is not None and b[0] / Fraction(10) ** b[1] == -(2**63):
+        return _quantity_of(a[0] - b[0], None)
+    return _amount_add(a, (-b[0], b[1]))
+
+
+def _as_int64(value: Any) -> int | None:
+    """Quantity.AsInt64: an int64Amount at scale 0, or at a positive scale that fits an int64."""
+    amount, scale = _quantity_amount(value)
+    if scale is None or scale < 0 or amount.denominator != 1 or amount.numerator not in _INT64:
+        return None
+    return amount.numerator
 
 
 def _opaque_string(value: Any) -> str:
@@ -201,10 +293,10 @@ def _opaque_string(value: Any) -> str:
 
 
 def _as_integer(value: Any) -> int:
-    q = _quantity(value)
-    if q.denominator != 1 or not -(2**63) <= q.numerator < 2**63:
+    integer = _as_int64(value)
+    if integer is None:
         raise _LibraryError("cannot convert value to integer")
-    return q.numerator
+    return integer
 
 
 # -- semver (blang/semver, as Kubernetes' library uses it) ---------------------
@@ -605,14 +697,14 @@ def _is_sorted(values: list[Any]) -> bool:
     return all(values[i] <= values[i + 1] for i in range(len(values) - 1))
 
 
-_INT64 = range(-(2**63), 2**63)
-
-
 def _sum(values: list[Any]) -> Any:
     """As Kubernetes' lists library: quantities, or numbers of one kind (ints overflow into an
     error, as CEL's int64 does); a bool is no number."""
     if values and all(_kind_of(v) == "quantity" for v in values):
-        return _quantity_of(sum((_quantity(v) for v in values), Fraction(0)))
+        total = _quantity_of(Fraction(0), 0)
+        for v in values:
+            total = _amount_add(_quantity_amount(total), _quantity_amount(v))
+        return total
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         raise _LibraryError(
             "sum() takes a list of numbers of one kind (int, uint or double), or of quantities"
@@ -1527,7 +1619,7 @@ def _library() -> list[cel.FunctionDecl]:
         ),
         _fn("isQuantity", _ov("is_quantity_string", b, [s], lambda t: _valid(_parse_quantity, t))),
         _member("sign", i, lambda q: (_quantity(q) > 0) - (_quantity(q) < 0)),
-        _member("isInteger", b, lambda q: _quantity(q).denominator == 1 and -(2**63) <= _quantity(q) < 2**63),
+        _member("isInteger", b, lambda q: _as_int64(q) is not None),
         _member("asInteger", i, _as_integer),
         _member("asApproximateFloat", d, lambda q: float(_quantity(q))),
         _fn(
@@ -1536,14 +1628,14 @@ def _library() -> list[cel.FunctionDecl]:
                 "quantity_add",
                 _DYN,
                 [_MAP, _MAP],
-                lambda a, c: _quantity_of(_quantity(a) + _quantity(c)),
+                lambda a, c: _amount_add(_quantity_amount(a), _quantity_amount(c)),
                 member=True,
             ),
             _ov(
                 "quantity_add_int",
                 _DYN,
                 [_MAP, i],
-                lambda a, c: _quantity_of(_quantity(a) + c),
+                lambda a, c: _amount_add(_quantity_amount(a), (Fraction(c), 0)),
                 member=True,
             ),
         ),
@@ -1553,14 +1645,14 @@ def _library() -> list[cel.FunctionDecl]:
                 "quantity_sub",
                 _DYN,
                 [_MAP, _MAP],
-                lambda a, c: _quantity_of(_quantity(a) - _quantity(c)),
+                lambda a, c: _amount_sub(_quantity_amount(a), _quantity_amount(c)),
                 member=True,
             ),
             _ov(
                 "quantity_sub_int",
                 _DYN,
                 [_MAP, i],
-                lambda a, c: _quantity_of(_quantity(a) - c),
+                lambda a, c: _amount_sub(_quantity_amount(a), (Fraction(c), 0)),
                 member=True,
             ),
         ),

@@ -389,7 +389,7 @@ def test_sum_errors_as_cel_go_does(expression: str, message: str) -> None:
     ("expression", "expected"),
     [
         ("quantity('0').sign()", 0),
-        ("quantity('0m').isInteger()", True),
+        ("quantity('0m').isInteger()", False),  # an int64Amount at scale -3: AsInt64 fails
         ("quantity('0Gi').asInteger()", 0),
         ("quantity('-0').asApproximateFloat()", 0.0),
         ("quantity('1').isGreaterThan(quantity('0'))", True),
@@ -425,7 +425,7 @@ def test_a_zero_quantity_is_a_quantity(expression: str, expected: Any) -> None:
         ("quantity('0.0000000001') == quantity('1n')", True),
         ("quantity('-0.0000000001') == quantity('-1n')", True),
         ("quantity('99999999999999999999Ei') == quantity('9223372036854775807')", True),
-        ("quantity('99999999999999999999Ei').isInteger()", True),
+        ("quantity('99999999999999999999Ei').isInteger()", False),  # an inf.Dec, though whole
     ],
 )
 def test_quantities_are_equal_by_value(expression: str, expected: Any) -> None:
@@ -712,3 +712,37 @@ def test_a_huge_quantity_exponent_is_no_verdict_not_a_hang() -> None:
     # suffixHandler.interpret cuts the exponent to an int32: 1e4294967296 is 1
     assert run("quantity('1e4294967296') == quantity('1')") is True
     assert run("quantity('1e400').isGreaterThan(quantity('1Ei'))") is True
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # Quantity.AsInt64: only an int64Amount at scale >= 0 that fits; the value alone does
+        # not decide (resource.ParseQuantity's fast path, int64Amount.Add)
+        ("quantity('1000m').isInteger()", False),
+        ("quantity('1.0').isInteger()", False),
+        ("quantity('1.5Gi').isInteger()", False),  # an inf.Dec
+        ("quantity('1Ei').isInteger()", False),  # too many digits for the binary fast path
+        ("quantity('9223372036854775807').isInteger()", False),  # 19 digits: an inf.Dec
+        ("quantity('0.0').isInteger()", False),
+        ("quantity('1').isInteger() && quantity('1k').isInteger() && quantity('1Gi').isInteger()", True),
+        ("quantity('1E').isInteger() && !quantity('10E').isInteger()", True),
+        ("quantity('1e3').isInteger() && !quantity('1e19').isInteger()", True),
+        ("quantity('1').add(quantity('500m')).isInteger()", False),
+        ("quantity('1.5').add(quantity('0.5')).isInteger()", False),  # 20 at scale -1
+        ("quantity('0.0').add(quantity('1')).isInteger()", True),  # a zero takes the other's scale
+        ("quantity('1k').add(quantity('1')).asInteger()", 1001),
+        ("quantity('1').add(1).sub(2).asInteger()", 0),
+        ("quantity('1m').sub(quantity('1m')).isInteger()", False),
+        # equality is still by value
+        ("quantity('1000m') == quantity('1') && [quantity('1.5Gi')] == [quantity('1536Mi')]", True),
+    ],
+)
+def test_is_integer_follows_the_quantity_s_representation(expression: str, expected: Any) -> None:
+    got = run(expression)
+    assert got == expected and type(got) is type(expected), (expression, got)
+
+
+def test_as_integer_of_a_quantity_kubernetes_holds_as_a_fraction_is_an_error() -> None:
+    with pytest.raises(cel.CelEvalError, match="cannot convert value to integer"):
+        run("quantity('1000m').asInteger()")
