@@ -698,17 +698,11 @@ def _is_sorted(values: list[Any]) -> bool:
 
 
 def _sum(values: list[Any]) -> Any:
-    """As Kubernetes' lists library: quantities, or numbers of one kind (ints overflow into an
-    error, as CEL's int64 does); a bool is no number."""
-    if values and all(_kind_of(v) == "quantity" for v in values):
-        total = _quantity_of(Fraction(0), 0)
-        for v in values:
-            total = _amount_add(_quantity_amount(total), _quantity_amount(v))
-        return total
+    """As Kubernetes' lists library: numbers of one kind (ints overflow into an error, as
+    CEL's int64 does); a bool is no number, and a Quantity is not summable there (its
+    summable types are int, uint, double and duration)."""
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-        raise _LibraryError(
-            "sum() takes a list of numbers of one kind (int, uint or double), or of quantities"
-        )
+        raise _LibraryError("sum() takes a list of numbers of one kind (int, uint or double)")
     if len({type(v) for v in values}) > 1:
         raise _LibraryError("sum() of a list that mixes int and double")
     total = sum(values)

@@ -66,7 +66,6 @@ def run(expression: str) -> Any:
         ("quantity('1Gi').sub(1).asInteger()", 2**30 - 1),
         ("quantity('-1').sign()", -1),
         ("isQuantity('1Gi') && !isQuantity('1 Gi')", True),
-        ("[quantity('1'), quantity('2')].sum().asInteger()", 3),
         # semver
         ("semver('1.2.3').isLessThan(semver('1.10.0'))", True),
         ("semver('1.0.0-rc.1').isLessThan(semver('1.0.0'))", True),
@@ -378,6 +377,8 @@ def test_library_values_as_kubernetes_gives_them(expression: str, expected: Any)
         ("[9223372036854775807, 1].sum()", "overflow"),
         ("[true, true].sum()", "numbers of one kind"),
         ("[1, 2.5].sum()", "mixes int and double"),
+        # summableTypes in Kubernetes' lists.go: int, uint, double, duration; no Quantity
+        ("[quantity('1'), quantity('2')].sum()", "takes a list of numbers"),
     ],
 )
 def test_sum_errors_as_cel_go_does(expression: str, message: str) -> None:
@@ -420,7 +421,6 @@ def test_a_zero_quantity_is_a_quantity(expression: str, expected: Any) -> None:
         ("[quantity('2'), quantity('1Ki')].indexOf(quantity('1024'))", 1),
         ("sets.contains([quantity('1Ki')], [quantity('1024')])", True),
         ("quantity('0.1').add(quantity('0.2')) == quantity('300m')", True),
-        ("[quantity('1'), quantity('500m')].sum() == quantity('1.5')", True),
         # resource.ParseQuantity rounds a value finer than 1n away from zero, caps Ki...Ei at int64
         ("quantity('0.0000000001') == quantity('1n')", True),
         ("quantity('-0.0000000001') == quantity('-1n')", True),
