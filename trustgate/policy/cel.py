@@ -662,13 +662,22 @@ def _go_url(text: str) -> _GoURL:
 
 
 def _to_url(text: str) -> dict[str, Any]:
-    """A URL holds Go's URL.String() of its value: CEL's `==` compares the maps, and Kubernetes'
-    URL.Equal compares String()s (HTTP://a.com == http://a.com)."""
-    return _opaque("url", _go_url(text).string().decode("utf-8", "replace"))
+    """A URL holds Go's URL.String() of its value (CEL's `==` compares the maps, and Kubernetes'
+    URL.Equal compares String()s: HTTP://a.com == http://a.com) and what its getters give; Go's
+    String() cannot always be parsed back to the same URL (`//`, a path of `//` and escapes)."""
+    url = _go_url(text)
+    hostname, port = url.split_host_port()
+    fields = {"scheme": url.scheme, "host": url.host, "hostname": hostname, "port": port}
+    fields |= {"escapedPath": url.escaped_path(), "rawQuery": url.raw_query}
+    return {_MARK: "url", "value": _text(url.string())} | {k: _text(v) for k, v in fields.items()}
 
 
-def _url(value: Any) -> _GoURL:
-    return _go_url(_need(value, "url"))
+def _url_field(value: Any, field: str) -> str:
+    _need(value, "url")
+    found = value.get(field)
+    if not isinstance(found, str):
+        raise _LibraryError(f"not a URL: {value!r}")
+    return found
 
 
 def _text(value: bytes) -> str:
@@ -678,7 +687,7 @@ def _text(value: bytes) -> str:
 def _query(value: Any) -> dict[str, list[str]]:
     """Go's URL.Query(): ParseQuery, which drops a pair holding a `;` or a bad escape."""
     found: dict[str, list[str]] = {}
-    for pair in _url(value).raw_query.split(b"&"):
+    for pair in _url_field(value, "rawQuery").encode("utf-8").split(b"&"):
         if b";" in pair or not pair:
             continue
         key, _, item = pair.partition(b"=")
@@ -1600,11 +1609,10 @@ def _library() -> list[cel.FunctionDecl]:
             "isURL",
             _ov("is_url_string", b, [s], lambda t: _valid(_parse_request_uri, t)),
         ),
-        _member("getScheme", s, lambda u: _text(_url(u).scheme)),
-        _member("getHost", s, lambda u: _text(_url(u).host)),
-        _member("getHostname", s, lambda u: _text(_url(u).split_host_port()[0])),
-        _member("getPort", s, lambda u: _text(_url(u).split_host_port()[1])),
-        _member("getEscapedPath", s, lambda u: _text(_url(u).escaped_path())),
+        *(
+            _member(f"get{name[0].upper()}{name[1:]}", s, lambda u, name=name: _url_field(u, name))
+            for name in ("scheme", "host", "hostname", "port", "escapedPath")
+        ),
         _member("getQuery", _T.Map(s, _T.List(s)), _query),
         # quantity
         _fn(
