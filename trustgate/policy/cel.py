@@ -1332,7 +1332,7 @@ def _go_timestamp(text: str) -> str:
     if not _MIN_UNIX <= seconds <= _MAX_UNIX:
         raise _LibraryError(f"timestamp conversion error: {text!r}: timestamp out of range")
     utc = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{nanos:09d}Z"  # %Y does not pad years below 1000
 
 
 _GO_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}

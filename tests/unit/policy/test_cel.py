@@ -749,3 +749,10 @@ def test_is_integer_follows_the_quantity_s_representation(expression: str, expec
 def test_as_integer_of_a_quantity_kubernetes_holds_as_a_fraction_is_an_error() -> None:
     with pytest.raises(cel.CelEvalError, match="cannot convert value to integer"):
         run("quantity('1000m').asInteger()")
+
+
+def test_a_timestamp_before_the_year_1000_is_handed_over_with_four_digits() -> None:
+    """strftime's %Y writes 999, which only a lenient parser reads as the year 999."""
+    assert cel._go_timestamp("0999-05-01T00:00:00Z") == "0999-05-01T00:00:00.000000000Z"
+    expression = "timestamp(object.t) == timestamp('0999-04-30T23:00:00.5Z')"
+    assert run_with(expression, {"t": "0999-05-01T00:00:00.5+01:00"}) is True
