@@ -173,3 +173,16 @@ def test_an_unknown_engine_is_rejected_in_the_config_and_on_the_command_line(wri
     code, _, err = check(str(manifests), "--gatekeeper-engine", "wasm")
     assert code == 2
     assert "'wasm' is not one of 'rego', 'cel', 'both'" in err
+
+
+def test_cel_trustgate_cannot_evaluate_exactly_is_could_not_evaluate_not_a_pass(write: Write) -> None:
+    """Under failurePolicy Ignore an evaluation error passes; a value trustgate cannot give as
+    the API server does (here `%f`, printed there through a locale printer) must not."""
+    cel = "'%.1f'.format([double(variables.replicas)]) == '5.0'"
+    text = template(cel).replace(
+        "          source:\n", "          source:\n            failurePolicy: Ignore\n", 1
+    )
+    gk = write("gk/template.yaml", text)
+    code, report, _ = check(str(write("deploy.yaml", DEPLOYMENT)), "--gatekeeper", str(gk))
+    assert code == 3
+    assert any("cannot be evaluated as the API server does it" in f["message"] for f in findings(report))

@@ -282,7 +282,11 @@ class AdmissionPolicyCheck:
             )
             if outcome.kind == "unevaluable":
                 finding.source = "engine"
-                finding.fix = "give the missing object with --admission-policy, or evaluate it in the cluster"
+                finding.fix = (
+                    "evaluate it in the cluster: trustgate cannot reproduce this CEL there exactly"
+                    if "cannot be evaluated as the API server does it" in outcome.message
+                    else "give the missing object with --admission-policy, or evaluate it in the cluster"
+                )
             elif outcome.kind == "ignored":
                 finding.severity = finding.rule_severity = Severity.INFO
             elif outcome.kind == "namespace-unknown":

@@ -25,12 +25,13 @@ maps with the key `@k8s` here (so are the format library's optionals):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import ipaddress
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = [
     "Bindings",
     "CelCompileError",
     "CelEvalError",
+    "CelUnevaluableError",
     "Program",
     "compile_expression",
     "substitute_variable",
@@ -91,8 +93,21 @@ class CelEvalError(Exception):
     """An expression failed on this input (no such key, no matching overload, a library error)."""
 
 
+class CelUnevaluableError(CelEvalError):
+    """trustgate cannot give this expression's value as the API server would on this input (it
+    has one there): not an evaluation error for a failurePolicy to ignore, but no verdict."""
+
+
+_UNEVALUABLE = "cannot be evaluated as the API server does it"
+
+
 class _LibraryError(ValueError):
     """A Kubernetes library function rejects its argument (the runtime reports it as an error value)."""
+
+
+class _Unevaluable(_LibraryError):
+    """trustgate cannot give the value the API server has here; its message holds `_UNEVALUABLE`,
+    which `Program.evaluate` turns into `CelUnevaluableError`."""
 
 
 # -- opaque values -------------------------------------------------------------
@@ -125,37 +140,163 @@ _DECIMAL |= {"k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9)}
 _DECIMAL |= {"T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18)}
 
 
+_NANO = Fraction(1, 10**9)
+_MAX_EXPONENT = 1000  # a quantity's decimal exponent; beyond it the exact value would take minutes
+_MAX_BINARY = Fraction(2**63 - 1)  # resource.ParseQuantity caps a binary-suffixed value here
+
+
 def _parse_quantity(text: str) -> Fraction:
+    """The value resource.ParseQuantity gives `text`: exact, except that a value finer than
+    1n is rounded away from zero to a whole number of nano-units, and a value with a binary
+    suffix (Ki ... Ei) is capped at the int64 range."""
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise _LibraryError(f"invalid quantity {text!r}: not a number with an optional suffix or exponent")
     number, exponent, suffix = match.groups()
     value = Fraction(number)
     if exponent:
-        return value * Fraction(10) ** int(exponent[1:])
-    suffix = suffix or ""
-    return value * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+        # suffixHandler.interpret: ParseInt(64 bits), then the exponent is cut to an int32
+        power = int(exponent[1:])
+        if not -(2**63) <= power < 2**63:
+            raise _LibraryError(f"invalid quantity {text!r}: unable to parse quantity's suffix")
+        power = (power + 2**31) % 2**32 - 2**31
+        if abs(power) > _MAX_EXPONENT:
+            raise _Unevaluable(f"quantity {text!r} {_UNEVALUABLE}: trustgate takes exponents up to ±1000")
+        value *= Fraction(10) ** power
+    else:
+        suffix = suffix or ""
+        value *= _BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix]
+    magnitude = abs(value)
+    if (magnitude / _NANO).denominator != 1:
+        magnitude = (magnitude / _NANO).__ceil__() * _NANO
+    if suffix in _BINARY and magnitude > _MAX_BINARY:
+        magnitude = _MAX_BINARY
+    return magnitude if value >= 0 else -magnitude
+
+
+# A Quantity is an int64Amount {value, scale} where resource.ParseQuantity's fast path and
+# int64Amount.Add keep it exact in an int64, else an inf.Dec; isInteger and asInteger
+# (Quantity.AsInt64) depend on which, not only on the value: 1000m is no integer (scale -3),
+# nor is 1.5Gi (an inf.Dec), 1k is. Equality compares values, and the runtime compares maps,
+# so the representation rides in the map as a list of zeros whose types (int 0 or double 0.0,
+# equal under CEL's equality) are its bits: bit 0 says inf.Dec, the others the scale + 9.
+_REPR_BITS = 12
+_INT64 = range(-(2**63), 2**63)
+
+
+def _repr_list(scale: int | None) -> list[int | float]:
+    bits = 1 if scale is None else (scale + 9) << 1
+    return [0.0 if bits >> i & 1 else 0 for i in range(_REPR_BITS)]
+
+
+def _repr_scale(zeros: Any) -> int | None:
+    if not isinstance(zeros, list) or len(zeros) != _REPR_BITS:
+        raise _LibraryError(f"not a quantity: {zeros!r}")
+    bits = sum(1 << i for i, zero in enumerate(zeros) if isinstance(zero, float))
+    return None if bits & 1 else (bits >> 1) - 9
+
+
+def _quantity_scale(text: str) -> int | None:
+    """The int64Amount scale resource.ParseQuantity gives `text`, or None for an inf.Dec (its
+    fast path: at most 18 digits at a scale of 1n or coarser; a binary suffix only on a whole
+    number whose value fits an int64 and, digits and suffix together, about 15 digits)."""
+    if text == "0":
+        return 0
+    match = _QUANTITY.fullmatch(text)
+    assert match is not None  # parsed already
+    number, exponent, suffix = match.groups()
+    whole, _, denom = number.lstrip("+-").partition(".")
+    num = whole.lstrip("0") or "0"
+    if not whole.strip("0") and not denom and not exponent and not suffix:
+        return 0  # all zeros: parseQuantityString stops there
+    if suffix in _BINARY:
+        power = _BINARY[suffix].bit_length() - 1
+        if denom or 15 - len(num) - int(power * 3 / 10) - 1 < 0:
+            return None
+        return 0 if int(num) << power in _INT64 else None
+    if exponent:
+        power = (int(exponent[1:]) + 2**31) % 2**32 - 2**31
+    else:
+        power = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}[
+            suffix or ""
+        ]
+    if 18 - (len(num) + len(denom)) < 0 or power - len(denom) < -9:
+        return None
+    return power - len(denom)
+
+
+def _to_quantity(text: str) -> dict[str, Any]:
+    return _quantity_of(_parse_quantity(text), _quantity_scale(text))  # zero is a quantity too
+
+
+def _quantity_of(value: Fraction, scale: int | None) -> dict[str, Any]:
+    """A quantity holds its value, not its text: CEL's `==` (and `in`, list and map equality)
+    compares the maps, and Kubernetes' Quantity.Equal compares values (1Ki == 1024)."""
+    if scale is not None and not -9 <= scale < 2 ** (_REPR_BITS - 1) - 9:
+        raise _Unevaluable(f"a quantity at scale {scale} {_UNEVALUABLE}")
+    return {_MARK: "quantity", "value": str(value), "repr": _repr_list(scale)}
 
 
 def _quantity(value: Any) -> Fraction:
-    return _parse_quantity(_need(value, "quantity"))
+    text = _need(value, "quantity")
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError) as e:  # a map literal that only looks like a quantity
+        raise _LibraryError(f"not a quantity: {value!r}") from e
 
 
-def _format_fraction(value: Fraction) -> str:
-    if value.denominator == 1:
-        return str(value.numerator)
-    for suffix in ("m", "u", "n"):
-        scaled = value / _DECIMAL[suffix]
-        if scaled.denominator == 1:
-            return f"{scaled.numerator}{suffix}"
-    return str(round(value / _DECIMAL["n"])) + "n"  # the API server also rounds below nano
+def _quantity_amount(value: Any) -> tuple[Fraction, int | None]:
+    """The quantity's value and its int64Amount scale (None: an inf.Dec)."""
+    return _quantity(value), _repr_scale(value.get("repr") if isinstance(value, Mapping) else None)
+
+
+def _amount_add(a: tuple[Fraction, int | None], b: tuple[Fraction, int | None]) -> dict[str, Any]:
+    """Quantity.Add: int64Amount.Add where both are int64Amounts and nothing overflows (the
+    scale of a zero operand is the other's; else the finer scale), else an inf.Dec."""
+    (x, xs), (y, ys) = a, b
+    total = x + y
+    if xs is None or ys is None:
+        return _quantity_of(total, None)
+    if y == 0:
+        return _quantity_of(total, xs)
+    if x == 0:
+        return _quantity_of(total, ys)
+    low = min(xs, ys)
+    aligned = [int(v / Fraction(10) ** low) for v in (x, y)]
+    # each operand scaled to the finer scale, then their sum, must fit an int64
+    if all(v in _INT64 for v in aligned) and sum(aligned) in _INT64:
+        return _quantity_of(total, low)
+    return _quantity_of(total, None)
+
+
+def _amount_sub(a: tuple[Fraction, int | None], b: tuple[Fraction, int | None]) -> dict[str, Any]:
+    """Quantity.Sub: int64Amount.Sub adds the negation, except of the most negative int64."""
+    if b[1] is not None and b[0] / Fraction(10) ** b[1] == -(2**63):
+        return _quantity_of(a[0] - b[0], None)
+    return _amount_add(a, (-b[0], b[1]))
+
+
+def _as_int64(value: Any) -> int | None:
+    """Quantity.AsInt64: an int64Amount at scale 0, or at a positive scale that fits an int64."""
+    amount, scale = _quantity_amount(value)
+    if scale is None or scale < 0 or amount.denominator != 1 or amount.numerator not in _INT64:
+        return None
+    return amount.numerator
+
+
+def _opaque_string(value: Any) -> str:
+    """`string()` of an IP or CIDR. The API server has no `string()` of a Quantity, Semver or
+    URL (their ConvertToType refuses the string type): an error, never a text to compare."""
+    if _kind_of(value) in ("quantity", "semver", "url"):
+        raise _LibraryError(f"type conversion error from '{_kind_of(value)}' to 'string'")
+    return _need(value, "ip", "cidr")
 
 
 def _as_integer(value: Any) -> int:
-    q = _quantity(value)
-    if q.denominator != 1 or not -(2**63) <= q.numerator < 2**63:
+    integer = _as_int64(value)
+    if integer is None:
         raise _LibraryError("cannot convert value to integer")
-    return q.numerator
+    return integer
 
 
 # -- semver (blang/semver, as Kubernetes' library uses it) ---------------------
@@ -182,6 +323,14 @@ def _normalize_semver(text: str) -> str:
     numbers = [n.lstrip("0") or "0" for n in text[:end].split(".") if n != ""]
     numbers += ["0"] * (3 - len(numbers))
     return ".".join(numbers) + text[end:]
+
+
+def _to_semver(text: str, normalize: bool) -> dict[str, Any]:
+    """A semver holds its version without build metadata: CEL's `==` compares the maps, and
+    blang/semver's EQ (Kubernetes' Semver.Equal) ignores the build (1.2.3+b == 1.2.3)."""
+    text = _normalize_semver(text) if normalize else text
+    _semver_parts(text)
+    return _opaque("semver", text.partition("+")[0])
 
 
 def _semver_compare(a: Any, b: Any) -> int:
@@ -244,6 +393,8 @@ def _cidr(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
 def _valid(parse: Callable[[str], Any], text: str) -> bool:
     try:
         parse(text)
+    except _Unevaluable:
+        raise  # neither true nor false is known
     except _LibraryError:
         return False
     return True
@@ -263,66 +414,289 @@ def _contains_cidr(c: Any, other: Any) -> bool:
 # -- url -----------------------------------------------------------------------
 
 
-# url.ParseRequestURI: the ASCII a host may hold unescaped (shouldEscape for encodeHost), and
-# what userinfo may (validUserinfo).
-_HOST_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:[]<>\"%"
-)
-_USERINFO_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:~!$&'()*+,;=%@"
-)
+# Go's net/url, in bytes as Go works: url.ParseRequestURI decides what is a URL (`isURL`,
+# `url()`), and the value is url.Parse's (the fragment split off), as Kubernetes' library does.
+
+_HOST, _ZONE, _PATH, _USER, _QUERY, _FRAGMENT = "host", "zone", "path", "user", "query", "fragment"
+_ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_USERINFO_OK = _ALNUM | frozenset(b"-._:~!$&'()*+,;=%@")  # validUserinfo, ASCII runes only
 
 
-def _parse_url(text: str) -> urllib.parse.SplitResult:
-    """As Go's url.ParseRequestURI: no control character anywhere, a host of the characters a
-    host may hold (no space), an absolute URL or an absolute path."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise _LibraryError(f"URL {text!r} parse error: invalid control character in URL")
+def _should_escape(c: int, mode: str) -> bool:
+    """Go's shouldEscape(c, mode)."""
+    if c in _ALNUM:
+        return False
+    if mode in (_HOST, _ZONE) and c in b"!$&'()*+,;=:[]<>\"":
+        return False
+    if c in b"-_.~":
+        return False
+    if c in b"$&+,/:;=?@":
+        if mode == _PATH:
+            return c == ord("?")
+        if mode == _USER:
+            return c in b"@/?:"
+        if mode == _QUERY:
+            return True
+        if mode == _FRAGMENT:
+            return False
+    return not (mode == _FRAGMENT and c in b"!()*")
+
+
+def _unescape(s: bytes, mode: str) -> bytes:
+    """Go's unescape(s, mode): every % followed by two hex digits (in a host, only for bytes
+    beyond ASCII, or %25), no ASCII a host may not hold; `+` is a space in a query."""
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == ord("%"):
+            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode(errors='replace')!r}")
+            value = int(s[i + 1 : i + 3], 16)
+            if mode == _HOST and value < 0x80 and s[i : i + 3] != b"%25":
+                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode()!r}")
+            if mode == _ZONE and s[i : i + 3] != b"%25" and value != 0x20 and _should_escape(value, _HOST):
+                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode()!r}")
+            i += 3
+        else:
+            if mode in (_HOST, _ZONE) and c < 0x80 and _should_escape(c, mode):
+                raise _LibraryError(f"invalid character {chr(c)!r} in host name")
+            i += 1
+    out = bytearray()
+    i = 0
+    while i < len(s):
+        if s[i] == ord("%"):
+            out.append(int(s[i + 1 : i + 3], 16))
+            i += 3
+            continue
+        out.append(0x20 if s[i] == ord("+") and mode == _QUERY else s[i])
+        i += 1
+    return bytes(out)
+
+
+def _escape(s: bytes, mode: str) -> bytes:
+    out = bytearray()
+    for c in s:
+        if c == 0x20 and mode == _QUERY:
+            out.append(ord("+"))
+        elif _should_escape(c, mode):
+            out += b"%%%02X" % c
+        else:
+            out.append(c)
+    return bytes(out)
+
+
+def _valid_port(colon_port: bytes) -> bool:
+    return colon_port == b"" or (colon_port[:1] == b":" and all(0x30 <= c <= 0x39 for c in colon_port[1:]))
+
+
+def _parse_host(host: bytes) -> bytes:
+    """Go's parseHost: host[:port], unescaped (a bracketed IPv6 zone may be %-escaped)."""
+    if host.startswith(b"["):
+        i = host.rfind(b"]")
+        if i < 0:
+            raise _LibraryError("missing ']' in host")
+        if not _valid_port(host[i + 1 :]):
+            raise _LibraryError(f"invalid port {host[i + 1 :].decode(errors='replace')!r} after host")
+        zone = host[:i].find(b"%25")
+        if zone >= 0:
+            return _unescape(host[:zone], _HOST) + _unescape(host[zone:i], _ZONE) + _unescape(host[i:], _HOST)
+    else:
+        i = host.rfind(b":")
+        # Recent Go (urlstrictcolons) also refuses a colon before the port's (http://::1/).
+        if i != -1 and (not _valid_port(host[i:]) or b":" in host[:i]):
+            raise _LibraryError(f"invalid port {host[i:].decode(errors='replace')!r} after host")
+    return _unescape(host, _HOST)
+
+
+@dataclass(frozen=True, slots=True)
+class _GoURL:
+    """The fields of Go's url.URL that Kubernetes' library reads, as bytes."""
+
+    scheme: bytes = b""
+    opaque: bytes = b""
+    user: tuple[bytes, bytes | None] | None = None  # username, password
+    host: bytes = b""
+    path: bytes = b""
+    raw_path: bytes = b""
+    force_query: bool = False
+    raw_query: bytes = b""
+    fragment: bytes = b""
+    raw_fragment: bytes = b""
+
+    def escaped_path(self) -> bytes:
+        """Go's URL.EscapedPath."""
+        if self.raw_path and _valid_encoded(self.raw_path, _PATH):
+            try:
+                if _unescape(self.raw_path, _PATH) == self.path:
+                    return self.raw_path
+            except _LibraryError:
+                pass
+        if self.path == b"*":
+            return b"*"
+        return _escape(self.path, _PATH)
+
+    def escaped_fragment(self) -> bytes:
+        if self.raw_fragment and _valid_encoded(self.raw_fragment, _FRAGMENT):
+            try:
+                if _unescape(self.raw_fragment, _FRAGMENT) == self.fragment:
+                    return self.raw_fragment
+            except _LibraryError:
+                pass
+        return _escape(self.fragment, _FRAGMENT)
+
+    def split_host_port(self) -> tuple[bytes, bytes]:
+        """Go's splitHostPort of Host: (Hostname(), Port())."""
+        host, port = self.host, b""
+        colon = host.rfind(b":")
+        if colon != -1 and _valid_port(host[colon:]):
+            host, port = host[:colon], host[colon + 1 :]
+        if host.startswith(b"[") and host.endswith(b"]"):
+            host = host[1:-1]
+        return host, port
+
+    def string(self) -> bytes:
+        """Go's URL.String(), which Kubernetes' URL.Equal compares."""
+        out = bytearray()
+        if self.scheme:
+            out += self.scheme + b":"
+        if self.opaque:
+            out += self.opaque
+        else:
+            if self.scheme or self.host or self.user is not None:
+                if self.host or self.path or self.user is not None:
+                    out += b"//"
+                if self.user is not None:
+                    out += _escape(self.user[0], _USER)
+                    if self.user[1] is not None:
+                        out += b":" + _escape(self.user[1], _USER)
+                    out += b"@"
+                if self.host:
+                    out += _escape(self.host, _HOST)
+            path = self.escaped_path()
+            if path and path[:1] != b"/" and self.host:
+                out += b"/"
+            if not out and b":" in path.split(b"/", 1)[0]:
+                out += b"./"
+            out += path
+        if self.force_query or self.raw_query:
+            out += b"?" + self.raw_query
+        if self.fragment:
+            out += b"#" + self.escaped_fragment()
+        return bytes(out)
+
+
+def _valid_encoded(s: bytes, mode: str) -> bool:
+    return all(c in b"!$&'()*+,;=:@[]%" or not _should_escape(c, mode) for c in s)
+
+
+def _go_parse(raw: bytes, via_request: bool) -> _GoURL:
+    """Go's parse(rawURL, viaRequest)."""
+    if any(c < 0x20 or c == 0x7F for c in raw):
+        raise _LibraryError("net/url: invalid control character in URL")
+    if raw == b"" and via_request:
+        raise _LibraryError("empty url")
+    if raw == b"*":
+        return _GoURL(path=b"*")
+    scheme, rest = b"", raw
+    for i, c in enumerate(raw):
+        if chr(c).isascii() and chr(c).isalpha():
+            continue
+        if c in b"0123456789+-.":
+            if i == 0:
+                break
+            continue
+        if c == ord(":"):
+            if i == 0:
+                raise _LibraryError("missing protocol scheme")
+            scheme, rest = raw[:i].lower(), raw[i + 1 :]
+        break
+    force_query, raw_query = False, b""
+    if rest.endswith(b"?") and rest.count(b"?") == 1:
+        force_query, rest = True, rest[:-1]
+    else:
+        rest, _, raw_query = rest.partition(b"?")
+    if not rest.startswith(b"/"):
+        if scheme:  # a rootless path is opaque
+            return _GoURL(scheme=scheme, opaque=rest, force_query=force_query, raw_query=raw_query)
+        if via_request:
+            raise _LibraryError("invalid URI for request")
+        if b":" in rest.split(b"/", 1)[0]:
+            raise _LibraryError("first path segment in URL cannot contain colon")
+    user: tuple[bytes, bytes | None] | None = None
+    host = b""
+    if (scheme or (not via_request and not rest.startswith(b"///"))) and rest.startswith(b"//"):
+        authority, slash, tail = rest[2:].partition(b"/")
+        rest = slash + tail
+        at = authority.rfind(b"@")
+        host = _parse_host(authority[at + 1 :])
+        if at >= 0:
+            userinfo = authority[:at]
+            if not all(c in _USERINFO_OK for c in userinfo):
+                raise _LibraryError("net/url: invalid userinfo")
+            name, colon, password = userinfo.partition(b":")
+            user = (_unescape(name, _USER), _unescape(password, _USER) if colon else None)
+    path = _unescape(rest, _PATH)
+    raw_path = b"" if _escape(path, _PATH) == rest else rest
+    return _GoURL(scheme, b"", user, host, path, raw_path, force_query, raw_query)
+
+
+def _parse_request_uri(text: str) -> _GoURL:
+    return _go_parse(text.encode("utf-8", "surrogatepass"), True)
+
+
+def _go_url(text: str) -> _GoURL:
+    """Kubernetes' url(): what url.ParseRequestURI accepts, valued as url.Parse gives it."""
+    raw = text.encode("utf-8", "surrogatepass")
     try:
-        parts = urllib.parse.urlsplit(text)
-        _ = parts.port  # raises on a bad port
-    except ValueError as e:
-        raise _LibraryError(f"URL {text!r} parse error: {e}") from e
-    if not parts.scheme and not text.startswith("/"):
-        raise _LibraryError(f"URL must be absolute or an absolute path: {text!r}")
-    userinfo, _, host = parts.netloc.rpartition("@")
-    if any(c < "\x80" and c not in _USERINFO_CHARS for c in userinfo):
-        raise _LibraryError(f"URL {text!r} parse error: invalid userinfo")
-    bad = next((c for c in host if c < "\x80" and c not in _HOST_CHARS), None)
-    if bad is not None:
-        raise _LibraryError(f"URL {text!r} parse error: invalid character {bad!r} in host name")
-    return parts
+        _go_parse(raw, True)
+        before, hash_sign, fragment = raw.partition(b"#")
+        parsed = _go_parse(before, False)
+        if hash_sign and fragment:
+            unescaped = _unescape(fragment, _FRAGMENT)
+            raw_fragment = b"" if _escape(unescaped, _FRAGMENT) == fragment else fragment
+            parsed = dataclasses.replace(parsed, fragment=unescaped, raw_fragment=raw_fragment)
+    except _LibraryError as e:
+        raise _LibraryError(f"URL parse error during conversion from string: parse {text!r}: {e}") from e
+    return parsed
 
 
-def _escaped_path(value: Any) -> str:
-    """Go's URL.EscapedPath: the path as written where it is a valid encoding, else the decoded
-    path escaped (a space is %20)."""
-    raw = _url(value).path
-    valid = all(c in "!$&'()*+,;=:@[]%-_.~/" or (c.isascii() and c.isalnum()) for c in raw)
-    if valid:
-        return raw
-    return urllib.parse.quote(urllib.parse.unquote(raw), safe="$&+,/:;=@")
+def _to_url(text: str) -> dict[str, Any]:
+    """A URL holds Go's URL.String() of its value (CEL's `==` compares the maps, and Kubernetes'
+    URL.Equal compares String()s: HTTP://a.com == http://a.com) and what its getters give; Go's
+    String() cannot always be parsed back to the same URL (`//`, a path of `//` and escapes)."""
+    url = _go_url(text)
+    hostname, port = url.split_host_port()
+    fields = {"scheme": url.scheme, "host": url.host, "hostname": hostname, "port": port}
+    fields |= {"escapedPath": url.escaped_path(), "rawQuery": url.raw_query}
+    return {_MARK: "url", "value": _text(url.string())} | {k: _text(v) for k, v in fields.items()}
 
 
-def _url(value: Any) -> urllib.parse.SplitResult:
-    return _parse_url(_need(value, "url"))
+def _url_field(value: Any, field: str) -> str:
+    _need(value, "url")
+    found = value.get(field)
+    if not isinstance(found, str):
+        raise _LibraryError(f"not a URL: {value!r}")
+    return found
 
 
-def _hostname(value: Any) -> str:
-    netloc = _url(value).netloc.rsplit("@", 1)[-1]
-    if netloc.startswith("["):
-        return netloc[1 : netloc.index("]")]
-    return netloc.rsplit(":", 1)[0] if ":" in netloc else netloc
-
-
-def _port(value: Any) -> str:
-    netloc = _url(value).netloc.rsplit("@", 1)[-1]
-    tail = netloc.rsplit("]", 1)[-1]
-    return tail.rsplit(":", 1)[1] if ":" in tail else ""
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")  # Go's strings may hold invalid UTF-8; CEL's may not
 
 
 def _query(value: Any) -> dict[str, list[str]]:
-    return {k: list(v) for k, v in urllib.parse.parse_qs(_url(value).query, keep_blank_values=True).items()}
+    """Go's URL.Query(): ParseQuery, which drops a pair holding a `;` or a bad escape."""
+    found: dict[str, list[str]] = {}
+    for pair in _url_field(value, "rawQuery").encode("utf-8").split(b"&"):
+        if b";" in pair or not pair:
+            continue
+        key, _, item = pair.partition(b"=")
+        try:
+            key, item = _unescape(key, _QUERY), _unescape(item, _QUERY)
+        except _LibraryError:
+            continue
+        found.setdefault(_text(key), []).append(_text(item))
+    return found
 
 
 # -- lists ---------------------------------------------------------------------
@@ -332,18 +706,12 @@ def _is_sorted(values: list[Any]) -> bool:
     return all(values[i] <= values[i + 1] for i in range(len(values) - 1))
 
 
-_INT64 = range(-(2**63), 2**63)
-
-
 def _sum(values: list[Any]) -> Any:
-    """As Kubernetes' lists library: quantities, or numbers of one kind (ints overflow into an
-    error, as CEL's int64 does); a bool is no number."""
-    if values and all(_kind_of(v) == "quantity" for v in values):
-        return _opaque("quantity", _format_fraction(sum((_quantity(v) for v in values), Fraction(0))))
+    """As Kubernetes' lists library: numbers of one kind (ints overflow into an error, as
+    CEL's int64 does); a bool is no number, and a Quantity is not summable there (its
+    summable types are int, uint, double and duration)."""
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-        raise _LibraryError(
-            "sum() takes a list of numbers of one kind (int, uint or double), or of quantities"
-        )
+        raise _LibraryError("sum() takes a list of numbers of one kind (int, uint or double)")
     if len({type(v) for v in values}) > 1:
         raise _LibraryError("sum() of a list that mixes int and double")
     total = sum(values)
@@ -372,11 +740,12 @@ def _cel_in(item: Any, values: list[Any]) -> bool:
 
 
 def _is_link_local_multicast(value: Any) -> bool:
-    """As Go's netip.Addr.IsLinkLocalMulticast: 224.0.0.0/24, ff02::/16 (Python has no such test)."""
+    """As Go's netip.Addr.IsLinkLocalMulticast: 224.0.0.0/24, and IPv6 ffX2::/16 whatever the
+    flags nibble X (`v6u16(0) & 0xff0f == 0xff02`: ff12::1 too); Python has no such test."""
     address = _ip(value)
     if address.version == 4:
         return address in ipaddress.ip_network("224.0.0.0/24")
-    return address in ipaddress.ip_network("ff02::/16")
+    return int(address) >> 112 & 0xFF0F == 0xFF02
 
 
 def _cel_equal(a: Any, b: Any) -> bool:
@@ -646,8 +1015,514 @@ _AUTHZ_STRING: tuple[str, ...] = ("group", "resource", "subresource", "namespace
 _AUTHZ_STRING += ("fieldSelector", "labelSelector")
 
 
+def _no_call(*_: Any) -> Any:
+    raise _LibraryError("internal: a type-checking overload was called")
+
+
 def _no_authorizer(*_: Any) -> Any:
     raise _LibraryError("authorizer has no offline meaning")
+
+
+# -- string.format as Kubernetes has it (cel-go's strings extension, version 2) ----
+
+# The runtime's `format` is the later formatter (cel-spec's): it prints a double for `%d`
+# (1.500000) where Kubernetes' version-2 strings library (cel-go ext/formatting.go) errs, and
+# writes lists and maps differently. `_go_time_rewrite` routes `.format(` here.
+_GO_FORMAT = "__tg_format"
+
+
+class _Unsupported(_Unevaluable):
+    """What trustgate cannot format exactly as cel-go does: the expression cannot be evaluated."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"string.format {_UNEVALUABLE}: {what}")
+
+
+def _cel_type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "double"
+    if value is None:
+        return "null_type"
+    if _kind_of(value):
+        return "kubernetes." + _kind_of(value).capitalize()
+    names: dict[type, str] = {str: "string", bytes: "bytes", list: "list", dict: "map"}
+    names |= {dt.datetime: "google.protobuf.Timestamp", dt.timedelta: "google.protobuf.Duration"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _go_g(value: float) -> str:
+    """Go's strconv.FormatFloat(value, 'g', -1, 64): shortest digits, %e form when the exponent
+    is below -4 or at least 6 (two exponent digits at least)."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    sign = "-" if str(value).startswith("-") else ""
+    if value == 0:
+        return sign + "0"
+    mantissa, _, exponent = f"{abs(value)!r}".partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction.rstrip("0")).lstrip("0") or "0"
+    point = len(whole.lstrip("0")) + int(exponent or 0)  # the decimal point after this many digits
+    if not whole.lstrip("0"):  # 0.000123: the point is before the leading zeros of the fraction
+        point = -(len(fraction) - len(fraction.lstrip("0"))) + int(exponent or 0)
+    digits = digits.rstrip("0") or "0"
+    exp = point - 1
+    if exp < -4 or exp >= 6:
+        tail = ("." + digits[1:]) if len(digits) > 1 else ""
+        return f"{sign}{digits[0]}{tail}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _go_quote(text: str) -> str:
+    """Go's strconv.Quote (`%q`)."""
+    out = ['"']
+    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif ch in named:
+            out.append(named[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out) + '"'
+
+
+def _v1_text(value: Any) -> str:
+    """cel-go's FormatString (`%s`): the value converted to a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_g(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _Unsupported("bytes that are not UTF-8 text") from e
+    if value is None:
+        return "null"
+    if isinstance(value, list) and not _kind_of(value):
+        return "[" + ", ".join(_v1_member(v) for v in value) + "]"
+    if isinstance(value, dict) and not _kind_of(value):
+        pairs = sorted((_v1_key(k), _v1_member(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k}:{v}" for k, v in pairs) + "}"
+    if isinstance(value, (dt.datetime, dt.timedelta)):
+        # the runtime hands Python a timestamp or duration only to the microsecond
+        raise _Unsupported("a timestamp or duration (its nanoseconds are not known here)")
+    raise _LibraryError(
+        "error during formatting: string clause can only be used on strings, bools, bytes, ints, "
+        f"doubles, maps, lists, types, durations, and timestamps, was given {_cel_type_name(value)}"
+    )
+
+
+def _v1_member(value: Any) -> str:
+    """A list element or map value: clauseForType, then quoteForCEL."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _Unsupported("a NaN or infinite double inside a list or map")
+        return f"{value:.6f}"
+    if isinstance(value, str):
+        return _go_quote(value)
+    if isinstance(value, bytes):
+        return "b" + _go_quote(_v1_text(value))
+    if isinstance(value, (bool, int, list, dict)) or value is None:
+        if _kind_of(value):
+            raise _LibraryError(
+                f"error during formatting: no formatting function for {_cel_type_name(value)}"
+            )
+        return _v1_text(value)
+    return _v1_text(value)  # refuses what cannot be formatted
+
+
+def _v1_key(key: Any) -> str:
+    if isinstance(key, str):
+        return _go_quote(key)
+    if isinstance(key, (bool, int)):
+        return _v1_text(key)
+    raise _LibraryError(
+        f"error during formatting: no formatting function for map key of type {_cel_type_name(key)}"
+    )
+
+
+def _v1_clause(verb: str, value: Any) -> str:
+    name = _cel_type_name(value)
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if verb == "s":
+        return _v1_text(value)
+    if verb == "d":
+        if not integer:
+            raise _LibraryError(
+                f"error during formatting: decimal clause can only be used on integers, was given {name}"
+            )
+        return str(value)
+    if verb in ("f", "e"):
+        if not isinstance(value, float) and value not in ("NaN", "Infinity", "-Infinity"):
+            what = "fixed-point" if verb == "f" else "scientific"
+            raise _LibraryError(
+                f"error during formatting: {what} clause can only be used on doubles, was given {name}"
+            )
+        # cel-go prints these through golang.org/x/text's locale printer (en_US grouping,
+        # 1,234.50) and `%e` with the precision as a width: not reproduced here
+        raise _Unsupported(f"'%{verb}' (cel-go prints it with golang.org/x/text's locale printer)")
+    if verb == "b":
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if not integer:
+            raise _LibraryError(
+                "error during formatting: only integers and bools can be formatted as binary, "
+                f"was given {name}"
+            )
+        return format(value, "b")
+    if verb in ("x", "X"):
+        if integer:
+            text = format(value, "x")
+        elif isinstance(value, str):
+            text = value.encode("utf-8").hex()
+        elif isinstance(value, bytes):
+            text = value.hex()
+        else:
+            raise _LibraryError(
+                "error during formatting: only integers, byte buffers, and strings can be formatted as hex, "
+                f"was given {name}"
+            )
+        return text.upper() if verb == "X" else text
+    if verb == "o":
+        if not integer:
+            raise _LibraryError(
+                f"error during formatting: octal clause can only be used on integers, was given {name}"
+            )
+        return format(value, "o")
+    raise _LibraryError(f'could not parse formatting clause: unrecognized formatting clause "{verb}"')
+
+
+def _bytes_as_bytes(value: Any) -> Any:
+    """The runtime hands bytes inside a list or map to Python as a bytearray."""
+    if isinstance(value, bytearray):
+        return bytes(value)
+    if isinstance(value, list):
+        return [_bytes_as_bytes(v) for v in value]
+    if isinstance(value, dict):
+        return {_bytes_as_bytes(k): _bytes_as_bytes(v) for k, v in value.items()}
+    return value
+
+
+def _format_v1(text: str, args: list[Any]) -> str:
+    """cel-go's strings.format of version 2 (ext/formatting.go, parseFormatString): `%%`, and
+    `%[.precision]verb` taking the next argument; the precision only matters to `%f`/`%e`."""
+    args = [_bytes_as_bytes(a) for a in args]
+    out: list[str] = []
+    i = index = 0
+    while i < len(text):
+        if text[i] != "%":
+            out.append(text[i])
+            i += 1
+            continue
+        if text[i + 1 : i + 2] == "%":
+            out.append("%")
+            i += 2
+            continue
+        if index >= len(args):
+            raise _LibraryError(f"index {index} out of range")
+        if i + 1 >= len(text):
+            raise _LibraryError("unexpected end of string")
+        j = i + 1
+        if text[j] == ".":
+            j += 1
+            start = j
+            while True:
+                if j >= len(text):
+                    raise _LibraryError(
+                        "could not parse formatting clause: error while parsing precision: "
+                        "could not find end of precision specifier"
+                    )
+                if text[j] not in "0123456789":
+                    break
+                j += 1
+            if j == start or int(text[start:j]) >= 2**63:
+                raise _LibraryError("could not parse formatting clause: error while parsing precision")
+        out.append(_v1_clause(text[j], args[index]))
+        index += 1
+        i = j + 1
+    return "".join(out)
+
+
+# -- Go's time parsing (cel-go's timestamp(), duration() and duration.getMilliseconds()) --
+
+# The runtime's own `timestamp(string)`, `duration(string)` and `getMilliseconds()` cannot be
+# replaced (the runtime registers them first), and they differ from cel-go's: they take strings
+# Go's time.Parse(RFC3339) and time.ParseDuration refuse (`t` and `z` in lower case, a leap
+# second, `+0100`, `2562048h`), and a duration's getMilliseconds() is its millisecond part
+# (500 for 1.5s) where cel-go gives the total (1500). `_go_time_rewrite` routes each call
+# through the functions below: a string argument is checked and handed to the runtime in a
+# form it reads exactly; any other argument goes to the runtime's conversion as it was.
+
+_GO_T = "__tg_go_t"  # the cel.bind variable holding a timestamp()/duration() argument
+_GO_CHECK = {"timestamp": "__tg_go_timestamp", "duration": "__tg_go_duration"}
+_GO_MILLISECONDS = "__tg_getMilliseconds"
+_MIN_UNIX, _MAX_UNIX = -62_135_596_800, 253_402_300_799  # seconds; cel-go: years 1 to 9999
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (any year, 0 included)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
+
+
+def _days_in(month: int, year: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+_RFC3339 = re.compile(  # time.Parse(RFC3339)'s general path; the fast path takes a subset of it
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})T(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})"
+    r"(?:[.,](?P<f>[0-9]+))?(?:(?P<z>Z)|(?P<sign>[+-])(?P<oh>[0-9]{2}):(?P<om>[0-9]{2}))"
+)
+
+
+def _go_timestamp(text: str) -> str:
+    """The string cel-go's `timestamp(text)` reads, as the runtime reads it exactly (UTC, to the
+    nanosecond), or an error where Go's time.Parse(time.RFC3339, text) fails or the time is
+    outside the years 1 to 9999 (cel-go's range)."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise _LibraryError(
+            f"timestamp conversion error: {text!r} is not an RFC 3339 date-time as Go parses it"
+        )
+    year, month, day = int(match["y"]), int(match["mo"]), int(match["d"])
+    hour, minute, second = int(match["h"]), int(match["mi"]), int(match["s"])
+    offset = 0
+    if match["sign"]:
+        # Go's general parser allows an offset of up to 24 hours and 60 minutes.
+        if int(match["oh"]) > 24 or int(match["om"]) > 60:
+            raise _LibraryError(f"timestamp conversion error: {text!r}: time zone offset out of range")
+        offset = (int(match["oh"]) * 60 + int(match["om"])) * 60 * (-1 if match["sign"] == "-" else 1)
+    if (
+        not 1 <= month <= 12
+        or hour > 23
+        or minute > 59
+        or second > 59
+        or not 1 <= day <= _days_in(month, year)
+    ):
+        raise _LibraryError(f"timestamp conversion error: {text!r}: a field is out of range")
+    nanos = int((match["f"] or "")[:9].ljust(9, "0"))  # Go reads 9 digits and ignores the rest
+    seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset
+    if not _MIN_UNIX <= seconds <= _MAX_UNIX:
+        raise _LibraryError(f"timestamp conversion error: {text!r}: timestamp out of range")
+    utc = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{nanos:09d}Z"  # %Y does not pad years below 1000
+
+
+_GO_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
+_GO_UNITS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def _go_duration(text: str) -> str:
+    """The string cel-go's `duration(text)` reads (in seconds, which the runtime reads exactly),
+    or an error where Go's time.ParseDuration fails: as it, the fraction of a part is added
+    in float64 and truncated, and a total beyond int64 nanoseconds overflows."""
+    invalid = _LibraryError(f"invalid duration {text!r}: not a duration as Go's time.ParseDuration reads it")
+    rest, negative = text, False
+    if rest[:1] in ("-", "+"):
+        negative, rest = rest[0] == "-", rest[1:]
+    if rest == "0":
+        return "0s"
+    if not rest:
+        raise invalid
+    total = 0
+    while rest:
+        match = re.match(r"([0-9]*)(?:\.([0-9]*))?", rest)
+        assert match is not None  # matches the empty string
+        whole, fraction = match.group(1), match.group(2)
+        if not whole and not fraction:
+            raise invalid
+        rest = rest[match.end() :]
+        unit_end = next((i for i, c in enumerate(rest) if c == "." or "0" <= c <= "9"), len(rest))
+        unit = _GO_UNITS.get(rest[:unit_end])
+        rest = rest[unit_end:]
+        if unit is None:
+            raise invalid
+        value = int(whole or "0")
+        if value > 2**63 // unit:
+            raise invalid
+        value *= unit
+        digits = (fraction or "").lstrip("0")
+        if digits:
+            # leadingFraction: digits until the value would pass 2**63, the rest ignored
+            f, scale = 0, 1.0
+            for c in fraction or "":
+                if f > (2**63 - 1) // 10 or f * 10 + int(c) > 2**63:
+                    break
+                f, scale = f * 10 + int(c), scale * 10
+            value += int(float(f) * (float(unit) / scale))
+            if value > 2**63:
+                raise invalid
+        total += value
+        if total > 2**63:
+            raise invalid
+    if not negative and total > 2**63 - 1:
+        raise invalid
+    whole_seconds, nanos = divmod(total, 10**9)
+    return f"{'-' if negative else ''}{whole_seconds}.{nanos:09d}s"
+
+
+def _duration_milliseconds(value: dt.timedelta) -> int:
+    """cel-go's duration.getMilliseconds(): the whole duration in milliseconds, truncated toward
+    zero (Go's Duration.Milliseconds). The runtime hands Python the duration truncated toward
+    zero to the microsecond, which truncates to the same milliseconds."""
+    micros = value // dt.timedelta(microseconds=1)
+    return micros // 1000 if micros >= 0 else -(-micros // 1000)
+
+
+def _lex(source: str) -> list[tuple[str, int, int]]:
+    """CEL's tokens as `_go_time_rewrite` needs them, as (text, start, end): identifiers and
+    single punctuation characters as written, a literal (string or bytes, raw or
+    triple-quoted; a number; a quoted identifier) as `"literal"`; comments are skipped."""
+    tokens: list[tuple[str, int, int]] = []
+    i, n = 0, len(source)
+    while i < n:
+        c, start = source[i], i
+        if c.isspace():
+            i += 1
+            continue
+        if source.startswith("//", i):
+            end = source.find("\n", i)
+            i = n if end < 0 else end + 1
+            continue
+        prefix = re.match(r"[rRbB]{0,2}(?=['\"])", source[i : i + 3])
+        if prefix is not None:
+            raw = "r" in prefix.group(0).lower()
+            i += len(prefix.group(0))
+            quote = source[i] * 3 if source.startswith(source[i] * 3, i) else source[i]
+            i += len(quote)
+            while i < n and not source.startswith(quote, i):
+                i += 2 if source[i] == "\\" and not raw else 1
+            i += len(quote)
+            tokens.append(("literal", start, i))
+            continue
+        if c == "`":
+            end = source.find("`", i + 1)
+            i = n if end < 0 else end + 1
+            tokens.append(("literal", start, i))
+            continue
+        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_]*", source[i:])
+        if word is not None:
+            text = "literal" if word.group(0)[0].isdigit() else word.group(0)
+            tokens.append((text, i, i + word.end()))
+            i += word.end()
+            continue
+        tokens.append((c, i, i + 1))
+        i += 1
+    return tokens
+
+
+def _go_time_rewrite(source: str) -> str | None:
+    """The expression with cel-go's time conversions in place of the runtime's, or None when it
+    calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
+    and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
+    zone becomes `_GO_MILLISECONDS` (the whole duration; a timestamp's millisecond part).
+
+    In CEL a function is only ever called as its name followed by `(`, so every call is found
+    in the tokens; the caller checks the result holds no call to the runtime's functions left.
+    """
+    if not any(name in source for name in ("timestamp", "duration", "getMilliseconds", "format")):
+        return None
+    tokens = _lex(source)
+    edits: list[tuple[int, int, str]] = []  # start, end, replacement
+    for k, (text, start, end) in enumerate(tokens):
+        following = [t[0] for t in tokens[k + 1 : k + 3]]
+        if text == "getMilliseconds" and following == ["(", ")"]:
+            edits.append((start, end, _GO_MILLISECONDS))
+        elif text == "format" and following[:1] == ["("] and k > 0 and tokens[k - 1][0] == ".":
+            edits.append((start, end, _GO_FORMAT))
+        elif text in _GO_CHECK and following[:1] == ["("]:
+            depth = 0
+            for text2, start2, _ in tokens[k + 1 :]:
+                depth += {"(": 1, ")": -1}.get(text2, 0)
+                if depth == 0:  # the call's `)`: close the cel.bind before it
+                    tail = f", type({_GO_T}) == string ? {_GO_CHECK[text]}({_GO_T}) : {_GO_T})"
+                    edits.append((start2, start2, tail))
+                    break
+            else:
+                return None  # unbalanced: the expression did not compile
+            open_end = tokens[k + 1][2]
+            edits.append((open_end, open_end, f"cel.bind({_GO_T}, "))
+    if not edits:
+        return None
+    out = source
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        out = out[:start] + text + out[end:]
+    return out
+
+
+def _checked_nodes(program: Any) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """Each node of a compiled expression's checked AST with its call's overload ids (none
+    when it was compiled without the checker)."""
+    from trustgate.policy import cel_cost  # protobuf, loaded only for such expressions
+
+    try:
+        root, overloads, _ = cel_cost.parse_checked(bytes(program.serialize()))
+    except ValueError:  # compiled without the checker
+        return
+    stack: list[cel_cost.Expr | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        yield node, overloads.get(node.id, ())
+        stack += [node.target, *node.args, node.iter_range, node.accu_init]
+        stack += [node.loop_condition, node.loop_step, node.result]
+
+
+def _bad_time_literal(program: Any) -> str | None:
+    """Why a timestamp() or duration() of a string literal fails, as the API server's checker
+    says when the policy is written (cel.ValidateTimestampLiterals, ValidateDurationLiterals,
+    in Kubernetes' environment since 1.29)."""
+    for node, _ in _checked_nodes(program):
+        if node.kind == "call" and node.name in _GO_CHECK and node.target is None and len(node.args) == 1:
+            argument = node.args[0]
+            if argument.kind == "const" and isinstance(argument.const, str):
+                try:
+                    (_go_timestamp if node.name == "timestamp" else _go_duration)(argument.const)
+                except _LibraryError as e:
+                    return f"{node.name} validation failed. Reason: {e}"
+    return None
+
+
+def _left_runtime_time_calls(program: Any) -> bool:
+    """Whether a rewritten expression still calls the runtime's timestamp(string),
+    duration(string), duration.getMilliseconds() or string.format other than through the
+    rewrite (an expression compiled without the checker: the tokens are all there is)."""
+    for node, ids in _checked_nodes(program):
+        if node.kind == "call" and ("duration_to_milliseconds" in ids or "string_format" in ids):
+            return True
+        if node.kind == "call" and {"string_to_timestamp", "string_to_duration"} & set(ids):
+            argument = node.args[0] if len(node.args) == 1 else None
+            if argument is None or argument.kind != "comprehension" or argument.accu_var != _GO_T:
+                return True
+    return False
 
 
 # -- the environment -----------------------------------------------------------
@@ -729,22 +1604,24 @@ def _library() -> list[cel.FunctionDecl]:
             _ov("sets_intersects", b, [_LIST, _LIST], lambda a, c: any(_cel_in(x, c) for x in a)),
         ),
         # url
-        _fn("url", _ov("string_to_url", _DYN, [s], lambda t: _parse_url(t) and _opaque("url", t))),
-        _fn("isURL", _ov("is_url_string", b, [s], lambda t: _valid(_parse_url, t))),
-        _member("getScheme", s, lambda u: _url(u).scheme),
-        _member("getHost", s, lambda u: _url(u).netloc.rsplit("@", 1)[-1]),
-        _member("getHostname", s, _hostname),
-        _member("getPort", s, _port),
-        _member("getEscapedPath", s, _escaped_path),
+        _fn("url", _ov("string_to_url", _DYN, [s], _to_url)),
+        _fn(
+            "isURL",
+            _ov("is_url_string", b, [s], lambda t: _valid(_parse_request_uri, t)),
+        ),
+        *(
+            _member(f"get{name[0].upper()}{name[1:]}", s, lambda u, name=name: _url_field(u, name))
+            for name in ("scheme", "host", "hostname", "port", "escapedPath")
+        ),
         _member("getQuery", _T.Map(s, _T.List(s)), _query),
         # quantity
         _fn(
             "quantity",
-            _ov("string_to_quantity", _DYN, [s], lambda t: _parse_quantity(t) and _opaque("quantity", t)),
+            _ov("string_to_quantity", _DYN, [s], _to_quantity),
         ),
         _fn("isQuantity", _ov("is_quantity_string", b, [s], lambda t: _valid(_parse_quantity, t))),
         _member("sign", i, lambda q: (_quantity(q) > 0) - (_quantity(q) < 0)),
-        _member("isInteger", b, lambda q: _quantity(q).denominator == 1 and -(2**63) <= _quantity(q) < 2**63),
+        _member("isInteger", b, lambda q: _as_int64(q) is not None),
         _member("asInteger", i, _as_integer),
         _member("asApproximateFloat", d, lambda q: float(_quantity(q))),
         _fn(
@@ -753,14 +1630,14 @@ def _library() -> list[cel.FunctionDecl]:
                 "quantity_add",
                 _DYN,
                 [_MAP, _MAP],
-                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) + _quantity(c))),
+                lambda a, c: _amount_add(_quantity_amount(a), _quantity_amount(c)),
                 member=True,
             ),
             _ov(
                 "quantity_add_int",
                 _DYN,
                 [_MAP, i],
-                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) + c)),
+                lambda a, c: _amount_add(_quantity_amount(a), (Fraction(c), 0)),
                 member=True,
             ),
         ),
@@ -770,14 +1647,14 @@ def _library() -> list[cel.FunctionDecl]:
                 "quantity_sub",
                 _DYN,
                 [_MAP, _MAP],
-                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) - _quantity(c))),
+                lambda a, c: _amount_sub(_quantity_amount(a), _quantity_amount(c)),
                 member=True,
             ),
             _ov(
                 "quantity_sub_int",
                 _DYN,
                 [_MAP, i],
-                lambda a, c: _opaque("quantity", _format_fraction(_quantity(a) - c)),
+                lambda a, c: _amount_sub(_quantity_amount(a), (Fraction(c), 0)),
                 member=True,
             ),
         ),
@@ -788,17 +1665,8 @@ def _library() -> list[cel.FunctionDecl]:
         # semver
         _fn(
             "semver",
-            _ov("string_to_semver", _DYN, [s], lambda t: _semver_parts(t) and _opaque("semver", t)),
-            _ov(
-                "string_bool_to_semver",
-                _DYN,
-                [s, b],
-                lambda t, n: (
-                    _opaque("semver", _normalize_semver(t) if n else t)
-                    if _semver_parts(_normalize_semver(t) if n else t)
-                    else None
-                ),
-            ),
+            _ov("string_to_semver", _DYN, [s], lambda t: _to_semver(t, False)),
+            _ov("string_bool_to_semver", _DYN, [s, b], _to_semver),
         ),
         _fn(
             "isSemver",
@@ -879,6 +1747,29 @@ def _library() -> list[cel.FunctionDecl]:
         # `orValue` on them is not supported: the runtime does not dispatch it to other overloads
         _member("hasValue", b, lambda o: _kind_of(o) == "optional" and bool(o["present"])),
         _member("value", _DYN, _optional_value),
+        # cel-go's time conversions (see `_go_time_rewrite`): the string overloads check and
+        # rewrite; the others exist so that the rewritten expression type-checks, and are never
+        # called (the rewrite hands the runtime any argument but a string as it was)
+        *(
+            _fn(
+                name,
+                _ov(f"{name}_string", _DYN, [s], check),
+                *(
+                    _ov(f"{name}_{k}", _DYN, [t], _no_call)
+                    for k, t in (("int", i), ("timestamp", _T.TIMESTAMP), ("duration", _T.DURATION))
+                ),
+            )
+            for name, check in (
+                (_GO_CHECK["timestamp"], _go_timestamp),
+                (_GO_CHECK["duration"], _go_duration),
+            )
+        ),
+        _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
+        _fn(
+            _GO_MILLISECONDS,
+            _ov("tg_duration_milliseconds", i, [_T.DURATION], _duration_milliseconds, member=True),
+            _ov("tg_timestamp_milliseconds", i, [_T.TIMESTAMP], lambda t: t.microsecond // 1000, member=True),
+        ),
         # string(x) of an opaque value: its canonical text
         _fn(
             "string",
@@ -886,7 +1777,7 @@ def _library() -> list[cel.FunctionDecl]:
                 "k8s_opaque_to_string",
                 s,
                 [_MAP],
-                lambda v: _need(v, "ip", "cidr", "url", "quantity", "semver"),
+                _opaque_string,
             ),
         ),
     ]
@@ -957,6 +1848,9 @@ class Program:
     source: str
     variables: tuple[str, ...]
     _expression: Any
+    # The expression as written, compiled, where `_expression` is a rewriting of it (cel-go's
+    # time conversions, `_go_time_rewrite`): its type and checked AST are the policy's.
+    _written: Any = None
 
     def evaluate(self, activation: Mapping[str, Any] | Bindings, *, bindable: bool = False) -> Any:
         """The value of the expression as plain Python (None, bool, int, float, str, list, dict).
@@ -991,7 +1885,9 @@ class Program:
             raise CelEvalError(str(e)) from e
         try:
             if value.type() == _ERROR:
-                raise CelEvalError(_STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]"))
+                text = _STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]")
+                text = text.replace(_GO_MILLISECONDS, "getMilliseconds").replace(_GO_FORMAT, "format")
+                raise (CelUnevaluableError if _UNEVALUABLE in text else CelEvalError)(text)
             if bindable:
                 return _bindable(value)
             return value.plain_value()
@@ -1004,12 +1900,12 @@ class Program:
     @property
     def result_type(self) -> str:
         """The checked type of the value: BOOL, INT, STRING, DYN, LIST<INT>, optional_type<DYN>, ..."""
-        return str(self._expression.return_type().name())
+        return str((self._written or self._expression).return_type().name())
 
     @property
     def is_optional(self) -> bool:
         """Whether the expression's value is an optional (which cannot be handed to Python)."""
-        return str(self._expression.return_type().name()).startswith("optional_type")
+        return self.result_type.startswith("optional_type")
 
     def reads(self, name: str) -> bool:
         """Whether the expression reads the top-level variable `name`, from its checked AST.
@@ -1024,7 +1920,7 @@ class Program:
 
     def checked(self) -> bytes:
         """The checked expression (a serialized cel.expr.CheckedExpr in a protobuf Any), for `cel_cost`."""
-        return bytes(self._expression.serialize())
+        return bytes((self._written or self._expression).serialize())
 
 
 _ABSL_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s|us|ns)")
@@ -1112,6 +2008,7 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
         )
     names = tuple(sorted(set(variables)))
     environment = _environment(names)
+    unchecked = False
     try:
         compiled = environment.compile(expression)
     except RuntimeError as e:
@@ -1125,7 +2022,26 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
             compiled = environment.compile(expression, disable_check=True)
         except RuntimeError:
             raise error from e
-    return Program(expression, names, compiled)
+        unchecked = True
+    rewritten = _go_time_rewrite(expression)
+    if rewritten is None:
+        return Program(expression, names, compiled)
+    bad = _bad_time_literal(compiled)
+    if bad is not None:
+        raise CelCompileError(bad)
+    # cel-go's timestamp(), duration(), getMilliseconds() and format in place of the runtime's;
+    # what the rewriting cannot cover is refused, never run with the runtime's other answers.
+    refusal = CelCompileError(
+        "trustgate cannot evaluate this expression as the API server does: it could not route its "
+        "timestamp(), duration(), getMilliseconds() or format calls to cel-go's semantics"
+    )
+    try:
+        run = environment.compile(rewritten, disable_check=unchecked)
+    except RuntimeError as e:
+        raise refusal from e
+    if _left_runtime_time_calls(run):
+        raise refusal
+    return Program(expression, names, run, compiled)
 
 
 _NULL_BRANCH = re.compile(

@@ -94,4 +94,7 @@ def review(
         failure_policy=failure_policy,
         variables={"params": dict(constraint.parameters), "anyObject": any_object},
     )
+    unevaluable = next((f for f in failures if f.kind == "unevaluable"), None)
+    if unevaluable is not None:  # no verdict, under either failurePolicy
+        raise PolicyError(f"constraint {constraint.name}: {unevaluable.message}")
     return [f.message for f in failures if f.kind == "violation"]

@@ -206,7 +206,8 @@ class Code:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A validation that did not pass: `violation`, or `ignored` (an error under failurePolicy Ignore).
+    """A validation that did not pass: `violation`, `ignored` (an error under failurePolicy Ignore),
+    or `unevaluable` (trustgate cannot give the value the API server has, under either policy).
 
     `rule` is the validation's reason or index, or `matchCondition`.
     """
@@ -866,7 +867,15 @@ def run_code(
     if code.unevaluable:
         raise PolicyError(code.unevaluable)
 
-    def failure(rule: str, message: str) -> Failure:
+    unevaluable: set[str] = set()  # variables whose value trustgate cannot give
+
+    def failure(rule: str, message: str, error: cel.CelEvalError | None = None) -> Failure:
+        # What trustgate cannot evaluate as the API server does is no evaluation error: the API
+        # server has a value there, so neither failurePolicy applies.
+        if isinstance(error, cel.CelUnevaluableError) or (
+            error is not None and _culprit(error, broken) in unevaluable
+        ):
+            return Failure("unevaluable", rule, message)
         if failure_policy == "Fail":
             return Failure("violation", rule, message)
         return Failure("ignored", rule, message + " (failurePolicy Ignore: not enforced)")
@@ -890,6 +899,8 @@ def run_code(
             fresh = False
         except cel.CelEvalError as e:
             broken[name] = str(e)
+            if isinstance(e, cel.CelUnevaluableError) or _culprit(e, broken) in unevaluable:
+                unevaluable.add(name)
     if code.variables:
         bound = cel.Bindings(activation)
     # As the API server: any condition false skips the policy, whatever errors the others
@@ -899,7 +910,9 @@ def run_code(
         try:
             value = program.evaluate(bound)
         except cel.CelEvalError as e:
-            error = error or failure("matchCondition", f"matchCondition {name!r} failed: {_why(e, broken)}")
+            error = error or failure(
+                "matchCondition", f"matchCondition {name!r} failed: {_why(e, broken)}", e
+            )
             continue
         if value is False:
             return []
@@ -914,7 +927,7 @@ def run_code(
         try:
             value = validation.program.evaluate(bound)
         except cel.CelEvalError as e:
-            out.append(failure(rule, f"expression '{source}' resulted in error: {_why(e, broken)}"))
+            out.append(failure(rule, f"expression '{source}' resulted in error: {_why(e, broken)}", e))
             continue
         if value is True:
             continue
@@ -938,7 +951,7 @@ def run_code(
             value = program.evaluate(bound)
         except cel.CelEvalError as e:
             out.append(failure(rule, f"auditAnnotation {key!r}: valueExpression '{program.source}' "
-                               f"resulted in error: {_why(e, broken)}"))  # fmt: skip
+                               f"resulted in error: {_why(e, broken)}", e))  # fmt: skip
             continue
         if value is not None and not isinstance(value, str):
             out.append(failure(rule, f"auditAnnotation {key!r}: valueExpression returned {value!r}, "
@@ -949,11 +962,14 @@ def run_code(
 
 
 def _why(error: cel.CelEvalError, broken: Mapping[str, str]) -> str:
+    name = _culprit(error, broken)
+    return f"variable {name!r} failed: {broken[name]}" if name is not None else str(error)
+
+
+def _culprit(error: cel.CelEvalError, broken: Mapping[str, str]) -> str | None:
+    """The failed variable an expression's error names (reading it fails), if any."""
     text = str(error)
-    for name, reason in broken.items():
-        if f'"{name}"' in text or f"'{name}'" in text:
-            return f"variable {name!r} failed: {reason}"
-    return text
+    return next((name for name in broken if f'"{name}"' in text or f"'{name}'" in text), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1296,7 +1312,7 @@ def parse_code(
             mismatched.append(field_path)
             return program
         rewritten_sources[field_path] = body
-        return cel.Program(text, rewritten.variables, rewritten._expression)
+        return cel.Program(text, rewritten.variables, rewritten._expression, rewritten._written)
 
     names = []
     for i, raw in enumerate(_list(spec.get("variables"), f"{label}: {prefix}variables", where)):

@@ -1343,3 +1343,46 @@ def test_a_generated_namespace_is_judged_with_the_label_of_its_generated_name() 
         policies.review({"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "team-"}})
         == []
     )
+
+
+@pytest.mark.parametrize("failure_policy", ["Fail", "Ignore"])
+@pytest.mark.parametrize(
+    ("variables", "expression"),
+    [
+        ([], "'%.1f'.format([double(object.spec.replicas)]) == '7.0'"),
+        ([{"name": "r", "expression": "'%.1f'.format([1.5])"}], "variables.r == '1.5'"),
+    ],
+)
+def test_what_trustgate_cannot_evaluate_exactly_is_no_verdict_under_either_failure_policy(
+    failure_policy: str, variables: list[dict[str, str]], expression: str
+) -> None:
+    """The API server has a value here (cel-go prints `%f` through a locale printer trustgate
+    does not reproduce): an evaluation error that failurePolicy Ignore turned into a pass
+    would be a false allow, so it is `unevaluable` (exit 3) under both."""
+    policies = _policy_with(variables, [{"expression": expression}], failure_policy)
+    [outcome] = policies.review(_deployment({"replicas": 7}))
+    assert outcome.kind == "unevaluable"
+    assert "cannot be evaluated as the API server does it" in outcome.message
+
+
+def test_an_api_server_error_still_goes_to_failure_policy() -> None:
+    """timestamp() of a string Go refuses errs in the API server too: failurePolicy applies.
+    (Of a literal it is refused when the policy is written, as the API server's checker does.)"""
+    policies = _policy_with([], [{"expression": "timestamp(object.spec.at) > timestamp(0)"}], "Ignore")
+    [outcome] = policies.review(_deployment({"at": "2020-01-01t00:00:00Z"}))
+    assert outcome.kind == "ignored"
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("timestamp('2020-01-01t00:00:00Z') > timestamp(0)", "timestamp validation failed"),
+        ("duration('1d') > duration('0s')", "duration validation failed"),
+    ],
+)
+def test_a_bad_time_literal_is_refused_when_the_policy_is_read(expression: str, reason: str) -> None:
+    """Kubernetes' CEL environment validates timestamp and duration literals at compile time
+    (cel.ValidateTimestampLiterals, ValidateDurationLiterals, since 1.29): the API server
+    refuses such a policy, so it is a policy error here, not a runtime error under failurePolicy."""
+    with pytest.raises(PolicyError, match=reason):
+        _policy_with([], [{"expression": expression}], "Ignore")
