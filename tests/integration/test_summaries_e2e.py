@@ -823,3 +823,50 @@ def test_trustgate_serve_denies_an_unsigned_image_with_deep_junk_in_a_fail_open_
     finally:
         srv.stop()
     assert not any("Traceback" in line for line in srv.stderr), "".join(srv.stderr)[-2000:]
+
+
+class _BuggyRegistry:
+    """The real registry, but listing the referrers of `broken` raises what no code expects."""
+
+    def __init__(self, registry: RegistryClient, broken: str) -> None:
+        self.registry, self.broken = registry, broken
+
+    def referrers(self, ref: Reference, digest: str, *, artifact_type: str | None = None) -> Any:
+        if digest == self.broken:
+            raise RuntimeError("a bug (test double)")
+        return self.registry.referrers(ref, digest, artifact_type=artifact_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.registry, name)
+
+
+def test_an_unexpected_exception_fails_that_image_not_the_admission(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Whatever else raises while one image is verified (a bug) fails that image, a policy failure
+    (exit 1, never the failure policy's "could not evaluate"), and the others are judged as ever:
+    escaping, it failed the whole request, which a fail-open namespace answered with an allow."""
+    broken = signed(client, sigstore, f"{registry.host}/shop/buggy:v1")
+    good = signed(client, sigstore, f"{registry.host}/shop/fine:v1")
+    pod = tmp_path / "pod.yaml"
+    pod.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: two, namespace: dev-team}\nspec:\n  containers:\n"
+        f"    - {{name: a, image: '{broken.ref.name}@{broken.digest}'}}\n"
+        f"    - {{name: b, image: '{good.ref.name}@{good.digest}'}}\n"
+    )
+    config = project("plain")
+    config.write_text(config.read_text() + "admission:\n  failOpen:\n    namespaces: ['dev-*']\n")
+    buggy = _BuggyRegistry(client, broken.digest)
+    with Gate(config=load_config(config), registry=buggy) as gate:
+        decision = gate.check([str(pod)], gate="admission")
+    assert decision.exit_code() == 1
+    images = {i.reference: i for i in decision.images}
+    assert images[f"{good.ref.name}@{good.digest}"].status == "verified"
+    failed = images[f"{broken.ref.name}@{broken.digest}"]
+    assert failed.status == "failed" and [p.rule for p in failed.problems] == ["image-internal-error"]
+    (finding,) = [f for r in decision.results for f in r.findings if f.rule == "image-internal-error"]
+    assert finding.source == "supply-chain" and "RuntimeError: a bug (test double)" in finding.message
