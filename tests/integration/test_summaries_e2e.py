@@ -870,3 +870,23 @@ def test_an_unexpected_exception_fails_that_image_not_the_admission(
     assert failed.status == "failed" and [p.rule for p in failed.problems] == ["image-internal-error"]
     (finding,) = [f for r in decision.results for f in r.findings if f.rule == "image-internal-error"]
     assert finding.source == "supply-chain" and "RuntimeError: a bug (test double)" in finding.message
+
+
+def test_verify_image_summary_shows_an_unverified_statement_of_any_shape(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, project: Callable[..., Path]
+) -> None:
+    """The statement shown is not verified: whoever pushed it chose its shape (fields of other
+    types than the spec's), which is a summary that does not count, not a crash of the command."""
+    image = push_image(client, f"{registry.host}/shop/odd-shape:v1", content=os.urandom(16))
+    predicate = {
+        "verifier": "x",
+        "policy": [1],
+        "timeVerified": 5,
+        "verifiedLevels": [1, "SLSA_BUILD_LEVEL_3"],
+    }
+    payload = json.dumps({"predicateType": summaries.VSA_PREDICATE, "predicate": predicate}).encode()
+    bundle = {"dsseEnvelope": {"payload": base64.b64encode(payload).decode(), "signatures": []}}
+    issuing.attach(client, image.ref, image.digest, json.dumps(bundle).encode(), "2026-01-01T00:00:00Z")
+    config = project("admit", accept=True)
+    code, output = run("verify", "image", "-c", str(config), f"{image.ref.name}@{image.digest}", "--summary")
+    assert code == 1 and "does not count: " in output and "levels: SLSA_BUILD_LEVEL_3" in output, output
