@@ -890,3 +890,31 @@ def test_verify_image_summary_shows_an_unverified_statement_of_any_shape(
     config = project("admit", accept=True)
     code, output = run("verify", "image", "-c", str(config), f"{image.ref.name}@{image.digest}", "--summary")
     assert code == 1 and "does not count: " in output and "levels: SLSA_BUILD_LEVEL_3" in output, output
+
+
+def test_an_unexpected_exception_judging_a_summary_ignores_that_summary(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A summary can only ever save work (ADR 12): one that a bug cannot judge is ignored with a
+    reason, and the image verified in full, not failed."""
+    image = signed(client, sigstore, f"{registry.host}/shop/misjudged:v1")
+    issuing.attach(client, image.ref, image.digest, b"{}", dt.datetime.now(dt.UTC).isoformat())
+
+    def judge(*args: Any, **kwargs: Any) -> summaries.Accepted:
+        raise RuntimeError("a bug (test double)")
+
+    monkeypatch.setattr(summaries, "judge", judge)
+    decision, result = gate_decision(
+        project("admit", accept=True), deployment(tmp_path, f"{image.ref.name}@{image.digest}")
+    )
+    assert decision.exit_code() == 0 and result.status == "verified", result.problems
+    assert result.summary is not None and result.summary["path"] == "full"
+    (reason,) = result.summary["ignored"]
+    assert reason.startswith("VSA from sha256:") and reason.endswith(
+        " ignored: internal error (RuntimeError)"
+    )

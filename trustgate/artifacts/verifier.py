@@ -546,6 +546,11 @@ class ImageVerifier:
             except summaries.SummaryError as e:
                 ignored.append(e.message)
                 continue
+            except Exception as e:
+                # A bug: the summary is ignored (it can only ever save work), not the image failed.
+                _log.error("internal error while judging VSA %s of %s", descriptor.digest, ref, exc_info=True)
+                ignored.append(f"VSA from {descriptor.digest} ignored: internal error ({type(e).__name__})")
+                continue
             return dataclasses.replace(accepted, source=source, referrer=descriptor.digest), ignored
         if len(candidates) > summaries.MAX_CANDIDATES:
             ignored.append(f"{len(candidates) - summaries.MAX_CANDIDATES} older VSAs not looked at")
