@@ -498,3 +498,37 @@ def test_a_proxy_that_is_not_http_is_named_and_refused(
     error = _error(lambda: client(max_retries=0).resolve(ref))
     assert error.kind == "connection" and "not an HTTP proxy" in error.message
     assert "ALL_PROXY" in error.message and server.requests == []
+
+
+# JSON nested far past the depth Python's parser follows, and small enough for an error answer.
+DEEP = b"[" * 10_000 + b"]" * 10_000
+
+
+def test_json_nested_too_deep_to_parse_is_a_malformed_answer(
+    faulty: tuple[ScriptedServer, Reference, MakeClient],
+) -> None:
+    """A manifest, a referrers listing, an error document or a token nested deeper than the parser
+    follows is malformed, as any bad bytes are (it raised RecursionError, which verification did
+    not catch: a fail-open namespace then admitted the image)."""
+    server, ref, client = faulty
+    route = "GET /v2/app/manifests/1.0"
+    server.routes[route] = _ok(DEEP)
+    error = _error(lambda: client().resolve(ref))
+    assert error.kind == "invalid-manifest" and "nests too deeply" in error.message
+    server.routes[route] = Reply(status=403, headers={"Content-Type": "application/json"}, body=DEEP)
+    assert _error(lambda: client().resolve(ref)).kind == "forbidden"
+    realm = f"http://{server.host}/token"
+    server.routes[route] = Reply(status=401, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'})
+    server.routes["GET /token"] = _ok(DEEP, "application/json")
+    error = _error(lambda: client().resolve(ref))
+    assert error.kind == "unauthorized" and "not token JSON" in error.message
+    listing = f"GET /v2/app/referrers/{DIGEST}"
+    server.routes[listing] = _ok(DEEP, mt.OCI_INDEX)
+    error = _error(lambda: client().referrers(ref, DIGEST))
+    assert error.kind == "invalid-manifest" and "nests too deeply" in error.message
+    # A 404 whose error document cannot be read: no referrers API, as for a 404 without one.
+    server.routes[listing] = Reply(status=404, headers={"Content-Type": "application/json"}, body=DEEP)
+    hexpart = DIGEST.split(":", 1)[1]
+    server.routes[f"GET /v2/app/manifests/sha256-{hexpart}"] = _ok(DEEP, mt.OCI_INDEX)
+    error = _error(lambda: client().referrers(ref, DIGEST))
+    assert error.kind == "invalid-manifest" and f"sha256-{hexpart}: " in error.message

@@ -19,7 +19,14 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from support.keys import write_p256_key
-from support.oci_push import Pushed, attach_referrer, push_image
+from support.oci_push import (
+    EMPTY_CONFIG,
+    Pushed,
+    add_to_referrers_tag,
+    attach_referrer,
+    push_blob_descriptor,
+    push_image,
+)
 from support.registry import RegistryProcess
 from support.sigstore import GITHUB_ISSUER, SigstoreInstance, statement
 from support.webhook import CertSet, make_certs, review, start_server
@@ -364,6 +371,7 @@ def _bundle(
 
 
 OTHER = "sha256:" + "ab" * 32
+DEEP = b"[" * 100_000 + b"]" * 100_000  # JSON nested far past the depth Python's parser follows
 CASES: dict[str, tuple[Callable[[Path, Pushed, str], bytes], str]] = {
     "another-policy": (
         lambda d, image, policy: _bundle(d / "vsa.pem", image, policy_digest=OTHER),
@@ -406,6 +414,15 @@ CASES: dict[str, tuple[Callable[[Path, Pushed, str], bytes], str]] = {
         "not PASSED",
     ),
     "malformed": (lambda d, image, policy: b'{"dsseEnvelope": {"payload": "%%%"}}', "malformed"),
+    # Nested deeper than the parser follows: bad bytes too, not an error (whoever can push can
+    # attach it, no key needed; it raised RecursionError, and a fail-open namespace then allowed).
+    "nested-too-deep": (lambda d, image, policy: DEEP, "malformed"),
+    "statement-nested-too-deep": (
+        lambda d, image, policy: json.dumps(
+            {"dsseEnvelope": {"payload": base64.b64encode(DEEP).decode(), "signatures": []}}
+        ).encode(),
+        "malformed",
+    ),
     # Issued for an index, listing this image as one of its platform manifests: it counts only for
     # the index (the rule judged the platform through the index's signatures, not its own).
     "platform-of-an-index": (
@@ -702,3 +719,202 @@ def test_presync_admits_an_image_ci_vouched_for_and_does_not_issue_on_its_streng
     assert "summariesIssued" not in evidence["details"]
     descriptors, _ = client.referrers(image.ref, image.digest)
     assert len([d for d in descriptors if d.annotations.get(summaries.PREDICATE_ANNOTATION)]) == 1  # CI's
+
+
+def attach_deep_junk(client: RegistryClient, image: Pushed) -> None:
+    """What anyone who can push can attach, no key needed, each nested deeper than Python's JSON
+    parser follows: a summary, a Sigstore bundle, and referrer manifests (a registry takes them:
+    Go's parser follows 10000 levels), one of them listed as a summary."""
+    issuing.attach(client, image.ref, image.digest, DEEP, dt.datetime.now(dt.UTC).isoformat())
+    attach_referrer(client, image.ref, image, DEEP)
+    for notes in ({}, {summaries.PREDICATE_ANNOTATION: summaries.VSA_PREDICATE}):
+        body = {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "artifactType": mt.SIGSTORE_BUNDLE,
+            "config": push_blob_descriptor(client, image.ref, EMPTY_CONFIG, mt.OCI_EMPTY),
+            "layers": [push_blob_descriptor(client, image.ref, b"{}", mt.SIGSTORE_BUNDLE)],
+            "subject": image.descriptor(),
+            "annotations": notes,
+        }
+        raw = json.dumps(body).encode()[:-1] + b', "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+        entry = {"mediaType": mt.OCI_MANIFEST, "size": len(raw), "artifactType": mt.SIGSTORE_BUNDLE}
+        entry |= {"digest": client.push_manifest(image.ref, raw, mt.OCI_MANIFEST), "annotations": notes}
+        add_to_referrers_tag(client, image.ref, image.digest, entry)
+
+
+@pytest.mark.parametrize("accept", [True, False], ids=["summaries", "no-summaries"])
+def test_deeply_nested_junk_is_ignored_and_a_signed_image_passes_every_gate(
+    accept: bool,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Bad bytes are reasons, never errors (ADR 12), however deep they nest: the summaries are
+    ignored with a reason, the junk referrers do not count, and the signed image is verified in
+    full at admission, `check`, `verify image --summary` and `presync` (each raised RecursionError)."""
+    repo = f"{registry.host}/shop/deep-{'summaries' if accept else 'plain'}"
+    image = signed(client, sigstore, f"{repo}:v1")
+    attach_deep_junk(client, image)
+    deploy = deployment(tmp_path, f"{repo}@{image.digest}")
+    config = project("admit", accept=accept)
+    decision, result = gate_decision(config, deploy)
+    assert decision.exit_code() == 0 and result.status == "verified", result.problems
+    assert not [p for p in result.problems if p.blocking]
+    assert any("not valid JSON (the JSON nests too deeply" in p.message for p in result.problems)
+    if accept:
+        assert result.summary is not None and result.summary["path"] == "full"
+        ignored = result.summary["ignored"]
+        bundle, manifest = sorted(ignored, key=lambda reason: "(invalid-manifest)" in reason)
+        assert " ignored: malformed: " in bundle and "nests too deeply" in bundle, ignored
+        assert " ignored: could not be fetched (invalid-manifest): " in manifest, ignored
+    code, output = run("check", "-c", str(config), str(deploy))
+    assert code == 0, output
+    code, output = run("verify", "image", "-c", str(config), f"{repo}@{image.digest}", "--summary")
+    assert code == 1 and output.count("does not count: ") == 2 and "nests too deeply" in output, output
+    store = presync(tmp_path, config, deploy.read_text())
+    code, output = run("log", "query", "--store", store, "--image", image.digest, "--format", "json")
+    (row,) = json.loads(output)
+    assert row["record"]["gate"] == "presync" and row["record"]["exitCode"] == 0, row
+
+
+@pytest.mark.parametrize("accept", [True, False], ids=["summaries", "no-summaries"])
+def test_trustgate_serve_denies_an_unsigned_image_with_deep_junk_in_a_fail_open_namespace(
+    accept: bool,
+    tmp_path: Path,
+    certs: CertSet,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Junk nested too deep to parse used to make verification raise: an internal error, which a
+    namespace that fails open answered with an allow, for an unsigned image. It is denied, and a
+    signed image with the same junk admitted, whatever the namespace's failure policy."""
+    kind = "summaries" if accept else "plain"
+    unsigned = push_image(client, f"{registry.host}/shop/deep-unsigned-{kind}:v1", content=os.urandom(16))
+    good = signed(client, sigstore, f"{registry.host}/shop/deep-signed-{kind}:v1")
+    for image in (unsigned, good):
+        attach_deep_junk(client, image)
+    config = project("admit", accept=accept)
+    config.write_text(config.read_text() + "admission:\n  failOpen:\n    namespaces: ['dev-*']\n")
+    store = f"sqlite:///{tmp_path / 'webhook.db'}"
+    srv = start_server(certs, "-c", str(config), "--decision-log", store, workers=1)
+
+    def pod(image: Pushed, namespace: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "deep", "namespace": namespace},
+            "spec": {"containers": [{"name": "c0", "image": f"{image.ref.name}@{image.digest}"}]},
+        }
+
+    try:
+        for namespace in ("dev-team", "prod"):
+            status, answer = srv.post(review(pod(unsigned, namespace), uid=f"unsigned-{namespace}"))
+            response = answer["response"]
+            assert status == 200 and response["allowed"] is False, answer
+            assert "image-signature" in json.dumps(response), answer
+            assert response.get("auditAnnotations", {}).get("failure-policy") is None, answer
+            status, answer = srv.post(review(pod(good, namespace), uid=f"signed-{namespace}"))
+            assert status == 200 and answer["response"]["allowed"] is True, answer
+    finally:
+        srv.stop()
+    assert not any("Traceback" in line for line in srv.stderr), "".join(srv.stderr)[-2000:]
+
+
+class _BuggyRegistry:
+    """The real registry, but listing the referrers of `broken` raises what no code expects."""
+
+    def __init__(self, registry: RegistryClient, broken: str) -> None:
+        self.registry, self.broken = registry, broken
+
+    def referrers(self, ref: Reference, digest: str, *, artifact_type: str | None = None) -> Any:
+        if digest == self.broken:
+            raise RuntimeError("a bug (test double)")
+        return self.registry.referrers(ref, digest, artifact_type=artifact_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.registry, name)
+
+
+def test_an_unexpected_exception_fails_that_image_not_the_admission(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Whatever else raises while one image is verified (a bug) fails that image, a policy failure
+    (exit 1, never the failure policy's "could not evaluate"), and the others are judged as ever:
+    escaping, it failed the whole request, which a fail-open namespace answered with an allow."""
+    broken = signed(client, sigstore, f"{registry.host}/shop/buggy:v1")
+    good = signed(client, sigstore, f"{registry.host}/shop/fine:v1")
+    pod = tmp_path / "pod.yaml"
+    pod.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: two, namespace: dev-team}\nspec:\n  containers:\n"
+        f"    - {{name: a, image: '{broken.ref.name}@{broken.digest}'}}\n"
+        f"    - {{name: b, image: '{good.ref.name}@{good.digest}'}}\n"
+    )
+    config = project("plain")
+    config.write_text(config.read_text() + "admission:\n  failOpen:\n    namespaces: ['dev-*']\n")
+    buggy = _BuggyRegistry(client, broken.digest)
+    with Gate(config=load_config(config), registry=buggy) as gate:
+        decision = gate.check([str(pod)], gate="admission")
+    assert decision.exit_code() == 1
+    images = {i.reference: i for i in decision.images}
+    assert images[f"{good.ref.name}@{good.digest}"].status == "verified"
+    failed = images[f"{broken.ref.name}@{broken.digest}"]
+    assert failed.status == "failed" and [p.rule for p in failed.problems] == ["image-internal-error"]
+    (finding,) = [f for r in decision.results for f in r.findings if f.rule == "image-internal-error"]
+    assert finding.source == "supply-chain" and "RuntimeError: a bug (test double)" in finding.message
+
+
+def test_verify_image_summary_shows_an_unverified_statement_of_any_shape(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, project: Callable[..., Path]
+) -> None:
+    """The statement shown is not verified: whoever pushed it chose its shape (fields of other
+    types than the spec's), which is a summary that does not count, not a crash of the command."""
+    image = push_image(client, f"{registry.host}/shop/odd-shape:v1", content=os.urandom(16))
+    predicate = {
+        "verifier": "x",
+        "policy": [1],
+        "timeVerified": 5,
+        "verifiedLevels": [1, "SLSA_BUILD_LEVEL_3"],
+    }
+    payload = json.dumps({"predicateType": summaries.VSA_PREDICATE, "predicate": predicate}).encode()
+    bundle = {"dsseEnvelope": {"payload": base64.b64encode(payload).decode(), "signatures": []}}
+    issuing.attach(client, image.ref, image.digest, json.dumps(bundle).encode(), "2026-01-01T00:00:00Z")
+    config = project("admit", accept=True)
+    code, output = run("verify", "image", "-c", str(config), f"{image.ref.name}@{image.digest}", "--summary")
+    assert code == 1 and "does not count: " in output and "levels: SLSA_BUILD_LEVEL_3" in output, output
+
+
+def test_an_unexpected_exception_judging_a_summary_ignores_that_summary(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A summary can only ever save work (ADR 12): one that a bug cannot judge is ignored with a
+    reason, and the image verified in full, not failed."""
+    image = signed(client, sigstore, f"{registry.host}/shop/misjudged:v1")
+    issuing.attach(client, image.ref, image.digest, b"{}", dt.datetime.now(dt.UTC).isoformat())
+
+    def judge(*args: Any, **kwargs: Any) -> summaries.Accepted:
+        raise RuntimeError("a bug (test double)")
+
+    monkeypatch.setattr(summaries, "judge", judge)
+    decision, result = gate_decision(
+        project("admit", accept=True), deployment(tmp_path, f"{image.ref.name}@{image.digest}")
+    )
+    assert decision.exit_code() == 0 and result.status == "verified", result.problems
+    assert result.summary is not None and result.summary["path"] == "full"
+    (reason,) = result.summary["ignored"]
+    assert reason.startswith("VSA from sha256:") and reason.endswith(
+        " ignored: internal error (RuntimeError)"
+    )

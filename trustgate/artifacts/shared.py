@@ -42,6 +42,7 @@ from typing import Any, Final
 import psycopg
 import psycopg.conninfo
 
+from trustgate import untrusted_json
 from trustgate.artifacts.cache import Entry, MemoryCache
 from trustgate.config import CacheConfig
 from trustgate.errors import ConfigError
@@ -263,7 +264,7 @@ class SharedCache:
             self._refuse(key, "with a bad MAC")
             return None
         try:
-            data = json.loads(body)
+            data = untrusted_json.loads(body)
             value = decode_result(data["value"])
             fresh, stale = float(data["freshUntil"]), float(data["staleUntil"])
             written = float(data["writtenAt"])

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from trustgate import untrusted_json
 from trustgate.config import SummaryAcceptance
 from trustgate.errors import ConfigError, Error
 from trustgate.oci import mediatypes as mt
@@ -467,7 +468,7 @@ def summary_digest(payload: bytes) -> str:
         SummaryError: not a bundle with a base64 DSSE payload.
     """
     try:
-        bundle = json.loads(payload)
+        bundle = untrusted_json.loads(payload)
         signed = base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True)
     except (ValueError, KeyError, TypeError) as e:
         raise SummaryError(bundle_digest(payload), f"malformed: not a DSSE bundle ({e!r})") from e
@@ -477,8 +478,8 @@ def summary_digest(payload: bytes) -> str:
 def unverified_statement(payload: bytes) -> dict[str, Any] | None:
     """The statement in a bundle's DSSE envelope, not verified (to show it); None when unreadable."""
     try:
-        bundle = json.loads(payload)
-        statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True))
+        bundle = untrusted_json.loads(payload)
+        statement = untrusted_json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True))
     except (ValueError, KeyError, TypeError):
         return None
     return statement if isinstance(statement, dict) else None
@@ -487,9 +488,9 @@ def unverified_statement(payload: bytes) -> dict[str, Any] | None:
 def _envelope(payload: bytes, where: str) -> tuple[bytes, str]:
     """The DSSE payload bytes (unverified) and the verifier id its statement claims."""
     try:
-        bundle = json.loads(payload)
+        bundle = untrusted_json.loads(payload)
         signed = base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True)
-        statement = json.loads(signed)
+        statement = untrusted_json.loads(signed)
         claimed = statement["predicate"]["verifier"]["id"]
     except (ValueError, KeyError, TypeError) as e:
         raise SummaryError(where, f"malformed: not a DSSE bundle with a predicate.verifier.id ({e!r})") from e

@@ -19,13 +19,14 @@ import contextvars
 import dataclasses
 import datetime as dt
 import functools
-import json
+import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from trustgate import untrusted_json
 from trustgate.artifacts import summaries
 from trustgate.artifacts.cache import Lookup, MemoryCache, VerificationCache
 from trustgate.artifacts.policy import (
@@ -57,6 +58,7 @@ from trustgate.verify import (
 _BATCH: contextvars.ContextVar[tuple[frozenset[str], dict[str, int]]] = contextvars.ContextVar(
     "trustgate_image_batch", default=(frozenset(), {})
 )
+_log = logging.getLogger("trustgate.images")
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
 
@@ -187,17 +189,56 @@ class ImageVerifier:
         """The registry `reference` needs (a rule matches and the cache cannot answer), else None."""
         try:
             ref = Reference.parse(reference)
-        except InvalidReferenceError:
-            return None
-        name = f"{ref.registry}/{ref.repository}"
-        rule = self.policy.rule_for(name)
-        if rule is None or self._warm(ref, name, rule):
+            name = f"{ref.registry}/{ref.repository}"
+            rule = self.policy.rule_for(name)
+            if rule is None or self._warm(ref, name, rule):
+                return None
+        except Exception:  # `verify` meets it again, and fails that image alone
             return None
         return ref.registry
 
     def verify(self, reference: str) -> ImageResult:
-        """Verify one reference; never raises for anything the image or registry does."""
+        """Verify one reference; never raises an `Exception`.
+
+        Whatever the image or the registry does is a result. An exception nobody expected (a
+        bug, or bytes that reach one) fails this image alone, as a policy failure, and is logged
+        with its traceback: escaping, it failed the whole request, which a fail-open namespace
+        answers with an allow (found in review: a deeply nested referrer admitted an unsigned
+        image). An engine's panic (no `Exception`) still goes up, to whoever rebuilds the engines.
+        """
         started = time.perf_counter()
+        try:
+            return self._verify(reference, started)
+        except Exception as e:
+            _log.error("internal error while verifying %s", reference, exc_info=True)
+            return self._internal_error(reference, e, started)
+
+    def _internal_error(self, reference: str, error: Exception, started: float) -> ImageResult:
+        """The failed result of a verification that raised `error` (not cached: the next one retries)."""
+        try:
+            ref = Reference.parse(reference)
+            rule = self.policy.rule_for(f"{ref.registry}/{ref.repository}")
+        except Exception:  # the failure to report is the first one
+            rule = None
+        cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        return ImageResult(
+            reference,
+            "failed",
+            rule=rule.rule.name if rule is not None else None,
+            mode=rule.rule.mode if rule is not None else None,
+            problems=[
+                ImageProblem(
+                    "image-internal-error",
+                    f"{reference} is not verified: trustgate failed while verifying it (internal error: "
+                    f"{type(error).__name__}{': ' + cause if cause else ''})",
+                    'a bug in trustgate: report it with the traceback it logged ("internal error while '
+                    'verifying ..."); the image fails until it can be verified',
+                )
+            ],
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _verify(self, reference: str, started: float) -> ImageResult:
         try:
             ref = Reference.parse(reference)
         except InvalidReferenceError as e:
@@ -504,6 +545,11 @@ class ImageVerifier:
                 )
             except summaries.SummaryError as e:
                 ignored.append(e.message)
+                continue
+            except Exception as e:
+                # A bug: the summary is ignored (it can only ever save work), not the image failed.
+                _log.error("internal error while judging VSA %s of %s", descriptor.digest, ref, exc_info=True)
+                ignored.append(f"VSA from {descriptor.digest} ignored: internal error ({type(e).__name__})")
                 continue
             return dataclasses.replace(accepted, source=source, referrer=descriptor.digest), ignored
         if len(candidates) > summaries.MAX_CANDIDATES:
@@ -955,12 +1001,12 @@ def _claimed_predicate_type(artifact: SignatureArtifact) -> str | None:
     if annotated:
         return annotated
     try:
-        document = json.loads(artifact.payload)
+        document = untrusted_json.loads(artifact.payload)
         if artifact.kind == "sigstore-bundle":
             if "messageSignature" in document:
                 return COSIGN_SIGN_PREDICATE
             document = document["dsseEnvelope"]
-        statement = json.loads(base64.b64decode(document["payload"]))
+        statement = untrusted_json.loads(base64.b64decode(document["payload"]))
         claimed = statement["predicateType"]
     except (ValueError, KeyError, TypeError):
         return None

@@ -109,13 +109,25 @@ def _text(report: dict[str, Any]) -> str:
         predicate: dict[str, Any] = raw if isinstance(raw, dict) else {}
         verdict = "counts" if summary.get("counts") else f"does not count: {summary.get('reason', '')}"
         lines.append(f"  VSA {summary.get('digest', summary['referrer'])} ({summary['source']}): {verdict}")
+        levels = predicate.get("verifiedLevels")
         for label, value in (
-            ("verifier", (predicate.get("verifier") or {}).get("id")),
-            ("timeVerified", predicate.get("timeVerified")),
-            ("policy", (predicate.get("policy") or {}).get("uri")),
-            ("result", predicate.get("verificationResult")),
-            ("levels", ", ".join(predicate.get("verifiedLevels") or []) or None),
+            ("verifier", _text_at(predicate, "verifier", "id")),
+            ("timeVerified", _text_at(predicate, "timeVerified")),
+            ("policy", _text_at(predicate, "policy", "uri")),
+            ("result", _text_at(predicate, "verificationResult")),
+            (
+                "levels",
+                ", ".join(v for v in levels if isinstance(v, str)) if isinstance(levels, list) else None,
+            ),
         ):
             if value:
                 lines.append(f"    {label}: {value}")
     return "\n".join(lines)
+
+
+def _text_at(value: Any, *path: str) -> str | None:
+    """The text at `path` in an unverified statement; None where it is not there, or not text
+    (whoever pushed it chose its shape)."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 import subprocess
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from trustgate import untrusted_json
 from trustgate.oci.errors import RegistryError
 from trustgate.oci.reference import DOCKER_HUB
 
@@ -142,8 +142,8 @@ class DockerConfig:
         if self.path is None or not self.path.is_file():
             return {}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = untrusted_json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
             raise RegistryError(
                 "unauthorized",
                 f"cannot read the Docker credentials file {self.path}: {e}",
@@ -245,7 +245,7 @@ class DockerConfig:
                 )
         else:
             try:
-                data = json.loads(out)
+                data = untrusted_json.loads(out)
                 username, secret = str(data["Username"]), str(data["Secret"])
             except (ValueError, KeyError, TypeError) as e:
                 raise RegistryError(

@@ -14,10 +14,10 @@ Docker credentials (auth.py).
 
 from __future__ import annotations
 
-import json
 import threading
 from urllib.parse import urlencode, urlsplit
 
+from trustgate import untrusted_json
 from trustgate.oci import deadline as _deadline
 from trustgate.oci.auth import (
     Challenge,
@@ -213,7 +213,7 @@ class Authorizer:
                 reference=str(ref),
             )
         try:
-            data = json.loads(body)
+            data = untrusted_json.loads(body)
             token = data.get("token") or data.get("access_token")
             expires_in = data.get("expires_in")
         except (ValueError, AttributeError) as e:

@@ -21,7 +21,6 @@ there (a cosign tag that does not exist), not a failure.
 from __future__ import annotations
 
 import email.utils
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from trustgate import untrusted_json
 from trustgate.oci import deadline as _deadline
 from trustgate.oci import mediatypes as mt
 from trustgate.oci.authorizer import Authorizer
@@ -425,8 +425,8 @@ class RegistryClient:
                 f"{content_type} is not an image manifest or index (expected one of {mt.ACCEPT_MANIFESTS})",
             )
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = untrusted_json.loads(body)
+        except ValueError as e:  # malformed, not UTF-8, or nested past what the parser follows
             raise fail(
                 "invalid-manifest", f"the manifest is not valid JSON ({e}); truncated or corrupt?"
             ) from e
@@ -794,11 +794,12 @@ def _next_link(header: str) -> str | None:
 def _error_detail(response: _Response) -> str:
     """ ": CODE: message" from a registry's error document, or "" when there is none."""
     try:
-        data = json.loads(response.body)
+        data = untrusted_json.loads(response.body)
         errors = data.get("errors") if isinstance(data, dict) else None
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             code, message = errors[0].get("code", ""), errors[0].get("message", "")
-            return f" ({code}: {message})" if code else f" ({message})"
-    except (ValueError, UnicodeDecodeError):
+            if isinstance(code, str) and isinstance(message, str):  # anything else is not quoted
+                return f" ({code}: {message})" if code else f" ({message})"
+    except ValueError:  # malformed, not UTF-8, or nested past what the parser follows
         pass
     return ""

@@ -175,12 +175,21 @@ def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
 
 
 def platform_name(platform: Mapping[str, Any] | None) -> str:
-    """ "os/arch[/variant]" of an index entry's platform, "unknown" when it has none."""
+    """ "os/arch[/variant]" of an index entry's platform, "unknown" when it has none.
+
+    Fields that are not text are unknown: whoever pushed the index chose them, and printing any
+    value (one nested too deep to print) could fail.
+    """
     if not platform:
         return "unknown"
-    parts = [str(platform.get("os") or "unknown"), str(platform.get("architecture") or "unknown")]
-    if platform.get("variant"):
-        parts.append(str(platform["variant"]))
+
+    def text(key: str) -> str:
+        value = platform.get(key)
+        return value if isinstance(value, str) else ""
+
+    parts = [text("os") or "unknown", text("architecture") or "unknown"]
+    if text("variant"):
+        parts.append(text("variant"))
     return "/".join(parts)
 
 

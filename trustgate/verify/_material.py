@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from typing import Any
 
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from trustgate import untrusted_json
 from trustgate.verify.policy import (
     BAD_SIGNATURE,
     MALFORMED,
@@ -44,8 +44,8 @@ def parse_digest(digest: str, *, authority: str) -> bytes:
 def load_json_object(data: bytes | str, *, what: str, authority: str) -> dict[str, Any]:
     """`data` parsed as a JSON object."""
     try:
-        value = json.loads(data)
-    except (ValueError, TypeError, RecursionError) as e:
+        value = untrusted_json.loads(data)
+    except (ValueError, TypeError) as e:
         raise SignatureVerificationError(
             MALFORMED, f"the {what} is not valid JSON: {e}", authority=authority
         ) from e
@@ -225,7 +225,7 @@ def check_key_log_body(
     from trustgate.verify._sigstore import check_intoto_v002_body, pem_key_der
 
     try:
-        entry = json.loads(body)
+        entry = untrusted_json.loads(body)
         spec = entry["spec"]
     except (ValueError, KeyError, TypeError) as e:
         raise SignatureVerificationError(

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +45,7 @@ from sigstore.verify.verifier import (
     _validate_hashedrekord_v002_dsse_entry_body,
 )
 
+from trustgate import untrusted_json
 from trustgate.verify.policy import (
     BAD_SIGNATURE,
     DIGEST_MISMATCH,
@@ -368,7 +368,7 @@ def check_intoto_v002_body(
     The stored envelope hash cannot be checked (the envelope JSON is not canonical), as with `dsse`.
     """
     try:
-        entry = json.loads(body)
+        entry = untrusted_json.loads(body)
         content = entry["spec"]["content"]
         payload_hash = content["payloadHash"]
         recorded = content["envelope"]["signatures"]

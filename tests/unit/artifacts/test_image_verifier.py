@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,48 @@ def test_a_referrers_listing_too_long_to_read_fails_the_image(
     else:
         assert result.status == "verified" and not blocking, result.problems
         assert any(f"listing failed: {kind}" in p.message for p in result.problems)
+
+
+class _Buggy(MemoryRegistry):
+    """Listing the referrers of `broken` raises what no code expects (a bug, or bytes that reach one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = ""
+        self.calls = 0
+
+    def referrers(self, ref: Reference, digest: str, *, artifact_type: str | None = None) -> Any:
+        if digest == self.broken:
+            self.calls += 1
+            raise RecursionError("maximum recursion depth exceeded (test double)")
+        return super().referrers(ref, digest, artifact_type=artifact_type)
+
+
+def test_an_unexpected_exception_fails_that_image_alone_and_is_logged(
+    keys: dict[str, CosignKey], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Escaping, it failed the whole request, which a fail-open namespace answers with an allow: a
+    policy failure of that one image instead (fail closed), its traceback logged, nothing cached."""
+    registry = _Buggy()
+    broken = registry.image(REPO, "v1", content=b"broken")
+    good = registry.image(REPO, "v2", content=b"good")
+    for digest in (broken, good):
+        sign(registry, keys["release"], digest)
+    registry.broken = broken
+    v = ImageVerifier(ImagePolicy(settings(keys)), registry, clock=Clock(), concurrency=2)
+    refs = [f"{REPO.name}@{broken}", f"{REPO.name}@{good}"]
+    with caplog.at_level(logging.ERROR, logger="trustgate.images"):
+        results = v.verify_many(refs)
+    assert results[refs[1]].status == "verified", results[refs[1]].problems
+    failed = results[refs[0]]
+    assert failed.status == "failed" and failed.rule == "shop"
+    (problem,) = failed.problems
+    assert problem.rule == "image-internal-error" and problem.blocking
+    assert "internal error: RecursionError: maximum recursion depth exceeded" in problem.message
+    (record,) = caplog.records
+    assert record.getMessage() == f"internal error while verifying {refs[0]}" and record.exc_info
+    asked = registry.calls
+    assert v.verify(refs[0]).status == "failed" and registry.calls > asked  # asked again: not cached
 
 
 def test_an_unsigned_image_fails_saying_where_it_looked(keys: dict[str, CosignKey]) -> None:

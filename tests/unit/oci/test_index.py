@@ -84,6 +84,12 @@ def test_descriptor_parsing() -> None:
     )
     assert Descriptor.from_json(d.to_json()) == d
     assert platform_name(None) == "unknown"
+    assert platform_name({"os": "linux", "architecture": "arm64", "variant": "v8"}) == "linux/arm64/v8"
+    # What whoever pushed the index chose: text only (a value nested too deep could not be printed).
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert platform_name({"os": deep, "architecture": 64, "variant": deep}) == "unknown/unknown"
 
 
 def test_an_index_named_many_times_is_read_once_and_its_manifests_listed_once() -> None:
