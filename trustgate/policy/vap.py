@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,7 +288,10 @@ class _Pool:
     __slots__ = ("by_kind", "namespaces")
 
     def __init__(
-        self, objects: Sequence[Mapping[str, Any]], param_kinds: frozenset[tuple[str, str]] = frozenset()
+        self,
+        objects: Sequence[Mapping[str, Any]],
+        param_kinds: frozenset[tuple[str, str]] = frozenset(),
+        decode: Callable[[Mapping[str, Any]], Mapping[str, Any]] = k8s_defaults.decoded,
     ) -> None:
         self.by_kind: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
         self.namespaces: dict[str, Mapping[str, Any]] = {}
@@ -297,7 +300,7 @@ class _Pool:
             if key in param_kinds or key == ("v1", "Namespace"):
                 # As the cluster stores them (a Namespace has its kubernetes.io/metadata.name
                 # label); idempotent, so an object the API server already defaulted is unchanged.
-                obj = k8s_defaults.decoded(obj)
+                obj = decode(obj)
             self.by_kind.setdefault(key, []).append(obj)
             if obj.get("kind") == "Namespace" and obj.get("apiVersion") == "v1":
                 name = _mapping(obj.get("metadata")).get("name")
@@ -316,6 +319,8 @@ class PolicySet:
     documents: list[Mapping[str, Any]] = field(default_factory=list)  # everything read, for the revision
     # custom kinds from CRDs (`add_crd`): (group, kind) -> (plural, namespaced; None if unknown)
     crd_kinds: dict[tuple[str, str], tuple[str, bool | None]] = field(default_factory=dict)
+    # custom kinds' structural schemas by (apiVersion, kind), for `decoded` (their defaults)
+    crd_schemas: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     # The params and Namespaces of the last `objects` reviewed against, indexed: every object of
     # a change set is reviewed against the same `objects`, so they are indexed once, not per object.
     _indexed: tuple[Sequence[Mapping[str, Any]], int, _Pool] | None = field(
@@ -327,7 +332,7 @@ class PolicySet:
         if cached is not None and cached[0] is objects and cached[1] == len(objects):
             return cached[2]
         param_kinds = frozenset(p.param_kind for p in self.policies.values() if p.param_kind is not None)
-        pool = _Pool([*self.params, *objects], param_kinds)
+        pool = _Pool([*self.params, *objects], param_kinds, self.decoded)
         self._indexed = (objects, len(objects), pool)  # holds `objects`, so its id is not reused
         return pool
 
@@ -343,6 +348,24 @@ class PolicySet:
             plural = _mapping(_mapping(crd.get("spec")).get("names")).get("plural")
             resource = plural if isinstance(plural, str) and plural else resource_of(kind)
             self.crd_kinds[(group, kind)] = (resource, namespaced)
+            for version in _mapping(crd.get("spec")).get("versions") or []:
+                schema = _mapping(_mapping(_mapping(version).get("schema")).get("openAPIV3Schema"))
+                name = _mapping(version).get("name")
+                if schema and isinstance(name, str):
+                    self.crd_schemas[(f"{group}/{name}", kind)] = schema
+
+    def decoded(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`obj` as the API server holds it when validating admission runs: a built-in kind
+        decoded and defaulted (`k8s_defaults.decoded`), a custom kind whose CRD was given with
+        its non-nullable nulls pruned and its schema's defaults set (`schema.apply_defaults`, as
+        apiextensions-apiserver decodes it); `obj` itself for any other."""
+        api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+        schema = self.crd_schemas.get((api_version, kind))
+        if schema is None or kinds.builtin_namespaced(api_version.rpartition("/")[0], kind) is not None:
+            return k8s_defaults.decoded(obj)
+        from trustgate.policy.schema import apply_defaults  # only where CRDs are given
+
+        return apply_defaults(obj, schema, prune_nulls=True)
 
     def kind_of(self, group: str, kind: str) -> tuple[str, bool | None]:
         """The resource a kind is served as, and whether it is namespaced (None: unknown). A
@@ -403,8 +426,8 @@ class PolicySet:
             The outcomes that are not a pass.
         """
         if admission is None:
-            obj = k8s_defaults.decoded(obj)
-            old = k8s_defaults.decoded(old) if old is not None else None
+            obj = self.decoded(obj)
+            old = self.decoded(old) if old is not None else None
             names = k8s_defaults.generated_names(obj) if old is None else None
             if names is not None:
                 return self._generated(obj, names, objects, annotations)
@@ -422,7 +445,7 @@ class PolicySet:
         runs: list[tuple[list[Outcome], dict[str, str]]] = []
         for name in names:
             # Decoded again: a Namespace's kubernetes.io/metadata.name label follows its name.
-            named = k8s_defaults.decoded({**obj, "metadata": {**_mapping(obj.get("metadata")), "name": name}})
+            named = self.decoded({**obj, "metadata": {**_mapping(obj.get("metadata")), "name": name}})
             published: dict[str, str] = {}
             runs.append((self._review(named, objects=objects, old=None, annotations=published), published))
         (first, published), (second, _) = runs

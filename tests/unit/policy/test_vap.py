@@ -1386,3 +1386,72 @@ def test_a_bad_time_literal_is_refused_when_the_policy_is_read(expression: str, 
     refuses such a policy, so it is a policy error here, not a runtime error under failurePolicy."""
     with pytest.raises(PolicyError, match=reason):
         _policy_with([], [{"expression": expression}], "Ignore")
+
+
+def test_a_custom_resource_is_judged_as_its_crd_decodes_it() -> None:
+    """The API server prunes a custom resource's non-nullable nulls and sets its CRD's defaults
+    on decode, before validating admission: a rule reading a defaulted field sees the default."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {"size": {"type": "integer", "default": 3}, "owner": {"type": "string"}},
+            }
+        },
+    }
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [
+                {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema}}
+            ],
+        },
+    }
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "p"},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["example.com"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["widgets"],
+                    }
+                ]
+            },
+            "validations": [
+                {"expression": "!has(object.spec.size) || object.spec.size <= 2", "message": "size"},
+                {"expression": "has(object.spec.owner)", "message": "no owner"},
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "b"},
+        "spec": {"policyName": "p", "validationActions": ["Deny"]},
+    }
+    policies = vap.PolicySet(
+        policies={"p": vap.parse_policy(policy, file="p.yaml")},
+        bindings=[vap.parse_binding(binding, file="p.yaml")],
+    )
+    policies.add_crd(crd)
+    widget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "n"},
+        "spec": {"owner": None},
+    }
+    # size defaulted to 3; owner: null pruned (absent), where has() of a null had been true
+    assert sorted(o.message for o in policies.review(widget)) == ["no owner", "size"]
+    assert widget["spec"] == {"owner": None}  # the caller's object is not changed
