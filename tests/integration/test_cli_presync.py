@@ -307,7 +307,9 @@ def test_removing_a_protected_object_needs_a_signed_approval(setup: Callable[...
     assert code == 1, output
     assert s.repo.ref(GATED) == gated
 
-    tip = s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/*", gpg=keys.bob)
+    tip = s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/* in deploy", gpg=keys.bob
+    )
     code, output = s.run("-o", "json")
     assert code == 0, output
     assert s.repo.ref(GATED) == tip
@@ -462,7 +464,8 @@ def test_a_plain_revert_that_removes_a_crd_needs_approval(setup: Callable[..., S
     assert s.repo.ref(GATED) != reverted
 
     tip = s.repo.commit(
-        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com", gpg=keys.bob
+        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com in deploy",
+        gpg=keys.bob,
     )
     code, output = s.run()
     assert code == 0, output
@@ -546,7 +549,8 @@ def test_an_exception_for_a_namespace_does_not_waive_removing_a_cluster_scoped_k
     assert code == 1, output
     assert "CustomResourceDefinition/widgets.example.com would be deleted" in output
     tip = s.repo.commit(
-        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com", gpg=keys.bob
+        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com in deploy",
+        gpg=keys.bob,
     )
     code, output = s.run()
     assert code == 0, output
@@ -744,7 +748,10 @@ def test_an_approval_merged_in_from_another_branch_does_not_count(
     assert s.run()[0] == 0
     gated = s.repo.ref(GATED)
     s.repo.git("checkout", "-q", "-b", "abandoned")
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     s.repo.git("checkout", "-q", "main")
     s.repo.remove("deploy/pvc.yaml")
     s.repo.commit("drop the volume", ssh=keys.alice)
@@ -769,12 +776,69 @@ def test_an_approval_in_a_merged_pull_request_counts(setup: Callable[..., Setup]
     s.repo.git("checkout", "-q", "-b", "feature")
     s.repo.remove("deploy/pvc.yaml")
     s.repo.commit("drop the volume", ssh=keys.alice)
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     s.repo.git("checkout", "-q", "main")
     _merge(s, keys, "--no-ff", "feature")
     code, output = s.run()
     assert code == 0, output
     assert s.repo.ref(GATED) == s.repo.head()
+
+
+def test_an_approval_for_one_gate_is_not_lent_to_another_gate_of_the_repository(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Two gates of one repository (staging/, prod/, each its own cluster) each hold a PVC shop/data.
+    The approver approves removing staging's: that commit removes nothing under prod/, so the prod
+    gate, whose PVC a developer removed earlier, still wants an approval of its own, and the finding
+    says what to write; an approval naming prod's file then counts there."""
+    s = setup()
+    for env in ("staging", "prod"):
+        s.repo.write(f"{env}/namespace.yaml", NAMESPACE)
+        s.repo.write(f"{env}/pvc.yaml", PVC)
+    s.repo.commit("two environments", ssh=keys.alice)
+    staging = {"gated_ref": "trustgate/staging", "config": s.config_with("staging.yaml", paths="[staging]")}
+    prod = {"gated_ref": "trustgate/prod", "config": s.config_with("prod.yaml", paths="[prod]")}
+    assert s.run(**staging)[0] == 0 and s.run(**prod)[0] == 0
+    gated_prod = s.repo.ref("refs/heads/trustgate/prod")
+    s.repo.remove("prod/pvc.yaml")
+    s.repo.commit("tidy prod", ssh=keys.alice)
+    assert s.run(**prod)[0] == 1
+    assert s.run(**staging)[0] == 0
+
+    # The approver removes staging's volume, with a trailer that names no path.
+    s.repo.remove("staging/pvc.yaml")
+    approved = s.repo.commit(
+        "drop the staging volume\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob
+    )
+    code, output = s.run(**staging)
+    assert code == 0, output  # its own commit removes it there
+    assert s.repo.ref("refs/heads/trustgate/staging") == approved
+    code, output = s.run("-o", "json", **prod)
+    assert code == 1, output
+    assert s.repo.ref("refs/heads/trustgate/prod") == gated_prod
+    payload = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    (deleted,) = [f for r in payload["results"] for f in r["findings"] if f["rule"] == "destructive-change"]
+    assert deleted["severity"] == "error"
+    want = "Trustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in prod/pvc.yaml"
+    assert f"`{want}`" in deleted["fix"], deleted
+    assert approved[:12] in deleted["note"] and "does not remove the object" in deleted["note"], deleted
+
+    # Nor does an approval naming staging's path, nor one naming no path in a commit changing nothing.
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in staging", gpg=keys.bob
+    )
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    code, output = s.run(**prod)
+    assert code == 1, output
+    assert s.repo.ref("refs/heads/trustgate/prod") == gated_prod
+
+    tip = s.repo.commit(f"approve\n\n{want}", gpg=keys.bob)
+    code, output = s.run(**prod)
+    assert code == 0, output
+    assert s.repo.ref("refs/heads/trustgate/prod") == tip
 
 
 def test_a_gpg_user_id_names_no_approver(setup: Callable[..., Setup], keys: Keys) -> None:
@@ -871,7 +935,10 @@ def test_a_protected_object_the_reconciler_may_replace_needs_approval_to_change(
     s.repo.commit("the reconciler may replace the volume", ssh=keys.alice)
     code, output = s.run()
     assert code == 1 and "would be deleted and created again" in output, output
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     assert s.run()[0] == 0
     forced = forced.replace("accessModes:", "storageClassName: slow\n  accessModes:")
     gated = s.repo.ref(GATED)
@@ -881,7 +948,10 @@ def test_a_protected_object_the_reconciler_may_replace_needs_approval_to_change(
     assert code == 1, output
     assert "PersistentVolumeClaim/shop/data would be deleted and created again" in output
     assert s.repo.ref(GATED) == gated
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     code, output = s.run()
     assert code == 0, output
 
@@ -901,7 +971,10 @@ def test_flux_force_as_a_label_counts_and_a_metadata_change_replaces_nothing(
     s.repo.commit("force through a label", ssh=keys.alice)
     code, output = s.run()
     assert code == 1 and "would be deleted and created again" in output, output  # newly marked
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     assert s.run()[0] == 0
     s.repo.write("deploy/pvc.yaml", labelled.replace("labels: {", "labels: {team: shop, "))
     s.repo.commit("a label", ssh=keys.alice)
@@ -923,7 +996,9 @@ def test_an_approval_from_before_the_force_marker_does_not_cover_it(
     """Its tree held the object unmarked: the approver never saw that it would be replaced."""
     s = setup()
     assert s.run()[0] == 0
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/*", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/* in deploy", gpg=keys.bob
+    )
     s.repo.write(
         "deploy/pvc.yaml",
         PVC.replace(
@@ -1053,7 +1128,10 @@ def test_a_reconciler_that_replaces_everything_marks_every_protected_object(
     assert "PersistentVolumeClaim/shop/data would be deleted and created again" in output, output
     assert f"{path} has the reconciler replace what it cannot patch" in output, output
     assert s.repo.ref(GATED) == gated
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     code, output = s.run()
     assert code == 0, output
     s.repo.write(

@@ -2,10 +2,12 @@
 
 Owns: the identity of a rendered object (API group, kind, namespace, name),
 the objects present in the gated tree and missing from the candidate, and
-approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name` trailer (globs;
-`Kind/name` for cluster-scoped objects) in a commit of the range that an
-allowed approver signed, whose own tree no longer holds the object. Leaves
-out: rendering (the loader) and verifying signatures (git, `signatures.py`).
+approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name [in PATH]` trailer
+(globs; `Kind/name` for cluster-scoped objects) in a commit of the range that
+an allowed approver signed, whose own tree no longer holds the object, and
+that is for this removal: PATH holds the object's file, or, naming no path,
+the commit itself removes it under the gate's paths. Leaves out: rendering
+(the loader) and verifying signatures (git, `signatures.py`).
 """
 
 from __future__ import annotations
@@ -140,10 +142,57 @@ class Approval:
     pattern: str
     commit: str
     approver: str
+    # `in PATH`: the file or directory of the repository the approved object was written in (or the
+    # kustomization that rendered it): where the trailer says its approval applies. "" when it
+    # names none: then it approves only the removal its own commit makes (`before`).
+    scope: str = ""
+    # The approving commit's first parent ("" for a root commit): what its own change is against.
+    parent: str = ""
     # What the approving commit's own tree holds (object -> content digest): it approves only the
     # removal of what it no longer holds, the replacement of what it holds as the candidate does
     # (its signer saw the change). None until the runner has looked.
     present: Mapping[ObjectKey, str] | None = None
+    # What its first parent's tree holds, under the same paths: an approval that names no path
+    # counts only for an object its own commit removes (or replaces) there. None until the runner
+    # has looked, or when it did not need to (a scoped approval).
+    before: Mapping[ObjectKey, str] | None = None
+
+
+def parse_approval(value: str) -> tuple[str, str]:
+    """(pattern, scope) of a trailer value: `Kind/namespace/name` or `Kind/namespace/name in PATH`.
+
+    PATH is a file or directory of the repository (`./` and trailing slashes dropped); one that
+    names the whole repository (`.`, `/`) is kept as "." and covers nothing: an approval that
+    reaches every gate of the repository is what the scope is there to rule out.
+    """
+    parts = value.split(None, 2)
+    if len(parts) == 3 and parts[1] == "in":
+        return parts[0], _path(parts[2]) or "."
+    return value.strip(), ""
+
+
+def _path(path: str) -> str:
+    """A repository path as scopes compare them: no `./`, no leading or trailing slash."""
+    path = path.strip().strip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    return "" if path == "." else path
+
+
+def _covers(scope: str, path: str | None) -> bool:
+    if not path or scope in ("", "."):
+        return False
+    path = _path(path)
+    return bool(path) and (path == scope or path.startswith(scope + "/"))
+
+
+def approval_place(seen: Seen) -> str:
+    """The path to name in a scoped approval of `seen`'s removal: the kustomization that rendered it,
+    or the file it is written in."""
+    for path in (seen.source.rendered_from, seen.source.file):
+        if path and _path(path):
+            return _path(path)
+    return ""
 
 
 def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKey | None:
@@ -202,17 +251,42 @@ def approvals(commits: Sequence[Commit], approvers: Sequence[str]) -> list[Appro
         )
         if approver is None:
             continue
-        out.extend(Approval(pattern, commit.sha, approver) for pattern in commit.approvals)
+        parent = commit.parents[0] if commit.parents else ""
+        for value in commit.approvals:
+            pattern, scope = parse_approval(value)
+            out.append(Approval(pattern, commit.sha, approver, scope=scope, parent=parent))
     return out
 
 
-def _saw(approval: Approval, key: ObjectKey, now: Seen | None) -> bool:
-    """Whether the approving commit's tree shows the change: the object gone, or (replaced) as now."""
+def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> str:
+    """ "" when the approval covers this change, else why not.
+
+    The approving commit's tree must show the change: the object gone, or (replaced) as now. And
+    the approval must be for this object *here*: one object (a PVC shop/data) can be defined under
+    the paths of several gates of one repository (staging/, prod/), each with its own cluster, and
+    the trailer alone does not say which. So a trailer with `in PATH` counts where PATH holds the
+    object's file (or the kustomization that rendered it), and one without counts only where its
+    own commit is the change that removes (or replaces) the object under this gate's paths: what
+    its signer saw in that commit's diff.
+    """
     if approval.present is None:
-        return False
-    if now is None:
-        return key not in approval.present
-    return approval.present.get(key) == now.digest
+        return "its commit does not descend from the gated commit, or its tree cannot be rendered"
+    holds = approval.present.get(key)
+    if now is None and holds is not None:
+        return "its commit still holds the object"
+    if now is not None and holds != now.digest:
+        return "its commit does not hold the object as the candidate does"
+    if approval.scope:
+        places = [gone.source.file, gone.source.rendered_from]
+        if now is not None:
+            places += [now.source.file, now.source.rendered_from]
+        if any(_covers(approval.scope, p) for p in places):
+            return ""
+        return f"it names {approval.scope}, which does not hold the object here"
+    had = approval.before.get(key) if approval.before is not None else None
+    if had is not None and had != holds:
+        return ""
+    return "it names no path, and its own commit does not remove the object from this gate's paths"
 
 
 def removals(
@@ -239,27 +313,33 @@ def removals(
     }
     for key in sorted(k for k in before if (k not in after or k in replaced) and k.kind in protected):
         seen = before[key]
-        approval = next(
-            (
-                a
-                for a in granted
-                if fnmatch.fnmatchcase(key.label, a.pattern) and _saw(a, key, after.get(key))
-            ),
-            None,
-        )
+        approval, refused = None, []
+        for candidate in granted:
+            if not fnmatch.fnmatchcase(key.label, candidate.pattern):
+                continue
+            why_not = _saw(candidate, key, seen, after.get(key))
+            if not why_not:
+                approval = candidate
+                break
+            refused.append(f"the approval in commit {candidate.commit[:12]} does not count here: {why_not}")
         how = "would be deleted"
         if key in replaced:
             how = f"would be deleted and created again ({after[key].why})"
+        place = approval_place(seen)
+        trailer = f"{APPROVAL_TRAILER}: {key.label}" + (f" in {place}" if place else "")
         finding = Finding(
             rule="destructive-change",
             severity=severity,
             message=f"{key.label} {how}: {key.kind} is a protected kind",
             source="presync",
-            fix=f"keep it, or approve its removal with a `{APPROVAL_TRAILER}: {key.label}` trailer "
-            "in a commit signed by an approver (commits.approvers), or an exception",
+            fix=f"keep it, or have an approver (commits.approvers) sign a commit with the trailer `{trailer}`"
+            + (f" (the commit that itself makes this change may leave out ` in {place}`)" if place else "")
+            + ", or add an exception",
             policy="commits/protected-kinds",
-            metadata={"deleted": key.label, "gatedSource": seen.source.file},
+            metadata={"deleted": key.label, "gatedSource": seen.source.file, "approvalTrailer": trailer},
         )
+        if refused and approval is None:
+            finding.note = "; ".join(refused[:3]) + f"; write `{trailer}`"
         if approval is not None:
             finding.severity = Severity.INFO
             finding.note = f"approved by {approval.approver} in commit {approval.commit[:12]}"
