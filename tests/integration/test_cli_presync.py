@@ -841,6 +841,50 @@ def test_an_approval_for_one_gate_is_not_lent_to_another_gate_of_the_repository(
     assert s.repo.ref("refs/heads/trustgate/prod") == tip
 
 
+def test_a_protected_object_kustomize_leaves_out_is_a_removal(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Flux builds every path with kustomize (generating a kustomization.yaml where there is none),
+    and kustomize leaves out an object annotated `config.kubernetes.io/local-config`: the PVC of a
+    plain directory gaining it is pruned, a removal needing an approval. One that has it already
+    may be applied all the same by a reconciler that does not build with kustomize: deleting its
+    file is a removal too; a change that keeps it is none."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    local = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  namespace: shop\n"
+        "  annotations: {config.kubernetes.io/local-config: 'true'}",
+    )
+    s.repo.write("deploy/pvc.yaml", local)
+    s.repo.commit("mark the volume local-config", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert (
+        "PersistentVolumeClaim/shop/data would be deleted (it gains the config.kubernetes.io/local-config"
+        in output
+    )
+    assert s.repo.ref(GATED) == gated
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
+    code, output = s.run()
+    assert code == 0, output
+
+    s.repo.write("deploy/pvc.yaml", local.replace("1Gi", "2Gi"))
+    s.repo.commit("still local", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("drop it", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_gpg_user_id_names_no_approver(setup: Callable[..., Setup], keys: Keys) -> None:
     """A GPG key's user ids are its holder's words: an allowed signer whose key says it is
     bob@example.com approves nothing (approvers name GPG keys by fingerprint)."""

@@ -56,12 +56,30 @@ class Seen:
     recreate: bool = False
     # Why, for the finding: the object's own marker, or the file of the Kustomization or Application.
     why: str = ""
+    # It carries kustomize's `config.kubernetes.io/local-config`: kustomize (every Flux path, Argo
+    # CD's kustomize sources) leaves it out of what it builds, and the reconciler prunes it.
+    local: bool = False
 
 
 # Annotations under which a reconciler deletes an object and creates it again rather than fail
 # on an immutable field: for a protected kind, a change is then a deletion (a PVC's data with it).
 _FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
 _ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+
+
+# kustomize drops an object carrying this annotation from its output (any value but "false" since
+# kustomize api v0.12, any value at all before): a Flux Kustomization, which builds every path with
+# kustomize (generating a kustomization.yaml where there is none), then prunes it from the cluster.
+LOCAL_CONFIG = "config.kubernetes.io/local-config"
+
+
+def _local_config(obj: Mapping[str, object]) -> bool:
+    """Whether kustomize (some version of it) leaves `obj` out: the annotation at any value. Which
+    reconciler applies the path, and with which kustomize, is not known here: an object that gains
+    it is taken as removed, one that has it as possibly applied (`removals`)."""
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    return isinstance(annotations, Mapping) and LOCAL_CONFIG in annotations
 
 
 def _recreates(obj: Mapping[str, object]) -> str:
@@ -135,6 +153,9 @@ def _content_digest(obj: Mapping[str, object], marker: str, tree: str = "") -> s
     body = dict(obj) if whole else {k: v for k, v in obj.items() if k != "metadata"}
     text = json.dumps([marker, tree, body] if tree else [marker, body], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_LOCAL = "local:"  # the digest of a `Seen.local` object starts with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +248,10 @@ def inventory(documents: Iterable[Document], scopes: kinds.Scopes = _BUILT_IN) -
                 else ""
             )
             api_version = str(doc.obj.get("apiVersion"))
-            out[key] = Seen(key, api_version, doc.source, digest, bool(marker or tree), why)
+            local = _local_config(doc.obj)
+            if local:  # a state of its own: what approves its removal must be told from it (`_saw`)
+                digest = _LOCAL + digest
+            out[key] = Seen(key, api_version, doc.source, digest, bool(marker or tree), why, local)
     return out
 
 
@@ -272,7 +296,7 @@ def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> st
     if approval.present is None:
         return "its commit does not descend from the gated commit, or its tree cannot be rendered"
     holds = approval.present.get(key)
-    if now is None and holds is not None:
+    if now is None and holds is not None and not holds.startswith(_LOCAL):
         return "its commit still holds the object"
     if now is not None and holds != now.digest:
         return "its commit does not hold the object as the candidate does"
@@ -311,19 +335,31 @@ def removals(
     replaced = {
         k for k, now in after.items() if k in before and now.recreate and now.digest != before[k].digest
     }
-    for key in sorted(k for k in before if (k not in after or k in replaced) and k.kind in protected):
+    # Gaining kustomize's local-config annotation: kustomize leaves the object out and the reconciler
+    # prunes it. One that had it already may have been applied all the same (a reconciler that does
+    # not build with kustomize): removing it is a deletion; keeping it is no change.
+    dropped = {k for k, now in after.items() if k in before and now.local and not before[k].local}
+    for key in sorted(
+        k for k in before if (k not in after or k in replaced or k in dropped) and k.kind in protected
+    ):
         seen = before[key]
+        now = None if key in dropped else after.get(key)
         approval, refused = None, []
         for candidate in granted:
             if not fnmatch.fnmatchcase(key.label, candidate.pattern):
                 continue
-            why_not = _saw(candidate, key, seen, after.get(key))
+            why_not = _saw(candidate, key, seen, now)
             if not why_not:
                 approval = candidate
                 break
             refused.append(f"the approval in commit {candidate.commit[:12]} does not count here: {why_not}")
         how = "would be deleted"
-        if key in replaced:
+        if key in dropped:
+            how = (
+                f"would be deleted (it gains the {LOCAL_CONFIG} annotation: kustomize, with which Flux "
+                "builds every path, leaves it out, and the reconciler prunes it)"
+            )
+        elif key in replaced:
             how = f"would be deleted and created again ({after[key].why})"
         place = approval_place(seen)
         trailer = f"{APPROVAL_TRAILER}: {key.label}" + (f" in {place}" if place else "")
