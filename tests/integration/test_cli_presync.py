@@ -1000,6 +1000,49 @@ def test_a_protected_object_the_reconciler_may_replace_needs_approval_to_change(
     assert code == 0, output
 
 
+@pytest.mark.parametrize(
+    "hook",
+    [
+        "argocd.argoproj.io/hook: Sync\n    argocd.argoproj.io/hook-delete-policy: BeforeHookCreation",
+        "argocd.argoproj.io/hook: PreSync",
+        "helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-delete-policy: before-hook-creation",
+    ],
+    ids=["argo-sync-hook", "argo-hook-default-policy", "helm-hook"],
+)
+def test_a_protected_object_made_a_hook_needs_approval(
+    setup: Callable[..., Setup], keys: Keys, hook: str
+) -> None:
+    """Argo CD deletes a hook and creates it again at each sync it runs in (BeforeHookCreation, the
+    default delete policy), and honours Helm's hook annotations too: a PVC turned into one loses its
+    data, as with a deletion; while it is one, any change of it is a replacement."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    hooked = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        f"metadata:\n  name: data\n  namespace: shop\n  annotations:\n    {hook}\n",
+    )
+    s.repo.write("deploy/pvc.yaml", hooked)
+    s.repo.commit("make it a hook", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted and created again (it is a hook" in output
+    assert s.repo.ref(GATED) == gated
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write(
+        "deploy/pvc.yaml", hooked.replace("namespace: shop\n", "namespace: shop\n  labels: {a: b}\n", 1)
+    )
+    s.repo.commit("a label", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "would be deleted and created again (it is a hook" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_flux_force_as_a_label_counts_and_a_metadata_change_replaces_nothing(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:

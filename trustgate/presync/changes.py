@@ -51,7 +51,8 @@ class Seen:
     # so that gaining one is a change an approval from before it did not see.
     digest: str = ""
     # It asks the reconciler to delete and create it again when it cannot be patched (Flux
-    # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`), or
+    # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`), it is
+    # a hook (Argo CD's or Helm's annotation: deleted and created again at each sync), or
     # its tree holds a Flux Kustomization or an Argo CD Application that asks it for everything.
     recreate: bool = False
     # Why, for the finding: the object's own marker, or the file of the Kustomization or Application.
@@ -65,6 +66,11 @@ class Seen:
 # on an immutable field: for a protected kind, a change is then a deletion (a PVC's data with it).
 _FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
 _ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+# A hook is not synced like other resources: Argo CD (which honours Helm's hook annotations too)
+# deletes it and creates it again at each sync it runs in (hook-delete-policy BeforeHookCreation,
+# the default), or deletes it once it has run (HookSucceeded, HookFailed); `Skip` stops applying
+# it. Any of them, with any policy, is taken as a marker: which policy holds is not worked out.
+_HOOKS = ("argocd.argoproj.io/hook", "helm.sh/hook")
 
 
 # kustomize drops an object carrying this annotation from its output (any value but "false" since
@@ -83,12 +89,15 @@ def _local_config(obj: Mapping[str, object]) -> bool:
 
 
 def _recreates(obj: Mapping[str, object]) -> str:
-    """ "flux", "argo" or "": Flux reads its force marker from labels or annotations
-    (`ssa.AnyInMetadata`), Argo CD its sync options from annotations."""
+    """ "hook", "flux", "argo" or "": Flux reads its force marker from labels or annotations
+    (`ssa.AnyInMetadata`), Argo CD its sync options and hooks from annotations (labels are read
+    too: a marker more can only ask for an approval more)."""
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
         return ""
     marks = [m for m in (metadata.get("labels"), metadata.get("annotations")) if isinstance(m, Mapping)]
+    if any(hook in m for m in marks for hook in _HOOKS):
+        return "hook"
     options = {o.strip().lower() for m in marks for o in str(m.get(_ARGO_SYNC_OPTIONS, "")).split(",")}
     if options & {"replace=true", "force=true"}:
         return "argo"
@@ -149,7 +158,7 @@ def _replaces_anywhere(value: object) -> bool:
 
 def _content_digest(obj: Mapping[str, object], marker: str, tree: str = "") -> str:
     """A digest of what, changed, has the reconciler replace the object (see `Seen.digest`)."""
-    whole = "argo" in (marker, tree)
+    whole = marker in ("argo", "hook") or tree == "argo"  # replaced on any drift (a hook: at every sync)
     body = dict(obj) if whole else {k: v for k, v in obj.items() if k != "metadata"}
     text = json.dumps([marker, tree, body] if tree else [marker, body], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -241,7 +250,10 @@ def inventory(documents: Iterable[Document], scopes: kinds.Scopes = _BUILT_IN) -
             marker = _recreates(doc.obj)
             digest = _content_digest(doc.obj, marker, tree)
             why = (
-                "it changes under an annotation that lets the reconciler replace it"
+                "it is a hook (argocd.argoproj.io/hook or helm.sh/hook): Argo CD deletes it and creates "
+                "it again at each sync it runs in (BeforeHookCreation, the default), or deletes it once run"
+                if marker == "hook"
+                else "it changes under an annotation that lets the reconciler replace it"
                 if marker
                 else f"{tree_file} has the reconciler replace what it cannot patch"
                 if tree
