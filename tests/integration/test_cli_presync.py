@@ -885,6 +885,45 @@ def test_a_protected_object_kustomize_leaves_out_is_a_removal(
     assert s.repo.ref(GATED) == gated
 
 
+def test_an_object_defined_twice_under_one_path_is_refused(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Argo CD's directory source applies the last copy of an object defined twice, kustomize (every
+    Flux path) refuses to build the path, and the gate judged the first: a second copy of the PVC
+    with Argo CD's Replace and a larger size would be applied by deleting the volume, while the gate
+    saw it unchanged. The same object under two paths of the gate (two reconciler sources) is two
+    objects: each copy's removal counts."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    replaced = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  namespace: shop\n"
+        "  annotations: {argocd.argoproj.io/sync-options: Replace=true}",
+    ).replace("1Gi", "5Gi")
+    s.repo.write("deploy/zz-pvc.yaml", replaced)
+    s.repo.commit("tweak", ssh=keys.alice)
+    code, output = s.run("-o", "json")
+    assert code == 1, output
+    payload = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    (twice,) = [f for r in payload["results"] for f in r["findings"] if f["rule"] == "duplicate-object"]
+    assert "PersistentVolumeClaim/shop/data is defined twice under deploy" in twice["message"]
+    assert "deploy/pvc.yaml:1" in twice["message"] and "deploy/zz-pvc.yaml:1" in twice["message"]
+    assert s.repo.ref(GATED) == gated
+
+    # Under two paths: no duplicate, and removing one copy is a removal.
+    s.repo.git("reset", "-q", "--hard", gated)
+    s.repo.write("other/namespace.yaml", NAMESPACE)
+    s.repo.write("other/pvc.yaml", PVC)
+    s.repo.commit("the volume for the other cluster", ssh=keys.alice)
+    both = {"config": s.config_with("both.yaml", paths="[deploy, other]"), "gated_ref": "trustgate/both"}
+    code, output = s.run(**both)
+    assert code == 0, output
+    s.repo.remove("other/pvc.yaml")
+    s.repo.commit("drop the other volume", ssh=keys.alice)
+    code, output = s.run(**both)
+    assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted" in output, output
+    assert "(deleted) other/pvc.yaml" in output and "duplicate-object" not in output, output
+
+
 def test_a_gpg_user_id_names_no_approver(setup: Callable[..., Setup], keys: Keys) -> None:
     """A GPG key's user ids are its holder's words: an allowed signer whose key says it is
     bob@example.com approves nothing (approvers name GPG keys by fingerprint)."""

@@ -12,6 +12,7 @@ the commit itself removes it under the gate's paths. Leaves out: rendering
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import json
@@ -33,6 +34,10 @@ class ObjectKey:
     kind: str
     namespace: str
     name: str
+    # The entry of `presync.paths` it is under (one reconciler source): the same object under two
+    # paths (two Flux Kustomizations, two Argo CD Applications, or two clusters) is two objects,
+    # each of whose removal counts. "" when the caller gave no paths.
+    path: str = ""
 
     @property
     def label(self) -> str:
@@ -240,12 +245,34 @@ def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKe
     return ObjectKey(group, kind, scopes.namespace_of(obj), name)
 
 
-def inventory(documents: Iterable[Document], scopes: kinds.Scopes = _BUILT_IN) -> dict[ObjectKey, Seen]:
+def source_path(source: Source, paths: Sequence[str]) -> str:
+    """The first entry of `paths` (normalised) whose directory or file holds `source` ("" if none
+    does): the reconciler source it is applied by."""
+    for raw in paths:
+        path = _path(raw)
+        for where in (source.rendered_from, source.file):
+            if where is not None and (
+                not path or _path(where) == path or _path(where).startswith(path + "/")
+            ):
+                return path or "."
+    return ""
+
+
+def inventory(
+    documents: Iterable[Document], scopes: kinds.Scopes = _BUILT_IN, paths: Sequence[str] = ()
+) -> dict[ObjectKey, Seen]:
+    """The objects of a rendered tree, by identity (and, given `paths`, by the entry they are under).
+
+    An object defined twice under one entry is reported by `duplicates`; here the first copy stands
+    for it.
+    """
     documents = list(documents)
     tree, tree_file = _tree_recreates(documents)
     out: dict[ObjectKey, Seen] = {}
     for doc in documents:
         key = key_of(doc.obj, scopes)
+        if key is not None and paths:
+            key = dataclasses.replace(key, path=source_path(doc.source, paths))
         if key is not None and key not in out:
             marker = _recreates(doc.obj)
             digest = _content_digest(doc.obj, marker, tree)
@@ -404,5 +431,49 @@ def removals(
         )
         out.append(
             DocumentResult(source, seen.api_version, key.kind, key.namespace or None, key.name, [finding])
+        )
+    return out
+
+
+def duplicates(
+    documents: Iterable[Document],
+    paths: Sequence[str],
+    *,
+    scopes: kinds.Scopes = _BUILT_IN,
+    severity: Severity,
+) -> list[DocumentResult]:
+    """One blocking result per further copy of an object defined more than once under one entry of
+    `paths` (one reconciler source).
+
+    Which copy a reconciler applies differs: kustomize (every Flux path) refuses to build such a
+    path, Argo CD's directory source applies the last copy (`DeduplicateTargetObjects`), and the
+    gate's diff and UPDATE judgement took the first. Rather than guess, the change is refused.
+    """
+    first: dict[ObjectKey, Document] = {}
+    out: list[DocumentResult] = []
+    for doc in documents:
+        if not doc.kubernetes or doc.list_role == "list":
+            continue
+        key = key_of(doc.obj, scopes)
+        if key is None:
+            continue
+        key = dataclasses.replace(key, path=source_path(doc.source, paths))
+        if key not in first:
+            first[key] = doc
+            continue
+        was = first[key].source
+        finding = Finding(
+            rule="duplicate-object",
+            severity=severity,
+            message=f"{key.label} is defined twice under {key.path or 'the paths'}: at {was.file}:{was.line} "
+            f"and at {doc.source.file}:{doc.source.line}; kustomize (every Flux path) refuses to build that, "
+            "Argo CD applies the last copy: what is applied is not what one copy says",
+            source="presync",
+            fix="keep one definition of the object",
+            policy="presync",
+            metadata={"object": key.label, "first": f"{was.file}:{was.line}"},
+        )
+        out.append(
+            DocumentResult(doc.source, doc.api_version, key.kind, key.namespace or None, key.name, [finding])
         )
     return out

@@ -374,7 +374,11 @@ class PresyncGate:
 
         # 5. The candidate tree, rendered and evaluated whole.
         documents, problems = self._render(git, candidate, tree)
-        after = changes.inventory(documents, self.gate.scopes)
+        after = changes.inventory(documents, self.gate.scopes, self.settings.paths)
+        # One object twice under one path: which copy is applied depends on the reconciler.
+        extra.extend(
+            changes.duplicates(documents, self.settings.paths, scopes=self.gate.scopes, severity=weight)
+        )
 
         # 6. Removed protected objects; the objects as they are now (judged: an UPDATE of them).
         old: list[Mapping[str, object]] = []
@@ -554,7 +558,10 @@ class PresyncGate:
                     )
                     for p in problems
                 ]
-        self._trees[tree] = (changes.inventory(documents, self.gate.scopes), list(problems))
+        self._trees[tree] = (
+            changes.inventory(documents, self.gate.scopes, self.settings.paths),
+            list(problems),
+        )
         self._objects.pop(tree, None)
         self._objects[tree] = [d.obj for d in documents if d.kubernetes]
         while len(self._objects) > 4:  # a run needs two: the candidate's, the gated tree's

@@ -274,3 +274,25 @@ def test_a_cluster_scoped_kind_is_keyed_in_no_namespace() -> None:
         [{"spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Widget"}}}]
     )
     assert changes.key_of(widget, cluster) == changes.ObjectKey("example.com", "Widget", "", "w")
+
+
+def test_an_object_is_keyed_by_the_path_it_is_under_and_a_second_copy_there_is_refused() -> None:
+    def pvc(file: str, rendered_from: str | None = None) -> Document:
+        obj = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "shop"},
+        }
+        return Document(Source(file, rendered_from=rendered_from), obj)
+
+    assert changes.source_path(Source("prod/a/pvc.yaml"), ["staging", "./prod/"]) == "prod"
+    assert changes.source_path(Source("prod/a/pvc.yaml"), ["."]) == "."
+    assert changes.source_path(Source("base/pvc.yaml", rendered_from="prod"), ["prod", "base"]) == "prod"
+    assert changes.source_path(Source("production/pvc.yaml"), ["prod"]) == ""
+    docs = [pvc("prod/pvc.yaml"), pvc("staging/pvc.yaml"), pvc("prod/zz/pvc.yaml")]
+    assert sorted(k.path for k in changes.inventory(docs, paths=["prod", "staging"])) == ["prod", "staging"]
+    (twice,) = changes.duplicates(docs, ["prod", "staging"], severity=Severity.ERROR)
+    assert twice.source.file == "prod/zz/pvc.yaml"
+    (finding,) = twice.findings
+    assert finding.rule == "duplicate-object" and "prod/pvc.yaml:1" in finding.message
+    assert changes.duplicates(docs[:2], ["prod", "staging"], severity=Severity.ERROR) == []
