@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import http.server
 import json
 import os
 import signal
@@ -10,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -278,6 +281,74 @@ def test_a_kustomization_that_fails_to_render_is_not_evaluated(
     assert "trustgate-tree-" not in output  # paths are the repository's, not the export's
     assert s.repo.ref(GATED) == gated
     assert s.records()[-1]["verdict"] == "error"
+
+
+@contextlib.contextmanager
+def _serving(body: str) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 answering every GET with `body`: its URL and the paths asked for."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_kustomization_may_name_only_files_of_the_checked_paths(
+    setup: Callable[..., Setup], keys: Keys, tmp_path: Path
+) -> None:
+    """What the gate judges must be what the commit holds: a kustomization naming a URL is refused
+    before kustomize runs (the gate host fetches nothing of the committer's choosing, and a later
+    render by the reconciler could get other content), and so is a base outside the checked paths
+    (a directory of the gate host, reached with `..`)."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    with _serving(CONFIGMAP.replace("settings", "remote")) as (url, asked):
+        s.repo.write(
+            "deploy/kustomization.yaml", f"resources: [namespace.yaml, pvc.yaml, '{url}/remote.yaml']\n"
+        )
+        s.repo.commit("a remote resource", ssh=keys.alice)
+        code, output = s.run()
+        assert asked == []
+    assert code == 3, output
+    assert "input/kustomize-remote" in output and f"resources entry '{url}/remote.yaml'" in output, output
+    assert "deploy/kustomization.yaml" in output and "trustgate-tree-" not in output
+    assert s.repo.ref(GATED) == gated
+
+    host = tmp_path / "host-base"  # outside the repository: the gate host's
+    host.mkdir()
+    (host / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (host / "cm.yaml").write_text(CONFIGMAP.replace("settings", "host"))
+    escape = "../" * 40 + str(host).lstrip("/")
+    s.repo.write("deploy/kustomization.yaml", f"resources: [namespace.yaml, pvc.yaml, '{escape}']\n")
+    s.repo.commit("a base of the gate host", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "is outside the checked paths" in output, output
+    assert s.repo.ref(GATED) == gated
+
+    s.repo.write("deploy/kustomization.yaml", "resources: [namespace.yaml, pvc.yaml, settings.yaml]\n")
+    s.repo.commit("local files only", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
 
 
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:

@@ -543,7 +543,7 @@ class PresyncGate:
                 root = Path(tmp)
                 git.export(entries, root)
                 for unit in loader.plan([str(root / p) for p in present], dot_names=True):
-                    docs, probs = loader.read_unit(unit, self.config.limits)
+                    docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
                     documents.extend(docs)
                     problems.extend(probs)
                 prefix = str(root) + "/"
