@@ -54,6 +54,13 @@ CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: '1'
         ("resources: [cm.yaml]\ntransformers: ['https://example.com/t.yaml']\n", "transformers", None),
         ("resources: [cm.yaml]\nopenapi: {path: 'https://example.com/s.json'}\n", "openapi.path", None),
         ("resources: [missing.yaml]\n", "resources", "missing.yaml"),
+        ("resources: ['example.com/acme/fleet']\n", "resources", "example.com/acme/fleet"),
+        # kustomize matches field names as Go's JSON does: whatever their case.
+        ("Resources: ['https://example.com/pod.yaml']\n", "resources", "https://example.com/pod.yaml"),
+        ("re\u017fources: ['https://example.com/pod.yaml']\n", "resources", None),
+        ("resources: [cm.yaml]\nPatches: [{Path: 'https://example.com/p.yaml'}]\n", "patches[0].path", None),
+        # A line break at the end does not make a URL an inline patch.
+        ('resources: [cm.yaml]\npatchesStrategicMerge: ["https://example.com/p.yaml\\n"]\n', None, None),
         ("resources: [/etc/passwd]\n", "resources", "/etc/passwd"),
     ],
 )
@@ -98,3 +105,15 @@ def test_the_loader_refuses_without_running_kustomize(write: Write, tmp_path: Pa
     write("app/kustomization.yaml", "resources: ['http://127.0.0.1:9/never.yaml']\n")
     documents, problems = loader.read_unit(loader.Unit(str(tmp_path / "app"), "kustomize"), Limits())
     assert documents == [] and [p.rule for p in problems] == ["input/kustomize-remote"]
+
+
+def test_a_kustomization_that_cannot_be_read_is_not_rendered(write: Write, tmp_path: Path) -> None:
+    """What kustomize would read is then unknown: it may name a remote."""
+    write("app/kustomization.yaml", "resources: [cm.yaml\n")
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"))
+    assert "is not YAML trustgate can read" in problem.message
+    write("app/kustomization.yaml", "- resources\n")
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"))
+    assert "is not a mapping" in problem.message
+    write("app/kustomization.yaml", "")
+    assert kustomize_refs.problems(str(tmp_path / "app")) == []

@@ -64,16 +64,34 @@ def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
     top = os.path.realpath(root) if root is not None else None
     seen: set[str] = set()
     stack = [directory]
-    while stack and len(seen) < _MAX_KUSTOMIZATIONS:
+    while stack:
         here = stack.pop()
         real = os.path.realpath(here)
         if real in seen:
             continue
+        if len(seen) >= _MAX_KUSTOMIZATIONS:
+            out.append(
+                InputProblem(
+                    Source(directory),
+                    "input/kustomize-remote",
+                    f"the kustomization includes more than {_MAX_KUSTOMIZATIONS:,} kustomizations; what "
+                    "they name was not checked",
+                    "split it, or render it first and check the output",
+                )
+            )
+            break
         seen.add(real)
-        found = _read(here)
-        if found is None:
-            continue  # no kustomization, or one kustomize will refuse with its own message
-        file, document = found
+        file, document, unread = _read(here)
+        if unread:  # what kustomize would read is unknown: not rendered (it may name a remote)
+            out.append(
+                InputProblem(
+                    Source(file),
+                    "input/kustomize-remote",
+                    f"{file}: {unread}, so what it names cannot be checked",
+                    "fix the file; `kubectl kustomize` shows how kustomize reads it",
+                )
+            )
+            continue
         for entry in _entries(document):
             target = os.path.join(here, entry.value)
             resolved = os.path.realpath(target)
@@ -109,7 +127,8 @@ def _problem(file: str, entry: _Entry, what: str) -> InputProblem:
     )
 
 
-def _read(directory: str) -> tuple[str, Mapping[str, object]] | None:
+def _read(directory: str) -> tuple[str, Mapping[str, object], str]:
+    """(the kustomization file, what it holds, why it could not be read): ("", {}, "") for none."""
     for name in KUSTOMIZATION_FILES:
         path = os.path.join(directory, name)
         if not os.path.isfile(path):
@@ -117,80 +136,90 @@ def _read(directory: str) -> tuple[str, Mapping[str, object]] | None:
         try:
             with open(path, "rb") as f:
                 data = f.read(_MAX_BYTES + 1)
-            if len(data) > _MAX_BYTES:
-                return None
+        except OSError as e:
+            return path, {}, f"cannot be read ({e.strerror or e})"
+        if len(data) > _MAX_BYTES:
+            return path, {}, f"is over {_MAX_BYTES:,} bytes"
+        try:
             document = yaml.load(data, Loader=_LOADER)
-        except (OSError, yaml.YAMLError):
-            return None
-        return (path, document) if isinstance(document, Mapping) else None
-    return None
+        except yaml.YAMLError as e:
+            return path, {}, f"is not YAML trustgate can read ({str(e).splitlines()[0]})"
+        if document is not None and not isinstance(document, Mapping):
+            return path, {}, "is not a mapping"
+        return path, document or {}, ""
+    return "", {}, ""
 
 
 def _inline(value: str) -> bool:
-    """An entry that holds YAML rather than naming a file (a patch, a plugin configuration)."""
-    if "\n" in value:
-        return True
-    try:
-        return isinstance(yaml.load(value, Loader=_LOADER), Mapping)
-    except yaml.YAMLError:
-        return False
+    """An entry that holds YAML rather than naming a file (a patch, a plugin configuration): more than
+    one line, or a flow mapping. A URL or a git address is neither, even with a line break at its
+    end (checked as a name)."""
+    text = value.strip()
+    return "\n" in text or text.startswith("{")
 
 
 def _entries(document: Mapping[str, object]) -> Iterator[_Entry]:
-    """Every entry of `document` that names something kustomize loads."""
+    """Every entry of `document` that names something kustomize loads.
+
+    kustomize decodes a kustomization as JSON does, matching field names whatever their case
+    (`Resources:` is `resources:`): every spelling of a field is read (`_get`).
+    """
     for field in _INCLUDES:
-        for value in _strings(document.get(field)):
+        for value in _strings(_get(document, field)):
             yield _Entry(field, value, include=True)
     for field in _PLUGINS:
-        for value in _strings(document.get(field)):
+        for value in _strings(_get(document, field)):
             if not _inline(value):
                 yield _Entry(field, value, include=True)
     for field in _FILES:
-        for value in _strings(document.get(field)):
+        for value in _strings(_get(document, field)):
             yield _Entry(field, value)
-    for value in _strings(document.get("patchesStrategicMerge")):
+    for value in _strings(_get(document, "patchesStrategicMerge")):
         if not _inline(value):
             yield _Entry("patchesStrategicMerge", value)
     for field in ("patches", "patchesJson6902", "replacements"):
-        for i, item in _items(document.get(field)):
-            if _string(item, "path"):
-                yield _Entry(f"{field}[{i}].path", _string(item, "path"))
+        for i, item in _items(_get(document, field)):
+            for value in _strings(_get(item, "path")):
+                yield _Entry(f"{field}[{i}].path", value)
     for field in ("configMapGenerator", "secretGenerator"):
-        for i, item in _items(document.get(field)):
-            for value in _strings(item.get("files")):
+        for i, item in _items(_get(document, field)):
+            for value in _strings(_get(item, "files")):
                 yield _Entry(f"{field}[{i}].files", value.partition("=")[2] if "=" in value else value)
-            for value in _strings(item.get("envs")):
-                yield _Entry(f"{field}[{i}].envs", value)
-            if _string(item, "env"):
-                yield _Entry(f"{field}[{i}].env", _string(item, "env"))
-    for i, item in _items(document.get("helmCharts")):
-        for key in ("repo", "valuesFile"):
-            if _string(item, key):
-                yield _Entry(f"helmCharts[{i}].{key}", _string(item, key))
-        for value in _strings(item.get("additionalValuesFiles")):
-            yield _Entry(f"helmCharts[{i}].additionalValuesFiles", value)
+            for key in ("envs", "env"):
+                for value in _strings(_get(item, key)):
+                    yield _Entry(f"{field}[{i}].{key}", value)
+    for i, item in _items(_get(document, "helmCharts")):
+        for key in ("repo", "valuesFile", "additionalValuesFiles"):
+            for value in _strings(_get(item, key)):
+                yield _Entry(f"helmCharts[{i}].{key}", value)
     for field, keys in (("helmGlobals", ("chartHome", "configHome")), ("openapi", ("path",))):
-        found = document.get(field)
-        section: Mapping[str, object] = found if isinstance(found, Mapping) else {}
-        for key in keys:
-            if _string(section, key):
-                yield _Entry(f"{field}.{key}", _string(section, key))
+        for _, section in _items(_get(document, field)):
+            for key in keys:
+                for value in _strings(_get(section, key)):
+                    yield _Entry(f"{field}.{key}", value)
 
 
-def _string(mapping: Mapping[str, object], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
+def _get(mapping: Mapping[str, object], field: str) -> list[object]:
+    """The values of every key of `mapping` that is `field` in any case (Go's JSON field matching;
+    `casefold` also folds the long s (U+017F) and the Kelvin sign (U+212A), as Go does)."""
+    wanted = field.casefold()
+    return [value for key, value in mapping.items() if isinstance(key, str) and key.casefold() == wanted]
 
 
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str) and v]
-    return []
+def _strings(values: list[object]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, str) and value:
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str) and v)
+    return out
 
 
-def _items(value: object) -> list[tuple[int, Mapping[str, object]]]:
-    if not isinstance(value, list):
-        return []
-    return [(i, v) for i, v in enumerate(value) if isinstance(v, Mapping)]
+def _items(values: list[object]) -> list[tuple[int, Mapping[str, object]]]:
+    """The mappings among `values` (a mapping, or lists of them), numbered as kustomize lists them."""
+    out: list[tuple[int, Mapping[str, object]]] = []
+    for value in values:
+        items = value if isinstance(value, list) else [value]
+        out.extend((i, v) for i, v in enumerate(items) if isinstance(v, Mapping))
+    return out
