@@ -221,6 +221,17 @@ def _covers(scope: str, path: str | None) -> bool:
     return bool(path) and (path == scope or path.startswith(scope + "/"))
 
 
+def _places(seen: Seen) -> list[str]:
+    """Where `seen` is, as an approval may name it: the kustomization that rendered it, and its file
+    when that lies in the kustomization's directory (a base another gate's kustomization includes
+    too is named by the kustomization, so an approval naming the shared file's path for one gate is
+    not taken by the other), or its file alone (a plain directory)."""
+    rendered, file = seen.source.rendered_from, seen.source.file
+    if rendered is None:
+        return [file]
+    return [rendered, file] if _covers(_path(rendered), file) or not _path(rendered) else [rendered]
+
+
 def approval_place(seen: Seen) -> str:
     """The path to name in a scoped approval of `seen`'s removal: the kustomization that rendered it,
     or the file it is written in."""
@@ -340,10 +351,7 @@ def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> st
     if now is not None and holds != now.digest:
         return "its commit does not hold the object as the candidate does"
     if approval.scope:
-        places = [gone.source.file, gone.source.rendered_from]
-        if now is not None:
-            places += [now.source.file, now.source.rendered_from]
-        if any(_covers(approval.scope, p) for p in places):
+        if any(_covers(approval.scope, p) for seen in (gone, now) if seen is not None for p in _places(seen)):
             return ""
         return f"it names {approval.scope}, which does not hold the object here"
     had = approval.before.get(key) if approval.before is not None else None

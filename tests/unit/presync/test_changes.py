@@ -209,6 +209,42 @@ def test_an_approval_counts_only_for_the_removal_it_is_for() -> None:
     assert verdict(f"{unscoped} in prod", present=HELD)[0] == Severity.ERROR  # its tree still holds it
 
 
+@pytest.mark.parametrize(
+    ("file", "rendered_from", "scope", "counts"),
+    [
+        ("prod/pvc.yaml", "prod", "prod", True),
+        ("prod/pvc.yaml", "prod", "prod/pvc.yaml", True),
+        # A base that prod's kustomization includes (staging's may too): named by the kustomization.
+        ("base/pvc.yaml", "prod", "prod", True),
+        ("base/pvc.yaml", "prod", "base/pvc.yaml", False),
+        ("base/pvc.yaml", "prod", "base", False),
+        ("pvc.yaml", ".", "pvc.yaml", True),
+    ],
+)
+def test_an_approval_names_a_rendered_object_by_its_kustomization(
+    file: str, rendered_from: str, scope: str, counts: bool
+) -> None:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": "shop"},
+    }
+    before = changes.inventory([Document(Source(file, rendered_from=rendered_from), obj)])
+    (approval,) = changes.approvals(
+        [commit(approvals=(f"PersistentVolumeClaim/shop/data in {scope}",))], ["bob@example.com"]
+    )
+    (result,) = changes.removals(
+        before,
+        {},
+        protected_kinds=["PersistentVolumeClaim"],
+        granted=[dataclasses.replace(approval, present={})],
+        severity=Severity.ERROR,
+    )
+    assert (result.findings[0].severity == Severity.INFO) is counts
+    if not counts:
+        assert f"in {rendered_from}`" in result.findings[0].fix
+
+
 def test_names() -> None:
     assert full_ref("main") == "refs/heads/main" and full_ref("refs/tags/v1") == "refs/tags/v1"
     assert is_url("https://git.example.com/fleet.git") and is_url("git@github.com:acme/fleet.git")
