@@ -257,15 +257,14 @@ def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKe
 
 
 def source_path(source: Source, paths: Sequence[str]) -> str:
-    """The first entry of `paths` (normalised) whose directory or file holds `source` ("" if none
-    does): the reconciler source it is applied by."""
+    """The first entry of `paths` (normalised) that holds `source` ("" if none does): the reconciler
+    source it is applied by. A rendered object is where its kustomization is, not its base file
+    (which another entry may hold too)."""
+    where = _path(source.rendered_from if source.rendered_from is not None else source.file)
     for raw in paths:
         path = _path(raw)
-        for where in (source.rendered_from, source.file):
-            if where is not None and (
-                not path or _path(where) == path or _path(where).startswith(path + "/")
-            ):
-                return path or "."
+        if not path or where == path or where.startswith(path + "/"):
+            return path or "."
     return ""
 
 

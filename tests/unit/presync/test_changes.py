@@ -323,7 +323,7 @@ def test_an_object_is_keyed_by_the_path_it_is_under_and_a_second_copy_there_is_r
 
     assert changes.source_path(Source("prod/a/pvc.yaml"), ["staging", "./prod/"]) == "prod"
     assert changes.source_path(Source("prod/a/pvc.yaml"), ["."]) == "."
-    assert changes.source_path(Source("base/pvc.yaml", rendered_from="prod"), ["prod", "base"]) == "prod"
+    assert changes.source_path(Source("base/pvc.yaml", rendered_from="prod"), ["base", "prod"]) == "prod"
     assert changes.source_path(Source("production/pvc.yaml"), ["prod"]) == ""
     docs = [pvc("prod/pvc.yaml"), pvc("staging/pvc.yaml"), pvc("prod/zz/pvc.yaml")]
     assert sorted(k.path for k in changes.inventory(docs, paths=["prod", "staging"])) == ["prod", "staging"]
