@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import http.server
 import json
 import os
 import signal
@@ -10,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -280,6 +283,74 @@ def test_a_kustomization_that_fails_to_render_is_not_evaluated(
     assert s.records()[-1]["verdict"] == "error"
 
 
+@contextlib.contextmanager
+def _serving(body: str) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 answering every GET with `body`: its URL and the paths asked for."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_kustomization_may_name_only_files_of_the_checked_paths(
+    setup: Callable[..., Setup], keys: Keys, tmp_path: Path
+) -> None:
+    """What the gate judges must be what the commit holds: a kustomization naming a URL is refused
+    before kustomize runs (the gate host fetches nothing of the committer's choosing, and a later
+    render by the reconciler could get other content), and so is a base outside the checked paths
+    (a directory of the gate host, reached with `..`)."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    with _serving(CONFIGMAP.replace("settings", "remote")) as (url, asked):
+        s.repo.write(
+            "deploy/kustomization.yaml", f"resources: [namespace.yaml, pvc.yaml, '{url}/remote.yaml']\n"
+        )
+        s.repo.commit("a remote resource", ssh=keys.alice)
+        code, output = s.run()
+        assert asked == []
+    assert code == 3, output
+    assert "input/kustomize-remote" in output and f"resources entry '{url}/remote.yaml'" in output, output
+    assert "deploy/kustomization.yaml" in output and "trustgate-tree-" not in output
+    assert s.repo.ref(GATED) == gated
+
+    host = tmp_path / "host-base"  # outside the repository: the gate host's
+    host.mkdir()
+    (host / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (host / "cm.yaml").write_text(CONFIGMAP.replace("settings", "host"))
+    escape = "../" * 40 + str(host).lstrip("/")
+    s.repo.write("deploy/kustomization.yaml", f"resources: [namespace.yaml, pvc.yaml, '{escape}']\n")
+    s.repo.commit("a base of the gate host", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "is outside the checked paths" in output, output
+    assert s.repo.ref(GATED) == gated
+
+    s.repo.write("deploy/kustomization.yaml", "resources: [namespace.yaml, pvc.yaml, settings.yaml]\n")
+    s.repo.commit("local files only", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
@@ -307,7 +378,9 @@ def test_removing_a_protected_object_needs_a_signed_approval(setup: Callable[...
     assert code == 1, output
     assert s.repo.ref(GATED) == gated
 
-    tip = s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/*", gpg=keys.bob)
+    tip = s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/* in deploy", gpg=keys.bob
+    )
     code, output = s.run("-o", "json")
     assert code == 0, output
     assert s.repo.ref(GATED) == tip
@@ -462,7 +535,8 @@ def test_a_plain_revert_that_removes_a_crd_needs_approval(setup: Callable[..., S
     assert s.repo.ref(GATED) != reverted
 
     tip = s.repo.commit(
-        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com", gpg=keys.bob
+        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com in deploy",
+        gpg=keys.bob,
     )
     code, output = s.run()
     assert code == 0, output
@@ -546,7 +620,8 @@ def test_an_exception_for_a_namespace_does_not_waive_removing_a_cluster_scoped_k
     assert code == 1, output
     assert "CustomResourceDefinition/widgets.example.com would be deleted" in output
     tip = s.repo.commit(
-        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com", gpg=keys.bob
+        "approve\n\nTrustgate-Approve-Deletion: CustomResourceDefinition/widgets.example.com in deploy",
+        gpg=keys.bob,
     )
     code, output = s.run()
     assert code == 0, output
@@ -744,7 +819,10 @@ def test_an_approval_merged_in_from_another_branch_does_not_count(
     assert s.run()[0] == 0
     gated = s.repo.ref(GATED)
     s.repo.git("checkout", "-q", "-b", "abandoned")
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     s.repo.git("checkout", "-q", "main")
     s.repo.remove("deploy/pvc.yaml")
     s.repo.commit("drop the volume", ssh=keys.alice)
@@ -769,12 +847,152 @@ def test_an_approval_in_a_merged_pull_request_counts(setup: Callable[..., Setup]
     s.repo.git("checkout", "-q", "-b", "feature")
     s.repo.remove("deploy/pvc.yaml")
     s.repo.commit("drop the volume", ssh=keys.alice)
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     s.repo.git("checkout", "-q", "main")
     _merge(s, keys, "--no-ff", "feature")
     code, output = s.run()
     assert code == 0, output
     assert s.repo.ref(GATED) == s.repo.head()
+
+
+def test_an_approval_for_one_gate_is_not_lent_to_another_gate_of_the_repository(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Two gates of one repository (staging/, prod/, each its own cluster) each hold a PVC shop/data.
+    The approver approves removing staging's: that commit removes nothing under prod/, so the prod
+    gate, whose PVC a developer removed earlier, still wants an approval of its own, and the finding
+    says what to write; an approval naming prod's file then counts there."""
+    s = setup()
+    for env in ("staging", "prod"):
+        s.repo.write(f"{env}/namespace.yaml", NAMESPACE)
+        s.repo.write(f"{env}/pvc.yaml", PVC)
+    s.repo.commit("two environments", ssh=keys.alice)
+    staging = {"gated_ref": "trustgate/staging", "config": s.config_with("staging.yaml", paths="[staging]")}
+    prod = {"gated_ref": "trustgate/prod", "config": s.config_with("prod.yaml", paths="[prod]")}
+    assert s.run(**staging)[0] == 0 and s.run(**prod)[0] == 0
+    gated_prod = s.repo.ref("refs/heads/trustgate/prod")
+    s.repo.remove("prod/pvc.yaml")
+    s.repo.commit("tidy prod", ssh=keys.alice)
+    assert s.run(**prod)[0] == 1
+    assert s.run(**staging)[0] == 0
+
+    # The approver removes staging's volume, with a trailer that names no path.
+    s.repo.remove("staging/pvc.yaml")
+    approved = s.repo.commit(
+        "drop the staging volume\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob
+    )
+    code, output = s.run(**staging)
+    assert code == 0, output  # its own commit removes it there
+    assert s.repo.ref("refs/heads/trustgate/staging") == approved
+    code, output = s.run("-o", "json", **prod)
+    assert code == 1, output
+    assert s.repo.ref("refs/heads/trustgate/prod") == gated_prod
+    payload = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    (deleted,) = [f for r in payload["results"] for f in r["findings"] if f["rule"] == "destructive-change"]
+    assert deleted["severity"] == "error"
+    want = "Trustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in prod/pvc.yaml"
+    assert f"`{want}`" in deleted["fix"], deleted
+    assert approved[:12] in deleted["note"] and "does not remove the object" in deleted["note"], deleted
+
+    # Nor does an approval naming staging's path, nor one naming no path in a commit changing nothing.
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in staging", gpg=keys.bob
+    )
+    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    code, output = s.run(**prod)
+    assert code == 1, output
+    assert s.repo.ref("refs/heads/trustgate/prod") == gated_prod
+
+    tip = s.repo.commit(f"approve\n\n{want}", gpg=keys.bob)
+    code, output = s.run(**prod)
+    assert code == 0, output
+    assert s.repo.ref("refs/heads/trustgate/prod") == tip
+
+
+def test_a_protected_object_kustomize_leaves_out_is_a_removal(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Flux builds every path with kustomize (generating a kustomization.yaml where there is none),
+    and kustomize leaves out an object annotated `config.kubernetes.io/local-config`: the PVC of a
+    plain directory gaining it is pruned, a removal needing an approval. One that has it already
+    may be applied all the same by a reconciler that does not build with kustomize: deleting its
+    file is a removal too; a change that keeps it is none."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    local = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  namespace: shop\n"
+        "  annotations: {config.kubernetes.io/local-config: 'true'}",
+    )
+    s.repo.write("deploy/pvc.yaml", local)
+    s.repo.commit("mark the volume local-config", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert (
+        "PersistentVolumeClaim/shop/data would be deleted (it gains the config.kubernetes.io/local-config"
+        in output
+    )
+    assert s.repo.ref(GATED) == gated
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
+    code, output = s.run()
+    assert code == 0, output
+
+    s.repo.write("deploy/pvc.yaml", local.replace("1Gi", "2Gi"))
+    s.repo.commit("still local", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("drop it", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_an_object_defined_twice_under_one_path_is_refused(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Argo CD's directory source applies the last copy of an object defined twice, kustomize (every
+    Flux path) refuses to build the path, and the gate judged the first: a second copy of the PVC
+    with Argo CD's Replace and a larger size would be applied by deleting the volume, while the gate
+    saw it unchanged. The same object under two paths of the gate (two reconciler sources) is two
+    objects: each copy's removal counts."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    replaced = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  namespace: shop\n"
+        "  annotations: {argocd.argoproj.io/sync-options: Replace=true}",
+    ).replace("1Gi", "5Gi")
+    s.repo.write("deploy/zz-pvc.yaml", replaced)
+    s.repo.commit("tweak", ssh=keys.alice)
+    code, output = s.run("-o", "json")
+    assert code == 1, output
+    payload = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    (twice,) = [f for r in payload["results"] for f in r["findings"] if f["rule"] == "duplicate-object"]
+    assert "PersistentVolumeClaim/shop/data is defined twice under deploy" in twice["message"]
+    assert "deploy/pvc.yaml:1" in twice["message"] and "deploy/zz-pvc.yaml:1" in twice["message"]
+    assert s.repo.ref(GATED) == gated
+
+    # Under two paths: no duplicate, and removing one copy is a removal.
+    s.repo.git("reset", "-q", "--hard", gated)
+    s.repo.write("other/namespace.yaml", NAMESPACE)
+    s.repo.write("other/pvc.yaml", PVC)
+    s.repo.commit("the volume for the other cluster", ssh=keys.alice)
+    both = {"config": s.config_with("both.yaml", paths="[deploy, other]"), "gated_ref": "trustgate/both"}
+    code, output = s.run(**both)
+    assert code == 0, output
+    s.repo.remove("other/pvc.yaml")
+    s.repo.commit("drop the other volume", ssh=keys.alice)
+    code, output = s.run(**both)
+    assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted" in output, output
+    assert "(deleted) other/pvc.yaml" in output and "duplicate-object" not in output, output
 
 
 def test_a_gpg_user_id_names_no_approver(setup: Callable[..., Setup], keys: Keys) -> None:
@@ -871,7 +1089,10 @@ def test_a_protected_object_the_reconciler_may_replace_needs_approval_to_change(
     s.repo.commit("the reconciler may replace the volume", ssh=keys.alice)
     code, output = s.run()
     assert code == 1 and "would be deleted and created again" in output, output
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     assert s.run()[0] == 0
     forced = forced.replace("accessModes:", "storageClassName: slow\n  accessModes:")
     gated = s.repo.ref(GATED)
@@ -881,9 +1102,55 @@ def test_a_protected_object_the_reconciler_may_replace_needs_approval_to_change(
     assert code == 1, output
     assert "PersistentVolumeClaim/shop/data would be deleted and created again" in output
     assert s.repo.ref(GATED) == gated
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     code, output = s.run()
     assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [
+        "argocd.argoproj.io/hook: Sync\n    argocd.argoproj.io/hook-delete-policy: BeforeHookCreation",
+        "argocd.argoproj.io/hook: PreSync",
+        "helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-delete-policy: before-hook-creation",
+    ],
+    ids=["argo-sync-hook", "argo-hook-default-policy", "helm-hook"],
+)
+def test_a_protected_object_made_a_hook_needs_approval(
+    setup: Callable[..., Setup], keys: Keys, hook: str
+) -> None:
+    """Argo CD deletes a hook and creates it again at each sync it runs in (BeforeHookCreation, the
+    default delete policy), and honours Helm's hook annotations too: a PVC turned into one loses its
+    data, as with a deletion; while it is one, any change of it is a replacement."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    hooked = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        f"metadata:\n  name: data\n  namespace: shop\n  annotations:\n    {hook}\n",
+    )
+    s.repo.write("deploy/pvc.yaml", hooked)
+    s.repo.commit("make it a hook", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted and created again (it is a hook" in output
+    assert s.repo.ref(GATED) == gated
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write(
+        "deploy/pvc.yaml", hooked.replace("namespace: shop\n", "namespace: shop\n  labels: {a: b}\n", 1)
+    )
+    s.repo.commit("a label", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "would be deleted and created again (it is a hook" in output, output
+    assert s.repo.ref(GATED) == gated
 
 
 def test_flux_force_as_a_label_counts_and_a_metadata_change_replaces_nothing(
@@ -901,7 +1168,10 @@ def test_flux_force_as_a_label_counts_and_a_metadata_change_replaces_nothing(
     s.repo.commit("force through a label", ssh=keys.alice)
     code, output = s.run()
     assert code == 1 and "would be deleted and created again" in output, output  # newly marked
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     assert s.run()[0] == 0
     s.repo.write("deploy/pvc.yaml", labelled.replace("labels: {", "labels: {team: shop, "))
     s.repo.commit("a label", ssh=keys.alice)
@@ -923,7 +1193,9 @@ def test_an_approval_from_before_the_force_marker_does_not_cover_it(
     """Its tree held the object unmarked: the approver never saw that it would be replaced."""
     s = setup()
     assert s.run()[0] == 0
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/*", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/* in deploy", gpg=keys.bob
+    )
     s.repo.write(
         "deploy/pvc.yaml",
         PVC.replace(
@@ -1053,7 +1325,10 @@ def test_a_reconciler_that_replaces_everything_marks_every_protected_object(
     assert "PersistentVolumeClaim/shop/data would be deleted and created again" in output, output
     assert f"{path} has the reconciler replace what it cannot patch" in output, output
     assert s.repo.ref(GATED) == gated
-    s.repo.commit("approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob)
+    s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
     code, output = s.run()
     assert code == 0, output
     s.repo.write(

@@ -326,12 +326,18 @@ def test_kustomization_is_rendered_with_kubectl(write: Write, tmp_path: Path) ->
 
 
 def test_broken_kustomization_gives_kubectls_reason(write: Write, tmp_path: Path) -> None:
-    write("app/kustomization.yaml", "resources: [missing.yaml]\n")
+    write("app/kustomization.yaml", "resources: [base]\n")
+    write("app/base/README.md", "no kustomization here\n")
     (unit,) = loader.plan([str(tmp_path / "app")])
     docs, problems = loader.read_unit(unit, LIMITS)
     assert docs == []
     assert problems[0].rule == "input/kustomize"
-    assert "missing.yaml" in problems[0].message
+    assert "base" in problems[0].message
+    # A name that is no local file is refused before kustomize runs: it would take it for a remote.
+    write("app/kustomization.yaml", "resources: [missing.yaml]\n")
+    docs, problems = loader.read_unit(unit, LIMITS)
+    assert docs == [] and problems[0].rule == "input/kustomize-remote"
+    assert "'missing.yaml' is not a file or directory" in problems[0].message
 
 
 def test_missing_kubectl_is_a_clear_error(

@@ -108,8 +108,8 @@ def presync(
     Checks every commit between the gated ref and the tip (signatures by
     allowed signers, authors, committers), the whole rendered tree as
     `trustgate check` does (images included), and removed protected objects
-    (approved by a signed `Trustgate-Approve-Deletion:` trailer or an
-    exception). A rewritten branch is refused. A remote repository is cloned
+    (approved by a signed `Trustgate-Approve-Deletion: Kind/ns/name in PATH`
+    trailer or an exception). A rewritten branch is refused. A remote repository is cloned
     and the gated ref pushed. Every decision goes to the decision log and, as
     a git note, to refs/notes/trustgate.
 

@@ -231,9 +231,12 @@ def _kustomization_in(directory: Path) -> bool:
 
 
 def read_unit(
-    unit: Unit, limits: Limits, *, any_data: bool = False
+    unit: Unit, limits: Limits, *, any_data: bool = False, root: str | None = None
 ) -> tuple[list[Document], list[InputProblem]]:
     """Read one unit into documents; problems are returned, never raised.
+
+    A kustomization is rendered only when everything it names is a local file or directory
+    (`kustomize_refs`): one naming a URL or a git repository is a problem, not a fetch.
 
     Args:
         unit: what to read.
@@ -241,8 +244,10 @@ def read_unit(
         any_data: mappings that are not Kubernetes objects (and do not look like
             one) become documents with `kubernetes=False` instead of problems;
             TOML files are read.
+        root: a kustomization may name only files and directories inside it (`presync`: the
+            export of the checked paths); None: anywhere local.
     """
-    documents, problems = _read_unit(unit, limits, any_data)
+    documents, problems = _read_unit(unit, limits, any_data, root)
     if unit.chart is not None and problems:
         hint = (
             f"this file is part of the Helm chart {unit.chart}: render the chart with `helm template` "
@@ -252,8 +257,16 @@ def read_unit(
     return documents, problems
 
 
-def _read_unit(unit: Unit, limits: Limits, any_data: bool) -> tuple[list[Document], list[InputProblem]]:
+def _read_unit(
+    unit: Unit, limits: Limits, any_data: bool, root: str | None
+) -> tuple[list[Document], list[InputProblem]]:
     if unit.kind == "kustomize":
+        # Before anything renders (the origin rendering included): kustomize would fetch a remote.
+        from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
+
+        refused = kustomize_refs.problems(unit.path, root=root)
+        if refused:
+            return [], refused
         # A second rendering, with origin annotations, runs beside the plain one; it only
         # maps findings to source files, so policies never see the annotations.
         with origins.OriginRender(unit.path, timeout=limits.kustomize_timeout_seconds) as annotated:

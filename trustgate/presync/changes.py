@@ -2,14 +2,17 @@
 
 Owns: the identity of a rendered object (API group, kind, namespace, name),
 the objects present in the gated tree and missing from the candidate, and
-approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name` trailer (globs;
-`Kind/name` for cluster-scoped objects) in a commit of the range that an
-allowed approver signed, whose own tree no longer holds the object. Leaves
-out: rendering (the loader) and verifying signatures (git, `signatures.py`).
+approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name [in PATH]` trailer
+(globs; `Kind/name` for cluster-scoped objects) in a commit of the range that
+an allowed approver signed, whose own tree no longer holds the object, and
+that is for this removal: PATH holds the object's file, or, naming no path,
+the commit itself removes it under the gate's paths. Leaves out: rendering
+(the loader) and verifying signatures (git, `signatures.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import json
@@ -31,6 +34,10 @@ class ObjectKey:
     kind: str
     namespace: str
     name: str
+    # The entry of `presync.paths` it is under (one reconciler source): the same object under two
+    # paths (two Flux Kustomizations, two Argo CD Applications, or two clusters) is two objects,
+    # each of whose removal counts. "" when the caller gave no paths.
+    path: str = ""
 
     @property
     def label(self) -> str:
@@ -49,26 +56,53 @@ class Seen:
     # so that gaining one is a change an approval from before it did not see.
     digest: str = ""
     # It asks the reconciler to delete and create it again when it cannot be patched (Flux
-    # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`), or
+    # `kustomize.toolkit.fluxcd.io/force: enabled`, Argo CD `Replace=true` or `Force=true`), it is
+    # a hook (Argo CD's or Helm's annotation: deleted and created again at each sync), or
     # its tree holds a Flux Kustomization or an Argo CD Application that asks it for everything.
     recreate: bool = False
     # Why, for the finding: the object's own marker, or the file of the Kustomization or Application.
     why: str = ""
+    # It carries kustomize's `config.kubernetes.io/local-config`: kustomize (every Flux path, Argo
+    # CD's kustomize sources) leaves it out of what it builds, and the reconciler prunes it.
+    local: bool = False
 
 
 # Annotations under which a reconciler deletes an object and creates it again rather than fail
 # on an immutable field: for a protected kind, a change is then a deletion (a PVC's data with it).
 _FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
 _ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+# A hook is not synced like other resources: Argo CD (which honours Helm's hook annotations too)
+# deletes it and creates it again at each sync it runs in (hook-delete-policy BeforeHookCreation,
+# the default), or deletes it once it has run (HookSucceeded, HookFailed); `Skip` stops applying
+# it. Any of them, with any policy, is taken as a marker: which policy holds is not worked out.
+_HOOKS = ("argocd.argoproj.io/hook", "helm.sh/hook")
+
+
+# kustomize drops an object carrying this annotation from its output (any value but "false" since
+# kustomize api v0.12, any value at all before): a Flux Kustomization, which builds every path with
+# kustomize (generating a kustomization.yaml where there is none), then prunes it from the cluster.
+LOCAL_CONFIG = "config.kubernetes.io/local-config"
+
+
+def _local_config(obj: Mapping[str, object]) -> bool:
+    """Whether kustomize (some version of it) leaves `obj` out: the annotation at any value. Which
+    reconciler applies the path, and with which kustomize, is not known here: an object that gains
+    it is taken as removed, one that has it as possibly applied (`removals`)."""
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    return isinstance(annotations, Mapping) and LOCAL_CONFIG in annotations
 
 
 def _recreates(obj: Mapping[str, object]) -> str:
-    """ "flux", "argo" or "": Flux reads its force marker from labels or annotations
-    (`ssa.AnyInMetadata`), Argo CD its sync options from annotations."""
+    """ "hook", "flux", "argo" or "": Flux reads its force marker from labels or annotations
+    (`ssa.AnyInMetadata`), Argo CD its sync options and hooks from annotations (labels are read
+    too: a marker more can only ask for an approval more)."""
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
         return ""
     marks = [m for m in (metadata.get("labels"), metadata.get("annotations")) if isinstance(m, Mapping)]
+    if any(hook in m for m in marks for hook in _HOOKS):
+        return "hook"
     options = {o.strip().lower() for m in marks for o in str(m.get(_ARGO_SYNC_OPTIONS, "")).split(",")}
     if options & {"replace=true", "force=true"}:
         return "argo"
@@ -129,10 +163,13 @@ def _replaces_anywhere(value: object) -> bool:
 
 def _content_digest(obj: Mapping[str, object], marker: str, tree: str = "") -> str:
     """A digest of what, changed, has the reconciler replace the object (see `Seen.digest`)."""
-    whole = "argo" in (marker, tree)
+    whole = marker in ("argo", "hook") or tree == "argo"  # replaced on any drift (a hook: at every sync)
     body = dict(obj) if whole else {k: v for k, v in obj.items() if k != "metadata"}
     text = json.dumps([marker, tree, body] if tree else [marker, body], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_LOCAL = "local:"  # the digest of a `Seen.local` object starts with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +177,68 @@ class Approval:
     pattern: str
     commit: str
     approver: str
+    # `in PATH`: the file or directory of the repository the approved object was written in (or the
+    # kustomization that rendered it): where the trailer says its approval applies. "" when it
+    # names none: then it approves only the removal its own commit makes (`before`).
+    scope: str = ""
+    # The approving commit's first parent ("" for a root commit): what its own change is against.
+    parent: str = ""
     # What the approving commit's own tree holds (object -> content digest): it approves only the
     # removal of what it no longer holds, the replacement of what it holds as the candidate does
     # (its signer saw the change). None until the runner has looked.
     present: Mapping[ObjectKey, str] | None = None
+    # What its first parent's tree holds, under the same paths: an approval that names no path
+    # counts only for an object its own commit removes (or replaces) there. None until the runner
+    # has looked, or when it did not need to (a scoped approval).
+    before: Mapping[ObjectKey, str] | None = None
+
+
+def parse_approval(value: str) -> tuple[str, str]:
+    """(pattern, scope) of a trailer value: `Kind/namespace/name` or `Kind/namespace/name in PATH`.
+
+    PATH is a file or directory of the repository (`./` and trailing slashes dropped); one that
+    names the whole repository (`.`, `/`) is kept as "." and covers nothing: an approval that
+    reaches every gate of the repository is what the scope is there to rule out.
+    """
+    parts = value.split(None, 2)
+    if len(parts) == 3 and parts[1] == "in":
+        return parts[0], _path(parts[2]) or "."
+    return value.strip(), ""
+
+
+def _path(path: str) -> str:
+    """A repository path as scopes compare them: no `./`, no leading or trailing slash."""
+    path = path.strip().strip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    return "" if path == "." else path
+
+
+def _covers(scope: str, path: str | None) -> bool:
+    if not path or scope in ("", "."):
+        return False
+    path = _path(path)
+    return bool(path) and (path == scope or path.startswith(scope + "/"))
+
+
+def _places(seen: Seen) -> list[str]:
+    """Where `seen` is, as an approval may name it: the kustomization that rendered it, and its file
+    when that lies in the kustomization's directory (a base another gate's kustomization includes
+    too is named by the kustomization, so an approval naming the shared file's path for one gate is
+    not taken by the other), or its file alone (a plain directory)."""
+    rendered, file = seen.source.rendered_from, seen.source.file
+    if rendered is None:
+        return [file]
+    return [rendered, file] if _covers(_path(rendered), file) or not _path(rendered) else [rendered]
+
+
+def approval_place(seen: Seen) -> str:
+    """The path to name in a scoped approval of `seen`'s removal: the kustomization that rendered it,
+    or the file it is written in."""
+    for path in (seen.source.rendered_from, seen.source.file):
+        if path and _path(path):
+            return _path(path)
+    return ""
 
 
 def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKey | None:
@@ -161,24 +256,51 @@ def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKe
     return ObjectKey(group, kind, scopes.namespace_of(obj), name)
 
 
-def inventory(documents: Iterable[Document], scopes: kinds.Scopes = _BUILT_IN) -> dict[ObjectKey, Seen]:
+def source_path(source: Source, paths: Sequence[str]) -> str:
+    """The first entry of `paths` (normalised) that holds `source` ("" if none does): the reconciler
+    source it is applied by. A rendered object is where its kustomization is, not its base file
+    (which another entry may hold too)."""
+    where = _path(source.rendered_from if source.rendered_from is not None else source.file)
+    for raw in paths:
+        path = _path(raw)
+        if not path or where == path or where.startswith(path + "/"):
+            return path or "."
+    return ""
+
+
+def inventory(
+    documents: Iterable[Document], scopes: kinds.Scopes = _BUILT_IN, paths: Sequence[str] = ()
+) -> dict[ObjectKey, Seen]:
+    """The objects of a rendered tree, by identity (and, given `paths`, by the entry they are under).
+
+    An object defined twice under one entry is reported by `duplicates`; here the first copy stands
+    for it.
+    """
     documents = list(documents)
     tree, tree_file = _tree_recreates(documents)
     out: dict[ObjectKey, Seen] = {}
     for doc in documents:
         key = key_of(doc.obj, scopes)
+        if key is not None and paths:
+            key = dataclasses.replace(key, path=source_path(doc.source, paths))
         if key is not None and key not in out:
             marker = _recreates(doc.obj)
             digest = _content_digest(doc.obj, marker, tree)
             why = (
-                "it changes under an annotation that lets the reconciler replace it"
+                "it is a hook (argocd.argoproj.io/hook or helm.sh/hook): Argo CD deletes it and creates "
+                "it again at each sync it runs in (BeforeHookCreation, the default), or deletes it once run"
+                if marker == "hook"
+                else "it changes under an annotation that lets the reconciler replace it"
                 if marker
                 else f"{tree_file} has the reconciler replace what it cannot patch"
                 if tree
                 else ""
             )
             api_version = str(doc.obj.get("apiVersion"))
-            out[key] = Seen(key, api_version, doc.source, digest, bool(marker or tree), why)
+            local = _local_config(doc.obj)
+            if local:  # a state of its own: what approves its removal must be told from it (`_saw`)
+                digest = _LOCAL + digest
+            out[key] = Seen(key, api_version, doc.source, digest, bool(marker or tree), why, local)
     return out
 
 
@@ -202,17 +324,39 @@ def approvals(commits: Sequence[Commit], approvers: Sequence[str]) -> list[Appro
         )
         if approver is None:
             continue
-        out.extend(Approval(pattern, commit.sha, approver) for pattern in commit.approvals)
+        parent = commit.parents[0] if commit.parents else ""
+        for value in commit.approvals:
+            pattern, scope = parse_approval(value)
+            out.append(Approval(pattern, commit.sha, approver, scope=scope, parent=parent))
     return out
 
 
-def _saw(approval: Approval, key: ObjectKey, now: Seen | None) -> bool:
-    """Whether the approving commit's tree shows the change: the object gone, or (replaced) as now."""
+def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> str:
+    """ "" when the approval covers this change, else why not.
+
+    The approving commit's tree must show the change: the object gone, or (replaced) as now. And
+    the approval must be for this object *here*: one object (a PVC shop/data) can be defined under
+    the paths of several gates of one repository (staging/, prod/), each with its own cluster, and
+    the trailer alone does not say which. So a trailer with `in PATH` counts where PATH holds the
+    object's file (or the kustomization that rendered it), and one without counts only where its
+    own commit is the change that removes (or replaces) the object under this gate's paths: what
+    its signer saw in that commit's diff.
+    """
     if approval.present is None:
-        return False
-    if now is None:
-        return key not in approval.present
-    return approval.present.get(key) == now.digest
+        return "its commit does not descend from the gated commit, or its tree cannot be rendered"
+    holds = approval.present.get(key)
+    if now is None and holds is not None and not holds.startswith(_LOCAL):
+        return "its commit still holds the object"
+    if now is not None and holds != now.digest:
+        return "its commit does not hold the object as the candidate does"
+    if approval.scope:
+        if any(_covers(approval.scope, p) for seen in (gone, now) if seen is not None for p in _places(seen)):
+            return ""
+        return f"it names {approval.scope}, which does not hold the object here"
+    had = approval.before.get(key) if approval.before is not None else None
+    if had is not None and had != holds:
+        return ""
+    return "it names no path, and its own commit does not remove the object from this gate's paths"
 
 
 def removals(
@@ -237,29 +381,47 @@ def removals(
     replaced = {
         k for k, now in after.items() if k in before and now.recreate and now.digest != before[k].digest
     }
-    for key in sorted(k for k in before if (k not in after or k in replaced) and k.kind in protected):
+    # Gaining kustomize's local-config annotation: kustomize leaves the object out and the reconciler
+    # prunes it. One that had it already may have been applied all the same (a reconciler that does
+    # not build with kustomize): removing it is a deletion; keeping it is no change.
+    dropped = {k for k, now in after.items() if k in before and now.local and not before[k].local}
+    for key in sorted(
+        k for k in before if (k not in after or k in replaced or k in dropped) and k.kind in protected
+    ):
         seen = before[key]
-        approval = next(
-            (
-                a
-                for a in granted
-                if fnmatch.fnmatchcase(key.label, a.pattern) and _saw(a, key, after.get(key))
-            ),
-            None,
-        )
+        now = None if key in dropped else after.get(key)
+        approval, refused = None, []
+        for candidate in granted:
+            if not fnmatch.fnmatchcase(key.label, candidate.pattern):
+                continue
+            why_not = _saw(candidate, key, seen, now)
+            if not why_not:
+                approval = candidate
+                break
+            refused.append(f"the approval in commit {candidate.commit[:12]} does not count here: {why_not}")
         how = "would be deleted"
-        if key in replaced:
+        if key in dropped:
+            how = (
+                f"would be deleted (it gains the {LOCAL_CONFIG} annotation: kustomize, with which Flux "
+                "builds every path, leaves it out, and the reconciler prunes it)"
+            )
+        elif key in replaced:
             how = f"would be deleted and created again ({after[key].why})"
+        place = approval_place(seen)
+        trailer = f"{APPROVAL_TRAILER}: {key.label}" + (f" in {place}" if place else "")
         finding = Finding(
             rule="destructive-change",
             severity=severity,
             message=f"{key.label} {how}: {key.kind} is a protected kind",
             source="presync",
-            fix=f"keep it, or approve its removal with a `{APPROVAL_TRAILER}: {key.label}` trailer "
-            "in a commit signed by an approver (commits.approvers), or an exception",
+            fix=f"keep it, or have an approver (commits.approvers) sign a commit with the trailer `{trailer}`"
+            + (f" (the commit that itself makes this change may leave out ` in {place}`)" if place else "")
+            + ", or add an exception",
             policy="commits/protected-kinds",
-            metadata={"deleted": key.label, "gatedSource": seen.source.file},
+            metadata={"deleted": key.label, "gatedSource": seen.source.file, "approvalTrailer": trailer},
         )
+        if refused and approval is None:
+            finding.note = "; ".join(refused[:3]) + f"; write `{trailer}`"
         if approval is not None:
             finding.severity = Severity.INFO
             finding.note = f"approved by {approval.approver} in commit {approval.commit[:12]}"
@@ -276,5 +438,49 @@ def removals(
         )
         out.append(
             DocumentResult(source, seen.api_version, key.kind, key.namespace or None, key.name, [finding])
+        )
+    return out
+
+
+def duplicates(
+    documents: Iterable[Document],
+    paths: Sequence[str],
+    *,
+    scopes: kinds.Scopes = _BUILT_IN,
+    severity: Severity,
+) -> list[DocumentResult]:
+    """One blocking result per further copy of an object defined more than once under one entry of
+    `paths` (one reconciler source).
+
+    Which copy a reconciler applies differs: kustomize (every Flux path) refuses to build such a
+    path, Argo CD's directory source applies the last copy (`DeduplicateTargetObjects`), and the
+    gate's diff and UPDATE judgement took the first. Rather than guess, the change is refused.
+    """
+    first: dict[ObjectKey, Document] = {}
+    out: list[DocumentResult] = []
+    for doc in documents:
+        if not doc.kubernetes or doc.list_role == "list":
+            continue
+        key = key_of(doc.obj, scopes)
+        if key is None:
+            continue
+        key = dataclasses.replace(key, path=source_path(doc.source, paths))
+        if key not in first:
+            first[key] = doc
+            continue
+        was = first[key].source
+        finding = Finding(
+            rule="duplicate-object",
+            severity=severity,
+            message=f"{key.label} is defined twice under {key.path or 'the paths'}: at {was.file}:{was.line} "
+            f"and at {doc.source.file}:{doc.source.line}; kustomize (every Flux path) refuses to build that, "
+            "Argo CD applies the last copy: what is applied is not what one copy says",
+            source="presync",
+            fix="keep one definition of the object",
+            policy="presync",
+            metadata={"object": key.label, "first": f"{was.file}:{was.line}"},
+        )
+        out.append(
+            DocumentResult(doc.source, doc.api_version, key.kind, key.namespace or None, key.name, [finding])
         )
     return out

@@ -374,7 +374,11 @@ class PresyncGate:
 
         # 5. The candidate tree, rendered and evaluated whole.
         documents, problems = self._render(git, candidate, tree)
-        after = changes.inventory(documents, self.gate.scopes)
+        after = changes.inventory(documents, self.gate.scopes, self.settings.paths)
+        # One object twice under one path: which copy is applied depends on the reconciler.
+        extra.extend(
+            changes.duplicates(documents, self.settings.paths, scopes=self.gate.scopes, severity=weight)
+        )
 
         # 6. Removed protected objects; the objects as they are now (judged: an UPDATE of them).
         old: list[Mapping[str, object]] = []
@@ -539,7 +543,7 @@ class PresyncGate:
                 root = Path(tmp)
                 git.export(entries, root)
                 for unit in loader.plan([str(root / p) for p in present], dot_names=True):
-                    docs, probs = loader.read_unit(unit, self.config.limits)
+                    docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
                     documents.extend(docs)
                     problems.extend(probs)
                 prefix = str(root) + "/"
@@ -554,7 +558,10 @@ class PresyncGate:
                     )
                     for p in problems
                 ]
-        self._trees[tree] = (changes.inventory(documents, self.gate.scopes), list(problems))
+        self._trees[tree] = (
+            changes.inventory(documents, self.gate.scopes, self.settings.paths),
+            list(problems),
+        )
         self._objects.pop(tree, None)
         self._objects[tree] = [d.obj for d in documents if d.kubernetes]
         while len(self._objects) > 4:  # a run needs two: the candidate's, the gated tree's
@@ -562,24 +569,35 @@ class PresyncGate:
         return documents, problems
 
     def _vet_approvals(self, git: Git, granted: list[changes.Approval], gated: str) -> list[changes.Approval]:
-        """The approvals that may count, each with what its commit's tree holds (`Approval.present`).
+        """The approvals that may count, each with what its commit's tree holds (`Approval.present`)
+        and, for one that names no path, what its first parent's tree holds (`Approval.before`).
 
         An approving commit that does not descend from the gated commit was made before what the
         gate last let through (an abandoned branch merged in): it approves nothing. One whose tree
-        cannot be rendered approves nothing either.
+        cannot be rendered approves nothing either, nor does one naming no path whose first
+        parent's tree cannot be (what its own change removes is unknown).
         """
         out = []
         seen: dict[str, dict[changes.ObjectKey, str] | None] = {}
+
+        def holds(commit: str) -> dict[changes.ObjectKey, str] | None:
+            if commit not in seen:
+                inventory, problems = self._inventory(git, commit, git.tree_of(commit))
+                ok = not [p for p in problems if p.rule != "presync/path"]
+                seen[commit] = {key: item.digest for key, item in inventory.items()} if ok else None
+            return seen[commit]
+
+        after_gated: dict[str, bool] = {}
         for approval in granted:
-            if approval.commit not in seen:
-                present: dict[changes.ObjectKey, str] | None = None
-                if git.is_ancestor(gated, approval.commit):
-                    inventory, problems = self._inventory(git, approval.commit, git.tree_of(approval.commit))
-                    if not [p for p in problems if p.rule != "presync/path"]:
-                        present = {key: item.digest for key, item in inventory.items()}
-                seen[approval.commit] = present
-            if seen[approval.commit] is not None:
-                out.append(dataclasses.replace(approval, present=seen[approval.commit]))
+            if approval.commit not in after_gated:
+                after_gated[approval.commit] = git.is_ancestor(gated, approval.commit)
+            if not after_gated[approval.commit]:
+                continue
+            present = holds(approval.commit)
+            if present is None:
+                continue
+            before = holds(approval.parent) if not approval.scope and approval.parent else None
+            out.append(dataclasses.replace(approval, present=present, before=before))
         return out
 
     def _inventory(

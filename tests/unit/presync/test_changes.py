@@ -75,6 +75,10 @@ def test_only_protected_kinds_that_disappear_are_reported() -> None:
     )
 
 
+DATA = changes.ObjectKey("", "PersistentVolumeClaim", "shop", "data")
+HELD = {DATA: BEFORE[DATA].digest}  # what the approving commit's first parent holds: its change removes it
+
+
 def test_an_approval_counts_only_from_an_approver_with_a_good_signature() -> None:
     wanted = ("PersistentVolumeClaim/shop/*",)
     cases = {
@@ -89,7 +93,7 @@ def test_an_approval_counts_only_from_an_approver_with_a_good_signature() -> Non
     }
     for label, (c, approved) in cases.items():
         approvers = ["bob@example.com"] + (["F" * 40] if "fingerprint" in label else [])
-        granted = [dataclasses.replace(a, present={}) for a in changes.approvals([c], approvers)]
+        granted = [dataclasses.replace(a, present={}, before=HELD) for a in changes.approvals([c], approvers)]
         results = changes.removals(
             BEFORE, {}, protected_kinds=["PersistentVolumeClaim"], granted=granted, severity=Severity.ERROR
         )
@@ -127,8 +131,118 @@ def test_an_approval_counts_only_where_its_commit_no_longer_holds_the_object() -
         return result.findings[0].severity
 
     assert severity(approval) == Severity.ERROR  # not looked at
-    assert severity(dataclasses.replace(approval, present={data: "digest"})) == Severity.ERROR
-    assert severity(dataclasses.replace(approval, present={})) == Severity.INFO
+    assert severity(dataclasses.replace(approval, present={data: "digest"}, before=HELD)) == Severity.ERROR
+    assert severity(dataclasses.replace(approval, present={}, before=HELD)) == Severity.INFO
+
+
+@pytest.mark.parametrize(
+    ("value", "pattern", "scope"),
+    [
+        ("PersistentVolumeClaim/shop/data", "PersistentVolumeClaim/shop/data", ""),
+        (
+            "PersistentVolumeClaim/shop/data in prod/pvc.yaml",
+            "PersistentVolumeClaim/shop/data",
+            "prod/pvc.yaml",
+        ),
+        ("PersistentVolumeClaim/shop/* in ./prod/", "PersistentVolumeClaim/shop/*", "prod"),
+        (
+            "PersistentVolumeClaim/shop/data in  my dir/pvc.yaml",
+            "PersistentVolumeClaim/shop/data",
+            "my dir/pvc.yaml",
+        ),
+        ("PersistentVolumeClaim/shop/data in .", "PersistentVolumeClaim/shop/data", "."),
+        ("PersistentVolumeClaim/shop/data in /", "PersistentVolumeClaim/shop/data", "."),
+    ],
+)
+def test_an_approval_may_name_where_the_object_is(value: str, pattern: str, scope: str) -> None:
+    assert changes.parse_approval(value) == (pattern, scope)
+
+
+def test_an_approval_counts_only_for_the_removal_it_is_for() -> None:
+    """One object (PVC shop/data) may be defined under the paths of two gates of one repository, each
+    its own cluster. An approval naming no path counts only where its own commit removes the object
+    (its first parent held it); one naming a path, where that path holds the object's file."""
+    before = changes.inventory(
+        [
+            Document(
+                Source("prod/pvc.yaml"),
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "data", "namespace": "shop"},
+                },
+            )
+        ]
+    )
+
+    def verdict(value: str, **looked: object) -> tuple[Severity, str]:
+        (approval,) = changes.approvals(
+            [commit(approvals=(value,), parents=("c" * 40,))], ["bob@example.com"]
+        )
+        assert approval.parent == "c" * 40
+        (result,) = changes.removals(
+            before,
+            {},
+            protected_kinds=["PersistentVolumeClaim"],
+            granted=[dataclasses.replace(approval, **looked)],  # type: ignore[arg-type]  # the fields vary
+            severity=Severity.ERROR,
+        )
+        (finding,) = result.findings
+        return finding.severity, finding.note
+
+    unscoped = "PersistentVolumeClaim/shop/data"
+    # Its first parent no longer held it (another commit removed it): not this commit's removal.
+    severity, note = verdict(unscoped, present={}, before={})
+    assert severity == Severity.ERROR
+    assert "names no path" in note and f"`Trustgate-Approve-Deletion: {unscoped} in prod/pvc.yaml`" in note
+    assert verdict(unscoped, present={}, before=None)[0] == Severity.ERROR  # parent not looked at
+    assert verdict(unscoped, present={}, before=HELD)[0] == Severity.INFO
+    # Named paths: the file, a directory holding it; not another one, nor a prefix of a name.
+    for scope, counts in [
+        ("prod/pvc.yaml", True),
+        ("prod", True),
+        ("staging", False),
+        ("pro", False),
+        (".", False),
+    ]:
+        assert (verdict(f"{unscoped} in {scope}", present={})[0] == Severity.INFO) is counts, scope
+    assert verdict(f"{unscoped} in prod", present=HELD)[0] == Severity.ERROR  # its tree still holds it
+
+
+@pytest.mark.parametrize(
+    ("file", "rendered_from", "scope", "counts"),
+    [
+        ("prod/pvc.yaml", "prod", "prod", True),
+        ("prod/pvc.yaml", "prod", "prod/pvc.yaml", True),
+        # A base that prod's kustomization includes (staging's may too): named by the kustomization.
+        ("base/pvc.yaml", "prod", "prod", True),
+        ("base/pvc.yaml", "prod", "base/pvc.yaml", False),
+        ("base/pvc.yaml", "prod", "base", False),
+        ("pvc.yaml", ".", "pvc.yaml", True),
+    ],
+)
+def test_an_approval_names_a_rendered_object_by_its_kustomization(
+    file: str, rendered_from: str, scope: str, counts: bool
+) -> None:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": "shop"},
+    }
+    before = changes.inventory([Document(Source(file, rendered_from=rendered_from), obj)])
+    (approval,) = changes.approvals(
+        [commit(approvals=(f"PersistentVolumeClaim/shop/data in {scope}",))], ["bob@example.com"]
+    )
+    (result,) = changes.removals(
+        before,
+        {},
+        protected_kinds=["PersistentVolumeClaim"],
+        granted=[dataclasses.replace(approval, present={})],
+        severity=Severity.ERROR,
+    )
+    assert (result.findings[0].severity == Severity.INFO) is counts
+    if not counts:
+        assert f"in {rendered_from}`" in result.findings[0].fix
 
 
 def test_names() -> None:
@@ -196,3 +310,25 @@ def test_a_cluster_scoped_kind_is_keyed_in_no_namespace() -> None:
         [{"spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Widget"}}}]
     )
     assert changes.key_of(widget, cluster) == changes.ObjectKey("example.com", "Widget", "", "w")
+
+
+def test_an_object_is_keyed_by_the_path_it_is_under_and_a_second_copy_there_is_refused() -> None:
+    def pvc(file: str, rendered_from: str | None = None) -> Document:
+        obj = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "shop"},
+        }
+        return Document(Source(file, rendered_from=rendered_from), obj)
+
+    assert changes.source_path(Source("prod/a/pvc.yaml"), ["staging", "./prod/"]) == "prod"
+    assert changes.source_path(Source("prod/a/pvc.yaml"), ["."]) == "."
+    assert changes.source_path(Source("base/pvc.yaml", rendered_from="prod"), ["base", "prod"]) == "prod"
+    assert changes.source_path(Source("production/pvc.yaml"), ["prod"]) == ""
+    docs = [pvc("prod/pvc.yaml"), pvc("staging/pvc.yaml"), pvc("prod/zz/pvc.yaml")]
+    assert sorted(k.path for k in changes.inventory(docs, paths=["prod", "staging"])) == ["prod", "staging"]
+    (twice,) = changes.duplicates(docs, ["prod", "staging"], severity=Severity.ERROR)
+    assert twice.source.file == "prod/zz/pvc.yaml"
+    (finding,) = twice.findings
+    assert finding.rule == "duplicate-object" and "prod/pvc.yaml:1" in finding.message
+    assert changes.duplicates(docs[:2], ["prod", "staging"], severity=Severity.ERROR) == []

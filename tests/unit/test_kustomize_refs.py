@@ -1,0 +1,119 @@
+"""A kustomization is rendered only from local files: what kustomize would fetch is refused first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from trustgate.config import Limits
+from trustgate.manifests import kustomize_refs, loader
+
+Write = Callable[[str, str], Path]
+CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: '1'}\n"
+
+
+@pytest.mark.parametrize(
+    ("kustomization", "field", "entry"),
+    [
+        (
+            "resources: [cm.yaml, 'https://example.com/pod.yaml']\n",
+            "resources",
+            "https://example.com/pod.yaml",
+        ),
+        (
+            "resources: ['github.com/acme/fleet//base?ref=v1']\n",
+            "resources",
+            "github.com/acme/fleet//base?ref=v1",
+        ),
+        ("bases: ['git@github.com:acme/fleet.git/base']\n", "bases", "git@github.com:acme/fleet.git/base"),
+        ("components: ['https://example.com/c']\n", "components", "https://example.com/c"),
+        ("resources: [cm.yaml]\npatches: [{path: 'http://example.com/p.yaml'}]\n", "patches[0].path", None),
+        ("resources: [cm.yaml]\npatchesStrategicMerge: ['https://example.com/p.yaml']\n", None, None),
+        ("resources: [cm.yaml]\npatchesJson6902: [{path: 'https://example.com/p.json'}]\n", None, None),
+        (
+            "configMapGenerator: [{name: x, files: ['k=https://example.com/f']}]\n",
+            "configMapGenerator[0].files",
+            None,
+        ),
+        (
+            "secretGenerator: [{name: x, envs: ['https://example.com/e.env']}]\n",
+            "secretGenerator[0].envs",
+            None,
+        ),
+        (
+            "configMapGenerator: [{name: x, env: 'https://example.com/e.env'}]\n",
+            "configMapGenerator[0].env",
+            None,
+        ),
+        ("helmCharts: [{name: x, repo: 'https://charts.example.com'}]\n", "helmCharts[0].repo", None),
+        ("resources: [cm.yaml]\nreplacements: [{path: 'https://example.com/r.yaml'}]\n", None, None),
+        ("resources: [cm.yaml]\ncrds: ['https://example.com/crd.json']\n", "crds", None),
+        ("resources: [cm.yaml]\nconfigurations: ['https://example.com/c.yaml']\n", "configurations", None),
+        ("resources: [cm.yaml]\ntransformers: ['https://example.com/t.yaml']\n", "transformers", None),
+        ("resources: [cm.yaml]\nopenapi: {path: 'https://example.com/s.json'}\n", "openapi.path", None),
+        ("resources: [missing.yaml]\n", "resources", "missing.yaml"),
+        ("resources: ['example.com/acme/fleet']\n", "resources", "example.com/acme/fleet"),
+        # kustomize matches field names as Go's JSON does: whatever their case.
+        ("Resources: ['https://example.com/pod.yaml']\n", "resources", "https://example.com/pod.yaml"),
+        ("re\u017fources: ['https://example.com/pod.yaml']\n", "resources", None),
+        ("resources: [cm.yaml]\nPatches: [{Path: 'https://example.com/p.yaml'}]\n", "patches[0].path", None),
+        # A line break at the end does not make a URL an inline patch.
+        ('resources: [cm.yaml]\npatchesStrategicMerge: ["https://example.com/p.yaml\\n"]\n', None, None),
+        ("resources: [/etc/passwd]\n", "resources", "/etc/passwd"),
+    ],
+)
+def test_what_kustomize_would_fetch_is_refused_before_rendering(
+    write: Write, tmp_path: Path, kustomization: str, field: str | None, entry: str | None
+) -> None:
+    write("app/cm.yaml", CM)
+    write("app/kustomization.yaml", kustomization)
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"))
+    assert problem.rule == "input/kustomize-remote"
+    assert problem.source.file == str(tmp_path / "app" / "kustomization.yaml")
+    if field:
+        assert f": {field} entry " in problem.message, problem.message
+    if entry:
+        assert repr(entry) in problem.message
+
+
+def test_a_base_is_walked_and_local_entries_pass(write: Write, tmp_path: Path) -> None:
+    write("base/cm.yaml", CM)
+    write("base/p.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {b: '2'}\n")
+    write("base/f.txt", "x")
+    write(
+        "base/kustomization.yaml",
+        "resources: [cm.yaml]\npatches: [{path: p.yaml}, {patch: '[]', target: {kind: ConfigMap}}]\n"
+        "configMapGenerator: [{name: g, files: [k=f.txt, f.txt]}]\n"
+        "patchesStrategicMerge:\n- |\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: settings}\n",
+    )
+    write("prod/kustomization.yaml", "resources: [../base]\n")
+    assert kustomize_refs.problems(str(tmp_path / "prod")) == []
+    # A remote in the base is found from the overlay.
+    write("base/kustomization.yaml", "resources: [cm.yaml, 'https://example.com/x.yaml']\n")
+    (problem,) = kustomize_refs.problems(str(tmp_path / "prod"))
+    assert problem.source.file == str(tmp_path / "base" / "kustomization.yaml")
+    # Given a root (pre-sync's export), a base outside it is refused too.
+    write("base/kustomization.yaml", "resources: [cm.yaml]\n")
+    assert kustomize_refs.problems(str(tmp_path / "prod"), root=str(tmp_path)) == []
+    (outside,) = kustomize_refs.problems(str(tmp_path / "prod"), root=str(tmp_path / "prod"))
+    assert "'../base' is outside the checked paths" in outside.message
+
+
+def test_the_loader_refuses_without_running_kustomize(write: Write, tmp_path: Path) -> None:
+    write("app/kustomization.yaml", "resources: ['http://127.0.0.1:9/never.yaml']\n")
+    documents, problems = loader.read_unit(loader.Unit(str(tmp_path / "app"), "kustomize"), Limits())
+    assert documents == [] and [p.rule for p in problems] == ["input/kustomize-remote"]
+
+
+def test_a_kustomization_that_cannot_be_read_is_not_rendered(write: Write, tmp_path: Path) -> None:
+    """What kustomize would read is then unknown: it may name a remote."""
+    write("app/kustomization.yaml", "resources: [cm.yaml\n")
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"))
+    assert "is not YAML trustgate can read" in problem.message
+    write("app/kustomization.yaml", "- resources\n")
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"))
+    assert "is not a mapping" in problem.message
+    write("app/kustomization.yaml", "")
+    assert kustomize_refs.problems(str(tmp_path / "app")) == []

@@ -1,0 +1,225 @@
+"""What a kustomization would read, checked before kustomize runs: local files only.
+
+Owns: walking a kustomization and the kustomizations it includes (directories named by
+`resources`, `bases`, `components`, `generators`, `transformers`, `validators`), and every
+field of them that names something kustomize loads (`crds`, `configurations`, patch files,
+generator files and env files, replacement files, Helm charts, the OpenAPI schema); refusing an
+entry that is not a local file or directory (an http(s) URL, a git repository such as
+`github.com/org/repo//base?ref=v1`, a Helm chart repository), and, given a root, one that
+leads outside it. kustomize fetches what is not local when it renders: what was judged would
+then be what the URL served at that moment, not what the commit holds, and the host that renders
+would fetch addresses of the committer's choosing. Leaves out: rendering (`loader`), and what
+kustomize itself refuses (a file outside a kustomization's root under its load restrictor).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import yaml
+
+from trustgate.model import InputProblem, Source
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # as the loader
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MAX_BYTES = 4 * 1024 * 1024  # bytes; a kustomization file larger than this is left to kustomize
+_MAX_KUSTOMIZATIONS = 1_000  # kustomizations one render may include; more is a loop or an attack
+# What kustomize takes for a remote: a URL, an scp-like git address, a go-getter-style prefix, a
+# git host path, a `?ref=` query. Used for the message only: anything not local is refused.
+_REMOTE = re.compile(
+    r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^/\s]+:|^git::|^(github\.com|gitlab\.com|bitbucket\.org)/|\?ref=|//",
+    re.IGNORECASE,
+)
+
+# Fields holding lists of kustomizations or files (a directory is a kustomization to walk).
+_INCLUDES = ("resources", "bases", "components")
+# Lists of plugin configurations: a path (a file, or a kustomization directory) or inline YAML.
+_PLUGINS = ("generators", "transformers", "validators")
+_FILES = ("crds", "configurations")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    field: str  # as the user wrote it: `resources`, `patches[0].path`, `configMapGenerator[1].files`
+    value: str
+    include: bool = False  # a directory here is a kustomization to walk
+
+
+def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
+    """Why the kustomization in `directory` cannot be rendered from local files alone; [] if it can.
+
+    Args:
+        directory: a directory holding a kustomization file.
+        root: when given (`presync`: the export of the paths), every local file or directory
+            named must lie inside it, links resolved.
+
+    Returns:
+        One problem per entry kustomize would fetch, or that leads outside `root`, naming the
+        kustomization file, the field and the entry (rule `input/kustomize-remote`).
+    """
+    out: list[InputProblem] = []
+    top = os.path.realpath(root) if root is not None else None
+    seen: set[str] = set()
+    stack = [directory]
+    while stack:
+        here = stack.pop()
+        real = os.path.realpath(here)
+        if real in seen:
+            continue
+        if len(seen) >= _MAX_KUSTOMIZATIONS:
+            out.append(
+                InputProblem(
+                    Source(directory),
+                    "input/kustomize-remote",
+                    f"the kustomization includes more than {_MAX_KUSTOMIZATIONS:,} kustomizations; what "
+                    "they name was not checked",
+                    "split it, or render it first and check the output",
+                )
+            )
+            break
+        seen.add(real)
+        file, document, unread = _read(here)
+        if unread:  # what kustomize would read is unknown: not rendered (it may name a remote)
+            out.append(
+                InputProblem(
+                    Source(file),
+                    "input/kustomize-remote",
+                    f"{file}: {unread}, so what it names cannot be checked",
+                    "fix the file; `kubectl kustomize` shows how kustomize reads it",
+                )
+            )
+            continue
+        for entry in _entries(document):
+            target = os.path.join(here, entry.value)
+            resolved = os.path.realpath(target)
+            if os.path.isabs(entry.value) or not os.path.exists(target):
+                remote = bool(_REMOTE.search(entry.value)) or entry.field.endswith(".repo")
+                what = (
+                    "a remote (a URL or a repository) that kustomize would fetch when rendering, so the "
+                    "commit would not pin what is judged, and the renderer would fetch an address of "
+                    "the committer's choosing"
+                    if remote
+                    else "not a file or directory beside the kustomization, so kustomize would try to "
+                    "fetch it as a remote"
+                    if not os.path.isabs(entry.value)
+                    else "an absolute path: what it names is the rendering host's, not the repository's"
+                )
+                out.append(_problem(file, entry, what))
+                continue
+            if top is not None and resolved != top and not resolved.startswith(top + os.sep):
+                out.append(_problem(file, entry, "outside the checked paths"))
+                continue
+            if entry.include and os.path.isdir(target):
+                stack.append(os.path.normpath(target))
+    return out
+
+
+def _problem(file: str, entry: _Entry, what: str) -> InputProblem:
+    return InputProblem(
+        Source(file),
+        "input/kustomize-remote",
+        f"{file}: {entry.field} entry {entry.value!r} is {what}",
+        "vendor what it names into the repository (under the checked paths) and name it by a "
+        "relative path, or render the kustomization first and check the output",
+    )
+
+
+def _read(directory: str) -> tuple[str, Mapping[str, object], str]:
+    """(the kustomization file, what it holds, why it could not be read): ("", {}, "") for none."""
+    for name in KUSTOMIZATION_FILES:
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = f.read(_MAX_BYTES + 1)
+        except OSError as e:
+            return path, {}, f"cannot be read ({e.strerror or e})"
+        if len(data) > _MAX_BYTES:
+            return path, {}, f"is over {_MAX_BYTES:,} bytes"
+        try:
+            document = yaml.load(data, Loader=_LOADER)
+        except yaml.YAMLError as e:
+            return path, {}, f"is not YAML trustgate can read ({str(e).splitlines()[0]})"
+        if document is not None and not isinstance(document, Mapping):
+            return path, {}, "is not a mapping"
+        return path, document or {}, ""
+    return "", {}, ""
+
+
+def _inline(value: str) -> bool:
+    """An entry that holds YAML rather than naming a file (a patch, a plugin configuration): more than
+    one line, or a flow mapping. A URL or a git address is neither, even with a line break at its
+    end (checked as a name)."""
+    text = value.strip()
+    return "\n" in text or text.startswith("{")
+
+
+def _entries(document: Mapping[str, object]) -> Iterator[_Entry]:
+    """Every entry of `document` that names something kustomize loads.
+
+    kustomize decodes a kustomization as JSON does, matching field names whatever their case
+    (`Resources:` is `resources:`): every spelling of a field is read (`_get`).
+    """
+    for field in _INCLUDES:
+        for value in _strings(_get(document, field)):
+            yield _Entry(field, value, include=True)
+    for field in _PLUGINS:
+        for value in _strings(_get(document, field)):
+            if not _inline(value):
+                yield _Entry(field, value, include=True)
+    for field in _FILES:
+        for value in _strings(_get(document, field)):
+            yield _Entry(field, value)
+    for value in _strings(_get(document, "patchesStrategicMerge")):
+        if not _inline(value):
+            yield _Entry("patchesStrategicMerge", value)
+    for field in ("patches", "patchesJson6902", "replacements"):
+        for i, item in _items(_get(document, field)):
+            for value in _strings(_get(item, "path")):
+                yield _Entry(f"{field}[{i}].path", value)
+    for field in ("configMapGenerator", "secretGenerator"):
+        for i, item in _items(_get(document, field)):
+            for value in _strings(_get(item, "files")):
+                yield _Entry(f"{field}[{i}].files", value.partition("=")[2] if "=" in value else value)
+            for key in ("envs", "env"):
+                for value in _strings(_get(item, key)):
+                    yield _Entry(f"{field}[{i}].{key}", value)
+    for i, item in _items(_get(document, "helmCharts")):
+        for key in ("repo", "valuesFile", "additionalValuesFiles"):
+            for value in _strings(_get(item, key)):
+                yield _Entry(f"helmCharts[{i}].{key}", value)
+    for field, keys in (("helmGlobals", ("chartHome", "configHome")), ("openapi", ("path",))):
+        for _, section in _items(_get(document, field)):
+            for key in keys:
+                for value in _strings(_get(section, key)):
+                    yield _Entry(f"{field}.{key}", value)
+
+
+def _get(mapping: Mapping[str, object], field: str) -> list[object]:
+    """The values of every key of `mapping` that is `field` in any case (Go's JSON field matching;
+    `casefold` also folds the long s (U+017F) and the Kelvin sign (U+212A), as Go does)."""
+    wanted = field.casefold()
+    return [value for key, value in mapping.items() if isinstance(key, str) and key.casefold() == wanted]
+
+
+def _strings(values: list[object]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, str) and value:
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str) and v)
+    return out
+
+
+def _items(values: list[object]) -> list[tuple[int, Mapping[str, object]]]:
+    """The mappings among `values` (a mapping, or lists of them), numbered as kustomize lists them."""
+    out: list[tuple[int, Mapping[str, object]]] = []
+    for value in values:
+        items = value if isinstance(value, list) else [value]
+        out.extend((i, v) for i, v in enumerate(items) if isinstance(v, Mapping))
+    return out
