@@ -65,6 +65,20 @@ def canonical(value: Any) -> bytes:
         raise CanonicalError(str(e)) from e
 
 
+def plain_canonical(value: Any) -> bytes | None:
+    """`canonical(value)` when `value` holds JSON's own types only (exact `dict`, `list`, `tuple`,
+    `str`, `int`, `bool`, `float`, None) and takes the fast path, else None (nothing is raised).
+
+    Such a value is its own JSON-only copy: a caller that would copy it before storing it may keep it.
+    """
+    if not _plain(value):
+        return None
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return None
+
+
 BIG_INT_MARKER = "i-json:int:"  # an integer beyond ±(2**53-1) is encoded as this prefix + its digits
 
 

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from trustgate.decisions import merkle
 from trustgate.decisions.canonical import CanonicalError, canonical, timestamp
@@ -125,10 +125,20 @@ class CheckpointPolicy:
     publish: tuple[Publisher, ...] = ()  # where each new checkpoint also goes (outside the database)
 
 
+class Acknowledgement(Protocol):
+    """Told, in the writer thread, how a queued record ended (`DecisionLog.queue_prepared`)."""
+
+    def set_result(self, result: str, /) -> None:
+        """Committed: `result` is the record's id."""
+
+    def set_exception(self, error: BaseException, /) -> None:
+        """Not committed (a DecisionLogError)."""
+
+
 @dataclass(slots=True)
 class _Pending:
     item: Prepared
-    future: concurrent.futures.Future[str] | _Waiter
+    future: concurrent.futures.Future[str] | _Waiter | Acknowledgement
 
 
 class _Waiter:
@@ -170,7 +180,7 @@ class _Acks:
     __slots__ = ("_lock", "_sent", "after_batch", "markers", "results")
 
     def __init__(self, markers: list[_Marker], after_batch: Callable[[], None] | None) -> None:
-        self.results: list[tuple[concurrent.futures.Future[str] | _Waiter, str]] = []
+        self.results: list[tuple[concurrent.futures.Future[str] | _Waiter | Acknowledgement, str]] = []
         self.markers = markers
         self.after_batch = after_batch
         self._sent = False
@@ -387,12 +397,22 @@ class DecisionLog:
         Raises:
             DecisionLogError: the log is closed.
         """
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self.queue_prepared(item, future)
+        return future
+
+    def queue_prepared(self, item: Prepared, done: Acknowledgement) -> None:
+        """`submit_prepared` without a future: the writer thread calls `done` once the record is
+        committed or failed (the writer process answers its clients from there, with no future and
+        callback per record).
+
+        Raises:
+            DecisionLogError: the log is closed.
+        """
         if self._closed:
             raise DecisionLogError("the decision log is closed", where=self.url)
-        future: concurrent.futures.Future[str] = concurrent.futures.Future()
         self._start()
-        self._queue.put(_Pending(item, future))
-        return future
+        self._queue.put(_Pending(item, done))
 
     def _start(self) -> None:
         if self._thread is not None:

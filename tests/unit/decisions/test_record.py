@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from trustgate.decisions.actor import ci_context, ci_environment, git_commit, strip_credentials
+from trustgate.decisions.canonical import content_hash
 from trustgate.decisions.record import (
     REDACTED,
     DecisionContext,
@@ -106,6 +110,68 @@ def test_redaction_paths_with_quoted_keys_and_indexes() -> None:
     redacted, _ = redact(obj, rules)
     assert redacted["metadata"]["annotations"] == {"example.com/token": REDACTED, "keep": "k"}
     assert redacted["x"] == [1, REDACTED]
+
+
+def _stored(decision: Decision, rules: tuple[RedactionRule, ...] = ()) -> dict[str, Any]:
+    record = build_record(decision, options=RecordOptions(redact=rules))
+    entry = record["subject"]["objects"][0]
+    assert isinstance(entry, dict)
+    return entry
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        (),
+        (RedactionRule.parse("spec.template.spec.containers[*].env[*].value", ["StatefulSet"]),),
+        (RedactionRule.parse("spec.template.spec.containers[*].secret"),),  # finds nothing
+        (RedactionRule.parse("spec.template.spec.containers[5].env"),),
+        (RedactionRule.parse("metadata.annotations[*]"),),
+    ],
+)
+def test_an_object_nothing_is_redacted_in_is_stored_as_it_is_hashed_as_its_copy_would_be(
+    rules: tuple[RedactionRule, ...],
+) -> None:
+    """Not copied (12 us a bench object): the object holds JSON's own types, so a copy equals it."""
+    obj = json.loads(json.dumps(DEPLOYMENT))
+    entry = _stored(Decision("ci", Mode.ENFORCE, [_result(obj, [])]), rules)
+    assert entry["object"] is obj and "redacted" not in entry
+    assert entry["inputHash"] == content_hash(redact(obj, rules)[0])
+    assert obj == DEPLOYMENT  # and left as it was
+
+
+@pytest.mark.parametrize(
+    ("obj", "rules"),
+    [
+        (SECRET, ()),
+        (DEPLOYMENT, (RedactionRule.parse("spec.template.spec.containers[*].env[*].value"),)),
+        (DEPLOYMENT, (RedactionRule.parse("spec.template.spec.containers[0].env[1]", ["Deployment"]),)),
+        (DEPLOYMENT, (RedactionRule.parse("metadata.*"),)),
+    ],
+)
+def test_an_object_something_is_redacted_in_is_a_redacted_copy(
+    obj: dict[str, Any], rules: tuple[RedactionRule, ...]
+) -> None:
+    before = json.dumps(obj)
+    entry = _stored(Decision("ci", Mode.ENFORCE, [_result(obj, [])]), rules)
+    expected, paths = redact(obj, rules)
+    assert entry["object"] is not obj and entry["object"] == expected and entry["redacted"] == paths
+    assert REDACTED in json.dumps(entry["object"])
+    assert entry["inputHash"] == content_hash(expected)
+    assert json.dumps(obj) == before
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**60, 2.0, 1e-7, OrderedDict(a=1)],
+    ids=["big int", "whole float", "tiny float", "a Mapping"],
+)
+def test_an_object_off_the_fast_path_is_stored_as_a_json_copy_as_before(value: object) -> None:
+    obj = json.loads(json.dumps(DEPLOYMENT)) | {"extra": value}
+    entry = _stored(Decision("ci", Mode.ENFORCE, [_result(obj, [])]))
+    copied, _ = redact(obj, ())
+    assert entry["object"] == copied and entry["inputHash"] == content_hash(copied)
+    assert entry["object"] is not obj
 
 
 @pytest.mark.parametrize("bad", ["", "a..b", "a[x]", 'a["unterminated]'])

@@ -6,6 +6,7 @@ The writer runs as a real process on a real Unix socket; the store is a SQLite f
 from __future__ import annotations
 
 import concurrent.futures
+import marshal
 import os
 import signal
 import socket
@@ -18,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from trustgate.decisions.canonical import timestamp, uuid7
+from trustgate.decisions.canonical import canonical, timestamp, uuid7
 from trustgate.decisions.chain import Verifier
 from trustgate.decisions.log import open_store
-from trustgate.decisions.writer import _APPEND, WriterClient, _staging
+from trustgate.decisions.record import index_terms
+from trustgate.decisions.writer import _APPEND, _LENGTH, WriterClient, _staging
 from trustgate.errors import DecisionLogError
 
 WRITER = (
@@ -243,6 +245,46 @@ def test_a_record_that_cannot_be_encoded_fails_in_the_client_and_is_counted(writ
         client.append(bad)
     assert client.write_failures == 1
     client.close()
+
+
+def test_index_terms_reach_the_writer_as_the_client_made_them(writer: Writer) -> None:
+    """The head of an append (id, time, gate, verdict, terms) travels marshalled, the record's bytes
+    as they are: values holding separators, NUL, quotes and non-ASCII arrive unchanged."""
+    odd = ["shop\x00\x1b\x1e\x1fx", 'q"u\\o\nte', "caf\u00e9-\U0001f600", ""]
+    record = _record(0) | {
+        "subject": {"objects": [{"namespace": ns} for ns in odd]},
+        "actor": {"user": {"username": "alice\x1f@example.com"}},
+    }
+    client = writer.client()
+    assert client.append(record) == record["id"]
+    client.close()
+    store = open_store(writer.url, create=False)
+    try:
+        rows = store._execute("SELECT kind, value FROM terms ORDER BY kind, value")
+        (entry,) = list(store.entries())
+    finally:
+        store.close()
+    assert sorted(rows) == sorted(index_terms(record))
+    assert entry.body == canonical(record)
+    assert _verify(writer.url) == 1
+
+
+def test_a_malformed_append_is_refused_and_the_connection_serves_on(writer: Writer) -> None:
+    client = writer.client()
+    client.append(_record(0))
+    for payload in (b"", b"\x00\x00\x00\x05junk!", _LENGTH.pack(3) + marshal.dumps((1, 2, 3))[:3]):
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        client._request(_APPEND, payload, future)
+        with pytest.raises(DecisionLogError, match="malformed record"):
+            future.result(timeout=30)
+    head = marshal.dumps(("id", "t", "admission", "allow", (("namespace", 5),)))  # not a string
+    future = concurrent.futures.Future()
+    client._request(_APPEND, _LENGTH.pack(len(head)) + head + b"{}", future)
+    with pytest.raises(DecisionLogError, match="malformed"):
+        future.result(timeout=30)
+    client.append(_record(1))  # same connection
+    client.close()
+    assert _verify(writer.url) == 2
 
 
 def test_checkpoints_are_the_writers(writer: Writer) -> None:
