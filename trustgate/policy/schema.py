@@ -184,6 +184,27 @@ class SchemaSet:
         api_version = str(obj.get("apiVersion"))
         kind = str(obj.get("kind"))
         validator = self._validator(api_version, kind)
+        try:
+            return self._validate(obj, old, validator, api_version, kind)
+        except RecursionError:
+            # The walks here are iterative or follow the schema's depth; should one still run out of
+            # stack (a CRD schema nested hundreds deep), the object is reported, never passed.
+            return [
+                SchemaViolation(
+                    "schema-invalid",
+                    "the object cannot be validated: it (or its CRD's schema) nests too deeply for trustgate",
+                    (),
+                )
+            ]
+
+    def _validate(
+        self,
+        obj: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        validator: Any,
+        api_version: str,
+        kind: str,
+    ) -> list[SchemaViolation]:
         decode = self._crd_decode.get((api_version, kind))
         # The API server prunes non-nullable nulls and defaults on decode, before it validates anything.
         if decode is not None and (decode[1] or _holds_null(obj)):
@@ -439,7 +460,7 @@ def apply_defaults(
             nullable nor has a default, as the API server does on decode
             (`PruneNonNullableNullsWithoutDefaults`; a null list item stays).
     """
-    out = copy.deepcopy(dict(obj))
+    out: dict[str, Any] = _copy_json(dict(obj))
     _default(out, schema, prune_nulls)
     return out
 
@@ -508,11 +529,38 @@ def _json(value: Any) -> str:
 
 
 def _holds_null(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return any(v is None or _holds_null(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_null(v) for v in value)
+    """Whether a null is anywhere in the value (iterative: a value can nest deeper than the stack)."""
+    stack = [value] if isinstance(value, (Mapping, list)) else []
+    while stack:
+        current = stack.pop()
+        for item in current.values() if isinstance(current, Mapping) else current:
+            if item is None:
+                return True
+            if isinstance(item, (Mapping, list)):
+                stack.append(item)
     return False
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of a JSON value's objects and lists (iterative: `copy.deepcopy` recurses, and a
+    value preserved under x-kubernetes-preserve-unknown-fields can nest deeper than the stack)."""
+    if not isinstance(value, (Mapping, list)):
+        return value
+    root: Any = {} if isinstance(value, Mapping) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if isinstance(source, Mapping) else enumerate(source)
+        for key, item in pairs:
+            if isinstance(item, (Mapping, list)):
+                copied: Any = {} if isinstance(item, Mapping) else []
+                stack.append((item, copied))
+                item = copied
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root
 
 
 def _default(value: Any, schema: Any, prune_nulls: bool = False) -> None:

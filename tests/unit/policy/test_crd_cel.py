@@ -756,3 +756,42 @@ def test_fields_an_object_preserves_but_does_not_declare_are_not_shown() -> None
     )
     rules = crd_cel.compile_rules(schema)
     assert crd_cel.evaluate(rules, {"spec": {"o": {"a": "x", "extra": 1}}}) == []
+
+
+DEEP = widget_crd(
+    """\
+spec:
+  type: object
+  x-kubernetes-validations:
+  - {rule: "self.name == 'd'", message: "defaulted"}
+  properties:
+    name: {type: string, default: d}
+    values: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+)
+
+
+@pytest.mark.parametrize("null", [False, True])
+def test_a_preserved_value_nested_deeper_than_the_stack_is_decoded_and_judged(null: bool) -> None:
+    # A value kept by x-kubernetes-preserve-unknown-fields nests as deep as the manifest allows; the
+    # decoding walks (finding a null, copying the object to default it) are iterative now: they
+    # raised RecursionError out of validate, a crash of `check --crd`.
+    deep: Any = {"leaf": None} if null else {"leaf": 1}
+    for _ in range(900):
+        deep = {"a": deep}
+    assert schemas(DEEP).validate(widget(values=deep)) == []
+    [found] = schemas(DEEP).validate(widget(name="x", values=deep))
+    assert (found.rule, found.path, found.message) == ("schema-cel", ("spec",), "defaulted")
+
+
+def test_running_out_of_stack_while_validating_is_a_finding_never_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trustgate.policy import schema
+
+    def too_deep(*args: Any, **kwargs: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(schema, "list_type_violations", too_deep)
+    [found] = schemas(DEEP).validate(widget(values={"a": 1}))
+    assert found.rule == "schema-invalid" and "nests too deeply" in found.message
