@@ -28,7 +28,10 @@ What is checked (each a reason the rule cannot be evaluated offline):
   lists follows that equality, and `+` on one is a union (set) or a merge by key (map). The
   engine's lists are ordered and cannot be given other operations, and no one order of the
   items would make indexing, iteration and equality with a list literal all agree: a rule that
-  compares, searches or adds such a list (or a value holding one) is refused. One exception:
+  compares, searches or adds such a list (or a value holding one) is refused. A sum with such a
+  list on either side may be that list itself (cel-go's `+` of a list the expression built hands
+  back the other operand when one is empty, `baseList.Add`: `[] + self.tags` is the set, compared
+  as one), and is followed as such. One exception:
   two values of one schema compared (`self == oldSelf`, `self.a != oldSelf.a`), where the rule
   reads the order of such lists nowhere else (no indexing, `map`, `filter`, concatenation or
   other function; `size`, `in`, `all`, `exists` and `exists_one` are blind to it), are
@@ -531,7 +534,17 @@ class _Analyzer:
                 if isinstance(self.nodes[n].get("items"), Mapping)
             )
             elems = frozenset().union(*(p.elems for p in everything)) | items
-            return _Facts(elems=elems, opaque=any(p.opaque for p in everything), fresh=True)
+            # cel-go's `+` of a list the expression built hands back the other operand itself when
+            # one is empty (baseList.Add): `[] + self.tags`, `self.x.filter(...) + self.tags` can be
+            # the set or map list, which the API server then compares as one. So the sum may be any
+            # set or map list added, whatever the other operand (and an opaque one stays opaque).
+            listed = frozenset(n for p in everything for n in p.nodes if _set_or_map_list(self.nodes[n]))
+            return _Facts(
+                nodes=listed,
+                elems=elems,
+                opaque=any(p.opaque for p in everything),
+                fresh=not any(p.opaque and not p.fresh for p in everything),
+            )
         if name == "size" and any(self.may_be_hiding_object(f) for f in everything):
             self.null_sensitive(
                 "it takes the size() of an object that can hold a null field or one its schema does not "

@@ -552,6 +552,15 @@ LISTED_SPEC = {
         "self.bad.indexOf(['a', 'b']) == -1",
         "[self.tags].exists(t, t == ['a', 'b']) == false",
         "self.plain != self.tags",
+        # cel-go's `+` hands back the other operand itself when one is an empty list the expression
+        # built (baseList.Add): each of these compares the set or map list itself.
+        "!(([] + self.tags) == ['a', 'b'])",
+        "!(([].filter(x, false) + self.tags) == ['a', 'b'])",
+        "!((self.plain.filter(p, false) + self.tags) == ['a', 'b'])",
+        "cel.bind(e, [], (e + self.ports) != [{'name': 'a', 'port': 22}, {'name': 'b', 'port': 2}])",
+        "self.bad.all(s, !(([] + s) == ['b', 'a']))",
+        "size(([] + self.bad.slice(0, 1)[0]) + ['a']) == 3",  # a union; slice() is not followed
+        "!([[] + self.tags].exists(t, t == ['a', 'b']))",
     ],
 )
 def test_rules_comparing_or_adding_set_and_map_lists_are_not_evaluated(rule: str) -> None:
@@ -570,6 +579,7 @@ def test_rules_comparing_or_adding_set_and_map_lists_are_not_evaluated(rule: str
         "sets.contains(self.tags, ['a']) && self.o.t.exists(t, t == 'a')",
         "self.plain == ['b', 'a'] && ['x'] + self.plain == ['x', 'b', 'a']",
         "self.bad.all(s, 'a' in s)",
+        "'a' in ([] + self.tags) && size([] + self.tags) == 2 && ([] + self.tags)[0] == 'b'",
     ],
 )
 def test_other_reads_of_set_and_map_lists_are_evaluated(rule: str) -> None:
