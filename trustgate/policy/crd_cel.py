@@ -155,7 +155,7 @@ def _walk(
             keys,
             unsupported,
             (
-                "it cannot be evaluated as the API server does where a field is null: "
+                "it cannot be evaluated as the API server does where a field is null or not declared: "
                 + "; ".join(analysis.null_sensitive)
                 if analysis.null_sensitive
                 else ""

@@ -17,7 +17,8 @@ What is checked (each a reason the rule cannot be evaluated offline):
 - At a resource's root (and in an embedded resource) `metadata` shows only `name` and
   `generateName` (`WithTypeAndObjectMeta`); an object with declared properties shows only them
   (the API server prunes other fields, or keeps them unshown under
-  `x-kubernetes-preserve-unknown-fields`, where `size()` and equality still count them).
+  `x-kubernetes-preserve-unknown-fields`, where `size()` and equality still count them and
+  iteration yields a null key for each: such a rule is treated as one reading a null, below).
 - A null field of an object with declared properties is absent (`Find`: `has()` false, `?.`
   none), so trustgate leaves it out of the value. The API server still counts it in `size()`,
   lists it when the object is iterated, and its equality of objects is false wherever a field
@@ -279,7 +280,6 @@ class _Analyzer:
         self._index(root)
         self.scalars = scalars
         self.out = Analysis()
-        self.any_nullable = any(_nullable_object(n) for n in self.nodes.values())
         self.any_hiding = any(_hiding_object(n) for n in self.nodes.values())
         self.any_listed = any(_set_or_map_list(n) for n in self.nodes.values())
         self.any_respelled = any(_respelled(n) for n in self.nodes.values())
@@ -303,11 +303,6 @@ class _Analyzer:
             self.out.null_sensitive.append(reason)
 
     # -- what a value may be (an opaque value may be any part of the rule's values)
-
-    def may_be_nullable_object(self, facts: _Facts) -> bool:
-        return (facts.opaque and self.any_nullable) or any(
-            _nullable_object(self.nodes[n]) for n in facts.nodes
-        )
 
     def may_be_hiding_object(self, facts: _Facts) -> bool:
         return (facts.opaque and self.any_hiding) or any(_hiding_object(self.nodes[n]) for n in facts.nodes)
@@ -454,10 +449,13 @@ class _Analyzer:
 
     def comprehension(self, e: cel_cost.Expr, env: dict[str, _Facts]) -> _Facts:
         source = self.visit(e.iter_range, env)
-        if self.may_be_nullable_object(source):
+        if self.may_be_hiding_object(source):
+            # values.go's unstructuredMap.Iterator lists a null field by its name and yields a null
+            # key for each field its schema does not declare; trustgate leaves both out.
             self.null_sensitive(
-                "it iterates an object that can hold a null field, which the API server lists "
-                "(trustgate leaves it out)"
+                "it iterates an object that can hold a null field or one its schema does not declare, "
+                "which the API server lists (a field it does not declare as a null key; trustgate "
+                "leaves them out)"
             )
         if self.may_be_listed(source) and not (
             e.accu_init is not None
