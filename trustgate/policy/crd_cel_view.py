@@ -13,7 +13,8 @@ What is checked (each a reason the rule cannot be evaluated offline):
   (`foo-bar` as `foo__dash__bar`, `namespace` as `__namespace__`), as the API server lists its
   keys. The API server's `Find` unescapes the name it is asked for, so it also finds the
   property under other spellings (`self['foo-bar']`, `self.namespace`): such a spelling, and a
-  key computed at run time on such an object, is refused.
+  key computed at run time on such an object, is refused (but for the variable of a loop over an
+  object's keys, within that loop's body: the escaped names it lists).
 - At a resource's root (and in an embedded resource) `metadata` shows only `name` and
   `generateName` (`WithTypeAndObjectMeta`); an object with declared properties shows only them
   (the API server prunes other fields, or keeps them unshown under
@@ -411,12 +412,14 @@ class _Analyzer:
             )
 
     def is_key_variable(self, key: cel_cost.Expr | None) -> bool:
-        return key is not None and key.kind == "ident" and key.name in self.key_variables
+        """Whether `key` is the variable of a comprehension over an object's keys, within its body:
+        the escaped names the API server lists, which its `Find` unescapes back to the property."""
+        return key is not None and key.kind == "ident" and key.name in self.key_scope
 
     # -- the walk
 
     def run(self, expr: cel_cost.Expr, env: dict[str, _Facts]) -> None:
-        self.key_variables: set[str] = set()
+        self.key_scope: frozenset[str] = frozenset()  # the key variables (`is_key_variable`) in scope
         self.visit(expr, env)
 
     def visit(self, e: cel_cost.Expr | None, env: dict[str, _Facts]) -> _Facts:
@@ -464,27 +467,50 @@ class _Analyzer:
         ):
             self.read_order("builds a list from one (map, filter)")  # all, exists, exists_one: any order
         item = _Facts(nodes=source.elems, opaque=source.opaque)
-        keys = False
         for n in source.nodes:
             node = self.nodes[n]
             if node.get("type") == "array" and isinstance(node.get("items"), Mapping):
                 item = item.join(_Facts(frozenset({id(node["items"])})))
-            elif node.get("type") == "object":
-                keys = True  # a map's keys: strings (escaped names, for an object)
         inner = dict(env)
         inner[e.iter_var] = item
-        if keys and not source.opaque and item.plain:
-            self.key_variables.add(e.iter_var)
         accu = self.visit(e.accu_init, env)
-        for _ in range(3):  # the accumulator's facts only grow; three rounds reach a fixed point here
-            inner[e.accu_var] = accu
-            self.visit(e.loop_condition, inner)
-            grown = accu.join(self.visit(e.loop_step, inner))
-            if grown == accu:
-                break
-            accu = grown
-        inner[e.accu_var] = accu
-        return self.visit(e.result, inner)
+        # The iteration variable is a key variable in the loop's body only, and only over objects
+        # with declared properties whose names the API server's Find gets back from their escaped
+        # form (a map's keys are its own: Find would unescape them). The body shadows any outer one
+        # of the name (the iteration or the accumulator variable), as CEL scopes them.
+        outer = self.key_scope
+        body = outer - {e.iter_var, e.accu_var}
+        if self.lists_escaped_names(source):
+            body |= {e.iter_var}
+        try:
+            self.key_scope = body
+            for _ in range(3):  # the accumulator's facts only grow; three rounds reach a fixed point here
+                inner[e.accu_var] = accu
+                self.visit(e.loop_condition, inner)
+                grown = accu.join(self.visit(e.loop_step, inner))
+                if grown == accu:
+                    break
+                accu = grown
+            # The result sees the accumulator, not the iteration variable (CEL's comprehension scope).
+            self.key_scope = outer - {e.accu_var}
+            after = dict(env)
+            after[e.accu_var] = accu
+            return self.visit(e.result, after)
+        finally:
+            self.key_scope = outer
+
+    def lists_escaped_names(self, source: _Facts) -> bool:
+        """Whether iterating the value yields only escaped property names that `unescape` maps back."""
+        return (
+            bool(source.nodes)
+            and not source.opaque
+            and not source.elems
+            and all(
+                _is_object(self.nodes[n])
+                and all(unescape(presented(str(k))) == k for k in _properties(self.nodes[n]))
+                for n in source.nodes
+            )
+        )
 
     def call(self, e: cel_cost.Expr, env: dict[str, _Facts]) -> _Facts:
         target = self.visit(e.target, env) if e.target is not None else None

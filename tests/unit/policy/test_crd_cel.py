@@ -426,6 +426,46 @@ def test_keys_from_iterating_an_object_are_its_escaped_names() -> None:
     assert crd_cel.evaluate([compiled], {"spec": {"foo-bar": "ok", "namespace": "ok"}}) == []
 
 
+KEYED = {
+    "obj": {"type": "object", "properties": {"foo-bar": {"type": "string", "maxLength": 5}}},
+    "names": {"type": "array", "maxItems": 5, "items": {"type": "string", "maxLength": 20}},
+    "labels": {
+        "type": "object",
+        "maxProperties": 5,
+        "additionalProperties": {"type": "string", "maxLength": 5},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # A variable of the name of one that iterated the object's keys, elsewhere in the rule: raw
+        # names from a list, which the API server's Find unescapes ('foo-bar' finds the property).
+        "self.obj.all(k, true) && self.names.all(k, !(k in self.obj))",
+        "dyn(self.obj).all(k, true) && self.names.all(k, !(k in dyn(self.obj)))",
+        "self.obj.all(k, self.names.all(k, !(k in self.obj)))",  # an inner loop rebinds it
+        "self.obj.all(k, cel.bind(k, self.names[0], !(k in self.obj)))",
+        "self.labels.all(k, self.obj[?k].orValue('') == '')",  # a map's keys are not escaped names
+    ],
+)
+def test_a_key_variable_is_trusted_only_in_its_own_loop_over_an_object(rule: str) -> None:
+    [compiled] = crd_cel.compile_rules(spec_schema(KEYED, [{"rule": rule, "message": "m"}]))
+    spec = {"obj": {"foo-bar": "x"}, "names": ["foo-bar"], "labels": {"foo-bar": "x"}}
+    [(path, message)] = crd_cel.evaluate([compiled], {"spec": spec})
+    assert path == ("spec",) and "was not evaluated" in message and "escape" in message
+
+
+def test_a_key_variable_reads_the_object_it_iterates() -> None:
+    rule = "self.obj.all(k, self.obj[k] != '' && self.names.all(n, n != k))"
+    [compiled] = crd_cel.compile_rules(spec_schema(KEYED, [{"rule": rule, "message": "m"}]))
+    assert compiled.unsupported == ""
+    assert crd_cel.evaluate([compiled], {"spec": {"obj": {"foo-bar": "x"}, "names": ["foo__dash__bar"]}}) == [
+        (("spec",), "m")
+    ]
+    assert crd_cel.evaluate([compiled], {"spec": {"obj": {"foo-bar": "x"}, "names": ["foo-bar"]}}) == []
+
+
 # -- null fields (values.go's unstructuredMap.Find; apiextensions' PruneNonNullableNullsWithoutDefaults) --
 
 NULLS = widget_crd(
