@@ -159,10 +159,16 @@ def _nullable_object(node: Mapping[str, Any]) -> bool:
 
 
 def _open_object(node: Mapping[str, Any]) -> bool:
-    """An object with declared properties whose value can hold others (`x-kubernetes-preserve-
-    unknown-fields`, or a resource's metadata): the API server does not show them (`Find`), but
-    counts them in `size()` and compares them in its equality of objects."""
-    return _is_object(node) and bool(node.get("x-kubernetes-preserve-unknown-fields"))
+    """An object whose value can hold fields it does not declare (`x-kubernetes-preserve-unknown-
+    fields`, or a resource's metadata): the API server does not show them (`Find`), but counts them
+    in `size()`, yields a null key for each when iterating and compares them in its equality of
+    objects. With declared properties, or with neither them nor `additionalProperties` (values.go
+    then gives no field a schema: it shows none)."""
+    if not node.get("x-kubernetes-preserve-unknown-fields"):
+        return False
+    return _is_object(node) or (
+        node.get("type") == "object" and not isinstance(node.get("additionalProperties"), Mapping)
+    )
 
 
 def _hiding_object(node: Mapping[str, Any]) -> bool:
@@ -692,7 +698,7 @@ def holds_hidden_field(value: Any, node: Mapping[str, Any]) -> bool:
     if value is None or not isinstance(node, Mapping):
         return False
     if isinstance(value, Mapping):
-        if _is_object(node):
+        if _is_object(node) or _open_object(node):
             props = _properties(node)
             if _open_object(node) and any(k not in props for k in value):
                 return True

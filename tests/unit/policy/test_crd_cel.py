@@ -853,3 +853,21 @@ def test_running_out_of_stack_while_validating_is_a_finding_never_a_crash(
     monkeypatch.setattr(schema, "list_type_violations", too_deep)
     [found] = schemas(DEEP).validate(widget(values={"a": 1}))
     assert found.rule == "schema-invalid" and "nests too deeply" in found.message
+
+
+def test_an_object_preserving_unknown_fields_without_properties_shows_none() -> None:
+    # values.go: such an object is an unstructuredMap none of whose fields has a schema, so Find finds
+    # none of them (has() is false) while size() counts them and iteration yields a null key for each.
+    # trustgate showed them all: has() was true (a rule requiring one passed what the API server denies).
+    schema = spec_schema(
+        {"values": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        [
+            {"rule": "has(dyn(self.values).evil)", "message": "shown"},
+            {"rule": "size(dyn(self.values)) == 0", "message": "size"},
+        ],
+    )
+    rules = crd_cel.compile_rules(schema)
+    found = crd_cel.evaluate(rules, {"spec": {"values": {"evil": 1}}})
+    assert found[0] == (("spec",), "shown")
+    assert len(found) == 2 and "was not evaluated" in found[1][1] and "size()" in found[1][1]
+    assert crd_cel.evaluate(rules, {"spec": {"values": {}}}) == [(("spec",), "shown")]
