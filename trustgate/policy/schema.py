@@ -135,30 +135,34 @@ class SchemaSet:
         if isinstance(conversion, Mapping) and conversion.get("strategy", "None") != "None":
             self._crd_webhook.add((group, kind))
         count = 0
-        for version in spec.get("versions") or []:
-            schema = (
-                ((version.get("schema") or {}).get("openAPIV3Schema"))
-                if isinstance(version, Mapping)
-                else None
-            )
-            if isinstance(schema, Mapping) and isinstance(version.get("name"), str):
-                self._crd_schemas[(f"{group}/{version['name']}", kind)] = crd_to_json_schema(
-                    schema, strict=self.strict
-                )
-                self._crd_decode[(f"{group}/{version['name']}", kind)] = (
-                    copy.deepcopy(dict(schema)),
-                    '"default"' in json.dumps(schema),
-                )
-                if "x-kubernetes-validations" in json.dumps(schema):
-                    from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
-
-                    try:
-                        rules = crd_cel.compile_rules(schema)
-                    except crd_cel.RuleError as e:
-                        raise ConfigError(f"CustomResourceDefinition {kind} {version['name']}: {e}") from e
-                    self._crd_rules[(f"{group}/{version['name']}", kind)] = rules
-                count += 1
+        try:
+            for version in spec.get("versions") or []:
+                count += self._add_version(group, kind, version)
+        except RecursionError as e:  # the walks of a schema follow its nesting
+            raise ConfigError(
+                f"CustomResourceDefinition {kind}: its schema nests too deeply for trustgate to read"
+            ) from e
         return count
+
+    def _add_version(self, group: str, kind: str, version: Any) -> int:
+        """Register one version's schema (1), or nothing (0: it has none)."""
+        schema = (
+            ((version.get("schema") or {}).get("openAPIV3Schema")) if isinstance(version, Mapping) else None
+        )
+        if not isinstance(schema, Mapping) or not isinstance(version.get("name"), str):
+            return 0
+        key = (f"{group}/{version['name']}", kind)
+        self._crd_schemas[key] = crd_to_json_schema(schema, strict=self.strict)
+        self._crd_decode[key] = (copy.deepcopy(dict(schema)), '"default"' in json.dumps(schema))
+        if "x-kubernetes-validations" in json.dumps(schema):
+            from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
+
+            try:
+                rules = crd_cel.compile_rules(schema)
+            except crd_cel.RuleError as e:
+                raise ConfigError(f"CustomResourceDefinition {kind} {version['name']}: {e}") from e
+            self._crd_rules[key] = rules
+        return 1
 
     @property
     def crd_kinds(self) -> list[tuple[str, str]]:
@@ -183,7 +187,16 @@ class SchemaSet:
         """
         api_version = str(obj.get("apiVersion"))
         kind = str(obj.get("kind"))
-        validator = self._validator(api_version, kind)
+        try:
+            validator = self._validator(api_version, kind)
+        except ValueError as e:  # jsonschema-rs: a CRD's schema nested deeper than it compiles
+            if (api_version, kind) not in self._crd_schemas:
+                raise
+            return [
+                SchemaViolation(
+                    "schema-invalid", f"the object cannot be validated: its CRD's schema: {e}", ()
+                )
+            ]
         try:
             return self._validate(obj, old, validator, api_version, kind)
         except RecursionError:

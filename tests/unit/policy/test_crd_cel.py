@@ -871,3 +871,23 @@ def test_an_object_preserving_unknown_fields_without_properties_shows_none() -> 
     assert found[0] == (("spec",), "shown")
     assert len(found) == 2 and "was not evaluated" in found[1][1] and "size()" in found[1][1]
     assert crd_cel.evaluate(rules, {"spec": {"values": {}}}) == [(("spec",), "shown")]
+
+
+def _nested_crd(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"type": "string", "x-kubernetes-validations": [{"rule": "self != 'bad'"}]}
+    for _ in range(depth):
+        node = {"type": "object", "properties": {"a": node}}
+    crd = yaml.safe_load(widget_crd("spec: {type: object}\n"))
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = node
+    return crd
+
+
+def test_a_crd_schema_nested_too_deep_is_an_error_or_a_finding_never_a_crash() -> None:
+    # A schema deeper than jsonschema-rs compiles (its ValueError escaped validate), or than the
+    # walks of a schema follow (RecursionError escaped add_crd): a config error naming the CRD, or
+    # a finding for each object, never a traceback.
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        SchemaSet(version="1.35", strict=True, crds=[_nested_crd(1200)])
+    deep = SchemaSet(version="1.35", strict=True, crds=[_nested_crd(200)])
+    [found] = deep.validate(widget(a={"a": "x"}))
+    assert found.rule == "schema-invalid" and "cannot be validated" in found.message
