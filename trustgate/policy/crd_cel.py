@@ -155,7 +155,7 @@ def _walk(
             keys,
             unsupported,
             (
-                "it cannot be evaluated as the API server does where a field is null: "
+                "it cannot be evaluated as the API server does where a field is null or not declared: "
                 + "; ".join(analysis.null_sensitive)
                 if analysis.null_sensitive
                 else ""
@@ -251,9 +251,11 @@ def _typing(node: Mapping[str, Any], *, canonical: bool = False) -> Callable[[An
         )
         # A field its properties do not declare is not shown (`Find`): the API server prunes it, or
         # keeps it unshown under x-kubernetes-preserve-unknown-fields (a resource's metadata shows
-        # only name and generateName to rules, `crd_cel_view.view`).
-        closed = bool(declared)
-        hidden = closed and bool(node.get("x-kubernetes-preserve-unknown-fields"))
+        # only name and generateName to rules, `crd_cel_view.view`). An object that preserves unknown
+        # fields and declares neither properties nor additionalProperties shows none of them.
+        preserved = bool(node.get("x-kubernetes-preserve-unknown-fields"))
+        closed = bool(declared) or (preserved and not isinstance(extra, Mapping))
+        hidden = closed and preserved
         if not fields and rest is None and not names and not nulls and not hidden:
             return None
 

@@ -13,11 +13,13 @@ What is checked (each a reason the rule cannot be evaluated offline):
   (`foo-bar` as `foo__dash__bar`, `namespace` as `__namespace__`), as the API server lists its
   keys. The API server's `Find` unescapes the name it is asked for, so it also finds the
   property under other spellings (`self['foo-bar']`, `self.namespace`): such a spelling, and a
-  key computed at run time on such an object, is refused.
+  key computed at run time on such an object, is refused (but for the variable of a loop over an
+  object's keys, within that loop's body: the escaped names it lists).
 - At a resource's root (and in an embedded resource) `metadata` shows only `name` and
   `generateName` (`WithTypeAndObjectMeta`); an object with declared properties shows only them
   (the API server prunes other fields, or keeps them unshown under
-  `x-kubernetes-preserve-unknown-fields`, where `size()` and equality still count them).
+  `x-kubernetes-preserve-unknown-fields`, where `size()` and equality still count them and
+  iteration yields a null key for each: such a rule is treated as one reading a null, below).
 - A null field of an object with declared properties is absent (`Find`: `has()` false, `?.`
   none), so trustgate leaves it out of the value. The API server still counts it in `size()`,
   lists it when the object is iterated, and its equality of objects is false wherever a field
@@ -28,7 +30,10 @@ What is checked (each a reason the rule cannot be evaluated offline):
   lists follows that equality, and `+` on one is a union (set) or a merge by key (map). The
   engine's lists are ordered and cannot be given other operations, and no one order of the
   items would make indexing, iteration and equality with a list literal all agree: a rule that
-  compares, searches or adds such a list (or a value holding one) is refused. One exception:
+  compares, searches or adds such a list (or a value holding one) is refused. A sum with such a
+  list on either side may be that list itself (cel-go's `+` of a list the expression built hands
+  back the other operand when one is empty, `baseList.Add`: `[] + self.tags` is the set, compared
+  as one), and is followed as such. One exception:
   two values of one schema compared (`self == oldSelf`, `self.a != oldSelf.a`), where the rule
   reads the order of such lists nowhere else (no indexing, `map`, `filter`, concatenation or
   other function; `size`, `in`, `all`, `exists` and `exists_one` are blind to it), are
@@ -154,10 +159,16 @@ def _nullable_object(node: Mapping[str, Any]) -> bool:
 
 
 def _open_object(node: Mapping[str, Any]) -> bool:
-    """An object with declared properties whose value can hold others (`x-kubernetes-preserve-
-    unknown-fields`, or a resource's metadata): the API server does not show them (`Find`), but
-    counts them in `size()` and compares them in its equality of objects."""
-    return _is_object(node) and bool(node.get("x-kubernetes-preserve-unknown-fields"))
+    """An object whose value can hold fields it does not declare (`x-kubernetes-preserve-unknown-
+    fields`, or a resource's metadata): the API server does not show them (`Find`), but counts them
+    in `size()`, yields a null key for each when iterating and compares them in its equality of
+    objects. With declared properties, or with neither them nor `additionalProperties` (values.go
+    then gives no field a schema: it shows none)."""
+    if not node.get("x-kubernetes-preserve-unknown-fields"):
+        return False
+    return _is_object(node) or (
+        node.get("type") == "object" and not isinstance(node.get("additionalProperties"), Mapping)
+    )
 
 
 def _hiding_object(node: Mapping[str, Any]) -> bool:
@@ -276,7 +287,6 @@ class _Analyzer:
         self._index(root)
         self.scalars = scalars
         self.out = Analysis()
-        self.any_nullable = any(_nullable_object(n) for n in self.nodes.values())
         self.any_hiding = any(_hiding_object(n) for n in self.nodes.values())
         self.any_listed = any(_set_or_map_list(n) for n in self.nodes.values())
         self.any_respelled = any(_respelled(n) for n in self.nodes.values())
@@ -300,11 +310,6 @@ class _Analyzer:
             self.out.null_sensitive.append(reason)
 
     # -- what a value may be (an opaque value may be any part of the rule's values)
-
-    def may_be_nullable_object(self, facts: _Facts) -> bool:
-        return (facts.opaque and self.any_nullable) or any(
-            _nullable_object(self.nodes[n]) for n in facts.nodes
-        )
 
     def may_be_hiding_object(self, facts: _Facts) -> bool:
         return (facts.opaque and self.any_hiding) or any(_hiding_object(self.nodes[n]) for n in facts.nodes)
@@ -413,12 +418,14 @@ class _Analyzer:
             )
 
     def is_key_variable(self, key: cel_cost.Expr | None) -> bool:
-        return key is not None and key.kind == "ident" and key.name in self.key_variables
+        """Whether `key` is the variable of a comprehension over an object's keys, within its body:
+        the escaped names the API server lists, which its `Find` unescapes back to the property."""
+        return key is not None and key.kind == "ident" and key.name in self.key_scope
 
     # -- the walk
 
     def run(self, expr: cel_cost.Expr, env: dict[str, _Facts]) -> None:
-        self.key_variables: set[str] = set()
+        self.key_scope: frozenset[str] = frozenset()  # the key variables (`is_key_variable`) in scope
         self.visit(expr, env)
 
     def visit(self, e: cel_cost.Expr | None, env: dict[str, _Facts]) -> _Facts:
@@ -451,10 +458,13 @@ class _Analyzer:
 
     def comprehension(self, e: cel_cost.Expr, env: dict[str, _Facts]) -> _Facts:
         source = self.visit(e.iter_range, env)
-        if self.may_be_nullable_object(source):
+        if self.may_be_hiding_object(source):
+            # values.go's unstructuredMap.Iterator lists a null field by its name and yields a null
+            # key for each field its schema does not declare; trustgate leaves both out.
             self.null_sensitive(
-                "it iterates an object that can hold a null field, which the API server lists "
-                "(trustgate leaves it out)"
+                "it iterates an object that can hold a null field or one its schema does not declare, "
+                "which the API server lists (a field it does not declare as a null key; trustgate "
+                "leaves them out)"
             )
         if self.may_be_listed(source) and not (
             e.accu_init is not None
@@ -463,27 +473,50 @@ class _Analyzer:
         ):
             self.read_order("builds a list from one (map, filter)")  # all, exists, exists_one: any order
         item = _Facts(nodes=source.elems, opaque=source.opaque)
-        keys = False
         for n in source.nodes:
             node = self.nodes[n]
             if node.get("type") == "array" and isinstance(node.get("items"), Mapping):
                 item = item.join(_Facts(frozenset({id(node["items"])})))
-            elif node.get("type") == "object":
-                keys = True  # a map's keys: strings (escaped names, for an object)
         inner = dict(env)
         inner[e.iter_var] = item
-        if keys and not source.opaque and item.plain:
-            self.key_variables.add(e.iter_var)
         accu = self.visit(e.accu_init, env)
-        for _ in range(3):  # the accumulator's facts only grow; three rounds reach a fixed point here
-            inner[e.accu_var] = accu
-            self.visit(e.loop_condition, inner)
-            grown = accu.join(self.visit(e.loop_step, inner))
-            if grown == accu:
-                break
-            accu = grown
-        inner[e.accu_var] = accu
-        return self.visit(e.result, inner)
+        # The iteration variable is a key variable in the loop's body only, and only over objects
+        # with declared properties whose names the API server's Find gets back from their escaped
+        # form (a map's keys are its own: Find would unescape them). The body shadows any outer one
+        # of the name (the iteration or the accumulator variable), as CEL scopes them.
+        outer = self.key_scope
+        body = outer - {e.iter_var, e.accu_var}
+        if self.lists_escaped_names(source):
+            body |= {e.iter_var}
+        try:
+            self.key_scope = body
+            for _ in range(3):  # the accumulator's facts only grow; three rounds reach a fixed point here
+                inner[e.accu_var] = accu
+                self.visit(e.loop_condition, inner)
+                grown = accu.join(self.visit(e.loop_step, inner))
+                if grown == accu:
+                    break
+                accu = grown
+            # The result sees the accumulator, not the iteration variable (CEL's comprehension scope).
+            self.key_scope = outer - {e.accu_var}
+            after = dict(env)
+            after[e.accu_var] = accu
+            return self.visit(e.result, after)
+        finally:
+            self.key_scope = outer
+
+    def lists_escaped_names(self, source: _Facts) -> bool:
+        """Whether iterating the value yields only escaped property names that `unescape` maps back."""
+        return (
+            bool(source.nodes)
+            and not source.opaque
+            and not source.elems
+            and all(
+                _is_object(self.nodes[n])
+                and all(unescape(presented(str(k))) == k for k in _properties(self.nodes[n]))
+                for n in source.nodes
+            )
+        )
 
     def call(self, e: cel_cost.Expr, env: dict[str, _Facts]) -> _Facts:
         target = self.visit(e.target, env) if e.target is not None else None
@@ -531,7 +564,17 @@ class _Analyzer:
                 if isinstance(self.nodes[n].get("items"), Mapping)
             )
             elems = frozenset().union(*(p.elems for p in everything)) | items
-            return _Facts(elems=elems, opaque=any(p.opaque for p in everything), fresh=True)
+            # cel-go's `+` of a list the expression built hands back the other operand itself when
+            # one is empty (baseList.Add): `[] + self.tags`, `self.x.filter(...) + self.tags` can be
+            # the set or map list, which the API server then compares as one. So the sum may be any
+            # set or map list added, whatever the other operand (and an opaque one stays opaque).
+            listed = frozenset(n for p in everything for n in p.nodes if _set_or_map_list(self.nodes[n]))
+            return _Facts(
+                nodes=listed,
+                elems=elems,
+                opaque=any(p.opaque for p in everything),
+                fresh=not any(p.opaque and not p.fresh for p in everything),
+            )
         if name == "size" and any(self.may_be_hiding_object(f) for f in everything):
             self.null_sensitive(
                 "it takes the size() of an object that can hold a null field or one its schema does not "
@@ -655,7 +698,7 @@ def holds_hidden_field(value: Any, node: Mapping[str, Any]) -> bool:
     if value is None or not isinstance(node, Mapping):
         return False
     if isinstance(value, Mapping):
-        if _is_object(node):
+        if _is_object(node) or _open_object(node):
             props = _properties(node)
             if _open_object(node) and any(k not in props for k in value):
                 return True

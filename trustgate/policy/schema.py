@@ -135,30 +135,34 @@ class SchemaSet:
         if isinstance(conversion, Mapping) and conversion.get("strategy", "None") != "None":
             self._crd_webhook.add((group, kind))
         count = 0
-        for version in spec.get("versions") or []:
-            schema = (
-                ((version.get("schema") or {}).get("openAPIV3Schema"))
-                if isinstance(version, Mapping)
-                else None
-            )
-            if isinstance(schema, Mapping) and isinstance(version.get("name"), str):
-                self._crd_schemas[(f"{group}/{version['name']}", kind)] = crd_to_json_schema(
-                    schema, strict=self.strict
-                )
-                self._crd_decode[(f"{group}/{version['name']}", kind)] = (
-                    copy.deepcopy(dict(schema)),
-                    '"default"' in json.dumps(schema),
-                )
-                if "x-kubernetes-validations" in json.dumps(schema):
-                    from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
-
-                    try:
-                        rules = crd_cel.compile_rules(schema)
-                    except crd_cel.RuleError as e:
-                        raise ConfigError(f"CustomResourceDefinition {kind} {version['name']}: {e}") from e
-                    self._crd_rules[(f"{group}/{version['name']}", kind)] = rules
-                count += 1
+        try:
+            for version in spec.get("versions") or []:
+                count += self._add_version(group, kind, version)
+        except RecursionError as e:  # the walks of a schema follow its nesting
+            raise ConfigError(
+                f"CustomResourceDefinition {kind}: its schema nests too deeply for trustgate to read"
+            ) from e
         return count
+
+    def _add_version(self, group: str, kind: str, version: Any) -> int:
+        """Register one version's schema (1), or nothing (0: it has none)."""
+        schema = (
+            ((version.get("schema") or {}).get("openAPIV3Schema")) if isinstance(version, Mapping) else None
+        )
+        if not isinstance(schema, Mapping) or not isinstance(version.get("name"), str):
+            return 0
+        key = (f"{group}/{version['name']}", kind)
+        self._crd_schemas[key] = crd_to_json_schema(schema, strict=self.strict)
+        self._crd_decode[key] = (copy.deepcopy(dict(schema)), '"default"' in json.dumps(schema))
+        if "x-kubernetes-validations" in json.dumps(schema):
+            from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
+
+            try:
+                rules = crd_cel.compile_rules(schema)
+            except crd_cel.RuleError as e:
+                raise ConfigError(f"CustomResourceDefinition {kind} {version['name']}: {e}") from e
+            self._crd_rules[key] = rules
+        return 1
 
     @property
     def crd_kinds(self) -> list[tuple[str, str]]:
@@ -183,7 +187,37 @@ class SchemaSet:
         """
         api_version = str(obj.get("apiVersion"))
         kind = str(obj.get("kind"))
-        validator = self._validator(api_version, kind)
+        try:
+            validator = self._validator(api_version, kind)
+        except ValueError as e:  # jsonschema-rs: a CRD's schema nested deeper than it compiles
+            if (api_version, kind) not in self._crd_schemas:
+                raise
+            return [
+                SchemaViolation(
+                    "schema-invalid", f"the object cannot be validated: its CRD's schema: {e}", ()
+                )
+            ]
+        try:
+            return self._validate(obj, old, validator, api_version, kind)
+        except RecursionError:
+            # The walks here are iterative or follow the schema's depth; should one still run out of
+            # stack (a CRD schema nested hundreds deep), the object is reported, never passed.
+            return [
+                SchemaViolation(
+                    "schema-invalid",
+                    "the object cannot be validated: it (or its CRD's schema) nests too deeply for trustgate",
+                    (),
+                )
+            ]
+
+    def _validate(
+        self,
+        obj: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        validator: Any,
+        api_version: str,
+        kind: str,
+    ) -> list[SchemaViolation]:
         decode = self._crd_decode.get((api_version, kind))
         # The API server prunes non-nullable nulls and defaults on decode, before it validates anything.
         if decode is not None and (decode[1] or _holds_null(obj)):
@@ -439,7 +473,7 @@ def apply_defaults(
             nullable nor has a default, as the API server does on decode
             (`PruneNonNullableNullsWithoutDefaults`; a null list item stays).
     """
-    out = copy.deepcopy(dict(obj))
+    out: dict[str, Any] = _copy_json(dict(obj))
     _default(out, schema, prune_nulls)
     return out
 
@@ -508,11 +542,38 @@ def _json(value: Any) -> str:
 
 
 def _holds_null(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return any(v is None or _holds_null(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_null(v) for v in value)
+    """Whether a null is anywhere in the value (iterative: a value can nest deeper than the stack)."""
+    stack = [value] if isinstance(value, (Mapping, list)) else []
+    while stack:
+        current = stack.pop()
+        for item in current.values() if isinstance(current, Mapping) else current:
+            if item is None:
+                return True
+            if isinstance(item, (Mapping, list)):
+                stack.append(item)
     return False
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of a JSON value's objects and lists (iterative: `copy.deepcopy` recurses, and a
+    value preserved under x-kubernetes-preserve-unknown-fields can nest deeper than the stack)."""
+    if not isinstance(value, (Mapping, list)):
+        return value
+    root: Any = {} if isinstance(value, Mapping) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if isinstance(source, Mapping) else enumerate(source)
+        for key, item in pairs:
+            if isinstance(item, (Mapping, list)):
+                copied: Any = {} if isinstance(item, Mapping) else []
+                stack.append((item, copied))
+                item = copied
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root
 
 
 def _default(value: Any, schema: Any, prune_nulls: bool = False) -> None:

@@ -426,6 +426,46 @@ def test_keys_from_iterating_an_object_are_its_escaped_names() -> None:
     assert crd_cel.evaluate([compiled], {"spec": {"foo-bar": "ok", "namespace": "ok"}}) == []
 
 
+KEYED = {
+    "obj": {"type": "object", "properties": {"foo-bar": {"type": "string", "maxLength": 5}}},
+    "names": {"type": "array", "maxItems": 5, "items": {"type": "string", "maxLength": 20}},
+    "labels": {
+        "type": "object",
+        "maxProperties": 5,
+        "additionalProperties": {"type": "string", "maxLength": 5},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # A variable of the name of one that iterated the object's keys, elsewhere in the rule: raw
+        # names from a list, which the API server's Find unescapes ('foo-bar' finds the property).
+        "self.obj.all(k, true) && self.names.all(k, !(k in self.obj))",
+        "dyn(self.obj).all(k, true) && self.names.all(k, !(k in dyn(self.obj)))",
+        "self.obj.all(k, self.names.all(k, !(k in self.obj)))",  # an inner loop rebinds it
+        "self.obj.all(k, cel.bind(k, self.names[0], !(k in self.obj)))",
+        "self.labels.all(k, self.obj[?k].orValue('') == '')",  # a map's keys are not escaped names
+    ],
+)
+def test_a_key_variable_is_trusted_only_in_its_own_loop_over_an_object(rule: str) -> None:
+    [compiled] = crd_cel.compile_rules(spec_schema(KEYED, [{"rule": rule, "message": "m"}]))
+    spec = {"obj": {"foo-bar": "x"}, "names": ["foo-bar"], "labels": {"foo-bar": "x"}}
+    [(path, message)] = crd_cel.evaluate([compiled], {"spec": spec})
+    assert path == ("spec",) and "was not evaluated" in message and "escape" in message
+
+
+def test_a_key_variable_reads_the_object_it_iterates() -> None:
+    rule = "self.obj.all(k, self.obj[k] != '' && self.names.all(n, n != k))"
+    [compiled] = crd_cel.compile_rules(spec_schema(KEYED, [{"rule": rule, "message": "m"}]))
+    assert compiled.unsupported == ""
+    assert crd_cel.evaluate([compiled], {"spec": {"obj": {"foo-bar": "x"}, "names": ["foo__dash__bar"]}}) == [
+        (("spec",), "m")
+    ]
+    assert crd_cel.evaluate([compiled], {"spec": {"obj": {"foo-bar": "x"}, "names": ["foo-bar"]}}) == []
+
+
 # -- null fields (values.go's unstructuredMap.Find; apiextensions' PruneNonNullableNullsWithoutDefaults) --
 
 NULLS = widget_crd(
@@ -552,6 +592,15 @@ LISTED_SPEC = {
         "self.bad.indexOf(['a', 'b']) == -1",
         "[self.tags].exists(t, t == ['a', 'b']) == false",
         "self.plain != self.tags",
+        # cel-go's `+` hands back the other operand itself when one is an empty list the expression
+        # built (baseList.Add): each of these compares the set or map list itself.
+        "!(([] + self.tags) == ['a', 'b'])",
+        "!(([].filter(x, false) + self.tags) == ['a', 'b'])",
+        "!((self.plain.filter(p, false) + self.tags) == ['a', 'b'])",
+        "cel.bind(e, [], (e + self.ports) != [{'name': 'a', 'port': 22}, {'name': 'b', 'port': 2}])",
+        "self.bad.all(s, !(([] + s) == ['b', 'a']))",
+        "size(([] + self.bad.slice(0, 1)[0]) + ['a']) == 3",  # a union; slice() is not followed
+        "!([[] + self.tags].exists(t, t == ['a', 'b']))",
     ],
 )
 def test_rules_comparing_or_adding_set_and_map_lists_are_not_evaluated(rule: str) -> None:
@@ -570,6 +619,7 @@ def test_rules_comparing_or_adding_set_and_map_lists_are_not_evaluated(rule: str
         "sets.contains(self.tags, ['a']) && self.o.t.exists(t, t == 'a')",
         "self.plain == ['b', 'a'] && ['x'] + self.plain == ['x', 'b', 'a']",
         "self.bad.all(s, 'a' in s)",
+        "'a' in ([] + self.tags) && size([] + self.tags) == 2 && ([] + self.tags)[0] == 'b'",
     ],
 )
 def test_other_reads_of_set_and_map_lists_are_evaluated(rule: str) -> None:
@@ -752,7 +802,92 @@ def test_fields_an_object_preserves_but_does_not_declare_are_not_shown() -> None
         [
             {"rule": "!has(self.o.extra)", "message": "extra"},
             {"rule": "self.o.all(k, k == 'a')", "message": "keys"},
+            {"rule": "self.o.exists_one(k, k == 'a') && self.o.map(k, k) == ['a']", "message": "map"},
         ],
     )
     rules = crd_cel.compile_rules(schema)
-    assert crd_cel.evaluate(rules, {"spec": {"o": {"a": "x", "extra": 1}}}) == []
+    # `Find` does not find a field the schema does not declare: has() is false.
+    # Iterating the object is another matter: values.go's unstructuredMap.Iterator yields a null key
+    # for each such field (`null == 'a'` is false: the API server denies), and trustgate leaves them
+    # out, so the rules iterating it are not evaluated for a value holding one (they passed).
+    found = crd_cel.evaluate(rules, {"spec": {"o": {"a": "x", "extra": 1}}})
+    assert [p for p, _ in found] == [("spec",), ("spec",)]
+    assert all("was not evaluated" in m and "iterates an object" in m for _, m in found)
+    assert crd_cel.evaluate(rules, {"spec": {"o": {"a": "x"}}}) == []
+
+
+DEEP = widget_crd(
+    """\
+spec:
+  type: object
+  x-kubernetes-validations:
+  - {rule: "self.name == 'd'", message: "defaulted"}
+  properties:
+    name: {type: string, default: d}
+    values: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+)
+
+
+@pytest.mark.parametrize("null", [False, True])
+def test_a_preserved_value_nested_deeper_than_the_stack_is_decoded_and_judged(null: bool) -> None:
+    # A value kept by x-kubernetes-preserve-unknown-fields nests as deep as the manifest allows; the
+    # decoding walks (finding a null, copying the object to default it) are iterative now: they
+    # raised RecursionError out of validate, a crash of `check --crd`.
+    deep: Any = {"leaf": None} if null else {"leaf": 1}
+    for _ in range(900):
+        deep = {"a": deep}
+    assert schemas(DEEP).validate(widget(values=deep)) == []
+    [found] = schemas(DEEP).validate(widget(name="x", values=deep))
+    assert (found.rule, found.path, found.message) == ("schema-cel", ("spec",), "defaulted")
+
+
+def test_running_out_of_stack_while_validating_is_a_finding_never_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trustgate.policy import schema
+
+    def too_deep(*args: Any, **kwargs: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(schema, "list_type_violations", too_deep)
+    [found] = schemas(DEEP).validate(widget(values={"a": 1}))
+    assert found.rule == "schema-invalid" and "nests too deeply" in found.message
+
+
+def test_an_object_preserving_unknown_fields_without_properties_shows_none() -> None:
+    # values.go: such an object is an unstructuredMap none of whose fields has a schema, so Find finds
+    # none of them (has() is false) while size() counts them and iteration yields a null key for each.
+    # trustgate showed them all: has() was true (a rule requiring one passed what the API server denies).
+    schema = spec_schema(
+        {"values": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        [
+            {"rule": "has(dyn(self.values).evil)", "message": "shown"},
+            {"rule": "size(dyn(self.values)) == 0", "message": "size"},
+        ],
+    )
+    rules = crd_cel.compile_rules(schema)
+    found = crd_cel.evaluate(rules, {"spec": {"values": {"evil": 1}}})
+    assert found[0] == (("spec",), "shown")
+    assert len(found) == 2 and "was not evaluated" in found[1][1] and "size()" in found[1][1]
+    assert crd_cel.evaluate(rules, {"spec": {"values": {}}}) == [(("spec",), "shown")]
+
+
+def _nested_crd(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"type": "string", "x-kubernetes-validations": [{"rule": "self != 'bad'"}]}
+    for _ in range(depth):
+        node = {"type": "object", "properties": {"a": node}}
+    crd = yaml.safe_load(widget_crd("spec: {type: object}\n"))
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = node
+    return crd
+
+
+def test_a_crd_schema_nested_too_deep_is_an_error_or_a_finding_never_a_crash() -> None:
+    # A schema deeper than jsonschema-rs compiles (its ValueError escaped validate), or than the
+    # walks of a schema follow (RecursionError escaped add_crd): a config error naming the CRD, or
+    # a finding for each object, never a traceback.
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        SchemaSet(version="1.35", strict=True, crds=[_nested_crd(1200)])
+    deep = SchemaSet(version="1.35", strict=True, crds=[_nested_crd(200)])
+    [found] = deep.validate(widget(a={"a": "x"}))
+    assert found.rule == "schema-invalid" and "cannot be validated" in found.message
