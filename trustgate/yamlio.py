@@ -241,6 +241,10 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
             yield YamlProblem("input/invalid-yaml", f"invalid YAML: {e}", first_line + 1)
             index += 1
             continue
+        except RecursionError:
+            yield _too_deep(first_line + 1)
+            index += 1
+            continue
         if node is None:
             continue  # an empty document, e.g. after a trailing `---`
         if b"!" in chunk and _NON_SPECIFIC.search(chunk) is not None:
@@ -277,8 +281,21 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
             yield YamlProblem("input/invalid-yaml", f"invalid YAML value{where}: {e.problem}", line)
             index += 1
             continue
+        except RecursionError:  # nested deeper than the builder's recursion reaches
+            yield _too_deep(start)
+            index += 1
+            continue
         yield ParsedDocument(value=value, line=start, index=index, node=_shift(node, first_line))
         index += 1
+
+
+def _too_deep(line: int) -> YamlProblem:
+    return YamlProblem(
+        "input/invalid-yaml",
+        "YAML nested too deeply to read (hundreds of levels): the document was not checked",
+        line,
+        "flatten the document; other documents in this file were still checked",
+    )
 
 
 # A `!` that may be YAML's non-specific tag where a node starts (`v: ! 010`, `- !<!> x`, `[&a ! y`,
