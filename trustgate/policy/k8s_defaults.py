@@ -112,7 +112,7 @@ from trustgate import kinds
 from trustgate.oci.errors import InvalidReferenceError
 from trustgate.oci.reference import Reference
 
-__all__ = ["decoded", "generated_names", "is_typed"]
+__all__ = ["decoded", "generated_names", "is_typed", "nested_deeper"]
 
 _GRACE_PERIOD: Final = 30  # v1.DefaultTerminationGracePeriodSeconds
 _FILE_MODE: Final = 0o644  # Secret/ConfigMap/DownwardAPI/ProjectedVolumeSourceDefaultMode (420)
@@ -210,14 +210,51 @@ def generated_names(obj: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def _decode(value: Any, key: str) -> Any:
-    """A copy with null map entries dropped (or "" in a string map), recursively."""
-    if isinstance(value, Mapping):
-        if key in _STRING_MAPS:
-            return _string_map(value)
-        return {k: _decode(v, k) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_decode(item, key) for item in value]
-    return value
+    """A copy with null map entries dropped (or "" in a string map), at any depth.
+
+    Iterative, not recursive: the API server reads bodies nested up to 10000 levels, deeper
+    than Python's recursion limit (`review` refuses objects nested deeper than
+    `vap.MAX_DEPTH` before they get here; the Namespaces and params it reads are decoded too).
+    """
+    root: dict[str, Any] = {}
+    # (value as written, its key, the copy's container, the slot in it)
+    stack: list[tuple[Any, str, Any, Any]] = [(value, key, root, "")]
+    while stack:
+        value, key, parent, slot = stack.pop()
+        if isinstance(value, Mapping):
+            out: dict[Any, Any] = {}
+            strings = key in _STRING_MAPS
+            for k, v in value.items():
+                if v is None:
+                    if strings:
+                        out[k] = ""
+                    continue
+                out[k] = v
+                if isinstance(v, (Mapping, list)):
+                    stack.append((v, "" if strings else k, out, k))
+            parent[slot] = out
+        elif isinstance(value, list):
+            items = list(value)
+            for n, item in enumerate(items):
+                if isinstance(item, (Mapping, list)):
+                    stack.append((item, key, items, n))
+            parent[slot] = items
+        else:
+            parent[slot] = value
+    return root[""]
+
+
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Whether `value` holds objects or lists nested more than `limit` levels deep (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (Mapping, list)):
+            if depth >= limit:
+                return True
+            children = value.values() if isinstance(value, Mapping) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list)))
+    return False
 
 
 def _string_map(value: Mapping[str, Any]) -> dict[str, Any]:

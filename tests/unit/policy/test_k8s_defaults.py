@@ -414,3 +414,16 @@ def test_generated_names() -> None:
 def test_a_generated_namespace_gets_its_name_label_once_named() -> None:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "team-"}}
     assert "labels" not in decoded(namespace)["metadata"]  # SetDefaults_Namespace needs a name
+
+
+def test_decoding_follows_any_depth() -> None:
+    # Go's decoder reads 10000 levels; the recursive decoding raised RecursionError at ~500.
+    deep: dict[str, Any] = {"a": None}
+    for _ in range(5000):
+        deep = {"a": deep, "n": None}
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "binaryData": deep}
+    value, depth = decoded(obj)["binaryData"], 0
+    while value:  # compared level by level: `==` on it recurses too
+        assert list(value) == ["a"]  # the nulls dropped at every level
+        value, depth = value["a"], depth + 1
+    assert (value, depth) == ({}, 5000)
