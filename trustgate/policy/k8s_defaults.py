@@ -59,7 +59,10 @@ What is defaulted, by Go function (files under pkg/apis/ unless named):
   terminationGracePeriodSeconds 30; schedulerName default-scheduler.
   SetDefaults_Container (init and ephemeral containers too): imagePullPolicy
   Always for the tag `latest` or an image with neither tag nor digest, else
-  IfNotPresent (also for an image that does not parse);
+  IfNotPresent, also for an image pkg/util/parsers.ParseImageName refuses
+  (github.com/distribution/reference's ParseNormalizedNamed: a name of 64 hex
+  characters, an upper-case repository, over 255 characters, a digest
+  go-digest refuses);
   terminationMessagePath /dev/termination-log; terminationMessagePolicy File.
   SetDefaults_Probe (liveness, readiness, startup): timeoutSeconds 1,
   periodSeconds 10, successThreshold 1, failureThreshold 3.
@@ -105,12 +108,11 @@ are decoded only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from trustgate import kinds
-from trustgate.oci.errors import InvalidReferenceError
-from trustgate.oci.reference import Reference
 
 __all__ = ["decoded", "generated_names", "is_typed", "nested_deeper"]
 
@@ -289,17 +291,57 @@ def _ensure(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
 
 
 def _pull_policy(image: Any) -> str:
-    """SetDefaults_Container: Always for the tag `latest` (or none and no digest: `latest` is
-    implied), else IfNotPresent; an image that does not parse is IfNotPresent (Go ignores the
-    error and finds no tag)."""
-    if not isinstance(image, str):
-        return "IfNotPresent"
-    try:
-        ref = Reference.parse(image)
-    except InvalidReferenceError:
-        return "IfNotPresent"
-    tag = ref.tag if ref.tag is not None or ref.digest is not None else "latest"
-    return "Always" if tag == "latest" else "IfNotPresent"
+    """SetDefaults_Container (and an image volume's): Always where pkg/util/parsers'
+    ParseImageName gives the tag `latest` (written, or implied by neither tag nor digest), else
+    IfNotPresent; Go ignores the error of an image that does not parse, whose tag is then ""."""
+    return "Always" if isinstance(image, str) and _image_tag(image) == "latest" else "IfNotPresent"
+
+
+# github.com/distribution/reference's grammar (regexp.go), as ParseNormalizedNamed reads it.
+# Go's `\w` and `[[:xdigit:]]` are ASCII: hence re.ASCII.
+_PATH_PART: Final = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART: Final = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST_PORT: Final = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_REFERENCE: Final = re.compile(
+    rf"((?:{_HOST_PORT}/)?{_PATH_PART}(?:/{_PATH_PART})*)"
+    r"(?::([\w][\w.-]{0,127}))?"
+    r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?",
+    re.ASCII,
+)
+_HEX_IDENTIFIER: Final = re.compile(r"[a-f0-9]{64}")
+_NAME_MAX: Final = 255  # reference.NameTotalLengthMax
+_DIGEST_SIZES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}  # go-digest's available algorithms
+
+
+def _image_tag(image: str) -> str:
+    """The tag parsers.ParseImageName gives (`latest` for neither tag nor digest); "" where it
+    fails, as ParseNormalizedNamed does for a 64-hex-character name, an upper-case repository, a
+    name over 255 characters or a digest go-digest refuses."""
+    if _HEX_IDENTIFIER.fullmatch(image):
+        return ""  # "cannot specify 64-byte hexadecimal strings"
+    # splitDockerDomain: the first component is a registry when it has "." or ":", is
+    # localhost, or has upper case; else Docker Hub (official images under library/).
+    first, slash, rest = image.partition("/")
+    if slash and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first):
+        domain, remainder = first, rest
+    else:
+        domain, remainder = "docker.io", image
+    if domain == "index.docker.io":
+        domain = "docker.io"
+    if domain == "docker.io" and "/" not in remainder:
+        remainder = "library/" + remainder
+    if remainder.partition(":")[0].lower() != remainder.partition(":")[0]:
+        return ""  # "repository name must be lowercase"
+    match = _REFERENCE.fullmatch(f"{domain}/{remainder}")
+    if match is None or len(match.group(1)) > _NAME_MAX:
+        return ""
+    tag, digest = match.group(2) or "", match.group(3)
+    if digest is not None:
+        algorithm, _, encoded = digest.partition(":")
+        size = _DIGEST_SIZES.get(algorithm)
+        if size is None or len(encoded) != size or encoded.lower() != encoded:
+            return ""  # unsupported algorithm, wrong length, or not lower-case hex
+    return tag or ("" if digest else "latest")
 
 
 def _http_get(handler: dict[str, Any] | None) -> None:

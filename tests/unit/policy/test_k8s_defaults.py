@@ -233,6 +233,17 @@ def test_pod_only_defaults_belong_to_pods() -> None:
         ("nginx:latest@sha256:" + "a" * 64, "Always"),
         ("Not A Reference", "IfNotPresent"),
         ("", "IfNotPresent"),
+        # parsers.ParseImageName (dockerref.ParseNormalizedNamed) refuses these: tag "", so
+        # IfNotPresent where a latest tag is implied or written.
+        ("0" * 64, "IfNotPresent"),  # "cannot specify 64-byte hexadecimal strings"
+        ("a" * 64 + ":latest", "Always"),  # not the identifier alone: a name
+        ("Nginx", "IfNotPresent"),  # "repository name must be lowercase"
+        ("registry.example.com/Team/app", "IfNotPresent"),
+        ("Registry/app", "Always"),  # an upper-case first component is a registry
+        ("a/" + "b" * 250, "IfNotPresent"),  # docker.io/a/bbb... is over 255 characters
+        ("nginx:latest@sha1:" + "a" * 40, "IfNotPresent"),  # go-digest: unsupported
+        ("nginx:latest@sha256:" + "A" * 64, "IfNotPresent"),  # not lower-case hex
+        ("nginx:latest@sha384:" + "a" * 96, "Always"),
     ],
 )
 def test_image_pull_policy(image: str, policy: str) -> None:
