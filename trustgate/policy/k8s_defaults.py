@@ -88,6 +88,14 @@ What is defaulted, by Go function (files under pkg/apis/ unless named):
   /etc/ceph/keyring; azureDisk cachingMode ReadWrite, kind Shared, fsType ext4,
   readOnly false; scaleIO storageMode ThinProvisioned, fsType xfs.
 
+Conversion (pkg/apis/core/v1/conversion.go): the API server holds the internal
+object and converts it back to the request's version for admission, so for the
+defaulted kinds: a Secret's stringData is written into data, base64-encoded,
+over data's own entries, and is gone (Convert_v1_Secret_To_core_Secret); a
+PodSpec's deprecated serviceAccount becomes serviceAccountName where that is
+empty, and serviceAccount is then serviceAccountName (Convert_v1_PodSpec_To_-
+core_PodSpec and back), in a Pod and every pod template.
+
 Left out, and why: what the registry does between decoding and validating
 admission (rest.BeforeCreate, and a Service's allocation in BeginCreate, run
 before the API server's validating admission): uid, creationTimestamp,
@@ -108,6 +116,7 @@ are decoded only.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -480,6 +489,16 @@ def _pod_spec(spec: dict[str, Any] | None) -> None:
     for key in ("initContainers", "containers", "ephemeralContainers"):
         for container in _maps(spec, key):
             _container(container)
+    # pkg/apis/core/v1/conversion.go, after defaulting (the API server holds the internal object
+    # and converts it back to v1 for admission): Convert_v1_PodSpec_To_core_PodSpec takes the
+    # deprecated serviceAccount where serviceAccountName is empty, and
+    # Convert_core_PodSpec_To_v1_PodSpec sets serviceAccount to serviceAccountName.
+    name, alias = spec.get("serviceAccountName"), spec.get("serviceAccount")
+    if isinstance(name, str | None) and isinstance(alias, str | None):
+        if not name and alias is not None:
+            spec["serviceAccountName"] = alias
+        if "serviceAccountName" in spec:
+            spec["serviceAccount"] = spec["serviceAccountName"]
 
 
 def _template(holder: dict[str, Any] | None) -> None:
@@ -717,6 +736,20 @@ def _claim_object(obj: dict[str, Any]) -> None:
 def _secret(obj: dict[str, Any]) -> None:
     if _unset(obj, "type"):
         obj["type"] = "Opaque"
+    # Convert_v1_Secret_To_core_Secret: the internal Secret has no stringData; its entries are
+    # written into data (over data's own), which the conversion back to v1 encodes in base64.
+    string_data, data = obj.get("stringData"), obj.get("data")
+    if isinstance(string_data, dict) and isinstance(data, dict | None):
+        if any(not isinstance(value, str) for value in string_data.values()):
+            return  # not a map of strings: left for validation to refuse
+        del obj["stringData"]
+        if string_data:
+            merged = dict(data or {})
+            for key, value in string_data.items():
+                # Go's decoder has replaced a lone surrogate with U+FFFD
+                text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+                merged[key] = base64.b64encode(text.encode()).decode()
+            obj["data"] = merged
 
 
 def _namespace(obj: dict[str, Any]) -> None:

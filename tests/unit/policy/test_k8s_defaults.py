@@ -438,3 +438,47 @@ def test_decoding_follows_any_depth() -> None:
         assert list(value) == ["a"]  # the nulls dropped at every level
         value, depth = value["a"], depth + 1
     assert (value, depth) == ({}, 5000)
+
+
+def test_a_secrets_string_data_is_converted_into_its_data() -> None:
+    # Convert_v1_Secret_To_core_Secret: stringData is written into data (over data's own
+    # entries); the internal Secret has none, so the v1 object admission sees has no stringData.
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"a": "b2xk", "keep": "eA=="},
+        "stringData": {"a": "new", "password": "hunter2", "empty": None},
+    }
+    out = decoded(secret)
+    assert "stringData" not in out
+    assert out["data"] == {"a": "bmV3", "keep": "eA==", "password": "aHVudGVyMg==", "empty": ""}
+    only = decoded(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}
+    )
+    assert only["data"] == {"k": "dg=="}
+    assert "stringData" not in only
+
+
+@pytest.mark.parametrize(
+    ("written", "both"),
+    [
+        ({"serviceAccount": "old"}, "old"),
+        ({"serviceAccountName": "new"}, "new"),
+        ({"serviceAccountName": "new", "serviceAccount": "old"}, "new"),
+        ({"serviceAccountName": "", "serviceAccount": "old"}, "old"),
+    ],
+)
+def test_the_deprecated_service_account_is_converted_in_every_pod_spec(
+    written: dict[str, str], both: str
+) -> None:
+    # Convert_v1_PodSpec_To_core_PodSpec takes serviceAccount where serviceAccountName is empty;
+    # Convert_core_PodSpec_To_v1_PodSpec sets serviceAccount to serviceAccountName.
+    pod = decoded(_object("v1", "Pod", {"containers": [dict(CONTAINER)], **written}))
+    assert (pod["spec"]["serviceAccountName"], pod["spec"]["serviceAccount"]) == (both, both)
+    template = _template()
+    template["spec"].update(written)
+    for kind, api_version in (("Deployment", "apps/v1"), ("Job", "batch/v1")):
+        spec = decoded(_object(api_version, kind, {"template": copy.deepcopy(template)}))["spec"]
+        assert spec["template"]["spec"]["serviceAccountName"] == both
+        assert spec["template"]["spec"]["serviceAccount"] == both
