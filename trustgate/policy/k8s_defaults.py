@@ -88,6 +88,21 @@ What is defaulted, by Go function (files under pkg/apis/ unless named):
   /etc/ceph/keyring; azureDisk cachingMode ReadWrite, kind Shared, fsType ext4,
   readOnly false; scaleIO storageMode ThinProvisioned, fsType xfs.
 
+The policy's `object` is then what runtime.DefaultUnstructuredConverter.-
+ToUnstructured makes of the Go struct (admission CEL's objectToResolveVal): a
+field tagged `omitempty` whose value is zero (an empty map or list, "", 0,
+false: not a pointer, which is zero only when nil, and not a struct) is left
+out, so `labels: {}`, `resources.limits: {}`, `imagePullSecrets: []` or
+`serviceAccountName: ""` is absent (`has()` false). The fields are listed by Go
+type in `_OMIT_EMPTY_TYPES`, from the struct tags: metadata (ObjectMeta) of
+every built-in kind, and the PodSpec and everything under it, Service,
+PersistentVolumeClaim, ConfigMap, Secret, Namespace, ServiceAccount and the
+workload kinds of apps/v1 and batch/v1. A field the table does not list (a
+pointer, a field without omitempty such as PodSpec.containers,
+NodeSelector.nodeSelectorTerms or ProjectedVolumeSource.sources, or one of a
+type the table does not cover, e.g. other kinds' specs, other volume sources,
+a Job's podFailurePolicy) keeps its value as written.
+
 Conversion (pkg/apis/core/v1/conversion.go): the API server holds the internal
 object and converts it back to the request's version for admission, so for the
 defaulted kinds: a Secret's stringData is written into data, base64-encoded,
@@ -177,7 +192,9 @@ def decoded(obj: Mapping[str, Any]) -> Mapping[str, Any]:
         out = dict(obj)
         if "metadata" in out:
             out["metadata"] = _decode(out["metadata"], "metadata")
-        return {k: v for k, v in out.items() if v is not None}
+        out = {k: v for k, v in out.items() if v is not None}
+        _omit_empty(out, (api_version, kind), metadata_only=True)
+        return out
     out = _decode(obj, "")
     assert isinstance(out, dict)
     for path in _KIND_STRING_MAPS.get((api_version, kind), ()):
@@ -192,6 +209,7 @@ def decoded(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     defaulter = _DEFAULTERS.get((api_version, kind))
     if defaulter is not None:
         defaulter(out)
+    _omit_empty(out, (api_version, kind))
     return out
 
 
@@ -774,4 +792,174 @@ _DEFAULTERS: Final[Mapping[tuple[str, str], Callable[[dict[str, Any]], None]]] =
     ("apps/v1", "DaemonSet"): _daemon_set,
     ("batch/v1", "Job"): _job,
     ("batch/v1", "CronJob"): _cron_job,
+}
+
+
+# -- the conversion to the policy's `object` ---------------------------------------------------
+
+
+def _omit_empty_field(token: str) -> tuple[str, str, str]:
+    """`field:kind>Type` as (field, kind, Type); kind or Type "" where not given."""
+    field, _, child = token.partition(">")
+    field, _, zero = field.partition(":")
+    return field, zero, child
+
+
+def _is_zero(value: Any, zero: str) -> bool:
+    """converter.go's isZero for a value of the Go kind `zero` (see `_OMIT_EMPTY_TYPES`); a value
+    of another JSON type (an invalid manifest) is not zero."""
+    if zero == "m":
+        return isinstance(value, dict) and not value
+    if zero == "l":
+        return isinstance(value, list) and not value
+    if zero == "s":
+        return value == "" and isinstance(value, str)
+    if zero == "i":
+        return value == 0 and isinstance(value, int) and not isinstance(value, bool)
+    return zero == "b" and value is False
+
+
+def _omit_empty(obj: dict[str, Any], kind: tuple[str, str], metadata_only: bool = False) -> None:
+    """Drop, in place, the omitempty fields ToUnstructured leaves out (`_OMIT_EMPTY_TYPES`)."""
+    stack: list[tuple[Any, Any]] = [(obj.get("metadata"), "ObjectMeta")]
+    if not metadata_only:
+        stack.append((obj, kind))
+    while stack:
+        value, name = stack.pop()
+        fields = _OMIT_EMPTY.get(name)
+        if fields is None or not isinstance(value, dict):
+            continue
+        for field, (zero, child) in fields.items():
+            if field not in value:
+                continue
+            found = value[field]
+            if zero and _is_zero(found, zero):
+                del value[field]
+            elif child:
+                items = found if isinstance(found, list) else [found]
+                stack.extend((item, child) for item in items if isinstance(item, dict))
+
+
+# runtime.DefaultUnstructuredConverter.ToUnstructured (k8s.io/apimachinery/pkg/runtime/
+# converter.go), which gives admission CEL its `object`, leaves out a field tagged `omitempty`
+# whose value is zero (its isZero: an empty map or slice, "", 0, false); a pointer is zero only
+# when nil, and a struct never. The fields below are those, from the Go struct tags of
+# k8s.io/api (core/v1, apps/v1, batch/v1) and apimachinery's meta/v1, by type:
+# `field:kind` is an omitempty field of a map (m), slice (l), string (s), integer (i) or bool
+# (b), not a pointer; `field>Type` (or `field:l>Type`) is a field holding that struct, or a
+# slice of them. A field that is not listed (a pointer, one without omitempty such as
+# PodSpec.containers or NodeSelector.nodeSelectorTerms, a kind or field the table does not
+# cover) is left as it is.
+_OMIT_EMPTY_TYPES: Final = {
+    "ObjectMeta": "name:s generateName:s namespace:s selfLink:s uid:s resourceVersion:s generation:i "
+    "labels:m annotations:m ownerReferences:l finalizers:l managedFields:l",
+    "LabelSelector": "matchLabels:m matchExpressions:l>Requirement",
+    "Requirement": "values:l",  # LabelSelectorRequirement, NodeSelectorRequirement
+    "Named": "name:s",  # LocalObjectReference, inline in the key selectors and env sources
+    "PodTemplateSpec": "metadata>ObjectMeta spec>PodSpec",
+    "PodSpec": "volumes:l>Volume initContainers:l>Container containers>Container "
+    "ephemeralContainers:l>Container restartPolicy:s dnsPolicy:s nodeSelector:m serviceAccountName:s "
+    "serviceAccount:s nodeName:s hostNetwork:b hostPID:b hostIPC:b securityContext>PodSecurityContext "
+    "imagePullSecrets:l>Named hostname:s subdomain:s affinity>Affinity schedulerName:s "
+    "tolerations:l>Toleration hostAliases:l>HostAlias priorityClassName:s dnsConfig>PodDNSConfig "
+    "readinessGates:l overhead:m topologySpreadConstraints:l>TopologySpread schedulingGates:l "
+    "resourceClaims:l resources>Resources",
+    # Container, and EphemeralContainer (EphemeralContainerCommon inline, targetContainerName)
+    "Container": "image:s command:l args:l workingDir:s ports:l>ContainerPort envFrom:l>EnvFrom env:l>EnvVar "
+    "resources>Resources resizePolicy:l restartPolicyRules:l volumeMounts:l>VolumeMount volumeDevices:l "
+    "livenessProbe>Probe readinessProbe>Probe startupProbe>Probe lifecycle>Lifecycle "
+    "terminationMessagePath:s terminationMessagePolicy:s imagePullPolicy:s securityContext>SecurityContext "
+    "stdin:b stdinOnce:b tty:b targetContainerName:s",
+    "ContainerPort": "name:s hostPort:i protocol:s hostIP:s",
+    "EnvFrom": "prefix:s configMapRef>Named secretRef>Named",
+    "EnvVar": "value:s valueFrom>EnvVarSource",
+    "EnvVarSource": "configMapKeyRef>Named secretKeyRef>Named fieldRef>FieldRef "
+    "resourceFieldRef>ResourceFieldRef",
+    "FieldRef": "apiVersion:s",  # ObjectFieldSelector
+    "ResourceFieldRef": "containerName:s",  # ResourceFieldSelector
+    "Resources": "limits:m requests:m claims:l>ResourceClaim",  # (Volume)ResourceRequirements
+    "ResourceClaim": "request:s",
+    "VolumeMount": "readOnly:b subPath:s subPathExpr:s",
+    "Probe": "exec>Exec httpGet>HTTPGet tcpSocket>TCPSocket initialDelaySeconds:i timeoutSeconds:i "
+    "periodSeconds:i successThreshold:i failureThreshold:i",
+    "Exec": "command:l",
+    "HTTPGet": "path:s host:s scheme:s httpHeaders:l",
+    "TCPSocket": "host:s",
+    "Lifecycle": "postStart>Handler preStop>Handler",
+    "Handler": "exec>Exec httpGet>HTTPGet tcpSocket>TCPSocket",  # LifecycleHandler
+    "SecurityContext": "capabilities>Capabilities seLinuxOptions>SELinux",
+    "Capabilities": "add:l drop:l",
+    "SELinux": "user:s role:s type:s level:s",
+    "PodSecurityContext": "seLinuxOptions>SELinux supplementalGroups:l sysctls:l",
+    "Toleration": "key:s operator:s value:s effect:s",
+    "HostAlias": "hostnames:l",
+    "PodDNSConfig": "nameservers:l searches:l options:l>Named",
+    "Affinity": "nodeAffinity>NodeAffinity podAffinity>PodAffinity podAntiAffinity>PodAffinity",
+    "NodeAffinity": "requiredDuringSchedulingIgnoredDuringExecution>NodeSelector "
+    "preferredDuringSchedulingIgnoredDuringExecution:l>PreferredTerm",
+    "NodeSelector": "nodeSelectorTerms>NodeSelectorTerm",
+    "NodeSelectorTerm": "matchExpressions:l>Requirement matchFields:l>Requirement",
+    "PreferredTerm": "preference>NodeSelectorTerm",
+    "PodAffinity": "requiredDuringSchedulingIgnoredDuringExecution:l>PodAffinityTerm "
+    "preferredDuringSchedulingIgnoredDuringExecution:l>WeightedTerm",
+    "PodAffinityTerm": "labelSelector>LabelSelector namespaces:l namespaceSelector>LabelSelector "
+    "matchLabelKeys:l mismatchLabelKeys:l",
+    "WeightedTerm": "podAffinityTerm>PodAffinityTerm",
+    "TopologySpread": "labelSelector>LabelSelector matchLabelKeys:l",
+    "Volume": "secret>SecretVolume configMap>KeysVolume emptyDir>EmptyDir projected>Projected "
+    "downwardAPI>DownwardAPI persistentVolumeClaim>ReadOnly nfs>ReadOnly csi>CSI ephemeral>Ephemeral",
+    "SecretVolume": "secretName:s items:l",
+    "KeysVolume": "name:s items:l",  # ConfigMapVolumeSource, Secret- and ConfigMapProjection
+    "EmptyDir": "medium:s",
+    "Projected": "sources>Projection",
+    "Projection": "secret>KeysVolume configMap>KeysVolume downwardAPI>DownwardAPI serviceAccountToken>Token",
+    "DownwardAPI": "items:l>DownwardAPIFile",
+    "DownwardAPIFile": "fieldRef>FieldRef resourceFieldRef>ResourceFieldRef",
+    "Token": "audience:s",
+    "ReadOnly": "readOnly:b",  # PersistentVolumeClaimVolumeSource, NFSVolumeSource
+    "CSI": "volumeAttributes:m",
+    "Ephemeral": "volumeClaimTemplate>Claim",
+    "Claim": "metadata>ObjectMeta spec>ClaimSpec",  # PersistentVolumeClaim(Template)
+    "ClaimSpec": "accessModes:l selector>LabelSelector resources>Resources volumeName:s",
+    "ServiceSpec": "ports:l>ServicePort selector:m clusterIP:s clusterIPs:l type:s externalIPs:l "
+    "sessionAffinity:s loadBalancerIP:s loadBalancerSourceRanges:l externalName:s "
+    "externalTrafficPolicy:s healthCheckNodePort:i publishNotReadyAddresses:b ipFamilies:l",
+    "ServicePort": "name:s protocol:s nodePort:i",
+    "DeploymentSpec": "selector>LabelSelector template>PodTemplateSpec strategy>Strategy minReadySeconds:i "
+    "paused:b",
+    "Strategy": "type:s",  # Deployment-, StatefulSet- and DaemonSetUpdateStrategy
+    "ReplicaSetSpec": "minReadySeconds:i selector>LabelSelector template>PodTemplateSpec",
+    "StatefulSetSpec": "selector>LabelSelector template>PodTemplateSpec volumeClaimTemplates:l>Claim "
+    "podManagementPolicy:s updateStrategy>Strategy minReadySeconds:i "
+    "persistentVolumeClaimRetentionPolicy>Retention",
+    "Retention": "whenDeleted:s whenScaled:s",
+    "DaemonSetSpec": "selector>LabelSelector template>PodTemplateSpec updateStrategy>Strategy "
+    "minReadySeconds:i",
+    "JobSpec": "selector>LabelSelector template>PodTemplateSpec",
+    "CronJobSpec": "concurrencyPolicy:s jobTemplate>JobTemplate",
+    "JobTemplate": "metadata>ObjectMeta spec>JobSpec",
+    "ReplicationControllerSpec": "minReadySeconds:i selector:m template>PodTemplateSpec",
+    "NamespaceSpec": "finalizers:l",
+    # the kinds' own fields (metadata is ObjectMeta in every built-in kind)
+    ("v1", "Pod"): "spec>PodSpec",
+    ("v1", "PodTemplate"): "template>PodTemplateSpec",
+    ("v1", "ReplicationController"): "spec>ReplicationControllerSpec",
+    ("v1", "Service"): "spec>ServiceSpec",
+    ("v1", "PersistentVolumeClaim"): "spec>ClaimSpec",
+    ("v1", "ConfigMap"): "data:m binaryData:m",
+    ("v1", "Secret"): "data:m stringData:m type:s",
+    ("v1", "Namespace"): "spec>NamespaceSpec",
+    ("v1", "ServiceAccount"): "secrets:l imagePullSecrets:l>Named",
+    ("apps/v1", "Deployment"): "spec>DeploymentSpec",
+    ("apps/v1", "ReplicaSet"): "spec>ReplicaSetSpec",
+    ("apps/v1", "StatefulSet"): "spec>StatefulSetSpec",
+    ("apps/v1", "DaemonSet"): "spec>DaemonSetSpec",
+    ("batch/v1", "Job"): "spec>JobSpec",
+    ("batch/v1", "CronJob"): "spec>CronJobSpec",
+}
+_OMIT_EMPTY: Final[dict[Any, dict[str, tuple[str, str]]]] = {
+    name: {
+        field: (zero, child) for token in fields.split() for field, zero, child in [_omit_empty_field(token)]
+    }
+    for name, fields in _OMIT_EMPTY_TYPES.items()
 }

@@ -482,3 +482,85 @@ def test_the_deprecated_service_account_is_converted_in_every_pod_spec(
         spec = decoded(_object(api_version, kind, {"template": copy.deepcopy(template)}))["spec"]
         assert spec["template"]["spec"]["serviceAccountName"] == both
         assert spec["template"]["spec"]["serviceAccount"] == both
+
+
+def test_omitempty_zero_values_are_absent_as_to_unstructured_leaves_them_out() -> None:
+    # runtime.DefaultUnstructuredConverter.ToUnstructured (admission CEL's `object`) leaves out
+    # an omitempty field at its zero value: `has()` is false for these in the API server.
+    container = {
+        "name": "c",
+        "image": "nginx:1.25",
+        "resources": {"limits": {}, "requests": {}},
+        "env": [],
+        "ports": [{"containerPort": 80, "hostPort": 0, "name": ""}],
+        "securityContext": {"privileged": False, "runAsUser": 0, "capabilities": {"drop": []}},
+        "stdin": False,
+        "workingDir": "",
+    }
+    spec = {
+        "template": {
+            "metadata": {"labels": {}, "annotations": {}},
+            "spec": {
+                "serviceAccountName": "",
+                "imagePullSecrets": [],
+                "nodeSelector": {},
+                "hostNetwork": False,
+                "automountServiceAccountToken": False,
+                "containers": [container],
+                "volumes": [{"name": "p", "projected": {"sources": []}}],
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}
+                    }
+                },
+            },
+        },
+        "selector": {"matchLabels": {"a": "b"}, "matchExpressions": []},
+        "minReadySeconds": 0,
+        "paused": False,
+    }
+    out = decoded(_object("apps/v1", "Deployment", spec, labels={}, annotations={"a": ""}))
+    assert "labels" not in out["metadata"]
+    assert out["metadata"]["annotations"] == {"a": ""}  # not empty: kept, "" values too
+    assert "minReadySeconds" not in out["spec"] and "paused" not in out["spec"]
+    assert out["spec"]["selector"] == {"matchLabels": {"a": "b"}}
+    template = out["spec"]["template"]
+    assert template["metadata"] == {}  # a struct: kept, empty
+    pod = template["spec"]
+    for gone in ("serviceAccountName", "serviceAccount", "imagePullSecrets", "nodeSelector", "hostNetwork"):
+        assert gone not in pod
+    assert pod["automountServiceAccountToken"] is False  # *bool: kept
+    assert pod["volumes"][0]["projected"]["sources"] == []  # no omitempty: kept
+    assert pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
+        "nodeSelectorTerms": []
+    }  # no omitempty: kept
+    [c] = pod["containers"]
+    assert c["resources"] == {}  # a struct: kept, its empty maps left out
+    assert "env" not in c and "stdin" not in c and "workingDir" not in c
+    assert c["ports"] == [{"containerPort": 80, "protocol": "TCP"}]  # containerPort: no omitempty
+    assert c["securityContext"] == {"privileged": False, "runAsUser": 0, "capabilities": {}}  # pointers
+
+
+def test_omitempty_for_other_kinds_and_every_kinds_metadata() -> None:
+    svc = decoded(_object("v1", "Service", {"ports": [], "externalIPs": [], "clusterIP": ""}, finalizers=[]))
+    assert "ports" not in svc["spec"] and "externalIPs" not in svc["spec"] and "clusterIP" not in svc["spec"]
+    assert "finalizers" not in svc["metadata"]
+    cm = decoded(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": {}}, "data": {}}
+    )
+    assert cm == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    # a kind the table does not cover keeps its fields; its metadata is ObjectMeta all the same
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "r", "annotations": {}},
+        "rules": [],
+    }
+    assert decoded(role) == {**role, "metadata": {"name": "r"}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "c", "labels": {}},
+        "spec": {"x": []},
+    }
+    assert decoded(crd) == {**crd, "metadata": {"name": "c"}}

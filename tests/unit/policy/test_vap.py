@@ -839,10 +839,10 @@ def test_an_expression_of_the_wrong_type_is_refused_as_the_api_server_does(
 def test_expressions_of_unknown_type_are_accepted() -> None:
     # Fields of `object` are dyn: the API server accepts them and judges the value at run time.
     policies = _policy_with(
-        [], [{"expression": "object.spec.paused", "messageExpression": "object.spec.why"}]
+        [], [{"expression": "!object.spec.paused", "messageExpression": "object.spec.why"}]
     )
-    [outcome] = policies.review(_deployment({"paused": False, "why": "paused is false"}))
-    assert outcome.message == "paused is false"
+    [outcome] = policies.review(_deployment({"paused": True, "why": "paused is true"}))
+    assert outcome.message == "paused is true"
 
 
 def test_review_hands_out_audit_annotations_as_the_api_server_publishes_them() -> None:
