@@ -21,11 +21,25 @@ their metadata decoded. A container's `resources` is `{}` where absent: it is
 a struct, not a pointer, so the conversion always has it
 (`!has(c.resources) || has(c.resources.limits)` denies a container without).
 
-Defaulting, for the served versions only (v1, apps/v1, batch/v1), follows
-kubernetes/kubernetes (values read from the Go source; a field is defaulted
-where Go's test is true: a nil pointer, or a zero string or number where the
-field is not a pointer). The Service defaults are all SetDefaults_Service does
-when the request is decoded; the registry's allocation is left out (below).
+Defaulting follows kubernetes/kubernetes (values read from the Go source; a
+field is defaulted where Go's test is true: a nil pointer, or a zero string or
+number where the field is not a pointer), for exactly these kinds (`_DEFAULTERS`):
+v1 Pod, PodTemplate, ReplicationController, Service, PersistentVolumeClaim,
+PersistentVolume, Secret, Namespace; apps/v1 Deployment, ReplicaSet,
+StatefulSet, DaemonSet; batch/v1 Job, CronJob; autoscaling/v2
+HorizontalPodAutoscaler; networking.k8s.io/v1 NetworkPolicy;
+rbac.authorization.k8s.io/v1 RoleBinding, ClusterRoleBinding; storage.k8s.io/v1
+StorageClass; scheduling.k8s.io/v1 PriorityClass. Every other built-in kind is
+decoded only, including kinds whose Go defaulters are not modelled: among
+them v1 LimitRange (limits' default and defaultRequest), Endpoints and
+discovery.k8s.io EndpointSlice (ports' protocol), Node, Event,
+networking.k8s.io Ingress and IngressClass, storage.k8s.io CSIDriver and
+VolumeAttachment, admissionregistration.k8s.io webhook configurations and
+admission policies, flowcontrol.apiserver.k8s.io, policy PodDisruptionBudget,
+and older versions (autoscaling/v1 and v2beta*, extensions/v1beta1,
+apps/v1beta1/2, batch/v1beta1, ...): a rule there sees the field as written.
+The Service defaults are all SetDefaults_Service does when the request is
+decoded; the registry's allocation is left out (below).
 
 What is defaulted, by Go function (files under pkg/apis/ unless named):
 
@@ -81,7 +95,23 @@ What is defaulted, by Go function (files under pkg/apis/ unless named):
   LoadBalancer, ClusterIP with externalIPs); internalTrafficPolicy Cluster for
   ClusterIP, NodePort and LoadBalancer; allocateLoadBalancerNodePorts true for
   LoadBalancer. SetDefaults_Secret: type Opaque. SetDefaults_Namespace: label
-  kubernetes.io/metadata.name the name.
+  kubernetes.io/metadata.name the name. SetDefaults_PersistentVolume:
+  status.phase Pending, persistentVolumeReclaimPolicy Retain, volumeMode
+  Filesystem (and its sources' defaults, as a Volume's below).
+- autoscaling/v2/defaults.go: SetDefaults_HorizontalPodAutoscaler: minReplicas
+  1; metrics, when empty, CPU at averageUtilization 80; a given behavior's
+  scaleUp (stabilizationWindowSeconds 0, selectPolicy Max, policies Pods 4 and
+  Percent 100 per 15 s) and scaleDown (300, Max, Percent 100 per 15 s), field by
+  field (copyHPAScalingRules).
+- networking/v1/defaults.go: SetDefaults_NetworkPolicy: policyTypes, when
+  empty, Ingress, and Egress too where egress rules are given;
+  SetDefaults_NetworkPolicyPort: protocol TCP.
+- rbac/v1/defaults.go: SetDefaults_(Cluster)RoleBinding: roleRef.apiGroup
+  rbac.authorization.k8s.io; SetDefaults_Subject: apiGroup
+  rbac.authorization.k8s.io for a User or Group.
+- storage/v1/defaults.go: SetDefaults_StorageClass: reclaimPolicy Delete,
+  volumeBindingMode Immediate. scheduling/v1/defaults.go:
+  SetDefaults_PriorityClass: preemptionPolicy PreemptLowerPriority.
 - core/v1/zz_generated.defaults.go (declarative `+default` and the walk into
   PodSpecs): containers' ports protocol TCP; a grpc probe's service "";
   iscsi iscsiInterface default; rbd pool rbd, user admin, keyring
@@ -458,6 +488,15 @@ def _volume(volume: dict[str, Any]) -> None:
         token = _map(source, "serviceAccountToken")
         if token is not None and token.get("expirationSeconds") is None:
             token["expirationSeconds"] = _TOKEN_SECONDS
+    _sources(volume)
+    ephemeral = _map(volume, "ephemeral")
+    template = _map(ephemeral, "volumeClaimTemplate") if ephemeral is not None else None
+    if template is not None:
+        _claim_spec(_map(template, "spec"))
+
+
+def _sources(volume: dict[str, Any]) -> None:
+    """The defaulters of the sources a Volume and a PersistentVolumeSpec share."""
     host_path = _map(volume, "hostPath")
     if host_path is not None and host_path.get("type") is None:
         host_path["type"] = ""  # HostPathUnset: a pointer to ""
@@ -482,10 +521,6 @@ def _volume(volume: dict[str, Any]) -> None:
         ):
             if azure.get(field) is None:
                 azure[field] = value
-    ephemeral = _map(volume, "ephemeral")
-    template = _map(ephemeral, "volumeClaimTemplate") if ephemeral is not None else None
-    if template is not None:
-        _claim_spec(_map(template, "spec"))
 
 
 def _pod_spec(spec: dict[str, Any] | None) -> None:
@@ -770,6 +805,100 @@ def _secret(obj: dict[str, Any]) -> None:
             obj["data"] = merged
 
 
+def _persistent_volume(obj: dict[str, Any]) -> None:
+    """SetDefaults_PersistentVolume, and the generated walk into its sources."""
+    status = _ensure(obj, "status")
+    if status is not None and _unset(status, "phase"):
+        status["phase"] = "Pending"
+    spec = _spec(obj)
+    if spec is None:
+        return
+    if _unset(spec, "persistentVolumeReclaimPolicy"):
+        spec["persistentVolumeReclaimPolicy"] = "Retain"
+    if spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+    _sources(spec)
+
+
+def _scaling_rules(behavior: dict[str, Any], key: str, defaults: dict[str, Any]) -> None:
+    """copyHPAScalingRules: the rules given, each unset one (nil) from the defaults."""
+    given = behavior.get(key)
+    if given is None:
+        behavior[key] = defaults
+    elif isinstance(given, dict):
+        for field, value in defaults.items():
+            if given.get(field) is None:
+                given[field] = value
+
+
+def _horizontal_pod_autoscaler(obj: dict[str, Any]) -> None:
+    """autoscaling/v2 SetDefaults_HorizontalPodAutoscaler(Behavior)."""
+    spec = _spec(obj)
+    if spec is None:
+        return
+    if spec.get("minReplicas") is None:
+        spec["minReplicas"] = 1
+    metrics = spec.get("metrics")
+    if metrics is None or metrics == []:  # len(Metrics) == 0: CPU at 80% utilisation
+        target = {"type": "Utilization", "averageUtilization": 80}
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
+    behavior = _map(spec, "behavior")
+    if behavior is not None:  # GenerateHPAScaleUpRules, GenerateHPAScaleDownRules
+        up = [
+            {"type": "Pods", "value": 4, "periodSeconds": 15},
+            {"type": "Percent", "value": 100, "periodSeconds": 15},
+        ]
+        down = [{"type": "Percent", "value": 100, "periodSeconds": 15}]
+        _scaling_rules(
+            behavior, "scaleUp", {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": up}
+        )
+        _scaling_rules(
+            behavior,
+            "scaleDown",
+            {"stabilizationWindowSeconds": 300, "selectPolicy": "Max", "policies": down},
+        )
+
+
+def _network_policy(obj: dict[str, Any]) -> None:
+    """networking/v1 SetDefaults_NetworkPolicy and _NetworkPolicyPort."""
+    spec = _spec(obj)
+    if spec is None:
+        return
+    for direction in ("ingress", "egress"):
+        for rule in _maps(spec, direction):
+            for port in _maps(rule, "ports"):
+                if port.get("protocol") is None:
+                    port["protocol"] = "TCP"
+    types = spec.get("policyTypes")
+    if types is None or types == []:
+        egress = spec.get("egress")
+        spec["policyTypes"] = ["Ingress", "Egress"] if isinstance(egress, list) and egress else ["Ingress"]
+
+
+def _role_binding(obj: dict[str, Any]) -> None:
+    """rbac/v1 SetDefaults_(Cluster)RoleBinding and SetDefaults_Subject."""
+    ref = _map(obj, "roleRef")
+    if ref is not None and _unset(ref, "apiGroup"):
+        ref["apiGroup"] = "rbac.authorization.k8s.io"
+    for subject in _maps(obj, "subjects"):
+        if _unset(subject, "apiGroup") and subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = "rbac.authorization.k8s.io"  # a ServiceAccount's stays ""
+
+
+def _storage_class(obj: dict[str, Any]) -> None:
+    """storage/v1 SetDefaults_StorageClass."""
+    if obj.get("reclaimPolicy") is None:
+        obj["reclaimPolicy"] = "Delete"
+    if obj.get("volumeBindingMode") is None:
+        obj["volumeBindingMode"] = "Immediate"
+
+
+def _priority_class(obj: dict[str, Any]) -> None:
+    """scheduling/v1 SetDefaults_PriorityClass."""
+    if obj.get("preemptionPolicy") is None:
+        obj["preemptionPolicy"] = "PreemptLowerPriority"
+
+
 def _namespace(obj: dict[str, Any]) -> None:
     meta = _map(obj, "metadata")
     name = meta.get("name") if meta is not None else None
@@ -792,6 +921,13 @@ _DEFAULTERS: Final[Mapping[tuple[str, str], Callable[[dict[str, Any]], None]]] =
     ("apps/v1", "DaemonSet"): _daemon_set,
     ("batch/v1", "Job"): _job,
     ("batch/v1", "CronJob"): _cron_job,
+    ("v1", "PersistentVolume"): _persistent_volume,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): _horizontal_pod_autoscaler,
+    ("networking.k8s.io/v1", "NetworkPolicy"): _network_policy,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): _role_binding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): _role_binding,
+    ("storage.k8s.io/v1", "StorageClass"): _storage_class,
+    ("scheduling.k8s.io/v1", "PriorityClass"): _priority_class,
 }
 
 
@@ -956,6 +1092,19 @@ _OMIT_EMPTY_TYPES: Final = {
     ("apps/v1", "DaemonSet"): "spec>DaemonSetSpec",
     ("batch/v1", "Job"): "spec>JobSpec",
     ("batch/v1", "CronJob"): "spec>CronJobSpec",
+    ("v1", "PersistentVolume"): "spec>PVSpec",
+    "PVSpec": "capacity:m accessModes:l storageClassName:s mountOptions:l",  # a string, not a pointer
+    ("networking.k8s.io/v1", "NetworkPolicy"): "spec>NetworkPolicySpec",
+    "NetworkPolicySpec": "podSelector>LabelSelector ingress:l>NetworkPolicyRule egress:l>NetworkPolicyRule "
+    "policyTypes:l",
+    "NetworkPolicyRule": "ports:l from:l>Peer to:l>Peer",
+    "Peer": "podSelector>LabelSelector namespaceSelector>LabelSelector ipBlock>IPBlock",
+    "IPBlock": "except:l",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "subjects:l>Subject",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "subjects:l>Subject",
+    "Subject": "apiGroup:s namespace:s",
+    ("storage.k8s.io/v1", "StorageClass"): "parameters:m mountOptions:l allowedTopologies:l",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "globalDefault:b description:s",
 }
 _OMIT_EMPTY: Final[dict[Any, dict[str, tuple[str, str]]]] = {
     name: {

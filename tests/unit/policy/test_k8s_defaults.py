@@ -564,3 +564,137 @@ def test_omitempty_for_other_kinds_and_every_kinds_metadata() -> None:
         "spec": {"x": []},
     }
     assert decoded(crd) == {**crd, "metadata": {"name": "c"}}
+
+
+def test_persistent_volume() -> None:
+    # SetDefaults_PersistentVolume and the generated walk into its sources
+    pv = decoded(
+        _object(
+            "v1", "PersistentVolume", {"hostPath": {"path": "/x"}, "storageClassName": "", "mountOptions": []}
+        )
+    )
+    assert pv["spec"] == {
+        "hostPath": {"path": "/x", "type": ""},
+        "persistentVolumeReclaimPolicy": "Retain",
+        "volumeMode": "Filesystem",
+    }
+    assert pv["status"] == {"phase": "Pending"}
+    given = decoded(
+        _object(
+            "v1",
+            "PersistentVolume",
+            {"persistentVolumeReclaimPolicy": "Delete", "volumeMode": "Block", "rbd": {"image": "i"}},
+        )
+    )
+    assert given["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+    assert given["spec"]["volumeMode"] == "Block"
+    assert given["spec"]["rbd"] == {
+        "image": "i",
+        "pool": "rbd",
+        "user": "admin",
+        "keyring": "/etc/ceph/keyring",
+    }
+
+
+def test_horizontal_pod_autoscaler() -> None:
+    # autoscaling/v2 SetDefaults_HorizontalPodAutoscaler(Behavior)
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}
+    hpa = decoded(
+        _object(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            {"scaleTargetRef": target, "maxReplicas": 5, "metrics": []},
+        )
+    )
+    assert hpa["spec"]["minReplicas"] == 1
+    assert hpa["spec"]["metrics"] == [
+        {
+            "type": "Resource",
+            "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+        }
+    ]
+    assert "behavior" not in hpa["spec"]
+    spec = {
+        "scaleTargetRef": target,
+        "maxReplicas": 5,
+        "minReplicas": 2,
+        "behavior": {"scaleDown": {"selectPolicy": "Min"}},
+    }
+    hpa = decoded(_object("autoscaling/v2", "HorizontalPodAutoscaler", spec))
+    assert hpa["spec"]["minReplicas"] == 2
+    assert hpa["spec"]["behavior"] == {
+        "scaleDown": {
+            "selectPolicy": "Min",
+            "stabilizationWindowSeconds": 300,
+            "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+        },
+        "scaleUp": {
+            "stabilizationWindowSeconds": 0,
+            "selectPolicy": "Max",
+            "policies": [
+                {"type": "Pods", "value": 4, "periodSeconds": 15},
+                {"type": "Percent", "value": 100, "periodSeconds": 15},
+            ],
+        },
+    }
+    assert (
+        "minReplicas" not in decoded(_object("autoscaling/v1", "HorizontalPodAutoscaler", {}))["spec"]
+    )  # decoded only
+
+
+def test_network_policy() -> None:
+    # networking/v1 SetDefaults_NetworkPolicy (policyTypes) and _NetworkPolicyPort (protocol)
+    np = decoded(
+        _object(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            {"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]},
+        )
+    )
+    assert np["spec"]["policyTypes"] == ["Ingress"]
+    assert np["spec"]["ingress"] == [{"ports": [{"port": 80, "protocol": "TCP"}]}]
+    np = decoded(
+        _object("networking.k8s.io/v1", "NetworkPolicy", {"podSelector": {}, "ingress": [], "egress": [{}]})
+    )
+    assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in np["spec"]  # omitempty: an empty list is left out
+    assert np["spec"]["podSelector"] == {}
+
+
+def test_rbac_storage_and_scheduling() -> None:
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"kind": "Role", "name": "r"},
+        "subjects": [
+            {"kind": "User", "name": "u"},
+            {"kind": "ServiceAccount", "name": "s", "apiGroup": "", "namespace": "n"},
+        ],
+    }
+    out = decoded(binding)
+    assert out["roleRef"]["apiGroup"] == "rbac.authorization.k8s.io"
+    assert out["subjects"] == [
+        {"kind": "User", "name": "u", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "ServiceAccount", "name": "s", "namespace": "n"},
+    ]
+    sc = decoded(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "s"},
+            "provisioner": "p",
+        }
+    )
+    assert (sc["reclaimPolicy"], sc["volumeBindingMode"]) == ("Delete", "Immediate")
+    pc = decoded(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "p"},
+            "value": 1,
+            "globalDefault": False,
+        }
+    )
+    assert pc["preemptionPolicy"] == "PreemptLowerPriority"
+    assert "globalDefault" not in pc
