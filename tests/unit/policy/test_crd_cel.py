@@ -756,3 +756,36 @@ def test_fields_an_object_preserves_but_does_not_declare_are_not_shown() -> None
     )
     rules = crd_cel.compile_rules(schema)
     assert crd_cel.evaluate(rules, {"spec": {"o": {"a": "x", "extra": 1}}}) == []
+
+
+def test_a_root_rule_sees_the_name_the_api_server_generates() -> None:
+    # rest.BeforeCreate names an object with generateName and no name before strategy.Validate
+    # runs the CRD's rules: `self.metadata.name` is the generated name, never absent.
+    schema = {
+        "type": "object",
+        "x-kubernetes-validations": [
+            {
+                "rule": "!has(self.metadata.name) || size(self.metadata.name) <= 20",
+                "message": "name too long",
+            },
+            {"rule": "self.metadata.name.startsWith('a-')", "message": "prefix"},
+            {"rule": "!self.metadata.name.matches('[0-9]$')", "message": "suffix"},
+        ],
+    }
+    rules = crd_cel.compile_rules(schema)
+    long = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"generateName": "a-very-long-generated-prefix-"},
+    }
+    assert crd_cel.evaluate(rules, long)[0] == ((), "name too long")  # 29 + 5 characters, either way
+    [(path, message)] = crd_cel.evaluate(rules, {**long, "metadata": {"generateName": "a-"}})
+    assert path == ()
+    assert "rule '!self.metadata.name.matches('[0-9]$')' was not evaluated" in message
+    assert "generateName 'a-'" in message
+    named = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "a-1", "generateName": "a-"},
+    }
+    assert crd_cel.evaluate(rules, named) == [((), "suffix")]  # a name given: taken as it is
