@@ -101,7 +101,8 @@ What is defaulted, by Go function (files under pkg/apis/ unless named):
 - autoscaling/v2/defaults.go: SetDefaults_HorizontalPodAutoscaler: minReplicas
   1; metrics, when empty, CPU at averageUtilization 80; a given behavior's
   scaleUp (stabilizationWindowSeconds 0, selectPolicy Max, policies Pods 4 and
-  Percent 100 per 15 s) and scaleDown (300, Max, Percent 100 per 15 s), field by
+  Percent 100 per 15 s) and scaleDown (selectPolicy Max, Percent 100 per 15 s;
+  no stabilizationWindowSeconds: the controller's flag decides it), field by
   field (copyHPAScalingRules).
 - networking/v1/defaults.go: SetDefaults_NetworkPolicy: policyTypes, when
   empty, Ingress, and Egress too where egress rules are given;
@@ -852,11 +853,8 @@ def _horizontal_pod_autoscaler(obj: dict[str, Any]) -> None:
         _scaling_rules(
             behavior, "scaleUp", {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": up}
         )
-        _scaling_rules(
-            behavior,
-            "scaleDown",
-            {"stabilizationWindowSeconds": 300, "selectPolicy": "Max", "policies": down},
-        )
+        # scaleDown's stabilizationWindowSeconds stays nil: the controller's flag decides it
+        _scaling_rules(behavior, "scaleDown", {"selectPolicy": "Max", "policies": down})
 
 
 def _network_policy(obj: dict[str, Any]) -> None:

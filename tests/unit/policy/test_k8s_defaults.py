@@ -624,8 +624,7 @@ def test_horizontal_pod_autoscaler() -> None:
     assert hpa["spec"]["minReplicas"] == 2
     assert hpa["spec"]["behavior"] == {
         "scaleDown": {
-            "selectPolicy": "Min",
-            "stabilizationWindowSeconds": 300,
+            "selectPolicy": "Min",  # no stabilizationWindowSeconds: nil in Go's defaults
             "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
         },
         "scaleUp": {
