@@ -12,7 +12,9 @@ exactly: they are reported as not evaluated, never passed), and refusing a CRD
 whose rules the API server would refuse for their estimated cost
 (`cel_cost`). Transition rules (reading `oldSelf`) run only when the caller
 gives the old object (an update) and the value existed in it, correlated as
-the API server does; a check (a create) skips them. Leaves out the run-time
+the API server does; a check (a create) skips them. An object created with
+`generateName` and no name is judged under two names the API server could
+generate for it (see `evaluate`). Leaves out the run-time
 cost limits and rules with `optionalOldSelf` (oldSelf would be an optional,
 which the engine's bindings cannot take from Python): every value such a
 rule applies to is reported as not evaluated (a failure), never passed.
@@ -31,7 +33,7 @@ from fractions import Fraction
 from typing import Any
 
 from trustgate.model import JsonPath
-from trustgate.policy import cel, cel_cost, crd_cel_view
+from trustgate.policy import cel, cel_cost, crd_cel_view, k8s_defaults
 
 __all__ = ["Rule", "RuleError", "compile_rules", "evaluate"]
 
@@ -439,6 +441,11 @@ def evaluate(
     A value that is absent or null is not validated, as in the API server. An evaluation error is
     reported as a failure of the rule, with the error in the message.
 
+    An object created with `generateName` and no name is named by the API server
+    (rest.BeforeCreate) before the rules run, at random: it is judged under two names it could
+    get (`k8s_defaults.generated_names`), and a rule that decides a value differently under
+    them depends on the name, which a check cannot know: it is reported as not evaluated.
+
     Args:
         rules: the compiled rules of the object's schema.
         obj: the object.
@@ -446,8 +453,36 @@ def evaluate(
             rules (reading `oldSelf`) are judged where the old value exists; without it, a
             create, they are not.
     """
+    names = k8s_defaults.generated_names(obj) if old is None else None
+    if names is None:
+        return [(path, message) for _, path, message in _evaluate(rules, obj, old)]
+    meta = obj["metadata"]
+    first, second = (
+        {
+            (n, path): message
+            for n, path, message in _evaluate(rules, {**obj, "metadata": {**meta, "name": name}}, None)
+        }
+        for name in names
+    )
     out: list[tuple[JsonPath, str]] = []
-    for rule in rules:
+    for key in dict.fromkeys([*first, *second]):
+        if key in first and key in second:
+            out.append((key[1], first[key]))
+            continue
+        why = (
+            f"it decides differently depending on the name the API server generates from generateName "
+            f"{meta.get('generateName')!r} (tried {names[0]!r} and {names[1]!r}), which a check cannot know"
+        )
+        out.append((key[1], _not_evaluated(rules[key[0]], why)))
+    return out
+
+
+def _evaluate(
+    rules: list[Rule], obj: Mapping[str, Any], old: Mapping[str, Any] | None
+) -> list[tuple[int, JsonPath, str]]:
+    """`evaluate` for an object with its name: (the rule's index, path, message) of each failure."""
+    out: list[tuple[int, JsonPath, str]] = []
+    for n, rule in enumerate(rules):
         if rule.transition and old is None:
             continue
         for path, value, before in _values(obj, old, rule.steps, rule.list_keys, ()):
@@ -458,19 +493,19 @@ def evaluate(
             if rule.transition and before is _ABSENT:
                 continue
             if rule.unsupported:
-                out.append((path, _not_evaluated(rule, rule.unsupported)))
+                out.append((n, path, _not_evaluated(rule, rule.unsupported)))
                 continue
             if rule.null_sensitive and rule.node is not None:
                 nulls = crd_cel_view.holds_hidden_field(value, rule.node)
                 if nulls or (before is not _ABSENT and crd_cel_view.holds_hidden_field(before, rule.node)):
-                    out.append((path, _not_evaluated(rule, rule.null_sensitive)))
+                    out.append((n, path, _not_evaluated(rule, rule.null_sensitive)))
                     continue
             convert = rule.typed if rule.typed is not None else (lambda v: v)
             activation = {"self": convert(value), "oldSelf": None if before is _ABSENT else convert(before)}
             try:
                 result = rule.program.evaluate(activation)
             except cel.CelEvalError as e:
-                out.append((path, f"{rule.where}: rule '{rule.program.source}' failed: {e}"))
+                out.append((n, path, f"{rule.where}: rule '{rule.program.source}' failed: {e}"))
                 continue
             if result is True:
                 continue
@@ -488,5 +523,5 @@ def evaluate(
                     *path,
                     *(p for p in rule.field_path.replace("['", ".").replace("']", "").split(".") if p),
                 )
-            out.append((target, message))
+            out.append((n, target, message))
     return out

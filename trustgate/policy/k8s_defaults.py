@@ -21,11 +21,25 @@ their metadata decoded. A container's `resources` is `{}` where absent: it is
 a struct, not a pointer, so the conversion always has it
 (`!has(c.resources) || has(c.resources.limits)` denies a container without).
 
-Defaulting, for the served versions only (v1, apps/v1, batch/v1), follows
-kubernetes/kubernetes (values read from the Go source; a field is defaulted
-where Go's test is true: a nil pointer, or a zero string or number where the
-field is not a pointer). The Service defaults are all SetDefaults_Service does
-when the request is decoded; the registry's allocation is left out (below).
+Defaulting follows kubernetes/kubernetes (values read from the Go source; a
+field is defaulted where Go's test is true: a nil pointer, or a zero string or
+number where the field is not a pointer), for exactly these kinds (`_DEFAULTERS`):
+v1 Pod, PodTemplate, ReplicationController, Service, PersistentVolumeClaim,
+PersistentVolume, Secret, Namespace; apps/v1 Deployment, ReplicaSet,
+StatefulSet, DaemonSet; batch/v1 Job, CronJob; autoscaling/v2
+HorizontalPodAutoscaler; networking.k8s.io/v1 NetworkPolicy;
+rbac.authorization.k8s.io/v1 RoleBinding, ClusterRoleBinding; storage.k8s.io/v1
+StorageClass; scheduling.k8s.io/v1 PriorityClass. Every other built-in kind is
+decoded only, including kinds whose Go defaulters are not modelled: among
+them v1 LimitRange (limits' default and defaultRequest), Endpoints and
+discovery.k8s.io EndpointSlice (ports' protocol), Node, Event,
+networking.k8s.io Ingress and IngressClass, storage.k8s.io CSIDriver and
+VolumeAttachment, admissionregistration.k8s.io webhook configurations and
+admission policies, flowcontrol.apiserver.k8s.io, policy PodDisruptionBudget,
+and older versions (autoscaling/v1 and v2beta*, extensions/v1beta1,
+apps/v1beta1/2, batch/v1beta1, ...): a rule there sees the field as written.
+The Service defaults are all SetDefaults_Service does when the request is
+decoded; the registry's allocation is left out (below).
 
 What is defaulted, by Go function (files under pkg/apis/ unless named):
 
@@ -59,7 +73,10 @@ What is defaulted, by Go function (files under pkg/apis/ unless named):
   terminationGracePeriodSeconds 30; schedulerName default-scheduler.
   SetDefaults_Container (init and ephemeral containers too): imagePullPolicy
   Always for the tag `latest` or an image with neither tag nor digest, else
-  IfNotPresent (also for an image that does not parse);
+  IfNotPresent, also for an image pkg/util/parsers.ParseImageName refuses
+  (github.com/distribution/reference's ParseNormalizedNamed: a name of 64 hex
+  characters, an upper-case repository, over 255 characters, a digest
+  go-digest refuses);
   terminationMessagePath /dev/termination-log; terminationMessagePolicy File.
   SetDefaults_Probe (liveness, readiness, startup): timeoutSeconds 1,
   periodSeconds 10, successThreshold 1, failureThreshold 3.
@@ -78,12 +95,52 @@ What is defaulted, by Go function (files under pkg/apis/ unless named):
   LoadBalancer, ClusterIP with externalIPs); internalTrafficPolicy Cluster for
   ClusterIP, NodePort and LoadBalancer; allocateLoadBalancerNodePorts true for
   LoadBalancer. SetDefaults_Secret: type Opaque. SetDefaults_Namespace: label
-  kubernetes.io/metadata.name the name.
+  kubernetes.io/metadata.name the name. SetDefaults_PersistentVolume:
+  status.phase Pending, persistentVolumeReclaimPolicy Retain, volumeMode
+  Filesystem (and its sources' defaults, as a Volume's below).
+- autoscaling/v2/defaults.go: SetDefaults_HorizontalPodAutoscaler: minReplicas
+  1; metrics, when empty, CPU at averageUtilization 80; a given behavior's
+  scaleUp (stabilizationWindowSeconds 0, selectPolicy Max, policies Pods 4 and
+  Percent 100 per 15 s) and scaleDown (selectPolicy Max, Percent 100 per 15 s;
+  no stabilizationWindowSeconds: the controller's flag decides it), field by
+  field (copyHPAScalingRules).
+- networking/v1/defaults.go: SetDefaults_NetworkPolicy: policyTypes, when
+  empty, Ingress, and Egress too where egress rules are given;
+  SetDefaults_NetworkPolicyPort: protocol TCP.
+- rbac/v1/defaults.go: SetDefaults_(Cluster)RoleBinding: roleRef.apiGroup
+  rbac.authorization.k8s.io; SetDefaults_Subject: apiGroup
+  rbac.authorization.k8s.io for a User or Group.
+- storage/v1/defaults.go: SetDefaults_StorageClass: reclaimPolicy Delete,
+  volumeBindingMode Immediate. scheduling/v1/defaults.go:
+  SetDefaults_PriorityClass: preemptionPolicy PreemptLowerPriority.
 - core/v1/zz_generated.defaults.go (declarative `+default` and the walk into
   PodSpecs): containers' ports protocol TCP; a grpc probe's service "";
   iscsi iscsiInterface default; rbd pool rbd, user admin, keyring
   /etc/ceph/keyring; azureDisk cachingMode ReadWrite, kind Shared, fsType ext4,
   readOnly false; scaleIO storageMode ThinProvisioned, fsType xfs.
+
+The policy's `object` is then what runtime.DefaultUnstructuredConverter.-
+ToUnstructured makes of the Go struct (admission CEL's objectToResolveVal): a
+field tagged `omitempty` whose value is zero (an empty map or list, "", 0,
+false: not a pointer, which is zero only when nil, and not a struct) is left
+out, so `labels: {}`, `resources.limits: {}`, `imagePullSecrets: []` or
+`serviceAccountName: ""` is absent (`has()` false). The fields are listed by Go
+type in `_OMIT_EMPTY_TYPES`, from the struct tags: metadata (ObjectMeta) of
+every built-in kind, and the PodSpec and everything under it, Service,
+PersistentVolumeClaim, ConfigMap, Secret, Namespace, ServiceAccount and the
+workload kinds of apps/v1 and batch/v1. A field the table does not list (a
+pointer, a field without omitempty such as PodSpec.containers,
+NodeSelector.nodeSelectorTerms or ProjectedVolumeSource.sources, or one of a
+type the table does not cover, e.g. other kinds' specs, other volume sources,
+a Job's podFailurePolicy) keeps its value as written.
+
+Conversion (pkg/apis/core/v1/conversion.go): the API server holds the internal
+object and converts it back to the request's version for admission, so for the
+defaulted kinds: a Secret's stringData is written into data, base64-encoded,
+over data's own entries, and is gone (Convert_v1_Secret_To_core_Secret); a
+PodSpec's deprecated serviceAccount becomes serviceAccountName where that is
+empty, and serviceAccount is then serviceAccountName (Convert_v1_PodSpec_To_-
+core_PodSpec and back), in a Pod and every pod template.
 
 Left out, and why: what the registry does between decoding and validating
 admission (rest.BeforeCreate, and a Service's allocation in BeginCreate, run
@@ -105,14 +162,14 @@ are decoded only.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from trustgate import kinds
-from trustgate.oci.errors import InvalidReferenceError
-from trustgate.oci.reference import Reference
 
-__all__ = ["decoded", "generated_names", "is_typed"]
+__all__ = ["decoded", "generated_names", "is_typed", "nested_deeper"]
 
 _GRACE_PERIOD: Final = 30  # v1.DefaultTerminationGracePeriodSeconds
 _FILE_MODE: Final = 0o644  # Secret/ConfigMap/DownwardAPI/ProjectedVolumeSourceDefaultMode (420)
@@ -166,7 +223,9 @@ def decoded(obj: Mapping[str, Any]) -> Mapping[str, Any]:
         out = dict(obj)
         if "metadata" in out:
             out["metadata"] = _decode(out["metadata"], "metadata")
-        return {k: v for k, v in out.items() if v is not None}
+        out = {k: v for k, v in out.items() if v is not None}
+        _omit_empty(out, (api_version, kind), metadata_only=True)
+        return out
     out = _decode(obj, "")
     assert isinstance(out, dict)
     for path in _KIND_STRING_MAPS.get((api_version, kind), ()):
@@ -181,6 +240,7 @@ def decoded(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     defaulter = _DEFAULTERS.get((api_version, kind))
     if defaulter is not None:
         defaulter(out)
+    _omit_empty(out, (api_version, kind))
     return out
 
 
@@ -210,14 +270,51 @@ def generated_names(obj: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def _decode(value: Any, key: str) -> Any:
-    """A copy with null map entries dropped (or "" in a string map), recursively."""
-    if isinstance(value, Mapping):
-        if key in _STRING_MAPS:
-            return _string_map(value)
-        return {k: _decode(v, k) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_decode(item, key) for item in value]
-    return value
+    """A copy with null map entries dropped (or "" in a string map), at any depth.
+
+    Iterative, not recursive: the API server reads bodies nested up to 10000 levels, deeper
+    than Python's recursion limit (`review` refuses objects nested deeper than
+    `vap.MAX_DEPTH` before they get here; the Namespaces and params it reads are decoded too).
+    """
+    root: dict[str, Any] = {}
+    # (value as written, its key, the copy's container, the slot in it)
+    stack: list[tuple[Any, str, Any, Any]] = [(value, key, root, "")]
+    while stack:
+        value, key, parent, slot = stack.pop()
+        if isinstance(value, Mapping):
+            out: dict[Any, Any] = {}
+            strings = key in _STRING_MAPS
+            for k, v in value.items():
+                if v is None:
+                    if strings:
+                        out[k] = ""
+                    continue
+                out[k] = v
+                if isinstance(v, (Mapping, list)):
+                    stack.append((v, "" if strings else k, out, k))
+            parent[slot] = out
+        elif isinstance(value, list):
+            items = list(value)
+            for n, item in enumerate(items):
+                if isinstance(item, (Mapping, list)):
+                    stack.append((item, key, items, n))
+            parent[slot] = items
+        else:
+            parent[slot] = value
+    return root[""]
+
+
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Whether `value` holds objects or lists nested more than `limit` levels deep (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (Mapping, list)):
+            if depth >= limit:
+                return True
+            children = value.values() if isinstance(value, Mapping) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list)))
+    return False
 
 
 def _string_map(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,17 +349,57 @@ def _ensure(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
 
 
 def _pull_policy(image: Any) -> str:
-    """SetDefaults_Container: Always for the tag `latest` (or none and no digest: `latest` is
-    implied), else IfNotPresent; an image that does not parse is IfNotPresent (Go ignores the
-    error and finds no tag)."""
-    if not isinstance(image, str):
-        return "IfNotPresent"
-    try:
-        ref = Reference.parse(image)
-    except InvalidReferenceError:
-        return "IfNotPresent"
-    tag = ref.tag if ref.tag is not None or ref.digest is not None else "latest"
-    return "Always" if tag == "latest" else "IfNotPresent"
+    """SetDefaults_Container (and an image volume's): Always where pkg/util/parsers'
+    ParseImageName gives the tag `latest` (written, or implied by neither tag nor digest), else
+    IfNotPresent; Go ignores the error of an image that does not parse, whose tag is then ""."""
+    return "Always" if isinstance(image, str) and _image_tag(image) == "latest" else "IfNotPresent"
+
+
+# github.com/distribution/reference's grammar (regexp.go), as ParseNormalizedNamed reads it.
+# Go's `\w` and `[[:xdigit:]]` are ASCII: hence re.ASCII.
+_PATH_PART: Final = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART: Final = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST_PORT: Final = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_REFERENCE: Final = re.compile(
+    rf"((?:{_HOST_PORT}/)?{_PATH_PART}(?:/{_PATH_PART})*)"
+    r"(?::([\w][\w.-]{0,127}))?"
+    r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?",
+    re.ASCII,
+)
+_HEX_IDENTIFIER: Final = re.compile(r"[a-f0-9]{64}")
+_NAME_MAX: Final = 255  # reference.NameTotalLengthMax
+_DIGEST_SIZES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}  # go-digest's available algorithms
+
+
+def _image_tag(image: str) -> str:
+    """The tag parsers.ParseImageName gives (`latest` for neither tag nor digest); "" where it
+    fails, as ParseNormalizedNamed does for a 64-hex-character name, an upper-case repository, a
+    name over 255 characters or a digest go-digest refuses."""
+    if _HEX_IDENTIFIER.fullmatch(image):
+        return ""  # "cannot specify 64-byte hexadecimal strings"
+    # splitDockerDomain: the first component is a registry when it has "." or ":", is
+    # localhost, or has upper case; else Docker Hub (official images under library/).
+    first, slash, rest = image.partition("/")
+    if slash and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first):
+        domain, remainder = first, rest
+    else:
+        domain, remainder = "docker.io", image
+    if domain == "index.docker.io":
+        domain = "docker.io"
+    if domain == "docker.io" and "/" not in remainder:
+        remainder = "library/" + remainder
+    if remainder.partition(":")[0].lower() != remainder.partition(":")[0]:
+        return ""  # "repository name must be lowercase"
+    match = _REFERENCE.fullmatch(f"{domain}/{remainder}")
+    if match is None or len(match.group(1)) > _NAME_MAX:
+        return ""
+    tag, digest = match.group(2) or "", match.group(3)
+    if digest is not None:
+        algorithm, _, encoded = digest.partition(":")
+        size = _DIGEST_SIZES.get(algorithm)
+        if size is None or len(encoded) != size or encoded.lower() != encoded:
+            return ""  # unsupported algorithm, wrong length, or not lower-case hex
+    return tag or ("" if digest else "latest")
 
 
 def _http_get(handler: dict[str, Any] | None) -> None:
@@ -352,6 +489,15 @@ def _volume(volume: dict[str, Any]) -> None:
         token = _map(source, "serviceAccountToken")
         if token is not None and token.get("expirationSeconds") is None:
             token["expirationSeconds"] = _TOKEN_SECONDS
+    _sources(volume)
+    ephemeral = _map(volume, "ephemeral")
+    template = _map(ephemeral, "volumeClaimTemplate") if ephemeral is not None else None
+    if template is not None:
+        _claim_spec(_map(template, "spec"))
+
+
+def _sources(volume: dict[str, Any]) -> None:
+    """The defaulters of the sources a Volume and a PersistentVolumeSpec share."""
     host_path = _map(volume, "hostPath")
     if host_path is not None and host_path.get("type") is None:
         host_path["type"] = ""  # HostPathUnset: a pointer to ""
@@ -376,10 +522,6 @@ def _volume(volume: dict[str, Any]) -> None:
         ):
             if azure.get(field) is None:
                 azure[field] = value
-    ephemeral = _map(volume, "ephemeral")
-    template = _map(ephemeral, "volumeClaimTemplate") if ephemeral is not None else None
-    if template is not None:
-        _claim_spec(_map(template, "spec"))
 
 
 def _pod_spec(spec: dict[str, Any] | None) -> None:
@@ -401,6 +543,16 @@ def _pod_spec(spec: dict[str, Any] | None) -> None:
     for key in ("initContainers", "containers", "ephemeralContainers"):
         for container in _maps(spec, key):
             _container(container)
+    # pkg/apis/core/v1/conversion.go, after defaulting (the API server holds the internal object
+    # and converts it back to v1 for admission): Convert_v1_PodSpec_To_core_PodSpec takes the
+    # deprecated serviceAccount where serviceAccountName is empty, and
+    # Convert_core_PodSpec_To_v1_PodSpec sets serviceAccount to serviceAccountName.
+    name, alias = spec.get("serviceAccountName"), spec.get("serviceAccount")
+    if isinstance(name, str | None) and isinstance(alias, str | None):
+        if not name and alias is not None:
+            spec["serviceAccountName"] = alias
+        if "serviceAccountName" in spec:
+            spec["serviceAccount"] = spec["serviceAccountName"]
 
 
 def _template(holder: dict[str, Any] | None) -> None:
@@ -638,6 +790,111 @@ def _claim_object(obj: dict[str, Any]) -> None:
 def _secret(obj: dict[str, Any]) -> None:
     if _unset(obj, "type"):
         obj["type"] = "Opaque"
+    # Convert_v1_Secret_To_core_Secret: the internal Secret has no stringData; its entries are
+    # written into data (over data's own), which the conversion back to v1 encodes in base64.
+    string_data, data = obj.get("stringData"), obj.get("data")
+    if isinstance(string_data, dict) and isinstance(data, dict | None):
+        if any(not isinstance(value, str) for value in string_data.values()):
+            return  # not a map of strings: left for validation to refuse
+        del obj["stringData"]
+        if string_data:
+            merged = dict(data or {})
+            for key, value in string_data.items():
+                # Go's decoder has replaced a lone surrogate with U+FFFD
+                text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+                merged[key] = base64.b64encode(text.encode()).decode()
+            obj["data"] = merged
+
+
+def _persistent_volume(obj: dict[str, Any]) -> None:
+    """SetDefaults_PersistentVolume, and the generated walk into its sources."""
+    status = _ensure(obj, "status")
+    if status is not None and _unset(status, "phase"):
+        status["phase"] = "Pending"
+    spec = _spec(obj)
+    if spec is None:
+        return
+    if _unset(spec, "persistentVolumeReclaimPolicy"):
+        spec["persistentVolumeReclaimPolicy"] = "Retain"
+    if spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+    _sources(spec)
+
+
+def _scaling_rules(behavior: dict[str, Any], key: str, defaults: dict[str, Any]) -> None:
+    """copyHPAScalingRules: the rules given, each unset one (nil) from the defaults."""
+    given = behavior.get(key)
+    if given is None:
+        behavior[key] = defaults
+    elif isinstance(given, dict):
+        for field, value in defaults.items():
+            if given.get(field) is None:
+                given[field] = value
+
+
+def _horizontal_pod_autoscaler(obj: dict[str, Any]) -> None:
+    """autoscaling/v2 SetDefaults_HorizontalPodAutoscaler(Behavior)."""
+    spec = _spec(obj)
+    if spec is None:
+        return
+    if spec.get("minReplicas") is None:
+        spec["minReplicas"] = 1
+    metrics = spec.get("metrics")
+    if metrics is None or metrics == []:  # len(Metrics) == 0: CPU at 80% utilisation
+        target = {"type": "Utilization", "averageUtilization": 80}
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
+    behavior = _map(spec, "behavior")
+    if behavior is not None:  # GenerateHPAScaleUpRules, GenerateHPAScaleDownRules
+        up = [
+            {"type": "Pods", "value": 4, "periodSeconds": 15},
+            {"type": "Percent", "value": 100, "periodSeconds": 15},
+        ]
+        down = [{"type": "Percent", "value": 100, "periodSeconds": 15}]
+        _scaling_rules(
+            behavior, "scaleUp", {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": up}
+        )
+        # scaleDown's stabilizationWindowSeconds stays nil: the controller's flag decides it
+        _scaling_rules(behavior, "scaleDown", {"selectPolicy": "Max", "policies": down})
+
+
+def _network_policy(obj: dict[str, Any]) -> None:
+    """networking/v1 SetDefaults_NetworkPolicy and _NetworkPolicyPort."""
+    spec = _spec(obj)
+    if spec is None:
+        return
+    for direction in ("ingress", "egress"):
+        for rule in _maps(spec, direction):
+            for port in _maps(rule, "ports"):
+                if port.get("protocol") is None:
+                    port["protocol"] = "TCP"
+    types = spec.get("policyTypes")
+    if types is None or types == []:
+        egress = spec.get("egress")
+        spec["policyTypes"] = ["Ingress", "Egress"] if isinstance(egress, list) and egress else ["Ingress"]
+
+
+def _role_binding(obj: dict[str, Any]) -> None:
+    """rbac/v1 SetDefaults_(Cluster)RoleBinding and SetDefaults_Subject."""
+    ref = _map(obj, "roleRef")
+    if ref is not None and _unset(ref, "apiGroup"):
+        ref["apiGroup"] = "rbac.authorization.k8s.io"
+    for subject in _maps(obj, "subjects"):
+        if _unset(subject, "apiGroup") and subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = "rbac.authorization.k8s.io"  # a ServiceAccount's stays ""
+
+
+def _storage_class(obj: dict[str, Any]) -> None:
+    """storage/v1 SetDefaults_StorageClass."""
+    if obj.get("reclaimPolicy") is None:
+        obj["reclaimPolicy"] = "Delete"
+    if obj.get("volumeBindingMode") is None:
+        obj["volumeBindingMode"] = "Immediate"
+
+
+def _priority_class(obj: dict[str, Any]) -> None:
+    """scheduling/v1 SetDefaults_PriorityClass."""
+    if obj.get("preemptionPolicy") is None:
+        obj["preemptionPolicy"] = "PreemptLowerPriority"
 
 
 def _namespace(obj: dict[str, Any]) -> None:
@@ -662,4 +919,194 @@ _DEFAULTERS: Final[Mapping[tuple[str, str], Callable[[dict[str, Any]], None]]] =
     ("apps/v1", "DaemonSet"): _daemon_set,
     ("batch/v1", "Job"): _job,
     ("batch/v1", "CronJob"): _cron_job,
+    ("v1", "PersistentVolume"): _persistent_volume,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): _horizontal_pod_autoscaler,
+    ("networking.k8s.io/v1", "NetworkPolicy"): _network_policy,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): _role_binding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): _role_binding,
+    ("storage.k8s.io/v1", "StorageClass"): _storage_class,
+    ("scheduling.k8s.io/v1", "PriorityClass"): _priority_class,
+}
+
+
+# -- the conversion to the policy's `object` ---------------------------------------------------
+
+
+def _omit_empty_field(token: str) -> tuple[str, str, str]:
+    """`field:kind>Type` as (field, kind, Type); kind or Type "" where not given."""
+    field, _, child = token.partition(">")
+    field, _, zero = field.partition(":")
+    return field, zero, child
+
+
+def _is_zero(value: Any, zero: str) -> bool:
+    """converter.go's isZero for a value of the Go kind `zero` (see `_OMIT_EMPTY_TYPES`); a value
+    of another JSON type (an invalid manifest) is not zero."""
+    if zero == "m":
+        return isinstance(value, dict) and not value
+    if zero == "l":
+        return isinstance(value, list) and not value
+    if zero == "s":
+        return value == "" and isinstance(value, str)
+    if zero == "i":
+        return value == 0 and isinstance(value, int) and not isinstance(value, bool)
+    return zero == "b" and value is False
+
+
+def _omit_empty(obj: dict[str, Any], kind: tuple[str, str], metadata_only: bool = False) -> None:
+    """Drop, in place, the omitempty fields ToUnstructured leaves out (`_OMIT_EMPTY_TYPES`)."""
+    stack: list[tuple[Any, Any]] = [(obj.get("metadata"), "ObjectMeta")]
+    if not metadata_only:
+        stack.append((obj, kind))
+    while stack:
+        value, name = stack.pop()
+        fields = _OMIT_EMPTY.get(name)
+        if fields is None or not isinstance(value, dict):
+            continue
+        for field, (zero, child) in fields.items():
+            if field not in value:
+                continue
+            found = value[field]
+            if zero and _is_zero(found, zero):
+                del value[field]
+            elif child:
+                items = found if isinstance(found, list) else [found]
+                stack.extend((item, child) for item in items if isinstance(item, dict))
+
+
+# runtime.DefaultUnstructuredConverter.ToUnstructured (k8s.io/apimachinery/pkg/runtime/
+# converter.go), which gives admission CEL its `object`, leaves out a field tagged `omitempty`
+# whose value is zero (its isZero: an empty map or slice, "", 0, false); a pointer is zero only
+# when nil, and a struct never. The fields below are those, from the Go struct tags of
+# k8s.io/api (core/v1, apps/v1, batch/v1) and apimachinery's meta/v1, by type:
+# `field:kind` is an omitempty field of a map (m), slice (l), string (s), integer (i) or bool
+# (b), not a pointer; `field>Type` (or `field:l>Type`) is a field holding that struct, or a
+# slice of them. A field that is not listed (a pointer, one without omitempty such as
+# PodSpec.containers or NodeSelector.nodeSelectorTerms, a kind or field the table does not
+# cover) is left as it is.
+_OMIT_EMPTY_TYPES: Final = {
+    "ObjectMeta": "name:s generateName:s namespace:s selfLink:s uid:s resourceVersion:s generation:i "
+    "labels:m annotations:m ownerReferences:l finalizers:l managedFields:l",
+    "LabelSelector": "matchLabels:m matchExpressions:l>Requirement",
+    "Requirement": "values:l",  # LabelSelectorRequirement, NodeSelectorRequirement
+    "Named": "name:s",  # LocalObjectReference, inline in the key selectors and env sources
+    "PodTemplateSpec": "metadata>ObjectMeta spec>PodSpec",
+    "PodSpec": "volumes:l>Volume initContainers:l>Container containers>Container "
+    "ephemeralContainers:l>Container restartPolicy:s dnsPolicy:s nodeSelector:m serviceAccountName:s "
+    "serviceAccount:s nodeName:s hostNetwork:b hostPID:b hostIPC:b securityContext>PodSecurityContext "
+    "imagePullSecrets:l>Named hostname:s subdomain:s affinity>Affinity schedulerName:s "
+    "tolerations:l>Toleration hostAliases:l>HostAlias priorityClassName:s dnsConfig>PodDNSConfig "
+    "readinessGates:l overhead:m topologySpreadConstraints:l>TopologySpread schedulingGates:l "
+    "resourceClaims:l resources>Resources",
+    # Container, and EphemeralContainer (EphemeralContainerCommon inline, targetContainerName)
+    "Container": "image:s command:l args:l workingDir:s ports:l>ContainerPort envFrom:l>EnvFrom env:l>EnvVar "
+    "resources>Resources resizePolicy:l restartPolicyRules:l volumeMounts:l>VolumeMount volumeDevices:l "
+    "livenessProbe>Probe readinessProbe>Probe startupProbe>Probe lifecycle>Lifecycle "
+    "terminationMessagePath:s terminationMessagePolicy:s imagePullPolicy:s securityContext>SecurityContext "
+    "stdin:b stdinOnce:b tty:b targetContainerName:s",
+    "ContainerPort": "name:s hostPort:i protocol:s hostIP:s",
+    "EnvFrom": "prefix:s configMapRef>Named secretRef>Named",
+    "EnvVar": "value:s valueFrom>EnvVarSource",
+    "EnvVarSource": "configMapKeyRef>Named secretKeyRef>Named fieldRef>FieldRef "
+    "resourceFieldRef>ResourceFieldRef",
+    "FieldRef": "apiVersion:s",  # ObjectFieldSelector
+    "ResourceFieldRef": "containerName:s",  # ResourceFieldSelector
+    "Resources": "limits:m requests:m claims:l>ResourceClaim",  # (Volume)ResourceRequirements
+    "ResourceClaim": "request:s",
+    "VolumeMount": "readOnly:b subPath:s subPathExpr:s",
+    "Probe": "exec>Exec httpGet>HTTPGet tcpSocket>TCPSocket initialDelaySeconds:i timeoutSeconds:i "
+    "periodSeconds:i successThreshold:i failureThreshold:i",
+    "Exec": "command:l",
+    "HTTPGet": "path:s host:s scheme:s httpHeaders:l",
+    "TCPSocket": "host:s",
+    "Lifecycle": "postStart>Handler preStop>Handler",
+    "Handler": "exec>Exec httpGet>HTTPGet tcpSocket>TCPSocket",  # LifecycleHandler
+    "SecurityContext": "capabilities>Capabilities seLinuxOptions>SELinux",
+    "Capabilities": "add:l drop:l",
+    "SELinux": "user:s role:s type:s level:s",
+    "PodSecurityContext": "seLinuxOptions>SELinux supplementalGroups:l sysctls:l",
+    "Toleration": "key:s operator:s value:s effect:s",
+    "HostAlias": "hostnames:l",
+    "PodDNSConfig": "nameservers:l searches:l options:l>Named",
+    "Affinity": "nodeAffinity>NodeAffinity podAffinity>PodAffinity podAntiAffinity>PodAffinity",
+    "NodeAffinity": "requiredDuringSchedulingIgnoredDuringExecution>NodeSelector "
+    "preferredDuringSchedulingIgnoredDuringExecution:l>PreferredTerm",
+    "NodeSelector": "nodeSelectorTerms>NodeSelectorTerm",
+    "NodeSelectorTerm": "matchExpressions:l>Requirement matchFields:l>Requirement",
+    "PreferredTerm": "preference>NodeSelectorTerm",
+    "PodAffinity": "requiredDuringSchedulingIgnoredDuringExecution:l>PodAffinityTerm "
+    "preferredDuringSchedulingIgnoredDuringExecution:l>WeightedTerm",
+    "PodAffinityTerm": "labelSelector>LabelSelector namespaces:l namespaceSelector>LabelSelector "
+    "matchLabelKeys:l mismatchLabelKeys:l",
+    "WeightedTerm": "podAffinityTerm>PodAffinityTerm",
+    "TopologySpread": "labelSelector>LabelSelector matchLabelKeys:l",
+    "Volume": "secret>SecretVolume configMap>KeysVolume emptyDir>EmptyDir projected>Projected "
+    "downwardAPI>DownwardAPI persistentVolumeClaim>ReadOnly nfs>ReadOnly csi>CSI ephemeral>Ephemeral",
+    "SecretVolume": "secretName:s items:l",
+    "KeysVolume": "name:s items:l",  # ConfigMapVolumeSource, Secret- and ConfigMapProjection
+    "EmptyDir": "medium:s",
+    "Projected": "sources>Projection",
+    "Projection": "secret>KeysVolume configMap>KeysVolume downwardAPI>DownwardAPI serviceAccountToken>Token",
+    "DownwardAPI": "items:l>DownwardAPIFile",
+    "DownwardAPIFile": "fieldRef>FieldRef resourceFieldRef>ResourceFieldRef",
+    "Token": "audience:s",
+    "ReadOnly": "readOnly:b",  # PersistentVolumeClaimVolumeSource, NFSVolumeSource
+    "CSI": "volumeAttributes:m",
+    "Ephemeral": "volumeClaimTemplate>Claim",
+    "Claim": "metadata>ObjectMeta spec>ClaimSpec",  # PersistentVolumeClaim(Template)
+    "ClaimSpec": "accessModes:l selector>LabelSelector resources>Resources volumeName:s",
+    "ServiceSpec": "ports:l>ServicePort selector:m clusterIP:s clusterIPs:l type:s externalIPs:l "
+    "sessionAffinity:s loadBalancerIP:s loadBalancerSourceRanges:l externalName:s "
+    "externalTrafficPolicy:s healthCheckNodePort:i publishNotReadyAddresses:b ipFamilies:l",
+    "ServicePort": "name:s protocol:s nodePort:i",
+    "DeploymentSpec": "selector>LabelSelector template>PodTemplateSpec strategy>Strategy minReadySeconds:i "
+    "paused:b",
+    "Strategy": "type:s",  # Deployment-, StatefulSet- and DaemonSetUpdateStrategy
+    "ReplicaSetSpec": "minReadySeconds:i selector>LabelSelector template>PodTemplateSpec",
+    "StatefulSetSpec": "selector>LabelSelector template>PodTemplateSpec volumeClaimTemplates:l>Claim "
+    "podManagementPolicy:s updateStrategy>Strategy minReadySeconds:i "
+    "persistentVolumeClaimRetentionPolicy>Retention",
+    "Retention": "whenDeleted:s whenScaled:s",
+    "DaemonSetSpec": "selector>LabelSelector template>PodTemplateSpec updateStrategy>Strategy "
+    "minReadySeconds:i",
+    "JobSpec": "selector>LabelSelector template>PodTemplateSpec",
+    "CronJobSpec": "concurrencyPolicy:s jobTemplate>JobTemplate",
+    "JobTemplate": "metadata>ObjectMeta spec>JobSpec",
+    "ReplicationControllerSpec": "minReadySeconds:i selector:m template>PodTemplateSpec",
+    "NamespaceSpec": "finalizers:l",
+    # the kinds' own fields (metadata is ObjectMeta in every built-in kind)
+    ("v1", "Pod"): "spec>PodSpec",
+    ("v1", "PodTemplate"): "template>PodTemplateSpec",
+    ("v1", "ReplicationController"): "spec>ReplicationControllerSpec",
+    ("v1", "Service"): "spec>ServiceSpec",
+    ("v1", "PersistentVolumeClaim"): "spec>ClaimSpec",
+    ("v1", "ConfigMap"): "data:m binaryData:m",
+    ("v1", "Secret"): "data:m stringData:m type:s",
+    ("v1", "Namespace"): "spec>NamespaceSpec",
+    ("v1", "ServiceAccount"): "secrets:l imagePullSecrets:l>Named",
+    ("apps/v1", "Deployment"): "spec>DeploymentSpec",
+    ("apps/v1", "ReplicaSet"): "spec>ReplicaSetSpec",
+    ("apps/v1", "StatefulSet"): "spec>StatefulSetSpec",
+    ("apps/v1", "DaemonSet"): "spec>DaemonSetSpec",
+    ("batch/v1", "Job"): "spec>JobSpec",
+    ("batch/v1", "CronJob"): "spec>CronJobSpec",
+    ("v1", "PersistentVolume"): "spec>PVSpec",
+    "PVSpec": "capacity:m accessModes:l storageClassName:s mountOptions:l",  # a string, not a pointer
+    ("networking.k8s.io/v1", "NetworkPolicy"): "spec>NetworkPolicySpec",
+    "NetworkPolicySpec": "podSelector>LabelSelector ingress:l>NetworkPolicyRule egress:l>NetworkPolicyRule "
+    "policyTypes:l",
+    "NetworkPolicyRule": "ports:l from:l>Peer to:l>Peer",
+    "Peer": "podSelector>LabelSelector namespaceSelector>LabelSelector ipBlock>IPBlock",
+    "IPBlock": "except:l",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "subjects:l>Subject",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "subjects:l>Subject",
+    "Subject": "apiGroup:s namespace:s",
+    ("storage.k8s.io/v1", "StorageClass"): "parameters:m mountOptions:l allowedTopologies:l",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "globalDefault:b description:s",
+}
+_OMIT_EMPTY: Final[dict[Any, dict[str, tuple[str, str]]]] = {
+    name: {
+        field: (zero, child) for token in fields.split() for field, zero, child in [_omit_empty_field(token)]
+    }
+    for name, fields in _OMIT_EMPTY_TYPES.items()
 }

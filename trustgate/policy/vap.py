@@ -81,6 +81,10 @@ _IRREGULAR = {
     "ResourceClaimParameters": "resourceclaimparameters",
     "ResourceClassParameters": "resourceclassparameters",
 }
+# Offline, an object nested deeper than this is not evaluated (`unevaluable`, never a pass):
+# the API server reads up to 10000 levels, but the CEL runtime crashes the process far below
+# that, and decoding a custom resource by its schema recurses. Real objects stay far below.
+MAX_DEPTH = 1000
 _MAX_ANNOTATION_BYTES = 10 * 1024  # an audit annotation's value; the API server cuts it there
 _ANNOTATION_KEY = re.compile(r"(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
@@ -293,11 +297,16 @@ class _Pool:
         param_kinds: frozenset[tuple[str, str]] = frozenset(),
         decode: Callable[[Mapping[str, Any]], Mapping[str, Any]] = k8s_defaults.decoded,
     ) -> None:
-        self.by_kind: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
+        self.by_kind: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         self.namespaces: dict[str, Mapping[str, Any]] = {}
         for obj in objects:
-            key = (obj.get("apiVersion"), obj.get("kind"))
-            if key in param_kinds or key == ("v1", "Namespace"):
+            api_version, kind = obj.get("apiVersion"), obj.get("kind")
+            if not isinstance(api_version, str) or not isinstance(kind, str):
+                continue  # malformed (the API server refuses it): no param, no Namespace
+            key = (api_version, kind)
+            if (key in param_kinds or key == ("v1", "Namespace")) and not k8s_defaults.nested_deeper(
+                obj, MAX_DEPTH
+            ):
                 # As the cluster stores them (a Namespace has its kubernetes.io/metadata.name
                 # label); idempotent, so an object the API server already defaulted is unchanged.
                 obj = decode(obj)
@@ -426,8 +435,16 @@ class PolicySet:
             The outcomes that are not a pass.
         """
         if admission is None:
-            obj = self.decoded(obj)
-            old = self.decoded(old) if old is not None else None
+            problem = _undecodable(obj) or (_undecodable(old) if old is not None else "")
+            if not problem:
+                try:
+                    obj, old = self.decoded(obj), self.decoded(old) if old is not None else None
+                except RecursionError:  # a custom resource's schema defaults (recursive) on a deep value
+                    problem = "it is nested too deeply to be decoded as the API server decodes it"
+            if problem:
+                return self._review(
+                    obj, objects=objects, old=old, annotations=annotations, undecodable=problem
+                )
             names = k8s_defaults.generated_names(obj) if old is None else None
             if names is not None:
                 return self._generated(obj, names, objects, annotations)
@@ -491,8 +508,13 @@ class PolicySet:
         old: Mapping[str, Any] | None,
         annotations: dict[str, str] | None,
         admission: Mapping[str, Any] | None = None,
+        undecodable: str = "",
     ) -> list[Outcome]:
-        """`review` of an object as validating admission sees it (decoded, defaulted, named)."""
+        """`review` of an object as validating admission sees it (decoded, defaulted, named).
+
+        With `undecodable` (why `obj` could not be made that object), every binding that
+        applies to it is `unevaluable`, never a pass.
+        """
         out: list[Outcome] = []
         meta = _mapping(obj.get("metadata"))
         kind = str(obj.get("kind", ""))
@@ -574,6 +596,11 @@ class PolicySet:
                     per_scope.append(
                         (scenario, [_needs_conversion(policy, binding, group, version, versions)])
                     )
+                elif undecodable:
+                    why = f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) cannot be evaluated: "
+                    rule = f"{policy.name}/object"
+                    unevaluable = Outcome("unevaluable", policy, binding, rule, why + undecodable)
+                    per_scope.append((scenario, [unevaluable]))
                 else:
                     # Audit annotations from the first scope only, as before a second was run.
                     annotated = collected if not per_scope else None
@@ -1635,6 +1662,19 @@ def _name(obj: Mapping[str, Any], where: str) -> str:
     if not isinstance(name, str) or not name:
         raise PolicyError(f"{obj.get('kind')} without metadata.name", where=where)
     return name
+
+
+def _undecodable(obj: Mapping[str, Any]) -> str:
+    """Why an object cannot be made what the API server's validating admission sees (offline),
+    or ""."""
+    if not isinstance(obj.get("apiVersion"), str) or not isinstance(obj.get("kind"), str):
+        return "its apiVersion and kind are not both strings (the API server refuses such a request)"
+    if k8s_defaults.nested_deeper(obj, MAX_DEPTH):
+        return (
+            f"it is nested more than {MAX_DEPTH} levels deep, deeper than trustgate evaluates "
+            "(the API server reads up to 10000)"
+        )
+    return ""
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -891,3 +891,36 @@ def test_a_crd_schema_nested_too_deep_is_an_error_or_a_finding_never_a_crash() -
     deep = SchemaSet(version="1.35", strict=True, crds=[_nested_crd(200)])
     [found] = deep.validate(widget(a={"a": "x"}))
     assert found.rule == "schema-invalid" and "cannot be validated" in found.message
+
+
+def test_a_root_rule_sees_the_name_the_api_server_generates() -> None:
+    # rest.BeforeCreate names an object with generateName and no name before strategy.Validate
+    # runs the CRD's rules: `self.metadata.name` is the generated name, never absent.
+    schema = {
+        "type": "object",
+        "x-kubernetes-validations": [
+            {
+                "rule": "!has(self.metadata.name) || size(self.metadata.name) <= 20",
+                "message": "name too long",
+            },
+            {"rule": "self.metadata.name.startsWith('a-')", "message": "prefix"},
+            {"rule": "!self.metadata.name.matches('[0-9]$')", "message": "suffix"},
+        ],
+    }
+    rules = crd_cel.compile_rules(schema)
+    long = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"generateName": "a-very-long-generated-prefix-"},
+    }
+    assert crd_cel.evaluate(rules, long)[0] == ((), "name too long")  # 29 + 5 characters, either way
+    [(path, message)] = crd_cel.evaluate(rules, {**long, "metadata": {"generateName": "a-"}})
+    assert path == ()
+    assert "rule '!self.metadata.name.matches('[0-9]$')' was not evaluated" in message
+    assert "generateName 'a-'" in message
+    named = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "a-1", "generateName": "a-"},
+    }
+    assert crd_cel.evaluate(rules, named) == [((), "suffix")]  # a name given: taken as it is

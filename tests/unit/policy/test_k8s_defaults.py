@@ -233,6 +233,17 @@ def test_pod_only_defaults_belong_to_pods() -> None:
         ("nginx:latest@sha256:" + "a" * 64, "Always"),
         ("Not A Reference", "IfNotPresent"),
         ("", "IfNotPresent"),
+        # parsers.ParseImageName (dockerref.ParseNormalizedNamed) refuses these: tag "", so
+        # IfNotPresent where a latest tag is implied or written.
+        ("0" * 64, "IfNotPresent"),  # "cannot specify 64-byte hexadecimal strings"
+        ("a" * 64 + ":latest", "Always"),  # not the identifier alone: a name
+        ("Nginx", "IfNotPresent"),  # "repository name must be lowercase"
+        ("registry.example.com/Team/app", "IfNotPresent"),
+        ("Registry/app", "Always"),  # an upper-case first component is a registry
+        ("a/" + "b" * 250, "IfNotPresent"),  # docker.io/a/bbb... is over 255 characters
+        ("nginx:latest@sha1:" + "a" * 40, "IfNotPresent"),  # go-digest: unsupported
+        ("nginx:latest@sha256:" + "A" * 64, "IfNotPresent"),  # not lower-case hex
+        ("nginx:latest@sha384:" + "a" * 96, "Always"),
     ],
 )
 def test_image_pull_policy(image: str, policy: str) -> None:
@@ -414,3 +425,275 @@ def test_generated_names() -> None:
 def test_a_generated_namespace_gets_its_name_label_once_named() -> None:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "team-"}}
     assert "labels" not in decoded(namespace)["metadata"]  # SetDefaults_Namespace needs a name
+
+
+def test_decoding_follows_any_depth() -> None:
+    # Go's decoder reads 10000 levels; the recursive decoding raised RecursionError at ~500.
+    deep: dict[str, Any] = {"a": None}
+    for _ in range(5000):
+        deep = {"a": deep, "n": None}
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "binaryData": deep}
+    value, depth = decoded(obj)["binaryData"], 0
+    while value:  # compared level by level: `==` on it recurses too
+        assert list(value) == ["a"]  # the nulls dropped at every level
+        value, depth = value["a"], depth + 1
+    assert (value, depth) == ({}, 5000)
+
+
+def test_a_secrets_string_data_is_converted_into_its_data() -> None:
+    # Convert_v1_Secret_To_core_Secret: stringData is written into data (over data's own
+    # entries); the internal Secret has none, so the v1 object admission sees has no stringData.
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"a": "b2xk", "keep": "eA=="},
+        "stringData": {"a": "new", "password": "hunter2", "empty": None},
+    }
+    out = decoded(secret)
+    assert "stringData" not in out
+    assert out["data"] == {"a": "bmV3", "keep": "eA==", "password": "aHVudGVyMg==", "empty": ""}
+    only = decoded(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}
+    )
+    assert only["data"] == {"k": "dg=="}
+    assert "stringData" not in only
+
+
+@pytest.mark.parametrize(
+    ("written", "both"),
+    [
+        ({"serviceAccount": "old"}, "old"),
+        ({"serviceAccountName": "new"}, "new"),
+        ({"serviceAccountName": "new", "serviceAccount": "old"}, "new"),
+        ({"serviceAccountName": "", "serviceAccount": "old"}, "old"),
+    ],
+)
+def test_the_deprecated_service_account_is_converted_in_every_pod_spec(
+    written: dict[str, str], both: str
+) -> None:
+    # Convert_v1_PodSpec_To_core_PodSpec takes serviceAccount where serviceAccountName is empty;
+    # Convert_core_PodSpec_To_v1_PodSpec sets serviceAccount to serviceAccountName.
+    pod = decoded(_object("v1", "Pod", {"containers": [dict(CONTAINER)], **written}))
+    assert (pod["spec"]["serviceAccountName"], pod["spec"]["serviceAccount"]) == (both, both)
+    template = _template()
+    template["spec"].update(written)
+    for kind, api_version in (("Deployment", "apps/v1"), ("Job", "batch/v1")):
+        spec = decoded(_object(api_version, kind, {"template": copy.deepcopy(template)}))["spec"]
+        assert spec["template"]["spec"]["serviceAccountName"] == both
+        assert spec["template"]["spec"]["serviceAccount"] == both
+
+
+def test_omitempty_zero_values_are_absent_as_to_unstructured_leaves_them_out() -> None:
+    # runtime.DefaultUnstructuredConverter.ToUnstructured (admission CEL's `object`) leaves out
+    # an omitempty field at its zero value: `has()` is false for these in the API server.
+    container = {
+        "name": "c",
+        "image": "nginx:1.25",
+        "resources": {"limits": {}, "requests": {}},
+        "env": [],
+        "ports": [{"containerPort": 80, "hostPort": 0, "name": ""}],
+        "securityContext": {"privileged": False, "runAsUser": 0, "capabilities": {"drop": []}},
+        "stdin": False,
+        "workingDir": "",
+    }
+    spec = {
+        "template": {
+            "metadata": {"labels": {}, "annotations": {}},
+            "spec": {
+                "serviceAccountName": "",
+                "imagePullSecrets": [],
+                "nodeSelector": {},
+                "hostNetwork": False,
+                "automountServiceAccountToken": False,
+                "containers": [container],
+                "volumes": [{"name": "p", "projected": {"sources": []}}],
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}
+                    }
+                },
+            },
+        },
+        "selector": {"matchLabels": {"a": "b"}, "matchExpressions": []},
+        "minReadySeconds": 0,
+        "paused": False,
+    }
+    out = decoded(_object("apps/v1", "Deployment", spec, labels={}, annotations={"a": ""}))
+    assert "labels" not in out["metadata"]
+    assert out["metadata"]["annotations"] == {"a": ""}  # not empty: kept, "" values too
+    assert "minReadySeconds" not in out["spec"] and "paused" not in out["spec"]
+    assert out["spec"]["selector"] == {"matchLabels": {"a": "b"}}
+    template = out["spec"]["template"]
+    assert template["metadata"] == {}  # a struct: kept, empty
+    pod = template["spec"]
+    for gone in ("serviceAccountName", "serviceAccount", "imagePullSecrets", "nodeSelector", "hostNetwork"):
+        assert gone not in pod
+    assert pod["automountServiceAccountToken"] is False  # *bool: kept
+    assert pod["volumes"][0]["projected"]["sources"] == []  # no omitempty: kept
+    assert pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
+        "nodeSelectorTerms": []
+    }  # no omitempty: kept
+    [c] = pod["containers"]
+    assert c["resources"] == {}  # a struct: kept, its empty maps left out
+    assert "env" not in c and "stdin" not in c and "workingDir" not in c
+    assert c["ports"] == [{"containerPort": 80, "protocol": "TCP"}]  # containerPort: no omitempty
+    assert c["securityContext"] == {"privileged": False, "runAsUser": 0, "capabilities": {}}  # pointers
+
+
+def test_omitempty_for_other_kinds_and_every_kinds_metadata() -> None:
+    svc = decoded(_object("v1", "Service", {"ports": [], "externalIPs": [], "clusterIP": ""}, finalizers=[]))
+    assert "ports" not in svc["spec"] and "externalIPs" not in svc["spec"] and "clusterIP" not in svc["spec"]
+    assert "finalizers" not in svc["metadata"]
+    cm = decoded(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": {}}, "data": {}}
+    )
+    assert cm == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    # a kind the table does not cover keeps its fields; its metadata is ObjectMeta all the same
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "r", "annotations": {}},
+        "rules": [],
+    }
+    assert decoded(role) == {**role, "metadata": {"name": "r"}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "c", "labels": {}},
+        "spec": {"x": []},
+    }
+    assert decoded(crd) == {**crd, "metadata": {"name": "c"}}
+
+
+def test_persistent_volume() -> None:
+    # SetDefaults_PersistentVolume and the generated walk into its sources
+    pv = decoded(
+        _object(
+            "v1", "PersistentVolume", {"hostPath": {"path": "/x"}, "storageClassName": "", "mountOptions": []}
+        )
+    )
+    assert pv["spec"] == {
+        "hostPath": {"path": "/x", "type": ""},
+        "persistentVolumeReclaimPolicy": "Retain",
+        "volumeMode": "Filesystem",
+    }
+    assert pv["status"] == {"phase": "Pending"}
+    given = decoded(
+        _object(
+            "v1",
+            "PersistentVolume",
+            {"persistentVolumeReclaimPolicy": "Delete", "volumeMode": "Block", "rbd": {"image": "i"}},
+        )
+    )
+    assert given["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+    assert given["spec"]["volumeMode"] == "Block"
+    assert given["spec"]["rbd"] == {
+        "image": "i",
+        "pool": "rbd",
+        "user": "admin",
+        "keyring": "/etc/ceph/keyring",
+    }
+
+
+def test_horizontal_pod_autoscaler() -> None:
+    # autoscaling/v2 SetDefaults_HorizontalPodAutoscaler(Behavior)
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}
+    hpa = decoded(
+        _object(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            {"scaleTargetRef": target, "maxReplicas": 5, "metrics": []},
+        )
+    )
+    assert hpa["spec"]["minReplicas"] == 1
+    assert hpa["spec"]["metrics"] == [
+        {
+            "type": "Resource",
+            "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+        }
+    ]
+    assert "behavior" not in hpa["spec"]
+    spec = {
+        "scaleTargetRef": target,
+        "maxReplicas": 5,
+        "minReplicas": 2,
+        "behavior": {"scaleDown": {"selectPolicy": "Min"}},
+    }
+    hpa = decoded(_object("autoscaling/v2", "HorizontalPodAutoscaler", spec))
+    assert hpa["spec"]["minReplicas"] == 2
+    assert hpa["spec"]["behavior"] == {
+        "scaleDown": {
+            "selectPolicy": "Min",  # no stabilizationWindowSeconds: nil in Go's defaults
+            "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+        },
+        "scaleUp": {
+            "stabilizationWindowSeconds": 0,
+            "selectPolicy": "Max",
+            "policies": [
+                {"type": "Pods", "value": 4, "periodSeconds": 15},
+                {"type": "Percent", "value": 100, "periodSeconds": 15},
+            ],
+        },
+    }
+    assert (
+        "minReplicas" not in decoded(_object("autoscaling/v1", "HorizontalPodAutoscaler", {}))["spec"]
+    )  # decoded only
+
+
+def test_network_policy() -> None:
+    # networking/v1 SetDefaults_NetworkPolicy (policyTypes) and _NetworkPolicyPort (protocol)
+    np = decoded(
+        _object(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            {"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]},
+        )
+    )
+    assert np["spec"]["policyTypes"] == ["Ingress"]
+    assert np["spec"]["ingress"] == [{"ports": [{"port": 80, "protocol": "TCP"}]}]
+    np = decoded(
+        _object("networking.k8s.io/v1", "NetworkPolicy", {"podSelector": {}, "ingress": [], "egress": [{}]})
+    )
+    assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in np["spec"]  # omitempty: an empty list is left out
+    assert np["spec"]["podSelector"] == {}
+
+
+def test_rbac_storage_and_scheduling() -> None:
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"kind": "Role", "name": "r"},
+        "subjects": [
+            {"kind": "User", "name": "u"},
+            {"kind": "ServiceAccount", "name": "s", "apiGroup": "", "namespace": "n"},
+        ],
+    }
+    out = decoded(binding)
+    assert out["roleRef"]["apiGroup"] == "rbac.authorization.k8s.io"
+    assert out["subjects"] == [
+        {"kind": "User", "name": "u", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "ServiceAccount", "name": "s", "namespace": "n"},
+    ]
+    sc = decoded(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "s"},
+            "provisioner": "p",
+        }
+    )
+    assert (sc["reclaimPolicy"], sc["volumeBindingMode"]) == ("Delete", "Immediate")
+    pc = decoded(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "p"},
+            "value": 1,
+            "globalDefault": False,
+        }
+    )
+    assert pc["preemptionPolicy"] == "PreemptLowerPriority"
+    assert "globalDefault" not in pc

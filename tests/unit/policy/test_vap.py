@@ -839,10 +839,10 @@ def test_an_expression_of_the_wrong_type_is_refused_as_the_api_server_does(
 def test_expressions_of_unknown_type_are_accepted() -> None:
     # Fields of `object` are dyn: the API server accepts them and judges the value at run time.
     policies = _policy_with(
-        [], [{"expression": "object.spec.paused", "messageExpression": "object.spec.why"}]
+        [], [{"expression": "!object.spec.paused", "messageExpression": "object.spec.why"}]
     )
-    [outcome] = policies.review(_deployment({"paused": False, "why": "paused is false"}))
-    assert outcome.message == "paused is false"
+    [outcome] = policies.review(_deployment({"paused": True, "why": "paused is true"}))
+    assert outcome.message == "paused is true"
 
 
 def test_review_hands_out_audit_annotations_as_the_api_server_publishes_them() -> None:
@@ -1455,3 +1455,38 @@ def test_a_custom_resource_is_judged_as_its_crd_decodes_it() -> None:
     # size defaulted to 3; owner: null pruned (absent), where has() of a null had been true
     assert sorted(o.message for o in policies.review(widget)) == ["no owner", "size"]
     assert widget["spec"] == {"owner": None}  # the caller's object is not changed
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_a_deeply_nested_object_is_decoded_without_a_crash() -> None:
+    # The API server reads up to 10000 levels; decoding recursed and raised RecursionError at
+    # about 500 (a ConfigMap's binaryData nested that deep crashed `check`).
+    policies = _policy_with([], [{"expression": "has(object.metadata.labels)"}])
+    obj = _as_written()
+    obj["metadata"]["annotations"] = {"x": "y"}
+    obj["spec"]["template"]["metadata"]["annotations"] = {"deep": _nested(vap.MAX_DEPTH - 10)}
+    [outcome] = policies.review(obj)
+    assert outcome.kind == "violation"  # decoded: `labels: null` is no labels
+
+
+def test_an_object_nested_deeper_than_trustgate_evaluates_is_unevaluable_never_a_pass() -> None:
+    policies = _policy_with([], [{"expression": "true"}])
+    obj = _as_written()
+    obj["spec"]["template"]["metadata"]["annotations"] = {"deep": _nested(vap.MAX_DEPTH + 1)}
+    [outcome] = policies.review(obj)
+    assert (outcome.kind, outcome.rule) == ("unevaluable", "p/object")
+    assert f"nested more than {vap.MAX_DEPTH} levels deep" in outcome.message
+
+
+def test_a_malformed_object_in_the_change_set_is_no_crash() -> None:
+    # The index of params and Namespaces hashed (apiVersion, kind): a list there raised TypeError.
+    policies = _policy_with([], [{"expression": "true"}])
+    bad = {"apiVersion": ["apps/v1"], "kind": "Deployment", "metadata": {"name": "x"}}
+    assert policies.review(_as_written(), objects=[bad]) == []
+    assert policies.review(bad, objects=[bad]) == []
