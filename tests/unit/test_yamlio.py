@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from trustgate import yamlio
 
 
@@ -335,3 +337,14 @@ spec:
     assert yamlio.locate(doc.node, [*context, 0, "securityContext", "privileged"]) == 2  # the anchor's line
     assert yamlio.locate(doc.node, [*context, 1, "securityContext", "runAsUser"]) == 11  # the merge's line
     assert yamlio.locate(doc.node, [*context, 2, "securityContext", "runAsUser"]) == 15  # the last one
+
+
+@pytest.mark.parametrize("depth", [980, 995])  # libyaml itself refuses 1,000 levels
+def test_a_document_nested_too_deeply_is_a_problem_and_the_next_is_read(depth: int) -> None:
+    """Block mappings nested past what the builder's recursion reaches: that document is an
+    invalid-YAML problem (it had escaped as a RecursionError traceback), the next one is read."""
+    deep = "x:\n" + "".join("  " * (i + 1) + "k:\n" for i in range(depth)) + "  " * (depth + 1) + "v\n"
+    first, second = parse(deep + "---\na: 1\n", max_nodes=100_000)
+    assert isinstance(first, yamlio.YamlProblem)
+    assert first.rule == "input/invalid-yaml" and "nested too deeply" in first.message
+    assert isinstance(second, yamlio.ParsedDocument) and second.value == {"a": 1}
