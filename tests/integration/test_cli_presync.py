@@ -351,6 +351,21 @@ def test_a_kustomization_may_name_only_files_of_the_checked_paths(
     assert code == 0, output
 
 
+def test_a_nul_in_a_kustomization_entry_stops_the_run(setup: Callable[..., Setup], keys: Keys) -> None:
+    """A NUL in an entry (`"a\\0b"`, a YAML escape) is an input problem naming the file, the field and
+    the entry (exit 3), not a traceback: the gated ref stays."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/kustomization.yaml", 'resources: [namespace.yaml, pvc.yaml, "a\\0b"]\n')
+    s.repo.commit("nul", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "input/kustomize-remote" in output and "deploy/kustomization.yaml" in output, output
+    assert "resources entry 'a\\x00b'" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)

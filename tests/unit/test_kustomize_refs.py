@@ -117,3 +117,14 @@ def test_a_kustomization_that_cannot_be_read_is_not_rendered(write: Write, tmp_p
     assert "is not a mapping" in problem.message
     write("app/kustomization.yaml", "")
     assert kustomize_refs.problems(str(tmp_path / "app")) == []
+
+
+@pytest.mark.parametrize("field", ["resources", "crds", "components"])
+def test_a_nul_in_an_entry_is_a_problem_not_a_crash(write: Write, tmp_path: Path, field: str) -> None:
+    """`os.path.realpath` raises ValueError on a NUL: the entry is refused, naming file, field, entry."""
+    write("app/cm.yaml", CM)
+    write("app/kustomization.yaml", f'resources: [cm.yaml]\n{field}: ["a\\0b"]\n')
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
+    assert problem.rule == "input/kustomize-remote"
+    assert problem.source.file == str(tmp_path / "app" / "kustomization.yaml")
+    assert f": {field} entry 'a\\x00b' " in problem.message, problem.message

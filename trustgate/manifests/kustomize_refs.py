@@ -93,9 +93,17 @@ def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
             )
             continue
         for entry in _entries(document):
+            if "\0" in entry.value:  # no file has that name, and os calls raise on it (ValueError)
+                out.append(_problem(file, entry, "not a file name (it holds a NUL character)"))
+                continue
             target = os.path.join(here, entry.value)
-            resolved = os.path.realpath(target)
-            if os.path.isabs(entry.value) or not os.path.exists(target):
+            try:
+                resolved = os.path.realpath(target)
+                exists, is_dir = os.path.exists(target), os.path.isdir(target)
+            except (OSError, ValueError) as e:  # a name the file system refuses: not one kustomize reads
+                out.append(_problem(file, entry, f"not a name the file system accepts ({e})"))
+                continue
+            if os.path.isabs(entry.value) or not exists:
                 remote = bool(_REMOTE.search(entry.value)) or entry.field.endswith(".repo")
                 what = (
                     "a remote (a URL or a repository) that kustomize would fetch when rendering, so the "
@@ -112,7 +120,7 @@ def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
             if top is not None and resolved != top and not resolved.startswith(top + os.sep):
                 out.append(_problem(file, entry, "outside the checked paths"))
                 continue
-            if entry.include and os.path.isdir(target):
+            if entry.include and is_dir:
                 stack.append(os.path.normpath(target))
     return out
 
