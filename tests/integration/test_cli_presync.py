@@ -366,6 +366,37 @@ def test_a_nul_in_a_kustomization_entry_stops_the_run(setup: Callable[..., Setup
     assert s.repo.ref(GATED) == gated
 
 
+def test_a_remote_is_refused_although_a_committed_path_is_spelled_like_it(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """kustomize fetches an http(s) entry before looking for a file of that name, and clones a
+    repository spec before looking for a directory: committing `deploy/http:/HOST/remote.yaml` or
+    `deploy/github.com/o/r/` does not make the entry local. Refused (exit 3), nothing fetched."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    with _serving(CONFIGMAP.replace("settings", "served-by-url")) as (url, asked):
+        host = url.removeprefix("http://")
+        s.repo.write(f"deploy/http:/{host}/remote.yaml", CONFIGMAP.replace("settings", "innocent"))
+        s.repo.write(
+            "deploy/kustomization.yaml", f"resources: [namespace.yaml, pvc.yaml, '{url}/remote.yaml']\n"
+        )
+        s.repo.commit("a 'local' resource", ssh=keys.alice)
+        code, output = s.run()
+        assert asked == []
+    assert code == 3, output
+    assert f"resources entry '{url}/remote.yaml' is a remote" in output, output
+    assert s.repo.ref(GATED) == gated
+
+    s.repo.write("deploy/github.com/o/r/kustomization.yaml", "resources: []\n")
+    s.repo.write("deploy/kustomization.yaml", "resources: [namespace.yaml, pvc.yaml, github.com/o/r]\n")
+    s.repo.commit("a 'local' base", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "resources entry 'github.com/o/r' is a remote" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)

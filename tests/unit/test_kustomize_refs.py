@@ -128,3 +128,46 @@ def test_a_nul_in_an_entry_is_a_problem_not_a_crash(write: Write, tmp_path: Path
     assert problem.rule == "input/kustomize-remote"
     assert problem.source.file == str(tmp_path / "app" / "kustomization.yaml")
     assert f": {field} entry 'a\\x00b' " in problem.message, problem.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "local"),
+    [
+        # `Load` fetches what `url.Parse` gives an http(s) scheme before it looks for a file ...
+        ("http://127.0.0.1:9/x.yaml", "http:/127.0.0.1:9/x.yaml"),
+        ("HTTPS://example.com/x.yaml", "HTTPS:/example.com/x.yaml"),
+        # ... and `New` clones what `NewRepoSpecFromURL` parses before it looks for a directory.
+        ("github.com/o/r", "github.com/o/r/kustomization.yaml"),
+        ("GitHub.com/o/r/base", "GitHub.com/o/r/base/kustomization.yaml"),
+        ("git@127.0.0.1:o/r", "git@127.0.0.1:o/r/kustomization.yaml"),
+        ("file:///srv/repo", "file:/srv/repo/kustomization.yaml"),
+        ("git::https://example.com/o/r", "git::https:/example.com/o/r/kustomization.yaml"),
+        ("gh:o/r", "gh:o/r/kustomization.yaml"),
+        # Older kustomize (go-getter) and its markers: refused whatever version renders.
+        ("gitlab.com/o/r", "gitlab.com/o/r/kustomization.yaml"),
+        ("o/_git/r", "o/_git/r/kustomization.yaml"),
+        ("base//sub", "base/sub/kustomization.yaml"),
+        ("base?ref=v1", "base?ref=v1/kustomization.yaml"),
+    ],
+)
+def test_a_remote_is_refused_even_where_a_local_path_of_that_name_exists(
+    write: Write, tmp_path: Path, entry: str, local: str
+) -> None:
+    """kustomize decides remote before local: a committed file or directory spelled like a URL or a
+    repository does not make the entry local (kustomize would fetch it all the same)."""
+    write(
+        f"app/{local}", CM if local.endswith(".yaml") and "kustomization" not in local else "resources: []\n"
+    )
+    write("app/kustomization.yaml", f"resources: ['{entry}']\n")
+    assert (tmp_path / "app" / local).exists()
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
+    assert problem.rule == "input/kustomize-remote"
+    assert f"resources entry {entry!r} is a remote" in problem.message, problem.message
+    assert "even where a local file or directory of that name exists" in problem.message
+
+
+def test_local_names_that_only_resemble_remotes_pass(write: Write, tmp_path: Path) -> None:
+    write("app/github.com.yaml", CM)
+    write("app/repo.git/base/kustomization.yaml", "resources: []\n")
+    write("app/kustomization.yaml", "resources: [github.com.yaml, repo.git/base]\n")
+    assert kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path)) == []

@@ -27,12 +27,42 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_BYTES = 4 * 1024 * 1024  # bytes; a kustomization file larger than this is left to kustomize
 _MAX_KUSTOMIZATIONS = 1_000  # kustomizations one render may include; more is a loop or an attack
-# What kustomize takes for a remote: a URL, an scp-like git address, a go-getter-style prefix, a
-# git host path, a `?ref=` query. Used for the message only: anything not local is refused.
-_REMOTE = re.compile(
-    r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^/\s]+:|^git::|^(github\.com|gitlab\.com|bitbucket\.org)/|\?ref=|//",
-    re.IGNORECASE,
-)
+# Hosts that kustomize (`github.com/`, any version) or the go-getter of kustomize before v4 (GitHub,
+# GitLab, Bitbucket, S3, GCS detectors) takes for a repository when an entry starts with them.
+_REMOTE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "amazonaws.com", "googleapis.com")
+# A `?ref=` style query: what selects a repository's revision (`NewRepoSpecFromURL` cuts it first).
+_QUERY = re.compile(r"\?(?:.*&)?(?:ref|version|submodules|timeout)=", re.IGNORECASE)
+
+
+def remote(value: str) -> str:
+    """Why kustomize may take `value` for a remote, before any local file of that name; "" if it
+    cannot. kustomize decides remote first: `Load` fetches any entry that `url.Parse` gives an http or
+    https scheme, and `New` (a base, a component, a directory of resources or plugins) clones any
+    entry that `NewRepoSpecFromURL` parses (a scheme `ssh://`, `https://`, `http://`, `file://`,
+    after an optional `git::`; an scp-like `user@host:path`; `github.com/` or `github.com:`), so a
+    committed file or directory spelled like one does not make it local.
+
+    Refused more widely than the newest kustomize parses, since which version renders is not known
+    here (older ones also took `gh:`, `_git/` anywhere, and go-getter's hosts): any colon (every
+    scheme and scp-like form has one; a local name seldom does, and where it does it is renamed at
+    little cost, while a rule that tells a scheme from a file name would have to follow every
+    version's parser), `//` (go-getter's repository/subdirectory marker), `_git/`, a `?ref=`-style
+    query, and a first segment naming a repository host.
+    """
+    text = value.strip()
+    if ":" in text:
+        return "it holds a colon, as every URL, scheme and scp-like git address does"
+    first = text.split("/", 1)[0].lower()
+    if "/" in text and any(first == host or first.endswith("." + host) for host in _REMOTE_HOSTS):
+        return f"it starts with the repository host {first}"
+    if "//" in text:
+        return "it holds `//`, which separates a repository from a directory in it"
+    if "_git/" in text:
+        return "it holds `_git/`, which marks a repository (Azure DevOps)"
+    if _QUERY.search(text):
+        return "it holds a `?ref=`-style query, which selects a repository's revision"
+    return ""
+
 
 # Fields holding lists of kustomizations or files (a directory is a kustomization to walk).
 _INCLUDES = ("resources", "bases", "components")
@@ -103,17 +133,23 @@ def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
             except (OSError, ValueError) as e:  # a name the file system refuses: not one kustomize reads
                 out.append(_problem(file, entry, f"not a name the file system accepts ({e})"))
                 continue
-            if os.path.isabs(entry.value) or not exists:
-                remote = bool(_REMOTE.search(entry.value)) or entry.field.endswith(".repo")
+            why = remote(entry.value)
+            if why or (entry.field.endswith(".repo") and not exists):
                 what = (
-                    "a remote (a URL or a repository) that kustomize would fetch when rendering, so the "
-                    "commit would not pin what is judged, and the renderer would fetch an address of "
-                    "the committer's choosing"
-                    if remote
+                    "a remote (a URL or a repository) that kustomize would fetch when rendering, even "
+                    "where a local file or directory of that name exists"
+                    + (f" ({why})" if why else "")
+                    + ", so the commit would not pin what is judged, and the renderer would fetch an "
+                    "address of the committer's choosing"
+                )
+                out.append(_problem(file, entry, what))
+                continue
+            if os.path.isabs(entry.value) or not exists:
+                what = (
+                    "an absolute path: what it names is the rendering host's, not the repository's"
+                    if os.path.isabs(entry.value)
                     else "not a file or directory beside the kustomization, so kustomize would try to "
                     "fetch it as a remote"
-                    if not os.path.isabs(entry.value)
-                    else "an absolute path: what it names is the rendering host's, not the repository's"
                 )
                 out.append(_problem(file, entry, what))
                 continue
