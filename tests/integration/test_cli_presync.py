@@ -397,6 +397,39 @@ def test_a_remote_is_refused_although_a_committed_path_is_spelled_like_it(
     assert s.repo.ref(GATED) == gated
 
 
+def test_a_remote_hidden_in_binary_yaml_or_a_plugin_configuration_is_refused(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Go's YAML reads a !!binary value as the text it encodes (PyYAML: bytes, which were skipped),
+    and a builtin plugin's configuration (`transformers`, inline or a file) names files kustomize
+    loads as it loads the kustomization's own: both are checked, nothing is fetched."""
+    import base64
+
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    with _serving(CONFIGMAP.replace("settings", "served-by-url")) as (url, asked):
+        hidden = base64.b64encode(f"{url}/remote.yaml".encode()).decode()
+        s.repo.write(
+            "deploy/kustomization.yaml", f"resources:\n- namespace.yaml\n- pvc.yaml\n- !!binary {hidden}\n"
+        )
+        s.repo.commit("binary", ssh=keys.alice)
+        code, output = s.run()
+        assert code == 3 and "!!binary" in output, output
+        s.repo.write(
+            "deploy/kustomization.yaml",
+            "resources: [namespace.yaml, pvc.yaml, settings.yaml]\n"
+            "transformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {name: p}\n"
+            f"  path: {url}/patch.yaml\n",
+        )
+        s.repo.commit("inline transformer", ssh=keys.alice)
+        code, output = s.run()
+        assert asked == []
+    assert code == 3, output
+    assert f"transformers.path entry '{url}/patch.yaml' is a remote" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
