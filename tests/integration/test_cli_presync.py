@@ -430,6 +430,27 @@ def test_a_remote_hidden_in_binary_yaml_or_a_plugin_configuration_is_refused(
     assert s.repo.ref(GATED) == gated
 
 
+def test_a_second_copy_without_a_namespace_is_a_duplicate(setup: Callable[..., Setup], keys: Keys) -> None:
+    """`deploy/zz-pvc.yaml` holds PVC `data` without a namespace next to `shop/data`: Argo CD puts it
+    in the destination namespace (shop) and applies that last copy, under Replace=true by deleting
+    the volume. It is the same object: refused as a duplicate."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    second = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  annotations: {argocd.argoproj.io/sync-options: Replace=true}",
+    ).replace("1Gi", "5Gi")
+    s.repo.write("deploy/zz-pvc.yaml", second)
+    s.repo.commit("tweak", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "duplicate-object" in output and "PersistentVolumeClaim/shop/data is defined twice" in output, (
+        output
+    )
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)

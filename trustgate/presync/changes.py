@@ -455,8 +455,16 @@ def duplicates(
     Which copy a reconciler applies differs: kustomize (every Flux path) refuses to build such a
     path, Argo CD's directory source applies the last copy (`DeduplicateTargetObjects`), and the
     gate's diff and UPDATE judgement took the first. Rather than guess, the change is refused.
+
+    A copy without `metadata.namespace` of a kind that is namespaced (or of unknown scope) is a copy
+    of the same kind and name in any namespace: the reconciler puts it in its destination namespace
+    (Argo CD does so before `DeduplicateTargetObjects`, then keeps the last copy; a Flux
+    Kustomization's `targetNamespace`, or the service account's namespace), which the gate does not
+    know, so it may well be the namespace of the other copy.
     """
     first: dict[ObjectKey, Document] = {}
+    # (group, kind, name, path) -> the first copy with a namespace, the first without one
+    named: dict[tuple[str, str, str, str], tuple[Document | None, Document | None]] = {}
     out: list[DocumentResult] = []
     for doc in documents:
         if not doc.kubernetes or doc.list_role == "list":
@@ -465,20 +473,39 @@ def duplicates(
         if key is None:
             continue
         key = dataclasses.replace(key, path=source_path(doc.source, paths))
-        if key not in first:
+        earlier = first.get(key)
+        if earlier is None and scopes.namespaced(doc.obj) is not False:
+            with_ns, without_ns = named.get((key.group, key.kind, key.name, key.path), (None, None))
+            earlier = (with_ns or without_ns) if not key.namespace else without_ns
+        if earlier is None:
             first[key] = doc
+            group = (key.group, key.kind, key.name, key.path)
+            with_ns, without_ns = named.get(group, (None, None))
+            named[group] = (
+                with_ns or (doc if key.namespace else None),
+                without_ns or (None if key.namespace else doc),
+            )
             continue
-        was = first[key].source
+        was = earlier.source
+        other = key_of(earlier.obj, scopes)
+        label = other.label if other is not None and other.namespace else key.label
+        unset = (
+            " (one copy names no namespace: the reconciler puts it in its destination namespace, "
+            "which may be the other's)"
+            if other is not None and other.namespace != key.namespace
+            else ""
+        )
         finding = Finding(
             rule="duplicate-object",
             severity=severity,
-            message=f"{key.label} is defined twice under {key.path or 'the paths'}: at {was.file}:{was.line} "
-            f"and at {doc.source.file}:{doc.source.line}; kustomize (every Flux path) refuses to build that, "
-            "Argo CD applies the last copy: what is applied is not what one copy says",
+            message=f"{label} is defined twice under {key.path or 'the paths'}: at {was.file}:{was.line} "
+            f"and at {doc.source.file}:{doc.source.line}{unset}; kustomize (every Flux path) refuses to "
+            "build that, Argo CD applies the last copy: what is applied is not what one copy says",
             source="presync",
-            fix="keep one definition of the object",
+            fix="keep one definition of the object"
+            + (", and give every copy its namespace" if unset else ""),
             policy="presync",
-            metadata={"object": key.label, "first": f"{was.file}:{was.line}"},
+            metadata={"object": label, "first": f"{was.file}:{was.line}"},
         )
         out.append(
             DocumentResult(doc.source, doc.api_version, key.kind, key.namespace or None, key.name, [finding])

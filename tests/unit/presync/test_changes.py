@@ -332,3 +332,49 @@ def test_an_object_is_keyed_by_the_path_it_is_under_and_a_second_copy_there_is_r
     (finding,) = twice.findings
     assert finding.rule == "duplicate-object" and "prod/pvc.yaml:1" in finding.message
     assert changes.duplicates(docs[:2], ["prod", "staging"], severity=Severity.ERROR) == []
+
+
+def test_a_copy_without_a_namespace_is_a_copy_in_any_namespace() -> None:
+    """Argo CD puts a namespaced object without metadata.namespace into the destination namespace
+    before it keeps the last copy: `data` next to `shop/data` may be the same PVC."""
+
+    def pvc(file: str, namespace: str | None) -> Document:
+        metadata = {"name": "data"} | ({"namespace": namespace} if namespace else {})
+        return Document(
+            Source(file), {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata}
+        )
+
+    for docs in (
+        [pvc("deploy/pvc.yaml", "shop"), pvc("deploy/zz-pvc.yaml", None)],
+        [pvc("deploy/pvc.yaml", None), pvc("deploy/zz-pvc.yaml", "shop")],
+    ):
+        (twice,) = changes.duplicates(docs, ["deploy"], severity=Severity.ERROR)
+        assert twice.source.file == "deploy/zz-pvc.yaml"
+        (finding,) = twice.findings
+        assert finding.rule == "duplicate-object" and "PersistentVolumeClaim/shop/data" in finding.message
+        assert "names no namespace" in finding.message and "deploy/pvc.yaml:1" in finding.message
+    # Under two entries, or in two named namespaces, they are two objects.
+    assert (
+        changes.duplicates(
+            [pvc("a/p.yaml", "shop"), pvc("b/p.yaml", None)], ["a", "b"], severity=Severity.ERROR
+        )
+        == []
+    )
+    assert (
+        changes.duplicates(
+            [pvc("a/p.yaml", "shop"), pvc("a/q.yaml", "other")], ["a"], severity=Severity.ERROR
+        )
+        == []
+    )
+    # A cluster-scoped kind has no namespace to be put in: `namespace:` on it is dropped, one object.
+    ns = [doc("Namespace", "shop"), doc("Namespace", "shop", namespace="x")]
+    assert (
+        len(
+            changes.duplicates(
+                [dataclasses.replace(d, source=Source(f"a/{i}.yaml")) for i, d in enumerate(ns)],
+                ["a"],
+                severity=Severity.ERROR,
+            )
+        )
+        == 1
+    )
