@@ -451,6 +451,33 @@ def test_a_second_copy_without_a_namespace_is_a_duplicate(setup: Callable[..., S
     assert s.repo.ref(GATED) == gated
 
 
+def test_a_pre_approval_from_a_commit_still_holding_a_local_config_object_does_not_count(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A PVC that already carries local-config (applied by a reconciler that does not build with
+    kustomize): an approver's no-op commit scoped `in deploy/pvc.yaml` still holds it, so it saw no
+    deletion, and does not approve the one a later commit makes."""
+    local = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  namespace: shop\n"
+        "  annotations: {config.kubernetes.io/local-config: 'true'}",
+    )
+    s = setup()
+    s.repo.write("deploy/pvc.yaml", local)
+    s.repo.commit("local-config volume", ssh=keys.alice)
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.commit(
+        "approve ahead\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("drop it", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "still holds the object" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)

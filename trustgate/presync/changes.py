@@ -345,7 +345,10 @@ def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> st
     if approval.present is None:
         return "its commit does not descend from the gated commit, or its tree cannot be rendered"
     holds = approval.present.get(key)
-    if now is None and holds is not None and not holds.startswith(_LOCAL):
+    # Holding it with kustomize's local-config annotation is not holding it only where that is the
+    # change approved (gaining the annotation: `gone` had none). Where the gated tree had it
+    # already, the approving commit that still holds it saw no removal.
+    if now is None and holds is not None and not (holds.startswith(_LOCAL) and not gone.local):
         return "its commit still holds the object"
     if now is not None and holds != now.digest:
         return "its commit does not hold the object as the candidate does"

@@ -378,3 +378,36 @@ def test_a_copy_without_a_namespace_is_a_copy_in_any_namespace() -> None:
         )
         == 1
     )
+
+
+def test_holding_an_object_with_local_config_is_holding_it() -> None:
+    """A PVC that carries local-config already (a reconciler that does not build with kustomize
+    applies it): an approver's commit that still holds it, unchanged, saw no removal; one that gives
+    it the annotation made the removal it approves."""
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": "shop"},
+    }
+    local = {**pvc, "metadata": {**pvc["metadata"], "annotations": {changes.LOCAL_CONFIG: "true"}}}  # type: ignore[dict-item]
+    plain_tree = changes.inventory([Document(Source("deploy/pvc.yaml"), pvc)])
+    local_tree = changes.inventory([Document(Source("deploy/pvc.yaml"), local)])
+    (key,) = local_tree
+    (approval,) = changes.approvals(
+        [commit(approvals=("PersistentVolumeClaim/shop/data in deploy/pvc.yaml",))], ["bob@example.com"]
+    )
+
+    def severity(before: dict[changes.ObjectKey, changes.Seen], held: str) -> Severity:
+        (result,) = changes.removals(
+            before,
+            {},
+            protected_kinds=["PersistentVolumeClaim"],
+            granted=[dataclasses.replace(approval, present={key: held})],
+            severity=Severity.ERROR,
+        )
+        return result.findings[0].severity
+
+    # Deleted, the gated tree had local-config: the approving commit still holding it saw nothing.
+    assert severity(local_tree, local_tree[key].digest) == Severity.ERROR
+    # Deleted, the approving commit gave it local-config (its own removal): counts.
+    assert severity(plain_tree, local_tree[key].digest) == Severity.INFO
