@@ -478,6 +478,41 @@ def test_a_pre_approval_from_a_commit_still_holding_a_local_config_object_does_n
     assert s.repo.ref(GATED) == gated
 
 
+def test_a_base_and_its_overlay_under_one_path_pass_and_each_copy_counts(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`deploy/base` and `deploy/overlays/prod` (including `../../base`) under the one entry `deploy`:
+    two kustomizations, each rendering its own copy of the base's objects, are not one object defined
+    twice. Each copy is an object of its own source: the overlay dropping the PVC is a removal,
+    although the base still holds it."""
+    s = setup()
+    for name in ("settings.yaml", "pvc.yaml", "namespace.yaml"):
+        s.repo.remove(f"deploy/{name}")
+    s.repo.write("deploy/base/kustomization.yaml", "resources: [cm.yaml, ns.yaml, pvc.yaml]\n")
+    s.repo.write("deploy/base/cm.yaml", CONFIGMAP)
+    s.repo.write("deploy/base/ns.yaml", NAMESPACE)
+    s.repo.write("deploy/base/pvc.yaml", PVC)
+    s.repo.write(
+        "deploy/overlays/prod/kustomization.yaml", "resources: [../../base]\ncommonLabels: {env: prod}\n"
+    )
+    s.repo.commit("base + overlay", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0 and "duplicate-object" not in output, output
+    gated = s.repo.ref(GATED)
+    s.repo.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [../../base]\ncommonLabels: {env: prod}\npatches:\n- patch: |\n"
+        "    $patch: delete\n    apiVersion: v1\n    kind: PersistentVolumeClaim\n"
+        "    metadata: {name: data, namespace: shop}\n",
+    )
+    s.repo.commit("prod drops the volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted" in output, output
+    assert "in deploy/overlays/prod" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)

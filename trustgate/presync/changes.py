@@ -34,9 +34,10 @@ class ObjectKey:
     kind: str
     namespace: str
     name: str
-    # The entry of `presync.paths` it is under (one reconciler source): the same object under two
-    # paths (two Flux Kustomizations, two Argo CD Applications, or two clusters) is two objects,
-    # each of whose removal counts. "" when the caller gave no paths.
+    # The reconciler source it is applied by (`source_path`): the entry of `presync.paths` it is
+    # under, or, rendered, the kustomization that rendered it. The same object under two (two Flux
+    # Kustomizations, two Argo CD Applications, two clusters, a base and its overlay) is two
+    # objects, each of whose removal counts. "" when the caller gave no paths.
     path: str = ""
 
     @property
@@ -257,14 +258,22 @@ def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKe
 
 
 def source_path(source: Source, paths: Sequence[str]) -> str:
-    """The first entry of `paths` (normalised) that holds `source` ("" if none does): the reconciler
-    source it is applied by. A rendered object is where its kustomization is, not its base file
-    (which another entry may hold too)."""
-    where = _path(source.rendered_from if source.rendered_from is not None else source.file)
+    """The reconciler source `source` is applied by ("" if no entry of `paths` holds it): for a file
+    read as it is, the first entry of `paths` (normalised) that holds it; for a rendered object, the
+    kustomization that rendered it (not its base file, which another entry may hold too).
+
+    A reconciler source that renders points at one kustomization (a Flux Kustomization's path, an
+    Argo CD kustomize source); two kustomizations under one entry, a base and the overlay that
+    includes it (`deploy/base`, `deploy/overlays/prod` under `deploy`), are two sources, each of
+    which applies its own copy: not one object defined twice, and a removal from either is a
+    removal.
+    """
+    rendered = source.rendered_from
+    where = _path(rendered if rendered is not None else source.file)
     for raw in paths:
         path = _path(raw)
         if not path or where == path or where.startswith(path + "/"):
-            return path or "."
+            return (where or ".") if rendered is not None else (path or ".")
     return ""
 
 
@@ -452,8 +461,9 @@ def duplicates(
     scopes: kinds.Scopes = _BUILT_IN,
     severity: Severity,
 ) -> list[DocumentResult]:
-    """One blocking result per further copy of an object defined more than once under one entry of
-    `paths` (one reconciler source).
+    """One blocking result per further copy of an object defined more than once in one reconciler
+    source (`source_path`: files read as they are under one entry of `paths`; one kustomization,
+    which refuses such a copy itself).
 
     Which copy a reconciler applies differs: kustomize (every Flux path) refuses to build such a
     path, Argo CD's directory source applies the last copy (`DeduplicateTargetObjects`), and the

@@ -411,3 +411,28 @@ def test_holding_an_object_with_local_config_is_holding_it() -> None:
     assert severity(local_tree, local_tree[key].digest) == Severity.ERROR
     # Deleted, the approving commit gave it local-config (its own removal): counts.
     assert severity(plain_tree, local_tree[key].digest) == Severity.INFO
+
+
+def test_a_base_and_its_overlay_under_one_path_are_two_sources() -> None:
+    """`deploy/base` and `deploy/overlays/prod` (which includes `../../base`) under the one entry
+    `deploy` are rendered as two kustomizations: each applies its own copy of the base's objects (a
+    reconciler points at one of them). Not a duplicate; and each copy is an object of its own, so
+    removing the overlay's copy is a removal although the base still holds it."""
+
+    def cm(rendered_from: str) -> Document:
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"}}
+        return Document(Source("deploy/base/cm.yaml", rendered_from=rendered_from), obj)
+
+    docs = [cm("deploy/base"), cm("deploy/overlays/prod")]
+    assert changes.duplicates(docs, ["deploy"], severity=Severity.ERROR) == []
+    assert sorted(k.path for k in changes.inventory(docs, paths=["deploy"])) == [
+        "deploy/base",
+        "deploy/overlays/prod",
+    ]
+    assert (
+        changes.source_path(Source("deploy/base/cm.yaml", rendered_from="deploy/base"), ["."])
+        == "deploy/base"
+    )
+    # Files read as they are: one source per entry; a second copy there is refused (Argo CD keeps the last).
+    plain = [dataclasses.replace(d, source=Source(f"deploy/{i}.yaml")) for i, d in enumerate(docs)]
+    assert len(changes.duplicates(plain, ["deploy"], severity=Severity.ERROR)) == 1
