@@ -513,6 +513,67 @@ def test_a_base_and_its_overlay_under_one_path_pass_and_each_copy_counts(
     assert s.repo.ref(GATED) == gated
 
 
+def test_a_cluster_path_including_bases_elsewhere_in_the_repository_is_gated(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """The usual Flux layout: `presync.paths: [clusters/prod]`, whose kustomization includes
+    `../../apps/overlays/prod`, which includes `../base`. Flux renders a path of the whole checkout;
+    the gate exports from the commit what the kustomizations under the paths include, renders only
+    the paths as units, and counts the included files as the path's: a change there is judged, a
+    removal there needs an approval."""
+    s = setup()
+    s.repo.write("apps/base/kustomization.yaml", "resources: [ns.yaml, cm.yaml, pvc.yaml]\n")
+    s.repo.write("apps/base/ns.yaml", NAMESPACE)
+    s.repo.write("apps/base/cm.yaml", CONFIGMAP)
+    s.repo.write("apps/base/pvc.yaml", PVC)
+    s.repo.write("apps/base/unused.jsonnet", "{}\n")  # kustomize reads no Jsonnet: not a reason to stop
+    s.repo.write(
+        "apps/overlays/prod/kustomization.yaml", "resources: [../../base]\ncommonLabels: {env: prod}\n"
+    )
+    s.repo.write("clusters/prod/kustomization.yaml", "resources: [../../apps/overlays/prod]\n")
+    s.repo.commit("layout", ssh=keys.alice)
+    prod = {"config": s.config_with("prod.yaml", paths="[clusters/prod]"), "gated_ref": "trustgate/prod"}
+    code, output = s.run(**prod)
+    assert code == 0, output
+    (record,) = s.records()
+    assert {o["file"] for o in record["subject"]["objects"] if o["kind"] == "ConfigMap"} == {
+        "apps/base/cm.yaml"
+    }
+    gated = s.repo.ref("refs/heads/trustgate/prod")
+
+    s.repo.write("apps/base/pod.yaml", PRIVILEGED_POD)
+    s.repo.write("apps/base/kustomization.yaml", "resources: [ns.yaml, cm.yaml, pvc.yaml, pod.yaml]\n")
+    s.repo.commit("debug pod in the base", ssh=keys.alice)
+    code, output = s.run(**prod)
+    assert code == 1 and "apps/base/pod.yaml" in output and "privileged" in output.lower(), output
+    assert s.repo.ref("refs/heads/trustgate/prod") == gated
+
+    s.repo.remove("apps/base/pod.yaml")
+    s.repo.remove("apps/base/pvc.yaml")
+    s.repo.write("apps/base/kustomization.yaml", "resources: [ns.yaml, cm.yaml]\n")
+    s.repo.commit("drop the volume from the base", ssh=keys.alice)
+    code, output = s.run(**prod)
+    assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted" in output, output
+    assert "in clusters/prod" in output, output
+
+    # Only the paths are units: the base's objects are not judged a second time, nor duplicated.
+    s.repo.write("apps/base/kustomization.yaml", "resources: [ns.yaml, cm.yaml, pvc.yaml]\n")
+    s.repo.write("apps/base/pvc.yaml", PVC)
+    s.repo.commit("keep it", ssh=keys.alice)
+    code, output = s.run(**prod)
+    assert code == 0 and "duplicate-object" not in output, output
+
+    # What an included kustomization names is checked as the paths' own: a URL, or a `..` out of the
+    # repository, is refused.
+    for entry in ("https://example.com/x.yaml", "../" * 30 + "etc"):
+        s.repo.write("apps/base/kustomization.yaml", f"resources: [ns.yaml, cm.yaml, pvc.yaml, '{entry}']\n")
+        s.repo.commit("reach out", ssh=keys.alice)
+        code, output = s.run(**prod)
+        assert (
+            code == 3 and "input/kustomize-remote" in output and "apps/base/kustomization.yaml" in output
+        ), output
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)

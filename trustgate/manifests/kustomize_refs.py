@@ -152,6 +152,25 @@ def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
     return out
 
 
+def local_names(data: bytes) -> list[tuple[str, bool]]:
+    """What the kustomization file `data` names that may be local, as (entry, whether a directory
+    there is a kustomization kustomize walks): to find what rendering it reads (`presync` exports
+    that from the commit). Inline entries, remotes and names holding a NUL are left out, and a file
+    that cannot be read names nothing: `problems` refuses all of them.
+    """
+    try:
+        document = yaml.load(data, Loader=_LOADER)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(document, Mapping) or _binary(document):
+        return []
+    return [
+        (entry.value, entry.include)
+        for entry in _entries(document)
+        if not (entry.plugin and _inline(entry.value)) and "\0" not in entry.value and not remote(entry.value)
+    ]
+
+
 def _check(
     file: str, here: str, entry: _Entry, top: str | None, out: list[InputProblem]
 ) -> tuple[str, bool] | None:
@@ -302,7 +321,7 @@ def _problem(file: str, entry: _Entry, what: str) -> InputProblem:
         Source(file),
         "input/kustomize-remote",
         f"{file}: {entry.field} entry {entry.value!r} is {what}",
-        "vendor what it names into the repository (under the checked paths) and name it by a "
+        "vendor what it names into the repository and name it by a "
         "relative path, or render the kustomization first and check the output",
     )
 
