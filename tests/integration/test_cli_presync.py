@@ -351,6 +351,229 @@ def test_a_kustomization_may_name_only_files_of_the_checked_paths(
     assert code == 0, output
 
 
+def test_a_nul_in_a_kustomization_entry_stops_the_run(setup: Callable[..., Setup], keys: Keys) -> None:
+    """A NUL in an entry (`"a\\0b"`, a YAML escape) is an input problem naming the file, the field and
+    the entry (exit 3), not a traceback: the gated ref stays."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/kustomization.yaml", 'resources: [namespace.yaml, pvc.yaml, "a\\0b"]\n')
+    s.repo.commit("nul", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "input/kustomize-remote" in output and "deploy/kustomization.yaml" in output, output
+    assert "resources entry 'a\\x00b'" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_remote_is_refused_although_a_committed_path_is_spelled_like_it(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """kustomize fetches an http(s) entry before looking for a file of that name, and clones a
+    repository spec before looking for a directory: committing `deploy/http:/HOST/remote.yaml` or
+    `deploy/github.com/o/r/` does not make the entry local. Refused (exit 3), nothing fetched."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    with _serving(CONFIGMAP.replace("settings", "served-by-url")) as (url, asked):
+        host = url.removeprefix("http://")
+        s.repo.write(f"deploy/http:/{host}/remote.yaml", CONFIGMAP.replace("settings", "innocent"))
+        s.repo.write(
+            "deploy/kustomization.yaml", f"resources: [namespace.yaml, pvc.yaml, '{url}/remote.yaml']\n"
+        )
+        s.repo.commit("a 'local' resource", ssh=keys.alice)
+        code, output = s.run()
+        assert asked == []
+    assert code == 3, output
+    assert f"resources entry '{url}/remote.yaml' is a remote" in output, output
+    assert s.repo.ref(GATED) == gated
+
+    s.repo.write("deploy/github.com/o/r/kustomization.yaml", "resources: []\n")
+    s.repo.write("deploy/kustomization.yaml", "resources: [namespace.yaml, pvc.yaml, github.com/o/r]\n")
+    s.repo.commit("a 'local' base", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "resources entry 'github.com/o/r' is a remote" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_remote_hidden_in_binary_yaml_or_a_plugin_configuration_is_refused(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Go's YAML reads a !!binary value as the text it encodes (PyYAML: bytes, which were skipped),
+    and a builtin plugin's configuration (`transformers`, inline or a file) names files kustomize
+    loads as it loads the kustomization's own: both are checked, nothing is fetched."""
+    import base64
+
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    with _serving(CONFIGMAP.replace("settings", "served-by-url")) as (url, asked):
+        hidden = base64.b64encode(f"{url}/remote.yaml".encode()).decode()
+        s.repo.write(
+            "deploy/kustomization.yaml", f"resources:\n- namespace.yaml\n- pvc.yaml\n- !!binary {hidden}\n"
+        )
+        s.repo.commit("binary", ssh=keys.alice)
+        code, output = s.run()
+        assert code == 3 and "!!binary" in output, output
+        s.repo.write(
+            "deploy/kustomization.yaml",
+            "resources: [namespace.yaml, pvc.yaml, settings.yaml]\n"
+            "transformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {name: p}\n"
+            f"  path: {url}/patch.yaml\n",
+        )
+        s.repo.commit("inline transformer", ssh=keys.alice)
+        code, output = s.run()
+        assert asked == []
+    assert code == 3, output
+    assert f"transformers.path entry '{url}/patch.yaml' is a remote" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_second_copy_without_a_namespace_is_a_duplicate(setup: Callable[..., Setup], keys: Keys) -> None:
+    """`deploy/zz-pvc.yaml` holds PVC `data` without a namespace next to `shop/data`: Argo CD puts it
+    in the destination namespace (shop) and applies that last copy, under Replace=true by deleting
+    the volume. It is the same object: refused as a duplicate."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    second = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  annotations: {argocd.argoproj.io/sync-options: Replace=true}",
+    ).replace("1Gi", "5Gi")
+    s.repo.write("deploy/zz-pvc.yaml", second)
+    s.repo.commit("tweak", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "duplicate-object" in output and "PersistentVolumeClaim/shop/data is defined twice" in output, (
+        output
+    )
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_pre_approval_from_a_commit_still_holding_a_local_config_object_does_not_count(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A PVC that already carries local-config (applied by a reconciler that does not build with
+    kustomize): an approver's no-op commit scoped `in deploy/pvc.yaml` still holds it, so it saw no
+    deletion, and does not approve the one a later commit makes."""
+    local = PVC.replace(
+        "metadata: {name: data, namespace: shop}",
+        "metadata:\n  name: data\n  namespace: shop\n"
+        "  annotations: {config.kubernetes.io/local-config: 'true'}",
+    )
+    s = setup()
+    s.repo.write("deploy/pvc.yaml", local)
+    s.repo.commit("local-config volume", ssh=keys.alice)
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.commit(
+        "approve ahead\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("drop it", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "still holds the object" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_base_and_its_overlay_under_one_path_pass_and_each_copy_counts(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`deploy/base` and `deploy/overlays/prod` (including `../../base`) under the one entry `deploy`:
+    two kustomizations, each rendering its own copy of the base's objects, are not one object defined
+    twice. Each copy is an object of its own source: the overlay dropping the PVC is a removal,
+    although the base still holds it."""
+    s = setup()
+    for name in ("settings.yaml", "pvc.yaml", "namespace.yaml"):
+        s.repo.remove(f"deploy/{name}")
+    s.repo.write("deploy/base/kustomization.yaml", "resources: [cm.yaml, ns.yaml, pvc.yaml]\n")
+    s.repo.write("deploy/base/cm.yaml", CONFIGMAP)
+    s.repo.write("deploy/base/ns.yaml", NAMESPACE)
+    s.repo.write("deploy/base/pvc.yaml", PVC)
+    s.repo.write(
+        "deploy/overlays/prod/kustomization.yaml", "resources: [../../base]\ncommonLabels: {env: prod}\n"
+    )
+    s.repo.commit("base + overlay", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0 and "duplicate-object" not in output, output
+    gated = s.repo.ref(GATED)
+    s.repo.write(
+        "deploy/overlays/prod/kustomization.yaml",
+        "resources: [../../base]\ncommonLabels: {env: prod}\npatches:\n- patch: |\n"
+        "    $patch: delete\n    apiVersion: v1\n    kind: PersistentVolumeClaim\n"
+        "    metadata: {name: data, namespace: shop}\n",
+    )
+    s.repo.commit("prod drops the volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted" in output, output
+    assert "in deploy/overlays/prod" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_cluster_path_including_bases_elsewhere_in_the_repository_is_gated(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """The usual Flux layout: `presync.paths: [clusters/prod]`, whose kustomization includes
+    `../../apps/overlays/prod`, which includes `../base`. Flux renders a path of the whole checkout;
+    the gate exports from the commit what the kustomizations under the paths include, renders only
+    the paths as units, and counts the included files as the path's: a change there is judged, a
+    removal there needs an approval."""
+    s = setup()
+    s.repo.write("apps/base/kustomization.yaml", "resources: [ns.yaml, cm.yaml, pvc.yaml]\n")
+    s.repo.write("apps/base/ns.yaml", NAMESPACE)
+    s.repo.write("apps/base/cm.yaml", CONFIGMAP)
+    s.repo.write("apps/base/pvc.yaml", PVC)
+    s.repo.write("apps/base/unused.jsonnet", "{}\n")  # kustomize reads no Jsonnet: not a reason to stop
+    s.repo.write(
+        "apps/overlays/prod/kustomization.yaml", "resources: [../../base]\ncommonLabels: {env: prod}\n"
+    )
+    s.repo.write("clusters/prod/kustomization.yaml", "resources: [../../apps/overlays/prod]\n")
+    s.repo.commit("layout", ssh=keys.alice)
+    prod = {"config": s.config_with("prod.yaml", paths="[clusters/prod]"), "gated_ref": "trustgate/prod"}
+    code, output = s.run(**prod)
+    assert code == 0, output
+    (record,) = s.records()
+    assert {o["file"] for o in record["subject"]["objects"] if o["kind"] == "ConfigMap"} == {
+        "apps/base/cm.yaml"
+    }
+    gated = s.repo.ref("refs/heads/trustgate/prod")
+
+    s.repo.write("apps/base/pod.yaml", PRIVILEGED_POD)
+    s.repo.write("apps/base/kustomization.yaml", "resources: [ns.yaml, cm.yaml, pvc.yaml, pod.yaml]\n")
+    s.repo.commit("debug pod in the base", ssh=keys.alice)
+    code, output = s.run(**prod)
+    assert code == 1 and "apps/base/pod.yaml" in output and "privileged" in output.lower(), output
+    assert s.repo.ref("refs/heads/trustgate/prod") == gated
+
+    s.repo.remove("apps/base/pod.yaml")
+    s.repo.remove("apps/base/pvc.yaml")
+    s.repo.write("apps/base/kustomization.yaml", "resources: [ns.yaml, cm.yaml]\n")
+    s.repo.commit("drop the volume from the base", ssh=keys.alice)
+    code, output = s.run(**prod)
+    assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted" in output, output
+    assert "in clusters/prod" in output, output
+
+    # Only the paths are units: the base's objects are not judged a second time, nor duplicated.
+    s.repo.write("apps/base/kustomization.yaml", "resources: [ns.yaml, cm.yaml, pvc.yaml]\n")
+    s.repo.write("apps/base/pvc.yaml", PVC)
+    s.repo.commit("keep it", ssh=keys.alice)
+    code, output = s.run(**prod)
+    assert code == 0 and "duplicate-object" not in output, output
+
+    # What an included kustomization names is checked as the paths' own: a URL, or a `..` out of the
+    # repository, is refused.
+    for entry in ("https://example.com/x.yaml", "../" * 30 + "etc"):
+        s.repo.write("apps/base/kustomization.yaml", f"resources: [ns.yaml, cm.yaml, pvc.yaml, '{entry}']\n")
+        s.repo.commit("reach out", ssh=keys.alice)
+        code, output = s.run(**prod)
+        assert (
+            code == 3 and "input/kustomize-remote" in output and "apps/base/kustomization.yaml" in output
+        ), output
+
+
 def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)

@@ -117,3 +117,175 @@ def test_a_kustomization_that_cannot_be_read_is_not_rendered(write: Write, tmp_p
     assert "is not a mapping" in problem.message
     write("app/kustomization.yaml", "")
     assert kustomize_refs.problems(str(tmp_path / "app")) == []
+
+
+@pytest.mark.parametrize("field", ["resources", "crds", "components"])
+def test_a_nul_in_an_entry_is_a_problem_not_a_crash(write: Write, tmp_path: Path, field: str) -> None:
+    """`os.path.realpath` raises ValueError on a NUL: the entry is refused, naming file, field, entry."""
+    write("app/cm.yaml", CM)
+    write("app/kustomization.yaml", f'resources: [cm.yaml]\n{field}: ["a\\0b"]\n')
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
+    assert problem.rule == "input/kustomize-remote"
+    assert problem.source.file == str(tmp_path / "app" / "kustomization.yaml")
+    assert f": {field} entry 'a\\x00b' " in problem.message, problem.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "local"),
+    [
+        # `Load` fetches what `url.Parse` gives an http(s) scheme before it looks for a file ...
+        ("http://127.0.0.1:9/x.yaml", "http:/127.0.0.1:9/x.yaml"),
+        ("HTTPS://example.com/x.yaml", "HTTPS:/example.com/x.yaml"),
+        # ... and `New` clones what `NewRepoSpecFromURL` parses before it looks for a directory.
+        ("github.com/o/r", "github.com/o/r/kustomization.yaml"),
+        ("GitHub.com/o/r/base", "GitHub.com/o/r/base/kustomization.yaml"),
+        ("git@127.0.0.1:o/r", "git@127.0.0.1:o/r/kustomization.yaml"),
+        ("file:///srv/repo", "file:/srv/repo/kustomization.yaml"),
+        ("git::https://example.com/o/r", "git::https:/example.com/o/r/kustomization.yaml"),
+        ("gh:o/r", "gh:o/r/kustomization.yaml"),
+        # Older kustomize (go-getter) and its markers: refused whatever version renders.
+        ("gitlab.com/o/r", "gitlab.com/o/r/kustomization.yaml"),
+        ("o/_git/r", "o/_git/r/kustomization.yaml"),
+        ("base//sub", "base/sub/kustomization.yaml"),
+        ("base?ref=v1", "base?ref=v1/kustomization.yaml"),
+    ],
+)
+def test_a_remote_is_refused_even_where_a_local_path_of_that_name_exists(
+    write: Write, tmp_path: Path, entry: str, local: str
+) -> None:
+    """kustomize decides remote before local: a committed file or directory spelled like a URL or a
+    repository does not make the entry local (kustomize would fetch it all the same)."""
+    write(
+        f"app/{local}", CM if local.endswith(".yaml") and "kustomization" not in local else "resources: []\n"
+    )
+    write("app/kustomization.yaml", f"resources: ['{entry}']\n")
+    assert (tmp_path / "app" / local).exists()
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
+    assert problem.rule == "input/kustomize-remote"
+    assert f"resources entry {entry!r} is a remote" in problem.message, problem.message
+    assert "even where a local file or directory of that name exists" in problem.message
+
+
+def test_local_names_that_only_resemble_remotes_pass(write: Write, tmp_path: Path) -> None:
+    write("app/github.com.yaml", CM)
+    write("app/repo.git/base/kustomization.yaml", "resources: []\n")
+    write("app/kustomization.yaml", "resources: [github.com.yaml, repo.git/base]\n")
+    assert kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path)) == []
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "kustomization",
+    [
+        f"resources:\n- cm.yaml\n- !!binary {_b64('http://127.0.0.1:9/x.yaml')}\n",
+        f"? !!binary {_b64('resources')}\n: ['http://127.0.0.1:9/x.yaml']\n",
+        f"resources: [cm.yaml]\npatches:\n- path: !!binary {_b64('http://127.0.0.1:9/p.yaml')}\n",
+        f"resources: [cm.yaml]\ncommonLabels: {{a: !!binary {_b64('b')}}}\n",
+    ],
+)
+def test_a_binary_key_or_value_is_refused(write: Write, tmp_path: Path, kustomization: str) -> None:
+    """PyYAML gives a !!binary as bytes, which the entries skipped; Go's YAML gives the text it
+    encodes, which kustomize fetches. Not read as kustomize reads it: not rendered."""
+    write("app/cm.yaml", CM)
+    write("app/kustomization.yaml", kustomization)
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
+    assert problem.rule == "input/kustomize-remote" and "!!binary" in problem.message, problem.message
+
+
+_URL = "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("files", "field"),
+    [
+        (
+            {
+                "kustomization.yaml": "generators: [gen.yaml]\n",
+                "gen.yaml": "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: g}\n"
+                f"files: ['k={_URL}/f.yaml']\n",
+            },
+            "generators['gen.yaml'].files",
+        ),
+        (
+            {
+                "kustomization.yaml": "generators: [gen.yaml]\n",
+                "gen.yaml": "apiVersion: builtin\nkind: SecretGenerator\nmetadata: {name: g}\n"
+                f"envs: ['{_URL}/e.env']\n",
+            },
+            "generators['gen.yaml'].envs",
+        ),
+        (
+            {
+                "kustomization.yaml": "resources: [cm.yaml]\ntransformers:\n- |\n  apiVersion: builtin\n"
+                f"  kind: PatchTransformer\n  metadata: {{name: p}}\n  path: {_URL}/p.yaml\n",
+            },
+            "transformers.path",
+        ),
+        (
+            {
+                "kustomization.yaml": "resources: [cm.yaml]\ntransformers: [t.yaml]\n",
+                "t.yaml": "apiVersion: builtin\nkind: PatchStrategicMergeTransformer\nmetadata: {name: p}\n"
+                f"paths: ['{_URL}/p.yaml']\n---\napiVersion: builtin\nkind: ReplacementTransformer\n"
+                "metadata: {name: r}\nreplacements: [{path: r.yaml}]\n",
+                "r.yaml": "[]\n",
+            },
+            "transformers['t.yaml'][0].paths",
+        ),
+        (
+            {
+                "kustomization.yaml": "resources: [cm.yaml]\ntransformers: [t.yaml]\n",
+                "t.yaml": "apiVersion: v1\nkind: List\nitems:\n- apiVersion: builtin\n"
+                "  kind: ReplacementTransformer\n  metadata: {name: r}\n"
+                f"  replacements: [{{path: '{_URL}/r.yaml'}}]\n",
+            },
+            "transformers['t.yaml'][1].replacements[0].path",
+        ),
+        (
+            {
+                "kustomization.yaml": "resources: [cm.yaml]\nvalidators: [v.yaml]\n",
+                "v.yaml": "apiVersion: builtin\nkind: PatchJson6902Transformer\nmetadata: {name: j}\n"
+                f"Path: {_URL}/j\n",
+            },
+            "validators['v.yaml'].path",
+        ),
+    ],
+)
+def test_builtin_plugin_configurations_are_looked_inside(
+    write: Write, tmp_path: Path, files: dict[str, str], field: str
+) -> None:
+    """A builtin plugin loads the files its configuration names with the kustomization's loader:
+    kustomize fetches a URL there as it does in the kustomization itself."""
+    write("app/cm.yaml", CM)
+    for name, text in files.items():
+        write(f"app/{name}", text)
+    problems = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
+    assert [p.rule for p in problems] == ["input/kustomize-remote"], problems
+    assert f": {field} entry " in problems[0].message and "is a remote" in problems[0].message, problems[
+        0
+    ].message
+
+
+def test_plugin_configurations_naming_local_files_pass(write: Write, tmp_path: Path) -> None:
+    write("app/cm.yaml", CM)
+    write("app/p.yaml", CM)
+    write("app/f.txt", "x")
+    write(
+        "app/gen.yaml",
+        "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: g}\nfiles: [k=f.txt]\n",
+    )
+    write(
+        "app/kustomization.yaml",
+        "resources: [cm.yaml]\ngenerators: [gen.yaml]\ntransformers:\n- |\n  apiVersion: builtin\n"
+        "  kind: PatchTransformer\n  metadata: {name: p}\n  path: p.yaml\n",
+    )
+    assert kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path)) == []
+    # What a kustomization directory of configurations makes is not known before rendering: refused.
+    write("app/gens/kustomization.yaml", "resources: [../gen.yaml]\n")
+    write("app/kustomization.yaml", "resources: [cm.yaml]\ngenerators: [gens]\n")
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
+    assert "a directory of plugin configurations" in problem.message

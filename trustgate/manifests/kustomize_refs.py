@@ -27,12 +27,42 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_BYTES = 4 * 1024 * 1024  # bytes; a kustomization file larger than this is left to kustomize
 _MAX_KUSTOMIZATIONS = 1_000  # kustomizations one render may include; more is a loop or an attack
-# What kustomize takes for a remote: a URL, an scp-like git address, a go-getter-style prefix, a
-# git host path, a `?ref=` query. Used for the message only: anything not local is refused.
-_REMOTE = re.compile(
-    r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^/\s]+:|^git::|^(github\.com|gitlab\.com|bitbucket\.org)/|\?ref=|//",
-    re.IGNORECASE,
-)
+# Hosts that kustomize (`github.com/`, any version) or the go-getter of kustomize before v4 (GitHub,
+# GitLab, Bitbucket, S3, GCS detectors) takes for a repository when an entry starts with them.
+_REMOTE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "amazonaws.com", "googleapis.com")
+# A `?ref=` style query: what selects a repository's revision (`NewRepoSpecFromURL` cuts it first).
+_QUERY = re.compile(r"\?(?:.*&)?(?:ref|version|submodules|timeout)=", re.IGNORECASE)
+
+
+def remote(value: str) -> str:
+    """Why kustomize may take `value` for a remote, before any local file of that name; "" if it
+    cannot. kustomize decides remote first: `Load` fetches any entry that `url.Parse` gives an http or
+    https scheme, and `New` (a base, a component, a directory of resources or plugins) clones any
+    entry that `NewRepoSpecFromURL` parses (a scheme `ssh://`, `https://`, `http://`, `file://`,
+    after an optional `git::`; an scp-like `user@host:path`; `github.com/` or `github.com:`), so a
+    committed file or directory spelled like one does not make it local.
+
+    Refused more widely than the newest kustomize parses, since which version renders is not known
+    here (older ones also took `gh:`, `_git/` anywhere, and go-getter's hosts): any colon (every
+    scheme and scp-like form has one; a local name seldom does, and where it does it is renamed at
+    little cost, while a rule that tells a scheme from a file name would have to follow every
+    version's parser), `//` (go-getter's repository/subdirectory marker), `_git/`, a `?ref=`-style
+    query, and a first segment naming a repository host.
+    """
+    text = value.strip()
+    if ":" in text:
+        return "it holds a colon, as every URL, scheme and scp-like git address does"
+    first = text.split("/", 1)[0].lower()
+    if "/" in text and any(first == host or first.endswith("." + host) for host in _REMOTE_HOSTS):
+        return f"it starts with the repository host {first}"
+    if "//" in text:
+        return "it holds `//`, which separates a repository from a directory in it"
+    if "_git/" in text:
+        return "it holds `_git/`, which marks a repository (Azure DevOps)"
+    if _QUERY.search(text):
+        return "it holds a `?ref=`-style query, which selects a repository's revision"
+    return ""
+
 
 # Fields holding lists of kustomizations or files (a directory is a kustomization to walk).
 _INCLUDES = ("resources", "bases", "components")
@@ -46,6 +76,7 @@ class _Entry:
     field: str  # as the user wrote it: `resources`, `patches[0].path`, `configMapGenerator[1].files`
     value: str
     include: bool = False  # a directory here is a kustomization to walk
+    plugin: bool = False  # a plugin configuration: inline YAML, or a file of them
 
 
 def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
@@ -93,28 +124,196 @@ def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
             )
             continue
         for entry in _entries(document):
-            target = os.path.join(here, entry.value)
-            resolved = os.path.realpath(target)
-            if os.path.isabs(entry.value) or not os.path.exists(target):
-                remote = bool(_REMOTE.search(entry.value)) or entry.field.endswith(".repo")
-                what = (
-                    "a remote (a URL or a repository) that kustomize would fetch when rendering, so the "
-                    "commit would not pin what is judged, and the renderer would fetch an address of "
-                    "the committer's choosing"
-                    if remote
-                    else "not a file or directory beside the kustomization, so kustomize would try to "
-                    "fetch it as a remote"
-                    if not os.path.isabs(entry.value)
-                    else "an absolute path: what it names is the rendering host's, not the repository's"
+            if entry.plugin and _inline(entry.value):  # an inline plugin configuration
+                out.extend(_check_configs(file, here, entry, entry.value.encode(), top))
+                continue
+            found = _check(file, here, entry, top, out)
+            if found is None:
+                continue
+            target, is_dir = found
+            if entry.plugin and is_dir:
+                out.append(
+                    _problem(
+                        file,
+                        entry,
+                        "a directory of plugin configurations: its kustomization makes the configurations "
+                        "(patches and transformers there may rewrite them), so the files they name cannot "
+                        "be checked before rendering; list the configuration files themselves",
+                    )
                 )
-                out.append(_problem(file, entry, what))
-                continue
-            if top is not None and resolved != top and not resolved.startswith(top + os.sep):
-                out.append(_problem(file, entry, "outside the checked paths"))
-                continue
-            if entry.include and os.path.isdir(target):
+            elif entry.plugin:
+                data, unread = _read_bytes(target)
+                if unread:
+                    out.append(_problem(file, entry, f"a plugin configuration that {unread}"))
+                else:
+                    out.extend(_check_configs(file, here, entry, data, top))
+            elif entry.include and is_dir:
                 stack.append(os.path.normpath(target))
     return out
+
+
+def local_names(data: bytes) -> list[tuple[str, bool]]:
+    """What the kustomization file `data` names that may be local, as (entry, whether a directory
+    there is a kustomization kustomize walks): to find what rendering it reads (`presync` exports
+    that from the commit). Inline entries, remotes and names holding a NUL are left out, and a file
+    that cannot be read names nothing: `problems` refuses all of them.
+    """
+    try:
+        document = yaml.load(data, Loader=_LOADER)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(document, Mapping) or _binary(document):
+        return []
+    return [
+        (entry.value, entry.include)
+        for entry in _entries(document)
+        if not (entry.plugin and _inline(entry.value)) and "\0" not in entry.value and not remote(entry.value)
+    ]
+
+
+def _check(
+    file: str, here: str, entry: _Entry, top: str | None, out: list[InputProblem]
+) -> tuple[str, bool] | None:
+    """Add the problem of one entry to `out`; (the local path it names, whether a directory) if none."""
+    if "\0" in entry.value:  # no file has that name, and os calls raise on it (ValueError)
+        out.append(_problem(file, entry, "not a file name (it holds a NUL character)"))
+        return None
+    why = remote(entry.value)
+    target = os.path.join(here, entry.value)
+    try:
+        resolved = os.path.realpath(target)
+        exists, is_dir = os.path.exists(target), os.path.isdir(target)
+    except (OSError, ValueError) as e:  # a name the file system refuses: not one kustomize reads
+        out.append(_problem(file, entry, f"not a name the file system accepts ({e})"))
+        return None
+    if why or (entry.field.endswith(".repo") and not exists):
+        what = (
+            "a remote (a URL or a repository) that kustomize would fetch when rendering, even "
+            "where a local file or directory of that name exists"
+            + (f" ({why})" if why else "")
+            + ", so the commit would not pin what is judged, and the renderer would fetch an "
+            "address of the committer's choosing"
+        )
+        out.append(_problem(file, entry, what))
+        return None
+    if os.path.isabs(entry.value) or not exists:
+        what = (
+            "an absolute path: what it names is the rendering host's, not the repository's"
+            if os.path.isabs(entry.value)
+            else "not a file or directory beside the kustomization, so kustomize would try to "
+            "fetch it as a remote"
+        )
+        out.append(_problem(file, entry, what))
+        return None
+    if top is not None and resolved != top and not resolved.startswith(top + os.sep):
+        out.append(_problem(file, entry, "outside the checked paths"))
+        return None
+    return target, is_dir
+
+
+def _check_configs(file: str, here: str, entry: _Entry, data: bytes, top: str | None) -> list[InputProblem]:
+    """The problems of the plugin configurations in `data` (an inline entry, or the file it names).
+
+    A builtin plugin loads the files its configuration names with the loader of the kustomization
+    that lists it (`PluginHelpers.Loader`): `files`, `envs` and `env` (ConfigMapGenerator,
+    SecretGenerator), `path` (PatchTransformer, PatchJson6902Transformer), `paths`
+    (PatchStrategicMergeTransformer), `replacements[].path` (ReplacementTransformer), and the
+    chart's repository, values files and homes (HelmChartInflationGenerator). They are checked as
+    the kustomization's own entries are; the kind is not looked at (a field more can only be a
+    refusal more).
+    """
+    out: list[InputProblem] = []
+    configs, unread = _parse_all(data)
+    if unread:
+        return [
+            _problem(file, entry, f"a plugin configuration that {unread}, so what it names cannot be checked")
+        ]
+    for i, config in enumerate(configs):
+        label = f"{entry.field}[{entry.value!r}]" if not _inline(entry.value) else entry.field
+        label += f"[{i}]" if len(configs) > 1 else ""
+        for inner in _config_entries(config, label):
+            _check(file, here, inner, top, out)
+    return out
+
+
+def _config_entries(config: Mapping[str, object], label: str) -> Iterator[_Entry]:
+    for key in (
+        "files",
+        "envs",
+        "env",
+        "path",
+        "valuesFile",
+        "additionalValuesFiles",
+        "chartHome",
+        "configHome",
+    ):
+        for value in _strings(_get(config, key)):
+            if key == "files" and "=" in value:
+                value = value.partition("=")[2]
+            yield _Entry(f"{label}.{key}", value)
+    for value in _strings(_get(config, "paths")):
+        if not _inline(value):
+            yield _Entry(f"{label}.paths", value)
+    for value in _strings(_get(config, "repo")):
+        yield _Entry(f"{label}.repo", value)
+    for i, item in _items(_get(config, "replacements")):
+        for value in _strings(_get(item, "path")):
+            yield _Entry(f"{label}.replacements[{i}].path", value)
+
+
+def _parse_all(data: bytes) -> tuple[list[Mapping[str, object]], str]:
+    """The mappings of a YAML stream (a `*List`'s items too, as kustomize reads resources), or why
+    they cannot be read."""
+    try:
+        documents = list(yaml.load_all(data, Loader=_LOADER))
+    except yaml.YAMLError as e:
+        return [], f"is not YAML trustgate can read ({str(e).splitlines()[0]})"
+    if _binary(documents):
+        return [], _BINARY
+    out: list[Mapping[str, object]] = []
+    stack: list[object] = list(reversed(documents))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            out.append(item)
+            items = item.get("items")
+            if isinstance(items, list):
+                stack.extend(reversed(items))
+        elif item is not None:
+            return [], "is not a mapping"
+    return out, ""
+
+
+_BINARY = (
+    "holds a !!binary key or value: kustomize (Go's YAML) reads it as the text it encodes, which "
+    "trustgate does not; write it as plain text"
+)
+
+
+def _binary(value: object) -> bool:
+    """Whether `value` holds bytes anywhere (a !!binary key or value, as PyYAML gives it)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes | bytearray):
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set):
+            stack.extend(item)
+    return False
+
+
+def _read_bytes(path: str) -> tuple[bytes, str]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_BYTES + 1)
+    except OSError as e:
+        return b"", f"cannot be read ({e.strerror or e})"
+    if len(data) > _MAX_BYTES:
+        return b"", f"is over {_MAX_BYTES:,} bytes"
+    return data, ""
 
 
 def _problem(file: str, entry: _Entry, what: str) -> InputProblem:
@@ -122,7 +321,7 @@ def _problem(file: str, entry: _Entry, what: str) -> InputProblem:
         Source(file),
         "input/kustomize-remote",
         f"{file}: {entry.field} entry {entry.value!r} is {what}",
-        "vendor what it names into the repository (under the checked paths) and name it by a "
+        "vendor what it names into the repository and name it by a "
         "relative path, or render the kustomization first and check the output",
     )
 
@@ -133,19 +332,17 @@ def _read(directory: str) -> tuple[str, Mapping[str, object], str]:
         path = os.path.join(directory, name)
         if not os.path.isfile(path):
             continue
-        try:
-            with open(path, "rb") as f:
-                data = f.read(_MAX_BYTES + 1)
-        except OSError as e:
-            return path, {}, f"cannot be read ({e.strerror or e})"
-        if len(data) > _MAX_BYTES:
-            return path, {}, f"is over {_MAX_BYTES:,} bytes"
+        data, unread = _read_bytes(path)
+        if unread:
+            return path, {}, unread
         try:
             document = yaml.load(data, Loader=_LOADER)
         except yaml.YAMLError as e:
             return path, {}, f"is not YAML trustgate can read ({str(e).splitlines()[0]})"
         if document is not None and not isinstance(document, Mapping):
             return path, {}, "is not a mapping"
+        if _binary(document):
+            return path, {}, _BINARY
         return path, document or {}, ""
     return "", {}, ""
 
@@ -169,8 +366,7 @@ def _entries(document: Mapping[str, object]) -> Iterator[_Entry]:
             yield _Entry(field, value, include=True)
     for field in _PLUGINS:
         for value in _strings(_get(document, field)):
-            if not _inline(value):
-                yield _Entry(field, value, include=True)
+            yield _Entry(field, value, include=True, plugin=True)
     for field in _FILES:
         for value in _strings(_get(document, field)):
             yield _Entry(field, value)

@@ -34,9 +34,10 @@ class ObjectKey:
     kind: str
     namespace: str
     name: str
-    # The entry of `presync.paths` it is under (one reconciler source): the same object under two
-    # paths (two Flux Kustomizations, two Argo CD Applications, or two clusters) is two objects,
-    # each of whose removal counts. "" when the caller gave no paths.
+    # The reconciler source it is applied by (`source_path`): the entry of `presync.paths` it is
+    # under, or, rendered, the kustomization that rendered it. The same object under two (two Flux
+    # Kustomizations, two Argo CD Applications, two clusters, a base and its overlay) is two
+    # objects, each of whose removal counts. "" when the caller gave no paths.
     path: str = ""
 
     @property
@@ -257,14 +258,22 @@ def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKe
 
 
 def source_path(source: Source, paths: Sequence[str]) -> str:
-    """The first entry of `paths` (normalised) that holds `source` ("" if none does): the reconciler
-    source it is applied by. A rendered object is where its kustomization is, not its base file
-    (which another entry may hold too)."""
-    where = _path(source.rendered_from if source.rendered_from is not None else source.file)
+    """The reconciler source `source` is applied by ("" if no entry of `paths` holds it): for a file
+    read as it is, the first entry of `paths` (normalised) that holds it; for a rendered object, the
+    kustomization that rendered it (not its base file, which another entry may hold too).
+
+    A reconciler source that renders points at one kustomization (a Flux Kustomization's path, an
+    Argo CD kustomize source); two kustomizations under one entry, a base and the overlay that
+    includes it (`deploy/base`, `deploy/overlays/prod` under `deploy`), are two sources, each of
+    which applies its own copy: not one object defined twice, and a removal from either is a
+    removal.
+    """
+    rendered = source.rendered_from
+    where = _path(rendered if rendered is not None else source.file)
     for raw in paths:
         path = _path(raw)
         if not path or where == path or where.startswith(path + "/"):
-            return path or "."
+            return (where or ".") if rendered is not None else (path or ".")
     return ""
 
 
@@ -345,7 +354,10 @@ def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> st
     if approval.present is None:
         return "its commit does not descend from the gated commit, or its tree cannot be rendered"
     holds = approval.present.get(key)
-    if now is None and holds is not None and not holds.startswith(_LOCAL):
+    # Holding it with kustomize's local-config annotation is not holding it only where that is the
+    # change approved (gaining the annotation: `gone` had none). Where the gated tree had it
+    # already, the approving commit that still holds it saw no removal.
+    if now is None and holds is not None and not (holds.startswith(_LOCAL) and not gone.local):
         return "its commit still holds the object"
     if now is not None and holds != now.digest:
         return "its commit does not hold the object as the candidate does"
@@ -449,14 +461,23 @@ def duplicates(
     scopes: kinds.Scopes = _BUILT_IN,
     severity: Severity,
 ) -> list[DocumentResult]:
-    """One blocking result per further copy of an object defined more than once under one entry of
-    `paths` (one reconciler source).
+    """One blocking result per further copy of an object defined more than once in one reconciler
+    source (`source_path`: files read as they are under one entry of `paths`; one kustomization,
+    which refuses such a copy itself).
 
     Which copy a reconciler applies differs: kustomize (every Flux path) refuses to build such a
     path, Argo CD's directory source applies the last copy (`DeduplicateTargetObjects`), and the
     gate's diff and UPDATE judgement took the first. Rather than guess, the change is refused.
+
+    A copy without `metadata.namespace` of a kind that is namespaced (or of unknown scope) is a copy
+    of the same kind and name in any namespace: the reconciler puts it in its destination namespace
+    (Argo CD does so before `DeduplicateTargetObjects`, then keeps the last copy; a Flux
+    Kustomization's `targetNamespace`, or the service account's namespace), which the gate does not
+    know, so it may well be the namespace of the other copy.
     """
     first: dict[ObjectKey, Document] = {}
+    # (group, kind, name, path) -> the first copy with a namespace, the first without one
+    named: dict[tuple[str, str, str, str], tuple[Document | None, Document | None]] = {}
     out: list[DocumentResult] = []
     for doc in documents:
         if not doc.kubernetes or doc.list_role == "list":
@@ -465,20 +486,39 @@ def duplicates(
         if key is None:
             continue
         key = dataclasses.replace(key, path=source_path(doc.source, paths))
-        if key not in first:
+        earlier = first.get(key)
+        if earlier is None and scopes.namespaced(doc.obj) is not False:
+            with_ns, without_ns = named.get((key.group, key.kind, key.name, key.path), (None, None))
+            earlier = (with_ns or without_ns) if not key.namespace else without_ns
+        if earlier is None:
             first[key] = doc
+            group = (key.group, key.kind, key.name, key.path)
+            with_ns, without_ns = named.get(group, (None, None))
+            named[group] = (
+                with_ns or (doc if key.namespace else None),
+                without_ns or (None if key.namespace else doc),
+            )
             continue
-        was = first[key].source
+        was = earlier.source
+        other = key_of(earlier.obj, scopes)
+        label = other.label if other is not None and other.namespace else key.label
+        unset = (
+            " (one copy names no namespace: the reconciler puts it in its destination namespace, "
+            "which may be the other's)"
+            if other is not None and other.namespace != key.namespace
+            else ""
+        )
         finding = Finding(
             rule="duplicate-object",
             severity=severity,
-            message=f"{key.label} is defined twice under {key.path or 'the paths'}: at {was.file}:{was.line} "
-            f"and at {doc.source.file}:{doc.source.line}; kustomize (every Flux path) refuses to build that, "
-            "Argo CD applies the last copy: what is applied is not what one copy says",
+            message=f"{label} is defined twice under {key.path or 'the paths'}: at {was.file}:{was.line} "
+            f"and at {doc.source.file}:{doc.source.line}{unset}; kustomize (every Flux path) refuses to "
+            "build that, Argo CD applies the last copy: what is applied is not what one copy says",
             source="presync",
-            fix="keep one definition of the object",
+            fix="keep one definition of the object"
+            + (", and give every copy its namespace" if unset else ""),
             policy="presync",
-            metadata={"object": key.label, "first": f"{was.file}:{was.line}"},
+            metadata={"object": label, "first": f"{was.file}:{was.line}"},
         )
         out.append(
             DocumentResult(doc.source, doc.api_version, key.kind, key.namespace or None, key.name, [finding])

@@ -471,16 +471,19 @@ class PresyncGate:
         return content_hash({"repository": _where(repository), "gatedRef": gated_ref})
 
     def _paths_tree(self, git: Git, commit: str) -> str:
-        """A digest of the files under `presync.paths` at `commit` (mode, object, path of each):
-        what the gate renders and the reconciler applies, whatever else the commit changes."""
+        """A digest of the files under `presync.paths` at `commit`, and of those elsewhere in the
+        repository that their kustomizations include (mode, object, path of each): what the gate
+        renders and the reconciler applies, whatever else the commit changes."""
         entries = self._ls_tree(git, commit)
         return content_hash(sorted([e.mode, e.object, e.path] for e in entries))
 
     def _ls_tree(self, git: Git, commit: str) -> list[TreeEntry]:
-        """The files under `presync.paths` at `commit`; the candidate's are listed once per run."""
+        """The files under `presync.paths` at `commit`, then those of the repository outside them that
+        their kustomizations include (`_included`); the candidate's are listed once per run."""
         key = (str(git.directory), commit)
         if self._listed is None or self._listed[0] != key:
-            self._listed = (key, git.ls_tree(commit, self.settings.paths))
+            paths = self.settings.paths
+            self._listed = (key, _included(git, commit, git.ls_tree(commit, paths), paths))
         return self._listed[1]
 
     def _moved_before(self, scope: str, paths_tree: str, gated: str) -> str | None:
@@ -516,7 +519,8 @@ class PresyncGate:
         return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
 
     def _render(self, git: Git, commit: str, tree: str) -> tuple[list[Document], list[InputProblem]]:
-        """Export `commit` (its `presync.paths`) and load it as `trustgate check` would, paths relative."""
+        """Export `commit` (its `presync.paths`, and what their kustomizations include from the
+        repository) and load the paths as `trustgate check` would, paths relative."""
         present, any_files, unseen = self._present_paths(git, commit)
         documents: list[Document] = []
         problems: list[InputProblem] = [
@@ -699,6 +703,75 @@ def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
     return DocumentResult(Source(f"commit {commit.sha[:12]}"), None, "Commit", None, commit.sha, findings)
 
 
+_KUSTOMIZATION_FILES = frozenset(loader.KUSTOMIZATION_FILES)
+_MAX_INCLUDED = 1_000  # kustomizations followed out of the paths; more is a loop or an attack
+
+
+def _included(git: Git, commit: str, entries: list[TreeEntry], paths: Sequence[str]) -> list[TreeEntry]:
+    """`entries` (the files under `presync.paths`) and, after them, the files of the repository
+    outside them that their kustomizations name, transitively (`../../base`, a patch file, the
+    kustomizations those include): what rendering the paths reads, as a reconciler renders a path
+    of a whole checkout (Flux, Argo CD).
+
+    Read from the commit like the rest (pinned, no TOCTOU); nothing outside the repository is
+    followed (a name leading out of it, or one naming a directory at or above the kustomization,
+    which kustomize refuses, is left to `kustomize_refs`, which refuses it). Units are still only
+    the paths: the included files are rendered only as the kustomizations under the paths include
+    them. Links among them are exported as links, and may not lead out of the export (`Git.export`).
+    """
+    from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
+
+    have = {e.path for e in entries}
+    roots = [p.strip("/").removeprefix("./") for p in paths]
+    found: dict[str, TreeEntry] = {}  # directory -> its kustomization file
+    for entry in entries:
+        directory, _, name = entry.path.rpartition("/")
+        if name in _KUSTOMIZATION_FILES and entry.mode.startswith("100"):
+            found.setdefault(directory, entry)
+    out = list(entries)
+    listed: dict[str, list[TreeEntry]] = {}
+    walked: set[str] = set()
+    level = sorted(found)
+    while level and len(walked) < _MAX_INCLUDED:
+        level = [d for d in level if d not in walked][: _MAX_INCLUDED - len(walked)]
+        walked.update(level)
+        content = git.blobs([found[d].object for d in level])
+        after: list[str] = []
+        for directory in level:
+            for value, include in kustomize_refs.local_names(content[found[directory].object]):
+                if posixpath.isabs(value):
+                    continue
+                target = posixpath.normpath(posixpath.join(directory, value))
+                if target in (".", "..") or target.startswith("../"):
+                    continue  # the whole repository, or outside it: refused when checked
+                if directory == target or directory.startswith(target + "/"):
+                    continue  # at or above the kustomization: kustomize refuses it
+                if target not in listed:
+                    listed[target] = [] if _under(target, roots) else git.ls_tree(commit, [target])
+                for entry in listed[target]:
+                    if entry.path in have:
+                        continue
+                    have.add(entry.path)
+                    out.append(entry)
+                    where, _, name = entry.path.rpartition("/")
+                    if name in _KUSTOMIZATION_FILES and entry.mode.startswith("100"):
+                        found.setdefault(where, entry)
+                if include and target in found and target not in walked:
+                    after.append(target)
+        level = sorted(set(after))
+    return out
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    """Whether `path` lies under one of `roots` (`presync.paths`): its files are listed already."""
+    return any(r in ("", ".") or path == r or path.startswith(r + "/") for r in roots)
+
+
 _RENDERED_UNREAD = (".jsonnet",)  # what a reconciler renders into objects and the loader cannot read
 
 
@@ -707,13 +780,17 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
     follows links and submodules, and renders `*.jsonnet` in a directory source) would deploy but
     trustgate does not read. Reported, so the gate fails closed."""
     roots = [p.strip("/").removeprefix("./") for p in paths]
+    # What is exported besides the paths (`_included`: what their kustomizations name) is pinned by
+    # the commit too: a link may lead there.
+    exported = {e.path for e in entries}
+    exported.update(d for e in entries for d in _parents(e.path))
 
     def inside(name: str) -> bool:
-        return any(r in ("", ".") or name == r or name.startswith(r + "/") for r in roots)
+        return _under(name, roots) or name in exported
 
     out = []
     for entry in entries:
-        if entry.path.endswith(_RENDERED_UNREAD):
+        if entry.path.endswith(_RENDERED_UNREAD) and _under(entry.path, roots):  # kustomize reads none
             out.append(
                 InputProblem(
                     Source(entry.path),

@@ -332,3 +332,107 @@ def test_an_object_is_keyed_by_the_path_it_is_under_and_a_second_copy_there_is_r
     (finding,) = twice.findings
     assert finding.rule == "duplicate-object" and "prod/pvc.yaml:1" in finding.message
     assert changes.duplicates(docs[:2], ["prod", "staging"], severity=Severity.ERROR) == []
+
+
+def test_a_copy_without_a_namespace_is_a_copy_in_any_namespace() -> None:
+    """Argo CD puts a namespaced object without metadata.namespace into the destination namespace
+    before it keeps the last copy: `data` next to `shop/data` may be the same PVC."""
+
+    def pvc(file: str, namespace: str | None) -> Document:
+        metadata = {"name": "data"} | ({"namespace": namespace} if namespace else {})
+        return Document(
+            Source(file), {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata}
+        )
+
+    for docs in (
+        [pvc("deploy/pvc.yaml", "shop"), pvc("deploy/zz-pvc.yaml", None)],
+        [pvc("deploy/pvc.yaml", None), pvc("deploy/zz-pvc.yaml", "shop")],
+    ):
+        (twice,) = changes.duplicates(docs, ["deploy"], severity=Severity.ERROR)
+        assert twice.source.file == "deploy/zz-pvc.yaml"
+        (finding,) = twice.findings
+        assert finding.rule == "duplicate-object" and "PersistentVolumeClaim/shop/data" in finding.message
+        assert "names no namespace" in finding.message and "deploy/pvc.yaml:1" in finding.message
+    # Under two entries, or in two named namespaces, they are two objects.
+    assert (
+        changes.duplicates(
+            [pvc("a/p.yaml", "shop"), pvc("b/p.yaml", None)], ["a", "b"], severity=Severity.ERROR
+        )
+        == []
+    )
+    assert (
+        changes.duplicates(
+            [pvc("a/p.yaml", "shop"), pvc("a/q.yaml", "other")], ["a"], severity=Severity.ERROR
+        )
+        == []
+    )
+    # A cluster-scoped kind has no namespace to be put in: `namespace:` on it is dropped, one object.
+    ns = [doc("Namespace", "shop"), doc("Namespace", "shop", namespace="x")]
+    assert (
+        len(
+            changes.duplicates(
+                [dataclasses.replace(d, source=Source(f"a/{i}.yaml")) for i, d in enumerate(ns)],
+                ["a"],
+                severity=Severity.ERROR,
+            )
+        )
+        == 1
+    )
+
+
+def test_holding_an_object_with_local_config_is_holding_it() -> None:
+    """A PVC that carries local-config already (a reconciler that does not build with kustomize
+    applies it): an approver's commit that still holds it, unchanged, saw no removal; one that gives
+    it the annotation made the removal it approves."""
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": "shop"},
+    }
+    local = {**pvc, "metadata": {**pvc["metadata"], "annotations": {changes.LOCAL_CONFIG: "true"}}}  # type: ignore[dict-item]
+    plain_tree = changes.inventory([Document(Source("deploy/pvc.yaml"), pvc)])
+    local_tree = changes.inventory([Document(Source("deploy/pvc.yaml"), local)])
+    (key,) = local_tree
+    (approval,) = changes.approvals(
+        [commit(approvals=("PersistentVolumeClaim/shop/data in deploy/pvc.yaml",))], ["bob@example.com"]
+    )
+
+    def severity(before: dict[changes.ObjectKey, changes.Seen], held: str) -> Severity:
+        (result,) = changes.removals(
+            before,
+            {},
+            protected_kinds=["PersistentVolumeClaim"],
+            granted=[dataclasses.replace(approval, present={key: held})],
+            severity=Severity.ERROR,
+        )
+        return result.findings[0].severity
+
+    # Deleted, the gated tree had local-config: the approving commit still holding it saw nothing.
+    assert severity(local_tree, local_tree[key].digest) == Severity.ERROR
+    # Deleted, the approving commit gave it local-config (its own removal): counts.
+    assert severity(plain_tree, local_tree[key].digest) == Severity.INFO
+
+
+def test_a_base_and_its_overlay_under_one_path_are_two_sources() -> None:
+    """`deploy/base` and `deploy/overlays/prod` (which includes `../../base`) under the one entry
+    `deploy` are rendered as two kustomizations: each applies its own copy of the base's objects (a
+    reconciler points at one of them). Not a duplicate; and each copy is an object of its own, so
+    removing the overlay's copy is a removal although the base still holds it."""
+
+    def cm(rendered_from: str) -> Document:
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"}}
+        return Document(Source("deploy/base/cm.yaml", rendered_from=rendered_from), obj)
+
+    docs = [cm("deploy/base"), cm("deploy/overlays/prod")]
+    assert changes.duplicates(docs, ["deploy"], severity=Severity.ERROR) == []
+    assert sorted(k.path for k in changes.inventory(docs, paths=["deploy"])) == [
+        "deploy/base",
+        "deploy/overlays/prod",
+    ]
+    assert (
+        changes.source_path(Source("deploy/base/cm.yaml", rendered_from="deploy/base"), ["."])
+        == "deploy/base"
+    )
+    # Files read as they are: one source per entry; a second copy there is refused (Argo CD keeps the last).
+    plain = [dataclasses.replace(d, source=Source(f"deploy/{i}.yaml")) for i, d in enumerate(docs)]
+    assert len(changes.duplicates(plain, ["deploy"], severity=Severity.ERROR)) == 1
