@@ -507,7 +507,12 @@ def test_equivalent_match_policy_without_conversion_is_could_not_evaluate(write:
 
 
 def _policy_with(
-    variables: list[dict[str, str]], validations: list[dict[str, str]], failure_policy: str = "Fail"
+    variables: list[dict[str, str]],
+    validations: list[dict[str, str]],
+    failure_policy: str = "Fail",
+    *,
+    group: str = "apps",
+    resource: str = "deployments",
 ) -> vap.PolicySet:
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -518,10 +523,10 @@ def _policy_with(
             "matchConstraints": {
                 "resourceRules": [
                     {
-                        "apiGroups": ["apps"],
+                        "apiGroups": [group],
                         "apiVersions": ["v1"],
                         "operations": ["CREATE"],
-                        "resources": ["deployments"],
+                        "resources": [resource],
                     }
                 ]
             },
@@ -1413,37 +1418,14 @@ def test_a_custom_resource_is_judged_as_its_crd_decodes_it() -> None:
             ],
         },
     }
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": "p"},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": ["example.com"],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE"],
-                        "resources": ["widgets"],
-                    }
-                ]
-            },
-            "validations": [
-                {"expression": "!has(object.spec.size) || object.spec.size <= 2", "message": "size"},
-                {"expression": "has(object.spec.owner)", "message": "no owner"},
-            ],
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": "b"},
-        "spec": {"policyName": "p", "validationActions": ["Deny"]},
-    }
-    policies = vap.PolicySet(
-        policies={"p": vap.parse_policy(policy, file="p.yaml")},
-        bindings=[vap.parse_binding(binding, file="p.yaml")],
+    policies = _policy_with(
+        [],
+        [
+            {"expression": "!has(object.spec.size) || object.spec.size <= 2", "message": "size"},
+            {"expression": "has(object.spec.owner)", "message": "no owner"},
+        ],
+        group="example.com",
+        resource="widgets",
     )
     policies.add_crd(crd)
     widget = {
