@@ -10,14 +10,12 @@ server here is 1.20 (scripts/kube-apiserver.sh), which has both but no CEL rules
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
-from support.crds import widget_crd_object
+from support.crds import server_accepts_widget, wait_widgets_served, widget_crd_object
 from support.kube import Cluster, kube_apiserver_binary, start_cluster
 
 from trustgate.policy.schema import SchemaSet, available_versions
@@ -88,7 +86,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[k8s.ApiClient]:
     try:
         with k8s.ApiClient(configuration) as api_client:
             k8s.ApiextensionsV1Api(api_client).create_custom_resource_definition(widget_crd_object(_SCHEMA))
-            _wait_served(api_client)
+            wait_widgets_served(api_client, _widget({}))
             yield api_client
     finally:
         cluster.stop()
@@ -103,36 +101,12 @@ def _widget(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _server_accepts(api: k8s.ApiClient, obj: dict[str, Any]) -> tuple[bool, str]:
-    try:
-        k8s.CustomObjectsApi(api).create_namespaced_custom_object(
-            "example.com", "v1", "default", "widgets", obj, dry_run="All"
-        )
-    except ApiException as e:
-        if e.status == 422:
-            return False, json.loads(e.body or "{}").get("message", "")
-        raise
-    return True, ""
-
-
-def _wait_served(api: k8s.ApiClient, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            _server_accepts(api, _widget({}))
-            return
-        except ApiException as e:
-            if e.status != 404 or time.monotonic() > end:
-                raise
-            time.sleep(0.5)
-
-
 def test_trustgate_and_the_api_server_agree_on_nulls_and_list_type_uniqueness(api: k8s.ApiClient) -> None:
     schemas = SchemaSet(version=available_versions()[0], strict=True, crds=[widget_crd_object(_SCHEMA)])
     disagreements = []
     for spec in CASES:
         obj = _widget(spec)
-        server, reason = _server_accepts(api, obj)
+        server, reason = server_accepts_widget(api, obj)
         violations = schemas.validate(obj)
         if server != (not violations):
             ours = "; ".join(v.message for v in violations) or "accepted"

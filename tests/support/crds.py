@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
 
 from trustgate.cli.main import main
 
@@ -114,3 +117,29 @@ def check_with_crd(crd: Path, manifest: Path) -> tuple[int, list[dict[str, Any]]
     )
     report = json.loads(result.stdout)
     return result.exit_code, [f for r in report["results"] for f in r["findings"]]
+
+
+def server_accepts_widget(api: k8s.ApiClient, obj: dict[str, Any]) -> tuple[bool, str]:
+    """Whether the API server accepts creating the Widget `obj` (a dry run), with its reason if not."""
+    try:
+        k8s.CustomObjectsApi(api).create_namespaced_custom_object(
+            "example.com", "v1", "default", "widgets", obj, dry_run="All"
+        )
+    except ApiException as e:
+        if e.status == 422:
+            return False, json.loads(e.body or "{}").get("message", "")
+        raise
+    return True, ""
+
+
+def wait_widgets_served(api: k8s.ApiClient, probe: dict[str, Any], timeout: float = 60) -> None:
+    """Wait until the API server serves the Widget CRD just created (`probe`: any Widget)."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            server_accepts_widget(api, probe)
+            return
+        except ApiException as e:
+            if e.status != 404 or time.monotonic() > end:
+                raise
+            time.sleep(0.5)
