@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner
+from support.serving import serving
 
 from trustgate.cli.main import main
 
@@ -53,34 +52,13 @@ def test_a_kustomization_naming_a_url_is_refused_before_rendering(write: Write, 
     """`check` reads kustomizations with the loader `presync` uses: what kustomize would fetch (a URL,
     a git repository) is refused, so the verdict is one of the files checked and the CI host fetches
     nothing a pull request names."""
-    asked: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            data = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: remote}\n"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/remote.yaml"
+    with serving("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: remote}\n") as (base, asked):
+        url = f"{base}/remote.yaml"
         write("app/kustomization.yaml", f"resources: [cm.yaml, '{url}']\n")
         write("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: local}\n")
         result = CliRunner().invoke(
             main, ["check", str(tmp_path / "app"), "-o", "json"], catch_exceptions=False
         )
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     assert asked == []
     assert result.exit_code == 3, result.output
     (doc,) = json.loads(result.stdout)["results"]

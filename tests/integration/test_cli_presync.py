@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import http.server
 import json
 import os
 import signal
@@ -12,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +31,7 @@ from support.gitrepo import (
     ssh_key,
     stop_gpg_agent,
 )
+from support.serving import serving
 
 from trustgate.cli.main import main
 
@@ -283,34 +281,6 @@ def test_a_kustomization_that_fails_to_render_is_not_evaluated(
     assert s.records()[-1]["verdict"] == "error"
 
 
-@contextlib.contextmanager
-def _serving(body: str) -> Iterator[tuple[str, list[str]]]:
-    """An HTTP server on 127.0.0.1 answering every GET with `body`: its URL and the paths asked for."""
-    asked: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            data = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def test_a_kustomization_may_name_only_files_of_the_checked_paths(
     setup: Callable[..., Setup], keys: Keys, tmp_path: Path
 ) -> None:
@@ -321,7 +291,7 @@ def test_a_kustomization_may_name_only_files_of_the_checked_paths(
     s = setup()
     assert s.run()[0] == 0
     gated = s.repo.ref(GATED)
-    with _serving(CONFIGMAP.replace("settings", "remote")) as (url, asked):
+    with serving(CONFIGMAP.replace("settings", "remote")) as (url, asked):
         s.repo.write(
             "deploy/kustomization.yaml", f"resources: [namespace.yaml, pvc.yaml, '{url}/remote.yaml']\n"
         )
@@ -375,7 +345,7 @@ def test_a_remote_is_refused_although_a_committed_path_is_spelled_like_it(
     s = setup()
     assert s.run()[0] == 0
     gated = s.repo.ref(GATED)
-    with _serving(CONFIGMAP.replace("settings", "served-by-url")) as (url, asked):
+    with serving(CONFIGMAP.replace("settings", "served-by-url")) as (url, asked):
         host = url.removeprefix("http://")
         s.repo.write(f"deploy/http:/{host}/remote.yaml", CONFIGMAP.replace("settings", "innocent"))
         s.repo.write(
@@ -408,7 +378,7 @@ def test_a_remote_hidden_in_binary_yaml_or_a_plugin_configuration_is_refused(
     s = setup()
     assert s.run()[0] == 0
     gated = s.repo.ref(GATED)
-    with _serving(CONFIGMAP.replace("settings", "served-by-url")) as (url, asked):
+    with serving(CONFIGMAP.replace("settings", "served-by-url")) as (url, asked):
         hidden = base64.b64encode(f"{url}/remote.yaml".encode()).decode()
         s.repo.write(
             "deploy/kustomization.yaml", f"resources:\n- namespace.yaml\n- pvc.yaml\n- !!binary {hidden}\n"
