@@ -652,6 +652,79 @@ def test_an_update_is_judged_against_the_old_object_as_the_api_server_does(
         srv.stop()
 
 
+NO_DEBUG = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-debug}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["UPDATE"]
+        resources: ["pods/ephemeralcontainers"]
+  validations:
+    - expression: "request.subResource != 'ephemeralcontainers'"
+      message: "no kubectl debug"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-debug}
+spec: {policyName: no-debug, validationActions: [Deny]}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: pods-frozen}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["pods"]}
+  validations:
+    - expression: "false"
+      message: "pods are frozen"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: pods-frozen}
+spec: {policyName: pods-frozen, validationActions: [Deny]}
+"""
+
+
+def test_kubectl_debug_is_matched_by_admission_policies_as_the_subresource(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    """`kubectl debug` is an UPDATE of pods/ephemeralcontainers whose object is the Pod: a policy
+    on `pods/ephemeralcontainers` applies to it (and sees request.subResource), one on `pods`
+    does not (rules.go: `pods` matches the main resource only)."""
+    policy = tmp_path / "debug.yaml"
+    policy.write_text(NO_DEBUG)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"manifests:\n  admissionPolicies: [{policy}]\n  policies: []\nkubernetes:\n  schemas: false\n"
+    )
+    old = json.loads(json.dumps(LATEST_POD))
+    old["spec"]["containers"][0]["image"] = "nginx:1.25"
+    new = json.loads(json.dumps(old))
+    new["spec"]["ephemeralContainers"] = [{"name": "debugger", "image": "busybox:1.36"}]
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        debug = review(new, operation="UPDATE", old=old, sub_resource="ephemeralcontainers")
+        debug["request"]["requestSubResource"] = "ephemeralcontainers"
+        answer = _response(srv, debug)
+        assert answer["allowed"] is False, answer
+        assert "no kubectl debug" in answer["status"]["message"]
+        assert "pods are frozen" not in answer["status"]["message"]
+        updated = _response(srv, review(new, operation="UPDATE", old=old))
+        assert updated["allowed"] is False, updated
+        assert "pods are frozen" in updated["status"]["message"]
+        assert "no kubectl debug" not in updated["status"]["message"]
+    finally:
+        srv.stop()
+
+
 NO_CONTRACTORS = """\
 apiVersion: templates.gatekeeper.sh/v1
 kind: ConstraintTemplate
