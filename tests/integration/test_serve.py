@@ -254,12 +254,50 @@ def test_unknown_operation_is_denied(server: Server) -> None:
 def test_oversized_body_gets_413_without_reading_it(server: Server) -> None:
     conn = server.connection()
     conn.putrequest("POST", "/validate")
-    conn.putheader("Content-Length", str(3 * 1024 * 1024 + 1))
+    conn.putheader("Content-Length", str(16 * 1024 * 1024 + 1))
     conn.endheaders()
     response = conn.getresponse()
     assert response.status == 413
-    assert "3 MiB" in json.loads(response.read())["error"]
+    assert "16 MiB" in json.loads(response.read())["error"]
     conn.close()
+
+
+def _big_deployment(entries: int, *, privileged: bool = False) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": "web",
+        "image": "registry.example.com/web:1.2.3",
+        "env": [{"name": f"V{i:06d}", "value": "x"} for i in range(entries)],
+    }
+    if privileged:
+        container["securityContext"] = {"privileged": True}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "big", "namespace": "shop"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def test_an_update_of_two_large_legal_objects_is_evaluated_not_refused(server: Server) -> None:
+    """An UPDATE's review holds object and oldObject as JSON: two objects each under the API
+    server's 3 MiB request limit make a review over 3 MiB. Refused with 413, the API server
+    would apply the webhook's failure policy: denied unevaluated on /validate, allowed
+    unevaluated (a privileged template) on /validate/fail-open."""
+    old = _big_deployment(90_000)
+    new = _big_deployment(90_000, privileged=True)
+    assert len(json.dumps(old, separators=(",", ":"))) < 3 * 1024 * 1024
+    body = review(new, operation="UPDATE", old=old)
+    data = json.dumps(body, separators=(",", ":")).encode()
+    assert len(data) > 5 * 1024 * 1024
+    for path in ("/validate", "/validate/fail-open"):
+        status, answer = server.post(data, path=path)
+        assert status == 200, answer
+        response = answer["response"]
+        assert response["allowed"] is False, response
+        assert "failure-policy" not in response.get("auditAnnotations", {}), response
 
 
 def test_body_just_under_the_limit_is_answered(server: Server) -> None:

@@ -57,7 +57,15 @@ from trustgate.model import (
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
-MAX_BODY_BYTES = 3 * 1024 * 1024  # bytes; the API server caps a request at 3 MiB
+# The largest review a legal request makes. The API server caps a request body at 3 MiB, but an
+# UPDATE's review carries two objects (object and oldObject), each as JSON, which can be larger
+# than the body they arrived as (protobuf or compact YAML; field names repeated in every list
+# item, managedFields and defaults added by the API server): two 3 MiB objects at up to ~2.5x
+# in JSON, plus the envelope (userInfo, options), stay under 16 MiB. A worker holds at most one
+# body per connection slot (`ConnectionLimits.max_connections`): the memory bound of bodies is
+# slots x this limit (ADR 7).
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_TEXT = "16 MiB"
 MAX_WARNINGS = 20  # warnings per response; kubectl prints each on its own line
 MAX_WARNING_CHARS = 400  # characters per warning; the API server truncates longer ones anyway
 MAX_MESSAGE_CHARS = 4000  # characters of status.message; long lists are cut with a count
@@ -171,7 +179,7 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         BadReview: the body is not an AdmissionReview v1 with a request and a uid (HTTP 400).
     """
     if len(body) > MAX_BODY_BYTES:
-        raise BadReview(f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES} (3 MiB)")
+        raise BadReview(f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES} ({MAX_BODY_TEXT})")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -76,7 +76,7 @@ def test_parse_reads_the_request() -> None:
         ),
         (_body({"operation": "CREATE"}), "request.uid"),
         (json.dumps({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}).encode(), "v1"),
-        (b" " * (admission.MAX_BODY_BYTES + 1), "3 MiB"),
+        (b" " * (admission.MAX_BODY_BYTES + 1), "16 MiB"),
     ],
 )
 def test_parse_rejects_what_it_cannot_answer(body: bytes, reason: str) -> None:
