@@ -690,6 +690,68 @@ def test_an_update_is_judged_against_the_old_object_as_the_api_server_does(
         srv.stop()
 
 
+def test_an_update_of_untyped_objects_is_judged_as_an_update(certs: CertSet, tmp_path: Path) -> None:
+    """oldObject without apiVersion and kind is typed from request.kind like object: else the
+    policies would not see the object as it is, and the UPDATE would pass as a CREATE."""
+    policy = tmp_path / "immutable.yaml"
+    policy.write_text(IMMUTABLE_TEAM)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"manifests:\n  admissionPolicies: [{policy}]\n  policies: []\nkubernetes:\n  schemas: false\n"
+    )
+    old = {k: v for k, v in json.loads(json.dumps(COMPLIANT)).items() if k not in ("apiVersion", "kind")}
+    old["metadata"]["labels"] = {"team": "shop"}
+    new = json.loads(json.dumps(old))
+    new["metadata"]["labels"]["team"] = "someone-else"
+    body = review(new, operation="UPDATE", old=old, kind="Deployment")
+    body["request"]["kind"] = body["request"]["requestKind"] = {
+        "group": "apps",
+        "version": "v1",
+        "kind": "Deployment",
+    }
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        changed = _response(srv, body)
+        assert changed["allowed"] is False, changed
+        assert "the team label cannot change" in changed["status"]["message"]
+    finally:
+        srv.stop()
+
+
+def test_an_object_in_another_namespace_than_the_request_is_denied(certs: CertSet, tmp_path: Path) -> None:
+    """The API server refuses such a request before webhooks run: were it judged, an exception
+    for one namespace would waive what is judged in the other."""
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nkubernetes: {schemas: false}\n"
+        "exceptions:\n  - name: legacy\n    rules: ['pss-*', 'images-*', 'resources-*']\n"
+        "    namespaces: [legacy]\n    owner: a@example.com\n    reason: test\n"
+        "    expires: '2099-01-01'\n"
+    )
+    privileged = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "c", "image": "nginx:latest", "securityContext": {"privileged": True}}]
+        },
+    }
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        for claimed, requested in (("legacy", "prod"), ("prod", "legacy")):
+            pod = json.loads(json.dumps(privileged))
+            pod["metadata"]["namespace"] = claimed
+            answer = _response(srv, review(pod, namespace=requested))
+            assert answer["allowed"] is False, answer
+            assert answer["status"]["code"] == 400, answer
+            assert "but request.namespace is" in answer["status"]["message"]
+        waived = _response(srv, review(privileged, namespace="legacy"))
+        assert waived["allowed"] is True, waived  # the exception itself still applies
+    finally:
+        srv.stop()
+
+
 NO_DEBUG = """\
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
