@@ -254,12 +254,50 @@ def test_unknown_operation_is_denied(server: Server) -> None:
 def test_oversized_body_gets_413_without_reading_it(server: Server) -> None:
     conn = server.connection()
     conn.putrequest("POST", "/validate")
-    conn.putheader("Content-Length", str(3 * 1024 * 1024 + 1))
+    conn.putheader("Content-Length", str(16 * 1024 * 1024 + 1))
     conn.endheaders()
     response = conn.getresponse()
     assert response.status == 413
-    assert "3 MiB" in json.loads(response.read())["error"]
+    assert "16 MiB" in json.loads(response.read())["error"]
     conn.close()
+
+
+def _big_deployment(entries: int, *, privileged: bool = False) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": "web",
+        "image": "registry.example.com/web:1.2.3",
+        "env": [{"name": f"V{i:06d}", "value": "x"} for i in range(entries)],
+    }
+    if privileged:
+        container["securityContext"] = {"privileged": True}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "big", "namespace": "shop"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def test_an_update_of_two_large_legal_objects_is_evaluated_not_refused(server: Server) -> None:
+    """An UPDATE's review holds object and oldObject as JSON: two objects each under the API
+    server's 3 MiB request limit make a review over 3 MiB. Refused with 413, the API server
+    would apply the webhook's failure policy: denied unevaluated on /validate, allowed
+    unevaluated (a privileged template) on /validate/fail-open."""
+    old = _big_deployment(90_000)
+    new = _big_deployment(90_000, privileged=True)
+    assert len(json.dumps(old, separators=(",", ":"))) < 3 * 1024 * 1024
+    body = review(new, operation="UPDATE", old=old)
+    data = json.dumps(body, separators=(",", ":")).encode()
+    assert len(data) > 5 * 1024 * 1024
+    for path in ("/validate", "/validate/fail-open"):
+        status, answer = server.post(data, path=path)
+        assert status == 200, answer
+        response = answer["response"]
+        assert response["allowed"] is False, response
+        assert "failure-policy" not in response.get("auditAnnotations", {}), response
 
 
 def test_body_just_under_the_limit_is_answered(server: Server) -> None:
@@ -648,6 +686,141 @@ def test_an_update_is_judged_against_the_old_object_as_the_api_server_does(
         assert same["allowed"] is True, same
         created = _response(srv, review(new))
         assert created["allowed"] is True, created
+    finally:
+        srv.stop()
+
+
+def test_an_update_of_untyped_objects_is_judged_as_an_update(certs: CertSet, tmp_path: Path) -> None:
+    """oldObject without apiVersion and kind is typed from request.kind like object: else the
+    policies would not see the object as it is, and the UPDATE would pass as a CREATE."""
+    policy = tmp_path / "immutable.yaml"
+    policy.write_text(IMMUTABLE_TEAM)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"manifests:\n  admissionPolicies: [{policy}]\n  policies: []\nkubernetes:\n  schemas: false\n"
+    )
+    old = {k: v for k, v in json.loads(json.dumps(COMPLIANT)).items() if k not in ("apiVersion", "kind")}
+    old["metadata"]["labels"] = {"team": "shop"}
+    new = json.loads(json.dumps(old))
+    new["metadata"]["labels"]["team"] = "someone-else"
+    body = review(new, operation="UPDATE", old=old, kind="Deployment")
+    body["request"]["kind"] = body["request"]["requestKind"] = {
+        "group": "apps",
+        "version": "v1",
+        "kind": "Deployment",
+    }
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        changed = _response(srv, body)
+        assert changed["allowed"] is False, changed
+        assert "the team label cannot change" in changed["status"]["message"]
+    finally:
+        srv.stop()
+
+
+def test_an_object_in_another_namespace_than_the_request_is_denied(certs: CertSet, tmp_path: Path) -> None:
+    """The API server refuses such a request before webhooks run: were it judged, an exception
+    for one namespace would waive what is judged in the other."""
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nkubernetes: {schemas: false}\n"
+        "exceptions:\n  - name: legacy\n    rules: ['pss-*', 'images-*', 'resources-*']\n"
+        "    namespaces: [legacy]\n    owner: a@example.com\n    reason: test\n"
+        "    expires: '2099-01-01'\n"
+    )
+    privileged = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "c", "image": "nginx:latest", "securityContext": {"privileged": True}}]
+        },
+    }
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        for claimed, requested in (("legacy", "prod"), ("prod", "legacy")):
+            pod = json.loads(json.dumps(privileged))
+            pod["metadata"]["namespace"] = claimed
+            answer = _response(srv, review(pod, namespace=requested))
+            assert answer["allowed"] is False, answer
+            assert answer["status"]["code"] == 400, answer
+            assert "but request.namespace is" in answer["status"]["message"]
+        waived = _response(srv, review(privileged, namespace="legacy"))
+        assert waived["allowed"] is True, waived  # the exception itself still applies
+    finally:
+        srv.stop()
+
+
+NO_DEBUG = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-debug}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["UPDATE"]
+        resources: ["pods/ephemeralcontainers"]
+  validations:
+    - expression: "request.subResource != 'ephemeralcontainers'"
+      message: "no kubectl debug"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-debug}
+spec: {policyName: no-debug, validationActions: [Deny]}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: pods-frozen}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["pods"]}
+  validations:
+    - expression: "false"
+      message: "pods are frozen"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: pods-frozen}
+spec: {policyName: pods-frozen, validationActions: [Deny]}
+"""
+
+
+def test_kubectl_debug_is_matched_by_admission_policies_as_the_subresource(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    """`kubectl debug` is an UPDATE of pods/ephemeralcontainers whose object is the Pod: a policy
+    on `pods/ephemeralcontainers` applies to it (and sees request.subResource), one on `pods`
+    does not (rules.go: `pods` matches the main resource only)."""
+    policy = tmp_path / "debug.yaml"
+    policy.write_text(NO_DEBUG)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"manifests:\n  admissionPolicies: [{policy}]\n  policies: []\nkubernetes:\n  schemas: false\n"
+    )
+    old = json.loads(json.dumps(LATEST_POD))
+    old["spec"]["containers"][0]["image"] = "nginx:1.25"
+    new = json.loads(json.dumps(old))
+    new["spec"]["ephemeralContainers"] = [{"name": "debugger", "image": "busybox:1.36"}]
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        debug = review(new, operation="UPDATE", old=old, sub_resource="ephemeralcontainers")
+        debug["request"]["requestSubResource"] = "ephemeralcontainers"
+        answer = _response(srv, debug)
+        assert answer["allowed"] is False, answer
+        assert "no kubectl debug" in answer["status"]["message"]
+        assert "pods are frozen" not in answer["status"]["message"]
+        updated = _response(srv, review(new, operation="UPDATE", old=old))
+        assert updated["allowed"] is False, updated
+        assert "pods are frozen" in updated["status"]["message"]
+        assert "no kubectl debug" not in updated["status"]["message"]
     finally:
         srv.stop()
 

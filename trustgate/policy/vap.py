@@ -30,9 +30,12 @@ The request is a CREATE of each checked object (`oldObject` null), or an
 UPDATE when the caller gives the object as it is now (`review(old=...)`);
 `request.userInfo` names nobody (empty username and groups), except at
 admission (`serve`), where the request's own uid, userInfo, dryRun and options
-are given. Offline, the object (and `oldObject`, the Namespaces and params) is
-what the API server's validating admission would see: a built-in kind decoded
-and defaulted (`trustgate.policy.k8s_defaults`), and an object with
+are given, and its kind, resource and subresource (and their `request*` twins),
+which decide the match as rules.Matcher does (`kubectl debug` is
+pods/ephemeralcontainers; offline there is never a subresource). Offline, the
+object (and `oldObject`, the Namespaces and params) is what the API server's
+validating admission would see: a built-in kind decoded and defaulted
+(`trustgate.policy.k8s_defaults`), and an object with
 `generateName` but no name reviewed under two generated names (a binding that
 decides differently under them cannot be evaluated). At admission the API
 server has done both; the request's objects are not defaulted again.
@@ -134,6 +137,7 @@ class _Rule:
         namespaced: bool,
         name: str,
         operation: str = "CREATE",
+        subresource: str = "",
         *,
         any_version: bool = False,
     ) -> bool:
@@ -144,20 +148,24 @@ class _Rule:
             return False
         if not any_version and not any_of(self.versions, version):
             return False
-        if not any(_resource_matches(r, resource) for r in self.resources):
+        if not any(_resource_matches(r, resource, subresource) for r in self.resources):
             return False
         if (self.scope == "Cluster" and namespaced) or (self.scope == "Namespaced" and not namespaced):
             return False
         return not self.names or name in self.names
 
 
-def _resource_matches(pattern: str, resource: str) -> bool:
-    """A rule's `resources` entry against a request for `resource` itself (a check never asks
-    for a subresource), as k8s.io/apiserver's rules.Matcher: `res/sub` matches when res is `*`
-    or the resource and sub is `*` or the request's subresource (here none). So `pods/*` and
-    `*/*` match pods; `pods/status` and `*/scale` do not."""
+def _resource_matches(pattern: str, resource: str, subresource: str = "") -> bool:
+    """A rule's `resources` entry against a request for `resource` (and its `subresource`, "" for
+    the resource itself), as k8s.io/apiserver's rules.Matcher (admission/plugin/webhook/predicates/
+    rules, which admission/plugin/policy/matching uses): `res/sub` matches when res is `*` or the
+    resource and sub is `*` or the request's subresource; an entry without `/` has sub "". So for
+    the resource itself `pods`, `*`, `pods/*` and `*/*` match, `pods/status` and `*/scale` do not;
+    for `pods/ephemeralcontainers` (`kubectl debug`, only at admission: a check never asks for a
+    subresource) `pods/ephemeralcontainers`, `pods/*`, `*/*` and `*/ephemeralcontainers` match,
+    `pods` and `*` do not."""
     res, _, sub = pattern.partition("/")
-    return res in ("*", resource) and sub in ("*", "")
+    return res in ("*", resource) and sub in ("*", subresource)
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,7 +533,14 @@ class PolicySet:
         name = str(meta.get("name") or "")
         pool = self._pool(objects)
         operation = "CREATE" if old is None else "UPDATE"
-        request = {
+        # Offline there is never a subresource; at admission, the request's (`kubectl debug`
+        # sends pods/ephemeralcontainers with the Pod as its object).
+        subresource = _admission_subresource(admission)
+        if admission is not None:
+            given_resource = _gvr(admission.get("resource"), "resource")
+            if given_resource is not None and given_resource[:2] == (group, version):
+                resource = given_resource[2]  # the API server's own plural, not a guess
+        request: dict[str, Any] = {
             "uid": "",
             "kind": {"group": group, "version": version, "kind": kind},
             "resource": {"group": group, "version": version, "resource": resource},
@@ -540,7 +555,7 @@ class PolicySet:
         }
         if old is not None:
             request["options"] = {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}
-        if admission is not None:  # who asked, as the API server sent it
+        if admission is not None:  # who asked, and for what, as the API server sent it
             given: tuple[tuple[str, type], ...] = (
                 ("uid", str),
                 ("userInfo", Mapping),
@@ -550,6 +565,22 @@ class PolicySet:
             for key, expected in given:
                 if isinstance(admission.get(key), expected):
                     request[key] = admission[key]
+            # kind/resource/subResource and their request* twins (the API server's
+            # admission/plugin/webhook/request CreateAdmissionRequest): what was asked, which for
+            # a subresource is not what the object alone says (`pods/ephemeralcontainers`).
+            for key, part in (("kind", "kind"), ("requestKind", "kind")):
+                if _gvr(admission.get(key), part) is not None:
+                    request[key] = dict(admission[key])
+            for key in ("resource", "requestResource"):
+                if _gvr(admission.get(key), "resource") is not None:
+                    request[key] = dict(admission[key])
+            if subresource:
+                request["subResource"] = subresource
+            requested_sub = admission.get("requestSubResource")
+            if isinstance(requested_sub, str) and requested_sub:
+                request["requestSubResource"] = requested_sub
+            elif subresource and "requestSubResource" not in admission:
+                request["requestSubResource"] = subresource
         # What the request looks like under each scope the kind may have: one when it is known.
         # An unknown kind is namespaced when it names a namespace, else cluster-scoped, first.
         scenarios: list[_Scenario] = []
@@ -563,7 +594,7 @@ class PolicySet:
                 seen = {**obj, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
             scenarios.append(
                 _Scenario(
-                    (group, version, resource, namespaced, name, operation),
+                    (group, version, resource, namespaced, name, operation, subresource),
                     ns,
                     pool.namespaces.get(ns) if ns and namespaced else None,
                     {**request, "namespace": ns},
@@ -1026,11 +1057,28 @@ def _culprit(error: cel.CelEvalError, broken: Mapping[str, str]) -> str | None:
 class _Scenario:
     """The request for one object under one assumption about its kind's scope."""
 
-    where: tuple[str, str, str, bool, str, str]  # group, version, resource, namespaced, name, operation
+    # group, version, resource, namespaced, name, operation, subresource ("" but at admission)
+    where: tuple[str, str, str, bool, str, str, str]
     namespace: str
     namespace_obj: Mapping[str, Any] | None
     request: Mapping[str, Any]
     obj: Mapping[str, Any]  # as admission sees it: a cluster-scoped object's namespace cleared
+
+
+def _admission_subresource(admission: Mapping[str, Any] | None) -> str:
+    """The subresource an admission request is for ("": the resource itself; always offline)."""
+    sub = admission.get("subResource") if admission is not None else None
+    return sub if isinstance(sub, str) else ""
+
+
+def _gvr(value: Any, part: str) -> tuple[str, str, str] | None:
+    """(group, version, `part`) of a GroupVersionKind/Resource mapping, None when malformed."""
+    if not isinstance(value, Mapping):
+        return None
+    group, version, name = value.get("group", ""), value.get("version"), value.get(part)
+    if not (isinstance(group, str) and isinstance(version, str) and isinstance(name, str) and name):
+        return None
+    return group, version, name
 
 
 def _decision(found: Sequence[Outcome]) -> frozenset[tuple[str, str, str]]:
@@ -1077,7 +1125,7 @@ def _binding_matches(
     return True, versions
 
 
-def _other_versions(match: _Match, where: tuple[str, str, str, bool, str, str]) -> list[str]:
+def _other_versions(match: _Match, where: tuple[str, str, str, bool, str, str, str]) -> list[str]:
     rules = [r for r in match.rules or () if r.matches(*where, any_version=True)]
     return sorted({v for r in rules for v in r.versions})
 
@@ -1107,7 +1155,7 @@ def _matches(
     match: _Match,
     obj: Mapping[str, Any],
     old: Mapping[str, Any] | None,
-    where: tuple[str, str, str, bool, str, str],
+    where: tuple[str, str, str, bool, str, str, str],
     namespace: str,
     namespace_obj: Mapping[str, Any] | None,
     *,

@@ -25,9 +25,10 @@ beyond a double's range, NaN and Infinity (not JSON), nesting deeper than
 `MAX_DEPTH`, a string (key or value) holding a lone surrogate (a `\\ud800`
 escape without its pair: not Unicode text, and the Rego engine crashes on
 it), and an object whose `metadata` (or its labels and annotations)
-is not a JSON object (an AdmissionReview deny with code 400: its uid is known).
-An object to evaluate without `apiVersion`/`kind` gets them from `request.kind`;
-one that disagrees with `request.kind` is denied with code 400.
+is not a JSON object, or whose `metadata.namespace` is not `request.namespace`
+(an AdmissionReview deny with code 400: its uid is known).
+An object to evaluate (and its `oldObject`) without `apiVersion`/`kind` gets them
+from `request.kind`; one that disagrees with `request.kind` is denied with code 400.
 """
 
 from __future__ import annotations
@@ -57,7 +58,15 @@ from trustgate.model import (
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
-MAX_BODY_BYTES = 3 * 1024 * 1024  # bytes; the API server caps a request at 3 MiB
+# The largest review a legal request makes. The API server caps a request body at 3 MiB, but an
+# UPDATE's review carries two objects (object and oldObject), each as JSON, which can be larger
+# than the body they arrived as (protobuf or compact YAML; field names repeated in every list
+# item, managedFields and defaults added by the API server): two 3 MiB objects at up to ~2.5x
+# in JSON, plus the envelope (userInfo, options), stay under 16 MiB. A worker holds at most one
+# body per connection slot (`ConnectionLimits.max_connections`): the memory bound of bodies is
+# slots x this limit (ADR 7).
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_TEXT = "16 MiB"
 MAX_WARNINGS = 20  # warnings per response; kubectl prints each on its own line
 MAX_WARNING_CHARS = 400  # characters per warning; the API server truncates longer ones anyway
 MAX_MESSAGE_CHARS = 4000  # characters of status.message; long lists are cut with a count
@@ -171,7 +180,7 @@ def parse(body: bytes) -> Review | dict[str, Any]:
         BadReview: the body is not an AdmissionReview v1 with a request and a uid (HTTP 400).
     """
     if len(body) > MAX_BODY_BYTES:
-        raise BadReview(f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES} (3 MiB)")
+        raise BadReview(f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES} ({MAX_BODY_TEXT})")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -238,6 +247,23 @@ def parse(body: bytes) -> Review | dict[str, Any]:
                 if inner is not None and not isinstance(inner, dict):
                     return deny(f"request.{key}.metadata.{part} is a JSON {_type(inner)}, not an object")
         objects[key] = raw
+    for key in ("object", "oldObject"):
+        # The API server refuses an object whose namespace differs from the request's before any
+        # webhook runs (EnsureObjectNamespaceMatchesRequestNamespace), and clears a cluster-scoped
+        # object's. Such a review cannot come from it: exclusions would read one namespace and
+        # waivers and policies the other, so it is unusable.
+        metadata = (objects[key] or {}).get("metadata")
+        claimed = metadata.get("namespace") if isinstance(metadata, dict) else None
+        if claimed is None or claimed == "":
+            continue
+        if not isinstance(claimed, str):
+            return deny(f"request.{key}.metadata.namespace is a JSON {_type(claimed)}, not a string")
+        if claimed != strings["namespace"]:
+            return deny(
+                f"request.{key}.metadata.namespace is {claimed!r}, but request.namespace is "
+                f"{strings['namespace']!r}: the API server rejects such a mismatch before admission, "
+                "and the object cannot be judged in two namespaces"
+            )
     kind_info = request.get("kind")
     kind = kind_info.get("kind") if isinstance(kind_info, dict) else None
     group = kind_info.get("group", "") if isinstance(kind_info, dict) else None
@@ -319,8 +345,16 @@ def plan(
         out.skipped = "invalid"
         return out
     obj = dict(review.obj)
-    old = review.old
+    old: Mapping[str, Any] | None = None
     problem = _typed(obj, review)
+    if not problem and review.old is not None:
+        # The object as it is, typed the same way: untyped, an UPDATE would be judged as a CREATE.
+        typed_old = dict(review.old)
+        # pods/ephemeralcontainers of 1.16-1.21 (request.kind EphemeralContainers) may give the Pod.
+        old_pod = typed_old.get("kind") == "Pod" and typed_old.get("apiVersion") == "v1"
+        if not (debug and old_pod):
+            problem = _typed(typed_old, review, "oldObject", like=obj)
+        old = typed_old
     if problem:
         out.response = review_response(review.uid, allowed=False, code=400, message=problem)
         out.skipped = "invalid"
@@ -356,24 +390,36 @@ def plan(
     return out
 
 
-def _typed(obj: dict[str, Any], review: Review) -> str:
+def _typed(
+    obj: dict[str, Any], review: Review, key: str = "object", *, like: Mapping[str, Any] | None = None
+) -> str:
     """Fill `apiVersion` and `kind` from `request.kind` where the object lacks them; or why not.
 
     The API server always sets both, as `request.kind` says; an object judged without them would
     be judged as no Kubernetes object at all (only the user's own policies see such documents),
-    and one judged as another kind would escape the rules of its own. Returns the reason to
-    refuse it (HTTP 400), or "".
+    and one judged as another kind would escape the rules of its own. `oldObject` is typed the
+    same way (`key`); when `request.kind` names none, it must be of the object's own kind
+    (`like`, the object already typed). Returns the reason to refuse it (HTTP 400), or "".
     """
     if not review.api_version:
+        if like is not None:
+            expected_pair = (like.get("apiVersion"), like.get("kind"))
+            if (obj.get("apiVersion"), obj.get("kind")) == expected_pair:
+                return ""
+            return (
+                f"request.{key} has apiVersion {obj.get('apiVersion')!r} and kind {obj.get('kind')!r}, "
+                f"but request.object has {expected_pair[0]!r} and {expected_pair[1]!r}, and request.kind "
+                "names neither"
+            )
         if isinstance(obj.get("kind"), str) and isinstance(obj.get("apiVersion"), str):
             return ""  # judged as what it says it is (the gate checks both)
-        return "request.object has no apiVersion and kind, and request.kind does not name them"
-    for key, expected in (("apiVersion", review.api_version), ("kind", review.kind)):
-        if key not in obj or obj[key] is None:
-            obj[key] = expected  # as the API server stores it
-        elif obj[key] != expected:
+        return f"request.{key} has no apiVersion and kind, and request.kind does not name them"
+    for field_name, expected in (("apiVersion", review.api_version), ("kind", review.kind)):
+        if field_name not in obj or obj[field_name] is None:
+            obj[field_name] = expected  # as the API server stores it
+        elif obj[field_name] != expected:
             return (
-                f"request.object.{key} is {obj[key]!r}, but request.kind says {expected!r}: "
+                f"request.{key}.{field_name} is {obj[field_name]!r}, but request.kind says {expected!r}: "
                 "the object would be judged as another kind than the API server admits"
             )
     return ""

@@ -2,7 +2,7 @@
 
 Owns: TLS (1.2 and later with AEAD suites only, no session tickets, the certificate reloaded when
 its files change, client certificates checked when a CA is given), reading
-requests within limits (3 MiB bodies; deadlines for the handshake, the
+requests within limits (16 MiB bodies: an UPDATE's two objects as JSON; deadlines for the handshake, the
 headers as a whole and the body as a whole; a budget of connections per
 client address, shedding idle and slow connections when slots run short, see
 `connections`), writing each response in one send, holding every admission
@@ -445,7 +445,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_json(
                 413,
-                {"error": f"request body is {length} bytes; the limit is {admission.MAX_BODY_BYTES} (3 MiB)"},
+                {
+                    "error": f"request body is {length} bytes; the limit is {admission.MAX_BODY_BYTES} "
+                    f"({admission.MAX_BODY_TEXT})"
+                },
             )
             return None
         if not self._enter(Phase.BODY, self.server.state.limits.body_seconds):  # the whole body

@@ -944,6 +944,85 @@ def test_a_subresource_wildcard_in_exclude_resource_rules_excludes_the_resource(
     assert policies.review(pod("nginx")) == []
 
 
+def _debug_request(*, requested: bool = True) -> dict[str, Any]:
+    """The admission request of `kubectl debug` (pods/ephemeralcontainers), as the API server sends it."""
+    request: dict[str, Any] = {
+        "uid": "u-debug",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "subResource": "ephemeralcontainers",
+        "name": "p",
+        "namespace": "default",
+        "operation": "UPDATE",
+        "userInfo": {"username": "alice"},
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"},
+    }
+    if requested:
+        request["requestKind"] = {"group": "", "version": "v1", "kind": "Pod"}
+        request["requestResource"] = {"group": "", "version": "v1", "resource": "pods"}
+        request["requestSubResource"] = "ephemeralcontainers"
+    return request
+
+
+@pytest.mark.parametrize(
+    ("resources", "matched"),
+    [
+        (["pods/ephemeralcontainers"], True),
+        (["pods/*"], True),
+        (["*/*"], True),
+        (["*/ephemeralcontainers"], True),
+        (["pods"], False),
+        (["*"], False),
+        (["pods/status"], False),
+        (["services/ephemeralcontainers"], False),
+    ],
+)
+def test_at_admission_rules_match_the_requests_subresource(
+    write: Write, resources: list[str], matched: bool
+) -> None:
+    """rules.go resource(): `resMatch && subMatch` against the request's resource and subresource.
+    `kubectl debug` is an UPDATE of pods/ephemeralcontainers whose object is the Pod: rules for
+    the subresource match it, `pods` and `*` (the main resource only) do not."""
+    policies = _match_policy(write, {**CORE, "resources": resources, "operations": ["UPDATE"]})
+    old = pod("nginx")
+    new = {**old, "spec": {**old["spec"], "ephemeralContainers": [{"name": "d", "image": "busybox"}]}}
+    outcomes = policies.review(new, old=old, admission=_debug_request())
+    assert [o.kind for o in outcomes] == (["violation"] if matched else [])
+    # Offline (no admission request) there is never a subresource: what matches pods matches.
+    offline = policies.review(new, old=old)
+    on_pods = resources[0] in ("pods", "*", "pods/*", "*/*")
+    assert [o.kind for o in offline] == (["violation"] if on_pods else [])
+
+
+def test_at_admission_exclude_resource_rules_see_the_subresource(write: Write) -> None:
+    policies = _match_policy(
+        write,
+        {**CORE, "resources": ["pods/*"], "operations": ["UPDATE"]},
+        exclude={**CORE, "resources": ["pods/ephemeralcontainers"]},
+    )
+    old = pod("nginx")
+    assert policies.review(old, old=old, admission=_debug_request()) == []
+    assert [o.kind for o in policies.review(old, old=old, admission={"uid": "u"})] == ["violation"]
+
+
+@pytest.mark.parametrize("requested", [True, False])
+def test_at_admission_cel_sees_the_requests_resource_and_subresource(write: Write, requested: bool) -> None:
+    expression = (
+        "request.subResource == 'ephemeralcontainers' && request.resource.resource == 'pods' && "
+        "request.kind.kind == 'Pod' && request.requestKind.kind == 'Pod' && "
+        "request.requestResource.resource == 'pods' && "
+        "request.requestSubResource == 'ephemeralcontainers' && request.operation == 'UPDATE'"
+    )
+    policies = _match_policy(
+        write,
+        {**CORE, "resources": ["pods/ephemeralcontainers"], "operations": ["UPDATE"]},
+        expression=f"!({expression})",
+    )
+    old = pod("nginx")
+    found = policies.review(old, old=old, admission=_debug_request(requested=requested))
+    assert [o.kind for o in found] == ["violation"]  # every field is the request's: the negation fails
+
+
 RBAC = {"apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["v1"]}
 
 

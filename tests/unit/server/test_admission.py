@@ -76,7 +76,7 @@ def test_parse_reads_the_request() -> None:
         ),
         (_body({"operation": "CREATE"}), "request.uid"),
         (json.dumps({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}).encode(), "v1"),
-        (b" " * (admission.MAX_BODY_BYTES + 1), "3 MiB"),
+        (b" " * (admission.MAX_BODY_BYTES + 1), "16 MiB"),
     ],
 )
 def test_parse_rejects_what_it_cannot_answer(body: bytes, reason: str) -> None:
@@ -208,6 +208,82 @@ def test_an_object_of_another_kind_than_request_kind_is_refused(fields: dict[str
     response = plan.response["response"]
     assert response["allowed"] is False and response["status"]["code"] == 400
     assert response["status"]["message"].startswith(reason)
+
+
+def test_the_old_object_of_an_update_is_typed_from_request_kind_too() -> None:
+    """Untyped, oldObject would not be the Deployment as it is, and the UPDATE would be judged as
+    a CREATE by the policies that compare with it."""
+    deployment = {"metadata": {"name": "p", "labels": {"team": "a"}}, "spec": {}}
+    review = _review(
+        operation="UPDATE",
+        kind={"group": "apps", "version": "v1", "kind": "Deployment"},
+        object=deployment,
+        oldObject=deployment,
+    )
+    plan = admission.plan(review, AdmissionSettings())
+    assert plan.response is None and plan.old is not None
+    assert (plan.old["apiVersion"], plan.old["kind"]) == ("apps/v1", "Deployment")
+    assert "apiVersion" not in deployment  # the request is not changed in place
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"operation": "UPDATE", "oldObject": {**POD, "kind": "ConfigMap"}},
+            "request.oldObject.kind is 'ConfigMap', but request.kind says 'Pod'",
+        ),
+        (
+            {"operation": "UPDATE", "kind": None, "oldObject": {"metadata": {"name": "p"}}},
+            "request.oldObject has apiVersion None and kind None, but request.object has 'v1' and 'Pod'",
+        ),
+    ],
+)
+def test_an_old_object_of_another_kind_is_refused(fields: dict[str, Any], reason: str) -> None:
+    plan = admission.plan(_review(**fields), AdmissionSettings())
+    assert plan.skipped == "invalid" and plan.response is not None and not plan.documents
+    response = plan.response["response"]
+    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert response["status"]["message"].startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"namespace": "prod", "object": {**POD, "metadata": {"name": "p", "namespace": "legacy"}}},
+            "request.object.metadata.namespace is 'legacy', but request.namespace is 'prod'",
+        ),
+        (
+            {"namespace": "", "object": {**POD, "metadata": {"name": "p", "namespace": "legacy"}}},
+            "request.object.metadata.namespace is 'legacy', but request.namespace is ''",
+        ),
+        (
+            {
+                "namespace": "kube-system",  # excluded: still unusable, never allowed unjudged
+                "operation": "UPDATE",
+                "oldObject": {**POD, "metadata": {"name": "p", "namespace": "prod"}},
+            },
+            "request.oldObject.metadata.namespace is 'prod', but request.namespace is 'kube-system'",
+        ),
+        (
+            {"object": {**POD, "metadata": {"name": "p", "namespace": 7}}},
+            "request.object.metadata.namespace is a JSON number, not a string",
+        ),
+    ],
+)
+def test_an_object_in_another_namespace_than_the_request_is_unusable(
+    fields: dict[str, Any], reason: str
+) -> None:
+    """The API server refuses such a mismatch before webhooks run; exclusions would read one
+    namespace and exceptions and policies the other."""
+    parsed = admission.parse(_body(_request(**fields)))
+    assert isinstance(parsed, dict)
+    response = parsed["response"]
+    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert response["status"]["message"].startswith(reason)
+    same = _review(object={**POD, "metadata": {"name": "p", "namespace": "shop"}})
+    assert admission.plan(same, AdmissionSettings()).response is None
 
 
 def test_plan_skips_subresources_excluded_namespaces_and_connect() -> None:
