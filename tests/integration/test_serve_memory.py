@@ -20,7 +20,7 @@ import pytest
 from support.webhook import POD, CertSet, Server, make_certs, review, start_server
 
 MIB = 1024 * 1024
-BUDGET = 512 * MIB  # trustgate.server.budget.BUDGET_BYTES (not imported: the test also runs on the base)
+BUDGET = 256 * MIB  # trustgate.server.budget.BUDGET_BYTES (not imported: the test also runs on the base)
 LARGE = 15 * MIB  # a legal size (under the 16 MiB limit), over the 3 MiB of small bodies
 
 
@@ -138,9 +138,9 @@ def test_the_budget_is_released_on_every_path_and_a_request_waits_for_it(certs: 
     srv = start_server(certs, workers=1)
     reserved = "trustgate_request_memory_reserved_bytes"
     try:
-        # Stalled senders hold 2 x 11 x 15 MiB of the large bodies' 352 MiB and 2 x 11 x 3 MiB more.
-        stalled = [_open_body(srv, n, 64 * 1024) for n in (LARGE, LARGE, 3 * MIB, 3 * MIB)]
-        held = 2 * 11 * LARGE + 2 * 11 * 3 * MIB
+        # Stalled senders hold 11 x 15 MiB of the large bodies' 176 MiB and 11 x 3 MiB of the rest.
+        stalled = [_open_body(srv, n, 64 * 1024) for n in (LARGE, 3 * MIB)]
+        held = 11 * LARGE + 11 * 3 * MIB
         gone = _open_body(srv, MIB, 1024)  # a small one whose client goes away mid-body
         time.sleep(0.5)
         assert _metric(srv, reserved) == held + 11 * MIB

@@ -37,12 +37,13 @@ from dataclasses import dataclass
 MIB = 1024 * 1024
 SMALL_BODY_BYTES = 3 * MIB  # a body up to this is small: the API server's request limit
 # Per worker: what requests in flight may hold (bodies, their text, their parsed objects). The
-# image cache, compiled policies and schemas (~160 MiB RSS, bench/README.md) come on top.
-# 512 MiB: two legal 16 MiB reviews at once (2 x 176 MiB reserved) plus 160 MiB for small ones,
-# which is ~15,000 typical reviews of 10 KiB or four at the 3 MiB limit; with 2 workers and the
-# base, under the 2 GiB a node commonly has to spare for it.
-BUDGET_BYTES = 512 * MIB
-LARGE_BUDGET_BYTES = 352 * MIB  # bodies over SMALL_BODY_BYTES share this part (two of 16 MiB)
+# compiled policies, schemas and image cache (~120 MiB PSS a worker, bench/README.md) come on top:
+# the Deployment's 1 GiB limit holds two workers at their budget, the supervisor and the log writer.
+# 256 MiB: one legal 16 MiB review at a time (176 MiB reserved; large reviews are rare: two objects
+# of over ~1.5 MB each) and 80 MiB always left for small ones: ~740 reviews of 10 KiB at once (more
+# than the 512 slots hold busy) or two at the 3 MiB limit, the rest waiting their turn.
+BUDGET_BYTES = 256 * MIB
+LARGE_BUDGET_BYTES = 176 * MIB  # bodies over SMALL_BODY_BYTES share this part (one of 16 MiB)
 # Reserved per body byte before the body is read: the body, its text, the strings' contents and
 # ~8 bytes of objects per byte of Kubernetes JSON (a measured 7.1x for Deployments with env lists
 # and managedFields; `estimate` gives 10.5x for them).

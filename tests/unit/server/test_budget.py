@@ -22,10 +22,10 @@ def _soon(seconds: float = 0.0) -> float:
     return time.monotonic() + seconds
 
 
-def test_the_defaults_admit_two_legal_16_mib_reviews_and_leave_room_for_small_ones() -> None:
-    assert upfront(admission.MAX_BODY_BYTES) * 2 <= budget.LARGE_BUDGET_BYTES
-    assert 4 * upfront(budget.SMALL_BODY_BYTES) <= budget.BUDGET_BYTES - budget.LARGE_BUDGET_BYTES
-    assert budget.BUDGET_BYTES <= 512 * MIB  # was 512 slots x 16 MiB = 8 GiB of bodies alone
+def test_the_defaults_admit_a_legal_16_mib_review_and_leave_room_for_small_ones() -> None:
+    assert upfront(admission.MAX_BODY_BYTES) <= budget.LARGE_BUDGET_BYTES
+    assert 2 * upfront(budget.SMALL_BODY_BYTES) <= budget.BUDGET_BYTES - budget.LARGE_BUDGET_BYTES
+    assert budget.BUDGET_BYTES <= 256 * MIB  # was 512 slots x 16 MiB = 8 GiB of bodies alone
 
 
 def test_a_reservation_is_held_until_released_and_released_once() -> None:
