@@ -520,7 +520,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\(?:u|U0000)[dD][89a-fA-F]")
 _SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")  # U+D800-DFFF as `surrogatepass` writes them
 
 
-def may_hold_surrogate(data: bytes) -> bool:
+def may_hold_surrogate(data: bytes | bytearray) -> bool:
     """Whether JSON or YAML text may decode to a lone surrogate: it has a surrogate escape.
 
     False is certain. True may be a surrogate pair or an escaped backslash: `lone_surrogate` decides.

@@ -37,7 +37,7 @@ import fnmatch
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,9 +62,9 @@ KIND = "AdmissionReview"
 # UPDATE's review carries two objects (object and oldObject), each as JSON, which can be larger
 # than the body they arrived as (protobuf or compact YAML; field names repeated in every list
 # item, managedFields and defaults added by the API server): two 3 MiB objects at up to ~2.5x
-# in JSON, plus the envelope (userInfo, options), stay under 16 MiB. A worker holds at most one
-# body per connection slot (`ConnectionLimits.max_connections`): the memory bound of bodies is
-# slots x this limit (ADR 7).
+# in JSON, plus the envelope (userInfo, options), stay under 16 MiB. What bodies and their parse
+# may hold in memory at once is bounded per worker by `budget.BUDGET_BYTES` (ADR 7), not by
+# connection slots x this limit (8 GiB).
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_BODY_TEXT = "16 MiB"
 MAX_WARNINGS = 20  # warnings per response; kubectl prints each on its own line
@@ -111,21 +111,25 @@ def _parse_constant(text: str) -> Any:
 
 
 def _depth(value: Any) -> int:
-    """The nesting depth of objects and arrays (iterative: the limit is checked, not the stack)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """The nesting depth of objects and arrays (iterative: the limit is checked, not the stack).
+
+    The stack holds one iterator per level, not every child waiting its turn: a flat array of
+    millions of `{}` kept millions of tuples alive beside the parsed body.
+    """
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest = 1
+    stack: list[Iterator[Any]] = [iter(value.values() if isinstance(value, dict) else value)]
     while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
+        for child in stack[-1]:
+            if isinstance(child, (dict, list)):
+                stack.append(iter(child.values() if isinstance(child, dict) else child))
+                deepest = max(deepest, len(stack))
+                if deepest > MAX_DEPTH:
+                    return deepest
+                break
         else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+            stack.pop()
     return deepest
 
 
@@ -169,7 +173,7 @@ class Plan:
     old: Mapping[str, Any] | None = None  # the object as it is, of an UPDATE (as judged: a Pod for debug)
 
 
-def parse(body: bytes) -> Review | dict[str, Any]:
+def parse(body: bytes | bytearray) -> Review | dict[str, Any]:
     """Parse a request body (steps 1-2).
 
     Returns:

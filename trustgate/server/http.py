@@ -2,7 +2,8 @@
 
 Owns: TLS (1.2 and later with AEAD suites only, no session tickets, the certificate reloaded when
 its files change, client certificates checked when a CA is given), reading
-requests within limits (16 MiB bodies: an UPDATE's two objects as JSON; deadlines for the handshake, the
+requests within limits (16 MiB bodies: an UPDATE's two objects as JSON; a per-worker memory budget
+for bodies and their parse, see `budget`; deadlines for the handshake, the
 headers as a whole and the body as a whole; a budget of connections per
 client address, shedding idle and slow connections when slots run short, see
 `connections`), writing each response in one send, holding every admission
@@ -47,6 +48,7 @@ from trustgate.config import AdmissionSettings
 from trustgate.errors import DecisionLogError
 from trustgate.model import Mode
 from trustgate.server import admission, evaluation
+from trustgate.server.budget import MemoryBudget, Reservation, estimate
 from trustgate.server.connections import Connection, ConnectionLimits, ConnectionTable, Phase
 from trustgate.server.metrics import Metrics
 from trustgate.server.pool import EvaluatorPool
@@ -150,6 +152,8 @@ class WorkerState:
     # the decision log's failure policy (`decisionLog.failurePolicy` for the configured mode): closed,
     # a decision that cannot be recorded is denied, and /readyz says 503 while the log cannot be written
     log_fail_closed: bool = True
+    # what requests in flight may hold in memory (bodies and their parse), reserved before a body is read
+    budget: MemoryBudget = field(default_factory=MemoryBudget)
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -406,32 +410,52 @@ class Handler(BaseHTTPRequestHandler):
             return
         started = time.monotonic()
         state = self.server.state
-        body = self._read_body()
-        if body is None:
-            state.metrics.observe("bad_request", time.monotonic() - started)
-            return
+        reservation: Reservation | None = None
         try:
-            parsed = admission.parse(body)
-        except admission.BadReviewError as e:
-            state.metrics.observe("bad_request", time.monotonic() - started)
-            self._send_json(400, {"error": str(e)})
-            return
-        if isinstance(parsed, dict):  # the uid is known, the request is not evaluable: a deny
-            state.metrics.observe("denied", time.monotonic() - started)
-            self._send_json(200, parsed)
-            return
-        response, verdict = evaluation.decide(
-            state, parsed, fail_open_path=path == "/validate/fail-open", started=started
-        )
-        self._send_json(200, response)
-        state.metrics.observe(verdict, time.monotonic() - started)
+            body, reservation = self._read_body()
+            if body is None:
+                state.metrics.observe("bad_request", time.monotonic() - started)
+                return
+            assert reservation is not None  # a body is read only with its reservation
+            if not state.budget.adjust(reservation, estimate(body)):  # parsing it costs more than that
+                self._over_budget()
+                return
+            try:
+                parsed = admission.parse(body)
+            except admission.BadReviewError as e:
+                state.metrics.observe("bad_request", time.monotonic() - started)
+                self._send_json(400, {"error": str(e)})
+                return
+            if isinstance(parsed, dict):  # the uid is known, the request is not evaluable: a deny
+                state.metrics.observe("denied", time.monotonic() - started)
+                self._send_json(200, parsed)
+                return
+            response, verdict = evaluation.decide(
+                state, parsed, fail_open_path=path == "/validate/fail-open", started=started
+            )
+            self._send_json(200, response)
+            state.metrics.observe(verdict, time.monotonic() - started)
+        finally:
+            # every path: answered, refused, the client gone, a timeout, an error (the body and its
+            # parse are dropped with this frame)
+            state.budget.release(reservation)
 
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering 400/411/413 (the connection is then closed)."""
+    def _over_budget(self) -> None:
+        """No memory for this request: close the connection unanswered, as a shed one is (ADR 7).
+
+        The API server sees a failed call and applies the webhook's failure policy: denied with
+        `failurePolicy: Fail`, admitted unevaluated with `Ignore` (`/validate/fail-open`).
+        """
+        self.close_connection = True
+        self.server.state.metrics.connections("over_budget", 1)
+
+    def _read_body(self) -> tuple[bytearray | None, Reservation | None]:
+        """The request body and its memory reservation; no body after answering 400/408/411/413 or
+        refusing for memory (the connection is then closed). The caller releases the reservation."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self.close_connection = True
             self._send_json(411, {"error": "chunked bodies are not accepted; send Content-Length"})
-            return None
+            return None, None
         raw = self.headers.get("Content-Length")
         try:
             length = int(raw) if raw is not None else -1
@@ -440,7 +464,7 @@ class Handler(BaseHTTPRequestHandler):
         if length < 0:
             self.close_connection = True
             self._send_json(411, {"error": "a Content-Length header is required"})
-            return None
+            return None, None
         if length > admission.MAX_BODY_BYTES:
             self.close_connection = True
             self._send_json(
@@ -450,29 +474,38 @@ class Handler(BaseHTTPRequestHandler):
                     f"({admission.MAX_BODY_TEXT})"
                 },
             )
-            return None
-        if not self._enter(Phase.BODY, self.server.state.limits.body_seconds):  # the whole body
-            return None
-        chunks: list[bytes] = []
-        remaining = length
+            return None, None
+        state = self.server.state
+        if not self._enter(Phase.BODY, state.limits.body_seconds):  # the whole body
+            return None, None
+        # Memory before bytes: a request waits for budget within its body deadline (in the body
+        # phase, so a waiter is shed like a slow sender when slots run short), then is refused.
+        reservation = state.budget.reserve(length, self._reader.deadline)
+        if reservation is None:
+            self._over_budget()
+            return None, None
+        body = bytearray(length)  # read in place: no chunks joined into a second copy
+        view = memoryview(body)
+        got = 0
         try:
-            while remaining > 0:
-                chunk = self.rfile.read1(min(remaining, 65536))
-                if not chunk:
+            while got < length:
+                n = self.rfile.readinto1(view[got:])
+                if not n:
                     break
-                chunks.append(chunk)
-                remaining -= len(chunk)
+                got += n
         except (TimeoutError, OSError, ValueError):
             self.close_connection = True
             self._busy()
             with contextlib.suppress(OSError, ValueError):
                 self._send_json(408, {"error": "the request body did not arrive in time"})
-            return None
-        if remaining > 0:
+            return None, reservation
+        finally:
+            view.release()
+        if got < length:
             self.close_connection = True
-            return None
+            return None, reservation
         self._busy()
-        return b"".join(chunks)
+        return body, reservation
 
     def _discard_body(self) -> None:
         self.close_connection = True

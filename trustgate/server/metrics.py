@@ -22,7 +22,9 @@ from typing import Any
 # never counted as warned.
 VERDICTS = ("allowed", "denied", "warned", "skipped", "failure_open", "failure_closed", "bad_request")
 CACHE_RESULTS = ("hit", "miss", "stale")
-CONNECTION_EVENTS = ("shed", "refused")  # given up for a newer one; closed at once, no slot to give
+# shed: given up for a newer one; refused: closed at once, no slot to give; over_budget: a request
+# closed unanswered, its memory budget (bodies and their parse, `budget`) could not be had in time
+CONNECTION_EVENTS = ("shed", "refused", "over_budget")
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds
 
 _V = 0  # verdict counters
@@ -41,7 +43,9 @@ _LOG_PUBLISH = _LOG_REFUSED + 1  # checkpoints that could not be published
 _LOG_DOWN = _LOG_PUBLISH + 1  # gauge: 1 while this worker's decision log cannot be written
 _LOG_RECORDS = _LOG_DOWN + 1  # records committed
 _LOG_COMMITS = _LOG_RECORDS + 1  # transactions that committed them (group commit: fewer)
-_SLOTS = _LOG_COMMITS + 1
+_MEM = _LOG_COMMITS + 1  # gauge: bytes this worker's requests in flight reserve (`budget`)
+_MEM_PEAK = _MEM + 1  # gauge: the most they ever reserved at once (since the worker started)
+_SLOTS = _MEM_PEAK + 1
 _REASON_BYTES = 512  # bytes of the reason kept per worker
 
 
@@ -66,6 +70,8 @@ class Metrics:
         self._array[self._base + _READY] = 0.0
         self._array[self._base + _RSS] = 0.0
         self._array[self._base + _LOG_DOWN] = 0.0
+        self._array[self._base + _MEM] = 0.0
+        self._array[self._base + _MEM_PEAK] = 0.0
 
     def observe(self, verdict: str, seconds: float) -> None:
         """Count one request with its verdict and latency."""
@@ -142,6 +148,11 @@ class Metrics:
     def set_ready(self, ready: bool) -> None:
         self._array[self._base + _READY] = 1.0 if ready else 0.0
 
+    def set_reserved(self, used: int, peak: int) -> None:
+        """What this worker's requests in flight reserve of its memory budget now, and the most ever."""
+        self._array[self._base + _MEM] = float(used)
+        self._array[self._base + _MEM_PEAK] = float(peak)
+
     def set_rss(self, rss_bytes: int) -> None:
         self._array[self._base + _RSS] = float(rss_bytes)
 
@@ -188,7 +199,8 @@ class Metrics:
             "# HELP trustgate_admission_deadline_exceeded_total Requests answered by the failure policy.",
             "# TYPE trustgate_admission_deadline_exceeded_total counter",
             f"trustgate_admission_deadline_exceeded_total {_num(self._sum(_DEADLINE))}",
-            "# HELP trustgate_connections_total Connections shed (idle or slow, for a newer one) or refused.",
+            "# HELP trustgate_connections_total Connections shed (idle or slow, for a newer one), refused, "
+            "or closed over the memory budget.",
             "# TYPE trustgate_connections_total counter",
         ]
         out += [
@@ -228,6 +240,25 @@ class Metrics:
         ]
         out += [
             f'trustgate_worker_resident_memory_bytes{{worker="{i}"}} {_num(self._array[i * _SLOTS + _RSS])}'
+            for i in range(self.workers)
+        ]
+        out += [
+            "# HELP trustgate_request_memory_reserved_bytes Memory budget each worker's requests in flight "
+            "hold (bodies and their parse).",
+            "# TYPE trustgate_request_memory_reserved_bytes gauge",
+        ]
+        out += [
+            f'trustgate_request_memory_reserved_bytes{{worker="{i}"}} {_num(self._array[i * _SLOTS + _MEM])}'
+            for i in range(self.workers)
+        ]
+        out += [
+            "# HELP trustgate_request_memory_reserved_peak_bytes The most each worker's requests ever "
+            "held of its memory budget at once.",
+            "# TYPE trustgate_request_memory_reserved_peak_bytes gauge",
+        ]
+        out += [
+            f'trustgate_request_memory_reserved_peak_bytes{{worker="{i}"}} '
+            f"{_num(self._array[i * _SLOTS + _MEM_PEAK])}"
             for i in range(self.workers)
         ]
         return "\n".join(out) + "\n"

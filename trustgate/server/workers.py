@@ -224,6 +224,7 @@ def _worker(
         limits=options.limits,
         log_fail_closed=fail_closed,
     )
+    state.budget.listener = metrics.set_reserved  # the worker's own slice, under the budget's lock
     watch = None
     if log is not None:
         watch = LogWatch(log, metrics, fail_closed=fail_closed, label=f"worker {index}")

@@ -1,0 +1,189 @@
+"""The per-worker memory budget of requests in flight: reservation, release, waiting, refusal."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from trustgate.server import admission, budget
+from trustgate.server.budget import UPFRONT_FACTOR, MemoryBudget, estimate, upfront
+
+MIB = budget.MIB
+
+
+def _budget(total: int = 100 * MIB, large: int = 60 * MIB, small_body: int = 3 * MIB) -> MemoryBudget:
+    return MemoryBudget(total, large, small_body)
+
+
+def _soon(seconds: float = 0.0) -> float:
+    return time.monotonic() + seconds
+
+
+def test_the_defaults_admit_a_legal_16_mib_review_and_leave_room_for_small_ones() -> None:
+    assert upfront(admission.MAX_BODY_BYTES) <= budget.LARGE_BUDGET_BYTES
+    assert 2 * upfront(budget.SMALL_BODY_BYTES) <= budget.BUDGET_BYTES - budget.LARGE_BUDGET_BYTES
+    assert budget.BUDGET_BYTES <= 256 * MIB  # was 512 slots x 16 MiB = 8 GiB of bodies alone
+
+
+def test_a_reservation_is_held_until_released_and_released_once() -> None:
+    b = _budget()
+    r = b.reserve(1000, _soon())
+    assert r is not None and r.amount == 1000 * UPFRONT_FACTOR and not r.large
+    assert b.used == r.amount and b.used_large == 0
+    b.release(r)
+    b.release(r)  # a second release (every path of a handler calls it) gives nothing back twice
+    b.release(None)  # nothing was reserved (the body was refused before)
+    assert b.used == 0 and b.peak == r.amount
+
+
+def test_a_large_body_draws_on_the_large_part_too() -> None:
+    b = _budget()
+    r = b.reserve(4 * MIB, _soon())
+    assert r is not None and r.large and b.used_large == b.used == 44 * MIB
+    b.release(r)
+    assert b.used == b.used_large == 0
+
+
+def test_a_request_waits_for_budget_and_gets_it_when_another_releases() -> None:
+    b = _budget(total=20 * MIB, large=20 * MIB)
+    first = b.reserve(MIB, _soon())
+    assert first is not None  # 11 MiB of 20
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(b.reserve(MIB, _soon(5))))
+    waiter.start()
+    time.sleep(0.2)
+    assert got == []  # waiting, not refused
+    b.release(first)
+    waiter.join(timeout=5)
+    assert got and got[0] is not None and b.used == 11 * MIB
+
+
+def test_a_request_that_gets_no_budget_by_its_deadline_is_refused() -> None:
+    b = _budget(total=20 * MIB, large=20 * MIB)
+    held = b.reserve(MIB, _soon())
+    started = time.monotonic()
+    assert b.reserve(MIB, _soon(0.3)) is None
+    assert 0.25 < time.monotonic() - started < 2
+    assert held is not None and b.used == held.amount  # the refused one holds nothing
+
+
+def test_a_body_larger_than_its_part_is_refused_at_once() -> None:
+    b = _budget(total=100 * MIB, large=40 * MIB)
+    started = time.monotonic()
+    assert b.reserve(4 * MIB, _soon(5)) is None  # 44 MiB can never fit in 40
+    assert time.monotonic() - started < 1 and b.used == 0
+
+
+def test_small_bodies_are_never_starved_by_large_ones() -> None:
+    b = _budget(total=100 * MIB, large=60 * MIB)
+    large = [b.reserve(5 * MIB, _soon()) for _ in range(2)]  # 2 x 55 MiB: the second does not fit
+    assert large[0] is not None and large[1] is None
+    assert b.reserve(5 * MIB, _soon(0.1)) is None  # the large part is full
+    small = [b.reserve(MIB, _soon()) for _ in range(4)]  # 4 x 11 MiB in the 45 MiB left
+    assert all(r is not None for r in small) and b.used == 55 * MIB + 44 * MIB
+
+
+def test_adjust_gives_back_at_once_and_takes_more_only_if_free() -> None:
+    b = _budget(total=30 * MIB, large=30 * MIB)
+    r = b.reserve(MIB, _soon())
+    assert r is not None
+    assert b.adjust(r, 2 * MIB) and b.used == 2 * MIB
+    other = b.reserve(MIB, _soon())
+    assert other is not None  # 13 MiB
+    started = time.monotonic()
+    assert not b.adjust(r, 20 * MIB)  # 31 MiB would be needed: no wait, no change
+    assert time.monotonic() - started < 0.1 and r.amount == 2 * MIB and b.used == 13 * MIB
+    b.release(r)
+    b.release(other)
+    assert b.used == 0
+    assert not b.adjust(r, MIB)  # released: nothing is taken again
+
+
+def test_a_waiter_is_woken_when_a_reservation_shrinks() -> None:
+    b = _budget(total=12 * MIB, large=12 * MIB)
+    r = b.reserve(MIB, _soon())  # 11 MiB
+    assert r is not None
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(b.reserve(100 * 1024, _soon(5))))  # 1.1 MB
+    waiter.start()
+    time.sleep(0.2)
+    assert b.adjust(r, 3 * MIB)
+    waiter.join(timeout=5)
+    assert got and got[0] is not None
+
+
+def test_the_listener_sees_every_change() -> None:
+    b = _budget()
+    seen: list[tuple[int, int]] = []
+    b.listener = lambda used, peak: seen.append((used, peak))
+    r = b.reserve(10, _soon())
+    assert r is not None
+    b.adjust(r, 50)
+    b.release(r)
+    assert seen == [(110, 110), (50, 110), (0, 110)]
+
+
+def test_waiters_and_releases_from_many_threads_balance() -> None:
+    b = _budget(total=40 * MIB, large=20 * MIB)
+    refused = [0]
+
+    def client(length: int) -> None:
+        for _ in range(20):
+            r = b.reserve(length, _soon(2))
+            if r is None:
+                refused[0] += 1
+                continue
+            try:
+                assert b.used <= b.total and b.used_large <= b.large
+                b.adjust(r, r.amount // 2)
+                time.sleep(0.001)
+            finally:
+                b.release(r)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in (MIB, 1024, 1024 * 1024 + 1, 4 * 1024)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert b.used == 0 and b.used_large == 0 and b.peak <= b.total
+
+
+@pytest.mark.parametrize(
+    ("body", "low", "high"),
+    [
+        (json.dumps({"a": "x" * 100_000}).encode(), 3.0, 3.1),  # one long string: the body, text, str
+        (b"[" + b",".join([b"{}"] * 100_000) + b"]", 40, 50),  # 3 bytes a dict: ~24x measured
+        # not ASCII: the text may be a 4-byte-wide str (counted as 4 per byte: an overestimate)
+        (json.dumps({"a": "\U0001f600" * 1000}, ensure_ascii=False).encode(), 5.5, 6.5),
+    ],
+)
+def test_estimate_bounds_what_parsing_costs(body: bytes, low: float, high: float) -> None:
+    assert low <= estimate(body) / len(body) <= high
+
+
+def test_estimate_of_kubernetes_json_is_within_the_upfront_reservation() -> None:
+    container = {
+        "name": "web",
+        "image": "registry.example.com/web:1.2.3",
+        "env": [{"name": f"VAR_{k}", "value": f"value-{k}"} for k in range(40)],
+        "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}},
+    }
+    body = json.dumps({"items": [{"spec": {"containers": [container] * 10}}] * 50}).encode()
+    assert estimate(body) <= upfront(len(body))
+
+
+def test_depth_of_a_wide_array_keeps_one_iterator_per_level() -> None:
+    wide = [{} for _ in range(200_000)]
+    assert admission._depth(wide) == 2
+    assert admission._depth({"a": [[{"b": [1]}]], "c": {}}) == 5
+    deep: list[object] = []
+    cur = deep
+    for _ in range(300):
+        nxt: list[object] = []
+        cur.append(nxt)
+        cur = nxt
+    assert admission._depth(deep) > admission.MAX_DEPTH
+    assert admission._depth(7) == 0
