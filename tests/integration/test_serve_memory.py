@@ -21,7 +21,10 @@ from support.webhook import POD, CertSet, Server, make_certs, review, start_serv
 
 MIB = 1024 * 1024
 BUDGET = 256 * MIB  # trustgate.server.budget.BUDGET_BYTES (not imported: the test also runs on the base)
-LARGE = 15 * MIB  # a legal size (under the 16 MiB limit), over the 3 MiB of small bodies
+LARGE = 15 * MIB  # a legal size (under the 16 MiB limit), over the 256 KiB of small bodies
+STALLED = 10 * MIB  # a large body that leaves no room for LARGE (110 MiB + 165 MiB > 176 MiB)
+SMALL = 256 * 1024  # the largest small body
+HEADERS_ONLY = 110  # connections that claim a body and send none, from one address
 
 
 @pytest.fixture(scope="module")
@@ -138,12 +141,15 @@ def test_the_budget_is_released_on_every_path_and_a_request_waits_for_it(certs: 
     srv = start_server(certs, workers=1)
     reserved = "trustgate_request_memory_reserved_bytes"
     try:
-        # Stalled senders hold 11 x 15 MiB of the large bodies' 176 MiB and 11 x 3 MiB of the rest.
-        stalled = [_open_body(srv, n, 64 * 1024) for n in (LARGE, 3 * MIB)]
-        held = 11 * LARGE + 11 * 3 * MIB
-        gone = _open_body(srv, MIB, 1024)  # a small one whose client goes away mid-body
+        # Stalled senders: a large body holds 11 x its claim once its first bytes came (10 MiB: 110 of
+        # the large bodies' 176 MiB), a small one 11 x what it sent and the next chunk.
+        stalled = [_open_body(srv, n, 64 * 1024) for n in (STALLED, SMALL)]
         time.sleep(0.5)
-        assert _metric(srv, reserved) == held + 11 * MIB
+        held = _metric(srv, reserved)
+        assert 11 * STALLED + 11 * 64 * 1024 < held <= 11 * STALLED + 11 * SMALL, held
+        gone = _open_body(srv, MIB, 1024)  # one whose client goes away after its first bytes
+        time.sleep(0.5)
+        assert _metric(srv, reserved) == held + 11 * 32 * 1024  # what its first 32 KiB would cost
         gone.close()
         deadline = time.monotonic() + 5
         while _metric(srv, reserved) != held:
@@ -185,4 +191,56 @@ def test_the_budget_is_released_on_every_path_and_a_request_waits_for_it(certs: 
         assert srv.post(b"{" + b" " * (4 * MIB))[0] == 400
         assert _metric(srv, reserved) == 0
     finally:
+        srv.stop()
+
+
+def _headers_only(srv: Server, length: int, path: str) -> ssl.SSLSocket:
+    """A POST that claims `length` bytes of body and sends none of them."""
+    raw = socket.create_connection(("127.0.0.1", srv.port))
+    tls = srv.context().wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n".encode()
+    )
+    return tls
+
+
+@pytest.mark.parametrize("claim", [3 * MIB - 1, 256 * 1024], ids=["3MiB-1", "256KiB"])
+def test_connections_that_claim_bodies_and_send_none_do_not_starve_a_small_review(
+    certs: CertSet, claim: int
+) -> None:
+    """Headers-only claims held the whole budget (8 of 3 MiB - 1 reserved 11x each, for the body
+    deadline of 10 s): a privileged Pod's review waited past its 8 s deadline and was admitted
+    unevaluated on /validate/fail-open. Now a claim holds only its first bytes' share, and a
+    small review's part cannot be filled by the connections one address may open."""
+    srv = start_server(certs, workers=1)
+    held: list[ssl.SSLSocket] = []
+    try:
+        pod: dict[str, Any] = json.loads(json.dumps(POD))
+        pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
+        privileged = json.dumps(review(pod)).encode()  # the bundled policies deny it
+        assert srv.post(privileged, path="/validate/fail-open")[1]["response"]["allowed"] is False
+        # nearly as many as one address may open to a worker (ConnectionLimits.per_client 128; at
+        # the limit, its own slowest connection would be shed to make room for the review)
+        # and claims halving from 2 MiB to 256 B after them: what 11x the claims left free (before,
+        # when claims were reserved whole) is then less than the review's own 11x
+        claims = [claim] * HEADERS_ONLY + [2**k for k in range(21, 7, -1)]
+        for n in claims:
+            held.append(_headers_only(srv, n, "/validate/fail-open"))
+            time.sleep(0.02)  # in order: each filler takes what the claims before it left
+        time.sleep(1)
+        reserved = _metric(srv, "trustgate_request_memory_reserved_bytes")
+        started = time.monotonic()
+        status, answer = srv.post(privileged, path="/validate/fail-open")
+        seconds = time.monotonic() - started
+        print(f"{len(claims)} headers-only claims of {claim} B hold {reserved / MIB:.1f} MiB; "
+              f"the privileged Pod was answered in {seconds:.2f} s")  # fmt: skip
+        assert status == 200 and answer["response"]["allowed"] is False, answer
+        assert "pss-baseline-privileged" in answer["response"]["status"]["message"], answer
+        assert seconds < 2
+        assert reserved <= len(claims) * 11 * 32 * 1024  # 352 KiB a claim at most: its first bytes
+        assert _metric(srv, 'trustgate_connections_total{event="over_budget"}') == 0
+    finally:
+        for tls in held:
+            tls.close()
         srv.stop()

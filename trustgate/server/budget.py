@@ -1,9 +1,10 @@
 """The memory one worker's admission requests in flight may hold: their bodies and what parsing makes.
 
-Owns: a per-worker budget of bytes, reserved before a body is read (by its
-Content-Length; chunked bodies are refused with 411, so the length is always
-known) and held until the request is answered, a wait for budget bounded by
-the caller's deadline, and the estimate of what parsing a body costs.
+Owns: a per-worker budget of bytes, reserved as a body is read (its part
+chosen by its Content-Length; chunked bodies are refused with 411, so the
+length is always known) and held until the request is answered, a wait for
+budget bounded by the caller's deadline, and the estimate of what parsing a
+body costs.
 Leaves out: sockets (`trustgate.server.http` refuses a request that gets no
 budget by closing its connection, as it sheds one).
 
@@ -15,16 +16,33 @@ quickly got the worker OOM-killed: every change denied under `failurePolicy:
 Fail`, every change admitted unevaluated under `Ignore`.
 
 What is counted: for each request, its body, the text it decodes to, the
-string contents and `VALUE_BYTES` per JSON value (`estimate`). Before the
-body arrives that is unknown, so `upfront` reserves `UPFRONT_FACTOR` times
-the Content-Length (waiting for it); once the body is read, `estimate` is
-taken and the difference given back or, above, taken without waiting (no
-request waits while it holds budget, so waiters cannot deadlock).
+string contents, `VALUE_BYTES` per JSON value and `CONTAINER_BYTES` more per
+object or array (`estimate`). Before the body arrives that is unknown, and a client
+may claim a length it never sends, so a connection holds budget only for
+what it has sent plus a small share: `reserve` takes `UPFRONT_FACTOR` times
+the first `min(length, FIRST_BYTES)` bytes (waiting for it while the
+connection holds nothing), `grow` takes `UPFRONT_FACTOR` times more as bytes
+arrive, without waiting (a connection that holds budget never waits, so
+waiters cannot deadlock; not free: it is refused), and once the body is read
+`estimate` is taken the same way or the difference given back. A large body
+(below), once its first bytes came, `claim`s its whole length instead of
+growing: it gives back what it holds and waits for it all, so large bodies
+are read one at a time as their part allows and waiters still hold nothing.
 
-Small bodies are never starved by large ones: bodies over `SMALL_BODY_BYTES`
-(3 MiB, the API server's own request limit; reviews are a few KiB) draw from
-`LARGE_BUDGET_BYTES` inside the budget, so `BUDGET_BYTES - LARGE_BUDGET_BYTES`
-is always left for small ones.
+Small reviews are never starved by larger ones or by clients that send
+nothing: bodies claimed over `SMALL_BODY_BYTES` (256 KiB; the API server's
+reviews are a few KiB, 50 KiB with large objects) draw on
+`LARGE_BUDGET_BYTES` inside the budget, so `BUDGET_BYTES -
+LARGE_BUDGET_BYTES` (80 MiB) is only ever held by bodies claimed at 256 KiB
+or less. A connection that sends headers only holds `upfront(FIRST_BYTES)` =
+11 x 32 KiB = 352 KiB, so starving the small part takes 80 MiB / 352 KiB =
+233 such connections to one worker for the body deadline (10 s), more than
+the 128 one address may open there (`ConnectionLimits.per_client`): one
+address alone cannot. Left open: two addresses can (233 of the 512 slots;
+the slots' shedding of slow senders reaches them only when slots run short),
+and a client that sends its bodies holds 11 bytes per byte it sent: 80 MiB
+takes 7.3 MiB of body bytes sent within every 10 s (at least 30 connections
+of 256 KiB).
 """
 
 from __future__ import annotations
@@ -35,24 +53,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
-SMALL_BODY_BYTES = 3 * MIB  # a body up to this is small: the API server's request limit
+# A body claimed at up to this is small: the API server's reviews (a few KiB, 50 KiB with large
+# objects) draw on a part that medium and large bodies, and headers-only claims of them, cannot touch.
+SMALL_BODY_BYTES = 256 * 1024
+# What a connection reserves before any body byte arrives: 11 x 32 KiB = 352 KiB (most reviews fit
+# and reserve once); more is taken as bytes arrive (`MemoryBudget.grow`).
+FIRST_BYTES = 32 * 1024
 # Per worker: what requests in flight may hold (bodies, their text, their parsed objects). The
 # compiled policies, schemas and image cache (~120 MiB PSS a worker, bench/README.md) come on top:
 # the Deployment's 1 GiB limit holds two workers at their budget, the supervisor and the log writer.
-# 256 MiB: one legal 16 MiB review at a time (176 MiB reserved; large reviews are rare: two objects
+# 256 MiB: one legal 16 MiB review at a time (176 MiB when read; large reviews are rare: two objects
 # of over ~1.5 MB each) and 80 MiB always left for small ones: ~740 reviews of 10 KiB at once (more
-# than the 512 slots hold busy) or two at the 3 MiB limit, the rest waiting their turn.
+# than the 512 slots hold busy), the rest waiting their turn.
 BUDGET_BYTES = 256 * MIB
-LARGE_BUDGET_BYTES = 176 * MIB  # bodies over SMALL_BODY_BYTES share this part (one of 16 MiB)
-# Reserved per body byte before the body is read: the body, its text, the strings' contents and
+LARGE_BUDGET_BYTES = 176 * MIB  # bodies claimed over SMALL_BODY_BYTES share this part (one of 16 MiB)
+# Reserved per body byte while the body is read: the body, its text, the strings' contents and
 # ~8 bytes of objects per byte of Kubernetes JSON (a measured 7.1x for Deployments with env lists
-# and managedFields; `estimate` gives 10.5x for them).
+# and managedFields; `estimate` gives 14x for them, taken after the read if free).
 UPFRONT_FACTOR = 11
-VALUE_BYTES = 64  # Python memory per JSON value (a dict with its GC header is 80; a short str 50-60)
+VALUE_BYTES = 64  # Python memory per JSON value (an empty dict with its GC header is 80; a short str 50-60)
+# More per object or array: a dict with keys holds a table (~200 bytes for up to 5 keys) and its
+# keys are strings of their own, a list its item array; `[{"k":null},...]` cost 1.33x what 64 a
+# value counted, 0.86x with this.
+CONTAINER_BYTES = 128
 
 
 def upfront(length: int) -> int:
-    """What a body of `length` bytes reserves before it is read."""
+    """What `length` bytes of a body reserve while they are read."""
     return max(1, length) * UPFRONT_FACTOR
 
 
@@ -60,13 +87,15 @@ def estimate(body: bytes | bytearray) -> int:
     """What holding and parsing `body` costs, from a few C-speed scans (a bound, not a measure).
 
     The body, its decoded text (four bytes a character unless ASCII: Python's widest str), the
-    strings' contents, and `VALUE_BYTES` per value: every value but the first follows a `,` or a
-    `:` or opens an object or array (counted in strings too, which only overestimates).
+    strings' contents, `VALUE_BYTES` per value: every value but the first follows a `,` or a
+    `:` or opens an object or array (counted in strings too, which only overestimates), and
+    `CONTAINER_BYTES` more per object or array (a key table and key strings, an item array).
     """
     length = len(body)
-    values = body.count(b",") + body.count(b":") + body.count(b"{") + body.count(b"[") + 1
+    containers = body.count(b"{") + body.count(b"[")
+    values = body.count(b",") + body.count(b":") + containers + 1
     text = length if body.isascii() else 4 * length
-    return length + text + length + values * VALUE_BYTES
+    return length + text + length + values * VALUE_BYTES + containers * CONTAINER_BYTES
 
 
 @dataclass(eq=False, slots=True)
@@ -86,12 +115,14 @@ class MemoryBudget:
         total: int = BUDGET_BYTES,
         large: int = LARGE_BUDGET_BYTES,
         small_body: int = SMALL_BODY_BYTES,
+        first_bytes: int = FIRST_BYTES,
     ) -> None:
         if not 0 < large <= total:
             raise ValueError("the large bodies' budget must be positive and within the budget")
         self.total = total
         self.large = large
         self.small_body = small_body
+        self.first_bytes = first_bytes
         self.used = 0
         self.used_large = 0
         self.peak = 0
@@ -116,22 +147,68 @@ class MemoryBudget:
         self._changed()
 
     def reserve(self, length: int, deadline: float) -> Reservation | None:
-        """Reserve `upfront(length)` for a body of `length` bytes, waiting until `deadline`.
+        """Reserve `upfront` of the first `min(length, first_bytes)` bytes of a body claimed at
+        `length`, waiting until `deadline`; the part is the claim's (large: over `small_body`).
 
-        None: the budget could not be had by then (or can never be: more than a whole part).
+        None: the budget could not be had by then, or the whole claim can never fit its part.
         """
         large = length > self.small_body
-        amount = upfront(length)
+        amount = upfront(min(length, self.first_bytes))
         with self._cond:
+            if upfront(length) > (self.large if large else self.total):
+                return None
             while not self._fits(amount, large):
-                if amount > (self.large if large else self.total):
-                    return None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 self._cond.wait(remaining)
             self._take(amount, large)
             return Reservation(amount, large)
+
+    @staticmethod
+    def covered(reservation: Reservation) -> int:
+        """How many bytes of its body `reservation` covers while they are read."""
+        return reservation.amount // UPFRONT_FACTOR
+
+    def grow(self, reservation: Reservation, received: int) -> bool:
+        """Make `reservation` cover `received` bytes of its body (`upfront(received)`) if it does not
+        yet; never waits. False: the extra is not free now (or the reservation was released)."""
+        amount = upfront(received)
+        if amount <= reservation.amount:
+            return not reservation.released
+        return self.adjust(reservation, amount)
+
+    def claim(self, reservation: Reservation, length: int, deadline: float) -> bool:
+        """Make `reservation` hold `upfront(length)`, its whole body, waiting until `deadline` while it
+        holds nothing (what it held is given back first, so waiters cannot deadlock).
+
+        For a large body once its first bytes have come: large bodies are read one at a time, as many
+        as the large part holds, the others waiting their turn. False: not by the deadline, or
+        released (the reservation then holds nothing).
+        """
+        amount = upfront(length)
+        with self._cond:
+            if reservation.released:
+                return False
+            if reservation.amount >= amount:
+                return True
+            self._give(reservation)
+            reservation.amount = 0
+            while not self._fits(amount, reservation.large):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            self._take(amount, reservation.large)
+            reservation.amount = amount
+            return True
+
+    def _give(self, reservation: Reservation) -> None:
+        self.used -= reservation.amount
+        if reservation.large:
+            self.used_large -= reservation.amount
+        self._changed()
+        self._cond.notify_all()
 
     def adjust(self, reservation: Reservation, amount: int) -> bool:
         """Make `reservation` hold `amount`: less gives back at once; more is taken only if free now.
@@ -164,8 +241,4 @@ class MemoryBudget:
             if reservation.released:
                 return
             reservation.released = True
-            self.used -= reservation.amount
-            if reservation.large:
-                self.used_large -= reservation.amount
-            self._changed()
-            self._cond.notify_all()
+            self._give(reservation)

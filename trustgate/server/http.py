@@ -62,6 +62,7 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNU
 HEALTH_PATHS = ("/healthz", "/readyz", "/metrics", "/checkpoint")
 HEALTH_READ_SECONDS = 5.0  # seconds for a whole request on the health port; kubelet and Prometheus are quick
 HEALTH_MAX_CONNECTIONS = 32  # per worker on the health port
+READ_CHUNK = 65536  # the most of a body read at once (the reader's buffer): what a reservation runs ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,29 +479,41 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if not self._enter(Phase.BODY, state.limits.body_seconds):  # the whole body
             return None, None
-        # Memory before bytes: a request waits for budget within its body deadline (in the body
-        # phase, so a waiter is shed like a slow sender when slots run short), then is refused.
+        # Memory before bytes: a request waits for the budget of its first bytes within its body
+        # deadline (in the body phase, so a waiter is shed like a slow sender when slots run short),
+        # then is refused; a claim it never sends holds no more than that (see `budget`).
         reservation = state.budget.reserve(length, self._reader.deadline)
         if reservation is None:
             self._over_budget()
             return None, None
-        body = bytearray(length)  # read in place: no chunks joined into a second copy
-        view = memoryview(body)
+        body = bytearray()  # grown as bytes arrive, never to a claimed length first
         got = 0
         try:
             while got < length:
-                n = self.rfile.readinto1(view[got:])
-                if not n:
+                covered = state.budget.covered(reservation)
+                if got >= covered and reservation.large:  # its first bytes came: its whole body,
+                    # waiting its turn while it holds nothing (large bodies are read one at a time)
+                    covered = length
+                    if not state.budget.claim(reservation, length, self._reader.deadline):
+                        self._over_budget()
+                        return None, reservation
+                elif got >= covered:  # all it covers has arrived: cover the next chunk too, taken
+                    # without waiting (this request holds budget); not free, refused as over budget
+                    covered = got + min(length - got, READ_CHUNK)
+                    if not state.budget.grow(reservation, covered):
+                        self._over_budget()
+                        return None, reservation
+                chunk = self.rfile.read1(min(length, covered) - got)  # never more than covered
+                if not chunk:
                     break
-                got += n
+                body += chunk
+                got += len(chunk)
         except (TimeoutError, OSError, ValueError):
             self.close_connection = True
             self._busy()
             with contextlib.suppress(OSError, ValueError):
                 self._send_json(408, {"error": "the request body did not arrive in time"})
             return None, reservation
-        finally:
-            view.release()
         if got < length:
             self.close_connection = True
             return None, reservation
