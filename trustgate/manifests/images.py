@@ -31,7 +31,10 @@ _GROUP_SINGLE = {"tekton.dev": ("stepTemplate",), "argoproj.io": ("container", "
 # Tekton Triggers' templates embed tekton.dev resources (TriggerTemplate resourcetemplates).
 _GROUP_ALIASES = {"triggers.tekton.dev": "tekton.dev"}
 _ARGO_CD_KINDS = frozenset({"Application", "ApplicationSet", "AppProject"})  # Workflows, Events: steps
-_MAX_DEPTH = 12  # a pod spec sits at most a few levels down; deeper trees are data, not templates
+# How far down a pod spec is looked for. A custom resource may embed a whole workload manifest that
+# its controller creates, wrapped again by templating (a composition pipeline's provider Object):
+# 12 levels missed such images. 200 bounds the recursion (YAML itself stops at 1,000).
+_MAX_DEPTH = 200
 
 
 def find_images(obj: Mapping[str, Any]) -> list[ImageUse]:

@@ -304,3 +304,28 @@ def test_argo_events_pods_and_the_workflows_they_submit_are_read() -> None:
         "evil.example/wf:1",
     ]
     assert [u.reference for u in find_images(source)] == ["evil.example/es:1"]
+
+
+def test_a_pod_spec_embedded_deep_in_a_custom_resource_is_read() -> None:
+    """A custom resource may carry a whole workload manifest that its controller creates (Crossplane's
+    provider-kubernetes `Object` inside a composition's pipeline input, wrapped again by a template
+    engine): its images are verified like any other, however deep (the walk had stopped at 12
+    levels, so such an image was never verified)."""
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "evil.io/miner:1"}]}}},
+    }
+    node: dict[str, Any] = {"manifest": deployment}
+    for level in range(10):
+        node = {f"wrapper{level}": node}
+    composition = {
+        "apiVersion": "apiextensions.crossplane.io/v1",
+        "kind": "Composition",
+        "spec": {
+            "pipeline": [{"step": "s", "input": {"resources": [{"base": {"spec": {"forProvider": node}}}]}}]
+        },
+    }
+    found = find_images(composition)
+    assert [u.reference for u in found] == ["evil.io/miner:1"]
+    assert len(found[0].path) > 20
