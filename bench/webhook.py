@@ -112,13 +112,15 @@ def main() -> int:
         "--decision-log",
         default="off,sqlite,postgresql",
         help="comma-separated runs: off (no log), sqlite, postgresql (one writer process per server), "
-        "sqlite-thread, postgresql-thread (a writer thread in each worker)",
+        "sqlite-thread, postgresql-thread (a writer thread in each worker); off always runs first",
     )
     args = parser.parse_args()
     logs = [name.strip() for name in args.decision_log.split(",") if name.strip()]
     unknown = set(logs) - set(LOG_RUNS)
     if unknown or not logs:
         raise SystemExit(f"--decision-log takes {', '.join(LOG_RUNS)}; not {', '.join(sorted(unknown))}")
+    if "off" not in logs:
+        logs.insert(0, "off")  # the targets with a log are ratios to the run without one, in the same sitting
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk; `make dev` does it)")
     runs: dict[str, dict[str, Any]] = {}
