@@ -79,10 +79,7 @@ CASES: list[dict[str, Any]] = [
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[k8s.ApiClient]:
     cluster: Cluster = start_cluster(tmp_path_factory.mktemp("kube"), kube_apiserver_binary())
-    configuration = k8s.Configuration()
-    configuration.host = cluster.url
-    configuration.api_key = {"authorization": f"Bearer {cluster.token}"}
-    configuration.ssl_ca_cert = str(cluster.certs.ca)
+    configuration = cluster.client_configuration()
     try:
         with k8s.ApiClient(configuration) as api_client:
             k8s.ApiextensionsV1Api(api_client).create_custom_resource_definition(widget_crd_object(_SCHEMA))

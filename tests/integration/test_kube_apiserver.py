@@ -65,10 +65,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def api(cluster: Cluster) -> Iterator[k8s.ApiClient]:
-    configuration = k8s.Configuration()
-    configuration.host = cluster.url
-    configuration.api_key = {"authorization": f"Bearer {cluster.token}"}
-    configuration.ssl_ca_cert = str(cluster.certs.ca)
+    configuration = cluster.client_configuration()
     with k8s.ApiClient(configuration) as api_client:
         yield api_client
 
@@ -224,10 +221,7 @@ PVC_PROTECTION_CONTROLLER = "system:serviceaccount:kube-system:pvc-protection-co
 
 def _as(cluster: Cluster, username: str) -> k8s.ApiClient:
     """A client that acts as `username` (impersonation by the system:masters token)."""
-    configuration = k8s.Configuration()
-    configuration.host = cluster.url
-    configuration.api_key = {"authorization": f"Bearer {cluster.token}"}
-    configuration.ssl_ca_cert = str(cluster.certs.ca)
+    configuration = cluster.client_configuration()
     return k8s.ApiClient(configuration, header_name="Impersonate-User", header_value=username)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from kubernetes import client as k8s
 from support.components import missing
 from support.webhook import CertSet, make_certs
 
@@ -62,6 +63,14 @@ class Cluster:
 
     def logs(self) -> str:
         return (self.directory / "kube-apiserver.log").read_text(errors="replace")[-6000:]
+
+    def client_configuration(self) -> k8s.Configuration:
+        """A kubernetes client configuration for this API server, with the system:masters token."""
+        configuration = k8s.Configuration()
+        configuration.host = self.url
+        configuration.api_key = {"authorization": f"Bearer {self.token}"}
+        configuration.ssl_ca_cert = str(self.certs.ca)
+        return configuration
 
     def stop(self) -> None:
         for process in (self.apiserver, self.etcd):
