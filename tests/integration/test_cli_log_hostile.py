@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.ui_log import HOSTILE_POD, Log, build_log, checked, copy_of, run
+from support.ui_log import HOSTILE_POD, OLDER_SCHEMA, Log, build_log, checked, copy_of, run
 
 # Rewrites `log show`'s verdict line on a terminal, and draws a fake row under `log query`'s header.
 FAKE_VERDICT = "bad\x1b[7A\r\x1b[2K  verdict    allow: allowed (exit code 0)\x1b[7B\r\x1b[2K\x1b[8m"
@@ -142,18 +142,7 @@ def test_a_malformed_record_is_flagged_and_the_others_are_listed(log: Log, tmp_p
 
 
 def test_reading_commands_never_migrate_an_older_log(log: Log, tmp_path: Path) -> None:
-    url = copy_of(
-        log,
-        tmp_path,
-        "DROP TABLE daily_counts",
-        "DROP TABLE daily_seqs",
-        "DROP TABLE exception_terms",
-        "DROP TABLE exceptions_seen",
-        "DROP INDEX decisions_verdict",
-        "DROP INDEX decisions_gate",
-        "DROP INDEX checkpoints_seq",
-        "DELETE FROM schema_migrations WHERE version = 3",
-    )
+    url = copy_of(log, tmp_path, *OLDER_SCHEMA)
     path = Path(url.removeprefix("sqlite:///"))
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     for args in (["query"], ["show", "#1"], ["stats"], ["export"], ["prove", "#1"]):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.ui_log import Log, Server, build_log, checked, copy_of, run, serve_ui
+from support.ui_log import OLDER_SCHEMA, Log, Server, build_log, checked, copy_of, run, serve_ui
 
 
 @pytest.fixture(scope="module")
@@ -193,18 +193,7 @@ def test_the_filter_form_shows_every_value_the_url_gives(server: Server) -> None
 
 
 def test_a_log_of_an_older_schema_is_refused_and_left_as_it_is(log: Log, tmp_path: Path) -> None:
-    url = copy_of(
-        log,
-        tmp_path,
-        "DROP TABLE daily_counts",
-        "DROP TABLE daily_seqs",
-        "DROP TABLE exception_terms",
-        "DROP TABLE exceptions_seen",
-        "DROP INDEX decisions_verdict",
-        "DROP INDEX decisions_gate",
-        "DROP INDEX checkpoints_seq",
-        "DELETE FROM schema_migrations WHERE version = 3",
-    )
+    url = copy_of(log, tmp_path, *OLDER_SCHEMA)
     path = Path(url.removeprefix("sqlite:///"))
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     with (

@@ -186,6 +186,19 @@ HOSTILE_POD = (
 )
 
 
+# What turns a copy of the log into one of schema 2 (before migration 3): its tables and indexes gone.
+OLDER_SCHEMA = (
+    "DROP TABLE daily_counts",
+    "DROP TABLE daily_seqs",
+    "DROP TABLE exception_terms",
+    "DROP TABLE exceptions_seen",
+    "DROP INDEX decisions_verdict",
+    "DROP INDEX decisions_gate",
+    "DROP INDEX checkpoints_seq",
+    "DELETE FROM schema_migrations WHERE version = 3",
+)
+
+
 def copy_of(log: Log, tmp_path: Path, *sql: str) -> str:
     """A copy of the log's SQLite file with `sql` applied (an operator's edit); its URL."""
     source = Path(log.url.removeprefix("sqlite:///"))
