@@ -57,6 +57,15 @@ def _metric(srv: Server, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
 
+def _settles(srv: Server, name: str, value: float, what: str, seconds: float = 5) -> None:
+    """Wait until the metric `name` is `value`: a worker releases a request's budget after its answer
+    is sent (or its connection closed), so the client can see the answer first."""
+    deadline = time.monotonic() + seconds
+    while (seen := _metric(srv, name)) != value:
+        assert time.monotonic() < deadline, f"{what}: {name} is {seen}, not {value}"
+        time.sleep(0.05)
+
+
 def _large_review(uid: str) -> bytes:
     """A legal-sized UPDATE of pods/status (answered without evaluation): the body is what costs."""
     pod: dict[str, Any] = json.loads(json.dumps(POD))
@@ -121,7 +130,7 @@ def test_concurrent_large_bodies_stay_within_the_budget_and_small_reviews_are_an
         assert grown < BUDGET, f"the worker grew {grown / MIB:.0f} MiB with 64 large bodies in flight"
         assert results.count("200:True") >= 2, results  # large legal reviews are still evaluated
         assert len(results) == 64
-        assert _metric(srv, "trustgate_request_memory_reserved_bytes") == 0  # all given back
+        _settles(srv, "trustgate_request_memory_reserved_bytes", 0, "not all given back")
         assert 0 < _metric(srv, "trustgate_request_memory_reserved_peak_bytes") <= BUDGET
         assert srv.process.poll() is None and _children(srv.process.pid) == [worker]  # not restarted
     finally:
@@ -149,12 +158,9 @@ def test_the_budget_is_released_on_every_path_and_a_request_waits_for_it(certs: 
         assert 11 * STALLED + 11 * 64 * 1024 < held <= 11 * STALLED + 11 * SMALL, held
         gone = _open_body(srv, MIB, 1024)  # one whose client goes away after its first bytes
         time.sleep(0.5)
-        assert _metric(srv, reserved) == held + 11 * 32 * 1024  # what its first 32 KiB would cost
+        _settles(srv, reserved, held + 11 * 32 * 1024, "not what its first 32 KiB cost")
         gone.close()
-        deadline = time.monotonic() + 5
-        while _metric(srv, reserved) != held:
-            assert time.monotonic() < deadline, "a client gone mid-body kept its reservation"
-            time.sleep(0.05)
+        _settles(srv, reserved, held, "a client gone mid-body kept its reservation")
         # A body whose parse would cost more than is free (3 bytes a JSON object: ~45 bytes a byte)
         # is closed unanswered, as a shed connection is, without waiting (it holds budget already).
         flat = (
@@ -166,7 +172,7 @@ def test_the_budget_is_released_on_every_path_and_a_request_waits_for_it(certs: 
         _post(srv, flat, results)
         assert results and results[0].startswith("closed:"), results
         assert _metric(srv, 'trustgate_connections_total{event="over_budget"}') == 1
-        assert _metric(srv, reserved) == held
+        _settles(srv, reserved, held, "a request over the budget kept its reservation")
         # A large review waits for budget within its body deadline: it is answered once the
         # stalled ones reach theirs (408) and give theirs back.
         results.clear()
@@ -183,20 +189,17 @@ def test_the_budget_is_released_on_every_path_and_a_request_waits_for_it(certs: 
             tls.close()
         waiter.join(timeout=30)
         assert results == ["200:True"] and time.monotonic() - waited > 4, results
-        deadline = time.monotonic() + 5
-        while _metric(srv, reserved) != 0:
-            assert time.monotonic() < deadline, "a timed-out body kept its reservation"
-            time.sleep(0.05)
+        _settles(srv, reserved, 0, "a timed-out body kept its reservation")
         # Bad JSON (400 after the read) gives its reservation back too.
         assert srv.post(b"{" + b" " * (4 * MIB))[0] == 400
-        assert _metric(srv, reserved) == 0
+        _settles(srv, reserved, 0, "a bad body kept its reservation")
     finally:
         srv.stop()
 
 
-def _headers_only(srv: Server, length: int, path: str) -> ssl.SSLSocket:
-    """A POST that claims `length` bytes of body and sends none of them."""
-    raw = socket.create_connection(("127.0.0.1", srv.port))
+def _headers_only(srv: Server, length: int, path: str, source: str = "127.0.0.1") -> ssl.SSLSocket:
+    """A POST from `source` that claims `length` bytes of body and sends none of them."""
+    raw = socket.create_connection(("127.0.0.1", srv.port), source_address=(source, 0))
     tls = srv.context().wrap_socket(raw, server_hostname="localhost")
     tls.sendall(
         f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -239,6 +242,59 @@ def test_connections_that_claim_bodies_and_send_none_do_not_starve_a_small_revie
         assert "pss-baseline-privileged" in answer["response"]["status"]["message"], answer
         assert seconds < 2
         assert reserved <= len(claims) * 11 * 32 * 1024  # 352 KiB a claim at most: its first bytes
+        assert _metric(srv, 'trustgate_connections_total{event="over_budget"}') == 0
+    finally:
+        for tls in held:
+            tls.close()
+        srv.stop()
+
+
+@pytest.mark.parametrize("sent", [0, 200 * 1024], ids=["headers-only", "sent-and-stalled"])
+def test_slow_bodies_from_several_addresses_do_not_starve_a_small_review(certs: CertSet, sent: int) -> None:
+    """A 16 MiB body that stalls after its first bytes holds the large part; small bodies that never
+    come (or stall after 200 KiB: 11 bytes held a byte sent) from two addresses, each within its
+    connection budget, held the small part for their body deadline: a privileged Pod's review waited
+    for budget and was closed unanswered after 10 s (admitted unevaluated on /validate/fail-open).
+    Now the oldest slow small bodies are shed for it (`budget.SLOW_SECONDS`)."""
+    srv = start_server(certs, workers=1)
+    held: list[ssl.SSLSocket] = []
+    reserved = "trustgate_request_memory_reserved_bytes"
+    try:
+        pod: dict[str, Any] = json.loads(json.dumps(POD))
+        pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
+        privileged = json.dumps(review(pod)).encode()  # the bundled policies deny it
+        assert srv.post(privileged, path="/validate/fail-open")[1]["response"]["allowed"] is False
+        large = _headers_only(srv, 16 * MIB, "/validate/fail-open", "127.0.0.2")
+        held.append(large)
+        large.sendall(b" " * 40_000)  # past its first 32 KiB: it claims 11 x 16 MiB, the large part
+        per_address = 120 if not sent else 14  # 240 x 352 KiB, or 28 x ~2.75 MiB: the small part
+        for _ in range(per_address):
+            for source in ("127.0.0.3", "127.0.0.4"):
+                tls = _headers_only(srv, SMALL, "/validate/fail-open", source)
+                if sent:
+                    tls.sendall(b" " * sent)
+                held.append(tls)
+        time.sleep(0.5)
+        # what is left, filled with claims of what it holds (a third address, within its budget)
+        while (free := BUDGET - _metric(srv, reserved)) >= 11 * 1024:
+            claim = int(min(32 * 1024, free // 11))
+            held.append(_headers_only(srv, claim, "/validate/fail-open", "127.0.0.5"))
+            time.sleep(0.05)
+        time.sleep(1)  # every small body has been arriving for longer than budget.SLOW_SECONDS
+        full = _metric(srv, reserved)
+        started = time.monotonic()
+        try:
+            status, answer = srv.post(privileged, path="/validate/fail-open")
+        except OSError as e:  # closed unanswered: the API server admits it unevaluated (fail-open)
+            status, answer = 0, f"closed unanswered after {time.monotonic() - started:.1f} s: {e!r}"
+        seconds = time.monotonic() - started
+        print(f"{len(held)} slow bodies hold {full / MIB:.2f} MiB of {BUDGET / MIB:.0f}; "
+              f"the privileged Pod was answered in {seconds:.2f} s")  # fmt: skip
+        assert full > BUDGET - 11 * 1024  # no room for the review's 11 x its size without shedding
+        assert status == 200 and answer["response"]["allowed"] is False, answer
+        assert "pss-baseline-privileged" in answer["response"]["status"]["message"], answer
+        assert seconds < 2
+        assert _metric(srv, 'trustgate_connections_total{event="shed_memory"}') >= 1
         assert _metric(srv, 'trustgate_connections_total{event="over_budget"}') == 0
     finally:
         for tls in held:

@@ -35,14 +35,20 @@ reviews are a few KiB, 50 KiB with large objects) draw on
 `LARGE_BUDGET_BYTES` inside the budget, so `BUDGET_BYTES -
 LARGE_BUDGET_BYTES` (80 MiB) is only ever held by bodies claimed at 256 KiB
 or less. A connection that sends headers only holds `upfront(FIRST_BYTES)` =
-11 x 32 KiB = 352 KiB, so starving the small part takes 80 MiB / 352 KiB =
-233 such connections to one worker for the body deadline (10 s), more than
-the 128 one address may open there (`ConnectionLimits.per_client`): one
-address alone cannot. Left open: two addresses can (233 of the 512 slots;
-the slots' shedding of slow senders reaches them only when slots run short),
-and a client that sends its bodies holds 11 bytes per byte it sent: 80 MiB
-takes 7.3 MiB of body bytes sent within every 10 s (at least 30 connections
-of 256 KiB).
+11 x 32 KiB = 352 KiB, so filling the small part takes 233 of them (more
+than the 128 one address may open to a worker), and a client that sends its
+bodies and stalls holds 11 bytes per byte it sent (80 MiB takes ~30
+connections of 256 KiB). Neither starves a small review: when a small body
+cannot get its budget, or a small body outgrows what is free, the oldest
+small bodies still arriving after `SLOW_SECONDS` are shed for it (their
+bytes given back, their connections shut down by the `shed` callback they
+were reserved with), oldest first and only as many as make it fit; the API
+server sends a review in milliseconds, so only a slow sender is ever shed.
+Before, two addresses (or one sending and stalling) held the small part for
+their whole body deadline, and a privileged Pod's review waited past its own
+deadline and was admitted unevaluated on the fail-open path. Large bodies
+shed nobody (a legal 16 MiB UPDATE may take seconds to arrive); they wait
+their turn for the large part as before.
 """
 
 from __future__ import annotations
@@ -76,6 +82,9 @@ VALUE_BYTES = 64  # Python memory per JSON value (an empty dict with its GC head
 # keys are strings of their own, a list its item array; `[{"k":null},...]` cost 1.33x what 64 a
 # value counted, 0.86x with this.
 CONTAINER_BYTES = 128
+# A small body (at most SMALL_BODY_BYTES) still arriving after this long is a slow sender: it may be
+# shed to make room for another small body (the API server sends a review in one write: milliseconds).
+SLOW_SECONDS = 1.0
 
 
 def upfront(length: int) -> int:
@@ -105,6 +114,10 @@ class Reservation:
     amount: int
     large: bool
     released: bool = False
+    started: float = 0.0  # when it was reserved (time.monotonic()): its body has been arriving since
+    # shuts its connection down when it is shed for a small body (None: never shed); it must not block
+    # nor take the budget's lock (it is called under it)
+    shed: Callable[[], None] | None = None
 
 
 class MemoryBudget:
@@ -123,9 +136,13 @@ class MemoryBudget:
         self.large = large
         self.small_body = small_body
         self.first_bytes = first_bytes
+        self.slow_seconds = SLOW_SECONDS
         self.used = 0
         self.used_large = 0
         self.peak = 0
+        self.shed_count = 0  # reservations shed for a small body since the budget was made
+        # small bodies still arriving that may be shed (reserved with a `shed` callback), in order
+        self._arriving: dict[Reservation, None] = {}
         self._cond = threading.Condition()
         # told (used, peak) under the lock after every change, in order (the worker's metrics gauge)
         self.listener: Callable[[int, int], None] | None = None
@@ -146,9 +163,15 @@ class MemoryBudget:
         self.peak = max(self.peak, self.used)
         self._changed()
 
-    def reserve(self, length: int, deadline: float) -> Reservation | None:
+    def reserve(
+        self, length: int, deadline: float, shed: Callable[[], None] | None = None
+    ) -> Reservation | None:
         """Reserve `upfront` of the first `min(length, first_bytes)` bytes of a body claimed at
         `length`, waiting until `deadline`; the part is the claim's (large: over `small_body`).
+
+        A small claim that does not fit sheds small bodies arriving for `slow_seconds` or more (oldest
+        first) if that makes it fit, else waits. `shed` is how to shed this one in turn while its body
+        arrives (`received` ends that).
 
         None: the budget could not be had by then, or the whole claim can never fit its part.
         """
@@ -158,12 +181,53 @@ class MemoryBudget:
             if upfront(length) > (self.large if large else self.total):
                 return None
             while not self._fits(amount, large):
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if not large and self._shed_slow(amount, large, now, None):
+                    break
+                remaining = deadline - now
                 if remaining <= 0:
                     return None
-                self._cond.wait(remaining)
+                self._cond.wait(remaining if large else min(remaining, self._next_slow(now)))
             self._take(amount, large)
-            return Reservation(amount, large)
+            reservation = Reservation(amount, large, started=time.monotonic(), shed=shed)
+            if shed is not None and not large:
+                self._arriving[reservation] = None
+            return reservation
+
+    def received(self, reservation: Reservation) -> None:
+        """Its whole body has arrived: it is never shed from now on."""
+        with self._cond:
+            self._arriving.pop(reservation, None)
+
+    def _shed_slow(self, amount: int, large: bool, now: float, keep: Reservation | None) -> bool:
+        """Shed slow small bodies (not `keep`), oldest first, until `amount` fits; True when it does.
+
+        Sheds nothing when all of them together would not make it fit. Under the lock.
+        """
+        slow = [
+            r for r in self._arriving if r is not keep and now - r.started >= self.slow_seconds
+        ]  # in the order they were reserved: oldest first
+        if not slow:
+            return False
+        freed = sum(r.amount for r in slow)
+        if self.used - freed + amount > self.total:
+            return False
+        for victim in slow:
+            if self._fits(amount, large):
+                break
+            del self._arriving[victim]
+            victim.released = True
+            self._give(victim)
+            self.shed_count += 1
+            if victim.shed is not None:
+                victim.shed()
+        return self._fits(amount, large)
+
+    def _next_slow(self, now: float) -> float:
+        """Seconds until the oldest small body arriving becomes slow (a waiter looks again then)."""
+        for r in self._arriving:  # the oldest first
+            return max(0.001, r.started + self.slow_seconds - now)
+        return self.slow_seconds
 
     @staticmethod
     def covered(reservation: Reservation) -> int:
@@ -172,11 +236,12 @@ class MemoryBudget:
 
     def grow(self, reservation: Reservation, received: int) -> bool:
         """Make `reservation` cover `received` bytes of its body (`upfront(received)`) if it does not
-        yet; never waits. False: the extra is not free now (or the reservation was released)."""
+        yet; never waits, but a small body sheds slow ones (not itself) to make room. False: the extra
+        is not free now (or the reservation was released)."""
         amount = upfront(received)
         if amount <= reservation.amount:
             return not reservation.released
-        return self.adjust(reservation, amount)
+        return self.adjust(reservation, amount, shed_slow=not reservation.large)
 
     def claim(self, reservation: Reservation, length: int, deadline: float) -> bool:
         """Make `reservation` hold `upfront(length)`, its whole body, waiting until `deadline` while it
@@ -210,8 +275,9 @@ class MemoryBudget:
         self._changed()
         self._cond.notify_all()
 
-    def adjust(self, reservation: Reservation, amount: int) -> bool:
-        """Make `reservation` hold `amount`: less gives back at once; more is taken only if free now.
+    def adjust(self, reservation: Reservation, amount: int, *, shed_slow: bool = False) -> bool:
+        """Make `reservation` hold `amount`: less gives back at once; more is taken only if free now
+        (with `shed_slow`, after shedding slow small bodies other than this one if that makes it fit).
 
         Never waits (the caller holds budget). False: the extra could not be had (the reservation is
         unchanged).
@@ -221,7 +287,9 @@ class MemoryBudget:
                 return False
             extra = amount - reservation.amount
             if extra > 0:
-                if not self._fits(extra, reservation.large):
+                if not self._fits(extra, reservation.large) and not (
+                    shed_slow and self._shed_slow(extra, reservation.large, time.monotonic(), reservation)
+                ):
                     return False
                 self._take(extra, reservation.large)
             else:
@@ -238,6 +306,7 @@ class MemoryBudget:
         if reservation is None:
             return
         with self._cond:
+            self._arriving.pop(reservation, None)
             if reservation.released:
                 return
             reservation.released = True

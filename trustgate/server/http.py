@@ -482,7 +482,13 @@ class Handler(BaseHTTPRequestHandler):
         # Memory before bytes: a request waits for the budget of its first bytes within its body
         # deadline (in the body phase, so a waiter is shed like a slow sender when slots run short),
         # then is refused; a claim it never sends holds no more than that (see `budget`).
-        reservation = state.budget.reserve(length, self._reader.deadline)
+        conn = self.server.current
+
+        def shed() -> None:  # a slow small body, given up for another (see `budget`): under its lock
+            _shut(conn.handle)
+            state.metrics.connections("shed_memory", 1)
+
+        reservation = state.budget.reserve(length, self._reader.deadline, shed)
         if reservation is None:
             self._over_budget()
             return None, None
@@ -517,6 +523,7 @@ class Handler(BaseHTTPRequestHandler):
         if got < length:
             self.close_connection = True
             return None, reservation
+        state.budget.received(reservation)  # never shed from now on
         self._busy()
         return body, reservation
 

@@ -23,8 +23,9 @@ from typing import Any
 VERDICTS = ("allowed", "denied", "warned", "skipped", "failure_open", "failure_closed", "bad_request")
 CACHE_RESULTS = ("hit", "miss", "stale")
 # shed: given up for a newer one; refused: closed at once, no slot to give; over_budget: a request
-# closed unanswered, its memory budget (bodies and their parse, `budget`) could not be had in time
-CONNECTION_EVENTS = ("shed", "refused", "over_budget")
+# closed unanswered, its memory budget (bodies and their parse, `budget`) could not be had in time;
+# shed_memory: a small body still arriving after `budget.SLOW_SECONDS`, given up for another's budget
+CONNECTION_EVENTS = ("shed", "refused", "over_budget", "shed_memory")
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds
 
 _V = 0  # verdict counters
@@ -200,7 +201,7 @@ class Metrics:
             "# TYPE trustgate_admission_deadline_exceeded_total counter",
             f"trustgate_admission_deadline_exceeded_total {_num(self._sum(_DEADLINE))}",
             "# HELP trustgate_connections_total Connections shed (idle or slow, for a newer one), refused, "
-            "or closed over the memory budget.",
+            "closed over the memory budget, or shed as slow senders for another's memory budget.",
             "# TYPE trustgate_connections_total counter",
         ]
         out += [

@@ -218,6 +218,106 @@ def test_waiters_and_releases_from_many_threads_balance() -> None:
     assert b.used == 0 and b.used_large == 0 and b.peak <= b.total
 
 
+def _arriving(
+    b: MemoryBudget, count: int, shed: list[int], age: float = 0.0, first: int = 1000
+) -> list[budget.Reservation]:
+    """`count` small bodies of 10 bytes arriving, numbered from `first`, each shut down into `shed`
+    by its number; aged `age` seconds."""
+    out = []
+    for i in range(first, first + count):
+        r = b.reserve(10, _soon(), lambda i=i: shed.append(i))
+        assert r is not None
+        r.started -= age
+        out.append(r)
+    return out
+
+
+def _tiny(total: int = 1100) -> MemoryBudget:
+    """A budget of `total` bytes whose small bodies (up to 50 bytes) reserve 11x what they claim (at
+    first, 11x their first 20 bytes)."""
+    b = MemoryBudget(total, 440, 50, 20)
+    b.slow_seconds = 0.2
+    return b
+
+
+def test_slow_small_bodies_are_shed_oldest_first_for_a_small_review() -> None:
+    """Headers-only claims (or bodies sent and stalled) from several addresses filled the small part
+    for their body deadline; a small review waited past its own and was admitted unevaluated on the
+    fail-open path. Now the oldest slow ones are shed for it, only as many as make it fit."""
+    b = _tiny()
+    shed: list[int] = []
+    old = _arriving(b, 5, shed, age=2.0)
+    young = _arriving(b, 5, shed, first=2000)
+    assert b.used == 1100
+    started = time.monotonic()
+    review = b.reserve(20, _soon(5), lambda: shed.append(-1))  # 220 bytes: two slow bodies shed
+    assert review is not None and time.monotonic() - started < 1
+    assert [r.released for r in old] == [True, True, False, False, False]
+    assert shed == [1000, 1001] and b.shed_count == 2 and b.used == 1100
+    assert not any(r.released for r in young)
+    b.release(old[0])  # the shed connection's thread releases it again: nothing more is given back
+    assert b.used == 1100
+
+
+def test_small_bodies_still_arriving_quickly_are_not_shed_and_a_waiter_takes_them_once_slow() -> None:
+    b = _tiny()
+    shed: list[int] = []
+    _arriving(b, 10, shed)
+    assert b.reserve(10, _soon(0.05)) is None and shed == []  # none slow yet: it waits, then is refused
+    started = time.monotonic()
+    review = b.reserve(10, _soon(5))  # woken when the oldest becomes slow (0.2 s), without a release
+    assert review is not None and shed == [1000]
+    assert 0.1 < time.monotonic() - started < 2
+
+
+def test_a_body_that_has_arrived_is_never_shed() -> None:
+    b = _tiny()
+    shed: list[int] = []
+    bodies = _arriving(b, 10, shed, age=2.0)
+    for r in bodies:
+        b.received(r)
+    assert b.reserve(10, _soon(0.05)) is None and shed == [] and b.shed_count == 0
+
+
+def test_nothing_is_shed_when_shedding_every_slow_body_would_not_make_room() -> None:
+    b = _tiny()
+    shed: list[int] = []
+    slow = _arriving(b, 1, shed, age=2.0)  # 110 bytes
+    for r in _arriving(b, 9, shed, first=2000):
+        b.received(r)
+    assert b.reserve(20, _soon(0.05)) is None  # needs 220: shedding the one slow body gives 110
+    assert shed == [] and not slow[0].released
+
+
+def test_a_small_body_growing_sheds_slow_ones_but_never_itself_and_large_bodies_shed_nobody() -> None:
+    b = _tiny()
+    shed: list[int] = []
+    (grower,) = _arriving(b, 1, shed, age=2.0)
+    slow = _arriving(b, 9, shed, age=1.0, first=1001)
+    assert b.grow(grower, 30)  # 330 bytes: two of the others shed, not the grower (the oldest)
+    assert shed == [1001, 1002] and not grower.released and grower.amount == 330
+    assert [r.released for r in slow[:3]] == [True, True, False]
+    c = MemoryBudget(1100 + 880, 880, 50, 20)  # a large part of 880 beside 1,100 of small bodies
+    c.slow_seconds = 0.2
+    _arriving(c, 10, shed, age=2.0)
+    first = c.reserve(80, _soon())
+    assert first is not None and first.large and c.claim(first, 80, _soon())  # the large part, whole
+    assert c.reserve(60, _soon(0.05)) is None  # a large claim waits its turn: it sheds nobody
+    c.release(first)
+    second = c.reserve(60, _soon())
+    assert second is not None and not c.claim(second, 200, _soon(0.05))
+    assert c.shed_count == 0
+
+
+def test_a_reservation_without_a_shed_callback_is_never_shed() -> None:
+    b = _tiny()
+    for _ in range(10):
+        r = b.reserve(10, _soon())
+        assert r is not None
+        r.started -= 5
+    assert b.reserve(10, _soon(0.05)) is None and b.shed_count == 0
+
+
 @pytest.mark.parametrize(
     ("body", "low", "high"),
     [
