@@ -561,3 +561,49 @@ def test_sigterm_lets_requests_in_flight_finish_and_records_them(certs: CertSet,
         idle.close()
         srv.stop()
     assert _record(db, "uid-in-flight")  # recorded before the log closed
+
+
+def test_heavy_reviews_never_hold_every_evaluator_and_small_ones_go_first(certs: CertSet) -> None:
+    """Pods of thousands of containers take seconds each to evaluate. Sent back to back, more at
+    once than there are evaluators, they held all of them and queued ahead of a small review: a
+    privileged Pod's review on /validate/fail-open waited past its deadline and was admitted
+    unevaluated. Now small reviews are taken first and heavy ones never hold the last evaluator."""
+    srv = start_server(certs, "--evaluators", "4", workers=1)
+    heavy_pod: dict[str, Any] = json.loads(json.dumps(POD))
+    container = heavy_pod["spec"]["containers"][0]
+    heavy_pod["spec"]["containers"] = [dict(container, name=f"c{i}") for i in range(2500)]
+    heavy = json.dumps(review(heavy_pod)).encode()
+    assert len(heavy) > 256 * 1024
+    privileged_pod: dict[str, Any] = json.loads(json.dumps(POD))
+    privileged_pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    stop = threading.Event()
+    heavy_answers: list[int] = []
+
+    def flood() -> None:
+        while not stop.is_set():
+            conn = srv.connection(timeout=60)
+            try:
+                conn.request("POST", "/validate/fail-open", body=heavy)
+                heavy_answers.append(conn.getresponse().status)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    senders = [threading.Thread(target=flood) for _ in range(16)]  # four times the evaluators
+    try:
+        for thread in senders:
+            thread.start()
+        time.sleep(3)  # every evaluator has had heavy ones to take, and more are queued
+        started = time.monotonic()
+        status, answer = srv.post(review(privileged_pod, uid="uid-small"), path="/validate/fail-open")
+        took = time.monotonic() - started
+        print(f"the small review was answered in {took:.2f} s; heavy answers so far {len(heavy_answers)}")
+        assert status == 200 and answer["response"]["allowed"] is False, answer
+        assert "pss-baseline-privileged" in answer["response"]["status"]["message"], answer
+        assert took < 4.0, took  # before: past the 8 s deadline, then admitted unevaluated
+    finally:
+        stop.set()
+        for thread in senders:
+            thread.join(timeout=120)
+        srv.stop()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
+from trustgate.errors import Error
 from trustgate.gate.verdict import Failure
 from trustgate.model import Decision, Mode
 from trustgate.server.evaluation import _evaluated
-from trustgate.server.pool import EvaluatorPool, Job
+from trustgate.server.pool import HEAVY_BYTES, EvaluatorPool, Job, heavy_limit, size_class
 
 
 def _job(seconds: float = 5.0) -> Job:
@@ -108,8 +111,14 @@ def _a_real_panic() -> BaseException:
         engine.eval_rule_as_json("data.p.n")
     except BaseException as e:  # the panic is the point
         assert type(e).__name__ == "PanicException", e
-        return e
-    raise AssertionError("regorus no longer panics on strings.count with an empty substring")
+        panic = e
+    else:
+        raise AssertionError("regorus no longer panics on strings.count with an empty substring")
+    # Its traceback holds this frame, and so the engine, in a cycle that a garbage collection on
+    # another thread (an evaluator's) would free there: regorus engines may not be dropped there.
+    panic.__traceback__ = None
+    del engine
+    return panic
 
 
 class _PanickingGate:
@@ -148,3 +157,101 @@ def test_a_panic_neither_ends_the_evaluator_thread_nor_keeps_its_gate() -> None:
         assert _PanickingGate.built == 4 and _PanickingGate.closed == 3  # a new Gate after each panic
     finally:
         pool.close()
+
+
+class _RecordingGate:
+    """A Gate double that notes the plan it evaluates and holds it until that plan's event is set."""
+
+    policy_revision = "r"
+
+    def __init__(self, seen: list[str], hold: dict[str, threading.Event]) -> None:
+        self.seen, self.hold = seen, hold
+
+    def evaluate_policies(self, documents: Any, **kwargs: Any) -> Any:
+        (name,) = documents
+        self.seen.append(name)
+        if name in self.hold:
+            assert self.hold[name].wait(10)
+        raise Error("evaluated")  # the job fails: what the pool does with decisions is not the point
+
+    def close(self) -> None:
+        pass
+
+
+def _sized(name: str, size: int) -> Job:
+    plan = SimpleNamespace(old=None, documents=[name], verify_images=False)
+    return Job(plan=cast(Any, plan), context=None, deadline=time.monotonic() + 10, size=size)
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    end = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < end
+        time.sleep(0.005)
+
+
+def test_size_classes_put_the_api_servers_reviews_first_and_heavy_ones_last() -> None:
+    assert size_class(900) == size_class(8 * 1024) == 0 < size_class(8 * 1024 + 1)
+    assert size_class(50 * 1024) < size_class(HEAVY_BYTES) < size_class(HEAVY_BYTES + 1)
+    assert size_class(HEAVY_BYTES + 1) < size_class(16 * 1024 * 1024)
+    assert heavy_limit(4) == 3 and heavy_limit(1) == 1
+
+
+def test_waiting_jobs_are_taken_lightest_first_and_in_arrival_order_within_a_size() -> None:
+    """One evaluator busy; a heavy, a medium and two small reviews wait: the small ones go first."""
+    seen: list[str] = []
+    hold = {"first": threading.Event()}
+    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=1)
+    assert pool.wait_ready(5)
+    try:
+        first = pool.submit(_sized("first", 1000))
+        _until(lambda: seen == ["first"])
+        waiting = [("heavy", 2 * HEAVY_BYTES), ("medium", 60_000), ("small", 2000), ("small-2", 900)]
+        jobs = [pool.submit(_sized(name, size)) for name, size in waiting]
+        hold["first"].set()
+        for job in [first, *jobs]:
+            assert job.done.wait(5)
+        assert seen == ["first", "small", "small-2", "medium", "heavy"]
+    finally:
+        pool.close()
+
+
+def test_heavy_reviews_never_hold_the_last_evaluator() -> None:
+    """Heavy reviews take seconds each: sent back to back they held every evaluator, and a small
+    review waited behind them past its deadline (on the fail-open path, an allow)."""
+    seen: list[str] = []
+    hold = {f"heavy-{i}": threading.Event() for i in range(3)}
+    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=3)
+    assert pool.wait_ready(5)
+    try:
+        heavy = [pool.submit(_sized(f"heavy-{i}", HEAVY_BYTES + 1)) for i in range(3)]
+        _until(lambda: len(seen) == 2)
+        time.sleep(0.05)
+        assert sorted(seen) == ["heavy-0", "heavy-1"] and pool.heavy_busy == 2  # the third waits
+        small = pool.submit(_sized("small", 2000))
+        assert small.done.wait(5) and seen[-1] == "small"  # the free evaluator takes it at once
+        hold["heavy-0"].set()
+        _until(lambda: "heavy-2" in seen)  # a heavy one finished: the waiting one may start
+        for event in hold.values():
+            event.set()
+        for job in heavy:
+            assert job.done.wait(5)
+        assert pool.heavy_busy == 0
+    finally:
+        pool.close()
+
+
+def test_a_closed_pool_evaluates_what_was_waiting_then_its_threads_end() -> None:
+    seen: list[str] = []
+    hold = {"first": threading.Event()}
+    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=1)
+    assert pool.wait_ready(5)
+    first = pool.submit(_sized("first", 1000))
+    _until(lambda: seen == ["first"])
+    second = pool.submit(_sized("second", 1000))
+    pool.close()
+    hold["first"].set()
+    assert first.done.wait(5) and second.done.wait(5) and seen == ["first", "second"]
+    for thread in pool._threads:
+        thread.join(5)
+        assert not thread.is_alive()
