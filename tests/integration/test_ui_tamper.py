@@ -344,20 +344,42 @@ def verified(server: Server) -> str:
     return page
 
 
-def test_verify_checks_the_checkpoints_the_auditor_kept_and_says_what_nothing_covers(
-    log: Log, db: Path, tmp_path: Path
-) -> None:
-    """Finding 1: a record rewritten, every hash recomputed, the stored checkpoints covering it deleted.
-    Verify with only the pinned key can show no more than a self-consistent log, and must say so;
-    with the checkpoint the auditor kept (`--checkpoint`, `--checkpoint-dir`) it finds the rewrite."""
-    url = f"sqlite:///{db}"
+def _kept(log: Log, db: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """What the auditor kept of the untampered copy: a checkpoint file of #5, the whole log, and a
+    published directory holding the same checkpoint."""
     kept = tmp_path / "kept.txt"
-    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(log.config.parent / "key.pem"),
-                       "--output", str(kept))  # fmt: skip
-    assert code == 0, err  # #5, the whole log
+    code, _, err = run("log", "checkpoint", "--store", f"sqlite:///{db}", "--key",
+                       str(log.config.parent / "key.pem"), "--output", str(kept))  # fmt: skip
+    assert code == 0, err
     published = tmp_path / "published"
     published.mkdir()
     (published / "checkpoint.5").write_text(kept.read_text())
+    return kept, published
+
+
+def test_verify_without_kept_checkpoints_says_it_shows_only_a_self_consistent_log(
+    log: Log, db: Path, tmp_path: Path
+) -> None:
+    """Finding 1: a record rewritten, every hash recomputed, the stored checkpoints covering it deleted
+    (#1's stays). Verify with only the pinned key cannot see it, and must say what it did not check."""
+    _kept(log, db, tmp_path)
+    _rewrite(db, 2, {"subject": {"objects": [], "images": []}}, keep_before=2)  # #2's denied Pod gone
+    with serve_ui(f"sqlite:///{db}", "--verifier-key", log.vkey) as server:
+        page = verified(server)
+        assert 'id="state">intact<' in page  # nothing it could check shows the rewrite
+        assert (
+            "records #2..#5 (4 of 5) are covered by no signed checkpoint (the newest checked covers #1)"
+            in page
+        )
+        assert "only shows the log is self-consistent" in page
+        assert row(page, "kept checkpoints").startswith("none given: this run can only show that the log is")
+        assert "No kept checkpoint was given" in cell(get(server, "/integrity").text, "kept-sources")
+
+
+def test_verify_checks_the_checkpoints_the_auditor_kept(log: Log, db: Path, tmp_path: Path) -> None:
+    """`--checkpoint` and `--checkpoint-dir` mean what they mean to `log verify`: the rewrite shows."""
+    url = f"sqlite:///{db}"
+    kept, published = _kept(log, db, tmp_path)
     kept_args = ("--verifier-key", log.vkey, "--checkpoint", str(kept), "--checkpoint-dir", str(published))
     with serve_ui(url, *kept_args) as server:
         assert str(kept) in cell(get(server, "/integrity").text, "kept-sources")
@@ -367,17 +389,7 @@ def test_verify_checks_the_checkpoints_the_auditor_kept_and_says_what_nothing_co
         assert row(page, str(published / "checkpoint.5")) == "5 records: consistent"
         assert row(page, "covered by a trusted checkpoint") == "#5" and "warning:" not in page
 
-    _rewrite(db, 2, {"subject": {"objects": [], "images": []}}, keep_before=2)  # #2's denied Pod gone
-    with serve_ui(url, "--verifier-key", log.vkey) as server:
-        assert "No kept checkpoint was given" in cell(get(server, "/integrity").text, "kept-sources")
-        page = verified(server)
-        assert 'id="state">intact<' in page  # nothing it could check shows the rewrite
-        assert row(page, "kept checkpoints").startswith("none given: this run can only show that the log is")
-        assert (
-            "records #2..#5 (4 of 5) are covered by no signed checkpoint (the newest checked covers #1)"
-            in page
-        )
-        assert "only shows the log is self-consistent" in page
+    _rewrite(db, 2, {"subject": {"objects": [], "images": []}}, keep_before=2)
     with serve_ui(url, *kept_args) as server:
         page = verified(server)
         assert 'id="state">not-intact<' in page and "the log up to #5 was rewritten" in page
