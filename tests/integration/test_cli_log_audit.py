@@ -102,8 +102,11 @@ def keep_checkpoint(url: str, key: Path, path: Path) -> str:
     return vkey
 
 
-def forge(url: str, changes: dict[int, dict[str, Any]], *, drop_after: int | None = None) -> None:
-    """Rewrite records, recompute every hash after them (chain, tree, summaries), delete every checkpoint."""
+def forge(
+    url: str, changes: dict[int, dict[str, Any]], *, drop_after: int | None = None, keep_before: int = 0
+) -> None:
+    """Rewrite records, recompute every hash after them (chain, tree, summaries), delete the checkpoints
+    (those of `keep_before` records and more: the ones a rewrite would show on)."""
     store = open_store(url)
     try:
         with store._write():
@@ -129,7 +132,7 @@ def forge(url: str, changes: dict[int, dict[str, Any]], *, drop_after: int | Non
             store._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (len(rows), prev))
             store._execute("DELETE FROM tree_nodes")
             store._build_tree()
-            store._execute("DELETE FROM checkpoints")
+            store._execute("DELETE FROM checkpoints WHERE seq >= ?", (keep_before,))
         store.rebuild_summaries()  # `log verify` checks them against the records: a forger redoes them too
     finally:
         store.close()
@@ -387,3 +390,68 @@ def test_verify_counts_kept_checkpoints_and_does_not_say_none_was_checked(
     # With nothing kept, the warning stands: then nothing could have caught it.
     code, out, _ = run("log", "verify", "--store", url)
     assert code == 0 and "0 stored checkpoints" in out and "no signed checkpoint" in out
+
+
+def deny_flipped(url: str, seq: int) -> dict[str, Any]:
+    """Record `seq` (a deny) turned into an allow that agrees with itself, id and time kept."""
+    original = record_at(url, seq)
+    assert original["verdict"] == "deny"
+    return decision(seq, verdict="allow", time=original["time"]) | {"id": original["id"]}
+
+
+def test_verify_names_the_records_no_checkpoint_it_can_trust_covers(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """Finding 1: #10 rewritten, stored checkpoints from #10 on deleted (#1's stays): without what the
+    auditor kept, `verify` passes, and must say that #2..#20 are vouched for by nothing it checked."""
+    fill(url, key, 1, 21)  # the writer signs #1 on its first commit
+    kept = tmp_path / "kept.checkpoint"
+    vkey = keep_checkpoint(url, key, kept)  # #20
+    code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(kept), "--verifier-key", vkey,
+                       "-o", "json")  # fmt: skip
+    assert code == 0 and json.loads(out)["warnings"] == []  # everything is covered by what the auditor kept
+
+    forge(url, {10: deny_flipped(url, 10)}, keep_before=10)
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey)
+    assert code == 0  # exit 0 stays: nothing it checked shows a problem (ADR 9, item 3)
+    assert (
+        "records #2..#20 (19 of 20) are covered by no signed checkpoint (the newest checked covers #1)" in out
+    )
+    assert "a rewrite of them cannot be detected without a checkpoint you kept" in out
+    assert "this result only shows the log is self-consistent" in out
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey, "-o", "json")
+    assert (json.loads(out)["coveredThrough"], json.loads(out)["uncovered"]) == (1, 19)
+    code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(kept), "--verifier-key", vkey)
+    assert code == 1 and "the log up to #20 was rewritten" in out
+
+
+def test_checkpoint_output_refuses_a_latest_stored_checkpoint_behind_the_log(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """Finding 5: the writer signed #30 over deny #15; #15 flipped, checkpoints from #11 deleted. The
+    auditor's "keep the latest stored" step must not hand over #10 as if it covered the log."""
+    fill(url, key, 1, 11)
+    audit1 = tmp_path / "audit1.txt"
+    vkey = keep_checkpoint(url, key, audit1)  # #10
+    code, _, err = run("log", "checkpoint", "--store", url, "--output", str(tmp_path / "now.txt"))
+    assert code == 0 and "warning" not in err  # the latest stored covers the whole log
+    fill(url, key, 11, 31)
+    assert run("log", "checkpoint", "--store", url, "--key", str(key))[0] == 0  # #30
+    forge(url, {15: deny_flipped(url, 15)}, keep_before=11)
+
+    audit2 = tmp_path / "audit2.txt"
+    code, out, err = run("log", "checkpoint", "--store", url, "--output", str(audit2))
+    assert code == 3 and not audit2.exists()
+    assert "the latest stored checkpoint" in err and "covers 10 records, but the log holds 30" in err
+    assert "records #11..#30 are vouched for by no stored checkpoint" in err and "--allow-behind" in err
+    code, out, err = run("log", "checkpoint", "--store", url, "--output", str(audit2), "--allow-behind")
+    assert code == 0 and audit2.exists() and "warning: the latest stored checkpoint" in err
+
+    code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(audit1), "--checkpoint",
+                       str(audit2), "--verifier-key", vkey)  # fmt: skip
+    assert code == 0
+    assert (
+        "records #11..#30 (20 of 30) are covered by no signed checkpoint (the newest checked covers #10)"
+        in out
+    )
+    assert "self-consistent" not in out  # kept checkpoints were checked: they vouch for #1..#10

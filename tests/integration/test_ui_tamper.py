@@ -303,3 +303,101 @@ def test_stored_hash_and_prev_columns_are_not_shown_as_the_records_but_flagged(
     lines = [json.loads(line) for line in (evidence / "records.jsonl").read_text().splitlines()]
     (line,) = [x for x in lines if x["seq"] == seq]
     assert line["hash"] == shown.split()[0] and line["hash"] != "ab" * 32  # the hash of the line itself
+
+
+def _rewrite(db: Path, seq: int, change: dict[str, Any], *, keep_before: int) -> None:
+    """Change record `seq` and recompute everything after it (chain, index, tree, summaries), then
+    delete the stored checkpoints of `keep_before` records and more: a self-consistent rewrite."""
+    from trustgate.decisions.chain import GENESIS, entry_hash
+    from trustgate.decisions.log import open_store
+    from trustgate.decisions.record import index_terms
+
+    store = open_store(f"sqlite:///{db}")
+    try:
+        record = store.get(f"#{seq}").record() | change
+        with store._write():
+            store._execute("UPDATE decisions SET record = ? WHERE seq = ?", (canonical(record), seq))
+            store._execute("DELETE FROM terms WHERE seq = ?", (seq,))
+            for kind, value in index_terms(record):
+                store._execute("INSERT INTO terms (kind, value, seq) VALUES (?, ?, ?)", (kind, value, seq))
+            prev = GENESIS
+            rows = store._execute("SELECT seq, record FROM decisions ORDER BY seq")
+            for n, body in rows:
+                digest = entry_hash(prev, bytes(body), int(n))
+                store._execute("UPDATE decisions SET prev = ?, hash = ? WHERE seq = ?", (prev, digest, n))
+                prev = digest
+            store._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (len(rows), prev))
+            store._execute("DELETE FROM tree_nodes")
+            store._build_tree()
+            store._execute("DELETE FROM checkpoints WHERE seq >= ?", (keep_before,))
+        store.rebuild_summaries()
+    finally:
+        store.close()
+
+
+def verified(server: Server) -> str:
+    """Press Verify and wait for the result page."""
+    job = httpx.post(server.base + "/integrity/verify", timeout=30).headers["location"]
+    deadline = time.monotonic() + 30
+    while "running" in (page := get(server, job).text) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return page
+
+
+def _kept(log: Log, db: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """What the auditor kept of the untampered copy: a checkpoint file of #5, the whole log, and a
+    published directory holding the same checkpoint."""
+    kept = tmp_path / "kept.txt"
+    code, _, err = run("log", "checkpoint", "--store", f"sqlite:///{db}", "--key",
+                       str(log.config.parent / "key.pem"), "--output", str(kept))  # fmt: skip
+    assert code == 0, err
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "checkpoint.5").write_text(kept.read_text())
+    return kept, published
+
+
+def test_verify_without_kept_checkpoints_says_it_shows_only_a_self_consistent_log(
+    log: Log, db: Path, tmp_path: Path
+) -> None:
+    """Finding 1: a record rewritten, every hash recomputed, the stored checkpoints covering it deleted
+    (#1's stays). Verify with only the pinned key cannot see it, and must say what it did not check."""
+    _kept(log, db, tmp_path)
+    _rewrite(db, 2, {"subject": {"objects": [], "images": []}}, keep_before=2)  # #2's denied Pod gone
+    with serve_ui(f"sqlite:///{db}", "--verifier-key", log.vkey) as server:
+        page = verified(server)
+        assert 'id="state">intact<' in page  # nothing it could check shows the rewrite
+        assert (
+            "records #2..#5 (4 of 5) are covered by no signed checkpoint (the newest checked covers #1)"
+            in page
+        )
+        assert "only shows the log is self-consistent" in page
+        assert row(page, "kept checkpoints").startswith("none given: this run can only show that the log is")
+        assert "No kept checkpoint was given" in cell(get(server, "/integrity").text, "kept-sources")
+
+
+def test_verify_checks_the_checkpoints_the_auditor_kept(log: Log, db: Path, tmp_path: Path) -> None:
+    """`--checkpoint` and `--checkpoint-dir` mean what they mean to `log verify`: the rewrite shows."""
+    url = f"sqlite:///{db}"
+    kept, published = _kept(log, db, tmp_path)
+    kept_args = ("--verifier-key", log.vkey, "--checkpoint", str(kept), "--checkpoint-dir", str(published))
+    with serve_ui(url, *kept_args) as server:
+        assert str(kept) in cell(get(server, "/integrity").text, "kept-sources")
+        page = verified(server)
+        assert 'id="state">intact<' in page and row(page, "kept checkpoints") == "2 checked"
+        assert row(page, str(kept)) == "5 records: consistent"
+        assert row(page, str(published / "checkpoint.5")) == "5 records: consistent"
+        assert row(page, "covered by a trusted checkpoint") == "#5" and "warning:" not in page
+
+    _rewrite(db, 2, {"subject": {"objects": [], "images": []}}, keep_before=2)
+    with serve_ui(url, *kept_args) as server:
+        page = verified(server)
+        assert 'id="state">not-intact<' in page and "the log up to #5 was rewritten" in page
+        assert row(page, str(kept)) == "5 records: NOT CONSISTENT"
+        assert row(page, str(published / "checkpoint.5")) == "5 records: NOT CONSISTENT"
+    code, _, err = run("ui", "--store", url, "--checkpoint", str(kept))
+    assert code == 2 and "--verifier-key" in err
+    code, _, err = run(
+        "ui", "--store", url, "--verifier-key", log.vkey, "--checkpoint", str(tmp_path / "none")
+    )
+    assert code == 3 and "cannot read the checkpoint" in err

@@ -6,7 +6,10 @@ configured log and say where a decision went. Exit codes as everywhere: 0
 fine, 1 the log is not intact or not consistent with a kept checkpoint, or a
 proof does not verify, 2 usage, 3 cannot tell: the store could not be read or
 written, or a checkpoint, key or proof given is unusable (the message names
-the file and what does not match).
+the file and what does not match), or `log checkpoint --output` without a key
+found the latest stored checkpoint behind the log. An intact `log verify`
+exits 0 even where no checkpoint the auditor can trust covers the newest
+records; it names them (ADR 9, item 3).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +34,7 @@ from trustgate.model import Decision, ExitCode
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from trustgate.decisions.chain import Entry
+    from trustgate.decisions.chain import Checkpoint, Entry, Kept
     from trustgate.decisions.log import DecisionLog, Store
     from trustgate.decisions.note import NoteVerifier, TreeHead
     from trustgate.decisions.publish import Publisher
@@ -246,6 +249,20 @@ def _read_checkpoint(path: str, verifier: NoteVerifier) -> TreeHead:
         raise NoteError(e.message, where=path) from e
 
 
+def kept_checkpoints(files: Sequence[str], dirs: Sequence[str], verifier: NoteVerifier) -> list[Kept]:
+    """The checkpoints an auditor kept: `--checkpoint` files, then every one of each `--checkpoint-dir`.
+
+    Raises:
+        Error: a file unreadable, malformed, of another log or not signed by `verifier`'s key; a
+            directory unreadable or holding no checkpoint.
+    """
+    from trustgate.decisions.chain import Kept
+    from trustgate.decisions.publish import directory_checkpoints
+
+    paths = [*files, *(str(f) for d in dirs for f in directory_checkpoints(Path(d)))]
+    return [Kept(path, _read_checkpoint(path, verifier)) for path in paths]
+
+
 @log.command("verify")
 @_store_options
 @click.option(
@@ -303,9 +320,8 @@ def verify_cmd(
     removal of newest records shows. With a pinned key and no checkpoint at
     all, verification fails.
     """
-    from trustgate.decisions.chain import Kept, Verifier
+    from trustgate.decisions.chain import Verifier
     from trustgate.decisions.keys import read_public_key
-    from trustgate.decisions.publish import directory_checkpoints
 
     if (kept_files or kept_dirs) and not verifier_key:
         raise click.UsageError(
@@ -316,8 +332,7 @@ def verify_cmd(
     if verifier_key:
         note_verifier = _verifier_key(verifier_key)
         key = key or _ed25519(note_verifier)
-        files = [*kept_files, *(str(f) for d in kept_dirs for f in directory_checkpoints(Path(d)))]
-        kept = [Kept(path, _read_checkpoint(path, note_verifier)) for path in files]
+        kept = kept_checkpoints(kept_files, kept_dirs, note_verifier)
     store = _open(store_url, config_path)
     try:
         with store.snapshot():
@@ -359,6 +374,15 @@ def verify_cmd(
         for warning in report.warnings:
             click.echo(f"  warning: {warning}")
     sys.exit(ExitCode.PASS if report.ok else ExitCode.POLICY_FAILURE)
+
+
+def _behind(cp: Checkpoint, size: int, output: str) -> str:
+    """What a stored checkpoint older than the log's head leaves out (`log checkpoint --output`)."""
+    return (
+        f"the latest stored checkpoint (of {cp.time}) covers {cp.seq} records, but the log holds "
+        f"{size}: records #{cp.seq + 1}..#{size} are vouched for by no stored checkpoint (newer "
+        f"ones were not signed yet, or were deleted), so {output} would not show a rewrite of them"
+    )
 
 
 def _count(n: int, what: str) -> str:
@@ -991,24 +1015,33 @@ def rebuild_summaries_cmd(store_url: str | None, config_path: str | None) -> Non
     "the latest stored one.",
 )
 @click.option("--print-verifier-key", is_flag=True, help="Print the log's verifier key (vkey) for auditors.")
+@click.option(
+    "--allow-behind",
+    is_flag=True,
+    help="With --output and no key: write the latest stored checkpoint even when it covers fewer "
+    "records than the log holds (by default that exits 3 and writes nothing).",
+)
 def checkpoint_cmd(
     store_url: str | None,
     config_path: str | None,
     key: str | None,
     output: str | None,
     print_verifier_key: bool,
+    allow_behind: bool,
 ) -> None:
     """Sign the current head of the log now, or (--output, no key) export the latest checkpoint.
 
     Writers also sign checkpoints periodically. An auditor keeps the files
     `--output` writes and later runs `log verify --checkpoint FILE
-    --verifier-key KEY`.
+    --verifier-key KEY`. Without a key, a latest stored checkpoint that
+    covers fewer records than the log holds is not written (exit 3) unless
+    --allow-behind: newer ones were not signed yet, or were deleted.
     """
     import base64
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from trustgate.decisions.chain import Checkpoint, stored_checkpoint_problem
+    from trustgate.decisions.chain import stored_checkpoint_problem
     from trustgate.decisions.keys import read_signer
     from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog
     from trustgate.decisions.note import NoteVerifier
@@ -1032,7 +1065,9 @@ def checkpoint_cmd(
         elif output or print_verifier_key:
             store = _open(store_url, config_path)
             try:
-                noted = [c for c in store.checkpoints() if c.note]
+                with store.snapshot():
+                    noted = [c for c in store.checkpoints() if c.note]
+                    size = store.head()[0]
             finally:
                 store.close()
             if not noted:
@@ -1050,6 +1085,17 @@ def checkpoint_cmd(
                     hint="sign a fresh one with `trustgate log checkpoint --key PATH`, and run "
                     "`trustgate log verify` against the checkpoints you kept",
                 )
+            if output and cp.seq < size:
+                behind = _behind(cp, size, output)
+                if not allow_behind:
+                    raise DecisionLogError(
+                        behind + "; nothing was written",
+                        where=store.url,
+                        hint="keep the newest published checkpoint (decisionLog.checkpoint.publish) or one "
+                        "signed now (`trustgate log checkpoint --key PATH --output FILE`); to keep this "
+                        "one anyway, pass --allow-behind",
+                    )
+                click.echo(f"trustgate: warning: {behind}", err=True)
         else:
             raise DecisionLogError(
                 "a checkpoint needs a key", hint="pass --key PATH (an Ed25519 PEM private key)"

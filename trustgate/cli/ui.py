@@ -2,22 +2,28 @@
 
 Owns: the command's flags, the rules on where it may listen (plain HTTP only
 on a loopback address; elsewhere TLS and tokens or client certificates), the
-token file, and serving the application with uvicorn. The pages are
-`trustgate.ui`'s. Exit codes: 2 usage, 3 the store, key, token file or
-address is unusable.
+token file, the kept checkpoints Verify checks against, and serving the
+application with uvicorn. The pages are `trustgate.ui`'s. Exit codes: 2
+usage, 3 the store, key, kept checkpoint, token file or address is unusable.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from trustgate.cli.log import _ed25519, _verifier_key
+from trustgate.cli.log import _ed25519, _verifier_key, kept_checkpoints
 from trustgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from trustgate.decisions.chain import Kept
 
 MIN_TOKEN_CHARS = 16  # a guessable token is no access control
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # what a browser on the machine calls a loopback UI
@@ -120,6 +126,24 @@ def _unspecified(host: str) -> bool:
     help="Pin the log's key, for the Verify button and every checkpoint, proof and archive the pages "
     "vouch for: a vkey or a PEM public key file (as `log verify`).",
 )
+@click.option(
+    "--checkpoint",
+    "kept_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="A checkpoint you kept (`log checkpoint --output`): Verify requires the log to extend it, as "
+    "`log verify --checkpoint` does (repeatable; needs --verifier-key).",
+)
+@click.option(
+    "--checkpoint-dir",
+    "kept_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="A directory checkpoints are published to: every checkpoint in it counts as kept, read again "
+    "at each Verify (repeatable; needs --verifier-key).",
+)
 def ui(
     store_url: str,
     host: str,
@@ -130,6 +154,8 @@ def ui(
     client_ca: str | None,
     allowed_host_names: tuple[str, ...],
     verifier_key: str | None,
+    kept_files: tuple[str, ...],
+    kept_dirs: tuple[str, ...],
 ) -> None:
     """Serve a read-only web view of the decision log for auditors.
 
@@ -144,6 +170,10 @@ def ui(
     requests whose Host names it: its address, the loopback names on a
     loopback address, and each --allowed-host (a DNS-rebinding page cannot
     use it); on 0.0.0.0 or :: it needs --allowed-host.
+
+    Verify checks the log against the checkpoints you kept (--checkpoint,
+    --checkpoint-dir, with --verifier-key) as `log verify` does; without
+    them it can only show that the log is self-consistent, and says so.
 
     \b
     Examples:
@@ -174,8 +204,17 @@ def ui(
         raise click.UsageError(
             f"on {host!r} the UI needs --allowed-host NAME: the host names clients reach it by"
         )
+    if (kept_files or kept_dirs) and not verifier_key:
+        raise click.UsageError(
+            "--checkpoint and --checkpoint-dir need --verifier-key (the log's key, to check the checkpoints)"
+        )
     tokens = read_tokens(token_file) if token_file else ()
-    public_key = _ed25519(_verifier_key(verifier_key)) if verifier_key else None
+    note_verifier = _verifier_key(verifier_key) if verifier_key else None
+    public_key = _ed25519(note_verifier) if note_verifier is not None else None
+    kept: Callable[[], list[Kept]] | None = None
+    if note_verifier is not None and (kept_files or kept_dirs):
+        kept = functools.partial(kept_checkpoints, kept_files, kept_dirs, note_verifier)
+        kept()  # a missing or foreign checkpoint fails now; directories are read again at each Verify
     # Read-only: a log of an older schema is refused, not migrated (no route writes to the log).
     open_store(store_url, create=False, read_only=True).close()  # a wrong URL fails now, not later
 
@@ -184,6 +223,8 @@ def ui(
         allowed_hosts=_allowed_hosts(host, allowed_host_names),
         tokens=tokens,
         public_key=public_key,
+        kept=kept,
+        kept_sources=(*kept_files, *kept_dirs),
         tls=bool(tls_cert),
     )
     config = uvicorn.Config(

@@ -360,6 +360,9 @@ class Report:
     tree_size: int | None = None  # recomputed from the records (None: the tree was not checked)
     root: str = ""  # hex RFC 6962 root of the recomputed tree
     consistent: list[str] = field(default_factory=list)  # the tree checkpoints the log was proven to extend
+    # The last position a checkpoint the auditor can trust vouches for: a kept one, or a stored one
+    # signed by the pinned key (0: none). Records after it are only self-consistent (`Verifier._coverage`).
+    covered_through: int = 0
 
     @property
     def ok(self) -> bool:
@@ -385,7 +388,16 @@ class Report:
             "treeSize": self.tree_size,
             "root": self.root,
             "consistentWith": self.consistent,
+            "coveredThrough": self.covered_through,
+            "uncovered": self.uncovered,
         }
+
+    @property
+    def uncovered(self) -> int:
+        """How many records lie beyond the newest checkpoint the auditor can trust."""
+        if self.last_seq is None or self.last_seq <= self.covered_through:
+            return 0
+        return self.last_seq - max(self.covered_through, (self.first_seq or 1) - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,9 +614,52 @@ class Verifier:
                     "no signed checkpoint: removing the newest records, or rewriting the whole chain, "
                     "cannot be detected (configure decisionLog.checkpoint.key)"
                 )
+            self._coverage(report)
             return report
         self._finish(report, count, first_seq, previous)
         return report
+
+    # -- what the result vouches for (reporting only: no check here adds a problem) -----------
+
+    def _coverage(self, report: Report) -> None:
+        """Set `covered_through` and say plainly what an intact result does not show.
+
+        A checkpoint the auditor can trust is a kept one (checked with their key) or a stored one
+        signed by the pinned key: whoever can write the database can delete stored checkpoints but
+        not forge one of a key they do not hold. Records after the newest such checkpoint are only
+        self-consistent: a rewrite of them, hashes recomputed, passes every other check.
+        """
+        trusted = [k.head.size for k in self.kept]
+        if self.public_key is not None:
+            trusted += [c.seq for c in self.checkpoints if c.signature]
+        report.covered_through = max(trusted, default=0)
+        signed = bool(self.kept) or any(c.signature for c in self.checkpoints)
+        if not report.ok or not signed or not report.records:
+            return  # not intact, or the "no signed checkpoint" warning already says it all
+        if not self.kept:
+            report.warnings.append(
+                "no checkpoint you kept or one published out of the operator's reach was checked "
+                "(--checkpoint/--checkpoint-dir with --verifier-key): this result only shows the log is "
+                "self-consistent; whoever can write the database can rewrite records and delete the "
+                "stored checkpoints that would show it"
+            )
+        n = report.uncovered
+        if n:
+            last = report.last_seq
+            assert last is not None
+            if report.covered_through:
+                newest = f"the newest checked covers #{report.covered_through}"
+            elif self.public_key is not None:
+                newest = "none checked can be trusted"
+            else:
+                newest = (
+                    "none checked can be trusted: stored ones were checked only against the key beside them"
+                )
+            report.warnings.append(
+                f"records #{last - n + 1}..#{last} ({n} of {report.records}) are covered by no signed "
+                f"checkpoint ({newest}): a rewrite of them cannot be detected without a checkpoint you "
+                "kept or one published out of the operator's reach (--checkpoint/--checkpoint-dir)"
+            )
 
     def _head(self, report: Report, last_seq: int, last_hash: str) -> None:
         """Compare the stored chain head with where the records end: appends continue from the head."""

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trustgate import __version__
 from trustgate.decisions import vouch
-from trustgate.decisions.chain import stored_checkpoint_problem
+from trustgate.decisions.chain import Kept, stored_checkpoint_problem
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import MALFORMED_RECORD, VERDICTS, index_terms
 from trustgate.decisions.store import Filters, InconsistentLogError
@@ -77,6 +77,9 @@ class Settings:
         tokens: accepted bearer tokens; empty: no token needed (only on a loopback address).
         public_key: when given, the Ed25519 key every checkpoint must be signed by: for Verify, and
             for every checkpoint the pages, proofs and archives vouch for (else the key stored beside it).
+        kept: reads the checkpoints the auditor kept (`--checkpoint`, `--checkpoint-dir`), signatures
+            checked, at each Verify: the log must extend each of them; None: none were given.
+        kept_sources: the files and directories `kept` reads, as given (shown on the pages).
         tls: served over HTTPS (adds Strict-Transport-Security).
     """
 
@@ -84,6 +87,8 @@ class Settings:
     allowed_hosts: frozenset[str]
     tokens: tuple[str, ...] = ()
     public_key: Any = None
+    kept: Callable[[], list[Kept]] | None = None
+    kept_sources: tuple[str, ...] = ()
     tls: bool = False
 
 
@@ -290,7 +295,9 @@ def _today() -> dt.date:
 class _UI:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.verifications = Verifications(settings.open_store, public_key=settings.public_key)
+        self.verifications = Verifications(
+            settings.open_store, public_key=settings.public_key, kept=settings.kept
+        )
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -498,6 +505,7 @@ class _UI:
             count=count,
             behind=behind,
             job=self.verifications.latest,
+            kept_sources=self.settings.kept_sources,
         )
 
     def verify(self, request: Request) -> Response:

@@ -2,7 +2,9 @@
 
 Owns: one verification at a time per process, run in a thread on its own
 store connection, counting the records it has checked. It only reads: the
-same `Verifier` as `trustgate log verify`, over one snapshot of the store.
+same `Verifier` as `trustgate log verify`, over one snapshot of the store,
+with the checkpoints the auditor kept (read again at each run), each of
+which it reports as consistent or not.
 Leaves out: HTTP.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustgate.decisions.chain import Row, Verifier
+from trustgate.decisions.chain import Kept, Report, Row, Verifier
 from trustgate.decisions.log import Store
 from trustgate.errors import Error
 
@@ -34,6 +36,9 @@ class Job:
     finished: str = ""
     report: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    # Each kept checkpoint checked: {"label", "size", "result"}, result consistent, NOT CONSISTENT
+    # or "not checked" (the records failed before the tree was compared).
+    kept: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def percent(self) -> int:
@@ -47,9 +52,16 @@ def _now() -> str:
 class Verifications:
     """Runs `Verifier` in a background thread; `start` joins the run in progress rather than start another."""
 
-    def __init__(self, open_store: Callable[[], Store], *, public_key: Any = None) -> None:
+    def __init__(
+        self,
+        open_store: Callable[[], Store],
+        *,
+        public_key: Any = None,
+        kept: Callable[[], list[Kept]] | None = None,
+    ) -> None:
         self._open = open_store
         self._public_key = public_key
+        self._kept = kept
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self.latest: Job | None = None
@@ -73,6 +85,7 @@ class Verifications:
 
     def _run(self, job: Job) -> None:
         try:
+            kept = self._kept() if self._kept is not None else []  # a published directory grows
             store = self._open()
             try:
                 with store.snapshot():
@@ -82,6 +95,7 @@ class Verifications:
                         public_key=self._public_key,
                         tree=store.stored_tree(),
                         head=store.head(),
+                        kept=kept,
                     )
                     report = store.verify(verifier, through=lambda rows: self._counted(job, rows))
             finally:
@@ -95,6 +109,7 @@ class Verifications:
             raise
         else:
             job.report = report.to_json()
+            job.kept = [{"label": k.label, "size": k.head.size, "result": _result(k, report)} for k in kept]
             job.state = "intact" if report.ok else "not-intact"
         finally:
             job.finished = _now()
@@ -109,3 +124,14 @@ class Verifications:
             close = getattr(rows, "close", None)
             if callable(close):
                 close()
+
+
+def _result(kept: Kept, report: Report) -> str:
+    """Whether the run found the log consistent with one kept checkpoint (`Verifier` names it so)."""
+    where = f"the kept checkpoint {kept.label}"
+    if where in report.consistent:
+        return "consistent"
+    for p in report.problems:  # "... differs from WHERE", "WHERE covers ...", "... with WHERE: ..."
+        if p.message.endswith(where) or f"{where} " in p.message or f"{where}:" in p.message:
+            return "NOT CONSISTENT"
+    return "not checked (the records failed first)"

@@ -255,6 +255,33 @@ def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(
     assert "rewritten" in report.problems[0].message and "#5" in report.problems[0].message
 
 
+def test_an_intact_report_says_which_records_no_trusted_checkpoint_covers(
+    store_url: str, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    key = _key(tmp_path)
+    _fill(store_url, make_record, 12, key=key)  # signed at #1 only
+    pinned = _verify(store_url, public_key=key)
+    assert pinned.ok and (pinned.covered_through, pinned.uncovered) == (1, 11)
+    assert any(
+        w.startswith(
+            "records #2..#12 (11 of 12) are covered by no signed checkpoint (the newest checked covers #1)"
+        )
+        for w in pinned.warnings
+    )
+    assert any("only shows the log is self-consistent" in w for w in pinned.warnings)
+    # Unpinned, a stored checkpoint may be signed by whoever wrote the database: it vouches for nothing.
+    unpinned = _verify(store_url)
+    assert (unpinned.covered_through, unpinned.uncovered) == (0, 12)
+    assert any(w.startswith("records #1..#12 (12 of 12)") and "none checked can be trusted" in w
+               for w in unpinned.warnings)  # fmt: skip
+    with DecisionLog.open(store_url, key=key) as log:
+        log.checkpoint()
+    covered = _verify(store_url, public_key=key)
+    assert (covered.covered_through, covered.uncovered) == (12, 0)
+    assert not any("covered by no signed checkpoint" in w for w in covered.warnings)
+    assert covered.to_json()["coveredThrough"] == 12 and covered.to_json()["uncovered"] == 0
+
+
 def test_checkpoints_must_carry_valid_signatures_by_the_pinned_key(
     store_url: str, make_record: MakeRecord, tmp_path: Path
 ) -> None:
