@@ -73,7 +73,10 @@ def opa_engine(
         engine.add_policy(module.path, v0_to_v1(text, path=module.path) if v0 else text)
     if guarded:  # the rewrite's Go-semantics built-ins: OPA's own, an error made undefined
         for name, builtin in BUILTINS.items():
-            engine.register_function(builtin.extension, _nonstrict(name, builtin.arity), arity=builtin.arity)
+            fn = _nonstrict(name, builtin.arity)
+            if builtin.marshalled:  # the rewrite passes regorus' json.marshal text of the first operand
+                fn = _unmarshalled(fn)
+            engine.register_function(builtin.extension, fn, arity=builtin.arity)
     if data:
         engine.add_data(dict(data))
     engine.print_handler = lambda message, location: None
@@ -93,6 +96,13 @@ def _nonstrict(name: str, arity: int) -> Any:
             if any(c in f"{e.code}: {e.message}" for c in BUILTIN_ERROR_CODES):
                 return [False, None]
             raise
+
+    return call
+
+
+def _unmarshalled(fn: Any) -> Any:
+    def call(text: str, *rest: Any) -> list[Any]:
+        return fn(json.loads(text), *rest)
 
     return call
 

@@ -45,7 +45,8 @@ where regorus answers otherwise, so the verdict would differ silently.
    which configure no runtime; regorus gives its own version and built-ins), and
    the value of `trace` (OPA's is `true`, regorus' its argument) and of `print`
    (OPA refuses it as a value and finds `not print(...)` true); a `trace(...)` or
-   `print(...)` statement of its own succeeds in both and is accepted.
+   `print(...)` statement of its own succeeds in both and is accepted. `yaml.marshal`
+   (go-yaml's emitter quotes `yes` and `~`, folds long lines; regorus' does not).
 """
 
 from __future__ import annotations
@@ -74,10 +75,15 @@ _UNLIKE_OPA = {
     "or `not trace(...)`, is accepted)",
     "print": "OPA refuses its value (rego_type_error: used as value) and finds `not print(...)` true, "
     "where regorus finds it false (a `print(...)` statement of its own is accepted)",
+    "yaml.marshal": 'OPA writes YAML with go-yaml\'s emitter (`"yes"`, `"~"` quoted, long lines folded), '
+    "which trustgate does not reproduce: regorus' text differs",
+}
+_UNLIKE_OPA_HINTS = {
+    "yaml.marshal": "compare values, not YAML text (`yaml.unmarshal`, `json.marshal`), or drop the call",
 }
 _ACCEPTED = {"trace": ("Expr", "NotExpr"), "print": ("Expr",)}  # as a statement (negated) of its own
 _UNLIKE_OPA_CALL = re.compile(
-    rb"\b(?:http\s*\.\s*send|net\s*\.\s*lookup_ip_addr|opa\s*\.\s*runtime|trace|print)\s*\("
+    rb"\b(?:http\s*\.\s*send|net\s*\.\s*lookup_ip_addr|opa\s*\.\s*runtime|trace|print|yaml\s*\.\s*marshal)\s*\("
 )
 
 
@@ -162,8 +168,11 @@ def _check_unlike_opa(module: Parsed) -> None:
         line, name = min(found)
         raise PolicyError(
             f"{module.path}:{line}: `{name}` cannot be evaluated as OPA does: {_UNLIKE_OPA[name]}",
-            hint="trustgate evaluates policies without I/O (ADR 0008): pass what the policy needs as data "
-            "(`-d`, the config's `data`), or drop the call",
+            hint=_UNLIKE_OPA_HINTS.get(
+                name,
+                "trustgate evaluates policies without I/O (ADR 0008): pass what the policy needs as data "
+                "(`-d`, the config's `data`), or drop the call",
+            ),
         )
 
 

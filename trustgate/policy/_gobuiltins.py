@@ -15,12 +15,15 @@ reports that it could not evaluate (exit 3), never a verdict.
 
 Leaves out: deciding which calls are routed here (`_normalise`, which keeps
 regorus' own built-in where the operands cannot tell the two apart, such as
-a literal ASCII pattern without Perl classes).
+a literal ASCII pattern without Perl classes); the encoding, network and
+template built-ins, which live in `_goencoding`, `_gonet` and `_gotext`
+and are imported at their first call (`_lazy`).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import ipaddress
 import itertools
 import json
@@ -53,6 +56,7 @@ class Builtin:
     extension: str
     arity: int
     fn: Callable[..., Any]
+    marshalled: bool = False  # the first operand reaches `fn` as regorus' `json.marshal` text
 
 
 def _string(value: Any) -> str:
@@ -1441,6 +1445,18 @@ def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     return call
 
 
+def _lazy(module: str, name: str) -> Callable[..., list[Any]]:
+    """`trustgate.policy.<module>.<name>`, imported at the first call: a run whose policies call
+    none of that module's built-ins never loads it."""
+
+    def call(*args: Any) -> list[Any]:
+        fn: Callable[..., list[Any]] = getattr(importlib.import_module(f"trustgate.policy.{module}"), name)
+        return fn(*args)
+
+    call.__name__ = name
+    return call
+
+
 _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "regex.match": regex_match,
     "regex.is_valid": regex_is_valid,
@@ -1472,6 +1488,22 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "array.slice": array_slice,
     "ceil": ceil,
     "floor": floor,
+    "net.cidr_contains": _lazy("_gonet", "cidr_contains"),
+    "net.cidr_intersects": _lazy("_gonet", "cidr_intersects"),
+    "net.cidr_is_valid": _lazy("_gonet", "cidr_is_valid"),
+    "base64.decode": _lazy("_goencoding", "base64_decode"),
+    "base64.is_valid": _lazy("_goencoding", "base64_is_valid"),
+    "base64url.decode": _lazy("_goencoding", "base64url_decode"),
+    "hex.decode": _lazy("_goencoding", "hex_decode"),
+    "urlquery.encode": _lazy("_goencoding", "urlquery_encode"),
+    "urlquery.encode_object": _lazy("_goencoding", "urlquery_encode_object"),
+    "urlquery.decode_object": _lazy("_goencoding", "urlquery_decode_object"),
+    "json.marshal": _lazy("_goencoding", "json_marshal"),
+    "json.marshal_with_options": _lazy("_goencoding", "json_marshal_with_options"),
+    "regex.template_match": _lazy("_gotext", "regex_template_match"),
+    "glob.quote_meta": _lazy("_gotext", "glob_quote_meta"),
+    "indexof_n": _lazy("_gotext", "indexof_n"),
+    "replace": _lazy("_gotext", "replace"),
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1504,10 +1536,27 @@ _ARITIES = {
     "array.slice": 3,
     "ceil": 1,
     "floor": 1,
+    "net.cidr_contains": 2,
+    "net.cidr_intersects": 2,
+    "net.cidr_is_valid": 1,
+    "base64.decode": 1,
+    "base64.is_valid": 1,
+    "base64url.decode": 1,
+    "hex.decode": 1,
+    "urlquery.encode": 1,
+    "urlquery.encode_object": 1,
+    "urlquery.decode_object": 1,
+    "json.marshal": 1,
+    "json.marshal_with_options": 2,
+    "regex.template_match": 4,
+    "glob.quote_meta": 1,
+    "indexof_n": 2,
+    "replace": 3,
 }
+_MARSHALLED = frozenset({"json.marshal", "json.marshal_with_options"})
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
-    name: Builtin(GO_EXTENSIONS + name.replace(".", "_"), _ARITIES[name], _guarded(fn))
+    name: Builtin(GO_EXTENSIONS + name.replace(".", "_"), _ARITIES[name], _guarded(fn), name in _MARSHALLED)
     for name, fn in _IMPLEMENTATIONS.items()
 }
 

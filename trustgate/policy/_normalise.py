@@ -1058,7 +1058,7 @@ def _go_helper(
         return ""  # differ only between -1 and 0
     if name == "to_number" and _static_type(params[0]) in ("number", "boolean", "null"):
         return ""  # differs only for strings
-    if name == "indexof":  # differs only for an empty search string
+    if name in ("indexof", "indexof_n", "replace"):  # differ only for an empty search string
         kind, body = _kind(params[1]) if isinstance(params[1], dict) else ("", {})
         if kind in ("String", "RawString") and body.get("value"):
             return ""
@@ -1230,7 +1230,14 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
                 b for n, b in _gobuiltins.BUILTINS.items() if f"go_{n.replace('.', '_')}" == helper
             )
             operands = ", ".join(f"__a{i}" for i in range(builtin.arity))
-            rule(f"{prefix}{helper}({operands})", f"__x := {builtin.extension}({operands}); __x[0]", "__x[1]")
+            # `marshalled`: the extension takes regorus' JSON text of the first operand (any value
+            # reaches Python then: a set of arrays, `{true, 1}`, an integral float past int64).
+            args = [
+                f"json.marshal(__a{i})" if i == 0 and builtin.marshalled else f"__a{i}"
+                for i in range(builtin.arity)
+            ]
+            call = f"{builtin.extension}({', '.join(args)})"
+            rule(f"{prefix}{helper}({operands})", f"__x := {call}; __x[0]", "__x[1]")
             continue
         if helper.startswith("sprintf_"):  # regorus' sprintf where it agrees with OPA, else Go's
             verbs = helper.removeprefix("sprintf_")

@@ -147,10 +147,10 @@ def test_wrong_type_builtin_in_v0_module_is_undefined() -> None:
 
 
 def test_other_builtin_errors_still_fail_closed() -> None:
-    source = 'package p\nimport rego.v1\ndeny contains "n" if base64.decode(input.x) == ""\n'
+    source = 'package p\nimport rego.v1\ndeny contains "n" if base64url.encode_no_pad(input.x) == ""\n'
     policy = rego.RegoPolicy([rego.Module("p.rego", source)])
     with pytest.raises(PolicyError):
-        policy.evaluator().evaluate({"x": "%%%"})
+        policy.evaluator().evaluate({"x": 1})
 
 
 def test_builtins_with_go_semantics_are_undefined_where_opa_fails() -> None:
