@@ -1422,6 +1422,20 @@ class OperandUnsupportedError(Exception):
     recursion limit, an integer of more than 4300 digits) where OPA's answers: exit 3."""
 
 
+def _lazy_time(name: str) -> Callable[..., list[Any]]:
+    """A time built-in of `_gotime` (ADR 0008, item 18), imported at its first call: most runs
+    call none."""
+
+    def call(*args: Any) -> list[Any]:
+        from trustgate.policy import _gotime
+
+        fn: Callable[..., list[Any]] = getattr(_gotime, name)
+        return fn(*args)
+
+    call.__name__ = name if name.startswith("time_") else f"time_{name}"
+    return call
+
+
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -1481,6 +1495,14 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "urlquery.decode": urlquery_decode,
     "net.cidr_expand": net_cidr_expand,
     "time.parse_rfc3339_ns": time_parse_rfc3339_ns,
+    "time.parse_ns": _lazy_time("parse_ns"),
+    "time.format": _lazy_time("time_format"),
+    "time.date": _lazy_time("date"),
+    "time.clock": _lazy_time("clock"),
+    "time.weekday": _lazy_time("weekday"),
+    "time.add_date": _lazy_time("add_date"),
+    "time.diff": _lazy_time("diff"),
+    "time.parse_duration_ns": _lazy_time("parse_duration_ns"),
     "to_number": to_number,
     "json.filter": json_filter,
     "json.remove": json_remove,
@@ -1529,6 +1551,14 @@ _ARITIES = {
     "urlquery.decode": 1,
     "net.cidr_expand": 1,
     "time.parse_rfc3339_ns": 1,
+    "time.parse_ns": 2,
+    "time.format": 1,
+    "time.date": 1,
+    "time.clock": 1,
+    "time.weekday": 1,
+    "time.add_date": 4,
+    "time.diff": 2,
+    "time.parse_duration_ns": 1,
     "to_number": 1,
     "json.filter": 2,
     "json.remove": 2,
