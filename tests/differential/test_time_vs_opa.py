@@ -264,3 +264,20 @@ def test_layout_language_elements_round_trip_as_go() -> None:
         text = _gotime.time_format([instant, "UTC", name])[1]
         again = _gotime.time_format([_gotime.parse_ns(name, text)[1], "UTC", name])[1]
         assert again == text, (name, instant)
+
+
+def test_non_ascii_and_case() -> None:
+    """Go compares bytes: month and day names case-insensitively in ASCII only, other scripts'
+    digits are not digits, a layout's non-ASCII text is literal."""
+    layouts = ["2006年01月02日", "Jan 2006", "Monday", "2006-01-02é", "é 2006", "MST", "Z07:00", ".999",
+               "2006-01-02 MST", "05.000", "05,9", "15:04:05.99"]  # fmt: skip
+    values = ["2026年03月04日", "JAN 2026", "jan 2026", "Jän 2026", "MONDAY", "monday", "Mondays", "é 2026",
+              "2026-03-04é", "ABCDE", "ABCDT", "WITA", "ChST", "GMT+23", "GMT+24", "GMT-0", "+03", "-1", "Z",
+              "z", "+24:00", "2026-03-04 ٣", "12:00:00.٣", ".123", "05.1234567891", "05,5",
+              "15:04:05.1"]  # fmt: skip
+    _check(
+        _compare("time.parse_ns", 2, [[layout, v] for layout in layouts for v in values])
+        + _compare(
+            "time.format", 1, [[[10**18 + 123_456_789, z, f]] for f in layouts for z in ["UTC", "Asia/Tokyo"]]
+        )
+    )
