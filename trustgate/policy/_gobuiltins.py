@@ -16,8 +16,8 @@ reports that it could not evaluate (exit 3), never a verdict.
 Leaves out: deciding which calls are routed here (`_normalise`, which keeps
 regorus' own built-in where the operands cannot tell the two apart, such as
 a literal ASCII pattern without Perl classes); the encoding, network and
-template built-ins, which live in `_goencoding`, `_gonet` and `_gotext`
-and are imported at their first call (`_lazy`).
+template built-ins, which live in `_goencoding`, `_gonet` and `_gotext`,
+and the time built-ins (`_gotime`), imported at their first call (`_lazy`).
 """
 
 from __future__ import annotations
@@ -1422,20 +1422,6 @@ class OperandUnsupportedError(Exception):
     recursion limit, an integer of more than 4300 digits) where OPA's answers: exit 3."""
 
 
-def _lazy_time(name: str) -> Callable[..., list[Any]]:
-    """A time built-in of `_gotime` (ADR 0008, item 18), imported at its first call: most runs
-    call none."""
-
-    def call(*args: Any) -> list[Any]:
-        from trustgate.policy import _gotime
-
-        fn: Callable[..., list[Any]] = getattr(_gotime, name)
-        return fn(*args)
-
-    call.__name__ = name if name.startswith("time_") else f"time_{name}"
-    return call
-
-
 def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
@@ -1495,14 +1481,14 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "urlquery.decode": urlquery_decode,
     "net.cidr_expand": net_cidr_expand,
     "time.parse_rfc3339_ns": time_parse_rfc3339_ns,
-    "time.parse_ns": _lazy_time("parse_ns"),
-    "time.format": _lazy_time("time_format"),
-    "time.date": _lazy_time("date"),
-    "time.clock": _lazy_time("clock"),
-    "time.weekday": _lazy_time("weekday"),
-    "time.add_date": _lazy_time("add_date"),
-    "time.diff": _lazy_time("diff"),
-    "time.parse_duration_ns": _lazy_time("parse_duration_ns"),
+    "time.parse_ns": _lazy("_gotime", "parse_ns"),
+    "time.format": _lazy("_gotime", "time_format"),
+    "time.date": _lazy("_gotime", "date"),
+    "time.clock": _lazy("_gotime", "clock"),
+    "time.weekday": _lazy("_gotime", "weekday"),
+    "time.add_date": _lazy("_gotime", "add_date"),
+    "time.diff": _lazy("_gotime", "diff"),
+    "time.parse_duration_ns": _lazy("_gotime", "parse_duration_ns"),
     "to_number": to_number,
     "json.filter": json_filter,
     "json.remove": json_remove,
