@@ -80,13 +80,15 @@ def test_a_policy_that_reads_data_conftest_is_refused(write: Write) -> None:
 
 
 def test_a_policy_that_makes_the_engine_panic_could_not_be_evaluated(write: Write) -> None:
-    """regorus panics on `time.parse_duration_ns("1.")` (pyo3's PanicException, no Exception):
-    `check` exited 1 with a traceback; it is a rule that could not be evaluated, exit 3."""
+    """regorus panics on `numbers.range(0, 2^63 - 1)` (pyo3's PanicException, no Exception; once
+    `time.parse_duration_ns("1.")`): `check` exited 1 with a traceback; it is a rule that could
+    not be evaluated, exit 3."""
     policy = write(
         "policy/p.rego",
-        'package main\nimport rego.v1\n\ndeny contains "n" if time.parse_duration_ns(input.timeout) > 1\n',
+        "package main\nimport rego.v1\n\n"
+        'deny contains "n" if { input.big; numbers.range(0, 9223372036854775807)[0] == 0 }\n',
     )
-    doc = write("in.yaml", "timeout: '1.'\n")
+    doc = write("in.yaml", "big: true\n")
     code, out, _ = check("-p", str(policy.parent), str(doc))
     assert code == 3
     assert "rule data.main.deny: the Rego engine (regorus) panicked" in out

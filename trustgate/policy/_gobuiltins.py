@@ -16,8 +16,8 @@ reports that it could not evaluate (exit 3), never a verdict.
 Leaves out: deciding which calls are routed here (`_normalise`, which keeps
 regorus' own built-in where the operands cannot tell the two apart, such as
 a literal ASCII pattern without Perl classes); the encoding, network and
-template built-ins, which live in `_goencoding`, `_gonet` and `_gotext`
-and are imported at their first call (`_lazy`).
+template built-ins, which live in `_goencoding`, `_gonet` and `_gotext`,
+and the time built-ins (`_gotime`), imported at their first call (`_lazy`).
 """
 
 from __future__ import annotations
@@ -1481,6 +1481,14 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "urlquery.decode": urlquery_decode,
     "net.cidr_expand": net_cidr_expand,
     "time.parse_rfc3339_ns": time_parse_rfc3339_ns,
+    "time.parse_ns": _lazy("_gotime", "parse_ns"),
+    "time.format": _lazy("_gotime", "time_format"),
+    "time.date": _lazy("_gotime", "date"),
+    "time.clock": _lazy("_gotime", "clock"),
+    "time.weekday": _lazy("_gotime", "weekday"),
+    "time.add_date": _lazy("_gotime", "add_date"),
+    "time.diff": _lazy("_gotime", "diff"),
+    "time.parse_duration_ns": _lazy("_gotime", "parse_duration_ns"),
     "to_number": to_number,
     "json.filter": json_filter,
     "json.remove": json_remove,
@@ -1529,6 +1537,14 @@ _ARITIES = {
     "urlquery.decode": 1,
     "net.cidr_expand": 1,
     "time.parse_rfc3339_ns": 1,
+    "time.parse_ns": 2,
+    "time.format": 1,
+    "time.date": 1,
+    "time.clock": 1,
+    "time.weekday": 1,
+    "time.add_date": 4,
+    "time.diff": 2,
+    "time.parse_duration_ns": 1,
     "to_number": 1,
     "json.filter": 2,
     "json.remove": 2,
