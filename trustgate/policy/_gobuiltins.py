@@ -36,6 +36,7 @@ import re2
 
 from trustgate import yamlio
 from trustgate.manifests.loader import ENGINE_INT_MAX, ENGINE_INT_MIN
+from trustgate.policy import _gonumbers
 from trustgate.policy._normalise import GO_EXTENSIONS
 
 _UNDEFINED: list[Any] = [False, None]
@@ -1422,8 +1423,8 @@ def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
         try:
-            return fn(*args)
-        except _BuiltinError:
+            return fn(*map(_gonumbers.decode, args))
+        except (_BuiltinError, _gonumbers.OperandError):
             return _UNDEFINED
         except RecursionError as e:
             raise OperandUnsupportedError(
@@ -1472,6 +1473,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "array.slice": array_slice,
     "ceil": ceil,
     "floor": floor,
+    "format_int": _gonumbers.format_int,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1504,6 +1506,7 @@ _ARITIES = {
     "array.slice": 3,
     "ceil": 1,
     "floor": 1,
+    "format_int": 2,
 }
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.
 BUILTINS: dict[str, Builtin] = {
