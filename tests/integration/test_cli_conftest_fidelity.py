@@ -181,3 +181,19 @@ def test_values_regorus_cannot_hand_to_python_are_formatted_as_opa_formats_them(
     assert 'exposed ports: {[80, "TCP"]}' in out
     assert "size 1e+20 too large" in out
     assert "negative" in out
+
+
+def test_an_opa_builtin_regorus_lacks_is_refused_when_the_policy_loads(write: Write) -> None:
+    """`net.cidr_intersects` failed only when a document reached it ("could not find function"),
+    so a document without the field passed a policy conftest evaluates; refused at load now."""
+    policy = write(
+        "policy/p.rego",
+        "package main\nimport rego.v1\n\n"
+        'deny contains "overlaps 10.0.0.0/8" if {\n'
+        "\tsome r in input.spec.loadBalancerSourceRanges\n"
+        '\tnet.cidr_intersects(r, "10.0.0.0/8")\n'
+        "}\n",
+    )
+    code, _, err = check("-p", str(policy.parent), str(write("in.yaml", "spec: {}\n")))
+    assert code == 3
+    assert "p.rego:6: the built-in `net.cidr_intersects` is not available in trustgate's Rego engine" in err
