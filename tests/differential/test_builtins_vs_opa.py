@@ -873,3 +873,26 @@ def test_unary_minus_of_a_term() -> None:
     ]
     cases = [[3], [-2], [1.5], [0], [1e15], ["s"], [None], [[1]]]
     _check([p for e in exprs for p in _compare("minus", 1, cases, expr=e)])
+
+
+def test_division_and_remainder_are_undefined_where_opa_fails() -> None:
+    """OPA's `div` and `rem` fail (undefined in conftest) on a zero divisor, a non-number and, for
+    `%`, a fraction; regorus raised (exit 3 where conftest is silent)."""
+    operands: list[Any] = [0, 1, -7, 7, 2.5, 4.0, -0.0, "a", None, [1]]
+    exprs = [
+        "input[0] / input[1]",
+        "input[0] % input[1]",
+        "input[0] / input[1] > 2",
+        "input[0] / input[1] % 2",
+        # (not inside a comprehension: the strict oracle makes its error the whole expression's)
+        "input[0] % 2",
+        "input[0] / 2",
+    ]
+    cases = [[a, b] for a in operands for b in operands]
+    numbers = [[a, b] for a, b in cases if all(isinstance(x, (int, float)) for x in (a, b))]
+    # `+` and `-` of a non-number still fail closed (exit 3): numbers only there
+    inner = "(input[0] + 1) / (input[1] - 1)"
+    _check(
+        [p for e in exprs for p in _compare("div", 2, cases, expr=e)]
+        + _compare("div", 2, numbers, expr=inner)
+    )

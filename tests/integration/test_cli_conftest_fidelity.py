@@ -197,3 +197,21 @@ def test_an_opa_builtin_regorus_lacks_is_refused_when_the_policy_loads(write: Wr
     code, _, err = check("-p", str(policy.parent), str(write("in.yaml", "spec: {}\n")))
     assert code == 3
     assert "p.rego:6: the built-in `net.cidr_intersects` is not available in trustgate's Rego engine" in err
+
+
+def test_division_by_zero_is_undefined_as_in_conftest(write: Write) -> None:
+    """OPA's `div` fails on a zero divisor, which conftest makes undefined; regorus raised, so
+    `check` exited 3 where conftest is silent. Under `not` the division is hoisted, as OPA does."""
+    policy = write(
+        "policy/p.rego",
+        "package main\nimport rego.v1\n\n"
+        'warn contains "more than 2 CPUs per replica" if input.spec.cpus / input.spec.replicas > 2\n'
+        'deny contains "at most 2 CPUs per replica" if not input.spec.cpus / input.spec.replicas > 2\n'
+        'deny contains "odd replicas" if input.spec.replicas % 2 == 1\n',
+    )
+    code, out, _ = check("-p", str(policy.parent), str(write("in.yaml", "spec: {cpus: 4, replicas: 0}\n")))
+    assert code == 0, out
+    code, out, _ = check("-p", str(policy.parent), str(write("in.yaml", "spec: {cpus: 4, replicas: 1}\n")))
+    assert code == 1 and "more than 2 CPUs per replica" in out and "odd replicas" in out
+    code, out, _ = check("-p", str(policy.parent), str(write("in.yaml", "spec: {cpus: 4, replicas: 2.5}\n")))
+    assert code == 1 and "at most 2 CPUs per replica" in out and "odd" not in out

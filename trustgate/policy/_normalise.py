@@ -167,6 +167,20 @@ def rewrite_module(
                 f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
                 hint="please report this with the module",
             )
+    divisions: set[str] = set()
+    for _ in range(_MAX_ROUNDS):  # innermost first: a rewritten division is a call, not nested edits
+        edits = _division_edits(ast, data, _helper_prefix(path))
+        if not edits:
+            break
+        for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+            data = data[: edit.start] + edit.text + data[edit.end :]
+            divisions.add(edit.text.decode().removeprefix(_helper_prefix(path)).split("(", 1)[0])
+        ast = _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
+        if ast is None:
+            raise PolicyError(
+                f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
+                hint="please report this with the module",
+            )
     original = data
     data, used = _guard_builtins(
         ast,
@@ -197,6 +211,7 @@ def rewrite_module(
             break
     if negations:
         used |= {_NEG}
+    used |= divisions
     if used:  # after the user's last line: no line of theirs moves
         data = data.rstrip(b"\n") + b"\n\n" + _helpers(_helper_prefix(path), used, rego_v0=rego_v0)
     return data.decode("utf-8")
@@ -344,7 +359,7 @@ def _may_need(text: str) -> bool:
 
 
 # A long or exponent number (`_refuse_inexact_numbers`), or a `-` before what is not a digit.
-_NUMBERS_AND_NEGATIONS = re.compile(r"[0-9]{16}|[0-9.][eE][+-]?[0-9]|-\s*[^\s0-9.]")
+_NUMBERS_AND_NEGATIONS = re.compile(r"[0-9]{16}|[0-9.][eE][+-]?[0-9]|-\s*[^\s0-9.]|[/%]")
 
 
 # -- what cannot be rewritten: refused ---------------------------------------------
@@ -566,6 +581,46 @@ _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
 
 _NEG = "neg"  # the helper: `0 - x` where `x` is a number, else undefined (OPA's `minus` fails)
+# `/` and `%`: OPA's `div` and `rem` fail (undefined without StrictBuiltinErrors) on a zero
+# divisor, an operand that is not a number and, for `%`, one that is not an integer; regorus
+# raises (exit 3 where conftest is silent). Helpers: (name, Rego body over a and b).
+_DIVISIONS = {
+    "Div": ("div", "is_number(__a0); is_number(__a1); __a1 != 0"),
+    "Mod": ("mod", "is_number(__a0); is_number(__a1); __a1 != 0; round(__a0) == __a0; round(__a1) == __a1"),
+}
+
+
+def _division_edits(ast: dict[str, Any], data: bytes, prefix: str) -> list[_Edit]:
+    """`a / b` and `a % b` without a division inside them, as calls of helpers that are undefined
+    where OPA's built-in fails; not where the divisor is a non-zero literal and the dividend a
+    number (an integer for `%`) by its form."""
+    nested = {
+        id(inner["ArithExpr"])
+        for node in _nodes_of_kind(ast.get("rules", []), "ArithExpr")
+        for side in ("lhs", "rhs")
+        for inner in _nodes_of_kind(node["ArithExpr"].get(side), "ArithExpr")
+        if inner["ArithExpr"].get("op") in _DIVISIONS
+    }
+    edits = []
+    for node in _nodes_of_kind(ast.get("rules", []), "ArithExpr"):
+        body = node["ArithExpr"]
+        op, lhs, rhs = body.get("op"), body.get("lhs"), body.get("rhs")
+        if op not in _DIVISIONS or not isinstance(lhs, dict) or not isinstance(rhs, dict):
+            continue
+        if any(id(n["ArithExpr"]) in nested for n in _nodes_of_kind([lhs, rhs], "ArithExpr")):
+            continue  # a division inside: the next round
+        divisor = _kind(rhs)[1].get("value") if _kind(rhs)[0] == "Number" else None
+        safe = _static_integer(lhs) if op == "Mod" else _static_type(lhs) == "number"
+        literal = isinstance(divisor, int) or (op == "Div" and isinstance(divisor, float))
+        if literal and divisor != 0 and safe:
+            continue
+        start, end = _span(node)
+        end = _past_quote(end, data)
+        lhs_text = data[_span(lhs)[0] : _past_quote(_span(lhs)[1], data)]
+        rhs_text = data[_span(rhs)[0] : _past_quote(_span(rhs)[1], data)]
+        helper = prefix + _DIVISIONS[op][0]
+        edits.append(_Edit(start, end, helper.encode() + b"(" + lhs_text + b", " + rhs_text + b")"))
+    return edits
 
 
 def _unary_minus_edits(ast: dict[str, Any], data: bytes, helper: str) -> list[_Edit]:
@@ -1369,6 +1424,13 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
     for helper in sorted(names):
         if helper == _NEG:
             rule(f"{prefix}{_NEG}(x)", "is_number(x)", "0 - x")
+            continue
+        if division := next((d for d in _DIVISIONS.values() if d[0] == helper), None):
+            rule(
+                f"{prefix}{helper}(__a0, __a1)",
+                division[1],
+                "__a0 / __a1" if helper == "div" else "__a0 % __a1",
+            )
             continue
         if helper == _GO_COUNT:  # collections first: they are what policies count most
             head, go = f"{prefix}{helper}(__a0)", 'is_string(__a0); __r := count(split(__a0, ""))'
