@@ -15,8 +15,10 @@ Leaves out: which calls are routed (`_normalise`) and the other built-ins (`_gob
 from __future__ import annotations
 
 import json
-from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fractions import Fraction  # imported where used: sprintf's `decode` needs none of it
 
 # The key of an encoded operand. `_normalise`'s `pass` encodes any operand holding an object
 # with this key too, so a real object with it is never taken for an encoding.
@@ -91,6 +93,8 @@ def _build(
 def _number(value: Any) -> Fraction:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise OperandError("operand must be number")
+    from fractions import Fraction
+
     if isinstance(value, int):
         return Fraction(value)
     # OPA reads a float by its shortest decimal text (`1.8446744073709552e+19` is
@@ -100,6 +104,8 @@ def _number(value: Any) -> Fraction:
 
 def _round_to_bits(value: Fraction, bits: int) -> Fraction:
     """`value` rounded to `bits` significant bits, half to even (big.Float's default)."""
+    from fractions import Fraction
+
     if value == 0:
         return value
     sign = -1 if value < 0 else 1

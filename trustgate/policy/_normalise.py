@@ -74,7 +74,6 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -541,6 +540,8 @@ def _refuse_inexact_numbers(path: str, ast: dict[str, Any], data: bytes) -> None
     a false allow). Refused as input and data beyond the range are (`rego.refuse_unevaluable`):
     a number outside -2^63..2^64-1, or of magnitude 2^53 or more written with a fraction or
     exponent, that no float64 equals (`1.8446744073709552e19`); 2^64 and 1e20 compare alike."""
+    from fractions import Fraction  # here: a run whose rewrites come from the cache skips it
+
     for node in _nodes_of_kind(ast.get("rules", []), "Number"):
         start, end = _span(node)
         text = data[start:end].decode("utf-8", "replace")
