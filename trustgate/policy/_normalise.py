@@ -1455,11 +1455,13 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
             branches = [(own, c) for c in _REGORUS_WHEN.get(helper, ())]
             if helper in _ITSELF_WHEN:
                 branches.append(("__a0", _ITSELF_WHEN[helper]))
-            # Scalar operands other than numbers (nearly all) go as they are, checked in place
+            # Operands of the type they nearly always have (`_PLAIN_OPERANDS`, else strings) go as
+            # they are, checked in place
             # (a function call costs ~2 µs); any other through `pass`, only then: an undefined
             # answer on scalars must not call the extension twice.
-            scalars = "; ".join(_type_check(_PLAIN_SCALARS, a) for a in params)
-            others = f'count([v | v := [{operands}][_]; not contains("{_PLAIN_SCALARS}", type_name(v))]) > 0'
+            kinds = _PLAIN_OPERANDS.get(helper, ("string",) * builtin.arity)
+            scalars = "; ".join(_type_check(t, a) for t, a in zip(kinds, params, strict=True))
+            others = f"count([1 | {scalars}]) == 0"  # not all of them
             branches.append(("__x[1]", f"{scalars}; __x := {builtin.extension}({operands}); __x[0]"))
             branches.append(("__x[1]", f"{others}; __x := {builtin.extension}({passed}); __x[0]"))
             lines.append(_else_chain(head, branches, rego_v0=rego_v0))
@@ -1520,6 +1522,10 @@ _ITSELF_WHEN = {
     "go_to_number": "is_number(__a0)",
 }
 
+# The types an operand goes to an extension as it is, by helper (else strings): glob.match's
+# delimiters (an array holding a set of arrays would make regorus fail: exit 3, not a value).
+_PLAIN_OPERANDS = {"go_glob_match": ("string", "array null", "string")}
+
 # What regorus cannot hand to a Python extension: a set holding an array, object or set
 # (Python's sets take hashable values only: "unhashable type: 'list'") and a number beyond
 # -2^63..2^64-1 ("not an i64"). Such an operand goes as `{MARKER: [[path, type, json] ...]}`
@@ -1548,8 +1554,8 @@ def _go_sprintf_branches(prefix: str, checks: str, items: int | None = None) -> 
     """Go's sprintf (which never fails) on the arguments as they are, else through `pass`;
     `items`: the number of arguments of a literal array, each checked in place."""
     plain = _PLAIN_ARGS
-    if items is not None:
-        plain = "; ".join(_type_check(_PLAIN_SCALARS, f"__a1[{i}]") for i in range(items))
+    if items is not None:  # strings, nearly always: any other goes through `pass`
+        plain = "; ".join(f"is_string(__a1[{i}])" for i in range(items))
     first = "; ".join(filter(None, [checks, plain, f"__r := {GO_SPRINTF}(__a0, __a1)"]))
     second = "; ".join(filter(None, [checks, f"__r := {GO_SPRINTF}(__a0, {prefix}{_PASS}(__a1))"]))
     return [("__r", first), ("__r", second)]
