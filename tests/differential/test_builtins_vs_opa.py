@@ -802,3 +802,97 @@ def test_nesting_deeper_than_python_recursion_answers_as_go_or_fails_closed() ->
     _check(_compare("json.is_valid", 1, [[t] for t in texts]))
     got = _ours("json.is_valid(input[0])")(["[" * 3000 + "]" * 3000])
     assert got == ("value", True) or (got[0] == "error" and "nested too deep" in got[1]), got
+
+
+NUMBERS: list[Any] = [1e19, -0.5, 0.5, 1.5, -255.9, 0, -0.0, 255, 1.8446744073709552e19, 1e20, -1e20, 1e300]
+NUMBERS += [2**63 - 1, 2**63, 2**64 - 1, -(2**63), 9007199254740993, -1e19, "1", None, True, [1]]
+
+
+def test_format_int() -> None:
+    """regorus printed "" for 1e19 and "-0" for -0.5, and failed on a base OPA refuses."""
+    bases: list[Any] = [2, 8, 10, 16, 3, 36, 0, -16, 16.5, "16", None]
+    _check(
+        _compare("format_int", 2, [[n, b] for n in NUMBERS for b in (2, 8, 10, 16)])
+        + _compare("format_int", 2, [[n, b] for n in (255, -1.5, 1e20) for b in bases])
+        + _compare("format_int", 2, [[255]], expr="format_int(input[0], 16), format_int(-0.5, 10)")
+    )
+
+
+def test_ceil_and_floor_beyond_the_engine_range() -> None:
+    """regorus cannot hand 1e20 to Python ("not an i64"); OPA's ceil of it is itself."""
+    # Not 1.8446744073709552e19: OPA reads it as 18446744073709552000, regorus as 2^64 (item 14).
+    numbers = [n for n in NUMBERS if n not in ([1], 1.8446744073709552e19)]
+    for name in ("ceil", "floor"):
+        _check(_compare(name, 1, [[n] for n in numbers] + [[2**52 + 0.5], [-(2**52) - 0.5], [-(2**52)]]))
+
+
+def test_operands_regorus_cannot_hand_to_python() -> None:
+    """A set holding arrays, objects or sets (Python's sets hold hashable values only) and a
+    number beyond -2^63..2^64-1 reach the Go-semantics extensions encoded (`_gonumbers.decode`)."""
+    sets = [
+        '{[input[0], "a"], {"x": {1, input[0]}}}',
+        "{[1], [input[0]]}",
+        "{{1}, {input[0]}, set()}",
+        '{{"k": [input[0]]}}',
+        '[{[1]}, {"a": {[2]}}]',
+        '{"__tg_walked": [[[], "number", "1"]], "b": {[1]}}',  # what an encoding looks like
+        '{"__tg_walked": 1}',
+        "{1: {[1]}}",
+    ]
+    cases = [[0], [1e20], [-1e20], [2.5], ["s"]]
+    problems = []
+    # Not a literal 1e20 in the array: OPA prints its text (`1e20`), trustgate the float (ADR item 4).
+    for value in [*sets, "input[0]", "[input[0], 1]", '{"n": input[0]}']:
+        for verbs in ("%v", "%d", "%s", "%.2f", "%x"):
+            problems += _compare("sprintf", 1, cases, expr=f'sprintf("{verbs}", [{value}])')
+    for value in sets[:4]:
+        # in json.marshal: the bindings cannot return a set of arrays to Python either
+        for name, path in (("json.filter", "a"), ("json.remove", "b")):
+            expr = f'json.marshal({name}({{"a": {value}, "b": 1}}, ["{path}"]))'
+            problems += _compare(name, 1, cases, expr=expr)
+        problems += _compare("count", 1, cases, expr=f"count({value})")
+    # compared, not returned: eval_rule cannot hand 1e20 to Python either
+    problems += _compare(
+        "to_number", 1, cases, expr="to_number(input[0]) > 1e19, to_number(input[0]) < -1e19"
+    )
+    problems += _compare("substring", 1, cases, expr='substring("abc", input[0], 1)')
+    _check(problems)
+
+
+def test_unary_minus_of_a_term() -> None:
+    """regorus refused `-x` of anything but a number literal ("unary - can only be used with
+    numeric literals"; it read `-input.n < 0` as `-(input.n < 0)`); OPA computes `0 - x`."""
+    exprs = [
+        "-input[0] < 0",
+        "-input[0] + 1",
+        "2 * -input[0]",
+        "-input[0]",
+        "-count([input[0]])",
+        "- input[0] * 3",
+        "[-input[0], -input[0]]",
+    ]
+    cases = [[3], [-2], [1.5], [0], [1e15], ["s"], [None], [[1]]]
+    _check([p for e in exprs for p in _compare("minus", 1, cases, expr=e)])
+
+
+def test_division_and_remainder_are_undefined_where_opa_fails() -> None:
+    """OPA's `div` and `rem` fail (undefined in conftest) on a zero divisor, a non-number and, for
+    `%`, a fraction; regorus raised (exit 3 where conftest is silent)."""
+    operands: list[Any] = [0, 1, -7, 7, 2.5, 4.0, -0.0, "a", None, [1]]
+    exprs = [
+        "input[0] / input[1]",
+        "input[0] % input[1]",
+        "input[0] / input[1] > 2",
+        "input[0] / input[1] % 2",
+        # (not inside a comprehension: the strict oracle makes its error the whole expression's)
+        "input[0] % 2",
+        "input[0] / 2",
+    ]
+    cases = [[a, b] for a in operands for b in operands]
+    numbers = [[a, b] for a, b in cases if all(isinstance(x, (int, float)) for x in (a, b))]
+    # `+` and `-` of a non-number still fail closed (exit 3): numbers only there
+    inner = "(input[0] + 1) / (input[1] - 1)"
+    _check(
+        [p for e in exprs for p in _compare("div", 2, cases, expr=e)]
+        + _compare("div", 2, numbers, expr=inner)
+    )

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import regorus
 import yaml
-from opa_bindings.engine import OpaError
+from opa_bindings.engine import OpaEngine, OpaError
 from support.differential import TALLY, Outcome, agree, opa_engine, opa_findings, trustgate_findings
 
 from trustgate.errors import PolicyError
-from trustgate.policy import rego
+from trustgate.policy import _gobuiltins, rego
+from trustgate.policy._compile_checks import NOT_IN_REGORUS
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "corpus"
@@ -338,6 +340,48 @@ def test_builtins_regorus_answers_unlike_opa_are_refused_at_load(body: str, name
     line = 4 if "{" not in body.split(" if ", 1)[1][:2] else 5
     assert refused.value.message.startswith(f"p.rego:{line}: `{name}` cannot be evaluated as OPA does: ")
     TALLY["refused modules"] += 1
+
+
+def _opa_has(name: str) -> bool:
+    try:
+        OpaEngine().add_policy("p.rego", f"package p\n\nr := {name}(input)\n")
+    except OpaError as e:
+        return "undefined function" not in e.message  # a wrong arity: OPA has it
+    return True
+
+
+def test_opa_builtins_regorus_lacks_are_refused_at_load() -> None:
+    """`net.cidr_intersects` and the rest of `NOT_IN_REGORUS` failed only when a document reached
+    the call ("could not find function"); each is refused at load, naming it, file and line. The
+    list is checked here against both engines: OPA has each, regorus none."""
+    for name in sorted(NOT_IN_REGORUS):
+        engine = regorus.Engine()
+        engine.add_policy("p.rego", f"package p\nr := {name}(input)\n")
+        engine.set_input(1)
+        with pytest.raises(RuntimeError, match="could not find function"):
+            engine.eval_rule("data.p.r")
+        assert _opa_has(name), name
+        if name == "net.lookup_ip_addr":
+            continue  # refused by check 7 first (OPA resolves names)
+        if name in _gobuiltins.BUILTINS:
+            continue  # trustgate implements it (net.cidr_intersects): routed, not refused
+        module = rego.Module(
+            "p.rego", f'package p\nimport rego.v1\n\ndeny contains "x" if {{\n\t{name}(input.a)\n}}\n'
+        )
+        with pytest.raises(PolicyError) as refused:
+            rego.RegoPolicy([module])
+        assert refused.value.message.startswith(
+            f"p.rego:5: the built-in `{name}` is not available in trustgate's Rego engine (regorus)"
+        ), refused.value.message
+        TALLY["refused modules"] += 1
+    # The name's first part is an import or a rule of the package: the policy's own function.
+    lib = rego.Module("lib.rego", "package lib.crypto\nimport rego.v1\n\nsha256(x) := x\n")
+    own = rego.Module(
+        "p.rego",
+        'package p\nimport rego.v1\nimport data.lib.crypto\n\ndeny contains "x" if crypto.sha256(input.a)\n',
+    )
+    policy = rego.RegoPolicy([lib, own])
+    assert policy.evaluator().evaluate({"a": 1})
 
 
 def test_trace_and_print_statements_are_evaluated_as_opa_does() -> None:

@@ -119,3 +119,101 @@ def test_the_bundled_sets_read_no_data_conftest() -> None:
     assert len(files) >= len(BUILTIN_SETS)
     for file in files:
         assert "conftest" not in rego_text.data_roots(file.read_text(encoding="utf-8")), file
+
+
+def test_format_int_of_a_large_or_fractional_number_answers_as_opa(write: Write) -> None:
+    """regorus' `format_int(1.0e+19, 16)` was "" and `format_int(-0.5, 10)` "-0" (OPA:
+    "8ac7230489e80000", "0"): both rules passed where conftest denies."""
+    policy = write(
+        "policy/p.rego",
+        "package main\nimport rego.v1\n\n"
+        'deny contains "wide mask" if count(format_int(input.spec.mask, 16)) > 8\n'
+        'deny contains "zero offset" if format_int(input.spec.offset, 10) == "0"\n'
+        'deny contains "huge" if format_int(input.spec.huge, 16) == "56bc75e2d63100000"\n',
+    )
+    doc = write("in.yaml", "spec:\n  mask: 1.0e+19\n  offset: -0.5\n  huge: 1.0e+20\n")
+    code, out, _ = check("-p", str(policy.parent), str(doc))
+    assert code == 1
+    assert "wide mask" in out and "zero offset" in out and "huge" in out
+
+
+def test_a_policy_number_regorus_would_round_is_refused(write: Write) -> None:
+    """regorus reads 99999999999999999999 as the float64 1e20: `input.spec.quota >
+    99999999999999999999` was false for 1e20 (OPA: true), directly or through `round`."""
+    for condition in (
+        "input.spec.quota > 99999999999999999999",
+        "round(input.spec.quota) > 99999999999999999999",
+    ):
+        policy = write(
+            "policy/p.rego", f'package main\nimport rego.v1\n\ndeny contains "quota" if {condition}\n'
+        )
+        code, out, err = check("-p", str(policy.parent), str(write("in.yaml", "spec:\n  quota: 1.0e+20\n")))
+        assert code == 3, condition
+        assert (
+            "p.rego:4: the number 99999999999999999999 is beyond what trustgate's engine holds exactly" in err
+        )
+    # A number a float64 holds exactly compares as in OPA.
+    policy = write(
+        "policy/p.rego", 'package main\nimport rego.v1\n\ndeny contains "quota" if input.spec.quota > 1e19\n'
+    )
+    code, out, _ = check("-p", str(policy.parent), str(write("in.yaml", "spec:\n  quota: 1.0e+20\n")))
+    assert code == 1 and "quota" in out
+
+
+def test_values_regorus_cannot_hand_to_python_are_formatted_as_opa_formats_them(write: Write) -> None:
+    """A set of arrays (`unhashable type: 'list'`) and a float beyond 2^64 (`not an i64`) made
+    `sprintf`, and `ceil` of 1e20, fail (exit 3) where OPA answers; `-x` of a reference too."""
+    policy = write(
+        "policy/p.rego",
+        "package main\nimport rego.v1\n\n"
+        "warn contains msg if {\n"
+        "\tports := {[p.containerPort, p.protocol] | some c in input.spec.containers; some p in c.ports}\n"
+        '\tmsg := sprintf("exposed ports: %v", [ports])\n'
+        "}\n"
+        'warn contains sprintf("size %v too large", [input.spec.size]) if ceil(input.spec.size) > 100\n'
+        'warn contains "negative" if -input.spec.replicas < 0\n',
+    )
+    doc = write(
+        "in.yaml",
+        "spec:\n  size: 1.0e+20\n  replicas: 3\n"
+        "  containers:\n  - ports: [{containerPort: 80, protocol: TCP}]\n",
+    )
+    code, out, _ = check("-p", str(policy.parent), str(doc))
+    assert code == 0, out
+    assert 'exposed ports: {[80, "TCP"]}' in out
+    assert "size 1e+20 too large" in out
+    assert "negative" in out
+
+
+def test_an_opa_builtin_regorus_lacks_is_refused_when_the_policy_loads(write: Write) -> None:
+    """`net.cidr_merge` failed only when a document reached it ("could not find function"), so a
+    document without the field passed a policy conftest evaluates; refused at load now."""
+    policy = write(
+        "policy/p.rego",
+        "package main\nimport rego.v1\n\n"
+        'deny contains "ranges must not overlap" if {\n'
+        "\tranges := input.spec.loadBalancerSourceRanges\n"
+        "\tcount(net.cidr_merge(ranges)) < count(ranges)\n"
+        "}\n",
+    )
+    code, _, err = check("-p", str(policy.parent), str(write("in.yaml", "spec: {}\n")))
+    assert code == 3
+    assert "p.rego:6: the built-in `net.cidr_merge` is not available in trustgate's Rego engine" in err
+
+
+def test_division_by_zero_is_undefined_as_in_conftest(write: Write) -> None:
+    """OPA's `div` fails on a zero divisor, which conftest makes undefined; regorus raised, so
+    `check` exited 3 where conftest is silent. Under `not` the division is hoisted, as OPA does."""
+    policy = write(
+        "policy/p.rego",
+        "package main\nimport rego.v1\n\n"
+        'warn contains "more than 2 CPUs per replica" if input.spec.cpus / input.spec.replicas > 2\n'
+        'deny contains "at most 2 CPUs per replica" if not input.spec.cpus / input.spec.replicas > 2\n'
+        'deny contains "odd replicas" if input.spec.replicas % 2 == 1\n',
+    )
+    code, out, _ = check("-p", str(policy.parent), str(write("in.yaml", "spec: {cpus: 4, replicas: 0}\n")))
+    assert code == 0, out
+    code, out, _ = check("-p", str(policy.parent), str(write("in.yaml", "spec: {cpus: 4, replicas: 1}\n")))
+    assert code == 1 and "more than 2 CPUs per replica" in out and "odd replicas" in out
+    code, out, _ = check("-p", str(policy.parent), str(write("in.yaml", "spec: {cpus: 4, replicas: 2.5}\n")))
+    assert code == 1 and "at most 2 CPUs per replica" in out and "odd" not in out

@@ -47,6 +47,13 @@ where regorus answers otherwise, so the verdict would differ silently.
    (OPA refuses it as a value and finds `not print(...)` true); a `trace(...)` or
    `print(...)` statement of its own succeeds in both and is accepted. `yaml.marshal`
    (go-yaml's emitter quotes `yes` and `~`, folds long lines; regorus' does not).
+
+8. OPA built-ins that regorus does not have (`net.cidr_intersects`, `crypto.*`,
+   `io.jwt.*`, `regex.globs_match`, `strings.render_template`, `array.flatten`,
+   `rego.metadata.*`, `rego.parse_module`, `graphql.*`): a call failed only when a
+   document reached it ("could not find function"); it is refused at load, naming the
+   built-in, unless trustgate implements it (`_gobuiltins.BUILTINS`) or the name's
+   first part is an import or a rule of the package (then it is the policy's function).
 """
 
 from __future__ import annotations
@@ -82,6 +89,27 @@ _UNLIKE_OPA_HINTS = {
     "yaml.marshal": "compare values, not YAML text (`yaml.unmarshal`, `json.marshal`), or drop the call",
 }
 _ACCEPTED = {"trace": ("Expr", "NotExpr"), "print": ("Expr",)}  # as a statement (negated) of its own
+# 8: OPA built-ins regorus lacks (tests/differential checks the list against both engines).
+NOT_IN_REGORUS = frozenset(
+    {
+        *("net.cidr_intersects", "net.cidr_merge", "net.cidr_contains_matches", "net.lookup_ip_addr"),
+        *("crypto.sha256", "crypto.sha1", "crypto.md5", "crypto.parse_private_keys"),
+        *(f"crypto.hmac.{h}" for h in ("sha256", "sha1", "sha512", "md5", "equal")),
+        *(f"crypto.x509.{f}" for f in ("parse_certificates", "parse_and_verify_certificates")),
+        *(f"crypto.x509.{f}" for f in ("parse_and_verify_certificates_with_options", "parse_keypair")),
+        *(f"crypto.x509.{f}" for f in ("parse_certificate_request", "parse_rsa_private_key")),
+        *("io.jwt.decode", "io.jwt.decode_verify", "io.jwt.encode_sign", "io.jwt.encode_sign_raw"),
+        *(f"io.jwt.verify_{a}{n}" for a in ("rs", "ps", "es", "hs") for n in (256, 384, 512)),
+        "io.jwt.verify_eddsa",
+        *("regex.globs_match", "strings.render_template", "array.flatten"),
+        *("rego.metadata.chain", "rego.metadata.rule", "rego.parse_module", "providers.aws.sign_req"),
+        *(f"graphql.{f}" for f in ("is_valid", "parse", "parse_and_verify", "parse_query", "parse_schema")),
+        "graphql.schema_is_valid",
+    }
+)
+_NOT_IN_REGORUS_CALL = re.compile(
+    rb"\b(?:net|crypto|io|regex|strings|array|rego|graphql|providers)\s*\.[\w.\s]*\("
+)
 _UNLIKE_OPA_CALL = re.compile(
     rb"\b(?:http\s*\.\s*send|net\s*\.\s*lookup_ip_addr|opa\s*\.\s*runtime|trace|print|yaml\s*\.\s*marshal)\s*\("
 )
@@ -125,6 +153,8 @@ def check(modules: Sequence[Parsed]) -> None:
         package = _package(module.ast)
         globals_ = names.get(package, frozenset()) | _imports(module)
         has_literals = _LITERAL_ASSIGN.search(module.source) is not None
+        if _NOT_IN_REGORUS_CALL.search(module.source):
+            _check_not_in_regorus(module, globals_)
         for rule in module.ast.get("rules", []):
             spec = rule.get("Spec") if isinstance(rule, dict) else None
             if isinstance(spec, dict):
@@ -173,6 +203,37 @@ def _check_unlike_opa(module: Parsed) -> None:
                 "trustgate evaluates policies without I/O (ADR 0008): pass what the policy needs as data "
                 "(`-d`, the config's `data`), or drop the call",
             ),
+        )
+
+
+# -- 8. OPA built-ins regorus lacks -----------------------------------------------------
+
+
+def _check_not_in_regorus(module: Parsed, shadowing: frozenset[str]) -> None:
+    """A call of a built-in in `NOT_IN_REGORUS` that trustgate does not implement either.
+
+    Raises:
+        PolicyError: the first such call, with file, line and what to do.
+    """
+    found = []
+    for node in _nodes(module.ast.get("rules", [])):
+        call = node.get("Call") if len(node) == 1 else None
+        name = _call_name(call.get("fcn")) if isinstance(call, dict) else ""
+        if name in NOT_IN_REGORUS and name.split(".", 1)[0] not in shadowing:
+            found.append((first_line(call), name))
+    if not found:
+        return
+    from trustgate.policy import _gobuiltins  # routed to trustgate's implementation: not refused
+
+    found = [(line, name) for line, name in found if name not in _gobuiltins.BUILTINS]
+    if found:
+        line, name = min(found)
+        raise PolicyError(
+            f"{module.path}:{line}: the built-in `{name}` is not available in trustgate's Rego engine "
+            "(regorus): OPA (conftest, Gatekeeper) evaluates it, trustgate could only fail when a "
+            "document reaches the call",
+            hint="compute the value outside the policy and pass it as data (`-d`, the config's `data`), "
+            "or evaluate this policy with conftest",
         )
 
 

@@ -39,6 +39,7 @@ import re2
 
 from trustgate import yamlio
 from trustgate.manifests.loader import ENGINE_INT_MAX, ENGINE_INT_MIN
+from trustgate.policy import _gonumbers
 from trustgate.policy._normalise import GO_EXTENSIONS
 
 _UNDEFINED: list[Any] = [False, None]
@@ -1426,8 +1427,8 @@ def _guarded(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     @functools.wraps(fn)
     def call(*args: Any) -> list[Any]:
         try:
-            return fn(*args)
-        except _BuiltinError:
+            return fn(*map(_gonumbers.decode, args))
+        except (_BuiltinError, _gonumbers.OperandError):
             return _UNDEFINED
         except RecursionError as e:
             raise OperandUnsupportedError(
@@ -1512,6 +1513,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "glob.quote_meta": _lazy("_gotext", "glob_quote_meta"),
     "indexof_n": _lazy("_gotext", "indexof_n"),
     "replace": _lazy("_gotext", "replace"),
+    "format_int": _gonumbers.format_int,
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1568,6 +1570,7 @@ _ARITIES = {
     "glob.quote_meta": 1,
     "indexof_n": 2,
     "replace": 3,
+    "format_int": 2,
 }
 _MARSHALLED = frozenset({"json.marshal", "json.marshal_with_options"})
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.

@@ -155,6 +155,31 @@ def rewrite_module(
     _refuse_self_reading_rules(path, ast)
     _refuse_wildcards_in_negation(path, ast)
     _refuse_literal_type_errors(path, ast)
+    _refuse_inexact_numbers(path, ast, data)
+    negations = _unary_minus_edits(ast, data, _helper_prefix(path) + _NEG)
+    if negations:  # `-x` as OPA reads it: `minus(0, x)`
+        for edit in sorted(negations, key=lambda e: e.start, reverse=True):
+            data = data[: edit.start] + edit.text + data[edit.end :]
+        ast = _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
+        if ast is None:
+            raise PolicyError(
+                f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
+                hint="please report this with the module",
+            )
+    divisions: set[str] = set()
+    for _ in range(_MAX_ROUNDS):  # innermost first: a rewritten division is a call, not nested edits
+        edits = _division_edits(ast, data, _helper_prefix(path))
+        if not edits:
+            break
+        for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+            data = data[: edit.start] + edit.text + data[edit.end :]
+            divisions.add(edit.text.decode().removeprefix(_helper_prefix(path)).split("(", 1)[0])
+        ast = _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
+        if ast is None:
+            raise PolicyError(
+                f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
+                hint="please report this with the module",
+            )
     original = data
     data, used = _guard_builtins(
         ast,
@@ -183,6 +208,9 @@ def rewrite_module(
             data = data[: edit.start] + edit.text + data[edit.end :]
         if not deferred:
             break
+    if negations:
+        used |= {_NEG}
+    used |= divisions
     if used:  # after the user's last line: no line of theirs moves
         data = data.rstrip(b"\n") + b"\n\n" + _helpers(_helper_prefix(path), used, rego_v0=rego_v0)
     return data.decode("utf-8")
@@ -322,7 +350,15 @@ def _first_line(node: Any) -> int:
 
 
 def _may_need(text: str) -> bool:
-    return any(w in text for w in ("not", "some", "data")) or _builtin_names().search(text) is not None
+    return (
+        any(w in text for w in ("not", "some", "data"))
+        or _builtin_names().search(text) is not None
+        or _NUMBERS_AND_NEGATIONS.search(text) is not None
+    )
+
+
+# A long or exponent number (`_refuse_inexact_numbers`), or a `-` before what is not a digit.
+_NUMBERS_AND_NEGATIONS = re.compile(r"[0-9]{16}|[0-9.][eE][+-]?[0-9]|-\s*[^\s0-9.]|[/%]")
 
 
 # -- what cannot be rewritten: refused ---------------------------------------------
@@ -496,6 +532,165 @@ def _refuse_literal_type_errors(path: str, ast: dict[str, Any]) -> None:
                 f"\thave: ({have})\n\twant: ({_SIGNATURES[name]})",
                 hint=f"OPA (conftest, Gatekeeper) rejects the module: give {name} operands of its types",
             )
+
+
+def _refuse_inexact_numbers(path: str, ast: dict[str, Any], data: bytes) -> None:
+    """A number literal regorus does not hold exactly: OPA compares and computes with the
+    number as written, regorus with a float64 (`x > 99999999999999999999` was false for 1e20,
+    a false allow). Refused as input and data beyond the range are (`rego.refuse_unevaluable`):
+    a number outside -2^63..2^64-1, or of magnitude 2^53 or more written with a fraction or
+    exponent, that no float64 equals (`1.8446744073709552e19`); 2^64 and 1e20 compare alike."""
+    from fractions import Fraction  # here: a run whose rewrites come from the cache skips it
+
+    for node in _nodes_of_kind(ast.get("rules", []), "Number"):
+        start, end = _span(node)
+        text = data[start:end].decode("utf-8", "replace")
+        negative = text.startswith("-") or data[:start].rstrip().endswith(b"-")
+        text = text.removeprefix("-")
+        try:
+            if text.isdigit():
+                value = int(text)
+                inexact = value > (2**63 if negative else 2**64 - 1) and float(value) != value
+            else:
+                exact = Fraction(text)
+                inexact = abs(exact) >= 2**53 and Fraction(float(text)) != exact
+        except (ValueError, OverflowError, ZeroDivisionError):
+            inexact = True
+        if inexact:
+            raise PolicyError(
+                f"{path}:{_first_line(node)}: the number {'-' if negative else ''}{text} is beyond what "
+                "trustgate's engine holds exactly (beyond -2^63..2^64-1 and 2^53, only numbers a "
+                "float64 equals): OPA compares it exactly, regorus would round it (ADR 0008, item 14)",
+                hint="write a number within that range, or one a float64 holds exactly (1e20)",
+            )
+
+
+def _nodes_of_kind(node: Any, kind: str) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if len(node) == 1 and isinstance(node.get(kind), dict):
+            yield node  # `{kind: body}`, as `_span` takes it
+        for key, value in node.items():
+            if key != "span" and isinstance(value, (dict, list)):
+                yield from _nodes_of_kind(value, kind)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes_of_kind(value, kind)
+
+
+_OPENERS = {ord("("): ord(")"), ord("["): ord("]"), ord("{"): ord("}")}
+_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+_NEG = "neg"  # the helper: `0 - x` where `x` is a number, else undefined (OPA's `minus` fails)
+# `/` and `%`: OPA's `div` and `rem` fail (undefined without StrictBuiltinErrors) on a zero
+# divisor, an operand that is not a number and, for `%`, one that is not an integer; regorus
+# raises (exit 3 where conftest is silent). Helpers: (name, Rego body over a and b).
+_DIVISIONS = {
+    "Div": ("div", "is_number(__a0); is_number(__a1); __a1 != 0"),
+    "Mod": ("mod", "is_number(__a0); is_number(__a1); __a1 != 0; round(__a0) == __a0; round(__a1) == __a1"),
+}
+
+
+def _division_edits(ast: dict[str, Any], data: bytes, prefix: str) -> list[_Edit]:
+    """`a / b` and `a % b` without a division inside them, as calls of helpers that are undefined
+    where OPA's built-in fails; not where the divisor is a non-zero literal and the dividend a
+    number (an integer for `%`) by its form."""
+    nested = {
+        id(inner["ArithExpr"])
+        for node in _nodes_of_kind(ast.get("rules", []), "ArithExpr")
+        for side in ("lhs", "rhs")
+        for inner in _nodes_of_kind(node["ArithExpr"].get(side), "ArithExpr")
+        if inner["ArithExpr"].get("op") in _DIVISIONS
+    }
+    edits = []
+    for node in _nodes_of_kind(ast.get("rules", []), "ArithExpr"):
+        body = node["ArithExpr"]
+        op, lhs, rhs = body.get("op"), body.get("lhs"), body.get("rhs")
+        if op not in _DIVISIONS or not isinstance(lhs, dict) or not isinstance(rhs, dict):
+            continue
+        if any(id(n["ArithExpr"]) in nested for n in _nodes_of_kind([lhs, rhs], "ArithExpr")):
+            continue  # a division inside: the next round
+        divisor = _kind(rhs)[1].get("value") if _kind(rhs)[0] == "Number" else None
+        safe = _static_integer(lhs) if op == "Mod" else _static_type(lhs) == "number"
+        literal = isinstance(divisor, int) or (op == "Div" and isinstance(divisor, float))
+        if literal and divisor != 0 and safe:
+            continue
+        start, end = _span(node)
+        end = _past_quote(end, data)
+        lhs_text = data[_span(lhs)[0] : _past_quote(_span(lhs)[1], data)]
+        rhs_text = data[_span(rhs)[0] : _past_quote(_span(rhs)[1], data)]
+        helper = prefix + _DIVISIONS[op][0]
+        edits.append(_Edit(start, end, helper.encode() + b"(" + lhs_text + b", " + rhs_text + b")"))
+    return edits
+
+
+def _unary_minus_edits(ast: dict[str, Any], data: bytes, helper: str) -> list[_Edit]:
+    """`-t` of a term that is not a number literal, as OPA reads it: `minus(0, t)`, here
+    `helper(t)`. regorus refuses it at run time ("unary - can only be used with numeric
+    literals") and reads `-input.n < 0` as `-(input.n < 0)`, so the term's end is found in
+    the text: a name with `.name`, `[...]` and `(...)` after it, or a bracketed group."""
+    edits = []
+    for node in _nodes_of_kind(ast.get("rules", []), "UnaryExpr"):
+        start = _span(node)[0]
+        if data[start : start + 1] != b"-":
+            continue
+        i = start + 1
+        while i < len(data) and data[i] in b" \t":
+            i += 1
+        if i >= len(data) or data[i] in b"0123456789.":
+            continue  # a negative number: regorus reads it as OPA does
+        end = _term_end(data, i)
+        if end is None:
+            continue  # left to regorus, which fails closed (exit 3)
+        edits.append(_Edit(start, end, helper.encode() + b"(" + data[i:end] + b")"))
+    return edits
+
+
+def _term_end(data: bytes, i: int) -> int | None:
+    if data[i] in _OPENERS:
+        closed = _closing(data, i)
+        if closed is None:
+            return None
+        i = closed
+    elif match := _NAME.match(data, i):
+        i = match.end()
+    else:
+        return None
+    while i < len(data):
+        if data[i] == ord(".") and (match := _NAME.match(data, i + 1)):
+            i = match.end()
+        elif data[i] in (ord("["), ord("(")):
+            end = _closing(data, i)
+            if end is None:
+                return None
+            i = end
+        else:
+            break
+    return i
+
+
+def _closing(data: bytes, i: int) -> int | None:
+    """The offset after the bracket that closes the one at `i` (strings skipped), or None."""
+    stack = [_OPENERS[data[i]]]
+    i += 1
+    while i < len(data) and stack:
+        c = data[i]
+        if c == ord('"'):
+            i += 1
+            while i < len(data) and data[i] != ord('"'):
+                i += 2 if data[i] == ord("\\") else 1
+        elif c == ord("`"):
+            i = data.find(b"`", i + 1)
+            if i < 0:
+                return None
+        elif c in _OPENERS:
+            stack.append(_OPENERS[c])
+        elif c == stack[-1]:
+            stack.pop()
+        elif c in b")]}":
+            return None
+        i += 1
+    return i if not stack else None
 
 
 def _literal_mismatch(types: str, node: Any) -> bool:
@@ -955,18 +1150,23 @@ def _sprintf_helper(params: list[Any]) -> str:
     """`sprintf_<verbs>` for a call regorus may format itself, `sprintf` for Go's, "" for none."""
     fmt_kind, fmt_body = _kind(params[0]) if isinstance(params[0], dict) else ("", {})
     args_kind, args_body = _kind(params[1]) if isinstance(params[1], dict) else ("", {})
-    if fmt_kind not in ("String", "RawString") or args_kind != "Array":
+    if args_kind != "Array":
         return "sprintf"
-    verbs = _plain_verbs(str(fmt_body.get("value", "")))
     items = args_body.get("items", [])
+    verbs = _plain_verbs(str(fmt_body.get("value", ""))) if fmt_kind in ("String", "RawString") else None
     if verbs is None or len(verbs) != len(items):
-        return "sprintf"
+        # Go's, on a literal array: its items are checked in place, not by a walk (`pass`)
+        return f"{_GO_SPRINTF_N}{len(items)}" if len(items) <= _GO_SPRINTF_MAX else "sprintf"
     if all(
         v != "d" and _static_type(i) in ("string", "boolean", "null")
         for v, i in zip(verbs, items, strict=True)
     ):
         return ""  # regorus prints these as OPA does: no helper
     return "sprintf_" + verbs
+
+
+_GO_SPRINTF_N = "gosprintf"  # + the number of arguments: Go's sprintf over a literal array
+_GO_SPRINTF_MAX = 16
 
 
 def _plain_verbs(fmt: str) -> str | None:
@@ -988,9 +1188,9 @@ GO_EXTENSIONS = "__tg_go_"  # what the name of every `_gobuiltins` extension sta
 
 def _go_sprintf(fmt: Any, args: Any) -> Any:
     """`_gofmt.sprintf`, imported at the first call: the bundled policies name it, few runs call it."""
-    from trustgate.policy import _gofmt
+    from trustgate.policy import _gofmt, _gonumbers
 
-    return _gofmt.sprintf(fmt, args)
+    return _gofmt.sprintf(fmt, _gonumbers.decode(args))
 
 
 def add_extensions(engine: Any, texts: Iterable[str], added: frozenset[str] = frozenset()) -> frozenset[str]:
@@ -1056,6 +1256,8 @@ def _go_helper(
         return ""  # differ only for a fractional offset or length
     if name in ("ceil", "floor") and _static_integer(params[0], integers):
         return ""  # differ only between -1 and 0
+    if name == "format_int" and _static_integer(params[0], integers) and _base_agrees(params[1]):
+        return ""  # differ for fractions, numbers beyond int64 and other bases
     if name == "to_number" and _static_type(params[0]) in ("number", "boolean", "null"):
         return ""  # differs only for strings
     if name in ("indexof", "indexof_n", "replace"):  # differ only for an empty search string
@@ -1063,6 +1265,12 @@ def _go_helper(
         if kind in ("String", "RawString") and body.get("value"):
             return ""
     return "go_" + name.replace(".", "_")
+
+
+def _base_agrees(node: Any) -> bool:
+    """A literal base regorus' `format_int` takes as OPA's does (`16`, not `16.0` or `3`)."""
+    kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+    return kind == "Number" and body.get("value") in (2, 8, 10, 16) and isinstance(body.get("value"), int)
 
 
 @functools.lru_cache(maxsize=256)
@@ -1215,6 +1423,16 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
 
     checks_needed: set[str] = set()
     for helper in sorted(names):
+        if helper == _NEG:
+            rule(f"{prefix}{_NEG}(x)", "is_number(x)", "0 - x")
+            continue
+        if division := next((d for d in _DIVISIONS.values() if d[0] == helper), None):
+            rule(
+                f"{prefix}{helper}(__a0, __a1)",
+                division[1],
+                "__a0 / __a1" if helper == "div" else "__a0 % __a1",
+            )
+            continue
         if helper == _GO_COUNT:  # collections first: they are what policies count most
             head, go = f"{prefix}{helper}(__a0)", 'is_string(__a0); __r := count(split(__a0, ""))'
             regorus_count = f"{_type_check(_COLLECTION_TYPES, '__a0')}; __r := count(__a0)"
@@ -1229,15 +1447,37 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
             builtin = next(
                 b for n, b in _gobuiltins.BUILTINS.items() if f"go_{n.replace('.', '_')}" == helper
             )
-            operands = ", ".join(f"__a{i}" for i in range(builtin.arity))
-            # `marshalled`: the extension takes regorus' JSON text of the first operand (any value
-            # reaches Python then: a set of arrays, `{true, 1}`, an integral float past int64).
-            args = [
-                f"json.marshal(__a{i})" if i == 0 and builtin.marshalled else f"__a{i}"
-                for i in range(builtin.arity)
-            ]
-            call = f"{builtin.extension}({', '.join(args)})"
-            rule(f"{prefix}{helper}({operands})", f"__x := {call}; __x[0]", "__x[1]")
+            params = [f"__a{i}" for i in range(builtin.arity)]
+            operands = ", ".join(params)
+            if builtin.marshalled:
+                # the extension takes regorus' JSON text of the first operand (any value reaches
+                # Python then: a set of arrays, `{true, 1}`, an integral float past int64)
+                text = ", ".join(f"json.marshal({a})" if i == 0 else a for i, a in enumerate(params))
+                call = f"{builtin.extension}({text})"
+                rule(f"{prefix}{helper}({operands})", f"__x := {call}; __x[0]", "__x[1]")
+                continue
+            passed = ", ".join(f"{prefix}{_PASS}({a})" for a in params)
+            head = f"{prefix}{helper}({operands})"
+            own = f"{helper.removeprefix('go_')}({operands})"
+            branches = [(own, c) for c in _REGORUS_WHEN.get(helper, ())]
+            if helper in _ITSELF_WHEN:
+                branches.append(("__a0", _ITSELF_WHEN[helper]))
+            # Operands of the type they nearly always have (`_PLAIN_OPERANDS`, else strings) go as
+            # they are, checked in place
+            # (a function call costs ~2 µs); any other through `pass`, only then: an undefined
+            # answer on scalars must not call the extension twice.
+            kinds = _PLAIN_OPERANDS.get(helper, ("string",) * builtin.arity)
+            scalars = "; ".join(_type_check(t, a) for t, a in zip(kinds, params, strict=True))
+            others = f"count([1 | {scalars}]) == 0"  # not all of them
+            branches.append(("__x[1]", f"{scalars}; __x := {builtin.extension}({operands}); __x[0]"))
+            branches.append(("__x[1]", f"{others}; __x := {builtin.extension}({passed}); __x[0]"))
+            lines.append(_else_chain(head, branches, rego_v0=rego_v0))
+            checks_needed.add(_PASS)
+            continue
+        if helper.startswith(_GO_SPRINTF_N):  # Go's sprintf over a literal array of n arguments
+            branches = _go_sprintf_branches(prefix, "is_string(__a0)", int(helper[len(_GO_SPRINTF_N) :]))
+            lines.append(_else_chain(f"{prefix}{helper}(__a0, __a1)", branches, rego_v0=rego_v0))
+            checks_needed.add(_PASS)
             continue
         if helper.startswith("sprintf_"):  # regorus' sprintf where it agrees with OPA, else Go's
             verbs = helper.removeprefix("sprintf_")
@@ -1246,25 +1486,124 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
             plain = [_PLAIN_CHECKS[v].format(f"__a1[{i}]", prefix=prefix) for i, v in enumerate(verbs)]
             head = f"{prefix}{helper}(__a0, __a1)"
             body = "; ".join([*plain, "__r := sprintf(__a0, __a1)"])
-            go = f"__r := {GO_SPRINTF}(__a0, __a1)"
-            if rego_v0:
-                lines.append(f"{head} = __r {{ {body} }} else = __r {{ {go} }}")
-            else:
-                lines.append(f"{head} := __r if {{ {body} }} else := __r if {{ {go} }}")
+            lines.append(
+                _else_chain(
+                    head, [("__r", body), *_go_sprintf_branches(prefix, "", len(verbs))], rego_v0=rego_v0
+                )
+            )
+            checks_needed.add(_PASS)
             checks_needed.update(v for v in verbs if v == "v")
             continue
         name = next(n for n in _GUARDS if n.replace(".", "_") == helper)
         guards = _GUARDS[name]
         args = [f"__a{i}" for i in range(len(guards))]
         checks = "; ".join(c for g, a in zip(guards, args, strict=True) if (c := _type_check(g, a)))
-        call = f"{GO_SPRINTF if name == 'sprintf' else name}({', '.join(args)})"
+        if name == "sprintf":
+            branches = _go_sprintf_branches(prefix, checks)
+            lines.append(_else_chain(f"{prefix}{helper}(__a0, __a1)", branches, rego_v0=rego_v0))
+            checks_needed.add(_PASS)
+            continue
+        call = f"{name}({', '.join(args)})"
         rule(
             f"{prefix}{helper}({', '.join(args)})", "; ".join(filter(None, [checks, f"__r := {call}"])), "__r"
         )
-    if checks_needed:
+    if "v" in checks_needed:
         for body in _PLAIN_V:
             rule(f"{prefix}sprintf_pv(x)", body)
+    if _PASS in checks_needed:
+        lines.extend(_pass_helpers(prefix, rego_v0=rego_v0))
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# Where regorus' own built-in answers as OPA's, tried before the extension (Rego bodies over
+# the helper's operands): `ceil`/`floor` differ only strictly between -1 and 0, and regorus
+# takes 1e20, which it cannot hand to Python.
+_REGORUS_WHEN = {
+    name: ("is_number(__a0); __a0 >= 0; __a0 < 1e15", "is_number(__a0); __a0 <= -1; __a0 > -1e15")
+    for name in ("go_ceil", "go_floor")
+}
+# ... and where the operand is its own answer: beyond 2^52 a float64 is integral (regorus'
+# `ceil` of 2^64 is 2^64 - 1, and an extension can neither take nor return 1e20).
+_ITSELF_WHEN = {
+    **dict.fromkeys(("go_ceil", "go_floor"), "is_number(__a0); abs(__a0) >= 1e15"),
+    "go_to_number": "is_number(__a0)",
+}
+
+# The types an operand goes to an extension as it is, by helper (else strings): glob.match's
+# delimiters (an array holding a set of arrays would make regorus fail: exit 3, not a value).
+_PLAIN_OPERANDS = {"go_glob_match": ("string", "array null", "string")}
+
+# What regorus cannot hand to a Python extension: a set holding an array, object or set
+# (Python's sets take hashable values only: "unhashable type: 'list'") and a number beyond
+# -2^63..2^64-1 ("not an i64"). Such an operand goes as `{MARKER: [[path, type, json] ...]}`
+# from `walk`, which `_gonumbers.decode` rebuilds; so does one holding an object with the
+# marker key, so that a real one is never read as an encoding. Strings and numbers in range
+# (nearly every operand) take the first branches, without a walk.
+_PASS = "pass"
+_MARKER = "__tg_walked"  # `_gonumbers.MARKER`
+_UNSAFE = (
+    "is_number(v); v >= 1.8446744073709552e19",
+    "is_number(v); v < -9.223372036854775808e18",
+    'is_set(v); e := v[_]; contains("array set object", type_name(e))',
+    'is_object(v); _ = v[k]; contains("array set object", type_name(k))',
+    f'is_object(v); _ = v["{_MARKER}"]',
+)
+
+
+# sprintf's arguments, checked without a function call: an array of strings, booleans and
+# nulls (most messages); `pass` takes the rest (numbers in range without a walk).
+_PLAIN_ARGS = (
+    f'is_array(__a1); count([v | v := __a1[_]; not contains("{_PLAIN_SCALARS}", type_name(v))]) == 0'
+)
+
+
+def _go_sprintf_branches(prefix: str, checks: str, items: int | None = None) -> list[tuple[str, str]]:
+    """Go's sprintf (which never fails) on the arguments as they are, else through `pass`;
+    `items`: the number of arguments of a literal array, each checked in place."""
+    plain = _PLAIN_ARGS
+    if items is not None:  # strings, nearly always: any other goes through `pass`
+        plain = "; ".join(f"is_string(__a1[{i}])" for i in range(items))
+    first = "; ".join(filter(None, [checks, plain, f"__r := {GO_SPRINTF}(__a0, __a1)"]))
+    second = "; ".join(filter(None, [checks, f"__r := {GO_SPRINTF}(__a0, {prefix}{_PASS}(__a1))"]))
+    return [("__r", first), ("__r", second)]
+
+
+def _else_chain(head: str, branches: Sequence[tuple[str, str]], *, rego_v0: bool) -> str:
+    """One function `head` whose value is each branch's value where its body holds, in order."""
+    parts = []
+    for i, (value, body) in enumerate(branches):
+        if rego_v0:
+            parts.append(f"{'' if i == 0 else 'else '}= {value} {{ {body} }}")
+        else:
+            parts.append(f"{'' if i == 0 else 'else '}:= {value} if {{ {body} }}")
+    return f"{head} " + " ".join(parts)
+
+
+def _pass_helpers(prefix: str, *, rego_v0: bool) -> list[str]:
+    encoded = (
+        f'{{"{_MARKER}": [[[json.marshal(k) | k := p[_]], type_name(v), json.marshal(v)] | walk(x, [p, v])]}}'
+    )
+    out = [
+        _else_chain(
+            f"{prefix}{_PASS}(x)",
+            [
+                ("x", 'contains("string boolean null", type_name(x))'),
+                ("x", "is_number(x); abs(x) < 9.2e18"),
+                # sprintf's arguments: an array of scalars, numbers in range (no function call)
+                (
+                    "x",
+                    'is_array(x); count([v | v := x[_]; contains("array set object", type_name(v))]) == 0; '
+                    "count([v | v := x[_]; is_number(v); abs(v) >= 9.2e18]) == 0",
+                ),
+                ("x", f"not {prefix}unpassable(x)"),
+                (encoded, "true"),
+            ],
+            rego_v0=rego_v0,
+        ),
+        f"{prefix}unpassable(x) {'' if rego_v0 else 'if '}{{ walk(x, [_, v]); {prefix}unpassable_node(v) }}",
+    ]
+    out.extend(f"{prefix}unpassable_node(v) {'' if rego_v0 else 'if '}{{ {body} }}" for body in _UNSAFE)
+    return out
 
 
 # -- parsing -------------------------------------------------------------------
@@ -1724,7 +2063,7 @@ def code_fingerprint() -> bytes:
             # By path: the modules are imported only where a module is rewritten.
             [
                 str(Path(__file__).with_name(f"{name}.py"))
-                for name in ("_normalise", "_gofmt", "_gobuiltins", "_compile_checks")
+                for name in ("_normalise", "_gofmt", "_gobuiltins", "_gonumbers", "_compile_checks")
             ]
         )
         + built
