@@ -326,7 +326,7 @@ def verify_cmd(
                 public_key=key,
                 deep=deep,
                 tree=store.stored_tree(),
-                head=store.head(),
+                head=store.stored_head(),  # as stored: the verifier reports one of the wrong types
                 kept=kept,
             )
             report = store.verify(verifier)
