@@ -612,6 +612,35 @@ def test_index_rows_retyped_in_place_are_found_by_verify(
     assert "index rows of it were altered to hold values that are not text" in out
 
 
+def test_an_index_out_of_step_with_its_table_fails_verify_naming_the_index(
+    db: Path, key: Path, tmp_path: Path
+) -> None:
+    """The tester's finding 7: indexes rebuilt without #15, their SQL put back as it was."""
+    fill(db, key, 1, 21)
+    verify = _kept(db, key, tmp_path)
+    with closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        for name, columns in (
+            ("decisions_verdict", "decisions (verdict, seq)"),
+            ("terms_lookup", "terms (kind, value, seq)"),
+        ):
+            schema = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+            conn.execute(f"DROP INDEX {name}")
+            conn.execute(f"CREATE INDEX {name} ON {columns} WHERE seq <> 15")
+            conn.execute("PRAGMA writable_schema = ON")
+            conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (schema, name))
+            conn.execute("PRAGMA writable_schema = OFF")
+    assert 15 not in _listed(db, "--verdict", "deny") and 15 not in _listed(db, "--rule", "no-priv")
+    code, out, _ = run(*verify)
+    assert (
+        code == 1
+        and "NOT INTACT: altered: the SQLite index decisions_verdict does not match its table "
+        "decisions (PRAGMA integrity_check: row 15 missing from index decisions_verdict"
+        in out
+    )
+    assert "also: altered: the SQLite index terms_lookup does not match its table terms" in out
+    assert "REINDEX decisions_verdict" in out
+
+
 @pytest.mark.parametrize(
     ("change", "holds"),
     [

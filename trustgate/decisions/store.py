@@ -50,6 +50,7 @@ from trustgate.decisions.chain import (
     RETYPED,
     Checkpoint,
     Entry,
+    Problem,
     Report,
     Row,
     StoredTree,
@@ -971,7 +972,12 @@ class SqlStore(Summaries, abc.ABC):
             report.problems.extend(
                 check.problems(self, pruned=verifier.anchor.seq if verifier.anchor is not None else 0)
             )
+        report.problems.extend(self._storage_problems())
         return report
+
+    def _storage_problems(self) -> list[Problem]:
+        """What the database's own check finds wrong with its tables and indexes (none here: a dialect's)."""
+        return []
 
     def get(self, key: str) -> Entry | None:
         """An entry by id, id prefix (unique), or `#seq`.

@@ -474,3 +474,23 @@ def test_a_checkpoint_row_of_another_type_is_malformed_and_never_verifies() -> N
     for seq in (5.0, "5", b"5"):
         with pytest.raises(DecisionLogError, match="chain position is not a number"):
             Checkpoint.from_row([seq, *row[1:]], where="db")
+
+
+def test_integrity_check_lines_are_one_problem_per_index() -> None:
+    from trustgate.decisions.sqlite import integrity_problems
+
+    lines = [
+        "row 15 missing from index decisions_verdict",
+        "wrong # of entries in index decisions_verdict",
+        "NULL value in decisions.verdict",
+    ]
+    problems = integrity_problems(lines, {"decisions_verdict": "decisions"})
+    assert [p.kind for p in problems] == ["altered", "altered"]
+    assert problems[0].message.startswith(
+        "the SQLite index decisions_verdict does not match its table decisions (PRAGMA integrity_check: "
+        "row 15 missing from index decisions_verdict; wrong # of entries in index decisions_verdict)"
+    )
+    assert (
+        "fails its integrity check (PRAGMA integrity_check: NULL value in decisions.verdict)"
+        in problems[1].message
+    )
