@@ -115,8 +115,6 @@ def test_sqlite_index_rows_of_another_type_never_read_as_the_records_items(
     sqlite_url: str, make_record: MakeRecord, change: str
 ) -> None:
     """`||` and `group_concat` read a BLOB back as the same text; the filters' `kind = ?` never match it."""
-    from trustgate.decisions.chain import RETYPED
-
     _fill(sqlite_url, make_record, 6)
     with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as conn, conn:
         conn.execute(f"UPDATE terms SET {change} WHERE seq = 4 AND kind = 'namespace'")
@@ -130,6 +128,8 @@ def test_sqlite_index_rows_of_another_type_never_read_as_the_records_items(
     items = rows[4][8].split("\x1e")
     expected = [f"{k}\x1f{v}" for k, v in index_terms(json.loads(rows[4][5]))]
     assert "namespace\x1fteam-4" in expected and "namespace\x1fteam-4" not in items
+    from trustgate.decisions.chain import RETYPED
+
     assert any(i.startswith(RETYPED) for i in items) and any(i.startswith(RETYPED) for i in grouped[4])
     assert all(RETYPED not in (r[8] or "") for seq, r in rows.items() if seq != 4)
 
