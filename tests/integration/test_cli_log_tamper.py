@@ -576,9 +576,12 @@ def test_show_recomputes_the_chain_hash_and_flags_stored_hash_and_prev_columns_t
 # -- values of another type: SQLite's columns are typeless -----------------------
 
 
-def _kept(db: Path, key: Path, tmp_path: Path) -> list[str]:
-    """`log verify` with everything an auditor keeps: a checkpoint file and the verifier key."""
+def _kept(db: Path, key: Path, tmp_path: Path, *, sign: bool = True) -> list[str]:
+    """`log verify` with everything an auditor keeps: a checkpoint of the head (signed now unless the
+    latest already is) as a file, and the verifier key."""
     kept = tmp_path / "kept.checkpoint"
+    if sign:
+        assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
     assert run("log", "checkpoint", "--store", url(db), "--output", str(kept))[0] == 0
     return ["log", "verify", "--store", url(db), "--checkpoint", str(kept), "--verifier-key", _vkey(key)]
 
@@ -678,7 +681,7 @@ def test_a_chain_head_of_another_type_is_altered_for_verify_and_refused_by_reade
     db: Path, key: Path, tmp_path: Path, change: str, holds: str
 ) -> None:
     _signed_log(db, key)  # `show` reads the head before it vouches for #3 by the checkpoint at #6
-    verify = _kept(db, key, tmp_path)
+    verify = _kept(db, key, tmp_path, sign=False)
     with sql(db) as conn:
         conn.execute(f"UPDATE chain_head SET {change}")
     code, out, _ = run(*verify)
@@ -696,7 +699,7 @@ def test_a_checkpoint_column_of_another_type_is_a_malformed_checkpoint_never_vou
 ) -> None:
     """The tester's finding 4 (the note as a BLOB of the same bytes) and its siblings."""
     ids = _signed_log(db, key)
-    verify = _kept(db, key, tmp_path)
+    verify = _kept(db, key, tmp_path, sign=False)
     with sql(db) as conn:  # the manual checkpoint at #6, the newest
         newest = "(SELECT max(n) FROM checkpoints)"
         conn.execute(f"UPDATE checkpoints SET {column} = CAST({column} AS BLOB) WHERE n = {newest}")
