@@ -11,6 +11,7 @@ import base64
 import csv
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -570,3 +571,155 @@ def test_show_recomputes_the_chain_hash_and_flags_stored_hash_and_prev_columns_t
     assert code == 0 and shown["hash"] == expected and shown["hash"] != genuine
     assert "warning: ALTERED: the stored hash column is " + "ab" * 32 in err
     assert "warning: ALTERED: the stored prev column is not the hash of record #4" in err
+
+
+# -- values of another type: SQLite's columns are typeless -----------------------
+
+
+def _kept(db: Path, key: Path, tmp_path: Path, *, sign: bool = True) -> list[str]:
+    """`log verify` with everything an auditor keeps: a checkpoint of the head (signed now unless the
+    latest already is) as a file, and the verifier key."""
+    kept = tmp_path / "kept.checkpoint"
+    if sign:
+        assert run("log", "checkpoint", "--store", url(db), "--key", str(key))[0] == 0
+    assert run("log", "checkpoint", "--store", url(db), "--output", str(kept))[0] == 0
+    return ["log", "verify", "--store", url(db), "--checkpoint", str(kept), "--verifier-key", _vkey(key)]
+
+
+def _listed(db: Path, *filters: str) -> list[int]:
+    code, out, _ = run("log", "query", "--store", url(db), *filters, "--format", "csv", "--limit", "0")
+    assert code == 0
+    return sorted(int(r["seq"]) for r in csv.DictReader(io.StringIO(out)))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "kind = CAST(kind AS BLOB), value = CAST(value AS BLOB)",  # the tester's finding 6
+        "value = CAST(value AS BLOB)",
+        "kind = CAST(kind AS BLOB)",
+    ],
+)
+def test_index_rows_retyped_in_place_are_found_by_verify(
+    db: Path, key: Path, tmp_path: Path, change: str
+) -> None:
+    """Same bytes as a BLOB: `group_concat` reads them back as the same text, every filter misses them."""
+    fill(db, key, 1, 21)
+    verify = _kept(db, key, tmp_path)
+    with sql(db) as conn:
+        conn.execute(f"UPDATE terms SET {change} WHERE seq = 15")
+    assert 15 not in _listed(db, "--rule", "no-priv") and 15 in _listed(db, "--verdict", "deny")
+    code, out, _ = run(*verify)
+    assert code == 1 and "NOT INTACT: altered: record #15 (" in out
+    assert "the query index (namespaces, images, rules, commits, actors) does not match" in out
+    assert "index rows of it were altered to hold values that are not text" in out
+
+
+def test_an_index_out_of_step_with_its_table_fails_verify_naming_the_index(
+    db: Path, key: Path, tmp_path: Path
+) -> None:
+    """The tester's finding 7: indexes rebuilt without #15, their SQL put back as it was."""
+    fill(db, key, 1, 21)
+    verify = _kept(db, key, tmp_path)
+    with closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        for name, columns in (
+            ("decisions_verdict", "decisions (verdict, seq)"),
+            ("terms_lookup", "terms (kind, value, seq)"),
+        ):
+            schema = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+            conn.execute(f"DROP INDEX {name}")
+            conn.execute(f"CREATE INDEX {name} ON {columns} WHERE seq <> 15")
+            conn.execute("PRAGMA writable_schema = ON")
+            conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (schema, name))
+            conn.execute("PRAGMA writable_schema = OFF")
+    assert 15 not in _listed(db, "--verdict", "deny") and 15 not in _listed(db, "--rule", "no-priv")
+    code, out, _ = run(*verify)
+    assert (
+        code == 1
+        and "NOT INTACT: altered: the SQLite index decisions_verdict does not match its table "
+        "decisions (PRAGMA integrity_check: row 15 missing from index decisions_verdict"
+        in out
+    )
+    assert "also: altered: the SQLite index terms_lookup does not match its table terms" in out
+    assert "REINDEX decisions_verdict" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "holds"),
+    [
+        ("prev = X'00'", "its prev column holds a BLOB (b'\\x00'), not text"),  # the tester's finding 2
+        ("hash = CAST(hash AS BLOB)", "its hash column holds a BLOB"),
+        ("verdict = CAST(verdict AS BLOB)", "its verdict column holds a BLOB (b'allow'), not text"),
+        ("time = CAST(time AS BLOB)", "its time column holds a BLOB"),
+        ("id = CAST(id AS BLOB)", "its id column holds a BLOB"),
+    ],
+)
+def test_a_decisions_column_of_another_type_is_altered_for_verify_and_refused_by_readers(
+    db: Path, key: Path, tmp_path: Path, change: str, holds: str
+) -> None:
+    ids = fill(db, key, 1, 7)
+    verify = _kept(db, key, tmp_path)
+    with sql(db) as conn:
+        conn.execute(f"UPDATE decisions SET {change} WHERE seq = 3")
+    code, out, _ = run(*verify)
+    assert code == 1 and "NOT INTACT: altered: record #3 (" in out and holds in out
+    for command in (["show", "#3"], ["show", ids[3]], ["export"], ["query"], ["prove", "#3"]):
+        code, out, err = run("log", *command, "--store", url(db))
+        assert code == 3 and f"the log is inconsistent: record #3 was altered: {holds}" in err, command
+
+
+@pytest.mark.parametrize(
+    ("change", "holds"),
+    [
+        ("seq = 'abc'", "its seq column holds text ('abc'), not an integer"),  # the tester's finding 3
+        ("seq = X'00'", "its seq column holds a BLOB (b'\\x00'), not an integer"),
+        ("seq = 5.5", "its seq column holds a real number (5.5), not an integer"),
+        ("hash = CAST(hash AS BLOB)", "its hash column holds a BLOB"),
+    ],
+)
+def test_a_chain_head_of_another_type_is_altered_for_verify_and_refused_by_readers_and_writers(
+    db: Path, key: Path, tmp_path: Path, change: str, holds: str
+) -> None:
+    _signed_log(db, key)  # `show` reads the head before it vouches for #3 by the checkpoint at #6
+    verify = _kept(db, key, tmp_path, sign=False)
+    with sql(db) as conn:
+        conn.execute(f"UPDATE chain_head SET {change}")
+    code, out, _ = run(*verify)
+    assert code == 1 and f"NOT INTACT: altered: the chain head (table chain_head) was altered: {holds}" in out
+    for command in (["show", "#3"], ["prove", "#3"], ["prove-consistency", "2", "5"]):
+        code, out, err = run("log", *command, "--store", url(db))
+        assert code == 3 and f"the chain head (table chain_head) was altered: {holds}" in err, command
+    with pytest.raises(DecisionLogError, match=f"refusing to append: the chain head .*{re.escape(holds)}"):
+        fill(db, key, 7, 8)
+
+
+@pytest.mark.parametrize("column", ["note", "time", "signature"])
+def test_a_checkpoint_column_of_another_type_is_a_malformed_checkpoint_never_vouched_for(
+    db: Path, key: Path, tmp_path: Path, column: str
+) -> None:
+    """The tester's finding 4 (the note as a BLOB of the same bytes) and its siblings."""
+    ids = _signed_log(db, key)
+    verify = _kept(db, key, tmp_path, sign=False)
+    with sql(db) as conn:  # the manual checkpoint at #6, the newest
+        newest = "(SELECT max(n) FROM checkpoints)"
+        conn.execute(f"UPDATE checkpoints SET {column} = CAST({column} AS BLOB) WHERE n = {newest}")
+    malformed = f"is malformed: its {column} column holds a BLOB"
+    code, out, _ = run(*verify)
+    assert code == 1 and "NOT INTACT: checkpoint: the manual checkpoint of " in out and malformed in out
+    assert out.count(" at #6 ") == 1  # reported once, not again as a tree checkpoint that does not verify
+    code, out, _ = run("log", "show", ids[4], "--store", url(db), "--verifier-key", _vkey(key))
+    assert code == 0 and f"(NOT VERIFIED: it {malformed}" in out and "signed by" not in out
+    code, out, err = run("log", "prove", ids[4], "--store", url(db), "--verifier-key", _vkey(key))
+    assert code == 1 and out == "" and malformed in err
+    code, out, err = run("log", "checkpoint", "--store", url(db), "--output", str(tmp_path / "again"))
+    assert code == 3 and malformed in err and not (tmp_path / "again").exists()
+
+
+def test_prune_refuses_to_anchor_at_a_hash_column_that_is_not_text(db: Path, key: Path) -> None:
+    fill(db, key, 1, 7)
+    with sql(db) as conn:
+        conn.execute("UPDATE decisions SET hash = CAST(hash AS BLOB) WHERE seq = 6")
+    code, _, err = run("log", "prune", "--store", url(db), "--before", "2100-01-01", "--key", str(key))
+    assert code == 3 and "refusing to prune: record #6, the last to go, was altered: its hash column" in err
+    with sql(db) as conn:
+        assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 6

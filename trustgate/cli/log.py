@@ -311,8 +311,10 @@ def verify_cmd(
     Checks every record's hash and link to its predecessor, the columns and
     query index against the records, that each record agrees with itself
     (verdict, exit code, counts), the Merkle tree recomputed from the records
-    against the stored one, and every checkpoint's signature, hash and root.
-    Finds records altered, removed, inserted or reordered.
+    against the stored one, and every checkpoint's signature, hash and root;
+    every column must hold its type, and on SQLite every index must match its
+    table (`PRAGMA integrity_check`: filters read through them). Finds
+    records altered, removed, inserted or reordered.
 
     With --checkpoint (checkpoints an auditor kept) or --checkpoint-dir (a
     directory checkpoints are published to), the log must be consistent with
@@ -341,7 +343,7 @@ def verify_cmd(
                 public_key=key,
                 deep=deep,
                 tree=store.stored_tree(),
-                head=store.head(),
+                head=store.stored_head(),  # as stored: the verifier reports one of the wrong types
                 kept=kept,
             )
             report = store.verify(verifier)

@@ -145,23 +145,38 @@ class Checkpoint:
     public_key: str = ""  # base64 of the raw 32-byte Ed25519 key
     signature: str = ""  # base64 of the Ed25519 signature over `payload()`
     note: str = ""  # the C2SP signed checkpoint of the Merkle tree of the first `seq` records
+    # Why the stored row is no checkpoint (a column that is not text: an edit, since SQLite's columns
+    # are typeless); the column then reads "?", and nothing vouches for it (`signature_problem`).
+    malformed: str | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any], *, where: str) -> Checkpoint:
         """A checkpoint from its stored columns (seq, hash, time, kind, key_id, public_key, signature, note).
 
+        A text column holding anything else (a BLOB of the same bytes, a
+        number) makes it `malformed`: every reader then refuses it as not
+        verified, where it would otherwise fail deep in the note's parser.
+
         Raises:
-            DecisionLogError: `seq` is not a whole number (an altered row, `where` the store's URL).
+            DecisionLogError: `seq` is not an integer (an altered row, `where` the store's URL).
         """
-        try:
-            seq = int(row[0])
-        except (TypeError, ValueError) as e:
+        if type(row[0]) is not int:
             raise DecisionLogError(
                 f"a checkpoint row's chain position is not a number: {str(row[0])[:40]!r}",
                 where=where,
                 hint="the checkpoints table was altered: run `trustgate log verify`",
-            ) from e
-        return cls(seq, *row[1:8])
+            )
+        texts = list(row[1:8])
+        bad = [
+            f"its {name} column holds {stored_type(value)}, not text"
+            for name, value in zip(_CHECKPOINT_TEXT_COLUMNS, texts, strict=True)
+            if type(value) is not str
+        ]
+        if not bad:
+            return cls(row[0], *texts)
+        columns = zip(_CHECKPOINT_TEXT_COLUMNS, texts, strict=True)
+        shown = {name: value if type(value) is str else "?" for name, value in columns}
+        return cls(row[0], **shown, malformed=f"is malformed: {', '.join(bad)} (the row was altered)")
 
     def tree_head(self) -> TreeHead | None:
         """The tree head the note signs (None for a checkpoint made before the Merkle tree).
@@ -197,6 +212,17 @@ class Checkpoint:
             "signature": self.signature,
             "note": self.note,
         }
+
+
+_CHECKPOINT_TEXT_COLUMNS = ("hash", "time", "kind", "key_id", "public_key", "signature", "note")
+
+
+def stored_type(value: object) -> str:
+    """What a stored value is, for a message about a column of the wrong type (SQLite's are typeless)."""
+    kind = {bytes: "a BLOB", str: "text", int: "an integer", float: "a real number", type(None): "NULL"}
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else f"{shown[:37]}..."
+    return f"{kind.get(type(value), type(value).__name__)} ({shown})"
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -312,6 +338,8 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
 
 def signature_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | None:
     """Why a checkpoint's chain signature does not check out (by `pinned` when given); None when it does."""
+    if cp.malformed is not None:
+        return cp.malformed
     if not cp.signature:
         return "is not signed" if pinned is not None else None
     try:
@@ -441,7 +469,8 @@ class Verifier:
         tree: the stored Merkle tree; None skips every tree check.
         kept: checkpoints the auditor kept, signatures already verified.
         head: the stored chain head (seq, hash) that appends continue from; when given, it must be
-            the last record's (or the prune anchor's, or the genesis of an empty log).
+            the last record's (or the prune anchor's, or the genesis of an empty log). As stored:
+            columns of other types (SQLite's are typeless) are reported as an altered head.
     """
 
     def __init__(
@@ -665,6 +694,25 @@ class Verifier:
         """Compare the stored chain head with where the records end: appends continue from the head."""
         assert self.head is not None
         seq, digest = self.head
+        wrong = [
+            f"its {column} column holds {stored_type(value)}, not {wanted}"
+            for column, value, wanted, ok in (
+                ("seq", seq, "an integer", type(seq) is int),
+                ("hash", digest, "text", type(digest) is str),
+            )
+            if not ok
+        ]
+        if wrong:  # SQLite's columns are typeless: an edit can store anything there
+            report.problems.append(
+                Problem(
+                    "altered",
+                    last_seq,
+                    "",
+                    f"the chain head (table chain_head) was altered: {'; '.join(wrong)}; the records end "
+                    f"at #{last_seq} with hash {last_hash}",
+                )
+            )
+            return
         if (seq, digest) == (last_seq, last_hash):
             return
         if seq > last_seq:
@@ -741,7 +789,12 @@ class Verifier:
                 )
         heads: list[tuple[str, TreeHead]] = []
         for cp in self.checkpoints:
-            if not cp.note or cp.seq > size or (self.anchor is not None and cp.seq < self.anchor.seq):
+            if (
+                not cp.note
+                or cp.malformed is not None
+                or cp.seq > size
+                or (self.anchor is not None and cp.seq < self.anchor.seq)
+            ):
                 continue  # no tree head, reported by `_checkpoints`, or before the prune (gone by design)
             where = f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq}"
             problem = _note_problem(cp, self.public_key)
@@ -808,6 +861,10 @@ class Verifier:
         check_index: bool,
     ) -> Problem | None:
         """What is wrong with a row that failed the fast path (None if nothing after all)."""
+        wrong = _wrong_types(row)
+        if wrong is not None:
+            id_ = row[1] if type(row[1]) is str else ""
+            return Problem("altered", row[0], id_, f"record #{row[0]} ({id_ or '?'}) was altered: {wrong}")
         entry = _entry_of(row)
         ahead = _Peekable(map(_entry_of, source))  # read only when the link is broken, which always fails
         problem = self._link(
@@ -822,12 +879,19 @@ class Verifier:
             return problem
         problem, record = self._columns(entry)
         if problem is None and check_index and not _same_index(row[8], record):
+            retyped = RETYPED in (row[8] or "")
             problem = Problem(
                 "altered",
                 entry.seq,
                 entry.id,
                 f"record #{entry.seq} ({entry.id}): the query index (namespaces, images, rules, "
-                "commits, actors) does not match the record",
+                "commits, actors) does not match the record"
+                + (
+                    ": index rows of it were altered to hold values that are not text (a BLOB of the "
+                    "same bytes, a number), which filters and stats never find equal to text"
+                    if retyped
+                    else ""
+                ),
             )
         return problem
 
@@ -1070,6 +1134,8 @@ def stored_checkpoint_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None = 
     it: that tells a checkpoint altered or made up in the database without
     any key from a signed one, not who signed it (`--verifier-key` pins the key).
     """
+    if cp.malformed is not None:
+        return cp.malformed
     if not cp.signature:
         return "is not signed"
     reason = signature_problem(cp, pinned)
@@ -1119,6 +1185,32 @@ def _same_index(joined: str | None, record: Mapping[str, Any]) -> bool:
     if joined is None:
         return not expected
     return joined == "\x1e".join(expected) or sorted(joined.split("\x1e")) == sorted(expected)
+
+
+# An index item the store found stored with a type other than text (`SqlStore.verify_rows` makes it
+# `RETYPED` + the SQLite types of kind, value and seq): never an escaped item, so never the record's.
+RETYPED = "\x1bt"
+_ROW_TEXT_COLUMNS = ((1, "id"), (2, "time"), (3, "gate"), (4, "verdict"), (6, "prev"), (7, "hash"))
+
+
+def _wrong_types(row: Row) -> str | None:
+    """Which of a row's columns hold something other than text, bytes for the record (None: none).
+
+    SQLite's columns are typeless: an edit can store a BLOB where text
+    belongs (equal bytes, yet unequal to any text in SQL, so filters miss
+    it) or a number. Checked first, so the rest of the verifier reads
+    strings where it expects them.
+    """
+    wrong = [
+        f"its {name} column holds {stored_type(row[i])}, not text"
+        for i, name in _ROW_TEXT_COLUMNS
+        if type(row[i]) is not str
+    ]
+    if type(row[5]) is not bytes:
+        wrong.append(f"its record column holds {stored_type(row[5])}")
+    if row[8] is not None and type(row[8]) is not str:
+        wrong.append(f"its query index reads as {stored_type(row[8])}")
+    return "; ".join(wrong) or None
 
 
 def _entry_of(row: Row) -> Entry:

@@ -23,12 +23,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from trustgate.decisions.chain import Problem
 from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, schema_refused
 from trustgate.errors import DecisionLogError
 
@@ -229,6 +231,24 @@ class SqliteStore(SqlStore):
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("COMMIT")
 
+    def _storage_problems(self) -> list[Problem]:
+        """`PRAGMA integrity_check`: each index against its table, and the file's structure.
+
+        `log verify` reads the tables; filters, stats and lookups by id read
+        through the indexes. An index out of step with its table (rebuilt as
+        a partial index, its SQL put back with `PRAGMA writable_schema`)
+        hides records from them while every table checks out. It reads every
+        row and index entry once more: 14 s of CPU on 1,000,000 records (5.1
+        million index terms), where the rest of `log verify` takes about 40 s
+        (ADR 9).
+        """
+        with self._read():
+            lines = [str(r[0]) for r in self._execute("PRAGMA integrity_check")]
+            if lines == ["ok"]:
+                return []
+            tables = dict(self._execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'"))
+        return integrity_problems(lines, tables)
+
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()
@@ -236,6 +256,54 @@ class SqliteStore(SqlStore):
             with contextlib.suppress(OSError):
                 os.close(self._lock_fd)
         self._lock_fd = None
+
+
+_INDEX_LINE = re.compile(r" index (\S+)$")
+_SHOWN_LINES = 3  # integrity_check's lines quoted per problem
+
+
+def integrity_problems(lines: Sequence[str], tables: Mapping[str, str]) -> list[Problem]:
+    """`PRAGMA integrity_check`'s lines (not "ok") as problems: one per index named, one for the rest.
+
+    Args:
+        tables: each index's table (`sqlite_master`).
+    """
+    by_index: dict[str, list[str]] = {}
+    other: list[str] = []
+    for line in lines:
+        named = _INDEX_LINE.search(line)
+        if named is not None:
+            by_index.setdefault(named[1], []).append(line)
+        else:
+            other.append(line)
+
+    def quoted(found: list[str]) -> str:
+        more = len(found) - _SHOWN_LINES
+        return "; ".join(found[:_SHOWN_LINES]) + (f"; and {more} more" if more > 0 else "")
+
+    problems = [
+        Problem(
+            "altered",
+            0,
+            "",
+            f"the SQLite index {name} does not match its table {tables.get(name, '?')} "
+            f"(PRAGMA integrity_check: {quoted(found)}): filters, stats and lookups read through it, "
+            f"so it can hide records from them while the table checks out; it was altered (or the file "
+            f"is damaged), and `REINDEX {name}` rebuilds it once you have kept a copy",
+        )
+        for name, found in sorted(by_index.items())
+    ]
+    if other:
+        problems.append(
+            Problem(
+                "altered",
+                0,
+                "",
+                f"the SQLite file fails its integrity check (PRAGMA integrity_check: {quoted(other)}): "
+                "it was altered or is damaged",
+            )
+        )
+    return problems
 
 
 def _busy(error: sqlite3.Error) -> bool:

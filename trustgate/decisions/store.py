@@ -47,13 +47,16 @@ from trustgate.decisions import merkle
 from trustgate.decisions.canonical import timestamp
 from trustgate.decisions.chain import (
     GENESIS,
+    RETYPED,
     Checkpoint,
     Entry,
+    Problem,
     Report,
     Row,
     StoredTree,
     Verifier,
     entry_hash,
+    stored_type,
 )
 from trustgate.decisions.summary import (
     MIGRATION_POSTGRESQL,
@@ -322,11 +325,16 @@ class PruneResult:
 _ENTRY_COLUMNS = "d.seq, d.id, d.time, d.gate, d.verdict, d.record, d.prev, d.hash"
 
 
-def index_item_sql(kind: str, value: str, *, char: str = "char") -> str:
+def index_item_sql(kind: str, value: str, *, char: str = "char", seq: str | None = None) -> str:
     """SQL for one index item as `chain.index_item` makes it: kind and value escaped, joined by US.
 
     Args:
         char: the dialect's function from a code point to a character (`chr` in PostgreSQL).
+        seq: SQLite only, the row's `seq` column: a row whose kind or value is not TEXT (or seq not
+            an INTEGER) becomes `chain.RETYPED` and its types instead. SQLite's columns are
+            typeless, and `||` (like `group_concat`) turns a BLOB back into the same text, while
+            the filters' `kind = ?` never finds a BLOB equal to text: a row re-typed in place
+            would hide its record from every filter, yet read as the record's index.
     """
 
     def escaped(column: str) -> str:
@@ -334,7 +342,11 @@ def index_item_sql(kind: str, value: str, *, char: str = "char") -> str:
             column = f"replace({column}, {char}({code}), {char}(27) || '{digit}')"
         return column
 
-    return f"{escaped(kind)} || {char}(31) || {escaped(value)}"
+    item = f"{escaped(kind)} || {char}(31) || {escaped(value)}"
+    if seq is None:
+        return item
+    types = f"typeof({kind}) || ',' || typeof({value}) || ',' || typeof({seq})"
+    return f"CASE WHEN {types} = 'text,text,integer' THEN {item} ELSE '{RETYPED}' || {types} END"
 
 
 def _summary(entries: Sequence[Entry], batch: Sequence[Prepared]) -> Summary:
@@ -346,6 +358,16 @@ def _summary(entries: Sequence[Entry], batch: Sequence[Prepared]) -> Summary:
 
 _DECISION_COLUMNS = ("seq", "id", "time", "gate", "verdict", "record", "prev", "hash")
 _CHECKPOINT_PAGE = 8  # checkpoints read at a time by `tree_checkpoints`
+
+
+def _head_types(seq: Any, digest: Any) -> str:
+    """What is wrong with the types of the chain head's columns (`_head_locked`)."""
+    wrong = []
+    if type(seq) is not int:
+        wrong.append(f"its seq column holds {stored_type(seq)}, not an integer")
+    if type(digest) is not str:
+        wrong.append(f"its hash column holds {stored_type(digest)}, not text")
+    return "; ".join(wrong)
 
 
 def _blob(value: Any) -> bytes:
@@ -362,8 +384,25 @@ def _blob(value: Any) -> bytes:
     return repr(value).encode()
 
 
-def _entry(row: Sequence[Any]) -> Entry:
-    return Entry(int(row[0]), row[1], row[2], row[3], row[4], _blob(row[5]), row[6], row[7])
+def _entry(row: Sequence[Any], *, where: str = "") -> Entry:
+    """An entry from its stored columns, each of the type it must have.
+
+    Raises:
+        InconsistentLogError: a column holds another type (SQLite's columns are typeless, so an
+            edit can store a BLOB or a number where text belongs); `record` may be TEXT or a BLOB.
+    """
+    wrong = [
+        f"its {name} column holds {stored_type(row[i])}, not {'an integer' if i == 0 else 'text'}"
+        for i, name in enumerate(_DECISION_COLUMNS)
+        if i != 5 and type(row[i]) is not (int if i == 0 else str)
+    ]
+    if wrong:
+        raise InconsistentLogError(
+            f"the log is inconsistent: record #{row[0]} was altered: {'; '.join(wrong)}",
+            where=where,
+            hint="run `trustgate log verify`, which names what was altered",
+        )
+    return Entry(row[0], row[1], row[2], row[3], row[4], _blob(row[5]), row[6], row[7])
 
 
 class _Entries(Iterator[Entry]):
@@ -680,7 +719,8 @@ class SqlStore(Summaries, abc.ABC):
 
     def stored_tree(self) -> StoredTree:
         """The stored tree as `Verifier` reads it (nodes fetched on demand, or all of them streamed)."""
-        return StoredTree(node=self._node, size=self.tree_size(), nodes=self._tree_nodes)
+        size = self.stored_head()[0]  # not a number: `Verifier` reports the head, the tree is compared
+        return StoredTree(node=self._node, size=size if type(size) is int else 0, nodes=self._tree_nodes)
 
     def _tree_nodes(self) -> Iterator[tuple[int, int, bytes]]:
         """Every stored node as (level, index, hash), by level then index (the table's key)."""
@@ -707,9 +747,21 @@ class SqlStore(Summaries, abc.ABC):
             leaf = bytes(row[4]) if row[4] is not None else None
             yield int(row[0]), _blob(row[1]), row[2], row[3], leaf
 
-    def _head_locked(self) -> tuple[int, str]:
+    def _stored_head_locked(self) -> tuple[Any, Any]:
+        """The chain head's columns as stored (SQLite may hold any type there after an edit)."""
         rows = self._execute("SELECT seq, hash FROM chain_head WHERE chain = 'main'")
-        return (int(rows[0][0]), rows[0][1]) if rows else (0, GENESIS)
+        return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
+
+    def _head_locked(self) -> tuple[int, str]:
+        seq, digest = self._stored_head_locked()
+        if type(seq) is not int or type(digest) is not str:
+            raise InconsistentLogError(
+                "the log is inconsistent: the chain head (table chain_head) was altered: "
+                + _head_types(seq, digest),
+                where=self.url,
+                hint="run `trustgate log verify` against your kept checkpoints",
+            )
+        return seq, digest
 
     def _checked_head_locked(self) -> tuple[int, str]:
         """The chain head, once it is checked against the last record (an append continues from it).
@@ -729,9 +781,11 @@ class SqlStore(Summaries, abc.ABC):
         )
         if not rows:
             raise self._forged_head("the chain head row is missing")
-        seq, digest, at_head, last = int(rows[0][0]), rows[0][1], rows[0][2], rows[0][3]
+        seq, digest, at_head, last = rows[0]
+        if type(seq) is not int or type(digest) is not str:
+            raise self._forged_head(_head_types(seq, digest))
         if last is not None:
-            if int(last) != seq:
+            if last != seq:
                 raise self._forged_head(f"it says #{seq}, the records end at #{last}")
             if at_head != digest:
                 raise self._forged_head(f"its hash is not that of record #{seq}")
@@ -739,7 +793,7 @@ class SqlStore(Summaries, abc.ABC):
         anchors = self._execute(
             "SELECT seq, hash FROM checkpoints WHERE kind = 'prune' ORDER BY seq DESC, n DESC LIMIT 1"
         )
-        expected = (int(anchors[0][0]), anchors[0][1]) if anchors else (0, GENESIS)
+        expected = (anchors[0][0], anchors[0][1]) if anchors else (0, GENESIS)
         if (seq, digest) != expected:
             raise self._forged_head(
                 f"it says #{seq}, the log holds no records "
@@ -755,9 +809,18 @@ class SqlStore(Summaries, abc.ABC):
         )
 
     def head(self) -> tuple[int, str]:
-        """The position and hash of the newest entry (0 and 64 zeros for an empty log)."""
+        """The position and hash of the newest entry (0 and 64 zeros for an empty log).
+
+        Raises:
+            InconsistentLogError: the head's columns are not a position and a hash (an edit).
+        """
         with self._read():
             return self._head_locked()
+
+    def stored_head(self) -> tuple[Any, Any]:
+        """The chain head as stored, for `Verifier`, which reports a head of the wrong types as altered."""
+        with self._read():
+            return self._stored_head_locked()
 
     def check_writable(self) -> None:
         """Take the chain lock in a write transaction that writes nothing.
@@ -787,6 +850,9 @@ class SqlStore(Summaries, abc.ABC):
         The Merkle tree keeps their hashes (`tree_nodes` is not pruned), so
         checkpoints from before the prune stay provable; `make_anchor` may
         call `root(seq)` for the tree head to sign.
+
+        Raises:
+            InconsistentLogError: the last record to go has a hash column that is not text.
         """
         with self._write():
             rows = self._execute(
@@ -795,7 +861,14 @@ class SqlStore(Summaries, abc.ABC):
             )
             if not rows:
                 return PruneResult(0, None)
-            seq, digest = int(rows[0][0]), rows[0][1]
+            seq, digest = rows[0]
+            if type(digest) is not str:  # the anchor would sign it: never anything but the hash's text
+                raise InconsistentLogError(
+                    f"refusing to prune: record #{seq}, the last to go, was altered: its hash column holds "
+                    f"{stored_type(digest)}, not text",
+                    where=self.url,
+                    hint="run `trustgate log verify`, which names what was altered; nothing was removed",
+                )
             count = self._execute("SELECT count(*) FROM decisions WHERE seq <= ?", (seq,))[0][0]
             anchor: Checkpoint = make_anchor(seq, digest)
             self._insert_checkpoint(anchor)
@@ -852,7 +925,7 @@ class SqlStore(Summaries, abc.ABC):
 
     def _entries(self) -> Iterator[Entry]:
         for row in self._stream(f"SELECT {_ENTRY_COLUMNS} FROM decisions d ORDER BY d.seq"):
-            yield _entry(row)
+            yield _entry(row, where=self.url)
 
     def index_rows(self) -> Iterator[tuple[int, list[str]]]:
         """The query index grouped by entry, in chain order: (seq, ["kind\\x1fvalue", ...])."""
@@ -864,18 +937,23 @@ class SqlStore(Summaries, abc.ABC):
 
     def _grouped_terms_sql(self) -> str:
         return (
-            f"SELECT seq, group_concat({index_item_sql('kind', 'value')}, char(30)) "
+            f"SELECT seq, group_concat({index_item_sql('kind', 'value', seq='seq')}, char(30)) "
             "FROM terms GROUP BY seq ORDER BY seq"
         )
 
     def verify_rows(self) -> Iterator[Row]:
-        """Every entry in chain order with its query index, in one stream (`chain.Row`)."""
+        """Every entry in chain order with its query index, in one stream (`chain.Row`).
+
+        Columns come as stored, of whatever type (the verifier reports a wrong one as altered);
+        an index row of another type than the table's comes marked (`index_item_sql`).
+        """
+        item = index_item_sql("t.kind", "t.value", seq="t.seq")
         sql = (
-            f"SELECT {_ENTRY_COLUMNS}, (SELECT group_concat({index_item_sql('t.kind', 't.value')}, "
-            "char(30)) FROM terms t WHERE t.seq = d.seq) FROM decisions d ORDER BY d.seq"
+            f"SELECT {_ENTRY_COLUMNS}, (SELECT group_concat({item}, char(30)) FROM terms t "
+            "WHERE t.seq = d.seq) FROM decisions d ORDER BY d.seq"
         )
         for row in self._stream(sql):
-            yield (int(row[0]), row[1], row[2], row[3], row[4], _blob(row[5]), row[6], row[7], row[8])
+            yield (row[0], row[1], row[2], row[3], row[4], _blob(row[5]), row[6], row[7], row[8])
 
     def verify(
         self, verifier: Verifier, *, through: Callable[[Iterator[Row]], Iterator[Row]] | None = None
@@ -894,7 +972,12 @@ class SqlStore(Summaries, abc.ABC):
             report.problems.extend(
                 check.problems(self, pruned=verifier.anchor.seq if verifier.anchor is not None else 0)
             )
+        report.problems.extend(self._storage_problems())
         return report
+
+    def _storage_problems(self) -> list[Problem]:
+        """What the database's own check finds wrong with its tables and indexes (none here: a dialect's)."""
+        return []
 
     def get(self, key: str) -> Entry | None:
         """An entry by id, id prefix (unique), or `#seq`.
@@ -926,7 +1009,7 @@ class SqlStore(Summaries, abc.ABC):
             raise DecisionLogError(f"{key!r} matches more than one decision", hint="give more of the id")
         if not rows:
             return None
-        entry = _entry(rows[0])
+        entry = _entry(rows[0], where=self.url)
         self._check_id(entry)
         return entry
 
@@ -963,7 +1046,7 @@ class SqlStore(Summaries, abc.ABC):
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         for row in self._stream(sql, params):
-            yield _entry(row)
+            yield _entry(row, where=self.url)
 
     def count(self, filters: Filters | None = None) -> int:
         where, params = (filters or Filters()).where()

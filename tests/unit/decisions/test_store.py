@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import json
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,30 @@ def test_verify_rows_carry_each_records_index(store_url: str, make_record: MakeR
     ]
     for row, entry in zip(rows, entries, strict=True):
         assert row[8] == "\x1e".join(f"{k}\x1f{v}" for k, v in index_terms(entry.record()))
+
+
+@pytest.mark.parametrize("change", ["kind = CAST(kind AS BLOB)", "value = CAST(value AS BLOB)"])
+def test_sqlite_index_rows_of_another_type_never_read_as_the_records_items(
+    sqlite_url: str, make_record: MakeRecord, change: str
+) -> None:
+    """`||` and `group_concat` read a BLOB back as the same text; the filters' `kind = ?` never match it."""
+    _fill(sqlite_url, make_record, 6)
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as conn, conn:
+        conn.execute(f"UPDATE terms SET {change} WHERE seq = 4 AND kind = 'namespace'")
+    store = open_store(sqlite_url)
+    try:
+        with store.snapshot():
+            rows = {r[0]: r for r in store.verify_rows()}
+            grouped = {seq: items for seq, items in store.index_rows() if seq == 4}
+    finally:
+        store.close()
+    items = rows[4][8].split("\x1e")
+    expected = [f"{k}\x1f{v}" for k, v in index_terms(json.loads(rows[4][5]))]
+    assert "namespace\x1fteam-4" in expected and "namespace\x1fteam-4" not in items
+    from trustgate.decisions.chain import RETYPED
+
+    assert any(i.startswith(RETYPED) for i in items) and any(i.startswith(RETYPED) for i in grouped[4])
+    assert all(RETYPED not in (r[8] or "") for seq, r in rows.items() if seq != 4)
 
 
 def _ids(url: str, **filters: object) -> set[int]:

@@ -159,3 +159,20 @@ def test_an_older_writer_is_reported_and_not_hidden_from_the_ui(
     assert not store.summaries_behind() and _verify(store).ok
     page = query.page(store, day, before=None, after=None, limit=50)
     assert [e.seq for e in page.entries] == [12, 11, 10, 6, 5, 4] and not page.behind
+
+
+@pytest.mark.parametrize(("stored", "shown"), [("CAST(seq AS BLOB)", "b'3'"), ("'3x'", "'3x'")])
+def test_an_exception_terms_position_of_another_type_is_reported(
+    sqlite_url: str, make_record: MakeRecord, stored: str, shown: str
+) -> None:
+    """`int(b'3')` is 3, but SQL never finds a BLOB equal to #3: the row hid #3 from `exception=`."""
+    s = open_store(sqlite_url)
+    try:
+        s.append([prepare(_record(make_record, i, exception=i % 2 == 0 and i != 4)) for i in range(9)])
+        _tamper(s, f"UPDATE exception_terms SET seq = {stored} WHERE seq = 3")
+        assert 3 not in [e.seq for e in query.matching(s, Filters(exceptions=("legacy-root",)))]
+        [message] = _summary_problems(_verify(s))
+        assert "exception_terms" in message and "exception 'legacy-root' at #3: no row" in message
+        assert f"exception 'legacy-root' at #{shown}: a row" in message
+    finally:
+        s.close()

@@ -435,3 +435,89 @@ def test_after_a_prune_the_nodes_the_kept_records_complete_are_compared(
         store_url, ("UPDATE tree_nodes SET hash = ? WHERE level = 1 AND idx = 4", (bytes(32),))
     )  # #9, #10
     assert _tree_problems(store_url) == [_below_the_root(1)]
+
+
+# -- values of another type (SQLite's columns are typeless) ---------------------
+
+
+def _rows(url: str, make_record: MakeRecord) -> list[Any]:
+    _fill(url, make_record, 5)
+    store = open_store(url, create=False)
+    try:
+        with store.snapshot():
+            return list(store.verify_rows())
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("value", [b"x", 7, 7.5, None])
+@pytest.mark.parametrize(
+    ("column", "name"), [(1, "id"), (2, "time"), (3, "gate"), (4, "verdict"), (6, "prev"), (7, "hash")]
+)
+def test_a_column_of_another_type_is_an_altered_record_not_a_crash(
+    sqlite_url: str, make_record: MakeRecord, column: int, name: str, value: Any
+) -> None:
+    rows = _rows(sqlite_url, make_record)
+    changed = list(rows[2])
+    changed[column] = value
+    rows[2] = tuple(changed)
+    problem = Verifier(checkpoints=[]).run_rows(rows).first_problem
+    assert problem is not None and (problem.kind, problem.seq) == ("altered", 3)
+    assert "record #3 (" in problem.message and f"was altered: its {name} column holds " in problem.message
+
+
+@pytest.mark.parametrize(
+    ("head", "holds"),
+    [
+        (("abc", "0" * 64), "its seq column holds text ('abc')"),
+        ((5, b"h"), "its hash column holds a BLOB (b'h')"),
+    ],
+)
+def test_a_chain_head_of_another_type_is_altered(
+    sqlite_url: str, make_record: MakeRecord, head: tuple[Any, Any], holds: str
+) -> None:
+    report = Verifier(checkpoints=[], head=head).run_rows(_rows(sqlite_url, make_record))
+    [problem] = report.problems
+    assert (
+        problem.kind == "altered"
+        and f"the chain head (table chain_head) was altered: {holds}" in problem.message
+    )
+
+
+def test_a_checkpoint_row_of_another_type_is_malformed_and_never_verifies() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from trustgate.decisions.chain import signature_problem, stored_checkpoint_problem
+    from trustgate.errors import DecisionLogError
+
+    signer = CheckpointSigner(private_key=Ed25519PrivateKey.generate())
+    cp = signer.sign(seq=5, hash="a" * 64, time="t", kind="manual", root=bytes(32))
+    row = [cp.seq, cp.hash, cp.time, cp.kind, cp.key_id, cp.public_key, cp.signature, cp.note]
+    assert Checkpoint.from_row(row, where="db") == cp and stored_checkpoint_problem(cp) is None
+    blob = Checkpoint.from_row([*row[:7], cp.note.encode()], where="db")
+    assert blob.note == "?" and blob.malformed is not None
+    assert blob.malformed.startswith("is malformed: its note column holds a BLOB")
+    assert signature_problem(blob, None) == stored_checkpoint_problem(blob) == blob.malformed
+    for seq in (5.0, "5", b"5"):
+        with pytest.raises(DecisionLogError, match="chain position is not a number"):
+            Checkpoint.from_row([seq, *row[1:]], where="db")
+
+
+def test_integrity_check_lines_are_one_problem_per_index() -> None:
+    from trustgate.decisions.sqlite import integrity_problems
+
+    lines = [
+        "row 15 missing from index decisions_verdict",
+        "wrong # of entries in index decisions_verdict",
+        "NULL value in decisions.verdict",
+    ]
+    problems = integrity_problems(lines, {"decisions_verdict": "decisions"})
+    assert [p.kind for p in problems] == ["altered", "altered"]
+    assert problems[0].message.startswith(
+        "the SQLite index decisions_verdict does not match its table decisions (PRAGMA integrity_check: "
+        "row 15 missing from index decisions_verdict; wrong # of entries in index decisions_verdict)"
+    )
+    assert (
+        "fails its integrity check (PRAGMA integrity_check: NULL value in decisions.verdict)"
+        in problems[1].message
+    )
