@@ -97,51 +97,57 @@ def served(
     db = directory / "decisions.db"
     certs = make_certs(directory / "certs")
     server = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{db}", workers=1)
-    core = k8s.CoreV1Api(api)
-    # Made before the webhook is registered: their CREATE is not what is tested here.
-    core.create_namespace({"metadata": {"name": "payments", "labels": {"env": "prod"}}})
-    for name in ("settings", "flags"):
-        core.create_namespaced_config_map("payments", {"metadata": {"name": name, "labels": {"env": "prod"}}})
-    core.create_namespaced_pod(
-        "payments",
-        {"metadata": {"name": "web-0"}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
-    )
-    k8s.RbacAuthorizationV1Api(api).create_cluster_role_binding(
-        {
-            "metadata": {"name": "break-glass"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "cluster-admin",
-            },
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "break-glass"}],
-        }
-    )
-    loaded = vap.load([policy])
-    manifest = webhook_configuration(
-        AdmissionSettings(timeout_seconds=5),
-        url=f"https://127.0.0.1:{server.port}",
-        ca_bundle=certs.ca.read_bytes(),
-        kubernetes_version="1.20",
-        policy_rules=[*loaded.rules_for("DELETE"), *loaded.rules_for("CONNECT")],
-    )
-    k8s.AdmissionregistrationV1Api(api).create_validating_webhook_configuration(manifest)
-    end = time.monotonic() + 30
-    while True:  # until the API server calls the webhook: a dry run changes nothing meanwhile
-        try:
-            core.delete_namespaced_config_map("flags", "payments", dry_run="All")
-        except ApiException as e:
-            if DENIED in _message(e):
-                break
-            last = str(e.body)
-        else:
-            last = "allowed"
-        assert time.monotonic() < end, (
-            f"the API server never called the webhook: {last}\n{''.join(server.stderr)}"
+    try:  # stopped even when the setup fails
+        core = k8s.CoreV1Api(api)
+        # Made before the webhook is registered: their CREATE is not what is tested here.
+        core.create_namespace({"metadata": {"name": "payments", "labels": {"env": "prod"}}})
+        for name in ("settings", "flags"):
+            core.create_namespaced_config_map(
+                "payments", {"metadata": {"name": name, "labels": {"env": "prod"}}}
+            )
+        core.create_namespaced_pod(
+            "payments",
+            {"metadata": {"name": "web-0"}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
         )
-        time.sleep(0.2)
-    yield server, db
-    server.stop()
+        k8s.RbacAuthorizationV1Api(api).create_cluster_role_binding(
+            {
+                "metadata": {"name": "break-glass"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cluster-admin",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "break-glass"}
+                ],
+            }
+        )
+        loaded = vap.load([policy])
+        manifest = webhook_configuration(
+            AdmissionSettings(timeout_seconds=5),
+            url=f"https://127.0.0.1:{server.port}",
+            ca_bundle=certs.ca.read_bytes(),
+            kubernetes_version="1.20",
+            policy_rules=[*loaded.rules_for("DELETE"), *loaded.rules_for("CONNECT")],
+        )
+        k8s.AdmissionregistrationV1Api(api).create_validating_webhook_configuration(manifest)
+        end = time.monotonic() + 30
+        while True:  # until the API server calls the webhook: a dry run changes nothing meanwhile
+            try:
+                core.delete_namespaced_config_map("flags", "payments", dry_run="All")
+            except ApiException as e:
+                if DENIED in _message(e):
+                    break
+                last = str(e.body)
+            else:
+                last = "allowed"
+            assert time.monotonic() < end, (
+                f"the API server never called the webhook: {last}\n{''.join(server.stderr)}"
+            )
+            time.sleep(0.2)
+        yield server, db
+    finally:
+        server.stop()
 
 
 def _message(error: ApiException) -> str:
