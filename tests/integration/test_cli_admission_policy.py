@@ -447,3 +447,51 @@ def test_the_gate_defaults_offline_but_not_the_objects_admission_gives(write: Wr
     # At admission the API server has defaulted the object already; trustgate takes it as given.
     assert admitted.results[0].findings == []
     assert admitted.allowed
+
+
+NO_PROD_DELETES = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-prod-deletes}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [''], apiVersions: [v1], operations: [DELETE], resources: [namespaces]}
+  validations:
+  - expression: "object == null && oldObject.metadata.?labels.?env.orValue('') != 'prod'"
+    message: prod namespaces are not deleted
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-prod-deletes}
+spec: {policyName: no-prod-deletes, validationActions: [Deny]}
+"""
+
+
+def test_an_admission_suite_tests_a_policy_on_delete(tmp_path: Path) -> None:
+    """`operation: DELETE` reviews the object as deleted: without it a policy on DELETE could only be
+    tested as never applying (a CREATE does not match its rules)."""
+    (tmp_path / "policy.yaml").write_text(NO_PROD_DELETES)
+    suite = tmp_path / "suite.yaml"
+    namespace = (
+        "    object: {apiVersion: v1, kind: Namespace, metadata: {name: payments, labels: {env: %s}}}\n"
+    )
+    suite.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: AdmissionPolicyTest\npolicies: [policy.yaml]\ntests:\n"
+        "  - name: prod\n    operation: DELETE\n    expect: deny\n    messages: ['not deleted']\n"
+        + namespace % "prod"
+        + "  - name: dev\n    operation: DELETE\n    expect: admit\n"
+        + namespace % "dev"
+        + "  - name: created\n    expect: admit\n"
+        + namespace % "prod"
+    )
+    result = CliRunner().invoke(main, ["policy", "test", "-o", "json", str(suite)], catch_exceptions=False)
+    assert result.exit_code == 0, result.stdout
+    tests = json.loads(result.stdout)["suites"][0]["tests"]
+    assert [t["name"] for t in tests] == ["prod", "dev", "created"]
+    assert all(not c.get("error") for t in tests for c in t["cases"]), tests
+    suite.write_text(suite.read_text().replace("operation: DELETE", "operation: PATCH", 1))
+    result = CliRunner().invoke(main, ["policy", "test", "-o", "json", str(suite)], catch_exceptions=False)
+    assert result.exit_code == 3
+    assert "operation must be one of CREATE, DELETE, not 'PATCH'" in result.stdout

@@ -173,8 +173,21 @@ def serve(
     metavar="VERSION",
     help="The oldest API server version it is applied to; matchConditions is left out before 1.28.",
 )
+@click.option(
+    "--admission-policy",
+    "admission_policies",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="ValidatingAdmissionPolicy file or directory `serve` is given beside the configuration's "
+    "manifests.admissionPolicies: DELETE and CONNECT are sent for the resources their rules name for them.",
+)
 def webhook_config(
-    config_path: str | None, service: str, ca_bundle: str | None, url: str | None, kubernetes_version: str
+    config_path: str | None,
+    service: str,
+    ca_bundle: str | None,
+    url: str | None,
+    kubernetes_version: str,
+    admission_policies: tuple[str, ...],
 ) -> None:
     """Print the ValidatingWebhookConfiguration for `trustgate serve` (YAML)."""
     from trustgate.config import Config, load_config
@@ -186,12 +199,20 @@ def webhook_config(
         raise click.BadParameter(str(e), param_hint="--kubernetes-version") from e
 
     config = load_config(config_path) if config_path else Config.default()
+    policy_rules: list[dict[str, object]] = []
+    paths = [*config.admission_policies, *(Path(p) for p in admission_policies)]
+    if paths:  # the API server runs them on the DELETEs and CONNECTs their rules name: send those
+        from trustgate.policy import vap
+
+        policies = vap.load(paths, limits=config.limits)  # an Error exits 3
+        policy_rules = [*policies.rules_for("DELETE"), *policies.rules_for("CONNECT")]
     manifest = webhook_configuration(
         config.admission,
         service=service,
         ca_bundle=Path(ca_bundle).read_bytes() if ca_bundle else None,
         url=url,
         kubernetes_version=kubernetes_version,
+        policy_rules=policy_rules,
     )
     click.echo(yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False), nl=False)
 

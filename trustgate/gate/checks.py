@@ -62,6 +62,20 @@ def index_objects(
     return out
 
 
+def is_delete_or_connect(doc: Document) -> bool:
+    """An admission DELETE or CONNECT: no object is created or changed. A DELETE's `doc.obj` is the
+    object deleted (`oldObject`, its `object` is null); a CONNECT's is its options (PodExecOptions)."""
+    return doc.request is not None and doc.request.get("operation") in ("DELETE", "CONNECT")
+
+
+def judges_delete_and_connect(check: object) -> bool:
+    """Whether an engine judges admission DELETEs and CONNECTs (`is_delete_or_connect`). Only
+    ValidatingAdmissionPolicies do: the API server runs them on the DELETEs and CONNECTs their rules
+    name. Schemas, Gatekeeper (whose default webhook is sent neither; where it is sent DELETE, it
+    judges the deleted object as if it were created) and Rego judge objects, not their deletion."""
+    return getattr(check, "judges_delete_and_connect", False) is True
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     """What every document of one evaluation is judged with.
@@ -107,6 +121,8 @@ class Check(Protocol):
 
     name: str
     wants_change_set: bool  # read every document before evaluating any (inventory, Namespaces)
+    # An engine that judges admission DELETEs and CONNECTs sets `judges_delete_and_connect = True`
+    # (see `judges_delete_and_connect`); the others are never asked about them.
 
     def findings(self, doc: Document, run: Run) -> list[Finding]:
         """Findings of one Kubernetes object; `line` and exceptions are the gate's business.
@@ -137,6 +153,7 @@ class SchemaCheck:
 
     name = "schema"
     wants_change_set = False
+    judges_delete_and_connect = False
 
     def __init__(self, schemas: SchemaSet, *, missing_schemas: str) -> None:
         self.schemas = schemas
@@ -229,9 +246,14 @@ class SchemaCheck:
 
 class AdmissionPolicyCheck:
     """ValidatingAdmissionPolicies and their bindings (CEL), each document reviewed as a CREATE, or
-    as an UPDATE of the object `Run.old` holds for it (pre-sync: in the gated tree)."""
+    as an UPDATE of the object `Run.old` holds for it (pre-sync: in the gated tree), or, for an
+    admission DELETE (`is_delete_or_connect`), as the DELETE of the object it holds (a CONNECT, with
+    its options as the object, as the request says)."""
 
     name = "admission-policy"
+    judges_delete_and_connect = (
+        True  # the API server runs a policy on the DELETEs and CONNECTs its rules name
+    )
 
     def __init__(self, policies: vap.PolicySet) -> None:
         self.policies = policies
@@ -257,13 +279,19 @@ class AdmissionPolicyCheck:
         server would add to the request's audit event are an info finding per policy."""
         out: list[Finding] = []
         annotations: dict[str, str] = {}
-        outcomes = self.policies.review(
-            doc.obj,
-            objects=run.objects,
-            old=run.old_of(doc.obj),
-            annotations=annotations,
-            admission=doc.request,
-        )
+        if doc.request is not None and doc.request.get("operation") == "DELETE":
+            # `object` null, `oldObject` the object deleted (a CONNECT is reviewed as the request says)
+            outcomes = self.policies.review(
+                None, objects=run.objects, old=doc.obj, annotations=annotations, admission=doc.request
+            )
+        else:
+            outcomes = self.policies.review(
+                doc.obj,
+                objects=run.objects,
+                old=run.old_of(doc.obj),
+                annotations=annotations,
+                admission=doc.request,
+            )
         for outcome in outcomes:
             actions = outcome.binding.actions
             metadata: dict[str, Any] = {"binding": outcome.binding.name, "validationActions": list(actions)}

@@ -359,9 +359,14 @@ class Gate:
         # an exception for the namespace it names does not cover it (admission's is the server's).
         scope_unknown = doc.request is None and self.scopes.namespaced(doc.obj) is None
         findings: list[Finding] = []
+        no_object = checks.is_delete_or_connect(doc)
         for check in self.checks:
-            findings.extend(check.findings(doc, run))
-        findings.extend(self.rego.findings(doc, run))
+            # An admission DELETE (the object deleted) or CONNECT (its options) goes to the engines that
+            # judge those only (admission policies); the others, and Rego, judge objects.
+            if not no_object or checks.judges_delete_and_connect(check):
+                findings.extend(check.findings(doc, run))
+        if not no_object:
+            findings.extend(self.rego.findings(doc, run))
         for finding in findings:
             where = ""
             if finding.path:
@@ -376,7 +381,7 @@ class Gate:
                 finding.note = f"{finding.note}; {where}" if finding.note else where
         findings.sort(key=finding_order)
         images: list[ImageUse] = []
-        if self.images.policy is not None:
+        if self.images.policy is not None and not no_object:  # a deletion or a CONNECT runs no image
             images = [
                 dataclasses.replace(u, line=origins.locate(doc, u.path)[0]) for u in find_images(doc.obj)
             ]

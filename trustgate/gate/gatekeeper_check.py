@@ -47,6 +47,10 @@ class GatekeeperCheck:
     """The constraints of one Gatekeeper library; share it, each thread compiles its own engine."""
 
     name = "gatekeeper"
+    # Gatekeeper's default webhook is sent no DELETE or CONNECT (an opt-in; on DELETE it judges the
+    # deleted object as if it were created); trustgate's is sent them for admission policies (and
+    # DELETEs of protected kinds) only.
+    judges_delete_and_connect = False
 
     def __init__(self, sources: GatekeeperSources, config: Config, scopes: kinds.Scopes) -> None:
         self.set = sources.constraints

@@ -37,6 +37,7 @@ class RegoCheck:
 
     name = "rego"
     wants_change_set = False
+    judges_delete_and_connect = False  # Rego judges objects, not their deletion or a CONNECT
 
     def __init__(self, groups: Sequence[RegoGroup], *, combine: bool = False) -> None:
         self.groups = tuple(groups)

@@ -408,16 +408,42 @@ class PolicySet:
                     return True
         return False
 
+    def rules_for(self, operation: str) -> list[dict[str, Any]]:
+        """The resource rules under which some bound policy can apply to `operation` (rules of its
+        `matchConstraints` naming it or `*`), as ValidatingWebhookConfiguration rules for that
+        operation alone: what a webhook must be sent for trustgate to run those policies on it.
+        A superset of what the policies select (bindings, exclusions, selectors and resourceNames
+        narrow it further, on the server), in the order the policies were read, without repeats."""
+        bound = {b.policy for b in self.bindings}
+        out: list[dict[str, Any]] = []
+        for policy in self.policies.values():
+            if policy.name not in bound:
+                continue  # the API server does not enforce a policy without a binding
+            for rule in policy.match.rules or ():
+                if operation not in rule.operations and "*" not in rule.operations:
+                    continue
+                entry = {
+                    "apiGroups": list(rule.groups),
+                    "apiVersions": list(rule.versions),
+                    "operations": [operation],
+                    "resources": list(rule.resources),
+                    "scope": rule.scope,
+                }
+                if entry not in out:
+                    out.append(entry)
+        return out
+
     def review(
         self,
-        obj: Mapping[str, Any],
+        obj: Mapping[str, Any] | None,
         *,
         objects: Sequence[Mapping[str, Any]] = (),
         old: Mapping[str, Any] | None = None,
         annotations: dict[str, str] | None = None,
         admission: Mapping[str, Any] | None = None,
     ) -> list[Outcome]:
-        """Every binding's outcome for one object created as it is (or, given `old`, updated).
+        """Every binding's outcome for one object created as it is (or, given `old`, updated; or,
+        with `obj` None and `old` given, deleted).
 
         Offline (no `admission`), `obj` and `old` are first made what the API server's
         validating admission sees: a built-in kind decoded and defaulted
@@ -427,7 +453,11 @@ class PolicySet:
         admission (`serve`) the API server has done both, and the objects are taken as given.
 
         Args:
-            obj: the object (a manifest as written; at admission, the request's object).
+            obj: the object (a manifest as written; at admission, the request's object); None: the
+                request is a DELETE of `old` (`object` null, `oldObject` the object deleted, rules
+                for DELETE match, an objectSelector selects by `old`'s labels, and the
+                namespaceSelector of a Namespace's own deletion reads its labels), as the API
+                server runs policies on a DELETE.
             objects: the rest of the change set: Namespaces for namespaceSelector and
                 `namespaceObject`, and params (beside those read with the policies).
             old: the object as it is now (pre-sync: in the gated tree): the request is an
@@ -442,19 +472,25 @@ class PolicySet:
         Returns:
             The outcomes that are not a pass.
         """
+        if obj is None and old is None:
+            raise ValueError("review needs the object, the object as it is (old), or both")
         if admission is None:
-            problem = _undecodable(obj) or (_undecodable(old) if old is not None else "")
+            problem = (_undecodable(obj) if obj is not None else "") or (
+                _undecodable(old) if old is not None else ""
+            )
             if not problem:
                 try:
-                    obj, old = self.decoded(obj), self.decoded(old) if old is not None else None
+                    obj = self.decoded(obj) if obj is not None else None
+                    old = self.decoded(old) if old is not None else None
                 except RecursionError:  # a custom resource's schema defaults (recursive) on a deep value
                     problem = "it is nested too deeply to be decoded as the API server decodes it"
             if problem:
                 return self._review(
                     obj, objects=objects, old=old, annotations=annotations, undecodable=problem
                 )
-            names = k8s_defaults.generated_names(obj) if old is None else None
+            names = k8s_defaults.generated_names(obj) if old is None and obj is not None else None
             if names is not None:
+                assert obj is not None
                 return self._generated(obj, names, objects, annotations)
         return self._review(obj, objects=objects, old=old, annotations=annotations, admission=admission)
 
@@ -510,7 +546,7 @@ class PolicySet:
 
     def _review(
         self,
-        obj: Mapping[str, Any],
+        obj: Mapping[str, Any] | None,
         *,
         objects: Sequence[Mapping[str, Any]],
         old: Mapping[str, Any] | None,
@@ -524,15 +560,36 @@ class PolicySet:
         applies to it is `unevaluable`, never a pass.
         """
         out: list[Outcome] = []
-        meta = _mapping(obj.get("metadata"))
-        kind = str(obj.get("kind", ""))
-        api_version = str(obj.get("apiVersion", ""))
+        # A DELETE (`obj` None) names the object it deletes: `old`, what the API server matches on.
+        subject = obj if obj is not None else old
+        assert subject is not None
+        meta = _mapping(subject.get("metadata"))
+        kind = str(subject.get("kind", ""))
+        api_version = str(subject.get("apiVersion", ""))
         group, _, version = api_version.rpartition("/")
         resource, scope = self.kind_of(group, kind)
         namespace = str(meta.get("namespace") or "")
+        if admission is not None and (group, kind) == ("", "Namespace"):
+            # A Namespace's request names itself as its namespace when its URL does (a DELETE or
+            # UPDATE of /api/v1/namespaces/<name>), and none on CREATE; its metadata holds none.
+            given_namespace = admission.get("namespace")
+            namespace = given_namespace if isinstance(given_namespace, str) else namespace
         name = str(meta.get("name") or "")
         pool = self._pool(objects)
-        operation = "CREATE" if old is None else "UPDATE"
+        operation = "DELETE" if obj is None else "CREATE" if old is None else "UPDATE"
+        if (
+            admission is not None
+            and admission.get("operation") == "CONNECT"
+            and obj is not None
+            and old is None
+        ):
+            # `kubectl exec` and the like: the object is the request's options (PodExecOptions), which
+            # name no object; the request names it, and its scope is whether it has a namespace.
+            operation = "CONNECT"
+            given_name, given_namespace = admission.get("name"), admission.get("namespace")
+            name = given_name if isinstance(given_name, str) else name
+            namespace = given_namespace if isinstance(given_namespace, str) else namespace
+            scope = bool(namespace)
         # Offline there is never a subresource; at admission, the request's (`kubectl debug`
         # sends pods/ephemeralcontainers with the Pod as its object).
         subresource = _admission_subresource(admission)
@@ -554,7 +611,10 @@ class PolicySet:
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
         }
         if old is not None:
-            request["options"] = {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}
+            kind_of_options = "DeleteOptions" if obj is None else "UpdateOptions"
+            request["options"] = {"apiVersion": "meta.k8s.io/v1", "kind": kind_of_options}
+        if operation == "CONNECT":
+            request["options"] = None  # the API server sends none: the options are the object
         if admission is not None:  # who asked, and for what, as the API server sent it
             given: tuple[tuple[str, type], ...] = (
                 ("uid", str),
@@ -586,19 +646,20 @@ class PolicySet:
         scenarios: list[_Scenario] = []
         for namespaced in (True, False) if scope is None else (scope,):
             ns = namespace if namespaced or (group, kind) == ("", "Namespace") else ""
-            seen = obj
+            seen = subject
             if not namespaced and (group, kind) != ("", "Namespace") and "namespace" in meta:
                 # The API server's request namespace comes from the URL, which has none for a
                 # cluster-scoped resource, and it clears the object's (create.go:
                 # EnsureObjectNamespaceMatchesRequestNamespace) before admission.
-                seen = {**obj, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
+                seen = {**subject, "metadata": {k: v for k, v in meta.items() if k != "namespace"}}
             scenarios.append(
                 _Scenario(
                     (group, version, resource, namespaced, name, operation, subresource),
                     ns,
                     pool.namespaces.get(ns) if ns and namespaced else None,
                     {**request, "namespace": ns},
-                    seen,
+                    seen if obj is not None else None,
+                    old if obj is not None else seen,
                 )
             )
         if scope is None and not namespace:
@@ -635,7 +696,7 @@ class PolicySet:
                 else:
                     # Audit annotations from the first scope only, as before a second was run.
                     annotated = collected if not per_scope else None
-                    found = self._scenario(policy, binding, old, scenario, pool, shared, annotated)
+                    found = self._scenario(policy, binding, scenario.old, scenario, pool, shared, annotated)
                     per_scope.append((scenario, found))
             if not per_scope:
                 continue
@@ -725,7 +786,7 @@ class PolicySet:
         self,
         policy: Policy,
         binding: Binding,
-        obj: Mapping[str, Any],
+        obj: Mapping[str, Any] | None,
         old: Mapping[str, Any] | None,
         request: Mapping[str, Any],
         pool: _Pool,
@@ -777,9 +838,9 @@ class PolicySet:
                     "change set or the admission policy files, so it cannot be evaluated",
                 )
             ]
-        converted = old is not None and old.get("apiVersion") != obj.get("apiVersion")
+        converted = old is not None and obj is not None and old.get("apiVersion") != obj.get("apiVersion")
         if converted and policy.code.reads("oldObject"):
-            assert old is not None
+            assert old is not None and obj is not None
             # The API server converts the stored object to the request's version; trustgate has
             # no conversions, so `oldObject` would be in the wrong shape: not a pass, not a deny.
             return [
@@ -1062,7 +1123,9 @@ class _Scenario:
     namespace: str
     namespace_obj: Mapping[str, Any] | None
     request: Mapping[str, Any]
-    obj: Mapping[str, Any]  # as admission sees it: a cluster-scoped object's namespace cleared
+    # as admission sees it: a cluster-scoped object's namespace cleared; None for a DELETE
+    obj: Mapping[str, Any] | None
+    old: Mapping[str, Any] | None = None  # `oldObject` (for a DELETE, the object deleted, cleared so)
 
 
 def _admission_subresource(admission: Mapping[str, Any] | None) -> str:
@@ -1104,7 +1167,7 @@ def _candidates(policy: Policy, binding: Binding, guess: str) -> list[str]:
 def _binding_matches(
     policy: Policy,
     binding: Binding,
-    obj: Mapping[str, Any],
+    obj: Mapping[str, Any] | None,
     old: Mapping[str, Any] | None,
     scenario: _Scenario,
     resource: str,
@@ -1153,7 +1216,7 @@ def _needs_conversion(
 
 def _matches(
     match: _Match,
-    obj: Mapping[str, Any],
+    obj: Mapping[str, Any] | None,
     old: Mapping[str, Any] | None,
     where: tuple[str, str, str, bool, str, str, str],
     namespace: str,
@@ -1165,16 +1228,28 @@ def _matches(
         return False
     if any(r.matches(*where) for r in match.exclude):
         return False
-    labels = _mapping(_mapping(obj.get("metadata")).get("labels"))
-    if match.object_selector is not None and not match.object_selector.matches(labels):
+    # The API server's matchObject: an object that is not there (a DELETE's), or one without object
+    # metadata (a CONNECT's options), selects nothing.
+    labels = (
+        _mapping(_mapping(obj.get("metadata")).get("labels"))
+        if obj is not None and where[5] != "CONNECT"
+        else None
+    )
+    if match.object_selector is not None and (labels is None or not match.object_selector.matches(labels)):
         old_labels = _mapping(_mapping(old.get("metadata")).get("labels")) if old is not None else None
         if old_labels is None or not match.object_selector.matches(old_labels):
             return False
     selector = match.namespace_selector
     if selector is None or not (selector.labels or selector.expressions):
         return True
-    if obj.get("kind") == "Namespace" and obj.get("apiVersion") == "v1":
-        return selector.matches(labels)
+    subject = obj if obj is not None else old
+    if subject is not None and subject.get("kind") == "Namespace" and subject.get("apiVersion") == "v1":
+        # A Namespace's own CREATE or UPDATE is matched by its new labels; its DELETE by the
+        # Namespace as the API server's lister has it (namespace Matcher.GetNamespaceLabels):
+        # the object being deleted, `old`.
+        return selector.matches(
+            labels if labels is not None else _mapping(_mapping(subject.get("metadata")).get("labels"))
+        )
     if not namespace:  # cluster-scoped: the namespaceSelector does not apply
         return True
     if namespace_obj is None:

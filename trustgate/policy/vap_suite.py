@@ -11,6 +11,9 @@ running it with the same evaluator as `check` (`vap.PolicySet.review`):
         object: {apiVersion: apps/v1, kind: Deployment, ...}   # or  file: deploy.yaml
         expect: deny               # admit | deny | warn | audit | unevaluable
         messages: ["replicas"]     # optional: regular expressions each outcome list must match
+        operation: CREATE          # optional: CREATE (the default), or DELETE of the object:
+                                   # `object` null and `oldObject` the object, as the API server
+                                   # runs a policy on a DELETE its rules name
 
 The verdict of one object is that of its outcomes together: `unevaluable`
 when one could not be decided offline, else `deny` when a validation fails
@@ -39,6 +42,7 @@ __all__ = ["SUITE_API", "SUITE_KIND", "VERDICTS", "is_suite", "run_suite", "verd
 SUITE_API = "trustgate.dev/v1alpha1"
 SUITE_KIND = "AdmissionPolicyTest"
 VERDICTS = ("admit", "deny", "warn", "audit", "unevaluable")
+OPERATIONS = ("CREATE", "DELETE")  # an UPDATE needs the object as it is: not in this format yet
 
 
 def is_suite(obj: Mapping[str, Any]) -> bool:
@@ -102,6 +106,13 @@ def _run_test(path: Path, index: int, entry: Any, policies: vap.PolicySet) -> Te
                 where=str(path),
             )
         patterns = [re.compile(str(p)) for p in test.get("messages") or []]
+        operation = test.get("operation", "CREATE")
+        if operation not in OPERATIONS:
+            raise PolicyError(
+                f"tests[{index}] ({result.name}): operation must be one of {', '.join(OPERATIONS)}, "
+                f"not {operation!r}",
+                where=str(path),
+            )
     except (PolicyError, re.error) as e:
         result.error = e.diagnostics() if isinstance(e, PolicyError) else f"{path}: tests[{index}]: {e}"
         result.duration_ms = (time.perf_counter() - started) * 1000
@@ -110,7 +121,7 @@ def _run_test(path: Path, index: int, entry: Any, policies: vap.PolicySet) -> Te
         case_started = time.perf_counter()
         name = result.name if len(objects) == 1 else f"{result.name}[{number}]"
         case = CaseResult(name)
-        outcomes = policies.review(obj)
+        outcomes = policies.review(None, old=obj) if operation == "DELETE" else policies.review(obj)
         got = verdict(outcomes)
         messages = [o.message for o in outcomes]
         if got != expect:

@@ -172,6 +172,9 @@ class Plan:
     decision: Decision | None = None  # set: decided without the gate (a protected delete), to record
     notes: list[str] = field(default_factory=list)  # recorded with the decision (dryRun)
     old: Mapping[str, Any] | None = None  # the object as it is, of an UPDATE (as judged: a Pod for debug)
+    # A DELETE judged by admission policies (`documents` holds the object deleted) of a protected kind:
+    # the protected-delete decision, whose findings and notes join the policies' (one decision, recorded).
+    protected: Decision | None = None
 
 
 def parse(body: bytes | bytearray) -> Review | dict[str, Any]:
@@ -304,6 +307,7 @@ def plan(
     *,
     mode: Mode = Mode.ENFORCE,
     delete_actors: Sequence[str] | None = None,
+    admission_policies: bool = False,
 ) -> Plan:
     """Decide what the review needs: an immediate answer, a decision to record, or an evaluation.
 
@@ -313,6 +317,12 @@ def plan(
         mode: the configuration's mode; a protected delete follows it like any other finding.
         delete_actors: usernames (globs) that delete protected kinds without the approval annotation;
             None: `settings.allowed_actors` (`admission.protectedDeletes.allowedActors`).
+        admission_policies: admission policies are loaded, which the API server runs on the DELETEs
+            and CONNECTs their rules name: a DELETE is evaluated (the object deleted, `oldObject`,
+            as the only document), with the protected-delete decision joined to it for a
+            protected kind; so is a CONNECT (its options, `object`, on its subresource); the gate
+            asks only the engines that judge them. False: a DELETE of a protected kind is decided
+            here, any other DELETE and every CONNECT is answered allowed.
     """
     out = Plan(review)
     if review.dry_run:
@@ -321,7 +331,8 @@ def plan(
     # (Kubernetes 1.22+), or an EphemeralContainers object (1.16-1.21) judged as a Pod holding those
     # containers. Other subresources (status, scale, exec, log) are not the spec.
     debug = review.sub_resource == "ephemeralcontainers"
-    if review.sub_resource and not debug:
+    connect = review.operation == "CONNECT" and admission_policies  # pods/exec, pods/portforward, proxy
+    if review.sub_resource and not debug and not connect:
         out.skipped = "subresource"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "subresource"})
         return out
@@ -332,16 +343,21 @@ def plan(
             review.uid, allowed=True, annotations={"skipped": f"namespace {namespace} is excluded"}
         )
         return out
+    if connect:
+        return _connect(out, review)
     if review.operation == "CONNECT":
         out.skipped = "operation"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "CONNECT"})
         return out
     if review.operation == "DELETE":
+        protected = review.kind in settings.protected_kinds
+        actors = settings.allowed_actors if delete_actors is None else delete_actors
+        if admission_policies:
+            return _deletion(out, review, settings, mode, actors if protected else None)
         out.skipped = "delete"
-        if review.kind not in settings.protected_kinds:
+        if not protected:  # nothing loaded judges a deletion
             out.response = review_response(review.uid, allowed=True, annotations={"skipped": "DELETE"})
         else:
-            actors = settings.allowed_actors if delete_actors is None else delete_actors
             out.decision = _protected_delete(review, settings, mode, actors, out.notes)
         return out
     if review.obj is None:
@@ -393,6 +409,67 @@ def plan(
         out.old = old
     if review.operation == "UPDATE" and settings.skip_unchanged_images and old is not None:
         out.verify_images = _images(old) != _images(obj)
+    return out
+
+
+def _deletion(
+    out: Plan, review: Review, settings: AdmissionSettings, mode: Mode, actors: Sequence[str] | None
+) -> Plan:
+    """A DELETE to evaluate: the API server runs the admission policies whose rules name DELETE
+    with `object` null and `oldObject` the object deleted, so that object is the document (the
+    request, with its operation, beside it). `actors`: the kind is protected, and its approval
+    decision joins the policies' (None: it is not)."""
+    if review.old is None:
+        # Kubernetes sends oldObject on DELETE since 1.15: without it nothing can be judged.
+        out.response = review_response(
+            review.uid,
+            allowed=False,
+            code=400,
+            message="DELETE request without request.oldObject: the object deleted cannot be judged by "
+            "the admission policies that match deletions",
+        )
+        out.skipped = "invalid"
+        return out
+    old = dict(review.old)
+    problem = _typed(old, review, "oldObject")
+    if problem:
+        out.response = review_response(review.uid, allowed=False, code=400, message=problem)
+        out.skipped = "invalid"
+        return out
+    metadata = old.get("metadata")
+    # As for a CREATE's object; but a Namespace's own request.namespace is its name, not its namespace.
+    fill = review.namespace and review.kind != "Namespace"
+    if isinstance(metadata, dict) and fill and "namespace" not in metadata:
+        old["metadata"] = {**metadata, "namespace": review.namespace}
+    out.documents = [Document(Source(f"admission:{review.label}"), old, request=review.request)]
+    out.verify_images = False  # a deletion runs nothing
+    if actors is not None:
+        out.protected = _protected_delete(review, settings, mode, actors, ())
+    return out
+
+
+def _connect(out: Plan, review: Review) -> Plan:
+    """A CONNECT to evaluate (`kubectl exec`, `port-forward`, a proxy): the API server runs the
+    admission policies whose rules name CONNECT on the subresource with `object` its options
+    (PodExecOptions, ...) and `oldObject` null; the options are the document, typed from request.kind."""
+    if review.obj is None:
+        out.response = review_response(
+            review.uid,
+            allowed=False,
+            code=400,
+            message="CONNECT request without request.object (its options): it cannot be judged by the "
+            "admission policies that match CONNECT",
+        )
+        out.skipped = "invalid"
+        return out
+    obj = dict(review.obj)
+    problem = _typed(obj, review)
+    if problem:
+        out.response = review_response(review.uid, allowed=False, code=400, message=problem)
+        out.skipped = "invalid"
+        return out
+    out.documents = [Document(Source(f"admission:{review.label}"), obj, request=review.request)]
+    out.verify_images = False  # a CONNECT creates nothing
     return out
 
 

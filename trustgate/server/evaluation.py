@@ -34,7 +34,13 @@ def decide(
 ) -> tuple[dict[str, Any], str]:
     """The AdmissionReview response to a parsed review, and its metrics verdict."""
     settings = state.settings
-    plan = admission.plan(review, settings, mode=state.mode, delete_actors=state.delete_actors)
+    plan = admission.plan(
+        review,
+        settings,
+        mode=state.mode,
+        delete_actors=state.delete_actors,
+        admission_policies=state.admission_policies,
+    )
     if plan.decision is not None:
         return _record_and_respond(state, review, plan.decision)
     if plan.response is not None:

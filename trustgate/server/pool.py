@@ -46,12 +46,12 @@ from typing import TYPE_CHECKING
 
 from trustgate.errors import Error
 from trustgate.gate import Gate
-from trustgate.gate.verdict import Failure
+from trustgate.gate.verdict import Failure, finding_order
 from trustgate.policy.rego import is_engine_panic, panic_text
 
 if TYPE_CHECKING:
     from trustgate.gate.recorder import DecisionContext, Recorder
-    from trustgate.model import Decision
+    from trustgate.model import Decision, DocumentResult
     from trustgate.server.admission import Plan
 
 # A review over this many bytes is heavy: it never takes the last free evaluator (the API server's
@@ -286,10 +286,25 @@ class EvaluatorPool:
             # An UPDATE is judged against the object as it is (`oldObject`, CRD transition rules).
             old = [plan.old] if plan.old is not None else []
             policies = gate.evaluate_policies(plan.documents, verify_images=plan.verify_images, old=old)
+            if plan.protected is not None:  # a protected kind's DELETE: its approval is judged too
+                _join_protected(policies.results, plan.protected)
             job.saw_policies(policies.denials())
             decision = gate.decide(policies, gate="admission")
-            decision.notes.extend(plan.notes)
+            decision.notes.extend([*plan.notes, *(plan.protected.notes if plan.protected else ())])
             job.decision = decision  # before `claim`: a handler that finds the job claimed answers with it
             if job.claim():  # else the handler answered at the deadline and recorded that
                 gate.record(decision, job.context)
         job.records = records
+
+
+def _join_protected(results: list[DocumentResult], protected: Decision) -> None:
+    """Add the protected-delete finding (if any) to the deleted object's result, so that one decision
+    holds the approval and the admission policies' findings alike."""
+    extra = [f for r in protected.results for f in r.findings]
+    if not extra:
+        return
+    if results:
+        results[0].findings.extend(extra)
+        results[0].findings.sort(key=finding_order)
+    else:
+        results.extend(protected.results)

@@ -9,6 +9,15 @@ target version has them: kubectl of older clusters rejects the field), and
 the server excludes them a third time. Namespaces labelled for
 fail-open go to a second webhook with `failurePolicy: Ignore`.
 
+DELETE is sent for the protected kinds (their approval), and DELETE and
+CONNECT for the resources the loaded ValidatingAdmissionPolicies name for
+them (`policy_rules`, from `vap.PolicySet.rules_for`: their matchConstraints
+rules, a superset of what their bindings select, narrowed again on the
+server), since the API server runs those policies on them. Every DELETE and
+CONNECT sent is evaluated and recorded, so a policy whose rules name every
+resource for DELETE sends every deletion outside the excluded namespaces, and
+one naming pods/exec for CONNECT makes `kubectl exec` depend on the webhook.
+
 objectSelector matches every object on purpose: object labels are chosen by
 whoever creates the object, so any exclusion by object label would let
 anyone skip the policy.
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trustgate.config import AdmissionSettings
@@ -60,6 +70,7 @@ def webhook_configuration(
     url: str | None = None,
     port: int = 443,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+    policy_rules: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The manifest, pointing at the Service (or at `url`, for API servers outside the cluster).
 
@@ -71,6 +82,8 @@ def webhook_configuration(
         port: the Service's port.
         kubernetes_version: the oldest API server it is applied to; `matchConditions` is left out
             before 1.28.
+        policy_rules: rules of the resources admission policies judge on DELETE and CONNECT
+            (`vap.PolicySet.rules_for`, one operation each), sent beside the protected kinds'.
 
     Raises:
         ValueError: `kubernetes_version` is not a version.
@@ -96,6 +109,10 @@ def webhook_configuration(
         {"apiGroups": [g], "apiVersions": ["*"], "operations": ["DELETE"], "resources": r, "scope": "*"}
         for g, r in by_group.items()
     ]
+    for rule in policy_rules:
+        entry = dict(rule)
+        if entry not in rules:
+            rules.append(entry)
     names = ", ".join(f"'{n}'" for n in excluded)
     conditions = [
         {

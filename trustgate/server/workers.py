@@ -221,6 +221,7 @@ def _worker(
         recorder,
         mode=Mode(config.mode),
         delete_actors=options.delete_actors,
+        admission_policies=bool(config.admission_policies),
         limits=options.limits,
         log_fail_closed=fail_closed,
     )
