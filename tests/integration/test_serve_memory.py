@@ -173,22 +173,27 @@ def test_the_budget_is_released_on_every_path_and_a_request_waits_for_it(certs: 
         assert results and results[0].startswith("closed:"), results
         assert _metric(srv, 'trustgate_connections_total{event="over_budget"}') == 1
         _settles(srv, reserved, held, "a request over the budget kept its reservation")
-        # A large review waits for budget within its body deadline: it is answered once the
-        # stalled ones reach theirs (408) and give theirs back.
+        # A large review waits for budget within its body deadline: it is answered once the stalled
+        # large body falls behind the pace that would end it by its deadline and is shed for it
+        # (after budget.SLOW_SECONDS; before, it waited for that body's 408 at its deadline).
         results.clear()
         waited = time.monotonic()
         waiter = threading.Thread(target=_post, args=(srv, _large_review("0b6a3c0e-3333"), results))
         waiter.start()
-        time.sleep(1)
+        time.sleep(0.3)
         small = srv.post(review(POD))  # small bodies are never starved by large ones
         assert small[0] == 200 and small[1]["response"]["allowed"] is True
-        for tls in stalled:
-            tls.settimeout(15)
-            with contextlib.suppress(OSError):
-                assert tls.recv(4096).startswith(b"HTTP/1.1 408")
-            tls.close()
         waiter.join(timeout=30)
-        assert results == ["200:True"] and time.monotonic() - waited > 4, results
+        assert results == ["200:True"] and time.monotonic() - waited < 8, results
+        large_stalled, small_stalled = stalled
+        large_stalled.settimeout(15)
+        assert large_stalled.recv(4096) == b""  # shed: closed unanswered, as slow senders are
+        large_stalled.close()
+        small_stalled.settimeout(15)
+        with contextlib.suppress(OSError):
+            assert small_stalled.recv(4096).startswith(b"HTTP/1.1 408")  # its body deadline
+        small_stalled.close()
+        assert _metric(srv, 'trustgate_connections_total{event="shed_memory"}') == 1
         _settles(srv, reserved, 0, "a timed-out body kept its reservation")
         # Bad JSON (400 after the read) gives its reservation back too.
         assert srv.post(b"{" + b" " * (4 * MIB))[0] == 400
@@ -262,8 +267,13 @@ def test_slow_bodies_from_several_addresses_do_not_starve_a_small_review(certs: 
     try:
         pod: dict[str, Any] = json.loads(json.dumps(POD))
         pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
-        privileged = json.dumps(review(pod)).encode()  # the bundled policies deny it
+        # compact, as the API server sends it: its parse estimate is more than 11x its length
+        privileged = json.dumps(review(pod), separators=(",", ":")).encode()  # the bundled policies deny it
         assert srv.post(privileged, path="/validate/fail-open")[1]["response"]["allowed"] is False
+        # the oldest: tiny claims, so that shedding what makes room for the review's first bytes is
+        # not enough for its parse once its body has come (that too must shed, not close it)
+        for _ in range(30):
+            held.append(_headers_only(srv, 100, "/validate/fail-open", "127.0.0.6"))
         large = _headers_only(srv, 16 * MIB, "/validate/fail-open", "127.0.0.2")
         held.append(large)
         large.sendall(b" " * 40_000)  # past its first 32 KiB: it claims 11 x 16 MiB, the large part
@@ -274,12 +284,15 @@ def test_slow_bodies_from_several_addresses_do_not_starve_a_small_review(certs: 
                 if sent:
                     tls.sendall(b" " * sent)
                 held.append(tls)
-        time.sleep(0.5)
-        # what is left, filled with claims of what it holds (a third address, within its budget)
-        while (free := BUDGET - _metric(srv, reserved)) >= 11 * 1024:
+        time.sleep(1)  # the bodies sent have arrived and grown their reservations (shedding others)
+        # what is left, filled with claims of what it holds (a third address, within its budget), until
+        # it stays full (connections still reserving when the gauge is read take their part later)
+        for _ in range(80):
+            time.sleep(0.1)
+            if (free := BUDGET - _metric(srv, reserved)) < 11 * 1024:
+                break
             claim = int(min(32 * 1024, free // 11))
             held.append(_headers_only(srv, claim, "/validate/fail-open", "127.0.0.5"))
-            time.sleep(0.05)
         time.sleep(1)  # every small body has been arriving for longer than budget.SLOW_SECONDS
         full = _metric(srv, reserved)
         started = time.monotonic()
@@ -300,3 +313,55 @@ def test_slow_bodies_from_several_addresses_do_not_starve_a_small_review(certs: 
         for tls in held:
             tls.close()
         srv.stop()
+
+
+def _claim_and_stall(srv: Server, stop: threading.Event) -> None:
+    """Claim a 16 MiB body from 127.0.0.2, send its first bytes and nothing more, until stopped."""
+    while not stop.is_set():
+        try:
+            tls = _headers_only(srv, 16 * MIB - 1, "/validate/fail-open", "127.0.0.2")
+        except OSError:
+            continue
+        try:
+            tls.sendall(b" " * 40_000)  # past its first 32 KiB: it claims 11 x 16 MiB, the large part
+            tls.settimeout(12)
+            tls.recv(100)  # until the server sheds it or its body deadline passes
+        except OSError:
+            pass
+        finally:
+            tls.close()
+
+
+def test_a_client_claiming_large_bodies_again_and_again_does_not_keep_a_large_review_out(
+    certs: CertSet,
+) -> None:
+    """Twenty connections that claim 16 MiB bodies and stall: each held the large part for its body
+    deadline and every release was a race, so a legal 1 MiB UPDATE of a privileged Pod waited until
+    its own deadline and was closed unanswered or admitted unevaluated on /validate/fail-open. Now
+    large bodies take turns by client address and a claim that fell behind its pace is shed."""
+    srv = start_server(certs, workers=1)
+    stop = threading.Event()
+    pod: dict[str, Any] = json.loads(json.dumps(POD))
+    pod["metadata"]["annotations"] = {"example.com/blob": "x" * MIB}
+    pod["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    update = json.dumps(review(pod, operation="UPDATE", old=POD), separators=(",", ":")).encode()
+    claimers = [threading.Thread(target=_claim_and_stall, args=(srv, stop)) for _ in range(20)]
+    try:
+        for thread in claimers:
+            thread.start()
+        time.sleep(2)
+        for _ in range(2):
+            started = time.monotonic()
+            try:
+                status, answer = srv.post(update, path="/validate/fail-open")
+            except OSError as e:  # closed unanswered: admitted unevaluated on the fail-open path
+                status, answer = 0, f"closed unanswered after {time.monotonic() - started:.1f} s: {e!r}"
+            seconds = time.monotonic() - started
+            print(f"the 1 MiB UPDATE was answered in {seconds:.2f} s")
+            assert status == 200 and answer["response"]["allowed"] is False, answer
+            assert seconds < 6  # a stalled claim is shed after budget.SLOW_SECONDS behind its pace
+    finally:
+        stop.set()
+        srv.stop()
+        for thread in claimers:
+            thread.join(timeout=30)

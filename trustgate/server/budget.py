@@ -47,12 +47,18 @@ server sends a review in milliseconds, so only a slow sender is ever shed.
 Before, two addresses (or one sending and stalling) held the small part for
 their whole body deadline, and a privileged Pod's review waited past its own
 deadline and was admitted unevaluated on the fail-open path. Large bodies
-shed nobody (a legal 16 MiB UPDATE may take seconds to arrive); they wait
-their turn for the large part as before.
+wait their turn for the large part, in the order they claimed it; the one
+whose turn it is sheds large bodies that claimed and then fell behind half
+the pace that ends them by their deadline (`_behind`: a body that sends its
+first bytes, claims 11x its length and stalls held the large part for its
+whole deadline, and a client claiming again and again kept a legal 1 MiB
+UPDATE out until its own). A legal large body arrives at network speed;
+large bodies never shed small ones, nor small ones large ones.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -85,6 +91,8 @@ CONTAINER_BYTES = 128
 # A small body (at most SMALL_BODY_BYTES) still arriving after this long is a slow sender: it may be
 # shed to make room for another small body (the API server sends a review in one write: milliseconds).
 SLOW_SECONDS = 1.0
+# How often the first large body waiting its turn looks for large bodies fallen behind their pace.
+CLAIM_LOOK_SECONDS = 0.25
 
 
 def upfront(length: int) -> int:
@@ -115,6 +123,13 @@ class Reservation:
     large: bool
     released: bool = False
     started: float = 0.0  # when it was reserved (time.monotonic()): its body has been arriving since
+    length: int = 0  # the body's claimed length
+    deadline: float = 0.0  # when its body must have arrived (time.monotonic())
+    got: int = 0  # bytes of its body arrived so far (set by its reader, without the lock)
+    claimed: float = 0.0  # when a large body claimed its whole length (its pace is measured from then)
+    got_at_claim: int = 0  # bytes of it that had arrived by then
+    address: str = ""  # its client's: large bodies take turns by address (`MemoryBudget.claim`)
+    holds_claim: bool = False  # it holds its whole large body (counted in the address's turns)
     # shuts its connection down when it is shed for a small body (None: never shed); it must not block
     # nor take the budget's lock (it is called under it)
     shed: Callable[[], None] | None = None
@@ -143,6 +158,11 @@ class MemoryBudget:
         self.shed_count = 0  # reservations shed for a small body since the budget was made
         # small bodies still arriving that may be shed (reserved with a `shed` callback), in order
         self._arriving: dict[Reservation, None] = {}
+        # large bodies waiting to `claim` their whole length, in the order they came: served in turn
+        self._claims: collections.deque[Reservation] = collections.deque()
+        # large bodies that claimed it and are still arriving (reserved with a `shed` callback)
+        self._arriving_large: dict[Reservation, None] = {}
+        self._claims_held: collections.Counter[str] = collections.Counter()  # large bodies held, by address
         self._cond = threading.Condition()
         # told (used, peak) under the lock after every change, in order (the worker's metrics gauge)
         self.listener: Callable[[int, int], None] | None = None
@@ -164,14 +184,15 @@ class MemoryBudget:
         self._changed()
 
     def reserve(
-        self, length: int, deadline: float, shed: Callable[[], None] | None = None
+        self, length: int, deadline: float, shed: Callable[[], None] | None = None, address: str = ""
     ) -> Reservation | None:
         """Reserve `upfront` of the first `min(length, first_bytes)` bytes of a body claimed at
         `length`, waiting until `deadline`; the part is the claim's (large: over `small_body`).
 
         A small claim that does not fit sheds small bodies arriving for `slow_seconds` or more (oldest
-        first) if that makes it fit, else waits. `shed` is how to shed this one in turn while its body
-        arrives (`received` ends that).
+        first) if that makes it fit, a large one large bodies behind their pace (`_behind`), else
+        waits. `shed` is how to shed this one in turn while its body
+        arrives (`received` ends that); `address` is its client's, for the turns of large bodies.
 
         None: the budget could not be had by then, or the whole claim can never fit its part.
         """
@@ -182,14 +203,22 @@ class MemoryBudget:
                 return None
             while not self._fits(amount, large):
                 now = time.monotonic()
-                if not large and self._shed_slow(amount, large, now, None):
+                if self._shed_behind(amount, now) if large else self._shed_slow(amount, large, now, None):
                     break
                 remaining = deadline - now
                 if remaining <= 0:
                     return None
-                self._cond.wait(remaining if large else min(remaining, self._next_slow(now)))
+                self._cond.wait(min(remaining, CLAIM_LOOK_SECONDS if large else self._next_slow(now)))
             self._take(amount, large)
-            reservation = Reservation(amount, large, started=time.monotonic(), shed=shed)
+            reservation = Reservation(
+                amount,
+                large,
+                started=time.monotonic(),
+                length=length,
+                deadline=deadline,
+                shed=shed,
+                address=address,
+            )
             if shed is not None and not large:
                 self._arriving[reservation] = None
             return reservation
@@ -198,6 +227,41 @@ class MemoryBudget:
         """Its whole body has arrived: it is never shed from now on."""
         with self._cond:
             self._arriving.pop(reservation, None)
+            self._arriving_large.pop(reservation, None)
+
+    def _behind(self, r: Reservation, now: float) -> bool:
+        """A large body arriving, since it claimed its length, at less than half the pace that ends it
+        by its deadline, for `slow_seconds` or more (one that sends its first bytes, claims, and
+        stalls). A body that waited its turn is judged from its turn, not from its first byte."""
+        elapsed = now - r.claimed
+        if elapsed < self.slow_seconds:
+            return False
+        if r.deadline <= r.claimed:
+            return True  # its deadline passed while it waited: it cannot end in time
+        done = (r.got - r.got_at_claim) / max(1, r.length - r.got_at_claim)
+        return done < 0.5 * elapsed / (r.deadline - r.claimed)
+
+    def _shed_behind(self, amount: int, now: float) -> bool:
+        """Shed large bodies behind their pace (`_behind`), oldest first, until `amount` fits the large
+        part; True when it does. Sheds nothing when all of them would not make it fit. Under the lock."""
+        behind = [r for r in self._arriving_large if self._behind(r, now)]
+        freed = sum(r.amount for r in behind)
+        if (
+            not behind
+            or self.used_large - freed + amount > self.large
+            or self.used - freed + amount > self.total
+        ):
+            return False
+        for victim in behind:
+            if self._fits(amount, True):
+                break
+            del self._arriving_large[victim]
+            victim.released = True
+            self._give(victim)
+            self.shed_count += 1
+            if victim.shed is not None:
+                victim.shed()
+        return self._fits(amount, True)
 
     def _shed_slow(self, amount: int, large: bool, now: float, keep: Reservation | None) -> bool:
         """Shed slow small bodies (not `keep`), oldest first, until `amount` fits; True when it does.
@@ -224,10 +288,12 @@ class MemoryBudget:
         return self._fits(amount, large)
 
     def _next_slow(self, now: float) -> float:
-        """Seconds until the oldest small body arriving becomes slow (a waiter looks again then)."""
+        """Seconds until the next small body arriving becomes slow (a waiter looks again then, or when
+        budget is given back); a day when every one already is (shedding them was not enough)."""
         for r in self._arriving:  # the oldest first
-            return max(0.001, r.started + self.slow_seconds - now)
-        return self.slow_seconds
+            if r.started + self.slow_seconds > now:
+                return r.started + self.slow_seconds - now
+        return 86400.0
 
     @staticmethod
     def covered(reservation: Reservation) -> int:
@@ -248,8 +314,9 @@ class MemoryBudget:
         holds nothing (what it held is given back first, so waiters cannot deadlock).
 
         For a large body once its first bytes have come: large bodies are read one at a time, as many
-        as the large part holds, the others waiting their turn. False: not by the deadline, or
-        released (the reservation then holds nothing).
+        as the large part holds, in the order they claimed (a client that keeps claiming cannot
+        overtake one waiting before it). False: not by the deadline, or released (the reservation then
+        holds nothing).
         """
         amount = upfront(length)
         with self._cond:
@@ -259,16 +326,43 @@ class MemoryBudget:
                 return True
             self._give(reservation)
             reservation.amount = 0
-            while not self._fits(amount, reservation.large):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            self._take(amount, reservation.large)
-            reservation.amount = amount
-            return True
+            self._claims.append(reservation)
+            try:
+                while True:
+                    now = time.monotonic()
+                    turn = self._next_claim() is reservation
+                    if turn and (self._fits(amount, reservation.large) or self._shed_behind(amount, now)):
+                        break
+                    remaining = deadline - now
+                    if remaining <= 0 or reservation.released:
+                        return False
+                    # the one whose turn it is looks again as bodies fall behind their pace
+                    self._cond.wait(min(remaining, CLAIM_LOOK_SECONDS) if turn else remaining)
+                self._take(amount, reservation.large)
+                reservation.amount = amount
+                reservation.holds_claim = True
+                reservation.claimed, reservation.got_at_claim = time.monotonic(), reservation.got
+                self._claims_held[reservation.address] += 1
+                if reservation.shed is not None:
+                    self._arriving_large[reservation] = None
+                return True
+            finally:
+                self._claims.remove(reservation)
+                self._cond.notify_all()  # the next in turn may fit now
+
+    def _next_claim(self) -> Reservation:
+        """Whose turn it is: the first waiting claim of the address holding the fewest large bodies
+        (a client that opens many connections takes one turn, not all of them, before another
+        client's). Under the lock, with claims waiting."""
+        held = self._claims_held
+        return min(self._claims, key=lambda r: held[r.address])  # min keeps the first of equals
 
     def _give(self, reservation: Reservation) -> None:
+        if reservation.holds_claim:
+            reservation.holds_claim = False
+            self._claims_held[reservation.address] -= 1
+            if not self._claims_held[reservation.address]:
+                del self._claims_held[reservation.address]
         self.used -= reservation.amount
         if reservation.large:
             self.used_large -= reservation.amount
@@ -307,6 +401,7 @@ class MemoryBudget:
             return
         with self._cond:
             self._arriving.pop(reservation, None)
+            self._arriving_large.pop(reservation, None)
             if reservation.released:
                 return
             reservation.released = True

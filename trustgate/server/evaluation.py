@@ -56,7 +56,7 @@ def decide(
     if state.pool.failed:
         failed = admission.Failed("its policies failed to compile", fail_open)
         return _failure(state, review, context, failed, plan.notes)
-    job = state.pool.submit(Job(plan, context, deadline, size=review.size))
+    job = state.pool.submit(Job(plan, context, deadline, cost=review.cost))
     evaluated = _evaluated(job, deadline)
     if evaluated.decision is not None and evaluated.decision.images:
         images = evaluated.decision.images

@@ -420,7 +420,8 @@ class Handler(BaseHTTPRequestHandler):
                 state.metrics.observe("bad_request", time.monotonic() - started)
                 return
             assert reservation is not None  # a body is read only with its reservation
-            if not state.budget.adjust(reservation, estimate(body)):  # parsing it costs more than that
+            # parsing it may cost more than the reservation: a small body sheds slow ones for it too
+            if not state.budget.adjust(reservation, estimate(body), shed_slow=not reservation.large):
                 self._over_budget()
                 return
             try:
@@ -490,7 +491,7 @@ class Handler(BaseHTTPRequestHandler):
             _shut(conn.handle)
             state.metrics.connections("shed_memory", 1)
 
-        reservation = state.budget.reserve(length, self._reader.deadline, shed)
+        reservation = state.budget.reserve(length, self._reader.deadline, shed, conn.address)
         if reservation is None:
             self._over_budget()
             return None, None
@@ -516,6 +517,7 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 body += chunk
                 got += len(chunk)
+                reservation.got = got  # its pace, for a large body that others wait behind
         except (TimeoutError, OSError, ValueError):
             self.close_connection = True
             self._busy()

@@ -11,17 +11,23 @@ handler with the decision and takes the next request, while the handler
 thread waits for the commit before answering. One commit then carries the
 records of every request in flight (group commit), not one per evaluator.
 
-Which request goes first: the smallest. Evaluating costs about 1.6-1.9 us per
-byte of review (a Pod of 2,500 containers, 0.6 MiB: ~1 s alone; 5,000: 1.9 s),
-so a client allowed to create objects could send heavy ones back to back and
-keep every evaluator busy, and a small review queued behind them waited past
-its deadline (the failure policy then answered it: an allow on
-`/validate/fail-open`). Requests are taken by size class (`size_class`: the
-API server's reviews of a few KiB first), in arrival order within a class,
-and those over `HEAVY_BYTES` never hold the last evaluator (`heavy_limit`),
-as a hung registry may not (`RegistryConfig.sharing`). A heavy review waits
-while lighter ones keep coming: under that load it gets the failure policy
-at its deadline, as any request does when the server is overloaded.
+Which request goes first: the lightest. Evaluating costs about 1.6-1.9 us per
+byte of an ordinary review (a Pod of 2,500 containers, 0.6 MiB: ~1 s alone;
+5,000: 1.9 s), and more for many small objects (7,700 minimal containers in
+250 KiB: seconds), so a client allowed to create objects could send heavy
+reviews back to back and keep every evaluator busy, and a small review queued
+behind them waited past its deadline (the failure policy then answered it: an
+allow on `/validate/fail-open`). Each review is weighed by
+`admission.review_cost` (48 bytes per object and array, about what an
+ordinary review holds of each, or an eighth of its bytes when more);
+requests are taken by cost class (`cost_class`: the API server's reviews of
+a few KiB first), in arrival order within a class, and those over
+`HEAVY_COST` never hold the last evaluator (`heavy_limit`), as a hung
+registry may not (`RegistryConfig.sharing`). A job whose deadline passed
+while it waited is taken out at once, heavy or not (its handler has answered
+and given its memory back). A heavy review waits while lighter ones keep
+coming: under that load it gets the failure policy at its deadline, as any
+request does when the server is overloaded.
 
 Leaves out: HTTP (the handler thread waits on a `Job`), recording the
 decisions made without the gate (`evaluation`, through the recorder), and
@@ -54,15 +60,16 @@ if TYPE_CHECKING:
     from trustgate.model import Decision, DocumentResult
     from trustgate.server.admission import Plan
 
-# A review over this many bytes is heavy: it never takes the last free evaluator (the API server's
-# reviews are a few KiB, 50 KiB with large objects; 256 KiB is also the memory budget's small body).
-HEAVY_BYTES = 256 * 1024
+# A review costing more than this (`admission.review_cost`) is heavy: it never takes the last free
+# evaluator (the API server's reviews are a few KiB, 50 KiB with large objects; 256 KiB is also the
+# memory budget's small body).
+HEAVY_COST = 256 * 1024
 
 
-def size_class(size: int) -> int:
-    """The order in which a review of `size` bytes is evaluated: 0 up to 8 KiB, then one class per
-    fourfold size (32 KiB, 128 KiB, ...); heavy reviews after every lighter one."""
-    return max(0, (max(size, 1) - 1).bit_length() - 13 + 1) // 2 + (100 if size > HEAVY_BYTES else 0)
+def cost_class(cost: int) -> int:
+    """The order in which a review of `cost` is evaluated: 0 up to 8 KiB, then one class per fourfold
+    cost (32 KiB, 128 KiB, ...); heavy reviews after every lighter one."""
+    return max(0, (max(cost, 1) - 1).bit_length() - 13 + 1) // 2 + (100 if cost > HEAVY_COST else 0)
 
 
 def heavy_limit(evaluators: int) -> int:
@@ -77,7 +84,8 @@ class Job:
     plan: Plan
     context: DecisionContext | None
     deadline: float  # time.monotonic() value after which nobody waits for the answer
-    size: int = 0  # bytes of the review: the order it is evaluated in (`size_class`)
+    cost: int = 0  # what evaluating it costs (`admission.review_cost`): its order (`cost_class`)
+    holds_heavy: bool = False  # taken as a heavy job: counted in `EvaluatorPool.heavy_busy` until done
     done: threading.Event = field(default_factory=threading.Event)
     decision: Decision | None = None
     error: str = ""  # set when evaluation failed: the reason for the failure policy
@@ -149,11 +157,11 @@ class EvaluatorPool:
     ) -> None:
         self._build = build_gate
         self._recorder = recorder  # the Gates' log: their appends are deferred (see the module docstring)
-        # waiting jobs by (size class, arrival); `_jobs` is guarded by `_lock`, waited on with `_wake`
+        # waiting jobs by (cost class, arrival); `_jobs` is guarded by `_lock`, waited on with `_wake`
         self._jobs: list[tuple[int, int, Job]] = []
         self._arrivals = itertools.count()
         self._closed = False
-        self.heavy_busy = 0  # heavy reviews (over HEAVY_BYTES) being evaluated now
+        self.heavy_busy = 0  # heavy reviews (costing over HEAVY_COST) being evaluated now
         self._ready = 0
         self._failed: str = ""
         self._lock = threading.Lock()
@@ -185,9 +193,9 @@ class EvaluatorPool:
         return self.ready
 
     def submit(self, job: Job) -> Job:
-        """Queue `job` behind the waiting jobs of its size class and of lighter ones."""
+        """Queue `job` behind the waiting jobs of its cost class and of lighter ones."""
         with self._wake:
-            heapq.heappush(self._jobs, (size_class(job.size), next(self._arrivals), job))
+            heapq.heappush(self._jobs, (cost_class(job.cost), next(self._arrivals), job))
             self._wake.notify()
         return job
 
@@ -199,23 +207,35 @@ class EvaluatorPool:
 
     def _take(self) -> Job | None:
         """The next job to evaluate (the lightest, the oldest within its class); None once closed and
-        none is left. A heavy job waits while heavy ones hold `heavy_limit` evaluators."""
+        none is left. A heavy job waits while heavy ones hold `heavy_limit` evaluators; a job whose
+        deadline passed is taken at once, wherever it waits (it is only failed)."""
         with self._wake:
             while True:
                 if self._jobs:
                     job = self._jobs[0][2]
-                    heavy = job.size > HEAVY_BYTES
+                    heavy = job.cost > HEAVY_COST
                     if not heavy or self.heavy_busy < self.heavy_limit:
                         heapq.heappop(self._jobs)
                         self.heavy_busy += heavy
+                        job.holds_heavy = heavy
                         return job
-                elif self._closed:
+                    now = time.monotonic()
+                    expired = next((e for e in self._jobs if e[2].deadline <= now), None)
+                    if expired is not None:
+                        self._jobs.remove(expired)
+                        heapq.heapify(self._jobs)
+                        return expired[2]  # not counted as heavy: `_run` fails it without evaluating
+                    # wake when the first waiting job's deadline passes, to take it out
+                    self._wake.wait(max(0.001, min(e[2].deadline for e in self._jobs) - now))
+                    continue
+                if self._closed:
                     return None
                 self._wake.wait()
 
     def _done(self, job: Job) -> None:
-        if job.size > HEAVY_BYTES:
+        if job.holds_heavy:
             with self._wake:
+                job.holds_heavy = False
                 self.heavy_busy -= 1
                 self._wake.notify()
 

@@ -366,3 +366,129 @@ def test_depth_of_a_wide_array_keeps_one_iterator_per_level() -> None:
         cur = nxt
     assert admission._depth(deep) > admission.MAX_DEPTH
     assert admission._depth(7) == 0
+
+
+def test_a_small_body_that_has_arrived_sheds_slow_ones_for_its_parse_estimate() -> None:
+    """Shedding made room for a review's first reservation only; its parse estimate (more than 11x
+    its length for compact Kubernetes JSON) then did not fit and it was closed unanswered."""
+    b = _tiny()
+    shed: list[int] = []
+    _arriving(b, 9, shed, age=2.0)
+    review = b.reserve(10, _soon())
+    assert review is not None and shed == []
+    b.received(review)
+    assert b.adjust(review, 330, shed_slow=True)  # 220 more: two slow bodies shed, not itself
+    assert shed == [1000, 1001] and not review.released and b.used == 1100 - 2 * 110 + 220
+    assert not b.adjust(review, 2000, shed_slow=True)  # cannot fit even with every slow one shed
+    assert shed == [1000, 1001] and review.amount == 330
+
+
+def test_large_bodies_claim_their_turn_in_the_order_they_came() -> None:
+    """Each release woke every waiting claim and the quickest took it: a client that kept claiming
+    16 MiB bodies overtook a legal 1 MiB UPDATE until its deadline (admitted on the fail-open path)."""
+    b = MemoryBudget(1100 + 1100, 1100, 50, 20)
+    holder = b.reserve(80, _soon())
+    assert holder is not None and b.claim(holder, 80, _soon())  # 880 of the large part's 1,100
+    won: list[int] = []
+    waiters = []
+    for i in range(5):
+        r = b.reserve(60, _soon())  # first bytes' share, given back while it waits to claim
+        assert r is not None
+        t = threading.Thread(target=lambda r=r, i=i: won.append(i) if b.claim(r, 60, _soon(1.0)) else None)
+        t.start()
+        waiters.append(t)
+        time.sleep(0.02)  # in order
+    b.release(holder)
+    for t in waiters:
+        t.join(5)
+    assert won == [0]  # 660 each: one at a time, the first that came
+
+
+def test_waiters_do_not_spin_when_every_slow_body_is_too_little_to_shed() -> None:
+    """When the oldest arriving body was already slow but shedding all of them would not make room,
+    every waiter woke each millisecond and scanned the arriving bodies (2.5 s of CPU in 3 s)."""
+    b = _tiny()
+    shed: list[int] = []
+    _arriving(b, 1, shed, age=2.0)  # slow, but 110 bytes: not enough for a 220-byte claim
+    for r in _arriving(b, 9, shed, first=2000):
+        b.received(r)
+    calls = [0]
+    original = b._next_slow
+
+    def counted(now: float) -> float:
+        calls[0] += 1
+        return original(now)
+
+    b._next_slow = counted  # type: ignore[method-assign]
+    waiters = [threading.Thread(target=b.reserve, args=(20, _soon(0.3))) for _ in range(20)]
+    for t in waiters:
+        t.start()
+    for t in waiters:
+        t.join(5)
+    assert shed == [] and calls[0] <= 3 * len(waiters), calls
+
+
+def _large_budget() -> MemoryBudget:
+    """A large part of 1,100 beside 1,100 more; bodies over 50 bytes are large; claims of 80 hold 880."""
+    b = MemoryBudget(1100 + 1100, 1100, 50, 20)
+    b.slow_seconds = 0.2
+    return b
+
+
+def _stalled_claim(b: MemoryBudget, shed: list[str], address: str, got: int) -> budget.Reservation:
+    """A large body of 80 bytes that claimed its whole length a second ago and has `got` bytes."""
+    r = b.reserve(80, time.monotonic() + 10, lambda: shed.append(address), address)
+    assert r is not None and b.claim(r, 80, _soon())
+    r.got = got
+    r.claimed -= 1.0  # claimed a tenth of its 10 s deadline ago
+    return r
+
+
+def test_a_large_body_fallen_behind_its_pace_is_shed_for_the_next_claim() -> None:
+    """A body that sent its first bytes, claimed 11x its length and stalled held the large part for
+    its whole deadline; a legal large UPDATE behind it waited until its own (then, on the fail-open
+    path, admitted unevaluated)."""
+    b = _large_budget()
+    shed: list[str] = []
+    stalled = _stalled_claim(b, shed, "attacker", got=1)  # 1 of 80 after a tenth of its time
+    legal = b.reserve(60, _soon(), lambda: shed.append("legal"), "api-server")
+    assert legal is not None and b.claim(legal, 60, _soon(2))
+    assert shed == ["attacker"] and stalled.released and b.shed_count == 1
+
+
+def test_a_large_body_on_its_pace_is_not_shed() -> None:
+    b = _large_budget()
+    shed: list[str] = []
+    arriving = _stalled_claim(b, shed, "client", got=30)  # 3/8 of it after a tenth of its time
+    other = b.reserve(60, _soon(), lambda: shed.append("other"), "api-server")
+    assert other is not None and not b.claim(other, 60, _soon(0.3))
+    assert shed == [] and not arriving.released
+
+
+def test_large_bodies_take_turns_by_address() -> None:
+    """A client holding a large body, with more claims waiting, takes its turn after another
+    client's claim, even one that came later: many connections give one address one turn."""
+    b = MemoryBudget(1800 + 1100, 1800, 50, 20)  # large bodies: over 50 bytes, in a part of 1,800
+    holders = {}
+    for address in ("attacker", "other"):  # 660 each
+        r = b.reserve(60, _soon(), None, address)
+        assert r is not None and r.large and b.claim(r, 60, _soon())
+        holders[address] = r
+    won: list[str] = []
+    waiting = []
+    for address in ("attacker", "api-server"):  # 880 each: one fits once "other" is done
+        r = b.reserve(80, _soon(), None, address)
+        assert r is not None
+
+        def claim(r: budget.Reservation = r, address: str = address) -> None:
+            if b.claim(r, 80, _soon(1.0)):
+                won.append(address)
+
+        t = threading.Thread(target=claim)
+        t.start()
+        waiting.append(t)
+        time.sleep(0.05)  # the attacker's claim came first
+    b.release(holders["other"])
+    for t in waiting:
+        t.join(5)
+    assert won == ["api-server"] and b.shed_count == 0

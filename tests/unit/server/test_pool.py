@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import threading
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
+from support.webhook import POD, review
+
 from trustgate.errors import Error
 from trustgate.gate.verdict import Failure
 from trustgate.model import Decision, Mode
+from trustgate.server import admission
 from trustgate.server.evaluation import _evaluated
-from trustgate.server.pool import HEAVY_BYTES, EvaluatorPool, Job, heavy_limit, size_class
+from trustgate.server.pool import HEAVY_COST, EvaluatorPool, Job, cost_class, heavy_limit
 
 
 def _job(seconds: float = 5.0) -> Job:
@@ -178,9 +182,9 @@ class _RecordingGate:
         pass
 
 
-def _sized(name: str, size: int) -> Job:
+def _sized(name: str, cost: int, seconds: float = 10) -> Job:
     plan = SimpleNamespace(old=None, documents=[name], verify_images=False)
-    return Job(plan=cast(Any, plan), context=None, deadline=time.monotonic() + 10, size=size)
+    return Job(plan=cast(Any, plan), context=None, deadline=time.monotonic() + seconds, cost=cost)
 
 
 def _until(condition: Callable[[], bool]) -> None:
@@ -190,11 +194,26 @@ def _until(condition: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
-def test_size_classes_put_the_api_servers_reviews_first_and_heavy_ones_last() -> None:
-    assert size_class(900) == size_class(8 * 1024) == 0 < size_class(8 * 1024 + 1)
-    assert size_class(50 * 1024) < size_class(HEAVY_BYTES) < size_class(HEAVY_BYTES + 1)
-    assert size_class(HEAVY_BYTES + 1) < size_class(16 * 1024 * 1024)
+def test_cost_classes_put_the_api_servers_reviews_first_and_heavy_ones_last() -> None:
+    assert cost_class(900) == cost_class(8 * 1024) == 0 < cost_class(8 * 1024 + 1)
+    assert cost_class(50 * 1024) < cost_class(HEAVY_COST) < cost_class(HEAVY_COST + 1)
+    assert cost_class(HEAVY_COST + 1) < cost_class(16 * 1024 * 1024)
     assert heavy_limit(4) == 3 and heavy_limit(1) == 1
+
+
+def test_a_review_of_many_small_objects_weighs_as_much_as_evaluating_it_costs() -> None:
+    """Minimal containers (26 bytes each) or empty volumes (3) cost per object, not per byte: 250 KiB
+    of them took seconds to evaluate and counted as light, holding every evaluator."""
+    for obj in (POD, {"kind": "Deployment", "spec": {"template": {"spec": POD["spec"]}}}):
+        ordinary = json.dumps(review(obj, operation="UPDATE", old=obj), separators=(",", ":")).encode()
+        assert 0.8 * len(ordinary) < admission.review_cost(ordinary) < 1.5 * len(ordinary)
+        assert cost_class(admission.review_cost(ordinary)) == 0
+    value = json.dumps(review({"kind": "ConfigMap", "data": {"blob": "x" * (1 << 20)}})).encode()
+    assert cost_class(admission.review_cost(value)) < cost_class(HEAVY_COST + 1)  # long strings are cheap
+    minimal = json.dumps({"containers": [{"name": "c", "image": "x"}] * 8_000}).encode()
+    assert len(minimal) < HEAVY_COST < admission.review_cost(minimal)
+    empty = b'{"volumes":[' + b",".join([b"{}"] * 30_000) + b"]}"
+    assert admission.review_cost(empty) > HEAVY_COST > 2 * len(empty)
 
 
 def test_waiting_jobs_are_taken_lightest_first_and_in_arrival_order_within_a_size() -> None:
@@ -206,7 +225,7 @@ def test_waiting_jobs_are_taken_lightest_first_and_in_arrival_order_within_a_siz
     try:
         first = pool.submit(_sized("first", 1000))
         _until(lambda: seen == ["first"])
-        waiting = [("heavy", 2 * HEAVY_BYTES), ("medium", 60_000), ("small", 2000), ("small-2", 900)]
+        waiting = [("heavy", 2 * HEAVY_COST), ("medium", 60_000), ("small", 2000), ("small-2", 900)]
         jobs = [pool.submit(_sized(name, size)) for name, size in waiting]
         hold["first"].set()
         for job in [first, *jobs]:
@@ -224,7 +243,7 @@ def test_heavy_reviews_never_hold_the_last_evaluator() -> None:
     pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=3)
     assert pool.wait_ready(5)
     try:
-        heavy = [pool.submit(_sized(f"heavy-{i}", HEAVY_BYTES + 1)) for i in range(3)]
+        heavy = [pool.submit(_sized(f"heavy-{i}", HEAVY_COST + 1)) for i in range(3)]
         _until(lambda: len(seen) == 2)
         time.sleep(0.05)
         assert sorted(seen) == ["heavy-0", "heavy-1"] and pool.heavy_busy == 2  # the third waits
@@ -255,3 +274,28 @@ def test_a_closed_pool_evaluates_what_was_waiting_then_its_threads_end() -> None
     for thread in pool._threads:
         thread.join(5)
         assert not thread.is_alive()
+
+
+def test_jobs_whose_deadline_passed_are_taken_out_even_past_the_heavy_limit() -> None:
+    """Expired heavy jobs waited behind the heavy limit with an evaluator idle, each holding its
+    parsed review after its handler had answered and given its memory back."""
+    seen: list[str] = []
+    hold = {f"heavy-{i}": threading.Event() for i in range(2)}
+    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=3)
+    assert pool.wait_ready(5)
+    try:
+        busy = [pool.submit(_sized(f"heavy-{i}", HEAVY_COST + 1)) for i in range(2)]
+        _until(lambda: len(seen) == 2)
+        expiring = [pool.submit(_sized(f"late-{i}", HEAVY_COST + 1, seconds=0.2)) for i in range(5)]
+        for job in expiring:
+            assert job.done.wait(3)  # failed at their deadline, not when a heavy one finishes
+            assert job.failure is Failure.DEADLINE
+        assert not any(name.startswith("late") for name in seen) and pool.heavy_busy == 2
+        assert not pool._jobs
+        for event in hold.values():
+            event.set()
+        for job in busy:
+            assert job.done.wait(5)
+        _until(lambda: pool.heavy_busy == 0)
+    finally:
+        pool.close()
