@@ -266,6 +266,20 @@ def test_a_tree_node_changed_below_the_root_is_found_by_verify_and_proves_nothin
         assert 'id="state">not-intact<' in result and "below its root" in result
 
 
+def test_a_chain_head_of_another_type_is_an_altered_head_in_verify_not_an_inconsistent_page(
+    db: Path,
+) -> None:
+    """The integrity page read the head through `store.head()`, which refuses a head of the wrong
+    type: Verify showed the 409 "inconsistent" page, where `log verify` names the altered head."""
+    tamper(db, "UPDATE chain_head SET seq = 'abc'")
+    with serve_ui(f"sqlite:///{db}") as server:
+        job = httpx.post(server.base + "/integrity/verify", timeout=30).headers["location"]
+        deadline = time.monotonic() + 30
+        while "running" in (result := get(server, job).text) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert 'id="state">not-intact<' in result and "chain head" in result, result
+
+
 def test_a_time_filtered_list_does_not_trust_summary_positions_the_records_contradict(
     log: Log, db: Path
 ) -> None:
