@@ -84,6 +84,16 @@ CASES = {
         + 'kind: Pod\nspec:\n  containers:\n  - name: a\n    ports: [{containerPort: 80, name: "port-٨٠"}]\n',
         'port name "port-٨٠" must match port-<digits>',
     ),
+    # Go's dtoi reads any number of leading zeros in a prefix length: this is 0.0.0.0/0
+    "cidr-prefix-length-with-leading-zeros": (
+        """deny contains msg if {
+  net.cidr_contains(input.cidr, "8.8.8.8")
+  msg := sprintf("cidr %s contains public addresses", [input.cidr])
+}
+""",
+        OBJECT + 'kind: NetworkPolicy\ncidr: "0.0.0.0/000000000"\n',
+        "cidr 0.0.0.0/000000000 contains public addresses",
+    ),
     # an empty search string is an error in OPA: undefined, so `ok` does not hold
     "indexof-n-empty-search": (
         """ok if count(indexof_n(input.name, input.sep)) > 0
