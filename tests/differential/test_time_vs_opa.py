@@ -192,6 +192,26 @@ def test_date_clock_weekday() -> None:
     )
 
 
+def test_zone_names_that_only_a_path_would_read() -> None:
+    """Go's zone files are opened by name (`America/New_York/`: ENOTDIR) and its embedded copy
+    is looked up by the exact name: a trailing `/` or `/.` is no zone, as in OPA."""
+    names = [
+        "UTC/",
+        "America/New_York/",
+        "America/New_York//",
+        "Etc/UTC/.",
+        "Etc/UTC/",
+        "Europe/",
+        "America/./New_York",
+        "./America/New_York",
+        "America//New_York",
+        "Asia/Kolkata/",
+        "America",
+    ]
+    cases = [[[1700000000123456789, z]] for z in names]
+    _check(_compare("time.clock", 1, cases) + _compare("time.date", 1, cases))
+
+
 def test_add_date() -> None:
     """Go's AddDate normalises (Jan 31 + 1 month is Mar 2), in the operand's zone."""
     rng = _rng()

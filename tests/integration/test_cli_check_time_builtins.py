@@ -78,6 +78,18 @@ CASES = {
         'spec: {retention: "31d"}',
         "retention must be at most 30 days",
     ),
+    "zone-name-with-a-trailing-slash-is-unknown": (
+        """
+        package main
+        import rego.v1
+        deny contains msg if {
+          not time.clock([0, input.spec.timeZone])
+          msg := sprintf("unknown time zone %q", [input.spec.timeZone])
+        }
+        """,
+        'spec: {timeZone: "America/New_York/"}',
+        'unknown time zone "America/New_York/"',
+    ),
 }
 
 

@@ -109,6 +109,10 @@ def _load_location(name: str) -> _Location:
             continue
         if zone := _from_tzdata(name, data):
             return zone
+    if any(part in ("", ".") for part in name.split("/")):
+        # Go's embedded copy is a zip looked up by the exact name, where the package's path
+        # would read `America/New_York/` or `Etc/./UTC` as the zone file (ENOTDIR in Go).
+        raise _BuiltinError("unknown time zone")
     try:  # Go's embedded time/tzdata, which OPA imports
         data = resources.files("tzdata.zoneinfo").joinpath(name).read_bytes()
     except (ModuleNotFoundError, OSError, ValueError):
