@@ -441,6 +441,10 @@ def test_indexof_n_and_replace() -> None:
     _check(
         _compare("indexof_n", 2, [[t, s] for t in texts for s in searches] + [[1, "a"]])
         + _compare("replace", 3, [[t, s, n] for t in texts for s in searches for n in ["", "x", "é"]])
+        # a literal search: regorus' own is kept only for a text that is a string by its form
+        + _compare(
+            "indexof_n", 1, [[t] for t in [*texts, 5, None, ["a"], {"a": 1}]], 'indexof_n(input[0], "a")'
+        )
     )
 
 

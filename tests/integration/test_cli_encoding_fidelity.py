@@ -94,6 +94,15 @@ CASES = {
         OBJECT + 'kind: NetworkPolicy\ncidr: "0.0.0.0/000000000"\n',
         "cidr 0.0.0.0/000000000 contains public addresses",
     ),
+    # a text that is not a string is an operand error in OPA: undefined, not a failed evaluation
+    "indexof-n-of-a-number": (
+        """ok if count(indexof_n(input.name, "a")) >= 0
+
+deny contains "name is not text" if not ok
+""",
+        OBJECT + "kind: ConfigMap\nname: 5\n",
+        "name is not text",
+    ),
     # an empty search string is an error in OPA: undefined, so `ok` does not hold
     "indexof-n-empty-search": (
         """ok if count(indexof_n(input.name, input.sep)) > 0

@@ -1332,7 +1332,9 @@ def _go_helper(
         return ""  # differs only for strings
     if name in ("indexof", "indexof_n", "replace"):  # differ only for an empty search string
         kind, body = _kind(params[1]) if isinstance(params[1], dict) else ("", {})
-        if kind in ("String", "RawString") and body.get("value"):
+        # (and for a text that is not a string: `indexof_n` is not guarded, regorus' raises)
+        unguarded = name == "indexof_n" and _static_type(params[0]) != "string"
+        if kind in ("String", "RawString") and body.get("value") and not unguarded:
             return ""
     return "go_" + name.replace(".", "_")
 
