@@ -227,6 +227,8 @@ def test_bracketed_yaml_marshal_is_refused_at_load(write: Write) -> None:
         "yb/policy/p.rego",
         HEAD + 'deny contains "x" if yaml["marshal"](input.v) != "\\"yes\\"\\n"\n',
     )
-    code, out, err = check("-p", str(policy.parent), str(write("yb/in.yaml", OBJECT + "kind: ConfigMap\nv: 'yes'\n")))
+    code, out, err = check(
+        "-p", str(policy.parent), str(write("yb/in.yaml", OBJECT + "kind: ConfigMap\nv: 'yes'\n"))
+    )
     assert code == 3, out
     assert "`yaml.marshal` cannot be evaluated as OPA does" in out + err
