@@ -110,6 +110,26 @@ def test_net_cidr_contains_addresses_and_networks() -> None:
     _check(_compare("net.cidr_contains", 2, cases))
 
 
+def test_net_cidr_prefix_length_with_many_leading_zeros() -> None:
+    """Go's `dtoi` takes any number of leading zeros: `0.0.0.0/000000000` is 0.0.0.0/0."""
+    networks = [
+        f"{a}/{'0' * z}{n}"
+        for a, n in [("0.0.0.0", 0), ("10.1.2.3", 32), ("::", 0), ("::ffff:10.0.0.0", 104)]
+        for z in (7, 8, 9, 12, 40)
+    ]
+    networks += [
+        "10.0.0.0/" + "0" * 5000 + "8",
+        "10.0.0.0/" + "0" * 9 + "16777216",
+        "10.0.0.0/" + "0" * 9 + "33",
+    ]
+    cases = [[n, x] for n in networks for x in ["8.8.8.8", "10.1.2.3", "::ffff:10.1.2.3", "2001:db8::1"]]
+    _check(
+        _compare("net.cidr_contains", 2, cases)
+        + _compare("net.cidr_is_valid", 1, [[n] for n in networks])
+        + _compare("net.cidr_intersects", 2, [[n, "8.8.8.0/24"] for n in networks])
+    )
+
+
 def test_net_cidr_intersects_and_is_valid() -> None:
     cases: list[list[Any]] = [list(p) for p in itertools.product(NETWORKS, NETWORKS)]
     cases += [[1, "10.0.0.0/8"], ["10.0.0.0/8", None]]
@@ -421,6 +441,10 @@ def test_indexof_n_and_replace() -> None:
     _check(
         _compare("indexof_n", 2, [[t, s] for t in texts for s in searches] + [[1, "a"]])
         + _compare("replace", 3, [[t, s, n] for t in texts for s in searches for n in ["", "x", "é"]])
+        # a literal search: regorus' own is kept only for a text that is a string by its form
+        + _compare(
+            "indexof_n", 1, [[t] for t in [*texts, 5, None, ["a"], {"a": 1}]], 'indexof_n(input[0], "a")'
+        )
     )
 
 

@@ -192,6 +192,26 @@ def test_date_clock_weekday() -> None:
     )
 
 
+def test_zone_names_that_only_a_path_would_read() -> None:
+    """Go's zone files are opened by name (`America/New_York/`: ENOTDIR) and its embedded copy
+    is looked up by the exact name: a trailing `/` or `/.` is no zone, as in OPA."""
+    names = [
+        "UTC/",
+        "America/New_York/",
+        "America/New_York//",
+        "Etc/UTC/.",
+        "Etc/UTC/",
+        "Europe/",
+        "America/./New_York",
+        "./America/New_York",
+        "America//New_York",
+        "Asia/Kolkata/",
+        "America",
+    ]
+    cases = [[[1700000000123456789, z]] for z in names]
+    _check(_compare("time.clock", 1, cases) + _compare("time.date", 1, cases))
+
+
 def test_add_date() -> None:
     """Go's AddDate normalises (Jan 31 + 1 month is Mar 2), in the operand's zone."""
     rng = _rng()
@@ -256,6 +276,22 @@ def test_parse_duration_ns() -> None:
         pieces = [rng.choice(numbers) + rng.choice(units) for _ in range(rng.randint(1, 3))]
         texts.append(rng.choice(["", "-", "+"]) + "".join(pieces))
     _check(_compare("time.parse_duration_ns", 1, [[t] for t in texts] + [[1], [None]]))
+
+
+def test_parse_duration_ns_fractional_days_weeks_years() -> None:
+    """OPA rewrites `0.3d` as `7.199999999999999h` (a float64 product, shortest digits) for Go's
+    ParseDuration: 25919999999999 ns, not 25920000000000; `106751.99116730064d` overflows."""
+    rng = _rng()
+    numbers = ["0.3", "0.7", "1.1", "2.3", "0.000001", "0.0000001", "106751.99116730064", "106751.9911673006",
+               "106751.1", "106750.9", "15250.2", "292.4", "292.47", "0.33333333333333", "123456.789",
+               "5.", ".5", "1e3", "1.2.3", ".", "9" * 400]  # fmt: skip
+    texts = [n + u for n in numbers for u in ("d", "w", "y")]
+    for _ in range(1500):
+        pieces = [
+            rng.choice(numbers) + rng.choice(["d", "w", "y", "h", "m", "s", "ms", "µs"]) for _ in range(2)
+        ]
+        texts.append(rng.choice(["", "-", "+"]) + "".join(pieces))
+    _check(_compare("time.parse_duration_ns", 1, [[t] for t in texts]))
 
 
 def test_layout_language_elements_round_trip_as_go() -> None:

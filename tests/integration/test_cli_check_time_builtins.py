@@ -78,6 +78,29 @@ CASES = {
         'spec: {retention: "31d"}',
         "retention must be at most 30 days",
     ),
+    "parse-duration-fractional-days-as-opa-rounds": (
+        """
+        package main
+        import rego.v1
+        deny contains "grace period must be at least 0.3 days (25920 s)" if {
+          time.parse_duration_ns(input.spec.grace) < 25920000000000
+        }
+        """,
+        'spec: {grace: "0.3d"}',  # OPA: 7.199999999999999h, one nanosecond short
+        "grace period must be at least 0.3 days",
+    ),
+    "zone-name-with-a-trailing-slash-is-unknown": (
+        """
+        package main
+        import rego.v1
+        deny contains msg if {
+          not time.clock([0, input.spec.timeZone])
+          msg := sprintf("unknown time zone %q", [input.spec.timeZone])
+        }
+        """,
+        'spec: {timeZone: "America/New_York/"}',
+        'unknown time zone "America/New_York/"',
+    ),
 }
 
 

@@ -84,6 +84,25 @@ CASES = {
         + 'kind: Pod\nspec:\n  containers:\n  - name: a\n    ports: [{containerPort: 80, name: "port-٨٠"}]\n',
         'port name "port-٨٠" must match port-<digits>',
     ),
+    # Go's dtoi reads any number of leading zeros in a prefix length: this is 0.0.0.0/0
+    "cidr-prefix-length-with-leading-zeros": (
+        """deny contains msg if {
+  net.cidr_contains(input.cidr, "8.8.8.8")
+  msg := sprintf("cidr %s contains public addresses", [input.cidr])
+}
+""",
+        OBJECT + 'kind: NetworkPolicy\ncidr: "0.0.0.0/000000000"\n',
+        "cidr 0.0.0.0/000000000 contains public addresses",
+    ),
+    # a text that is not a string is an operand error in OPA: undefined, not a failed evaluation
+    "indexof-n-of-a-number": (
+        """ok if count(indexof_n(input.name, "a")) >= 0
+
+deny contains "name is not text" if not ok
+""",
+        OBJECT + "kind: ConfigMap\nname: 5\n",
+        "name is not text",
+    ),
     # an empty search string is an error in OPA: undefined, so `ok` does not hold
     "indexof-n-empty-search": (
         """ok if count(indexof_n(input.name, input.sep)) > 0
@@ -157,3 +176,59 @@ def test_yaml_marshal_is_refused_at_load(write: Write) -> None:
     err += out
     assert "p.rego:5: `yaml.marshal` cannot be evaluated as OPA does" in err
     assert "compare values, not YAML text" in err
+
+
+# Every spelling of the call goes where `f(a, b)` goes (ADR 0008, item 17).
+FORMS = {
+    # the output-argument form `f(a, b, out)`
+    "output-argument-cidr-contains": (
+        """deny contains msg if {
+  net.cidr_contains("10.0.0.0/8", input.source, inside)
+  inside
+  msg := sprintf("source %s is in 10.0.0.0/8", [input.source])
+}
+""",
+        OBJECT + 'kind: Service\nsource: "::ffff:10.1.2.3"\n',
+        "source ::ffff:10.1.2.3 is in 10.0.0.0/8",
+    ),
+    "output-argument-parse-duration": (
+        """deny contains "timeout over a day" if {
+  time.parse_duration_ns(input.timeout, ns)
+  ns >= 86400000000000
+}
+""",
+        OBJECT + "kind: Job\ntimeout: 1d\n",
+        "timeout over a day",
+    ),
+    # a bracketed reference to the built-in
+    "bracketed-cidr-contains": (
+        """deny contains msg if {
+  net["cidr_contains"]("10.0.0.0/8", input.source)
+  msg := sprintf("source %s is in 10.0.0.0/8", [input.source])
+}
+""",
+        OBJECT + 'kind: Service\nsource: "::ffff:10.1.2.3"\n',
+        "source ::ffff:10.1.2.3 is in 10.0.0.0/8",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_every_call_form_is_routed(write: Write, name: str) -> None:
+    policy, doc, message = FORMS[name]
+    path = write(f"{name}/policy/p.rego", HEAD + policy)
+    code, out, err = check("-p", str(path.parent), str(write(f"{name}/in.yaml", doc)))
+    assert (code, err) == (1, ""), out
+    assert message in out
+
+
+def test_bracketed_yaml_marshal_is_refused_at_load(write: Write) -> None:
+    policy = write(
+        "yb/policy/p.rego",
+        HEAD + 'deny contains "x" if yaml["marshal"](input.v) != "\\"yes\\"\\n"\n',
+    )
+    code, out, err = check(
+        "-p", str(policy.parent), str(write("yb/in.yaml", OBJECT + "kind: ConfigMap\nv: 'yes'\n"))
+    )
+    assert code == 3, out
+    assert "`yaml.marshal` cannot be evaluated as OPA does" in out + err

@@ -114,6 +114,8 @@ _UNLIKE_OPA_CALL = re.compile(
     rb"\b(?:http\s*\.\s*send|net\s*\.\s*lookup_ip_addr|opa\s*\.\s*runtime|trace|print|yaml\s*\.\s*marshal)\s*\("
 )
 
+_BRACKETED_CALL = re.compile(rb"\]\s*\(")  # `yaml["marshal"](...)`: a built-in by a bracketed ref
+
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
@@ -143,7 +145,8 @@ def check(modules: Sequence[Parsed]) -> None:
         PolicyError: the first refusal found, with file, line and OPA's error class.
     """
     for module in modules:
-        if _UNLIKE_OPA_CALL.search(module.source):
+        bracketed = _BRACKETED_CALL.search(module.source) is not None
+        if bracketed or _UNLIKE_OPA_CALL.search(module.source):
             _check_unlike_opa(module)
     rules = [r for m in modules for r in _rules(m)]
     _check_conflicts(rules)
@@ -153,7 +156,7 @@ def check(modules: Sequence[Parsed]) -> None:
         package = _package(module.ast)
         globals_ = names.get(package, frozenset()) | _imports(module)
         has_literals = _LITERAL_ASSIGN.search(module.source) is not None
-        if _NOT_IN_REGORUS_CALL.search(module.source):
+        if bracketed or _NOT_IN_REGORUS_CALL.search(module.source):
             _check_not_in_regorus(module, globals_)
         for rule in module.ast.get("rules", []):
             spec = rule.get("Spec") if isinstance(rule, dict) else None
@@ -244,10 +247,16 @@ def _call_name(fcn: Any) -> str:
         kind, body = _kind(fcn)
         if kind == "Var":
             return ".".join([str(body.get("value")), *reversed(parts)])
-        field = body.get("field") if kind == "RefDot" else None
-        if not (isinstance(field, list) and len(field) == 2):
+        if kind == "RefDot":
+            field = body.get("field")
+            key = str(field[1]) if isinstance(field, list) and len(field) == 2 else ""
+        else:  # `yaml["marshal"]` names the built-in `yaml.marshal` too
+            index = body.get("index") if kind == "RefBrack" else None
+            index_kind, index_body = _kind(index) if isinstance(index, dict) else ("", {})
+            key = str(index_body.get("value")) if index_kind in ("String", "RawString") else ""
+        if not key:
             return ""
-        parts.append(str(field[1]))
+        parts.append(key)
         fcn = body.get("refr")
     return ""
 

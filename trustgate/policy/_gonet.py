@@ -107,7 +107,8 @@ def _parse_cidr(text: str) -> _Net | None:
     parsed = _parse_addr(addr) if slash else None
     if parsed is None or not _DIGITS.fullmatch(length):
         return None
-    ones = int(length[:8]) if len(length) <= 8 else 1 << 24  # dtoi stops at 0xFFFFFF
+    digits = length.lstrip("0")  # leading zeros add nothing to dtoi's value, however many
+    ones = int(digits or "0") if len(digits) <= 8 else 1 << 24  # dtoi stops at 0xFFFFFF
     ip16, bits = parsed
     if ones > bits:
         return None

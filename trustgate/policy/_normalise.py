@@ -156,6 +156,17 @@ def rewrite_module(
     _refuse_wildcards_in_negation(path, ast)
     _refuse_literal_type_errors(path, ast)
     _refuse_inexact_numbers(path, ast, data)
+    keep = mocked | _shadowing_names(ast, data) | globals_ | {n + "." for n in globals_}
+    outputs = _output_argument_edits(path, ast, data, keep)
+    if outputs:  # `f(a, out)` as OPA reads it: `out = f(a)`
+        for edit in sorted(outputs, key=lambda e: e.start, reverse=True):
+            data = data[: edit.start] + edit.text + data[edit.end :]
+        ast = _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
+        if ast is None:
+            raise PolicyError(
+                f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
+                hint="please report this with the module",
+            )
     negations = _unary_minus_edits(ast, data, _helper_prefix(path) + _NEG)
     if negations:  # `-x` as OPA reads it: `minus(0, x)`
         for edit in sorted(negations, key=lambda e: e.start, reverse=True):
@@ -189,7 +200,7 @@ def rewrite_module(
         collections=_collections_of(ast, data, collections),
         # The package's rules in other modules shadow built-ins as well (a conftest helpers.rego
         # defining `contains` or `lower` for the package's other files).
-        keep=mocked | _shadowing_names(ast, data) | globals_ | {n + "." for n in globals_},
+        keep=keep,
         package_rules=globals_,
     )
     current = ast if data == original else None  # changed text: parse it again for the offsets
@@ -354,7 +365,66 @@ def _may_need(text: str) -> bool:
         any(w in text for w in ("not", "some", "data"))
         or _builtin_names().search(text) is not None
         or _NUMBERS_AND_NEGATIONS.search(text) is not None
+        or _BRACKETED_CALL.search(text) is not None
     )
+
+
+_BRACKETED_CALL = re.compile(r"\]\s*\(")  # `net["cidr_contains"](...)`: the built-in too
+
+
+def _arity(name: str) -> int | None:
+    """The number of operands of a built-in whose calls trustgate guards or routes, or None."""
+    from trustgate.policy import _gobuiltins
+
+    if name == "count":
+        return 1
+    if name in _gobuiltins.BUILTINS:
+        return _gobuiltins.BUILTINS[name].arity
+    return len(_GUARDS[name]) if name in _GUARDS else None
+
+
+def _output_argument_edits(path: str, ast: dict[str, Any], data: bytes, keep: frozenset[str]) -> list[_Edit]:
+    """`f(a, b, out)` as a statement of its own, OPA's output-argument form of `out = f(a, b)`
+    (an `out` already bound is compared), rewritten to that form for a built-in trustgate
+    guards or routes, so that the call goes where `f(a, b)` goes (ADR 0008, item 17).
+
+    Raises:
+        PolicyError: such a call with one operand too many anywhere else (negated, or inside
+            an expression), which trustgate does not rewrite, or with the wrong number of operands
+            (OPA refuses the module: rego_type_error).
+    """
+    statements: set[int] = set()
+    for query in _queries(ast.get("rules", [])):
+        for stmt in query["stmts"]:
+            literal = stmt.get("literal")
+            expr = literal.get("Expr") if isinstance(literal, dict) else None
+            call = expr.get("expr", {}).get("Call") if isinstance(expr, dict) else None
+            if isinstance(call, dict):
+                statements.add(id(call))
+    edits = []
+    for call in _calls(ast.get("rules", [])):
+        name = _call_name(call.get("fcn"))
+        arity = _arity(name)
+        params = call.get("params", [])
+        if arity is None or len(params) == arity or _kept(name, keep):
+            continue
+        line = _first_line(call.get("fcn"))
+        if len(params) != arity + 1:
+            raise PolicyError(
+                f"{path}:{line}: rego_type_error: {name} takes {arity} operand(s), {len(params)} given"
+            )
+        if id(call) not in statements:
+            raise PolicyError(
+                f"{path}:{line}: `{name}` with an output argument is supported only as a statement "
+                "of its own (trustgate evaluates the built-in with OPA's semantics, ADR 0008)",
+                hint=f"write `out := {name}(...)` or `out == {name}(...)`",
+            )
+        start, end = _span({"Call": call})
+        fcn_end = _span(call["fcn"])[1]
+        operands = b", ".join(data[slice(*_span(p))] for p in params[:-1])
+        out = data[slice(*_span(params[-1]))]
+        edits.append(_Edit(start, end, out + b" = " + data[start:fcn_end] + b"(" + operands + b")"))
+    return edits
 
 
 # A long or exponent number (`_refuse_inexact_numbers`), or a `-` before what is not a digit.
@@ -1262,7 +1332,9 @@ def _go_helper(
         return ""  # differs only for strings
     if name in ("indexof", "indexof_n", "replace"):  # differ only for an empty search string
         kind, body = _kind(params[1]) if isinstance(params[1], dict) else ("", {})
-        if kind in ("String", "RawString") and body.get("value"):
+        # (and for a text that is not a string: `indexof_n` is not guarded, regorus' raises)
+        unguarded = name == "indexof_n" and _static_type(params[0]) != "string"
+        if kind in ("String", "RawString") and body.get("value") and not unguarded:
             return ""
     return "go_" + name.replace(".", "_")
 
@@ -1403,13 +1475,24 @@ def _call_name(fcn: Any) -> str:
     kind, body = _kind(fcn)
     if kind == "Var":
         return str(body.get("value", ""))
-    if kind == "RefDot":
-        field = body.get("field")
+    if kind in _REFS:  # `net.cidr_contains`, or `net["cidr_contains"]`: the same built-in
         base = body.get("refr", {})
         base_kind, base_body = _kind(base) if isinstance(base, dict) else ("", {})
-        if base_kind == "Var" and isinstance(field, list) and len(field) == 2:
-            return f"{base_body.get('value')}.{field[1]}"
+        field = _field(kind, body)
+        if base_kind == "Var" and field:
+            return f"{base_body.get('value')}.{field}"
     return ""
+
+
+def _field(kind: str, body: dict[str, Any]) -> str:
+    """The key of a `RefDot` (`.f`) or of a `RefBrack` with a string literal (`["f"]`), or ""."""
+    if kind == "RefDot":
+        field = body.get("field")
+        return str(field[1]) if isinstance(field, list) and len(field) == 2 else ""
+    index = body.get("index")
+    index_kind, index_body = _kind(index) if isinstance(index, dict) else ("", {})
+    value = index_body.get("value")
+    return value if index_kind in ("String", "RawString") and isinstance(value, str) else ""
 
 
 def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
