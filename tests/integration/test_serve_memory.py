@@ -77,15 +77,16 @@ def _large_review(uid: str) -> bytes:
 
 
 def _post(srv: Server, body: bytes, results: list[str]) -> None:
+    conn = srv.connection(timeout=60)
     try:
-        conn = srv.connection(timeout=60)
         conn.request("POST", "/validate", body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         data = response.read()
         results.append(f"{response.status}:{json.loads(data)['response']['allowed']}")
-        conn.close()
     except (OSError, ValueError, KeyError) as e:  # closed unanswered (over the budget): as when shed
         results.append(f"closed:{type(e).__name__}")
+    finally:
+        conn.close()
 
 
 def test_concurrent_large_bodies_stay_within_the_budget_and_small_reviews_are_answered(
@@ -359,7 +360,7 @@ def test_a_client_claiming_large_bodies_again_and_again_does_not_keep_a_large_re
             seconds = time.monotonic() - started
             print(f"the 1 MiB UPDATE was answered in {seconds:.2f} s")
             assert status == 200 and answer["response"]["allowed"] is False, answer
-            assert seconds < 6  # a stalled claim is shed after budget.SLOW_SECONDS behind its pace
+            assert seconds < 8  # within its deadline (a stalled claim is shed after SLOW_SECONDS behind)
     finally:
         stop.set()
         srv.stop()

@@ -351,11 +351,12 @@ class MemoryBudget:
                 self._cond.notify_all()  # the next in turn may fit now
 
     def _next_claim(self) -> Reservation:
-        """Whose turn it is: the first waiting claim of the address holding the fewest large bodies
-        (a client that opens many connections takes one turn, not all of them, before another
-        client's). Under the lock, with claims waiting."""
+        """Whose turn it is: the first waiting claim of the address holding the fewest large bodies,
+        then of the one with the fewest claims waiting (a client that opens many connections takes
+        one turn, not all of them, before another client's). Under the lock, with claims waiting."""
         held = self._claims_held
-        return min(self._claims, key=lambda r: held[r.address])  # min keeps the first of equals
+        waiting = collections.Counter(r.address for r in self._claims)
+        return min(self._claims, key=lambda r: (held[r.address], waiting[r.address]))  # first of equals
 
     def _give(self, reservation: Reservation) -> None:
         if reservation.holds_claim:
