@@ -375,3 +375,134 @@ def test_webhook_config_sends_the_deletes_and_connects_the_policies_judge(tmp_pa
             ]
             creates = [r for r in hook["rules"] if "CREATE" in r["operations"]]
             assert all("DELETE" not in r["operations"] for r in creates)
+
+
+# The cluster's own controllers delete through the policies too: a policy whose matchConditions
+# exempt them must not deny them for what its validations read (`authorizer`, `namespaceObject`),
+# nor a namespaceSelector on a Namespace trustgate was not given, under failurePolicy Ignore.
+CONTROLLER = "system:serviceaccount:kube-system:namespace-controller"
+GARBAGE_COLLECTOR = "system:serviceaccount:kube-system:generic-garbage-collector"
+
+
+def _lockout_policy(name: str, resource: str, validation: str, extra: str, failure: str = "Fail") -> str:
+    return f"""\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  failurePolicy: {failure}
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["DELETE"]
+        resources: ["{resource}"]
+{extra}  validations:
+    - expression: "{validation}"
+      message: {name} denies
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec:
+  policyName: {name}
+  validationActions: [Deny]
+"""
+
+
+NOT_SYSTEM = (
+    "  matchConditions:\n"
+    "    - name: not-system\n"
+    "      expression: \"!request.userInfo.username.startsWith('system:serviceaccount:kube-system:')\"\n"
+)
+IN_PROD = "    namespaceSelector: {matchLabels: {env: prod}}\n"
+LOCKOUTS = "---\n".join(
+    [
+        _lockout_policy(
+            "secrets-purge",
+            "secrets",
+            "authorizer.group('').resource('secrets').check('purge').allowed()",
+            NOT_SYSTEM,
+        ),
+        _lockout_policy(
+            "endpoints-not-in-prod",
+            "endpoints",
+            "namespaceObject.metadata.?labels.?env.orValue('') != 'prod'",
+            NOT_SYSTEM,
+        ),
+        _lockout_policy("services-in-prod", "services", "false", IN_PROD, failure="Ignore"),
+        _lockout_policy("claims-in-prod", "persistentvolumeclaims", "false", IN_PROD),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: payments, labels: {env: prod}}\n",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def served_lockouts(
+    certs: CertSet, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Path]]:
+    directory = tmp_path_factory.mktemp("lockouts")
+    policy = directory / "lockouts.yaml"
+    policy.write_text(LOCKOUTS)
+    config = directory / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"manifests:\n  admissionPolicies: [{policy}]\nkubernetes:\n  schemas: false\n"
+    )
+    db = directory / "decisions.db"
+    srv = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{db}", workers=1)
+    yield srv, db
+    srv.stop()
+
+
+def _object(kind: str, namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": "x", "namespace": namespace}}
+
+
+def test_match_conditions_exempting_the_controllers_decide_before_what_cannot_be_evaluated(
+    served_lockouts: tuple[Server, Path],
+) -> None:
+    """A policy reading `authorizer` or an unknown `namespaceObject` denied the namespace
+    controller's and the garbage collector's DELETEs though its matchConditions exempt them: the
+    API server evaluates matchConditions first, and a false one skips the policy."""
+    srv, db = served_lockouts
+    for user in (CONTROLLER, GARBAGE_COLLECTOR):
+        for kind, resource in (("Secret", "secrets"), ("Endpoints", "endpoints")):
+            uid = f"uid-{user.rsplit(':', 1)[1]}-{resource}"
+            answer = _answer(srv, _delete(_object(kind, "team-a"), uid, user=user, resource=resource))
+            assert answer["allowed"] is True, answer
+            assert _records(db)[uid]["verdict"] == "allow"
+    # Anyone else: the policy applies, and trustgate cannot evaluate it: fail closed.
+    for kind, resource, what in (
+        ("Secret", "secrets", "`authorizer`"),
+        ("Endpoints", "endpoints", "`namespaceObject`"),
+    ):
+        answer = _answer(srv, _delete(_object(kind, "team-a"), f"uid-alice-{resource}", resource=resource))
+        assert answer["allowed"] is False, answer
+        message = answer["status"]["message"]
+        assert "could not be evaluated" in message and what in message, message
+
+
+def test_a_namespace_selector_on_an_unknown_namespace_follows_the_policys_failure_policy(
+    served_lockouts: tuple[Server, Path],
+) -> None:
+    """The namespace controller deleting a Service in a Namespace trustgate was not given was
+    denied for a namespaceSelector under failurePolicy Ignore: now the policy does not apply. Under
+    Fail it stays fail-closed, and says how to give trustgate the Namespace."""
+    srv, db = served_lockouts
+    service = _object("Service", "scratch")
+    answer = _answer(srv, _delete(service, "uid-svc-scratch", user=CONTROLLER, resource="services"))
+    assert answer["allowed"] is True, answer
+    assert _records(db)["uid-svc-scratch"]["verdict"] == "allow"
+    # A Namespace in the policy files is decided: prod is selected, and the policy denies.
+    prod = _answer(srv, _delete(_object("Service", "payments"), "uid-svc-prod", resource="services"))
+    assert prod["allowed"] is False, prod
+    assert "services-in-prod denies" in prod["status"]["message"]
+    claim = _object("PersistentVolumeClaim", "scratch")
+    closed = _answer(
+        srv, _delete(claim, "uid-pvc-scratch", user=CONTROLLER, resource="persistentvolumeclaims")
+    )
+    assert closed["allowed"] is False, closed
+    message = closed["status"]["message"]
+    assert "Namespace 'scratch' is not in the change set or the admission policy files" in message, message
+    assert "list Namespace 'scratch' in the admission policy files" in message, message

@@ -771,14 +771,33 @@ class PolicySet:
             selectors = [policy.match.namespace_selector]
             selectors += [binding.match.namespace_selector] if binding.match is not None else []
             if any(s is not None and (s.labels or s.expressions) for s in selectors):
+                why = _namespace_unknown(policy, binding, scenario.namespace)
+                hint = (
+                    f"list Namespace {scenario.namespace!r} in the admission policy files "
+                    "(--admission-policy, manifests.admissionPolicies) or give it in the change set"
+                )
+                if policy.failure_policy == "Ignore":
+                    # The API server reads the Namespace's labels from its informer; trustgate
+                    # cannot look it up. An error in matching goes to the policy's failurePolicy
+                    # (validating dispatcher: addConfigError), so under Ignore the policy does
+                    # not apply. Under Fail it stays fail-closed (`_undecided`).
+                    return [
+                        Outcome(
+                            "ignored",
+                            policy,
+                            binding,
+                            f"{policy.name}/namespaceSelector",
+                            f"{why}; failurePolicy Ignore: the policy is not applied ({hint})",
+                        )
+                    ]
                 found = _undecided(
                     policy,
                     binding,
-                    _namespace_unknown(policy, binding, scenario.namespace),
+                    why,
                     found,
                     rule="namespaceSelector",
                     condition="if it selects the Namespace",
-                    hint="give the Namespace in the change set or with --admission-policy",
+                    hint=hint,
                 )
         return found
 
@@ -802,58 +821,9 @@ class PolicySet:
         `shared` keeps the Bindings that every policy without variables or params evaluates
         the object with: their activations are equal, so the object is converted once.
         """
-        if policy.authorizer:
-            return [
-                Outcome(
-                    "unevaluable",
-                    policy,
-                    binding,
-                    f"{policy.name}/authorizer",
-                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) calls `authorizer`, which "
-                    "asks the cluster's authorizers: it cannot be evaluated offline",
-                )
-            ]
-        if policy.code.unevaluable:
-            return [
-                Outcome(
-                    "unevaluable",
-                    policy,
-                    binding,
-                    f"{policy.name}/variables",
-                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}): {policy.code.unevaluable}",
-                )
-            ]
-        if namespaced and namespace_obj is None and policy.code.reads("namespaceObject"):
-            # The API server reads the request's Namespace for every namespaced request
-            # (validating dispatcher: GetNamespace), so namespaceObject is never null there.
-            which = f"Namespace {namespace!r}" if namespace else "the Namespace (the object names none)"
-            return [
-                Outcome(
-                    "unevaluable",
-                    policy,
-                    binding,
-                    f"{policy.name}/namespaceObject",
-                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) reads `namespaceObject`, "
-                    f"which the API server always has for a namespaced request; {which} is not in the "
-                    "change set or the admission policy files, so it cannot be evaluated",
-                )
-            ]
-        converted = old is not None and obj is not None and old.get("apiVersion") != obj.get("apiVersion")
-        if converted and policy.code.reads("oldObject"):
-            assert old is not None and obj is not None
-            # The API server converts the stored object to the request's version; trustgate has
-            # no conversions, so `oldObject` would be in the wrong shape: not a pass, not a deny.
-            return [
-                Outcome(
-                    "unevaluable",
-                    policy,
-                    binding,
-                    f"{policy.name}/oldObject",
-                    f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) reads `oldObject`, which "
-                    f"the API server converts to {obj.get('apiVersion')}; the object as it is now is "
-                    f"{old.get('apiVersion')} and trustgate has no conversions, so it cannot be evaluated",
-                )
-            ]
+        blocked = self._unevaluable(policy, binding, obj, old, namespace, namespace_obj, namespaced)
+        if blocked is not None and not _gates(policy.code, blocked[1]):
+            return [blocked[0]]
         params: list[Mapping[str, Any] | None] = [None]
         if binding.param_ref is not None and policy.param_kind is not None:
             candidates = pool.by_kind.get(policy.param_kind, [])
@@ -895,6 +865,22 @@ class PolicySet:
                 "namespaceObject": namespace_obj,
                 "authorizer": None,
             }
+            if blocked is not None:
+                # As the API server (validating validator.Validate): matchConditions first; only
+                # a policy they let apply reaches the validations trustgate cannot evaluate.
+                gate = match_conditions(policy.code, activation, failure_policy=policy.failure_policy)
+                if gate is None:
+                    if blocked[0] not in out:
+                        out.append(blocked[0])
+                    continue
+                param_name = str(_mapping(param.get("metadata") if param else None).get("name") or "")
+                out.extend(
+                    Outcome(
+                        f.kind, policy, binding, f"{policy.name}/{f.rule}", f.message, f.reason, param_name
+                    )
+                    for f in gate
+                )
+                continue
             bindings = None
             if param is None and not policy.code.variables:
                 bindings = shared.get("")
@@ -902,6 +888,61 @@ class PolicySet:
                     bindings = shared[""] = cel.Bindings(dict(activation, variables={}))
             out.extend(_evaluate(policy, binding, activation, param, bindings, collected))
         return out
+
+    @staticmethod
+    def _unevaluable(
+        policy: Policy,
+        binding: Binding,
+        obj: Mapping[str, Any] | None,
+        old: Mapping[str, Any] | None,
+        namespace: str,
+        namespace_obj: Mapping[str, Any] | None,
+        namespaced: bool,
+    ) -> tuple[Outcome, frozenset[str]] | None:
+        """Why the policy's code cannot be evaluated here, if it cannot: the outcome, and the
+        top-level variables trustgate cannot give (what its matchConditions must not read to be
+        evaluated first, see `_gates`)."""
+        # Never given: `authorizer` asks the cluster; `variables` may read what cannot be given.
+        missing = {"authorizer", "variables"}
+        if namespaced and namespace_obj is None:
+            missing.add("namespaceObject")
+        converted = old is not None and obj is not None and old.get("apiVersion") != obj.get("apiVersion")
+        if converted:
+            missing.add("oldObject")
+        why = ""
+        rule = ""
+        if policy.authorizer:
+            rule = "authorizer"
+            why = (
+                f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) calls `authorizer`, which "
+                "asks the cluster's authorizers: it cannot be evaluated offline"
+            )
+        elif policy.code.unevaluable:
+            rule = "variables"
+            why = f"ValidatingAdmissionPolicy {policy.name} ({policy.where}): {policy.code.unevaluable}"
+        elif "namespaceObject" in missing and policy.code.reads("namespaceObject"):
+            # The API server reads the request's Namespace for every namespaced request
+            # (validating dispatcher: GetNamespace), so namespaceObject is never null there.
+            which = f"Namespace {namespace!r}" if namespace else "the Namespace (the object names none)"
+            rule = "namespaceObject"
+            why = (
+                f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) reads `namespaceObject`, "
+                f"which the API server always has for a namespaced request; {which} is not in the "
+                "change set or the admission policy files, so it cannot be evaluated"
+            )
+        elif converted and policy.code.reads("oldObject"):
+            assert old is not None and obj is not None
+            # The API server converts the stored object to the request's version; trustgate has
+            # no conversions, so `oldObject` would be in the wrong shape: not a pass, not a deny.
+            rule = "oldObject"
+            why = (
+                f"ValidatingAdmissionPolicy {policy.name} ({policy.where}) reads `oldObject`, which "
+                f"the API server converts to {obj.get('apiVersion')}; the object as it is now is "
+                f"{old.get('apiVersion')} and trustgate has no conversions, so it cannot be evaluated"
+            )
+        if not why:
+            return None
+        return Outcome("unevaluable", policy, binding, f"{policy.name}/{rule}", why), frozenset(missing)
 
 
 def _namespace_unknown(policy: Policy, binding: Binding, namespace: str) -> str:
@@ -975,6 +1016,51 @@ def _evaluate(
         Outcome(f.kind, policy, binding, f"{policy.name}/{f.rule}", f.message, f.reason, param_name)
         for f in failures
     ]
+
+
+def _gates(code: Code, missing: frozenset[str]) -> bool:
+    """Whether the code's matchConditions can be evaluated without the variables trustgate
+    cannot give (`missing`), to decide whether the policy applies before saying its validations
+    cannot be evaluated."""
+    return bool(code.conditions) and not any(
+        program.reads(name) for _, program in code.conditions for name in missing
+    )
+
+
+def match_conditions(
+    code: Code, activation: Mapping[str, Any], *, failure_policy: str = "Fail"
+) -> list[Failure] | None:
+    """Evaluate only the matchConditions, which read no `variables`: None when the policy applies
+    (all true), [] when it does not (one false), else the first error under `failure_policy`.
+
+    The API server's matchconditions Matcher.Match: any false skips the policy, whatever errors
+    the others raised; only when none is false does the first error go to failurePolicy.
+    """
+    bound = cel.Bindings(dict(activation, variables={}))
+    error: Failure | None = None
+    for name, program in code.conditions:
+        try:
+            value = program.evaluate(bound)
+        except cel.CelEvalError as e:
+            if error is None:
+                message = f"matchCondition {name!r} failed: {e}"
+                if isinstance(e, cel.CelUnevaluableError):
+                    error = Failure("unevaluable", "matchCondition", message)
+                elif failure_policy == "Fail":
+                    error = Failure("violation", "matchCondition", message)
+                else:
+                    error = Failure(
+                        "ignored", "matchCondition", message + " (failurePolicy Ignore: not enforced)"
+                    )
+            continue
+        if value is False:
+            return []
+        if value is not True and error is None:
+            message = f"matchCondition {name!r} returned {value!r}"
+            kind = "violation" if failure_policy == "Fail" else "ignored"
+            suffix = "" if failure_policy == "Fail" else " (failurePolicy Ignore: not enforced)"
+            error = Failure(kind, "matchCondition", message + suffix)
+    return None if error is None else [error]
 
 
 def run_code(
