@@ -16,12 +16,11 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.forge import forge, record_at
 
 from trustgate.cli.main import main
-from trustgate.decisions.canonical import canonical, timestamp, uuid7
-from trustgate.decisions.chain import GENESIS, entry_hash
+from trustgate.decisions.canonical import timestamp, uuid7
 from trustgate.decisions.log import DecisionLog, open_store
-from trustgate.decisions.record import index_terms
 from trustgate.decisions.store import MIGRATIONS
 
 
@@ -100,52 +99,6 @@ def keep_checkpoint(url: str, key: Path, path: Path) -> str:
     vkey = out.strip().splitlines()[0]
     assert vkey.startswith("trustgate.dev/decision-log/") and len(vkey.split("+", 2)) == 3
     return vkey
-
-
-def forge(
-    url: str, changes: dict[int, dict[str, Any]], *, drop_after: int | None = None, keep_before: int = 0
-) -> None:
-    """Rewrite records, recompute every hash after them (chain, tree, summaries), delete the checkpoints
-    (those of `keep_before` records and more: the ones a rewrite would show on)."""
-    store = open_store(url)
-    try:
-        with store._write():
-            for seq, record in changes.items():
-                store._execute(
-                    "UPDATE decisions SET record = ?, verdict = ? WHERE seq = ?",
-                    (canonical(record), record["verdict"], seq),
-                )
-                store._execute("DELETE FROM terms WHERE seq = ?", (seq,))
-                for kind, value in index_terms(record):
-                    store._execute(
-                        "INSERT INTO terms (kind, value, seq) VALUES (?, ?, ?)", (kind, value, seq)
-                    )
-            if drop_after is not None:
-                store._execute("DELETE FROM terms WHERE seq > ?", (drop_after,))
-                store._execute("DELETE FROM decisions WHERE seq > ?", (drop_after,))
-            rows = store._execute("SELECT seq, record FROM decisions ORDER BY seq")
-            prev = GENESIS
-            for seq, body in rows:
-                digest = entry_hash(prev, bytes(body), int(seq))
-                store._execute("UPDATE decisions SET prev = ?, hash = ? WHERE seq = ?", (prev, digest, seq))
-                prev = digest
-            store._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (len(rows), prev))
-            store._execute("DELETE FROM tree_nodes")
-            store._build_tree()
-            store._execute("DELETE FROM checkpoints WHERE seq >= ?", (keep_before,))
-        store.rebuild_summaries()  # `log verify` checks them against the records: a forger redoes them too
-    finally:
-        store.close()
-
-
-def record_at(url: str, seq: int) -> dict[str, Any]:
-    store = open_store(url)
-    try:
-        entry = store.get(f"#{seq}")
-        assert entry is not None
-        return entry.record()
-    finally:
-        store.close()
 
 
 def test_a_rewrite_with_every_hash_recomputed_and_checkpoints_deleted_is_caught(

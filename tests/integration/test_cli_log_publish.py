@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_cli_log_audit import decision, forge, record_at
+from support.forge import forge, record_at
+from test_cli_log_audit import decision
 
 from trustgate.cli.main import main
 from trustgate.config import load_config

@@ -21,51 +21,40 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from support.kube import Cluster, kube_apiserver_binary, start_cluster
+from support.vap import denying, rule
 from support.webhook import Server, make_certs, start_server
 
 from trustgate.config import AdmissionSettings
 from trustgate.policy import vap
 from trustgate.server.webhookconfig import webhook_configuration
 
-POLICIES = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: prod-deletes-need-break-glass}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["DELETE"]
-        resources: ["namespaces", "configmaps"]
-  validations:
-    - expression: >-
-        oldObject.metadata.?labels.?env.orValue('') != 'prod' || 'break-glass' in request.userInfo.groups
-      messageExpression: "'deleting ' + oldObject.metadata.name + ' (env: prod) needs break-glass'"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: prod-deletes-need-break-glass}
-spec: {policyName: prod-deletes-need-break-glass, validationActions: [Deny]}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: no-shell}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - {apiGroups: [""], apiVersions: ["v1"], operations: ["CONNECT"], resources: ["pods/exec"]}
-  validations:
-    - expression: "!object.command.exists(c, c in ['sh', 'bash'])"
-      messageExpression: "'no shell in ' + request.namespace + '/' + request.name"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-shell}
-spec: {policyName: no-shell, validationActions: [Deny]}
-"""
+POLICIES = (
+    denying(
+        "prod-deletes-need-break-glass",
+        [rule(["DELETE"], ["namespaces", "configmaps"])],
+        [
+            {
+                "expression": "oldObject.metadata.?labels.?env.orValue('') != 'prod'"
+                " || 'break-glass' in request.userInfo.groups",
+                "messageExpression": "'deleting ' + oldObject.metadata.name"
+                " + ' (env: prod) needs break-glass'",
+            }
+        ],
+        failure_policy="Fail",
+    )
+    + "---\n"
+    + denying(
+        "no-shell",
+        [rule(["CONNECT"], ["pods/exec"])],
+        [
+            {
+                "expression": "!object.command.exists(c, c in ['sh', 'bash'])",
+                "messageExpression": "'no shell in ' + request.namespace + '/' + request.name",
+            }
+        ],
+        failure_policy="Fail",
+    )
+)
 DENIED = 'admission webhook "validate.trustgate.dev" denied the request'
 
 

@@ -21,112 +21,71 @@ from typing import Any
 
 import pytest
 import yaml
+from support.vap import binding, denying, manifests, policy, rule
 from support.webhook import TRUSTGATE, CertSet, Server, make_certs, review, start_server
 
-PROD_DELETES = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: prod-deletes-need-break-glass}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["DELETE"]
-        resources: ["namespaces", "configmaps"]
-  validations:
-    - expression: >-
-        object == null && request.operation == 'DELETE' && request.options.kind == 'DeleteOptions'
-        && (oldObject.metadata.?labels.?env.orValue('') != 'prod'
-            || 'break-glass' in request.userInfo.groups)
-      messageExpression: >-
-        'deleting ' + request.kind.kind + ' ' + oldObject.metadata.name + ' (env: prod) needs break-glass'
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: prod-deletes-need-break-glass}
-spec:
-  policyName: prod-deletes-need-break-glass
-  validationActions: [Deny]
----
-# Only CREATE and UPDATE: it reads `object`, which a DELETE does not have; never asked on a DELETE.
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: configmaps-have-an-owner}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["CREATE", "UPDATE"]
-        resources: ["configmaps"]
-  validations:
-    - expression: "has(object.metadata.labels) && 'owner' in object.metadata.labels"
-      message: a ConfigMap needs an owner label
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: configmaps-have-an-owner}
-spec:
-  policyName: configmaps-have-an-owner
-  validationActions: [Deny]
-"""
+PROD_DELETES = manifests(
+    policy(
+        "prod-deletes-need-break-glass",
+        [rule(["DELETE"], ["namespaces", "configmaps"])],
+        [
+            {
+                "expression": "object == null && request.operation == 'DELETE'"
+                " && request.options.kind == 'DeleteOptions'"
+                " && (oldObject.metadata.?labels.?env.orValue('') != 'prod'"
+                "\n    || 'break-glass' in request.userInfo.groups)",
+                "messageExpression": "'deleting ' + request.kind.kind + ' ' + oldObject.metadata.name"
+                " + ' (env: prod) needs break-glass'",
+            }
+        ],
+        failure_policy="Fail",
+    ),
+    binding("prod-deletes-need-break-glass"),
+    # Only CREATE and UPDATE: it reads `object`, which a DELETE does not have; never asked on a DELETE.
+    policy(
+        "configmaps-have-an-owner",
+        [rule(["CREATE", "UPDATE"], ["configmaps"])],
+        [
+            {
+                "expression": "has(object.metadata.labels) && 'owner' in object.metadata.labels",
+                "message": "a ConfigMap needs an owner label",
+            }
+        ],
+        failure_policy="Fail",
+    ),
+    binding("configmaps-have-an-owner"),
+)
 
-ASKS_AUTHORIZER = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: secrets-deleted-by-those-allowed-to}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["*"]
-        operations: ["*"]
-        resources: ["secrets"]
-  validations:
-    - expression: "authorizer.group('').resource('secrets').check('purge').allowed()"
-      message: only those allowed to purge secrets delete them
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: secrets-deleted-by-those-allowed-to}
-spec:
-  policyName: secrets-deleted-by-those-allowed-to
-  validationActions: [Deny]
-"""
+ASKS_AUTHORIZER = denying(
+    "secrets-deleted-by-those-allowed-to",
+    [rule(["*"], ["secrets"], versions=["*"])],
+    [
+        {
+            "expression": "authorizer.group('').resource('secrets').check('purge').allowed()",
+            "message": "only those allowed to purge secrets delete them",
+        }
+    ],
+    failure_policy="Fail",
+)
 
-NO_SHELL = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: no-shell-without-break-glass}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["CONNECT"]
-        resources: ["pods/exec"]
-  validations:
-    - expression: >-
-        oldObject == null && request.options == null && object.kind == 'PodExecOptions'
-        && request.subResource == 'exec' && request.resource.resource == 'pods'
-      message: not the CONNECT the API server sends
-    - expression: >-
-        !object.command.exists(c, c in ['sh', 'bash', '/bin/sh', '/bin/bash'])
-        || 'break-glass' in request.userInfo.groups
-      messageExpression: "'no shell in ' + request.namespace + '/' + request.name + ' without break-glass'"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-shell-without-break-glass}
-spec:
-  policyName: no-shell-without-break-glass
-  validationActions: [Deny]
-"""
+NO_SHELL = denying(
+    "no-shell-without-break-glass",
+    [rule(["CONNECT"], ["pods/exec"])],
+    [
+        {
+            "expression": "oldObject == null && request.options == null && object.kind == 'PodExecOptions'"
+            " && request.subResource == 'exec' && request.resource.resource == 'pods'",
+            "message": "not the CONNECT the API server sends",
+        },
+        {
+            "expression": "!object.command.exists(c, c in ['sh', 'bash', '/bin/sh', '/bin/bash'])"
+            " || 'break-glass' in request.userInfo.groups",
+            "messageExpression": "'no shell in ' + request.namespace + '/' + request.name"
+            " + ' without break-glass'",
+        },
+    ],
+    failure_policy="Fail",
+)
 
 APPROVED = {"trustgate.dev/allow-delete": "true"}
 

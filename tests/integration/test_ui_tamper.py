@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.forge import forge, record_at
 from support.ui_log import Log, Server, build_log, run, serve_ui
 
 from trustgate.decisions import merkle
@@ -322,31 +323,8 @@ def test_stored_hash_and_prev_columns_are_not_shown_as_the_records_but_flagged(
 def _rewrite(db: Path, seq: int, change: dict[str, Any], *, keep_before: int) -> None:
     """Change record `seq` and recompute everything after it (chain, index, tree, summaries), then
     delete the stored checkpoints of `keep_before` records and more: a self-consistent rewrite."""
-    from trustgate.decisions.chain import GENESIS, entry_hash
-    from trustgate.decisions.log import open_store
-    from trustgate.decisions.record import index_terms
-
-    store = open_store(f"sqlite:///{db}")
-    try:
-        record = store.get(f"#{seq}").record() | change
-        with store._write():
-            store._execute("UPDATE decisions SET record = ? WHERE seq = ?", (canonical(record), seq))
-            store._execute("DELETE FROM terms WHERE seq = ?", (seq,))
-            for kind, value in index_terms(record):
-                store._execute("INSERT INTO terms (kind, value, seq) VALUES (?, ?, ?)", (kind, value, seq))
-            prev = GENESIS
-            rows = store._execute("SELECT seq, record FROM decisions ORDER BY seq")
-            for n, body in rows:
-                digest = entry_hash(prev, bytes(body), int(n))
-                store._execute("UPDATE decisions SET prev = ?, hash = ? WHERE seq = ?", (prev, digest, n))
-                prev = digest
-            store._execute("UPDATE chain_head SET seq = ?, hash = ? WHERE chain = 'main'", (len(rows), prev))
-            store._execute("DELETE FROM tree_nodes")
-            store._build_tree()
-            store._execute("DELETE FROM checkpoints WHERE seq >= ?", (keep_before,))
-        store.rebuild_summaries()
-    finally:
-        store.close()
+    url = f"sqlite:///{db}"
+    forge(url, {seq: record_at(url, seq) | change}, keep_before=keep_before)
 
 
 def verified(server: Server) -> str:

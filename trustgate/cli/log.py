@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from trustgate.decisions.vouch import ChainColumns, Coverage
 
 VERDICT_CHOICES = ("allow", "warn", "deny", "error")
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
 def _ed25519(verifier: NoteVerifier) -> Ed25519PublicKey:
@@ -263,6 +265,33 @@ def kept_checkpoints(files: Sequence[str], dirs: Sequence[str], verifier: NoteVe
     return [Kept(path, _read_checkpoint(path, verifier)) for path in paths]
 
 
+def kept_checkpoint_options(*, file_help: str, dir_help: str) -> Callable[[_Command], _Command]:
+    """The `--checkpoint FILE` and `--checkpoint-dir DIR` options (`kept_files`, `kept_dirs`), repeatable."""
+
+    def decorate(command: _Command) -> _Command:
+        # Applied last to first, so that --help lists --checkpoint first.
+        for flag, dest, kind, metavar, text in (
+            ("--checkpoint-dir", "kept_dirs", click.Path(file_okay=False), "DIR", dir_help),
+            ("--checkpoint", "kept_files", click.Path(dir_okay=False), "FILE", file_help),
+        ):
+            command = click.option(flag, dest, multiple=True, type=kind, metavar=metavar, help=text)(command)
+        return command
+
+    return decorate
+
+
+def require_verifier_key(files: Sequence[str], dirs: Sequence[str], verifier_key: str | None) -> None:
+    """Refuse kept checkpoints without the key to check them.
+
+    Raises:
+        click.UsageError: `--checkpoint` or `--checkpoint-dir` given without `--verifier-key`.
+    """
+    if (files or dirs) and not verifier_key:
+        raise click.UsageError(
+            "--checkpoint and --checkpoint-dir need --verifier-key (the log's key, to check the checkpoints)"
+        )
+
+
 @log.command("verify")
 @_store_options
 @click.option(
@@ -276,22 +305,10 @@ def kept_checkpoints(files: Sequence[str], dirs: Sequence[str], verifier: NoteVe
     help="The log's key: a vkey (name+hash+base64, from `log checkpoint --print-verifier-key`) or a "
     "PEM public key file. Pins the key like --public-key.",
 )
-@click.option(
-    "--checkpoint",
-    "kept_files",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="A checkpoint you kept (`log checkpoint --output`): the log must extend it (repeatable; "
+@kept_checkpoint_options(
+    file_help="A checkpoint you kept (`log checkpoint --output`): the log must extend it (repeatable; "
     "needs --verifier-key).",
-)
-@click.option(
-    "--checkpoint-dir",
-    "kept_dirs",
-    multiple=True,
-    type=click.Path(file_okay=False),
-    metavar="DIR",
-    help="A directory checkpoints are published to (decisionLog.checkpoint.publish.dir): every "
+    dir_help="A directory checkpoints are published to (decisionLog.checkpoint.publish.dir): every "
     "checkpoint in it counts as kept (repeatable; needs --verifier-key).",
 )
 @click.option("--deep", is_flag=True, help="Also check that every record is canonical JSON (slower).")
@@ -325,10 +342,7 @@ def verify_cmd(
     from trustgate.decisions.chain import Verifier
     from trustgate.decisions.keys import read_public_key
 
-    if (kept_files or kept_dirs) and not verifier_key:
-        raise click.UsageError(
-            "--checkpoint and --checkpoint-dir need --verifier-key (the log's key, to check the checkpoints)"
-        )
+    require_verifier_key(kept_files, kept_dirs, verifier_key)
     key = read_public_key(public_key) if public_key else None
     kept: list[Kept] = []
     if verifier_key:

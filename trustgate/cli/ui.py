@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from trustgate.cli.log import _ed25519, _verifier_key, kept_checkpoints
+from trustgate.cli.log import (
+    _ed25519,
+    _verifier_key,
+    kept_checkpoint_options,
+    kept_checkpoints,
+    require_verifier_key,
+)
 from trustgate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -126,22 +132,10 @@ def _unspecified(host: str) -> bool:
     help="Pin the log's key, for the Verify button and every checkpoint, proof and archive the pages "
     "vouch for: a vkey or a PEM public key file (as `log verify`).",
 )
-@click.option(
-    "--checkpoint",
-    "kept_files",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="A checkpoint you kept (`log checkpoint --output`): Verify requires the log to extend it, as "
+@kept_checkpoint_options(
+    file_help="A checkpoint you kept (`log checkpoint --output`): Verify requires the log to extend it, as "
     "`log verify --checkpoint` does (repeatable; needs --verifier-key).",
-)
-@click.option(
-    "--checkpoint-dir",
-    "kept_dirs",
-    multiple=True,
-    type=click.Path(file_okay=False),
-    metavar="DIR",
-    help="A directory checkpoints are published to: every checkpoint in it counts as kept, read again "
+    dir_help="A directory checkpoints are published to: every checkpoint in it counts as kept, read again "
     "at each Verify (repeatable; needs --verifier-key).",
 )
 def ui(
@@ -204,10 +198,7 @@ def ui(
         raise click.UsageError(
             f"on {host!r} the UI needs --allowed-host NAME: the host names clients reach it by"
         )
-    if (kept_files or kept_dirs) and not verifier_key:
-        raise click.UsageError(
-            "--checkpoint and --checkpoint-dir need --verifier-key (the log's key, to check the checkpoints)"
-        )
+    require_verifier_key(kept_files, kept_dirs, verifier_key)
     tokens = read_tokens(token_file) if token_file else ()
     note_verifier = _verifier_key(verifier_key) if verifier_key else None
     public_key = _ed25519(note_verifier) if note_verifier is not None else None

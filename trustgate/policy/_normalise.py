@@ -159,38 +159,17 @@ def rewrite_module(
     keep = mocked | _shadowing_names(ast, data) | globals_ | {n + "." for n in globals_}
     outputs = _output_argument_edits(path, ast, data, keep)
     if outputs:  # `f(a, out)` as OPA reads it: `out = f(a)`
-        for edit in sorted(outputs, key=lambda e: e.start, reverse=True):
-            data = data[: edit.start] + edit.text + data[edit.end :]
-        ast = _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
-        if ast is None:
-            raise PolicyError(
-                f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
-                hint="please report this with the module",
-            )
+        data, ast = _rewritten(path, data, outputs, rego_v0=rego_v0)
     negations = _unary_minus_edits(ast, data, _helper_prefix(path) + _NEG)
     if negations:  # `-x` as OPA reads it: `minus(0, x)`
-        for edit in sorted(negations, key=lambda e: e.start, reverse=True):
-            data = data[: edit.start] + edit.text + data[edit.end :]
-        ast = _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
-        if ast is None:
-            raise PolicyError(
-                f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
-                hint="please report this with the module",
-            )
+        data, ast = _rewritten(path, data, negations, rego_v0=rego_v0)
     divisions: set[str] = set()
     for _ in range(_MAX_ROUNDS):  # innermost first: a rewritten division is a call, not nested edits
         edits = _division_edits(ast, data, _helper_prefix(path))
         if not edits:
             break
-        for edit in sorted(edits, key=lambda e: e.start, reverse=True):
-            data = data[: edit.start] + edit.text + data[edit.end :]
-            divisions.add(edit.text.decode().removeprefix(_helper_prefix(path)).split("(", 1)[0])
-        ast = _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
-        if ast is None:
-            raise PolicyError(
-                f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
-                hint="please report this with the module",
-            )
+        divisions.update(e.text.decode().removeprefix(_helper_prefix(path)).split("(", 1)[0] for e in edits)
+        data, ast = _rewritten(path, data, edits, rego_v0=rego_v0)
     original = data
     data, used = _guard_builtins(
         ast,
@@ -1690,6 +1669,23 @@ def _pass_helpers(prefix: str, *, rego_v0: bool) -> list[str]:
 
 
 # -- parsing -------------------------------------------------------------------
+
+
+def _rewritten(path: str, data: bytes, edits: list[_Edit], *, rego_v0: bool) -> tuple[bytes, dict[str, Any]]:
+    """`data` with `edits` applied (last first, so earlier offsets hold), and its new AST.
+
+    Raises:
+        PolicyError: the rewritten module does not parse (a bug of the rewrite).
+    """
+    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+        data = data[: edit.start] + edit.text + data[edit.end :]
+    ast = _parse(path, data.decode("utf-8"), rego_v0=rego_v0)
+    if ast is None:
+        raise PolicyError(
+            f"{path}: trustgate could not rewrite the module for OPA's semantics (ADR 0008)",
+            hint="please report this with the module",
+        )
+    return data, ast
 
 
 def _parse(path: str, text: str, *, rego_v0: bool) -> dict[str, Any] | None:

@@ -378,11 +378,7 @@ def plan(
             out.decision = _protected_delete(review, settings, mode, actors, out.notes)
         return out
     if review.obj is None:
-        out.response = review_response(
-            review.uid, allowed=False, code=400, message=f"{review.operation} request without request.object"
-        )
-        out.skipped = "invalid"
-        return out
+        return _invalid(out, review, f"{review.operation} request without request.object")
     obj = dict(review.obj)
     old: Mapping[str, Any] | None = None
     problem = _typed(obj, review)
@@ -395,20 +391,15 @@ def plan(
             problem = _typed(typed_old, review, "oldObject", like=obj)
         old = typed_old
     if problem:
-        out.response = review_response(review.uid, allowed=False, code=400, message=problem)
-        out.skipped = "invalid"
-        return out
+        return _invalid(out, review, problem)
     if debug:
         if obj.get("kind") not in ("Pod", EPHEMERAL_CONTAINERS):
-            out.response = review_response(
-                review.uid,
-                allowed=False,
-                code=400,
-                message=f"request.object of pods/ephemeralcontainers is a {obj.get('kind')!r}, not a Pod "
+            return _invalid(
+                out,
+                review,
+                f"request.object of pods/ephemeralcontainers is a {obj.get('kind')!r}, not a Pod "
                 f"or {EPHEMERAL_CONTAINERS}: its containers cannot be judged",
             )
-            out.skipped = "invalid"
-            return out
         if obj.get("kind") == EPHEMERAL_CONTAINERS:
             obj = debugged_pod(obj, old)
             old = (
@@ -429,6 +420,13 @@ def plan(
     return out
 
 
+def _invalid(out: Plan, review: Review, message: str) -> Plan:
+    """`out` answered with a 400 deny: the request itself cannot be judged."""
+    out.response = review_response(review.uid, allowed=False, code=400, message=message)
+    out.skipped = "invalid"
+    return out
+
+
 def _deletion(
     out: Plan, review: Review, settings: AdmissionSettings, mode: Mode, actors: Sequence[str] | None
 ) -> Plan:
@@ -438,21 +436,16 @@ def _deletion(
     decision joins the policies' (None: it is not)."""
     if review.old is None:
         # Kubernetes sends oldObject on DELETE since 1.15: without it nothing can be judged.
-        out.response = review_response(
-            review.uid,
-            allowed=False,
-            code=400,
-            message="DELETE request without request.oldObject: the object deleted cannot be judged by "
+        return _invalid(
+            out,
+            review,
+            "DELETE request without request.oldObject: the object deleted cannot be judged by "
             "the admission policies that match deletions",
         )
-        out.skipped = "invalid"
-        return out
     old = dict(review.old)
     problem = _typed(old, review, "oldObject")
     if problem:
-        out.response = review_response(review.uid, allowed=False, code=400, message=problem)
-        out.skipped = "invalid"
-        return out
+        return _invalid(out, review, problem)
     metadata = old.get("metadata")
     # As for a CREATE's object; but a Namespace's own request.namespace is its name, not its namespace.
     fill = review.namespace and review.kind != "Namespace"
@@ -470,21 +463,16 @@ def _connect(out: Plan, review: Review) -> Plan:
     admission policies whose rules name CONNECT on the subresource with `object` its options
     (PodExecOptions, ...) and `oldObject` null; the options are the document, typed from request.kind."""
     if review.obj is None:
-        out.response = review_response(
-            review.uid,
-            allowed=False,
-            code=400,
-            message="CONNECT request without request.object (its options): it cannot be judged by the "
+        return _invalid(
+            out,
+            review,
+            "CONNECT request without request.object (its options): it cannot be judged by the "
             "admission policies that match CONNECT",
         )
-        out.skipped = "invalid"
-        return out
     obj = dict(review.obj)
     problem = _typed(obj, review)
     if problem:
-        out.response = review_response(review.uid, allowed=False, code=400, message=problem)
-        out.skipped = "invalid"
-        return out
+        return _invalid(out, review, problem)
     out.documents = [Document(Source(f"admission:{review.label}"), obj, request=review.request)]
     out.verify_images = False  # a CONNECT creates nothing
     return out

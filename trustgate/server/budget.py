@@ -244,42 +244,47 @@ class MemoryBudget:
     def _shed_behind(self, amount: int, now: float) -> bool:
         """Shed large bodies behind their pace (`_behind`), oldest first, until `amount` fits the large
         part; True when it does. Sheds nothing when all of them would not make it fit. Under the lock."""
-        behind = [r for r in self._arriving_large if self._behind(r, now)]
-        freed = sum(r.amount for r in behind)
-        if (
-            not behind
-            or self.used_large - freed + amount > self.large
-            or self.used - freed + amount > self.total
-        ):
-            return False
-        for victim in behind:
-            if self._fits(amount, True):
-                break
-            del self._arriving_large[victim]
-            victim.released = True
-            self._give(victim)
-            self.shed_count += 1
-            if victim.shed is not None:
-                victim.shed()
-        return self._fits(amount, True)
+        return self._shed_oldest(
+            [r for r in self._arriving_large if self._behind(r, now)],
+            self._arriving_large,
+            amount,
+            True,
+            lambda freed: (
+                self.used_large - freed + amount <= self.large and self.used - freed + amount <= self.total
+            ),
+        )
 
     def _shed_slow(self, amount: int, large: bool, now: float, keep: Reservation | None) -> bool:
         """Shed slow small bodies (not `keep`), oldest first, until `amount` fits; True when it does.
 
         Sheds nothing when all of them together would not make it fit. Under the lock.
         """
-        slow = [
-            r for r in self._arriving if r is not keep and now - r.started >= self.slow_seconds
-        ]  # in the order they were reserved: oldest first
-        if not slow:
+        return self._shed_oldest(
+            [r for r in self._arriving if r is not keep and now - r.started >= self.slow_seconds],
+            self._arriving,
+            amount,
+            large,
+            lambda freed: self.used - freed + amount <= self.total,
+        )
+
+    def _shed_oldest(
+        self,
+        candidates: list[Reservation],
+        arriving: dict[Reservation, None],
+        amount: int,
+        large: bool,
+        room: Callable[[int], bool],
+    ) -> bool:
+        """Shed `candidates` (in `arriving`, oldest first) until `amount` fits; True when it does.
+
+        Sheds nothing unless `room(freed)` says shedding them all would make `amount` fit. Under the lock.
+        """
+        if not candidates or not room(sum(r.amount for r in candidates)):
             return False
-        freed = sum(r.amount for r in slow)
-        if self.used - freed + amount > self.total:
-            return False
-        for victim in slow:
+        for victim in candidates:
             if self._fits(amount, large):
                 break
-            del self._arriving[victim]
+            del arriving[victim]
             victim.released = True
             self._give(victim)
             self.shed_count += 1

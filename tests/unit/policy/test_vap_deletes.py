@@ -16,84 +16,55 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from support.vap import binding, denying, manifests, policy, rule
+
 from trustgate.policy import vap
 
 Write = Callable[[str, str], Path]
 
-SEES_THE_DELETE = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: sees-the-delete}
-spec:
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["DELETE"]
-        resources: ["configmaps", "namespaces"]
-  validations:
-    - expression: "object == null"
-      message: object is not null
-    - expression: "request.operation == 'DELETE' && request.options.kind == 'DeleteOptions'"
-      message: not a DELETE
-    - expression: "request.namespace == (request.kind.kind == 'Namespace' ? oldObject.metadata.name : 'shop')"
-      message: request.namespace is wrong
-    - expression: "oldObject.metadata.?labels.?locked.orValue('') != 'true'"
-      messageExpression: "'locked: ' + oldObject.metadata.name"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: sees-the-delete}
-spec:
-  policyName: sees-the-delete
-  validationActions: [Deny]
-"""
+SEES_THE_DELETE = denying(
+    "sees-the-delete",
+    [rule(["DELETE"], ["configmaps", "namespaces"])],
+    [
+        {"expression": "object == null", "message": "object is not null"},
+        {
+            "expression": "request.operation == 'DELETE' && request.options.kind == 'DeleteOptions'",
+            "message": "not a DELETE",
+        },
+        {
+            "expression": "request.namespace =="
+            " (request.kind.kind == 'Namespace' ? oldObject.metadata.name : 'shop')",
+            "message": "request.namespace is wrong",
+        },
+        {
+            "expression": "oldObject.metadata.?labels.?locked.orValue('') != 'true'",
+            "messageExpression": "'locked: ' + oldObject.metadata.name",
+        },
+    ],
+)
 
-SELECTED = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: selected}
-spec:
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["*"]
-        resources: ["configmaps", "namespaces"]
-  validations:
-    - expression: "false"
-      message: selected
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: selected-by-object}
-spec:
-  policyName: selected
-  validationActions: [Deny]
-  matchResources:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["*"]
-        resources: ["configmaps"]
-    objectSelector:
-      matchExpressions: [{key: keep, operator: DoesNotExist}]
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: selected-by-namespace}
-spec:
-  policyName: selected
-  validationActions: [Deny]
-  matchResources:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["DELETE"]
-        resources: ["namespaces"]
-    namespaceSelector:
-      matchLabels: {env: prod}
-"""
+KEEP_NOT_SET = {"matchExpressions": [{"key": "keep", "operator": "DoesNotExist"}]}
+
+SELECTED = manifests(
+    policy(
+        "selected",
+        [rule(["*"], ["configmaps", "namespaces"])],
+        [{"expression": "false", "message": "selected"}],
+    ),
+    binding(
+        "selected-by-object",
+        policy="selected",
+        match={"resourceRules": [rule(["*"], ["configmaps"])], "objectSelector": KEEP_NOT_SET},
+    ),
+    binding(
+        "selected-by-namespace",
+        policy="selected",
+        match={
+            "resourceRules": [rule(["DELETE"], ["namespaces"])],
+            "namespaceSelector": {"matchLabels": {"env": "prod"}},
+        },
+    ),
+)
 
 ADMISSION: dict[str, Any] = {
     "uid": "u-1",
@@ -158,40 +129,25 @@ def test_the_rules_for_delete_are_those_of_bound_policies_naming_it(write: Write
     assert unbound.rules_for("DELETE") == []  # the API server enforces no policy without a binding
 
 
-NO_SHELL = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: no-shell}
-spec:
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["CONNECT"]
-        resources: ["pods/exec"]
-  validations:
-    - expression: "oldObject == null && request.options == null && request.operation == 'CONNECT'"
-      message: not a CONNECT
-    - expression: "!('sh' in object.command)"
-      messageExpression: "'no shell in ' + request.namespace + '/' + request.name"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-shell}
-spec:
-  policyName: no-shell
-  validationActions: [Deny]
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-shell-unless-kept}
-spec:
-  policyName: no-shell
-  validationActions: [Deny]
-  matchResources:
-    objectSelector:
-      matchExpressions: [{key: keep, operator: DoesNotExist}]
-"""
+NO_SHELL = manifests(
+    policy(
+        "no-shell",
+        [rule(["CONNECT"], ["pods/exec"])],
+        [
+            {
+                "expression": "oldObject == null && request.options == null"
+                " && request.operation == 'CONNECT'",
+                "message": "not a CONNECT",
+            },
+            {
+                "expression": "!('sh' in object.command)",
+                "messageExpression": "'no shell in ' + request.namespace + '/' + request.name",
+            },
+        ],
+    ),
+    binding("no-shell"),
+    binding("no-shell-unless-kept", policy="no-shell", match={"objectSelector": KEEP_NOT_SET}),
+)
 
 CONNECT: dict[str, Any] = {
     "uid": "u-2",

@@ -10,34 +10,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+from support.vap import denying, rule
+
 from trustgate.config import AdmissionSettings, Config, KubernetesSettings
 from trustgate.gate import Gate
 from trustgate.model import Severity
 from trustgate.server import admission
 from trustgate.server.webhookconfig import webhook_configuration
 
-NO_PROD_DELETES = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: no-prod-deletes}
-spec:
-  matchConstraints:
-    resourceRules:
-      - apiGroups: [""]
-        apiVersions: ["*"]
-        operations: ["DELETE"]
-        resources: ["pods", "namespaces"]
-  validations:
-    - expression: "oldObject.metadata.?labels.?env.orValue('') != 'prod'"
-      message: prod objects are not deleted
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-prod-deletes}
-spec:
-  policyName: no-prod-deletes
-  validationActions: [Deny]
-"""
+NO_PROD_DELETES = denying(
+    "no-prod-deletes",
+    [rule(["DELETE"], ["pods", "namespaces"], versions=["*"])],
+    [
+        {
+            "expression": "oldObject.metadata.?labels.?env.orValue('') != 'prod'",
+            "message": "prod objects are not deleted",
+        }
+    ],
+)
 POD: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Pod",

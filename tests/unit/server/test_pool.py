@@ -216,12 +216,21 @@ def test_a_review_of_many_small_objects_weighs_as_much_as_evaluating_it_costs() 
     assert admission.review_cost(empty) > HEAVY_COST > 2 * len(empty)
 
 
+def _recording_pool(
+    held: list[str], *, size: int
+) -> tuple[EvaluatorPool, list[str], dict[str, threading.Event]]:
+    """A ready pool of `size` evaluators that record each review they take in `seen`; the reviews named
+    in `held` wait for their event in `hold` to be set."""
+    seen: list[str] = []
+    hold = {name: threading.Event() for name in held}
+    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=size)
+    assert pool.wait_ready(5)
+    return pool, seen, hold
+
+
 def test_waiting_jobs_are_taken_lightest_first_and_in_arrival_order_within_a_size() -> None:
     """One evaluator busy; a heavy, a medium and two small reviews wait: the small ones go first."""
-    seen: list[str] = []
-    hold = {"first": threading.Event()}
-    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=1)
-    assert pool.wait_ready(5)
+    pool, seen, hold = _recording_pool(["first"], size=1)
     try:
         first = pool.submit(_sized("first", 1000))
         _until(lambda: seen == ["first"])
@@ -238,10 +247,7 @@ def test_waiting_jobs_are_taken_lightest_first_and_in_arrival_order_within_a_siz
 def test_heavy_reviews_never_hold_the_last_evaluator() -> None:
     """Heavy reviews take seconds each: sent back to back they held every evaluator, and a small
     review waited behind them past its deadline (on the fail-open path, an allow)."""
-    seen: list[str] = []
-    hold = {f"heavy-{i}": threading.Event() for i in range(3)}
-    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=3)
-    assert pool.wait_ready(5)
+    pool, seen, hold = _recording_pool([f"heavy-{i}" for i in range(3)], size=3)
     try:
         heavy = [pool.submit(_sized(f"heavy-{i}", HEAVY_COST + 1)) for i in range(3)]
         _until(lambda: len(seen) == 2)
@@ -261,10 +267,7 @@ def test_heavy_reviews_never_hold_the_last_evaluator() -> None:
 
 
 def test_a_closed_pool_evaluates_what_was_waiting_then_its_threads_end() -> None:
-    seen: list[str] = []
-    hold = {"first": threading.Event()}
-    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=1)
-    assert pool.wait_ready(5)
+    pool, seen, hold = _recording_pool(["first"], size=1)
     first = pool.submit(_sized("first", 1000))
     _until(lambda: seen == ["first"])
     second = pool.submit(_sized("second", 1000))
@@ -279,10 +282,7 @@ def test_a_closed_pool_evaluates_what_was_waiting_then_its_threads_end() -> None
 def test_jobs_whose_deadline_passed_are_taken_out_even_past_the_heavy_limit() -> None:
     """Expired heavy jobs waited behind the heavy limit with an evaluator idle, each holding its
     parsed review after its handler had answered and given its memory back."""
-    seen: list[str] = []
-    hold = {f"heavy-{i}": threading.Event() for i in range(2)}
-    pool = EvaluatorPool(lambda: cast(Any, _RecordingGate(seen, hold)), size=3)
-    assert pool.wait_ready(5)
+    pool, seen, hold = _recording_pool([f"heavy-{i}" for i in range(2)], size=3)
     try:
         busy = [pool.submit(_sized(f"heavy-{i}", HEAVY_COST + 1)) for i in range(2)]
         _until(lambda: len(seen) == 2)
