@@ -49,3 +49,8 @@ class ToolMissingError(Error):
 
 class DecisionLogError(Error):
     """The decision log cannot be opened, read or written (operations must act)."""
+
+
+class InconsistentLogError(DecisionLogError):
+    """The log contradicts itself where a reader looked: an id column that is not its record's, or
+    two records with one id. Someone with write access altered it; `log verify` names what."""

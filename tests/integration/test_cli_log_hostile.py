@@ -153,3 +153,17 @@ def test_reading_commands_never_migrate_an_older_log(log: Log, tmp_path: Path) -
     assert code == 0, err
     code, _, _ = run("log", "query", "--store", url)
     assert code == 0
+
+
+@pytest.mark.parametrize("seq", [-1, 0])
+def test_a_record_moved_before_the_chain_start_is_refused_as_altered(
+    log: Log, tmp_path: Path, seq: int
+) -> None:
+    """A position edited before #1 is no leaf of the tree: `show` and `prove` refuse it (exit 3)."""
+    url = copy_of(log, tmp_path, f"UPDATE decisions SET seq = {seq} WHERE seq = 1")
+    for command in ("show", "prove"):
+        code, out, err = run("log", command, "--store", url, log.ids["good"])
+        assert code == 3 and f"record #{seq} lies before the chain's start" in err and "log verify" in err
+        assert out == "" and "Traceback" not in err
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", log.vkey)
+    assert code == 1 and "NOT INTACT" in out

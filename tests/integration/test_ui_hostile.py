@@ -276,3 +276,63 @@ def test_a_checkpoint_beyond_the_log_offers_no_proof_and_says_why(log: Log, tmp_
         assert 'id="prove"' not in page and "NOT VERIFIED" in page
         assert get(server, f"/decisions/{log.ids['after']}/proof").status_code == 409
         assert get(server, f"/decisions/{log.ids['bad']}/proof").status_code == 200  # under the genuine one
+
+
+@pytest.mark.parametrize("seq", [-1, 0])
+def test_a_record_moved_before_the_chain_start_is_the_inconsistent_page(
+    log: Log, tmp_path: Path, seq: int
+) -> None:
+    url = copy_of(log, tmp_path, f"UPDATE decisions SET seq = {seq} WHERE seq = 1")
+    with serve_ui(url) as server:
+        for path in (
+            "/export?name=x",
+            f"/decisions/{log.ids['good']}",
+            f"/decisions/{log.ids['good']}/proof",
+        ):
+            response = get(server, path)
+            assert response.status_code == 409, path
+            assert f"record #{seq} lies before the chain&#39;s start" in response.text, path
+        assert get(server, "/decisions").status_code == 200
+
+
+def test_a_chain_head_that_is_no_position_is_the_inconsistent_page(log: Log, tmp_path: Path) -> None:
+    url = copy_of(log, tmp_path, "UPDATE chain_head SET seq = 'zz'")
+    with serve_ui(url) as server:
+        for path in ("/overview", "/decisions", "/decisions?verdict=deny", "/integrity"):
+            response = get(server, path)
+            assert response.status_code == 409 and "chain_head" in response.text, path
+
+
+SUMMARY_EDITS = {
+    "daily_seqs.last_seq": (
+        "UPDATE daily_seqs SET last_seq = 'zz'",
+        ["/overview", "/decisions", "/integrity"],
+    ),
+    "daily_seqs.first_seq": ("UPDATE daily_seqs SET first_seq = x'ff'", ["/decisions?since=DAY"]),
+    "daily_counts.day": ("UPDATE daily_counts SET day = 'zz' WHERE kind = ''", ["/overview"]),
+    "daily_counts.day blob": ("UPDATE daily_counts SET day = x'ff' WHERE kind = ''", ["/overview"]),
+    "exceptions_seen.last_seq": ("UPDATE exceptions_seen SET last_seq = 'zz'", ["/overview"]),
+}
+
+
+@pytest.mark.parametrize("edit", SUMMARY_EDITS)
+def test_summaries_of_another_type_are_flagged_and_the_records_read(
+    log: Log, tmp_path: Path, edit: str
+) -> None:
+    """Summaries holding what no append writes (text or a BLOB for a position or a day): the pages read
+    the records instead, all of them, and say the summaries disagree."""
+    sql, paths = SUMMARY_EDITS[edit]
+    url = copy_of(log, tmp_path, sql)
+    day = log.expires[:4] + "-01-01"
+    with serve_ui(url) as server:
+        for path in paths:
+            response = get(server, path.replace("DAY", day))
+            assert response.status_code == 200, path
+            assert (
+                'id="summaries-disagree"' in response.text or "disagree with the records" in response.text
+            ), path
+            assert "altered" in response.text and "summaries-behind" not in response.text, path
+            if path.startswith("/decisions"):
+                assert response.text.count('class="row') == 5, path
+            if path == "/overview":
+                assert "5 decisions" in response.text, path

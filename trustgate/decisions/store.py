@@ -67,16 +67,14 @@ from trustgate.decisions.summary import (
     term_match,
 )
 from trustgate.errors import DecisionLogError
+from trustgate.errors import (
+    InconsistentLogError as InconsistentLogError,
+)  # raised here: readers import it from here
 
 SCHEMA_VERSION = 3
 MAX_SEQ = 2**63 - 1  # BIGINT, the chain position's type in PostgreSQL (SQLite's INTEGER holds as much)
 PRUNED_LEAF = merkle.leaf_hash(b"")  # leaves of records pruned before the tree existed (schema 1)
 _TOP = "\U0010ffff"  # sorts after every other character, bytewise and by code point
-
-
-class InconsistentLogError(DecisionLogError):
-    """The log contradicts itself where a reader looked: an id column that is not its record's, or
-    two records with one id. Someone with write access altered it; `log verify` names what."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -686,8 +684,28 @@ class SqlStore(Summaries, abc.ABC):
         found = self._nodes(list(wanted))
         return compute(lambda level, index: found[(level, index)])
 
+    def _in_tree(self, index: int, size: int) -> None:
+        """Refuse a leaf outside the tree of `size`: the record's position column was altered.
+
+        Raises:
+            InconsistentLogError: `index` (record #index+1) is not a leaf of the tree of `size`.
+        """
+        if 0 <= index < size:
+            return
+        where = "before the chain's start" if index < 0 else f"beyond the tree of {size}"
+        raise InconsistentLogError(
+            f"the log is inconsistent: record #{index + 1} lies {where} (its seq column was altered)",
+            where=self.url,
+            hint="run `trustgate log verify`, which names what was altered",
+        )
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """The RFC 6962 inclusion proof of leaf `index` (record #index+1) in the tree of `size`."""
+        """The RFC 6962 inclusion proof of leaf `index` (record #index+1) in the tree of `size`.
+
+        Raises:
+            InconsistentLogError: the leaf is not in that tree (`_in_tree`).
+        """
+        self._in_tree(index, size)
         with self._read():
             return self._prefetched(lambda node: merkle.inclusion_proof(index, size, node))
 
@@ -695,7 +713,11 @@ class SqlStore(Summaries, abc.ABC):
         """The stored leaf `index` and `inclusion_proof(index, size)`, their nodes read in one query.
 
         What `log prove` and the UI check a record against before vouching for it (`vouch.inclusion`).
+
+        Raises:
+            InconsistentLogError: the leaf is not in that tree (`_in_tree`).
         """
+        self._in_tree(index, size)
         with self._read():
             out = self._prefetched(lambda node: [node(0, index), *merkle.inclusion_proof(index, size, node)])
         return out[0], out[1:]
@@ -754,10 +776,12 @@ class SqlStore(Summaries, abc.ABC):
 
     def _head_locked(self) -> tuple[int, str]:
         seq, digest = self._stored_head_locked()
-        if type(seq) is not int or type(digest) is not str:
+        wrong = _head_types(seq, digest)
+        if not wrong and not 0 <= seq < MAX_SEQ:  # the next position must be one too
+            wrong = f"its seq column holds #{seq}, not a position in the chain"
+        if wrong:
             raise InconsistentLogError(
-                "the log is inconsistent: the chain head (table chain_head) was altered: "
-                + _head_types(seq, digest),
+                "the log is inconsistent: the chain head (table chain_head) was altered: " + wrong,
                 where=self.url,
                 hint="run `trustgate log verify` against your kept checkpoints",
             )

@@ -32,13 +32,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from trustgate.decisions.chain import Problem, Row, split_index
+from trustgate.decisions.chain import Problem, Row, split_index, stored_type
 from trustgate.decisions.record import index_terms
+from trustgate.errors import InconsistentLogError
 
 SUMMARY_KINDS = ("namespace", "rule")  # index terms counted per day
 _TOP = "\U0010ffff"
@@ -46,7 +49,49 @@ _TOP = "\U0010ffff"
 # doubled while they are out of time order by more than they reach beyond the range, up to the max
 SPAN_CHECK_RECORDS = 64
 SPAN_CHECK_MAX = 4096
+# Positions a summary may name: a span's check reads SPAN_CHECK_MAX beyond it, within a BIGINT.
+_MAX_POSITION = 2**63 - 1 - 2 * SPAN_CHECK_MAX
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+class SummaryAlteredError(InconsistentLogError):
+    """A summary table holds what no append writes there (a value of another type, a day that is
+    not a date): it was altered. The UI then reads the records and flags the summaries as
+    disagreeing; `log verify` names the difference and `log rebuild-summaries` recomputes them."""
+
+
+def _altered(table: str, column: str, value: Any, what: str) -> SummaryAlteredError:
+    return SummaryAlteredError(
+        f"the log's summaries are inconsistent: {table}.{column} holds {stored_type(value)}, not {what}",
+        hint="run `trustgate log verify`, then `trustgate log rebuild-summaries`",
+    )
+
+
+def _position(value: Any, table: str, column: str) -> int:
+    """A chain position a summary holds, checked (SQLite's columns are typeless).
+
+    Raises:
+        SummaryAlteredError: it is not an integer position.
+    """
+    if type(value) is not int or not 0 <= value <= _MAX_POSITION:
+        raise _altered(table, column, value, "a chain position")
+    return value
+
+
+def _day(value: Any, table: str) -> str:
+    """A summary's UTC day (YYYY-MM-DD), checked.
+
+    Raises:
+        SummaryAlteredError: it is not a date.
+    """
+    if type(value) is str and _DAY.fullmatch(value):
+        try:
+            dt.date.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise _altered(table, "day", value, "a date")
 
 
 def term_match(kind: str, value: str, prefix: bool, *, column: str = "value") -> tuple[str, list[Any]]:
@@ -313,6 +358,9 @@ class Summaries:
     def _write(self) -> Any:
         raise NotImplementedError
 
+    def _head_locked(self) -> tuple[int, str]:
+        raise NotImplementedError
+
     # -- upkeep (inside the caller's write transaction) --------------------------
 
     def _save_summary(self, summary: Summary) -> None:
@@ -370,25 +418,39 @@ class Summaries:
         day ends at the head. A writer of an older trustgate appending after
         another migrated the log leaves its records out of them: then this is
         True until `rebuild_summaries()`, and the UI counts records instead.
+
+        Raises:
+            InconsistentLogError: the chain head or a prune checkpoint's position was altered.
+            SummaryAlteredError: a summary holds what no append writes there (a count or
+                position that is not an integer).
         """
         with self._read():
-            head = int(
-                self._execute("SELECT coalesce(max(seq), 0) FROM chain_head WHERE chain = 'main'")[0][0]
+            head = self._head_locked()[0]
+            pruned = self._execute("SELECT coalesce(max(seq), 0) FROM checkpoints WHERE kind = 'prune'")[0][0]
+            counted = self._execute(
+                "SELECT coalesce(sum(n), 0) FROM daily_counts WHERE kind = '' AND namespace = ''"
+            )[0][0]
+            last = self._execute("SELECT coalesce(max(last_seq), 0) FROM daily_seqs")[0][0]
+        if type(pruned) is not int:
+            raise InconsistentLogError(
+                f"the log is inconsistent: a prune checkpoint's seq column holds {stored_type(pruned)}",
+                hint="run `trustgate log verify`, which names what was altered",
             )
-            pruned = int(
-                self._execute("SELECT coalesce(max(seq), 0) FROM checkpoints WHERE kind = 'prune'")[0][0]
-            )
-            counted = int(
-                self._execute(
-                    "SELECT coalesce(sum(n), 0) FROM daily_counts WHERE kind = '' AND namespace = ''"
-                )[0][0]
-            )
-            last = int(self._execute("SELECT coalesce(max(last_seq), 0) FROM daily_seqs")[0][0])
+        # PostgreSQL sums BIGINTs to a NUMERIC; SQLite to a real number when a row holds another type.
+        if isinstance(counted, Decimal) and counted == counted.to_integral_value():
+            counted = int(counted)
+        if type(counted) is not int:
+            raise _altered("daily_counts", "n", counted, "a count")
+        last = _position(last, "daily_seqs", "last_seq")
         records = head - pruned
         return counted != records or (records > 0 and last != head)
 
     def day_counts(self, days: DayRange) -> list[tuple[str, str, str, int]]:
-        """Decisions per (day, gate, verdict) in the range, by day."""
+        """Decisions per (day, gate, verdict) in the range, by day.
+
+        Raises:
+            SummaryAlteredError: a day is not a date.
+        """
         where, params = days.where()
         with self._read():
             rows = self._execute(
@@ -396,7 +458,7 @@ class Summaries:
                 "GROUP BY day, gate, verdict ORDER BY day, gate, verdict",
                 ["", *params],
             )
-        return [(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+        return [(_day(r[0], "daily_counts"), str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
     def top_values(self, kind: str, days: DayRange, *, top: int = 10) -> list[tuple[str, int]]:
         """The `top` values of one summary kind in the range, most frequent first (ties by value)."""
@@ -410,24 +472,35 @@ class Summaries:
         return [(str(r[0]), int(r[1])) for r in rows]
 
     def exceptions_seen(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """The newest record's view of each exception (or of `names`): owner, reason, expiry, last use."""
+        """The newest record's view of each exception (or of `names`): owner, reason, expiry, last use.
+
+        Raises:
+            SummaryAlteredError: a column holds another type.
+        """
         sql = "SELECT name, owner, reason, expires, expired, last_seq, last_time FROM exceptions_seen"
         with self._read():
             rows = self._execute(sql + " ORDER BY name")
         wanted = set(names) if names is not None else None
-        return [
-            {
-                "name": r[0],
-                "owner": r[1],
-                "reason": r[2],
-                "expires": r[3],
-                "expired": bool(r[4]),
-                "last_seq": int(r[5]),
-                "last_time": r[6],
-            }
-            for r in rows
-            if wanted is None or r[0] in wanted
-        ]
+        out = []
+        for r in rows:
+            for i, column in enumerate(
+                ("name", "owner", "reason", "expires", "expired", "last_seq", "last_time")
+            ):
+                if type(r[i]) is not (int if i in (4, 5) else str):
+                    raise _altered("exceptions_seen", column, r[i], "an integer" if i in (4, 5) else "text")
+            if wanted is None or r[0] in wanted:
+                out.append(
+                    {
+                        "name": r[0],
+                        "owner": r[1],
+                        "reason": r[2],
+                        "expires": r[3],
+                        "expired": bool(r[4]),
+                        "last_seq": r[5],
+                        "last_time": r[6],
+                    }
+                )
+        return out
 
     def seq_bounds(self, since: str | None, until: str | None) -> tuple[int, int] | None:
         """Chain positions that can hold records with `since` <= time < `until` (timestamps), inclusive.
@@ -435,6 +508,9 @@ class Summaries:
         Exact bounds, not estimates: every record of a day lies between that
         day's first and last position, whatever order records were written in.
         None when no record can match.
+
+        Raises:
+            SummaryAlteredError: a bound is not a chain position.
         """
         parts, params = [], []
         if since:
@@ -449,7 +525,7 @@ class Summaries:
             row = self._execute(f"SELECT min(first_seq), max(last_seq) FROM daily_seqs WHERE {where}", params)
         if not row or row[0][0] is None:
             return None
-        return int(row[0][0]), int(row[0][1])
+        return _position(row[0][0], "daily_seqs", "first_seq"), _position(row[0][1], "daily_seqs", "last_seq")
 
     def seq_bounds_problem(self, since: str | None, until: str | None, span: tuple[int, int]) -> str | None:
         """Why `span` (`seq_bounds`) cannot be the range's positions, by the records at and beside it.

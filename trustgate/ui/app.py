@@ -40,7 +40,7 @@ from trustgate.decisions.chain import Kept, stored_checkpoint_problem
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import MALFORMED_RECORD, VERDICTS, index_terms
 from trustgate.decisions.store import Filters, InconsistentLogError
-from trustgate.decisions.summary import DayRange
+from trustgate.decisions.summary import DayRange, SummaryAlteredError
 from trustgate.errors import Error
 from trustgate.report._common import visible_controls
 from trustgate.ui import charts, evidence, query
@@ -490,7 +490,7 @@ class _UI:
             tree, refused = vouch.newest_vouched(store, pinned=pinned)
             beyond = vouch.beyond_log(store, tree) if tree is not None else None
             size, head = store.head()
-            behind = store.summaries_behind()
+            behind, disagree = query.summaries_state(store)
         latest = newest[-1] if newest else None
         return self.page(
             "integrity.html",
@@ -504,6 +504,7 @@ class _UI:
             head=head,
             count=count,
             behind=behind,
+            disagree=disagree,
             job=self.verifications.latest,
             kept_sources=self.settings.kept_sources,
         )
@@ -558,13 +559,22 @@ class _UI:
             filters = _with(filters, since=since.strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
         days_asked = _day_range(filters)
         with self.store() as store, store.snapshot():
-            behind = store.summaries_behind()
-            if days_asked is not None and not behind:
-                o = _summarized(store, days_asked, today)
-            elif behind and filters.exceptions:  # the exception index lacks the records the summaries lack
-                o = _tallied(store, filters, today)
-            else:
-                o = _counted(store, filters, today, behind=behind)
+            behind, disagree = query.summaries_state(store)
+            try:
+                if days_asked is not None and not behind:
+                    o = _summarized(store, days_asked, today)
+                elif (
+                    behind and filters.exceptions
+                ):  # the exception index lacks the records the summaries lack
+                    o = _tallied(store, filters, today)
+                else:
+                    o = _counted(store, filters, today, behind=behind)
+            except SummaryAlteredError as e:  # read without them, flagged
+                behind, disagree = True, e.message
+                if filters.exceptions:
+                    o = _tallied(store, filters, today)
+                else:
+                    o = _counted(store, filters, today, behind=True)
         verdicts = [v for v in VERDICTS if not filters.verdicts or v in filters.verdicts]
         gates = [g for g in query.GATES if not filters.gates or g in filters.gates]
         by_verdict = {v: _per_day(o.counts, 2, v) for v in verdicts}
@@ -595,6 +605,7 @@ class _UI:
             capped=o.capped,
             malformed=o.malformed,
             behind=behind,
+            disagree=disagree,
             counted_records=COUNTED_RECORDS,
             scan_limit=OVERVIEW_SCAN,
             decisions=q.url("/decisions"),
@@ -870,7 +881,11 @@ def _describe(q: Query) -> str:
 
 
 def _days(since: str | None, until: str | None, seen: list[str], today: dt.date) -> list[str]:
-    """Every day of the range (at most a year of them), so days without decisions show as gaps."""
+    """Every day of the range (at most a year of them), so days without decisions show as gaps.
+
+    A day counted from records whose time column is not a time (altered) is left out.
+    """
+    seen = [day for day in seen if _is_day(day)]
     first = _moment(since).date() if since else dt.date.fromisoformat(seen[0]) if seen else today
     if until:
         end = _moment(until)  # exclusive: the day before, when it is a midnight (never before year 1)
@@ -883,6 +898,13 @@ def _days(since: str | None, until: str | None, seen: list[str], today: dt.date)
 
 
 _FIRST_MOMENT = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _is_day(text: str) -> bool:
+    try:
+        return len(text) == 10 and dt.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
 
 
 def _moment(stamp: str) -> dt.datetime:

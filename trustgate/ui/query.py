@@ -21,7 +21,7 @@ from trustgate.decisions.chain import Entry
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import VERDICTS
 from trustgate.decisions.store import MAX_SEQ, Filters, parse_time
-from trustgate.decisions.summary import DayRange
+from trustgate.decisions.summary import DayRange, SummaryAlteredError
 from trustgate.errors import Error, InputError
 
 GATES = ("ci", "presync", "admission")
@@ -193,12 +193,25 @@ def page(store: Store, query: Query, *, before: int | None, after: int | None, l
         return _page(store, query, before=before, after=after, limit=limit)
 
 
+def summaries_state(store: Store) -> tuple[bool, str]:
+    """Whether pages must read the records without the summaries, and why the summaries were altered
+    ('': they lag the log at most, `Summaries.summaries_behind`).
+
+    Summaries holding what no append writes there (a position that is not
+    one) count as behind: pages read the records and flag the summaries as
+    disagreeing, rather than failing.
+    """
+    try:
+        return store.summaries_behind(), ""
+    except SummaryAlteredError as e:
+        return True, e.message
+
+
 def _page(store: Store, query: Query, *, before: int | None, after: int | None, limit: int) -> Page:
     f = query.filters
     # Summaries that do not cover every record (an older writer appended) must not select records:
     # the time range is then not turned into positions, and the exception filter reads the records.
-    behind = store.summaries_behind()
-    disagree = ""
+    behind, disagree = summaries_state(store)
     exceptions = f.exceptions if behind else ()
     if exceptions:
         f = dataclasses.replace(f, exceptions=())
@@ -206,10 +219,13 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
     hi = before if before is not None else store.head()[0] + 1
     if (f.since or f.until) and not behind:
         # The time range as positions too: its records lie between its days' first and last positions.
-        span = store.seq_bounds(f.since, f.until)
+        try:
+            span = store.seq_bounds(f.since, f.until)
+        except SummaryAlteredError as e:
+            span, disagree = (lo, hi), e.message  # not used: the records are read without them
         if span is None:
             return Page([], None, None)
-        disagree = store.seq_bounds_problem(f.since, f.until, span) or ""
+        disagree = disagree or store.seq_bounds_problem(f.since, f.until, span) or ""
         if not disagree:
             lo, hi = max(lo, span[0] - 1), min(hi, span[1] + 1)
     newest_first = after is None
@@ -300,7 +316,11 @@ def _rare_verdicts_or_gates(store: Store, f: Filters) -> bool:
     if not (f.verdicts or f.gates):
         return False
     chosen = total = 0
-    for _, gate, verdict, n in store.day_counts(DayRange()):
+    try:
+        counts = store.day_counts(DayRange())
+    except SummaryAlteredError:
+        return False  # the records are read as for a common verdict; the page flags nothing it reads
+    for _, gate, verdict, n in counts:
         total += n
         if (not f.gates or gate in f.gates) and (not f.verdicts or verdict in f.verdicts):
             chosen += n
@@ -317,7 +337,7 @@ def matching(store: Store, filters: Filters, *, newest_first: bool = False) -> I
     While the summaries lag the log, the exception filter is checked on the
     records rather than read from `exception_terms`.
     """
-    if filters.exceptions and store.summaries_behind():
+    if filters.exceptions and summaries_state(store)[0]:
         rows = store.query(dataclasses.replace(filters, exceptions=()), newest_first=newest_first)
         return _applying(rows, filters.exceptions)
     return store.query(filters, newest_first=newest_first)
