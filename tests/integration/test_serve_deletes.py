@@ -148,9 +148,17 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
 
 @pytest.fixture(scope="module")
 def served(certs: CertSet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    directory = tmp_path_factory.mktemp("deletes")
-    policy = directory / "deletes.yaml"
-    policy.write_text(PROD_DELETES + "---\n" + ASKS_AUTHORIZER + "---\n" + NO_SHELL)
+    yield from _serving(
+        certs,
+        tmp_path_factory.mktemp("deletes"),
+        PROD_DELETES + "---\n" + ASKS_AUTHORIZER + "---\n" + NO_SHELL,
+    )
+
+
+def _serving(certs: CertSet, directory: Path, policies: str) -> Iterator[tuple[Server, Path]]:
+    """`trustgate serve` with `policies` as its admission policies and a SQLite decision log."""
+    policy = directory / "policies.yaml"
+    policy.write_text(policies)
     config = directory / "trustgate.yaml"
     config.write_text(
         "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
@@ -158,8 +166,10 @@ def served(certs: CertSet, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     )
     db = directory / "decisions.db"
     srv = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{db}", workers=1)
-    yield srv, db
-    srv.stop()
+    try:
+        yield srv, db
+    finally:
+        srv.stop()
 
 
 def _answer(srv: Server, body: dict[str, Any]) -> dict[str, Any]:
@@ -400,18 +410,7 @@ LOCKOUTS = "---\n".join(
 def served_lockouts(
     certs: CertSet, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Path]]:
-    directory = tmp_path_factory.mktemp("lockouts")
-    policy = directory / "lockouts.yaml"
-    policy.write_text(LOCKOUTS)
-    config = directory / "trustgate.yaml"
-    config.write_text(
-        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
-        f"manifests:\n  admissionPolicies: [{policy}]\nkubernetes:\n  schemas: false\n"
-    )
-    db = directory / "decisions.db"
-    srv = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{db}", workers=1)
-    yield srv, db
-    srv.stop()
+    yield from _serving(certs, tmp_path_factory.mktemp("lockouts"), LOCKOUTS)
 
 
 def _object(kind: str, namespace: str) -> dict[str, Any]:
