@@ -487,7 +487,7 @@ class Handler(BaseHTTPRequestHandler):
         # then is refused; a claim it never sends holds no more than that (see `budget`).
         conn = self.server.current
 
-        def shed() -> None:  # a slow small body, given up for another (see `budget`): under its lock
+        def shed() -> None:  # a slow body given up for another's budget (see `budget`): under its lock
             _shut(conn.handle)
             state.metrics.connections("shed_memory", 1)
 

@@ -24,7 +24,8 @@ VERDICTS = ("allowed", "denied", "warned", "skipped", "failure_open", "failure_c
 CACHE_RESULTS = ("hit", "miss", "stale")
 # shed: given up for a newer one; refused: closed at once, no slot to give; over_budget: a request
 # closed unanswered, its memory budget (bodies and their parse, `budget`) could not be had in time;
-# shed_memory: a small body still arriving after `budget.SLOW_SECONDS`, given up for another's budget
+# shed_memory: given up for another's budget, a small body still arriving after `budget.SLOW_SECONDS`
+# or a large one fallen behind its pace
 CONNECTION_EVENTS = ("shed", "refused", "over_budget", "shed_memory")
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds
 
