@@ -306,3 +306,169 @@ v = input.review.object.metadata.labels.b
     found = denials(report)
     assert "latest tag: app" in found
     assert any(m.startswith("constraint Boom/b: ") for m in found), found
+
+
+ALWAYS = """
+package k8salways
+violation[{"msg": msg}] {
+  msg := sprintf("denied %v", [input.review.kind.kind])
+}
+"""
+
+
+def test_a_contains_name_pattern_matches_an_object_created_with_generate_name(write: Write) -> None:
+    """wildcard.MatchesGenerateName: `*web*` matches a generateName that contains `web` (only
+    `prefix*` did, so the Pod passed)."""
+    pod = write("pod.yaml", POD.replace("name: web,", "generateName: batch-web-,"))
+    for pattern, expected in (("*web*", 1), ("*api*", 0), ("*-web-", 0)):
+        spec = constraint("K8sAlways").replace(
+            "kinds: [Pod, ConfigMap, Ingress]}]}", f'kinds: [Pod]}}], name: "{pattern}"}}'
+        )
+        policy = write("gk.yaml", template("K8sAlways", ALWAYS) + spec)
+        code, report, _ = check(str(pod), "--gatekeeper", str(policy))
+        assert (code, denials(report)) == (expected, ["denied Pod"] if expected else []), pattern
+
+
+PRIVILEGED = """
+package k8shostpriv
+exempt(c) {
+  c.name == "istio-proxy"
+}
+dangerous(c) { # privileged, or in the host PID namespace
+  c.securityContext.privileged
+} {
+  input.review.object.spec.hostPID
+}
+violation[{"msg": msg}] {
+  c := input.review.object.spec.containers[_]
+  dangerous(c)
+  not exempt(c)
+  msg := sprintf("container %v is privileged or uses hostPID", [c.name])
+}
+"""
+
+
+def test_a_second_body_after_a_head_with_a_comment_stays_with_its_rule(write: Write) -> None:
+    """OPA reads `dangerous(c) { # ... } { hostPID }` as two bodies of `dangerous`; the comment
+    kept the rewrite from seeing the head, and the second body went to `exempt`."""
+    pod = write("pod.yaml", POD.replace("spec:\n", "spec:\n  hostPID: true\n"))
+    policy = write("gk.yaml", template("K8sHostPriv", PRIVILEGED) + constraint("K8sHostPriv"))
+    code, report, _ = check(str(pod), "--gatekeeper", str(policy))
+    assert (code, denials(report)) == (1, ["container app is privileged or uses hostPID"])
+
+
+def test_a_second_body_that_cannot_be_rewritten_is_refused_naming_file_and_line(write: Write) -> None:
+    rego = PRIVILEGED.replace("} {\n  input.review", "} else = true {\n  false\n} {\n  input.review")
+    policy = write("gk.yaml", template("K8sHostPriv", rego) + constraint("K8sHostPriv"))
+    code, _, err = check(str(write("pod.yaml", POD)), "--gatekeeper", str(policy))
+    assert code == 3
+    assert f"{policy}:19:" in err and "a further body after an `else` chain" in err  # its `} {` line
+
+
+UNIQUE_HOST = """
+package k8suniqueingresshost
+identical(obj, review) {
+  obj.metadata.namespace == review.object.metadata.namespace
+  obj.metadata.name == review.object.metadata.name
+}
+violation[{"msg": msg}] {
+  host := input.review.object.spec.rules[_].host
+  other := data.inventory.namespace[_][otherapiversion]["Ingress"][name]
+  other.spec.rules[_].host == host
+  not identical(other, input.review)
+  msg := sprintf("ingress host conflicts with an existing ingress <%v>", [host])
+}
+"""
+
+
+def ingress(name: str, namespace: str = "") -> str:
+    meta = f"{{name: {name}, namespace: {namespace}}}" if namespace else f"{{name: {name}}}"
+    return (
+        f"---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {meta}\n"
+        "spec: {rules: [{host: shop.example.com}]}\n"
+    )
+
+
+def test_manifests_that_name_no_namespace_are_in_the_inventory_a_uniqueness_template_reads(
+    write: Write,
+) -> None:
+    """They were filed under data.inventory.cluster, so two Ingresses taking one host passed
+    (gatekeeper-library's uniqueingresshost); one alone must not conflict with itself."""
+    policy = write(
+        "gk.yaml", template("K8sUniqueIngressHost", UNIQUE_HOST) + constraint("K8sUniqueIngressHost")
+    )
+    message = "ingress host conflicts with an existing ingress <shop.example.com>"
+    for manifests, expected in (
+        (ingress("a") + ingress("b"), 2),
+        (ingress("a") + ingress("b", "shop"), 2),  # `a` may be applied anywhere, shop too
+        (ingress("a"), 0),
+    ):
+        code, report, _ = check(str(write("ingresses.yaml", manifests)), "--gatekeeper", str(policy))
+        assert (code, denials(report)) == (1 if expected else 0, [message] * expected), manifests
+
+
+def test_a_scoped_deny_for_the_generated_admission_policy_denies_here(write: Write) -> None:
+    """vap.k8s.io: Gatekeeper binds the ValidatingAdmissionPolicy it generates from the
+    template's CEL for it (shouldGenerateVAPB), so that deny holds in the cluster."""
+    scoped = """\
+  enforcementAction: scoped
+  scopedEnforcementActions:
+    - action: deny
+      enforcementPoints: [{name: vap.k8s.io}]
+"""
+    policy = write("gk.yaml", template("K8sCel", cel="false") + constraint("K8sCel", scoped))
+    code, report, _ = check(str(write("pod.yaml", POD)), "--gatekeeper", str(policy))
+    assert (code, denials(report)) == (1, ["cel: denied"])
+
+
+def test_an_expansion_template_operations_field_is_refused(write: Write) -> None:
+    """applyTo has groups, versions and kinds (match.ApplyTo): `operations` was honoured and
+    skipped the expansion Gatekeeper does on CREATE."""
+    expansion = write(
+        "exp.yaml",
+        """\
+apiVersion: expansion.gatekeeper.sh/v1beta1
+kind: ExpansionTemplate
+metadata: {name: expand-deployments}
+spec:
+  applyTo:
+    - {groups: [apps], kinds: [Deployment], versions: [v1], operations: [UPDATE]}
+  templateSource: spec.template
+  generatedGVK: {kind: Pod, group: "", version: v1}
+""",
+    )
+    policy = write("gk.yaml", template("NoLatest", NO_LATEST) + constraint("NoLatest"))
+    deployment = write(
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: a}\n"
+        "spec: {template: {spec: {containers: [{name: app, image: 'nginx:latest'}]}}}\n",
+    )
+    code, _, err = check(str(deployment), "--gatekeeper", str(policy), "--gatekeeper", str(expansion))
+    assert code == 3
+    assert f"{expansion}:1" in err and "operations is not a field of applyTo" in err
+
+
+def test_an_empty_enforcement_action_denies(write: Write) -> None:
+    """GetEnforcementAction: "" is deny, as when unset (it was refused, exit 3)."""
+    policy = write(
+        "gk.yaml", template("NoLatest", NO_LATEST) + constraint("NoLatest", '  enforcementAction: ""\n')
+    )
+    code, report, _ = check(str(write("pod.yaml", POD)), "--gatekeeper", str(policy))
+    assert (code, denials(report)) == (1, ["latest tag: app"])
+
+
+def test_a_null_parameter_the_schema_does_not_allow_is_dropped_as_the_api_server_drops_it(
+    write: Write,
+) -> None:
+    """PruneNonNullableNullsWithoutDefaults: the template sees no `exemptImages` (it was exit 3)."""
+    schema = (
+        "          type: object\n          properties:\n"
+        "            exemptImages: {type: array, items: {type: string}}\n"
+    )
+    policy = write(
+        "gk.yaml",
+        template("NoLatest", NO_LATEST, schema=schema)
+        + constraint("NoLatest", "  parameters: {exemptImages: null}\n"),
+    )
+    code, report, _ = check(str(write("pod.yaml", POD)), "--gatekeeper", str(policy))
+    assert (code, denials(report)) == (1, ["latest tag: app"])

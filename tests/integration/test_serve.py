@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.webhook import TRUSTGATE, CertSet, Server, make_certs, review, start_server
+from support.webhook import POD, TRUSTGATE, CertSet, Server, make_certs, review, start_server
 
 COMPLIANT: dict[str, Any] = {
     "apiVersion": "apps/v1",
@@ -1075,5 +1075,54 @@ def test_a_template_sees_the_pod_an_ephemeral_containers_request_changes(
         response = _response(srv, _ephemeral_review([{"name": "debugger", "image": "evil:latest"}], "uid-gk"))
         assert response["allowed"] is False, response
         assert "gatekeeper: debugger uses a latest tag" in response["status"]["message"]
+    finally:
+        srv.stop()
+
+
+NOT_WEB = """\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: noweb}
+spec:
+  crd: {spec: {names: {kind: NoWeb}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package noweb
+        violation[{"msg": "gatekeeper: no web pods here"}] {
+          input.review.kind.kind == "Pod"
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: NoWeb
+metadata: {name: no-web}
+spec:
+  match: {kinds: [{apiGroups: [""], kinds: ["Pod"]}], name: "*web*"}
+"""
+
+
+def test_a_contains_name_pattern_matches_a_pod_created_with_generate_name(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    """At admission a Pod created with generateName has no name yet; Gatekeeper's namesMatch also
+    reads its generateName (wildcard.MatchesGenerateName), so `*web*` denies `batch-web-`."""
+    gatekeeper = tmp_path / "gk.yaml"
+    gatekeeper.write_text(NOT_WEB)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n  policies: []\n"
+        f"  gatekeeper: {{paths: [{gatekeeper}]}}\nkubernetes:\n  schemas: false\n"
+    )
+
+    def pod(**metadata: str) -> dict[str, Any]:
+        return {**POD, "metadata": {"namespace": "shop", **metadata}}
+
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        denied = _response(srv, review(pod(generateName="batch-web-"), uid="uid-generated"))
+        assert denied["allowed"] is False, denied
+        assert "gatekeeper: no web pods here" in denied["status"]["message"]
+        allowed = _response(srv, review(pod(generateName="batch-api-"), uid="uid-other"))
+        assert allowed["allowed"] is True, allowed
     finally:
         srv.stop()

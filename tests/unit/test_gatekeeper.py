@@ -419,3 +419,261 @@ def test_v0_forms_regorus_reads_differently_are_normalised_keeping_lines() -> No
     out = gk.v0_compat(text)
     assert out.count("\n") == text.count("\n")
     assert "} p(x) = y {" in out and "input.y;" in out
+
+
+# -- review fixes: Gatekeeper's source against trustgate ---------------------------------------
+
+GENERATED_POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "batch-web-"}}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("*web*", True),  # MatchesGenerateName: contains
+        ("*api*", False),
+        ("batch-*", True),  # prefix
+        ("api-*", False),
+        ("*", True),
+        ("*-web-", False),  # a suffix pattern never matches a name still to be generated
+        ("batch-web-", False),  # nor does an exact one
+    ],
+)
+def test_a_name_pattern_matches_a_generate_name_as_gatekeeper_does(pattern: str, expected: bool) -> None:
+    """Gatekeeper's namesMatch: Name.Matches(name) || Name.MatchesGenerateName(generateName)."""
+    assert match(name=pattern).matches(GENERATED_POD, "shop", {}) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("*sys*", "kube-system", True),
+        ("kube-*", "kube-system", True),
+        ("*-system", "kube-system", True),
+        ("kube?*", "kube-system", False),  # `?` is no wildcard in Gatekeeper: a plain character
+        ("k*-system", "kube-system", False),  # nor is an inner `*`
+        ("k*-system", "k*-system", True),
+    ],
+)
+def test_namespace_patterns_are_gatekeepers_wildcards(pattern: str, value: str, expected: bool) -> None:
+    assert match(namespaces=[pattern]).matches(deployment(namespace=value), value, {}) is expected
+
+
+def v0_eval(text: str, rule: str, data: dict[str, Any]) -> Any:
+    engine = gk.embedded_engine()
+    engine.add_modules([gk.Module("t.rego", gk.v0_compat(text, file="t.yaml", first_line=1))])
+    return engine.eval_rule(rule, data)
+
+
+MULTI_BODY_WITH_COMMENTS = """\
+package t
+exempt(c) { # by name, "{" in a comment
+  c.name == "a"
+} # the second body
+{
+  c.name == "b"  # a "}" here too
+}
+is_privileged(c) {
+  c.securityContext.privileged
+  msg := "not { a body"
+  msg != "#"
+}
+v[c.name] {
+  c := input.containers[_]
+  is_privileged(c)
+  not exempt(c)
+}
+"""
+
+
+def test_several_bodies_are_normalised_whatever_comments_and_strings_hold() -> None:
+    """A head followed by a comment once kept its further body from being recognised: the body
+    went to the previous rule's head (a false allow: `exempt` took `is_privileged`'s body)."""
+    containers = [{"name": n, "securityContext": {"privileged": True}} for n in ("a", "b", "c")]
+    out = gk.v0_compat(MULTI_BODY_WITH_COMMENTS)
+    assert out.count("\n") == MULTI_BODY_WITH_COMMENTS.count("\n")
+    assert "\nexempt(c) {\n" in out  # the second body gets its own head, on its own line
+    assert v0_eval(MULTI_BODY_WITH_COMMENTS, "data.t.v", {"containers": containers}) == ["c"]
+
+
+def test_a_line_opening_with_a_paren_ends_the_expression_before_a_comment() -> None:
+    text = 'package t\nq {\n  input.y # note (with a "quote\n  (input.a - input.b) > 1\n}\n'
+    assert "input.y; # note" in gk.v0_compat(text)
+    assert v0_eval(text, "data.t.q", {"y": True, "a": 3, "b": 1}) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "why"),
+    [
+        ("package t\np {\n  input.a\n} else = 2 {\n  input.b\n} {\n  input.c\n}\n", 6, "after an `else`"),
+        ("package t\np[x]\n  = 1 {\n  x := input.a\n} {\n  x := input.b\n}\n", 5, "head spans lines"),
+    ],
+)
+def test_a_further_body_that_cannot_be_rewritten_with_certainty_is_refused(
+    text: str, line: int, why: str
+) -> None:
+    with pytest.raises(PolicyError, match="cannot normalise") as raised:
+        gk.v0_compat(text, file="t.yaml", first_line=10)
+    assert raised.value.where == f"t.yaml:{9 + line}"
+    assert why in raised.value.message
+
+
+def test_text_that_is_no_rego_is_left_to_the_engine_to_refuse() -> None:
+    for text in ('package t\np { x := "open\n}\n', "package t\np { input.a ]\n"):
+        assert gk.v0_compat(text) == text
+
+
+INGRESS = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "a"}}
+BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRoleBinding",
+    "metadata": {"name": "b", "namespace": "stray"},
+}
+WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+
+
+def scope(obj: Any) -> bool | None:
+    return {"Ingress": True, "ClusterRoleBinding": False}.get(obj["kind"])
+
+
+def test_the_gates_inventory_files_manifests_where_the_api_server_would_create_them() -> None:
+    inventory = gk.inventory_of([INGRESS, BINDING, WIDGET, deployment()], namespaced=scope)
+    unplaced = inventory["namespace"][gk.UNPLACED_NAMESPACE]
+    ingress = unplaced["networking.k8s.io/v1"]["Ingress"]["a"]
+    assert ingress["metadata"] == {"name": "a", "namespace": gk.UNPLACED_NAMESPACE}
+    binding = inventory["cluster"]["rbac.authorization.k8s.io/v1"]["ClusterRoleBinding"]["b"]
+    assert binding["metadata"] == {"name": "b"}  # the API server clears a cluster-scoped kind's namespace
+    assert "stray" not in inventory["namespace"]
+    # A kind of unknown scope is filed both ways; one in a namespace stays there.
+    assert inventory["cluster"]["example.com/v1"]["Widget"]["w"] == WIDGET
+    assert unplaced["example.com/v1"]["Widget"]["w"]["metadata"]["namespace"] == gk.UNPLACED_NAMESPACE
+    assert inventory["namespace"]["shop"]["apps/v1"]["Deployment"]["web"] == deployment()
+    # gator (no scopes): as written, one without a namespace under cluster.
+    assert gk.inventory_of([INGRESS])["cluster"]["networking.k8s.io/v1"]["Ingress"]["a"] == INGRESS
+
+
+UNIQUE_HOST = """\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8suniquehost}
+spec:
+  crd: {spec: {names: {kind: K8sUniqueHost}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8suniquehost
+        identical(obj, review) {
+          obj.metadata.namespace == review.object.metadata.namespace
+          obj.metadata.name == review.object.metadata.name
+        }
+        violation[{"msg": msg}] {
+          host := input.review.object.spec.rules[_].host
+          other := data.inventory.namespace[_][_]["Ingress"][_]
+          other.spec.rules[_].host == host
+          not identical(other, input.review)
+          msg := sprintf("host %v is taken by %v", [host, other.metadata.name])
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sUniqueHost
+metadata: {name: unique}
+"""
+
+
+def ingress(name: str, namespace: str = "") -> dict[str, Any]:
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {**INGRESS, "metadata": meta, "spec": {"rules": [{"host": "shop.example.com"}]}}
+
+
+def test_a_uniqueness_template_sees_manifests_that_name_no_namespace(write: Write) -> None:
+    """They were filed under data.inventory.cluster, where no namespaced template looks."""
+    lib = gk.load_library([write("gk/unique.yaml", UNIQUE_HOST)])
+    evaluator = gk.ConstraintSet(lib.templates.values(), lib.constraints).compile(gk.embedded_engine())
+
+    def found(obj: dict[str, Any], change_set: list[dict[str, Any]]) -> list[str]:
+        evaluator.set_inventory(change_set, namespaced=scope)
+        review = gk.review_of(obj)
+        placement = gk.Placement.AS_REVIEWED if review.get("namespace") else gk.Placement.ANY_NAMESPACE
+        matched, _ = evaluator.matching(review, placement=placement)
+        return [v.message for v in evaluator.review(review, matched, placement=placement)]
+
+    a, b, c = ingress("a"), ingress("b"), ingress("c", "shop")
+    assert found(a, [a, b]) == ["host shop.example.com is taken by b"]
+    assert found(b, [a, b]) == ["host shop.example.com is taken by a"]
+    assert found(a, [a]) == []  # not a conflict with itself
+    assert found(c, [a, c]) == ["host shop.example.com is taken by a"]  # a may be applied anywhere
+    assert found(a, [a, c]) == ["host shop.example.com is taken by c"]
+
+
+def cel_template(write: Write, generate_vap: str) -> None:
+    source = f"            generateVAP: {generate_vap}\n" if generate_vap else ""
+    write(
+        "gk/template.yaml",
+        f"""\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {{name: k8smaxreplicas}}
+spec:
+  crd: {{spec: {{names: {{kind: K8sMaxReplicas}}}}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      code:
+        - engine: K8sNativeValidation
+          source:
+{source}            validations: [{{expression: "false"}}]
+""",
+    )
+
+
+@pytest.mark.parametrize(
+    ("generate_vap", "mode"),
+    [
+        ("true", "enforce"),
+        ("", "enforce"),  # --default-create-vap-for-templates decides: fail closed
+        ("false", "audit"),  # no policy is generated: the binding enforces nothing
+    ],
+)
+def test_a_scoped_deny_for_the_generated_validating_admission_policy_denies_here(
+    write: Write, generate_vap: str, mode: str
+) -> None:
+    """The constraint controller binds the generated VAP for `vap.k8s.io` whatever its flags say
+    (shouldGenerateVAPB with ScopedActionForEP) when the template has K8sNativeValidation code."""
+    cel_template(write, generate_vap)
+    write("gk/constraint.yaml", CONSTRAINT.format(action=scoped(("deny", ["vap.k8s.io"])), max=3))
+    [constraint] = gk.load_library([write("gk/x.txt", "").parent]).constraints
+    assert constraint.action is not None and constraint.action.value == mode
+
+
+def test_a_scoped_deny_for_vap_of_a_rego_only_template_is_dryrun(write: Write) -> None:
+    """HasVAPCel: without K8sNativeValidation code no binding is generated, so nothing acts."""
+    [constraint] = library(write, action=scoped(("deny", ["vap.k8s.io"]))).constraints
+    assert constraint.action is not None and constraint.action.value == "audit"
+
+
+def test_an_empty_enforcement_action_is_deny(write: Write) -> None:
+    """GetEnforcementAction: "" is the default, deny (it was refused, exit 3)."""
+    [constraint] = library(write, action='""').constraints
+    assert (constraint.action, constraint.action_name) == (None, "deny")
+
+
+NULLS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "repos": {"type": "array", "items": {"type": "string"}},
+        "note": {"type": "string", "nullable": True},
+        "max": {"type": "integer", "default": 3},
+        "limits": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+}
+
+
+@pytest.mark.parametrize("prunes", [True, False])
+def test_null_parameters_are_pruned_or_defaulted_as_the_api_server_decodes_them(prunes: bool) -> None:
+    """apiextensions-apiserver drops a null the schema neither allows nor defaults
+    (PruneNonNullableNullsWithoutDefaults), and defaults one it defaults, before validating."""
+    template = gk.Template("k8sx", "K8sX", "t.yaml", 1, schema=NULLS_SCHEMA, prunes=prunes)
+    parameters = {"repos": None, "note": None, "max": None, "limits": {"cpu": None, "mem": 2}}
+    assert gk.validate_parameters(template, parameters, label="c", where="c.yaml:1") == {
+        "note": None,
+        "max": 3,
+        "limits": {"mem": 2},
+    }

@@ -69,21 +69,26 @@ def test_resultant_is_gatekeepers_mock_resource() -> None:
     )
 
 
-def test_apply_to_compares_group_version_kind_and_operation_exactly() -> None:
+def test_apply_to_compares_group_version_kind_exactly_and_expands_creates_and_updates() -> None:
     other_version = gk.parse_expansion(
         expansion(applyTo=[{"groups": ["apps"], "kinds": ["Deployment"], "versions": ["v1beta1"]}]), file="e"
     )
     assert gk.expand(DEPLOYMENT, [other_version]) == []
-    deletes = gk.parse_expansion(
-        expansion(
-            applyTo=[
-                {"groups": ["apps"], "kinds": ["Deployment"], "versions": ["v1"], "operations": ["DELETE"]}
-            ]
-        ),
-        file="e",
-    )
-    assert gk.expand(DEPLOYMENT, [deletes]) == []
-    assert len(gk.expand(DEPLOYMENT, [deletes], operation="DELETE")) == 1
+    template = gk.parse_expansion(expansion(), file="e")
+    assert [len(gk.expand(DEPLOYMENT, [template], operation=op)) for op in ("CREATE", "UPDATE")] == [1, 1]
+    assert gk.expand(DEPLOYMENT, [template], operation="DELETE") == []
+
+
+@pytest.mark.parametrize("field", ["operations", "kind", "version"])
+def test_an_apply_to_field_gatekeeper_does_not_have_is_refused_naming_it(field: str) -> None:
+    # The API server prunes it (match.ApplyTo has groups, versions and kinds): honouring
+    # `operations` skipped expansion the cluster does, and a misspelt `kind` matched nothing.
+    entry = {"groups": ["apps"], "kinds": ["Deployment"], "versions": ["v1"], field: ["UPDATE"]}
+    with pytest.raises(
+        PolicyError, match=rf"spec\.applyTo\[0\]: {field} is not a field of applyTo"
+    ) as raised:
+        gk.parse_expansion(expansion(applyTo=[entry]), file="exp.yaml", line=4)
+    assert raised.value.where == "exp.yaml:4"
 
 
 def test_nested_expansion_comes_deepest_first_with_its_path_in_the_parent() -> None:

@@ -81,7 +81,8 @@ class GatekeeperCheck:
             local.pid, local.evaluator, local.objects = pid, self.set.compile(self._engine()), None
         objects = run.objects if self.wants_change_set else ()
         if local.objects is not objects:
-            local.evaluator.set_inventory([*self.inventory, *objects])
+            # Manifests are filed as the API server would create them (see `inventory_of`).
+            local.evaluator.set_inventory([*self.inventory, *objects], namespaced=self.scopes.namespaced)
             local.objects = objects
         return local.evaluator
 

@@ -25,7 +25,6 @@ single engine call, each with `with input as {"review": ..., "parameters": ...}`
 from __future__ import annotations
 
 import enum
-import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -150,7 +149,8 @@ class Template:
                 )
             # Blank lines in front keep regorus' line numbers equal to the file's.
             path = self.file if is_main else f"{self.file} (lib {number})"
-            out.append(Module(path, "\n" * max(0, first_line - 1) + v0_compat(text)))
+            compat = v0_compat(text, file=self.file, first_line=first_line)
+            out.append(Module(path, "\n" * max(0, first_line - 1) + compat))
         if not _VIOLATION.search(self.rego):
             raise PolicyError(
                 f"template {self.name}: the Rego defines no `violation` rule",
@@ -160,43 +160,162 @@ class Template:
         return out
 
 
-_HEAD = re.compile(
-    r"^(?P<indent>[ \t]*)(?P<head>(?!package\b|import\b|default\b)[A-Za-z_][^#\n]*?)[ \t]*\{[ \t]*$"
+# Rego v0 lexemes, for `v0_compat`: what is code, what is a string or a comment.
+_TOKEN = re.compile(
+    r"(?P<nl>\n)|(?P<ws>[ \t\r]+)|(?P<comment>#[^\n]*)"
+    r'|(?P<string>"(?:\\.|[^"\\\n])*")|(?P<raw>`[^`]*`)'
+    r"|(?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(?P<ident>[A-Za-z_]\w*)"
+    r"|(?P<punct>:=|==|!=|<=|>=|[{}()\[\],;:.=<>+\-*/%&|!])"
 )
-_NEXT_BODY = re.compile(r"^(?P<indent>[ \t]*)\}[ \t]*\{[ \t]*(#.*)?$")
-_PAREN_START = re.compile(r"^[ \t]*\(")
-_ENDS_OPERAND = re.compile(r"[\w\])\"][ \t]*$")
+_OPENERS = {"{": "}", "(": ")", "[": "]"}
+_KEYWORDS = frozenset(
+    ("not", "some", "with", "as", "else", "if", "in", "contains", "every", "default", "import", "package")
+)
+# Keywords that continue a rule (`p contains x`, `if {`, `} else = y {`) rather than start one.
+_HEAD_KEYWORDS = frozenset(("if", "contains", "else", "in", "as"))
+# Tokens after which a rule head cannot be complete: the next line continues it.
+_HEAD_CONTINUES = frozenset(
+    (":=", "=", "==", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "&", "|", ",", ".")
+)
 
 
-def v0_compat(text: str) -> str:
+@dataclass(slots=True)
+class _Open:
+    """An open bracket in `v0_compat`: which, and whether it is a rule body (a `{` that is no literal)."""
+
+    char: str
+    body: bool = False
+    comprehension: bool = False  # a `|` at its level: what follows is a query, as in a body
+
+
+def v0_compat(text: str, *, file: str = "<rego>", first_line: int = 1) -> str:
     """Rego v0 that OPA accepts, in the form regorus also parses; line numbers are kept.
 
     Two v0 forms regorus reads differently from OPA: a rule with several
     bodies (`p { a } { b }`, which regorus takes for `else`) becomes one rule
     per body on the same lines, and a line that starts with `(` after a
-    complete expression (which regorus takes for a call) gets the previous
-    expression ended with `;`.
+    complete expression in a query (which regorus takes for a call) gets the
+    previous expression ended with `;`. The text is read as Rego lexemes, so a
+    comment or a string holding `{`, `}` or `#` is never taken for code.
+
+    Args:
+        text: the module's Rego.
+        file: where it is from, for errors.
+        first_line: the file line `text` starts on, for errors.
+
+    Text that is no Rego (an unterminated string, an unbalanced bracket) is
+    returned as it is, for the engine to refuse with its own message.
+
+    Raises:
+        PolicyError: a further body belongs to a rule whose head spans lines
+            or that has an `else`: rewriting it would be a guess, and regorus
+            would read the body as an `else`.
     """
-    lines = text.split("\n")
-    heads: dict[str, str] = {}
-    last_code = -1
-    for i, line in enumerate(lines):
-        body = _NEXT_BODY.match(line)
-        if body and body.group("indent") in heads:
-            lines[i] = f"{body.group('indent')}}} {heads[body.group('indent')]} {{"
-        else:
-            head = _HEAD.match(line)
-            if head:
-                heads[head.group("indent")] = head.group("head")
+    try:
+        return _v0_compat(text, file, first_line)
+    except _NotRego:
+        return text
+
+
+class _NotRego(Exception):
+    """`v0_compat` met text that does not lex or nest as Rego: the engine reports it."""
+
+
+def _v0_compat(text: str, file: str, first_line: int) -> str:
+    def refuse(message: str, offset: int) -> PolicyError:
+        return PolicyError(
+            f"cannot normalise the template's Rego v0 for the embedded engine: {message}",
+            where=f"{file}:{first_line + text.count(chr(10), 0, offset)}",
+            hint="write each body of a rule with several as a rule of its own, with its head on one line",
+        )
+
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement)
+    stack: list[_Open] = []
+    statement: int | None = None  # offset of the current top-level statement's first token
+    head_end: int | None = None  # offset of its first body's `{`
+    has_else = False
+    directive = False  # `package` or `import`: ends with its line
+    ended = True  # the statement is complete unless the next token continues it
+    last: tuple[str, str, int, int] | None = None  # the previous code token: (kind, text, start, end)
+    last_closed_body = False  # the previous code token is the `}` of a rule body
+    line_start = True  # no code token yet on this line
+    position = 0
+    while position < len(text):
+        token = _TOKEN.match(text, position)
+        if token is None:  # an unterminated string, a character Rego has not
+            raise _NotRego
+        kind, value, start = str(token.lastgroup), token.group(), position
+        position = token.end()
+        if kind == "nl":
+            line_start = True
+            if not stack:
+                ended = ended or directive or last is None or last[1] not in _HEAD_CONTINUES
+                directive = False
+            continue
+        if kind in ("ws", "comment"):
+            continue
         if (
-            _PAREN_START.match(line)
-            and last_code >= 0
-            and _ENDS_OPERAND.search(lines[last_code].split("#")[0])
+            line_start
+            and value == "("
+            and last is not None
+            and (
+                last[0] in ("number", "string", "raw")
+                or last[1] in (")", "]")
+                or (last[0] == "ident" and last[1] not in _KEYWORDS)
+            )
+            and stack
+            and (stack[-1].body or stack[-1].comprehension)
         ):
-            lines[last_code] = lines[last_code].rstrip() + ";"
-        if line.strip() and not line.strip().startswith("#"):
-            last_code = i
-    return "\n".join(lines)
+            edits.append((last[3], last[3], ";"))
+        line_start = False
+        top = not stack
+        if top and ended and kind == "ident" and value not in _HEAD_KEYWORDS:  # a name starts one
+            statement, head_end, has_else, ended = start, None, False, False
+            directive = value in ("package", "import")
+        elif top:
+            ended = False
+        if top and value == "else":
+            has_else = True
+        if value in _OPENERS:
+            is_body = False
+            if top and not directive and value == "{":
+                if last_closed_body:  # a further body of the same rule
+                    if has_else:
+                        raise refuse("a further body after an `else` chain", start)
+                    if statement is None or head_end is None:
+                        raise refuse("a body without a rule head", start)
+                    head = text[statement:head_end].rstrip()
+                    if "\n" in head:
+                        raise refuse("a further body of a rule whose head spans lines", start)
+                    edits.append((start, start + 1, f"{head} {{"))
+                    is_body = True
+                else:
+                    # After an operator (`=`, `:=`, `contains`) a `{` opens an object or set literal.
+                    is_body = last is None or not (
+                        (last[0] == "punct" and last[1] not in (")", "]", "}"))
+                        or last[1] in ("contains", "in")
+                    )
+                    if is_body and head_end is None:
+                        head_end = start
+            stack.append(_Open(value, body=is_body))
+            last_closed_body = False
+        elif value in (")", "]", "}"):
+            if not stack or _OPENERS[stack[-1].char] != value:
+                raise _NotRego
+            closed = stack.pop()
+            last_closed_body = not stack and closed.body
+            if last_closed_body:
+                ended = True
+        else:
+            if value == "|" and stack:
+                stack[-1].comprehension = True
+            last_closed_body = False
+        last = (kind, value, start, position)
+    if stack:
+        raise _NotRego
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,14 +450,11 @@ class Match:
                     return False
         if not self.name:
             return True
-        # As Gatekeeper: an object created with generateName (its name is empty at admission) matches
-        # a prefix pattern its generateName starts with.
+        # Gatekeeper's namesMatch: the name, or else the generateName an object created with one
+        # (its name is empty at admission) carries, as wildcard.MatchesGenerateName reads it.
         generate = metadata.get("generateName")
         return _wildcard(self.name, str(metadata.get("name", ""))) or (
-            isinstance(generate, str)
-            and bool(generate)
-            and self.name.endswith("*")
-            and generate.startswith(self.name[:-1])
+            isinstance(generate, str) and _wildcard_generate_name(self.name, generate)
         )
 
 
@@ -352,7 +468,7 @@ class Constraint:
     line: int
     match: Match = field(default_factory=Match)
     parameters: Mapping[str, Any] = field(default_factory=dict)
-    action: Mode | None = None  # None: enforcementAction was not set (Gatekeeper's default is deny)
+    action: Mode | None = None  # None: enforcementAction unset or "" (Gatekeeper's default, deny)
     action_name: str = "deny"
 
     @property
@@ -372,21 +488,30 @@ class Violation:
 
 @dataclass(frozen=True, slots=True)
 class ApplyTo:
-    """One `spec.applyTo` entry of an ExpansionTemplate (exact names, as Gatekeeper compares)."""
+    """One `spec.applyTo` entry of an ExpansionTemplate (exact names, as Gatekeeper compares).
+
+    Gatekeeper's `match.ApplyTo` has groups, versions and kinds only: which operations expand is
+    not the template's to say (`_APPLY_TO_FIELDS`).
+    """
 
     groups: tuple[str, ...]
     versions: tuple[str, ...]
     kinds: tuple[str, ...]
-    operations: tuple[str, ...] = ()  # empty: CREATE and UPDATE, Gatekeeper's default
 
     def matches(self, group: str, version: str, kind: str, operation: str = "CREATE") -> bool:
-        operations = self.operations or ("CREATE", "UPDATE")
         return (
             group in self.groups
             and version in self.versions
             and kind in self.kinds
-            and (operation in operations or "*" in operations)
+            and operation in _EXPANDED_OPERATIONS
         )
+
+
+_EXPANDED_OPERATIONS = ("CREATE", "UPDATE")
+# An ExpansionTemplate's applyTo entries (match.ApplyTo). Any other key, such as `operations`, is
+# refused: the API server prunes it from the structural CRD (`kubectl apply` refuses it), so it
+# would change nothing in the cluster, and honouring it here would skip expansion the cluster does.
+_APPLY_TO_FIELDS = ("groups", "versions", "kinds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -650,7 +775,8 @@ def parse_expansion(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Expa
 
     Raises:
         PolicyError: an unknown version, no name (or 64 characters or more), no
-            templateSource, generatedGVK or applyTo, an enforcementAction other
+            templateSource, generatedGVK or applyTo, an applyTo key other than
+            groups, versions and kinds, an enforcementAction other
             than deny, warn or dryrun, or a template that expands its own output.
     """
     where = f"{file}:{line}"
@@ -682,12 +808,20 @@ def parse_expansion(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Expa
         if not isinstance(item, Mapping):
             raise PolicyError(f"{label}: spec.applyTo entries must be mappings", where=where)
         at = f"{label}: spec.applyTo[{i}]"
+        unknown = sorted(str(k) for k in item if k not in _APPLY_TO_FIELDS)
+        if unknown:
+            raise PolicyError(
+                f"{at}: {', '.join(unknown)} is not a field of applyTo (it has groups, versions and kinds)",
+                where=where,
+                hint="the API server drops fields the ExpansionTemplate CRD does not declare, so it "
+                "would change nothing in the cluster: Gatekeeper expands on CREATE and UPDATE whatever "
+                "it says; remove it",
+            )
         apply_to.append(
             ApplyTo(
                 groups=string_list(item.get("groups"), f"{at}.groups", where),
                 versions=string_list(item.get("versions"), f"{at}.versions", where),
                 kinds=string_list(item.get("kinds"), f"{at}.kinds", where),
-                operations=string_list(item.get("operations"), f"{at}.operations", where),
             )
         )
     if not apply_to:
@@ -926,10 +1060,12 @@ def parse_constraint(
     raw_action = spec.get("enforcementAction")
     action: Mode | None = None
     action_name = "deny"
-    if raw_action is not None:
+    if raw_action is not None and raw_action != "":  # "" is deny, as unset (GetEnforcementAction)
         action_name = str(raw_action)
         if action_name == "scoped":
-            action_name = _scoped_action(spec.get("scopedEnforcementActions"), label, where)
+            action_name = _scoped_action(
+                spec.get("scopedEnforcementActions"), label, where, vap=_may_generate_vap(template)
+            )
         if action_name not in ACTIONS:
             raise PolicyError(
                 f"{label}: enforcementAction {raw_action!r} is not deny, warn or dryrun", where=where
@@ -968,7 +1104,9 @@ def validate_parameters(template: Template, parameters: Any, *, label: str, wher
 
     from trustgate.policy.schema import apply_defaults, crd_to_json_schema
 
-    defaulted = apply_defaults(parameters, template.schema)
+    # As the API server decodes a custom resource: a null the schema neither allows (`nullable`) nor
+    # defaults is dropped (PruneNonNullableNullsWithoutDefaults), then defaults fill the rest.
+    defaulted = apply_defaults(parameters, template.schema, prune_nulls=True)
     validator = jsonschema.Draft7Validator(
         crd_to_json_schema(template.schema, strict=template.prunes, root=False)
     )
@@ -1056,10 +1194,31 @@ def review_of_admission(obj: Mapping[str, Any]) -> dict[str, Any]:
     return review
 
 
-def inventory_of(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """`data.inventory`: cluster[groupVersion][kind][name], namespace[ns][groupVersion][kind][name]."""
+# The namespace the gate files a manifest of a namespaced kind that names none under, in the
+# inventory and in the review its inventory-reading templates see (`inventory_of`).
+UNPLACED_NAMESPACE = "(no metadata.namespace)"
+
+
+def inventory_of(
+    objects: Iterable[Mapping[str, Any]],
+    *,
+    namespaced: Callable[[Mapping[str, Any]], bool | None] | None = None,
+) -> dict[str, Any]:
+    """`data.inventory`: cluster[groupVersion][kind][name], namespace[ns][groupVersion][kind][name].
+
+    Without `namespaced`, objects are filed as written, as gator's and Gatekeeper's sync file what
+    exists: one without `metadata.namespace` under `cluster`. The gate passes `namespaced` (the
+    kind's scope, None when unknown) and files manifests where the API server would put them once
+    applied: a cluster-scoped kind under `cluster` whatever namespace it names (it is cleared),
+    and a namespaced kind that names none, which `kubectl -n` or a reconciler puts in a namespace
+    the gate does not know, under `UNPLACED_NAMESPACE`, with that namespace in its metadata: the
+    namespace every such manifest of the change set shares, as one reconciler applies them
+    together. Its own review names it too (`ConstraintEvaluator.review`), so a uniqueness template
+    sees it among the others and not as a conflict with itself. A kind of unknown scope is filed
+    both ways.
+    """
     cluster: dict[str, Any] = {}
-    namespaced: dict[str, Any] = {}
+    namespaced_root: dict[str, Any] = {}
     for obj in objects:
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         metadata = obj.get("metadata")
@@ -1068,9 +1227,35 @@ def inventory_of(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         name, namespace = metadata.get("name"), metadata.get("namespace")
         if not isinstance(name, str):
             continue
-        root = namespaced.setdefault(namespace, {}) if isinstance(namespace, str) and namespace else cluster
-        root.setdefault(api_version, {}).setdefault(kind, {})[name] = obj
-    return {"cluster": cluster, "namespace": namespaced}
+        named = isinstance(namespace, str) and bool(namespace)
+        places: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
+        scope = namespaced(obj) if namespaced is not None else named
+        if scope is not False:  # namespaced, or unknown: in the namespace it names, or the unplaced one
+            where = str(namespace) if named else UNPLACED_NAMESPACE
+            copy = obj if named else {**obj, "metadata": {**metadata, "namespace": where}}
+            places.append((namespaced_root.setdefault(where, {}), copy))
+        if scope is not True:  # cluster-scoped, or unknown: as created, without a namespace
+            copy = (
+                {**obj, "metadata": {k: v for k, v in metadata.items() if k != "namespace"}} if named else obj
+            )
+            places.append((cluster, copy))
+        for root, placed in places:
+            root.setdefault(api_version, {}).setdefault(kind, {})[name] = placed
+    return {"cluster": cluster, "namespace": namespaced_root}
+
+
+def unplaced_review(review: Mapping[str, Any]) -> dict[str, Any]:
+    """The review of an object that names no namespace, as applied in `UNPLACED_NAMESPACE`: what
+    templates that read the inventory see, consistently with where `inventory_of` files it."""
+    out = dict(review)
+    out["namespace"] = UNPLACED_NAMESPACE
+    for key in ("object", "oldObject"):
+        obj = review.get(key)
+        if isinstance(obj, Mapping):
+            metadata = obj.get("metadata")
+            metadata = metadata if isinstance(metadata, Mapping) else {}
+            out[key] = {**obj, "metadata": {**metadata, "namespace": UNPLACED_NAMESPACE}}
+    return out
 
 
 def namespaces_of(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -1122,6 +1307,7 @@ class ConstraintSet:
         used = {c.kind for c in self.constraints}
         self.rego_kinds = {k for k in used if by_kind[k].rego and (engine != "cel" or by_kind[k].cel is None)}
         self.template_modules = {kind: by_kind[kind].modules() for kind in sorted(self.rego_kinds)}
+        self.inventory_kinds = {k for k in self.rego_kinds if by_kind[k].uses_inventory}
         self.cel: dict[str, tuple[Any, str]] = {}  # kind -> compiled CEL (gatekeeper_cel)
         cel_kinds = {
             k for k in used if by_kind[k].cel is not None and (engine != "rego" or not by_kind[k].rego)
@@ -1132,7 +1318,7 @@ class ConstraintSet:
             self.cel = {k: gatekeeper_cel.compile_template(by_kind[k]) for k in sorted(cel_kinds)}
         self.aggregate = self._aggregate()
         rego_constraints = [c for c in self.constraints if c.kind in self.rego_kinds]
-        self.uses_inventory = any(by_kind[c.kind].uses_inventory for c in rego_constraints)
+        self.uses_inventory = any(c.kind in self.inventory_kinds for c in rego_constraints)
         self.needs_namespaces = any(c.match.namespace_selector is not None for c in self.constraints) or any(
             compiled[0].reads("namespaceObject") for compiled in self.cel.values()
         )
@@ -1144,15 +1330,18 @@ class ConstraintSet:
             if c.kind not in self.rego_kinds:
                 continue
             key = json.dumps(c.id)
+            # A template that reads the inventory sees an unplaced object where the inventory has it.
+            review = "inventory_review" if c.kind in self.inventory_kinds else "input.review"
             clauses.append(
                 "findings[id] := v if {\n"
                 f"\tid := {key}\n"
                 "\tinput.constraints[id]\n"
                 f"\tv := data.{self.templates[c.kind].package}.violation with input as "
-                f'{{"review": input.review, "parameters": data.{_PARAMS_ROOT}[{key}]}}\n'
+                f'{{"review": {review}, "parameters": data.{_PARAMS_ROOT}[{key}]}}\n'
                 "}\n"
             )
-        text = f"package {_AGGREGATE}\n\nimport rego.v1\n\n" + "\n".join(clauses)
+        unplaced = "inventory_review := input.unplaced if input.unplaced\n\telse := input.review\n\n"
+        text = f"package {_AGGREGATE}\n\nimport rego.v1\n\n{unplaced}" + "\n".join(clauses)
         return Module("<trustgate gatekeeper>", text)
 
     def compile(self, engine: Engine) -> ConstraintEvaluator:
@@ -1196,10 +1385,18 @@ class ConstraintEvaluator:
         self.engine = engine
         self.namespaces: Mapping[str, Mapping[str, Any]] = {}
 
-    def set_inventory(self, objects: Sequence[Mapping[str, Any]]) -> None:
-        """Replace `data.inventory` (and the Namespaces namespaceSelector looks at)."""
+    def set_inventory(
+        self,
+        objects: Sequence[Mapping[str, Any]],
+        *,
+        namespaced: Callable[[Mapping[str, Any]], bool | None] | None = None,
+    ) -> None:
+        """Replace `data.inventory` (and the Namespaces namespaceSelector looks at).
+
+        `namespaced` (the gate's kind scopes) files manifests as applied, see `inventory_of`.
+        """
         if self.set.uses_inventory:
-            self.engine.set_data("inventory", inventory_of(objects))
+            self.engine.set_data("inventory", inventory_of(objects, namespaced=namespaced))
         self.namespaces = namespaces_of(objects)
 
     def matching(
@@ -1255,13 +1452,20 @@ class ConstraintEvaluator:
             return []
         failed: list[tuple[Constraint, PolicyError]] = []
         rego = [c for c in constraints if c.kind in self.set.rego_kinds]
+        unplaced = (
+            unplaced_review(review)
+            if placement is not Placement.AS_REVIEWED
+            and not review.get("namespace")
+            and any(c.kind in self.set.inventory_kinds for c in rego)
+            else None
+        )
         try:
-            out = self._review_rego(review, rego) if rego else []
+            out = self._review_rego(review, rego, unplaced) if rego else []
         except PolicyError:  # one template failed: the others' violations must not go with it
             out = []
             for constraint in rego:
                 try:
-                    out.extend(self._review_rego(review, [constraint]))
+                    out.extend(self._review_rego(review, [constraint], unplaced))
                 except PolicyError as e:
                     failed.append((constraint, e))
         cel = [c for c in constraints if c.kind in self.set.cel]
@@ -1329,10 +1533,16 @@ class ConstraintEvaluator:
             )
         return found
 
-    def _review_rego(self, review: Mapping[str, Any], constraints: Sequence[Constraint]) -> list[Violation]:
-        value = self.engine.eval_rule(
-            FINDINGS_RULE, {"review": review, "constraints": {c.id: True for c in constraints}}
-        )
+    def _review_rego(
+        self,
+        review: Mapping[str, Any],
+        constraints: Sequence[Constraint],
+        unplaced: Mapping[str, Any] | None = None,
+    ) -> list[Violation]:
+        request: dict[str, Any] = {"review": review, "constraints": {c.id: True for c in constraints}}
+        if unplaced is not None:  # what templates that read the inventory see (`unplaced_review`)
+            request["unplaced"] = unplaced
+        value = self.engine.eval_rule(FINDINGS_RULE, request)
         if value is UNDEFINED or not isinstance(value, Mapping):
             return []
         out = []
@@ -1423,10 +1633,29 @@ def _labels(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _wildcard(pattern: str, value: str) -> bool:
-    """Gatekeeper's Wildcard: a prefix (`kube-*`) or suffix (`*-system`) glob, else exact."""
-    if pattern.endswith("*") or pattern.startswith("*"):
-        return fnmatch.fnmatchcase(value, pattern)
+    """Gatekeeper's `Wildcard.Matches`: `*x*` contains, `*x` suffix, `x*` prefix, else exact.
+
+    Only a leading or trailing `*` is special (pkg/wildcard/wildcard.go); `?`, `[` and an inner
+    `*` are plain characters, as there.
+    """
+    if len(pattern) >= 2 and pattern.startswith("*") and pattern.endswith("*"):
+        return pattern[1:-1] in value
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
     return pattern == value
+
+
+def _wildcard_generate_name(pattern: str, generate_name: str) -> bool:
+    """Gatekeeper's `Wildcard.MatchesGenerateName`: could a name generated from `generate_name`
+    match? `*x*` if it contains x, `x*` if it starts with x; a suffix or exact pattern never (the
+    generated suffix is unknown)."""
+    if len(pattern) >= 2 and pattern.startswith("*") and pattern.endswith("*"):
+        return pattern[1:-1] in generate_name
+    if pattern.endswith("*"):
+        return generate_name.startswith(pattern[:-1])
+    return False
 
 
 def _block_line(tree: Any, path: tuple[str | int, ...], default: int) -> int:
@@ -1558,18 +1787,34 @@ def _match_source(value: Any, label: str, where: str) -> str:
     return str(value)
 
 
-def _scoped_action(value: Any, label: str, where: str) -> str:
+def _may_generate_vap(template: Template) -> bool:
+    """Whether a binding to a ValidatingAdmissionPolicy Gatekeeper generates may enforce the template.
+
+    The constraint controller creates the binding for a `scoped` constraint that names
+    `vap.k8s.io` only if the template has K8sNativeValidation code (`HasVAPCel`) and the cluster
+    serves the VAP API; the template controller creates the policy it binds unless the code's
+    `generateVAP` is false (unset, the `--default-create-vap-for-templates` flag decides). What
+    depends on the cluster and its flags is taken to be on (fail closed).
+    """
+    return template.cel is not None and template.cel.get("generateVAP") is not False
+
+
+def _scoped_action(value: Any, label: str, where: str, *, vap: bool = False) -> str:
     """The action a `scoped` constraint takes at trustgate's gates.
 
-    They stand in for Gatekeeper's webhook (`validation.gatekeeper.sh`) and for gator in CI
-    (`gator.gatekeeper.sh`): the strictest action named for either, or for `*`, wins (deny,
-    then warn, then dryrun), so no gate allows what one of them denies. When none names them
-    (audit only, say), neither acts: `dryrun`.
+    They stand in for Gatekeeper's webhook (`validation.gatekeeper.sh`), for gator in CI
+    (`gator.gatekeeper.sh`) and, when `vap` (see `_may_generate_vap`), for the
+    ValidatingAdmissionPolicy Gatekeeper generates (`vap.k8s.io`): the strictest action named
+    for one of them, or for `*`, wins (deny, then warn, then dryrun), so no gate allows what one
+    of them denies. When none names them (audit only, say), none acts: `dryrun`.
 
     Raises:
         PolicyError: scopedEnforcementActions is not a list of {action, enforcementPoints}.
     """
     field_name = f"{label}: spec.scopedEnforcementActions"
+    points_acting = {"validation.gatekeeper.sh", "gator.gatekeeper.sh", "*"} | (
+        {"vap.k8s.io"} if vap else set()
+    )
     actions = set()
     for i, item in enumerate(_items(value, field_name, where)):
         if not isinstance(item, Mapping):
@@ -1577,7 +1822,7 @@ def _scoped_action(value: Any, label: str, where: str) -> str:
         points = _items(item.get("enforcementPoints"), f"{field_name}[{i}].enforcementPoints", where)
         if not all(isinstance(p, Mapping) for p in points):
             raise PolicyError(f"{field_name}[{i}].enforcementPoints entries must be mappings", where=where)
-        if {p.get("name") for p in points} & {"validation.gatekeeper.sh", "gator.gatekeeper.sh", "*"}:
+        if {p.get("name") for p in points} & points_acting:
             actions.add(str(item.get("action")))
     for action in ("deny", "warn", "dryrun"):
         if action in actions:
