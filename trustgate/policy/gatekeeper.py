@@ -820,6 +820,7 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
             hint="Gatekeeper rejects templates whose name is not the lowercase of spec.crd.spec.names.kind",
         )
     schema = _get(obj, "spec", "crd", "spec", "validation", "openAPIV3Schema")
+    _check_schema(schema, name, where)
     legacy = _get(obj, "spec", "crd", "spec", "validation", "legacySchema")
     prunes = legacy is False or (version == "v1" and legacy is not True)
     targets = _get(obj, "spec", "targets")
@@ -966,12 +967,20 @@ def validate_parameters(template: Template, parameters: Any, *, label: str, wher
         return dict(parameters)
     import jsonschema  # only when constraints are read
 
-    from trustgate.policy.schema import apply_defaults, crd_to_json_schema
+    from trustgate.policy.schema import apply_defaults, parameters_validator
 
     defaulted = apply_defaults(parameters, template.schema)
-    validator = jsonschema.Draft7Validator(
-        crd_to_json_schema(template.schema, strict=template.prunes, root=False)
-    )
+    try:
+        validator = parameters_validator(template.schema, strict=template.prunes)
+    except jsonschema.SchemaError as e:
+        place = ".".join(str(p) for p in ("openAPIV3Schema", *e.absolute_path))
+        raise PolicyError(
+            f"{label}: template {template.name} has a parameter schema that cannot be used: "
+            f"spec.crd.spec.validation.{place}: {e.message}",
+            where=template.where,
+            hint="fix the template's schema: the API server refuses a CustomResourceDefinition "
+            "with it, so Gatekeeper cannot create the constraint kind",
+        ) from e
     errors = sorted(validator.iter_errors(defaulted), key=lambda e: list(e.absolute_path))
     if errors:
         problems = "; ".join(
@@ -990,6 +999,26 @@ def validate_parameters(template: Template, parameters: Any, *, label: str, wher
             ),
         )
     return defaulted
+
+
+def _check_schema(schema: Any, name: str, where: str) -> None:
+    """Refuse a parameter schema the API server refuses (Gatekeeper creates a CRD from it).
+
+    Raises:
+        PolicyError: a `type` outside the OpenAPI types, or a `pattern` Go cannot compile.
+    """
+    if schema is None:
+        return
+    from trustgate.policy.schema import crd_schema_problems
+
+    problems = crd_schema_problems(schema, "spec.crd.spec.validation.openAPIV3Schema")
+    if problems:
+        raise PolicyError(
+            f"template {name or '?'}: " + "; ".join(f"{place}: {problem}" for place, problem in problems),
+            where=where,
+            hint="fix the schema: the API server refuses a CustomResourceDefinition with it, so "
+            "Gatekeeper cannot create the template's constraint kind",
+        )
 
 
 # -- reviews and inventory -----------------------------------------------------
