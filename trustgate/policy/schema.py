@@ -715,13 +715,30 @@ def crd_schema_problems(schema: Any, path: str = "openAPIV3Schema") -> list[tupl
 def parameters_validator(schema: Mapping[str, Any], *, strict: bool) -> Any:
     """A `jsonschema` validator of a part of an object (a Gatekeeper constraint's parameters)
     against a CRD schema (`crd_to_json_schema` with `root=False`), with `pattern` matched as the
-    API server matches it: Go's RE2 (`\\p{L}` works), anywhere in the string.
+    API server matches it: Go's RE2 (`\\p{L}` works), anywhere in the string. Compiled once per
+    schema: a template's constraints share it.
 
     The schema must be free of `crd_schema_problems`; its other keywords are checked here.
 
     Raises:
         jsonschema.SchemaError: the schema is not a valid JSON schema (`minimum: "a"`).
     """
+    return _parameters_validator(json.dumps(schema, sort_keys=True), strict)
+
+
+@cache
+def _parameters_validator(schema_json: str, strict: bool) -> Any:
+    import jsonschema
+
+    converted = crd_to_json_schema(json.loads(schema_json), strict=strict, root=False)
+    # Formats are not asserted here (the "regex" format would be Python's `re`, not Go's).
+    jsonschema.Draft7Validator.check_schema(converted, format_checker=jsonschema.FormatChecker(formats=()))
+    return _go_pattern_validator()(converted)
+
+
+@cache
+def _go_pattern_validator() -> Any:
+    """Draft 7 with Go's `pattern` (kube-openapi's `validate.Pattern`: `regexp.MatchString`)."""
     import jsonschema
 
     from trustgate.policy import _gobuiltins
@@ -733,11 +750,7 @@ def parameters_validator(schema: Mapping[str, Any], *, strict: bool) -> Any:
         if compiled is None or not _gobuiltins.go_search(compiled, instance):
             yield jsonschema.ValidationError(f"{instance!r} does not match {value!r}")
 
-    converted = crd_to_json_schema(schema, strict=strict, root=False)
-    # Formats are not asserted here (the "regex" format would be Python's `re`, not Go's).
-    jsonschema.Draft7Validator.check_schema(converted, format_checker=jsonschema.FormatChecker(formats=()))
     # `extend` has no annotations in types-jsonschema; it returns a Draft7Validator subclass.
-    validator_class = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call]
         jsonschema.Draft7Validator, {"pattern": pattern}
     )
-    return validator_class(converted)
