@@ -127,8 +127,9 @@ class GatekeeperCheck:
         cel = {k: self.set.templates[k].cel for k in self.set.cel}
         cel_parameters = {c.id: c.parameters for c in self.set.constraints if c.kind in self.set.cel}
         digest.update(json.dumps([cel, cel_parameters], sort_keys=True, default=str).encode())
-        excluded = self.exclusions.excluded if self.exclusions is not None else {}
-        digest.update(json.dumps(excluded, sort_keys=True).encode())
+        exclusions = self.exclusions
+        config = [exclusions.name, exclusions.where, exclusions.excluded] if exclusions is not None else []
+        digest.update(json.dumps(config, sort_keys=True).encode())
 
     def findings(self, doc: Document, run: Run) -> list[Finding]:
         """Constraint findings for a document and for what its ExpansionTemplates generate.
