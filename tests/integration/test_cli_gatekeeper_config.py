@@ -175,3 +175,20 @@ def test_at_admission_only_the_webhook_exclusion_counts(write: Write, processes:
         assert "from the webhook" in decision.results[0].findings[0].message
     else:
         assert rules == [("K8sAlwaysDeny/c", Severity.ERROR)]
+
+
+def test_a_kind_of_unknown_scope_is_still_judged_as_the_cluster_scoped_object_it_may_be(
+    write: Write,
+) -> None:
+    gk = library(write)
+    write(
+        "gk/constraint.yaml",
+        CONSTRAINT.format(name="c", action="deny").replace("[Pod, Namespace]", "[Widget]"),
+    )
+    widget = "apiVersion: v1\nkind: Widget\nmetadata: {name: w, namespace: kube-system}\n"
+    code, results, _ = check(write, gk, widget)
+    # In kube-system it is excluded; if Widget is cluster-scoped, the API server clears the
+    # namespace and Gatekeeper reviews it in none, which the Config does not exclude.
+    assert code == 1
+    assert findings(results[0]) == [("K8sAlwaysDeny/c", "error"), ("gatekeeper/config-excluded", "info")]
+    assert "the scope of its kind is unknown" in results[0]["findings"][0]["message"]

@@ -175,12 +175,13 @@ class GatekeeperCheck:
         processes = ("webhook",) if doc.request is not None else ("webhook", "audit")
         excluded = self._excluded(review, processes)
         if excluded and len(excluded) == len(processes):
-            return [self._excluded_note(review, excluded, evaluated=False)]
-        out = self._findings(
-            evaluator, review, subject, operation, run.mode, placed=placed, excluded=excluded
-        )
-        if excluded:
-            out.append(self._excluded_note(review, excluded, evaluated=True))
+            out = [self._excluded_note(review, excluded, evaluated=False)]
+        else:
+            out = self._findings(
+                evaluator, review, subject, operation, run.mode, placed=placed, excluded=excluded
+            )
+            if excluded:
+                out.append(self._excluded_note(review, excluded, evaluated=True))
         if placed and review.get("namespace") and self.scopes.namespaced(subject) is None:
             # Its kind's scope is unknown: if cluster-scoped, the API server clears the namespace it
             # names, and Gatekeeper reviews it (and what it expands to) in none, as reviewed. A
