@@ -8,6 +8,8 @@ failing closed where a namespaceSelector cannot be decided, a manifest of a
 namespaced kind names no namespace (it may be applied in any: the constraint
 applies as if in one it selects, unlike gator, which reviews it as written) or
 one of a kind of unknown scope names one (it may be cleared: reviewed both ways),
+the Gatekeeper processes a `Config` excludes it from (the webhook at admission;
+the webhook and audit for a manifest),
 and the "could not evaluate" results of Gatekeeper sources that would not be
 enforced. The compiled constraint set is shared; each thread (and forked
 worker) compiles its own engine, and the change set of an evaluation becomes
@@ -58,6 +60,7 @@ class GatekeeperCheck:
         self.inventory = tuple(sources.inventory)
         self._notes = tuple(sources.notes)
         self._unevaluable = tuple(sources.unevaluable)
+        self.exclusions = sources.exclusions
         self.wants_change_set = self.set.uses_inventory or self.set.needs_namespaces
         self.skip_unsupported = config.gatekeeper.skip_unsupported
         self.mode = config.gatekeeper.mode
@@ -125,6 +128,9 @@ class GatekeeperCheck:
         cel = {k: self.set.templates[k].cel for k in self.set.cel}
         cel_parameters = {c.id: c.parameters for c in self.set.constraints if c.kind in self.set.cel}
         digest.update(json.dumps([cel, cel_parameters], sort_keys=True, default=str).encode())
+        exclusions = self.exclusions
+        config = [exclusions.name, exclusions.where, exclusions.excluded] if exclusions is not None else []
+        digest.update(json.dumps(config, sort_keys=True).encode())
 
     def findings(self, doc: Document, run: Run) -> list[Finding]:
         """Constraint findings for a document and for what its ExpansionTemplates generate.
@@ -165,7 +171,18 @@ class GatekeeperCheck:
             operation = str(review.get("operation") or "CREATE")
             placed = False  # the request says where the object is
         subject = review["object"] if isinstance(review.get("object"), Mapping) else doc.obj
-        out = self._findings(evaluator, review, subject, operation, run.mode, placed=placed)
+        # Gatekeeper's Config: the webhook judges admission; a manifest at the gate is what the
+        # webhook will judge and what audit will then report, so both processes count there.
+        processes = ("webhook",) if doc.request is not None else ("webhook", "audit")
+        excluded = self._excluded(review, processes)
+        if excluded and len(excluded) == len(processes):
+            out = [self._excluded_note(review, excluded, evaluated=False)]
+        else:
+            out = self._findings(
+                evaluator, review, subject, operation, run.mode, placed=placed, excluded=excluded
+            )
+            if excluded:
+                out.append(self._excluded_note(review, excluded, evaluated=True))
         if placed and review.get("namespace") and self.scopes.namespaced(subject) is None:
             # Its kind's scope is unknown: if cluster-scoped, the API server clears the namespace it
             # names, and Gatekeeper reviews it (and what it expands to) in none, as reviewed. A
@@ -173,14 +190,63 @@ class GatekeeperCheck:
             # says why.
             cluster = {k: _cleared(v) if k in ("object", "oldObject") else v for k, v in review.items()}
             del cluster["namespace"]
+            cluster_excluded = self._excluded(cluster, processes)
+            if len(cluster_excluded) == len(processes):
+                return out
             out += [
                 dataclasses.replace(finding, message=finding.message + _UNKNOWN_SCOPE)
                 for finding in self._findings(
-                    evaluator, cluster, _cleared(subject), operation, run.mode, placed=False
+                    evaluator,
+                    cluster,
+                    _cleared(subject),
+                    operation,
+                    run.mode,
+                    placed=False,
+                    excluded=cluster_excluded,
                 )
                 if finding not in out
             ]
         return out
+
+    def _excluded(self, review: Mapping[str, Any], processes: Sequence[str]) -> dict[str, str]:
+        """The processes of `processes` that Gatekeeper's Config excludes the reviewed object from,
+        with the excludedNamespaces pattern that does it."""
+        if self.exclusions is None:
+            return {}
+        found = {p: self.exclusions.excluding(p, review) for p in processes}
+        return {p: pattern for p, pattern in found.items() if pattern is not None}
+
+    def _excluded_note(
+        self, review: Mapping[str, Any], excluded: Mapping[str, str], *, evaluated: bool
+    ) -> Finding:
+        """The info finding that says a Config took the object away from Gatekeeper processes."""
+        assert self.exclusions is not None  # only called when it excluded something
+        obj = review.get("object")
+        kind = review.get("kind")
+        namespace = review.get("namespace") or ""
+        what = f"namespace {namespace!r}"
+        if isinstance(kind, Mapping) and kind.get("kind") == "Namespace" and not kind.get("group"):
+            what = f"the Namespace {_name(obj)!r}"
+        processes = " and ".join(excluded)
+        patterns = ", ".join(sorted({repr(p) for p in excluded.values()}))
+        text = (
+            f"Gatekeeper Config {self.exclusions.name} ({self.exclusions.where}) excludes {what} from "
+            f"the {processes} (excludedNamespaces {patterns}): "
+        )
+        if not evaluated:
+            text += "its constraints are not evaluated, as Gatekeeper would not review it"
+        elif "webhook" in excluded:
+            text += "the webhook admits it, so its violations are only what audit would report"
+        else:
+            text += "audit would not report it, so dryrun constraints' violations are left out"
+        return Finding(
+            rule="gatekeeper/config-excluded",
+            severity=Severity.INFO,
+            rule_severity=Severity.INFO,
+            message=text,
+            source="gatekeeper",
+            policy="gatekeeper:config",
+        )
 
     def _findings(
         self,
@@ -191,8 +257,10 @@ class GatekeeperCheck:
         mode: Mode,
         *,
         placed: bool,
+        excluded: Mapping[str, str],
     ) -> list[Finding]:
-        """The findings of one review and of what its ExpansionTemplates generate from `subject`."""
+        """The findings of one review and of what its ExpansionTemplates generate from `subject`
+        (`excluded`: the Gatekeeper processes a Config takes the object away from)."""
         out: list[Finding] = []
         reviews: list[tuple[gatekeeper.Resultant | None, Mapping[str, Any]]] = [(None, review)]
         try:
@@ -212,7 +280,7 @@ class GatekeeperCheck:
             )
         for resultant, item in reviews:
             placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
-            out.extend(self._review(evaluator, resultant, item, mode, placement))
+            out.extend(self._review(evaluator, resultant, item, mode, placement, excluded))
         return out
 
     def _as_created(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -238,6 +306,7 @@ class GatekeeperCheck:
         review: Mapping[str, Any],
         mode: Mode,
         placement: gatekeeper.Placement,
+        excluded: Mapping[str, str],
     ) -> list[Finding]:
         generated = resultant is not None
         path: tuple[str | int, ...] = resultant.path if resultant is not None else ()
@@ -297,6 +366,15 @@ class GatekeeperCheck:
             if resultant is not None:
                 metadata["impliedBy"] = resultant.template.name
             text = violation.message + _assumed(constraint, placement)
+            if excluded:
+                # Gatekeeper's own action decides which process would act on the violation: the
+                # webhook on deny and warn, audit on all; the gate's mode only maps it.
+                action = override or gatekeeper.ACTIONS.get(constraint.action_name, Mode.ENFORCE)
+                if ("webhook" in excluded or action == Mode.AUDIT) and "audit" in excluded:
+                    continue  # no Gatekeeper process would act on it
+                if "webhook" in excluded and constraint_mode != Mode.AUDIT:
+                    constraint_mode = Mode.AUDIT
+                    text += " (the Gatekeeper Config excludes it from the webhook: only audit reports it)"
             if constraint.id in undecided:
                 undecided_hit.add(constraint.id)
                 if constraint_mode == Mode.ENFORCE:
@@ -387,6 +465,12 @@ _UNKNOWN_SCOPE = (
     " (the scope of its kind is unknown: judged as cluster-scoped, where the API server clears its "
     "metadata.namespace; give its CustomResourceDefinition with --crd (kubernetes.crds) to decide)"
 )
+
+
+def _name(obj: Any) -> str:
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    return name if isinstance(name, str) else ""
 
 
 def _cleared(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -45,6 +45,7 @@ class GatekeeperSources:
     inventory: list[Mapping[str, Any]] = field(default_factory=list)  # --inventory objects
     notes: list[str] = field(default_factory=list)
     unevaluable: list[gatekeeper.Unsupported] = field(default_factory=list)  # "could not evaluate" each
+    exclusions: gatekeeper.ProcessExclusions | None = None  # Gatekeeper's Config
 
 
 def load_policy_data(config: Config) -> rego.PolicyData:
@@ -282,6 +283,21 @@ def load_gatekeeper(config: Config) -> GatekeeperSources | None:
         else:
             unevaluable.append(item)
     notes.extend(library.notes)
+    if library.exclusions is not None:
+        excluded = library.exclusions.excluded
+        notes.append(
+            f"Gatekeeper Config {library.exclusions.name} ({library.exclusions.where}) excludes namespaces: "
+            + (
+                "; ".join(
+                    f"{process}: {', '.join(excluded[process])}"
+                    for process in gatekeeper.PROCESSES
+                    if excluded.get(process)
+                )
+                or "none"
+            )
+            + "; applied as the webhook's (and audit's, for manifests) exclusions, each excluded "
+            "object named in its result"
+        )
     if library.skipped:
         notes.append(
             f"skipped in the Gatekeeper paths ({where}), not templates or constraints: "
@@ -305,7 +321,7 @@ def load_gatekeeper(config: Config) -> GatekeeperSources | None:
     inventory: list[Mapping[str, Any]] = []
     for path in settings.inventory:
         inventory.extend(d.obj for d in gatekeeper.read_objects(path, limits=config.limits))
-    return GatekeeperSources(constraints, inventory, notes, unevaluable)
+    return GatekeeperSources(constraints, inventory, notes, unevaluable, library.exclusions)
 
 
 def unsupported_message(item: gatekeeper.Unsupported) -> str:

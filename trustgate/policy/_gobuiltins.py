@@ -149,6 +149,21 @@ def _compile(pattern: str) -> Any:
     return compiled
 
 
+def go_regexp(pattern: str) -> Any:
+    """Go's `regexp.Compile` for callers outside the builtins: the compiled pattern, or None where
+    Go refuses it. Match it with `go_search`.
+
+    Raises:
+        PatternTooLarge: RE2 cannot compile it within its memory budget.
+    """
+    return _compile(pattern)
+
+
+def go_search(compiled: Any, text: str) -> bool:
+    """Go's `Regexp.MatchString`: whether `compiled` (from `go_regexp`) matches anywhere in `text`."""
+    return _search(compiled, _utf8(text)) is not None
+
+
 def _utf8(text: str) -> bytes:
     """The UTF-8 Go would hold: an unpaired surrogate is U+FFFD (Go's JSON decoder does that)."""
     try:

@@ -7,7 +7,8 @@ review Gatekeeper gives a template (`input.review` in the AdmissionRequest
 shape, `input.parameters`), `data.inventory`, match semantics (kinds, scope,
 namespaces, excludedNamespaces, labelSelector, namespaceSelector, name; for
 the gate, also of a manifest that names no namespace yet, see `Placement`) and
-`enforcementAction`, and ExpansionTemplates (`expansion.gatekeeper.sh`: the
+`enforcementAction`, Gatekeeper's `Config` namespace exclusions per process
+(`ProcessExclusions`), and ExpansionTemplates (`expansion.gatekeeper.sh`: the
 Pod a Deployment or CronJob would create is judged as Gatekeeper judges it,
 and its violations are reported on the parent with `[Implied by <name>]`).
 Leaves out: what a violation means for the verdict (the gate applies modes
@@ -46,6 +47,10 @@ TEMPLATE_VERSIONS = ("v1", "v1beta1", "v1alpha1")
 CONSTRAINT_GROUP = "constraints.gatekeeper.sh"
 EXPANSION_GROUP = "expansion.gatekeeper.sh"
 EXPANSION_VERSIONS = ("v1alpha1", "v1beta1")
+CONFIG_GROUP = "config.gatekeeper.sh"
+CONFIG_NAME = "config"  # Gatekeeper reconciles only the Config of this name
+# What `processes: ["*"]` excludes from (Gatekeeper's pkg/controller/config/process `allProcesses`).
+PROCESSES = ("audit", "webhook", "mutation-webhook", "sync")
 MAX_EXPANSION_DEPTH = 30  # Gatekeeper's maxRecursionDepth; a guard against cycles
 TARGET = "admission.k8s.gatekeeper.sh"
 ACTIONS: Mapping[str, Mode] = {"deny": Mode.ENFORCE, "warn": Mode.WARN, "dryrun": Mode.AUDIT}
@@ -570,6 +575,39 @@ class Unsupported:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessExclusions:
+    """The namespaces Gatekeeper's `Config` (config.gatekeeper.sh) takes away from its processes.
+
+    Follows Gatekeeper's `process.Excluder`: `processes: ["*"]` is every process, a pattern is
+    a prefix (`kube-*`) or suffix (`*-system`) wildcard, and a Namespace object is judged by its
+    own name, anything else by its namespace.
+    """
+
+    file: str
+    line: int
+    name: str  # <namespace>/<name>
+    excluded: Mapping[str, tuple[str, ...]]  # process -> namespace patterns
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def excluding(self, process: str, review: Mapping[str, Any]) -> str | None:
+        """The pattern that excludes the reviewed object from `process`, or None."""
+        patterns = self.excluded.get(process, ())
+        if not patterns:
+            return None
+        obj = review.get("object")
+        kind = review.get("kind")
+        namespace: Any = review.get("namespace") or ""
+        if isinstance(kind, Mapping) and kind.get("kind") == "Namespace" and not kind.get("group"):
+            namespace = _get(obj, "metadata", "name") if isinstance(obj, Mapping) else review.get("name")
+        if not isinstance(namespace, str):
+            return None
+        return next((p for p in patterns if _wildcard(p, namespace)), None)
+
+
 @dataclass(slots=True)
 class Library:
     """Everything read from Gatekeeper paths."""
@@ -580,6 +618,7 @@ class Library:
     foreign: list[Unsupported] = field(default_factory=list)  # other engines' policies: not enforced
     skipped: dict[str, int] = field(default_factory=dict)  # "apiVersion kind" -> count (suites, samples)
     notes: list[str] = field(default_factory=list)  # e.g. a constraint that replaces another
+    exclusions: ProcessExclusions | None = None  # from Gatekeeper's Config
 
     @property
     def unsupported(self) -> list[Template]:
@@ -669,6 +708,39 @@ def is_expansion(obj: Mapping[str, Any]) -> bool:
     )
 
 
+def is_config(obj: Mapping[str, Any]) -> bool:
+    api = obj.get("apiVersion")
+    return obj.get("kind") == "Config" and isinstance(api, str) and api.startswith(f"{CONFIG_GROUP}/")
+
+
+def parse_config(obj: Mapping[str, Any], *, file: str, line: int = 1) -> ProcessExclusions:
+    """The namespace exclusions of a Gatekeeper `Config` (`spec.match[]`).
+
+    Raises:
+        PolicyError: spec.match is not a list of entries with `[]string` excludedNamespaces
+            and processes, as the Config CRD's schema requires.
+    """
+    where = f"{file}:{line}"
+    name = f"{_get(obj, 'metadata', 'namespace') or ''}/{_get(obj, 'metadata', 'name') or ''}"
+    excluded: dict[str, list[str]] = {}
+    entries = _get(obj, "spec", "match")
+    if entries is not None and not isinstance(entries, list):
+        raise PolicyError(f"Config {name}: spec.match must be a list, not {entries!r}", where=where)
+    for index, entry in enumerate(entries or []):
+        if not isinstance(entry, Mapping):
+            raise PolicyError(f"Config {name}: spec.match[{index}] must be a mapping", where=where)
+        namespaces = string_list(
+            entry.get("excludedNamespaces"), f"Config {name}: spec.match[{index}].excludedNamespaces", where
+        )
+        processes = string_list(
+            entry.get("processes"), f"Config {name}: spec.match[{index}].processes", where
+        )
+        for process in processes:
+            for target in PROCESSES if process == "*" else (process,):
+                excluded.setdefault(target, []).extend(n for n in namespaces if n not in excluded[target])
+    return ProcessExclusions(file, line, name, {k: tuple(v) for k, v in excluded.items()})
+
+
 # Policies of other engines (and Gatekeeper's own mutators): given as Gatekeeper
 # sources they would not be enforced, so they are not skipped like samples are.
 _FOREIGN_KINDS: Mapping[str, str] = {
@@ -743,6 +815,9 @@ def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Libr
             continue
         if is_template(doc.obj):
             continue
+        if is_config(doc.obj):
+            _add_config(library, doc)
+            continue
         if not is_constraint(doc.obj):
             reason = foreign_policy(doc.obj)
             api, kind = str(doc.obj.get("apiVersion", "?")), str(doc.obj.get("kind", "?"))
@@ -768,6 +843,24 @@ def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Libr
             library.constraints.append(constraint)
     library.expansions = sorted(expansions.values(), key=lambda e: e.name)
     return library
+
+
+def _add_config(library: Library, doc: _Doc) -> None:
+    """Take a Gatekeeper Config's exclusions, as Gatekeeper would: only the one named `config`
+    (the last one read, with a note, when several are); any other is ignored with a note."""
+    exclusions = parse_config(doc.obj, file=doc.file, line=doc.line)
+    if exclusions.name.rpartition("/")[2] != CONFIG_NAME:
+        library.notes.append(
+            f"Gatekeeper Config {exclusions.name} ({exclusions.where}) is ignored: Gatekeeper reads "
+            f"only the Config named {CONFIG_NAME!r}"
+        )
+        return
+    if library.exclusions is not None:
+        library.notes.append(
+            f"Gatekeeper Config is given more than once; {exclusions.where} replaces "
+            f"{library.exclusions.where}, as applying them in order would"
+        )
+    library.exclusions = exclusions
 
 
 def parse_expansion(obj: Mapping[str, Any], *, file: str, line: int = 1) -> ExpansionTemplate:
@@ -954,6 +1047,7 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
             hint="Gatekeeper rejects templates whose name is not the lowercase of spec.crd.spec.names.kind",
         )
     schema = _get(obj, "spec", "crd", "spec", "validation", "openAPIV3Schema")
+    _check_schema(schema, name, where)
     legacy = _get(obj, "spec", "crd", "spec", "validation", "legacySchema")
     prunes = legacy is False or (version == "v1" and legacy is not True)
     targets = _get(obj, "spec", "targets")
@@ -1102,14 +1196,22 @@ def validate_parameters(template: Template, parameters: Any, *, label: str, wher
         return dict(parameters)
     import jsonschema  # only when constraints are read
 
-    from trustgate.policy.schema import apply_defaults, crd_to_json_schema
+    from trustgate.policy.schema import apply_defaults, parameters_validator
 
     # As the API server decodes a custom resource: a null the schema neither allows (`nullable`) nor
     # defaults is dropped (PruneNonNullableNullsWithoutDefaults), then defaults fill the rest.
     defaulted = apply_defaults(parameters, template.schema, prune_nulls=True)
-    validator = jsonschema.Draft7Validator(
-        crd_to_json_schema(template.schema, strict=template.prunes, root=False)
-    )
+    try:
+        validator = parameters_validator(template.schema, strict=template.prunes)
+    except jsonschema.SchemaError as e:
+        place = ".".join(str(p) for p in ("openAPIV3Schema", *e.absolute_path))
+        raise PolicyError(
+            f"{label}: template {template.name} has a parameter schema that cannot be used: "
+            f"spec.crd.spec.validation.{place}: {e.message}",
+            where=template.where,
+            hint="fix the template's schema: the API server refuses a CustomResourceDefinition "
+            "with it, so Gatekeeper cannot create the constraint kind",
+        ) from e
     errors = sorted(validator.iter_errors(defaulted), key=lambda e: list(e.absolute_path))
     if errors:
         problems = "; ".join(
@@ -1128,6 +1230,26 @@ def validate_parameters(template: Template, parameters: Any, *, label: str, wher
             ),
         )
     return defaulted
+
+
+def _check_schema(schema: Any, name: str, where: str) -> None:
+    """Refuse a parameter schema the API server refuses (Gatekeeper creates a CRD from it).
+
+    Raises:
+        PolicyError: a `type` outside the OpenAPI types, or a `pattern` Go cannot compile.
+    """
+    if schema is None:
+        return
+    from trustgate.policy.schema import crd_schema_problems
+
+    problems = crd_schema_problems(schema, "spec.crd.spec.validation.openAPIV3Schema")
+    if problems:
+        raise PolicyError(
+            f"template {name or '?'}: " + "; ".join(f"{place}: {problem}" for place, problem in problems),
+            where=where,
+            hint="fix the schema: the API server refuses a CustomResourceDefinition with it, so "
+            "Gatekeeper cannot create the template's constraint kind",
+        )
 
 
 # -- reviews and inventory -----------------------------------------------------

@@ -655,3 +655,102 @@ def _convert(node: Any, *, strict: bool, top: bool = False) -> Any:
     ):
         node["additionalProperties"] = False
     return node
+
+
+# The types an openAPIV3Schema may name (apiextensions validation's `openapiV3Types`); "null" is
+# refused with "use nullable as an alternative".
+_OPENAPI_TYPES = ("array", "boolean", "integer", "number", "object", "string")
+
+
+def crd_schema_problems(schema: Any, path: str = "openAPIV3Schema") -> list[tuple[str, str]]:
+    """What in a CRD schema the API server refuses and a validator here could not run: a `type`
+    outside the OpenAPI v3 types, and a `pattern` Go's `regexp.Compile` refuses (apiextensions
+    validation checks both). Each problem is (the schema place, what is wrong).
+    """
+    from trustgate.policy import _gobuiltins
+
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(schema, path)]
+    while stack:
+        node, where = stack.pop()
+        if not isinstance(node, Mapping):
+            continue
+        if "type" in node and node["type"] not in (*_OPENAPI_TYPES, ""):
+            kind = node["type"]
+            out.append(
+                (
+                    f"{where}.type",
+                    "type null is refused: use nullable: true"
+                    if kind == "null"
+                    else f"type {json.dumps(kind)} is not one of {', '.join(_OPENAPI_TYPES)}",
+                )
+            )
+        if "pattern" in node:
+            pattern = node["pattern"]
+            try:
+                ok = isinstance(pattern, str) and _gobuiltins.go_regexp(pattern) is not None
+            except _gobuiltins.PatternTooLarge as e:
+                out.append((f"{where}.pattern", str(e)))
+                continue
+            if not ok:
+                out.append(
+                    (
+                        f"{where}.pattern",
+                        f"{json.dumps(pattern)} is not a regular expression Go's regexp compiles "
+                        "(RE2 syntax)",
+                    )
+                )
+        for key in _SCHEMA_MAPS:
+            children = node.get(key)
+            if isinstance(children, Mapping):
+                stack += [(child, f"{where}.{key}.{name}") for name, child in children.items()]
+        for key in _SCHEMA_ONE:
+            stack.append((node.get(key), f"{where}.{key}"))
+        for key in _SCHEMA_LISTS:
+            if isinstance(node.get(key), list):
+                stack += [(child, f"{where}.{key}[{i}]") for i, child in enumerate(node[key])]
+    return sorted(out)
+
+
+def parameters_validator(schema: Mapping[str, Any], *, strict: bool) -> Any:
+    """A `jsonschema` validator of a part of an object (a Gatekeeper constraint's parameters)
+    against a CRD schema (`crd_to_json_schema` with `root=False`), with `pattern` matched as the
+    API server matches it: Go's RE2 (`\\p{L}` works), anywhere in the string. Compiled once per
+    schema: a template's constraints share it.
+
+    The schema must be free of `crd_schema_problems`; its other keywords are checked here.
+
+    Raises:
+        jsonschema.SchemaError: the schema is not a valid JSON schema (`minimum: "a"`).
+    """
+    return _parameters_validator(json.dumps(schema, sort_keys=True), strict)
+
+
+@cache
+def _parameters_validator(schema_json: str, strict: bool) -> Any:
+    import jsonschema
+
+    converted = crd_to_json_schema(json.loads(schema_json), strict=strict, root=False)
+    # Formats are not asserted here (the "regex" format would be Python's `re`, not Go's).
+    jsonschema.Draft7Validator.check_schema(converted, format_checker=jsonschema.FormatChecker(formats=()))
+    return _go_pattern_validator()(converted)
+
+
+@cache
+def _go_pattern_validator() -> Any:
+    """Draft 7 with Go's `pattern` (kube-openapi's `validate.Pattern`: `regexp.MatchString`)."""
+    import jsonschema
+
+    from trustgate.policy import _gobuiltins
+
+    def pattern(validator: Any, value: Any, instance: Any, _schema: Any) -> Iterable[Any]:
+        if not validator.is_type(instance, "string"):
+            return
+        compiled = _gobuiltins.go_regexp(value)
+        if compiled is None or not _gobuiltins.go_search(compiled, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {value!r}")
+
+    # `extend` has no annotations in types-jsonschema; it returns a Draft7Validator subclass.
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft7Validator, {"pattern": pattern}
+    )
