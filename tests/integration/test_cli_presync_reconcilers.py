@@ -134,6 +134,8 @@ def test_a_protected_object_moved_to_json_is_deleted_by_flux(setup: Callable[...
         in output
     )
     assert s.repo.ref(GATED) == gated
+    (deleted,) = [f for f in s.records()[-1]["findings"] if f["rule"] == DELETED]
+    assert deleted["metadata"]["notAppliedBy"] == ["flux"]
 
     # Argo CD reads .json: a gate for Argo CD alone lets it through.
     config = s.config_with("argocd.yaml")

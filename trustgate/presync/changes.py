@@ -485,7 +485,8 @@ def removals(
             + (f" (the commit that itself makes this change may leave out ` in {place}`)" if place else "")
             + ", or add an exception",
             policy="commits/protected-kinds",
-            metadata={"deleted": key.label, "gatedSource": seen.source.file, "approvalTrailer": trailer},
+            metadata={"deleted": key.label, "gatedSource": seen.source.file, "approvalTrailer": trailer}
+            | ({"notAppliedBy": [r for r in reconcilers.RECONCILERS if r in lost]} if lost else {}),
         )
         if refused and approval is None:
             finding.note = "; ".join(refused[:3]) + f"; write `{trailer}`"
