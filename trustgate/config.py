@@ -356,6 +356,10 @@ class PresyncSettings:
     max_tree_bytes: int = 256 * 1024 * 1024  # bytes under `paths`; a platform repo stays far below
     git_timeout_seconds: float = 120.0  # seconds per git command; fetch and push cross the network
     notes: bool = True  # the verdict as a note on the candidate (refs/notes/trustgate)
+    # Whose reading of the tree decides what a change deletes: "flux", "argocd", or "any" (either
+    # may apply the paths: an object one of them stops applying is a deletion). presync/reconcilers.py
+    reconciler: str = "any"
+    argocd_recurse: bool = False  # the Applications' spec.source.directory.recurse
 
 
 # Who may delete protected kinds without the approval annotation (`admission.protectedDeletes.
@@ -711,6 +715,8 @@ def _parse_presync(section: Mapping[str, Any]) -> PresyncSettings:
         max_tree_bytes=section.get("maxTreeBytes", defaults.max_tree_bytes),
         git_timeout_seconds=section.get("gitTimeoutSeconds", defaults.git_timeout_seconds),
         notes=section.get("notes", defaults.notes),
+        reconciler=section.get("reconciler", defaults.reconciler),
+        argocd_recurse=section.get("argocd", {}).get("recurse", defaults.argocd_recurse),
     )
 
 

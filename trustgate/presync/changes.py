@@ -1,7 +1,8 @@
 """What a change set removes, and whether each removal of a protected object is approved.
 
 Owns: the identity of a rendered object (API group, kind, namespace, name),
-the objects present in the gated tree and missing from the candidate, and
+the objects present in the gated tree and missing from the candidate (or no
+longer applied by a reconciler that applied them: `Seen.unapplied`), and
 approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name [in PATH]` trailer
 (globs; `Kind/name` for cluster-scoped objects) in a commit of the range that
 an allowed approver signed, whose own tree no longer holds the object, and
@@ -16,12 +17,13 @@ import dataclasses
 import fnmatch
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from trustgate import kinds
 from trustgate.model import Document, DocumentResult, Finding, Severity, Source
+from trustgate.presync import reconcilers
 from trustgate.presync.git import APPROVAL_TRAILER, Commit
 from trustgate.presync.signatures import signer_identities
 
@@ -66,6 +68,10 @@ class Seen:
     # It carries kustomize's `config.kubernetes.io/local-config`: kustomize (every Flux path, Argo
     # CD's kustomize sources) leaves it out of what it builds, and the reconciler prunes it.
     local: bool = False
+    # The reconcilers that would not apply it (`reconcilers.Views.unapplied`: a name Flux ignores, a
+    # link, a `.json` file under Flux; a subdirectory under Argo CD's directory source), each with
+    # why. Empty: every one applies it (or the caller worked out no views).
+    unapplied: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 # Annotations under which a reconciler deletes an object and creates it again rather than fail
@@ -192,6 +198,10 @@ class Approval:
     # counts only for an object its own commit removes (or replaces) there. None until the runner
     # has looked, or when it did not need to (a scoped approval).
     before: Mapping[ObjectKey, str] | None = None
+    # Of what `present` and `before` hold, the reconcilers that would not apply it (`Seen.unapplied`):
+    # a tree that holds an object only where they do not read it no longer holds it for them.
+    present_unapplied: Mapping[ObjectKey, frozenset[str]] | None = None
+    before_unapplied: Mapping[ObjectKey, frozenset[str]] | None = None
 
 
 def parse_approval(value: str) -> tuple[str, str]:
@@ -278,20 +288,29 @@ def source_path(source: Source, paths: Sequence[str]) -> str:
 
 
 def inventory(
-    documents: Iterable[Document], scopes: kinds.Scopes = _BUILT_IN, paths: Sequence[str] = ()
+    documents: Iterable[Document],
+    scopes: kinds.Scopes = _BUILT_IN,
+    paths: Sequence[str] = (),
+    unapplied: Callable[[Source], Mapping[str, str]] | None = None,
 ) -> dict[ObjectKey, Seen]:
     """The objects of a rendered tree, by identity (and, given `paths`, by the entry they are under).
 
     An object defined twice under one entry is reported by `duplicates`; here the first copy stands
-    for it.
+    for it, but a reconciler that applies any copy applies the object (`Seen.unapplied`, from
+    `unapplied`: which reconcilers would not apply what a source holds, `reconcilers.Views`).
     """
     documents = list(documents)
     tree, tree_file = _tree_recreates(documents)
     out: dict[ObjectKey, Seen] = {}
+    skipped: dict[ObjectKey, dict[str, str]] = {}
     for doc in documents:
         key = key_of(doc.obj, scopes)
         if key is not None and paths:
             key = dataclasses.replace(key, path=source_path(doc.source, paths))
+        if key is not None and unapplied is not None:
+            found = unapplied(doc.source)
+            copies = skipped.get(key)
+            skipped[key] = dict(found) if copies is None else {r: w for r, w in copies.items() if r in found}
         if key is not None and key not in out:
             marker = _recreates(doc.obj)
             digest = _content_digest(doc.obj, marker, tree)
@@ -310,6 +329,9 @@ def inventory(
             if local:  # a state of its own: what approves its removal must be told from it (`_saw`)
                 digest = _LOCAL + digest
             out[key] = Seen(key, api_version, doc.source, digest, bool(marker or tree), why, local)
+    for key, found in skipped.items():
+        if found:
+            out[key] = dataclasses.replace(out[key], unapplied=found)
     return out
 
 
@@ -340,10 +362,18 @@ def approvals(commits: Sequence[Commit], approvers: Sequence[str]) -> list[Appro
     return out
 
 
-def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> str:
+def _applies(held: str | None, skipped: frozenset[str], lost: Collection[str]) -> bool:
+    """Whether a tree that holds the object as `held` (a digest; None: not at all) has one of the
+    `lost` reconcilers apply it (`skipped`: those that would not)."""
+    return held is not None and any(r not in skipped for r in lost)
+
+
+def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None, lost: Collection[str] = ()) -> str:
     """ "" when the approval covers this change, else why not.
 
-    The approving commit's tree must show the change: the object gone, or (replaced) as now. And
+    The approving commit's tree must show the change: the object gone, or (replaced) as now; gone
+    means gone for the reconcilers that lose it (`lost`; none given: every one that applied it),
+    so a tree holding it only where they do not read it (a name Flux ignores) shows it gone. And
     the approval must be for this object *here*: one object (a PVC shop/data) can be defined under
     the paths of several gates of one repository (staging/, prod/), each with its own cluster, and
     the trailer alone does not say which. So a trailer with `in PATH` counts where PATH holds the
@@ -354,10 +384,16 @@ def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> st
     if approval.present is None:
         return "its commit does not descend from the gated commit, or its tree cannot be rendered"
     holds = approval.present.get(key)
+    lost = lost or [r for r in reconcilers.RECONCILERS if r not in gone.unapplied] or reconcilers.RECONCILERS
+    skipped = (approval.present_unapplied or {}).get(key, frozenset())
     # Holding it with kustomize's local-config annotation is not holding it only where that is the
     # change approved (gaining the annotation: `gone` had none). Where the gated tree had it
     # already, the approving commit that still holds it saw no removal.
-    if now is None and holds is not None and not (holds.startswith(_LOCAL) and not gone.local):
+    if (
+        now is None
+        and _applies(holds, skipped, lost)
+        and not (holds is not None and holds.startswith(_LOCAL) and not gone.local)
+    ):
         return "its commit still holds the object"
     if now is not None and holds != now.digest:
         return "its commit does not hold the object as the candidate does"
@@ -366,7 +402,11 @@ def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None) -> st
             return ""
         return f"it names {approval.scope}, which does not hold the object here"
     had = approval.before.get(key) if approval.before is not None else None
-    if had is not None and had != holds:
+    had_skipped = (approval.before_unapplied or {}).get(key, frozenset())
+    if had is not None and (
+        had != holds
+        or (now is None and _applies(had, had_skipped, lost) and not _applies(holds, skipped, lost))
+    ):
         return ""
     return "it names no path, and its own commit does not remove the object from this gate's paths"
 
@@ -397,22 +437,37 @@ def removals(
     # prunes it. One that had it already may have been applied all the same (a reconciler that does
     # not build with kustomize): removing it is a deletion; keeping it is no change.
     dropped = {k for k, now in after.items() if k in before and now.local and not before[k].local}
+    # Still in the tree, but where a reconciler that applied it no longer reads it (a name Flux's
+    # source-controller ignores, a link, a `.json` file; a subdirectory under Argo CD's directory
+    # source): that reconciler prunes it (`Seen.unapplied`). What the gate reads is the union of
+    # what the reconcilers apply; what stays is only what each one that applied it still applies.
+    unread = {
+        k: lost
+        for k, now in after.items()
+        if k in before
+        and (lost := {r: why for r, why in now.unapplied.items() if r not in before[k].unapplied})
+    }
     for key in sorted(
-        k for k in before if (k not in after or k in replaced or k in dropped) and k.kind in protected
+        k
+        for k in before
+        if (k not in after or k in replaced or k in dropped or k in unread) and k.kind in protected
     ):
         seen = before[key]
-        now = None if key in dropped else after.get(key)
+        lost = unread.get(key, {})
+        now = None if key in dropped or lost else after.get(key)
         approval, refused = None, []
         for candidate in granted:
             if not fnmatch.fnmatchcase(key.label, candidate.pattern):
                 continue
-            why_not = _saw(candidate, key, seen, now)
+            why_not = _saw(candidate, key, seen, now, list(lost))
             if not why_not:
                 approval = candidate
                 break
             refused.append(f"the approval in commit {candidate.commit[:12]} does not count here: {why_not}")
         how = "would be deleted"
-        if key in dropped:
+        if lost:
+            how = f"would be deleted ({'; '.join(lost[r] for r in reconcilers.RECONCILERS if r in lost)})"
+        elif key in dropped:
             how = (
                 f"would be deleted (it gains the {LOCAL_CONFIG} annotation: kustomize, with which Flux "
                 "builds every path, leaves it out, and the reconciler prunes it)"
@@ -430,7 +485,8 @@ def removals(
             + (f" (the commit that itself makes this change may leave out ` in {place}`)" if place else "")
             + ", or add an exception",
             policy="commits/protected-kinds",
-            metadata={"deleted": key.label, "gatedSource": seen.source.file, "approvalTrailer": trailer},
+            metadata={"deleted": key.label, "gatedSource": seen.source.file, "approvalTrailer": trailer}
+            | ({"notAppliedBy": [r for r in reconcilers.RECONCILERS if r in lost]} if lost else {}),
         )
         if refused and approval is None:
             finding.note = "; ".join(refused[:3]) + f"; write `{trailer}`"

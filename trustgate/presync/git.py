@@ -256,6 +256,31 @@ class Git:
             entries.append(TreeEntry(path, size, mode, obj))
         return entries
 
+    def named(self, commit: str, name: str) -> list[TreeEntry]:
+        """Every file (blob or link) called `name` anywhere in the tree of `commit`, with its size.
+
+        Names that are not UTF-8 are decoded with `surrogateescape`: such a file is still found.
+        """
+        out = self.run("ls-tree", "-r", "-z", "--full-tree", commit).stdout
+        wanted = name.encode()
+        found: list[tuple[str, str, str]] = []  # mode, object, path
+        for raw in out.split(b"\0"):
+            meta, _, path = raw.partition(b"\t")
+            fields = meta.split()
+            if path.rpartition(b"/")[2] == wanted and len(fields) == 3:
+                found.append(
+                    (fields[0].decode(), fields[2].decode(), path.decode("utf-8", "surrogateescape"))
+                )
+        if not found:
+            return []
+        checked = self.run("cat-file", "--batch-check", input="".join(f"{o}\n" for _, o, _ in found).encode())
+        sizes = {}
+        for line in checked.stdout.decode("utf-8", "replace").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[2].isdigit():
+                sizes[parts[0]] = int(parts[2])
+        return [TreeEntry(path, sizes.get(obj, 0), mode, obj) for mode, obj, path in found]
+
     def blob(self, sha: str) -> bytes:
         return self.run("cat-file", "blob", sha).stdout
 

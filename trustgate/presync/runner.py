@@ -4,7 +4,8 @@ Owns: one run (`PresyncGate.run`): open the repository, find the range
 between the gated ref and the candidate, check the fast-forward, the commits
 (signatures, authors, committers), render the candidate tree and evaluate it
 with the same `Gate` as `trustgate check` (images included), diff it against
-the gated tree for removed protected objects, hand the gated tree's objects
+the gated tree for removed protected objects (per reconciler: what Flux and
+Argo CD each apply, `reconcilers`), hand the gated tree's objects
 to the evaluation (an object there is judged as an UPDATE of it, as the API
 server will judge the apply: `oldObject`, CRD transition rules), recognise a rollback (a
 non-fast-forward back to files under `presync.paths` that this gate, for the
@@ -46,7 +47,7 @@ from trustgate.model import (
     Severity,
     Source,
 )
-from trustgate.presync import changes
+from trustgate.presync import changes, reconcilers
 from trustgate.presync.git import (
     Commit,
     Git,
@@ -156,6 +157,7 @@ class PresyncGate:
         self._decided: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
         self._remotes: dict[str, Git] = {}
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
+        self._views: dict[str, reconcilers.Views] = {}  # what each reconciler applies, by tree
 
     def close(self) -> None:
         self.keyring.close()
@@ -374,7 +376,9 @@ class PresyncGate:
 
         # 5. The candidate tree, rendered and evaluated whole.
         documents, problems = self._render(git, candidate, tree)
-        after = changes.inventory(documents, self.gate.scopes, self.settings.paths)
+        after = changes.inventory(
+            documents, self.gate.scopes, self.settings.paths, self._reading(git, candidate, tree).unapplied
+        )
         # One object twice under one path: which copy is applied depends on the reconciler.
         extra.extend(
             changes.duplicates(documents, self.settings.paths, scopes=self.gate.scopes, severity=weight)
@@ -563,7 +567,9 @@ class PresyncGate:
                     for p in problems
                 ]
         self._trees[tree] = (
-            changes.inventory(documents, self.gate.scopes, self.settings.paths),
+            changes.inventory(
+                documents, self.gate.scopes, self.settings.paths, self._reading(git, commit, tree).unapplied
+            ),
             list(problems),
         )
         self._objects.pop(tree, None)
@@ -582,13 +588,13 @@ class PresyncGate:
         parent's tree cannot be (what its own change removes is unknown).
         """
         out = []
-        seen: dict[str, dict[changes.ObjectKey, str] | None] = {}
+        seen: dict[str, dict[changes.ObjectKey, changes.Seen] | None] = {}
 
-        def holds(commit: str) -> dict[changes.ObjectKey, str] | None:
+        def holds(commit: str) -> dict[changes.ObjectKey, changes.Seen] | None:
             if commit not in seen:
                 inventory, problems = self._inventory(git, commit, git.tree_of(commit))
                 ok = not [p for p in problems if p.rule != "presync/path"]
-                seen[commit] = {key: item.digest for key, item in inventory.items()} if ok else None
+                seen[commit] = dict(inventory) if ok else None
             return seen[commit]
 
         after_gated: dict[str, bool] = {}
@@ -601,8 +607,76 @@ class PresyncGate:
             if present is None:
                 continue
             before = holds(approval.parent) if not approval.scope and approval.parent else None
-            out.append(dataclasses.replace(approval, present=present, before=before))
+            out.append(
+                dataclasses.replace(
+                    approval,
+                    present={key: item.digest for key, item in present.items()},
+                    before={key: item.digest for key, item in before.items()} if before is not None else None,
+                    present_unapplied=_skipped(present),
+                    before_unapplied=_skipped(before) if before is not None else None,
+                )
+            )
         return out
+
+    def _reading(self, git: Git, commit: str, tree: str) -> reconcilers.Views:
+        """What each reconciler applies of `commit`'s files under the paths (`reconcilers.Views`);
+        kept per tree."""
+        found = self._views.pop(tree, None)
+        if found is None:
+            settings = self.settings
+            found = reconcilers.views(
+                reconciler=settings.reconciler,
+                recurse=settings.argocd_recurse,
+                paths=settings.paths,
+                entries=self._ls_tree(git, commit),
+                ignore_files=self._source_ignores(git, commit)
+                if reconcilers.FLUX in reconcilers.chosen(settings.reconciler)
+                else {},
+            )
+        self._views[tree] = found
+        while len(self._views) > 64:  # bounded as `_trees`
+            self._views.pop(next(iter(self._views)))
+        return found
+
+    def _source_ignores(self, git: Git, commit: str) -> dict[str, bytes]:
+        """Every `.sourceignore` of the repository at `commit` (path -> content), as source-controller
+        reads them from its checkout: a link is followed (a missing target, or a directory, holds no
+        pattern).
+
+        Raises:
+            GitError: one is a link out of the repository or to another link, or together they are
+                over `limits.maxFileBytes` (what Flux ignores cannot be worked out).
+        """
+        limit = self.config.limits.max_file_bytes
+        found: dict[str, TreeEntry] = {}
+        for entry in git.named(commit, reconcilers.SOURCEIGNORE):
+            if entry.mode.startswith("100"):
+                found[entry.path] = entry
+            elif entry.mode == "120000":
+                link = git.blob(entry.object).decode("utf-8", "surrogateescape")
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), link))
+                outside = link.startswith("/") or target == ".." or target.startswith("../")
+                at = (
+                    None
+                    if outside
+                    else next((t for t in git.ls_tree(commit, [target]) if t.path == target), None)
+                )
+                if outside or (at is not None and at.mode == "120000"):
+                    raise GitError(
+                        f"{entry.path} links to {link}: what Flux's source-controller reads there, and so "
+                        "what it leaves out of the paths, cannot be known",
+                        where=commit[:12],
+                        hint=f"commit {entry.path} as a regular file",
+                    )
+                if at is not None and at.mode.startswith("100"):
+                    found[entry.path] = at
+        if sum(e.size for e in found.values()) > limit:
+            raise GitError(
+                f"the {reconcilers.SOURCEIGNORE} files at {commit[:12]} hold more than {limit:,} bytes",
+                hint="shorten them, or raise limits.maxFileBytes",
+            )
+        content = git.blobs([e.object for e in found.values()])
+        return {path: content[e.object] for path, e in found.items()}
 
     def _inventory(
         self, git: Git, commit: str, tree: str
@@ -651,6 +725,11 @@ class PresyncGate:
                 git.run("push", "--quiet", "origin", "refs/notes/trustgate:refs/notes/trustgate")
         except GitError as e:
             out.warnings.append(f"the git note was not written: {e.message}")
+
+
+def _skipped(inventory: Mapping[changes.ObjectKey, changes.Seen]) -> dict[changes.ObjectKey, frozenset[str]]:
+    """What of `inventory` some reconciler would not apply: key -> those reconcilers."""
+    return {key: frozenset(item.unapplied) for key, item in inventory.items() if item.unapplied}
 
 
 def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:

@@ -1,0 +1,178 @@
+"""`trustgate presync`: a protected object still in the tree, but where a reconciler no longer reads it,
+is deleted by that reconciler, and needs an approval like any removal.
+
+The gate reads the union of what Flux and Argo CD apply (for content), but a removal is judged per
+reconciler: Flux's source-controller leaves ignored names and links out of its artifact, Flux's
+generated kustomization takes only `.yaml`/`.yml`, Argo CD's directory source reads no
+subdirectory unless `directory.recurse` is set. Real repositories, commits signed by test keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+import test_cli_presync as presync_cli
+import yaml
+from test_cli_presync import GATED, PVC, Keys, Setup
+
+keys = presync_cli.keys  # the fixtures: an allowed SSH signer (alice), a GPG approver (bob)
+setup = presync_cli.setup
+DELETED = "destructive-change"
+
+
+def _moved(s: Setup, keys: Keys, to: str) -> str:
+    """Move the PVC from deploy/pvc.yaml to `to` in a commit by an allowed signer who approves nothing."""
+    (s.repo.path / to).parent.mkdir(parents=True, exist_ok=True)
+    s.repo.git("mv", "deploy/pvc.yaml", to)
+    return s.repo.commit(f"move the volume to {to}", ssh=keys.alice)
+
+
+@pytest.mark.parametrize(
+    ("to", "why"),
+    [
+        ("deploy/.github/pvc.yaml", "source-controller leaves .github/ out of its artifact"),
+        ("deploy/cloudbuild.yaml", "source-controller leaves cloudbuild.yaml out of its artifact"),
+        ("deploy/ops/.sops.yaml", "source-controller leaves **/.sops.yaml out of its artifact"),
+    ],
+)
+def test_a_protected_object_moved_to_a_name_flux_ignores_is_deleted(
+    setup: Callable[..., Setup], keys: Keys, to: str, why: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    _moved(s, keys, to)
+    code, output = s.run()
+    assert code == 1, output
+    assert DELETED in output and "PersistentVolumeClaim/shop/data would be deleted" in output
+    assert f"{to} is not applied by Flux: {why}" in output
+    assert s.repo.ref(GATED) == gated
+
+    # The approver's trailer, as the finding prints it, approves the move.
+    tip = s.repo.commit(
+        "approve\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data in deploy/pvc.yaml",
+        gpg=keys.bob,
+    )
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+@pytest.mark.parametrize("where", ["", "deploy/"])
+def test_a_protected_object_a_sourceignore_leaves_out_is_deleted(
+    setup: Callable[..., Setup], keys: Keys, where: str
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.write(
+        f"{where}.sourceignore", "# not for the cluster\n" + ("pvc.yaml\n" if where else "deploy/pvc.yaml\n")
+    )
+    s.repo.commit("ignore the volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert f"deploy/pvc.yaml is not applied by Flux: {where}.sourceignore leaves it out" in output
+
+
+def test_a_sourceignore_with_a_pattern_switches_flux_defaults_off(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """source-controller's default exclusions hold only while no `.sourceignore` holds a pattern: then
+    .github/ is read, and moving a protected object there deletes nothing under Flux."""
+    s = setup("  reconciler: flux\n")
+    s.repo.write(".sourceignore", "docs/\n")
+    s.repo.commit("ignore the docs", ssh=keys.alice)
+    assert s.run()[0] == 0
+    tip = _moved(s, keys, "deploy/.github/pvc.yaml")
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+def test_a_protected_object_whose_file_becomes_a_link_is_deleted_by_flux(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.git("mv", "deploy/pvc.yaml", "deploy/pvc.data")
+    (s.repo.path / "deploy/pvc.yaml").symlink_to("pvc.data")
+    s.repo.git("add", "deploy/pvc.yaml")
+    s.repo.commit("pvc.yaml becomes a link", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert DELETED in output
+    assert "deploy/pvc.yaml is not applied by Flux: it is a symbolic link" in output
+    assert s.repo.ref(GATED) == gated
+
+    # An approver who makes the change in a commit of their own may leave out ` in PATH`.
+    s.repo.git("reset", "-q", "--hard", gated)
+    s.repo.git("mv", "deploy/pvc.yaml", "deploy/pvc.data")
+    (s.repo.path / "deploy/pvc.yaml").symlink_to("pvc.data")
+    s.repo.git("add", "deploy/pvc.yaml")
+    tip = s.repo.commit(
+        "pvc.yaml becomes a link\n\nTrustgate-Approve-Deletion: PersistentVolumeClaim/shop/data", gpg=keys.bob
+    )
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+def test_a_protected_object_moved_to_json_is_deleted_by_flux(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.write("deploy/pvc.json", json.dumps(yaml.safe_load(PVC), indent=1))
+    s.repo.commit("the volume as JSON", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert DELETED in output
+    assert (
+        "deploy/pvc.json is not applied by Flux: the kustomization it generates for deploy takes .yaml"
+        in output
+    )
+    assert s.repo.ref(GATED) == gated
+    (deleted,) = [f for f in s.records()[-1]["findings"] if f["rule"] == DELETED]
+    assert deleted["metadata"]["notAppliedBy"] == ["flux"]
+
+    # Argo CD reads .json: a gate for Argo CD alone lets it through.
+    config = s.config_with("argocd.yaml")
+    config.write_text(config.read_text().replace("presync:\n", "presync:\n  reconciler: argocd\n"))
+    code, output = s.run(config=config)
+    assert code == 0, output
+
+
+def test_a_protected_object_moved_to_a_subdirectory_is_deleted_by_argocd(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    _moved(s, keys, "deploy/storage/pvc.yaml")
+    code, output = s.run()
+    assert code == 1, output
+    assert DELETED in output
+    assert (
+        "deploy/storage/pvc.yaml is not applied by Argo CD: its directory source reads only the files"
+        in output
+    )
+    assert s.repo.ref(GATED) == gated
+
+    # Flux reads subdirectories, and so does an Application with directory.recurse.
+    for i, reconciler in enumerate(("reconciler: flux", "argocd: {recurse: true}")):
+        config = s.config_with(f"config-{i}.yaml")
+        config.write_text(config.read_text().replace("presync:\n", f"presync:\n  {reconciler}\n"))
+        code, output = s.run(config=config)
+        assert code == 0, (reconciler, output)
+        s.repo.git("update-ref", GATED, gated)
+
+    # An object that stays where a reconciler does not read it is no change: it was not applied before
+    # either (nothing asks for an approval at every run).
+    s.run(config=config)
+    s.repo.write("deploy/settings.yaml", s.repo.path.joinpath("deploy/settings.yaml").read_text() + "# x\n")
+    tip = s.repo.commit("touch the settings", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip

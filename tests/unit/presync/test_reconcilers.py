@@ -1,0 +1,163 @@
+"""What Flux and Argo CD apply of a tree (`reconcilers.Views`), and removals judged per reconciler."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from trustgate.model import Document, Severity, Source
+from trustgate.presync import changes, reconcilers
+from trustgate.presync.git import TreeEntry
+from trustgate.presync.reconcilers import ARGOCD, FLUX, Ignore, IgnorePattern
+
+
+def excluded(files: dict[str, str], path: str) -> bool:
+    return Ignore.of({name: text.encode() for name, text in files.items()}).excludes(path) is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "ignored"),
+    [
+        ("deploy/.github/pvc.yaml", True),  # `.github/` names a directory at any depth
+        (".github/workflows/ci.yml", True),
+        ("deploy/.github", False),  # ... a directory: a file of that name is read
+        ("deploy/cloudbuild.yaml", True),
+        ("deploy/a/.travis.yml", True),
+        ("deploy/x/y/.sops.yaml", True),  # `**/.sops.yaml`
+        ("deploy/.golangci.yaml", True),
+        ("deploy/pvc.yaml", False),
+        ("deploy/.flux.yaml.bak", False),
+    ],
+)
+def test_source_controller_defaults(path: str, ignored: bool) -> None:
+    assert excluded({}, path) is ignored
+
+
+def test_a_sourceignore_with_a_pattern_replaces_the_defaults() -> None:
+    # storage.SourceIgnoreFilter: the defaults only for an empty pattern list.
+    assert not excluded({".sourceignore": "docs/\n"}, "deploy/.github/pvc.yaml")
+    assert excluded({".sourceignore": "# only a comment\n\n"}, "deploy/.github/pvc.yaml")
+    assert not excluded({"other/.sourceignore": "x\n"}, "deploy/cloudbuild.yaml")  # any file's pattern
+
+
+@pytest.mark.parametrize(
+    ("files", "path", "ignored"),
+    [
+        ({".sourceignore": "deploy/pvc.yaml\n"}, "deploy/pvc.yaml", True),  # a `/`: from the domain
+        ({".sourceignore": "/deploy/pvc.yaml\n"}, "deploy/pvc.yaml", True),
+        ({".sourceignore": "pvc.yaml\n"}, "deploy/sub/pvc.yaml", True),  # no `/`: any part
+        ({".sourceignore": "deploy/*.yaml\n"}, "deploy/sub/pvc.yaml", False),  # `*` stays in one part
+        ({".sourceignore": "deploy/**/pvc.yaml\n"}, "deploy/a/b/pvc.yaml", True),
+        ({".sourceignore": "deploy/\n"}, "deploy/pvc.yaml", True),  # a directory, through its parts
+        ({".sourceignore": "deploy\n!deploy/pvc.yaml\n"}, "deploy/pvc.yaml", False),  # the last decides
+        ({".sourceignore": "!deploy/pvc.yaml\ndeploy\n"}, "deploy/pvc.yaml", True),
+        ({"deploy/.sourceignore": "pvc.yaml\n"}, "deploy/pvc.yaml", True),  # a nested file: its domain
+        ({"deploy/.sourceignore": "pvc.yaml\n"}, "other/pvc.yaml", False),
+        (
+            {".sourceignore": "*\n", "deploy/.sourceignore": "!pvc.yaml\n"},
+            "deploy/pvc.yaml",
+            False,
+        ),  # deeper wins
+        ({".sourceignore": "p[^x]c.yaml\n"}, "deploy/pvc.yaml", True),  # Go's class negation is `^`
+        ({".sourceignore": "p[!x]c.yaml\n"}, "deploy/pvc.yaml", False),  # `!` is a character in Go
+        ({".sourceignore": "p[^z-a]c.yaml\n"}, "deploy/pvc.yaml", True),  # a reversed range matches none
+        ({".sourceignore": "p[c.yaml\n"}, "deploy/p[c.yaml", False),  # a malformed pattern matches nothing
+        ({".sourceignore": "pvc.yaml   \n"}, "deploy/pvc.yaml", True),  # trailing blanks dropped
+        ({".sourceignore": "x" * 70_000 + "\npvc.yaml\n"}, "deploy/pvc.yaml", False),  # Go's scanner stops
+    ],
+)
+def test_sourceignore_patterns_as_go_git_matches_them(
+    files: dict[str, str], path: str, ignored: bool
+) -> None:
+    assert excluded(files, path) is ignored
+
+
+def test_a_pattern_names_its_file() -> None:
+    pattern = Ignore.of({"deploy/.sourceignore": b"pvc.yaml\n"}).excludes("deploy/pvc.yaml")
+    assert pattern == IgnorePattern.parse("pvc.yaml", ("deploy",), "deploy/.sourceignore")
+
+
+def views(
+    *files: str, reconciler: str = "any", recurse: bool = False, links: tuple[str, ...] = ()
+) -> reconcilers.Views:
+    entries = [TreeEntry(f, 1) for f in files] + [TreeEntry(f, 1, "120000") for f in links]
+    return reconcilers.views(
+        reconciler=reconciler, recurse=recurse, paths=["deploy"], entries=entries, ignore_files={}
+    )
+
+
+def test_what_each_reconciler_applies() -> None:
+    v = views("deploy/kustomization.yaml", "deploy/sub/kustomization.yaml")
+    assert v.unapplied(Source("deploy/pvc.yaml")) == {}
+    assert set(v.unapplied(Source("deploy/pvc.json"))) == {FLUX}
+    assert set(v.unapplied(Source("deploy/sub/pvc.yaml"))) == {ARGOCD}
+    assert set(v.unapplied(Source("deploy/.github/pvc.yaml"))) == {FLUX, ARGOCD}
+    assert v.unapplied(Source("deploy/pvc.yaml", rendered_from="deploy")) == {}
+    assert set(v.unapplied(Source("deploy/sub/pvc.yaml", rendered_from="deploy/sub"))) == {ARGOCD}
+    assert v.unapplied(Source("elsewhere/pvc.yaml")) == {}  # not under the paths: not the views' to say
+
+    linked = views(links=("deploy/pvc.yaml", "deploy/k/kustomization.yaml"))
+    assert set(linked.unapplied(Source("deploy/pvc.yaml"))) == {FLUX}
+    assert FLUX in linked.unapplied(Source("deploy/k/cm.yaml", rendered_from="deploy/k"))
+
+    assert set(views(recurse=True).unapplied(Source("deploy/sub/pvc.json"))) == {FLUX}
+    only_flux = views(reconciler=FLUX).unapplied(Source("deploy/sub/pvc.yaml"))
+    assert only_flux == {ARGOCD: "presync.reconciler is flux"}  # the same in every tree: no removal
+    assert set(views(reconciler=ARGOCD).unapplied(Source("deploy/pvc.json"))) == {FLUX}
+
+
+PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "shop"}}
+
+
+def inventory(file: str, reconciler: str = "any") -> dict[changes.ObjectKey, changes.Seen]:
+    v = views(reconciler=reconciler)
+    return changes.inventory([Document(Source(file), PVC)], paths=["deploy"], unapplied=v.unapplied)
+
+
+def removed(gated: str, candidate: str, reconciler: str = "any", **approval: object) -> list[Severity]:
+    one = changes.Approval("PersistentVolumeClaim/shop/data", "c" * 40, "lead@example.com")
+    granted = [dataclasses.replace(one, **approval)] if approval else []
+    results = changes.removals(
+        inventory(gated, reconciler),
+        inventory(candidate, reconciler),
+        protected_kinds=["PersistentVolumeClaim"],
+        granted=granted,
+        severity=Severity.ERROR,
+    )
+    return [f.severity for r in results for f in r.findings]
+
+
+def test_a_removal_is_judged_per_reconciler() -> None:
+    assert removed("deploy/pvc.yaml", "deploy/pvc.yaml") == []
+    assert removed("deploy/pvc.yaml", "deploy/pvc.json") == [Severity.ERROR]  # Flux prunes it
+    assert removed("deploy/pvc.yaml", "deploy/pvc.json", reconciler=ARGOCD) == []
+    assert removed("deploy/pvc.yaml", "deploy/sub/pvc.yaml") == [Severity.ERROR]  # Argo CD prunes it
+    assert removed("deploy/pvc.yaml", "deploy/sub/pvc.yaml", reconciler=FLUX) == []
+    assert removed("deploy/sub/pvc.yaml", "deploy/sub/pvc.yaml") == []  # where one never read it: no change
+    assert removed("deploy/sub/pvc.json", "deploy/pvc.yaml") == []  # now read by both: an addition
+
+
+def test_an_approval_counts_when_its_tree_holds_the_object_only_where_the_reconciler_does_not_read_it() -> (
+    None
+):
+    key = next(iter(inventory("deploy/pvc.json")))
+    place = {"scope": "deploy/pvc.yaml"}
+    # Its commit holds the object as .json: Flux no longer applies it there.
+    assert removed(
+        "deploy/pvc.yaml",
+        "deploy/pvc.json",
+        present={key: "d"},
+        present_unapplied={key: frozenset({FLUX})},
+        **place,
+    ) == [Severity.INFO]
+    # Its commit holds it where Flux still applies it: it saw no removal.
+    assert removed(
+        "deploy/pvc.yaml", "deploy/pvc.json", present={key: "d"}, present_unapplied={}, **place
+    ) == [Severity.ERROR]
+    # Named no path: its own commit moved it (its parent held it where Flux read it).
+    moved = {"present": {key: "d"}, "present_unapplied": {key: frozenset({FLUX})}, "before": {key: "d"}}
+    assert removed("deploy/pvc.yaml", "deploy/pvc.json", **moved) == [Severity.INFO]
+    assert removed(
+        "deploy/pvc.yaml", "deploy/pvc.json", **{**moved, "before_unapplied": {key: frozenset({FLUX})}}
+    ) == [Severity.ERROR]

@@ -1,0 +1,379 @@
+"""What each reconciler applies of a tree: the files Flux and Argo CD read, for finding deletions.
+
+Owns: for a document the gate read from a tree, which of the supported
+reconcilers would *not* apply it, and why (`Views.unapplied`): Flux's
+source-controller leaves ignored names and links out of its artifact, and
+Flux's generated kustomization takes only `.yaml`/`.yml`; Argo CD's directory
+source reads no subdirectory unless `directory.recurse` is set. Also Flux's
+ignore rules themselves (`.sourceignore` files, source-controller's defaults),
+read with go-git's gitignore semantics. Pure: the runner lists the tree and
+reads the `.sourceignore` files. Leaves out: what the gate reads (the union of
+what the reconcilers apply, which content checks judge: the loader) and what a
+removal is (`changes.removals`, which compares these views of two trees).
+
+Not modelled, because the cluster holds it and the repository does not: a
+GitRepository's `spec.ignore` (which also switches source-controller's
+defaults off) and an Application's `directory.include`/`exclude`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from trustgate.manifests.loader import KUSTOMIZATION_FILES
+from trustgate.model import Source
+from trustgate.presync.git import TreeEntry
+
+FLUX = "flux"
+ARGOCD = "argocd"
+RECONCILERS = (FLUX, ARGOCD)
+ANY = "any"  # `presync.reconciler`: either may apply the paths; a deletion by either counts
+NAMES = {FLUX: "Flux", ARGOCD: "Argo CD"}
+SOURCEIGNORE = ".sourceignore"
+
+# 1. source-controller's default exclusions (fluxcd/pkg sourceignore/sourceignore.go, ExcludeCI and
+# ExcludeExtra; ExcludeVCS and ExcludeExt name no manifest), in force only while no `.sourceignore`
+# in the repository (and no `spec.ignore`) holds a pattern: `storage.SourceIgnoreFilter` uses
+# `NewDefaultMatcher` for an empty pattern list, the VCS patterns and the given ones otherwise.
+# `**/.golangci.yaml` is not in the fluxcd/pkg version read; it is listed too, since taking a name for
+# ignored can only ask for an approval more when a protected object moves there.
+FLUX_DEFAULT_IGNORE = (
+    ".github/",
+    ".circleci/",
+    ".travis.yml",
+    ".gitlab-ci.yml",
+    "appveyor.yml",
+    ".drone.yml",
+    "cloudbuild.yaml",
+    "codeship-services.yml",
+    "codeship-steps.yml",
+    "**/.goreleaser.yml",
+    "**/.sops.yaml",
+    "**/.flux.yaml",
+    "**/.golangci.yaml",
+)
+# 2. The kustomization kustomize-controller generates for a path without one takes these only
+# (fluxcd/pkg kustomize/kustomize_generator.go: `filepath.Ext` is ".yaml" or ".yml", case and all).
+FLUX_SUFFIXES = (".yaml", ".yml")
+# bufio.Scanner (fluxcd/pkg `ReadPatterns`) stops at a line longer than its 64 KiB buffer, and the
+# rest of the file is not read.
+_SCANNER_MAX = 65_536  # bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IgnorePattern:
+    """One line of a `.sourceignore` (or a default), as go-git's gitignore package parses it."""
+
+    text: str  # as written
+    origin: str  # the `.sourceignore` file it is read from; "" for a default
+    domain: tuple[str, ...]  # the directory of that file, as path parts
+    parts: tuple[str, ...]
+    inclusion: bool  # `!pattern`
+    dir_only: bool  # `pattern/`
+    is_glob: bool  # holds a `/`: matched part by part from the domain
+
+    @classmethod
+    def parse(cls, line: str, domain: tuple[str, ...] = (), origin: str = "") -> IgnorePattern:
+        text, pattern = line, line
+        inclusion = pattern.startswith("!")
+        if inclusion:
+            pattern = pattern[1:]
+        if not pattern.endswith("\\ "):
+            pattern = pattern.rstrip(" ")
+        dir_only = pattern.endswith("/")
+        if dir_only:
+            pattern = pattern[:-1]
+        return cls(text, origin, domain, tuple(pattern.split("/")), inclusion, dir_only, "/" in pattern)
+
+    def match(self, path: Sequence[str], is_dir: bool) -> bool | None:
+        """True: `path` (parts, from the repository's root) is excluded; False: included again
+        (`!`); None: this pattern does not speak of it. go-git's `pattern.Match`."""
+        if len(path) <= len(self.domain) or tuple(path[: len(self.domain)]) != self.domain:
+            return None
+        rest = list(path[len(self.domain) :])
+        matched = self._glob(rest, is_dir) if self.is_glob else self._name(rest, is_dir)
+        return (not self.inclusion) if matched else None
+
+    def _name(self, path: list[str], is_dir: bool) -> bool:
+        for i, name in enumerate(path):
+            if not _go_match(self.parts[0], name):
+                continue
+            return not (self.dir_only and not is_dir and i == len(path) - 1)
+        return False
+
+    def _glob(self, path: list[str], is_dir: bool) -> bool:
+        matched = traverse = False
+        for i, part in enumerate(self.parts):
+            if part == "":
+                traverse = False
+                continue
+            if part == "**":
+                if i == len(self.parts) - 1:
+                    break
+                traverse = True
+                continue
+            if "**" in part or not path:
+                return False
+            if traverse:
+                traverse = False
+                while path:
+                    name = path.pop(0)
+                    if _go_match(part, name):
+                        matched = True
+                        break
+                    if not path:
+                        matched = False
+            else:
+                if not _go_match(part, path[0]):
+                    return False
+                matched = True
+                path = path[1:]
+        return not (matched and self.dir_only and not is_dir and not path) and matched
+
+
+_GO_PATTERNS: dict[str, re.Pattern[str] | None] = {}
+
+
+def _go_match(pattern: str, name: str) -> bool:
+    """Go's `filepath.Match` for one path part; a malformed pattern matches nothing (ErrBadPattern)."""
+    if pattern not in _GO_PATTERNS:
+        if len(_GO_PATTERNS) > 4096:
+            _GO_PATTERNS.clear()
+        _GO_PATTERNS[pattern] = _go_regex(pattern)
+    compiled = _GO_PATTERNS[pattern]
+    return compiled is not None and compiled.fullmatch(name) is not None
+
+
+def _go_regex(pattern: str) -> re.Pattern[str] | None:
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\":
+            i += 1
+            if i == len(pattern):
+                return None
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            i += 1
+            negate = i < len(pattern) and pattern[i] == "^"
+            if negate:
+                i += 1
+            ranges: list[str] = []
+            read = 0  # ranges read, a reversed one (which Go accepts and which matches nothing) too
+            while True:
+                if i == len(pattern):
+                    return None
+                if pattern[i] == "]" and read:
+                    break
+                low, i = _class_char(pattern, i)
+                if low is None:
+                    return None
+                high = low
+                if i < len(pattern) and pattern[i] == "-":
+                    upper, i = _class_char(pattern, i + 1)
+                    if upper is None:
+                        return None
+                    high = upper
+                read += 1
+                if low <= high:
+                    ranges.append(re.escape(low) + ("-" + re.escape(high) if high != low else ""))
+            if ranges:
+                out.append("[" + ("^" if negate else "") + "".join(ranges) + "]")
+            else:
+                out.append("." if negate else "(?!)")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _class_char(pattern: str, i: int) -> tuple[str | None, int]:
+    if i >= len(pattern) or pattern[i] in "-]":
+        return None, i
+    if pattern[i] == "\\":
+        i += 1
+        if i >= len(pattern):
+            return None, i
+    return pattern[i], i + 1
+
+
+def read_patterns(data: bytes, directory: str) -> list[IgnorePattern]:
+    """The patterns of the `.sourceignore` in `directory` ("" for the root), as fluxcd/pkg's
+    `ReadPatterns` reads them: a line starting with `#`, or blank, is none."""
+    domain = tuple(directory.split("/")) if directory else ()
+    origin = posixpath.join(directory, SOURCEIGNORE)
+    out = []
+    for raw in data.split(b"\n"):
+        if len(raw) >= _SCANNER_MAX:
+            break
+        line = raw.removesuffix(b"\r").decode("utf-8", "surrogateescape")
+        if not line.startswith("#") and line.strip():
+            out.append(IgnorePattern.parse(line, domain, origin))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    """What source-controller leaves out of the artifact of one commit (besides links)."""
+
+    patterns: tuple[IgnorePattern, ...]
+
+    @classmethod
+    def of(cls, files: Mapping[str, bytes]) -> Ignore:
+        """From the `.sourceignore` files of the repository (path -> content): their patterns, or,
+        when none holds one, source-controller's defaults. fluxcd/pkg `LoadIgnorePatterns` reads the
+        root's file, then each directory's, depth first and by name: a deeper file's pattern wins."""
+        found: list[IgnorePattern] = []
+        for path in sorted(files, key=lambda p: p.split("/")[:-1]):
+            found.extend(read_patterns(files[path], posixpath.dirname(path)))
+        if not found:
+            found = [IgnorePattern.parse(p) for p in FLUX_DEFAULT_IGNORE]
+        return cls(tuple(found))
+
+    def excludes(self, path: str) -> IgnorePattern | None:
+        """The pattern that leaves the file `path` out, or None. go-git's `Matcher.Match`: the last
+        pattern that speaks of it decides. source-controller's walk does not skip an excluded
+        directory, so each file is matched by its own path (a directory pattern matches it
+        through its parts)."""
+        parts = path.split("/")
+        for pattern in reversed(self.patterns):
+            verdict = pattern.match(parts, False)
+            if verdict is not None:
+                return pattern if verdict else None
+        return None
+
+
+def chosen(reconciler: str) -> tuple[str, ...]:
+    """The reconcilers whose reading counts under `presync.reconciler`."""
+    return RECONCILERS if reconciler == ANY else (reconciler,)
+
+
+@dataclass(frozen=True, slots=True)
+class Views:
+    """What each reconciler applies of one tree's documents (see `views`)."""
+
+    reconciler: str  # presync.reconciler
+    recurse: bool  # presync.argocd.recurse
+    paths: tuple[str, ...]  # presync.paths, normalised ("" the whole tree)
+    links: frozenset[str]  # the tree's symbolic links
+    kustomizations: Mapping[str, str]  # directory -> its kustomization file
+    ignore: Ignore
+
+    def unapplied(self, source: Source) -> dict[str, str]:
+        """The reconcilers that would not apply the document read from `source`, each with why
+        (a sentence naming the file). Every reconciler `presync.reconciler` leaves out is one."""
+        out = {
+            r: f"presync.reconciler is {self.reconciler}"
+            for r in RECONCILERS
+            if r not in chosen(self.reconciler)
+        }
+        rendered = source.rendered_from
+        where = _path(rendered if rendered is not None else source.file)
+        base = next((p for p in self.paths if not p or where == p or where.startswith(p + "/")), None)
+        if base is None:
+            return out
+        if rendered is None:
+            if where == base:  # a file named in presync.paths: the operator points the reconciler at it
+                return out
+            found = self._file(where, base)
+        else:
+            found = self._kustomization(where, base)
+        out.update({r: why for r, why in found.items() if r in chosen(self.reconciler)})
+        return out
+
+    def _file(self, file: str, base: str) -> dict[str, str]:
+        out = {}
+        if file in self.links:
+            out[FLUX] = (
+                f"{file} is not applied by Flux: it is a symbolic link, and source-controller's "
+                "artifact holds regular files only"
+            )
+        elif (pattern := self.ignore.excludes(file)) is not None:
+            out[FLUX] = f"{file} is not applied by Flux: {_ignored(pattern)}"
+        elif not file.endswith(FLUX_SUFFIXES):
+            out[FLUX] = (
+                f"{file} is not applied by Flux: the kustomization it generates for {base or '.'} takes "
+                ".yaml and .yml files only"
+            )
+        if "/" in file[len(base) + 1 if base else 0 :] and not self.recurse:
+            out[ARGOCD] = (
+                f"{file} is not applied by Argo CD: its directory source reads only the files directly "
+                f"in {base or '.'}, unless the Application sets directory.recurse (then set "
+                "presync.argocd.recurse)"
+            )
+        return out
+
+    def _kustomization(self, directory: str, base: str) -> dict[str, str]:
+        out = {}
+        file = self.kustomizations.get(directory, "")  # the loader rendered it: it has one
+        if file in self.links:
+            out[FLUX] = (
+                f"{directory or '.'} is not rendered by Flux: its kustomization file is a symbolic link, "
+                "and source-controller's artifact holds regular files only"
+            )
+        elif file and (pattern := self.ignore.excludes(file)) is not None:
+            out[FLUX] = f"{file} is not read by Flux: {_ignored(pattern)}"
+        if directory != base and not self.recurse:
+            out[ARGOCD] = (
+                f"{directory} is not applied by Argo CD: its directory source for {base or '.'} renders no "
+                "kustomization below it, and reads no subdirectory unless the Application sets "
+                "directory.recurse (then set presync.argocd.recurse)"
+            )
+        return out
+
+
+def _ignored(pattern: IgnorePattern) -> str:
+    if pattern.origin:
+        return f"{pattern.origin} leaves it out of source-controller's artifact ({pattern.text})"
+    return (
+        f"source-controller leaves {pattern.text} out of its artifact (a default exclusion, in force while "
+        f"no {SOURCEIGNORE} holds a pattern)"
+    )
+
+
+def views(
+    *,
+    reconciler: str,
+    recurse: bool,
+    paths: Sequence[str],
+    entries: Iterable[TreeEntry],
+    ignore_files: Mapping[str, bytes],
+) -> Views:
+    """The views of one tree.
+
+    Args:
+        reconciler: `presync.reconciler` (`flux`, `argocd` or `any`).
+        recurse: `presync.argocd.recurse`.
+        paths: `presync.paths`.
+        entries: the tree's files under the paths (`git ls-tree`: links have mode 120000).
+        ignore_files: every `.sourceignore` of the repository, path -> content (links resolved).
+    """
+    entries = list(entries)
+    kustomizations: dict[str, str] = {}
+    for name in KUSTOMIZATION_FILES:  # kustomize's order
+        for entry in entries:
+            directory, _, base = entry.path.rpartition("/")
+            if base == name:
+                kustomizations.setdefault(directory, entry.path)
+    return Views(
+        reconciler=reconciler,
+        recurse=recurse,
+        paths=tuple(_path(p) for p in paths),
+        links=frozenset(e.path for e in entries if e.mode == "120000"),
+        kustomizations=kustomizations,
+        ignore=Ignore.of(ignore_files),
+    )
+
+
+def _path(path: str) -> str:
+    path = path.strip().strip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    return "" if path == "." else path
