@@ -228,6 +228,9 @@ class Failure:
     rule: str
     message: str
     reason: str = ""
+    # A violation that denies whatever the binding's validationActions: an auditAnnotation's
+    # error (the validating dispatcher adds AuditAnnotationActionError to its deniedDecisions).
+    denies: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +295,12 @@ class Outcome:
     message: str
     reason: str = ""
     param: str = ""  # the param object's name, when the binding has params
+    denies: bool = False  # a violation that denies whatever the validationActions (`Failure.denies`)
+
+    @property
+    def blocks(self) -> bool:
+        """Whether the API server would refuse the request for it (a Deny, not a warning)."""
+        return self.kind == "violation" and (self.denies or "Deny" in self.binding.actions)
 
 
 class _Pool:
@@ -977,14 +986,18 @@ def _undecided(
         ]
     out = []
     for outcome in found:
-        blocks = outcome.kind == "unevaluable" or (outcome.kind == "violation" and "Deny" in binding.actions)
+        blocks = outcome.kind == "unevaluable" or outcome.blocks
         kind = "unevaluable" if blocks else outcome.kind
         message = (
             f"{why}, and {condition} the policy denies: {outcome.message} ({hint})"
             if blocks
             else f"{outcome.message} ({condition}: {why})"
         )
-        out.append(Outcome(kind, policy, binding, outcome.rule, message, outcome.reason, outcome.param))
+        out.append(
+            Outcome(
+                kind, policy, binding, outcome.rule, message, outcome.reason, outcome.param, outcome.denies
+            )
+        )
     return out
 
 
@@ -1013,7 +1026,7 @@ def _evaluate(
         if cut not in seen:
             seen.append(cut)
     return [
-        Outcome(f.kind, policy, binding, f"{policy.name}/{f.rule}", f.message, f.reason, param_name)
+        Outcome(f.kind, policy, binding, f"{policy.name}/{f.rule}", f.message, f.reason, param_name, f.denies)
         for f in failures
     ]
 
@@ -1097,7 +1110,9 @@ def run_code(
 
     unevaluable: set[str] = set()  # variables whose value trustgate cannot give
 
-    def failure(rule: str, message: str, error: cel.CelEvalError | None = None) -> Failure:
+    def failure(
+        rule: str, message: str, error: cel.CelEvalError | None = None, *, denies: bool = False
+    ) -> Failure:
         # What trustgate cannot evaluate as the API server does is no evaluation error: the API
         # server has a value there, so neither failurePolicy applies.
         if isinstance(error, cel.CelUnevaluableError) or (
@@ -1105,7 +1120,7 @@ def run_code(
         ):
             return Failure("unevaluable", rule, message)
         if failure_policy == "Fail":
-            return Failure("violation", rule, message)
+            return Failure("violation", rule, message, denies=denies)
         return Failure("ignored", rule, message + " (failurePolicy Ignore: not enforced)")
 
     values: dict[str, Any] = dict(variables or {})
@@ -1162,31 +1177,68 @@ def run_code(
         if value is not False:
             out.append(failure(rule, f"expression '{source}' returned {value!r}, not a bool"))
             continue
-        message = validation.message or f"failed expression: {source}"
-        if validation.message_program is not None:
-            try:
-                text = validation.message_program.evaluate(bound)
-                if isinstance(text, str) and text.strip() and "\n" not in text:
-                    message = text
-            except cel.CelEvalError:
-                pass  # as the API server: the static message (or the default) stands
-        out.append(Failure("violation", rule, message, validation.reason or "Invalid"))
-    # An audit annotation changes no decision, but an error in it goes to failurePolicy, as a
-    # validation's does (so under Fail the API server rejects the request).
+        out.append(Failure("violation", rule, _message(validation, bound), validation.reason or "Invalid"))
+    # An audit annotation changes no decision, but an error in it goes to failurePolicy: under
+    # Fail the request is denied whatever the binding's validationActions (the validating
+    # dispatcher adds AuditAnnotationActionError to deniedDecisions: "When failurePolicy=fail,
+    # audit annotation errors result in deny"); under Ignore it is left out.
     for key, program in code.annotations:
         rule = f"auditAnnotations/{key}"
         try:
             value = program.evaluate(bound)
         except cel.CelEvalError as e:
             out.append(failure(rule, f"auditAnnotation {key!r}: valueExpression '{program.source}' "
-                               f"resulted in error: {_why(e, broken)}", e))  # fmt: skip
+                               f"resulted in error: {_why(e, broken)}", e, denies=True))  # fmt: skip
             continue
         if value is not None and not isinstance(value, str):
-            out.append(failure(rule, f"auditAnnotation {key!r}: valueExpression returned {value!r}, "
-                               "not a string or null"))  # fmt: skip
-        elif value is not None and annotations is not None:
+            # validator.Validate: AuditAnnotationActionError under either failurePolicy.
+            out.append(Failure("violation", rule, f"auditAnnotation {key!r}: valueExpression "
+                               f"'{program.source}' resulted in unsupported return type: "
+                               f"{_type_name(value)}. Return type must be either string or null.",
+                               denies=True))  # fmt: skip
+            continue
+        # validator.Validate trims a value; an empty one is left out, as null is.
+        value = _trim_space(value) if value is not None else ""
+        if value and annotations is not None:
             annotations[key] = value
     return out
+
+
+# Go's unicode.IsSpace, which strings.TrimSpace trims (Python's str.strip also trims \x1c-\x1f).
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+_GO_SPACE += "\u2028\u2029\u202f\u205f\u3000"
+_MAX_MESSAGE_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
+
+
+def _type_name(value: Any) -> str:
+    """The CEL type of a non-string, non-null value, as the API server prints it."""
+    names: tuple[tuple[type, str], ...] = ((bool, "bool"), (int, "int"), (float, "double"), (bytes, "bytes"))
+    names += ((list, "list"), (Mapping, "map"))
+    return next((name for kind, name in names if isinstance(value, kind)), type(value).__name__)
+
+
+def _trim_space(text: str) -> str:
+    """Go's strings.TrimSpace."""
+    return text.strip(_GO_SPACE)
+
+
+def _message(validation: Validation, bound: cel.Bindings) -> str:
+    """A failed validation's message, as validator.Validate decides it: the messageExpression's
+    string, trimmed, unless it failed, is empty, longer than 5 KiB or holds a line break; else
+    the static message, trimmed; else `failed expression: ` and the expression, trimmed."""
+    message = ""
+    if validation.message_program is not None:
+        try:
+            text = validation.message_program.evaluate(bound)
+        except cel.CelEvalError:
+            text = None  # as the API server: the static message (or the default) stands
+        if isinstance(text, str):
+            message = _trim_space(text)
+            if len(message.encode("utf-8", "surrogatepass")) > _MAX_MESSAGE_BYTES or "\n" in message:
+                message = ""
+    if not message and validation.message:
+        message = _trim_space(validation.message)
+    return message or f"failed expression: {_trim_space(validation.program.source)}"
 
 
 def _why(error: cel.CelEvalError, broken: Mapping[str, str]) -> str:
