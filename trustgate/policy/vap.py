@@ -7,7 +7,9 @@ once (`trustgate.policy.cel`), matching (`matchConstraints` and the binding's
 namespaceSelector, objectSelector; then `matchConditions`), parameters
 (`paramKind`, `paramRef` by name or selector, `parameterNotFoundAction`) and
 evaluating `variables` and `validations` (`message`, `messageExpression`,
-`reason`) under `failurePolicy`.
+`reason`) under `failurePolicy`. A policy the API server refuses when it is written is
+refused (`vap_checks`: result types, mixed literals, regex literals, undeclared
+variables, matchCondition names).
 
 What an offline check cannot know it says: a policy that calls `authorizer`, a
 namespaceSelector or `namespaceObject` whose Namespace is not in the change set,
@@ -20,9 +22,10 @@ reads no files beyond those it is given and talks to no cluster.
 `auditAnnotations` are compiled and evaluated: their values change no decision
 (`review(annotations=...)` hands them out keyed as the API server's audit
 event holds them), but an error in one goes to failurePolicy, as the API
-server does. An UPDATE whose object as it is now is in another version cannot
-judge a policy that reads `oldObject` (no conversions). `matchPolicy:
-Equivalent` is not converted: an object whose group and resource a rule names
+server does (under Fail it denies whatever the binding's validationActions).
+An UPDATE whose object as it is now is in another version cannot judge a
+policy that reads `oldObject` (no conversions). `matchPolicy: Equivalent` is
+not converted: an object whose group and resource a rule names
 in another version only cannot be evaluated (the API server would convert it);
 a namespaceSelector whose Namespace is not given fails closed.
 
