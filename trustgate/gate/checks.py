@@ -321,7 +321,8 @@ class AdmissionPolicyCheck:
                 finding.severity = finding.rule_severity = Severity.WARNING
                 finding.fix = "add the Namespace object to manifests.admissionPolicies"
             else:
-                mode = Mode.ENFORCE if "Deny" in actions else Mode.WARN if "Warn" in actions else Mode.AUDIT
+                # An auditAnnotation's error under Fail denies whatever the actions (`Outcome.denies`).
+                mode = Mode.ENFORCE if outcome.blocks else Mode.WARN if "Warn" in actions else Mode.AUDIT
                 finding.severity = severity(True, mode)
             out.append(finding)
         out.extend(_annotation_findings(annotations, doc))

@@ -853,10 +853,44 @@ def _regex(pattern: str) -> Any:
     only at the end, ASCII `\\d \\w \\s \\b`, `a{,2}` a literal, no lookaround or backreference."""
     options = re2.Options()
     options.log_errors = False  # the error is the evaluation's, not a line on stderr
+    if _has_any_byte_escape(pattern):
+        raise _LibraryError(f"invalid regular expression {pattern!r}: {_ANY_BYTE}")
     try:
         return re2.compile(pattern, options)
     except re2.error as e:
-        raise _LibraryError(f"invalid regular expression {pattern!r}: {e}") from e
+        detail = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else e
+        raise _LibraryError(f"invalid regular expression {pattern!r}: {detail}") from e
+
+
+_ANY_BYTE = "invalid escape sequence: `\\C`"  # Go's regexp/syntax (ErrInvalidEscape)
+
+
+def _has_any_byte_escape(pattern: str) -> bool:
+    """Whether the pattern holds `\\C` (any byte), which C++ RE2 takes and Go's regexp refuses,
+    outside a `\\Q...\\E` literal (inside a class too: Go's parseEscape refuses it there)."""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("\\Q", i):
+            end = pattern.find("\\E", i + 2)
+            if end < 0:
+                return False  # a literal to the end
+            i = end + 2
+        elif pattern[i] == "\\":
+            if pattern[i + 1 : i + 2] == "C":
+                return True
+            i += 2
+        else:
+            i += 1
+    return False
+
+
+def go_regexp_error(pattern: str) -> str | None:
+    """Why Go's regexp.Compile refuses the pattern (RE2's words where Go's differ), or None."""
+    try:
+        _regex(pattern)
+    except _LibraryError as e:
+        return str(e).removeprefix(f"invalid regular expression {pattern!r}: ")
+    return None
 
 
 # -- format (Kubernetes' named formats) ----------------------------------------
@@ -1798,6 +1832,63 @@ def _environment(variables: tuple[str, ...]) -> Any:
     )
 
 
+# Kubernetes' environment enables cel.CrossTypeNumericComparisons (environment/base.go, since
+# 1.28): `<`, `<=`, `>` and `>=` between int, uint and double (`size(x) <= 2.5`); `==` stays
+# typed. The runtime has these overloads (it registers them with heterogeneous equality, and
+# `dyn(1) < 2.5` runs), but its checker is not told and the bindings expose no checker option.
+# So they are declared in an environment that only checks (the runtime refuses them there,
+# ALREADY_EXISTS), whose checked expression `_checked` hands to `_environment` to run.
+_CROSS_NUMERIC = [
+    cel.FunctionDecl(
+        operator,
+        [
+            cel.Overload(f"{stem}_{left}_{right}", _T.BOOL, [left_type, right_type])
+            for left, left_type in (("int64", _T.INT), ("uint64", _T.UINT), ("double", _T.DOUBLE))
+            for right, right_type in (("int64", _T.INT), ("uint64", _T.UINT), ("double", _T.DOUBLE))
+            if left != right
+        ],
+    )
+    for operator, stem in (
+        ("_<_", "less"),
+        ("_<=_", "less_equals"),
+        ("_>_", "greater"),
+        ("_>=_", "greater_equals"),
+    )
+]
+
+
+@functools.lru_cache(maxsize=16)
+def _checker_environment(variables: tuple[str, ...]) -> Any:
+    """`_environment` with the cross-type numeric comparisons declared: for checking only."""
+    return cel.NewEnv(
+        variables={name: _DYN for name in variables},
+        extensions=[
+            ext_strings.ExtStrings(),
+            ext_optional.ExtOptional(),
+            ext_bindings.ExtBindings(),
+            cel.CelExtension("trustgate.kubernetes", _library()),
+            cel.CelExtension("trustgate.cross_numeric", _CROSS_NUMERIC),
+        ],
+    )
+
+
+def _checked(names: tuple[str, ...], text: str, *, disable_check: bool = False) -> Any:
+    """The expression compiled in `_environment(names)`; one the checker refuses is checked again
+    with the cross-type numeric comparisons declared and, if that passes, run from that check.
+
+    Raises:
+        RuntimeError: the engine's compile error (the second check's, which knows more).
+    """
+    environment = _environment(names)
+    if disable_check:
+        return environment.compile(text, disable_check=True)
+    try:
+        return environment.compile(text)
+    except RuntimeError:
+        checked = _checker_environment(names).compile(text)
+    return environment.deserialize(checked.serialize())
+
+
 _ERROR = _T.ERROR
 _STATUS = re.compile(r"^[A-Z_]+: ")  # absl's status code, which says nothing to a policy author
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*)")
@@ -2010,7 +2101,7 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
     environment = _environment(names)
     unchecked = False
     try:
-        compiled = environment.compile(expression)
+        compiled = _checked(names, expression)
     except RuntimeError as e:
         error = _compile_error(str(e))
         if not _NULL_BRANCH.match(error.message):
@@ -2036,7 +2127,7 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
         "timestamp(), duration(), getMilliseconds() or format calls to cel-go's semantics"
     )
     try:
-        run = environment.compile(rewritten, disable_check=unchecked)
+        run = _checked(names, rewritten, disable_check=unchecked)
     except RuntimeError as e:
         raise refusal from e
     if _left_runtime_time_calls(run):

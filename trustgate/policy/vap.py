@@ -7,7 +7,9 @@ once (`trustgate.policy.cel`), matching (`matchConstraints` and the binding's
 namespaceSelector, objectSelector; then `matchConditions`), parameters
 (`paramKind`, `paramRef` by name or selector, `parameterNotFoundAction`) and
 evaluating `variables` and `validations` (`message`, `messageExpression`,
-`reason`) under `failurePolicy`.
+`reason`) under `failurePolicy`. A policy the API server refuses when it is written is
+refused (`vap_checks`: result types, mixed literals, regex literals, undeclared
+variables, matchCondition names).
 
 What an offline check cannot know it says: a policy that calls `authorizer`, a
 namespaceSelector or `namespaceObject` whose Namespace is not in the change set,
@@ -20,9 +22,10 @@ reads no files beyond those it is given and talks to no cluster.
 `auditAnnotations` are compiled and evaluated: their values change no decision
 (`review(annotations=...)` hands them out keyed as the API server's audit
 event holds them), but an error in one goes to failurePolicy, as the API
-server does. An UPDATE whose object as it is now is in another version cannot
-judge a policy that reads `oldObject` (no conversions). `matchPolicy:
-Equivalent` is not converted: an object whose group and resource a rule names
+server does (under Fail it denies whatever the binding's validationActions).
+An UPDATE whose object as it is now is in another version cannot judge a
+policy that reads `oldObject` (no conversions). `matchPolicy: Equivalent` is
+not converted: an object whose group and resource a rule names
 in another version only cannot be evaluated (the API server would convert it);
 a namespaceSelector whose Namespace is not given fails closed.
 
@@ -53,7 +56,7 @@ from typing import Any
 from trustgate import kinds
 from trustgate.config import Limits
 from trustgate.errors import PolicyError
-from trustgate.policy import cel, cel_cost, k8s_defaults
+from trustgate.policy import cel, cel_cost, k8s_defaults, vap_checks
 from trustgate.policy.gatekeeper import Selector, parse_selector, read_objects, string_list
 
 __all__ = [
@@ -228,6 +231,9 @@ class Failure:
     rule: str
     message: str
     reason: str = ""
+    # A violation that denies whatever the binding's validationActions: an auditAnnotation's
+    # error (the validating dispatcher adds AuditAnnotationActionError to its deniedDecisions).
+    denies: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +298,12 @@ class Outcome:
     message: str
     reason: str = ""
     param: str = ""  # the param object's name, when the binding has params
+    denies: bool = False  # a violation that denies whatever the validationActions (`Failure.denies`)
+
+    @property
+    def blocks(self) -> bool:
+        """Whether the API server would refuse the request for it (a Deny, not a warning)."""
+        return self.kind == "violation" and (self.denies or "Deny" in self.binding.actions)
 
 
 class _Pool:
@@ -977,14 +989,18 @@ def _undecided(
         ]
     out = []
     for outcome in found:
-        blocks = outcome.kind == "unevaluable" or (outcome.kind == "violation" and "Deny" in binding.actions)
+        blocks = outcome.kind == "unevaluable" or outcome.blocks
         kind = "unevaluable" if blocks else outcome.kind
         message = (
             f"{why}, and {condition} the policy denies: {outcome.message} ({hint})"
             if blocks
             else f"{outcome.message} ({condition}: {why})"
         )
-        out.append(Outcome(kind, policy, binding, outcome.rule, message, outcome.reason, outcome.param))
+        out.append(
+            Outcome(
+                kind, policy, binding, outcome.rule, message, outcome.reason, outcome.param, outcome.denies
+            )
+        )
     return out
 
 
@@ -1013,7 +1029,7 @@ def _evaluate(
         if cut not in seen:
             seen.append(cut)
     return [
-        Outcome(f.kind, policy, binding, f"{policy.name}/{f.rule}", f.message, f.reason, param_name)
+        Outcome(f.kind, policy, binding, f"{policy.name}/{f.rule}", f.message, f.reason, param_name, f.denies)
         for f in failures
     ]
 
@@ -1097,7 +1113,9 @@ def run_code(
 
     unevaluable: set[str] = set()  # variables whose value trustgate cannot give
 
-    def failure(rule: str, message: str, error: cel.CelEvalError | None = None) -> Failure:
+    def failure(
+        rule: str, message: str, error: cel.CelEvalError | None = None, *, denies: bool = False
+    ) -> Failure:
         # What trustgate cannot evaluate as the API server does is no evaluation error: the API
         # server has a value there, so neither failurePolicy applies.
         if isinstance(error, cel.CelUnevaluableError) or (
@@ -1105,7 +1123,7 @@ def run_code(
         ):
             return Failure("unevaluable", rule, message)
         if failure_policy == "Fail":
-            return Failure("violation", rule, message)
+            return Failure("violation", rule, message, denies=denies)
         return Failure("ignored", rule, message + " (failurePolicy Ignore: not enforced)")
 
     values: dict[str, Any] = dict(variables or {})
@@ -1162,31 +1180,68 @@ def run_code(
         if value is not False:
             out.append(failure(rule, f"expression '{source}' returned {value!r}, not a bool"))
             continue
-        message = validation.message or f"failed expression: {source}"
-        if validation.message_program is not None:
-            try:
-                text = validation.message_program.evaluate(bound)
-                if isinstance(text, str) and text.strip() and "\n" not in text:
-                    message = text
-            except cel.CelEvalError:
-                pass  # as the API server: the static message (or the default) stands
-        out.append(Failure("violation", rule, message, validation.reason or "Invalid"))
-    # An audit annotation changes no decision, but an error in it goes to failurePolicy, as a
-    # validation's does (so under Fail the API server rejects the request).
+        out.append(Failure("violation", rule, _message(validation, bound), validation.reason or "Invalid"))
+    # An audit annotation changes no decision, but an error in it goes to failurePolicy: under
+    # Fail the request is denied whatever the binding's validationActions (the validating
+    # dispatcher adds AuditAnnotationActionError to deniedDecisions: "When failurePolicy=fail,
+    # audit annotation errors result in deny"); under Ignore it is left out.
     for key, program in code.annotations:
         rule = f"auditAnnotations/{key}"
         try:
             value = program.evaluate(bound)
         except cel.CelEvalError as e:
             out.append(failure(rule, f"auditAnnotation {key!r}: valueExpression '{program.source}' "
-                               f"resulted in error: {_why(e, broken)}", e))  # fmt: skip
+                               f"resulted in error: {_why(e, broken)}", e, denies=True))  # fmt: skip
             continue
         if value is not None and not isinstance(value, str):
-            out.append(failure(rule, f"auditAnnotation {key!r}: valueExpression returned {value!r}, "
-                               "not a string or null"))  # fmt: skip
-        elif value is not None and annotations is not None:
+            # validator.Validate: AuditAnnotationActionError under either failurePolicy.
+            out.append(Failure("violation", rule, f"auditAnnotation {key!r}: valueExpression "
+                               f"'{program.source}' resulted in unsupported return type: "
+                               f"{_type_name(value)}. Return type must be either string or null.",
+                               denies=True))  # fmt: skip
+            continue
+        # validator.Validate trims a value; an empty one is left out, as null is.
+        value = _trim_space(value) if value is not None else ""
+        if value and annotations is not None:
             annotations[key] = value
     return out
+
+
+# Go's unicode.IsSpace, which strings.TrimSpace trims (Python's str.strip also trims \x1c-\x1f).
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+_GO_SPACE += "\u2028\u2029\u202f\u205f\u3000"
+_MAX_MESSAGE_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
+
+
+def _type_name(value: Any) -> str:
+    """The CEL type of a non-string, non-null value, as the API server prints it."""
+    names: tuple[tuple[type, str], ...] = ((bool, "bool"), (int, "int"), (float, "double"), (bytes, "bytes"))
+    names += ((list, "list"), (Mapping, "map"))
+    return next((name for kind, name in names if isinstance(value, kind)), type(value).__name__)
+
+
+def _trim_space(text: str) -> str:
+    """Go's strings.TrimSpace."""
+    return text.strip(_GO_SPACE)
+
+
+def _message(validation: Validation, bound: cel.Bindings) -> str:
+    """A failed validation's message, as validator.Validate decides it: the messageExpression's
+    string, trimmed, unless it failed, is empty, longer than 5 KiB or holds a line break; else
+    the static message, trimmed; else `failed expression: ` and the expression, trimmed."""
+    message = ""
+    if validation.message_program is not None:
+        try:
+            text = validation.message_program.evaluate(bound)
+        except cel.CelEvalError:
+            text = None  # as the API server: the static message (or the default) stands
+        if isinstance(text, str):
+            message = _trim_space(text)
+            if len(message.encode("utf-8", "surrogatepass")) > _MAX_MESSAGE_BYTES or "\n" in message:
+                message = ""
+    if not message and validation.message:
+        message = _trim_space(validation.message)
+    return message or f"failed expression: {_trim_space(validation.program.source)}"
 
 
 def _why(error: cel.CelEvalError, broken: Mapping[str, str]) -> str:
@@ -1467,7 +1522,14 @@ def parse_policy(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Policy:
             f"{label}: spec.validations is empty (and there are no auditAnnotations)", where=where
         )
     code = parse_code(
-        spec, label=label, where=where, prefix="spec.", variables=_VARIABLES, unevaluable_ok=True
+        spec,
+        label=label,
+        where=where,
+        prefix="spec.",
+        variables=_VARIABLES,
+        unevaluable_ok=True,
+        strict=True,
+        has_params=param_kind is not None,
     )
     return Policy(
         name=name,
@@ -1489,18 +1551,28 @@ def parse_code(
     prefix: str,
     variables: Sequence[str],
     unevaluable_ok: bool = False,
+    strict: bool = False,
+    has_params: bool = True,
 ) -> Code:
     """`variables`, `matchConditions` and `validations` of a policy (or a Gatekeeper CEL source).
 
     Args:
         unevaluable_ok: code that cannot be evaluated offline (an optional variable read
-            where it cannot be bound faithfully) is returned with `Code.unevaluable` set, for
-            the caller to report per object; by default it is a PolicyError.
+            where it cannot be bound faithfully, a variable defined twice and read before its
+            last definition) is returned with `Code.unevaluable` set, for the caller to report
+            per object; by default it is a PolicyError.
+        strict: refuse what the API server refuses when a ValidatingAdmissionPolicy is written
+            (`vap_checks`: result types, mixed literals, regex literals; matchCondition names).
+            Gatekeeper compiles a template's code with the same compiler but does not refuse
+            the template for it, so its code is not strict.
+        has_params: whether `params` is declared (strict: the policy has a paramKind).
 
     Raises:
-        PolicyError: an entry is malformed or an expression does not compile; the message
-            names the field (`spec.validations[0].expression`) and the line and column in it.
-            Without `unevaluable_ok`, also code that cannot be evaluated offline.
+        PolicyError: an entry is malformed or an expression does not compile (or, `strict`,
+            the API server refuses it); the message names the field
+            (`spec.validations[0].expression`) and the line and column in it, and says why in
+            the API server's words. Without `unevaluable_ok`, also code that cannot be
+            evaluated offline.
     """
 
     # A variable whose value is an optional cannot be handed to or from the runtime (the
@@ -1517,27 +1589,45 @@ def parse_code(
     rewritten_sources: dict[str, str] = {}  # field path: the source compiled, where rewritten
     inlined_strings: dict[str, tuple[str, ...]] = {}  # name: the string literals its expression holds
 
-    def compile_at(field_path: str, text: Any, returns: tuple[str, ...] = ()) -> cel.Program:
-        program = _compile_at(field_path, text)
-        kind = program.result_type
-        # As the API server: an expression whose type is known and is not what the field
-        # needs is refused when the policy is written ("must evaluate to bool").
-        if returns and kind not in (*returns, "DYN"):
-            raise PolicyError(
-                f"{label}: {prefix}{field_path}: must evaluate to {' or '.join(returns).lower()}, "
-                f"but its type is {kind.lower()}",
-                where=where,
-            )
-        return program
+    dyn_variables: set[str] = set()  # variables the API server types dyn (`vap_checks`)
+    defined_names: set[str] = set()  # the variables defined so far (the fields of `variables`)
 
-    def _compile_at(field_path: str, text: Any) -> cel.Program:
+    def refuse(field_path: str, message: str, position: str = "") -> PolicyError:
+        position = f" ({position})" if position else ""
+        return PolicyError(f"{label}: {prefix}{field_path}{position}: {message}", where=where)
+
+    def compile_at(
+        field_path: str, text: Any, returns: tuple[str, ...] = (), undeclared: frozenset[str] = frozenset()
+    ) -> cel.Program:
         if not isinstance(text, str) or not text.strip():
             raise PolicyError(f"{label}: {prefix}{field_path} must be a non-empty string", where=where)
         try:
             program = cel.compile_expression(text, variables=variables)
         except cel.CelCompileError as e:
-            position = f" ({e.where()})" if e.where() else ""
-            raise PolicyError(f"{label}: {prefix}{field_path}{position}: {e.message}", where=where) from e
+            raise refuse(field_path, e.message, e.where()) from e
+        if strict:
+            # As the API server's compiler (plugin/cel/compile.go): the environment's AST
+            # validators and the program's regex compilation, then the return type.
+            missing = undeclared | (frozenset() if has_params else {"params"})
+            fields = None if "variables" in missing else frozenset(defined_names)
+            refused = (
+                vap_checks.declaration_error(program, missing, fields)
+                or vap_checks.regex_error(program)
+                or vap_checks.aggregate_error(program, frozenset(dyn_variables))
+            )
+            if refused is not None:
+                raise refuse(field_path, refused.message, refused.where())
+        kind = program.result_type
+        # As the API server: an expression whose type is not what the field needs is refused
+        # when the policy is written ("must evaluate to bool but got int"): IsExactType, so
+        # dyn too where the API server types it dyn (strict; trustgate types some values dyn
+        # that the API server knows, see `vap_checks`).
+        if returns and kind not in (*returns, "DYN"):
+            raise refuse(field_path, _must_evaluate(returns, _cel_type_name(kind)))
+        if returns and strict:
+            dyn = vap_checks.result_error(program, returns, frozenset(dyn_variables))
+            if dyn is not None:
+                raise refuse(field_path, dyn)
         if not program.reads("variables"):
             return program
         found = _variable_reads(program)
@@ -1574,13 +1664,29 @@ def parse_code(
         return cel.Program(text, rewritten.variables, rewritten._expression, rewritten._written)
 
     names = []
+    defined: list[tuple[str, cel.Program]] = []  # every variable, in order
     for i, raw in enumerate(_list(spec.get("variables"), f"{label}: {prefix}variables", where)):
         entry = _mapping(raw)
         var_name = entry.get("name")
         if not isinstance(var_name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var_name):
             raise PolicyError(f"{label}: {prefix}variables[{i}].name must be a CEL identifier", where=where)
+        if strict and var_name in _CEL_RESERVED:  # validation.go's isCELIdentifier
+            raise PolicyError(
+                f"{label}: {prefix}variables[{i}].name: Invalid value: {var_name!r}: name is not a valid "
+                "CEL identifier",
+                where=where,
+            )
         field_path = f"variables[{i}].expression"
         program = compile_at(field_path, entry.get("expression"))
+        defined.append((var_name, program))
+        defined_names.add(var_name)
+        # The API server declares `variables.<name>` with the type its expression has
+        # (CompositedCompiler.CompileAndStoreVariable), the last definition's.
+        root = vap_checks.root(program) if program.result_type == "DYN" else None
+        if root is not None and vap_checks.certainly_dyn(root, frozenset(), frozenset(dyn_variables)):
+            dyn_variables.add(var_name)
+        else:
+            dyn_variables.discard(var_name)
         if program.is_optional:
             inlined[var_name] = rewritten_sources.get(field_path, program.source)
             own = _variable_reads(program)
@@ -1588,13 +1694,27 @@ def parse_code(
             inlined_programs.append((var_name, program))
         else:
             names.append((var_name, program))
-    conditions = []
+    twice = _defined_twice(defined, frozenset(inlined), prefix)
+    if twice is None:
+        # Each read gets the last definition (see `_defined_twice`); the others are not run.
+        last = {name: n for n, (name, _) in enumerate(names)}
+        names = [entry for n, entry in enumerate(names) if last[entry[0]] == n]
+    conditions: list[tuple[str, cel.Program]] = []
     for i, raw in enumerate(_list(spec.get("matchConditions"), f"{label}: {prefix}matchConditions", where)):
         entry = _mapping(raw)
+        condition_name = entry.get("name")
+        if strict:
+            _check_condition_name(condition_name, [n for n, _ in conditions], f"{label}: {prefix}", i, where)
         conditions.append(
             (
                 str(entry.get("name", i)),
-                compile_at(f"matchConditions[{i}].expression", entry.get("expression"), ("BOOL",)),
+                # validateMatchConditions compiles without composition: no `variables`.
+                compile_at(
+                    f"matchConditions[{i}].expression",
+                    entry.get("expression"),
+                    ("BOOL",),
+                    frozenset({"variables"}),
+                ),
             )
         )
     validations = []
@@ -1604,10 +1724,26 @@ def parse_code(
         message = entry.get("message", "")
         if not isinstance(message, str):
             raise PolicyError(f"{label}: {prefix}validations[{i}].message must be a string", where=where)
+        if strict and message and not _trim_space(message):  # validateValidation
+            raise PolicyError(
+                f"{label}: {prefix}validations[{i}].message: Invalid value: {message!r}: message must be "
+                "non-empty if specified",
+                where=where,
+            )
+        if strict and re.search(r"[\n\r]", _trim_space(message)):
+            raise PolicyError(
+                f"{label}: {prefix}validations[{i}].message: Invalid value: {message!r}: message must not "
+                "contain line breaks",
+                where=where,
+            )
         message_program = None
         if entry.get("messageExpression") is not None:
+            # validateMessageExpression: no authorizer (HasAuthorizer: false).
             message_program = compile_at(
-                f"validations[{i}].messageExpression", entry["messageExpression"], ("STRING",)
+                f"validations[{i}].messageExpression",
+                entry["messageExpression"],
+                ("STRING",),
+                frozenset({"authorizer"}),
             )
         reason = entry.get("reason", "")
         if reason not in ("", "Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge"):
@@ -1640,7 +1776,7 @@ def parse_code(
                 ),
             )
         )
-    refusal = _refusal(reads, mismatched, tuple(inlined), prefix)
+    refusal = _refusal(reads, mismatched, tuple(inlined), prefix) or (twice or "")
     if refusal and not unevaluable_ok:
         raise PolicyError(f"{label}: {refusal}", where=where)
     return Code(
@@ -1654,6 +1790,87 @@ def parse_code(
 
 
 _BOUND = "__tg_var_"  # prefix of the names optional variables are bound to where read
+# validation.go's celReserved: words a variable may not be named.
+_CEL_RESERVED = frozenset(
+    {"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if"}
+    | {"import", "let", "loop", "package", "namespace", "return", "var", "void", "while"}
+)
+# apimachinery's IsQualifiedName: an optional DNS-1123 subdomain prefix and `/`, then a name part.
+_QUALIFIED_NAME = re.compile(
+    r"((?=[^/]{1,253}/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(?=[^/]{1,63}$)([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+)
+
+
+def _must_evaluate(returns: tuple[str, ...], got: str) -> str:
+    """compile.go's words for an expression of the wrong type."""
+    wanted = [_cel_type_name(r) for r in returns]
+    if len(wanted) == 1:
+        return f"must evaluate to {wanted[0]} but got {got}"
+    return f"must evaluate to one of [{' '.join(wanted)}] but got {got}"
+
+
+def _cel_type_name(kind: str) -> str:
+    """A checked type's name (`LIST<INT>`, `NULL`) as cel-go prints it (`list(int)`, `null_type`)."""
+    names = {
+        "NULL": "null_type",
+        "TIMESTAMP": "google.protobuf.Timestamp",
+        "DURATION": "google.protobuf.Duration",
+    }
+    return re.sub(
+        r"[A-Z_]+",
+        lambda m: names.get(m.group(0), m.group(0).lower()),
+        kind.replace("<", "(").replace(">", ")"),
+    )
+
+
+def _check_condition_name(name: Any, seen: Sequence[str], label: str, i: int, where: str) -> None:
+    """A matchCondition's name as the API server's validateMatchConditions checks it: given, a
+    qualified name, not given twice (the checks apply to the policy's, not to Gatekeeper's)."""
+    field_path = f"{label}matchConditions[{i}].name"
+    if not isinstance(name, str) or not name:
+        raise PolicyError(f"{field_path}: Required value", where=where)
+    if not _QUALIFIED_NAME.fullmatch(name):
+        raise PolicyError(
+            f"{field_path}: Invalid value: {name!r}: must be a qualified name: a name part of at most 63 "
+            "alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric, with "
+            "an optional DNS subdomain prefix and '/'",
+            where=where,
+        )
+    if name in seen:
+        raise PolicyError(f"{field_path}: Duplicate value: {name!r}", where=where)
+
+
+def _defined_twice(
+    defined: Sequence[tuple[str, cel.Program]], optional: frozenset[str], prefix: str
+) -> str | None:
+    """Why variables defined more than once cannot be evaluated offline, or None.
+
+    The API server accepts it (validateVariable checks no duplicates) and its CompositedCompiler
+    keeps the last definition per name: every read of `variables.x`, evaluated lazily, gets the
+    last one's value, wherever it is. trustgate evaluates variables in order, so that holds
+    only where no variable before the last definition reads the name, and none is optional.
+    """
+    last = {name: n for n, (name, _) in enumerate(defined)}
+    twice = {name for name, _ in defined if sum(1 for other, _ in defined if other == name) > 1}
+    if not twice:
+        return None
+    why = (
+        "; the API server gives every read the last definition's value, lazily, and trustgate "
+        "evaluates variables in order, so this policy cannot be evaluated offline"
+    )
+    if twice & optional:
+        return f"{prefix}variables defines {sorted(twice & optional)[0]!r} twice, as an optional{why}"
+    for n, (_, program) in enumerate(defined):
+        if not program.reads("variables"):
+            continue
+        found = _variable_reads(program)
+        for name in sorted(twice):
+            if n < last[name] and (
+                found is None or found.whole or name in found.named or name in found.other
+            ):
+                return f"{prefix}variables[{n}] reads {name!r} before its last definition{why}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1729,7 +1946,7 @@ def _refusal(
     reads: Sequence[tuple[str, _Reads | None]], mismatched: Sequence[str], inlined: Sequence[str], prefix: str
 ) -> str:
     """Why the code cannot be evaluated offline ("" when it can): an optional variable read
-    where it cannot be bound as `_compile_at` binds it."""
+    where it cannot be bound as `compile_at` binds it."""
     if not inlined:
         return ""
     why = (

@@ -55,6 +55,8 @@ def verdict(outcomes: list[vap.Outcome]) -> str:
     kinds = [(o.kind, o.binding.actions) for o in outcomes]
     if any(kind == "unevaluable" for kind, _ in kinds):
         return "unevaluable"
+    if any(o.blocks for o in outcomes):  # Deny, or an error that denies whatever the actions
+        return "deny"
     for action, word in (("Deny", "deny"), ("Warn", "warn"), ("Audit", "audit")):
         if any(kind == "violation" and action in actions for kind, actions in kinds):
             return word
