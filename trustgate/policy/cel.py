@@ -299,30 +299,97 @@ def _as_integer(value: Any) -> int:
     return integer
 
 
-# -- semver (blang/semver, as Kubernetes' library uses it) ---------------------
+# -- semver (blang/semver v4, as Kubernetes' library uses it) ------------------
 
-_SEMVER = re.compile(  # ASCII digits only, the whole text (fullmatch)
-    r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
-)
+_UINT64 = range(2**64)
+_SEMVER_ALNUM = frozenset("-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _semver_number(text: str, what: str) -> int:
+    """A major, minor or patch number as blang's Parse reads it: ASCII digits without a leading
+    zero, then strconv.ParseUint(text, 10, 64) (so "" and 2**64 are errors)."""
+    if not all("0" <= c <= "9" for c in text):
+        raise _LibraryError(f"Invalid character(s) found in {what} number {_go_quote(text)}")
+    if len(text) > 1 and text[0] == "0":
+        raise _LibraryError(f"{what.capitalize()} number must not contain leading zeroes {_go_quote(text)}")
+    return _parse_uint64(text)
+
+
+def _parse_uint64(text: str) -> int:
+    """strconv.ParseUint(text, 10, 64) of ASCII digits."""
+    if not text:
+        raise _LibraryError('strconv.ParseUint: parsing "": invalid syntax')
+    value = _decimal(text)
+    if value is None or value not in _UINT64:
+        raise _LibraryError(f"strconv.ParseUint: parsing {_go_quote(text)}: value out of range")
+    return value
+
+
+def _decimal(text: str) -> int | None:
+    """The value of a sign and ASCII digits, or None beyond 30 digits (past any 64-bit range;
+    Python refuses to convert very long digit strings)."""
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > 30:
+        return None
+    return -int(digits or "0") if text.startswith("-") else int(digits or "0")
 
 
 def _semver_parts(text: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
-    match = _SEMVER.fullmatch(text)
-    if match is None:
-        raise _LibraryError(f"invalid semver: {text!r}")
-    pre = tuple((0, int(p)) if p.isdigit() else (1, p) for p in (match.group(4) or "").split(".") if p)
-    return int(match.group(1)), int(match.group(2)), int(match.group(3)), pre
+    """blang/semver v4's Parse: major.minor.patch, a pre-release and build metadata split at the
+    first `+` and then the first `-` of the patch part, each number a uint64."""
+    if not text:
+        raise _LibraryError("Version string empty")
+    parts = text.split(".", 2)
+    if len(parts) != 3:
+        raise _LibraryError("No Major.Minor.Patch elements found")
+    major = _semver_number(parts[0], "major")
+    minor = _semver_number(parts[1], "minor")
+    patch, plus, build = parts[2].partition("+")
+    patch, minus, pre_text = patch.partition("-")
+    number = _semver_number(patch, "patch")
+    pre: list[tuple[int, int | str]] = []
+    for item in pre_text.split(".") if minus else []:
+        if not item:
+            raise _LibraryError("Prerelease is empty")
+        if all("0" <= c <= "9" for c in item):
+            if len(item) > 1 and item[0] == "0":
+                raise _LibraryError(
+                    f"Numeric PreRelease version must not contain leading zeroes {_go_quote(item)}"
+                )
+            pre.append((0, _parse_uint64(item)))
+        elif all(c in _SEMVER_ALNUM for c in item):
+            pre.append((1, item))
+        else:
+            raise _LibraryError(f"Invalid character(s) found in prerelease {_go_quote(item)}")
+    for item in build.split(".") if plus else []:
+        if not item:
+            raise _LibraryError("Build meta data is empty")
+        if not all(c in _SEMVER_ALNUM for c in item):
+            raise _LibraryError(f"Invalid character(s) found in build meta data {_go_quote(item)}")
+    return major, minor, number, tuple(pre)
+
+
+def _wrap_int64(value: int) -> int:
+    return (value + 2**63) % 2**64 - 2**63
 
 
 def _normalize_semver(text: str) -> str:
-    """`semver(text, true)`: drop a leading `v`, fill in missing minor and patch, drop leading zeros."""
-    text = text.removeprefix("v")
-    end = len(text) - len(text.lstrip("0123456789."))
-    numbers = [n.lstrip("0") or "0" for n in text[:end].split(".") if n != ""]
-    numbers += ["0"] * (3 - len(numbers))
-    return ".".join(numbers) + text[end:]
+    """Kubernetes' normalizeAndParse before semver.Parse: drop one leading `v`, split in at most
+    three at `.`, strip leading zeros from each part longer than one character (keeping one
+    where nothing or no digit would lead), and fill a short version with `.0` parts, which
+    is refused when its last part holds `+` or `-`."""
+    parts = text.removeprefix("v").split(".", 2)
+    for i, part in enumerate(parts):
+        if len(part) > 1:
+            part = part.lstrip("0")
+            if not part or not "0" <= part[0] <= "9":
+                part = "0" + part
+            parts[i] = part
+    if len(parts) < 3:
+        if "+" in parts[-1] or "-" in parts[-1]:
+            raise _LibraryError("short version cannot contain PreRelease/Build meta data")
+        parts += ["0"] * (3 - len(parts))
+    return ".".join(parts)
 
 
 def _to_semver(text: str, normalize: bool) -> dict[str, Any]:
@@ -1675,12 +1742,13 @@ def _library() -> list[cel.FunctionDecl]:
                 "is_semver_string_bool",
                 b,
                 [s, b],
-                lambda t, n: _valid(_semver_parts, _normalize_semver(t) if n else t),
+                lambda t, n: _valid(lambda x: _semver_parts(_normalize_semver(x) if n else x), t),
             ),
         ),
-        _member("major", i, lambda v: _semver_parts(_need(v, "semver"))[0]),
-        _member("minor", i, lambda v: _semver_parts(_need(v, "semver"))[1]),
-        _member("patch", i, lambda v: _semver_parts(_need(v, "semver"))[2]),
+        # types.Int(v.Major) of a uint64: beyond the int64 range it wraps, as Go's conversion does
+        _member("major", i, lambda v: _wrap_int64(_semver_parts(_need(v, "semver"))[0])),
+        _member("minor", i, lambda v: _wrap_int64(_semver_parts(_need(v, "semver"))[1])),
+        _member("patch", i, lambda v: _wrap_int64(_semver_parts(_need(v, "semver"))[2])),
         # ip and cidr
         _fn(
             "ip",
