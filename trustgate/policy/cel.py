@@ -769,28 +769,109 @@ def _query(value: Any) -> dict[str, list[str]]:
 # -- lists ---------------------------------------------------------------------
 
 
+# Kubernetes' lists library (lists.go): isSorted, min and max take the comparable types (bool,
+# int, uint, double, duration, timestamp, string, bytes), sum the summable ones (int, uint, double,
+# duration). On a list the checker cannot type, cel-go picks the overload by the first item's type
+# and compares the others with the traits.Comparer of the kept item: a comparison across types
+# (but for numbers) is an error value, which min, max and isSorted pass over; an item with no
+# comparison at all (a list, map, null or Kubernetes value) is "no such overload". The bindings
+# hand Python a duration or timestamp to the microsecond: they are compared and summed so.
+
+_NO_OVERLOAD = "no such overload"
+_MAX_DURATION_NANOS = 2**63 - 1
+_COMPARABLE = (bool, int, float, str, bytes, bytearray, dt.timedelta, dt.datetime)
+
+
+def _go_compare(a: Any, b: Any) -> int | None:
+    """traits.Comparer's a.Compare(b): -1, 0 or 1, or None for cel-go's error value (other
+    types; a NaN)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        if not (isinstance(a, bool) and isinstance(b, bool)):
+            return None
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if a != a or b != b:  # NaN values cannot be ordered
+            return None
+    elif isinstance(a, (bytes, bytearray)) and isinstance(b, (bytes, bytearray)):
+        a, b = bytes(a), bytes(b)
+    elif type(a) is not type(b):
+        return None
+    return int((a > b) - (a < b))
+
+
+def _list_items(values: list[Any], kinds: tuple[type, ...]) -> list[Any]:
+    """The items of a list given to a lists function, refused as cel-go's dispatch refuses them."""
+    if (values and not isinstance(values[0], kinds)) or any(not isinstance(v, _COMPARABLE) for v in values):
+        raise _LibraryError(_NO_OVERLOAD)
+    return values
+
+
 def _is_sorted(values: list[Any]) -> bool:
-    return all(values[i] <= values[i + 1] for i in range(len(values) - 1))
+    items = _list_items(values, _COMPARABLE)
+    return all(_go_compare(items[i], items[i + 1]) != 1 for i in range(len(items) - 1))
+
+
+def _extreme(values: list[Any], name: str) -> Any:
+    """min or max: the first item, replaced by each later one that compares below (above) it."""
+    items = _list_items(values, _COMPARABLE)
+    if not items:
+        raise _LibraryError(f"{name} called on empty list")
+    prefer = 1 if name == "min" else -1
+    result = items[0]
+    for item in items[1:]:
+        if _go_compare(result, item) == prefer:
+            result = item
+    return _library_value(result)
 
 
 def _sum(values: list[Any]) -> Any:
-    """As Kubernetes' lists library: numbers of one kind (ints overflow into an error, as
-    CEL's int64 does); a bool is no number, and a Quantity is not summable there (its
-    summable types are int, uint, double and duration)."""
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-        raise _LibraryError("sum() takes a list of numbers of one kind (int, uint or double)")
-    if len({type(v) for v in values}) > 1:
-        raise _LibraryError("sum() of a list that mixes int and double")
-    total = sum(values)
-    if isinstance(total, int) and total not in _INT64:
-        raise _LibraryError("integer overflow in sum()")
+    """sum: from the first item's type's zero (int 0 for an empty list), each item added as
+    that type's Add does: another type is "no such overload", int64 (and duration) overflow
+    "integer overflow"."""
+    items = _list_items(values, (int, float, dt.timedelta))
+    if not items:
+        return 0
+    first = items[0]
+    if isinstance(first, bool):
+        raise _LibraryError(_NO_OVERLOAD)
+    kind: type = dt.timedelta if isinstance(first, dt.timedelta) else type(first)
+    if any(type(v) is not kind for v in items):
+        raise _LibraryError(_NO_OVERLOAD)
+    if kind is dt.timedelta:
+        nanos = 0
+        for v in items:
+            nanos += v // dt.timedelta(microseconds=1) * 1000
+            if not -_MAX_DURATION_NANOS - 1 <= nanos <= _MAX_DURATION_NANOS:
+                raise _LibraryError("integer overflow")
+        return _duration_value(nanos)
+    total = first
+    for v in items[1:]:
+        total += v
+        if kind is int and total not in _INT64:
+            raise _LibraryError("integer overflow")
     return total
 
 
-def _extreme(values: list[Any], pick: Callable[..., Any]) -> Any:
-    if not values:
-        raise _LibraryError("min/max of an empty list")
-    return pick(values)
+def _duration_value(nanos: int) -> Any:
+    """A duration the runtime takes from Python (a protobuf Duration; it refuses timedelta)."""
+    from google.protobuf import duration_pb2
+
+    seconds = abs(nanos) // 10**9 * (-1 if nanos < 0 else 1)
+    return duration_pb2.Duration(seconds=seconds, nanos=nanos - seconds * 10**9)
+
+
+def _library_value(value: Any) -> Any:
+    """A value handed back to the runtime: a duration or timestamp as protobuf, bytes as bytes."""
+    if isinstance(value, dt.timedelta):
+        return _duration_value(value // dt.timedelta(microseconds=1) * 1000)
+    if isinstance(value, dt.datetime):
+        from google.protobuf import timestamp_pb2
+
+        stamp = timestamp_pb2.Timestamp()
+        stamp.FromDatetime(value)
+        return stamp
+    if isinstance(value, bytearray):
+        return bytes(value)
+    return value
 
 
 def _index_of(values: list[Any], item: Any) -> int:
@@ -1617,8 +1698,8 @@ def _library() -> list[cel.FunctionDecl]:
         # lists
         _fn("isSorted", _ov("list_is_sorted", b, [_LIST], _is_sorted, member=True)),
         _fn("sum", _ov("list_sum", _DYN, [_LIST], _sum, member=True)),
-        _fn("min", _ov("list_min", _DYN, [_LIST], lambda v: _extreme(v, min), member=True)),
-        _fn("max", _ov("list_max", _DYN, [_LIST], lambda v: _extreme(v, max), member=True)),
+        _fn("min", _ov("list_min", _DYN, [_LIST], lambda v: _extreme(v, "min"), member=True)),
+        _fn("max", _ov("list_max", _DYN, [_LIST], lambda v: _extreme(v, "max"), member=True)),
         _fn(
             "indexOf",
             *(_ov(f"list_index_of_{k}", i, [_LIST, t], _index_of, member=True) for k, t in any_items),
@@ -2007,9 +2088,7 @@ def _bindable(value: Any) -> Any:
         if "".join(n + u for n, u in parts) != text.lstrip("-"):
             raise CelEvalError(f"a duration trustgate cannot read back: {text}")
         nanos = int(sum((Fraction(n) * _ABSL_UNIT_NANOS[u] for n, u in parts), Fraction(0)))
-        nanos = -nanos if text.startswith("-") else nanos
-        seconds = abs(nanos) // 10**9 * (-1 if nanos < 0 else 1)
-        return duration_pb2.Duration(seconds=seconds, nanos=nanos - seconds * 10**9)
+        return _duration_value(-nanos if text.startswith("-") else nanos)
     if value.type() == _T.TIMESTAMP:
         stamp = timestamp_pb2.Timestamp()
         stamp.FromJsonString(str(value))

@@ -8,6 +8,7 @@ and stdlib. An `ERROR` expectation is an evaluation error (a failurePolicy outco
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -129,3 +130,70 @@ def test_semver_values(expression: str, expected: Any) -> None:
 def test_semver_errors_are_blangs(expression: str, message: str) -> None:
     with pytest.raises(cel.CelEvalError, match=message):
         run(expression)
+
+
+# -- 5. lists library on durations and timestamps; incomparable items ------------------------
+
+LISTS = [
+    # lists_test.go / lists.go: sum over summableTypes (int, uint, double, duration)
+    ("[duration('1m'), duration('1s')].sum() == duration('61s')", True),
+    ("[duration('1m'), duration('1s')].sum() < duration('1h')", True),
+    ("[1, 2].sum()", 3),
+    ("[1.0, 3.0].sum()", 4.0),
+    ("[].sum()", 0),
+    ("[duration('2562047h'), duration('2562047h')].sum()", ERROR),  # Duration.Add overflows
+    ("[duration('1s'), 1].sum()", ERROR),
+    # min / max / isSorted over comparableTypes, durations and timestamps included
+    ("[duration('1m'), duration('1s')].min() == duration('1s')", True),
+    ("[duration('1m'), duration('1s')].max() == duration('1m')", True),
+    ("[duration('1s'), duration('1m')].isSorted()", True),
+    ("[duration('1m'), duration('1s')].isSorted()", False),
+    (
+        "[timestamp('2020-01-01T00:00:00Z'), timestamp('2019-01-01T00:00:00Z')].min()"
+        " == timestamp('2019-01-01T00:00:00Z')",
+        True,
+    ),
+    (
+        "[timestamp('2020-01-01T00:00:00Z'), timestamp('2021-01-01T00:00:00Z')].max()"
+        " == timestamp('2021-01-01T00:00:00Z')",
+        True,
+    ),
+    ("[timestamp('2020-01-01T00:00:00Z'), timestamp('2019-01-01T00:00:00Z')].isSorted()", False),
+    ("[b'b', b'a'].min() == b'a'", True),
+    ("['a', 'b', 'b', 'c'].isSorted()", True),
+    ("[2.0, 1.0].isSorted()", False),
+    ("[].isSorted()", True),
+    ("[].min()", ERROR),  # "min called on empty list"
+    # no comparison at all (traits.Comparer): "no such overload", whatever the position
+    ("[[1], [2]].min()", ERROR),
+    ("[{'a': 1}].max()", ERROR),
+    ("[null].isSorted()", ERROR),
+    ("[1, null].isSorted()", ERROR),
+    ("[2, [1]].min()", ERROR),
+    ("[quantity('1')].min()", ERROR),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), LISTS)
+def test_lists_library_on_all_its_types(expression: str, expected: Any) -> None:
+    check(expression, expected)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("[[1], [2]].min()", "^no such overload$"),
+        ("[null].isSorted()", "^no such overload$"),
+        ("[{'a': 1}].max()", "^no such overload$"),
+        ("[].max()", "^max called on empty list$"),
+        ("['a'].sum()", "^no such overload$"),
+    ],
+)
+def test_lists_errors_are_cel_gos(expression: str, message: str) -> None:
+    with pytest.raises(cel.CelEvalError, match=message):
+        run(expression)
+
+
+def test_lists_of_durations_from_the_object() -> None:
+    assert run("object.v.map(d, duration(d)).sum() == duration('90s')", {"v": ["1m", "30s"]}) is True
+    assert run("object.v.map(d, duration(d)).max()", {"v": ["1m", "30s"]}) == dt.timedelta(minutes=1)
