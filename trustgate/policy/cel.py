@@ -30,7 +30,6 @@ import datetime as dt
 import functools
 import ipaddress
 import re
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,6 +40,7 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
 from trustgate.manifests.loader import lone_surrogate, path_text
+from trustgate.policy import crd_formats
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
@@ -518,16 +518,16 @@ def _unescape(s: bytes, mode: str) -> bytes:
         c = s[i]
         if c == ord("%"):
             if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode(errors='replace')!r}")
+                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode(errors='replace'))}")
             value = int(s[i + 1 : i + 3], 16)
             if mode == _HOST and value < 0x80 and s[i : i + 3] != b"%25":
-                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode()!r}")
+                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode())}")
             if mode == _ZONE and s[i : i + 3] != b"%25" and value != 0x20 and _should_escape(value, _HOST):
-                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode()!r}")
+                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode())}")
             i += 3
         else:
             if mode in (_HOST, _ZONE) and c < 0x80 and _should_escape(c, mode):
-                raise _LibraryError(f"invalid character {chr(c)!r} in host name")
+                raise _LibraryError(f"invalid character {_go_quote(chr(c))} in host name")
             i += 1
     out = bytearray()
     i = 0
@@ -564,7 +564,9 @@ def _parse_host(host: bytes) -> bytes:
         if i < 0:
             raise _LibraryError("missing ']' in host")
         if not _valid_port(host[i + 1 :]):
-            raise _LibraryError(f"invalid port {host[i + 1 :].decode(errors='replace')!r} after host")
+            raise _LibraryError(
+                f"invalid port {_go_quote(host[i + 1 :].decode(errors='replace'))} after host"
+            )
         zone = host[:i].find(b"%25")
         if zone >= 0:
             return _unescape(host[:zone], _HOST) + _unescape(host[zone:i], _ZONE) + _unescape(host[i:], _HOST)
@@ -572,7 +574,7 @@ def _parse_host(host: bytes) -> bytes:
         i = host.rfind(b":")
         # Recent Go (urlstrictcolons) also refuses a colon before the port's (http://::1/).
         if i != -1 and (not _valid_port(host[i:]) or b":" in host[:i]):
-            raise _LibraryError(f"invalid port {host[i:].decode(errors='replace')!r} after host")
+            raise _LibraryError(f"invalid port {_go_quote(host[i:].decode(errors='replace'))} after host")
     return _unescape(host, _HOST)
 
 
@@ -1009,117 +1011,152 @@ def _regex(pattern: str) -> Any:
 
 # -- format (Kubernetes' named formats) ----------------------------------------
 
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# k8s.io/apiserver/pkg/cel/library/format.go: the DNS names and label values are apimachinery's
+# validators (util/validation, api/validate/content) with their messages; `uri` is
+# url.ParseRequestURI's error; uuid, byte, date and datetime are strfmt's checks, the same
+# ones a CRD's `format` runs (`crd_formats`), with a fixed message each.
+
+_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_SUBDOMAIN = rf"{_LABEL}(\.{_LABEL})*"
+_DNS1035 = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 
 
-def _check(text: str, pattern: str, limit: int, what: str) -> list[str]:
-    errors = []
-    if len(text) > limit:
-        errors.append(f"must be no more than {limit} characters")
-    if not re.fullmatch(pattern, text):
-        errors.append(what)
-    return errors
+def _regex_error(message: str, pattern: str, *examples: str) -> str:
+    """apimachinery's RegexError: the message, its examples and the pattern."""
+    shown = "".join(f"{' or ' if i else ''}'{e}', " for i, e in enumerate(examples))
+    return f"{message} (e.g. {shown}regex used for validation is '{pattern}')"
+
+
+def _byte_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))  # Go's len() counts bytes
 
 
 def _dns1123_label(text: str) -> list[str]:
-    return _check(
-        text,
-        _LABEL,
-        63,
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-        "and must start and end with an alphanumeric character",
-    )
+    errors = ["must be no more than 63 characters"] if _byte_length(text) > 63 else []
+    if not re.fullmatch(_LABEL, text):
+        if re.fullmatch(_SUBDOMAIN, text):
+            errors.append("must not contain dots")
+        else:
+            errors.append(
+                _regex_error(
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                    "and must start and end with an alphanumeric character",
+                    _LABEL,
+                    "my-name",
+                    "123-abc",
+                )
+            )
+    return errors
 
 
 def _dns1123_subdomain(text: str) -> list[str]:
-    return _check(
-        text,
-        _SUBDOMAIN.pattern[1:-1],
-        253,
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-        "and must start and end with an alphanumeric character",
-    )
+    errors = ["must be no more than 253 characters"] if _byte_length(text) > 253 else []
+    if not re.fullmatch(_SUBDOMAIN, text):
+        errors.append(
+            _regex_error(
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+                "'.', and must start and end with an alphanumeric character",
+                _SUBDOMAIN,
+                "example.com",
+            )
+        )
+    return errors
 
 
 def _dns1035_label(text: str) -> list[str]:
-    return _check(
-        text,
-        r"[a-z]([-a-z0-9]*[a-z0-9])?",
-        63,
-        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-        "alphabetic character, and end with an alphanumeric character",
-    )
+    errors = ["must be no more than 63 characters"] if _byte_length(text) > 63 else []
+    if not re.fullmatch(_DNS1035, text):
+        errors.append(
+            _regex_error(
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                "alphabetic character, and end with an alphanumeric character",
+                _DNS1035,
+                "my-name",
+                "abc-123",
+            )
+        )
+    return errors
+
+
+_NAME_ERROR = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character"
+)
 
 
 def _qualified_name(text: str) -> list[str]:
-    prefix, slash, name = text.rpartition("/")
-    errors = []
-    if slash and not prefix:
-        errors.append("prefix part must be non-empty")
-    elif slash:
-        errors += [f"prefix part {e}" for e in _dns1123_subdomain(prefix)]
-    what = (
-        "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-        "with an alphanumeric character"
-    )
-    return errors + (["name part must be non-empty"] if not name else _check(name, _NAME, 63, what))
+    """content.IsLabelKey (validation.IsQualifiedName)."""
+    errors: list[str] = []
+    parts = text.split("/")
+    if len(parts) > 2:
+        return [
+            "a valid label key "
+            + _regex_error(_NAME_ERROR, _NAME, "MyName", "my.name", "123-abc")
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    name = parts[-1]
+    if len(parts) == 2:
+        if not parts[0]:
+            errors.append("prefix part must be non-empty")
+        else:
+            errors += [f"prefix part {e}" for e in _dns1123_subdomain(parts[0])]
+    if not name:
+        errors.append("name part must be non-empty")
+    elif _byte_length(name) > 63:
+        errors.append("name part must be no more than 63 bytes")
+    if not re.fullmatch(_NAME, name):
+        errors.append("name part " + _regex_error(_NAME_ERROR, _NAME, "MyName", "my.name", "123-abc"))
+    return errors
 
 
 def _label_value(text: str) -> list[str]:
-    what = (
-        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-        "and must start and end with an alphanumeric character"
-    )
-    return _check(text, f"({_NAME})?", 63, what)
+    """content.IsLabelValue (validation.IsValidLabelValue)."""
+    errors = ["must be no more than 63 bytes"] if _byte_length(text) > 63 else []
+    if not re.fullmatch(f"({_NAME})?", text):
+        errors.append(
+            _regex_error(
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+                "'.', and must start and end with an alphanumeric character",
+                f"({_NAME})?",
+                "MyValue",
+                "my_value",
+                "12345",
+            )
+        )
+    return errors
 
 
 def _prefix(check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
-    return lambda text: check(text[:-1] if text.endswith("-") else text)  # generateName's trailing dash
+    """apimachinery's NameIs...(name, prefix=true): maskTrailingDash replaces the last *two*
+    characters of a name ending in `-` with `a` (`name[:len(name)-2] + "a"`, in bytes); on `-`
+    alone the slice is out of range, a panic that cel-go reports as an evaluation error."""
+
+    def masked(text: str) -> list[str]:
+        if not text.endswith("-"):
+            return check(text)
+        raw = text.encode("utf-8", "surrogatepass")
+        if len(raw) < 2:
+            raise _LibraryError(f"internal error: runtime error: slice bounds out of range [:{len(raw) - 2}]")
+        return check((raw[:-2] + b"a").decode("utf-8", "replace"))
+
+    return masked
 
 
 def _uri(text: str) -> list[str]:
+    """url.ParseRequestURI's error, as *url.Error prints it (the same parser as `isURL`)."""
     try:
-        parts = urllib.parse.urlsplit(text)
-    except ValueError as e:
-        return [f"invalid URI: {e}"]
-    return [] if parts.scheme or text.startswith("/") else ["invalid URI: must be absolute"]
-
-
-def _byte(text: str) -> list[str]:
-    import base64
-    import binascii
-
-    try:
-        base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return ["invalid base64"]
+        _parse_request_uri(text)
+    except _Unevaluable:
+        raise
+    except _LibraryError as e:
+        return [f"parse {_go_quote(text)}: {e}"]
     return []
 
 
-def _date(text: str) -> list[str]:
-    import datetime
-
-    try:
-        datetime.date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else int("x")
-    except ValueError:
-        return ["invalid date"]
-    return []
-
-
-def _datetime(text: str) -> list[str]:
-    import datetime
-
-    pattern = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-    try:
-        datetime.datetime.fromisoformat(text.replace("z", "Z")) if re.fullmatch(
-            pattern, text, re.ASCII
-        ) else int("x")
-    except ValueError:
-        return ["invalid datetime"]
-    return []
+def _strfmt(name: str, message: str) -> Callable[[str], list[str]]:
+    check = crd_formats.FORMATS[name].check
+    return lambda text: [] if check(text) else [message]
 
 
 _FORMATS: dict[str, Callable[[str], list[str]]] = {
@@ -1132,10 +1169,10 @@ _FORMATS: dict[str, Callable[[str], list[str]]] = {
     "dns1035LabelPrefix": _prefix(_dns1035_label),
     "labelValue": _label_value,
     "uri": _uri,
-    "uuid": lambda t: [] if _UUID.fullmatch(t) else ["invalid UUID"],
-    "byte": _byte,
-    "date": _date,
-    "datetime": _datetime,
+    "uuid": _strfmt("uuid", "does not match the UUID format"),
+    "byte": _strfmt("byte", "invalid base64"),
+    "date": _strfmt("date", "invalid date"),
+    "datetime": _strfmt("datetime", "invalid datetime"),
 }
 
 

@@ -132,6 +132,134 @@ def test_semver_errors_are_blangs(expression: str, message: str) -> None:
         run(expression)
 
 
+# -- 2. format: the Go validators format.go calls, with their messages -----------------------
+
+_LABEL_ERROR = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+    "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+_SUBDOMAIN_ERROR = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
+    "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_DNS1035_ERROR = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
+    "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
+    "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+
+FORMAT_ERRORS = [
+    # format_test.go
+    ("dns1123Label", "contains a space", [_LABEL_ERROR]),
+    ("dns1123Subdomain", "contains a space", [_SUBDOMAIN_ERROR]),
+    ("dns1035Label", "contains a space", [_DNS1035_ERROR]),
+    (
+        "qualifiedName",
+        "contains a space",
+        [
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+            "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+            "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+        ],
+    ),
+    ("dns1123LabelPrefix", "contains a space-", [_LABEL_ERROR]),
+    ("dns1123SubdomainPrefix", "contains a space-", [_SUBDOMAIN_ERROR]),
+    ("dns1035LabelPrefix", "contains a space-", [_DNS1035_ERROR]),
+    ("byte", "aGVsbG8", ["invalid base64"]),
+    ("date", "2020-01-32", ["invalid date"]),
+    ("datetime", "2020-01-32T00:00:00Z", ["invalid datetime"]),
+    (
+        "labelValue",
+        "my-cool-label-Value!!\n\n!!!",
+        [
+            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+            "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+            "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+        ],
+    ),
+    # format.go: uuid's own message; IsDNS1123Label's dots; ParseRequestURI's *url.Error
+    ("uuid", "x", ["does not match the UUID format"]),
+    ("dns1123Label", "a.b", ["must not contain dots"]),
+    ("uri", "https://example.com/%zz", ['parse "https://example.com/%zz": invalid URL escape "%zz"']),
+    ("uri", "http://[::1", ["parse \"http://[::1\": missing ']' in host"]),
+    ("dns1123Label", "a" * 64, ["must be no more than 63 characters"]),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "errors"), FORMAT_ERRORS)
+def test_format_errors_are_the_validators(name: str, text: str, errors: list[str]) -> None:
+    assert run(f"format.{name}().validate(object.v).value()", {"v": text}) == errors
+
+
+FORMAT_VALID = [
+    # format_test.go's examples
+    ("dns1123Label", "my-label-name", True),
+    ("dns1123Subdomain", "apiextensions.k8s.io", True),
+    ("qualifiedName", "apiextensions.k8s.io/v1beta1", True),
+    ("dns1123LabelPrefix", "my-label-prefix-", True),
+    ("dns1123SubdomainPrefix", "mysubdomain.prefix.-", True),
+    ("dns1035LabelPrefix", "my-label-prefix-", True),
+    ("uri", "http://example.com", True),
+    ("uuid", "123e4567-e89b-12d3-a456-426614174000", True),
+    ("byte", "aGVsbG8=", True),
+    ("date", "2021-01-01", True),
+    ("datetime", "2021-01-01T00:00:00Z", True),
+    ("labelValue", "my-cool-label-Value", True),
+    # maskTrailingDash: name[:len(name)-2] + "a" (the character before the dash goes too)
+    ("dns1123LabelPrefix", "ab_-", True),
+    ("dns1123SubdomainPrefix", "a.-", True),  # -> "aa"
+    ("dns1035LabelPrefix", "1-", True),  # -> "a"
+    ("dns1123LabelPrefix", "a--", True),  # -> "aa"
+    ("dns1123LabelPrefix", "A-", True),  # -> "a"
+    ("dns1123LabelPrefix", "Ab-", False),  # -> "Aa"
+    # uri: url.ParseRequestURI (as isURL)
+    ("uri", "/path", True),
+    ("uri", "*", True),
+    ("uri", "mailto:a@b", True),
+    ("uri", "foo", False),
+    ("uri", "", False),
+    ("uri", "http://a b.com/", False),
+    ("uri", "http://example.com:port/", False),
+    ("uri", "https://example.com/%zz", False),
+    # uuid: strfmt's pattern, each dash optional, either case
+    ("uuid", "123e4567e89b12d3a456426614174000", True),
+    ("uuid", "123E4567-E89B-12D3-A456-426614174000", True),
+    ("uuid", "123e4567-e89b12d3-a456-426614174000", True),
+    ("uuid", "123e4567-e89b-12d3-a456-42661417400\uff10", False),
+    ("uuid", "", False),
+    # byte: govalidator.IsBase64, which refuses the empty string
+    ("byte", "", False),
+    ("byte", "aGVsbG8", False),
+    ("byte", "aGVsbG8=\n", False),
+    ("byte", "aGVsbA==QQ==", False),
+    # date: time.Parse("2006-01-02"), year 0000 included
+    ("date", "0000-01-01", True),
+    ("date", "0000-02-29", True),
+    ("date", "2021-02-29", False),
+    ("date", "2021-1-01", False),
+    # datetime: strfmt's IsDateTime
+    ("datetime", "2020-01-01t00:00:00z", True),
+    ("datetime", "2020-01-01T00:00:00,5Z", True),
+    ("datetime", "2020-01-01T00:00:00+99:99", True),
+    ("datetime", "2020-01-01 00:00:00Z", False),
+    ("datetime", "2020-01-01T24:00:00Z", False),
+    ("datetime", "2020-01-01T00:00:00", False),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "valid"), FORMAT_VALID)
+def test_format_accepts_what_the_validators_accept(name: str, text: str, valid: bool) -> None:
+    assert run(f"format.{name}().validate(object.v).hasValue()", {"v": text}) is not valid
+
+
+def test_a_prefix_of_a_lone_dash_is_an_error_as_go_panics() -> None:
+    # maskTrailingDash("-") slices name[:-1]: a panic, which cel-go's Eval turns into an error
+    with pytest.raises(cel.CelEvalError, match="slice bounds out of range"):
+        run("format.dns1123LabelPrefix().validate('-')")
+
+
 # -- 5. lists library on durations and timestamps; incomparable items ------------------------
 
 LISTS = [
