@@ -1581,6 +1581,153 @@ def _duration_milliseconds(value: dt.timedelta) -> int:
     return micros // 1000 if micros >= 0 else -(-micros // 1000)
 
 
+# cel-go's conversions from a string (common/types/string.go, String.ConvertToType) are Go's
+# strconv.ParseInt(s, 10, 64), ParseUint(s, 10, 64), ParseFloat(s, 64) and ParseBool; the
+# runtime's trim whitespace (`int(' 5')`), take `+1` as a uint and an out-of-range double as an
+# infinity, and refuse `T` and `F`. Its `string()` of a duration and a timestamp differ too
+# (`1.500s` for cel-go's `1.5s`, `.500Z` for `.5Z`), and it has no `int(duration)`, which
+# cel-go gives in nanoseconds. `_go_time_rewrite` routes these calls through the functions
+# below, each handing the runtime a value its own conversion takes as it is.
+
+_GO_CONVERT = {
+    "int": "__tg_go_int",
+    "uint": "__tg_go_uint",
+    "double": "__tg_go_double",
+    "bool": "__tg_go_bool",
+}
+_GO_CONVERTED = frozenset({*_GO_CONVERT, "string"})  # the conversions `_go_time_rewrite` routes
+_GO_DURATION_INT = "__tg_go_duration_int"
+_GO_DURATION_STRING = "__tg_go_duration_string"
+_GO_TIMESTAMP_STRING = "__tg_go_timestamp_string"
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
+_GO_BOOLS |= {"0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+_GO_DECIMAL_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_GO_HEX_FLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
+
+
+def _conversion_error(target: str) -> _LibraryError:
+    return _LibraryError(f"type conversion error from 'string' to '{target}'")
+
+
+def _go_int(text: str) -> int:
+    """strconv.ParseInt(text, 10, 64): an optional sign and ASCII digits, nothing else."""
+    value = _decimal(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+    if value is None or value not in _INT64:
+        raise _conversion_error("int")
+    return value
+
+
+def _go_uint(text: str) -> str:
+    """strconv.ParseUint(text, 10, 64): ASCII digits only (no sign); the digits, which the
+    runtime's uint() reads exactly."""
+    value = _decimal(text) if re.fullmatch(r"[0-9]+", text) else None
+    if value is None or value not in _UINT64:
+        raise _conversion_error("uint")
+    return str(value)
+
+
+def _go_underscores_ok(text: str) -> bool:
+    """strconv's underscoreOK: `_` only between digits of a number with a base prefix."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not (len(body) >= 2 and body[0] == "0" and body[1] in "bBoOxX"):
+        return False
+    hexadecimal, saw = body[1] in "xX", "0"
+    for c in body[2:]:
+        if "0" <= c <= "9" or (hexadecimal and c in "abcdefABCDEF"):
+            saw = "0"
+        elif c == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
+
+
+def _go_double(text: str) -> float:
+    """strconv.ParseFloat(text, 64): decimal or hexadecimal (with a `p` exponent) notation,
+    `inf`/`infinity` with an optional sign, `nan`, any case; `_` only in a hexadecimal number;
+    a value beyond the float64 range is an error (ErrRange), not an infinity."""
+    lowered = text.lower()
+    if lowered.lstrip("+-") in ("inf", "infinity") and len(text) - len(lowered.lstrip("+-")) <= 1:
+        return float("-inf") if text.startswith("-") else float("inf")
+    if lowered == "nan":
+        return float("nan")
+    if "_" in text:
+        if not _go_underscores_ok(text):
+            raise _conversion_error("double")
+        text = text.replace("_", "")
+    try:
+        if _GO_DECIMAL_FLOAT.fullmatch(text):
+            value = float(text)
+        elif _GO_HEX_FLOAT.fullmatch(text):
+            value = float.fromhex(text)
+        else:
+            raise _conversion_error("double")
+    except OverflowError as e:
+        raise _conversion_error("double") from e
+    if value in (float("inf"), float("-inf")):
+        raise _conversion_error("double")
+    return value
+
+
+def _go_bool(text: str) -> bool:
+    """strconv.ParseBool."""
+    if text not in _GO_BOOLS:
+        raise _conversion_error("bool")
+    return _GO_BOOLS[text]
+
+
+_RUNTIME_DURATION_TEXT = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,9}))?s")
+_RUNTIME_TIMESTAMP_TEXT = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?Z"
+)
+
+
+def _runtime_duration_nanos(text: str) -> int:
+    """The nanoseconds of a duration as the runtime's string() writes it (`-1.500s`)."""
+    match = _RUNTIME_DURATION_TEXT.fullmatch(text)
+    if match is None:
+        raise _LibraryError(f"internal: unexpected duration text {text!r}")
+    nanos = int(match[2]) * 10**9 + int((match[3] or "").ljust(9, "0"))
+    return -nanos if match[1] else nanos
+
+
+def _go_duration_int(text: str) -> int:
+    """cel-go's int(duration): the duration in nanoseconds (Go's Duration is an int64 of them)."""
+    nanos = _runtime_duration_nanos(text)
+    if nanos not in _INT64:
+        raise _LibraryError("integer overflow")
+    return nanos
+
+
+def _go_duration_string(text: str) -> str:
+    """cel-go's string(duration): strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s", where
+    Seconds() adds the whole seconds and the nanoseconds as float64s."""
+    from decimal import Decimal
+
+    nanos = _runtime_duration_nanos(text)
+    whole = abs(nanos) // 10**9 * (-1 if nanos < 0 else 1)
+    seconds = float(whole) + float(nanos - whole * 10**9) / 1e9
+    out = format(Decimal(repr(seconds)), "f")
+    if "." in out:
+        out = out.rstrip("0").rstrip(".")
+    return out + "s"
+
+
+def _go_timestamp_string(text: str) -> str:
+    """cel-go's string(timestamp): Go's Format(time.RFC3339Nano), the fraction without trailing
+    zeros (none when zero). The runtime keeps no time zone: the time is written in UTC, where
+    cel-go writes a timestamp parsed with an offset in that offset."""
+    match = _RUNTIME_TIMESTAMP_TEXT.fullmatch(text)
+    if match is None:
+        raise _LibraryError(f"internal: unexpected timestamp text {text!r}")
+    fraction = (match[2] or "").rstrip("0")
+    return match[1] + ("." + fraction if fraction else "") + "Z"
+
+
 def _lex(source: str) -> list[tuple[str, int, int]]:
     """CEL's tokens as `_go_time_rewrite` needs them, as (text, start, end): identifiers and
     single punctuation characters as written, a literal (string or bytes, raw or
@@ -1628,27 +1775,31 @@ def _go_time_rewrite(source: str) -> str | None:
     calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
     and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
     zone becomes `_GO_MILLISECONDS` (the whole duration; a timestamp's millisecond part).
+    `int(x)`, `uint(x)`, `double(x)` and `bool(x)` take a string through strconv's parsers,
+    `int(x)` a duration as its nanoseconds, and `string(x)` a duration or timestamp as cel-go
+    writes it (`_go_conversion_tail`).
 
     In CEL a function is only ever called as its name followed by `(`, so every call is found
     in the tokens; the caller checks the result holds no call to the runtime's functions left.
     """
-    if not any(name in source for name in ("timestamp", "duration", "getMilliseconds", "format")):
+    names = ("timestamp", "duration", "getMilliseconds", "format", "int", "double", "bool", "string")
+    if not any(name in source for name in names):
         return None
     tokens = _lex(source)
     edits: list[tuple[int, int, str]] = []  # start, end, replacement
     for k, (text, start, end) in enumerate(tokens):
         following = [t[0] for t in tokens[k + 1 : k + 3]]
+        member = k > 0 and tokens[k - 1][0] == "."
         if text == "getMilliseconds" and following == ["(", ")"]:
             edits.append((start, end, _GO_MILLISECONDS))
-        elif text == "format" and following[:1] == ["("] and k > 0 and tokens[k - 1][0] == ".":
+        elif text == "format" and following[:1] == ["("] and member:
             edits.append((start, end, _GO_FORMAT))
-        elif text in _GO_CHECK and following[:1] == ["("]:
+        elif (text in _GO_CHECK or (text in _GO_CONVERTED and not member)) and following[:1] == ["("]:
             depth = 0
             for text2, start2, _ in tokens[k + 1 :]:
                 depth += {"(": 1, ")": -1}.get(text2, 0)
                 if depth == 0:  # the call's `)`: close the cel.bind before it
-                    tail = f", type({_GO_T}) == string ? {_GO_CHECK[text]}({_GO_T}) : {_GO_T})"
-                    edits.append((start2, start2, tail))
+                    edits.append((start2, start2, _go_conversion_tail(text)))
                     break
             else:
                 return None  # unbalanced: the expression did not compile
@@ -1660,6 +1811,25 @@ def _go_time_rewrite(source: str) -> str | None:
     for start, end, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         out = out[:start] + text + out[end:]
     return out
+
+
+def _go_conversion_tail(name: str) -> str:
+    """The end of the cel.bind `_go_time_rewrite` puts around the argument of `name(...)`: the
+    value the runtime's conversion then takes as cel-go's would (`dyn`, so that a branch the
+    argument's type never takes type-checks)."""
+    t, dyn_t = _GO_T, f"dyn({_GO_T})"
+    duration, timestamp = f"type({t}) == google.protobuf.Duration", f"type({t}) == google.protobuf.Timestamp"
+    if name in _GO_CHECK:
+        return f", type({t}) == string ? {_GO_CHECK[name]}({t}) : {t})"
+    if name == "string":
+        return (
+            f", {duration} ? {_GO_DURATION_STRING}(string({dyn_t})) : "
+            f"{timestamp} ? {_GO_TIMESTAMP_STRING}(string({dyn_t})) : {t})"
+        )
+    check = f", type({t}) == string ? {_GO_CONVERT[name]}({dyn_t}) : "
+    if name == "int":
+        return check + f"{duration} ? {_GO_DURATION_INT}(string({dyn_t})) : {t})"
+    return check + f"{t})"
 
 
 def _checked_nodes(program: Any) -> Iterator[tuple[Any, tuple[str, ...]]]:
@@ -1703,11 +1873,26 @@ def _left_runtime_time_calls(program: Any) -> bool:
     for node, ids in _checked_nodes(program):
         if node.kind == "call" and ("duration_to_milliseconds" in ids or "string_format" in ids):
             return True
-        if node.kind == "call" and {"string_to_timestamp", "string_to_duration"} & set(ids):
-            argument = node.args[0] if len(node.args) == 1 else None
-            if argument is None or argument.kind != "comprehension" or argument.accu_var != _GO_T:
+        argument = node.args[0] if len(node.args) == 1 else None
+        if node.kind == "call" and _RUNTIME_CONVERSIONS & set(ids) and not _rewritten(argument):
+            return True
+        if node.kind == "call" and {"duration_to_string", "timestamp_to_string"} & set(ids):
+            inner = argument.args[0] if argument is not None and len(argument.args) == 1 else None
+            written = argument is not None and argument.kind == "call" and argument.name == "dyn"
+            if not _rewritten(argument) and not (written and inner is not None and inner.name == _GO_T):
                 return True
     return False
+
+
+# The runtime's conversions that differ from cel-go's, each called only on a `_go_time_rewrite` bind.
+_RUNTIME_CONVERSIONS = frozenset(
+    {"string_to_timestamp", "string_to_duration", "string_to_int64", "string_to_uint64"}
+    | {"string_to_double", "string_to_bool", "duration_to_int64"}
+)
+
+
+def _rewritten(argument: Any) -> bool:
+    return argument is not None and argument.kind == "comprehension" and argument.accu_var == _GO_T
 
 
 # -- the environment -----------------------------------------------------------
@@ -1948,6 +2133,20 @@ def _library() -> list[cel.FunctionDecl]:
             for name, check in (
                 (_GO_CHECK["timestamp"], _go_timestamp),
                 (_GO_CHECK["duration"], _go_duration),
+            )
+        ),
+        # cel-go's conversions from strings, int(duration) and string() of durations and
+        # timestamps (see `_go_time_rewrite`)
+        *(
+            _fn(name, _ov(name, _DYN, [s], convert))
+            for name, convert in (
+                (_GO_CONVERT["int"], _go_int),
+                (_GO_CONVERT["uint"], _go_uint),
+                (_GO_CONVERT["double"], _go_double),
+                (_GO_CONVERT["bool"], _go_bool),
+                (_GO_DURATION_INT, _go_duration_int),
+                (_GO_DURATION_STRING, _go_duration_string),
+                (_GO_TIMESTAMP_STRING, _go_timestamp_string),
             )
         ),
         _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),

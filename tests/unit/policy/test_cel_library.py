@@ -260,6 +260,105 @@ def test_a_prefix_of_a_lone_dash_is_an_error_as_go_panics() -> None:
         run("format.dns1123LabelPrefix().validate('-')")
 
 
+# -- 3. conversions from strings: strconv's parsers (cel-go common/types/string.go) ----------
+
+CONVERSIONS = [
+    # ParseInt(s, 10, 64): no whitespace, no base prefix, no underscores; a sign is allowed
+    ("int(' 5')", ERROR),
+    ("int('1 ')", ERROR),
+    ("int('\\t1')", ERROR),
+    ("int('+5')", 5),
+    ("int('-0')", 0),
+    ("int('0x10')", ERROR),
+    ("int('1_000')", ERROR),
+    ("int('9223372036854775807')", 9223372036854775807),
+    ("int('9223372036854775808')", ERROR),
+    ("int('\\u0661')", ERROR),  # an Arabic-Indic one: not an ASCII digit
+    # ParseUint(s, 10, 64): digits only, no sign
+    ("uint(' 1')", ERROR),
+    ("uint('+1')", ERROR),
+    ("uint('-0')", ERROR),
+    ("uint('18446744073709551615') == 18446744073709551615u", True),
+    ("uint('18446744073709551616')", ERROR),
+    # ParseFloat(s, 64)
+    ("double(' 1.5')", ERROR),
+    ("double('1.5 ')", ERROR),
+    ("double('1e3')", 1000.0),
+    ("double('.5')", 0.5),
+    ("double('5.')", 5.0),
+    ("double('0x1p-2')", 0.25),
+    ("double('0x1_0p0')", 16.0),
+    ("double('0x10')", ERROR),  # a hexadecimal mantissa needs a 'p' exponent
+    ("double('1_0.5')", ERROR),  # underscores only with a base prefix
+    ("double('inf')", math.inf),
+    ("double('-Infinity')", -math.inf),
+    ("double('infin')", ERROR),
+    ("double('NaN')", math.nan),
+    ("double('+nan')", ERROR),
+    ("double('1e400')", ERROR),  # ErrRange: an error, not +Inf
+    ("double('1e-400')", 0.0),
+    ("double('.')", ERROR),
+    # ParseBool
+    ("bool('T')", True),
+    ("bool('F')", False),
+    ("bool('True')", True),
+    ("bool('1')", True),
+    ("bool('tRue')", ERROR),
+    ("bool(' true')", ERROR),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), CONVERSIONS)
+def test_string_conversions_are_strconvs(expression: str, expected: Any) -> None:
+    check(expression, expected)
+
+
+def test_conversion_of_a_field_is_checked_too() -> None:
+    with pytest.raises(cel.CelEvalError, match="type conversion error from 'string' to 'int'"):
+        run("int(object.v) <= 10", {"v": " 5"})
+    assert run("int(object.v) <= 10", {"v": "5"}) is True
+    assert run("int(dyn(object.v))", {"v": 7}) == 7  # other arguments are the runtime's
+
+
+# -- 4. string() of durations and timestamps, int(duration) ----------------------------------
+
+TIME_TEXT = [
+    # duration.go: strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+    ("string(duration('1500ms'))", "1.5s"),
+    ("string(duration('100ms'))", "0.1s"),
+    ("string(duration('1ns'))", "0.000000001s"),
+    ("string(duration('-1.000000001s'))", "-1.000000001s"),
+    ("string(duration('-1h'))", "-3600s"),
+    ("string(duration('0s'))", "0s"),
+    ("string(duration('2562047h'))", "9223369200s"),
+    ("string(duration('1h') + duration('1ms'))", "3600.001s"),
+    # timestamp.go: t.Format(time.RFC3339Nano), trailing zeros of the fraction dropped
+    ("string(timestamp('2020-01-01T00:00:00Z'))", "2020-01-01T00:00:00Z"),
+    ("string(timestamp('2020-01-01T00:00:00.500Z'))", "2020-01-01T00:00:00.5Z"),
+    ("string(timestamp('0001-01-01T00:00:00.000000001Z'))", "0001-01-01T00:00:00.000000001Z"),
+    ("string(timestamp(0))", "1970-01-01T00:00:00Z"),
+    # stdlib: int(duration) is the nanoseconds (duration_to_int64), int(timestamp) Unix seconds
+    ("int(duration('1s'))", 1_000_000_000),
+    ("int(duration('1.5s'))", 1_500_000_000),
+    ("int(duration('-1ns'))", -1),
+    ("int(timestamp('2020-01-01T00:00:00Z'))", 1577836800),
+    # unchanged
+    ("string(1.5)", "1.5"),
+    ("string(123456789.0)", "1.23456789e+08"),
+    ("string(b'ab')", "ab"),
+    ("string(ip('::1'))", "::1"),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), TIME_TEXT)
+def test_time_conversions_are_cel_gos(expression: str, expected: Any) -> None:
+    check(expression, expected)
+
+
+def test_a_duration_string_read_from_the_object_is_cel_gos() -> None:
+    assert run("string(duration(object.v))", {"v": "1500ms"}) == "1.5s"
+
+
 # -- 5. lists library on durations and timestamps; incomparable items ------------------------
 
 LISTS = [
