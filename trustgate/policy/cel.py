@@ -30,7 +30,6 @@ import datetime as dt
 import functools
 import ipaddress
 import re
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,6 +40,7 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
 from trustgate.manifests.loader import lone_surrogate, path_text
+from trustgate.policy import crd_formats
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
@@ -299,30 +299,97 @@ def _as_integer(value: Any) -> int:
     return integer
 
 
-# -- semver (blang/semver, as Kubernetes' library uses it) ---------------------
+# -- semver (blang/semver v4, as Kubernetes' library uses it) ------------------
 
-_SEMVER = re.compile(  # ASCII digits only, the whole text (fullmatch)
-    r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
-)
+_UINT64 = range(2**64)
+_SEMVER_ALNUM = frozenset("-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _semver_number(text: str, what: str) -> int:
+    """A major, minor or patch number as blang's Parse reads it: ASCII digits without a leading
+    zero, then strconv.ParseUint(text, 10, 64) (so "" and 2**64 are errors)."""
+    if not all("0" <= c <= "9" for c in text):
+        raise _LibraryError(f"Invalid character(s) found in {what} number {_go_quote(text)}")
+    if len(text) > 1 and text[0] == "0":
+        raise _LibraryError(f"{what.capitalize()} number must not contain leading zeroes {_go_quote(text)}")
+    return _parse_uint64(text)
+
+
+def _parse_uint64(text: str) -> int:
+    """strconv.ParseUint(text, 10, 64) of ASCII digits."""
+    if not text:
+        raise _LibraryError('strconv.ParseUint: parsing "": invalid syntax')
+    value = _decimal(text)
+    if value is None or value not in _UINT64:
+        raise _LibraryError(f"strconv.ParseUint: parsing {_go_quote(text)}: value out of range")
+    return value
+
+
+def _decimal(text: str) -> int | None:
+    """The value of a sign and ASCII digits, or None beyond 30 digits (past any 64-bit range;
+    Python refuses to convert very long digit strings)."""
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > 30:
+        return None
+    return -int(digits or "0") if text.startswith("-") else int(digits or "0")
 
 
 def _semver_parts(text: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
-    match = _SEMVER.fullmatch(text)
-    if match is None:
-        raise _LibraryError(f"invalid semver: {text!r}")
-    pre = tuple((0, int(p)) if p.isdigit() else (1, p) for p in (match.group(4) or "").split(".") if p)
-    return int(match.group(1)), int(match.group(2)), int(match.group(3)), pre
+    """blang/semver v4's Parse: major.minor.patch, a pre-release and build metadata split at the
+    first `+` and then the first `-` of the patch part, each number a uint64."""
+    if not text:
+        raise _LibraryError("Version string empty")
+    parts = text.split(".", 2)
+    if len(parts) != 3:
+        raise _LibraryError("No Major.Minor.Patch elements found")
+    major = _semver_number(parts[0], "major")
+    minor = _semver_number(parts[1], "minor")
+    patch, plus, build = parts[2].partition("+")
+    patch, minus, pre_text = patch.partition("-")
+    number = _semver_number(patch, "patch")
+    pre: list[tuple[int, int | str]] = []
+    for item in pre_text.split(".") if minus else []:
+        if not item:
+            raise _LibraryError("Prerelease is empty")
+        if all("0" <= c <= "9" for c in item):
+            if len(item) > 1 and item[0] == "0":
+                raise _LibraryError(
+                    f"Numeric PreRelease version must not contain leading zeroes {_go_quote(item)}"
+                )
+            pre.append((0, _parse_uint64(item)))
+        elif all(c in _SEMVER_ALNUM for c in item):
+            pre.append((1, item))
+        else:
+            raise _LibraryError(f"Invalid character(s) found in prerelease {_go_quote(item)}")
+    for item in build.split(".") if plus else []:
+        if not item:
+            raise _LibraryError("Build meta data is empty")
+        if not all(c in _SEMVER_ALNUM for c in item):
+            raise _LibraryError(f"Invalid character(s) found in build meta data {_go_quote(item)}")
+    return major, minor, number, tuple(pre)
+
+
+def _wrap_int64(value: int) -> int:
+    return (value + 2**63) % 2**64 - 2**63
 
 
 def _normalize_semver(text: str) -> str:
-    """`semver(text, true)`: drop a leading `v`, fill in missing minor and patch, drop leading zeros."""
-    text = text.removeprefix("v")
-    end = len(text) - len(text.lstrip("0123456789."))
-    numbers = [n.lstrip("0") or "0" for n in text[:end].split(".") if n != ""]
-    numbers += ["0"] * (3 - len(numbers))
-    return ".".join(numbers) + text[end:]
+    """Kubernetes' normalizeAndParse before semver.Parse: drop one leading `v`, split in at most
+    three at `.`, strip leading zeros from each part longer than one character (keeping one
+    where nothing or no digit would lead), and fill a short version with `.0` parts, which
+    is refused when its last part holds `+` or `-`."""
+    parts = text.removeprefix("v").split(".", 2)
+    for i, part in enumerate(parts):
+        if len(part) > 1:
+            part = part.lstrip("0")
+            if not part or not "0" <= part[0] <= "9":
+                part = "0" + part
+            parts[i] = part
+    if len(parts) < 3:
+        if "+" in parts[-1] or "-" in parts[-1]:
+            raise _LibraryError("short version cannot contain PreRelease/Build meta data")
+        parts += ["0"] * (3 - len(parts))
+    return ".".join(parts)
 
 
 def _to_semver(text: str, normalize: bool) -> dict[str, Any]:
@@ -451,16 +518,16 @@ def _unescape(s: bytes, mode: str) -> bytes:
         c = s[i]
         if c == ord("%"):
             if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode(errors='replace')!r}")
+                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode(errors='replace'))}")
             value = int(s[i + 1 : i + 3], 16)
             if mode == _HOST and value < 0x80 and s[i : i + 3] != b"%25":
-                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode()!r}")
+                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode())}")
             if mode == _ZONE and s[i : i + 3] != b"%25" and value != 0x20 and _should_escape(value, _HOST):
-                raise _LibraryError(f"invalid URL escape {s[i : i + 3].decode()!r}")
+                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode())}")
             i += 3
         else:
             if mode in (_HOST, _ZONE) and c < 0x80 and _should_escape(c, mode):
-                raise _LibraryError(f"invalid character {chr(c)!r} in host name")
+                raise _LibraryError(f"invalid character {_go_quote(chr(c))} in host name")
             i += 1
     out = bytearray()
     i = 0
@@ -497,7 +564,9 @@ def _parse_host(host: bytes) -> bytes:
         if i < 0:
             raise _LibraryError("missing ']' in host")
         if not _valid_port(host[i + 1 :]):
-            raise _LibraryError(f"invalid port {host[i + 1 :].decode(errors='replace')!r} after host")
+            raise _LibraryError(
+                f"invalid port {_go_quote(host[i + 1 :].decode(errors='replace'))} after host"
+            )
         zone = host[:i].find(b"%25")
         if zone >= 0:
             return _unescape(host[:zone], _HOST) + _unescape(host[zone:i], _ZONE) + _unescape(host[i:], _HOST)
@@ -505,7 +574,7 @@ def _parse_host(host: bytes) -> bytes:
         i = host.rfind(b":")
         # Recent Go (urlstrictcolons) also refuses a colon before the port's (http://::1/).
         if i != -1 and (not _valid_port(host[i:]) or b":" in host[:i]):
-            raise _LibraryError(f"invalid port {host[i:].decode(errors='replace')!r} after host")
+            raise _LibraryError(f"invalid port {_go_quote(host[i:].decode(errors='replace'))} after host")
     return _unescape(host, _HOST)
 
 
@@ -702,28 +771,109 @@ def _query(value: Any) -> dict[str, list[str]]:
 # -- lists ---------------------------------------------------------------------
 
 
+# Kubernetes' lists library (lists.go): isSorted, min and max take the comparable types (bool,
+# int, uint, double, duration, timestamp, string, bytes), sum the summable ones (int, uint, double,
+# duration). On a list the checker cannot type, cel-go picks the overload by the first item's type
+# and compares the others with the traits.Comparer of the kept item: a comparison across types
+# (but for numbers) is an error value, which min, max and isSorted pass over; an item with no
+# comparison at all (a list, map, null or Kubernetes value) is "no such overload". The bindings
+# hand Python a duration or timestamp to the microsecond: they are compared and summed so.
+
+_NO_OVERLOAD = "no such overload"
+_MAX_DURATION_NANOS = 2**63 - 1
+_COMPARABLE = (bool, int, float, str, bytes, bytearray, dt.timedelta, dt.datetime)
+
+
+def _go_compare(a: Any, b: Any) -> int | None:
+    """traits.Comparer's a.Compare(b): -1, 0 or 1, or None for cel-go's error value (other
+    types; a NaN)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        if not (isinstance(a, bool) and isinstance(b, bool)):
+            return None
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if a != a or b != b:  # NaN values cannot be ordered
+            return None
+    elif isinstance(a, (bytes, bytearray)) and isinstance(b, (bytes, bytearray)):
+        a, b = bytes(a), bytes(b)
+    elif type(a) is not type(b):
+        return None
+    return int((a > b) - (a < b))
+
+
+def _list_items(values: list[Any], kinds: tuple[type, ...]) -> list[Any]:
+    """The items of a list given to a lists function, refused as cel-go's dispatch refuses them."""
+    if (values and not isinstance(values[0], kinds)) or any(not isinstance(v, _COMPARABLE) for v in values):
+        raise _LibraryError(_NO_OVERLOAD)
+    return values
+
+
 def _is_sorted(values: list[Any]) -> bool:
-    return all(values[i] <= values[i + 1] for i in range(len(values) - 1))
+    items = _list_items(values, _COMPARABLE)
+    return all(_go_compare(items[i], items[i + 1]) != 1 for i in range(len(items) - 1))
+
+
+def _extreme(values: list[Any], name: str) -> Any:
+    """min or max: the first item, replaced by each later one that compares below (above) it."""
+    items = _list_items(values, _COMPARABLE)
+    if not items:
+        raise _LibraryError(f"{name} called on empty list")
+    prefer = 1 if name == "min" else -1
+    result = items[0]
+    for item in items[1:]:
+        if _go_compare(result, item) == prefer:
+            result = item
+    return _library_value(result)
 
 
 def _sum(values: list[Any]) -> Any:
-    """As Kubernetes' lists library: numbers of one kind (ints overflow into an error, as
-    CEL's int64 does); a bool is no number, and a Quantity is not summable there (its
-    summable types are int, uint, double and duration)."""
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-        raise _LibraryError("sum() takes a list of numbers of one kind (int, uint or double)")
-    if len({type(v) for v in values}) > 1:
-        raise _LibraryError("sum() of a list that mixes int and double")
-    total = sum(values)
-    if isinstance(total, int) and total not in _INT64:
-        raise _LibraryError("integer overflow in sum()")
+    """sum: from the first item's type's zero (int 0 for an empty list), each item added as
+    that type's Add does: another type is "no such overload", int64 (and duration) overflow
+    "integer overflow"."""
+    items = _list_items(values, (int, float, dt.timedelta))
+    if not items:
+        return 0
+    first = items[0]
+    if isinstance(first, bool):
+        raise _LibraryError(_NO_OVERLOAD)
+    kind: type = dt.timedelta if isinstance(first, dt.timedelta) else type(first)
+    if any(type(v) is not kind for v in items):
+        raise _LibraryError(_NO_OVERLOAD)
+    if kind is dt.timedelta:
+        nanos = 0
+        for v in items:
+            nanos += v // dt.timedelta(microseconds=1) * 1000
+            if not -_MAX_DURATION_NANOS - 1 <= nanos <= _MAX_DURATION_NANOS:
+                raise _LibraryError("integer overflow")
+        return _duration_value(nanos)
+    total = first
+    for v in items[1:]:
+        total += v
+        if kind is int and total not in _INT64:
+            raise _LibraryError("integer overflow")
     return total
 
 
-def _extreme(values: list[Any], pick: Callable[..., Any]) -> Any:
-    if not values:
-        raise _LibraryError("min/max of an empty list")
-    return pick(values)
+def _duration_value(nanos: int) -> Any:
+    """A duration the runtime takes from Python (a protobuf Duration; it refuses timedelta)."""
+    from google.protobuf import duration_pb2
+
+    seconds = abs(nanos) // 10**9 * (-1 if nanos < 0 else 1)
+    return duration_pb2.Duration(seconds=seconds, nanos=nanos - seconds * 10**9)
+
+
+def _library_value(value: Any) -> Any:
+    """A value handed back to the runtime: a duration or timestamp as protobuf, bytes as bytes."""
+    if isinstance(value, dt.timedelta):
+        return _duration_value(value // dt.timedelta(microseconds=1) * 1000)
+    if isinstance(value, dt.datetime):
+        from google.protobuf import timestamp_pb2
+
+        stamp = timestamp_pb2.Timestamp()
+        stamp.FromDatetime(value)
+        return stamp
+    if isinstance(value, bytearray):
+        return bytes(value)
+    return value
 
 
 def _index_of(values: list[Any], item: Any) -> int:
@@ -895,117 +1045,152 @@ def go_regexp_error(pattern: str) -> str | None:
 
 # -- format (Kubernetes' named formats) ----------------------------------------
 
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# k8s.io/apiserver/pkg/cel/library/format.go: the DNS names and label values are apimachinery's
+# validators (util/validation, api/validate/content) with their messages; `uri` is
+# url.ParseRequestURI's error; uuid, byte, date and datetime are strfmt's checks, the same
+# ones a CRD's `format` runs (`crd_formats`), with a fixed message each.
+
+_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_SUBDOMAIN = rf"{_LABEL}(\.{_LABEL})*"
+_DNS1035 = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 
 
-def _check(text: str, pattern: str, limit: int, what: str) -> list[str]:
-    errors = []
-    if len(text) > limit:
-        errors.append(f"must be no more than {limit} characters")
-    if not re.fullmatch(pattern, text):
-        errors.append(what)
-    return errors
+def _regex_error(message: str, pattern: str, *examples: str) -> str:
+    """apimachinery's RegexError: the message, its examples and the pattern."""
+    shown = "".join(f"{' or ' if i else ''}'{e}', " for i, e in enumerate(examples))
+    return f"{message} (e.g. {shown}regex used for validation is '{pattern}')"
+
+
+def _byte_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))  # Go's len() counts bytes
 
 
 def _dns1123_label(text: str) -> list[str]:
-    return _check(
-        text,
-        _LABEL,
-        63,
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-        "and must start and end with an alphanumeric character",
-    )
+    errors = ["must be no more than 63 characters"] if _byte_length(text) > 63 else []
+    if not re.fullmatch(_LABEL, text):
+        if re.fullmatch(_SUBDOMAIN, text):
+            errors.append("must not contain dots")
+        else:
+            errors.append(
+                _regex_error(
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                    "and must start and end with an alphanumeric character",
+                    _LABEL,
+                    "my-name",
+                    "123-abc",
+                )
+            )
+    return errors
 
 
 def _dns1123_subdomain(text: str) -> list[str]:
-    return _check(
-        text,
-        _SUBDOMAIN.pattern[1:-1],
-        253,
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-        "and must start and end with an alphanumeric character",
-    )
+    errors = ["must be no more than 253 characters"] if _byte_length(text) > 253 else []
+    if not re.fullmatch(_SUBDOMAIN, text):
+        errors.append(
+            _regex_error(
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+                "'.', and must start and end with an alphanumeric character",
+                _SUBDOMAIN,
+                "example.com",
+            )
+        )
+    return errors
 
 
 def _dns1035_label(text: str) -> list[str]:
-    return _check(
-        text,
-        r"[a-z]([-a-z0-9]*[a-z0-9])?",
-        63,
-        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-        "alphabetic character, and end with an alphanumeric character",
-    )
+    errors = ["must be no more than 63 characters"] if _byte_length(text) > 63 else []
+    if not re.fullmatch(_DNS1035, text):
+        errors.append(
+            _regex_error(
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                "alphabetic character, and end with an alphanumeric character",
+                _DNS1035,
+                "my-name",
+                "abc-123",
+            )
+        )
+    return errors
+
+
+_NAME_ERROR = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character"
+)
 
 
 def _qualified_name(text: str) -> list[str]:
-    prefix, slash, name = text.rpartition("/")
-    errors = []
-    if slash and not prefix:
-        errors.append("prefix part must be non-empty")
-    elif slash:
-        errors += [f"prefix part {e}" for e in _dns1123_subdomain(prefix)]
-    what = (
-        "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-        "with an alphanumeric character"
-    )
-    return errors + (["name part must be non-empty"] if not name else _check(name, _NAME, 63, what))
+    """content.IsLabelKey (validation.IsQualifiedName)."""
+    errors: list[str] = []
+    parts = text.split("/")
+    if len(parts) > 2:
+        return [
+            "a valid label key "
+            + _regex_error(_NAME_ERROR, _NAME, "MyName", "my.name", "123-abc")
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    name = parts[-1]
+    if len(parts) == 2:
+        if not parts[0]:
+            errors.append("prefix part must be non-empty")
+        else:
+            errors += [f"prefix part {e}" for e in _dns1123_subdomain(parts[0])]
+    if not name:
+        errors.append("name part must be non-empty")
+    elif _byte_length(name) > 63:
+        errors.append("name part must be no more than 63 bytes")
+    if not re.fullmatch(_NAME, name):
+        errors.append("name part " + _regex_error(_NAME_ERROR, _NAME, "MyName", "my.name", "123-abc"))
+    return errors
 
 
 def _label_value(text: str) -> list[str]:
-    what = (
-        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-        "and must start and end with an alphanumeric character"
-    )
-    return _check(text, f"({_NAME})?", 63, what)
+    """content.IsLabelValue (validation.IsValidLabelValue)."""
+    errors = ["must be no more than 63 bytes"] if _byte_length(text) > 63 else []
+    if not re.fullmatch(f"({_NAME})?", text):
+        errors.append(
+            _regex_error(
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+                "'.', and must start and end with an alphanumeric character",
+                f"({_NAME})?",
+                "MyValue",
+                "my_value",
+                "12345",
+            )
+        )
+    return errors
 
 
 def _prefix(check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
-    return lambda text: check(text[:-1] if text.endswith("-") else text)  # generateName's trailing dash
+    """apimachinery's NameIs...(name, prefix=true): maskTrailingDash replaces the last *two*
+    characters of a name ending in `-` with `a` (`name[:len(name)-2] + "a"`, in bytes); on `-`
+    alone the slice is out of range, a panic that cel-go reports as an evaluation error."""
+
+    def masked(text: str) -> list[str]:
+        if not text.endswith("-"):
+            return check(text)
+        raw = text.encode("utf-8", "surrogatepass")
+        if len(raw) < 2:
+            raise _LibraryError(f"internal error: runtime error: slice bounds out of range [:{len(raw) - 2}]")
+        return check((raw[:-2] + b"a").decode("utf-8", "replace"))
+
+    return masked
 
 
 def _uri(text: str) -> list[str]:
+    """url.ParseRequestURI's error, as *url.Error prints it (the same parser as `isURL`)."""
     try:
-        parts = urllib.parse.urlsplit(text)
-    except ValueError as e:
-        return [f"invalid URI: {e}"]
-    return [] if parts.scheme or text.startswith("/") else ["invalid URI: must be absolute"]
-
-
-def _byte(text: str) -> list[str]:
-    import base64
-    import binascii
-
-    try:
-        base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return ["invalid base64"]
+        _parse_request_uri(text)
+    except _Unevaluable:
+        raise
+    except _LibraryError as e:
+        return [f"parse {_go_quote(text)}: {e}"]
     return []
 
 
-def _date(text: str) -> list[str]:
-    import datetime
-
-    try:
-        datetime.date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else int("x")
-    except ValueError:
-        return ["invalid date"]
-    return []
-
-
-def _datetime(text: str) -> list[str]:
-    import datetime
-
-    pattern = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-    try:
-        datetime.datetime.fromisoformat(text.replace("z", "Z")) if re.fullmatch(
-            pattern, text, re.ASCII
-        ) else int("x")
-    except ValueError:
-        return ["invalid datetime"]
-    return []
+def _strfmt(name: str, message: str) -> Callable[[str], list[str]]:
+    check = crd_formats.FORMATS[name].check
+    return lambda text: [] if check(text) else [message]
 
 
 _FORMATS: dict[str, Callable[[str], list[str]]] = {
@@ -1018,10 +1203,10 @@ _FORMATS: dict[str, Callable[[str], list[str]]] = {
     "dns1035LabelPrefix": _prefix(_dns1035_label),
     "labelValue": _label_value,
     "uri": _uri,
-    "uuid": lambda t: [] if _UUID.fullmatch(t) else ["invalid UUID"],
-    "byte": _byte,
-    "date": _date,
-    "datetime": _datetime,
+    "uuid": _strfmt("uuid", "does not match the UUID format"),
+    "byte": _strfmt("byte", "invalid base64"),
+    "date": _strfmt("date", "invalid date"),
+    "datetime": _strfmt("datetime", "invalid datetime"),
 }
 
 
@@ -1430,6 +1615,153 @@ def _duration_milliseconds(value: dt.timedelta) -> int:
     return micros // 1000 if micros >= 0 else -(-micros // 1000)
 
 
+# cel-go's conversions from a string (common/types/string.go, String.ConvertToType) are Go's
+# strconv.ParseInt(s, 10, 64), ParseUint(s, 10, 64), ParseFloat(s, 64) and ParseBool; the
+# runtime's trim whitespace (`int(' 5')`), take `+1` as a uint and an out-of-range double as an
+# infinity, and refuse `T` and `F`. Its `string()` of a duration and a timestamp differ too
+# (`1.500s` for cel-go's `1.5s`, `.500Z` for `.5Z`), and it has no `int(duration)`, which
+# cel-go gives in nanoseconds. `_go_time_rewrite` routes these calls through the functions
+# below, each handing the runtime a value its own conversion takes as it is.
+
+_GO_CONVERT = {
+    "int": "__tg_go_int",
+    "uint": "__tg_go_uint",
+    "double": "__tg_go_double",
+    "bool": "__tg_go_bool",
+}
+_GO_CONVERTED = frozenset({*_GO_CONVERT, "string"})  # the conversions `_go_time_rewrite` routes
+_GO_DURATION_INT = "__tg_go_duration_int"
+_GO_DURATION_STRING = "__tg_go_duration_string"
+_GO_TIMESTAMP_STRING = "__tg_go_timestamp_string"
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
+_GO_BOOLS |= {"0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+_GO_DECIMAL_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_GO_HEX_FLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
+
+
+def _conversion_error(target: str) -> _LibraryError:
+    return _LibraryError(f"type conversion error from 'string' to '{target}'")
+
+
+def _go_int(text: str) -> int:
+    """strconv.ParseInt(text, 10, 64): an optional sign and ASCII digits, nothing else."""
+    value = _decimal(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+    if value is None or value not in _INT64:
+        raise _conversion_error("int")
+    return value
+
+
+def _go_uint(text: str) -> str:
+    """strconv.ParseUint(text, 10, 64): ASCII digits only (no sign); the digits, which the
+    runtime's uint() reads exactly."""
+    value = _decimal(text) if re.fullmatch(r"[0-9]+", text) else None
+    if value is None or value not in _UINT64:
+        raise _conversion_error("uint")
+    return str(value)
+
+
+def _go_underscores_ok(text: str) -> bool:
+    """strconv's underscoreOK: `_` only between digits of a number with a base prefix."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not (len(body) >= 2 and body[0] == "0" and body[1] in "bBoOxX"):
+        return False
+    hexadecimal, saw = body[1] in "xX", "0"
+    for c in body[2:]:
+        if "0" <= c <= "9" or (hexadecimal and c in "abcdefABCDEF"):
+            saw = "0"
+        elif c == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
+
+
+def _go_double(text: str) -> float:
+    """strconv.ParseFloat(text, 64): decimal or hexadecimal (with a `p` exponent) notation,
+    `inf`/`infinity` with an optional sign, `nan`, any case; `_` only in a hexadecimal number;
+    a value beyond the float64 range is an error (ErrRange), not an infinity."""
+    lowered = text.lower()
+    if lowered.lstrip("+-") in ("inf", "infinity") and len(text) - len(lowered.lstrip("+-")) <= 1:
+        return float("-inf") if text.startswith("-") else float("inf")
+    if lowered == "nan":
+        return float("nan")
+    if "_" in text:
+        if not _go_underscores_ok(text):
+            raise _conversion_error("double")
+        text = text.replace("_", "")
+    try:
+        if _GO_DECIMAL_FLOAT.fullmatch(text):
+            value = float(text)
+        elif _GO_HEX_FLOAT.fullmatch(text):
+            value = float.fromhex(text)
+        else:
+            raise _conversion_error("double")
+    except OverflowError as e:
+        raise _conversion_error("double") from e
+    if value in (float("inf"), float("-inf")):
+        raise _conversion_error("double")
+    return value
+
+
+def _go_bool(text: str) -> bool:
+    """strconv.ParseBool."""
+    if text not in _GO_BOOLS:
+        raise _conversion_error("bool")
+    return _GO_BOOLS[text]
+
+
+_RUNTIME_DURATION_TEXT = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,9}))?s")
+_RUNTIME_TIMESTAMP_TEXT = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?Z"
+)
+
+
+def _runtime_duration_nanos(text: str) -> int:
+    """The nanoseconds of a duration as the runtime's string() writes it (`-1.500s`)."""
+    match = _RUNTIME_DURATION_TEXT.fullmatch(text)
+    if match is None:
+        raise _LibraryError(f"internal: unexpected duration text {text!r}")
+    nanos = int(match[2]) * 10**9 + int((match[3] or "").ljust(9, "0"))
+    return -nanos if match[1] else nanos
+
+
+def _go_duration_int(text: str) -> int:
+    """cel-go's int(duration): the duration in nanoseconds (Go's Duration is an int64 of them)."""
+    nanos = _runtime_duration_nanos(text)
+    if nanos not in _INT64:
+        raise _LibraryError("integer overflow")
+    return nanos
+
+
+def _go_duration_string(text: str) -> str:
+    """cel-go's string(duration): strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s", where
+    Seconds() adds the whole seconds and the nanoseconds as float64s."""
+    from decimal import Decimal
+
+    nanos = _runtime_duration_nanos(text)
+    whole = abs(nanos) // 10**9 * (-1 if nanos < 0 else 1)
+    seconds = float(whole) + float(nanos - whole * 10**9) / 1e9
+    out = format(Decimal(repr(seconds)), "f")
+    if "." in out:
+        out = out.rstrip("0").rstrip(".")
+    return out + "s"
+
+
+def _go_timestamp_string(text: str) -> str:
+    """cel-go's string(timestamp): Go's Format(time.RFC3339Nano), the fraction without trailing
+    zeros (none when zero). The runtime keeps no time zone: the time is written in UTC, where
+    cel-go writes a timestamp parsed with an offset in that offset."""
+    match = _RUNTIME_TIMESTAMP_TEXT.fullmatch(text)
+    if match is None:
+        raise _LibraryError(f"internal: unexpected timestamp text {text!r}")
+    fraction = (match[2] or "").rstrip("0")
+    return match[1] + ("." + fraction if fraction else "") + "Z"
+
+
 def _lex(source: str) -> list[tuple[str, int, int]]:
     """CEL's tokens as `_go_time_rewrite` needs them, as (text, start, end): identifiers and
     single punctuation characters as written, a literal (string or bytes, raw or
@@ -1477,27 +1809,31 @@ def _go_time_rewrite(source: str) -> str | None:
     calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
     and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
     zone becomes `_GO_MILLISECONDS` (the whole duration; a timestamp's millisecond part).
+    `int(x)`, `uint(x)`, `double(x)` and `bool(x)` take a string through strconv's parsers,
+    `int(x)` a duration as its nanoseconds, and `string(x)` a duration or timestamp as cel-go
+    writes it (`_go_conversion_tail`).
 
     In CEL a function is only ever called as its name followed by `(`, so every call is found
     in the tokens; the caller checks the result holds no call to the runtime's functions left.
     """
-    if not any(name in source for name in ("timestamp", "duration", "getMilliseconds", "format")):
+    names = ("timestamp", "duration", "getMilliseconds", "format", "int", "double", "bool", "string")
+    if not any(name in source for name in names):
         return None
     tokens = _lex(source)
     edits: list[tuple[int, int, str]] = []  # start, end, replacement
     for k, (text, start, end) in enumerate(tokens):
         following = [t[0] for t in tokens[k + 1 : k + 3]]
+        member = k > 0 and tokens[k - 1][0] == "."
         if text == "getMilliseconds" and following == ["(", ")"]:
             edits.append((start, end, _GO_MILLISECONDS))
-        elif text == "format" and following[:1] == ["("] and k > 0 and tokens[k - 1][0] == ".":
+        elif text == "format" and following[:1] == ["("] and member:
             edits.append((start, end, _GO_FORMAT))
-        elif text in _GO_CHECK and following[:1] == ["("]:
+        elif (text in _GO_CHECK or (text in _GO_CONVERTED and not member)) and following[:1] == ["("]:
             depth = 0
             for text2, start2, _ in tokens[k + 1 :]:
                 depth += {"(": 1, ")": -1}.get(text2, 0)
                 if depth == 0:  # the call's `)`: close the cel.bind before it
-                    tail = f", type({_GO_T}) == string ? {_GO_CHECK[text]}({_GO_T}) : {_GO_T})"
-                    edits.append((start2, start2, tail))
+                    edits.append((start2, start2, _go_conversion_tail(text)))
                     break
             else:
                 return None  # unbalanced: the expression did not compile
@@ -1509,6 +1845,25 @@ def _go_time_rewrite(source: str) -> str | None:
     for start, end, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         out = out[:start] + text + out[end:]
     return out
+
+
+def _go_conversion_tail(name: str) -> str:
+    """The end of the cel.bind `_go_time_rewrite` puts around the argument of `name(...)`: the
+    value the runtime's conversion then takes as cel-go's would (`dyn`, so that a branch the
+    argument's type never takes type-checks)."""
+    t, dyn_t = _GO_T, f"dyn({_GO_T})"
+    duration, timestamp = f"type({t}) == google.protobuf.Duration", f"type({t}) == google.protobuf.Timestamp"
+    if name in _GO_CHECK:
+        return f", type({t}) == string ? {_GO_CHECK[name]}({t}) : {t})"
+    if name == "string":
+        return (
+            f", {duration} ? {_GO_DURATION_STRING}(string({dyn_t})) : "
+            f"{timestamp} ? {_GO_TIMESTAMP_STRING}(string({dyn_t})) : {t})"
+        )
+    check = f", type({t}) == string ? {_GO_CONVERT[name]}({dyn_t}) : "
+    if name == "int":
+        return check + f"{duration} ? {_GO_DURATION_INT}(string({dyn_t})) : {t})"
+    return check + f"{t})"
 
 
 def _checked_nodes(program: Any) -> Iterator[tuple[Any, tuple[str, ...]]]:
@@ -1552,11 +1907,26 @@ def _left_runtime_time_calls(program: Any) -> bool:
     for node, ids in _checked_nodes(program):
         if node.kind == "call" and ("duration_to_milliseconds" in ids or "string_format" in ids):
             return True
-        if node.kind == "call" and {"string_to_timestamp", "string_to_duration"} & set(ids):
-            argument = node.args[0] if len(node.args) == 1 else None
-            if argument is None or argument.kind != "comprehension" or argument.accu_var != _GO_T:
+        argument = node.args[0] if len(node.args) == 1 else None
+        if node.kind == "call" and _RUNTIME_CONVERSIONS & set(ids) and not _rewritten(argument):
+            return True
+        if node.kind == "call" and {"duration_to_string", "timestamp_to_string"} & set(ids):
+            inner = argument.args[0] if argument is not None and len(argument.args) == 1 else None
+            written = argument is not None and argument.kind == "call" and argument.name == "dyn"
+            if not _rewritten(argument) and not (written and inner is not None and inner.name == _GO_T):
                 return True
     return False
+
+
+# The runtime's conversions that differ from cel-go's, each called only on a `_go_time_rewrite` bind.
+_RUNTIME_CONVERSIONS = frozenset(
+    {"string_to_timestamp", "string_to_duration", "string_to_int64", "string_to_uint64"}
+    | {"string_to_double", "string_to_bool", "duration_to_int64"}
+)
+
+
+def _rewritten(argument: Any) -> bool:
+    return argument is not None and argument.kind == "comprehension" and argument.accu_var == _GO_T
 
 
 # -- the environment -----------------------------------------------------------
@@ -1584,8 +1954,8 @@ def _library() -> list[cel.FunctionDecl]:
         # lists
         _fn("isSorted", _ov("list_is_sorted", b, [_LIST], _is_sorted, member=True)),
         _fn("sum", _ov("list_sum", _DYN, [_LIST], _sum, member=True)),
-        _fn("min", _ov("list_min", _DYN, [_LIST], lambda v: _extreme(v, min), member=True)),
-        _fn("max", _ov("list_max", _DYN, [_LIST], lambda v: _extreme(v, max), member=True)),
+        _fn("min", _ov("list_min", _DYN, [_LIST], lambda v: _extreme(v, "min"), member=True)),
+        _fn("max", _ov("list_max", _DYN, [_LIST], lambda v: _extreme(v, "max"), member=True)),
         _fn(
             "indexOf",
             *(_ov(f"list_index_of_{k}", i, [_LIST, t], _index_of, member=True) for k, t in any_items),
@@ -1709,12 +2079,13 @@ def _library() -> list[cel.FunctionDecl]:
                 "is_semver_string_bool",
                 b,
                 [s, b],
-                lambda t, n: _valid(_semver_parts, _normalize_semver(t) if n else t),
+                lambda t, n: _valid(lambda x: _semver_parts(_normalize_semver(x) if n else x), t),
             ),
         ),
-        _member("major", i, lambda v: _semver_parts(_need(v, "semver"))[0]),
-        _member("minor", i, lambda v: _semver_parts(_need(v, "semver"))[1]),
-        _member("patch", i, lambda v: _semver_parts(_need(v, "semver"))[2]),
+        # types.Int(v.Major) of a uint64: beyond the int64 range it wraps, as Go's conversion does
+        _member("major", i, lambda v: _wrap_int64(_semver_parts(_need(v, "semver"))[0])),
+        _member("minor", i, lambda v: _wrap_int64(_semver_parts(_need(v, "semver"))[1])),
+        _member("patch", i, lambda v: _wrap_int64(_semver_parts(_need(v, "semver"))[2])),
         # ip and cidr
         _fn(
             "ip",
@@ -1796,6 +2167,20 @@ def _library() -> list[cel.FunctionDecl]:
             for name, check in (
                 (_GO_CHECK["timestamp"], _go_timestamp),
                 (_GO_CHECK["duration"], _go_duration),
+            )
+        ),
+        # cel-go's conversions from strings, int(duration) and string() of durations and
+        # timestamps (see `_go_time_rewrite`)
+        *(
+            _fn(name, _ov(name, _DYN, [s], convert))
+            for name, convert in (
+                (_GO_CONVERT["int"], _go_int),
+                (_GO_CONVERT["uint"], _go_uint),
+                (_GO_CONVERT["double"], _go_double),
+                (_GO_CONVERT["bool"], _go_bool),
+                (_GO_DURATION_INT, _go_duration_int),
+                (_GO_DURATION_STRING, _go_duration_string),
+                (_GO_TIMESTAMP_STRING, _go_timestamp_string),
             )
         ),
         _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
@@ -2030,9 +2415,7 @@ def _bindable(value: Any) -> Any:
         if "".join(n + u for n, u in parts) != text.lstrip("-"):
             raise CelEvalError(f"a duration trustgate cannot read back: {text}")
         nanos = int(sum((Fraction(n) * _ABSL_UNIT_NANOS[u] for n, u in parts), Fraction(0)))
-        nanos = -nanos if text.startswith("-") else nanos
-        seconds = abs(nanos) // 10**9 * (-1 if nanos < 0 else 1)
-        return duration_pb2.Duration(seconds=seconds, nanos=nanos - seconds * 10**9)
+        return _duration_value(-nanos if text.startswith("-") else nanos)
     if value.type() == _T.TIMESTAMP:
         stamp = timestamp_pb2.Timestamp()
         stamp.FromJsonString(str(value))

@@ -108,7 +108,7 @@ def run(expression: str) -> Any:
         ("format.byte().validate('aGVsbG8=').hasValue() || format.byte().validate('%%').hasValue()", True),
         ("format.date().validate('2024-02-30').hasValue()", True),
         ("format.datetime().validate('2024-02-01T10:00:00Z').hasValue()", False),
-        ("format.named('uuid').value().validate('x').value()", ["invalid UUID"]),
+        ("format.named('uuid').value().validate('x').value()", ["does not match the UUID format"]),
         ("format.named('nope').hasValue()", False),
         # a string or null, as cel-go types it (cel-cpp's checker refuses the null branch)
         ("object.spec.replicas > 1 ? 'many: ' + string(object.spec.replicas) : null", "many: 3"),
@@ -143,11 +143,11 @@ def test_kubernetes_environment(expression: str, expected: Any) -> None:
         ("has(object.nope.deeper)", 'Key not found in map : "nope"'),  # has() tests the last field only
         ("object.spec.replicas > 'a'", "No matching overloads"),
         ("quantity('1 Gi')", "invalid quantity '1 Gi'"),
-        ("semver('1.2')", "invalid semver: '1.2'"),
+        ("semver('1.2')", "No Major.Minor.Patch elements found"),
         ("ip('1.2.3.4%eth0')", "zone value is not allowed"),
         ("ip('::ffff:1.2.3.4')", "IPv4-mapped IPv6 address is not allowed"),
         ("cidr('10.0.0.0')", "network address parse error"),
-        ("[].min()", "min/max of an empty list"),
+        ("[].min()", "min called on empty list"),
         ("'x'.find('(')", "invalid regular expression"),
         ("quantity('1').compareTo(ip('::1'))", "expected quantity"),
         ("[1, 2].slice(-1, 1)", "negative indexes not supported"),
@@ -375,10 +375,10 @@ def test_library_values_as_kubernetes_gives_them(expression: str, expected: Any)
     ("expression", "message"),
     [
         ("[9223372036854775807, 1].sum()", "overflow"),
-        ("[true, true].sum()", "numbers of one kind"),
-        ("[1, 2.5].sum()", "mixes int and double"),
+        ("[true, true].sum()", "no such overload"),
+        ("[1, 2.5].sum()", "no such overload"),
         # summableTypes in Kubernetes' lists.go: int, uint, double, duration; no Quantity
-        ("[quantity('1'), quantity('2')].sum()", "takes a list of numbers"),
+        ("[quantity('1'), quantity('2')].sum()", "no such overload"),
     ],
 )
 def test_sum_errors_as_cel_go_does(expression: str, message: str) -> None:
@@ -449,7 +449,7 @@ def test_string_of_a_quantity_or_semver_is_an_error(kind: str) -> None:
         ("semver('1.0.0+a') == semver('1.0.0+b')", True),
         ("semver('1.2.3+b') != semver('1.2.3')", False),
         ("semver('1.2.3') in [semver('1.2.3+build.5')]", True),
-        ("semver('v1.2+b', true) == semver('1.2.0')", True),
+        ("semver('v1.2.0+b', true) == semver('1.2.0')", True),
         ("semver('1.2.3-rc.1+b') == semver('1.2.3-rc.1')", True),
         ("semver('1.2.3-rc.1') == semver('1.2.3')", False),
         ("semver('1.2.3+b').patch()", 3),

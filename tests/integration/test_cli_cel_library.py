@@ -1,0 +1,97 @@
+"""Kubernetes' CEL library and cel-go's conversions through `check --admission-policy`.
+
+Each case is a ValidatingAdmissionPolicy (failurePolicy Fail, action Deny) over one ConfigMap,
+decided as the API server decides it: a false allow of the old library is now a deny (exit 1),
+a false deny a pass (exit 0).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from trustgate.cli.main import main
+
+Write = Callable[[str, str], Path]
+BASE = ("check", "--no-schemas", "--no-builtin", "-o", "json")
+
+POLICY = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: library
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["configmaps"]
+  validations:
+  - expression: {expression}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: library
+spec:
+  policyName: library
+  validationActions: [Deny]
+"""
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app
+  namespace: default
+data:
+  v: {value}
+"""
+
+
+@pytest.mark.parametrize(
+    ("expression", "value", "code"),
+    [
+        # false allows: Kubernetes refuses these values
+        ("isSemver(object.data.v, true)", "1-rc", 1),
+        ("isSemver(object.data.v, true)", "1.2+b", 1),
+        ("isSemver(object.data.v, true)", "v", 1),
+        ("isSemver(object.data.v, true)", "99999999999999999999.0.0", 1),
+        ("int(object.data.v) <= 10", " 5", 1),
+        ("uint(object.data.v) <= 10u", "+5", 1),
+        ("double(object.data.v) < 2.0", " 1.5", 1),
+        ("!format.uri().validate(object.data.v).hasValue()", "https://example.com/%zz", 1),
+        ("!format.byte().validate(object.data.v).hasValue()", "", 1),
+        ("!format.datetime().validate(object.data.v).hasValue()", "2024-01-01 10:00:00Z", 1),
+        ("string(duration(object.data.v)) != '1.5s'", "1500ms", 1),
+        # false denies: Kubernetes accepts these
+        ("!format.uuid().validate(object.data.v).hasValue()", "123e4567e89b12d3a456426614174000", 0),
+        ("!format.dns1123LabelPrefix().validate(object.data.v).hasValue()", "ab_-", 0),
+        ("[duration(object.data.v), duration('1s')].sum() < duration('1h')", "1m", 0),
+        ("[duration(object.data.v), duration('1h')].min() == duration(object.data.v)", "1m", 0),
+        ("int(duration(object.data.v)) == 1000000000", "1s", 0),
+        ("bool(object.data.v)", "T", 0),
+        # unchanged
+        ("isSemver(object.data.v, true)", "v1.2", 0),
+        ("int(object.data.v) <= 10", "5", 0),
+    ],
+)
+def test_admission_policy_decides_as_the_api_server(
+    write: Write, expression: str, value: str, code: int
+) -> None:
+    policy = write("policy.yaml", POLICY.format(expression=json.dumps(expression)))
+    manifests = write("cm.yaml", CONFIGMAP.format(value=json.dumps(value)))
+    result = CliRunner().invoke(
+        main, [*BASE, "--admission-policy", str(policy), str(manifests)], catch_exceptions=False
+    )
+    report: Any = json.loads(result.stdout)
+    assert result.exit_code == code, report
+    rules = [f["rule"] for r in report["results"] for f in r["findings"]]
+    assert rules == (["library/0"] if code else []), report
