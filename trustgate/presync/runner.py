@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trustgate.config import Config
-from trustgate.errors import Error
+from trustgate.errors import ConfigError, Error
 from trustgate.gate import Gate
 from trustgate.gate.recorder import Actor, DecisionContext, GitIdentity, content_hash
 from trustgate.gate.verdict import severity
@@ -131,7 +131,7 @@ class PresyncGate:
             (a reset and force-push, which adds no commit) names no pusher.
 
     Raises:
-        ConfigError: a signer file of `commits` is unusable.
+        ConfigError: a signer file of `commits` is unusable, or `presync.paths` is empty.
     """
 
     def __init__(
@@ -143,6 +143,13 @@ class PresyncGate:
         committer: tuple[str, str] = ("trustgate", "trustgate@localhost"),
         invoker: Mapping[str, str] | None = None,
     ) -> None:
+        if not config.presync.paths:  # no path judges nothing: every commit would pass
+            raise ConfigError(
+                "presync.paths is empty: the pre-sync gate would judge no file and let every commit through",
+                where=config.origin,
+                hint="list what the reconciler applies (`paths: [clusters/prod]`), "
+                "or `[.]` for the whole tree",
+            )
         self.gate = gate
         self.config = config
         self.settings = config.presync
