@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+import pytest
 import test_cli_presync
 from test_cli_presync import GATED, PRIVILEGED_POD, Keys, Setup
 
@@ -42,3 +43,16 @@ def test_empty_paths_are_a_configuration_error(setup: Callable[..., Setup], keys
     assert f"{config}:" in output and "presync.paths: is empty" in output, output
     assert "paths: [clusters/prod]" in output, output
     assert s.repo.ref(GATED) is None and _records(s) == []
+
+
+@pytest.mark.parametrize("gated_ref", ["refs/heads/a..b", "refs/heads/bad name", "refs/heads/x/", ""])
+def test_an_invalid_gated_ref_is_refused_before_anything_is_judged(
+    setup: Callable[..., Setup], gated_ref: str
+) -> None:
+    """Such a name was judged and recorded as "allow", then `git update-ref` failed."""
+    s = setup()
+    code, output = s.run(gated_ref=gated_ref)
+    assert code == 3, output
+    assert "--gated-ref" in output and "is not a valid ref name" in output, output
+    assert "nothing was judged or recorded" in output, output
+    assert _records(s) == []

@@ -373,6 +373,37 @@ def full_ref(name: str) -> str:
     return name if name.startswith("refs/") else f"refs/heads/{name}"
 
 
+def ref_format_problem(ref: str, *, timeout: float = 10.0) -> str:
+    """Why git would refuse `ref` (a full name, `refs/...`) as a ref name; "" when it accepts it.
+
+    Asked of `git check-ref-format` itself, so the rules are the ones `git update-ref` applies
+    when the gated ref is moved: a name it refuses would be judged and recorded, then fail to move.
+
+    Raises:
+        GitError: git is missing or does not answer.
+    """
+    if not ref.startswith("refs/"):  # `full_ref` names everything under refs/: no option to inject
+        return "a ref name starts with refs/"
+    try:
+        done = subprocess.run(
+            ["git", "check-ref-format", ref],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            env=_base_env(),
+        )
+    except FileNotFoundError as e:
+        raise GitError("git is not installed", hint="install git (Debian: apt-get install git)") from e
+    except subprocess.TimeoutExpired as e:
+        raise GitError(f"`git check-ref-format` did not finish within {timeout:g} s") from e
+    if done.returncode == 0:
+        return ""
+    return (
+        "`git check-ref-format` refuses it (`..`, a space, `~^:?*[\\`, `@{`, an empty component, "
+        "a `/` at the end...)"
+    )
+
+
 def open_local(path: str, *, timeout: float) -> Git:
     """A local repository (a work tree or bare).
 

@@ -59,6 +59,7 @@ from trustgate.presync.git import (
     open_remote,
     push,
     push_notes,
+    ref_format_problem,
 )
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
@@ -193,6 +194,19 @@ class PresyncGate:
         ref, gated_ref = full_ref(ref), full_ref(gated_ref)
         out = Outcome(Action.ERROR, ExitCode.NOT_EVALUATED, repository, ref, gated_ref)
         context = DecisionContext(repository=_clean(repository), ref=ref)
+        try:
+            # A name git refuses is the caller's mistake, not a state of the repository: stop before
+            # judging anything, and record nothing (the move would fail after an "allow" record).
+            for flag, name in (("--ref", ref), ("--gated-ref", gated_ref)):
+                why = ref_format_problem(name, timeout=self.settings.git_timeout_seconds)
+                if why:
+                    out.message = (
+                        f"{flag} {name!r} is not a valid ref name: {why}; nothing was judged or recorded"
+                    )
+                    return _done(out, started)
+        except Error as e:
+            out.message = e.diagnostics()
+            return _done(out, started)
         try:
             git = self._open(repository, (ref, gated_ref))
             candidate = git.resolve(ref)
