@@ -12,7 +12,10 @@ from collections.abc import Callable
 
 import pytest
 import test_cli_presync
-from test_cli_presync import GATED, PRIVILEGED_POD, Keys, Setup
+from click.testing import CliRunner
+from test_cli_presync import CONFIGMAP, GATED, NAMESPACE, PRIVILEGED_POD, Keys, Setup
+
+from trustgate.cli.main import main
 
 # Its fixtures, by the names the tests ask for.
 keys = test_cli_presync.keys
@@ -27,6 +30,49 @@ def _records(s: Setup) -> list[str]:
         if tables.fetchone() is None:
             return []
         return [row[0] for row in db.execute("SELECT record FROM decisions")]
+
+
+# -- kustomize's load restrictor -----------------------------------------------------------------
+
+
+def test_a_file_outside_the_kustomization_is_rendered_as_flux_does_and_judged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Flux builds with LoadRestrictionsNone (within its source), so `resources: [../../common/x.yaml]`
+    is applied: the gate renders it from the commit, judges it, and sees it change. Nothing outside
+    the repository is read. `check`, which has no repository to confine kustomize to, keeps the
+    default restrictor and says why."""
+    s = setup()
+    config = s.config_with("prod.yaml", paths="[clusters/prod]")
+    s.repo.write(
+        "clusters/prod/kustomization.yaml", "resources: [../../common/namespace.yaml, settings.yaml]\n"
+    )
+    s.repo.write("clusters/prod/settings.yaml", CONFIGMAP)
+    s.repo.write("common/namespace.yaml", NAMESPACE)
+    s.repo.commit("prod, with a shared namespace", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert "common/namespace.yaml" in output, output
+
+    s.repo.write("common/namespace.yaml", NAMESPACE + "---\n" + PRIVILEGED_POD)
+    s.repo.commit("a pod in the shared file", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/shop/debug" in output.replace("debug  ", "debug "), output
+
+    s.repo.write("common/namespace.yaml", NAMESPACE)
+    s.repo.write("clusters/prod/kustomization.yaml", "resources: [../../../outside.yaml, settings.yaml]\n")
+    s.repo.commit("a file outside the repository", ssh=keys.alice)
+    (s.repo.path.parent / "outside.yaml").write_text(PRIVILEGED_POD)
+    code, output = s.run(config=config)
+    assert code == 3, output
+
+    result = CliRunner().invoke(
+        main,
+        ["check", str(s.repo.path / "clusters" / "prod"), "-c", str(config), "--no-color"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3, result.output
+    assert "load restrictor" in result.output, result.output
 
 
 # -- the configuration and the gated ref --------------------------------------------------------
