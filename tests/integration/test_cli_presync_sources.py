@@ -8,6 +8,7 @@ Real git repositories, commits signed by test SSH and GPG keys, through the CLI 
 from __future__ import annotations
 
 import sqlite3
+import textwrap
 from collections.abc import Callable
 
 import pytest
@@ -30,6 +31,48 @@ def _records(s: Setup) -> list[str]:
         if tables.fetchone() is None:
             return []
         return [row[0] for row in db.execute("SELECT record FROM decisions")]
+
+
+# -- Argo CD's parameter overrides ---------------------------------------------------------------
+
+KUSTOMIZATION = "resources: [namespace.yaml, settings.yaml, pvc.yaml]\n"
+OVERRIDE = textwrap.dedent(
+    """\
+    kustomize:
+      namePrefix: renamed-
+      images: [busybox=evil.example.com/miner:latest]
+    """
+)
+# An override that is a Kubernetes object too: read as one in a plain directory, and merged by Argo CD.
+OVERRIDE_OBJECT = CONFIGMAP.replace("name: settings", "name: override") + OVERRIDE
+
+
+@pytest.mark.parametrize(
+    ("kustomize", "name", "text"),
+    [
+        (True, "deploy/.argocd-source.yaml", OVERRIDE),
+        (True, "deploy/.argocd-source-shop.yaml", OVERRIDE),
+        (False, "deploy/.argocd-source.yaml", OVERRIDE_OBJECT),
+    ],
+    ids=["kustomize-shared", "kustomize-per-app", "plain-directory-valid-object"],
+)
+def test_an_argocd_override_file_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys, kustomize: bool, name: str, text: str
+) -> None:
+    """Argo CD merges `.argocd-source*.yaml` into the source before rendering (a name prefix,
+    patches, images): what it applies is not what the files render to."""
+    s = setup()
+    if kustomize:
+        s.repo.write("deploy/kustomization.yaml", KUSTOMIZATION)
+        s.repo.commit("a kustomization", ssh=keys.alice)
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write(name, text)
+    s.repo.commit("an image override", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "presync/unread" in output and f"{name} is an Argo CD parameter override" in output, output
+    assert s.repo.ref(GATED) == gated
 
 
 # -- kustomize's load restrictor -----------------------------------------------------------------

@@ -796,10 +796,20 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 _RENDERED_UNREAD = (".jsonnet",)  # what a reconciler renders into objects and the loader cannot read
 
 
+def _argocd_override(path: str) -> bool:
+    """Whether `path` is one of the files Argo CD reads from an Application's path and merges into its
+    source before rendering ("Store Overrides In Git"): `.argocd-source.yaml`, and
+    `.argocd-source-<app>.yaml` (`<namespace>_<app>` with apps in any namespace). Any directory under
+    the paths may be an Application's path: which one is, is not known here."""
+    name = path.rpartition("/")[2]
+    return name == ".argocd-source.yaml" or (name.startswith(".argocd-source-") and name.endswith(".yaml"))
+
+
 def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[InputProblem]:
-    """Submodules, links leading out of the checked paths, and Jsonnet: content a reconciler (Argo CD
-    follows links and submodules, and renders `*.jsonnet` in a directory source) would deploy but
-    trustgate does not read. Reported, so the gate fails closed."""
+    """Submodules, links leading out of the checked paths, Jsonnet and Argo CD's parameter overrides:
+    content a reconciler (Argo CD follows links and submodules, renders `*.jsonnet` in a directory
+    source, and merges `.argocd-source*.yaml` into any source) would deploy but trustgate does not
+    read. Reported, so the gate fails closed."""
     roots = [p.strip("/").removeprefix("./") for p in paths]
     # What is exported besides the paths (`_included`: what their kustomizations name) is pinned by
     # the commit too: a link may lead there.
@@ -811,7 +821,19 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
 
     out = []
     for entry in entries:
-        if entry.path.endswith(_RENDERED_UNREAD) and _under(entry.path, roots):  # kustomize reads none
+        if _argocd_override(entry.path) and _under(entry.path, roots):
+            out.append(
+                InputProblem(
+                    Source(entry.path),
+                    "presync/unread",
+                    f"{entry.path} is an Argo CD parameter override: Argo CD merges it into the source of "
+                    "the Application whose path holds it before rendering (a name prefix, patches, images), "
+                    "so what it applies is not what trustgate renders from the files",
+                    "write the change into the manifests or the kustomization itself (Argo CD Image Updater: "
+                    "write-back-target kustomization), or leave the directory out of presync.paths",
+                )
+            )
+        elif entry.path.endswith(_RENDERED_UNREAD) and _under(entry.path, roots):  # kustomize reads none
             out.append(
                 InputProblem(
                     Source(entry.path),
