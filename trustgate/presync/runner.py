@@ -403,6 +403,13 @@ class PresyncGate:
 
         # 6. Removed protected objects; the objects as they are now (judged: an UPDATE of them).
         old: list[Mapping[str, object]] = []
+        before: Mapping[changes.ObjectKey, changes.Seen] = {}
+        rollback_note = (
+            f"a rollback to files {out.gated_ref} held before (decision {rollback_from})"
+            if rollback_from
+            else ""
+        )
+        granted = self._vet_approvals(git, changes.approvals(commits, commits_cfg.approvers), gated)
         if gated is not None and gated_tree is not None:
             before, before_problems = self._inventory(git, gated, gated_tree)
             old = self._objects.get(gated_tree) or []
@@ -419,7 +426,6 @@ class PresyncGate:
                         before_problems[0].hint,
                     )
                 )
-            granted = self._vet_approvals(git, changes.approvals(commits, commits_cfg.approvers), gated)
             extra.extend(
                 changes.removals(
                     before,
@@ -427,13 +433,14 @@ class PresyncGate:
                     protected_kinds=commits_cfg.protected_kinds,
                     granted=granted,
                     severity=weight,
-                    rollback_note=(
-                        f"a rollback to files {out.gated_ref} held before (decision {rollback_from})"
-                        if rollback_from
-                        else ""
-                    ),
+                    rollback_note=rollback_note,
                 )
             )
+        # 7. Reconciler sources added, changed or removed: they decide what the cluster pulls, past
+        # the gate (on a first run every one of the tree is an addition).
+        extra.extend(
+            changes.sources(before, after, granted=granted, severity=weight, rollback_note=rollback_note)
+        )
 
         decision = self.gate.evaluate(
             documents, problems, gate=GATE, context=context, extra=extra, notes=notes, old=old
@@ -450,7 +457,7 @@ class PresyncGate:
             self._note(git, out, candidate, decision, pushed_with_ref=False)
             return
 
-        # 7. Passed: move the gated ref (compare-and-swap), note, push.
+        # 8. Passed: move the gated ref (compare-and-swap), note, push.
         action = Action.CREATED if gated is None else Action.ADVANCED if fast_forward else Action.ROLLED_BACK
         remote = is_url(out.repository)
         git.update_ref(out.gated_ref, candidate, gated, f"trustgate presync: {decision.record_id or action}")
@@ -593,14 +600,17 @@ class PresyncGate:
             self._objects.pop(next(iter(self._objects)))
         return documents, problems
 
-    def _vet_approvals(self, git: Git, granted: list[changes.Approval], gated: str) -> list[changes.Approval]:
+    def _vet_approvals(
+        self, git: Git, granted: list[changes.Approval], gated: str | None
+    ) -> list[changes.Approval]:
         """The approvals that may count, each with what its commit's tree holds (`Approval.present`)
         and, for one that names no path, what its first parent's tree holds (`Approval.before`).
 
         An approving commit that does not descend from the gated commit was made before what the
         gate last let through (an abandoned branch merged in): it approves nothing. One whose tree
         cannot be rendered approves nothing either, nor does one naming no path whose first
-        parent's tree cannot be (what its own change removes is unknown).
+        parent's tree cannot be (what its own change removes is unknown). On a first run (`gated`
+        None) the range is the tip alone: its approvals may count.
         """
         out = []
         seen: dict[str, dict[changes.ObjectKey, str] | None] = {}
@@ -615,7 +625,7 @@ class PresyncGate:
         after_gated: dict[str, bool] = {}
         for approval in granted:
             if approval.commit not in after_gated:
-                after_gated[approval.commit] = git.is_ancestor(gated, approval.commit)
+                after_gated[approval.commit] = gated is None or git.is_ancestor(gated, approval.commit)
             if not after_gated[approval.commit]:
                 continue
             present = holds(approval.commit)
