@@ -1024,4 +1024,11 @@ def _explain(error: Any) -> str:  # a jsonschema.ValidationError
         return f"{error.message} (check the spelling against the schema)"
     if error.validator == "oneOf" and list(error.absolute_path)[:2] == ["manifests", "policies"]:
         return "a policy source needs exactly one of `builtin` or `path`"
+    if error.validator == "minItems" and list(error.absolute_path) == ["presync", "paths"]:
+        # An empty list would judge no file and pass every commit: the gate would be a no-op.
+        return (
+            "is empty: the pre-sync gate would judge no file and let every commit through; list what "
+            "the reconciler applies (`paths: [clusters/prod]`), or leave `paths` out (or write "
+            "`paths: [.]`) to judge the whole tree"
+        )
     return str(error.message)

@@ -1422,6 +1422,12 @@ def test_under_argo_replace_a_label_change_is_a_replacement(setup: Callable[...,
     assert code == 1 and "would be deleted and created again" in output, output
 
 
+# The reconcilers below are added and changed in the tests of replacement: their own change (a
+# reconciler source, `test_presync_sources.py`) is waived there.
+SOURCES_WAIVED = (
+    "exceptions:\n  - {name: reconciler-sources, rules: [reconciler-source], owner: platform,"
+    " reason: tested elsewhere, expires: '2099-01-01'}\n"
+)
 FLUX_KUSTOMIZATION = textwrap.dedent(
     """\
     apiVersion: kustomize.toolkit.fluxcd.io/v1
@@ -1503,7 +1509,7 @@ def test_a_reconciler_that_replaces_everything_marks_every_protected_object(
     """A Flux Kustomization with `spec.force: true` replaces whatever it cannot patch, an Argo CD
     Application syncing with `Replace=true` every resource: a protected object changed in the
     same tree is deleted and created again with no annotation of its own, as with a deletion."""
-    s = setup()
+    s = setup(SOURCES_WAIVED)
     s.repo.write("deploy/pvc.yaml", PVC)
     s.repo.write(path, reconciler)
     s.repo.commit("a volume and the reconciler that applies it", ssh=keys.alice)
@@ -1548,7 +1554,7 @@ def test_a_reconciler_that_replaces_everything_marks_every_protected_object(
 def test_a_reconciler_that_patches_marks_nothing(
     setup: Callable[..., Setup], keys: Keys, path: str, reconciler: str
 ) -> None:
-    s = setup()
+    s = setup(SOURCES_WAIVED)
     s.repo.write("deploy/pvc.yaml", PVC)
     s.repo.write(path, reconciler)
     s.repo.commit("a volume and the reconciler that applies it", ssh=keys.alice)
@@ -1564,7 +1570,7 @@ def test_turning_on_a_reconciler_wide_replace_needs_approval_for_the_protected_o
 ) -> None:
     """A change that could not be applied before (the gated ref moved all the same) is applied by
     replacing the object once the Kustomization gains `force: true`: as a newly marked object."""
-    s = setup()
+    s = setup(SOURCES_WAIVED)
     s.repo.write("deploy/pvc.yaml", PVC)
     s.repo.write("deploy/flux.yaml", FLUX_KUSTOMIZATION.replace("FORCE", "false"))
     s.repo.commit("a volume and the reconciler that applies it", ssh=keys.alice)

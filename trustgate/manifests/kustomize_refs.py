@@ -8,8 +8,10 @@ entry that is not a local file or directory (an http(s) URL, a git repository su
 `github.com/org/repo//base?ref=v1`, a Helm chart repository), and, given a root, one that
 leads outside it. kustomize fetches what is not local when it renders: what was judged would
 then be what the URL served at that moment, not what the commit holds, and the host that renders
-would fetch addresses of the committer's choosing. Leaves out: rendering (`loader`), and what
-kustomize itself refuses (a file outside a kustomization's root under its load restrictor).
+would fetch addresses of the committer's choosing. Leaves out: rendering (`loader`), and, without
+a root (`check`), a file outside a kustomization's own directory, which kustomize's default load
+restrictor refuses (with a root, `presync` renders without that restrictor: see
+`loader.render_kustomization`).
 """
 
 from __future__ import annotations

@@ -269,9 +269,16 @@ def _read_unit(
             return [], refused
         # A second rendering, with origin annotations, runs beside the plain one; it only
         # maps findings to source files, so policies never see the annotations.
-        with origins.OriginRender(unit.path, timeout=limits.kustomize_timeout_seconds) as annotated:
+        # Confined to `root` (every name checked above), files outside a kustomization's own
+        # directory are loaded, as Flux does (see `render_kustomization`).
+        unrestricted = root is not None
+        with origins.OriginRender(
+            unit.path, timeout=limits.kustomize_timeout_seconds, unrestricted=unrestricted
+        ) as annotated:
             try:
-                data = render_kustomization(unit.path, timeout=limits.kustomize_timeout_seconds)
+                data = render_kustomization(
+                    unit.path, timeout=limits.kustomize_timeout_seconds, unrestricted=unrestricted
+                )
             except InputError as e:
                 return [], [InputProblem(Source(unit.path), "input/kustomize", e.message, e.hint)]
             documents, problems = parse_bytes(data, unit.path, limits, rendered_from=unit.path)
@@ -808,8 +815,24 @@ def _type_name(value: Any) -> str:
     )
 
 
-def render_kustomization(directory: str, *, timeout: float) -> bytes:
+def render_kustomization(directory: str, *, timeout: float, unrestricted: bool = False) -> bytes:
     """Render a kustomization with `kubectl kustomize`.
+
+    kustomize's default load restrictor (LoadRestrictionsRootOnly, also Argo CD's unless
+    `kustomize.buildOptions` says otherwise) refuses a *file* outside a kustomization's own
+    directory (`resources: [../../common/ns.yaml]`); Flux builds with LoadRestrictionsNone, confined
+    to the source's root (fluxcd/pkg `kustomize.SecureBuild`). The restrictor only decides whether a
+    build fails, never what a build that succeeds holds, so the looser one judges what Flux applies
+    and what Argo CD with the default cannot build (and so does not apply). It is safe only where
+    every name kustomize reads is confined first: `presync` (`unrestricted`), whose export holds only
+    the commit's files and whose kustomizations may name nothing outside it (`kustomize_refs`, with
+    a root). `check` has no such root (the user's directory may name anything on the machine), so
+    there a file outside a kustomization's directory stays refused, with a hint.
+
+    Args:
+        directory: the kustomization's directory.
+        timeout: seconds.
+        unrestricted: build with `--load-restrictor LoadRestrictionsNone`.
 
     Raises:
         InputError: kubectl is missing, times out or fails; the message carries its stderr.
@@ -826,7 +849,12 @@ def render_kustomization(directory: str, *, timeout: float) -> bytes:
         )
     try:
         done = subprocess.run(
-            [kubectl, "kustomize", directory],
+            [
+                kubectl,
+                "kustomize",
+                *(["--load-restrictor", "LoadRestrictionsNone"] if unrestricted else []),
+                directory,
+            ],
             capture_output=True,
             timeout=timeout,
             check=False,
@@ -835,9 +863,17 @@ def render_kustomization(directory: str, *, timeout: float) -> bytes:
         raise InputError(f"kubectl kustomize did not finish within {timeout:g} s", where=directory) from e
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        hint = "run `kubectl kustomize " + directory + "` to see the whole error"
+        if message and "is not in or below" in message[-1]:  # the load restrictor refused a file
+            hint = (
+                "kustomize's default load restrictor (Argo CD's too) refuses a file outside the "
+                "kustomization's directory; give that file's directory a kustomization.yaml listing it "
+                "and name the directory instead (`trustgate presync` renders such a file as Flux does, "
+                "from the repository's files only)"
+            )
         raise InputError(
             "kubectl kustomize failed: " + (message[-1] if message else f"exit {done.returncode}"),
             where=directory,
-            hint="run `kubectl kustomize " + directory + "` to see the whole error",
+            hint=hint,
         )
     return done.stdout

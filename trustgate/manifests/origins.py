@@ -43,7 +43,7 @@ class OriginRender:
     keep pointing at the rendered output.
     """
 
-    def __init__(self, directory: str, *, timeout: float) -> None:
+    def __init__(self, directory: str, *, timeout: float, unrestricted: bool = False) -> None:
         # Imported here: every check maps lines (`locate`), only kustomizations render.
         import shutil
         import subprocess
@@ -71,7 +71,7 @@ class OriginRender:
                     f,
                 )
             self._process = subprocess.Popen(
-                [kubectl, "kustomize", self._dir],
+                [kubectl, "kustomize", *_restrictor(unrestricted), self._dir],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
@@ -270,3 +270,8 @@ def _step(node: Any, part: Any) -> Any:
     if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
         return node[part]
     return _MISSING
+
+
+def _restrictor(unrestricted: bool) -> list[str]:
+    """kubectl's flag for kustomize's load restrictor (see `loader.render_kustomization`)."""
+    return ["--load-restrictor", "LoadRestrictionsNone"] if unrestricted else []

@@ -7,7 +7,10 @@ approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name [in PATH]` trailer
 (globs; `Kind/name` for cluster-scoped objects) in a commit of the range that
 an allowed approver signed, whose own tree no longer holds the object, and
 that is for this removal: PATH holds the object's file, or, naming no path,
-the commit itself removes it under the gate's paths. Leaves out: rendering
+the commit itself removes it under the gate's paths. And reconciler sources
+(Flux sources, Kustomizations and HelmReleases, Argo CD Applications,
+ApplicationSets and AppProjects): adding, changing or removing one is approved the
+same way, by a `Trustgate-Approve-Source` trailer. Leaves out: rendering
 (the loader) and verifying signatures (git, `signatures.py`).
 """
 
@@ -24,7 +27,7 @@ from typing import Any
 from trustgate import kinds
 from trustgate.model import Document, DocumentResult, Finding, Severity, Source
 from trustgate.presync import reconcilers
-from trustgate.presync.git import APPROVAL_TRAILER, Commit
+from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit
 from trustgate.presync.signatures import signer_identities
 
 _BUILT_IN = kinds.Scopes()  # the built-in kinds' scopes, for callers that give no CRDs
@@ -89,6 +92,34 @@ _HOOKS = ("argocd.argoproj.io/hook", "helm.sh/hook")
 # kustomize api v0.12, any value at all before): a Flux Kustomization, which builds every path with
 # kustomize (generating a kustomization.yaml where there is none), then prunes it from the cluster.
 LOCAL_CONFIG = "config.kubernetes.io/local-config"
+
+
+# What tells a reconciler what to pull and how to apply it: a GitRepository that follows `main`
+# rather than the gated branch, a Kustomization with another `path`, patches or post-build
+# substitutions, a HelmRelease building a chart from the repository, an Argo CD Application with
+# another `targetRevision`, path or repository (or an ApplicationSet making one, an AppProject
+# widening what they may pull). Changed, it points the cluster at content the gate never judges,
+# and every later push there is applied past the gate: so any change of one (an addition, an edit,
+# a removal, whose reconciler then prunes what it applied) needs an approval (`sources`). Which
+# changes are harmless (a source that follows the gated ref, a path under `presync.paths`) is not
+# worked out: that could only ask for an approval less. Every kind of the Flux source, kustomize
+# and helm groups counts, so that a kind added in a later Flux release does too.
+_SOURCE_GROUPS = frozenset(
+    {
+        "source.toolkit.fluxcd.io",  # GitRepository, OCIRepository, Bucket, HelmRepository, HelmChart
+        "source.extensions.fluxcd.io",  # ArtifactGenerator
+        "kustomize.toolkit.fluxcd.io",  # Kustomization
+        "helm.toolkit.fluxcd.io",  # HelmRelease
+    }
+)
+_SOURCE_KINDS = frozenset(
+    {("argoproj.io", "Application"), ("argoproj.io", "ApplicationSet"), ("argoproj.io", "AppProject")}
+)
+
+
+def reconciler_source(key: ObjectKey) -> bool:
+    """Whether the object tells a reconciler what to pull and apply (see `_SOURCE_GROUPS`)."""
+    return key.group in _SOURCE_GROUPS or (key.group, key.kind) in _SOURCE_KINDS
 
 
 def _local_config(obj: Mapping[str, object]) -> bool:
@@ -168,9 +199,11 @@ def _replaces_anywhere(value: object) -> bool:
     return False
 
 
-def _content_digest(obj: Mapping[str, object], marker: str, tree: str = "") -> str:
-    """A digest of what, changed, has the reconciler replace the object (see `Seen.digest`)."""
-    whole = marker in ("argo", "hook") or tree == "argo"  # replaced on any drift (a hook: at every sync)
+def _content_digest(obj: Mapping[str, object], marker: str, tree: str = "", *, whole: bool = False) -> str:
+    """A digest of what, changed, has the reconciler replace the object (see `Seen.digest`); with
+    `whole` (a reconciler source: any change of it counts), of all of it."""
+    # Replaced on any drift (a hook: at every sync).
+    whole = whole or marker in ("argo", "hook") or tree == "argo"
     body = dict(obj) if whole else {k: v for k, v in obj.items() if k != "metadata"}
     text = json.dumps([marker, tree, body] if tree else [marker, body], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -202,6 +235,9 @@ class Approval:
     # a tree that holds an object only where they do not read it no longer holds it for them.
     present_unapplied: Mapping[ObjectKey, frozenset[str]] | None = None
     before_unapplied: Mapping[ObjectKey, frozenset[str]] | None = None
+    # A `Trustgate-Approve-Source` trailer: it approves a reconciler source's change (`sources`),
+    # never a removal of a protected object (`removals`), nor the other way round.
+    source: bool = False
 
 
 def parse_approval(value: str) -> tuple[str, str]:
@@ -313,7 +349,7 @@ def inventory(
             skipped[key] = dict(found) if copies is None else {r: w for r, w in copies.items() if r in found}
         if key is not None and key not in out:
             marker = _recreates(doc.obj)
-            digest = _content_digest(doc.obj, marker, tree)
+            digest = _content_digest(doc.obj, marker, tree, whole=reconciler_source(key))
             why = (
                 "it is a hook (argocd.argoproj.io/hook or helm.sh/hook): Argo CD deletes it and creates "
                 "it again at each sync it runs in (BeforeHookCreation, the default), or deletes it once run"
@@ -347,7 +383,7 @@ def approvals(commits: Sequence[Commit], approvers: Sequence[str]) -> list[Appro
     if not approvers:
         return out
     for commit in commits:
-        if not commit.approvals:
+        if not commit.approvals and not commit.source_approvals:
             continue
         identities = signer_identities(commit)
         approver = next(
@@ -356,9 +392,10 @@ def approvals(commits: Sequence[Commit], approvers: Sequence[str]) -> list[Appro
         if approver is None:
             continue
         parent = commit.parents[0] if commit.parents else ""
-        for value in commit.approvals:
-            pattern, scope = parse_approval(value)
-            out.append(Approval(pattern, commit.sha, approver, scope=scope, parent=parent))
+        for values, source in ((commit.approvals, False), (commit.source_approvals, True)):
+            for value in values:
+                pattern, scope = parse_approval(value)
+                out.append(Approval(pattern, commit.sha, approver, scope=scope, parent=parent, source=source))
     return out
 
 
@@ -457,7 +494,7 @@ def removals(
         now = None if key in dropped or lost else after.get(key)
         approval, refused = None, []
         for candidate in granted:
-            if not fnmatch.fnmatchcase(key.label, candidate.pattern):
+            if candidate.source or not fnmatch.fnmatchcase(key.label, candidate.pattern):
                 continue
             why_not = _saw(candidate, key, seen, now, list(lost))
             if not why_not:
@@ -503,6 +540,114 @@ def removals(
             finding.note = rollback_note
         source = Source(
             f"(deleted) {seen.source.file}", seen.source.line, seen.source.index, seen.source.rendered_from
+        )
+        out.append(
+            DocumentResult(source, seen.api_version, key.kind, key.namespace or None, key.name, [finding])
+        )
+    return out
+
+
+def _saw_source(approval: Approval, key: ObjectKey, gone: Seen | None, now: Seen | None) -> str:
+    """ "" when the approval covers this change of a reconciler source (`gone` None: an addition;
+    `now` None: a removal), else why not: as `_saw` for a removal, its commit must show the change
+    (the source as the candidate holds it, or gone) and be for it *here* (`in PATH`, or its own
+    commit makes the change under this gate's paths)."""
+    if approval.present is None:
+        return "its commit does not descend from the gated commit, or its tree cannot be rendered"
+    holds = approval.present.get(key)
+    if now is None and holds is not None:
+        return "its commit still holds the source"
+    if now is not None and holds != now.digest:
+        return "its commit does not hold the source as the candidate does"
+    if approval.scope:
+        if any(_covers(approval.scope, p) for seen in (gone, now) if seen is not None for p in _places(seen)):
+            return ""
+        return f"it names {approval.scope}, which does not hold the source here"
+    if approval.before is None and approval.parent:
+        return "it names no path, and what its own commit changes is unknown (its parent cannot be rendered)"
+    had = approval.before.get(key) if approval.before is not None else None
+    if had != holds:  # a root commit (no parent) adds what it holds
+        return ""
+    return "it names no path, and its own commit does not make this change under this gate's paths"
+
+
+def sources(
+    before: Mapping[ObjectKey, Seen],
+    after: Mapping[ObjectKey, Seen],
+    *,
+    granted: Sequence[Approval],
+    severity: Severity,
+    rollback_note: str = "",
+) -> list[DocumentResult]:
+    """One result per reconciler source (`reconciler_source`) the candidate adds, changes (any field)
+    or removes against `before` (the gated tree's objects; empty on a first run, where every source
+    of the tree is an addition: one that already follows `main` would otherwise never be looked
+    at); a blocking finding unless a `Trustgate-Approve-Source` approval covers it (`_saw_source`,
+    as `removals` approves).
+    """
+    out: list[DocumentResult] = []
+    changed = sorted(
+        k
+        for k in {*before, *after}
+        if reconciler_source(k) and (k not in before or k not in after or before[k].digest != after[k].digest)
+    )
+    for key in changed:
+        gone, now = before.get(key), after.get(key)
+        seen = now or gone
+        assert seen is not None
+        approval, refused = None, []
+        for candidate in granted:
+            if not candidate.source or not fnmatch.fnmatchcase(key.label, candidate.pattern):
+                continue
+            why_not = _saw_source(candidate, key, gone, now)
+            if not why_not:
+                approval = candidate
+                break
+            refused.append(f"the approval in commit {candidate.commit[:12]} does not count here: {why_not}")
+        how = (
+            "is added"
+            if gone is None
+            else "is removed (its reconciler prunes what it applied)"
+            if now is None
+            else "changes"
+        )
+        place = approval_place(seen)
+        trailer = f"{SOURCE_TRAILER}: {key.label}" + (f" in {place}" if place else "")
+        finding = Finding(
+            rule="reconciler-source",
+            severity=severity,
+            message=f"{key.label} {how}: a reconciler source tells Flux or Argo CD what to pull and how to "
+            "apply it, so a change of it can point the cluster at content the gate never judges (another "
+            "branch, path or repository, patches), past the gate",
+            source="presync",
+            fix=f"have an approver (commits.approvers) sign a commit with the trailer `{trailer}`"
+            + (f" (the commit that itself makes this change may leave out ` in {place}`)" if place else "")
+            + ", or add an exception (rule reconciler-source)",
+            policy="presync/reconciler-sources",
+            metadata={"source": key.label, "file": seen.source.file, "approvalTrailer": trailer},
+        )
+        if refused and approval is None:
+            finding.note = "; ".join(refused[:3]) + f"; write `{trailer}`"
+        if approval is not None:
+            finding.severity = Severity.INFO
+            finding.note = f"approved by {approval.approver} in commit {approval.commit[:12]}"
+            finding.metadata = {
+                **finding.metadata,
+                "approvedBy": approval.approver,
+                "approval": approval.commit,
+            }
+        elif rollback_note:
+            finding.severity = Severity.INFO
+            finding.note = rollback_note
+        source = (
+            seen.source
+            if now is not None
+            else Source(
+                f"(deleted) {seen.source.file}",
+                seen.source.line,
+                seen.source.index,
+                seen.source.rendered_from,
+            )
         )
         out.append(
             DocumentResult(source, seen.api_version, key.kind, key.namespace or None, key.name, [finding])

@@ -31,6 +31,8 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^/\s]+:")  # scheme://... or
 _FIELD = "\x1f"
 _RECORD = "\x1e"
 APPROVAL_TRAILER = "Trustgate-Approve-Deletion"
+# Approves a reconciler source added, changed or removed (`changes.sources`).
+SOURCE_TRAILER = "Trustgate-Approve-Source"
 NOTES_REF = "refs/notes/trustgate"
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # as the loader
 _GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
@@ -68,6 +70,7 @@ class Commit:
     subject: str
     signature: Signature
     approvals: tuple[str, ...] = ()  # values of Trustgate-Approve-Deletion trailers
+    source_approvals: tuple[str, ...] = ()  # values of Trustgate-Approve-Source trailers
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,7 @@ class Git:
                 "%ce",
                 "%s",
                 f"%(trailers:key={APPROVAL_TRAILER},valueonly,separator=%x1d)",
+                f"%(trailers:key={SOURCE_TRAILER},valueonly,separator=%x1d)",
             ]
         )
         # One `git log` for the whole range: git verifies every signature in one process tree.
@@ -192,7 +196,7 @@ class Git:
         found: dict[str, Commit] = {}
         records = out.split(_RECORD)[1:]
         heads = [r.split(_FIELD, 1)[0] for r in records]
-        if heads != list(shas) or any(len(r.rstrip("\n").split(_FIELD)) != 13 for r in records):
+        if heads != list(shas) or any(len(r.rstrip("\n").split(_FIELD)) != 14 for r in records):
             raise GitError(
                 "cannot read the commits: a commit's author, committer, subject or trailers contain the "
                 "control characters \\x1e or \\x1f, which could forge its signature status; refused",
@@ -201,7 +205,7 @@ class Git:
             )
         for record in records:
             parts = record.rstrip("\n").split(_FIELD)
-            sha, tree, parents, status, signer, key, fpr, an, ae, cn, ce, subject, trailers = parts
+            sha, tree, parents, status, signer, key, fpr, an, ae, cn, ce, subject, trailers, sources = parts
             kind = ""
             if status != "N":
                 kind = "ssh" if key.startswith("SHA256:") else "gpg"  # ssh-keygen names keys SHA256:...
@@ -216,6 +220,7 @@ class Git:
                 subject=subject,
                 signature=Signature(status=status, signer=signer, key=key, fingerprint=fpr, kind=kind),
                 approvals=tuple(v.strip() for v in trailers.split("\x1d") if v.strip()),
+                source_approvals=tuple(v.strip() for v in sources.split("\x1d") if v.strip()),
             )
         return [found[s] for s in shas if s in found]
 
@@ -396,6 +401,37 @@ def is_url(location: str) -> bool:
 def full_ref(name: str) -> str:
     """`main` -> `refs/heads/main`; a name under `refs/` stays as it is."""
     return name if name.startswith("refs/") else f"refs/heads/{name}"
+
+
+def ref_format_problem(ref: str, *, timeout: float = 10.0) -> str:
+    """Why git would refuse `ref` (a full name, `refs/...`) as a ref name; "" when it accepts it.
+
+    Asked of `git check-ref-format` itself, so the rules are the ones `git update-ref` applies
+    when the gated ref is moved: a name it refuses would be judged and recorded, then fail to move.
+
+    Raises:
+        GitError: git is missing or does not answer.
+    """
+    if not ref.startswith("refs/"):  # `full_ref` names everything under refs/: no option to inject
+        return "a ref name starts with refs/"
+    try:
+        done = subprocess.run(
+            ["git", "check-ref-format", ref],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            env=_base_env(),
+        )
+    except FileNotFoundError as e:
+        raise GitError("git is not installed", hint="install git (Debian: apt-get install git)") from e
+    except subprocess.TimeoutExpired as e:
+        raise GitError(f"`git check-ref-format` did not finish within {timeout:g} s") from e
+    if done.returncode == 0:
+        return ""
+    return (
+        "`git check-ref-format` refuses it (`..`, a space, `~^:?*[\\`, `@{`, an empty component, "
+        "a `/` at the end...)"
+    )
 
 
 def open_local(path: str, *, timeout: float) -> Git:

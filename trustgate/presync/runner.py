@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trustgate.config import Config
-from trustgate.errors import Error
+from trustgate.errors import ConfigError, Error
 from trustgate.gate import Gate
 from trustgate.gate.recorder import Actor, DecisionContext, GitIdentity, content_hash
 from trustgate.gate.verdict import severity
@@ -60,6 +60,7 @@ from trustgate.presync.git import (
     open_remote,
     push,
     push_notes,
+    ref_format_problem,
 )
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
@@ -132,7 +133,7 @@ class PresyncGate:
             (a reset and force-push, which adds no commit) names no pusher.
 
     Raises:
-        ConfigError: a signer file of `commits` is unusable.
+        ConfigError: a signer file of `commits` is unusable, or `presync.paths` is empty.
     """
 
     def __init__(
@@ -144,6 +145,13 @@ class PresyncGate:
         committer: tuple[str, str] = ("trustgate", "trustgate@localhost"),
         invoker: Mapping[str, str] | None = None,
     ) -> None:
+        if not config.presync.paths:  # no path judges nothing: every commit would pass
+            raise ConfigError(
+                "presync.paths is empty: the pre-sync gate would judge no file and let every commit through",
+                where=config.origin,
+                hint="list what the reconciler applies (`paths: [clusters/prod]`), "
+                "or `[.]` for the whole tree",
+            )
         self.gate = gate
         self.config = config
         self.settings = config.presync
@@ -188,6 +196,19 @@ class PresyncGate:
         ref, gated_ref = full_ref(ref), full_ref(gated_ref)
         out = Outcome(Action.ERROR, ExitCode.NOT_EVALUATED, repository, ref, gated_ref)
         context = DecisionContext(repository=_clean(repository), ref=ref)
+        try:
+            # A name git refuses is the caller's mistake, not a state of the repository: stop before
+            # judging anything, and record nothing (the move would fail after an "allow" record).
+            for flag, name in (("--ref", ref), ("--gated-ref", gated_ref)):
+                why = ref_format_problem(name, timeout=self.settings.git_timeout_seconds)
+                if why:
+                    out.message = (
+                        f"{flag} {name!r} is not a valid ref name: {why}; nothing was judged or recorded"
+                    )
+                    return _done(out, started)
+        except Error as e:
+            out.message = e.diagnostics()
+            return _done(out, started)
         try:
             git = self._open(repository, (ref, gated_ref))
             candidate = git.resolve(ref)
@@ -386,6 +407,13 @@ class PresyncGate:
 
         # 6. Removed protected objects; the objects as they are now (judged: an UPDATE of them).
         old: list[Mapping[str, object]] = []
+        before: Mapping[changes.ObjectKey, changes.Seen] = {}
+        rollback_note = (
+            f"a rollback to files {out.gated_ref} held before (decision {rollback_from})"
+            if rollback_from
+            else ""
+        )
+        granted = self._vet_approvals(git, changes.approvals(commits, commits_cfg.approvers), gated)
         if gated is not None and gated_tree is not None:
             before, before_problems = self._inventory(git, gated, gated_tree)
             old = self._objects.get(gated_tree) or []
@@ -402,7 +430,6 @@ class PresyncGate:
                         before_problems[0].hint,
                     )
                 )
-            granted = self._vet_approvals(git, changes.approvals(commits, commits_cfg.approvers), gated)
             extra.extend(
                 changes.removals(
                     before,
@@ -410,13 +437,14 @@ class PresyncGate:
                     protected_kinds=commits_cfg.protected_kinds,
                     granted=granted,
                     severity=weight,
-                    rollback_note=(
-                        f"a rollback to files {out.gated_ref} held before (decision {rollback_from})"
-                        if rollback_from
-                        else ""
-                    ),
+                    rollback_note=rollback_note,
                 )
             )
+        # 7. Reconciler sources added, changed or removed: they decide what the cluster pulls, past
+        # the gate (on a first run every one of the tree is an addition).
+        extra.extend(
+            changes.sources(before, after, granted=granted, severity=weight, rollback_note=rollback_note)
+        )
 
         decision = self.gate.evaluate(
             documents, problems, gate=GATE, context=context, extra=extra, notes=notes, old=old
@@ -433,7 +461,7 @@ class PresyncGate:
             self._note(git, out, candidate, decision, pushed_with_ref=False)
             return
 
-        # 7. Passed: move the gated ref (compare-and-swap), note, push.
+        # 8. Passed: move the gated ref (compare-and-swap), note, push.
         action = Action.CREATED if gated is None else Action.ADVANCED if fast_forward else Action.ROLLED_BACK
         remote = is_url(out.repository)
         git.update_ref(out.gated_ref, candidate, gated, f"trustgate presync: {decision.record_id or action}")
@@ -578,14 +606,17 @@ class PresyncGate:
             self._objects.pop(next(iter(self._objects)))
         return documents, problems
 
-    def _vet_approvals(self, git: Git, granted: list[changes.Approval], gated: str) -> list[changes.Approval]:
+    def _vet_approvals(
+        self, git: Git, granted: list[changes.Approval], gated: str | None
+    ) -> list[changes.Approval]:
         """The approvals that may count, each with what its commit's tree holds (`Approval.present`)
         and, for one that names no path, what its first parent's tree holds (`Approval.before`).
 
         An approving commit that does not descend from the gated commit was made before what the
         gate last let through (an abandoned branch merged in): it approves nothing. One whose tree
         cannot be rendered approves nothing either, nor does one naming no path whose first
-        parent's tree cannot be (what its own change removes is unknown).
+        parent's tree cannot be (what its own change removes is unknown). On a first run (`gated`
+        None) the range is the tip alone: its approvals may count.
         """
         out = []
         seen: dict[str, dict[changes.ObjectKey, changes.Seen] | None] = {}
@@ -600,7 +631,7 @@ class PresyncGate:
         after_gated: dict[str, bool] = {}
         for approval in granted:
             if approval.commit not in after_gated:
-                after_gated[approval.commit] = git.is_ancestor(gated, approval.commit)
+                after_gated[approval.commit] = gated is None or git.is_ancestor(gated, approval.commit)
             if not after_gated[approval.commit]:
                 continue
             present = holds(approval.commit)
@@ -854,10 +885,20 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 _RENDERED_UNREAD = (".jsonnet",)  # what a reconciler renders into objects and the loader cannot read
 
 
+def _argocd_override(path: str) -> bool:
+    """Whether `path` is one of the files Argo CD reads from an Application's path and merges into its
+    source before rendering ("Store Overrides In Git"): `.argocd-source.yaml`, and
+    `.argocd-source-<app>.yaml` (`<namespace>_<app>` with apps in any namespace). Any directory under
+    the paths may be an Application's path: which one is, is not known here."""
+    name = path.rpartition("/")[2]
+    return name == ".argocd-source.yaml" or (name.startswith(".argocd-source-") and name.endswith(".yaml"))
+
+
 def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[InputProblem]:
-    """Submodules, links leading out of the checked paths, and Jsonnet: content a reconciler (Argo CD
-    follows links and submodules, and renders `*.jsonnet` in a directory source) would deploy but
-    trustgate does not read. Reported, so the gate fails closed."""
+    """Submodules, links leading out of the checked paths, Jsonnet and Argo CD's parameter overrides:
+    content a reconciler (Argo CD follows links and submodules, renders `*.jsonnet` in a directory
+    source, and merges `.argocd-source*.yaml` into any source) would deploy but trustgate does not
+    read. Reported, so the gate fails closed."""
     roots = [p.strip("/").removeprefix("./") for p in paths]
     # What is exported besides the paths (`_included`: what their kustomizations name) is pinned by
     # the commit too: a link may lead there.
@@ -869,7 +910,19 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
 
     out = []
     for entry in entries:
-        if entry.path.endswith(_RENDERED_UNREAD) and _under(entry.path, roots):  # kustomize reads none
+        if _argocd_override(entry.path) and _under(entry.path, roots):
+            out.append(
+                InputProblem(
+                    Source(entry.path),
+                    "presync/unread",
+                    f"{entry.path} is an Argo CD parameter override: Argo CD merges it into the source of "
+                    "the Application whose path holds it before rendering (a name prefix, patches, images), "
+                    "so what it applies is not what trustgate renders from the files",
+                    "write the change into the manifests or the kustomization itself (Argo CD Image Updater: "
+                    "write-back-target kustomization), or leave the directory out of presync.paths",
+                )
+            )
+        elif entry.path.endswith(_RENDERED_UNREAD) and _under(entry.path, roots):  # kustomize reads none
             out.append(
                 InputProblem(
                     Source(entry.path),

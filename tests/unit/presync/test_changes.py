@@ -436,3 +436,51 @@ def test_a_base_and_its_overlay_under_one_path_are_two_sources() -> None:
     # Files read as they are: one source per entry; a second copy there is refused (Argo CD keeps the last).
     plain = [dataclasses.replace(d, source=Source(f"deploy/{i}.yaml")) for i, d in enumerate(docs)]
     assert len(changes.duplicates(plain, ["deploy"], severity=Severity.ERROR)) == 1
+
+
+def test_a_reconciler_source_added_changed_or_removed_needs_a_source_approval() -> None:
+    """Any field of a reconciler source counts (its metadata too); a deletion approval never
+    approves one, and a source approval names no removal of a protected object."""
+    repo = doc("GitRepository", "side", "flux-system", api="source.toolkit.fluxcd.io/v1")
+    app = doc("Application", "side", "argocd", api="argoproj.io/v1alpha1")
+    before = changes.inventory([repo, doc("ConfigMap", "settings", "shop")])
+    relabelled = Document(
+        repo.source, {**repo.obj, "metadata": {**repo.obj["metadata"], "labels": {"a": "b"}}}
+    )
+    after = changes.inventory([relabelled, app, doc("ConfigMap", "other", "shop")])
+    results = changes.sources(before, after, granted=[], severity=Severity.ERROR)
+    assert [(r.kind, r.findings[0].message.split(":")[0]) for r in results] == [
+        ("Application", "Application/argocd/side is added"),
+        ("GitRepository", "GitRepository/flux-system/side changes"),
+    ]
+    assert all(r.findings[0].severity == Severity.ERROR for r in results)
+    gone = changes.sources(before, {}, granted=[], severity=Severity.ERROR)
+    assert [r.findings[0].message.split(":")[0] for r in gone] == [
+        "GitRepository/flux-system/side is removed (its reconciler prunes what it applied)"
+    ]
+
+    app_key = next(k for k in after if k.kind == "Application")
+    seen = {app_key: after[app_key].digest}
+    (deletion,) = changes.approvals([commit(approvals=("Application/argocd/side",))], ["bob@example.com"])
+    source = dataclasses.replace(deletion, source=True)
+    added = changes.sources(
+        {},
+        {app_key: after[app_key]},
+        granted=[dataclasses.replace(deletion, present=seen, before={})],
+        severity=Severity.ERROR,
+    )
+    assert added[0].findings[0].severity == Severity.ERROR  # a deletion approval
+    added = changes.sources(
+        {},
+        {app_key: after[app_key]},
+        granted=[dataclasses.replace(source, present=seen, before={})],
+        severity=Severity.ERROR,
+    )
+    assert added[0].findings[0].severity == Severity.INFO  # its own commit adds it
+    added = changes.sources(
+        {},
+        {app_key: after[app_key]},
+        granted=[dataclasses.replace(source, present=seen, before=seen)],
+        severity=Severity.ERROR,
+    )
+    assert added[0].findings[0].severity == Severity.ERROR  # its parent held it already: not its change

@@ -1,0 +1,287 @@
+"""`trustgate presync` and what decides what the reconciler pulls: its sources, Argo CD's parameter
+overrides, kustomize's load restrictor, the configured paths and the gated ref's name.
+
+Real git repositories, commits signed by test SSH and GPG keys, through the CLI (the helpers of
+`test_cli_presync.py`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from collections.abc import Callable
+
+import pytest
+import test_cli_presync
+from click.testing import CliRunner
+from test_cli_presync import CONFIGMAP, GATED, NAMESPACE, PRIVILEGED_POD, Keys, Setup
+
+from trustgate.cli.main import main
+
+# Its fixtures, by the names the tests ask for.
+keys = test_cli_presync.keys
+setup = test_cli_presync.setup
+
+# A second reconciler source that follows `main` (never gated) and applies a path the gate does not
+# read: once the gated ref holds it, every push to main is applied past the gate.
+SIDE_SOURCES = textwrap.dedent(
+    """\
+    apiVersion: source.toolkit.fluxcd.io/v1
+    kind: GitRepository
+    metadata: {name: side, namespace: flux-system}
+    spec:
+      interval: 1m
+      url: ssh://git@git.example.com/platform/fleet.git
+      ref: {branch: main}
+    ---
+    apiVersion: kustomize.toolkit.fluxcd.io/v1
+    kind: Kustomization
+    metadata: {name: side, namespace: flux-system}
+    spec:
+      interval: 1m
+      sourceRef: {kind: GitRepository, name: side}
+      path: ./unchecked
+      prune: true
+    ---
+    apiVersion: argoproj.io/v1alpha1
+    kind: Application
+    metadata: {name: side, namespace: argocd}
+    spec:
+      project: default
+      source: {repoURL: ssh://git@git.example.com/platform/fleet.git, targetRevision: main, path: unchecked}
+      destination: {server: https://kubernetes.default.svc, namespace: default}
+      syncPolicy: {automated: {prune: true}}
+    """
+)
+SIDE_LABELS = ("GitRepository/flux-system/side", "Kustomization/flux-system/side", "Application/argocd/side")
+HELM_RELEASE = textwrap.dedent(
+    """\
+    apiVersion: helm.toolkit.fluxcd.io/v2
+    kind: HelmRelease
+    metadata: {name: shop, namespace: shop}
+    spec:
+      interval: 10m
+      chart:
+        spec: {chart: ./charts/shop, sourceRef: {kind: GitRepository, name: fleet, namespace: flux-system}}
+    """
+)
+
+
+def _records(s: Setup) -> list[str]:
+    if not s.log.exists():
+        return []
+    with sqlite3.connect(s.log) as db:
+        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'decisions'")
+        if tables.fetchone() is None:
+            return []
+        return [row[0] for row in db.execute("SELECT record FROM decisions")]
+
+
+# -- reconciler sources --------------------------------------------------------------------------
+
+
+def test_an_added_reconciler_source_needs_an_approval_naming_it(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A signed commit adding a GitRepository that follows main (and the Kustomization and Application
+    applying it) would hand every later unsigned push to the cluster: refused until an approver signs
+    for each source."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/side.yaml", SIDE_SOURCES)
+    s.repo.commit("a side source", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    for label in SIDE_LABELS:
+        assert f"{label} is added: a reconciler source tells Flux or Argo CD what to pull" in output, output
+        assert f"Trustgate-Approve-Source: {label} in deploy/side.yaml" in output, output
+    assert s.repo.ref(GATED) == gated
+
+    # A deletion approval is not a source approval, nor is an allowed signer who is no approver.
+    deletion = "\n".join(f"Trustgate-Approve-Deletion: {label} in deploy/side.yaml" for label in SIDE_LABELS)
+    s.repo.commit(f"approve\n\n{deletion}", gpg=keys.bob)
+    sources = "\n".join(f"Trustgate-Approve-Source: {label} in deploy/side.yaml" for label in SIDE_LABELS)
+    s.repo.commit(f"approve\n\n{sources}", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "reconciler-source" in output, output
+
+    s.repo.commit(f"approve\n\n{sources}", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == s.repo.head()
+
+
+def test_a_changed_or_removed_reconciler_source_needs_an_approval(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Pointing an approved source elsewhere (another path), or removing it (its reconciler prunes what
+    it applied), is a change of its own; the approver's commit that itself makes it needs no path."""
+    s = setup()
+    s.repo.write("deploy/side.yaml", SIDE_SOURCES)
+    sources = "\n".join(f"Trustgate-Approve-Source: {label}" for label in SIDE_LABELS)
+    s.repo.commit(f"side sources, approved in the commit that adds them\n\n{sources}", gpg=keys.bob)
+    code, output = s.run()  # a first run: every source of the tree is an addition, approved here
+    assert code == 0, output
+
+    s.repo.write("deploy/side.yaml", SIDE_SOURCES.replace("path: ./unchecked", "path: ./elsewhere"))
+    s.repo.commit("move the side path", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "Kustomization/flux-system/side changes" in output, output
+    assert output.count(": a reconciler source tells") == 1, output  # the others are as approved
+
+    s.repo.write("deploy/side.yaml", SIDE_SOURCES)
+    s.repo.commit("back", ssh=keys.alice)
+    assert s.run()[0] == 0  # the range as a whole changes nothing
+
+    s.repo.remove("deploy/side.yaml")
+    s.repo.commit("drop the side sources", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "Application/argocd/side is removed (its reconciler prunes what it applied)" in output, output
+
+    s.repo.write("deploy/side.yaml", SIDE_SOURCES)
+    s.repo.commit("restore", ssh=keys.alice)
+    s.repo.write("deploy/release.yaml", HELM_RELEASE)
+    s.repo.commit("a HelmRelease built from the repository", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "HelmRelease/shop/shop is added" in output, output
+
+
+def test_a_reconciler_source_in_the_first_tree_is_judged(setup: Callable[..., Setup], keys: Keys) -> None:
+    """A first run takes the history as it is, not the sources: one following main there would never
+    change again, and so never be looked at."""
+    s = setup()
+    s.repo.write("deploy/side.yaml", SIDE_SOURCES)
+    s.repo.commit("side sources", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "GitRepository/flux-system/side is added" in output, output
+    assert s.repo.ref(GATED) is None
+
+
+def test_an_exception_waives_a_reconciler_source(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup(
+        "exceptions:\n  - {name: side, rules: [reconciler-source], names: [side], owner: platform,"
+        " reason: bootstrap, expires: '2099-01-01'}\n"
+    )
+    assert s.run()[0] == 0
+    s.repo.write("deploy/side.yaml", SIDE_SOURCES)
+    s.repo.commit("side sources", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+
+
+# -- Argo CD's parameter overrides ---------------------------------------------------------------
+
+KUSTOMIZATION = "resources: [namespace.yaml, settings.yaml, pvc.yaml]\n"
+OVERRIDE = textwrap.dedent(
+    """\
+    kustomize:
+      namePrefix: renamed-
+      images: [busybox=evil.example.com/miner:latest]
+    """
+)
+# An override that is a Kubernetes object too: read as one in a plain directory, and merged by Argo CD.
+OVERRIDE_OBJECT = CONFIGMAP.replace("name: settings", "name: override") + OVERRIDE
+
+
+@pytest.mark.parametrize(
+    ("kustomize", "name", "text"),
+    [
+        (True, "deploy/.argocd-source.yaml", OVERRIDE),
+        (True, "deploy/.argocd-source-shop.yaml", OVERRIDE),
+        (False, "deploy/.argocd-source.yaml", OVERRIDE_OBJECT),
+    ],
+    ids=["kustomize-shared", "kustomize-per-app", "plain-directory-valid-object"],
+)
+def test_an_argocd_override_file_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys, kustomize: bool, name: str, text: str
+) -> None:
+    """Argo CD merges `.argocd-source*.yaml` into the source before rendering (a name prefix,
+    patches, images): what it applies is not what the files render to."""
+    s = setup()
+    if kustomize:
+        s.repo.write("deploy/kustomization.yaml", KUSTOMIZATION)
+        s.repo.commit("a kustomization", ssh=keys.alice)
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write(name, text)
+    s.repo.commit("an image override", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "presync/unread" in output and f"{name} is an Argo CD parameter override" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+# -- kustomize's load restrictor -----------------------------------------------------------------
+
+
+def test_a_file_outside_the_kustomization_is_rendered_as_flux_does_and_judged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Flux builds with LoadRestrictionsNone (within its source), so `resources: [../../common/x.yaml]`
+    is applied: the gate renders it from the commit, judges it, and sees it change. Nothing outside
+    the repository is read. `check`, which has no repository to confine kustomize to, keeps the
+    default restrictor and says why."""
+    s = setup()
+    config = s.config_with("prod.yaml", paths="[clusters/prod]")
+    s.repo.write(
+        "clusters/prod/kustomization.yaml", "resources: [../../common/namespace.yaml, settings.yaml]\n"
+    )
+    s.repo.write("clusters/prod/settings.yaml", CONFIGMAP)
+    s.repo.write("common/namespace.yaml", NAMESPACE)
+    s.repo.commit("prod, with a shared namespace", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert "common/namespace.yaml" in output, output
+
+    s.repo.write("common/namespace.yaml", NAMESPACE + "---\n" + PRIVILEGED_POD)
+    s.repo.commit("a pod in the shared file", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/shop/debug" in output.replace("debug  ", "debug "), output
+
+    s.repo.write("common/namespace.yaml", NAMESPACE)
+    s.repo.write("clusters/prod/kustomization.yaml", "resources: [../../../outside.yaml, settings.yaml]\n")
+    s.repo.commit("a file outside the repository", ssh=keys.alice)
+    (s.repo.path.parent / "outside.yaml").write_text(PRIVILEGED_POD)
+    code, output = s.run(config=config)
+    assert code == 3, output
+
+    result = CliRunner().invoke(
+        main,
+        ["check", str(s.repo.path / "clusters" / "prod"), "-c", str(config), "--no-color"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3, result.output
+    assert "load restrictor" in result.output, result.output
+
+
+# -- the configuration and the gated ref --------------------------------------------------------
+
+
+def test_empty_paths_are_a_configuration_error(setup: Callable[..., Setup], keys: Keys) -> None:
+    """`presync.paths: []` judged nothing and passed every commit."""
+    s = setup()
+    config = s.config_with("empty.yaml", paths="[]")
+    s.repo.write("deploy/pod.yaml", PRIVILEGED_POD)
+    s.repo.commit("a privileged pod", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert f"{config}:" in output and "presync.paths: is empty" in output, output
+    assert "paths: [clusters/prod]" in output, output
+    assert s.repo.ref(GATED) is None and _records(s) == []
+
+
+@pytest.mark.parametrize("gated_ref", ["refs/heads/a..b", "refs/heads/bad name", "refs/heads/x/", ""])
+def test_an_invalid_gated_ref_is_refused_before_anything_is_judged(
+    setup: Callable[..., Setup], gated_ref: str
+) -> None:
+    """Such a name was judged and recorded as "allow", then `git update-ref` failed."""
+    s = setup()
+    code, output = s.run(gated_ref=gated_ref)
+    assert code == 3, output
+    assert "--gated-ref" in output and "is not a valid ref name" in output, output
+    assert "nothing was judged or recorded" in output, output
+    assert _records(s) == []
