@@ -336,3 +336,8 @@ def test_the_same_config_given_twice_is_noted_not_refused(write: Write) -> None:
     lib = library(write, config("gatekeeper-system", "a"), config("gatekeeper-system", "a"))
     assert lib.exclusions is not None and lib.exclusions.where.endswith("config-0.yaml:1")
     assert any("given more than once" in n and "same namespace exclusions" in n for n in lib.notes)
+
+
+def test_a_field_named_every_opens_no_query() -> None:
+    text = 'package t\np {\n  x := input.every\n  y := {\n    "a": 1,\n    ("b"): 2}\n  y.a == x\n}\n'
+    assert gk.v0_compat(text) == text

@@ -323,7 +323,13 @@ def _v0_compat(text: str, file: str, first_line: int) -> str:
                     )
                     if is_body and head_end is None:
                         head_end = start
-            elif value == "{" and every_depth == len(stack) and last is not None and last[1] != "in":
+            elif (
+                value == "{"
+                and every_depth == len(stack)
+                and last is not None
+                and (last[0] != "punct" or last[1] in (")", "]", "}"))
+                and last[1] != "in"
+            ):
                 # The query of `every x in xs {`: a `{` after its domain (one right after `in` opens
                 # a literal domain, `every x in {1, 2} {`).
                 is_body, every_depth = True, None
@@ -339,7 +345,7 @@ def _v0_compat(text: str, file: str, first_line: int) -> str:
         else:
             if value == "|" and stack:
                 stack[-1].comprehension = True
-            if value == "every" and stack:
+            if value == "every" and stack and (last is None or last[1] != "."):  # not `input.every`
                 every_depth = len(stack)
             last_closed_body = False
         last = (kind, value, start, position)
