@@ -290,6 +290,8 @@ class GatekeeperSettings:
     # The code of templates with both Rego and CEL: cel (Gatekeeper's and gator's choice), rego, or
     # both (a disagreement is a finding).
     engine: str = "cel"
+    # Gatekeeper's own namespace: only its Config named `config` applies (Gatekeeper's POD_NAMESPACE).
+    namespace: str = "gatekeeper-system"
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,8 +526,11 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         ConfigError: the document does not match the schema.
     """
     import jsonschema  # only when a file is read: its import costs more than a whole small check
+    from referencing import Registry
 
-    validator = jsonschema.Draft202012Validator(_schema())
+    # An empty registry retrieves nothing: the schema's references are its own `#/$defs/`, and no
+    # `$ref` is ever fetched (jsonschema's default registry would fetch a remote one).
+    validator = jsonschema.Draft202012Validator(_schema(), registry=Registry())
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
@@ -643,6 +648,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             mode=Mode(gatekeeper["mode"]) if "mode" in gatekeeper else None,
             skip_unsupported=bool(gatekeeper.get("skipUnsupported", False)),
             engine=gatekeeper.get("engine", "cel"),
+            namespace=gatekeeper.get("namespace", GatekeeperSettings().namespace),
         ),
         admission_policies=tuple(base / p for p in manifests.get("admissionPolicies", ())),
         engine=EngineSettings(

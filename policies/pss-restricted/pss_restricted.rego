@@ -81,6 +81,15 @@ else if volume.downwardAPI != null
 else if volume.csi != null
 else if volume.ephemeral != null
 else if volume.image != null
+else if _defaulted_empty_dir(volume)
+
+# _defaulted_empty_dir(volume) holds when the volume sets no source: the API server
+# makes it an emptyDir (SetDefaults_Volume) before admission, and Pod Security
+# admission judges that.
+_defaulted_empty_dir(volume) if {
+	is_object(volume)
+	count(_volume_sources(volume)) == 0
+}
 
 _host_path_volume(volume) if volume.hostPath != null
 
@@ -95,8 +104,6 @@ _volume_sources(volume) := {key |
 _single(s) := [x | some x in s] if count(s) == 1
 
 _single(s) := [] if count(s) != 1
-
-_describe_sources(sources) := "no volume source" if count(sources) == 0
 
 _describe_sources(sources) := concat(", ", sort(sources)) if count(sources) > 0
 

@@ -194,11 +194,11 @@ test_volume_types_fire_on_non_core_volume if {
 	not _fires(doc, "pss-restricted-volume-types", array.concat(_dp, ["volumes", 0, "emptyDir"]))
 }
 
-test_volume_types_fire_on_volume_without_source if {
-	_fires(
-		_pod(object.union(_compliant_spec, {"volumes": [{"name": "empty"}]})),
+# A volume without a source is defaulted to an emptyDir by the API server (SetDefaults_Volume).
+test_volume_types_allow_volume_without_source if {
+	_silent(
+		_pod(object.union(_compliant_spec, {"volumes": [{"name": "empty"}, {"name": "null", "nfs": null}]})),
 		"pss-restricted-volume-types",
-		array.concat(_pp, ["volumes", 0]),
 	)
 }
 
@@ -214,14 +214,15 @@ test_volume_types_allowed_list if {
 }
 
 # _allowed_volume is a chain of field tests (for speed); it must accept every
-# source of allowed_volume_sources, and only when the source is not null.
+# source of allowed_volume_sources, and only when the source is not null (a
+# null one beside a forbidden source does not make the volume allowed).
 test_volume_types_every_allowed_source_passes if {
 	every source in restricted.allowed_volume_sources {
 		_silent(_pod(object.union(_compliant_spec, {"volumes": [{"name": "v", source: {}}]})), "pss-restricted-volume-types")
 		_fires(
-			_pod(object.union(_compliant_spec, {"volumes": [{"name": "v", source: null}]})),
+			_pod(object.union(_compliant_spec, {"volumes": [{"name": "v", source: null, "nfs": {"server": "s", "path": "/"}}]})),
 			"pss-restricted-volume-types",
-			array.concat(_pp, ["volumes", 0]),
+			array.concat(_pp, ["volumes", 0, "nfs"]),
 		)
 	}
 }

@@ -108,3 +108,42 @@ def test_suite_matches_opa(suite_path: Path) -> None:
             elif key in KNOWN and (ours == reference or both_errors):
                 problems.append(f"{key} now matches OPA: remove it from KNOWN")
     assert not problems, "\n".join(problems)
+
+
+# Line-based forms `v0_compat` rewrites for regorus, against OPA reading the same v0 text.
+V0_FORMS = {
+    "paren-line-inside-every": """\
+package t
+import future.keywords.every
+import future.keywords.in
+violation[{"msg": "all ok and big"}] {
+  xs := input.review.object.xs
+  every x in xs {
+    x.ok
+    (x.n + 1) > 2
+  }
+  every y in {1, 2} {
+    y > 0
+    (y + 1) > 1
+  }
+}
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(V0_FORMS))
+@pytest.mark.parametrize(
+    "xs",
+    [[{"ok": True, "n": 5}], [{"ok": True, "n": 0}], [{"ok": False, "n": 5}]],
+    ids=["big", "small", "not-ok"],
+)
+def test_v0_forms_match_opa(name: str, xs: list[dict[str, Any]]) -> None:
+    text = V0_FORMS[name]
+    engine = gk.embedded_engine()
+    engine.add_modules([gk.Module("t.rego", gk.v0_compat(text, file="t.rego"))])
+    review = {"object": {"xs": xs}}
+    ours = engine.eval_rule("data.t.violation", {"review": review})
+    opa = opa_engine([gk.Module("t.rego", text)], v0=True)
+    kind, value = opa_value(opa, "t.violation", {"review": review})
+    opa.close()
+    assert kind == "value" and ours == value

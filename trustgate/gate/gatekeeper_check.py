@@ -9,7 +9,9 @@ namespaced kind names no namespace (it may be applied in any: the constraint
 applies as if in one it selects, unlike gator, which reviews it as written) or
 one of a kind of unknown scope names one (it may be cleared: reviewed both ways),
 the Gatekeeper processes a `Config` excludes it from (the webhook at admission;
-the webhook and audit for a manifest),
+the webhook and audit for a manifest; never a manifest that names no namespace,
+nor what the ValidatingAdmissionPolicy Gatekeeper generates enforces), a warning
+on a `Config` among the documents judged,
 and the "could not evaluate" results of Gatekeeper sources that would not be
 enforced. The compiled constraint set is shared; each thread (and forked
 worker) compiles its own engine, and the change set of an evaluation becomes
@@ -61,6 +63,9 @@ class GatekeeperCheck:
         self._notes = tuple(sources.notes)
         self._unevaluable = tuple(sources.unevaluable)
         self.exclusions = sources.exclusions
+        # Constraints the ValidatingAdmissionPolicy Gatekeeper generates enforces: the API server runs
+        # it, so the Config's exclusions (Gatekeeper's processes) do not take them away.
+        self._vap_enforced = any(c.vap_action_name for c in self.set.constraints)
         self.wants_change_set = self.set.uses_inventory or self.set.needs_namespaces
         self.skip_unsupported = config.gatekeeper.skip_unsupported
         self.mode = config.gatekeeper.mode
@@ -143,8 +148,32 @@ class GatekeeperCheck:
         and, as the API server would create it if the kind is cluster-scoped,
         in none: a constraint either review matches applies.
         """
+        config = [self._config_in_manifests(doc, run.mode)] if gatekeeper.is_config(doc.obj) else []
         if not self._active:
-            return []
+            return config
+        return config + self._constraint_findings(doc, run)
+
+    def _config_in_manifests(self, doc: Document, mode: Mode) -> Finding:
+        """A Gatekeeper Config among the documents judged: once applied, it may take namespaces away
+        from Gatekeeper (its excludedNamespaces), which nothing here judges. A warning, never a deny:
+        a Config is a legitimate change, but one whoever approves it should see."""
+        spec = doc.obj.get("spec")
+        return Finding(
+            rule="gatekeeper/config-in-manifests",
+            severity=severity(False, mode),
+            rule_severity=Severity.WARNING,
+            message=f"a Gatekeeper Config ({_namespaced_name(doc.obj)}) is among the manifests: once "
+            "applied, its excludedNamespaces take namespaces away from Gatekeeper's webhook and audit, "
+            "and trustgate applies only a Config given with the Gatekeeper paths (--gatekeeper)",
+            source="gatekeeper",
+            fix="review its spec.match; keep Gatekeeper's Config with the Gatekeeper policy (and give it "
+            "with --gatekeeper) rather than with workloads",
+            path=("spec", "match") if isinstance(spec, Mapping) and "match" in spec else (),
+            policy="gatekeeper:config",
+        )
+
+    def _constraint_findings(self, doc: Document, run: Run) -> list[Finding]:
+        """`findings` for an active library: the constraints' findings and the Config's exclusions."""
         evaluator = self._evaluator(run)
         # Pre-sync knows the object as it is now: an UPDATE of it, with oldObject, as Gatekeeper sees.
         old = run.old_of(doc.obj)
@@ -174,15 +203,27 @@ class GatekeeperCheck:
         # Gatekeeper's Config: the webhook judges admission; a manifest at the gate is what the
         # webhook will judge and what audit will then report, so both processes count there.
         processes = ("webhook",) if doc.request is not None else ("webhook", "audit")
-        excluded = self._excluded(review, processes)
-        if excluded and len(excluded) == len(processes):
+        # A manifest that names no namespace lands in one the gate does not know, maybe none the
+        # Config excludes: it is never excluded by namespace (fail closed), whatever a pattern
+        # (`""`, `*`) would say of the empty namespace.
+        unplaced = placed and self._placement(review) is not gatekeeper.Placement.AS_REVIEWED
+        excluded = {} if unplaced else self._excluded(review, processes)
+        if self._skips(excluded, processes):
             out = [self._excluded_note(review, excluded, evaluated=False)]
         else:
             out = self._findings(
-                evaluator, review, subject, operation, run.mode, placed=placed, excluded=excluded
+                evaluator,
+                review,
+                subject,
+                operation,
+                run.mode,
+                placed=placed,
+                excluded=excluded,
+                everything=len(excluded) == len(processes),
             )
             if excluded:
-                out.append(self._excluded_note(review, excluded, evaluated=True))
+                everything = len(excluded) == len(processes)
+                out.append(self._excluded_note(review, excluded, evaluated=not everything))
         if placed and review.get("namespace") and self.scopes.namespaced(subject) is None:
             # Its kind's scope is unknown: if cluster-scoped, the API server clears the namespace it
             # names, and Gatekeeper reviews it (and what it expands to) in none, as reviewed. A
@@ -191,7 +232,7 @@ class GatekeeperCheck:
             cluster = {k: _cleared(v) if k in ("object", "oldObject") else v for k, v in review.items()}
             del cluster["namespace"]
             cluster_excluded = self._excluded(cluster, processes)
-            if len(cluster_excluded) == len(processes):
+            if self._skips(cluster_excluded, processes):
                 return out
             out += [
                 dataclasses.replace(finding, message=finding.message + _UNKNOWN_SCOPE)
@@ -203,10 +244,17 @@ class GatekeeperCheck:
                     run.mode,
                     placed=False,
                     excluded=cluster_excluded,
+                    everything=len(cluster_excluded) == len(processes),
                 )
                 if finding not in out
             ]
         return out
+
+    def _skips(self, excluded: Mapping[str, str], processes: Sequence[str]) -> bool:
+        """Whether the Config takes the object away from every process the gate stands in for, and
+        no constraint is enforced by the ValidatingAdmissionPolicy Gatekeeper generates (which the
+        API server runs whatever the Config says): then nothing is evaluated."""
+        return bool(excluded) and len(excluded) == len(processes) and not self._vap_enforced
 
     def _excluded(self, review: Mapping[str, Any], processes: Sequence[str]) -> dict[str, str]:
         """The processes of `processes` that Gatekeeper's Config excludes the reviewed object from,
@@ -221,12 +269,10 @@ class GatekeeperCheck:
     ) -> Finding:
         """The info finding that says a Config took the object away from Gatekeeper processes."""
         assert self.exclusions is not None  # only called when it excluded something
-        obj = review.get("object")
-        kind = review.get("kind")
         namespace = review.get("namespace") or ""
         what = f"namespace {namespace!r}"
-        if isinstance(kind, Mapping) and kind.get("kind") == "Namespace" and not kind.get("group"):
-            what = f"the Namespace {_name(obj)!r}"
+        if gatekeeper.reviews_namespace(review):
+            what = f"the Namespace {_name(review.get('object'))!r}"
         processes = " and ".join(excluded)
         patterns = ", ".join(sorted({repr(p) for p in excluded.values()}))
         text = (
@@ -239,6 +285,12 @@ class GatekeeperCheck:
             text += "the webhook admits it, so its violations are only what audit would report"
         else:
             text += "audit would not report it, so dryrun constraints' violations are left out"
+        if self._vap_enforced:
+            text += (
+                "; but constraints enforced by the ValidatingAdmissionPolicy Gatekeeper generates "
+                "(vap.k8s.io) keep their action: the API server enforces it, and Gatekeeper copies the "
+                "Config's exclusions into it only with --sync-vap-enforcement-scope"
+            )
         return Finding(
             rule="gatekeeper/config-excluded",
             severity=Severity.INFO,
@@ -258,9 +310,12 @@ class GatekeeperCheck:
         *,
         placed: bool,
         excluded: Mapping[str, str],
+        everything: bool = False,
     ) -> list[Finding]:
         """The findings of one review and of what its ExpansionTemplates generate from `subject`
-        (`excluded`: the Gatekeeper processes a Config takes the object away from)."""
+        (`excluded`: the Gatekeeper processes a Config takes the object away from; `everything`:
+        all the gate stands in for, so only what the generated ValidatingAdmissionPolicy enforces
+        is left)."""
         out: list[Finding] = []
         reviews: list[tuple[gatekeeper.Resultant | None, Mapping[str, Any]]] = [(None, review)]
         try:
@@ -269,18 +324,19 @@ class GatekeeperCheck:
                 for r in gatekeeper.expand(subject, evaluator.set.expansions, operation=operation)
             ]
         except gatekeeper.ExpansionError as e:
-            out.append(
-                Finding(
-                    rule="gatekeeper/expansion",
-                    severity=Severity.ERROR,
-                    message=f"unable to expand object: {e}",
-                    source="engine",
-                    fix="Gatekeeper rejects an object its ExpansionTemplates cannot expand",
+            if not everything:  # the webhook, which expands, would not review it
+                out.append(
+                    Finding(
+                        rule="gatekeeper/expansion",
+                        severity=Severity.ERROR,
+                        message=f"unable to expand object: {e}",
+                        source="engine",
+                        fix="Gatekeeper rejects an object its ExpansionTemplates cannot expand",
+                    )
                 )
-            )
         for resultant, item in reviews:
             placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
-            out.extend(self._review(evaluator, resultant, item, mode, placement, excluded))
+            out.extend(self._review(evaluator, resultant, item, mode, placement, excluded, everything))
         return out
 
     def _as_created(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -307,6 +363,7 @@ class GatekeeperCheck:
         mode: Mode,
         placement: gatekeeper.Placement,
         excluded: Mapping[str, str],
+        everything: bool = False,
     ) -> list[Finding]:
         generated = resultant is not None
         path: tuple[str | int, ...] = resultant.path if resultant is not None else ()
@@ -315,6 +372,9 @@ class GatekeeperCheck:
             return gatekeeper.implied(resultant, text) if resultant is not None else text
 
         matched, unknown = evaluator.matching(review, generated=generated, placement=placement)
+        if everything:  # no Gatekeeper process reviews it: only the generated VAP's bindings act
+            matched = [c for c in matched if c.vap_action_name]
+            unknown = [(c, n) for c, n in unknown if c.vap_action_name]
         # A namespaceSelector whose Namespace is not given cannot be decided: fail closed. The
         # constraint is evaluated as if it matched; a deny it would give is "could not evaluate".
         undecided = {constraint.id: namespace for constraint, namespace in unknown}
@@ -326,7 +386,7 @@ class GatekeeperCheck:
                 f"{undecided[constraint_id]!r} is not in the change set or the Gatekeeper inventory"
             )
 
-        out = self._skipped(evaluator, review, generated, path, message, placement)
+        out = [] if everything else self._skipped(evaluator, review, generated, path, message, placement)
         try:
             violations = evaluator.review(review, matched, placement=placement)
         except gatekeeper.ReviewError as e:  # the other constraints' violations stand beside the errors
@@ -368,11 +428,25 @@ class GatekeeperCheck:
             text = violation.message + _assumed(constraint, placement)
             if excluded:
                 # Gatekeeper's own action decides which process would act on the violation: the
-                # webhook on deny and warn, audit on all; the gate's mode only maps it.
+                # webhook on deny and warn, audit on all; the gate's mode only maps it. The binding of
+                # the ValidatingAdmissionPolicy Gatekeeper generates acts at the API server, which the
+                # Config does not reach (unless --sync-vap-enforcement-scope, which is not assumed).
                 action = override or gatekeeper.ACTIONS.get(constraint.action_name, Mode.ENFORCE)
-                if ("webhook" in excluded or action == Mode.AUDIT) and "audit" in excluded:
+                vap = (
+                    gatekeeper.ACTIONS.get(constraint.vap_action_name, Mode.ENFORCE)
+                    if constraint.vap_action_name
+                    else None
+                )
+                if vap is None and ("webhook" in excluded or action == Mode.AUDIT) and "audit" in excluded:
                     continue  # no Gatekeeper process would act on it
-                if "webhook" in excluded and constraint_mode != Mode.AUDIT:
+                if "webhook" in excluded and vap is not None:
+                    constraint_mode = vap
+                    text += (
+                        " (the Gatekeeper Config excludes it from the webhook, not from the "
+                        "ValidatingAdmissionPolicy Gatekeeper generates (vap.k8s.io), which the API "
+                        "server enforces)"
+                    )
+                elif "webhook" in excluded and constraint_mode != Mode.AUDIT:
                     constraint_mode = Mode.AUDIT
                     text += " (the Gatekeeper Config excludes it from the webhook: only audit reports it)"
             if constraint.id in undecided:
@@ -471,6 +545,12 @@ def _name(obj: Any) -> str:
     metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
     name = metadata.get("name") if isinstance(metadata, Mapping) else None
     return name if isinstance(name, str) else ""
+
+
+def _namespaced_name(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+    return f"{namespace if isinstance(namespace, str) else ''}/{_name(obj)}"
 
 
 def _cleared(obj: Mapping[str, Any]) -> Mapping[str, Any]:

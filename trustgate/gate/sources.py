@@ -264,7 +264,7 @@ def load_gatekeeper(config: Config) -> GatekeeperSources | None:
         return None
     from trustgate.policy import gatekeeper
 
-    library = gatekeeper.load_library(settings.paths, limits=config.limits)
+    library = gatekeeper.load_library(settings.paths, limits=config.limits, namespace=settings.namespace)
     where = ", ".join(str(p) for p in settings.paths)
     notes: list[str] = []
     unevaluable_found = list(library.foreign)
@@ -289,7 +289,7 @@ def load_gatekeeper(config: Config) -> GatekeeperSources | None:
             f"Gatekeeper Config {library.exclusions.name} ({library.exclusions.where}) excludes namespaces: "
             + (
                 "; ".join(
-                    f"{process}: {', '.join(excluded[process])}"
+                    f"{process}: {', '.join(p or repr(p) for p in excluded[process])}"
                     for process in gatekeeper.PROCESSES
                     if excluded.get(process)
                 )

@@ -48,7 +48,9 @@ CONSTRAINT_GROUP = "constraints.gatekeeper.sh"
 EXPANSION_GROUP = "expansion.gatekeeper.sh"
 EXPANSION_VERSIONS = ("v1alpha1", "v1beta1")
 CONFIG_GROUP = "config.gatekeeper.sh"
-CONFIG_NAME = "config"  # Gatekeeper reconciles only the Config of this name
+CONFIG_NAME = "config"  # Gatekeeper reconciles only the Config of this name, in its own namespace
+# Gatekeeper's own namespace (util.GetNamespace: POD_NAMESPACE, else this), whose `config` it reads.
+DEFAULT_NAMESPACE = "gatekeeper-system"
 # What `processes: ["*"]` excludes from (Gatekeeper's pkg/controller/config/process `allProcesses`).
 PROCESSES = ("audit", "webhook", "mutation-webhook", "sync")
 MAX_EXPANSION_DEPTH = 30  # Gatekeeper's maxRecursionDepth; a guard against cycles
@@ -178,6 +180,10 @@ _KEYWORDS = frozenset(
 )
 # Keywords that continue a rule (`p contains x`, `if {`, `} else = y {`) rather than start one.
 _HEAD_KEYWORDS = frozenset(("if", "contains", "else", "in", "as"))
+# Of those, the ones Rego v0 reads as keywords only when imported (`future.keywords.<name>`,
+# `future.keywords`, `rego.v1`): otherwise a statement that starts with one defines a rule of that name.
+_IMPORTED_KEYWORDS = frozenset(("if", "contains", "in"))
+_KEYWORD_IMPORT = re.compile(r"^[ \t]*import[ \t]+(?:future\.keywords(?:\.(?P<name>\w+))?|rego\.v1)\b", re.M)
 # Tokens after which a rule head cannot be complete: the next line continues it.
 _HEAD_CONTINUES = frozenset(
     (":=", "=", "==", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "&", "|", ",", ".")
@@ -227,12 +233,17 @@ class _NotRego(Exception):
 
 
 def _v0_compat(text: str, file: str, first_line: int) -> str:
-    def refuse(message: str, offset: int) -> PolicyError:
+    def refuse(message: str, offset: int, hint: str = "") -> PolicyError:
         return PolicyError(
             f"cannot normalise the template's Rego v0 for the embedded engine: {message}",
             where=f"{file}:{first_line + text.count(chr(10), 0, offset)}",
-            hint="write each body of a rule with several as a rule of its own, with its head on one line",
+            hint=hint
+            or "write each body of a rule with several as a rule of its own, with its head on one line",
         )
+
+    imported: set[str] = set()
+    for found in _KEYWORD_IMPORT.finditer(rego_text.code(text)):
+        imported |= {found.group("name")} if found.group("name") else set(_IMPORTED_KEYWORDS)
 
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement)
     stack: list[_Open] = []
@@ -244,6 +255,7 @@ def _v0_compat(text: str, file: str, first_line: int) -> str:
     last: tuple[str, str, int, int] | None = None  # the previous code token: (kind, text, start, end)
     last_closed_body = False  # the previous code token is the `}` of a rule body
     line_start = True  # no code token yet on this line
+    every_depth: int | None = None  # the depth of an `every` whose query's `{` is still to come
     position = 0
     while position < len(text):
         token = _TOKEN.match(text, position)
@@ -274,6 +286,15 @@ def _v0_compat(text: str, file: str, first_line: int) -> str:
             edits.append((last[3], last[3], ";"))
         line_start = False
         top = not stack
+        if top and ended and value in _IMPORTED_KEYWORDS and value not in imported:
+            # A rule named `if`, `in` or `contains` (v0 without the import): which rule its bodies
+            # belong to would be a guess, and the engine may read the name as the keyword.
+            raise refuse(
+                f"a statement starts with `{value}`, which in this module (no `import "
+                f"future.keywords.{value}`) is the name of a rule",
+                start,
+                hint=f"rename the rule: `{value}` is a keyword in Rego v1 and with the import",
+            )
         if top and ended and kind == "ident" and value not in _HEAD_KEYWORDS:  # a name starts one
             statement, head_end, has_else, ended = start, None, False, False
             directive = value in ("package", "import")
@@ -302,6 +323,16 @@ def _v0_compat(text: str, file: str, first_line: int) -> str:
                     )
                     if is_body and head_end is None:
                         head_end = start
+            elif (
+                value == "{"
+                and every_depth == len(stack)
+                and last is not None
+                and (last[0] != "punct" or last[1] in (")", "]", "}"))
+                and last[1] != "in"
+            ):
+                # The query of `every x in xs {`: a `{` after its domain (one right after `in` opens
+                # a literal domain, `every x in {1, 2} {`).
+                is_body, every_depth = True, None
             stack.append(_Open(value, body=is_body))
             last_closed_body = False
         elif value in (")", "]", "}"):
@@ -314,6 +345,8 @@ def _v0_compat(text: str, file: str, first_line: int) -> str:
         else:
             if value == "|" and stack:
                 stack[-1].comprehension = True
+            if value == "every" and stack and (last is None or last[1] != "."):  # not `input.every`
+                every_depth = len(stack)
             last_closed_body = False
         last = (kind, value, start, position)
     if stack:
@@ -418,7 +451,7 @@ class Match:
         kind = obj.get("kind")
         metadata = obj.get("metadata")
         metadata = metadata if isinstance(metadata, Mapping) else {}
-        is_namespace = kind == "Namespace" and group == ""
+        is_namespace = is_namespace_kind(group, kind)
         if self.kinds and not any(
             (not kinds or "*" in kinds or kind in kinds) and (not groups or "*" in groups or group in groups)
             for groups, kinds in self.kinds
@@ -475,6 +508,10 @@ class Constraint:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     action: Mode | None = None  # None: enforcementAction unset or "" (Gatekeeper's default, deny)
     action_name: str = "deny"
+    # What the binding of the ValidatingAdmissionPolicy Gatekeeper generates does ("" when there is
+    # none): a `scoped` constraint's action for `vap.k8s.io` (see `_may_generate_vap`). The API server
+    # enforces it, so the Config's webhook exclusions do not reach it.
+    vap_action_name: str = ""
 
     @property
     def id(self) -> str:
@@ -599,9 +636,8 @@ class ProcessExclusions:
         if not patterns:
             return None
         obj = review.get("object")
-        kind = review.get("kind")
         namespace: Any = review.get("namespace") or ""
-        if isinstance(kind, Mapping) and kind.get("kind") == "Namespace" and not kind.get("group"):
+        if reviews_namespace(review):
             namespace = _get(obj, "metadata", "name") if isinstance(obj, Mapping) else review.get("name")
         if not isinstance(namespace, str):
             return None
@@ -722,6 +758,10 @@ def parse_config(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Process
     """
     where = f"{file}:{line}"
     name = f"{_get(obj, 'metadata', 'namespace') or ''}/{_get(obj, 'metadata', 'name') or ''}"
+    for part in ("metadata", "spec"):
+        # The Config CRD's schema: objects (a `spec: []` would otherwise read as no exclusions).
+        if obj.get(part) is not None and not isinstance(obj.get(part), Mapping):
+            raise PolicyError(f"Config {name}: {part} must be a mapping, not {obj[part]!r}", where=where)
     excluded: dict[str, list[str]] = {}
     entries = _get(obj, "spec", "match")
     if entries is not None and not isinstance(entries, list):
@@ -767,19 +807,24 @@ def foreign_policy(obj: Mapping[str, Any]) -> str:
     return _FOREIGN_KINDS.get(f"{group}/{kind}") or _FOREIGN_GROUPS.get(group, "")
 
 
-def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Library:
+def load_library(
+    paths: Iterable[Path], *, limits: Limits | None = None, namespace: str = DEFAULT_NAMESPACE
+) -> Library:
     """Read templates, constraints and ExpansionTemplates from files and directories.
 
     Other Kubernetes documents (suites, samples, kustomization.yaml) are
     skipped and counted in `Library.skipped`; policies of other engines
     (Kyverno, ValidatingAdmissionPolicy, Gatekeeper mutators) are listed in
     `Library.foreign`, since they would silently not be enforced. Templates
-    are read first, so a constraint may come before its template.
+    are read first, so a constraint may come before its template. Of
+    Gatekeeper's `Config`s, only `<namespace>/config` is applied (`namespace`
+    is Gatekeeper's own), as Gatekeeper reconciles only that one.
 
     Raises:
         PolicyError: a path is unreadable, a template or ExpansionTemplate is
             malformed, two templates define one kind, a constraint names an
-            unknown kind, or its parameters do not match the template's schema.
+            unknown kind, or its parameters do not match the template's schema;
+            a Config is malformed, or Gatekeeper's own is given twice with other exclusions.
     """
     docs: list[_Doc] = []
     library = Library()
@@ -816,7 +861,7 @@ def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Libr
         if is_template(doc.obj):
             continue
         if is_config(doc.obj):
-            _add_config(library, doc)
+            _add_config(library, doc, namespace)
             continue
         if not is_constraint(doc.obj):
             reason = foreign_policy(doc.obj)
@@ -845,20 +890,44 @@ def load_library(paths: Iterable[Path], *, limits: Limits | None = None) -> Libr
     return library
 
 
-def _add_config(library: Library, doc: _Doc) -> None:
-    """Take a Gatekeeper Config's exclusions, as Gatekeeper would: only the one named `config`
-    (the last one read, with a note, when several are); any other is ignored with a note."""
+def _add_config(library: Library, doc: _Doc, namespace: str) -> None:
+    """Take a Gatekeeper Config's exclusions, as Gatekeeper would: only `<namespace>/config`
+    (config_controller's `CfgKey`); any other is ignored with a note naming it.
+
+    Raises:
+        PolicyError: the Config is malformed, or `<namespace>/config` was already given with other
+            exclusions (two objects cannot have one namespace and name, and which the cluster holds
+            is unknown).
+    """
     exclusions = parse_config(doc.obj, file=doc.file, line=doc.line)
-    if exclusions.name.rpartition("/")[2] != CONFIG_NAME:
+    wanted = f"{namespace}/{CONFIG_NAME}"
+    if exclusions.name != wanted:
+        unplaced = exclusions.name == f"/{CONFIG_NAME}"
         library.notes.append(
-            f"Gatekeeper Config {exclusions.name} ({exclusions.where}) is ignored: Gatekeeper reads "
-            f"only the Config named {CONFIG_NAME!r}"
+            f"Gatekeeper Config {exclusions.name} ({exclusions.where}) is ignored: Gatekeeper reads only "
+            f"{wanted}, the Config named {CONFIG_NAME!r} in its own namespace"
+            + (
+                " (this one names no metadata.namespace: set it, so that where it is applied is known)"
+                if unplaced
+                else " (manifests.gatekeeper.namespace sets that namespace)"
+            )
         )
         return
     if library.exclusions is not None:
-        library.notes.append(
-            f"Gatekeeper Config is given more than once; {exclusions.where} replaces "
-            f"{library.exclusions.where}, as applying them in order would"
+        if library.exclusions.excluded == exclusions.excluded:
+            # A library checkout repeats it (gatekeeper-library's sync.yaml files): which one the
+            # cluster holds changes nothing here.
+            library.notes.append(
+                f"Gatekeeper Config {wanted} is given more than once ({library.exclusions.where}, "
+                f"{exclusions.where}), with the same namespace exclusions"
+            )
+            return
+        raise PolicyError(
+            f"Gatekeeper Config {wanted} is given twice, with different namespace exclusions: also "
+            f"{library.exclusions.where}",
+            where=exclusions.where,
+            hint="a cluster holds one object of a namespace and name, and which of the two it would "
+            "be is unknown; keep one",
         )
     library.exclusions = exclusions
 
@@ -1154,12 +1223,15 @@ def parse_constraint(
     raw_action = spec.get("enforcementAction")
     action: Mode | None = None
     action_name = "deny"
+    vap_action_name = ""
     if raw_action is not None and raw_action != "":  # "" is deny, as unset (GetEnforcementAction)
         action_name = str(raw_action)
         if action_name == "scoped":
-            action_name = _scoped_action(
-                spec.get("scopedEnforcementActions"), label, where, vap=_may_generate_vap(template)
-            )
+            scoped = spec.get("scopedEnforcementActions")
+            vap = _may_generate_vap(template)
+            action_name = _scoped_action(scoped, label, where, vap=vap)
+            if vap:
+                vap_action_name = _strictest(_actions_for(scoped, label, where, {_VAP_POINT, "*"}), "")
         if action_name not in ACTIONS:
             raise PolicyError(
                 f"{label}: enforcementAction {raw_action!r} is not deny, warn or dryrun", where=where
@@ -1174,6 +1246,7 @@ def parse_constraint(
         parameters=parameters,
         action=action,
         action_name=action_name,
+        vap_action_name=vap_action_name,
     )
 
 
@@ -1212,7 +1285,17 @@ def validate_parameters(template: Template, parameters: Any, *, label: str, wher
             hint="fix the template's schema: the API server refuses a CustomResourceDefinition "
             "with it, so Gatekeeper cannot create the constraint kind",
         ) from e
-    errors = sorted(validator.iter_errors(defaulted), key=lambda e: list(e.absolute_path))
+    from referencing.exceptions import Unresolvable
+
+    try:
+        errors = sorted(validator.iter_errors(defaulted), key=lambda e: list(e.absolute_path))
+    except Unresolvable as e:  # `_check_schema` refuses `$ref`; nothing is ever fetched for one
+        raise PolicyError(
+            f"{label}: template {template.name} has a parameter schema with a reference that cannot "
+            f"be resolved: {e}",
+            where=template.where,
+            hint="remove $ref from the schema: the API server refuses it in a CustomResourceDefinition",
+        ) from e
     if errors:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in ('parameters', *e.absolute_path))}: {e.message}" for e in errors
@@ -1771,13 +1854,20 @@ def _wildcard(pattern: str, value: str) -> bool:
 
 def _wildcard_generate_name(pattern: str, generate_name: str) -> bool:
     """Gatekeeper's `Wildcard.MatchesGenerateName`: could a name generated from `generate_name`
-    match? `*x*` if it contains x, `x*` if it starts with x; a suffix or exact pattern never (the
-    generated suffix is unknown)."""
-    if len(pattern) >= 2 and pattern.startswith("*") and pattern.endswith("*"):
-        return pattern[1:-1] in generate_name
-    if pattern.endswith("*"):
-        return generate_name.startswith(pattern[:-1])
-    return False
+    match? `*x*` if it contains x, `x*` if it starts with x (`_wildcard`'s two branches for a
+    trailing `*`); a suffix or exact pattern never (the generated suffix is unknown)."""
+    return pattern.endswith("*") and _wildcard(pattern, generate_name)
+
+
+def is_namespace_kind(group: Any, kind: Any) -> bool:
+    """Whether a group and kind are the core Namespace (what Gatekeeper judges by its own name)."""
+    return kind == "Namespace" and not group
+
+
+def reviews_namespace(review: Mapping[str, Any]) -> bool:
+    """Whether `input.review` is of a core Namespace (by the review's `kind`)."""
+    kind = review.get("kind")
+    return isinstance(kind, Mapping) and is_namespace_kind(kind.get("group"), kind.get("kind"))
 
 
 def _block_line(tree: Any, path: tuple[str | int, ...], default: int) -> int:
@@ -1933,20 +2023,37 @@ def _scoped_action(value: Any, label: str, where: str, *, vap: bool = False) -> 
     Raises:
         PolicyError: scopedEnforcementActions is not a list of {action, enforcementPoints}.
     """
+    points = {"validation.gatekeeper.sh", "gator.gatekeeper.sh", "*"} | ({_VAP_POINT} if vap else set())
+    return _strictest(_actions_for(value, label, where, points), "dryrun")
+
+
+_VAP_POINT = "vap.k8s.io"  # the enforcement point of the ValidatingAdmissionPolicy Gatekeeper generates
+
+
+def _actions_for(value: Any, label: str, where: str, points: set[str]) -> set[str]:
+    """The actions scopedEnforcementActions names for any of `points` (Gatekeeper's
+    `ScopedActionForEP`, where `*` names every enforcement point).
+
+    Raises:
+        PolicyError: scopedEnforcementActions is not a list of {action, enforcementPoints}.
+    """
     field_name = f"{label}: spec.scopedEnforcementActions"
-    points_acting = {"validation.gatekeeper.sh", "gator.gatekeeper.sh", "*"} | (
-        {"vap.k8s.io"} if vap else set()
-    )
     actions = set()
     for i, item in enumerate(_items(value, field_name, where)):
         if not isinstance(item, Mapping):
             raise PolicyError(f"{field_name}[{i}] must be a mapping", where=where)
-        points = _items(item.get("enforcementPoints"), f"{field_name}[{i}].enforcementPoints", where)
-        if not all(isinstance(p, Mapping) for p in points):
+        named = _items(item.get("enforcementPoints"), f"{field_name}[{i}].enforcementPoints", where)
+        if not all(isinstance(p, Mapping) for p in named):
             raise PolicyError(f"{field_name}[{i}].enforcementPoints entries must be mappings", where=where)
-        if {p.get("name") for p in points} & points_acting:
+        if {p.get("name") for p in named} & points:
             actions.add(str(item.get("action")))
+    return actions
+
+
+def _strictest(actions: set[str], none: str) -> str:
+    """deny, then warn, then dryrun; `none` when there is no action (an unknown one is refused by
+    the caller)."""
     for action in ("deny", "warn", "dryrun"):
         if action in actions:
             return action
-    return next(iter(sorted(actions)), "dryrun")  # an unknown action is refused by the caller
+    return next(iter(sorted(actions)), none)

@@ -152,6 +152,13 @@ class SchemaSet:
         if not isinstance(schema, Mapping) or not isinstance(version.get("name"), str):
             return 0
         key = (f"{group}/{version['name']}", kind)
+        problems = crd_schema_problems(schema, f"spec.versions[{version['name']}].schema.openAPIV3Schema")
+        if problems:  # the API server refuses the CRD, and a `$ref` would be fetched
+            raise ConfigError(
+                f"CustomResourceDefinition {kind}: "
+                + "; ".join(f"{place}: {problem}" for place, problem in problems),
+                hint="the API server refuses a CustomResourceDefinition with this schema",
+            )
         self._crd_schemas[key] = crd_to_json_schema(schema, strict=self.strict)
         self._crd_decode[key] = (copy.deepcopy(dict(schema)), '"default"' in json.dumps(schema))
         if "x-kubernetes-validations" in json.dumps(schema):
@@ -274,7 +281,10 @@ class SchemaSet:
         if crd is not None:
             # The API server checks the formats it knows on strings; jsonschema-rs calls custom
             # format checkers on strings only, and `_convert` left no other format in the schema.
-            validator = jsonschema_rs.validator_for(crd, formats=_format_checkers(crd), validate_formats=True)
+            # `offline`: a `$ref` (refused in `add_crd`) is never fetched over the network or from disk.
+            validator = jsonschema_rs.validator_for(
+                crd, formats=_format_checkers(crd), validate_formats=True, offline=True
+            )
         else:
             validator = self._compile_builtin(api_version, kind)
         self._validators[key] = validator
@@ -349,7 +359,7 @@ class SchemaSet:
 def _builtin_validator(schema: Any) -> Any:
     """A built-in kind's validator: its only formats are `_mark_decoded_formats`' (cache hit or not)."""
     checkers = {name: known.check for name, known in builtin_formats.DECODED.items()}
-    return jsonschema_rs.validator_for(schema, formats=checkers, validate_formats=True)
+    return jsonschema_rs.validator_for(schema, formats=checkers, validate_formats=True, offline=True)
 
 
 _SCHEMA_MAPS = ("properties", "patternProperties")
@@ -662,10 +672,26 @@ def _convert(node: Any, *, strict: bool, top: bool = False) -> Any:
 _OPENAPI_TYPES = ("array", "boolean", "integer", "number", "object", "string")
 
 
+# Keywords apiextensions validation refuses in a CRD schema (`specStandardValidatorV3.validate`),
+# with the test Go makes: present at all, or present and not empty. `$ref` would also make a JSON
+# schema validator fetch what it names; `definitions`, `dependencies`, `id` and `additionalItems`
+# mean something to it that they cannot mean in a CRD.
+_REFUSED_KEYWORDS: Mapping[str, bool] = {  # keyword -> refused even when empty
+    "$ref": True,
+    "id": False,
+    "definitions": False,
+    "dependencies": True,
+    "additionalItems": True,
+    "patternProperties": False,
+}
+
+
 def crd_schema_problems(schema: Any, path: str = "openAPIV3Schema") -> list[tuple[str, str]]:
     """What in a CRD schema the API server refuses and a validator here could not run: a `type`
-    outside the OpenAPI v3 types, and a `pattern` Go's `regexp.Compile` refuses (apiextensions
-    validation checks both). Each problem is (the schema place, what is wrong).
+    outside the OpenAPI v3 types, a `pattern` Go's `regexp.Compile` refuses, `$ref`, `id`,
+    `definitions`, `dependencies`, `additionalItems`, `patternProperties`, `items` that is a list
+    rather than one schema, and `uniqueItems: true` (apiextensions validation refuses each). Each
+    problem is (the schema place, what is wrong).
     """
     from trustgate.policy import _gobuiltins
 
@@ -675,6 +701,15 @@ def crd_schema_problems(schema: Any, path: str = "openAPIV3Schema") -> list[tupl
         node, where = stack.pop()
         if not isinstance(node, Mapping):
             continue
+        for keyword, even_empty in _REFUSED_KEYWORDS.items():
+            if keyword in node and node[keyword] is not None and (even_empty or node[keyword]):
+                out.append((f"{where}.{keyword}", f"{keyword} is not supported in a CRD schema"))
+        if isinstance(node.get("items"), list):
+            out.append((f"{where}.items", "items must be a schema object and not an array"))
+        if node.get("uniqueItems") is True:
+            out.append(
+                (f"{where}.uniqueItems", "uniqueItems cannot be set to true (the API server refuses it)")
+            )
         if "type" in node and node["type"] not in (*_OPENAPI_TYPES, ""):
             kind = node["type"]
             out.append(
@@ -712,6 +747,14 @@ def crd_schema_problems(schema: Any, path: str = "openAPIV3Schema") -> list[tupl
     return sorted(out)
 
 
+def _offline_registry() -> Any:
+    """A `referencing` registry for `jsonschema` that retrieves nothing: a reference to anything
+    outside the schema is unresolvable, never fetched (a template or CRD names what it likes)."""
+    from referencing import Registry
+
+    return Registry()  # its default `retrieve` raises NoSuchResource for every URI
+
+
 def parameters_validator(schema: Mapping[str, Any], *, strict: bool) -> Any:
     """A `jsonschema` validator of a part of an object (a Gatekeeper constraint's parameters)
     against a CRD schema (`crd_to_json_schema` with `root=False`), with `pattern` matched as the
@@ -733,7 +776,8 @@ def _parameters_validator(schema_json: str, strict: bool) -> Any:
     converted = crd_to_json_schema(json.loads(schema_json), strict=strict, root=False)
     # Formats are not asserted here (the "regex" format would be Python's `re`, not Go's).
     jsonschema.Draft7Validator.check_schema(converted, format_checker=jsonschema.FormatChecker(formats=()))
-    return _go_pattern_validator()(converted)
+    # `crd_schema_problems` refused `$ref`; should one get here, it resolves to nothing fetched.
+    return _go_pattern_validator()(converted, registry=_offline_registry())
 
 
 @cache
