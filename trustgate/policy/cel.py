@@ -41,6 +41,7 @@ from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
 from trustgate.manifests.loader import lone_surrogate, path_text
 from trustgate.policy import crd_formats
+from trustgate.policy._gostrconv import parse_float
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
@@ -777,11 +778,23 @@ def _query(value: Any) -> dict[str, list[str]]:
 # and compares the others with the traits.Comparer of the kept item: a comparison across types
 # (but for numbers) is an error value, which min, max and isSorted pass over; an item with no
 # comparison at all (a list, map, null or Kubernetes value) is "no such overload". The bindings
-# hand Python a duration or timestamp to the microsecond: they are compared and summed so.
+# see a duration or timestamp to the microsecond only, and a uint as an int: `_go_time_rewrite`
+# hands these functions, beside the list, each item's exact text or its uint-ness
+# (`_go_list_tail`), and min and max give back an index, so the runtime returns the item itself.
 
 _NO_OVERLOAD = "no such overload"
 _MAX_DURATION_NANOS = 2**63 - 1
-_COMPARABLE = (bool, int, float, str, bytes, bytearray, dt.timedelta, dt.datetime)
+
+
+@dataclass(frozen=True, slots=True)
+class _Exact:
+    """A duration or timestamp to the nanosecond (a timestamp's nanoseconds since the epoch)."""
+
+    kind: str
+    nanos: int
+
+
+_COMPARABLE = (bool, int, float, str, bytes, bytearray, _Exact)
 
 
 def _go_compare(a: Any, b: Any) -> int | None:
@@ -795,61 +808,88 @@ def _go_compare(a: Any, b: Any) -> int | None:
             return None
     elif isinstance(a, (bytes, bytearray)) and isinstance(b, (bytes, bytearray)):
         a, b = bytes(a), bytes(b)
+    elif isinstance(a, _Exact) and isinstance(b, _Exact):
+        if a.kind != b.kind:
+            return None
+        a, b = a.nanos, b.nanos
     elif type(a) is not type(b):
         return None
     return int((a > b) - (a < b))
 
 
-def _list_items(values: list[Any], kinds: tuple[type, ...]) -> list[Any]:
-    """The items of a list given to a lists function, refused as cel-go's dispatch refuses them."""
-    if (values and not isinstance(values[0], kinds)) or any(not isinstance(v, _COMPARABLE) for v in values):
+def _timestamp_nanos(text: str) -> int:
+    """The nanoseconds since the epoch of a timestamp as the runtime's string() writes it."""
+    match = _RUNTIME_TIMESTAMP_TEXT.fullmatch(text)
+    if match is None:
+        raise _LibraryError(f"internal: unexpected timestamp text {text!r}")
+    seconds = dt.datetime.fromisoformat(match[1] + "+00:00") - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    whole = seconds.days * 86_400 + seconds.seconds
+    return whole * 10**9 + int((match[2] or "").ljust(9, "0"))
+
+
+def _exact_items(values: list[Any], tags: list[Any]) -> list[Any]:
+    """The items of a list given to a lists function, a duration or timestamp exact (from its
+    tag), refused as cel-go's dispatch refuses them."""
+    items = [
+        _Exact("duration", _runtime_duration_nanos(tag))
+        if isinstance(v, dt.timedelta)
+        else _Exact("timestamp", _timestamp_nanos(tag))
+        if isinstance(v, dt.datetime)
+        else v
+        for v, tag in zip(values, tags, strict=True)
+    ]
+    if any(not isinstance(v, _COMPARABLE) for v in items):
         raise _LibraryError(_NO_OVERLOAD)
-    return values
+    return items
 
 
-def _is_sorted(values: list[Any]) -> bool:
-    items = _list_items(values, _COMPARABLE)
+def _go_is_sorted(values: list[Any], tags: list[Any]) -> bool:
+    items = _exact_items(values, tags)
     return all(_go_compare(items[i], items[i + 1]) != 1 for i in range(len(items) - 1))
 
 
-def _extreme(values: list[Any], name: str) -> Any:
-    """min or max: the first item, replaced by each later one that compares below (above) it."""
-    items = _list_items(values, _COMPARABLE)
+def _go_extreme(values: list[Any], tags: list[Any], name: str) -> int:
+    """min or max: the index of the first item, replaced by each later one that compares below
+    (above) it."""
+    items = _exact_items(values, tags)
     if not items:
         raise _LibraryError(f"{name} called on empty list")
     prefer = 1 if name == "min" else -1
-    result = items[0]
-    for item in items[1:]:
-        if _go_compare(result, item) == prefer:
-            result = item
-    return _library_value(result)
+    found = 0
+    for k in range(1, len(items)):
+        if _go_compare(items[found], items[k]) == prefer:
+            found = k
+    return found
 
 
-def _sum(values: list[Any]) -> Any:
+def _go_sum(values: list[Any], tags: list[Any]) -> Any:
     """sum: from the first item's type's zero (int 0 for an empty list), each item added as
     that type's Add does: another type is "no such overload", int64 (and duration) overflow
-    "integer overflow"."""
-    items = _list_items(values, (int, float, dt.timedelta))
+    "integer overflow", uint64 overflow "unsigned integer overflow"."""
+    items = _exact_items(values, tags)
     if not items:
         return 0
-    first = items[0]
-    if isinstance(first, bool):
+    kinds = [
+        "uint" if tag == "uint" else v.kind if isinstance(v, _Exact) else type(v).__name__
+        for v, tag in zip(items, tags, strict=True)
+    ]
+    if kinds[0] not in ("int", "uint", "float", "duration") or any(k != kinds[0] for k in kinds):
         raise _LibraryError(_NO_OVERLOAD)
-    kind: type = dt.timedelta if isinstance(first, dt.timedelta) else type(first)
-    if any(type(v) is not kind for v in items):
-        raise _LibraryError(_NO_OVERLOAD)
-    if kind is dt.timedelta:
-        nanos = 0
-        for v in items:
-            nanos += v // dt.timedelta(microseconds=1) * 1000
-            if not -_MAX_DURATION_NANOS - 1 <= nanos <= _MAX_DURATION_NANOS:
-                raise _LibraryError("integer overflow")
-        return _duration_value(nanos)
-    total = first
-    for v in items[1:]:
-        total += v
-        if kind is int and total not in _INT64:
+    if kinds[0] == "float":
+        return float(sum(items[1:], items[0]))
+    total = 0
+    for v in items:
+        total += v.nanos if isinstance(v, _Exact) else v
+        if kinds[0] == "uint" and total > 2**64 - 1:
+            raise _LibraryError("unsigned integer overflow")
+        if kinds[0] != "uint" and total not in _INT64:
             raise _LibraryError("integer overflow")
+    if kinds[0] == "duration":
+        return _duration_value(total)
+    if kinds[0] == "uint":
+        from google.protobuf import wrappers_pb2  # the bindings hand the runtime a uint so
+
+        return wrappers_pb2.UInt64Value(value=total)
     return total
 
 
@@ -1635,8 +1675,6 @@ _GO_DURATION_STRING = "__tg_go_duration_string"
 _GO_TIMESTAMP_STRING = "__tg_go_timestamp_string"
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
 _GO_BOOLS |= {"0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-_GO_DECIMAL_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_GO_HEX_FLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
 
 
 def _conversion_error(target: str) -> _LibraryError:
@@ -1660,50 +1698,23 @@ def _go_uint(text: str) -> str:
     return str(value)
 
 
-def _go_underscores_ok(text: str) -> bool:
-    """strconv's underscoreOK: `_` only between digits of a number with a base prefix."""
-    body = text[1:] if text[:1] in "+-" else text
-    if not (len(body) >= 2 and body[0] == "0" and body[1] in "bBoOxX"):
-        return False
-    hexadecimal, saw = body[1] in "xX", "0"
-    for c in body[2:]:
-        if "0" <= c <= "9" or (hexadecimal and c in "abcdefABCDEF"):
-            saw = "0"
-        elif c == "_":
-            if saw != "0":
-                return False
-            saw = "_"
-        elif saw == "_":
-            return False
-        else:
-            saw = "!"
-    return saw != "_"
-
-
 def _go_double(text: str) -> float:
-    """strconv.ParseFloat(text, 64): decimal or hexadecimal (with a `p` exponent) notation,
-    `inf`/`infinity` with an optional sign, `nan`, any case; `_` only in a hexadecimal number;
-    a value beyond the float64 range is an error (ErrRange), not an infinity."""
-    lowered = text.lower()
-    if lowered.lstrip("+-") in ("inf", "infinity") and len(text) - len(lowered.lstrip("+-")) <= 1:
-        return float("-inf") if text.startswith("-") else float("inf")
-    if lowered == "nan":
-        return float("nan")
-    if "_" in text:
-        if not _go_underscores_ok(text):
-            raise _conversion_error("double")
-        text = text.replace("_", "")
+    """strconv.ParseFloat(text, 64) (`_gostrconv`): decimal or hexadecimal (with a `p` exponent)
+    notation, `_` between digits, `inf`/`infinity` with an optional sign, `nan`, any case; a
+    value beyond the float64 range is an error (ErrRange), not an infinity.
+
+    A NaN is "could not evaluate": cel-go orders no NaN (`<`, `<=`, `>`, `>=` are an error,
+    "NaN values cannot be ordered", common/types/double.go) where the runtime's comparisons
+    are false, so `!(double('nan') > 100.0)` would be true here and an error there."""
     try:
-        if _GO_DECIMAL_FLOAT.fullmatch(text):
-            value = float(text)
-        elif _GO_HEX_FLOAT.fullmatch(text):
-            value = float.fromhex(text)
-        else:
-            raise _conversion_error("double")
-    except OverflowError as e:
+        value = parse_float(text)
+    except ValueError as e:
         raise _conversion_error("double") from e
-    if value in (float("inf"), float("-inf")):
-        raise _conversion_error("double")
+    if value != value:
+        raise _Unevaluable(
+            f"double({text!r}) is NaN, which cel-go does not order where the runtime's comparisons "
+            f"give false: {_UNEVALUABLE}"
+        )
     return value
 
 
@@ -1804,45 +1815,139 @@ def _lex(source: str) -> list[tuple[str, int, int]]:
     return tokens
 
 
+_GO_L = "__tg_go_l"  # the cel.bind variable holding the receiver of a lists function
+_GO_E = "__tg_go_e"  # the variable of the comprehension over it
+_GO_LISTS = {"sum": "__tg_go_sum", "min": "__tg_go_min", "max": "__tg_go_max"}
+_GO_LISTS["isSorted"] = "__tg_go_is_sorted"
+_GO_DOUBLE_STRING = "__tg_go_double_string"
+_RESERVED = "__tg_"  # what the names the rewritings add start with; refused in what a policy writes
+_OPENERS = {")": "(", "]": "[", "}": "{"}
+_WORD_OPERATORS = frozenset({"in"})  # an operator the lexer sees as an identifier
+
+
+def _operand_end(tokens: list[tuple[str, int, int]], j: int) -> bool:
+    """Whether the token at `j` ends an operand (so a `.` after it selects a member of it)."""
+    if j < 0:
+        return False
+    text = tokens[j][0]
+    return text in _OPENERS or text == "literal" or (_is_word(text) and text not in _WORD_OPERATORS)
+
+
+def _is_word(text: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def _is_member(tokens: list[tuple[str, int, int]], k: int) -> bool:
+    """Whether the name at `k` is a member call's (`x.int(...)`), not a global's: a leading `.`
+    (`.int(x)`, after an operator, a bracket, a comma or at the start) names the root scope's
+    global function, as in cel-go."""
+    return k > 0 and tokens[k - 1][0] == "." and _operand_end(tokens, k - 2)
+
+
+def _receiver_start(tokens: list[tuple[str, int, int]], dot: int) -> int | None:
+    """The index of the first token of the receiver of the member call whose `.` is at `dot`:
+    the longest chain of selections, calls and indexes before it (CEL's member rule binds
+    tighter than any operator), or None where it cannot be told."""
+    j = dot - 1
+    while j >= 0:
+        text = tokens[j][0]
+        if text in _OPENERS:
+            depth = 0
+            for o in range(j, -1, -1):
+                depth += {")": 1, "]": 1, "}": 1, "(": -1, "[": -1, "{": -1}.get(tokens[o][0], 0)
+                if depth == 0:
+                    break
+            else:
+                return None
+            # `f(...)`, `x[...]`, `T{...}`: the call's, index's or message's operand goes on
+            before = tokens[o - 1][0] if o > 0 else ""
+            if (tokens[o][0] in ("[", "{") and _operand_end(tokens, o - 1)) or (
+                tokens[o][0] == "(" and _is_word(before) and before not in _WORD_OPERATORS
+            ):
+                j = o - 1
+                continue
+            return o
+        if text == "literal" or (_is_word(text) and text not in _WORD_OPERATORS):
+            dot_at = j - 2 if j >= 2 and tokens[j - 1][0] == "?" and tokens[j - 2][0] == "." else j - 1
+            if dot_at >= 0 and tokens[dot_at][0] == ".":
+                if _operand_end(tokens, dot_at - 1):
+                    j = dot_at - 1
+                    continue
+                return dot_at  # a leading `.`: the root scope's name
+            return j
+        return None
+    return None
+
+
+def _go_list_tail(name: str) -> str:
+    """What `.sum()`, `.min()`, `.max()` and `.isSorted()` become, inside the cel.bind of their
+    receiver: a Python function given the list and, for each item, the runtime's exact text of
+    a duration or timestamp (the bindings hand Python only microseconds) or `uint` for a uint
+    (which reaches Python as an int); min and max give the index of the item, so the runtime
+    hands back the item itself."""
+    e = _GO_E
+    durations = f"type({e}) == google.protobuf.Duration || type({e}) == google.protobuf.Timestamp"
+    tags = f"{_GO_L}.map({e}, {durations} ? string(dyn({e})) : type({e}) == uint ? 'uint' : '')"
+    call = f"{_GO_L}.{_GO_LISTS[name]}({tags})"
+    return f", {_GO_L}[{call}])" if name in ("min", "max") else f", {call})"
+
+
+_ROUTED = ("timestamp", "duration", "getMilliseconds", "format", "int", "double", "bool", "string")
+
+
+def _may_route(source: str) -> bool:
+    """Whether the expression may call what `_go_time_rewrite` routes (its name is in the text)."""
+    return any(name in source for name in (*_ROUTED, *_GO_LISTS))
+
+
 def _go_time_rewrite(source: str) -> str | None:
-    """The expression with cel-go's time conversions in place of the runtime's, or None when it
+    """The expression with cel-go's conversions in place of the runtime's, or None when it
     calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
     and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
     zone becomes `_GO_MILLISECONDS` (the whole duration; a timestamp's millisecond part).
     `int(x)`, `uint(x)`, `double(x)` and `bool(x)` take a string through strconv's parsers,
-    `int(x)` a duration as its nanoseconds, and `string(x)` a duration or timestamp as cel-go
-    writes it (`_go_conversion_tail`).
+    `int(x)` a duration as its nanoseconds, and `string(x)` a duration, timestamp or double as
+    cel-go writes it (`_go_conversion_tail`); a leading `.` (`.int(x)`, the root scope's `int`)
+    changes none of this. The lists library's `sum()`, `min()`, `max()` and `isSorted()` bind
+    their receiver and see its items' exact values (`_go_list_tail`).
 
     In CEL a function is only ever called as its name followed by `(`, so every call is found
     in the tokens; the caller checks the result holds no call to the runtime's functions left.
     """
-    names = ("timestamp", "duration", "getMilliseconds", "format", "int", "double", "bool", "string")
-    if not any(name in source for name in names):
+    if not _may_route(source):
         return None
     tokens = _lex(source)
-    edits: list[tuple[int, int, str]] = []  # start, end, replacement
+    edits: list[tuple[int, int, int, str]] = []  # start, end, -(where it closes), replacement
     for k, (text, start, end) in enumerate(tokens):
         following = [t[0] for t in tokens[k + 1 : k + 3]]
-        member = k > 0 and tokens[k - 1][0] == "."
+        member = _is_member(tokens, k)
         if text == "getMilliseconds" and following == ["(", ")"]:
-            edits.append((start, end, _GO_MILLISECONDS))
+            edits.append((start, end, 0, _GO_MILLISECONDS))
         elif text == "format" and following[:1] == ["("] and member:
-            edits.append((start, end, _GO_FORMAT))
+            edits.append((start, end, 0, _GO_FORMAT))
+        elif text in _GO_LISTS and following == ["(", ")"] and member:
+            first = _receiver_start(tokens, k - 1)
+            if first is None:
+                return None  # left to the caller's check, which refuses it
+            close = tokens[k + 2][2]
+            edits.append((tokens[first][1], tokens[first][1], -close, f"cel.bind({_GO_L}, "))
+            edits.append((tokens[k - 1][1], close, 0, _go_list_tail(text)))
         elif (text in _GO_CHECK or (text in _GO_CONVERTED and not member)) and following[:1] == ["("]:
             depth = 0
             for text2, start2, _ in tokens[k + 1 :]:
                 depth += {"(": 1, ")": -1}.get(text2, 0)
                 if depth == 0:  # the call's `)`: close the cel.bind before it
-                    edits.append((start2, start2, _go_conversion_tail(text)))
+                    edits.append((start2, start2, 0, _go_conversion_tail(text)))
                     break
             else:
                 return None  # unbalanced: the expression did not compile
             open_end = tokens[k + 1][2]
-            edits.append((open_end, open_end, f"cel.bind({_GO_T}, "))
+            edits.append((open_end, open_end, -(start2 + 1), f"cel.bind({_GO_T}, "))
     if not edits:
         return None
     out = source
-    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+    # Applied from the end; of two insertions at one place, the one closing later goes first.
+    for start, end, _, text in sorted(edits, key=lambda e: (e[0], e[1], e[2]), reverse=True):
         out = out[:start] + text + out[end:]
     return out
 
@@ -1858,7 +1963,8 @@ def _go_conversion_tail(name: str) -> str:
     if name == "string":
         return (
             f", {duration} ? {_GO_DURATION_STRING}(string({dyn_t})) : "
-            f"{timestamp} ? {_GO_TIMESTAMP_STRING}(string({dyn_t})) : {t})"
+            f"{timestamp} ? {_GO_TIMESTAMP_STRING}(string({dyn_t})) : "
+            f"type({t}) == double ? {_GO_DOUBLE_STRING}({dyn_t}) : {t})"
         )
     check = f", type({t}) == string ? {_GO_CONVERT[name]}({dyn_t}) : "
     if name == "int":
@@ -1901,19 +2007,23 @@ def _bad_time_literal(program: Any) -> str | None:
 
 
 def _left_runtime_time_calls(program: Any) -> bool:
-    """Whether a rewritten expression still calls the runtime's timestamp(string),
-    duration(string), duration.getMilliseconds() or string.format other than through the
-    rewrite (an expression compiled without the checker: the tokens are all there is)."""
+    """Whether a (rewritten) expression still calls the runtime's timestamp(string),
+    duration(string), duration.getMilliseconds(), string.format, a conversion that differs
+    from cel-go's or a lists function other than through the rewrite (an expression compiled
+    without the checker: the tokens are all there is)."""
     for node, ids in _checked_nodes(program):
-        if node.kind == "call" and ("duration_to_milliseconds" in ids or "string_format" in ids):
+        if node.kind != "call":
+            continue
+        if {"duration_to_milliseconds", "string_format"} & set(ids) or _LIST_FUNCTIONS & set(ids):
             return True
         argument = node.args[0] if len(node.args) == 1 else None
-        if node.kind == "call" and _RUNTIME_CONVERSIONS & set(ids) and not _rewritten(argument):
+        if _RUNTIME_CONVERSIONS & set(ids) and not _rewritten(argument):
             return True
-        if node.kind == "call" and {"duration_to_string", "timestamp_to_string"} & set(ids):
+        if {"duration_to_string", "timestamp_to_string", "double_to_string"} & set(ids):
             inner = argument.args[0] if argument is not None and len(argument.args) == 1 else None
             written = argument is not None and argument.kind == "call" and argument.name == "dyn"
-            if not _rewritten(argument) and not (written and inner is not None and inner.name == _GO_T):
+            ours = written and inner is not None and inner.kind == "ident" and inner.name in (_GO_T, _GO_E)
+            if not _rewritten(argument) and not ours:
                 return True
     return False
 
@@ -1923,6 +2033,8 @@ _RUNTIME_CONVERSIONS = frozenset(
     {"string_to_timestamp", "string_to_duration", "string_to_int64", "string_to_uint64"}
     | {"string_to_double", "string_to_bool", "duration_to_int64"}
 )
+# The lists functions a policy writes, each run as `_go_time_rewrite`'s call instead.
+_LIST_FUNCTIONS = frozenset({"list_sum", "list_min", "list_max", "list_is_sorted"})
 
 
 def _rewritten(argument: Any) -> bool:
@@ -1939,7 +2051,35 @@ def _fn(name: str, *overloads: cel.Overload) -> cel.FunctionDecl:
 def _ov(
     oid: str, result: Any, params: Sequence[Any], impl: Callable[..., Any], *, member: bool = False
 ) -> Any:
-    return cel.Overload(oid, result, list(params), is_member=member, impl=impl)
+    def run(*args: Any) -> Any:
+        value = impl(*args)
+        if _nul_path(value) is not None:  # the bindings would cut the string there
+            raise _Unevaluable(f"{oid} gives a string with a NUL character, which {_NUL_CUT}: {_UNEVALUABLE}")
+        return value
+
+    return cel.Overload(oid, result, list(params), is_member=member, impl=run)
+
+
+_NUL_CUT = "the CEL runtime trustgate uses cuts a string at"
+
+
+def _nul_path(value: Any) -> tuple[str | int, ...] | None:
+    """The path of a string (or a map key) holding a NUL character in `value`, if any: the
+    bindings cut a string handed to the runtime there (`"12\\x00abc"` is `"12"` to it)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return (*path, key)
+                stack.append((child, (*path, key)))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, (*path, n)) for n, child in enumerate(item))
+    return None
 
 
 def _member(name: str, result: Any, impl: Callable[..., Any], *args: Any) -> cel.FunctionDecl:
@@ -1952,10 +2092,21 @@ def _library() -> list[cel.FunctionDecl]:
     any_items = list(_ANY.items())
     return [
         # lists
-        _fn("isSorted", _ov("list_is_sorted", b, [_LIST], _is_sorted, member=True)),
-        _fn("sum", _ov("list_sum", _DYN, [_LIST], _sum, member=True)),
-        _fn("min", _ov("list_min", _DYN, [_LIST], lambda v: _extreme(v, "min"), member=True)),
-        _fn("max", _ov("list_max", _DYN, [_LIST], lambda v: _extreme(v, "max"), member=True)),
+        # (these type-check what a policy writes; it runs `_go_time_rewrite`'s calls below)
+        _fn("isSorted", _ov("list_is_sorted", b, [_LIST], _no_call, member=True)),
+        _fn("sum", _ov("list_sum", _DYN, [_LIST], _no_call, member=True)),
+        _fn("min", _ov("list_min", _DYN, [_LIST], _no_call, member=True)),
+        _fn("max", _ov("list_max", _DYN, [_LIST], _no_call, member=True)),
+        _fn(_GO_LISTS["isSorted"], _ov("tg_list_is_sorted", b, [_LIST, _LIST], _go_is_sorted, member=True)),
+        _fn(_GO_LISTS["sum"], _ov("tg_list_sum", _DYN, [_LIST, _LIST], _go_sum, member=True)),
+        _fn(
+            _GO_LISTS["min"],
+            _ov("tg_list_min", i, [_LIST, _LIST], lambda v, t: _go_extreme(v, t, "min"), member=True),
+        ),
+        _fn(
+            _GO_LISTS["max"],
+            _ov("tg_list_max", i, [_LIST, _LIST], lambda v, t: _go_extreme(v, t, "max"), member=True),
+        ),
         _fn(
             "indexOf",
             *(_ov(f"list_index_of_{k}", i, [_LIST, t], _index_of, member=True) for k, t in any_items),
@@ -2183,6 +2334,7 @@ def _library() -> list[cel.FunctionDecl]:
                 (_GO_TIMESTAMP_STRING, _go_timestamp_string),
             )
         ),
+        _fn(_GO_DOUBLE_STRING, _ov(_GO_DOUBLE_STRING, _DYN, [d], _go_g)),
         _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
         _fn(
             _GO_MILLISECONDS,
@@ -2294,6 +2446,21 @@ def _compile_error(text: str) -> CelCompileError:
     return CelCompileError(text)
 
 
+def _refuse_nul_input(data: Mapping[str, Any]) -> None:
+    """The bindings cut a string at a NUL character when they hand it to the runtime, so
+    `"12\\x00abc".matches('^[0-9]+$')` would be true where the API server sees the whole string:
+    an input holding one is "could not evaluate", never true or false.
+
+    Raises:
+        CelUnevaluableError: a string (or map key) in `data` holds a NUL character.
+    """
+    bad = _nul_path(dict(data))
+    if bad is not None:
+        raise CelUnevaluableError(
+            f"input {_UNEVALUABLE}: the string at {path_text(bad)} holds a NUL character, which {_NUL_CUT}"
+        )
+
+
 class Bindings:
     """The top-level variables of one evaluation, shared by every program that reads them.
 
@@ -2304,11 +2471,19 @@ class Bindings:
     it (a policy's `variables`, evaluated in order) is seen by the programs evaluated after.
     """
 
-    __slots__ = ("_native", "data")
+    __slots__ = ("_native", "_scanned", "data")
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         self._native: dict[tuple[str, ...], Any] = {}
+        self._scanned: set[str] = set()  # the variables `_refuse_nul` looked through
+
+    def _refuse_nul(self) -> None:
+        """`_refuse_nul_input` for each variable once (those added later are values the
+        runtime gave, checked where they were made: `Program.evaluate(bindable=True)`)."""
+        for name in self.data.keys() - self._scanned:
+            _refuse_nul_input({name: self.data[name]})
+            self._scanned.add(name)
 
     def native(self, variables: tuple[str, ...]) -> Any:
         found = self._native.get(variables)
@@ -2342,7 +2517,13 @@ class Program:
         Raises:
             CelEvalError: the expression fails on this input (one holding a lone
                 surrogate, not Unicode text, among the reasons).
+            CelUnevaluableError: trustgate cannot give the API server's value (an input
+                string holding a NUL character, among the reasons).
         """
+        if isinstance(activation, Bindings):
+            activation._refuse_nul()
+        else:
+            _refuse_nul_input(activation)
         try:
             if isinstance(activation, Bindings):
                 native = activation._native.get(self.variables) or activation.native(self.variables)
@@ -2365,7 +2546,12 @@ class Program:
                 text = text.replace(_GO_MILLISECONDS, "getMilliseconds").replace(_GO_FORMAT, "format")
                 raise (CelUnevaluableError if _UNEVALUABLE in text else CelEvalError)(text)
             if bindable:
-                return _bindable(value)
+                bound = _bindable(value)
+                if _nul_path(bound) is not None:  # handed back to the runtime, it would be cut
+                    raise CelUnevaluableError(
+                        f"the value {_UNEVALUABLE}: it holds a string with a NUL character, which {_NUL_CUT}"
+                    )
+                return bound
             return value.plain_value()
         except TypeError as e:  # the bindings cannot hand an optional (or other opaque value) to Python
             raise CelEvalError(
@@ -2460,7 +2646,9 @@ def _identifiers(program: Program) -> frozenset[str]:
     return frozenset(found)
 
 
-def compile_expression(expression: str, *, variables: Sequence[str], length: int | None = None) -> Program:
+def compile_expression(
+    expression: str, *, variables: Sequence[str], length: int | None = None, allow_reserved: bool = False
+) -> Program:
     """Parse and type-check an expression once.
 
     Args:
@@ -2468,18 +2656,38 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
         variables: the names of the top-level variables (each is `dyn`).
         length: the length the API server sees, when `expression` is a rewriting of what the
             policy wrote (its optional variables bound in it); by default, its own.
+        allow_reserved: `expression` is trustgate's own rewriting, which may name `__tg_`
+            identifiers (a policy's own expression may not).
 
     Returns:
         The compiled program.
 
     Raises:
-        CelCompileError: a syntax or type error (with its line and column), or too long.
+        CelCompileError: a syntax or type error (with its line and column), too long, a NUL
+            character, or an identifier trustgate reserves.
     """
     length = len(expression) if length is None else length
     if length > MAX_EXPRESSION_LENGTH:
         raise CelCompileError(
             f"the expression is {length} characters long; the API server allows {MAX_EXPRESSION_LENGTH}"
         )
+    if "\x00" in expression:  # the bindings would cut the source there
+        raise CelCompileError(
+            "the expression holds a NUL character, which the CEL runtime trustgate uses cuts the text at; "
+            "write it as an escape (\\x00) in a string literal"
+        )
+    if not allow_reserved:
+        # trustgate's rewritings mark what they add with these names (`_go_time_rewrite`): one
+        # the policy wrote could pass for a rewritten call.
+        for text, start, _ in _lex(expression):
+            if text.startswith(_RESERVED):
+                line = expression.count("\n", 0, start) + 1
+                column = start - (expression.rfind("\n", 0, start) + 1) + 1
+                raise CelCompileError(
+                    f"identifiers starting with {_RESERVED} are reserved by trustgate: {text}",
+                    line=line,
+                    column=column,
+                )
     names = tuple(sorted(set(variables)))
     environment = _environment(names)
     unchecked = False
@@ -2499,6 +2707,13 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
         unchecked = True
     rewritten = _go_time_rewrite(expression)
     if rewritten is None:
+        # Nothing to route, or a call the rewriting could not follow: the checked AST says which.
+        if _may_route(expression) and _left_runtime_time_calls(compiled):
+            raise CelCompileError(
+                "trustgate cannot evaluate this expression as the API server does: it could not route "
+                "its conversions, timestamp(), duration(), getMilliseconds(), format or lists calls to "
+                "cel-go's semantics"
+            )
         return Program(expression, names, compiled)
     bad = _bad_time_literal(compiled)
     if bad is not None:
@@ -2507,7 +2722,7 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
     # what the rewriting cannot cover is refused, never run with the runtime's other answers.
     refusal = CelCompileError(
         "trustgate cannot evaluate this expression as the API server does: it could not route its "
-        "timestamp(), duration(), getMilliseconds() or format calls to cel-go's semantics"
+        "conversions, timestamp(), duration(), getMilliseconds(), format or lists calls to cel-go's semantics"
     )
     try:
         run = _checked(names, rewritten, disable_check=unchecked)
