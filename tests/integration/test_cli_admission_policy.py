@@ -590,3 +590,15 @@ def test_a_string_holding_a_nul_is_not_a_pass(write: Write) -> None:
     # the engine would see "12" of "12\x00abc"; the API server sees the whole string
     code, _, _ = _review(write, "object.metadata.annotations['a'].matches('^[0-9]+$')", "12\x00abc")
     assert code == 3
+
+
+def test_string_of_an_infinity_is_gos(write: Write) -> None:
+    # cel-go writes +Inf (FormatFloat 'g'); the runtime wrote inf, so the policy passed
+    code, _, _ = _review(write, "string(double(object.metadata.annotations['a'])) != '+Inf'", "inf")
+    assert code == 1
+
+
+def test_a_url_whose_verdict_depends_on_the_go_version_is_not_a_pass(write: Write) -> None:
+    # Go 1.26's default refuses a colon before the port's; earlier Go takes it
+    code, _, _ = _review(write, "!isURL(object.metadata.annotations['a'])", "http://a:b:80/")
+    assert code == 3

@@ -1,5 +1,5 @@
 """Go's strconv.ParseFloat(s, 64), shared by the CEL conversions (`cel`) and the Rego built-ins
-(`_gobuiltins`), which both ask whether Go reads a string as a float.
+(`_gobuiltins`), which both ask whether Go reads a string as a float; and strconv.Quote.
 
 A port of Go's strconv/atof.go (`special`, `readFloat`) and atoi.go (`underscoreOK`): decimal
 or hexadecimal (`0x`, a `p` exponent required) notation, an optional sign, `_` between digits
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["float_syntax", "parse_float", "underscore_ok"]
+__all__ = ["float_syntax", "go_quote", "parse_float", "underscore_ok"]
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _HEXADECIMAL = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
@@ -80,3 +80,23 @@ def parse_float(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"strconv.ParseFloat: parsing {text!r}: value out of range")
     return value
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote (`%q`)."""
+    out = ['"']
+    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif ch in named:
+            out.append(named[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out) + '"'

@@ -25,7 +25,6 @@ maps with the key `@k8s` here (so are the format library's optionals):
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import ipaddress
@@ -40,8 +39,8 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
 from trustgate.manifests.loader import lone_surrogate, path_text
-from trustgate.policy import crd_formats
-from trustgate.policy._gostrconv import parse_float
+from trustgate.policy import _gourl, crd_formats
+from trustgate.policy._gostrconv import go_quote, parse_float
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
@@ -310,9 +309,9 @@ def _semver_number(text: str, what: str) -> int:
     """A major, minor or patch number as blang's Parse reads it: ASCII digits without a leading
     zero, then strconv.ParseUint(text, 10, 64) (so "" and 2**64 are errors)."""
     if not all("0" <= c <= "9" for c in text):
-        raise _LibraryError(f"Invalid character(s) found in {what} number {_go_quote(text)}")
+        raise _LibraryError(f"Invalid character(s) found in {what} number {go_quote(text)}")
     if len(text) > 1 and text[0] == "0":
-        raise _LibraryError(f"{what.capitalize()} number must not contain leading zeroes {_go_quote(text)}")
+        raise _LibraryError(f"{what.capitalize()} number must not contain leading zeroes {go_quote(text)}")
     return _parse_uint64(text)
 
 
@@ -322,7 +321,7 @@ def _parse_uint64(text: str) -> int:
         raise _LibraryError('strconv.ParseUint: parsing "": invalid syntax')
     value = _decimal(text)
     if value is None or value not in _UINT64:
-        raise _LibraryError(f"strconv.ParseUint: parsing {_go_quote(text)}: value out of range")
+        raise _LibraryError(f"strconv.ParseUint: parsing {go_quote(text)}: value out of range")
     return value
 
 
@@ -355,18 +354,18 @@ def _semver_parts(text: str) -> tuple[int, int, int, tuple[tuple[int, int | str]
         if all("0" <= c <= "9" for c in item):
             if len(item) > 1 and item[0] == "0":
                 raise _LibraryError(
-                    f"Numeric PreRelease version must not contain leading zeroes {_go_quote(item)}"
+                    f"Numeric PreRelease version must not contain leading zeroes {go_quote(item)}"
                 )
             pre.append((0, _parse_uint64(item)))
         elif all(c in _SEMVER_ALNUM for c in item):
             pre.append((1, item))
         else:
-            raise _LibraryError(f"Invalid character(s) found in prerelease {_go_quote(item)}")
+            raise _LibraryError(f"Invalid character(s) found in prerelease {go_quote(item)}")
     for item in build.split(".") if plus else []:
         if not item:
             raise _LibraryError("Build meta data is empty")
         if not all(c in _SEMVER_ALNUM for c in item):
-            raise _LibraryError(f"Invalid character(s) found in build meta data {_go_quote(item)}")
+            raise _LibraryError(f"Invalid character(s) found in build meta data {go_quote(item)}")
     return major, minor, number, tuple(pre)
 
 
@@ -482,253 +481,27 @@ def _contains_cidr(c: Any, other: Any) -> bool:
 # -- url -----------------------------------------------------------------------
 
 
-# Go's net/url, in bytes as Go works: url.ParseRequestURI decides what is a URL (`isURL`,
-# `url()`), and the value is url.Parse's (the fragment split off), as Kubernetes' library does.
-
-_HOST, _ZONE, _PATH, _USER, _QUERY, _FRAGMENT = "host", "zone", "path", "user", "query", "fragment"
-_ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-_USERINFO_OK = _ALNUM | frozenset(b"-._:~!$&'()*+,;=%@")  # validUserinfo, ASCII runes only
+# Go's net/url (`_gourl`): url.ParseRequestURI decides what is a URL (`isURL`, `url()`,
+# `format.uri()`), and the value is url.Parse's (the fragment split off), as Kubernetes' library does.
 
 
-def _should_escape(c: int, mode: str) -> bool:
-    """Go's shouldEscape(c, mode)."""
-    if c in _ALNUM:
-        return False
-    if mode in (_HOST, _ZONE) and c in b"!$&'()*+,;=:[]<>\"":
-        return False
-    if c in b"-_.~":
-        return False
-    if c in b"$&+,/:;=?@":
-        if mode == _PATH:
-            return c == ord("?")
-        if mode == _USER:
-            return c in b"@/?:"
-        if mode == _QUERY:
-            return True
-        if mode == _FRAGMENT:
-            return False
-    return not (mode == _FRAGMENT and c in b"!()*")
-
-
-def _unescape(s: bytes, mode: str) -> bytes:
-    """Go's unescape(s, mode): every % followed by two hex digits (in a host, only for bytes
-    beyond ASCII, or %25), no ASCII a host may not hold; `+` is a space in a query."""
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == ord("%"):
-            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode(errors='replace'))}")
-            value = int(s[i + 1 : i + 3], 16)
-            if mode == _HOST and value < 0x80 and s[i : i + 3] != b"%25":
-                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode())}")
-            if mode == _ZONE and s[i : i + 3] != b"%25" and value != 0x20 and _should_escape(value, _HOST):
-                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode())}")
-            i += 3
-        else:
-            if mode in (_HOST, _ZONE) and c < 0x80 and _should_escape(c, mode):
-                raise _LibraryError(f"invalid character {_go_quote(chr(c))} in host name")
-            i += 1
-    out = bytearray()
-    i = 0
-    while i < len(s):
-        if s[i] == ord("%"):
-            out.append(int(s[i + 1 : i + 3], 16))
-            i += 3
-            continue
-        out.append(0x20 if s[i] == ord("+") and mode == _QUERY else s[i])
-        i += 1
-    return bytes(out)
-
-
-def _escape(s: bytes, mode: str) -> bytes:
-    out = bytearray()
-    for c in s:
-        if c == 0x20 and mode == _QUERY:
-            out.append(ord("+"))
-        elif _should_escape(c, mode):
-            out += b"%%%02X" % c
-        else:
-            out.append(c)
-    return bytes(out)
-
-
-def _valid_port(colon_port: bytes) -> bool:
-    return colon_port == b"" or (colon_port[:1] == b":" and all(0x30 <= c <= 0x39 for c in colon_port[1:]))
-
-
-def _parse_host(host: bytes) -> bytes:
-    """Go's parseHost: host[:port], unescaped (a bracketed IPv6 zone may be %-escaped)."""
-    if host.startswith(b"["):
-        i = host.rfind(b"]")
-        if i < 0:
-            raise _LibraryError("missing ']' in host")
-        if not _valid_port(host[i + 1 :]):
-            raise _LibraryError(
-                f"invalid port {_go_quote(host[i + 1 :].decode(errors='replace'))} after host"
-            )
-        zone = host[:i].find(b"%25")
-        if zone >= 0:
-            return _unescape(host[:zone], _HOST) + _unescape(host[zone:i], _ZONE) + _unescape(host[i:], _HOST)
-    else:
-        i = host.rfind(b":")
-        # Recent Go (urlstrictcolons) also refuses a colon before the port's (http://::1/).
-        if i != -1 and (not _valid_port(host[i:]) or b":" in host[:i]):
-            raise _LibraryError(f"invalid port {_go_quote(host[i:].decode(errors='replace'))} after host")
-    return _unescape(host, _HOST)
-
-
-@dataclass(frozen=True, slots=True)
-class _GoURL:
-    """The fields of Go's url.URL that Kubernetes' library reads, as bytes."""
-
-    scheme: bytes = b""
-    opaque: bytes = b""
-    user: tuple[bytes, bytes | None] | None = None  # username, password
-    host: bytes = b""
-    path: bytes = b""
-    raw_path: bytes = b""
-    force_query: bool = False
-    raw_query: bytes = b""
-    fragment: bytes = b""
-    raw_fragment: bytes = b""
-
-    def escaped_path(self) -> bytes:
-        """Go's URL.EscapedPath."""
-        if self.raw_path and _valid_encoded(self.raw_path, _PATH):
-            try:
-                if _unescape(self.raw_path, _PATH) == self.path:
-                    return self.raw_path
-            except _LibraryError:
-                pass
-        if self.path == b"*":
-            return b"*"
-        return _escape(self.path, _PATH)
-
-    def escaped_fragment(self) -> bytes:
-        if self.raw_fragment and _valid_encoded(self.raw_fragment, _FRAGMENT):
-            try:
-                if _unescape(self.raw_fragment, _FRAGMENT) == self.fragment:
-                    return self.raw_fragment
-            except _LibraryError:
-                pass
-        return _escape(self.fragment, _FRAGMENT)
-
-    def split_host_port(self) -> tuple[bytes, bytes]:
-        """Go's splitHostPort of Host: (Hostname(), Port())."""
-        host, port = self.host, b""
-        colon = host.rfind(b":")
-        if colon != -1 and _valid_port(host[colon:]):
-            host, port = host[:colon], host[colon + 1 :]
-        if host.startswith(b"[") and host.endswith(b"]"):
-            host = host[1:-1]
-        return host, port
-
-    def string(self) -> bytes:
-        """Go's URL.String(), which Kubernetes' URL.Equal compares."""
-        out = bytearray()
-        if self.scheme:
-            out += self.scheme + b":"
-        if self.opaque:
-            out += self.opaque
-        else:
-            if self.scheme or self.host or self.user is not None:
-                if self.host or self.path or self.user is not None:
-                    out += b"//"
-                if self.user is not None:
-                    out += _escape(self.user[0], _USER)
-                    if self.user[1] is not None:
-                        out += b":" + _escape(self.user[1], _USER)
-                    out += b"@"
-                if self.host:
-                    out += _escape(self.host, _HOST)
-            path = self.escaped_path()
-            if path and path[:1] != b"/" and self.host:
-                out += b"/"
-            if not out and b":" in path.split(b"/", 1)[0]:
-                out += b"./"
-            out += path
-        if self.force_query or self.raw_query:
-            out += b"?" + self.raw_query
-        if self.fragment:
-            out += b"#" + self.escaped_fragment()
-        return bytes(out)
-
-
-def _valid_encoded(s: bytes, mode: str) -> bool:
-    return all(c in b"!$&'()*+,;=:@[]%" or not _should_escape(c, mode) for c in s)
-
-
-def _go_parse(raw: bytes, via_request: bool) -> _GoURL:
-    """Go's parse(rawURL, viaRequest)."""
-    if any(c < 0x20 or c == 0x7F for c in raw):
-        raise _LibraryError("net/url: invalid control character in URL")
-    if raw == b"" and via_request:
-        raise _LibraryError("empty url")
-    if raw == b"*":
-        return _GoURL(path=b"*")
-    scheme, rest = b"", raw
-    for i, c in enumerate(raw):
-        if chr(c).isascii() and chr(c).isalpha():
-            continue
-        if c in b"0123456789+-.":
-            if i == 0:
-                break
-            continue
-        if c == ord(":"):
-            if i == 0:
-                raise _LibraryError("missing protocol scheme")
-            scheme, rest = raw[:i].lower(), raw[i + 1 :]
-        break
-    force_query, raw_query = False, b""
-    if rest.endswith(b"?") and rest.count(b"?") == 1:
-        force_query, rest = True, rest[:-1]
-    else:
-        rest, _, raw_query = rest.partition(b"?")
-    if not rest.startswith(b"/"):
-        if scheme:  # a rootless path is opaque
-            return _GoURL(scheme=scheme, opaque=rest, force_query=force_query, raw_query=raw_query)
-        if via_request:
-            raise _LibraryError("invalid URI for request")
-        if b":" in rest.split(b"/", 1)[0]:
-            raise _LibraryError("first path segment in URL cannot contain colon")
-    user: tuple[bytes, bytes | None] | None = None
-    host = b""
-    if (scheme or (not via_request and not rest.startswith(b"///"))) and rest.startswith(b"//"):
-        authority, slash, tail = rest[2:].partition(b"/")
-        rest = slash + tail
-        at = authority.rfind(b"@")
-        host = _parse_host(authority[at + 1 :])
-        if at >= 0:
-            userinfo = authority[:at]
-            if not all(c in _USERINFO_OK for c in userinfo):
-                raise _LibraryError("net/url: invalid userinfo")
-            name, colon, password = userinfo.partition(b":")
-            user = (_unescape(name, _USER), _unescape(password, _USER) if colon else None)
-    path = _unescape(rest, _PATH)
-    raw_path = b"" if _escape(path, _PATH) == rest else rest
-    return _GoURL(scheme, b"", user, host, path, raw_path, force_query, raw_query)
-
-
-def _parse_request_uri(text: str) -> _GoURL:
-    return _go_parse(text.encode("utf-8", "surrogatepass"), True)
-
-
-def _go_url(text: str) -> _GoURL:
-    """Kubernetes' url(): what url.ParseRequestURI accepts, valued as url.Parse gives it."""
-    raw = text.encode("utf-8", "surrogatepass")
+def _parse_request_uri(text: str) -> _gourl.GoURL:
     try:
-        _go_parse(raw, True)
-        before, hash_sign, fragment = raw.partition(b"#")
-        parsed = _go_parse(before, False)
-        if hash_sign and fragment:
-            unescaped = _unescape(fragment, _FRAGMENT)
-            raw_fragment = b"" if _escape(unescaped, _FRAGMENT) == fragment else fragment
-            parsed = dataclasses.replace(parsed, fragment=unescaped, raw_fragment=raw_fragment)
-    except _LibraryError as e:
+        return _gourl.parse_request_uri(text)
+    except _gourl.AmbiguousHostError as e:
+        raise _Unevaluable(f"{_UNEVALUABLE}: parse {go_quote(text)}: {e}") from e
+    except _gourl.URLError as e:
+        raise _LibraryError(str(e)) from e
+
+
+def _go_url(text: str) -> _gourl.GoURL:
+    """Kubernetes' url(): what url.ParseRequestURI accepts, valued as url.Parse gives it."""
+    try:
+        return _gourl.parse_url(text)
+    except _gourl.AmbiguousHostError as e:
+        raise _Unevaluable(f"{_UNEVALUABLE}: parse {go_quote(text)}: {e}") from e
+    except _gourl.URLError as e:
         raise _LibraryError(f"URL parse error during conversion from string: parse {text!r}: {e}") from e
-    return parsed
 
 
 def _to_url(text: str) -> dict[str, Any]:
@@ -762,8 +535,8 @@ def _query(value: Any) -> dict[str, list[str]]:
             continue
         key, _, item = pair.partition(b"=")
         try:
-            key, item = _unescape(key, _QUERY), _unescape(item, _QUERY)
-        except _LibraryError:
+            key, item = _gourl.unescape(key, _gourl.QUERY), _gourl.unescape(item, _gourl.QUERY)
+        except _gourl.URLError:
             continue
         found.setdefault(_text(key), []).append(_text(item))
     return found
@@ -1201,6 +974,22 @@ def _label_value(text: str) -> list[str]:
     return errors
 
 
+def _port_name(text: str) -> list[str]:
+    """validation.IsValidPortName: at most 15 bytes of `[-a-z0-9]`, a letter among them, no
+    `--`, no hyphen at either end (each failed rule one message, in Go's order; "at least one
+    letter (a-z)" since kubernetes#107212, before the format library)."""
+    errors = ["must be no more than 15 characters"] if _byte_length(text) > 15 else []
+    if not re.fullmatch(r"[-a-z0-9]+", text):
+        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search(r"[a-z]", text):
+        errors.append("must contain at least one letter (a-z)")
+    if "--" in text:
+        errors.append("must not contain consecutive hyphens")
+    if text.startswith("-") or text.endswith("-"):
+        errors.append("must not begin or end with a hyphen")
+    return errors
+
+
 def _prefix(check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
     """apimachinery's NameIs...(name, prefix=true): maskTrailingDash replaces the last *two*
     characters of a name ending in `-` with `a` (`name[:len(name)-2] + "a"`, in bytes); on `-`
@@ -1224,7 +1013,7 @@ def _uri(text: str) -> list[str]:
     except _Unevaluable:
         raise
     except _LibraryError as e:
-        return [f"parse {_go_quote(text)}: {e}"]
+        return [f"parse {go_quote(text)}: {e}"]
     return []
 
 
@@ -1238,6 +1027,7 @@ _FORMATS: dict[str, Callable[[str], list[str]]] = {
     "dns1123Subdomain": _dns1123_subdomain,
     "dns1035Label": _dns1035_label,
     "qualifiedName": _qualified_name,
+    "portName": _port_name,
     "dns1123LabelPrefix": _prefix(_dns1123_label),
     "dns1123SubdomainPrefix": _prefix(_dns1123_subdomain),
     "dns1035LabelPrefix": _prefix(_dns1035_label),
@@ -1341,26 +1131,6 @@ def _go_g(value: float) -> str:
     return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
-def _go_quote(text: str) -> str:
-    """Go's strconv.Quote (`%q`)."""
-    out = ['"']
-    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-    for ch in text:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in named:
-            out.append(named[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return "".join(out) + '"'
-
-
 def _v1_text(value: Any) -> str:
     """cel-go's FormatString (`%s`): the value converted to a string."""
     if isinstance(value, bool):
@@ -1399,9 +1169,9 @@ def _v1_member(value: Any) -> str:
             raise _Unsupported("a NaN or infinite double inside a list or map")
         return f"{value:.6f}"
     if isinstance(value, str):
-        return _go_quote(value)
+        return go_quote(value)
     if isinstance(value, bytes):
-        return "b" + _go_quote(_v1_text(value))
+        return "b" + go_quote(_v1_text(value))
     if isinstance(value, (bool, int, list, dict)) or value is None:
         if _kind_of(value):
             raise _LibraryError(
@@ -1413,7 +1183,7 @@ def _v1_member(value: Any) -> str:
 
 def _v1_key(key: Any) -> str:
     if isinstance(key, str):
-        return _go_quote(key)
+        return go_quote(key)
     if isinstance(key, (bool, int)):
         return _v1_text(key)
     raise _LibraryError(
