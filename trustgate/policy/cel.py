@@ -20,7 +20,9 @@ meaning: `Program.reads` finds it so that the caller reports the policy as
 not evaluable. Kubernetes' opaque types (URL, Quantity, IP, CIDR, Semver) are
 maps with the key `@k8s` here (so are the format library's optionals):
 `type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on RE2
-(`google-re2`), as `matches` does in the runtime.
+(`google-re2`), as `matches` does in the runtime. The bindings cut a string handed to the
+runtime at a NUL character, so an input (or a library result) holding one is not evaluated
+(`CelUnevaluableError`), and a NaN from `double()` is not either (cel-go orders no NaN).
 """
 
 from __future__ import annotations
