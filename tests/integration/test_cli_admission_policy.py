@@ -581,9 +581,11 @@ def test_a_double_with_underscores_is_read_as_go_reads_it(write: Write) -> None:
 
 
 def test_a_nan_comparison_is_not_a_pass(write: Write) -> None:
-    # cel-go: "NaN values cannot be ordered"; the runtime said false, so the negation passed
-    code, _, _ = _review(write, "!(double(object.metadata.annotations['a']) > 100.0)", "NaN")
-    assert code == 3
+    # cel-go: "NaN values cannot be ordered", which Fail denies; the runtime said false, so the
+    # negation passed
+    code, report, _ = _review(write, "!(double(object.metadata.annotations['a']) > 100.0)", "NaN")
+    assert code == 1
+    assert "NaN values cannot be ordered" in findings(report)[0]["message"]
 
 
 def test_a_string_holding_a_nul_is_not_a_pass(write: Write) -> None:

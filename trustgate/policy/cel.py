@@ -22,7 +22,7 @@ maps with the key `@k8s` here (so are the format library's optionals):
 `type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on RE2
 (`google-re2`), as `matches` does in the runtime. The bindings cut a string handed to the
 runtime at a NUL character, so an input (or a library result) holding one is not evaluated
-(`CelUnevaluableError`), and a NaN from `double()` is not either (cel-go orders no NaN).
+(`CelUnevaluableError`); a comparison with a NaN is cel-go's error, not the runtime's false.
 """
 
 from __future__ import annotations
@@ -1066,6 +1066,11 @@ _AUTHZ_STRING: tuple[str, ...] = ("group", "resource", "subresource", "namespace
 _AUTHZ_STRING += ("fieldSelector", "labelSelector")
 
 
+def _nan_not_ordered() -> bool:
+    """cel-go's Compare with a NaN (common/types/double.go, int.go, uint.go)."""
+    raise _LibraryError("NaN values cannot be ordered")
+
+
 def _no_call(*_: Any) -> Any:
     raise _LibraryError("internal: a type-checking overload was called")
 
@@ -1473,21 +1478,12 @@ def _go_uint(text: str) -> str:
 def _go_double(text: str) -> float:
     """strconv.ParseFloat(text, 64) (`_gostrconv`): decimal or hexadecimal (with a `p` exponent)
     notation, `_` between digits, `inf`/`infinity` with an optional sign, `nan`, any case; a
-    value beyond the float64 range is an error (ErrRange), not an infinity.
-
-    A NaN is "could not evaluate": cel-go orders no NaN (`<`, `<=`, `>`, `>=` are an error,
-    "NaN values cannot be ordered", common/types/double.go) where the runtime's comparisons
-    are false, so `!(double('nan') > 100.0)` would be true here and an error there."""
+    value beyond the float64 range is an error (ErrRange), not an infinity. An expression that
+    converts so has its comparisons guarded against a NaN (`_NAN_MAKERS`)."""
     try:
-        value = parse_float(text)
+        return parse_float(text)
     except ValueError as e:
         raise _conversion_error("double") from e
-    if value != value:
-        raise _Unevaluable(
-            f"double({text!r}) is NaN, which cel-go does not order where the runtime's comparisons "
-            f"give false: {_UNEVALUABLE}"
-        )
-    return value
 
 
 def _go_bool(text: str) -> bool:
@@ -1664,6 +1660,48 @@ def _go_list_tail(name: str) -> str:
     return f", {_GO_L}[{call}])" if name in ("min", "max") else f", {call})"
 
 
+_GO_NAN = "__tg_go_nan"  # raises cel-go's "NaN values cannot be ordered"
+_GO_A, _GO_B = "__tg_go_a", "__tg_go_b"  # the operands of a guarded comparison
+_STOPS_LEFT = frozenset({",", ":", "&", "|", "=", "<", ">", "(", "[", "{"})
+_STOPS_RIGHT = frozenset({",", ":", "&", "|", "=", "<", ">", ")", "]", "}"})
+
+
+def _comparison_operands(tokens: list[tuple[str, int, int]], k: int, width: int) -> tuple[int, int] | None:
+    """The first and last token of the operands of the `<`, `<=`, `>` or `>=` at `k` (`width`
+    tokens long): as far as a token of the same or lower precedence at the same depth (CEL's
+    relations are one left-associative level, below arithmetic, above `&&`, `||` and `?:`), or
+    None where the left operand is itself a relation (a bool: no NaN to order)."""
+    depth, j = 0, k - 1
+    while j >= 0:
+        text = tokens[j][0]
+        if text in _OPENERS:
+            depth += 1
+        elif text in ("(", "[", "{") and depth:
+            depth -= 1
+        elif not depth:
+            optional = text == "?" and j > 0 and tokens[j - 1][0] == "."  # `.?field`
+            if text in ("=", "<", ">", "in") or (text == "!" and tokens[j + 1][0] == "="):
+                return None
+            if text in _STOPS_LEFT or (text == "?" and not optional):
+                break
+        j -= 1
+    first, depth, j = j + 1, 0, k + width
+    while j < len(tokens):
+        text = tokens[j][0]
+        if text in ("(", "[", "{"):
+            depth += 1
+        elif text in _OPENERS and depth:
+            depth -= 1
+        elif not depth:
+            optional = text == "?" and tokens[j - 1][0] == "."
+            relation = text == "in" or (text == "!" and j + 1 < len(tokens) and tokens[j + 1][0] == "=")
+            if relation or text in _STOPS_RIGHT or (text == "?" and not optional):
+                break
+        j += 1
+    last = j - 1
+    return (first, last) if first < k and last >= k + width else None
+
+
 _ROUTED = ("timestamp", "duration", "getMilliseconds", "format", "int", "double", "bool", "string")
 
 
@@ -1672,7 +1710,7 @@ def _may_route(source: str) -> bool:
     return any(name in source for name in (*_ROUTED, *_GO_LISTS))
 
 
-def _go_time_rewrite(source: str) -> str | None:
+def _go_time_rewrite(source: str, *, nan_guard: bool = False) -> str | None:
     """The expression with cel-go's conversions in place of the runtime's, or None when it
     calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
     and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
@@ -1681,19 +1719,32 @@ def _go_time_rewrite(source: str) -> str | None:
     `int(x)` a duration as its nanoseconds, and `string(x)` a duration, timestamp or double as
     cel-go writes it (`_go_conversion_tail`); a leading `.` (`.int(x)`, the root scope's `int`)
     changes none of this. The lists library's `sum()`, `min()`, `max()` and `isSorted()` bind
-    their receiver and see its items' exact values (`_go_list_tail`).
+    their receiver and see its items' exact values (`_go_list_tail`). With `nan_guard`, each
+    `<`, `<=`, `>` and `>=` binds its operands and is cel-go's error ("NaN values cannot be
+    ordered") where one is a NaN, which the runtime's comparisons call false.
 
     In CEL a function is only ever called as its name followed by `(`, so every call is found
     in the tokens; the caller checks the result holds no call to the runtime's functions left.
     """
-    if not _may_route(source):
+    if not (_may_route(source) or (nan_guard and ("<" in source or ">" in source))):
         return None
     tokens = _lex(source)
     edits: list[tuple[int, int, int, str]] = []  # start, end, -(where it closes), replacement
     for k, (text, start, end) in enumerate(tokens):
         following = [t[0] for t in tokens[k + 1 : k + 3]]
         member = _is_member(tokens, k)
-        if text == "getMilliseconds" and following == ["(", ")"]:
+        if nan_guard and text in ("<", ">"):
+            width = 2 if following[:1] == ["="] and tokens[k + 1][1] == end else 1
+            operands = _comparison_operands(tokens, k, width)
+            if operands is not None:
+                left, right = tokens[operands[0]][1], tokens[operands[1]][2]
+                operator = source[start : tokens[k + width - 1][2]]
+                a, b = _GO_A, _GO_B
+                edits.append((left, left, -right, f"cel.bind({a}, "))
+                edits.append((start, tokens[k + width - 1][2], 0, f", cel.bind({b}, "))
+                tail = f", {a} != {a} || {b} != {b} ? {_GO_NAN}() : {a} {operator} {b}))"
+                edits.append((right, right, -left, tail))
+        elif text == "getMilliseconds" and following == ["(", ")"]:
             edits.append((start, end, 0, _GO_MILLISECONDS))
         elif text == "format" and following[:1] == ["("] and member:
             edits.append((start, end, 0, _GO_FORMAT))
@@ -1709,7 +1760,7 @@ def _go_time_rewrite(source: str) -> str | None:
             for text2, start2, _ in tokens[k + 1 :]:
                 depth += {"(": 1, ")": -1}.get(text2, 0)
                 if depth == 0:  # the call's `)`: close the cel.bind before it
-                    edits.append((start2, start2, 0, _go_conversion_tail(text)))
+                    edits.append((start2, start2, -tokens[k + 1][2], _go_conversion_tail(text)))
                     break
             else:
                 return None  # unbalanced: the expression did not compile
@@ -1718,7 +1769,8 @@ def _go_time_rewrite(source: str) -> str | None:
     if not edits:
         return None
     out = source
-    # Applied from the end; of two insertions at one place, the one closing later goes first.
+    # Applied from the end. Of two openings at one place the one closing later goes first, of
+    # two closings the one opened later (the third field: minus where it closes, or opened).
     for start, end, _, text in sorted(edits, key=lambda e: (e[0], e[1], e[2]), reverse=True):
         out = out[:start] + text + out[end:]
     return out
@@ -2107,6 +2159,7 @@ def _library() -> list[cel.FunctionDecl]:
             )
         ),
         _fn(_GO_DOUBLE_STRING, _ov(_GO_DOUBLE_STRING, _DYN, [d], _go_g)),
+        _fn(_GO_NAN, _ov(_GO_NAN, b, [], _nan_not_ordered)),
         _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
         _fn(
             _GO_MILLISECONDS,
@@ -2218,6 +2271,19 @@ def _compile_error(text: str) -> CelCompileError:
     return CelCompileError(text)
 
 
+def _holds_nan(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and item != item:
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
 def _refuse_nul_input(data: Mapping[str, Any]) -> None:
     """The bindings cut a string at a NUL character when they hand it to the runtime, so
     `"12\\x00abc".matches('^[0-9]+$')` would be true where the API server sees the whole string:
@@ -2323,6 +2389,11 @@ class Program:
                     raise CelUnevaluableError(
                         f"the value {_UNEVALUABLE}: it holds a string with a NUL character, which {_NUL_CUT}"
                     )
+                if _holds_nan(bound):  # the expressions reading it compare it unguarded
+                    raise CelUnevaluableError(
+                        f"the value {_UNEVALUABLE}: it holds a NaN, which cel-go does not order "
+                        "where the runtime's comparisons give false"
+                    )
                 return bound
             return value.plain_value()
         except TypeError as e:  # the bindings cannot hand an optional (or other opaque value) to Python
@@ -2418,6 +2489,19 @@ def _identifiers(program: Program) -> frozenset[str]:
     return frozenset(found)
 
 
+# The calls that can make a NaN within an expression (`double('nan')`, `inf - inf`, `0.0 / 0.0`,
+# a sum of infinities); a NaN handed back as a variable's value is refused there.
+_NAN_MAKERS = frozenset({"add_double", "subtract_double", "multiply_double", "divide_double", "list_sum"})
+_NAN_MAKERS |= {"string_to_double"}
+
+
+def _may_make_nan(program: Any, unchecked: bool) -> bool:
+    """Whether an expression's comparisons need the NaN guard (`_go_time_rewrite`)."""
+    if unchecked:  # no checked AST: any comparison may see one
+        return True
+    return any(_NAN_MAKERS & set(ids) for node, ids in _checked_nodes(program) if node.kind == "call")
+
+
 def compile_expression(
     expression: str, *, variables: Sequence[str], length: int | None = None, allow_reserved: bool = False
 ) -> Program:
@@ -2477,7 +2561,7 @@ def compile_expression(
         except RuntimeError:
             raise error from e
         unchecked = True
-    rewritten = _go_time_rewrite(expression)
+    rewritten = _go_time_rewrite(expression, nan_guard=_may_make_nan(compiled, unchecked))
     if rewritten is None:
         # Nothing to route, or a call the rewriting could not follow: the checked AST says which.
         if _may_route(expression) and _left_runtime_time_calls(compiled):

@@ -152,20 +152,51 @@ def test_parse_float_follows_go(text: str, expected: float | None) -> None:
         assert outcome(f"double('{text}')") == expected
 
 
-# 5. cel-go orders no NaN ("NaN values cannot be ordered", common/types/double.go, int.go,
-# uint.go since cross-type comparisons) where the runtime's comparisons give false.
+# 5. cel-go orders no NaN: `<`, `<=`, `>`, `>=` with one are an error, "NaN values cannot be
+# ordered" (common/types/double.go, int.go, uint.go Compare, since its cross-type comparisons),
+# where the runtime's comparisons are false. An expression that can make a NaN (a double
+# conversion or arithmetic, a sum) has each comparison guarded; a variable holding one is
+# "could not evaluate" (the expressions reading it are not guarded).
 NAN = [
-    ("double('nan') < 1.0", UNEVALUABLE),
-    ("!(double(object.s) > 100.0)", UNEVALUABLE),
-    ("1 < double('NaN')", UNEVALUABLE),
+    ("double('nan') < 1.0", ERROR),
+    ("!(double(object.s) > 100.0)", ERROR),
+    ("1 < double('NaN')", ERROR),
+    ("double('nan') <= 1u", ERROR),
+    ("0.0 / 0.0 < 1.0", ERROR),
+    ("!(0.0 / 0.0 > 100.0)", ERROR),
+    ("(1.0 / 0.0 - 1.0 / 0.0) >= 1", ERROR),
+    ("[1.0 / 0.0, -1.0 / 0.0].sum() < 1.0", ERROR),
+    ("double('nan') != double('nan')", True),  # equality is no ordering
+    ("string(double('nan'))", "NaN"),
+    ("1.0 / 0.0 > 100.0", True),
     ("double('1.5') < 2.0", True),
+    ("1.5 - 0.5 <= 1.0", True),
+    ("[1.0 - 2.0, 3.0].all(x, x < 5.0)", True),
+    ("1.0 - 2.0 < 0.0 && 2 > 1", True),
+    ("1.0 - 2.0 < 0.0 ? 'a' : 'b'", "a"),
+    ("(1.0 - 2.0 < 0.0) == true", True),
+    ("1.0 - 2.0 < 0.0 == true", True),  # relations are one left-associative level
+    ("1.0 + 2.0 > 2.5 in [true]", True),
+    ("{'a': 1.0 - 2.0 < 0.0}.a", True),
+    ("-(1.0 - 2.0) >= 1.0", True),
+    ("(1.0 - 2.0 < 0.0) == (2.0 - 1.0 > 0.0)", True),
+    ("string(1.0 - 2.0 < 0.0) == 'true'", True),
+    ("int(1.0 - 2.0) < 0", True),
+    ("1.0 - 2.0 < 0.0 == 2.0 - 1.0 > 0.0", REFUSED),  # ((a < b) == c) > d, as cel-go parses it
+    ("object.?n.orValue(1.0) - 1.0 < 2.0", True),
 ]
 
 
 @pytest.mark.parametrize(("expression", "expected"), NAN)
 def test_a_nan_is_not_ordered(expression: str, expected: Any) -> None:
     got = outcome(expression, {"s": "NaN"})
-    assert got is expected if expected is UNEVALUABLE else got == expected
+    assert got is expected if expected is ERROR or expected is REFUSED else got == expected
+
+
+def test_a_variable_holding_a_nan_is_not_handed_back() -> None:
+    program = cel.compile_expression("[0.0 / 0.0]", variables=["object"])
+    with pytest.raises(cel.CelUnevaluableError, match="NaN"):
+        program.evaluate({"object": {}}, bindable=True)
 
 
 # 8. string(double) is cel-go's FormatFloat(d, 'g', -1, 64) (fmt %g in older releases).
