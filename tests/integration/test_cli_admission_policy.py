@@ -495,3 +495,112 @@ def test_an_admission_suite_tests_a_policy_on_delete(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["policy", "test", "-o", "json", str(suite)], catch_exceptions=False)
     assert result.exit_code == 3
     assert "operation must be one of CREATE, DELETE, not 'PATCH'" in result.stdout
+
+
+# -- cel-go's answers where the CEL runtime's differ (review findings) ---------------------
+
+_REVIEW_POLICY = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: review
+spec:
+  failurePolicy: {failure}
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["deployments"]
+  validations:
+  - expression: {expression}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: review
+spec:
+  policyName: review
+  validationActions: [Deny]
+"""
+
+_ANNOTATED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+  annotations:
+    a: {value}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+"""
+
+
+def _review(write: Write, expression: str, value: str, failure: str = "Fail") -> tuple[int, Any, str]:
+    policy = write("policy.yaml", _REVIEW_POLICY.format(failure=failure, expression=json.dumps(expression)))
+    manifests = write("app.yaml", _ANNOTATED.format(value=json.dumps(value)))
+    return run(*BASE, "--admission-policy", str(policy), str(manifests))
+
+
+def test_a_leading_dot_int_parses_as_go_does(write: Write) -> None:
+    # `.int(' 3')` is the global int: ParseInt refuses the space, so Fail denies (it passed)
+    code, _, _ = _review(write, ".int(object.metadata.annotations['a']) <= 5", " 3")
+    assert code == 1
+
+
+def test_a_forged_rewrite_marker_is_refused(write: Write) -> None:
+    code, _, err = _review(
+        write, "int(cel.bind(__tg_go_t, object.metadata.annotations['a'], __tg_go_t)) <= 5", " 3"
+    )
+    assert code == 3 and "reserved" in err
+
+
+def test_a_sum_of_durations_keeps_its_nanoseconds(write: Write) -> None:
+    expression = "object.metadata.annotations['a'].split(',').map(t, duration(t)).sum() <= duration('1s')"
+    code, _, _ = _review(write, expression, "500000001ns,500000001ns")
+    assert code == 1  # 1.000000002s is over 1s (it passed, summed to the microsecond)
+
+
+def test_timestamps_sorted_to_the_nanosecond(write: Write) -> None:
+    expression = "object.metadata.annotations['a'].split(',').map(t, timestamp(t)).isSorted()"
+    code, _, _ = _review(write, expression, "2025-01-01T00:00:00.000000900Z,2025-01-01T00:00:00.000000100Z")
+    assert code == 1
+
+
+def test_a_double_with_underscores_is_read_as_go_reads_it(write: Write) -> None:
+    # ParseFloat reads 1_000 as 1000: over 10, a deny even under Ignore (the error was ignored)
+    code, _, _ = _review(write, "double(object.metadata.annotations['a']) <= 10.0", "1_000", failure="Ignore")
+    assert code == 1
+
+
+def test_a_nan_comparison_is_not_a_pass(write: Write) -> None:
+    # cel-go: "NaN values cannot be ordered", which Fail denies; the runtime said false, so the
+    # negation passed
+    code, report, _ = _review(write, "!(double(object.metadata.annotations['a']) > 100.0)", "NaN")
+    assert code == 1
+    assert "NaN values cannot be ordered" in findings(report)[0]["message"]
+
+
+def test_a_string_holding_a_nul_is_not_a_pass(write: Write) -> None:
+    # the engine would see "12" of "12\x00abc"; the API server sees the whole string
+    code, _, _ = _review(write, "object.metadata.annotations['a'].matches('^[0-9]+$')", "12\x00abc")
+    assert code == 3
+
+
+def test_string_of_an_infinity_is_gos(write: Write) -> None:
+    # cel-go writes +Inf (FormatFloat 'g'); the runtime wrote inf, so the policy passed
+    code, _, _ = _review(write, "string(double(object.metadata.annotations['a'])) != '+Inf'", "inf")
+    assert code == 1
+
+
+def test_a_url_whose_verdict_depends_on_the_go_version_is_not_a_pass(write: Write) -> None:
+    # Go 1.26's default refuses a colon before the port's; earlier Go takes it
+    code, _, _ = _review(write, "!isURL(object.metadata.annotations['a'])", "http://a:b:80/")
+    assert code == 3

@@ -40,6 +40,7 @@ import re2
 from trustgate import yamlio
 from trustgate.manifests.loader import ENGINE_INT_MAX, ENGINE_INT_MIN
 from trustgate.policy import _gonumbers
+from trustgate.policy._gostrconv import float_syntax
 from trustgate.policy._normalise import GO_EXTENSIONS
 
 _UNDEFINED: list[Any] = [False, None]
@@ -1194,10 +1195,6 @@ class CidrUnsupportedError(Exception):
 
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_GO_FLOAT = re.compile(
-    r"[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?"
-    r"|[+-]?0[xX](?:[0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+)[pP][+-]?[0-9_]+"
-)
 
 
 class NumberUnsupportedError(Exception):
@@ -1230,7 +1227,7 @@ def to_number(value: Any) -> list[Any]:
         if len(value) > 21 or not ENGINE_INT_MIN <= int(value) <= ENGINE_INT_MAX:
             raise NumberUnsupportedError(f"to_number({value!r}): {_OUT_OF_RANGE}")
         return [True, int(value)]
-    if _GO_FLOAT.fullmatch(value) and any(c.isdigit() for c in value):
+    if float_syntax(value):  # ParseFloat reads it (the special values aside)
         raise NumberUnsupportedError(
             f"to_number({value!r}): OPA fails on this number; trustgate cannot reproduce it"
         )

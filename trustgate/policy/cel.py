@@ -20,12 +20,13 @@ meaning: `Program.reads` finds it so that the caller reports the policy as
 not evaluable. Kubernetes' opaque types (URL, Quantity, IP, CIDR, Semver) are
 maps with the key `@k8s` here (so are the format library's optionals):
 `type(quantity("1"))` is `map`, not `kubernetes.Quantity`. `find` and `findAll` run on RE2
-(`google-re2`), as `matches` does in the runtime.
+(`google-re2`), as `matches` does in the runtime. The bindings cut a string handed to the
+runtime at a NUL character, so an input (or a library result) holding one is not evaluated
+(`CelUnevaluableError`); a comparison with a NaN is cel-go's error, not the runtime's false.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import ipaddress
@@ -40,7 +41,8 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
 from trustgate.manifests.loader import lone_surrogate, path_text
-from trustgate.policy import crd_formats
+from trustgate.policy import _gourl, crd_formats
+from trustgate.policy._gostrconv import go_quote, parse_float
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
@@ -309,9 +311,9 @@ def _semver_number(text: str, what: str) -> int:
     """A major, minor or patch number as blang's Parse reads it: ASCII digits without a leading
     zero, then strconv.ParseUint(text, 10, 64) (so "" and 2**64 are errors)."""
     if not all("0" <= c <= "9" for c in text):
-        raise _LibraryError(f"Invalid character(s) found in {what} number {_go_quote(text)}")
+        raise _LibraryError(f"Invalid character(s) found in {what} number {go_quote(text)}")
     if len(text) > 1 and text[0] == "0":
-        raise _LibraryError(f"{what.capitalize()} number must not contain leading zeroes {_go_quote(text)}")
+        raise _LibraryError(f"{what.capitalize()} number must not contain leading zeroes {go_quote(text)}")
     return _parse_uint64(text)
 
 
@@ -321,7 +323,7 @@ def _parse_uint64(text: str) -> int:
         raise _LibraryError('strconv.ParseUint: parsing "": invalid syntax')
     value = _decimal(text)
     if value is None or value not in _UINT64:
-        raise _LibraryError(f"strconv.ParseUint: parsing {_go_quote(text)}: value out of range")
+        raise _LibraryError(f"strconv.ParseUint: parsing {go_quote(text)}: value out of range")
     return value
 
 
@@ -354,18 +356,18 @@ def _semver_parts(text: str) -> tuple[int, int, int, tuple[tuple[int, int | str]
         if all("0" <= c <= "9" for c in item):
             if len(item) > 1 and item[0] == "0":
                 raise _LibraryError(
-                    f"Numeric PreRelease version must not contain leading zeroes {_go_quote(item)}"
+                    f"Numeric PreRelease version must not contain leading zeroes {go_quote(item)}"
                 )
             pre.append((0, _parse_uint64(item)))
         elif all(c in _SEMVER_ALNUM for c in item):
             pre.append((1, item))
         else:
-            raise _LibraryError(f"Invalid character(s) found in prerelease {_go_quote(item)}")
+            raise _LibraryError(f"Invalid character(s) found in prerelease {go_quote(item)}")
     for item in build.split(".") if plus else []:
         if not item:
             raise _LibraryError("Build meta data is empty")
         if not all(c in _SEMVER_ALNUM for c in item):
-            raise _LibraryError(f"Invalid character(s) found in build meta data {_go_quote(item)}")
+            raise _LibraryError(f"Invalid character(s) found in build meta data {go_quote(item)}")
     return major, minor, number, tuple(pre)
 
 
@@ -481,253 +483,27 @@ def _contains_cidr(c: Any, other: Any) -> bool:
 # -- url -----------------------------------------------------------------------
 
 
-# Go's net/url, in bytes as Go works: url.ParseRequestURI decides what is a URL (`isURL`,
-# `url()`), and the value is url.Parse's (the fragment split off), as Kubernetes' library does.
-
-_HOST, _ZONE, _PATH, _USER, _QUERY, _FRAGMENT = "host", "zone", "path", "user", "query", "fragment"
-_ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-_USERINFO_OK = _ALNUM | frozenset(b"-._:~!$&'()*+,;=%@")  # validUserinfo, ASCII runes only
+# Go's net/url (`_gourl`): url.ParseRequestURI decides what is a URL (`isURL`, `url()`,
+# `format.uri()`), and the value is url.Parse's (the fragment split off), as Kubernetes' library does.
 
 
-def _should_escape(c: int, mode: str) -> bool:
-    """Go's shouldEscape(c, mode)."""
-    if c in _ALNUM:
-        return False
-    if mode in (_HOST, _ZONE) and c in b"!$&'()*+,;=:[]<>\"":
-        return False
-    if c in b"-_.~":
-        return False
-    if c in b"$&+,/:;=?@":
-        if mode == _PATH:
-            return c == ord("?")
-        if mode == _USER:
-            return c in b"@/?:"
-        if mode == _QUERY:
-            return True
-        if mode == _FRAGMENT:
-            return False
-    return not (mode == _FRAGMENT and c in b"!()*")
-
-
-def _unescape(s: bytes, mode: str) -> bytes:
-    """Go's unescape(s, mode): every % followed by two hex digits (in a host, only for bytes
-    beyond ASCII, or %25), no ASCII a host may not hold; `+` is a space in a query."""
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == ord("%"):
-            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
-                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode(errors='replace'))}")
-            value = int(s[i + 1 : i + 3], 16)
-            if mode == _HOST and value < 0x80 and s[i : i + 3] != b"%25":
-                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode())}")
-            if mode == _ZONE and s[i : i + 3] != b"%25" and value != 0x20 and _should_escape(value, _HOST):
-                raise _LibraryError(f"invalid URL escape {_go_quote(s[i : i + 3].decode())}")
-            i += 3
-        else:
-            if mode in (_HOST, _ZONE) and c < 0x80 and _should_escape(c, mode):
-                raise _LibraryError(f"invalid character {_go_quote(chr(c))} in host name")
-            i += 1
-    out = bytearray()
-    i = 0
-    while i < len(s):
-        if s[i] == ord("%"):
-            out.append(int(s[i + 1 : i + 3], 16))
-            i += 3
-            continue
-        out.append(0x20 if s[i] == ord("+") and mode == _QUERY else s[i])
-        i += 1
-    return bytes(out)
-
-
-def _escape(s: bytes, mode: str) -> bytes:
-    out = bytearray()
-    for c in s:
-        if c == 0x20 and mode == _QUERY:
-            out.append(ord("+"))
-        elif _should_escape(c, mode):
-            out += b"%%%02X" % c
-        else:
-            out.append(c)
-    return bytes(out)
-
-
-def _valid_port(colon_port: bytes) -> bool:
-    return colon_port == b"" or (colon_port[:1] == b":" and all(0x30 <= c <= 0x39 for c in colon_port[1:]))
-
-
-def _parse_host(host: bytes) -> bytes:
-    """Go's parseHost: host[:port], unescaped (a bracketed IPv6 zone may be %-escaped)."""
-    if host.startswith(b"["):
-        i = host.rfind(b"]")
-        if i < 0:
-            raise _LibraryError("missing ']' in host")
-        if not _valid_port(host[i + 1 :]):
-            raise _LibraryError(
-                f"invalid port {_go_quote(host[i + 1 :].decode(errors='replace'))} after host"
-            )
-        zone = host[:i].find(b"%25")
-        if zone >= 0:
-            return _unescape(host[:zone], _HOST) + _unescape(host[zone:i], _ZONE) + _unescape(host[i:], _HOST)
-    else:
-        i = host.rfind(b":")
-        # Recent Go (urlstrictcolons) also refuses a colon before the port's (http://::1/).
-        if i != -1 and (not _valid_port(host[i:]) or b":" in host[:i]):
-            raise _LibraryError(f"invalid port {_go_quote(host[i:].decode(errors='replace'))} after host")
-    return _unescape(host, _HOST)
-
-
-@dataclass(frozen=True, slots=True)
-class _GoURL:
-    """The fields of Go's url.URL that Kubernetes' library reads, as bytes."""
-
-    scheme: bytes = b""
-    opaque: bytes = b""
-    user: tuple[bytes, bytes | None] | None = None  # username, password
-    host: bytes = b""
-    path: bytes = b""
-    raw_path: bytes = b""
-    force_query: bool = False
-    raw_query: bytes = b""
-    fragment: bytes = b""
-    raw_fragment: bytes = b""
-
-    def escaped_path(self) -> bytes:
-        """Go's URL.EscapedPath."""
-        if self.raw_path and _valid_encoded(self.raw_path, _PATH):
-            try:
-                if _unescape(self.raw_path, _PATH) == self.path:
-                    return self.raw_path
-            except _LibraryError:
-                pass
-        if self.path == b"*":
-            return b"*"
-        return _escape(self.path, _PATH)
-
-    def escaped_fragment(self) -> bytes:
-        if self.raw_fragment and _valid_encoded(self.raw_fragment, _FRAGMENT):
-            try:
-                if _unescape(self.raw_fragment, _FRAGMENT) == self.fragment:
-                    return self.raw_fragment
-            except _LibraryError:
-                pass
-        return _escape(self.fragment, _FRAGMENT)
-
-    def split_host_port(self) -> tuple[bytes, bytes]:
-        """Go's splitHostPort of Host: (Hostname(), Port())."""
-        host, port = self.host, b""
-        colon = host.rfind(b":")
-        if colon != -1 and _valid_port(host[colon:]):
-            host, port = host[:colon], host[colon + 1 :]
-        if host.startswith(b"[") and host.endswith(b"]"):
-            host = host[1:-1]
-        return host, port
-
-    def string(self) -> bytes:
-        """Go's URL.String(), which Kubernetes' URL.Equal compares."""
-        out = bytearray()
-        if self.scheme:
-            out += self.scheme + b":"
-        if self.opaque:
-            out += self.opaque
-        else:
-            if self.scheme or self.host or self.user is not None:
-                if self.host or self.path or self.user is not None:
-                    out += b"//"
-                if self.user is not None:
-                    out += _escape(self.user[0], _USER)
-                    if self.user[1] is not None:
-                        out += b":" + _escape(self.user[1], _USER)
-                    out += b"@"
-                if self.host:
-                    out += _escape(self.host, _HOST)
-            path = self.escaped_path()
-            if path and path[:1] != b"/" and self.host:
-                out += b"/"
-            if not out and b":" in path.split(b"/", 1)[0]:
-                out += b"./"
-            out += path
-        if self.force_query or self.raw_query:
-            out += b"?" + self.raw_query
-        if self.fragment:
-            out += b"#" + self.escaped_fragment()
-        return bytes(out)
-
-
-def _valid_encoded(s: bytes, mode: str) -> bool:
-    return all(c in b"!$&'()*+,;=:@[]%" or not _should_escape(c, mode) for c in s)
-
-
-def _go_parse(raw: bytes, via_request: bool) -> _GoURL:
-    """Go's parse(rawURL, viaRequest)."""
-    if any(c < 0x20 or c == 0x7F for c in raw):
-        raise _LibraryError("net/url: invalid control character in URL")
-    if raw == b"" and via_request:
-        raise _LibraryError("empty url")
-    if raw == b"*":
-        return _GoURL(path=b"*")
-    scheme, rest = b"", raw
-    for i, c in enumerate(raw):
-        if chr(c).isascii() and chr(c).isalpha():
-            continue
-        if c in b"0123456789+-.":
-            if i == 0:
-                break
-            continue
-        if c == ord(":"):
-            if i == 0:
-                raise _LibraryError("missing protocol scheme")
-            scheme, rest = raw[:i].lower(), raw[i + 1 :]
-        break
-    force_query, raw_query = False, b""
-    if rest.endswith(b"?") and rest.count(b"?") == 1:
-        force_query, rest = True, rest[:-1]
-    else:
-        rest, _, raw_query = rest.partition(b"?")
-    if not rest.startswith(b"/"):
-        if scheme:  # a rootless path is opaque
-            return _GoURL(scheme=scheme, opaque=rest, force_query=force_query, raw_query=raw_query)
-        if via_request:
-            raise _LibraryError("invalid URI for request")
-        if b":" in rest.split(b"/", 1)[0]:
-            raise _LibraryError("first path segment in URL cannot contain colon")
-    user: tuple[bytes, bytes | None] | None = None
-    host = b""
-    if (scheme or (not via_request and not rest.startswith(b"///"))) and rest.startswith(b"//"):
-        authority, slash, tail = rest[2:].partition(b"/")
-        rest = slash + tail
-        at = authority.rfind(b"@")
-        host = _parse_host(authority[at + 1 :])
-        if at >= 0:
-            userinfo = authority[:at]
-            if not all(c in _USERINFO_OK for c in userinfo):
-                raise _LibraryError("net/url: invalid userinfo")
-            name, colon, password = userinfo.partition(b":")
-            user = (_unescape(name, _USER), _unescape(password, _USER) if colon else None)
-    path = _unescape(rest, _PATH)
-    raw_path = b"" if _escape(path, _PATH) == rest else rest
-    return _GoURL(scheme, b"", user, host, path, raw_path, force_query, raw_query)
-
-
-def _parse_request_uri(text: str) -> _GoURL:
-    return _go_parse(text.encode("utf-8", "surrogatepass"), True)
-
-
-def _go_url(text: str) -> _GoURL:
-    """Kubernetes' url(): what url.ParseRequestURI accepts, valued as url.Parse gives it."""
-    raw = text.encode("utf-8", "surrogatepass")
+def _parse_request_uri(text: str) -> _gourl.GoURL:
     try:
-        _go_parse(raw, True)
-        before, hash_sign, fragment = raw.partition(b"#")
-        parsed = _go_parse(before, False)
-        if hash_sign and fragment:
-            unescaped = _unescape(fragment, _FRAGMENT)
-            raw_fragment = b"" if _escape(unescaped, _FRAGMENT) == fragment else fragment
-            parsed = dataclasses.replace(parsed, fragment=unescaped, raw_fragment=raw_fragment)
-    except _LibraryError as e:
+        return _gourl.parse_request_uri(text)
+    except _gourl.AmbiguousHostError as e:
+        raise _Unevaluable(f"{_UNEVALUABLE}: parse {go_quote(text)}: {e}") from e
+    except _gourl.URLError as e:
+        raise _LibraryError(str(e)) from e
+
+
+def _go_url(text: str) -> _gourl.GoURL:
+    """Kubernetes' url(): what url.ParseRequestURI accepts, valued as url.Parse gives it."""
+    try:
+        return _gourl.parse_url(text)
+    except _gourl.AmbiguousHostError as e:
+        raise _Unevaluable(f"{_UNEVALUABLE}: parse {go_quote(text)}: {e}") from e
+    except _gourl.URLError as e:
         raise _LibraryError(f"URL parse error during conversion from string: parse {text!r}: {e}") from e
-    return parsed
 
 
 def _to_url(text: str) -> dict[str, Any]:
@@ -761,8 +537,8 @@ def _query(value: Any) -> dict[str, list[str]]:
             continue
         key, _, item = pair.partition(b"=")
         try:
-            key, item = _unescape(key, _QUERY), _unescape(item, _QUERY)
-        except _LibraryError:
+            key, item = _gourl.unescape(key, _gourl.QUERY), _gourl.unescape(item, _gourl.QUERY)
+        except _gourl.URLError:
             continue
         found.setdefault(_text(key), []).append(_text(item))
     return found
@@ -777,11 +553,23 @@ def _query(value: Any) -> dict[str, list[str]]:
 # and compares the others with the traits.Comparer of the kept item: a comparison across types
 # (but for numbers) is an error value, which min, max and isSorted pass over; an item with no
 # comparison at all (a list, map, null or Kubernetes value) is "no such overload". The bindings
-# hand Python a duration or timestamp to the microsecond: they are compared and summed so.
+# see a duration or timestamp to the microsecond only, and a uint as an int: `_go_time_rewrite`
+# hands these functions, beside the list, each item's exact text or its uint-ness
+# (`_go_list_tail`), and min and max give back an index, so the runtime returns the item itself.
 
 _NO_OVERLOAD = "no such overload"
 _MAX_DURATION_NANOS = 2**63 - 1
-_COMPARABLE = (bool, int, float, str, bytes, bytearray, dt.timedelta, dt.datetime)
+
+
+@dataclass(frozen=True, slots=True)
+class _Exact:
+    """A duration or timestamp to the nanosecond (a timestamp's nanoseconds since the epoch)."""
+
+    kind: str
+    nanos: int
+
+
+_COMPARABLE = (bool, int, float, str, bytes, bytearray, _Exact)
 
 
 def _go_compare(a: Any, b: Any) -> int | None:
@@ -795,61 +583,88 @@ def _go_compare(a: Any, b: Any) -> int | None:
             return None
     elif isinstance(a, (bytes, bytearray)) and isinstance(b, (bytes, bytearray)):
         a, b = bytes(a), bytes(b)
+    elif isinstance(a, _Exact) and isinstance(b, _Exact):
+        if a.kind != b.kind:
+            return None
+        a, b = a.nanos, b.nanos
     elif type(a) is not type(b):
         return None
     return int((a > b) - (a < b))
 
 
-def _list_items(values: list[Any], kinds: tuple[type, ...]) -> list[Any]:
-    """The items of a list given to a lists function, refused as cel-go's dispatch refuses them."""
-    if (values and not isinstance(values[0], kinds)) or any(not isinstance(v, _COMPARABLE) for v in values):
+def _timestamp_nanos(text: str) -> int:
+    """The nanoseconds since the epoch of a timestamp as the runtime's string() writes it."""
+    match = _RUNTIME_TIMESTAMP_TEXT.fullmatch(text)
+    if match is None:
+        raise _LibraryError(f"internal: unexpected timestamp text {text!r}")
+    seconds = dt.datetime.fromisoformat(match[1] + "+00:00") - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    whole = seconds.days * 86_400 + seconds.seconds
+    return whole * 10**9 + int((match[2] or "").ljust(9, "0"))
+
+
+def _exact_items(values: list[Any], tags: list[Any]) -> list[Any]:
+    """The items of a list given to a lists function, a duration or timestamp exact (from its
+    tag), refused as cel-go's dispatch refuses them."""
+    items = [
+        _Exact("duration", _runtime_duration_nanos(tag))
+        if isinstance(v, dt.timedelta)
+        else _Exact("timestamp", _timestamp_nanos(tag))
+        if isinstance(v, dt.datetime)
+        else v
+        for v, tag in zip(values, tags, strict=True)
+    ]
+    if any(not isinstance(v, _COMPARABLE) for v in items):
         raise _LibraryError(_NO_OVERLOAD)
-    return values
+    return items
 
 
-def _is_sorted(values: list[Any]) -> bool:
-    items = _list_items(values, _COMPARABLE)
+def _go_is_sorted(values: list[Any], tags: list[Any]) -> bool:
+    items = _exact_items(values, tags)
     return all(_go_compare(items[i], items[i + 1]) != 1 for i in range(len(items) - 1))
 
 
-def _extreme(values: list[Any], name: str) -> Any:
-    """min or max: the first item, replaced by each later one that compares below (above) it."""
-    items = _list_items(values, _COMPARABLE)
+def _go_extreme(values: list[Any], tags: list[Any], name: str) -> int:
+    """min or max: the index of the first item, replaced by each later one that compares below
+    (above) it."""
+    items = _exact_items(values, tags)
     if not items:
         raise _LibraryError(f"{name} called on empty list")
     prefer = 1 if name == "min" else -1
-    result = items[0]
-    for item in items[1:]:
-        if _go_compare(result, item) == prefer:
-            result = item
-    return _library_value(result)
+    found = 0
+    for k in range(1, len(items)):
+        if _go_compare(items[found], items[k]) == prefer:
+            found = k
+    return found
 
 
-def _sum(values: list[Any]) -> Any:
+def _go_sum(values: list[Any], tags: list[Any]) -> Any:
     """sum: from the first item's type's zero (int 0 for an empty list), each item added as
     that type's Add does: another type is "no such overload", int64 (and duration) overflow
-    "integer overflow"."""
-    items = _list_items(values, (int, float, dt.timedelta))
+    "integer overflow", uint64 overflow "unsigned integer overflow"."""
+    items = _exact_items(values, tags)
     if not items:
         return 0
-    first = items[0]
-    if isinstance(first, bool):
+    kinds = [
+        "uint" if tag == "uint" else v.kind if isinstance(v, _Exact) else type(v).__name__
+        for v, tag in zip(items, tags, strict=True)
+    ]
+    if kinds[0] not in ("int", "uint", "float", "duration") or any(k != kinds[0] for k in kinds):
         raise _LibraryError(_NO_OVERLOAD)
-    kind: type = dt.timedelta if isinstance(first, dt.timedelta) else type(first)
-    if any(type(v) is not kind for v in items):
-        raise _LibraryError(_NO_OVERLOAD)
-    if kind is dt.timedelta:
-        nanos = 0
-        for v in items:
-            nanos += v // dt.timedelta(microseconds=1) * 1000
-            if not -_MAX_DURATION_NANOS - 1 <= nanos <= _MAX_DURATION_NANOS:
-                raise _LibraryError("integer overflow")
-        return _duration_value(nanos)
-    total = first
-    for v in items[1:]:
-        total += v
-        if kind is int and total not in _INT64:
+    if kinds[0] == "float":
+        return float(sum(items[1:], items[0]))
+    total = 0
+    for v in items:
+        total += v.nanos if isinstance(v, _Exact) else v
+        if kinds[0] == "uint" and total > 2**64 - 1:
+            raise _LibraryError("unsigned integer overflow")
+        if kinds[0] != "uint" and total not in _INT64:
             raise _LibraryError("integer overflow")
+    if kinds[0] == "duration":
+        return _duration_value(total)
+    if kinds[0] == "uint":
+        from google.protobuf import wrappers_pb2  # the bindings hand the runtime a uint so
+
+        return wrappers_pb2.UInt64Value(value=total)
     return total
 
 
@@ -1161,6 +976,22 @@ def _label_value(text: str) -> list[str]:
     return errors
 
 
+def _port_name(text: str) -> list[str]:
+    """validation.IsValidPortName: at most 15 bytes of `[-a-z0-9]`, a letter among them, no
+    `--`, no hyphen at either end (each failed rule one message, in Go's order; "at least one
+    letter (a-z)" since kubernetes#107212, before the format library)."""
+    errors = ["must be no more than 15 characters"] if _byte_length(text) > 15 else []
+    if not re.fullmatch(r"[-a-z0-9]+", text):
+        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search(r"[a-z]", text):
+        errors.append("must contain at least one letter (a-z)")
+    if "--" in text:
+        errors.append("must not contain consecutive hyphens")
+    if text.startswith("-") or text.endswith("-"):
+        errors.append("must not begin or end with a hyphen")
+    return errors
+
+
 def _prefix(check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
     """apimachinery's NameIs...(name, prefix=true): maskTrailingDash replaces the last *two*
     characters of a name ending in `-` with `a` (`name[:len(name)-2] + "a"`, in bytes); on `-`
@@ -1184,7 +1015,7 @@ def _uri(text: str) -> list[str]:
     except _Unevaluable:
         raise
     except _LibraryError as e:
-        return [f"parse {_go_quote(text)}: {e}"]
+        return [f"parse {go_quote(text)}: {e}"]
     return []
 
 
@@ -1198,6 +1029,7 @@ _FORMATS: dict[str, Callable[[str], list[str]]] = {
     "dns1123Subdomain": _dns1123_subdomain,
     "dns1035Label": _dns1035_label,
     "qualifiedName": _qualified_name,
+    "portName": _port_name,
     "dns1123LabelPrefix": _prefix(_dns1123_label),
     "dns1123SubdomainPrefix": _prefix(_dns1123_subdomain),
     "dns1035LabelPrefix": _prefix(_dns1035_label),
@@ -1232,6 +1064,11 @@ def _validate(fmt: Any, text: str) -> dict[str, Any]:
 
 _AUTHZ_STRING: tuple[str, ...] = ("group", "resource", "subresource", "namespace", "name", "check", "path")
 _AUTHZ_STRING += ("fieldSelector", "labelSelector")
+
+
+def _nan_not_ordered() -> bool:
+    """cel-go's Compare with a NaN (common/types/double.go, int.go, uint.go)."""
+    raise _LibraryError("NaN values cannot be ordered")
 
 
 def _no_call(*_: Any) -> Any:
@@ -1301,26 +1138,6 @@ def _go_g(value: float) -> str:
     return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
-def _go_quote(text: str) -> str:
-    """Go's strconv.Quote (`%q`)."""
-    out = ['"']
-    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-    for ch in text:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in named:
-            out.append(named[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return "".join(out) + '"'
-
-
 def _v1_text(value: Any) -> str:
     """cel-go's FormatString (`%s`): the value converted to a string."""
     if isinstance(value, bool):
@@ -1359,9 +1176,9 @@ def _v1_member(value: Any) -> str:
             raise _Unsupported("a NaN or infinite double inside a list or map")
         return f"{value:.6f}"
     if isinstance(value, str):
-        return _go_quote(value)
+        return go_quote(value)
     if isinstance(value, bytes):
-        return "b" + _go_quote(_v1_text(value))
+        return "b" + go_quote(_v1_text(value))
     if isinstance(value, (bool, int, list, dict)) or value is None:
         if _kind_of(value):
             raise _LibraryError(
@@ -1373,7 +1190,7 @@ def _v1_member(value: Any) -> str:
 
 def _v1_key(key: Any) -> str:
     if isinstance(key, str):
-        return _go_quote(key)
+        return go_quote(key)
     if isinstance(key, (bool, int)):
         return _v1_text(key)
     raise _LibraryError(
@@ -1635,8 +1452,6 @@ _GO_DURATION_STRING = "__tg_go_duration_string"
 _GO_TIMESTAMP_STRING = "__tg_go_timestamp_string"
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
 _GO_BOOLS |= {"0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-_GO_DECIMAL_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_GO_HEX_FLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
 
 
 def _conversion_error(target: str) -> _LibraryError:
@@ -1660,51 +1475,15 @@ def _go_uint(text: str) -> str:
     return str(value)
 
 
-def _go_underscores_ok(text: str) -> bool:
-    """strconv's underscoreOK: `_` only between digits of a number with a base prefix."""
-    body = text[1:] if text[:1] in "+-" else text
-    if not (len(body) >= 2 and body[0] == "0" and body[1] in "bBoOxX"):
-        return False
-    hexadecimal, saw = body[1] in "xX", "0"
-    for c in body[2:]:
-        if "0" <= c <= "9" or (hexadecimal and c in "abcdefABCDEF"):
-            saw = "0"
-        elif c == "_":
-            if saw != "0":
-                return False
-            saw = "_"
-        elif saw == "_":
-            return False
-        else:
-            saw = "!"
-    return saw != "_"
-
-
 def _go_double(text: str) -> float:
-    """strconv.ParseFloat(text, 64): decimal or hexadecimal (with a `p` exponent) notation,
-    `inf`/`infinity` with an optional sign, `nan`, any case; `_` only in a hexadecimal number;
-    a value beyond the float64 range is an error (ErrRange), not an infinity."""
-    lowered = text.lower()
-    if lowered.lstrip("+-") in ("inf", "infinity") and len(text) - len(lowered.lstrip("+-")) <= 1:
-        return float("-inf") if text.startswith("-") else float("inf")
-    if lowered == "nan":
-        return float("nan")
-    if "_" in text:
-        if not _go_underscores_ok(text):
-            raise _conversion_error("double")
-        text = text.replace("_", "")
+    """strconv.ParseFloat(text, 64) (`_gostrconv`): decimal or hexadecimal (with a `p` exponent)
+    notation, `_` between digits, `inf`/`infinity` with an optional sign, `nan`, any case; a
+    value beyond the float64 range is an error (ErrRange), not an infinity. An expression that
+    converts so has its comparisons guarded against a NaN (`_NAN_MAKERS`)."""
     try:
-        if _GO_DECIMAL_FLOAT.fullmatch(text):
-            value = float(text)
-        elif _GO_HEX_FLOAT.fullmatch(text):
-            value = float.fromhex(text)
-        else:
-            raise _conversion_error("double")
-    except OverflowError as e:
+        return parse_float(text)
+    except ValueError as e:
         raise _conversion_error("double") from e
-    if value in (float("inf"), float("-inf")):
-        raise _conversion_error("double")
-    return value
 
 
 def _go_bool(text: str) -> bool:
@@ -1804,45 +1583,195 @@ def _lex(source: str) -> list[tuple[str, int, int]]:
     return tokens
 
 
-def _go_time_rewrite(source: str) -> str | None:
-    """The expression with cel-go's time conversions in place of the runtime's, or None when it
+_GO_L = "__tg_go_l"  # the cel.bind variable holding the receiver of a lists function
+_GO_E = "__tg_go_e"  # the variable of the comprehension over it
+_GO_LISTS = {"sum": "__tg_go_sum", "min": "__tg_go_min", "max": "__tg_go_max"}
+_GO_LISTS["isSorted"] = "__tg_go_is_sorted"
+_GO_DOUBLE_STRING = "__tg_go_double_string"
+_RESERVED = "__tg_"  # what the names the rewritings add start with; refused in what a policy writes
+_OPENERS = {")": "(", "]": "[", "}": "{"}
+_WORD_OPERATORS = frozenset({"in"})  # an operator the lexer sees as an identifier
+
+
+def _operand_end(tokens: list[tuple[str, int, int]], j: int) -> bool:
+    """Whether the token at `j` ends an operand (so a `.` after it selects a member of it)."""
+    if j < 0:
+        return False
+    text = tokens[j][0]
+    return text in _OPENERS or text == "literal" or (_is_word(text) and text not in _WORD_OPERATORS)
+
+
+def _is_word(text: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def _is_member(tokens: list[tuple[str, int, int]], k: int) -> bool:
+    """Whether the name at `k` is a member call's (`x.int(...)`), not a global's: a leading `.`
+    (`.int(x)`, after an operator, a bracket, a comma or at the start) names the root scope's
+    global function, as in cel-go."""
+    return k > 0 and tokens[k - 1][0] == "." and _operand_end(tokens, k - 2)
+
+
+def _receiver_start(tokens: list[tuple[str, int, int]], dot: int) -> int | None:
+    """The index of the first token of the receiver of the member call whose `.` is at `dot`:
+    the longest chain of selections, calls and indexes before it (CEL's member rule binds
+    tighter than any operator), or None where it cannot be told."""
+    j = dot - 1
+    while j >= 0:
+        text = tokens[j][0]
+        if text in _OPENERS:
+            depth = 0
+            for o in range(j, -1, -1):
+                depth += {")": 1, "]": 1, "}": 1, "(": -1, "[": -1, "{": -1}.get(tokens[o][0], 0)
+                if depth == 0:
+                    break
+            else:
+                return None
+            # `f(...)`, `x[...]`, `T{...}`: the call's, index's or message's operand goes on
+            before = tokens[o - 1][0] if o > 0 else ""
+            if (tokens[o][0] in ("[", "{") and _operand_end(tokens, o - 1)) or (
+                tokens[o][0] == "(" and _is_word(before) and before not in _WORD_OPERATORS
+            ):
+                j = o - 1
+                continue
+            return o
+        if text == "literal" or (_is_word(text) and text not in _WORD_OPERATORS):
+            dot_at = j - 2 if j >= 2 and tokens[j - 1][0] == "?" and tokens[j - 2][0] == "." else j - 1
+            if dot_at >= 0 and tokens[dot_at][0] == ".":
+                if _operand_end(tokens, dot_at - 1):
+                    j = dot_at - 1
+                    continue
+                return dot_at  # a leading `.`: the root scope's name
+            return j
+        return None
+    return None
+
+
+def _go_list_tail(name: str) -> str:
+    """What `.sum()`, `.min()`, `.max()` and `.isSorted()` become, inside the cel.bind of their
+    receiver: a Python function given the list and, for each item, the runtime's exact text of
+    a duration or timestamp (the bindings hand Python only microseconds) or `uint` for a uint
+    (which reaches Python as an int); min and max give the index of the item, so the runtime
+    hands back the item itself."""
+    e = _GO_E
+    durations = f"type({e}) == google.protobuf.Duration || type({e}) == google.protobuf.Timestamp"
+    tags = f"{_GO_L}.map({e}, {durations} ? string(dyn({e})) : type({e}) == uint ? 'uint' : '')"
+    call = f"{_GO_L}.{_GO_LISTS[name]}({tags})"
+    return f", {_GO_L}[{call}])" if name in ("min", "max") else f", {call})"
+
+
+_GO_NAN = "__tg_go_nan"  # raises cel-go's "NaN values cannot be ordered"
+_GO_A, _GO_B = "__tg_go_a", "__tg_go_b"  # the operands of a guarded comparison
+_STOPS_LEFT = frozenset({",", ":", "&", "|", "=", "<", ">", "(", "[", "{"})
+_STOPS_RIGHT = frozenset({",", ":", "&", "|", "=", "<", ">", ")", "]", "}"})
+
+
+def _comparison_operands(tokens: list[tuple[str, int, int]], k: int, width: int) -> tuple[int, int] | None:
+    """The first and last token of the operands of the `<`, `<=`, `>` or `>=` at `k` (`width`
+    tokens long): as far as a token of the same or lower precedence at the same depth (CEL's
+    relations are one left-associative level, below arithmetic, above `&&`, `||` and `?:`), or
+    None where the left operand is itself a relation (a bool: no NaN to order)."""
+    depth, j = 0, k - 1
+    while j >= 0:
+        text = tokens[j][0]
+        if text in _OPENERS:
+            depth += 1
+        elif text in ("(", "[", "{") and depth:
+            depth -= 1
+        elif not depth:
+            optional = text == "?" and j > 0 and tokens[j - 1][0] == "."  # `.?field`
+            if text in ("=", "<", ">", "in") or (text == "!" and tokens[j + 1][0] == "="):
+                return None
+            if text in _STOPS_LEFT or (text == "?" and not optional):
+                break
+        j -= 1
+    first, depth, j = j + 1, 0, k + width
+    while j < len(tokens):
+        text = tokens[j][0]
+        if text in ("(", "[", "{"):
+            depth += 1
+        elif text in _OPENERS and depth:
+            depth -= 1
+        elif not depth:
+            optional = text == "?" and tokens[j - 1][0] == "."
+            relation = text == "in" or (text == "!" and j + 1 < len(tokens) and tokens[j + 1][0] == "=")
+            if relation or text in _STOPS_RIGHT or (text == "?" and not optional):
+                break
+        j += 1
+    last = j - 1
+    return (first, last) if first < k and last >= k + width else None
+
+
+_ROUTED = ("timestamp", "duration", "getMilliseconds", "format", "int", "double", "bool", "string")
+
+
+def _may_route(source: str) -> bool:
+    """Whether the expression may call what `_go_time_rewrite` routes (its name is in the text)."""
+    return any(name in source for name in (*_ROUTED, *_GO_LISTS))
+
+
+def _go_time_rewrite(source: str, *, nan_guard: bool = False) -> str | None:
+    """The expression with cel-go's conversions in place of the runtime's, or None when it
     calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
     and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
     zone becomes `_GO_MILLISECONDS` (the whole duration; a timestamp's millisecond part).
     `int(x)`, `uint(x)`, `double(x)` and `bool(x)` take a string through strconv's parsers,
-    `int(x)` a duration as its nanoseconds, and `string(x)` a duration or timestamp as cel-go
-    writes it (`_go_conversion_tail`).
+    `int(x)` a duration as its nanoseconds, and `string(x)` a duration, timestamp or double as
+    cel-go writes it (`_go_conversion_tail`); a leading `.` (`.int(x)`, the root scope's `int`)
+    changes none of this. The lists library's `sum()`, `min()`, `max()` and `isSorted()` bind
+    their receiver and see its items' exact values (`_go_list_tail`). With `nan_guard`, each
+    `<`, `<=`, `>` and `>=` binds its operands and is cel-go's error ("NaN values cannot be
+    ordered") where one is a NaN, which the runtime's comparisons call false.
 
     In CEL a function is only ever called as its name followed by `(`, so every call is found
     in the tokens; the caller checks the result holds no call to the runtime's functions left.
     """
-    names = ("timestamp", "duration", "getMilliseconds", "format", "int", "double", "bool", "string")
-    if not any(name in source for name in names):
+    if not (_may_route(source) or (nan_guard and ("<" in source or ">" in source))):
         return None
     tokens = _lex(source)
-    edits: list[tuple[int, int, str]] = []  # start, end, replacement
+    edits: list[tuple[int, int, int, str]] = []  # start, end, -(where it closes), replacement
     for k, (text, start, end) in enumerate(tokens):
         following = [t[0] for t in tokens[k + 1 : k + 3]]
-        member = k > 0 and tokens[k - 1][0] == "."
-        if text == "getMilliseconds" and following == ["(", ")"]:
-            edits.append((start, end, _GO_MILLISECONDS))
+        member = _is_member(tokens, k)
+        if nan_guard and text in ("<", ">"):
+            width = 2 if following[:1] == ["="] and tokens[k + 1][1] == end else 1
+            operands = _comparison_operands(tokens, k, width)
+            if operands is not None:
+                left, right = tokens[operands[0]][1], tokens[operands[1]][2]
+                operator = source[start : tokens[k + width - 1][2]]
+                a, b = _GO_A, _GO_B
+                edits.append((left, left, -right, f"cel.bind({a}, "))
+                edits.append((start, tokens[k + width - 1][2], 0, f", cel.bind({b}, "))
+                tail = f", {a} != {a} || {b} != {b} ? {_GO_NAN}() : {a} {operator} {b}))"
+                edits.append((right, right, -left, tail))
+        elif text == "getMilliseconds" and following == ["(", ")"]:
+            edits.append((start, end, 0, _GO_MILLISECONDS))
         elif text == "format" and following[:1] == ["("] and member:
-            edits.append((start, end, _GO_FORMAT))
+            edits.append((start, end, 0, _GO_FORMAT))
+        elif text in _GO_LISTS and following == ["(", ")"] and member:
+            first = _receiver_start(tokens, k - 1)
+            if first is None:
+                return None  # left to the caller's check, which refuses it
+            close = tokens[k + 2][2]
+            edits.append((tokens[first][1], tokens[first][1], -close, f"cel.bind({_GO_L}, "))
+            edits.append((tokens[k - 1][1], close, 0, _go_list_tail(text)))
         elif (text in _GO_CHECK or (text in _GO_CONVERTED and not member)) and following[:1] == ["("]:
             depth = 0
             for text2, start2, _ in tokens[k + 1 :]:
                 depth += {"(": 1, ")": -1}.get(text2, 0)
                 if depth == 0:  # the call's `)`: close the cel.bind before it
-                    edits.append((start2, start2, _go_conversion_tail(text)))
+                    edits.append((start2, start2, -tokens[k + 1][2], _go_conversion_tail(text)))
                     break
             else:
                 return None  # unbalanced: the expression did not compile
             open_end = tokens[k + 1][2]
-            edits.append((open_end, open_end, f"cel.bind({_GO_T}, "))
+            edits.append((open_end, open_end, -(start2 + 1), f"cel.bind({_GO_T}, "))
     if not edits:
         return None
     out = source
-    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+    # Applied from the end. Of two openings at one place the one closing later goes first, of
+    # two closings the one opened later (the third field: minus where it closes, or opened).
+    for start, end, _, text in sorted(edits, key=lambda e: (e[0], e[1], e[2]), reverse=True):
         out = out[:start] + text + out[end:]
     return out
 
@@ -1858,7 +1787,8 @@ def _go_conversion_tail(name: str) -> str:
     if name == "string":
         return (
             f", {duration} ? {_GO_DURATION_STRING}(string({dyn_t})) : "
-            f"{timestamp} ? {_GO_TIMESTAMP_STRING}(string({dyn_t})) : {t})"
+            f"{timestamp} ? {_GO_TIMESTAMP_STRING}(string({dyn_t})) : "
+            f"type({t}) == double ? {_GO_DOUBLE_STRING}({dyn_t}) : {t})"
         )
     check = f", type({t}) == string ? {_GO_CONVERT[name]}({dyn_t}) : "
     if name == "int":
@@ -1901,19 +1831,23 @@ def _bad_time_literal(program: Any) -> str | None:
 
 
 def _left_runtime_time_calls(program: Any) -> bool:
-    """Whether a rewritten expression still calls the runtime's timestamp(string),
-    duration(string), duration.getMilliseconds() or string.format other than through the
-    rewrite (an expression compiled without the checker: the tokens are all there is)."""
+    """Whether a (rewritten) expression still calls the runtime's timestamp(string),
+    duration(string), duration.getMilliseconds(), string.format, a conversion that differs
+    from cel-go's or a lists function other than through the rewrite (an expression compiled
+    without the checker: the tokens are all there is)."""
     for node, ids in _checked_nodes(program):
-        if node.kind == "call" and ("duration_to_milliseconds" in ids or "string_format" in ids):
+        if node.kind != "call":
+            continue
+        if {"duration_to_milliseconds", "string_format"} & set(ids) or _LIST_FUNCTIONS & set(ids):
             return True
         argument = node.args[0] if len(node.args) == 1 else None
-        if node.kind == "call" and _RUNTIME_CONVERSIONS & set(ids) and not _rewritten(argument):
+        if _RUNTIME_CONVERSIONS & set(ids) and not _rewritten(argument):
             return True
-        if node.kind == "call" and {"duration_to_string", "timestamp_to_string"} & set(ids):
+        if {"duration_to_string", "timestamp_to_string", "double_to_string"} & set(ids):
             inner = argument.args[0] if argument is not None and len(argument.args) == 1 else None
             written = argument is not None and argument.kind == "call" and argument.name == "dyn"
-            if not _rewritten(argument) and not (written and inner is not None and inner.name == _GO_T):
+            ours = written and inner is not None and inner.kind == "ident" and inner.name in (_GO_T, _GO_E)
+            if not _rewritten(argument) and not ours:
                 return True
     return False
 
@@ -1923,6 +1857,8 @@ _RUNTIME_CONVERSIONS = frozenset(
     {"string_to_timestamp", "string_to_duration", "string_to_int64", "string_to_uint64"}
     | {"string_to_double", "string_to_bool", "duration_to_int64"}
 )
+# The lists functions a policy writes, each run as `_go_time_rewrite`'s call instead.
+_LIST_FUNCTIONS = frozenset({"list_sum", "list_min", "list_max", "list_is_sorted"})
 
 
 def _rewritten(argument: Any) -> bool:
@@ -1939,7 +1875,35 @@ def _fn(name: str, *overloads: cel.Overload) -> cel.FunctionDecl:
 def _ov(
     oid: str, result: Any, params: Sequence[Any], impl: Callable[..., Any], *, member: bool = False
 ) -> Any:
-    return cel.Overload(oid, result, list(params), is_member=member, impl=impl)
+    def run(*args: Any) -> Any:
+        value = impl(*args)
+        if _nul_path(value) is not None:  # the bindings would cut the string there
+            raise _Unevaluable(f"{oid} gives a string with a NUL character, which {_NUL_CUT}: {_UNEVALUABLE}")
+        return value
+
+    return cel.Overload(oid, result, list(params), is_member=member, impl=run)
+
+
+_NUL_CUT = "the CEL runtime trustgate uses cuts a string at"
+
+
+def _nul_path(value: Any) -> tuple[str | int, ...] | None:
+    """The path of a string (or a map key) holding a NUL character in `value`, if any: the
+    bindings cut a string handed to the runtime there (`"12\\x00abc"` is `"12"` to it)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return (*path, key)
+                stack.append((child, (*path, key)))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, (*path, n)) for n, child in enumerate(item))
+    return None
 
 
 def _member(name: str, result: Any, impl: Callable[..., Any], *args: Any) -> cel.FunctionDecl:
@@ -1952,10 +1916,21 @@ def _library() -> list[cel.FunctionDecl]:
     any_items = list(_ANY.items())
     return [
         # lists
-        _fn("isSorted", _ov("list_is_sorted", b, [_LIST], _is_sorted, member=True)),
-        _fn("sum", _ov("list_sum", _DYN, [_LIST], _sum, member=True)),
-        _fn("min", _ov("list_min", _DYN, [_LIST], lambda v: _extreme(v, "min"), member=True)),
-        _fn("max", _ov("list_max", _DYN, [_LIST], lambda v: _extreme(v, "max"), member=True)),
+        # (these type-check what a policy writes; it runs `_go_time_rewrite`'s calls below)
+        _fn("isSorted", _ov("list_is_sorted", b, [_LIST], _no_call, member=True)),
+        _fn("sum", _ov("list_sum", _DYN, [_LIST], _no_call, member=True)),
+        _fn("min", _ov("list_min", _DYN, [_LIST], _no_call, member=True)),
+        _fn("max", _ov("list_max", _DYN, [_LIST], _no_call, member=True)),
+        _fn(_GO_LISTS["isSorted"], _ov("tg_list_is_sorted", b, [_LIST, _LIST], _go_is_sorted, member=True)),
+        _fn(_GO_LISTS["sum"], _ov("tg_list_sum", _DYN, [_LIST, _LIST], _go_sum, member=True)),
+        _fn(
+            _GO_LISTS["min"],
+            _ov("tg_list_min", i, [_LIST, _LIST], lambda v, t: _go_extreme(v, t, "min"), member=True),
+        ),
+        _fn(
+            _GO_LISTS["max"],
+            _ov("tg_list_max", i, [_LIST, _LIST], lambda v, t: _go_extreme(v, t, "max"), member=True),
+        ),
         _fn(
             "indexOf",
             *(_ov(f"list_index_of_{k}", i, [_LIST, t], _index_of, member=True) for k, t in any_items),
@@ -2183,6 +2158,8 @@ def _library() -> list[cel.FunctionDecl]:
                 (_GO_TIMESTAMP_STRING, _go_timestamp_string),
             )
         ),
+        _fn(_GO_DOUBLE_STRING, _ov(_GO_DOUBLE_STRING, _DYN, [d], _go_g)),
+        _fn(_GO_NAN, _ov(_GO_NAN, b, [], _nan_not_ordered)),
         _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
         _fn(
             _GO_MILLISECONDS,
@@ -2294,6 +2271,34 @@ def _compile_error(text: str) -> CelCompileError:
     return CelCompileError(text)
 
 
+def _holds_nan(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and item != item:
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
+def _refuse_nul_input(data: Mapping[str, Any]) -> None:
+    """The bindings cut a string at a NUL character when they hand it to the runtime, so
+    `"12\\x00abc".matches('^[0-9]+$')` would be true where the API server sees the whole string:
+    an input holding one is "could not evaluate", never true or false.
+
+    Raises:
+        CelUnevaluableError: a string (or map key) in `data` holds a NUL character.
+    """
+    bad = _nul_path(dict(data))
+    if bad is not None:
+        raise CelUnevaluableError(
+            f"input {_UNEVALUABLE}: the string at {path_text(bad)} holds a NUL character, which {_NUL_CUT}"
+        )
+
+
 class Bindings:
     """The top-level variables of one evaluation, shared by every program that reads them.
 
@@ -2304,11 +2309,19 @@ class Bindings:
     it (a policy's `variables`, evaluated in order) is seen by the programs evaluated after.
     """
 
-    __slots__ = ("_native", "data")
+    __slots__ = ("_native", "_scanned", "data")
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         self._native: dict[tuple[str, ...], Any] = {}
+        self._scanned: set[str] = set()  # the variables `_refuse_nul` looked through
+
+    def _refuse_nul(self) -> None:
+        """`_refuse_nul_input` for each variable once (those added later are values the
+        runtime gave, checked where they were made: `Program.evaluate(bindable=True)`)."""
+        for name in self.data.keys() - self._scanned:
+            _refuse_nul_input({name: self.data[name]})
+            self._scanned.add(name)
 
     def native(self, variables: tuple[str, ...]) -> Any:
         found = self._native.get(variables)
@@ -2342,7 +2355,13 @@ class Program:
         Raises:
             CelEvalError: the expression fails on this input (one holding a lone
                 surrogate, not Unicode text, among the reasons).
+            CelUnevaluableError: trustgate cannot give the API server's value (an input
+                string holding a NUL character, among the reasons).
         """
+        if isinstance(activation, Bindings):
+            activation._refuse_nul()
+        else:
+            _refuse_nul_input(activation)
         try:
             if isinstance(activation, Bindings):
                 native = activation._native.get(self.variables) or activation.native(self.variables)
@@ -2365,7 +2384,17 @@ class Program:
                 text = text.replace(_GO_MILLISECONDS, "getMilliseconds").replace(_GO_FORMAT, "format")
                 raise (CelUnevaluableError if _UNEVALUABLE in text else CelEvalError)(text)
             if bindable:
-                return _bindable(value)
+                bound = _bindable(value)
+                if _nul_path(bound) is not None:  # handed back to the runtime, it would be cut
+                    raise CelUnevaluableError(
+                        f"the value {_UNEVALUABLE}: it holds a string with a NUL character, which {_NUL_CUT}"
+                    )
+                if _holds_nan(bound):  # the expressions reading it compare it unguarded
+                    raise CelUnevaluableError(
+                        f"the value {_UNEVALUABLE}: it holds a NaN, which cel-go does not order "
+                        "where the runtime's comparisons give false"
+                    )
+                return bound
             return value.plain_value()
         except TypeError as e:  # the bindings cannot hand an optional (or other opaque value) to Python
             raise CelEvalError(
@@ -2460,7 +2489,22 @@ def _identifiers(program: Program) -> frozenset[str]:
     return frozenset(found)
 
 
-def compile_expression(expression: str, *, variables: Sequence[str], length: int | None = None) -> Program:
+# The calls that can make a NaN within an expression (`double('nan')`, `inf - inf`, `0.0 / 0.0`,
+# a sum of infinities); a NaN handed back as a variable's value is refused there.
+_NAN_MAKERS = frozenset({"add_double", "subtract_double", "multiply_double", "divide_double", "list_sum"})
+_NAN_MAKERS |= {"string_to_double"}
+
+
+def _may_make_nan(program: Any, unchecked: bool) -> bool:
+    """Whether an expression's comparisons need the NaN guard (`_go_time_rewrite`)."""
+    if unchecked:  # no checked AST: any comparison may see one
+        return True
+    return any(_NAN_MAKERS & set(ids) for node, ids in _checked_nodes(program) if node.kind == "call")
+
+
+def compile_expression(
+    expression: str, *, variables: Sequence[str], length: int | None = None, allow_reserved: bool = False
+) -> Program:
     """Parse and type-check an expression once.
 
     Args:
@@ -2468,18 +2512,38 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
         variables: the names of the top-level variables (each is `dyn`).
         length: the length the API server sees, when `expression` is a rewriting of what the
             policy wrote (its optional variables bound in it); by default, its own.
+        allow_reserved: `expression` is trustgate's own rewriting, which may name `__tg_`
+            identifiers (a policy's own expression may not).
 
     Returns:
         The compiled program.
 
     Raises:
-        CelCompileError: a syntax or type error (with its line and column), or too long.
+        CelCompileError: a syntax or type error (with its line and column), too long, a NUL
+            character, or an identifier trustgate reserves.
     """
     length = len(expression) if length is None else length
     if length > MAX_EXPRESSION_LENGTH:
         raise CelCompileError(
             f"the expression is {length} characters long; the API server allows {MAX_EXPRESSION_LENGTH}"
         )
+    if "\x00" in expression:  # the bindings would cut the source there
+        raise CelCompileError(
+            "the expression holds a NUL character, which the CEL runtime trustgate uses cuts the text at; "
+            "write it as an escape (\\x00) in a string literal"
+        )
+    if not allow_reserved:
+        # trustgate's rewritings mark what they add with these names (`_go_time_rewrite`): one
+        # the policy wrote could pass for a rewritten call.
+        for text, start, _ in _lex(expression):
+            if text.startswith(_RESERVED):
+                line = expression.count("\n", 0, start) + 1
+                column = start - (expression.rfind("\n", 0, start) + 1) + 1
+                raise CelCompileError(
+                    f"identifiers starting with {_RESERVED} are reserved by trustgate: {text}",
+                    line=line,
+                    column=column,
+                )
     names = tuple(sorted(set(variables)))
     environment = _environment(names)
     unchecked = False
@@ -2497,8 +2561,15 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
         except RuntimeError:
             raise error from e
         unchecked = True
-    rewritten = _go_time_rewrite(expression)
+    rewritten = _go_time_rewrite(expression, nan_guard=_may_make_nan(compiled, unchecked))
     if rewritten is None:
+        # Nothing to route, or a call the rewriting could not follow: the checked AST says which.
+        if _may_route(expression) and _left_runtime_time_calls(compiled):
+            raise CelCompileError(
+                "trustgate cannot evaluate this expression as the API server does: it could not route "
+                "its conversions, timestamp(), duration(), getMilliseconds(), format or lists calls to "
+                "cel-go's semantics"
+            )
         return Program(expression, names, compiled)
     bad = _bad_time_literal(compiled)
     if bad is not None:
@@ -2507,7 +2578,7 @@ def compile_expression(expression: str, *, variables: Sequence[str], length: int
     # what the rewriting cannot cover is refused, never run with the runtime's other answers.
     refusal = CelCompileError(
         "trustgate cannot evaluate this expression as the API server does: it could not route its "
-        "timestamp(), duration(), getMilliseconds() or format calls to cel-go's semantics"
+        "conversions, timestamp(), duration(), getMilliseconds(), format or lists calls to cel-go's semantics"
     )
     try:
         run = _checked(names, rewritten, disable_check=unchecked)

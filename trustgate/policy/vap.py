@@ -1646,7 +1646,9 @@ def parse_code(
         for name in reversed(bound):
             body = f"cel.bind({_BOUND}{name}, ({inlined[name]}), {body})"
         try:
-            rewritten = cel.compile_expression(body, variables=variables, length=len(text))
+            rewritten = cel.compile_expression(
+                body, variables=variables, length=len(text), allow_reserved=True
+            )
         except cel.CelCompileError as e:
             position = " (in it, with the optional variables it reads bound)"
             raise PolicyError(f"{label}: {prefix}{field_path}{position}: {e.message}", where=where) from e

@@ -289,7 +289,7 @@ CONVERSIONS = [
     ("double('0x1p-2')", 0.25),
     ("double('0x1_0p0')", 16.0),
     ("double('0x10')", ERROR),  # a hexadecimal mantissa needs a 'p' exponent
-    ("double('1_0.5')", ERROR),  # underscores only with a base prefix
+    ("double('1_0.5')", 10.5),  # underscores between digits, base prefix or not (atof_test.go)
     ("double('inf')", math.inf),
     ("double('-Infinity')", -math.inf),
     ("double('infin')", ERROR),
