@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trustgate.errors import Error
+from trustgate.model import KUSTOMIZATION_FILES
 
 ZERO = "0" * 40
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -34,7 +35,6 @@ APPROVAL_TRAILER = "Trustgate-Approve-Deletion"
 # Approves a reconciler source added, changed or removed (`changes.sources`).
 SOURCE_TRAILER = "Trustgate-Approve-Source"
 NOTES_REF = "refs/notes/trustgate"
-_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # as the loader
 _GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
 
 
@@ -325,7 +325,7 @@ class Git:
         (`kubectl kustomize` reads files). Then use `export`. Submodules are left out
         (the caller reports them).
         """
-        if any(e.mode == "120000" or e.path.rpartition("/")[2] in _KUSTOMIZATION_FILES for e in entries):
+        if any(e.mode == "120000" or e.path.rpartition("/")[2] in KUSTOMIZATION_FILES for e in entries):
             return None
         regular = [e for e in entries if e.mode.startswith("100")]
         content = self.blobs([e.object for e in regular])
