@@ -30,7 +30,7 @@ from typing import Any
 from trustgate import kinds
 from trustgate.model import Document, DocumentResult, Finding, Severity, Source
 from trustgate.presync import reconcilers
-from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit
+from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path
 from trustgate.presync.signatures import signer_identities
 
 _BUILT_IN = kinds.Scopes()  # the built-in kinds' scopes, for callers that give no CRDs
@@ -299,14 +299,14 @@ def parse_approval(value: str) -> tuple[str, str]:
     """
     parts = value.split(None, 2)
     if len(parts) == 3 and parts[1] == "in":
-        return parts[0], reconcilers.repo_path(parts[2]) or "."
+        return parts[0], repo_path(parts[2]) or "."
     return value.strip(), ""
 
 
 def _covers(scope: str, path: str | None) -> bool:
     if not path or scope in ("", "."):
         return False
-    path = reconcilers.repo_path(path)
+    path = repo_path(path)
     return bool(path) and (path == scope or path.startswith(scope + "/"))
 
 
@@ -318,19 +318,15 @@ def _places(seen: Seen) -> list[str]:
     rendered, file = seen.source.rendered_from, seen.source.file
     if rendered is None:
         return [file]
-    return (
-        [rendered, file]
-        if _covers(reconcilers.repo_path(rendered), file) or not reconcilers.repo_path(rendered)
-        else [rendered]
-    )
+    return [rendered, file] if _covers(repo_path(rendered), file) or not repo_path(rendered) else [rendered]
 
 
 def approval_place(seen: Seen) -> str:
     """The path to name in a scoped approval of `seen`'s removal: the kustomization that rendered it,
     or the file it is written in."""
     for path in (seen.source.rendered_from, seen.source.file):
-        if path and reconcilers.repo_path(path):
-            return reconcilers.repo_path(path)
+        if path and repo_path(path):
+            return repo_path(path)
     return ""
 
 
@@ -363,10 +359,8 @@ def source_path(source: Source, paths: Sequence[str]) -> str:
     removal.
     """
     rendered = source.rendered_from
-    where = reconcilers.repo_path(rendered if rendered is not None else source.file)
-    holding = [
-        p for p in map(reconcilers.repo_path, paths) if not p or where == p or where.startswith(p + "/")
-    ]
+    where = repo_path(rendered if rendered is not None else source.file)
+    holding = [p for p in map(repo_path, paths) if not p or where == p or where.startswith(p + "/")]
     if not holding:
         return ""
     if rendered is not None:

@@ -4,7 +4,8 @@ Owns: opening a repository (a local path, or a URL cloned bare into a cache
 directory and fetched on every run), resolving refs, commit ranges and the
 fast-forward check, reading commits with the signature status git reports,
 exporting files as committed, moving the gated ref with a compare-and-swap
-(and pushing it), and git notes. Every command runs without a shell, with a
+(and pushing it), git notes, and the one normal form of a repository path the
+pre-sync gate compares (`repo_path`). Every command runs without a shell, with a
 timeout, with the user's and the system's git configuration ignored where it
 could change a verdict. Leaves out: what a signature or a change means
 (`signatures.py`, `changes.py`).
@@ -528,11 +529,16 @@ def strip_credentials(url: str) -> str:
 
 
 def _pathspecs(paths: Sequence[str]) -> list[str]:
-    out = []
-    for p in paths:
-        p = p.strip("/").removeprefix("./") or "."
-        out.append(":(top)" if p == "." else f":(top,literal){p}")
-    return out
+    return [f":(top,literal){p}" if p else ":(top)" for p in map(repo_path, paths)]
+
+
+def repo_path(path: str) -> str:
+    """A repository path as the gate compares them (`presync.paths`, a scope's PATH, a file): no
+    `./`, no leading or trailing slash; "" for the whole tree (`.`, `/`)."""
+    path = path.strip().strip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    return "" if path == "." else path
 
 
 def _base_env() -> dict[str, str]:

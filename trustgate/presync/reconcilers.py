@@ -10,9 +10,8 @@ belongs to (the deepest holding it, `Views.base`), and which kustomizations
 Flux cannot see, so applies the raw files of (`Views.unrendered`). Also
 Flux's ignore rules themselves (`.sourceignore` files, source-controller's
 exclusions: ExcludeVCS always, the defaults while no pattern is written),
-read with go-git's gitignore semantics; and the one normal form of a
-repository path (`repo_path`). Pure: the runner lists the tree and reads the
-`.sourceignore` files and the marked files. Leaves out: what the gate reads
+read with go-git's gitignore semantics. Pure: the runner lists the tree and
+reads the `.sourceignore` files and the marked files. Leaves out: what the gate reads
 (the union of what the reconcilers apply, which content checks judge: the
 loader and the runner) and what a removal or a source change is
 (`changes.removals`, `changes.sources`, which compare these views of two trees).
@@ -30,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trustgate.model import KUSTOMIZATION_FILES, Source
-from trustgate.presync.git import TreeEntry
+from trustgate.presync.git import TreeEntry, repo_path
 
 FLUX = "flux"
 ARGOCD = "argocd"
@@ -437,12 +436,3 @@ def views(
         ignore=Ignore.of(ignore_files),
         marked=frozenset(marked),
     )
-
-
-def repo_path(path: str) -> str:
-    """A repository path as the gate compares them (`presync.paths`, a scope's PATH, a file): no
-    `./`, no leading or trailing slash; "" for the whole tree (`.`, `/`)."""
-    path = path.strip().strip("/")
-    while path.startswith("./"):
-        path = path[2:].lstrip("/")
-    return "" if path == "." else path

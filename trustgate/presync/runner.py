@@ -62,6 +62,7 @@ from trustgate.presync.git import (
     push,
     push_notes,
     ref_format_problem,
+    repo_path,
 )
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
@@ -546,7 +547,7 @@ class PresyncGate:
             )
         present = []
         for path in self.settings.paths:
-            p = reconcilers.repo_path(path)
+            p = repo_path(path)
             if not p or any(e.path == p or e.path.startswith(p + "/") for e in entries):
                 present.append(path)
         return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
@@ -769,7 +770,7 @@ def _marked(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> lis
     """The manifest files under `paths` whose bytes hold Argo CD's skip marker
     (`reconcilers.ARGOCD_SKIP_MARKER`); a link's target is read, as Argo CD follows it."""
     by_path = {e.path: e for e in entries}
-    roots = [reconcilers.repo_path(p) for p in paths]
+    roots = [repo_path(p) for p in paths]
     read: dict[str, TreeEntry] = {}
     for entry in entries:
         if not entry.path.endswith(loader.MANIFEST_SUFFIXES) or not _under(entry.path, roots):
@@ -828,7 +829,7 @@ def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
     """
     units: dict[str, loader.Unit] = {}
     for raw in paths:
-        base = reconcilers.repo_path(raw)
+        base = repo_path(raw)
         if base in files:
             units.setdefault(base, loader.Unit(base, "stdin", files[base]))
             continue
@@ -848,7 +849,7 @@ def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
 
 def _scope_paths(paths: Sequence[str]) -> list[str]:
     """`presync.paths` as one set: `./a/`, `a` and `a/` are one path; `""` and `.` the whole tree."""
-    return sorted({reconcilers.repo_path(p) or "." for p in paths})
+    return sorted({repo_path(p) or "." for p in paths})
 
 
 def _commit_entry(commit: Commit) -> dict[str, object]:
@@ -886,7 +887,7 @@ def _included(git: Git, commit: str, entries: list[TreeEntry], paths: Sequence[s
     from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
 
     have = {e.path for e in entries}
-    roots = [reconcilers.repo_path(p) for p in paths]
+    roots = [repo_path(p) for p in paths]
     found: dict[str, TreeEntry] = {}  # directory -> its kustomization file
     for entry in entries:
         directory, _, name = entry.path.rpartition("/")
@@ -953,7 +954,7 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
     content a reconciler (Argo CD follows links and submodules, renders `*.jsonnet` in a directory
     source, and merges `.argocd-source*.yaml` into any source) would deploy but trustgate does not
     read. Reported, so the gate fails closed."""
-    roots = [reconcilers.repo_path(p) for p in paths]
+    roots = [repo_path(p) for p in paths]
     # What is exported besides the paths (`_included`: what their kustomizations name) is pinned by
     # the commit too: a link may lead there.
     exported = {e.path for e in entries}
