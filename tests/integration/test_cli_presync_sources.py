@@ -416,14 +416,15 @@ UNPRIVILEGE = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("how", ["sourceignore", "link"])
-def test_the_raw_files_of_a_kustomization_flux_cannot_see_are_judged(
+@pytest.mark.parametrize("how", ["sourceignore", "link", "argocd-recurse"])
+def test_the_raw_files_of_a_kustomization_a_reconciler_does_not_render_are_judged(
     setup: Callable[..., Setup], keys: Keys, how: str
 ) -> None:
     """Flux's generated kustomization applies the raw files of a directory whose kustomization its
-    artifact lacks (a name a `.sourceignore` leaves out, a link): those are judged, not only the
+    artifact lacks (a name a `.sourceignore` leaves out, a link); a recursing Argo CD directory source
+    reads a kustomization's directory below its path as it is. Those files are judged, not only the
     patched render."""
-    s = setup("  reconciler: flux\n")
+    s = setup("  argocd: {recurse: true}\n" if how == "argocd-recurse" else "  reconciler: flux\n")
     s.repo.write("deploy/app/pod.yaml", SAFE_POD)
     s.repo.write(
         "deploy/app/kustomize.txt" if how == "link" else "deploy/app/kustomization.yaml", UNPRIVILEGE

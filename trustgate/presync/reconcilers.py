@@ -7,7 +7,8 @@ Flux's generated kustomization takes only `.yaml`/`.yml`; Argo CD's directory
 source reads no subdirectory unless `directory.recurse` is set, and no file
 holding `+argocd:skip-file-rendering`. Which entry of `presync.paths` a file
 belongs to (the deepest holding it, `Views.base`), and which kustomizations
-Flux cannot see, so applies the raw files of (`Views.unrendered`). Also
+a reconciler does not render but applies the raw files of (`Views.unrendered`:
+one Flux cannot see; one below a recursing Argo CD directory source). Also
 Flux's ignore rules themselves (`.sourceignore` files, source-controller's
 exclusions: ExcludeVCS always, the defaults while no pattern is written),
 read with go-git's gitignore semantics. Pure: the runner lists the tree and
@@ -316,22 +317,30 @@ class Views:
         out.update({r: printable(why) for r, why in found.items() if r in chosen(self.reconciler)})
         return out
 
-    def unrendered(self) -> dict[str, str]:
-        """The directories under the paths whose kustomization Flux cannot see (a link, or a name its
-        source-controller leaves out), each with why: kustomize-controller's generated kustomization
-        (fluxcd/pkg kustomize/kustomize_generator.go) then applies their raw `.yaml`/`.yml` files, which
-        the gate must judge too. Empty unless Flux is a chosen reconciler."""
-        if FLUX not in chosen(self.reconciler):
-            return {}
-        out = {}
+    def unrendered(self) -> dict[str, dict[str, str]]:
+        """The directories under the paths holding a kustomization that a chosen reconciler does not
+        render but reads the raw files of, reconciler -> directory -> why. Those raw files are applied,
+        so the gate judges them too (the runner reads them). Flux: a kustomization its artifact lacks
+        (a link, a name source-controller leaves out), for which kustomize-controller's generated
+        kustomization (fluxcd/pkg kustomize/kustomize_generator.go) lists the directory's
+        `.yaml`/`.yml` files. Argo CD, with `directory.recurse`: a kustomization below its path,
+        whose files its directory source reads as they are (it renders only a kustomization at its
+        path: then the loader renders that one, and reads nothing below it as a unit of its own)."""
+        out: dict[str, dict[str, str]] = {FLUX: {}, ARGOCD: {}}
         for directory, file in self.kustomizations.items():
-            if self.base(directory) is None:
+            base = self.base(directory)
+            if base is None:
                 continue
-            if file in self.links:
-                out[directory] = f"{file} is a symbolic link, which source-controller's artifact leaves out"
-            elif (pattern := self.ignore.excludes(file)) is not None:
-                out[directory] = printable(f"{file} is not read by Flux: {_ignored(pattern)}")
-        return out
+            if FLUX in chosen(self.reconciler):
+                if file in self.links:
+                    out[FLUX][directory] = f"{file} is a symbolic link, which source-controller leaves out"
+                elif (pattern := self.ignore.excludes(file)) is not None:
+                    out[FLUX][directory] = printable(f"{file} is not read by Flux: {_ignored(pattern)}")
+            if ARGOCD in chosen(self.reconciler) and self.recurse and directory != base:
+                out[ARGOCD][directory] = (
+                    f"Argo CD's directory source for {base or '.'} reads the files of {directory} as they are"
+                )
+        return {r: found for r, found in out.items() if found}
 
     def flux_reads(self, path: str) -> bool:
         """Whether source-controller's artifact holds the file `path` (not a link, not ignored)."""
@@ -379,6 +388,11 @@ class Views:
                 f"{directory} is not applied by Argo CD: its directory source for {base or '.'} renders no "
                 "kustomization below it, and reads no subdirectory unless the Application sets "
                 "directory.recurse (then set presync.argocd.recurse)"
+            )
+        elif directory != base:
+            out[ARGOCD] = (
+                f"{directory} is not rendered by Argo CD: its directory source for {base or '.'} renders no "
+                "kustomization below it, and reads the files there as they are (directory.recurse)"
             )
         return out
 

@@ -581,10 +581,10 @@ class PresyncGate:
                 root = Path(tmp)
                 git.export(entries, root)
                 units = loader.plan([str(root / p) for p in present], dot_names=True)
-                # What Flux applies in place of a kustomization it cannot see: judged too (the union).
+                # What a reconciler applies in place of a kustomization it does not render: judged too.
                 reading = self._reading(git, commit, tree)
                 planned = {u.path for u in units}
-                units.extend(u for u in _flux_raw_units(reading, entries, root) if u.path not in planned)
+                units.extend(u for u in _raw_units(reading, entries, root) if u.path not in planned)
                 for unit in units:
                     docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
                     documents.extend(docs)
@@ -786,20 +786,21 @@ def _marked(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> lis
     return [path for path, e in read.items() if reconcilers.ARGOCD_SKIP_MARKER in content[e.object]]
 
 
-def _flux_raw_units(
-    reading: reconcilers.Views, entries: Sequence[TreeEntry], root: Path
-) -> list[loader.Unit]:
-    """What Flux applies of a directory whose kustomization it cannot see (`Views.unrendered`): its
-    generated kustomization (fluxcd/pkg kustomize_generator.go `generateKustomization`) lists every
-    `.yaml`/`.yml` file of the artifact below it, and a subdirectory holding a kustomization it can
-    see as one resource, not walked further. As units of the exported tree under `root`."""
-    hidden = reading.unrendered()
-    if not hidden:
-        return []
+def _raw_units(reading: reconcilers.Views, entries: Sequence[TreeEntry], root: Path) -> list[loader.Unit]:
+    """What a reconciler applies of a directory whose kustomization it does not render
+    (`Views.unrendered`), as units of the exported tree under `root`. Flux's generated kustomization
+    (fluxcd/pkg kustomize_generator.go `generateKustomization`) lists every `.yaml`/`.yml` file of
+    its artifact below it, and a subdirectory holding a kustomization it can see as one resource,
+    not walked further. Argo CD's recursing directory source reads every `.yaml`, `.yml` and `.json`
+    below it (links followed), kustomizations or not; a kustomization file itself it leaves out (no
+    object: its decoder fails on it, and a file without apiVersion, kind and metadata is skipped) or
+    fails the sync on (an object with no name), so it is not read here."""
+    unrendered = reading.unrendered()
+    units: dict[str, loader.Unit] = {}
+    hidden = unrendered.get(reconcilers.FLUX, {})
     visible = sorted(
         d for d, f in reading.kustomizations.items() if d not in hidden and reading.flux_reads(f)
     )
-    units: dict[str, loader.Unit] = {}
     for directory in sorted(hidden):
         prefix = directory + "/" if directory else ""
         below = [d for d in visible if d.startswith(prefix) and d != directory]
@@ -812,6 +813,16 @@ def _flux_raw_units(
                 units.setdefault(inner, loader.Unit(str(root / inner), "kustomize"))
             elif path.endswith(reconcilers.FLUX_SUFFIXES) and reading.flux_reads(path):
                 units.setdefault(path, loader.Unit(str(root / path), "file"))
+    for directory in sorted(unrendered.get(reconcilers.ARGOCD, {})):
+        prefix = directory + "/" if directory else ""
+        for entry in entries:
+            if (
+                entry.path.startswith(prefix)
+                and entry.path.endswith(loader.MANIFEST_SUFFIXES)
+                and entry.path.rpartition("/")[2] not in KUSTOMIZATION_FILES
+                and (entry.mode.startswith("100") or entry.mode == "120000")
+            ):
+                units.setdefault(entry.path, loader.Unit(str(root / entry.path), "file"))
     return list(units.values())
 
 

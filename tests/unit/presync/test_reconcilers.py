@@ -219,8 +219,10 @@ def test_kustomizations_flux_cannot_see() -> None:
         entries=entries,
         ignore_files={"deploy/a/.sourceignore": b"kustomization.yaml\n"},
     )
-    assert set(v.unrendered()) == {"deploy/a", "deploy/b"}
+    assert set(v.unrendered()) == {FLUX} and set(v.unrendered()[FLUX]) == {"deploy/a", "deploy/b"}
     assert dataclasses.replace(v, reconciler="argocd").unrendered() == {}
+    recursing = dataclasses.replace(v, reconciler="any", recurse=True).unrendered()
+    assert set(recursing[ARGOCD]) == {"deploy/a", "deploy/b", "deploy/c"}  # below its path: read raw
 
 
 def test_printable_escapes_what_is_not_utf8() -> None:
