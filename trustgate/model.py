@@ -14,6 +14,10 @@ from typing import Any
 
 JsonPath = tuple[str | int, ...]
 NOT_EVALUATED_SOURCES = ("input", "engine", "registry")  # "could not evaluate", not "denied"
+# The names kustomize takes for a directory's kustomization, in the order it looks for them
+# (`konfig.RecognizedKustomizationFileNames`): the loader, the reference checks and the pre-sync
+# gate read this one list.
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 class Severity(enum.StrEnum):

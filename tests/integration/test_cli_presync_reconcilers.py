@@ -176,3 +176,116 @@ def test_a_protected_object_moved_to_a_subdirectory_is_deleted_by_argocd(
     code, output = s.run()
     assert code == 0, output
     assert s.repo.ref(GATED) == tip
+
+
+# -- what each reconciler reads, as source-controller and Argo CD's repo server do -------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "sourceignore", "to", "why"),
+    [
+        ("  reconciler: flux\n", "", "deploy/.gitattributes/pvc.yaml", "leaves .gitattributes out"),
+        ("  reconciler: flux\n", "docs/\n", "deploy/.gitignore/pvc.yaml", "leaves .gitignore out"),
+        ("  reconciler: flux\n", "", "deploy/old.zip/pvc.yaml", "leaves *.zip out"),
+        ("  argocd: {recurse: true}\n", "", "deploy/img.png/pvc.yaml", "leaves *.png out"),
+    ],
+)
+def test_source_controllers_vcs_and_extension_exclusions_match_directories(
+    setup: Callable[..., Setup], keys: Keys, extra: str, sourceignore: str, to: str, why: str
+) -> None:
+    """ExcludeVCS is always in force (a `.sourceignore` with a pattern too), ExcludeExt while no
+    `.sourceignore` holds one; a pattern without `/` matches a directory's name at any depth."""
+    s = setup(extra)
+    if sourceignore:
+        s.repo.write(".sourceignore", sourceignore)
+        s.repo.commit("ignore the docs", ssh=keys.alice)
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    _moved(s, keys, to)
+    code, output = s.run()
+    assert code == 1, output
+    assert "PersistentVolumeClaim/shop/data would be deleted" in output
+    assert f"{to} is not applied by Flux: source-controller {why}" in output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("reconciler", ["argocd", "any", "flux"])
+def test_a_file_holding_argocds_skip_marker_is_not_applied_by_argocd(
+    setup: Callable[..., Setup], keys: Keys, reconciler: str
+) -> None:
+    """Argo CD's directory source leaves out a file whose bytes hold `+argocd:skip-file-rendering`;
+    Flux does not look for it."""
+    s = setup(f"  reconciler: {reconciler}\n")
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/pvc.yaml", "# +argocd:skip-file-rendering\n" + PVC)
+    tip = s.repo.commit("a comment", ssh=keys.alice)
+    code, output = s.run()
+    if reconciler == "flux":
+        assert code == 0, output
+        assert s.repo.ref(GATED) == tip
+        return
+    assert code == 1, output
+    assert "deploy/pvc.yaml is not applied by Argo CD: it holds +argocd:skip-file-rendering" in output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("paths", ["[deploy, deploy/shop]", "[deploy/shop, deploy]"])
+def test_nested_paths_are_read_whatever_their_order(
+    setup: Callable[..., Setup], keys: Keys, paths: str
+) -> None:
+    """Two Applications, for deploy and deploy/shop: a file directly in deploy/shop is read by the
+    second; moved below it, by neither."""
+    s = setup("  reconciler: argocd\n")
+    config = s.config_with("nested.yaml", paths=paths)
+    (s.repo.path / "deploy/shop").mkdir()
+    s.repo.git("mv", "deploy/pvc.yaml", "deploy/shop/pvc.yaml")
+    s.repo.commit("the shop's volume", ssh=keys.alice)
+    assert s.run(config=config)[0] == 0
+    gated = s.repo.ref(GATED)
+    (s.repo.path / "deploy/shop/old").mkdir()
+    s.repo.git("mv", "deploy/shop/pvc.yaml", "deploy/shop/old/pvc.yaml")
+    s.repo.commit("tidy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert (
+        "deploy/shop/old/pvc.yaml is not applied by Argo CD: its directory source reads only the files "
+        in output
+    )
+    assert "directly in deploy/shop" in output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_the_default_reconciler_says_how_to_gate_for_flux_alone(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`reconciler: any` (the default) fails closed on a move Flux applies the same; the finding says
+    which setting a Flux-only repository wants."""
+    s = setup()
+    assert s.run()[0] == 0
+    _moved(s, keys, "deploy/shop/pvc.yaml")
+    code, output = s.run()
+    assert code == 1, output
+    assert "if no Argo CD Application applies these paths, set presync.reconciler: flux" in output
+
+    config = s.config_with("flux.yaml")
+    config.write_text(config.read_text().replace("presync:\n", "presync:\n  reconciler: flux\n"))
+    code, output = s.run(config=config)
+    assert code == 0, output
+
+
+def test_a_sourceignore_pattern_that_is_not_utf8_is_reported_and_recorded(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup("  reconciler: flux\n")
+    assert s.run()[0] == 0
+    (s.repo.path / ".sourceignore").write_bytes(b"[o\xff]ld/\n")
+    s.repo.git("add", ".sourceignore")
+    (s.repo.path / "deploy/old").mkdir()
+    s.repo.git("mv", "deploy/pvc.yaml", "deploy/old/pvc.yaml")
+    s.repo.commit("tidy", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "leaves it out of source-controller's artifact ([o\\xff]ld/)" in output
+    (deleted,) = [f for f in s.records()[-1]["findings"] if f["rule"] == DELETED]
+    assert "[o\\xff]ld/" in deleted["message"]

@@ -285,3 +285,256 @@ def test_an_invalid_gated_ref_is_refused_before_anything_is_judged(
     assert "--gated-ref" in output and "is not a valid ref name" in output, output
     assert "nothing was judged or recorded" in output, output
     assert _records(s) == []
+
+
+# -- reconciler sources, per reconciler -----------------------------------------------------------
+
+APPS_KUSTOMIZATION = textwrap.dedent(
+    """\
+    apiVersion: kustomize.toolkit.fluxcd.io/v1
+    kind: Kustomization
+    metadata: {name: apps, namespace: flux-system}
+    spec:
+      interval: 10m
+      path: ./apps
+      prune: true
+      sourceRef: {kind: GitRepository, name: flux-system}
+    """
+)
+APPS_APPLICATION = textwrap.dedent(
+    """\
+    apiVersion: argoproj.io/v1alpha1
+    kind: Application
+    metadata: {name: apps, namespace: argocd}
+    spec:
+      project: default
+      source: {repoURL: 'https://example.com/fleet.git', path: apps, targetRevision: main}
+      destination: {server: 'https://kubernetes.default.svc', namespace: shop}
+      syncPolicy: {automated: {prune: true}}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("reconciler", "body", "label", "to", "why"),
+    [
+        (
+            "flux",
+            APPS_KUSTOMIZATION,
+            "Kustomization/flux-system/apps",
+            "deploy/.github/apps.yaml",
+            "not applied by Flux",
+        ),
+        (
+            "flux",
+            APPS_KUSTOMIZATION,
+            "Kustomization/flux-system/apps",
+            "deploy/apps.json",
+            "not applied by Flux",
+        ),
+        (
+            "argocd",
+            APPS_APPLICATION,
+            "Application/argocd/apps",
+            "deploy/old/apps.yaml",
+            "not applied by Argo CD",
+        ),
+    ],
+)
+def test_a_reconciler_source_moved_where_its_reconciler_does_not_read_it_needs_an_approval(
+    setup: Callable[..., Setup], keys: Keys, reconciler: str, body: str, label: str, to: str, why: str
+) -> None:
+    """Its reconciler prunes it (and what it applied), as if it were removed."""
+    s = setup(f"  reconciler: {reconciler}\n")
+    s.repo.write("deploy/apps.yaml", body)
+    s.repo.commit(f"apps\n\nTrustgate-Approve-Source: {label}", gpg=keys.bob)
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    (s.repo.path / to).parent.mkdir(parents=True, exist_ok=True)
+    s.repo.git("mv", "deploy/apps.yaml", to)
+    s.repo.commit("tidy", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert f"{label} is no longer applied by its reconciler, which prunes it" in output
+    assert f"{to} is {why}" in output
+    assert s.repo.ref(GATED) == gated
+
+    tip = s.repo.commit(f"approve\n\nTrustgate-Approve-Source: {label} in {to}", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+def test_an_inert_reconciler_source_moved_where_it_is_read_needs_an_approval(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """An example Application no reconciler applies, moved where Argo CD reads it, is added."""
+    s = setup("  reconciler: argocd\n")
+    s.repo.write("deploy/examples/apps.yaml", APPS_APPLICATION)
+    s.repo.commit("an example\n\nTrustgate-Approve-Source: Application/argocd/apps", gpg=keys.bob)
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.git("mv", "deploy/examples/apps.yaml", "deploy/apps.yaml")
+    s.repo.commit("enable it", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert (
+        "Application/argocd/apps is now applied where it was not (before: deploy/examples/apps.yaml" in output
+    )
+    assert s.repo.ref(GATED) == gated
+
+
+SAFE_POD = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: debug, namespace: shop}
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: debug
+          image: busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+          resources: {limits: {memory: 64Mi, cpu: 100m}, requests: {memory: 64Mi, cpu: 100m}}
+          livenessProbe: {exec: {command: ["true"]}}
+          readinessProbe: {exec: {command: ["true"]}}
+          securityContext:
+            privileged: true
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+    """
+)
+UNPRIVILEGE = textwrap.dedent(
+    """\
+    resources: [pod.yaml]
+    patches:
+      - target: {kind: Pod, name: debug}
+        patch: |
+          - op: replace
+            path: /spec/containers/0/securityContext/privileged
+            value: false
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["sourceignore", "link", "argocd-recurse"])
+def test_the_raw_files_of_a_kustomization_a_reconciler_does_not_render_are_judged(
+    setup: Callable[..., Setup], keys: Keys, how: str
+) -> None:
+    """Flux's generated kustomization applies the raw files of a directory whose kustomization its
+    artifact lacks (a name a `.sourceignore` leaves out, a link); a recursing Argo CD directory source
+    reads a kustomization's directory below its path as it is. Those files are judged, not only the
+    patched render."""
+    s = setup("  argocd: {recurse: true}\n" if how == "argocd-recurse" else "  reconciler: flux\n")
+    s.repo.write("deploy/app/pod.yaml", SAFE_POD)
+    s.repo.write(
+        "deploy/app/kustomize.txt" if how == "link" else "deploy/app/kustomization.yaml", UNPRIVILEGE
+    )
+    if how == "link":
+        (s.repo.path / "deploy/app/kustomization.yaml").symlink_to("kustomize.txt")
+        s.repo.git("add", "deploy/app/kustomization.yaml")
+    s.repo.commit("the debug pod, unprivileged by its kustomization", ssh=keys.alice)
+    if how == "sourceignore":
+        assert s.run()[0] == 0
+        s.repo.write("deploy/app/.sourceignore", "kustomization.yaml\n")
+        s.repo.commit("hide the kustomization from source-controller", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "pss-baseline-privileged" in output and "deploy/app/pod.yaml" in output
+
+
+FLEET_VARS = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-vars, namespace: flux-system}\n"
+    "data: {branch: %s}\n"
+)
+SUBSTITUTED = textwrap.dedent(
+    """\
+    apiVersion: kustomize.toolkit.fluxcd.io/v1
+    kind: Kustomization
+    metadata: {name: prod, namespace: flux-system}
+    spec:
+      interval: 10m
+      path: ./deploy
+      prune: true
+      sourceRef: {kind: GitRepository, name: fleet}
+      postBuild:
+        substituteFrom: [{kind: ConfigMap, name: cluster-vars}]
+    ---
+    apiVersion: source.toolkit.fluxcd.io/v1
+    kind: GitRepository
+    metadata: {name: fleet, namespace: flux-system}
+    spec:
+      interval: 1m
+      url: https://example.com/fleet.git
+      ref: {branch: "${branch}"}
+    """
+)
+
+
+def test_what_a_kustomization_substitutes_from_is_a_reconciler_source(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A ConfigMap named in `postBuild.substituteFrom` re-points `ref.branch: ${branch}` without
+    touching the GitRepository: its change needs a source approval."""
+    s = setup("  reconciler: flux\n")
+    s.repo.write("deploy/prod.yaml", SUBSTITUTED)
+    s.repo.write("deploy/vars.yaml", FLEET_VARS % "trustgate/verified")
+    approvals = "\n".join(
+        f"Trustgate-Approve-Source: {label}"
+        for label in (
+            "Kustomization/flux-system/prod",
+            "GitRepository/flux-system/fleet",
+            "ConfigMap/flux-system/cluster-vars",
+        )
+    )
+    s.repo.commit(f"the fleet\n\n{approvals}", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/vars.yaml", FLEET_VARS % "main")
+    s.repo.commit("follow main", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "ConfigMap/flux-system/cluster-vars changes: a reconciler source" in output
+    assert s.repo.ref(GATED) == gated
+
+
+FLUX_INSTANCE = textwrap.dedent(
+    """\
+    apiVersion: fluxcd.controlplane.io/v1
+    kind: FluxInstance
+    metadata: {name: flux, namespace: flux-system}
+    spec:
+      distribution: {version: "2.x", registry: ghcr.io/fluxcd}
+      sync:
+        {kind: GitRepository, url: 'https://example.com/fleet.git', ref: refs/heads/main, path: clusters/prod}
+    """
+)
+
+
+def test_flux_operator_kinds_are_reconciler_sources(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.write("deploy/flux.yaml", FLUX_INSTANCE)
+    s.repo.commit("sync main", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "FluxInstance/flux-system/flux is added: a reconciler source" in output
+
+
+def test_a_kustomization_gaining_force_changes_no_other_source(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`spec.force: true` has Flux replace what it cannot patch (every protected object of the tree
+    counts as marked), but it is no change of another reconciler source."""
+    s = setup("  reconciler: flux\n")
+    s.repo.write("deploy/apps.yaml", APPS_KUSTOMIZATION)
+    s.repo.commit("apps\n\nTrustgate-Approve-Source: Kustomization/flux-system/apps", gpg=keys.bob)
+    assert s.run()[0] == 0
+    forced = APPS_KUSTOMIZATION.replace("name: apps", "name: infra").replace("./apps", "./infra")
+    s.repo.write("deploy/infra.yaml", forced + "  force: true\n")
+    s.repo.commit("infra\n\nTrustgate-Approve-Source: Kustomization/flux-system/infra", gpg=keys.bob)
+    code, output = s.run()
+    assert "Kustomization/flux-system/apps changes" not in output, output
+    assert "Kustomization/flux-system/infra is added" in output
+    # What the marker protects it still does: the protected objects of the tree may be replaced.
+    assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted and created again" in output

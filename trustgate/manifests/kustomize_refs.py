@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from trustgate.model import InputProblem, Source
+from trustgate.model import KUSTOMIZATION_FILES, InputProblem, Source
 
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # as the loader
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_BYTES = 4 * 1024 * 1024  # bytes; a kustomization file larger than this is left to kustomize
 _MAX_KUSTOMIZATIONS = 1_000  # kustomizations one render may include; more is a loop or an attack

@@ -29,7 +29,7 @@ from trustgate import yamlio
 from trustgate.config import Limits
 from trustgate.errors import InputError
 from trustgate.manifests import origins
-from trustgate.model import Document, InputProblem, JsonPath, Source, render_path
+from trustgate.model import KUSTOMIZATION_FILES, Document, InputProblem, JsonPath, Source, render_path
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DATA_SUFFIXES = (*MANIFEST_SUFFIXES, ".toml")  # what `check` reads: TOML only for the user's own policies
@@ -37,7 +37,6 @@ HELM_CHART_FILE = "Chart.yaml"
 # A mapping with one of these keys means to be a Kubernetes object: when it is not a valid
 # one (a typo'd `kind`), it is an error, never data that no check applies to.
 _MANIFEST_KEYS = ("apiVersion", "kind", "metadata")
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 STDIN = "-"
 
 

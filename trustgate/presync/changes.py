@@ -8,9 +8,11 @@ approvals: a `Trustgate-Approve-Deletion: Kind/namespace/name [in PATH]` trailer
 an allowed approver signed, whose own tree no longer holds the object, and
 that is for this removal: PATH holds the object's file, or, naming no path,
 the commit itself removes it under the gate's paths. And reconciler sources
-(Flux sources, Kustomizations and HelmReleases, Argo CD Applications,
-ApplicationSets and AppProjects): adding, changing or removing one is approved the
-same way, by a `Trustgate-Approve-Source` trailer. Leaves out: rendering
+(Flux sources, Kustomizations and HelmReleases, Flux Operator objects, Argo CD
+Applications, ApplicationSets and AppProjects, and what a Flux Kustomization
+substitutes from): adding, changing, removing one, or moving it where a
+reconciler starts or stops reading it, is approved the same way (one `_saw`),
+by a `Trustgate-Approve-Source` trailer. Leaves out: rendering
 (the loader) and verifying signatures (git, `signatures.py`).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -27,7 +30,7 @@ from typing import Any
 from trustgate import kinds
 from trustgate.model import Document, DocumentResult, Finding, Severity, Source
 from trustgate.presync import reconcilers
-from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit
+from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path
 from trustgate.presync.signatures import signer_identities
 
 _BUILT_IN = kinds.Scopes()  # the built-in kinds' scopes, for callers that give no CRDs
@@ -75,6 +78,10 @@ class Seen:
     # link, a `.json` file under Flux; a subdirectory under Argo CD's directory source), each with
     # why. Empty: every one applies it (or the caller worked out no views).
     unapplied: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # It tells a reconciler what to pull and apply (`reconciler_source`), or a Flux Kustomization of
+    # the tree substitutes its data into what it applies (`postBuild.substituteFrom`): any change of
+    # it needs a `Trustgate-Approve-Source` (`sources`).
+    directs: bool = False
 
 
 # Annotations under which a reconciler deletes an object and creates it again rather than fail
@@ -110,6 +117,7 @@ _SOURCE_GROUPS = frozenset(
         "source.extensions.fluxcd.io",  # ArtifactGenerator
         "kustomize.toolkit.fluxcd.io",  # Kustomization
         "helm.toolkit.fluxcd.io",  # HelmRelease
+        "fluxcd.controlplane.io",  # Flux Operator: FluxInstance, ResourceSet, ResourceSetInputProvider
     }
 )
 _SOURCE_KINDS = frozenset(
@@ -120,6 +128,48 @@ _SOURCE_KINDS = frozenset(
 def reconciler_source(key: ObjectKey) -> bool:
     """Whether the object tells a reconciler what to pull and apply (see `_SOURCE_GROUPS`)."""
     return key.group in _SOURCE_GROUPS or (key.group, key.kind) in _SOURCE_KINDS
+
+
+# A Flux Kustomization's `postBuild.substituteFrom` names ConfigMaps and Secrets (in its own namespace)
+# whose data replaces `${var}` in everything it applies: a GitRepository's `ref.branch: ${branch}`,
+# an Application's `targetRevision`. Changing one re-points a source without touching it, so each
+# object named there is a reconciler source itself (`Seen.directs`): its change needs the same
+# approval. Only the Kustomizations of the trees compared are known; `postBuild.substitute` is in the
+# Kustomization, whose every change counts already.
+_SUBSTITUTE_KINDS = frozenset({"ConfigMap", "Secret"})
+
+
+def _substituted(documents: Iterable[Document]) -> set[tuple[str, str | None, str]]:
+    """(kind, namespace, name) of what the tree's Flux Kustomizations substitute from; the namespace
+    is None (any) where a Kustomization names none (the cluster's default decides)."""
+    out: set[tuple[str, str | None, str]] = set()
+    for doc in documents:
+        obj = doc.obj
+        api_version, spec, metadata = obj.get("apiVersion"), obj.get("spec"), obj.get("metadata")
+        if (
+            obj.get("kind") != "Kustomization"
+            or not isinstance(api_version, str)
+            or api_version.rpartition("/")[0] != "kustomize.toolkit.fluxcd.io"
+            or not isinstance(spec, Mapping)
+        ):
+            continue
+        post = spec.get("postBuild")
+        refs = post.get("substituteFrom") if isinstance(post, Mapping) else None
+        namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+        for ref in refs if isinstance(refs, list) else []:
+            if isinstance(ref, Mapping) and isinstance(ref.get("name"), str):
+                kind = ref.get("kind")
+                for k in [kind] if kind in _SUBSTITUTE_KINDS else sorted(_SUBSTITUTE_KINDS):
+                    out.add(
+                        (str(k), namespace if isinstance(namespace, str) and namespace else None, ref["name"])
+                    )
+    return out
+
+
+def _substitutes(key: ObjectKey, named: set[tuple[str, str | None, str]]) -> bool:
+    return key.group == "" and (
+        (key.kind, key.namespace, key.name) in named or (key.kind, None, key.name) in named
+    )
 
 
 def _local_config(obj: Mapping[str, object]) -> bool:
@@ -249,22 +299,14 @@ def parse_approval(value: str) -> tuple[str, str]:
     """
     parts = value.split(None, 2)
     if len(parts) == 3 and parts[1] == "in":
-        return parts[0], _path(parts[2]) or "."
+        return parts[0], repo_path(parts[2]) or "."
     return value.strip(), ""
-
-
-def _path(path: str) -> str:
-    """A repository path as scopes compare them: no `./`, no leading or trailing slash."""
-    path = path.strip().strip("/")
-    while path.startswith("./"):
-        path = path[2:].lstrip("/")
-    return "" if path == "." else path
 
 
 def _covers(scope: str, path: str | None) -> bool:
     if not path or scope in ("", "."):
         return False
-    path = _path(path)
+    path = repo_path(path)
     return bool(path) and (path == scope or path.startswith(scope + "/"))
 
 
@@ -276,15 +318,15 @@ def _places(seen: Seen) -> list[str]:
     rendered, file = seen.source.rendered_from, seen.source.file
     if rendered is None:
         return [file]
-    return [rendered, file] if _covers(_path(rendered), file) or not _path(rendered) else [rendered]
+    return [rendered, file] if _covers(repo_path(rendered), file) or not repo_path(rendered) else [rendered]
 
 
 def approval_place(seen: Seen) -> str:
     """The path to name in a scoped approval of `seen`'s removal: the kustomization that rendered it,
     or the file it is written in."""
     for path in (seen.source.rendered_from, seen.source.file):
-        if path and _path(path):
-            return _path(path)
+        if path and repo_path(path):
+            return repo_path(path)
     return ""
 
 
@@ -305,8 +347,10 @@ def key_of(obj: Mapping[str, Any], scopes: kinds.Scopes = _BUILT_IN) -> ObjectKe
 
 def source_path(source: Source, paths: Sequence[str]) -> str:
     """The reconciler source `source` is applied by ("" if no entry of `paths` holds it): for a file
-    read as it is, the first entry of `paths` (normalised) that holds it; for a rendered object, the
-    kustomization that rendered it (not its base file, which another entry may hold too).
+    read as it is, the deepest entry of `paths` (normalised) that holds it, whatever their order
+    (nested entries are nested Applications or Kustomizations: the one nearest the file reads it,
+    `reconcilers.Views.base`); for a rendered object, the kustomization that rendered it (not its
+    base file, which another entry may hold too).
 
     A reconciler source that renders points at one kustomization (a Flux Kustomization's path, an
     Argo CD kustomize source); two kustomizations under one entry, a base and the overlay that
@@ -315,12 +359,13 @@ def source_path(source: Source, paths: Sequence[str]) -> str:
     removal.
     """
     rendered = source.rendered_from
-    where = _path(rendered if rendered is not None else source.file)
-    for raw in paths:
-        path = _path(raw)
-        if not path or where == path or where.startswith(path + "/"):
-            return (where or ".") if rendered is not None else (path or ".")
-    return ""
+    where = repo_path(rendered if rendered is not None else source.file)
+    holding = [p for p in map(repo_path, paths) if not p or where == p or where.startswith(p + "/")]
+    if not holding:
+        return ""
+    if rendered is not None:
+        return where or "."
+    return max(holding, key=lambda p: (p.count("/") + bool(p), len(p))) or "."
 
 
 def inventory(
@@ -337,6 +382,7 @@ def inventory(
     """
     documents = list(documents)
     tree, tree_file = _tree_recreates(documents)
+    named = _substituted(documents)
     out: dict[ObjectKey, Seen] = {}
     skipped: dict[ObjectKey, dict[str, str]] = {}
     for doc in documents:
@@ -349,7 +395,10 @@ def inventory(
             skipped[key] = dict(found) if copies is None else {r: w for r, w in copies.items() if r in found}
         if key is not None and key not in out:
             marker = _recreates(doc.obj)
-            digest = _content_digest(doc.obj, marker, tree, whole=reconciler_source(key))
+            source = reconciler_source(key) or _substitutes(key, named)
+            # Not the tree's marker: it tells how what changes is applied, and is no change of a
+            # source (whose every change counts, `whole`).
+            digest = _content_digest(doc.obj, marker, "" if source else tree, whole=source)
             why = (
                 "it is a hook (argocd.argoproj.io/hook or helm.sh/hook): Argo CD deletes it and creates "
                 "it again at each sync it runs in (BeforeHookCreation, the default), or deletes it once run"
@@ -364,7 +413,9 @@ def inventory(
             local = _local_config(doc.obj)
             if local:  # a state of its own: what approves its removal must be told from it (`_saw`)
                 digest = _LOCAL + digest
-            out[key] = Seen(key, api_version, doc.source, digest, bool(marker or tree), why, local)
+            out[key] = Seen(
+                key, api_version, doc.source, digest, bool(marker or tree), why, local, directs=source
+            )
     for key, found in skipped.items():
         if found:
             out[key] = dataclasses.replace(out[key], unapplied=found)
@@ -405,47 +456,123 @@ def _applies(held: str | None, skipped: frozenset[str], lost: Collection[str]) -
     return held is not None and any(r not in skipped for r in lost)
 
 
-def _saw(approval: Approval, key: ObjectKey, gone: Seen, now: Seen | None, lost: Collection[str] = ()) -> str:
-    """ "" when the approval covers this change, else why not.
+def _readers(held: str | None, skipped: Collection[str]) -> frozenset[str]:
+    """The reconcilers that apply what a tree holds as `held` (None: nothing), `skipped` not."""
+    return frozenset() if held is None else frozenset(r for r in reconcilers.RECONCILERS if r not in skipped)
 
-    The approving commit's tree must show the change: the object gone, or (replaced) as now; gone
-    means gone for the reconcilers that lose it (`lost`; none given: every one that applied it),
-    so a tree holding it only where they do not read it (a name Flux ignores) shows it gone. And
-    the approval must be for this object *here*: one object (a PVC shop/data) can be defined under
-    the paths of several gates of one repository (staging/, prod/), each with its own cluster, and
-    the trailer alone does not say which. So a trailer with `in PATH` counts where PATH holds the
-    object's file (or the kustomization that rendered it), and one without counts only where its
-    own commit is the change that removes (or replaces) the object under this gate's paths: what
-    its signer saw in that commit's diff.
+
+def _saw(
+    approval: Approval, key: ObjectKey, gone: Seen | None, now: Seen | None, lost: Collection[str] = ()
+) -> str:
+    """ "" when the approval covers this change, else why not: of a protected object (`gone` the
+    gated tree's; `now` the candidate's when it is replaced, else None) or of a reconciler source
+    (`approval.source`; `gone` None: an addition, `now` None: a removal).
+
+    The approving commit's tree must show the change: the object gone, or as the candidate holds it
+    (the same content, applied by the same reconcilers). Gone means gone for the reconcilers that
+    lose it (`lost`; none given: every one that applied it), so a tree holding it only where they do
+    not read it (a name Flux ignores) shows it gone. And the approval must be for this object
+    *here*: one object (a PVC shop/data) can be defined under the paths of several gates of one
+    repository (staging/, prod/), each with its own cluster, and the trailer alone does not say
+    which. So a trailer with `in PATH` counts where PATH holds the object's file (or the
+    kustomization that rendered it), and one without counts only where its own commit makes this
+    change (removes, replaces, adds, moves it) under this gate's paths: what its signer saw in that
+    commit's diff.
     """
+    noun = "source" if approval.source else "object"
     if approval.present is None:
         return "its commit does not descend from the gated commit, or its tree cannot be rendered"
     holds = approval.present.get(key)
-    lost = lost or [r for r in reconcilers.RECONCILERS if r not in gone.unapplied] or reconcilers.RECONCILERS
     skipped = (approval.present_unapplied or {}).get(key, frozenset())
+    if gone is not None:
+        lost = (
+            lost or [r for r in reconcilers.RECONCILERS if r not in gone.unapplied] or reconcilers.RECONCILERS
+        )
     # Holding it with kustomize's local-config annotation is not holding it only where that is the
     # change approved (gaining the annotation: `gone` had none). Where the gated tree had it
     # already, the approving commit that still holds it saw no removal.
     if (
         now is None
         and _applies(holds, skipped, lost)
-        and not (holds is not None and holds.startswith(_LOCAL) and not gone.local)
+        and not (holds is not None and holds.startswith(_LOCAL) and gone is not None and not gone.local)
     ):
-        return "its commit still holds the object"
-    if now is not None and holds != now.digest:
-        return "its commit does not hold the object as the candidate does"
+        return f"its commit still holds the {noun}"
+    if now is not None and (
+        holds != now.digest or _readers(holds, skipped) != _readers(now.digest, now.unapplied)
+    ):
+        return f"its commit does not hold the {noun} as the candidate does"
     if approval.scope:
         if any(_covers(approval.scope, p) for seen in (gone, now) if seen is not None for p in _places(seen)):
             return ""
-        return f"it names {approval.scope}, which does not hold the object here"
+        return f"it names {approval.scope}, which does not hold the {noun} here"
+    if approval.before is None and approval.parent:
+        return "it names no path, and what its own commit changes is unknown (its parent cannot be rendered)"
     had = approval.before.get(key) if approval.before is not None else None
     had_skipped = (approval.before_unapplied or {}).get(key, frozenset())
-    if had is not None and (
-        had != holds
-        or (now is None and _applies(had, had_skipped, lost) and not _applies(holds, skipped, lost))
-    ):
+    if approval.source:  # its commit changes the source (a root commit adds what it holds)
+        made = (had, _readers(had, had_skipped)) != (holds, _readers(holds, skipped))
+    else:  # its commit removes or replaces what its parent held
+        made = had is not None and (
+            had != holds
+            or (now is None and _applies(had, had_skipped, lost) and not _applies(holds, skipped, lost))
+        )
+    if made:
         return ""
+    if approval.source:
+        return "it names no path, and its own commit does not make this change under this gate's paths"
     return "it names no path, and its own commit does not remove the object from this gate's paths"
+
+
+def _judged(
+    key: ObjectKey,
+    seen: Seen,
+    finding: Finding,
+    *,
+    granted: Sequence[Approval],
+    source: bool,
+    saw: Callable[[Approval], str],
+    rollback_note: str,
+    deleted: bool,
+) -> DocumentResult:
+    """The result of one change that needs an approval (`finding`, blocking): the first approval of
+    its trailer (`source`: `Trustgate-Approve-Source`) whose pattern names the object and that
+    `saw` takes makes it informational; so does a rollback. `deleted`: the object is reported
+    where the gated tree held it."""
+    trailer = finding.metadata["approvalTrailer"]
+    approval, refused = None, []
+    for candidate in granted:
+        if candidate.source != source or not fnmatch.fnmatchcase(key.label, candidate.pattern):
+            continue
+        why_not = saw(candidate)
+        if not why_not:
+            approval = candidate
+            break
+        refused.append(f"the approval in commit {candidate.commit[:12]} does not count here: {why_not}")
+    if refused and approval is None:
+        finding.note = "; ".join(refused[:3]) + f"; write `{trailer}`"
+    if approval is not None:
+        finding.severity = Severity.INFO
+        finding.note = f"approved by {approval.approver} in commit {approval.commit[:12]}"
+        finding.metadata = {**finding.metadata, "approvedBy": approval.approver, "approval": approval.commit}
+    elif rollback_note:
+        finding.severity = Severity.INFO
+        finding.note = rollback_note
+    finding.message, finding.fix = reconcilers.printable(finding.message), reconcilers.printable(finding.fix)
+    finding.note = reconcilers.printable(finding.note) if finding.note else finding.note
+    where = seen.source
+    if deleted:
+        where = Source(f"(deleted) {where.file}", where.line, where.index, where.rendered_from)
+    return DocumentResult(where, seen.api_version, key.kind, key.namespace or None, key.name, [finding])
+
+
+def _trailer(name: str, key: ObjectKey, seen: Seen) -> tuple[str, str]:
+    """The trailer that approves a change of `seen` (naming where it is), and how the fix says it."""
+    place = approval_place(seen)
+    trailer = f"{name}: {key.label}" + (f" in {place}" if place else "")
+    how = f"have an approver (commits.approvers) sign a commit with the trailer `{trailer}`" + (
+        f" (the commit that itself makes this change may leave out ` in {place}`)" if place else ""
+    )
+    return trailer, how
 
 
 def removals(
@@ -478,12 +605,7 @@ def removals(
     # source-controller ignores, a link, a `.json` file; a subdirectory under Argo CD's directory
     # source): that reconciler prunes it (`Seen.unapplied`). What the gate reads is the union of
     # what the reconcilers apply; what stays is only what each one that applied it still applies.
-    unread = {
-        k: lost
-        for k, now in after.items()
-        if k in before
-        and (lost := {r: why for r, why in now.unapplied.items() if r not in before[k].unapplied})
-    }
+    unread = {k: lost for k, now in after.items() if k in before and (lost := _lost(before[k], now))}
     for key in sorted(
         k
         for k in before
@@ -492,18 +614,9 @@ def removals(
         seen = before[key]
         lost = unread.get(key, {})
         now = None if key in dropped or lost else after.get(key)
-        approval, refused = None, []
-        for candidate in granted:
-            if candidate.source or not fnmatch.fnmatchcase(key.label, candidate.pattern):
-                continue
-            why_not = _saw(candidate, key, seen, now, list(lost))
-            if not why_not:
-                approval = candidate
-                break
-            refused.append(f"the approval in commit {candidate.commit[:12]} does not count here: {why_not}")
         how = "would be deleted"
         if lost:
-            how = f"would be deleted ({'; '.join(lost[r] for r in reconcilers.RECONCILERS if r in lost)})"
+            how = f"would be deleted ({_reasons(lost)})"
         elif key in dropped:
             how = (
                 f"would be deleted (it gains the {LOCAL_CONFIG} annotation: kustomize, with which Flux "
@@ -511,64 +624,39 @@ def removals(
             )
         elif key in replaced:
             how = f"would be deleted and created again ({after[key].why})"
-        place = approval_place(seen)
-        trailer = f"{APPROVAL_TRAILER}: {key.label}" + (f" in {place}" if place else "")
+        trailer, fix = _trailer(APPROVAL_TRAILER, key, seen)
         finding = Finding(
             rule="destructive-change",
             severity=severity,
             message=f"{key.label} {how}: {key.kind} is a protected kind",
             source="presync",
-            fix=f"keep it, or have an approver (commits.approvers) sign a commit with the trailer `{trailer}`"
-            + (f" (the commit that itself makes this change may leave out ` in {place}`)" if place else "")
-            + ", or add an exception",
+            fix=f"keep it, or {fix}, or add an exception",
             policy="commits/protected-kinds",
             metadata={"deleted": key.label, "gatedSource": seen.source.file, "approvalTrailer": trailer}
             | ({"notAppliedBy": [r for r in reconcilers.RECONCILERS if r in lost]} if lost else {}),
         )
-        if refused and approval is None:
-            finding.note = "; ".join(refused[:3]) + f"; write `{trailer}`"
-        if approval is not None:
-            finding.severity = Severity.INFO
-            finding.note = f"approved by {approval.approver} in commit {approval.commit[:12]}"
-            finding.metadata = {
-                **finding.metadata,
-                "approvedBy": approval.approver,
-                "approval": approval.commit,
-            }
-        elif rollback_note:
-            finding.severity = Severity.INFO
-            finding.note = rollback_note
-        source = Source(
-            f"(deleted) {seen.source.file}", seen.source.line, seen.source.index, seen.source.rendered_from
-        )
         out.append(
-            DocumentResult(source, seen.api_version, key.kind, key.namespace or None, key.name, [finding])
+            _judged(
+                key,
+                seen,
+                finding,
+                granted=granted,
+                source=False,
+                saw=functools.partial(_saw, key=key, gone=seen, now=now, lost=list(lost)),
+                rollback_note=rollback_note,
+                deleted=True,
+            )
         )
     return out
 
 
-def _saw_source(approval: Approval, key: ObjectKey, gone: Seen | None, now: Seen | None) -> str:
-    """ "" when the approval covers this change of a reconciler source (`gone` None: an addition;
-    `now` None: a removal), else why not: as `_saw` for a removal, its commit must show the change
-    (the source as the candidate holds it, or gone) and be for it *here* (`in PATH`, or its own
-    commit makes the change under this gate's paths)."""
-    if approval.present is None:
-        return "its commit does not descend from the gated commit, or its tree cannot be rendered"
-    holds = approval.present.get(key)
-    if now is None and holds is not None:
-        return "its commit still holds the source"
-    if now is not None and holds != now.digest:
-        return "its commit does not hold the source as the candidate does"
-    if approval.scope:
-        if any(_covers(approval.scope, p) for seen in (gone, now) if seen is not None for p in _places(seen)):
-            return ""
-        return f"it names {approval.scope}, which does not hold the source here"
-    if approval.before is None and approval.parent:
-        return "it names no path, and what its own commit changes is unknown (its parent cannot be rendered)"
-    had = approval.before.get(key) if approval.before is not None else None
-    if had != holds:  # a root commit (no parent) adds what it holds
-        return ""
-    return "it names no path, and its own commit does not make this change under this gate's paths"
+def _lost(before: Seen, after: Seen) -> dict[str, str]:
+    """The reconcilers that applied `before` and do not apply `after`, each with why not."""
+    return {r: why for r, why in after.unapplied.items() if r not in before.unapplied}
+
+
+def _reasons(why: Mapping[str, str]) -> str:
+    return "; ".join(why[r] for r in reconcilers.RECONCILERS if r in why)
 
 
 def sources(
@@ -579,40 +667,39 @@ def sources(
     severity: Severity,
     rollback_note: str = "",
 ) -> list[DocumentResult]:
-    """One result per reconciler source (`reconciler_source`) the candidate adds, changes (any field)
-    or removes against `before` (the gated tree's objects; empty on a first run, where every source
-    of the tree is an addition: one that already follows `main` would otherwise never be looked
-    at); a blocking finding unless a `Trustgate-Approve-Source` approval covers it (`_saw_source`,
-    as `removals` approves).
+    """One result per reconciler source (`Seen.directs`) the candidate adds, changes (any field),
+    removes, or moves where a reconciler that applied it no longer reads it, or where one that did
+    not now does (per reconciler, as `removals`: `Seen.unapplied`), against `before` (the gated
+    tree's objects; empty on a first run, where every source of the tree is an addition: one that
+    already follows `main` would otherwise never be looked at); a blocking finding unless a
+    `Trustgate-Approve-Source` approval covers it (`_saw`, as `removals` approves).
     """
     out: list[DocumentResult] = []
-    changed = sorted(
-        k
-        for k in {*before, *after}
-        if reconciler_source(k) and (k not in before or k not in after or before[k].digest != after[k].digest)
-    )
-    for key in changed:
+    for key in sorted(
+        k for k in {*before, *after} if any(s.directs for s in (before.get(k), after.get(k)) if s)
+    ):
         gone, now = before.get(key), after.get(key)
+        was = _readers(gone.digest, gone.unapplied) if gone is not None else frozenset()
+        is_ = _readers(now.digest, now.unapplied) if now is not None else frozenset()
+        if gone is not None and now is not None and gone.digest == now.digest and was == is_:
+            continue
         seen = now or gone
         assert seen is not None
-        approval, refused = None, []
-        for candidate in granted:
-            if not candidate.source or not fnmatch.fnmatchcase(key.label, candidate.pattern):
-                continue
-            why_not = _saw_source(candidate, key, gone, now)
-            if not why_not:
-                approval = candidate
-                break
-            refused.append(f"the approval in commit {candidate.commit[:12]} does not count here: {why_not}")
-        how = (
-            "is added"
-            if gone is None
-            else "is removed (its reconciler prunes what it applied)"
-            if now is None
-            else "changes"
-        )
-        place = approval_place(seen)
-        trailer = f"{SOURCE_TRAILER}: {key.label}" + (f" in {place}" if place else "")
+        if gone is None:
+            how = "is added"
+        elif now is None:
+            how = "is removed (its reconciler prunes what it applied)"
+        else:
+            parts = ["changes"] if gone.digest != now.digest else []
+            if lost := {r: w for r, w in now.unapplied.items() if r in was}:
+                parts.append(
+                    "is no longer applied by its reconciler, which prunes it and what it applied "
+                    f"({_reasons(lost)})"
+                )
+            if gained := {r: w for r, w in gone.unapplied.items() if r in is_}:
+                parts.append(f"is now applied where it was not (before: {_reasons(gained)})")
+            how = " and ".join(parts)
+        trailer, fix = _trailer(SOURCE_TRAILER, key, seen)
         finding = Finding(
             rule="reconciler-source",
             severity=severity,
@@ -620,37 +707,21 @@ def sources(
             "apply it, so a change of it can point the cluster at content the gate never judges (another "
             "branch, path or repository, patches), past the gate",
             source="presync",
-            fix=f"have an approver (commits.approvers) sign a commit with the trailer `{trailer}`"
-            + (f" (the commit that itself makes this change may leave out ` in {place}`)" if place else "")
-            + ", or add an exception (rule reconciler-source)",
+            fix=f"{fix}, or add an exception (rule reconciler-source)",
             policy="presync/reconciler-sources",
             metadata={"source": key.label, "file": seen.source.file, "approvalTrailer": trailer},
         )
-        if refused and approval is None:
-            finding.note = "; ".join(refused[:3]) + f"; write `{trailer}`"
-        if approval is not None:
-            finding.severity = Severity.INFO
-            finding.note = f"approved by {approval.approver} in commit {approval.commit[:12]}"
-            finding.metadata = {
-                **finding.metadata,
-                "approvedBy": approval.approver,
-                "approval": approval.commit,
-            }
-        elif rollback_note:
-            finding.severity = Severity.INFO
-            finding.note = rollback_note
-        source = (
-            seen.source
-            if now is not None
-            else Source(
-                f"(deleted) {seen.source.file}",
-                seen.source.line,
-                seen.source.index,
-                seen.source.rendered_from,
-            )
-        )
         out.append(
-            DocumentResult(source, seen.api_version, key.kind, key.namespace or None, key.name, [finding])
+            _judged(
+                key,
+                seen,
+                finding,
+                granted=granted,
+                source=True,
+                saw=functools.partial(_saw, key=key, gone=gone, now=now),
+                rollback_note=rollback_note,
+                deleted=now is None,
+            )
         )
     return out
 

@@ -4,7 +4,8 @@ Owns: opening a repository (a local path, or a URL cloned bare into a cache
 directory and fetched on every run), resolving refs, commit ranges and the
 fast-forward check, reading commits with the signature status git reports,
 exporting files as committed, moving the gated ref with a compare-and-swap
-(and pushing it), and git notes. Every command runs without a shell, with a
+(and pushing it), git notes, and the one normal form of a repository path the
+pre-sync gate compares (`repo_path`). Every command runs without a shell, with a
 timeout, with the user's and the system's git configuration ignored where it
 could change a verdict. Leaves out: what a signature or a change means
 (`signatures.py`, `changes.py`).
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trustgate.errors import Error
+from trustgate.model import KUSTOMIZATION_FILES
 
 ZERO = "0" * 40
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -34,7 +36,6 @@ APPROVAL_TRAILER = "Trustgate-Approve-Deletion"
 # Approves a reconciler source added, changed or removed (`changes.sources`).
 SOURCE_TRAILER = "Trustgate-Approve-Source"
 NOTES_REF = "refs/notes/trustgate"
-_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")  # as the loader
 _GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
 
 
@@ -325,7 +326,7 @@ class Git:
         (`kubectl kustomize` reads files). Then use `export`. Submodules are left out
         (the caller reports them).
         """
-        if any(e.mode == "120000" or e.path.rpartition("/")[2] in _KUSTOMIZATION_FILES for e in entries):
+        if any(e.mode == "120000" or e.path.rpartition("/")[2] in KUSTOMIZATION_FILES for e in entries):
             return None
         regular = [e for e in entries if e.mode.startswith("100")]
         content = self.blobs([e.object for e in regular])
@@ -528,11 +529,16 @@ def strip_credentials(url: str) -> str:
 
 
 def _pathspecs(paths: Sequence[str]) -> list[str]:
-    out = []
-    for p in paths:
-        p = p.strip("/").removeprefix("./") or "."
-        out.append(":(top)" if p == "." else f":(top,literal){p}")
-    return out
+    return [f":(top,literal){p}" if p else ":(top)" for p in map(repo_path, paths)]
+
+
+def repo_path(path: str) -> str:
+    """A repository path as the gate compares them (`presync.paths`, a scope's PATH, a file): no
+    `./`, no leading or trailing slash; "" for the whole tree (`.`, `/`)."""
+    path = path.strip().strip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    return "" if path == "." else path
 
 
 def _base_env() -> dict[str, str]:

@@ -4,12 +4,18 @@ Owns: for a document the gate read from a tree, which of the supported
 reconcilers would *not* apply it, and why (`Views.unapplied`): Flux's
 source-controller leaves ignored names and links out of its artifact, and
 Flux's generated kustomization takes only `.yaml`/`.yml`; Argo CD's directory
-source reads no subdirectory unless `directory.recurse` is set. Also Flux's
-ignore rules themselves (`.sourceignore` files, source-controller's defaults),
+source reads no subdirectory unless `directory.recurse` is set, and no file
+holding `+argocd:skip-file-rendering`. Which entry of `presync.paths` a file
+belongs to (the deepest holding it, `Views.base`), and which kustomizations
+a reconciler does not render but applies the raw files of (`Views.unrendered`:
+one Flux cannot see; one below a recursing Argo CD directory source). Also
+Flux's ignore rules themselves (`.sourceignore` files, source-controller's
+exclusions: ExcludeVCS always, the defaults while no pattern is written),
 read with go-git's gitignore semantics. Pure: the runner lists the tree and
-reads the `.sourceignore` files. Leaves out: what the gate reads (the union of
-what the reconcilers apply, which content checks judge: the loader) and what a
-removal is (`changes.removals`, which compares these views of two trees).
+reads the `.sourceignore` files and the marked files. Leaves out: what the gate reads
+(the union of what the reconcilers apply, which content checks judge: the
+loader and the runner) and what a removal or a source change is
+(`changes.removals`, `changes.sources`, which compare these views of two trees).
 
 Not modelled, because the cluster holds it and the repository does not: a
 GitRepository's `spec.ignore` (which also switches source-controller's
@@ -23,9 +29,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from trustgate.manifests.loader import KUSTOMIZATION_FILES
-from trustgate.model import Source
-from trustgate.presync.git import TreeEntry
+from trustgate.model import KUSTOMIZATION_FILES, Source
+from trustgate.presync.git import TreeEntry, repo_path
 
 FLUX = "flux"
 ARGOCD = "argocd"
@@ -34,13 +39,22 @@ ANY = "any"  # `presync.reconciler`: either may apply the paths; a deletion by e
 NAMES = {FLUX: "Flux", ARGOCD: "Argo CD"}
 SOURCEIGNORE = ".sourceignore"
 
-# 1. source-controller's default exclusions (fluxcd/pkg sourceignore/sourceignore.go, ExcludeCI and
-# ExcludeExtra; ExcludeVCS and ExcludeExt name no manifest), in force only while no `.sourceignore`
-# in the repository (and no `spec.ignore`) holds a pattern: `storage.SourceIgnoreFilter` uses
-# `NewDefaultMatcher` for an empty pattern list, the VCS patterns and the given ones otherwise.
+# 1. source-controller's exclusions (fluxcd/pkg sourceignore/sourceignore.go). `storage.SourceIgnoreFilter`
+# always applies ExcludeVCS, below every other pattern; while no `.sourceignore` in the repository (and no
+# `spec.ignore`) holds a pattern, `NewDefaultMatcher` adds ExcludeExt, ExcludeCI and ExcludeExtra. A
+# pattern without `/` matches a name at any depth, a directory's too (`deploy/old.zip/pvc.yaml`).
 # `**/.golangci.yaml` is not in the fluxcd/pkg version read; it is listed too, since taking a name for
 # ignored can only ask for an approval more when a protected object moves there.
+FLUX_VCS_IGNORE = (".git/", ".gitignore", ".gitmodules", ".gitattributes")
 FLUX_DEFAULT_IGNORE = (
+    "*.jpg",
+    "*.jpeg",
+    "*.gif",
+    "*.png",
+    "*.wmv",
+    "*.flv",
+    "*.tar.gz",
+    "*.zip",
     ".github/",
     ".circleci/",
     ".travis.yml",
@@ -58,6 +72,10 @@ FLUX_DEFAULT_IGNORE = (
 # 2. The kustomization kustomize-controller generates for a path without one takes these only
 # (fluxcd/pkg kustomize/kustomize_generator.go: `filepath.Ext` is ".yaml" or ".yml", case and all).
 FLUX_SUFFIXES = (".yaml", ".yml")
+# Argo CD's directory source leaves out a file whose bytes hold this (argo-cd reposerver/repository
+# repository.go, `skipFileRenderingMarker`, read in `getPotentiallyValidManifestFile`); its kustomize
+# source does not look for it.
+ARGOCD_SKIP_MARKER = b"+argocd:skip-file-rendering"
 # bufio.Scanner (fluxcd/pkg `ReadPatterns`) stops at a line longer than its 64 KiB buffer, and the
 # rest of the file is not read.
 _SCANNER_MAX = 65_536  # bytes
@@ -227,15 +245,14 @@ class Ignore:
 
     @classmethod
     def of(cls, files: Mapping[str, bytes]) -> Ignore:
-        """From the `.sourceignore` files of the repository (path -> content): their patterns, or,
-        when none holds one, source-controller's defaults. fluxcd/pkg `LoadIgnorePatterns` reads the
+        """From the `.sourceignore` files of the repository (path -> content): their patterns above
+        ExcludeVCS, or, when none holds one, every default. fluxcd/pkg `LoadIgnorePatterns` reads the
         root's file, then each directory's, depth first and by name: a deeper file's pattern wins."""
         found: list[IgnorePattern] = []
         for path in sorted(files, key=lambda p: p.split("/")[:-1]):
             found.extend(read_patterns(files[path], posixpath.dirname(path)))
-        if not found:
-            found = [IgnorePattern.parse(p) for p in FLUX_DEFAULT_IGNORE]
-        return cls(tuple(found))
+        defaults = FLUX_VCS_IGNORE if found else FLUX_VCS_IGNORE + FLUX_DEFAULT_IGNORE
+        return cls((*(IgnorePattern.parse(p) for p in defaults), *found))
 
     def excludes(self, path: str) -> IgnorePattern | None:
         """The pattern that leaves the file `path` out, or None. go-git's `Matcher.Match`: the last
@@ -265,6 +282,16 @@ class Views:
     links: frozenset[str]  # the tree's symbolic links
     kustomizations: Mapping[str, str]  # directory -> its kustomization file
     ignore: Ignore
+    marked: frozenset[str] = frozenset()  # files holding ARGOCD_SKIP_MARKER (a link: its target does)
+
+    def base(self, path: str) -> str | None:
+        """The entry of `presync.paths` whose reconciler source applies `path`: the deepest one that
+        holds it, whatever the order of the list (None: none does). An Argo CD Application reads a
+        file directly in its path, or below it with `directory.recurse`: if any entry reads it, the
+        deepest does; a removal from it is a removal from the Application that read it."""
+        where = repo_path(path)
+        holding = [p for p in self.paths if not p or where == p or where.startswith(p + "/")]
+        return max(holding, key=lambda p: (p.count("/") + bool(p), len(p))) if holding else None
 
     def unapplied(self, source: Source) -> dict[str, str]:
         """The reconcilers that would not apply the document read from `source`, each with why
@@ -275,8 +302,8 @@ class Views:
             if r not in chosen(self.reconciler)
         }
         rendered = source.rendered_from
-        where = _path(rendered if rendered is not None else source.file)
-        base = next((p for p in self.paths if not p or where == p or where.startswith(p + "/")), None)
+        where = repo_path(rendered if rendered is not None else source.file)
+        base = self.base(where)
         if base is None:
             return out
         if rendered is None:
@@ -285,8 +312,39 @@ class Views:
             found = self._file(where, base)
         else:
             found = self._kustomization(where, base)
-        out.update({r: why for r, why in found.items() if r in chosen(self.reconciler)})
+        if ARGOCD in found and self.reconciler == ANY:
+            found[ARGOCD] += "; if no Argo CD Application applies these paths, set presync.reconciler: flux"
+        out.update({r: printable(why) for r, why in found.items() if r in chosen(self.reconciler)})
         return out
+
+    def unrendered(self) -> dict[str, dict[str, str]]:
+        """The directories under the paths holding a kustomization that a chosen reconciler does not
+        render but reads the raw files of, reconciler -> directory -> why. Those raw files are applied,
+        so the gate judges them too (the runner reads them). Flux: a kustomization its artifact lacks
+        (a link, a name source-controller leaves out), for which kustomize-controller's generated
+        kustomization (fluxcd/pkg kustomize/kustomize_generator.go) lists the directory's
+        `.yaml`/`.yml` files. Argo CD, with `directory.recurse`: a kustomization below its path,
+        whose files its directory source reads as they are (it renders only a kustomization at its
+        path: then the loader renders that one, and reads nothing below it as a unit of its own)."""
+        out: dict[str, dict[str, str]] = {FLUX: {}, ARGOCD: {}}
+        for directory, file in self.kustomizations.items():
+            base = self.base(directory)
+            if base is None:
+                continue
+            if FLUX in chosen(self.reconciler):
+                if file in self.links:
+                    out[FLUX][directory] = f"{file} is a symbolic link, which source-controller leaves out"
+                elif (pattern := self.ignore.excludes(file)) is not None:
+                    out[FLUX][directory] = printable(f"{file} is not read by Flux: {_ignored(pattern)}")
+            if ARGOCD in chosen(self.reconciler) and self.recurse and directory != base:
+                out[ARGOCD][directory] = (
+                    f"Argo CD's directory source for {base or '.'} reads the files of {directory} as they are"
+                )
+        return {r: found for r, found in out.items() if found}
+
+    def flux_reads(self, path: str) -> bool:
+        """Whether source-controller's artifact holds the file `path` (not a link, not ignored)."""
+        return path not in self.links and self.ignore.excludes(path) is None
 
     def _file(self, file: str, base: str) -> dict[str, str]:
         out = {}
@@ -308,6 +366,11 @@ class Views:
                 f"in {base or '.'}, unless the Application sets directory.recurse (then set "
                 "presync.argocd.recurse)"
             )
+        elif file in self.marked:
+            out[ARGOCD] = (
+                f"{file} is not applied by Argo CD: it holds {ARGOCD_SKIP_MARKER.decode()}, and its "
+                "directory source leaves such a file out"
+            )
         return out
 
     def _kustomization(self, directory: str, base: str) -> dict[str, str]:
@@ -326,12 +389,26 @@ class Views:
                 "kustomization below it, and reads no subdirectory unless the Application sets "
                 "directory.recurse (then set presync.argocd.recurse)"
             )
+        elif directory != base:
+            out[ARGOCD] = (
+                f"{directory} is not rendered by Argo CD: its directory source for {base or '.'} renders no "
+                "kustomization below it, and reads the files there as they are (directory.recurse)"
+            )
         return out
+
+
+def printable(text: str) -> str:
+    """`text` with the bytes that are not UTF-8 (read with surrogateescape: a file name, a
+    `.sourceignore` pattern) written as backslash escapes, so that a message holding them can be
+    printed and recorded."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _ignored(pattern: IgnorePattern) -> str:
     if pattern.origin:
         return f"{pattern.origin} leaves it out of source-controller's artifact ({pattern.text})"
+    if pattern.text in FLUX_VCS_IGNORE:
+        return f"source-controller leaves {pattern.text} out of its artifact (an exclusion always in force)"
     return (
         f"source-controller leaves {pattern.text} out of its artifact (a default exclusion, in force while "
         f"no {SOURCEIGNORE} holds a pattern)"
@@ -345,6 +422,7 @@ def views(
     paths: Sequence[str],
     entries: Iterable[TreeEntry],
     ignore_files: Mapping[str, bytes],
+    marked: Iterable[str] = (),
 ) -> Views:
     """The views of one tree.
 
@@ -354,6 +432,7 @@ def views(
         paths: `presync.paths`.
         entries: the tree's files under the paths (`git ls-tree`: links have mode 120000).
         ignore_files: every `.sourceignore` of the repository, path -> content (links resolved).
+        marked: the files whose bytes (a link's: its target's) hold `ARGOCD_SKIP_MARKER`.
     """
     entries = list(entries)
     kustomizations: dict[str, str] = {}
@@ -365,15 +444,9 @@ def views(
     return Views(
         reconciler=reconciler,
         recurse=recurse,
-        paths=tuple(_path(p) for p in paths),
+        paths=tuple(repo_path(p) for p in paths),
         links=frozenset(e.path for e in entries if e.mode == "120000"),
         kustomizations=kustomizations,
         ignore=Ignore.of(ignore_files),
+        marked=frozenset(marked),
     )
-
-
-def _path(path: str) -> str:
-    path = path.strip().strip("/")
-    while path.startswith("./"):
-        path = path[2:].lstrip("/")
-    return "" if path == "." else path

@@ -38,6 +38,7 @@ from trustgate.gate.recorder import Actor, DecisionContext, GitIdentity, content
 from trustgate.gate.verdict import severity
 from trustgate.manifests import loader
 from trustgate.model import (
+    KUSTOMIZATION_FILES,
     Decision,
     Document,
     DocumentResult,
@@ -61,6 +62,7 @@ from trustgate.presync.git import (
     push,
     push_notes,
     ref_format_problem,
+    repo_path,
 )
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
@@ -545,8 +547,8 @@ class PresyncGate:
             )
         present = []
         for path in self.settings.paths:
-            p = path.strip("/").removeprefix("./")
-            if p in ("", ".") or any(e.path == p or e.path.startswith(p + "/") for e in entries):
+            p = repo_path(path)
+            if not p or any(e.path == p or e.path.startswith(p + "/") for e in entries):
                 present.append(path)
         return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
 
@@ -578,7 +580,12 @@ class PresyncGate:
             with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                 root = Path(tmp)
                 git.export(entries, root)
-                for unit in loader.plan([str(root / p) for p in present], dot_names=True):
+                units = loader.plan([str(root / p) for p in present], dot_names=True)
+                # What a reconciler applies in place of a kustomization it does not render: judged too.
+                reading = self._reading(git, commit, tree)
+                planned = {u.path for u in units}
+                units.extend(u for u in _raw_units(reading, entries, root) if u.path not in planned)
+                for unit in units:
                     docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
                     documents.extend(docs)
                     problems.extend(probs)
@@ -655,14 +662,15 @@ class PresyncGate:
         found = self._views.pop(tree, None)
         if found is None:
             settings = self.settings
+            chosen = reconcilers.chosen(settings.reconciler)
+            entries = self._ls_tree(git, commit)
             found = reconcilers.views(
                 reconciler=settings.reconciler,
                 recurse=settings.argocd_recurse,
                 paths=settings.paths,
-                entries=self._ls_tree(git, commit),
-                ignore_files=self._source_ignores(git, commit)
-                if reconcilers.FLUX in reconcilers.chosen(settings.reconciler)
-                else {},
+                entries=entries,
+                ignore_files=self._source_ignores(git, commit) if reconcilers.FLUX in chosen else {},
+                marked=_marked(git, entries, settings.paths) if reconcilers.ARGOCD in chosen else (),
             )
         self._views[tree] = found
         while len(self._views) > 64:  # bounded as `_trees`
@@ -758,6 +766,66 @@ class PresyncGate:
             out.warnings.append(f"the git note was not written: {e.message}")
 
 
+def _marked(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[str]:
+    """The manifest files under `paths` whose bytes hold Argo CD's skip marker
+    (`reconcilers.ARGOCD_SKIP_MARKER`); a link's target is read, as Argo CD follows it."""
+    by_path = {e.path: e for e in entries}
+    roots = [repo_path(p) for p in paths]
+    read: dict[str, TreeEntry] = {}
+    for entry in entries:
+        if not entry.path.endswith(loader.MANIFEST_SUFFIXES) or not _under(entry.path, roots):
+            continue
+        if entry.mode == "120000":
+            link = git.blob(entry.object).decode("utf-8", "surrogateescape")
+            target = by_path.get(posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), link)))
+            if target is not None and target.mode.startswith("100"):
+                read[entry.path] = target
+        elif entry.mode.startswith("100"):
+            read[entry.path] = entry
+    content = git.blobs(list({e.object for e in read.values()}))
+    return [path for path, e in read.items() if reconcilers.ARGOCD_SKIP_MARKER in content[e.object]]
+
+
+def _raw_units(reading: reconcilers.Views, entries: Sequence[TreeEntry], root: Path) -> list[loader.Unit]:
+    """What a reconciler applies of a directory whose kustomization it does not render
+    (`Views.unrendered`), as units of the exported tree under `root`. Flux's generated kustomization
+    (fluxcd/pkg kustomize_generator.go `generateKustomization`) lists every `.yaml`/`.yml` file of
+    its artifact below it, and a subdirectory holding a kustomization it can see as one resource,
+    not walked further. Argo CD's recursing directory source reads every `.yaml`, `.yml` and `.json`
+    below it (links followed), kustomizations or not; a kustomization file itself it leaves out (no
+    object: its decoder fails on it, and a file without apiVersion, kind and metadata is skipped) or
+    fails the sync on (an object with no name), so it is not read here."""
+    unrendered = reading.unrendered()
+    units: dict[str, loader.Unit] = {}
+    hidden = unrendered.get(reconcilers.FLUX, {})
+    visible = sorted(
+        d for d, f in reading.kustomizations.items() if d not in hidden and reading.flux_reads(f)
+    )
+    for directory in sorted(hidden):
+        prefix = directory + "/" if directory else ""
+        below = [d for d in visible if d.startswith(prefix) and d != directory]
+        for entry in entries:
+            path = entry.path
+            if not path.startswith(prefix) or not entry.mode.startswith("100"):
+                continue
+            inner = next((d for d in below if path.startswith(d + "/")), None)
+            if inner is not None:
+                units.setdefault(inner, loader.Unit(str(root / inner), "kustomize"))
+            elif path.endswith(reconcilers.FLUX_SUFFIXES) and reading.flux_reads(path):
+                units.setdefault(path, loader.Unit(str(root / path), "file"))
+    for directory in sorted(unrendered.get(reconcilers.ARGOCD, {})):
+        prefix = directory + "/" if directory else ""
+        for entry in entries:
+            if (
+                entry.path.startswith(prefix)
+                and entry.path.endswith(loader.MANIFEST_SUFFIXES)
+                and entry.path.rpartition("/")[2] not in KUSTOMIZATION_FILES
+                and (entry.mode.startswith("100") or entry.mode == "120000")
+            ):
+                units.setdefault(entry.path, loader.Unit(str(root / entry.path), "file"))
+    return list(units.values())
+
+
 def _skipped(inventory: Mapping[changes.ObjectKey, changes.Seen]) -> dict[changes.ObjectKey, frozenset[str]]:
     """What of `inventory` some reconciler would not apply: key -> those reconcilers."""
     return {key: frozenset(item.unapplied) for key, item in inventory.items() if item.unapplied}
@@ -772,8 +840,7 @@ def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
     """
     units: dict[str, loader.Unit] = {}
     for raw in paths:
-        base = raw.strip("/").removeprefix("./")
-        base = "" if base in ("", ".") else base
+        base = repo_path(raw)
         if base in files:
             units.setdefault(base, loader.Unit(base, "stdin", files[base]))
             continue
@@ -793,7 +860,7 @@ def _units(files: dict[str, bytes], paths: Sequence[str]) -> list[loader.Unit]:
 
 def _scope_paths(paths: Sequence[str]) -> list[str]:
     """`presync.paths` as one set: `./a/`, `a` and `a/` are one path; `""` and `.` the whole tree."""
-    return sorted({p.strip("/").removeprefix("./").strip("/") or "." for p in paths})
+    return sorted({repo_path(p) or "." for p in paths})
 
 
 def _commit_entry(commit: Commit) -> dict[str, object]:
@@ -813,7 +880,6 @@ def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
     return DocumentResult(Source(f"commit {commit.sha[:12]}"), None, "Commit", None, commit.sha, findings)
 
 
-_KUSTOMIZATION_FILES = frozenset(loader.KUSTOMIZATION_FILES)
 _MAX_INCLUDED = 1_000  # kustomizations followed out of the paths; more is a loop or an attack
 
 
@@ -832,11 +898,11 @@ def _included(git: Git, commit: str, entries: list[TreeEntry], paths: Sequence[s
     from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
 
     have = {e.path for e in entries}
-    roots = [p.strip("/").removeprefix("./") for p in paths]
+    roots = [repo_path(p) for p in paths]
     found: dict[str, TreeEntry] = {}  # directory -> its kustomization file
     for entry in entries:
         directory, _, name = entry.path.rpartition("/")
-        if name in _KUSTOMIZATION_FILES and entry.mode.startswith("100"):
+        if name in KUSTOMIZATION_FILES and entry.mode.startswith("100"):
             found.setdefault(directory, entry)
     out = list(entries)
     listed: dict[str, list[TreeEntry]] = {}
@@ -864,7 +930,7 @@ def _included(git: Git, commit: str, entries: list[TreeEntry], paths: Sequence[s
                     have.add(entry.path)
                     out.append(entry)
                     where, _, name = entry.path.rpartition("/")
-                    if name in _KUSTOMIZATION_FILES and entry.mode.startswith("100"):
+                    if name in KUSTOMIZATION_FILES and entry.mode.startswith("100"):
                         found.setdefault(where, entry)
                 if include and target in found and target not in walked:
                     after.append(target)
@@ -879,7 +945,7 @@ def _parents(path: str) -> list[str]:
 
 def _under(path: str, roots: Sequence[str]) -> bool:
     """Whether `path` lies under one of `roots` (`presync.paths`): its files are listed already."""
-    return any(r in ("", ".") or path == r or path.startswith(r + "/") for r in roots)
+    return any(not r or path == r or path.startswith(r + "/") for r in roots)
 
 
 _RENDERED_UNREAD = (".jsonnet",)  # what a reconciler renders into objects and the loader cannot read
@@ -899,7 +965,7 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
     content a reconciler (Argo CD follows links and submodules, renders `*.jsonnet` in a directory
     source, and merges `.argocd-source*.yaml` into any source) would deploy but trustgate does not
     read. Reported, so the gate fails closed."""
-    roots = [p.strip("/").removeprefix("./") for p in paths]
+    roots = [repo_path(p) for p in paths]
     # What is exported besides the paths (`_included`: what their kustomizations name) is pinned by
     # the commit too: a link may lead there.
     exported = {e.path for e in entries}

@@ -484,3 +484,47 @@ def test_a_reconciler_source_added_changed_or_removed_needs_a_source_approval() 
         severity=Severity.ERROR,
     )
     assert added[0].findings[0].severity == Severity.ERROR  # its parent held it already: not its change
+
+
+def _obj(api: str, kind: str, name: str, namespace: str, spec: dict[str, object]) -> Document:
+    return Document(
+        Source("deploy/x.yaml"),
+        {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": namespace}, "spec": spec},
+    )
+
+
+def test_flux_operator_kinds_and_substituted_objects_are_reconciler_sources() -> None:
+    instance = _obj("fluxcd.controlplane.io/v1", "FluxInstance", "flux", "flux-system", {})
+    kustomization = _obj(
+        "kustomize.toolkit.fluxcd.io/v1",
+        "Kustomization",
+        "prod",
+        "flux-system",
+        {"postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}, {"name": "any-kind"}]}},
+    )
+    named = doc("ConfigMap", "vars", "flux-system")
+    other = doc("ConfigMap", "vars", "shop")
+    secret = doc("Secret", "any-kind", "flux-system")
+    found = {
+        s.key.label: s.directs
+        for s in changes.inventory([instance, kustomization, named, other, secret]).values()
+    }
+    assert found == {
+        "FluxInstance/flux-system/flux": True,
+        "Kustomization/flux-system/prod": True,
+        "ConfigMap/flux-system/vars": True,
+        "ConfigMap/shop/vars": False,  # substituteFrom names the Kustomization's namespace
+        "Secret/flux-system/any-kind": True,  # no kind: either
+    }
+
+
+def test_a_tree_wide_force_marker_is_not_in_a_sources_digest() -> None:
+    apps = _obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system", {"path": "./apps"})
+    infra = _obj("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "infra", "flux-system", {"force": True})
+    pvc = doc("PersistentVolumeClaim", "data", "shop")
+    before = changes.inventory([apps, pvc])
+    after = changes.inventory([apps, pvc, infra])
+    key = next(k for k in before if k.name == "apps")
+    assert before[key].digest == after[key].digest
+    pvc_key = next(k for k in before if k.name == "data")
+    assert before[pvc_key].digest != after[pvc_key].digest and after[pvc_key].recreate

@@ -161,3 +161,71 @@ def test_an_approval_counts_when_its_tree_holds_the_object_only_where_the_reconc
     assert removed(
         "deploy/pvc.yaml", "deploy/pvc.json", **{**moved, "before_unapplied": {key: frozenset({FLUX})}}
     ) == [Severity.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("files", "path", "ignored"),
+    [
+        ({}, "deploy/.gitattributes/pvc.yaml", True),  # ExcludeVCS: a name at any depth, a directory's too
+        ({".sourceignore": "docs/\n"}, "deploy/.gitignore/pvc.yaml", True),  # ... always in force
+        ({".sourceignore": "docs/\n"}, "deploy/.gitmodules", True),
+        ({}, "deploy/old.zip/pvc.yaml", True),  # ExcludeExt, while no `.sourceignore` holds a pattern
+        ({}, "deploy/x.tar.gz/pvc.yaml", True),
+        ({}, "deploy/img.png/pvc.yaml", True),
+        ({".sourceignore": "docs/\n"}, "deploy/old.zip/pvc.yaml", False),
+        ({".sourceignore": "!.gitignore\n"}, "deploy/.gitignore/pvc.yaml", False),  # VCS lowest: `!` wins
+    ],
+)
+def test_source_controllers_vcs_and_extension_exclusions(
+    files: dict[str, str], path: str, ignored: bool
+) -> None:
+    assert excluded(files, path) is ignored
+
+
+def test_nested_paths_are_read_whatever_their_order() -> None:
+    for paths in (["deploy", "deploy/shop"], ["deploy/shop", "deploy"]):
+        v = reconcilers.views(reconciler="argocd", recurse=False, paths=paths, entries=[], ignore_files={})
+        assert v.base("deploy/shop/pvc.yaml") == "deploy/shop"
+        assert v.unapplied(Source("deploy/shop/pvc.yaml")) == {FLUX: "presync.reconciler is argocd"}
+        assert set(v.unapplied(Source("deploy/shop/old/pvc.yaml"))) == {FLUX, ARGOCD}
+        assert changes.source_path(Source("deploy/shop/pvc.yaml"), paths) == "deploy/shop"
+
+
+def test_argocds_skip_marker_and_the_hint_for_flux_alone() -> None:
+    v = reconcilers.views(
+        reconciler="any",
+        recurse=False,
+        paths=["deploy"],
+        entries=[],
+        ignore_files={},
+        marked=["deploy/a.yaml"],
+    )
+    why = v.unapplied(Source("deploy/a.yaml"))
+    assert set(why) == {ARGOCD} and "+argocd:skip-file-rendering" in why[ARGOCD]
+    assert why[ARGOCD].endswith("set presync.reconciler: flux")
+    assert v.unapplied(Source("deploy/a.yaml", rendered_from="deploy")) == {}  # kustomize: not looked for
+
+
+def test_kustomizations_flux_cannot_see() -> None:
+    entries = [
+        TreeEntry("deploy/a/kustomization.yaml", 1),
+        TreeEntry("deploy/b/kustomization.yaml", 1, "120000"),
+        TreeEntry("deploy/c/kustomization.yaml", 1),
+    ]
+    v = reconcilers.views(
+        reconciler="flux",
+        recurse=False,
+        paths=["deploy"],
+        entries=entries,
+        ignore_files={"deploy/a/.sourceignore": b"kustomization.yaml\n"},
+    )
+    assert set(v.unrendered()) == {FLUX} and set(v.unrendered()[FLUX]) == {"deploy/a", "deploy/b"}
+    assert dataclasses.replace(v, reconciler="argocd").unrendered() == {}
+    recursing = dataclasses.replace(v, reconciler="any", recurse=True).unrendered()
+    assert set(recursing[ARGOCD]) == {"deploy/a", "deploy/b", "deploy/c"}  # below its path: read raw
+
+
+def test_printable_escapes_what_is_not_utf8() -> None:
+    text = b"[o\xff]ld/".decode("utf-8", "surrogateescape")
+    assert reconcilers.printable(text) == "[o\\xff]ld/"
+    assert reconcilers.printable("ünïcode") == "ünïcode"
