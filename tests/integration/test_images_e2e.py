@@ -844,3 +844,80 @@ def test_a_default_port_keeps_an_image_in_its_registrys_rule(
     assert {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]} == {
         image: ("unverifiable", rule) for image, rule in expected.items()
     }
+
+
+def test_an_earlier_rules_exclusion_holds_for_an_image_written_with_a_default_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sigstore: SigstoreInstance
+) -> None:
+    """Found in review: a catch-all listed first excluding `registry.acme.io/prod/**` tested the
+    exclusion only against the name as written, so `registry.acme.io:443/prod/api` (or `:80`,
+    `REGISTRY.acme.io:0443`) was judged by the catch-all, which needs no signature, instead of
+    the prod rule (no registry is reached: requests go to a proxy where nothing listens)."""
+    from support.registry import free_port
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{free_port()}")
+    (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {policies: []}
+            kubernetes: {schemas: false}
+            images:
+              authorities: [{name: release, key: {path: release.pub}}]
+              rules:
+                - name: baseline
+                  images: ["**"]
+                  exclude: ["registry.acme.io/prod/**"]
+                - name: prod
+                  images: ["registry.acme.io/prod/**"]
+                  signatures: {authorities: [release]}
+              unmatched: deny
+            """
+        )
+    )
+    digest = "sha256:" + "0123456789abcdef" * 4
+    expected = {
+        f"registry.acme.io:443/prod/api@{digest}": "prod",
+        f"registry.acme.io:80/prod/api@{digest}": "prod",
+        f"REGISTRY.acme.io:0443/prod/api@{digest}": "prod",
+        f"registry.acme.io/prod/api@{digest}": "prod",
+        f"registry.acme.io:443/dev/api@{digest}": "baseline",
+    }
+    code, output, report = run(
+        "check", "-c", str(tmp_path / "trustgate.yaml"), str(_pod(tmp_path, list(expected))), "-o", "json"
+    )
+    assert code == 3, output
+    assert report is not None
+    assert {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]} == {
+        image: ("unverifiable", rule) for image, rule in expected.items()
+    }
+
+
+def test_an_image_volume_is_verified_like_a_containers_image(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """KEP-4639's image volumes (`volumes[].image.reference`) are pulled by the kubelet and run by
+    the containers mounting them (found in review: never verified, an unsigned tools image was
+    admitted beside a signed container). Judged by the same rules, at the field holding them."""
+    signed = signed_with_bundles(client, sigstore, f"{registry.host}/shop/api:v1")
+    unsigned = push_image(client, f"{registry.host}/shop/tools:v1", content=os.urandom(16))
+    root = project([str(signed.ref)])
+    deployment = root / "deploy.yaml"
+    deployment.write_text(
+        deployment.read_text()
+        + f"      volumes:\n        - name: tools\n          image: {{reference: '{unsigned.ref}'}}\n"
+    )
+    code, output, report = run("check", "-c", str(root / "trustgate.yaml"), str(deployment), "-o", "json")
+    assert code == 1, output
+    assert report is not None
+    judged = {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]}
+    assert judged == {str(signed.ref): ("verified", "shop"), str(unsigned.ref): ("failed", "shop")}
+    rules = {(f["rule"], f["path"]) for f in report["results"][0]["findings"]}
+    assert ("image-signature", "spec.template.spec.volumes[0].image.reference") in rules, output

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from trustgate import untrusted_json
 from trustgate.artifacts import summaries
@@ -274,7 +274,7 @@ class ImageVerifier:
         now = self._results.clock()
         digest = ref.digest
         if digest is None:
-            tagged = self._digests.store.get(str(ref))
+            tagged = self._digests.store.get(_tag_key(ref, rule))
             if tagged is None or now >= tagged.fresh_until or isinstance(tagged.value, RegistryError):
                 return False
             digest = tagged.value[0]
@@ -289,7 +289,7 @@ class ImageVerifier:
         if digest is None:
             # A tag: only a mapping still fresh. Busy is load, not an outage: a stale mapping would
             # let whoever re-pointed the tag (and keeps the registry busy) run the old digest's verdict.
-            tagged = self._digests.store.get(str(ref))
+            tagged = self._digests.store.get(_tag_key(ref, rule))
             if (
                 tagged is not None
                 and now < tagged.fresh_until
@@ -397,11 +397,17 @@ class ImageVerifier:
     def _resolve(
         self, ref: Reference, rule: CompiledRule
     ) -> tuple[str, tuple[Mapping[str, str], ...], str] | ImageResult:
-        """The digest, platforms and how the cache answered; tags are resolved through the cache too."""
+        """The digest, platforms and how the cache answered; tags are resolved through the cache too.
+
+        An index's platforms are listed only where the rule wants attestations (looked for at each
+        platform): a signature over the index's digest covers whatever it names, so a rule that
+        only wants signatures never reads them.
+        """
+        listed = bool(rule.attestations)
 
         def compute() -> tuple[tuple[str, tuple[Mapping[str, str], ...]] | RegistryError, str]:
             try:
-                resolved = self._registry.resolve(ref)
+                resolved = self._registry.resolve(ref, platforms=listed)
             except RegistryError as e:
                 # Never the tag's old digest once its mapping has expired: whoever re-pointed the tag
                 # would run under the old digest's verdict for the whole stale window, and an
@@ -415,8 +421,10 @@ class ImageVerifier:
             )
             return (resolved.digest, platforms), "ok"
 
-        value, how = self._digests.fetch(str(ref), compute)
+        value, how = self._digests.fetch(_tag_key(ref, rule), compute)
         if isinstance(value, RegistryError):
+            if value.kind in CONTENT_KINDS:
+                return _bad_manifest(str(ref), rule, value)
             return _unverifiable(str(ref), rule, value, "resolve")
         return value[0], value[1], how
 
@@ -708,7 +716,7 @@ class ImageVerifier:
                 f"of {found.digest} nor in the {found.digest.replace(':', '-')}.sig tag"
             )
             fix = "sign the image (e.g. `cosign sign`) and push the signature to the same repository"
-            signed = self._signed_platforms(ref, result.platforms)
+            signed = self._signed_platforms(ref, found.digest, result.platforms)
             if signed:
                 message += (
                     f"; it is a multi-platform index, and the manifest pins the index digest, which is "
@@ -759,8 +767,20 @@ class ImageVerifier:
             ]
             return [future.result() for future in futures]
 
-    def _signed_platforms(self, ref: Reference, platforms: Sequence[Mapping[str, str]]) -> list[str]:
-        """Platforms of an index that carry signatures ("linux/amd64 (sha256:...)"), for the message."""
+    def _signed_platforms(
+        self, ref: Reference, digest: str, platforms: Sequence[Mapping[str, str]]
+    ) -> list[str]:
+        """Platforms of an index that carry signatures ("linux/amd64 (sha256:...)"), for the message.
+
+        Where the rule wants no attestations, the platforms were not listed (`_resolve`): listed
+        here, for the hint only.
+        """
+        if not platforms:
+            try:
+                resolved = self._registry.resolve(ref.with_digest(digest), platforms=True)
+            except RegistryError:
+                return []
+            platforms = [{"platform": p.platform, "digest": p.digest} for p in resolved.platforms]
         signed = []
         for p in platforms:
             try:
@@ -1091,6 +1111,35 @@ def _unverifiable(reference: str, rule: CompiledRule, error: RegistryError, step
     )
 
 
+# What the image's own manifest or index is, as served: only whoever can push it (or a registry
+# that serves other bytes than were pushed, broken or tampered with) makes it so. The image then
+# fails (`image-manifest`), never "could not verify": that answer goes to the failure policy, open
+# in fail-open namespaces, and whoever can push must never reach it (found in review: an unsigned
+# index listing 129 platforms, or nesting 5 deep, was admitted there). A tag or digest that does
+# not exist is theirs too: admitted, it could be pushed after the admission. Outages (connection,
+# TLS, timeouts, 429, 5xx, a breaker open) and refusals of trustgate's credentials (401, 403)
+# stay could-not-verify (ADR 5).
+CONTENT_KINDS: Final = frozenset(
+    {"not-found", "too-large", "bad-media-type", "invalid-manifest", "loop", "digest-mismatch"}
+)
+
+
+def _bad_manifest(reference: str, rule: CompiledRule, error: RegistryError) -> ImageResult:
+    return ImageResult(
+        reference,
+        "failed",
+        rule=rule.rule.name,
+        mode=rule.rule.mode,
+        problems=[
+            ImageProblem(
+                "image-manifest",
+                f"{reference} cannot be verified: {error.message}",
+                _REGISTRY_FIX.get(error.kind, "push a normal image or index, or pin the digest of one"),
+            )
+        ],
+    )
+
+
 def _unverifiable_result(reference: str, rule: CompiledRule, message: str, fix: str) -> ImageResult:
     return ImageResult(
         reference,
@@ -1121,6 +1170,11 @@ _REGISTRY_FIX = {
     "images.cache.staleIfErrorSeconds)",
     "timeout": "the registry is slow or hung; images.registries.deadlineSeconds bounds each verification",
 }
+
+
+def _tag_key(ref: Reference, rule: CompiledRule) -> str:
+    """The key of `ref`'s resolution: with its platforms listed where the rule wants attestations."""
+    return str(ref) if rule.attestations else f"{ref} (index only)"
 
 
 def result_key(rule: CompiledRule, name: str, digest: str) -> str:
