@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from support.oci_push import Pushed, _canonical, push_image
+from support.oci_push import EMPTY_CONFIG, Pushed, _canonical, push_blob_descriptor, push_image
 from support.registry import RegistryProcess
 from support.sigstore import SigstoreInstance
 from support.webhook import make_certs, review, start_server
@@ -86,7 +87,9 @@ def _many_platforms(client: RegistryClient, ref: Reference, count: int = 129) ->
         push_image(client, ref, tag=None, platform=("linux", f"junk{i}"), content=os.urandom(8))
         for i in range(count)
     ]
-    index = _canonical({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [c.descriptor() for c in children]})
+    index = _canonical(
+        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [c.descriptor() for c in children]}
+    )
     return client.push_manifest(ref, index, mt.OCI_INDEX, None)
 
 
@@ -159,3 +162,46 @@ def test_an_unreadable_index_is_denied_in_a_fail_open_namespace(
         assert not admitted and "image-manifest" in said, said
     finally:
         server.stop()
+
+
+def _sig_tag(client: RegistryClient, ref: Reference, digest: str, layers: list[dict[str, Any]]) -> None:
+    config = push_blob_descriptor(client, ref, EMPTY_CONFIG, mt.OCI_EMPTY)
+    body = _canonical({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config, "layers": layers})
+    client.push_manifest(ref, body, mt.OCI_MANIFEST, digest.replace(":", "-") + ".sig")
+
+
+@pytest.mark.parametrize("junk", ["many-layers", "one-heavy-blob"])
+def test_layers_of_one_signature_manifest_are_within_the_budget(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    tmp_path: Path,
+    junk: str,
+) -> None:
+    """Found in review: a `.sig` tag of 200 junk layers before one valid signature passed (read
+    whole, past maxArtifacts), and 3000 layers naming one 4 MiB blob outlasted the deadline
+    ("could not verify", which fail-open namespaces admit). Both fail the image now, quickly."""
+    ref = Reference.parse(f"{registry.host}/signed/{junk}")
+    image = push_image(client, ref, content=os.urandom(16))
+    good = sigstore.cosign_sign(image.digest, sigstore.key("ecdsa-p256"), reference=ref.name)
+    if junk == "many-layers":
+        payload = b'{"critical":{"image":{"docker-manifest-digest":"sha256:' + b"0" * 64 + b'"}}}'
+        count = 200
+    else:
+        payload = os.urandom(4 * 1024 * 1024 - 1024)
+        count = 3000
+    blob = push_blob_descriptor(client, ref, payload, mt.COSIGN_SIMPLESIGNING)
+    layers = [blob | {"annotations": {mt.ANNOTATION_SIGNATURE: f"AAAA{i:04d}"}} for i in range(count)]
+    signed = push_blob_descriptor(
+        client, ref, good.payload, mt.COSIGN_SIMPLESIGNING, annotations=good.annotations()
+    )
+    _sig_tag(client, ref, image.digest, [*layers, signed])
+    started = time.monotonic()
+    code, output, report = _check(_config(tmp_path, registry, sigstore), [f"{ref.name}@{image.digest}"])
+    assert code == 1, output
+    assert time.monotonic() - started < 8  # within the 10 s deadline: not a timeout
+    (judged,) = report["images"]
+    assert judged["status"] == "failed"
+    (artifact,) = [p for p in judged["problems"] if p["rule"] == "image-artifact"]
+    assert f"{count + 1 - 64} signature or attestation artifact(s)" in artifact["message"]
+    assert "images.registries.maxArtifacts (64)" in artifact["message"]

@@ -36,13 +36,13 @@ from trustgate.artifacts.policy import (
     CompiledRule,
     ImagePolicy,
 )
-from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES
+from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES, MAX_TOTAL_PAYLOAD_BYTES
 from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
 from trustgate.oci.client import Registry, RegistryError, compute_digest
-from trustgate.oci.discovery import Discovery, DiscoveryLimits, SignatureArtifact, discover
+from trustgate.oci.discovery import Discovery, DiscoveryLimits, SignatureArtifact, Spending, discover
 from trustgate.oci.reference import InvalidReferenceError, Reference
 from trustgate.verify import (
     Evidence,
@@ -98,11 +98,12 @@ class ImageVerifier:
         summary counts; None: there is nowhere to read them, and no summary counts either, since a
         revoked one could not be told apart); `now` is the wall clock summaries are judged by;
         `limits` bound looking for one image's signatures (None: `DiscoveryLimits` with
-        `images.registries.maxArtifacts` and `maxPayloadBytes`)."""
+        `images.registries.maxArtifacts`, `maxPayloadBytes` and `maxTotalPayloadBytes`)."""
         self.policy = policy
         self.limits = limits or DiscoveryLimits(
             max_artifacts=policy.settings.registries.max_artifacts,
             max_payload_bytes=policy.settings.registries.max_payload_bytes,
+            max_total_payload_bytes=policy.settings.registries.max_total_payload_bytes,
         )
         self.revocations = revocations or _no_revocations
         self.now = now
@@ -474,6 +475,8 @@ class ImageVerifier:
             result.problems.extend(_unlisted(reason) for reason in item.discovery.unlisted)
             if item.discovery.oversized:
                 result.problems.append(self._oversized(ref, item))
+            if item.discovery.overspent:
+                result.problems.append(self._overspent(ref, item))
         for problem in top.discovery.problems:
             result.problems.append(ImageProblem("image-artifact", problem, blocking=False))
         if any(p.blocking for p in result.problems):
@@ -512,6 +515,23 @@ class ImageVerifier:
             "may deny the image, so it cannot be verified",
             "raise images.registries.maxPayloadBytes (at most "
             f"{MAX_PAYLOAD_BYTES}) to read them, or remove them from the registry",
+        )
+
+    def _overspent(self, ref: Reference, item: _Found) -> ImageProblem:
+        """Payloads not read because the image's already weigh `maxTotalPayloadBytes`: the image
+        cannot be verified, as for artifacts past the budget (whoever can push chose their weight)."""
+        overspent = item.discovery.overspent
+        shown = "; ".join(overspent[:_MAX_REASONS]) + (
+            f" (and {len(overspent) - _MAX_REASONS} more)" if len(overspent) > _MAX_REASONS else ""
+        )
+        return ImageProblem(
+            "image-artifact",
+            f"{len(overspent)} signature or attestation payload(s) attached to {ref.name}@{item.digest} "
+            f"were not read: the image's payloads already weigh images.registries.maxTotalPayloadBytes "
+            f"({self.limits.max_total_payload_bytes} bytes): {shown}; any payload not read may deny "
+            "the image, so it cannot be verified",
+            "remove stale or unknown artifacts from the registry, or raise "
+            f"images.registries.maxTotalPayloadBytes (at most {MAX_TOTAL_PAYLOAD_BYTES})",
         )
 
     def _summary(
@@ -748,20 +768,23 @@ class ImageVerifier:
 
     def _discover(self, ref: Reference, digests: Sequence[str]) -> list[Discovery]:
         """What is attached to each of `digests` in every place, the index and its platforms looked
-        at together.
+        at together, the payload bytes of all of them counted together (`Spending`).
 
         Raises:
             RegistryError: the first failure, in the order of `digests`.
         """
+        spending = Spending(self.limits.max_total_payload_bytes)
         if len(digests) == 1:
-            return [discover(self._registry, ref, digests[0], limits=self.limits)]
+            return [discover(self._registry, ref, digests[0], limits=self.limits, spending=spending)]
         # Threads of this verification only (discover() itself waits on the shared discovery pool),
         # each in a copy of the caller's context so the deadline goes with it.
         with ThreadPoolExecutor(max_workers=min(self.limits.platform_fanout, len(digests))) as pool:
             futures = [
                 pool.submit(
                     contextvars.copy_context().run,
-                    functools.partial(discover, self._registry, ref, d, limits=self.limits),
+                    functools.partial(
+                        discover, self._registry, ref, d, limits=self.limits, spending=spending
+                    ),
                 )
                 for d in digests
             ]

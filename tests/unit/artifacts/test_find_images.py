@@ -335,7 +335,10 @@ _VOLUMES: dict[str, Any] = {
     "containers": [{"name": "app", "image": "registry.example.com/app:2"}],
     "volumes": [
         {"name": "cache", "emptyDir": {}},
-        {"name": "tools", "image": {"reference": "registry.example.com/tools:1", "pullPolicy": "IfNotPresent"}},
+        {
+            "name": "tools",
+            "image": {"reference": "registry.example.com/tools:1", "pullPolicy": "IfNotPresent"},
+        },
         {"name": "empty", "image": {"reference": " "}},
     ],
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from memory_registry import OCI_INDEX, OCI_MANIFEST, CosignKey, MemoryRegistry
+from memory_registry import OCI_INDEX, OCI_MANIFEST, SIMPLESIGNING, CosignKey, MemoryRegistry
 
 from trustgate.artifacts.policy import ImagePolicy
 from trustgate.artifacts.verifier import ImageVerifier
@@ -752,7 +752,11 @@ def test_an_exclusion_written_with_a_default_port_holds_for_the_name_without_it(
             ImageRule(name="prod", images=("registry.acme.io/prod/**",)),
         )
     )
-    for name in ("registry.acme.io/prod/api", "registry.acme.io:443/prod/api", "registry.acme.io:0443/prod/api"):
+    for name in (
+        "registry.acme.io/prod/api",
+        "registry.acme.io:443/prod/api",
+        "registry.acme.io:0443/prod/api",
+    ):
         rule = policy.rule_for(name)
         assert rule is not None and rule.rule.name == "prod", name
 
@@ -924,3 +928,38 @@ def test_a_rule_without_attestations_never_reads_an_indexs_platforms(keys: dict[
     registry.index(REPO, "unsigned", [("linux", f"b{i}") for i in range(129)])
     result = v.verify(f"{REPO.name}:unsigned")
     assert result.status == "failed" and result.problems[0].rule == "image-signature"
+
+
+def test_junk_layers_before_a_valid_signature_fail_the_image_past_the_budget(
+    keys: dict[str, CosignKey],
+) -> None:
+    """Found in review: 200 junk layers and one valid signature in one `.sig` manifest were read
+    whole, past maxArtifacts (64), and the image passed: the layers not read may deny it."""
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    junk = [(b"junk", SIMPLESIGNING, {"dev.cosignproject.cosign/signature": f"AAAA{i}"}) for i in range(200)]
+    registry.attach_cosign(REPO, digest, ".sig", [*junk, keys["release"].signature_layer(REPO.name, digest)])
+    result = verifier(settings(keys), registry).verify(f"{REPO.name}:v1")
+    assert result.status == "failed"
+    (problem,) = [p for p in result.problems if p.rule == "image-artifact"]
+    assert problem.blocking and "images.registries.maxArtifacts (64)" in problem.message
+
+
+def test_payloads_past_the_images_byte_budget_fail_it(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    heavy = [
+        (b"x" * 4000 + b"%d" % i, SIMPLESIGNING, {"dev.cosignproject.cosign/signature": f"A{i}"})
+        for i in range(3)
+    ]
+    registry.attach_cosign(REPO, digest, ".sig", [keys["release"].signature_layer(REPO.name, digest), *heavy])
+    images = settings(keys)
+    images = dataclasses.replace(
+        images, registries=dataclasses.replace(images.registries, max_total_payload_bytes=9000)
+    )
+    result = verifier(images, registry).verify(f"{REPO.name}:v1")
+    assert result.status == "failed"
+    (problem,) = [p for p in result.problems if p.blocking]
+    assert problem.rule == "image-artifact"
+    assert "images.registries.maxTotalPayloadBytes (9000 bytes)" in problem.message
+    assert "1 signature or attestation payload(s)" in problem.message
