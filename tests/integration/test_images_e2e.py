@@ -921,3 +921,62 @@ def test_an_image_volume_is_verified_like_a_containers_image(
     assert judged == {str(signed.ref): ("verified", "shop"), str(unsigned.ref): ("failed", "shop")}
     rules = {(f["rule"], f["path"]) for f in report["results"][0]["findings"]}
     assert ("image-signature", "spec.template.spec.volumes[0].image.reference") in rules, output
+
+
+def test_a_threshold_is_not_met_by_one_identity_signing_twice(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
+) -> None:
+    """Found in review: two signatures by one workflow (two Fulcio certificates for one identity,
+    a second signing run) met `threshold: 2` over two authorities whose identities overlap.
+    Thresholds count signers (ADR 5): a keyless signer is its issuer and subject."""
+    security = "https://github.com/acme/security/.github/workflows/sign.yml@refs/heads/main"
+    sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {{policies: []}}
+            kubernetes: {{schemas: false}}
+            images:
+              trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+              authorities:
+                - name: release-ci
+                  keyless:
+                    trustRoot: t
+                    identities: [{{subjectRegExp: 'https://github\\.com/acme/.+', issuer: {GITHUB_ISSUER}}}]
+                - name: security-team
+                  keyless:
+                    trustRoot: t
+                    identities: [{{subjectRegExp: 'https://github\\.com/acme/security/.+', issuer: {GITHUB_ISSUER}}}]
+              rules:
+                - name: two
+                  images: ["{registry.host}/two/**"]
+                  signatures: {{authorities: [release-ci, security-team], threshold: 2}}
+              registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+            """
+        )
+    )
+    once = sigstore.identity(security)
+    again = sigstore._make_leaf(
+        security, GITHUB_ISSUER, once.certificate.not_valid_before_utc - dt.timedelta(seconds=60), "both"
+    )
+    assert once.certificate != again.certificate
+    twice = push_image(client, f"{registry.host}/two/twice:1", content=os.urandom(16))
+    attach_cosign_signatures(
+        client, twice.ref, twice.digest, [sigstore.cosign_sign(twice.digest, s) for s in (once, again)]
+    )
+    both = push_image(client, f"{registry.host}/two/both:1", content=os.urandom(16))
+    signers = (once, sigstore.identity(RELEASE))  # two identities: security's and the release workflow
+    attach_cosign_signatures(
+        client, both.ref, both.digest, [sigstore.cosign_sign(both.digest, s) for s in signers]
+    )
+    config = str(tmp_path / "trustgate.yaml")
+    code, output, report = run("verify", "image", "-c", config, str(twice.ref), "-o", "json")
+    assert code == 1, output
+    assert report is not None
+    (judged,) = report["images"]
+    assert judged["status"] == "failed" and judged["problems"][0]["rule"] == "image-signature"
+    assert "1 verified" in judged["problems"][0]["message"]
+    code, output, _ = run("verify", "image", "-c", config, str(both.ref), "-o", "json")
+    assert code == 0, output

@@ -19,6 +19,7 @@ import contextvars
 import dataclasses
 import datetime as dt
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -1081,10 +1082,17 @@ def _artifact_digest(artifact: SignatureArtifact) -> dict[str, str]:
 
 
 def _credential(evidence: Evidence, artifact: SignatureArtifact) -> str:
-    """What signed: the certificate or the key (a signature found twice is one signer)."""
-    return (
-        evidence.certificate_sha256 or evidence.key_id or f"artifact:{artifact.layer_digest or id(artifact)}"
-    )
+    """Who signed: a keyless signer's identity (issuer and subject), or the key; a signature found
+    twice is one signer, and so are two certificates of one identity (found in review: one
+    workflow signing twice, two Fulcio certificates, met a threshold of two; a certificate per
+    signing is how keyless works, and it names no more signers than its identity)."""
+    if evidence.method == "keyless" and evidence.subject is not None and evidence.issuer is not None:
+        return "identity " + json.dumps([evidence.issuer, evidence.subject])
+    if evidence.key_id:
+        return f"key {evidence.key_id}"
+    if evidence.certificate_sha256:
+        return f"certificate {evidence.certificate_sha256}"
+    return f"artifact {artifact.layer_digest or id(artifact)}"
 
 
 def _match(options: Mapping[str, list[str]]) -> dict[str, str]:

@@ -963,3 +963,27 @@ def test_payloads_past_the_images_byte_budget_fail_it(keys: dict[str, CosignKey]
     assert problem.rule == "image-artifact"
     assert "images.registries.maxTotalPayloadBytes (9000 bytes)" in problem.message
     assert "1 signature or attestation payload(s)" in problem.message
+
+
+def test_a_keyless_signer_is_its_identity_not_its_certificate() -> None:
+    """ADR 5, "Thresholds count signers" (found in review: one workflow signing twice, with two
+    Fulcio certificates, met a threshold of two): a keyless signer is (issuer, subject)."""
+    from trustgate.artifacts.verifier import _credential
+    from trustgate.oci.discovery import SignatureArtifact
+    from trustgate.verify import Evidence
+
+    artifact = SignatureArtifact(
+        "sigstore-bundle", "referrers-api", "sha256:m", "sha256:s", b"", layer_digest="l"
+    )
+
+    def keyless(subject: str, certificate: str, issuer: str = "https://issuer.test") -> str:
+        evidence = Evidence(
+            "ci", "keyless", "sha256:s", subject=subject, issuer=issuer, certificate_sha256=certificate
+        )
+        return _credential(evidence, artifact)
+
+    assert keyless("https://ci.test/a", "c1") == keyless("https://ci.test/a", "c2")
+    assert keyless("https://ci.test/a", "c1") != keyless("https://ci.test/b", "c1")
+    assert keyless("https://ci.test/a", "c1") != keyless("https://ci.test/a", "c1", "https://other.test")
+    one_key = [_credential(Evidence("k", "key", "sha256:s", key_id="k1"), artifact) for _ in range(2)]
+    assert one_key[0] == one_key[1] != _credential(Evidence("k", "key", "sha256:s", key_id="k2"), artifact)
