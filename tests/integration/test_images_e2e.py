@@ -980,3 +980,32 @@ def test_a_threshold_is_not_met_by_one_identity_signing_twice(
     assert "1 verified" in judged["problems"][0]["message"]
     code, output, _ = run("verify", "image", "-c", config, str(both.ref), "-o", "json")
     assert code == 0, output
+
+
+def test_a_junk_signature_with_an_integrated_time_out_of_range_does_not_fail_a_signed_image(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Found in review: a layer a pusher added beside a valid signature, its bundle claiming
+    `integratedTime: 10**17`, raised OSError while verifying, and the correctly signed image
+    failed with image-internal-error. It is a signature that does not count."""
+    import dataclasses
+
+    image = push_image(client, f"{registry.host}/shop/timed:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    good = sigstore.cosign_sign(image.digest, signer, reference=image.ref.name)
+    attach_referrer(client, image.ref, image, sigstore.attest(provenance(image.digest), signer))
+    rekor = json.loads(good.bundle)
+    rekor["Payload"]["integratedTime"] = 10**17
+    junk = dataclasses.replace(good, bundle=json.dumps(rekor), signature=good.signature[:-4] + "AAA=")
+    attach_cosign_signatures(client, image.ref, image.digest, [good, junk])
+    root = project([f"{image.ref.name}@{image.digest}"])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == 0, output
+    assert report is not None
+    (judged,) = report["images"]
+    assert judged["status"] == "verified", judged

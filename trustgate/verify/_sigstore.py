@@ -46,6 +46,7 @@ from sigstore.verify.verifier import (
 )
 
 from trustgate import untrusted_json
+from trustgate.verify._material import epoch_time
 from trustgate.verify.policy import (
     BAD_SIGNATURE,
     DIGEST_MISMATCH,
@@ -228,7 +229,7 @@ class TrustgateVerifier(Verifier):
             results.extend(self._verify_timestamp_authority(bundle))
         entry = bundle.log_entry._inner
         if entry.integrated_time and entry.inclusion_promise:
-            when = datetime.fromtimestamp(entry.integrated_time, tz=UTC)
+            when = epoch_time(entry.integrated_time)
             results.append(
                 TimestampVerificationResult(source=TimestampSource.TRANSPARENCY_SERVICE, time=when)
             )
@@ -274,7 +275,7 @@ class TrustgateVerifier(Verifier):
         Returns the verified integrated time. Raises sigstore's `VerificationError` family.
         """
         check_signed_entry_timestamp(self._rekor_keyring, rekor_payload, signed_entry_timestamp)
-        when = datetime.fromtimestamp(int(rekor_payload["integratedTime"]), tz=UTC)
+        when = epoch_time(rekor_payload["integratedTime"])
         result = TimestampVerificationResult(source=TimestampSource.TRANSPARENCY_SERVICE, time=when)
         chain = self._verify_chain_at_time(certificate, result)
         try:
