@@ -1009,3 +1009,65 @@ def test_a_junk_signature_with_an_integrated_time_out_of_range_does_not_fail_a_s
     assert report is not None
     (judged,) = report["images"]
     assert judged["status"] == "verified", judged
+
+
+def test_buildkits_attestation_manifests_in_an_index_are_not_platforms(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
+) -> None:
+    """`docker buildx build` pushes an index with an attestation manifest per platform (platform
+    `unknown/unknown`, `vnd.docker.reference.type: attestation-manifest`), which no runtime runs;
+    found in review: each was asked for the rule's attestations, and every buildx image failed."""
+    from support.oci_push import _canonical
+
+    from trustgate.oci import mediatypes as mt
+
+    ref = f"{registry.host}/buildx/app"
+    amd = push_image(client, ref, platform=("linux", "amd64"), content=os.urandom(16))
+    arm = push_image(client, ref, platform=("linux", "arm64"), content=os.urandom(16))
+    provenance_manifest = push_image(client, ref, platform=("unknown", "unknown"), content=os.urandom(16))
+    attestation = provenance_manifest.descriptor() | {
+        "annotations": {
+            "vnd.docker.reference.type": "attestation-manifest",
+            "vnd.docker.reference.digest": amd.digest,
+        }
+    }
+    body = _canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_INDEX,
+            "manifests": [amd.descriptor(), arm.descriptor(), attestation],
+        }
+    )
+    digest = client.push_manifest(amd.ref, body, mt.OCI_INDEX, "v1")
+    key = sigstore.key("ecdsa-p256")
+    index = {"mediaType": mt.OCI_INDEX, "digest": digest, "size": len(body)}
+    attach_referrer(client, amd.ref, index, sigstore.sign_artifact(digest, key))
+    for platform in (amd, arm):
+        attach_referrer(client, platform.ref, platform, sigstore.attest(provenance(platform.digest), key))
+    sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    (tmp_path / "release.pub").write_bytes(key.public_pem)
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {{policies: []}}
+            kubernetes: {{schemas: false}}
+            images:
+              trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+              authorities: [{{name: release, key: {{path: release.pub, trustRoot: t}}}}]
+              rules:
+                - name: buildx
+                  images: ["{registry.host}/buildx/**"]
+                  signatures: {{authorities: [release]}}
+                  attestations: [{{name: provenance, predicateType: slsaprovenance1, authorities: [release]}}]
+              registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+            """
+        )
+    )
+    config = str(tmp_path / "trustgate.yaml")
+    code, output, report = run("verify", "image", "-c", config, f"{ref}@{digest}", "-o", "json")
+    assert code == 0, output
+    assert report is not None
+    (judged,) = report["images"]
+    assert [p["digest"] for p in judged["platforms"]] == [amd.digest, arm.digest]
