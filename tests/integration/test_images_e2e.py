@@ -948,7 +948,8 @@ def test_a_threshold_is_not_met_by_one_identity_signing_twice(
                 - name: security-team
                   keyless:
                     trustRoot: t
-                    identities: [{{subjectRegExp: 'https://github\\.com/acme/security/.+', issuer: {GITHUB_ISSUER}}}]
+                    identities:
+                      - {{subjectRegExp: 'https://github\\.com/acme/security/.+', issuer: {GITHUB_ISSUER}}}
               rules:
                 - name: two
                   images: ["{registry.host}/two/**"]

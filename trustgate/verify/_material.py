@@ -33,7 +33,6 @@ IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 _DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
 
 
-
 def epoch_time(value: Any) -> datetime:
     """A log entry's integrated time (seconds since the epoch, as the entry says) in UTC.
 
@@ -49,6 +48,7 @@ def epoch_time(value: Any) -> datetime:
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError) as e:
         raise ValueError(f"integrated time {seconds} is out of range") from e
+
 
 def parse_digest(digest: str, *, authority: str) -> bytes:
     """The 32 bytes of a "sha256:<hex>" digest."""

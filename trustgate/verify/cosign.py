@@ -18,7 +18,6 @@ Keyless steps, the same as for a Sigstore bundle (sigstore's machinery, via
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
