@@ -46,8 +46,11 @@ _THREAD = threading.local()  # per thread: the attestation policies' regorus eva
 # Bump it with any change to what is read (places, limits that fail or skip), to what counts or
 # how it is ranked, or to what a verdict means (ADR 5, "The cache"; ADR 12). History: no version
 # is older releases (some did not read the `.att` tag beside the referrers, all skipped payloads
-# over 4 MiB with a note); 2: a payload too large to read fails the image.
-SEMANTICS_VERSION = 2
+# over 4 MiB with a note); 2: a payload too large to read fails the image; 3: a keyless signer
+# counts once however many certificates it signed with, each layer of a signature manifest counts
+# against maxArtifacts and payloads against maxTotalPayloadBytes, BuildKit's attestation manifests
+# are not platforms, and an index's platforms are read only for rules wanting attestations.
+SEMANTICS_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
