@@ -924,11 +924,17 @@ def test_an_image_volume_is_verified_like_a_containers_image(
 
 
 def test_a_threshold_is_not_met_by_one_identity_signing_twice(
-    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Found in review: two signatures by one workflow (two Fulcio certificates for one identity,
     a second signing run) met `threshold: 2` over two authorities whose identities overlap.
     Thresholds count signers (ADR 5): a keyless signer is its issuer and subject."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     security = "https://github.com/acme/security/.github/workflows/sign.yml@refs/heads/main"
     sigstore.write_trusted_root(tmp_path / "trusted_root.json")
     (tmp_path / "trustgate.yaml").write_text(
@@ -959,10 +965,15 @@ def test_a_threshold_is_not_met_by_one_identity_signing_twice(
         )
     )
     once = sigstore.identity(security)
+    # A second signing run: a fresh ephemeral key and a certificate of its own, as Fulcio clients get.
+    monkeypatch.setattr(
+        sigstore, "_leaf_key", lambda subject, issuer: ec.generate_private_key(ec.SECP256R1())
+    )
     again = sigstore._make_leaf(
         security, GITHUB_ISSUER, once.certificate.not_valid_before_utc - dt.timedelta(seconds=60), "both"
     )
-    assert once.certificate != again.certificate
+    monkeypatch.undo()
+    assert once.certificate.public_key() != again.certificate.public_key()
     twice = push_image(client, f"{registry.host}/two/twice:1", content=os.urandom(16))
     attach_cosign_signatures(
         client, twice.ref, twice.digest, [sigstore.cosign_sign(twice.digest, s) for s in (once, again)]
