@@ -49,7 +49,8 @@ _THREAD = threading.local()  # per thread: the attestation policies' regorus eva
 # over 4 MiB with a note); 2: a payload too large to read fails the image; 3: a keyless signer
 # counts once however many certificates it signed with, each layer of a signature manifest counts
 # against maxArtifacts and payloads against maxTotalPayloadBytes, BuildKit's attestation manifests
-# are not platforms, and an index's platforms are read only for rules wanting attestations.
+# are not platforms, an index's platforms are read only for rules wanting attestations, and a
+# log key counts only within its validity window.
 SEMANTICS_VERSION = 3
 
 

@@ -361,7 +361,8 @@ def _keyed(
             )
         try:
             entry = TransparencyLogEntry(entries[0])
-            entry._verify(authority.trust_root.rekor_keyring())
+            logged = entry._inner.integrated_time
+            entry._verify(authority.trust_root.rekor_keyring(at=epoch_time(logged) if logged else None))
         except (SigstoreError, InvalidBundle, *_GARBAGE) as e:
             raise SignatureVerificationError(
                 TLOG,

@@ -304,7 +304,8 @@ def _verify_parts(
 
             assert authority.trust_root is not None
             try:
-                check_signed_entry_timestamp(authority.trust_root.rekor_keyring(), payload, set_signature)
+                keyring = authority.trust_root.rekor_keyring(at=epoch_time(payload["integratedTime"]))
+                check_signed_entry_timestamp(keyring, payload, set_signature)
             except (VerificationError, *_GARBAGE) as e:
                 raise SignatureVerificationError(
                     TLOG,
