@@ -34,6 +34,9 @@ MAX_ARTIFACTS = 1024
 # The most `images.registries.maxPayloadBytes` may be (the schema's maximum): each payload is held
 # in memory, a few at a time per image; a scan of a big image is a few MiB.
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+# The most `images.registries.maxTotalPayloadBytes` may be (the schema's maximum): what one image's
+# payloads may weigh in all, read within one verification's deadline.
+MAX_TOTAL_PAYLOAD_BYTES = 1024 * 1024 * 1024
 PREDICATE_ALIASES = {  # the short names cosign accepts for `--type`
     "slsaprovenance": "https://slsa.dev/provenance/v0.2",
     "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
@@ -224,6 +227,10 @@ class RegistryConfig:
     # bytes per signature/attestation payload (bundle, simple-signing payload, DSSE envelope); an
     # image with a larger one fails: it is not read, and may deny. At most MAX_PAYLOAD_BYTES.
     max_payload_bytes: int = 4 * 1024 * 1024
+    # bytes of payloads read for one image in all (every digest and place); an image whose
+    # artifacts weigh more fails: whoever can push must not make reading outlast the deadline.
+    # At most MAX_TOTAL_PAYLOAD_BYTES.
+    max_total_payload_bytes: int = 32 * 1024 * 1024
 
     def within(self, seconds: float) -> RegistryConfig:
         """The same, with every wait bounded so that one image is decided within `seconds`.
@@ -935,6 +942,9 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
             http2=registries.get("http2", registry_defaults.http2),
             max_artifacts=registries.get("maxArtifacts", registry_defaults.max_artifacts),
             max_payload_bytes=registries.get("maxPayloadBytes", registry_defaults.max_payload_bytes),
+            max_total_payload_bytes=registries.get(
+                "maxTotalPayloadBytes", registry_defaults.max_total_payload_bytes
+            ),
         ),
         cache=CacheConfig(
             ttl_seconds=cache.get("ttlSeconds", cache_defaults.ttl_seconds),

@@ -844,3 +844,242 @@ def test_a_default_port_keeps_an_image_in_its_registrys_rule(
     assert {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]} == {
         image: ("unverifiable", rule) for image, rule in expected.items()
     }
+
+
+def test_an_earlier_rules_exclusion_holds_for_an_image_written_with_a_default_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sigstore: SigstoreInstance
+) -> None:
+    """Found in review: a catch-all listed first excluding `registry.acme.io/prod/**` tested the
+    exclusion only against the name as written, so `registry.acme.io:443/prod/api` (or `:80`,
+    `REGISTRY.acme.io:0443`) was judged by the catch-all, which needs no signature, instead of
+    the prod rule (no registry is reached: requests go to a proxy where nothing listens)."""
+    from support.registry import free_port
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{free_port()}")
+    (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {policies: []}
+            kubernetes: {schemas: false}
+            images:
+              authorities: [{name: release, key: {path: release.pub}}]
+              rules:
+                - name: baseline
+                  images: ["**"]
+                  exclude: ["registry.acme.io/prod/**"]
+                - name: prod
+                  images: ["registry.acme.io/prod/**"]
+                  signatures: {authorities: [release]}
+              unmatched: deny
+            """
+        )
+    )
+    digest = "sha256:" + "0123456789abcdef" * 4
+    expected = {
+        f"registry.acme.io:443/prod/api@{digest}": "prod",
+        f"registry.acme.io:80/prod/api@{digest}": "prod",
+        f"REGISTRY.acme.io:0443/prod/api@{digest}": "prod",
+        f"registry.acme.io/prod/api@{digest}": "prod",
+        f"registry.acme.io:443/dev/api@{digest}": "baseline",
+    }
+    code, output, report = run(
+        "check", "-c", str(tmp_path / "trustgate.yaml"), str(_pod(tmp_path, list(expected))), "-o", "json"
+    )
+    assert code == 3, output
+    assert report is not None
+    assert {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]} == {
+        image: ("unverifiable", rule) for image, rule in expected.items()
+    }
+
+
+def test_an_image_volume_is_verified_like_a_containers_image(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """KEP-4639's image volumes (`volumes[].image.reference`) are pulled by the kubelet and run by
+    the containers mounting them (found in review: never verified, an unsigned tools image was
+    admitted beside a signed container). Judged by the same rules, at the field holding them."""
+    signed = signed_with_bundles(client, sigstore, f"{registry.host}/shop/api:v1")
+    unsigned = push_image(client, f"{registry.host}/shop/tools:v1", content=os.urandom(16))
+    root = project([str(signed.ref)])
+    deployment = root / "deploy.yaml"
+    deployment.write_text(
+        deployment.read_text()
+        + f"      volumes:\n        - name: tools\n          image: {{reference: '{unsigned.ref}'}}\n"
+    )
+    code, output, report = run("check", "-c", str(root / "trustgate.yaml"), str(deployment), "-o", "json")
+    assert code == 1, output
+    assert report is not None
+    judged = {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]}
+    assert judged == {str(signed.ref): ("verified", "shop"), str(unsigned.ref): ("failed", "shop")}
+    rules = {(f["rule"], f["path"]) for f in report["results"][0]["findings"]}
+    assert ("image-signature", "spec.template.spec.volumes[0].image.reference") in rules, output
+
+
+def test_a_threshold_is_not_met_by_one_identity_signing_twice(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in review: two signatures by one workflow (two Fulcio certificates for one identity,
+    a second signing run) met `threshold: 2` over two authorities whose identities overlap.
+    Thresholds count signers (ADR 5): a keyless signer is its issuer and subject."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    security = "https://github.com/acme/security/.github/workflows/sign.yml@refs/heads/main"
+    sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {{policies: []}}
+            kubernetes: {{schemas: false}}
+            images:
+              trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+              authorities:
+                - name: release-ci
+                  keyless:
+                    trustRoot: t
+                    identities: [{{subjectRegExp: 'https://github\\.com/acme/.+', issuer: {GITHUB_ISSUER}}}]
+                - name: security-team
+                  keyless:
+                    trustRoot: t
+                    identities:
+                      - {{subjectRegExp: 'https://github\\.com/acme/security/.+', issuer: {GITHUB_ISSUER}}}
+              rules:
+                - name: two
+                  images: ["{registry.host}/two/**"]
+                  signatures: {{authorities: [release-ci, security-team], threshold: 2}}
+              registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+            """
+        )
+    )
+    once = sigstore.identity(security)
+    # A second signing run: a fresh ephemeral key and a certificate of its own, as Fulcio clients get.
+    monkeypatch.setattr(
+        sigstore, "_leaf_key", lambda subject, issuer: ec.generate_private_key(ec.SECP256R1())
+    )
+    again = sigstore._make_leaf(
+        security, GITHUB_ISSUER, once.certificate.not_valid_before_utc - dt.timedelta(seconds=60), "both"
+    )
+    monkeypatch.undo()
+    assert once.certificate.public_key() != again.certificate.public_key()
+    twice = push_image(client, f"{registry.host}/two/twice:1", content=os.urandom(16))
+    attach_cosign_signatures(
+        client, twice.ref, twice.digest, [sigstore.cosign_sign(twice.digest, s) for s in (once, again)]
+    )
+    both = push_image(client, f"{registry.host}/two/both:1", content=os.urandom(16))
+    signers = (once, sigstore.identity(RELEASE))  # two identities: security's and the release workflow
+    attach_cosign_signatures(
+        client, both.ref, both.digest, [sigstore.cosign_sign(both.digest, s) for s in signers]
+    )
+    config = str(tmp_path / "trustgate.yaml")
+    code, output, report = run("verify", "image", "-c", config, str(twice.ref), "-o", "json")
+    assert code == 1, output
+    assert report is not None
+    (judged,) = report["images"]
+    assert judged["status"] == "failed" and judged["problems"][0]["rule"] == "image-signature"
+    assert "1 verified" in judged["problems"][0]["message"]
+    code, output, _ = run("verify", "image", "-c", config, str(both.ref), "-o", "json")
+    assert code == 0, output
+
+
+def test_a_junk_signature_with_an_integrated_time_out_of_range_does_not_fail_a_signed_image(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Found in review: a layer a pusher added beside a valid signature, its bundle claiming
+    `integratedTime: 10**17`, raised OSError while verifying, and the correctly signed image
+    failed with image-internal-error. It is a signature that does not count."""
+    import dataclasses
+
+    image = push_image(client, f"{registry.host}/shop/timed:1", content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    good = sigstore.cosign_sign(image.digest, signer, reference=image.ref.name)
+    attach_referrer(client, image.ref, image, sigstore.attest(provenance(image.digest), signer))
+    rekor = json.loads(good.bundle)
+    rekor["Payload"]["integratedTime"] = 10**17
+    junk = dataclasses.replace(good, bundle=json.dumps(rekor), signature=good.signature[:-4] + "AAA=")
+    attach_cosign_signatures(client, image.ref, image.digest, [good, junk])
+    root = project([f"{image.ref.name}@{image.digest}"])
+    code, output, report = run(
+        "check", "-c", str(root / "trustgate.yaml"), str(root / "deploy.yaml"), "-o", "json"
+    )
+    assert code == 0, output
+    assert report is not None
+    (judged,) = report["images"]
+    assert judged["status"] == "verified", judged
+
+
+def test_buildkits_attestation_manifests_in_an_index_are_not_platforms(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
+) -> None:
+    """`docker buildx build` pushes an index with an attestation manifest per platform (platform
+    `unknown/unknown`, `vnd.docker.reference.type: attestation-manifest`), which no runtime runs;
+    found in review: each was asked for the rule's attestations, and every buildx image failed."""
+    from support.oci_push import _canonical
+
+    from trustgate.oci import mediatypes as mt
+
+    ref = f"{registry.host}/buildx/app"
+    amd = push_image(client, ref, platform=("linux", "amd64"), content=os.urandom(16))
+    arm = push_image(client, ref, platform=("linux", "arm64"), content=os.urandom(16))
+    provenance_manifest = push_image(client, ref, platform=("unknown", "unknown"), content=os.urandom(16))
+    attestation = provenance_manifest.descriptor() | {
+        "annotations": {
+            "vnd.docker.reference.type": "attestation-manifest",
+            "vnd.docker.reference.digest": amd.digest,
+        }
+    }
+    body = _canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_INDEX,
+            "manifests": [amd.descriptor(), arm.descriptor(), attestation],
+        }
+    )
+    digest = client.push_manifest(amd.ref, body, mt.OCI_INDEX, "v1")
+    key = sigstore.key("ecdsa-p256")
+    index = {"mediaType": mt.OCI_INDEX, "digest": digest, "size": len(body)}
+    attach_referrer(client, amd.ref, index, sigstore.sign_artifact(digest, key))
+    for platform in (amd, arm):
+        attach_referrer(client, platform.ref, platform, sigstore.attest(provenance(platform.digest), key))
+    sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    (tmp_path / "release.pub").write_bytes(key.public_pem)
+    (tmp_path / "trustgate.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {{policies: []}}
+            kubernetes: {{schemas: false}}
+            images:
+              trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+              authorities: [{{name: release, key: {{path: release.pub, trustRoot: t}}}}]
+              rules:
+                - name: buildx
+                  images: ["{registry.host}/buildx/**"]
+                  signatures: {{authorities: [release]}}
+                  attestations: [{{name: provenance, predicateType: slsaprovenance1, authorities: [release]}}]
+              registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+            """
+        )
+    )
+    config = str(tmp_path / "trustgate.yaml")
+    code, output, report = run("verify", "image", "-c", config, f"{ref}@{digest}", "-o", "json")
+    assert code == 0, output
+    assert report is not None
+    (judged,) = report["images"]
+    assert [p["digest"] for p in judged["platforms"]] == [amd.digest, arm.digest]

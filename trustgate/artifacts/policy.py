@@ -24,7 +24,7 @@ import rfc8785
 from trustgate.artifacts.summaries import Acceptance
 from trustgate.config import PUBLIC_GOOD, AttestationRequirement, ImageRule, ImagesSettings
 from trustgate.errors import ConfigError, PolicyError
-from trustgate.oci.reference import canonical_name, glob_pattern, name_pattern
+from trustgate.oci.reference import canonical_name, glob_pattern, name_pattern, plain_port
 from trustgate.policy import rego
 from trustgate.verify import (
     IdentityMatcher,
@@ -46,8 +46,12 @@ _THREAD = threading.local()  # per thread: the attestation policies' regorus eva
 # Bump it with any change to what is read (places, limits that fail or skip), to what counts or
 # how it is ranked, or to what a verdict means (ADR 5, "The cache"; ADR 12). History: no version
 # is older releases (some did not read the `.att` tag beside the referrers, all skipped payloads
-# over 4 MiB with a note); 2: a payload too large to read fails the image.
-SEMANTICS_VERSION = 2
+# over 4 MiB with a note); 2: a payload too large to read fails the image; 3: a keyless signer
+# counts once however many certificates it signed with, each layer of a signature manifest counts
+# against maxArtifacts and payloads against maxTotalPayloadBytes, BuildKit's attestation manifests
+# are not platforms, an index's platforms are read only for rules wanting attestations, and a
+# log key counts only within its validity window.
+SEMANTICS_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,19 @@ class CompiledRule:
             return ()
         patterns = zip(self.rule.images, self.include, strict=True)
         return tuple(glob for glob, p in patterns if p.fullmatch(name))
+
+
+def _include(glob: str) -> re.Pattern[str]:
+    """An `images` pattern, its port written plainly (`host:0443/**` names `host:443`)."""
+    return glob_pattern(plain_port(name_pattern(glob)))
+
+
+def _excludes(glob: str) -> tuple[re.Pattern[str], ...]:
+    """An `exclude` pattern, and the same pattern without a default port: an exclusion written
+    `host:443/prod/**` holds for `host/prod/...` too, the same images (ADR 5)."""
+    written = plain_port(name_pattern(glob))
+    bare = canonical_name(written)
+    return tuple(glob_pattern(g) for g in dict.fromkeys((written, bare or written)))
 
 
 class ImagePolicy:
@@ -175,8 +192,8 @@ class ImagePolicy:
         )
         return CompiledRule(
             rule=rule,
-            include=tuple(glob_pattern(name_pattern(p)) for p in rule.images),
-            exclude=tuple(glob_pattern(name_pattern(p)) for p in rule.exclude),
+            include=tuple(_include(p) for p in rule.images),
+            exclude=tuple(e for p in rule.exclude for e in _excludes(p)),
             authorities=tuple(self.authorities[n] for n in rule.authorities),
             attestations=tuple(attestations),
             digest="sha256:" + digest.hexdigest(),
@@ -233,24 +250,32 @@ class ImagePolicy:
 
         A registry written with its scheme's default port (`host:443/...`, `host:80/...`), or a
         Docker Hub host with it, is the host's registry (`canonical_name`): when no rule names the
-        image as written, the rules for `host/...` judge it (their exclusions apply to either
-        name), so the port cannot take an image out of the rule written for its registry. A rule
+        image as written, the rules for `host/...` judge it, so the port cannot take an image out
+        of the rule written for its registry. Every rule's exclusions hold for either name (found
+        in review: `**` excluding `host/prod/**` took `host:443/prod/api` as written). A rule
         whose matching pattern names the registry as written (`host:443/sandbox/**`) keeps its
         images wherever it is listed; a catch-all (`**`) listed after the host's rule does not.
+        A port is read without leading zeros (`:0443` is 443) on both sides.
         """
-        written = next(((i, r, ps) for i, r in enumerate(self.rules) if (ps := r.takes(name))), None)
-        canonical = canonical_name(name)
+        as_written = plain_port(name)
+        canonical = canonical_name(as_written)
+        others = tuple(n for n in dict.fromkeys((name, canonical)) if n is not None and n != as_written)
+        written = next(
+            ((i, r, ps) for i, r in enumerate(self.rules) if (ps := r.takes(as_written, written=others))),
+            None,
+        )
         if canonical is None:
             return written[1] if written is not None else None
-        bare = next((i for i, r in enumerate(self.rules) if r.takes(canonical, written=(name,))), None)
+        also = tuple(n for n in dict.fromkeys((name, as_written)) if n != canonical)
+        bare = next((i for i, r in enumerate(self.rules) if r.takes(canonical, written=also)), None)
         if written is None:
             return self.rules[bare] if bare is not None else None
         index, rule, patterns = written
-        registry = name.partition("/")[0]
+        registry = as_written.partition("/")[0]
         if (
             bare is None
             or index <= bare
-            or any(name_pattern(p).partition("/")[0] == registry for p in patterns)
+            or any(plain_port(name_pattern(p)).partition("/")[0] == registry for p in patterns)
         ):
             return rule
         return self.rules[bare]

@@ -19,12 +19,13 @@ import contextvars
 import dataclasses
 import datetime as dt
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from trustgate import untrusted_json
 from trustgate.artifacts import summaries
@@ -36,13 +37,13 @@ from trustgate.artifacts.policy import (
     CompiledRule,
     ImagePolicy,
 )
-from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES
+from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES, MAX_TOTAL_PAYLOAD_BYTES
 from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
 from trustgate.oci.client import Registry, RegistryError, compute_digest
-from trustgate.oci.discovery import Discovery, DiscoveryLimits, SignatureArtifact, discover
+from trustgate.oci.discovery import Discovery, DiscoveryLimits, SignatureArtifact, Spending, discover
 from trustgate.oci.reference import InvalidReferenceError, Reference
 from trustgate.verify import (
     Evidence,
@@ -98,11 +99,12 @@ class ImageVerifier:
         summary counts; None: there is nowhere to read them, and no summary counts either, since a
         revoked one could not be told apart); `now` is the wall clock summaries are judged by;
         `limits` bound looking for one image's signatures (None: `DiscoveryLimits` with
-        `images.registries.maxArtifacts` and `maxPayloadBytes`)."""
+        `images.registries.maxArtifacts`, `maxPayloadBytes` and `maxTotalPayloadBytes`)."""
         self.policy = policy
         self.limits = limits or DiscoveryLimits(
             max_artifacts=policy.settings.registries.max_artifacts,
             max_payload_bytes=policy.settings.registries.max_payload_bytes,
+            max_total_payload_bytes=policy.settings.registries.max_total_payload_bytes,
         )
         self.revocations = revocations or _no_revocations
         self.now = now
@@ -274,7 +276,7 @@ class ImageVerifier:
         now = self._results.clock()
         digest = ref.digest
         if digest is None:
-            tagged = self._digests.store.get(str(ref))
+            tagged = self._digests.store.get(_tag_key(ref, rule))
             if tagged is None or now >= tagged.fresh_until or isinstance(tagged.value, RegistryError):
                 return False
             digest = tagged.value[0]
@@ -289,7 +291,7 @@ class ImageVerifier:
         if digest is None:
             # A tag: only a mapping still fresh. Busy is load, not an outage: a stale mapping would
             # let whoever re-pointed the tag (and keeps the registry busy) run the old digest's verdict.
-            tagged = self._digests.store.get(str(ref))
+            tagged = self._digests.store.get(_tag_key(ref, rule))
             if (
                 tagged is not None
                 and now < tagged.fresh_until
@@ -397,11 +399,17 @@ class ImageVerifier:
     def _resolve(
         self, ref: Reference, rule: CompiledRule
     ) -> tuple[str, tuple[Mapping[str, str], ...], str] | ImageResult:
-        """The digest, platforms and how the cache answered; tags are resolved through the cache too."""
+        """The digest, platforms and how the cache answered; tags are resolved through the cache too.
+
+        An index's platforms are listed only where the rule wants attestations (looked for at each
+        platform): a signature over the index's digest covers whatever it names, so a rule that
+        only wants signatures never reads them.
+        """
+        listed = bool(rule.attestations)
 
         def compute() -> tuple[tuple[str, tuple[Mapping[str, str], ...]] | RegistryError, str]:
             try:
-                resolved = self._registry.resolve(ref)
+                resolved = self._registry.resolve(ref, platforms=listed)
             except RegistryError as e:
                 # Never the tag's old digest once its mapping has expired: whoever re-pointed the tag
                 # would run under the old digest's verdict for the whole stale window, and an
@@ -415,8 +423,10 @@ class ImageVerifier:
             )
             return (resolved.digest, platforms), "ok"
 
-        value, how = self._digests.fetch(str(ref), compute)
+        value, how = self._digests.fetch(_tag_key(ref, rule), compute)
         if isinstance(value, RegistryError):
+            if value.kind in CONTENT_KINDS:
+                return _bad_manifest(str(ref), rule, value)
             return _unverifiable(str(ref), rule, value, "resolve")
         return value[0], value[1], how
 
@@ -466,6 +476,8 @@ class ImageVerifier:
             result.problems.extend(_unlisted(reason) for reason in item.discovery.unlisted)
             if item.discovery.oversized:
                 result.problems.append(self._oversized(ref, item))
+            if item.discovery.overspent:
+                result.problems.append(self._overspent(ref, item))
         for problem in top.discovery.problems:
             result.problems.append(ImageProblem("image-artifact", problem, blocking=False))
         if any(p.blocking for p in result.problems):
@@ -504,6 +516,23 @@ class ImageVerifier:
             "may deny the image, so it cannot be verified",
             "raise images.registries.maxPayloadBytes (at most "
             f"{MAX_PAYLOAD_BYTES}) to read them, or remove them from the registry",
+        )
+
+    def _overspent(self, ref: Reference, item: _Found) -> ImageProblem:
+        """Payloads not read because the image's already weigh `maxTotalPayloadBytes`: the image
+        cannot be verified, as for artifacts past the budget (whoever can push chose their weight)."""
+        overspent = item.discovery.overspent
+        shown = "; ".join(overspent[:_MAX_REASONS]) + (
+            f" (and {len(overspent) - _MAX_REASONS} more)" if len(overspent) > _MAX_REASONS else ""
+        )
+        return ImageProblem(
+            "image-artifact",
+            f"{len(overspent)} signature or attestation payload(s) attached to {ref.name}@{item.digest} "
+            f"were not read: the image's payloads already weigh images.registries.maxTotalPayloadBytes "
+            f"({self.limits.max_total_payload_bytes} bytes): {shown}; any payload not read may deny "
+            "the image, so it cannot be verified",
+            "remove stale or unknown artifacts from the registry, or raise "
+            f"images.registries.maxTotalPayloadBytes (at most {MAX_TOTAL_PAYLOAD_BYTES})",
         )
 
     def _summary(
@@ -708,7 +737,7 @@ class ImageVerifier:
                 f"of {found.digest} nor in the {found.digest.replace(':', '-')}.sig tag"
             )
             fix = "sign the image (e.g. `cosign sign`) and push the signature to the same repository"
-            signed = self._signed_platforms(ref, result.platforms)
+            signed = self._signed_platforms(ref, found.digest, result.platforms)
             if signed:
                 message += (
                     f"; it is a multi-platform index, and the manifest pins the index digest, which is "
@@ -740,27 +769,42 @@ class ImageVerifier:
 
     def _discover(self, ref: Reference, digests: Sequence[str]) -> list[Discovery]:
         """What is attached to each of `digests` in every place, the index and its platforms looked
-        at together.
+        at together, the payload bytes of all of them counted together (`Spending`).
 
         Raises:
             RegistryError: the first failure, in the order of `digests`.
         """
+        spending = Spending(self.limits.max_total_payload_bytes)
         if len(digests) == 1:
-            return [discover(self._registry, ref, digests[0], limits=self.limits)]
+            return [discover(self._registry, ref, digests[0], limits=self.limits, spending=spending)]
         # Threads of this verification only (discover() itself waits on the shared discovery pool),
         # each in a copy of the caller's context so the deadline goes with it.
         with ThreadPoolExecutor(max_workers=min(self.limits.platform_fanout, len(digests))) as pool:
             futures = [
                 pool.submit(
                     contextvars.copy_context().run,
-                    functools.partial(discover, self._registry, ref, d, limits=self.limits),
+                    functools.partial(
+                        discover, self._registry, ref, d, limits=self.limits, spending=spending
+                    ),
                 )
                 for d in digests
             ]
             return [future.result() for future in futures]
 
-    def _signed_platforms(self, ref: Reference, platforms: Sequence[Mapping[str, str]]) -> list[str]:
-        """Platforms of an index that carry signatures ("linux/amd64 (sha256:...)"), for the message."""
+    def _signed_platforms(
+        self, ref: Reference, digest: str, platforms: Sequence[Mapping[str, str]]
+    ) -> list[str]:
+        """Platforms of an index that carry signatures ("linux/amd64 (sha256:...)"), for the message.
+
+        Where the rule wants no attestations, the platforms were not listed (`_resolve`): listed
+        here, for the hint only.
+        """
+        if not platforms:
+            try:
+                resolved = self._registry.resolve(ref.with_digest(digest), platforms=True)
+            except RegistryError:
+                return []
+            platforms = [{"platform": p.platform, "digest": p.digest} for p in resolved.platforms]
         signed = []
         for p in platforms:
             try:
@@ -1038,10 +1082,17 @@ def _artifact_digest(artifact: SignatureArtifact) -> dict[str, str]:
 
 
 def _credential(evidence: Evidence, artifact: SignatureArtifact) -> str:
-    """What signed: the certificate or the key (a signature found twice is one signer)."""
-    return (
-        evidence.certificate_sha256 or evidence.key_id or f"artifact:{artifact.layer_digest or id(artifact)}"
-    )
+    """Who signed: a keyless signer's identity (issuer and subject), or the key; a signature found
+    twice is one signer, and so are two certificates of one identity (found in review: one
+    workflow signing twice, two Fulcio certificates, met a threshold of two; a certificate per
+    signing is how keyless works, and it names no more signers than its identity)."""
+    if evidence.method == "keyless" and evidence.subject is not None and evidence.issuer is not None:
+        return "identity " + json.dumps([evidence.issuer, evidence.subject])
+    if evidence.key_id:
+        return f"key {evidence.key_id}"
+    if evidence.certificate_sha256:
+        return f"certificate {evidence.certificate_sha256}"
+    return f"artifact {artifact.layer_digest or id(artifact)}"
 
 
 def _match(options: Mapping[str, list[str]]) -> dict[str, str]:
@@ -1091,6 +1142,35 @@ def _unverifiable(reference: str, rule: CompiledRule, error: RegistryError, step
     )
 
 
+# What the image's own manifest or index is, as served: only whoever can push it (or a registry
+# that serves other bytes than were pushed, broken or tampered with) makes it so. The image then
+# fails (`image-manifest`), never "could not verify": that answer goes to the failure policy, open
+# in fail-open namespaces, and whoever can push must never reach it (found in review: an unsigned
+# index listing 129 platforms, or nesting 5 deep, was admitted there). A tag or digest that does
+# not exist is theirs too: admitted, it could be pushed after the admission. Outages (connection,
+# TLS, timeouts, 429, 5xx, a breaker open) and refusals of trustgate's credentials (401, 403)
+# stay could-not-verify (ADR 5).
+CONTENT_KINDS: Final = frozenset(
+    {"not-found", "too-large", "bad-media-type", "invalid-manifest", "loop", "digest-mismatch"}
+)
+
+
+def _bad_manifest(reference: str, rule: CompiledRule, error: RegistryError) -> ImageResult:
+    return ImageResult(
+        reference,
+        "failed",
+        rule=rule.rule.name,
+        mode=rule.rule.mode,
+        problems=[
+            ImageProblem(
+                "image-manifest",
+                f"{reference} cannot be verified: {error.message}",
+                _REGISTRY_FIX.get(error.kind, "push a normal image or index, or pin the digest of one"),
+            )
+        ],
+    )
+
+
 def _unverifiable_result(reference: str, rule: CompiledRule, message: str, fix: str) -> ImageResult:
     return ImageResult(
         reference,
@@ -1121,6 +1201,11 @@ _REGISTRY_FIX = {
     "images.cache.staleIfErrorSeconds)",
     "timeout": "the registry is slow or hung; images.registries.deadlineSeconds bounds each verification",
 }
+
+
+def _tag_key(ref: Reference, rule: CompiledRule) -> str:
+    """The key of `ref`'s resolution: with its platforms listed where the rule wants attestations."""
+    return str(ref) if rule.attestations else f"{ref} (index only)"
 
 
 def result_key(rule: CompiledRule, name: str, digest: str) -> str:

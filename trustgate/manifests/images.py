@@ -3,7 +3,9 @@
 Owns: finding every image reference in an object, with the JSON path of the
 field, for any kind: containers, initContainers and ephemeralContainers
 wherever a pod spec sits (Pods, every workload template, CronJobs, and
-custom resources that embed pod templates such as Argo Rollouts); the steps,
+custom resources that embed pod templates such as Argo Rollouts), and image
+volumes (`volumes[].image.reference`, KEP-4639: an OCI image mounted into the
+pod, run by its containers like any image's files) beside them; the steps,
 sidecars and stepTemplate of Tekton (`tekton.dev`: Task, ClusterTask,
 Pipeline, TaskRun, PipelineRun, embedded `taskSpec`/`pipelineSpec` included);
 the templates of Argo Workflows (`argoproj.io`: Workflow, WorkflowTemplate,
@@ -84,6 +86,8 @@ def _walk(node: Mapping[str, Any], path: JsonPath, out: list[ImageUse], depth: i
     owner = node.get("name")  # an Argo template's container has no name of its own: its template's
     owner = owner if isinstance(owner, str) else ""
     for key, value in node.items():
+        if key == "volumes" and isinstance(value, list):
+            _image_volumes(value, (*path, key), out)
         if key in keys.lists and isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, Mapping):
@@ -94,6 +98,18 @@ def _walk(node: Mapping[str, Any], path: JsonPath, out: list[ImageUse], depth: i
             _walk(value, (*path, key), out, depth + 1, keys)
         elif isinstance(value, list):
             _walk_list(value, (*path, key), out, depth + 1, keys)
+
+
+def _image_volumes(volumes: list[Any], path: JsonPath, out: list[ImageUse]) -> None:
+    """A pod's image volumes (`image: {reference, pullPolicy}`): the kubelet pulls the reference
+    as it pulls a container's image, and the containers mounting it may run what it holds."""
+    for i, volume in enumerate(volumes):
+        source = volume.get("image") if isinstance(volume, Mapping) else None
+        reference = source.get("reference") if isinstance(source, Mapping) else None
+        if isinstance(reference, str) and reference.strip():
+            name = volume.get("name")
+            owner = f"volume {name}" if isinstance(name, str) else "volume"
+            out.append(ImageUse(reference.strip(), (*path, i, "image", "reference"), owner))
 
 
 def _walk_list(items: list[Any], path: JsonPath, out: list[ImageUse], depth: int, keys: _Keys) -> None:

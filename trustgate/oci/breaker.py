@@ -245,8 +245,8 @@ class GuardedRegistry:
         self.breakers.succeeded(host)
         return value
 
-    def resolve(self, ref: Reference) -> Resolved:
-        return self._call(ref, lambda: self.registry.resolve(ref))
+    def resolve(self, ref: Reference, *, platforms: bool = True) -> Resolved:
+        return self._call(ref, lambda: self.registry.resolve(ref, platforms=platforms))
 
     def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None:
         return self._call(ref, lambda: self.registry.manifest(ref, tag_or_digest))

@@ -136,8 +136,13 @@ class RegistryClient:
 
     # --- the Registry protocol -------------------------------------------------------------------
 
-    def resolve(self, ref: Reference) -> Resolved:
+    def resolve(self, ref: Reference, *, platforms: bool = True) -> Resolved:
         """Resolve `ref` (tag or digest) to the digest of what the registry serves.
+
+        Args:
+            ref: the image; its digest, else its tag, else `latest`.
+            platforms: list an index's platform manifests (`flatten_index`); without, only the
+                index is read (a signature over its digest covers everything it names).
 
         Raises:
             RegistryError: "not-found" when the tag or digest does not exist, and every kind of
@@ -153,9 +158,9 @@ class RegistryClient:
                 reference=str(ref),
                 hint="check the spelling, and that the image was pushed to this registry",
             )
-        platforms: tuple[PlatformManifest, ...] = ()
-        if found.is_index:
-            platforms = flatten_index(
+        listed: tuple[PlatformManifest, ...] = ()
+        if found.is_index and platforms:
+            listed = flatten_index(
                 found,
                 lambda digest: self._require_manifest(ref, digest),
                 max_depth=self.settings.max_index_depth,
@@ -168,7 +173,7 @@ class RegistryClient:
             digest=found.digest,
             media_type=found.media_type,
             manifest=found,
-            platforms=platforms,
+            platforms=listed,
         )
 
     def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None:

@@ -70,6 +70,11 @@ class DiscoveryLimits:
     # bytes per bundle, payload or envelope; a larger one is not read, and the image fails
     # (`Discovery.oversized`): a scan of a big image may well be larger (Trivy lists every target)
     max_payload_bytes: int = 4 * 1024 * 1024
+    # bytes of payloads read for one image in all (every digest and place, `Spending`): layers past
+    # it are not read, and the image fails (`Discovery.overspent`); without it whoever can push could
+    # make reading cost more than the deadline (64 layers of 4 MiB in each place and platform), and
+    # a timeout is "could not verify"
+    max_total_payload_bytes: int = 32 * 1024 * 1024
     referrer_fanout: int = 4  # referrers of one image fetched at once (on the pool every registry shares)
     platform_fanout: int = 8  # platform manifests of one index looked into at once (by the verifier)
 
@@ -94,7 +99,9 @@ class Discovery:
     signatures: tuple[SignatureArtifact, ...]  # cosign .sig layers and Sigstore bundles
     attestations: tuple[SignatureArtifact, ...]  # cosign .att layers (DSSE)
     problems: tuple[str, ...]
-    unexamined: int = 0  # artifacts listed but left unread: beyond `DiscoveryLimits.max_artifacts`
+    # artifacts (manifests, and the layers of one past its first) left unread: beyond
+    # `DiscoveryLimits.max_artifacts`
+    unexamined: int = 0
     # Why the referrers could not be listed in full, where the listing itself was too long
     # (`UNLISTED_KINDS`): whoever can push referrers can cause that, and hide the artifacts of
     # others (a scanner's newest report) with it.
@@ -103,6 +110,43 @@ class Discovery:
     # `DiscoveryLimits.max_payload_bytes`, each in words (where, which layer, how large): one may be
     # the denying attestation (today's scan of a big image), so the verifier fails the image.
     oversized: tuple[str, ...] = ()
+    # Layers not read because the image's payloads already weigh `max_total_payload_bytes`, each
+    # in words; the verifier fails the image, as for `oversized`.
+    overspent: tuple[str, ...] = ()
+
+
+class Spending:
+    """The payload bytes one image's discoveries have read (every digest and place), against
+    `DiscoveryLimits.max_total_payload_bytes`; thread-safe, shared by the discoveries of one image."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Whether `size` more bytes may be read; if so they are counted."""
+        with self._lock:
+            if self.spent + size > self.limit:
+                return False
+            self.spent += size
+            return True
+
+    def spend(self, size: int) -> None:
+        """Count `size` more bytes read, whatever the limit (a blob larger than its descriptor said)."""
+        if size > 0:
+            with self._lock:
+                self.spent += size
+
+
+class _Count:
+    """Artifacts examined and left unexamined in one place; shared with the finders of its
+    referrers, which run on other threads."""
+
+    def __init__(self) -> None:
+        self.examined = 0
+        self.unexamined = 0
+        self.lock = threading.Lock()
 
 
 # Referrer listings that failed this way are what a pusher can cause at a registry serving the
@@ -129,6 +173,7 @@ def discover(
     limits: DiscoveryLimits | None = None,
     parallel: bool = True,
     places: Sequence[str] = PLACES,
+    spending: Spending | None = None,
 ) -> Discovery:
     """Find the signatures and attestations attached to `digest` in `ref`'s repository.
 
@@ -141,6 +186,8 @@ def discover(
             `DiscoveryLimits`.
         parallel: look in the referrers and both cosign tags at once (on shared worker threads).
         places: where to look, a subset of PLACES ("referrers", ".sig", ".att"), in that order.
+        spending: the payload bytes the image's other discoveries read (one image, several
+            digests); None: this discovery's own, of `limits.max_total_payload_bytes`.
 
     Returns:
         What was found, in a fixed order: referrers first, then the `.sig` and `.att` tags.
@@ -156,7 +203,8 @@ def discover(
         raise ValueError(f"unknown places {sorted(unknown)}; known: {PLACES}")
     chosen = [p for p in PLACES if p in places]
     limits = limits or DiscoveryLimits()
-    finders = [_Finder(registry, ref, digest, limits) for _ in chosen]
+    spending = spending or Spending(limits.max_total_payload_bytes)
+    finders = [_Finder(registry, ref, digest, limits, spending) for _ in chosen]
     for finder in finders:
         finder.parallel = parallel
     jobs: list[Callable[[], None]] = [
@@ -182,6 +230,7 @@ def discover(
         unexamined=sum(finder.unexamined for finder in finders),
         unlisted=tuple(u for finder in finders for u in finder.unlisted),
         oversized=tuple(o for finder in finders for o in finder.oversized),
+        overspent=tuple(o for finder in finders for o in finder.overspent),
     )
 
 
@@ -209,7 +258,15 @@ def _pool() -> ThreadPoolExecutor:
 
 
 class _Finder:
-    def __init__(self, registry: Registry, ref: Reference, digest: str, limits: DiscoveryLimits) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        ref: Reference,
+        digest: str,
+        limits: DiscoveryLimits,
+        spending: Spending,
+        count: _Count | None = None,
+    ) -> None:
         self.registry = registry
         self.ref = Reference(registry=ref.registry, repository=ref.repository)
         self.digest = digest
@@ -219,10 +276,12 @@ class _Finder:
         self.attestations: list[SignatureArtifact] = []
         self.problems: list[str] = []
         self._seen: set[tuple[str, ...]] = set()
-        self._examined = 0
-        self.unexamined = 0  # artifacts the budget left unread
+        self._count = count or _Count()  # one per place, shared with its referrers' finders
+        self._spending = spending
+        self._payloads: dict[str, bytes] = {}  # blobs read, by digest: cosign's signers share one
         self.unlisted: list[str] = []  # see `Discovery.unlisted`
         self.oversized: list[str] = []  # see `Discovery.oversized`
+        self.overspent: list[str] = []  # see `Discovery.overspent`
         self.parallel = True  # referrers fetched at once (discover's `parallel`)
 
     def _soft(self, error: RegistryError, context: str) -> None:
@@ -231,13 +290,19 @@ class _Finder:
             raise error
         self.problems.append(f"{context}: {error.message}")
 
+    @property
+    def unexamined(self) -> int:
+        """Artifacts the budget left unread in this place (its referrers' included)."""
+        return self._count.unexamined
+
     def _budget(self) -> bool:
         """Whether one more artifact may be examined; one that may not is counted as unexamined."""
-        if self._examined >= self.limits.max_artifacts:
-            self.unexamined += 1
-            return False
-        self._examined += 1
-        return True
+        with self._count.lock:
+            if self._count.examined >= self.limits.max_artifacts:
+                self._count.unexamined += 1
+                return False
+            self._count.examined += 1
+            return True
 
     def from_referrers(self) -> None:
         try:
@@ -288,10 +353,11 @@ class _Finder:
                 self.attestations += part.attestations
                 self.problems += part.problems
                 self.oversized += part.oversized
+                self.overspent += part.overspent
 
     def _part(self) -> _Finder:
         """A finder for one referrer of this one (same image, limits and registry)."""
-        part = _Finder(self.registry, self.ref, self.digest, self.limits)
+        part = _Finder(self.registry, self.ref, self.digest, self.limits, self._spending, self._count)
         part.where = self.where
         return part
 
@@ -344,7 +410,11 @@ class _Finder:
             return
         if not layers:
             self.problems.append(f"{context}: a signature manifest without layers")
-        for layer in layers:
+        for position, layer in enumerate(layers):
+            # Each layer past the first is one more artifact (found in review: one `.sig` manifest of
+            # 200 junk layers, or 3000 of a 4 MiB blob, was read whole, past maxArtifacts).
+            if position and not self._budget():
+                continue
             kind = _kind(layer.media_type)
             if kind is None or (
                 expected is not None and layer.media_type != expected and kind != "sigstore-bundle"
@@ -371,16 +441,16 @@ class _Finder:
             if layer.size > self.limits.max_payload_bytes:
                 self.oversized.append(f"{context}: layer {layer.digest} ({layer.size} bytes)")
                 continue
-            try:
-                payload = self.registry.blob(self.ref, layer.digest, max_bytes=self.limits.max_payload_bytes)
-            except RegistryError as e:
-                if e.kind == "too-large":  # larger than its descriptor said
-                    self.oversized.append(f"{context}: layer {layer.digest} (more bytes than its size says)")
+            payload = self._payloads.get(layer.digest)  # read already, for another signer?
+            if payload is None:
+                if not self._spending.take(max(layer.size, 0)):
+                    self.overspent.append(f"{context}: layer {layer.digest} ({layer.size} bytes)")
                     continue
-                # Others (missing, not matching its digest) are notes: a blob is named by its digest,
-                # so only whoever pushed the artifact, or a broken registry, can make its own unreadable.
-                self._soft(e, f"{context}: layer {layer.digest}")
-                continue
+                payload = self._read(layer, context)
+                if payload is None:
+                    continue
+                self._spending.spend(len(payload) - layer.size)  # a size that understated it
+                self._payloads[layer.digest] = payload
             artifact = SignatureArtifact(
                 kind=kind,
                 source=source,
@@ -391,6 +461,23 @@ class _Finder:
                 layer_digest=layer.digest,
             )
             (self.attestations if kind == "cosign-dsse" else self.signatures).append(artifact)
+
+    def _read(self, layer: Descriptor, context: str) -> bytes | None:
+        """The layer's blob; None when it is recorded as oversized or as a problem instead.
+
+        Raises:
+            RegistryError: the registry could not be asked (a kind in TRANSPORT_KINDS).
+        """
+        try:
+            return self.registry.blob(self.ref, layer.digest, max_bytes=self.limits.max_payload_bytes)
+        except RegistryError as e:
+            if e.kind == "too-large":  # larger than its descriptor said
+                self.oversized.append(f"{context}: layer {layer.digest} (more bytes than its size says)")
+                return None
+            # Others (missing, not matching its digest) are notes: a blob is named by its digest, so
+            # only whoever pushed the artifact, or a broken registry, can make its own unreadable.
+            self._soft(e, f"{context}: layer {layer.digest}")
+            return None
 
 
 def _kind(media_type: str) -> str | None:

@@ -153,7 +153,7 @@ class Resolved:
 class Registry(Protocol):
     """What trustgate asks of a registry. Implementations are thread-safe; one is shared by all threads."""
 
-    def resolve(self, ref: Reference) -> Resolved: ...
+    def resolve(self, ref: Reference, *, platforms: bool = True) -> Resolved: ...
 
     def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None: ...
 
@@ -193,6 +193,29 @@ def platform_name(platform: Mapping[str, Any] | None) -> str:
     return "/".join(parts)
 
 
+_BUILDKIT_REFERENCE_TYPE: Final = "vnd.docker.reference.type"
+
+
+def _is_buildkit_attestation(entry: Descriptor) -> bool:
+    """An attestation manifest BuildKit (`docker buildx build`, provenance on by default) puts in
+    the index it pushes: annotated `vnd.docker.reference.type: attestation-manifest`, with the
+    platform `unknown/unknown` "to prevent container runtimes from accidentally pulling or running
+    the image" (moby/buildkit docs/attestations/attestation-storage.md). Not a platform: found in
+    review, each was asked for the rule's attestations, and every buildx image failed.
+
+    Both, never the annotation alone: whoever pushes writes it, and a runtime picks a manifest by
+    its platform (containerd's platform matcher; an entry without one matches any), so a runnable
+    platform annotated so must still be judged.
+    """
+    platform = entry.platform
+    return (
+        entry.annotations.get(_BUILDKIT_REFERENCE_TYPE) == "attestation-manifest"
+        and platform is not None
+        and platform.get("os") == "unknown"
+        and platform.get("architecture") == "unknown"
+    )
+
+
 def flatten_index(
     index: Manifest,
     fetch: Callable[[str], Manifest],
@@ -204,7 +227,8 @@ def flatten_index(
 ) -> tuple[PlatformManifest, ...]:
     """The image manifests of `index`, following nested indexes up to `max_depth` levels.
 
-    Entries that are neither manifests nor indexes (artifacts in an index) are skipped.
+    Entries that are neither manifests nor indexes (artifacts in an index) are skipped, and so are
+    BuildKit's attestation manifests (`_is_buildkit_attestation`): no runtime runs them.
 
     Raises:
         RegistryError: ("loop") an index refers to one of its ancestors or nests deeper than
@@ -255,6 +279,8 @@ def flatten_index(
                         reference=reference,
                     )
                 walk(child, (*ancestors, entry.digest))
+            elif _is_buildkit_attestation(entry):
+                continue
             elif entry.media_type in mt.IMAGE_MANIFESTS and entry.digest not in seen:
                 seen.add(entry.digest)
                 if len(found) >= max_platforms:

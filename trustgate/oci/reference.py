@@ -24,6 +24,7 @@ __all__ = [
     "canonical_name",
     "glob_pattern",
     "name_pattern",
+    "plain_port",
     "validate_digest",
 ]
 
@@ -180,6 +181,17 @@ def canonical_name(name: str) -> str | None:
         if "/" not in rest:
             rest = f"library/{rest}"
     return f"{host}/{rest}"
+
+
+def plain_port(name: str) -> str:
+    """`name` (`registry[:port]/repository`, or a pattern of such names) with its registry's port
+    written without leading zeros (`host:0443/app` is `host:443/app`, as containerd reads it); the
+    host, and a name without a port, unchanged."""
+    registry, slash, rest = name.partition("/")
+    host, colon, port = registry.rpartition(":")
+    if not slash or not host or not colon or not port.isdigit() or not port.isascii():
+        return name
+    return f"{host}:{int(port)}/{rest}"
 
 
 def name_pattern(glob: str) -> str:

@@ -34,6 +34,7 @@ NOT_FOR_THE_CLIENT: Final = frozenset(
         "queue_seconds",
         "max_artifacts",  # DiscoveryLimits (oci/discovery.py): artifacts examined per image digest
         "max_payload_bytes",  # DiscoveryLimits: bytes per signature/attestation payload
+        "max_total_payload_bytes",  # DiscoveryLimits: bytes of payloads per image
     }
 )
 

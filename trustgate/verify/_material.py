@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -30,6 +31,23 @@ from trustgate.verify.trust import PublicKey
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 _DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
+
+
+def epoch_time(value: Any) -> datetime:
+    """A log entry's integrated time (seconds since the epoch, as the entry says) in UTC.
+
+    Raises:
+        ValueError: not an integer, or out of the range a datetime holds (found in review:
+            `10**17` in a pusher's bundle annotation raised OSError, a bug's traceback, and failed
+            a correctly signed image; it is malformed, like other bad bytes).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"integrated time {value!r} is not an integer")
+    seconds = int(value)
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError) as e:
+        raise ValueError(f"integrated time {seconds} is out of range") from e
 
 
 def parse_digest(digest: str, *, authority: str) -> bytes:

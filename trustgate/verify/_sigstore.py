@@ -15,13 +15,22 @@ Gaps closed (sigstore 4.5):
 4. Classic cosign signatures (certificate + signed entry timestamp, no
    inclusion proof) go through the same steps as a bundle: SET, chain at the
    integrated time, SCT, Sigstore X.509 profile, identity, validity window.
+5. A transparency log's key only counts while its `validFor` window covers
+   the entry's integrated time, and a CT log's key while it covers the
+   certificate's issuance (its notBefore, when the SCT was made), as
+   sigstore-js's `filterTLogAuthorities` does (sigstore accepts every key
+   ever listed: a retired, perhaps compromised, log key signed for any time).
+   An entry without an integrated time (only an inclusion proof and signed
+   timestamps) is checked against every log key, as before.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import hashlib
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +43,7 @@ from cryptography.x509.verification import Store
 from rfc3161_client import TimeStampResponse
 from sigstore._internal.sct import verify_sct
 from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
-from sigstore._internal.trust import CertificateAuthority, KeyringPurpose
+from sigstore._internal.trust import CertificateAuthority, CTKeyring, Key, Keyring, KeyringPurpose
 from sigstore._utils import KeyID
 from sigstore.errors import CertValidationError, VerificationError
 from sigstore.models import Bundle, TrustedRoot
@@ -46,6 +55,7 @@ from sigstore.verify.verifier import (
 )
 
 from trustgate import untrusted_json
+from trustgate.verify._material import epoch_time
 from trustgate.verify.policy import (
     BAD_SIGNATURE,
     DIGEST_MISMATCH,
@@ -142,17 +152,83 @@ def _in_window(when: datetime, start: datetime | None, end: datetime | None) -> 
     return (start is None or start <= when) and (end is None or when <= end)
 
 
-class _BuiltKeyrings:
-    """A `TrustedRoot` whose verification keyrings were built once; everything else is the root's."""
+class WindowedKeyring:
+    """The keys of a trusted root's transparency or CT logs, each with its `validFor` window (5):
+    `at(when)` is a keyring of those whose window covers `when` (built once per set of keys)."""
 
-    def __init__(self, root: TrustedRoot, ct: Any, rekor: Any) -> None:
+    def __init__(self, logs: Sequence[Any], *, what: str) -> None:
+        self._what = what
+        self._keys: list[tuple[Any, datetime | None, datetime | None]] = []
+        for log in logs:
+            key = log.public_key
+            try:
+                Key(key)  # what `Keyring` would skip (with a warning), skipped here too
+            except VerificationError:
+                continue
+            window = key.valid_for
+            self._keys.append(
+                (key, _aware(window.start) if window else None, _aware(window.end) if window else None)
+            )
+        self._rings: dict[tuple[int, ...], Keyring] = {}
+        self._lock = threading.Lock()
+
+    def at(self, when: datetime | None) -> Keyring:
+        """The keys valid at `when`; every key when None (no time to judge by)."""
+        chosen = tuple(
+            i for i, (_, start, end) in enumerate(self._keys) if when is None or _in_window(when, start, end)
+        )
+        ring = self._rings.get(chosen)
+        if ring is None:
+            if not chosen:
+                ring = _NoKeys(f"no {self._what} key of the trusted root was valid at {when}")
+            else:
+                ring = Keyring([self._keys[i][0] for i in chosen])
+            with self._lock:
+                ring = self._rings.setdefault(chosen, ring)
+        return ring
+
+
+class _NoKeys(Keyring):
+    """A keyring that refuses every signature, saying why (no key was valid at the time)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__([])
+        self._reason = reason
+
+    def verify(self, *, key_id: KeyID, signature: bytes, data: bytes) -> None:
+        raise VerificationError(self._reason)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    """A protobuf timestamp as sigstore reads it (naive means UTC); None for an unset one."""
+    if when is None:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+# The times the log keys of one verification are judged at (5), for sigstore's own steps, which
+# ask the verifier's root for its keyrings without a time: (integrated time, certificate's notBefore).
+_TIMES: contextvars.ContextVar[tuple[datetime | None, datetime | None]] = contextvars.ContextVar(
+    "trustgate_log_key_times", default=(None, None)
+)
+
+
+class _BuiltKeyrings:
+    """A `TrustedRoot` whose verification keyrings were built once, windowed by the times of the
+    verification in progress (5); everything else is the root's."""
+
+    def __init__(self, root: TrustedRoot, ct: WindowedKeyring, rekor: WindowedKeyring) -> None:
         self._root, self._ct, self._rekor = root, ct, rekor
 
     def ct_keyring(self, purpose: KeyringPurpose) -> Any:
-        return self._ct if purpose == KeyringPurpose.VERIFY else self._root.ct_keyring(purpose)
+        if purpose != KeyringPurpose.VERIFY:
+            return self._root.ct_keyring(purpose)
+        return self._ct.at(_TIMES.get()[1])
 
     def rekor_keyring(self, purpose: KeyringPurpose) -> Any:
-        return self._rekor if purpose == KeyringPurpose.VERIFY else self._root.rekor_keyring(purpose)
+        if purpose != KeyringPurpose.VERIFY:
+            return self._root.rekor_keyring(purpose)
+        return self._rekor.at(_TIMES.get()[0])
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._root, name)
@@ -165,8 +241,10 @@ class TrustgateVerifier(Verifier):
         super().__init__(trusted_root=trusted_root)
         self._authorities = [CertificateAuthority(ca) for ca in trusted_root._inner.certificate_authorities]
         self._stores: dict[tuple[int, ...], Store] = {}
-        self._ct_keyring = trusted_root.ct_keyring(KeyringPurpose.VERIFY)
-        self._rekor_keyring = trusted_root.rekor_keyring(KeyringPurpose.VERIFY)
+        trusted_root.ct_keyring(KeyringPurpose.VERIFY)  # raises as sigstore does: no CT log keys
+        trusted_root.rekor_keyring(KeyringPurpose.VERIFY)  # nor Rekor keys
+        self._ct_keyring = WindowedKeyring(trusted_root._inner.ctlogs, what="CT log")
+        self._rekor_keyring = WindowedKeyring(trusted_root._inner.tlogs, what="transparency log")
         # sigstore's own steps ask the root for these keyrings on every verification, parsing every
         # key again (~0.1 ms each); the root does not change, so they are built once.
         self._trusted_root = _BuiltKeyrings(trusted_root, self._ct_keyring, self._rekor_keyring)  # type: ignore[assignment]  # a TrustedRoot in all but name
@@ -228,11 +306,21 @@ class TrustgateVerifier(Verifier):
             results.extend(self._verify_timestamp_authority(bundle))
         entry = bundle.log_entry._inner
         if entry.integrated_time and entry.inclusion_promise:
-            when = datetime.fromtimestamp(entry.integrated_time, tz=UTC)
+            when = epoch_time(entry.integrated_time)
             results.append(
                 TimestampVerificationResult(source=TimestampSource.TRANSPARENCY_SERVICE, time=when)
             )
         return results
+
+    # (5) sigstore's steps 0-6, with the log keys judged at this bundle's times.
+    def _verify_common_signing_cert(self, bundle: Bundle, policy: VerificationPolicy) -> None:
+        entry = bundle.log_entry._inner
+        logged = epoch_time(entry.integrated_time) if entry.integrated_time else None
+        token = _TIMES.set((logged, bundle.signing_certificate.not_valid_before_utc))
+        try:
+            super()._verify_common_signing_cert(bundle, policy)
+        finally:
+            _TIMES.reset(token)
 
     def verify_dsse(self, bundle: Bundle, policy: VerificationPolicy) -> tuple[str, bytes]:
         from sigstore import dsse
@@ -273,12 +361,12 @@ class TrustgateVerifier(Verifier):
 
         Returns the verified integrated time. Raises sigstore's `VerificationError` family.
         """
-        check_signed_entry_timestamp(self._rekor_keyring, rekor_payload, signed_entry_timestamp)
-        when = datetime.fromtimestamp(int(rekor_payload["integratedTime"]), tz=UTC)
+        when = epoch_time(rekor_payload["integratedTime"])
+        check_signed_entry_timestamp(self._rekor_keyring.at(when), rekor_payload, signed_entry_timestamp)
         result = TimestampVerificationResult(source=TimestampSource.TRANSPARENCY_SERVICE, time=when)
         chain = self._verify_chain_at_time(certificate, result)
         try:
-            verify_sct(certificate, chain, self._ct_keyring)
+            verify_sct(certificate, chain, CTKeyring(self._ct_keyring.at(certificate.not_valid_before_utc)))
         except VerificationError as e:
             raise VerificationError(f"failed to verify SCT on signing certificate: {e}") from e
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value

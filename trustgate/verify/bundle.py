@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 
 from trustgate.verify._material import (
     check_key_log_body,
+    epoch_time,
     load_json_object,
     pae,
     parse_digest,
@@ -257,7 +258,7 @@ def _signing_time(bundle: Any) -> datetime | None:
     """The log's integrated time, else the first RFC 3161 timestamp (not yet verified: for words only)."""
     entry = bundle.log_entry._inner
     if entry.integrated_time:
-        return datetime.fromtimestamp(int(entry.integrated_time), tz=UTC)
+        return epoch_time(entry.integrated_time)
     tvd = bundle.verification_material.timestamp_verification_data
     if tvd is not None and tvd.rfc3161_timestamps:
         gen_time: datetime = tvd.rfc3161_timestamps[0].tst_info.gen_time
@@ -360,7 +361,8 @@ def _keyed(
             )
         try:
             entry = TransparencyLogEntry(entries[0])
-            entry._verify(authority.trust_root.rekor_keyring())
+            logged = entry._inner.integrated_time
+            entry._verify(authority.trust_root.rekor_keyring(at=epoch_time(logged) if logged else None))
         except (SigstoreError, InvalidBundle, *_GARBAGE) as e:
             raise SignatureVerificationError(
                 TLOG,
@@ -384,7 +386,7 @@ def _keyed(
         log_index, log_id = int(entry._inner.log_index), entry._inner.log_id.key_id.hex()
         if entry._inner.integrated_time:
             refuse_future_log_time(int(entry._inner.integrated_time), authority=name)
-            integrated = _rfc3339(datetime.fromtimestamp(int(entry._inner.integrated_time), tz=UTC))
+            integrated = _rfc3339(epoch_time(entry._inner.integrated_time))
             # Only the inclusion promise signs the integrated time (an inclusion proof does not).
             timed = entry._inner.inclusion_promise is not None
     return (

@@ -18,7 +18,6 @@ Keyless steps, the same as for a Sigstore bundle (sigstore's machinery, via
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from trustgate.verify._material import (
     b64decode,
     check_key_log_body,
+    epoch_time,
     load_json_object,
     pae,
     parse_digest,
@@ -262,7 +262,7 @@ def _verify_parts(
                 authority=name,
             )
         leaf = _load_certificate(certificate, what="signing certificate", authority=name)
-        signed_at = datetime.fromtimestamp(int(rekor[0]["integratedTime"]), tz=UTC)
+        signed_at = epoch_time(rekor[0]["integratedTime"])
         try:
             authority.trust_root.verifier().verify_certificate_with_set(
                 certificate=leaf,
@@ -304,7 +304,8 @@ def _verify_parts(
 
             assert authority.trust_root is not None
             try:
-                check_signed_entry_timestamp(authority.trust_root.rekor_keyring(), payload, set_signature)
+                keyring = authority.trust_root.rekor_keyring(at=epoch_time(payload["integratedTime"]))
+                check_signed_entry_timestamp(keyring, payload, set_signature)
             except (VerificationError, *_GARBAGE) as e:
                 raise SignatureVerificationError(
                     TLOG,
@@ -328,9 +329,7 @@ def _verify_parts(
         )
         log_index, log_id = int(payload["logIndex"]), str(payload["logID"])
         refuse_future_log_time(int(payload["integratedTime"]), authority=name)
-        integrated = datetime.fromtimestamp(int(payload["integratedTime"]), tz=UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        )
+        integrated = epoch_time(payload["integratedTime"]).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Evidence(
         authority=name,
         method=method,

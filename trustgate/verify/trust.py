@@ -27,10 +27,12 @@ from cryptography.utils import CryptographyDeprecationWarning
 from trustgate.errors import ConfigError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sigstore._internal.trust import RekorKeyring
     from sigstore.models import TrustedRoot
 
-    from trustgate.verify._sigstore import TrustgateVerifier
+    from trustgate.verify._sigstore import TrustgateVerifier, WindowedKeyring
 
 PublicKey: TypeAlias = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
@@ -52,7 +54,7 @@ class TrustRoot:
         self._trusted_root = trusted_root
         self._lock = threading.Lock()
         self._verifier: TrustgateVerifier | None = None
-        self._rekor_keyring: RekorKeyring | None = None
+        self._rekor_keyring: WindowedKeyring | None = None
 
     def __repr__(self) -> str:
         return f"TrustRoot(name={self.name!r}, source={self.source!r})"
@@ -129,17 +131,27 @@ class TrustRoot:
                 verifier = self._verifier
         return verifier
 
-    def rekor_keyring(self) -> RekorKeyring:
-        """The Rekor log keys of this root (for inclusion promises and checkpoints)."""
+    def rekor_keyring(self, *, at: datetime | None) -> RekorKeyring:
+        """The Rekor log keys of this root (for inclusion promises and checkpoints) whose `validFor`
+        window covers `at`, the entry's integrated time; every key when None.
+
+        Raises:
+            MetadataError: the root lists no Rekor key (sigstore's).
+        """
         keyring = self._rekor_keyring
         if keyring is None:
             from sigstore._internal.trust import KeyringPurpose
 
+            from trustgate.verify._sigstore import WindowedKeyring as Windowed
+
             with self._lock:
                 if self._rekor_keyring is None:
-                    self._rekor_keyring = self._trusted_root.rekor_keyring(KeyringPurpose.VERIFY)
+                    self._trusted_root.rekor_keyring(KeyringPurpose.VERIFY)  # raises without keys
+                    self._rekor_keyring = Windowed(self._trusted_root._inner.tlogs, what="transparency log")
                 keyring = self._rekor_keyring
-        return keyring
+        from sigstore._internal.trust import RekorKeyring as Rekor
+
+        return Rekor(keyring.at(at))
 
 
 _public_good_lock = threading.Lock()

@@ -48,9 +48,9 @@ class MemoryRegistry(RegistryClient):
 
     # -- the Registry protocol: counted, then the real client over the in-memory transport --------
 
-    def resolve(self, ref: Reference) -> Resolved:
+    def resolve(self, ref: Reference, *, platforms: bool = True) -> Resolved:
         self._check(ref)
-        return super().resolve(ref)
+        return super().resolve(ref, platforms=platforms)
 
     def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None:
         self._check(ref)

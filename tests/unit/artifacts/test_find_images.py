@@ -329,3 +329,52 @@ def test_a_pod_spec_embedded_deep_in_a_custom_resource_is_read() -> None:
     found = find_images(composition)
     assert [u.reference for u in found] == ["evil.io/miner:1"]
     assert len(found[0].path) > 20
+
+
+_VOLUMES: dict[str, Any] = {
+    "containers": [{"name": "app", "image": "registry.example.com/app:2"}],
+    "volumes": [
+        {"name": "cache", "emptyDir": {}},
+        {
+            "name": "tools",
+            "image": {"reference": "registry.example.com/tools:1", "pullPolicy": "IfNotPresent"},
+        },
+        {"name": "empty", "image": {"reference": " "}},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("obj", "prefix"),
+    [
+        ({"apiVersion": "v1", "kind": "Pod", "spec": _VOLUMES}, ("spec",)),
+        *(
+            (
+                {"apiVersion": "apps/v1", "kind": kind, "spec": {"template": {"spec": _VOLUMES}}},
+                ("spec", "template", "spec"),
+            )
+            for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+        ),
+        (
+            {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {"spec": _VOLUMES}}},
+            ("spec", "template", "spec"),
+        ),
+        (
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "spec": {"jobTemplate": {"spec": {"template": {"spec": _VOLUMES}}}},
+            },
+            ("spec", "jobTemplate", "spec", "template", "spec"),
+        ),
+        ({"apiVersion": "v1", "kind": "PodTemplate", "template": {"spec": _VOLUMES}}, ("template", "spec")),
+    ],
+)
+def test_image_volumes_are_images(obj: dict[str, Any], prefix: tuple[str, ...]) -> None:
+    """KEP-4639: `volumes[].image.reference` is pulled by the kubelet and its files are run by the
+    containers mounting it (found in review: never verified)."""
+    found = [(u.reference, u.path, u.container) for u in find_images(obj)]
+    assert found == [
+        ("registry.example.com/app:2", (*prefix, "containers", 0, "image"), "app"),
+        ("registry.example.com/tools:1", (*prefix, "volumes", 1, "image", "reference"), "volume tools"),
+    ]

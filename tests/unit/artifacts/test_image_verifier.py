@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from memory_registry import CosignKey, MemoryRegistry
+from memory_registry import OCI_INDEX, OCI_MANIFEST, SIMPLESIGNING, CosignKey, MemoryRegistry
 
 from trustgate.artifacts.policy import ImagePolicy
 from trustgate.artifacts.verifier import ImageVerifier
@@ -541,7 +541,8 @@ def test_a_failure_that_is_not_the_registrys_does_not_mark_it_down(keys: dict[st
     registry = MemoryRegistry()
     v = verifier(settings(keys), registry)
     registry.fail = "not-found"
-    assert v.verify(f"{REPO.name}:v1").status == "unverifiable"
+    missing = v.verify(f"{REPO.name}:v1")  # whoever can push could push it after admission: fails
+    assert missing.status == "failed" and missing.problems[0].rule == "image-manifest"
     registry.fail = None
     digest = registry.image(REPO, "v1")
     sign(registry, keys["release"], digest)
@@ -717,6 +718,60 @@ def test_docker_hubs_hosts_with_a_default_port_are_judged_by_the_docker_hub_rule
     assert other is not None and other.rule.name == "rest"  # another port: another registry
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "registry.acme.io:443/prod/api",
+        "registry.acme.io:0443/prod/api",
+        "registry.acme.io:80/prod/api",
+        "127.0.0.1:80/prod/api",
+        "127.0.0.1:00080/prod/api",
+    ],
+)
+def test_an_earlier_rules_exclusion_holds_for_an_image_written_with_a_default_port(name: str) -> None:
+    """Found in review: the catch-all listed first tested its exclusion only against the name as
+    written, so `host:443/prod/api` escaped `exclude: host/prod/**` into the lenient baseline."""
+    host = Reference.parse(name).registry.rpartition(":")[0]
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="baseline", images=("**",), exclude=(f"{host}/prod/**",)),
+            ImageRule(name="prod", images=(f"{host}/prod/**",)),
+        )
+    )
+    rule = policy.rule_for(Reference.parse(name.upper().replace("/PROD/API", "/prod/api")).name)
+    assert rule is not None and rule.rule.name == "prod"
+    other = policy.rule_for(Reference.parse(name.replace("/prod/", "/dev/")).name)
+    assert other is not None and other.rule.name == "baseline"
+
+
+@pytest.mark.parametrize("written", ["registry.acme.io:443/prod/**", "registry.acme.io:0443/prod/**"])
+def test_an_exclusion_written_with_a_default_port_holds_for_the_name_without_it(written: str) -> None:
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="baseline", images=("**",), exclude=(written,)),
+            ImageRule(name="prod", images=("registry.acme.io/prod/**",)),
+        )
+    )
+    for name in (
+        "registry.acme.io/prod/api",
+        "registry.acme.io:443/prod/api",
+        "registry.acme.io:0443/prod/api",
+    ):
+        rule = policy.rule_for(name)
+        assert rule is not None and rule.rule.name == "prod", name
+
+
+def test_a_pattern_naming_the_port_matches_it_written_with_leading_zeros() -> None:
+    policy = ImagePolicy(
+        _rules(
+            ImageRule(name="host", images=("localhost/**",)),
+            ImageRule(name="port", images=("localhost:443/sandbox/**",)),
+        )
+    )
+    rule = policy.rule_for("localhost:0443/sandbox/app")
+    assert rule is not None and rule.rule.name == "port"
+
+
 def test_a_tag_does_not_pick_the_rule(keys: dict[str, CosignKey]) -> None:
     """Rules match `registry/repository`: a tag that ends like an excluded or a lenient repository
     (`v2-debug`, `v2-dev`) leaves the image under its repository's rule."""
@@ -815,3 +870,120 @@ def test_the_policy_digest_carries_the_semantics_version(
     monkeypatch.setattr(policy_module, "SEMANTICS_VERSION", policy_module.SEMANTICS_VERSION - 1)
     (before,) = ImagePolicy(settings(keys)).rules
     assert now.policy_digest != before.policy_digest
+
+
+def _nested(registry: MemoryRegistry, levels: int) -> str:
+    """An unsigned image behind `levels` indexes, each listing only the next (containerd follows them)."""
+    digest = registry.image(REPO, "nested-leaf", content=b"unsigned, nested")
+    entry = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(registry.manifests[digest][0])}
+    for _ in range(levels):
+        body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
+        digest = registry.push_json_manifest(REPO, body)
+        entry = {"mediaType": OCI_INDEX, "digest": digest, "size": len(registry.manifests[digest][0])}
+    registry.push_manifest(REPO, registry.manifests[digest][0], OCI_INDEX, "v1")
+    return digest
+
+
+@pytest.mark.parametrize("what", ["platforms", "nested", "missing"])
+def test_an_image_whoever_pushes_makes_unreadable_fails_and_is_never_unverifiable(
+    keys: dict[str, CosignKey], what: str
+) -> None:
+    """Found in review: an unsigned index listing 129 platforms, or nesting 5 indexes deep, was
+    "could not verify", which the failure policy admits in fail-open namespaces; whoever can push
+    chose it. What the image's own manifests are (and whether they exist) fails the image."""
+    registry = MemoryRegistry()
+    if what == "platforms":
+        registry.index(REPO, "v1", [("linux", f"a{i}") for i in range(129)])
+    elif what == "nested":
+        _nested(registry, 5)
+    result = verifier(settings(keys, attestations=(provenance(),)), registry).verify(f"{REPO.name}:v1")
+    assert result.status == "failed", result.problems
+    (problem,) = result.problems
+    assert problem.rule == "image-manifest" and problem.blocking
+    assert problem.message.startswith(f"{REPO.name}:v1 cannot be verified: ")
+
+
+@pytest.mark.parametrize("kind", ["connection", "timeout", "server-error", "rate-limited", "unauthorized"])
+def test_an_outage_resolving_an_index_stays_unverifiable(keys: dict[str, CosignKey], kind: str) -> None:
+    registry = MemoryRegistry()
+    registry.index(REPO, "v1", [("linux", "amd64")])
+    registry.fail = kind
+    result = verifier(settings(keys, attestations=(provenance(),)), registry).verify(f"{REPO.name}:v1")
+    assert result.status == "unverifiable" and result.problems[0].rule == "image-unverifiable"
+
+
+def test_a_rule_without_attestations_never_reads_an_indexs_platforms(keys: dict[str, CosignKey]) -> None:
+    """A signature over the index's digest covers everything it names: the platforms (129 of them
+    here, or indexes nested deeper than trustgate follows) are not read, and the signed index passes."""
+    registry = MemoryRegistry()
+    many, _ = registry.index(REPO, "many", [("linux", f"a{i}") for i in range(129)])
+    sign(registry, keys["release"], many)
+    nested = _nested(registry, 5)
+    sign(registry, keys["release"], nested)
+    v = verifier(settings(keys), registry)
+    for reference in (f"{REPO.name}:many", f"{REPO.name}:v1"):
+        result = v.verify(reference)
+        assert result.status == "verified", (reference, result.problems)
+        assert result.platforms == []
+    registry.index(REPO, "unsigned", [("linux", f"b{i}") for i in range(129)])
+    result = v.verify(f"{REPO.name}:unsigned")
+    assert result.status == "failed" and result.problems[0].rule == "image-signature"
+
+
+def test_junk_layers_before_a_valid_signature_fail_the_image_past_the_budget(
+    keys: dict[str, CosignKey],
+) -> None:
+    """Found in review: 200 junk layers and one valid signature in one `.sig` manifest were read
+    whole, past maxArtifacts (64), and the image passed: the layers not read may deny it."""
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    junk = [(b"junk", SIMPLESIGNING, {"dev.cosignproject.cosign/signature": f"AAAA{i}"}) for i in range(200)]
+    registry.attach_cosign(REPO, digest, ".sig", [*junk, keys["release"].signature_layer(REPO.name, digest)])
+    result = verifier(settings(keys), registry).verify(f"{REPO.name}:v1")
+    assert result.status == "failed"
+    (problem,) = [p for p in result.problems if p.rule == "image-artifact"]
+    assert problem.blocking and "images.registries.maxArtifacts (64)" in problem.message
+
+
+def test_payloads_past_the_images_byte_budget_fail_it(keys: dict[str, CosignKey]) -> None:
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    heavy = [
+        (b"x" * 4000 + b"%d" % i, SIMPLESIGNING, {"dev.cosignproject.cosign/signature": f"A{i}"})
+        for i in range(3)
+    ]
+    registry.attach_cosign(REPO, digest, ".sig", [keys["release"].signature_layer(REPO.name, digest), *heavy])
+    images = settings(keys)
+    images = dataclasses.replace(
+        images, registries=dataclasses.replace(images.registries, max_total_payload_bytes=9000)
+    )
+    result = verifier(images, registry).verify(f"{REPO.name}:v1")
+    assert result.status == "failed"
+    (problem,) = [p for p in result.problems if p.blocking]
+    assert problem.rule == "image-artifact"
+    assert "images.registries.maxTotalPayloadBytes (9000 bytes)" in problem.message
+    assert "1 signature or attestation payload(s)" in problem.message
+
+
+def test_a_keyless_signer_is_its_identity_not_its_certificate() -> None:
+    """ADR 5, "Thresholds count signers" (found in review: one workflow signing twice, with two
+    Fulcio certificates, met a threshold of two): a keyless signer is (issuer, subject)."""
+    from trustgate.artifacts.verifier import _credential
+    from trustgate.oci.discovery import SignatureArtifact
+    from trustgate.verify import Evidence
+
+    artifact = SignatureArtifact(
+        "sigstore-bundle", "referrers-api", "sha256:m", "sha256:s", b"", layer_digest="l"
+    )
+
+    def keyless(subject: str, certificate: str, issuer: str = "https://issuer.test") -> str:
+        evidence = Evidence(
+            "ci", "keyless", "sha256:s", subject=subject, issuer=issuer, certificate_sha256=certificate
+        )
+        return _credential(evidence, artifact)
+
+    assert keyless("https://ci.test/a", "c1") == keyless("https://ci.test/a", "c2")
+    assert keyless("https://ci.test/a", "c1") != keyless("https://ci.test/b", "c1")
+    assert keyless("https://ci.test/a", "c1") != keyless("https://ci.test/a", "c1", "https://other.test")
+    one_key = [_credential(Evidence("k", "key", "sha256:s", key_id="k1"), artifact) for _ in range(2)]
+    assert one_key[0] == one_key[1] != _credential(Evidence("k", "key", "sha256:s", key_id="k2"), artifact)

@@ -122,3 +122,53 @@ def test_artifacts_beyond_the_count_are_counted_not_examined() -> None:
     assert found.unexamined == 2 and found.problems == ()  # the verifier fails the image on them
     everything = discover(client, REF, digest, places=("referrers",))
     assert len(everything.signatures) == 4 and everything.unexamined == 0
+
+
+def test_layers_of_one_signature_manifest_count_against_the_artifacts() -> None:
+    """Found in review: a `.sig` manifest of 200 junk layers and one valid signature was read whole,
+    past maxArtifacts, and passed. Each layer past the first is one more artifact."""
+    client, digest = _image()
+    layers = [_layer(client, b"junk %d" % i, f"sig-{i}") for i in range(5)]
+    tag = digest.replace(":", "-") + ".sig"
+    client.push_manifest(REF, _manifest(client, layers), mt.OCI_MANIFEST, tag)
+
+    found = discover(client, REF, digest, limits=DiscoveryLimits(max_artifacts=3), parallel=False)
+    assert [a.payload for a in found.signatures] == [b"junk 0", b"junk 1", b"junk 2"]
+    assert found.unexamined == 2  # the manifest and its first layer are one; layers 1, 2 fit, 3, 4 do not
+    assert discover(client, REF, digest, parallel=False).unexamined == 0
+
+
+def test_referrers_layers_share_their_places_count_through_the_fanout() -> None:
+    client, digest = _image()
+    subject = {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": 1}
+    for name in ("a", "b", "c"):
+        body = _manifest(
+            client,
+            [_layer(client, f"{name}{i}".encode(), f"sig-{name}{i}") for i in range(3)],
+            artifactType=mt.COSIGN_ARTIFACT_SIG,
+            subject=subject,
+        )
+        client.push_manifest(REF, body, mt.OCI_MANIFEST)
+
+    limits = DiscoveryLimits(max_artifacts=4, referrer_fanout=3)
+    found = discover(client, REF, digest, limits=limits, places=("referrers",))
+    assert len(found.signatures) + found.unexamined == 9 and found.unexamined == 5
+
+
+def test_payloads_past_the_images_byte_budget_are_listed_not_read() -> None:
+    """Found in review: 3000 layers naming one 4 MiB blob (each another signature) took longer to
+    read than the deadline, and a timeout is "could not verify". A blob is read once, however many
+    layers name it, and an image's payloads weigh at most `max_total_payload_bytes`."""
+    client, digest = _image()
+    big = b"x" * 40
+    shared = [_layer(client, big, f"sig-{i}") for i in range(3)]  # one blob, three signers
+    other = [_layer(client, b"y" * 40, "sig-y"), _layer(client, b"z" * 40, "sig-z")]
+    tag = digest.replace(":", "-") + ".sig"
+    client.push_manifest(REF, _manifest(client, shared + other), mt.OCI_MANIFEST, tag)
+
+    limits = DiscoveryLimits(max_total_payload_bytes=100)
+    found = discover(client, REF, digest, limits=limits, parallel=False)
+    assert [a.payload for a in found.signatures] == [big, big, big, b"y" * 40]
+    (overspent,) = found.overspent
+    assert f"{tag}: layer {other[1]['digest']} (40 bytes)" in overspent
+    assert found.problems == () and found.unexamined == 0

@@ -114,3 +114,29 @@ def test_more_platforms_than_any_real_image_is_refused() -> None:
         flatten_index(_index(many), {}.__getitem__, max_depth=4, registry="r", reference="r/app:1")
     assert caught.value.kind == "invalid-manifest"
     assert "more than 128 image manifests" in caught.value.message
+
+
+_BUILDKIT = {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": A}
+
+
+def test_buildkits_attestation_manifests_are_not_platforms() -> None:
+    """`docker buildx build` adds one per platform, `unknown/unknown` and annotated (moby/buildkit
+    docs/attestations/attestation-storage.md); found in review: each was asked for the rule's
+    attestations, and every buildx image failed."""
+    top = _index(
+        [
+            _entry(A, platform={"os": "linux", "architecture": "amd64"}),
+            _entry(B, platform={"os": "unknown", "architecture": "unknown"}) | {"annotations": _BUILDKIT},
+        ]
+    )
+    found = flatten_index(top, lambda d: top, max_depth=4, registry="r", reference="r/x")
+    assert [(p.platform, p.digest) for p in found] == [("linux/amd64", A)]
+
+
+@pytest.mark.parametrize("platform", [{"os": "linux", "architecture": "amd64"}, None])
+def test_the_annotation_alone_does_not_hide_a_runnable_platform(platform: dict[str, str] | None) -> None:
+    """Whoever pushes writes the annotation; a runtime picks a manifest by its platform (one
+    without a platform matches any), so such an entry is still a platform to judge."""
+    top = _index([_entry(B, platform=platform) | {"annotations": _BUILDKIT}])
+    found = flatten_index(top, lambda d: top, max_depth=4, registry="r", reference="r/x")
+    assert [p.digest for p in found] == [B]

@@ -513,3 +513,90 @@ def test_a_log_time_in_the_future_is_refused(sigstore_root: TrustRoot) -> None:
         lambda: verify_blob(artifact=ARTIFACT, bundle=bundle, authority=key_authority(pair, sigstore_root))
     )
     assert "integrated in the future" in error.message
+
+
+def _retired(sigstore: SigstoreInstance, which: tuple[str, ...], window: dict[str, str]) -> TrustRoot:
+    root = json.loads(sigstore.trusted_root_json())
+    for logs in which:
+        for log in root[logs]:
+            log["publicKey"]["validFor"] = window
+    return TrustRoot.from_json(json.dumps(root).encode(), name="retired-logs")
+
+
+_RETIRED = {"start": "2020-01-01T00:00:00Z", "end": "2021-01-01T00:00:00Z"}
+_CURRENT = {"start": "2020-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize("which", [("tlogs",), ("ctlogs",)])
+@pytest.mark.parametrize("kind", ["bundle", "attestation", "cosign"])
+def test_a_log_key_counts_only_within_its_validity_window(
+    sigstore: SigstoreInstance, which: tuple[str, ...], kind: str
+) -> None:
+    """Found in review: log keys retired in 2021 (their `validFor` ended) still verified entries
+    integrated today; as for CAs (gap 1), a key counts only where its window covers the entry's
+    integrated time (a CT log's: the certificate's issuance), as sigstore-js does."""
+    from trustgate.verify import verify_cosign_signature
+
+    signer = sigstore.identity(WORKFLOW)
+
+    def verify(root: TrustRoot) -> Any:
+        authority = keyless_authority(root, WORKFLOW)
+        if kind == "cosign":
+            sig = sigstore.cosign_sign(DIGEST, signer)
+            return verify_cosign_signature(
+                payload=sig.payload,
+                signature=sig.signature,
+                digest=DIGEST,
+                authority=authority,
+                certificate=sig.certificate,
+                chain=sig.chain,
+                rekor_bundle=sig.bundle,
+            )
+        if kind == "attestation":
+            bundle = sigstore.attest(statement(DIGEST, "https://slsa.dev/provenance/v1", {}), signer)
+        else:
+            bundle = sigstore.sign_artifact(DIGEST, signer)
+        return verify_bundle(bundle, digest=DIGEST, authority=authority)
+
+    verify(_retired(sigstore, which, _CURRENT))  # an open window: verifies
+    with pytest.raises(SignatureVerificationError) as caught:
+        verify(_retired(sigstore, which, _RETIRED))
+    assert caught.value.code in ("tlog", "untrusted"), caught.value
+
+
+def test_a_key_signatures_log_entry_needs_a_log_key_valid_at_its_time(sigstore: SigstoreInstance) -> None:
+    pair = sigstore.key("ecdsa-p256")
+    bundle = sigstore.sign_artifact(DIGEST, pair)
+    verify_bundle(
+        bundle, digest=DIGEST, authority=key_authority(pair, _retired(sigstore, ("tlogs",), _CURRENT))
+    )
+    with pytest.raises(SignatureVerificationError) as caught:
+        verify_bundle(
+            bundle, digest=DIGEST, authority=key_authority(pair, _retired(sigstore, ("tlogs",), _RETIRED))
+        )
+    assert caught.value.code == "tlog"
+
+
+def test_a_key_signed_cosign_signatures_set_needs_a_log_key_valid_at_its_time(
+    sigstore: SigstoreInstance,
+) -> None:
+    from trustgate.verify import verify_cosign_signature
+
+    pair = sigstore.key("ecdsa-p256")
+    sig = sigstore.cosign_sign(DIGEST, pair)
+
+    def verify(window: dict[str, str]) -> Any:
+        return verify_cosign_signature(
+            payload=sig.payload,
+            signature=sig.signature,
+            digest=DIGEST,
+            authority=key_authority(pair, _retired(sigstore, ("tlogs",), window)),
+            certificate=None,
+            chain=None,
+            rekor_bundle=sig.bundle,
+        )
+
+    verify(_CURRENT)
+    with pytest.raises(SignatureVerificationError) as caught:
+        verify(_RETIRED)
+    assert caught.value.code == "tlog"

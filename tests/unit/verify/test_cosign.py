@@ -302,3 +302,24 @@ def test_ed25519_attestation_against_another_key_type(sigstore: SigstoreInstance
     assert failure(lambda: _verify_att(att, key_authority(sigstore.key(verifier)))).code == "bad-signature"
     other = sigstore.cosign_attest(statement(IMAGE), sigstore.key(verifier))
     assert failure(lambda: _verify_att(other, key_authority(sigstore.key("ed25519")))).code == "bad-signature"
+
+
+@pytest.mark.parametrize("when", [10**17, -(10**17), 2**63, "1" * 30])
+@pytest.mark.parametrize("signer", ["keyless", "key"])
+def test_an_integrated_time_out_of_range_is_malformed_not_a_traceback(
+    sigstore: SigstoreInstance, sigstore_root: TrustRoot, when: Any, signer: str
+) -> None:
+    """Found in review: `integratedTime: 10**17` in a pusher's bundle annotation raised OSError
+    (`datetime.fromtimestamp`, before the SET was checked), an internal error that failed a
+    correctly signed image; it is a signature that does not count, like other bad bytes."""
+    if signer == "keyless":
+        sig = sigstore.cosign_sign(IMAGE, sigstore.identity(WORKFLOW))
+        authority = keyless_authority(sigstore_root, WORKFLOW)
+    else:
+        pair = sigstore.key("ecdsa-p256")
+        sig = sigstore.cosign_sign(IMAGE, pair)
+        authority = key_authority(pair, sigstore_root)
+    rekor = json.loads(sig.bundle)
+    rekor["Payload"]["integratedTime"] = when
+    failed = failure(lambda: _verify_sig(replace(sig, bundle=json.dumps(rekor)), authority))
+    assert failed.code in ("malformed", "tlog")

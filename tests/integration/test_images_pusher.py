@@ -1,0 +1,207 @@
+"""What whoever can push an image controls never reaches the failure policy (ADR 5): the image's
+own manifests, how many artifacts and layers it carries, what its signatures' bundles claim. A
+real registry, the fixture Sigstore instance, through the command line and `trustgate serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from support.oci_push import EMPTY_CONFIG, Pushed, _canonical, push_blob_descriptor, push_image
+from support.registry import RegistryProcess
+from support.sigstore import SigstoreInstance
+from support.webhook import make_certs, review, start_server
+
+from trustgate.cli.main import main
+from trustgate.oci import mediatypes as mt
+from trustgate.oci.client import RegistryClient
+from trustgate.oci.reference import Reference
+
+SLSA_V1 = "https://slsa.dev/provenance/v1"
+
+
+@pytest.fixture(scope="module")
+def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
+    c = RegistryClient(registry.settings())
+    yield c
+    c.close()
+
+
+def _config(directory: Path, registry: RegistryProcess, sigstore: SigstoreInstance, extra: str = "") -> Path:
+    """Rules for this registry: `signed/**` wants the release key's signature, `attested/**` a
+    provenance attestation by it too; `sandbox-*` namespaces fail open."""
+    sigstore.write_trusted_root(directory / "trusted_root.json")
+    (directory / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
+    host = registry.host
+    path = directory / "trustgate.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            manifests: {{policies: []}}
+            kubernetes: {{schemas: false}}
+            admission:
+              failOpen:
+                namespaces: [sandbox-*]
+            images:
+              trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+              authorities:
+                - name: release
+                  key: {{path: release.pub}}
+              rules:
+                - name: signed
+                  images: ["{host}/signed/**"]
+                  signatures: {{authorities: [release]}}
+                - name: attested
+                  images: ["{host}/attested/**"]
+                  signatures: {{authorities: [release]}}
+                  attestations: [{{name: provenance, predicateType: slsaprovenance1, authorities: [release]}}]
+              unmatched: deny
+              registries: {{insecure: ["{host}"], timeoutSeconds: 2{extra}}}
+            """
+        )
+    )
+    return path
+
+
+def _check(config: Path, images: list[str]) -> tuple[int, str, dict[str, Any]]:
+    containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": "prod"}}
+    (config.parent / "pod.yaml").write_text(json.dumps(pod | {"spec": {"containers": containers}}))
+    args = ["check", "-c", str(config), str(config.parent / "pod.yaml"), "-o", "json"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    return result.exit_code, result.output, json.loads(result.stdout)
+
+
+def _many_platforms(client: RegistryClient, ref: Reference, count: int = 129) -> str:
+    """An unsigned index of `count` platform manifests (one more than trustgate reads)."""
+    children = [
+        push_image(client, ref, tag=None, platform=("linux", f"junk{i}"), content=os.urandom(8))
+        for i in range(count)
+    ]
+    index = _canonical(
+        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [c.descriptor() for c in children]}
+    )
+    return client.push_manifest(ref, index, mt.OCI_INDEX, None)
+
+
+def _nested(client: RegistryClient, ref: Reference, levels: int = 5) -> str:
+    """An unsigned image behind `levels` indexes (deeper than trustgate follows; containerd does)."""
+    child: Pushed = push_image(client, ref, tag=None, content=os.urandom(8))
+    entry = child.descriptor()
+    digest = ""
+    for _ in range(levels):
+        body = _canonical({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [entry]})
+        digest = client.push_manifest(ref, body, mt.OCI_INDEX, None)
+        entry = {"mediaType": mt.OCI_INDEX, "digest": digest, "size": len(body)}
+    return digest
+
+
+def test_an_index_whoever_pushes_makes_unreadable_fails_the_image(
+    registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance, tmp_path: Path
+) -> None:
+    """Found in review: 129 platforms, or indexes nested 5 deep, were "could not verify" (exit 3),
+    which fail-open namespaces admit. Where the rule wants attestations (read per platform) the
+    image fails with `image-manifest`; where it wants signatures only, the platforms are not read
+    and the unsigned index fails as unsigned."""
+    host = registry.host
+    many = Reference.parse(f"{host}/attested/many")
+    nested = Reference.parse(f"{host}/attested/nested")
+    unsigned_many = Reference.parse(f"{host}/signed/many")
+    images = [
+        f"{many.name}@{_many_platforms(client, many)}",
+        f"{nested.name}@{_nested(client, nested)}",
+        f"{unsigned_many.name}@{_many_platforms(client, unsigned_many)}",
+        f"{host}/attested/missing@sha256:{'0' * 64}",  # pushed after an admission, it would run
+    ]
+    code, output, report = _check(_config(tmp_path, registry, sigstore), images)
+    assert code == 1, output
+    judged = {i["reference"]: (i["status"], [p["rule"] for p in i["problems"]]) for i in report["images"]}
+    assert judged == {
+        images[0]: ("failed", ["image-manifest"]),
+        images[1]: ("failed", ["image-manifest"]),
+        images[2]: ("failed", ["image-signature"]),
+        images[3]: ("failed", ["image-manifest"]),
+    }, output
+    messages = {i["reference"]: i["problems"][0]["message"] for i in report["images"]}
+    assert "more than 128 image manifests" in messages[images[0]]
+    assert "nest deeper than" in messages[images[1]]
+
+
+def test_an_unreadable_index_is_denied_in_a_fail_open_namespace(
+    registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance, tmp_path: Path
+) -> None:
+    """The tester's reproduction: `trustgate serve` with `sandbox-*` failing open admitted an
+    unsigned 129-platform index there."""
+    many = Reference.parse(f"{registry.host}/attested/open")
+    image = f"{many.name}@{_many_platforms(client, many)}"
+    config = _config(tmp_path, registry, sigstore)
+    server = start_server(make_certs(tmp_path / "certs"), "-c", str(config), workers=2)
+    try:
+
+        def allowed(reference: str, uid: str) -> tuple[bool, str]:
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "sandbox-team"},
+                "spec": {"containers": [{"name": "c", "image": reference}]},
+            }
+            _status, answer = server.post(review(pod, uid=uid))
+            response = answer["response"]
+            return response["allowed"], json.dumps(response)
+
+        admitted, said = allowed(image, "u-many")
+        assert not admitted and "image-manifest" in said, said
+    finally:
+        server.stop()
+
+
+def _sig_tag(client: RegistryClient, ref: Reference, digest: str, layers: list[dict[str, Any]]) -> None:
+    config = push_blob_descriptor(client, ref, EMPTY_CONFIG, mt.OCI_EMPTY)
+    body = _canonical({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config, "layers": layers})
+    client.push_manifest(ref, body, mt.OCI_MANIFEST, digest.replace(":", "-") + ".sig")
+
+
+@pytest.mark.parametrize("junk", ["many-layers", "one-heavy-blob"])
+def test_layers_of_one_signature_manifest_are_within_the_budget(
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    tmp_path: Path,
+    junk: str,
+) -> None:
+    """Found in review: a `.sig` tag of 200 junk layers before one valid signature passed (read
+    whole, past maxArtifacts), and 3000 layers naming one 4 MiB blob outlasted the deadline
+    ("could not verify", which fail-open namespaces admit). Both fail the image now, quickly."""
+    ref = Reference.parse(f"{registry.host}/signed/{junk}")
+    image = push_image(client, ref, content=os.urandom(16))
+    good = sigstore.cosign_sign(image.digest, sigstore.key("ecdsa-p256"), reference=ref.name)
+    if junk == "many-layers":
+        payload = b'{"critical":{"image":{"docker-manifest-digest":"sha256:' + b"0" * 64 + b'"}}}'
+        count = 200
+    else:
+        payload = os.urandom(4 * 1024 * 1024 - 1024)
+        count = 3000
+    blob = push_blob_descriptor(client, ref, payload, mt.COSIGN_SIMPLESIGNING)
+    layers = [blob | {"annotations": {mt.ANNOTATION_SIGNATURE: f"AAAA{i:04d}"}} for i in range(count)]
+    signed = push_blob_descriptor(
+        client, ref, good.payload, mt.COSIGN_SIMPLESIGNING, annotations=good.annotations()
+    )
+    _sig_tag(client, ref, image.digest, [*layers, signed])
+    started = time.monotonic()
+    code, output, report = _check(_config(tmp_path, registry, sigstore), [f"{ref.name}@{image.digest}"])
+    assert code == 1, output
+    assert time.monotonic() - started < 8  # within the 10 s deadline: not a timeout
+    (judged,) = report["images"]
+    assert judged["status"] == "failed"
+    (artifact,) = [p for p in judged["problems"] if p["rule"] == "image-artifact"]
+    assert f"{count + 1 - 64} signature or attestation artifact(s)" in artifact["message"]
+    assert "images.registries.maxArtifacts (64)" in artifact["message"]
