@@ -538,3 +538,159 @@ def test_a_kustomization_gaining_force_changes_no_other_source(
     assert "Kustomization/flux-system/infra is added" in output
     # What the marker protects it still does: the protected objects of the tree may be replaced.
     assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted and created again" in output
+
+
+# A Kustomization that puts what it applies in flux-system (`targetNamespace`), and the one that
+# substitutes from what the first applies.
+TARGETED = textwrap.dedent(
+    """\
+    apiVersion: kustomize.toolkit.fluxcd.io/v1
+    kind: Kustomization
+    metadata: {name: vars, namespace: flux-system}
+    spec:
+      interval: 10m
+      path: ./deploy/vars
+      prune: true
+      targetNamespace: flux-system
+      sourceRef: {kind: GitRepository, name: fleet}
+    """
+)
+
+
+@pytest.mark.parametrize("namespace", ["", "  namespace: default\n"], ids=["none", "overridden"])
+def test_what_a_kustomization_substitutes_from_counts_where_target_namespace_puts_it(
+    setup: Callable[..., Setup], keys: Keys, namespace: str
+) -> None:
+    """The ConfigMap names no namespace, or another one, and lands in flux-system by the applying
+    Kustomization's `targetNamespace`: it is what `prod` substitutes from."""
+    s = setup("  reconciler: flux\n")
+    s.repo.write("deploy/prod.yaml", SUBSTITUTED + "---\n" + TARGETED)
+    vars_ = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-vars\n"
+        + namespace
+        + "data: {branch: %s}\n"
+    )
+    s.repo.write("deploy/vars/vars.yaml", vars_ % "trustgate/verified")
+    s.repo.commit("the fleet\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    s.repo.write("deploy/vars/vars.yaml", vars_ % "main")
+    s.repo.commit("follow main", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    label = "ConfigMap/default/cluster-vars" if namespace else "ConfigMap/cluster-vars"
+    assert f"{label} changes: a reconciler source" in output
+
+
+def test_an_optional_substitution_added_without_a_namespace_is_a_reconciler_source(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Where it lands is not known (no namespace, no targetNamespace): kind and name match."""
+    s = setup("  reconciler: flux\n")
+    s.repo.write(
+        "deploy/prod.yaml", SUBSTITUTED.replace("name: cluster-vars}", "name: cluster-vars, optional: true}")
+    )
+    s.repo.commit("the fleet\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
+    assert s.run()[0] == 0
+    s.repo.write(
+        "deploy/vars.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-vars}\ndata: {branch: main}\n",
+    )
+    s.repo.commit("follow main", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "ConfigMap/cluster-vars is added: a reconciler source" in output
+
+
+def test_what_a_helm_release_takes_values_from_is_a_reconciler_source(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    release = HELM_RELEASE + "  valuesFrom: [{kind: ConfigMap, name: shop-values, valuesKey: values.yaml}]\n"
+    values = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop-values, namespace: shop}\n"
+        "data:\n  values.yaml: '%s'\n"
+    )
+    s = setup("  reconciler: flux\n")
+    s.repo.write("deploy/release.yaml", release)
+    s.repo.write("deploy/values.yaml", values % "replicas: 1")
+    s.repo.commit("the shop\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    s.repo.write("deploy/values.yaml", values % "securityContext: {privileged: true}")
+    s.repo.commit("tune", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "ConfigMap/shop/shop-values changes: a reconciler source" in output
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-rbac-cm, namespace: argocd}\n"
+        "data: {policy.default: '%s'}\n",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: repo\n  namespace: argocd\n"
+        "  labels: {argocd.argoproj.io/secret-type: repository}\nstringData: {url: '%s'}\n",
+    ],
+    ids=["rbac", "repository"],
+)
+def test_argocd_configuration_is_a_reconciler_source(
+    setup: Callable[..., Setup], keys: Keys, obj: str
+) -> None:
+    s = setup("  reconciler: argocd\n")
+    s.repo.write("deploy/argocd.yaml", obj % "role:readonly")
+    s.repo.commit("argo\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    s.repo.write("deploy/argocd.yaml", obj % "role:admin")
+    s.repo.commit("open up", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "changes: a reconciler source" in output
+
+
+APPS = textwrap.dedent(
+    """\
+    apiVersion: kustomize.toolkit.fluxcd.io/v1
+    kind: Kustomization
+    metadata: {name: apps, namespace: flux-system}
+    spec:
+      interval: 10m
+      path: ./apps
+      prune: true
+      sourceRef: {kind: GitRepository, name: %s}
+    """
+)
+OTHER_REPOSITORY = textwrap.dedent(
+    """\
+    ---
+    apiVersion: source.toolkit.fluxcd.io/v1
+    kind: GitRepository
+    metadata: {name: other, namespace: flux-system}
+    spec: {interval: 1m, url: 'https://example.com/other.git', ref: {branch: main}}
+    """
+)
+
+
+def test_a_kustomization_applying_a_path_outside_the_paths_is_warned_of(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`flux-system` (Flux's bootstrap GitRepository) is not in the tree: it may be this repository;
+    `fleet` has the URL of the repository's remote: it is; `other` has another URL: no warning."""
+    s = setup("  reconciler: flux\n")
+    s.repo.git("remote", "add", "origin", "https://example.com/Fleet.git")
+    s.repo.write("deploy/apps.yaml", APPS % "flux-system")
+    ours = (APPS % "fleet").replace("name: apps", "name: ours") + OTHER_REPOSITORY.replace(
+        "other", "fleet"
+    ).replace("https://example.com/fleet.git", "ssh://git@example.com/fleet")
+    s.repo.write("deploy/ours.yaml", ours)
+    s.repo.write(
+        "deploy/other.yaml", (APPS % "other").replace("name: apps", "name: others") + OTHER_REPOSITORY
+    )
+    s.repo.commit("apps\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    assert "Kustomization/flux-system/apps may apply (if its GitRepository is this repository) apps" in output
+    assert "Kustomization/flux-system/ours applies apps, which presync.paths does not hold" in output
+    assert "add apps to presync.paths" in output
+    assert "Kustomization/flux-system/others may apply" not in output
+    assert "Kustomization/flux-system/others applies" not in output

@@ -476,3 +476,24 @@ def test_a_json_integer_too_long_to_read_is_an_input_problem(write: Write) -> No
 def test_json_with_large_but_finite_numbers_is_read(write: Write) -> None:
     docs, problems = read(write("ok.json", '{"apiVersion": "v1", "kind": "ConfigMap", "v": [1e300, 1.5, 7]}'))
     assert problems == [] and docs[0].obj["v"] == [1e300, 1.5, 7]
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (
+            'E1207 04:57:46.250769   18638 run.go:72] "command failed" err=<\n'
+            "\tFound multiple kustomization files under: /x/deploy/app\n >\n",
+            "Found multiple kustomization files under: /x/deploy/app",
+        ),
+        (
+            'E1207 04:57:46.250769   18638 run.go:72] "command failed" '
+            'err="accumulating resources: \\"x\\""\n',
+            'accumulating resources: "x"',
+        ),
+        ("error: a\nb\nc\nd\n", "a; b; c"),
+    ],
+    ids=["klog-block", "klog-quoted", "plain"],
+)
+def test_a_kustomize_failure_shows_kustomizes_own_error(stderr: str, expected: str) -> None:
+    assert loader.kustomize_error(stderr) == expected

@@ -814,6 +814,34 @@ def _type_name(value: Any) -> str:
     )
 
 
+# kubectl (1.27 on) logs a failed command through klog: `E1207 04:57:46.250769 18638 run.go:72]
+# "command failed" err=<`, the error's lines indented by a tab, then ` >`. Older ones print `error: ...`.
+# A one-line error is quoted on the header line: `... "command failed" err="accumulating resources: ..."`.
+_KLOG_HEADER = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ [^\]]*\] "command failed" err=(.*)$')
+_KUSTOMIZE_ERROR_LINES = 3
+
+
+def kustomize_error(stderr: str) -> str:
+    """The first meaningful lines of a failed `kubectl kustomize`'s stderr, joined by "; ": without
+    klog's header and closing ` >`, nor a leading `error: `."""
+    lines = []
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        if (header := _KLOG_HEADER.match(line)) is not None:
+            line = header.group(1)
+            if line.startswith('"'):
+                try:
+                    line = str(json.loads(line))
+                except ValueError:
+                    line = line.strip('"')
+        if not line or line in ("<", ">"):
+            continue
+        lines.append(line.removeprefix("error: ").removeprefix("Error: "))
+        if len(lines) == _KUSTOMIZE_ERROR_LINES:
+            break
+    return "; ".join(lines)
+
+
 def render_kustomization(directory: str, *, timeout: float, unrestricted: bool = False) -> bytes:
     """Render a kustomization with `kubectl kustomize`.
 
@@ -861,9 +889,9 @@ def render_kustomization(directory: str, *, timeout: float, unrestricted: bool =
     except subprocess.TimeoutExpired as e:
         raise InputError(f"kubectl kustomize did not finish within {timeout:g} s", where=directory) from e
     if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        message = kustomize_error(done.stderr.decode("utf-8", "replace"))
         hint = "run `kubectl kustomize " + directory + "` to see the whole error"
-        if message and "is not in or below" in message[-1]:  # the load restrictor refused a file
+        if "is not in or below" in message:  # the load restrictor refused a file
             hint = (
                 "kustomize's default load restrictor (Argo CD's too) refuses a file outside the "
                 "kustomization's directory; give that file's directory a kustomization.yaml listing it "
@@ -871,7 +899,7 @@ def render_kustomization(directory: str, *, timeout: float, unrestricted: bool =
                 "from the repository's files only)"
             )
         raise InputError(
-            "kubectl kustomize failed: " + (message[-1] if message else f"exit {done.returncode}"),
+            "kubectl kustomize failed: " + (message or f"exit {done.returncode}"),
             where=directory,
             hint=hint,
         )

@@ -9,10 +9,13 @@ an allowed approver signed, whose own tree no longer holds the object, and
 that is for this removal: PATH holds the object's file, or, naming no path,
 the commit itself removes it under the gate's paths. And reconciler sources
 (Flux sources, Kustomizations and HelmReleases, Flux Operator objects, Argo CD
-Applications, ApplicationSets and AppProjects, and what a Flux Kustomization
-substitutes from): adding, changing, removing one, or moving it where a
+Applications, ApplicationSets and AppProjects, Argo CD's own configuration,
+and what a Flux Kustomization substitutes from or a HelmRelease takes values
+from): adding, changing, removing one, or moving it where a
 reconciler starts or stops reading it, is approved the same way (one `_saw`),
-by a `Trustgate-Approve-Source` trailer. Leaves out: rendering
+by a `Trustgate-Approve-Source` trailer; and a warning for a Flux
+Kustomization that applies a path of this repository outside the gate's
+paths (`unjudged_paths`). Leaves out: rendering
 (the loader) and verifying signatures (git, `signatures.py`).
 """
 
@@ -78,9 +81,10 @@ class Seen:
     # link, a `.json` file under Flux; a subdirectory under Argo CD's directory source), each with
     # why. Empty: every one applies it (or the caller worked out no views).
     unapplied: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # It tells a reconciler what to pull and apply (`reconciler_source`), or a Flux Kustomization of
-    # the tree substitutes its data into what it applies (`postBuild.substituteFrom`): any change of
-    # it needs a `Trustgate-Approve-Source` (`sources`).
+    # It tells a reconciler what to pull and apply (`reconciler_source`, `_argocd_config`), or a Flux
+    # Kustomization of the tree substitutes its data into what it applies (`postBuild.substituteFrom`),
+    # or a HelmRelease takes values from it (`valuesFrom`): any change of it needs a
+    # `Trustgate-Approve-Source` (`sources`).
     directs: bool = False
 
 
@@ -132,44 +136,139 @@ def reconciler_source(key: ObjectKey) -> bool:
 
 # A Flux Kustomization's `postBuild.substituteFrom` names ConfigMaps and Secrets (in its own namespace)
 # whose data replaces `${var}` in everything it applies: a GitRepository's `ref.branch: ${branch}`,
-# an Application's `targetRevision`. Changing one re-points a source without touching it, so each
-# object named there is a reconciler source itself (`Seen.directs`): its change needs the same
-# approval. Only the Kustomizations of the trees compared are known; `postBuild.substitute` is in the
-# Kustomization, whose every change counts already.
+# an Application's `targetRevision`. A HelmRelease's `spec.valuesFrom` names ConfigMaps and Secrets (in
+# its own namespace) whose data are the chart's values: an image, `privileged: true`. Changing one
+# re-points a source, or changes what it applies, without touching it, so each object named there is a
+# reconciler source itself (`Seen.directs`): its change needs the same approval. Only the
+# Kustomizations and HelmReleases of the trees compared are known; `postBuild.substitute` and
+# `values` are in the object itself, whose every change counts already.
 _SUBSTITUTE_KINDS = frozenset({"ConfigMap", "Secret"})
+_FLUX_KUSTOMIZE = "kustomize.toolkit.fluxcd.io"
+_FLUX_HELM = "helm.toolkit.fluxcd.io"
+
+# A self-managed Argo CD's own configuration widens what its Applications may pull and do: `argocd-cm`
+# (accounts, anonymous access, resource exclusions, config management plugins), `argocd-rbac-cm` (who
+# may sync what), `argocd-cmd-params-cm` (the controllers' flags: `application.namespaces`, the
+# repo-server's options), the trust stores for repositories (TLS certificates, SSH known hosts, GPG
+# keys), and a Secret labelled `argocd.argoproj.io/secret-type` (a repository, its credentials, a
+# cluster): each is a reconciler source. Matched by name in any namespace (where Argo CD is installed
+# is not known here): that can only ask for an approval more.
+_ARGOCD_CONFIG_MAPS = frozenset(
+    {
+        "argocd-cm",
+        "argocd-rbac-cm",
+        "argocd-cmd-params-cm",
+        "argocd-tls-certs-cm",
+        "argocd-ssh-known-hosts-cm",
+        "argocd-gpg-keys-cm",
+    }
+)
+_ARGOCD_SECRET_TYPE = "argocd.argoproj.io/secret-type"
 
 
-def _substituted(documents: Iterable[Document]) -> set[tuple[str, str | None, str]]:
-    """(kind, namespace, name) of what the tree's Flux Kustomizations substitute from; the namespace
-    is None (any) where a Kustomization names none (the cluster's default decides)."""
-    out: set[tuple[str, str | None, str]] = set()
+def _argocd_config(key: ObjectKey, obj: Mapping[str, object]) -> bool:
+    """Whether `obj` is a piece of Argo CD's own configuration (see `_ARGOCD_CONFIG_MAPS`)."""
+    if key.group != "":
+        return False
+    if key.kind == "ConfigMap":
+        return key.name in _ARGOCD_CONFIG_MAPS
+    metadata = obj.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    return key.kind == "Secret" and isinstance(labels, Mapping) and _ARGOCD_SECRET_TYPE in labels
+
+
+def _flux(obj: Mapping[str, object], group: str, kind: str) -> Mapping[str, object] | None:
+    """The spec of `obj` if it is a `kind` of the Flux API `group`, else None."""
+    api_version, spec = obj.get("apiVersion"), obj.get("spec")
+    if (
+        obj.get("kind") != kind
+        or not isinstance(api_version, str)
+        or api_version.rpartition("/")[0] != group
+        or not isinstance(spec, Mapping)
+    ):
+        return None
+    return spec
+
+
+# (the directory a Flux Kustomization's `spec.path` names, its `targetNamespace` or None)
+_Applier = tuple[str, str | None]
+
+
+def _appliers(documents: Iterable[Document]) -> list[_Applier]:
+    """The Flux Kustomizations of the tree: the path each applies (relative to its source's root,
+    taken to be this repository's: one of another repository may then be taken to apply a file here,
+    which can only widen what `_landing` allows) and the namespace it puts what it applies in."""
+    out: list[_Applier] = []
     for doc in documents:
-        obj = doc.obj
-        api_version, spec, metadata = obj.get("apiVersion"), obj.get("spec"), obj.get("metadata")
-        if (
-            obj.get("kind") != "Kustomization"
-            or not isinstance(api_version, str)
-            or api_version.rpartition("/")[0] != "kustomize.toolkit.fluxcd.io"
-            or not isinstance(spec, Mapping)
-        ):
+        spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
+        if spec is None:
             continue
-        post = spec.get("postBuild")
-        refs = post.get("substituteFrom") if isinstance(post, Mapping) else None
-        namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
-        for ref in refs if isinstance(refs, list) else []:
-            if isinstance(ref, Mapping) and isinstance(ref.get("name"), str):
-                kind = ref.get("kind")
-                for k in [kind] if kind in _SUBSTITUTE_KINDS else sorted(_SUBSTITUTE_KINDS):
-                    out.add(
-                        (str(k), namespace if isinstance(namespace, str) and namespace else None, ref["name"])
-                    )
+        path, target = spec.get("path"), spec.get("targetNamespace")
+        out.append(
+            (
+                repo_path(path) if isinstance(path, str) else "",
+                target if isinstance(target, str) and target else None,
+            )
+        )
     return out
 
 
-def _substitutes(key: ObjectKey, named: set[tuple[str, str | None, str]]) -> bool:
-    return key.group == "" and (
-        (key.kind, key.namespace, key.name) in named or (key.kind, None, key.name) in named
-    )
+def _landing(doc: Document, appliers: Sequence[_Applier]) -> frozenset[str] | None:
+    """The namespaces `doc`'s object may land in (None: any, not known): its own, and the
+    `targetNamespace` of each Flux Kustomization of the tree whose path holds its file (which
+    overrides its own). Without a namespace of its own, and with a Kustomization that holds it and
+    sets none (or none that holds it), where it lands is not known."""
+    metadata = doc.obj.get("metadata")
+    own = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+    own = own if isinstance(own, str) and own else None
+    files = [repo_path(f) for f in (doc.source.file, doc.source.rendered_from) if f is not None]
+    holding = [
+        target
+        for path, target in appliers
+        if any(not path or f == path or f.startswith(path + "/") for f in files)
+    ]
+    if own is None and (not holding or None in holding):
+        return None
+    return frozenset({t for t in holding if t is not None} | ({own} if own is not None else set()))
+
+
+def _substituted(documents: Sequence[Document]) -> set[tuple[str, str | None, str]]:
+    """(kind, namespace, name) of what the tree's Flux Kustomizations substitute from and its
+    HelmReleases take values from, in each namespace the Kustomization or HelmRelease may land in
+    (`_landing`); the namespace is None (any) where that is not known."""
+    appliers = _appliers(documents)
+    out: set[tuple[str, str | None, str]] = set()
+    for doc in documents:
+        refs: object = None
+        if (spec := _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")) is not None:
+            post = spec.get("postBuild")
+            refs = post.get("substituteFrom") if isinstance(post, Mapping) else None
+        elif (spec := _flux(doc.obj, _FLUX_HELM, "HelmRelease")) is not None:
+            refs = spec.get("valuesFrom")
+        if not isinstance(refs, list):
+            continue
+        landing = _landing(doc, appliers)
+        namespaces: list[str | None] = [*sorted(landing)] if landing is not None else [None]
+        for ref in refs:
+            if isinstance(ref, Mapping) and isinstance(ref.get("name"), str):
+                kind = ref.get("kind")
+                for k in [kind] if kind in _SUBSTITUTE_KINDS else sorted(_SUBSTITUTE_KINDS):
+                    out.update((str(k), namespace, ref["name"]) for namespace in namespaces)
+    return out
+
+
+def _substitutes(
+    key: ObjectKey, named: set[tuple[str, str | None, str]], landing: frozenset[str] | None
+) -> bool:
+    """Whether the object `key`, landing in `landing` (None: any namespace), is named in `named`."""
+    if key.group != "":
+        return False
+    for kind, namespace, name in named:
+        if (kind, name) == (key.kind, key.name) and (
+            namespace is None or landing is None or namespace in landing
+        ):
+            return True
+    return False
 
 
 def _local_config(obj: Mapping[str, object]) -> bool:
@@ -383,6 +482,7 @@ def inventory(
     documents = list(documents)
     tree, tree_file = _tree_recreates(documents)
     named = _substituted(documents)
+    appliers = _appliers(documents) if named else []
     out: dict[ObjectKey, Seen] = {}
     skipped: dict[ObjectKey, dict[str, str]] = {}
     for doc in documents:
@@ -395,7 +495,11 @@ def inventory(
             skipped[key] = dict(found) if copies is None else {r: w for r, w in copies.items() if r in found}
         if key is not None and key not in out:
             marker = _recreates(doc.obj)
-            source = reconciler_source(key) or _substitutes(key, named)
+            source = (
+                reconciler_source(key)
+                or _argocd_config(key, doc.obj)
+                or (key.group == "" and _substitutes(key, named, _landing(doc, appliers)))
+            )
             # Not the tree's marker: it tells how what changes is applied, and is no change of a
             # source (whose every change counts, `whole`).
             digest = _content_digest(doc.obj, marker, "" if source else tree, whole=source)
@@ -590,7 +694,6 @@ def removals(
     create it again (`Seen.recreate`) may be removed as well: it needs the same approval.
     """
     protected = set(protected_kinds)
-    out: list[DocumentResult] = []
     # Changed under the marker, or newly marked: a change that could not be applied before (the
     # gated ref moves whether the reconciler managed or not) is applied by replacing it now.
     # The digest holds the marker too (`Seen.digest`): gaining one is a change.
@@ -606,6 +709,7 @@ def removals(
     # source): that reconciler prunes it (`Seen.unapplied`). What the gate reads is the union of
     # what the reconcilers apply; what stays is only what each one that applied it still applies.
     unread = {k: lost for k, now in after.items() if k in before and (lost := _lost(before[k], now))}
+    judged: list[tuple[ObjectKey, Seen, DocumentResult]] = []
     for key in sorted(
         k
         for k in before
@@ -635,18 +739,44 @@ def removals(
             metadata={"deleted": key.label, "gatedSource": seen.source.file, "approvalTrailer": trailer}
             | ({"notAppliedBy": [r for r in reconcilers.RECONCILERS if r in lost]} if lost else {}),
         )
-        out.append(
-            _judged(
-                key,
-                seen,
-                finding,
-                granted=granted,
-                source=False,
-                saw=functools.partial(_saw, key=key, gone=seen, now=now, lost=list(lost)),
-                rollback_note=rollback_note,
-                deleted=True,
-            )
+        result = _judged(
+            key,
+            seen,
+            finding,
+            granted=granted,
+            source=False,
+            saw=functools.partial(_saw, key=key, gone=seen, now=now, lost=list(lost)),
+            rollback_note=rollback_note,
+            deleted=True,
         )
+        judged.append((key, seen, result))
+    return _once(judged)
+
+
+def _once(judged: Sequence[tuple[ObjectKey, Seen, DocumentResult]]) -> list[DocumentResult]:
+    """The results, with the removals of one object under several reconciler sources (a file read as
+    it is and the kustomization that renders it, `ObjectKey.path`) reported once, by the first one
+    whose trailer's path covers where each of the others is (`_covers`, as `_saw` reads it), so
+    that the one trailer it asks for approves them all; only where all are judged alike (blocking,
+    approved), else each is reported."""
+    groups: dict[tuple[str, str, str, str], list[tuple[ObjectKey, Seen, DocumentResult]]] = {}
+    for item in judged:
+        key = item[0]
+        groups.setdefault((key.group, key.kind, key.namespace, key.name), []).append(item)
+    out: list[DocumentResult] = []
+    for items in groups.values():
+        kept = None
+        if len({r.findings[0].severity for _, _, r in items}) == 1:
+            kept = next(
+                (
+                    result
+                    for _, seen, result in items
+                    if (place := approval_place(seen))
+                    and all(any(_covers(place, p) for p in _places(other)) for _, other, _ in items)
+                ),
+                None,
+            )
+        out.extend([kept] if kept is not None else [r for _, _, r in items])
     return out
 
 
@@ -794,5 +924,87 @@ def duplicates(
         )
         out.append(
             DocumentResult(doc.source, doc.api_version, key.kind, key.namespace or None, key.name, [finding])
+        )
+    return out
+
+
+def same_repository(url: str, other: str) -> bool:
+    """Whether two git URLs name one repository: scheme, user, `.git`, a trailing slash and case
+    aside (`ssh://git@host/org/repo.git`, `git@host:org/repo`, `https://host/org/repo`)."""
+
+    def bare(text: str) -> str:
+        text = text.strip().lower().rstrip("/").removesuffix(".git")
+        if "://" in text:
+            text = text.split("://", 1)[1]
+        elif ":" in text.split("/", 1)[0]:  # scp-like: git@host:org/repo
+            text = text.replace(":", "/", 1)
+        host, _, path = text.partition("/")
+        host = host.rpartition("@")[2].split(":")[0]  # no user, no port
+        return f"{host}/{path.strip('/')}"
+
+    return bool(url.strip()) and bare(url) == bare(other)
+
+
+def unjudged_paths(
+    documents: Iterable[Document], paths: Sequence[str], *, remotes: Sequence[str], severity: Severity
+) -> list[DocumentResult]:
+    """A warning per Flux Kustomization of the tree whose `spec.path`, in a GitRepository that is
+    (or, not known, may be) the gated repository, lies outside `paths`: it applies files of the gated
+    ref that the gate never reads. Its approval approved pointing there, not what is there.
+
+    `remotes`: the gated repository's URLs ("" or none: not known). A GitRepository of the tree with
+    a `spec.url` that is none of them is another repository; one that is not in the tree (Flux's
+    bootstrap one, in `flux-system`) may be this one.
+    """
+    documents = list(documents)
+    roots = [repo_path(p) for p in paths]
+    urls: dict[tuple[str, str], str] = {}
+    for doc in documents:
+        spec = _flux(doc.obj, "source.toolkit.fluxcd.io", "GitRepository")
+        metadata = doc.obj.get("metadata")
+        if spec is not None and isinstance(metadata, Mapping):
+            urls[(str(metadata.get("namespace") or ""), str(metadata.get("name")))] = str(spec.get("url", ""))
+    out: list[DocumentResult] = []
+    for doc in documents:
+        spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
+        metadata = doc.obj.get("metadata")
+        ref = spec.get("sourceRef") if spec is not None else None
+        if spec is None or not isinstance(metadata, Mapping) or not isinstance(ref, Mapping):
+            continue
+        if ref.get("kind", "GitRepository") != "GitRepository" or not isinstance(spec.get("path", ""), str):
+            continue
+        path = repo_path(str(spec.get("path", "")))
+        if any(not root or path == root or path.startswith(root + "/") for root in roots):
+            continue
+        namespace = str(ref.get("namespace") or metadata.get("namespace") or "")
+        url = urls.get((namespace, str(ref.get("name"))))
+        if url is not None and any(remotes) and not any(same_repository(url, r) for r in remotes):
+            continue  # another repository
+        certain = url is not None and any(same_repository(url, r) for r in remotes)
+        verb = "applies" if certain else "may apply (if its GitRepository is this repository)"
+        label = "/".join(
+            str(p) for p in ("Kustomization", metadata.get("namespace"), metadata.get("name")) if p
+        )
+        finding = Finding(
+            rule="reconciler-path",
+            severity=severity,
+            message=reconcilers.printable(
+                f"{label} {verb} {path or '.'}, which presync.paths does not hold: the gate never judges "
+                "what the gated ref holds there"
+            ),
+            source="presync",
+            fix=f"add {path or '.'} to presync.paths",
+            policy="presync/reconciler-sources",
+            metadata={"source": label, "path": path or "."},
+        )
+        out.append(
+            DocumentResult(
+                doc.source,
+                str(doc.obj.get("apiVersion")),
+                "Kustomization",
+                str(metadata.get("namespace") or "") or None,
+                str(metadata.get("name")),
+                [finding],
+            )
         )
     return out

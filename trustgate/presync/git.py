@@ -534,11 +534,9 @@ def _pathspecs(paths: Sequence[str]) -> list[str]:
 
 def repo_path(path: str) -> str:
     """A repository path as the gate compares them (`presync.paths`, a scope's PATH, a file): no
-    `./`, no leading or trailing slash; "" for the whole tree (`.`, `/`)."""
-    path = path.strip().strip("/")
-    while path.startswith("./"):
-        path = path[2:].lstrip("/")
-    return "" if path == "." else path
+    `./`, no empty or `.` part (`a//b`, `a/./b`: `a/b`), no leading or trailing slash; "" for the
+    whole tree (`.`, `/`). `..` is kept: it names no path of the tree."""
+    return "/".join(part for part in path.strip().split("/") if part not in ("", "."))
 
 
 def _base_env() -> dict[str, str]:

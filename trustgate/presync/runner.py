@@ -402,6 +402,15 @@ class PresyncGate:
         after = changes.inventory(
             documents, self.gate.scopes, self.settings.paths, self._reading(git, candidate, tree).unapplied
         )
+        # A Flux Kustomization of this repository applying a path the gate does not read.
+        extra.extend(
+            changes.unjudged_paths(
+                documents,
+                self.settings.paths,
+                remotes=self._remotes_of(git, out.repository),
+                severity=severity(False, self.config.mode),
+            )
+        )
         # One object twice under one path: which copy is applied depends on the reconciler.
         extra.extend(
             changes.duplicates(documents, self.settings.paths, scopes=self.gate.scopes, severity=weight)
@@ -486,6 +495,17 @@ class PresyncGate:
         out.message = f"{out.gated_ref} {verb} {candidate[:12]}" + (f" (from {gated[:12]})" if gated else "")
 
     # -- pieces ------------------------------------------------------------------
+
+    def _remotes_of(self, git: Git, repository: str) -> list[str]:
+        """The gated repository's URLs: `--repo` when it is one, else its remotes' (none: not known)."""
+        if is_url(repository):
+            return [repository]
+        listed = git.run("config", "--get-regexp", r"^remote\..*\.url$", check=False)
+        return [
+            line.split(None, 1)[1]
+            for line in listed.stdout.decode("utf-8", "replace").splitlines()
+            if " " in line
+        ]
 
     def _scope(self, repository: str, gated_ref: str) -> str:
         """What a rollback may borrow approvals within: one repository, gated ref, set of paths and

@@ -528,3 +528,34 @@ def test_a_tree_wide_force_marker_is_not_in_a_sources_digest() -> None:
     assert before[key].digest == after[key].digest
     pvc_key = next(k for k in before if k.name == "data")
     assert before[pvc_key].digest != after[pvc_key].digest and after[pvc_key].recreate
+
+
+def test_one_object_removed_from_a_file_and_its_kustomization_is_reported_once() -> None:
+    """Argo CD reads deploy/app/pvc.yaml as it is (directory.recurse), Flux renders deploy/app: two
+    reconciler sources, one PVC. One report, whose trailer approves both removals."""
+    obj = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": "shop"},
+    }
+    before = changes.inventory(
+        [
+            Document(Source("deploy/app/pvc.yaml"), obj),
+            Document(Source("deploy/app/pvc.yaml", rendered_from="deploy/app"), obj),
+        ],
+        paths=["deploy"],
+    )
+    assert len(before) == 2
+    (result,) = changes.removals(
+        before, {}, protected_kinds=["PersistentVolumeClaim"], granted=[], severity=Severity.ERROR
+    )
+    trailer = result.findings[0].metadata["approvalTrailer"]
+    (approval,) = changes.approvals([commit(approvals=(trailer.partition(": ")[2],))], ["bob@example.com"])
+    approved = changes.removals(
+        before,
+        {},
+        protected_kinds=["PersistentVolumeClaim"],
+        granted=[dataclasses.replace(approval, present={})],
+        severity=Severity.ERROR,
+    )
+    assert [r.findings[0].severity for r in approved] == [Severity.INFO]

@@ -8,7 +8,7 @@ import pytest
 
 from trustgate.model import Document, Severity, Source
 from trustgate.presync import changes, reconcilers
-from trustgate.presync.git import TreeEntry
+from trustgate.presync.git import TreeEntry, repo_path
 from trustgate.presync.reconcilers import ARGOCD, FLUX, Ignore, IgnorePattern
 
 
@@ -229,3 +229,15 @@ def test_printable_escapes_what_is_not_utf8() -> None:
     text = b"[o\xff]ld/".decode("utf-8", "surrogateescape")
     assert reconcilers.printable(text) == "[o\\xff]ld/"
     assert reconcilers.printable("ünïcode") == "ünïcode"
+
+
+@pytest.mark.parametrize(
+    "entry", ["deploy/shop", "./deploy/shop/", "deploy//shop", "deploy/./shop", "deploy/shop/."]
+)
+def test_a_path_is_normalised_like_every_other(entry: str) -> None:
+    """`presync.paths: [deploy, deploy//shop]`: the deepest entry is the same directory however written."""
+    assert repo_path(entry) == "deploy/shop"
+    reading = reconcilers.views(
+        reconciler="argocd", recurse=False, paths=["deploy", entry], entries=[], ignore_files={}
+    )
+    assert reading.base("deploy/shop/old/pvc.yaml") == "deploy/shop"
