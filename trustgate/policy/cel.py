@@ -1887,9 +1887,43 @@ def _ov(
 _NUL_CUT = "the CEL runtime trustgate uses cuts a string at"
 
 
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _nul_free(value: Any) -> bool:
+    """True when `value`, plain data (dicts, lists, str keys and values, numbers, None), holds
+    no NUL character; False when it may (`_nul_path` then walks it for the path). One search
+    over all the strings joined, without a path per node: an input is scanned once per
+    review, and the object's scan was half of what its five expressions cost."""
+    strings: list[Any] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            strings.append(item)
+        elif kind is dict:
+            strings.extend(item)  # the keys
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind not in _PLAIN_SCALARS:
+            return False  # a Mapping, a tuple, a runtime value: walked
+    try:
+        return "\x00" not in "".join(strings)
+    except TypeError:  # a key that is not a string
+        return False
+
+
 def _nul_path(value: Any) -> tuple[str | int, ...] | None:
     """The path of a string (or a map key) holding a NUL character in `value`, if any: the
     bindings cut a string handed to the runtime there (`"12\\x00abc"` is `"12"` to it)."""
+    if isinstance(value, str):
+        return () if "\x00" in value else None
+    if value is None or isinstance(value, (bool, int, float)):
+        return None
+    if _nul_free(value):
+        return None
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
@@ -2292,11 +2326,13 @@ def _refuse_nul_input(data: Mapping[str, Any]) -> None:
     Raises:
         CelUnevaluableError: a string (or map key) in `data` holds a NUL character.
     """
-    bad = _nul_path(dict(data))
-    if bad is not None:
-        raise CelUnevaluableError(
-            f"input {_UNEVALUABLE}: the string at {path_text(bad)} holds a NUL character, which {_NUL_CUT}"
-        )
+    for name, value in data.items():
+        bad = _nul_path(value)
+        if bad is not None:
+            raise CelUnevaluableError(
+                f"input {_UNEVALUABLE}: the string at {path_text((name, *bad))} holds a NUL character, "
+                f"which {_NUL_CUT}"
+            )
 
 
 class Bindings:
@@ -2319,6 +2355,8 @@ class Bindings:
     def _refuse_nul(self) -> None:
         """`_refuse_nul_input` for each variable once (those added later are values the
         runtime gave, checked where they were made: `Program.evaluate(bindable=True)`)."""
+        if len(self._scanned) == len(self.data):
+            return  # names are only added (`variables`' entries are added inside its mapping)
         for name in self.data.keys() - self._scanned:
             _refuse_nul_input({name: self.data[name]})
             self._scanned.add(name)

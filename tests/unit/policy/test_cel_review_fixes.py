@@ -248,6 +248,24 @@ def test_a_nul_in_shared_bindings_is_not_evaluated() -> None:
         program.evaluate(cel.Bindings({"object": {"y": "12\x00"}}))
 
 
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        ({"a": [{"b": "x"}, {"c": "y\x00"}]}, ("a", 1, "c")),
+        ({"a": {"k\x00": None}}, ("a", "k\x00")),
+        ({"a": ("t", "u\x00")}, ("a", 1)),  # a tuple: not plain data, walked
+        ({1: "n", "a": "b\x00"}, ("a",)),  # a key that is no string
+        ({"a": "\\u0000", "b": "\\x00"}, None),  # the escapes' text, no NUL
+        ({"a": [1, 2.5, True, None, {"b": "c"}]}, None),
+    ],
+)
+def test_the_nul_scan_finds_every_nul_and_its_path(value: Any, path: Any) -> None:
+    # The quick scan over the joined strings must miss none the walk finds.
+    assert cel._nul_path(value) == path
+    if path is not None:
+        assert not cel._nul_free(value)
+
+
 def test_a_variable_holding_a_nul_is_not_handed_back() -> None:
     program = cel.compile_expression("'a\\x00b'", variables=["object"])
     with pytest.raises(cel.CelUnevaluableError):
