@@ -281,7 +281,7 @@ def _decode(value: Any, key: str) -> Any:
     stack: list[tuple[Any, str, Any, Any]] = [(value, key, root, "")]
     while stack:
         value, key, parent, slot = stack.pop()
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             out: dict[Any, Any] = {}
             strings = key in _STRING_MAPS
             for k, v in value.items():
@@ -290,13 +290,15 @@ def _decode(value: Any, key: str) -> Any:
                         out[k] = ""
                     continue
                 out[k] = v
-                if isinstance(v, (Mapping, list)):
+                kind = type(v)
+                if kind in _NESTED or (kind not in _SCALARS and isinstance(v, (Mapping, list))):
                     stack.append((v, "" if strings else k, out, k))
             parent[slot] = out
         elif isinstance(value, list):
             items = list(value)
             for n, item in enumerate(items):
-                if isinstance(item, (Mapping, list)):
+                kind = type(item)
+                if kind in _NESTED or (kind not in _SCALARS and isinstance(item, (Mapping, list))):
                     stack.append((item, key, items, n))
             parent[slot] = items
         else:
@@ -306,15 +308,27 @@ def _decode(value: Any, key: str) -> Any:
 
 def nested_deeper(value: Any, limit: int) -> bool:
     """Whether `value` holds objects or lists nested more than `limit` levels deep (iterative)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, (Mapping, list)):
-            if depth >= limit:
-                return True
-            children = value.values() if isinstance(value, Mapping) else value
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list)))
+    # Level by level: no (value, depth) pair per node.
+    level = [value] if isinstance(value, (Mapping, list)) else []
+    depth = 0
+    while level:
+        if depth >= limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, Mapping) else item
+            for child in children:
+                kind = type(child)
+                if kind in _NESTED or (kind not in _SCALARS and isinstance(child, (Mapping, list))):
+                    below.append(child)
+        level = below
+        depth += 1
     return False
+
+
+# A JSON value's exact type is tried before the abstract Mapping check, which costs several times more.
+_NESTED: Final = frozenset({dict, list})
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def _string_map(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -963,11 +977,12 @@ def _omit_empty(obj: dict[str, Any], kind: tuple[str, str], metadata_only: bool 
         fields = _OMIT_EMPTY.get(name)
         if fields is None or not isinstance(value, dict):
             continue
-        for field, (zero, child) in fields.items():
-            if field not in value:
-                continue
+        # The object's own fields, fewer than its type's omitempty fields (a listed field is
+        # deleted only after the list is made).
+        for field in [f for f in value if f in fields]:
+            zero, child = fields[field]
             found = value[field]
-            if zero and _is_zero(found, zero):
+            if zero and not found and _is_zero(found, zero):  # every zero value is falsy
                 del value[field]
             elif child:
                 items = found if isinstance(found, list) else [found]
