@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import orjson
 import re2
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
@@ -1887,31 +1888,19 @@ def _ov(
 _NUL_CUT = "the CEL runtime trustgate uses cuts a string at"
 
 
-_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
-
-
 def _nul_free(value: Any) -> bool:
-    """True when `value`, plain data (dicts, lists, str keys and values, numbers, None), holds
-    no NUL character; False when it may (`_nul_path` then walks it for the path). One search
-    over all the strings joined, without a path per node: an input is scanned once per
-    review, and the object's scan was half of what its five expressions cost."""
-    strings: list[Any] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is str:
-            strings.append(item)
-        elif kind is dict:
-            strings.extend(item)  # the keys
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind not in _PLAIN_SCALARS:
-            return False  # a Mapping, a tuple, a runtime value: walked
+    """True when no string or key in `value` holds a NUL character; False when one may
+    (`_nul_path` then walks it for the path).
+
+    orjson writes JSON in one native pass and escapes every NUL, in keys and strings alike,
+    as the six characters backslash-u-0000; a string holding that text itself only costs the
+    walk. What orjson refuses (a key that is not a string, a Mapping that is not a dict, a
+    lone surrogate, a value nested too deep) is walked. An input is scanned once per review;
+    walked, the object's scan was half of what the bench's five expressions cost.
+    """
     try:
-        return "\x00" not in "".join(strings)
-    except TypeError:  # a key that is not a string
+        return b"\\u0000" not in orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
         return False
 
 

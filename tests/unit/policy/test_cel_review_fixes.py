@@ -7,6 +7,7 @@ Each case cites where cel-go (or Go's strconv) gives the expected value.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -257,6 +258,9 @@ def test_a_nul_in_shared_bindings_is_not_evaluated() -> None:
         ({1: "n", "a": "b\x00"}, ("a",)),  # a key that is no string
         ({"a": "\\u0000", "b": "\\x00"}, None),  # the escapes' text, no NUL
         ({"a": [1, 2.5, True, None, {"b": "c"}]}, None),
+        ({"s": "\ud800", "b": "c\x00"}, ("b",)),  # a lone surrogate: no JSON, walked
+        ({"i": 2**70, "b": "c\x00"}, ("b",)),  # beyond 64 bits: no JSON, walked
+        ({"m": MappingProxyType({"k": "v\x00"})}, ("m", "k")),  # not a dict: walked
     ],
 )
 def test_the_nul_scan_finds_every_nul_and_its_path(value: Any, path: Any) -> None:
