@@ -167,6 +167,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import orjson
+
 from trustgate import kinds
 
 __all__ = ["decoded", "generated_names", "is_typed", "nested_deeper"]
@@ -308,6 +310,15 @@ def _decode(value: Any, key: str) -> Any:
 
 def nested_deeper(value: Any, limit: int) -> bool:
     """Whether `value` holds objects or lists nested more than `limit` levels deep (iterative)."""
+    if limit > _ORJSON_DEPTH:
+        # orjson refuses a value nested deeper than it writes, so one it writes is shallower
+        # than `limit`: one native pass for the common case. What it refuses for any reason
+        # (depth, a key that is not a string, a Mapping that is not a dict) is walked.
+        try:
+            orjson.dumps(value)
+            return False
+        except TypeError:  # orjson.JSONEncodeError
+            pass
     # Level by level: no (value, depth) pair per node.
     level = [value] if isinstance(value, (Mapping, list)) else []
     depth = 0
@@ -328,6 +339,7 @@ def nested_deeper(value: Any, limit: int) -> bool:
 
 # A JSON value's exact type is tried before the abstract Mapping check, which costs several times more.
 _NESTED: Final = frozenset({dict, list})
+_ORJSON_DEPTH: Final = 256  # orjson writes values nested up to 255 levels ("Recursion limit reached")
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
