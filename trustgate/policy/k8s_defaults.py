@@ -163,6 +163,7 @@ are decoded only.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -397,6 +398,7 @@ _NAME_MAX: Final = 255  # reference.NameTotalLengthMax
 _DIGEST_SIZES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}  # go-digest's available algorithms
 
 
+@functools.lru_cache(maxsize=4096)  # a change set names few images, each in many containers
 def _image_tag(image: str) -> str:
     """The tag parsers.ParseImageName gives (`latest` for neither tag nor digest); "" where it
     fails, as ParseNormalizedNamed does for a 64-hex-character name, an upper-case repository, a
@@ -989,9 +991,8 @@ def _omit_empty(obj: dict[str, Any], kind: tuple[str, str], metadata_only: bool 
         fields = _OMIT_EMPTY.get(name)
         if fields is None or not isinstance(value, dict):
             continue
-        # The object's own fields, fewer than its type's omitempty fields (a listed field is
-        # deleted only after the list is made).
-        for field in [f for f in value if f in fields]:
+        # The object's own fields among its type's omitempty fields (a set: deleting is safe).
+        for field in value.keys() & fields.keys():
             zero, child = fields[field]
             found = value[field]
             if zero and not found and _is_zero(found, zero):  # every zero value is falsy
