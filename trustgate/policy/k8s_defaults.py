@@ -379,7 +379,12 @@ def _pull_policy(image: Any) -> str:
     """SetDefaults_Container (and an image volume's): Always where pkg/util/parsers'
     ParseImageName gives the tag `latest` (written, or implied by neither tag nor digest), else
     IfNotPresent; Go ignores the error of an image that does not parse, whose tag is then ""."""
-    return "Always" if isinstance(image, str) and _image_tag(image) == "latest" else "IfNotPresent"
+    if not isinstance(image, str):
+        return "IfNotPresent"
+    # A change set names few images, each in many containers: parsed once (a long text is not
+    # kept, so a webhook's cache stays small whatever it is sent).
+    tag = _image_tag_cached(image) if len(image) <= _CACHED_IMAGE else _image_tag(image)
+    return "Always" if tag == "latest" else "IfNotPresent"
 
 
 # github.com/distribution/reference's grammar (regexp.go), as ParseNormalizedNamed reads it.
@@ -398,7 +403,6 @@ _NAME_MAX: Final = 255  # reference.NameTotalLengthMax
 _DIGEST_SIZES: Final = {"sha256": 64, "sha384": 96, "sha512": 128}  # go-digest's available algorithms
 
 
-@functools.lru_cache(maxsize=4096)  # a change set names few images, each in many containers
 def _image_tag(image: str) -> str:
     """The tag parsers.ParseImageName gives (`latest` for neither tag nor digest); "" where it
     fails, as ParseNormalizedNamed does for a 64-hex-character name, an upper-case repository, a
@@ -428,6 +432,10 @@ def _image_tag(image: str) -> str:
         if size is None or len(encoded) != size or encoded.lower() != encoded:
             return ""  # unsupported algorithm, wrong length, or not lower-case hex
     return tag or ("" if digest else "latest")
+
+
+_CACHED_IMAGE: Final = 1024  # characters: more than a reference a parse accepts (name 255, tag, digest)
+_image_tag_cached: Final = functools.lru_cache(maxsize=4096)(_image_tag)
 
 
 def _http_get(handler: dict[str, Any] | None) -> None:
