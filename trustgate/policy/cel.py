@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import orjson
 import re2
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
@@ -1887,9 +1888,31 @@ def _ov(
 _NUL_CUT = "the CEL runtime trustgate uses cuts a string at"
 
 
+def _nul_free(value: Any) -> bool:
+    """True when no string or key in `value` holds a NUL character; False when one may
+    (`_nul_path` then walks it for the path).
+
+    orjson writes JSON in one native pass and escapes every NUL, in keys and strings alike,
+    as the six characters backslash-u-0000; a string holding that text itself only costs the
+    walk. What orjson refuses (a key that is not a string, a Mapping that is not a dict, a
+    lone surrogate, a value nested too deep) is walked. An input is scanned once per review;
+    walked, the object's scan was half of what the bench's five expressions cost.
+    """
+    try:
+        return b"\\u0000" not in orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
+        return False
+
+
 def _nul_path(value: Any) -> tuple[str | int, ...] | None:
     """The path of a string (or a map key) holding a NUL character in `value`, if any: the
     bindings cut a string handed to the runtime there (`"12\\x00abc"` is `"12"` to it)."""
+    if isinstance(value, str):
+        return () if "\x00" in value else None
+    if value is None or isinstance(value, (bool, int, float)):
+        return None
+    if _nul_free(value):
+        return None
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
@@ -2292,11 +2315,13 @@ def _refuse_nul_input(data: Mapping[str, Any]) -> None:
     Raises:
         CelUnevaluableError: a string (or map key) in `data` holds a NUL character.
     """
-    bad = _nul_path(dict(data))
-    if bad is not None:
-        raise CelUnevaluableError(
-            f"input {_UNEVALUABLE}: the string at {path_text(bad)} holds a NUL character, which {_NUL_CUT}"
-        )
+    for name, value in data.items():
+        bad = _nul_path(value)
+        if bad is not None:
+            raise CelUnevaluableError(
+                f"input {_UNEVALUABLE}: the string at {path_text((name, *bad))} holds a NUL character, "
+                f"which {_NUL_CUT}"
+            )
 
 
 class Bindings:
@@ -2319,6 +2344,8 @@ class Bindings:
     def _refuse_nul(self) -> None:
         """`_refuse_nul_input` for each variable once (those added later are values the
         runtime gave, checked where they were made: `Program.evaluate(bindable=True)`)."""
+        if len(self._scanned) == len(self.data):
+            return  # names are only added (`variables`' entries are added inside its mapping)
         for name in self.data.keys() - self._scanned:
             _refuse_nul_input({name: self.data[name]})
             self._scanned.add(name)

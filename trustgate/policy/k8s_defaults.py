@@ -163,9 +163,12 @@ are decoded only.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
+
+import orjson
 
 from trustgate import kinds
 
@@ -281,7 +284,7 @@ def _decode(value: Any, key: str) -> Any:
     stack: list[tuple[Any, str, Any, Any]] = [(value, key, root, "")]
     while stack:
         value, key, parent, slot = stack.pop()
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             out: dict[Any, Any] = {}
             strings = key in _STRING_MAPS
             for k, v in value.items():
@@ -290,13 +293,15 @@ def _decode(value: Any, key: str) -> Any:
                         out[k] = ""
                     continue
                 out[k] = v
-                if isinstance(v, (Mapping, list)):
+                kind = type(v)
+                if kind in _NESTED or (kind not in _SCALARS and isinstance(v, (Mapping, list))):
                     stack.append((v, "" if strings else k, out, k))
             parent[slot] = out
         elif isinstance(value, list):
             items = list(value)
             for n, item in enumerate(items):
-                if isinstance(item, (Mapping, list)):
+                kind = type(item)
+                if kind in _NESTED or (kind not in _SCALARS and isinstance(item, (Mapping, list))):
                     stack.append((item, key, items, n))
             parent[slot] = items
         else:
@@ -306,15 +311,37 @@ def _decode(value: Any, key: str) -> Any:
 
 def nested_deeper(value: Any, limit: int) -> bool:
     """Whether `value` holds objects or lists nested more than `limit` levels deep (iterative)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, (Mapping, list)):
-            if depth >= limit:
-                return True
-            children = value.values() if isinstance(value, Mapping) else value
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list)))
+    if limit > _ORJSON_DEPTH:
+        # orjson refuses a value nested deeper than it writes, so one it writes is shallower
+        # than `limit`: one native pass for the common case. What it refuses for any reason
+        # (depth, a key that is not a string, a Mapping that is not a dict) is walked.
+        try:
+            orjson.dumps(value)
+            return False
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    # Level by level: no (value, depth) pair per node.
+    level = [value] if isinstance(value, (Mapping, list)) else []
+    depth = 0
+    while level:
+        if depth >= limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, Mapping) else item
+            for child in children:
+                kind = type(child)
+                if kind in _NESTED or (kind not in _SCALARS and isinstance(child, (Mapping, list))):
+                    below.append(child)
+        level = below
+        depth += 1
     return False
+
+
+# A JSON value's exact type is tried before the abstract Mapping check, which costs several times more.
+_NESTED: Final = frozenset({dict, list})
+_ORJSON_DEPTH: Final = 256  # orjson writes values nested up to 255 levels ("Recursion limit reached")
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def _string_map(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -352,7 +379,12 @@ def _pull_policy(image: Any) -> str:
     """SetDefaults_Container (and an image volume's): Always where pkg/util/parsers'
     ParseImageName gives the tag `latest` (written, or implied by neither tag nor digest), else
     IfNotPresent; Go ignores the error of an image that does not parse, whose tag is then ""."""
-    return "Always" if isinstance(image, str) and _image_tag(image) == "latest" else "IfNotPresent"
+    if not isinstance(image, str):
+        return "IfNotPresent"
+    # A change set names few images, each in many containers: parsed once (a long text is not
+    # kept, so a webhook's cache stays small whatever it is sent).
+    tag = _image_tag_cached(image) if len(image) <= _CACHED_IMAGE else _image_tag(image)
+    return "Always" if tag == "latest" else "IfNotPresent"
 
 
 # github.com/distribution/reference's grammar (regexp.go), as ParseNormalizedNamed reads it.
@@ -400,6 +432,10 @@ def _image_tag(image: str) -> str:
         if size is None or len(encoded) != size or encoded.lower() != encoded:
             return ""  # unsupported algorithm, wrong length, or not lower-case hex
     return tag or ("" if digest else "latest")
+
+
+_CACHED_IMAGE: Final = 1024  # characters: more than a reference a parse accepts (name 255, tag, digest)
+_image_tag_cached: Final = functools.lru_cache(maxsize=4096)(_image_tag)
 
 
 def _http_get(handler: dict[str, Any] | None) -> None:
@@ -963,11 +999,11 @@ def _omit_empty(obj: dict[str, Any], kind: tuple[str, str], metadata_only: bool 
         fields = _OMIT_EMPTY.get(name)
         if fields is None or not isinstance(value, dict):
             continue
-        for field, (zero, child) in fields.items():
-            if field not in value:
-                continue
+        # The object's own fields among its type's omitempty fields (a set: deleting is safe).
+        for field in value.keys() & fields.keys():
+            zero, child = fields[field]
             found = value[field]
-            if zero and _is_zero(found, zero):
+            if zero and not found and _is_zero(found, zero):  # every zero value is falsy
                 del value[field]
             elif child:
                 items = found if isinstance(found, list) else [found]

@@ -205,6 +205,8 @@ class Code:
     # Why the code cannot be evaluated offline ("" when it can): an optional variable read in a
     # way that cannot be bound faithfully. Only `parse_code(unevaluable_ok=True)` makes such Code.
     unevaluable: str = ""
+    # `reads`' answers: asked for every binding of every review, the same for the policy's life.
+    _reads: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def uses_authorizer(self) -> bool:
@@ -212,6 +214,12 @@ class Code:
 
     def reads(self, variable: str) -> bool:
         """Whether any expression reads the top-level variable (from the checked AST)."""
+        found = self._reads.get(variable)
+        if found is None:
+            found = self._reads[variable] = self._read(variable)
+        return found
+
+    def _read(self, variable: str) -> bool:
         programs = [p for _, p in self.variables] + [p for _, p in self.conditions]
         programs += [p for _, p in self.inlined] + [p for _, p in self.annotations]
         programs += [v.program for v in self.validations]

@@ -7,6 +7,7 @@ Each case cites where cel-go (or Go's strconv) gives the expected value.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -246,6 +247,27 @@ def test_a_nul_in_shared_bindings_is_not_evaluated() -> None:
     program = cel.compile_expression("object.y == '12'", variables=["object"])
     with pytest.raises(cel.CelUnevaluableError, match="NUL"):
         program.evaluate(cel.Bindings({"object": {"y": "12\x00"}}))
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        ({"a": [{"b": "x"}, {"c": "y\x00"}]}, ("a", 1, "c")),
+        ({"a": {"k\x00": None}}, ("a", "k\x00")),
+        ({"a": ("t", "u\x00")}, ("a", 1)),  # a tuple: not plain data, walked
+        ({1: "n", "a": "b\x00"}, ("a",)),  # a key that is no string
+        ({"a": "\\u0000", "b": "\\x00"}, None),  # the escapes' text, no NUL
+        ({"a": [1, 2.5, True, None, {"b": "c"}]}, None),
+        ({"s": "\ud800", "b": "c\x00"}, ("b",)),  # a lone surrogate: no JSON, walked
+        ({"i": 2**70, "b": "c\x00"}, ("b",)),  # beyond 64 bits: no JSON, walked
+        ({"m": MappingProxyType({"k": "v\x00"})}, ("m", "k")),  # not a dict: walked
+    ],
+)
+def test_the_nul_scan_finds_every_nul_and_its_path(value: Any, path: Any) -> None:
+    # The quick scan over the joined strings must miss none the walk finds.
+    assert cel._nul_path(value) == path
+    if path is not None:
+        assert not cel._nul_free(value)
 
 
 def test_a_variable_holding_a_nul_is_not_handed_back() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from trustgate.policy.k8s_defaults import decoded, generated_names, is_typed
+from trustgate.policy.k8s_defaults import decoded, generated_names, is_typed, nested_deeper
 
 CONTAINER = {"name": "c", "image": "registry.example.com/app:1.25"}
 DEFAULTED_CONTAINER = {
@@ -697,3 +697,25 @@ def test_rbac_storage_and_scheduling() -> None:
     )
     assert pc["preemptionPolicy"] == "PreemptLowerPriority"
     assert "globalDefault" not in pc
+
+
+@pytest.mark.parametrize(
+    ("depth", "key", "deeper"),
+    [
+        (10, "a", False),
+        (300, "a", False),
+        (1000, "a", False),
+        (1001, "a", True),
+        (1001, 1, True),
+        (10, 1, False),
+    ],
+)
+def test_nested_deeper_counts_levels_whether_orjson_writes_the_value_or_not(
+    depth: int, key: Any, deeper: bool
+) -> None:
+    # orjson answers for what it writes (up to 254 levels); deeper values and keys that are no
+    # strings are walked.
+    value: Any = "leaf"
+    for n in range(depth):
+        value = {key: value} if n % 2 else [value]
+    assert nested_deeper(value, 1000) is deeper
