@@ -2202,8 +2202,7 @@ def _library() -> list[cel.FunctionDecl]:
     ]
 
 
-@functools.lru_cache(maxsize=16)
-def _environment(variables: tuple[str, ...]) -> Any:
+def _new_environment(variables: tuple[str, ...], *more: Any) -> Any:
     return cel.NewEnv(
         variables={name: _DYN for name in variables},
         # As an extension after the strings one, the library's overloads join those of the same
@@ -2213,8 +2212,14 @@ def _environment(variables: tuple[str, ...]) -> Any:
             ext_optional.ExtOptional(),
             ext_bindings.ExtBindings(),
             cel.CelExtension("trustgate.kubernetes", _library()),
+            *more,
         ],
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(variables: tuple[str, ...]) -> Any:
+    return _new_environment(variables)
 
 
 # Kubernetes' environment enables cel.CrossTypeNumericComparisons (environment/base.go, since
@@ -2245,16 +2250,7 @@ _CROSS_NUMERIC = [
 @functools.lru_cache(maxsize=16)
 def _checker_environment(variables: tuple[str, ...]) -> Any:
     """`_environment` with the cross-type numeric comparisons declared: for checking only."""
-    return cel.NewEnv(
-        variables={name: _DYN for name in variables},
-        extensions=[
-            ext_strings.ExtStrings(),
-            ext_optional.ExtOptional(),
-            ext_bindings.ExtBindings(),
-            cel.CelExtension("trustgate.kubernetes", _library()),
-            cel.CelExtension("trustgate.cross_numeric", _CROSS_NUMERIC),
-        ],
-    )
+    return _new_environment(variables, cel.CelExtension("trustgate.cross_numeric", _CROSS_NUMERIC))
 
 
 def _checked(names: tuple[str, ...], text: str, *, disable_check: bool = False) -> Any:
