@@ -3,70 +3,8 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
 import pytest
-from click.testing import CliRunner
-
-from trustgate.cli.main import main
-
-Write = Callable[[str, str], Path]
-BASE = ("check", "--no-schemas", "--no-builtin", "-o", "json")
-
-CONFIGMAP = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: app
-  namespace: default
-  labels: {team: a}
-data:
-  tier: gold
-"""
-
-POLICY = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata:
-  name: p
-spec:
-  failurePolicy: FAILURE
-  matchConstraints:
-    resourceRules:
-    - apiGroups: [""]
-      apiVersions: ["v1"]
-      operations: ["CREATE", "UPDATE"]
-      resources: ["configmaps"]
-SPEC
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: b
-spec:
-  policyName: p
-  validationActions: ACTIONS
-"""
-
-
-def _policy(write: Write, spec: str, *, actions: str = "[Deny]", failure: str = "Fail") -> Path:
-    text = POLICY.replace("SPEC", spec.rstrip("\n")).replace("ACTIONS", actions).replace("FAILURE", failure)
-    return write("vap.yaml", text)
-
-
-def run(write: Write, policy: Path) -> tuple[int, Any, str]:
-    manifests = write("cm.yaml", CONFIGMAP)
-    args = [*BASE, "--admission-policy", str(policy), str(manifests)]
-    result = CliRunner().invoke(main, args, catch_exceptions=False)
-    report = json.loads(result.stdout) if result.stdout.startswith("{") else result.stdout
-    return result.exit_code, report, result.stderr
-
-
-def findings(report: Any) -> list[dict[str, Any]]:
-    return [f for r in report["results"] for f in r["findings"]]
+from support.admission_policy import Write, findings, run, write_policy
 
 
 @pytest.mark.parametrize(
@@ -120,7 +58,7 @@ def findings(report: Any) -> list[dict[str, Any]]:
     ],
 )
 def test_a_policy_the_api_server_refuses_is_a_config_error(write: Write, spec: str, refusal: str) -> None:
-    code, report, stderr = run(write, _policy(write, spec))
+    code, report, stderr = run(write, write_policy(write, spec))
     assert code == 3, report
     assert "vap.yaml" in stderr
     assert "ValidatingAdmissionPolicy 'p'" in stderr
@@ -138,7 +76,9 @@ def test_a_policy_the_api_server_refuses_is_a_config_error(write: Write, spec: s
 def test_cross_type_numeric_comparisons_compile_and_compare(
     write: Write, expression: str, exit_code: int
 ) -> None:
-    code, report, stderr = run(write, _policy(write, f'  validations:\n  - expression: "{expression}"\n'))
+    code, report, stderr = run(
+        write, write_policy(write, f'  validations:\n  - expression: "{expression}"\n')
+    )
     assert code == exit_code, (report, stderr)
 
 
@@ -162,7 +102,7 @@ def test_policies_the_api_server_accepts_stay_accepted(write: Write) -> None:
   - key: tier
     valueExpression: "has(object.data.tier) ? 'tier ' + object.data.tier : null"
 """
-    code, report, stderr = run(write, _policy(write, spec))
+    code, report, stderr = run(write, write_policy(write, spec))
     assert code == 0, (report, stderr)
     assert findings(report) == [
         {

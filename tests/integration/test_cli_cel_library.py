@@ -8,52 +8,16 @@ a false deny a pass (exit 0).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support.admission_policy import BASE, CONFIGMAP_METADATA, Write, configmap_policy
 
 from trustgate.cli.main import main
 
-Write = Callable[[str, str], Path]
-BASE = ("check", "--no-schemas", "--no-builtin", "-o", "json")
-
-POLICY = """\
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata:
-  name: library
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-    - apiGroups: [""]
-      apiVersions: ["v1"]
-      operations: ["CREATE", "UPDATE"]
-      resources: ["configmaps"]
-  validations:
-  - expression: {expression}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: library
-spec:
-  policyName: library
-  validationActions: [Deny]
-"""
-
-CONFIGMAP = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: app
-  namespace: default
-data:
-  v: {value}
-"""
+POLICY = configmap_policy("library", "  validations:\n  - expression: {expression}\n", binding="library")
+CONFIGMAP = CONFIGMAP_METADATA + "data:\n  v: {value}\n"
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from support.gatekeeper import ALWAYS_DENY_TEMPLATE as TEMPLATE
 
 from trustgate.cli.main import main
 from trustgate.config import Config, GatekeeperSettings, KubernetesSettings
@@ -19,18 +20,6 @@ from trustgate.model import Document, Severity, Source
 
 Write = Callable[[str, str], Path]
 
-TEMPLATE = """\
-apiVersion: templates.gatekeeper.sh/v1
-kind: ConstraintTemplate
-metadata: {name: k8salwaysdeny}
-spec:
-  crd: {spec: {names: {kind: K8sAlwaysDeny}}}
-  targets:
-    - target: admission.k8s.gatekeeper.sh
-      rego: |
-        package k8salwaysdeny
-        violation[{"msg": "denied"}] { true }
-"""
 CONSTRAINT = """\
 apiVersion: constraints.gatekeeper.sh/v1beta1
 kind: K8sAlwaysDeny

@@ -4,32 +4,21 @@ v0 rule names, schema references, `every` queries, name-only volumes and a Confi
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support.gatekeeper import ALWAYS_DENY_TEMPLATE as DENY_TEMPLATE
+from support.gatekeeper import SCHEMA_BODY
+from support.serving import serving
 
 from trustgate.cli.main import main
 
 Write = Callable[[str, str], Path]
 
-DENY_TEMPLATE = """\
-apiVersion: templates.gatekeeper.sh/v1
-kind: ConstraintTemplate
-metadata: {name: k8salwaysdeny}
-spec:
-  crd: {spec: {names: {kind: K8sAlwaysDeny}}}
-  targets:
-    - target: admission.k8s.gatekeeper.sh
-      rego: |
-        package k8salwaysdeny
-        violation[{"msg": "denied"}] { true }
-"""
 DENY_CONSTRAINT = """\
 apiVersion: constraints.gatekeeper.sh/v1beta1
 kind: K8sAlwaysDeny
@@ -251,27 +240,8 @@ def test_a_paren_line_inside_every_is_evaluated(write: Write) -> None:
 
 @pytest.fixture
 def http_server() -> Iterator[tuple[str, list[str]]]:
-    asked: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            body = b'{"type": "string", "minLength": 100}'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(SCHEMA_BODY) as served:
+        yield served
 
 
 @pytest.mark.parametrize("ref", ["{url}/x.json", "#/definitions/x"])

@@ -8,23 +8,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.gatekeeper import K8SX_SCHEMA_HEAD
 
 from trustgate.cli.main import main
 
 Write = Callable[[str, str], Path]
 
-TEMPLATE = """\
-apiVersion: templates.gatekeeper.sh/v1
-kind: ConstraintTemplate
-metadata: {{name: k8sx}}
-spec:
-  crd:
-    spec:
-      names: {{kind: K8sX}}
-      validation:
-        openAPIV3Schema:
-          type: object
-          properties:
+TEMPLATE = (
+    K8SX_SCHEMA_HEAD
+    + """\
             a: {a}
             b: {{type: string, pattern: "^\\\\p{{L}}+$"}}
   targets:
@@ -33,6 +25,7 @@ spec:
       package k8sx
       violation[{{"msg": "x"}}] {{ true }}
 """
+)
 CONSTRAINT = (
     "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sX\nmetadata: {name: c}\n"
     'spec:\n  parameters: {a: "1", b: "x"}\n'

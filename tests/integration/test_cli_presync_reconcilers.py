@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import test_cli_presync as presync_cli
@@ -27,6 +28,13 @@ def _moved(s: Setup, keys: Keys, to: str) -> str:
     (s.repo.path / to).parent.mkdir(parents=True, exist_ok=True)
     s.repo.git("mv", "deploy/pvc.yaml", to)
     return s.repo.commit(f"move the volume to {to}", ssh=keys.alice)
+
+
+def _config_setting(s: Setup, name: str, setting: str) -> Path:
+    """Another config beside the run's (`name`), with `setting` first under `presync:`."""
+    config = s.config_with(name)
+    config.write_text(config.read_text().replace("presync:\n", f"presync:\n  {setting}\n"))
+    return config
 
 
 @pytest.mark.parametrize(
@@ -138,8 +146,7 @@ def test_a_protected_object_moved_to_json_is_deleted_by_flux(setup: Callable[...
     assert deleted["metadata"]["notAppliedBy"] == ["flux"]
 
     # Argo CD reads .json: a gate for Argo CD alone lets it through.
-    config = s.config_with("argocd.yaml")
-    config.write_text(config.read_text().replace("presync:\n", "presync:\n  reconciler: argocd\n"))
+    config = _config_setting(s, "argocd.yaml", "reconciler: argocd")
     code, output = s.run(config=config)
     assert code == 0, output
 
@@ -162,8 +169,7 @@ def test_a_protected_object_moved_to_a_subdirectory_is_deleted_by_argocd(
 
     # Flux reads subdirectories, and so does an Application with directory.recurse.
     for i, reconciler in enumerate(("reconciler: flux", "argocd: {recurse: true}")):
-        config = s.config_with(f"config-{i}.yaml")
-        config.write_text(config.read_text().replace("presync:\n", f"presync:\n  {reconciler}\n"))
+        config = _config_setting(s, f"config-{i}.yaml", reconciler)
         code, output = s.run(config=config)
         assert code == 0, (reconciler, output)
         s.repo.git("update-ref", GATED, gated)
@@ -268,8 +274,7 @@ def test_the_default_reconciler_says_how_to_gate_for_flux_alone(
     assert code == 1, output
     assert "if no Argo CD Application applies these paths, set presync.reconciler: flux" in output
 
-    config = s.config_with("flux.yaml")
-    config.write_text(config.read_text().replace("presync:\n", "presync:\n  reconciler: flux\n"))
+    config = _config_setting(s, "flux.yaml", "reconciler: flux")
     code, output = s.run(config=config)
     assert code == 0, output
 

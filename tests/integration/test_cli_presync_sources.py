@@ -77,6 +77,20 @@ def _records(s: Setup) -> list[str]:
         return [row[0] for row in db.execute("SELECT record FROM decisions")]
 
 
+def _approved_then_changed(s: Setup, keys: Keys, path: str, approved: str, changed: str) -> str:
+    """`approved` at `path` passes with every source approved; `changed` there, committed by an
+    allowed signer who approves nothing, fails (exit 1): that run's output."""
+    s.repo.write(path, approved)
+    s.repo.commit("approved\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
+    code, output = s.run()
+    assert code == 0, output
+    s.repo.write(path, changed)
+    s.repo.commit("unapproved", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    return output
+
+
 # -- reconciler sources --------------------------------------------------------------------------
 
 
@@ -289,7 +303,8 @@ def test_an_invalid_gated_ref_is_refused_before_anything_is_judged(
 
 # -- reconciler sources, per reconciler -----------------------------------------------------------
 
-APPS_KUSTOMIZATION = textwrap.dedent(
+# A Flux Kustomization applying ./apps from the GitRepository named by `%`.
+APPS = textwrap.dedent(
     """\
     apiVersion: kustomize.toolkit.fluxcd.io/v1
     kind: Kustomization
@@ -298,9 +313,10 @@ APPS_KUSTOMIZATION = textwrap.dedent(
       interval: 10m
       path: ./apps
       prune: true
-      sourceRef: {kind: GitRepository, name: flux-system}
+      sourceRef: {kind: GitRepository, name: %s}
     """
 )
+APPS_KUSTOMIZATION = APPS % "flux-system"
 APPS_APPLICATION = textwrap.dedent(
     """\
     apiVersion: argoproj.io/v1alpha1
@@ -570,14 +586,8 @@ def test_what_a_kustomization_substitutes_from_counts_where_target_namespace_put
         + namespace
         + "data: {branch: %s}\n"
     )
-    s.repo.write("deploy/vars/vars.yaml", vars_ % "trustgate/verified")
-    s.repo.commit("the fleet\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
-    code, output = s.run()
-    assert code == 0, output
-    s.repo.write("deploy/vars/vars.yaml", vars_ % "main")
-    s.repo.commit("follow main", ssh=keys.alice)
-    code, output = s.run()
-    assert code == 1, output
+    path = "deploy/vars/vars.yaml"
+    output = _approved_then_changed(s, keys, path, vars_ % "trustgate/verified", vars_ % "main")
     label = "ConfigMap/default/cluster-vars" if namespace else "ConfigMap/cluster-vars"
     assert f"{label} changes: a reconciler source" in output
 
@@ -612,14 +622,9 @@ def test_what_a_helm_release_takes_values_from_is_a_reconciler_source(
     )
     s = setup("  reconciler: flux\n")
     s.repo.write("deploy/release.yaml", release)
-    s.repo.write("deploy/values.yaml", values % "replicas: 1")
-    s.repo.commit("the shop\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
-    code, output = s.run()
-    assert code == 0, output
-    s.repo.write("deploy/values.yaml", values % "securityContext: {privileged: true}")
-    s.repo.commit("tune", ssh=keys.alice)
-    code, output = s.run()
-    assert code == 1, output
+    output = _approved_then_changed(
+        s, keys, "deploy/values.yaml", values % "replicas: 1", values % "securityContext: {privileged: true}"
+    )
     assert "ConfigMap/shop/shop-values changes: a reconciler source" in output
 
 
@@ -637,29 +642,10 @@ def test_argocd_configuration_is_a_reconciler_source(
     setup: Callable[..., Setup], keys: Keys, obj: str
 ) -> None:
     s = setup("  reconciler: argocd\n")
-    s.repo.write("deploy/argocd.yaml", obj % "role:readonly")
-    s.repo.commit("argo\n\nTrustgate-Approve-Source: *", gpg=keys.bob)
-    code, output = s.run()
-    assert code == 0, output
-    s.repo.write("deploy/argocd.yaml", obj % "role:admin")
-    s.repo.commit("open up", ssh=keys.alice)
-    code, output = s.run()
-    assert code == 1, output
+    output = _approved_then_changed(s, keys, "deploy/argocd.yaml", obj % "role:readonly", obj % "role:admin")
     assert "changes: a reconciler source" in output
 
 
-APPS = textwrap.dedent(
-    """\
-    apiVersion: kustomize.toolkit.fluxcd.io/v1
-    kind: Kustomization
-    metadata: {name: apps, namespace: flux-system}
-    spec:
-      interval: 10m
-      path: ./apps
-      prune: true
-      sourceRef: {kind: GitRepository, name: %s}
-    """
-)
 OTHER_REPOSITORY = textwrap.dedent(
     """\
     ---

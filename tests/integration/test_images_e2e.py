@@ -25,6 +25,7 @@ from support.oci_push import (
 )
 from support.registry import RegistryProcess
 from support.sigstore import GITHUB_ISSUER, SigstoreInstance, statement
+from support.trustgate_config import write_config
 
 from trustgate.cli.main import main
 from trustgate.oci.client import RegistryClient
@@ -743,6 +744,28 @@ def _pod(directory: Path, images: list[str]) -> Path:
     return directory / "pod.yaml"
 
 
+def _judged_behind_a_dead_proxy(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sigstore: SigstoreInstance,
+    images: str,
+    references: list[str],
+) -> tuple[int, str, dict[str, tuple[str, str | None]]]:
+    """`check -o json` of a Pod of `references` under the config section `images` (release.pub is the
+    release key) while every request goes to a proxy where nothing listens: the exit code, the
+    output, and each image's status and rule."""
+    from support.registry import free_port, only_all_proxy
+
+    only_all_proxy(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
+    write_config(tmp_path, images)
+    code, output, report = run(
+        "check", "-c", str(tmp_path / "trustgate.yaml"), str(_pod(tmp_path, references)), "-o", "json"
+    )
+    assert report is not None
+    return code, output, {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]}
+
+
 def test_a_tag_does_not_pick_the_image_rule(
     tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
 ) -> None:
@@ -751,26 +774,21 @@ def test_a_tag_does_not_pick_the_image_rule(
     while those repositories themselves are excluded or judged leniently."""
     host = registry.host
     (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
-    (tmp_path / "trustgate.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            apiVersion: trustgate.dev/v1alpha1
-            kind: Config
-            manifests: {{policies: []}}
-            kubernetes: {{schemas: false}}
-            images:
-              authorities: [{{name: release, key: {{path: release.pub}}}}]
-              rules:
-                - name: dev-repositories
-                  images: ["{host}/**-dev"]
-                - name: shop
-                  images: ["{host}/tagged/**"]
-                  exclude: ["{host}/**-debug"]
-                  signatures: {{authorities: [release]}}
-              unmatched: allow
-              registries: {{insecure: ["{host}"], timeoutSeconds: 2}}
-            """
-        )
+    write_config(
+        tmp_path,
+        f"""\
+        images:
+          authorities: [{{name: release, key: {{path: release.pub}}}}]
+          rules:
+            - name: dev-repositories
+              images: ["{host}/**-dev"]
+            - name: shop
+              images: ["{host}/tagged/**"]
+              exclude: ["{host}/**-debug"]
+              signatures: {{authorities: [release]}}
+          unmatched: allow
+          registries: {{insecure: ["{host}"], timeoutSeconds: 2}}
+        """,
     )
     unsigned = push_image(client, f"{host}/tagged/api:v2", content=os.urandom(16))
     for tag in ("v2-debug", "v2-dev"):
@@ -800,34 +818,20 @@ def test_a_default_port_keeps_an_image_in_its_registrys_rule(
     """Docker Hub's hosts with their default port are Docker Hub, and a catch-all beside a pattern
     naming a port does not take the host's other images (no registry is reached: every request
     goes to a proxy where nothing listens, so each judged image is could-not-verify, under its rule)."""
-    from support.registry import free_port
-
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{free_port()}")
-    (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
-    (tmp_path / "trustgate.yaml").write_text(
-        textwrap.dedent(
-            """\
-            apiVersion: trustgate.dev/v1alpha1
-            kind: Config
-            manifests: {policies: []}
-            kubernetes: {schemas: false}
-            images:
-              authorities: [{name: release, key: {path: release.pub}}]
-              rules:
-                - name: docker-hub
-                  images: ["docker.io/**"]
-                  signatures: {authorities: [release]}
-                - name: acme
-                  images: ["registry.acme.io/**"]
-                  signatures: {authorities: [release]}
-                - name: sandbox-and-rest
-                  images: ["registry.acme.io:443/sandbox/**", "**"]
-              unmatched: allow
-            """
-        )
-    )
+    images = """\
+        images:
+          authorities: [{name: release, key: {path: release.pub}}]
+          rules:
+            - name: docker-hub
+              images: ["docker.io/**"]
+              signatures: {authorities: [release]}
+            - name: acme
+              images: ["registry.acme.io/**"]
+              signatures: {authorities: [release]}
+            - name: sandbox-and-rest
+              images: ["registry.acme.io:443/sandbox/**", "**"]
+          unmatched: allow
+        """
     digest = "sha256:" + "0123456789abcdef" * 4
     expected = {
         f"registry-1.docker.io:443/library/nginx@{digest}": "docker-hub",
@@ -836,14 +840,11 @@ def test_a_default_port_keeps_an_image_in_its_registrys_rule(
         f"registry.acme.io:443/prod/api@{digest}": "acme",
         f"registry.acme.io:443/sandbox/api@{digest}": "sandbox-and-rest",  # its pattern names the port
     }
-    code, output, report = run(
-        "check", "-c", str(tmp_path / "trustgate.yaml"), str(_pod(tmp_path, list(expected))), "-o", "json"
+    code, output, judged = _judged_behind_a_dead_proxy(
+        tmp_path, monkeypatch, sigstore, images, list(expected)
     )
     assert code == 3, output  # could not verify (the proxy), under the rules above: none unmatched
-    assert report is not None
-    assert {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]} == {
-        image: ("unverifiable", rule) for image, rule in expected.items()
-    }
+    assert judged == {image: ("unverifiable", rule) for image, rule in expected.items()}
 
 
 def test_an_earlier_rules_exclusion_holds_for_an_image_written_with_a_default_port(
@@ -853,32 +854,18 @@ def test_an_earlier_rules_exclusion_holds_for_an_image_written_with_a_default_po
     exclusion only against the name as written, so `registry.acme.io:443/prod/api` (or `:80`,
     `REGISTRY.acme.io:0443`) was judged by the catch-all, which needs no signature, instead of
     the prod rule (no registry is reached: requests go to a proxy where nothing listens)."""
-    from support.registry import free_port
-
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{free_port()}")
-    (tmp_path / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
-    (tmp_path / "trustgate.yaml").write_text(
-        textwrap.dedent(
-            """\
-            apiVersion: trustgate.dev/v1alpha1
-            kind: Config
-            manifests: {policies: []}
-            kubernetes: {schemas: false}
-            images:
-              authorities: [{name: release, key: {path: release.pub}}]
-              rules:
-                - name: baseline
-                  images: ["**"]
-                  exclude: ["registry.acme.io/prod/**"]
-                - name: prod
-                  images: ["registry.acme.io/prod/**"]
-                  signatures: {authorities: [release]}
-              unmatched: deny
-            """
-        )
-    )
+    images = """\
+        images:
+          authorities: [{name: release, key: {path: release.pub}}]
+          rules:
+            - name: baseline
+              images: ["**"]
+              exclude: ["registry.acme.io/prod/**"]
+            - name: prod
+              images: ["registry.acme.io/prod/**"]
+              signatures: {authorities: [release]}
+          unmatched: deny
+        """
     digest = "sha256:" + "0123456789abcdef" * 4
     expected = {
         f"registry.acme.io:443/prod/api@{digest}": "prod",
@@ -887,14 +874,11 @@ def test_an_earlier_rules_exclusion_holds_for_an_image_written_with_a_default_po
         f"registry.acme.io/prod/api@{digest}": "prod",
         f"registry.acme.io:443/dev/api@{digest}": "baseline",
     }
-    code, output, report = run(
-        "check", "-c", str(tmp_path / "trustgate.yaml"), str(_pod(tmp_path, list(expected))), "-o", "json"
+    code, output, judged = _judged_behind_a_dead_proxy(
+        tmp_path, monkeypatch, sigstore, images, list(expected)
     )
     assert code == 3, output
-    assert report is not None
-    assert {i["reference"]: (i["status"], i.get("rule")) for i in report["images"]} == {
-        image: ("unverifiable", rule) for image, rule in expected.items()
-    }
+    assert judged == {image: ("unverifiable", rule) for image, rule in expected.items()}
 
 
 def test_an_image_volume_is_verified_like_a_containers_image(
@@ -937,32 +921,27 @@ def test_a_threshold_is_not_met_by_one_identity_signing_twice(
 
     security = "https://github.com/acme/security/.github/workflows/sign.yml@refs/heads/main"
     sigstore.write_trusted_root(tmp_path / "trusted_root.json")
-    (tmp_path / "trustgate.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            apiVersion: trustgate.dev/v1alpha1
-            kind: Config
-            manifests: {{policies: []}}
-            kubernetes: {{schemas: false}}
-            images:
-              trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
-              authorities:
-                - name: release-ci
-                  keyless:
-                    trustRoot: t
-                    identities: [{{subjectRegExp: 'https://github\\.com/acme/.+', issuer: {GITHUB_ISSUER}}}]
-                - name: security-team
-                  keyless:
-                    trustRoot: t
-                    identities:
-                      - {{subjectRegExp: 'https://github\\.com/acme/security/.+', issuer: {GITHUB_ISSUER}}}
-              rules:
-                - name: two
-                  images: ["{registry.host}/two/**"]
-                  signatures: {{authorities: [release-ci, security-team], threshold: 2}}
-              registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
-            """
-        )
+    write_config(
+        tmp_path,
+        f"""\
+        images:
+          trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+          authorities:
+            - name: release-ci
+              keyless:
+                trustRoot: t
+                identities: [{{subjectRegExp: 'https://github\\.com/acme/.+', issuer: {GITHUB_ISSUER}}}]
+            - name: security-team
+              keyless:
+                trustRoot: t
+                identities:
+                  - {{subjectRegExp: 'https://github\\.com/acme/security/.+', issuer: {GITHUB_ISSUER}}}
+          rules:
+            - name: two
+              images: ["{registry.host}/two/**"]
+              signatures: {{authorities: [release-ci, security-team], threshold: 2}}
+          registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+        """,
     )
     once = sigstore.identity(security)
     # A second signing run: a fresh ephemeral key and a certificate of its own, as Fulcio clients get.
@@ -1058,24 +1037,19 @@ def test_buildkits_attestation_manifests_in_an_index_are_not_platforms(
         attach_referrer(client, platform.ref, platform, sigstore.attest(provenance(platform.digest), key))
     sigstore.write_trusted_root(tmp_path / "trusted_root.json")
     (tmp_path / "release.pub").write_bytes(key.public_pem)
-    (tmp_path / "trustgate.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            apiVersion: trustgate.dev/v1alpha1
-            kind: Config
-            manifests: {{policies: []}}
-            kubernetes: {{schemas: false}}
-            images:
-              trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
-              authorities: [{{name: release, key: {{path: release.pub, trustRoot: t}}}}]
-              rules:
-                - name: buildx
-                  images: ["{registry.host}/buildx/**"]
-                  signatures: {{authorities: [release]}}
-                  attestations: [{{name: provenance, predicateType: slsaprovenance1, authorities: [release]}}]
-              registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
-            """
-        )
+    write_config(
+        tmp_path,
+        f"""\
+        images:
+          trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+          authorities: [{{name: release, key: {{path: release.pub, trustRoot: t}}}}]
+          rules:
+            - name: buildx
+              images: ["{registry.host}/buildx/**"]
+              signatures: {{authorities: [release]}}
+              attestations: [{{name: provenance, predicateType: slsaprovenance1, authorities: [release]}}]
+          registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+        """,
     )
     config = str(tmp_path / "trustgate.yaml")
     code, output, report = run("verify", "image", "-c", config, f"{ref}@{digest}", "-o", "json")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from click.testing import CliRunner
 from support.oci_push import EMPTY_CONFIG, Pushed, _canonical, push_blob_descriptor, push_image
 from support.registry import RegistryProcess
 from support.sigstore import SigstoreInstance
+from support.trustgate_config import write_config
 from support.webhook import make_certs, review, start_server
 
 from trustgate.cli.main import main
@@ -40,34 +40,28 @@ def _config(directory: Path, registry: RegistryProcess, sigstore: SigstoreInstan
     sigstore.write_trusted_root(directory / "trusted_root.json")
     (directory / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
     host = registry.host
-    path = directory / "trustgate.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            apiVersion: trustgate.dev/v1alpha1
-            kind: Config
-            manifests: {{policies: []}}
-            kubernetes: {{schemas: false}}
-            admission:
-              failOpen:
-                namespaces: [sandbox-*]
-            images:
-              trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
-              authorities:
-                - name: release
-                  key: {{path: release.pub}}
-              rules:
-                - name: signed
-                  images: ["{host}/signed/**"]
-                  signatures: {{authorities: [release]}}
-                - name: attested
-                  images: ["{host}/attested/**"]
-                  signatures: {{authorities: [release]}}
-                  attestations: [{{name: provenance, predicateType: slsaprovenance1, authorities: [release]}}]
-              unmatched: deny
-              registries: {{insecure: ["{host}"], timeoutSeconds: 2{extra}}}
-            """
-        )
+    path = write_config(
+        directory,
+        f"""\
+        admission:
+          failOpen:
+            namespaces: [sandbox-*]
+        images:
+          trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+          authorities:
+            - name: release
+              key: {{path: release.pub}}
+          rules:
+            - name: signed
+              images: ["{host}/signed/**"]
+              signatures: {{authorities: [release]}}
+            - name: attested
+              images: ["{host}/attested/**"]
+              signatures: {{authorities: [release]}}
+              attestations: [{{name: provenance, predicateType: slsaprovenance1, authorities: [release]}}]
+          unmatched: deny
+          registries: {{insecure: ["{host}"], timeoutSeconds: 2{extra}}}
+        """,
     )
     return path
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from support.gitrepo import Repo, allowed_signers, ssh_key
 from support.oci_push import attach_referrer, push_image
 from support.registry import RegistryProcess
 from support.sigstore import GITHUB_ISSUER, SigstoreInstance
+from support.trustgate_config import write_config
 
 from trustgate.cli.main import main
 from trustgate.oci.client import RegistryClient
@@ -48,31 +48,25 @@ def test_only_a_tree_whose_images_verify_advances(
     sigstore.write_trusted_root(tmp_path / "trusted_root.json")
     alice = ssh_key(tmp_path / "keys", "alice@example.com")
     allowed_signers(tmp_path / "allowed_signers", alice)
-    config = tmp_path / "trustgate.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            apiVersion: trustgate.dev/v1alpha1
-            kind: Config
-            manifests: {{policies: []}}
-            kubernetes: {{schemas: false}}
-            commits: {{allowedSigners: allowed_signers}}
-            presync: {{paths: [apps]}}
-            images:
-              trustRoots: [{{name: test-instance, trustedRoot: trusted_root.json}}]
-              authorities:
-                - name: ci
-                  keyless:
-                    trustRoot: test-instance
-                    identities:
-                      - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
-                        issuer: {GITHUB_ISSUER}
-              rules:
-                - {{name: shop, images: ["{registry.host}/presync/**"], signatures: {{authorities: [ci]}}}}
-              unmatched: deny
-              registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
-            """
-        )
+    config = write_config(
+        tmp_path,
+        f"""\
+        commits: {{allowedSigners: allowed_signers}}
+        presync: {{paths: [apps]}}
+        images:
+          trustRoots: [{{name: test-instance, trustedRoot: trusted_root.json}}]
+          authorities:
+            - name: ci
+              keyless:
+                trustRoot: test-instance
+                identities:
+                  - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
+                    issuer: {GITHUB_ISSUER}
+          rules:
+            - {{name: shop, images: ["{registry.host}/presync/**"], signatures: {{authorities: [ci]}}}}
+          unmatched: deny
+          registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+        """,
     )
     repo = Repo.create(tmp_path / "fleet")
     repo.write("apps/api.yaml", deployment(f"{registry.host}/presync/api:v1"))

@@ -61,6 +61,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def only_all_proxy(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
+    """Set ALL_PROXY to `proxy` and unset every other proxy variable (and NO_PROXY)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", proxy)
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 

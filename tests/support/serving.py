@@ -9,8 +9,13 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def serving(body: str) -> Iterator[tuple[str, list[str]]]:
-    """An HTTP server on 127.0.0.1 answering every GET with `body`: its URL and the paths asked for."""
+def serving(body: str, *, content_type: str | None = None) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 answering every GET with `body`: its URL and the paths asked for.
+
+    Args:
+        body: what every GET is answered with.
+        content_type: the Content-Type header of the answer; none is sent if None.
+    """
     asked: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -18,6 +23,8 @@ def serving(body: str) -> Iterator[tuple[str, list[str]]]:
             asked.append(self.path)
             data = body.encode()
             self.send_response(200)
+            if content_type is not None:
+                self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -18,18 +18,22 @@ if str(REPO) not in sys.path:
 
 from fixtures.sigstore_instance import (  # noqa: E402
     GITHUB_ISSUER,
+    CosignSignature,
     KeyPair,
     Signer,
     SigstoreInstance,
     statement,
 )
 from trustgate.verify import (  # noqa: E402
+    Authority,
+    Evidence,
     IdentityMatcher,
     KeyAuthority,
     KeylessAuthority,
     TrustRoot,
     key_id,
     load_public_key,
+    verify_cosign_signature,
 )
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "sigstore_root",
     "sigstore_root_file",
     "statement",
+    "verify_cosign",
 ]
 
 
@@ -80,3 +85,16 @@ def key_authority(pair: KeyPair, root: TrustRoot | None = None, *, name: str = "
     """A key authority for a test key pair; the log entry is checked when `root` is given."""
     key = load_public_key(pair.public_pem, where=pair.name)
     return KeyAuthority(name=name, key=key, key_id=key_id(key), trust_root=root)
+
+
+def verify_cosign(sig: CosignSignature, authority: Authority, digest: str) -> Evidence:
+    """`verify_cosign_signature` of `sig` over `digest`, with its certificate, chain and Rekor bundle."""
+    return verify_cosign_signature(
+        payload=sig.payload,
+        signature=sig.signature,
+        digest=digest,
+        authority=authority,
+        certificate=sig.certificate,
+        chain=sig.chain,
+        rekor_bundle=sig.bundle,
+    )

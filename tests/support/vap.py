@@ -51,10 +51,14 @@ def policy(
 
 
 def binding(
-    name: str, *, policy: str | None = None, match: Mapping[str, Any] | None = None
+    name: str,
+    *,
+    policy: str | None = None,
+    match: Mapping[str, Any] | None = None,
+    actions: Sequence[str] = ("Deny",),
 ) -> dict[str, Any]:
-    """A binding `name` of `policy` (default: the policy of the same name) that denies."""
-    spec: dict[str, Any] = {"policyName": policy or name, "validationActions": ["Deny"]}
+    """A binding `name` of `policy` (default: the policy of the same name) with `actions` (default: deny)."""
+    spec: dict[str, Any] = {"policyName": policy or name, "validationActions": list(actions)}
     if match is not None:
         spec["matchResources"] = copy.deepcopy(dict(match))
     return {
@@ -79,3 +83,16 @@ def denying(
 ) -> str:
     """A policy and its one binding of the same name, which denies, as YAML."""
     return manifests(policy(name, rules, validations, failure_policy=failure_policy), binding(name))
+
+
+def binding_yaml(name: str, *, policy: str, actions: str = "[Deny]") -> str:
+    """A binding `name` of `policy` with `actions` (YAML flow list), as the text a file would hold."""
+    return (
+        f"apiVersion: {API_VERSION}\n"
+        "kind: ValidatingAdmissionPolicyBinding\n"
+        "metadata:\n"
+        f"  name: {name}\n"
+        "spec:\n"
+        f"  policyName: {policy}\n"
+        f"  validationActions: {actions}\n"
+    )

@@ -4,13 +4,14 @@ references that must never be fetched, and one core-Namespace test."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.gatekeeper import ALWAYS_DENY_TEMPLATE as TEMPLATE
+from support.gatekeeper import SCHEMA_BODY
+from support.serving import serving
 
 from trustgate.config import ConfigError, load_config
 from trustgate.errors import PolicyError
@@ -19,18 +20,6 @@ from trustgate.policy.schema import SchemaSet, crd_schema_problems, parameters_v
 
 Write = Callable[[str, str], Path]
 
-TEMPLATE = """\
-apiVersion: templates.gatekeeper.sh/v1
-kind: ConstraintTemplate
-metadata: {name: k8salwaysdeny}
-spec:
-  crd: {spec: {names: {kind: K8sAlwaysDeny}}}
-  targets:
-    - target: admission.k8s.gatekeeper.sh
-      rego: |
-        package k8salwaysdeny
-        violation[{"msg": "denied"}] { true }
-"""
 CONSTRAINT = """\
 apiVersion: constraints.gatekeeper.sh/v1beta1
 kind: K8sAlwaysDeny
@@ -242,29 +231,8 @@ def test_keywords_the_api_server_refuses_are_schema_problems(schema: dict[str, A
 @pytest.fixture
 def http_server() -> Iterator[tuple[str, list[str]]]:
     """A server on 127.0.0.1 that records every path asked for."""
-    asked: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked.append(self.path)
-            body = b'{"type": "string", "minLength": 100}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(SCHEMA_BODY, content_type="application/json") as served:
+        yield served
 
 
 def test_a_template_with_a_remote_ref_is_refused_and_nothing_is_fetched(

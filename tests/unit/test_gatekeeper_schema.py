@@ -7,24 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.gatekeeper import K8SX_SCHEMA_HEAD
 
 from trustgate.errors import PolicyError
 from trustgate.policy import gatekeeper as gk
 
 Write = Callable[[str, str], Path]
 
-TEMPLATE = """\
-apiVersion: templates.gatekeeper.sh/v1
-kind: ConstraintTemplate
-metadata: {{name: k8sx}}
-spec:
-  crd:
-    spec:
-      names: {{kind: K8sX}}
-      validation:
-        openAPIV3Schema:
-          type: object
-          properties:
+TEMPLATE = (
+    K8SX_SCHEMA_HEAD
+    + """\
             a: {{type: string}}
             b: {b}
   targets:
@@ -33,6 +25,7 @@ spec:
         package k8sx
         violation[{{"msg": "x"}}] {{ true }}
 """
+)
 
 CONSTRAINT = """\
 apiVersion: constraints.gatekeeper.sh/v1beta1

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
+from support.vap import binding as binding_dict
+from support.vap import binding_yaml
+from support.vap import rule as resource_rule
 
 from trustgate import kinds
 from trustgate.errors import PolicyError
@@ -178,14 +181,7 @@ spec:
   validations:
   - expression: "{expression}"
 ---
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: b
-spec:
-  policyName: p
-  validationActions: [Deny]
-"""
+""" + binding_yaml("b", policy="p")
 
 
 def policy(
@@ -524,26 +520,12 @@ def _policy_with(
         "metadata": {"name": "p"},
         "spec": {
             "failurePolicy": failure_policy,
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [group],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE"],
-                        "resources": [resource],
-                    }
-                ]
-            },
+            "matchConstraints": {"resourceRules": [resource_rule(["CREATE"], [resource], groups=[group])]},
             "variables": variables,
             "validations": validations,
         },
     }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": "b"},
-        "spec": {"policyName": "p", "validationActions": ["Deny"]},
-    }
+    binding = binding_dict("b", policy="p")
     return vap.PolicySet(
         policies={"p": vap.parse_policy(policy, file="p.yaml")},
         bindings=[vap.parse_binding(binding, file="p.yaml")],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.vap import binding, rule
 
 from trustgate.policy import vap, vap_suite
 
@@ -19,28 +20,13 @@ def _policies(spec: dict[str, Any], actions: list[str], failure_policy: str = "F
         "metadata": {"name": "p"},
         "spec": {
             "failurePolicy": failure_policy,
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE"],
-                        "resources": ["configmaps"],
-                    }
-                ]
-            },
+            "matchConstraints": {"resourceRules": [rule(["CREATE"], ["configmaps"])]},
             **spec,
         },
     }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": "b"},
-        "spec": {"policyName": "p", "validationActions": actions},
-    }
     return vap.PolicySet(
         policies={"p": vap.parse_policy(policy, file="p.yaml")},
-        bindings=[vap.parse_binding(binding, file="p.yaml")],
+        bindings=[vap.parse_binding(binding("b", policy="p", actions=actions), file="p.yaml")],
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.vap import rule
 
 from trustgate.errors import PolicyError
 from trustgate.policy import cel, vap
@@ -19,16 +20,7 @@ def _policy(spec: dict[str, Any], *, params: bool = False) -> vap.Policy:
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": "p"},
         "spec": {
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE"],
-                        "resources": ["configmaps"],
-                    }
-                ]
-            },
+            "matchConstraints": {"resourceRules": [rule(["CREATE"], ["configmaps"])]},
             **spec,
         },
     }

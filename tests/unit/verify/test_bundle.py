@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.sigstore import SigstoreInstance, key_authority, keyless_authority, statement
+from support.sigstore import SigstoreInstance, key_authority, keyless_authority, statement, verify_cosign
 
 from trustgate.verify import SignatureVerificationError, TrustRoot, verify_blob, verify_bundle
 
@@ -535,23 +535,12 @@ def test_a_log_key_counts_only_within_its_validity_window(
     """Found in review: log keys retired in 2021 (their `validFor` ended) still verified entries
     integrated today; as for CAs (gap 1), a key counts only where its window covers the entry's
     integrated time (a CT log's: the certificate's issuance), as sigstore-js does."""
-    from trustgate.verify import verify_cosign_signature
-
     signer = sigstore.identity(WORKFLOW)
 
     def verify(root: TrustRoot) -> Any:
         authority = keyless_authority(root, WORKFLOW)
         if kind == "cosign":
-            sig = sigstore.cosign_sign(DIGEST, signer)
-            return verify_cosign_signature(
-                payload=sig.payload,
-                signature=sig.signature,
-                digest=DIGEST,
-                authority=authority,
-                certificate=sig.certificate,
-                chain=sig.chain,
-                rekor_bundle=sig.bundle,
-            )
+            return verify_cosign(sigstore.cosign_sign(DIGEST, signer), authority, DIGEST)
         if kind == "attestation":
             bundle = sigstore.attest(statement(DIGEST, "https://slsa.dev/provenance/v1", {}), signer)
         else:

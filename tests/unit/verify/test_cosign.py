@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.sigstore import SigstoreInstance, key_authority, keyless_authority, statement
+from support.sigstore import SigstoreInstance, key_authority, keyless_authority, statement, verify_cosign
 
 from trustgate.verify import (
     SignatureVerificationError,
     TrustRoot,
     verify_cosign_attestation,
-    verify_cosign_signature,
 )
 
 WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0"
@@ -31,15 +30,7 @@ def failure(call: Any) -> SignatureVerificationError:
 
 def test_keyless_signature_verifies(sigstore: SigstoreInstance, sigstore_root: TrustRoot) -> None:
     sig = sigstore.cosign_sign(IMAGE, sigstore.identity(WORKFLOW))
-    evidence = verify_cosign_signature(
-        payload=sig.payload,
-        signature=sig.signature,
-        digest=IMAGE,
-        authority=keyless_authority(sigstore_root, WORKFLOW),
-        certificate=sig.certificate,
-        chain=sig.chain,
-        rekor_bundle=sig.bundle,
-    )
+    evidence = verify_cosign(sig, keyless_authority(sigstore_root, WORKFLOW), IMAGE)
     assert (evidence.method, evidence.subject, evidence.signed_digest) == ("keyless", WORKFLOW, IMAGE)
     rekor = json.loads(sig.bundle)["Payload"]
     assert (evidence.log_index, evidence.log_id) == (rekor["logIndex"], rekor["logID"])
@@ -47,15 +38,7 @@ def test_keyless_signature_verifies(sigstore: SigstoreInstance, sigstore_root: T
 
 
 def _verify_sig(sig: Any, authority: Any, digest: str = IMAGE) -> Any:
-    return verify_cosign_signature(
-        payload=sig.payload,
-        signature=sig.signature,
-        digest=digest,
-        authority=authority,
-        certificate=sig.certificate,
-        chain=sig.chain,
-        rekor_bundle=sig.bundle,
-    )
+    return verify_cosign(sig, authority, digest)
 
 
 def test_signature_of_another_image(sigstore: SigstoreInstance, sigstore_root: TrustRoot) -> None:
