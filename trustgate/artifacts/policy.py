@@ -50,8 +50,9 @@ _THREAD = threading.local()  # per thread: the attestation policies' regorus eva
 # counts once however many certificates it signed with, each layer of a signature manifest counts
 # against maxArtifacts and payloads against maxTotalPayloadBytes, BuildKit's attestation manifests
 # are not platforms, an index's platforms are read only for rules wanting attestations, and a
-# log key counts only within its validity window.
-SEMANTICS_VERSION = 3
+# log key counts only within its validity window; 4: a rule wanting signatures only does not read
+# the `.att` tag, and a rule's pattern with a default port takes the name without it.
+SEMANTICS_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,13 @@ class CompiledRule:
 
 
 def _include(glob: str) -> re.Pattern[str]:
-    """An `images` pattern, its port written plainly (`host:0443/**` names `host:443`)."""
-    return glob_pattern(plain_port(name_pattern(glob)))
+    """An `images` pattern, its port written plainly (`host:0443/**` names `host:443`); as for
+    exclusions, one written with a default port takes the name without it too (found in review:
+    `host:443/prod/**` did not take `host/prod/api`, which fell to a lenient rule after it)."""
+    written, *bare = _excludes(glob)
+    if not bare:
+        return written
+    return re.compile(f"(?:{written.pattern})|(?:{bare[0].pattern})")
 
 
 def _excludes(glob: str) -> tuple[re.Pattern[str], ...]:

@@ -43,7 +43,15 @@ from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
 from trustgate.oci.client import Registry, RegistryError, compute_digest
-from trustgate.oci.discovery import Discovery, DiscoveryLimits, SignatureArtifact, Spending, discover
+from trustgate.oci.discovery import (
+    PLACES,
+    SIGNATURE_PLACES,
+    Discovery,
+    DiscoveryLimits,
+    SignatureArtifact,
+    Spending,
+    discover,
+)
 from trustgate.oci.reference import InvalidReferenceError, Reference
 from trustgate.verify import (
     Evidence,
@@ -458,11 +466,15 @@ class ImageVerifier:
                 result.summary = accepted.to_json() | ({"ignored": ignored} if ignored else {})
                 return result, "summary"
             result.summary = {"path": "full", "ignored": ignored}
-        # Every place, always: an artifact not looked at may be the newest attestation, and deny
-        # (today's scan attached with `cosign attest` while yesterday's clean one is a referrer).
+        # Every place where attestations are wanted: an artifact not looked at may be the newest
+        # attestation, and deny (today's scan attached with `cosign attest` while yesterday's clean
+        # one is a referrer). A rule wanting signatures only never reads the `.att` tag (found in
+        # review: ten SBOMs there spent `maxTotalPayloadBytes` and failed a validly signed image).
         wanted = [digest] + ([p["digest"] for p in platforms] if rule.attestations else [])
         try:
-            found = [_Found(d, f) for d, f in zip(wanted, self._discover(ref, wanted), strict=True)]
+            found = [
+                _Found(d, f) for d, f in zip(wanted, self._discover(ref, wanted, _places(rule)), strict=True)
+            ]
         except RegistryError as e:
             return _unverifiable(str(ref), rule, e, "discover"), "error"
         top, below = found[0], found[1:]
@@ -767,8 +779,8 @@ class ImageVerifier:
             fix = "sign it with an identity or key the rule trusts, or correct the rule's authorities"
         result.problems.append(ImageProblem("image-signature", message, fix))
 
-    def _discover(self, ref: Reference, digests: Sequence[str]) -> list[Discovery]:
-        """What is attached to each of `digests` in every place, the index and its platforms looked
+    def _discover(self, ref: Reference, digests: Sequence[str], places: Sequence[str]) -> list[Discovery]:
+        """What is attached to each of `digests` in `places`, the index and its platforms looked
         at together, the payload bytes of all of them counted together (`Spending`).
 
         Raises:
@@ -776,7 +788,11 @@ class ImageVerifier:
         """
         spending = Spending(self.limits.max_total_payload_bytes)
         if len(digests) == 1:
-            return [discover(self._registry, ref, digests[0], limits=self.limits, spending=spending)]
+            return [
+                discover(
+                    self._registry, ref, digests[0], limits=self.limits, places=places, spending=spending
+                )
+            ]
         # Threads of this verification only (discover() itself waits on the shared discovery pool),
         # each in a copy of the caller's context so the deadline goes with it.
         with ThreadPoolExecutor(max_workers=min(self.limits.platform_fanout, len(digests))) as pool:
@@ -784,7 +800,13 @@ class ImageVerifier:
                 pool.submit(
                     contextvars.copy_context().run,
                     functools.partial(
-                        discover, self._registry, ref, d, limits=self.limits, spending=spending
+                        discover,
+                        self._registry,
+                        ref,
+                        d,
+                        limits=self.limits,
+                        places=places,
+                        spending=spending,
                     ),
                 )
                 for d in digests
@@ -797,24 +819,40 @@ class ImageVerifier:
         """Platforms of an index that carry signatures ("linux/amd64 (sha256:...)"), for the message.
 
         Where the rule wants no attestations, the platforms were not listed (`_resolve`): listed
-        here, for the hint only.
+        here, for the hint only. Advice after the verdict, so tightly bounded (found in review: 16
+        platforms with heavy `.sig` tags, each with its own budget, ran out the admission deadline,
+        and a fail-open namespace admitted the unsigned image): the first `_HINT_PLATFORMS`
+        platforms, `_HINT_ARTIFACTS` artifacts per place, `_HINT_BYTES` read in all, and
+        `_HINT_SECONDS` (at most half of what is left of the verification's deadline). Whatever
+        runs out, or fails, drops the hint; the "no signatures" failure stands.
         """
-        if not platforms:
-            try:
-                resolved = self._registry.resolve(ref.with_digest(digest), platforms=True)
-            except RegistryError:
-                return []
-            platforms = [{"platform": p.platform, "digest": p.digest} for p in resolved.platforms]
+        outer = deadline.current()
+        seconds = _HINT_SECONDS if outer is None else min(_HINT_SECONDS, outer.remaining() / 2)
+        if seconds <= 0:
+            return []
+        limits = dataclasses.replace(self.limits, max_artifacts=_HINT_ARTIFACTS)
+        spending = Spending(_HINT_BYTES)
         signed = []
-        for p in platforms:
+        with deadline.within(seconds, f"looking for signed platforms of {ref.name}@{digest}"):
             try:
-                found = discover(
-                    self._registry, ref, p["digest"], limits=self.limits, places=("referrers", ".sig")
-                )
+                if not platforms:
+                    resolved = self._registry.resolve(ref.with_digest(digest), platforms=True)
+                    platforms = [{"platform": p.platform, "digest": p.digest} for p in resolved.platforms]
+                for p in platforms[:_HINT_PLATFORMS]:
+                    found = discover(
+                        self._registry,
+                        ref,
+                        p["digest"],
+                        limits=limits,
+                        places=SIGNATURE_PLACES,
+                        spending=spending,
+                    )
+                    if found.overspent:
+                        return []  # the budget ran out: no hint rather than a partial one
+                    if any(a.kind != "cosign-dsse" for a in found.signatures):
+                        signed.append(f"{p.get('platform', 'unknown')} ({p['digest'][:19]}...)")
             except RegistryError:
-                continue  # a hint only: what could not be looked at is left out
-            if any(a.kind != "cosign-dsse" for a in found.signatures):
-                signed.append(f"{p.get('platform', 'unknown')} ({p['digest'][:19]}...)")
+                return []  # a hint only: a timeout or failure drops it
         return signed
 
     def _check_attestation(
@@ -1150,6 +1188,18 @@ def _unverifiable(reference: str, rule: CompiledRule, error: RegistryError, step
 # not exist is theirs too: admitted, it could be pushed after the admission. Outages (connection,
 # TLS, timeouts, 429, 5xx, a breaker open) and refusals of trustgate's credentials (401, 403)
 # stay could-not-verify (ADR 5).
+def _places(rule: CompiledRule) -> tuple[str, ...]:
+    """Where to look for what `rule` wants: the `.att` tag only where it wants attestations."""
+    return PLACES if rule.attestations else SIGNATURE_PLACES
+
+
+# Bounds of the "only its platforms are signed" hint (`_signed_platforms`): advice, never worth
+# the verdict's time.
+_HINT_PLATFORMS: Final = 4  # platforms looked at
+_HINT_ARTIFACTS: Final = 2  # artifacts per place and platform
+_HINT_BYTES: Final = 256 * 1024  # payload bytes read in all (a signature is a few KiB)
+_HINT_SECONDS: Final = 1.0  # at most; and at most half of what is left of the deadline
+
 CONTENT_KINDS: Final = frozenset(
     {"not-found", "too-large", "bad-media-type", "invalid-manifest", "loop", "digest-mismatch"}
 )
@@ -1200,6 +1250,8 @@ _REGISTRY_FIX = {
     "verifications; trustgate asks again by itself (a verified result is served stale meanwhile, within "
     "images.cache.staleIfErrorSeconds)",
     "timeout": "the registry is slow or hung; images.registries.deadlineSeconds bounds each verification",
+    "unexpected-status": "the registry, or a proxy in front of it, answered with an HTTP status the "
+    "registry API does not use; check the proxy settings and the registry's health",
 }
 
 

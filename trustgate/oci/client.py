@@ -75,6 +75,14 @@ __all__ = [
 ]
 
 _RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
+# What an unexpected status says (`_expect`); any other is "unexpected-status".
+_STATUS_KINDS: Final = {
+    404: "not-found",
+    406: "bad-media-type",  # none of the manifest types we accept
+    408: "timeout",
+    413: "too-large",
+    415: "bad-media-type",
+}
 
 
 def registry_client(config: RegistryConfig, *, transport: Transport | None = None) -> RegistryClient:
@@ -518,9 +526,10 @@ class RegistryClient:
         if response.status in statuses:
             return
         detail = _error_detail(response)
-        kind = "not-found" if response.status == 404 else "invalid-manifest"
-        if response.status == 413:
-            kind = "too-large"
+        # Only statuses about the content are content kinds (a blocking `image-manifest`); any other
+        # is the network's or the registry's (found in review: a proxy's 408 or 407 denied as
+        # "malformed"), an outage where the image is resolved (ADR 5).
+        kind = _STATUS_KINDS.get(response.status, "unexpected-status")
         raise RegistryError(
             kind,
             f"{what} of {ref.name}: unexpected HTTP {response.status}{detail}",

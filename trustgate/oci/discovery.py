@@ -47,6 +47,7 @@ TRANSPORT_KINDS: Final = frozenset(
     }
 )
 PLACES: Final = ("referrers", ".sig", ".att")  # where signatures and attestations live
+SIGNATURE_PLACES: Final = ("referrers", ".sig")  # where signatures live (`.att` holds attestations)
 # Threads of the one discovery pool of a process (every registry, every image shares it).
 _POOL_THREADS: Final = 32
 

@@ -27,6 +27,7 @@ KINDS: Final = frozenset(
         "invalid-manifest",  # not JSON, or not the shape its media type promises
         "loop",  # an index that refers back to itself or nests too deep
         "tls",  # certificate problems, or plain HTTP where HTTPS is required
+        "unexpected-status",  # an HTTP status the registry API does not answer with (a proxy's 407, a 400)
         "unavailable",  # not asked: the registry is marked down after failing (trustgate.oci.breaker)
     }
 )

@@ -10,6 +10,7 @@ talking to registries (client.py) and deciding whether a tag is acceptable
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from typing import Final
@@ -170,12 +171,15 @@ def canonical_name(name: str) -> str | None:
     than `host`).
     """
     registry, slash, rest = name.partition("/")
+    registry = _plain_ipv6(registry)
     host, colon, port = registry.rpartition(":")
     if not slash or not host or not colon or not port.isdigit() or not port.isascii():
-        return None
+        spelled = f"{registry}{slash}{rest}"  # an IPv6 address spelled otherwise, without a port
+        return spelled if slash and spelled != name else None
     number = int(port)  # `:0443` is port 443 to containerd (Go's strconv): no way around a rule
     if str(number) not in _DEFAULT_PORTS:
-        return f"{host}:{number}/{rest}" if str(number) != port else None
+        plain = f"{host}:{number}/{rest}"
+        return plain if plain != name else None
     if host in _HUB_ALIASES:
         host = DOCKER_HUB
         if "/" not in rest:
@@ -186,12 +190,29 @@ def canonical_name(name: str) -> str | None:
 def plain_port(name: str) -> str:
     """`name` (`registry[:port]/repository`, or a pattern of such names) with its registry's port
     written without leading zeros (`host:0443/app` is `host:443/app`, as containerd reads it); the
-    host, and a name without a port, unchanged."""
+    host, and a name without a port, unchanged, but for an IPv6 address, written as `ipaddress`
+    writes it (`[0:0::1]` is `[::1]`)."""
     registry, slash, rest = name.partition("/")
+    registry = _plain_ipv6(registry) if slash else registry
     host, colon, port = registry.rpartition(":")
     if not slash or not host or not colon or not port.isdigit() or not port.isascii():
-        return name
+        return f"{registry}{slash}{rest}"
     return f"{host}:{int(port)}/{rest}"
+
+
+def _plain_ipv6(registry: str) -> str:
+    """`[address]` or `[address]:port` with the address in its one short form (found in review:
+    `[0:0:0:0:0:0:0:1]` and `[::0001]` escaped a rule for `[::1]`); anything else unchanged."""
+    if not registry.startswith("["):
+        return registry
+    address, bracket, port = registry[1:].partition("]")
+    if not bracket:
+        return registry
+    try:
+        plain = ipaddress.IPv6Address(address).compressed
+    except ValueError:
+        return registry  # a pattern's wildcard, or not an address
+    return f"[{plain}]{port}"
 
 
 def name_pattern(glob: str) -> str:
@@ -200,16 +221,19 @@ def name_pattern(glob: str) -> str:
     `docker.io/acme/app*`), a registry host is lower case, and Docker Hub's other hosts written
     without a port are `docker.io` (`index.docker.io/library/*`). A pattern naming a port keeps
     it (`host:443/sandbox/**` names the registry as written: see `ImagePolicy.rule_for`), and
-    one that starts with a wildcard, or whose first part holds one, is left as written.
+    one that starts with a wildcard, or whose first part holds one, is left as written but for
+    a host's case (`*.ACME.io/**` is `*.acme.io/**`, `[FD00::AB]/**` is `[fd00::ab]/**`).
     Names are matched in that form, so a pattern left in another would never match.
     """
-    if glob[:1] in ("*", "?", "["):
-        return glob
     first, slash, rest = glob.partition("/")
+    if slash and any(c in first for c in ".:["):
+        first = first.lower()  # a host, wildcard or not (found in review: `*.ACME.io/**` matched nothing)
+    if glob[:1] in ("*", "?", "["):
+        return f"{first}{slash}{rest}"
     if not slash:
         return f"{DOCKER_HUB}/library/{glob}"
     if any(c in first for c in "*?["):
-        return glob
+        return f"{first}/{rest}"
     if "." not in first and ":" not in first and first != "localhost":
         return f"{DOCKER_HUB}/{glob}"
     host = first.lower()

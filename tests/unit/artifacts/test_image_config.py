@@ -190,6 +190,59 @@ def test_rule_patterns_are_read_as_names_are(pattern: str, image: str, taken: bo
 
 
 @pytest.mark.parametrize(
+    ("pattern", "image"),
+    [
+        # A default port in an include takes the bare name too, as in an exclusion (found in
+        # review: the bare name fell to the lenient catch-all listed after it).
+        ("registry.acme.io:443/prod/**", "registry.acme.io/prod/api:1"),
+        ("registry.acme.io:0443/prod/**", "registry.acme.io/prod/api:1"),
+        ("localhost:80/prod/**", "localhost/prod/api:1"),
+        ("index.docker.io:443/acme/**", "acme/app:1"),
+        # A host is lower case also where it holds a wildcard or is an IPv6 address (found in
+        # review: these matched nothing).
+        ("*.ACME.io/prod/**", "registry.acme.io/prod/api:1"),
+        ("*.ACME.io/prod/**", "REGISTRY.ACME.IO/prod/api:1"),
+        ("[FD00::AB]/prod/**", "[fd00::ab]/prod/api:1"),
+        # An IPv6 address is one address however it is spelled (found in review: these escaped
+        # a rule for `[::1]`).
+        ("[::1]/prod/**", "[0:0:0:0:0:0:0:1]/prod/api:1"),
+        ("[::1]/prod/**", "[::0001]/prod/api:1"),
+        ("[::1]/prod/**", "[0::1]:443/prod/api:1"),
+        ("[0:0::1]:5000/prod/**", "[::1]:05000/prod/api:1"),
+    ],
+)
+def test_the_strict_rule_takes_every_spelling_of_its_registry(pattern: str, image: str) -> None:
+    policy = ImagePolicy(
+        ImagesSettings(
+            rules=(ImageRule(name="strict", images=(pattern,)), ImageRule(name="lenient", images=("**",)))
+        )
+    )
+    rule = policy.rule_for(Reference.parse(image).name)
+    assert rule is not None and rule.rule.name == "strict"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "image"),
+    [
+        ("[::1]/prod/**", "[0:0:0:0:0:0:0:1]/prod/api:1"),
+        ("[::1]/prod/**", "[::0001]:443/prod/api:1"),
+        ("*.ACME.io/prod/**", "registry.acme.io/prod/api:1"),
+    ],
+)
+def test_an_exclusion_holds_for_every_spelling_of_its_registry(pattern: str, image: str) -> None:
+    policy = ImagePolicy(
+        ImagesSettings(
+            rules=(
+                ImageRule(name="lenient", images=("**",), exclude=(pattern,)),
+                ImageRule(name="strict", images=("**",)),
+            )
+        )
+    )
+    rule = policy.rule_for(Reference.parse(image).name)
+    assert rule is not None and rule.rule.name == "strict"
+
+
+@pytest.mark.parametrize(
     ("pattern", "why"),
     [
         ("**:latest", "names a tag or digest"),  # no '/' before the tag: used to be accepted

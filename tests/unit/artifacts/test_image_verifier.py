@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from memory_registry import OCI_INDEX, OCI_MANIFEST, SIMPLESIGNING, CosignKey, MemoryRegistry
+from memory_registry import DSSE, OCI_INDEX, OCI_MANIFEST, SIMPLESIGNING, CosignKey, MemoryRegistry
 
 from trustgate.artifacts.policy import ImagePolicy
 from trustgate.artifacts.verifier import ImageVerifier
@@ -963,6 +963,87 @@ def test_payloads_past_the_images_byte_budget_fail_it(keys: dict[str, CosignKey]
     assert problem.rule == "image-artifact"
     assert "images.registries.maxTotalPayloadBytes (9000 bytes)" in problem.message
     assert "1 signature or attestation payload(s)" in problem.message
+
+
+def test_attestations_cost_nothing_to_a_rule_wanting_signatures_only(keys: dict[str, CosignKey]) -> None:
+    """Found in review: a validly signed image failed its signatures-only rule because its SBOMs
+    in the `.att` tag spent maxTotalPayloadBytes (or maxArtifacts); that tag is not read for it."""
+    registry = MemoryRegistry()
+    digest = registry.image(REPO, "v1")
+    sign(registry, keys["release"], digest)
+    sboms = [
+        (b"{%d" % i + b"x" * 4000 + b"}", DSSE, {"predicateType": "https://spdx.dev/Document"})
+        for i in range(3)
+    ]
+    small = [(b"{%d}" % i, DSSE, {"predicateType": "https://spdx.dev/Document"}) for i in range(3, 73)]
+    registry.attach_cosign(REPO, digest, ".att", [*sboms, *small])
+    images = settings(keys)
+    images = dataclasses.replace(
+        images, registries=dataclasses.replace(images.registries, max_total_payload_bytes=9000)
+    )
+    registry.manifest_lookups.clear()
+    result = verifier(images, registry).verify(f"{REPO.name}@{digest}")
+    assert result.status == "verified", result.problems
+    assert digest.replace(":", "-") + ".att" not in registry.manifest_lookups
+
+
+def _heavy_unsigned_index(registry: MemoryRegistry, platforms: int) -> tuple[str, list[str]]:
+    """An unsigned index whose platforms each carry a `.sig` tag of 8 distinct 200 KB layers."""
+    index, children = registry.index(REPO, "v9", [("linux", f"arch{i}") for i in range(platforms)])
+    for n, child in enumerate(children):
+        layers = [
+            (
+                b"%d-%d" % (n, k) + b"x" * 200_000,
+                SIMPLESIGNING,
+                {"dev.cosignproject.cosign/signature": "AAAA"},
+            )
+            for k in range(8)
+        ]
+        registry.attach_cosign(REPO, child, ".sig", layers)
+    return index, children
+
+
+def test_the_signed_platforms_hint_is_bounded_and_dropped_when_it_runs_out(
+    keys: dict[str, CosignKey],
+) -> None:
+    """Found in review: the hint after "no signatures" read every platform's `.sig` tag with a
+    budget of its own each, and a pusher's heavy tags ran out the admission deadline (allowed in a
+    fail-open namespace). It reads a few platforms and bytes at most; past them, no hint."""
+    registry = MemoryRegistry()
+    index, _ = _heavy_unsigned_index(registry, 16)
+    registry.calls = 0
+    result = verifier(settings(keys), registry).verify(f"{REPO.name}@{index}")
+    assert result.status == "failed"
+    (problem,) = result.problems
+    assert problem.rule == "image-signature" and problem.message.startswith("no signatures found")
+    assert "only its platform manifests are signed" not in problem.message
+    assert registry.calls < 20  # 16 platforms of 8 layers each were 150+ lookups
+
+
+def test_the_signed_platforms_hint_never_outlasts_its_share_of_the_deadline(
+    keys: dict[str, CosignKey],
+) -> None:
+    import time
+
+    class Slow(MemoryRegistry):
+        def blob(self, ref: Reference, digest: str, *, max_bytes: int | None = None) -> bytes:
+            time.sleep(0.15)
+            return super().blob(ref, digest, max_bytes=max_bytes)
+
+    registry = Slow()
+    index, children = registry.index(REPO, "v9", [("linux", f"arch{i}") for i in range(16)])
+    for child in children:
+        sign(registry, keys["release"], child)
+    images = settings(keys)
+    images = dataclasses.replace(
+        images, registries=dataclasses.replace(images.registries, deadline_seconds=0.5)
+    )
+    started = time.monotonic()
+    result = verifier(images, registry).verify(f"{REPO.name}@{index}")
+    assert time.monotonic() - started < 0.6  # 16 platforms of one slow blob each were 2.4 s
+    (problem,) = result.problems
+    assert result.status == "failed" and problem.message.startswith("no signatures found")
+    assert "only its platform manifests are signed" not in problem.message
 
 
 def test_a_keyless_signer_is_its_identity_not_its_certificate() -> None:

@@ -118,3 +118,33 @@ def test_a_default_port_is_dropped_for_matching_only(name: str, bare: str | None
     assert canonical_name(Reference.parse(name).name) == bare
     if bare is not None:  # what is fetched keeps the port as written
         assert Reference.parse(name).registry.rsplit(":", 1)[1] == name.split("/")[0].rsplit(":", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("glob", "read"),
+    [
+        ("*.ACME.io/prod/**", "*.acme.io/prod/**"),
+        ("[FD00::AB]/prod/**", "[fd00::ab]/prod/**"),
+        ("Registry.Acme.io/Shop/*", "registry.acme.io/Shop/*"),  # the repository is left as written
+        ("**", "**"),
+    ],
+)
+def test_name_pattern_lowercases_the_host_always(glob: str, read: str) -> None:
+    from trustgate.oci.reference import name_pattern
+
+    assert name_pattern(glob) == read
+
+
+@pytest.mark.parametrize(
+    ("name", "plain"),
+    [
+        ("[0:0:0:0:0:0:0:1]/app", "[::1]/app"),
+        ("[::0001]:443/app", "[::1]/app"),
+        ("[FD00:0::AB]:5000/app", "[fd00::ab]:5000/app"),
+        ("[::1]/app", None),
+    ],
+)
+def test_canonical_name_writes_an_ipv6_address_one_way(name: str, plain: str | None) -> None:
+    from trustgate.oci.reference import canonical_name
+
+    assert canonical_name(name) == plain
