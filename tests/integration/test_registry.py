@@ -340,6 +340,21 @@ def test_plain_http_registry_is_refused_unless_insecure(
     assert "plain HTTP" in caught.value.hint and registry.host in caught.value.message
 
 
+def test_an_insecure_host_is_one_endpoint_however_its_port_is_written(
+    registry: RegistryProcess, registry_client: MakeClient
+) -> None:
+    """`host:05000` is the endpoint the insecure list names as `host:5000` (containerd reads the
+    port as a number): plain HTTP is allowed for it too, not tried over TLS."""
+    ref = _repo(registry, "spelled")
+    image = push_image(registry_client(registry), ref)
+    host, _, port = registry.host.rpartition(":")
+    client = registry_client(registry, insecure=(registry.host,))
+    spelled = Reference.parse(f"{host}:0{port}/{ref.repository}:1.0")
+    assert client.resolve(spelled).digest == image.digest
+    listed = registry_client(registry, insecure=(f"{host}:00{port}",))  # the list's spelling too
+    assert listed.resolve(ref).digest == image.digest
+
+
 def test_one_client_shared_by_many_threads(
     token_registry: RegistryProcess, registry_client: MakeClient
 ) -> None:

@@ -29,7 +29,7 @@ from trustgate.oci.auth import (
 )
 from trustgate.oci.body import Transient, read_bounded, root_cause
 from trustgate.oci.errors import RegistryError
-from trustgate.oci.reference import Reference
+from trustgate.oci.reference import Reference, plain_registry
 from trustgate.oci.settings import RegistrySettings
 from trustgate.oci.transport import Exchange, Transport, TransportFailure, TransportTimeout
 
@@ -49,7 +49,7 @@ class Authorizer:
     def __init__(self, settings: RegistrySettings, transport: Transport) -> None:
         self._settings = settings
         self._transport = transport
-        self._insecure = frozenset(host.lower() for host in settings.insecure)
+        self._insecure = frozenset(plain_registry(host) for host in settings.insecure)
         self._docker_config = DockerConfig(
             settings.docker_config or default_docker_config(),
             helper_timeout_seconds=settings.credential_helper_timeout_seconds,
@@ -136,7 +136,7 @@ class Authorizer:
                 registry=registry,
                 reference=str(ref),
             )
-        if parts.scheme == "http" and parts.netloc.lower() not in self._insecure:
+        if parts.scheme == "http" and plain_registry(parts.netloc) not in self._insecure:
             raise RegistryError(
                 "tls",
                 f"{registry}: the token server {realm} is plain HTTP; refusing to send credentials or "

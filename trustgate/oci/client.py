@@ -44,7 +44,7 @@ from trustgate.oci.model import (
     flatten_index,
     platform_name,
 )
-from trustgate.oci.reference import Reference, validate_digest
+from trustgate.oci.reference import Reference, plain_registry, validate_digest
 from trustgate.oci.settings import RegistrySettings
 from trustgate.oci.transport import (
     Exchange,
@@ -121,7 +121,7 @@ class RegistryClient:
     ) -> None:
         self.settings = settings or RegistrySettings()
         self._sleep = sleep
-        self._insecure = frozenset(host.lower() for host in self.settings.insecure)
+        self._insecure = frozenset(plain_registry(host) for host in self.settings.insecure)
         self._transport: Transport = transport or HttpTransport(
             ca_file=self.settings.ca_file,
             user_agent=self.settings.user_agent,
@@ -519,7 +519,8 @@ class RegistryClient:
 
     def _base_url(self, ref: Reference) -> str:
         host = ref.api_host
-        scheme = "http" if host.lower() in self._insecure or ref.registry in self._insecure else "https"
+        insecure = plain_registry(host) in self._insecure or plain_registry(ref.registry) in self._insecure
+        scheme = "http" if insecure else "https"
         return f"{scheme}://{host}"
 
     def _expect(self, response: _Response, statuses: tuple[int, ...], ref: Reference, what: str) -> None:
@@ -761,7 +762,7 @@ class RegistryClient:
         parts = urlsplit(target)
         if parts.scheme == "https":
             return
-        if parts.scheme == "http" and parts.netloc.lower() in self._insecure:
+        if parts.scheme == "http" and plain_registry(parts.netloc) in self._insecure:
             return
         raise RegistryError(
             "tls",

@@ -200,6 +200,12 @@ def plain_port(name: str) -> str:
     return f"{host}:{int(port)}/{rest}"
 
 
+def plain_registry(registry: str) -> str:
+    """A registry `host[:port]` as `plain_port` writes it, lower-cased: the one spelling of an
+    endpoint, for looking it up in lists of hosts (`127.0.0.1:0080` is `127.0.0.1:80`)."""
+    return plain_port(f"{registry.lower()}/_")[: -len("/_")]
+
+
 def _plain_ipv6(registry: str) -> str:
     """`[address]` or `[address]:port` with the address in its one short form (found in review:
     `[0:0:0:0:0:0:0:1]` and `[::0001]` escaped a rule for `[::1]`); anything else unchanged."""
