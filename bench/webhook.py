@@ -30,7 +30,7 @@ One run, on this machine:
    one writer process per server (`serve --log-writer process`);
    `sqlite-thread` and `postgresql-thread` in a thread of each worker.
 
-Usage: python bench/webhook.py [--seconds 15] [--workers 2] [--rate 500] [--json out.json]
+Usage: python bench/webhook.py [--seconds 15] [--workers 2] [--evaluators 4] [--rate 500] [--json out.json]
                                [--decision-log off,sqlite,postgresql,sqlite-thread,postgresql-thread]
 Targets (2 cores): >= 1,500 requests/s; p99 <= 10 ms at 500 requests/s (without a log).
 """
@@ -103,6 +103,9 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--evaluators", type=int, default=4, help="evaluator threads per worker (`serve --evaluators`)"
+    )
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16, help="connections for the throughput run")
     parser.add_argument("--rate", type=int, default=500, help="requests/s for the fixed-rate run")
@@ -284,6 +287,7 @@ def run(
     config, objects = setup
     certs = make_certs(tmp / "certs")
     extra = ["--decision-log", decision_log, "--log-writer", log_writer] if decision_log else []
+    extra += ["--evaluators", str(args.evaluators)]
     server = start_server(certs, "-c", str(config), *extra, workers=args.workers)
     try:
         # Same answers as `trustgate check` for the same objects (this also warms every cache).
