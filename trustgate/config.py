@@ -168,6 +168,8 @@ class SummaryAcceptance:
     max_age_seconds: float = 86_400.0  # seconds; a summary older than this is ignored
     same_policy: bool = True  # the summary's policy digest must be this rule's own
     clock_skew_seconds: float = 60.0  # seconds a summary may claim to come from the future
+    # SLSA levels a summary must claim (verifiedLevels), every one; required when not same_policy
+    require_levels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1001,11 +1003,24 @@ def _parse_summary_acceptance(
             ) from e
         verifiers.append(SummaryVerifier(id=item["id"], key_pem=pem, key_origin=str(key_path)))
     defaults = SummaryAcceptance(verifiers=())
+    same_policy = section.get("samePolicy", defaults.same_policy)
+    require_levels = tuple(section.get("requireLevels", ()))
+    if not same_policy and not require_levels:
+        # A summary issued under any other policy (a signature-only rule, say) would stand in for
+        # this rule's attestations: what it must vouch for has to be said (fail closed).
+        raise ConfigError(
+            "summaries.accept: samePolicy is false but requireLevels is not set: a summary issued "
+            "under any policy, however weak, would admit images this rule denies",
+            where=where("summaries", "accept", "samePolicy"),
+            hint="set summaries.accept.requireLevels to the SLSA levels a summary must claim "
+            "(e.g. [SLSA_BUILD_LEVEL_3]), or samePolicy: true",
+        )
     return SummaryAcceptance(
         verifiers=tuple(verifiers),
         max_age_seconds=section.get("maxAgeSeconds", defaults.max_age_seconds),
-        same_policy=section.get("samePolicy", defaults.same_policy),
+        same_policy=same_policy,
         clock_skew_seconds=section.get("clockSkewSeconds", defaults.clock_skew_seconds),
+        require_levels=require_levels,
     )
 
 

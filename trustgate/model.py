@@ -174,6 +174,9 @@ class ImageResult:
     # verifier, time; "full": the summaries ignored and why). None: the rule accepts none.
     summary: Mapping[str, Any] | None = None
     issued: list[Mapping[str, Any]] = field(default_factory=list)  # summaries this decision signed
+    # When the evidence was verified in full (RFC 3339, UTC): a result served from the cache keeps
+    # its original time, which is what a summary issued from it is dated (not in decision records).
+    verified_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"reference": self.reference, "status": self.status}

@@ -903,18 +903,208 @@ def test_an_unexpected_exception_judging_a_summary_ignores_that_summary(
     """A summary can only ever save work (ADR 12): one that a bug cannot judge is ignored with a
     reason, and the image verified in full, not failed."""
     image = signed(client, sigstore, f"{registry.host}/shop/misjudged:v1")
-    issuing.attach(client, image.ref, image.digest, b"{}", dt.datetime.now(dt.UTC).isoformat())
+    admit = project("admit", accept=True)
+    # One that passes the cheap checks (`summaries.screen`), so that it reaches `judge`.
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
 
     def judge(*args: Any, **kwargs: Any) -> summaries.Accepted:
         raise RuntimeError("a bug (test double)")
 
     monkeypatch.setattr(summaries, "judge", judge)
-    decision, result = gate_decision(
-        project("admit", accept=True), deployment(tmp_path, f"{image.ref.name}@{image.digest}")
-    )
+    decision, result = gate_decision(admit, deployment(tmp_path, f"{image.ref.name}@{image.digest}"))
     assert decision.exit_code() == 0 and result.status == "verified", result.problems
     assert result.summary is not None and result.summary["path"] == "full"
     (reason,) = result.summary["ignored"]
     assert reason.startswith("VSA from sha256:") and reason.endswith(
         " ignored: internal error (RuntimeError)"
     )
+
+
+def _signature_only(config: Path) -> Path:
+    """The same project, its rule wanting a signature and no provenance (a weaker policy)."""
+    text = config.read_text()
+    cut = text.index("      attestations:\n")
+    end = text.index('policy: "builtin:slsa-provenance"\n') + len('policy: "builtin:slsa-provenance"\n')
+    config.write_text(text[:cut] + text[end:])
+    return config
+
+
+def test_with_same_policy_false_a_summary_must_claim_the_levels_the_rule_requires(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """A staging CI with a signature-only rule (same verifier id and key) vouches for an image
+    without provenance: its summary claims no level. A gate requiring Build L3 provenance that
+    accepts summaries of other policies (samePolicy false) must not admit through it; one from a
+    CI that verified provenance from a listed builder (Build L3) admits."""
+    unbuilt = push_image(client, f"{registry.host}/shop/unbuilt:v1", content=os.urandom(16))
+    attach_referrer(
+        client, unbuilt.ref, unbuilt, sigstore.sign_artifact(unbuilt.digest, sigstore.identity(RELEASE))
+    )
+    staging = _signature_only(project("staging", issue=True))
+    deploy = deployment(tmp_path, f"{unbuilt.ref.name}@{unbuilt.digest}")
+    code, output = run("check", "-c", str(staging), str(deploy))
+    assert code == 0, output
+    admit = project("admit-other", accept=True)
+    text = admit.read_text().replace("samePolicy: true", "samePolicy: false")
+    admit.write_text(text)
+    code, output = run("check", "-c", str(admit), str(deploy))
+    assert code != 0 and "requireLevels" in output, output  # refused at load: say what must be claimed
+    admit.write_text(
+        text.replace("samePolicy: false", "samePolicy: false, requireLevels: [SLSA_BUILD_LEVEL_3]")
+    )
+    decision, result = gate_decision(admit, deploy)
+    assert result.status == "failed" and decision.exit_code() == 1, result.to_json()
+    assert result.summary is not None and result.summary["path"] == "full"
+    (ignored,) = result.summary["ignored"]
+    assert "lacks SLSA_BUILD_LEVEL_3" in ignored, ignored
+
+    built = signed(client, sigstore, f"{registry.host}/shop/built:v1")
+    deploy = deployment(tmp_path, f"{built.ref.name}@{built.digest}")
+    code, output = run("check", "-c", str(project("ci", issue=True)), str(deploy))
+    assert code == 0, output
+    only_summaries_left(client, built)
+    decision, result = gate_decision(admit, deploy)
+    assert decision.exit_code() == 0 and result.summary is not None and result.summary["path"] == "summary"
+    assert result.summary["verifiedLevels"] == ["SLSA_BUILD_LEVEL_3"]
+
+
+def test_a_summary_issued_from_a_cached_result_is_dated_when_it_was_verified(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """A long-running issuer (presync) serves the second check from its cache after the evidence
+    is gone from the registry: the summary it signs then says when the evidence was verified, so
+    maxAgeSeconds counts from there, not from the cache hit."""
+    image = signed(client, sigstore, f"{registry.host}/shop/cached-issue:v1")
+    deploy = deployment(tmp_path, f"{image.ref.name}@{image.digest}")
+    log = DecisionLog.open(f"sqlite:///{tmp_path / 'ci.db'}")
+    try:
+        with Gate(config=load_config(project("ci", issue=True)), decision_log=log) as gate:
+            (first,) = gate.check([str(deploy)], gate="presync").images
+            assert first.cache == "miss" and first.issued, first.to_json()
+            tag = image.digest.replace(":", "-")  # the signature and provenance deleted
+            empty = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}).encode()
+            client.push_manifest(image.ref, empty, mt.OCI_INDEX, tag)
+            time.sleep(1.1)
+            (second,) = gate.check([str(deploy)], gate="presync").images
+    finally:
+        log.close()
+    assert second.cache == "hit" and second.issued, second.to_json()
+    assert second.issued[0]["timeVerified"] == first.issued[0]["timeVerified"]
+
+
+def test_junk_marked_as_summaries_does_not_crowd_out_the_one_that_counts(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """Whoever can push (no key) attaches unsigned entries marked as summaries, dated in the future
+    by the annotation they write: they spend none of the summaries admission verifies, which
+    admits through the valid one, and `verify image --summary` says which one admission uses."""
+    image = signed(client, sigstore, f"{registry.host}/shop/buried:v1")
+    deploy = deployment(tmp_path, f"{image.ref.name}@{image.digest}")
+    code, output = run("check", "-c", str(project("ci", issue=True)), str(deploy))
+    assert code == 0, output
+    only_summaries_left(client, image)
+    admit = project("admit", accept=True)
+    stranger = _bundle(tmp_path / "stranger.pem", image, policy_digest=_policy_digest(admit))
+    for i in range(summaries.MAX_CANDIDATES + 1):
+        issuing.attach(client, image.ref, image.digest, b'{"junk": %d}' % i, f"9999-01-01T00:00:0{i}Z")
+    issuing.attach(
+        client,
+        image.ref,
+        image.digest,
+        _bundle(tmp_path / "vsa.pem", image, policy_digest=OTHER),
+        "9999-01-02",
+    )
+    issuing.attach(
+        client,
+        image.ref,
+        image.digest,
+        _bundle(tmp_path / "vsa.pem", image, policy_digest=OTHER, verifier="https://evil.example"),
+        "9999-01-03",
+    )
+    store = f"sqlite:///{tmp_path / 'admission.db'}"
+    decision, result = gate_decision(admit, deploy, store=store)
+    assert decision.exit_code() == 0, result.to_json()
+    assert result.summary is not None and result.summary["path"] == "summary"
+    assert len(result.summary["ignored"]) == summaries.MAX_CANDIDATES + 3
+
+    logged = tmp_path / "admit-logged.yaml"
+    logged.write_text(admit.read_text() + f'decisionLog: {{url: "{store}"}}\n')
+    code, output = run("verify", "image", "-c", str(logged), f"{image.ref.name}@{image.digest}", "--summary")
+    assert code == 0, output
+    assert f"admission: admits through VSA {result.summary['digest']}" in output, output
+    assert f"VSA {result.summary['digest']} (referrers-tag): counts (admission uses it)" in output, output
+    # Signed, but by a key not given for the verifier: it costs one signature check, as before.
+    issuing.attach(client, image.ref, image.digest, stranger, "9999-01-04")
+    code, output = run(
+        "verify", "image", "-c", str(logged), f"{image.ref.name}@{image.digest}", "--summary", "-o", "json"
+    )
+    assert code == 0, output
+    (report,) = json.loads(output)
+    assert report["admission"] == {
+        "path": "summary",
+        "referrer": result.summary["referrer"],
+        "digest": result.summary["digest"],
+    }
+    (used,) = [s for s in report["summaries"] if s.get("used")]
+    assert used["counts"] and used["digest"] == result.summary["digest"]
+
+
+def test_verify_image_summary_shows_what_a_statement_says_escaped(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, project: Callable[..., Path]
+) -> None:
+    """The statement shown is whoever pushed it's: a newline or an ESC sequence in a field (or in
+    a reason quoting one) would forge a "counts" line or repaint the terminal."""
+    image = push_image(client, f"{registry.host}/shop/forged-lines:v1", content=os.urandom(16))
+    forged = "\n  VSA sha256:4f00 (referrers-tag): counts\x1b[2K\x1b[3A\u202e"
+    predicate = {
+        "verifier": {"id": VERIFIER + forged},
+        "timeVerified": "2026-12-07T06:00:00Z" + forged,
+        "policy": {"uri": "trustgate:images/rules/shop" + forged},
+        "verificationResult": "PASSED" + forged,
+        "verifiedLevels": ["SLSA_BUILD_LEVEL_3" + forged],
+    }
+    payload = json.dumps({"predicateType": summaries.VSA_PREDICATE, "predicate": predicate}).encode()
+    bundle = {"dsseEnvelope": {"payload": base64.b64encode(payload).decode(), "signatures": []}}
+    issuing.attach(client, image.ref, image.digest, json.dumps(bundle).encode(), "2026-01-01T00:00:00Z")
+    config = project("admit", accept=True)
+    result = CliRunner().invoke(
+        main,
+        ["verify", "image", "-c", str(config), f"{image.ref.name}@{image.digest}", "--summary"],
+        catch_exceptions=False,
+        color=True,
+    )
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.output and "\u202e" not in result.output, repr(result.output)
+    assert not any(line.startswith("  VSA sha256:4f00") for line in result.output.splitlines()), result.output
+    assert "does not count: " in result.output and "levels: SLSA_BUILD_LEVEL_3\\x0a  VSA" in result.output
+
+
+def test_a_max_age_beyond_ten_years_is_refused_not_a_traceback(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, project: Callable[..., Path]
+) -> None:
+    image = push_image(client, f"{registry.host}/shop/forever:v1", content=os.urandom(16))
+    ok = project("admit", accept=True)
+    issuing.attach(
+        client,
+        image.ref,
+        image.digest,
+        _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(ok)),
+        dt.datetime.now(dt.UTC).isoformat(),
+    )
+    config = project("forever", accept=True, max_age=10**12)
+    code, output = run("verify", "image", "-c", str(config), f"{image.ref.name}@{image.digest}", "--summary")
+    # The configuration error (exit 3, one line), not an OverflowError's traceback.
+    assert code == 3 and "maxAgeSeconds" in output and "maximum of 315360000" in output, output

@@ -68,6 +68,20 @@ class Issuer:
             return None
         if image.summary is not None and image.summary.get("path") == "summary":
             return None
+        # Dated when the evidence was verified, not now: a result the cache serves for its TTL would
+        # otherwise be vouched for afresh (evidence deleted since, maxAgeSeconds restarted). A
+        # cached result without that time (an older trustgate's, in a shared cache) is not issued.
+        if image.verified_at is not None:
+            try:
+                verified = dt.datetime.fromisoformat(image.verified_at.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            if verified.tzinfo is None:
+                return None
+        elif image.cache == "miss":
+            verified = now or dt.datetime.now(dt.UTC)
+        else:
+            return None
         rule = next((r for r in policy.rules if r.rule.name == image.rule), None)
         if rule is None:
             return None
@@ -85,9 +99,9 @@ class Issuer:
             policy_uri=self.settings.policy_uri or f"trustgate:images/rules/{rule.rule.name}",
             policy_digest=rule.policy_digest,
             input_attestations=_inputs(name, image),
-            verified_levels=_levels(rule, image),
+            verified_levels=_levels(rule, image, policy.data),
             decision_id=decision_id,
-            time_verified=now or dt.datetime.now(dt.UTC),
+            time_verified=verified,
         )
         bundle = summaries.sign_statement(statement, self.key)
         issued: dict[str, Any] = {
@@ -189,12 +203,16 @@ def _inputs(name: str, image: ImageResult) -> list[dict[str, Any]]:
     return list(out.values())
 
 
-def _levels(rule: CompiledRule, image: ImageResult) -> list[str]:
-    """SLSA levels the rule established: Build L3 from provenance passing the built-in SLSA policy.
+def _levels(rule: CompiledRule, image: ImageResult, data: Mapping[str, Any]) -> list[str]:
+    """The SLSA build level what was verified establishes (`verifiedLevels`: the highest, one per
+    track; each implies those below it).
 
-    The built-in policy admits only the builders listed in `data.trustgate.slsa.builders`, which
-    are to be builders meeting Build L3 (isolated, provenance unforgeable by tenants); a rule with
-    its own provenance policy establishes no level trustgate can name.
+    Build L3 only from provenance that passed the built-in SLSA policy with a non-empty
+    `data.trustgate.slsa.builders`: the policy then admits only those builders, which are to be
+    builders meeting Build L3 (isolated, provenance unforgeable by tenants), and the builder id is
+    what determines the level (the SLSA spec). With no builders listed, any builder passes: the
+    provenance exists and was verified, which is Build L1 and no more. A rule with its own
+    provenance policy, or none, establishes no level trustgate can name.
     """
     builtin = {
         a.requirement.name
@@ -205,6 +223,11 @@ def _levels(rule: CompiledRule, image: ImageResult) -> list[str]:
     }
     passed = {a.get("name") for a in image.attestations if a.get("verdict") == "passed"}
     missing_elsewhere = any(a.get("verdict") in ("missing", "denied") for a in image.attestations)
-    if builtin and builtin <= passed and not missing_elsewhere:
+    if not builtin or not builtin <= passed or missing_elsewhere:
+        return []
+    trustgate = data.get("trustgate")
+    slsa = trustgate.get("slsa") if isinstance(trustgate, Mapping) else None
+    builders = slsa.get("builders") if isinstance(slsa, Mapping) else None
+    if isinstance(builders, list) and builders and all(isinstance(b, str) and b for b in builders):
         return ["SLSA_BUILD_LEVEL_3"]
-    return []
+    return ["SLSA_BUILD_LEVEL_1"]

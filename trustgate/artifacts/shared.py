@@ -358,6 +358,7 @@ def encode_result(result: ImageResult) -> dict[str, Any]:
         "signatures": [dict(s) for s in result.signatures],
         "attestations": [dict(a) for a in result.attestations],
         "platforms": [dict(p) for p in result.platforms],
+        "verifiedAt": result.verified_at,
     }
 
 
@@ -391,4 +392,5 @@ def decode_result(data: Any) -> ImageResult:
         signatures=[dict(s) for s in data.get("signatures", [])],
         attestations=[dict(a) for a in data.get("attestations", [])],
         platforms=[dict(p) for p in data.get("platforms", [])],
+        verified_at=data["verifiedAt"] if isinstance(data.get("verifiedAt"), str) else None,
     )

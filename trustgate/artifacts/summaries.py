@@ -26,6 +26,8 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import math
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,7 @@ DECISION_FIELD: Final = "https://trustgate.dev/verification_summary/decision/v1"
 ARTIFACT_TYPE: Final = mt.SIGSTORE_BUNDLE  # stored as cosign stores bundle attestations
 PREDICATE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"  # on the referrer: discovery skips these
 CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
+MAX_AGE_SECONDS: Final = 315_360_000  # the schema's maximum of maxAgeSeconds: 10 years
 MAX_CANDIDATES: Final = 3  # newest summaries looked at per image before verifying in full
 PASSED: Final = "PASSED"
 
@@ -89,6 +92,7 @@ class Acceptance:
     max_age_seconds: float
     same_policy: bool
     clock_skew_seconds: float
+    require_levels: tuple[str, ...] = ()  # verifiedLevels a summary must claim, every one
 
     @classmethod
     def from_config(
@@ -121,7 +125,13 @@ class Acceptance:
             verifiers.append(
                 Verifier(v.id, KeyAuthority(name=v.id, key=key, key_id=key_id(key), trust_root=None))
             )
-        return cls(tuple(verifiers), config.max_age_seconds, config.same_policy, config.clock_skew_seconds)
+        return cls(
+            tuple(verifiers),
+            config.max_age_seconds,
+            config.same_policy,
+            config.clock_skew_seconds,
+            config.require_levels,
+        )
 
     def keys_for(self, verifier_id: str) -> tuple[Verifier, ...]:
         """Every signer (key or authority) listed for `verifier_id`, in order: one id may be listed
@@ -317,6 +327,93 @@ def judge(
         raise SummaryError(claimed, "; ".join(failures))
     if statement is None:
         raise SummaryError(claimed, "a message signature, not a DSSE attestation")
+    return _check(
+        statement,
+        claimed,
+        digest=digest,
+        stored=stored,
+        image_digest=image_digest,
+        image_name=image_name,
+        acceptance=acceptance,
+        policy_digest=policy_digest,
+        now=now,
+        revoked=revoked,
+    )
+
+
+def screen(
+    payload: bytes,
+    *,
+    image_digest: str,
+    image_name: str,
+    acceptance: Acceptance,
+    policy_digest: str,
+    now: dt.datetime,
+    revoked: Collection[str] = (),
+) -> dt.datetime:
+    """Every check of `judge` but the signature, on the statement as it stands (unverified): what
+    can be told cheaply of a summary found on an image before verifying it. Returns the
+    timeVerified it claims (to look at the newest first); never stands in for `judge`.
+
+    Whoever can push can attach any number of summaries: those that cannot count (malformed, of
+    another image, predicate or verifier, stale, under another policy) then spend none of the
+    signatures admission verifies per image (`MAX_CANDIDATES`).
+
+    Raises:
+        SummaryError: it cannot count, signed or not; the reason says why.
+    """
+    stored = bundle_digest(payload)
+    signed_bytes, claimed = _envelope(payload, stored)
+    digest = "sha256:" + hashlib.sha256(signed_bytes).hexdigest()
+    which = next((d for d in (digest, stored, image_digest) if d in revoked), None)
+    if which is not None:
+        raise SummaryError(digest, f"{which} is revoked (trustgate summaries revoke)")
+    if not acceptance.keys_for(claimed):
+        trusted = ", ".join(dict.fromkeys(v.id for v in acceptance.verifiers))
+        raise SummaryError(claimed, f"verifier {claimed} is not trusted by this rule (trusted: {trusted})")
+    raw = untrusted_json.loads(signed_bytes)  # parsed by `_envelope` already: an object
+    subjects = raw.get("subject")
+    parsed: list[tuple[str, Mapping[str, str]]] = []
+    for subject in subjects if isinstance(subjects, list) else []:
+        found = subject.get("digest") if isinstance(subject, dict) else None
+        if isinstance(found, dict):
+            parsed.append((str(subject.get("name", "")), {str(k): str(v) for k, v in found.items()}))
+    statement = Statement(
+        statement_type=str(raw.get("_type")),
+        predicate_type=str(raw.get("predicateType")),
+        subjects=tuple(parsed),
+        predicate=raw.get("predicate"),
+        envelope_sha256=stored,
+    )
+    accepted = _check(
+        statement,
+        claimed,
+        digest=digest,
+        stored=stored,
+        image_digest=image_digest,
+        image_name=image_name,
+        acceptance=acceptance,
+        policy_digest=policy_digest,
+        now=now,
+        revoked=revoked,
+    )
+    return _parse_time(accepted.time_verified, claimed)
+
+
+def _check(
+    statement: Statement,
+    claimed: str,
+    *,
+    digest: str,
+    stored: str,
+    image_digest: str,
+    image_name: str,
+    acceptance: Acceptance,
+    policy_digest: str,
+    now: dt.datetime,
+    revoked: Collection[str],
+) -> Accepted:
+    """Steps 4 to 6 of `judge`: the statement's predicate, subjects, age and policy."""
     # 4. The predicate.
     if statement.statement_type != STATEMENT_V1:
         raise SummaryError(claimed, f"statement type {statement.statement_type!r}, not {STATEMENT_V1}")
@@ -326,7 +423,7 @@ def judge(
     if not isinstance(predicate, Mapping):
         raise SummaryError(claimed, "the predicate is not an object")
     verifier = predicate.get("verifier")
-    if not isinstance(verifier, Mapping) or verifier.get("id") != chosen.id:
+    if not isinstance(verifier, Mapping) or verifier.get("id") != claimed:
         raise SummaryError(claimed, "the signed predicate names another verifier")
     result = predicate.get("verificationResult")
     if result != PASSED:
@@ -365,9 +462,27 @@ def judge(
     levels = predicate.get("verifiedLevels", [])
     if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
         raise SummaryError(claimed, "verifiedLevels is not a list of strings")
+    # The levels this rule requires (the spec: verifiedLevels must contain the expected value):
+    # under samePolicy false, what stands in for this rule's own requirements.
+    lacking = [level for level in acceptance.require_levels if not _claims(levels, level)]
+    if lacking:
+        raise SummaryError(
+            claimed,
+            f"verifiedLevels {levels} lacks {', '.join(lacking)}, which this rule requires (requireLevels)",
+        )
     # 5. Fresh: not older than maxAgeSeconds, not from further in the future than the skew allows.
     when = _parse_time(predicate.get("timeVerified"), claimed)
     age = (now - when).total_seconds()
+    try:
+        if not math.isfinite(acceptance.max_age_seconds):
+            raise OverflowError("maxAgeSeconds is not finite")
+        expires = when + dt.timedelta(seconds=acceptance.max_age_seconds)
+    except OverflowError as e:  # past year 9999: the schema's maximum keeps it from a valid config
+        raise SummaryError(
+            claimed,
+            f"maxAgeSeconds {acceptance.max_age_seconds:g} after {predicate['timeVerified']} is no date "
+            f"({e}): set maxAgeSeconds to at most {MAX_AGE_SECONDS} (10 years)",
+        ) from e
     if age > acceptance.max_age_seconds:
         raise SummaryError(
             claimed,
@@ -394,10 +509,9 @@ def judge(
         )
     decision = predicate.get(DECISION_FIELD)
     decision_id = decision.get("id") if isinstance(decision, Mapping) else None
-    expires = when + dt.timedelta(seconds=acceptance.max_age_seconds)
     return Accepted(
         digest=digest,
-        verifier=chosen.id,
+        verifier=claimed,
         time_verified=str(predicate["timeVerified"]),
         policy_digest="sha256:" + theirs.lower(),
         decision=decision_id if isinstance(decision_id, str) else None,
@@ -529,6 +643,24 @@ def _parse_time(value: Any, who: str) -> dt.datetime:
     if when.tzinfo is None:
         raise SummaryError(who, f"timeVerified {value!r} has no time zone")
     return when
+
+
+_LEVEL = re.compile(r"(SLSA_[A-Z]+_LEVEL_)([0-9]+)")
+
+
+def _claims(levels: Sequence[str], required: str) -> bool:
+    """Whether `levels` (a summary's verifiedLevels) claim `required`: that very value, or a higher
+    level of the same track (the spec: each SLSA level implies all levels below it)."""
+    if required in levels:
+        return True
+    want = _LEVEL.fullmatch(required)
+    if want is None:
+        return False
+    for level in levels:
+        have = _LEVEL.fullmatch(level)
+        if have is not None and have[1] == want[1] and int(have[2]) >= int(want[2]):
+            return True
+    return False
 
 
 def _hex(digest: str) -> str:

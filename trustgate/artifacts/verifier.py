@@ -42,7 +42,7 @@ from trustgate.errors import ConfigError, Error, PolicyError
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
-from trustgate.oci.client import Registry, RegistryError, compute_digest
+from trustgate.oci.client import Descriptor, Registry, RegistryError, compute_digest
 from trustgate.oci.discovery import (
     PLACES,
     SIGNATURE_PLACES,
@@ -466,6 +466,8 @@ class ImageVerifier:
                 result.summary = accepted.to_json() | ({"ignored": ignored} if ignored else {})
                 return result, "summary"
             result.summary = {"path": "full", "ignored": ignored}
+        # What a summary issued from this result is dated, however long the cache then serves it.
+        result.verified_at = self.now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         # Every place where attestations are wanted: an artifact not looked at may be the newest
         # attestation, and deny (today's scan attached with `cosign attest` while yesterday's clean
         # one is a referrer). A rule wanting signatures only never reads the `.att` tag (found in
@@ -562,7 +564,31 @@ class ImageVerifier:
             descriptors, source = self._registry.referrers(bare, digest)
         except RegistryError as e:
             return None, [f"VSAs not looked up: {e.message}"]
-        candidates = sorted(
+        accepted, ignored, _ = self._select(bare, rule, acceptance, digest, descriptors, source, revoked)
+        return accepted, ignored
+
+    def _select(
+        self,
+        bare: Reference,
+        rule: CompiledRule,
+        acceptance: summaries.Acceptance,
+        digest: str,
+        descriptors: Sequence[Descriptor],
+        source: str,
+        revoked: Collection[str],
+    ) -> tuple[summaries.Accepted | None, list[str], dict[str, str]]:
+        """The summary admission uses among `descriptors`, why the others were ignored, and each
+        referrer's reason by its digest (`inspect_summaries` shows them).
+
+        Each summary is read and screened (`summaries.screen`: every check but the signature),
+        at most `maxArtifacts` of them, the bound full verification has too; of those that may
+        count, the `MAX_CANDIDATES` newest by the timeVerified they state are verified in full.
+        Whoever can push chooses the annotations, and any number of unsigned entries: those that
+        cannot count spend none of the signatures verified.
+        """
+        # Newest first by the annotation (whoever pushed wrote it): which are read when more than
+        # maxArtifacts are attached, and the order of those stating the same timeVerified.
+        marked = sorted(
             (
                 d
                 for d in descriptors
@@ -572,37 +598,86 @@ class ImageVerifier:
             reverse=True,
         )
         ignored: list[str] = []
-        for descriptor in candidates[: summaries.MAX_CANDIDATES]:
+        reasons: dict[str, str] = {}
+        now = self.now()
+        screened: list[tuple[dt.datetime, Descriptor, bytes]] = []
+        for descriptor in marked[: self.limits.max_artifacts]:
             try:
                 payload = self._summary_payload(bare, descriptor.digest)
+                when = summaries.screen(
+                    payload,
+                    image_digest=digest,
+                    image_name=bare.name,
+                    acceptance=acceptance,
+                    policy_digest=rule.policy_digest,
+                    now=now,
+                    revoked=revoked,
+                )
+            except summaries.SummaryError as e:
+                ignored.append(e.message)
+                reasons[descriptor.digest] = e.message
+                continue
+            except Exception as e:
+                _log.error(
+                    "internal error while screening VSA %s of %s", descriptor.digest, bare, exc_info=True
+                )
+                reason = f"VSA from {descriptor.digest} ignored: internal error ({type(e).__name__})"
+                ignored.append(reason)
+                reasons[descriptor.digest] = reason
+                continue
+            screened.append((when, descriptor, payload))
+        if len(marked) > self.limits.max_artifacts:
+            ignored.append(
+                f"{len(marked) - self.limits.max_artifacts} VSAs not looked at: more than "
+                f"images.registries.maxArtifacts ({self.limits.max_artifacts}) are attached"
+            )
+        screened.sort(key=lambda item: item[0], reverse=True)  # stable: ties keep the order above
+        for _, descriptor, payload in screened[: summaries.MAX_CANDIDATES]:
+            try:
                 accepted = summaries.judge(
                     payload,
                     image_digest=digest,
                     image_name=bare.name,
                     acceptance=acceptance,
                     policy_digest=rule.policy_digest,
-                    now=self.now(),
+                    now=now,
                     revoked=revoked,
                 )
             except summaries.SummaryError as e:
                 ignored.append(e.message)
+                reasons[descriptor.digest] = e.message
                 continue
             except Exception as e:
                 # A bug: the summary is ignored (it can only ever save work), not the image failed.
-                _log.error("internal error while judging VSA %s of %s", descriptor.digest, ref, exc_info=True)
-                ignored.append(f"VSA from {descriptor.digest} ignored: internal error ({type(e).__name__})")
+                _log.error(
+                    "internal error while judging VSA %s of %s", descriptor.digest, bare, exc_info=True
+                )
+                reason = f"VSA from {descriptor.digest} ignored: internal error ({type(e).__name__})"
+                ignored.append(reason)
+                reasons[descriptor.digest] = reason
                 continue
-            return dataclasses.replace(accepted, source=source, referrer=descriptor.digest), ignored
-        if len(candidates) > summaries.MAX_CANDIDATES:
-            ignored.append(f"{len(candidates) - summaries.MAX_CANDIDATES} older VSAs not looked at")
-        return None, ignored
+            return dataclasses.replace(accepted, source=source, referrer=descriptor.digest), ignored, reasons
+        if len(screened) > summaries.MAX_CANDIDATES:
+            rest = len(screened) - summaries.MAX_CANDIDATES
+            ignored.append(
+                f"{rest} older VSAs not verified: at most {summaries.MAX_CANDIDATES} are, per image"
+            )
+            for _, descriptor, _ in screened[summaries.MAX_CANDIDATES :]:
+                reasons[descriptor.digest] = (
+                    f"VSA from {descriptor.digest} not verified: {summaries.MAX_CANDIDATES} newer ones "
+                    "that may count were verified first, and admission verifies no more per image"
+                )
+        return None, ignored, reasons
 
     def inspect_summaries(self, reference: str) -> dict[str, Any]:
         """Every verification summary on an image, each with its statement and whether it counts.
 
         What `trustgate verify image --summary` shows. A summary "counts" under the image's rule
         when the rule accepts summaries and this one passes every check; the statement shown is
-        the one in the bundle, signed or not (the verdict says which).
+        the one in the bundle, signed or not (the verdict says which). `admission` says what an
+        admission would do, through the same selection (`_select`): which summary it would use
+        (`used` on that one), or that it would verify in full; a summary that counts on its own
+        may still not be used (verified only after `MAX_CANDIDATES` newer ones that may count).
 
         Raises:
             RegistryError: the image cannot be resolved or its referrers listed.
@@ -628,6 +703,12 @@ class ImageVerifier:
             revoked: Collection[str] = self.revocations()
         except Error as e:
             revoked, unknown = frozenset(), e.message
+        used: summaries.Accepted | None = None
+        reasons: dict[str, str] = {}
+        if rule is not None and rule.acceptance is not None:
+            used, _, reasons = self._select(bare, rule, rule.acceptance, digest, found, source, revoked)
+            if unknown:
+                used = None
         shown = []
         for descriptor in found:
             entry: dict[str, Any] = {"referrer": descriptor.digest, "source": source}
@@ -663,12 +744,24 @@ class ImageVerifier:
                             "reason": f"it passes every other check, but the revocations could not be read: "
                             f"{unknown}",
                         }
+                    elif used is None or used.referrer != descriptor.digest:
+                        entry["notUsed"] = reasons.get(
+                            descriptor.digest, "admission uses another summary (a newer one that counts)"
+                        )
                 except summaries.SummaryError as e:
                     entry |= {"counts": False, "reason": e.message}
+            if used is not None and used.referrer == descriptor.digest:
+                entry["used"] = True
             shown.append(entry)
         out: dict[str, Any] = {"reference": reference, "digest": digest, "summaries": shown}
         if rule is not None:
             out |= {"rule": rule.rule.name, "policyDigest": rule.policy_digest}
+            if rule.acceptance is not None:
+                out["admission"] = (
+                    {"path": "summary", "referrer": used.referrer, "digest": used.digest}
+                    if used is not None
+                    else {"path": "full"}
+                )
         return out
 
     def _still_counts(self, result: ImageResult) -> bool:

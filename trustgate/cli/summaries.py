@@ -6,8 +6,8 @@ decision log (`trustgate.revocations`); judging summaries is
 `trustgate.artifacts.summaries`'s.
 
 Exit codes: `revoke` 0 recorded, 2 usage, 3 the log could not be written;
-`verify image --summary` 0 when every image has a summary that counts under
-its rule, 1 otherwise, 3 when the registry could not be asked.
+`verify image --summary` 0 when admission would admit every image through a
+summary (the one it shows as used), 1 otherwise, 3 when the registry could not be asked.
 """
 
 from __future__ import annotations
@@ -83,9 +83,8 @@ def show_summaries(config: Config, references: tuple[str, ...], fmt: str) -> Non
                 report = {"reference": reference, "error": e.message}
                 code = ExitCode.NOT_EVALUATED
             reports.append(report)
-    if code == ExitCode.PASS and not all(
-        any(s.get("counts") for s in r.get("summaries", [])) for r in reports
-    ):
+    # As admission would: a summary it would use (not merely one that counts on its own).
+    if code == ExitCode.PASS and not all(r.get("admission", {}).get("path") == "summary" for r in reports):
         code = ExitCode.POLICY_FAILURE
     if fmt == "json":
         click.echo(json.dumps(reports, indent=2))
@@ -96,19 +95,36 @@ def show_summaries(config: Config, references: tuple[str, ...], fmt: str) -> Non
 
 
 def _text(report: dict[str, Any]) -> str:
-    lines = [f"{report['reference']}" + (f" @ {report['digest']}" if "digest" in report else "")]
+    """The report as text; every value shown escaped (`_shown`): statements, reasons and even
+    references come from whoever could push, and a newline or an ESC sequence would forge a line
+    ("counts") or repaint the terminal."""
+    lines = [_shown(report["reference"]) + (f" @ {_shown(report['digest'])}" if "digest" in report else "")]
     if "error" in report:
-        return "\n".join([*lines, f"  could not look: {report['error']}"])
+        return "\n".join([*lines, f"  could not look: {_shown(report['error'])}"])
     if "rule" in report:
-        lines.append(f"  rule {report['rule']} (policy digest {report['policyDigest']})")
+        lines.append(f"  rule {_shown(report['rule'])} (policy digest {_shown(report['policyDigest'])})")
+    admission = report.get("admission")
+    if isinstance(admission, dict):
+        if admission.get("path") == "summary":
+            lines.append(f"  admission: admits through VSA {_shown(admission.get('digest', ''))}")
+        else:
+            lines.append("  admission: verifies in full (no summary it would use)")
     if not report["summaries"]:
         lines.append("  no verification summaries")
     for summary in report["summaries"]:
         statement = summary.get("statement") or {}
         raw = statement.get("predicate")
         predicate: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        verdict = "counts" if summary.get("counts") else f"does not count: {summary.get('reason', '')}"
-        lines.append(f"  VSA {summary.get('digest', summary['referrer'])} ({summary['source']}): {verdict}")
+        if not summary.get("counts"):
+            verdict = f"does not count: {_shown(summary.get('reason', ''))}"
+        elif summary.get("used"):
+            verdict = "counts (admission uses it)"
+        elif "notUsed" in summary:
+            verdict = f"counts, but admission does not use it: {_shown(summary['notUsed'])}"
+        else:
+            verdict = "counts"
+        name = _shown(summary.get("digest", summary["referrer"]))
+        lines.append(f"  VSA {name} ({_shown(summary['source'])}): {verdict}")
         levels = predicate.get("verifiedLevels")
         for label, value in (
             ("verifier", _text_at(predicate, "verifier", "id")),
@@ -121,8 +137,15 @@ def _text(report: dict[str, Any]) -> str:
             ),
         ):
             if value:
-                lines.append(f"    {label}: {value}")
+                lines.append(f"    {label}: {_shown(value)}")
     return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    """`value` as one line of text: control characters (newlines too) and bidi marks escaped."""
+    from trustgate.report._common import visible_controls
+
+    return visible_controls(str(value), keep="")
 
 
 def _text_at(value: Any, *path: str) -> str | None:

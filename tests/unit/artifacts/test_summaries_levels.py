@@ -1,0 +1,258 @@
+"""Verification summaries: the levels a summary must claim when it may come from another policy
+(`requireLevels`, required with `samePolicy: false`), the level an issued summary claims, the date
+it carries (when the evidence was verified, not when a cached result was served), and a
+`maxAgeSeconds` that no date can hold (ADR 12)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from memory_registry import CosignKey
+from support.keys import write_p256_key
+from test_summaries_cache import Registry
+
+from trustgate.artifacts import issuing, summaries
+from trustgate.artifacts.policy import ImagePolicy
+from trustgate.artifacts.verifier import ImageVerifier
+from trustgate.config import (
+    BUILTIN_ATTESTATION_POLICIES,
+    AttestationRequirement,
+    AuthorityConfig,
+    ImageRule,
+    ImagesSettings,
+    SummaryAcceptance,
+    SummaryIssuing,
+    SummaryVerifier,
+    builtin_policy_dir,
+    load_config,
+)
+from trustgate.errors import ConfigError
+from trustgate.oci.reference import Reference
+
+IMAGE = "sha256:" + "1f" * 32
+POLICY = "sha256:" + "2e" * 32
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+VERIFIER = "https://ci.acme.example/trustgate"
+KEY = ec.generate_private_key(ec.SECP256R1())
+PEM = KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+REPO = Reference.parse("registry.test/shop/api")
+SLSA = "https://slsa.dev/provenance/v1"
+BUILDER = "https://ci.test/release"
+
+
+def _summary(levels: list[str], *, when: dt.datetime | None = None, policy: str = POLICY) -> bytes:
+    statement = summaries.build_statement(
+        subjects=[("registry.example/shop/api", IMAGE)],
+        resource_uri=f"oci://registry.example/shop/api@{IMAGE}",
+        verifier_id=VERIFIER,
+        policy_uri="trustgate:images/rules/staging",
+        policy_digest=policy,
+        input_attestations=[],
+        verified_levels=levels,
+        decision_id=None,
+        time_verified=when or NOW - dt.timedelta(minutes=5),
+    )
+    return summaries.sign_statement(statement, KEY)
+
+
+def _judge(payload: bytes, **acceptance: Any) -> summaries.Accepted:
+    accept = summaries.Acceptance.from_config(
+        SummaryAcceptance(verifiers=(SummaryVerifier(VERIFIER, PEM, "test"),), **acceptance)
+    )
+    return summaries.judge(
+        payload,
+        image_digest=IMAGE,
+        image_name="registry.example/shop/api",
+        acceptance=accept,
+        policy_digest=POLICY,
+        now=NOW,
+    )
+
+
+# -- requireLevels ----------------------------------------------------------------------------------
+
+
+def test_a_summary_lacking_a_required_level_does_not_count_under_another_policy() -> None:
+    """samePolicy false: a summary issued under a signature-only rule (no level) must not stand in
+    for a rule requiring Build L3 provenance; the spec has consumers check verifiedLevels."""
+    other = "sha256:" + "3d" * 32
+    weak = _summary([], policy=other)
+    with pytest.raises(summaries.SummaryError, match=r"lacks SLSA_BUILD_LEVEL_3.*requireLevels"):
+        _judge(weak, same_policy=False, require_levels=("SLSA_BUILD_LEVEL_3",))
+    with pytest.raises(summaries.SummaryError, match="lacks SLSA_BUILD_LEVEL_3"):
+        _judge(
+            _summary(["SLSA_BUILD_LEVEL_1"], policy=other),
+            same_policy=False,
+            require_levels=("SLSA_BUILD_LEVEL_3",),
+        )
+    accepted = _judge(
+        _summary(["SLSA_BUILD_LEVEL_3"], policy=other),
+        same_policy=False,
+        require_levels=("SLSA_BUILD_LEVEL_3",),
+    )
+    assert accepted.verified_levels == ("SLSA_BUILD_LEVEL_3",)
+
+
+def test_a_higher_level_of_the_same_track_meets_a_lower_requirement() -> None:
+    """The VSA spec: each level implies those below it in its track, and a producer lists one."""
+    l3 = _summary(["SLSA_BUILD_LEVEL_3"])
+    assert _judge(l3, require_levels=("SLSA_BUILD_LEVEL_2",)).verified_levels == ("SLSA_BUILD_LEVEL_3",)
+    with pytest.raises(summaries.SummaryError, match="lacks SLSA_SOURCE_LEVEL_1"):
+        _judge(l3, require_levels=("SLSA_BUILD_LEVEL_2", "SLSA_SOURCE_LEVEL_1"))
+
+
+def _config(tmp_path: Path, accept: str) -> Path:
+    write_p256_key(tmp_path / "vsa.pem")
+    (tmp_path / "vsa.pub").write_bytes(PEM)
+    path = tmp_path / "trustgate.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: trustgate.dev/v1alpha1
+            kind: Config
+            images:
+              rules:
+                - name: shop
+                  images: ["registry.example/shop/**"]
+                  summaries: {{accept: {{verifiers: [{{id: '{VERIFIER}', key: vsa.pub}}], {accept}}}}}
+            """
+        )
+    )
+    return path
+
+
+def test_same_policy_false_without_required_levels_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="samePolicy is false but requireLevels is not set") as e:
+        load_config(_config(tmp_path, "samePolicy: false"))
+    assert "requireLevels" in (e.value.hint or "")
+    config = load_config(_config(tmp_path, "samePolicy: false, requireLevels: [SLSA_BUILD_LEVEL_3]"))
+    (rule,) = config.images.rules
+    assert rule.summaries is not None and rule.summaries.require_levels == ("SLSA_BUILD_LEVEL_3",)
+    assert not rule.summaries.same_policy
+
+
+def test_required_levels_are_a_non_empty_list_of_names(tmp_path: Path) -> None:
+    for bad in ("requireLevels: []", "requireLevels: SLSA_BUILD_LEVEL_3", "requireLevels: ['']"):
+        with pytest.raises(ConfigError):
+            load_config(_config(tmp_path, bad))
+
+
+# -- maxAgeSeconds ----------------------------------------------------------------------------------
+
+
+def test_max_age_beyond_ten_years_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="maxAgeSeconds"):
+        load_config(_config(tmp_path, "maxAgeSeconds: 1e12"))
+    config = load_config(_config(tmp_path, "maxAgeSeconds: 315360000"))
+    (rule,) = config.images.rules
+    assert rule.summaries is not None and rule.summaries.max_age_seconds == 315360000
+
+
+@pytest.mark.parametrize("max_age", [1e12, float("inf"), float("nan")])
+def test_a_max_age_no_date_can_hold_is_a_reason_never_a_crash(max_age: float) -> None:
+    """What the schema refuses, the code does not crash on either (it judged OverflowError)."""
+    with pytest.raises(summaries.SummaryError, match="maxAgeSeconds"):
+        _judge(_summary([]), max_age_seconds=max_age)
+
+
+# -- issuing: levels and dates ----------------------------------------------------------------------
+
+
+def _settings(release: CosignKey) -> ImagesSettings:
+    return ImagesSettings(
+        authorities=(AuthorityConfig(name="release", key_pem=release.pem, key_origin="release.pub"),),
+        rules=(
+            ImageRule(
+                name="shop",
+                images=("registry.test/shop/**",),
+                authorities=("release",),
+                attestations=(
+                    AttestationRequirement(
+                        "provenance",
+                        SLSA,
+                        ("release",),
+                        policy_path=builtin_policy_dir()
+                        / BUILTIN_ATTESTATION_POLICIES["builtin:slsa-provenance"],
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def _verified(tmp_path: Path, data: dict[str, Any]) -> tuple[ImagePolicy, Any, Registry]:
+    registry = Registry()
+    release = CosignKey()
+    digest = registry.image(REPO, "v1")
+    registry.attach_cosign(REPO, digest, ".sig", [release.signature_layer(REPO.name, digest)])
+    predicate = {"runDetails": {"builder": {"id": BUILDER}}}
+    registry.attach_cosign(
+        REPO, digest, ".att", [release.attestation_layer(REPO.name, digest, SLSA, predicate)]
+    )
+    policy = ImagePolicy(_settings(release), data=data)
+    verified = ImageVerifier(policy, registry).verify(f"{REPO.name}@{digest}")
+    assert verified.status == "verified", verified.problems
+    write_p256_key(tmp_path / "vsa.pem")
+    return policy, verified, registry
+
+
+def _predicate(signed: issuing.Signed | None) -> dict[str, Any]:
+    assert signed is not None
+    predicate: dict[str, Any] = json.loads(
+        base64.b64decode(json.loads(signed.bundle)["dsseEnvelope"]["payload"])
+    )["predicate"]
+    return predicate
+
+
+def _issuer(tmp_path: Path) -> issuing.Issuer:
+    return issuing.Issuer.from_config(SummaryIssuing(verifier_id=VERIFIER, key_path=tmp_path / "vsa.pem"))
+
+
+def test_build_level_3_is_claimed_only_for_a_listed_builder(tmp_path: Path) -> None:
+    """The builder id determines the level (SLSA): with no builders listed the built-in policy
+    admits any builder, and the verified provenance shows Build L1, not L3."""
+    policy, verified, _ = _verified(tmp_path, {})
+    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
+        "SLSA_BUILD_LEVEL_1"
+    ]
+    policy, verified, _ = _verified(tmp_path, {"trustgate": {"slsa": {"builders": []}}})
+    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
+        "SLSA_BUILD_LEVEL_1"
+    ]
+    policy, verified, _ = _verified(tmp_path, {"trustgate": {"slsa": {"builders": [BUILDER]}}})
+    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
+        "SLSA_BUILD_LEVEL_3"
+    ]
+
+
+def test_a_summary_of_a_cached_result_is_dated_when_it_was_verified(tmp_path: Path) -> None:
+    """A cache hit serves evidence verified earlier (deleted since, perhaps): its summary carries
+    that time, so maxAgeSeconds counts from the verification, not from the hit."""
+    policy, verified, _ = _verified(tmp_path, {})
+    assert verified.verified_at is not None
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    stamp = earlier.strftime("%Y-%m-%dT%H:%M:%SZ")
+    hit = dataclasses.replace(verified, cache="hit", verified_at=stamp)
+    assert _predicate(_issuer(tmp_path).prepare(policy, hit, decision_id=None))["timeVerified"] == stamp
+    # A cached result that does not say when it was verified (an older trustgate's) is not vouched for.
+    unknown = dataclasses.replace(verified, cache="hit", verified_at=None)
+    assert _issuer(tmp_path).prepare(policy, unknown, decision_id=None) is None
+
+
+def test_a_result_from_the_shared_cache_keeps_its_verification_time() -> None:
+    from trustgate.artifacts.shared import decode_result, encode_result
+    from trustgate.model import ImageResult
+
+    result = ImageResult("r/x@" + IMAGE, "verified", digest=IMAGE, verified_at="2026-03-01T11:00:00Z")
+    assert decode_result(json.loads(json.dumps(encode_result(result)))).verified_at == "2026-03-01T11:00:00Z"
