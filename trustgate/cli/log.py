@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from trustgate.cli.options import utf8_stdout
+from trustgate.cli.options import printable_diagnostics, utf8_stdout
 from trustgate.config import Config, load_config
 from trustgate.model import Decision, ExitCode
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from trustgate.decisions.chain import Checkpoint, Entry, Kept
+    from trustgate.decisions.chain import Checkpoint, Entry, Kept, Report
     from trustgate.decisions.log import DecisionLog, Store
     from trustgate.decisions.note import NoteVerifier, TreeHead
     from trustgate.decisions.publish import Publisher
@@ -122,7 +122,7 @@ def say_recorded(decision: Decision, log: DecisionLog) -> None:
         if "not recorded" in note or "NOT recorded" in note:
             click.echo(f"trustgate: error: {note}", err=True)
     for problem in log.take_problems():  # a refused checkpoint (a forged log) or a failed publish
-        click.echo(f"trustgate: error: {problem.diagnostics()}", err=True)
+        click.echo(f"trustgate: error: {printable_diagnostics(problem)}", err=True)
 
 
 # -- the log group -----------------------------------------------------------------
@@ -366,30 +366,45 @@ def verify_cmd(
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        span = f"#{report.first_seq}..#{report.last_seq}" if report.records else "no records"
-        if report.ok:
-            click.echo(f"intact: {report.records} records ({span}), head {report.head}")
-        else:
-            first = report.first_problem
-            assert first is not None
-            click.echo(f"NOT INTACT: {first.kind}: {first.message}")
-            click.echo(f"  checked {report.records} records ({span}) before the first problem")
-            for other in sorted(report.problems, key=lambda p: p.seq)[1:]:
-                click.echo(f"  also: {other.kind}: {other.message}")
-        if report.anchor is not None:
-            click.echo(f"  starts after the prune of {report.anchor.time} at #{report.anchor.seq}")
-        if report.tree_size is not None:
-            click.echo(f"  Merkle tree of {report.tree_size} records, root {report.root}")
-        for where in report.consistent:
-            click.echo(f"  consistent with {where}")
-        click.echo(
-            f"  {_count(report.checkpoints, 'stored checkpoint')}"
-            + (f", signed by {', '.join(sorted(report.signed_by))}" if report.signed_by else "")
-            + (f"; {_count(report.kept, 'kept checkpoint')} checked" if report.kept else "")
-        )
-        for warning in report.warnings:
-            click.echo(f"  warning: {warning}")
+        click.echo(_verify_text(report))
     sys.exit(ExitCode.PASS if report.ok else ExitCode.POLICY_FAILURE)
+
+
+def _verify_text(report: Report) -> str:
+    """`log verify`'s text, each line with control and invisible characters escaped.
+
+    Its lines quote what the database holds (an id column, a checkpoint's key
+    name or time, a kept checkpoint's file name), which someone with write
+    access to it can set to anything: an ESC, CR or newline there must not
+    repaint or forge the verdict line.
+    """
+    from trustgate.report._common import visible_controls
+
+    lines: list[str] = []
+    span = f"#{report.first_seq}..#{report.last_seq}" if report.records else "no records"
+    if report.ok:
+        lines.append(f"intact: {report.records} records ({span}), head {report.head}")
+    else:
+        first = report.first_problem
+        assert first is not None
+        lines.append(f"NOT INTACT: {first.kind}: {first.message}")
+        lines.append(f"  checked {report.records} records ({span}) before the first problem")
+        for other in sorted(report.problems, key=lambda p: p.seq)[1:]:
+            lines.append(f"  also: {other.kind}: {other.message}")
+    if report.anchor is not None:
+        lines.append(f"  starts after the prune of {report.anchor.time} at #{report.anchor.seq}")
+    if report.tree_size is not None:
+        lines.append(f"  Merkle tree of {report.tree_size} records, root {report.root}")
+    for where in report.consistent:
+        lines.append(f"  consistent with {where}")
+    lines.append(
+        f"  {_count(report.checkpoints, 'stored checkpoint')}"
+        + (f", signed by {', '.join(sorted(report.signed_by))}" if report.signed_by else "")
+        + (f"; {_count(report.kept, 'kept checkpoint')} checked" if report.kept else "")
+    )
+    for warning in report.warnings:
+        lines.append(f"  warning: {warning}")
+    return "\n".join(visible_controls(line, keep="") for line in lines)
 
 
 def _behind(cp: Checkpoint, size: int, output: str) -> str:
@@ -411,7 +426,13 @@ def _count(n: int, what: str) -> str:
 @click.option(
     "-o", "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="0: no limit.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="At most this many (a note on stderr says when more match); 0: no limit.",
+)
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
 def query_cmd(
     store_url: str | None, config_path: str | None, filters: Filters, fmt: str, limit: int, oldest_first: bool
@@ -422,19 +443,21 @@ def query_cmd(
     Examples:
       trustgate log query --store sqlite:///decisions.db --verdict deny --since 2025-01-01
       trustgate log query --image sha256:3f2a... --format json
-      trustgate log query --commit 1a2b3c4 --rule 'pss-*' --format csv > denials.csv
+      trustgate log query --commit 1a2b3c4 --rule 'pss-*' --format csv --limit 0 > denials.csv
 
-    Filters select by the indexed columns (time, gate, verdict, the terms),
-    which `log verify` checks against the records; what is shown comes from
-    the records, and a listed record its columns disagree with is named on
-    stderr.
+    At most --limit decisions are shown (100; 0: all): when more match, a
+    note on stderr says so, in every format. Filters select by the indexed
+    columns (time, gate, verdict, the terms), which `log verify` checks
+    against the records; what is shown comes from the records, and a listed
+    record its columns disagree with is named on stderr.
     """
     store = _open(store_url, config_path, read_only=True)
     differing: list[str] = []
+    cut: list[bool] = []
     try:
-        rows = _noting_differences(
-            store.query(filters, limit=limit or None, newest_first=not oldest_first), differing
-        )
+        # One row more than the limit: whether the limit left any out, said on stderr below.
+        found = store.query(filters, limit=limit + 1 if limit else None, newest_first=not oldest_first)
+        rows = _noting_differences(_at_most(found, limit, cut) if limit else found, differing)
         if fmt == "json":
             _write_json(rows)
         elif fmt == "csv":
@@ -443,14 +466,30 @@ def query_cmd(
             _write_table(rows)
     finally:
         store.close()
-    for line in differing:
-        click.echo(f"trustgate: warning: {line}", err=True)
+    if cut:  # stdout stays what a program reads; the notice goes to stderr, whatever the format
+        which = "oldest" if oldest_first else "newest"
+        click.echo(
+            f"trustgate: note: more decisions match: shown are the {limit} {which} (--limit {limit}); "
+            "pass --limit 0 for all of them, or a larger --limit",
+            err=True,
+        )
+    for line in differing:  # a malformed record's reason can quote its stored bytes
+        click.echo(f"trustgate: warning: {_one_line(line)}", err=True)
     if differing:
         click.echo(
             "  hint: filters select by those columns, so the list may lack or hold records it should not: "
             "run `trustgate log verify`",
             err=True,
         )
+
+
+def _at_most(rows: Iterator[Entry], limit: int, cut: list[bool]) -> Iterator[Entry]:
+    """The first `limit` rows; appends True to `cut` when there was another."""
+    for count, entry in enumerate(rows):
+        if count == limit:
+            cut.append(True)
+            return
+        yield entry
 
 
 def _noting_differences(rows: Iterator[Entry], differing: list[str]) -> Iterator[Entry]:
@@ -616,14 +655,14 @@ def _export_line(entry: Entry) -> str:
     Raises:
         DecisionLogError: the stored record is not UTF-8 (an altered row): no JSON line can hold it.
     """
-    from trustgate.decisions.chain import entry_hash
+    from trustgate.decisions.chain import entry_hash, shown_id
     from trustgate.errors import DecisionLogError
 
     try:
         body = entry.body.decode()
     except UnicodeDecodeError as e:
         raise DecisionLogError(
-            f"the stored record of decision {entry.id} (#{entry.seq}) is not UTF-8 text: {e}",
+            f"the stored record of decision {shown_id(entry.id)} (#{entry.seq}) is not UTF-8 text: {e}",
             hint="it was altered or damaged: run `trustgate log verify` (`log query` lists the others)",
         ) from e
     return (
@@ -734,12 +773,14 @@ def show_cmd(
         for problem in columns.problems:
             click.echo(f"trustgate: warning: ALTERED: {visible_controls(problem, keep='')}", err=True)
         return
-    # Manifests are untrusted: a name with ESC or CR sequences could repaint the verdict line.
+    # Manifests are untrusted: a name with ESC or CR sequences could repaint the verdict line, and
+    # one with a newline could forge a line (`_explain` escapes each value: only its own lines stay).
     click.echo(visible_controls(_explain(entry, coverage, columns, checked_with), keep="\n"))
 
 
-def _covered(coverage: Coverage, checked_with: str) -> str:
-    """What `log show` says of the checkpoint over a record: "covered by" only when its proof verifies."""
+def _covered(coverage: Coverage, checked_with: str) -> list[str]:
+    """What `log show` says of the checkpoint over a record, a line each: "covered by" only when its
+    proof verifies."""
     vouched = coverage.vouched
     if vouched is not None:
         cp = vouched.checkpoint
@@ -752,11 +793,11 @@ def _covered(coverage: Coverage, checked_with: str) -> str:
         else:
             line = f"covered by {under}; the record's inclusion proof verifies)"
         newer = [f"NOT VERIFIED: {r.describe()}" for r in coverage.refused]
-        return "\n  ".join([line, *newer])
+        return [line, *newer]
     if coverage.refused:
         cp, reason = coverage.refused[0].checkpoint, coverage.refused[0].reason
-        return f"covered by the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (NOT VERIFIED: it {reason})"
-    return "not yet covered by a signed tree checkpoint"
+        return [f"covered by the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (NOT VERIFIED: it {reason})"]
+    return ["not yet covered by a signed tree checkpoint"]
 
 
 def _malformed(entry: Entry) -> str | None:
@@ -782,11 +823,12 @@ def _chain_lines(columns: ChainColumns) -> list[str]:
     """The chain hash recomputed (no signature covers the stored column) and prev, stored columns that
     differ flagged ALTERED."""
     lines = [f"  hash       {columns.hash}"]
-    if columns.stored_hash is not None:
-        lines.append(f"  ALTERED    the stored hash column is {columns.stored_hash}, not the record's hash")
-    lines.append(f"  prev       {columns.prev}")
+    if columns.stored_hash is not None:  # the stored columns: anything someone wrote there
+        stored = _one_line(columns.stored_hash)
+        lines.append(f"  ALTERED    the stored hash column is {stored}, not the record's hash")
+    lines.append(f"  prev       {_one_line(columns.prev)}")
     if columns.prev_problem is not None:
-        lines.append(f"  ALTERED    {columns.prev_problem}")
+        lines.append(f"  ALTERED    {_one_line(columns.prev_problem)}")
     return lines
 
 
@@ -794,7 +836,11 @@ def _explain(entry: Entry, coverage: Coverage, columns: ChainColumns, checked_wi
     """`log show`'s text; a malformed stored record is said to be one (its stored bytes shown), and
     nothing is said to cover it.
 
-    The text is raw: the caller escapes control characters.
+    Every value quoted (the record's strings, the id column, the reasons and
+    the checkpoints' fields, all of which someone could have written) has its
+    control, newline and invisible characters escaped, so that a Pod name
+    cannot forge a `verdict` or `exception` line; the caller escapes the
+    layout's remaining control characters, keeping its own newlines.
     """
     from trustgate.decisions.record import MALFORMED_RECORD
 
@@ -806,8 +852,8 @@ def _explain(entry: Entry, coverage: Coverage, columns: ChainColumns, checked_wi
             reason = str(e) or type(e).__name__
     return "\n".join(
         [
-            f"decision {entry.id}  (#{entry.seq} in the chain)",
-            f"  MALFORMED: the stored record is not a decision record ({reason})",
+            f"decision {_one_line(entry.id)}  (#{entry.seq} in the chain)",
+            f"  MALFORMED: the stored record is not a decision record ({_one_line(reason)})",
             "  it was altered or damaged: run `trustgate log verify`",
             f"  stored     {_clip(repr(entry.body), 200)}",
             *_chain_lines(columns),
@@ -815,8 +861,26 @@ def _explain(entry: Entry, coverage: Coverage, columns: ChainColumns, checked_wi
     )
 
 
+def _one_line(value: Any) -> str:
+    """`value` as text on one line: every control (newline too) and invisible character escaped."""
+    from trustgate.report._common import visible_controls
+
+    return visible_controls(str(value), keep="")
+
+
+def _one_line_strings(value: Any) -> Any:
+    """A JSON value with each string in it (keys too) as `_one_line` shows it."""
+    if isinstance(value, str):
+        return _one_line(value)
+    if isinstance(value, dict):
+        return {_one_line(k): _one_line_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_one_line_strings(v) for v in value]
+    return value
+
+
 def _explain_record(entry: Entry, coverage: Coverage, columns: ChainColumns, checked_with: str) -> str:
-    r = entry.record()
+    r = _one_line_strings(entry.record())
     verdict_words = {
         "allow": "allowed",
         "warn": "allowed, with warnings",
@@ -824,7 +888,7 @@ def _explain_record(entry: Entry, coverage: Coverage, columns: ChainColumns, che
         "error": "NOT ALLOWED: something could not be evaluated",
     }
     lines = [
-        f"decision {entry.id}  (#{entry.seq} in the chain)",
+        f"decision {_one_line(entry.id)}  (#{entry.seq} in the chain)",
         f"  time       {r.get('time')}",
         f"  gate       {r.get('gate')} in {r.get('mode')} mode",
         f"  verdict    {r.get('verdict')}: {verdict_words.get(str(r.get('verdict')), '')} "
@@ -911,7 +975,7 @@ def _explain_record(entry: Entry, coverage: Coverage, columns: ChainColumns, che
         lines.append(f"note: {note}")
     lines.append("chain")
     lines.extend(_chain_lines(columns))
-    lines.append(f"  {_covered(coverage, checked_with)}")
+    lines.extend(f"  {_one_line(line)}" for line in _covered(coverage, checked_with))
     return "\n".join(lines)
 
 
@@ -977,7 +1041,7 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
         signed_by = sorted({c.key_id for c in store.checkpoints() if c.signature})
         if signed_by and signer is None:
             click.echo(
-                f"trustgate: error: {store.url}: this log is signed (by {', '.join(signed_by)}); "
+                f"trustgate: error: {store.url}: this log is signed (by {_one_line(', '.join(signed_by))}); "
                 "pruning it needs the key to sign the prune checkpoint\n"
                 "  hint: pass --key PATH or set decisionLog.checkpoint.key",
                 err=True,
@@ -1126,16 +1190,15 @@ def checkpoint_cmd(
             Ed25519PublicKey.from_public_bytes(base64.b64decode(cp.public_key))
         ).vkey()
     except CheckpointRefusedError as e:  # the log is not consistent with a trusted checkpoint
-        click.echo(f"trustgate: error: {e.diagnostics()}", err=True)
+        click.echo(f"trustgate: error: {printable_diagnostics(e)}", err=True)
         sys.exit(ExitCode.POLICY_FAILURE)
     for problem in problems:  # the checkpoint is signed and stored; publishing it failed
-        click.echo(f"trustgate: error: {problem.diagnostics()}", err=True)
+        click.echo(f"trustgate: error: {printable_diagnostics(problem)}", err=True)
     if print_verifier_key:
         click.echo(vkey)
     where = f", written to {output}" if output else ""
-    click.echo(
-        f"checkpoint at #{cp.seq}: {cp.hash} signed by {cp.key_id} at {cp.time}{where}", err=bool(output)
-    )
+    said = f"checkpoint at #{cp.seq}: {cp.hash} signed by {cp.key_id} at {cp.time}{where}"
+    click.echo(_one_line(said), err=bool(output))  # a stored checkpoint's fields: anything was written there
 
 
 @log.command("prove")
@@ -1160,6 +1223,7 @@ def prove_cmd(
     (as `log show`); newer checkpoints that do not verify are named on
     stderr.
     """
+    from trustgate.decisions.chain import shown_id
     from trustgate.decisions.vouch import cover
     from trustgate.errors import DecisionLogError
     from trustgate.report._common import visible_controls
@@ -1174,8 +1238,8 @@ def prove_cmd(
             malformed = _malformed(entry)
             if malformed is not None:  # what `log show` flags is never proven
                 raise DecisionLogError(
-                    f"the stored record of decision {entry.id} (#{entry.seq}) is not a decision record: "
-                    f"{malformed}",
+                    f"the stored record of decision {shown_id(entry.id)} (#{entry.seq}) is not a decision "
+                    f"record: {visible_controls(malformed, keep='')}",
                     hint="it was altered or damaged: run `trustgate log verify`",
                 )
             coverage = cover(store, entry, pinned=pinned)
@@ -1190,12 +1254,13 @@ def prove_cmd(
             warning = f"NOT VERIFIED, not used: {refused.describe()}"
             click.echo(f"trustgate: warning: {visible_controls(warning, keep='')}", err=True)
         return
-    label = f"decision {entry.id} (#{entry.seq})"
+    label = f"decision {shown_id(entry.id)} (#{entry.seq})"
     if coverage.problem is not None:  # nothing on stdout: a redirect must not make a proof file
-        click.echo(f"NOT PROVEN: {label}: {coverage.problem}", err=True)
+        click.echo(visible_controls(f"NOT PROVEN: {label}: {coverage.problem}", keep=""), err=True)
     elif coverage.refused:
+        why = coverage.refused[0].describe()
         click.echo(
-            f"NOT PROVEN: {label}: no checkpoint covering it verifies: {coverage.refused[0].describe()}",
+            visible_controls(f"NOT PROVEN: {label}: no checkpoint covering it verifies: {why}", keep=""),
             err=True,
         )
     else:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trustgate import __version__
-from trustgate.cli.options import _DATA_OPTION, _REGO_VERSION_OPTION, fail
+from trustgate.cli.options import _DATA_OPTION, _REGO_VERSION_OPTION, fail, printable_diagnostics
 from trustgate.cli.options import GATEKEEPER_ENGINES as GATEKEEPER_ENGINES
 from trustgate.cli.options import ConfigFlags as ConfigFlags
 from trustgate.cli.options import config_options as config_options
@@ -254,7 +254,7 @@ def policy_test(
             results = _rego_tests(rego_paths, rego_version, data_files)
         except Error as e:
             rego_error = e
-            click.echo(f"trustgate: error: {e.diagnostics()}", err=True)
+            click.echo(f"trustgate: error: {printable_diagnostics(e)}", err=True)
     suites = [gator.run_suite(path, code=gatekeeper_engine) for path in suite_files]
     failed = [r for r in results if not r.passed]
     cases = [c for s in suites for t in s.tests for c in t.cases if not c.skipped]

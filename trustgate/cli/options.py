@@ -42,8 +42,22 @@ GATEKEEPER_ENGINES = ("rego", "cel", "both")
 
 def fail(error: Error) -> NoReturn:
     """The one line and exit code of an error: `trustgate: error: <diagnostics>`, exit 3."""
-    click.echo(f"trustgate: error: {error.diagnostics()}", err=True)
+    click.echo(f"trustgate: error: {printable_diagnostics(error)}", err=True)
     sys.exit(ExitCode.NOT_EVALUATED)
+
+
+def printable_diagnostics(error: Error) -> str:
+    """`error.diagnostics()` as it may reach a terminal: control and invisible characters escaped.
+
+    A message can quote what trustgate read (a decision log's id column, a
+    file name); an ESC or CR in it could repaint the lines above. The
+    message's own line breaks and tabs stay (a policy error's `have:` and
+    `want:` lines): a value from outside that could forge a line is escaped
+    where the message is built.
+    """
+    from trustgate.report._common import visible_controls
+
+    return visible_controls(error.diagnostics(), keep="\n\t")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

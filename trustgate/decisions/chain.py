@@ -358,6 +358,17 @@ def signature_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | 
     return None
 
 
+def shown_id(value: str) -> str:
+    """An id column as a message quotes it: as it is when every character of it is printable, else
+    its Python repr (`'\\r\\x1b[2Kintact: ...'`).
+
+    No hash covers the column: someone with write access to the database can
+    store any text there, and a message that printed it raw could repaint
+    the terminal or forge lines over `log verify`'s verdict.
+    """
+    return value if value.isprintable() else repr(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Something `log verify` found; `kind` is altered, removed, inserted, reordered or checkpoint."""
@@ -884,7 +895,7 @@ class Verifier:
                 "altered",
                 entry.seq,
                 entry.id,
-                f"record #{entry.seq} ({entry.id}): the query index (namespaces, images, rules, "
+                f"record #{entry.seq} ({shown_id(entry.id)}): the query index (namespaces, images, rules, "
                 "commits, actors) does not match the record"
                 + (
                     ": index rows of it were altered to hold values that are not text (a BLOB of the "
@@ -949,11 +960,11 @@ class Verifier:
             record = json.loads(entry.body.decode())
         except ValueError:
             return Problem(
-                "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not JSON"
+                "altered", entry.seq, entry.id, f"record #{entry.seq} ({shown_id(entry.id)}) is not JSON"
             ), {}
         if not isinstance(record, dict):
             return Problem(
-                "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not an object"
+                "altered", entry.seq, entry.id, f"record #{entry.seq} ({shown_id(entry.id)}) is not an object"
             ), {}
         for column in ("id", "time", "gate", "verdict"):
             if record.get(column) != getattr(entry, column):
@@ -961,12 +972,15 @@ class Verifier:
                     "altered",
                     entry.seq,
                     entry.id,
-                    f"record #{entry.seq} ({entry.id}): the {column} column says "
+                    f"record #{entry.seq} ({shown_id(entry.id)}): the {column} column says "
                     f"{getattr(entry, column)!r}, the record says {record.get(column)!r}",
                 ), record
         if self.deep and canonical(record) != entry.body:
             return Problem(
-                "altered", entry.seq, entry.id, f"record #{entry.seq} ({entry.id}) is not canonical JSON"
+                "altered",
+                entry.seq,
+                entry.id,
+                f"record #{entry.seq} ({shown_id(entry.id)}) is not canonical JSON",
             ), record
         disagreement = contradiction(record)
         if disagreement is not None:
@@ -974,7 +988,7 @@ class Verifier:
                 "altered",
                 entry.seq,
                 entry.id,
-                f"record #{entry.seq} ({entry.id}) contradicts itself: {disagreement}",
+                f"record #{entry.seq} ({shown_id(entry.id)}) contradicts itself: {disagreement}",
             ), record
         return None, record
 
@@ -988,7 +1002,7 @@ class Verifier:
         before: Entry | None,
     ) -> Problem | None:
         """None when `entry` continues the chain; otherwise what is wrong, as precisely as can be told."""
-        label = f"record #{entry.seq} ({entry.id})"
+        label = f"record #{entry.seq} ({shown_id(entry.id)})"
         if entry.seq < expected_seq:
             return Problem("inserted", entry.seq, entry.id, f"{label} lies before the chain's start")
         if entry.seq > expected_seq:
@@ -1019,7 +1033,7 @@ class Verifier:
                     "reordered",
                     entry.seq,
                     entry.id,
-                    f"{label} was moved from #{moved_from}; record {other.id} (now #{other.seq}) "
+                    f"{label} was moved from #{moved_from}; record {shown_id(other.id)} (now #{other.seq}) "
                     f"belongs at #{entry.seq}",
                 )
             count = "record" if offset == 1 else f"{offset} records"
@@ -1028,7 +1042,7 @@ class Verifier:
                 entry.seq,
                 entry.id,
                 f"{label} was inserted: it is not part of the chain ({count} inserted before "
-                f"{other.id}, which belongs at #{expected_seq})",
+                f"{shown_id(other.id)}, which belongs at #{expected_seq})",
             )
         if moved_from is not None and moved_from > entry.seq:
             n = moved_from - entry.seq
@@ -1049,7 +1063,8 @@ class Verifier:
                 "inserted",
                 previous.seq,
                 previous.id,
-                f"record #{previous.seq} ({previous.id}) was inserted: {label} links to the record before it",
+                f"record #{previous.seq} ({shown_id(previous.id)}) was inserted: {label} links to the record "
+                "before it",
             )
         if not self_ok:
             return Problem(
@@ -1063,8 +1078,8 @@ class Verifier:
                 "altered",
                 previous.seq,
                 previous.id,
-                f"record #{previous.seq} ({previous.id}) was altered and re-hashed (or a record after "
-                f"it was removed): {label} links to a different predecessor",
+                f"record #{previous.seq} ({shown_id(previous.id)}) was altered and re-hashed (or a record "
+                f"after it was removed): {label} links to a different predecessor",
             )
         return Problem("altered", entry.seq, entry.id, f"{label} does not link to the start of the chain")
 

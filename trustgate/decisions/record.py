@@ -609,6 +609,7 @@ def unique(values: Iterable[str]) -> list[str]:
 
 
 # What reading a stored record that is not a decision record's shape raises (non-UTF-8 bytes, not
-# JSON, a list, a `subject` that is a string...): a row altered in the database. Views catch these
-# around one record, flag it, and show the others; `trustgate log verify` names the change.
-MALFORMED_RECORD = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+# JSON, a list, a `subject` that is a string, a `durationUs` of Infinity that no integer holds...): a
+# row altered in the database. Views catch these around one record, flag it, and show the others;
+# `trustgate log verify` names the change.
+MALFORMED_RECORD = (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError)

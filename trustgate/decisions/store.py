@@ -39,6 +39,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ from trustgate.decisions.chain import (
     StoredTree,
     Verifier,
     entry_hash,
+    shown_id,
     stored_type,
 )
 from trustgate.decisions.summary import (
@@ -70,6 +72,7 @@ from trustgate.errors import DecisionLogError
 from trustgate.errors import (
     InconsistentLogError as InconsistentLogError,
 )  # raised here: readers import it from here
+from trustgate.oci.reference import DOCKER_HUB, DOCKER_HUB_API
 
 SCHEMA_VERSION = 3
 MAX_SEQ = 2**63 - 1  # BIGINT, the chain position's type in PostgreSQL (SQLite's INTEGER holds as much)
@@ -192,7 +195,7 @@ class Filters:
         """The query-index filters: per filter, its alternatives as (kind, value, is a prefix)."""
         groups = [
             [("namespace", *_pattern(v)) for v in self.namespaces],
-            [_image_term(v) for v in self.images],
+            [term for v in self.images for term in _image_terms(v)],
             [("commit", v.lower(), True) for v in self.commits],
             [("tree", v.lower(), False) for v in self.trees],
             [("rule", *_pattern(v)) for v in self.rules],
@@ -265,10 +268,59 @@ def _pattern(value: str) -> tuple[str, bool]:
     return (value[:-1], True) if value.endswith("*") else (value, False)
 
 
-def _image_term(value: str) -> tuple[str, str, bool]:
-    if value.startswith(("sha256:", "sha512:")):
-        return ("digest", value, len(value) < 71)  # an abbreviated digest matches by prefix
-    return ("image", *_pattern(value))
+# The length of a whole digest of each algorithm: its name, the colon and its hex digits.
+_DIGEST_CHARS = {"sha256:": 7 + 64, "sha512:": 7 + 128}
+
+
+def _image_terms(value: str) -> list[tuple[str, str, bool]]:
+    """The index terms `--image value` matches: a digest, or the reference in each of its spellings.
+
+    The index keeps a reference as written (`log verify` recomputes it from the records, old ones
+    included), so the filter asks for every way of writing the same Docker Hub image instead
+    (`hub_spellings`): `nginx:1.25` finds `docker.io/library/nginx:1.25` and
+    `index.docker.io/library/nginx:1.25` too, as the image rules read them.
+    """
+    for algorithm, whole in _DIGEST_CHARS.items():
+        if value.startswith(algorithm):  # an abbreviated digest (shorter than its algorithm's) is a prefix
+            return [("digest", value, len(value) < whole)]
+    text, prefix = _pattern(value)
+    return [("image", spelled, prefix) for spelled in hub_spellings(text, prefix=prefix)]
+
+
+_HUB_HOSTS = (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API)
+
+
+def hub_spellings(reference: str, *, prefix: bool = False) -> list[str]:
+    """`reference` (or, with `prefix`, the start of one) and, for a Docker Hub image, every other
+    way of writing it that names the same image: with or without the host (`docker.io`,
+    `index.docker.io`, `registry-1.docker.io`) and, for an official image, `library/`.
+
+    A reference of another registry is returned alone (as the image rules read one, but for a
+    port written otherwise: `host:0443/app` is not looked up as `host/app`). A spelling that
+    would leave a prefix empty (the bare form of `docker.io/*`) is left out: it would match
+    every image; so `docker.io/*` finds the Hub images written with a host or `library/`, not
+    a bare `nginx`. As a bare prefix always did, `nginx*` also finds a Hub user's `nginxinc/...`,
+    and so does `docker.io/library/nginx*` (whose bare spelling is `nginx*`): end the name with
+    its tag's colon (`docker.io/library/nginx:*`) to find that one repository.
+    """
+    first, slash, rest = reference.partition("/")
+    host = first.lower()
+    if not slash:
+        path = f"library/{reference}"
+    elif host in _HUB_HOSTS:
+        path = rest if "/" in rest else f"library/{rest}"
+    elif "." in first or ":" in first or "[" in first or first == "localhost":
+        return [reference]  # another registry
+    else:
+        path = reference  # `acme/app`: Docker Hub's
+    official = path.startswith("library/") and path != "library/"  # `docker.io/library/*` is not all
+    paths = [path, path.removeprefix("library/")] if official else [path]
+    out = [reference]
+    for spelled in paths:
+        for name in (spelled, *(f"{h}/{spelled}" for h in _HUB_HOSTS)):
+            if name and name not in out:
+                out.append(name)
+    return out
 
 
 def schema_refused(version: int, url: str) -> None:
@@ -289,16 +341,25 @@ def schema_refused(version: int, url: str) -> None:
 def parse_time(text: str, *, end: bool = False) -> str:
     """`2025-01-31`, `2025-01-31T12:00`, `2025-01-31T12:00:00+02:00` -> a record timestamp.
 
-    A date alone means its start, or with `end` the start of the next day
-    (so `--until 2025-01-31` includes that day).
+    A date alone, in any ISO 8601 form Python reads (`2025-01-31`,
+    `20250131`, `2025-W05-5`, `2025W055`), means its start, or with `end`
+    the start of the next day (so `--until 2025-01-31` and `--until
+    20250131` include that day). A week without a day (`2025-W05`) is
+    refused: whether it means its Monday or the whole week is a guess.
 
     Raises:
-        DecisionLogError: not a date or date-time, or one whose UTC time (or
-            next day, for `end`) falls outside the years 1 to 9999.
+        DecisionLogError: not a date or date-time, a week without a day, or
+            one whose UTC time (or next day, for `end`) falls outside the
+            years 1 to 9999.
     """
+    if _WEEK.fullmatch(text):
+        raise DecisionLogError(
+            f"a week, not a day: {text!r}", hint="name a day of it (2025-W05-1) or use 2025-01-27"
+        )
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
+        day = _date_only(text)
+        if day is not None:
+            day += dt.timedelta(days=1 if end else 0)
             return timestamp(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         if moment.tzinfo is None:
@@ -312,6 +373,17 @@ def parse_time(text: str, *, end: bool = False) -> str:
         raise DecisionLogError(
             f"not a date or time: {text!r}", hint="use 2025-01-31 or 2025-01-31T12:00:00Z"
         ) from e
+
+
+_WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}", re.ASCII)
+
+
+def _date_only(text: str) -> dt.date | None:
+    """The day `text` names when it is a date without a time (any ISO form), else None."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1055,7 +1127,7 @@ class SqlStore(Summaries, abc.ABC):
         said = json.loads(entry.body)["id"]
         if said != entry.id:
             raise InconsistentLogError(
-                f"the log is inconsistent: record #{entry.seq} is stored under the id {entry.id}, "
+                f"the log is inconsistent: record #{entry.seq} is stored under the id {shown_id(entry.id)}, "
                 f"but its record says it is {said!r}",
                 where=self.url,
                 hint="the row was altered: run `trustgate log verify`",

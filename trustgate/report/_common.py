@@ -103,17 +103,20 @@ def finding_details(finding: Finding, result: DocumentResult) -> list[str]:
 
 
 def visible_controls(text: str, *, keep: str = "\n\t") -> str:
-    """Replace control, bidi and unpaired-surrogate characters with visible escapes.
+    """Replace control, format (bidi, zero-width), separator and unpaired-surrogate characters with
+    visible escapes.
 
     Manifests are untrusted: a name or message carrying ESC sequences could
-    repaint a terminal or hide a line, and a lone surrogate cannot be encoded.
+    repaint a terminal or hide a line, an invisible character makes two
+    different names look alike (`pro\\u200bd` and `prod`), and a lone
+    surrogate cannot be encoded. See `_UNSAFE_RANGES`.
 
     Args:
         text: the text to clean.
         keep: control characters to leave as they are.
 
     Returns:
-        `text` with each unsafe character shown as `\\xNN` or `\\uNNNN`.
+        `text` with each unsafe character shown as `\\xNN`, `\\uNNNN` or `\\UNNNNNNNN`.
     """
     unsafe = _unsafe_pattern(keep)
     if unsafe.search(text) is None:  # nearly every text: one scan in C
@@ -127,21 +130,63 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 def spreadsheet_cell(value: str) -> str:
-    """`value` as a CSV cell a spreadsheet shows as text, never runs as a formula.
+    """`value` as a CSV cell a spreadsheet shows as text, never runs as a formula, and a terminal
+    shows as it is.
 
     A checked manifest's namespace or image can be `=HYPERLINK(...)`. As
     OWASP recommends, a cell starting with `=`, `+`, `-`, `@`, a tab or a
     carriage return gets a single quote in front; so does one that starts
     with a quote, so every value is recoverable: drop the first character
-    of a cell that starts with `'`.
+    of a cell that starts with `'`. Then, as in a table, every control
+    character (newline, CR and ESC too) and invisible character is shown
+    as its escape (`visible_controls`): CSV written to a terminal (or
+    `cat`) must not repaint it, and a row must not pass for two.
     """
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    cell = "'" + value if value.startswith(_FORMULA_STARTS) else value
+    return visible_controls(cell, keep="")
 
 
-# The unsafe characters as ranges: C0 and C1 controls, DEL, surrogates, the bidi overrides and
-# isolates (they reorder what a terminal shows: "Trojan Source"), and the noncharacters U+FFFE and
-# U+FFFF (unsafe even when kept).
-_UNSAFE_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0xD800, 0xDFFF), (0x202A, 0x202E), (0x2066, 0x2069))
+# The unsafe characters as ranges: C0 and C1 controls, DEL and surrogates; every format character
+# (Unicode category Cf: the bidi overrides and isolates that reorder what a terminal shows, "Trojan
+# Source"; zero-width spaces and joiners, word joiners, the soft hyphen, the BOM, the tag characters
+# U+E0000-U+E007F) and the line and paragraph separators U+2028/U+2029 (Zl, Zp); and the characters
+# that show as nothing though they are not Cf: the combining grapheme joiner U+034F, the Hangul
+# fillers U+115F, U+1160, U+3164, U+FFA0, the Khmer vowels U+17B4/5, the Mongolian variation
+# selectors and vowel separator U+180B-U+180F, and the variation selectors U+FE00-U+FE0F and
+# U+E0100-U+E01EF. With them `pro\u200bd` looks like `prod` (Unicode 14's Cf list, as of Python
+# 3.11). Ordinary letters of every script stay: a look-alike from another script (Cyrillic `\u043e` in
+# `pr\u043ed`) is not escaped.
+_UNSAFE_RANGES = (
+    (0x00, 0x1F),
+    (0x7F, 0x9F),
+    (0xAD, 0xAD),
+    (0x34F, 0x34F),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xD800, 0xDFFF),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE007F),
+    (0xE0100, 0xE01EF),
+)
 _NONCHARACTERS = "\ufffe\uffff"
 
 
@@ -164,4 +209,6 @@ def _unsafe_pattern(keep: str) -> re.Pattern[str]:
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"

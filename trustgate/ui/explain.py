@@ -55,14 +55,22 @@ def summary(entry: Entry) -> dict[str, Any]:
 
 
 def explain(entry: Entry) -> dict[str, Any]:
-    """Everything `log show` says about a decision, as values: who, what, images, findings, exceptions."""
+    """Everything `log show` says about a decision, as values: who, what, images, findings, exceptions.
+
+    Raises:
+        TypeError: a field the page reads is not of a decision record's type (an altered row), as
+            `MALFORMED_RECORD` names; `unreadable` turns it into the flagged page, never a 500.
+    """
     r = entry.record()
-    subject = r.get("subject") or {}
-    objects = subject.get("objects") or []
+    subject = _shaped(r.get("subject"), dict, "subject") or {}
+    objects = _list_of(subject.get("objects"), dict, "subject.objects")
+    for o in objects:
+        _shaped(o.get("redacted"), list, "subject.objects[].redacted")
     findings = []
-    for f in r.get("findings") or []:
+    for f in _list_of(r.get("findings"), dict, "findings"):
         index = f.get("object")
         target = objects[index] if isinstance(index, int) and 0 <= index < len(objects) else {}
+        _shaped(f.get("exception"), dict, "findings[].exception")
         findings.append(
             {
                 **f,
@@ -72,27 +80,37 @@ def explain(entry: Entry) -> dict[str, Any]:
             }
         )
     images = []
-    for image in subject.get("images") or []:
-        details = image.get("details") or {}
+    for image in _list_of(subject.get("images"), dict, "subject.images"):
+        details = _shaped(image.get("details"), dict, "subject.images[].details") or {}
         images.append(
             {
                 "reference": image.get("reference"),
                 "digest": image.get("digest"),
                 "source": image.get("source"),
-                "signatures": details.get("signatures") or [],
-                "attestations": details.get("attestations") or [],
-                "problems": details.get("problems") or [],
+                "signatures": _list_of(details.get("signatures"), dict, "signatures"),
+                "attestations": _list_of(details.get("attestations"), dict, "attestations"),
+                "problems": _list_of(details.get("problems"), dict, "problems"),
             }
         )
-    actor = r.get("actor") or {}
-    presync = subject.get("presync") or {}
+    actor = _shaped(r.get("actor"), dict, "actor") or {}
+    user = _shaped(actor.get("user"), dict, "actor.user")
+    if user:
+        _shaped(user.get("groups"), list, "actor.user.groups")
+    git = _shaped(actor.get("git"), dict, "actor.git") or {}
+    for role in ("author", "committer", "signer"):
+        _shaped(git.get(role), dict, f"actor.git.{role}")
+    presync = _shaped(subject.get("presync"), dict, "subject.presync") or {}
+    for commit in _list_of(presync.get("commits"), dict, "subject.presync.commits"):
+        _shaped(commit.get("sha"), str, "subject.presync.commits[].sha")
+        for role in ("author", "committer", "signer"):
+            _shaped(commit.get(role), dict, f"subject.presync.commits[].{role}")
     return {
         "record": r,
         "verdict_words": VERDICT_WORDS.get(str(r.get("verdict")), ""),
-        "duration_ms": int(r.get("durationUs") or 0) / 1000,
-        "user": actor.get("user"),
-        "git": actor.get("git") or {},
-        "ci": actor.get("ci"),
+        "duration_ms": int(r.get("durationUs") or 0) / 1000,  # Infinity: OverflowError
+        "user": user,
+        "git": git,
+        "ci": _shaped(actor.get("ci"), dict, "actor.ci"),
         "subject": {
             k: subject[k]
             for k in ("repository", "commit", "ref", "tree", "operation", "uid")
@@ -101,10 +119,34 @@ def explain(entry: Entry) -> dict[str, Any]:
         "objects": [{**o, "label": label(o) or "(unreadable)"} for o in objects],
         "images": images,
         "findings": findings,
-        "exceptions": r.get("exceptions") or [],
+        "exceptions": _list_of(r.get("exceptions"), dict, "exceptions"),
         "presync": presync,
         "notes": r.get("notes") or [],
     }
+
+
+def _shaped(value: Any, kind: type, field: str) -> Any:
+    """`value` when it is empty (absent) or a `kind`, as the page reads it.
+
+    Raises:
+        TypeError: it is something else (an altered row).
+    """
+    if value and not isinstance(value, kind):
+        raise TypeError(f"{field} is a {type(value).__name__}, not a {kind.__name__}")
+    return value
+
+
+def _list_of(value: Any, kind: type, field: str) -> list[Any]:
+    """`value`, a list (empty when absent) of `kind` items, as the page reads it.
+
+    Raises:
+        TypeError: it is not a list of them (an altered row).
+    """
+    items = _shaped(value, list, field) or []
+    for item in items:
+        if not isinstance(item, kind):
+            raise TypeError(f"{field}[] holds a {type(item).__name__}, not a {kind.__name__}")
+    return list(items)
 
 
 UNREADABLE = "(malformed record: run `trustgate log verify`)"

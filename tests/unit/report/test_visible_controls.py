@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from trustgate.report._common import visible_controls
 
-_BIDI = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+# Shown as nothing, or as a space, though not of the categories below: the combining grapheme
+# joiner, the Hangul fillers, the Khmer inherent vowels, the Mongolian free variation selectors and
+# the variation selectors.
+_INVISIBLE = {
+    0x034F,
+    0x115F,
+    0x1160,
+    0x3164,
+    0xFFA0,
+    0x17B4,
+    0x17B5,
+    *range(0x180B, 0x1810),
+    *range(0xFE00, 0xFE10),
+    *range(0xE0100, 0xE01F0),
+    *range(0xE0000, 0xE0080),  # the tag block, unassigned ones too
+    0x2065,  # unassigned, among the invisible operators and bidi isolates
+}
+
+
+def _unsafe(code: int) -> bool:
+    """Controls, surrogates, format characters (bidi, zero-width, BOM, tags), line and paragraph
+    separators, and the invisible fillers and selectors."""
+    return unicodedata.category(chr(code)) in ("Cc", "Cf", "Cs", "Zl", "Zp") or code in _INVISIBLE
 
 
 def _expected(text: str, keep: str) -> str:
@@ -14,21 +38,20 @@ def _expected(text: str, keep: str) -> str:
     out = []
     for ch in text:
         code = ord(ch)
-        unsafe = (
-            (code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in _BIDI)
-            and ch not in keep
-        ) or code in (0xFFFE, 0xFFFF)
+        unsafe = (_unsafe(code) and ch not in keep) or code in (0xFFFE, 0xFFFF)
         if not unsafe:
             out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
         else:
-            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
     return "".join(out)
 
 
 @pytest.mark.parametrize("keep", ["\n\t", "\n\t\r", "", "\x1b\ufffe"])
 def test_every_code_point_is_kept_or_escaped_as_the_rule_says(keep: str) -> None:
     # The whole Basic Multilingual Plane and the first astral planes, in chunks as texts.
-    for start in range(0, 0x30000, 4096):
+    for start in [*range(0, 0x30000, 4096), 0xE0000]:
         text = "".join(chr(c) for c in range(start, start + 4096))
         assert visible_controls(text, keep=keep) == _expected(text, keep), hex(start)
 
@@ -41,3 +64,35 @@ def test_escapes_read_as_the_characters_they_replace() -> None:
 def test_text_without_controls_is_returned_unchanged() -> None:
     text = "nginx:1.27 — “quoted” ✓ 日本語 🙂"
     assert visible_controls(text) is text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("pro\u200bd", "pro\\u200bd"),  # zero-width space: looks like `prod`
+        ("alice@corp.example\u200b", "alice@corp.example\\u200b"),
+        ("a\u200c\u200d\u200e\u200fb", "a\\u200c\\u200d\\u200e\\u200fb"),
+        ("a\u2060\u2061\u2064b", "a\\u2060\\u2061\\u2064b"),
+        ("\ufeffprod", "\\ufeffprod"),
+        ("pro\xadd", "pro\\xadd"),  # soft hyphen
+        ("pro\u034fd", "pro\\u034fd"),
+        ("a\u061cb", "a\\u061cb"),
+        ("\u115f\u1160\u3164\uffa0", "\\u115f\\u1160\\u3164\\uffa0"),  # Hangul fillers
+        ("a\u17b4\u17b5\u180eb", "a\\u17b4\\u17b5\\u180eb"),
+        ("a\u2028b\u2029c", "a\\u2028b\\u2029c"),  # line and paragraph separators
+        ("prod\U000e0041\U000e007f", "prod\\U000e0041\\U000e007f"),  # tag characters
+        ("prod\ufe0f", "prod\\ufe0f"),
+    ],
+)
+def test_invisible_characters_are_shown_as_escapes(text: str, shown: str) -> None:
+    """A zero-width or format character makes `pro\u200bd` print as `prod` (in `log stats`, the
+    UI's lists and charts): every one is escaped, whatever `keep` says of controls."""
+    assert visible_controls(text) == shown
+    assert visible_controls(text, keep="") == shown
+
+
+def test_letters_of_every_script_stay_as_they_are() -> None:
+    """A look-alike letter (Cyrillic `\u043e` in `pr\u043ed`) is a letter: not escaped (no
+    homoglyph check)."""
+    text = "pr\u043ed é ü 日本語 한국어 ㄱ Ελληνικά"
+    assert visible_controls(text, keep="") is text

@@ -1,0 +1,100 @@
+"""`--image` finds an image however its reference is written, a sha512 digest by any prefix, and
+`--until` in every date-only ISO form takes in the whole day; on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from decision_records import MakeRecord
+
+from trustgate.decisions.log import DecisionLog, open_store
+from trustgate.decisions.store import Filters, hub_spellings, parse_time
+from trustgate.errors import DecisionLogError
+
+SHA512 = "sha512:" + "a4abd4448c49562d828115d13a1fccea927f52b4d5459297f8b43e42da89238b" * 2
+
+# The same image as three decisions recorded it (the image rules read them as one), and others.
+REFERENCES = {
+    1: "nginx:1.25",
+    2: "docker.io/library/nginx:1.25",
+    3: "index.docker.io/library/nginx:1.25",
+    4: "registry-1.docker.io/nginx:1.25",
+    5: "nginx:1.26",
+    6: "acme/app:1",
+    7: "docker.io/acme/app:1",
+    8: "ghcr.io/library/nginx:1.25",
+    9: "nginxinc/nginx-unprivileged:1",
+}
+
+
+def _ids(url: str, **filters: object) -> set[int]:
+    store = open_store(url)
+    try:
+        return {e.record()["n"] for e in store.query(Filters(**filters))}  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+def _image(n: int, reference: str, digest: str | None = None) -> dict[str, object]:
+    return {"reference": reference, **({"digest": digest} if digest else {}), "source": "manifest"}
+
+
+def test_an_image_is_found_however_its_reference_is_written(store_url: str, make_record: MakeRecord) -> None:
+    with DecisionLog.open(store_url) as log:
+        for n, reference in REFERENCES.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    nginx = {1, 2, 3, 4}
+    for spelled in (
+        "nginx:1.25",
+        "library/nginx:1.25",
+        "docker.io/library/nginx:1.25",
+        "docker.io/nginx:1.25",
+        "index.docker.io/library/nginx:1.25",
+        "registry-1.docker.io/library/nginx:1.25",
+    ):
+        assert _ids(store_url, images=(spelled,)) == nginx, spelled
+    assert _ids(store_url, images=("nginx*",)) == {*nginx, 5, 9}  # as the bare prefix always did
+    # Its bare spelling `nginx*` finds a Hub user's `nginxinc/...` too (documented); `:` ends the name.
+    assert _ids(store_url, images=("docker.io/library/nginx*",)) == {*nginx, 5, 9}
+    assert _ids(store_url, images=("docker.io/library/nginx:*",)) == {*nginx, 5}
+    assert _ids(store_url, images=("acme/app:1",)) == {6, 7}
+    assert _ids(store_url, images=("docker.io/acme/app:1",)) == {6, 7}
+    assert _ids(store_url, images=("ghcr.io/library/nginx:1.25",)) == {8}  # another registry: as written
+    assert _ids(store_url, images=("docker.io/library/*",)) == {2, 3}  # not every image: see hub_spellings
+    # The UI's page lookups: a window of positions, and probed for a leading filter's positions.
+    assert _ids(store_url, images=("nginx:1.25",), above=1, below=4) == {2, 3}
+    assert _ids(store_url, images=("nginx:1.25",), verdicts=("allow", "deny"), lead=0) == nginx
+    assert _ids(store_url, images=("nginx*",), probe=True, above=0, below=6) == {*nginx, 5}
+
+
+def test_the_spellings_of_a_docker_hub_reference() -> None:
+    assert set(hub_spellings("nginx:1.25")) == {
+        f"{host}{path}nginx:1.25"
+        for host in ("", "docker.io/", "index.docker.io/", "registry-1.docker.io/")
+        for path in ("", "library/")
+    }
+    assert hub_spellings("ghcr.io/a/b:1") == ["ghcr.io/a/b:1"]
+    assert hub_spellings("localhost:5000/a:1") == ["localhost:5000/a:1"]
+    assert "" not in hub_spellings("docker.io/", prefix=True)
+    assert "docker.io/" not in hub_spellings("docker.io/library/", prefix=True)
+
+
+def test_a_sha512_digest_is_found_by_any_prefix(store_url: str, make_record: MakeRecord) -> None:
+    with DecisionLog.open(store_url) as log:
+        image = _image(1, "registry.example/app@" + SHA512, SHA512)
+        log.append(make_record(1, subject={"objects": [], "images": [image]}))
+        log.append(make_record(2))
+    for digits in (12, 40, 63, 64, 65, 100, 127, 128):
+        assert _ids(store_url, images=(SHA512[: 7 + digits],)) == {1}, digits
+    assert _ids(store_url, images=(SHA512 + "0",)) == set()  # longer than a sha512: no digest
+
+
+@pytest.mark.parametrize("day", ["2026-12-07", "20261207", "2026-W50-1", "2026W501"])
+def test_a_date_alone_in_any_iso_form_is_the_whole_day(day: str) -> None:
+    assert parse_time(day) == "2026-12-07T00:00:00.000000Z"
+    assert parse_time(day, end=True) == "2026-12-08T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize("week", ["2026-W50", "2026W50"])
+def test_a_week_without_a_day_is_refused_with_a_clear_message(week: str) -> None:
+    with pytest.raises(DecisionLogError, match="a week, not a day"):
+        parse_time(week, end=True)
