@@ -31,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from trustgate.config import Config
 from trustgate.errors import ConfigError, Error
 from trustgate.gate import Gate
@@ -67,6 +69,7 @@ from trustgate.presync.git import (
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
 GATE = "presync"
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class GatedRefMissingError(Error):
@@ -168,6 +171,10 @@ class PresyncGate:
         self._remotes: dict[str, Git] = {}
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
         self._views: dict[str, reconcilers.Views] = {}  # what each reconciler applies, by tree
+        # Of the last trees rendered: the documents of each Flux Kustomization's build (`_flux_build`),
+        # one list per build, for `duplicates` (each build is a reconciler source of its own).
+        self._built: dict[str, list[list[Document]]] = {}
+        self._remotes_now: list[str] = []  # the gated repository's URLs, for the run under way
 
     def close(self) -> None:
         self.keyring.close()
@@ -291,6 +298,7 @@ class PresyncGate:
         fast_forward = gated is None or git.is_ancestor(gated, candidate)
         scope = self._scope(out.repository, out.gated_ref)
         paths_tree = self._paths_tree(git, candidate)
+        self._remotes_now = self._remotes_of(git, out.repository)
 
         # 1. The range. A first run checks the tip alone: history before the gate is taken as it is.
         if gated is None:
@@ -407,14 +415,18 @@ class PresyncGate:
             changes.unjudged_paths(
                 documents,
                 self.settings.paths,
-                remotes=self._remotes_of(git, out.repository),
+                remotes=self._remotes_now,
                 severity=severity(False, self.config.mode),
             )
         )
-        # One object twice under one path: which copy is applied depends on the reconciler.
-        extra.extend(
-            changes.duplicates(documents, self.settings.paths, scopes=self.gate.scopes, severity=weight)
-        )
+        # One object twice under one path: which copy is applied depends on the reconciler. A Flux
+        # Kustomization's build of a path is a source of its own beside the path as it is written.
+        built = self._built.get(tree, [])
+        in_builds = {id(d) for group in built for d in group}
+        for group in [[d for d in documents if id(d) not in in_builds], *built]:
+            extra.extend(
+                changes.duplicates(group, self.settings.paths, scopes=self.gate.scopes, severity=weight)
+            )
 
         # 6. Removed protected objects; the objects as they are now (judged: an UPDATE of them).
         old: list[Mapping[str, object]] = []
@@ -591,11 +603,24 @@ class PresyncGate:
         problems.extend(unseen)  # links and submodules the reconciler would follow, trustgate not
         entries = self._ls_tree(git, commit)
         files = git.files(entries) if present and any_files else {}
+        built: list[list[Document]] = []
         if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
             for unit in _units(files, present):
                 docs, probs = loader.read_unit(unit, self.config.limits)
                 documents.extend(docs)
                 problems.extend(probs)
+            # A Flux Kustomization that adds to what it builds (a namespace, components): built as it does.
+            builds, _ = changes.flux_builds(documents, self.settings.paths, remotes=self._remotes_now)
+            if any(not b.plain for b in builds):
+                with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
+                    root = Path(tmp)
+                    git.export(entries, root)
+                    docs, probs, built = self._flux_build(
+                        git, commit, tree, root, documents, {str(root / name) for name in files}
+                    )
+                    prefix = str(root) + "/"
+                    documents.extend(_relative_document(d, prefix) for d in docs)
+                    problems.extend(_relative_problem(p, prefix) for p in probs)
         else:  # kustomizations (or links): kubectl needs the files on disk
             with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                 root = Path(tmp)
@@ -609,18 +634,17 @@ class PresyncGate:
                     docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
                     documents.extend(docs)
                     problems.extend(probs)
+                # What each Flux Kustomization of the tree builds (its path, whether or not a unit of
+                # its own, with what it adds): judged as it builds it.
+                docs, probs, built = self._flux_build(
+                    git, commit, tree, root, documents, {u.path for u in units}
+                )
+                documents.extend(docs)
+                problems.extend(probs)
                 prefix = str(root) + "/"
                 for doc in documents:
                     doc.source = _relative(doc.source, prefix)
-                problems = [
-                    dataclasses.replace(
-                        p,
-                        source=_relative(p.source, prefix),
-                        message=p.message.replace(prefix, ""),
-                        hint=p.hint.replace(prefix, ""),
-                    )
-                    for p in problems
-                ]
+                problems = [_relative_problem(p, prefix) for p in problems]
         self._trees[tree] = (
             changes.inventory(
                 documents, self.gate.scopes, self.settings.paths, self._reading(git, commit, tree).unapplied
@@ -629,9 +653,159 @@ class PresyncGate:
         )
         self._objects.pop(tree, None)
         self._objects[tree] = [d.obj for d in documents if d.kubernetes]
+        self._built.pop(tree, None)
+        self._built[tree] = built
         while len(self._objects) > 4:  # a run needs two: the candidate's, the gated tree's
             self._objects.pop(next(iter(self._objects)))
+        while len(self._built) > 4:
+            self._built.pop(next(iter(self._built)))
         return documents, problems
+
+    def _flux_build(
+        self, git: Git, commit: str, tree: str, root: Path, documents: Sequence[Document], planned: set[str]
+    ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
+        """What the Flux Kustomizations of the tree (`changes.flux_builds`) build, as kustomize-controller
+        builds it, in the export under `root`; and those that the builds render in turn.
+
+        kustomize-controller builds a Kustomization's `spec.path` whether or not it lies below a
+        kustomization the gate renders as a unit (one that does not name it: its files are then read
+        by no unit), with the kustomization it finds there or generates (every `.yaml`/`.yml` below it,
+        a subdirectory holding a kustomization as one resource), and with what the Kustomization adds
+        to it (`targetNamespace`, which puts what it applies in that namespace whatever theirs, name
+        affixes, patches, images, `components`). A build that adds nothing to a path already read as
+        it is (a unit, or files all read) is not rendered again. Each other build is judged as a
+        source of its own (`source_path`: the path), beside the path as it is written: where several
+        Kustomizations build one path differently (two `targetNamespace`s), each is judged. The
+        export's files are restored after each build.
+
+        Returns:
+            The documents (paths under `root`), the problems (a build that fails, a component outside
+            `presync.paths`: the gate fails closed), and the documents of each build.
+        """
+        reading = self._reading(git, commit, tree)
+        roots = [repo_path(p) for p in self.settings.paths]
+        prefix = str(root) + "/"
+        done: set[str] = set()
+        out: list[Document] = []
+        problems: list[InputProblem] = []
+        groups: list[list[Document]] = []
+        seen = list(documents)
+        while len(done) < _MAX_INCLUDED:
+            builds, refused = changes.flux_builds(seen, self.settings.paths, remotes=self._remotes_now)
+            if not done:
+                problems.extend(refused)
+            new = [b for b in builds if b.identity not in done][: _MAX_INCLUDED - len(done)]
+            if not new:
+                break
+            found: list[Document] = []
+            for build in new:
+                done.add(build.identity)
+                docs, probs = self._flux_build_one(build, root, reading, roots, planned)
+                problems.extend(probs)
+                if docs:
+                    groups.append(docs)
+                    found.extend(docs)
+            out.extend(found)
+            # A Kustomization the builds render applies a path too; compare as paths relative.
+            seen = [*documents, *(_relative_document(d, prefix, copy=True) for d in out)]
+        return out, problems, groups
+
+    def _flux_build_one(
+        self,
+        build: changes.FluxBuild,
+        root: Path,
+        reading: reconcilers.Views,
+        roots: Sequence[str],
+        planned: set[str],
+    ) -> tuple[list[Document], list[InputProblem]]:
+        directory = root / build.path if build.path else root
+        if not directory.is_dir() or directory.is_symlink():
+            return [], []  # nothing there (kustomize-controller fails: it applies nothing)
+        kfile = next(
+            (directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()),
+            None,
+        )
+        generated = None if kfile is not None else _flux_generated(directory, build.path, reading)
+        if kfile is not None:
+            read = str(directory) in planned
+        else:
+            read = all(str(directory / r) in planned for r in (generated or []))
+        if build.plain and read:
+            return [], []  # read already as it is written
+        where = Source(build.file)
+        problems = []
+        components = []
+        for component in build.components:
+            target = posixpath.normpath(posixpath.join(build.path or ".", component))
+            if target == ".." or target.startswith("../"):
+                problems.append(
+                    InputProblem(
+                        where,
+                        "presync/flux-build",
+                        f"{build.label} builds {build.path or '.'} with the component {component}, which "
+                        "lies outside the repository: what it adds cannot be judged",
+                        "keep the component in the repository, under presync.paths",
+                    )
+                )
+                continue
+            if not (root / target).exists():
+                if not _under(target, roots):
+                    problems.append(
+                        InputProblem(
+                            where,
+                            "presync/flux-build",
+                            f"{build.label} builds {build.path or '.'} with the component {component} "
+                            f"({target}), which presync.paths does not hold: the gate does not read it, "
+                            "so what it adds to every object the Kustomization applies cannot be judged",
+                            f"add {target} to presync.paths",
+                        )
+                    )
+                    continue
+                if build.ignore_missing:
+                    continue  # kustomize-controller leaves a missing one out (ignoreMissingComponents)
+            components.append(component)
+        if problems:
+            return [], problems
+        written: object = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": generated or [],
+        }
+        original = kfile.read_bytes() if kfile is not None else None
+        if original is not None:
+            try:
+                written = yaml.load(original, Loader=_YAML_LOADER)
+            except yaml.YAMLError:
+                written = None
+        if not isinstance(written, Mapping):
+            return [], [
+                InputProblem(
+                    Source(str(kfile)),
+                    "presync/flux-build",
+                    f"{build.label} ({build.file}) builds {build.path or '.'}, whose kustomization is not "
+                    "a mapping: what it builds cannot be worked out",
+                    "fix the kustomization",
+                )
+            ]
+        target_file = kfile or directory / "kustomization.yaml"
+        content = dataclasses.replace(build, components=tuple(components)).kustomization(written)
+        try:
+            target_file.write_text(json.dumps(content, default=str), encoding="utf-8")
+            docs, probs = loader.read_unit(
+                loader.Unit(str(directory), "kustomize"), self.config.limits, root=str(root)
+            )
+        finally:
+            if original is not None:
+                target_file.write_bytes(original)
+            else:
+                target_file.unlink(missing_ok=True)
+        probs = [
+            dataclasses.replace(
+                p, message=f"{build.label} ({build.file}) builds {build.path or '.'}: {p.message}"
+            )
+            for p in probs
+        ]
+        return docs, probs
 
     def _vet_approvals(
         self, git: Git, granted: list[changes.Approval], gated: str | None
@@ -1042,6 +1216,49 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
                     )
                 )
     return out
+
+
+def _flux_generated(directory: Path, path: str, reading: reconcilers.Views) -> list[str]:
+    """The resources of the kustomization kustomize-controller generates for `directory` (the
+    repository path `path`), which has none (fluxcd/pkg kustomize_generator.go
+    `generateKustomization`): walked in lexical order, a subdirectory holding a kustomization is
+    one resource (not walked further), and every `.yaml`/`.yml` file of source-controller's
+    artifact (no link, nothing it ignores) is one."""
+    out: list[str] = []
+
+    def walk(here: Path, relative: str) -> None:
+        for entry in sorted(here.iterdir(), key=lambda e: e.name):
+            below = f"{relative}/{entry.name}" if relative else entry.name
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                if any((entry / n).is_file() for n in KUSTOMIZATION_FILES):
+                    out.append("./" + below)
+                else:
+                    walk(entry, below)
+            elif entry.name.endswith(reconcilers.FLUX_SUFFIXES) and reading.flux_reads(
+                posixpath.join(path, below) if path else below
+            ):
+                out.append("./" + below)
+
+    walk(directory, "")
+    return out
+
+
+def _relative_document(doc: Document, prefix: str, *, copy: bool = False) -> Document:
+    if copy:
+        return dataclasses.replace(doc, source=_relative(doc.source, prefix))
+    doc.source = _relative(doc.source, prefix)
+    return doc
+
+
+def _relative_problem(problem: InputProblem, prefix: str) -> InputProblem:
+    return dataclasses.replace(
+        problem,
+        source=_relative(problem.source, prefix),
+        message=problem.message.replace(prefix, ""),
+        hint=problem.hint.replace(prefix, ""),
+    )
 
 
 def _relative(source: Source, prefix: str) -> Source:
