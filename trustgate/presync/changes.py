@@ -15,7 +15,10 @@ from): adding, changing, removing one, or moving it where a
 reconciler starts or stops reading it, is approved the same way (one `_saw`),
 by a `Trustgate-Approve-Source` trailer; and a warning for a Flux
 Kustomization that applies a path of this repository outside the gate's
-paths (`unjudged_paths`). Leaves out: rendering
+paths (`unjudged_paths`); and what each Flux Kustomization and Argo CD
+Application of the tree builds under the paths (`flux_builds`,
+`argocd_builds`: its path, and what it adds to that path's kustomization),
+which the runner renders. Leaves out: rendering
 (the loader) and verifying signatures (git, `signatures.py`).
 """
 
@@ -994,9 +997,12 @@ _FLUX_BUILD_FIELDS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", 
 @dataclass(frozen=True, slots=True)
 class FluxBuild:
     """What one Flux Kustomization of the tree builds: its `spec.path` of this repository, with what
-    kustomize-controller adds to that path's kustomization (`_FLUX_BUILD_FIELDS`)."""
+    kustomize-controller adds to that path's kustomization (`_FLUX_BUILD_FIELDS`). Or (`reconciler`
+    argocd) what one source of an Argo CD Application builds: its path, with what its `kustomize`
+    adds (`argocd_builds`), or, where the path holds no kustomization, the files its directory
+    source reads (`recurse`)."""
 
-    label: str  # Kustomization/namespace/name
+    label: str  # Kustomization/namespace/name, Application/namespace/name
     file: str  # the file it is written in
     path: str  # its spec.path, as a repository path ("" the root)
     namespace: str | None = None  # spec.targetNamespace
@@ -1006,6 +1012,8 @@ class FluxBuild:
     images: tuple[Mapping[str, object], ...] = ()
     components: tuple[str, ...] = ()
     ignore_missing: bool = False  # spec.ignoreMissingComponents
+    reconciler: str = reconcilers.FLUX
+    recurse: bool = False  # an Argo CD directory source's directory.recurse
 
     @property
     def plain(self) -> bool:
@@ -1024,6 +1032,8 @@ class FluxBuild:
         """What tells two builds apart (two Kustomizations building one path alike are one build)."""
         return json.dumps(
             [
+                self.reconciler,
+                self.recurse,
                 self.path,
                 self.namespace,
                 self.name_prefix,
@@ -1122,6 +1132,105 @@ def flux_builds(
             ignore_missing=spec.get("ignoreMissingComponents") is True,
         )
         out.setdefault(build.identity, build)
+    return list(out.values()), problems
+
+
+# What an Argo CD Application's `source.kustomize` adds to the kustomization of its path, as the
+# repo-server does (`kustomize edit`): the namespace, name affixes, patches and components. Its
+# `images`, `commonLabels`, `commonAnnotations`, `replicas` and the like are not modelled (a change of
+# them is a change of the Application, which needs an approval).
+_ARGOCD_BUILD_FIELDS = {
+    "namespace": "targetNamespace",
+    "namePrefix": "namePrefix",
+    "nameSuffix": "nameSuffix",
+    "patches": "patches",
+    "components": "components",
+}
+
+
+def argocd_builds(
+    documents: Iterable[Document], paths: Sequence[str], *, remotes: Sequence[str]
+) -> tuple[list[FluxBuild], list[InputProblem]]:
+    """What the sources of the Argo CD Applications of the tree build under `paths` (as
+    `flux_builds`): each source (`spec.source`, every one of `spec.sources`) whose `repoURL` is (or,
+    the remotes not known, may be) the gated repository, that names a `path` under `paths` and is
+    neither a Helm chart nor a plugin. Where its path holds a kustomization, the runner builds it
+    with what `kustomize` adds; where it holds none, it reads the files of its directory source."""
+    roots = [repo_path(p) for p in paths]
+    out: dict[str, FluxBuild] = {}
+    problems: list[InputProblem] = []
+    for doc in documents:
+        obj, metadata = doc.obj, doc.obj.get("metadata")
+        api_version, spec = obj.get("apiVersion"), obj.get("spec")
+        if (
+            obj.get("kind") != "Application"
+            or not isinstance(api_version, str)
+            or api_version.rpartition("/")[0] != "argoproj.io"
+            or not isinstance(spec, Mapping)
+            or not isinstance(metadata, Mapping)
+        ):
+            continue
+        label = _label("Application", metadata)
+        listed = spec.get("sources")
+        sources = [*(listed if isinstance(listed, list) else []), spec.get("source")]
+        for source in sources:
+            if not isinstance(source, Mapping) or not isinstance(source.get("path"), str):
+                continue
+            url = source.get("repoURL")
+            if isinstance(url, str) and any(remotes) and not any(same_repository(url, r) for r in remotes):
+                continue  # another repository
+            if "chart" in source or source.get("helm") is not None or source.get("plugin") is not None:
+                continue
+            path = repo_path(str(source["path"]))
+            if not any(not root or path == root or path.startswith(root + "/") for root in roots):
+                continue
+            kustomize = source.get("kustomize")
+            kustomize = kustomize if isinstance(kustomize, Mapping) else {}
+            values: dict[str, Any] = {}
+            why = ""
+            for field, ours in _ARGOCD_BUILD_FIELDS.items():
+                value = kustomize.get(field)
+                if value is None or value == "" or value == []:
+                    continue
+                if ours in ("targetNamespace", "namePrefix", "nameSuffix") and not isinstance(value, str):
+                    why = f"kustomize.{field} is not a string"
+                elif ours == "patches" and not (
+                    isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+                ):
+                    why = f"kustomize.{field} is not a list of objects"
+                elif ours == "components" and not (
+                    isinstance(value, list) and all(isinstance(v, str) and _local_relative(v) for v in value)
+                ):
+                    why = "kustomize.components is not a list of local relative paths"
+                values[ours] = value
+            if why:
+                problems.append(
+                    InputProblem(
+                        Source(doc.source.file, doc.source.line),
+                        "presync/argocd-build",
+                        reconcilers.printable(
+                            f"{label} applies {path or '.'}, but what it builds there cannot be worked "
+                            f"out: {why}"
+                        ),
+                        "fix the Application (Argo CD refuses it too)",
+                    )
+                )
+                continue
+            directory = source.get("directory")
+            build = FluxBuild(
+                label,
+                doc.source.file,
+                path,
+                namespace=values.get("targetNamespace"),
+                name_prefix=values.get("namePrefix"),
+                name_suffix=values.get("nameSuffix"),
+                patches=tuple(values.get("patches", ())),
+                components=tuple(values.get("components", ())),
+                ignore_missing=kustomize.get("ignoreMissingComponents") is True,
+                reconciler=reconcilers.ARGOCD,
+                recurse=isinstance(directory, Mapping) and directory.get("recurse") is True,
+            )
+            out.setdefault(build.identity, build)
     return list(out.values()), problems
 
 

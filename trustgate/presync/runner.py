@@ -3,7 +3,9 @@
 Owns: one run (`PresyncGate.run`): open the repository, find the range
 between the gated ref and the candidate, check the fast-forward, the commits
 (signatures, authors, committers), render the candidate tree and evaluate it
-with the same `Gate` as `trustgate check` (images included), diff it against
+with the same `Gate` as `trustgate check` (images included; and what each
+Flux Kustomization and Argo CD Application of the tree builds, as it builds
+it: `_flux_build`), diff it against
 the gated tree for removed protected objects (per reconciler: what Flux and
 Argo CD each apply, `reconcilers`), hand the gated tree's objects
 to the evaluation (an object there is judged as an UPDATE of it, as the API
@@ -610,8 +612,8 @@ class PresyncGate:
                 documents.extend(docs)
                 problems.extend(probs)
             # A Flux Kustomization that adds to what it builds (a namespace, components): built as it does.
-            builds, _ = changes.flux_builds(documents, self.settings.paths, remotes=self._remotes_now)
-            if any(not b.plain for b in builds):
+            builds, _ = self._builds(documents)
+            if any(not b.plain and b.reconciler == reconcilers.FLUX for b in builds):
                 with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                     root = Path(tmp)
                     git.export(entries, root)
@@ -630,6 +632,10 @@ class PresyncGate:
                 reading = self._reading(git, commit, tree)
                 planned = {u.path for u in units}
                 units.extend(u for u in _raw_units(reading, entries, root) if u.path not in planned)
+                # A kustomization under the paths that no unit renders (one below a rendered
+                # kustomization that does not name it): a reconciler may point at it; judged too.
+                planned = {u.path for u in units}
+                units.extend(u for u in _unreached(reading, units, root) if u.path not in planned)
                 for unit in units:
                     docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
                     documents.extend(docs)
@@ -691,7 +697,7 @@ class PresyncGate:
         groups: list[list[Document]] = []
         seen = list(documents)
         while len(done) < _MAX_INCLUDED:
-            builds, refused = changes.flux_builds(seen, self.settings.paths, remotes=self._remotes_now)
+            builds, refused = self._builds(seen)
             if not done:
                 problems.extend(refused)
             new = [b for b in builds if b.identity not in done][: _MAX_INCLUDED - len(done)]
@@ -700,11 +706,11 @@ class PresyncGate:
             found: list[Document] = []
             for build in new:
                 done.add(build.identity)
-                docs, probs = self._flux_build_one(build, root, reading, roots, planned)
+                docs, probs, own = self._flux_build_one(build, root, reading, roots, planned)
                 problems.extend(probs)
-                if docs:
+                if docs and own:
                     groups.append(docs)
-                    found.extend(docs)
+                found.extend(docs)
             out.extend(found)
             # A Kustomization the builds render applies a path too; compare as paths relative.
             seen = [*documents, *(_relative_document(d, prefix, copy=True) for d in out)]
@@ -717,22 +723,27 @@ class PresyncGate:
         reading: reconcilers.Views,
         roots: Sequence[str],
         planned: set[str],
-    ) -> tuple[list[Document], list[InputProblem]]:
+    ) -> tuple[list[Document], list[InputProblem], bool]:
+        """What one build (`_flux_build`) applies: (documents, problems, whether they are a build of a
+        kustomization, a source of its own; else files an Argo CD directory source reads)."""
         directory = root / build.path if build.path else root
         if not directory.is_dir() or directory.is_symlink():
-            return [], []  # nothing there (kustomize-controller fails: it applies nothing)
+            return [], [], True  # nothing there (the reconciler fails: it applies nothing)
         kfile = next(
             (directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()),
             None,
         )
+        if kfile is None and build.reconciler == reconcilers.ARGOCD:
+            return (*self._argocd_directory(build, directory, root, reading, planned), False)
         generated = None if kfile is not None else _flux_generated(directory, build.path, reading)
         if kfile is not None:
             read = str(directory) in planned
         else:
             read = all(str(directory / r) in planned for r in (generated or []))
         if build.plain and read:
-            return [], []  # read already as it is written
+            return [], [], True  # read already as it is written
         where = Source(build.file)
+        rule = f"presync/{build.reconciler}-build"
         problems = []
         components = []
         for component in build.components:
@@ -741,7 +752,7 @@ class PresyncGate:
                 problems.append(
                     InputProblem(
                         where,
-                        "presync/flux-build",
+                        rule,
                         f"{build.label} builds {build.path or '.'} with the component {component}, which "
                         "lies outside the repository: what it adds cannot be judged",
                         "keep the component in the repository, under presync.paths",
@@ -753,19 +764,19 @@ class PresyncGate:
                     problems.append(
                         InputProblem(
                             where,
-                            "presync/flux-build",
+                            rule,
                             f"{build.label} builds {build.path or '.'} with the component {component} "
                             f"({target}), which presync.paths does not hold: the gate does not read it, "
-                            "so what it adds to every object the Kustomization applies cannot be judged",
+                            "so what it adds to every object built there cannot be judged",
                             f"add {target} to presync.paths",
                         )
                     )
                     continue
                 if build.ignore_missing:
-                    continue  # kustomize-controller leaves a missing one out (ignoreMissingComponents)
+                    continue  # the reconciler leaves a missing one out (ignoreMissingComponents)
             components.append(component)
         if problems:
-            return [], problems
+            return [], problems, True
         written: object = {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
@@ -778,15 +789,14 @@ class PresyncGate:
             except yaml.YAMLError:
                 written = None
         if not isinstance(written, Mapping):
-            return [], [
-                InputProblem(
-                    Source(str(kfile)),
-                    "presync/flux-build",
-                    f"{build.label} ({build.file}) builds {build.path or '.'}, whose kustomization is not "
-                    "a mapping: what it builds cannot be worked out",
-                    "fix the kustomization",
-                )
-            ]
+            problem = InputProblem(
+                Source(str(kfile)),
+                rule,
+                f"{build.label} ({build.file}) builds {build.path or '.'}, whose kustomization is not a "
+                "mapping: what it builds cannot be worked out",
+                "fix the kustomization",
+            )
+            return [], [problem], True
         target_file = kfile or directory / "kustomization.yaml"
         content = dataclasses.replace(build, components=tuple(components)).kustomization(written)
         try:
@@ -805,7 +815,53 @@ class PresyncGate:
             )
             for p in probs
         ]
-        return docs, probs
+        return docs, probs, True
+
+    def _argocd_directory(
+        self,
+        build: changes.FluxBuild,
+        directory: Path,
+        root: Path,
+        reading: reconcilers.Views,
+        planned: set[str],
+    ) -> tuple[list[Document], list[InputProblem]]:
+        """The files an Argo CD directory source for `directory` reads that no unit read yet: its
+        `.yaml`, `.yml` and `.json` files (below it too with `directory.recurse`; a kustomization file
+        is no object, and one holding `+argocd:skip-file-rendering` is left out), each as it is."""
+        documents: list[Document] = []
+        problems: list[InputProblem] = []
+        found = directory.rglob("*") if build.recurse else directory.iterdir()
+        for file in sorted(found):
+            relative = file.relative_to(root).as_posix()
+            if (
+                not file.name.endswith(loader.MANIFEST_SUFFIXES)
+                or file.name in KUSTOMIZATION_FILES
+                or not file.is_file()
+                or relative in reading.marked
+                or str(file) in planned
+            ):
+                continue
+            planned.add(str(file))
+            docs, probs = loader.read_unit(loader.Unit(str(file), "file"), self.config.limits)
+            documents.extend(docs)
+            problems.extend(probs)
+        return documents, problems
+
+    def _builds(self, documents: Sequence[Document]) -> tuple[list[changes.FluxBuild], list[InputProblem]]:
+        """What the reconciler sources of `documents` that `presync.reconciler` names build under the
+        paths: Flux Kustomizations (`changes.flux_builds`), Argo CD Applications (`argocd_builds`)."""
+        chosen = reconcilers.chosen(self.settings.reconciler)
+        builds: list[changes.FluxBuild] = []
+        problems: list[InputProblem] = []
+        for reconciler, find in (
+            (reconcilers.FLUX, changes.flux_builds),
+            (reconcilers.ARGOCD, changes.argocd_builds),
+        ):
+            if reconciler in chosen:
+                found, refused = find(documents, self.settings.paths, remotes=self._remotes_now)
+                builds.extend(found)
+                problems.extend(refused)
+        return builds, problems
 
     def _vet_approvals(
         self, git: Git, granted: list[changes.Approval], gated: str | None
@@ -1243,6 +1299,46 @@ def _flux_generated(directory: Path, path: str, reading: reconcilers.Views) -> l
 
     walk(directory, "")
     return out
+
+
+def _unreached(reading: reconcilers.Views, units: Sequence[loader.Unit], root: Path) -> list[loader.Unit]:
+    """The kustomizations under the paths that none of `units` renders, itself or through what its
+    kustomizations include (`kustomize_refs.local_names`), as units of the export under `root`.
+
+    A reconciler renders a kustomization wherever a Flux Kustomization's path or an Argo CD
+    Application's path names it, and one the gate does not see (in the cluster, another repository)
+    may name any: so each is judged, as the path of a reconciler source of its own. One a reconciler
+    reads the raw files of instead (`Views.unrendered`) is `_raw_units`'."""
+    from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
+
+    prefix = str(root) + "/"
+    hidden = set(reading.unrendered().get(reconcilers.FLUX, {}))
+    stack = [
+        "" if u.path == str(root) else u.path.removeprefix(prefix) for u in units if u.kind == "kustomize"
+    ]
+    reached: set[str] = set()
+    while stack and len(reached) < _MAX_INCLUDED:
+        directory = stack.pop()
+        if directory in reached:
+            continue
+        reached.add(directory)
+        file = next(
+            (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
+        )
+        if file is None:
+            continue
+        for value, include in kustomize_refs.local_names(file.read_bytes()):
+            target = posixpath.normpath(posixpath.join(directory or ".", value))
+            if include and not posixpath.isabs(value) and target != ".." and not target.startswith("../"):
+                stack.append("" if target == "." else target)
+    return [
+        loader.Unit(str(root / directory) if directory else str(root), "kustomize")
+        for directory, file in sorted(reading.kustomizations.items())
+        if directory not in reached
+        and directory not in hidden
+        and reading.base(directory) is not None
+        and file not in reading.links
+    ]
 
 
 def _relative_document(doc: Document, prefix: str, *, copy: bool = False) -> Document:

@@ -659,3 +659,38 @@ def test_a_flux_build_that_cannot_be_worked_out_is_a_problem() -> None:
     assert "Kustomization/flux-system/a applies apps/web" in problems[0].message
     assert "spec.targetNamespace is not a string" in problems[0].message
     assert "local relative paths" in problems[1].message
+
+
+def test_argocd_builds_are_what_each_application_source_under_the_paths_builds() -> None:
+    """Each source (`source`, each of `sources`) of this repository that is no chart or plugin."""
+
+    def application(name: str, spec: dict[str, object]) -> Document:
+        obj = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": spec,
+        }
+        return Document(Source("clusters/prod/apps.yaml"), obj)
+
+    url = "https://example.com/fleet.git"
+    documents = [
+        application(
+            "a",
+            {
+                "sources": [
+                    {"repoURL": url, "path": "apps/web", "kustomize": {"namespace": "prod"}},
+                    {"repoURL": "https://example.com/other.git", "path": "apps/web"},
+                    {"repoURL": url, "path": "apps/chart", "helm": {"releaseName": "x"}},
+                ]
+            },
+        ),
+        application("b", {"source": {"repoURL": url, "path": "apps/raw", "directory": {"recurse": True}}}),
+        application("c", {"source": {"repoURL": url, "path": "elsewhere"}}),
+    ]
+    builds, problems = changes.argocd_builds(documents, ["apps"], remotes=["ssh://git@example.com/fleet"])
+    assert problems == []
+    assert [(b.label, b.path, b.namespace, b.recurse, b.reconciler) for b in builds] == [
+        ("Application/argocd/a", "apps/web", "prod", False, "argocd"),
+        ("Application/argocd/b", "apps/raw", None, True, "argocd"),
+    ]

@@ -246,3 +246,96 @@ def test_a_component_outside_the_paths_stops_the_run(setup: Callable[..., Setup]
     assert code == 3, output
     assert "presync/flux-build" in output and "Kustomization/flux-system/web" in output, output
     assert "add components/tweaks to presync.paths" in output, output
+
+
+APPLICATION = textwrap.dedent(
+    """\
+    apiVersion: argoproj.io/v1alpha1
+    kind: Application
+    metadata: {name: NAME, namespace: argocd}
+    spec:
+      project: default
+      source:
+        repoURL: https://git.example/fleet.git
+        targetRevision: trustgate/verified
+        path: PATH
+        SOURCE
+      destination: {server: https://kubernetes.default.svc, namespace: shop}
+    """
+)
+
+
+def _application(name: str, path: str, source: str = "") -> str:
+    return (
+        APPLICATION.replace("NAME", name)
+        .replace("PATH", path)
+        .replace("    SOURCE\n", textwrap.indent(source, "    "))
+    )
+
+
+def test_an_application_path_no_rendered_kustomization_names_is_judged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """An Argo CD Application of the tree whose path lies below a rendered kustomization that does
+    not name it: Argo CD builds its kustomization (with what its `kustomize` adds), or reads the files
+    of its directory source, so the gate judges them."""
+    s = setup("  reconciler: argocd\n" + SOURCES_WAIVED + LEGACY_WAIVED)
+    config = s.config_with("prod.yaml", paths="[clusters/prod]")
+    s.repo.write("clusters/prod/kustomization.yaml", "resources: [ns.yaml, apps.yaml]\n")
+    s.repo.write("clusters/prod/ns.yaml", NAMESPACE)
+    s.repo.write("clusters/prod/apps.yaml", _application("agent", "clusters/prod/apps/agent"))
+    s.repo.write("clusters/prod/apps/agent/kustomization.yaml", "resources: [agent.yaml]\n")
+    s.repo.write("clusters/prod/apps/agent/agent.yaml", AGENT)
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert "Pod/legacy/agent" in output, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write(
+        "clusters/prod/apps.yaml",
+        _application("agent", "clusters/prod/apps/agent", "kustomize: {namespace: prod}\n"),
+    )
+    s.repo.commit("the agent, in prod", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/prod/agent" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated
+
+    # A directory source (no kustomization): its files.
+    s.repo.write("clusters/prod/apps.yaml", _application("agent", "clusters/prod/apps/agent"))
+    s.repo.remove("clusters/prod/apps/agent/kustomization.yaml")
+    s.repo.write("clusters/prod/apps/agent/pod.yaml", PRIVILEGED_POD)
+    s.repo.commit("a debug pod", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "clusters/prod/apps/agent/pod.yaml" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_kustomization_below_a_rendered_one_that_does_not_name_it_is_judged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """No reconciler source of the tree names `clusters/prod/apps/web`, but one the gate does not see
+    (in the cluster) may: a kustomization under the paths that no rendered one includes is judged as
+    one of its own. One that a rendered kustomization includes is judged once, through it."""
+    s = setup("  reconciler: flux\n")
+    config = s.config_with("prod.yaml", paths="[clusters/prod]")
+    s.repo.write("clusters/prod/kustomization.yaml", "resources: [ns.yaml, apps/web]\n")
+    s.repo.write("clusters/prod/ns.yaml", NAMESPACE)
+    s.repo.write("clusters/prod/apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("clusters/prod/apps/web/web.yaml", WEB)
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0 and "duplicate-object" not in output, output
+    (record,) = s.records()
+    kinds = [o["kind"] for o in record["subject"]["objects"]]
+    assert kinds.count("Deployment") == 1, kinds
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("clusters/prod/kustomization.yaml", "resources: [ns.yaml]\n")
+    s.repo.write("clusters/prod/apps/debug/kustomization.yaml", "resources: [pod.yaml]\n")
+    s.repo.write("clusters/prod/apps/debug/pod.yaml", PRIVILEGED_POD)
+    s.repo.commit("web and a debug pod, applied by a Kustomization in the cluster", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "clusters/prod/apps/debug/pod.yaml" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated
