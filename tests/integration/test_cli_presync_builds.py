@@ -204,6 +204,13 @@ def test_objects_under_a_target_namespace_are_judged_in_it(setup: Callable[..., 
     assert code == 1 and "Pod/prod/agent" in output, output
     assert s.repo.ref(GATED) == gated
 
+    # No kustomization anywhere (the files are read in memory): the generated one, in prod.
+    s.repo.remove("apps/agent/kustomization.yaml")
+    s.repo.commit("no kustomization", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/prod/agent" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated
+
 
 def test_a_change_of_a_kustomizations_component_is_judged(setup: Callable[..., Setup], keys: Keys) -> None:
     """kustomize-controller adds a Kustomization's `spec.components` to what it builds: a commit that

@@ -696,12 +696,26 @@ class PresyncGate:
         problems: list[InputProblem] = []
         groups: list[list[Document]] = []
         seen = list(documents)
-        while len(done) < _MAX_INCLUDED:
+        told: set[tuple[str, str]] = set()
+        while True:
             builds, refused = self._builds(seen)
-            if not done:
-                problems.extend(refused)
-            new = [b for b in builds if b.identity not in done][: _MAX_INCLUDED - len(done)]
+            for problem in refused:
+                if (problem.source.file, problem.message) not in told:
+                    told.add((problem.source.file, problem.message))
+                    problems.append(problem)
+            new = [b for b in builds if b.identity not in done]
             if not new:
+                break
+            if len(done) + len(new) > _MAX_INCLUDED:
+                problems.append(
+                    InputProblem(
+                        Source(new[0].file),
+                        f"presync/{new[0].reconciler}-build",
+                        f"the reconciler sources of the tree build more than {_MAX_INCLUDED:,} paths: what "
+                        "the rest apply cannot be judged",
+                        "split the repository, or narrow presync.paths",
+                    )
+                )
                 break
             found: list[Document] = []
             for build in new:
