@@ -1,6 +1,7 @@
 """`trustgate presync` judges what each Flux Kustomization of the tree builds, as kustomize-controller
 builds it: its `spec.path` whether or not a kustomization the gate renders names it, in the namespace
-its `targetNamespace` puts everything in, with its `components`.
+its `targetNamespace` puts everything in, with its `components`. Likewise an Argo CD Application's
+source path; and every kustomization under the paths that no rendered one includes.
 
 Real git repositories, commits signed by test SSH keys, through the CLI (the helpers of
 `test_cli_presync.py`).
