@@ -15,7 +15,10 @@ from): adding, changing, removing one, or moving it where a
 reconciler starts or stops reading it, is approved the same way (one `_saw`),
 by a `Trustgate-Approve-Source` trailer; and a warning for a Flux
 Kustomization that applies a path of this repository outside the gate's
-paths (`unjudged_paths`). Leaves out: rendering
+paths (`unjudged_paths`); and what each Flux Kustomization and Argo CD
+Application of the tree builds under the paths (`flux_builds`,
+`argocd_builds`: its path, and what it adds to that path's kustomization),
+which the runner renders. Leaves out: rendering
 (the loader) and verifying signatures (git, `signatures.py`).
 """
 
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustgate import kinds
-from trustgate.model import Document, DocumentResult, Finding, Severity, Source
+from trustgate.model import Document, DocumentResult, Finding, InputProblem, Severity, Source
 from trustgate.presync import reconcilers
 from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path
 from trustgate.presync.signatures import signer_identities
@@ -945,6 +948,297 @@ def same_repository(url: str, other: str) -> bool:
     return bool(url.strip()) and bare(url) == bare(other)
 
 
+def _git_kustomizations(
+    documents: Sequence[Document], remotes: Sequence[str]
+) -> list[tuple[Document, Mapping[str, object], Mapping[str, object], str, bool]]:
+    """The Flux Kustomizations of the tree whose GitRepository is (or, not known, may be) the gated
+    repository: (document, metadata, spec, its `spec.path` as a repository path, certain).
+
+    `remotes`: the gated repository's URLs ("" or none: not known). A GitRepository of the tree with
+    a `spec.url` that is none of them is another repository; one that is not in the tree (Flux's
+    bootstrap one, in `flux-system`) may be this one.
+    """
+    urls: dict[tuple[str, str], str] = {}
+    for doc in documents:
+        spec = _flux(doc.obj, "source.toolkit.fluxcd.io", "GitRepository")
+        metadata = doc.obj.get("metadata")
+        if spec is not None and isinstance(metadata, Mapping):
+            urls[(str(metadata.get("namespace") or ""), str(metadata.get("name")))] = str(spec.get("url", ""))
+    out = []
+    for doc in documents:
+        spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
+        metadata = doc.obj.get("metadata")
+        ref = spec.get("sourceRef") if spec is not None else None
+        if spec is None or not isinstance(metadata, Mapping) or not isinstance(ref, Mapping):
+            continue
+        if ref.get("kind", "GitRepository") != "GitRepository" or not isinstance(spec.get("path", ""), str):
+            continue
+        namespace = str(ref.get("namespace") or metadata.get("namespace") or "")
+        url = urls.get((namespace, str(ref.get("name"))))
+        if url is not None and any(remotes) and not any(same_repository(url, r) for r in remotes):
+            continue  # another repository
+        certain = url is not None and any(same_repository(url, r) for r in remotes)
+        out.append((doc, metadata, spec, repo_path(str(spec.get("path", ""))), certain))
+    return out
+
+
+def _label(kind: str, metadata: Mapping[str, object]) -> str:
+    return "/".join(str(p) for p in (kind, metadata.get("namespace"), metadata.get("name")) if p)
+
+
+# What kustomize-controller writes into the kustomization of a Kustomization's path before it builds
+# it (fluxcd/pkg kustomize/kustomize_generator.go `WriteFile`): the namespace, a name prefix and
+# suffix, patches, images and components (paths relative to `spec.path`, appended to the
+# kustomization's own). `commonMetadata` and `postBuild` are applied after the build, and are not
+# modelled (a change of either is a change of the Kustomization, which needs an approval).
+_FLUX_BUILD_FIELDS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", "images", "components")
+
+
+@dataclass(frozen=True, slots=True)
+class FluxBuild:
+    """What one Flux Kustomization of the tree builds: its `spec.path` of this repository, with what
+    kustomize-controller adds to that path's kustomization (`_FLUX_BUILD_FIELDS`). Or (`reconciler`
+    argocd) what one source of an Argo CD Application builds: its path, with what its `kustomize`
+    adds (`argocd_builds`), or, where the path holds no kustomization, the files its directory
+    source reads (`recurse`)."""
+
+    label: str  # Kustomization/namespace/name, Application/namespace/name
+    file: str  # the file it is written in
+    path: str  # its spec.path, as a repository path ("" the root)
+    namespace: str | None = None  # spec.targetNamespace
+    name_prefix: str | None = None
+    name_suffix: str | None = None
+    patches: tuple[Mapping[str, object], ...] = ()
+    images: tuple[Mapping[str, object], ...] = ()
+    components: tuple[str, ...] = ()
+    ignore_missing: bool = False  # spec.ignoreMissingComponents
+    reconciler: str = reconcilers.FLUX
+    recurse: bool = False  # an Argo CD directory source's directory.recurse
+
+    @property
+    def plain(self) -> bool:
+        """Whether it builds its path as it is written (nothing added to its kustomization)."""
+        return not (
+            self.namespace
+            or self.name_prefix
+            or self.name_suffix
+            or self.patches
+            or self.images
+            or self.components
+        )
+
+    @property
+    def identity(self) -> str:
+        """What tells two builds apart (two Kustomizations building one path alike are one build)."""
+        return json.dumps(
+            [
+                self.reconciler,
+                self.recurse,
+                self.path,
+                self.namespace,
+                self.name_prefix,
+                self.name_suffix,
+                self.patches,
+                self.images,
+                self.components,
+                self.ignore_missing,
+            ],
+            sort_keys=True,
+            default=str,
+        )
+
+    def kustomization(self, written: Mapping[str, object]) -> dict[str, object]:
+        """The kustomization kustomize-controller builds: `written` (the path's own, or the one it
+        generates) with what the Kustomization adds."""
+        out = dict(written)
+        if self.namespace:
+            out["namespace"] = self.namespace
+        if self.name_prefix:
+            out["namePrefix"] = self.name_prefix
+        if self.name_suffix:
+            out["nameSuffix"] = self.name_suffix
+        if self.patches:
+            own = out.get("patches")
+            out["patches"] = [*(own if isinstance(own, list) else []), *self.patches]
+        if self.images:
+            own = out.get("images")
+            images = [dict(i) for i in own if isinstance(i, Mapping)] if isinstance(own, list) else []
+            for image in self.images:
+                at = next((i for i, x in enumerate(images) if x.get("name") == image.get("name")), None)
+                if at is None:
+                    images.append(dict(image))
+                else:
+                    images[at].update({k: v for k, v in image.items() if v not in (None, "")})
+            out["images"] = images
+        if self.components:
+            own = out.get("components")
+            out["components"] = [*(own if isinstance(own, list) else []), *self.components]
+        return out
+
+
+def flux_builds(
+    documents: Iterable[Document], paths: Sequence[str], *, remotes: Sequence[str]
+) -> tuple[list[FluxBuild], list[InputProblem]]:
+    """What the Flux Kustomizations of the tree (of this repository, `_git_kustomizations`) build
+    under `paths`, once per distinct build; and a problem per Kustomization whose build cannot be
+    worked out (a field of the wrong type, a component that is not a local relative path), so that
+    the gate fails closed. One whose path lies outside `paths` is `unjudged_paths`' to warn of."""
+    roots = [repo_path(p) for p in paths]
+    out: dict[str, FluxBuild] = {}
+    problems: list[InputProblem] = []
+    for doc, metadata, spec, path, _ in _git_kustomizations(list(documents), remotes):
+        if not any(not root or path == root or path.startswith(root + "/") for root in roots):
+            continue
+        label = _label("Kustomization", metadata)
+        why = ""
+        values: dict[str, Any] = {}
+        for field in _FLUX_BUILD_FIELDS:
+            value = spec.get(field)
+            if value is None or value == "" or value == []:
+                continue
+            if field in ("targetNamespace", "namePrefix", "nameSuffix") and not isinstance(value, str):
+                why = f"spec.{field} is not a string"
+            elif field in ("patches", "images") and not (
+                isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+            ):
+                why = f"spec.{field} is not a list of objects"
+            elif field == "components" and not (
+                isinstance(value, list) and all(isinstance(v, str) and _local_relative(v) for v in value)
+            ):
+                why = "spec.components is not a list of local relative paths"
+            values[field] = value
+        if why:
+            problems.append(
+                InputProblem(
+                    Source(doc.source.file, doc.source.line),
+                    "presync/flux-build",
+                    reconcilers.printable(
+                        f"{label} applies {path or '.'}, but what it builds there cannot be worked out: {why}"
+                    ),
+                    "fix the Kustomization (kustomize-controller refuses it too)",
+                )
+            )
+            continue
+        build = FluxBuild(
+            label,
+            doc.source.file,
+            path,
+            namespace=values.get("targetNamespace"),
+            name_prefix=values.get("namePrefix"),
+            name_suffix=values.get("nameSuffix"),
+            patches=tuple(values.get("patches", ())),
+            images=tuple(values.get("images", ())),
+            components=tuple(values.get("components", ())),
+            ignore_missing=spec.get("ignoreMissingComponents") is True,
+        )
+        out.setdefault(build.identity, build)
+    return list(out.values()), problems
+
+
+# What an Argo CD Application's `source.kustomize` adds to the kustomization of its path, as the
+# repo-server does (`kustomize edit`): the namespace, name affixes, patches and components. Its
+# `images`, `commonLabels`, `commonAnnotations`, `replicas` and the like are not modelled (a change of
+# them is a change of the Application, which needs an approval).
+_ARGOCD_BUILD_FIELDS = {
+    "namespace": "targetNamespace",
+    "namePrefix": "namePrefix",
+    "nameSuffix": "nameSuffix",
+    "patches": "patches",
+    "components": "components",
+}
+
+
+def argocd_builds(
+    documents: Iterable[Document], paths: Sequence[str], *, remotes: Sequence[str]
+) -> tuple[list[FluxBuild], list[InputProblem]]:
+    """What the sources of the Argo CD Applications of the tree build under `paths` (as
+    `flux_builds`): each source (`spec.source`, every one of `spec.sources`) whose `repoURL` is (or,
+    the remotes not known, may be) the gated repository, that names a `path` under `paths` and is
+    neither a Helm chart nor a plugin. Where its path holds a kustomization, the runner builds it
+    with what `kustomize` adds; where it holds none, it reads the files of its directory source."""
+    roots = [repo_path(p) for p in paths]
+    out: dict[str, FluxBuild] = {}
+    problems: list[InputProblem] = []
+    for doc in documents:
+        obj, metadata = doc.obj, doc.obj.get("metadata")
+        api_version, spec = obj.get("apiVersion"), obj.get("spec")
+        if (
+            obj.get("kind") != "Application"
+            or not isinstance(api_version, str)
+            or api_version.rpartition("/")[0] != "argoproj.io"
+            or not isinstance(spec, Mapping)
+            or not isinstance(metadata, Mapping)
+        ):
+            continue
+        label = _label("Application", metadata)
+        listed = spec.get("sources")
+        sources = [*(listed if isinstance(listed, list) else []), spec.get("source")]
+        for source in sources:
+            if not isinstance(source, Mapping) or not isinstance(source.get("path"), str):
+                continue
+            url = source.get("repoURL")
+            if isinstance(url, str) and any(remotes) and not any(same_repository(url, r) for r in remotes):
+                continue  # another repository
+            if "chart" in source or source.get("helm") is not None or source.get("plugin") is not None:
+                continue
+            path = repo_path(str(source["path"]))
+            if not any(not root or path == root or path.startswith(root + "/") for root in roots):
+                continue
+            kustomize = source.get("kustomize")
+            kustomize = kustomize if isinstance(kustomize, Mapping) else {}
+            values: dict[str, Any] = {}
+            why = ""
+            for field, ours in _ARGOCD_BUILD_FIELDS.items():
+                value = kustomize.get(field)
+                if value is None or value == "" or value == []:
+                    continue
+                if ours in ("targetNamespace", "namePrefix", "nameSuffix") and not isinstance(value, str):
+                    why = f"kustomize.{field} is not a string"
+                elif ours == "patches" and not (
+                    isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+                ):
+                    why = f"kustomize.{field} is not a list of objects"
+                elif ours == "components" and not (
+                    isinstance(value, list) and all(isinstance(v, str) and _local_relative(v) for v in value)
+                ):
+                    why = "kustomize.components is not a list of local relative paths"
+                values[ours] = value
+            if why:
+                problems.append(
+                    InputProblem(
+                        Source(doc.source.file, doc.source.line),
+                        "presync/argocd-build",
+                        reconcilers.printable(
+                            f"{label} applies {path or '.'}, but what it builds there cannot be worked "
+                            f"out: {why}"
+                        ),
+                        "fix the Application (Argo CD refuses it too)",
+                    )
+                )
+                continue
+            directory = source.get("directory")
+            build = FluxBuild(
+                label,
+                doc.source.file,
+                path,
+                namespace=values.get("targetNamespace"),
+                name_prefix=values.get("namePrefix"),
+                name_suffix=values.get("nameSuffix"),
+                patches=tuple(values.get("patches", ())),
+                components=tuple(values.get("components", ())),
+                ignore_missing=kustomize.get("ignoreMissingComponents") is True,
+                reconciler=reconcilers.ARGOCD,
+                recurse=isinstance(directory, Mapping) and directory.get("recurse") is True,
+            )
+            out.setdefault(build.identity, build)
+    return list(out.values()), problems
+
+
+def _local_relative(path: str) -> bool:
+    """fluxcd/pkg `IsLocalRelativePath`: not absolute, no URL."""
+    return bool(path) and not path.startswith("/") and "://" not in path and not path.startswith("\\")
+
+
 def unjudged_paths(
     documents: Iterable[Document], paths: Sequence[str], *, remotes: Sequence[str], severity: Severity
 ) -> list[DocumentResult]:
@@ -956,35 +1250,13 @@ def unjudged_paths(
     a `spec.url` that is none of them is another repository; one that is not in the tree (Flux's
     bootstrap one, in `flux-system`) may be this one.
     """
-    documents = list(documents)
     roots = [repo_path(p) for p in paths]
-    urls: dict[tuple[str, str], str] = {}
-    for doc in documents:
-        spec = _flux(doc.obj, "source.toolkit.fluxcd.io", "GitRepository")
-        metadata = doc.obj.get("metadata")
-        if spec is not None and isinstance(metadata, Mapping):
-            urls[(str(metadata.get("namespace") or ""), str(metadata.get("name")))] = str(spec.get("url", ""))
     out: list[DocumentResult] = []
-    for doc in documents:
-        spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
-        metadata = doc.obj.get("metadata")
-        ref = spec.get("sourceRef") if spec is not None else None
-        if spec is None or not isinstance(metadata, Mapping) or not isinstance(ref, Mapping):
-            continue
-        if ref.get("kind", "GitRepository") != "GitRepository" or not isinstance(spec.get("path", ""), str):
-            continue
-        path = repo_path(str(spec.get("path", "")))
+    for doc, metadata, _, path, certain in _git_kustomizations(list(documents), remotes):
         if any(not root or path == root or path.startswith(root + "/") for root in roots):
             continue
-        namespace = str(ref.get("namespace") or metadata.get("namespace") or "")
-        url = urls.get((namespace, str(ref.get("name"))))
-        if url is not None and any(remotes) and not any(same_repository(url, r) for r in remotes):
-            continue  # another repository
-        certain = url is not None and any(same_repository(url, r) for r in remotes)
         verb = "applies" if certain else "may apply (if its GitRepository is this repository)"
-        label = "/".join(
-            str(p) for p in ("Kustomization", metadata.get("namespace"), metadata.get("name")) if p
-        )
+        label = _label("Kustomization", metadata)
         finding = Finding(
             rule="reconciler-path",
             severity=severity,

@@ -3,7 +3,9 @@
 Owns: one run (`PresyncGate.run`): open the repository, find the range
 between the gated ref and the candidate, check the fast-forward, the commits
 (signatures, authors, committers), render the candidate tree and evaluate it
-with the same `Gate` as `trustgate check` (images included), diff it against
+with the same `Gate` as `trustgate check` (images included; and what each
+Flux Kustomization and Argo CD Application of the tree builds, as it builds
+it: `_flux_build`), diff it against
 the gated tree for removed protected objects (per reconciler: what Flux and
 Argo CD each apply, `reconcilers`), hand the gated tree's objects
 to the evaluation (an object there is judged as an UPDATE of it, as the API
@@ -30,6 +32,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from trustgate.config import Config
 from trustgate.errors import ConfigError, Error
@@ -67,6 +71,7 @@ from trustgate.presync.git import (
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
 GATE = "presync"
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class GatedRefMissingError(Error):
@@ -168,6 +173,10 @@ class PresyncGate:
         self._remotes: dict[str, Git] = {}
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
         self._views: dict[str, reconcilers.Views] = {}  # what each reconciler applies, by tree
+        # Of the last trees rendered: the documents of each Flux Kustomization's build (`_flux_build`),
+        # one list per build, for `duplicates` (each build is a reconciler source of its own).
+        self._built: dict[str, list[list[Document]]] = {}
+        self._remotes_now: list[str] = []  # the gated repository's URLs, for the run under way
 
     def close(self) -> None:
         self.keyring.close()
@@ -291,6 +300,7 @@ class PresyncGate:
         fast_forward = gated is None or git.is_ancestor(gated, candidate)
         scope = self._scope(out.repository, out.gated_ref)
         paths_tree = self._paths_tree(git, candidate)
+        self._remotes_now = self._remotes_of(git, out.repository)
 
         # 1. The range. A first run checks the tip alone: history before the gate is taken as it is.
         if gated is None:
@@ -407,14 +417,18 @@ class PresyncGate:
             changes.unjudged_paths(
                 documents,
                 self.settings.paths,
-                remotes=self._remotes_of(git, out.repository),
+                remotes=self._remotes_now,
                 severity=severity(False, self.config.mode),
             )
         )
-        # One object twice under one path: which copy is applied depends on the reconciler.
-        extra.extend(
-            changes.duplicates(documents, self.settings.paths, scopes=self.gate.scopes, severity=weight)
-        )
+        # One object twice under one path: which copy is applied depends on the reconciler. A Flux
+        # Kustomization's build of a path is a source of its own beside the path as it is written.
+        built = self._built.get(tree, [])
+        in_builds = {id(d) for group in built for d in group}
+        for group in [[d for d in documents if id(d) not in in_builds], *built]:
+            extra.extend(
+                changes.duplicates(group, self.settings.paths, scopes=self.gate.scopes, severity=weight)
+            )
 
         # 6. Removed protected objects; the objects as they are now (judged: an UPDATE of them).
         old: list[Mapping[str, object]] = []
@@ -591,11 +605,24 @@ class PresyncGate:
         problems.extend(unseen)  # links and submodules the reconciler would follow, trustgate not
         entries = self._ls_tree(git, commit)
         files = git.files(entries) if present and any_files else {}
+        built: list[list[Document]] = []
         if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
             for unit in _units(files, present):
                 docs, probs = loader.read_unit(unit, self.config.limits)
                 documents.extend(docs)
                 problems.extend(probs)
+            # A Flux Kustomization that adds to what it builds (a namespace, components): built as it does.
+            builds, _ = self._builds(documents)
+            if any(not b.plain and b.reconciler == reconcilers.FLUX for b in builds):
+                with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
+                    root = Path(tmp)
+                    git.export(entries, root)
+                    docs, probs, built = self._flux_build(
+                        git, commit, tree, root, documents, {str(root / name) for name in files}
+                    )
+                    prefix = str(root) + "/"
+                    documents.extend(_relative_document(d, prefix) for d in docs)
+                    problems.extend(_relative_problem(p, prefix) for p in probs)
         else:  # kustomizations (or links): kubectl needs the files on disk
             with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                 root = Path(tmp)
@@ -605,22 +632,25 @@ class PresyncGate:
                 reading = self._reading(git, commit, tree)
                 planned = {u.path for u in units}
                 units.extend(u for u in _raw_units(reading, entries, root) if u.path not in planned)
+                # A kustomization under the paths that no unit renders (one below a rendered
+                # kustomization that does not name it): a reconciler may point at it; judged too.
+                planned = {u.path for u in units}
+                units.extend(u for u in _unreached(reading, units, root) if u.path not in planned)
                 for unit in units:
                     docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
                     documents.extend(docs)
                     problems.extend(probs)
+                # What each Flux Kustomization of the tree builds (its path, whether or not a unit of
+                # its own, with what it adds): judged as it builds it.
+                docs, probs, built = self._flux_build(
+                    git, commit, tree, root, documents, {u.path for u in units}
+                )
+                documents.extend(docs)
+                problems.extend(probs)
                 prefix = str(root) + "/"
                 for doc in documents:
                     doc.source = _relative(doc.source, prefix)
-                problems = [
-                    dataclasses.replace(
-                        p,
-                        source=_relative(p.source, prefix),
-                        message=p.message.replace(prefix, ""),
-                        hint=p.hint.replace(prefix, ""),
-                    )
-                    for p in problems
-                ]
+                problems = [_relative_problem(p, prefix) for p in problems]
         self._trees[tree] = (
             changes.inventory(
                 documents, self.gate.scopes, self.settings.paths, self._reading(git, commit, tree).unapplied
@@ -629,9 +659,223 @@ class PresyncGate:
         )
         self._objects.pop(tree, None)
         self._objects[tree] = [d.obj for d in documents if d.kubernetes]
+        self._built.pop(tree, None)
+        self._built[tree] = built
         while len(self._objects) > 4:  # a run needs two: the candidate's, the gated tree's
             self._objects.pop(next(iter(self._objects)))
+        while len(self._built) > 4:
+            self._built.pop(next(iter(self._built)))
         return documents, problems
+
+    def _flux_build(
+        self, git: Git, commit: str, tree: str, root: Path, documents: Sequence[Document], planned: set[str]
+    ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
+        """What the Flux Kustomizations of the tree (`changes.flux_builds`) build, as kustomize-controller
+        builds it, in the export under `root`; and those that the builds render in turn.
+
+        kustomize-controller builds a Kustomization's `spec.path` whether or not it lies below a
+        kustomization the gate renders as a unit (one that does not name it: its files are then read
+        by no unit), with the kustomization it finds there or generates (every `.yaml`/`.yml` below it,
+        a subdirectory holding a kustomization as one resource), and with what the Kustomization adds
+        to it (`targetNamespace`, which puts what it applies in that namespace whatever theirs, name
+        affixes, patches, images, `components`). A build that adds nothing to a path already read as
+        it is (a unit, or files all read) is not rendered again. Each other build is judged as a
+        source of its own (`source_path`: the path), beside the path as it is written: where several
+        Kustomizations build one path differently (two `targetNamespace`s), each is judged. The
+        export's files are restored after each build.
+
+        Returns:
+            The documents (paths under `root`), the problems (a build that fails, a component outside
+            `presync.paths`: the gate fails closed), and the documents of each build.
+        """
+        reading = self._reading(git, commit, tree)
+        roots = [repo_path(p) for p in self.settings.paths]
+        prefix = str(root) + "/"
+        done: set[str] = set()
+        out: list[Document] = []
+        problems: list[InputProblem] = []
+        groups: list[list[Document]] = []
+        seen = list(documents)
+        told: set[tuple[str, str]] = set()
+        while True:
+            builds, refused = self._builds(seen)
+            for problem in refused:
+                if (problem.source.file, problem.message) not in told:
+                    told.add((problem.source.file, problem.message))
+                    problems.append(problem)
+            new = [b for b in builds if b.identity not in done]
+            if not new:
+                break
+            if len(done) + len(new) > _MAX_INCLUDED:
+                problems.append(
+                    InputProblem(
+                        Source(new[0].file),
+                        f"presync/{new[0].reconciler}-build",
+                        f"the reconciler sources of the tree build more than {_MAX_INCLUDED:,} paths: what "
+                        "the rest apply cannot be judged",
+                        "split the repository, or narrow presync.paths",
+                    )
+                )
+                break
+            found: list[Document] = []
+            for build in new:
+                done.add(build.identity)
+                docs, probs, own = self._flux_build_one(build, root, reading, roots, planned)
+                problems.extend(probs)
+                if docs and own:
+                    groups.append(docs)
+                found.extend(docs)
+            out.extend(found)
+            # A Kustomization the builds render applies a path too; compare as paths relative.
+            seen = [*documents, *(_relative_document(d, prefix, copy=True) for d in out)]
+        return out, problems, groups
+
+    def _flux_build_one(
+        self,
+        build: changes.FluxBuild,
+        root: Path,
+        reading: reconcilers.Views,
+        roots: Sequence[str],
+        planned: set[str],
+    ) -> tuple[list[Document], list[InputProblem], bool]:
+        """What one build (`_flux_build`) applies: (documents, problems, whether they are a build of a
+        kustomization, a source of its own; else files an Argo CD directory source reads)."""
+        directory = root / build.path if build.path else root
+        if not directory.is_dir() or directory.is_symlink():
+            return [], [], True  # nothing there (the reconciler fails: it applies nothing)
+        kfile = next(
+            (directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()),
+            None,
+        )
+        if kfile is None and build.reconciler == reconcilers.ARGOCD:
+            return (*self._argocd_directory(build, directory, root, reading, planned), False)
+        generated = None if kfile is not None else _flux_generated(directory, build.path, reading)
+        if kfile is not None:
+            read = str(directory) in planned
+        else:
+            read = all(str(directory / r) in planned for r in (generated or []))
+        if build.plain and read:
+            return [], [], True  # read already as it is written
+        where = Source(build.file)
+        rule = f"presync/{build.reconciler}-build"
+        problems = []
+        components = []
+        for component in build.components:
+            target = posixpath.normpath(posixpath.join(build.path or ".", component))
+            if target == ".." or target.startswith("../"):
+                problems.append(
+                    InputProblem(
+                        where,
+                        rule,
+                        f"{build.label} builds {build.path or '.'} with the component {component}, which "
+                        "lies outside the repository: what it adds cannot be judged",
+                        "keep the component in the repository, under presync.paths",
+                    )
+                )
+                continue
+            if not (root / target).exists():
+                if not _under(target, roots):
+                    problems.append(
+                        InputProblem(
+                            where,
+                            rule,
+                            f"{build.label} builds {build.path or '.'} with the component {component} "
+                            f"({target}), which presync.paths does not hold: the gate does not read it, "
+                            "so what it adds to every object built there cannot be judged",
+                            f"add {target} to presync.paths",
+                        )
+                    )
+                    continue
+                if build.ignore_missing:
+                    continue  # the reconciler leaves a missing one out (ignoreMissingComponents)
+            components.append(component)
+        if problems:
+            return [], problems, True
+        written: object = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": generated or [],
+        }
+        original = kfile.read_bytes() if kfile is not None else None
+        if original is not None:
+            try:
+                written = yaml.load(original, Loader=_YAML_LOADER)
+            except yaml.YAMLError:
+                written = None
+        if not isinstance(written, Mapping):
+            problem = InputProblem(
+                Source(str(kfile)),
+                rule,
+                f"{build.label} ({build.file}) builds {build.path or '.'}, whose kustomization is not a "
+                "mapping: what it builds cannot be worked out",
+                "fix the kustomization",
+            )
+            return [], [problem], True
+        target_file = kfile or directory / "kustomization.yaml"
+        content = dataclasses.replace(build, components=tuple(components)).kustomization(written)
+        try:
+            target_file.write_text(json.dumps(content, default=str), encoding="utf-8")
+            docs, probs = loader.read_unit(
+                loader.Unit(str(directory), "kustomize"), self.config.limits, root=str(root)
+            )
+        finally:
+            if original is not None:
+                target_file.write_bytes(original)
+            else:
+                target_file.unlink(missing_ok=True)
+        probs = [
+            dataclasses.replace(
+                p, message=f"{build.label} ({build.file}) builds {build.path or '.'}: {p.message}"
+            )
+            for p in probs
+        ]
+        return docs, probs, True
+
+    def _argocd_directory(
+        self,
+        build: changes.FluxBuild,
+        directory: Path,
+        root: Path,
+        reading: reconcilers.Views,
+        planned: set[str],
+    ) -> tuple[list[Document], list[InputProblem]]:
+        """The files an Argo CD directory source for `directory` reads that no unit read yet: its
+        `.yaml`, `.yml` and `.json` files (below it too with `directory.recurse`; a kustomization file
+        is no object, and one holding `+argocd:skip-file-rendering` is left out), each as it is."""
+        documents: list[Document] = []
+        problems: list[InputProblem] = []
+        found = directory.rglob("*") if build.recurse else directory.iterdir()
+        for file in sorted(found):
+            relative = file.relative_to(root).as_posix()
+            if (
+                not file.name.endswith(loader.MANIFEST_SUFFIXES)
+                or file.name in KUSTOMIZATION_FILES
+                or not file.is_file()
+                or relative in reading.marked
+                or str(file) in planned
+            ):
+                continue
+            planned.add(str(file))
+            docs, probs = loader.read_unit(loader.Unit(str(file), "file"), self.config.limits)
+            documents.extend(docs)
+            problems.extend(probs)
+        return documents, problems
+
+    def _builds(self, documents: Sequence[Document]) -> tuple[list[changes.FluxBuild], list[InputProblem]]:
+        """What the reconciler sources of `documents` that `presync.reconciler` names build under the
+        paths: Flux Kustomizations (`changes.flux_builds`), Argo CD Applications (`argocd_builds`)."""
+        chosen = reconcilers.chosen(self.settings.reconciler)
+        builds: list[changes.FluxBuild] = []
+        problems: list[InputProblem] = []
+        for reconciler, find in (
+            (reconcilers.FLUX, changes.flux_builds),
+            (reconcilers.ARGOCD, changes.argocd_builds),
+        ):
+            if reconciler in chosen:
+                found, refused = find(documents, self.settings.paths, remotes=self._remotes_now)
+                builds.extend(found)
+                problems.extend(refused)
+        return builds, problems
 
     def _vet_approvals(
         self, git: Git, granted: list[changes.Approval], gated: str | None
@@ -1042,6 +1286,89 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
                     )
                 )
     return out
+
+
+def _flux_generated(directory: Path, path: str, reading: reconcilers.Views) -> list[str]:
+    """The resources of the kustomization kustomize-controller generates for `directory` (the
+    repository path `path`), which has none (fluxcd/pkg kustomize_generator.go
+    `generateKustomization`): walked in lexical order, a subdirectory holding a kustomization is
+    one resource (not walked further), and every `.yaml`/`.yml` file of source-controller's
+    artifact (no link, nothing it ignores) is one."""
+    out: list[str] = []
+
+    def walk(here: Path, relative: str) -> None:
+        for entry in sorted(here.iterdir(), key=lambda e: e.name):
+            below = f"{relative}/{entry.name}" if relative else entry.name
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                if any((entry / n).is_file() for n in KUSTOMIZATION_FILES):
+                    out.append("./" + below)
+                else:
+                    walk(entry, below)
+            elif entry.name.endswith(reconcilers.FLUX_SUFFIXES) and reading.flux_reads(
+                posixpath.join(path, below) if path else below
+            ):
+                out.append("./" + below)
+
+    walk(directory, "")
+    return out
+
+
+def _unreached(reading: reconcilers.Views, units: Sequence[loader.Unit], root: Path) -> list[loader.Unit]:
+    """The kustomizations under the paths that none of `units` renders, itself or through what its
+    kustomizations include (`kustomize_refs.local_names`), as units of the export under `root`.
+
+    A reconciler renders a kustomization wherever a Flux Kustomization's path or an Argo CD
+    Application's path names it, and one the gate does not see (in the cluster, another repository)
+    may name any: so each is judged, as the path of a reconciler source of its own. One a reconciler
+    reads the raw files of instead (`Views.unrendered`) is `_raw_units`'."""
+    from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
+
+    prefix = str(root) + "/"
+    hidden = set(reading.unrendered().get(reconcilers.FLUX, {}))
+    stack = [
+        "" if u.path == str(root) else u.path.removeprefix(prefix) for u in units if u.kind == "kustomize"
+    ]
+    reached: set[str] = set()
+    while stack and len(reached) < _MAX_INCLUDED:
+        directory = stack.pop()
+        if directory in reached:
+            continue
+        reached.add(directory)
+        file = next(
+            (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
+        )
+        if file is None:
+            continue
+        for value, include in kustomize_refs.local_names(file.read_bytes()):
+            target = posixpath.normpath(posixpath.join(directory or ".", value))
+            if include and not posixpath.isabs(value) and target != ".." and not target.startswith("../"):
+                stack.append("" if target == "." else target)
+    return [
+        loader.Unit(str(root / directory) if directory else str(root), "kustomize")
+        for directory, file in sorted(reading.kustomizations.items())
+        if directory not in reached
+        and directory not in hidden
+        and reading.base(directory) is not None
+        and file not in reading.links
+    ]
+
+
+def _relative_document(doc: Document, prefix: str, *, copy: bool = False) -> Document:
+    if copy:
+        return dataclasses.replace(doc, source=_relative(doc.source, prefix))
+    doc.source = _relative(doc.source, prefix)
+    return doc
+
+
+def _relative_problem(problem: InputProblem, prefix: str) -> InputProblem:
+    return dataclasses.replace(
+        problem,
+        source=_relative(problem.source, prefix),
+        message=problem.message.replace(prefix, ""),
+        hint=problem.hint.replace(prefix, ""),
+    )
 
 
 def _relative(source: Source, prefix: str) -> Source:

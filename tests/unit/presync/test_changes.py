@@ -559,3 +559,138 @@ def test_one_object_removed_from_a_file_and_its_kustomization_is_reported_once()
         severity=Severity.ERROR,
     )
     assert [r.findings[0].severity for r in approved] == [Severity.INFO]
+
+
+def _flux_kustomization(
+    name: str, spec: dict[str, object], file: str = "clusters/prod/sync.yaml"
+) -> Document:
+    obj = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "fleet"}, **spec},
+    }
+    return Document(Source(file), obj)
+
+
+def test_flux_builds_are_what_each_kustomization_under_the_paths_builds() -> None:
+    """One build per distinct (path, additions); a path outside the paths is `unjudged_paths`'; a
+    Kustomization of another repository builds nothing here."""
+    other = Document(
+        Source("clusters/prod/other.yaml"),
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "other", "namespace": "flux-system"},
+            "spec": {"url": "https://example.com/other.git"},
+        },
+    )
+    documents = [
+        _flux_kustomization("a", {"path": "./apps/web", "targetNamespace": "prod"}),
+        _flux_kustomization("b", {"path": "apps/web/", "targetNamespace": "prod"}),  # the same build
+        _flux_kustomization("c", {"path": "./apps/web", "components": ["../../components/x"]}),
+        _flux_kustomization("d", {"path": "./elsewhere"}),
+        _flux_kustomization(
+            "e", {"path": "./apps/web", "sourceRef": {"kind": "GitRepository", "name": "other"}}
+        ),
+        other,
+    ]
+    builds, problems = changes.flux_builds(
+        documents, ["clusters/prod", "apps"], remotes=["https://example.com/fleet"]
+    )
+    assert problems == []
+    assert [(b.label, b.path, b.namespace, b.components, b.plain) for b in builds] == [
+        ("Kustomization/flux-system/a", "apps/web", "prod", (), False),
+        ("Kustomization/flux-system/c", "apps/web", None, ("../../components/x",), False),
+    ]
+
+
+def test_a_flux_build_adds_to_the_kustomization_as_kustomize_controller_does() -> None:
+    (build,), _ = changes.flux_builds(
+        [
+            _flux_kustomization(
+                "a",
+                {
+                    "path": "./apps/web",
+                    "targetNamespace": "prod",
+                    "namePrefix": "p-",
+                    "images": [{"name": "nginx", "newTag": "1.27"}, {"name": "redis", "newName": "r"}],
+                    "patches": [{"patch": "[]", "target": {"kind": "Pod"}}],
+                    "components": ["../../components/x"],
+                },
+            )
+        ],
+        ["apps"],
+        remotes=[],
+    )
+    written = {
+        "namespace": "legacy",
+        "resources": ["pod.yaml"],
+        "images": [{"name": "nginx", "newName": "mirror/nginx"}],
+        "components": ["../own"],
+    }
+    assert build.kustomization(written) == {
+        "namespace": "prod",
+        "namePrefix": "p-",
+        "resources": ["pod.yaml"],
+        "images": [
+            {"name": "nginx", "newName": "mirror/nginx", "newTag": "1.27"},
+            {"name": "redis", "newName": "r"},
+        ],
+        "patches": [{"patch": "[]", "target": {"kind": "Pod"}}],
+        "components": ["../own", "../../components/x"],
+    }
+    assert written["namespace"] == "legacy"  # not changed in place
+
+
+def test_a_flux_build_that_cannot_be_worked_out_is_a_problem() -> None:
+    builds, problems = changes.flux_builds(
+        [
+            _flux_kustomization("a", {"path": "./apps/web", "targetNamespace": ["prod"]}),
+            _flux_kustomization("b", {"path": "./apps/web", "components": ["https://example.com/x"]}),
+        ],
+        ["apps"],
+        remotes=[],
+    )
+    assert builds == []
+    assert [(p.rule, p.source.file) for p in problems] == [
+        ("presync/flux-build", "clusters/prod/sync.yaml")
+    ] * 2
+    assert "Kustomization/flux-system/a applies apps/web" in problems[0].message
+    assert "spec.targetNamespace is not a string" in problems[0].message
+    assert "local relative paths" in problems[1].message
+
+
+def test_argocd_builds_are_what_each_application_source_under_the_paths_builds() -> None:
+    """Each source (`source`, each of `sources`) of this repository that is no chart or plugin."""
+
+    def application(name: str, spec: dict[str, object]) -> Document:
+        obj = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": spec,
+        }
+        return Document(Source("clusters/prod/apps.yaml"), obj)
+
+    url = "https://example.com/fleet.git"
+    documents = [
+        application(
+            "a",
+            {
+                "sources": [
+                    {"repoURL": url, "path": "apps/web", "kustomize": {"namespace": "prod"}},
+                    {"repoURL": "https://example.com/other.git", "path": "apps/web"},
+                    {"repoURL": url, "path": "apps/chart", "helm": {"releaseName": "x"}},
+                ]
+            },
+        ),
+        application("b", {"source": {"repoURL": url, "path": "apps/raw", "directory": {"recurse": True}}}),
+        application("c", {"source": {"repoURL": url, "path": "elsewhere"}}),
+    ]
+    builds, problems = changes.argocd_builds(documents, ["apps"], remotes=["ssh://git@example.com/fleet"])
+    assert problems == []
+    assert [(b.label, b.path, b.namespace, b.recurse, b.reconciler) for b in builds] == [
+        ("Application/argocd/a", "apps/web", "prod", False, "argocd"),
+        ("Application/argocd/b", "apps/raw", None, True, "argocd"),
+    ]
