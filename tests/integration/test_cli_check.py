@@ -911,3 +911,38 @@ def test_a_named_kustomization_file_renders_its_directory(write: Write) -> None:
     (result,) = json.loads(out)["results"]
     assert result["kind"] == "Pod" and result["renderedFrom"] == str(kfile.parent)
     assert any(f["rule"] == "pss-baseline-privileged" for f in result["findings"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("kind", "${KIND:=Pod}"), ("apiVersion", "${API:=v1}"), ("kind", "$KIND")]
+)
+def test_a_variable_in_the_kind_or_api_version_is_denied(write: Write, field: str, value: str) -> None:
+    """Flux post-build substitution makes `kind: ${KIND:=Pod}` a Pod when it applies it; here no schema
+    or policy knew it for one, and a privileged Pod passed every rule."""
+    pod = PRIVILEGED_POD.replace("kind: Pod" if field == "kind" else "apiVersion: v1", f"{field}: '{value}'")
+    path = str(write("subst/pod.yaml", pod))
+    code, out, _ = run("check", "-o", "json", path)
+    assert code == 1, out
+    findings = json.loads(out)["results"][0]["findings"]
+    [finding] = [f for f in findings if f["rule"] == "kind-unresolved-variable"]
+    assert finding["severity"] == "error" and finding["line"] == (2 if field == "kind" else 1)
+    assert "holds a variable substituted later" in finding["message"] and "flux envsubst" in finding["fix"]
+    # Even with no policy at all, it never passes silently.
+    code, out, _ = run("check", "--no-builtin", "-o", "json", path)
+    assert code == 1, out
+    waiver = write(
+        "trustgate.yaml",
+        """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        manifests: {policies: []}
+        exceptions:
+          - {name: rendered-by-flux, rules: [kind-unresolved-variable], owner: o, reason: r,
+             expires: "2099-01-01"}
+        """,
+    )
+    code, out, _ = run("check", "-c", str(waiver), "-o", "json", path)
+    findings = json.loads(out)["results"][0]["findings"]
+    [finding] = [f for f in findings if f["rule"] == "kind-unresolved-variable"]
+    assert finding["exception"]["name"] == "rendered-by-flux" and finding["severity"] == "info"
+    assert code == 0, out
