@@ -874,3 +874,75 @@ def test_an_image_with_an_unresolved_variable_is_denied(write: Write) -> None:
     findings = json.loads(out)["results"][0]["findings"]
     [finding] = [f for f in findings if f["rule"] == "images-unresolved-variable"]
     assert finding["exception"]["name"] == "rendered-by-flux" and finding["severity"] == "info"
+
+
+def test_nothing_below_a_checked_kustomization_goes_unjudged(write: Write) -> None:
+    """`check DIR` where DIR holds a kustomization: it rendered DIR and never looked below. A
+    kustomization below that DIR's does not include, and a loose manifest, passed unread."""
+    write("fleet/kustomization.yaml", "resources: [ns.yaml]\n")
+    write("fleet/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
+    write("fleet/apps/prod/kustomization.yaml", "resources: [pod.yaml]\n")
+    write("fleet/apps/prod/pod.yaml", PRIVILEGED_POD)
+    loose = write("fleet/loose/priv.yaml", PRIVILEGED_POD.replace("name: p,", "name: q,"))
+    root = loose.parent.parent
+    code, out, _ = run("check", "-o", "json", str(root))
+    assert code == 1, out
+    report = json.loads(out)
+    privileged = {
+        (r["file"], r.get("renderedFrom"))
+        for r in report["results"]
+        if any(f["rule"] == "pss-baseline-privileged" for f in r["findings"])
+    }
+    assert privileged == {
+        (str(root / "apps/prod/pod.yaml"), str(root / "apps/prod")),
+        (str(loose), None),
+    }
+    assert report["summary"]["documents"] == 3  # the Namespace, the rendered Pod, the loose Pod
+
+
+def test_a_named_kustomization_file_renders_its_directory(write: Write) -> None:
+    kfile = write(
+        "app/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [pod.yaml]\n",
+    )
+    write("app/pod.yaml", PRIVILEGED_POD)
+    code, out, _ = run("check", "-o", "json", str(kfile))
+    assert code == 1, out
+    (result,) = json.loads(out)["results"]
+    assert result["kind"] == "Pod" and result["renderedFrom"] == str(kfile.parent)
+    assert any(f["rule"] == "pss-baseline-privileged" for f in result["findings"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("kind", "${KIND:=Pod}"), ("apiVersion", "${API:=v1}"), ("kind", "$KIND")]
+)
+def test_a_variable_in_the_kind_or_api_version_is_denied(write: Write, field: str, value: str) -> None:
+    """Flux post-build substitution makes `kind: ${KIND:=Pod}` a Pod when it applies it; here no schema
+    or policy knew it for one, and a privileged Pod passed every rule."""
+    pod = PRIVILEGED_POD.replace("kind: Pod" if field == "kind" else "apiVersion: v1", f"{field}: '{value}'")
+    path = str(write("subst/pod.yaml", pod))
+    code, out, _ = run("check", "-o", "json", path)
+    assert code == 1, out
+    findings = json.loads(out)["results"][0]["findings"]
+    [finding] = [f for f in findings if f["rule"] == "kind-unresolved-variable"]
+    assert finding["severity"] == "error" and finding["line"] == (2 if field == "kind" else 1)
+    assert "holds a variable substituted later" in finding["message"] and "flux envsubst" in finding["fix"]
+    # Even with no policy at all, it never passes silently.
+    code, out, _ = run("check", "--no-builtin", "-o", "json", path)
+    assert code == 1, out
+    waiver = write(
+        "trustgate.yaml",
+        """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        manifests: {policies: []}
+        exceptions:
+          - {name: rendered-by-flux, rules: [kind-unresolved-variable], owner: o, reason: r,
+             expires: "2099-01-01"}
+        """,
+    )
+    code, out, _ = run("check", "-c", str(waiver), "-o", "json", path)
+    findings = json.loads(out)["results"][0]["findings"]
+    [finding] = [f for f in findings if f["rule"] == "kind-unresolved-variable"]
+    assert finding["exception"]["name"] == "rendered-by-flux" and finding["severity"] == "info"
+    assert code == 0, out

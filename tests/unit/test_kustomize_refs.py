@@ -180,21 +180,28 @@ def _b64(text: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "kustomization",
+    ("kustomization", "field"),
     [
-        f"resources:\n- cm.yaml\n- !!binary {_b64('http://127.0.0.1:9/x.yaml')}\n",
-        f"? !!binary {_b64('resources')}\n: ['http://127.0.0.1:9/x.yaml']\n",
-        f"resources: [cm.yaml]\npatches:\n- path: !!binary {_b64('http://127.0.0.1:9/p.yaml')}\n",
-        f"resources: [cm.yaml]\ncommonLabels: {{a: !!binary {_b64('b')}}}\n",
+        (f"resources:\n- cm.yaml\n- !!binary {_b64('http://127.0.0.1:9/x.yaml')}\n", "resources"),
+        (f"? !!binary {_b64('resources')}\n: ['http://127.0.0.1:9/x.yaml']\n", "resources"),
+        (
+            f"resources: [cm.yaml]\npatches:\n- path: !!binary {_b64('http://127.0.0.1:9/p.yaml')}\n",
+            "patches[0].path",
+        ),
     ],
 )
-def test_a_binary_key_or_value_is_refused(write: Write, tmp_path: Path, kustomization: str) -> None:
-    """PyYAML gives a !!binary as bytes, which the entries skipped; Go's YAML gives the text it
-    encodes, which kustomize fetches. Not read as kustomize reads it: not rendered."""
+def test_a_binary_key_or_value_is_read_as_the_text_it_encodes(
+    write: Write, tmp_path: Path, kustomization: str, field: str
+) -> None:
+    """Go's YAML (and so kustomize) reads a !!binary as the text it encodes, which kustomize fetches:
+    so does trustgate, and the remote is refused."""
     write("app/cm.yaml", CM)
     write("app/kustomization.yaml", kustomization)
     (problem,) = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
-    assert problem.rule == "input/kustomize-remote" and "!!binary" in problem.message, problem.message
+    assert problem.rule == "input/kustomize-remote"
+    assert f"{field} entry 'http://127.0.0.1:9/" in problem.message, problem.message
+    write("app/kustomization.yaml", f"resources: [cm.yaml]\ncommonLabels: {{a: !!binary {_b64('b')}}}\n")
+    assert kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path)) == []
 
 
 _URL = "http://127.0.0.1:9"
@@ -289,3 +296,92 @@ def test_plugin_configurations_naming_local_files_pass(write: Write, tmp_path: P
     write("app/kustomization.yaml", "resources: [cm.yaml]\ngenerators: [gens]\n")
     (problem,) = kustomize_refs.problems(str(tmp_path / "app"), root=str(tmp_path))
     assert "a directory of plugin configurations" in problem.message
+
+
+@pytest.mark.parametrize("entry", ["2024-01-01", "1:30", "2024-01-01 10:00:00"])
+def test_an_entry_is_the_text_kustomize_reads(write: Write, tmp_path: Path, entry: str) -> None:
+    """kustomize reads a kustomization through go-yaml v2 into JSON: a date or a base-60 number stays
+    the text written (YAML 1.1 typing made them a date or an int, and the entry was dropped, so what
+    that directory names went unchecked)."""
+    write(f"app/{entry}/kustomization.yaml", "resources: ['https://example.com/x.yaml']\n")
+    write("app/kustomization.yaml", f"resources:\n- {entry}\n")
+    found = kustomize_refs.problems(str(tmp_path / "app"))
+    assert found, entry
+    assert all(p.rule == "input/kustomize-remote" for p in found)
+    if ":" not in entry:  # `1:30` is refused itself (a colon); the others lead to the remote in them
+        (problem,) = found
+        assert problem.source.file == str(tmp_path / "app" / entry / "kustomization.yaml")
+        assert "'https://example.com/x.yaml' is a remote" in problem.message
+    assert (entry, True) in kustomize_refs.local_names(f"resources:\n- {entry}\n".encode()) or ":" in entry
+
+
+@pytest.mark.parametrize(
+    ("kustomization", "shown", "what"),
+    [
+        ("resources:\n- 12\n", "12", "a number"),
+        ("resources:\n- 1.5\n", "1.5", "a number"),
+        ("resources:\n- true\n", "True", "a boolean"),
+        ("resources:\n- ~\n", "null", "null"),
+        ("resources:\n- !!int 7\n", "7", "a number"),
+        ("resources:\n- 0o17\n", "15", "a number"),  # go-yaml v2's integer; kustomize fails on it
+        ("patches:\n- path: 12\n", "12", "a number"),
+        ("configMapGenerator:\n- name: x\n  files: [3]\n", "3", "a number"),
+        ("resources:\n- [a.yaml]\n", "['a.yaml']", "a list or a mapping"),
+    ],
+)
+def test_an_entry_that_is_not_text_is_refused(
+    write: Write, tmp_path: Path, kustomization: str, shown: str, what: str
+) -> None:
+    """kustomize fails on it, or (null) reads an empty name: trustgate does not guess, and says what
+    to write instead."""
+    write("app/kustomization.yaml", kustomization)
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"))
+    assert problem.rule == "input/kustomize-remote"
+    assert f"entry {shown} is {what}, not the text of a path" in problem.message, problem.message
+    assert "quoted string" in problem.hint
+
+
+def test_a_merge_key_brings_its_fields_as_kustomize_reads_them(write: Write, tmp_path: Path) -> None:
+    write(
+        "app/kustomization.yaml",
+        "helmCharts:\n- name: x\n  valuesInline: &v {resources: ['https://example.com/x.yaml']}\n<<: *v\n",
+    )
+    problems = kustomize_refs.problems(str(tmp_path / "app"))
+    assert any("resources entry 'https://example.com/x.yaml' is a remote" in p.message for p in problems)
+
+
+def test_a_kustomization_file_of_several_documents_is_refused(write: Write, tmp_path: Path) -> None:
+    write("app/cm.yaml", CM)
+    write("app/kustomization.yaml", "resources: [cm.yaml]\n---\nresources: ['https://example.com/x']\n")
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"))
+    assert "holds 2 YAML documents" in problem.message and "keep one" in problem.message
+
+
+@pytest.mark.parametrize("entry", ["git@example.com/org/repo", "GIT@example.com/org/repo", "me@host/o/r"])
+def test_a_git_at_address_is_a_remote_even_without_a_colon(write: Write, tmp_path: Path, entry: str) -> None:
+    """kustomize takes a `git@` prefix for a host (`git@host/org/repo`) and clones it."""
+    write(f"app/{entry}/kustomization.yaml", "resources: []\n")
+    write("app/kustomization.yaml", f"resources: ['{entry}']\n")
+    (problem,) = kustomize_refs.problems(str(tmp_path / "app"))
+    assert f"resources entry {entry!r} is a remote" in problem.message
+    assert "user@host" in problem.message
+    assert kustomize_refs.local_names(f"resources: ['{entry}']\n".encode()) == []
+
+
+def test_reads_names_what_a_rendering_reads(write: Write, tmp_path: Path) -> None:
+    write("base/kustomization.yaml", "resources: [cm.yaml]\nconfigMapGenerator: [{name: g, envs: [e.env]}]\n")
+    write("base/cm.yaml", CM)
+    write("base/e.env", "A=1\n")
+    write("base/unused.yaml", CM)
+    write(
+        "app/kustomization.yaml", "resources: [../base]\npatches: [{path: p.yaml}]\ntransformers: [t.yaml]\n"
+    )
+    write("app/p.yaml", CM)
+    write("app/t.yaml", "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: t}\npath: q.yaml\n")
+    write("app/q.yaml", CM)
+    read = kustomize_refs.reads(str(tmp_path / "app"))
+    for name in ("app", "app/kustomization.yaml", "app/p.yaml", "app/t.yaml", "app/q.yaml", "base"):
+        assert str(tmp_path / name) in read, name
+    for name in ("base/kustomization.yaml", "base/cm.yaml", "base/e.env"):
+        assert str(tmp_path / name) in read, name
+    assert str(tmp_path / "base" / "unused.yaml") not in read

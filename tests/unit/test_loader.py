@@ -75,6 +75,97 @@ def test_a_kustomization_is_a_file_of_that_exact_name(write: Write, tmp_path: Pa
     ]
 
 
+POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: x}]}\n"
+
+
+def _units(paths: list[str], tmp_path: Path, **kwargs: object) -> list[tuple[str, str]]:
+    return [
+        (Path(u.path).relative_to(tmp_path).as_posix(), u.kind)
+        for u in loader.plan(paths, **kwargs)  # type: ignore[arg-type]
+    ]
+
+
+def test_below_a_kustomization_what_it_does_not_render_is_judged_too(write: Write, tmp_path: Path) -> None:
+    """`check DIR`: a kustomization at the top renders what it names; a kustomization below that it
+    does not include is a unit of its own, and a manifest nothing renders is judged as a file. What a
+    rendering reads (a resource, a patch, a generator file, a base it includes) is not judged again."""
+    write("kustomization.yaml", "resources: [ns.yaml, apps/shared]\npatches: [{path: patch.yaml}]\n")
+    write("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
+    write("patch.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {a: b}}\n")
+    write("apps/shared/kustomization.yaml", "resources: [cm.yaml, ../base]\n")
+    write("apps/shared/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    write("apps/shared/stray.yaml", POD)  # in an included directory, but named by nothing
+    write("apps/base/kustomization.yaml", "configMapGenerator: [{name: g, files: [data.yaml]}]\n")
+    write("apps/base/data.yaml", "a: b\n")
+    write("apps/prod/kustomization.yaml", "resources: [pod.yaml]\n")  # included by nothing
+    write("apps/prod/pod.yaml", POD)
+    write("loose/priv.yaml", POD)
+    root = str(tmp_path)
+    assert _units([root], tmp_path, unreferenced=True) == [
+        (".", "kustomize"),
+        ("apps/prod", "kustomize"),
+        ("apps/shared/stray.yaml", "file"),
+        ("loose/priv.yaml", "file"),
+    ]
+    # Without `unreferenced` (presync: what a reconciler applies of a path), as before.
+    assert _units([root], tmp_path) == [(".", "kustomize")]
+
+
+def test_what_a_rendering_reads_is_told_by_what_kustomize_reads(write: Write, tmp_path: Path) -> None:
+    """A field written twice in two cases: Go's JSON decoder keeps the greatest key (`resources` over
+    `Resources`), so the file only `Resources:` names is not rendered, and is judged."""
+    write("kustomization.yaml", "Resources: [a.yaml]\nresources: [b.yaml]\n")
+    write("a.yaml", POD)
+    write("b.yaml", POD)
+    write("c.yml", POD)
+    assert _units([str(tmp_path)], tmp_path, unreferenced=True) == [
+        (".", "kustomize"),
+        ("a.yaml", "file"),
+        ("c.yml", "file"),
+    ]
+
+
+def test_a_nested_kustomization_a_remote_hides_is_its_own_unit(write: Write, tmp_path: Path) -> None:
+    """An entry refused as a remote (`1:30`) renders nothing: the directory of that name is rendered
+    (and refused, or judged) on its own."""
+    write("kustomization.yaml", "resources:\n- '1:30'\n")
+    write("1:30/kustomization.yaml", "resources: [pod.yaml]\n")
+    write("1:30/pod.yaml", POD)
+    assert _units([str(tmp_path)], tmp_path, unreferenced=True) == [(".", "kustomize"), ("1:30", "kustomize")]
+
+
+def test_a_hidden_file_a_kustomization_reads_is_not_named_as_skipped(write: Write, tmp_path: Path) -> None:
+    write("app/kustomization.yaml", "resources: [.pod.yaml]\n")
+    write("app/.pod.yaml", POD)
+    write("app/.other.yaml", POD)
+    skipped = loader.Skipped()
+    assert _units([str(tmp_path)], tmp_path, unreferenced=True, skipped=skipped) == [("app", "kustomize")]
+    assert skipped.hidden == [(str(tmp_path / "app" / ".other.yaml"), 1)]
+
+
+@pytest.mark.parametrize("name", ["kustomization.yaml", "kustomization.yml", "Kustomization"])
+def test_a_named_kustomization_file_renders_its_directory(write: Write, tmp_path: Path, name: str) -> None:
+    """As `kubectl kustomize DIR`: the kustomization file itself is no object to judge."""
+    write(f"app/{name}", "resources: [pod.yaml]\n")
+    write("app/pod.yaml", POD)
+    assert _units([str(tmp_path / "app" / name)], tmp_path) == [("app", "kustomize")]
+    assert _units([str(tmp_path / "app" / "pod.yaml")], tmp_path) == [("app/pod.yaml", "file")]
+
+
+def test_a_kustomization_in_a_directory_named_like_an_option_renders(
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kubectl kustomize -h` prints kubectl's help: the directory is passed after `--`."""
+    write("-h/kustomization.yaml", "resources: [pod.yaml]\n")
+    write("-h/pod.yaml", POD)
+    monkeypatch.chdir(tmp_path)
+    (unit,) = loader.plan(["."])
+    assert (unit.path, unit.kind) == ("-h", "kustomize")
+    docs, problems = loader.read_unit(unit, LIMITS)
+    assert problems == [] and [d.kind for d in docs] == ["Pod"]
+    assert docs[0].source.file == "-h/pod.yaml"  # the origin rendering found it too
+
+
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         loader.plan([str(tmp_path / "nope")])
@@ -491,9 +582,24 @@ def test_json_with_large_but_finite_numbers_is_read(write: Write) -> None:
             'err="accumulating resources: \\"x\\""\n',
             'accumulating resources: "x"',
         ),
-        ("error: a\nb\nc\nd\n", "a; b; c"),
+        ("error: a\nb\nc\nd\n", "a; b; c; d"),
+        (
+            # A plugin's error quotes its configuration before the reason: the reason is kept.
+            'E1207 07:00:32.410837   10248 run.go:72] "command failed" err=<\n'
+            "\ttrouble configuring builtin HelmChartInflationGenerator with config: `\n"
+            "\tname: foo\n\tversion: 1.0.0\n\t`: must specify --enable-helm\n >\n",
+            "trouble configuring builtin HelmChartInflationGenerator with config: `; name: foo; "
+            "version: 1.0.0; `: must specify --enable-helm",
+        ),
     ],
-    ids=["klog-block", "klog-quoted", "plain"],
+    ids=["klog-block", "klog-quoted", "plain", "helm"],
 )
 def test_a_kustomize_failure_shows_kustomizes_own_error(stderr: str, expected: str) -> None:
     assert loader.kustomize_error(stderr) == expected
+
+
+def test_a_long_kustomize_failure_keeps_its_start_and_its_reason() -> None:
+    stderr = "error: accumulating resources: " + "x" * 5000 + ": the reason\n"
+    message = loader.kustomize_error(stderr)
+    assert message.startswith("accumulating resources: xxx") and message.endswith(": the reason")
+    assert " ... " in message and len(message) < 1300

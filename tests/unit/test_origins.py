@@ -163,3 +163,41 @@ def test_a_missing_field_points_at_its_parent_in_the_source_even_when_a_sibling_
     results = Gate(config=config, today=dt.date(2026, 6, 1)).check([str(app / "overlay")]).results
     finding = next(f for f in deployment(results).findings if f.rule == "limits")
     assert (finding.line, finding.note) == (13, "")  # `- name: web`, the container in base/deploy.yaml
+
+
+def test_a_renamed_object_is_never_mapped_to_another_whose_name_it_merely_contains(
+    write: Write, tmp_path: Path
+) -> None:
+    """A patch renames `a` to `xb`; `b` is in the same file. `b` is no whole part of `xb`: the renamed
+    object keeps pointing at the rendered output, never at `b`'s lines."""
+    two = (
+        BASE_DEPLOYMENT.replace("name: web\n", "name: a\n", 1)
+        + "---\n"
+        + BASE_DEPLOYMENT.replace("name: web\n", "name: b\n", 1)
+    )
+    write("app/deploys.yaml", two)
+    write(
+        "app/kustomization.yaml",
+        "resources: [deploys.yaml]\npatches:\n- target: {kind: Deployment, name: a}\n  patch: |-\n"
+        "    - op: replace\n      path: /metadata/name\n      value: xb\n",
+    )
+    results = check(write, tmp_path / "app")
+    by_name = {r.name: r for r in results if r.kind == "Deployment"}
+    assert by_name["b"].source.file == str(tmp_path / "app" / "deploys.yaml")
+    assert by_name["b"].source.line == BASE_DEPLOYMENT.count("\n") + 2
+    assert by_name["xb"].source.file == str(tmp_path / "app")  # the rendered output
+
+
+@pytest.mark.parametrize(
+    ("name", "rendered", "whole"),
+    [
+        ("web", "prod-web-v2", True),
+        ("web", "prod-web", True),
+        ("web", "web.v2", True),
+        ("b", "xb", False),
+        ("web", "webapp", False),
+        ("web", "xwebx-web", True),
+    ],
+)
+def test_a_name_is_found_as_a_whole_part_of_a_rendered_name(name: str, rendered: str, whole: bool) -> None:
+    assert origins._whole_part(name, rendered) is whole

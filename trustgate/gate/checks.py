@@ -378,6 +378,62 @@ def gatekeeper_check(build: Build) -> Check | None:
     return GatekeeperCheck(sources, build.config, build.scopes)
 
 
+UNRESOLVED_KIND_RULE = "kind-unresolved-variable"
+
+
+class UnresolvedKindCheck:
+    """An object whose `apiVersion` or `kind` holds a variable left for a later step.
+
+    Flux's post-build substitution fills `${VAR}` and `${VAR:=default}` when it applies the
+    manifests: `kind: ${KIND:=Pod}` is a Pod then, but no check here knows it for one (no schema,
+    no policy matches its kind), so it would pass every rule. Always on, whatever the policies: a
+    blocking finding (`images-unresolved-variable` is its counterpart for images), waivable with an
+    exception. A `$` alone counts too: no Kubernetes kind or API version holds one.
+    """
+
+    name = "unresolved-kind"
+    wants_change_set = False
+    judges_delete_and_connect = False
+
+    def notes(self) -> Sequence[str]:
+        return ()
+
+    def results(self) -> Sequence[DocumentResult]:
+        return ()
+
+    def fingerprint(self, digest: hashlib._Hash) -> None:
+        return None  # trustgate's own rule: no configuration
+
+    def release(self) -> None:
+        return None
+
+    def findings(self, doc: Document, run: Run) -> list[Finding]:
+        out: list[Finding] = []
+        for key in ("apiVersion", "kind"):
+            value = doc.obj.get(key)
+            if not isinstance(value, str) or "$" not in value:
+                continue
+            out.append(
+                Finding(
+                    rule=UNRESOLVED_KIND_RULE,
+                    severity=severity(True, run.mode),
+                    message=f"{key} {json.dumps(value)} holds a variable substituted later (Flux "
+                    "post-build substitution?): which kind of object is applied cannot be told, so "
+                    "no schema or policy judged it as what it becomes",
+                    source="schema",
+                    fix=f"write the {key} out, or check the manifests as they are applied: render them "
+                    "first (e.g. `flux envsubst` with the variables, or `flux build kustomization`); "
+                    f"or waive {UNRESOLVED_KIND_RULE} with an exception",
+                    path=(key,),
+                )
+            )
+        return out
+
+
+def unresolved_kind_check(build: Build) -> Check | None:
+    return UnresolvedKindCheck()
+
+
 def admission_policy_check(build: Build) -> Check | None:
     if not build.config.admission_policies:
         return None
@@ -395,6 +451,7 @@ def admission_policy_check(build: Build) -> Check | None:
 # The engines, in the order their findings are listed (before sorting). Rego (the user's and the
 # bundled policies) is built apart: it also judges documents that are not Kubernetes objects.
 ENGINES: tuple[Callable[[Build], Check | None], ...] = (
+    unresolved_kind_check,
     schema_check,
     gatekeeper_check,
     admission_policy_check,

@@ -200,8 +200,15 @@ class Gate:
         """
         started = time.perf_counter()
         skipped = loader.Skipped()
+        # Nothing below a named directory goes unjudged: what a kustomization there does not
+        # render (another kustomization, a loose manifest) is read too (`loader`'s docstring).
         units = loader.plan(
-            paths, stdin=stdin, exclude=self.config.exclude, suffixes=loader.DATA_SUFFIXES, skipped=skipped
+            paths,
+            stdin=stdin,
+            exclude=self.config.exclude,
+            suffixes=loader.DATA_SUFFIXES,
+            skipped=skipped,
+            unreferenced=True,
         )
         preread: Preread = {}
         run = Run(self.config.mode)

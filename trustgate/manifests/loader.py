@@ -6,6 +6,18 @@ limits, rendering kustomizations with `kubectl kustomize`, unpacking
 GitHub workflow, Helm values, Terraform JSON, TOML), which only the user's own
 policies check. Every problem becomes an `InputProblem` tied to a file and
 line; reading goes on with the rest.
+
+What a directory walk judges (`plan(..., unreferenced=True)`, as `check` walks): nothing below a
+named directory is skipped without a word. A directory holding a kustomization is rendered as one
+unit, and the walk goes on below it: a kustomization directory below it that its rendering does not
+include (directly or through the kustomizations it includes: `kustomize_refs.reads`) is a unit of
+its own, and a file with a walked suffix that no rendering unit above it reads (as a resource, a
+patch, a generator or replacement file, a plugin configuration, ...) is judged as a file. What a
+rendering reads is not judged again as a file (a patch is not a manifest), nor is a kustomization
+file. Hidden names and exclusions apply as everywhere (and are named in a note). Without
+`unreferenced` (`presync`, whose reconcilers apply a kustomization's rendering and nothing else
+of its directory, and CRD paths), a kustomization directory is one unit and is not walked further.
+A kustomization file named directly renders its directory, as `kubectl kustomize DIR` does.
 """
 
 from __future__ import annotations
@@ -71,12 +83,15 @@ def plan(
     suffixes: tuple[str, ...] = MANIFEST_SUFFIXES,
     skipped: Skipped | None = None,
     dot_names: bool = False,
+    unreferenced: bool = False,
 ) -> list[Unit]:
     """Expand the user's paths into units, in a stable order.
 
     A directory is walked recursively (hidden names below it skipped, unless `dot_names`); a
-    directory holding a kustomization is rendered as one unit and not walked
-    further.
+    directory holding a kustomization is rendered as one unit, and (with `unreferenced`) the walk
+    goes on below it for what that rendering does not read (see the module's docstring). A named
+    kustomization file (`kustomization.yaml`, `kustomization.yml`, `Kustomization`) is its
+    directory's rendering.
 
     Args:
         paths: files, directories and `-` (stdin).
@@ -90,6 +105,10 @@ def plan(
             would apply them; `.git` is not named) and what `exclude` matched.
         dot_names: walk names starting with a dot too (`presync`: Flux's generated
             kustomization applies every `.yaml`/`.yml` below its path, dot names included).
+        unreferenced: below a kustomization directory, walk on for kustomizations it does not
+            include (units of their own) and files no rendering reads (judged as files), as
+            `check` does; False: a kustomization directory ends the walk there (what a reconciler
+            applies of a path: `presync`).
 
     Raises:
         InputError: a named path does not exist.
@@ -111,12 +130,16 @@ def plan(
             raise InputError("no such file or directory", where=raw, hint="check the path")
         if path.is_dir():
             walked: list[Unit] = []
-            _walk(str(path), "", exclude, suffixes, None, skipped, walked, dot_names)
+            covered: frozenset[str] | None = frozenset() if unreferenced else None
+            _walk(str(path), "", exclude, suffixes, None, skipped, walked, dot_names, covered)
             for unit in walked:
                 add(unit)
             continue
         pattern = (excluded(raw, exclude) or excluded(path.name, exclude)) if exclude else None
-        if pattern is None:
+        if pattern is None and _is_kustomization_file(str(path.parent), path.name):
+            # `kubectl kustomize DIR` of its directory: the file itself is no object to judge.
+            add(Unit(str(path.parent), "kustomize"))
+        elif pattern is None:
             chart = str(path.parent) if (path.parent / HELM_CHART_FILE).is_file() else None
             add(Unit(raw, "file", chart=chart))
         elif skipped is not None:
@@ -165,27 +188,49 @@ def _walk(
     skipped: Skipped | None,
     out: list[Unit],
     dot_names: bool = False,
+    covered: frozenset[str] | None = None,
 ) -> None:
+    """Add the units below `root` to `out`.
+
+    `covered`: None, a kustomization directory is one unit and ends the walk; else what the
+    renderings of the kustomization units above `root` read (`kustomize_refs.reads`), which the
+    walk neither renders again nor judges as files.
+    """
     # Plain strings and the directory's own listing (no Path objects, no stat per
     # kustomization name): discovery runs alone before `--jobs` workers start.
     try:
         entries = sorted(os.scandir(root), key=_NAME)
     except OSError:  # unlistable; a kustomization in it may still be readable by name
-        out.append(Unit(root, "kustomize" if _kustomization_in(Path(root)) else "file"))
+        if covered is None or not _covers(covered, root):
+            out.append(Unit(root, "kustomize" if _kustomization_in(Path(root)) else "file"))
         return
-    if _has_kustomization(root, entries):
-        out.append(Unit(root, "kustomize"))
-        return
+    kustomized = _has_kustomization(root, entries)
+    if kustomized:
+        if covered is None:
+            out.append(Unit(root, "kustomize"))
+            return
+        if not _covers(covered, root):  # no rendering above includes it: a unit of its own
+            from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
+
+            out.append(Unit(root, "kustomize"))
+            covered = covered | kustomize_refs.reads(root)
     if chart is None and any(e.name == HELM_CHART_FILE and e.is_file() for e in entries):
         chart = root
     for entry in entries:
         name = entry.name
         if name.startswith(".") and not dot_names:
-            if skipped is not None and name != ".git":
+            if skipped is not None and name != ".git" and not (covered and _covers(covered, entry.path)):
                 _note_skipped(skipped.hidden, entry, suffixes)
             continue
         below = f"{relative}/{name}" if relative else name
         is_dir = entry.is_dir(follow_symlinks=False)
+        if (
+            covered is not None
+            and not is_dir
+            and name.endswith(suffixes)
+            and ((kustomized and _is_kustomization_file(root, name)) or _covers(covered, entry.path))
+        ):
+            continue  # rendered (or read) by a kustomization unit: not judged again, nor left out
         pattern = excluded(below, exclude, directory=is_dir) if exclude else None
         if pattern is not None:
             if skipped is not None:
@@ -193,10 +238,28 @@ def _walk(
             continue
         if is_dir:  # as `str(Path(entry.path))`, which drops the `./` that scandir(".") adds
             _walk(
-                name if root == "." else entry.path, below, exclude, suffixes, chart, skipped, out, dot_names
+                name if root == "." else entry.path,
+                below,
+                exclude,
+                suffixes,
+                chart,
+                skipped,
+                out,
+                dot_names,
+                covered,
             )
         elif name.endswith(suffixes) and entry.is_file():
             out.append(Unit(entry.path, "file", chart=chart))
+
+
+def _covers(covered: frozenset[str], path: str) -> bool:
+    """Whether a rendering above reads `path` (`kustomize_refs.reads` holds absolute and real paths)."""
+    if not covered:
+        return False
+    try:
+        return os.path.abspath(path) in covered or os.path.realpath(path) in covered
+    except (OSError, ValueError):
+        return False
 
 
 def _note_skipped(into: list[tuple[str, int]], entry: os.DirEntry[str], suffixes: tuple[str, ...]) -> None:
@@ -227,6 +290,23 @@ def _has_kustomization(root: str, entries: Sequence[os.DirEntry[str]]) -> bool:
 
 def _kustomization_in(directory: Path) -> bool:
     return any((directory / name).is_file() for name in KUSTOMIZATION_FILES)
+
+
+def _is_kustomization_file(directory: str, name: str) -> bool:
+    """Whether `name` in `directory` is a kustomization file kustomize would read there: one of its
+    names, or (a case-insensitive file system) the same file as one of them."""
+    if name in KUSTOMIZATION_FILES:
+        return os.path.isfile(os.path.join(directory, name))
+    if name.lower() not in _KUSTOMIZATION_LOWER:
+        return False
+    path = os.path.join(directory, name)
+    for canonical in KUSTOMIZATION_FILES:
+        try:
+            if os.path.samefile(path, os.path.join(directory, canonical)):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def read_unit(
@@ -818,12 +898,18 @@ def _type_name(value: Any) -> str:
 # "command failed" err=<`, the error's lines indented by a tab, then ` >`. Older ones print `error: ...`.
 # A one-line error is quoted on the header line: `... "command failed" err="accumulating resources: ..."`.
 _KLOG_HEADER = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ [^\]]*\] "command failed" err=(.*)$')
-_KUSTOMIZE_ERROR_LINES = 3
+# Characters of kustomize's error kept at most. Its errors wrap their cause (`accumulating resources:
+# ...: <the reason>`), and a plugin's error quotes its configuration over several lines before the
+# reason (`... with config: `<YAML>`: must specify --enable-helm`): a longer one keeps its start and
+# its end, where the reason is, and drops the middle.
+_KUSTOMIZE_ERROR_CHARS = 1200
+_KUSTOMIZE_ERROR_HEAD = 400
 
 
 def kustomize_error(stderr: str) -> str:
-    """The first meaningful lines of a failed `kubectl kustomize`'s stderr, joined by "; ": without
-    klog's header and closing ` >`, nor a leading `error: `."""
+    """The meaningful lines of a failed `kubectl kustomize`'s stderr, joined by "; ": without klog's
+    header and closing ` >`, nor a leading `error: `. A long one keeps its start and its end (the
+    reason), with ` ... ` for what was dropped between them."""
     lines = []
     for raw in stderr.splitlines():
         line = raw.strip()
@@ -837,9 +923,16 @@ def kustomize_error(stderr: str) -> str:
         if not line or line in ("<", ">"):
             continue
         lines.append(line.removeprefix("error: ").removeprefix("Error: "))
-        if len(lines) == _KUSTOMIZE_ERROR_LINES:
-            break
-    return "; ".join(lines)
+    text = "; ".join(lines)
+    if len(text) > _KUSTOMIZE_ERROR_CHARS:
+        tail = _KUSTOMIZE_ERROR_CHARS - _KUSTOMIZE_ERROR_HEAD
+        text = f"{text[:_KUSTOMIZE_ERROR_HEAD]} ... {text[-tail:]}"
+    return text
+
+
+def _kubectl_dir(directory: str) -> str:
+    """`directory` as an argument a person can paste after `kubectl kustomize`: `./-h`, not `-h`."""
+    return "./" + directory if directory.startswith("-") else directory
 
 
 def render_kustomization(directory: str, *, timeout: float, unrestricted: bool = False) -> bytes:
@@ -880,6 +973,7 @@ def render_kustomization(directory: str, *, timeout: float, unrestricted: bool =
                 kubectl,
                 "kustomize",
                 *(["--load-restrictor", "LoadRestrictionsNone"] if unrestricted else []),
+                "--",  # a directory named `-h` is a directory, not an option
                 directory,
             ],
             capture_output=True,
@@ -890,8 +984,14 @@ def render_kustomization(directory: str, *, timeout: float, unrestricted: bool =
         raise InputError(f"kubectl kustomize did not finish within {timeout:g} s", where=directory) from e
     if done.returncode != 0:
         message = kustomize_error(done.stderr.decode("utf-8", "replace"))
-        hint = "run `kubectl kustomize " + directory + "` to see the whole error"
-        if "is not in or below" in message:  # the load restrictor refused a file
+        hint = "run `kubectl kustomize " + _kubectl_dir(directory) + "` to see the whole error"
+        if "--enable-helm" in message:  # helmCharts: kustomize inflates charts only when told to
+            hint = (
+                "trustgate renders kustomizations without Helm (`--enable-helm` runs the helm binary "
+                "and may fetch charts): render the chart first (`helm template`, or `kubectl kustomize "
+                "--enable-helm " + _kubectl_dir(directory) + "`) and check the output"
+            )
+        elif "is not in or below" in message:  # the load restrictor refused a file
             hint = (
                 "kustomize's default load restrictor (Argo CD's too) refuses a file outside the "
                 "kustomization's directory; give that file's directory a kustomization.yaml listing it "

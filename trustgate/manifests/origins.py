@@ -71,7 +71,7 @@ class OriginRender:
                     f,
                 )
             self._process = subprocess.Popen(
-                [kubectl, "kustomize", *_restrictor(unrestricted), self._dir],
+                [kubectl, "kustomize", *_restrictor(unrestricted), "--", self._dir],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
@@ -202,14 +202,39 @@ def _parse_source(path: str) -> list[yamlio.ParsedDocument]:
 
 
 def _find(candidates: Sequence[yamlio.ParsedDocument], doc: Document) -> yamlio.ParsedDocument | None:
+    """The object of the source file that `doc` was rendered from, or None when that is not certain.
+
+    Its name, else the only object of its kind in the file, else the only one whose name is a whole
+    part of the rendered name (`namePrefix: prod-` and `nameSuffix: -v2` make `web` `prod-web-v2`):
+    `b` is no part of `xb` (a patch may have renamed another object to it), and a rendered object
+    that is not certainly one of the file's keeps pointing at the rendered output.
+    """
     same_kind = [c for c in candidates if c.value.get("kind") == doc.kind]
     exact = [c for c in same_kind if _name(c.value) == doc.name]
     if len(exact) == 1:
         return exact[0]
     if len(same_kind) == 1:
         return same_kind[0]  # renamed by namePrefix/nameSuffix
-    contained = [c for c in same_kind if _name(c.value) and str(_name(c.value)) in (doc.name or "")]
+    contained = [
+        c
+        for c in same_kind
+        if isinstance(_name(c.value), str) and _name(c.value) and _whole_part(_name(c.value), doc.name or "")
+    ]
     return contained[0] if len(contained) == 1 else None
+
+
+def _whole_part(name: str, rendered: str) -> bool:
+    """Whether `name` is in `rendered` between its ends or non-alphanumeric characters (`-`, `.`):
+    as a prefix and a suffix that end and start with such a character leave it."""
+    start = rendered.find(name)
+    while start != -1:
+        end = start + len(name)
+        if (start == 0 or not rendered[start - 1].isalnum()) and (
+            end == len(rendered) or not rendered[end].isalnum()
+        ):
+            return True
+        start = rendered.find(name, start + 1)
+    return False
 
 
 def _name(value: Mapping[str, Any]) -> Any:

@@ -80,7 +80,8 @@ def finding_details(finding: Finding, result: DocumentResult) -> list[str]:
     lines: list[str] = []
     where: list[str] = []
     if finding.line is not None:
-        where.append(f"{display_file(result.source.file)}:{finding.line}")
+        # A line break in a file name would start a line of its own in the report: shown escaped.
+        where.append(f"{visible_controls(display_file(result.source.file), keep='')}:{finding.line}")
     if finding.path:
         where.append(render_path(finding.path))
     if where:

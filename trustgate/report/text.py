@@ -87,7 +87,7 @@ def render(decision: Decision, *, color: bool = False) -> str:
         if len(clean) <= MAX_CLEAN_FILES_LISTED:
             for file, count in clean:
                 noun = "document" if count == 1 else "documents"
-                name = paint(_safe(display_file(file)), _BOLD)
+                name = paint(_one_line(display_file(file)), _BOLD)
                 lines.append(f"{paint('✓', _GREEN)} {name}: {count} {noun} passed")
         else:
             documents = sum(count for _, count in clean)
@@ -105,7 +105,7 @@ def render(decision: Decision, *, color: bool = False) -> str:
     if lines:
         lines.append("")
     lines.append(_summary(decision, paint))
-    lines.extend(paint(f"note: {_safe(note)}", _YELLOW) for note in decision.notes)
+    lines.extend(paint(f"note: {_one_line(note)}", _YELLOW) for note in decision.notes)
     return "\n".join(lines)
 
 
@@ -119,7 +119,7 @@ def _file_header(decision: Decision, file: str, results: list[DocumentResult], p
     if s.warnings:
         parts.append(f"{s.warnings} warning" + ("" if s.warnings == 1 else "s"))
     noun = "document" if s.documents == 1 else "documents"
-    return f"{paint(_safe(display_file(file)), _BOLD)}  ({s.documents} {noun}: {', '.join(parts)})"
+    return f"{paint(_one_line(display_file(file)), _BOLD)}  ({s.documents} {noun}: {', '.join(parts)})"
 
 
 def _document_lines(result: DocumentResult, paint: _Paint) -> list[str]:
@@ -131,9 +131,9 @@ def _document_lines(result: DocumentResult, paint: _Paint) -> list[str]:
     else:
         marker = paint("✓", _GREEN)
     where = f"{display_file(result.source.file)}:{result.source.line}"
-    head = f"  {marker} {paint(_safe(document_label(result)), _BOLD)}  {_safe(where)}"
+    head = f"  {marker} {paint(_one_line(document_label(result)), _BOLD)}  {_one_line(where)}"
     if result.source.rendered_from:
-        head += f"  (rendered from {_safe(result.source.rendered_from)})"
+        head += f"  (rendered from {_one_line(result.source.rendered_from)})"
     if status is Status.ERROR:
         head += "  " + paint("could not be evaluated", _RED)
     lines = [head]
@@ -154,7 +154,7 @@ def _finding_lines(finding: Finding, result: DocumentResult, paint: _Paint) -> l
     dim = codes if codes == (_DIM,) else ()
 
     message_lines = _safe(finding.message).split("\n")
-    head = f"{paint(_safe(finding.rule), _BOLD, *dim)}  {paint(message_lines[0], *dim)}"
+    head = f"{paint(_one_line(finding.rule), _BOLD, *dim)}  {paint(message_lines[0], *dim)}"
     lines = [f"{_FINDING_INDENT}{paint(label.ljust(_MARKER_WIDTH), *codes)}  {head}"]
     lines.extend(_DETAIL_INDENT + paint(extra, *dim) for extra in message_lines[1:])
     for detail in finding_details(finding, result):
@@ -169,12 +169,12 @@ def _image_lines(image: ImageResult, paint: _Paint) -> list[str]:
         "failed": paint("✗", _RED),
         "unverifiable": paint("✗", _RED),
     }.get(image.status, paint("·", _DIM))
-    head = f"  {marker} {paint(_safe(image.reference), _BOLD)}"
+    head = f"  {marker} {paint(_one_line(image.reference), _BOLD)}"
     if image.digest and image.digest not in image.reference:
         head += f" -> {image.digest}"
     head += f"  {image.status}"
     if image.rule:
-        head += f" (rule {_safe(image.rule)})"
+        head += f" (rule {_one_line(image.rule)})"
     if image.cache != "miss":
         head += paint(f" [cache {image.cache}]", _DIM)
     lines = [head]
@@ -206,4 +206,11 @@ def _summary(decision: Decision, paint: _Paint) -> str:
 
 
 def _safe(text: str) -> str:
+    """Text that may span lines (a message, a fix): every line after the first is indented."""
     return visible_controls(text, keep="\n\t")
+
+
+def _one_line(text: str) -> str:
+    """Text that is one line of the report (a file or directory name, a label, a note): a line break
+    in it (a directory named `x\n\n1 documents: 1 passed`) is shown as `\x0a`, never starts a line."""
+    return visible_controls(text, keep="")

@@ -207,3 +207,33 @@ def test_warning_only_document_is_listed_with_warning_marker() -> None:
     out = text.render(Decision(gate="ci", mode=Mode.WARN, results=[doc(APP, 5, [no_limits()])]))
     assert "  ! Deployment/prod/web  deploy/app.yaml:5" in out
     assert out.split("\n")[-1] == "1 documents: 1 passed, 0 failed, 1 warnings, 0 errors"
+
+
+def test_a_line_break_in_a_file_name_never_starts_a_line_of_the_report() -> None:
+    """A directory named `x\\n\\n1 documents: 1 passed, ...` must not forge the summary, nor any line
+    of its own: names, labels and notes are one line each; messages keep their indented lines."""
+    from trustgate.model import DocumentResult, Source
+
+    forged = "x\n\n1 documents: 1 passed, 0 failed, 0 warnings, 0 errors"
+    finding = Finding(rule="r/x", severity=Severity.ERROR, message="bad", source="rego", line=3)
+    result = DocumentResult(
+        source=Source(file=f"{forged}/pod.yaml", line=1, rendered_from=forged),
+        api_version="v1",
+        kind="Pod",
+        namespace=None,
+        name="p\nq",
+        findings=[finding],
+    )
+    decision = Decision(
+        gate="ci", mode=Mode.ENFORCE, results=[result], notes=[f"skipped {forged}/.hidden.yaml"]
+    )
+    out = text.render(decision)
+    lines = out.split("\n")
+    assert [line for line in lines if line.startswith("1 documents")] == [
+        "1 documents: 0 passed, 1 failed, 0 warnings, 0 errors"
+    ]
+    assert "x\\x0a\\x0a1 documents: 1 passed" in lines[0]
+    assert "Pod/p\\x0aq" in lines[1] and "(rendered from x\\x0a\\x0a1 documents" in lines[1]
+    assert any(line.strip().startswith("at x\\x0a\\x0a1 documents") for line in lines)
+    assert lines[-1].startswith("note: skipped x\\x0a\\x0a1 documents")
+    assert len(lines) == 7  # header, document, finding, `at`, blank, summary, note
