@@ -29,7 +29,7 @@ from trustgate.oci.reference import Reference
 
 _EMPTY = b"{}"
 _PROVENANCE = ("https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2")
-_BUILTIN_SLSA = "attestations/slsa_provenance.rego"
+_BUILTIN_SLSA = "builtin:slsa-provenance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,19 +207,22 @@ def _levels(rule: CompiledRule, image: ImageResult, data: Mapping[str, Any]) -> 
     """The SLSA build level what was verified establishes (`verifiedLevels`: the highest, one per
     track; each implies those below it).
 
-    Build L3 only from provenance that passed the built-in SLSA policy with a non-empty
-    `data.trustgate.slsa.builders`: the policy then admits only those builders, which are to be
-    builders meeting Build L3 (isolated, provenance unforgeable by tenants), and the builder id is
-    what determines the level (the SLSA spec). With no builders listed, any builder passes: the
-    provenance exists and was verified, which is Build L1 and no more. A rule with its own
-    provenance policy, or none, establishes no level trustgate can name.
+    Only from provenance that passed the built-in SLSA policy, named as such in the rule (policy
+    `builtin:slsa-provenance`; a file of the operator's, wherever it lives, is not it): the
+    provenance exists and was verified, which is Build L1. A higher level only where the operator
+    asserts it for the rule (`summaries.issue.buildLevel`) and `data.trustgate.slsa.builders` is
+    not empty: whether the provenance was signed by the builder itself (not by the tenant's
+    workflow naming a builder) trustgate cannot tell from a builder id; the assertion is that the
+    attestation's authorities are those builders' signing identities (found in review: L3 was
+    claimed for provenance any release workflow wrote). A rule with its own provenance policy, or
+    none, establishes no level trustgate can name.
     """
     builtin = {
         a.requirement.name
         for a in rule.attestations
         if a.requirement.predicate_type in _PROVENANCE
-        and a.requirement.policy_path is not None
-        and a.requirement.policy_path.as_posix().endswith(_BUILTIN_SLSA)
+        and a.requirement.builtin == _BUILTIN_SLSA
+        and a.requirement.policy_text is None
     }
     passed = {a.get("name") for a in image.attestations if a.get("verdict") == "passed"}
     missing_elsewhere = any(a.get("verdict") in ("missing", "denied") for a in image.attestations)
@@ -228,6 +231,8 @@ def _levels(rule: CompiledRule, image: ImageResult, data: Mapping[str, Any]) -> 
     trustgate = data.get("trustgate")
     slsa = trustgate.get("slsa") if isinstance(trustgate, Mapping) else None
     builders = slsa.get("builders") if isinstance(slsa, Mapping) else None
-    if isinstance(builders, list) and builders and all(isinstance(b, str) and b for b in builders):
-        return ["SLSA_BUILD_LEVEL_3"]
+    listed = isinstance(builders, list) and builders and all(isinstance(b, str) and b for b in builders)
+    asserted = rule.rule.summary_build_level
+    if listed and asserted is not None and asserted > 1:
+        return [f"SLSA_BUILD_LEVEL_{asserted}"]
     return ["SLSA_BUILD_LEVEL_1"]

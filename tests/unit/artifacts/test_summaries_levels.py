@@ -169,7 +169,7 @@ def test_a_max_age_no_date_can_hold_is_a_reason_never_a_crash(max_age: float) ->
 # -- issuing: levels and dates ----------------------------------------------------------------------
 
 
-def _settings(release: CosignKey) -> ImagesSettings:
+def _settings(release: CosignKey, *, build_level: int | None = None) -> ImagesSettings:
     return ImagesSettings(
         authorities=(AuthorityConfig(name="release", key_pem=release.pem, key_origin="release.pub"),),
         rules=(
@@ -184,23 +184,27 @@ def _settings(release: CosignKey) -> ImagesSettings:
                         ("release",),
                         policy_path=builtin_policy_dir()
                         / BUILTIN_ATTESTATION_POLICIES["builtin:slsa-provenance"],
+                        builtin="builtin:slsa-provenance",
                     ),
                 ),
+                summary_build_level=build_level,
             ),
         ),
     )
 
 
-def _verified(tmp_path: Path, data: dict[str, Any]) -> tuple[ImagePolicy, Any, Registry]:
+def _verified(
+    tmp_path: Path, data: dict[str, Any], *, build_level: int | None = None, builder: str = BUILDER
+) -> tuple[ImagePolicy, Any, Registry]:
     registry = Registry()
     release = CosignKey()
     digest = registry.image(REPO, "v1")
     registry.attach_cosign(REPO, digest, ".sig", [release.signature_layer(REPO.name, digest)])
-    predicate = {"runDetails": {"builder": {"id": BUILDER}}}
+    predicate = {"runDetails": {"builder": {"id": builder}}}
     registry.attach_cosign(
         REPO, digest, ".att", [release.attestation_layer(REPO.name, digest, SLSA, predicate)]
     )
-    policy = ImagePolicy(_settings(release), data=data)
+    policy = ImagePolicy(_settings(release, build_level=build_level), data=data)
     verified = ImageVerifier(policy, registry).verify(f"{REPO.name}@{digest}")
     assert verified.status == "verified", verified.problems
     write_p256_key(tmp_path / "vsa.pem")
@@ -219,21 +223,108 @@ def _issuer(tmp_path: Path) -> issuing.Issuer:
     return issuing.Issuer.from_config(SummaryIssuing(verifier_id=VERIFIER, key_path=tmp_path / "vsa.pem"))
 
 
-def test_build_level_3_is_claimed_only_for_a_listed_builder(tmp_path: Path) -> None:
-    """The builder id determines the level (SLSA): with no builders listed the built-in policy
-    admits any builder, and the verified provenance shows Build L1, not L3."""
-    policy, verified, _ = _verified(tmp_path, {})
-    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
-        "SLSA_BUILD_LEVEL_1"
+def _levels(tmp_path: Path, data: dict[str, Any], **kwargs: Any) -> list[str]:
+    policy, verified, _ = _verified(tmp_path, data, **kwargs)
+    levels: list[str] = _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))[
+        "verifiedLevels"
     ]
-    policy, verified, _ = _verified(tmp_path, {"trustgate": {"slsa": {"builders": []}}})
-    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
-        "SLSA_BUILD_LEVEL_1"
-    ]
-    policy, verified, _ = _verified(tmp_path, {"trustgate": {"slsa": {"builders": [BUILDER]}}})
-    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
-        "SLSA_BUILD_LEVEL_3"
-    ]
+    return levels
+
+
+def test_build_level_3_is_claimed_only_where_the_operator_asserts_it_for_a_listed_builder(
+    tmp_path: Path,
+) -> None:
+    """Passing the built-in provenance policy is Build L1. Whether the builder itself signed the
+    provenance (not a release workflow naming it) trustgate cannot tell from a builder id: L3 only
+    where the rule says its builders reach it (`summaries.issue.buildLevel`), with builders listed
+    (found in review: L3 was claimed for provenance the builder never signed)."""
+    listed = {"trustgate": {"slsa": {"builders": [BUILDER]}}}
+    assert _levels(tmp_path, {}) == ["SLSA_BUILD_LEVEL_1"]
+    assert _levels(tmp_path, {"trustgate": {"slsa": {"builders": []}}}) == ["SLSA_BUILD_LEVEL_1"]
+    assert _levels(tmp_path, listed) == ["SLSA_BUILD_LEVEL_1"]
+    assert _levels(tmp_path, {}, build_level=3) == ["SLSA_BUILD_LEVEL_1"]
+    assert _levels(tmp_path, listed, build_level=3) == ["SLSA_BUILD_LEVEL_3"]
+    assert _levels(tmp_path, listed, build_level=2) == ["SLSA_BUILD_LEVEL_2"]
+
+
+def test_a_policy_file_of_the_operators_is_not_the_built_in_whatever_its_path(tmp_path: Path) -> None:
+    """The built-in policy is the one the rule names `builtin:slsa-provenance`, not any file whose
+    path ends like the bundled one (found in review: a permissive policy there was claimed L3)."""
+    own = tmp_path / "mypolicies" / "attestations" / "slsa_provenance.rego"
+    own.parent.mkdir(parents=True)
+    own.write_text('package acme.prov\nimport rego.v1\ndeny contains "never" if { false }\n')
+    registry = Registry()
+    release = CosignKey()
+    digest = registry.image(REPO, "v1")
+    registry.attach_cosign(REPO, digest, ".sig", [release.signature_layer(REPO.name, digest)])
+    predicate = {"runDetails": {"builder": {"id": "https://anything.example/not-listed"}}}
+    registry.attach_cosign(
+        REPO, digest, ".att", [release.attestation_layer(REPO.name, digest, SLSA, predicate)]
+    )
+    settings = _settings(release, build_level=3)
+    (rule,) = settings.rules
+    att = dataclasses.replace(rule.attestations[0], policy_path=own, builtin=None)
+    settings = dataclasses.replace(settings, rules=(dataclasses.replace(rule, attestations=(att,)),))
+    policy = ImagePolicy(settings, data={"trustgate": {"slsa": {"builders": [BUILDER]}}})
+    verified = ImageVerifier(policy, registry).verify(f"{REPO.name}@{digest}")
+    assert verified.status == "verified", verified.problems
+    write_p256_key(tmp_path / "vsa.pem")
+    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == []
+
+
+def test_build_level_is_validated_and_needs_the_built_in_provenance_policy(tmp_path: Path) -> None:
+    base = textwrap.dedent(
+        """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        images:
+          authorities: [{name: release, key: {path: vsa.pub}}]
+          rules:
+            - name: shop
+              images: ["registry.test/shop/**"]
+              signatures: {authorities: [release]}
+              attestations: [{name: provenance, predicateType: slsaprovenance1, policy: %s}]
+              summaries: {issue: {buildLevel: %s}}
+        """
+    )
+    (tmp_path / "own.rego").write_text("package own\n")
+    (tmp_path / "vsa.pub").write_bytes(PEM)
+    for policy, level, error in (
+        ('"builtin:slsa-provenance"', "4", "buildLevel"),
+        ('"builtin:slsa-provenance"', '"3"', "buildLevel"),
+        ("own.rego", "3", "built-in provenance policy"),
+    ):
+        (tmp_path / "c.yaml").write_text(base % (policy, level))
+        with pytest.raises(ConfigError, match=error):
+            load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text(base % ('"builtin:slsa-provenance"', "3"))
+    (rule,) = load_config(tmp_path / "c.yaml").images.rules
+    assert rule.summary_build_level == 3
+    assert rule.attestations[0].builtin == "builtin:slsa-provenance"
+
+
+# -- summaries issued before the levels' semantics changed ------------------------------------------
+
+
+def test_a_summary_without_the_levels_marker_never_meets_require_levels() -> None:
+    """Summaries an older trustgate issued claimed Build L3 for any listed builder: they count
+    where no level is required (samePolicy), never towards requireLevels."""
+    old = json.loads(
+        base64.b64decode(json.loads(_summary(["SLSA_BUILD_LEVEL_3"]))["dsseEnvelope"]["payload"])
+    )
+    old["predicate"].pop(summaries.LEVELS_FIELD)
+    payload = summaries.sign_statement(old, KEY)
+    with pytest.raises(
+        summaries.SummaryError, match=r"lacks https://trustgate.dev/verification_summary/levels"
+    ):
+        _judge(payload, same_policy=False, require_levels=("SLSA_BUILD_LEVEL_3",))
+    with pytest.raises(summaries.SummaryError, match=r"lacks https://trustgate\.dev"):
+        _judge(payload, require_levels=("SLSA_BUILD_LEVEL_1",))
+    assert _judge(payload).verified_levels == ("SLSA_BUILD_LEVEL_3",)
+    # Issued now: it carries the marker.
+    assert _judge(
+        _summary(["SLSA_BUILD_LEVEL_3"]), same_policy=False, require_levels=("SLSA_BUILD_LEVEL_3",)
+    ).verified_levels == ("SLSA_BUILD_LEVEL_3",)
 
 
 def test_a_summary_of_a_cached_result_is_dated_when_it_was_verified(tmp_path: Path) -> None:
