@@ -490,6 +490,12 @@ def _check(
     # 5. Fresh: not older than maxAgeSeconds, not from further in the future than the skew allows.
     when = _parse_time(predicate.get("timeVerified"), claimed)
     age = (now - when).total_seconds()
+    if -age > acceptance.clock_skew_seconds:  # before its expiry, which a far-future time cannot have
+        raise SummaryError(
+            claimed,
+            f"timeVerified {predicate['timeVerified']} is {-age:.0f} s in the future, beyond the "
+            f"clock skew allowed ({acceptance.clock_skew_seconds:g} s)",
+        )
     try:
         if not math.isfinite(acceptance.max_age_seconds):
             raise OverflowError("maxAgeSeconds is not finite")
@@ -505,12 +511,6 @@ def _check(
             claimed,
             f"verified at {predicate['timeVerified']}, {age:.0f} s ago, beyond maxAgeSeconds "
             f"{acceptance.max_age_seconds:g}",
-        )
-    if -age > acceptance.clock_skew_seconds:
-        raise SummaryError(
-            claimed,
-            f"timeVerified {predicate['timeVerified']} is {-age:.0f} s in the future, beyond the "
-            f"clock skew allowed ({acceptance.clock_skew_seconds:g} s)",
         )
     # 6. The same policy: the digest of the rule applied, computed the same way at every gate.
     policy = predicate.get("policy")
@@ -662,7 +662,9 @@ def _parse_time(value: Any, who: str) -> dt.datetime:
     return when
 
 
-_LEVEL = re.compile(r"(SLSA_[A-Z]+_LEVEL_)([0-9]+)")
+# Levels are small numbers: more digits are no level (int() of thousands of digits raises, found in
+# review: an unsigned summary claiming one logged a traceback per admission).
+_LEVEL = re.compile(r"(SLSA_[A-Z]+_LEVEL_)([0-9]{1,3})")
 
 
 def _claims(levels: Sequence[str], required: str) -> bool:

@@ -347,3 +347,116 @@ def test_a_result_from_the_shared_cache_keeps_its_verification_time() -> None:
 
     result = ImageResult("r/x@" + IMAGE, "verified", digest=IMAGE, verified_at="2026-03-01T11:00:00Z")
     assert decode_result(json.loads(json.dumps(encode_result(result)))).verified_at == "2026-03-01T11:00:00Z"
+
+
+# -- verifiedAt from the cache (a shared cache: other replicas wrote it) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "yesterday",
+        "2026-12-07",
+        "\x1b[31m",
+        "2026-03-01T11:00:00+00:00",  # not as the verifier writes it
+        "0001-01-01T00:00:00+05:00",  # no UTC date can hold it: OverflowError out of prepare before
+        "9999-12-31T23:59:59-05:00",
+        "2026-02-30T11:00:00Z",
+    ],
+)
+def test_a_verified_at_not_written_as_the_verifier_writes_it_issues_no_summary(
+    tmp_path: Path, stamp: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from trustgate.artifacts.shared import decode_result, encode_result
+
+    policy, verified, _ = _verified(tmp_path, {})
+    hit = dataclasses.replace(verified, verified_at=stamp)
+    hit = dataclasses.replace(decode_result(json.loads(json.dumps(encode_result(hit)))), cache="hit")
+    with caplog.at_level("WARNING", logger="trustgate.images"):
+        assert _issuer(tmp_path).prepare(policy, hit, decision_id=None) is None
+    assert any("verifiedAt" in r.getMessage() for r in caplog.records), caplog.records
+
+
+def test_a_verified_at_in_the_future_beyond_the_clock_skew_issues_no_summary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy, verified, _ = _verified(tmp_path, {})
+    now = dt.datetime.now(dt.UTC)
+    future = (now + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with caplog.at_level("WARNING", logger="trustgate.images"):
+        hit = dataclasses.replace(verified, cache="hit", verified_at=future)
+        assert _issuer(tmp_path).prepare(policy, hit, decision_id=None, now=now) is None
+    assert any("in the future" in r.getMessage() for r in caplog.records), caplog.records
+    within = (now + dt.timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")  # the default skew: 60 s
+    hit = dataclasses.replace(verified, cache="hit", verified_at=within)
+    assert (
+        _predicate(_issuer(tmp_path).prepare(policy, hit, decision_id=None, now=now))["timeVerified"]
+        == within
+    )
+
+
+def test_issuing_that_fails_never_fails_the_gate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from trustgate.gate.images import ImageStage
+
+    policy, verified, _ = _verified(tmp_path, {})
+
+    class Broken:
+        def prepare(self, *args: Any, **kwargs: Any) -> None:
+            raise OverflowError("date value out of range")
+
+    stage = ImageStage.__new__(ImageStage)
+    stage._issuer = Broken()  # type: ignore[assignment]
+    stage.policy = policy
+    stage._decision_log = None
+    with caplog.at_level("ERROR", logger="trustgate.images"):
+        assert stage.issue("ci", [verified]) == ""
+    assert stage._signed == [] and not verified.issued
+    assert any("issuing the summary" in r.getMessage() for r in caplog.records)
+
+
+# -- what unsigned statements say ---------------------------------------------------------------------
+
+
+def _unsigned(levels: list[str], when: dt.datetime) -> bytes:
+    statement = summaries.build_statement(
+        subjects=[("registry.example/shop/api", IMAGE)],
+        resource_uri=f"oci://registry.example/shop/api@{IMAGE}",
+        verifier_id=VERIFIER,
+        policy_uri="x",
+        policy_digest=POLICY,
+        input_attestations=[],
+        verified_levels=levels,
+        decision_id=None,
+        time_verified=when,
+    )
+    payload = base64.b64encode(json.dumps(statement).encode()).decode()
+    return json.dumps({"dsseEnvelope": {"payload": payload, "signatures": []}}).encode()
+
+
+def _screen(payload: bytes, **acceptance: Any) -> dt.datetime:
+    accept = summaries.Acceptance.from_config(
+        SummaryAcceptance(verifiers=(SummaryVerifier(VERIFIER, PEM, "test"),), **acceptance)
+    )
+    return summaries.screen(
+        payload,
+        image_digest=IMAGE,
+        image_name="registry.example/shop/api",
+        acceptance=accept,
+        policy_digest=POLICY,
+        now=NOW,
+    )
+
+
+def test_a_level_of_thousands_of_digits_is_no_level_not_an_internal_error() -> None:
+    huge = _unsigned(["SLSA_BUILD_LEVEL_" + "9" * 5000], NOW - dt.timedelta(minutes=1))
+    with pytest.raises(summaries.SummaryError, match="lacks SLSA_BUILD_LEVEL_3"):
+        _screen(huge, require_levels=("SLSA_BUILD_LEVEL_3",))
+    assert summaries._claims(["SLSA_BUILD_LEVEL_999"], "SLSA_BUILD_LEVEL_3")
+    assert not summaries._claims(["SLSA_BUILD_LEVEL_0003"], "SLSA_BUILD_LEVEL_3")
+
+
+def test_a_far_future_time_verified_is_said_to_be_in_the_future() -> None:
+    far = _unsigned([], dt.datetime(9999, 12, 31, 12, 0, tzinfo=dt.UTC))
+    with pytest.raises(summaries.SummaryError, match="in the future") as e:
+        _screen(far, max_age_seconds=86400)
+    assert "maxAgeSeconds" not in e.value.reason
