@@ -22,6 +22,7 @@ from test_summaries_e2e import deployment, gate_decision, signed
 
 from trustgate.artifacts import summaries
 from trustgate.config import load_config
+from trustgate.decisions.log import DecisionLog
 from trustgate.gate import Gate
 from trustgate.oci import mediatypes as mt
 from trustgate.oci.client import RegistryClient
@@ -148,16 +149,23 @@ def test_a_summary_read_that_hangs_does_not_trip_the_breaker(
     deploy = deployment(tmp_path, f"{proxy.host}/shop/hang@{image.digest}")
     (tmp_path / "other").mkdir()
     deploy_other = deployment(tmp_path / "other", f"{proxy.host}/shop/hang-other@{other.digest}")
-    with Gate(config=load_config(config)) as gate:
-        decision = gate.check([str(deploy)], gate="ci")
-        (result,) = decision.images
-        assert decision.exit_code() == 0 and result.status == "verified", result.to_json()
-        assert result.summary is not None and result.summary["path"] == "full"
-        states = gate.verifier._breakers._states
-        assert all(s.failures == 0 and not s.open_until for s in states.values()), states
-        decision = gate.check([str(deploy_other)], gate="ci")
-        (result,) = decision.images
-        assert decision.exit_code() == 0 and result.status == "verified", result.to_json()
+    log = DecisionLog.open(f"sqlite:///{tmp_path / 'admission.db'}")  # revocations: summaries count
+    try:
+        with Gate(config=load_config(config), decision_log=log) as gate:
+            decision = gate.check([str(deploy)], gate="admission")
+            (result,) = decision.images
+            assert decision.exit_code() == 0 and result.status == "verified", result.to_json()
+            assert result.summary is not None and result.summary["path"] == "full"
+            assert any("could not be fetched (timeout)" in r for r in result.summary["ignored"]), (
+                result.summary
+            )
+            states = gate.verifier._breakers._states
+            assert all(s.failures == 0 and not s.open_until for s in states.values()), states
+            decision = gate.check([str(deploy_other)], gate="admission")
+            (result,) = decision.images
+            assert decision.exit_code() == 0 and result.status == "verified", result.to_json()
+    finally:
+        log.close()
 
 
 def test_a_fail_open_namespace_denies_an_unsigned_image_buried_in_junk_summaries(

@@ -596,7 +596,8 @@ class ImageVerifier:
         """The summary admission uses among `descriptors`, why the others were ignored, and each
         referrer's reason by its digest (`inspect_summaries` shows them).
 
-        The `summaries.MAX_READS` newest by their annotation are read (each a bundle of at most
+        The `summaries.MAX_READS` newest by their annotation (fewer where `maxArtifacts` is
+        lower) are read (each a bundle of at most
         `_SUMMARY_BYTES`, `_SUMMARY_TOTAL_BYTES` in all) and screened (`summaries.screen`: every
         check but the signature); of those that may count, the `MAX_CANDIDATES` newest by the
         timeVerified they state are verified in full. Whoever can push chooses the annotations,
@@ -623,7 +624,8 @@ class ImageVerifier:
         budget = min(_SUMMARY_TOTAL_BYTES, self.limits.max_total_payload_bytes)
         looking = deadline.current()
         read = 0
-        for descriptor in marked[: summaries.MAX_READS]:
+        reads = min(summaries.MAX_READS, self.limits.max_artifacts)
+        for descriptor in marked[:reads]:
             if looking is not None and looking.remaining() <= 0:
                 break  # out of time for looking: verify in full with the rest
             read += 1
@@ -661,11 +663,11 @@ class ImageVerifier:
         if len(marked) > read:
             rest = len(marked) - read
             why = (
-                f"at most {summaries.MAX_READS} are read per image, the newest by their annotation"
-                if read == min(len(marked), summaries.MAX_READS)
+                f"at most {reads} are read per image, the newest by their annotation"
+                if read == min(len(marked), reads)
                 else "the time set for looking for summaries ran out"
             )
-            ignored.append(f"{rest} VSAs not looked at: {why}; the image is verified in full instead")
+            ignored.append(f"{rest} VSAs not looked at: {why}")
             for descriptor in marked[read:]:
                 reasons[descriptor.digest] = f"VSA from {descriptor.digest} not looked at by admission: {why}"
         screened.sort(key=lambda item: item[0], reverse=True)  # stable: ties keep the order above

@@ -460,3 +460,42 @@ def test_a_far_future_time_verified_is_said_to_be_in_the_future() -> None:
     with pytest.raises(summaries.SummaryError, match="in the future") as e:
         _screen(far, max_age_seconds=86400)
     assert "maxAgeSeconds" not in e.value.reason
+
+
+def test_no_more_summaries_are_read_than_max_artifacts_allows(tmp_path: Path) -> None:
+    """`MAX_READS` bounds the summaries read per image, and a lower `maxArtifacts` lowers it."""
+    import dataclasses as dc
+
+    from trustgate.oci.discovery import DiscoveryLimits
+
+    policy, _, registry = _verified(tmp_path, {})
+    limits = DiscoveryLimits(max_artifacts=2)
+    verifier = ImageVerifier(policy, registry, revocations=frozenset, limits=limits)
+    (rule,) = policy.rules
+    accepting = dc.replace(
+        rule,
+        acceptance=summaries.Acceptance.from_config(
+            SummaryAcceptance(verifiers=(SummaryVerifier(VERIFIER, PEM, "test"),))
+        ),
+    )
+    descriptors = [
+        dc.replace(d, annotations={summaries.PREDICATE_ANNOTATION: summaries.VSA_PREDICATE})
+        for d in _junk_descriptors(5)
+    ]
+    bare = Reference(registry=REPO.registry, repository=REPO.repository)
+    assert accepting.acceptance is not None
+    used, ignored, reasons = verifier._select(
+        bare, accepting, accepting.acceptance, IMAGE, descriptors, "referrers-api", frozenset()
+    )
+    assert used is None
+    assert ignored[-1] == "3 VSAs not looked at: at most 2 are read per image, the newest by their annotation"
+    assert len(reasons) == 5
+
+
+def _junk_descriptors(n: int) -> list[Any]:
+    from trustgate.oci.client import Descriptor
+
+    return [
+        Descriptor(media_type="application/json", digest="sha256:" + f"{i:02x}" * 32, size=10)
+        for i in range(n)
+    ]
