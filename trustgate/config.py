@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,7 @@ class AttestationRequirement:
     authorities: tuple[str, ...]
     policy_path: Path | None = None
     policy_text: str | None = None
+    builtin: str | None = None  # the bundled policy it names (`builtin:slsa-provenance`), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,10 @@ class ImageRule:
     threshold: int = 1
     attestations: tuple[AttestationRequirement, ...] = ()
     summaries: SummaryAcceptance | None = None  # verification summaries it accepts instead of verifying
+    # `summaries.issue.buildLevel`: the SLSA Build level the operator asserts the builders listed
+    # for the built-in provenance policy reach (their signing identities are the attestation's
+    # authorities); None: a summary issued under this rule claims Build L1 at most.
+    summary_build_level: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -893,6 +898,9 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
                     authorities=att_authorities,
                     policy_path=_attestation_policy_path(att.get("policy"), base),
                     policy_text=att.get("rego"),
+                    builtin=att["policy"]
+                    if str(att.get("policy", "")) in BUILTIN_ATTESTATION_POLICIES
+                    else None,
                 )
             )
         rules.append(
@@ -910,6 +918,9 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
                     base,
                     where=functools.partial(where, "rules", i),
                     known=known,
+                ),
+                summary_build_level=_build_level(
+                    item, attestations, where=functools.partial(where, "rules", i)
                 ),
             )
         )
@@ -959,6 +970,25 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
         ),
         summaries=_parse_summaries(section.get("summaries", {}), base),
     )
+
+
+def _build_level(
+    item: Mapping[str, Any], attestations: Sequence[AttestationRequirement], *, where: Any
+) -> int | None:
+    """`summaries.issue.buildLevel` of a rule: only beside the built-in provenance policy, the one
+    whose passing a summary's level rests on."""
+    level = item.get("summaries", {}).get("issue", {}).get("buildLevel")
+    if level is None:
+        return None
+    if not any(a.builtin == "builtin:slsa-provenance" for a in attestations):
+        raise ConfigError(
+            f"summaries.issue.buildLevel {level}: the rule has no attestation with the built-in "
+            "provenance policy, which the level rests on",
+            where=where("summaries", "issue", "buildLevel"),
+            hint="add an attestation with predicateType slsaprovenance1 and policy "
+            '"builtin:slsa-provenance", and list the builders under data.trustgate.slsa.builders',
+        )
+    return int(level)
 
 
 def _parse_summaries(section: Mapping[str, Any], base: Path) -> SummariesSettings:

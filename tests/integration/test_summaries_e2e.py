@@ -69,16 +69,23 @@ def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstanc
         _key(tmp_path / "stranger.pem")
 
     def write(
-        name: str, *, issue: bool = False, accept: bool = False, max_age: int = 3600, refresh: float = 30
+        name: str,
+        *,
+        issue: bool = False,
+        accept: bool = False,
+        max_age: int = 3600,
+        refresh: float = 30,
+        build_level: int | None = None,
     ) -> Path:
         issuing = f"issue: {{verifierId: '{VERIFIER}', key: vsa.pem}}, " if issue else ""
         summaries_section = f"summaries: {{{issuing}accept: {{revocationRefreshSeconds: {refresh}}}}}"
-        accepting = (
-            f"summaries: {{accept: {{verifiers: [{{id: '{VERIFIER}', key: vsa.pub}}], "
-            f"maxAgeSeconds: {max_age}, samePolicy: true}}}}"
-            if accept
-            else ""
-        )
+        parts = [f"issue: {{buildLevel: {build_level}}}"] if build_level is not None else []
+        if accept:
+            parts.append(
+                f"accept: {{verifiers: [{{id: '{VERIFIER}', key: vsa.pub}}], "
+                f"maxAgeSeconds: {max_age}, samePolicy: true}}"
+            )
+        accepting = f"summaries: {{{', '.join(parts)}}}" if parts else ""
         (tmp_path / f"{name}.yaml").write_text(
             textwrap.dedent(
                 f"""\
@@ -204,7 +211,7 @@ def test_check_issues_a_vsa_and_admission_accepts_it_once_the_signature_is_gone(
 ) -> None:
     image = signed(client, sigstore, f"{registry.host}/shop/api:v1.4.2")
     deploy = deployment(tmp_path, f"{registry.host}/shop/api@{image.digest}")
-    ci, admit = project("ci", issue=True), project("admit", accept=True)
+    ci, admit = project("ci", issue=True, build_level=3), project("admit", accept=True)
     store = f"sqlite:///{tmp_path / 'decisions.db'}"
 
     result = CliRunner().invoke(
@@ -242,7 +249,9 @@ def test_check_issues_a_vsa_and_admission_accepts_it_once_the_signature_is_gone(
     predicate = stmt["predicate"]
     assert predicate["verifier"] == {"id": VERIFIER}
     assert predicate["verificationResult"] == "PASSED"
-    assert predicate["verifiedLevels"] == ["SLSA_BUILD_LEVEL_3"]  # the built-in provenance policy passed
+    # The built-in provenance policy passed, a builder listed, and the rule asserts Build L3.
+    assert predicate["verifiedLevels"] == ["SLSA_BUILD_LEVEL_3"]
+    assert predicate[summaries.LEVELS_FIELD]  # the levels' semantics: what requireLevels needs
     assert predicate["resourceUri"] == f"oci://{registry.host}/shop/api@{image.digest}"
     assert predicate["policy"]["digest"]["sha256"] == issued["policyDigest"].split(":")[1]
     assert len(predicate["inputAttestations"]) == 2  # the signature bundle and the provenance bundle
@@ -940,7 +949,8 @@ def test_with_same_policy_false_a_summary_must_claim_the_levels_the_rule_require
     """A staging CI with a signature-only rule (same verifier id and key) vouches for an image
     without provenance: its summary claims no level. A gate requiring Build L3 provenance that
     accepts summaries of other policies (samePolicy false) must not admit through it; one from a
-    CI that verified provenance from a listed builder (Build L3) admits."""
+    CI that verified provenance from a listed builder, and whose rule asserts they are Build L3
+    builders (`summaries.issue.buildLevel`), admits."""
     unbuilt = push_image(client, f"{registry.host}/shop/unbuilt:v1", content=os.urandom(16))
     attach_referrer(
         client, unbuilt.ref, unbuilt, sigstore.sign_artifact(unbuilt.digest, sigstore.identity(RELEASE))
@@ -965,7 +975,7 @@ def test_with_same_policy_false_a_summary_must_claim_the_levels_the_rule_require
 
     built = signed(client, sigstore, f"{registry.host}/shop/built:v1")
     deploy = deployment(tmp_path, f"{built.ref.name}@{built.digest}")
-    code, output = run("check", "-c", str(project("ci", issue=True)), str(deploy))
+    code, output = run("check", "-c", str(project("ci", issue=True, build_level=3)), str(deploy))
     assert code == 0, output
     only_summaries_left(client, built)
     decision, result = gate_decision(admit, deploy)
@@ -1010,15 +1020,19 @@ def test_junk_marked_as_summaries_does_not_crowd_out_the_one_that_counts(
 ) -> None:
     """Whoever can push (no key) attaches unsigned entries marked as summaries, dated in the future
     by the annotation they write: they spend none of the summaries admission verifies, which
-    admits through the valid one, and `verify image --summary` says which one admission uses."""
+    admits through the valid one, and `verify image --summary` says which one admission uses.
+    Each uses up one of the `MAX_READS` reads, though: past them, the valid one is not looked at
+    and the image is verified in full (a known limit, ADR 12: junk can force a full verification,
+    never admit)."""
     image = signed(client, sigstore, f"{registry.host}/shop/buried:v1")
     deploy = deployment(tmp_path, f"{image.ref.name}@{image.digest}")
     code, output = run("check", "-c", str(project("ci", issue=True)), str(deploy))
     assert code == 0, output
     only_summaries_left(client, image)
     admit = project("admit", accept=True)
+    # Signed, but by a key not given for the verifier: it costs one signature check.
     stranger = _bundle(tmp_path / "stranger.pem", image, policy_digest=_policy_digest(admit))
-    for i in range(summaries.MAX_CANDIDATES + 1):
+    for i in range(summaries.MAX_CANDIDATES):
         issuing.attach(client, image.ref, image.digest, b'{"junk": %d}' % i, f"9999-01-01T00:00:0{i}Z")
     issuing.attach(
         client,
@@ -1027,18 +1041,21 @@ def test_junk_marked_as_summaries_does_not_crowd_out_the_one_that_counts(
         _bundle(tmp_path / "vsa.pem", image, policy_digest=OTHER),
         "9999-01-02",
     )
-    issuing.attach(
+    issuing.attach(client, image.ref, image.digest, stranger, "9999-01-04")
+    assert summaries.MAX_READS == summaries.MAX_CANDIDATES + 3  # the valid one is the last read
+    issuing.attach(  # older by its annotation: not read
         client,
         image.ref,
         image.digest,
         _bundle(tmp_path / "vsa.pem", image, policy_digest=OTHER, verifier="https://evil.example"),
-        "9999-01-03",
+        "2000-01-03",
     )
     store = f"sqlite:///{tmp_path / 'admission.db'}"
     decision, result = gate_decision(admit, deploy, store=store)
     assert decision.exit_code() == 0, result.to_json()
     assert result.summary is not None and result.summary["path"] == "summary"
     assert len(result.summary["ignored"]) == summaries.MAX_CANDIDATES + 3
+    assert any("1 VSAs not looked at" in r for r in result.summary["ignored"]), result.summary
 
     logged = tmp_path / "admit-logged.yaml"
     logged.write_text(admit.read_text() + f'decisionLog: {{url: "{store}"}}\n')
@@ -1046,8 +1063,6 @@ def test_junk_marked_as_summaries_does_not_crowd_out_the_one_that_counts(
     assert code == 0, output
     assert f"admission: admits through VSA {result.summary['digest']}" in output, output
     assert f"VSA {result.summary['digest']} (referrers-tag): counts (admission uses it)" in output, output
-    # Signed, but by a key not given for the verifier: it costs one signature check, as before.
-    issuing.attach(client, image.ref, image.digest, stranger, "9999-01-04")
     code, output = run(
         "verify", "image", "-c", str(logged), f"{image.ref.name}@{image.digest}", "--summary", "-o", "json"
     )
@@ -1060,6 +1075,20 @@ def test_junk_marked_as_summaries_does_not_crowd_out_the_one_that_counts(
     }
     (used,) = [s for s in report["summaries"] if s.get("used")]
     assert used["counts"] and used["digest"] == result.summary["digest"]
+
+    # One more: the valid one is no longer read; the image is verified in full, and its signature
+    # is gone.
+    issuing.attach(client, image.ref, image.digest, b'{"junk": "more"}', "9999-01-05")
+    decision, result = gate_decision(admit, deploy, store=store)
+    assert decision.exit_code() == 1 and result.summary is not None and result.summary["path"] == "full"
+    assert any("2 VSAs not looked at: at most" in r for r in result.summary["ignored"]), result.summary
+    code, output = run(
+        "verify", "image", "-c", str(logged), f"{image.ref.name}@{image.digest}", "--summary", "-o", "json"
+    )
+    (report,) = json.loads(output)
+    assert report["admission"] == {"path": "full"}
+    (valid,) = [s for s in report["summaries"] if s.get("counts")]
+    assert "not looked at by admission" in valid["notUsed"], valid
 
 
 def test_verify_image_summary_shows_what_a_statement_says_escaped(
@@ -1108,3 +1137,96 @@ def test_a_max_age_beyond_ten_years_is_refused_not_a_traceback(
     code, output = run("verify", "image", "-c", str(config), f"{image.ref.name}@{image.digest}", "--summary")
     # The configuration error (exit 3, one line), not an OverflowError's traceback.
     assert code == 3 and "maxAgeSeconds" in output and "maximum of 315360000" in output, output
+
+
+# -- the levels a summary claims (the review of requireLevels) -------------------------------------
+
+
+def _requiring_l3(project: Callable[..., Path]) -> Path:
+    """A gate accepting summaries of any policy that claim Build L3, its own rule wanting the
+    provenance signed by the builder itself (the generator's identity)."""
+    admit = project("prod", accept=True)
+    text = admit.read_text().replace(
+        "samePolicy: true", "samePolicy: false, requireLevels: [SLSA_BUILD_LEVEL_3]"
+    )
+    at = text.index("  rules:\n")
+    generator = (
+        "    - name: generator\n      keyless:\n        trustRoot: test-instance\n        identities:\n"
+        f"          - subject: '{BUILDER}'\n            issuer: {GITHUB_ISSUER}\n"
+    )
+    text = text[:at] + generator + text[at:]
+    text = text.replace(
+        'policy: "builtin:slsa-provenance"',
+        'policy: "builtin:slsa-provenance"\n          authorities: [generator]',
+    )
+    admit.write_text(text)
+    return admit
+
+
+def _release_built(client: RegistryClient, sigstore: SigstoreInstance, repo: str) -> Pushed:
+    """Signed by the release workflow, with provenance that same workflow wrote naming the listed
+    builder: no builder signed it."""
+    image = push_image(client, repo, content=os.urandom(16))
+    signer = sigstore.identity(RELEASE)
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(client, image.ref, image, sigstore.attest(provenance(image.digest), signer))
+    return image
+
+
+def test_build_level_3_is_not_claimed_for_provenance_no_builder_signed(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """A CI whose rule takes provenance signed by the release workflow, naming a listed builder,
+    used to claim Build L3 for it; a gate requiring L3 (its own rule wanting the builder's
+    signature, which the image lacks) then admitted it through the summary. The CI claims L1
+    unless its rule asserts the level (`summaries.issue.buildLevel`): the image is denied."""
+    image = _release_built(client, sigstore, f"{registry.host}/shop/tenant-built:v1")
+    deploy = deployment(tmp_path, f"{image.ref.name}@{image.digest}")
+    prod = _requiring_l3(project)
+    code, output = run("check", "-c", str(project("staging", issue=True)), str(deploy), "-o", "json")
+    assert code == 0, output
+    (checked,) = json.loads(output)["images"]
+    assert checked.get("summariesIssued"), checked
+    decision, result = gate_decision(prod, deploy)
+    assert decision.exit_code() == 1 and result.status == "failed", result.to_json()
+    assert result.summary is not None and result.summary["path"] == "full"
+    assert any("['SLSA_BUILD_LEVEL_1'] lacks SLSA_BUILD_LEVEL_3" in r for r in result.summary["ignored"])
+
+
+def test_a_summary_issued_before_the_levels_changed_does_not_meet_require_levels(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """A summary as the previous release issued it (Build L3 for any listed builder, no marker of
+    the levels' semantics), signed with the trusted key: it never meets requireLevels."""
+    image = _release_built(client, sigstore, f"{registry.host}/shop/old-l3:v1")
+    deploy = deployment(tmp_path, f"{image.ref.name}@{image.digest}")
+    prod = _requiring_l3(project)
+    name = image.ref.name
+    stmt = summaries.build_statement(
+        subjects=[(name, image.digest)],
+        resource_uri=f"oci://{name}@{image.digest}",
+        verifier_id=VERIFIER,
+        policy_uri="trustgate:images/rules/shop",
+        policy_digest="sha256:" + "00" * 32,
+        input_attestations=[],
+        verified_levels=["SLSA_BUILD_LEVEL_3"],
+        decision_id=None,
+        time_verified=dt.datetime.now(dt.UTC),
+    )
+    stmt["predicate"].pop(summaries.LEVELS_FIELD)
+    key = serialization.load_pem_private_key((tmp_path / "vsa.pem").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    bundle = summaries.sign_statement(stmt, key)
+    issuing.attach(client, image.ref, image.digest, bundle, stmt["predicate"]["timeVerified"])
+    decision, result = gate_decision(prod, deploy)
+    assert decision.exit_code() == 1 and result.status == "failed", result.to_json()
+    assert result.summary is not None and result.summary["path"] == "full"
+    assert any(summaries.LEVELS_FIELD in r for r in result.summary["ignored"]), result.summary

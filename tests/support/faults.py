@@ -11,6 +11,9 @@ registry at `upstream` (host:port, plain HTTP) until told to misbehave:
 - "429": HTTP 429 with `Retry-After: <retry_after>`.
 - "5xx": HTTP 503.
 
+In any mode, `delay` seconds pass before each request is handled (a registry
+far away), and a request whose path is in `hang_paths` hangs as in "hang".
+
 `requests` lists "METHOD path" of every request that reached the proxy, in
 any mode; `forwarded` those passed on to the registry.
 """
@@ -42,6 +45,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with proxy.lock:
             proxy.requests.append(line)
             mode = proxy.mode
+            if self.path in proxy.hang_paths:
+                mode = "hang"
+        if proxy.delay:
+            time.sleep(proxy.delay)
         if mode == "hang":
             proxy.released.wait(60)
             self.close_connection = True
@@ -107,6 +114,8 @@ class FaultProxy:
         self.mode = "pass"
         self.retry_after = "3600"
         self.trickle_interval = 0.5
+        self.delay = 0.0  # seconds before each request is handled
+        self.hang_paths: set[str] = set()  # requests for these paths hang, whatever the mode
         self.requests: list[str] = []
         self.forwarded: list[str] = []
         self.lock = threading.Lock()

@@ -15,21 +15,25 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trustgate.artifacts import summaries
 from trustgate.artifacts.policy import CompiledRule, ImagePolicy
-from trustgate.config import SummaryIssuing
+from trustgate.config import SummaryAcceptance, SummaryIssuing
 from trustgate.model import ImageResult
 from trustgate.oci import mediatypes as mt
 from trustgate.oci.client import Registry, RegistryError
 from trustgate.oci.reference import Reference
 
+_log = logging.getLogger("trustgate.images")
 _EMPTY = b"{}"
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")  # as the verifier writes it
 _PROVENANCE = ("https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2")
-_BUILTIN_SLSA = "attestations/slsa_provenance.rego"
+_BUILTIN_SLSA = "builtin:slsa-provenance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,22 +72,24 @@ class Issuer:
             return None
         if image.summary is not None and image.summary.get("path") == "summary":
             return None
-        # Dated when the evidence was verified, not now: a result the cache serves for its TTL would
-        # otherwise be vouched for afresh (evidence deleted since, maxAgeSeconds restarted). A
-        # cached result without that time (an older trustgate's, in a shared cache) is not issued.
-        if image.verified_at is not None:
-            try:
-                verified = dt.datetime.fromisoformat(image.verified_at.replace("Z", "+00:00"))
-            except ValueError:
-                return None
-            if verified.tzinfo is None:
-                return None
-        elif image.cache == "miss":
-            verified = now or dt.datetime.now(dt.UTC)
-        else:
-            return None
         rule = next((r for r in policy.rules if r.rule.name == image.rule), None)
         if rule is None:
+            return None
+        # Dated when the evidence was verified, not now: a result the cache serves for its TTL would
+        # otherwise be vouched for afresh (evidence deleted since, maxAgeSeconds restarted). A
+        # cached result without that time (an older trustgate's, in a shared cache) is not issued,
+        # nor one whose time is not as the verifier writes it or lies in the future (the shared
+        # cache is written by other replicas: found in review, a far-future or out-of-range time
+        # was signed as is, or crashed `check`).
+        current = now or dt.datetime.now(dt.UTC)
+        if image.verified_at is not None:
+            skew = rule.acceptance.clock_skew_seconds if rule.acceptance is not None else _SKEW
+            verified = _verified_at(image.verified_at, current, skew)
+            if verified is None:
+                return None
+        elif image.cache == "miss":
+            verified = current
+        else:
             return None
         ref = Reference.parse(image.reference)
         name = f"{ref.registry}/{ref.repository}"
@@ -92,17 +98,21 @@ class Issuer:
             digest = record.get("digest")
             if isinstance(digest, str) and all(digest != d for _, d in subjects):
                 subjects.append((name, digest))
-        statement = summaries.build_statement(
-            subjects=subjects,
-            resource_uri=f"oci://{name}@{image.digest}",
-            verifier_id=self.settings.verifier_id,
-            policy_uri=self.settings.policy_uri or f"trustgate:images/rules/{rule.rule.name}",
-            policy_digest=rule.policy_digest,
-            input_attestations=_inputs(name, image),
-            verified_levels=_levels(rule, image, policy.data),
-            decision_id=decision_id,
-            time_verified=verified,
-        )
+        try:
+            statement = summaries.build_statement(
+                subjects=subjects,
+                resource_uri=f"oci://{name}@{image.digest}",
+                verifier_id=self.settings.verifier_id,
+                policy_uri=self.settings.policy_uri or f"trustgate:images/rules/{rule.rule.name}",
+                policy_digest=rule.policy_digest,
+                input_attestations=_inputs(name, image),
+                verified_levels=_levels(rule, image, policy.data),
+                decision_id=decision_id,
+                time_verified=verified,
+            )
+        except (OverflowError, ValueError) as e:  # no date or value a statement can hold: none issued
+            _log.warning("no verification summary issued for %s: %s", image.reference, e)
+            return None
         bundle = summaries.sign_statement(statement, self.key)
         issued: dict[str, Any] = {
             "digest": summaries.summary_digest(bundle),  # what the signature covers: the summary's name
@@ -191,6 +201,33 @@ def attach(registry: Registry, ref: Reference, digest: str, bundle: bytes, creat
     return pushed, source
 
 
+_SKEW = SummaryAcceptance(verifiers=()).clock_skew_seconds  # where the rule accepts no summaries
+
+
+def _verified_at(stamp: str, now: dt.datetime, skew: float) -> dt.datetime | None:
+    """When the evidence of a result was verified (`ImageResult.verified_at`, RFC 3339 UTC as the
+    verifier writes it); None, the reason logged, for anything else or a time in the future
+    beyond `skew` seconds."""
+    when = None
+    if _STAMP.fullmatch(stamp):
+        try:
+            when = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        except ValueError:
+            when = None
+    if when is None:
+        _log.warning("no verification summary issued: verifiedAt %r is not a UTC time as written", stamp)
+        return None
+    if (when - now).total_seconds() > skew:
+        _log.warning(
+            "no verification summary issued: verifiedAt %s is in the future (now %s, clock skew %g s)",
+            stamp,
+            now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            skew,
+        )
+        return None
+    return when
+
+
 def _inputs(name: str, image: ImageResult) -> list[dict[str, Any]]:
     """The bundles (payloads, envelopes) the decision rests on: counted signatures, passing attestations."""
     out: dict[str, dict[str, Any]] = {}
@@ -207,19 +244,22 @@ def _levels(rule: CompiledRule, image: ImageResult, data: Mapping[str, Any]) -> 
     """The SLSA build level what was verified establishes (`verifiedLevels`: the highest, one per
     track; each implies those below it).
 
-    Build L3 only from provenance that passed the built-in SLSA policy with a non-empty
-    `data.trustgate.slsa.builders`: the policy then admits only those builders, which are to be
-    builders meeting Build L3 (isolated, provenance unforgeable by tenants), and the builder id is
-    what determines the level (the SLSA spec). With no builders listed, any builder passes: the
-    provenance exists and was verified, which is Build L1 and no more. A rule with its own
-    provenance policy, or none, establishes no level trustgate can name.
+    Only from provenance that passed the built-in SLSA policy, named as such in the rule (policy
+    `builtin:slsa-provenance`; a file of the operator's, wherever it lives, is not it): the
+    provenance exists and was verified, which is Build L1. A higher level only where the operator
+    asserts it for the rule (`summaries.issue.buildLevel`) and `data.trustgate.slsa.builders` is
+    not empty: whether the provenance was signed by the builder itself (not by the tenant's
+    workflow naming a builder) trustgate cannot tell from a builder id; the assertion is that the
+    attestation's authorities are those builders' signing identities (found in review: L3 was
+    claimed for provenance any release workflow wrote). A rule with its own provenance policy, or
+    none, establishes no level trustgate can name.
     """
     builtin = {
         a.requirement.name
         for a in rule.attestations
         if a.requirement.predicate_type in _PROVENANCE
-        and a.requirement.policy_path is not None
-        and a.requirement.policy_path.as_posix().endswith(_BUILTIN_SLSA)
+        and a.requirement.builtin == _BUILTIN_SLSA
+        and a.requirement.policy_text is None
     }
     passed = {a.get("name") for a in image.attestations if a.get("verdict") == "passed"}
     missing_elsewhere = any(a.get("verdict") in ("missing", "denied") for a in image.attestations)
@@ -228,6 +268,8 @@ def _levels(rule: CompiledRule, image: ImageResult, data: Mapping[str, Any]) -> 
     trustgate = data.get("trustgate")
     slsa = trustgate.get("slsa") if isinstance(trustgate, Mapping) else None
     builders = slsa.get("builders") if isinstance(slsa, Mapping) else None
-    if isinstance(builders, list) and builders and all(isinstance(b, str) and b for b in builders):
-        return ["SLSA_BUILD_LEVEL_3"]
+    listed = isinstance(builders, list) and builders and all(isinstance(b, str) and b for b in builders)
+    asserted = rule.rule.summary_build_level
+    if listed and asserted is not None and asserted > 1:
+        return [f"SLSA_BUILD_LEVEL_{asserted}"]
     return ["SLSA_BUILD_LEVEL_1"]

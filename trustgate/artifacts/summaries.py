@@ -56,11 +56,18 @@ STATEMENT_V1: Final = "https://in-toto.io/Statement/v1"
 IN_TOTO_PAYLOAD: Final = "application/vnd.in-toto+json"
 # Producers may add fields named by URIs (the spec's parsing rules): the decision behind the summary.
 DECISION_FIELD: Final = "https://trustgate.dev/verification_summary/decision/v1"
+# An extension field (named by a URI, as DECISION_FIELD): the levels a summary claims follow these
+# semantics (Build L1 from the built-in provenance policy, higher only as the operator asserts it:
+# `summaries.issue.buildLevel`). Summaries without it (issued before) claimed Build L3 for any
+# listed builder: they never meet `requireLevels`.
+LEVELS_FIELD: Final = "https://trustgate.dev/verification_summary/levels/v2"
+LEVELS_SEMANTICS: Final = {"buildLevel": "built-in provenance policy; above L1 as the operator asserts"}
 ARTIFACT_TYPE: Final = mt.SIGSTORE_BUNDLE  # stored as cosign stores bundle attestations
 PREDICATE_ANNOTATION: Final = "dev.sigstore.bundle.predicateType"  # on the referrer: discovery skips these
 CREATED_ANNOTATION: Final = "org.opencontainers.image.created"
 MAX_AGE_SECONDS: Final = 315_360_000  # the schema's maximum of maxAgeSeconds: 10 years
-MAX_CANDIDATES: Final = 3  # newest summaries looked at per image before verifying in full
+MAX_CANDIDATES: Final = 3  # newest summaries that may count verified per image before verifying in full
+MAX_READS: Final = 2 * MAX_CANDIDATES  # summary referrers read per image (newest by annotation), junk too
 PASSED: Final = "PASSED"
 
 if TYPE_CHECKING:
@@ -215,6 +222,7 @@ def build_statement(
         "verifiedLevels": list(verified_levels),
         "slsaVersion": "1.0",
     }
+    predicate[LEVELS_FIELD] = dict(LEVELS_SEMANTICS)
     if decision_id:
         predicate[DECISION_FIELD] = {"id": decision_id}
     return {
@@ -464,6 +472,15 @@ def _check(
         raise SummaryError(claimed, "verifiedLevels is not a list of strings")
     # The levels this rule requires (the spec: verifiedLevels must contain the expected value):
     # under samePolicy false, what stands in for this rule's own requirements.
+    if acceptance.require_levels and not isinstance(predicate.get(LEVELS_FIELD), Mapping):
+        # Issued before the levels meant what they mean now (an older trustgate claimed Build L3
+        # for any listed builder), or by another verifier: its levels cannot meet requireLevels.
+        raise SummaryError(
+            claimed,
+            f"its verifiedLevels {levels} are not claimed as this rule's requireLevels expects "
+            f"(it lacks {LEVELS_FIELD}, which summaries issued by this trustgate carry; older ones "
+            "claimed Build L3 for any listed builder): issue it again",
+        )
     lacking = [level for level in acceptance.require_levels if not _claims(levels, level)]
     if lacking:
         raise SummaryError(
@@ -473,6 +490,12 @@ def _check(
     # 5. Fresh: not older than maxAgeSeconds, not from further in the future than the skew allows.
     when = _parse_time(predicate.get("timeVerified"), claimed)
     age = (now - when).total_seconds()
+    if -age > acceptance.clock_skew_seconds:  # before its expiry, which a far-future time cannot have
+        raise SummaryError(
+            claimed,
+            f"timeVerified {predicate['timeVerified']} is {-age:.0f} s in the future, beyond the "
+            f"clock skew allowed ({acceptance.clock_skew_seconds:g} s)",
+        )
     try:
         if not math.isfinite(acceptance.max_age_seconds):
             raise OverflowError("maxAgeSeconds is not finite")
@@ -488,12 +511,6 @@ def _check(
             claimed,
             f"verified at {predicate['timeVerified']}, {age:.0f} s ago, beyond maxAgeSeconds "
             f"{acceptance.max_age_seconds:g}",
-        )
-    if -age > acceptance.clock_skew_seconds:
-        raise SummaryError(
-            claimed,
-            f"timeVerified {predicate['timeVerified']} is {-age:.0f} s in the future, beyond the "
-            f"clock skew allowed ({acceptance.clock_skew_seconds:g} s)",
         )
     # 6. The same policy: the digest of the rule applied, computed the same way at every gate.
     policy = predicate.get("policy")
@@ -645,7 +662,9 @@ def _parse_time(value: Any, who: str) -> dt.datetime:
     return when
 
 
-_LEVEL = re.compile(r"(SLSA_[A-Z]+_LEVEL_)([0-9]+)")
+# Levels are small numbers: more digits are no level (int() of thousands of digits raises, found in
+# review: an unsigned summary claiming one logged a traceback per admission).
+_LEVEL = re.compile(r"(SLSA_[A-Z]+_LEVEL_)([0-9]{1,3})")
 
 
 def _claims(levels: Sequence[str], required: str) -> bool:

@@ -552,7 +552,16 @@ class ImageVerifier:
     def _summary(
         self, ref: Reference, rule: CompiledRule, digest: str
     ) -> tuple[summaries.Accepted | None, list[str]]:
-        """The newest summary that counts for `digest`, and why the others were ignored."""
+        """The newest summary that counts for `digest`, and why the others were ignored.
+
+        It may only ever save work, so it is tightly bounded (found in review: 64 junk summaries
+        read one after the other ran out the admission deadline, and a fail-open namespace then
+        admitted an unsigned image): at most `_SUMMARY_SHARE` of what is left of the
+        verification's deadline (past it, stop looking: the full verification has the rest), and
+        its registry failures and timeouts never count against the registry's breaker (whoever
+        can push chooses how slow it is). Nothing of it is cached as the image's result: a
+        failure here only means verifying in full.
+        """
         acceptance = rule.acceptance
         assert acceptance is not None
         try:
@@ -560,12 +569,19 @@ class ImageVerifier:
         except Error as e:  # not knowing what is revoked, no summary can be trusted
             return None, [f"VSAs ignored: the revocations could not be read: {e.message}"]
         bare = Reference(registry=ref.registry, repository=ref.repository)
-        try:
-            descriptors, source = self._registry.referrers(bare, digest)
-        except RegistryError as e:
-            return None, [f"VSAs not looked up: {e.message}"]
-        accepted, ignored, _ = self._select(bare, rule, acceptance, digest, descriptors, source, revoked)
+        with deadline.within(self._summary_seconds(), f"looking for VSAs of {bare.name}@{digest}"):
+            try:
+                descriptors, source = self._registry.tentative().referrers(bare, digest)
+            except RegistryError as e:
+                return None, [f"VSAs not looked up: {e.message}"]
+            accepted, ignored, _ = self._select(bare, rule, acceptance, digest, descriptors, source, revoked)
         return accepted, ignored
+
+    def _summary_seconds(self) -> float:
+        """How long looking for summaries may take: a share of what is left of the deadline."""
+        outer = deadline.current()
+        left = self.deadline_seconds if outer is None else max(0.0, outer.remaining())
+        return left * _SUMMARY_SHARE
 
     def _select(
         self,
@@ -580,11 +596,15 @@ class ImageVerifier:
         """The summary admission uses among `descriptors`, why the others were ignored, and each
         referrer's reason by its digest (`inspect_summaries` shows them).
 
-        Each summary is read and screened (`summaries.screen`: every check but the signature),
-        at most `maxArtifacts` of them, the bound full verification has too; of those that may
-        count, the `MAX_CANDIDATES` newest by the timeVerified they state are verified in full.
-        Whoever can push chooses the annotations, and any number of unsigned entries: those that
-        cannot count spend none of the signatures verified.
+        The `summaries.MAX_READS` newest by their annotation (fewer where `maxArtifacts` is
+        lower) are read (each a bundle of at most
+        `_SUMMARY_BYTES`, `_SUMMARY_TOTAL_BYTES` in all) and screened (`summaries.screen`: every
+        check but the signature); of those that may count, the `MAX_CANDIDATES` newest by the
+        timeVerified they state are verified in full. Whoever can push chooses the annotations,
+        and any number of unsigned entries: those that cannot count spend none of the signatures
+        verified, but each uses up one read (a known limit, ADR 12: junk can force a full
+        verification, never admit). Past the deadline set for looking (`_summary`), the rest is
+        not read.
         """
         # Newest first by the annotation (whoever pushed wrote it): which are read when more than
         # maxArtifacts are attached, and the order of those stating the same timeVerified.
@@ -601,9 +621,23 @@ class ImageVerifier:
         reasons: dict[str, str] = {}
         now = self.now()
         screened: list[tuple[dt.datetime, Descriptor, bytes]] = []
-        for descriptor in marked[: self.limits.max_artifacts]:
+        budget = min(_SUMMARY_TOTAL_BYTES, self.limits.max_total_payload_bytes)
+        looking = deadline.current()
+        read = 0
+        reads = min(summaries.MAX_READS, self.limits.max_artifacts)
+        for descriptor in marked[:reads]:
+            if looking is not None and looking.remaining() <= 0:
+                break  # out of time for looking: verify in full with the rest
+            read += 1
             try:
-                payload = self._summary_payload(bare, descriptor.digest)
+                if descriptor.size > _SUMMARY_MANIFEST_BYTES:  # as listed: not even fetched
+                    raise summaries.SummaryError(
+                        descriptor.digest,
+                        f"its manifest is {descriptor.size} bytes, more than a summary's "
+                        f"({_SUMMARY_MANIFEST_BYTES})",
+                    )
+                payload = self._summary_payload(bare, descriptor.digest, max_bytes=budget)
+                budget -= len(payload)
                 when = summaries.screen(
                     payload,
                     image_digest=digest,
@@ -626,11 +660,16 @@ class ImageVerifier:
                 reasons[descriptor.digest] = reason
                 continue
             screened.append((when, descriptor, payload))
-        if len(marked) > self.limits.max_artifacts:
-            ignored.append(
-                f"{len(marked) - self.limits.max_artifacts} VSAs not looked at: more than "
-                f"images.registries.maxArtifacts ({self.limits.max_artifacts}) are attached"
+        if len(marked) > read:
+            rest = len(marked) - read
+            why = (
+                f"at most {reads} are read per image, the newest by their annotation"
+                if read == min(len(marked), reads)
+                else "the time set for looking for summaries ran out"
             )
+            ignored.append(f"{rest} VSAs not looked at: {why}")
+            for descriptor in marked[read:]:
+                reasons[descriptor.digest] = f"VSA from {descriptor.digest} not looked at by admission: {why}"
         screened.sort(key=lambda item: item[0], reverse=True)  # stable: ties keep the order above
         for _, descriptor, payload in screened[: summaries.MAX_CANDIDATES]:
             try:
@@ -706,7 +745,8 @@ class ImageVerifier:
         used: summaries.Accepted | None = None
         reasons: dict[str, str] = {}
         if rule is not None and rule.acceptance is not None:
-            used, _, reasons = self._select(bare, rule, rule.acceptance, digest, found, source, revoked)
+            with deadline.within(self._summary_seconds(), f"looking for VSAs of {bare.name}@{digest}"):
+                used, _, reasons = self._select(bare, rule, rule.acceptance, digest, found, source, revoked)
             if unknown:
                 used = None
         shown = []
@@ -746,7 +786,10 @@ class ImageVerifier:
                         }
                     elif used is None or used.referrer != descriptor.digest:
                         entry["notUsed"] = reasons.get(
-                            descriptor.digest, "admission uses another summary (a newer one that counts)"
+                            descriptor.digest,
+                            "admission uses another summary (a newer one that counts)"
+                            if used is not None
+                            else "admission verifies the image in full",
                         )
                 except summaries.SummaryError as e:
                     entry |= {"counts": False, "reason": e.message}
@@ -774,25 +817,35 @@ class ImageVerifier:
             return False
         return summaries.recheck(result.summary, revoked=revoked, now=self.now()) is None
 
-    def _summary_payload(self, ref: Reference, referrer: str) -> bytes:
+    def _summary_payload(self, ref: Reference, referrer: str, *, max_bytes: int | None = None) -> bytes:
         """The bundle of one summary referrer (embedded in its manifest, or its layer's blob).
 
+        `max_bytes`: at most this many bytes (and `_SUMMARY_BYTES`: a VSA bundle is a few KiB),
+        what admission still has to spend on summaries; None (`verify image --summary`): the
+        bound of `maxPayloadBytes`. Admission reads through `GuardedRegistry.tentative`.
+
         Raises:
-            SummaryError: it cannot be fetched or is not a one-layer manifest.
+            SummaryError: it cannot be fetched, is too large, or is not a one-layer manifest.
         """
+        limit = (
+            self.limits.max_payload_bytes
+            if max_bytes is None
+            else min(max_bytes, _SUMMARY_BYTES, self.limits.max_payload_bytes)
+        )
+        registry = self._registry if max_bytes is None else self._registry.tentative()
         try:
-            manifest = self._registry.manifest(ref, referrer)
+            manifest = registry.manifest(ref, referrer)
             if manifest is None:
                 raise summaries.SummaryError(referrer, "listed, but its manifest does not exist")
             layers = manifest.descriptors("layers")
-            if len(layers) != 1 or layers[0].size > self.limits.max_payload_bytes:
+            if len(layers) != 1 or layers[0].size > limit:
                 raise summaries.SummaryError(
-                    referrer, "malformed: not one bundle layer within the size limit"
+                    referrer, f"malformed: not one bundle layer of at most {limit} bytes"
                 )
             embedded = summaries.embedded_bundle(manifest.json, layers[0])
             if embedded is not None:  # one round trip fewer (a registry serves blobs slower)
                 return embedded
-            return self._registry.blob(ref, layers[0].digest, max_bytes=self.limits.max_payload_bytes)
+            return registry.blob(ref, layers[0].digest, max_bytes=limit)
         except RegistryError as e:
             raise summaries.SummaryError(referrer, f"could not be fetched ({e.kind}): {e.message}") from e
         except ValueError as e:
@@ -1288,6 +1341,11 @@ def _places(rule: CompiledRule) -> tuple[str, ...]:
 
 # Bounds of the "only its platforms are signed" hint (`_signed_platforms`): advice, never worth
 # the verdict's time.
+# Looking for verification summaries before verifying in full (`_summary`): it may only save work.
+_SUMMARY_SHARE: Final = 0.25  # of what is left of the verification's deadline
+_SUMMARY_BYTES: Final = 256 * 1024  # one summary's bundle (a VSA bundle is a few KiB)
+_SUMMARY_MANIFEST_BYTES: Final = 2 * _SUMMARY_BYTES  # its manifest, the bundle embedded (base64)
+_SUMMARY_TOTAL_BYTES: Final = 1024 * 1024  # all of one image's summaries read (and maxTotalPayloadBytes)
 _HINT_PLATFORMS: Final = 4  # platforms looked at
 _HINT_ARTIFACTS: Final = 2  # artifacts per place and platform
 _HINT_BYTES: Final = 256 * 1024  # payload bytes read in all (a signature is a few KiB)

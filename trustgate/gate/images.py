@@ -11,6 +11,7 @@ and how an image is verified (`trustgate.artifacts`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from trustgate.decisions.log import DecisionLog
     from trustgate.model import Decision
     from trustgate.oci.client import Registry
+
+_log = logging.getLogger("trustgate.images")
 
 
 class ImageStage:
@@ -162,7 +165,11 @@ class ImageStage:
         planned_id = uuid7() if self._decision_log is not None else ""
         self._signed = []
         for image in images:
-            signed = self._issuer.prepare(self.policy, image, decision_id=planned_id or None)
+            try:
+                signed = self._issuer.prepare(self.policy, image, decision_id=planned_id or None)
+            except Exception:  # a summary is extra: never the reason `check` or `presync` fails
+                _log.error("internal error while issuing the summary of %s", image.reference, exc_info=True)
+                continue
             if signed is not None:
                 image.issued = [signed.record]
                 self._signed.append((image, signed))

@@ -208,9 +208,16 @@ class GuardedRegistry:
     registry's fault and does not count against it.
     """
 
-    def __init__(self, registry: Registry, breakers: Breakers) -> None:
+    def __init__(self, registry: Registry, breakers: Breakers, *, counted: bool = True) -> None:
         self.registry = registry
         self.breakers = breakers
+        self.counted = counted
+
+    def tentative(self) -> GuardedRegistry:
+        """The same registry for work that may only ever save work (looking for verification
+        summaries): still refused while the registry is down, but its failures and timeouts never
+        count against the breaker (whoever can push chooses how slow that work is)."""
+        return GuardedRegistry(self.registry, self.breakers, counted=False)
 
     def _call(self, ref: Reference, call: Callable[[], T]) -> T:
         host = ref.registry
@@ -232,7 +239,7 @@ class GuardedRegistry:
         try:
             value = call()
         except RegistryError as e:
-            if e.kind in FAILURES and not spent:
+            if e.kind in FAILURES and not spent and self.counted:
                 self.breakers.failed(host, e.message, retry_after=e.retry_after)
             elif e.kind in FAILURES or e.kind == "unavailable":
                 self.breakers.released(host)

@@ -169,7 +169,7 @@ def test_a_max_age_no_date_can_hold_is_a_reason_never_a_crash(max_age: float) ->
 # -- issuing: levels and dates ----------------------------------------------------------------------
 
 
-def _settings(release: CosignKey) -> ImagesSettings:
+def _settings(release: CosignKey, *, build_level: int | None = None) -> ImagesSettings:
     return ImagesSettings(
         authorities=(AuthorityConfig(name="release", key_pem=release.pem, key_origin="release.pub"),),
         rules=(
@@ -184,23 +184,27 @@ def _settings(release: CosignKey) -> ImagesSettings:
                         ("release",),
                         policy_path=builtin_policy_dir()
                         / BUILTIN_ATTESTATION_POLICIES["builtin:slsa-provenance"],
+                        builtin="builtin:slsa-provenance",
                     ),
                 ),
+                summary_build_level=build_level,
             ),
         ),
     )
 
 
-def _verified(tmp_path: Path, data: dict[str, Any]) -> tuple[ImagePolicy, Any, Registry]:
+def _verified(
+    tmp_path: Path, data: dict[str, Any], *, build_level: int | None = None, builder: str = BUILDER
+) -> tuple[ImagePolicy, Any, Registry]:
     registry = Registry()
     release = CosignKey()
     digest = registry.image(REPO, "v1")
     registry.attach_cosign(REPO, digest, ".sig", [release.signature_layer(REPO.name, digest)])
-    predicate = {"runDetails": {"builder": {"id": BUILDER}}}
+    predicate = {"runDetails": {"builder": {"id": builder}}}
     registry.attach_cosign(
         REPO, digest, ".att", [release.attestation_layer(REPO.name, digest, SLSA, predicate)]
     )
-    policy = ImagePolicy(_settings(release), data=data)
+    policy = ImagePolicy(_settings(release, build_level=build_level), data=data)
     verified = ImageVerifier(policy, registry).verify(f"{REPO.name}@{digest}")
     assert verified.status == "verified", verified.problems
     write_p256_key(tmp_path / "vsa.pem")
@@ -219,21 +223,108 @@ def _issuer(tmp_path: Path) -> issuing.Issuer:
     return issuing.Issuer.from_config(SummaryIssuing(verifier_id=VERIFIER, key_path=tmp_path / "vsa.pem"))
 
 
-def test_build_level_3_is_claimed_only_for_a_listed_builder(tmp_path: Path) -> None:
-    """The builder id determines the level (SLSA): with no builders listed the built-in policy
-    admits any builder, and the verified provenance shows Build L1, not L3."""
-    policy, verified, _ = _verified(tmp_path, {})
-    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
-        "SLSA_BUILD_LEVEL_1"
+def _levels(tmp_path: Path, data: dict[str, Any], **kwargs: Any) -> list[str]:
+    policy, verified, _ = _verified(tmp_path, data, **kwargs)
+    levels: list[str] = _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))[
+        "verifiedLevels"
     ]
-    policy, verified, _ = _verified(tmp_path, {"trustgate": {"slsa": {"builders": []}}})
-    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
-        "SLSA_BUILD_LEVEL_1"
-    ]
-    policy, verified, _ = _verified(tmp_path, {"trustgate": {"slsa": {"builders": [BUILDER]}}})
-    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == [
-        "SLSA_BUILD_LEVEL_3"
-    ]
+    return levels
+
+
+def test_build_level_3_is_claimed_only_where_the_operator_asserts_it_for_a_listed_builder(
+    tmp_path: Path,
+) -> None:
+    """Passing the built-in provenance policy is Build L1. Whether the builder itself signed the
+    provenance (not a release workflow naming it) trustgate cannot tell from a builder id: L3 only
+    where the rule says its builders reach it (`summaries.issue.buildLevel`), with builders listed
+    (found in review: L3 was claimed for provenance the builder never signed)."""
+    listed = {"trustgate": {"slsa": {"builders": [BUILDER]}}}
+    assert _levels(tmp_path, {}) == ["SLSA_BUILD_LEVEL_1"]
+    assert _levels(tmp_path, {"trustgate": {"slsa": {"builders": []}}}) == ["SLSA_BUILD_LEVEL_1"]
+    assert _levels(tmp_path, listed) == ["SLSA_BUILD_LEVEL_1"]
+    assert _levels(tmp_path, {}, build_level=3) == ["SLSA_BUILD_LEVEL_1"]
+    assert _levels(tmp_path, listed, build_level=3) == ["SLSA_BUILD_LEVEL_3"]
+    assert _levels(tmp_path, listed, build_level=2) == ["SLSA_BUILD_LEVEL_2"]
+
+
+def test_a_policy_file_of_the_operators_is_not_the_built_in_whatever_its_path(tmp_path: Path) -> None:
+    """The built-in policy is the one the rule names `builtin:slsa-provenance`, not any file whose
+    path ends like the bundled one (found in review: a permissive policy there was claimed L3)."""
+    own = tmp_path / "mypolicies" / "attestations" / "slsa_provenance.rego"
+    own.parent.mkdir(parents=True)
+    own.write_text('package acme.prov\nimport rego.v1\ndeny contains "never" if { false }\n')
+    registry = Registry()
+    release = CosignKey()
+    digest = registry.image(REPO, "v1")
+    registry.attach_cosign(REPO, digest, ".sig", [release.signature_layer(REPO.name, digest)])
+    predicate = {"runDetails": {"builder": {"id": "https://anything.example/not-listed"}}}
+    registry.attach_cosign(
+        REPO, digest, ".att", [release.attestation_layer(REPO.name, digest, SLSA, predicate)]
+    )
+    settings = _settings(release, build_level=3)
+    (rule,) = settings.rules
+    att = dataclasses.replace(rule.attestations[0], policy_path=own, builtin=None)
+    settings = dataclasses.replace(settings, rules=(dataclasses.replace(rule, attestations=(att,)),))
+    policy = ImagePolicy(settings, data={"trustgate": {"slsa": {"builders": [BUILDER]}}})
+    verified = ImageVerifier(policy, registry).verify(f"{REPO.name}@{digest}")
+    assert verified.status == "verified", verified.problems
+    write_p256_key(tmp_path / "vsa.pem")
+    assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == []
+
+
+def test_build_level_is_validated_and_needs_the_built_in_provenance_policy(tmp_path: Path) -> None:
+    base = textwrap.dedent(
+        """\
+        apiVersion: trustgate.dev/v1alpha1
+        kind: Config
+        images:
+          authorities: [{name: release, key: {path: vsa.pub}}]
+          rules:
+            - name: shop
+              images: ["registry.test/shop/**"]
+              signatures: {authorities: [release]}
+              attestations: [{name: provenance, predicateType: slsaprovenance1, policy: %s}]
+              summaries: {issue: {buildLevel: %s}}
+        """
+    )
+    (tmp_path / "own.rego").write_text("package own\n")
+    (tmp_path / "vsa.pub").write_bytes(PEM)
+    for policy, level, error in (
+        ('"builtin:slsa-provenance"', "4", "buildLevel"),
+        ('"builtin:slsa-provenance"', '"3"', "buildLevel"),
+        ("own.rego", "3", "built-in provenance policy"),
+    ):
+        (tmp_path / "c.yaml").write_text(base % (policy, level))
+        with pytest.raises(ConfigError, match=error):
+            load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text(base % ('"builtin:slsa-provenance"', "3"))
+    (rule,) = load_config(tmp_path / "c.yaml").images.rules
+    assert rule.summary_build_level == 3
+    assert rule.attestations[0].builtin == "builtin:slsa-provenance"
+
+
+# -- summaries issued before the levels' semantics changed ------------------------------------------
+
+
+def test_a_summary_without_the_levels_marker_never_meets_require_levels() -> None:
+    """Summaries an older trustgate issued claimed Build L3 for any listed builder: they count
+    where no level is required (samePolicy), never towards requireLevels."""
+    old = json.loads(
+        base64.b64decode(json.loads(_summary(["SLSA_BUILD_LEVEL_3"]))["dsseEnvelope"]["payload"])
+    )
+    old["predicate"].pop(summaries.LEVELS_FIELD)
+    payload = summaries.sign_statement(old, KEY)
+    with pytest.raises(
+        summaries.SummaryError, match=r"lacks https://trustgate.dev/verification_summary/levels"
+    ):
+        _judge(payload, same_policy=False, require_levels=("SLSA_BUILD_LEVEL_3",))
+    with pytest.raises(summaries.SummaryError, match=r"lacks https://trustgate\.dev"):
+        _judge(payload, require_levels=("SLSA_BUILD_LEVEL_1",))
+    assert _judge(payload).verified_levels == ("SLSA_BUILD_LEVEL_3",)
+    # Issued now: it carries the marker.
+    assert _judge(
+        _summary(["SLSA_BUILD_LEVEL_3"]), same_policy=False, require_levels=("SLSA_BUILD_LEVEL_3",)
+    ).verified_levels == ("SLSA_BUILD_LEVEL_3",)
 
 
 def test_a_summary_of_a_cached_result_is_dated_when_it_was_verified(tmp_path: Path) -> None:
@@ -256,3 +347,155 @@ def test_a_result_from_the_shared_cache_keeps_its_verification_time() -> None:
 
     result = ImageResult("r/x@" + IMAGE, "verified", digest=IMAGE, verified_at="2026-03-01T11:00:00Z")
     assert decode_result(json.loads(json.dumps(encode_result(result)))).verified_at == "2026-03-01T11:00:00Z"
+
+
+# -- verifiedAt from the cache (a shared cache: other replicas wrote it) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "yesterday",
+        "2026-12-07",
+        "\x1b[31m",
+        "2026-03-01T11:00:00+00:00",  # not as the verifier writes it
+        "0001-01-01T00:00:00+05:00",  # no UTC date can hold it: OverflowError out of prepare before
+        "9999-12-31T23:59:59-05:00",
+        "2026-02-30T11:00:00Z",
+    ],
+)
+def test_a_verified_at_not_written_as_the_verifier_writes_it_issues_no_summary(
+    tmp_path: Path, stamp: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from trustgate.artifacts.shared import decode_result, encode_result
+
+    policy, verified, _ = _verified(tmp_path, {})
+    hit = dataclasses.replace(verified, verified_at=stamp)
+    hit = dataclasses.replace(decode_result(json.loads(json.dumps(encode_result(hit)))), cache="hit")
+    with caplog.at_level("WARNING", logger="trustgate.images"):
+        assert _issuer(tmp_path).prepare(policy, hit, decision_id=None) is None
+    assert any("verifiedAt" in r.getMessage() for r in caplog.records), caplog.records
+
+
+def test_a_verified_at_in_the_future_beyond_the_clock_skew_issues_no_summary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy, verified, _ = _verified(tmp_path, {})
+    now = dt.datetime.now(dt.UTC)
+    future = (now + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with caplog.at_level("WARNING", logger="trustgate.images"):
+        hit = dataclasses.replace(verified, cache="hit", verified_at=future)
+        assert _issuer(tmp_path).prepare(policy, hit, decision_id=None, now=now) is None
+    assert any("in the future" in r.getMessage() for r in caplog.records), caplog.records
+    within = (now + dt.timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")  # the default skew: 60 s
+    hit = dataclasses.replace(verified, cache="hit", verified_at=within)
+    assert (
+        _predicate(_issuer(tmp_path).prepare(policy, hit, decision_id=None, now=now))["timeVerified"]
+        == within
+    )
+
+
+def test_issuing_that_fails_never_fails_the_gate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from trustgate.gate.images import ImageStage
+
+    policy, verified, _ = _verified(tmp_path, {})
+
+    class Broken:
+        def prepare(self, *args: Any, **kwargs: Any) -> None:
+            raise OverflowError("date value out of range")
+
+    stage = ImageStage.__new__(ImageStage)
+    stage._issuer = Broken()  # type: ignore[assignment]
+    stage.policy = policy
+    stage._decision_log = None
+    with caplog.at_level("ERROR", logger="trustgate.images"):
+        assert stage.issue("ci", [verified]) == ""
+    assert stage._signed == [] and not verified.issued
+    assert any("issuing the summary" in r.getMessage() for r in caplog.records)
+
+
+# -- what unsigned statements say ---------------------------------------------------------------------
+
+
+def _unsigned(levels: list[str], when: dt.datetime) -> bytes:
+    statement = summaries.build_statement(
+        subjects=[("registry.example/shop/api", IMAGE)],
+        resource_uri=f"oci://registry.example/shop/api@{IMAGE}",
+        verifier_id=VERIFIER,
+        policy_uri="x",
+        policy_digest=POLICY,
+        input_attestations=[],
+        verified_levels=levels,
+        decision_id=None,
+        time_verified=when,
+    )
+    payload = base64.b64encode(json.dumps(statement).encode()).decode()
+    return json.dumps({"dsseEnvelope": {"payload": payload, "signatures": []}}).encode()
+
+
+def _screen(payload: bytes, **acceptance: Any) -> dt.datetime:
+    accept = summaries.Acceptance.from_config(
+        SummaryAcceptance(verifiers=(SummaryVerifier(VERIFIER, PEM, "test"),), **acceptance)
+    )
+    return summaries.screen(
+        payload,
+        image_digest=IMAGE,
+        image_name="registry.example/shop/api",
+        acceptance=accept,
+        policy_digest=POLICY,
+        now=NOW,
+    )
+
+
+def test_a_level_of_thousands_of_digits_is_no_level_not_an_internal_error() -> None:
+    huge = _unsigned(["SLSA_BUILD_LEVEL_" + "9" * 5000], NOW - dt.timedelta(minutes=1))
+    with pytest.raises(summaries.SummaryError, match="lacks SLSA_BUILD_LEVEL_3"):
+        _screen(huge, require_levels=("SLSA_BUILD_LEVEL_3",))
+    assert summaries._claims(["SLSA_BUILD_LEVEL_999"], "SLSA_BUILD_LEVEL_3")
+    assert not summaries._claims(["SLSA_BUILD_LEVEL_0003"], "SLSA_BUILD_LEVEL_3")
+
+
+def test_a_far_future_time_verified_is_said_to_be_in_the_future() -> None:
+    far = _unsigned([], dt.datetime(9999, 12, 31, 12, 0, tzinfo=dt.UTC))
+    with pytest.raises(summaries.SummaryError, match="in the future") as e:
+        _screen(far, max_age_seconds=86400)
+    assert "maxAgeSeconds" not in e.value.reason
+
+
+def test_no_more_summaries_are_read_than_max_artifacts_allows(tmp_path: Path) -> None:
+    """`MAX_READS` bounds the summaries read per image, and a lower `maxArtifacts` lowers it."""
+    import dataclasses as dc
+
+    from trustgate.oci.discovery import DiscoveryLimits
+
+    policy, _, registry = _verified(tmp_path, {})
+    limits = DiscoveryLimits(max_artifacts=2)
+    verifier = ImageVerifier(policy, registry, revocations=frozenset, limits=limits)
+    (rule,) = policy.rules
+    accepting = dc.replace(
+        rule,
+        acceptance=summaries.Acceptance.from_config(
+            SummaryAcceptance(verifiers=(SummaryVerifier(VERIFIER, PEM, "test"),))
+        ),
+    )
+    descriptors = [
+        dc.replace(d, annotations={summaries.PREDICATE_ANNOTATION: summaries.VSA_PREDICATE})
+        for d in _junk_descriptors(5)
+    ]
+    bare = Reference(registry=REPO.registry, repository=REPO.repository)
+    assert accepting.acceptance is not None
+    used, ignored, reasons = verifier._select(
+        bare, accepting, accepting.acceptance, IMAGE, descriptors, "referrers-api", frozenset()
+    )
+    assert used is None
+    assert ignored[-1] == "3 VSAs not looked at: at most 2 are read per image, the newest by their annotation"
+    assert len(reasons) == 5
+
+
+def _junk_descriptors(n: int) -> list[Any]:
+    from trustgate.oci.client import Descriptor
+
+    return [
+        Descriptor(media_type="application/json", digest="sha256:" + f"{i:02x}" * 32, size=10)
+        for i in range(n)
+    ]
