@@ -592,3 +592,33 @@ def test_a_missing_component_flux_may_ignore_is_left_out_wherever_it_is(
     s.repo.commit("web, optional component", ssh=keys.alice)
     code, output = s.run(config=config)
     assert code == 0, output
+
+
+def test_an_application_with_kustomize_images_stops_the_run(setup: Callable[..., Setup], keys: Keys) -> None:
+    """An Application's `kustomize.images` (set as `kustomize edit set image` sets them) are not
+    applied by the gate: the images it deploys cannot be judged, so the run stops, saying so."""
+    s = setup("  reconciler: argocd\n" + SOURCES_WAIVED)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write(
+        "clusters/prod/apps.yaml",
+        _application("web", "apps/web", "kustomize:\n  images: ['nginx=nginx:latest']\n"),
+    )
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "presync/argocd-build" in output and "kustomize.images" in output, output
+
+
+def test_the_runs_kustomize_budget_stops_it(setup: Callable[..., Setup], keys: Keys) -> None:
+    """kustomize renders count against `limits.kustomizeBudgetSeconds` for the run, in all: past it,
+    the run stops (exit 3), naming the limit to raise, and nothing moves."""
+    s = setup(FLUX + "limits:\n  kustomizeBudgetSeconds: 0.000001\n")
+    s.repo.write("deploy/kustomization.yaml", "resources: [namespace.yaml, settings.yaml, pvc.yaml]\n")
+    s.repo.commit("a kustomization", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "limits.kustomizeBudgetSeconds" in output, output
+    assert s.repo.ref(GATED) is None
+    assert s.records()[-1]["findings"][0]["rule"] == "presync/render-budget", s.records()[-1]

@@ -1252,6 +1252,22 @@ def argocd_builds(
                     )
                 )
                 continue
+            if kustomize.get("images") not in (None, "", []):
+                # Argo CD sets them as `kustomize edit set image` does (a digest, a tag, a name
+                # replacing what the kustomization says): not modelled, so not judged: refused.
+                problems.append(
+                    InputProblem(
+                        Source(doc.source.file, doc.source.line),
+                        "presync/argocd-build",
+                        reconcilers.printable(
+                            f"{label} applies {path or '.'} with kustomize.images, which the gate does not "
+                            "apply: the images it deploys there cannot be judged"
+                        ),
+                        f"set the images in the kustomization of {path or '.'} (images:) instead of in "
+                        "the Application",
+                    )
+                )
+                continue
             directory = source.get("directory")
             build = FluxBuild(
                 label,

@@ -87,6 +87,12 @@ class GatedRefMissingError(Error):
     rule = "presync/gated-ref-missing"
 
 
+class RenderBudgetError(Error):
+    """kustomize rendered for longer, in all, than `limits.kustomizeBudgetSeconds` allows one run."""
+
+    rule = "presync/render-budget"
+
+
 class Action:
     ADVANCED = "advanced"  # the gated ref moved forward to the candidate
     CREATED = "created"  # the gated ref did not exist; the first passing tip created it
@@ -180,6 +186,7 @@ class PresyncGate:
         # one list per build, for `duplicates` (each build is a reconciler source of its own).
         self._built: dict[str, list[list[Document]]] = {}
         self._remotes_now: list[str] = []  # the gated repository's URLs, for the run under way
+        self._rendering = 0.0  # seconds kustomize rendered for in the run under way (`_read`)
 
     def close(self) -> None:
         self.keyring.close()
@@ -207,6 +214,7 @@ class PresyncGate:
         (and, once evaluation started, in the decision log).
         """
         started = time.perf_counter()
+        self._rendering = 0.0
         ref, gated_ref = full_ref(ref), full_ref(gated_ref)
         out = Outcome(Action.ERROR, ExitCode.NOT_EVALUATED, repository, ref, gated_ref)
         context = DecisionContext(repository=_clean(repository), ref=ref)
@@ -261,7 +269,7 @@ class PresyncGate:
         except Error as e:
             out.message = e.diagnostics()
             if out.decision is None:  # record that this run could not evaluate
-                rule = e.rule if isinstance(e, GatedRefMissingError) else "presync/git"
+                rule = e.rule if isinstance(e, (GatedRefMissingError, RenderBudgetError)) else "presync/git"
                 problem = InputProblem(Source(_clean(repository)), rule, e.message, e.hint)
                 if not (watch and self._decided.get(("error", repository, ref)) == (e.message, None, "")):
                     out.decision = self.gate.evaluate([], [problem], gate=GATE, context=context)
@@ -640,7 +648,7 @@ class PresyncGate:
                 planned = {u.path for u in units}
                 units.extend(u for u in _unreached(reading, units, root) if u.path not in planned)
                 for unit in units:
-                    docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
+                    docs, probs = self._read(unit, root)
                     documents.extend(docs)
                     problems.extend(probs)
                 # What each Flux Kustomization of the tree builds (its path, whether or not a unit of
@@ -869,9 +877,7 @@ class PresyncGate:
         content = dataclasses.replace(build, components=tuple(components)).kustomization(written)
         try:
             with _written(target_file, json.dumps(content, default=str).encode()):
-                docs, probs = loader.read_unit(
-                    loader.Unit(str(directory), "kustomize"), self.config.limits, root=str(base)
-                )
+                docs, probs = self._read(loader.Unit(str(directory), "kustomize"), base)
         except OSError as e:
             name = target_file.relative_to(base).as_posix()
             problem = InputProblem(
@@ -892,6 +898,28 @@ class PresyncGate:
             docs = [_moved_document(d, str(base) + "/", str(root) + "/") for d in docs]
             probs = [_moved_problem(p, str(base) + "/", str(root) + "/") for p in probs]
         return docs, probs, True
+
+    def _read(self, unit: loader.Unit, root: Path) -> tuple[list[Document], list[InputProblem]]:
+        """`loader.read_unit` of a unit of the export under `root`, kustomize's time counted against
+        `limits.kustomizeBudgetSeconds` for the run.
+
+        Raises:
+            RenderBudgetError: the run's renders took longer than that: the gate fails closed.
+        """
+        if unit.kind != "kustomize":
+            return loader.read_unit(unit, self.config.limits, root=str(root))
+        begun = time.perf_counter()
+        out = loader.read_unit(unit, self.config.limits, root=str(root))
+        self._rendering += time.perf_counter() - begun
+        budget = self.config.limits.kustomize_budget_seconds
+        if self._rendering > budget:
+            raise RenderBudgetError(
+                f"kustomize rendered for more than limits.kustomizeBudgetSeconds ({budget:g} seconds) "
+                "in this run, in all: what the tree builds cannot all be judged; nothing moved",
+                hint="raise limits.kustomizeBudgetSeconds in trustgate.yaml, or narrow presync.paths "
+                "(a kustomization that none includes is rendered on its own)",
+            )
+        return out
 
     def _argocd_directory(
         self,
