@@ -404,10 +404,11 @@ def test_a_subdirectory_whose_kustomization_flux_leaves_out_is_walked(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:
     """The generated kustomization takes a subdirectory holding a kustomization Flux sees as one
-    resource; one whose kustomization file is a link is walked instead, its .yaml files each one."""
-    s = setup(FLUX)
+    resource; one whose kustomization file is a link is walked instead, its .yaml files each one,
+    into the Kustomization's `targetNamespace` (where the exception for `legacy` does not hold)."""
+    s = setup(FLUX + LEGACY_WAIVED)
     config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
-    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "./apps/web", "targetNamespace: shop\n"))
+    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "./apps/web", "targetNamespace: prod\n"))
     s.repo.write("apps/web/web.yaml", WEB)
     s.repo.write("apps/empty/kustomization.yaml", "resources: []\n")
     s.repo.commit("web", ssh=keys.alice)
@@ -415,11 +416,11 @@ def test_a_subdirectory_whose_kustomization_flux_leaves_out_is_walked(
     assert code == 0, output
     gated = s.repo.ref(GATED)
 
-    s.repo.write("apps/web/debug/pod.yaml", PRIVILEGED_POD)
-    _link(s, "apps/web/debug/kustomization.yaml", "../../empty/kustomization.yaml")
-    s.repo.commit("debug", ssh=keys.alice)
+    s.repo.write("apps/web/agent/agent.yaml", AGENT)
+    _link(s, "apps/web/agent/kustomization.yaml", "../../empty/kustomization.yaml")
+    s.repo.commit("agent", ssh=keys.alice)
     code, output = s.run(config=config)
-    assert code == 1 and "pss-baseline-privileged" in output, output
+    assert code == 1 and "Pod/prod/agent" in output and "pss-baseline-privileged" in output, output
     assert s.repo.ref(GATED) == gated
 
 
@@ -622,3 +623,33 @@ def test_the_runs_kustomize_budget_stops_it(setup: Callable[..., Setup], keys: K
     assert "limits.kustomizeBudgetSeconds" in output, output
     assert s.repo.ref(GATED) is None
     assert s.records()[-1]["findings"][0]["rule"] == "presync/render-budget", s.records()[-1]
+
+
+def test_a_kustomization_flux_finds_under_another_name_is_not_read_raw(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Where `kustomization.yaml` is a link, kustomize-controller takes the directory's `Kustomization`
+    file (the next name kustomize recognises), not its raw files: a reconciler the gate does not see
+    may build it, with its patch. The gate does not judge the raw files in its place: it renders
+    the directory, which kustomize refuses (two kustomization files), so the run stops."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [empty]\n")  # names not apps/web
+    s.repo.write("apps/empty/kustomization.yaml", "resources: []\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write("apps/web/Kustomization", "resources: [web.yaml]\n")
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    _link(s, "apps/web/kustomization.yaml", "../empty/kustomization.yaml")
+    s.repo.write(
+        "apps/web/Kustomization",
+        "resources: [web.yaml]\npatches:\n- target: {kind: Deployment}\n  patch: |-\n"
+        "    - {op: add, path: /spec/template/spec/hostPID, value: true}\n",
+    )
+    s.repo.commit("web, patched", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3 and "Found multiple kustomization files under: apps/web" in output, output
+    assert s.repo.ref(GATED) == gated

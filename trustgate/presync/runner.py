@@ -1153,7 +1153,7 @@ def _raw_units(reading: reconcilers.Views, entries: Sequence[TreeEntry], root: P
     units: dict[str, loader.Unit] = {}
     hidden = unrendered.get(reconcilers.FLUX, {})
     visible = sorted(
-        d for d, f in reading.kustomizations.items() if d not in hidden and reading.flux_reads(f)
+        d for d in reading.kustomizations if d not in hidden and reading.flux_kustomization(d) is not None
     )
     for directory in sorted(hidden):
         prefix = directory + "/" if directory else ""
@@ -1515,7 +1515,7 @@ def _unreached(reading: reconcilers.Views, units: Sequence[loader.Unit], root: P
         if directory not in reached
         and directory not in hidden
         and reading.base(directory) is not None
-        and file not in reading.links
+        and (file not in reading.links or reading.flux_kustomization(directory) is not None)
     ]
     # Only the roots among them: one another of them includes (a base, a component) is rendered
     # through it, not alone (kustomize may not build a component alone). Kustomizations that only
