@@ -56,6 +56,9 @@ class Limits:
     max_documents_per_file: int = 20_000  # documents; a rendered platform repo stays far below
     max_yaml_nodes: int = 1_000_000  # nodes after alias expansion; stops "billion laughs" documents
     kustomize_timeout_seconds: float = 120.0  # seconds; remote bases are not fetched offline anyway
+    # seconds kustomize renders for in all, in one presync run (both trees): a commit holding many
+    # kustomizations no other includes (each rendered as a root of its own) cannot stall the gate
+    kustomize_budget_seconds: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,6 +656,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             kustomize_timeout_seconds=limits.get(
                 "kustomizeTimeoutSeconds", defaults.kustomize_timeout_seconds
             ),
+            kustomize_budget_seconds=limits.get("kustomizeBudgetSeconds", defaults.kustomize_budget_seconds),
         ),
         images=_parse_images(value.get("images", {}), origin=origin, base=base, tree=tree),
         origin=origin,

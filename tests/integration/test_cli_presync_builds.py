@@ -9,8 +9,10 @@ Real git repositories, commits signed by test SSH keys, through the CLI (the hel
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
 import test_cli_presync
 from test_cli_presync import GATED, NAMESPACE, PRIVILEGED_POD, SOURCES_WAIVED, Keys, Setup
@@ -346,4 +348,308 @@ def test_a_kustomization_below_a_rendered_one_that_does_not_name_it_is_judged(
     code, output = s.run(config=config)
     assert code == 1, output
     assert "clusters/prod/apps/debug/pod.yaml" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def _link(s: Setup, name: str, target: str) -> None:
+    path = s.repo.path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    os.symlink(target, path)
+    s.repo.git("add", "--", name)
+
+
+def _web_with_tweaks(s: Setup, keys: Keys) -> tuple[Path, str]:
+    """apps/web (a Deployment) built by a Kustomization with the component components/tweaks; gated."""
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps, components]")
+    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "./apps/web", TWEAKED))
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write("apps/empty/kustomization.yaml", "resources: []\n")
+    s.repo.write("components/tweaks/kustomization.yaml", TWEAKS)
+    s.repo.commit("web with tweaks", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    return config, s.repo.ref(GATED)
+
+
+TWEAKED = "components: [../../components/tweaks]\n"
+
+
+def test_a_kustomization_file_flux_leaves_out_is_not_what_it_builds(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """source-controller's artifact holds no link and no file a `.sourceignore` names: where the
+    path's kustomization file is one, kustomize-controller generates a kustomization (every .yaml
+    there) and adds the component to it. The gate builds what Flux builds, not the linked file."""
+    s = setup(FLUX)
+    config, gated = _web_with_tweaks(s, keys)
+    _link(s, "apps/web/kustomization.yaml", "../empty/kustomization.yaml")
+    s.repo.write("components/tweaks/kustomization.yaml", EVIL_TWEAKS)
+    s.repo.commit("tidy web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "hostPID" in output, output
+    assert s.repo.ref(GATED) == gated
+
+    s.repo.remove("apps/web/kustomization.yaml")
+    s.repo.write("apps/web/kustomization.yaml", "resources: []\n")
+    s.repo.write(".sourceignore", "apps/web/kustomization.yaml\n")
+    s.repo.commit("ignore it", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "hostPID" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_subdirectory_whose_kustomization_flux_leaves_out_is_walked(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """The generated kustomization takes a subdirectory holding a kustomization Flux sees as one
+    resource; one whose kustomization file is a link is walked instead, its .yaml files each one,
+    into the Kustomization's `targetNamespace` (where the exception for `legacy` does not hold)."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "./apps/web", "targetNamespace: prod\n"))
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write("apps/empty/kustomization.yaml", "resources: []\n")
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("apps/web/agent/agent.yaml", AGENT)
+    _link(s, "apps/web/agent/kustomization.yaml", "../../empty/kustomization.yaml")
+    s.repo.commit("agent", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/prod/agent" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_dangling_link_is_not_written_through(setup: Callable[..., Setup], keys: Keys) -> None:
+    """A kustomization file that links to a missing file of another build's path: the generated
+    kustomization is not written through it (where the other build would take it for its own)."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps, components]")
+    s.repo.write(
+        "clusters/prod/ks.yaml",
+        _kustomization("a", "./apps/a", "targetNamespace: shop\n")
+        + "---\n"
+        + _kustomization("b", "./apps/b", TWEAKED),
+    )
+    s.repo.write("apps/a/cm.yaml", test_cli_presync.CONFIGMAP)
+    s.repo.write("apps/b/web.yaml", WEB)
+    s.repo.write("components/tweaks/kustomization.yaml", TWEAKS)
+    s.repo.commit("a and b", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    _link(s, "apps/a/kustomization.yaml", "../b/kustomization.yaml")
+    s.repo.write("components/tweaks/kustomization.yaml", EVIL_TWEAKS)
+    s.repo.commit("tweak", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "hostPID" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_directory_named_like_a_kustomization_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A directory `kustomization.yaml` in a built path: no traceback, the run stops naming it."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "./apps/web", "targetNamespace: shop\n"))
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write("apps/web/kustomization.yaml/readme.txt", "x\n")
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "presync/flux-build" in output and "apps/web/kustomization.yaml is not a regular file" in output
+
+
+def test_a_kustomizations_images_replace_the_kustomizations_own(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """kustomize-controller replaces the kustomization's entry for an image `spec.images` names, so
+    the kustomization's digest does not survive: the build uses the tag written (`:latest`)."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    mirrored = "images:\n- {name: web, newName: registry.internal/web}\n"
+    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "./apps/web", mirrored))
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB.replace("image: nginx:1.27@", "image: web:1.27@"))
+    s.repo.commit("web, mirrored", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("apps/web/web.yaml", WEB.replace(WEB_IMAGE, "web:latest"))
+    digest = "sha256:" + "1" * 64
+    s.repo.write(
+        "apps/web/kustomization.yaml",
+        f"resources: [web.yaml]\nimages:\n- {{name: web, digest: '{digest}'}}\n",
+    )
+    s.repo.commit("pin web by digest", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "registry.internal/web:latest" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+WEB_IMAGE = "nginx:1.27@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+
+def test_a_kustomization_key_in_another_case_stops_the_run(setup: Callable[..., Setup], keys: Keys) -> None:
+    """kustomize reads `Patches:` as `patches`: what a Kustomization's patches merge into cannot be
+    worked out, so the run stops, naming the key."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    labelled = (
+        "targetNamespace: prod\npatches:\n- target: {kind: Pod}\n  patch: |-\n"
+        "    - {op: add, path: /metadata/labels, value: {env: prod}}\n"
+    )
+    s.repo.write("clusters/prod/agent.yaml", _kustomization("agent", "./apps/agent", labelled))
+    s.repo.write("apps/agent/agent.yaml", AGENT.replace("privileged: true", "privileged: false"))
+    s.repo.write("apps/agent/kustomization.yaml", "resources: [agent.yaml]\n")
+    s.repo.commit("agent", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+
+    s.repo.write(
+        "apps/agent/kustomization.yaml",
+        "resources: [agent.yaml]\nPatches:\n- target: {kind: Pod}\n  patch: |-\n"
+        "    - {op: replace, path: /spec/containers/0/securityContext/privileged, value: true}\n",
+    )
+    s.repo.commit("agent patch", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "presync/flux-build" in output and "spells Patches in another case" in output, output
+
+
+def test_a_path_climbing_above_the_root_is_joined_as_flux_joins_it(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`spec.path: ../apps/web` is `apps/web` to kustomize-controller (securejoin): built and judged
+    there, with its component; no warning that it lies outside the paths."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps, components]")
+    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "../apps/web", TWEAKED))
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write("components/tweaks/kustomization.yaml", TWEAKS)
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0 and "reconciler-path" not in output, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("components/tweaks/kustomization.yaml", EVIL_TWEAKS)
+    s.repo.commit("tweak", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "hostPID" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_component_reached_only_through_an_unreached_kustomization_is_not_built_alone(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A kustomization no rendered one includes is judged as a root; what it includes (a component
+    that needs it, a base) is judged through it, not rendered alone (kustomize fails on it)."""
+    s = setup(FLUX)
+    config = s.config_with("prod.yaml", paths="[clusters/prod]")
+    s.repo.write("clusters/prod/kustomization.yaml", "resources: [ns.yaml, flux-system]\n")
+    s.repo.write("clusters/prod/ns.yaml", NAMESPACE)
+    s.repo.write("clusters/prod/flux-system/kustomization.yaml", "resources: [sync.yaml]\n")
+    s.repo.write("clusters/prod/flux-system/sync.yaml", _kustomization("web", "./clusters/prod/apps/web"))
+    s.repo.write(
+        "clusters/prod/apps/web/kustomization.yaml",
+        "resources: [web.yaml]\nconfigMapGenerator:\n- {name: web-env, literals: [replicas=3]}\n"
+        "components: [../../components/replicas]\n",
+    )
+    s.repo.write("clusters/prod/apps/web/web.yaml", WEB)
+    s.repo.write(
+        "clusters/prod/components/replicas/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nreplacements:\n"
+        "- source: {kind: ConfigMap, name: web-env, fieldPath: data.replicas}\n  targets:\n"
+        "  - select: {kind: Deployment, name: web}\n    fieldPaths: [spec.replicas]\n"
+        "    options: {create: true}\n",
+    )
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0 and "duplicate-object" not in output, output
+    (record,) = s.records()
+    kinds = [o["kind"] for o in record["subject"]["objects"]]
+    assert kinds.count("Deployment") == 1, kinds
+
+
+def test_a_missing_component_flux_may_ignore_is_left_out_wherever_it_is(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`ignoreMissingComponents`: a component that exists nowhere is left out, as kustomize-controller
+    leaves it out, even where presync.paths does not hold it."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    optional = "components: [../../components/optional, ../../../../outside]\nignoreMissingComponents: true\n"
+    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "./apps/web", optional))
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.commit("web, optional component", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+
+
+def test_an_application_with_kustomize_images_stops_the_run(setup: Callable[..., Setup], keys: Keys) -> None:
+    """An Application's `kustomize.images` (set as `kustomize edit set image` sets them) are not
+    applied by the gate: the images it deploys cannot be judged, so the run stops, saying so."""
+    s = setup("  reconciler: argocd\n" + SOURCES_WAIVED)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write(
+        "clusters/prod/apps.yaml",
+        _application("web", "apps/web", "kustomize:\n  images: ['nginx=nginx:latest']\n"),
+    )
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "presync/argocd-build" in output and "kustomize.images" in output, output
+
+
+def test_the_runs_kustomize_budget_stops_it(setup: Callable[..., Setup], keys: Keys) -> None:
+    """kustomize renders count against `limits.kustomizeBudgetSeconds` for the run, in all: past it,
+    the run stops (exit 3), naming the limit to raise, and nothing moves."""
+    s = setup(FLUX + "limits:\n  kustomizeBudgetSeconds: 0.000001\n")
+    s.repo.write("deploy/kustomization.yaml", "resources: [namespace.yaml, settings.yaml, pvc.yaml]\n")
+    s.repo.commit("a kustomization", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "limits.kustomizeBudgetSeconds" in output, output
+    assert s.repo.ref(GATED) is None
+    assert s.records()[-1]["findings"][0]["rule"] == "presync/render-budget", s.records()[-1]
+
+
+def test_a_kustomization_flux_finds_under_another_name_is_not_read_raw(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Where `kustomization.yaml` is a link, kustomize-controller takes the directory's `Kustomization`
+    file (the next name kustomize recognises), not its raw files: a reconciler the gate does not see
+    may build it, with its patch. The gate does not judge the raw files in its place: it renders
+    the directory, which kustomize refuses (two kustomization files), so the run stops."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [empty]\n")  # names not apps/web
+    s.repo.write("apps/empty/kustomization.yaml", "resources: []\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write("apps/web/Kustomization", "resources: [web.yaml]\n")
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    _link(s, "apps/web/kustomization.yaml", "../empty/kustomization.yaml")
+    s.repo.write(
+        "apps/web/Kustomization",
+        "resources: [web.yaml]\npatches:\n- target: {kind: Deployment}\n  patch: |-\n"
+        "    - {op: add, path: /spec/template/spec/hostPID, value: true}\n",
+    )
+    s.repo.commit("web, patched", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3 and "Found multiple kustomization files under: apps/web" in output, output
     assert s.repo.ref(GATED) == gated

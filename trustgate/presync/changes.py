@@ -36,7 +36,7 @@ from typing import Any
 from trustgate import kinds
 from trustgate.model import Document, DocumentResult, Finding, InputProblem, Severity, Source
 from trustgate.presync import reconcilers
-from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path
+from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path, secure_path
 from trustgate.presync.signatures import signer_identities
 
 _BUILT_IN = kinds.Scopes()  # the built-in kinds' scopes, for callers that give no CRDs
@@ -209,7 +209,7 @@ def _appliers(documents: Iterable[Document]) -> list[_Applier]:
         path, target = spec.get("path"), spec.get("targetNamespace")
         out.append(
             (
-                repo_path(path) if isinstance(path, str) else "",
+                secure_path(path) if isinstance(path, str) else "",
                 target if isinstance(target, str) and target else None,
             )
         )
@@ -978,7 +978,7 @@ def _git_kustomizations(
         if url is not None and any(remotes) and not any(same_repository(url, r) for r in remotes):
             continue  # another repository
         certain = url is not None and any(same_repository(url, r) for r in remotes)
-        out.append((doc, metadata, spec, repo_path(str(spec.get("path", ""))), certain))
+        out.append((doc, metadata, spec, secure_path(str(spec.get("path", ""))), certain))
     return out
 
 
@@ -1064,16 +1064,52 @@ class FluxBuild:
             own = out.get("images")
             images = [dict(i) for i in own if isinstance(i, Mapping)] if isinstance(own, list) else []
             for image in self.images:
+                # kustomize_generator.go: an entry of the same name (compared exactly) is replaced
+                # whole (`kus.Images[index] = newImage`), not merged; another is appended.
                 at = next((i for i, x in enumerate(images) if x.get("name") == image.get("name")), None)
                 if at is None:
                     images.append(dict(image))
                 else:
-                    images[at].update({k: v for k, v in image.items() if v not in (None, "")})
+                    images[at] = dict(image)
             out["images"] = images
         if self.components:
             own = out.get("components")
             out["components"] = [*(own if isinstance(own, list) else []), *self.components]
         return out
+
+
+# The fields of kustomize's Kustomization (sigs.k8s.io/kustomize/api/types): kustomize and
+# kustomize-controller read a kustomization with sigs.k8s.io/yaml, which matches keys regardless of
+# case (encoding/json), so `Patches:` is its patches.
+KUSTOMIZATION_FIELDS = frozenset(
+    {
+        "apiVersion", "kind", "metadata", "openapi", "namePrefix", "nameSuffix", "namespace",
+        "commonLabels", "labels", "commonAnnotations", "patchesStrategicMerge", "patchesJson6902",
+        "patches", "images", "replacements", "replicas", "vars", "sortOptions", "resources",
+        "components", "crds", "bases", "configMapGenerator", "secretGenerator", "helmGlobals",
+        "helmCharts", "helmChartInflationGenerator", "generatorOptions", "configurations",
+        "generators", "transformers", "validators", "buildMetadata",
+    }
+)  # fmt: skip
+_FIELDS_FOLDED = {f.lower(): f for f in KUSTOMIZATION_FIELDS}
+
+
+def case_variant_keys(kustomization: Mapping[Any, object]) -> list[str]:
+    """The keys of `kustomization` that name one of kustomize's fields in another case (`Patches`),
+    or that name one field twice: where the reconciler merges its own fields into that kustomization,
+    which of them kustomize takes cannot be worked out, so the gate refuses it."""
+    out: list[str] = []
+    seen: dict[str, str] = {}
+    for key in kustomization:
+        if not isinstance(key, str):
+            continue
+        field = _FIELDS_FOLDED.get(key.lower())
+        if field is None:
+            continue
+        if key != field or field in seen:
+            out.append(key)
+        seen[field] = key
+    return out
 
 
 def flux_builds(
@@ -1213,6 +1249,22 @@ def argocd_builds(
                             f"out: {why}"
                         ),
                         "fix the Application (Argo CD refuses it too)",
+                    )
+                )
+                continue
+            if kustomize.get("images") not in (None, "", []):
+                # Argo CD sets them as `kustomize edit set image` does (a digest, a tag, a name
+                # replacing what the kustomization says): not modelled, so not judged: refused.
+                problems.append(
+                    InputProblem(
+                        Source(doc.source.file, doc.source.line),
+                        "presync/argocd-build",
+                        reconcilers.printable(
+                            f"{label} applies {path or '.'} with kustomize.images, which the gate does not "
+                            "apply: the images it deploys there cannot be judged"
+                        ),
+                        f"set the images in the kustomization of {path or '.'} (images:) instead of in "
+                        "the Application",
                     )
                 )
                 continue

@@ -539,6 +539,23 @@ def repo_path(path: str) -> str:
     return "/".join(part for part in path.strip().split("/") if part not in ("", "."))
 
 
+def secure_path(path: str) -> str:
+    """A path inside the repository as `securejoin.SecureJoin(root, path)` makes it (how
+    kustomize-controller joins a Kustomization's `spec.path` to the artifact): each `..` drops the
+    part before it and cannot climb above the root (`../apps/web`: `apps/web`), then `repo_path`'s
+    form. (Links are not followed: Flux's artifact holds none.)"""
+    parts: list[str] = []
+    for part in path.strip().split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts)
+
+
 def _base_env() -> dict[str, str]:
     # GIT_DIR, GIT_INDEX_FILE, GIT_CONFIG_* and the like would point git elsewhere; how to reach
     # the remote (GIT_SSH_COMMAND, GIT_ASKPASS, TLS settings) is the operator's to choose.

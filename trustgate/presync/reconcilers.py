@@ -283,6 +283,8 @@ class Views:
     kustomizations: Mapping[str, str]  # directory -> its kustomization file
     ignore: Ignore
     marked: frozenset[str] = frozenset()  # files holding ARGOCD_SKIP_MARKER (a link: its target does)
+    # every kustomization file (each name kustomize recognises, not only the one it takes)
+    kustomization_files: frozenset[str] = frozenset()
 
     def base(self, path: str) -> str | None:
         """The entry of `presync.paths` whose reconciler source applies `path`: the deepest one that
@@ -331,7 +333,7 @@ class Views:
             base = self.base(directory)
             if base is None:
                 continue
-            if FLUX in chosen(self.reconciler):
+            if FLUX in chosen(self.reconciler) and self.flux_kustomization(directory) is None:
                 if file in self.links:
                     out[FLUX][directory] = f"{file} is a symbolic link, which source-controller leaves out"
                 elif (pattern := self.ignore.excludes(file)) is not None:
@@ -341,6 +343,16 @@ class Views:
                     f"Argo CD's directory source for {base or '.'} reads the files of {directory} as they are"
                 )
         return {r: found for r, found in out.items() if found}
+
+    def flux_kustomization(self, directory: str) -> str | None:
+        """The kustomization file kustomize-controller finds in `directory` (under the paths): the
+        first name kustomize recognises that source-controller's artifact holds, or None (it then
+        generates one). Another than `kustomizations` names where that one is a link or ignored."""
+        for name in KUSTOMIZATION_FILES:
+            file = posixpath.join(directory, name) if directory else name
+            if file in self.kustomization_files and self.flux_reads(file):
+                return file
+        return None
 
     def flux_reads(self, path: str) -> bool:
         """Whether source-controller's artifact holds the file `path` (not a link, not ignored)."""
@@ -447,6 +459,9 @@ def views(
         paths=tuple(repo_path(p) for p in paths),
         links=frozenset(e.path for e in entries if e.mode == "120000"),
         kustomizations=kustomizations,
+        kustomization_files=frozenset(
+            e.path for e in entries if e.path.rpartition("/")[2] in KUSTOMIZATION_FILES
+        ),
         ignore=Ignore.of(ignore_files),
         marked=frozenset(marked),
     )

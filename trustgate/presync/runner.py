@@ -23,13 +23,16 @@ flags and printing (the CLI).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
+import os
 import posixpath
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +85,12 @@ class GatedRefMissingError(Error):
     """
 
     rule = "presync/gated-ref-missing"
+
+
+class RenderBudgetError(Error):
+    """kustomize rendered for longer, in all, than `limits.kustomizeBudgetSeconds` allows one run."""
+
+    rule = "presync/render-budget"
 
 
 class Action:
@@ -177,6 +186,7 @@ class PresyncGate:
         # one list per build, for `duplicates` (each build is a reconciler source of its own).
         self._built: dict[str, list[list[Document]]] = {}
         self._remotes_now: list[str] = []  # the gated repository's URLs, for the run under way
+        self._rendering = 0.0  # seconds kustomize rendered for in the run under way (`_read`)
 
     def close(self) -> None:
         self.keyring.close()
@@ -204,6 +214,7 @@ class PresyncGate:
         (and, once evaluation started, in the decision log).
         """
         started = time.perf_counter()
+        self._rendering = 0.0
         ref, gated_ref = full_ref(ref), full_ref(gated_ref)
         out = Outcome(Action.ERROR, ExitCode.NOT_EVALUATED, repository, ref, gated_ref)
         context = DecisionContext(repository=_clean(repository), ref=ref)
@@ -258,7 +269,7 @@ class PresyncGate:
         except Error as e:
             out.message = e.diagnostics()
             if out.decision is None:  # record that this run could not evaluate
-                rule = e.rule if isinstance(e, GatedRefMissingError) else "presync/git"
+                rule = e.rule if isinstance(e, (GatedRefMissingError, RenderBudgetError)) else "presync/git"
                 problem = InputProblem(Source(_clean(repository)), rule, e.message, e.hint)
                 if not (watch and self._decided.get(("error", repository, ref)) == (e.message, None, "")):
                     out.decision = self.gate.evaluate([], [problem], gate=GATE, context=context)
@@ -637,7 +648,7 @@ class PresyncGate:
                 planned = {u.path for u in units}
                 units.extend(u for u in _unreached(reading, units, root) if u.path not in planned)
                 for unit in units:
-                    docs, probs = loader.read_unit(unit, self.config.limits, root=str(root))
+                    docs, probs = self._read(unit, root)
                     documents.extend(docs)
                     problems.extend(probs)
                 # What each Flux Kustomization of the tree builds (its path, whether or not a unit of
@@ -689,6 +700,21 @@ class PresyncGate:
             `presync.paths`: the gate fails closed), and the documents of each build.
         """
         reading = self._reading(git, commit, tree)
+        with tempfile.TemporaryDirectory(prefix="trustgate-artifact-") as tmp:
+            # What source-controller's artifact holds: no link, no file it ignores. A Flux build
+            # reads it, never the export (whose links a kubectl or Argo CD render follows).
+            artifact = Path(tmp)
+            git.export([e for e in self._ls_tree(git, commit) if _in_artifact(e, reading)], artifact)
+            return self._flux_builds(root, artifact, reading, documents, planned)
+
+    def _flux_builds(
+        self,
+        root: Path,
+        artifact: Path,
+        reading: reconcilers.Views,
+        documents: Sequence[Document],
+        planned: set[str],
+    ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
         roots = [repo_path(p) for p in self.settings.paths]
         prefix = str(root) + "/"
         done: set[str] = set()
@@ -720,7 +746,7 @@ class PresyncGate:
             found: list[Document] = []
             for build in new:
                 done.add(build.identity)
-                docs, probs, own = self._flux_build_one(build, root, reading, roots, planned)
+                docs, probs, own = self._flux_build_one(build, root, artifact, reading, roots, planned)
                 problems.extend(probs)
                 if docs and own:
                     groups.append(docs)
@@ -734,35 +760,62 @@ class PresyncGate:
         self,
         build: changes.FluxBuild,
         root: Path,
+        artifact: Path,
         reading: reconcilers.Views,
         roots: Sequence[str],
         planned: set[str],
     ) -> tuple[list[Document], list[InputProblem], bool]:
         """What one build (`_flux_build`) applies: (documents, problems, whether they are a build of a
-        kustomization, a source of its own; else files an Argo CD directory source reads)."""
-        directory = root / build.path if build.path else root
+        kustomization, a source of its own; else files an Argo CD directory source reads). A Flux
+        build reads `artifact` (what source-controller's artifact holds: a kustomization file that is
+        a link or that it ignores is not there, so kustomize-controller generates one), an Argo CD
+        one the export under `root` (its repo-server follows links inside the repository)."""
+        flux = build.reconciler == reconcilers.FLUX
+        base = artifact if flux else root
+        directory = base / build.path if build.path else base
+        mirror = root / build.path if build.path else root  # the same directory in the export
         if not directory.is_dir() or directory.is_symlink():
             return [], [], True  # nothing there (the reconciler fails: it applies nothing)
-        kfile = next(
-            (directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()),
-            None,
-        )
-        if kfile is None and build.reconciler == reconcilers.ARGOCD:
-            return (*self._argocd_directory(build, directory, root, reading, planned), False)
-        generated = None if kfile is not None else _flux_generated(directory, build.path, reading)
-        if kfile is not None:
-            read = str(directory) in planned
-        else:
-            read = all(str(directory / r) in planned for r in (generated or []))
-        if build.plain and read:
-            return [], [], True  # read already as it is written
         where = Source(build.file)
         rule = f"presync/{build.reconciler}-build"
+        found = [directory / n for n in KUSTOMIZATION_FILES if os.path.lexists(directory / n)]
+        odd = next((f for f in found if not f.is_file() or (flux and f.is_symlink())), None)
+        if odd is not None:  # a directory, a dangling link: kustomize cannot read it, nor can it be written
+            name = odd.relative_to(base).as_posix()
+            return (
+                [],
+                [
+                    InputProblem(
+                        Source(str(mirror / odd.name)),
+                        rule,
+                        f"{build.label} ({build.file}) builds {build.path or '.'}, where {name} is not a "
+                        "regular file (a directory, or a link to none): what the reconciler builds there "
+                        "cannot be worked out",
+                        f"remove {name}, or make it a kustomization file",
+                    )
+                ],
+                True,
+            )
+        kfile = found[0] if found else None
+        if kfile is None and not flux:
+            return (*self._argocd_directory(build, mirror, root, reading, planned), False)
+        generated = None if kfile is not None else _flux_generated(directory, build.path, reading)
+        if kfile is not None:
+            # Read as it is written only if the unit rendered the same file (kubectl takes a link).
+            same = reading.kustomizations.get(build.path) == posixpath.join(build.path, kfile.name)
+            read = str(mirror) in planned and same
+        else:
+            read = all(str(mirror / r) in planned for r in (generated or []))
+        if build.plain and read:
+            return [], [], True  # read already as it is written
         problems = []
         components = []
         for component in build.components:
             target = posixpath.normpath(posixpath.join(build.path or ".", component))
-            if target == ".." or target.startswith("../"):
+            outside = target == ".." or target.startswith("../")
+            if build.ignore_missing and (outside or not (base / target).exists()):
+                continue  # the reconciler leaves a missing one out (ignoreMissingComponents), wherever it is
+            if outside:
                 problems.append(
                     InputProblem(
                         where,
@@ -773,21 +826,18 @@ class PresyncGate:
                     )
                 )
                 continue
-            if not (root / target).exists():
-                if not _under(target, roots):
-                    problems.append(
-                        InputProblem(
-                            where,
-                            rule,
-                            f"{build.label} builds {build.path or '.'} with the component {component} "
-                            f"({target}), which presync.paths does not hold: the gate does not read it, "
-                            "so what it adds to every object built there cannot be judged",
-                            f"add {target} to presync.paths",
-                        )
+            if not (base / target).exists() and not _under(target, roots):
+                problems.append(
+                    InputProblem(
+                        where,
+                        rule,
+                        f"{build.label} builds {build.path or '.'} with the component {component} "
+                        f"({target}), which presync.paths does not hold: the gate does not read it, "
+                        "so what it adds to every object built there cannot be judged",
+                        f"add {target} to presync.paths",
                     )
-                    continue
-                if build.ignore_missing:
-                    continue  # the reconciler leaves a missing one out (ignoreMissingComponents)
+                )
+                continue
             components.append(component)
         if problems:
             return [], problems, True
@@ -802,34 +852,74 @@ class PresyncGate:
                 written = yaml.load(original, Loader=_YAML_LOADER)
             except yaml.YAMLError:
                 written = None
+        shown = Source(str(mirror / kfile.name)) if kfile is not None else where
         if not isinstance(written, Mapping):
             problem = InputProblem(
-                Source(str(kfile)),
+                shown,
                 rule,
                 f"{build.label} ({build.file}) builds {build.path or '.'}, whose kustomization is not a "
                 "mapping: what it builds cannot be worked out",
                 "fix the kustomization",
             )
             return [], [problem], True
+        clash = changes.case_variant_keys(written)
+        if clash:
+            problem = InputProblem(
+                shown,
+                rule,
+                f"{build.label} ({build.file}) builds {build.path or '.'}, whose kustomization spells "
+                f"{', '.join(clash)} in another case than kustomize's field: kustomize reads keys "
+                "regardless of case, so what the reconciler merges into it cannot be worked out",
+                "spell the kustomization's fields as kustomize does (patches, images, components, ...)",
+            )
+            return [], [problem], True
         target_file = kfile or directory / "kustomization.yaml"
         content = dataclasses.replace(build, components=tuple(components)).kustomization(written)
         try:
-            target_file.write_text(json.dumps(content, default=str), encoding="utf-8")
-            docs, probs = loader.read_unit(
-                loader.Unit(str(directory), "kustomize"), self.config.limits, root=str(root)
+            with _written(target_file, json.dumps(content, default=str).encode()):
+                docs, probs = self._read(loader.Unit(str(directory), "kustomize"), base)
+        except OSError as e:
+            name = target_file.relative_to(base).as_posix()
+            problem = InputProblem(
+                Source(str(mirror / target_file.name)),
+                rule,
+                f"{build.label} ({build.file}) builds {build.path or '.'}: the kustomization it builds "
+                f"cannot be written at {name} ({e.strerror or e}): what it builds cannot be worked out",
+                f"make {name} a regular file, or remove it",
             )
-        finally:
-            if original is not None:
-                target_file.write_bytes(original)
-            else:
-                target_file.unlink(missing_ok=True)
+            return [], [problem], True
         probs = [
             dataclasses.replace(
                 p, message=f"{build.label} ({build.file}) builds {build.path or '.'}: {p.message}"
             )
             for p in probs
         ]
+        if base is not root:  # name the export's files, as every other document does
+            docs = [_moved_document(d, str(base) + "/", str(root) + "/") for d in docs]
+            probs = [_moved_problem(p, str(base) + "/", str(root) + "/") for p in probs]
         return docs, probs, True
+
+    def _read(self, unit: loader.Unit, root: Path) -> tuple[list[Document], list[InputProblem]]:
+        """`loader.read_unit` of a unit of the export under `root`, kustomize's time counted against
+        `limits.kustomizeBudgetSeconds` for the run.
+
+        Raises:
+            RenderBudgetError: the run's renders took longer than that: the gate fails closed.
+        """
+        if unit.kind != "kustomize":
+            return loader.read_unit(unit, self.config.limits, root=str(root))
+        begun = time.perf_counter()
+        out = loader.read_unit(unit, self.config.limits, root=str(root))
+        self._rendering += time.perf_counter() - begun
+        budget = self.config.limits.kustomize_budget_seconds
+        if self._rendering > budget:
+            raise RenderBudgetError(
+                f"kustomize rendered for more than limits.kustomizeBudgetSeconds ({budget:g} seconds) "
+                "in this run, in all: what the tree builds cannot all be judged; nothing moved",
+                hint="raise limits.kustomizeBudgetSeconds in trustgate.yaml, or narrow presync.paths "
+                "(a kustomization that none includes is rendered on its own)",
+            )
+        return out
 
     def _argocd_directory(
         self,
@@ -1063,7 +1153,7 @@ def _raw_units(reading: reconcilers.Views, entries: Sequence[TreeEntry], root: P
     units: dict[str, loader.Unit] = {}
     hidden = unrendered.get(reconcilers.FLUX, {})
     visible = sorted(
-        d for d, f in reading.kustomizations.items() if d not in hidden and reading.flux_reads(f)
+        d for d in reading.kustomizations if d not in hidden and reading.flux_kustomization(d) is not None
     )
     for directory in sorted(hidden):
         prefix = directory + "/" if directory else ""
@@ -1288,6 +1378,69 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
     return out
 
 
+def _in_artifact(entry: TreeEntry, reading: reconcilers.Views) -> bool:
+    """Whether source-controller's artifact holds `entry`: no link, no file it ignores."""
+    if entry.mode == "120000":
+        return False
+    return not entry.mode.startswith("100") or reading.ignore.excludes(entry.path) is None
+
+
+@contextlib.contextmanager
+def _written(path: Path, data: bytes) -> Iterator[None]:
+    """`path` holding `data` for the time of the block, then exactly as it was: absent, a regular
+    file with its bytes, or a link to its target (replaced, never written through).
+
+    Raises:
+        OSError: `path` is neither absent, a regular file nor a link (a directory), or cannot be
+            written.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    link = os.readlink(path) if path.is_symlink() else None
+    original = None
+    if link is None and os.path.lexists(path):
+        if not path.is_file():
+            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+        original = path.read_bytes()
+    if link is not None:
+        path.unlink()
+    try:
+        fd = os.open(path, flags | (os.O_EXCL if original is None else 0), 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        yield
+    finally:
+        if original is not None:
+            fd = os.open(path, flags, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(original)
+        else:
+            path.unlink(missing_ok=True)
+            if link is not None:
+                os.symlink(link, path)
+
+
+def _moved_document(doc: Document, old: str, new: str) -> Document:
+    source = doc.source
+    rendered = source.rendered_from
+    moved = dataclasses.replace(
+        source,
+        file=new + source.file.removeprefix(old) if source.file.startswith(old) else source.file,
+        rendered_from=new + rendered.removeprefix(old) if rendered and rendered.startswith(old) else rendered,
+    )
+    return dataclasses.replace(doc, source=moved)
+
+
+def _moved_problem(problem: InputProblem, old: str, new: str) -> InputProblem:
+    source = problem.source
+    file = new + source.file.removeprefix(old) if source.file.startswith(old) else source.file
+    return dataclasses.replace(
+        problem,
+        source=dataclasses.replace(source, file=file),
+        message=problem.message.replace(old, new),
+        hint=problem.hint.replace(old, new),
+    )
+
+
 def _flux_generated(directory: Path, path: str, reading: reconcilers.Views) -> list[str]:
     """The resources of the kustomization kustomize-controller generates for `directory` (the
     repository path `path`), which has none (fluxcd/pkg kustomize_generator.go
@@ -1327,32 +1480,57 @@ def _unreached(reading: reconcilers.Views, units: Sequence[loader.Unit], root: P
 
     prefix = str(root) + "/"
     hidden = set(reading.unrendered().get(reconcilers.FLUX, {}))
-    stack = [
-        "" if u.path == str(root) else u.path.removeprefix(prefix) for u in units if u.kind == "kustomize"
-    ]
-    reached: set[str] = set()
-    while stack and len(reached) < _MAX_INCLUDED:
-        directory = stack.pop()
-        if directory in reached:
-            continue
-        reached.add(directory)
-        file = next(
-            (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
-        )
-        if file is None:
-            continue
-        for value, include in kustomize_refs.local_names(file.read_bytes()):
-            target = posixpath.normpath(posixpath.join(directory or ".", value))
-            if include and not posixpath.isabs(value) and target != ".." and not target.startswith("../"):
-                stack.append("" if target == "." else target)
-    return [
-        loader.Unit(str(root / directory) if directory else str(root), "kustomize")
+    includes: dict[str, list[str]] = {}
+
+    def included(directory: str) -> list[str]:
+        if directory not in includes:
+            file = next(
+                (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
+            )
+            found = []
+            for value, include in kustomize_refs.local_names(file.read_bytes()) if file else ():
+                target = posixpath.normpath(posixpath.join(directory or ".", value))
+                if include and not posixpath.isabs(value) and target != ".." and not target.startswith("../"):
+                    found.append("" if target == "." else target)
+            includes[directory] = found
+        return includes[directory]
+
+    def reach(starts: Sequence[str], into: set[str]) -> set[str]:
+        """`into` grown by the directories `starts` render, themselves and what they include."""
+        stack = list(starts)
+        while stack and len(into) < _MAX_INCLUDED:
+            directory = stack.pop()
+            if directory not in into:
+                into.add(directory)
+                stack.extend(included(directory))
+        return into
+
+    reached = reach(
+        ["" if u.path == str(root) else u.path.removeprefix(prefix) for u in units if u.kind == "kustomize"],
+        set(),
+    )
+    pending = [
+        directory
         for directory, file in sorted(reading.kustomizations.items())
         if directory not in reached
         and directory not in hidden
         and reading.base(directory) is not None
-        and file not in reading.links
+        and (file not in reading.links or reading.flux_kustomization(directory) is not None)
     ]
+    # Only the roots among them: one another of them includes (a base, a component) is rendered
+    # through it, not alone (kustomize may not build a component alone). Kustomizations that only
+    # include each other (a loop, which kustomize refuses) have none: the first is taken, until
+    # every one is reached.
+    below: set[str] = set()
+    for directory in pending:
+        below |= reach(included(directory), set())
+    roots = [d for d in pending if d not in below]
+    reach(roots, reached)
+    for directory in pending:
+        if directory not in reached:
+            roots.append(directory)
+            reach([directory], reached)
+    return [loader.Unit(str(root / d) if d else str(root), "kustomize") for d in sorted(roots)]
 
 
 def _relative_document(doc: Document, prefix: str, *, copy: bool = False) -> Document:

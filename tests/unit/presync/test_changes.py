@@ -633,8 +633,9 @@ def test_a_flux_build_adds_to_the_kustomization_as_kustomize_controller_does() -
         "namespace": "prod",
         "namePrefix": "p-",
         "resources": ["pod.yaml"],
+        # kustomize_generator.go replaces an entry of the same name whole: newName is gone.
         "images": [
-            {"name": "nginx", "newName": "mirror/nginx", "newTag": "1.27"},
+            {"name": "nginx", "newTag": "1.27"},
             {"name": "redis", "newName": "r"},
         ],
         "patches": [{"patch": "[]", "target": {"kind": "Pod"}}],
@@ -694,3 +695,14 @@ def test_argocd_builds_are_what_each_application_source_under_the_paths_builds()
         ("Application/argocd/a", "apps/web", "prod", False, "argocd"),
         ("Application/argocd/b", "apps/raw", None, True, "argocd"),
     ]
+
+
+def test_a_kustomization_path_is_joined_as_flux_joins_it_before_it_is_judged() -> None:
+    """`../apps/web` is `apps/web` to kustomize-controller (securejoin): under `apps` it is built, and
+    outside the paths the warning names the path to add, without `..`."""
+    climbing = _flux_kustomization("web", {"path": "../apps/web"})
+    (build,), _ = changes.flux_builds([climbing], ["apps"], remotes=[])
+    assert build.path == "apps/web"
+    assert changes.unjudged_paths([climbing], ["apps"], remotes=[], severity=Severity.WARNING) == []
+    (result,) = changes.unjudged_paths([climbing], ["clusters"], remotes=[], severity=Severity.WARNING)
+    assert result.findings[0].fix == "add apps/web to presync.paths"

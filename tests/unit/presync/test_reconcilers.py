@@ -241,3 +241,14 @@ def test_a_path_is_normalised_like_every_other(entry: str) -> None:
         reconciler="argocd", recurse=False, paths=["deploy", entry], entries=[], ignore_files={}
     )
     assert reading.base("deploy/shop/old/pvc.yaml") == "deploy/shop"
+
+
+def test_flux_takes_the_next_kustomization_name_it_can_see() -> None:
+    """A directory whose `kustomization.yaml` is a link but which holds a `Kustomization` file:
+    kustomize-controller builds that one, so Flux does not read its raw files."""
+    v = views("deploy/a/Kustomization", "deploy/b/pod.yaml", links=("deploy/a/kustomization.yaml",))
+    assert v.flux_kustomization("deploy/a") == "deploy/a/Kustomization"
+    assert "deploy/a" not in v.unrendered().get(FLUX, {})
+    only = views("deploy/b/pod.yaml", links=("deploy/a/kustomization.yaml",))
+    assert only.flux_kustomization("deploy/a") is None
+    assert "deploy/a" in only.unrendered()[FLUX]

@@ -1,0 +1,99 @@
+"""The pieces of the pre-sync gate's builds: how Flux joins a path, which kustomization keys are
+refused, how a build's kustomization is written and put back, which unreached kustomizations are
+rendered."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from trustgate.manifests import loader
+from trustgate.presync import changes, reconcilers, runner
+from trustgate.presync.git import TreeEntry, secure_path
+
+
+@pytest.mark.parametrize(
+    ("path", "joined"),
+    [
+        ("../apps/web", "apps/web"),
+        ("./apps/../apps/web/", "apps/web"),
+        ("../../..", ""),
+        ("apps/web/../../../x", "x"),
+        ("./", ""),
+    ],
+)
+def test_a_flux_path_is_joined_as_securejoin_joins_it(path: str, joined: str) -> None:
+    assert secure_path(path) == joined
+
+
+def test_kustomization_keys_in_another_case_are_found() -> None:
+    assert changes.case_variant_keys({"resources": [], "Patches": [], "IMAGES": [], "other": 1}) == [
+        "Patches",
+        "IMAGES",
+    ]
+    assert changes.case_variant_keys({"resources": [], "patches": [], "images": []}) == []
+
+
+def test_an_image_of_the_same_name_is_replaced_whole() -> None:
+    build = changes.FluxBuild("k", "f.yaml", "apps", images=({"name": "web", "newTag": "2"},))
+    written = {"images": [{"name": "web", "digest": "sha256:1"}, {"name": "Web", "newTag": "x"}]}
+    assert build.kustomization(written)["images"] == [
+        {"name": "web", "newTag": "2"},
+        {"name": "Web", "newTag": "x"},
+    ]
+
+
+def test_a_link_is_replaced_then_put_back_not_written_through(tmp_path: Path) -> None:
+    link = tmp_path / "kustomization.yaml"
+    os.symlink("missing/kustomization.yaml", link)
+    with runner._written(link, b"resources: []\n"):
+        assert not link.is_symlink() and link.read_bytes() == b"resources: []\n"
+    assert os.readlink(link) == "missing/kustomization.yaml"
+    assert not (tmp_path / "missing").exists()
+
+    file = tmp_path / "kustomization.yml"
+    file.write_bytes(b"own\n")
+    with runner._written(file, b"built\n"):
+        assert file.read_bytes() == b"built\n"
+    assert file.read_bytes() == b"own\n"
+
+    new = tmp_path / "sub" / "kustomization.yaml"
+    new.parent.mkdir()
+    with runner._written(new, b"built\n"):
+        assert new.read_bytes() == b"built\n"
+    assert not new.exists()
+
+
+def test_a_directory_is_not_written(tmp_path: Path) -> None:
+    directory = tmp_path / "kustomization.yaml"
+    directory.mkdir()
+    with pytest.raises(OSError), runner._written(directory, b"x"):
+        pass
+    assert directory.is_dir()
+
+
+def test_only_the_roots_of_unreached_kustomizations_are_rendered(tmp_path: Path) -> None:
+    """An overlay no unit renders is a root; its base and component are reached through it. A loop
+    (kustomizations that only include each other) still has one rendered."""
+    files = {
+        "top/kustomization.yaml": "resources: []\n",
+        "top/overlay/kustomization.yaml": "resources: [../base]\ncomponents: [../component]\n",
+        "top/base/kustomization.yaml": "resources: []\n",
+        "top/component/kustomization.yaml": "kind: Component\n",
+        "top/a/kustomization.yaml": "resources: [../b]\n",
+        "top/b/kustomization.yaml": "resources: [../a]\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    reading = reconcilers.views(
+        reconciler="flux",
+        recurse=False,
+        paths=["top"],
+        entries=[TreeEntry(name, 1) for name in files],
+        ignore_files={},
+    )
+    units = runner._unreached(reading, [loader.Unit(str(tmp_path / "top"), "kustomize")], tmp_path)
+    assert [Path(u.path).relative_to(tmp_path).as_posix() for u in units] == ["top/a", "top/overlay"]
