@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from trustgate.decisions import vouch
-from trustgate.decisions.chain import Entry, entry_hash
+from trustgate.decisions.chain import Entry
+from trustgate.decisions.chain import export_line as chain_line
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import MALFORMED_RECORD
 from trustgate.report._common import spreadsheet_cell, visible_controls
@@ -35,13 +36,10 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 def export_line(entry: Entry) -> str:
     """`{"hash", "prev", "record", "seq"}` in RFC 8785 form, as `trustgate log export` writes it.
 
-    "hash" is recomputed from the line (`entry_hash`), not the stored column, which no signature covers.
+    "hash" is recomputed from the line (`chain.export_line`), not the stored column, which no signature
+    covers; the stored prev is encoded as a JSON string, never pasted in.
     """
-    return (
-        f'{{"hash":"{entry_hash(entry.prev, entry.body, entry.seq)}","prev":"{entry.prev}","record":'
-        + entry.body.decode()
-        + f',"seq":{entry.seq}}}'
-    )
+    return chain_line(entry.prev, entry.body, entry.seq).decode()
 
 
 def safe_name(name: str) -> str | None:
@@ -190,4 +188,6 @@ def _readme(
             "run `trustgate log verify`):",
             *malformed,
         ]
-    return "\n".join(lines) + "\n"
+    # Each line one line, whatever the database held: a checkpoint's time or key name (which a DB
+    # writer sets, and signs with a key of their own) must not add a line that passes for a verdict.
+    return "\n".join(visible_controls(line, keep="") for line in lines) + "\n"
