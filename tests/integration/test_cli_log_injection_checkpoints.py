@@ -88,6 +88,7 @@ def test_a_checkpoint_time_cannot_forge_lines_of_log_checkpoint_behind(log: Log,
     _forged_checkpoint(url, behind=True)
     for extra in ((), ("--allow-behind",)):
         code, out, err = run("log", "checkpoint", "--store", url, "--output", str(tmp_path / "cp"), *extra)
+        assert code == (0 if extra else 3), err
         _one_line_each(out + err)
         assert FORGED in err
 
@@ -104,6 +105,7 @@ def test_a_checkpoint_time_cannot_forge_lines_of_log_show(log: Log, tmp_path: Pa
     url = copy_of(log, tmp_path)
     _forged_checkpoint(url, behind=False, key_id="k\nverified with the auditor's key\x1b[8m")
     code, out, err = run("log", "show", log.ids["good"], "--store", url)
+    assert code == 0, err
     _one_line_each(out + err)
     assert not any(line.startswith("verified with the auditor") for line in out.splitlines()), out
 

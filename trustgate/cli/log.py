@@ -185,7 +185,10 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--verdict", "verdicts", multiple=True, type=click.Choice(VERDICT_CHOICES)),
         click.option("--namespace", "namespaces", multiple=True, help="Namespace; `prefix*` allowed."),
         click.option(
-            "--image", "images", multiple=True, help="Image reference (`ref*` prefix) or digest sha256:..."
+            "--image",
+            "images",
+            multiple=True,
+            help="Image reference, as the image rules name it (`ref*`: a prefix), or digest sha256:...",
         ),
         click.option("--commit", "commits", multiple=True, help="Commit SHA, full or abbreviated."),
         click.option("--tree", "trees", multiple=True, help="git tree hash (pre-sync decisions), full."),

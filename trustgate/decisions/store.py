@@ -41,7 +41,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trustgate.decisions import merkle
@@ -72,7 +72,13 @@ from trustgate.errors import DecisionLogError
 from trustgate.errors import (
     InconsistentLogError as InconsistentLogError,
 )  # raised here: readers import it from here
-from trustgate.oci.reference import DOCKER_HUB, DOCKER_HUB_API
+from trustgate.oci.reference import (
+    DOCKER_HUB,
+    DOCKER_HUB_API,
+    InvalidReferenceError,
+    Reference,
+    canonical_name,
+)
 
 SCHEMA_VERSION = 3
 MAX_SEQ = 2**63 - 1  # BIGINT, the chain position's type in PostgreSQL (SQLite's INTEGER holds as much)
@@ -190,12 +196,15 @@ class Filters:
     index_verdicts: bool = False
     # Read only this one of `term_groups()` as a list of positions (the rarest); probe the others.
     lead: int | None = None
+    # The stored image references `images` (but its digests) was resolved to by the store
+    # (`SqlStore.resolved`): matched exactly. None: not resolved yet.
+    image_values: tuple[str, ...] | None = None
 
     def term_groups(self) -> list[list[tuple[str, str, bool]]]:
         """The query-index filters: per filter, its alternatives as (kind, value, is a prefix)."""
         groups = [
             [("namespace", *_pattern(v)) for v in self.namespaces],
-            [term for v in self.images for term in _image_terms(v)],
+            self._image_group(),
             [("commit", v.lower(), True) for v in self.commits],
             [("tree", v.lower(), False) for v in self.trees],
             [("rule", *_pattern(v)) for v in self.rules],
@@ -206,6 +215,17 @@ class Filters:
             [("presync-to", f"{v.lower()}:", True) for v in self.presync_scope],
         ]
         return [g for g in groups if g]
+
+    def _image_group(self) -> list[tuple[str, str, bool]]:
+        """The image filter's alternatives: its digests, and the stored references it was resolved to
+        (or, unresolved, every spelling of each: `_image_terms`)."""
+        if self.image_values is None:
+            return [term for v in self.images for term in _image_terms(v)]
+        digests = [term for v in self.images if _is_digest(v) for term in _image_terms(v)]
+        group = digests + [("image", v, False) for v in self.image_values]
+        if self.images and not group:  # resolved to nothing: a value no reference is
+            group = [("image", _NO_IMAGE, False)]
+        return group
 
     def where(self, alias: str = "d") -> tuple[str, list[Any]]:
         """A SQL condition over `decisions AS alias` (with `?` placeholders) and its parameters."""
@@ -272,13 +292,82 @@ def _pattern(value: str) -> tuple[str, bool]:
 _DIGEST_CHARS = {"sha256:": 7 + 64, "sha512:": 7 + 128}
 
 
-def _image_terms(value: str) -> list[tuple[str, str, bool]]:
-    """The index terms `--image value` matches: a digest, or the reference in each of its spellings.
+_NO_IMAGE = "\ufffe"  # a noncharacter: no image reference is this
 
-    The index keeps a reference as written (`log verify` recomputes it from the records, old ones
-    included), so the filter asks for every way of writing the same Docker Hub image instead
-    (`hub_spellings`): `nginx:1.25` finds `docker.io/library/nginx:1.25` and
-    `index.docker.io/library/nginx:1.25` too, as the image rules read them.
+
+def _is_digest(value: str) -> bool:
+    return value.lower().startswith(tuple(_DIGEST_CHARS))
+
+
+def image_name(reference: str) -> str:
+    """`reference` as the image rules read it (`nginx:1.25` is `docker.io/library/nginx:1.25`, and
+    so are `index.docker.io/nginx:1.25` and `docker.io:443/library/nginx:1.25`): Docker Hub's forms
+    and a registry's default port are one name (`Reference.parse`, `canonical_name`). A reference
+    that does not parse is itself."""
+    try:
+        ref = Reference.parse(reference)
+    except InvalidReferenceError:
+        return reference
+    name = canonical_name(ref.name) or ref.name
+    return name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+
+
+def _name_prefixes(text: str) -> tuple[str, ...]:
+    """The starts of `image_name`s that the prefix `text` (written with a `/`) asks for."""
+    plain = canonical_name(text) or text
+    first, _, rest = plain.partition("/")
+    if first.lower() in _HUB_HOSTS:
+        if "/" in rest:
+            return (f"{DOCKER_HUB}/{rest}",)
+        return (f"{DOCKER_HUB}/{rest}", f"{DOCKER_HUB}/library/{rest}")  # a user's or an official image
+    if "." in first or ":" in first or "[" in first or first == "localhost":
+        return (plain,)  # another registry
+    return (f"{DOCKER_HUB}/{plain}",)  # `acme/ap`: Docker Hub's
+
+
+def image_matcher(value: str) -> Callable[[str], bool]:
+    """Whether a stored image reference is one `--image value` asks for, as the image rules read both
+    (`image_name`): the same image, or (`value` ends with `*`) one whose name starts so.
+
+    A prefix without `/` (`nginx*`) is the start of what was written as well (`nginxinc/app`,
+    `nginx.example/app`), as a bare prefix always was; one with a `/` names a registry (or Docker
+    Hub's user) and matches by name alone: `docker.io/library/nginx*` is not `nginx.evil.example/x`.
+    """
+    text, prefix = _pattern(value)
+    if not prefix:
+        wanted = image_name(text)
+        return lambda stored: image_name(stored) == wanted
+    if "/" not in text:
+        starts = (f"{DOCKER_HUB}/library/{text}", f"{DOCKER_HUB}/{text}")
+        return lambda stored: stored.startswith(text) or image_name(stored).startswith(starts)
+    named = _name_prefixes(text)
+    return lambda stored: image_name(stored).startswith(named)
+
+
+def image_ranges(value: str) -> list[str]:
+    """Prefixes of the stored references to read for `--image value` (`image_matcher` keeps those it
+    asks for): each of its spellings (`hub_spellings`), and its registry's host with any port."""
+    text, prefix = _pattern(value)
+    plain = canonical_name(text) or text  # `docker.io:443/nginx`: Docker Hub's too
+    spelled = [*hub_spellings(text, prefix=True), *hub_spellings(plain, prefix=True)]
+    ranges = set(spelled)
+    first, slash, rest = plain.partition("/")
+    hosts = [first] if slash and ("." in first or ":" in first or first == "localhost") else []
+    if len(set(spelled)) > 2 or first.lower() in _HUB_HOSTS:  # Docker Hub's
+        hosts = list(_HUB_HOSTS)
+        bare = rest if first.lower() in _HUB_HOSTS else plain
+        if prefix and bare.removeprefix("library/") in ("", "library"):
+            return [""]  # `docker.io/*`: every image, for none may be written without the host
+    for host in hosts:
+        name = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
+        ranges.update((f"{name}:", f"{name.lower()}:", f"{name}/"))
+    return sorted(ranges)
+
+
+def _image_terms(value: str) -> list[tuple[str, str, bool]]:
+    """The index terms `--image value` matches before the store resolves it (`SqlStore.resolved`): a
+    digest, or the reference in each of its spellings (`hub_spellings`). Only estimates read these
+    (`terms_upto`): every query resolves the filter to the stored references it asks for first.
     """
     for algorithm, whole in _DIGEST_CHARS.items():
         if value.startswith(algorithm):  # an abbreviated digest (shorter than its algorithm's) is a prefix
@@ -295,13 +384,10 @@ def hub_spellings(reference: str, *, prefix: bool = False) -> list[str]:
     way of writing it that names the same image: with or without the host (`docker.io`,
     `index.docker.io`, `registry-1.docker.io`) and, for an official image, `library/`.
 
-    A reference of another registry is returned alone (as the image rules read one, but for a
-    port written otherwise: `host:0443/app` is not looked up as `host/app`). A spelling that
-    would leave a prefix empty (the bare form of `docker.io/*`) is left out: it would match
-    every image; so `docker.io/*` finds the Hub images written with a host or `library/`, not
-    a bare `nginx`. As a bare prefix always did, `nginx*` also finds a Hub user's `nginxinc/...`,
-    and so does `docker.io/library/nginx*` (whose bare spelling is `nginx*`): end the name with
-    its tag's colon (`docker.io/library/nginx:*`) to find that one repository.
+    A reference of another registry is returned alone. These are the ranges the store reads its
+    stored references from (`image_ranges`, which adds a host's ported forms); which of them a
+    filter asks for is `image_matcher`'s to say (by `image_name`): a spelling's range also holds
+    other images (`nginx*` reads `nginxinc/...`).
     """
     first, slash, rest = reference.partition("/")
     host = first.lower()
@@ -1133,9 +1219,43 @@ class SqlStore(Summaries, abc.ABC):
                 hint="the row was altered: run `trustgate log verify`",
             )
 
+    def resolved(self, filters: Any) -> Any:
+        """`filters` with its image filter resolved to the stored references it asks for
+        (`image_matcher`: by the name the image rules read, not by how it was written), so that
+        every query, count and page of it selects exactly those records in the database.
+
+        The index keeps a reference as written (`log verify` recomputes it from the records), so
+        the store reads the distinct stored references of each spelling's range (`image_ranges`:
+        one index seek per distinct reference) and keeps those that match.
+        """
+        if not isinstance(filters, Filters) or filters.image_values is not None:
+            return filters
+        queries = [v for v in filters.images if not _is_digest(v)]
+        if not queries:
+            return filters
+        matchers = [image_matcher(v) for v in queries]
+        ranges: list[str] = []
+        for start in sorted({r for v in queries for r in image_ranges(v)}):
+            if not ranges or not start.startswith(ranges[-1]):  # a range inside another: read once
+                ranges.append(start)
+        distinct = (
+            "WITH RECURSIVE s(v) AS ("
+            "SELECT min(value) FROM terms WHERE kind = 'image' AND value >= ? AND value < ? UNION ALL "
+            "SELECT (SELECT min(value) FROM terms WHERE kind = 'image' AND value > s.v AND value < ?) "
+            "FROM s WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL"
+        )
+        found: set[str] = set()
+        with self._read():
+            for start in ranges:
+                for (value,) in self._execute(distinct, [start, start + _TOP, start + _TOP]):
+                    if isinstance(value, str) and any(match(value) for match in matchers):
+                        found.add(value)
+        return replace(filters, image_values=tuple(sorted(found)))
+
     def query(
         self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
     ) -> Iterator[Entry]:
+        filters = self.resolved(filters)
         where, params = filters.where()
         sql = f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE {where} ORDER BY d.seq"
         sql += " DESC" if newest_first else ""
@@ -1145,13 +1265,13 @@ class SqlStore(Summaries, abc.ABC):
             yield _entry(row, where=self.url)
 
     def count(self, filters: Filters | None = None) -> int:
-        where, params = (filters or Filters()).where()
+        where, params = self.resolved(filters or Filters()).where()
         with self._read():
             return int(self._execute(f"SELECT count(*) FROM decisions d WHERE {where}", params)[0][0])
 
     def stats(self, filters: Filters, *, top: int = 20) -> dict[str, list[tuple[str, int]]]:
         """Counts by verdict, gate, day, rule and namespace (the `top` most frequent of the last two)."""
-        where, params = filters.where()
+        where, params = self.resolved(filters).where()
         out: dict[str, list[tuple[str, int]]] = {}
         with self._read():
             for name, expr in (
