@@ -7,8 +7,10 @@ the database, which no hash covers for these columns, or a checkpoint signed wit
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import shutil
 import sqlite3
 import zipfile
 from contextlib import closing
@@ -155,3 +157,48 @@ def test_a_prev_column_cannot_forge_records_in_the_archive(log: Log, tmp_path: P
     lines = [json.loads(line) for line in jsonl.splitlines()]
     assert sorted(line["seq"] for line in lines) == [1, 2, 3, 4, 5]
     assert {line["prev"] for line in lines if line["seq"] == 2} == {FORGED_PREV}
+
+
+def _checked_pods(log: Log, tmp_path: Path, *names: str) -> str:
+    """`trustgate check` on Pods with these names (JSON: any character) on a copy of the log; its URL."""
+    root = tmp_path / "gate"
+    shutil.copytree(log.config.parent, root, ignore=shutil.ignore_patterns("decisions.db*"))
+    url = copy_of(log, tmp_path)
+    (root / "trustgate.yaml").write_text(log.config.read_text().replace(log.url, url))
+    for n, name in enumerate(names):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "prod"},
+            "spec": {"containers": [{"name": "app", "image": "registry.example.com/a:1"}]},
+        }
+        (root / f"pod{n}.json").write_text(json.dumps(pod))
+        code, _, err = run(
+            "check", "-c", str(root / "trustgate.yaml"), "--no-builtin", "--no-schemas", "-p",
+            str(root / "policy"), str(root / f"pod{n}.json"),
+        )  # fmt: skip
+        assert code in (0, 1), err
+    return url
+
+
+def test_a_character_and_its_escape_written_out_are_two_csv_cells(log: Log, tmp_path: Path) -> None:
+    """`log query -o csv` and the archive's records.csv: each value comes back (`cell_value`)."""
+    from trustgate.report._common import cell_value
+
+    real, written = "pro\u200bd", "pro\\u200bd"
+    url = _checked_pods(log, tmp_path, real, written)
+    code, out, err = run("log", "query", "--store", url, "-o", "csv", "--namespace", "prod")
+    assert code == 0, err
+    objects = [cell_value(row["objects"]) for row in csv.DictReader(io.StringIO(out))]
+    assert "Pod/prod/" + real in objects and "Pod/prod/" + written in objects
+    store = open_store(url, read_only=True)
+    try:
+        with store.snapshot():
+            archive = evidence.build_archive(
+                store, query.matching(store, Filters(namespaces=("prod",))), description="prod"
+            )
+    finally:
+        store.close()
+    cells = zipfile.ZipFile(io.BytesIO(archive.data)).read("records.csv").decode()
+    objects = [cell_value(row["objects"]) for row in csv.DictReader(io.StringIO(cells))]
+    assert "Pod/prod/" + real in objects and "Pod/prod/" + written in objects

@@ -131,19 +131,31 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def spreadsheet_cell(value: str) -> str:
     """`value` as a CSV cell a spreadsheet shows as text, never runs as a formula, and a terminal
-    shows as it is.
+    shows as it is; `cell_value` gets the value back.
 
     A checked manifest's namespace or image can be `=HYPERLINK(...)`. As
     OWASP recommends, a cell starting with `=`, `+`, `-`, `@`, a tab or a
     carriage return gets a single quote in front; so does one that starts
-    with a quote, so every value is recoverable: drop the first character
-    of a cell that starts with `'`. Then, as in a table, every control
-    character (newline, CR and ESC too) and invisible character is shown
-    as its escape (`visible_controls`): CSV written to a terminal (or
-    `cat`) must not repaint it, and a row must not pass for two.
+    with a quote. Then, as in a table, every control character (newline, CR
+    and ESC too) and invisible character is shown as its escape
+    (`visible_controls`): CSV written to a terminal (or `cat`) must not
+    repaint it, and a row must not pass for two. So that an escape and the
+    same text written in the value (a real U+200B and the six characters
+    `\\u200b`) stay two cells, every backslash of the value is doubled first.
     """
-    cell = "'" + value if value.startswith(_FORMULA_STARTS) else value
+    cell = value.replace("\\", "\\\\")
+    cell = "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
     return visible_controls(cell, keep="")
+
+
+_CELL_ESCAPE = re.compile(r"\\(?:\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+def cell_value(cell: str) -> str:
+    """The value `spreadsheet_cell` made `cell` of: the quote a cell starts with dropped, then each
+    `\\xNN`, `\\uNNNN` and `\\UNNNNNNNN` the character it names, and each `\\\\` one backslash."""
+    text = cell[1:] if cell.startswith("'") else cell
+    return _CELL_ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(int(m.group()[2:], 16)), text)
 
 
 # The unsafe characters as ranges: C0 and C1 controls, DEL and surrogates; every format character

@@ -154,7 +154,10 @@ def _readme(
         f"Records: {records} (records.jsonl: `trustgate log export` lines; records.csv: a summary, whose",
         "  differs column names indexed columns the record disagrees with: run `trustgate log verify`)",
         "records.csv: a cell that starts with ' had that quote added, so that a spreadsheet shows",
-        "it as text rather than running it as a formula: drop the quote to get the value.",
+        "it as text rather than running it as a formula; each backslash of a value is doubled, and",
+        "each control or invisible character is written \\xNN, \\uNNNN or \\UNNNNNNNN. To get a value",
+        "back: drop the leading ', then read \\\\ as one backslash and each other escape as the",
+        "character it names.",
     ]
     if vouched is not None:
         cp = vouched.checkpoint
