@@ -42,7 +42,7 @@ from trustgate.decisions.note import (
     sign_note,
     split_note,
 )
-from trustgate.decisions.record import index_terms
+from trustgate.decisions.record import index_terms, shape_problem
 from trustgate.errors import ConfigError, DecisionLogError
 
 GENESIS = "0" * 64
@@ -141,7 +141,7 @@ class Entry:
             return f"a JSON {type(loaded).__name__}, not an object"
         if not isinstance(loaded.get("id"), str):
             return "a JSON object without an id"
-        return None
+        return shape_problem(loaded)  # fields of other types than a decision record's
 
 
 @dataclass(frozen=True, slots=True)
