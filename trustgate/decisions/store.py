@@ -370,8 +370,8 @@ def _image_terms(value: str) -> list[tuple[str, str, bool]]:
     (`terms_upto`): every query resolves the filter to the stored references it asks for first.
     """
     for algorithm, whole in _DIGEST_CHARS.items():
-        if value.startswith(algorithm):  # an abbreviated digest (shorter than its algorithm's) is a prefix
-            return [("digest", value, len(value) < whole)]
+        if value.lower().startswith(algorithm):  # an abbreviated digest (shorter than its algorithm's)
+            return [("digest", value.lower(), len(value) < whole)]  # is a prefix; stored in lower case
     text, prefix = _pattern(value)
     return [("image", spelled, prefix) for spelled in hub_spellings(text, prefix=prefix)]
 
@@ -438,10 +438,17 @@ def parse_time(text: str, *, end: bool = False) -> str:
             one whose UTC time (or next day, for `end`) falls outside the
             years 1 to 9999.
     """
-    if _WEEK.fullmatch(text):
-        raise DecisionLogError(
-            f"a week, not a day: {text!r}", hint="name a day of it (2025-W05-1) or use 2025-01-27"
-        )
+    week = _WEEK.fullmatch(text)
+    if week:
+        year, number = int(week["year"]), int(week["week"])
+        try:
+            monday = dt.date.fromisocalendar(year, number, 1).isoformat()
+            hint = f"name a day of it ({year:04d}-W{number:02d}-1) or use {monday}"
+        except ValueError:  # no such week (W00, W54)
+            hint = "name a day of a week (2025-W05-1) or use 2025-01-27"
+        raise DecisionLogError(f"a week, not a day: {text!r}", hint=hint)
+    if _WEEK_DAY.fullmatch(text):  # `2026-w49-1`: Python reads only an upper-case W
+        text = text.upper()
     try:
         day = _date_only(text)
         if day is not None:
@@ -461,7 +468,8 @@ def parse_time(text: str, *, end: bool = False) -> str:
         ) from e
 
 
-_WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}", re.ASCII)
+_WEEK = re.compile(r"(?P<year>[0-9]{4})-?[Ww](?P<week>[0-9]{2})", re.ASCII)
+_WEEK_DAY = re.compile(r"[0-9]{4}(?:-w[0-9]{2}-|w[0-9]{2})[0-9]", re.ASCII)
 
 
 def _date_only(text: str) -> dt.date | None:

@@ -164,3 +164,31 @@ def test_the_ui_pages_an_image_filter_by_the_records_it_keeps(
         assert sorted(e.record()["n"] for e in everything) == [5, 6, 9]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("week", "hint"),
+    [
+        ("2026-W49", "name a day of it (2026-W49-1) or use 2026-11-30"),
+        ("2026w49", "name a day of it (2026-W49-1) or use 2026-11-30"),
+        ("2026-w49", "name a day of it (2026-W49-1) or use 2026-11-30"),
+        ("2025-W05", "name a day of it (2025-W05-1) or use 2025-01-27"),
+    ],
+)
+def test_a_weeks_refusal_names_a_day_of_that_week(week: str, hint: str) -> None:
+    with pytest.raises(DecisionLogError, match="a week, not a day") as caught:
+        parse_time(week)
+    assert caught.value.hint == hint
+
+
+@pytest.mark.parametrize("day", ["2026-w50-1", "2026w501"])
+def test_a_lower_case_week_day_is_that_day(day: str) -> None:
+    assert parse_time(day) == "2026-12-07T00:00:00.000000Z"
+
+
+def test_a_digest_is_found_whatever_the_case_of_its_hex(store_url: str, make_record: MakeRecord) -> None:
+    with DecisionLog.open(store_url) as log:
+        image = _image(1, "registry.example/app@" + SHA512, SHA512)
+        log.append(make_record(1, subject={"objects": [], "images": [image]}))
+    assert _ids(store_url, images=(SHA512[:20].upper(),)) == {1}
+    assert _ids(store_url, images=("SHA512:" + SHA512[7:].upper(),)) == {1}
