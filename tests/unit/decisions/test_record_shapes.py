@@ -13,7 +13,6 @@ from decision_records import MakeRecord
 
 from trustgate.cli.main import main
 from trustgate.decisions.log import DecisionLog, open_store
-from trustgate.decisions.record import shape_problem
 from trustgate.decisions.store import Filters
 from trustgate.ui import evidence, query
 from trustgate.ui.explain import list_row, unreadable
@@ -35,6 +34,8 @@ def _run(*args: str) -> tuple[int, str]:
 def test_every_view_flags_a_record_of_another_shape_alike(
     sqlite_url: str, make_record: MakeRecord, user: Any
 ) -> None:
+    from trustgate.decisions.record import shape_problem
+
     with DecisionLog.open(sqlite_url) as log:
         log.append(make_record(1))
         bad = make_record(2, actor={"user": user})
@@ -65,6 +66,8 @@ def test_every_view_flags_a_record_of_another_shape_alike(
 
 
 def test_a_decision_records_own_shapes_are_not_malformed(make_record: MakeRecord) -> None:
+    from trustgate.decisions.record import shape_problem
+
     user = {"username": "alice", "uid": "1", "groups": ["dev"], "extra": {"k": ["v"]}}
     assert shape_problem(make_record(1, actor={"user": user})) is None
     assert shape_problem(make_record(4)) is None
