@@ -677,7 +677,7 @@ def shape_problem(record: Mapping[str, Any]) -> str | None:
     return problems[0] if problems else None
 
 
-_JSON_NAMES = {dict: "JSON object", list: "JSON array", str: "string"}
+_JSON_NAMES: dict[type, str] = {dict: "JSON object", list: "JSON array", str: "string"}
 
 
 def _json_type(value: Any) -> str:
