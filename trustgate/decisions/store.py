@@ -197,8 +197,9 @@ class Filters:
     # Read only this one of `term_groups()` as a list of positions (the rarest); probe the others.
     lead: int | None = None
     # The stored image references `images` (but its digests) was resolved to by the store
-    # (`SqlStore.resolved`): matched exactly. None: not resolved yet.
-    image_values: tuple[str, ...] | None = None
+    # (`SqlStore.resolved`), as runs (first, last) of consecutive distinct stored references, all of
+    # which match: matched exactly. None: not resolved yet.
+    image_values: tuple[tuple[str, str], ...] | None = None
 
     def term_groups(self) -> list[list[tuple[str, str, bool]]]:
         """The query-index filters: per filter, its alternatives as (kind, value, is a prefix)."""
@@ -222,10 +223,42 @@ class Filters:
         if self.image_values is None:
             return [term for v in self.images for term in _image_terms(v)]
         digests = [term for v in self.images if _is_digest(v) for term in _image_terms(v)]
-        group = digests + [("image", v, False) for v in self.image_values]
+        runs = [
+            ("image", lo, False) if lo == hi else ("image", _common(lo, hi), True)
+            for lo, hi in self.image_values
+        ]
+        group = digests + runs  # for the estimates (`terms_upto`); `_conditions` is what is matched
         if self.images and not group:  # resolved to nothing: a value no reference is
             group = [("image", _NO_IMAGE, False)]
         return group
+
+    def _conditions(
+        self, alternatives: list[tuple[str, str, bool]], *, column: str
+    ) -> list[tuple[str, list[Any]]]:
+        """SQL over the terms' kind and value (`column`) for each alternative of one group, and its
+        parameters; a resolved image filter's references as IN lists and ranges of its runs."""
+        kind_column = column.replace("value", "kind")
+        image = alternatives and alternatives[0][0] in ("image", "digest")
+        if not image or self.image_values is None:
+            out = []
+            for kind, value, prefix in alternatives:
+                condition, matched = term_match(kind, value, prefix, column=column)
+                out.append((f"{kind_column} = ? AND {condition}", [kind, *matched]))
+            return out
+        out = []
+        for kind, value, prefix in (t for v in self.images if _is_digest(v) for t in _image_terms(v)):
+            condition, matched = term_match(kind, value, prefix, column=column)
+            out.append((f"{kind_column} = ? AND {condition}", [kind, *matched]))
+        exact = [lo for lo, hi in self.image_values if lo == hi] or ([] if out else [_NO_IMAGE])
+        for at in range(0, len(exact), _IN_LIST):
+            chunk = exact[at : at + _IN_LIST]
+            out.append(
+                (f"{kind_column} = ? AND {column} IN ({', '.join('?' * len(chunk))})", ["image", *chunk])
+            )
+        for lo, hi in self.image_values:
+            if lo != hi:
+                out.append((f"{kind_column} = ? AND {column} >= ? AND {column} <= ?", ["image", lo, hi]))
+        return out
 
     def where(self, alias: str = "d") -> tuple[str, list[Any]]:
         """A SQL condition over `decisions AS alias` (with `?` placeholders) and its parameters."""
@@ -261,19 +294,17 @@ class Filters:
             probed = self.lead is not None and number != self.lead
             if probed or (self.probe and any(prefix for _, _, prefix in alternatives)):
                 ors = []
-                for kind, value, prefix in alternatives:
-                    condition, matched = term_match(kind, value, prefix, column="t.value")
-                    ors.append(f"(t.kind = ? AND {condition})")
-                    params.extend([kind, *matched])
+                for condition, matched in self._conditions(alternatives, column="t.value"):
+                    ors.append(f"({condition})")
+                    params.extend(matched)
                 parts.append(
                     f"EXISTS (SELECT 1 FROM terms t WHERE t.seq = {alias}.seq AND ({' OR '.join(ors)}))"
                 )
                 continue
             ors = []
-            for kind, value, prefix in alternatives:
-                condition, matched = term_match(kind, value, prefix)
-                ors.append(f"(kind = ? AND {condition}{window})")
-                params.extend([kind, *matched, *window_params])
+            for condition, matched in self._conditions(alternatives, column="value"):
+                ors.append(f"({condition}{window})")
+                params.extend([*matched, *window_params])
             parts.append(f"{alias}.seq IN (SELECT seq FROM terms WHERE {' OR '.join(ors)})")
         if self.exceptions:
             ors = []
@@ -293,6 +324,15 @@ _DIGEST_CHARS = {"sha256:": 7 + 64, "sha512:": 7 + 128}
 
 
 _NO_IMAGE = "\ufffe"  # a noncharacter: no image reference is this
+_IN_LIST = 500  # references in one IN list: SQLite's expression depth and parameters stay small
+
+
+def _common(first: str, last: str) -> str:
+    """The longest common start of two strings."""
+    at = 0
+    while at < min(len(first), len(last)) and first[at] == last[at]:
+        at += 1
+    return first[:at]
 
 
 def _is_digest(value: str) -> bool:
@@ -341,7 +381,36 @@ def image_matcher(value: str) -> Callable[[str], bool]:
         starts = (f"{DOCKER_HUB}/library/{text}", f"{DOCKER_HUB}/{text}")
         return lambda stored: stored.startswith(text) or image_name(stored).startswith(starts)
     named = _name_prefixes(text)
-    return lambda stored: image_name(stored).startswith(named)
+    registries = {_registry_of(n) for n in named}
+
+    def matches(stored: str) -> bool:
+        # Most references of a large log are of other registries: skip those without parsing.
+        return _registry_of(stored, hub=False) in registries | {None} and image_name(stored).startswith(named)
+
+    return matches
+
+
+def _registry_of(name: str, *, hub: bool = True) -> str | None:
+    """The host (lower case, without a port) a reference or name is of: Docker Hub's for one
+    without (with `hub`) or None (without: it may be Docker Hub's, or a host spelled otherwise)."""
+    first, slash, _ = name.partition("/")
+    if not slash or not ("." in first or ":" in first or "[" in first or first == "localhost"):
+        return DOCKER_HUB if hub else None
+    host = first.lower()
+    if not host.startswith("["):
+        host = host.partition(":")[0]
+    elif "]:" in host:
+        return None  # an IPv6 address, spelled in more than one way: parsed
+    return DOCKER_HUB if host in _HUB_HOSTS else host
+
+
+def whole_ranges(value: str) -> list[str]:
+    """Prefixes of stored references that `image_matcher(value)` matches every one of: a prefix's
+    own start as written (`nginx*`), or a name's it matches by (`docker.io/library/nginx*`)."""
+    text, prefix = _pattern(value)
+    if not prefix:
+        return []
+    return [text] if "/" not in text else [n for n in _name_prefixes(text) if n]
 
 
 def image_ranges(value: str) -> list[str]:
@@ -358,9 +427,11 @@ def image_ranges(value: str) -> list[str]:
         bare = rest if first.lower() in _HUB_HOSTS else plain
         if prefix and bare.removeprefix("library/") in ("", "library"):
             return [""]  # `docker.io/*`: every image, for none may be written without the host
-    for host in hosts:
+    for host in hosts:  # its forms with a port (`host:443/app`, `host:0443/app`)
         name = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
-        ranges.update((f"{name}:", f"{name.lower()}:", f"{name}/"))
+        ranges.update((f"{name}:", f"{name.lower()}:"))
+    if prefix and "/" in plain and plain.partition("/")[2] in ("", "*"):
+        ranges.add(f"{first}/")  # `host/*`: every image of the registry
     return sorted(ranges)
 
 
@@ -1242,8 +1313,12 @@ class SqlStore(Summaries, abc.ABC):
         if not queries:
             return filters
         matchers = [image_matcher(v) for v in queries]
+        whole = sorted({r for v in queries for r in whole_ranges(v)})
+        runs: list[tuple[str, str]] = [(start, start + _TOP) for start in whole]  # all of each: no read
         ranges: list[str] = []
         for start in sorted({r for v in queries for r in image_ranges(v)}):
+            if any(start.startswith(w) for w in whole):
+                continue
             if not ranges or not start.startswith(ranges[-1]):  # a range inside another: read once
                 ranges.append(start)
         distinct = (
@@ -1252,13 +1327,24 @@ class SqlStore(Summaries, abc.ABC):
             "SELECT (SELECT min(value) FROM terms WHERE kind = 'image' AND value > s.v AND value < ?) "
             "FROM s WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL"
         )
-        found: set[str] = set()
         with self._read():
             for start in ranges:
-                for (value,) in self._execute(distinct, [start, start + _TOP, start + _TOP]):
-                    if isinstance(value, str) and any(match(value) for match in matchers):
-                        found.add(value)
-        return replace(filters, image_values=tuple(sorted(found)))
+                if not start:  # every image (`docker.io/*`): one scan beats a seek per reference
+                    sql = "SELECT DISTINCT value FROM terms WHERE kind = 'image' ORDER BY value"
+                    params: list[Any] = []
+                else:
+                    sql, params = distinct, [start, start + _TOP, start + _TOP]
+                run: tuple[str, str] | None = None  # consecutive stored references that all match
+                for (value,) in self._execute(sql, params):
+                    inside = any(value.startswith(w) for w in whole) if isinstance(value, str) else False
+                    if isinstance(value, str) and not inside and any(match(value) for match in matchers):
+                        run = (run[0] if run else value, value)
+                    elif run is not None:
+                        runs.append(run)
+                        run = None
+                if run is not None:
+                    runs.append(run)
+        return replace(filters, image_values=tuple(runs))
 
     def query(
         self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
