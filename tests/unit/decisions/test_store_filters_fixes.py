@@ -192,3 +192,23 @@ def test_a_digest_is_found_whatever_the_case_of_its_hex(store_url: str, make_rec
         log.append(make_record(1, subject={"objects": [], "images": [image]}))
     assert _ids(store_url, images=(SHA512[:20].upper(),)) == {1}
     assert _ids(store_url, images=("SHA512:" + SHA512[7:].upper(),)) == {1}
+
+
+def test_an_image_filter_that_resolves_to_many_references_is_one_query(
+    sqlite_url: str, make_record: MakeRecord
+) -> None:
+    """Docker Hub references sorted between another registry's, one of each: hundreds of runs."""
+    with DecisionLog.open(sqlite_url) as log:
+        for n in range(1, 1201):
+            reference = f"aaa{n:04d}/app:1" if n % 2 else f"aaa{n:04d}.example/app:1"
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    hub = {n for n in range(1, 1201) if n % 2}
+    assert _ids(sqlite_url, images=("docker.io/*",)) == hub
+    assert _ids(sqlite_url, images=("docker.io/*",), probe=True, above=0, below=101) == {
+        n for n in hub if n < 101
+    }
+    store = open_store(sqlite_url)
+    try:
+        assert store.count(Filters(images=("docker.io/*", "aaa0002.example/*"))) == 601
+    finally:
+        store.close()
