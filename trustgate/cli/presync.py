@@ -25,6 +25,7 @@ from trustgate.decisions.actor import ci_environment
 from trustgate.gate import Gate
 from trustgate.model import ExitCode
 from trustgate.report import FORMATS
+from trustgate.report._common import visible_controls
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -151,10 +152,13 @@ def presync(
                     if log is not None:
                         say_recorded(outcome.decision, log)
                     _emit(outcome, fmt, output, color)
+                # The message quotes the repository (a link's target, a file name: anything a
+                # committer wrote, ESC too): no character that repaints; the message's own lines
+                # (its hint) stay, and a value that could forge one is quoted where it is built.
                 line = f"trustgate: presync: {outcome.action}: {outcome.message}"
-                click.echo(line, err=True)
+                click.echo(visible_controls(line, keep="\n"), err=True)
                 for warning in outcome.warnings:
-                    click.echo(f"trustgate: warning: {warning}", err=True)
+                    click.echo(visible_controls(f"trustgate: warning: {warning}", keep="\n"), err=True)
                 if heartbeat:
                     _touch(Path(heartbeat))
                 if not watch:

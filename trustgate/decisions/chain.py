@@ -42,7 +42,7 @@ from trustgate.decisions.note import (
     sign_note,
     split_note,
 )
-from trustgate.decisions.record import index_terms
+from trustgate.decisions.record import index_terms, shape_problem
 from trustgate.errors import ConfigError, DecisionLogError
 
 GENESIS = "0" * 64
@@ -93,6 +93,22 @@ def entry_hash(prev: str, body: bytes, seq: int) -> str:
     ).hexdigest()
 
 
+def export_line(prev: str, body: bytes, seq: int) -> bytes:
+    """`{"hash", "prev", "record", "seq"}` in RFC 8785 form: the line `trustgate log export` writes.
+
+    prev is the stored column, which anyone with write access to the database sets: it is
+    encoded as a JSON string (never pasted in), so no value of it adds keys or lines. "hash" is
+    the SHA-256 of the same line without it (for an honest prev, 64 hex digits, `entry_hash`).
+    """
+    try:
+        said = canonical(prev)
+    except ValueError:  # a lone surrogate: escaped, still one JSON string
+        said = json.dumps(prev).encode()
+    tail = b',"record":' + body + b',"seq":' + str(seq).encode() + b"}"
+    digest = hashlib.sha256(b'{"prev":' + said + tail).hexdigest()
+    return b'{"hash":"' + digest.encode() + b'","prev":' + said + tail
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One stored record with its place in the chain."""
@@ -125,7 +141,7 @@ class Entry:
             return f"a JSON {type(loaded).__name__}, not an object"
         if not isinstance(loaded.get("id"), str):
             return "a JSON object without an id"
-        return None
+        return shape_problem(loaded)  # fields of other types than a decision record's
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +364,7 @@ def signature_problem(cp: Checkpoint, pinned: Ed25519PublicKey | None) -> str | 
         return "carries a malformed public key"
     key = pinned or embedded
     if pinned is not None and key_id(pinned) != cp.key_id:
-        return f"is signed by key {cp.key_id}, not by the pinned key {key_id(pinned)}"
+        return f"is signed by key {shown_id(cp.key_id)}, not by the pinned key {key_id(pinned)}"
     if key_id(embedded) != cp.key_id:
         return "names a key id that does not match its public key"
     try:
@@ -807,7 +823,7 @@ class Verifier:
                 or (self.anchor is not None and cp.seq < self.anchor.seq)
             ):
                 continue  # no tree head, reported by `_checkpoints`, or before the prune (gone by design)
-            where = f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq}"
+            where = f"the {shown_id(cp.kind)} checkpoint of {shown_id(cp.time)} at #{cp.seq}"
             problem = _note_problem(cp, self.public_key)
             if problem is not None:
                 report.problems.append(Problem("checkpoint", cp.seq, "", f"{where} {problem}"))
@@ -920,14 +936,15 @@ class Verifier:
                     "checkpoint",
                     anchor.seq,
                     "",
-                    f"the prune checkpoint of {anchor.time} at #{anchor.seq} is not signed, but the log's "
+                    f"the prune checkpoint of {shown_id(anchor.time)} at #{anchor.seq} is not signed, "
+                    "but the log's "
                     "checkpoints are: a signed log is pruned with its key (`log prune --key`), so records "
                     f"up to #{anchor.seq} were removed by someone without it; verify against the checkpoints "
                     "you kept (--checkpoint/--checkpoint-dir with --verifier-key) to see what they held",
                 )
             )
         for cp in self.checkpoints:
-            where = f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq}"
+            where = f"the {shown_id(cp.kind)} checkpoint of {shown_id(cp.time)} at #{cp.seq}"
             reason = signature_problem(cp, self.public_key)
             if reason is not None:
                 report.problems.append(Problem("checkpoint", cp.seq, "", f"{where} {reason}"))

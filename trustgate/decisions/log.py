@@ -42,7 +42,14 @@ from typing import Any, Protocol
 
 from trustgate.decisions import merkle
 from trustgate.decisions.canonical import CanonicalError, canonical, timestamp
-from trustgate.decisions.chain import GENESIS, Checkpoint, CheckpointSigner, entry_hash, signature_problem
+from trustgate.decisions.chain import (
+    GENESIS,
+    Checkpoint,
+    CheckpointSigner,
+    entry_hash,
+    shown_id,
+    signature_problem,
+)
 from trustgate.decisions.keys import read_signer
 from trustgate.decisions.note import NoteError, TreeHead, open_checkpoint
 from trustgate.decisions.publish import Publisher, PublishError
@@ -775,7 +782,7 @@ class DecisionLog:
                 continue
             # Its chain head counts only under this key's signature (and for the tree head's size).
             signed = head.size == cp.seq and signature_problem(cp, self.signer.public_key) is None
-            out.append((f"the stored checkpoint of {cp.time}", head, cp.hash if signed else None))
+            out.append((f"the stored checkpoint of {shown_id(cp.time)}", head, cp.hash if signed else None))
             break
         return out
 
@@ -851,7 +858,7 @@ class DecisionLog:
             prunes = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.kind == "prune"]
             start = max(prunes, key=lambda c: c.seq) if prunes else None
             seq, prev = (start.seq, start.hash) if start is not None else (0, GENESIS)
-            where = "the start of the chain" if start is None else f"the prune of {start.time}"
+            where = "the start of the chain" if start is None else f"the prune of {shown_id(start.time)}"
         problem: str | None = None
         if seq > size:
             problem = f"it covers {seq} records, the log now has {size}: records were removed"

@@ -613,3 +613,80 @@ def unique(values: Iterable[str]) -> list[str]:
 # row altered in the database. Views catch these around one record, flag it, and show the others;
 # `trustgate log verify` names the change.
 MALFORMED_RECORD = (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError)
+
+
+def shape_problem(record: Mapping[str, Any]) -> str | None:
+    """Why a stored record's fields are not of a decision record's types (None: they are), as every
+    view reads them: `log show`, `log query`, `log prove`, the UI's pages, lists and archives.
+
+    One check for all of them (`Entry.malformed` runs it), so that no view shows as a decision what
+    another flags as malformed: an absent or empty field is fine, a present one must be of its type
+    (`actor.user.groups` a list of strings, not the string `"system:masters"` read letter by letter).
+    """
+    problems: list[str] = []
+
+    def shaped(value: Any, kind: type, name: str) -> Any:
+        if value and not isinstance(value, kind):
+            problems.append(f"{name} is a JSON {_json_type(value)}, not a {_JSON_NAMES[kind]}")
+            return None
+        return value
+
+    def listed(value: Any, kind: type, name: str) -> list[Any]:
+        items = shaped(value, list, name) or []
+        for item in items:
+            if not isinstance(item, kind):
+                problems.append(f"{name}[] holds a JSON {_json_type(item)}, not a {_JSON_NAMES[kind]}")
+                return []
+        return list(items)
+
+    for name in ("time", "gate", "verdict"):
+        shaped(record.get(name), str, name)
+    subject = shaped(record.get("subject"), dict, "subject") or {}
+    for name in ("repository", "commit", "ref", "tree", "operation", "uid"):
+        shaped(subject.get(name), str, f"subject.{name}")
+    for o in listed(subject.get("objects"), dict, "subject.objects"):
+        shaped(o.get("redacted"), list, "subject.objects[].redacted")
+        for name in ("kind", "namespace", "name", "file"):
+            shaped(o.get(name), str, f"subject.objects[].{name}")
+    for f in listed(record.get("findings"), dict, "findings"):
+        shaped(f.get("exception"), dict, "findings[].exception")
+        shaped(f.get("rule"), str, "findings[].rule")
+    for image in listed(subject.get("images"), dict, "subject.images"):
+        shaped(image.get("reference"), str, "subject.images[].reference")
+        details = shaped(image.get("details"), dict, "subject.images[].details") or {}
+        for name in ("signatures", "attestations", "problems"):
+            listed(details.get(name), dict, f"subject.images[].details.{name}")
+    actor = shaped(record.get("actor"), dict, "actor") or {}
+    user = shaped(actor.get("user"), dict, "actor.user") or {}
+    for name in ("username", "uid"):
+        shaped(user.get(name), str, f"actor.user.{name}")
+    listed(user.get("groups"), str, "actor.user.groups")
+    for key, values in (shaped(user.get("extra"), dict, "actor.user.extra") or {}).items():
+        listed(values, str, f"actor.user.extra.{key}")
+    git = shaped(actor.get("git"), dict, "actor.git") or {}
+    for role in ("author", "committer", "signer"):
+        shaped(git.get(role), dict, f"actor.git.{role}")
+    shaped(actor.get("ci"), dict, "actor.ci")
+    presync = shaped(subject.get("presync"), dict, "subject.presync") or {}
+    for commit in listed(presync.get("commits"), dict, "subject.presync.commits"):
+        shaped(commit.get("sha"), str, "subject.presync.commits[].sha")
+        for role in ("author", "committer", "signer"):
+            shaped(commit.get(role), dict, f"subject.presync.commits[].{role}")
+    for e in listed(record.get("exceptions"), dict, "exceptions"):
+        shaped(e.get("name"), str, "exceptions[].name")
+    return problems[0] if problems else None
+
+
+_JSON_NAMES: dict[type, str] = {dict: "JSON object", list: "JSON array", str: "string"}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    return "null" if value is None else "number"

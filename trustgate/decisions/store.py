@@ -41,7 +41,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trustgate.decisions import merkle
@@ -72,7 +72,13 @@ from trustgate.errors import DecisionLogError
 from trustgate.errors import (
     InconsistentLogError as InconsistentLogError,
 )  # raised here: readers import it from here
-from trustgate.oci.reference import DOCKER_HUB, DOCKER_HUB_API
+from trustgate.oci.reference import (
+    DOCKER_HUB,
+    DOCKER_HUB_API,
+    InvalidReferenceError,
+    Reference,
+    canonical_name,
+)
 
 SCHEMA_VERSION = 3
 MAX_SEQ = 2**63 - 1  # BIGINT, the chain position's type in PostgreSQL (SQLite's INTEGER holds as much)
@@ -190,12 +196,16 @@ class Filters:
     index_verdicts: bool = False
     # Read only this one of `term_groups()` as a list of positions (the rarest); probe the others.
     lead: int | None = None
+    # The stored image references `images` (but its digests) was resolved to by the store
+    # (`SqlStore.resolved`), as runs (first, last) of consecutive distinct stored references, all of
+    # which match: matched exactly. None: not resolved yet.
+    image_values: tuple[tuple[str, str], ...] | None = None
 
     def term_groups(self) -> list[list[tuple[str, str, bool]]]:
         """The query-index filters: per filter, its alternatives as (kind, value, is a prefix)."""
         groups = [
             [("namespace", *_pattern(v)) for v in self.namespaces],
-            [term for v in self.images for term in _image_terms(v)],
+            self._image_group(),
             [("commit", v.lower(), True) for v in self.commits],
             [("tree", v.lower(), False) for v in self.trees],
             [("rule", *_pattern(v)) for v in self.rules],
@@ -206,6 +216,49 @@ class Filters:
             [("presync-to", f"{v.lower()}:", True) for v in self.presync_scope],
         ]
         return [g for g in groups if g]
+
+    def _image_group(self) -> list[tuple[str, str, bool]]:
+        """The image filter's alternatives: its digests, and the stored references it was resolved to
+        (or, unresolved, every spelling of each: `_image_terms`)."""
+        if self.image_values is None:
+            return [term for v in self.images for term in _image_terms(v)]
+        digests = [term for v in self.images if _is_digest(v) for term in _image_terms(v)]
+        runs = [
+            ("image", lo, False) if lo == hi else ("image", _common(lo, hi), True)
+            for lo, hi in self.image_values
+        ]
+        group = digests + runs  # for the estimates (`terms_upto`); `_conditions` is what is matched
+        if self.images and not group:  # resolved to nothing: a value no reference is
+            group = [("image", _NO_IMAGE, False)]
+        return group
+
+    def _conditions(
+        self, alternatives: list[tuple[str, str, bool]], *, column: str
+    ) -> list[tuple[str, list[Any]]]:
+        """SQL over the terms' kind and value (`column`) for each alternative of one group, and its
+        parameters; a resolved image filter's references as IN lists and ranges of its runs."""
+        kind_column = column.replace("value", "kind")
+        image = alternatives and alternatives[0][0] in ("image", "digest")
+        if not image or self.image_values is None:
+            out = []
+            for kind, value, prefix in alternatives:
+                condition, matched = term_match(kind, value, prefix, column=column)
+                out.append((f"{kind_column} = ? AND {condition}", [kind, *matched]))
+            return out
+        out = []
+        for kind, value, prefix in (t for v in self.images if _is_digest(v) for t in _image_terms(v)):
+            condition, matched = term_match(kind, value, prefix, column=column)
+            out.append((f"{kind_column} = ? AND {condition}", [kind, *matched]))
+        exact = [lo for lo, hi in self.image_values if lo == hi] or ([] if out else [_NO_IMAGE])
+        for at in range(0, len(exact), _IN_LIST):
+            chunk = exact[at : at + _IN_LIST]
+            out.append(
+                (f"{kind_column} = ? AND {column} IN ({', '.join('?' * len(chunk))})", ["image", *chunk])
+            )
+        for lo, hi in self.image_values:
+            if lo != hi:
+                out.append((f"{kind_column} = ? AND {column} >= ? AND {column} <= ?", ["image", lo, hi]))
+        return out
 
     def where(self, alias: str = "d") -> tuple[str, list[Any]]:
         """A SQL condition over `decisions AS alias` (with `?` placeholders) and its parameters."""
@@ -241,19 +294,17 @@ class Filters:
             probed = self.lead is not None and number != self.lead
             if probed or (self.probe and any(prefix for _, _, prefix in alternatives)):
                 ors = []
-                for kind, value, prefix in alternatives:
-                    condition, matched = term_match(kind, value, prefix, column="t.value")
-                    ors.append(f"(t.kind = ? AND {condition})")
-                    params.extend([kind, *matched])
+                for condition, matched in self._conditions(alternatives, column="t.value"):
+                    ors.append(f"({condition})")
+                    params.extend(matched)
                 parts.append(
                     f"EXISTS (SELECT 1 FROM terms t WHERE t.seq = {alias}.seq AND ({' OR '.join(ors)}))"
                 )
                 continue
             ors = []
-            for kind, value, prefix in alternatives:
-                condition, matched = term_match(kind, value, prefix)
-                ors.append(f"(kind = ? AND {condition}{window})")
-                params.extend([kind, *matched, *window_params])
+            for condition, matched in self._conditions(alternatives, column="value"):
+                ors.append(f"({condition}{window})")
+                params.extend([*matched, *window_params])
             parts.append(f"{alias}.seq IN (SELECT seq FROM terms WHERE {' OR '.join(ors)})")
         if self.exceptions:
             ors = []
@@ -272,17 +323,126 @@ def _pattern(value: str) -> tuple[str, bool]:
 _DIGEST_CHARS = {"sha256:": 7 + 64, "sha512:": 7 + 128}
 
 
-def _image_terms(value: str) -> list[tuple[str, str, bool]]:
-    """The index terms `--image value` matches: a digest, or the reference in each of its spellings.
+_NO_IMAGE = "\ufffe"  # a noncharacter: no image reference is this
+_IN_LIST = 500  # references in one IN list: SQLite's expression depth and parameters stay small
 
-    The index keeps a reference as written (`log verify` recomputes it from the records, old ones
-    included), so the filter asks for every way of writing the same Docker Hub image instead
-    (`hub_spellings`): `nginx:1.25` finds `docker.io/library/nginx:1.25` and
-    `index.docker.io/library/nginx:1.25` too, as the image rules read them.
+
+def _common(first: str, last: str) -> str:
+    """The longest common start of two strings."""
+    at = 0
+    while at < min(len(first), len(last)) and first[at] == last[at]:
+        at += 1
+    return first[:at]
+
+
+def _is_digest(value: str) -> bool:
+    return value.lower().startswith(tuple(_DIGEST_CHARS))
+
+
+def image_name(reference: str) -> str:
+    """`reference` as the image rules read it (`nginx:1.25` is `docker.io/library/nginx:1.25`, and
+    so are `index.docker.io/nginx:1.25` and `docker.io:443/library/nginx:1.25`): Docker Hub's forms
+    and a registry's default port are one name (`Reference.parse`, `canonical_name`). A reference
+    that does not parse is itself."""
+    try:
+        ref = Reference.parse(reference)
+    except InvalidReferenceError:
+        return reference
+    name = canonical_name(ref.name) or ref.name
+    return name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+
+
+def _name_prefixes(text: str) -> tuple[str, ...]:
+    """The starts of `image_name`s that the prefix `text` (written with a `/`) asks for."""
+    plain = canonical_name(text) or text
+    first, _, rest = plain.partition("/")
+    if first.lower() in _HUB_HOSTS:
+        if "/" in rest:
+            return (f"{DOCKER_HUB}/{rest}",)
+        return (f"{DOCKER_HUB}/{rest}", f"{DOCKER_HUB}/library/{rest}")  # a user's or an official image
+    if "." in first or ":" in first or "[" in first or first == "localhost":
+        return (plain,)  # another registry
+    return (f"{DOCKER_HUB}/{plain}",)  # `acme/ap`: Docker Hub's
+
+
+def image_matcher(value: str) -> Callable[[str], bool]:
+    """Whether a stored image reference is one `--image value` asks for, as the image rules read both
+    (`image_name`): the same image, or (`value` ends with `*`) one whose name starts so.
+
+    A prefix without `/` (`nginx*`) is the start of what was written as well (`nginxinc/app`,
+    `nginx.example/app`), as a bare prefix always was; one with a `/` names a registry (or Docker
+    Hub's user) and matches by name alone: `docker.io/library/nginx*` is not `nginx.evil.example/x`.
+    """
+    text, prefix = _pattern(value)
+    if not prefix:
+        wanted = image_name(text)
+        return lambda stored: image_name(stored) == wanted
+    if "/" not in text:
+        starts = (f"{DOCKER_HUB}/library/{text}", f"{DOCKER_HUB}/{text}")
+        return lambda stored: stored.startswith(text) or image_name(stored).startswith(starts)
+    named = _name_prefixes(text)
+    registries = {_registry_of(n) for n in named}
+
+    def matches(stored: str) -> bool:
+        # Most references of a large log are of other registries: skip those without parsing.
+        return _registry_of(stored, hub=False) in registries | {None} and image_name(stored).startswith(named)
+
+    return matches
+
+
+def _registry_of(name: str, *, hub: bool = True) -> str | None:
+    """The host (lower case, without a port) a reference or name is of: Docker Hub's for one
+    without (with `hub`) or None (without: it may be Docker Hub's, or a host spelled otherwise)."""
+    first, slash, _ = name.partition("/")
+    if not slash or not ("." in first or ":" in first or "[" in first or first == "localhost"):
+        return DOCKER_HUB if hub else None
+    host = first.lower()
+    if not host.startswith("["):
+        host = host.partition(":")[0]
+    elif "]:" in host:
+        return None  # an IPv6 address, spelled in more than one way: parsed
+    return DOCKER_HUB if host in _HUB_HOSTS else host
+
+
+def whole_ranges(value: str) -> list[str]:
+    """Prefixes of stored references that `image_matcher(value)` matches every one of: a prefix's
+    own start as written (`nginx*`), or a name's it matches by (`docker.io/library/nginx*`)."""
+    text, prefix = _pattern(value)
+    if not prefix:
+        return []
+    return [text] if "/" not in text else [n for n in _name_prefixes(text) if n]
+
+
+def image_ranges(value: str) -> list[str]:
+    """Prefixes of the stored references to read for `--image value` (`image_matcher` keeps those it
+    asks for): each of its spellings (`hub_spellings`), and its registry's host with any port."""
+    text, prefix = _pattern(value)
+    plain = canonical_name(text) or text  # `docker.io:443/nginx`: Docker Hub's too
+    spelled = [*hub_spellings(text, prefix=True), *hub_spellings(plain, prefix=True)]
+    ranges = set(spelled)
+    first, slash, rest = plain.partition("/")
+    hosts = [first] if slash and ("." in first or ":" in first or first == "localhost") else []
+    if len(set(spelled)) > 2 or first.lower() in _HUB_HOSTS:  # Docker Hub's
+        hosts = list(_HUB_HOSTS)
+        bare = rest if first.lower() in _HUB_HOSTS else plain
+        if prefix and bare.removeprefix("library/") in ("", "library"):
+            return [""]  # `docker.io/*`: every image, for none may be written without the host
+    for host in hosts:  # its forms with a port (`host:443/app`, `host:0443/app`)
+        name = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
+        ranges.update((f"{name}:", f"{name.lower()}:"))
+    if prefix and "/" in plain and plain.partition("/")[2] in ("", "*"):
+        ranges.add(f"{first}/")  # `host/*`: every image of the registry
+    return sorted(ranges)
+
+
+def _image_terms(value: str) -> list[tuple[str, str, bool]]:
+    """The index terms `--image value` matches before the store resolves it (`SqlStore.resolved`): a
+    digest, or the reference in each of its spellings (`hub_spellings`). Only estimates read these
+    (`terms_upto`): every query resolves the filter to the stored references it asks for first.
     """
     for algorithm, whole in _DIGEST_CHARS.items():
-        if value.startswith(algorithm):  # an abbreviated digest (shorter than its algorithm's) is a prefix
-            return [("digest", value, len(value) < whole)]
+        if value.lower().startswith(algorithm):  # an abbreviated digest (shorter than its algorithm's)
+            return [("digest", value.lower(), len(value) < whole)]  # is a prefix; stored in lower case
     text, prefix = _pattern(value)
     return [("image", spelled, prefix) for spelled in hub_spellings(text, prefix=prefix)]
 
@@ -295,13 +455,10 @@ def hub_spellings(reference: str, *, prefix: bool = False) -> list[str]:
     way of writing it that names the same image: with or without the host (`docker.io`,
     `index.docker.io`, `registry-1.docker.io`) and, for an official image, `library/`.
 
-    A reference of another registry is returned alone (as the image rules read one, but for a
-    port written otherwise: `host:0443/app` is not looked up as `host/app`). A spelling that
-    would leave a prefix empty (the bare form of `docker.io/*`) is left out: it would match
-    every image; so `docker.io/*` finds the Hub images written with a host or `library/`, not
-    a bare `nginx`. As a bare prefix always did, `nginx*` also finds a Hub user's `nginxinc/...`,
-    and so does `docker.io/library/nginx*` (whose bare spelling is `nginx*`): end the name with
-    its tag's colon (`docker.io/library/nginx:*`) to find that one repository.
+    A reference of another registry is returned alone. These are the ranges the store reads its
+    stored references from (`image_ranges`, which adds a host's ported forms); which of them a
+    filter asks for is `image_matcher`'s to say (by `image_name`): a spelling's range also holds
+    other images (`nginx*` reads `nginxinc/...`).
     """
     first, slash, rest = reference.partition("/")
     host = first.lower()
@@ -352,10 +509,17 @@ def parse_time(text: str, *, end: bool = False) -> str:
             one whose UTC time (or next day, for `end`) falls outside the
             years 1 to 9999.
     """
-    if _WEEK.fullmatch(text):
-        raise DecisionLogError(
-            f"a week, not a day: {text!r}", hint="name a day of it (2025-W05-1) or use 2025-01-27"
-        )
+    week = _WEEK.fullmatch(text)
+    if week:
+        year, number = int(week["year"]), int(week["week"])
+        try:
+            monday = dt.date.fromisocalendar(year, number, 1).isoformat()
+            hint = f"name a day of it ({year:04d}-W{number:02d}-1) or use {monday}"
+        except ValueError:  # no such week (W00, W54)
+            hint = "name a day of a week (2025-W05-1) or use 2025-01-27"
+        raise DecisionLogError(f"a week, not a day: {text!r}", hint=hint)
+    if _WEEK_DAY.fullmatch(text):  # `2026-w49-1`: Python reads only an upper-case W
+        text = text.upper()
     try:
         day = _date_only(text)
         if day is not None:
@@ -375,7 +539,8 @@ def parse_time(text: str, *, end: bool = False) -> str:
         ) from e
 
 
-_WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}", re.ASCII)
+_WEEK = re.compile(r"(?P<year>[0-9]{4})-?[Ww](?P<week>[0-9]{2})", re.ASCII)
+_WEEK_DAY = re.compile(r"[0-9]{4}(?:-w[0-9]{2}-|w[0-9]{2})[0-9]", re.ASCII)
 
 
 def _date_only(text: str) -> dt.date | None:
@@ -1133,9 +1298,58 @@ class SqlStore(Summaries, abc.ABC):
                 hint="the row was altered: run `trustgate log verify`",
             )
 
+    def resolved(self, filters: Any) -> Any:
+        """`filters` with its image filter resolved to the stored references it asks for
+        (`image_matcher`: by the name the image rules read, not by how it was written), so that
+        every query, count and page of it selects exactly those records in the database.
+
+        The index keeps a reference as written (`log verify` recomputes it from the records), so
+        the store reads the distinct stored references of each spelling's range (`image_ranges`:
+        one index seek per distinct reference) and keeps those that match.
+        """
+        if not isinstance(filters, Filters) or filters.image_values is not None:
+            return filters
+        queries = [v for v in filters.images if not _is_digest(v)]
+        if not queries:
+            return filters
+        matchers = [image_matcher(v) for v in queries]
+        whole = sorted({r for v in queries for r in whole_ranges(v)})
+        runs: list[tuple[str, str]] = [(start, start + _TOP) for start in whole]  # all of each: no read
+        ranges: list[str] = []
+        for start in sorted({r for v in queries for r in image_ranges(v)}):
+            if any(start.startswith(w) for w in whole):
+                continue
+            if not ranges or not start.startswith(ranges[-1]):  # a range inside another: read once
+                ranges.append(start)
+        distinct = (
+            "WITH RECURSIVE s(v) AS ("
+            "SELECT min(value) FROM terms WHERE kind = 'image' AND value >= ? AND value < ? UNION ALL "
+            "SELECT (SELECT min(value) FROM terms WHERE kind = 'image' AND value > s.v AND value < ?) "
+            "FROM s WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL"
+        )
+        with self._read():
+            for start in ranges:
+                if not start:  # every image (`docker.io/*`): one scan beats a seek per reference
+                    sql = "SELECT DISTINCT value FROM terms WHERE kind = 'image' ORDER BY value"
+                    params: list[Any] = []
+                else:
+                    sql, params = distinct, [start, start + _TOP, start + _TOP]
+                run: tuple[str, str] | None = None  # consecutive stored references that all match
+                for (value,) in self._execute(sql, params):
+                    inside = any(value.startswith(w) for w in whole) if isinstance(value, str) else False
+                    if isinstance(value, str) and not inside and any(match(value) for match in matchers):
+                        run = (run[0] if run else value, value)
+                    elif run is not None:
+                        runs.append(run)
+                        run = None
+                if run is not None:
+                    runs.append(run)
+        return replace(filters, image_values=tuple(runs))
+
     def query(
         self, filters: Filters, *, limit: int | None = None, newest_first: bool = True
     ) -> Iterator[Entry]:
+        filters = self.resolved(filters)
         where, params = filters.where()
         sql = f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE {where} ORDER BY d.seq"
         sql += " DESC" if newest_first else ""
@@ -1145,13 +1359,13 @@ class SqlStore(Summaries, abc.ABC):
             yield _entry(row, where=self.url)
 
     def count(self, filters: Filters | None = None) -> int:
-        where, params = (filters or Filters()).where()
+        where, params = self.resolved(filters or Filters()).where()
         with self._read():
             return int(self._execute(f"SELECT count(*) FROM decisions d WHERE {where}", params)[0][0])
 
     def stats(self, filters: Filters, *, top: int = 20) -> dict[str, list[tuple[str, int]]]:
         """Counts by verdict, gate, day, rule and namespace (the `top` most frequent of the last two)."""
-        where, params = filters.where()
+        where, params = self.resolved(filters).where()
         out: dict[str, list[tuple[str, int]]] = {}
         with self._read():
             for name, expr in (

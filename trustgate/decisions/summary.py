@@ -583,6 +583,10 @@ class Summaries:
                 )
             width *= 2
 
+    def resolved(self, filters: Any) -> Any:
+        """A store `Filters` as the store reads it (`SqlStore.resolved`)."""
+        return filters
+
     def terms_upto(self, alternatives: Sequence[tuple[str, str, bool]], cap: int) -> int:
         """Index entries of (kind, value or value prefix) alternatives, counted up to `cap` each."""
         total = 0
@@ -612,7 +616,7 @@ class Summaries:
 
     def live_day_counts(self, filters: Any) -> list[tuple[str, str, str, int]]:
         """`day_counts` counted from the records a store `Filters` selects (for filters not summarized)."""
-        where, params = filters.where()
+        where, params = self.resolved(filters).where()
         with self._read():
             rows = self._execute(
                 "SELECT substr(d.time, 1, 10) AS day, d.gate, d.verdict, count(*) FROM decisions d "
@@ -623,7 +627,7 @@ class Summaries:
 
     def nth_newest(self, filters: Any, n: int) -> int | None:
         """The position of the `n`th newest record a store `Filters` selects; None when fewer match."""
-        where, params = filters.where()
+        where, params = self.resolved(filters).where()
         with self._read():
             sql = f"SELECT d.seq FROM decisions d WHERE {where} ORDER BY d.seq DESC"
             rows = self._execute(f"{sql} LIMIT 1 OFFSET {int(n) - 1}", params)
@@ -631,7 +635,7 @@ class Summaries:
 
     def live_top(self, kind: str, filters: Any, *, top: int = 10) -> list[tuple[str, int]]:
         """The `top` index values of one kind among the records a store `Filters` selects."""
-        where, params = filters.where()
+        where, params = self.resolved(filters).where()
         with self._read():
             rows = self._execute(
                 f"SELECT t.value, count(*) AS n FROM terms t WHERE t.kind = ? AND t.seq IN "

@@ -29,6 +29,7 @@ from trustgate.decisions.chain import (
     Entry,
     entry_hash,
     key_id,
+    shown_id,
     stored_checkpoint_problem,
 )
 from trustgate.decisions.note import NoteVerifier, TreeHead
@@ -86,7 +87,7 @@ class Refused:
 
     def describe(self) -> str:
         cp = self.checkpoint
-        return f"the {cp.kind} checkpoint of {cp.time} at #{cp.seq} {self.reason}"
+        return f"the {shown_id(cp.kind)} checkpoint of {shown_id(cp.time)} at #{cp.seq} {self.reason}"
 
 
 def judge(cp: Checkpoint, pinned: Ed25519PublicKey | None = None) -> Vouched | Refused:

@@ -373,7 +373,8 @@ class Git:
                 resolved = os.path.realpath(target)
                 if resolved != root and not resolved.startswith(root + os.sep):
                     raise GitError(
-                        f"cannot unpack the tree: {name} links to {os.fsdecode(link)}, outside it",
+                        f"cannot unpack the tree: {quoted(name)} links to {quoted(os.fsdecode(link))}, "
+                        "outside it",
                         where=str(self.directory),
                         hint="a link in the repository points outside it",
                     )
@@ -392,6 +393,13 @@ class Git:
     def note(self, commit: str) -> str | None:
         done = self.run("notes", f"--ref={NOTES_REF}", "show", commit, check=False)
         return done.stdout.decode() if done.returncode == 0 else None
+
+
+def quoted(text: str) -> str:
+    """A repository's text (a path, a link's target) as a message quotes it: as it is when every
+    character of it is printable, else its Python repr, on one line (a newline, CR or ESC that a
+    committer put in a link's target must not forge or repaint a line of the message)."""
+    return text if text.isprintable() else repr(text)
 
 
 def is_url(location: str) -> bool:

@@ -68,6 +68,7 @@ from trustgate.presync.git import (
     open_remote,
     push,
     push_notes,
+    quoted,
     ref_format_problem,
     repo_path,
 )
@@ -1056,10 +1057,11 @@ class PresyncGate:
                 )
                 if outside or (at is not None and at.mode == "120000"):
                     raise GitError(
-                        f"{entry.path} links to {link}: what Flux's source-controller reads there, and so "
+                        f"{quoted(entry.path)} links to {quoted(link)}: what Flux's source-controller reads "
+                        "there, and so "
                         "what it leaves out of the paths, cannot be known",
                         where=commit[:12],
-                        hint=f"commit {entry.path} as a regular file",
+                        hint=f"commit {quoted(entry.path)} as a regular file",
                     )
                 if at is not None and at.mode.startswith("100"):
                     found[entry.path] = at

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 from trustgate.model import Decision, DocumentResult, Finding, Severity, render_path
@@ -108,9 +109,19 @@ def visible_controls(text: str, *, keep: str = "\n\t") -> str:
     visible escapes.
 
     Manifests are untrusted: a name or message carrying ESC sequences could
-    repaint a terminal or hide a line, an invisible character makes two
-    different names look alike (`pro\\u200bd` and `prod`), and a lone
-    surrogate cannot be encoded. See `_UNSAFE_RANGES`.
+    repaint a terminal or hide a line, an invisible or blank character makes
+    two different names look alike (`pro\\u200bd`, `prod` with a no-break
+    space, and `prod`), and a lone surrogate cannot be encoded. See
+    `_UNSAFE_RANGES`.
+
+    Some of them are part of how other scripts and emoji are written, and
+    stay where they do that (`_in_context`): the zero-width non-joiner and
+    joiner U+200C/U+200D between two non-ASCII letters, marks or symbols
+    (Persian words, Hindi conjuncts, an emoji family: man, ZWJ, woman), a
+    variation selector U+FE00-U+FE0F after one (a red heart's U+FE0F), and
+    the ideographic space U+3000 between two non-ASCII characters (CJK
+    text). Next to ASCII, or at either end, they are escaped: that is where
+    they disguise an identifier (`pro\\u200dd`).
 
     Args:
         text: the text to clean.
@@ -132,19 +143,31 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def spreadsheet_cell(value: str) -> str:
     """`value` as a CSV cell a spreadsheet shows as text, never runs as a formula, and a terminal
-    shows as it is.
+    shows as it is; `cell_value` gets the value back.
 
     A checked manifest's namespace or image can be `=HYPERLINK(...)`. As
     OWASP recommends, a cell starting with `=`, `+`, `-`, `@`, a tab or a
     carriage return gets a single quote in front; so does one that starts
-    with a quote, so every value is recoverable: drop the first character
-    of a cell that starts with `'`. Then, as in a table, every control
-    character (newline, CR and ESC too) and invisible character is shown
-    as its escape (`visible_controls`): CSV written to a terminal (or
-    `cat`) must not repaint it, and a row must not pass for two.
+    with a quote. Then, as in a table, every control character (newline, CR
+    and ESC too) and invisible character is shown as its escape
+    (`visible_controls`): CSV written to a terminal (or `cat`) must not
+    repaint it, and a row must not pass for two. So that an escape and the
+    same text written in the value (a real U+200B and the six characters
+    `\\u200b`) stay two cells, every backslash of the value is doubled first.
     """
-    cell = "'" + value if value.startswith(_FORMULA_STARTS) else value
+    cell = value.replace("\\", "\\\\")
+    cell = "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
     return visible_controls(cell, keep="")
+
+
+_CELL_ESCAPE = re.compile(r"\\(?:\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+def cell_value(cell: str) -> str:
+    """The value `spreadsheet_cell` made `cell` of: the quote a cell starts with dropped, then each
+    `\\xNN`, `\\uNNNN` and `\\UNNNNNNNN` the character it names, and each `\\\\` one backslash."""
+    text = cell[1:] if cell.startswith("'") else cell
+    return _CELL_ESCAPE.sub(lambda m: "\\" if m.group() == "\\\\" else chr(int(m.group()[2:], 16)), text)
 
 
 # The unsafe characters as ranges: C0 and C1 controls, DEL and surrogates; every format character
@@ -182,13 +205,38 @@ _UNSAFE_RANGES = (
     (0xFFF9, 0xFFFB),
     (0x110BD, 0x110BD),
     (0x110CD, 0x110CD),
-    (0x13430, 0x13438),
+    (0x13430, 0x1343F),  # 0x13439-0x1343F: Cf since Unicode 15 (Python 3.12)
     (0x1BCA0, 0x1BCA3),
     (0x1D173, 0x1D17A),
     (0xE0000, 0xE007F),
     (0xE0100, 0xE01EF),
+    # Blank though not format characters: every space separator but U+0020 (the no-break space
+    # U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, the ideographic space U+3000, which stays
+    # between CJK characters: `_in_context`), and the blank Braille pattern U+2800.
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x2800, 0x2800),
+    (0x3000, 0x3000),
 )
 _NONCHARACTERS = "\ufffe\uffff"
+
+
+@functools.lru_cache(maxsize=1)
+def _derived_ranges() -> tuple[tuple[int, int], ...]:
+    """The Cf, Zl, Zp and Zs characters (but U+0020) of this Python's Unicode database, as ranges:
+    a newer Python knows format characters the table above, of Unicode 14, does not (U+13439-U+1343F
+    since Python 3.12). Read once, on first use (the planes that have them: some 35 ms)."""
+    found: list[tuple[int, int]] = []
+    for code in (*range(0x40000), *range(0xE0000, 0xE1000)):
+        if code != 0x20 and unicodedata.category(chr(code)) in ("Cf", "Zl", "Zp", "Zs"):
+            if found and found[-1][1] == code - 1:
+                found[-1] = (found[-1][0], code)
+            else:
+                found.append((code, code))
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=8)
@@ -196,7 +244,7 @@ def _unsafe_pattern(keep: str) -> re.Pattern[str]:
     """One character class of the unsafe characters, less those in `keep` (never the noncharacters)."""
     kept = sorted({ord(ch) for ch in keep if ch not in _NONCHARACTERS})
     ranges = []
-    for low, high in _UNSAFE_RANGES:
+    for low, high in (*_UNSAFE_RANGES, *_derived_ranges()):
         for code in kept:  # cut each kept character out of its range
             if low <= code <= high:
                 if low < code:
@@ -208,8 +256,34 @@ def _unsafe_pattern(keep: str) -> re.Pattern[str]:
     return re.compile("[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in ranges) + "]")
 
 
+# Characters kept where they join or vary non-ASCII text (`_in_context`), else escaped.
+_CONTEXTUAL = frozenset({0x200C, 0x200D, 0x3000, *range(0xFE00, 0xFE10)})
+
+
+def _in_context(text: str, at: int, code: int) -> bool:
+    """Whether the contextual character at `at` sits where it joins or varies non-ASCII text."""
+
+    def written(index: int, kinds: str) -> bool:
+        if not 0 <= index < len(text):
+            return False
+        ch = text[index]
+        return not ch.isascii() and unicodedata.category(ch)[0] in kinds and ord(ch) not in _CONTEXTUAL
+
+    if 0xFE00 <= code <= 0xFE0F:  # varies the letter or symbol before it
+        return written(at - 1, "LMS")
+    if code == 0x3000:  # an ideographic space between CJK (or other non-ASCII) characters
+        return written(at - 1, "LMNPS") and written(at + 1, "LMNPS")
+    # ZWNJ, ZWJ: between letters, marks (a variation selector too) or symbols (emoji, modifiers)
+    before = at - 1
+    if before >= 1 and 0xFE00 <= ord(text[before]) <= 0xFE0F:  # a red heart, U+FE0F, ZWJ, fire
+        before -= 1
+    return written(before, "LMS") and written(at + 1, "LMS")
+
+
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if code in _CONTEXTUAL and _in_context(match.string, match.start(), code):
+        return match.group()
     if code <= 0xFF:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"

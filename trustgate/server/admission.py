@@ -300,6 +300,9 @@ def parse(body: bytes | bytearray) -> Review | dict[str, Any]:
         source = objects["object"] or objects["oldObject"] or {}
         kind = source.get("kind") if isinstance(source.get("kind"), str) else "?"
     user = request.get("userInfo")
+    problem = user_info_problem(user)
+    if problem is not None:  # not the API server's: it would be recorded as someone it is not
+        return deny(problem)
     return Review(
         uid=uid,
         operation=operation,
@@ -308,7 +311,7 @@ def parse(body: bytes | bytearray) -> Review | dict[str, Any]:
         name=strings["name"],
         sub_resource=strings["subResource"],
         dry_run=request.get("dryRun") is True,
-        user=user if isinstance(user, dict) else {},
+        user=user or {},
         obj=objects["object"],
         old=objects["oldObject"],
         input_hash="sha256:" + hashlib.sha256(body).hexdigest(),
@@ -316,6 +319,39 @@ def parse(body: bytes | bytearray) -> Review | dict[str, Any]:
         request={k: v for k, v in request.items() if k not in ("object", "oldObject")},
         cost=review_cost(body),
     )
+
+
+def user_info_problem(user: Any) -> str | None:
+    """Why `request.userInfo` is not of the API server's shape (authentication/v1 UserInfo:
+    username and uid strings, groups a list of strings, extra a map of string lists); None when it
+    is, or is absent.
+
+    The decision log records it as the actor: a `groups` that is the string `"system:masters"`
+    would be read letter by letter by one view and flagged by another.
+    """
+    if user is None:
+        return None
+    if not isinstance(user, dict):
+        return f"request.userInfo is a JSON {_type(user)}, not an object"
+    for key in ("username", "uid"):
+        value = user.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"request.userInfo.{key} is a JSON {_type(value)}, not a string"
+    groups = user.get("groups")
+    if groups is not None:
+        if not isinstance(groups, list):
+            return f"request.userInfo.groups is a JSON {_type(groups)}, not a list of strings"
+        for group in groups:
+            if not isinstance(group, str):
+                return f"request.userInfo.groups holds a JSON {_type(group)}, not a string"
+    extra = user.get("extra")
+    if extra is not None:
+        if not isinstance(extra, dict):
+            return f"request.userInfo.extra is a JSON {_type(extra)}, not an object of string lists"
+        for key, values in extra.items():
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                return f"request.userInfo.extra[{key!r}] is not a list of strings"
+    return None
 
 
 def plan(

@@ -737,6 +737,7 @@ def _counted(store: Store, filters: Filters, today: dt.date, *, behind: bool = F
     second rather than in tens of seconds. With `behind` (the summaries lag
     the log) the time range is not read as positions from them.
     """
+    filters = store.resolved(filters)  # the image filter as the stored references it matches, once
     if (filters.since or filters.until) and not behind:
         span = store.seq_bounds(filters.since, filters.until)  # the range as positions, for every lookup
         filters = _with(filters, above=span[0] - 1, below=span[1] + 1) if span else filters

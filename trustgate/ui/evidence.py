@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from trustgate.decisions import vouch
-from trustgate.decisions.chain import Entry, entry_hash
+from trustgate.decisions.chain import Entry
+from trustgate.decisions.chain import export_line as chain_line
 from trustgate.decisions.log import Store
 from trustgate.decisions.record import MALFORMED_RECORD
 from trustgate.report._common import spreadsheet_cell, visible_controls
@@ -35,13 +36,10 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 def export_line(entry: Entry) -> str:
     """`{"hash", "prev", "record", "seq"}` in RFC 8785 form, as `trustgate log export` writes it.
 
-    "hash" is recomputed from the line (`entry_hash`), not the stored column, which no signature covers.
+    "hash" is recomputed from the line (`chain.export_line`), not the stored column, which no signature
+    covers; the stored prev is encoded as a JSON string, never pasted in.
     """
-    return (
-        f'{{"hash":"{entry_hash(entry.prev, entry.body, entry.seq)}","prev":"{entry.prev}","record":'
-        + entry.body.decode()
-        + f',"seq":{entry.seq}}}'
-    )
+    return chain_line(entry.prev, entry.body, entry.seq).decode()
 
 
 def safe_name(name: str) -> str | None:
@@ -156,7 +154,10 @@ def _readme(
         f"Records: {records} (records.jsonl: `trustgate log export` lines; records.csv: a summary, whose",
         "  differs column names indexed columns the record disagrees with: run `trustgate log verify`)",
         "records.csv: a cell that starts with ' had that quote added, so that a spreadsheet shows",
-        "it as text rather than running it as a formula: drop the quote to get the value.",
+        "it as text rather than running it as a formula; each backslash of a value is doubled, and",
+        "each control or invisible character is written \\xNN, \\uNNNN or \\UNNNNNNNN. To get a value",
+        "back: drop the leading ', then read \\\\ as one backslash and each other escape as the",
+        "character it names.",
     ]
     if vouched is not None:
         cp = vouched.checkpoint
@@ -190,4 +191,6 @@ def _readme(
             "run `trustgate log verify`):",
             *malformed,
         ]
-    return "\n".join(lines) + "\n"
+    # Each line one line, whatever the database held: a checkpoint's time or key name (which a DB
+    # writer sets, and signs with a key of their own) must not add a line that passes for a verdict.
+    return "\n".join(visible_controls(line, keep="") for line in lines) + "\n"

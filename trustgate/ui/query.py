@@ -208,7 +208,7 @@ def summaries_state(store: Store) -> tuple[bool, str]:
 
 
 def _page(store: Store, query: Query, *, before: int | None, after: int | None, limit: int) -> Page:
-    f = query.filters
+    f = store.resolved(query.filters)  # the image filter as the stored references it matches, once
     # Summaries that do not cover every record (an older writer appended) must not select records:
     # the time range is then not turned into positions, and the exception filter reads the records.
     behind, disagree = summaries_state(store)
@@ -337,6 +337,7 @@ def matching(store: Store, filters: Filters, *, newest_first: bool = False) -> I
     While the summaries lag the log, the exception filter is checked on the
     records rather than read from `exception_terms`.
     """
+    filters = store.resolved(filters)
     if filters.exceptions and summaries_state(store)[0]:
         rows = store.query(dataclasses.replace(filters, exceptions=()), newest_first=newest_first)
         return _applying(rows, filters.exceptions)

@@ -53,13 +53,13 @@ def test_an_image_is_found_however_its_reference_is_written(store_url: str, make
     ):
         assert _ids(store_url, images=(spelled,)) == nginx, spelled
     assert _ids(store_url, images=("nginx*",)) == {*nginx, 5, 9}  # as the bare prefix always did
-    # Its bare spelling `nginx*` finds a Hub user's `nginxinc/...` too (documented); `:` ends the name.
-    assert _ids(store_url, images=("docker.io/library/nginx*",)) == {*nginx, 5, 9}
+    # A name with its registry matches by the name the image rules read: no Hub user's `nginxinc/...`.
+    assert _ids(store_url, images=("docker.io/library/nginx*",)) == {*nginx, 5}
     assert _ids(store_url, images=("docker.io/library/nginx:*",)) == {*nginx, 5}
     assert _ids(store_url, images=("acme/app:1",)) == {6, 7}
     assert _ids(store_url, images=("docker.io/acme/app:1",)) == {6, 7}
     assert _ids(store_url, images=("ghcr.io/library/nginx:1.25",)) == {8}  # another registry: as written
-    assert _ids(store_url, images=("docker.io/library/*",)) == {2, 3}  # not every image: see hub_spellings
+    assert _ids(store_url, images=("docker.io/library/*",)) == {*nginx, 5}  # every official image
     # The UI's page lookups: a window of positions, and probed for a leading filter's positions.
     assert _ids(store_url, images=("nginx:1.25",), above=1, below=4) == {2, 3}
     assert _ids(store_url, images=("nginx:1.25",), verdicts=("allow", "deny"), lead=0) == nginx
@@ -98,3 +98,117 @@ def test_a_date_alone_in_any_iso_form_is_the_whole_day(day: str) -> None:
 def test_a_week_without_a_day_is_refused_with_a_clear_message(week: str) -> None:
     with pytest.raises(DecisionLogError, match="a week, not a day"):
         parse_time(week, end=True)
+
+
+# What the reviewer's log held: Docker Hub images written every way, and others whose written form
+# starts like them.
+TRAPS = {
+    1: "nginx:1.25",
+    2: "docker.io/library/nginx:1.25",
+    3: "nginx.evil.example/x:1",
+    4: "nginxinc/nginx-unprivileged:1",
+    5: "index.docker.io/acme/app:1",
+    6: "acme/app:1",
+    7: "acme.jfrog.io/app:1",
+    8: "nginx:5000/app:1",
+    9: "registry-1.docker.io/acme/app:2",
+    10: "docker.io:443/library/nginx:1.25",
+    11: "registry-1.docker.io:0443/nginx:1.25",
+    12: "registry.example:0443/team/app:1",
+}
+
+
+def test_an_image_filter_matches_the_name_the_image_rules_read(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    with DecisionLog.open(store_url) as log:
+        for n, reference in TRAPS.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    nginx = {1, 2, 10, 11}
+    assert _ids(store_url, images=("docker.io/library/nginx*",)) == nginx
+    assert _ids(store_url, images=("docker.io/acme*",)) == {5, 6, 9}
+    assert _ids(store_url, images=("docker.io/*",)) == {1, 2, 4, 5, 6, 9, 10, 11}
+    assert _ids(store_url, images=("nginx:1.25",)) == nginx
+    assert _ids(store_url, images=("docker.io:443/library/nginx:1.25",)) == nginx
+    assert _ids(store_url, images=("registry.example/team/app:1",)) == {12}
+    assert _ids(store_url, images=("registry.example:443/team/*",)) == {12}
+    assert _ids(store_url, images=("nginx:5000/*",)) == {8}
+    assert _ids(store_url, images=("no-such-image:1",)) == set()
+    assert _ids(store_url, images=("nginx:1.25",), above=1, below=11) == {2, 10}
+    assert _ids(store_url, images=("docker.io/*",), probe=True, above=0, below=7) == {1, 2, 4, 5, 6}
+    store = open_store(store_url)
+    try:  # a limit and a count count the matching records only
+        newest = [e.record()["n"] for e in store.query(Filters(images=("nginx:1.25",)), limit=2)]
+        assert newest == [11, 10]
+        assert store.count(Filters(images=("docker.io/acme*",))) == 3
+    finally:
+        store.close()
+
+
+def test_the_ui_pages_an_image_filter_by_the_records_it_keeps(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    from trustgate.ui import query
+
+    with DecisionLog.open(store_url) as log:
+        for n, reference in TRAPS.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    store = open_store(store_url)
+    try:
+        asked = query.parse_query([("image", "docker.io/library/nginx*")])
+        first = query.page(store, asked, before=None, after=None, limit=2)
+        assert [e.record()["n"] for e in first.entries] == [11, 10] and first.older is not None
+        second = query.page(store, asked, before=first.older, after=None, limit=2)
+        assert [e.record()["n"] for e in second.entries] == [2, 1] and second.older is None
+        everything = query.matching(store, Filters(images=("docker.io/acme*",)))
+        assert sorted(e.record()["n"] for e in everything) == [5, 6, 9]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("week", "hint"),
+    [
+        ("2026-W49", "name a day of it (2026-W49-1) or use 2026-11-30"),
+        ("2026w49", "name a day of it (2026-W49-1) or use 2026-11-30"),
+        ("2026-w49", "name a day of it (2026-W49-1) or use 2026-11-30"),
+        ("2025-W05", "name a day of it (2025-W05-1) or use 2025-01-27"),
+    ],
+)
+def test_a_weeks_refusal_names_a_day_of_that_week(week: str, hint: str) -> None:
+    with pytest.raises(DecisionLogError, match="a week, not a day") as caught:
+        parse_time(week)
+    assert caught.value.hint == hint
+
+
+@pytest.mark.parametrize("day", ["2026-w50-1", "2026w501"])
+def test_a_lower_case_week_day_is_that_day(day: str) -> None:
+    assert parse_time(day) == "2026-12-07T00:00:00.000000Z"
+
+
+def test_a_digest_is_found_whatever_the_case_of_its_hex(store_url: str, make_record: MakeRecord) -> None:
+    with DecisionLog.open(store_url) as log:
+        image = _image(1, "registry.example/app@" + SHA512, SHA512)
+        log.append(make_record(1, subject={"objects": [], "images": [image]}))
+    assert _ids(store_url, images=(SHA512[:20].upper(),)) == {1}
+    assert _ids(store_url, images=("SHA512:" + SHA512[7:].upper(),)) == {1}
+
+
+def test_an_image_filter_that_resolves_to_many_references_is_one_query(
+    sqlite_url: str, make_record: MakeRecord
+) -> None:
+    """Docker Hub references sorted between another registry's, one of each: hundreds of runs."""
+    with DecisionLog.open(sqlite_url) as log:
+        for n in range(1, 1201):
+            reference = f"aaa{n:04d}/app:1" if n % 2 else f"aaa{n:04d}.example/app:1"
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    hub = {n for n in range(1, 1201) if n % 2}
+    assert _ids(sqlite_url, images=("docker.io/*",)) == hub
+    assert _ids(sqlite_url, images=("docker.io/*",), probe=True, above=0, below=101) == {
+        n for n in hub if n < 101
+    }
+    store = open_store(sqlite_url)
+    try:
+        assert store.count(Filters(images=("docker.io/*", "aaa0002.example/*"))) == 601
+    finally:
+        store.close()

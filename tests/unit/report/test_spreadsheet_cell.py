@@ -47,3 +47,29 @@ def test_other_cells_are_unchanged(value: str) -> None:
 def test_every_value_is_recovered_by_dropping_the_quote_a_cell_starts_with(value: str) -> None:
     cell = spreadsheet_cell(value)
     assert (cell[1:] if cell.startswith("'") else cell) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "pro\u200bd",
+        "pro\\u200bd",  # the text of an escape is not the character
+        "a\\x0ab",
+        "C:\\temp\\new",
+        "\\",
+        "=a\\b",
+        "'\\U000e0041",
+        "web\r\x1b[2K\n",
+        "\U000e0041\ud800",
+    ],
+)
+def test_every_value_is_recovered_from_its_cell(value: str) -> None:
+    from trustgate.report._common import cell_value
+
+    assert cell_value(spreadsheet_cell(value)) == value
+
+
+def test_a_character_and_its_escape_written_out_are_two_cells() -> None:
+    assert spreadsheet_cell("pro\u200bd") != spreadsheet_cell("pro\\u200bd")
+    assert spreadsheet_cell("pro\\u200bd") == "pro\\\\u200bd"
+    assert spreadsheet_cell("a\\b") == "a\\\\b"

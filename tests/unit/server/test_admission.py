@@ -91,6 +91,19 @@ def test_parse_rejects_what_it_cannot_answer(body: bytes, reason: str) -> None:
         ({"oldObject": 7}, "request.oldObject is a JSON number"),
         ({"operation": "WATCH"}, "request.operation 'WATCH'"),
         ({"namespace": 5}, "request.namespace is not a string"),
+        ({"userInfo": "alice"}, "request.userInfo is a JSON string, not an object"),
+        ({"userInfo": {"username": 7}}, "request.userInfo.username is a JSON number, not a string"),
+        ({"userInfo": {"uid": ["u"]}}, "request.userInfo.uid is a JSON array, not a string"),
+        (
+            {"userInfo": {"username": "mallory", "groups": "system:masters"}},
+            "request.userInfo.groups is a JSON string, not a list of strings",
+        ),
+        ({"userInfo": {"groups": [1, 2]}}, "request.userInfo.groups holds a JSON number, not a string"),
+        ({"userInfo": {"extra": ["x"]}}, "request.userInfo.extra is a JSON array"),
+        (
+            {"userInfo": {"extra": {"scopes": "a"}}},
+            "request.userInfo.extra['scopes'] is not a list of strings",
+        ),
     ],
 )
 def test_parse_denies_a_request_it_has_the_uid_of(fields: dict[str, Any], reason: str) -> None:
@@ -99,6 +112,7 @@ def test_parse_denies_a_request_it_has_the_uid_of(fields: dict[str, Any], reason
     response = answer["response"]
     assert response["uid"] == "u-1" and response["allowed"] is False
     assert reason in response["status"]["message"]
+    assert response["status"]["code"] == 400
 
 
 def _ephemeral(containers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -774,3 +788,14 @@ def test_match_conditions_only_for_api_servers_that_have_them(version: str, emit
 def test_a_kubernetes_version_that_is_not_one_is_refused() -> None:
     with pytest.raises(ValueError, match="not a Kubernetes version"):
         webhook_configuration(AdmissionSettings(), kubernetes_version="latest")
+
+
+def test_the_api_servers_user_info_is_read() -> None:
+    user = {
+        "username": "alice",
+        "uid": "42",
+        "groups": ["dev", "system:authenticated"],
+        "extra": {"k": ["v"]},
+    }
+    review = admission.parse(_body(_request(userInfo=user)))
+    assert not isinstance(review, dict) and review.user == user

@@ -160,8 +160,8 @@ def test_a_record_that_is_no_decision_record_is_a_flagged_row_and_never_named_by
 
 def test_a_record_of_another_shape_with_an_id_is_flagged_too() -> None:
     entry = _entry({**RECORD, "subject": "x"})
-    assert entry.malformed() is None
-    assert unreadable(entry) is not None and list_row(entry)["malformed"]
+    assert entry.malformed() == "subject is a JSON string, not a JSON object"  # the one shared check
+    assert unreadable(entry) == entry.malformed() == list_row(entry)["malformed"]
 
 
 def test_proofs_are_named_by_the_records_id_when_it_is_a_uuid() -> None:
