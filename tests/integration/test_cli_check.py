@@ -946,3 +946,32 @@ def test_a_variable_in_the_kind_or_api_version_is_denied(write: Write, field: st
     [finding] = [f for f in findings if f["rule"] == "kind-unresolved-variable"]
     assert finding["exception"]["name"] == "rendered-by-flux" and finding["severity"] == "info"
     assert code == 0, out
+
+
+def test_files_beside_a_kustomization_it_does_not_read_are_noted_not_judged(write: Write) -> None:
+    """kubebuilder's config/default holds patches its kustomization does not use (a JSON 6902 list, a
+    partial Deployment): Flux and Argo CD apply that directory only through its kustomization, so
+    they were failing `check` for files never applied. They are named in a note; a chart below is
+    noted too, and a loose manifest in a subdirectory is still judged."""
+    write("config/default/kustomization.yaml", "resources: [ns.yaml]\n")
+    write("config/default/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
+    write("config/default/cert_metrics_manager_patch.yaml", "- op: add\n  path: /spec/x\n  value: 1\n")
+    kfile = write(
+        "config/default/manager_webhook_patch.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m, namespace: system}\nspec: {}\n",
+    )
+    write("config/default/charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    write("config/default/charts/web/templates/d.yaml", "replicas: {{ .Values.replicas }}\n")
+    root = kfile.parent
+    code, out, _ = run("check", "-o", "json", str(root))
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["summary"]["documents"] == 1
+    notes = "\n".join(report["notes"])
+    assert f"2 file(s) beside {root}/kustomization.yaml that it does not read were not judged" in notes
+    assert "Flux and Argo CD apply that directory only through its kustomization" in notes
+    assert f"{root}/charts/web" in notes and "helm template" in notes
+    loose = write("config/default/extra/priv.yaml", PRIVILEGED_POD)
+    code, out, _ = run("check", "-o", "json", str(root))
+    assert code == 1, out
+    assert {r["file"] for r in json.loads(out)["results"] if r["findings"]} >= {str(loose)}

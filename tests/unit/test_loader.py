@@ -94,35 +94,41 @@ def test_below_a_kustomization_what_it_does_not_render_is_judged_too(write: Writ
     write("patch.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {a: b}}\n")
     write("apps/shared/kustomization.yaml", "resources: [cm.yaml, ../base]\n")
     write("apps/shared/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
-    write("apps/shared/stray.yaml", POD)  # in an included directory, but named by nothing
+    write("apps/shared/stray.yaml", POD)  # beside a kustomization that does not read it: never applied raw
     write("apps/base/kustomization.yaml", "configMapGenerator: [{name: g, files: [data.yaml]}]\n")
     write("apps/base/data.yaml", "a: b\n")
     write("apps/prod/kustomization.yaml", "resources: [pod.yaml]\n")  # included by nothing
     write("apps/prod/pod.yaml", POD)
     write("loose/priv.yaml", POD)
     root = str(tmp_path)
-    assert _units([root], tmp_path, unreferenced=True) == [
+    skipped = loader.Skipped()
+    assert _units([root], tmp_path, unreferenced=True, skipped=skipped) == [
         (".", "kustomize"),
         ("apps/prod", "kustomize"),
-        ("apps/shared/stray.yaml", "file"),
         ("loose/priv.yaml", "file"),
     ]
+    assert skipped.beside == {str(tmp_path / "apps/shared"): [str(tmp_path / "apps/shared/stray.yaml")]}
     # Without `unreferenced` (presync: what a reconciler applies of a path), as before.
     assert _units([root], tmp_path) == [(".", "kustomize")]
 
 
 def test_what_a_rendering_reads_is_told_by_what_kustomize_reads(write: Write, tmp_path: Path) -> None:
     """A field written twice in two cases: Go's JSON decoder keeps the greatest key (`resources` over
-    `Resources`), so the file only `Resources:` names is not rendered, and is judged."""
-    write("kustomization.yaml", "Resources: [a.yaml]\nresources: [b.yaml]\n")
+    `Resources`), so the file only `Resources:` names is not rendered; beside the kustomization it is
+    never applied raw either, so it is named in a note rather than judged. In a subdirectory it is
+    judged."""
+    write("kustomization.yaml", "Resources: [a.yaml]\nresources: [b.yaml, sub/b.yaml]\n")
     write("a.yaml", POD)
     write("b.yaml", POD)
     write("c.yml", POD)
-    assert _units([str(tmp_path)], tmp_path, unreferenced=True) == [
+    write("sub/a.yaml", POD)
+    write("sub/b.yaml", POD)
+    skipped = loader.Skipped()
+    assert _units([str(tmp_path)], tmp_path, unreferenced=True, skipped=skipped) == [
         (".", "kustomize"),
-        ("a.yaml", "file"),
-        ("c.yml", "file"),
+        ("sub/a.yaml", "file"),
     ]
+    assert skipped.beside == {str(tmp_path): [str(tmp_path / "a.yaml"), str(tmp_path / "c.yml")]}
 
 
 def test_a_nested_kustomization_a_remote_hides_is_its_own_unit(write: Write, tmp_path: Path) -> None:
@@ -603,3 +609,122 @@ def test_a_long_kustomize_failure_keeps_its_start_and_its_reason() -> None:
     message = loader.kustomize_error(stderr)
     assert message.startswith("accumulating resources: xxx") and message.endswith(": the reason")
     assert " ... " in message and len(message) < 1300
+
+
+def test_kubebuilder_patches_beside_config_default_are_not_judged(write: Write, tmp_path: Path) -> None:
+    """kubebuilder's config/default holds patches its kustomization leaves commented out (a JSON 6902
+    list, a partial Deployment): Flux and Argo CD apply that directory only through its
+    kustomization, so they are never applied raw; they are named in a note, not judged."""
+    write(
+        "config/default/kustomization.yaml",
+        "resources: [../manager]\npatches: [{path: metrics_patch.yaml}]\n",
+    )
+    write("config/default/metrics_patch.yaml", "- op: add\n  path: /spec/x\n  value: 1\n")
+    write("config/default/cert_metrics_manager_patch.yaml", "- op: add\n  path: /spec/y\n  value: 1\n")
+    write(
+        "config/default/manager_webhook_patch.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m}\n",
+    )
+    write("config/manager/kustomization.yaml", "resources: [manager.yaml]\n")
+    write("config/manager/manager.yaml", POD)
+    skipped = loader.Skipped()
+    assert _units([str(tmp_path / "config")], tmp_path, unreferenced=True, skipped=skipped) == [
+        ("config/default", "kustomize"),
+        ("config/manager", "kustomize"),  # a sibling: the walk renders it too (as before)
+    ]
+    assert skipped.beside == {
+        str(tmp_path / "config/default"): [
+            str(tmp_path / "config/default/cert_metrics_manager_patch.yaml"),
+            str(tmp_path / "config/default/manager_webhook_patch.yaml"),
+        ]
+    }
+
+
+def test_a_helm_chart_below_a_kustomization_is_noted_not_judged(write: Write, tmp_path: Path) -> None:
+    """A directory holding Chart.yaml below a kustomization is a chart (templates, values), rendered by
+    helm and not applied as manifests: named in a note; a plain subdirectory is still judged."""
+    write("kustomization.yaml", "resources: [deploy/app.yaml]\n")
+    write("deploy/app.yaml", POD)
+    write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    write("charts/web/values.yaml", "replicas: 1\n")
+    write("charts/web/templates/deployment.yaml", "replicas: {{ .Values.replicas }}\n")
+    write("loose/priv.yaml", POD)
+    skipped = loader.Skipped()
+    assert _units([str(tmp_path)], tmp_path, unreferenced=True, skipped=skipped) == [
+        (".", "kustomize"),
+        ("loose/priv.yaml", "file"),
+    ]
+    assert skipped.charts == [(str(tmp_path / "charts/web"), 3)]
+
+
+def test_a_component_no_rendering_includes_is_not_rendered_alone(write: Write, tmp_path: Path) -> None:
+    """A `kind: Component` is only applied through a kustomization that includes it; one nothing
+    includes is named in a note rather than rendered alone (which fails); a kustomization no rendering
+    includes is still a unit of its own, and a component named directly is rendered as asked."""
+    write("kustomization.yaml", "resources: [base]\n")
+    write("base/kustomization.yaml", "resources: [web.yaml]\n")
+    write("base/web.yaml", POD)
+    write("components/debug/kustomization.yaml", "kind: Component\npatches: [{path: patch.yaml}]\n")
+    write("components/debug/patch.yaml", POD)
+    write(
+        "overlays/dev/kustomization.yaml", "resources: [../../base]\ncomponents: [../../components/debug]\n"
+    )
+    write("overlays/prod/kustomization.yaml", "resources: [../../base]\n")
+    write("components/unused/kustomization.yaml", "kind: Component\npatches: [{path: patch.yaml}]\n")
+    write("components/unused/patch.yaml", POD)
+    skipped = loader.Skipped()
+    assert _units([str(tmp_path)], tmp_path, unreferenced=True, skipped=skipped) == [
+        (".", "kustomize"),
+        ("overlays/dev", "kustomize"),
+        ("overlays/prod", "kustomize"),
+    ]
+    assert skipped.components == [str(tmp_path / "components/unused")]
+    assert _units([str(tmp_path / "components/unused")], tmp_path, unreferenced=True) == [
+        ("components/unused", "kustomize")
+    ]
+
+
+def test_a_kustomization_in_a_directory_only_read_is_its_own_unit(write: Write, tmp_path: Path) -> None:
+    """`helmGlobals.chartHome` (or `configHome`) names a directory kustomize reads charts from, never
+    one it renders: a kustomization there is not included, so it is a unit of its own (a false allow
+    when every local target counted as included)."""
+    write("kustomization.yaml", "resources: [top.yaml]\nhelmGlobals: {chartHome: sub, configHome: cfg}\n")
+    write("top.yaml", POD)
+    write("sub/kustomization.yaml", "resources: [cm.yaml]\n")
+    write("sub/cm.yaml", POD)
+    write("cfg/kustomization.yaml", "resources: [cm.yaml]\n")
+    write("cfg/cm.yaml", POD)
+    assert _units([str(tmp_path)], tmp_path, unreferenced=True) == [
+        (".", "kustomize"),
+        ("cfg", "kustomize"),
+        ("sub", "kustomize"),
+    ]
+
+
+def test_a_linked_directory_is_named_not_followed(write: Write, tmp_path: Path) -> None:
+    """A link to a directory is not followed (it may lead out of the checked tree), and is named in a
+    note instead of being passed over silently."""
+    write("repo/k/kustomization.yaml", "resources: [a.yaml]\n")
+    write("repo/k/a.yaml", POD)
+    write("repo/plain/b.yaml", POD)
+    write("elsewhere/evil.yaml", POD)
+    (tmp_path / "repo/k/linkdir").symlink_to("../../elsewhere")
+    (tmp_path / "repo/plain/linkdir").symlink_to("../../elsewhere")
+    skipped = loader.Skipped()
+    assert _units([str(tmp_path / "repo")], tmp_path, unreferenced=True, skipped=skipped) == [
+        ("repo/k", "kustomize"),
+        ("repo/plain/b.yaml", "file"),
+    ]
+    assert skipped.links == [(str(tmp_path / "repo/k/linkdir"), 1), (str(tmp_path / "repo/plain/linkdir"), 1)]
+
+
+def test_a_file_no_kustomization_reads_says_so_when_it_is_no_object(write: Write, tmp_path: Path) -> None:
+    """A JSON 6902 list in a subdirectory no rendering reads is judged as a file: its problem says no
+    kustomization reads it and that --exclude leaves it out."""
+    write("kustomization.yaml", "resources: []\n")
+    write("patches/ops.yaml", "- op: add\n  path: /x\n  value: 1\n")
+    (unit,) = [u for u in loader.plan([str(tmp_path)], unreferenced=True) if u.kind == "file"]
+    _, problems = loader.read_unit(unit, Limits())
+    assert problems
+    assert all("no kustomization reads this file" in (p.hint or "") for p in problems)
+    assert all("--exclude" in (p.hint or "") for p in problems)

@@ -436,4 +436,22 @@ def _skipped_notes(skipped: loader.Skipped) -> list[str]:
     for pattern, items in skipped.excluded.items():
         total = sum(files for _, files in items)
         notes.append(f"exclude pattern {pattern!r} left out {total} file(s): {shown(items)}")
+    for directory, files in skipped.beside.items():
+        notes.append(
+            f"{len(files)} file(s) beside {directory}/kustomization.yaml that it does not read were not "
+            f"judged: {shown([(f, 1) for f in files])}; Flux and Argo CD apply that directory only "
+            "through its kustomization"
+        )
+    if skipped.charts:
+        notes.append(
+            f"Helm chart(s) below a kustomization, not judged as manifests: {shown(skipped.charts)}; "
+            "render each with `helm template` and check the output"
+        )
+    for directory in skipped.components:
+        notes.append(f"{directory}: component not included by any rendered kustomization: not judged alone")
+    if skipped.links:
+        notes.append(
+            f"links to directories not followed (a link may lead out of the checked tree): "
+            f"{shown(skipped.links)}; name the target to check it"
+        )
     return notes

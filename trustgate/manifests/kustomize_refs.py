@@ -168,7 +168,7 @@ def problems(directory: str, *, root: str | None = None) -> list[InputProblem]:
     return out
 
 
-def reads(directory: str) -> set[str]:
+def reads(directory: str, *, included: set[str] | None = None) -> set[str]:
     """The local files and directories that rendering the kustomization in `directory` reads: its
     kustomization file, the files and kustomization directories it names (resources, patches,
     generator and replacement files, plugin configurations and the files they name, ...), and
@@ -179,6 +179,10 @@ def reads(directory: str) -> set[str]:
     `Resources:`) the one Go's JSON decoder keeps, and no entry that `problems` refuses (a remote,
     a missing or absolute name, an entry that is not text). Reading stops at a kustomization file
     that cannot be read (`problems` refuses it too).
+
+    `included`, when given, receives the kustomization directories the rendering includes (renders
+    as part of it: `directory`, its resources, bases and components, transitively), as absolute and
+    real paths: a directory merely read (`helmGlobals.chartHome`, a plugin's directory) is not one.
     """
     out: set[str] = set()
 
@@ -202,6 +206,9 @@ def reads(directory: str) -> set[str]:
             continue
         add(here)
         add(file)
+        if included is not None:
+            included.add(os.path.abspath(here))
+            included.add(os.path.realpath(here))
         if unread:
             continue
         for entry in _entries(document, kept=True):
@@ -223,6 +230,10 @@ def reads(directory: str) -> set[str]:
                         add(path)
             elif entry.include and is_dir and not entry.plugin:
                 stack.append(os.path.normpath(target))
+            elif entry.plugin and is_dir and included is not None:
+                # rendered for its plugin configurations, as part of this rendering
+                included.add(os.path.abspath(target))
+                included.add(os.path.realpath(target))
     return out
 
 

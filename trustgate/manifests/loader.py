@@ -8,15 +8,26 @@ policies check. Every problem becomes an `InputProblem` tied to a file and
 line; reading goes on with the rest.
 
 What a directory walk judges (`plan(..., unreferenced=True)`, as `check` walks): nothing below a
-named directory is skipped without a word. A directory holding a kustomization is rendered as one
-unit, and the walk goes on below it: a kustomization directory below it that its rendering does not
-include (directly or through the kustomizations it includes: `kustomize_refs.reads`) is a unit of
-its own, and a file with a walked suffix that no rendering unit above it reads (as a resource, a
-patch, a generator or replacement file, a plugin configuration, ...) is judged as a file. What a
-rendering reads is not judged again as a file (a patch is not a manifest), nor is a kustomization
-file. Hidden names and exclusions apply as everywhere (and are named in a note). Without
-`unreferenced` (`presync`, whose reconcilers apply a kustomization's rendering and nothing else
-of its directory, and CRD paths), a kustomization directory is one unit and is not walked further.
+named directory is skipped without a word; what a reconciler would apply is judged, following Flux
+and Argo CD (a directory holding a kustomization is only ever applied through it). A directory
+holding a kustomization is rendered as one unit, and the walk goes on below it:
+- a kustomization directory below that no rendering above includes (as a resource, base or
+  component, transitively: `kustomize_refs.reads(..., included=)`) is a unit of its own; a
+  directory merely read (`helmGlobals.chartHome`) is not included;
+- a `kind: Component` the walk meets that no kustomization unit includes is not rendered alone
+  (`Skipped.components`); one named directly is;
+- a file beside a kustomization file that the kustomization does not read is never applied raw:
+  not judged (`Skipped.beside`);
+- a file with a walked suffix in a directory without a kustomization that no rendering reads is
+  judged as a file (`Unit.unread` names the kustomization above, for the hint of its problems);
+- a Helm chart directory (`Chart.yaml`) below a kustomization is not judged as files
+  (`Skipped.charts`);
+- what a rendering reads (a resource, a patch, a generator or replacement file, a plugin
+  configuration, ...) is not judged again as a file, nor is a kustomization file.
+Hidden names and exclusions apply as everywhere (and are named in a note); a link to a directory is
+never followed (`Skipped.links`: it may lead out of the tree). Without `unreferenced` (`presync`,
+whose reconcilers apply a kustomization's rendering and nothing else of its directory, and CRD
+paths), a kustomization directory is one unit and is not walked further.
 A kustomization file named directly renders its directory, as `kubectl kustomize DIR` does.
 """
 
@@ -63,6 +74,15 @@ class Skipped:
     hidden: list[tuple[str, int]] = field(default_factory=list)
     # exclusion pattern -> (path, files) of each file or directory it left out, in walk order
     excluded: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    # kustomization directory -> the files beside its kustomization file that it does not read:
+    # Flux and Argo CD apply such a directory only through its kustomization
+    beside: dict[str, list[str]] = field(default_factory=dict)
+    # (path, files): a Helm chart directory below a kustomization that no rendering reads
+    charts: list[tuple[str, int]] = field(default_factory=list)
+    # a `kind: Component` kustomization no rendering includes: never applied alone
+    components: list[str] = field(default_factory=list)
+    # (path, files): a link to a directory, not followed (it may lead out of the checked tree)
+    links: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +93,9 @@ class Unit:
     kind: str  # "file" | "kustomize" | "stdin"
     data: bytes | None = None
     chart: str | None = None  # the Helm chart directory the file lies in, for the hint
+    unread: str | None = (
+        None  # the kustomization directory above a file that no rendering reads, for the hint
+    )
 
 
 def plan(
@@ -130,8 +153,10 @@ def plan(
             raise InputError("no such file or directory", where=raw, hint="check the path")
         if path.is_dir():
             walked: list[Unit] = []
-            covered: frozenset[str] | None = frozenset() if unreferenced else None
-            _walk(str(path), "", exclude, suffixes, None, skipped, walked, dot_names, covered)
+            reach = _Reach(frozenset(), frozenset()) if unreferenced else None
+            _walk(str(path), "", exclude, suffixes, None, skipped, walked, dot_names, reach)
+            if skipped is not None and skipped.components:
+                skipped.components[:] = _unincluded(skipped.components, walked)
             for unit in walked:
                 add(unit)
             continue
@@ -179,6 +204,24 @@ def excluded(relative: str, patterns: Sequence[str], *, directory: bool = False)
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Reach:
+    """What the renderings of the kustomization units above a walked directory take in.
+
+    `included`: the kustomization directories they render (each is part of a rendering: no unit of
+    its own). `read`: every file and directory they read (resources, patches, generator files, a
+    `helmGlobals.chartHome`, ...): not judged again as a file. Only `included` suppresses a unit: a
+    kustomization in a directory merely read (a chart home) is never rendered through the parent.
+    """
+
+    included: frozenset[str]
+    read: frozenset[str]
+
+    @property
+    def below_kustomization(self) -> bool:
+        return bool(self.included)
+
+
 def _walk(
     root: str,
     relative: str,
@@ -188,47 +231,68 @@ def _walk(
     skipped: Skipped | None,
     out: list[Unit],
     dot_names: bool = False,
-    covered: frozenset[str] | None = None,
+    reach: _Reach | None = None,
+    above: str | None = None,
 ) -> None:
     """Add the units below `root` to `out`.
 
-    `covered`: None, a kustomization directory is one unit and ends the walk; else what the
-    renderings of the kustomization units above `root` read (`kustomize_refs.reads`), which the
-    walk neither renders again nor judges as files.
+    `reach`: None, a kustomization directory is one unit and ends the walk; else what the
+    renderings of the kustomization units above `root` include and read (`_Reach`). `above`: the
+    nearest kustomization directory above `root` (for the hint of a file judged below it).
     """
     # Plain strings and the directory's own listing (no Path objects, no stat per
     # kustomization name): discovery runs alone before `--jobs` workers start.
     try:
         entries = sorted(os.scandir(root), key=_NAME)
     except OSError:  # unlistable; a kustomization in it may still be readable by name
-        if covered is None or not _covers(covered, root):
+        if reach is None or not (_covers(reach.included, root) or _covers(reach.read, root)):
             out.append(Unit(root, "kustomize" if _kustomization_in(Path(root)) else "file"))
         return
     kustomized = _has_kustomization(root, entries)
     if kustomized:
-        if covered is None:
+        if reach is None:
             out.append(Unit(root, "kustomize"))
             return
-        if not _covers(covered, root):  # no rendering above includes it: a unit of its own
+        above = root
+        if not _covers(reach.included, root):  # no rendering above includes it: a unit of its own
             from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
 
-            out.append(Unit(root, "kustomize"))
-            covered = covered | kustomize_refs.reads(root)
+            # A Component is only ever applied through a kustomization (alone, it renders against
+            # nothing): one the walk meets is not rendered alone; one named directly is, as asked.
+            if relative and origins._is_component(root):
+                if skipped is not None:
+                    skipped.components.append(root)
+            else:
+                out.append(Unit(root, "kustomize"))
+            included: set[str] = set()
+            read = kustomize_refs.reads(root, included=included)
+            reach = _Reach(reach.included | included, reach.read | read)
+    elif (
+        reach is not None
+        and reach.below_kustomization
+        and not _covers(reach.read, root)
+        and any(e.name == HELM_CHART_FILE and e.is_file() for e in entries)
+    ):
+        # A Helm chart's files are templates and values, not manifests: rendered by helm, not applied.
+        if skipped is not None:
+            count = sum(1 for _, _, files in os.walk(root) for file in files if file.endswith(suffixes))
+            skipped.charts.append((root, count))
+        return
     if chart is None and any(e.name == HELM_CHART_FILE and e.is_file() for e in entries):
         chart = root
     for entry in entries:
         name = entry.name
         if name.startswith(".") and not dot_names:
-            if skipped is not None and name != ".git" and not (covered and _covers(covered, entry.path)):
+            if skipped is not None and name != ".git" and not (reach and _covers(reach.read, entry.path)):
                 _note_skipped(skipped.hidden, entry, suffixes)
             continue
         below = f"{relative}/{name}" if relative else name
         is_dir = entry.is_dir(follow_symlinks=False)
         if (
-            covered is not None
+            reach is not None
             and not is_dir
             and name.endswith(suffixes)
-            and ((kustomized and _is_kustomization_file(root, name)) or _covers(covered, entry.path))
+            and ((kustomized and _is_kustomization_file(root, name)) or _covers(reach.read, entry.path))
         ):
             continue  # rendered (or read) by a kustomization unit: not judged again, nor left out
         pattern = excluded(below, exclude, directory=is_dir) if exclude else None
@@ -246,10 +310,40 @@ def _walk(
                 skipped,
                 out,
                 dot_names,
-                covered,
+                reach,
+                above,
             )
+        elif entry.is_symlink() and entry.is_dir():
+            # Not followed: a link may lead out of the checked tree (or loop); said, not dropped.
+            if skipped is not None and not (reach and _covers(reach.read, entry.path)):
+                count = sum(
+                    1
+                    for _, _, files in os.walk(entry.path, followlinks=False)
+                    for file in files
+                    if file.endswith(suffixes)
+                )
+                skipped.links.append((entry.path, count))
         elif name.endswith(suffixes) and entry.is_file():
-            out.append(Unit(entry.path, "file", chart=chart))
+            if reach is not None and kustomized:
+                # Beside a kustomization file and not read by it: Flux and Argo CD apply this
+                # directory only through its kustomization, so the file is never applied raw.
+                if skipped is not None:
+                    skipped.beside.setdefault(root, []).append(entry.path)
+                continue
+            out.append(Unit(entry.path, "file", chart=chart, unread=above if reach is not None else None))
+
+
+def _unincluded(components: list[str], units: Sequence[Unit]) -> list[str]:
+    """The components that no kustomization unit's rendering includes (the walk meets a component
+    before the overlay beside it that includes it: only all the units tell)."""
+    from trustgate.manifests import kustomize_refs
+
+    included: set[str] = set()
+    for unit in units:
+        if unit.kind == "kustomize":
+            kustomize_refs.reads(unit.path, included=included)
+    frozen = frozenset(included)
+    return [c for c in components if not _covers(frozen, c)]
 
 
 def _covers(covered: frozenset[str], path: str) -> bool:
@@ -333,6 +427,16 @@ def read_unit(
             "first and check the output, or exclude it (--exclude, or manifests.exclude in trustgate.yaml)"
         )
         problems = [InputProblem(p.source, p.rule, p.message, hint) for p in problems]
+    elif unit.unread is not None and problems:
+        hint = (
+            f"no kustomization reads this file (the one in {unit.unread} does not name it), so it was "
+            "judged as a manifest on its own: if it is not one (a patch, a JSON 6902 list, a tool's "
+            "configuration), exclude it (--exclude, or manifests.exclude in trustgate.yaml)"
+        )
+        problems = [
+            InputProblem(p.source, p.rule, p.message, hint) if p.rule.startswith("input/") else p
+            for p in problems
+        ]
     return documents, problems
 
 
