@@ -658,7 +658,9 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
             ),
             kustomize_budget_seconds=limits.get("kustomizeBudgetSeconds", defaults.kustomize_budget_seconds),
         ),
-        images=_parse_images(value.get("images", {}), origin=origin, base=base, tree=tree),
+        images=_parse_images(
+            value.get("images", {}), origin=origin, base=base, tree=tree, data=manifests.get("data", {})
+        ),
         origin=origin,
         gatekeeper=GatekeeperSettings(
             paths=tuple(gatekeeper_path(base, p) for p in gatekeeper.get("paths", ())),
@@ -744,7 +746,9 @@ def _parse_presync(section: Mapping[str, Any]) -> PresyncSettings:
     )
 
 
-def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: Any) -> ImagesSettings:
+def _parse_images(
+    section: Mapping[str, Any], *, origin: str, base: Path, tree: Any, data: Mapping[str, Any]
+) -> ImagesSettings:
     """Build `ImagesSettings`, checking what the schema cannot: names that must refer to each other."""
 
     def where(*path: str | int) -> str:
@@ -924,7 +928,12 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
                     known=known,
                 ),
                 summary_build_level=_build_level(
-                    item, attestations, where=functools.partial(where, "rules", i)
+                    item,
+                    attestations,
+                    signature_authorities=names,
+                    issuing="issue" in section.get("summaries", {}),
+                    data=data,
+                    where=functools.partial(where, "rules", i),
                 ),
             )
         )
@@ -977,14 +986,24 @@ def _parse_images(section: Mapping[str, Any], *, origin: str, base: Path, tree: 
 
 
 def _build_level(
-    item: Mapping[str, Any], attestations: Sequence[AttestationRequirement], *, where: Any
+    item: Mapping[str, Any],
+    attestations: Sequence[AttestationRequirement],
+    *,
+    signature_authorities: Sequence[str],
+    issuing: bool,
+    data: Mapping[str, Any],
+    where: Any,
 ) -> int | None:
     """`summaries.issue.buildLevel` of a rule: only beside the built-in provenance policy, the one
-    whose passing a summary's level rests on."""
+    whose passing a summary's level rests on; above L1 only where that provenance must be signed
+    by authorities of its own (the builders'), none of them the rule's signature authorities
+    (found in review: inheriting them, provenance the release workflow signed was claimed L3), and,
+    where summaries are issued and the config's own data says, with builders listed."""
     level = item.get("summaries", {}).get("issue", {}).get("buildLevel")
     if level is None:
         return None
-    if not any(a.builtin == "builtin:slsa-provenance" for a in attestations):
+    provenance = [a for a in attestations if a.builtin == "builtin:slsa-provenance"]
+    if not provenance:
         raise ConfigError(
             f"summaries.issue.buildLevel {level}: the rule has no attestation with the built-in "
             "provenance policy, which the level rests on",
@@ -992,7 +1011,47 @@ def _build_level(
             hint="add an attestation with predicateType slsaprovenance1 and policy "
             '"builtin:slsa-provenance", and list the builders under data.trustgate.slsa.builders',
         )
-    return int(level)
+    level = int(level)
+    if level <= 1:
+        return level
+    own = {a["name"]: a.get("authorities") for a in item.get("attestations", ())}
+    for att in provenance:
+        listed = own.get(att.name)
+        shared = sorted(set(att.authorities) & set(signature_authorities))
+        if not listed or shared:
+            said = (
+                f"lists {', '.join(shared)}, the rule's signature authorities"
+                if listed
+                else "lists no authorities of its own and so takes the rule's signature authorities"
+            )
+            raise ConfigError(
+                f"summaries.issue.buildLevel {level}: the provenance attestation {att.name!r} {said}; "
+                "a level above 1 would be claimed for provenance the tenant's workflow, not a "
+                "builder, signed",
+                where=where("summaries", "issue", "buildLevel"),
+                hint=f"set `authorities` on attestation {att.name!r} to the builders' signing "
+                "identities (an images.authorities entry per builder, not one that signs the "
+                "image), or leave buildLevel unset (Build L1)",
+            )
+    if issuing and not builders_listed(data, absent=True):
+        raise ConfigError(
+            f"summaries.issue.buildLevel {level}: data.trustgate.slsa.builders is empty or not a "
+            "list of builder ids; no level above 1 is claimed without builders listed",
+            where=where("summaries", "issue", "buildLevel"),
+            hint="list the builders under data.trustgate.slsa.builders, or leave buildLevel unset",
+        )
+    return level
+
+
+def builders_listed(data: Mapping[str, Any], *, absent: bool = False) -> bool:
+    """Whether `data.trustgate.slsa.builders` is a non-empty list of non-empty strings; `absent`:
+    what to answer where it is not set at all (the config's own data: data files may set it)."""
+    trustgate = data.get("trustgate")
+    slsa = trustgate.get("slsa") if isinstance(trustgate, Mapping) else None
+    if not isinstance(slsa, Mapping) or "builders" not in slsa:
+        return absent
+    builders = slsa["builders"]
+    return isinstance(builders, list) and bool(builders) and all(isinstance(b, str) and b for b in builders)
 
 
 def _parse_summaries(section: Mapping[str, Any], base: Path) -> SummariesSettings:

@@ -40,9 +40,19 @@ def proxy(registry: RegistryProcess) -> Iterator[FaultProxy]:
     p.stop()
 
 
-def junk(client: RegistryClient, image: Pushed, n: int, *, size: int = 1024) -> list[tuple[str, str]]:
+def junk(
+    client: RegistryClient,
+    image: Pushed,
+    n: int,
+    *,
+    size: int = 1024,
+    pad: int = 0,
+    listed: int | None = None,
+) -> list[tuple[str, str]]:
     """`n` unsigned entries marked as summaries (no key needed), each bundle a layer blob of about
-    `size` bytes, not embedded; listed in one write of the referrers tag. Their (manifest, blob)."""
+    `size` bytes, not embedded; listed in one write of the referrers tag. Their (manifest, blob).
+    `pad`: bytes of annotation making each manifest larger; `listed`: the size the index lists
+    for each (whoever pushes writes it), default its own."""
     entries, pushed = [], []
     for _ in range(n):
         body = b'{"junk": "' + os.urandom(size // 2).hex().encode() + b'"}'
@@ -54,7 +64,8 @@ def junk(client: RegistryClient, image: Pushed, n: int, *, size: int = 1024) -> 
             "config": push_blob_descriptor(client, image.ref, EMPTY_CONFIG, mt.OCI_EMPTY),
             "layers": [layer],
             "subject": image.descriptor(),
-            "annotations": {summaries.PREDICATE_ANNOTATION: summaries.VSA_PREDICATE},
+            "annotations": {summaries.PREDICATE_ANNOTATION: summaries.VSA_PREDICATE}
+            | ({"pad": "p" * pad} if pad else {}),
         }
         raw = json.dumps(manifest).encode()
         digest = client.push_manifest(image.ref, raw, mt.OCI_MANIFEST)
@@ -62,7 +73,7 @@ def junk(client: RegistryClient, image: Pushed, n: int, *, size: int = 1024) -> 
         entries.append(
             {
                 "mediaType": mt.OCI_MANIFEST,
-                "size": len(raw),
+                "size": len(raw) if listed is None else listed,
                 "digest": digest,
                 "artifactType": mt.SIGSTORE_BUNDLE,
                 "annotations": {summaries.PREDICATE_ANNOTATION: summaries.VSA_PREDICATE},
@@ -129,6 +140,73 @@ def test_a_summary_blob_larger_than_a_summary_is_not_read(
     assert not any(blob in line for line in proxy.requests), proxy.requests
     assert result.summary is not None
     assert any("not one bundle layer of at most" in r for r in result.summary["ignored"]), result.summary
+
+
+def test_a_summary_manifest_larger_than_its_listed_size_is_not_read_past_a_summarys_bound(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+    proxy: FaultProxy,
+) -> None:
+    """The size the referrers index lists is whatever the pusher wrote: manifests of 1.5 MiB
+    listed as 300 bytes were each read in full, up to the client's 4 MiB (found in review: 6 such
+    reads per cold admission). Each read stops at a summary manifest's bound and does not count."""
+    image = signed(client, sigstore, f"{registry.host}/shop/lie:v1")
+    junk(client, image, summaries.MAX_READS, pad=1_500_000, listed=300)
+    config = via(proxy, registry, project("admit", accept=True))
+    decision, result = gate_decision(config, deployment(tmp_path, f"{proxy.host}/shop/lie@{image.digest}"))
+    assert decision.exit_code() == 0 and result.status == "verified", result.to_json()
+    assert result.summary is not None and result.summary["path"] == "full"
+    ignored = result.summary["ignored"]
+    # Each read counts what it may have read (a summary manifest's bound): two, and the rest are spent.
+    assert sum("its manifest is more than the 524288 bytes left" in r for r in ignored) == 2, ignored
+    assert sum("not read: the bytes to read for summaries are spent" in r for r in ignored) == (
+        summaries.MAX_READS - 2
+    ), ignored
+
+
+def test_summary_manifests_count_in_the_bytes_read_for_summaries(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+    proxy: FaultProxy,
+) -> None:
+    """Manifests within a summary's bound (400 KB each) count in what one image's summaries may
+    read in all (1 MiB): after two, the others are not read past what is left (before, only the
+    bundles counted)."""
+    image = signed(client, sigstore, f"{registry.host}/shop/fat:v1")
+    junk(client, image, summaries.MAX_READS, pad=400_000)
+    config = via(proxy, registry, project("admit", accept=True))
+    decision, result = gate_decision(config, deployment(tmp_path, f"{proxy.host}/shop/fat@{image.digest}"))
+    assert decision.exit_code() == 0 and result.status == "verified", result.to_json()
+    assert result.summary is not None and result.summary["path"] == "full"
+    ignored = result.summary["ignored"]
+    unread = [r for r in ignored if "bytes left to read for a summary" in r or "are spent" in r]
+    assert len(unread) == summaries.MAX_READS - 2, ignored
+
+
+def test_a_summary_ignored_is_named_by_its_referrer_manifest(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """The reason names the referrer's manifest (what the referrers list shows, and `trustgate
+    verify image --summary`), not the digest of the bundle in it (found in review)."""
+    image = signed(client, sigstore, f"{registry.host}/shop/named:v1")
+    ((manifest, blob),) = junk(client, image, 1)
+    decision, result = gate_decision(
+        project("admit", accept=True), deployment(tmp_path, f"{image.ref.name}@{image.digest}")
+    )
+    assert decision.exit_code() == 0 and result.summary is not None, result.to_json()
+    (reason,) = result.summary["ignored"]
+    assert reason.startswith(f"VSA from {manifest} ignored: malformed"), reason
+    assert blob not in reason, reason
 
 
 def test_a_summary_read_that_hangs_does_not_trip_the_breaker(

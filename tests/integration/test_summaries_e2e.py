@@ -76,7 +76,25 @@ def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstanc
         max_age: int = 3600,
         refresh: float = 30,
         build_level: int | None = None,
+        builder: bool | None = None,
     ) -> Path:
+        """`builder`: the provenance signed by the builder's own identity (an authority of its
+        own, not the rule's signature authority); default where `build_level` is above 1, which
+        is refused otherwise."""
+        if builder is None:
+            builder = build_level is not None and build_level > 1
+        generator = (
+            f"""
+                    - name: generator
+                      keyless:
+                        trustRoot: test-instance
+                        identities:
+                          - subject: '{BUILDER}'
+                            issuer: {GITHUB_ISSUER}"""
+            if builder
+            else ""
+        )
+        provenance_authorities = "\n                          authorities: [generator]" if builder else ""
         issuing = f"issue: {{verifierId: '{VERIFIER}', key: vsa.pem}}, " if issue else ""
         summaries_section = f"summaries: {{{issuing}accept: {{revocationRefreshSeconds: {refresh}}}}}"
         parts = [f"issue: {{buildLevel: {build_level}}}"] if build_level is not None else []
@@ -109,7 +127,7 @@ def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstanc
                         trustRoot: test-instance
                         identities:
                           - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
-                            issuer: {GITHUB_ISSUER}
+                            issuer: {GITHUB_ISSUER}{generator}
                   rules:
                     - name: shop
                       images: ["{registry.host}/shop/**"]
@@ -117,7 +135,7 @@ def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstanc
                       attestations:
                         - name: provenance
                           predicateType: slsaprovenance1
-                          policy: "builtin:slsa-provenance"
+                          policy: "builtin:slsa-provenance"{provenance_authorities}
                       {accepting}
                   unmatched: deny
                   registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
@@ -160,6 +178,19 @@ def signed(client: RegistryClient, sigstore: SigstoreInstance, repo: str) -> Pus
     signer = sigstore.identity(RELEASE)
     attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
     attach_referrer(client, image.ref, image, sigstore.attest(provenance(image.digest), signer))
+    return image
+
+
+def built(client: RegistryClient, sigstore: SigstoreInstance, repo: str) -> Pushed:
+    """Signed by the release workflow, its provenance by the builder itself (the generator's
+    identity): what a rule asserting a Build level above 1 wants."""
+    image = push_image(client, repo, content=os.urandom(16))
+    attach_referrer(
+        client, image.ref, image, sigstore.sign_artifact(image.digest, sigstore.identity(RELEASE))
+    )
+    attach_referrer(
+        client, image.ref, image, sigstore.attest(provenance(image.digest), sigstore.identity(BUILDER))
+    )
     return image
 
 
@@ -209,9 +240,9 @@ def test_check_issues_a_vsa_and_admission_accepts_it_once_the_signature_is_gone(
     sigstore: SigstoreInstance,
     project: Callable[..., Path],
 ) -> None:
-    image = signed(client, sigstore, f"{registry.host}/shop/api:v1.4.2")
+    image = built(client, sigstore, f"{registry.host}/shop/api:v1.4.2")
     deploy = deployment(tmp_path, f"{registry.host}/shop/api@{image.digest}")
-    ci, admit = project("ci", issue=True, build_level=3), project("admit", accept=True)
+    ci, admit = project("ci", issue=True, build_level=3), project("admit", accept=True, builder=True)
     store = f"sqlite:///{tmp_path / 'decisions.db'}"
 
     result = CliRunner().invoke(
@@ -973,11 +1004,11 @@ def test_with_same_policy_false_a_summary_must_claim_the_levels_the_rule_require
     (ignored,) = result.summary["ignored"]
     assert "lacks SLSA_BUILD_LEVEL_3" in ignored, ignored
 
-    built = signed(client, sigstore, f"{registry.host}/shop/built:v1")
-    deploy = deployment(tmp_path, f"{built.ref.name}@{built.digest}")
+    builder_signed = built(client, sigstore, f"{registry.host}/shop/built:v1")
+    deploy = deployment(tmp_path, f"{builder_signed.ref.name}@{builder_signed.digest}")
     code, output = run("check", "-c", str(project("ci", issue=True, build_level=3)), str(deploy))
     assert code == 0, output
-    only_summaries_left(client, built)
+    only_summaries_left(client, builder_signed)
     decision, result = gate_decision(admit, deploy)
     assert decision.exit_code() == 0 and result.summary is not None and result.summary["path"] == "summary"
     assert result.summary["verifiedLevels"] == ["SLSA_BUILD_LEVEL_3"]
@@ -1145,21 +1176,12 @@ def test_a_max_age_beyond_ten_years_is_refused_not_a_traceback(
 def _requiring_l3(project: Callable[..., Path]) -> Path:
     """A gate accepting summaries of any policy that claim Build L3, its own rule wanting the
     provenance signed by the builder itself (the generator's identity)."""
-    admit = project("prod", accept=True)
-    text = admit.read_text().replace(
-        "samePolicy: true", "samePolicy: false, requireLevels: [SLSA_BUILD_LEVEL_3]"
+    admit = project("prod", accept=True, builder=True)
+    admit.write_text(
+        admit.read_text().replace(
+            "samePolicy: true", "samePolicy: false, requireLevels: [SLSA_BUILD_LEVEL_3]"
+        )
     )
-    at = text.index("  rules:\n")
-    generator = (
-        "    - name: generator\n      keyless:\n        trustRoot: test-instance\n        identities:\n"
-        f"          - subject: '{BUILDER}'\n            issuer: {GITHUB_ISSUER}\n"
-    )
-    text = text[:at] + generator + text[at:]
-    text = text.replace(
-        'policy: "builtin:slsa-provenance"',
-        'policy: "builtin:slsa-provenance"\n          authorities: [generator]',
-    )
-    admit.write_text(text)
     return admit
 
 
@@ -1195,6 +1217,34 @@ def test_build_level_3_is_not_claimed_for_provenance_no_builder_signed(
     assert decision.exit_code() == 1 and result.status == "failed", result.to_json()
     assert result.summary is not None and result.summary["path"] == "full"
     assert any("['SLSA_BUILD_LEVEL_1'] lacks SLSA_BUILD_LEVEL_3" in r for r in result.summary["ignored"])
+
+
+def test_build_level_3_is_refused_where_provenance_takes_the_signature_authorities(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """The README's example used to be this shape (buildLevel 3, the provenance attestation with
+    no authorities of its own, so the release workflow's): provenance that workflow signed was
+    claimed L3 and a gate requiring L3 admitted it through the summary. Refused at load; with the
+    builder's identity as the provenance authority, the CI denies the workflow-signed provenance
+    and issues nothing, and the gate requiring L3 denies too."""
+    image = _release_built(client, sigstore, f"{registry.host}/shop/inherited:v1")
+    deploy = deployment(tmp_path, f"{image.ref.name}@{image.digest}")
+    inherited = project("staging", issue=True, build_level=3, builder=False)
+    code, output = run("check", "-c", str(inherited), str(deploy))
+    assert code != 0 and "lists no authorities of its own" in output, output
+    assert "set `authorities` on attestation 'provenance'" in output, output
+    code, output = run(
+        "check", "-c", str(project("ci", issue=True, build_level=3)), str(deploy), "-o", "json"
+    )
+    assert code == 1, output
+    (checked,) = json.loads(output)["images"]
+    assert not checked.get("summariesIssued"), checked
+    decision, result = gate_decision(_requiring_l3(project), deploy)
+    assert decision.exit_code() == 1 and result.status == "failed", result.to_json()
 
 
 def test_a_summary_issued_before_the_levels_changed_does_not_meet_require_levels(

@@ -23,7 +23,7 @@ from typing import Any
 
 from trustgate.artifacts import summaries
 from trustgate.artifacts.policy import CompiledRule, ImagePolicy
-from trustgate.config import SummaryAcceptance, SummaryIssuing
+from trustgate.config import SummaryAcceptance, SummaryIssuing, builders_listed
 from trustgate.model import ImageResult
 from trustgate.oci import mediatypes as mt
 from trustgate.oci.client import Registry, RegistryError
@@ -265,11 +265,21 @@ def _levels(rule: CompiledRule, image: ImageResult, data: Mapping[str, Any]) -> 
     missing_elsewhere = any(a.get("verdict") in ("missing", "denied") for a in image.attestations)
     if not builtin or not builtin <= passed or missing_elsewhere:
         return []
-    trustgate = data.get("trustgate")
-    slsa = trustgate.get("slsa") if isinstance(trustgate, Mapping) else None
-    builders = slsa.get("builders") if isinstance(slsa, Mapping) else None
-    listed = isinstance(builders, list) and builders and all(isinstance(b, str) and b for b in builders)
     asserted = rule.rule.summary_build_level
-    if listed and asserted is not None and asserted > 1:
+    if asserted is None or asserted <= 1:
+        return ["SLSA_BUILD_LEVEL_1"]
+    if builders_listed(data):
         return [f"SLSA_BUILD_LEVEL_{asserted}"]
+    # The gate refuses this at start (trustgate.gate.images); an issuer built otherwise says so once.
+    if rule.rule.name not in _WARNED:
+        _WARNED.add(rule.rule.name)
+        _log.warning(
+            "image rule %r asserts summaries.issue.buildLevel %d but data.trustgate.slsa.builders "
+            "lists no builders: its summaries claim SLSA_BUILD_LEVEL_1",
+            rule.rule.name,
+            asserted,
+        )
     return ["SLSA_BUILD_LEVEL_1"]
+
+
+_WARNED: set[str] = set()  # rules warned about (`_levels`), once per process

@@ -636,8 +636,8 @@ class ImageVerifier:
                         f"its manifest is {descriptor.size} bytes, more than a summary's "
                         f"({_SUMMARY_MANIFEST_BYTES})",
                     )
-                payload = self._summary_payload(bare, descriptor.digest, max_bytes=budget)
-                budget -= len(payload)
+                payload, spent = self._summary_read(bare, descriptor.digest, max_bytes=budget)
+                budget -= spent
                 when = summaries.screen(
                     payload,
                     image_digest=digest,
@@ -648,8 +648,11 @@ class ImageVerifier:
                     revoked=revoked,
                 )
             except summaries.SummaryError as e:
-                ignored.append(e.message)
-                reasons[descriptor.digest] = e.message
+                if isinstance(e, _Unread):
+                    budget -= e.spent
+                message = _by_referrer(e, descriptor.digest)
+                ignored.append(message)
+                reasons[descriptor.digest] = message
                 continue
             except Exception as e:
                 _log.error(
@@ -683,8 +686,9 @@ class ImageVerifier:
                     revoked=revoked,
                 )
             except summaries.SummaryError as e:
-                ignored.append(e.message)
-                reasons[descriptor.digest] = e.message
+                message = _by_referrer(e, descriptor.digest)
+                ignored.append(message)
+                reasons[descriptor.digest] = message
                 continue
             except Exception as e:
                 # A bug: the summary is ignored (it can only ever save work), not the image failed.
@@ -753,7 +757,7 @@ class ImageVerifier:
         for descriptor in found:
             entry: dict[str, Any] = {"referrer": descriptor.digest, "source": source}
             try:
-                payload = self._summary_payload(bare, descriptor.digest)
+                payload, _ = self._summary_read(bare, descriptor.digest)
             except summaries.SummaryError as e:
                 shown.append(entry | {"counts": False, "reason": e.message})
                 continue
@@ -817,26 +821,51 @@ class ImageVerifier:
             return False
         return summaries.recheck(result.summary, revoked=revoked, now=self.now()) is None
 
-    def _summary_payload(self, ref: Reference, referrer: str, *, max_bytes: int | None = None) -> bytes:
-        """The bundle of one summary referrer (embedded in its manifest, or its layer's blob).
+    def _summary_read(
+        self, ref: Reference, referrer: str, *, max_bytes: int | None = None
+    ) -> tuple[bytes, int]:
+        """The bundle of one summary referrer (embedded in its manifest, or its layer's blob), and
+        the bytes read for it (the manifest's and the blob's).
 
-        `max_bytes`: at most this many bytes (and `_SUMMARY_BYTES`: a VSA bundle is a few KiB),
-        what admission still has to spend on summaries; None (`verify image --summary`): the
-        bound of `maxPayloadBytes`. Admission reads through `GuardedRegistry.tentative`.
+        `max_bytes`: what admission still has to spend on summaries; the manifest is then read up
+        to `_SUMMARY_MANIFEST_BYTES` and the blob up to `_SUMMARY_BYTES` (a VSA bundle is a few
+        KiB), both within it and `maxPayloadBytes` (found in review: the manifest was read up to
+        the client's 4 MiB whatever size the referrers index listed). None (`verify image
+        --summary`): the client's manifest bound, and `maxPayloadBytes` for the bundle. Admission
+        reads through `GuardedRegistry.tentative`.
 
         Raises:
             SummaryError: it cannot be fetched, is too large, or is not a one-layer manifest.
         """
-        limit = (
-            self.limits.max_payload_bytes
-            if max_bytes is None
-            else min(max_bytes, _SUMMARY_BYTES, self.limits.max_payload_bytes)
-        )
         registry = self._registry if max_bytes is None else self._registry.tentative()
+        manifest_limit = (
+            None
+            if max_bytes is None
+            else min(max_bytes, _SUMMARY_MANIFEST_BYTES, self.limits.max_payload_bytes)
+        )
+        if manifest_limit is not None and manifest_limit <= 0:
+            raise summaries.SummaryError(referrer, "not read: the bytes to read for summaries are spent")
+        spent = 0  # what was read, or may have been (a read stopped at its limit)
         try:
-            manifest = registry.manifest(ref, referrer)
+            try:
+                manifest = registry.manifest(ref, referrer, max_bytes=manifest_limit)
+            except RegistryError as e:
+                if e.kind == "too-large" and manifest_limit is not None:
+                    spent = manifest_limit
+                    raise summaries.SummaryError(
+                        referrer,
+                        f"its manifest is more than the {manifest_limit} bytes left to read for a "
+                        f"summary (at most {_SUMMARY_MANIFEST_BYTES})",
+                    ) from e
+                raise
             if manifest is None:
                 raise summaries.SummaryError(referrer, "listed, but its manifest does not exist")
+            spent = len(manifest.raw)
+            limit = (
+                self.limits.max_payload_bytes
+                if max_bytes is None
+                else max(0, min(max_bytes - spent, _SUMMARY_BYTES, self.limits.max_payload_bytes))
+            )
             layers = manifest.descriptors("layers")
             if len(layers) != 1 or layers[0].size > limit:
                 raise summaries.SummaryError(
@@ -844,12 +873,20 @@ class ImageVerifier:
                 )
             embedded = summaries.embedded_bundle(manifest.json, layers[0])
             if embedded is not None:  # one round trip fewer (a registry serves blobs slower)
-                return embedded
-            return registry.blob(ref, layers[0].digest, max_bytes=limit)
+                return embedded, spent
+            try:
+                blob = registry.blob(ref, layers[0].digest, max_bytes=limit)
+            except RegistryError as e:
+                if e.kind == "too-large":  # larger than its descriptor says: read up to the limit
+                    spent += limit
+                raise
+            return blob, spent + len(blob)
+        except summaries.SummaryError as e:
+            raise _Unread(e.who, e.reason, spent=spent) from e
         except RegistryError as e:
-            raise summaries.SummaryError(referrer, f"could not be fetched ({e.kind}): {e.message}") from e
+            raise _Unread(referrer, f"could not be fetched ({e.kind}): {e.message}", spent=spent) from e
         except ValueError as e:
-            raise summaries.SummaryError(referrer, f"malformed manifest: {e}") from e
+            raise _Unread(referrer, f"malformed manifest: {e}", spent=spent) from e
 
     def _check_signatures(
         self, rule: CompiledRule, found: _Found, result: ImageResult, ref: Reference
@@ -1354,6 +1391,23 @@ _HINT_SECONDS: Final = 1.0  # at most; and at most half of what is left of the d
 CONTENT_KINDS: Final = frozenset(
     {"not-found", "too-large", "bad-media-type", "invalid-manifest", "loop", "digest-mismatch"}
 )
+
+
+class _Unread(summaries.SummaryError):
+    """A summary referrer that does not count, and the bytes read for it (or that may have been:
+    a read stopped at its limit), which count in what admission reads for summaries."""
+
+    def __init__(self, who: str, reason: str, *, spent: int) -> None:
+        super().__init__(who, reason)
+        self.spent = spent
+
+
+def _by_referrer(error: summaries.SummaryError, referrer: str) -> str:
+    """Why a summary was ignored, naming the referrer manifest it was found in where the reason
+    named a digest (the bundle's or the summary's, which no listing shows; a verifier id stays)."""
+    if error.who.startswith("sha") and ":" in error.who and error.who != referrer:
+        return summaries.SummaryError(referrer, error.reason).message
+    return error.message
 
 
 def _bad_manifest(reference: str, rule: CompiledRule, error: RegistryError) -> ImageResult:

@@ -12,10 +12,11 @@ and how an image is verified (`trustgate.artifacts`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trustgate.config import Config
+from trustgate.errors import ConfigError
 from trustgate.gate.verdict import Waivers, finding_order, severity
 from trustgate.model import DocumentResult, Finding, ImageResult, ImageUse, Severity
 from trustgate.policy import rego
@@ -63,6 +64,7 @@ class ImageStage:
             if config.images.summaries.issue is not None:
                 from trustgate.artifacts.issuing import Issuer
 
+                _builders_for_levels(config, data)
                 self._issuer = Issuer.from_config(config.images.summaries.issue)
 
     @property
@@ -198,3 +200,29 @@ def _registry_client(config: Config) -> Registry:
     from trustgate.oci.client import registry_client
 
     return registry_client(config.images.registries)
+
+
+def _builders_for_levels(config: Config, data: Mapping[str, Any]) -> None:
+    """Refuse to issue under a rule asserting a Build level above 1 without builders listed in the
+    policy data (`manifests.data` and data files, merged: the config alone may not hold them).
+
+    Raises:
+        ConfigError: a rule has `summaries.issue.buildLevel` above 1 and
+            `data.trustgate.slsa.builders` is missing, empty or not a list of builder ids.
+    """
+    from trustgate.config import builders_listed
+
+    for rule in config.images.rules:
+        if (
+            rule.summary_build_level is not None
+            and rule.summary_build_level > 1
+            and not builders_listed(data)
+        ):
+            raise ConfigError(
+                f"image rule {rule.name!r}: summaries.issue.buildLevel {rule.summary_build_level} "
+                "with no builders under data.trustgate.slsa.builders; no level above 1 is claimed "
+                "without builders listed",
+                where=config.origin,
+                hint="list the builders under data.trustgate.slsa.builders (manifests.data or a data "
+                "file), or leave buildLevel unset",
+            )

@@ -255,8 +255,10 @@ class GuardedRegistry:
     def resolve(self, ref: Reference, *, platforms: bool = True) -> Resolved:
         return self._call(ref, lambda: self.registry.resolve(ref, platforms=platforms))
 
-    def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None:
-        return self._call(ref, lambda: self.registry.manifest(ref, tag_or_digest))
+    def manifest(
+        self, ref: Reference, tag_or_digest: str, *, max_bytes: int | None = None
+    ) -> Manifest | None:
+        return self._call(ref, lambda: self.registry.manifest(ref, tag_or_digest, max_bytes=max_bytes))
 
     def blob(self, ref: Reference, digest: str, *, max_bytes: int | None = None) -> bytes:
         return self._call(ref, lambda: self.registry.blob(ref, digest, max_bytes=max_bytes))

@@ -184,16 +184,20 @@ class RegistryClient:
             platforms=listed,
         )
 
-    def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None:
+    def manifest(
+        self, ref: Reference, tag_or_digest: str, *, max_bytes: int | None = None
+    ) -> Manifest | None:
         """The manifest or index at `tag_or_digest` in `ref`'s repository; None when it does not exist.
+
+        `max_bytes`: read at most this many bytes (default, and at most, max_manifest_bytes).
 
         Raises:
             RegistryError: "digest-mismatch" when the bytes do not hash to the digest asked for or
                 announced in Docker-Content-Digest; "bad-media-type" for anything but an OCI/Docker
                 manifest or index; "invalid-manifest" for bytes that are not such a document;
-                "too-large" above max_manifest_bytes; and the transport kinds.
+                "too-large" above `max_bytes`; and the transport kinds.
         """
-        return self._fetch_manifest(ref, tag_or_digest)
+        return self._fetch_manifest(ref, tag_or_digest, max_bytes=max_bytes)
 
     def blob(self, ref: Reference, digest: str, *, max_bytes: int | None = None) -> bytes:
         """The blob `digest` from `ref`'s repository, checked against its digest.
@@ -379,7 +383,9 @@ class RegistryClient:
             )
         return found
 
-    def _fetch_manifest(self, ref: Reference, target: str) -> Manifest | None:
+    def _fetch_manifest(
+        self, ref: Reference, target: str, *, max_bytes: int | None = None
+    ) -> Manifest | None:
         where = f"{ref.name}@{target}" if ":" in target else f"{ref.name}:{target}"
         pinned = ":" in target
         if pinned:
@@ -390,7 +396,9 @@ class RegistryClient:
             f"/v2/{ref.repository}/manifests/{target}",
             what=f"manifest {target}",
             headers={"Accept": mt.ACCEPT_MANIFESTS},
-            max_bytes=self.settings.max_manifest_bytes,
+            max_bytes=self.settings.max_manifest_bytes
+            if max_bytes is None
+            else min(max_bytes, self.settings.max_manifest_bytes),
         )
         if response.status == 404:
             return None

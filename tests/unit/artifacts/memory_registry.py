@@ -52,10 +52,12 @@ class MemoryRegistry(RegistryClient):
         self._check(ref)
         return super().resolve(ref, platforms=platforms)
 
-    def manifest(self, ref: Reference, tag_or_digest: str) -> Manifest | None:
+    def manifest(
+        self, ref: Reference, tag_or_digest: str, *, max_bytes: int | None = None
+    ) -> Manifest | None:
         self._check(ref)
         self.manifest_lookups.append(tag_or_digest)
-        return super().manifest(ref, tag_or_digest)
+        return super().manifest(ref, tag_or_digest, max_bytes=max_bytes)
 
     def blob(self, ref: Reference, digest: str, *, max_bytes: int | None = None) -> bytes:
         self._check(ref)

@@ -36,6 +36,7 @@ from trustgate.config import (
     load_config,
 )
 from trustgate.errors import ConfigError
+from trustgate.gate import Gate
 from trustgate.oci.reference import Reference
 
 IMAGE = "sha256:" + "1f" * 32
@@ -169,9 +170,14 @@ def test_a_max_age_no_date_can_hold_is_a_reason_never_a_crash(max_age: float) ->
 # -- issuing: levels and dates ----------------------------------------------------------------------
 
 
-def _settings(release: CosignKey, *, build_level: int | None = None) -> ImagesSettings:
+def _settings(release: CosignKey, builder: CosignKey, *, build_level: int | None = None) -> ImagesSettings:
+    """The image signed by the release workflow, its provenance by the builder (an authority of
+    its own: a level above 1 is refused at load otherwise)."""
     return ImagesSettings(
-        authorities=(AuthorityConfig(name="release", key_pem=release.pem, key_origin="release.pub"),),
+        authorities=(
+            AuthorityConfig(name="release", key_pem=release.pem, key_origin="release.pub"),
+            AuthorityConfig(name="builder", key_pem=builder.pem, key_origin="builder.pub"),
+        ),
         rules=(
             ImageRule(
                 name="shop",
@@ -181,7 +187,7 @@ def _settings(release: CosignKey, *, build_level: int | None = None) -> ImagesSe
                     AttestationRequirement(
                         "provenance",
                         SLSA,
-                        ("release",),
+                        ("builder",),
                         policy_path=builtin_policy_dir()
                         / BUILTIN_ATTESTATION_POLICIES["builtin:slsa-provenance"],
                         builtin="builtin:slsa-provenance",
@@ -197,14 +203,14 @@ def _verified(
     tmp_path: Path, data: dict[str, Any], *, build_level: int | None = None, builder: str = BUILDER
 ) -> tuple[ImagePolicy, Any, Registry]:
     registry = Registry()
-    release = CosignKey()
+    release, builder_key = CosignKey(), CosignKey()
     digest = registry.image(REPO, "v1")
     registry.attach_cosign(REPO, digest, ".sig", [release.signature_layer(REPO.name, digest)])
     predicate = {"runDetails": {"builder": {"id": builder}}}
     registry.attach_cosign(
-        REPO, digest, ".att", [release.attestation_layer(REPO.name, digest, SLSA, predicate)]
+        REPO, digest, ".att", [builder_key.attestation_layer(REPO.name, digest, SLSA, predicate)]
     )
-    policy = ImagePolicy(_settings(release, build_level=build_level), data=data)
+    policy = ImagePolicy(_settings(release, builder_key, build_level=build_level), data=data)
     verified = ImageVerifier(policy, registry).verify(f"{REPO.name}@{digest}")
     assert verified.status == "verified", verified.problems
     write_p256_key(tmp_path / "vsa.pem")
@@ -254,14 +260,14 @@ def test_a_policy_file_of_the_operators_is_not_the_built_in_whatever_its_path(tm
     own.parent.mkdir(parents=True)
     own.write_text('package acme.prov\nimport rego.v1\ndeny contains "never" if { false }\n')
     registry = Registry()
-    release = CosignKey()
+    release, builder = CosignKey(), CosignKey()
     digest = registry.image(REPO, "v1")
     registry.attach_cosign(REPO, digest, ".sig", [release.signature_layer(REPO.name, digest)])
     predicate = {"runDetails": {"builder": {"id": "https://anything.example/not-listed"}}}
     registry.attach_cosign(
-        REPO, digest, ".att", [release.attestation_layer(REPO.name, digest, SLSA, predicate)]
+        REPO, digest, ".att", [builder.attestation_layer(REPO.name, digest, SLSA, predicate)]
     )
-    settings = _settings(release, build_level=3)
+    settings = _settings(release, builder, build_level=3)
     (rule,) = settings.rules
     att = dataclasses.replace(rule.attestations[0], policy_path=own, builtin=None)
     settings = dataclasses.replace(settings, rules=(dataclasses.replace(rule, attestations=(att,)),))
@@ -272,35 +278,112 @@ def test_a_policy_file_of_the_operators_is_not_the_built_in_whatever_its_path(tm
     assert _predicate(_issuer(tmp_path).prepare(policy, verified, decision_id=None))["verifiedLevels"] == []
 
 
-def test_build_level_is_validated_and_needs_the_built_in_provenance_policy(tmp_path: Path) -> None:
-    base = textwrap.dedent(
-        """\
-        apiVersion: trustgate.dev/v1alpha1
-        kind: Config
-        images:
-          authorities: [{name: release, key: {path: vsa.pub}}]
-          rules:
-            - name: shop
-              images: ["registry.test/shop/**"]
-              signatures: {authorities: [release]}
-              attestations: [{name: provenance, predicateType: slsaprovenance1, policy: %s}]
-              summaries: {issue: {buildLevel: %s}}
-        """
-    )
+_LEVEL_CONFIG = textwrap.dedent(
+    """\
+    apiVersion: trustgate.dev/v1alpha1
+    kind: Config
+    manifests: {policies: [], data: %(data)s}
+    kubernetes: {schemas: false}
+    images:
+      authorities: [{name: release, key: {path: vsa.pub}}, {name: builder, key: {path: vsa.pub}}]
+      rules:
+        - name: shop
+          images: ["registry.test/shop/**"]
+          signatures: {authorities: [release]}
+          attestations: [{name: provenance, predicateType: slsaprovenance1, policy: %(policy)s%(own)s}]
+          summaries: {issue: {buildLevel: %(level)s}}
+      %(issue)s
+    """
+)
+
+
+def _level_config(
+    tmp_path: Path,
+    *,
+    policy: str = '"builtin:slsa-provenance"',
+    level: str = "3",
+    own: str = "[builder]",
+    data: str = '{trustgate: {slsa: {builders: ["https://b.test"]}}}',
+    issue: bool = False,
+) -> Path:
     (tmp_path / "own.rego").write_text("package own\n")
     (tmp_path / "vsa.pub").write_bytes(PEM)
+    issuing_section = "summaries: {issue: {verifierId: 'https://v.test', key: vsa.pem}}" if issue else ""
+    (tmp_path / "c.yaml").write_text(
+        _LEVEL_CONFIG
+        % {
+            "policy": policy,
+            "level": level,
+            "own": f", authorities: {own}" if own else "",
+            "data": data,
+            "issue": issuing_section,
+        }
+    )
+    return tmp_path / "c.yaml"
+
+
+def test_build_level_is_validated_and_needs_the_built_in_provenance_policy(tmp_path: Path) -> None:
     for policy, level, error in (
         ('"builtin:slsa-provenance"', "4", "buildLevel"),
         ('"builtin:slsa-provenance"', '"3"', "buildLevel"),
         ("own.rego", "3", "built-in provenance policy"),
     ):
-        (tmp_path / "c.yaml").write_text(base % (policy, level))
         with pytest.raises(ConfigError, match=error):
-            load_config(tmp_path / "c.yaml")
-    (tmp_path / "c.yaml").write_text(base % ('"builtin:slsa-provenance"', "3"))
-    (rule,) = load_config(tmp_path / "c.yaml").images.rules
+            load_config(_level_config(tmp_path, policy=policy, level=level))
+    (rule,) = load_config(_level_config(tmp_path)).images.rules
     assert rule.summary_build_level == 3
     assert rule.attestations[0].builtin == "builtin:slsa-provenance"
+
+
+@pytest.mark.parametrize(
+    ("own", "said"),
+    [
+        ("", "lists no authorities of its own"),
+        ("[release]", "lists release, the rule's signature authorities"),
+        ("[builder, release]", "lists release, the rule's signature authorities"),
+    ],
+)
+def test_a_level_above_1_needs_provenance_authorities_of_its_own(tmp_path: Path, own: str, said: str) -> None:
+    """Provenance that inherits the rule's signature authorities (or shares one) is signed by the
+    tenant's release workflow, not a builder: a level above 1 claimed for it let a gate requiring
+    L3 admit what no builder signed (found in review: the README's example had that shape)."""
+    with pytest.raises(ConfigError, match=said) as raised:
+        load_config(_level_config(tmp_path, own=own))
+    assert "set `authorities` on attestation 'provenance'" in raised.value.hint
+    (rule,) = load_config(_level_config(tmp_path, own=own, level="1")).images.rules  # L1: nothing asserted
+    assert rule.summary_build_level == 1
+
+
+@pytest.mark.parametrize(
+    "data", ["{}", "{trustgate: {slsa: {builders: []}}}", "{trustgate: {slsa: {builders: ['']}}}"]
+)
+def test_a_level_above_1_without_builders_listed_is_refused(tmp_path: Path, data: str) -> None:
+    """`buildLevel: 3` with no builders listed used to load and then claim L1 in silence: refused
+    where the config's own data says so (an empty list: a data file cannot set it too), and else
+    where the gate starts, once the data files are merged."""
+    write_p256_key(tmp_path / "vsa.pem")
+    if data != "{}":
+        with pytest.raises(ConfigError, match=r"data\.trustgate\.slsa\.builders is empty"):
+            load_config(_level_config(tmp_path, data=data, issue=True))
+        load_config(_level_config(tmp_path, data=data))  # not issuing: the level is never claimed
+        return
+    config = load_config(_level_config(tmp_path, data=data, issue=True))  # data files may list them
+    with pytest.raises(ConfigError, match=r"no builders under data\.trustgate\.slsa\.builders"):
+        Gate(config=config)
+    (tmp_path / "builders.yaml").write_text("trustgate: {slsa: {builders: ['https://b.test']}}\n")
+    Gate(config=dataclasses.replace(config, data_files=(tmp_path / "builders.yaml",))).close()
+
+
+def test_a_rule_asserting_a_level_without_builders_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An issuer built without the gate's check claims L1 and says why, once per rule."""
+    monkeypatch.setattr(issuing, "_WARNED", set())
+    with caplog.at_level("WARNING", logger="trustgate.images"):
+        assert _levels(tmp_path, {}, build_level=3) == ["SLSA_BUILD_LEVEL_1"]
+        assert _levels(tmp_path, {}, build_level=3) == ["SLSA_BUILD_LEVEL_1"]
+    warned = [r for r in caplog.records if "lists no builders" in r.getMessage()]
+    assert len(warned) == 1, caplog.records
 
 
 # -- summaries issued before the levels' semantics changed ------------------------------------------
