@@ -303,6 +303,11 @@ def parse(body: bytes | bytearray) -> Review | dict[str, Any]:
     problem = user_info_problem(user)
     if problem is not None:  # not the API server's: it would be recorded as someone it is not
         return deny(problem)
+    if isinstance(user, dict) and _has_null_lists(user):
+        # Go writes a nil []string inside the extra map as null (a token webhook's `"scopes": null`
+        # reaches admission as it is); the API server's typed UserInfo reads it as an empty list.
+        user = _with_empty_lists(user)
+        request = {**request, "userInfo": user}
     return Review(
         uid=uid,
         operation=operation,
@@ -338,7 +343,7 @@ def user_info_problem(user: Any) -> str | None:
         if value is not None and not isinstance(value, str):
             return f"request.userInfo.{key} is a JSON {_type(value)}, not a string"
     groups = user.get("groups")
-    if groups is not None:
+    if groups is not None:  # null: a nil list, as Go writes one
         if not isinstance(groups, list):
             return f"request.userInfo.groups is a JSON {_type(groups)}, not a list of strings"
         for group in groups:
@@ -349,9 +354,29 @@ def user_info_problem(user: Any) -> str | None:
         if not isinstance(extra, dict):
             return f"request.userInfo.extra is a JSON {_type(extra)}, not an object of string lists"
         for key, values in extra.items():
+            if values is None:  # a nil []string in the map: Go writes null, omitempty drops only the map
+                continue
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 return f"request.userInfo.extra[{key!r}] is not a list of strings"
     return None
+
+
+def _has_null_lists(user: dict[str, Any]) -> bool:
+    extra = user.get("extra")
+    return ("groups" in user and user["groups"] is None) or (
+        isinstance(extra, dict) and any(v is None for v in extra.values())
+    )
+
+
+def _with_empty_lists(user: dict[str, Any]) -> dict[str, Any]:
+    """`user` with null groups and null extra values as the empty lists the API server reads them as."""
+    out = dict(user)
+    if "groups" in out and out["groups"] is None:
+        out["groups"] = []
+    extra = out.get("extra")
+    if isinstance(extra, dict):
+        out["extra"] = {k: [] if v is None else v for k, v in extra.items()}
+    return out
 
 
 def plan(

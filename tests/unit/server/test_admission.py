@@ -115,6 +115,21 @@ def test_parse_denies_a_request_it_has_the_uid_of(fields: dict[str, Any], reason
     assert response["status"]["code"] == 400
 
 
+def test_parse_takes_the_null_lists_go_writes_in_a_real_user_info() -> None:
+    """A token webhook's `"extra": {"scopes": null}` reaches admission as the API server got it (Go
+    writes a nil []string in a map as null); it is that user, with an empty list, not a bad review."""
+    user = {"username": "bob", "uid": "b-1", "groups": None, "extra": {"scopes": None, "team": ["a"]}}
+    review = admission.parse(_body(_request(userInfo=user)))
+    assert isinstance(review, admission.Review)
+    assert review.user == {
+        "username": "bob",
+        "uid": "b-1",
+        "groups": [],
+        "extra": {"scopes": [], "team": ["a"]},
+    }
+    assert review.request["userInfo"] == review.user  # what admission policies see as request.userInfo
+
+
 def _ephemeral(containers: list[dict[str, Any]]) -> dict[str, Any]:
     """pods/ephemeralcontainers' object before Kubernetes 1.22."""
     return {
