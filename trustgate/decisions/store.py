@@ -297,22 +297,33 @@ class Filters:
                 for condition, matched in self._conditions(alternatives, column="t.value"):
                     ors.append(f"({condition})")
                     params.extend(matched)
-                parts.append(
-                    f"EXISTS (SELECT 1 FROM terms t WHERE t.seq = {alias}.seq AND ({' OR '.join(ors)}))"
-                )
+                parts.append(f"EXISTS (SELECT 1 FROM terms t WHERE t.seq = {alias}.seq AND {_any_of(ors)})")
                 continue
             ors = []
             for condition, matched in self._conditions(alternatives, column="value"):
                 ors.append(f"({condition}{window})")
                 params.extend([*matched, *window_params])
-            parts.append(f"{alias}.seq IN (SELECT seq FROM terms WHERE {' OR '.join(ors)})")
+            parts.append(f"{alias}.seq IN (SELECT seq FROM terms WHERE {_any_of(ors)})")
         if self.exceptions:
             ors = []
             for name, prefix in map(_pattern, self.exceptions):
                 ors.append(f"(name >= ? AND name < ?{window})" if prefix else f"(name = ?{window})")
                 params.extend([name, name + _TOP, *window_params] if prefix else [name, *window_params])
-            parts.append(f"{alias}.seq IN (SELECT seq FROM exception_terms WHERE {' OR '.join(ors)})")
+            parts.append(f"{alias}.seq IN (SELECT seq FROM exception_terms WHERE {_any_of(ors)})")
         return (" AND ".join(parts) or "1=1"), params
+
+
+def _any_of(conditions: list[str]) -> str:
+    """`(a OR b OR ...)` as a balanced tree of ORs, in the conditions' order (their parameters' order).
+
+    A flat chain of N alternatives is an expression N deep, and SQLite refuses one deeper than 1,000:
+    a resolved image filter can have thousands of runs (one Pod naming images that alternate with
+    others in sort order makes them), which made every search for that image fail.
+    """
+    if len(conditions) <= 8:
+        return "(" + " OR ".join(conditions) + ")"
+    half = len(conditions) // 2
+    return f"({_any_of(conditions[:half])} OR {_any_of(conditions[half:])})"
 
 
 def _pattern(value: str) -> tuple[str, bool]:

@@ -212,3 +212,19 @@ def test_an_image_filter_that_resolves_to_many_references_is_one_query(
         assert store.count(Filters(images=("docker.io/*", "aaa0002.example/*"))) == 601
     finally:
         store.close()
+
+
+def test_an_image_filter_of_more_runs_than_sqlite_nests_is_answered(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """Two Docker Hub references, then another registry's, in sort order, 600 times: 600 runs of two,
+    each a range. One Pod naming such images made every search for Docker Hub images fail on SQLite
+    ("Expression tree is too large") once the ORs of the runs were one flat chain."""
+    hub = [f"aaa{n:04d}{part}/app:1" for n in range(600) for part in "ab"]
+    other = [f"aaa{n:04d}c.example/app:1" for n in range(600)]
+    with DecisionLog.open(store_url) as log:
+        log.append(make_record(1, subject={"objects": [], "images": [_image(1, r) for r in hub]}))
+        log.append(make_record(2, subject={"objects": [], "images": [_image(2, r) for r in other]}))
+    assert _ids(store_url, images=("docker.io/*",)) == {1}
+    assert _ids(store_url, images=("docker.io/*",), probe=True, above=0, below=3) == {1}
+    assert _ids(store_url, images=("aaa0007c.example/*",)) == {2}
