@@ -14,6 +14,8 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 import test_cli_presync
 from test_cli_presync import GATED, NAMESPACE, PRIVILEGED_POD, SOURCES_WAIVED, Keys, Setup
 
@@ -522,6 +524,35 @@ def test_a_kustomization_key_in_another_case_stops_the_run(setup: Callable[..., 
     code, output = s.run(config=config)
     assert code == 3, output
     assert "presync/flux-build" in output and "spells Patches in another case" in output, output
+
+
+@pytest.mark.parametrize("key", ["nameſpace", "imageſ", "patcheſ", "componentſ"])
+def test_a_kustomization_key_go_folds_onto_a_field_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys, key: str
+) -> None:
+    """Go's encoding/json folds `ſ` (U+017F) to `s`: `nameſpace: legacy` is kustomize's `namespace`,
+    which kustomize-controller overrides with its targetNamespace (prod). The gate cannot tell which of
+    the two kustomize takes, so the run stops, naming the key (judged in legacy, applied in prod)."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    s.repo.write(
+        "clusters/prod/agent.yaml", _kustomization("agent", "./apps/agent", "targetNamespace: prod\n")
+    )
+    s.repo.write("apps/agent/agent.yaml", AGENT.replace("privileged: true", "privileged: false"))
+    s.repo.write("apps/agent/kustomization.yaml", "resources: [agent.yaml]\n")
+    s.repo.commit("agent", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    value = "legacy" if key == "nameſpace" else "[]"
+    s.repo.write("apps/agent/kustomization.yaml", f"{key}: {value}\nresources: [agent.yaml, evil.yaml]\n")
+    s.repo.write("apps/agent/evil.yaml", AGENT.replace("name: agent", "name: evil"))
+    s.repo.commit("agent tweaks", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "presync/flux-build" in output and "in another case" in output, output
+    assert s.repo.ref(GATED) == gated
 
 
 def test_a_path_climbing_above_the_root_is_joined_as_flux_joins_it(

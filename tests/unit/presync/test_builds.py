@@ -36,6 +36,19 @@ def test_kustomization_keys_in_another_case_are_found() -> None:
     assert changes.case_variant_keys({"resources": [], "patches": [], "images": []}) == []
 
 
+@pytest.mark.parametrize("key", ["nameſpace", "imageſ", "patcheſ", "componentſ", "\u212aind", "Namespace"])
+def test_a_key_go_folds_onto_a_field_is_found(key: str) -> None:
+    """Go's encoding/json folds `ſ` (U+017F) to `s` and `K` (U+212A) to `k`: `nameſpace` is
+    kustomize's `namespace`, so it is refused as a field spelled otherwise."""
+    assert changes.case_variant_keys({key: "x", "resources": []}) == [key]
+    assert changes.case_variant_keys({"namespace": "a", "nameſpace": "b"}) == ["nameſpace"]
+
+
+def test_a_key_no_go_fold_maps_onto_a_field_is_kept() -> None:
+    """`ß` is not folded into `ss` by Go, nor `İ` into `i`: those keys are not kustomize's fields."""
+    assert changes.case_variant_keys({"claßName": 1, "\u0130mages": [], "reſourcesX": []}) == []
+
+
 def test_an_image_of_the_same_name_is_replaced_whole() -> None:
     build = changes.FluxBuild("k", "f.yaml", "apps", images=({"name": "web", "newTag": "2"},))
     written = {"images": [{"name": "web", "digest": "sha256:1"}, {"name": "Web", "newTag": "x"}]}
