@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 import test_cli_presync
 from test_cli_presync import GATED, NAMESPACE, PRIVILEGED_POD, SOURCES_WAIVED, Keys, Setup
+
+from trustgate.manifests import loader
+from trustgate.model import InputProblem, Source
 
 # Its fixtures, by the names the tests ask for.
 keys = test_cli_presync.keys
@@ -526,13 +528,14 @@ def test_a_kustomization_key_in_another_case_stops_the_run(setup: Callable[..., 
     assert "presync/flux-build" in output and "spells Patches in another case" in output, output
 
 
-@pytest.mark.parametrize("key", ["nameſpace", "imageſ", "patcheſ", "componentſ"])
+@pytest.mark.parametrize("key", ["name\u017fpace", "image\u017f", "patche\u017f", "component\u017f"])
 def test_a_kustomization_key_go_folds_onto_a_field_stops_the_run(
     setup: Callable[..., Setup], keys: Keys, key: str
 ) -> None:
-    """Go's encoding/json folds `ſ` (U+017F) to `s`: `nameſpace: legacy` is kustomize's `namespace`,
-    which kustomize-controller overrides with its targetNamespace (prod). The gate cannot tell which of
-    the two kustomize takes, so the run stops, naming the key (judged in legacy, applied in prod)."""
+    """Go's encoding/json folds the long s (U+017F) to `s`: `namespace: legacy` spelled with a long s
+    is kustomize's `namespace`, which kustomize-controller overrides with its targetNamespace (prod).
+    The gate cannot tell which of the two kustomize takes, so the run stops, naming the key (judged
+    in legacy, applied in prod). Likewise images, patches, components with a long s."""
     s = setup(FLUX + LEGACY_WAIVED)
     config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
     s.repo.write(
@@ -545,7 +548,7 @@ def test_a_kustomization_key_go_folds_onto_a_field_stops_the_run(
     assert code == 0, output
     gated = s.repo.ref(GATED)
 
-    value = "legacy" if key == "nameſpace" else "[]"
+    value = "legacy" if key == "name\u017fpace" else "[]"
     s.repo.write("apps/agent/kustomization.yaml", f"{key}: {value}\nresources: [agent.yaml, evil.yaml]\n")
     s.repo.write("apps/agent/evil.yaml", AGENT.replace("name: agent", "name: evil"))
     s.repo.commit("agent tweaks", ssh=keys.alice)
@@ -608,6 +611,72 @@ def test_a_component_reached_only_through_an_unreached_kustomization_is_not_buil
     (record,) = s.records()
     kinds = [o["kind"] for o in record["subject"]["objects"]]
     assert kinds.count("Deployment") == 1, kinds
+
+
+def test_an_unreached_kustomization_another_includes_is_still_judged_alone(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """apps/agent is a kustomization no rendered one includes (a bootstrap Kustomization outside the
+    tree may apply it): judged alone, even once a new apps/zz includes it with a `$patch: delete` of
+    its privileged Pod (judged only through zz, the Pod would go unseen)."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [web]\n")
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write("apps/agent/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/agent/web.yaml", WEB.replace("name: web,", "name: agent,"))
+    s.repo.commit("web, agent", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("apps/agent/kustomization.yaml", "resources: [web.yaml, evil.yaml]\n")
+    s.repo.write("apps/agent/evil.yaml", AGENT.replace("name: agent", "name: evil"))
+    s.repo.write(
+        "apps/zz/kustomization.yaml",
+        "resources: [../agent]\npatches:\n- patch: |\n    $patch: delete\n    apiVersion: v1\n"
+        "    kind: Pod\n    metadata: {name: evil, namespace: legacy}\n",
+    )
+    s.repo.commit("agent tweaks", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/legacy/evil" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("included", [True, False])
+def test_an_unreached_kustomization_failing_alone_is_excused_only_where_another_includes_it(
+    setup: Callable[..., Setup], keys: Keys, monkeypatch: pytest.MonkeyPatch, included: bool
+) -> None:
+    """apps/base fails to render alone (made to, here). Where apps/overlay, which includes it, renders,
+    no reconciler could apply apps/base alone either: the run passes, noting it. Where none includes
+    it, its failure stops the run (exit 3), as every render failure does."""
+    real = loader.read_unit
+
+    def read_unit(unit: loader.Unit, *args: object, **kwargs: object) -> object:
+        if unit.path.endswith("/apps/base"):
+            return [], [InputProblem(Source(unit.path), "input/kustomize", "kustomize failed (made to)", "")]
+        return real(unit, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loader, "read_unit", read_unit)
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [ns.yaml]\n")
+    s.repo.write("apps/ns.yaml", NAMESPACE)
+    s.repo.write("apps/base/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/base/web.yaml", WEB)
+    overlay = "resources: [../base]\n" if included else "resources: [web.yaml]\n"
+    s.repo.write("apps/overlay/kustomization.yaml", overlay + "commonLabels: {tier: web}\n")
+    if not included:
+        s.repo.write("apps/overlay/web.yaml", WEB.replace("name: web,", "name: other,"))
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    if included:
+        assert code == 0, output
+        assert "apps/base: no rendered kustomization includes it" in output, output
+        assert "judged through apps/overlay" in output, output
+    else:
+        assert code == 3 and "kustomize failed (made to)" in output, output
 
 
 def test_a_missing_component_flux_may_ignore_is_left_out_wherever_it_is(

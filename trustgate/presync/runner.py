@@ -188,6 +188,8 @@ class PresyncGate:
         self._built: dict[str, list[list[Document]]] = {}
         self._remotes_now: list[str] = []  # the gated repository's URLs, for the run under way
         self._rendering = 0.0  # seconds kustomize rendered for in the run under way (`_read`)
+        # Of a tree rendered: the unreached kustomizations judged only through another (`_render`).
+        self._render_notes: dict[str, list[str]] = {}
 
     def close(self) -> None:
         self.keyring.close()
@@ -421,6 +423,7 @@ class PresyncGate:
 
         # 5. The candidate tree, rendered and evaluated whole.
         documents, problems = self._render(git, candidate, tree)
+        notes.extend(self._render_notes.get(tree, ()))
         after = changes.inventory(
             documents, self.gate.scopes, self.settings.paths, self._reading(git, candidate, tree).unapplied
         )
@@ -601,6 +604,7 @@ class PresyncGate:
     def _render(self, git: Git, commit: str, tree: str) -> tuple[list[Document], list[InputProblem]]:
         """Export `commit` (its `presync.paths`, and what their kustomizations include from the
         repository) and load the paths as `trustgate check` would, paths relative."""
+        self._render_notes.pop(tree, None)
         present, any_files, unseen = self._present_paths(git, commit)
         documents: list[Document] = []
         problems: list[InputProblem] = [
@@ -647,16 +651,43 @@ class PresyncGate:
                 # A kustomization under the paths that no unit renders (one below a rendered
                 # kustomization that does not name it): a reconciler may point at it; judged too.
                 planned = {u.path for u in units}
-                units.extend(u for u in _unreached(reading, units, root) if u.path not in planned)
+                alone, includers = _unreached(reading, units, root)
+                alone = [u for u in alone if u.path not in planned]
                 for unit in units:
                     docs, probs = self._read(unit, root)
                     documents.extend(docs)
                     problems.extend(probs)
+                # Each rendered alone; one that fails alone while another that includes it renders
+                # is no problem (no reconciler could apply it alone either): noted.
+                failed: dict[str, list[InputProblem]] = {}
+                clean: set[str] = set()
+                for unit in alone:
+                    docs, probs = self._read(unit, root)
+                    documents.extend(docs)
+                    if probs:
+                        failed[unit.path] = probs
+                    else:
+                        clean.add(unit.path)
+                prefix = str(root) + "/"
+                excused: set[str] = set()
+                for where, probs in failed.items():
+                    through = sorted(includers.get(where, set()) & clean)
+                    if not through:
+                        problems.extend(probs)
+                        continue
+                    excused.add(where)
+                    name = where.removeprefix(prefix) if where != str(root) else "."
+                    names = ", ".join(t.removeprefix(prefix) if t != str(root) else "." for t in through)
+                    self._render_notes.setdefault(tree, []).append(
+                        f"{name}: no rendered kustomization includes it and it does not render alone "
+                        f"(as a reconciler would apply it); judged through {names}, which includes it"
+                    )
                 # What each Flux Kustomization of the tree builds (its path, whether or not a unit of
                 # its own, with what it adds): judged as it builds it.
-                docs, probs, built = self._flux_build(
-                    git, commit, tree, root, documents, {u.path for u in units}
-                )
+                # A path read as it is: a unit, or an unreached kustomization that rendered alone (or
+                # whose failure is a problem already); one that failed but is excused is built again.
+                read = {u.path for u in units} | clean | {u.path for u in alone if u.path not in excused}
+                docs, probs, built = self._flux_build(git, commit, tree, root, documents, read)
                 documents.extend(docs)
                 problems.extend(probs)
                 prefix = str(root) + "/"
@@ -1470,25 +1501,34 @@ def _flux_generated(directory: Path, path: str, reading: reconcilers.Views) -> l
     return out
 
 
-def _unreached(reading: reconcilers.Views, units: Sequence[loader.Unit], root: Path) -> list[loader.Unit]:
+def _unreached(
+    reading: reconcilers.Views, units: Sequence[loader.Unit], root: Path
+) -> tuple[list[loader.Unit], dict[str, set[str]]]:
     """The kustomizations under the paths that none of `units` renders, itself or through what its
-    kustomizations include (`kustomize_refs.local_names`), as units of the export under `root`.
+    kustomizations include (`kustomize_refs.local_names`), as units of the export under `root`; and,
+    for each, the others of them that include it (directly or through what they include).
 
     A reconciler renders a kustomization wherever a Flux Kustomization's path or an Argo CD
     Application's path names it, and one the gate does not see (in the cluster, another repository)
-    may name any: so each is judged, as the path of a reconciler source of its own. One a reconciler
-    reads the raw files of instead (`Views.unrendered`) is `_raw_units`'."""
+    may name any: so each is judged alone, as the path of a reconciler source of its own, even when
+    another of them includes it (which may delete or patch what it holds). Only a `kind: Component`
+    is not (kustomize builds none alone). One a reconciler reads the raw files of instead
+    (`Views.unrendered`) is `_raw_units`'. Where one fails to render alone but another that includes
+    it renders, no reconciler could apply it alone either: the runner notes it (`_render`)."""
     from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
 
     prefix = str(root) + "/"
     hidden = set(reading.unrendered().get(reconcilers.FLUX, {}))
     includes: dict[str, list[str]] = {}
 
+    def file_of(directory: str) -> Path | None:
+        return next(
+            (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
+        )
+
     def included(directory: str) -> list[str]:
         if directory not in includes:
-            file = next(
-                (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
-            )
+            file = file_of(directory)
             found = []
             for value, include in kustomize_refs.local_names(file.read_bytes()) if file else ():
                 target = posixpath.normpath(posixpath.join(directory or ".", value))
@@ -1519,20 +1559,31 @@ def _unreached(reading: reconcilers.Views, units: Sequence[loader.Unit], root: P
         and reading.base(directory) is not None
         and (file not in reading.links or reading.flux_kustomization(directory) is not None)
     ]
-    # Only the roots among them: one another of them includes (a base, a component) is rendered
-    # through it, not alone (kustomize may not build a component alone). Kustomizations that only
-    # include each other (a loop, which kustomize refuses) have none: the first is taken, until
-    # every one is reached.
-    below: set[str] = set()
+
+    def path(directory: str) -> str:
+        return str(root / directory) if directory else str(root)
+
+    by: dict[str, set[str]] = {}
     for directory in pending:
-        below |= reach(included(directory), set())
-    roots = [d for d in pending if d not in below]
-    reach(roots, reached)
-    for directory in pending:
-        if directory not in reached:
-            roots.append(directory)
-            reach([directory], reached)
-    return [loader.Unit(str(root / d) if d else str(root), "kustomize") for d in sorted(roots)]
+        for below in reach(included(directory), set()) - {directory}:
+            by.setdefault(path(below), set()).add(path(directory))
+    alone = [d for d in pending if not _is_component(file_of(d))]
+    return [loader.Unit(path(d), "kustomize") for d in alone], by
+
+
+def _is_component(file: Path | None) -> bool:
+    """`file` is a kustomization of `kind: Component` to kustomize (every key Go's JSON decoder reads
+    as `kind` says so), which it builds only through a kustomization that includes it."""
+    if file is None:
+        return False
+    try:
+        document = yaml.load(file.read_bytes()[: 1 << 20], Loader=_YAML_LOADER)
+    except (OSError, yaml.YAMLError, ValueError):
+        return False
+    if not isinstance(document, Mapping):
+        return False
+    kinds = [v for k, v in document.items() if isinstance(k, str) and changes.go_fold(k) == "kind"]
+    return bool(kinds) and all(v == "Component" for v in kinds)
 
 
 def _relative_document(doc: Document, prefix: str, *, copy: bool = False) -> Document:

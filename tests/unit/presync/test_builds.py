@@ -36,17 +36,19 @@ def test_kustomization_keys_in_another_case_are_found() -> None:
     assert changes.case_variant_keys({"resources": [], "patches": [], "images": []}) == []
 
 
-@pytest.mark.parametrize("key", ["nameſpace", "imageſ", "patcheſ", "componentſ", "\u212aind", "Namespace"])
+@pytest.mark.parametrize(
+    "key", ["name\u017fpace", "image\u017f", "patche\u017f", "component\u017f", "\u212aind", "Namespace"]
+)
 def test_a_key_go_folds_onto_a_field_is_found(key: str) -> None:
-    """Go's encoding/json folds `ſ` (U+017F) to `s` and `K` (U+212A) to `k`: `nameſpace` is
-    kustomize's `namespace`, so it is refused as a field spelled otherwise."""
+    """Go's encoding/json folds the long s (U+017F) to `s` and the Kelvin sign (U+212A) to `k`:
+    `namespace` with a long s is kustomize's `namespace`, so it is refused as a field spelled otherwise."""
     assert changes.case_variant_keys({key: "x", "resources": []}) == [key]
-    assert changes.case_variant_keys({"namespace": "a", "nameſpace": "b"}) == ["nameſpace"]
+    assert changes.case_variant_keys({"namespace": "a", "name\u017fpace": "b"}) == ["name\u017fpace"]
 
 
 def test_a_key_no_go_fold_maps_onto_a_field_is_kept() -> None:
-    """`ß` is not folded into `ss` by Go, nor `İ` into `i`: those keys are not kustomize's fields."""
-    assert changes.case_variant_keys({"claßName": 1, "\u0130mages": [], "reſourcesX": []}) == []
+    """Go folds no sharp s into `ss`, nor U+0130 into `i`: those keys are not kustomize's fields."""
+    assert changes.case_variant_keys({"claßName": 1, "\u0130mages": [], "re\u017fourcesX": []}) == []
 
 
 def test_an_image_of_the_same_name_is_replaced_whole() -> None:
@@ -87,9 +89,10 @@ def test_a_directory_is_not_written(tmp_path: Path) -> None:
     assert directory.is_dir()
 
 
-def test_only_the_roots_of_unreached_kustomizations_are_rendered(tmp_path: Path) -> None:
-    """An overlay no unit renders is a root; its base and component are reached through it. A loop
-    (kustomizations that only include each other) still has one rendered."""
+def test_every_unreached_kustomization_but_a_component_is_rendered_alone(tmp_path: Path) -> None:
+    """Each kustomization no unit renders is rendered alone, a base an overlay includes too (a
+    reconciler may apply it alone, and the overlay may delete what it holds); a component is not
+    (kustomize builds none alone). Which of them include each is told, to excuse a failure alone."""
     files = {
         "top/kustomization.yaml": "resources: []\n",
         "top/overlay/kustomization.yaml": "resources: [../base]\ncomponents: [../component]\n",
@@ -108,5 +111,20 @@ def test_only_the_roots_of_unreached_kustomizations_are_rendered(tmp_path: Path)
         entries=[TreeEntry(name, 1) for name in files],
         ignore_files={},
     )
-    units = runner._unreached(reading, [loader.Unit(str(tmp_path / "top"), "kustomize")], tmp_path)
-    assert [Path(u.path).relative_to(tmp_path).as_posix() for u in units] == ["top/a", "top/overlay"]
+    units, includers = runner._unreached(reading, [loader.Unit(str(tmp_path / "top"), "kustomize")], tmp_path)
+    assert [Path(u.path).relative_to(tmp_path).as_posix() for u in units] == [
+        "top/a",
+        "top/b",
+        "top/base",
+        "top/overlay",
+    ]
+    named = {
+        Path(k).relative_to(tmp_path).as_posix(): sorted(Path(v).relative_to(tmp_path).as_posix() for v in vs)
+        for k, vs in includers.items()
+    }
+    assert named == {
+        "top/a": ["top/b"],
+        "top/b": ["top/a"],
+        "top/base": ["top/overlay"],
+        "top/component": ["top/overlay"],
+    }
