@@ -1069,8 +1069,10 @@ class PresyncGate:
         pattern).
 
         Raises:
-            GitError: one is a link out of the repository or to another link, or together they are
-                over `limits.maxFileBytes` (what Flux ignores cannot be worked out).
+            GitError: one is a link out of the repository, to another link, or whose target passes
+                through a link (a directory link, which source-controller's os.Open follows and a
+                lookup in the tree does not), or together they are over `limits.maxFileBytes` (what
+                Flux ignores cannot be worked out).
         """
         limit = self.config.limits.max_file_bytes
         found: dict[str, TreeEntry] = {}
@@ -1081,12 +1083,19 @@ class PresyncGate:
                 link = git.blob(entry.object).decode("utf-8", "surrogateescape")
                 target = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), link))
                 outside = link.startswith("/") or target == ".." or target.startswith("../")
+                # The directories the kernel passes through on the way (`..` taken after the part
+                # before it, as it takes them): a link among them is followed by source-controller's
+                # os.Open but not by a lookup in the tree, so the gate refuses it.
+                crossed = [] if outside else _crossed(posixpath.dirname(entry.path), link)
+                through = bool(crossed) and any(
+                    e.mode in ("120000", "160000") for e in _tree_entries(git, commit, crossed)
+                )
                 at = (
                     None
-                    if outside
+                    if outside or through
                     else next((t for t in git.ls_tree(commit, [target]) if t.path == target), None)
                 )
-                if outside or (at is not None and at.mode == "120000"):
+                if outside or through or (at is not None and at.mode == "120000"):
                     raise GitError(
                         f"{quoted(entry.path)} links to {quoted(link)}: what Flux's source-controller reads "
                         "there, and so "
@@ -1499,6 +1508,39 @@ def _flux_generated(directory: Path, path: str, reading: reconcilers.Views) -> l
 
     walk(directory, "")
     return out
+
+
+def _crossed(directory: str, link: str) -> list[str]:
+    """The directories of the repository a path `link` (relative to `directory`) passes through, in
+    the order the kernel passes them: every prefix of `directory`, then of the link's own parts but
+    its last. A `..` steps back from the part before it (after that part, were it a link, was
+    followed): the prefixes are each checked, so a link among them is found whatever follows it."""
+    parts = [p for p in directory.split("/") if p] if directory else []
+    out = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    stack = list(parts)
+    pieces = [p for p in link.split("/") if p and p != "."]
+    for piece in pieces[:-1]:
+        if piece == "..":
+            if stack:
+                stack.pop()
+            continue
+        stack.append(piece)
+        out.append("/".join(stack))
+    return list(dict.fromkeys(out))
+
+
+def _tree_entries(git: Git, commit: str, paths: Sequence[str]) -> list[TreeEntry]:
+    """The entries `paths` name at `commit` themselves (a directory as one entry, not its files)."""
+    out = git.run("ls-tree", "-z", "--full-tree", commit, "--", *(f":(top,literal){p}" for p in paths)).stdout
+    wanted = set(paths)
+    found = []
+    for raw in out.split(b"\0"):
+        meta, _, name = raw.partition(b"\t")
+        fields = meta.split()
+        path = name.decode("utf-8", "surrogateescape")
+        if len(fields) >= 3 and path in wanted:
+            found.append(TreeEntry(path, 0, mode=fields[0].decode(), object=fields[2].decode()))
+    return found
 
 
 def _unreached(
