@@ -89,7 +89,7 @@ class GatedRefMissingError(Error):
 
 
 class RenderBudgetError(Error):
-    """kustomize rendered for longer, in all, than `limits.kustomizeBudgetSeconds` allows one run."""
+    """The renders of kustomizations no other includes took all of `limits.kustomizeBudgetSeconds`."""
 
     rule = "presync/render-budget"
 
@@ -187,7 +187,7 @@ class PresyncGate:
         # one list per build, for `duplicates` (each build is a reconciler source of its own).
         self._built: dict[str, list[list[Document]]] = {}
         self._remotes_now: list[str] = []  # the gated repository's URLs, for the run under way
-        self._rendering = 0.0  # seconds kustomize rendered for in the run under way (`_read`)
+        self._rendering = 0.0  # seconds counted renders took in the run under way (`_read`)
         # Of a tree rendered: the unreached kustomizations judged only through another (`_render`).
         self._render_notes: dict[str, list[str]] = {}
 
@@ -662,7 +662,7 @@ class PresyncGate:
                 failed: dict[str, list[InputProblem]] = {}
                 clean: set[str] = set()
                 for unit in alone:
-                    docs, probs = self._read(unit, root)
+                    docs, probs = self._read(unit, root, counted=True)
                     documents.extend(docs)
                     if probs:
                         failed[unit.path] = probs
@@ -931,27 +931,47 @@ class PresyncGate:
             probs = [_moved_problem(p, str(base) + "/", str(root) + "/") for p in probs]
         return docs, probs, True
 
-    def _read(self, unit: loader.Unit, root: Path) -> tuple[list[Document], list[InputProblem]]:
-        """`loader.read_unit` of a unit of the export under `root`, kustomize's time counted against
-        `limits.kustomizeBudgetSeconds` for the run.
+    def _read(
+        self, unit: loader.Unit, root: Path, *, counted: bool = False
+    ) -> tuple[list[Document], list[InputProblem]]:
+        """`loader.read_unit` of a unit of the export under `root`. A `counted` render (of a
+        kustomization no other includes, rendered alone: what an allowed signer can add without
+        bound, `_unreached`) is counted against `limits.kustomizeBudgetSeconds` for the run: it
+        starts only while some of the budget is left, and each kubectl it runs (the render, its
+        origin rendering) is given at most what is left, so the run stops within about the budget.
+        Units of the paths and Flux builds are not counted (their number is the repository's own).
 
         Raises:
-            RenderBudgetError: the run's renders took longer than that: the gate fails closed.
+            RenderBudgetError: the run's counted renders took the whole budget: the gate fails closed.
         """
-        if unit.kind != "kustomize":
+        if unit.kind != "kustomize" or not counted:
             return loader.read_unit(unit, self.config.limits, root=str(root))
-        begun = time.perf_counter()
-        out = loader.read_unit(unit, self.config.limits, root=str(root))
-        self._rendering += time.perf_counter() - begun
         budget = self.config.limits.kustomize_budget_seconds
-        if self._rendering > budget:
-            raise RenderBudgetError(
-                f"kustomize rendered for more than limits.kustomizeBudgetSeconds ({budget:g} seconds) "
-                "in this run, in all: what the tree builds cannot all be judged; nothing moved",
-                hint="raise limits.kustomizeBudgetSeconds in trustgate.yaml, or narrow presync.paths "
-                "(a kustomization that none includes is rendered on its own)",
-            )
+        left = budget - self._rendering
+        if left <= 0:
+            raise self._over_budget(unit, root)
+        limits = dataclasses.replace(
+            self.config.limits,
+            kustomize_timeout_seconds=min(self.config.limits.kustomize_timeout_seconds, left),
+        )
+        begun = time.perf_counter()
+        out = loader.read_unit(unit, limits, root=str(root))
+        self._rendering += time.perf_counter() - begun
+        if self._rendering >= budget:
+            raise self._over_budget(unit, root)
         return out
+
+    def _over_budget(self, unit: loader.Unit, root: Path) -> RenderBudgetError:
+        budget = self.config.limits.kustomize_budget_seconds
+        where = unit.path.removeprefix(str(root) + "/") if unit.path != str(root) else "."
+        return RenderBudgetError(
+            f"kustomize rendered the kustomizations no other includes (each on its own) for "
+            f"{self._rendering:.1f} seconds in this run, all of limits.kustomizeBudgetSeconds "
+            f"({budget:g} seconds), used up at {where}: what the tree builds cannot all be judged; "
+            "nothing moved",
+            hint="raise limits.kustomizeBudgetSeconds in trustgate.yaml, narrow presync.paths, or "
+            "include the kustomizations from one another",
+        )
 
     def _argocd_directory(
         self,
