@@ -56,8 +56,9 @@ class Limits:
     max_documents_per_file: int = 20_000  # documents; a rendered platform repo stays far below
     max_yaml_nodes: int = 1_000_000  # nodes after alias expansion; stops "billion laughs" documents
     kustomize_timeout_seconds: float = 120.0  # seconds; remote bases are not fetched offline anyway
-    # seconds kustomize renders for in all, in one presync run (both trees): a commit holding many
-    # kustomizations no other includes (each rendered as a root of its own) cannot stall the gate
+    # seconds kustomize renders kustomizations no other includes for (each rendered alone), in all, in
+    # one presync run (both trees): a commit holding many of them cannot stall the gate. Each such
+    # render's kubectl calls get at most what is left; units of the paths and Flux builds are not counted
     kustomize_budget_seconds: float = 300.0
 
 

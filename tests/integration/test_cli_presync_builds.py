@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 import test_cli_presync
 from test_cli_presync import GATED, NAMESPACE, PRIVILEGED_POD, SOURCES_WAIVED, Keys, Setup
+
+from trustgate.manifests import loader
+from trustgate.model import InputProblem, Source
+from trustgate.presync import runner
 
 # Its fixtures, by the names the tests ask for.
 keys = test_cli_presync.keys
@@ -524,6 +531,36 @@ def test_a_kustomization_key_in_another_case_stops_the_run(setup: Callable[..., 
     assert "presync/flux-build" in output and "spells Patches in another case" in output, output
 
 
+@pytest.mark.parametrize("key", ["name\u017fpace", "image\u017f", "patche\u017f", "component\u017f"])
+def test_a_kustomization_key_go_folds_onto_a_field_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys, key: str
+) -> None:
+    """Go's encoding/json folds the long s (U+017F) to `s`: `namespace: legacy` spelled with a long s
+    is kustomize's `namespace`, which kustomize-controller overrides with its targetNamespace (prod).
+    The gate cannot tell which of the two kustomize takes, so the run stops, naming the key (judged
+    in legacy, applied in prod). Likewise images, patches, components with a long s."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    s.repo.write(
+        "clusters/prod/agent.yaml", _kustomization("agent", "./apps/agent", "targetNamespace: prod\n")
+    )
+    s.repo.write("apps/agent/agent.yaml", AGENT.replace("privileged: true", "privileged: false"))
+    s.repo.write("apps/agent/kustomization.yaml", "resources: [agent.yaml]\n")
+    s.repo.commit("agent", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    value = "legacy" if key == "name\u017fpace" else "[]"
+    s.repo.write("apps/agent/kustomization.yaml", f"{key}: {value}\nresources: [agent.yaml, evil.yaml]\n")
+    s.repo.write("apps/agent/evil.yaml", AGENT.replace("name: agent", "name: evil"))
+    s.repo.commit("agent tweaks", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "presync/flux-build" in output and "in another case" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_a_path_climbing_above_the_root_is_joined_as_flux_joins_it(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:
@@ -579,6 +616,72 @@ def test_a_component_reached_only_through_an_unreached_kustomization_is_not_buil
     assert kinds.count("Deployment") == 1, kinds
 
 
+def test_an_unreached_kustomization_another_includes_is_still_judged_alone(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """apps/agent is a kustomization no rendered one includes (a bootstrap Kustomization outside the
+    tree may apply it): judged alone, even once a new apps/zz includes it with a `$patch: delete` of
+    its privileged Pod (judged only through zz, the Pod would go unseen)."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [web]\n")
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.write("apps/agent/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/agent/web.yaml", WEB.replace("name: web,", "name: agent,"))
+    s.repo.commit("web, agent", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("apps/agent/kustomization.yaml", "resources: [web.yaml, evil.yaml]\n")
+    s.repo.write("apps/agent/evil.yaml", AGENT.replace("name: agent", "name: evil"))
+    s.repo.write(
+        "apps/zz/kustomization.yaml",
+        "resources: [../agent]\npatches:\n- patch: |\n    $patch: delete\n    apiVersion: v1\n"
+        "    kind: Pod\n    metadata: {name: evil, namespace: legacy}\n",
+    )
+    s.repo.commit("agent tweaks", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/legacy/evil" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("included", [True, False])
+def test_an_unreached_kustomization_failing_alone_is_excused_only_where_another_includes_it(
+    setup: Callable[..., Setup], keys: Keys, monkeypatch: pytest.MonkeyPatch, included: bool
+) -> None:
+    """apps/base fails to render alone (made to, here). Where apps/overlay, which includes it, renders,
+    no reconciler could apply apps/base alone either: the run passes, noting it. Where none includes
+    it, its failure stops the run (exit 3), as every render failure does."""
+    real = loader.read_unit
+
+    def read_unit(unit: loader.Unit, *args: object, **kwargs: object) -> object:
+        if unit.path.endswith("/apps/base"):
+            return [], [InputProblem(Source(unit.path), "input/kustomize", "kustomize failed (made to)", "")]
+        return real(unit, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loader, "read_unit", read_unit)
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [ns.yaml]\n")
+    s.repo.write("apps/ns.yaml", NAMESPACE)
+    s.repo.write("apps/base/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/base/web.yaml", WEB)
+    overlay = "resources: [../base]\n" if included else "resources: [web.yaml]\n"
+    s.repo.write("apps/overlay/kustomization.yaml", overlay + "commonLabels: {tier: web}\n")
+    if not included:
+        s.repo.write("apps/overlay/web.yaml", WEB.replace("name: web,", "name: other,"))
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    if included:
+        assert code == 0, output
+        assert "apps/base: no rendered kustomization includes it" in output, output
+        assert "judged through apps/overlay" in output, output
+    else:
+        assert code == 3 and "kustomize failed (made to)" in output, output
+
+
 def test_a_missing_component_flux_may_ignore_is_left_out_wherever_it_is(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:
@@ -613,16 +716,78 @@ def test_an_application_with_kustomize_images_stops_the_run(setup: Callable[...,
 
 
 def test_the_runs_kustomize_budget_stops_it(setup: Callable[..., Setup], keys: Keys) -> None:
-    """kustomize renders count against `limits.kustomizeBudgetSeconds` for the run, in all: past it,
-    the run stops (exit 3), naming the limit to raise, and nothing moves."""
+    """The renders of kustomizations no other includes (each on its own) count against
+    `limits.kustomizeBudgetSeconds` for the run: past it, the run stops (exit 3), naming the limit to
+    raise and the directory that used it up, and nothing moves."""
     s = setup(FLUX + "limits:\n  kustomizeBudgetSeconds: 0.000001\n")
-    s.repo.write("deploy/kustomization.yaml", "resources: [namespace.yaml, settings.yaml, pvc.yaml]\n")
-    s.repo.commit("a kustomization", ssh=keys.alice)
-    code, output = s.run()
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [ns.yaml]\n")
+    s.repo.write("apps/ns.yaml", NAMESPACE)
+    s.repo.write("apps/extra/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/extra/web.yaml", WEB)
+    s.repo.commit("a kustomization none includes", ssh=keys.alice)
+    code, output = s.run(config=config)
     assert code == 3, output
-    assert "limits.kustomizeBudgetSeconds" in output, output
+    assert "limits.kustomizeBudgetSeconds" in output and "used up at apps/extra" in output, output
     assert s.repo.ref(GATED) is None
     assert s.records()[-1]["findings"][0]["rule"] == "presync/render-budget", s.records()[-1]
+
+
+def test_renders_of_the_paths_and_of_flux_builds_do_not_count_against_the_budget(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """The budget bounds what an allowed signer can add without bound (kustomizations none includes,
+    each rendered alone): the kustomizations of the paths and the builds of Flux Kustomizations are
+    rendered whatever it says, so a large repository is not refused for its size."""
+    s = setup(FLUX + "limits:\n  kustomizeBudgetSeconds: 0.000001\n")
+    config = s.config_with("apps.yaml", paths="[clusters/prod, apps]")
+    s.repo.write("clusters/prod/web.yaml", _kustomization("web", "./apps/web", "targetNamespace: shop\n"))
+    s.repo.write("apps/kustomization.yaml", "resources: [web]\n")
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0 and "render-budget" not in output, output
+
+
+def test_each_counted_render_gets_at_most_the_budget_left(
+    setup: Callable[..., Setup], keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before each counted render the budget left is checked, and each kubectl it runs is given
+    min(limits.kustomizeTimeoutSeconds, what is left) as its timeout: the run stops within about the
+    budget, not a whole timeout (or two) past it. A clock that each render moves 10 s on: with 15 s,
+    the first gets 15 s, the second 5 s and uses the budget up; the third is never started."""
+    clock = [0.0]
+    given: list[tuple[str, float]] = []
+    real = loader.read_unit
+
+    def read_unit(unit: loader.Unit, limits: Any, *args: object, **kwargs: object) -> object:
+        name = Path(unit.path).name
+        if name.startswith("extra"):
+            given.append((name, limits.kustomize_timeout_seconds))
+            clock[0] += 10.0
+        return real(unit, limits, *args, **kwargs)  # type: ignore[arg-type]
+
+    class Clock:
+        def __getattr__(self, name: str) -> object:
+            return getattr(time, name)
+
+        def perf_counter(self) -> float:
+            return clock[0]
+
+    monkeypatch.setattr(loader, "read_unit", read_unit)
+    monkeypatch.setattr(runner, "time", Clock())
+    s = setup(FLUX + "limits:\n  kustomizeBudgetSeconds: 15\n  kustomizeTimeoutSeconds: 120\n")
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [ns.yaml]\n")
+    s.repo.write("apps/ns.yaml", NAMESPACE)
+    for name in ("extra1", "extra2", "extra3"):
+        s.repo.write(f"apps/{name}/kustomization.yaml", "resources: [web.yaml]\n")
+        s.repo.write(f"apps/{name}/web.yaml", WEB.replace("name: web,", f"name: {name},"))
+    s.repo.commit("three kustomizations none includes", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3 and "used up at apps/extra2" in output, output
+    assert given == [("extra1", 15.0), ("extra2", 5.0)], given
 
 
 def test_a_kustomization_flux_finds_under_another_name_is_not_read_raw(

@@ -10,6 +10,7 @@ subdirectory unless `directory.recurse` is set. Real repositories, commits signe
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,6 +82,40 @@ def test_a_protected_object_a_sourceignore_leaves_out_is_deleted(
     code, output = s.run()
     assert code == 1, output
     assert f"deploy/pvc.yaml is not applied by Flux: {where}.sourceignore leaves it out" in output
+
+
+@pytest.mark.parametrize(
+    ("dirlink", "link", "refused"),
+    [
+        ("real", "cfg/ign", True),  # the kernel follows cfg; a lookup of cfg/ign in the tree finds nothing
+        ("real/deeper", "cfg/../ign", True),  # cfg/.. is real (the kernel), not the root (the text)
+        ("real", "real/ign", False),  # no link on the way: read from the tree
+    ],
+)
+def test_a_sourceignore_linking_through_a_directory_link_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys, dirlink: str, link: str, refused: bool
+) -> None:
+    """source-controller os.Open()s `.sourceignore` in its checkout, the kernel following every link
+    on the way: a link whose target passes through a directory link cannot be read from the tree as
+    it reads it, so the run stops (exit 3), naming it."""
+    s = setup("  reconciler: flux\n")
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("real/ign", "deploy/pvc.yaml\n")
+    (s.repo.path / "real/deeper").mkdir(parents=True, exist_ok=True)
+    s.repo.write("real/deeper/keep.txt", "")
+    os.symlink(dirlink, s.repo.path / "cfg")
+    os.symlink(link, s.repo.path / ".sourceignore")
+    s.repo.git("add", "-A")
+    s.repo.commit("ignore the volume, through links", ssh=keys.alice)
+    code, output = s.run()
+    if refused:
+        assert code == 3, output
+        assert f".sourceignore links to {link}: what Flux's source-controller reads" in output, output
+        assert s.repo.ref(GATED) == gated
+    else:
+        assert code == 1, output
+        assert "deploy/pvc.yaml is not applied by Flux: .sourceignore leaves it out" in output, output
 
 
 def test_a_sourceignore_with_a_pattern_switches_flux_defaults_off(

@@ -1092,18 +1092,31 @@ KUSTOMIZATION_FIELDS = frozenset(
     }
 )  # fmt: skip
 _FIELDS_FOLDED = {f.lower(): f for f in KUSTOMIZATION_FIELDS}
+# Go's encoding/json (sigs.k8s.io/yaml, which kustomize and kustomize-controller read kustomizations
+# with) matches a key to a field by Unicode simple folding (its foldName): besides ASCII case, U+017F
+# LATIN SMALL LETTER LONG S folds to `s` and U+212A KELVIN SIGN to `k`. No other non-ASCII rune folds
+# to an ASCII letter, and kustomize's fields are ASCII.
+_GO_FOLDS = str.maketrans({"\u017f": "s", "\u212a": "k"})
+
+
+def go_fold(key: str) -> str:
+    """`key` as Go's encoding/json folds it to match a field of ASCII name: ASCII letters in lower
+    case, the long s (U+017F) as `s`, the Kelvin sign (U+212A) as `k`; any other rune is kept (it
+    cannot match an ASCII name)."""
+    return "".join(c.lower() if c.isascii() else c for c in key.translate(_GO_FOLDS))
 
 
 def case_variant_keys(kustomization: Mapping[Any, object]) -> list[str]:
-    """The keys of `kustomization` that name one of kustomize's fields in another case (`Patches`),
-    or that name one field twice: where the reconciler merges its own fields into that kustomization,
-    which of them kustomize takes cannot be worked out, so the gate refuses it."""
+    """The keys of `kustomization` that name one of kustomize's fields in another case (`Patches`, or
+    `namespace` with a long s: Go's encoding/json folds keys as `go_fold` does), or that name one
+    field twice: where the reconciler merges its own fields into that kustomization, which of them
+    kustomize takes cannot be worked out, so the gate refuses it."""
     out: list[str] = []
     seen: dict[str, str] = {}
     for key in kustomization:
         if not isinstance(key, str):
             continue
-        field = _FIELDS_FOLDED.get(key.lower())
+        field = _FIELDS_FOLDED.get(go_fold(key))
         if field is None:
             continue
         if key != field or field in seen:

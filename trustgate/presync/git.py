@@ -551,9 +551,10 @@ def secure_path(path: str) -> str:
     """A path inside the repository as `securejoin.SecureJoin(root, path)` makes it (how
     kustomize-controller joins a Kustomization's `spec.path` to the artifact): each `..` drops the
     part before it and cannot climb above the root (`../apps/web`: `apps/web`), then `repo_path`'s
-    form. (Links are not followed: Flux's artifact holds none.)"""
+    form. Nothing is stripped: `apps/web ` names a directory whose name ends in a space, as it does to
+    securejoin. (Links are not followed: Flux's artifact holds none.)"""
     parts: list[str] = []
-    for part in path.strip().split("/"):
+    for part in path.split("/"):
         if part in ("", "."):
             continue
         if part == "..":

@@ -89,7 +89,7 @@ class GatedRefMissingError(Error):
 
 
 class RenderBudgetError(Error):
-    """kustomize rendered for longer, in all, than `limits.kustomizeBudgetSeconds` allows one run."""
+    """The renders of kustomizations no other includes took all of `limits.kustomizeBudgetSeconds`."""
 
     rule = "presync/render-budget"
 
@@ -187,7 +187,9 @@ class PresyncGate:
         # one list per build, for `duplicates` (each build is a reconciler source of its own).
         self._built: dict[str, list[list[Document]]] = {}
         self._remotes_now: list[str] = []  # the gated repository's URLs, for the run under way
-        self._rendering = 0.0  # seconds kustomize rendered for in the run under way (`_read`)
+        self._rendering = 0.0  # seconds counted renders took in the run under way (`_read`)
+        # Of a tree rendered: the unreached kustomizations judged only through another (`_render`).
+        self._render_notes: dict[str, list[str]] = {}
 
     def close(self) -> None:
         self.keyring.close()
@@ -421,6 +423,7 @@ class PresyncGate:
 
         # 5. The candidate tree, rendered and evaluated whole.
         documents, problems = self._render(git, candidate, tree)
+        notes.extend(self._render_notes.get(tree, ()))
         after = changes.inventory(
             documents, self.gate.scopes, self.settings.paths, self._reading(git, candidate, tree).unapplied
         )
@@ -601,6 +604,7 @@ class PresyncGate:
     def _render(self, git: Git, commit: str, tree: str) -> tuple[list[Document], list[InputProblem]]:
         """Export `commit` (its `presync.paths`, and what their kustomizations include from the
         repository) and load the paths as `trustgate check` would, paths relative."""
+        self._render_notes.pop(tree, None)
         present, any_files, unseen = self._present_paths(git, commit)
         documents: list[Document] = []
         problems: list[InputProblem] = [
@@ -647,16 +651,43 @@ class PresyncGate:
                 # A kustomization under the paths that no unit renders (one below a rendered
                 # kustomization that does not name it): a reconciler may point at it; judged too.
                 planned = {u.path for u in units}
-                units.extend(u for u in _unreached(reading, units, root) if u.path not in planned)
+                alone, includers = _unreached(reading, units, root)
+                alone = [u for u in alone if u.path not in planned]
                 for unit in units:
                     docs, probs = self._read(unit, root)
                     documents.extend(docs)
                     problems.extend(probs)
+                # Each rendered alone; one that fails alone while another that includes it renders
+                # is no problem (no reconciler could apply it alone either): noted.
+                failed: dict[str, list[InputProblem]] = {}
+                clean: set[str] = set()
+                for unit in alone:
+                    docs, probs = self._read(unit, root, counted=True)
+                    documents.extend(docs)
+                    if probs:
+                        failed[unit.path] = probs
+                    else:
+                        clean.add(unit.path)
+                prefix = str(root) + "/"
+                excused: set[str] = set()
+                for where, probs in failed.items():
+                    through = sorted(includers.get(where, set()) & clean)
+                    if not through:
+                        problems.extend(probs)
+                        continue
+                    excused.add(where)
+                    name = where.removeprefix(prefix) if where != str(root) else "."
+                    names = ", ".join(t.removeprefix(prefix) if t != str(root) else "." for t in through)
+                    self._render_notes.setdefault(tree, []).append(
+                        f"{name}: no rendered kustomization includes it and it does not render alone "
+                        f"(as a reconciler would apply it); judged through {names}, which includes it"
+                    )
                 # What each Flux Kustomization of the tree builds (its path, whether or not a unit of
                 # its own, with what it adds): judged as it builds it.
-                docs, probs, built = self._flux_build(
-                    git, commit, tree, root, documents, {u.path for u in units}
-                )
+                # A path read as it is: a unit, or an unreached kustomization that rendered alone (or
+                # whose failure is a problem already); one that failed but is excused is built again.
+                read = {u.path for u in units} | clean | {u.path for u in alone if u.path not in excused}
+                docs, probs, built = self._flux_build(git, commit, tree, root, documents, read)
                 documents.extend(docs)
                 problems.extend(probs)
                 prefix = str(root) + "/"
@@ -900,27 +931,47 @@ class PresyncGate:
             probs = [_moved_problem(p, str(base) + "/", str(root) + "/") for p in probs]
         return docs, probs, True
 
-    def _read(self, unit: loader.Unit, root: Path) -> tuple[list[Document], list[InputProblem]]:
-        """`loader.read_unit` of a unit of the export under `root`, kustomize's time counted against
-        `limits.kustomizeBudgetSeconds` for the run.
+    def _read(
+        self, unit: loader.Unit, root: Path, *, counted: bool = False
+    ) -> tuple[list[Document], list[InputProblem]]:
+        """`loader.read_unit` of a unit of the export under `root`. A `counted` render (of a
+        kustomization no other includes, rendered alone: what an allowed signer can add without
+        bound, `_unreached`) is counted against `limits.kustomizeBudgetSeconds` for the run: it
+        starts only while some of the budget is left, and each kubectl it runs (the render, its
+        origin rendering) is given at most what is left, so the run stops within about the budget.
+        Units of the paths and Flux builds are not counted (their number is the repository's own).
 
         Raises:
-            RenderBudgetError: the run's renders took longer than that: the gate fails closed.
+            RenderBudgetError: the run's counted renders took the whole budget: the gate fails closed.
         """
-        if unit.kind != "kustomize":
+        if unit.kind != "kustomize" or not counted:
             return loader.read_unit(unit, self.config.limits, root=str(root))
-        begun = time.perf_counter()
-        out = loader.read_unit(unit, self.config.limits, root=str(root))
-        self._rendering += time.perf_counter() - begun
         budget = self.config.limits.kustomize_budget_seconds
-        if self._rendering > budget:
-            raise RenderBudgetError(
-                f"kustomize rendered for more than limits.kustomizeBudgetSeconds ({budget:g} seconds) "
-                "in this run, in all: what the tree builds cannot all be judged; nothing moved",
-                hint="raise limits.kustomizeBudgetSeconds in trustgate.yaml, or narrow presync.paths "
-                "(a kustomization that none includes is rendered on its own)",
-            )
+        left = budget - self._rendering
+        if left <= 0:
+            raise self._over_budget(unit, root)
+        limits = dataclasses.replace(
+            self.config.limits,
+            kustomize_timeout_seconds=min(self.config.limits.kustomize_timeout_seconds, left),
+        )
+        begun = time.perf_counter()
+        out = loader.read_unit(unit, limits, root=str(root))
+        self._rendering += time.perf_counter() - begun
+        if self._rendering >= budget:
+            raise self._over_budget(unit, root)
         return out
+
+    def _over_budget(self, unit: loader.Unit, root: Path) -> RenderBudgetError:
+        budget = self.config.limits.kustomize_budget_seconds
+        where = unit.path.removeprefix(str(root) + "/") if unit.path != str(root) else "."
+        return RenderBudgetError(
+            f"kustomize rendered the kustomizations no other includes (each on its own) for "
+            f"{self._rendering:.1f} seconds in this run, all of limits.kustomizeBudgetSeconds "
+            f"({budget:g} seconds), used up at {where}: what the tree builds cannot all be judged; "
+            "nothing moved",
+            hint="raise limits.kustomizeBudgetSeconds in trustgate.yaml, narrow presync.paths, or "
+            "include the kustomizations from one another",
+        )
 
     def _argocd_directory(
         self,
@@ -1038,8 +1089,10 @@ class PresyncGate:
         pattern).
 
         Raises:
-            GitError: one is a link out of the repository or to another link, or together they are
-                over `limits.maxFileBytes` (what Flux ignores cannot be worked out).
+            GitError: one is a link out of the repository, to another link, or whose target passes
+                through a link (a directory link, which source-controller's os.Open follows and a
+                lookup in the tree does not), or together they are over `limits.maxFileBytes` (what
+                Flux ignores cannot be worked out).
         """
         limit = self.config.limits.max_file_bytes
         found: dict[str, TreeEntry] = {}
@@ -1050,12 +1103,19 @@ class PresyncGate:
                 link = git.blob(entry.object).decode("utf-8", "surrogateescape")
                 target = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), link))
                 outside = link.startswith("/") or target == ".." or target.startswith("../")
+                # The directories the kernel passes through on the way (`..` taken after the part
+                # before it, as it takes them): a link among them is followed by source-controller's
+                # os.Open but not by a lookup in the tree, so the gate refuses it.
+                crossed = [] if outside else _crossed(posixpath.dirname(entry.path), link)
+                through = bool(crossed) and any(
+                    e.mode in ("120000", "160000") for e in _tree_entries(git, commit, crossed)
+                )
                 at = (
                     None
-                    if outside
+                    if outside or through
                     else next((t for t in git.ls_tree(commit, [target]) if t.path == target), None)
                 )
-                if outside or (at is not None and at.mode == "120000"):
+                if outside or through or (at is not None and at.mode == "120000"):
                     raise GitError(
                         f"{quoted(entry.path)} links to {quoted(link)}: what Flux's source-controller reads "
                         "there, and so "
@@ -1470,25 +1530,67 @@ def _flux_generated(directory: Path, path: str, reading: reconcilers.Views) -> l
     return out
 
 
-def _unreached(reading: reconcilers.Views, units: Sequence[loader.Unit], root: Path) -> list[loader.Unit]:
+def _crossed(directory: str, link: str) -> list[str]:
+    """The directories of the repository a path `link` (relative to `directory`) passes through, in
+    the order the kernel passes them: every prefix of `directory`, then of the link's own parts but
+    its last. A `..` steps back from the part before it (after that part, were it a link, was
+    followed): the prefixes are each checked, so a link among them is found whatever follows it."""
+    parts = [p for p in directory.split("/") if p] if directory else []
+    out = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    stack = list(parts)
+    pieces = [p for p in link.split("/") if p and p != "."]
+    for piece in pieces[:-1]:
+        if piece == "..":
+            if stack:
+                stack.pop()
+            continue
+        stack.append(piece)
+        out.append("/".join(stack))
+    return list(dict.fromkeys(out))
+
+
+def _tree_entries(git: Git, commit: str, paths: Sequence[str]) -> list[TreeEntry]:
+    """The entries `paths` name at `commit` themselves (a directory as one entry, not its files)."""
+    out = git.run("ls-tree", "-z", "--full-tree", commit, "--", *(f":(top,literal){p}" for p in paths)).stdout
+    wanted = set(paths)
+    found = []
+    for raw in out.split(b"\0"):
+        meta, _, name = raw.partition(b"\t")
+        fields = meta.split()
+        path = name.decode("utf-8", "surrogateescape")
+        if len(fields) >= 3 and path in wanted:
+            found.append(TreeEntry(path, 0, mode=fields[0].decode(), object=fields[2].decode()))
+    return found
+
+
+def _unreached(
+    reading: reconcilers.Views, units: Sequence[loader.Unit], root: Path
+) -> tuple[list[loader.Unit], dict[str, set[str]]]:
     """The kustomizations under the paths that none of `units` renders, itself or through what its
-    kustomizations include (`kustomize_refs.local_names`), as units of the export under `root`.
+    kustomizations include (`kustomize_refs.local_names`), as units of the export under `root`; and,
+    for each, the others of them that include it (directly or through what they include).
 
     A reconciler renders a kustomization wherever a Flux Kustomization's path or an Argo CD
     Application's path names it, and one the gate does not see (in the cluster, another repository)
-    may name any: so each is judged, as the path of a reconciler source of its own. One a reconciler
-    reads the raw files of instead (`Views.unrendered`) is `_raw_units`'."""
+    may name any: so each is judged alone, as the path of a reconciler source of its own, even when
+    another of them includes it (which may delete or patch what it holds). Only a `kind: Component`
+    is not (kustomize builds none alone). One a reconciler reads the raw files of instead
+    (`Views.unrendered`) is `_raw_units`'. Where one fails to render alone but another that includes
+    it renders, no reconciler could apply it alone either: the runner notes it (`_render`)."""
     from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
 
     prefix = str(root) + "/"
     hidden = set(reading.unrendered().get(reconcilers.FLUX, {}))
     includes: dict[str, list[str]] = {}
 
+    def file_of(directory: str) -> Path | None:
+        return next(
+            (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
+        )
+
     def included(directory: str) -> list[str]:
         if directory not in includes:
-            file = next(
-                (root / directory / n for n in KUSTOMIZATION_FILES if (root / directory / n).is_file()), None
-            )
+            file = file_of(directory)
             found = []
             for value, include in kustomize_refs.local_names(file.read_bytes()) if file else ():
                 target = posixpath.normpath(posixpath.join(directory or ".", value))
@@ -1519,20 +1621,31 @@ def _unreached(reading: reconcilers.Views, units: Sequence[loader.Unit], root: P
         and reading.base(directory) is not None
         and (file not in reading.links or reading.flux_kustomization(directory) is not None)
     ]
-    # Only the roots among them: one another of them includes (a base, a component) is rendered
-    # through it, not alone (kustomize may not build a component alone). Kustomizations that only
-    # include each other (a loop, which kustomize refuses) have none: the first is taken, until
-    # every one is reached.
-    below: set[str] = set()
+
+    def path(directory: str) -> str:
+        return str(root / directory) if directory else str(root)
+
+    by: dict[str, set[str]] = {}
     for directory in pending:
-        below |= reach(included(directory), set())
-    roots = [d for d in pending if d not in below]
-    reach(roots, reached)
-    for directory in pending:
-        if directory not in reached:
-            roots.append(directory)
-            reach([directory], reached)
-    return [loader.Unit(str(root / d) if d else str(root), "kustomize") for d in sorted(roots)]
+        for below in reach(included(directory), set()) - {directory}:
+            by.setdefault(path(below), set()).add(path(directory))
+    alone = [d for d in pending if not _is_component(file_of(d))]
+    return [loader.Unit(path(d), "kustomize") for d in alone], by
+
+
+def _is_component(file: Path | None) -> bool:
+    """`file` is a kustomization of `kind: Component` to kustomize (every key Go's JSON decoder reads
+    as `kind` says so), which it builds only through a kustomization that includes it."""
+    if file is None:
+        return False
+    try:
+        document = yaml.load(file.read_bytes()[: 1 << 20], Loader=_YAML_LOADER)
+    except (OSError, yaml.YAMLError, ValueError):
+        return False
+    if not isinstance(document, Mapping):
+        return False
+    kinds = [v for k, v in document.items() if isinstance(k, str) and changes.go_fold(k) == "kind"]
+    return bool(kinds) and all(v == "Component" for v in kinds)
 
 
 def _relative_document(doc: Document, prefix: str, *, copy: bool = False) -> Document:

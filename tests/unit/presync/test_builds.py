@@ -22,6 +22,31 @@ from trustgate.presync.git import TreeEntry, secure_path
         ("../../..", ""),
         ("apps/web/../../../x", "x"),
         ("./", ""),
+        # The reviewer's table (filepath-securejoin, Go): whitespace is part of a name, never stripped.
+        ("/apps/web", "apps/web"),
+        ("", ""),
+        (".", ""),
+        ("apps//web", "apps/web"),
+        ("apps/./web", "apps/web"),
+        ("apps/web/..", "apps"),
+        ("apps/../../web", "web"),
+        ("apps%2Fweb", "apps%2Fweb"),
+        ("apps\\web", "apps\\web"),
+        ("./apps/web/", "apps/web"),
+        ("apps/web/...", "apps/web/..."),
+        ("apps/web ", "apps/web "),
+        (" apps/web", " apps/web"),
+        ("apps/web\n", "apps/web\n"),
+        ("./apps/agent\n", "apps/agent\n"),
+        ("apps/web\t", "apps/web\t"),
+        ("apps/web\xa0", "apps/web\xa0"),
+        ("apps/web\u3000", "apps/web\u3000"),
+        ("apps/web\u2028", "apps/web\u2028"),
+        ("apps/\u0301web", "apps/\u0301web"),
+        ("apps/ /web", "apps/ /web"),
+        ("apps/web/. ", "apps/web/. "),
+        ("//apps/web", "apps/web"),
+        ("apps/web/./../web", "apps/web"),
     ],
 )
 def test_a_flux_path_is_joined_as_securejoin_joins_it(path: str, joined: str) -> None:
@@ -34,6 +59,21 @@ def test_kustomization_keys_in_another_case_are_found() -> None:
         "IMAGES",
     ]
     assert changes.case_variant_keys({"resources": [], "patches": [], "images": []}) == []
+
+
+@pytest.mark.parametrize(
+    "key", ["name\u017fpace", "image\u017f", "patche\u017f", "component\u017f", "\u212aind", "Namespace"]
+)
+def test_a_key_go_folds_onto_a_field_is_found(key: str) -> None:
+    """Go's encoding/json folds the long s (U+017F) to `s` and the Kelvin sign (U+212A) to `k`:
+    `namespace` with a long s is kustomize's `namespace`, so it is refused as a field spelled otherwise."""
+    assert changes.case_variant_keys({key: "x", "resources": []}) == [key]
+    assert changes.case_variant_keys({"namespace": "a", "name\u017fpace": "b"}) == ["name\u017fpace"]
+
+
+def test_a_key_no_go_fold_maps_onto_a_field_is_kept() -> None:
+    """Go folds no sharp s into `ss`, nor U+0130 into `i`: those keys are not kustomize's fields."""
+    assert changes.case_variant_keys({"claßName": 1, "\u0130mages": [], "re\u017fourcesX": []}) == []
 
 
 def test_an_image_of_the_same_name_is_replaced_whole() -> None:
@@ -74,9 +114,10 @@ def test_a_directory_is_not_written(tmp_path: Path) -> None:
     assert directory.is_dir()
 
 
-def test_only_the_roots_of_unreached_kustomizations_are_rendered(tmp_path: Path) -> None:
-    """An overlay no unit renders is a root; its base and component are reached through it. A loop
-    (kustomizations that only include each other) still has one rendered."""
+def test_every_unreached_kustomization_but_a_component_is_rendered_alone(tmp_path: Path) -> None:
+    """Each kustomization no unit renders is rendered alone, a base an overlay includes too (a
+    reconciler may apply it alone, and the overlay may delete what it holds); a component is not
+    (kustomize builds none alone). Which of them include each is told, to excuse a failure alone."""
     files = {
         "top/kustomization.yaml": "resources: []\n",
         "top/overlay/kustomization.yaml": "resources: [../base]\ncomponents: [../component]\n",
@@ -95,5 +136,20 @@ def test_only_the_roots_of_unreached_kustomizations_are_rendered(tmp_path: Path)
         entries=[TreeEntry(name, 1) for name in files],
         ignore_files={},
     )
-    units = runner._unreached(reading, [loader.Unit(str(tmp_path / "top"), "kustomize")], tmp_path)
-    assert [Path(u.path).relative_to(tmp_path).as_posix() for u in units] == ["top/a", "top/overlay"]
+    units, includers = runner._unreached(reading, [loader.Unit(str(tmp_path / "top"), "kustomize")], tmp_path)
+    assert [Path(u.path).relative_to(tmp_path).as_posix() for u in units] == [
+        "top/a",
+        "top/b",
+        "top/base",
+        "top/overlay",
+    ]
+    named = {
+        Path(k).relative_to(tmp_path).as_posix(): sorted(Path(v).relative_to(tmp_path).as_posix() for v in vs)
+        for k, vs in includers.items()
+    }
+    assert named == {
+        "top/a": ["top/b"],
+        "top/b": ["top/a"],
+        "top/base": ["top/overlay"],
+        "top/component": ["top/overlay"],
+    }
