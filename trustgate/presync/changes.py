@@ -1145,16 +1145,7 @@ def flux_builds(
             value = spec.get(field)
             if value is None or value == "" or value == []:
                 continue
-            if field in ("targetNamespace", "namePrefix", "nameSuffix") and not isinstance(value, str):
-                why = f"spec.{field} is not a string"
-            elif field in ("patches", "images") and not (
-                isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
-            ):
-                why = f"spec.{field} is not a list of objects"
-            elif field == "components" and not (
-                isinstance(value, list) and all(isinstance(v, str) and _local_relative(v) for v in value)
-            ):
-                why = "spec.components is not a list of local relative paths"
+            why = _build_field_problem(field, value, f"spec.{field}") or why
             values[field] = value
         if why:
             problems.append(
@@ -1188,6 +1179,22 @@ def flux_builds(
 # repo-server does (`kustomize edit`): the namespace, name affixes, patches and components. Its
 # `images`, `commonLabels`, `commonAnnotations`, `replicas` and the like are not modelled (a change of
 # them is a change of the Application, which needs an approval).
+def _build_field_problem(field: str, value: Any, spelled: str) -> str:
+    """Why `value` cannot be the build field `field` (as `_FLUX_BUILD_FIELDS` names it; `spelled` as
+    the reconciler object writes it), or ""."""
+    if field in ("targetNamespace", "namePrefix", "nameSuffix") and not isinstance(value, str):
+        return f"{spelled} is not a string"
+    if field in ("patches", "images") and not (
+        isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+    ):
+        return f"{spelled} is not a list of objects"
+    if field == "components" and not (
+        isinstance(value, list) and all(isinstance(v, str) and _local_relative(v) for v in value)
+    ):
+        return f"{spelled} is not a list of local relative paths"
+    return ""
+
+
 _ARGOCD_BUILD_FIELDS = {
     "namespace": "targetNamespace",
     "namePrefix": "namePrefix",
@@ -1241,16 +1248,7 @@ def argocd_builds(
                 value = kustomize.get(field)
                 if value is None or value == "" or value == []:
                     continue
-                if ours in ("targetNamespace", "namePrefix", "nameSuffix") and not isinstance(value, str):
-                    why = f"kustomize.{field} is not a string"
-                elif ours == "patches" and not (
-                    isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
-                ):
-                    why = f"kustomize.{field} is not a list of objects"
-                elif ours == "components" and not (
-                    isinstance(value, list) and all(isinstance(v, str) and _local_relative(v) for v in value)
-                ):
-                    why = "kustomize.components is not a list of local relative paths"
+                why = _build_field_problem(ours, value, f"kustomize.{field}") or why
                 values[ours] = value
             if why:
                 problems.append(
