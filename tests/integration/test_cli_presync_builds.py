@@ -818,3 +818,53 @@ def test_a_kustomization_flux_finds_under_another_name_is_not_read_raw(
     code, output = s.run(config=config)
     assert code == 3 and "Found multiple kustomization files under: apps/web" in output, output
     assert s.repo.ref(GATED) == gated
+
+
+def test_an_unreached_component_is_judged_alone(setup: Callable[..., Setup], keys: Keys) -> None:
+    """kustomize builds a `kind: Component` holding resources alone (and so Flux and Argo CD, for a
+    path naming it): one nothing includes is judged as any other kustomization no unit renders."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [web]\n")
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write(
+        "apps/agent/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [evil.yaml]\n",
+    )
+    s.repo.write("apps/agent/evil.yaml", AGENT.replace("name: agent", "name: evil"))
+    s.repo.commit("agent", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/legacy/evil" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_a_spelling_kustomize_drops_includes_nothing(setup: Callable[..., Setup], keys: Keys) -> None:
+    """apps/zz writes `Resources: [../agent]` beside `resources: [cm.yaml]`: kustomize keeps the
+    greatest key (`resources`), so zz does not include apps/agent, and a failure of apps/agent alone
+    is not excused through zz (the run stops: kubectl refuses a field Flux's decoder would drop)."""
+    s = setup(FLUX)
+    config = s.config_with("apps.yaml", paths="[apps]")
+    s.repo.write("apps/kustomization.yaml", "resources: [web]\n")
+    s.repo.write("apps/web/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("apps/web/web.yaml", WEB)
+    s.repo.commit("web", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("apps/agent/kustomization.yaml", "resources: [evil.yaml]\nbogusField: true\n")
+    s.repo.write("apps/agent/evil.yaml", AGENT.replace("name: agent", "name: evil"))
+    s.repo.write("apps/zz/kustomization.yaml", "Resources: [../agent]\nresources: [cm.yaml]\n")
+    s.repo.write(
+        "apps/zz/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: zz, namespace: legacy}\n"
+    )
+    s.repo.commit("agent, zz", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code != 0 and "judged through apps/zz" not in output, output
+    assert s.repo.ref(GATED) == gated

@@ -264,18 +264,22 @@ def _config_targets(here: str, entry: _Entry, data: bytes) -> list[tuple[str, bo
     return out
 
 
-def local_names(data: bytes) -> list[tuple[str, bool]]:
+def local_names(data: bytes, *, kept: bool = False) -> list[tuple[str, bool]]:
     """What the kustomization file `data` names that may be local, as (entry, whether a directory
     there is a kustomization kustomize walks): to find what rendering it reads (`presync` exports
     that from the commit). Inline entries, remotes, entries that are not text and names holding a
     NUL are left out, and a file that cannot be read names nothing: `problems` refuses all of them.
+
+    Every spelling of a field is read (more to export is never less judged); with `kept`, only the
+    one kustomize keeps (`_get`): for what a rendering really includes, where more would excuse a
+    kustomization from being judged alone.
     """
     document, unread = _document(data)
     if unread:
         return []
     return [
         (entry.value, entry.include)
-        for entry in _entries(document)
+        for entry in _entries(document, kept=kept)
         if isinstance(entry.value, str)
         and not (entry.plugin and _inline(entry.value))
         and "\0" not in entry.value

@@ -1573,8 +1573,8 @@ def _unreached(
     A reconciler renders a kustomization wherever a Flux Kustomization's path or an Argo CD
     Application's path names it, and one the gate does not see (in the cluster, another repository)
     may name any: so each is judged alone, as the path of a reconciler source of its own, even when
-    another of them includes it (which may delete or patch what it holds). Only a `kind: Component`
-    is not (kustomize builds none alone). One a reconciler reads the raw files of instead
+    another of them includes it (which may delete or patch what it holds), a `kind: Component`
+    included (kustomize builds one alone). One a reconciler reads the raw files of instead
     (`Views.unrendered`) is `_raw_units`'. Where one fails to render alone but another that includes
     it renders, no reconciler could apply it alone either: the runner notes it (`_render`)."""
     from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
@@ -1592,7 +1592,9 @@ def _unreached(
         if directory not in includes:
             file = file_of(directory)
             found = []
-            for value, include in kustomize_refs.local_names(file.read_bytes()) if file else ():
+            # only what kustomize keeps of a field written in several cases: a spelling it drops
+            # (`Resources:` beside `resources:`) includes nothing, so it reaches and excuses nothing
+            for value, include in kustomize_refs.local_names(file.read_bytes(), kept=True) if file else ():
                 target = posixpath.normpath(posixpath.join(directory or ".", value))
                 if include and not posixpath.isabs(value) and target != ".." and not target.startswith("../"):
                     found.append("" if target == "." else target)
@@ -1629,23 +1631,9 @@ def _unreached(
     for directory in pending:
         for below in reach(included(directory), set()) - {directory}:
             by.setdefault(path(below), set()).add(path(directory))
-    alone = [d for d in pending if not _is_component(file_of(d))]
-    return [loader.Unit(path(d), "kustomize") for d in alone], by
-
-
-def _is_component(file: Path | None) -> bool:
-    """`file` is a kustomization of `kind: Component` to kustomize (every key Go's JSON decoder reads
-    as `kind` says so), which it builds only through a kustomization that includes it."""
-    if file is None:
-        return False
-    try:
-        document = yaml.load(file.read_bytes()[: 1 << 20], Loader=_YAML_LOADER)
-    except (OSError, yaml.YAMLError, ValueError):
-        return False
-    if not isinstance(document, Mapping):
-        return False
-    kinds = [v for k, v in document.items() if isinstance(k, str) and changes.go_fold(k) == "kind"]
-    return bool(kinds) and all(v == "Component" for v in kinds)
+    # A `kind: Component` too: kustomize (and so Flux and Argo CD) builds one alone where it
+    # holds resources; one that fails alone is excused only through a kustomization including it.
+    return [loader.Unit(path(d), "kustomize") for d in pending], by
 
 
 def _relative_document(doc: Document, prefix: str, *, copy: bool = False) -> Document:

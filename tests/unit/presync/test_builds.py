@@ -114,10 +114,11 @@ def test_a_directory_is_not_written(tmp_path: Path) -> None:
     assert directory.is_dir()
 
 
-def test_every_unreached_kustomization_but_a_component_is_rendered_alone(tmp_path: Path) -> None:
+def test_every_unreached_kustomization_is_rendered_alone(tmp_path: Path) -> None:
     """Each kustomization no unit renders is rendered alone, a base an overlay includes too (a
-    reconciler may apply it alone, and the overlay may delete what it holds); a component is not
-    (kustomize builds none alone). Which of them include each is told, to excuse a failure alone."""
+    reconciler may apply it alone, and the overlay may delete what it holds), a component too
+    (kustomize builds one holding resources alone). Which of them include each is told, to excuse a
+    failure alone."""
     files = {
         "top/kustomization.yaml": "resources: []\n",
         "top/overlay/kustomization.yaml": "resources: [../base]\ncomponents: [../component]\n",
@@ -141,6 +142,7 @@ def test_every_unreached_kustomization_but_a_component_is_rendered_alone(tmp_pat
         "top/a",
         "top/b",
         "top/base",
+        "top/component",
         "top/overlay",
     ]
     named = {
