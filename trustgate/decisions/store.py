@@ -297,7 +297,7 @@ class Filters:
                 for condition, matched in self._conditions(alternatives, column="t.value"):
                     ors.append(f"({condition})")
                     params.extend(matched)
-                parts.append(f"EXISTS (SELECT 1 FROM terms t WHERE t.seq = {alias}.seq AND {_any_of(ors)})")
+                parts.append(f"EXISTS (SELECT 1 FROM terms t WHERE t.seq = {alias}.seq AND ({_any_of(ors)}))")
                 continue
             ors = []
             for condition, matched in self._conditions(alternatives, column="value"):
@@ -314,16 +314,17 @@ class Filters:
 
 
 def _any_of(conditions: list[str]) -> str:
-    """`(a OR b OR ...)` as a balanced tree of ORs, in the conditions' order (their parameters' order).
+    """`a OR b OR ...` as a balanced tree of ORs, in the conditions' order (their parameters' order);
+    up to 8 conditions, the plain chain.
 
     A flat chain of N alternatives is an expression N deep, and SQLite refuses one deeper than 1,000:
     a resolved image filter can have thousands of runs (one Pod naming images that alternate with
     others in sort order makes them), which made every search for that image fail.
     """
     if len(conditions) <= 8:
-        return "(" + " OR ".join(conditions) + ")"
+        return " OR ".join(conditions)
     half = len(conditions) // 2
-    return f"({_any_of(conditions[:half])} OR {_any_of(conditions[half:])})"
+    return f"({_any_of(conditions[:half])}) OR ({_any_of(conditions[half:])})"
 
 
 def _pattern(value: str) -> tuple[str, bool]:
