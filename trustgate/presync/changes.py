@@ -1139,14 +1139,7 @@ def flux_builds(
         if not any(not root or path == root or path.startswith(root + "/") for root in roots):
             continue
         label = _label("Kustomization", metadata)
-        why = ""
-        values: dict[str, Any] = {}
-        for field in _FLUX_BUILD_FIELDS:
-            value = spec.get(field)
-            if value is None or value == "" or value == []:
-                continue
-            why = _build_field_problem(field, value, f"spec.{field}") or why
-            values[field] = value
+        values, why = _build_values(spec, {f: f for f in _FLUX_BUILD_FIELDS}, "spec")
         if why:
             problems.append(
                 InputProblem(
@@ -1179,6 +1172,22 @@ def flux_builds(
 # repo-server does (`kustomize edit`): the namespace, name affixes, patches and components. Its
 # `images`, `commonLabels`, `commonAnnotations`, `replicas` and the like are not modelled (a change of
 # them is a change of the Application, which needs an approval).
+def _build_values(
+    source: Mapping[str, Any], fields: Mapping[str, str], at: str
+) -> tuple[dict[str, Any], str]:
+    """The build fields `source` sets (`fields`: its name -> ours in `_FLUX_BUILD_FIELDS`), by our
+    names, and why one of them cannot be worked out ("" when all can); `at` names `source`."""
+    values: dict[str, Any] = {}
+    why = ""
+    for field, ours in fields.items():
+        value = source.get(field)
+        if value is None or value == "" or value == []:
+            continue
+        why = _build_field_problem(ours, value, f"{at}.{field}") or why
+        values[ours] = value
+    return values, why
+
+
 def _build_field_problem(field: str, value: Any, spelled: str) -> str:
     """Why `value` cannot be the build field `field` (as `_FLUX_BUILD_FIELDS` names it; `spelled` as
     the reconciler object writes it), or ""."""
@@ -1242,14 +1251,7 @@ def argocd_builds(
                 continue
             kustomize = source.get("kustomize")
             kustomize = kustomize if isinstance(kustomize, Mapping) else {}
-            values: dict[str, Any] = {}
-            why = ""
-            for field, ours in _ARGOCD_BUILD_FIELDS.items():
-                value = kustomize.get(field)
-                if value is None or value == "" or value == []:
-                    continue
-                why = _build_field_problem(ours, value, f"kustomize.{field}") or why
-                values[ours] = value
+            values, why = _build_values(kustomize, _ARGOCD_BUILD_FIELDS, "kustomize")
             if why:
                 problems.append(
                     InputProblem(
