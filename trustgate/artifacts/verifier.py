@@ -619,6 +619,16 @@ class ImageVerifier:
         )
         ignored: list[str] = []
         reasons: dict[str, str] = {}
+
+        def ignore(referrer: str, message: str) -> None:
+            ignored.append(message)
+            reasons[referrer] = message
+
+        def internal(doing: str, referrer: str, error: Exception) -> None:
+            # A bug: the summary is ignored (it can only ever save work), not the image failed.
+            _log.error("internal error while %s VSA %s of %s", doing, referrer, bare, exc_info=True)
+            ignore(referrer, f"VSA from {referrer} ignored: internal error ({type(error).__name__})")
+
         now = self.now()
         screened: list[tuple[dt.datetime, Descriptor, bytes]] = []
         budget = min(_SUMMARY_TOTAL_BYTES, self.limits.max_total_payload_bytes)
@@ -650,17 +660,10 @@ class ImageVerifier:
             except summaries.SummaryError as e:
                 if isinstance(e, _Unread):
                     budget -= e.spent
-                message = _by_referrer(e, descriptor.digest)
-                ignored.append(message)
-                reasons[descriptor.digest] = message
+                ignore(descriptor.digest, _by_referrer(e, descriptor.digest))
                 continue
             except Exception as e:
-                _log.error(
-                    "internal error while screening VSA %s of %s", descriptor.digest, bare, exc_info=True
-                )
-                reason = f"VSA from {descriptor.digest} ignored: internal error ({type(e).__name__})"
-                ignored.append(reason)
-                reasons[descriptor.digest] = reason
+                internal("screening", descriptor.digest, e)
                 continue
             screened.append((when, descriptor, payload))
         if len(marked) > read:
@@ -686,18 +689,10 @@ class ImageVerifier:
                     revoked=revoked,
                 )
             except summaries.SummaryError as e:
-                message = _by_referrer(e, descriptor.digest)
-                ignored.append(message)
-                reasons[descriptor.digest] = message
+                ignore(descriptor.digest, _by_referrer(e, descriptor.digest))
                 continue
             except Exception as e:
-                # A bug: the summary is ignored (it can only ever save work), not the image failed.
-                _log.error(
-                    "internal error while judging VSA %s of %s", descriptor.digest, bare, exc_info=True
-                )
-                reason = f"VSA from {descriptor.digest} ignored: internal error ({type(e).__name__})"
-                ignored.append(reason)
-                reasons[descriptor.digest] = reason
+                internal("judging", descriptor.digest, e)
                 continue
             return dataclasses.replace(accepted, source=source, referrer=descriptor.digest), ignored, reasons
         if len(screened) > summaries.MAX_CANDIDATES:
