@@ -222,13 +222,18 @@ _UNSAFE_RANGES = (
     (0x3000, 0x3000),
 )
 _NONCHARACTERS = "\ufffe\uffff"
+_TABLE_UNICODE = "14.0.0"  # the Unicode version `_UNSAFE_RANGES` lists the characters of
 
 
 @functools.lru_cache(maxsize=1)
 def _derived_ranges() -> tuple[tuple[int, int], ...]:
     """The Cf, Zl, Zp and Zs characters (but U+0020) of this Python's Unicode database, as ranges:
     a newer Python knows format characters the table above, of Unicode 14, does not (U+13439-U+1343F
-    since Python 3.12). Read once, on first use (the planes that have them: some 35 ms)."""
+    since Python 3.12). Read once, on first use (the planes that have them: some 35 ms), and only
+    where the database is not the table's own version (every one of its characters is in the table:
+    `test_visible_controls` checks every code point), so that a run of Python 3.11 never pays for it."""
+    if unicodedata.unidata_version == _TABLE_UNICODE:
+        return ()
     found: list[tuple[int, int]] = []
     for code in (*range(0x40000), *range(0xE0000, 0xE1000)):
         if code != 0x20 and unicodedata.category(chr(code)) in ("Cf", "Zl", "Zp", "Zs"):
