@@ -24,6 +24,7 @@ from opa_bindings.engine import OpaEngine, OpaError
 from support.differential import TALLY, Outcome, agree, opa_engine, opa_findings, trustgate_findings
 
 from trustgate.errors import PolicyError
+from trustgate.gate.sources import WORKLOAD_GATED, WORKLOAD_KINDS
 from trustgate.policy import _gobuiltins, rego
 from trustgate.policy._compile_checks import NOT_IN_REGORUS
 
@@ -232,9 +233,14 @@ def test_data_at_or_below_a_rule_is_refused_as_opa_refuses_it(data: dict[str, An
     TALLY["refused modules" if ours else "corpus"] += 1
 
 
-def test_bundled_policies_match_opa() -> None:
+@pytest.mark.parametrize("gated", [False, True], ids=["every-kind", "workload-kinds-only"])
+def test_bundled_policies_match_opa(gated: bool) -> None:
+    """Also as `check` evaluates them: the bundled sets only on workload kinds (`compile_rego`)."""
     modules = rego.load_modules(ROOT / "policies")
     policy = rego.RegoPolicy(modules)
+    if gated:
+        policy.gate_on_kinds(WORKLOAD_GATED, WORKLOAD_KINDS)
+        assert policy.kind_gated == WORKLOAD_GATED
     engine = opa_engine(modules, v0=False)
     assert policy.rules, "no finding rules found in policies/"
     inputs = case_inputs() + bench_inputs()

@@ -150,6 +150,26 @@ def _load_crds(schemas: SchemaSet, path: Path, config: Config) -> None:
         raise ConfigError("no CustomResourceDefinition with an openAPIV3Schema found", where=str(path))
 
 
+# The bundled sets whose every finding rule starts from `data.trustgate.lib.k8s.workload`, and the
+# kinds that rule is defined for (policies/lib/k8s.rego): any other document is not evaluated
+# against them (half of a repository: Services, ConfigMaps). tests/unit/gate/test_kind_gate.py
+# checks both against the policies' text and by evaluating them.
+WORKLOAD_GATED = frozenset({"trustgate.pss.baseline", "trustgate.pss.restricted", "trustgate.supplychain"})
+WORKLOAD_KINDS = frozenset(
+    {
+        "Pod",
+        "ReplicationController",
+        "PodTemplate",
+        "Deployment",
+        "ReplicaSet",
+        "DaemonSet",
+        "StatefulSet",
+        "Job",
+        "CronJob",
+    }
+)
+
+
 def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData, *, mode: Mode) -> list[RegoGroup]:
     """Compile the Rego sources, one group per Rego version (v0 sources apart from v1 ones).
 
@@ -225,6 +245,13 @@ def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData, *, mode
                     if source.builtin is None:
                         user.add(package)
         compiled.restrict(modes)
+        bundled = {m.path for m in lib} | {p for s, paths in owners if s.builtin is not None for p in paths}
+        if not v0 and all(
+            files <= bundled
+            for package, files in compiled.package_files.items()
+            if package == "trustgate" or package.startswith("trustgate.")
+        ):  # nobody else's module adds to (or redefines) the bundled packages: they find what they say
+            compiled.gate_on_kinds(WORKLOAD_GATED - user, WORKLOAD_KINDS)
         groups.append(RegoGroup(compiled, modes, frozenset(user)))
     missing = shared_wanted - shared_found
     if missing:

@@ -443,6 +443,7 @@ def _refuse_data_over_rules(rule_paths: Mapping[tuple[str, ...], str], data: Map
         return
     rules = dict(rule_paths)
     rules[(_AGGREGATE_PACKAGE, "findings")] = "<trustgate aggregate>:3"
+    rules[(_AGGREGATE_PACKAGE, "others")] = "<trustgate aggregate>:5"
     for path, where in sorted(rules.items()):
         node: Any = data
         at: tuple[str, ...] | None = None
@@ -591,6 +592,9 @@ class RegoPolicy:
             for package, names in sorted(heads.items())
             if any(n.startswith("test_") for n in names)
         }
+        # Packages that find nothing unless input.kind is one of `gating_kinds` (`gate_on_kinds`).
+        self.kind_gated: frozenset[str] = frozenset()
+        self.gating_kinds: frozenset[str] = frozenset()
         # The engine compiled above becomes the first evaluator: compiling
         # costs milliseconds that a small check would otherwise pay twice.
         self._spare: tuple[int, int, Any] | None = (os.getpid(), threading.get_ident(), engine)
@@ -600,20 +604,41 @@ class RegoPolicy:
         keep = set(packages)
         self.rules = {p: r for p, r in self.rules.items() if p in keep}
 
+    def gate_on_kinds(self, packages: Iterable[str], kinds: Iterable[str]) -> None:
+        """Say that `packages` find nothing in an input whose `kind` is not one of `kinds`
+        (before any evaluator is made).
+
+        Only for packages whose every finding rule provably requires such a kind: the
+        caller vouches for it (the bundled sets, whose rules start from the library's
+        `workload`; `tests/unit/policy/test_rego_kind_gate.py` checks them). An input of
+        another kind is then evaluated against the other packages only, or not at all.
+        """
+        self.kind_gated = frozenset(packages) & frozenset(self.rules)
+        self.gating_kinds = frozenset(kinds) if self.kind_gated else frozenset()
+
     @property
     def aggregate(self) -> Module:
-        """The generated rule that gathers every finding rule.
+        """The generated rules that gather every finding rule: `findings`, and `others`
+        without the kind-gated packages (`gate_on_kinds`).
 
         A single eval_rule call costs a tenth of an ad-hoc query, which
         regorus parses on every call.
         """
-        parts = [
-            f'"{package}": {{' + ", ".join(f'"{r}": data.{package}.{r}' for r in self._queried(package)) + "}"
-            for package in self.rules
-        ]
+
+        def gathered(packages: Iterable[str]) -> str:
+            parts = [
+                f'"{package}": {{'
+                + ", ".join(f'"{r}": data.{package}.{r}' for r in self._queried(package))
+                + "}"
+                for package in packages
+            ]
+            return "{" + ", ".join(parts) + "}"
+
+        others = [p for p in self.rules if p not in self.kind_gated]
         return Module(
             "<trustgate aggregate>",
-            f"package {_AGGREGATE_PACKAGE}\n\nfindings := {{" + ", ".join(parts) + "}\n",
+            f"package {_AGGREGATE_PACKAGE}\n\nfindings := {gathered(self.rules)}\n\n"
+            f"others := {gathered(others)}\n",
         )
 
     def _queried(self, package: str) -> tuple[str, ...]:
@@ -670,13 +695,22 @@ class RegoEvaluator:
                 `refuse_unevaluable`), or the
                 engine refuses the input itself.
         """
-        if not self.policy.rules:
+        policy = self.policy
+        if not policy.rules:
             return []
         refuse_unevaluable(obj)
+        packages: Iterable[str] = policy.rules
+        rule = "findings"
+        if policy.kind_gated and not _of_kinds(obj, policy.gating_kinds):
+            # The kind-gated packages find nothing here: evaluate the others, if any.
+            packages = [p for p in policy.rules if p not in policy.kind_gated]
+            if not packages:
+                return []
+            rule = "others"
         self._set_input(obj)
         failures: list[RuleFailure] = []
         try:
-            result = json.loads(self._engine.eval_rule_as_json(f"data.{_AGGREGATE_PACKAGE}.findings"))
+            result = json.loads(self._engine.eval_rule_as_json(f"data.{_AGGREGATE_PACKAGE}.{rule}"))
         except ENGINE_ERRORS:
             result = _UNDEFINED  # some rule failed: ask one by one to find which, and keep the others
         except BaseException as e:
@@ -688,22 +722,22 @@ class RegoEvaluator:
             values: dict[str, dict[str, Any]] = result
         else:  # some rule is undefined (a complete rule with no value) or failed: ask one by one
             values = {}
-            for package in self.policy.rules:
+            for package in packages:
                 values[package] = {}
-                for rule in self.policy._queried(package):
+                for name in policy._queried(package):
                     try:
-                        raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.{rule}"))
+                        raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.{name}"))
                     except ENGINE_ERRORS as e:
-                        failures.append(RuleFailure(package, rule, clean_engine_error(e)))
+                        failures.append(RuleFailure(package, name, clean_engine_error(e)))
                         continue
                     except BaseException as e:
                         if not is_engine_panic(e):
                             raise
-                        failures.append(RuleFailure(package, rule, panic_text(e)))
+                        failures.append(RuleFailure(package, name, panic_text(e)))
                         self._renew(obj)
                         continue
                     if raw != _UNDEFINED:
-                        values[package][rule] = raw
+                        values[package][name] = raw
         out: list[RawFinding] = []
         for package, by_rule in values.items():
             # A failed `exception` waives nothing: its package's findings stand (and the failure is reported).
@@ -776,6 +810,12 @@ class RegoEvaluator:
                     )
                 )
         return results
+
+
+def _of_kinds(obj: Any, kinds: frozenset[str]) -> bool:
+    """`obj` is an object whose `kind` is one of `kinds` (as Rego's `input.kind in kinds` holds)."""
+    kind = obj.get("kind") if isinstance(obj, Mapping) else None
+    return isinstance(kind, str) and kind in kinds
 
 
 def _exempted(value: Any) -> set[str]:
