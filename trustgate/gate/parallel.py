@@ -31,35 +31,52 @@ PARALLEL_MIN_UNITS = 8  # files; each worker needs a share worth its start-up
 CHUNKS_PER_JOB = 64
 LOCK_TIMEOUT_S = 30.0  # seconds; the chunk counter's lock is held for a few instructions
 
+# Units each process reads, then evaluates, together (`prepare`, then `run_unit` for each): an
+# engine's code stays in the processor's caches from one document to the next (Gate's `_Batches`).
+BATCH_UNITS = 32
+
 RunUnit = Callable[[loader.Unit], list[DocumentResult]]
+Prepare = Callable[[Sequence[loader.Unit]], None]
 Parts = dict[int, list[list[DocumentResult]]]  # chunk index -> each of its units' results
 
 
-def run_units(units: Sequence[loader.Unit], run_unit: RunUnit, *, jobs: int) -> list[DocumentResult]:
+def run_units(
+    units: Sequence[loader.Unit], run_unit: RunUnit, *, jobs: int, prepare: Prepare | None = None
+) -> list[DocumentResult]:
     """Every unit's results, in unit order; in `jobs` processes when the input is large enough.
 
     A unit whose evaluation raises an `Error` reports it as its own result (rule
     `input/error`), the same with one process or many, and the other units go on.
+    `prepare`, when given, is called with each batch of up to BATCH_UNITS units before
+    `run_unit` is called for each of them, in the process that evaluates them.
     """
     if jobs > 1 and len(units) >= PARALLEL_MIN_UNITS and _total_bytes(units) >= PARALLEL_MIN_BYTES:
         import multiprocessing  # only for large inputs: start-up time counts for small ones
 
         if "fork" in multiprocessing.get_all_start_methods():
-            return _run_parallel(units, run_unit, jobs)
-    return [r for unit_results in _each(units, run_unit) for r in unit_results]
+            return _run_parallel(units, run_unit, jobs, prepare)
+    return [r for unit_results in _each(units, run_unit, prepare) for r in unit_results]
 
 
-def _each(units: Sequence[loader.Unit], run_unit: RunUnit) -> list[list[DocumentResult]]:
+def _each(
+    units: Sequence[loader.Unit], run_unit: RunUnit, prepare: Prepare | None
+) -> list[list[DocumentResult]]:
     out = []
-    for unit in units:
-        try:
-            out.append(run_unit(unit))
-        except Error as e:  # keep the other units' results; this one reports the error
-            out.append([problem_result(InputProblem(Source(unit.path), "input/error", e.diagnostics()))])
+    for start in range(0, len(units), BATCH_UNITS):
+        batch = units[start : start + BATCH_UNITS]
+        if prepare is not None:
+            prepare(batch)
+        for unit in batch:
+            try:
+                out.append(run_unit(unit))
+            except Error as e:  # keep the other units' results; this one reports the error
+                out.append([problem_result(InputProblem(Source(unit.path), "input/error", e.diagnostics()))])
     return out
 
 
-def _run_parallel(units: Sequence[loader.Unit], run_unit: RunUnit, jobs: int) -> list[DocumentResult]:
+def _run_parallel(
+    units: Sequence[loader.Unit], run_unit: RunUnit, jobs: int, prepare: Prepare | None
+) -> list[DocumentResult]:
     """Evaluate in `jobs - 1` forked workers and this process, then join in unit order.
 
     Every process takes the next chunk from a counter in shared memory until
@@ -102,7 +119,7 @@ def _run_parallel(units: Sequence[loader.Unit], run_unit: RunUnit, jobs: int) ->
     open_readers: list[Connection] = []
     for _ in range(min(jobs, count) - 1):  # no worker without a chunk to take
         reader, writer = context.Pipe(duplex=False)
-        process = context.Process(target=_worker, args=(chunks, run_unit, take, writer), daemon=True)
+        process = context.Process(target=_worker, args=(chunks, run_unit, prepare, take, writer), daemon=True)
         process.start()  # a fork: the arguments are inherited, never pickled
         writer.close()  # the worker holds the only writer: its end (or death) ends our reading
         processes.append(process)
@@ -122,7 +139,7 @@ def _run_parallel(units: Sequence[loader.Unit], run_unit: RunUnit, jobs: int) ->
 
     try:
         while (index := take()) < count:
-            parts[index] = _each(chunks[index], run_unit)
+            parts[index] = _each(chunks[index], run_unit, prepare)
             receive(0)
         while open_readers:
             receive(None)
@@ -137,12 +154,16 @@ def _run_parallel(units: Sequence[loader.Unit], run_unit: RunUnit, jobs: int) ->
             process.join()
     for index in range(count):
         if index not in parts:  # taken by a worker that died
-            parts[index] = _each(chunks[index], run_unit)
+            parts[index] = _each(chunks[index], run_unit, prepare)
     return [r for index in range(count) for unit_results in parts[index] for r in unit_results]
 
 
 def _worker(
-    chunks: Sequence[Sequence[loader.Unit]], run_unit: RunUnit, take: Callable[[], int], out: Connection
+    chunks: Sequence[Sequence[loader.Unit]],
+    run_unit: RunUnit,
+    prepare: Prepare | None,
+    take: Callable[[], int],
+    out: Connection,
 ) -> None:
     """A forked worker: take chunks until none is left, sending each one's results.
 
@@ -168,7 +189,8 @@ def _worker(
     sender.start()
     try:
         while (index := take()) < len(chunks):  # `take` answers len(chunks) when none is left
-            outbox.put(pickle.dumps((index, _each(chunks[index], run_unit)), pickle.HIGHEST_PROTOCOL))
+            part = _each(chunks[index], run_unit, prepare)
+            outbox.put(pickle.dumps((index, part), pickle.HIGHEST_PROTOCOL))
     except Exception:  # not hidden: the parent redoes the chunks not sent, and raises the same
         pass
     finally:
