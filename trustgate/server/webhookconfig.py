@@ -261,6 +261,18 @@ def _rule(group: str, resources: list[str]) -> dict[str, Any]:
     }
 
 
+def _main_resources(resources: Sequence[str]) -> list[str]:
+    """What CREATE and UPDATE rules send of `resources`: the server judges no subresource but
+    `kubectl debug`'s, so `x/*` (a resource with its subresources) sends `x`, and `*/scale` nothing."""
+    out: list[str] = []
+    for resource in resources:
+        main, slash, sub = resource.partition("/")
+        kept = resource if resource == EPHEMERAL else main if not slash or sub == "*" else ""
+        if kept and kept not in out:
+            out.append(kept)
+    return out
+
+
 def _covers(rule: Mapping[str, Any], group: str, resource: str, *, named: bool) -> bool:
     groups, resources = rule.get("apiGroups", ()), rule.get("resources", ())
     if named:
@@ -327,8 +339,7 @@ def webhook_configuration(
     for rule in policy_rules:
         entry = dict(rule)
         if entry["operations"] in (["CREATE"], ["UPDATE"]):
-            # The server judges a subresource only for `kubectl debug` and CONNECT: not sent.
-            entry["resources"] = [r for r in entry["resources"] if "/" not in r or r == EPHEMERAL]
+            entry["resources"] = _main_resources(entry["resources"])
             if not entry["resources"]:
                 continue
         if entry not in rules:

@@ -159,7 +159,7 @@ def test_the_cli_reads_gatekeeper_and_admission_policies_as_serve_does(tmp_path:
         "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\n"
         "metadata: {name: cm}\nspec:\n  matchConstraints:\n    resourceRules:\n"
         "      - apiGroups: ['']\n        apiVersions: ['*']\n        operations: [CREATE, UPDATE]\n"
-        "        resources: [configmaps, pods/status]\n"
+        "        resources: [configmaps, pods/status, secrets/*]\n"
         "  validations:\n    - expression: 'true'\n---\n"
         "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\n"
         "metadata: {name: cm}\nspec:\n  policyName: cm\n  validationActions: [Deny]\n"
@@ -172,6 +172,7 @@ def test_the_cli_reads_gatekeeper_and_admission_policies_as_serve_does(tmp_path:
     assert {("", "namespaces"), ("stable.example.com", "*"), ("", "configmaps")} <= sent
     assert ("", "configmaps") in _sent(rules, "UPDATE")
     assert ("", "pods/status") not in sent  # a subresource the server does not judge on CREATE/UPDATE
+    assert ("", "secrets") in sent and ("", "secrets/*") not in sent
 
 
 @pytest.mark.parametrize(
