@@ -28,6 +28,11 @@ deny contains msg if {
 \tinput.spec.type == "LoadBalancer"
 \tmsg := sprintf("Service %s: type LoadBalancer is not allowed here", [input.metadata.name])
 }
+
+deny contains msg if {
+\tinput.metadata.namespace == "frozen"
+\tmsg := sprintf("%s %s: namespace frozen takes no new objects", [input.kind, input.metadata.name])
+}
 """
 GATEKEEPER = """apiVersion: templates.gatekeeper.sh/v1
 kind: ConstraintTemplate
@@ -102,7 +107,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "kubernetes:\n  schemas: false\n"
         "manifests:\n  policies:\n    - builtin: pss-baseline\n    - path: services.rego\n"
         "  gatekeeper:\n    paths: [gatekeeper.yaml]\n"
-        "admission:\n  resources: [services]\n"
+        "admission:\n  resources: [services, namespaces]\n"
     )
     return path
 
@@ -159,6 +164,18 @@ def test_a_service_the_users_rego_denies_is_denied_at_admission(api: k8s.ApiClie
     with pytest.raises(ApiException) as updated:
         core.patch_namespaced_service("internal", "shop", {"spec": {"type": "LoadBalancer"}})
     assert "type LoadBalancer is not allowed here" in _message(updated.value)
+
+
+def test_a_namespace_is_judged_as_check_judges_it(api: k8s.ApiClient, served: Server) -> None:
+    """The API server sends a Namespace's own name as request.namespace: the Namespace is not an
+    object *in* that namespace, as `check` sees it, so a rule on objects in `frozen` spares it."""
+    core = k8s.CoreV1Api(api)
+    created = core.create_namespace({"metadata": {"name": "frozen"}})
+    assert created.metadata.name == "frozen"
+    core.patch_namespace("frozen", {"metadata": {"labels": {"team": "a"}}})  # UPDATE: the same
+    with pytest.raises(ApiException) as denied:
+        core.create_namespaced_service("frozen", _service("late", "ClusterIP"))
+    assert "Service late: namespace frozen takes no new objects" in _message(denied.value)
 
 
 def test_a_configmap_a_gatekeeper_constraint_denies_is_denied(api: k8s.ApiClient, served: Server) -> None:
