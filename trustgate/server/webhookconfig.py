@@ -11,7 +11,7 @@ fail-open go to a second webhook with `failurePolicy: Ignore`.
 
 CREATE and UPDATE are sent for what the loaded configuration judges (`Judged`,
 read by `judged`): the workloads (PodTemplates included) of the bundled
-policies; the kinds of every Gatekeeper constraint's `spec.match.kinds` and of
+policies and of image rules; the kinds of every Gatekeeper constraint's `spec.match.kinds` and of
 every ExpansionTemplate's `applyTo` (a built-in kind under its resource, a
 custom kind of a given CRD under its plural, any other custom kind as every
 resource of its group: its plural is not guessed; no kinds, or `*`, is every
@@ -116,7 +116,8 @@ class Judged:
     """What the loaded configuration judges on CREATE and UPDATE, as far as it can be read.
 
     Attributes:
-        workloads: the bundled policy sets are loaded (they judge workloads and PodTemplates).
+        workloads: the bundled policy sets or image rules are loaded (they judge workloads and
+            PodTemplates).
         kinds: (apiGroups, kinds) of Gatekeeper constraints and ExpansionTemplates; no kinds (or
             `*`) is every kind of those groups, no groups (or `*`) any group.
         custom: (group, kind) -> plural of the custom kinds of the CRDs given (`kubernetes.crds`).
@@ -171,7 +172,8 @@ def judged(config: Config) -> Judged:
         for operation in ("CREATE", "UPDATE", "DELETE", "CONNECT"):
             rules.extend(policies.rules_for(operation))
     return Judged(
-        workloads=any(s.builtin for s in config.policies),
+        # Image rules verify the images of workloads whichever policy sets are loaded.
+        workloads=any(s.builtin for s in config.policies) or config.images.enabled,
         kinds=tuple(found),
         custom=custom,
         policy_rules=rules,

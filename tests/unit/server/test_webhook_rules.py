@@ -210,3 +210,12 @@ def test_a_wildcard_leaves_out_the_clusters_housekeeping() -> None:
     assert "leases" not in condition["expression"]
     plain = webhook_configuration(AdmissionSettings(resources=(("", "services"),)), kubernetes_version="1.27")
     assert "kube-node-lease" not in plain["webhooks"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
+
+
+def test_image_rules_send_the_workloads_without_the_bundled_policies(tmp_path: Path) -> None:
+    bare = _config(tmp_path, "manifests:\n  policies: []\n")
+    bare_rules = webhook_configuration(bare.admission, judged=judged(bare))["webhooks"][0]["rules"]
+    assert _sent(bare_rules) == set() and _sent(bare_rules, "DELETE")  # the protected kinds' DELETEs only
+    images = _config(tmp_path, "manifests:\n  policies: []\nimages:\n  unmatched: deny\n")
+    rules = webhook_configuration(images.admission, judged=judged(images))["webhooks"][0]["rules"]
+    assert {("", "pods"), ("apps", "deployments"), ("", "podtemplates")} <= _sent(rules)
