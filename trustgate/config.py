@@ -419,6 +419,9 @@ class AdmissionSettings:
     # replaces them; empty: nobody
     allowed_actors: tuple[str, ...] = DEFAULT_DELETE_ACTORS
     skip_unchanged_images: bool = True  # UPDATE with the same image set: images are not verified again
+    # `resources`: (group, resource) pairs `webhook-config` sends for CREATE and UPDATE beside what
+    # it derives ("*" for any); None: not set, which it refuses where the config has Rego of its own
+    resources: tuple[tuple[str, str], ...] | None = None
 
     @property
     def excluded(self) -> tuple[str, ...]:
@@ -679,11 +682,11 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         decision_log=decision_log,
         commits=_parse_commits(value.get("commits", {}), origin=origin, base=base, tree=tree),
         presync=_parse_presync(value.get("presync", {})),
-        admission=_parse_admission(value.get("admission", {})),
+        admission=_parse_admission(value.get("admission", {}), origin=origin, tree=tree),
     )
 
 
-def _parse_admission(section: Mapping[str, Any]) -> AdmissionSettings:
+def _parse_admission(section: Mapping[str, Any], *, origin: str = "", tree: Any = None) -> AdmissionSettings:
     defaults = AdmissionSettings()
     fail_open = section.get("failOpen", {})
     protected = section.get("protectedDeletes", {})
@@ -706,7 +709,53 @@ def _parse_admission(section: Mapping[str, Any]) -> AdmissionSettings:
         approval_annotation=protected.get("approvalAnnotation", defaults.approval_annotation),
         allowed_actors=tuple(protected.get("allowedActors", defaults.allowed_actors)),
         skip_unchanged_images=section.get("skipUnchangedImages", defaults.skip_unchanged_images),
+        resources=_admission_resources(section.get("resources"), origin=origin, tree=tree),
     )
+
+
+# API groups without a dot: the core group ("") and these built-in ones (a CRD's group has a dot).
+DOTLESS_GROUPS = ("", "apps", "autoscaling", "batch", "extensions", "policy")
+_GROUP_TEXT = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_RESOURCE_TEXT = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+def _admission_resources(
+    value: Sequence[str] | None, *, origin: str, tree: Any
+) -> tuple[tuple[str, str], ...] | None:
+    """`admission.resources` as (group, resource) pairs: `services` (the core group),
+    `apps/deployments`, `example.com/*`, `*/ingresses`, or `*` (every resource)."""
+    if value is None:
+        return None
+    pairs: list[tuple[str, str]] = []
+    for i, entry in enumerate(value):
+        line = yamlio.locate(tree, ("admission", "resources", i))
+        where = f"{origin}:{line}" if line else origin
+        group, slash, resource = entry.rpartition("/") if entry != "*" else ("*", "/", "*")
+        problem = ""
+        if entry.count("/") > 1:
+            problem = "more than one '/': write group/resource (subresources are not named here)"
+        elif slash and not group:
+            problem = "no group before the '/': write the core group's resources without one (services)"
+        elif group not in ("*", *DOTLESS_GROUPS) and not _GROUP_TEXT.fullmatch(group):
+            problem = f"{group!r} is not an API group (lower-case DNS names: networking.k8s.io)"
+        elif group not in ("*", *DOTLESS_GROUPS) and "." not in group:
+            problem = (
+                f"{group!r} is not an API group: groups other than {', '.join(DOTLESS_GROUPS[1:])} "
+                "have a dot (pods/exec and other subresources are not named here: pods sends pods)"
+            )
+        elif resource != "*" and not _RESOURCE_TEXT.fullmatch(resource):
+            problem = (
+                f"{resource!r} is not a resource name: resources are the lower-case plurals the API "
+                "server serves (Service: services, NetworkPolicy: networkpolicies)"
+            )
+        if problem:
+            raise ConfigError(
+                f"admission.resources[{i}] {entry!r}: {problem}",
+                where=where,
+                hint='each entry is group/resource: services, apps/deployments, networking.k8s.io/*, or "*"',
+            )
+        pairs.append((group, resource))
+    return tuple(pairs)
 
 
 def _parse_commits(section: Mapping[str, Any], *, origin: str, base: Path, tree: Any) -> CommitSettings:

@@ -179,7 +179,31 @@ def serve(
     multiple=True,
     type=click.Path(exists=True),
     help="ValidatingAdmissionPolicy file or directory `serve` is given beside the configuration's "
-    "manifests.admissionPolicies: DELETE and CONNECT are sent for the resources their rules name for them.",
+    "manifests.admissionPolicies: the operations and resources their rules name are sent.",
+)
+@click.option(
+    "-p",
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Rego policy file or directory `serve` is given (--policy): its kinds cannot be derived, so "
+    "admission.resources must say what to send.",
+)
+@click.option(
+    "--no-builtin", is_flag=True, help="`serve` runs without the bundled policy sets (--no-builtin)."
+)
+@click.option(
+    "--gatekeeper",
+    multiple=True,
+    help="Gatekeeper library `serve` is given (--gatekeeper): the kinds its constraints match are sent.",
+)
+@click.option(
+    "--crd",
+    "crds",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="CRD file or directory `serve` is given (--crd): custom kinds are sent under their plurals.",
 )
 def webhook_config(
     config_path: str | None,
@@ -188,31 +212,51 @@ def webhook_config(
     url: str | None,
     kubernetes_version: str,
     admission_policies: tuple[str, ...],
+    policies: tuple[str, ...],
+    no_builtin: bool,
+    gatekeeper: tuple[str, ...],
+    crds: tuple[str, ...],
 ) -> None:
-    """Print the ValidatingWebhookConfiguration for `trustgate serve` (YAML)."""
-    from trustgate.config import Config, load_config
-    from trustgate.server.webhookconfig import parse_version, webhook_configuration
+    """Print the ValidatingWebhookConfiguration for `trustgate serve` (YAML).
+
+    CREATE and UPDATE are sent for what the configuration (with the same flags as `serve`)
+    judges: the bundled policies' workloads, the kinds Gatekeeper constraints match, the rules
+    of ValidatingAdmissionPolicies, and admission.resources, which a configuration with Rego
+    policies of its own must set.
+    """
+    from trustgate.cli.options import ConfigFlags
+    from trustgate.server.webhookconfig import judged, parse_version, webhook_configuration
 
     try:
         parse_version(kubernetes_version)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--kubernetes-version") from e
 
-    config = load_config(config_path) if config_path else Config.default()
-    policy_rules: list[dict[str, object]] = []
-    paths = [*config.admission_policies, *(Path(p) for p in admission_policies)]
-    if paths:  # the API server runs them on the DELETEs and CONNECTs their rules name: send those
-        from trustgate.policy import vap
-
-        policies = vap.load(paths, limits=config.limits)  # an Error exits 3
-        policy_rules = [*policies.rules_for("DELETE"), *policies.rules_for("CONNECT")]
+    flags = ConfigFlags(
+        config_path=config_path,
+        mode=None,
+        policies=policies,
+        namespaces=(),
+        all_namespaces=False,
+        rego_version="v1",
+        no_builtin=no_builtin,
+        data_files=(),
+        kubernetes_version=None,
+        strict=None,
+        missing_schemas=None,
+        no_schemas=False,
+        crds=crds,
+        gatekeeper=gatekeeper,
+        admission_policies=admission_policies,
+    )
+    config = flags.load()  # an Error exits 3
     manifest = webhook_configuration(
         config.admission,
         service=service,
         ca_bundle=Path(ca_bundle).read_bytes() if ca_bundle else None,
         url=url,
         kubernetes_version=kubernetes_version,
-        policy_rules=policy_rules,
+        judged=judged(config),
     )
     click.echo(yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False), nl=False)
 

@@ -470,8 +470,10 @@ def plan(
             )
             out.notes.append(EPHEMERAL_NOTE)
     metadata = obj.get("metadata")
-    if isinstance(metadata, dict) and review.namespace and "namespace" not in metadata:
+    fill = review.namespace and not _is_namespace(review)
+    if isinstance(metadata, dict) and fill and "namespace" not in metadata:
         # The API server fills the namespace in after admission; policies and exceptions need it now.
+        # Not a Namespace's: its request.namespace is its own name, and `check` judges it without one.
         obj["metadata"] = {**metadata, "namespace": review.namespace}
     out.documents = [Document(Source(f"admission:{review.label}"), obj, request=review.request)]
     if review.operation == "UPDATE":
@@ -479,6 +481,11 @@ def plan(
     if review.operation == "UPDATE" and settings.skip_unchanged_images and old is not None:
         out.verify_images = _images(old) != _images(obj)
     return out
+
+
+def _is_namespace(review: Review) -> bool:
+    """The request is of a Namespace (core v1), whose `request.namespace` the API server sets to its name."""
+    return review.kind == "Namespace" and review.api_version in ("v1", "")
 
 
 def _invalid(out: Plan, review: Review, message: str) -> Plan:
@@ -509,7 +516,7 @@ def _deletion(
         return _invalid(out, review, problem)
     metadata = old.get("metadata")
     # As for a CREATE's object; but a Namespace's own request.namespace is its name, not its namespace.
-    fill = review.namespace and review.kind != "Namespace"
+    fill = review.namespace and not _is_namespace(review)
     if isinstance(metadata, dict) and fill and "namespace" not in metadata:
         old["metadata"] = {**metadata, "namespace": review.namespace}
     out.documents = [Document(Source(f"admission:{review.label}"), old, request=review.request)]
