@@ -63,3 +63,13 @@ warn contains msg if {
 
 # Strings that need quoting inside composite values.
 warn contains sprintf("quoted %v", [["tab\there", "quote\"", "é", input.metadata.name]])
+
+# %q: regorus' own for a string of printable ASCII, Go's for any other string (where the
+# two Unicode tables differ: code points Go's leaves unassigned) and for other types.
+warn contains sprintf("%s %q", [input.kind, input.metadata.name])
+
+warn contains sprintf("q %q", [input.spec.x])
+
+warn contains sprintf("q2 %q and %q", [input.metadata.name, input.spec.replicas])
+
+warn contains sprintf("q3 %q", ["literal ✓"])
