@@ -333,6 +333,9 @@ class DecisionLogSettings:
     checkpoint_every_records: int = 10_000  # records between automatic signed checkpoints
     # seconds: new records are covered by a signed, published checkpoint at most this long (intervalSeconds)
     checkpoint_every_seconds: float = 60.0
+    # seconds a record may be dated before the checkpoint signed before it, or away from its id's time
+    # (clockSkewSeconds): writers' clocks differ, and a record may wait in a writer's queue
+    checkpoint_clock_skew_seconds: float = 300.0
     checkpoint_publish_dir: Path | None = None  # publish.dir: `checkpoint` and `checkpoint.<size>` files
     checkpoint_publish_git: tuple[str, str] | None = None  # publish.git: (repository path or URL, ref)
 
@@ -635,6 +638,9 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         checkpoint_every_records=checkpoint.get("everyRecords", log_defaults.checkpoint_every_records),
         checkpoint_every_seconds=checkpoint.get(
             "intervalSeconds", checkpoint.get("everySeconds", log_defaults.checkpoint_every_seconds)
+        ),
+        checkpoint_clock_skew_seconds=checkpoint.get(
+            "clockSkewSeconds", log_defaults.checkpoint_clock_skew_seconds
         ),
         checkpoint_publish_dir=base / publish["dir"] if "dir" in publish else None,
         checkpoint_publish_git=_publish_git(publish.get("git"), base),

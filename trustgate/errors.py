@@ -51,6 +51,11 @@ class DecisionLogError(Error):
     """The decision log cannot be opened, read or written (operations must act)."""
 
 
+class CheckpointRolledBackError(DecisionLogError):
+    """The decision log's newest stored checkpoint is older than one its writer signed: someone with
+    write access deleted the newer ones (`GET /checkpoint` serves none then)."""
+
+
 class InconsistentLogError(DecisionLogError):
     """The log contradicts itself where a reader looked: an id column that is not its record's, or
     two records with one id. Someone with write access altered it; `log verify` names what."""

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.forge import forge, record_at
+from support.ids import uuid7_at
 
 from trustgate.cli.main import main
 from trustgate.decisions.canonical import timestamp, uuid7
@@ -69,7 +70,7 @@ def decision(n: int, verdict: str | None = None, time: str | None = None) -> dic
     blocking = verdict == "deny"
     return {
         "schema": "trustgate.dev/decision/v1",
-        "id": uuid7(),
+        "id": uuid7_at(time) if time else uuid7(),  # dated like its time, as a gate makes them
         "time": time or timestamp(),
         "gate": "ci",
         "mode": "enforce",
@@ -182,7 +183,8 @@ def test_a_verdict_flipped_while_the_exit_code_stays_is_caught_after_rechaining(
 def test_prune_of_a_signed_log_needs_the_key_and_keeps_earlier_checkpoints_provable(
     url: str, key: Path, tmp_path: Path
 ) -> None:
-    fill(url, key, 1, 7, time="2020-01-01T00:00:00.000000Z")
+    # Written in 2020 (before the key signed a checkpoint: none may precede records dated earlier).
+    fill(url, None, 1, 7, time="2020-01-01T00:00:00.000000Z")
     early = tmp_path / "kept-6.checkpoint"
     vkey = keep_checkpoint(url, key, early)
     fill(url, key, 7, 11)

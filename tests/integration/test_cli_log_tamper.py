@@ -287,6 +287,42 @@ def test_a_non_number_in_a_summary_column_is_reported_as_a_summary_problem(db: P
     )
 
 
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            "UPDATE decisions SET id = CAST(x'ff41' AS TEXT) WHERE seq = 5",
+            "NOT INTACT: altered: record #5 (?) was altered: its id column holds bytes that are not UTF-8",
+        ),
+        (
+            "UPDATE decisions SET prev = CAST(x'ff41' AS TEXT) WHERE seq = 5",
+            "NOT INTACT: altered: record #5 (",
+        ),
+        (
+            "UPDATE terms SET value = CAST(x'ff41' AS TEXT) WHERE seq = 5 AND kind = 'namespace'",
+            "NOT INTACT: altered: record #5 (",
+        ),
+        (
+            "UPDATE checkpoints SET time = CAST(x'ff41' AS TEXT) WHERE seq = 1",
+            "NOT INTACT: checkpoint: the periodic checkpoint of ? at #1 is malformed: its time column holds "
+            "bytes that are not UTF-8",
+        ),
+    ],
+)
+def test_text_that_is_not_utf8_is_reported_as_tampering_of_its_row(
+    db: Path, key: Path, change: str, says: str
+) -> None:
+    """SQLite stores text of any bytes: one that does not decode made `verify` exit 3 ("cannot read
+    the decision log") instead of naming the altered record."""
+    fill(db, key, 1, 11)
+    with sql(db) as conn:
+        conn.execute(change)
+    code, out, err = run("log", "verify", "--store", url(db), "--public-key", str(key))
+    assert code == 1, err
+    assert out.startswith(says)
+    assert "\\xffA" in out  # the bytes, escaped
+
+
 # -- proof files: malformed is exit 3 (unusable input), naming the file and field --
 
 

@@ -87,6 +87,7 @@ def gate_decision_log(config: Config, url: str | None) -> DecisionLog | None:
             every_records=settings.checkpoint_every_records,
             every_seconds=settings.checkpoint_every_seconds,
             publish=publishers(config),
+            clock_skew=settings.checkpoint_clock_skew_seconds,
         ),
     )
 
@@ -315,6 +316,14 @@ def require_verifier_key(files: Sequence[str], dirs: Sequence[str], verifier_key
     "checkpoint in it counts as kept (repeatable; needs --verifier-key).",
 )
 @click.option("--deep", is_flag=True, help="Also check that every record is canonical JSON (slower).")
+@click.option(
+    "--clock-skew",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How far a record's time may lie before the signed time of a checkpoint that precedes it, "
+    "or from the time in its id, before it is misdated [default: decisionLog.checkpoint.clockSkewSeconds "
+    "of -c, else 300].",
+)
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def verify_cmd(
     store_url: str | None,
@@ -324,6 +333,7 @@ def verify_cmd(
     kept_files: tuple[str, ...],
     kept_dirs: tuple[str, ...],
     deep: bool,
+    clock_skew: float | None,
     fmt: str,
 ) -> None:
     """Prove the log untampered: exit 0 when intact, 1 naming the first bad record.
@@ -340,7 +350,9 @@ def verify_cmd(
     directory checkpoints are published to), the log must be consistent with
     each of them: whatever was done to the database since, a rewrite or the
     removal of newest records shows. With a pinned key and no checkpoint at
-    all, verification fails.
+    all, verification fails. A record dated before the signed time of a
+    checkpoint that precedes it (less --clock-skew), or away from the time in
+    its UUIDv7 id, is misdated: a decision written later with a false time.
     """
     from trustgate.decisions.chain import Verifier
     from trustgate.decisions.keys import read_public_key
@@ -352,9 +364,11 @@ def verify_cmd(
         note_verifier = _verifier_key(verifier_key)
         key = key or _ed25519(note_verifier)
         kept = kept_checkpoints(kept_files, kept_dirs, note_verifier)
+    if clock_skew is None:
+        clock_skew = _settings(config_path).decision_log.checkpoint_clock_skew_seconds
     store = _open(store_url, config_path)
     try:
-        with store.snapshot():
+        with store.snapshot(), store.as_stored():  # text that is not UTF-8: that record was altered
             verifier = Verifier(
                 checkpoints=store.checkpoints(),
                 public_key=key,
@@ -362,6 +376,7 @@ def verify_cmd(
                 tree=store.stored_tree(),
                 head=store.stored_head(),  # as stored: the verifier reports one of the wrong types
                 kept=kept,
+                clock_skew=clock_skew,
             )
             report = store.verify(verifier)
     finally:
@@ -416,6 +431,32 @@ def _behind(cp: Checkpoint, size: int, output: str) -> str:
         f"the latest stored checkpoint (of {_one_line(cp.time)}) covers {cp.seq} records, but the log holds "
         f"{size}: records #{cp.seq + 1}..#{size} are vouched for by no stored checkpoint (newer "
         f"ones were not signed yet, or were deleted), so {output} would not show a rewrite of them"
+    )
+
+
+def _agreed_size(sizes: tuple[int, int, int], url: str) -> int:
+    """The log's size when the chain head, the records and the tree agree on it (`Store.sizes`).
+
+    The head row carries no signature: set back to #10 of a 30-record log, it made `log checkpoint
+    --output` keep checkpoint #10 as current, and a later rewrite of #15 verified intact against it.
+
+    Raises:
+        DecisionLogError: they disagree (after a prune the records start later, but end at the head).
+    """
+    from trustgate.errors import DecisionLogError
+
+    head, last, leaves = sizes
+    if (last and last == head == leaves) or (not last and head == leaves):
+        return head
+    raise DecisionLogError(
+        f"the log does not agree on its size: its chain head (table chain_head) says #{head}, its "
+        f"records end at #{last}, its Merkle tree holds {leaves} leaves; someone with write access to "
+        "the database altered it, so no stored checkpoint can be vouched for as current; nothing was "
+        "written",
+        where=url,
+        hint="run `trustgate log verify --verifier-key KEY` against the checkpoints you kept; keep the "
+        "newest published checkpoint (decisionLog.checkpoint.publish) or one signed now "
+        "(`trustgate log checkpoint --key PATH --output FILE`)",
     )
 
 
@@ -1141,7 +1182,10 @@ def checkpoint_cmd(
         cp: Checkpoint | None = None
         if key_path:
             signer = read_signer(key_path)
-            policy = CheckpointPolicy(publish=publishers(settings))
+            policy = CheckpointPolicy(
+                publish=publishers(settings),
+                clock_skew=settings.decision_log.checkpoint_clock_skew_seconds,
+            )
             with DecisionLog(
                 store=_open(store_url, config_path), signer=signer, checkpoints=policy
             ) as decision_log:
@@ -1153,10 +1197,22 @@ def checkpoint_cmd(
             store = _open(store_url, config_path)
             try:
                 with store.snapshot():
-                    noted = [c for c in store.checkpoints() if c.note]
-                    size = store.head()[0]
+                    stored = store.checkpoints()
+                    sizes = store.sizes()
             finally:
                 store.close()
+            noted = [c for c in stored if c.note]
+            size = _agreed_size(sizes, store.url)
+            keys = {(c.key_id, c.public_key) for c in stored if c.signature}
+            if print_verifier_key and len(keys) > 1:
+                raise DecisionLogError(
+                    f"the stored checkpoints are signed by {len(keys)} different keys: the database cannot "
+                    "say which one is the log's (whoever can write it can add checkpoints signed by a key "
+                    "of their own); no verifier key was printed",
+                    where=store.url,
+                    hint="get the verifier key from the key's holder: `trustgate log checkpoint --key PATH "
+                    "--print-verifier-key`, or the PEM public key (`openssl pkey -in KEY -pubout`)",
+                )
             if not noted:
                 raise DecisionLogError(
                     "the log has no signed tree checkpoint yet",
@@ -1203,6 +1259,14 @@ def checkpoint_cmd(
     for problem in problems:  # the checkpoint is signed and stored; publishing it failed
         click.echo(f"trustgate: error: {printable_diagnostics(problem)}", err=True)
     if print_verifier_key:
+        if not key_path:
+            click.echo(
+                "trustgate: warning: this verifier key was read from the database (the key stored beside "
+                "its newest checkpoint), which whoever can write the database can replace: it is no trust "
+                "anchor. Pin the key you get from its holder (`trustgate log checkpoint --key PATH "
+                "--print-verifier-key`, or the PEM public key)",
+                err=True,
+            )
         click.echo(vkey)
     where = f", written to {output}" if output else ""
     said = f"checkpoint at #{cp.seq}: {cp.hash} signed by {cp.key_id} at {cp.time}{where}"

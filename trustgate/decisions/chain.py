@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import datetime as dt
 import hashlib
 import json
 import re
@@ -48,6 +49,10 @@ from trustgate.errors import ConfigError, DecisionLogError
 GENESIS = "0" * 64
 CHECKPOINT_TYPE = "trustgate.dev/decision-checkpoint/v1"
 _LOOKAHEAD = 64  # entries read ahead to tell an insertion from a reordering
+# seconds a record's time may lie before the signed time of a checkpoint that precedes it, or away from
+# the time in its UUIDv7 id: writers (replicas sharing one PostgreSQL log) each date records by their own
+# clock, and a record made just before another writer signs may commit just after (ADR 9, item 12)
+DEFAULT_CLOCK_SKEW_SECONDS = 300.0
 
 # What `Verifier.run_rows` reads: seq, id, time, gate, verdict, record bytes, prev, hash,
 # and the record's query index as "kind\x1fvalue" items joined by "\x1e" (None for none),
@@ -233,9 +238,24 @@ class Checkpoint:
 _CHECKPOINT_TEXT_COLUMNS = ("hash", "time", "kind", "key_id", "public_key", "signature", "note")
 
 
+class NotUtf8Text(bytes):
+    """A text value that is not UTF-8, as stored: SQLite keeps whatever bytes it is given
+    (`CAST(x'ff' AS TEXT)`), and `log verify` reads them as this rather than fail to decode."""
+
+    def __repr__(self) -> str:
+        return bytes.__repr__(self)
+
+
 def stored_type(value: object) -> str:
     """What a stored value is, for a message about a column of the wrong type (SQLite's are typeless)."""
-    kind = {bytes: "a BLOB", str: "text", int: "an integer", float: "a real number", type(None): "NULL"}
+    kind = {
+        bytes: "a BLOB",
+        NotUtf8Text: "bytes that are not UTF-8",
+        str: "text",
+        int: "an integer",
+        float: "a real number",
+        type(None): "NULL",
+    }
     shown = repr(value)
     shown = shown if len(shown) <= 40 else f"{shown[:37]}..."
     return f"{kind.get(type(value), type(value).__name__)} ({shown})"
@@ -385,9 +405,83 @@ def shown_id(value: str) -> str:
     return value if value.isprintable() else repr(value)
 
 
+def _seconds(text: object) -> float | None:
+    """POSIX seconds of a record's or checkpoint's time (`2025-01-31T12:00:00.000000Z`), None if not one."""
+    if type(text) is not str:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
+
+
+def _uuid7_seconds(value: object) -> float | None:
+    """The creation time in a UUIDv7 (RFC 9562: 48-bit Unix milliseconds first), None for another id."""
+    if type(value) is not str or len(value) != 36 or value[14] != "7" or value[8] + value[13] != "--":
+        return None
+    try:
+        return int(value[:8] + value[9:13], 16) / 1000
+    except ValueError:
+        return None
+
+
+def _shown_time(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeFloor:
+    """A signed checkpoint's time: records after it may not be dated earlier (less the clock skew)."""
+
+    seq: int
+    seconds: float  # POSIX seconds of its signed time
+    label: str  # "the periodic checkpoint of 2026-... at #10"
+
+    @classmethod
+    def of(cls, cp: Checkpoint) -> TimeFloor | None:
+        """The floor a checkpoint sets, or None: a prune checkpoint is signed after the records it
+        keeps were written (it sets none), and a time that is no timestamp sets none."""
+        seconds = _seconds(cp.time)
+        if cp.kind == "prune" or seconds is None:
+            return None
+        return cls(cp.seq, seconds, f"the {shown_id(cp.kind)} checkpoint of {shown_id(cp.time)} at #{cp.seq}")
+
+
+def time_problem(record_time: object, record_id: object, floor: TimeFloor | None, skew: float) -> str | None:
+    """Why a record's time cannot be true (None when it can), as a message's end.
+
+    A record dated before the signed time of a checkpoint that precedes it
+    was written after that checkpoint with a false time: a backdated
+    decision. Its UUIDv7 id carries the time it was made, by the same clock:
+    one dated away from it was edited or forged. `skew` (seconds) allows for
+    writers' clocks and for a record's wait in the writer's queue.
+    """
+    seconds = _seconds(record_time)
+    if seconds is None:
+        return None  # not a timestamp: the record's shape check says so
+    shown = shown_id(str(record_time))
+    if floor is not None and seconds < floor.seconds - skew:
+        return (
+            f"is dated {shown}, before {floor.label} that precedes it (by more than the allowed clock "
+            f"skew of {skew:g} s): it was written after that checkpoint with a false time, or the "
+            "clock of a writer is wrong"
+        )
+    made = _uuid7_seconds(record_id)
+    if made is not None and abs(made - seconds) > skew:
+        return (
+            f"is dated {shown}, but its id (a UUIDv7) was made at {_shown_time(made)} (more than the "
+            f"allowed clock skew of {skew:g} s apart): its time or its id was forged"
+        )
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Something `log verify` found; `kind` is altered, removed, inserted, reordered or checkpoint."""
+    """Something `log verify` found.
+
+    `kind` is altered, removed, inserted, reordered, misdated or checkpoint.
+    """
 
     kind: str
     seq: int
@@ -498,6 +592,9 @@ class Verifier:
         head: the stored chain head (seq, hash) that appends continue from; when given, it must be
             the last record's (or the prune anchor's, or the genesis of an empty log). As stored:
             columns of other types (SQLite's are typeless) are reported as an altered head.
+        clock_skew: seconds a record's time may lie before the signed time of a checkpoint that
+            precedes it (one whose chain signature verifies, by the pinned key when given), or away
+            from the time in its UUIDv7 id (`time_problem`); beyond, it is `misdated`.
     """
 
     def __init__(
@@ -509,8 +606,11 @@ class Verifier:
         tree: StoredTree | None = None,
         kept: Sequence[Kept] = (),
         head: tuple[int, str] | None = None,
+        clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
     ) -> None:
         self.checkpoints = sorted(checkpoints, key=lambda c: (c.seq, c.time))
+        self.clock_skew = clock_skew
+        self._signature_problems: dict[int, str | None] = {}  # checkpoint's index -> `signature_problem`
         self.head = head
         self.public_key = public_key
         self.deep = deep
@@ -577,6 +677,12 @@ class Verifier:
         count = 0
         first_seq: int | None = None
         seen: dict[str, int] = {}  # id -> seq: a decision's id names one record (`log show`, `log prove`)
+        floors = self._time_floors()
+        next_floor = 0
+        floor: TimeFloor | None = None  # the latest signed time of a checkpoint before the record
+        skew = self.clock_skew
+        misdated: Problem | None = None
+        more_misdated = 0
         for row in source:
             seq, id_, time_, gate, verdict, body, prev, digest, joined = row
             ok = False
@@ -627,6 +733,16 @@ class Verifier:
                     )
                 )
                 break
+            while next_floor < len(floors) and floors[next_floor].seq < seq:
+                if floor is None or floors[next_floor].seconds > floor.seconds:
+                    floor = floors[next_floor]
+                next_floor += 1
+            reason = time_problem(time_, id_, floor, skew)
+            if reason is not None:
+                if misdated is None:
+                    misdated = Problem("misdated", seq, id_, f"record #{seq} ({shown_id(id_)}) {reason}")
+                else:
+                    more_misdated += 1
             if seq in needed:
                 hash_at[seq] = digest
             if tree is not None:
@@ -640,6 +756,7 @@ class Verifier:
             before, previous = previous, row
         else:
             self._finish(report, count, first_seq, previous)
+            report.problems.extend(_misdated(misdated, more_misdated))
             self._checkpoints(report, hash_at)
             if tree is not None:
                 self._tree(report, tree, root_at, start, levels)
@@ -673,7 +790,25 @@ class Verifier:
             self._coverage(report)
             return report
         self._finish(report, count, first_seq, previous)
+        report.problems.extend(_misdated(misdated, more_misdated))
         return report
+
+    def _signature_problem(self, index: int) -> str | None:
+        """`signature_problem` of `self.checkpoints[index]` by the pinned key, computed once."""
+        if index not in self._signature_problems:
+            self._signature_problems[index] = signature_problem(self.checkpoints[index], self.public_key)
+        return self._signature_problems[index]
+
+    def _time_floors(self) -> list[TimeFloor]:
+        """The times of the checkpoints whose chain signature (which signs the time) verifies, by seq."""
+        floors: list[TimeFloor] = []
+        for index, cp in enumerate(self.checkpoints):
+            if not cp.signature or self._signature_problem(index) is not None:
+                continue
+            floor = TimeFloor.of(cp)
+            if floor is not None:
+                floors.append(floor)
+        return floors
 
     # -- what the result vouches for (reporting only: no check here adds a problem) -----------
 
@@ -943,9 +1078,9 @@ class Verifier:
                     "you kept (--checkpoint/--checkpoint-dir with --verifier-key) to see what they held",
                 )
             )
-        for cp in self.checkpoints:
+        for index, cp in enumerate(self.checkpoints):
             where = f"the {shown_id(cp.kind)} checkpoint of {shown_id(cp.time)} at #{cp.seq}"
-            reason = signature_problem(cp, self.public_key)
+            reason = self._signature_problem(index)
             if reason is not None:
                 report.problems.append(Problem("checkpoint", cp.seq, "", f"{where} {reason}"))
                 continue
@@ -1101,6 +1236,16 @@ class Verifier:
         return Problem("altered", entry.seq, entry.id, f"{label} does not link to the start of the chain")
 
 
+def _misdated(first: Problem | None, more: int) -> list[Problem]:
+    """The first misdated record's problem, saying how many later ones are misdated too."""
+    if first is None:
+        return []
+    if not more:
+        return [first]
+    also = f" (and {more} later record{'s' if more > 1 else ''} misdated too)"
+    return [Problem(first.kind, first.seq, first.id, first.message + also)]
+
+
 _EXIT_CODES = {"allow": 0, "warn": 0, "deny": 1, "error": 3}
 
 
@@ -1216,6 +1361,8 @@ def _same_index(joined: str | None, record: Mapping[str, Any]) -> bool:
     expected = [index_item(kind, value) for kind, value in index_terms(record)]
     if joined is None:
         return not expected
+    if type(joined) is not str:  # index rows holding bytes that are not UTF-8 (`NotUtf8Text`)
+        return False
     return joined == "\x1e".join(expected) or sorted(joined.split("\x1e")) == sorted(expected)
 
 

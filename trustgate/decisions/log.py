@@ -32,6 +32,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import json
 import queue
 import threading
 import time
@@ -43,19 +44,22 @@ from typing import Any, Protocol
 from trustgate.decisions import merkle
 from trustgate.decisions.canonical import CanonicalError, canonical, timestamp
 from trustgate.decisions.chain import (
+    DEFAULT_CLOCK_SKEW_SECONDS,
     GENESIS,
     Checkpoint,
     CheckpointSigner,
+    TimeFloor,
     entry_hash,
     shown_id,
     signature_problem,
+    time_problem,
 )
 from trustgate.decisions.keys import read_signer
 from trustgate.decisions.note import NoteError, TreeHead, open_checkpoint
 from trustgate.decisions.publish import Publisher, PublishError
 from trustgate.decisions.record import index_terms
 from trustgate.decisions.store import Prepared, SqlStore
-from trustgate.errors import DecisionLogError
+from trustgate.errors import CheckpointRolledBackError, DecisionLogError
 
 Store = SqlStore
 
@@ -130,6 +134,9 @@ class CheckpointPolicy:
     # their commit while the writer runs (checked after each commit and by a timer)
     every_seconds: float = 60.0
     publish: tuple[Publisher, ...] = ()  # where each new checkpoint also goes (outside the database)
+    # seconds a record may be dated before the checkpoint signed before it (or away from its UUIDv7
+    # id's time): beyond, the writer refuses to sign over it (`chain.time_problem`)
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
 
 
 class Acknowledgement(Protocol):
@@ -275,6 +282,8 @@ class DecisionLog:
         self.last_checkpoint_error: DecisionLogError | None = None
         self._last_signed: TreeHead | None = None  # this writer's own memory: no database can rewrite it
         self._last_head = GENESIS  # the chain head it signed with `_last_signed`
+        self._last_floor: TimeFloor | None = None  # and the time it signed it at
+        self._last_note: str | None = None  # and the note itself (what `latest_note` may serve)
         self._last_attempt: float | None = None  # monotonic time of the last refused or failed checkpoint
         self._problems: list[DecisionLogError] = []
         self._problems_lock = threading.Lock()
@@ -609,15 +618,26 @@ class DecisionLog:
         self.write_error = None
         probe.future.set_result("")
 
+    @property
+    def last_signed_note(self) -> str | None:
+        """The note of the checkpoint this writer signed last (None: none yet, or of no tree)."""
+        return self._last_note
+
     def latest_note(self) -> str | None:
-        """The newest signed checkpoint (a C2SP signed note) in the store, or None when it has none.
+        """The newest signed checkpoint (a C2SP signed note), or None when there is none.
 
         With a signer, only a note its key signed counts (a forged one does
         not verify). Read over a connection of its own, so any thread may ask.
+        The note this writer signed last (`last_signed_note`; a writer
+        process's, for its clients) is served when no stored one that verifies
+        is as new: stored rows can be deleted or altered, this memory cannot.
 
         Raises:
+            CheckpointRolledBackError: every stored checkpoint is older than the one this writer
+                signed last (newer rows were deleted); reported in `take_problems` too.
             DecisionLogError: the store cannot be read.
         """
+        known = self._last_note  # before the store: a checkpoint is stored before it is remembered
         with self._reader_lock:
             if self._reader is None:  # created like the writer would: a log with no records yet has none
                 self._reader = open_store(self.url)
@@ -628,15 +648,37 @@ class DecisionLog:
                 self._reader = None
                 raise
         verifier = self.signer.note_verifier() if self.signer is not None else None
-        for cp in sorted((c for c in stored if c.note), key=lambda c: c.seq, reverse=True):
+        noted = sorted((c for c in stored if c.note), key=lambda c: c.seq, reverse=True)
+        best: tuple[int, str] | None = None
+        for cp in noted:
             if verifier is None:
-                return cp.note
+                best = (cp.seq, cp.note)
+                break
             try:
-                open_checkpoint(cp.note, verifier)
+                head = open_checkpoint(cp.note, verifier)
             except NoteError:
                 continue
-            return cp.note
-        return None
+            best = (head.size, cp.note)
+            break
+        if known is None or verifier is None:
+            return best[1] if best is not None else None
+        size = open_checkpoint(known, verifier).size
+        newest = noted[0].seq if noted else 0
+        if newest < size:
+            error = CheckpointRolledBackError(
+                f"the newest stored checkpoint covers {newest} records, but this log's writer signed one "
+                f"of {size} records: someone with write access to the database deleted the newer "
+                "checkpoints (or restored an older copy of it); serving none",
+                where=self.url,
+                hint="the next checkpoint the writer signs (after the next records) is stored again; "
+                "meanwhile check the log against your kept checkpoints: `trustgate log verify "
+                "--checkpoint-dir DIR --verifier-key KEY`",
+            )
+            self._report(error)
+            raise error
+        if best is None or best[0] < size:
+            return known  # newer stored rows do not verify: altered or forged
+        return best[1]
 
     def _idle_timeout(self) -> float | None:
         """How long the writer may wait for records before a checkpoint falls due (None: forever)."""
@@ -729,6 +771,8 @@ class DecisionLog:
         self.store.add_checkpoint(checkpoint)
         self._last_signed = TreeHead(self.signer.origin, seq, root)
         self._last_head = digest
+        self._last_floor = TimeFloor.of(checkpoint)
+        self._last_note = checkpoint.note or None
         self._last_attempt = None
         self.checkpoints_signed += 1
         self._since_checkpoint = 0
@@ -741,19 +785,21 @@ class DecisionLog:
                 self._report(e)
         return checkpoint
 
-    def _trusted(self) -> list[tuple[str, TreeHead, str | None]]:
+    def _trusted(self) -> list[tuple[str, TreeHead, str | None, TimeFloor | None]]:
         """The checkpoints a new one must extend: ones the database's writers cannot have forged.
 
-        Each with the chain head signed with it, where there is one (not in a published checkpoint).
+        Each with the chain head signed with it, where there is one (not in a published checkpoint),
+        and the time signed with that head (`TimeFloor`; none for a prune checkpoint).
 
         Raises:
             CheckpointRefusedError: a published checkpoint cannot be read or is not this log's.
         """
         assert self.signer is not None
         verifier = self.signer.note_verifier()
-        out: list[tuple[str, TreeHead, str | None]] = []
+        out: list[tuple[str, TreeHead, str | None, TimeFloor | None]] = []
         if self._last_signed is not None:
-            out.append(("the checkpoint this writer signed last", self._last_signed, self._last_head))
+            mine = "the checkpoint this writer signed last"
+            out.append((mine, self._last_signed, self._last_head, self._last_floor))
         for publisher in self.policy.publish:
             try:
                 text = publisher.latest()
@@ -762,6 +808,7 @@ class DecisionLog:
                         (
                             f"the checkpoint published in {publisher.where}",
                             open_checkpoint(text, verifier),
+                            None,
                             None,
                         )
                     )
@@ -782,7 +829,14 @@ class DecisionLog:
                 continue
             # Its chain head counts only under this key's signature (and for the tree head's size).
             signed = head.size == cp.seq and signature_problem(cp, self.signer.public_key) is None
-            out.append((f"the stored checkpoint of {shown_id(cp.time)}", head, cp.hash if signed else None))
+            out.append(
+                (
+                    f"the stored checkpoint of {shown_id(cp.time)}",
+                    head,
+                    cp.hash if signed else None,
+                    TimeFloor.of(cp) if signed else None,  # the chain signature signs the time
+                )
+            )
             break
         return out
 
@@ -807,7 +861,7 @@ class DecisionLog:
             CheckpointRefusedError: one is not (records were rewritten or removed).
         """
         trusted = self._trusted()
-        for where, head, _ in trusted:
+        for where, head, _, _ in trusted:
             try:
                 if head.size > size:
                     raise merkle.ProofError(
@@ -824,8 +878,11 @@ class DecisionLog:
                     hint="the decision is still recorded; find what changed with `trustgate log verify "
                     "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
                 ) from e
-        anchors = [(head.size, chain, where) for where, head, chain in trusted if chain is not None]
+        anchors = [(head.size, chain, where) for where, head, chain, _ in trusted if chain is not None]
         anchor = max(anchors) if anchors else None
+        # Each one with a time precedes every record read below (they follow the newest, `anchor`).
+        floors = [floor for *_, floor in trusted if floor is not None]
+        floor = max(floors, key=lambda f: f.seconds) if floors else None
         mine = self._last_signed
         if (
             own_from is not None
@@ -835,10 +892,13 @@ class DecisionLog:
             and anchor[:2] == (mine.size, self._last_head)
         ):
             return  # every record since the checkpoint this writer signed last is one it appended
-        self._check_records(size, digest, anchor)
+        self._check_records(size, digest, anchor, floor)
 
-    def _check_records(self, size: int, digest: str, anchor: tuple[int, str, str] | None) -> None:
-        """The records the checkpoint would vouch for are the ones the tree and the chain commit to.
+    def _check_records(
+        self, size: int, digest: str, anchor: tuple[int, str, str] | None, floor: TimeFloor | None = None
+    ) -> None:
+        """The records the checkpoint would vouch for are the ones the tree and the chain commit to,
+        dated no earlier than the newest trusted checkpoint's signed time (`floor`) allows.
 
         The tree's consistency with a trusted root says nothing about the
         records: a rewrite that left `tree_nodes` intact passes it. So every
@@ -849,8 +909,14 @@ class DecisionLog:
         record is checked, from the start of the chain or its prune anchor.
         Records before `anchor` were checked when it was signed.
 
+        Each record's time must also be possible (`chain.time_problem`, as `log
+        verify` checks it): not earlier than `floor` less the clock skew, and
+        near its UUIDv7 id's time. A decision dated before a checkpoint signed
+        earlier was written after it with a false time (a backdated allow).
+
         Raises:
-            CheckpointRefusedError: a record is not its leaf, or the chain does not link.
+            CheckpointRefusedError: a record is not its leaf, the chain does not link, or a record's
+                time cannot be true.
         """
         if anchor is not None:
             seq, prev, where = anchor
@@ -871,6 +937,8 @@ class DecisionLog:
                     problem = f"record #{number} does not link to #{seq} (the chain was rewritten)"
                 elif leaf != merkle.leaf_hash(body):
                     problem = f"record #{number} is not the Merkle tree's leaf (the record was rewritten)"
+                else:
+                    problem = self._dated(number, body, floor)
                 if problem is not None:
                     rows.close()  # the database's stream (a cursor) now, not when it is collected
                     break
@@ -880,6 +948,15 @@ class DecisionLog:
                     problem = f"records #{seq + 1}..#{size} are missing"
                 elif prev != digest:
                     problem = f"the chain from it does not lead to the head #{size} (the chain was rewritten)"
+        if problem is not None and problem.startswith("misdated: "):
+            raise CheckpointRefusedError(
+                f"refusing to sign a checkpoint of {size} records: checking the records since {where}: "
+                f"{problem.removeprefix('misdated: ')}",
+                where=self.url,
+                hint="if a writer's clock is wrong, set it right (or raise "
+                "decisionLog.checkpoint.clockSkewSeconds); otherwise someone with write access to the "
+                "database added the record: `trustgate log verify` names it. Decisions are still recorded",
+            )
         if problem is not None:
             raise CheckpointRefusedError(
                 f"refusing to sign a checkpoint of {size} records: checking the records since {where}: "
@@ -888,6 +965,19 @@ class DecisionLog:
                 hint="the decision is still recorded; find what changed with `trustgate log verify "
                 "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
             )
+
+    def _dated(self, number: int, body: bytes, floor: TimeFloor | None) -> str | None:
+        """A "misdated: ..." problem when record `number`'s time cannot be true (`chain.time_problem`)."""
+        try:
+            record = json.loads(body)
+        except ValueError:
+            return None  # no decision record: `log verify` names it; the chain and tree vouch for bytes
+        if not isinstance(record, dict):
+            return None
+        reason = time_problem(record.get("time"), record.get("id"), floor, self.policy.clock_skew)
+        if reason is None:
+            return None
+        return f"misdated: record #{number} ({shown_id(str(record.get('id')))}) {reason}"
 
     # -- checkpoints and shutdown -------------------------------------------------
 

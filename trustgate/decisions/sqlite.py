@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trustgate.decisions.chain import Problem
+from trustgate.decisions.chain import NotUtf8Text, Problem
 from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, schema_refused
 from trustgate.errors import DecisionLogError
 
@@ -133,6 +133,16 @@ class SqliteStore(SqlStore):
                 )
             return 0
         return int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
+
+    @contextlib.contextmanager
+    def as_stored(self) -> Iterator[None]:
+        """See `SqlStore.as_stored`: SQLite stores text of any bytes."""
+        previous = self._conn.text_factory
+        self._conn.text_factory = _text_as_stored
+        try:
+            yield
+        finally:
+            self._conn.text_factory = previous
 
     # -- errors ---------------------------------------------------------------
 
@@ -309,6 +319,13 @@ def integrity_problems(lines: Sequence[str], tables: Mapping[str, str]) -> list[
 def _busy(error: sqlite3.Error) -> bool:
     low = str(error).lower()
     return "locked" in low or "busy" in low
+
+
+def _text_as_stored(raw: bytes) -> str | NotUtf8Text:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return NotUtf8Text(raw)
 
 
 def _translate(error: sqlite3.Error, doing: str, url: str, busy_timeout: float) -> DecisionLogError:

@@ -37,6 +37,7 @@ in its transaction (`summary.py`): `daily_counts`, `daily_seqs`,
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 import json
 import re
@@ -735,6 +736,12 @@ class SqlStore(Summaries, abc.ABC):
         """A context in which every read sees the same state of the log."""
         return self._read()
 
+    def as_stored(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which a text value that is not UTF-8 is read as `chain.NotUtf8Text` (the
+        verifier reports the column as altered), not an error that stops every read. A dialect's:
+        PostgreSQL checks the encoding of what it stores."""
+        return contextlib.nullcontext()
+
     # -- migrations -----------------------------------------------------------
 
     def _migrate(self, applied: int) -> None:
@@ -1089,6 +1096,28 @@ class SqlStore(Summaries, abc.ABC):
         """
         with self._read():
             return self._head_locked()
+
+    def sizes(self) -> tuple[int, int, int]:
+        """How many records the log holds, three ways: the chain head's position, the highest
+        record position, and the stored tree's leaves (every record ever appended).
+
+        The head row carries no signature: a reader that must not be fooled about the log's size
+        (`log checkpoint --output`) compares the three. One read transaction.
+
+        Raises:
+            InconsistentLogError: the head's columns are not a position and a hash (an edit).
+        """
+        with self._read():
+            head = self._head_locked()[0]
+            rows = self._execute(
+                "SELECT (SELECT max(seq) FROM decisions), (SELECT max(idx) FROM tree_nodes WHERE level = 0)"
+            )
+        last, leaf = rows[0] if rows else (None, None)
+        return (
+            head,
+            last if type(last) is int else 0,
+            leaf + 1 if type(leaf) is int else 0,
+        )
 
     def stored_head(self) -> tuple[Any, Any]:
         """The chain head as stored, for `Verifier`, which reports a head of the wrong types as altered."""

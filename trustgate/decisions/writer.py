@@ -53,6 +53,7 @@ from typing import Any, BinaryIO
 
 from trustgate.decisions.chain import Checkpoint, CheckpointSigner
 from trustgate.decisions.log import CheckpointPolicy, CheckpointRefusedError, DecisionLog, open_store
+from trustgate.decisions.note import NoteError, open_checkpoint
 from trustgate.decisions.publish import PublishError
 from trustgate.decisions.store import Prepared
 from trustgate.errors import DecisionLogError
@@ -267,7 +268,10 @@ class _WriterServer:
             new = (refused - self._reported[0], published - self._reported[1])
             self._reported = (refused, published)
             problems = [[type(p).__name__, p.message, p.where, p.hint] for p in self.log.take_problems()]
-        return json.dumps({"refused": new[0], "publish_failures": new[1], "problems": problems}).encode()
+        signed = self.log.last_signed_note  # what its clients' `latest_note` serves at the least
+        return json.dumps(
+            {"refused": new[0], "publish_failures": new[1], "problems": problems, "signed": signed}
+        ).encode()
 
     def gone(self, connection: _Connection) -> None:
         with self._lock:
@@ -453,6 +457,7 @@ class WriterClient(DecisionLog):
             return out  # asked again at the next tick; the writer keeps them until someone takes them
         self.checkpoints_refused += int(stats["refused"])
         self.publish_failures += int(stats["publish_failures"])
+        self._remember_signed(stats.get("signed"))
         kinds: dict[str, type[DecisionLogError]] = {
             "CheckpointRefusedError": CheckpointRefusedError,
             "PublishError": PublishError,
@@ -460,6 +465,20 @@ class WriterClient(DecisionLog):
         for kind, message, where, hint in stats["problems"]:
             out.append(kinds.get(kind, DecisionLogError)(message, where=where, hint=hint))
         return out
+
+    def _remember_signed(self, note: object) -> None:
+        """Keep the note the writer signed last (`latest_note` serves it), when it is this log's and
+        newer than the one kept."""
+        if type(note) is not str or self.signer is None or note == self._last_note:
+            return
+        verifier = self.signer.note_verifier()
+        try:
+            size = open_checkpoint(note, verifier).size
+            if self._last_note is not None and open_checkpoint(self._last_note, verifier).size >= size:
+                return
+        except NoteError:
+            return
+        self._last_note = note
 
     def checkpoint(self) -> Checkpoint:
         """Not through a client: the writer signs (`trustgate log checkpoint` signs on demand).

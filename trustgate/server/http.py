@@ -45,7 +45,7 @@ from socketserver import _SocketWriter  # type: ignore[attr-defined]  # the stdl
 from typing import TYPE_CHECKING, Any
 
 from trustgate.config import AdmissionSettings
-from trustgate.errors import DecisionLogError
+from trustgate.errors import CheckpointRolledBackError, DecisionLogError
 from trustgate.model import Mode
 from trustgate.server import admission, evaluation
 from trustgate.server.budget import MemoryBudget, Reservation, estimate
@@ -564,6 +564,8 @@ def checkpoint(state: WorkerState) -> tuple[int, bytes, str]:
         return 404, b"no decision log is configured (serve --decision-log or decisionLog.url)\n", plain
     try:
         note = state.decision_log.latest_note()
+    except CheckpointRolledBackError as e:  # the database lost checkpoints this log signed
+        return 503, f"{e.diagnostics()}\n".encode(), plain
     except DecisionLogError as e:
         return 503, f"the decision log cannot be read: {e.diagnostics()}\n".encode(), plain
     if note is None:

@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from support.ids import uuid7_at
+
 from trustgate.decisions.canonical import timestamp, uuid7
 
 MakeRecord = Callable[..., dict[str, Any]]
@@ -48,5 +50,7 @@ def record(n: int, **overrides: Any) -> dict[str, Any]:
         ),
         "n": n,
     }
+    if "time" in overrides and "id" not in overrides:
+        out["id"] = uuid7_at(overrides["time"])  # dated like its time, as a gate makes them
     out.update(overrides)
     return out

@@ -166,9 +166,13 @@ def test_timestamps_have_four_digit_years_and_sort_as_text_like_time() -> None:
         assert text == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # what records held before
 
 
-def test_uuid7_random_bits_differ_in_a_forked_child() -> None:
+def test_uuid7_random_bits_differ_in_a_forked_child(monkeypatch: pytest.MonkeyPatch) -> None:
     """Random bits are read from the system in blocks; a child forked with part of a block left must
     read its own, or parent and child would make ids with the same random bits."""
+    from trustgate.decisions import canonical as module
+
+    # Ids made later in this process carry this test's time, not 2027's (they would be misdated).
+    monkeypatch.setattr(module, "_uuid_last", module._uuid_last)
     uuid7()  # the parent now holds a block
     reader, writer = os.pipe()
     pid = os.fork()

@@ -437,6 +437,46 @@ def test_after_a_prune_the_nodes_the_kept_records_complete_are_compared(
     assert _tree_problems(store_url) == [_below_the_root(1)]
 
 
+def test_a_prune_checkpoint_signed_after_the_records_it_keeps_sets_no_time_floor(
+    store_url: str, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    """A prune is signed long after the records it keeps were written; only the checkpoints signed
+    before a record was written bound its time (`log verify` would flag every record kept)."""
+    signer = CheckpointSigner.from_file(_key(tmp_path))
+    with DecisionLog.open(store_url) as log:
+        for n in range(1, 14):
+            log.append(make_record(n, time=f"2025-01-01T00:00:{n:02d}.000000Z"))
+    store = open_store(store_url, create=False)
+    try:
+        store.prune(
+            "2025-01-01T00:00:06.000000Z",
+            lambda s, h: signer.sign(seq=s, hash=h, time="2026-01-01T00:00:00.000000Z", kind="prune"),
+        )
+    finally:
+        store.close()
+    report = _verify(store_url)
+    assert report.ok, report.first_problem
+    # A periodic checkpoint signed at the same time at #8 does bound the records after it.
+    periodic = signer.sign(
+        seq=8, hash=_row(store_url, 8)[3], time="2026-01-01T00:00:00.000000Z", kind="periodic"
+    )
+    _tamper(
+        store_url,
+        (
+            "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            _checkpoint_row(periodic),
+        ),
+    )
+    first = _verify(store_url).first_problem
+    assert first is not None and (first.kind, first.seq) == ("misdated", 9)
+    assert "(and 4 later records misdated too)" in first.message
+
+
+def _checkpoint_row(cp: Checkpoint) -> tuple[Any, ...]:
+    return (cp.seq, cp.hash, cp.time, cp.kind, cp.key_id, cp.public_key, cp.signature, cp.note)
+
+
 # -- values of another type (SQLite's columns are typeless) ---------------------
 
 

@@ -33,14 +33,24 @@ WRITER = (
 )
 
 
+SIGNING_WRITER = (
+    "import sys; from pathlib import Path; from trustgate.decisions.log import DecisionLog; "
+    "from trustgate.decisions.writer import serve_writer; "
+    "sys.exit(serve_writer(DecisionLog.open(sys.argv[1], key=sys.argv[3]), Path(sys.argv[2])))"
+)
+
+
 class Writer:
-    def __init__(self, url: str, path: Path) -> None:
-        self.url, self.path = url, path
+    def __init__(self, url: str, path: Path, key: Path | None = None) -> None:
+        self.url, self.path, self.key = url, path, key
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.path.unlink(missing_ok=True)  # left by a writer that was killed
-        self.process = subprocess.Popen([sys.executable, "-c", WRITER, self.url, str(self.path)])
+        args = [WRITER, self.url, str(self.path)]
+        if self.key is not None:
+            args = [SIGNING_WRITER, self.url, str(self.path), str(self.key)]
+        self.process = subprocess.Popen([sys.executable, "-c", *args])
         end = time.monotonic() + 30
         while not self.path.exists():
             assert time.monotonic() < end and self.process.poll() is None, "the writer did not start"
@@ -294,6 +304,52 @@ def test_checkpoints_are_the_writers(writer: Writer) -> None:
     assert client.take_problems() == []
     client.close()
     assert os.path.exists(writer.path)
+
+
+def test_get_checkpoint_of_a_worker_answers_503_when_the_writers_checkpoints_were_deleted(
+    tmp_path: Path,
+) -> None:
+    """A worker's `GET /checkpoint` reads the database; the writer process signs. Deleting the
+    checkpoint rows must not roll the served checkpoint back (or make it vanish) unnoticed."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from trustgate.decisions.keys import read_signer
+    from trustgate.server.http import checkpoint as get_checkpoint
+
+    key = tmp_path / "log-key.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    signing = Writer(f"sqlite:///{tmp_path / 'decisions.db'}", tmp_path / "writer.sock", key)
+    signing.start()
+    try:
+        client = signing.client(signer=read_signer(key))
+        client.append(_record(1))  # the writer's first commit signs a checkpoint of it
+        assert client.take_problems() == []  # and the client learns what the writer signed
+
+        class State:
+            decision_log = client
+
+        status, body, _ = get_checkpoint(State)  # type: ignore[arg-type]
+        assert status == 200 and body.decode().split("\n")[1] == "1"
+        store = open_store(signing.url)
+        try:
+            with store._write():
+                store._execute("DELETE FROM checkpoints")
+        finally:
+            store.close()
+        status, body, _ = get_checkpoint(State)  # type: ignore[arg-type]
+        assert status == 503
+        assert "the newest stored checkpoint covers 0 records, but this log's writer signed one of 1" in (
+            body.decode()
+        )
+        assert any("deleted the newer checkpoints" in p.message for p in client.take_problems())
+        client.close()
+    finally:
+        signing.signal(signal.SIGTERM)
 
 
 def test_a_request_failed_before_its_frame_is_written_is_never_sent(writer: Writer) -> None:
