@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import functools
 import json
 import re
@@ -692,7 +693,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     )
 
 
-def _parse_admission(section: Mapping[str, Any], *, origin: str = "", tree: Any = None) -> AdmissionSettings:
+def _parse_admission(section: Mapping[str, Any], *, origin: str, tree: Any) -> AdmissionSettings:
     defaults = AdmissionSettings()
     fail_open = section.get("failOpen", {})
     protected = section.get("protectedDeletes", {})
@@ -722,14 +723,19 @@ def _parse_admission(section: Mapping[str, Any], *, origin: str = "", tree: Any 
 # API groups without a dot: the core group ("") and these built-in ones (a CRD's group has a dot).
 DOTLESS_GROUPS = ("", "apps", "autoscaling", "batch", "extensions", "policy")
 _GROUP_TEXT = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_RESOURCE_TEXT = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_RESOURCE_TEXT = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # a plural: never a dot
 
 
 def _admission_resources(
     value: Sequence[str] | None, *, origin: str, tree: Any
 ) -> tuple[tuple[str, str], ...] | None:
     """`admission.resources` as (group, resource) pairs: `services` (the core group),
-    `apps/deployments`, `example.com/*`, `*/ingresses`, or `*` (every resource)."""
+    `apps/deployments`, `example.com/*`, `*/ingresses`, or `*` (every resource).
+
+    An entry the API server would match nothing with is an error, since a rule naming nothing
+    sends nothing: the resource of a built-in group (the core group, the dotless ones, and the
+    `k8s.io` groups the built-in table knows) must be one that group serves.
+    """
     if value is None:
         return None
     pairs: list[tuple[str, str]] = []
@@ -737,23 +743,7 @@ def _admission_resources(
         line = yamlio.locate(tree, ("admission", "resources", i))
         where = f"{origin}:{line}" if line else origin
         group, slash, resource = entry.rpartition("/") if entry != "*" else ("*", "/", "*")
-        problem = ""
-        if entry.count("/") > 1:
-            problem = "more than one '/': write group/resource (subresources are not named here)"
-        elif slash and not group:
-            problem = "no group before the '/': write the core group's resources without one (services)"
-        elif group not in ("*", *DOTLESS_GROUPS) and not _GROUP_TEXT.fullmatch(group):
-            problem = f"{group!r} is not an API group (lower-case DNS names: networking.k8s.io)"
-        elif group not in ("*", *DOTLESS_GROUPS) and "." not in group:
-            problem = (
-                f"{group!r} is not an API group: groups other than {', '.join(DOTLESS_GROUPS[1:])} "
-                "have a dot (pods/exec and other subresources are not named here: pods sends pods)"
-            )
-        elif resource != "*" and not _RESOURCE_TEXT.fullmatch(resource):
-            problem = (
-                f"{resource!r} is not a resource name: resources are the lower-case plurals the API "
-                "server serves (Service: services, NetworkPolicy: networkpolicies)"
-            )
+        problem = _resource_problem(entry, group, slash, resource)
         if problem:
             raise ConfigError(
                 f"admission.resources[{i}] {entry!r}: {problem}",
@@ -762,6 +752,72 @@ def _admission_resources(
             )
         pairs.append((group, resource))
     return tuple(pairs)
+
+
+def _resource_problem(entry: str, group: str, slash: str, resource: str) -> str:
+    """Why an `admission.resources` entry matches nothing ("" when it may match), with what was
+    probably meant."""
+    from trustgate.kinds import REVIEW_GROUPS, builtin_resources
+
+    if entry.count("/") > 1:
+        return "more than one '/': write group/resource (subresources are not named here)"
+    if slash and not group:
+        return "no group before the '/': write the core group's resources without one (services)"
+    if "." in resource:
+        if slash:
+            return f"{resource!r} is not a resource name: resource names have no dot"
+        head, _, rest = resource.partition(".")
+        if "." in rest or rest in DOTLESS_GROUPS:  # resource.group, as kubectl writes it
+            return f"a resource and its group are written group/resource: {rest}/{head}"
+        return f"{resource!r} is an API group, not a resource: {resource}/* is every resource of it"
+    if group in ("core", "v1"):
+        return f"the core group has no name: write {resource} (without a group)"
+    if group not in ("*", *DOTLESS_GROUPS) and not _GROUP_TEXT.fullmatch(group):
+        return f"{group!r} is not an API group (lower-case DNS names: networking.k8s.io)"
+    if group not in ("*", *DOTLESS_GROUPS) and "." not in group:
+        return (
+            f"{group!r} is not an API group: groups other than {', '.join(DOTLESS_GROUPS[1:])} "
+            "have a dot (pods/exec and other subresources are not named here: pods sends pods)"
+        )
+    if resource != "*" and not _RESOURCE_TEXT.fullmatch(resource):
+        return (
+            f"{resource!r} is not a resource name: resources are the lower-case plurals the API "
+            "server serves (Service: services, NetworkPolicy: networkpolicies)"
+        )
+    if group in REVIEW_GROUPS:
+        return (
+            f"the {group} group serves token and access reviews, which store nothing and carry "
+            "credentials: they are never sent to the webhook"
+        )
+    known = builtin_resources()
+    if resource == "*" or resource in known.get(group, ()):
+        return ""
+    name = group or "the core group"
+    plural = next((p for served in known.values() for p in served if _singular(p) == resource), "")
+    if group == "*":  # a custom plural is anyone's; a built-in kind's singular is a typo
+        return f"{resource!r} is a singular: write */{plural}" if plural else ""
+    if group not in known:  # a CRD's group (gateway.networking.k8s.io too): its plurals are its own
+        return ""
+    meant = plural or resource
+    serving = sorted(g for g, served in known.items() if meant in served)
+    written = ", ".join(meant if not g else f"{g}/{meant}" for g in serving)
+    if group in serving:
+        return f"{resource!r} is a singular: {name} serves {meant!r} (write {group}{slash}{meant})"
+    if serving:
+        return f"{name} serves no {resource!r}: write {written}"
+    close = difflib.get_close_matches(resource, sorted(known[group]), n=3)
+    also = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"{name} serves no {resource!r}{also}: a built-in group's resources are its plurals"
+
+
+def _singular(plural: str) -> str:
+    """The lower-case kind a built-in plural is served for (`ingresses` -> `ingress`)."""
+    from trustgate.kinds import CLUSTER_SCOPED, NAMESPACED, resource_of
+
+    for _, kind in CLUSTER_SCOPED | NAMESPACED:
+        if resource_of(kind) == plural:
+            return kind.lower()
+    return ""
 
 
 def _parse_commits(section: Mapping[str, Any], *, origin: str, base: Path, tree: Any) -> CommitSettings:

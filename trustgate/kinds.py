@@ -111,6 +111,41 @@ NAMESPACED = frozenset(
 )  # fmt: skip
 
 
+# The groups of token and access reviews (TokenReview, SubjectAccessReview and the like): requests
+# the API server answers and stores nothing of; a TokenReview carries a bearer token. Admission
+# has nothing to judge in them, so they are never sent to the webhook, nor judged if they arrive.
+REVIEW_GROUPS = ("authentication.k8s.io", "authorization.k8s.io")
+
+# Built-in kinds whose resource name is not the rule of thumb in `resource_of` (their types'
+# `+resourceName` or the registry's storage path).
+_IRREGULAR = {
+    "Endpoints": "endpoints",
+    "ResourceClaimParameters": "resourceclaimparameters",
+    "ResourceClassParameters": "resourceclassparameters",
+}
+
+
+def resource_of(kind: str) -> str:
+    """The plural resource name the API server serves a kind under (`Ingress` -> `ingresses`)."""
+    if kind in _IRREGULAR:
+        return _IRREGULAR[kind]
+    lower = kind.lower()
+    if lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return lower[:-1] + "ies"
+    if lower.endswith(("s", "x", "z", "ch", "sh")):
+        return lower + "es"
+    return lower + "s"
+
+
+def builtin_resources() -> dict[str, frozenset[str]]:
+    """The resources (plurals) each built-in API group serves, from the scope tables: what an
+    entry naming a built-in group may name."""
+    out: dict[str, set[str]] = {}
+    for group, kind in CLUSTER_SCOPED | NAMESPACED:
+        out.setdefault(group, set()).add(resource_of(kind))
+    return {group: frozenset(resources) for group, resources in out.items()}
+
+
 def crd_scope(crd: Mapping[str, Any]) -> tuple[tuple[str, str], bool | None] | None:
     """The (group, kind) a CustomResourceDefinition defines and whether it is namespaced (None:
     its spec.scope is neither Namespaced nor Cluster); None when it names no group and kind."""

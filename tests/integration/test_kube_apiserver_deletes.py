@@ -26,7 +26,7 @@ from support.webhook import Server, make_certs, start_server
 
 from trustgate.config import AdmissionSettings
 from trustgate.policy import vap
-from trustgate.server.webhookconfig import webhook_configuration
+from trustgate.server.webhookconfig import AdmissionScope, webhook_configuration
 
 POLICIES = (
     denying(
@@ -117,7 +117,7 @@ def served(
             url=f"https://127.0.0.1:{server.port}",
             ca_bundle=certs.ca.read_bytes(),
             kubernetes_version="1.20",
-            policy_rules=[*loaded.rules_for("DELETE"), *loaded.rules_for("CONNECT")],
+            scope=AdmissionScope(policy_rules=[*loaded.rules_for("DELETE"), *loaded.rules_for("CONNECT")]),
         )
         k8s.AdmissionregistrationV1Api(api).create_validating_webhook_configuration(manifest)
         end = time.monotonic() + 30

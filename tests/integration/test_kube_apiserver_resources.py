@@ -6,6 +6,7 @@ denied at admission, and so is a ConfigMap a Gatekeeper constraint denies.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,7 +190,9 @@ def test_a_configmap_a_gatekeeper_constraint_denies_is_denied(api: k8s.ApiClient
     assert owned.metadata.name == "owned"
 
 
-@pytest.mark.parametrize("resources", ['["*"]', '["*/ingresses", "apps/*", example.com/*, services]'])
+@pytest.mark.parametrize(
+    "resources", ['["*"]', '["*/ingresses", "apps/*", example.com/*, services]', '["*", events, "*/leases"]']
+)
 def test_the_api_server_accepts_what_wildcards_generate(
     api: k8s.ApiClient, tmp_path: Path, resources: str
 ) -> None:
@@ -217,3 +220,134 @@ def _snake(rule: dict[str, Any]) -> dict[str, Any]:
         "resources": rule["resources"],
         "scope": rule["scope"],
     }
+
+
+def _answered(server: Server) -> dict[str, float]:
+    """The webhook's answers so far, by verdict (its /metrics)."""
+    status, text = server.health("/metrics")
+    assert status == 200, text
+    found = re.findall(r'trustgate_admission_requests_total\{verdict="(\w+)"\} (\S+)', text)
+    return {verdict: float(count) for verdict, count in found}
+
+
+def test_a_token_review_sent_by_a_wildcard_is_neither_judged_nor_recorded(
+    api: k8s.ApiClient, served: Server, tmp_path: Path
+) -> None:
+    """Before 1.28 no rule can leave token reviews out of `"*"`: the API server sends each (its bearer
+    token included) to the webhook, which answers it unjudged and keeps nothing of it."""
+    path = tmp_path / "trustgate.yaml"
+    log = tmp_path / "log.db"
+    path.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nkubernetes:\n  schemas: false\n"
+        f"decisionLog:\n  url: sqlite:///{log}\nadmission:\n  resources: ['*']\n"
+    )
+    certs = make_certs(tmp_path / "certs")
+    server = start_server(certs, "-c", str(path), workers=1)
+    hooks = k8s.AdmissionregistrationV1Api(api)
+    try:
+        manifest = _webhook_config(
+            "-c", str(path), "--url", f"https://127.0.0.1:{server.port}",
+            "--ca-bundle", str(certs.ca), "--kubernetes-version", "1.20",
+        )  # fmt: skip
+        manifest["metadata"]["name"] = "trustgate-every-resource"
+        assert manifest["webhooks"][0]["rules"][0]["resources"] == ["*"]
+        hooks.create_validating_webhook_configuration(manifest)
+        authn = k8s.AuthenticationV1Api(api)
+        token = "tg-bearer-" + "5f3a9c" * 4
+        end = time.monotonic() + 30
+        while True:  # until the API server calls this webhook (nothing else is created meanwhile)
+            before = _answered(server)
+            review = authn.create_token_review({"spec": {"token": token}})
+            after = _answered(server)
+            if sum(after.values()) > sum(before.values()):
+                break
+            assert time.monotonic() < end, "the API server never sent the TokenReview"
+            time.sleep(0.3)
+        assert not review.status.authenticated  # answered by the API server: the webhook allowed it
+        time.sleep(1)  # a record would be durable before the answer; the WAL is read as it is
+        held = [p.name for p in tmp_path.glob("log.db*") if token.encode() in p.read_bytes()]
+        assert held == []
+        assert after.get("skipped", 0) > before.get("skipped", 0)  # answered, not judged
+    finally:
+        try:
+            hooks.delete_validating_webhook_configuration("trustgate-every-resource")
+        finally:
+            server.stop()
+
+
+REDIS_CRD = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: redis.redis.redis.opstreelabs.in}
+spec:
+  group: redis.redis.opstreelabs.in
+  names: {kind: Redis, listKind: RedisList, plural: redis, singular: redis}
+  scope: Namespaced
+  versions:
+    - name: v1beta2
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+REDIS_CONSTRAINT = """---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sRequiredLabels
+metadata: {name: redis-have-owners}
+spec:
+  match:
+    kinds:
+      - apiGroups: ["*"]
+        kinds: [Redis]
+"""
+
+
+def test_a_custom_kind_of_any_group_is_sent_under_its_crds_plural_never_a_guess(
+    api: k8s.ApiClient, served: Server, tmp_path: Path
+) -> None:
+    """A constraint on Redis in any group: the CRD's plural is `redis`, not the `redises` a rule of
+    thumb gives, which the API server accepts and never matches. Without the CRD, nothing is guessed."""
+    library = tmp_path / "gatekeeper.yaml"
+    library.write_text(GATEKEEPER.split("---\napiVersion: constraints")[0] + REDIS_CONSTRAINT)
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(REDIS_CRD)
+    refused = CliRunner().invoke(main, ["webhook-config", "--no-builtin", "--gatekeeper", str(library)])
+    assert refused.exit_code == 3 and refused.stdout == ""
+    assert "Redis" in refused.stderr and "--crd" in refused.stderr and "Traceback" not in refused.stderr
+    k8s.ApiextensionsV1Api(api).create_custom_resource_definition(yaml.safe_load(REDIS_CRD))
+    certs = make_certs(tmp_path / "certs")
+    args = ("--no-builtin", "--gatekeeper", str(library), "--crd", str(crd))
+    server = start_server(certs, *args, workers=1)
+    hooks = k8s.AdmissionregistrationV1Api(api)
+    try:
+        manifest = _webhook_config(
+            *args, "--url", f"https://127.0.0.1:{server.port}",
+            "--ca-bundle", str(certs.ca), "--kubernetes-version", "1.20",
+        )  # fmt: skip
+        manifest["metadata"]["name"] = "trustgate-redis"
+        hooks.create_validating_webhook_configuration(manifest)
+        custom = k8s.CustomObjectsApi(api)
+        redis = {
+            "apiVersion": "redis.redis.opstreelabs.in/v1beta2",
+            "kind": "Redis",
+            "metadata": {"name": "cache"},
+            "spec": {},
+        }
+        end = time.monotonic() + 60  # until the CRD is served and the API server calls the webhook
+        while True:
+            try:
+                custom.create_namespaced_custom_object(
+                    "redis.redis.opstreelabs.in", "v1beta2", "shop", "redis", redis, dry_run="All"
+                )
+                last = "admitted"
+            except ApiException as e:
+                last = _message(e) or str(e.status)
+                if DENIED in last:
+                    break
+            assert time.monotonic() < end, f"a Redis without an owner: {last}"
+            time.sleep(0.3)
+        assert "[K8sRequiredLabels/redis-have-owners] cache needs an owner label" in last
+    finally:
+        try:
+            hooks.delete_validating_webhook_configuration("trustgate-redis")
+        finally:
+            server.stop()

@@ -155,7 +155,8 @@ def serve(
     "config_path",
     type=click.Path(dir_okay=False),
     envvar="TRUSTGATE_CONFIG",
-    help="trustgate.yaml whose admission section sets namespaces, timeouts, protected kinds.",
+    help="The trustgate.yaml `serve` is given: what it judges is sent; its admission section sets "
+    "namespaces, timeouts, protected kinds and admission.resources.",
 )
 @click.option("--service", default="trustgate", show_default=True, help="The webhook's Service name.")
 @click.option(
@@ -168,10 +169,9 @@ def serve(
 )
 @click.option(
     "--kubernetes-version",
-    default="1.28",
-    show_default=True,
     metavar="VERSION",
-    help="The oldest API server version it is applied to; matchConditions is left out before 1.28.",
+    help="The oldest API server version it is applied to; matchConditions is left out before 1.28. "
+    "Default: the configuration's kubernetes.version.",
 )
 @click.option(
     "--admission-policy",
@@ -210,7 +210,7 @@ def webhook_config(
     service: str,
     ca_bundle: str | None,
     url: str | None,
-    kubernetes_version: str,
+    kubernetes_version: str | None,
     admission_policies: tuple[str, ...],
     policies: tuple[str, ...],
     no_builtin: bool,
@@ -225,10 +225,11 @@ def webhook_config(
     policies of its own must set.
     """
     from trustgate.cli.options import ConfigFlags
-    from trustgate.server.webhookconfig import judged, parse_version, webhook_configuration
+    from trustgate.server.webhookconfig import parse_version, read_scope, webhook_configuration
 
     try:
-        parse_version(kubernetes_version)
+        if kubernetes_version is not None:
+            parse_version(kubernetes_version)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--kubernetes-version") from e
 
@@ -250,13 +251,14 @@ def webhook_config(
         admission_policies=admission_policies,
     )
     config = flags.load()  # an Error exits 3
+    version = kubernetes_version or config.kubernetes.version  # the schema holds it to 1.N[.N]
     manifest = webhook_configuration(
         config.admission,
         service=service,
         ca_bundle=Path(ca_bundle).read_bytes() if ca_bundle else None,
         url=url,
-        kubernetes_version=kubernetes_version,
-        judged=judged(config),
+        kubernetes_version=version,
+        scope=read_scope(config),
     )
     click.echo(yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False), nl=False)
 

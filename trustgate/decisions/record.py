@@ -29,6 +29,11 @@ RECORD_SCHEMA = "trustgate.dev/decision/v1"
 REDACTED = "[redacted]"
 # kubectl keeps the whole applied object, Secret data included, in this annotation.
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Kinds whose plain fields hold a credential (authentication.k8s.io), as Secret data does: a
+# TokenReview's bearer token, which the API server sends a webhook whose rules cover it, and the
+# token a TokenRequest is issued.
+_TOKENS = {"TokenReview": ("spec", "token"), "TokenRequest": ("status", "token")}
+_CREDENTIAL_KINDS = frozenset({"Secret", *_TOKENS})
 _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 _POD_SPEC_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -217,10 +222,11 @@ def _parse_path(path: str) -> tuple[str | int, ...]:
 def redact(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> tuple[dict[str, Any], list[str]]:
     """A copy of `obj` safe to store, and the paths that were redacted.
 
-    A `v1` `Secret` never keeps `data` or `stringData` values (nor kubectl's
-    last-applied annotation, which repeats them); each value becomes
-    `[redacted]`, keys stay so auditors see what changed. Then every rule
-    whose kinds match applies.
+    Credentials are never kept, whatever the rules: a `Secret`'s `data` and
+    `stringData` values (each becomes `[redacted]`, keys stay so auditors see
+    what changed), a TokenReview's `spec.token` (a bearer token) and a
+    TokenRequest's `status.token`, and kubectl's last-applied annotation of
+    any of them, which repeats them. Then every rule whose kinds match applies.
     """
     out: dict[str, Any] = _copy_json(obj)
     done: list[str] = []
@@ -234,9 +240,15 @@ def redact(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> tuple
             elif value is not None:
                 out[key] = REDACTED
                 done.append(key)
-        annotations = (
-            out.get("metadata", {}).get("annotations") if isinstance(out.get("metadata"), dict) else None
-        )
+    elif isinstance(kind, str) and kind in _TOKENS:
+        parent, key = _TOKENS[kind]
+        holder = out.get(parent)
+        if isinstance(holder, dict) and key in holder:
+            holder[key] = REDACTED
+            done.append(f"{parent}.{key}")
+    if kind in _CREDENTIAL_KINDS:
+        metadata = out.get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
         if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
             annotations[_LAST_APPLIED] = REDACTED
             done.append(f'metadata.annotations["{_LAST_APPLIED}"]')
@@ -261,7 +273,7 @@ def _redacted_and_encoded(
     kind = obj.get("kind")
     if (
         type(obj) is dict
-        and kind != "Secret"
+        and kind not in _CREDENTIAL_KINDS
         and not any(_finds(obj, rule.steps) for rule in rules if not rule.kinds or kind in rule.kinds)
     ):
         encoded = plain_canonical(obj)

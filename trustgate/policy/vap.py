@@ -56,6 +56,7 @@ from typing import Any
 from trustgate import kinds
 from trustgate.config import Limits
 from trustgate.errors import PolicyError
+from trustgate.kinds import resource_of
 from trustgate.policy import cel, cel_cost, k8s_defaults, vap_checks
 from trustgate.policy.gatekeeper import Selector, parse_selector, read_objects, string_list
 
@@ -80,13 +81,6 @@ _POLICY = "ValidatingAdmissionPolicy"
 _BINDING = "ValidatingAdmissionPolicyBinding"
 _ACTIONS = ("Deny", "Warn", "Audit")
 _VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer")
-# Built-in kinds whose resource name is not the rule of thumb in `resource_of` (their types'
-# `+resourceName` or the registry's storage path).
-_IRREGULAR = {
-    "Endpoints": "endpoints",
-    "ResourceClaimParameters": "resourceclaimparameters",
-    "ResourceClassParameters": "resourceclassparameters",
-}
 # Offline, an object nested deeper than this is not evaluated (`unevaluable`, never a pass):
 # the API server reads up to 10000 levels, but the CEL runtime crashes the process far below
 # that, and decoding a custom resource by its schema recurses. Real objects stay far below.
@@ -104,18 +98,6 @@ def is_admission_policy(obj: Mapping[str, Any]) -> bool:
         and api.rpartition("/")[2] in _VERSIONS
         and obj.get("kind") in (_POLICY, _BINDING)
     )
-
-
-def resource_of(kind: str) -> str:
-    """The plural resource name the API server serves a kind under (`Ingress` -> `ingresses`)."""
-    if kind in _IRREGULAR:
-        return _IRREGULAR[kind]
-    lower = kind.lower()
-    if lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
-        return lower[:-1] + "ies"
-    if lower.endswith(("s", "x", "z", "ch", "sh")):
-        return lower + "es"
-    return lower + "s"
 
 
 # -- the model -----------------------------------------------------------------

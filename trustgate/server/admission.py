@@ -1,8 +1,8 @@
 """AdmissionReview (`admission.k8s.io/v1`) in, AdmissionReview response out.
 
 Owns: validating the review's shape, deciding what is evaluated (operation,
-subresource, excluded namespaces, protected deletes, unchanged images on
-UPDATE), turning a `Decision` into `allowed`, `status`, `warnings` and
+subresource, token and access reviews, excluded namespaces, protected
+deletes, unchanged images on UPDATE), turning a `Decision` into `allowed`, `status`, `warnings` and
 `auditAnnotations`, and the answers given when no decision is possible
 (deadline, internal failure) under the failure policy: `answer` turns what
 the evaluators gave (or did not give in time) into the answer, or into the
@@ -44,6 +44,7 @@ from typing import Any
 from trustgate.config import DEFAULT_DELETE_ACTORS, AdmissionSettings
 from trustgate.errors import InputError
 from trustgate.gate.verdict import Failure
+from trustgate.kinds import REVIEW_GROUPS
 from trustgate.manifests.loader import lone_surrogate, may_hold_surrogate, path_text
 from trustgate.model import (
     NOT_EVALUATED_SOURCES,
@@ -413,6 +414,12 @@ def plan(
     if review.sub_resource and not debug and not connect:
         out.skipped = "subresource"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "subresource"})
+        return out
+    if review.api_version.rpartition("/")[0] in REVIEW_GROUPS:
+        # A token or access review stores nothing and a TokenReview carries a bearer token: answered
+        # unjudged and unrecorded (only a wildcard before Kubernetes 1.28 sends one; see webhookconfig).
+        out.skipped = "review"
+        out.response = review_response(review.uid, allowed=True, annotations={"skipped": "review"})
         return out
     namespace = review.namespace or (review.name if review.kind == "Namespace" else "")
     if namespace and any(fnmatch.fnmatchcase(namespace, p) for p in settings.excluded):

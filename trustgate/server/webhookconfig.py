@@ -9,29 +9,40 @@ target version has them: kubectl of older clusters rejects the field), and
 the server excludes them a third time. Namespaces labelled for
 fail-open go to a second webhook with `failurePolicy: Ignore`.
 
-CREATE and UPDATE are sent for what the loaded configuration judges (`Judged`,
-read by `judged`): the workloads (PodTemplates included) of the bundled
-policies and of image rules; the kinds of every Gatekeeper constraint's `spec.match.kinds` and of
-every ExpansionTemplate's `applyTo` (a built-in kind under its resource, a
-custom kind of a given CRD under its plural, any other custom kind as every
-resource of its group: its plural is not guessed; no kinds, or `*`, is every
-resource); the ValidatingAdmissionPolicies' rules for CREATE and UPDATE; and
-`admission.resources`. The user's own Rego may judge any kind and cannot be
-read for which: a configuration with Rego of its own and no
-`admission.resources` is refused (`UnderivedResourcesError`), never sent
-workloads only. Kubernetes schemas add nothing: the API server validates every
-object against its own. Where a wildcard sends every resource of the core
-group or of `coordination.k8s.io` or `events.k8s.io`, the cluster's own
-housekeeping (`LEFT_OUT_OF_WILDCARDS`: Leases, Events, Nodes, token and access
-reviews) is left out by a matchCondition; before 1.28, which has none, the
-kube-node-lease namespace is left out instead, so that kubelets renew their
-Leases whether or not the webhook answers.
+CREATE and UPDATE are sent for what the loaded configuration judges
+(`AdmissionScope`, read by `read_scope`): the workloads (PodTemplates included)
+of the bundled policies and of image rules, and Flux OCIRepositories where
+image rules judge their artifacts; the kinds of every Gatekeeper constraint's
+`spec.match.kinds` and of every ExpansionTemplate's `applyTo` (a built-in kind
+under its resource; a custom kind of a given CRD under its plural; a custom
+kind of a named group without its CRD as every resource of that group; a
+custom kind of any group without its CRD is refused, `UnderivedResourcesError`,
+since its plural is never guessed and every resource would be sent for it; no
+kinds, or `*`, is every resource); the ValidatingAdmissionPolicies' rules for
+CREATE and UPDATE; and `admission.resources`. The user's own Rego may judge any
+kind and cannot be read for which: a configuration with Rego of its own and no
+`admission.resources` is refused too, never sent the derived kinds only.
+Kubernetes schemas add nothing: the API server validates every object against
+its own.
+
+Where a `*` resource (of every group, or of one) sends it, the cluster's own
+housekeeping (`LEFT_OUT_OF_WILDCARDS`: Leases, Events, Nodes,
+CertificateSigningRequests) is left out by a matchCondition, unless a rule
+names it (in its group or in any, an Event in either of its two groups); token
+and access reviews (`REVIEWS`) are never sent, named or not. Node heartbeats
+(Leases in kube-node-lease) are left out whenever Leases are sent: by a
+matchCondition on those Leases alone, or, before 1.28, which has none, by the
+namespaceSelector (nothing in kube-node-lease is judged then). Before 1.28 a
+wildcard also sends Events, Nodes, CertificateSigningRequests and reviews,
+which no rule can leave out; the server answers reviews allowed without
+judging them. Endpoints and EndpointSlices are not left out: they are objects
+a policy may judge, written by the endpoint controllers on every Pod change.
 
 DELETE is sent for the protected kinds (their approval), and DELETE and
 CONNECT for the resources the loaded ValidatingAdmissionPolicies name for
-them (`policy_rules`, from `vap.PolicySet.rules_for`: their matchConstraints
-rules, a superset of what their bindings select, narrowed again on the
-server), since the API server runs those policies on them. Every DELETE and
+them (`AdmissionScope.policy_rules`, from `vap.PolicySet.rules_for`: their
+matchConstraints rules, a superset of what their bindings select, narrowed
+again on the server), since the API server runs those policies on them. Every DELETE and
 CONNECT sent is evaluated and recorded, so a policy whose rules name every
 resource for DELETE sends every deletion outside the excluded namespaces, and
 one naming pods/exec for CONNECT makes `kubectl exec` depend on the webhook.
@@ -87,62 +98,77 @@ PROTECTED_RESOURCES = {  # kind -> (group, resource)
 
 
 EPHEMERAL = "pods/ephemeralcontainers"  # `kubectl debug`: sent wherever Pods are
-# The cluster's housekeeping, left out where a wildcard would send it (never where named): written
-# every few seconds by every kubelet and controller (node and leader-election Leases, Events,
-# Nodes) or reviews that store nothing, which failurePolicy Fail would stop whenever the webhook
-# cannot answer (kubelets whose Leases lapse are marked NotReady and their Pods evicted).
+# Image rules judge the artifact of a Flux OCIRepository (`manifests.images`), which no Pod pulls.
+FLUX_OCI_SOURCES = ("source.toolkit.fluxcd.io", "ocirepositories")
+# The cluster's housekeeping, left out where a `*` resource would send it (never where named):
+# written every few seconds by every kubelet and controller (node and leader-election Leases,
+# Events, Nodes) or by kubelets bootstrapping and rotating their certificates (CSRs), which
+# failurePolicy Fail would stop whenever the webhook cannot answer (kubelets whose Leases lapse are
+# marked NotReady and their Pods evicted; a kubelet without its certificate cannot join).
 LEFT_OUT_OF_WILDCARDS: tuple[tuple[str, str], ...] = (
     ("coordination.k8s.io", "leases"),
     ("", "events"),
     ("events.k8s.io", "events"),
     ("", "nodes"),
-    ("authentication.k8s.io", "tokenreviews"),
-    ("authentication.k8s.io", "selfsubjectreviews"),
-    ("authorization.k8s.io", "subjectaccessreviews"),
-    ("authorization.k8s.io", "selfsubjectaccessreviews"),
-    ("authorization.k8s.io", "selfsubjectrulesreviews"),
-    ("authorization.k8s.io", "localsubjectaccessreviews"),
+    ("certificates.k8s.io", "certificatesigningrequests"),
+)
+# One object served in two groups: matchPolicy Equivalent sends a request of either to a rule
+# naming the other, so naming one names both.
+_EQUIVALENT = {("", "events"): ("events.k8s.io", "events"), ("events.k8s.io", "events"): ("", "events")}
+# Token and access reviews store nothing and a TokenReview carries a bearer token: never sent.
+REVIEWS: tuple[tuple[str, str], ...] = tuple(
+    sorted(
+        (group, builtin_kinds.resource_of(kind))
+        for group, kind in builtin_kinds.CLUSTER_SCOPED | builtin_kinds.NAMESPACED
+        if group in builtin_kinds.REVIEW_GROUPS
+    )
 )
 NODE_LEASE_NAMESPACE = "kube-node-lease"
+_NODE_LEASES = ("coordination.k8s.io", "leases")
+_BUILTIN_KINDS = frozenset(k for _, k in builtin_kinds.CLUSTER_SCOPED | builtin_kinds.NAMESPACED)
 Kinds = tuple[tuple[str, ...], tuple[str, ...]]  # (apiGroups, kinds), as a Gatekeeper match gives them
 
 
 class UnderivedResourcesError(ConfigError):
-    """The configuration judges kinds `webhook-config` cannot derive, and `admission.resources` is unset."""
+    """The configuration judges kinds `webhook-config` cannot derive the resources of: the user's
+    own Rego without `admission.resources`, or a custom kind of any group without its CRD."""
 
 
 @dataclass(frozen=True, slots=True)
-class Judged:
-    """What the loaded configuration judges on CREATE and UPDATE, as far as it can be read.
+class AdmissionScope:
+    """What the loaded configuration judges at admission, as far as it can be read.
 
     Attributes:
         workloads: the bundled policy sets or image rules are loaded (they judge workloads and
             PodTemplates).
+        images: image rules are loaded (they judge Flux OCIRepositories too).
         kinds: (apiGroups, kinds) of Gatekeeper constraints and ExpansionTemplates; no kinds (or
             `*`) is every kind of those groups, no groups (or `*`) any group.
         custom: (group, kind) -> plural of the custom kinds of the CRDs given (`kubernetes.crds`).
         policy_rules: ValidatingAdmissionPolicy rules (`vap.PolicySet.rules_for`), one operation each.
         underived: what judges kinds that cannot be read from it (the user's Rego sources).
         resources: `admission.resources` ((group, resource) pairs); None: not set.
-        origin: the configuration file, for the refusal.
+        origin: the configuration file, for the refusals; "": none (flags only).
     """
 
     workloads: bool = True
+    images: bool = False
     kinds: tuple[Kinds, ...] = ()
     custom: Mapping[tuple[str, str], str] = field(default_factory=dict)
     policy_rules: Sequence[Mapping[str, Any]] = ()
     underived: tuple[str, ...] = ()
     resources: tuple[tuple[str, str], ...] | None = None
-    origin: str = "<embedded default>"
+    origin: str = ""
 
 
-def judged(config: Config) -> Judged:
+def read_scope(config: Config) -> AdmissionScope:
     """Read what `config` judges from the sources `serve` loads: policy sources, the Gatekeeper
     library (`gate.sources.load_gatekeeper`), admission policies and CRDs.
 
     Raises:
         ConfigError, PolicyError: a source is unreadable or broken (as `serve` would fail on it).
     """
+    from trustgate.config import Config
     from trustgate.gate.sources import load_gatekeeper, read_crds
 
     crds = read_crds(config)
@@ -171,86 +197,128 @@ def judged(config: Config) -> Judged:
         policies = vap.load(config.admission_policies, limits=config.limits, crds=crds)
         for operation in ("CREATE", "UPDATE", "DELETE", "CONNECT"):
             rules.extend(policies.rules_for(operation))
-    return Judged(
+    return AdmissionScope(
         # Image rules verify the images of workloads whichever policy sets are loaded.
         workloads=any(s.builtin for s in config.policies) or config.images.enabled,
+        images=config.images.enabled,
         kinds=tuple(found),
         custom=custom,
         policy_rules=rules,
         underived=tuple(s.label for s in config.policies if s.builtin is None),
         resources=config.admission.resources,
-        origin=config.origin,
+        origin="" if config.origin == Config.default().origin else config.origin,
     )
 
 
 def _resources_of(
     groups: Sequence[str], kinds: Sequence[str], custom: Mapping[tuple[str, str], str]
-) -> set[tuple[str, str]]:
-    """(group, resource) pairs a Gatekeeper (apiGroups, kinds) entry matches."""
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """(group, resource) pairs a Gatekeeper (apiGroups, kinds) entry matches, and the custom kinds
+    of any group whose plural no CRD given says (their resources are unknown)."""
     any_group = not groups or "*" in groups
     if not kinds or "*" in kinds:
-        return {("*", "*")} if any_group else {(g, "*") for g in groups}
-    from trustgate.policy.vap import resource_of
-
+        return ({("*", "*")} if any_group else {(g, "*") for g in groups}), []
     out: set[tuple[str, str]] = set()
+    unknown: list[str] = []
     for kind in kinds:
         if any_group:
-            # Every group serving the kind: the built-in ones and the given CRDs' under their own
-            # plural, and any other under the plural a built-in kind of that name has.
-            out.add(("*", resource_of(kind)))
-            out.update((g, p) for (g, k), p in custom.items() if k == kind)
+            # Every group serving the kind: the built-in ones under its resource, the given CRDs'
+            # under their own plural. A custom kind without its CRD has no plural to send.
+            given = {(g, p) for (g, k), p in custom.items() if k == kind}
+            if kind in _BUILTIN_KINDS:
+                out.add(("*", builtin_kinds.resource_of(kind)))
+            elif not given:
+                unknown.append(kind)
+            out.update(given)
             continue
         for group in groups:
             if builtin_kinds.builtin_namespaced(group, kind) is not None:
-                out.add((group, resource_of(kind)))
+                out.add((group, builtin_kinds.resource_of(kind)))
             elif (group, kind) in custom:
                 out.add((group, custom[(group, kind)]))
             else:  # a custom kind without its CRD: its plural is not guessed
                 out.add((group, "*"))
-    return out
+    return out, unknown
 
 
-def create_update_rules(judged: Judged) -> list[dict[str, Any]]:
-    """The CREATE and UPDATE rules for what `judged` says the configuration judges.
+def _is_review(pair: tuple[str, str]) -> bool:
+    group, resource = pair
+    return group in builtin_kinds.REVIEW_GROUPS or (group == "*" and any(r == resource for _, r in REVIEWS))
+
+
+def _names_housekeeping(pair: tuple[str, str]) -> bool:
+    group, resource = pair
+    return any(r == resource and group in (g, "*") for g, r in LEFT_OUT_OF_WILDCARDS)
+
+
+def create_update_rules(scope: AdmissionScope) -> list[dict[str, Any]]:
+    """The CREATE and UPDATE rules for what `scope` says the configuration judges.
 
     Raises:
-        UnderivedResourcesError: something judges kinds that cannot be derived, and
-            `admission.resources` does not say what to send for it.
+        UnderivedResourcesError: something judges kinds whose resources cannot be derived (the
+            user's Rego, a custom kind of any group without its CRD), and `admission.resources`
+            does not say what to send for them.
     """
-    if judged.underived and judged.resources is None:
+    where = scope.origin
+    # Where admission.resources is set: `--policy` alone has no file to set it in.
+    setting = f"in {scope.origin}" if scope.origin else "in a trustgate.yaml"
+    both = "given with -c to both `trustgate serve` and `trustgate webhook-config`"
+    if scope.underived and scope.resources is None:
         raise UnderivedResourcesError(
-            f"the configuration's own Rego policies ({', '.join(judged.underived)}) may judge any kind, "
+            f"the configuration's own Rego policies ({', '.join(scope.underived)}) may judge any kind, "
             "and which resources the admission webhook must be sent for them cannot be read from "
-            "them: generating a webhook configuration for the bundled workloads only would let "
+            "them: sending only the kinds derived from the rest of the configuration would let "
             "every other kind they deny in CI through at admission",
-            where=judged.origin,
+            where=where,
             hint="set admission.resources to what they judge (e.g. resources: [services, "
-            'networking.k8s.io/ingresses, namespaces]), or to ["*"] for every resource (README, '
-            '"Admission webhook")',
+            'networking.k8s.io/ingresses, namespaces]), or to ["*"] for every resource, '
+            f'{setting} {both} (README, "Admission webhook")',
         )
-    pairs: set[tuple[str, str]] = set(judged.resources or ())
-    order = [(g, r) for g, rs in WORKLOAD_RESOURCES.items() for r in rs] if judged.workloads else []
+    pairs: set[tuple[str, str]] = set(scope.resources or ())
+    order = [(g, r) for g, rs in WORKLOAD_RESOURCES.items() for r in rs] if scope.workloads else []
     pairs.update(order)
-    for groups, kinds in judged.kinds:
-        pairs |= _resources_of(groups, kinds, judged.custom)
+    if scope.images:
+        pairs.add(FLUX_OCI_SOURCES)
+    unknown: list[str] = []
+    for groups, kinds in scope.kinds:
+        found, guessed = _resources_of(groups, kinds, scope.custom)
+        pairs |= found
+        unknown += [k for k in guessed if k not in unknown]
+    if unknown and ("*", "*") not in pairs:
+        raise UnderivedResourcesError(
+            f"Gatekeeper constraints (or expansions) match {', '.join(unknown)} in any API group (apiGroups: "
+            '["*"] or none), and no CRD given defines it: the resource the API server serves it '
+            "under (its plural) is not guessed, and sending every resource for it would make the "
+            "whole cluster depend on the webhook",
+            where=where,
+            hint="give its CustomResourceDefinition (kubernetes.crds, or --crd), name its group in the "
+            f'constraint\'s apiGroups, or set admission.resources to ["*"] {setting}; give the same -c '
+            "and --crd to both `trustgate serve` and `trustgate webhook-config`",
+        )
+    pairs = {p for p in pairs if not _is_review(p)}
     if pairs & {("", "pods"), ("", "*"), ("*", "pods"), ("*", "*")}:
         pairs.add(("", EPHEMERAL))  # a wildcard names no subresource
-    # Housekeeping named as such stays named: a wildcard beside it leaves it out (`left_out`).
-    named = [p for p in LEFT_OUT_OF_WILDCARDS if p in pairs]
     if ("*", "*") in pairs:
+        named = sorted(p for p in pairs if p[1] != "*" and _names_housekeeping(p))
         return [_rule("*", ["*"]), _rule("", [EPHEMERAL]), *(_rule(g, [r]) for g, r in named)]
     wild = {r for g, r in pairs if g == "*"}  # sent in every group by one rule
     by_group: dict[str, list[str]] = {}
     for group, resource in [*order, *sorted(pairs - set(order))]:
         listed = by_group.setdefault(group, [])
-        if (group == "*" or resource not in wild or (group, resource) in named) and resource not in listed:
+        if (group == "*" or resource not in wild) and resource not in listed:
             listed.append(resource)
-    return [
-        # "*" is every resource but no subresource: pods/ephemeralcontainers stays beside it.
-        _rule(group, ["*", *(r for r in resources if "/" in r)] if "*" in resources else resources)
-        for group, resources in by_group.items()
-        if resources
-    ]
+    rules: list[dict[str, Any]] = []
+    for group, resources in by_group.items():
+        if "*" not in resources:
+            rules += [_rule(group, resources)] if resources else []
+            continue
+        # "*" is every resource but no subresource: pods/ephemeralcontainers stays beside it. The
+        # housekeeping named in the group keeps a rule of its own ("*" admits no other resource
+        # beside it), which keeps it from being left out.
+        rules.append(_rule(group, ["*", *(r for r in resources if "/" in r)]))
+        kept = [r for r in resources if r != "*" and _names_housekeeping((group, r))]
+        rules += [_rule(group, kept)] if kept else []
+    return rules
 
 
 def _rule(group: str, resources: list[str]) -> dict[str, Any]:
@@ -276,20 +344,28 @@ def _main_resources(resources: Sequence[str]) -> list[str]:
 
 
 def _covers(rule: Mapping[str, Any], group: str, resource: str, *, named: bool) -> bool:
+    """Whether the rule sends `resource` of `group`: by naming it (in that group or in `*`), or
+    (`named` False) by a `*` resource."""
     groups, resources = rule.get("apiGroups", ()), rule.get("resources", ())
-    if named:
-        return group in groups and resource in resources
-    return (group in groups or "*" in groups) and (resource in resources or "*" in resources)
+    if group not in groups and "*" not in groups:
+        return False
+    return resource in resources if named else "*" in resources or "*/*" in resources
 
 
 def left_out(rules: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """The housekeeping resources (`LEFT_OUT_OF_WILDCARDS`) the rules send through a wildcard only."""
+    """What the matchCondition leaves out of `rules`: the housekeeping (`LEFT_OUT_OF_WILDCARDS`)
+    a `*` resource sends and no rule names (an Event named in either group names both), and the
+    reviews (`REVIEWS`) any rule sends."""
     rules = list(rules)
+    named = {p for p in LEFT_OUT_OF_WILDCARDS if any(_covers(r, *p, named=True) for r in rules)}
+    named |= {_EQUIVALENT[p] for p in named if p in _EQUIVALENT}
     return [
-        (group, resource)
-        for group, resource in LEFT_OUT_OF_WILDCARDS
-        if any(_covers(r, group, resource, named=False) for r in rules)
-        and not any(_covers(r, group, resource, named=True) for r in rules)
+        *(
+            p
+            for p in LEFT_OUT_OF_WILDCARDS
+            if p not in named and any(_covers(r, *p, named=False) for r in rules)
+        ),
+        *(p for p in REVIEWS if any(_covers(r, *p, named=n) for r in rules for n in (True, False))),
     ]
 
 
@@ -301,8 +377,7 @@ def webhook_configuration(
     url: str | None = None,
     port: int = 443,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
-    policy_rules: Sequence[Mapping[str, Any]] = (),
-    judged: Judged | None = None,
+    scope: AdmissionScope | None = None,
 ) -> dict[str, Any]:
     """The manifest, pointing at the Service (or at `url`, for API servers outside the cluster).
 
@@ -314,21 +389,18 @@ def webhook_configuration(
         port: the Service's port.
         kubernetes_version: the oldest API server it is applied to; `matchConditions` is left out
             before 1.28.
-        policy_rules: rules of the resources admission policies judge (`vap.PolicySet.rules_for`,
-            one operation each), sent beside the others.
-        judged: what the configuration judges on CREATE and UPDATE (`judged`); None: the
-            bundled policies alone.
+        scope: what the configuration judges (`read_scope`), admission policies' rules included;
+            None: the bundled policies and `settings.resources`.
 
     Raises:
         ValueError: `kubernetes_version` is not a version.
-        UnderivedResourcesError: `judged` has sources whose kinds cannot be derived, and no
-            `admission.resources`.
+        UnderivedResourcesError: `scope` has kinds whose resources cannot be derived (see
+            `create_update_rules`).
     """
     with_conditions = parse_version(kubernetes_version) >= MATCH_CONDITIONS_SINCE
     excluded = [n for n in settings.excluded if not any(c in n for c in "*?[")]
-    judged = judged if judged is not None else Judged(resources=settings.resources)
-    rules = create_update_rules(judged)
-    policy_rules = [*policy_rules, *judged.policy_rules]
+    scope = scope if scope is not None else AdmissionScope(resources=settings.resources)
+    rules = create_update_rules(scope)
     by_group: dict[str, list[str]] = {}
     for kind in settings.protected_kinds:
         if kind in PROTECTED_RESOURCES:
@@ -338,7 +410,7 @@ def webhook_configuration(
         {"apiGroups": [g], "apiVersions": ["*"], "operations": ["DELETE"], "resources": r, "scope": "*"}
         for g, r in by_group.items()
     ]
-    for rule in policy_rules:
+    for rule in scope.policy_rules:
         entry = dict(rule)
         if entry["operations"] in (["CREATE"], ["UPDATE"]):
             entry["resources"] = _main_resources(entry["resources"])
@@ -347,6 +419,11 @@ def webhook_configuration(
         if entry not in rules:
             rules.append(entry)
     housekeeping = left_out(rules)
+    # Node heartbeats: left out wherever Leases are sent, named or not (a kubelet whose Lease lapses
+    # is marked NotReady); the narrowest way a version has.
+    heartbeats = _NODE_LEASES not in housekeeping and any(
+        _covers(r, *_NODE_LEASES, named=n) for r in rules for n in (True, False)
+    )
     names = ", ".join(f"'{n}'" for n in excluded)
     conditions = [
         {
@@ -366,8 +443,16 @@ def webhook_configuration(
                 "expression": f"!(request.resource.group + '/' + request.resource.resource in [{listed}])",
             }
         )
+    if heartbeats:
+        conditions.append(
+            {
+                "name": "leave-out-node-heartbeats",
+                "expression": f"!(request.namespace == '{NODE_LEASE_NAMESPACE}' && "
+                "request.resource.group == 'coordination.k8s.io' && request.resource.resource == 'leases')",
+            }
+        )
     selected = list(excluded)
-    if not with_conditions and ("coordination.k8s.io", "leases") in housekeeping:
+    if not with_conditions and (heartbeats or _NODE_LEASES in housekeeping):
         selected.append(NODE_LEASE_NAMESPACE)  # no matchConditions: the node Leases' namespace instead
     base_selector: list[dict[str, Any]] = [
         {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": selected}

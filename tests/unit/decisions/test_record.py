@@ -331,3 +331,41 @@ def test_presync_records_are_indexed_by_scope_and_older_ones_are_not() -> None:
     old = build_record(decision, DecisionContext(commit="f" * 40, tree="a" * 40))
     assert not [t for t in index_terms(old) if t[0].startswith("presync")]
     assert ("tree", "a" * 40) in index_terms(old)
+
+
+@pytest.mark.parametrize(
+    ("obj", "path"),
+    [
+        (
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenReview",
+                "metadata": {"name": "", "namespace": ""},
+                "spec": {"token": "tg-bearer-1"},
+            },
+            ("spec", "token"),
+        ),
+        (
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "metadata": {"name": "builder", "namespace": "ci"},
+                "spec": {"audiences": ["api"]},
+                "status": {"token": "tg-bearer-1", "expirationTimestamp": "2026-01-01T00:00:00Z"},
+            },
+            ("status", "token"),
+        ),
+    ],
+)
+def test_tokens_of_authentication_objects_are_never_stored(
+    obj: dict[str, Any], path: tuple[str, str]
+) -> None:
+    """A wildcard before Kubernetes 1.28 sends TokenReviews, bearer token and all: a token is kept out
+    of the log as Secret data is, whatever the redaction rules."""
+    record = build_record(Decision("admission", Mode.ENFORCE, [_result(obj, [])]))
+    assert "tg-bearer-1" not in json.dumps(record)
+    stored = record["subject"]["objects"][0]
+    assert stored["object"][path[0]][path[1]] == REDACTED and ".".join(path) in stored["redacted"]
+    redacted, paths = redact(obj)
+    assert redacted[path[0]][path[1]] == REDACTED and paths == [".".join(path)]
+    assert obj[path[0]][path[1]] == "tg-bearer-1"  # the object judged is left as it is

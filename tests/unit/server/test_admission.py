@@ -814,3 +814,28 @@ def test_the_api_servers_user_info_is_read() -> None:
     }
     review = admission.parse(_body(_request(userInfo=user)))
     assert not isinstance(review, dict) and review.user == user
+
+
+@pytest.mark.parametrize(
+    ("group", "kind", "namespace"),
+    [
+        ("authentication.k8s.io", "TokenReview", ""),
+        ("authorization.k8s.io", "SubjectAccessReview", ""),
+        ("authorization.k8s.io", "LocalSubjectAccessReview", "shop"),
+    ],
+)
+def test_token_and_access_reviews_are_answered_without_being_judged(
+    group: str, kind: str, namespace: str
+) -> None:
+    """Only a wildcard before Kubernetes 1.28 sends them: they store nothing, and a TokenReview's
+    bearer token must reach neither a policy nor the decision log."""
+    obj = {"apiVersion": f"{group}/v1", "kind": kind, "spec": {"token": "tg-bearer-1", "user": "a"}}
+    review = _review(
+        kind={"group": group, "version": "v1", "kind": kind}, namespace=namespace, name="", object=obj
+    )
+    plan = admission.plan(review, AdmissionSettings())
+    assert plan.documents == [] and plan.decision is None and plan.skipped == "review"
+    assert plan.response is not None and plan.response["response"]["allowed"] is True
+    assert "tg-bearer-1" not in json.dumps(plan.response)
+    pod = admission.plan(_review(), AdmissionSettings())  # any other kind is judged
+    assert pod.response is None and pod.documents

@@ -16,7 +16,7 @@ from trustgate.config import AdmissionSettings, Config, KubernetesSettings
 from trustgate.gate import Gate
 from trustgate.model import Severity
 from trustgate.server import admission
-from trustgate.server.webhookconfig import webhook_configuration
+from trustgate.server.webhookconfig import AdmissionScope, webhook_configuration
 
 NO_PROD_DELETES = denying(
     "no-prod-deletes",
@@ -142,7 +142,7 @@ def test_the_webhook_configuration_sends_the_deletes_admission_policies_judge() 
         "resources": ["configmaps"],
         "scope": "*",
     }
-    manifest = webhook_configuration(AdmissionSettings(), policy_rules=[rule])
+    manifest = webhook_configuration(AdmissionSettings(), scope=AdmissionScope(policy_rules=[rule]))
     for hook in manifest["webhooks"]:
         assert rule in hook["rules"]
         protected = [r for r in hook["rules"] if r["operations"] == ["DELETE"] and r is not rule]

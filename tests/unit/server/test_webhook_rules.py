@@ -13,10 +13,10 @@ from trustgate.cli.main import main
 from trustgate.config import AdmissionSettings, Config, load_config
 from trustgate.errors import ConfigError
 from trustgate.server.webhookconfig import (
-    Judged,
+    AdmissionScope,
     UnderivedResourcesError,
     create_update_rules,
-    judged,
+    read_scope,
     webhook_configuration,
 )
 
@@ -67,11 +67,11 @@ def _config(tmp_path: Path, body: str) -> Config:
 
 
 def test_the_bundled_policies_send_their_workloads_and_pod_templates() -> None:
-    sent = _sent(create_update_rules(Judged()))
+    sent = _sent(create_update_rules(AdmissionScope()))
     assert ("", "podtemplates") in sent and ("", "pods/ephemeralcontainers") in sent
     assert {("apps", "deployments"), ("batch", "cronjobs"), ("", "replicationcontrollers")} <= sent
     assert ("", "services") not in sent
-    assert create_update_rules(Judged(workloads=False)) == []
+    assert create_update_rules(AdmissionScope(workloads=False)) == []
 
 
 def test_gatekeeper_kinds_are_sent_under_their_resources() -> None:
@@ -80,7 +80,7 @@ def test_gatekeeper_kinds_are_sent_under_their_resources() -> None:
         (("networking.k8s.io",), ("Ingress",)),
         (("rbac.authorization.k8s.io",), ("ClusterRoleBinding",)),
     )
-    sent = _sent(create_update_rules(Judged(workloads=False, kinds=kinds)))
+    sent = _sent(create_update_rules(AdmissionScope(workloads=False, kinds=kinds)))
     assert sent == {
         ("", "services"),
         ("", "namespaces"),
@@ -92,14 +92,16 @@ def test_gatekeeper_kinds_are_sent_under_their_resources() -> None:
 def test_a_custom_kind_is_sent_under_its_crds_plural_or_as_every_resource_of_its_group() -> None:
     kinds = ((("example.com",), ("Widget",)), (("acme.io",), ("Gadget",)))
     sent = _sent(
-        create_update_rules(Judged(workloads=False, kinds=kinds, custom={("acme.io", "Gadget"): "gizmos"}))
+        create_update_rules(
+            AdmissionScope(workloads=False, kinds=kinds, custom={("acme.io", "Gadget"): "gizmos"})
+        )
     )
     assert sent == {("example.com", "*"), ("acme.io", "gizmos")}  # the plural is not guessed
 
 
 @pytest.mark.parametrize("kinds", [((("*",), ("*",)),), (((), ()),), ((("",), ()),)])
 def test_a_constraint_on_every_kind_sends_every_resource(kinds: tuple[Any, ...]) -> None:
-    rules = create_update_rules(Judged(kinds=kinds))
+    rules = create_update_rules(AdmissionScope(kinds=kinds))
     sent = _sent(rules)
     if kinds[0][0] == ("",):  # every kind of the core group
         assert ("", "*") in sent and ("", "pods/ephemeralcontainers") in sent
@@ -109,7 +111,7 @@ def test_a_constraint_on_every_kind_sends_every_resource(kinds: tuple[Any, ...])
 
 
 def test_any_group_sends_the_kind_in_every_group() -> None:
-    sent = _sent(create_update_rules(Judged(workloads=False, kinds=((("*",), ("Ingress",)),))))
+    sent = _sent(create_update_rules(AdmissionScope(workloads=False, kinds=((("*",), ("Ingress",)),))))
     assert sent == {("*", "ingresses")}
 
 
@@ -117,7 +119,7 @@ def test_user_rego_without_admission_resources_is_refused(tmp_path: Path) -> Non
     (tmp_path / "svc.rego").write_text(DENY_LOAD_BALANCERS)
     config = _config(tmp_path, "manifests:\n  policies:\n    - builtin: pss-baseline\n    - path: svc.rego\n")
     with pytest.raises(UnderivedResourcesError) as refused:
-        webhook_configuration(config.admission, judged=judged(config))
+        webhook_configuration(config.admission, scope=read_scope(config))
     text = refused.value.diagnostics()
     assert str(tmp_path / "trustgate.yaml") in text and str(tmp_path / "svc.rego") in text
     assert "admission.resources" in text and '["*"]' in text
@@ -130,7 +132,7 @@ def test_user_rego_sends_what_admission_resources_lists(tmp_path: Path) -> None:
         "manifests:\n  policies:\n    - builtin: pss-baseline\n    - path: svc.rego\n"
         "admission:\n  resources: [services, networking.k8s.io/ingresses, example.com/*]\n",
     )
-    sent = _sent(webhook_configuration(config.admission, judged=judged(config))["webhooks"][0]["rules"])
+    sent = _sent(webhook_configuration(config.admission, scope=read_scope(config))["webhooks"][0]["rules"])
     assert {("", "services"), ("networking.k8s.io", "ingresses"), ("example.com", "*")} <= sent
     assert ("apps", "deployments") in sent  # the bundled policies' workloads stay
 
@@ -214,8 +216,8 @@ def test_a_wildcard_leaves_out_the_clusters_housekeeping() -> None:
 
 def test_image_rules_send_the_workloads_without_the_bundled_policies(tmp_path: Path) -> None:
     bare = _config(tmp_path, "manifests:\n  policies: []\n")
-    bare_rules = webhook_configuration(bare.admission, judged=judged(bare))["webhooks"][0]["rules"]
+    bare_rules = webhook_configuration(bare.admission, scope=read_scope(bare))["webhooks"][0]["rules"]
     assert _sent(bare_rules) == set() and _sent(bare_rules, "DELETE")  # the protected kinds' DELETEs only
     images = _config(tmp_path, "manifests:\n  policies: []\nimages:\n  unmatched: deny\n")
-    rules = webhook_configuration(images.admission, judged=judged(images))["webhooks"][0]["rules"]
+    rules = webhook_configuration(images.admission, scope=read_scope(images))["webhooks"][0]["rules"]
     assert {("", "pods"), ("apps", "deployments"), ("", "podtemplates")} <= _sent(rules)
