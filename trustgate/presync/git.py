@@ -27,7 +27,6 @@ from pathlib import Path
 from trustgate.errors import Error
 from trustgate.model import KUSTOMIZATION_FILES
 
-ZERO = "0" * 40
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^/\s]+:")  # scheme://... or scp-like user@host:path
 _FIELD = "\x1f"
@@ -160,8 +159,12 @@ class Git:
         return self.text(*args).split()
 
     def update_ref(self, ref: str, new: str, old: str | None, message: str) -> None:
-        """Move `ref` to `new` only if it still points at `old` (None: only if it does not exist)."""
-        self.run("update-ref", "-m", message, ref, new, old or ZERO)
+        """Move `ref` to `new` only if it still points at `old` (None: only if it does not exist).
+
+        An empty old value is git's "must not exist" in every object format (forty zeros name the
+        null object of SHA-1 only: a SHA-256 repository refuses them).
+        """
+        self.run("update-ref", "-m", message, ref, new, old or "")
 
     # -- commits ---------------------------------------------------------------
 
