@@ -58,6 +58,154 @@ def _argocd_checkout(s: Setup, commit: str, name: str) -> bytes:
     return (work / name).read_bytes()
 
 
+@pytest.mark.parametrize("reconciler", ["argocd", "any"])
+@pytest.mark.parametrize(
+    ("attributes", "shown"),
+    [
+        (
+            {"deploy/.gitattributes": "pinned.yaml working-tree-encoding=UTF-7\n"},
+            "working-tree-encoding=UTF-7",
+        ),
+        # A macro of the root `.gitattributes`, assigned by a pattern there.
+        ({".gitattributes": "[attr]pin working-tree-encoding=UTF-7\ndeploy/*.yaml pin\n"}, "=UTF-7"),
+        ({"deploy/.gitattributes": "*.yaml ident\n"}, "ident"),
+        ({"deploy/.gitattributes": "*.yaml filter=lfs\n"}, "filter=lfs"),
+        ({".gitattributes": "* text=auto eol=crlf\n"}, "eol=crlf"),
+    ],
+)
+def test_an_attribute_argocds_checkout_converts_by_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys, reconciler: str, attributes: dict[str, str], shown: str
+) -> None:
+    s = setup()
+    config = _reconciler(s, reconciler)
+    assert s.run(config=config)[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/pinned.yaml", HIDDEN)
+    for name, text in attributes.items():
+        s.repo.write(name, text)
+    tip = s.repo.commit("pin a note", ssh=keys.alice)
+    if shown.startswith("working-tree-encoding"):  # what Argo CD would apply: a field the gate never saw
+        assert b"\n  hostNetwork: true\n" in _argocd_checkout(s, tip, "deploy/pinned.yaml")
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "presync/checkout" in output and "deploy/pinned.yaml has the attribute" in output, output
+    assert shown in output and "Argo CD's `git checkout` writes other bytes" in output, output
+    assert s.repo.ref(GATED) == gated
+    assert s.records()[-1]["verdict"] != "allow"
+
+    # The way out: the attribute removed, the file committed as it is to be applied.
+    for name in attributes:
+        s.repo.remove(name)
+    tip = s.repo.commit("no checkout conversion", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        "*.yaml -text\n",
+        "* binary\n",
+        "* text=auto\n",
+        "*.yaml text eol=lf\n",
+        "*.yaml -text eol=crlf\n",
+        "*.yaml -crlf eol=crlf\n",
+        "*.yaml working-tree-encoding=UTF-8\n",
+        "*.yaml diff merge=union export-subst\n",
+    ],
+)
+def test_an_attribute_that_changes_no_byte_on_checkout_passes(
+    setup: Callable[..., Setup], keys: Keys, attributes: str
+) -> None:
+    s = setup()
+    config = _reconciler(s, "argocd")
+    assert s.run(config=config)[0] == 0
+    s.repo.write(".gitattributes", attributes)
+    s.repo.write("deploy/pinned.yaml", CONFIGMAP.replace("settings", "pinned"))
+    tip = s.repo.commit("attributes that convert nothing", ssh=keys.alice)
+    assert _argocd_checkout(s, tip, "deploy/pinned.yaml") == CONFIGMAP.replace("settings", "pinned").encode()
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+def test_flux_applies_no_attribute(setup: Callable[..., Setup], keys: Keys) -> None:
+    """go-git writes the blob as committed: under Flux alone, the content judged is the content applied."""
+    s = setup()
+    config = _reconciler(s, "flux")
+    assert s.run(config=config)[0] == 0
+    s.repo.write("deploy/.gitattributes", "*.yaml working-tree-encoding=UTF-7 ident filter=lfs\n")
+    s.repo.write("deploy/pinned.yaml", CONFIGMAP.replace("settings", "pinned"))
+    tip = s.repo.commit("attributes Flux does not apply", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+def test_the_gates_own_attribute_files_do_not_count(
+    setup: Callable[..., Setup], keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the commit's `.gitattributes` decide: the gate's machine's (`info/attributes` of the gated
+    repository, the user's `core.attributesFile`) are not the reconciler's, and hide nothing either."""
+    s = setup()
+    config = _reconciler(s, "argocd")
+    assert s.run(config=config)[0] == 0
+    s.repo.write("deploy/.gitattributes", "*.yaml ident\n")
+    s.repo.write("deploy/pinned.yaml", CONFIGMAP.replace("settings", "pinned"))
+    s.repo.commit("an ident attribute", ssh=keys.alice)
+    (s.repo.path / ".git/info").mkdir(exist_ok=True)
+    (s.repo.path / ".git/info/attributes").write_text("* -ident\n")
+    xdg = tmp_path / "xdg"
+    (xdg / "git").mkdir(parents=True)
+    (xdg / "git/attributes").write_text("* -ident\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "deploy/pinned.yaml has the attribute ident" in output
+
+    # And an attribute only they give (here: the gated repository's info/attributes) stops nothing.
+    s.repo.remove("deploy/.gitattributes")
+    tip = s.repo.commit("no attribute", ssh=keys.alice)
+    (s.repo.path / ".git/info/attributes").write_text("* working-tree-encoding=UTF-7\n")
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+def test_a_converting_attribute_in_the_gated_tree_does_not_block_its_removal(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A gated tree holding such an attribute (moved to under Flux, or before the gate looked for them)
+    does not stop the run that removes it."""
+    s = setup()
+    s.repo.write("deploy/.gitattributes", "*.yaml ident\n")
+    s.repo.commit("ident", ssh=keys.alice)
+    assert s.run(config=_reconciler(s, "flux"))[0] == 0
+    s.repo.remove("deploy/.gitattributes")
+    tip = s.repo.commit("no ident", ssh=keys.alice)
+    code, output = s.run(config=_reconciler(s, "argocd"))
+    assert code == 0, output
+    assert s.repo.ref(GATED) == tip
+
+
+def test_what_converts_on_checkout() -> None:
+    checkout_conversions = presync_git.checkout_conversions
+    assert checkout_conversions({"working-tree-encoding": "UTF-16LE"}) == ["working-tree-encoding=UTF-16LE"]
+    assert checkout_conversions({"working-tree-encoding": "unset"}) == ["working-tree-encoding=unset"]
+    assert checkout_conversions({"working-tree-encoding": "utf8"}) == []
+    assert checkout_conversions({"ident": "set"}) == ["ident"]
+    assert checkout_conversions({"ident": "unset"}) == []
+    assert checkout_conversions({"filter": "lfs", "text": "unset"}) == ["filter=lfs"]
+    assert checkout_conversions({"filter": "unset"}) == []
+    assert checkout_conversions({"eol": "crlf"}) == ["eol=crlf"]
+    assert checkout_conversions({"eol": "crlf", "text": "auto"}) == ["eol=crlf"]
+    assert checkout_conversions({"eol": "crlf", "crlf": "unset", "text": "set"}) == ["eol=crlf"]
+    assert checkout_conversions({"eol": "crlf", "crlf": "unset"}) == []
+    assert checkout_conversions({"eol": "crlf", "text": "unset"}) == []
+    assert checkout_conversions({"eol": "lf", "text": "set", "crlf": "input"}) == []
+
+
 # -- object format -----------------------------------------------------------------------------------
 
 

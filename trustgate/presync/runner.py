@@ -61,6 +61,7 @@ from trustgate.presync.git import (
     Git,
     GitError,
     TreeEntry,
+    checkout_conversions,
     fetch,
     full_ref,
     is_url,
@@ -182,6 +183,8 @@ class PresyncGate:
         self._decided: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
         self._remotes: dict[str, Git] = {}
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
+        # The last `_checkout_attributes`: of the files `_ls_tree` lists, at one commit.
+        self._attributes: tuple[tuple[str, str], dict[str, dict[str, str]]] | None = None
         self._views: dict[str, reconcilers.Views] = {}  # what each reconciler applies, by tree
         # Of the last trees rendered: the documents of each Flux Kustomization's build (`_flux_build`),
         # one list per build, for `duplicates` (each build is a reconciler source of its own).
@@ -459,7 +462,11 @@ class PresyncGate:
             old = self._objects.get(gated_tree) or []
             # A path added to presync.paths that the gated tree does not have yet holds nothing
             # there: everything under it is an addition, judged as such.
-            before_problems = [p for p in before_problems if p.rule != "presync/path"]
+            # A checkout attribute there was judged when the gated ref moved (or before the gate
+            # looked for them): the candidate's own are what stop the run, else nothing could move.
+            before_problems = [
+                p for p in before_problems if p.rule not in ("presync/path", "presync/checkout")
+            ]
             if before_problems:
                 problems.append(
                     InputProblem(
@@ -569,6 +576,40 @@ class PresyncGate:
             self._listed = (key, _included(git, commit, git.ls_tree(commit, paths), paths))
         return self._listed[1]
 
+    def _checkout_attributes(self, git: Git, commit: str) -> dict[str, dict[str, str]]:
+        """Under Argo CD (`presync.reconciler` `argocd` or `any`): the checkout attributes
+        (`git.CHECKOUT_ATTRIBUTES`) of the regular files `_ls_tree` lists at `commit`, as git
+        assigns them from the commit's `.gitattributes` (Argo CD checks out with the git command
+        line, which applies them); {} under Flux alone (go-git applies none)."""
+        if reconcilers.ARGOCD not in reconcilers.chosen(self.settings.reconciler):
+            return {}
+        key = (str(git.directory), commit)
+        if self._attributes is None or self._attributes[0] != key:
+            files = [e.path for e in self._ls_tree(git, commit) if e.mode.startswith("100")]
+            self._attributes = (key, git.checkout_attributes(commit, files))
+        return self._attributes[1]
+
+    def _converted(self, git: Git, commit: str) -> list[InputProblem]:
+        """The files Argo CD's checkout writes other than committed (`git.checkout_conversions`): what
+        it applies is then not what the gate judges (the blob), so the run stops (exit 3)."""
+        out = []
+        for path, found in sorted(self._checkout_attributes(git, commit).items()):
+            converted = checkout_conversions(found)
+            if converted:
+                out.append(
+                    InputProblem(
+                        Source(path),
+                        "presync/checkout",
+                        f"{path} has the attribute {', '.join(converted)} (.gitattributes): Argo CD's "
+                        "`git checkout` writes other bytes than committed, so what it would apply is not "
+                        "what trustgate reads",
+                        "remove the attribute for the files under presync.paths and commit them as they "
+                        "are to be applied (UTF-8, LF line ends); if only Flux applies them (go-git "
+                        "applies no attributes), set presync.reconciler: flux",
+                    )
+                )
+        return out
+
     def _moved_before(self, scope: str, paths_tree: str, gated: str) -> str | None:
         """The decision that moved this gated ref to these files before, or None.
 
@@ -619,6 +660,7 @@ class PresyncGate:
             if path not in present
         ]
         problems.extend(unseen)  # links and submodules the reconciler would follow, trustgate not
+        problems.extend(self._converted(git, commit))  # files Argo CD's checkout rewrites
         entries = self._ls_tree(git, commit)
         files = git.files(entries) if present and any_files else {}
         built: list[list[Document]] = []
