@@ -206,6 +206,74 @@ def test_what_converts_on_checkout() -> None:
     assert checkout_conversions({"eol": "lf", "text": "set", "crlf": "input"}) == []
 
 
+# -- rollback ----------------------------------------------------------------------------------------
+
+
+def test_a_rollback_to_files_a_sourceignore_outside_the_paths_hides_is_not_one(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """The files under the paths are those of a gated state, but a root `.sourceignore` makes Flux
+    leave the PVC out (a deletion the gate refused): not a rollback, and the removal is not waived."""
+    s = setup("  reconciler: flux\n", commits="allowRollback: true\n")
+    first = s.repo.head()
+    assert s.run()[0] == 0
+    s.repo.write(".sourceignore", "deploy/pvc.yaml\n")
+    hidden = s.repo.commit("tidy the artifact", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "destructive-change" in output, output
+    s.repo.git("reset", "-q", "--hard", first)
+    s.repo.write("README.md", "# fleet, again\n")
+    moved = s.repo.commit("readme", ssh=keys.alice)
+    assert s.run()[0] == 0 and s.repo.ref(GATED) == moved
+    s.repo.git("reset", "-q", "--hard", hidden)  # a force-push back to the refused commit
+    code, output = s.run()
+    assert code == 1, output
+    assert "non-fast-forward" in output and "rolled-back" not in output, output
+    assert s.repo.ref(GATED) == moved
+    assert "rollbackOf" not in s.records()[-1]["subject"]["presync"]
+
+
+def test_a_rollback_to_a_state_an_older_release_recorded_is_not_one(
+    setup: Callable[..., Setup], keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older release digested the files alone: what it recorded never matches (fail closed)."""
+    s = setup(commits="allowRollback: true\n")
+    first = s.repo.head()
+
+    def files_alone(self: PresyncGate, git: object, commit: str) -> str:
+        return content_hash(sorted([e.mode, e.object, e.path] for e in self._ls_tree(git, commit)))  # type: ignore[arg-type]
+
+    with monkeypatch.context() as older:
+        older.setattr(PresyncGate, "_paths_tree", files_alone)
+        assert s.run()[0] == 0
+        s.repo.write("deploy/crd.yaml", CRD)
+        crd = s.repo.commit("add the widget CRD", ssh=keys.alice)
+        assert s.run()[0] == 0 and s.repo.ref(GATED) == crd
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    second = s.repo.commit("two", ssh=keys.alice)
+    assert s.run()[0] == 0 and s.repo.ref(GATED) == second  # the upgraded gate sees the move
+    s.repo.git("reset", "-q", "--hard", first)
+    code, output = s.run()
+    assert code == 1, output
+    assert "non-fast-forward" in output and s.repo.ref(GATED) == second
+
+
+def test_a_rollback_the_upgraded_gate_recorded_still_counts(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup("  reconciler: flux\n", commits="allowRollback: true\n")
+    s.repo.write(".sourceignore", "docs/\n")
+    first = s.repo.commit("ignore the docs", ssh=keys.alice)
+    assert s.run()[0] == 0
+    s.repo.remove("deploy/pvc.yaml")
+    s.repo.commit("approved removal\n\nTrustgate-Approve-Deletion: *", gpg=keys.bob)
+    assert s.run()[0] == 0
+    s.repo.git("reset", "-q", "--hard", first)
+    s.repo.write("README.md", "# fleet, rolled back\n")
+    tip = s.repo.commit("roll back", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    assert "rolled-back" in output and s.repo.ref(GATED) == tip
+
+
 # -- object format -----------------------------------------------------------------------------------
 
 

@@ -10,11 +10,13 @@ the gated tree for removed protected objects (per reconciler: what Flux and
 Argo CD each apply, `reconcilers`), hand the gated tree's objects
 to the evaluation (an object there is judged as an UPDATE of it, as the API
 server will judge the apply: `oldObject`, CRD transition rules), recognise a rollback (a
-non-fast-forward back to files under `presync.paths` that this gate, for the
-same repository, gated ref, paths and protected kinds, moved its ref to in
-enforce mode), and then advance (and push) the gated ref, write a git note,
-and leave one record in the decision log (with `subject.presync`: the scope,
-the digest of the files under the paths, and where the gated ref was).
+non-fast-forward back to what the reconcilers apply of `presync.paths` (the
+files, and the `.sourceignore` files and checkout attributes deciding how they
+read them) that this gate, for the same repository, gated ref, paths and
+protected kinds, moved its ref to in enforce mode), and then advance (and
+push) the gated ref, write a git note, and leave one record in the decision
+log (with `subject.presync`: the scope, the digest of what the reconcilers
+apply (`_paths_tree`), and where the gated ref was).
 Caches across runs of one process (`--watch`): the remote clone, the keyring,
 the inventories of trees already rendered (the objects of the last few), and
 the gate's image cache. Leaves out:
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import hashlib
 import json
 import os
 import posixpath
@@ -375,9 +378,10 @@ class PresyncGate:
             ),
         )
 
-        # 2. Rollback: going back (not a fast-forward) to the files under the paths that this
-        # gated ref was moved to before, by this gate in enforce mode. A fast-forward is never a
-        # rollback: a revert is a change like any other, and its deletions need approval.
+        # 2. Rollback: going back (not a fast-forward) to what the reconcilers apply of the paths
+        # (`_paths_tree`) that this gated ref was moved to before, by this gate in enforce mode. A
+        # fast-forward is never a rollback: a revert is a change like any other, and its deletions
+        # need approval.
         rollback_from = None
         if commits_cfg.allow_rollback and not fast_forward:
             assert gated is not None
@@ -386,9 +390,11 @@ class PresyncGate:
                 notes.append("commits.allowRollback needs a decision log to know approved trees: none is set")
             elif rollback_from is None:
                 notes.append(
-                    f"the files under {', '.join(self.settings.paths)} at {candidate[:12]} are not ones "
-                    f"{out.gated_ref} was moved to before (by an enforce-mode decision of this gate, for "
-                    "the same repository, paths and protected kinds), so this is not a rollback"
+                    f"what the reconcilers apply of {', '.join(self.settings.paths)} at {candidate[:12]} "
+                    "(the files, the .sourceignore files and checkout attributes that decide how they read "
+                    f"them) is not a state {out.gated_ref} was moved to before (by an enforce-mode decision "
+                    "of this gate, for the same repository, paths and protected kinds; one recorded before "
+                    "these counted does not count), so this is not a rollback"
                 )
         if rollback_from is not None:
             presync["rollbackOf"] = rollback_from
@@ -561,11 +567,34 @@ class PresyncGate:
         return content_hash({"repository": _where(repository), "gatedRef": gated_ref})
 
     def _paths_tree(self, git: Git, commit: str) -> str:
-        """A digest of the files under `presync.paths` at `commit`, and of those elsewhere in the
-        repository that their kustomizations include (mode, object, path of each): what the gate
-        renders and the reconciler applies, whatever else the commit changes."""
+        """A digest of what the reconcilers apply of `commit`: the files under `presync.paths` and
+        those elsewhere in the repository that their kustomizations include (mode, object, path of
+        each), and what decides which of them a reconciler reads and how, although it lies outside
+        them: under Flux, every `.sourceignore` (`_source_ignores`: the root's and its parents' leave
+        files of the paths out); under Argo CD, the checkout attributes of the files
+        (`_checkout_attributes`); and `presync.reconciler` and `argocd.recurse`. Whatever else the
+        commit changes does not count.
+
+        `version` 2: a digest recorded by an older release (the files alone) never equals one of
+        these, so a rollback to a state it recorded is not one (fail closed).
+        """
         entries = self._ls_tree(git, commit)
-        return content_hash(sorted([e.mode, e.object, e.path] for e in entries))
+        chosen = reconcilers.chosen(self.settings.reconciler)
+        ignores = self._source_ignores(git, commit) if reconcilers.FLUX in chosen else {}
+        return content_hash(
+            {
+                "version": 2,
+                "files": sorted([e.mode, e.object, e.path] for e in entries),
+                "reconciler": self.settings.reconciler,
+                "argocdRecurse": self.settings.argocd_recurse,
+                "sourceIgnores": sorted([p, hashlib.sha256(c).hexdigest()] for p, c in ignores.items()),
+                "attributes": sorted(
+                    [p, name, value]
+                    for p, found in self._checkout_attributes(git, commit).items()
+                    for name, value in found.items()
+                ),
+            }
+        )
 
     def _ls_tree(self, git: Git, commit: str) -> list[TreeEntry]:
         """The files under `presync.paths` at `commit`, then those of the repository outside them that
