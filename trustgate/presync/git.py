@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,6 @@ from pathlib import Path
 from trustgate.errors import Error
 from trustgate.model import KUSTOMIZATION_FILES
 
-ZERO = "0" * 40
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^/\s]+:")  # scheme://... or scp-like user@host:path
 _FIELD = "\x1f"
@@ -36,6 +36,8 @@ APPROVAL_TRAILER = "Trustgate-Approve-Deletion"
 # Approves a reconciler source added, changed or removed (`changes.sources`).
 SOURCE_TRAILER = "Trustgate-Approve-Source"
 NOTES_REF = "refs/notes/trustgate"
+# The attributes by which `git checkout` writes other bytes than the blob (gitattributes(5), convert.c).
+CHECKOUT_ATTRIBUTES = ("text", "crlf", "eol", "ident", "filter", "working-tree-encoding")
 _GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
 
 
@@ -160,8 +162,12 @@ class Git:
         return self.text(*args).split()
 
     def update_ref(self, ref: str, new: str, old: str | None, message: str) -> None:
-        """Move `ref` to `new` only if it still points at `old` (None: only if it does not exist)."""
-        self.run("update-ref", "-m", message, ref, new, old or ZERO)
+        """Move `ref` to `new` only if it still points at `old` (None: only if it does not exist).
+
+        An empty old value is git's "must not exist" in every object format (forty zeros name the
+        null object of SHA-1 only: a SHA-256 repository refuses them).
+        """
+        self.run("update-ref", "-m", message, ref, new, old or "")
 
     # -- commits ---------------------------------------------------------------
 
@@ -294,7 +300,9 @@ class Git:
         """The blobs named, exactly as stored (one `git cat-file --batch`).
 
         No attribute (`export-ignore`, `export-subst`, `eol`), filter or conversion applies: this is
-        the content a reconciler's checkout writes (Flux's go-git applies no attributes).
+        the content Flux's checkout writes (go-git applies no attributes). Argo CD checks out with
+        the git command line, which applies the checkout attributes: where a file has one that
+        changes its bytes (`checkout_conversions`), the caller stops the run.
 
         Raises:
             GitError: an object is missing or not a blob.
@@ -385,6 +393,54 @@ class Git:
                 hint="a name occurs twice in the tree, or the disk is full",
             ) from e
 
+    def object_format(self) -> str:
+        """The repository's object format: `sha1` or `sha256`."""
+        done = self.run("rev-parse", "--show-object-format", check=False)
+        found = done.stdout.decode().strip()
+        return found if done.returncode == 0 and found else "sha1"
+
+    def checkout_attributes(self, commit: str, paths: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The attributes of `CHECKOUT_ATTRIBUTES` that a checkout of `commit` gives each of `paths`
+        (path -> attribute -> `set`, `unset` or the value; unspecified ones are left out).
+
+        Asked of git (`check-attr --cached` over an index read from the commit), so the commit's own
+        `.gitattributes` files, their precedence and the macros of the root one count as a checkout
+        applies them. Only the commit's: an empty repository borrowing this one's objects is asked, so
+        this repository's `info/attributes` does not count, nor do the system's (`GIT_ATTR_NOSYSTEM`) or
+        the user's (`core.attributesFile`) attribute files: those of the reconciler's machine are not
+        ours to know.
+
+        Raises:
+            GitError: git cannot read the commit or answer.
+        """
+        if not paths:
+            return {}
+        objects = self.text("rev-parse", "--path-format=absolute", "--git-path", "objects").strip()
+        with tempfile.TemporaryDirectory(prefix="trustgate-attributes-") as tmp:
+            Git(Path(tmp), timeout=self.timeout).run(
+                "init", "--quiet", "--bare", "--template=", f"--object-format={self.object_format()}", "empty"
+            )
+            empty = Git(
+                Path(tmp) / "empty",
+                timeout=self.timeout,
+                config={"core.attributesFile": os.devnull},
+                env={
+                    "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects,
+                    "GIT_INDEX_FILE": str(Path(tmp) / "index"),
+                    "GIT_ATTR_NOSYSTEM": "1",
+                },
+            )
+            empty.run("read-tree", commit)
+            listed = "".join(f"{p}\0" for p in paths).encode()
+            out = empty.run("check-attr", "--cached", "-z", "--stdin", "-a", input=listed).stdout
+        fields = out.split(b"\0")
+        found: dict[str, dict[str, str]] = {}
+        for at in range(0, len(fields) - 2, 3):
+            path, name, value = (f.decode("utf-8", "surrogateescape") for f in fields[at : at + 3])
+            if name in CHECKOUT_ATTRIBUTES:
+                found.setdefault(path, {})[name] = value
+        return found
+
     # -- notes -----------------------------------------------------------------
 
     def add_note(self, commit: str, text: str) -> None:
@@ -400,6 +456,34 @@ def quoted(text: str) -> str:
     character of it is printable, else its Python repr, on one line (a newline, CR or ESC that a
     committer put in a link's target must not forge or repaint a line of the message)."""
     return text if text.isprintable() else repr(text)
+
+
+def checkout_conversions(attributes: Mapping[str, str]) -> list[str]:
+    """Which of one file's attributes (`Git.checkout_attributes`) make `git checkout` write other
+    bytes than the blob, as `name=value` or `name` (none: []); as git's convert.c decides them, on a
+    machine whose git configuration leaves `core.autocrlf` and `core.eol` alone (line ends: LF).
+
+    - `working-tree-encoding` re-encodes the file (any value but UTF-8; `set` and `unset` make the
+      checkout fail: refused too);
+    - `ident` (set) expands `$Id$`; `filter` (a driver's name) runs whatever the reconciler's
+      configuration names for it (Git LFS's smudge, for one);
+    - `eol=crlf` writes CRLF line ends, unless the file is binary (`-text`, `binary`, or `-crlf`
+      with `text` unspecified). `text`, `text=auto`, `eol=lf` and `crlf` alone write LF: no change.
+    """
+    out = []
+    encoding = attributes.get("working-tree-encoding")
+    if encoding is not None and encoding != "" and encoding.lower() not in ("utf-8", "utf8"):
+        out.append(f"working-tree-encoding={encoding}")
+    if attributes.get("ident") == "set":
+        out.append("ident")
+    driver = attributes.get("filter")
+    if driver is not None and driver not in ("set", "unset"):
+        out.append(f"filter={driver}")
+    text = attributes.get("text")
+    binary = text == "unset" or (text not in ("set", "input", "auto") and attributes.get("crlf") == "unset")
+    if attributes.get("eol") == "crlf" and not binary:
+        out.append("eol=crlf")
+    return out
 
 
 def is_url(location: str) -> bool:

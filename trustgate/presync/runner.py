@@ -10,11 +10,13 @@ the gated tree for removed protected objects (per reconciler: what Flux and
 Argo CD each apply, `reconcilers`), hand the gated tree's objects
 to the evaluation (an object there is judged as an UPDATE of it, as the API
 server will judge the apply: `oldObject`, CRD transition rules), recognise a rollback (a
-non-fast-forward back to files under `presync.paths` that this gate, for the
-same repository, gated ref, paths and protected kinds, moved its ref to in
-enforce mode), and then advance (and push) the gated ref, write a git note,
-and leave one record in the decision log (with `subject.presync`: the scope,
-the digest of the files under the paths, and where the gated ref was).
+non-fast-forward back to what the reconcilers apply of `presync.paths` (the
+files, and the `.sourceignore` files and checkout attributes deciding how they
+read them) that this gate, for the same repository, gated ref, paths and
+protected kinds, moved its ref to in enforce mode), and then advance (and
+push) the gated ref, write a git note, and leave one record in the decision
+log (with `subject.presync`: the scope, the digest of what the reconcilers
+apply (`_paths_tree`), and where the gated ref was).
 Caches across runs of one process (`--watch`): the remote clone, the keyring,
 the inventories of trees already rendered (the objects of the last few), and
 the gate's image cache. Leaves out:
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import hashlib
 import json
 import os
 import posixpath
@@ -61,6 +64,7 @@ from trustgate.presync.git import (
     Git,
     GitError,
     TreeEntry,
+    checkout_conversions,
     fetch,
     full_ref,
     is_url,
@@ -182,6 +186,8 @@ class PresyncGate:
         self._decided: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
         self._remotes: dict[str, Git] = {}
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
+        # The last `_checkout_attributes`: of the files `_ls_tree` lists, at one commit.
+        self._attributes: tuple[tuple[str, str], dict[str, dict[str, str]]] | None = None
         self._views: dict[str, reconcilers.Views] = {}  # what each reconciler applies, by tree
         # Of the last trees rendered: the documents of each Flux Kustomization's build (`_flux_build`),
         # one list per build, for `duplicates` (each build is a reconciler source of its own).
@@ -372,9 +378,10 @@ class PresyncGate:
             ),
         )
 
-        # 2. Rollback: going back (not a fast-forward) to the files under the paths that this
-        # gated ref was moved to before, by this gate in enforce mode. A fast-forward is never a
-        # rollback: a revert is a change like any other, and its deletions need approval.
+        # 2. Rollback: going back (not a fast-forward) to what the reconcilers apply of the paths
+        # (`_paths_tree`) that this gated ref was moved to before, by this gate in enforce mode. A
+        # fast-forward is never a rollback: a revert is a change like any other, and its deletions
+        # need approval.
         rollback_from = None
         if commits_cfg.allow_rollback and not fast_forward:
             assert gated is not None
@@ -383,9 +390,11 @@ class PresyncGate:
                 notes.append("commits.allowRollback needs a decision log to know approved trees: none is set")
             elif rollback_from is None:
                 notes.append(
-                    f"the files under {', '.join(self.settings.paths)} at {candidate[:12]} are not ones "
-                    f"{out.gated_ref} was moved to before (by an enforce-mode decision of this gate, for "
-                    "the same repository, paths and protected kinds), so this is not a rollback"
+                    f"what the reconcilers apply of {', '.join(self.settings.paths)} at {candidate[:12]} "
+                    "(the files, the .sourceignore files and checkout attributes that decide how they read "
+                    f"them) is not a state {out.gated_ref} was moved to before (by an enforce-mode decision "
+                    "of this gate, for the same repository, paths and protected kinds; one recorded before "
+                    "these counted does not count), so this is not a rollback"
                 )
         if rollback_from is not None:
             presync["rollbackOf"] = rollback_from
@@ -459,7 +468,11 @@ class PresyncGate:
             old = self._objects.get(gated_tree) or []
             # A path added to presync.paths that the gated tree does not have yet holds nothing
             # there: everything under it is an addition, judged as such.
-            before_problems = [p for p in before_problems if p.rule != "presync/path"]
+            # A checkout attribute there was judged when the gated ref moved (or before the gate
+            # looked for them): the candidate's own are what stop the run, else nothing could move.
+            before_problems = [
+                p for p in before_problems if p.rule not in ("presync/path", "presync/checkout")
+            ]
             if before_problems:
                 problems.append(
                     InputProblem(
@@ -554,11 +567,34 @@ class PresyncGate:
         return content_hash({"repository": _where(repository), "gatedRef": gated_ref})
 
     def _paths_tree(self, git: Git, commit: str) -> str:
-        """A digest of the files under `presync.paths` at `commit`, and of those elsewhere in the
-        repository that their kustomizations include (mode, object, path of each): what the gate
-        renders and the reconciler applies, whatever else the commit changes."""
+        """A digest of what the reconcilers apply of `commit`: the files under `presync.paths` and
+        those elsewhere in the repository that their kustomizations include (mode, object, path of
+        each), and what decides which of them a reconciler reads and how, although it lies outside
+        them: under Flux, every `.sourceignore` (`_source_ignores`: the root's and its parents' leave
+        files of the paths out); under Argo CD, the checkout attributes of the files
+        (`_checkout_attributes`); and `presync.reconciler` and `argocd.recurse`. Whatever else the
+        commit changes does not count.
+
+        `version` 2: a digest recorded by an older release (the files alone) never equals one of
+        these, so a rollback to a state it recorded is not one (fail closed).
+        """
         entries = self._ls_tree(git, commit)
-        return content_hash(sorted([e.mode, e.object, e.path] for e in entries))
+        chosen = reconcilers.chosen(self.settings.reconciler)
+        ignores = self._source_ignores(git, commit) if reconcilers.FLUX in chosen else {}
+        return content_hash(
+            {
+                "version": 2,
+                "files": sorted([e.mode, e.object, e.path] for e in entries),
+                "reconciler": self.settings.reconciler,
+                "argocdRecurse": self.settings.argocd_recurse,
+                "sourceIgnores": sorted([p, hashlib.sha256(c).hexdigest()] for p, c in ignores.items()),
+                "attributes": sorted(
+                    [p, name, value]
+                    for p, found in self._checkout_attributes(git, commit).items()
+                    for name, value in found.items()
+                ),
+            }
+        )
 
     def _ls_tree(self, git: Git, commit: str) -> list[TreeEntry]:
         """The files under `presync.paths` at `commit`, then those of the repository outside them that
@@ -568,6 +604,40 @@ class PresyncGate:
             paths = self.settings.paths
             self._listed = (key, _included(git, commit, git.ls_tree(commit, paths), paths))
         return self._listed[1]
+
+    def _checkout_attributes(self, git: Git, commit: str) -> dict[str, dict[str, str]]:
+        """Under Argo CD (`presync.reconciler` `argocd` or `any`): the checkout attributes
+        (`git.CHECKOUT_ATTRIBUTES`) of the regular files `_ls_tree` lists at `commit`, as git
+        assigns them from the commit's `.gitattributes` (Argo CD checks out with the git command
+        line, which applies them); {} under Flux alone (go-git applies none)."""
+        if reconcilers.ARGOCD not in reconcilers.chosen(self.settings.reconciler):
+            return {}
+        key = (str(git.directory), commit)
+        if self._attributes is None or self._attributes[0] != key:
+            files = [e.path for e in self._ls_tree(git, commit) if e.mode.startswith("100")]
+            self._attributes = (key, git.checkout_attributes(commit, files))
+        return self._attributes[1]
+
+    def _converted(self, git: Git, commit: str) -> list[InputProblem]:
+        """The files Argo CD's checkout writes other than committed (`git.checkout_conversions`): what
+        it applies is then not what the gate judges (the blob), so the run stops (exit 3)."""
+        out = []
+        for path, found in sorted(self._checkout_attributes(git, commit).items()):
+            converted = checkout_conversions(found)
+            if converted:
+                out.append(
+                    InputProblem(
+                        Source(path),
+                        "presync/checkout",
+                        f"{path} has the attribute {', '.join(converted)} (.gitattributes): Argo CD's "
+                        "`git checkout` writes other bytes than committed, so what it would apply is not "
+                        "what trustgate reads",
+                        "remove the attribute for the files under presync.paths and commit them as they "
+                        "are to be applied (UTF-8, LF line ends); if only Flux applies them (go-git "
+                        "applies no attributes), set presync.reconciler: flux",
+                    )
+                )
+        return out
 
     def _moved_before(self, scope: str, paths_tree: str, gated: str) -> str | None:
         """The decision that moved this gated ref to these files before, or None.
@@ -619,6 +689,7 @@ class PresyncGate:
             if path not in present
         ]
         problems.extend(unseen)  # links and submodules the reconciler would follow, trustgate not
+        problems.extend(self._converted(git, commit))  # files Argo CD's checkout rewrites
         entries = self._ls_tree(git, commit)
         files = git.files(entries) if present and any_files else {}
         built: list[list[Document]] = []
