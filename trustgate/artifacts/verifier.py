@@ -256,7 +256,9 @@ class ImageVerifier:
                 reference,
                 "failed",
                 problems=[
-                    ImageProblem("image-reference", str(e), "write registry/repository[:tag][@sha256:...]")
+                    ImageProblem(
+                        "image-reference", str(e), e.hint or "write registry/repository[:tag][@sha256:...]"
+                    )
                 ],
             )
         name = f"{ref.registry}/{ref.repository}"

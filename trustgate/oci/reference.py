@@ -221,6 +221,33 @@ def _plain_ipv6(registry: str) -> str:
     return f"[{plain}]{port}"
 
 
+def _check_ipv6_host(registry: str, where: str) -> None:
+    """Refuse a bracketed host that is not one IPv6 address in hex, or is an IPv4-mapped one.
+
+    `[::ffff:7f00:1]` reaches 127.0.0.1, yet no rule written for `127.0.0.1` could match it: an
+    image would take another registry's name, and fall to `unmatched`. distribution's grammar
+    refuses `[::ffff:127.0.0.1]` (no IPv4 in IPv6) and so does trustgate, in every spelling.
+    """
+    address = registry[1:].partition("]")[0]
+    try:
+        parsed: ipaddress.IPv6Address | None = ipaddress.IPv6Address(address)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.ipv4_mapped is not None:
+        raise InvalidReferenceError(
+            f'"{registry}" is an IPv4-mapped IPv6 address, another spelling of the IPv4 address '
+            f"{parsed.ipv4_mapped}, which image rules would not match",
+            where=where,
+            hint=f"write the registry as {parsed.ipv4_mapped}, as its rules and exceptions name it",
+        )
+    if parsed is None or "." in address:
+        raise InvalidReferenceError(
+            f'"{registry}" is not a valid registry: "{address}" is not an IPv6 address '
+            "in hexadecimal (IPv4 inside IPv6, such as ::1.2.3.4, is not accepted)",
+            where=where,
+        )
+
+
 def name_pattern(glob: str) -> str:
     """An image name glob read as `Reference.parse` reads a name, so that it can match one:
     a Docker Hub short name is Docker Hub's (`nginx` is `docker.io/library/nginx`, `acme/app*`
@@ -277,6 +304,8 @@ def _split_registry(name: str, where: str) -> tuple[str, str]:
     if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         if not _HOST.fullmatch(first):
             raise InvalidReferenceError(f'"{first}" is not a valid registry host[:port]', where=where)
+        if first.startswith("["):
+            _check_ipv6_host(first, where)
         registry, path = first.lower(), rest
         if registry in _HUB_ALIASES:
             registry = DOCKER_HUB
