@@ -36,7 +36,7 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
       keyless:
         trustRoot: corp
         identities:
-          - {subjectRegExp: 'https://github.com/acme/.+@refs/tags/v.+', issuer: 'https://token.actions.githubusercontent.com'}
+          - {subjectRegExp: 'https://github\\.com/acme/[^@]+@refs/tags/v[^@]+', issuer: 'https://token.actions.githubusercontent.com'}
     - name: public
       keyless:
         identities: [{subject: a@example.com, issuerRegExp: 'https://accounts\\.example\\.com'}]
