@@ -24,6 +24,7 @@ __all__ = [
     "Reference",
     "canonical_name",
     "glob_pattern",
+    "ipv4_unmapped",
     "name_pattern",
     "plain_port",
     "validate_digest",
@@ -246,6 +247,24 @@ def _check_ipv6_host(registry: str, where: str) -> None:
             "in hexadecimal (IPv4 inside IPv6, such as ::1.2.3.4, is not accepted)",
             where=where,
         )
+
+
+def ipv4_unmapped(text: str) -> str:
+    """`text` (a reference or name) with an IPv4-mapped IPv6 registry (`[::ffff:7f00:1]:5000`)
+    written as the IPv4 address it maps (`127.0.0.1:5000`); any other text unchanged.
+
+    `Reference.parse` refuses such a registry; this is for finding what was recorded about one
+    under the name of the registry it reaches (`trustgate log query --image 127.0.0.1:5000/*`).
+    """
+    first, slash, rest = text.partition("/")
+    if not slash or not first.startswith("["):
+        return text
+    address, bracket, port = first[1:].partition("]")
+    try:
+        mapped = ipaddress.IPv6Address(address).ipv4_mapped if bracket else None
+    except ValueError:
+        return text
+    return text if mapped is None else f"{mapped}{port}/{rest}"
 
 
 def name_pattern(glob: str) -> str:
