@@ -275,10 +275,18 @@ def registry_inputs() -> list[tuple[str, Any]]:
         volumes = [{"name": "cache", "emptyDir": {}}, {"name": "tools", "image": {"reference": image}}]
         for where, spec in (
             ("container", {"containers": [{"name": "app", "image": image}]}),
-            ("volume", {"containers": [{"name": "app", "image": "registry.example.com/app:1"}], "volumes": volumes}),
+            (
+                "volume",
+                {"containers": [{"name": "app", "image": "registry.example.com/app:1"}], "volumes": volumes},
+            ),
         ):
             out.append((f"registry:{where}#{i}", {"apiVersion": "v1", "kind": "Pod", "spec": spec}))
-    out.append(("registry:odd-volumes", {"kind": "Pod", "spec": {"volumes": [5, "x", {"image": "x"}, {"image": {}}]}}))
+    out.append(
+        (
+            "registry:odd-volumes",
+            {"kind": "Pod", "spec": {"volumes": [5, "x", {"image": "x"}, {"image": {}}]}},
+        )
+    )
     return out
 
 
@@ -291,8 +299,12 @@ def test_bundled_policies_with_allowed_registries_match_opa() -> None:
     inputs = registry_inputs() + case_inputs()
     problems = compare("policies+registries", policy, engine, inputs, data=data)
     assert not problems, "\n".join(problems)
-    findings = {name: trustgate_findings(policy.evaluator(), value).findings for name, value in registry_inputs()}
-    denied = {name for name, found in findings.items() if any("images-allowed-registries" in f for f in found)}
+    findings = {
+        name: trustgate_findings(policy.evaluator(), value).findings for name, value in registry_inputs()
+    }
+    denied = {
+        name for name, found in findings.items() if any("images-allowed-registries" in f for f in found)
+    }
     assert {"registry:container#0", "registry:volume#0", "registry:volume#10"} <= denied
     assert "registry:container#3" not in denied
 

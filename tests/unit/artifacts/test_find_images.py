@@ -183,14 +183,26 @@ def test_flux_oci_repository_sources_are_images(ref: dict[str, str], expected: s
         "kind": "OCIRepository",
         "spec": {"url": "oci://ghcr.io/acme/manifests", "ref": ref},
     }
-    assert [(u.reference, u.path, u.unresolvable) for u in find_images(obj)] == [(expected, ("spec", "url"), "")]
+    assert [(u.reference, u.path, u.unresolvable) for u in find_images(obj)] == [
+        (expected, ("spec", "url"), "")
+    ]
 
 
 @pytest.mark.parametrize(
     ("spec", "reference", "path", "words"),
     [
-        ({"ref": {"tag": "1.2.3"}}, "ghcr.io/acme/manifests:1.2.3", ("spec", "ref", "tag"), "ref.tag '1.2.3'"),
-        ({"ref": {"tag": "v1", "digest": ""}}, "ghcr.io/acme/manifests:v1", ("spec", "ref", "tag"), "ref.tag 'v1'"),
+        (
+            {"ref": {"tag": "1.2.3"}},
+            "ghcr.io/acme/manifests:1.2.3",
+            ("spec", "ref", "tag"),
+            "ref.tag '1.2.3'",
+        ),
+        (
+            {"ref": {"tag": "v1", "digest": ""}},
+            "ghcr.io/acme/manifests:v1",
+            ("spec", "ref", "tag"),
+            "ref.tag 'v1'",
+        ),
         ({"ref": {}}, "ghcr.io/acme/manifests", ("spec", "url"), "the tag latest"),
         ({}, "ghcr.io/acme/manifests", ("spec", "url"), "the tag latest"),
         ({"ref": "v1"}, "ghcr.io/acme/manifests", ("spec", "url"), "the tag latest"),

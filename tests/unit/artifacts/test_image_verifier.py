@@ -442,7 +442,11 @@ def test_a_malformed_reference_is_a_finding_not_a_crash(keys: dict[str, CosignKe
 
 @pytest.mark.parametrize(
     "image",
-    ["[::ffff:7f00:1]:5000/shop/api:v1", "[::FFFF:127.0.0.1]:5000/shop/api:v1", "[0:0:0:0:0:ffff:7f00:1]/shop/api"],
+    [
+        "[::ffff:7f00:1]:5000/shop/api:v1",
+        "[::FFFF:127.0.0.1]:5000/shop/api:v1",
+        "[0:0:0:0:0:ffff:7f00:1]/shop/api",
+    ],
 )
 def test_an_ipv4_mapped_registry_fails_instead_of_escaping_its_rule(
     keys: dict[str, CosignKey], image: str

@@ -60,10 +60,16 @@ def test_parses(text: str, registry: str, repository: str, tag: str | None, dige
         ("host.io:port/app", "not a valid registry"),
         ("example.com/" + "a" * 250, "longer than 255"),
         (":1.0", "repository name is missing"),
-        ("[::ffff:7f00:1]:5000/app", "IPv4-mapped IPv6 address, another spelling of the IPv4 address 127.0.0.1"),
+        (
+            "[::ffff:7f00:1]:5000/app",
+            "IPv4-mapped IPv6 address, another spelling of the IPv4 address 127.0.0.1",
+        ),
         ("[::FFFF:7F00:1]/app", "IPv4-mapped"),
         ("[0:0:0:0:0:ffff:c000:201]:443/app:1", "IPv4 address 192.0.2.1"),
-        ("[::ffff:127.0.0.1]:5000/app", "IPv4-mapped IPv6 address, another spelling of the IPv4 address 127.0.0.1"),
+        (
+            "[::ffff:127.0.0.1]:5000/app",
+            "IPv4-mapped IPv6 address, another spelling of the IPv4 address 127.0.0.1",
+        ),
         ("[::1.2.3.4]/app", "not an IPv6 address in hexadecimal"),
         ("[1:2:3]/app", "not an IPv6 address"),
     ],

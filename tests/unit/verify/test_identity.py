@@ -24,7 +24,9 @@ def test_exact_match() -> None:
 
 
 def test_regex_must_match_the_whole_identity() -> None:
-    matcher = IdentityMatcher(subject_regex=r"https://github\.com/acme/x/[^@]*@refs/tags/v[^@]*", issuer=GITHUB)
+    matcher = IdentityMatcher(
+        subject_regex=r"https://github\.com/acme/x/[^@]*@refs/tags/v[^@]*", issuer=GITHUB
+    )
     assert matcher.matches(TAG, GITHUB)
     assert not matcher.matches(DEV, GITHUB)
     assert not matcher.matches("evil" + TAG, GITHUB)
@@ -88,7 +90,9 @@ _DOC_REGEX = re.compile(r"(?:subjectRegExp: |--certificate-identity-regexp )'([^
 
 def _documented_regexes() -> list[tuple[str, str]]:
     files = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
-    return [(str(f.relative_to(REPO)), m[1]) for f in files for m in _DOC_REGEX.finditer(f.read_text("utf-8"))]
+    return [
+        (str(f.relative_to(REPO)), m[1]) for f in files for m in _DOC_REGEX.finditer(f.read_text("utf-8"))
+    ]
 
 
 def test_documented_identity_regexes_take_a_tag_build_and_refuse_branch_builds() -> None:
