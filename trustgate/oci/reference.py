@@ -229,7 +229,7 @@ def _check_ipv6_host(registry: str, where: str) -> None:
     image would take another registry's name, and fall to `unmatched`. distribution's grammar
     refuses `[::ffff:127.0.0.1]` (no IPv4 in IPv6) and so does trustgate, in every spelling.
     """
-    address = registry[1:].partition("]")[0]
+    address, _, port = registry[1:].partition("]")
     try:
         parsed: ipaddress.IPv6Address | None = ipaddress.IPv6Address(address)
     except ValueError:
@@ -239,7 +239,7 @@ def _check_ipv6_host(registry: str, where: str) -> None:
             f'"{registry}" is an IPv4-mapped IPv6 address, another spelling of the IPv4 address '
             f"{parsed.ipv4_mapped}, which image rules would not match",
             where=where,
-            hint=f"write the registry as {parsed.ipv4_mapped}, as its rules and exceptions name it",
+            hint=f"write the registry as {parsed.ipv4_mapped}{port}, as its rules and exceptions name it",
         )
     if parsed is None or "." in address:
         raise InvalidReferenceError(

@@ -165,6 +165,6 @@ def test_canonical_name_writes_an_ipv6_address_one_way(name: str, plain: str | N
 def test_an_ipv4_mapped_registry_says_how_to_write_it() -> None:
     with pytest.raises(InvalidReferenceError) as caught:
         Reference.parse("[::ffff:7f00:1]:43661/prod/api:v1")
-    assert caught.value.hint == "write the registry as 127.0.0.1, as its rules and exceptions name it"
+    assert caught.value.hint == "write the registry as 127.0.0.1:43661, as its rules and exceptions name it"
     assert Reference.parse("[::7f00:1]:5000/app").registry == "[::7f00:1]:5000"  # not mapped: IPv6
     assert Reference.parse("[FD00::AB]:5000/app").registry == "[fd00::ab]:5000"
