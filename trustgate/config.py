@@ -14,6 +14,7 @@ import functools
 import ipaddress
 import json
 import re
+import socket
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -913,7 +914,7 @@ def _parse_images(
                 if mapped is not None:
                     raise ConfigError(
                         f"image rule {item['name']!r}: {glob!r} can match no image: an image whose "
-                        "registry is an IPv4-mapped IPv6 address is refused",
+                        "registry is an IPv4 address spelled otherwise than a.b.c.d is refused",
                         where=where("rules", i, key, k),
                         hint=f"write the registry as {mapped} ({mapped}/** and so on)",
                     )
@@ -1045,10 +1046,16 @@ def _parse_images(
 
 
 def _ipv4_mapped(registry: str) -> str | None:
-    """The IPv4 address a pattern's registry (`[::ffff:7f00:1]:5000`) maps, else None: an image
-    reference naming such a host is refused (`oci.reference`), so a rule for one matches nothing."""
+    """The IPv4 address a pattern's registry names in another spelling (`[::ffff:7f00:1]:5000`,
+    `127.1:5000`), else None: an image reference naming such a host is refused (`oci.reference`),
+    so a rule for one matches nothing."""
     if not registry.startswith("["):
-        return None
+        host = registry.partition(":")[0]
+        try:
+            plain = socket.inet_ntoa(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return None
+        return None if plain == host else plain
     try:
         mapped = ipaddress.IPv6Address(registry[1:].partition("]")[0]).ipv4_mapped
     except ValueError:

@@ -416,8 +416,8 @@ def _registry_of(name: str, *, hub: bool = True) -> str | None:
     if not slash or not ("." in first or ":" in first or "[" in first or first == "localhost"):
         return DOCKER_HUB if hub else None
     host = first.lower()
-    if host.startswith("["):
-        return None  # an IPv6 address, spelled in more than one way (an IPv4 one too): parsed
+    if host.startswith("[") or host[:1].isdigit():
+        return None  # an address, spelled in more than one way (`127.1`, `[::ffff:7f00:1]`): parsed
     host = host.partition(":")[0]
     return DOCKER_HUB if host in _HUB_HOSTS else host
 
@@ -450,8 +450,9 @@ def image_ranges(value: str) -> list[str]:
         ranges.update((f"{name}:", f"{name.lower()}:"))
     if prefix and "/" in plain and plain.partition("/")[2] in ("", "*"):
         ranges.add(f"{first}/")  # `host/*`: every image of the registry
-    if hosts and (first.startswith("[") or _is_ipv4(first.rpartition(":")[0] or first)):
-        ranges.add("[")  # an address has other spellings (`[::ffff:7f00:1]` is 127.0.0.1): all read
+    if hosts and (first.startswith("[") or _is_ipv4(first.partition(":")[0])):
+        # An address has other spellings (`[::ffff:7f00:1]`, `127.1` are 127.0.0.1): all are read.
+        ranges.update(("[", *"0123456789"))
     return sorted(ranges)
 
 

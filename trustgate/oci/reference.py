@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -249,16 +250,46 @@ def _check_ipv6_host(registry: str, where: str) -> None:
         )
 
 
+def _check_ipv4_host(registry: str, where: str) -> None:
+    """Refuse a host that the C resolver reads as an IPv4 address written other than in its
+    dotted-decimal form (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1` are 127.0.0.1): as for an
+    IPv4-mapped address, the image would reach a registry under a name its rules do not know.
+    No DNS name is all digits in its last label, so no registry's name is refused."""
+    plain = _plain_ipv4(registry)
+    if plain is not None and plain != registry:
+        raise InvalidReferenceError(
+            f'"{registry}" is another spelling of the IPv4 address {plain.partition(":")[0]}, '
+            "which image rules would not match",
+            where=where,
+            hint=f"write the registry as {plain}, as its rules and exceptions name it",
+        )
+
+
+def _plain_ipv4(registry: str) -> str | None:
+    """`host[:port]` with its host in dotted-decimal form when the C resolver reads it as an IPv4
+    address (`127.1:5000` is `127.0.0.1:5000`); None for a host it does not."""
+    host, colon, port = registry.partition(":")
+    try:
+        plain = socket.inet_ntoa(socket.inet_aton(host))
+    except (OSError, ValueError):  # not an address; ValueError: a NUL, which no host holds
+        return None
+    return f"{plain}{colon}{port}"
+
+
 def ipv4_unmapped(text: str) -> str:
-    """`text` (a reference or name) with an IPv4-mapped IPv6 registry (`[::ffff:7f00:1]:5000`)
-    written as the IPv4 address it maps (`127.0.0.1:5000`); any other text unchanged.
+    """`text` (a reference or name) with a registry that is an IPv4 address spelled otherwise,
+    IPv4-mapped IPv6 (`[::ffff:7f00:1]:5000`) or not dotted-decimal (`127.1:5000`), written as the
+    address (`127.0.0.1:5000`); any other text unchanged.
 
     `Reference.parse` refuses such a registry; this is for finding what was recorded about one
     under the name of the registry it reaches (`trustgate log query --image 127.0.0.1:5000/*`).
     """
     first, slash, rest = text.partition("/")
-    if not slash or not first.startswith("["):
+    if not slash:
         return text
+    if not first.startswith("["):
+        plain = _plain_ipv4(first)
+        return text if plain is None else f"{plain}/{rest}"
     address, bracket, port = first[1:].partition("]")
     try:
         mapped = ipaddress.IPv6Address(address).ipv4_mapped if bracket else None
@@ -325,6 +356,8 @@ def _split_registry(name: str, where: str) -> tuple[str, str]:
             raise InvalidReferenceError(f'"{first}" is not a valid registry host[:port]', where=where)
         if first.startswith("["):
             _check_ipv6_host(first, where)
+        else:
+            _check_ipv4_host(first, where)
         registry, path = first.lower(), rest
         if registry in _HUB_ALIASES:
             registry = DOCKER_HUB

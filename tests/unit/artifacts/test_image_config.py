@@ -259,6 +259,7 @@ def test_an_exclusion_holds_for_every_spelling_of_its_registry(pattern: str, ima
         ("Acme/app", "can match no image"),
         ("[::ffff:7f00:1]:5000/**", "can match no image"),  # such a reference is refused
         ("[::FFFF:127.0.0.1]/prod/*", "can match no image"),
+        ("127.1:5000/**", "can match no image"),
     ],
 )
 @pytest.mark.parametrize("key", ["images", "exclude"])
