@@ -234,6 +234,38 @@ spec:
       securityContext:
         runAsUser: 0
 """,
+    "pod-image-volumes": """
+apiVersion: v1
+kind: Pod
+metadata:
+  name: model-server
+  labels: {app: model-server}
+spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+    - name: server
+      image: ghcr.io/acme/model-server:1.2@DIGEST1
+      resources:
+        limits: {cpu: "2", memory: 4Gi}
+      livenessProbe:
+        httpGet: {path: /healthz, port: 8080}
+      readinessProbe:
+        httpGet: {path: /ready, port: 8080}
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
+      volumeMounts:
+        - {name: model, mountPath: /models}
+        - {name: tools, mountPath: /tools}
+  volumes:
+    - {name: tmp, emptyDir: {}}
+    - name: model
+      image: {reference: "ghcr.io/acme/models/llm:7b@DIGEST1", pullPolicy: IfNotPresent}
+    - name: tools
+      image: {reference: "quay.io/tools/debug:latest", pullPolicy: Always}
+""",
     "service": """
 apiVersion: v1
 kind: Service
@@ -355,6 +387,24 @@ ODD_DOCS: dict[str, Any] = {
         "spec": {"containers": [_C]},
     },
     "containers-object": {"kind": "Pod", "spec": {"containers": {"name": "app"}}},
+    "volumes-odd": {
+        "kind": "Pod",
+        "spec": {
+            "containers": [_C],
+            "volumes": [
+                5,
+                None,
+                "x",
+                {"image": "app:1"},
+                {"name": 3, "image": {"reference": ["x"]}},
+                {"name": "e", "image": {}},
+                {"name": "u", "image": {"reference": "INTERNAL/app:1"}},
+                {"name": "v", "image": {"reference": "${IMAGE}"}},
+            ],
+        },
+    },
+    "volumes-object": {"kind": "Pod", "spec": {"containers": [_C], "volumes": {"image": {"reference": "x"}}}},
+    "upper-case-host": {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "INTERNAL/app:1"}]}},
     "containers-junk": {"kind": "Pod", "spec": {"containers": [5, None, "x", [], {}]}},
     "container-odd-fields": {
         "kind": "Pod",

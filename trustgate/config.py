@@ -12,8 +12,10 @@ import dataclasses
 import datetime as dt
 import difflib
 import functools
+import ipaddress
 import json
 import re
+import socket
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -970,6 +972,14 @@ def _parse_images(
                         where=where("rules", i, key, k),
                         hint=f"write {glob.lower() if hub else first + '/' + path.lower()!r}",
                     )
+                mapped = _ipv4_mapped(first) if slash else None
+                if mapped is not None:
+                    raise ConfigError(
+                        f"image rule {item['name']!r}: {glob!r} can match no image: an image whose "
+                        "registry is an IPv4 address spelled otherwise than a.b.c.d is refused",
+                        where=where("rules", i, key, k),
+                        hint=f"write the registry as {mapped} ({mapped}/** and so on)",
+                    )
                 bare = "/" not in glob and "**" not in glob
                 if (bare and (glob[:1] in ("*", "?", "[") or "." in glob)) or glob.endswith("/"):
                     raise ConfigError(
@@ -1095,6 +1105,24 @@ def _parse_images(
         ),
         summaries=_parse_summaries(section.get("summaries", {}), base),
     )
+
+
+def _ipv4_mapped(registry: str) -> str | None:
+    """The IPv4 address a pattern's registry names in another spelling (`[::ffff:7f00:1]:5000`,
+    `127.1:5000`), else None: an image reference naming such a host is refused (`oci.reference`),
+    so a rule for one matches nothing."""
+    if not registry.startswith("["):
+        host = registry.partition(":")[0]
+        try:
+            plain = socket.inet_ntoa(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return None
+        return None if plain == host else plain
+    try:
+        mapped = ipaddress.IPv6Address(registry[1:].partition("]")[0]).ipv4_mapped
+    except ValueError:
+        return None
+    return None if mapped is None else str(mapped)
 
 
 def _build_level(

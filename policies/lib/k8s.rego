@@ -23,10 +23,11 @@
 #   building the workload_kinds table (regorus rebuilds constant rules on
 #   every evaluation). The finding rules of every package are gated on it,
 #   so a Service or a ConfigMap costs a few comparisons.
-# - `pod` and `containers` are computed once per evaluation (a rule's value
-#   is cached within an evaluation) and carry what the rules need
-#   precomputed (security contexts, a container's description), so the rules
-#   read fields instead of calling helpers for every container and rule.
+# - `pod`, `containers` and `image_volumes` are computed once per
+#   evaluation (a rule's value is cached within an evaluation) and carry what
+#   the rules need precomputed (security contexts, a container's
+#   description), so the rules read fields instead of calling helpers for
+#   every container and rule.
 # - Hot paths test types by comparison, not is_* calls ("Type tests" below).
 package trustgate.lib.k8s
 
@@ -291,6 +292,37 @@ containers contains c if {
 	}
 }
 
+# Every image volume of pod (spec.volumes[].image: an OCI image mounted as a
+# read-only volume, Kubernetes 1.31+), as
+#   {"volume", "name", "image", "index", "path", "description"}
+# volume is the volumes entry; image is its image.reference ("" when absent
+# or not a string); path is the JSON path of image.reference (e.g.
+# ["spec","volumes",2,"image","reference"]); description is how a message
+# names it (`image volume "tools"`). The kubelet pulls these images as it
+# pulls a container's, so the image rules judge them too.
+#
+# Most pods have volumes and none of them an image: a volume without an
+# `image` object stops at two comparisons, before any builtin call.
+image_volumes contains v if {
+	spec := pod.spec # bound first: x.y[var] costs more than x[var]
+	volumes := spec.volumes
+	volumes >= [] # is_array(volumes) ...
+	volumes < {}
+	some i, volume in volumes
+	volume >= {} # is_object(volume)
+	source := volume.image
+	source >= {} # is_object(source)
+	name := string_at(volume, "name")
+	v := {
+		"volume": volume,
+		"name": name,
+		"image": string_at(source, "reference"),
+		"index": i,
+		"path": array.concat(pod.path, ["volumes", i, "image", "reference"]),
+		"description": sprintf("image volume %q", [name]),
+	}
+}
+
 # pod_of(c) is the pod that container c belongs to (there is one per document).
 pod_of(c) := pod if pod.path == c.pod_path
 
@@ -330,6 +362,17 @@ container_finding(rule, c, rel_path, msg, fix) := {
 	"path": array.concat(c.path, rel_path),
 	"container": c.name,
 	"image": c.image,
+}
+
+# image_volume_finding is a finding about the image of image volume v (an
+# element of image_volumes), at its image.reference.
+image_volume_finding(rule, v, msg, fix) := {
+	"msg": msg,
+	"rule": rule,
+	"fix": fix,
+	"path": v.path,
+	"volume": v.name,
+	"image": v.image,
 }
 
 # pod_finding is a finding about the pod as a whole; path is absolute.

@@ -227,6 +227,53 @@ test_container_finding_has_the_contract_fields if {
 	}
 }
 
+_image_volumes(doc) := vs if {
+	vs := k8s.image_volumes with input as doc
+}
+
+test_image_volumes_with_paths_and_descriptions if {
+	doc := {
+		"apiVersion": "apps/v1",
+		"kind": "Deployment",
+		"spec": {"template": {"spec": object.union(_spec, {"volumes": [
+			{"name": "data", "emptyDir": {}},
+			{"name": "tools", "image": {"reference": "ghcr.io/acme/tools:1", "pullPolicy": "Always"}},
+			{"name": "models", "image": {}},
+		]})}},
+	}
+	{[v.name, v.image, v.index, v.path, v.description] | some v in _image_volumes(doc)} == {
+		["tools", "ghcr.io/acme/tools:1", 1, ["spec", "template", "spec", "volumes", 1, "image", "reference"], `image volume "tools"`],
+		["models", "", 2, ["spec", "template", "spec", "volumes", 2, "image", "reference"], `image volume "models"`],
+	}
+}
+
+test_image_volumes_of_cronjob_and_none_elsewhere if {
+	vs := _image_volumes({
+		"apiVersion": "batch/v1",
+		"kind": "CronJob",
+		"spec": {"jobTemplate": {"spec": {"template": {"spec": {"volumes": [{"name": "t", "image": {"reference": "t:1"}}]}}}}},
+	})
+	{v.path | some v in vs} == {["spec", "jobTemplate", "spec", "template", "spec", "volumes", 0, "image", "reference"]}
+	count(_image_volumes({"kind": "ConfigMap", "spec": {"volumes": [{"name": "t", "image": {"reference": "t:1"}}]}})) == 0
+	every volumes in ["x", {"name": "t", "image": {"reference": "t:1"}}, [5, null, "x", {"image": "t:1"}, {"image": ["t"]}]] {
+		count(_image_volumes({"kind": "Pod", "spec": {"volumes": volumes}})) == 0
+	}
+	some odd in _image_volumes({"kind": "Pod", "spec": {"volumes": [{"name": 3, "image": {"reference": ["x"]}}]}})
+	[odd.name, odd.image] == ["", ""]
+}
+
+test_image_volume_finding_has_the_contract_fields if {
+	v := {"name": "tools", "image": "t:1", "path": ["spec", "volumes", 0, "image", "reference"]}
+	k8s.image_volume_finding("r", v, "m", "f") == {
+		"msg": "m",
+		"rule": "r",
+		"fix": "f",
+		"path": ["spec", "volumes", 0, "image", "reference"],
+		"volume": "tools",
+		"image": "t:1",
+	}
+}
+
 test_pod_finding_has_the_contract_fields if {
 	k8s.pod_finding("r", ["spec", "hostPID"], "m", "f") == {"msg": "m", "rule": "r", "fix": "f", "path": ["spec", "hostPID"]}
 }

@@ -2,8 +2,9 @@
 # pinned and written out (no variable left for a later step), and whether
 # containers declare limits and probes.
 #
-# Image rules look at every container (init and ephemeral included): an
-# image is pulled whatever list it sits in. Resource rules skip ephemeral
+# Image rules look at every container (init and ephemeral included) and at
+# every image volume (spec.volumes[].image.reference): an image is pulled
+# whatever list it sits in. Resource rules skip ephemeral
 # containers, which cannot declare resources; probe rules look only at
 # regular containers of long-running workloads.
 #
@@ -75,7 +76,7 @@ pinned(image) if {
 # normalized(image) is the fully qualified reference, as a container runtime
 # resolves it: the first path component names a registry only when there is
 # more than one component and it looks like a host ("." or ":" or
-# "localhost"); otherwise the image is on Docker Hub, whose official images
+# "localhost", or an upper-case letter); otherwise the image is on Docker Hub, whose official images
 # live under "library/". index.docker.io is an alias of docker.io.
 #
 # An else chain on the string rather than a split into components, with
@@ -93,9 +94,14 @@ normalized(image) := concat("/", ["docker.io", "library", image]) if {
 	name := _docker_hub(substring(image, count(registry) + 1, -1))
 } else := concat("/", ["docker.io", image]) # no registry: Docker Hub
 
+# As distribution's splitDockerDomain: a component with an upper-case letter
+# is a host too (a repository path is lower case), so `INTERNAL/app` is not
+# Docker Hub's `docker.io/INTERNAL/app` (the runtime asks a registry named
+# INTERNAL). Last: the one builtin call, for Docker Hub names only.
 _is_host(component) if component == "localhost"
 else if contains(component, ".")
 else if contains(component, ":")
+else if component != lower(component)
 
 # _docker_hub(repository) is the full name of repository (the path after
 # the registry) on Docker Hub, where one component is an official image.
@@ -122,6 +128,17 @@ _deny contains finding if {
 	)
 }
 
+_deny contains finding if {
+	some v in data.trustgate.lib.k8s.image_volumes
+	contains(v.image, "${")
+	finding := k8s.image_volume_finding(
+		"images-unresolved-variable",
+		v,
+		sprintf("%s uses image %q, which holds a variable substituted later (Flux post-build substitution?): trustgate cannot tell which image runs", [v.description, v.image]),
+		"Check the manifests as they are applied: render them first (e.g. `flux envsubst` with the variables, or `flux build kustomization`), or waive images-unresolved-variable with an exception.",
+	)
+}
+
 # ---------------------------------------------------------------------------
 # images-no-latest (deny): a tag of "latest", or no tag and no digest (which
 # means "latest"), is a moving target.
@@ -137,6 +154,19 @@ _deny contains finding if {
 		c,
 		["image"],
 		_latest_msg(c),
+		"Pin the image to a version tag, or better a digest (image@sha256:...).",
+	)
+}
+
+_deny contains finding if {
+	some v in data.trustgate.lib.k8s.image_volumes
+	v.image != ""
+	not contains(v.image, "@")
+	_mutable_tag(v.image)
+	finding := k8s.image_volume_finding(
+		"images-no-latest",
+		v,
+		_latest_msg(v),
 		"Pin the image to a version tag, or better a digest (image@sha256:...).",
 	)
 }
@@ -169,6 +199,18 @@ _warn contains finding if {
 	)
 }
 
+_warn contains finding if {
+	some v in data.trustgate.lib.k8s.image_volumes
+	v.image != ""
+	not pinned(v.image)
+	finding := k8s.image_volume_finding(
+		"images-digest",
+		v,
+		sprintf("%s uses image %q, which is not pinned by digest", [v.description, v.image]),
+		"Pin the image by digest: image:tag@sha256:<digest> (resolve it with `crane digest` or `docker buildx imagetools inspect`).",
+	)
+}
+
 # ---------------------------------------------------------------------------
 # images-allowed-registries (deny): only when data.trustgate.allowed_registries
 # is a non-empty list.
@@ -192,6 +234,24 @@ _deny contains finding if {
 		c,
 		["image"],
 		sprintf("%s uses image %q, which is not from an allowed registry%s", [c.description, c.image, _resolved_note(c.image, name)]),
+		sprintf("Use an image from an allowed registry: %s.", [concat(", ", [k8s.quote(p) | some p in allowed_registries])]),
+	)
+}
+
+# The volumes first: almost every pod has no image volume, and then this
+# body stops before any builtin call.
+_deny contains finding if {
+	some v in data.trustgate.lib.k8s.image_volumes
+	v.image != ""
+	registries := data.trustgate.allowed_registries
+	is_array(registries)
+	count(registries) > 0
+	name := normalized(v.image)
+	not _allowed_registry(name, registries)
+	finding := k8s.image_volume_finding(
+		"images-allowed-registries",
+		v,
+		sprintf("%s uses image %q, which is not from an allowed registry%s", [v.description, v.image, _resolved_note(v.image, name)]),
 		sprintf("Use an image from an allowed registry: %s.", [concat(", ", [k8s.quote(p) | some p in allowed_registries])]),
 	)
 }

@@ -183,6 +183,22 @@ test_tag_digest_and_normalized_name if {
 	supplychain.normalized("ghcr.io/acme/app:1") == "ghcr.io/acme/app:1"
 }
 
+# As distribution's splitDockerDomain: a first component with an upper-case
+# letter names a registry, never a Docker Hub user (repositories are lower case).
+test_normalized_reads_an_upper_case_first_component_as_a_host if {
+	supplychain.normalized("INTERNAL/app:1") == "INTERNAL/app:1"
+	supplychain.normalized("LOCALHOST/app") == "LOCALHOST/app"
+	supplychain.normalized("Acme/app") == "Acme/app"
+	supplychain.normalized("acme/app") == "docker.io/acme/app"
+}
+
+test_allowed_registries_does_not_take_an_upper_case_host_for_docker_hub if {
+	doc := _pod({"containers": [_good("a", "INTERNAL/app:1"), _good("b", "LOCALHOST/app:1"), _good("c", "acme/app:1")]})
+	_registry_denied(doc, ["docker.io/"], array.concat(_pp, ["containers", 0, "image"]))
+	_registry_denied(doc, ["docker.io/"], array.concat(_pp, ["containers", 1, "image"]))
+	not _registry_denied(doc, ["docker.io/"], array.concat(_pp, ["containers", 2, "image"]))
+}
+
 # The fast forms the rules use (see supply_chain.rego) agree with the
 # readable definitions: _mutable_tag with tag(), pinned with the regex.
 _hex := substring(_digest, count("sha256:"), -1)
@@ -411,4 +427,56 @@ test_probes_skip_init_and_ephemeral_containers if {
 	})
 	_silent(doc, "probes-liveness")
 	_silent(doc, "probes-readiness")
+}
+
+# ---------------------------------------------------------------------------
+# Image volumes (spec.volumes[].image.reference): the kubelet pulls their
+# images as it pulls a container's, so every image rule judges them.
+
+_image_volume(name, reference) := {"name": name, "image": {"reference": reference, "pullPolicy": "IfNotPresent"}}
+
+_volume_spec(reference) := object.union(_compliant_spec, {"volumes": [
+	{"name": "cache", "emptyDir": {}},
+	_image_volume("tools", reference),
+]})
+
+_vp(prefix) := array.concat(prefix, ["volumes", 1, "image", "reference"])
+
+test_image_volumes_are_judged_by_every_image_rule if {
+	_denied(_deployment(_volume_spec("evil.example/tools:latest")), "images-no-latest", _vp(_dp))
+	_denied(_pod(_volume_spec("busybox")), "images-no-latest", _vp(_pp))
+	_warned(_cronjob(_volume_spec("registry.example.com/shop/tools:1")), "images-digest", _vp(_cp))
+	_denied(_pod(_volume_spec("registry.example.com/tools:${TAG}")), "images-unresolved-variable", _vp(_pp))
+	_registry_denied(_deployment(_volume_spec("evil.example/tools:1")), ["registry.example.com/"], _vp(_dp))
+	_registry_denied(_pod(_volume_spec("INTERNAL/tools:1")), ["docker.io/"], _vp(_pp))
+	_registry_denied(_pod(_volume_spec("tools:1")), ["registry.example.com/"], _vp(_pp))
+}
+
+test_image_volume_findings_follow_the_contract if {
+	f := _finding(_pod(_volume_spec("evil.example/tools:latest")), "images-no-latest", _vp(_pp))
+	f.volume == "tools"
+	f.image == "evil.example/tools:latest"
+	f.msg == "image volume \"tools\" uses image \"evil.example/tools:latest\" with the mutable tag :latest"
+	not f.container
+	g := _finding(_pod(_volume_spec("tools:1")), "images-digest", _vp(_pp))
+	g.msg == "image volume \"tools\" uses image \"tools:1\", which is not pinned by digest"
+}
+
+test_pinned_image_volumes_from_allowed_registries_pass if {
+	doc := _deployment(_volume_spec(_pinned))
+	count(_findings(doc)) == 0
+	count(_findings_with_registries(doc, ["registry.example.com/shop/"])) == 0
+}
+
+test_odd_volumes_do_not_error_or_fire if {
+	every volumes in [
+		[{"name": "a", "image": {}}, {"name": "b", "image": {"reference": ""}}],
+		[{"name": "a", "image": {"reference": 5}}, {"name": "b", "image": "nginx"}, "x", 5, null],
+		[{"image": {"reference": _pinned}}],
+		{"name": "a", "image": {"reference": "nginx"}},
+	] {
+		doc := _pod(object.union(_compliant_spec, {"volumes": volumes}))
+		count(_findings(doc)) == 0
+		count(_findings_with_registries(doc, ["registry.example.com/shop/"])) == 0
+	}
 }

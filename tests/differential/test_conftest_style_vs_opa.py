@@ -243,10 +243,70 @@ def test_bundled_policies_match_opa(gated: bool) -> None:
         assert policy.kind_gated == WORKLOAD_GATED
     engine = opa_engine(modules, v0=False)
     assert policy.rules, "no finding rules found in policies/"
-    inputs = case_inputs() + bench_inputs()
+    inputs = case_inputs() + bench_inputs() + registry_inputs()
     assert len(inputs) >= BENCH_SAMPLE + 20
     problems = compare("policies", policy, engine, inputs)
     assert not problems, "\n".join(problems)
+
+
+# Image references whose registry only the supply-chain set's `normalized` tells apart, in
+# containers and in image volumes (spec.volumes[].image.reference).
+_REGISTRY_IMAGES = [
+    "INTERNAL/app:1",
+    "LOCALHOST/app:1",
+    "Acme/app:1",
+    "acme/app:1",
+    "nginx",
+    "localhost/app:1",
+    "registry.example.com/app:1",
+    "registry.example.com:5000/app:latest",
+    "[::ffff:7f00:1]:5000/app:1",
+    "index.docker.io/app:1",
+    "evil.attacker.io/tools:latest",
+    "${IMAGE}",
+    "",
+]
+
+
+def registry_inputs() -> list[tuple[str, Any]]:
+    """Pods with each of `_REGISTRY_IMAGES` as a container's image and as an image volume's."""
+    out: list[tuple[str, Any]] = []
+    for i, image in enumerate(_REGISTRY_IMAGES):
+        volumes = [{"name": "cache", "emptyDir": {}}, {"name": "tools", "image": {"reference": image}}]
+        for where, spec in (
+            ("container", {"containers": [{"name": "app", "image": image}]}),
+            (
+                "volume",
+                {"containers": [{"name": "app", "image": "registry.example.com/app:1"}], "volumes": volumes},
+            ),
+        ):
+            out.append((f"registry:{where}#{i}", {"apiVersion": "v1", "kind": "Pod", "spec": spec}))
+    out.append(
+        (
+            "registry:odd-volumes",
+            {"kind": "Pod", "spec": {"volumes": [5, "x", {"image": "x"}, {"image": {}}]}},
+        )
+    )
+    return out
+
+
+def test_bundled_policies_with_allowed_registries_match_opa() -> None:
+    """The registry an image is from, as `normalized` reads it, in containers and image volumes."""
+    data = {"trustgate": {"allowed_registries": ["registry.example.com/", "docker.io/", "localhost/"]}}
+    modules = rego.load_modules(ROOT / "policies")
+    policy = rego.RegoPolicy(modules, data=data)
+    engine = opa_engine(modules, v0=False, data=data)
+    inputs = registry_inputs() + case_inputs()
+    problems = compare("policies+registries", policy, engine, inputs, data=data)
+    assert not problems, "\n".join(problems)
+    findings = {
+        name: trustgate_findings(policy.evaluator(), value).findings for name, value in registry_inputs()
+    }
+    denied = {
+        name for name, found in findings.items() if any("images-allowed-registries" in f for f in found)
+    }
+    assert {"registry:container#0", "registry:volume#0", "registry:volume#10"} <= denied
+    assert "registry:container#3" not in denied
 
 
 def _corpus_sets() -> list[Path]:

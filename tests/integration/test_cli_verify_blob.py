@@ -70,7 +70,7 @@ def test_verified_digest_exits_0(files: dict[str, Path], root_file: Path) -> Non
 def test_identity_mismatch_exits_1_with_the_reason(files: dict[str, Path], root_file: Path) -> None:
     flags = [
         "--certificate-identity-regexp",
-        r"https://github\.com/acme/app/.+@refs/heads/main",
+        r"https://github\.com/acme/app/[^@]+@refs/heads/main",
         "--certificate-oidc-issuer",
         ISSUER,
         "--trusted-root",

@@ -60,7 +60,7 @@ def test_only_a_tree_whose_images_verify_advances(
               keyless:
                 trustRoot: test-instance
                 identities:
-                  - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
+                  - subjectRegExp: 'https://github\\.com/acme/[^@]+@refs/tags/v[^@]+'
                     issuer: {GITHUB_ISSUER}
           rules:
             - {{name: shop, images: ["{registry.host}/presync/**"], signatures: {{authorities: [ci]}}}}

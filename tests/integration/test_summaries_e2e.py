@@ -126,7 +126,7 @@ def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstanc
                       keyless:
                         trustRoot: test-instance
                         identities:
-                          - subjectRegExp: 'https://github\\.com/acme/.+@refs/tags/v.+'
+                          - subjectRegExp: 'https://github\\.com/acme/[^@]+@refs/tags/v[^@]+'
                             issuer: {GITHUB_ISSUER}{generator}
                   rules:
                     - name: shop

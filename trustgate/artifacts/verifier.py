@@ -191,8 +191,8 @@ class ImageVerifier:
             reference,
             rule,
             f"could not verify {reference}: {reason}",
-            "pin the artifact Flux deploys: ref.digest (sha256:...), or ref.tag without "
-            "ref.semver; let the automation that picks versions write it, so each change is checked",
+            "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
+            "that picks versions, so each change is checked",
         )
 
     def _cold_registry(self, reference: str) -> str | None:
@@ -256,7 +256,9 @@ class ImageVerifier:
                 reference,
                 "failed",
                 problems=[
-                    ImageProblem("image-reference", str(e), "write registry/repository[:tag][@sha256:...]")
+                    ImageProblem(
+                        "image-reference", str(e), e.hint or "write registry/repository[:tag][@sha256:...]"
+                    )
                 ],
             )
         name = f"{ref.registry}/{ref.repository}"

@@ -39,6 +39,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -79,6 +80,7 @@ from trustgate.oci.reference import (
     InvalidReferenceError,
     Reference,
     canonical_name,
+    ipv4_unmapped,
 )
 
 SCHEMA_VERSION = 3
@@ -329,7 +331,10 @@ def _any_of(conditions: list[str]) -> str:
 
 
 def _pattern(value: str) -> tuple[str, bool]:
-    return (value[:-1], True) if value.endswith("*") else (value, False)
+    """An `--image` value without its trailing `*`, its registry as `image_name` reads it
+    (`[::ffff:7f00:1]:5000/...` is `127.0.0.1:5000/...`), and whether it is a prefix."""
+    text, prefix = (value[:-1], True) if value.endswith("*") else (value, False)
+    return ipv4_unmapped(text), prefix
 
 
 # The length of a whole digest of each algorithm: its name, the colon and its hex digits.
@@ -356,9 +361,11 @@ def image_name(reference: str) -> str:
     """`reference` as the image rules read it (`nginx:1.25` is `docker.io/library/nginx:1.25`, and
     so are `index.docker.io/nginx:1.25` and `docker.io:443/library/nginx:1.25`): Docker Hub's forms
     and a registry's default port are one name (`Reference.parse`, `canonical_name`). A reference
-    that does not parse is itself."""
+    that does not parse is itself, but for a registry written as an IPv4-mapped IPv6 address
+    (`[::ffff:7f00:1]:5000/app`, refused as an image but recorded), which is the IPv4 address's
+    (`127.0.0.1:5000/app`): a query for the registry finds what was tried through that spelling."""
     try:
-        ref = Reference.parse(reference)
+        ref = Reference.parse(ipv4_unmapped(reference))
     except InvalidReferenceError:
         return reference
     name = canonical_name(ref.name) or ref.name
@@ -410,10 +417,9 @@ def _registry_of(name: str, *, hub: bool = True) -> str | None:
     if not slash or not ("." in first or ":" in first or "[" in first or first == "localhost"):
         return DOCKER_HUB if hub else None
     host = first.lower()
-    if not host.startswith("["):
-        host = host.partition(":")[0]
-    elif "]:" in host:
-        return None  # an IPv6 address, spelled in more than one way: parsed
+    if host.startswith("[") or host[:1].isdigit():
+        return None  # an address, spelled in more than one way (`127.1`, `[::ffff:7f00:1]`): parsed
+    host = host.partition(":")[0]
     return DOCKER_HUB if host in _HUB_HOSTS else host
 
 
@@ -445,7 +451,18 @@ def image_ranges(value: str) -> list[str]:
         ranges.update((f"{name}:", f"{name.lower()}:"))
     if prefix and "/" in plain and plain.partition("/")[2] in ("", "*"):
         ranges.add(f"{first}/")  # `host/*`: every image of the registry
+    if hosts and (first.startswith("[") or _is_ipv4(first.partition(":")[0])):
+        # An address has other spellings (`[::ffff:7f00:1]`, `127.1` are 127.0.0.1): all are read.
+        ranges.update(("[", *"0123456789"))
     return sorted(ranges)
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _image_terms(value: str) -> list[tuple[str, str, bool]]:

@@ -141,8 +141,8 @@ def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:
     if isinstance(ref, Mapping):
         digest, tag, semver = ref.get("digest"), ref.get("tag"), ref.get("semver")
         if isinstance(digest, str) and digest:
-            reference += f"@{digest}"  # Flux: the digest wins over semver and tag
-        elif isinstance(semver, str) and semver:
+            return [ImageUse(f"{reference}@{digest}", ("spec", "url"))]  # Flux: it wins over semver and tag
+        if isinstance(semver, str) and semver:
             # Flux: semver wins over tag, and picks among the registry's tags at each sync.
             also = f", over ref.tag {tag!r}" if isinstance(tag, str) and tag else ""
             filtered = ref.get("semverFilter")
@@ -152,6 +152,18 @@ def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:
                 "sync, so which artifact it deploys cannot be known, nor verified, before it does"
             )
             return [ImageUse(reference, ("spec", "ref", "semver"), unresolvable=reason)]
-        elif isinstance(tag, str) and tag:
-            reference += f":{tag}"
-    return [ImageUse(reference, ("spec", "url"))]
+        if isinstance(tag, str) and tag:
+            # Flux asks the registry what the tag points at at each sync, for as long as the
+            # source exists, and nothing checks what it pulls then: whoever can push re-points
+            # the tag to an artifact never verified (ADR 5). The digest checked now proves nothing.
+            reason = (
+                f"Flux resolves ref.tag {tag!r} against the registry at each sync, so whoever can "
+                "push can re-point it to an artifact that was never verified"
+            )
+            return [ImageUse(f"{reference}:{tag}", ("spec", "ref", "tag"), unresolvable=reason)]
+    # No ref.tag, ref.semver or ref.digest: Flux pulls the tag `latest`, moved the same way.
+    reason = (
+        "without spec.ref Flux resolves the tag latest against the registry at each sync, so whoever "
+        "can push can re-point it to an artifact that was never verified"
+    )
+    return [ImageUse(reference, ("spec", "url"), unresolvable=reason)]

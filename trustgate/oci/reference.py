@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -24,6 +25,7 @@ __all__ = [
     "Reference",
     "canonical_name",
     "glob_pattern",
+    "ipv4_unmapped",
     "name_pattern",
     "plain_port",
     "validate_digest",
@@ -221,6 +223,81 @@ def _plain_ipv6(registry: str) -> str:
     return f"[{plain}]{port}"
 
 
+def _check_ipv6_host(registry: str, where: str) -> None:
+    """Refuse a bracketed host that is not one IPv6 address in hex, or is an IPv4-mapped one.
+
+    `[::ffff:7f00:1]` reaches 127.0.0.1, yet no rule written for `127.0.0.1` could match it: an
+    image would take another registry's name, and fall to `unmatched`. distribution's grammar
+    refuses `[::ffff:127.0.0.1]` (no IPv4 in IPv6) and so does trustgate, in every spelling.
+    """
+    address, _, port = registry[1:].partition("]")
+    try:
+        parsed: ipaddress.IPv6Address | None = ipaddress.IPv6Address(address)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.ipv4_mapped is not None:
+        raise InvalidReferenceError(
+            f'"{registry}" is an IPv4-mapped IPv6 address, another spelling of the IPv4 address '
+            f"{parsed.ipv4_mapped}, which image rules would not match",
+            where=where,
+            hint=f"write the registry as {parsed.ipv4_mapped}{port}, as its rules and exceptions name it",
+        )
+    if parsed is None or "." in address:
+        raise InvalidReferenceError(
+            f'"{registry}" is not a valid registry: "{address}" is not an IPv6 address '
+            "in hexadecimal (IPv4 inside IPv6, such as ::1.2.3.4, is not accepted)",
+            where=where,
+        )
+
+
+def _check_ipv4_host(registry: str, where: str) -> None:
+    """Refuse a host that the C resolver reads as an IPv4 address written other than in its
+    dotted-decimal form (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1` are 127.0.0.1): as for an
+    IPv4-mapped address, the image would reach a registry under a name its rules do not know.
+    No DNS name is all digits in its last label, so no registry's name is refused."""
+    plain = _plain_ipv4(registry)
+    if plain is not None and plain != registry:
+        raise InvalidReferenceError(
+            f'"{registry}" is another spelling of the IPv4 address {plain.partition(":")[0]}, '
+            "which image rules would not match",
+            where=where,
+            hint=f"write the registry as {plain}, as its rules and exceptions name it",
+        )
+
+
+def _plain_ipv4(registry: str) -> str | None:
+    """`host[:port]` with its host in dotted-decimal form when the C resolver reads it as an IPv4
+    address (`127.1:5000` is `127.0.0.1:5000`); None for a host it does not."""
+    host, colon, port = registry.partition(":")
+    try:
+        plain = socket.inet_ntoa(socket.inet_aton(host))
+    except (OSError, ValueError):  # not an address; ValueError: a NUL, which no host holds
+        return None
+    return f"{plain}{colon}{port}"
+
+
+def ipv4_unmapped(text: str) -> str:
+    """`text` (a reference or name) with a registry that is an IPv4 address spelled otherwise,
+    IPv4-mapped IPv6 (`[::ffff:7f00:1]:5000`) or not dotted-decimal (`127.1:5000`), written as the
+    address (`127.0.0.1:5000`); any other text unchanged.
+
+    `Reference.parse` refuses such a registry; this is for finding what was recorded about one
+    under the name of the registry it reaches (`trustgate log query --image 127.0.0.1:5000/*`).
+    """
+    first, slash, rest = text.partition("/")
+    if not slash:
+        return text
+    if not first.startswith("["):
+        plain = _plain_ipv4(first)
+        return text if plain is None else f"{plain}/{rest}"
+    address, bracket, port = first[1:].partition("]")
+    try:
+        mapped = ipaddress.IPv6Address(address).ipv4_mapped if bracket else None
+    except ValueError:
+        return text
+    return text if mapped is None else f"{mapped}{port}/{rest}"
+
+
 def name_pattern(glob: str) -> str:
     """An image name glob read as `Reference.parse` reads a name, so that it can match one:
     a Docker Hub short name is Docker Hub's (`nginx` is `docker.io/library/nginx`, `acme/app*`
@@ -277,6 +354,10 @@ def _split_registry(name: str, where: str) -> tuple[str, str]:
     if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
         if not _HOST.fullmatch(first):
             raise InvalidReferenceError(f'"{first}" is not a valid registry host[:port]', where=where)
+        if first.startswith("["):
+            _check_ipv6_host(first, where)
+        else:
+            _check_ipv4_host(first, where)
         registry, path = first.lower(), rest
         if registry in _HUB_ALIASES:
             registry = DOCKER_HUB

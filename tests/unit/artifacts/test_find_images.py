@@ -173,9 +173,8 @@ def test_steps_and_sidecars_are_containers_only_where_the_kind_says_so() -> None
 @pytest.mark.parametrize(
     ("ref", "expected"),
     [
-        ({"tag": "1.2.3"}, "ghcr.io/acme/manifests:1.2.3"),
         ({"digest": "sha256:" + "a" * 64, "tag": "x"}, "ghcr.io/acme/manifests@sha256:" + "a" * 64),
-        ({}, "ghcr.io/acme/manifests"),
+        ({"digest": "sha256:" + "a" * 64, "semver": "*"}, "ghcr.io/acme/manifests@sha256:" + "a" * 64),
     ],
 )
 def test_flux_oci_repository_sources_are_images(ref: dict[str, str], expected: str) -> None:
@@ -184,7 +183,44 @@ def test_flux_oci_repository_sources_are_images(ref: dict[str, str], expected: s
         "kind": "OCIRepository",
         "spec": {"url": "oci://ghcr.io/acme/manifests", "ref": ref},
     }
-    assert [(u.reference, u.path) for u in find_images(obj)] == [(expected, ("spec", "url"))]
+    assert [(u.reference, u.path, u.unresolvable) for u in find_images(obj)] == [
+        (expected, ("spec", "url"), "")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "reference", "path", "words"),
+    [
+        (
+            {"ref": {"tag": "1.2.3"}},
+            "ghcr.io/acme/manifests:1.2.3",
+            ("spec", "ref", "tag"),
+            "ref.tag '1.2.3'",
+        ),
+        (
+            {"ref": {"tag": "v1", "digest": ""}},
+            "ghcr.io/acme/manifests:v1",
+            ("spec", "ref", "tag"),
+            "ref.tag 'v1'",
+        ),
+        ({"ref": {}}, "ghcr.io/acme/manifests", ("spec", "url"), "the tag latest"),
+        ({}, "ghcr.io/acme/manifests", ("spec", "url"), "the tag latest"),
+        ({"ref": "v1"}, "ghcr.io/acme/manifests", ("spec", "url"), "the tag latest"),
+    ],
+)
+def test_a_flux_tag_ref_is_never_verified_as_the_digest_it_points_at_now(
+    spec: dict[str, Any], reference: str, path: tuple[str, ...], words: str
+) -> None:
+    """Flux re-reads the tag at every sync and nothing checks what it pulls then: a tag re-pointed
+    after the check deploys an artifact never verified, as with ref.semver (ADR 5)."""
+    obj = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "spec": {"url": "oci://ghcr.io/acme/manifests", **spec},
+    }
+    (use,) = find_images(obj)
+    assert (use.reference, use.path) == (reference, path)
+    assert words in use.unresolvable and "re-point" in use.unresolvable
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ def test_a_full_images_section_is_parsed(tmp_path: Path) -> None:
       keyless:
         trustRoot: corp
         identities:
-          - {subjectRegExp: 'https://github.com/acme/.+@refs/tags/v.+', issuer: 'https://token.actions.githubusercontent.com'}
+          - {subjectRegExp: 'https://github\\.com/acme/[^@]+@refs/tags/v[^@]+', issuer: 'https://token.actions.githubusercontent.com'}
     - name: public
       keyless:
         identities: [{subject: a@example.com, issuerRegExp: 'https://accounts\\.example\\.com'}]
@@ -257,6 +257,9 @@ def test_an_exclusion_holds_for_every_spelling_of_its_registry(pattern: str, ima
         ("ghcr.io/acme/", "can match no image"),
         ("ghcr.io/Acme/*", "can match no image"),  # repository names are lower case
         ("Acme/app", "can match no image"),
+        ("[::ffff:7f00:1]:5000/**", "can match no image"),  # such a reference is refused
+        ("[::FFFF:127.0.0.1]/prod/*", "can match no image"),
+        ("127.1:5000/**", "can match no image"),
     ],
 )
 @pytest.mark.parametrize("key", ["images", "exclude"])

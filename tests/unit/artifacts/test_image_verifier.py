@@ -440,6 +440,30 @@ def test_a_malformed_reference_is_a_finding_not_a_crash(keys: dict[str, CosignKe
     assert result.problems[0].rule == "image-reference"
 
 
+@pytest.mark.parametrize(
+    "image",
+    [
+        "127.1:5000/shop/api:v1",
+        "[::ffff:7f00:1]:5000/shop/api:v1",
+        "[::FFFF:127.0.0.1]:5000/shop/api:v1",
+        "[0:0:0:0:0:ffff:7f00:1]/shop/api",
+    ],
+)
+def test_an_ipv4_registry_spelled_otherwise_fails_instead_of_escaping_its_rule(
+    keys: dict[str, CosignKey], image: str
+) -> None:
+    """`[::ffff:7f00:1]` and `127.1` reach 127.0.0.1, whose rule would not match them: unmatched."""
+    images = dataclasses.replace(
+        settings(keys), rules=(dataclasses.replace(settings(keys).rules[0], images=("127.0.0.1:5000/**",)),)
+    )
+    v = verifier(images, MemoryRegistry())
+    assert v.verify("127.0.0.1:5000/shop/api:v1").rule == "shop"
+    result = v.verify(image)
+    assert result.status == "failed"
+    assert [p.rule for p in result.problems] == ["image-reference"]
+    assert "127.0.0.1" in result.problems[0].fix
+
+
 def test_many_images_concurrently_each_once(keys: dict[str, CosignKey]) -> None:
     registry = MemoryRegistry()
     refs = []

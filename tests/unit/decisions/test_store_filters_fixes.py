@@ -228,3 +228,34 @@ def test_an_image_filter_of_more_runs_than_sqlite_nests_is_answered(
     assert _ids(store_url, images=("docker.io/*",)) == {1}
     assert _ids(store_url, images=("docker.io/*",), probe=True, above=0, below=3) == {1}
     assert _ids(store_url, images=("aaa0007c.example/*",)) == {2}
+
+
+def test_an_image_of_a_registry_whose_address_is_spelled_otherwise_is_found_under_the_address(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """`[::ffff:7f00:1]:5000` and `127.1:5000` are 127.0.0.1:5000 (the image is refused, and the
+    decision recorded):
+    whoever looks for what was tried against the registry finds it however its address was written."""
+    written = {
+        1: "127.0.0.1:5000/prod/api:v1",
+        2: "[::ffff:7f00:1]:5000/prod/api:v1",
+        3: "[0:0:0:0:0:FFFF:7F00:1]:5000/prod/api:v1",
+        4: "[::ffff:127.0.0.1]:5000/prod/db:v1",
+        5: "[::ffff:7f00:2]:5000/prod/api:v1",
+        6: "[::1]:5000/prod/api:v1",
+        7: "127.0.0.1:5001/prod/api:v1",
+        8: "127.1:5000/prod/api:v1",
+        9: "2130706433:5000/prod/api:v1",
+        10: "10.0.0.1:5000/prod/api:v1",
+    }
+    with DecisionLog.open(store_url) as log:
+        for n, reference in written.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    assert _ids(store_url, images=("127.0.0.1:5000/prod/api:v1",)) == {1, 2, 3, 8, 9}
+    assert _ids(store_url, images=("127.0.0.1:5000/*",)) == {1, 2, 3, 4, 8, 9}
+    assert _ids(store_url, images=("127.0.0.1:5000/prod/*",)) == {1, 2, 3, 4, 8, 9}
+    assert _ids(store_url, images=("[::ffff:7f00:1]:5000/prod/api:v1",)) == {1, 2, 3, 8, 9}
+    assert _ids(store_url, images=("127.1:5000/prod/api:v1",)) == {1, 2, 3, 8, 9}
+    assert _ids(store_url, images=("10.0.0.1:5000/*",)) == {10}
+    assert _ids(store_url, images=("127.0.0.2:5000/*",)) == {5}
+    assert _ids(store_url, images=("[0::1]:5000/prod/api:v1",)) == {6}

@@ -60,6 +60,24 @@ def test_parses(text: str, registry: str, repository: str, tag: str | None, dige
         ("host.io:port/app", "not a valid registry"),
         ("example.com/" + "a" * 250, "longer than 255"),
         (":1.0", "repository name is missing"),
+        (
+            "[::ffff:7f00:1]:5000/app",
+            "IPv4-mapped IPv6 address, another spelling of the IPv4 address 127.0.0.1",
+        ),
+        ("[::FFFF:7F00:1]/app", "IPv4-mapped"),
+        ("[0:0:0:0:0:ffff:c000:201]:443/app:1", "IPv4 address 192.0.2.1"),
+        (
+            "[::ffff:127.0.0.1]:5000/app",
+            "IPv4-mapped IPv6 address, another spelling of the IPv4 address 127.0.0.1",
+        ),
+        ("[::1.2.3.4]/app", "not an IPv6 address in hexadecimal"),
+        ("[1:2:3]/app", "not an IPv6 address"),
+        ("127.1:5000/app", "another spelling of the IPv4 address 127.0.0.1"),
+        ("2130706433:5000/app", "another spelling of the IPv4 address 127.0.0.1"),
+        ("0x7f000001:5000/app", "another spelling of the IPv4 address 127.0.0.1"),
+        ("0177.0.0.1/app", "another spelling of the IPv4 address 127.0.0.1"),
+        ("127.0.0.01:5000/app", "another spelling of the IPv4 address 127.0.0.1"),
+        ("10:5000/app", "another spelling of the IPv4 address 0.0.0.10"),
     ],
 )
 def test_rejects_with_words(text: str, words: str) -> None:
@@ -148,3 +166,16 @@ def test_canonical_name_writes_an_ipv6_address_one_way(name: str, plain: str | N
     from trustgate.oci.reference import canonical_name
 
     assert canonical_name(name) == plain
+
+
+def test_an_ipv4_mapped_registry_says_how_to_write_it() -> None:
+    with pytest.raises(InvalidReferenceError) as caught:
+        Reference.parse("[::ffff:7f00:1]:43661/prod/api:v1")
+    assert caught.value.hint == "write the registry as 127.0.0.1:43661, as its rules and exceptions name it"
+    assert Reference.parse("[::7f00:1]:5000/app").registry == "[::7f00:1]:5000"  # not mapped: IPv6
+    assert Reference.parse("[FD00::AB]:5000/app").registry == "[fd00::ab]:5000"
+    with pytest.raises(InvalidReferenceError) as caught:
+        Reference.parse("127.1:5000/app")
+    assert caught.value.hint == "write the registry as 127.0.0.1:5000, as its rules and exceptions name it"
+    for fine in ("127.0.0.1:5000/app", "10.0.0.1/app", "1e100.net/app", "registry-1.example:443/app"):
+        assert Reference.parse(fine).registry == fine.partition("/")[0]

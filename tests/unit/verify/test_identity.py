@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from trustgate.errors import ConfigError
@@ -21,7 +24,9 @@ def test_exact_match() -> None:
 
 
 def test_regex_must_match_the_whole_identity() -> None:
-    matcher = IdentityMatcher(subject_regex=r"https://github\.com/acme/x/.*@refs/tags/v.*", issuer=GITHUB)
+    matcher = IdentityMatcher(
+        subject_regex=r"https://github\.com/acme/x/[^@]*@refs/tags/v[^@]*", issuer=GITHUB
+    )
     assert matcher.matches(TAG, GITHUB)
     assert not matcher.matches(DEV, GITHUB)
     assert not matcher.matches("evil" + TAG, GITHUB)
@@ -71,3 +76,48 @@ def test_statement_covers_case_insensitively() -> None:
     assert not stmt.covers("sha256:" + "cd" * 32)
     assert not stmt.covers("ab" * 32)
     assert stmt.to_json()["subject"][0] == {"name": "img", "digest": {"sha256": "AB" * 32}}
+
+
+REPO = Path(__file__).resolve().parents[3]
+RELEASE = "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.4.2"
+# Identities of builds of branches that a regex letting `.` cross an `@` takes for a tag's.
+BRANCH_BUILDS = (
+    "https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/x@refs/tags/v1",
+    "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.yml@refs/heads/evil",
+)
+_DOC_REGEX = re.compile(r"(?:subjectRegExp: |--certificate-identity-regexp )'([^']*@refs/tags/[^']*)'")
+
+
+def _documented_regexes() -> list[tuple[str, str]]:
+    files = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    return [
+        (str(f.relative_to(REPO)), m[1]) for f in files for m in _DOC_REGEX.finditer(f.read_text("utf-8"))
+    ]
+
+
+def test_documented_identity_regexes_take_a_tag_build_and_refuse_branch_builds() -> None:
+    found = _documented_regexes()
+    assert len(found) >= 2, found
+    for where, pattern in found:
+        matcher = IdentityMatcher(subject_regex=pattern, issuer=GITHUB)
+        assert matcher.matches(RELEASE, GITHUB), (where, pattern)
+        for identity in BRANCH_BUILDS:
+            assert not matcher.matches(identity, GITHUB), (where, pattern, identity)
+
+
+def test_no_example_or_test_identity_regex_lets_a_wildcard_cross_the_ref() -> None:
+    """`.+@refs/` or `@refs/tags/v.*` in an example is the regex above (`[^@]` forms instead).
+    Every line of tests/ and fixtures/; the lines of the docs that configure a regex (their prose
+    quotes the wrong form)."""
+    wildcard = re.compile(r"\.[*+]@refs/|@refs/(?:tags|heads)/[\w.\\-]*\.[*+]")
+    docs = [REPO / "README.md", *(REPO / "docs").rglob("*.md")]
+    files = [*(REPO / "fixtures").rglob("*")]
+    files += [f for f in (REPO / "tests").rglob("*") if f.suffix in (".py", ".yaml", ".yml", ".md", ".json")]
+    offenders = [
+        f"{f.relative_to(REPO)}:{n}"
+        for f in [*docs, *files]
+        if f.is_file() and f != Path(__file__)
+        for n, line in enumerate(f.read_text("utf-8", errors="replace").splitlines(), 1)
+        if wildcard.search(line) and (f not in docs or "regexp" in line.lower())
+    ]
+    assert not offenders, offenders
