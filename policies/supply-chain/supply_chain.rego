@@ -97,11 +97,14 @@ normalized(image) := concat("/", ["docker.io", "library", image]) if {
 # As distribution's splitDockerDomain: a component with an upper-case letter
 # is a host too (a repository path is lower case), so `INTERNAL/app` is not
 # Docker Hub's `docker.io/INTERNAL/app` (the runtime asks a registry named
-# INTERNAL). Last: the one builtin call, for Docker Hub names only.
+# INTERNAL). Written as "any character outside a repository path's" (the
+# other ones make the reference invalid, so it is not Docker Hub's either):
+# `lower` would be a Go-semantics extension call (ADR 0008). Last: the one
+# builtin call, for Docker Hub names only.
 _is_host(component) if component == "localhost"
 else if contains(component, ".")
 else if contains(component, ":")
-else if component != lower(component)
+else if trim(component, "abcdefghijklmnopqrstuvwxyz0123456789_-") != ""
 
 # _docker_hub(repository) is the full name of repository (the path after
 # the registry) on Docker Hub, where one component is an official image.
