@@ -419,11 +419,11 @@ def test_deleted_checkpoint_rows_are_named_by_verify_and_stop_the_writer(
     sql(url, "DELETE FROM checkpoints")
 
     vkey = read_signer(key).note_verifier().vkey()
-    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey,
-                       "--checkpoint", str(tmp_path / "cp10"), "--checkpoint", str(tmp_path / "cp20"))  # fmt: skip
+    kept = ("--checkpoint", str(tmp_path / "cp10"), "--checkpoint", str(tmp_path / "cp20"))
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey, *kept)
     assert code == 1
-    assert out.startswith(f"NOT INTACT: checkpoint: the kept checkpoint {tmp_path / 'cp10'} (10 records) is not "
-                          "among the stored checkpoints")  # fmt: skip
+    said = f"the kept checkpoint {tmp_path / 'cp10'} (10 records) is not among the stored checkpoints"
+    assert out.startswith(f"NOT INTACT: checkpoint: {said}")
     code, _, err = run("log", "checkpoint", "--store", url, "-c", str(config))
     assert code == 1
     assert (
