@@ -148,6 +148,7 @@ class _Trusted:
     head: TreeHead
     chain: str | None  # the chain head signed with it (None: a published note, or not under this key)
     floor: TimeFloor | None  # the time signed with that chain head (None: none, or a prune checkpoint)
+    stored: bool = False  # the newest stored checkpoint this key signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -873,8 +874,7 @@ class DecisionLog:
         and the time signed with that head (`TimeFloor`; none for a prune checkpoint).
 
         Raises:
-            CheckpointRefusedError: a published checkpoint cannot be read or is not this log's, or it
-                (or the one this writer signed last) is newer than every stored checkpoint of this key.
+            CheckpointRefusedError: a published checkpoint cannot be read or is not this log's.
         """
         assert self.signer is not None
         verifier = self.signer.note_verifier()
@@ -898,7 +898,6 @@ class DecisionLog:
                 ) from e
         recent = self.store.checkpoints(newest=_STORED_CHECKED)
         stored = sorted((c for c in recent if c.note), key=lambda c: c.seq, reverse=True)
-        newest_stored = 0
         for cp in stored:  # the newest one this key signed; forged or foreign ones do not verify
             try:
                 head = open_checkpoint(cp.note, verifier)
@@ -912,14 +911,13 @@ class DecisionLog:
                     head,
                     cp.hash if signed else None,
                     TimeFloor.of(cp) if signed else None,  # the chain signature signs the time
+                    stored=True,
                 )
             )
-            newest_stored = head.size
             break
-        self._check_not_deleted(out, newest_stored)
         return out
 
-    def _check_not_deleted(self, trusted: Sequence[_Trusted], newest_stored: int) -> None:
+    def _check_not_deleted(self, size: int, trusted: Sequence[_Trusted]) -> None:
         """Stored checkpoints are never deleted (a prune keeps them): one published that is newer than
         every stored one of this key means newer rows were deleted, and with them the signed times that
         bound the records after them (a published note carries no time; what this writer signed, it
@@ -929,12 +927,14 @@ class DecisionLog:
             CheckpointRefusedError: one is newer.
         """
         # This writer's own memory keeps the time it signed; a published note has none.
+        newest_stored = max((t.head.size for t in trusted if t.stored), default=0)
         timed = [t.head.size for t in trusted if t.floor is not None] + [newest_stored]
         for t in trusted:
             if t.floor is None and t.head.size > max(timed):
                 raise CheckpointRefusedError(
-                    f"refusing to sign a checkpoint: {t.where} covers {t.head.size} records, but the newest "
-                    f"stored checkpoint this key signed covers {newest_stored}: someone with write access "
+                    f"refusing to sign a checkpoint of {size} records: {t.where} covers {t.head.size} "
+                    f"records, but the newest stored checkpoint this key signed covers {newest_stored}: "
+                    "someone with write access "
                     "to the database deleted the newer checkpoints (or restored an older copy of it), and "
                     "with them the signed times that bound the records after them",
                     where=self.url,
@@ -1005,10 +1005,13 @@ class DecisionLog:
             and (anchor.head.size, anchor.chain) == (mine.size, self._last_head)
         ):
             # Every record since the checkpoint this writer signed last is one it appended.
-            return self._check_own(size, ceiling)
-        # Each one with a time precedes every record read below (they follow the newest, `anchor`).
-        known = [t.floor for t in trusted if t.floor is not None and t.floor.bound is not None]
-        return self._check_records(size, digest, anchor, known, ceiling)
+            newest = self._check_own(size, ceiling)
+        else:
+            # Each one with a time precedes every record read below (they follow the newest, `anchor`).
+            known = [t.floor for t in trusted if t.floor is not None and t.floor.bound is not None]
+            newest = self._check_records(size, digest, anchor, known, ceiling)
+        self._check_not_deleted(size, trusted)  # after the records: what changed in them is named first
+        return newest
 
     def _check_own(self, size: int, ceiling: TimeFloor) -> int | None:
         """The times of this writer's own records since its last checkpoint, checked as it committed
@@ -1114,9 +1117,7 @@ class DecisionLog:
             for number, body, link, hashed, leaf in rows:
                 if read_anchor and number == seq:  # the anchor's own record: its time bounds the anchor
                     if entry_hash(link, body, number) != prev:
-                        problem = f"record #{number} is not the one {where} signed (the record was rewritten)"
-                        rows.close()
-                        break
+                        continue  # rewritten: the next record's link (or the head) says so below
                     micros = _record_micros(body)
                     assert anchor_floor is not None
                     mark = anchor_floor.covering(micros if micros is not None else -(2**63))
