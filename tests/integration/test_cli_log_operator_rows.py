@@ -481,3 +481,24 @@ def test_checkpoint_output_compares_with_the_newest_published_checkpoint(
     # Without a published one to compare with, it says what "current" rests on.
     code, _, err = run("log", "checkpoint", "--store", url, "--output", str(kept))
     assert code == 0 and "the newest checkpoint is as the database says" in err, err
+
+
+def test_a_checkpoints_time_is_taken_when_the_head_is_read(
+    url: str, key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the records back took about 10 µs each before the time was taken: on a large log, the
+    records other writers committed meanwhile were dated before the checkpoint that did not cover them."""
+    fill(url, None, 1, 4)
+    read = timestamp()
+    clock = [read]
+    monkeypatch.setattr("trustgate.decisions.log.timestamp", lambda: clock[0])
+    checked = DecisionLog._check_records
+
+    def slow(self: DecisionLog, *args: Any, **kwargs: Any) -> Any:
+        result = checked(self, *args, **kwargs)
+        clock[0] = seconds_before(read, -3600)  # the check took an hour
+        return result
+
+    monkeypatch.setattr(DecisionLog, "_check_records", slow)
+    with DecisionLog.open(url, key=key) as log:
+        assert log.checkpoint().time == read
