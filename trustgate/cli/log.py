@@ -360,9 +360,12 @@ def verify_cmd(
     directory checkpoints are published to), the log must be consistent with
     each of them: whatever was done to the database since, a rewrite or the
     removal of newest records shows. With a pinned key and no checkpoint at
-    all, verification fails. A record dated before the signed time of a
-    checkpoint that precedes it (less --clock-skew), or away from the time in
-    its UUIDv7 id, is misdated: a decision written later with a false time.
+    all, verification fails. A record whose time is not in trustgate's form,
+    or dated before the bound of the checkpoint that precedes it (the earlier
+    of its signed time and the newest record it covers, less --clock-skew),
+    after the checkpoint that first covers it, or away from the time in its
+    UUIDv7 id, is misdated: a decision written later with a false time. A
+    kept checkpoint that is not among the stored ones was deleted from them.
     """
     from trustgate.decisions.chain import Verifier
     from trustgate.decisions.keys import read_public_key

@@ -622,9 +622,10 @@ class Verifier:
         head: the stored chain head (seq, hash) that appends continue from; when given, it must be
             the last record's (or the prune anchor's, or the genesis of an empty log). As stored:
             columns of other types (SQLite's are typeless) are reported as an altered head.
-        clock_skew: seconds a record's time may lie before the signed time of a checkpoint that
-            precedes it (one whose chain signature verifies, by the pinned key when given), or away
-            from the time in its UUIDv7 id (`time_problem`); beyond, it is `misdated`.
+        clock_skew: seconds a record's time may lie before the bound of a checkpoint that precedes
+            it (one whose chain signature verifies, by the pinned key when given: `TimeFloor`), after
+            the signed time of the first that covers it, or away from the time in its UUIDv7 id
+            (`time_problem`); beyond, it is `misdated`. Each kept checkpoint must be a stored one.
     """
 
     def __init__(
