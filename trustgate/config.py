@@ -14,6 +14,7 @@ import difflib
 import functools
 import ipaddress
 import json
+import math
 import re
 import socket
 from collections.abc import Collection, Mapping, Sequence
@@ -31,6 +32,12 @@ DEFAULT_KUBERNETES_VERSION = "1.35"
 BUILTIN_SETS = ("pss-baseline", "pss-restricted", "supply-chain")
 RESERVED_SECTIONS: tuple[str, ...] = ()  # sections in the schema that this version does not enforce
 PUBLIC_GOOD = "public-good"  # the embedded Sigstore public-good trust root
+# seconds a decision log record's time may lie before the signed time of the checkpoint before it, after
+# the one that first covers it, or away from the time in its UUIDv7 id: writers (replicas sharing one
+# PostgreSQL log) date records by their own clocks, and a record made just before another writer reads
+# the head may commit just after it (ADR 9, item 12); MAX_: a year, beyond which no bound is left
+DEFAULT_CLOCK_SKEW_SECONDS = 300.0
+MAX_CLOCK_SKEW_SECONDS = 366 * 86400.0
 # The most `images.registries.maxArtifacts` may be (the schema's maximum): each artifact is round
 # trips and a signature check inside one verification's deadline; past it, prune the repository.
 MAX_ARTIFACTS = 1024
@@ -336,9 +343,9 @@ class DecisionLogSettings:
     checkpoint_every_records: int = 10_000  # records between automatic signed checkpoints
     # seconds: new records are covered by a signed, published checkpoint at most this long (intervalSeconds)
     checkpoint_every_seconds: float = 60.0
-    # seconds a record may be dated before the checkpoint signed before it, or away from its id's time
-    # (clockSkewSeconds): writers' clocks differ, and a record may wait in a writer's queue
-    checkpoint_clock_skew_seconds: float = 300.0
+    # seconds a record may be dated before the checkpoint signed before it, after the one that first
+    # covers it, or away from its id's time (clockSkewSeconds)
+    checkpoint_clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS
     checkpoint_publish_dir: Path | None = None  # publish.dir: `checkpoint` and `checkpoint.<size>` files
     checkpoint_publish_git: tuple[str, str] | None = None  # publish.git: (repository path or URL, ref)
 
@@ -546,6 +553,19 @@ def load_config(path: str | Path) -> Config:
     return parse_config(doc.value, origin=str(path), base=path.absolute().parent, tree=doc.node)
 
 
+def _clock_skew(checkpoint: Mapping[str, Any], defaults: DecisionLogSettings, origin: str) -> float:
+    """`decisionLog.checkpoint.clockSkewSeconds`: the schema bounds it, but NaN (YAML `.nan`) passes
+    every comparison, and a NaN skew would call no record misdated."""
+    value = checkpoint.get("clockSkewSeconds", defaults.checkpoint_clock_skew_seconds)
+    if not math.isfinite(value):
+        raise ConfigError(
+            f"decisionLog.checkpoint.clockSkewSeconds is {value}, not a number of seconds",
+            where=origin,
+            hint=f"set it between 0 and {MAX_CLOCK_SKEW_SECONDS:g} (default {DEFAULT_CLOCK_SKEW_SECONDS:g})",
+        )
+    return float(value)
+
+
 def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Config:
     """Validate a parsed config document and build the typed `Config`.
 
@@ -642,9 +662,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         checkpoint_every_seconds=checkpoint.get(
             "intervalSeconds", checkpoint.get("everySeconds", log_defaults.checkpoint_every_seconds)
         ),
-        checkpoint_clock_skew_seconds=checkpoint.get(
-            "clockSkewSeconds", log_defaults.checkpoint_clock_skew_seconds
-        ),
+        checkpoint_clock_skew_seconds=_clock_skew(checkpoint, log_defaults, origin),
         checkpoint_publish_dir=base / publish["dir"] if "dir" in publish else None,
         checkpoint_publish_git=_publish_git(publish.get("git"), base),
     )

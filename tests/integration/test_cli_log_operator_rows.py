@@ -260,3 +260,245 @@ def test_get_checkpoint_never_serves_an_older_checkpoint_than_the_writer_signed(
         )
         problems = [p.message for p in log.take_problems()]
         assert len(problems) == 1 and "deleted the newer checkpoints" in problems[0]
+
+
+# -- times not in trustgate's form, clocks ahead, the writer's own records ----------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["2025-06-01T12:00:00.000000", "2025-06-02", "2025-06-01T12:00:00.000000-23:59", "2025-06-01T12:00:00Z"],
+)
+def test_a_time_not_in_trustgates_own_form_is_misdated_and_malformed(
+    url: str, key: Path, tmp_path: Path, written: str
+) -> None:
+    """Without a UTC offset (or a date alone) no bound applied to the time, and with one of -23:59 it
+    sorted a day early as text: a backdated allow the writer signed, `verify --deep` called intact and
+    `log prove` proved."""
+    fill(url, key, 1, 11)
+    vkey = keep_checkpoint(url, key, tmp_path / "cp10.txt")
+    with DecisionLog.open(url, key=None) as log:
+        forged = log.append(decision(11, time=written, record_id=uuid7_at("2025-06-01T12:00:00+00:00")))
+
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key))
+    assert code == 1 and f"record #11 ({forged}) has the time {written!r}, not one trustgate writes" in err
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey, "--deep",
+                       "--checkpoint", str(tmp_path / "cp10.txt"))  # fmt: skip
+    assert code == 1 and out.startswith(f"NOT INTACT: misdated: record #11 ({forged}) has the time")
+    code, _, err = run("log", "prove", forged, "--store", url, "--verifier-key", vkey)
+    assert code == 3 and "is not a UTC time as trustgate writes it" in err
+    code, _, err = run("log", "query", "--store", url, "--until", "2025-12-31")
+    assert "decision #11: its stored record is malformed" in err
+
+
+def test_a_checkpoint_signed_by_a_clock_ahead_does_not_misdate_the_records_after_it(
+    url: str, key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`log checkpoint` run where the clock was 20 minutes ahead: every honest record after it was
+    "misdated", and every later checkpoint refused, until raising the skew for the whole log."""
+    fill(url, key, 1, 6)
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
+    with DecisionLog.open(url, key=key) as log:
+        monkeypatch.setattr("trustgate.decisions.log.timestamp", lambda: timestamp(ahead))
+        assert log.checkpoint().time == timestamp(ahead)  # #5
+        monkeypatch.undo()
+    fill(url, None, 6, 9)  # right clocks, at once
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key))
+    assert code == 0, err
+    vkey = read_signer(key).note_verifier().vkey()
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey)
+    assert code == 0 and out.startswith("intact: 8 records"), out
+
+    # The bound is the newest record #5 covers: one backdated before it is still caught.
+    newest = sql(url, "SELECT max(time) FROM decisions WHERE seq <= 8")[0][0]
+    backdated = seconds_before(newest, 3600)
+    with DecisionLog.open(url, key=None) as log:
+        forged = log.append(decision(9, time=backdated))
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key))
+    assert code == 1 and f"record #9 ({forged}) is dated {backdated}, before the manual checkpoint" in err
+    assert "(or the newest record it covers, " in err
+
+
+def test_a_record_dated_after_the_checkpoint_that_first_covers_it_is_misdated(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    fill(url, key, 1, 4)
+    vkey = keep_checkpoint(url, key, tmp_path / "cp3.txt")
+    later = timestamp(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    with DecisionLog.open(url, key=None) as log:
+        forged = log.append(decision(4, time=later))
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key))
+    assert code == 1 and f"record #4 ({forged}) is dated {later}, after the manual checkpoint being" in err
+    # Signed once with a wider skew (the way past a wrong clock's records): `verify` still names it.
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key), "--clock-skew", "7200")
+    assert code == 0, err
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey)
+    assert code == 1 and out.startswith(f"NOT INTACT: misdated: record #4 ({forged}) is dated {later}, after")
+    assert run("log", "verify", "--store", url, "--verifier-key", vkey, "--clock-skew", "7200")[0] == 0
+
+
+def test_a_running_writer_refuses_to_sign_over_its_own_misdated_records(
+    url: str, key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock stepped back 10 minutes under a running writer: it signed over its own records (it does
+    not read them back), which `log verify` then called misdated."""
+    policy = CheckpointPolicy(every_records=1)
+    with DecisionLog(store=open_store(url), signer=read_signer(key), checkpoints=policy) as log:
+        for n in range(1, 4):
+            log.append(decision(n))
+        assert log.checkpoints_signed == 3
+        back = seconds_before(timestamp(), 600)
+        monkeypatch.setattr("trustgate.decisions.log.timestamp", lambda: back)
+        stepped = log.append(decision(4, time=back, record_id=uuid7()))  # ids never go back
+        monkeypatch.undo()
+        assert (log.checkpoints_signed, log.checkpoints_refused) == (3, 1)
+        problems = [p.message for p in log.take_problems()]
+        assert len(problems) == 1 and problems[0].startswith("refusing to sign a checkpoint of 4 records")
+        assert f"record #4 ({stepped}) is dated {back}, before the periodic checkpoint" in problems[0]
+        log.append(decision(5))  # and it stays refused: the record is still there
+        assert log.checkpoints_signed == 3
+
+
+def test_a_clock_skew_of_zero_accepts_honest_records_and_nan_is_refused(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """Ids hold milliseconds and times microseconds: with a skew of 0 every honest record was forged."""
+    start = dt.datetime.now(dt.UTC).replace(microsecond=456789) - dt.timedelta(seconds=2)
+    with DecisionLog.open(url, key=key) as log:
+        for n in range(1, 6):  # the id and the time of one reading of the clock, as a gate makes them
+            log.append(decision(n, time=timestamp(start + dt.timedelta(milliseconds=n))))
+    vkey = keep_checkpoint(url, key, tmp_path / "cp5.txt")
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey, "--clock-skew", "0")
+    assert code == 0 and out.startswith("intact: 5 records"), out
+    for bad in ("nan", "inf", "-1"):
+        code, _, err = run("log", "verify", "--store", url, "--verifier-key", vkey, "--clock-skew", bad)
+        assert code == 2 and "--clock-skew" in err, err
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key), "--clock-skew", "nan")
+    assert code == 2 and "--clock-skew" in err
+    config = tmp_path / "trustgate.yaml"
+    for value in (".nan", "1e300"):
+        config.write_text(
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+            f"decisionLog:\n  checkpoint:\n    clockSkewSeconds: {value}\n"
+        )
+        code, out, err = run("log", "verify", "--store", url, "--verifier-key", vkey, "-c", str(config))
+        assert code == 3 and f"{config}:5" in err and out == "", (out, err)
+
+
+# -- deleted checkpoint rows, a restart, `--output` against what was published -------------------------
+
+
+def _publishing(tmp_path: Path, key: Path) -> Path:
+    config = tmp_path / "publishing.yaml"
+    (tmp_path / "published").mkdir(exist_ok=True)
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"decisionLog:\n  checkpoint:\n    key: {key}\n    publish:\n      dir: {tmp_path / 'published'}\n"
+    )
+    return config
+
+
+def test_deleted_checkpoint_rows_are_named_by_verify_and_stop_the_writer(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """Deleting the stored checkpoints took their signed times, the only bound on a backdated record:
+    a writer without memory signed over one, and `verify` with every kept checkpoint said intact."""
+    config = _publishing(tmp_path, key)
+    fill(url, key, 1, 11)
+    code, _, err = run(
+        "log", "checkpoint", "--store", url, "-c", str(config), "--output", str(tmp_path / "cp10")
+    )
+    assert code == 0, err
+    fill(url, key, 11, 21)
+    assert (
+        run("log", "checkpoint", "--store", url, "-c", str(config), "--output", str(tmp_path / "cp20"))[0]
+        == 0
+    )
+    with DecisionLog.open(url, key=None) as log:
+        log.append(decision(21, time="2025-06-01T12:00:00.000000Z"))
+    sql(url, "DELETE FROM checkpoints")
+
+    vkey = read_signer(key).note_verifier().vkey()
+    kept = ("--checkpoint", str(tmp_path / "cp10"), "--checkpoint", str(tmp_path / "cp20"))
+    code, out, _ = run("log", "verify", "--store", url, "--verifier-key", vkey, *kept)
+    assert code == 1
+    said = f"the kept checkpoint {tmp_path / 'cp10'} (10 records) is not among the stored checkpoints"
+    assert out.startswith(f"NOT INTACT: checkpoint: {said}")
+    code, _, err = run("log", "checkpoint", "--store", url, "-c", str(config))
+    assert code == 1
+    assert (
+        f"the checkpoint published in {tmp_path / 'published'} covers 20 records, but the newest stored"
+        in err
+    )
+    assert sql(url, "SELECT count(*) FROM checkpoints")[0][0] == 0  # nothing signed
+
+
+def test_get_checkpoint_after_a_restart_is_never_older_than_the_published_one(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    from trustgate.decisions.publish import DirectoryPublisher
+
+    (tmp_path / "published").mkdir()
+    policy = CheckpointPolicy(publish=(DirectoryPublisher(tmp_path / "published"),))
+    with DecisionLog(store=open_store(url), signer=read_signer(key), checkpoints=policy) as log:
+        for n in range(1, 31):
+            log.append(decision(n))
+            if n in (10, 30):
+                log.checkpoint()  # published
+    sql(url, "DELETE FROM checkpoints WHERE seq > 10")
+    with DecisionLog(store=open_store(url), signer=read_signer(key), checkpoints=policy) as log:  # restarted
+        status, body, _ = get_checkpoint(_State(log))  # type: ignore[arg-type]
+        assert status == 503
+        assert "the newest stored checkpoint covers 10 records, but this log's writer signed one of 30" in (
+            body.decode()
+        )
+
+
+def test_checkpoint_output_compares_with_the_newest_published_checkpoint(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """The chain head, the records and the tree are unsigned rows: cut back together to #10, `--output`
+    kept #10 as current, and a rewrite of #15 then verified against it."""
+    config = _publishing(tmp_path, key)
+    fill(url, key, 1, 11)
+    assert run("log", "checkpoint", "--store", url, "-c", str(config))[0] == 0  # #10
+    fill(url, key, 11, 31)
+    assert run("log", "checkpoint", "--store", url, "-c", str(config))[0] == 0  # #30, published
+    sql(url, "DELETE FROM checkpoints WHERE seq > 10")
+    sql(url, "DELETE FROM tree_nodes WHERE level = 0 AND idx >= 10")
+    sql(url, "DELETE FROM decisions WHERE seq > 10")
+    sql(url, "UPDATE chain_head SET seq = 10, hash = (SELECT hash FROM decisions WHERE seq = 10)")
+
+    reader = tmp_path / "reader.yaml"  # the auditor's: where checkpoints are published, no key
+    reader.write_text(config.read_text().replace(f"    key: {key}\n", ""))
+    kept = tmp_path / "kept.txt"
+    code, _, err = run("log", "checkpoint", "--store", url, "-c", str(reader), "--output", str(kept))
+    assert code == 3 and not kept.exists()
+    assert (
+        f"the checkpoint published in {tmp_path / 'published'} covers 30 records, but the newest stored"
+        in err
+    )
+    # Without a published one to compare with, it says what "current" rests on.
+    code, _, err = run("log", "checkpoint", "--store", url, "--output", str(kept))
+    assert code == 0 and "the newest checkpoint is as the database says" in err, err
+
+
+def test_a_checkpoints_time_is_taken_when_the_head_is_read(
+    url: str, key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the records back took about 10 µs each before the time was taken: on a large log, the
+    records other writers committed meanwhile were dated before the checkpoint that did not cover them."""
+    fill(url, None, 1, 4)
+    read = timestamp()
+    clock = [read]
+    monkeypatch.setattr("trustgate.decisions.log.timestamp", lambda: clock[0])
+    checked = DecisionLog._check_records
+
+    def slow(self: DecisionLog, *args: Any, **kwargs: Any) -> Any:
+        result = checked(self, *args, **kwargs)
+        clock[0] = seconds_before(read, -3600)  # the check took an hour
+        return result
+
+    monkeypatch.setattr(DecisionLog, "_check_records", slow)
+    with DecisionLog.open(url, key=key) as log:
+        assert log.checkpoint().time == read

@@ -18,6 +18,7 @@ import csv
 import functools
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from trustgate.cli.options import printable_diagnostics, utf8_stdout
-from trustgate.config import Config, load_config
+from trustgate.config import MAX_CLOCK_SKEW_SECONDS, Config, load_config
 from trustgate.model import Decision, ExitCode
 
 if TYPE_CHECKING:
@@ -90,6 +91,13 @@ def gate_decision_log(config: Config, url: str | None) -> DecisionLog | None:
             clock_skew=settings.checkpoint_clock_skew_seconds,
         ),
     )
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A number of seconds: `nan` passes every range comparison (and would misdate nothing)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx=ctx, param=param)
+    return value
 
 
 def publishers(config: Config) -> tuple[Publisher, ...]:
@@ -318,11 +326,13 @@ def require_verifier_key(files: Sequence[str], dirs: Sequence[str], verifier_key
 @click.option("--deep", is_flag=True, help="Also check that every record is canonical JSON (slower).")
 @click.option(
     "--clock-skew",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_CLOCK_SKEW_SECONDS),
+    callback=_finite,
     metavar="SECONDS",
-    help="How far a record's time may lie before the signed time of a checkpoint that precedes it, "
-    "or from the time in its id, before it is misdated [default: decisionLog.checkpoint.clockSkewSeconds "
-    "of -c, else 300].",
+    help="How far a record's time may lie before the bound of the checkpoint that precedes it (the "
+    "earlier of its signed time and the newest record it covers), after the signed time of the one that "
+    "first covers it, or from the time in its id, before it is misdated [default: "
+    "decisionLog.checkpoint.clockSkewSeconds of -c, else 300].",
 )
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def verify_cmd(
@@ -350,9 +360,12 @@ def verify_cmd(
     directory checkpoints are published to), the log must be consistent with
     each of them: whatever was done to the database since, a rewrite or the
     removal of newest records shows. With a pinned key and no checkpoint at
-    all, verification fails. A record dated before the signed time of a
-    checkpoint that precedes it (less --clock-skew), or away from the time in
-    its UUIDv7 id, is misdated: a decision written later with a false time.
+    all, verification fails. A record whose time is not in trustgate's form,
+    or dated before the bound of the checkpoint that precedes it (the earlier
+    of its signed time and the newest record it covers, less --clock-skew),
+    after the checkpoint that first covers it, or away from the time in its
+    UUIDv7 id, is misdated: a decision written later with a false time. A
+    kept checkpoint that is not among the stored ones was deleted from them.
     """
     from trustgate.decisions.chain import Verifier
     from trustgate.decisions.keys import read_public_key
@@ -432,6 +445,48 @@ def _behind(cp: Checkpoint, size: int, output: str) -> str:
         f"{size}: records #{cp.seq + 1}..#{size} are vouched for by no stored checkpoint (newer "
         f"ones were not signed yet, or were deleted), so {output} would not show a rewrite of them"
     )
+
+
+def _not_behind_published(cp: Checkpoint, published: Sequence[Publisher], url: str) -> None:
+    """The checkpoint `--output` keeps must be as new as the newest published one (the chain head, the
+    records and the tree are all unsigned rows: cut back together, they agree on an old size).
+
+    Raises:
+        DecisionLogError: a published one is newer, or cannot be read.
+    """
+    from trustgate.decisions.note import NoteError, TreeHead, split_note
+    from trustgate.decisions.publish import PublishError
+    from trustgate.errors import DecisionLogError
+
+    if not published:
+        click.echo(
+            "trustgate: note: the newest checkpoint is as the database says (no decisionLog.checkpoint."
+            "publish in the configuration to compare it with): whoever can write the database can cut "
+            "the log back with its checkpoints; keep published or freshly signed checkpoints instead",
+            err=True,
+        )
+        return
+    for publisher in published:
+        try:
+            text = publisher.latest()
+            size = TreeHead.parse(split_note(text)[0]).size if text is not None else 0
+        except (PublishError, NoteError) as e:
+            raise DecisionLogError(
+                f"cannot read the checkpoint published in {publisher.where}: {e.message}; nothing was "
+                "written",
+                where=url,
+                hint="fix the published checkpoint, or keep one signed now (`trustgate log checkpoint "
+                "--key PATH --output FILE`)",
+            ) from e
+        if size > cp.seq:
+            raise DecisionLogError(
+                f"the checkpoint published in {publisher.where} covers {size} records, but the newest "
+                f"stored one covers {cp.seq}: someone with write access to the database cut the log "
+                "back; nothing was written",
+                where=url,
+                hint="keep the published one instead, and run `trustgate log verify --checkpoint-dir DIR "
+                "--verifier-key KEY` to find what changed",
+            )
 
 
 def _agreed_size(sizes: tuple[int, int, int], url: str) -> int:
@@ -1149,6 +1204,14 @@ def rebuild_summaries_cmd(store_url: str | None, config_path: str | None) -> Non
     help="With --output and no key: write the latest stored checkpoint even when it covers fewer "
     "records than the log holds (by default that exits 3 and writes nothing).",
 )
+@click.option(
+    "--clock-skew",
+    type=click.FloatRange(min=0, max=MAX_CLOCK_SKEW_SECONDS),
+    callback=_finite,
+    metavar="SECONDS",
+    help="With --key: the clock skew this one signing allows (a way past records a wrong clock "
+    "misdated; `log verify` still names them) [default: decisionLog.checkpoint.clockSkewSeconds].",
+)
 def checkpoint_cmd(
     store_url: str | None,
     config_path: str | None,
@@ -1156,6 +1219,7 @@ def checkpoint_cmd(
     output: str | None,
     print_verifier_key: bool,
     allow_behind: bool,
+    clock_skew: float | None,
 ) -> None:
     """Sign the current head of the log now, or (--output, no key) export the latest checkpoint.
 
@@ -1184,7 +1248,9 @@ def checkpoint_cmd(
             signer = read_signer(key_path)
             policy = CheckpointPolicy(
                 publish=publishers(settings),
-                clock_skew=settings.decision_log.checkpoint_clock_skew_seconds,
+                clock_skew=settings.decision_log.checkpoint_clock_skew_seconds
+                if clock_skew is None
+                else clock_skew,
             )
             with DecisionLog(
                 store=_open(store_url, config_path), signer=signer, checkpoints=policy
@@ -1229,6 +1295,8 @@ def checkpoint_cmd(
                     hint="sign a fresh one with `trustgate log checkpoint --key PATH`, and run "
                     "`trustgate log verify` against the checkpoints you kept",
                 )
+            if output:
+                _not_behind_published(cp, publishers(settings), store.url)
             if output and cp.seq < size:
                 behind = _behind(cp, size, output)
                 if not allow_behind:

@@ -16,9 +16,11 @@ applies, and tests compare the paths on generated values.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -234,12 +236,52 @@ def uuid7(ms: int | None = None) -> str:
     return str(uuid.UUID(int=value))
 
 
+def uuid7_ms(value: object) -> int | None:
+    """The Unix milliseconds a UUIDv7 was made at (RFC 9562: its first 48 bits), None for anything
+    else: another version or variant, or not the lower-case 36-character form `uuid7` writes (ids
+    are compared as text, so `{...}` or upper case would be another id)."""
+    if type(value) is not str or len(value) != 36 or _UUID_FORM.fullmatch(value) is None:
+        return None
+    if value[14] != "7" or value[19] not in "89ab":  # version 7, variant 0b10 (RFC 9562)
+        return None
+    return int(value[:8] + value[9:13], 16)
+
+
 def uuid7_time(value: str) -> dt.datetime | None:
-    """The creation time encoded in a UUIDv7, or None for another kind of id."""
+    """The creation time encoded in a UUIDv7, or None for another kind of id (`uuid7_ms`)."""
+    ms = uuid7_ms(value)
+    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+_UUID_FORM = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# What `timestamp` writes, and every release wrote (their `%Y` gave 4 digits for any year a clock
+# shows): fixed width, UTC, so text order (`log query --since/--until`, the time index) is time order.
+_TIMESTAMP_FORM = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{6}Z")
+
+
+def timestamp_micros(text: object) -> int | None:
+    """Unix microseconds of a time exactly in `timestamp`'s form, None for any other text.
+
+    A time with another offset (`-23:59`), none, or a date alone is no time trustgate wrote: as
+    text it sorts elsewhere than the moment it names, and as a moment it may be read in any zone.
+    `log verify` reads every record's: the day is looked up, the rest is arithmetic.
+    """
+    if type(text) is not str or len(text) != 27 or _TIMESTAMP_FORM.fullmatch(text) is None:
+        return None
+    day = _epoch_day(text[:10])
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if day is None or hour > 23 or minute > 59 or second > 59:  # February 30, 24:00, a leap second
+        return None
+    return (((day * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + int(text[20:26])
+
+
+@functools.lru_cache(maxsize=256)
+def _epoch_day(text: str) -> int | None:
+    """Days since 1970-01-01 of a `YYYY-MM-DD` date (None: no such date)."""
     try:
-        parsed = uuid.UUID(value)
+        return (dt.date(int(text[0:4]), int(text[5:7]), int(text[8:10])) - _EPOCH_DAY).days
     except ValueError:
         return None
-    if parsed.version != 7:
-        return None
-    return dt.datetime.fromtimestamp((parsed.int >> 80) / 1000, dt.UTC)
+
+
+_EPOCH_DAY = dt.date(1970, 1, 1)

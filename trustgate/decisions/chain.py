@@ -32,8 +32,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from trustgate.config import DEFAULT_CLOCK_SKEW_SECONDS
 from trustgate.decisions import merkle
-from trustgate.decisions.canonical import canonical
+from trustgate.decisions.canonical import canonical, timestamp, timestamp_micros, uuid7_ms
 from trustgate.decisions.note import (
     NoteError,
     NoteVerifier,
@@ -49,10 +50,6 @@ from trustgate.errors import ConfigError, DecisionLogError
 GENESIS = "0" * 64
 CHECKPOINT_TYPE = "trustgate.dev/decision-checkpoint/v1"
 _LOOKAHEAD = 64  # entries read ahead to tell an insertion from a reordering
-# seconds a record's time may lie before the signed time of a checkpoint that precedes it, or away from
-# the time in its UUIDv7 id: writers (replicas sharing one PostgreSQL log) each date records by their own
-# clock, and a record made just before another writer signs may commit just after (ADR 9, item 12)
-DEFAULT_CLOCK_SKEW_SECONDS = 300.0
 
 # What `Verifier.run_rows` reads: seq, id, time, gate, verdict, record bytes, prev, hash,
 # and the record's query index as "kind\x1fvalue" items joined by "\x1e" (None for none),
@@ -405,73 +402,106 @@ def shown_id(value: str) -> str:
     return value if value.isprintable() else repr(value)
 
 
-def _seconds(text: object) -> float | None:
-    """POSIX seconds of a record's or checkpoint's time (`2025-01-31T12:00:00.000000Z`), None if not one."""
-    if type(text) is not str:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.timestamp() if moment.tzinfo is not None else None
+def _shown_time(micros: int) -> str:
+    return timestamp(_EPOCH + dt.timedelta(microseconds=micros))
 
 
-def _uuid7_seconds(value: object) -> float | None:
-    """The creation time in a UUIDv7 (RFC 9562: 48-bit Unix milliseconds first), None for another id."""
-    if type(value) is not str or len(value) != 36 or value[14] != "7" or value[8] + value[13] != "--":
-        return None
-    try:
-        return int(value[:8] + value[9:13], 16) / 1000
-    except ValueError:
-        return None
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _shown_time(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _micros(skew: float) -> int:
+    return round(skew * 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
 class TimeFloor:
-    """A signed checkpoint's time: records after it may not be dated earlier (less the clock skew)."""
+    """What a signed checkpoint says about the records after it: none is dated before the earlier of
+    its signed time and the newest record it covers (less the clock skew), the bound (ADR 9, item 12).
+
+    The records it covers bound it as well as its time: a signer whose clock ran ahead (a replica,
+    `log checkpoint` on another machine) signs a time after every record, and that time alone would
+    make each honest record after it "misdated" until the clocks passed it (and the writer would
+    refuse every checkpoint over them). A record backdated before records already covered is caught.
+    """
 
     seq: int
-    seconds: float  # POSIX seconds of its signed time
+    signed: int  # Unix microseconds of its signed time
+    newest: int | None  # Unix microseconds of the newest record time it covers (None: not known)
     label: str  # "the periodic checkpoint of 2026-... at #10"
 
     @classmethod
-    def of(cls, cp: Checkpoint) -> TimeFloor | None:
+    def of(cls, cp: Checkpoint, newest: int | None = None) -> TimeFloor | None:
         """The floor a checkpoint sets, or None: a prune checkpoint is signed after the records it
-        keeps were written (it sets none), and a time that is no timestamp sets none."""
-        seconds = _seconds(cp.time)
-        if cp.kind == "prune" or seconds is None:
+        keeps were written (it sets none), and a time not in `timestamp`'s form sets none."""
+        signed = timestamp_micros(cp.time)
+        if cp.kind == "prune" or signed is None:
             return None
-        return cls(cp.seq, seconds, f"the {shown_id(cp.kind)} checkpoint of {shown_id(cp.time)} at #{cp.seq}")
+        return cls(
+            cp.seq, signed, newest, f"the {shown_id(cp.kind)} checkpoint of {shown_id(cp.time)} at #{cp.seq}"
+        )
+
+    @property
+    def bound(self) -> int | None:
+        """Unix microseconds no record after it is dated before (less the skew); None while the
+        records it covers are not known."""
+        return None if self.newest is None else min(self.signed, self.newest)
+
+    def covering(self, newest: int | None) -> TimeFloor:
+        """This floor, with the newest record time it covers known."""
+        return TimeFloor(self.seq, self.signed, newest, self.label)
 
 
-def time_problem(record_time: object, record_id: object, floor: TimeFloor | None, skew: float) -> str | None:
+def time_problem(
+    record_time: object,
+    record_id: object,
+    floor: TimeFloor | None,
+    skew: float,
+    ceiling: TimeFloor | None = None,
+    *,
+    micros: int | None = None,
+) -> str | None:
     """Why a record's time cannot be true (None when it can), as a message's end.
 
-    A record dated before the signed time of a checkpoint that precedes it
-    was written after that checkpoint with a false time: a backdated
-    decision. Its UUIDv7 id carries the time it was made, by the same clock:
-    one dated away from it was edited or forged. `skew` (seconds) allows for
-    writers' clocks and for a record's wait in the writer's queue.
+    A time not exactly in `timestamp`'s form (UTC, microseconds) is no time
+    trustgate wrote. A record dated before `floor.bound` (the checkpoint before
+    it) was written after that checkpoint with a false time: a backdated
+    decision. One dated after `ceiling`'s signed time (the checkpoint that first
+    covers it, whose time was taken when it read the head) did not exist yet
+    when it was signed. Its UUIDv7 id carries the time it was made, by the same
+    clock, in milliseconds: one dated away from it was edited or forged. `skew`
+    (seconds) allows for writers' clocks and for a record's wait in the
+    writer's queue; the id and the time, two readings of one clock, may also
+    differ by a millisecond. `micros`: `timestamp_micros(record_time)`, when the caller has it.
     """
-    seconds = _seconds(record_time)
-    if seconds is None:
-        return None  # not a timestamp: the record's shape check says so
-    shown = shown_id(str(record_time))
-    if floor is not None and seconds < floor.seconds - skew:
+    if micros is None:
+        micros = timestamp_micros(record_time)
+    if micros is None:
+        shown = repr(record_time) if type(record_time) is str else "none"
         return (
-            f"is dated {shown}, before {floor.label} that precedes it (by more than the allowed clock "
-            f"skew of {skew:g} s): it was written after that checkpoint with a false time, or the "
+            f"has the time {shown_id(shown)}, not one trustgate writes (UTC to the microsecond, as in "
+            "2025-01-31T12:00:00.000000Z): it sorts elsewhere than the moment it names, so no "
+            "checkpoint bounds it; it was written by something else than trustgate"
+        )
+    shown = shown_id(str(record_time))
+    allowed = _micros(skew)
+    bound = floor.bound if floor is not None else None
+    if floor is not None and bound is not None and micros < bound - allowed:
+        newer = "" if bound == floor.signed else f" (or the newest record it covers, {_shown_time(bound)})"
+        return (
+            f"is dated {shown}, before {floor.label} that precedes it{newer}, by more than the allowed "
+            f"clock skew of {skew:g} s: it was written after that checkpoint with a false time, or the "
             "clock of a writer is wrong"
         )
-    made = _uuid7_seconds(record_id)
-    if made is not None and abs(made - seconds) > skew:
+    if ceiling is not None and micros > ceiling.signed + allowed:
         return (
-            f"is dated {shown}, but its id (a UUIDv7) was made at {_shown_time(made)} (more than the "
-            f"allowed clock skew of {skew:g} s apart): its time or its id was forged"
+            f"is dated {shown}, after {ceiling.label}, the first to cover it, by more than the allowed "
+            f"clock skew of {skew:g} s: it was dated forward, or the clock of a writer is wrong"
+        )
+    made = uuid7_ms(record_id)
+    if made is not None and abs(made - micros // 1000) > allowed // 1000 + 1:
+        return (
+            f"is dated {shown}, but its id (a UUIDv7) was made at {_shown_time(made * 1000)} (more than "
+            f"the allowed clock skew of {skew:g} s apart): its time or its id was forged"
         )
     return None
 
@@ -592,9 +622,10 @@ class Verifier:
         head: the stored chain head (seq, hash) that appends continue from; when given, it must be
             the last record's (or the prune anchor's, or the genesis of an empty log). As stored:
             columns of other types (SQLite's are typeless) are reported as an altered head.
-        clock_skew: seconds a record's time may lie before the signed time of a checkpoint that
-            precedes it (one whose chain signature verifies, by the pinned key when given), or away
-            from the time in its UUIDv7 id (`time_problem`); beyond, it is `misdated`.
+        clock_skew: seconds a record's time may lie before the bound of a checkpoint that precedes
+            it (one whose chain signature verifies, by the pinned key when given: `TimeFloor`), after
+            the signed time of the first that covers it, or away from the time in its UUIDv7 id
+            (`time_problem`); beyond, it is `misdated`. Each kept checkpoint must be a stored one.
     """
 
     def __init__(
@@ -677,9 +708,10 @@ class Verifier:
         count = 0
         first_seq: int | None = None
         seen: dict[str, int] = {}  # id -> seq: a decision's id names one record (`log show`, `log prove`)
-        floors = self._time_floors()
-        next_floor = 0
-        floor: TimeFloor | None = None  # the latest signed time of a checkpoint before the record
+        floors = self._time_floors()  # also the ceilings: each record's first covering checkpoint's
+        next_floor = 0  # the first checkpoint not yet passed: it covers the record read next
+        floor: TimeFloor | None = None  # the highest bound of a checkpoint before the record
+        newest = -(2**63)  # Unix microseconds of the newest record time read so far
         skew = self.clock_skew
         misdated: Problem | None = None
         more_misdated = 0
@@ -734,10 +766,17 @@ class Verifier:
                 )
                 break
             while next_floor < len(floors) and floors[next_floor].seq < seq:
-                if floor is None or floors[next_floor].seconds > floor.seconds:
-                    floor = floors[next_floor]
+                next_floor += 1  # from before the first record read (a prune): what it covers is gone
+            ceiling = floors[next_floor] if next_floor < len(floors) else None
+            micros = timestamp_micros(time_)
+            reason = time_problem(time_, id_, floor, skew, ceiling, micros=micros)
+            if micros is not None and micros > newest:
+                newest = micros
+            while next_floor < len(floors) and floors[next_floor].seq == seq:
+                passed = floors[next_floor].covering(newest)
+                if floor is None or (passed.bound or 0) > (floor.bound or 0):
+                    floor = passed
                 next_floor += 1
-            reason = time_problem(time_, id_, floor, skew)
             if reason is not None:
                 if misdated is None:
                     misdated = Problem("misdated", seq, id_, f"record #{seq} ({shown_id(id_)}) {reason}")
@@ -758,6 +797,7 @@ class Verifier:
             self._finish(report, count, first_seq, previous)
             report.problems.extend(_misdated(misdated, more_misdated))
             self._checkpoints(report, hash_at)
+            self._kept_stored(report)
             if tree is not None:
                 self._tree(report, tree, root_at, start, levels)
             if self.head is not None:
@@ -793,6 +833,32 @@ class Verifier:
         report.problems.extend(_misdated(misdated, more_misdated))
         return report
 
+    def _kept_stored(self, report: Report) -> None:
+        """Each kept checkpoint must still be a stored one: checkpoints are never deleted (a prune
+        keeps them), and the stored row carries the signed time that bounds the records after it,
+        which a kept note does not (deleting it removed that bound)."""
+        stored: set[tuple[int, bytes]] = set()
+        for cp in self.checkpoints:
+            try:
+                head = cp.tree_head() if cp.malformed is None else None
+            except (NoteError, ValueError):
+                continue
+            if head is not None:
+                stored.add((head.size, head.root))
+        for k in self.kept:
+            if (k.head.size, k.head.root) not in stored:
+                report.problems.append(
+                    Problem(
+                        "checkpoint",
+                        k.head.size,
+                        "",
+                        f"the kept checkpoint {k.label} ({k.head.size} records) is not among the stored "
+                        "checkpoints: they are never deleted (a prune keeps them), so someone with write "
+                        "access to the database deleted it, and with it the signed time that bounds the "
+                        "records after it (a kept note carries none)",
+                    )
+                )
+
     def _signature_problem(self, index: int) -> str | None:
         """`signature_problem` of `self.checkpoints[index]` by the pinned key, computed once."""
         if index not in self._signature_problems:
@@ -800,7 +866,10 @@ class Verifier:
         return self._signature_problems[index]
 
     def _time_floors(self) -> list[TimeFloor]:
-        """The times of the checkpoints whose chain signature (which signs the time) verifies, by seq."""
+        """The times of the checkpoints whose chain signature (which signs the time) verifies, by seq.
+
+        A checkpoint at or before the first record read (a prune's anchor) sets no floor: the records
+        it covers, which bound it, are gone."""
         floors: list[TimeFloor] = []
         for index, cp in enumerate(self.checkpoints):
             if not cp.signature or self._signature_problem(index) is not None:

@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from trustgate.config import DEFAULT_CLOCK_SKEW_SECONDS
 from trustgate.decisions import merkle
-from trustgate.decisions.canonical import CanonicalError, canonical, timestamp
+from trustgate.decisions.canonical import CanonicalError, canonical, timestamp, timestamp_micros
 from trustgate.decisions.chain import (
-    DEFAULT_CLOCK_SKEW_SECONDS,
     GENESIS,
     Checkpoint,
     CheckpointSigner,
@@ -134,9 +134,29 @@ class CheckpointPolicy:
     # their commit while the writer runs (checked after each commit and by a timer)
     every_seconds: float = 60.0
     publish: tuple[Publisher, ...] = ()  # where each new checkpoint also goes (outside the database)
-    # seconds a record may be dated before the checkpoint signed before it (or away from its UUIDv7
-    # id's time): beyond, the writer refuses to sign over it (`chain.time_problem`)
+    # seconds a record may be dated before the bound of the checkpoint signed before it, after the one
+    # that first covers it, or away from its UUIDv7 id's time: beyond, the writer refuses to sign over
+    # it (`chain.time_problem`)
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class _Trusted:
+    """A checkpoint a new one must extend (`DecisionLog._trusted`)."""
+
+    where: str  # "the checkpoint published in DIR", for messages
+    head: TreeHead
+    chain: str | None  # the chain head signed with it (None: a published note, or not under this key)
+    floor: TimeFloor | None  # the time signed with that chain head (None: none, or a prune checkpoint)
+    stored: bool = False  # the newest stored checkpoint this key signed
+
+
+@dataclass(frozen=True, slots=True)
+class _Misdated:
+    """A record whose time cannot be true (`chain.time_problem`), found where the writer checks records:
+    refused with a hint about clocks, unlike a rewritten record."""
+
+    message: str
 
 
 class Acknowledgement(Protocol):
@@ -282,8 +302,16 @@ class DecisionLog:
         self.last_checkpoint_error: DecisionLogError | None = None
         self._last_signed: TreeHead | None = None  # this writer's own memory: no database can rewrite it
         self._last_head = GENESIS  # the chain head it signed with `_last_signed`
-        self._last_floor: TimeFloor | None = None  # and the time it signed it at
-        self._last_note: str | None = None  # and the note itself (what `latest_note` may serve)
+        self._last_floor: TimeFloor | None = None  # and the time it signed it at (with its records' newest)
+        # The first record this writer committed since, whose time cannot be true (seq, why), and the
+        # newest record time among them ((Unix microseconds, seq, id, time)): `_check_own`.
+        self._own_misdated: tuple[int, str] | None = None
+        self._own_newest: tuple[int, int, str, str] | None = None
+        # and the note itself with its size, verified (what `latest_note` may serve); seeded from the
+        # newest published checkpoint by the first `latest_note` (`_seed_note`)
+        self._last_note: tuple[str, int] | None = None
+        self._note_seeded = False
+        self._verified: tuple[str, int] | None = None  # the stored note `latest_note` verified last
         self._last_attempt: float | None = None  # monotonic time of the last refused or failed checkpoint
         self._problems: list[DecisionLogError] = []
         self._problems_lock = threading.Lock()
@@ -559,6 +587,7 @@ class DecisionLog:
         self.appended += len(entries)
         self._since_checkpoint += len(entries)
         if self.signer is not None:
+            self._date_own(batch, entries)
             self._periodic_checkpoint(entries[-1].seq, entries[-1].hash)
         acks.results = [(pending.future, entry.id) for pending, entry in zip(batch, entries, strict=True)]
 
@@ -621,7 +650,38 @@ class DecisionLog:
     @property
     def last_signed_note(self) -> str | None:
         """The note of the checkpoint this writer signed last (None: none yet, or of no tree)."""
-        return self._last_note
+        return self._last_note[0] if self._last_note is not None else None
+
+    def remember_note(self, note: str, size: int) -> None:
+        """Keep `note` (verified, of `size` records) as the newest this log's key signed, unless the
+        one kept is as new."""
+        with self._reader_lock:
+            if self._last_note is None or self._last_note[1] < size:
+                self._last_note = (note, size)
+
+    def _seed_note(self) -> None:
+        """Remember the newest published checkpoint (verified with this log's key), once: a process
+        that restarted remembers nothing it signed, and the database's rows can be deleted.
+
+        Raises:
+            DecisionLogError: a published checkpoint cannot be read or is not this log's.
+        """
+        if self._note_seeded or self.signer is None:
+            return
+        verifier = self.signer.note_verifier()
+        for publisher in self.policy.publish:
+            try:
+                text = publisher.latest()
+                if text is not None:
+                    self.remember_note(text, open_checkpoint(text, verifier).size)
+            except (PublishError, NoteError) as e:
+                raise DecisionLogError(
+                    f"the checkpoint published in {publisher.where} cannot be checked: {e.message}",
+                    where=self.url,
+                    hint="fix or restore the published checkpoint (a new key starts a new log: publish "
+                    "it somewhere new)",
+                ) from e
+        self._note_seeded = True
 
     def latest_note(self) -> str | None:
         """The newest signed checkpoint (a C2SP signed note), or None when there is none.
@@ -629,14 +689,19 @@ class DecisionLog:
         With a signer, only a note its key signed counts (a forged one does
         not verify). Read over a connection of its own, so any thread may ask.
         The note this writer signed last (`last_signed_note`; a writer
-        process's, for its clients) is served when no stored one that verifies
-        is as new: stored rows can be deleted or altered, this memory cannot.
+        process's, for its clients), or the newest published one (checked
+        with the key; read by the first call), is served when no stored one
+        that verifies is as new: stored rows can be deleted or altered, this
+        memory cannot. It is a process's: without `publish`, a restarted
+        process remembers nothing, and serves what the database holds.
 
         Raises:
             CheckpointRolledBackError: every stored checkpoint is older than the one this writer
-                signed last (newer rows were deleted); reported in `take_problems` too.
-            DecisionLogError: the store cannot be read.
+                signed last or the newest published (newer rows were deleted); reported in
+                `take_problems` too.
+            DecisionLogError: the store, or a published checkpoint, cannot be read.
         """
+        self._seed_note()
         known = self._last_note  # before the store: a checkpoint is stored before it is remembered
         with self._reader_lock:
             if self._reader is None:  # created like the writer would: a log with no records yet has none
@@ -654,15 +719,20 @@ class DecisionLog:
             if verifier is None:
                 best = (cp.seq, cp.note)
                 break
+            verified = self._verified
+            if verified is not None and verified[0] == cp.note:  # checked by an earlier call
+                best = (verified[1], cp.note)
+                break
             try:
                 head = open_checkpoint(cp.note, verifier)
             except NoteError:
                 continue
+            self._verified = (cp.note, head.size)
             best = (head.size, cp.note)
             break
         if known is None or verifier is None:
             return best[1] if best is not None else None
-        size = open_checkpoint(known, verifier).size
+        note, size = known
         newest = noted[0].seq if noted else 0
         if newest < size:
             error = CheckpointRolledBackError(
@@ -670,14 +740,15 @@ class DecisionLog:
                 f"of {size} records: someone with write access to the database deleted the newer "
                 "checkpoints (or restored an older copy of it); serving none",
                 where=self.url,
-                hint="the next checkpoint the writer signs (after the next records) is stored again; "
-                "meanwhile check the log against your kept checkpoints: `trustgate log verify "
-                "--checkpoint-dir DIR --verifier-key KEY`",
+                hint="check the log against your kept checkpoints: `trustgate log verify --checkpoint-dir "
+                "DIR --verifier-key KEY`; a writer that signed the newer one stores its next checkpoint "
+                "again, a restarted one (which remembers the newest published) refuses to sign until the "
+                "deleted rows (table checkpoints) are restored",
             )
             self._report(error)
             raise error
         if best is None or best[0] < size:
-            return known  # newer stored rows do not verify: altered or forged
+            return note  # newer stored rows do not verify: altered or forged
         return best[1]
 
     def _idle_timeout(self) -> float | None:
@@ -706,7 +777,7 @@ class DecisionLog:
                 return
             if seq is None or digest is None:
                 seq, digest = self.store.head()
-            self._sign_and_store(seq, digest, "periodic")
+            self._sign_and_store(seq, digest, "periodic", timestamp())
         except DecisionLogError as e:
             error = e
             self._last_attempt = time.monotonic()
@@ -750,8 +821,11 @@ class DecisionLog:
         signed = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.signature]
         return max(signed, key=lambda c: c.seq) if signed else None
 
-    def _sign_and_store(self, seq: int, digest: str, kind: str) -> Checkpoint:
+    def _sign_and_store(self, seq: int, digest: str, kind: str, signed_at: str) -> Checkpoint:
         """Check the tree against every trusted checkpoint, sign, store, then publish.
+
+        `signed_at` (`timestamp()`) was taken when the head (`seq`, `digest`) was read: every record
+        the checkpoint covers was committed by then, whatever the checks below take.
 
         Raises:
             CheckpointRefusedError: not consistent with a trusted checkpoint (nothing is signed).
@@ -760,19 +834,27 @@ class DecisionLog:
         assert self.signer is not None
         own = self.store.own_tree(seq, digest)
         root = own[2] if own is not None else self.store.root(seq)
+        being = f"the {kind} checkpoint being signed at #{seq}, at {signed_at}"
+        ceiling = TimeFloor(seq, timestamp_micros(signed_at) or 0, None, being)
         try:
-            self._check_consistent(seq, root, digest, own_from=own[:2] if own is not None else None)
+            newest = self._check_consistent(
+                seq, root, digest, own_from=own[:2] if own is not None else None, ceiling=ceiling
+            )
             if self._removed is not None:  # the checks above may say more precisely what changed
                 raise self._removed
         except CheckpointRefusedError:
             self.checkpoints_refused += 1
             raise
-        checkpoint = self.signer.sign(seq=seq, hash=digest, time=timestamp(), kind=kind, root=root)
+        checkpoint = self.signer.sign(seq=seq, hash=digest, time=signed_at, kind=kind, root=root)
         self.store.add_checkpoint(checkpoint)
         self._last_signed = TreeHead(self.signer.origin, seq, root)
         self._last_head = digest
-        self._last_floor = TimeFloor.of(checkpoint)
-        self._last_note = checkpoint.note or None
+        self._last_floor = TimeFloor.of(checkpoint, newest)
+        if checkpoint.note:
+            self.remember_note(checkpoint.note, seq)
+        if self._own_misdated is not None and self._own_misdated[0] <= seq:
+            self._own_misdated = None  # read back and found right (another writer's checkpoint came first)
+        self._own_newest = None
         self._last_attempt = None
         self.checkpoints_signed += 1
         self._since_checkpoint = 0
@@ -785,7 +867,7 @@ class DecisionLog:
                 self._report(e)
         return checkpoint
 
-    def _trusted(self) -> list[tuple[str, TreeHead, str | None, TimeFloor | None]]:
+    def _trusted(self) -> list[_Trusted]:
         """The checkpoints a new one must extend: ones the database's writers cannot have forged.
 
         Each with the chain head signed with it, where there is one (not in a published checkpoint),
@@ -796,22 +878,16 @@ class DecisionLog:
         """
         assert self.signer is not None
         verifier = self.signer.note_verifier()
-        out: list[tuple[str, TreeHead, str | None, TimeFloor | None]] = []
+        out: list[_Trusted] = []
         if self._last_signed is not None:
             mine = "the checkpoint this writer signed last"
-            out.append((mine, self._last_signed, self._last_head, self._last_floor))
+            out.append(_Trusted(mine, self._last_signed, self._last_head, self._last_floor))
         for publisher in self.policy.publish:
             try:
                 text = publisher.latest()
                 if text is not None:
-                    out.append(
-                        (
-                            f"the checkpoint published in {publisher.where}",
-                            open_checkpoint(text, verifier),
-                            None,
-                            None,
-                        )
-                    )
+                    head = open_checkpoint(text, verifier)
+                    out.append(_Trusted(f"the checkpoint published in {publisher.where}", head, None, None))
             except (PublishError, NoteError) as e:
                 raise CheckpointRefusedError(
                     f"refusing to sign a checkpoint: the one published in {publisher.where} cannot be "
@@ -830,19 +906,52 @@ class DecisionLog:
             # Its chain head counts only under this key's signature (and for the tree head's size).
             signed = head.size == cp.seq and signature_problem(cp, self.signer.public_key) is None
             out.append(
-                (
+                _Trusted(
                     f"the stored checkpoint of {shown_id(cp.time)}",
                     head,
                     cp.hash if signed else None,
                     TimeFloor.of(cp) if signed else None,  # the chain signature signs the time
+                    stored=True,
                 )
             )
             break
         return out
 
+    def _check_not_deleted(self, size: int, trusted: Sequence[_Trusted]) -> None:
+        """Stored checkpoints are never deleted (a prune keeps them): one published that is newer than
+        every stored one of this key means newer rows were deleted, and with them the signed times that
+        bound the records after them (a published note carries no time; what this writer signed, it
+        remembers with its time).
+
+        Raises:
+            CheckpointRefusedError: one is newer.
+        """
+        # This writer's own memory keeps the time it signed; a published note has none.
+        newest_stored = max((t.head.size for t in trusted if t.stored), default=0)
+        timed = [t.head.size for t in trusted if t.floor is not None] + [newest_stored]
+        for t in trusted:
+            if t.floor is None and t.head.size > max(timed):
+                raise CheckpointRefusedError(
+                    f"refusing to sign a checkpoint of {size} records: {t.where} covers {t.head.size} "
+                    f"records, but the newest stored checkpoint this key signed covers {newest_stored}: "
+                    "someone with write access "
+                    "to the database deleted the newer checkpoints (or restored an older copy of it), and "
+                    "with them the signed times that bound the records after them",
+                    where=self.url,
+                    hint="check the log against your kept checkpoints: `trustgate log verify "
+                    "--checkpoint-dir DIR --verifier-key KEY`; restore the deleted rows (table "
+                    "checkpoints) from a backup; decisions are still recorded",
+                )
+
     def _check_consistent(
-        self, size: int, root: bytes, digest: str, *, own_from: tuple[int, str] | None = None
-    ) -> None:
+        self,
+        size: int,
+        root: bytes,
+        digest: str,
+        *,
+        own_from: tuple[int, str] | None = None,
+        ceiling: TimeFloor,
+    ) -> int | None:
         """RFC 9162 §2.1.4: every trusted tree must be a prefix of the tree about to be signed, and the
         records after the newest trusted chain head must be the tree's leaves and link to `digest`.
 
@@ -854,14 +963,21 @@ class DecisionLog:
         reading back: what is signed is what
         this writer appended since what it signed (a later edit to the stored
         records fails verification against it), and the consistency proofs
-        above tie it to every trusted checkpoint. Otherwise (a new process,
-        another writer's records or checkpoint in between) they are read.
+        above tie it to every trusted checkpoint; their times were checked as
+        it committed them (`_date_own`). Otherwise (a new process, another
+        writer's records or checkpoint in between) they are read.
+
+        Returns:
+            Unix microseconds of the newest record time the checkpoint covers, as far as this writer
+            knows it (None: none known); `TimeFloor.newest` of the checkpoint.
 
         Raises:
-            CheckpointRefusedError: one is not (records were rewritten or removed).
+            CheckpointRefusedError: one is not (records were rewritten or removed), or a record's time
+                cannot be true.
         """
         trusted = self._trusted()
-        for where, head, _, _ in trusted:
+        for t in trusted:
+            where, head = t.where, t.head
             try:
                 if head.size > size:
                     raise merkle.ProofError(
@@ -878,27 +994,85 @@ class DecisionLog:
                     hint="the decision is still recorded; find what changed with `trustgate log verify "
                     "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
                 ) from e
-        anchors = [(head.size, chain, where) for where, head, chain, _ in trusted if chain is not None]
-        anchor = max(anchors) if anchors else None
-        # Each one with a time precedes every record read below (they follow the newest, `anchor`).
-        floors = [floor for *_, floor in trusted if floor is not None]
-        floor = max(floors, key=lambda f: f.seconds) if floors else None
+        chained = [t for t in trusted if t.chain is not None]
+        anchor = max(chained, key=lambda t: (t.head.size, t.chain or "")) if chained else None
         mine = self._last_signed
         if (
             own_from is not None
             and mine is not None
             and (own_from[0] < mine.size or own_from == (mine.size, self._last_head))
             and anchor is not None
-            and anchor[:2] == (mine.size, self._last_head)
+            and (anchor.head.size, anchor.chain) == (mine.size, self._last_head)
         ):
-            return  # every record since the checkpoint this writer signed last is one it appended
-        self._check_records(size, digest, anchor, floor)
+            # Every record since the checkpoint this writer signed last is one it appended.
+            newest = self._check_own(size, ceiling)
+        else:
+            # Each one with a time precedes every record read below (they follow the newest, `anchor`).
+            known = [t.floor for t in trusted if t.floor is not None and t.floor.bound is not None]
+            newest = self._check_records(size, digest, anchor, known, ceiling)
+        self._check_not_deleted(size, trusted)  # after the records: what changed in them is named first
+        return newest
+
+    def _check_own(self, size: int, ceiling: TimeFloor) -> int | None:
+        """The times of this writer's own records since its last checkpoint, checked as it committed
+        them against that checkpoint's bound (`_date_own`), and now against the one being signed.
+
+        Raises:
+            CheckpointRefusedError: one cannot be true.
+        """
+        last = self._last_floor.newest if self._last_floor is not None else None
+        misdated = self._own_misdated
+        if misdated is None and self._own_newest is not None:
+            micros, seq, record_id, when = self._own_newest
+            reason = time_problem(when, None, None, self.policy.clock_skew, ceiling, micros=micros)
+            if reason is not None:
+                misdated = (seq, f"record #{seq} ({shown_id(record_id)}) {reason}")
+        if misdated is not None and misdated[0] <= size:
+            raise self._misdated_error(size, "the checkpoint this writer signed last", misdated[1])
+        own = self._own_newest[0] if self._own_newest is not None else None
+        return max((t for t in (last, own) if t is not None), default=None)
+
+    def _date_own(self, batch: Sequence[_Pending], entries: Sequence[Any]) -> None:
+        """Check each record this writer committed against the bound of the checkpoint it signed last
+        (as `log verify` and `_check_records` do), for a checkpoint it signs without reading them back
+        (`_check_own`); and keep the newest time among them."""
+        floor, skew = self._last_floor, self.policy.clock_skew
+        newest = self._own_newest
+        for pending, entry in zip(batch, entries, strict=True):
+            item = pending.item
+            micros = timestamp_micros(item.time)
+            if self._own_misdated is None:
+                reason = time_problem(
+                    item.time, item.id, floor if floor is not None and entry.seq > floor.seq else None, skew,
+                    micros=micros,
+                )  # fmt: skip
+                if reason is not None:
+                    self._own_misdated = (entry.seq, f"record #{entry.seq} ({shown_id(item.id)}) {reason}")
+            if micros is not None and (newest is None or micros > newest[0]):
+                newest = (micros, entry.seq, item.id, item.time)
+        self._own_newest = newest
+
+    def _misdated_error(self, size: int, where: str, message: str) -> CheckpointRefusedError:
+        return CheckpointRefusedError(
+            f"refusing to sign a checkpoint of {size} records: checking the records since {where}: {message}",
+            where=self.url,
+            hint="if a writer's clock is wrong, set it right; the records it dated meanwhile stay "
+            "misdated: sign past them once with `trustgate log checkpoint --key PATH --clock-skew "
+            "SECONDS` (or raise decisionLog.checkpoint.clockSkewSeconds) and tell auditors. Otherwise "
+            "someone with write access to the database added the record: `trustgate log verify` names "
+            "it. Decisions are still recorded",
+        )
 
     def _check_records(
-        self, size: int, digest: str, anchor: tuple[int, str, str] | None, floor: TimeFloor | None = None
-    ) -> None:
+        self,
+        size: int,
+        digest: str,
+        anchor: _Trusted | None,
+        floors: Sequence[TimeFloor],
+        ceiling: TimeFloor,
+    ) -> int | None:
         """The records the checkpoint would vouch for are the ones the tree and the chain commit to,
-        dated no earlier than the newest trusted checkpoint's signed time (`floor`) allows.
+        dated within the bounds the trusted checkpoints set.
 
         The tree's consistency with a trusted root says nothing about the
         records: a rewrite that left `tree_nodes` intact passes it. So every
@@ -910,27 +1084,47 @@ class DecisionLog:
         Records before `anchor` were checked when it was signed.
 
         Each record's time must also be possible (`chain.time_problem`, as `log
-        verify` checks it): not earlier than `floor` less the clock skew, and
-        near its UUIDv7 id's time. A decision dated before a checkpoint signed
-        earlier was written after it with a false time (a backdated allow).
+        verify` checks it): not before the highest bound of `floors` and the
+        anchor's (less the clock skew), not after `ceiling` (the checkpoint
+        being signed), and near its UUIDv7 id's time. The anchor's bound needs
+        the newest record time it covers: where this writer does not know it
+        (a stored checkpoint), the anchor's own record, read with the others
+        and linked to its signed chain head, stands in (a lower bound).
+
+        Returns:
+            Unix microseconds of the newest record time read (and known before the anchor).
 
         Raises:
             CheckpointRefusedError: a record is not its leaf, the chain does not link, or a record's
                 time cannot be true.
         """
+        anchor_floor = anchor.floor if anchor is not None else None
         if anchor is not None:
-            seq, prev, where = anchor
+            seq, prev, where = anchor.head.size, anchor.chain or "", anchor.where
         else:
             prunes = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.kind == "prune"]
             start = max(prunes, key=lambda c: c.seq) if prunes else None
             seq, prev = (start.seq, start.hash) if start is not None else (0, GENESIS)
             where = "the start of the chain" if start is None else f"the prune of {shown_id(start.time)}"
-        problem: str | None = None
+        newest = anchor_floor.newest if anchor_floor is not None else None
+        read_anchor = anchor_floor is not None and newest is None and seq > 0
+        floor = max(floors, key=lambda f: f.bound or 0) if floors else None
+        problem: str | _Misdated | None = None
         if seq > size:
             problem = f"it covers {seq} records, the log now has {size}: records were removed"
         else:
-            rows = self.store.links(seq, size)
+            rows = self.store.links(seq - 1 if read_anchor else seq, size)
             for number, body, link, hashed, leaf in rows:
+                if read_anchor and number == seq:  # the anchor's own record: its time bounds the anchor
+                    if entry_hash(link, body, number) != prev:
+                        continue  # rewritten: the next record's link (or the head) says so below
+                    micros = _record_micros(body)
+                    assert anchor_floor is not None
+                    mark = anchor_floor.covering(micros if micros is not None else -(2**63))
+                    if floor is None or (mark.bound or 0) > (floor.bound or 0):
+                        floor = mark
+                    newest = micros
+                    continue
                 if number != seq + 1:
                     problem = f"records #{seq + 1}..#{number - 1} are missing"
                 elif link != prev or entry_hash(link, body, number) != hashed:
@@ -938,7 +1132,9 @@ class DecisionLog:
                 elif leaf != merkle.leaf_hash(body):
                     problem = f"record #{number} is not the Merkle tree's leaf (the record was rewritten)"
                 else:
-                    problem = self._dated(number, body, floor)
+                    problem, micros = self._dated(number, body, floor, ceiling)
+                    if micros is not None and (newest is None or micros > newest):
+                        newest = micros
                 if problem is not None:
                     rows.close()  # the database's stream (a cursor) now, not when it is collected
                     break
@@ -948,15 +1144,8 @@ class DecisionLog:
                     problem = f"records #{seq + 1}..#{size} are missing"
                 elif prev != digest:
                     problem = f"the chain from it does not lead to the head #{size} (the chain was rewritten)"
-        if problem is not None and problem.startswith("misdated: "):
-            raise CheckpointRefusedError(
-                f"refusing to sign a checkpoint of {size} records: checking the records since {where}: "
-                f"{problem.removeprefix('misdated: ')}",
-                where=self.url,
-                hint="if a writer's clock is wrong, set it right (or raise "
-                "decisionLog.checkpoint.clockSkewSeconds); otherwise someone with write access to the "
-                "database added the record: `trustgate log verify` names it. Decisions are still recorded",
-            )
+        if isinstance(problem, _Misdated):
+            raise self._misdated_error(size, where, problem.message)
         if problem is not None:
             raise CheckpointRefusedError(
                 f"refusing to sign a checkpoint of {size} records: checking the records since {where}: "
@@ -965,19 +1154,24 @@ class DecisionLog:
                 hint="the decision is still recorded; find what changed with `trustgate log verify "
                 "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
             )
+        return newest
 
-    def _dated(self, number: int, body: bytes, floor: TimeFloor | None) -> str | None:
-        """A "misdated: ..." problem when record `number`'s time cannot be true (`chain.time_problem`)."""
+    def _dated(
+        self, number: int, body: bytes, floor: TimeFloor | None, ceiling: TimeFloor
+    ) -> tuple[_Misdated | None, int | None]:
+        """Whether record `number`'s time cannot be true (`chain.time_problem`), and its time."""
         try:
             record = json.loads(body)
         except ValueError:
-            return None  # no decision record: `log verify` names it; the chain and tree vouch for bytes
+            return None, None  # no decision record: `log verify` names it; the chain and tree vouch for bytes
         if not isinstance(record, dict):
-            return None
-        reason = time_problem(record.get("time"), record.get("id"), floor, self.policy.clock_skew)
+            return None, None
+        when = record.get("time")
+        micros = timestamp_micros(when)
+        reason = time_problem(when, record.get("id"), floor, self.policy.clock_skew, ceiling, micros=micros)
         if reason is None:
-            return None
-        return f"misdated: record #{number} ({shown_id(str(record.get('id')))}) {reason}"
+            return None, micros
+        return _Misdated(f"record #{number} ({shown_id(str(record.get('id')))}) {reason}"), micros
 
     # -- checkpoints and shutdown -------------------------------------------------
 
@@ -995,7 +1189,7 @@ class DecisionLog:
             )
         self.flush()
         seq, digest = self.store.head()
-        return self._sign_and_store(seq, digest, "manual")
+        return self._sign_and_store(seq, digest, "manual", timestamp())
 
     def flush(self) -> None:
         """Wait until every record queued so far is committed (or failed)."""
@@ -1058,6 +1252,15 @@ class _Marker:
 @dataclass(slots=True)
 class _Probe:
     future: concurrent.futures.Future[str]
+
+
+def _record_micros(body: bytes) -> int | None:
+    """Unix microseconds of a stored record's time (None: no decision record, or no such time)."""
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return None
+    return timestamp_micros(record.get("time")) if isinstance(record, dict) else None
 
 
 def prepare(record: Mapping[str, Any]) -> Prepared:

@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustgate import __version__
-from trustgate.decisions.canonical import canonical, content_hash, plain_canonical, sha256, timestamp, uuid7
+from trustgate.decisions.canonical import (
+    canonical,
+    content_hash,
+    plain_canonical,
+    sha256,
+    timestamp,
+    timestamp_micros,
+    uuid7,
+)
 from trustgate.errors import ConfigError
 from trustgate.model import Decision, DocumentResult, ExitCode, Finding, Severity, Summary
 
@@ -653,6 +661,13 @@ def shape_problem(record: Mapping[str, Any]) -> str | None:
 
     for name in ("time", "gate", "verdict"):
         shaped(record.get(name), str, name)
+    when = record.get("time")
+    if when and isinstance(when, str) and timestamp_micros(when) is None:
+        # Another form (no offset, `-23:59`, a date alone) sorts elsewhere than its moment as text
+        # (`log query --since/--until`) and escapes the bounds `log verify` puts on a record's time.
+        problems.append(
+            f"time {when[:40]!r} is not a UTC time as trustgate writes it (2025-01-31T12:00:00.000000Z)"
+        )
     subject = shaped(record.get("subject"), dict, "subject") or {}
     for name in ("repository", "commit", "ref", "tree", "operation", "uid"):
         shaped(subject.get(name), str, f"subject.{name}")

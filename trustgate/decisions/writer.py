@@ -469,16 +469,13 @@ class WriterClient(DecisionLog):
     def _remember_signed(self, note: object) -> None:
         """Keep the note the writer signed last (`latest_note` serves it), when it is this log's and
         newer than the one kept."""
-        if type(note) is not str or self.signer is None or note == self._last_note:
+        if type(note) is not str or self.signer is None or note == self.last_signed_note:
             return
-        verifier = self.signer.note_verifier()
         try:
-            size = open_checkpoint(note, verifier).size
-            if self._last_note is not None and open_checkpoint(self._last_note, verifier).size >= size:
-                return
+            size = open_checkpoint(note, self.signer.note_verifier()).size
         except NoteError:
             return
-        self._last_note = note
+        self.remember_note(note, size)
 
     def checkpoint(self) -> Checkpoint:
         """Not through a client: the writer signs (`trustgate log checkpoint` signs on demand).

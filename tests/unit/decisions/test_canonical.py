@@ -18,7 +18,9 @@ from trustgate.decisions.canonical import (
     canonical,
     content_hash,
     timestamp,
+    timestamp_micros,
     uuid7,
+    uuid7_ms,
     uuid7_time,
 )
 from trustgate.errors import InputError
@@ -218,3 +220,43 @@ def test_a_child_forked_while_another_thread_makes_ids_can_make_its_own() -> Non
         stop.set()
         thread.join()
     assert hung == 0
+
+
+def test_uuid7_ms_reads_only_a_uuidv7_of_the_rfc_9562_variant_as_uuid7_writes_it() -> None:
+    made = "018bcfe5-687b-7abc-9def-0123456789ab"
+    assert uuid7_ms(made) == 0x018BCFE5687B
+    wrong_variant = made[:19] + "c" + made[20:]  # 0b110: Microsoft's reserved variant, not RFC 9562
+    for other in (
+        wrong_variant,
+        made.upper(),
+        "{" + made[:-1] + "}",
+        made.replace("-", ""),
+        str(uuid.uuid4()),
+    ):
+        assert uuid7_ms(other) is None, other
+    assert uuid7_ms(None) is None and uuid7_ms(7) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-06-01T12:00:00.000000",  # no offset
+        "2025-06-01",
+        "2025-06-01T12:00:00.000000-23:59",
+        "2025-06-01T12:00:00.000000+00:00",
+        "2025-06-01T12:00:00Z",
+        "2025-06-01T12:00:00.000000z",
+        "2025-02-30T12:00:00.000000Z",
+        "2025-06-01T12:00:00.000000Z\n",
+        "\uff12\uff10\uff12\uff15-06-01T12:00:00.000000Z",  # digits, but not ASCII ones
+    ],
+)
+def test_a_time_not_exactly_in_timestamps_form_is_none(text: str) -> None:
+    assert timestamp_micros(text) is None
+
+
+def test_timestamp_micros_reads_what_timestamp_writes() -> None:
+    moment = dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
+    assert timestamp_micros(timestamp(moment)) == int(moment.timestamp()) * 1_000_000 + 123456
+    # What releases before the 4-digit year fix wrote (strftime's %Y) for any year a clock shows.
+    assert timestamp_micros(moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")) == timestamp_micros(timestamp(moment))

@@ -71,3 +71,15 @@ def test_a_decision_records_own_shapes_are_not_malformed(make_record: MakeRecord
     user = {"username": "alice", "uid": "1", "groups": ["dev"], "extra": {"k": ["v"]}}
     assert shape_problem(make_record(1, actor={"user": user})) is None
     assert shape_problem(make_record(4)) is None
+
+
+@pytest.mark.parametrize(
+    "time", ["2025-06-01T12:00:00.000000", "2025-06-02", "2025-06-01T12:00:00.000000-23:59"]
+)
+def test_a_time_not_in_trustgates_form_is_another_shape(make_record: MakeRecord, time: str) -> None:
+    """It sorts elsewhere than its moment as text (`log query --since/--until`): no view shows it as a
+    decision of that time."""
+    from trustgate.decisions.record import shape_problem
+
+    problem = shape_problem({**make_record(1), "time": time})
+    assert problem == f"time {time!r} is not a UTC time as trustgate writes it (2025-01-31T12:00:00.000000Z)"
