@@ -399,7 +399,12 @@ NESTED_SECRETS = {
         "spec.rules[0].generate.data",
     ),
     "v1-list": (
-        {"apiVersion": "v1", "kind": "List", "metadata": {"name": "l", "namespace": "shop"}, "items": [SECRET]},
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "metadata": {"name": "l", "namespace": "shop"},
+            "items": [SECRET],
+        },
         "items[0].data",
     ),
 }

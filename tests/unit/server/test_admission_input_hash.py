@@ -13,7 +13,9 @@ from trustgate.server import admission
 from trustgate.server.evaluation import context_of
 
 
-def _body(obj: dict[str, Any] | None, *, old: dict[str, Any] | None = None, operation: str = "CREATE") -> bytes:
+def _body(
+    obj: dict[str, Any] | None, *, old: dict[str, Any] | None = None, operation: str = "CREATE"
+) -> bytes:
     kind = (obj or old or {}).get("kind", "Pod")
     request = {
         "uid": "u-1",
@@ -25,11 +27,18 @@ def _body(obj: dict[str, Any] | None, *, old: dict[str, Any] | None = None, oper
         "object": obj,
         "oldObject": old,
     }
-    return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
+    return json.dumps(
+        {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+    ).encode()
 
 
 def _secret(pin: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "shop"}, "data": {"pin": pin}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "shop"},
+        "data": {"pin": pin},
+    }
 
 
 def _record(body: bytes, options: RecordOptions | None = None) -> dict[str, Any]:
@@ -86,7 +95,12 @@ def test_a_secret_nested_in_another_object_is_redacted_before_hashing() -> None:
 def test_nothing_redacted_keeps_the_raw_bytes_digest() -> None:
     # The raw digest tells an integer from the canonical form's marker string for it (ADR 7).
     big = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "s"}, "spec": {"n": 2**60}}
-    marker = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "s"}, "spec": {"n": f"i-json:int:{2**60}"}}
+    marker = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "s"},
+        "spec": {"n": f"i-json:int:{2**60}"},
+    }
     records = [_record(_body(big)), _record(_body(marker))]
     assert records[0]["inputHash"] == _raw(_body(big))
     assert records[0]["inputHash"] != records[1]["inputHash"]
