@@ -252,6 +252,35 @@ def _resources_of(
     return out, unknown
 
 
+def scope_notes(scope: AdmissionScope) -> list[str]:
+    """What `webhook-config` should tell the user about what it does not send (one line each)."""
+    notes: list[str] = []
+    same_named = sorted(
+        {
+            kind
+            for groups, kinds in scope.kinds
+            if not groups or "*" in groups
+            for kind in kinds
+            if kind in _BUILTIN_KINDS
+            and not any(k == kind and builtin_kinds.builtin_namespaced(g, k) is None for g, k in scope.custom)
+        }
+    )
+    if same_named:
+        notes.append(
+            f"Gatekeeper constraints match {', '.join(same_named)} in any API group (apiGroups: [\"*\"]): "
+            "the built-in resource is sent, but a custom kind of the same name in another group "
+            "(a CRD with another plural) is not, unless its CRD is given (kubernetes.crds or --crd) "
+            "or admission.resources names its group/plural"
+        )
+    if scope.underived and scope.resources == ():
+        notes.append(
+            f"admission.resources is [] beside the configuration's own Rego policies "
+            f"({', '.join(scope.underived)}): at admission they judge only the workloads and what the "
+            "rest of the configuration sends; list what they judge to have it sent"
+        )
+    return notes
+
+
 def _is_review(pair: tuple[str, str]) -> bool:
     group, resource = pair
     return group in builtin_kinds.REVIEW_GROUPS or (group == "*" and any(r == resource for _, r in REVIEWS))
