@@ -783,7 +783,6 @@ def _resource_problem(entry: str, group: str, slash: str, resource: str) -> str:
         if rest in _AGGREGATED_GROUPS:
             return _resource_problem(f"{rest}/{head}", rest, "/", head)
         if "." in rest or rest in DOTLESS_GROUPS:  # resource.group, as kubectl writes it
-
             # `Deployment.apps` is a kind: its resource is the plural (`apps/Deployment` is refused).
             plural = head if _RESOURCE_TEXT.fullmatch(head) else resource_of(head)
             return f"a resource and its group are written group/resource: {rest}/{plural}"

@@ -267,7 +267,7 @@ def scope_notes(scope: AdmissionScope) -> list[str]:
     )
     if same_named:
         notes.append(
-            f"Gatekeeper constraints match {', '.join(same_named)} in any API group (apiGroups: [\"*\"]): "
+            f'Gatekeeper constraints match {", ".join(same_named)} in any API group (apiGroups: ["*"]): '
             "the built-in resource is sent, but a custom kind of the same name in another group "
             "(a CRD with another plural) is not, unless its CRD is given (kubernetes.crds or --crd) "
             "or admission.resources names its group/plural"
