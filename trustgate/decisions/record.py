@@ -253,7 +253,7 @@ def redact(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> tuple
     nested = _nested_secrets(out)
     for path, secret in nested:
         done.extend(_redact_secret(secret, path))
-    if kind in _CREDENTIAL_KINDS or nested:
+    if (isinstance(kind, str) and kind in _CREDENTIAL_KINDS) or nested:
         metadata = out.get("metadata")
         annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
         if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
@@ -289,6 +289,7 @@ def _redact_secret(secret: dict[str, Any], path: str) -> list[str]:
 
 
 def _is_secret_manifest(node: Mapping[str, Any]) -> bool:
+    """A Secret manifest holding data: `kind: Secret` with `apiVersion: v1` or none."""
     return (
         node.get("kind") == "Secret"
         and node.get("apiVersion", "v1") == "v1"
@@ -335,16 +336,21 @@ def _child(key: Any) -> str:
 
 
 def _has_nested_secret(obj: Mapping[str, Any]) -> bool:
-    """Whether `_nested_secrets(obj)` finds anything, without building paths."""
-    stack: list[Any] = [value for value in obj.values() if isinstance(value, dict | list)]
+    """Whether `_nested_secrets(obj)` finds anything, without building paths (on every record: a
+    plain loop, as `images_in`, is faster than generators; scalars, most of an object, are never
+    pushed)."""
+    stack: list[Any] = [v for v in obj.values() if isinstance(v, Mapping | list)]
     while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
+        node = stack.pop()  # a mapping or a list
+        values: Iterable[Any] = node
+        if type(node) is dict or (type(node) is not list and isinstance(node, Mapping)):
             if node.get("kind") == "Secret" and _is_secret_manifest(node):
                 return True
-            stack.extend(value for value in node.values() if isinstance(value, dict | list))
-        else:
-            stack.extend(value for value in node if isinstance(value, dict | list))
+            values = node.values()
+        for value in values:
+            kind = type(value)
+            if kind is dict or kind is list or (kind is not str and isinstance(value, Mapping | list)):
+                stack.append(value)
     return False
 
 
@@ -353,7 +359,7 @@ def needs_redaction(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ())
     manifest, a rule that finds something)."""
     kind = obj.get("kind")
     return (
-        kind in _CREDENTIAL_KINDS
+        (isinstance(kind, str) and kind in _CREDENTIAL_KINDS)
         or _has_nested_secret(obj)
         or any(_finds(obj, rule.steps) for rule in rules if not rule.kinds or kind in rule.kinds)
     )
@@ -365,7 +371,8 @@ def redacted_request_hash(request: Mapping[str, Any], rules: Sequence[RedactionR
 
     `sha256:` over `_REDACTED_REQUEST_DOMAIN` followed by the canonical JSON (RFC 8785, as
     `canonical`) of the request with its `object` and `oldObject` redacted as `redact` does. The
-    prefix is not JSON, so no raw AdmissionReview can hash alike.
+    prefix is not JSON, so no raw AdmissionReview can hash alike. An object without `kind` is
+    redacted as the kind `request.kind` names (as the gate types it to judge it).
 
     Raises:
         CanonicalError: as `canonical`.
@@ -374,7 +381,11 @@ def redacted_request_hash(request: Mapping[str, Any], rules: Sequence[RedactionR
     out = dict(request)
     for key in ("object", "oldObject"):
         value = request.get(key)
-        if isinstance(value, Mapping) and needs_redaction(value, rules):
+        if not isinstance(value, Mapping):
+            continue
+        if "kind" not in value and isinstance(request.get("kind"), Mapping):
+            value = {**value, "kind": request["kind"].get("kind")}
+        if needs_redaction(value, rules):
             redacted, paths = redact(value, rules)
             if paths:
                 out[key] = redacted

@@ -105,3 +105,23 @@ def test_nothing_redacted_keeps_the_raw_bytes_digest() -> None:
     assert records[0]["inputHash"] == _raw(_body(big))
     assert records[0]["inputHash"] != records[1]["inputHash"]
     assert not any("redacted values" in note for note in records[0]["notes"])
+
+
+def test_an_object_without_its_kind_is_redacted_as_the_request_s_kind() -> None:
+    def untyped(pin: str) -> dict[str, Any]:
+        secret = _secret(pin)
+        del secret["kind"], secret["apiVersion"]
+        return secret
+
+    first, second = _body(untyped("MDAwMQ==")), _body(untyped("OTk5OQ=="))
+    first = first.replace(b'"kind": "Pod"', b'"kind": "Secret"')
+    second = second.replace(b'"kind": "Pod"', b'"kind": "Secret"')
+    assert _record(first)["inputHash"] == _record(second)["inputHash"] != _raw(first)
+
+
+def test_a_malformed_object_kind_is_recorded_not_raised() -> None:
+    body = _body({"apiVersion": "v1", "kind": ["Secret"], "metadata": {"name": "s"}})
+    review = admission.parse(body)
+    assert isinstance(review, admission.Review)
+    decision = Decision(gate="admission", mode=Mode.ENFORCE, results=[])
+    assert build_record(decision, context_of(review))["inputHash"] == _raw(body)
