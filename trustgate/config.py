@@ -746,6 +746,17 @@ _GROUP_TEXT = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 _RESOURCE_TEXT = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # a plural: never a dot
 
 
+# Built-in resources no CREATE or UPDATE reaches admission for, by (group, resource): a rule naming
+# one sends nothing.
+_SENDS_NOTHING = {
+    ("policy", "evictions"): "an Eviction is created only as the pods/eviction subresource, and "
+    "admission.resources sends no subresource (judge it with a ValidatingAdmissionPolicy)",
+    ("", "componentstatuses"): "componentstatuses are read-only",
+}
+# Served by aggregated API servers: their requests skip kube-apiserver's admission chain.
+_AGGREGATED_GROUPS = ("metrics.k8s.io", "custom.metrics.k8s.io", "external.metrics.k8s.io")
+
+
 def _admission_resources(
     value: Sequence[str] | None, *, origin: str, tree: Any
 ) -> tuple[tuple[str, str], ...] | None:
@@ -777,7 +788,7 @@ def _admission_resources(
 def _resource_problem(entry: str, group: str, slash: str, resource: str) -> str:
     """Why an `admission.resources` entry matches nothing ("" when it may match), with what was
     probably meant."""
-    from trustgate.kinds import REVIEW_GROUPS, builtin_resources
+    from trustgate.kinds import CLUSTER_SCOPED, NAMESPACED, REVIEW_GROUPS, builtin_resources, resource_of
 
     if entry.count("/") > 1:
         return "more than one '/': write group/resource (subresources are not named here)"
@@ -787,8 +798,12 @@ def _resource_problem(entry: str, group: str, slash: str, resource: str) -> str:
         if slash:
             return f"{resource!r} is not a resource name: resource names have no dot"
         head, _, rest = resource.partition(".")
+        if rest in _AGGREGATED_GROUPS:
+            return _resource_problem(f"{rest}/{head}", rest, "/", head)
         if "." in rest or rest in DOTLESS_GROUPS:  # resource.group, as kubectl writes it
-            return f"a resource and its group are written group/resource: {rest}/{head}"
+            # `Deployment.apps` is a kind: its resource is the plural (`apps/Deployment` is refused).
+            plural = head if _RESOURCE_TEXT.fullmatch(head) else resource_of(head)
+            return f"a resource and its group are written group/resource: {rest}/{plural}"
         return f"{resource!r} is an API group, not a resource: {resource}/* is every resource of it"
     if group in ("core", "v1"):
         return f"the core group has no name: write {resource} (without a group)"
@@ -809,6 +824,21 @@ def _resource_problem(entry: str, group: str, slash: str, resource: str) -> str:
             f"the {group} group serves token and access reviews, which store nothing and carry "
             "credentials: they are never sent to the webhook"
         )
+    if group in _AGGREGATED_GROUPS:
+        return (
+            f"the {group} group is served by an aggregated API server (metrics-server or an "
+            "adapter), whose requests never pass kube-apiserver's admission: no webhook is called "
+            "for them, so nothing would be sent"
+        )
+    reviews = {resource_of(k) for g, k in CLUSTER_SCOPED | NAMESPACED if g in REVIEW_GROUPS}
+    if group == "*" and resource in reviews:
+        return (
+            f"{resource} are token or access reviews, which store nothing and carry credentials: "
+            "they are never sent to the webhook"
+        )
+    for (served, plural), why in _SENDS_NOTHING.items():
+        if resource == plural and group in (served, "*"):
+            return f"nothing is ever sent for it: {why}"
     known = builtin_resources()
     if resource == "*" or resource in known.get(group, ()):
         return ""

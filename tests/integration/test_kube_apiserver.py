@@ -81,9 +81,15 @@ def webhook(
     cluster: Cluster, api: k8s.ApiClient, tmp_path_factory: pytest.TempPathFactory, decision_db: Path
 ) -> Iterator[Server]:
     certs = make_certs(tmp_path_factory.mktemp("webhook-certs"))
-    server = start_server(certs, "--decision-log", f"sqlite:///{decision_db}", workers=2)
+    protected = (*AdmissionSettings().protected_kinds, "PersistentVolume")  # one more cluster-scoped
+    config = tmp_path_factory.mktemp("webhook-config") / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        f"admission:\n  protectedDeletes:\n    kinds: [{', '.join(protected)}]\n"
+    )
+    server = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{decision_db}", workers=2)
     manifest = webhook_configuration(
-        AdmissionSettings(timeout_seconds=5),
+        AdmissionSettings(timeout_seconds=5, protected_kinds=protected),
         url=f"https://127.0.0.1:{server.port}",
         ca_bundle=certs.ca.read_bytes(),
         kubernetes_version="1.20",  # the API server built here: no matchConditions
@@ -213,6 +219,48 @@ def test_protected_namespace_delete_needs_approval(api: k8s.ApiClient, webhook: 
     assert "[admission-protected-delete]" in _message(denied.value)
     core.patch_namespace("payments", {"metadata": {"annotations": {"trustgate.dev/allow-delete": "true"}}})
     core.delete_namespace("payments")
+
+
+def _deletes_of(decision_db: Path, name: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(decision_db) as db:
+        records = [json.loads(raw) for (raw,) in db.execute("SELECT record FROM decisions")]
+    return [
+        r
+        for r in records
+        if r["subject"].get("operation") == "DELETE"
+        and any(o.get("name") == name for o in r["subject"]["objects"])
+    ]
+
+
+def test_a_cluster_scoped_object_is_judged_and_recorded_once(
+    api: k8s.ApiClient, webhook: Server, decision_db: Path
+) -> None:
+    """Both webhooks (closed, and fail-open) match a cluster-scoped object unless the fail-open one's
+    rules are namespaced: the namespaceSelector never skips an object outside every namespace."""
+    approved = {"trustgate.dev/allow-delete": "true"}
+    core = k8s.CoreV1Api(api)
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": "scratch", "annotations": approved},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": "/tmp/x"},
+        },
+    }
+    core.create_persistent_volume(volume)
+    core.delete_persistent_volume("scratch")
+    assert [r["verdict"] for r in _deletes_of(decision_db, "scratch")] == ["allow"]
+    # A Namespace is matched by its own labels: one labelled fail-open is judged by the fail-open
+    # webhook, as often as another Namespace is by the main one (the API server may ask twice).
+    for name, labels in (("lab", {"trustgate.dev/failure-policy": "open"}), ("lab2", {})):
+        labels = {"kubernetes.io/metadata.name": name, **labels}
+        meta = {"name": name, "labels": labels, "annotations": approved}
+        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
+        core.delete_namespace(name)
+    judged = [[r["verdict"] for r in _deletes_of(decision_db, name)] for name in ("lab", "lab2")]
+    assert judged[0] and set(judged[0]) == {"allow"} and judged[0] == judged[1]
 
 
 NAMESPACE_CONTROLLER = "system:serviceaccount:kube-system:namespace-controller"

@@ -225,7 +225,7 @@ def webhook_config(
     policies of its own must set.
     """
     from trustgate.cli.options import ConfigFlags
-    from trustgate.server.webhookconfig import parse_version, read_scope, webhook_configuration
+    from trustgate.server.webhookconfig import parse_version, read_scope, scope_notes, webhook_configuration
 
     try:
         if kubernetes_version is not None:
@@ -252,14 +252,17 @@ def webhook_config(
     )
     config = flags.load()  # an Error exits 3
     version = kubernetes_version or config.kubernetes.version  # the schema holds it to 1.N[.N]
+    scope = read_scope(config)
     manifest = webhook_configuration(
         config.admission,
         service=service,
         ca_bundle=Path(ca_bundle).read_bytes() if ca_bundle else None,
         url=url,
         kubernetes_version=version,
-        scope=read_scope(config),
+        scope=scope,
     )
+    for note in scope_notes(scope):
+        click.echo(f"trustgate: note: {note}", err=True)
     click.echo(yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False), nl=False)
 
 

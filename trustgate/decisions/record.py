@@ -42,6 +42,8 @@ _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # token a TokenRequest is issued.
 _TOKENS = {"TokenReview": ("spec", "token"), "TokenRequest": ("status", "token")}
 _CREDENTIAL_KINDS = frozenset({"Secret", *_TOKENS})
+# Hashed before a redacted admission request's canonical bytes (see `redacted_request_hash`).
+_REDACTED_REQUEST_DOMAIN = b"trustgate.dev/redacted-admission-request/v1\n"
 _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 _POD_SPEC_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -149,7 +151,11 @@ class DecisionContext:
         images: image evidence from later stages (resolution, signatures); merged
             with the images found in the inputs and findings, by reference.
         input_hash: the digest of the whole input when the gate has one (an
-            AdmissionReview); otherwise the hash of the per-object hashes.
+            AdmissionReview's raw bytes); otherwise the hash of the per-object hashes.
+        request: the admission request `input_hash` is of (its `object` and `oldObject`
+            included). When redaction changes either, the raw bytes hold what was redacted, and
+            their digest would let anyone with the record test guesses of it: the record's
+            `inputHash` is then `redacted_request_hash` of this request instead.
         presync: what a pre-sync decision is about beyond the commit (stored as
             `subject.presync`): the gated ref, the paths, the scope they make
             (`scope`), the digest of the candidate's files under the paths
@@ -168,6 +174,7 @@ class DecisionContext:
     images: Sequence[ImageEvidence] = ()
     input_hash: str | None = None
     presync: Mapping[str, Any] | None = None
+    request: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,27 +241,27 @@ def redact(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> tuple
     `stringData` values (each becomes `[redacted]`, keys stay so auditors see
     what changed), a TokenReview's `spec.token` (a bearer token) and a
     TokenRequest's `status.token`, and kubectl's last-applied annotation of
-    any of them, which repeats them. Then every rule whose kinds match applies.
+    any of them, which repeats them. A Secret manifest held inside another
+    object (a `v1` List, a Crossplane `Object`, a Kyverno `generate` rule: any
+    mapping below the top with `kind: Secret` and `apiVersion: v1` or none)
+    loses its `data` and `stringData` the same way, and so does the holder's
+    last-applied annotation. Then every rule whose kinds match applies.
     """
     out: dict[str, Any] = _copy_json(obj)
     done: list[str] = []
     kind = out.get("kind")
     if kind == "Secret":
-        for key in ("data", "stringData"):
-            value = out.get(key)
-            if isinstance(value, dict):
-                out[key] = {k: REDACTED for k in value}
-                done.append(key)
-            elif value is not None:
-                out[key] = REDACTED
-                done.append(key)
+        done.extend(_redact_secret(out, ""))
     elif isinstance(kind, str) and kind in _TOKENS:
         parent, key = _TOKENS[kind]
         holder = out.get(parent)
         if isinstance(holder, dict) and key in holder:
             holder[key] = REDACTED
             done.append(f"{parent}.{key}")
-    if kind in _CREDENTIAL_KINDS:
+    nested = _nested_secrets(out)
+    for path, secret in nested:
+        done.extend(_redact_secret(secret, path))
+    if (isinstance(kind, str) and kind in _CREDENTIAL_KINDS) or nested:
         metadata = out.get("metadata")
         annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
         if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
@@ -268,6 +275,134 @@ def redact(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> tuple
     return out, done
 
 
+def _redact_secret(secret: dict[str, Any], path: str) -> list[str]:
+    """Replace a Secret manifest's `data` and `stringData` values (keys stay); the paths replaced."""
+    done: list[str] = []
+    for key in ("data", "stringData"):
+        value = secret.get(key)
+        if isinstance(value, dict):
+            secret[key] = {k: REDACTED for k in value}
+        elif value is not None:
+            secret[key] = REDACTED
+        else:
+            continue
+        done.append(f"{path}.{key}" if path else key)
+    if path:  # the nested manifest's own last-applied annotation repeats its data
+        metadata = secret.get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+        if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
+            annotations[_LAST_APPLIED] = REDACTED
+            done.append(f'{path}.metadata.annotations["{_LAST_APPLIED}"]')
+    return done
+
+
+def _is_secret_manifest(node: Mapping[str, Any]) -> bool:
+    """A Secret manifest holding data: `kind: Secret` with `apiVersion: v1` or none."""
+    return (
+        node.get("kind") == "Secret"
+        and node.get("apiVersion", "v1") == "v1"
+        and ("data" in node or "stringData" in node)
+    )
+
+
+def _nested_secrets(obj: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every Secret manifest below the top of `obj` that holds `data` or `stringData`, with its path.
+
+    The walk is iterative and visits each value once, so it is bounded by what bounds the input
+    (`MAX_DEPTH` and the body size at admission, `max_yaml_nodes` for files), not by the
+    interpreter's recursion limit. Below a Secret manifest it does not look further: its data is
+    replaced whole.
+    """
+    found: list[tuple[str, dict[str, Any]]] = []
+    stack: list[tuple[str, Any]] = []
+    for key, value in obj.items():
+        if isinstance(value, dict | list):
+            stack.append((_child(key), value))
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if _is_secret_manifest(node):
+                found.append((path, node))
+                continue
+            for key, value in node.items():
+                if isinstance(value, dict | list):
+                    stack.append((f"{path}{_child(key)}", value))
+        else:
+            for index, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    stack.append((f"{path}[{index}]", value))
+    found.sort(key=lambda item: item[0])
+    return [(path.removeprefix("."), node) for path, node in found]
+
+
+def _child(key: Any) -> str:
+    """The path step to `key` of a mapping, in the redaction path syntax."""
+    text = str(key)
+    if re.fullmatch(r"[A-Za-z0-9_\-$]+", text):
+        return f".{text}"
+    return '["' + text.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+
+
+def _has_nested_secret(obj: Mapping[str, Any]) -> bool:
+    """Whether `_nested_secrets(obj)` finds anything, without building paths (on every record: a
+    plain loop, as `images_in`, is faster than generators; scalars, most of an object, are never
+    pushed)."""
+    stack: list[Any] = [v for v in obj.values() if isinstance(v, Mapping | list)]
+    while stack:
+        node = stack.pop()  # a mapping or a list
+        values: Iterable[Any] = node
+        if type(node) is dict or (type(node) is not list and isinstance(node, Mapping)):
+            if node.get("kind") == "Secret" and _is_secret_manifest(node):
+                return True
+            values = node.values()
+        for value in values:
+            kind = type(value)
+            if kind is dict or kind is list or (kind is not str and isinstance(value, Mapping | list)):
+                stack.append(value)
+    return False
+
+
+def needs_redaction(obj: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> bool:
+    """Whether `redact(obj, rules)` may change anything (a credential kind, a nested Secret
+    manifest, a rule that finds something)."""
+    kind = obj.get("kind")
+    return (
+        (isinstance(kind, str) and kind in _CREDENTIAL_KINDS)
+        or _has_nested_secret(obj)
+        or any(_finds(obj, rule.steps) for rule in rules if not rule.kinds or kind in rule.kinds)
+    )
+
+
+def redacted_request_hash(request: Mapping[str, Any], rules: Sequence[RedactionRule] = ()) -> str | None:
+    """The digest a record keeps for an admission request redaction changed; None when it changes
+    nothing (the raw bytes' digest then says no more than the record does).
+
+    `sha256:` over `_REDACTED_REQUEST_DOMAIN` followed by the canonical JSON (RFC 8785, as
+    `canonical`) of the request with its `object` and `oldObject` redacted as `redact` does. The
+    prefix is not JSON, so no raw AdmissionReview can hash alike. An object without `kind` is
+    redacted as the kind `request.kind` names (as the gate types it to judge it).
+
+    Raises:
+        CanonicalError: as `canonical`.
+    """
+    changed = False
+    out = dict(request)
+    for key in ("object", "oldObject"):
+        value = request.get(key)
+        if not isinstance(value, Mapping):
+            continue
+        if "kind" not in value and isinstance(request.get("kind"), Mapping):
+            value = {**value, "kind": request["kind"].get("kind")}
+        if needs_redaction(value, rules):
+            redacted, paths = redact(value, rules)
+            if paths:
+                out[key] = redacted
+                changed = True
+    if not changed:
+        return None
+    return sha256(_REDACTED_REQUEST_DOMAIN + canonical(out))
+
+
 def _redacted_and_encoded(
     obj: Mapping[str, Any], rules: Sequence[RedactionRule]
 ) -> tuple[Mapping[str, Any], list[str], bytes]:
@@ -278,12 +413,7 @@ def _redacted_and_encoded(
     Raises:
         CanonicalError: as `canonical`.
     """
-    kind = obj.get("kind")
-    if (
-        type(obj) is dict
-        and kind not in _CREDENTIAL_KINDS
-        and not any(_finds(obj, rule.steps) for rule in rules if not rule.kinds or kind in rule.kinds)
-    ):
+    if type(obj) is dict and not needs_redaction(obj, rules):
         encoded = plain_canonical(obj)
         if encoded is not None:
             return obj, [], encoded
@@ -463,6 +593,11 @@ def build_record(
                     },
                 )["findings"] += 1
     input_hash = context.input_hash or content_hash([o.get("inputHash") for o in objects])
+    redacted_input = False
+    if context.input_hash and context.request is not None:
+        redacted_hash = redacted_request_hash(context.request, options.redact)
+        if redacted_hash is not None:
+            input_hash, redacted_input = redacted_hash, True
     subject: dict[str, Any] = {"objects": objects, "images": [e.to_json() for e in image_refs.values()]}
     for key, value in (
         ("repository", context.repository),
@@ -498,6 +633,10 @@ def build_record(
         "trustgateVersion": __version__,
         "notes": list(decision.notes),
     }
+    if redacted_input:
+        record["notes"].append(
+            "inputHash is of the admission request with its redacted values replaced, not of the raw review"
+        )
     if inputs_dropped:
         record["notes"].append(
             f"input objects beyond {options.max_input_bytes} bytes are recorded by their hash only"

@@ -164,4 +164,5 @@ def context_of(review: admission.Review) -> DecisionContext:
         uid=review.uid,
         dry_run=review.dry_run,
         input_hash=review.input_hash,
+        request={**review.request, "object": review.obj, "oldObject": review.old},
     )

@@ -7,7 +7,10 @@ own namespace are left out by namespaceSelector (the
 again by matchConditions (CEL, Kubernetes 1.28+, emitted only when the
 target version has them: kubectl of older clusters rejects the field), and
 the server excludes them a third time. Namespaces labelled for
-fail-open go to a second webhook with `failurePolicy: Ignore`.
+fail-open go to a second webhook with `failurePolicy: Ignore`, whose rules
+have `scope: Namespaced` (and a Namespace's own, `Cluster`, for the labelled
+Namespaces themselves): every other cluster-scoped object goes to the main
+webhook alone, judged and recorded once.
 
 CREATE and UPDATE are sent for what the loaded configuration judges
 (`AdmissionScope`, read by `read_scope`): the workloads (PodTemplates included)
@@ -26,14 +29,16 @@ Kubernetes schemas add nothing: the API server validates every object against
 its own.
 
 Where a `*` resource (of every group, or of one) sends it, the cluster's own
-housekeeping (`LEFT_OUT_OF_WILDCARDS`: Leases, Events, Nodes,
-CertificateSigningRequests) is left out by a matchCondition, unless a rule
-names it (in its group or in any, an Event in either of its two groups); token
-and access reviews (`REVIEWS`) are never sent, named or not. Node heartbeats
+housekeeping (`LEFT_OUT_OF_WILDCARDS`: Leases, Events, Nodes, CSINodes,
+CertificateSigningRequests) is left out of CREATE and UPDATE by a
+matchCondition, unless a CREATE or UPDATE rule names it (in its group or in
+any, an Event in either of its two groups); the condition never applies to
+DELETE, CONNECT or a subresource, which an admission policy's rules send as
+they say; token and access reviews (`REVIEWS`) are never sent, named or not. Node heartbeats
 (Leases in kube-node-lease) are left out whenever Leases are sent: by a
 matchCondition on those Leases alone, or, before 1.28, which has none, by the
 namespaceSelector (nothing in kube-node-lease is judged then). Before 1.28 a
-wildcard also sends Events, Nodes, CertificateSigningRequests and reviews,
+wildcard also sends Events, Nodes, CSINodes, CertificateSigningRequests and reviews,
 which no rule can leave out; the server answers reviews allowed without
 judging them. Endpoints and EndpointSlices are not left out: they are objects
 a policy may judge, written by the endpoint controllers on every Pod change.
@@ -100,18 +105,23 @@ PROTECTED_RESOURCES = {  # kind -> (group, resource)
 EPHEMERAL = "pods/ephemeralcontainers"  # `kubectl debug`: sent wherever Pods are
 # Image rules judge the artifact of a Flux OCIRepository (`manifests.images`), which no Pod pulls.
 FLUX_OCI_SOURCES = ("source.toolkit.fluxcd.io", "ocirepositories")
-# The cluster's housekeeping, left out where a `*` resource would send it (never where named):
-# written every few seconds by every kubelet and controller (node and leader-election Leases,
-# Events, Nodes) or by kubelets bootstrapping and rotating their certificates (CSRs), which
-# failurePolicy Fail would stop whenever the webhook cannot answer (kubelets whose Leases lapse are
-# marked NotReady and their Pods evicted; a kubelet without its certificate cannot join).
+# The cluster's housekeeping, left out of a `*` resource's CREATE and UPDATE (never where named):
+# what every kubelet writes to start and stay Ready, and controllers write every few seconds, which
+# failurePolicy Fail would stop whenever the webhook cannot answer: its Node, its CSINode (the CSI
+# plugin manager creates it at start; without it the node stays NotReady and the kubelet exits),
+# node and leader-election Leases (a kubelet whose Lease lapses is marked NotReady and its Pods
+# evicted), Events, and the CSRs of bootstrapping and rotating certificates (a kubelet without its
+# certificate cannot join). A kubelet creates nothing else cluster-wide at start: its mirror Pods
+# are Pods (judged as workloads; the static Pod runs meanwhile), its node status a subresource.
 LEFT_OUT_OF_WILDCARDS: tuple[tuple[str, str], ...] = (
     ("coordination.k8s.io", "leases"),
     ("", "events"),
     ("events.k8s.io", "events"),
     ("", "nodes"),
+    ("storage.k8s.io", "csinodes"),
     ("certificates.k8s.io", "certificatesigningrequests"),
 )
+_WRITES = ("CREATE", "UPDATE", "*")  # the operations the housekeeping matchCondition applies to
 # One object served in two groups: matchPolicy Equivalent sends a request of either to a rule
 # naming the other, so naming one names both.
 _EQUIVALENT = {("", "events"): ("events.k8s.io", "events"), ("events.k8s.io", "events"): ("", "events")}
@@ -125,6 +135,7 @@ REVIEWS: tuple[tuple[str, str], ...] = tuple(
 )
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 _NODE_LEASES = ("coordination.k8s.io", "leases")
+_CLUSTER_RESOURCES = frozenset((g, builtin_kinds.resource_of(k)) for g, k in builtin_kinds.CLUSTER_SCOPED)
 _BUILTIN_KINDS = frozenset(k for _, k in builtin_kinds.CLUSTER_SCOPED | builtin_kinds.NAMESPACED)
 Kinds = tuple[tuple[str, ...], tuple[str, ...]]  # (apiGroups, kinds), as a Gatekeeper match gives them
 
@@ -241,6 +252,35 @@ def _resources_of(
     return out, unknown
 
 
+def scope_notes(scope: AdmissionScope) -> list[str]:
+    """What `webhook-config` should tell the user about what it does not send (one line each)."""
+    notes: list[str] = []
+    same_named = sorted(
+        {
+            kind
+            for groups, kinds in scope.kinds
+            if not groups or "*" in groups
+            for kind in kinds
+            if kind in _BUILTIN_KINDS
+            and not any(k == kind and builtin_kinds.builtin_namespaced(g, k) is None for g, k in scope.custom)
+        }
+    )
+    if same_named:
+        notes.append(
+            f'Gatekeeper constraints match {", ".join(same_named)} in any API group (apiGroups: ["*"]): '
+            "the built-in resource is sent, but a custom kind of the same name in another group "
+            "(a CRD with another plural) is not, unless its CRD is given (kubernetes.crds or --crd) "
+            "or admission.resources names its group/plural"
+        )
+    if scope.underived and scope.resources == ():
+        notes.append(
+            f"admission.resources is [] beside the configuration's own Rego policies "
+            f"({', '.join(scope.underived)}): at admission they judge only the workloads and what the "
+            "rest of the configuration sends; list what they judge to have it sent"
+        )
+    return notes
+
+
 def _is_review(pair: tuple[str, str]) -> bool:
     group, resource = pair
     return group in builtin_kinds.REVIEW_GROUPS or (group == "*" and any(r == resource for _, r in REVIEWS))
@@ -352,11 +392,17 @@ def _covers(rule: Mapping[str, Any], group: str, resource: str, *, named: bool) 
     return resource in resources if named else "*" in resources or "*/*" in resources
 
 
+def _writes(rules: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rules that send CREATE or UPDATE."""
+    return [r for r in rules if any(op in _WRITES for op in r.get("operations", ()))]
+
+
 def left_out(rules: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """What the matchCondition leaves out of `rules`: the housekeeping (`LEFT_OUT_OF_WILDCARDS`)
-    a `*` resource sends and no rule names (an Event named in either group names both), and the
-    reviews (`REVIEWS`) any rule sends."""
-    rules = list(rules)
+    """What the matchCondition leaves out of the CREATE and UPDATE of `rules`: the housekeeping
+    (`LEFT_OUT_OF_WILDCARDS`) a `*` resource sends and no rule names (an Event named in either group
+    names both), and the reviews (`REVIEWS`) any rule sends. DELETE and CONNECT rules (an admission
+    policy's) neither name nor are left out: the condition never applies to them."""
+    rules = _writes(rules)
     named = {p for p in LEFT_OUT_OF_WILDCARDS if any(_covers(r, *p, named=True) for r in rules)}
     named |= {_EQUIVALENT[p] for p in named if p in _EQUIVALENT}
     return [
@@ -367,6 +413,37 @@ def left_out(rules: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
         ),
         *(p for p in REVIEWS if any(_covers(r, *p, named=n) for r in rules for n in (True, False))),
     ]
+
+
+def fail_open_rules(rules: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rules of the fail-open webhook: `rules` for namespaced objects only, and for the
+    Namespaces they send.
+
+    A namespaceSelector never skips a cluster-scoped object other than a Namespace, so with the
+    same rules both webhooks judged and recorded every ClusterRole twice; cluster-scoped objects
+    belong to no fail-open namespace and go to the main webhook alone. A Namespace is matched by its
+    own labels: one labelled fail-open is skipped by the main webhook and must reach this one.
+    """
+    out: list[dict[str, Any]] = []
+    for rule in rules:
+        groups, resources = rule["apiGroups"], rule["resources"]
+        if "*" in groups or not all(
+            (g, r.partition("/")[0]) in _CLUSTER_RESOURCES for g in groups for r in resources
+        ):
+            out.append({**rule, "scope": "Namespaced"})
+        if "" not in groups and "*" not in groups:
+            continue
+        namespaces: list[str] = []
+        for resource in resources:
+            main, slash, sub = resource.partition("/")
+            if main not in ("*", "namespaces"):
+                continue
+            for kept in ["namespaces", "namespaces/*"] if resource == "*/*" else [f"namespaces{slash}{sub}"]:
+                if kept not in namespaces:
+                    namespaces.append(kept)
+        if namespaces:
+            out.append({**rule, "apiGroups": [""], "resources": namespaces, "scope": "Cluster"})
+    return out
 
 
 def webhook_configuration(
@@ -422,7 +499,7 @@ def webhook_configuration(
     # Node heartbeats: left out wherever Leases are sent, named or not (a kubelet whose Lease lapses
     # is marked NotReady); the narrowest way a version has.
     heartbeats = _NODE_LEASES not in housekeeping and any(
-        _covers(r, *_NODE_LEASES, named=n) for r in rules for n in (True, False)
+        _covers(r, *_NODE_LEASES, named=n) for r in _writes(rules) for n in (True, False)
     )
     names = ", ".join(f"'{n}'" for n in excluded)
     conditions = [
@@ -435,19 +512,23 @@ def webhook_configuration(
             "expression": f"request.kind.kind != 'Namespace' || !(request.name in [{names}])",
         },
     ]
+    # Only a write of the main resource: the DELETE and CONNECT an admission policy names (a Node's
+    # deletion, nodes/proxy) and subresources are sent as its rules say.
+    writes = "request.operation in ['CREATE', 'UPDATE'] && request.subResource == ''"
     if housekeeping:
         listed = ", ".join(f"'{g}/{r}'" for g, r in housekeeping)
         conditions.append(
             {
                 "name": "leave-out-cluster-housekeeping",
-                "expression": f"!(request.resource.group + '/' + request.resource.resource in [{listed}])",
+                "expression": f"!({writes} && "
+                f"request.resource.group + '/' + request.resource.resource in [{listed}])",
             }
         )
     if heartbeats:
         conditions.append(
             {
                 "name": "leave-out-node-heartbeats",
-                "expression": f"!(request.namespace == '{NODE_LEASE_NAMESPACE}' && "
+                "expression": f"!({writes} && request.namespace == '{NODE_LEASE_NAMESPACE}' && "
                 "request.resource.group == 'coordination.k8s.io' && request.resource.resource == 'leases')",
             }
         )
@@ -458,7 +539,9 @@ def webhook_configuration(
         {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": selected}
     ]
 
-    def webhook(name: str, path: str, policy: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    def webhook(
+        name: str, path: str, policy: str, extra: list[dict[str, Any]], hook_rules: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         client: dict[str, Any]
         if url is not None:
             client = {"url": url.rstrip("/") + path}
@@ -476,7 +559,7 @@ def webhook_configuration(
             "failurePolicy": policy,
             "matchPolicy": "Equivalent",
             "clientConfig": client,
-            "rules": [dict(r) for r in rules],
+            "rules": hook_rules,
             "namespaceSelector": {"matchExpressions": base_selector + extra},
             "objectSelector": {},
         }
@@ -494,6 +577,7 @@ def webhook_configuration(
                 "/validate",
                 closed,
                 [{"key": key, "operator": "NotIn", "values": [value]}],
+                [dict(r) for r in rules],
             )
         )
         webhooks.append(
@@ -502,10 +586,11 @@ def webhook_configuration(
                 "/validate/fail-open",
                 "Ignore",
                 [{"key": key, "operator": "In", "values": [value]}],
+                fail_open_rules(rules),
             )
         )
     else:
-        webhooks.append(webhook("validate.trustgate.dev", "/validate", closed, []))
+        webhooks.append(webhook("validate.trustgate.dev", "/validate", closed, [], [dict(r) for r in rules]))
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",

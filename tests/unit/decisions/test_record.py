@@ -38,6 +38,7 @@ SECRET = {
     "data": {"password": "aHVudGVyMg=="},
     "stringData": {"token": "s3cr3t"},
 }
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PINNED = "registry.example.com/shop/web:1.4@sha256:" + "0" * 64
 DEPLOYMENT = {
     "apiVersion": "apps/v1",
@@ -369,3 +370,65 @@ def test_tokens_of_authentication_objects_are_never_stored(
     redacted, paths = redact(obj)
     assert redacted[path[0]][path[1]] == REDACTED and paths == [".".join(path)]
     assert obj[path[0]][path[1]] == "tg-bearer-1"  # the object judged is left as it is
+
+
+NESTED_SECRETS = {
+    "crossplane-object": (
+        {
+            "apiVersion": "kubernetes.crossplane.io/v1alpha2",
+            "kind": "Object",
+            "metadata": {"name": "db", "namespace": "shop"},
+            "spec": {"forProvider": {"manifest": SECRET}},
+        },
+        "spec.forProvider.manifest.data",
+    ),
+    "kyverno-generate": (
+        {
+            "apiVersion": "kyverno.io/v1",
+            "kind": "ClusterPolicy",
+            "metadata": {"name": "p", "namespace": ""},
+            "spec": {
+                "rules": [
+                    {
+                        "name": "r",
+                        "generate": {"apiVersion": "v1", "kind": "Secret", "data": {"data": SECRET["data"]}},
+                    }
+                ]
+            },
+        },
+        "spec.rules[0].generate.data",
+    ),
+    "v1-list": (
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "metadata": {"name": "l", "namespace": "shop"},
+            "items": [SECRET],
+        },
+        "items[0].data",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NESTED_SECRETS))
+def test_secrets_nested_in_other_objects_are_never_stored_nor_hashed_in_the_clear(case: str) -> None:
+    obj, path = NESTED_SECRETS[case]
+    wrapped = {**obj, "metadata": {**obj["metadata"], "annotations": {LAST_APPLIED: json.dumps(obj)}}}
+    record = build_record(Decision("ci", Mode.ENFORCE, [_result(wrapped, [])]))
+    stored = record["subject"]["objects"][0]
+    text = json.dumps(record)
+    assert "aHVudGVyMg" not in text and "s3cr3t" not in text
+    assert path in stored["redacted"]
+    assert stored["object"]["metadata"]["annotations"][LAST_APPLIED] == REDACTED
+    assert stored["inputHash"] == content_hash(redact(wrapped)[0])
+    assert obj == NESTED_SECRETS[case][0] and SECRET["data"] == {"password": "aHVudGVyMg=="}  # not changed
+
+
+def test_a_nested_mapping_of_another_group_s_secret_kind_is_kept() -> None:
+    obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "Vault",
+        "metadata": {"name": "v", "namespace": "shop"},
+        "spec": {"ref": {"apiVersion": "vault.example.com/v1", "kind": "Secret", "data": {"path": "kv/db"}}},
+    }
+    assert redact(obj) == (obj, [])
