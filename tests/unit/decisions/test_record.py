@@ -20,6 +20,7 @@ from trustgate.decisions.record import (
     RedactionRule,
     build_record,
     index_terms,
+    needs_redaction,
     redact,
 )
 from trustgate.errors import ConfigError
@@ -432,3 +433,14 @@ def test_a_nested_mapping_of_another_group_s_secret_kind_is_kept() -> None:
         "spec": {"ref": {"apiVersion": "vault.example.com/v1", "kind": "Secret", "data": {"path": "kv/db"}}},
     }
     assert redact(obj) == (obj, [])
+
+
+def test_a_nested_secret_is_found_where_orjson_cannot_encode_the_object() -> None:
+    """The quick look for the string "Secret" encodes the object; an integer beyond 64 bits makes
+    that fail, and the object is walked instead."""
+    obj, path = NESTED_SECRETS["v1-list"]
+    huge = {**obj, "metadata": {**obj["metadata"], "labels": {}}, "extra": 2**70}
+    assert needs_redaction(huge)
+    assert path in redact(huge)[1]
+    plain = {**obj, "items": [{"apiVersion": "v1", "kind": "ConfigMap", "data": {"Secret": "no"}}]}
+    assert not needs_redaction(plain) and redact(plain)[1] == []
