@@ -544,3 +544,18 @@ def test_a_sha256_repository_is_gated(setup: Callable[..., Setup], keys: Keys, t
     code, output = s.run(repo=str(repo.path))
     assert code == 1 and "PersistentVolumeClaim/shop/data would be deleted" in output, output
     assert repo.ref(GATED) == tip
+
+
+def test_the_paths_each_earlier_commit_changes_are_told_apart(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """One `diff-tree --stdin` for the whole range: a path spelled like a commit id does not start
+    another commit's answer."""
+    s = setup()
+    first = s.repo.head()
+    s.repo.write(first, "named like the first commit\n")
+    second = s.repo.commit("a file named after a commit", ssh=keys.alice)
+    s.repo.write("deploy/settings.yaml", CONFIGMAP.replace("'1'", "'2'"))
+    tip = s.repo.commit("two", ssh=keys.alice)
+    found = presync_git.Git(s.repo.path).changed_paths(tip, [first, second, tip])
+    assert found == {first: {first, "deploy/settings.yaml"}, second: {"deploy/settings.yaml"}, tip: set()}

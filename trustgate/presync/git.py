@@ -293,11 +293,41 @@ class Git:
                 sizes[parts[0]] = int(parts[2])
         return [TreeEntry(path, sizes.get(obj, 0), mode, obj) for mode, obj, path in found]
 
-    def changed_paths(self, old: str, new: str) -> set[str]:
-        """The paths whose entry (mode or object) differs between the trees of `old` and `new`,
-        added and removed ones included (`diff-tree -r`, no rename detection)."""
-        out = self.run("diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new).stdout
-        return {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
+    def changed_paths(self, new: str, olds: Sequence[str]) -> dict[str, set[str]]:
+        """For each commit of `olds`: the paths whose entry (mode or object) differs between its tree
+        and that of `new`, added and removed ones included (one `git diff-tree --stdin`, no rename
+        detection).
+
+        Raises:
+            GitError: git's answer does not follow `olds`.
+        """
+        wanted = list(dict.fromkeys(olds))
+        if not wanted:
+            return {}
+        listed = "".join(f"{old} {new}\n" for old in wanted).encode()  # `new` as the commit's parent
+        out = self.run("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--always", input=listed).stdout
+        found: dict[str, set[str]] = {}
+        order = iter(wanted)
+        fields = out.split(b"\0")
+        current = None
+        at = 0
+        while at < len(fields):
+            field_ = fields[at]
+            if field_.startswith(b":") and current is not None and at + 1 < len(fields):
+                found[current].add(fields[at + 1].decode("utf-8", "surrogateescape"))  # a raw entry, its path
+                at += 2
+                continue
+            if field_:  # a commit's header (--always: one for each line)
+                current = next(order, None)
+                if current is None or field_.decode("ascii", "replace") != current:
+                    raise GitError(
+                        f"`git diff-tree --stdin` answered {field_[:80]!r}", where=str(self.directory)
+                    )
+                found[current] = set()
+            at += 1
+        if len(found) != len(wanted):
+            raise GitError("`git diff-tree --stdin` left commits out", where=str(self.directory))
+        return found
 
     def blob(self, sha: str) -> bytes:
         return self.run("cat-file", "blob", sha).stdout

@@ -698,8 +698,8 @@ class PresyncGate:
         ]
         out: list[InputProblem] = []
         flagged: set[str] = set()
-        for commit in dict.fromkeys(c for c in earlier if c != candidate):
-            changed = git.changed_paths(commit, candidate)
+        others = [c for c in dict.fromkeys(earlier) if c != candidate]
+        for commit, changed in git.changed_paths(candidate, others).items():
             if not any(p.rpartition("/")[2] == ".gitattributes" for p in changed):
                 continue
             shared = [p for p in files if p not in changed and p not in flagged]
