@@ -293,6 +293,42 @@ class Git:
                 sizes[parts[0]] = int(parts[2])
         return [TreeEntry(path, sizes.get(obj, 0), mode, obj) for mode, obj, path in found]
 
+    def changed_paths(self, new: str, olds: Sequence[str]) -> dict[str, set[str]]:
+        """For each commit of `olds`: the paths whose entry (mode or object) differs between its tree
+        and that of `new`, added and removed ones included (one `git diff-tree --stdin`, no rename
+        detection).
+
+        Raises:
+            GitError: git's answer does not follow `olds`.
+        """
+        wanted = list(dict.fromkeys(olds))
+        if not wanted:
+            return {}
+        listed = "".join(f"{old} {new}\n" for old in wanted).encode()  # `new` as the commit's parent
+        out = self.run("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--always", input=listed).stdout
+        found: dict[str, set[str]] = {}
+        order = iter(wanted)
+        fields = out.split(b"\0")
+        current = None
+        at = 0
+        while at < len(fields):
+            field_ = fields[at]
+            if field_.startswith(b":") and current is not None and at + 1 < len(fields):
+                found[current].add(fields[at + 1].decode("utf-8", "surrogateescape"))  # a raw entry, its path
+                at += 2
+                continue
+            if field_:  # a commit's header (--always: one for each line)
+                current = next(order, None)
+                if current is None or field_.decode("ascii", "replace") != current:
+                    raise GitError(
+                        f"`git diff-tree --stdin` answered {field_[:80]!r}", where=str(self.directory)
+                    )
+                found[current] = set()
+            at += 1
+        if len(found) != len(wanted):
+            raise GitError("`git diff-tree --stdin` left commits out", where=str(self.directory))
+        return found
+
     def blob(self, sha: str) -> bytes:
         return self.run("cat-file", "blob", sha).stdout
 
@@ -405,34 +441,47 @@ class Git:
 
         Asked of git (`check-attr --cached` over an index read from the commit), so the commit's own
         `.gitattributes` files, their precedence and the macros of the root one count as a checkout
-        applies them. Only the commit's: an empty repository borrowing this one's objects is asked, so
-        this repository's `info/attributes` does not count, nor do the system's (`GIT_ATTR_NOSYSTEM`) or
-        the user's (`core.attributesFile`) attribute files: those of the reconciler's machine are not
-        ours to know.
+        applies them. Only the commit's: an empty repository borrowing this one's objects
+        (`objects/info/alternates`, which takes any path, `:` included) is asked, so this repository's
+        `info/attributes` does not count, nor do the system's (`GIT_ATTR_NOSYSTEM`) or the user's
+        (`core.attributesFile`) attribute files: those of the reconciler's machine are not ours to know.
+
+        Every `.gitattributes` of the commit is read here first, in this repository: a partial clone
+        fetches a missing one then (the empty repository cannot, and `check-attr` takes a file it
+        cannot read for none, which would hide its attributes).
 
         Raises:
-            GitError: git cannot read the commit or answer.
+            GitError: git cannot read the commit or answer, or a `.gitattributes` of the commit is
+                missing (a partial or shallow clone that cannot fetch it).
         """
         if not paths:
             return {}
+        self.attribute_files(commit)
         objects = self.text("rev-parse", "--path-format=absolute", "--git-path", "objects").strip()
-        with tempfile.TemporaryDirectory(prefix="trustgate-attributes-") as tmp:
-            Git(Path(tmp), timeout=self.timeout).run(
-                "init", "--quiet", "--bare", "--template=", f"--object-format={self.object_format()}", "empty"
-            )
-            empty = Git(
-                Path(tmp) / "empty",
-                timeout=self.timeout,
-                config={"core.attributesFile": os.devnull},
-                env={
-                    "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects,
-                    "GIT_INDEX_FILE": str(Path(tmp) / "index"),
-                    "GIT_ATTR_NOSYSTEM": "1",
-                },
-            )
-            empty.run("read-tree", commit)
-            listed = "".join(f"{p}\0" for p in paths).encode()
-            out = empty.run("check-attr", "--cached", "-z", "--stdin", "-a", input=listed).stdout
+        try:
+            with tempfile.TemporaryDirectory(prefix="trustgate-attributes-") as tmp:
+                Git(Path(tmp), timeout=self.timeout).run(
+                    "init",
+                    "--quiet",
+                    "--bare",
+                    "--template=",
+                    f"--object-format={self.object_format()}",
+                    "empty",
+                )
+                info = Path(tmp) / "empty" / "objects" / "info"
+                info.mkdir(parents=True, exist_ok=True)
+                (info / "alternates").write_bytes(_c_quoted(os.fsencode(objects)) + b"\n")
+                empty = Git(
+                    Path(tmp) / "empty",
+                    timeout=self.timeout,
+                    config={"core.attributesFile": os.devnull},
+                    env={"GIT_INDEX_FILE": str(Path(tmp) / "index"), "GIT_ATTR_NOSYSTEM": "1"},
+                )
+                empty.run("read-tree", commit)
+                listed = "".join(f"{p}\0" for p in paths).encode()
+                out = empty.run("check-attr", "--cached", "-z", "--stdin", "-a", input=listed).stdout
+        except GitError as e:  # the temporary repository is gone: the gated one is where to look
+            raise GitError(e.message, where=str(self.directory), hint=e.hint) from e
         fields = out.split(b"\0")
         found: dict[str, dict[str, str]] = {}
         for at in range(0, len(fields) - 2, 3):
@@ -440,6 +489,26 @@ class Git:
             if name in CHECKOUT_ATTRIBUTES:
                 found.setdefault(path, {})[name] = value
         return found
+
+    def attribute_files(self, commit: str) -> dict[str, bytes]:
+        """Every `.gitattributes` of `commit` (path -> content), read in this repository: a partial
+        clone fetches the missing ones (`cat-file --batch`).
+
+        Raises:
+            GitError: one stays missing.
+        """
+        try:
+            entries = [e for e in self.named(commit, ".gitattributes") if e.mode.startswith(("100", "120"))]
+            content = self.blobs([e.object for e in entries])
+        except GitError as e:
+            raise GitError(
+                f"cannot read the .gitattributes files of {commit[:12]} ({e.message}): they decide how "
+                "Argo CD's checkout writes the files",
+                where=str(self.directory),
+                hint="the repository is a partial or shallow clone that cannot fetch them: give a full "
+                "clone (or one whose promisor remote is reachable) as --repo",
+            ) from e
+        return {e.path: content[e.object] for e in entries}
 
     # -- notes -----------------------------------------------------------------
 
@@ -463,8 +532,9 @@ def checkout_conversions(attributes: Mapping[str, str]) -> list[str]:
     bytes than the blob, as `name=value` or `name` (none: []); as git's convert.c decides them, on a
     machine whose git configuration leaves `core.autocrlf` and `core.eol` alone (line ends: LF).
 
-    - `working-tree-encoding` re-encodes the file (any value but UTF-8; `set` and `unset` make the
-      checkout fail: refused too);
+    - `working-tree-encoding` re-encodes the file (any value but UTF-8); `unset`
+      (`-working-tree-encoding`) is unspecified, as in git (convert.c `git_path_check_encoding`);
+      `set` makes git die ("true/false are no valid working-tree-encodings"): refused too;
     - `ident` (set) expands `$Id$`; `filter` (a driver's name) runs whatever the reconciler's
       configuration names for it (Git LFS's smudge, for one);
     - `eol=crlf` writes CRLF line ends, unless the file is binary (`-text`, `binary`, or `-crlf`
@@ -472,7 +542,7 @@ def checkout_conversions(attributes: Mapping[str, str]) -> list[str]:
     """
     out = []
     encoding = attributes.get("working-tree-encoding")
-    if encoding is not None and encoding != "" and encoding.lower() not in ("utf-8", "utf8"):
+    if encoding not in (None, "", "unset") and encoding.lower() not in ("utf-8", "utf8"):
         out.append(f"working-tree-encoding={encoding}")
     if attributes.get("ident") == "set":
         out.append("ident")
@@ -484,6 +554,20 @@ def checkout_conversions(attributes: Mapping[str, str]) -> list[str]:
     if attributes.get("eol") == "crlf" and not binary:
         out.append("eol=crlf")
     return out
+
+
+def _c_quoted(path: bytes) -> bytes:
+    """`path` as git reads a C-quoted line of `objects/info/alternates` (a line starting with `"`):
+    any byte, a newline or a leading `#` included, reaches git as it is."""
+    out = bytearray(b'"')
+    for byte in path:
+        if byte in (0x22, 0x5C):  # a quote, a backslash
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte == 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    return bytes(out + b'"')
 
 
 def is_url(location: str) -> bool:

@@ -188,6 +188,8 @@ class PresyncGate:
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
         # The last `_checkout_attributes`: of the files `_ls_tree` lists, at one commit.
         self._attributes: tuple[tuple[str, str], dict[str, dict[str, str]]] | None = None
+        # The last `_reconciler_reads`: of the files `_ls_tree` lists, at one commit.
+        self._reads: tuple[tuple[str, str], set[str]] | None = None
         self._views: dict[str, reconcilers.Views] = {}  # what each reconciler applies, by tree
         # Of the last trees rendered: the documents of each Flux Kustomization's build (`_flux_build`),
         # one list per build, for `duplicates` (each build is a reconciler source of its own).
@@ -432,6 +434,8 @@ class PresyncGate:
 
         # 5. The candidate tree, rendered and evaluated whole.
         documents, problems = self._render(git, candidate, tree)
+        # Files Argo CD's work tree may still hold converted by an earlier checkout.
+        problems.extend(self._stale(git, candidate, [*([gated] if gated else []), *shas]))
         notes.extend(self._render_notes.get(tree, ()))
         after = changes.inventory(
             documents, self.gate.scopes, self.settings.paths, self._reading(git, candidate, tree).unapplied
@@ -469,7 +473,8 @@ class PresyncGate:
             # A path added to presync.paths that the gated tree does not have yet holds nothing
             # there: everything under it is an addition, judged as such.
             # A checkout attribute there was judged when the gated ref moved (or before the gate
-            # looked for them): the candidate's own are what stop the run, else nothing could move.
+            # looked for them): the candidate's own, and the files it shares with the gated tree
+            # (`_stale`), are what stop the run, else nothing could move.
             before_problems = [
                 p for p in before_problems if p.rule not in ("presync/path", "presync/checkout")
             ]
@@ -618,23 +623,102 @@ class PresyncGate:
             self._attributes = (key, git.checkout_attributes(commit, files))
         return self._attributes[1]
 
-    def _converted(self, git: Git, commit: str) -> list[InputProblem]:
-        """The files Argo CD's checkout writes other than committed (`git.checkout_conversions`): what
-        it applies is then not what the gate judges (the blob), so the run stops (exit 3)."""
+    def _reconciler_reads(self, git: Git, commit: str) -> set[str]:
+        """Of the files `_ls_tree` lists at `commit`, those a reconciler reads (`_reads`); kept for
+        the last commit asked."""
+        key = (str(git.directory), commit)
+        if self._reads is None or self._reads[0] != key:
+            self._reads = (key, _reads(git, self._ls_tree(git, commit)))
+        return self._reads[1]
+
+    def _converted(self, git: Git, commit: str, tree: str) -> list[InputProblem]:
+        """The files a reconciler reads (`_reconciler_reads`) that Argo CD's checkout writes other than
+        committed (`git.checkout_conversions`): what it applies is then not what the gate judges (the
+        blob), so the run stops (exit 3). Such a file that no reconciler reads is only noted."""
+        found = self._checkout_attributes(git, commit)
+        if not found:
+            return []
+        read = self._reconciler_reads(git, commit)
         out = []
-        for path, found in sorted(self._checkout_attributes(git, commit).items()):
-            converted = checkout_conversions(found)
-            if converted:
+        unread = []
+        for path, attributes in sorted(found.items()):
+            converted = checkout_conversions(attributes)
+            if not converted:
+                continue
+            if path not in read:
+                unread.append(path)
+                continue
+            out.append(
+                InputProblem(
+                    Source(path),
+                    "presync/checkout",
+                    f"{path} has the attribute {', '.join(converted)} (.gitattributes): Argo CD's "
+                    "`git checkout` writes other bytes than committed, so what it would apply is not "
+                    "what trustgate reads",
+                    "remove the attribute for the files under presync.paths, and change each such file's "
+                    "bytes in the same commit (a comment will do): a work tree that checked this commit out "
+                    "keeps the converted file until its content changes; commit the files as they are to be "
+                    "applied (UTF-8, LF line ends); if only Flux applies them (go-git applies no "
+                    "attributes), set presync.reconciler: flux",
+                )
+            )
+        if unread:
+            shown = ", ".join(quoted(p) for p in unread[:5]) + (
+                f" and {len(unread) - 5} more" if unread[5:] else ""
+            )
+            self._render_notes.setdefault(tree, []).append(
+                f"{shown}: Argo CD's checkout converts {'them' if unread[1:] else 'it'} (.gitattributes), "
+                "but no reconciler reads such a file (Argo CD's directory source reads .yaml, .yml, .json "
+                "and .jsonnet files, kustomize what a kustomization names, Helm a chart's files): not judged"
+            )
+        return out
+
+    def _stale(self, git: Git, candidate: str, earlier: Sequence[str]) -> list[InputProblem]:
+        """Under Argo CD: the files of `candidate` that a reconciler reads and that Argo CD's work tree
+        may hold converted by an earlier checkout, so it would apply other bytes than the blob.
+
+        Argo CD's repo-server keeps one work tree per repository URL and moves it with `git checkout
+        --force` and `git clean -ffdx`; git rewrites only the files whose index entry changes. A file
+        that another commit of `earlier` (the gated commit, the range) holds with the same mode and
+        blob, under an attribute that converts it, stays converted when the candidate is checked out,
+        even though the candidate gives it no such attribute. Only such commits whose `.gitattributes`
+        differ from the candidate's are asked (with the same ones, the candidate's own attributes,
+        `_converted`, decide). Revisions outside `earlier` are not seen (README: pre-sync).
+        """
+        if reconcilers.ARGOCD not in reconcilers.chosen(self.settings.reconciler):
+            return []
+        read = self._reconciler_reads(git, candidate)
+        own = {
+            p for p, found in self._checkout_attributes(git, candidate).items() if checkout_conversions(found)
+        }
+        files = [
+            e.path
+            for e in self._ls_tree(git, candidate)
+            if e.mode.startswith("100") and e.path in read and e.path not in own
+        ]
+        out: list[InputProblem] = []
+        flagged: set[str] = set()
+        others = [c for c in dict.fromkeys(earlier) if c != candidate]
+        for commit, changed in git.changed_paths(candidate, others).items():
+            if not any(p.rpartition("/")[2] == ".gitattributes" for p in changed):
+                continue
+            shared = [p for p in files if p not in changed and p not in flagged]
+            for path, found in sorted(git.checkout_attributes(commit, shared).items()):
+                converted = checkout_conversions(found)
+                if not converted:
+                    continue
+                flagged.add(path)
                 out.append(
                     InputProblem(
                         Source(path),
                         "presync/checkout",
-                        f"{path} has the attribute {', '.join(converted)} (.gitattributes): Argo CD's "
-                        "`git checkout` writes other bytes than committed, so what it would apply is not "
-                        "what trustgate reads",
-                        "remove the attribute for the files under presync.paths and commit them as they "
-                        "are to be applied (UTF-8, LF line ends); if only Flux applies them (go-git "
-                        "applies no attributes), set presync.reconciler: flux",
+                        f"{path} had the attribute {', '.join(converted)} (.gitattributes) at {commit[:12]}, "
+                        f"with the content it has at {candidate[:12]}: Argo CD's `git checkout` rewrites a "
+                        f"file only when its content changes, so a work tree that checked out {commit[:12]} "
+                        "keeps the converted bytes, and Argo CD would apply them",
+                        "change the file's bytes in a new commit (a comment will do), so that Argo CD's "
+                        "checkout writes it anew: removing the attribute does not rewrite a file whose "
+                        "content stays the same",
                     )
                 )
         return out
@@ -689,7 +773,7 @@ class PresyncGate:
             if path not in present
         ]
         problems.extend(unseen)  # links and submodules the reconciler would follow, trustgate not
-        problems.extend(self._converted(git, commit))  # files Argo CD's checkout rewrites
+        problems.extend(self._converted(git, commit, tree))  # files Argo CD's checkout rewrites
         entries = self._ls_tree(git, commit)
         files = git.files(entries) if present and any_files else {}
         built: list[list[Document]] = []
@@ -1368,6 +1452,73 @@ def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
 
 
 _MAX_INCLUDED = 1_000  # kustomizations followed out of the paths; more is a loop or an attack
+# What Argo CD's directory source reads (argo-cd reposerver `manifestFile`: yaml, yml, json, jsonnet),
+# with what a Jsonnet file imports; in any case: more judged is never less.
+_READ_SUFFIXES = (".yaml", ".yml", ".json", ".jsonnet", ".libsonnet")
+
+
+def _reads(git: Git, entries: Sequence[TreeEntry]) -> set[str]:
+    """Of `entries` (`_ls_tree`), the files a reconciler reads: manifests by their suffix
+    (`_READ_SUFFIXES`, any case; `.argocd-source*.yaml` and kustomization files among them), every
+    file a kustomization (or a YAML file it names: a plugin configuration) names by a string of it
+    (`path` or `key=path`, beside the kustomization), and every file of a Helm chart (a directory
+    holding `Chart.yaml`: templates, values and what `.Files` reads). A file no reconciler reads
+    (a script, a picture) is converted by a checkout without changing what is applied.
+    """
+    regular = {e.path: e for e in entries if e.mode.startswith("100")}
+    out = {
+        p
+        for p in regular
+        if p.lower().endswith(_READ_SUFFIXES) or p.rpartition("/")[2] in KUSTOMIZATION_FILES
+    }
+    charts = [p.rpartition("/")[0] for p in regular if p.rpartition("/")[2] == loader.HELM_CHART_FILE]
+    out.update(p for p in regular if any(not c or p.startswith(c + "/") for c in charts))
+    kustomizations = [e for e in regular.values() if e.path.rpartition("/")[2] in KUSTOMIZATION_FILES]
+    content = git.blobs([e.object for e in kustomizations])
+    scanned: set[tuple[str, str]] = set()
+    queue = [(e.path.rpartition("/")[0], e.path) for e in kustomizations]
+    while queue:
+        directory, path = queue.pop()
+        if (directory, path) in scanned:
+            continue
+        scanned.add((directory, path))
+        data = content.get(regular[path].object)
+        if data is None:
+            data = content[regular[path].object] = git.blobs([regular[path].object])[regular[path].object]
+        try:
+            strings = list(_strings(list(yaml.safe_load_all(data))))
+        except (yaml.YAMLError, ValueError, RecursionError):  # unreadable: all beside it may be read
+            out.update(p for p in regular if not directory or p.startswith(directory + "/"))
+            continue
+        for text in strings:
+            for name in {text, text.partition("=")[2]}:
+                if not name or "\0" in name or posixpath.isabs(name):
+                    continue
+                target = posixpath.normpath(posixpath.join(directory, name))
+                if target in regular:
+                    out.add(target)
+                    if target.lower().endswith((".yaml", ".yml")):
+                        queue.append((directory, target))
+    return out
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string of a parsed YAML value, keys included."""
+    stack = [value]
+    seen: set[int] = set()  # an alias names one object many times: walked once
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+            continue
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _included(git: Git, commit: str, entries: list[TreeEntry], paths: Sequence[str]) -> list[TreeEntry]:
