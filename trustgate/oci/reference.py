@@ -253,7 +253,7 @@ def _check_ipv6_host(registry: str, where: str) -> None:
 
 def _check_ipv4_host(registry: str, where: str) -> None:
     """Refuse a host that the C resolver reads as an IPv4 address written other than in its
-    dotted-decimal form (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1` are 127.0.0.1): as for an
+    dotted-decimal form (`127.1`, `2130706433:80`, `0x7f000001:80`, `0177.0.0.1` are 127.0.0.1): as for an
     IPv4-mapped address, the image would reach a registry under a name its rules do not know.
     No DNS name is all digits in its last label, so no registry's name is refused."""
     plain = _plain_ipv4(registry)
