@@ -24,7 +24,7 @@ from typing import Any
 
 from trustgate import yamlio
 from trustgate.errors import ConfigError
-from trustgate.model import Mode
+from trustgate.model import Mode, names_registry, octal_note
 
 API_VERSION = "trustgate.dev/v1alpha1"
 KIND = "Config"
@@ -1010,23 +1010,30 @@ def _parse_images(
                 # as `ghcr.io/**`. One ending in `/` matches no name either.
                 # Repository names are lower case (the distribution spec), so an upper-case letter
                 # after the registry (`ghcr.io/Acme/*`, `Nginx`) matches nothing; a host is read in
-                # lower case.
+                # lower case, and a first part with an upper-case letter is one (`INTERNAL/**`,
+                # as Docker and `Reference.parse` read `INTERNAL/app`: `model.names_registry`).
                 first, slash, path = glob.partition("/")
-                hub = not slash or not ("." in first or ":" in first or first == "localhost")
+                hub = not slash or not names_registry(first)
                 if any(c.isupper() for c in (glob if hub else path)):
+                    hint = f"write {glob.lower() if hub else first + '/' + path.lower()!r}"
+                    if not hub and not names_registry(first.lower()):  # a host by its case alone
+                        hint += f" (registry {first.lower()}), or docker.io/{glob.lower()} for Docker Hub's"
                     raise ConfigError(
                         f"image rule {item['name']!r}: {glob!r} can match no image: repository names "
                         "are lower case",
                         where=where("rules", i, key, k),
-                        hint=f"write {glob.lower() if hub else first + '/' + path.lower()!r}",
+                        hint=hint,
                     )
-                mapped = _ipv4_mapped(first) if slash else None
+                # Only a registry can be an address: `1234/**` is Docker Hub's user 1234.
+                mapped = _ipv4_mapped(first) if slash and names_registry(first) else None
                 if mapped is not None:
+                    _, colon, port = first.rpartition("]")[2].partition(":")
+                    mapped += colon + port
                     raise ConfigError(
                         f"image rule {item['name']!r}: {glob!r} can match no image: an image whose "
                         "registry is an IPv4 address spelled otherwise than a.b.c.d is refused",
                         where=where("rules", i, key, k),
-                        hint=f"write the registry as {mapped} ({mapped}/** and so on)",
+                        hint=f"write the registry as {mapped} ({mapped}/** and so on){octal_note(first)}",
                     )
                 bare = "/" not in glob and "**" not in glob
                 if (bare and (glob[:1] in ("*", "?", "[") or "." in glob)) or glob.endswith("/"):

@@ -414,3 +414,25 @@ def render_path(path: Sequence[str | int]) -> str:
         else:
             out += f".{part}" if out else part
     return out
+
+
+def names_registry(first: str) -> bool:
+    """Whether `first`, the part of an image name before its first `/`, is a registry host[:port]
+    rather than a Docker Hub path component: as Docker reads it (`reference.splitDockerDomain`), it
+    holds a dot or a colon, is `localhost`, or has an upper-case letter (which no repository path
+    has). `31337/miner` and `0xdead/tool` are Docker Hub's; `INTERNAL/app` is host `internal`'s.
+
+    One test for every place that reads a name, a rule's pattern or a logged reference, so that they
+    agree on which images a registry holds.
+    """
+    return "." in first or ":" in first or first == "localhost" or first != first.lower()
+
+
+def octal_note(registry: str) -> str:
+    """A note for a hint when a part of an IPv4 host has a leading 0, which the C resolver reads as
+    octal (`0127.0.0.1` is 87.0.0.1, not 127.0.0.1); "" otherwise."""
+    parts = registry.partition(":")[0].split(".")
+    octal = next((p for p in parts if len(p) > 1 and p[0] == "0" and set(p) <= set("01234567")), None)
+    if octal is None:
+        return ""
+    return f" (a leading 0 makes a part octal: {octal} is {int(octal, 8)})"

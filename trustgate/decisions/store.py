@@ -74,6 +74,7 @@ from trustgate.errors import DecisionLogError
 from trustgate.errors import (
     InconsistentLogError as InconsistentLogError,
 )  # raised here: readers import it from here
+from trustgate.model import names_registry
 from trustgate.oci.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API,
@@ -372,16 +373,22 @@ def image_name(reference: str) -> str:
     return name + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
 
 
+def _plain(text: str) -> tuple[str, bool]:
+    """`text` as `canonical_name` writes it, and whether it names a registry, as written: without its
+    default port `internal:443/app` is `internal/app`, yet host internal's, not Docker Hub's."""
+    return canonical_name(text) or text, "/" in text and names_registry(text.partition("/")[0])
+
+
 def _name_prefixes(text: str) -> tuple[str, ...]:
     """The starts of `image_name`s that the prefix `text` (written with a `/`) asks for."""
-    plain = canonical_name(text) or text
+    plain, registry = _plain(text)
     first, _, rest = plain.partition("/")
     if first.lower() in _HUB_HOSTS:
         if "/" in rest:
             return (f"{DOCKER_HUB}/{rest}",)
         return (f"{DOCKER_HUB}/{rest}", f"{DOCKER_HUB}/library/{rest}")  # a user's or an official image
-    if "." in first or ":" in first or "[" in first or first == "localhost":
-        return (plain,)  # another registry
+    if registry:
+        return (f"{first.lower()}/{rest}",)  # another registry, its host as `image_name` writes it
     return (f"{DOCKER_HUB}/{plain}",)  # `acme/ap`: Docker Hub's
 
 
@@ -401,21 +408,25 @@ def image_matcher(value: str) -> Callable[[str], bool]:
         starts = (f"{DOCKER_HUB}/library/{text}", f"{DOCKER_HUB}/{text}")
         return lambda stored: stored.startswith(text) or image_name(stored).startswith(starts)
     named = _name_prefixes(text)
-    registries = {_registry_of(n) for n in named}
+    registries = {_registry_of(n, written=False) for n in named}
 
     def matches(stored: str) -> bool:
         # Most references of a large log are of other registries: skip those without parsing.
-        return _registry_of(stored, hub=False) in registries | {None} and image_name(stored).startswith(named)
+        of = _registry_of(stored, written=True)
+        return of in registries | {None} and image_name(stored).startswith(named)
 
     return matches
 
 
-def _registry_of(name: str, *, hub: bool = True) -> str | None:
-    """The host (lower case, without a port) a reference or name is of: Docker Hub's for one
-    without (with `hub`) or None (without: it may be Docker Hub's, or a host spelled otherwise)."""
+def _registry_of(name: str, *, written: bool) -> str | None:
+    """The host (lower case, without a port) a name is of: an `image_name`'s (which starts with its
+    registry), or with `written` a reference as written, None for one without a registry (it may be
+    Docker Hub's: `names_registry`) or a host spelled in more than one way."""
     first, slash, _ = name.partition("/")
-    if not slash or not ("." in first or ":" in first or "[" in first or first == "localhost"):
-        return DOCKER_HUB if hub else None
+    if not slash:
+        return DOCKER_HUB
+    if written and not names_registry(first):
+        return None
     host = first.lower()
     if host.startswith("[") or host[:1].isdigit():
         return None  # an address, spelled in more than one way (`127.1`, `[::ffff:7f00:1]`): parsed
@@ -429,19 +440,26 @@ def whole_ranges(value: str) -> list[str]:
     text, prefix = _pattern(value)
     if not prefix:
         return []
-    return [text] if "/" not in text else [n for n in _name_prefixes(text) if n]
+    # A name's start is one as written only where that is read as a registry: `internal/` (the
+    # name of `INTERNAL/app`) as written is Docker Hub's.
+    if "/" not in text:
+        return [text]
+    return [n for n in _name_prefixes(text) if names_registry(n.partition("/")[0])]
 
 
 def image_ranges(value: str) -> list[str]:
     """Prefixes of the stored references to read for `--image value` (`image_matcher` keeps those it
     asks for): each of its spellings (`hub_spellings`), and its registry's host with any port."""
     text, prefix = _pattern(value)
-    plain = canonical_name(text) or text  # `docker.io:443/nginx`: Docker Hub's too
-    spelled = [*hub_spellings(text, prefix=True), *hub_spellings(plain, prefix=True)]
+    plain, registry = _plain(text)  # `docker.io:443/nginx`: Docker Hub's too
+    first, _, rest = plain.partition("/")
+    hub = not registry or first.lower() in _HUB_HOSTS
+    spelled = [text, plain]
+    if hub:
+        spelled = [*hub_spellings(text, prefix=True), *hub_spellings(plain, prefix=True)]
     ranges = set(spelled)
-    first, slash, rest = plain.partition("/")
-    hosts = [first] if slash and ("." in first or ":" in first or first == "localhost") else []
-    if len(set(spelled)) > 2 or first.lower() in _HUB_HOSTS:  # Docker Hub's
+    hosts = [first] if registry else []
+    if hub:
         hosts = list(_HUB_HOSTS)
         bare = rest if first.lower() in _HUB_HOSTS else plain
         if prefix and bare.removeprefix("library/") in ("", "library"):
@@ -496,7 +514,7 @@ def hub_spellings(reference: str, *, prefix: bool = False) -> list[str]:
         path = f"library/{reference}"
     elif host in _HUB_HOSTS:
         path = rest if "/" in rest else f"library/{rest}"
-    elif "." in first or ":" in first or "[" in first or first == "localhost":
+    elif names_registry(first):
         return [reference]  # another registry
     else:
         path = reference  # `acme/app`: Docker Hub's
@@ -1363,7 +1381,10 @@ class SqlStore(Summaries, abc.ABC):
 
         The index keeps a reference as written (`log verify` recomputes it from the records), so
         the store reads the distinct stored references of each spelling's range (`image_ranges`:
-        one index seek per distinct reference) and keeps those that match.
+        one index seek per distinct reference) and keeps those that match. A registry's host is
+        read in any case (`REGISTRY.Example.com/app` is `registry.example.com/app`), so each range
+        is also read under every other case of its host that some stored reference starts with
+        (`_host_cases`): a query finds what was logged before as well as after, without a migration.
         """
         if not isinstance(filters, Filters) or filters.image_values is not None:
             return filters
@@ -1374,7 +1395,17 @@ class SqlStore(Summaries, abc.ABC):
         whole = sorted({r for v in queries for r in whole_ranges(v)})
         runs: list[tuple[str, str]] = [(start, start + _TOP) for start in whole]  # all of each: no read
         ranges: list[str] = []
-        for start in sorted({r for v in queries for r in image_ranges(v)}):
+        starts = {r for v in queries for r in image_ranges(v)}
+        with self._read():
+            cases: dict[str, list[str]] = {}
+            for start in list(starts):
+                host = re.split(r"[/:\[]", start, maxsplit=1)[0]
+                if start[len(host) : len(host) + 1] not in ("/", ":") or host.lower() == host.upper():
+                    continue  # no host (`nginx`), an IPv6 address (read whole), no letters to case
+                if host.lower() not in cases:
+                    cases[host.lower()] = self._host_cases(host.lower())
+                starts.update(f"{spelled}{start[len(host) :]}" for spelled in cases[host.lower()])
+        for start in sorted(starts):
             if any(start.startswith(w) for w in whole):
                 continue
             if not ranges or not start.startswith(ranges[-1]):  # a range inside another: read once
@@ -1403,6 +1434,20 @@ class SqlStore(Summaries, abc.ABC):
                 if run is not None:
                     runs.append(run)
         return replace(filters, image_values=tuple(runs))
+
+    def _host_cases(self, host: str) -> list[str]:
+        """`host` (lower case) in each mix of cases that a stored image reference starts with: one
+        index seek per letter of each case found so far (`r`, `R`; then `re`, `rE` of those that
+        exist, ...), so a log that never wrote a host in upper case pays about two per letter."""
+        found = [""]
+        exists = "SELECT 1 FROM terms WHERE kind = 'image' AND value >= ? AND value < ? LIMIT 1"
+        for char in host:
+            spelled = [f"{start}{char}" for start in found]
+            if char.upper() != char:
+                spelled += [f"{start}{char.upper()}" for start in found]
+                spelled = [s for s in spelled if self._execute(exists, [s, s + _TOP])]
+            found = spelled
+        return found
 
     def query(
         self, filters: Filters, *, limit: int | None = None, newest_first: bool = True

@@ -129,6 +129,18 @@ def _name(obj: Mapping[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
+def _moved(spec: Mapping[str, Any]) -> str:
+    """Why a Flux source's tag is not verified by the image rule. With spec.verify Flux's
+    source-controller checks the signatures of what it pulls, by its own keys and identities: a
+    check, but not the rule's, and the message says so rather than that nothing checks the pull."""
+    if spec.get("verify"):
+        return (
+            "what it deploys is not what this rule checks now; spec.verify is Flux's own check, not "
+            "this rule's: pin ref.digest"
+        )
+    return "whoever can push can re-point it to an artifact that was never verified"
+
+
 def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
@@ -154,16 +166,11 @@ def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:
             return [ImageUse(reference, ("spec", "ref", "semver"), unresolvable=reason)]
         if isinstance(tag, str) and tag:
             # Flux asks the registry what the tag points at at each sync, for as long as the
-            # source exists, and nothing checks what it pulls then: whoever can push re-points
-            # the tag to an artifact never verified (ADR 5). The digest checked now proves nothing.
-            reason = (
-                f"Flux resolves ref.tag {tag!r} against the registry at each sync, so whoever can "
-                "push can re-point it to an artifact that was never verified"
-            )
+            # source exists, and no rule of trustgate's checks what it pulls then: whoever can
+            # push re-points the tag (ADR 5). The digest checked now proves nothing.
+            reason = f"Flux resolves ref.tag {tag!r} against the registry at each sync, so {_moved(spec)}"
             return [ImageUse(f"{reference}:{tag}", ("spec", "ref", "tag"), unresolvable=reason)]
     # No ref.tag, ref.semver or ref.digest: Flux pulls the tag `latest`, moved the same way.
-    reason = (
-        "without spec.ref Flux resolves the tag latest against the registry at each sync, so whoever "
-        "can push can re-point it to an artifact that was never verified"
-    )
+    which = "with no ref.tag/semver/digest" if isinstance(ref, Mapping) else "without spec.ref"
+    reason = f"{which} Flux resolves the tag latest against the registry at each sync, so {_moved(spec)}"
     return [ImageUse(reference, ("spec", "url"), unresolvable=reason)]

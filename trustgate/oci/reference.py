@@ -16,6 +16,7 @@ import socket
 from dataclasses import dataclass, replace
 from typing import Final
 
+from trustgate.model import names_registry, octal_note
 from trustgate.oci.errors import InvalidReference, InvalidReferenceError
 
 __all__ = [
@@ -252,7 +253,7 @@ def _check_ipv6_host(registry: str, where: str) -> None:
 
 def _check_ipv4_host(registry: str, where: str) -> None:
     """Refuse a host that the C resolver reads as an IPv4 address written other than in its
-    dotted-decimal form (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1` are 127.0.0.1): as for an
+    dotted-decimal form (`127.1`, `2130706433:80`, `0x7f000001:80`, `0177.0.0.1` are 127.0.0.1): as for an
     IPv4-mapped address, the image would reach a registry under a name its rules do not know.
     No DNS name is all digits in its last label, so no registry's name is refused."""
     plain = _plain_ipv4(registry)
@@ -261,7 +262,7 @@ def _check_ipv4_host(registry: str, where: str) -> None:
             f'"{registry}" is another spelling of the IPv4 address {plain.partition(":")[0]}, '
             "which image rules would not match",
             where=where,
-            hint=f"write the registry as {plain}, as its rules and exceptions name it",
+            hint=f"write the registry as {plain}, as its rules and exceptions name it{octal_note(registry)}",
         )
 
 
@@ -285,8 +286,8 @@ def ipv4_unmapped(text: str) -> str:
     under the name of the registry it reaches (`trustgate log query --image 127.0.0.1:5000/*`).
     """
     first, slash, rest = text.partition("/")
-    if not slash:
-        return text
+    if not slash or not names_registry(first):
+        return text  # `31337/miner`, `0xdead/tool`: Docker Hub's, not an address (`names_registry`)
     if not first.startswith("["):
         plain = _plain_ipv4(first)
         return text if plain is None else f"{plain}/{rest}"
@@ -301,7 +302,8 @@ def ipv4_unmapped(text: str) -> str:
 def name_pattern(glob: str) -> str:
     """An image name glob read as `Reference.parse` reads a name, so that it can match one:
     a Docker Hub short name is Docker Hub's (`nginx` is `docker.io/library/nginx`, `acme/app*`
-    `docker.io/acme/app*`), a registry host is lower case, and Docker Hub's other hosts written
+    `docker.io/acme/app*`), a registry host is lower case (`INTERNAL/**` is host `internal`'s, as
+    `names_registry` reads it), and Docker Hub's other hosts written
     without a port are `docker.io` (`index.docker.io/library/*`). A pattern naming a port keeps
     it (`host:443/sandbox/**` names the registry as written: see `ImagePolicy.rule_for`), and
     one that starts with a wildcard, or whose first part holds one, is left as written but for
@@ -309,17 +311,18 @@ def name_pattern(glob: str) -> str:
     Names are matched in that form, so a pattern left in another would never match.
     """
     first, slash, rest = glob.partition("/")
-    if slash and any(c in first for c in ".:["):
-        first = first.lower()  # a host, wildcard or not (found in review: `*.ACME.io/**` matched nothing)
+    registry = slash and (names_registry(first) or "[" in first)
+    if registry:
+        first = first.lower()  # a host, wildcard or not: `*.ACME.io/**`, `INTERNAL/**` (as Docker reads it)
     if glob[:1] in ("*", "?", "["):
         return f"{first}{slash}{rest}"
     if not slash:
         return f"{DOCKER_HUB}/library/{glob}"
     if any(c in first for c in "*?["):
         return f"{first}/{rest}"
-    if "." not in first and ":" not in first and first != "localhost":
+    if not registry:
         return f"{DOCKER_HUB}/{glob}"
-    host = first.lower()
+    host = first
     if host in _HUB_ALIASES:
         host = DOCKER_HUB
         if "/" not in rest and "**" not in rest:
@@ -349,9 +352,7 @@ def glob_pattern(glob: str) -> re.Pattern[str]:
 
 def _split_registry(name: str, where: str) -> tuple[str, str]:
     first, slash, rest = name.partition("/")
-    # As Docker: the first component is a registry when it looks like a host (a dot or a port), is
-    # `localhost`, or has uppercase letters (which a repository may not have).
-    if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+    if slash and names_registry(first):  # as Docker reads it
         if not _HOST.fullmatch(first):
             raise InvalidReferenceError(f'"{first}" is not a valid registry host[:port]', where=where)
         if first.startswith("["):

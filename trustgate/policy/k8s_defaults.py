@@ -171,6 +171,7 @@ from typing import Any, Final
 import orjson
 
 from trustgate import kinds
+from trustgate.model import names_registry
 
 __all__ = ["decoded", "generated_names", "is_typed", "nested_deeper"]
 
@@ -409,10 +410,9 @@ def _image_tag(image: str) -> str:
     name over 255 characters or a digest go-digest refuses."""
     if _HEX_IDENTIFIER.fullmatch(image):
         return ""  # "cannot specify 64-byte hexadecimal strings"
-    # splitDockerDomain: the first component is a registry when it has "." or ":", is
-    # localhost, or has upper case; else Docker Hub (official images under library/).
+    # splitDockerDomain (`names_registry`); else Docker Hub (official images under library/).
     first, slash, rest = image.partition("/")
-    if slash and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first):
+    if slash and names_registry(first):
         domain, remainder = first, rest
     else:
         domain, remainder = "docker.io", image

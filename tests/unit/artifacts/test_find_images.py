@@ -221,6 +221,35 @@ def test_a_flux_tag_ref_is_never_verified_as_the_digest_it_points_at_now(
     (use,) = find_images(obj)
     assert (use.reference, use.path) == (reference, path)
     assert words in use.unresolvable and "re-point" in use.unresolvable
+    assert ("without spec.ref" in use.unresolvable) is not isinstance(spec.get("ref"), dict)
+
+
+@pytest.mark.parametrize(
+    ("ref", "path", "words"),
+    [
+        ({"tag": "6.6.2"}, ("spec", "ref", "tag"), "ref.tag '6.6.2'"),
+        ({}, ("spec", "url"), "with no ref.tag/semver/digest Flux resolves the tag latest"),
+    ],
+)
+def test_a_flux_tag_ref_with_spec_verify_is_not_said_to_be_checked_by_nothing(
+    ref: dict[str, str], path: tuple[str, ...], words: str
+) -> None:
+    """With spec.verify Flux's source-controller checks the signatures of what it pulls, by its own
+    keys: the source stays unverifiable to the rule, which says so without claiming nothing checks it."""
+    obj = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "spec": {
+            "url": "oci://ghcr.io/acme/manifests",
+            "ref": ref,
+            "verify": {"provider": "cosign", "secretRef": {"name": "cosign-pub"}},
+        },
+    }
+    (use,) = find_images(obj)
+    assert use.path == path
+    assert words in use.unresolvable
+    assert "spec.verify is Flux's own check, not this rule's" in use.unresolvable
+    assert "never verified" not in use.unresolvable
 
 
 @pytest.mark.parametrize(

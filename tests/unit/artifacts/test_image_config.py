@@ -256,7 +256,8 @@ def test_an_exclusion_holds_for_every_spelling_of_its_registry(pattern: str, ima
         ("ghcr.io", "can match no image"),  # a registry alone
         ("ghcr.io/acme/", "can match no image"),
         ("ghcr.io/Acme/*", "can match no image"),  # repository names are lower case
-        ("Acme/app", "can match no image"),
+        ("Acme/App", "can match no image"),  # host acme's repository App
+        ("0X7F000001/**", "can match no image"),  # a registry by its case: 127.0.0.1 spelled otherwise
         ("[::ffff:7f00:1]:5000/**", "can match no image"),  # such a reference is refused
         ("[::FFFF:127.0.0.1]/prod/*", "can match no image"),
         ("127.1:5000/**", "can match no image"),
@@ -297,6 +298,11 @@ def test_patterns_that_can_match_a_name_are_still_accepted(tmp_path: Path) -> No
         "nginx",  # docker.io/library/nginx, as a name is read
         "acme/*",
         "index.docker.io/library/*",
+        "INTERNAL/**",  # host internal's, as Docker reads `INTERNAL/app`
+        "Acme/app",
+        "1234/**",  # Docker Hub's user 1234, not an address
+        "0xdead/*",
+        "2130706433/app",
     ]
     text = f"images:\n  rules:\n    - {{name: r, images: {patterns!r}, exclude: {patterns!r}}}\n"
     (rule,) = load_config(write(tmp_path, text)).images.rules
@@ -389,3 +395,48 @@ def test_the_payload_limit_is_parsed_bounded_and_reaches_discovery(tmp_path: Pat
     for beyond in (0, MAX_PAYLOAD_BYTES + 1):
         with pytest.raises(ConfigError, match="maxPayloadBytes"):
             load_config(write(tmp_path, f"images:\n  registries: {{maxPayloadBytes: {beyond}}}\n"))
+
+
+def test_a_rule_names_a_registry_written_in_upper_case(tmp_path: Path) -> None:
+    """`INTERNAL/app:1` is host internal's (Docker, `Reference.parse`): a rule `INTERNAL/**` judges
+    it, and `internal/**` (Docker Hub's user internal) does not."""
+    text = (
+        "images:\n  rules:\n    - {name: internal, images: [INTERNAL/**]}\n"
+        "    - {name: hub, images: [internal/**]}\n"
+    )
+    policy = ImagePolicy(load_config(write(tmp_path, text)).images)
+    cases = [("INTERNAL/app:1", "internal"), ("Internal:443/app", "internal"), ("internal/app:1", "hub")]
+    for image, rule in cases:
+        found = policy.rule_for(Reference.parse(image).name)
+        assert found is not None and found.rule.name == rule, image
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hint"),
+    [
+        (
+            "INTERNAL/App/*",
+            "write 'INTERNAL/app/*' (registry internal), or docker.io/internal/app/* for Docker Hub's",
+        ),
+        ("ghcr.io/Acme/*", "write 'ghcr.io/acme/*'"),
+        ("Nginx", "write 'nginx'"),
+        (
+            "0127.0.0.1:5000/**",
+            "write the registry as 87.0.0.1:5000 (87.0.0.1:5000/** and so on) "
+            "(a leading 0 makes a part octal: 0127 is 87)",
+        ),
+    ],
+)
+def test_a_refused_pattern_hints_at_what_matches(tmp_path: Path, pattern: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, f"images:\n  rules:\n    - {{name: r, images: [{pattern!r}]}}\n"))
+    assert f"hint: {hint}" in err.value.diagnostics()
+
+
+def test_a_numeric_docker_hub_user_is_not_an_address(tmp_path: Path) -> None:
+    text = "images:\n  rules:\n    - {name: team, images: [1234/**, 0xdead/*]}\n"
+    policy = ImagePolicy(load_config(write(tmp_path, text)).images)
+    for image in ("1234/app:1", "docker.io/1234/app", "0xdead/tool"):
+        found = policy.rule_for(Reference.parse(image).name)
+        assert found is not None and found.rule.name == "team", image
+    assert policy.rule_for(Reference.parse("0.0.4.210/app").name) is None

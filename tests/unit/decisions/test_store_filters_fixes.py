@@ -259,3 +259,53 @@ def test_an_image_of_a_registry_whose_address_is_spelled_otherwise_is_found_unde
     assert _ids(store_url, images=("10.0.0.1:5000/*",)) == {10}
     assert _ids(store_url, images=("127.0.0.2:5000/*",)) == {5}
     assert _ids(store_url, images=("[0::1]:5000/prod/api:v1",)) == {6}
+
+
+def test_a_numeric_docker_hub_user_is_found_as_docker_hubs_not_as_an_address(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """`31337/miner` is Docker Hub's user 31337 (a first part without a dot, a port or an upper-case
+    letter is no registry), not 0.0.122.105: it is found with Docker Hub's images."""
+    written = {
+        1: "31337/miner:1",
+        2: "docker.io/31337/miner:1",
+        3: "0xdead/tool:1",
+        4: "docker.io/0xdead/tool:1",
+        5: "0.0.122.105/miner:1",
+        6: "nginx:1",
+    }
+    with DecisionLog.open(store_url) as log:
+        for n, reference in written.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    assert _ids(store_url, images=("docker.io/31337/*",)) == {1, 2}
+    assert _ids(store_url, images=("31337/miner:1",)) == {1, 2}
+    assert _ids(store_url, images=("docker.io/31337/miner:1",)) == {1, 2}
+    assert _ids(store_url, images=("docker.io/0xdead/*",)) == {3, 4}
+    assert _ids(store_url, images=("0.0.122.105/*",)) == {5}
+    assert _ids(store_url, images=("docker.io/*",)) == {1, 2, 3, 4, 6}
+
+
+def test_a_registry_host_is_found_in_any_case(store_url: str, make_record: MakeRecord) -> None:
+    """A host is case-insensitive (`REGISTRY.EXAMPLE.COM/app` is `registry.example.com/app`, and
+    `INTERNAL/app` is host internal's): a query in any case finds each spelling the log holds."""
+    written = {
+        1: "registry.example.com/app:1",
+        2: "REGISTRY.EXAMPLE.COM/app:1",
+        3: "Registry.Example.Com:443/app:1",
+        4: "rEGISTRY.example.com/db:2",
+        5: "registry.example.org/app:1",
+        6: "INTERNAL/app:1",
+        7: "internal/app:1",  # Docker Hub's user internal
+        8: "Internal:443/app:2",
+    }
+    with DecisionLog.open(store_url) as log:
+        for n, reference in written.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    assert _ids(store_url, images=("registry.example.com/*",)) == {1, 2, 3, 4}
+    assert _ids(store_url, images=("REGISTRY.EXAMPLE.COM/*",)) == {1, 2, 3, 4}
+    assert _ids(store_url, images=("registry.example.com/app:1",)) == {1, 2, 3}
+    assert _ids(store_url, images=("Registry.Example.Com/app*",)) == {1, 2, 3}
+    assert _ids(store_url, images=("INTERNAL/*",)) == {6, 8}
+    assert _ids(store_url, images=("internal:443/app:1",)) == {6}
+    assert _ids(store_url, images=("internal/*",)) == {7}
+    assert _ids(store_url, images=("docker.io/internal/*",)) == {7}

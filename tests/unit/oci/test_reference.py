@@ -144,6 +144,11 @@ def test_a_default_port_is_dropped_for_matching_only(name: str, bare: str | None
         ("*.ACME.io/prod/**", "*.acme.io/prod/**"),
         ("[FD00::AB]/prod/**", "[fd00::ab]/prod/**"),
         ("Registry.Acme.io/Shop/*", "registry.acme.io/Shop/*"),  # the repository is left as written
+        ("INTERNAL/**", "internal/**"),  # a registry by its case, as `INTERNAL/app` is host internal's
+        ("Internal:5000/app", "internal:5000/app"),
+        ("internal/**", "docker.io/internal/**"),  # Docker Hub's user internal
+        ("1234/**", "docker.io/1234/**"),  # a Docker Hub user, not an address
+        ("0xdead/*", "docker.io/0xdead/*"),
         ("**", "**"),
     ],
 )
@@ -179,3 +184,50 @@ def test_an_ipv4_mapped_registry_says_how_to_write_it() -> None:
     assert caught.value.hint == "write the registry as 127.0.0.1:5000, as its rules and exceptions name it"
     for fine in ("127.0.0.1:5000/app", "10.0.0.1/app", "1e100.net/app", "registry-1.example:443/app"):
         assert Reference.parse(fine).registry == fine.partition("/")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("31337/miner:1", "31337/miner:1"),  # Docker Hub's user 31337, as Docker reads it
+        ("0xdead/tool:1", "0xdead/tool:1"),
+        ("2130706433/app", "2130706433/app"),
+        ("docker.io/123/app", "docker.io/123/app"),
+        ("127.1/app:1", "127.0.0.1/app:1"),  # a registry: a dot, a port or an upper-case letter
+        ("2130706433:5000/app", "127.0.0.1:5000/app"),
+        ("0X7F000001/app", "127.0.0.1/app"),
+        ("[::ffff:7f00:1]:5000/app", "127.0.0.1:5000/app"),
+    ],
+)
+def test_only_a_registry_is_read_as_an_address(text: str, read: str) -> None:
+    from trustgate.oci.reference import ipv4_unmapped
+
+    assert ipv4_unmapped(text) == read
+
+
+@pytest.mark.parametrize(
+    ("first", "registry"),
+    [
+        ("ghcr.io", True),
+        ("localhost", True),
+        ("host:5000", True),
+        ("[::1]", True),
+        ("INTERNAL", True),
+        ("Acme", True),
+        ("acme", False),
+        ("31337", False),
+        ("0xdead", False),
+    ],
+)
+def test_which_first_part_names_a_registry(first: str, registry: bool) -> None:
+    from trustgate.model import names_registry
+
+    assert names_registry(first) is registry
+    assert (Reference.parse(f"{first}/app").registry != "docker.io") is registry
+
+
+def test_a_leading_zero_is_said_to_be_octal() -> None:
+    with pytest.raises(InvalidReferenceError) as caught:
+        Reference.parse("0127.0.0.1:5000/app")
+    assert "87.0.0.1" in caught.value.message
+    assert "leading 0" in caught.value.diagnostics() and "octal" in caught.value.diagnostics()
