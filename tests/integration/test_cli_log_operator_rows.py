@@ -141,6 +141,33 @@ def test_a_decision_backdated_before_a_signed_checkpoint_is_not_signed_and_fails
     assert run("log", "verify", "--store", url, "--verifier-key", vkey, "-c", str(config))[0] == 0
 
 
+@pytest.mark.parametrize("manual", [True, False], ids=["kept-checkpoint", "prune-only"])
+def test_a_decision_backdated_after_a_prune_is_not_signed_and_fails_verify(
+    url: str, key: Path, tmp_path: Path, manual: bool
+) -> None:
+    """A prune removes the records a checkpoint covers; the operator then appends an allow dated a year
+    back: the writer signed it and `verify` said intact (the bound needed the removed records)."""
+    fill(url, key, 1, 11)
+    kept = tmp_path / "cp10.txt"
+    vkey = keep_checkpoint(url, key, kept) if manual else ""
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
+    code, _, err = run("log", "prune", "--store", url, "--before", tomorrow, "--key", str(key))
+    assert code == 0, err
+    signed_at = sql(url, "SELECT min(time) FROM checkpoints WHERE seq = 10")[0][0]
+    backdated = seconds_before(signed_at, 365 * 86400)
+    with DecisionLog.open(url, key=None) as log:
+        forged = log.append(decision(11, time=backdated))
+
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key))
+    assert code == 1, err
+    assert f"record #11 ({forged}) is dated {backdated}, before the" in err
+    assert sql(url, "SELECT max(seq) FROM checkpoints")[0][0] == 10  # nothing signed over it
+    if manual:
+        code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(kept), "--verifier-key", vkey)
+        assert code == 1
+        assert out.startswith(f"NOT INTACT: misdated: record #11 ({forged}) is dated {backdated}, before the")
+
+
 def test_a_record_dated_away_from_its_uuidv7_id_is_misdated(url: str, key: Path) -> None:
     fill(url, None, 1, 4)  # no checkpoint yet: only the id says when the record was made
     dated = seconds_before(timestamp(), 86400)

@@ -898,6 +898,7 @@ class DecisionLog:
                 ) from e
         recent = self.store.checkpoints(newest=_STORED_CHECKED)
         stored = sorted((c for c in recent if c.note), key=lambda c: c.seq, reverse=True)
+        newest: _Trusted | None = None
         for cp in stored:  # the newest one this key signed; forged or foreign ones do not verify
             try:
                 head = open_checkpoint(cp.note, verifier)
@@ -905,16 +906,25 @@ class DecisionLog:
                 continue
             # Its chain head counts only under this key's signature (and for the tree head's size).
             signed = head.size == cp.seq and signature_problem(cp, self.signer.public_key) is None
-            out.append(
-                _Trusted(
-                    f"the stored checkpoint of {shown_id(cp.time)}",
-                    head,
-                    cp.hash if signed else None,
-                    TimeFloor.of(cp) if signed else None,  # the chain signature signs the time
-                    stored=True,
-                )
+            if newest is not None:
+                # The newest is a prune checkpoint, which sets no time bound: the newest signed one
+                # before it does. The records it covers were pruned, so its signed time alone bounds.
+                floor = TimeFloor.of(cp) if signed else None
+                if floor is not None:
+                    where = f"the stored checkpoint of {shown_id(cp.time)}"
+                    out.append(_Trusted(where, head, None, floor.covering(floor.signed)))
+                    break
+                continue
+            newest = _Trusted(
+                f"the stored checkpoint of {shown_id(cp.time)}",
+                head,
+                cp.hash if signed else None,
+                TimeFloor.of(cp) if signed else None,  # the chain signature signs the time
+                stored=True,
             )
-            break
+            out.append(newest)
+            if not (signed and cp.kind == "prune"):
+                break
         return out
 
     def _check_not_deleted(self, size: int, trusted: Sequence[_Trusted]) -> None:
@@ -1115,6 +1125,15 @@ class DecisionLog:
         else:
             rows = self.store.links(seq - 1 if read_anchor else seq, size)
             for number, body, link, hashed, leaf in rows:
+                if read_anchor and number > seq:
+                    # The anchor's own record was pruned (or rewritten): its signed time alone bounds
+                    # it (the records it covered are gone, so a fast signer's time cannot be told from
+                    # an honest one).
+                    read_anchor = False
+                    assert anchor_floor is not None
+                    mark = anchor_floor.covering(anchor_floor.signed)
+                    if floor is None or (mark.bound or 0) > (floor.bound or 0):
+                        floor = mark
                 if read_anchor and number == seq:  # the anchor's own record: its time bounds the anchor
                     if entry_hash(link, body, number) != prev:
                         continue  # rewritten: the next record's link (or the head) says so below
@@ -1124,6 +1143,7 @@ class DecisionLog:
                     if floor is None or (mark.bound or 0) > (floor.bound or 0):
                         floor = mark
                     newest = micros
+                    read_anchor = False
                     continue
                 if number != seq + 1:
                     problem = f"records #{seq + 1}..#{number - 1} are missing"
