@@ -6,6 +6,8 @@ newer checkpoints deleted under a running writer.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from trustgate.decisions.canonical import timestamp, uuid7
 from trustgate.decisions.keys import read_signer
 from trustgate.decisions.log import CheckpointPolicy, DecisionLog, open_store
 from trustgate.decisions.note import TreeHead, split_note
+from trustgate.errors import DecisionLogError
 from trustgate.server.http import checkpoint as get_checkpoint
 
 
@@ -529,3 +532,35 @@ def test_a_checkpoints_time_is_taken_when_the_head_is_read(
     monkeypatch.setattr(DecisionLog, "_check_records", slow)
     with DecisionLog.open(url, key=key) as log:
         assert log.checkpoint().time == read
+
+
+def test_a_record_that_waited_longer_than_half_the_skew_is_not_written(url: str, key: Path) -> None:
+    """A replica cut off from the database committed, when it came back, records it had dated and queued
+    long before: after another replica's checkpoint they were misdated, and every writer refused every
+    later checkpoint for good. Now a record that waited longer than half the skew fails (not written)."""
+    policy = CheckpointPolicy(clock_skew=2.0)  # a record may wait 1 s
+    holder = open_store(url)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another session holds the chain lock (an unreachable path, a long prune)
+        with holder._write():
+            locked.set()
+            release.wait()
+
+    with DecisionLog(store=open_store(url), signer=read_signer(key), checkpoints=policy) as log:
+        log.append(decision(1))
+        thread = threading.Thread(target=hold)
+        thread.start()
+        try:
+            assert locked.wait(10)
+            waiting = log.submit(decision(2))
+            time.sleep(1.5)  # longer than the bound: the outcome does not depend on the machine's speed
+        finally:
+            release.set()
+            thread.join()
+            holder.close()
+        with pytest.raises(DecisionLogError, match="waited in the writer's queue") as caught:
+            waiting.result(timeout=30)
+        assert "half the allowed clock skew of 2 s" in caught.value.message
+        assert log.write_failures == 1
+    assert sql(url, "SELECT count(*) FROM decisions")[0][0] == 1  # not written

@@ -139,6 +139,14 @@ class CheckpointPolicy:
     # it (`chain.time_problem`)
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
 
+    @property
+    def max_queue_wait(self) -> float | None:
+        """Seconds a record may wait in the writer's queue (or for the database) before it is
+        committed, None for no bound: half the clock skew, so that writers' clocks may differ by the
+        other half and no honest record is misdated (ADR 9, item 12: D + W <= skew). With a skew of
+        0 nothing is allowed for either, and no wait is bounded."""
+        return self.clock_skew / 2 if self.clock_skew > 0 else None
+
 
 @dataclass(frozen=True, slots=True)
 class _Trusted:
@@ -173,6 +181,7 @@ class Acknowledgement(Protocol):
 class _Pending:
     item: Prepared
     future: concurrent.futures.Future[str] | _Waiter | Acknowledgement
+    queued: float  # `time.monotonic()` when it was queued: its wait is bounded (`max_queue_wait`)
 
 
 class _Waiter:
@@ -389,7 +398,7 @@ class DecisionLog:
         item = self._prepare(record)
         waiter = _Waiter()
         self._start()
-        self._queue.put(_Pending(item, waiter))
+        self._queue.put(_Pending(item, waiter, time.monotonic()))
         return waiter
 
     @contextlib.contextmanager
@@ -456,7 +465,7 @@ class DecisionLog:
         if self._closed:
             raise DecisionLogError("the decision log is closed", where=self.url)
         self._start()
-        self._queue.put(_Pending(item, done))
+        self._queue.put(_Pending(item, done, time.monotonic()))
 
     def _start(self) -> None:
         if self._thread is not None:
@@ -554,9 +563,25 @@ class DecisionLog:
         appending, about a fifth more records per second). Each is still
         sent only after its own commit.
         """
+        limit = self.policy.max_queue_wait
+        kept: Sequence[_Pending] = batch
+        stale: list[_Pending] = []
+
+        def admit() -> list[bool]:
+            # Called with the chain lock held: a record committed later than `limit` after it was
+            # queued may be dated before a checkpoint another writer signed meanwhile (misdated).
+            nonlocal kept
+            now = time.monotonic()
+            fresh = [limit is None or now - p.queued <= limit for p in batch]
+            kept = [p for p, ok in zip(batch, fresh, strict=True) if ok]
+            stale[:] = [p for p, ok in zip(batch, fresh, strict=True) if not ok]
+            return fresh
+
         try:
             entries = self.store.append(
-                [p.item for p in batch], before_commit=before_commit.send if before_commit else None
+                [p.item for p in batch],
+                before_commit=before_commit.send if before_commit else None,
+                admit=admit if limit is not None else None,
             )
         except DecisionLogError as e:  # an unopenable store is opened again for the next batch
             self._failed(batch, e)
@@ -567,6 +592,12 @@ class DecisionLog:
         finally:
             if before_commit is not None:
                 before_commit.send()  # once only: a no-op when the store already sent them
+        if stale:
+            self._failed(stale, self._stale_error(stale, limit))
+        if not entries:
+            acks.results = []
+            return
+        batch = kept
         self.write_error = None
         last = self._committed
         if last is not None and (
@@ -590,6 +621,19 @@ class DecisionLog:
             self._date_own(batch, entries)
             self._periodic_checkpoint(entries[-1].seq, entries[-1].hash)
         acks.results = [(pending.future, entry.id) for pending, entry in zip(batch, entries, strict=True)]
+
+    def _stale_error(self, stale: Sequence[_Pending], limit: float | None) -> DecisionLogError:
+        waited = time.monotonic() - min(p.queued for p in stale)
+        return DecisionLogError(
+            f"{len(stale)} record(s) waited in the writer's queue (or for the database) {waited:.1f} s, "
+            f"longer than {limit or 0:g} s (half the allowed clock skew of {self.policy.clock_skew:g} s), "
+            "and were not written: committed this late, a record may be dated before a checkpoint "
+            "another writer signed meanwhile, and every later checkpoint would be refused",
+            where=self.url,
+            hint="the database was unreachable or locked that long: check the connection and other "
+            "writers (a long prune, a held lock); the decisions are handled per the gate's failure "
+            "policy. A larger decisionLog.checkpoint.clockSkewSeconds allows a longer wait",
+        )
 
     def _failed(self, batch: Sequence[_Pending], error: DecisionLogError) -> None:
         self.write_failures += len(batch)

@@ -833,13 +833,19 @@ class SqlStore(Summaries, abc.ABC):
     # -- writing --------------------------------------------------------------
 
     def append(
-        self, batch: Sequence[Prepared], *, before_commit: Callable[[], None] | None = None
+        self,
+        batch: Sequence[Prepared],
+        *,
+        before_commit: Callable[[], None] | None = None,
+        admit: Callable[[], Sequence[bool]] | None = None,
     ) -> list[Entry]:
         """Append records in order, extending the chain, in one committed transaction.
 
         `before_commit` runs after the statements, just before the commit
         (the writer acknowledges the previous batch there, while this one
-        waits on the disk).
+        waits on the disk). `admit`, called once the chain lock is held,
+        says which of `batch` to write (the writer drops records that
+        waited too long); the entries are those of the records written.
 
         Returns:
             The entries with their positions and hashes, once committed.
@@ -849,6 +855,10 @@ class SqlStore(Summaries, abc.ABC):
         """
         with self._append_tx():
             seq, prev = self._checked_head_locked()
+            if admit is not None:
+                batch = [item for item, ok in zip(batch, admit(), strict=True) if ok]
+                if not batch:
+                    return []
             edge = self._edge
             if edge is None or edge[0] != seq or edge[1] != prev:  # another writer appended since
                 edge = (seq, prev, self._compact_range(seq))
