@@ -564,3 +564,57 @@ def test_a_record_that_waited_longer_than_half_the_skew_is_not_written(url: str,
         assert "half the allowed clock skew of 2 s" in caught.value.message
         assert log.write_failures == 1
     assert sql(url, "SELECT count(*) FROM decisions")[0][0] == 1  # not written
+
+
+def _store_checkpoint(url: str, checkpoint: Any) -> None:
+    store = open_store(url)
+    try:
+        store.add_checkpoint(checkpoint)
+    finally:
+        store.close()
+
+
+def test_a_forged_checkpoint_row_does_not_stop_a_restarted_writers_checkpoints(url: str, key: Path) -> None:
+    """One row with a bogus signature, a huge seq and a far-future time: a restarted writer signed no
+    periodic checkpoint and said nothing (it took the row, unverified, as its last checkpoint)."""
+    fill(url, key, 1, 6)
+    sql(url, "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature, note) VALUES "
+             "(1000000000, 'x', '9999-12-31T23:59:59.999999Z', 'periodic', 'x', 'x', 'x', '')")  # fmt: skip
+    policy = CheckpointPolicy(every_records=3, every_seconds=3600)
+    with DecisionLog(store=open_store(url), signer=read_signer(key), checkpoints=policy) as log:
+        for n in range(6, 12):
+            log.append(decision(n))
+        assert log.checkpoints_signed >= 1 and log.checkpoints_refused == 0
+
+
+def test_a_checkpoint_signed_by_a_clock_ahead_does_not_stop_a_restarted_writers_checkpoints(
+    url: str, key: Path
+) -> None:
+    """A `log checkpoint` signed by a clock a day ahead: a restarted writer counted the interval from a
+    day ahead and signed no periodic checkpoint for a day. Its time now counts as now."""
+    fill(url, key, 1, 6)
+    signer = read_signer(key)
+    store = open_store(url)
+    seq, digest = store.head()
+    root = store.root(seq)
+    store.close()
+    ahead = timestamp(dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    _store_checkpoint(url, signer.sign(seq=seq, hash=digest, time=ahead, kind="manual", root=root))
+    policy = CheckpointPolicy(every_records=1_000_000, every_seconds=0)
+    with DecisionLog(store=open_store(url), signer=signer, checkpoints=policy) as log:
+        log.append(decision(6))
+        assert log.checkpoints_signed == 1 and log.checkpoints_refused == 0
+
+
+def test_a_trusted_checkpoint_past_the_head_is_a_counted_refusal(url: str, key: Path) -> None:
+    """A checkpoint of this key covering more records than the log holds (records removed): the restarted
+    writer signed nothing and said nothing."""
+    fill(url, key, 1, 6)
+    signer = read_signer(key)
+    _store_checkpoint(url, signer.sign(seq=100, hash="0" * 64, time=timestamp(), kind="manual"))
+    policy = CheckpointPolicy(every_records=1, every_seconds=3600)
+    with DecisionLog(store=open_store(url), signer=signer, checkpoints=policy) as log:
+        log.append(decision(6))
+        assert log.checkpoints_refused == 1 and log.checkpoints_signed == 0
+        problems = [p.message for p in log.take_problems()]
+        assert len(problems) == 1 and "covers 100 records, the log now has 6" in problems[0]

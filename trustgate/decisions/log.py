@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import datetime as dt
 import json
 import queue
 import threading
@@ -844,25 +843,52 @@ class DecisionLog:
         return out
 
     def _checkpoint_due(self) -> bool:
-        if not self._checkpoint_state_loaded:
-            self._checkpoint_state_loaded = True
-            latest = self._latest_checkpoint()
-            if latest is not None:
-                head_seq, _ = self.store.head()
-                self._since_checkpoint = head_seq - latest.seq
-                age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(latest.time.replace("Z", "+00:00"))
-                self._last_checkpoint = time.monotonic() - age.total_seconds()
-            else:
-                return True  # a log that was never checkpointed gets one at once
+        """Whether a periodic checkpoint is due.
+
+        Raises:
+            CheckpointRefusedError: the newest stored checkpoint of this key covers more records than
+                the log holds (counted; retried an interval later).
+        """
         if self._last_attempt is not None and time.monotonic() - self._last_attempt < self._retry_seconds():
             return False  # a refused or failed attempt is retried an interval later, not on every commit
+        if not self._checkpoint_state_loaded:
+            latest = self._latest_checkpoint()
+            if latest is None:
+                self._checkpoint_state_loaded = True
+                return True  # a log that was never checkpointed gets one at once
+            head_seq, _ = self.store.head()
+            if latest.seq > head_seq:
+                self.checkpoints_refused += 1
+                raise CheckpointRefusedError(
+                    f"refusing to sign a checkpoint: the stored checkpoint of {shown_id(latest.time)}, "
+                    f"signed by this key, covers {latest.seq} records, the log now has {head_seq}: records "
+                    "were removed. Someone with write access to the database removed them",
+                    where=self.url,
+                    hint="the decision is still recorded; find what changed with `trustgate log verify "
+                    "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
+                )
+            self._checkpoint_state_loaded = True
+            self._since_checkpoint = head_seq - latest.seq
+            signed = timestamp_micros(latest.time)
+            now = time.time_ns() // 1000
+            # A time ahead of this clock (a signer's clock ahead) counts as now: the interval still runs.
+            age = (now - min(signed, now)) / 1e6 if signed is not None else self.policy.every_seconds
+            self._last_checkpoint = time.monotonic() - age
         return (
             self._since_checkpoint >= self.policy.every_records
             or time.monotonic() - self._last_checkpoint >= self.policy.every_seconds
         )
 
     def _latest_checkpoint(self) -> Checkpoint | None:
-        signed = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.signature]
+        """The newest stored checkpoint this writer's key signed (a forged or foreign row is none)."""
+        if self.signer is None:
+            return None
+        key = self.signer.public_key
+        signed = [
+            c
+            for c in self.store.checkpoints(newest=_STORED_CHECKED)
+            if c.signature and signature_problem(c, key) is None
+        ]
         return max(signed, key=lambda c: c.seq) if signed else None
 
     def _sign_and_store(self, seq: int, digest: str, kind: str, signed_at: str) -> Checkpoint:
