@@ -22,6 +22,7 @@ from trustgate.decisions.canonical import timestamp, uuid7
 from trustgate.decisions.keys import read_signer
 from trustgate.decisions.log import CheckpointPolicy, DecisionLog, open_store
 from trustgate.decisions.note import TreeHead, split_note
+from trustgate.decisions.publish import DirectoryPublisher
 from trustgate.errors import DecisionLogError
 from trustgate.server.http import checkpoint as get_checkpoint
 
@@ -618,3 +619,53 @@ def test_a_trusted_checkpoint_past_the_head_is_a_counted_refusal(url: str, key: 
         assert log.checkpoints_refused == 1 and log.checkpoints_signed == 0
         problems = [p.message for p in log.take_problems()]
         assert len(problems) == 1 and "covers 100 records, the log now has 6" in problems[0]
+
+
+def test_checkpoint_output_while_a_writer_signs_does_not_report_a_cut_back_log(
+    url: str, key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--output` read the stored checkpoints, then the published one: a checkpoint a running writer
+    stored and published in between read as "someone ... cut the log back". A writer stores before it
+    publishes, so the published one is read first."""
+    config = _publishing(tmp_path, key)
+    fill(url, key, 1, 11)
+    assert run("log", "checkpoint", "--store", url, "-c", str(config))[0] == 0  # #10, published
+    fill(url, None, 11, 16)
+    real_latest = DirectoryPublisher.latest
+    signed: list[int] = []
+
+    def latest_while_a_writer_signs(self: DirectoryPublisher) -> str | None:
+        if not signed:  # the writer signs (stores, then publishes) #15 at this moment
+            signed.append(1)
+            assert run("log", "checkpoint", "--store", url, "-c", str(config))[0] == 0
+        return real_latest(self)
+
+    monkeypatch.setattr(DirectoryPublisher, "latest", latest_while_a_writer_signs)
+    reader = tmp_path / "reader.yaml"
+    reader.write_text(config.read_text().replace(f"    key: {key}\n", ""))
+    kept = tmp_path / "kept.txt"
+    code, _, err = run("log", "checkpoint", "--store", url, "-c", str(reader), "--output", str(kept))
+    assert code == 0, err
+    assert "cut the log back" not in err and "checkpoint at #15" in err
+
+
+def test_checkpoint_output_refuses_a_published_checkpoint_that_does_not_verify(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """A published note signed by another key said nothing about the log, yet its size was compared."""
+    config = _publishing(tmp_path, key)
+    fill(url, key, 1, 11)
+    assert run("log", "checkpoint", "--store", url, "-c", str(config))[0] == 0
+    other = _key(tmp_path / "other.pem")
+    published = tmp_path / "published"
+    store = open_store(url)
+    root = store.root(5)
+    store.close()
+    foreign = read_signer(other).sign(seq=5, hash="0" * 64, time=timestamp(), kind="manual", root=root)
+    (published / "checkpoint").write_text(foreign.note)
+    reader = tmp_path / "reader.yaml"
+    reader.write_text(config.read_text().replace(f"    key: {key}\n", ""))
+    kept = tmp_path / "kept.txt"
+    code, _, err = run("log", "checkpoint", "--store", url, "-c", str(reader), "--output", str(kept))
+    assert code == 3 and not kept.exists()
+    assert "does not verify with the key of the latest stored one" in err
