@@ -20,7 +20,7 @@ from support.ids import uuid7_at
 from trustgate.cli.main import main
 from trustgate.decisions.canonical import timestamp, uuid7
 from trustgate.decisions.keys import read_signer
-from trustgate.decisions.log import CheckpointPolicy, DecisionLog, open_store
+from trustgate.decisions.log import _STORED_CHECKED, CheckpointPolicy, DecisionLog, open_store
 from trustgate.decisions.note import TreeHead, split_note
 from trustgate.decisions.publish import DirectoryPublisher
 from trustgate.errors import DecisionLogError
@@ -669,3 +669,19 @@ def test_checkpoint_output_refuses_a_published_checkpoint_that_does_not_verify(
     code, _, err = run("log", "checkpoint", "--store", url, "-c", str(reader), "--output", str(kept))
     assert code == 3 and not kept.exists()
     assert "does not verify with the key of the latest stored one" in err
+
+
+def test_a_new_key_signs_a_pruned_log_with_many_checkpoints_since_the_prune(url: str, key: Path) -> None:
+    """Key rotation on a pruned log: the new key's writer looked for the prune anchor only among the
+    newest stored checkpoints, and with more since the prune it read the chain from the genesis:
+    "records #1..#10 are missing ... someone rewrote"."""
+    fill(url, key, 1, 11)
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
+    assert run("log", "prune", "--store", url, "--before", tomorrow, "--key", str(key))[0] == 0
+    with DecisionLog.open(url, key=key) as log:
+        for n in range(11, 11 + _STORED_CHECKED + 2):
+            log.append(decision(n))
+            log.checkpoint()
+    new_key = _key(key.with_name("new-key.pem"))
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(new_key))
+    assert code == 0, err

@@ -1182,8 +1182,7 @@ class DecisionLog:
         if anchor is not None:
             seq, prev, where = anchor.head.size, anchor.chain or "", anchor.where
         else:
-            prunes = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.kind == "prune"]
-            start = max(prunes, key=lambda c: c.seq) if prunes else None
+            start = self.store.prune_anchor()  # however many checkpoints were stored since
             seq, prev = (start.seq, start.hash) if start is not None else (0, GENESIS)
             where = "the start of the chain" if start is None else f"the prune of {shown_id(start.time)}"
         newest = anchor_floor.newest if anchor_floor is not None else None

@@ -1237,6 +1237,15 @@ class SqlStore(Summaries, abc.ABC):
             rows = [r[1:] for r in self._execute(sql)]
         return [Checkpoint.from_row(r, where=self.url) for r in rows]
 
+    def prune_anchor(self) -> Checkpoint | None:
+        """The newest prune checkpoint (where the chain now starts), however many were stored since."""
+        columns = "seq, hash, time, kind, key_id, public_key, signature, note"
+        with self._read():
+            rows = self._execute(
+                f"SELECT {columns} FROM checkpoints WHERE kind = 'prune' ORDER BY seq DESC, n DESC LIMIT 1"
+            )
+        return Checkpoint.from_row(rows[0], where=self.url) if rows else None
+
     def tree_checkpoints(self, covering: int = 0) -> Iterator[Checkpoint]:
         """Checkpoints with a tree head of at least `covering` records, the largest tree first (newest first).
 
