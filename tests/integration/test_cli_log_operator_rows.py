@@ -685,3 +685,30 @@ def test_a_new_key_signs_a_pruned_log_with_many_checkpoints_since_the_prune(url:
     new_key = _key(key.with_name("new-key.pem"))
     code, _, err = run("log", "checkpoint", "--store", url, "--key", str(new_key))
     assert code == 0, err
+
+
+def test_a_newer_checkpoint_another_writer_signed_meanwhile_is_no_removal(
+    url: str, key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two honest replicas: one read the head, the other appended and signed a newer checkpoint before
+    the first checked it; the first refused: "records were removed. Someone with write access..."."""
+    fill(url, key, 1, 6)
+    signer = read_signer(key)
+    policy = CheckpointPolicy(every_records=1, every_seconds=3600)
+    always = CheckpointPolicy(every_records=1, every_seconds=0)  # a checkpoint is due at every try
+    with DecisionLog(store=open_store(url), signer=signer, checkpoints=always) as first:
+        first.append(decision(6))
+        stale = first.store.head()
+        with DecisionLog(store=open_store(url), signer=signer, checkpoints=policy) as other:
+            other.append(decision(7))
+            other.append(decision(8))
+            other.checkpoint()  # #8
+        refused = first.checkpoints_refused
+        first._last_attempt = None
+        first._periodic_checkpoint(*stale)  # the head it read before the other signed
+        assert first.checkpoints_refused == refused and first.take_problems() == []
+
+        real_head = first.store.head
+        heads = iter([stale])
+        monkeypatch.setattr(first.store, "head", lambda: next(heads, None) or real_head())
+        assert first.checkpoint().seq == 8  # read again

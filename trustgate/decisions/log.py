@@ -158,6 +158,11 @@ class _Trusted:
     stored: bool = False  # the newest stored checkpoint this key signed
 
 
+class _Overtaken(Exception):
+    """A trusted checkpoint covers more records than the head being signed, and the log holds them:
+    another writer appended and signed after this one read the head (nothing was removed)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Misdated:
     """A record whose time cannot be true (`chain.time_problem`), found where the writer checks records:
@@ -252,6 +257,7 @@ _STORED_CHECKED = (
     64  # newest stored checkpoints a writer looks at (forged ones do not verify and are skipped)
 )
 _RETRY_FLOOR_SECONDS = 1.0  # seconds: the least wait before a refused or failed checkpoint is retried
+_OVERTAKEN_RETRIES = 5  # times `checkpoint` reads the head again when another writer signed a newer one
 _KEPT_PROBLEMS = 100  # refusals and publish failures kept for `take_problems`; the counters count all
 
 
@@ -821,6 +827,8 @@ class DecisionLog:
             if seq is None or digest is None:
                 seq, digest = self.store.head()
             self._sign_and_store(seq, digest, "periodic", timestamp())
+        except _Overtaken:
+            pass  # another writer signed a newer checkpoint meanwhile: the next round goes on from it
         except DecisionLogError as e:
             error = e
             self._last_attempt = time.monotonic()
@@ -1056,6 +1064,10 @@ class DecisionLog:
                 cannot be true.
         """
         trusted = self._trusted()
+        if any(t.head.size > size for t in trusted) and self.store.head()[0] >= max(
+            t.head.size for t in trusted
+        ):
+            raise _Overtaken  # the head read is stale, not cut back: sign a newer one instead
         for t in trusted:
             where, head = t.where, t.head
             try:
@@ -1277,8 +1289,18 @@ class DecisionLog:
                 hint="pass --key or set decisionLog.checkpoint.key (an Ed25519 PEM private key)",
             )
         self.flush()
-        seq, digest = self.store.head()
-        return self._sign_and_store(seq, digest, "manual", timestamp())
+        for _ in range(_OVERTAKEN_RETRIES):
+            seq, digest = self.store.head()
+            try:
+                return self._sign_and_store(seq, digest, "manual", timestamp())
+            except _Overtaken:
+                continue  # another writer signed a newer head after this one read it: read it again
+        raise DecisionLogError(
+            f"another writer signed a newer checkpoint each of {_OVERTAKEN_RETRIES} times this one "
+            "read the head; nothing was signed",
+            where=self.url,
+            hint="try again; the writers' own checkpoints cover the log meanwhile",
+        )
 
     def flush(self) -> None:
         """Wait until every record queued so far is committed (or failed)."""
