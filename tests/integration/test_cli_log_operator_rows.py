@@ -6,6 +6,8 @@ newer checkpoints deleted under a running writer.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,10 @@ from support.ids import uuid7_at
 from trustgate.cli.main import main
 from trustgate.decisions.canonical import timestamp, uuid7
 from trustgate.decisions.keys import read_signer
-from trustgate.decisions.log import CheckpointPolicy, DecisionLog, open_store
+from trustgate.decisions.log import _STORED_CHECKED, CheckpointPolicy, DecisionLog, open_store
 from trustgate.decisions.note import TreeHead, split_note
+from trustgate.decisions.publish import DirectoryPublisher
+from trustgate.errors import DecisionLogError
 from trustgate.server.http import checkpoint as get_checkpoint
 
 
@@ -139,6 +143,33 @@ def test_a_decision_backdated_before_a_signed_checkpoint_is_not_signed_and_fails
         "decisionLog:\n  checkpoint:\n    clockSkewSeconds: 31622400\n"
     )
     assert run("log", "verify", "--store", url, "--verifier-key", vkey, "-c", str(config))[0] == 0
+
+
+@pytest.mark.parametrize("manual", [True, False], ids=["kept-checkpoint", "prune-only"])
+def test_a_decision_backdated_after_a_prune_is_not_signed_and_fails_verify(
+    url: str, key: Path, tmp_path: Path, manual: bool
+) -> None:
+    """A prune removes the records a checkpoint covers; the operator then appends an allow dated a year
+    back: the writer signed it and `verify` said intact (the bound needed the removed records)."""
+    fill(url, key, 1, 11)
+    kept = tmp_path / "cp10.txt"
+    vkey = keep_checkpoint(url, key, kept) if manual else ""
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
+    code, _, err = run("log", "prune", "--store", url, "--before", tomorrow, "--key", str(key))
+    assert code == 0, err
+    signed_at = sql(url, "SELECT min(time) FROM checkpoints WHERE seq = 10")[0][0]
+    backdated = seconds_before(signed_at, 365 * 86400)
+    with DecisionLog.open(url, key=None) as log:
+        forged = log.append(decision(11, time=backdated))
+
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key))
+    assert code == 1, err
+    assert f"record #11 ({forged}) is dated {backdated}, before the" in err
+    assert sql(url, "SELECT max(seq) FROM checkpoints")[0][0] == 10  # nothing signed over it
+    if manual:
+        code, out, _ = run("log", "verify", "--store", url, "--checkpoint", str(kept), "--verifier-key", vkey)
+        assert code == 1
+        assert out.startswith(f"NOT INTACT: misdated: record #11 ({forged}) is dated {backdated}, before the")
 
 
 def test_a_record_dated_away_from_its_uuidv7_id_is_misdated(url: str, key: Path) -> None:
@@ -502,3 +533,182 @@ def test_a_checkpoints_time_is_taken_when_the_head_is_read(
     monkeypatch.setattr(DecisionLog, "_check_records", slow)
     with DecisionLog.open(url, key=key) as log:
         assert log.checkpoint().time == read
+
+
+def test_a_record_that_waited_longer_than_half_the_skew_is_not_written(url: str, key: Path) -> None:
+    """A replica cut off from the database committed, when it came back, records it had dated and queued
+    long before: after another replica's checkpoint they were misdated, and every writer refused every
+    later checkpoint for good. Now a record that waited longer than half the skew fails (not written)."""
+    policy = CheckpointPolicy(clock_skew=2.0)  # a record may wait 1 s
+    holder = open_store(url)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another session holds the chain lock (an unreachable path, a long prune)
+        with holder._write():
+            locked.set()
+            release.wait()
+
+    with DecisionLog(store=open_store(url), signer=read_signer(key), checkpoints=policy) as log:
+        log.append(decision(1))
+        thread = threading.Thread(target=hold)
+        thread.start()
+        try:
+            assert locked.wait(10)
+            waiting = log.submit(decision(2))
+            time.sleep(1.5)  # longer than the bound: the outcome does not depend on the machine's speed
+        finally:
+            release.set()
+            thread.join()
+            holder.close()
+        with pytest.raises(DecisionLogError, match="waited in the writer's queue") as caught:
+            waiting.result(timeout=30)
+        assert "half the allowed clock skew of 2 s" in caught.value.message
+        assert log.write_failures == 1
+    assert sql(url, "SELECT count(*) FROM decisions")[0][0] == 1  # not written
+
+
+def _store_checkpoint(url: str, checkpoint: Any) -> None:
+    store = open_store(url)
+    try:
+        store.add_checkpoint(checkpoint)
+    finally:
+        store.close()
+
+
+def test_a_forged_checkpoint_row_does_not_stop_a_restarted_writers_checkpoints(url: str, key: Path) -> None:
+    """One row with a bogus signature, a huge seq and a far-future time: a restarted writer signed no
+    periodic checkpoint and said nothing (it took the row, unverified, as its last checkpoint)."""
+    fill(url, key, 1, 6)
+    sql(url, "INSERT INTO checkpoints (seq, hash, time, kind, key_id, public_key, signature, note) VALUES "
+             "(1000000000, 'x', '9999-12-31T23:59:59.999999Z', 'periodic', 'x', 'x', 'x', '')")  # fmt: skip
+    policy = CheckpointPolicy(every_records=3, every_seconds=3600)
+    with DecisionLog(store=open_store(url), signer=read_signer(key), checkpoints=policy) as log:
+        for n in range(6, 12):
+            log.append(decision(n))
+        assert log.checkpoints_signed >= 1 and log.checkpoints_refused == 0
+
+
+def test_a_checkpoint_signed_by_a_clock_ahead_does_not_stop_a_restarted_writers_checkpoints(
+    url: str, key: Path
+) -> None:
+    """A `log checkpoint` signed by a clock a day ahead: a restarted writer counted the interval from a
+    day ahead and signed no periodic checkpoint for a day. Its time now counts as now."""
+    fill(url, key, 1, 6)
+    signer = read_signer(key)
+    store = open_store(url)
+    seq, digest = store.head()
+    root = store.root(seq)
+    store.close()
+    ahead = timestamp(dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    _store_checkpoint(url, signer.sign(seq=seq, hash=digest, time=ahead, kind="manual", root=root))
+    policy = CheckpointPolicy(every_records=1_000_000, every_seconds=0)
+    with DecisionLog(store=open_store(url), signer=signer, checkpoints=policy) as log:
+        log.append(decision(6))
+        assert log.checkpoints_signed == 1 and log.checkpoints_refused == 0
+
+
+def test_a_trusted_checkpoint_past_the_head_is_a_counted_refusal(url: str, key: Path) -> None:
+    """A checkpoint of this key covering more records than the log holds (records removed): the restarted
+    writer signed nothing and said nothing."""
+    fill(url, key, 1, 6)
+    signer = read_signer(key)
+    _store_checkpoint(url, signer.sign(seq=100, hash="0" * 64, time=timestamp(), kind="manual"))
+    policy = CheckpointPolicy(every_records=1, every_seconds=3600)
+    with DecisionLog(store=open_store(url), signer=signer, checkpoints=policy) as log:
+        log.append(decision(6))
+        assert log.checkpoints_refused == 1 and log.checkpoints_signed == 0
+        problems = [p.message for p in log.take_problems()]
+        assert len(problems) == 1 and "covers 100 records, the log now has 6" in problems[0]
+
+
+def test_checkpoint_output_while_a_writer_signs_does_not_report_a_cut_back_log(
+    url: str, key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--output` read the stored checkpoints, then the published one: a checkpoint a running writer
+    stored and published in between read as "someone ... cut the log back". A writer stores before it
+    publishes, so the published one is read first."""
+    config = _publishing(tmp_path, key)
+    fill(url, key, 1, 11)
+    assert run("log", "checkpoint", "--store", url, "-c", str(config))[0] == 0  # #10, published
+    fill(url, None, 11, 16)
+    real_latest = DirectoryPublisher.latest
+    signed: list[int] = []
+
+    def latest_while_a_writer_signs(self: DirectoryPublisher) -> str | None:
+        if not signed:  # the writer signs (stores, then publishes) #15 at this moment
+            signed.append(1)
+            assert run("log", "checkpoint", "--store", url, "-c", str(config))[0] == 0
+        return real_latest(self)
+
+    monkeypatch.setattr(DirectoryPublisher, "latest", latest_while_a_writer_signs)
+    reader = tmp_path / "reader.yaml"
+    reader.write_text(config.read_text().replace(f"    key: {key}\n", ""))
+    kept = tmp_path / "kept.txt"
+    code, _, err = run("log", "checkpoint", "--store", url, "-c", str(reader), "--output", str(kept))
+    assert code == 0, err
+    assert "cut the log back" not in err and "checkpoint at #15" in err
+
+
+def test_checkpoint_output_refuses_a_published_checkpoint_that_does_not_verify(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    """A published note signed by another key said nothing about the log, yet its size was compared."""
+    config = _publishing(tmp_path, key)
+    fill(url, key, 1, 11)
+    assert run("log", "checkpoint", "--store", url, "-c", str(config))[0] == 0
+    other = _key(tmp_path / "other.pem")
+    published = tmp_path / "published"
+    store = open_store(url)
+    root = store.root(5)
+    store.close()
+    foreign = read_signer(other).sign(seq=5, hash="0" * 64, time=timestamp(), kind="manual", root=root)
+    (published / "checkpoint").write_text(foreign.note)
+    reader = tmp_path / "reader.yaml"
+    reader.write_text(config.read_text().replace(f"    key: {key}\n", ""))
+    kept = tmp_path / "kept.txt"
+    code, _, err = run("log", "checkpoint", "--store", url, "-c", str(reader), "--output", str(kept))
+    assert code == 3 and not kept.exists()
+    assert "does not verify with the key of the latest stored one" in err
+
+
+def test_a_new_key_signs_a_pruned_log_with_many_checkpoints_since_the_prune(url: str, key: Path) -> None:
+    """Key rotation on a pruned log: the new key's writer looked for the prune anchor only among the
+    newest stored checkpoints, and with more since the prune it read the chain from the genesis:
+    "records #1..#10 are missing ... someone rewrote"."""
+    fill(url, key, 1, 11)
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
+    assert run("log", "prune", "--store", url, "--before", tomorrow, "--key", str(key))[0] == 0
+    with DecisionLog.open(url, key=key) as log:
+        for n in range(11, 11 + _STORED_CHECKED + 2):
+            log.append(decision(n))
+            log.checkpoint()
+    new_key = _key(key.with_name("new-key.pem"))
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(new_key))
+    assert code == 0, err
+
+
+def test_a_newer_checkpoint_another_writer_signed_meanwhile_is_no_removal(
+    url: str, key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two honest replicas: one read the head, the other appended and signed a newer checkpoint before
+    the first checked it; the first refused: "records were removed. Someone with write access..."."""
+    fill(url, key, 1, 6)
+    signer = read_signer(key)
+    policy = CheckpointPolicy(every_records=1, every_seconds=3600)
+    always = CheckpointPolicy(every_records=1, every_seconds=0)  # a checkpoint is due at every try
+    with DecisionLog(store=open_store(url), signer=signer, checkpoints=always) as first:
+        first.append(decision(6))
+        stale = first.store.head()
+        with DecisionLog(store=open_store(url), signer=signer, checkpoints=policy) as other:
+            other.append(decision(7))
+            other.append(decision(8))
+            other.checkpoint()  # #8
+        refused = first.checkpoints_refused
+        first._last_attempt = None
+        first._periodic_checkpoint(*stale)  # the head it read before the other signed
+        assert first.checkpoints_refused == refused and first.take_problems() == []
+
+        real_head = first.store.head
+        heads = iter([stale])
+        monkeypatch.setattr(first.store, "head", lambda: next(heads, None) or real_head())
+        assert first.checkpoint().seq == 8  # read again

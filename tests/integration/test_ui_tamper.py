@@ -393,3 +393,58 @@ def test_verify_checks_the_checkpoints_the_auditor_kept(log: Log, db: Path, tmp_
         "ui", "--store", url, "--verifier-key", log.vkey, "--checkpoint", str(tmp_path / "none")
     )
     assert code == 3 and "cannot read the checkpoint" in err
+
+
+def test_verify_allows_the_clock_skew_log_verify_is_given(tmp_path: Path) -> None:
+    """A replica's clock ran 400 s behind; the operator signed past its record with a skew of 600 s and
+    set clockSkewSeconds to 600. `log verify -c` said intact, the UI's Verify NOT INTACT (it had no
+    skew but the default)."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+    from support.ids import uuid7_at
+
+    from trustgate.decisions.canonical import timestamp
+    from trustgate.decisions.keys import read_signer
+    from trustgate.decisions.log import DecisionLog
+
+    key = tmp_path / "key.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+
+    def decision(n: int, when: str) -> dict[str, Any]:
+        return {"schema": "trustgate.dev/decision/v1", "id": uuid7_at(when), "time": when, "gate": "ci",
+                "mode": "enforce", "verdict": "allow", "exitCode": 0,
+                "summary": {"documents": 1, "passed": 1, "failed": 0, "warnings": 0, "errors": 0},
+                "subject": {"objects": [{"kind": "Pod", "namespace": "shop", "name": f"app-{n}",
+                                         "status": "passed"}], "images": []},
+                "findings": []}  # fmt: skip
+
+    with DecisionLog.open(url, key=key) as writer:
+        for n in range(1, 4):
+            writer.append(decision(n, timestamp()))
+    behind = timestamp(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=400))
+    with DecisionLog.open(url, key=None) as writer:
+        writer.append(decision(4, behind))
+    code, _, err = run("log", "checkpoint", "--store", url, "--key", str(key), "--clock-skew", "600")
+    assert code == 0, err
+    vkey = read_signer(key).note_verifier().vkey()
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\n"
+        "decisionLog:\n  checkpoint:\n    clockSkewSeconds: 600\n"
+    )
+    assert run("log", "verify", "--store", url, "--verifier-key", vkey, "-c", str(config))[0] == 0
+
+    with serve_ui(url, "--verifier-key", vkey) as server:
+        assert 'id="state">not-intact<' in verified(server)  # the default skew, 300 s
+    with serve_ui(url, "--verifier-key", vkey, "--clock-skew", "600") as server:
+        assert 'id="state">intact<' in verified(server)
+    with serve_ui(url, "--verifier-key", vkey, "-c", str(config)) as server:
+        assert 'id="state">intact<' in verified(server)
+    code, _, err = run("ui", "--store", url, "--clock-skew", "nan")
+    assert code == 2 and "not a number of seconds" in err

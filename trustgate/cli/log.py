@@ -447,30 +447,22 @@ def _behind(cp: Checkpoint, size: int, output: str) -> str:
     )
 
 
-def _not_behind_published(cp: Checkpoint, published: Sequence[Publisher], url: str) -> None:
-    """The checkpoint `--output` keeps must be as new as the newest published one (the chain head, the
-    records and the tree are all unsigned rows: cut back together, they agree on an old size).
+def _read_published(published: Sequence[Publisher], url: str) -> list[tuple[str, str | None]]:
+    """The newest checkpoint published in each place, (where, text or None), read before the stored
+    ones (`log checkpoint --output`): a writer stores a checkpoint before it publishes it, so one signed
+    meanwhile is stored by the time the stored ones are read, never published but not stored.
 
     Raises:
-        DecisionLogError: a published one is newer, or cannot be read.
+        DecisionLogError: one cannot be read.
     """
-    from trustgate.decisions.note import NoteError, TreeHead, split_note
     from trustgate.decisions.publish import PublishError
     from trustgate.errors import DecisionLogError
 
-    if not published:
-        click.echo(
-            "trustgate: note: the newest checkpoint is as the database says (no decisionLog.checkpoint."
-            "publish in the configuration to compare it with): whoever can write the database can cut "
-            "the log back with its checkpoints; keep published or freshly signed checkpoints instead",
-            err=True,
-        )
-        return
+    out: list[tuple[str, str | None]] = []
     for publisher in published:
         try:
-            text = publisher.latest()
-            size = TreeHead.parse(split_note(text)[0]).size if text is not None else 0
-        except (PublishError, NoteError) as e:
+            out.append((publisher.where, publisher.latest()))
+        except PublishError as e:
             raise DecisionLogError(
                 f"cannot read the checkpoint published in {publisher.where}: {e.message}; nothing was "
                 "written",
@@ -478,9 +470,51 @@ def _not_behind_published(cp: Checkpoint, published: Sequence[Publisher], url: s
                 hint="fix the published checkpoint, or keep one signed now (`trustgate log checkpoint "
                 "--key PATH --output FILE`)",
             ) from e
+    return out
+
+
+def _not_behind_published(
+    cp: Checkpoint, published: Sequence[tuple[str, str | None]], configured: bool, url: str
+) -> None:
+    """The checkpoint `--output` keeps must be as new as the newest published one (the chain head, the
+    records and the tree are all unsigned rows: cut back together, they agree on an old size).
+
+    `published`: `_read_published`, read before the stored checkpoints. Each is checked with the key
+    of `cp` (a note that does not verify says nothing about the log's size).
+
+    Raises:
+        DecisionLogError: a published one is newer, or does not verify.
+    """
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from trustgate.decisions.note import NoteError, NoteVerifier, open_checkpoint
+    from trustgate.errors import DecisionLogError
+
+    if not configured:
+        click.echo(
+            "trustgate: note: the newest checkpoint is as the database says (no decisionLog.checkpoint."
+            "publish in the configuration to compare it with): whoever can write the database can cut "
+            "the log back with its checkpoints; keep published or freshly signed checkpoints instead",
+            err=True,
+        )
+        return
+    verifier = NoteVerifier.ed25519(Ed25519PublicKey.from_public_bytes(base64.b64decode(cp.public_key)))
+    for where, text in published:
+        try:
+            size = open_checkpoint(text, verifier).size if text is not None else 0
+        except NoteError as e:
+            raise DecisionLogError(
+                f"the checkpoint published in {where} does not verify with the key of the latest stored "
+                f"one ({_one_line(cp.key_id)}): {e.message}; nothing was written",
+                where=url,
+                hint="fix the published checkpoint, or keep one signed now (`trustgate log checkpoint "
+                "--key PATH --output FILE`)",
+            ) from e
         if size > cp.seq:
             raise DecisionLogError(
-                f"the checkpoint published in {publisher.where} covers {size} records, but the newest "
+                f"the checkpoint published in {where} covers {size} records, but the newest "
                 f"stored one covers {cp.seq}: someone with write access to the database cut the log "
                 "back; nothing was written",
                 where=url,
@@ -1261,7 +1295,10 @@ def checkpoint_cmd(
                     problems = decision_log.take_problems()
         elif output or print_verifier_key:
             store = _open(store_url, config_path)
+            configured = publishers(settings)
             try:
+                # Published first: a writer stores a checkpoint before it publishes it.
+                published = _read_published(configured, store.url) if output else []
                 with store.snapshot():
                     stored = store.checkpoints()
                     sizes = store.sizes()
@@ -1296,7 +1333,7 @@ def checkpoint_cmd(
                     "`trustgate log verify` against the checkpoints you kept",
                 )
             if output:
-                _not_behind_published(cp, publishers(settings), store.url)
+                _not_behind_published(cp, published, bool(configured), store.url)
             if output and cp.seq < size:
                 behind = _behind(cp, size, output)
                 if not allow_behind:

@@ -21,11 +21,14 @@ import click
 
 from trustgate.cli.log import (
     _ed25519,
+    _finite,
+    _settings,
     _verifier_key,
     kept_checkpoint_options,
     kept_checkpoints,
     require_verifier_key,
 )
+from trustgate.config import MAX_CLOCK_SKEW_SECONDS
 from trustgate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -138,6 +141,22 @@ def _unspecified(host: str) -> bool:
     dir_help="A directory checkpoints are published to: every checkpoint in it counts as kept, read again "
     "at each Verify (repeatable; needs --verifier-key).",
 )
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="TRUSTGATE_CONFIG",
+    help="trustgate.yaml whose decisionLog.checkpoint.clockSkewSeconds Verify allows.",
+)
+@click.option(
+    "--clock-skew",
+    type=click.FloatRange(min=0, max=MAX_CLOCK_SKEW_SECONDS),
+    callback=_finite,
+    metavar="SECONDS",
+    help="How far Verify lets a record's time lie beyond its bounds before it is misdated, as `log "
+    "verify --clock-skew` [default: decisionLog.checkpoint.clockSkewSeconds of -c, else 300].",
+)
 def ui(
     store_url: str,
     host: str,
@@ -150,6 +169,8 @@ def ui(
     verifier_key: str | None,
     kept_files: tuple[str, ...],
     kept_dirs: tuple[str, ...],
+    config_path: str | None,
+    clock_skew: float | None,
 ) -> None:
     """Serve a read-only web view of the decision log for auditors.
 
@@ -199,6 +220,8 @@ def ui(
             f"on {host!r} the UI needs --allowed-host NAME: the host names clients reach it by"
         )
     require_verifier_key(kept_files, kept_dirs, verifier_key)
+    if clock_skew is None:
+        clock_skew = _settings(config_path).decision_log.checkpoint_clock_skew_seconds
     tokens = read_tokens(token_file) if token_file else ()
     note_verifier = _verifier_key(verifier_key) if verifier_key else None
     public_key = _ed25519(note_verifier) if note_verifier is not None else None
@@ -217,6 +240,7 @@ def ui(
         kept=kept,
         kept_sources=(*kept_files, *kept_dirs),
         tls=bool(tls_cert),
+        clock_skew=clock_skew,
     )
     config = uvicorn.Config(
         create_app(settings),

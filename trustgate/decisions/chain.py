@@ -766,7 +766,12 @@ class Verifier:
                 )
                 break
             while next_floor < len(floors) and floors[next_floor].seq < seq:
-                next_floor += 1  # from before the first record read (a prune): what it covers is gone
+                # From before the first record read (a prune): what it covers is gone, so its signed
+                # time alone bounds the records after it.
+                passed = floors[next_floor].covering(floors[next_floor].signed)
+                if floor is None or (passed.bound or 0) > (floor.bound or 0):
+                    floor = passed
+                next_floor += 1
             ceiling = floors[next_floor] if next_floor < len(floors) else None
             micros = timestamp_micros(time_)
             reason = time_problem(time_, id_, floor, skew, ceiling, micros=micros)
@@ -868,8 +873,8 @@ class Verifier:
     def _time_floors(self) -> list[TimeFloor]:
         """The times of the checkpoints whose chain signature (which signs the time) verifies, by seq.
 
-        A checkpoint at or before the first record read (a prune's anchor) sets no floor: the records
-        it covers, which bound it, are gone."""
+        A checkpoint before the first record read (a prune's anchor) is bounded by its signed time
+        alone: the records it covers, which would bound it too, are gone."""
         floors: list[TimeFloor] = []
         for index, cp in enumerate(self.checkpoints):
             if not cp.signature or self._signature_problem(index) is not None:

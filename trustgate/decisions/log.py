@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import datetime as dt
 import json
 import queue
 import threading
@@ -139,6 +138,14 @@ class CheckpointPolicy:
     # it (`chain.time_problem`)
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
 
+    @property
+    def max_queue_wait(self) -> float | None:
+        """Seconds a record may wait in the writer's queue (or for the database) before it is
+        committed, None for no bound: half the clock skew, so that writers' clocks may differ by the
+        other half and no honest record is misdated (ADR 9, item 12: D + W <= skew). With a skew of
+        0 nothing is allowed for either, and no wait is bounded."""
+        return self.clock_skew / 2 if self.clock_skew > 0 else None
+
 
 @dataclass(frozen=True, slots=True)
 class _Trusted:
@@ -149,6 +156,11 @@ class _Trusted:
     chain: str | None  # the chain head signed with it (None: a published note, or not under this key)
     floor: TimeFloor | None  # the time signed with that chain head (None: none, or a prune checkpoint)
     stored: bool = False  # the newest stored checkpoint this key signed
+
+
+class _Overtaken(Exception):
+    """A trusted checkpoint covers more records than the head being signed, and the log holds them:
+    another writer appended and signed after this one read the head (nothing was removed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +185,7 @@ class Acknowledgement(Protocol):
 class _Pending:
     item: Prepared
     future: concurrent.futures.Future[str] | _Waiter | Acknowledgement
+    queued: float  # `time.monotonic()` when it was queued: its wait is bounded (`max_queue_wait`)
 
 
 class _Waiter:
@@ -244,6 +257,7 @@ _STORED_CHECKED = (
     64  # newest stored checkpoints a writer looks at (forged ones do not verify and are skipped)
 )
 _RETRY_FLOOR_SECONDS = 1.0  # seconds: the least wait before a refused or failed checkpoint is retried
+_OVERTAKEN_RETRIES = 5  # times `checkpoint` reads the head again when another writer signed a newer one
 _KEPT_PROBLEMS = 100  # refusals and publish failures kept for `take_problems`; the counters count all
 
 
@@ -389,7 +403,7 @@ class DecisionLog:
         item = self._prepare(record)
         waiter = _Waiter()
         self._start()
-        self._queue.put(_Pending(item, waiter))
+        self._queue.put(_Pending(item, waiter, time.monotonic()))
         return waiter
 
     @contextlib.contextmanager
@@ -456,7 +470,7 @@ class DecisionLog:
         if self._closed:
             raise DecisionLogError("the decision log is closed", where=self.url)
         self._start()
-        self._queue.put(_Pending(item, done))
+        self._queue.put(_Pending(item, done, time.monotonic()))
 
     def _start(self) -> None:
         if self._thread is not None:
@@ -554,9 +568,25 @@ class DecisionLog:
         appending, about a fifth more records per second). Each is still
         sent only after its own commit.
         """
+        limit = self.policy.max_queue_wait
+        kept: Sequence[_Pending] = batch
+        stale: list[_Pending] = []
+
+        def admit() -> list[bool]:
+            # Called with the chain lock held: a record committed later than `limit` after it was
+            # queued may be dated before a checkpoint another writer signed meanwhile (misdated).
+            nonlocal kept
+            now = time.monotonic()
+            fresh = [limit is None or now - p.queued <= limit for p in batch]
+            kept = [p for p, ok in zip(batch, fresh, strict=True) if ok]
+            stale[:] = [p for p, ok in zip(batch, fresh, strict=True) if not ok]
+            return fresh
+
         try:
             entries = self.store.append(
-                [p.item for p in batch], before_commit=before_commit.send if before_commit else None
+                [p.item for p in batch],
+                before_commit=before_commit.send if before_commit else None,
+                admit=admit if limit is not None else None,
             )
         except DecisionLogError as e:  # an unopenable store is opened again for the next batch
             self._failed(batch, e)
@@ -567,6 +597,12 @@ class DecisionLog:
         finally:
             if before_commit is not None:
                 before_commit.send()  # once only: a no-op when the store already sent them
+        if stale:
+            self._failed(stale, self._stale_error(stale, limit))
+        if not entries:
+            acks.results = []
+            return
+        batch = kept
         self.write_error = None
         last = self._committed
         if last is not None and (
@@ -590,6 +626,19 @@ class DecisionLog:
             self._date_own(batch, entries)
             self._periodic_checkpoint(entries[-1].seq, entries[-1].hash)
         acks.results = [(pending.future, entry.id) for pending, entry in zip(batch, entries, strict=True)]
+
+    def _stale_error(self, stale: Sequence[_Pending], limit: float | None) -> DecisionLogError:
+        waited = time.monotonic() - min(p.queued for p in stale)
+        return DecisionLogError(
+            f"{len(stale)} record(s) waited in the writer's queue (or for the database) {waited:.1f} s, "
+            f"longer than {limit or 0:g} s (half the allowed clock skew of {self.policy.clock_skew:g} s), "
+            "and were not written: committed this late, a record may be dated before a checkpoint "
+            "another writer signed meanwhile, and every later checkpoint would be refused",
+            where=self.url,
+            hint="the database was unreachable or locked that long: check the connection and other "
+            "writers (a long prune, a held lock); the decisions are handled per the gate's failure "
+            "policy. A larger decisionLog.checkpoint.clockSkewSeconds allows a longer wait",
+        )
 
     def _failed(self, batch: Sequence[_Pending], error: DecisionLogError) -> None:
         self.write_failures += len(batch)
@@ -778,6 +827,8 @@ class DecisionLog:
             if seq is None or digest is None:
                 seq, digest = self.store.head()
             self._sign_and_store(seq, digest, "periodic", timestamp())
+        except _Overtaken:
+            pass  # another writer signed a newer checkpoint meanwhile: the next round goes on from it
         except DecisionLogError as e:
             error = e
             self._last_attempt = time.monotonic()
@@ -800,25 +851,52 @@ class DecisionLog:
         return out
 
     def _checkpoint_due(self) -> bool:
-        if not self._checkpoint_state_loaded:
-            self._checkpoint_state_loaded = True
-            latest = self._latest_checkpoint()
-            if latest is not None:
-                head_seq, _ = self.store.head()
-                self._since_checkpoint = head_seq - latest.seq
-                age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(latest.time.replace("Z", "+00:00"))
-                self._last_checkpoint = time.monotonic() - age.total_seconds()
-            else:
-                return True  # a log that was never checkpointed gets one at once
+        """Whether a periodic checkpoint is due.
+
+        Raises:
+            CheckpointRefusedError: the newest stored checkpoint of this key covers more records than
+                the log holds (counted; retried an interval later).
+        """
         if self._last_attempt is not None and time.monotonic() - self._last_attempt < self._retry_seconds():
             return False  # a refused or failed attempt is retried an interval later, not on every commit
+        if not self._checkpoint_state_loaded:
+            latest = self._latest_checkpoint()
+            if latest is None:
+                self._checkpoint_state_loaded = True
+                return True  # a log that was never checkpointed gets one at once
+            head_seq, _ = self.store.head()
+            if latest.seq > head_seq:
+                self.checkpoints_refused += 1
+                raise CheckpointRefusedError(
+                    f"refusing to sign a checkpoint: the stored checkpoint of {shown_id(latest.time)}, "
+                    f"signed by this key, covers {latest.seq} records, the log now has {head_seq}: records "
+                    "were removed. Someone with write access to the database removed them",
+                    where=self.url,
+                    hint="the decision is still recorded; find what changed with `trustgate log verify "
+                    "--checkpoint-dir DIR --verifier-key KEY` (or --checkpoint FILE)",
+                )
+            self._checkpoint_state_loaded = True
+            self._since_checkpoint = head_seq - latest.seq
+            signed = timestamp_micros(latest.time)
+            now = time.time_ns() // 1000
+            # A time ahead of this clock (a signer's clock ahead) counts as now: the interval still runs.
+            age = (now - min(signed, now)) / 1e6 if signed is not None else self.policy.every_seconds
+            self._last_checkpoint = time.monotonic() - age
         return (
             self._since_checkpoint >= self.policy.every_records
             or time.monotonic() - self._last_checkpoint >= self.policy.every_seconds
         )
 
     def _latest_checkpoint(self) -> Checkpoint | None:
-        signed = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.signature]
+        """The newest stored checkpoint this writer's key signed (a forged or foreign row is none)."""
+        if self.signer is None:
+            return None
+        key = self.signer.public_key
+        signed = [
+            c
+            for c in self.store.checkpoints(newest=_STORED_CHECKED)
+            if c.signature and signature_problem(c, key) is None
+        ]
         return max(signed, key=lambda c: c.seq) if signed else None
 
     def _sign_and_store(self, seq: int, digest: str, kind: str, signed_at: str) -> Checkpoint:
@@ -898,6 +976,7 @@ class DecisionLog:
                 ) from e
         recent = self.store.checkpoints(newest=_STORED_CHECKED)
         stored = sorted((c for c in recent if c.note), key=lambda c: c.seq, reverse=True)
+        newest: _Trusted | None = None
         for cp in stored:  # the newest one this key signed; forged or foreign ones do not verify
             try:
                 head = open_checkpoint(cp.note, verifier)
@@ -905,16 +984,25 @@ class DecisionLog:
                 continue
             # Its chain head counts only under this key's signature (and for the tree head's size).
             signed = head.size == cp.seq and signature_problem(cp, self.signer.public_key) is None
-            out.append(
-                _Trusted(
-                    f"the stored checkpoint of {shown_id(cp.time)}",
-                    head,
-                    cp.hash if signed else None,
-                    TimeFloor.of(cp) if signed else None,  # the chain signature signs the time
-                    stored=True,
-                )
+            if newest is not None:
+                # The newest is a prune checkpoint, which sets no time bound: the newest signed one
+                # before it does. The records it covers were pruned, so its signed time alone bounds.
+                floor = TimeFloor.of(cp) if signed else None
+                if floor is not None:
+                    where = f"the stored checkpoint of {shown_id(cp.time)}"
+                    out.append(_Trusted(where, head, None, floor.covering(floor.signed)))
+                    break
+                continue
+            newest = _Trusted(
+                f"the stored checkpoint of {shown_id(cp.time)}",
+                head,
+                cp.hash if signed else None,
+                TimeFloor.of(cp) if signed else None,  # the chain signature signs the time
+                stored=True,
             )
-            break
+            out.append(newest)
+            if not (signed and cp.kind == "prune"):
+                break
         return out
 
     def _check_not_deleted(self, size: int, trusted: Sequence[_Trusted]) -> None:
@@ -976,6 +1064,10 @@ class DecisionLog:
                 cannot be true.
         """
         trusted = self._trusted()
+        if any(t.head.size > size for t in trusted) and self.store.head()[0] >= max(
+            t.head.size for t in trusted
+        ):
+            raise _Overtaken  # the head read is stale, not cut back: sign a newer one instead
         for t in trusted:
             where, head = t.where, t.head
             try:
@@ -1102,8 +1194,7 @@ class DecisionLog:
         if anchor is not None:
             seq, prev, where = anchor.head.size, anchor.chain or "", anchor.where
         else:
-            prunes = [c for c in self.store.checkpoints(newest=_STORED_CHECKED) if c.kind == "prune"]
-            start = max(prunes, key=lambda c: c.seq) if prunes else None
+            start = self.store.prune_anchor()  # however many checkpoints were stored since
             seq, prev = (start.seq, start.hash) if start is not None else (0, GENESIS)
             where = "the start of the chain" if start is None else f"the prune of {shown_id(start.time)}"
         newest = anchor_floor.newest if anchor_floor is not None else None
@@ -1115,6 +1206,15 @@ class DecisionLog:
         else:
             rows = self.store.links(seq - 1 if read_anchor else seq, size)
             for number, body, link, hashed, leaf in rows:
+                if read_anchor and number > seq:
+                    # The anchor's own record was pruned (or rewritten): its signed time alone bounds
+                    # it (the records it covered are gone, so a fast signer's time cannot be told from
+                    # an honest one).
+                    read_anchor = False
+                    assert anchor_floor is not None
+                    mark = anchor_floor.covering(anchor_floor.signed)
+                    if floor is None or (mark.bound or 0) > (floor.bound or 0):
+                        floor = mark
                 if read_anchor and number == seq:  # the anchor's own record: its time bounds the anchor
                     if entry_hash(link, body, number) != prev:
                         continue  # rewritten: the next record's link (or the head) says so below
@@ -1124,6 +1224,7 @@ class DecisionLog:
                     if floor is None or (mark.bound or 0) > (floor.bound or 0):
                         floor = mark
                     newest = micros
+                    read_anchor = False
                     continue
                 if number != seq + 1:
                     problem = f"records #{seq + 1}..#{number - 1} are missing"
@@ -1188,8 +1289,18 @@ class DecisionLog:
                 hint="pass --key or set decisionLog.checkpoint.key (an Ed25519 PEM private key)",
             )
         self.flush()
-        seq, digest = self.store.head()
-        return self._sign_and_store(seq, digest, "manual", timestamp())
+        for _ in range(_OVERTAKEN_RETRIES):
+            seq, digest = self.store.head()
+            try:
+                return self._sign_and_store(seq, digest, "manual", timestamp())
+            except _Overtaken:
+                continue  # another writer signed a newer head after this one read it: read it again
+        raise DecisionLogError(
+            f"another writer signed a newer checkpoint each of {_OVERTAKEN_RETRIES} times this one "
+            "read the head; nothing was signed",
+            where=self.url,
+            hint="try again; the writers' own checkpoints cover the log meanwhile",
+        )
 
     def flush(self) -> None:
         """Wait until every record queued so far is committed (or failed)."""

@@ -833,13 +833,19 @@ class SqlStore(Summaries, abc.ABC):
     # -- writing --------------------------------------------------------------
 
     def append(
-        self, batch: Sequence[Prepared], *, before_commit: Callable[[], None] | None = None
+        self,
+        batch: Sequence[Prepared],
+        *,
+        before_commit: Callable[[], None] | None = None,
+        admit: Callable[[], Sequence[bool]] | None = None,
     ) -> list[Entry]:
         """Append records in order, extending the chain, in one committed transaction.
 
         `before_commit` runs after the statements, just before the commit
         (the writer acknowledges the previous batch there, while this one
-        waits on the disk).
+        waits on the disk). `admit`, called once the chain lock is held,
+        says which of `batch` to write (the writer drops records that
+        waited too long); the entries are those of the records written.
 
         Returns:
             The entries with their positions and hashes, once committed.
@@ -849,6 +855,10 @@ class SqlStore(Summaries, abc.ABC):
         """
         with self._append_tx():
             seq, prev = self._checked_head_locked()
+            if admit is not None:
+                batch = [item for item, ok in zip(batch, admit(), strict=True) if ok]
+                if not batch:
+                    return []
             edge = self._edge
             if edge is None or edge[0] != seq or edge[1] != prev:  # another writer appended since
                 edge = (seq, prev, self._compact_range(seq))
@@ -1226,6 +1236,15 @@ class SqlStore(Summaries, abc.ABC):
         with self._read():
             rows = [r[1:] for r in self._execute(sql)]
         return [Checkpoint.from_row(r, where=self.url) for r in rows]
+
+    def prune_anchor(self) -> Checkpoint | None:
+        """The newest prune checkpoint (where the chain now starts), however many were stored since."""
+        columns = "seq, hash, time, kind, key_id, public_key, signature, note"
+        with self._read():
+            rows = self._execute(
+                f"SELECT {columns} FROM checkpoints WHERE kind = 'prune' ORDER BY seq DESC, n DESC LIMIT 1"
+            )
+        return Checkpoint.from_row(rows[0], where=self.url) if rows else None
 
     def tree_checkpoints(self, covering: int = 0) -> Iterator[Checkpoint]:
         """Checkpoints with a tree head of at least `covering` records, the largest tree first (newest first).

@@ -35,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trustgate import __version__
+from trustgate.config import DEFAULT_CLOCK_SKEW_SECONDS
 from trustgate.decisions import vouch
 from trustgate.decisions.chain import Kept, stored_checkpoint_problem
 from trustgate.decisions.log import Store
@@ -81,6 +82,8 @@ class Settings:
             checked, at each Verify: the log must extend each of them; None: none were given.
         kept_sources: the files and directories `kept` reads, as given (shown on the pages).
         tls: served over HTTPS (adds Strict-Transport-Security).
+        clock_skew: seconds Verify allows a record's time to lie beyond its bounds, as `log verify
+            --clock-skew` (decisionLog.checkpoint.clockSkewSeconds).
     """
 
     open_store: Callable[[], Store]
@@ -90,6 +93,7 @@ class Settings:
     kept: Callable[[], list[Kept]] | None = None
     kept_sources: tuple[str, ...] = ()
     tls: bool = False
+    clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -296,7 +300,10 @@ class _UI:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.verifications = Verifications(
-            settings.open_store, public_key=settings.public_key, kept=settings.kept
+            settings.open_store,
+            public_key=settings.public_key,
+            kept=settings.kept,
+            clock_skew=settings.clock_skew,
         )
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from trustgate.config import DEFAULT_CLOCK_SKEW_SECONDS
 from trustgate.decisions.chain import Kept, Report, Row, Verifier
 from trustgate.decisions.log import Store
 from trustgate.errors import Error
@@ -58,8 +59,10 @@ class Verifications:
         *,
         public_key: Any = None,
         kept: Callable[[], list[Kept]] | None = None,
+        clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
     ) -> None:
         self._open = open_store
+        self._clock_skew = clock_skew  # seconds, as `log verify --clock-skew`
         self._public_key = public_key
         self._kept = kept
         self._lock = threading.Lock()
@@ -96,6 +99,7 @@ class Verifications:
                         tree=store.stored_tree(),
                         head=store.stored_head(),  # as stored: the verifier reports one of the wrong types
                         kept=kept,
+                        clock_skew=self._clock_skew,
                     )
                     report = store.verify(verifier, through=lambda rows: self._counted(job, rows))
             finally:

@@ -146,7 +146,15 @@ class _RecordingStore:
         self.in_first_commit = threading.Event()
         self._seq = 0
 
-    def append(self, batch: list[Any], *, before_commit: Callable[[], None] | None = None) -> list[Entry]:
+    def append(
+        self,
+        batch: list[Any],
+        *,
+        before_commit: Callable[[], None] | None = None,
+        admit: Callable[[], list[bool]] | None = None,
+    ) -> list[Entry]:
+        if admit is not None:  # what the real store does once it holds the chain lock
+            batch = [item for item, ok in zip(batch, admit(), strict=True) if ok]
         ids = tuple(item.id for item in batch)
         self.events.append(("statements", ids))
         if before_commit is not None:
@@ -295,7 +303,7 @@ def test_a_record_queued_while_the_log_closes_fails_instead_of_waiting_forever(
     def join_then_a_late_record(timeout: float | None = None) -> None:
         real_join(timeout)
         # a caller that found the log open just before `close` marked it closed
-        log._queue.put(_Pending(prepare(make_record(1)), late))
+        log._queue.put(_Pending(prepare(make_record(1)), late, time.monotonic()))
 
     thread.join = join_then_a_late_record  # type: ignore[method-assign]
     log.close()
