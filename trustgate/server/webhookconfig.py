@@ -502,19 +502,27 @@ def webhook_configuration(
         _covers(r, *_NODE_LEASES, named=n) for r in _writes(rules) for n in (True, False)
     )
     names = ", ".join(f"'{n}'" for n in excluded)
+    # The API server hands matchConditions the request as unstructured JSON, which leaves out the
+    # empty `omitempty` fields (`namespace` of a cluster-scoped object, `name` under generateName,
+    # `subResource` of a plain write): reading a missing key is an error, and an error applies
+    # the failure policy (Fail: the request is refused). Every such field is read after `has()`.
     conditions = [
         {
             "name": "exclude-system-namespaces",
-            "expression": f"!(request.namespace in [{names}])",
+            "expression": f"!(has(request.namespace) && request.namespace in [{names}])",
         },
         {
             "name": "exclude-system-namespace-objects",
-            "expression": f"request.kind.kind != 'Namespace' || !(request.name in [{names}])",
+            "expression": "request.kind.kind != 'Namespace' || "
+            f"!(has(request.name) && request.name in [{names}])",
         },
     ]
     # Only a write of the main resource: the DELETE and CONNECT an admission policy names (a Node's
     # deletion, nodes/proxy) and subresources are sent as its rules say.
-    writes = "request.operation in ['CREATE', 'UPDATE'] && request.subResource == ''"
+    writes = (
+        "request.operation in ['CREATE', 'UPDATE'] && "
+        "(!has(request.subResource) || request.subResource == '')"
+    )
     if housekeeping:
         listed = ", ".join(f"'{g}/{r}'" for g, r in housekeeping)
         conditions.append(
@@ -528,7 +536,8 @@ def webhook_configuration(
         conditions.append(
             {
                 "name": "leave-out-node-heartbeats",
-                "expression": f"!({writes} && request.namespace == '{NODE_LEASE_NAMESPACE}' && "
+                "expression": f"!({writes} && has(request.namespace) && "
+                f"request.namespace == '{NODE_LEASE_NAMESPACE}' && "
                 "request.resource.group == 'coordination.k8s.io' && request.resource.resource == 'leases')",
             }
         )

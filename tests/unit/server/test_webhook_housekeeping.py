@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from trustgate.config import AdmissionSettings
-from trustgate.policy.cel import compile_expression
+from trustgate.policy.cel import CelEvalError, compile_expression
 from trustgate.server.webhookconfig import AdmissionScope, left_out, webhook_configuration
 
 EVERYTHING = (("*", "*"),)
@@ -33,23 +33,53 @@ def _hooks(scope: AdmissionScope, settings: AdmissionSettings | None = None) -> 
     return hooks
 
 
+def _outcome(hook: dict[str, Any], request: dict[str, Any]) -> str:
+    """What the API server does with `hook` for `request` by its matchConditions: "skipped" when
+    one is false, else "error" when one fails to evaluate (the failure policy applies: Fail
+    refuses the request), else "sent"."""
+    results: list[Any] = []
+    for condition in hook.get("matchConditions", []):
+        try:
+            results.append(
+                compile_expression(condition["expression"], variables=["request"]).evaluate(
+                    {"request": request}
+                )
+            )
+        except CelEvalError as e:
+            results.append(e)
+    if any(r is False for r in results):
+        return "skipped"
+    return "sent" if all(r is True for r in results) else "error"
+
+
 def _admitted_by_conditions(hook: dict[str, Any], request: dict[str, Any]) -> bool:
-    """Whether every matchCondition of `hook` is true for `request`, as the API server evaluates them."""
-    return all(
-        compile_expression(c["expression"], variables=["request"]).evaluate({"request": request}) is True
-        for c in hook.get("matchConditions", [])
-    )
+    """Whether every matchCondition of `hook` is true for `request`, as the API server evaluates them
+    (a condition that errs fails the test: the API server would apply the failure policy)."""
+    outcome = _outcome(hook, request)
+    assert outcome != "error", f"a matchCondition fails to evaluate on {request}"
+    return outcome == "sent"
 
 
-def _request(operation: str, group: str, resource: str, sub: str = "", namespace: str = "") -> dict[str, Any]:
-    return {
+def _request(
+    operation: str,
+    group: str,
+    resource: str,
+    sub: str = "",
+    namespace: str = "",
+    name: str = "n1",
+    kind: str = "Node",
+) -> dict[str, Any]:
+    """An AdmissionRequest as the API server hands it to matchConditions: unstructured JSON, without
+    the empty `omitempty` fields (`subResource`, `namespace`, `name`)."""
+    request: dict[str, Any] = {
         "operation": operation,
         "resource": {"group": group, "version": "v1", "resource": resource},
         "subResource": sub,
         "namespace": namespace,
-        "name": "n1",
-        "kind": {"group": group, "version": "v1", "kind": "Node"},
+        "name": name,
+        "kind": {"group": group, "version": "v1", "kind": kind},
     }
+    return {k: v for k, v in request.items() if v != ""}
 
 
 POLICIES = AdmissionScope(
@@ -229,3 +259,50 @@ def test_every_object_goes_to_one_webhook(
         and _selected(h, labels, is_namespace=is_namespace, namespaced=namespaced)
     ]
     assert sent == expected
+
+
+@pytest.mark.parametrize(
+    ("request_", "sent"),
+    [
+        (_request("UPDATE", "coordination.k8s.io", "leases", namespace="kube-node-lease"), False),
+        (_request("CREATE", "", "events", namespace="shop"), False),
+        (_request("UPDATE", "", "nodes"), False),
+        (_request("CREATE", "", "pods", namespace="shop"), True),
+        (_request("CREATE", "", "pods", namespace="kube-system"), False),
+        (_request("CREATE", "", "namespaces", name="team-a", kind="Namespace"), True),
+        (_request("CREATE", "", "namespaces", name="kube-system", kind="Namespace"), False),
+        (_request("CREATE", "", "pods", namespace="shop", name=""), True),
+        (
+            _request(
+                "DELETE", "apiextensions.k8s.io", "customresourcedefinitions", kind="CustomResourceDefinition"
+            ),
+            True,
+        ),
+        (_request("CREATE", "rbac.authorization.k8s.io", "clusterroles", kind="ClusterRole"), True),
+    ],
+    ids=[
+        "node-heartbeat",
+        "event",
+        "node-update",
+        "pod",
+        "pod-in-kube-system",
+        "namespace",
+        "kube-system-namespace",
+        "pod-under-generate-name",
+        "crd-delete",
+        "cluster-role",
+    ],
+)
+def test_conditions_never_fail_on_the_fields_the_api_server_leaves_out(
+    request_: dict[str, Any], sent: bool
+) -> None:
+    """The API server omits empty `omitempty` fields (a cluster-scoped object's namespace, a plain
+    write's subResource, a generated name): a condition reading one without `has()` errs, and the
+    failure policy then refuses node heartbeats, CRD deletions, every cluster-scoped object."""
+    scope = AdmissionScope(
+        workloads=True,
+        resources=(*EVERYTHING, ("coordination.k8s.io", "leases")),
+        policy_rules=POLICIES.policy_rules,
+    )
+    for hook in _hooks(scope):
+        assert _outcome(hook, request_) == ("sent" if sent else "skipped"), hook["name"]
