@@ -292,6 +292,17 @@ def kept_checkpoint_options(*, file_help: str, dir_help: str) -> Callable[[_Comm
     return decorate
 
 
+def clock_skew_option(help_text: str) -> Callable[[_Command], _Command]:
+    """The `--clock-skew SECONDS` option: 0 to a year, finite."""
+    return click.option(
+        "--clock-skew",
+        type=click.FloatRange(min=0, max=MAX_CLOCK_SKEW_SECONDS),
+        callback=_finite,
+        metavar="SECONDS",
+        help=help_text,
+    )
+
+
 def require_verifier_key(files: Sequence[str], dirs: Sequence[str], verifier_key: str | None) -> None:
     """Refuse kept checkpoints without the key to check them.
 
@@ -324,15 +335,11 @@ def require_verifier_key(files: Sequence[str], dirs: Sequence[str], verifier_key
     "checkpoint in it counts as kept (repeatable; needs --verifier-key).",
 )
 @click.option("--deep", is_flag=True, help="Also check that every record is canonical JSON (slower).")
-@click.option(
-    "--clock-skew",
-    type=click.FloatRange(min=0, max=MAX_CLOCK_SKEW_SECONDS),
-    callback=_finite,
-    metavar="SECONDS",
-    help="How far a record's time may lie before the bound of the checkpoint that precedes it (the "
+@clock_skew_option(
+    "How far a record's time may lie before the bound of the checkpoint that precedes it (the "
     "earlier of its signed time and the newest record it covers), after the signed time of the one that "
     "first covers it, or from the time in its id, before it is misdated [default: "
-    "decisionLog.checkpoint.clockSkewSeconds of -c, else 300].",
+    "decisionLog.checkpoint.clockSkewSeconds of -c, else 300]."
 )
 @click.option("-o", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def verify_cmd(
@@ -1238,13 +1245,9 @@ def rebuild_summaries_cmd(store_url: str | None, config_path: str | None) -> Non
     help="With --output and no key: write the latest stored checkpoint even when it covers fewer "
     "records than the log holds (by default that exits 3 and writes nothing).",
 )
-@click.option(
-    "--clock-skew",
-    type=click.FloatRange(min=0, max=MAX_CLOCK_SKEW_SECONDS),
-    callback=_finite,
-    metavar="SECONDS",
-    help="With --key: the clock skew this one signing allows (a way past records a wrong clock "
-    "misdated; `log verify` still names them) [default: decisionLog.checkpoint.clockSkewSeconds].",
+@clock_skew_option(
+    "With --key: the clock skew this one signing allows (a way past records a wrong clock "
+    "misdated; `log verify` still names them) [default: decisionLog.checkpoint.clockSkewSeconds]."
 )
 def checkpoint_cmd(
     store_url: str | None,

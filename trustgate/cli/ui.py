@@ -21,14 +21,13 @@ import click
 
 from trustgate.cli.log import (
     _ed25519,
-    _finite,
     _settings,
     _verifier_key,
+    clock_skew_option,
     kept_checkpoint_options,
     kept_checkpoints,
     require_verifier_key,
 )
-from trustgate.config import MAX_CLOCK_SKEW_SECONDS
 from trustgate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -149,13 +148,9 @@ def _unspecified(host: str) -> bool:
     envvar="TRUSTGATE_CONFIG",
     help="trustgate.yaml whose decisionLog.checkpoint.clockSkewSeconds Verify allows.",
 )
-@click.option(
-    "--clock-skew",
-    type=click.FloatRange(min=0, max=MAX_CLOCK_SKEW_SECONDS),
-    callback=_finite,
-    metavar="SECONDS",
-    help="How far Verify lets a record's time lie beyond its bounds before it is misdated, as `log "
-    "verify --clock-skew` [default: decisionLog.checkpoint.clockSkewSeconds of -c, else 300].",
+@clock_skew_option(
+    "How far Verify lets a record's time lie beyond its bounds before it is misdated, as `log "
+    "verify --clock-skew` [default: decisionLog.checkpoint.clockSkewSeconds of -c, else 300]."
 )
 def ui(
     store_url: str,
