@@ -261,6 +261,11 @@ def test_an_exclusion_holds_for_every_spelling_of_its_registry(pattern: str, ima
         ("[::ffff:7f00:1]:5000/**", "can match no image"),  # such a reference is refused
         ("[::FFFF:127.0.0.1]/prod/*", "can match no image"),
         ("127.1:5000/**", "can match no image"),
+        ("[64:ff9b::a00:5]:5000/**", "can match no image"),  # NAT64: 10.0.0.5 through a translator
+        ("[64:ff9b:1::a00:5]/prod/*", "can match no image"),
+        ("[::7f00:1]:5000/**", "can match no image"),  # IPv4-compatible: 127.0.0.1
+        ("[2002:a00:5::1]/**", "can match no image"),  # 6to4
+        ("[2001:0:4136:e378:8000:63bf:3fff:fdd2]/**", "can match no image"),  # Teredo
     ],
 )
 @pytest.mark.parametrize("key", ["images", "exclude"])
@@ -425,6 +430,8 @@ def test_a_rule_names_a_registry_written_in_upper_case(tmp_path: Path) -> None:
             "write the registry as 87.0.0.1:5000 (87.0.0.1:5000/** and so on) "
             "(a leading 0 makes a part octal: 0127 is 87)",
         ),
+        ("[64:ff9b::a00:5]:5000/**", "write the registry as 10.0.0.5:5000 (10.0.0.5:5000/** and so on)"),
+        ("[::7f00:1]/prod/*", "write the registry as 127.0.0.1 (127.0.0.1/** and so on)"),
     ],
 )
 def test_a_refused_pattern_hints_at_what_matches(tmp_path: Path, pattern: str, hint: str) -> None:
