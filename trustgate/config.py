@@ -603,13 +603,17 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     manifests = value.get("manifests", {})
     limits = value.get("limits", {})
     exceptions = []
-    for item in value.get("exceptions", []):
+    for i, item in enumerate(value.get("exceptions", [])):
         try:
             expires = dt.date.fromisoformat(item["expires"])
         except ValueError as e:
             raise ConfigError(
                 f"exception {item['name']!r}: expires {item['expires']!r} is not a date", where=origin
             ) from e
+        for k, glob in enumerate(item.get("images", ())):
+            _refuse_ipv4_spelled_otherwise(
+                glob, f"exception {item['name']!r}", where=_at(origin, tree, ("exceptions", i, "images", k))
+            )
         exceptions.append(
             ExceptionRule(
                 name=item["name"],
@@ -1152,6 +1156,11 @@ def _parse_images(
         ),
         summaries=_parse_summaries(section.get("summaries", {}), base),
     )
+
+
+def _at(origin: str, tree: Any, path: tuple[str | int, ...]) -> str:
+    line = yamlio.locate(tree, path)
+    return f"{origin}:{line}" if line else origin
 
 
 def _refuse_ipv4_spelled_otherwise(glob: str, what: str, *, where: str) -> None:

@@ -447,3 +447,33 @@ def test_a_numeric_docker_hub_user_is_not_an_address(tmp_path: Path) -> None:
         found = policy.rule_for(Reference.parse(image).name)
         assert found is not None and found.rule.name == "team", image
     assert policy.rule_for(Reference.parse("0.0.4.210/app").name) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "address"),
+    [
+        ("[::ffff:7f00:1]:5000/**", "127.0.0.1:5000"),
+        ("127.1:5000/prod/*", "127.0.0.1:5000"),
+        ("[64:ff9b::a00:5]:5000/**", "10.0.0.5:5000"),
+        ("[::a00:5]/prod/*", "10.0.0.5"),
+    ],
+)
+def test_an_exception_pattern_naming_an_ipv4_registry_spelled_otherwise_is_refused_at_its_line(
+    tmp_path: Path, pattern: str, address: str
+) -> None:
+    """An image written with such a registry is refused, so the exception would waive nothing for
+    it while the one for the address it names was meant."""
+    text = (
+        "exceptions:\n  - name: legacy\n    rules: [image-signature]\n    owner: o\n    reason: r\n"
+        f"    expires: '2030-01-01'\n    images: [registry.example.com/**, {pattern!r}]\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = err.value.diagnostics()
+    assert f"trustgate.yaml:9: exception 'legacy': {pattern!r} can match no image" in message
+    assert f"hint: write the registry as {address} ({address}/** and so on)" in message
+    text = text.replace(repr(pattern), f"{address}/**")
+    assert load_config(write(tmp_path, text)).exceptions[0].images == (
+        "registry.example.com/**",
+        f"{address}/**",
+    )
