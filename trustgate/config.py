@@ -24,7 +24,7 @@ from typing import Any
 
 from trustgate import yamlio
 from trustgate.errors import ConfigError
-from trustgate.model import Mode, names_registry, octal_note
+from trustgate.model import Mode, embedded_ipv4, names_registry, octal_note
 
 API_VERSION = "trustgate.dev/v1alpha1"
 KIND = "Config"
@@ -603,13 +603,17 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     manifests = value.get("manifests", {})
     limits = value.get("limits", {})
     exceptions = []
-    for item in value.get("exceptions", []):
+    for i, item in enumerate(value.get("exceptions", [])):
         try:
             expires = dt.date.fromisoformat(item["expires"])
         except ValueError as e:
             raise ConfigError(
                 f"exception {item['name']!r}: expires {item['expires']!r} is not a date", where=origin
             ) from e
+        for k, glob in enumerate(item.get("images", ())):
+            _refuse_ipv4_spelled_otherwise(
+                glob, f"exception {item['name']!r}", where=_at(origin, tree, ("exceptions", i, "images", k))
+            )
         exceptions.append(
             ExceptionRule(
                 name=item["name"],
@@ -1024,17 +1028,9 @@ def _parse_images(
                         where=where("rules", i, key, k),
                         hint=hint,
                     )
-                # Only a registry can be an address: `1234/**` is Docker Hub's user 1234.
-                mapped = _ipv4_mapped(first) if slash and names_registry(first) else None
-                if mapped is not None:
-                    _, colon, port = first.rpartition("]")[2].partition(":")
-                    mapped += colon + port
-                    raise ConfigError(
-                        f"image rule {item['name']!r}: {glob!r} can match no image: an image whose "
-                        "registry is an IPv4 address spelled otherwise than a.b.c.d is refused",
-                        where=where("rules", i, key, k),
-                        hint=f"write the registry as {mapped} ({mapped}/** and so on){octal_note(first)}",
-                    )
+                _refuse_ipv4_spelled_otherwise(
+                    glob, f"image rule {item['name']!r}", where=where("rules", i, key, k)
+                )
                 bare = "/" not in glob and "**" not in glob
                 if (bare and (glob[:1] in ("*", "?", "[") or "." in glob)) or glob.endswith("/"):
                     raise ConfigError(
@@ -1162,10 +1158,37 @@ def _parse_images(
     )
 
 
+def _at(origin: str, tree: Any, path: tuple[str | int, ...]) -> str:
+    line = yamlio.locate(tree, path)
+    return f"{origin}:{line}" if line else origin
+
+
+def _refuse_ipv4_spelled_otherwise(glob: str, what: str, *, where: str) -> None:
+    """Refuse a pattern whose registry is an IPv4 address spelled otherwise than a.b.c.d: an image
+    reference naming one is refused (`oci.reference`), so the pattern could match no image.
+
+    Raises:
+        ConfigError: the pattern's registry is such an address; the hint names the address.
+    """
+    first, slash, _ = glob.partition("/")
+    # Only a registry can be an address: `1234/**` is Docker Hub's user 1234.
+    mapped = _ipv4_mapped(first) if slash and names_registry(first) else None
+    if mapped is None:
+        return
+    _, colon, port = first.rpartition("]")[2].partition(":")
+    mapped += colon + port
+    raise ConfigError(
+        f"{what}: {glob!r} can match no image: an image whose registry is an IPv4 address "
+        "spelled otherwise than a.b.c.d is refused",
+        where=where,
+        hint=f"write the registry as {mapped} ({mapped}/** and so on){octal_note(first)}",
+    )
+
+
 def _ipv4_mapped(registry: str) -> str | None:
     """The IPv4 address a pattern's registry names in another spelling (`[::ffff:7f00:1]:5000`,
-    `127.1:5000`), else None: an image reference naming such a host is refused (`oci.reference`),
-    so a rule for one matches nothing."""
+    `[64:ff9b::7f00:1]:5000`: `model.embedded_ipv4`; `127.1:5000`), else None: an image reference
+    naming such a host is refused (`oci.reference`), so a pattern for one matches nothing."""
     if not registry.startswith("["):
         host = registry.partition(":")[0]
         try:
@@ -1174,10 +1197,10 @@ def _ipv4_mapped(registry: str) -> str | None:
             return None
         return None if plain == host else plain
     try:
-        mapped = ipaddress.IPv6Address(registry[1:].partition("]")[0]).ipv4_mapped
+        embedded = embedded_ipv4(ipaddress.IPv6Address(registry[1:].partition("]")[0]))
     except ValueError:
         return None
-    return None if mapped is None else str(mapped)
+    return None if embedded is None else str(embedded[0])
 
 
 def _build_level(

@@ -8,6 +8,7 @@ them into a `Decision`, and the report writers render that decision.
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -426,6 +427,46 @@ def names_registry(first: str) -> bool:
     agree on which images a registry holds.
     """
     return "." in first or ":" in first or first == "localhost" or first != first.lower()
+
+
+# IPv6 addresses that embed an IPv4 address (RFC 6052 section 2.2; RFC 4291 section 2.5.5).
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: only ever a /96
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: the network picks the length
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291: deprecated, still read by Go's ParseIP
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address that `address` is another spelling of or reaches through, with a phrase
+    saying how (`is ...`, naming that address), or None for an IPv6 address of its own.
+
+    An image whose registry is written so reaches the IPv4 host (or a relay of it) under a name no
+    rule for `a.b.c.d` matches: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, but
+    `::` and `::1`), NAT64 (`64:ff9b::/96`, and `64:ff9b:1::/48` read as a /96, the usual length),
+    6to4 (`2002::/16`, through the 6to4 router at the address) and Teredo (`2001::/32`, its client's
+    address). The relayed forms are refused too: a registry is named by its IPv4 address or by DNS.
+    """
+    if (mapped := address.ipv4_mapped) is not None:
+        return mapped, f"an IPv4-mapped IPv6 address, another spelling of the IPv4 address {mapped}"
+    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _IPV4_COMPATIBLE:
+        if int(address) <= 1:  # `::` and `::1`: IPv6's own unspecified and loopback addresses
+            return None
+        return low, (
+            "an IPv4-compatible IPv6 address (::a.b.c.d, deprecated by RFC 4291), another spelling "
+            f"of the IPv4 address {low}"
+        )
+    if address in _NAT64_WELL_KNOWN:
+        return low, f"a NAT64 address (64:ff9b::/96, RFC 6052): the IPv4 address {low} through a translator"
+    if address in _NAT64_LOCAL_USE:
+        return low, (
+            "a NAT64 address (64:ff9b:1::/48, RFC 8215): an IPv4 address through a translator, "
+            f"{low} with the usual /96 prefix"
+        )
+    if (relay := address.sixtofour) is not None:
+        return relay, f"a 6to4 address (2002::/16, RFC 3056), reached through the IPv4 address {relay}"
+    if (teredo := address.teredo) is not None:
+        return teredo[1], f"a Teredo address (2001::/32, RFC 4380) of the IPv4 client {teredo[1]}"
+    return None
 
 
 def octal_note(registry: str) -> str:

@@ -330,6 +330,18 @@ test_allowed_registries_resolves_docker_hub_short_names if {
 	_registry_denied(doc, ["ghcr.io/"], array.concat(_pp, ["containers", 0, "image"]))
 }
 
+# The set reads no address: an IPv6 spelling of an IPv4 registry (IPv4-mapped,
+# NAT64, IPv4-compatible) starts with no prefix written for the IPv4 address,
+# so it is denied, never allowed under another name.
+test_allowed_registries_takes_no_other_spelling_of_an_ipv4_registry if {
+	images := ["[::ffff:a00:5]:5000/app:1", "[64:ff9b::a00:5]:5000/app:1", "[::a00:5]:5000/app:1"]
+	doc := _pod({"containers": [_good(sprintf("c%d", [i]), image) | some i, image in images]})
+	every i, _ in images {
+		_registry_denied(doc, ["10.0.0.5:5000/"], array.concat(_pp, ["containers", i, "image"]))
+	}
+	_registry_allowed(_pod({"containers": [_good("a", "10.0.0.5:5000/app:1")]}), ["10.0.0.5:5000/"])
+}
+
 test_allowed_registries_checks_cronjob_and_ephemeral_containers if {
 	_registry_denied(
 		_cronjob({"containers": [_good("app", "ghcr.io/acme/app:1")], "ephemeralContainers": [{"name": "debug", "image": "busybox:1"}]}),

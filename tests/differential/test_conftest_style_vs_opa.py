@@ -261,6 +261,8 @@ _REGISTRY_IMAGES = [
     "registry.example.com/app:1",
     "registry.example.com:5000/app:latest",
     "[::ffff:7f00:1]:5000/app:1",
+    "[64:ff9b::7f00:1]:5000/app:1",
+    "[::7f00:1]:5000/app:1",
     "index.docker.io/app:1",
     "evil.attacker.io/tools:latest",
     "${IMAGE}",

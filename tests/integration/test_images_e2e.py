@@ -1064,3 +1064,36 @@ def test_buildkits_attestation_manifests_in_an_index_are_not_platforms(
     assert report is not None
     (judged,) = report["images"]
     assert [p["digest"] for p in judged["platforms"]] == [amd.digest, arm.digest]
+
+
+def test_an_ipv6_registry_embedding_an_ipv4_address_fails_instead_of_falling_to_unmatched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sigstore: SigstoreInstance
+) -> None:
+    """`[64:ff9b::a00:5]:5000` reaches 10.0.0.5:5000 through NAT64 (and `[::a00:5]`, `[2002:a00:5::1]`
+    through older ways of putting IPv4 in IPv6), yet the rule for 10.0.0.5:5000 did not match it:
+    with `unmatched: allow` it passed. Now it fails, saying which address to write (no registry is
+    reached: every request goes to a proxy where nothing listens)."""
+    images = """\
+        images:
+          authorities: [{name: release, key: {path: release.pub}}]
+          rules:
+            - name: prod
+              images: ["10.0.0.5:5000/**"]
+              signatures: {authorities: [release]}
+          unmatched: allow
+        """
+    digest = "sha256:" + "0123456789abcdef" * 4
+    embedded = [
+        f"[64:ff9b::a00:5]:5000/prod/api@{digest}",
+        f"[64:ff9b:1::a00:5]:5000/prod/api@{digest}",
+        f"[::a00:5]:5000/prod/api@{digest}",
+        f"[2002:a00:5::1]:5000/prod/api@{digest}",
+    ]
+    plain = f"10.0.0.5:5000/prod/api@{digest}"
+    code, output, judged = _judged_behind_a_dead_proxy(
+        tmp_path, monkeypatch, sigstore, images, [*embedded, plain]
+    )
+    assert code == 3, output  # could not verify the plain one: nothing passed
+    assert judged == {plain: ("unverifiable", "prod")} | {image: ("failed", None) for image in embedded}
+    text = run("check", "-c", str(tmp_path / "trustgate.yaml"), str(tmp_path / "pod.yaml"))[1]
+    assert text.count("fix: write the registry as 10.0.0.5:5000, as its rules and exceptions name it") == 4

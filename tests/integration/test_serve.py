@@ -608,6 +608,36 @@ images:
         srv.stop()
 
 
+def test_an_ipv6_spelling_of_an_ipv4_registry_is_denied_not_left_to_unmatched(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    """`[64:ff9b::7f00:1]` (NAT64) and `[::7f00:1]` (IPv4-compatible) reach 127.0.0.1, whose rule
+    did not match them: with `unmatched: allow` the Pod was admitted. Now the image is refused, and
+    the answer says which address to write (no registry is asked)."""
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        """apiVersion: trustgate.dev/v1alpha1
+kind: Config
+images:
+  rules:
+    - name: local
+      images: ["127.0.0.1:5000/**"]
+      requireDigest: true
+  unmatched: allow
+"""
+    )
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        for image in ("[64:ff9b::7f00:1]:5000/web:1", "[::7f00:1]:5000/web:1"):
+            obj = json.loads(json.dumps(COMPLIANT).replace("registry.example.com/web:1.2.3", image))
+            response = _response(srv, review(obj, uid="uid-embedded"))
+            assert response["allowed"] is False, image
+            message = response["status"]["message"]
+            assert "[image-reference]" in message and "127.0.0.1" in message, message
+    finally:
+        srv.stop()
+
+
 def _workers(srv: Server) -> list[int]:
     pid = srv.process.pid
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

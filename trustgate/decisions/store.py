@@ -362,8 +362,9 @@ def image_name(reference: str) -> str:
     """`reference` as the image rules read it (`nginx:1.25` is `docker.io/library/nginx:1.25`, and
     so are `index.docker.io/nginx:1.25` and `docker.io:443/library/nginx:1.25`): Docker Hub's forms
     and a registry's default port are one name (`Reference.parse`, `canonical_name`). A reference
-    that does not parse is itself, but for a registry written as an IPv4-mapped IPv6 address
-    (`[::ffff:7f00:1]:5000/app`, refused as an image but recorded), which is the IPv4 address's
+    that does not parse is itself, but for a registry written as an IPv6 address embedding an IPv4
+    one (`[::ffff:7f00:1]:5000/app`, `[64:ff9b::7f00:1]:5000/app`: refused as an image but recorded,
+    `oci.reference.ipv4_unmapped`), which is the IPv4 address's
     (`127.0.0.1:5000/app`): a query for the registry finds what was tried through that spelling."""
     try:
         ref = Reference.parse(ipv4_unmapped(reference))

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass, replace
 from typing import Final
 
-from trustgate.model import names_registry, octal_note
+from trustgate.model import embedded_ipv4, names_registry, octal_note
 from trustgate.oci.errors import InvalidReference, InvalidReferenceError
 
 __all__ = [
@@ -225,23 +225,26 @@ def _plain_ipv6(registry: str) -> str:
 
 
 def _check_ipv6_host(registry: str, where: str) -> None:
-    """Refuse a bracketed host that is not one IPv6 address in hex, or is an IPv4-mapped one.
+    """Refuse a bracketed host that is not one IPv6 address in hex, or embeds an IPv4 address.
 
-    `[::ffff:7f00:1]` reaches 127.0.0.1, yet no rule written for `127.0.0.1` could match it: an
-    image would take another registry's name, and fall to `unmatched`. distribution's grammar
-    refuses `[::ffff:127.0.0.1]` (no IPv4 in IPv6) and so does trustgate, in every spelling.
+    `[::ffff:7f00:1]` reaches 127.0.0.1, and `[64:ff9b::a00:5]` reaches 10.0.0.5 through NAT64,
+    yet no rule written for the IPv4 address could match them: an image would take another
+    registry's name, and fall to `unmatched` (`model.embedded_ipv4` lists the forms). distribution's
+    grammar refuses `[::ffff:127.0.0.1]` (no IPv4 in IPv6) and so does trustgate, in every spelling.
+    Only bracketed hosts come here, so other references pay nothing for it.
     """
     address, _, port = registry[1:].partition("]")
     try:
         parsed: ipaddress.IPv6Address | None = ipaddress.IPv6Address(address)
     except ValueError:
         parsed = None
-    if parsed is not None and parsed.ipv4_mapped is not None:
+    embedded = None if parsed is None else embedded_ipv4(parsed)
+    if embedded is not None:
+        ipv4, how = embedded
         raise InvalidReferenceError(
-            f'"{registry}" is an IPv4-mapped IPv6 address, another spelling of the IPv4 address '
-            f"{parsed.ipv4_mapped}, which image rules would not match",
+            f'"{registry}" is {how}, which image rules would not match',
             where=where,
-            hint=f"write the registry as {parsed.ipv4_mapped}{port}, as its rules and exceptions name it",
+            hint=f"write the registry as {ipv4}{port}, as its rules and exceptions name it",
         )
     if parsed is None or "." in address:
         raise InvalidReferenceError(
@@ -279,8 +282,9 @@ def _plain_ipv4(registry: str) -> str | None:
 
 def ipv4_unmapped(text: str) -> str:
     """`text` (a reference or name) with a registry that is an IPv4 address spelled otherwise,
-    IPv4-mapped IPv6 (`[::ffff:7f00:1]:5000`) or not dotted-decimal (`127.1:5000`), written as the
-    address (`127.0.0.1:5000`); any other text unchanged.
+    an IPv6 address embedding it (`[::ffff:7f00:1]:5000`, `[64:ff9b::7f00:1]:5000`:
+    `model.embedded_ipv4`) or not dotted-decimal (`127.1:5000`), written as the address
+    (`127.0.0.1:5000`); any other text unchanged.
 
     `Reference.parse` refuses such a registry; this is for finding what was recorded about one
     under the name of the registry it reaches (`trustgate log query --image 127.0.0.1:5000/*`).
@@ -293,10 +297,10 @@ def ipv4_unmapped(text: str) -> str:
         return text if plain is None else f"{plain}/{rest}"
     address, bracket, port = first[1:].partition("]")
     try:
-        mapped = ipaddress.IPv6Address(address).ipv4_mapped if bracket else None
+        embedded = embedded_ipv4(ipaddress.IPv6Address(address)) if bracket else None
     except ValueError:
         return text
-    return text if mapped is None else f"{mapped}{port}/{rest}"
+    return text if embedded is None else f"{embedded[0]}{port}/{rest}"
 
 
 def name_pattern(glob: str) -> str:

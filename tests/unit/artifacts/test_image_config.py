@@ -261,6 +261,11 @@ def test_an_exclusion_holds_for_every_spelling_of_its_registry(pattern: str, ima
         ("[::ffff:7f00:1]:5000/**", "can match no image"),  # such a reference is refused
         ("[::FFFF:127.0.0.1]/prod/*", "can match no image"),
         ("127.1:5000/**", "can match no image"),
+        ("[64:ff9b::a00:5]:5000/**", "can match no image"),  # NAT64: 10.0.0.5 through a translator
+        ("[64:ff9b:1::a00:5]/prod/*", "can match no image"),
+        ("[::7f00:1]:5000/**", "can match no image"),  # IPv4-compatible: 127.0.0.1
+        ("[2002:a00:5::1]/**", "can match no image"),  # 6to4
+        ("[2001:0:4136:e378:8000:63bf:3fff:fdd2]/**", "can match no image"),  # Teredo
     ],
 )
 @pytest.mark.parametrize("key", ["images", "exclude"])
@@ -425,6 +430,8 @@ def test_a_rule_names_a_registry_written_in_upper_case(tmp_path: Path) -> None:
             "write the registry as 87.0.0.1:5000 (87.0.0.1:5000/** and so on) "
             "(a leading 0 makes a part octal: 0127 is 87)",
         ),
+        ("[64:ff9b::a00:5]:5000/**", "write the registry as 10.0.0.5:5000 (10.0.0.5:5000/** and so on)"),
+        ("[::7f00:1]/prod/*", "write the registry as 127.0.0.1 (127.0.0.1/** and so on)"),
     ],
 )
 def test_a_refused_pattern_hints_at_what_matches(tmp_path: Path, pattern: str, hint: str) -> None:
@@ -440,3 +447,33 @@ def test_a_numeric_docker_hub_user_is_not_an_address(tmp_path: Path) -> None:
         found = policy.rule_for(Reference.parse(image).name)
         assert found is not None and found.rule.name == "team", image
     assert policy.rule_for(Reference.parse("0.0.4.210/app").name) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "address"),
+    [
+        ("[::ffff:7f00:1]:5000/**", "127.0.0.1:5000"),
+        ("127.1:5000/prod/*", "127.0.0.1:5000"),
+        ("[64:ff9b::a00:5]:5000/**", "10.0.0.5:5000"),
+        ("[::a00:5]/prod/*", "10.0.0.5"),
+    ],
+)
+def test_an_exception_pattern_naming_an_ipv4_registry_spelled_otherwise_is_refused_at_its_line(
+    tmp_path: Path, pattern: str, address: str
+) -> None:
+    """An image written with such a registry is refused, so the exception would waive nothing for
+    it while the one for the address it names was meant."""
+    text = (
+        "exceptions:\n  - name: legacy\n    rules: [image-signature]\n    owner: o\n    reason: r\n"
+        f"    expires: '2030-01-01'\n    images: [registry.example.com/**, {pattern!r}]\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = err.value.diagnostics()
+    assert f"trustgate.yaml:9: exception 'legacy': {pattern!r} can match no image" in message
+    assert f"hint: write the registry as {address} ({address}/** and so on)" in message
+    text = text.replace(repr(pattern), f"{address}/**")
+    assert load_config(write(tmp_path, text)).exceptions[0].images == (
+        "registry.example.com/**",
+        f"{address}/**",
+    )

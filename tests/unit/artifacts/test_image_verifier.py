@@ -447,6 +447,11 @@ def test_a_malformed_reference_is_a_finding_not_a_crash(keys: dict[str, CosignKe
         "[::ffff:7f00:1]:5000/shop/api:v1",
         "[::FFFF:127.0.0.1]:5000/shop/api:v1",
         "[0:0:0:0:0:ffff:7f00:1]/shop/api",
+        "[64:ff9b::7f00:1]:5000/shop/api:v1",  # NAT64 (RFC 6052)
+        "[64:ff9b:1::7f00:1]:5000/shop/api:v1",  # NAT64, local-use prefix (RFC 8215)
+        "[::7f00:1]:5000/shop/api:v1",  # IPv4-compatible
+        "[::127.0.0.1]:5000/shop/api:v1",
+        "[2002:7f00:1::1]:5000/shop/api:v1",  # 6to4
     ],
 )
 def test_an_ipv4_registry_spelled_otherwise_fails_instead_of_escaping_its_rule(

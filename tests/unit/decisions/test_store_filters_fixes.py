@@ -261,6 +261,34 @@ def test_an_image_of_a_registry_whose_address_is_spelled_otherwise_is_found_unde
     assert _ids(store_url, images=("[0::1]:5000/prod/api:v1",)) == {6}
 
 
+def test_an_image_of_a_registry_written_as_an_ipv6_address_embedding_an_ipv4_one_is_found_under_it(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`), IPv4-compatible (`::a.b.c.d`) and 6to4 addresses
+    reach 10.0.0.5 (the image is refused, and the decision recorded): a query for the IPv4
+    registry finds what was tried through them, and a query written with one finds the rest."""
+    written = {
+        1: "10.0.0.5:5000/prod/api:v1",
+        2: "[64:ff9b::a00:5]:5000/prod/api:v1",
+        3: "[64:FF9B::10.0.0.5]:5000/prod/api:v1",
+        4: "[64:ff9b:1::a00:5]:5000/prod/api:v1",
+        5: "[::a00:5]:5000/prod/api:v1",
+        6: "[2002:a00:5::1]:5000/prod/api:v1",
+        7: "[64:ff9b::a00:6]:5000/prod/api:v1",
+        8: "[fd00::a00:5]:5000/prod/api:v1",
+        9: "[::1]:5000/prod/api:v1",
+    }
+    with DecisionLog.open(store_url) as log:
+        for n, reference in written.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    assert _ids(store_url, images=("10.0.0.5:5000/prod/api:v1",)) == {1, 2, 3, 4, 5, 6}
+    assert _ids(store_url, images=("10.0.0.5:5000/*",)) == {1, 2, 3, 4, 5, 6}
+    assert _ids(store_url, images=("[64:ff9b::a00:5]:5000/prod/api:v1",)) == {1, 2, 3, 4, 5, 6}
+    assert _ids(store_url, images=("10.0.0.6:5000/*",)) == {7}
+    assert _ids(store_url, images=("[fd00::a00:5]:5000/*",)) == {8}
+    assert _ids(store_url, images=("[::1]:5000/prod/api:v1",)) == {9}
+
+
 def test_a_numeric_docker_hub_user_is_found_as_docker_hubs_not_as_an_address(
     store_url: str, make_record: MakeRecord
 ) -> None:

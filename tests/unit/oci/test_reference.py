@@ -70,7 +70,8 @@ def test_parses(text: str, registry: str, repository: str, tag: str | None, dige
             "[::ffff:127.0.0.1]:5000/app",
             "IPv4-mapped IPv6 address, another spelling of the IPv4 address 127.0.0.1",
         ),
-        ("[::1.2.3.4]/app", "not an IPv6 address in hexadecimal"),
+        ("[fd00::1.2.3.4]/app", "not an IPv6 address in hexadecimal"),
+        ("[::1.2.3.4]/app", "another spelling of the IPv4 address 1.2.3.4"),
         ("[1:2:3]/app", "not an IPv6 address"),
         ("127.1:5000/app", "another spelling of the IPv4 address 127.0.0.1"),
         ("2130706433:5000/app", "another spelling of the IPv4 address 127.0.0.1"),
@@ -177,7 +178,6 @@ def test_an_ipv4_mapped_registry_says_how_to_write_it() -> None:
     with pytest.raises(InvalidReferenceError) as caught:
         Reference.parse("[::ffff:7f00:1]:43661/prod/api:v1")
     assert caught.value.hint == "write the registry as 127.0.0.1:43661, as its rules and exceptions name it"
-    assert Reference.parse("[::7f00:1]:5000/app").registry == "[::7f00:1]:5000"  # not mapped: IPv6
     assert Reference.parse("[FD00::AB]:5000/app").registry == "[fd00::ab]:5000"
     with pytest.raises(InvalidReferenceError) as caught:
         Reference.parse("127.1:5000/app")
@@ -197,6 +197,12 @@ def test_an_ipv4_mapped_registry_says_how_to_write_it() -> None:
         ("2130706433:5000/app", "127.0.0.1:5000/app"),
         ("0X7F000001/app", "127.0.0.1/app"),
         ("[::ffff:7f00:1]:5000/app", "127.0.0.1:5000/app"),
+        ("[64:ff9b::a00:5]:5000/app", "10.0.0.5:5000/app"),
+        ("[64:FF9B:1::A00:5]/app", "10.0.0.5/app"),
+        ("[::7f00:1]:5000/app", "127.0.0.1:5000/app"),
+        ("[2002:a00:5::1]/app", "10.0.0.5/app"),
+        ("[::1]:5000/app", "[::1]:5000/app"),
+        ("[fd00::a00:5]:5000/app", "[fd00::a00:5]:5000/app"),
     ],
 )
 def test_only_a_registry_is_read_as_an_address(text: str, read: str) -> None:
@@ -231,3 +237,76 @@ def test_a_leading_zero_is_said_to_be_octal() -> None:
         Reference.parse("0127.0.0.1:5000/app")
     assert "87.0.0.1" in caught.value.message
     assert "leading 0" in caught.value.diagnostics() and "octal" in caught.value.diagnostics()
+
+
+# (a reference, what its message says): IPv6 addresses that embed an IPv4 address reach it (or
+# route through it), so a rule written for that address would not match them.
+EMBEDDED_IPV4 = [
+    (
+        "[64:ff9b::a00:5]:5000/prod/api:v1",
+        "a NAT64 address (64:ff9b::/96, RFC 6052): the IPv4 address 10.0.0.5",
+    ),
+    (
+        "[64:ff9b::10.0.0.5]:5000/prod/api:v1",
+        "NAT64 address (64:ff9b::/96, RFC 6052): the IPv4 address 10.0.0.5",
+    ),
+    ("[0064:FF9B:0::0A00:0005]/prod/api", "the IPv4 address 10.0.0.5"),
+    ("[64:ff9b:1::a00:5]:5000/prod/api", "NAT64 address (64:ff9b:1::/48, RFC 8215)"),
+    ("[64:ff9b:1:abcd::a00:5]/prod/api", "10.0.0.5 with the usual /96 prefix"),
+    (
+        "[::7f00:1]:5000/app",
+        "IPv4-compatible IPv6 address (::a.b.c.d, deprecated by RFC 4291), another spelling "
+        "of the IPv4 address 127.0.0.1",
+    ),
+    ("[::127.0.0.1]:5000/app", "another spelling of the IPv4 address 127.0.0.1"),
+    ("[0:0:0:0:0:0:a00:5]/app", "another spelling of the IPv4 address 10.0.0.5"),
+    ("[::2]/app", "another spelling of the IPv4 address 0.0.0.2"),
+    (
+        "[2002:a00:5::1]:5000/app",
+        "a 6to4 address (2002::/16, RFC 3056), reached through the IPv4 address 10.0.0.5",
+    ),
+    (
+        "[2001:0:4136:e378:8000:63bf:3fff:fdd2]/app",
+        "a Teredo address (2001::/32, RFC 4380) of the IPv4 client 192.0.2.45",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), EMBEDDED_IPV4)
+def test_an_ipv6_registry_embedding_an_ipv4_address_is_refused(text: str, words: str) -> None:
+    with pytest.raises(InvalidReferenceError) as caught:
+        Reference.parse(text)
+    assert words in caught.value.message
+    assert "which image rules would not match" in caught.value.message
+    assert text.partition("/")[0] in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("[64:ff9b::a00:5]:5000/prod/api:v1", "10.0.0.5:5000"),
+        ("[64:ff9b:1::a00:5]/prod/api:v1", "10.0.0.5"),
+        ("[::7f00:1]:5000/app", "127.0.0.1:5000"),
+        ("[2002:a00:5::1]:443/app", "10.0.0.5:443"),
+    ],
+)
+def test_an_embedding_registry_says_which_ipv4_address_to_write(text: str, hint: str) -> None:
+    with pytest.raises(InvalidReferenceError) as caught:
+        Reference.parse(text)
+    assert caught.value.hint == f"write the registry as {hint}, as its rules and exceptions name it"
+
+
+@pytest.mark.parametrize(
+    ("text", "registry"),
+    [
+        ("[::1]:5000/app", "[::1]:5000"),  # IPv6's loopback, not 0.0.0.1
+        ("[::]:5000/app", "[::]:5000"),  # unspecified, not 0.0.0.0
+        ("[fd00::a00:5]:5000/app", "[fd00::a00:5]:5000"),
+        ("[64:ff9b:0:0:1::a00:5]/app", "[64:ff9b:0:0:1::a00:5]"),  # outside both NAT64 prefixes
+        ("[64:ff9b:2::a00:5]/app", "[64:ff9b:2::a00:5]"),
+        ("[2001:db8::a00:5]/app", "[2001:db8::a00:5]"),  # 2001:db8::/32, not Teredo's 2001::/32
+        ("[2003::a00:5]/app", "[2003::a00:5]"),
+    ],
+)
+def test_an_ipv6_registry_of_its_own_is_accepted(text: str, registry: str) -> None:
+    assert Reference.parse(text).registry == registry
