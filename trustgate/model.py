@@ -433,6 +433,7 @@ def names_registry(first: str) -> bool:
 _NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: only ever a /96
 _NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: the network picks the length
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291: deprecated, still read by Go's ParseIP
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 (SIIT): through a translator
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
@@ -441,7 +442,7 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
 
     An image whose registry is written so reaches the IPv4 host (or a relay of it) under a name no
     rule for `a.b.c.d` matches: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, but
-    `::` and `::1`), NAT64 (`64:ff9b::/96`, and `64:ff9b:1::/48` read as a /96, the usual length),
+    `::` and `::1`), IPv4-translated (`::ffff:0:a.b.c.d`, SIIT), NAT64 (`64:ff9b::/96`, and `64:ff9b:1::/48` read as a /96, the usual length),
     6to4 (`2002::/16`, through the 6to4 router at the address) and Teredo (`2001::/32`, its client's
     address). The relayed forms are refused too: a registry is named by its IPv4 address or by DNS.
     """
@@ -454,6 +455,11 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
         return low, (
             "an IPv4-compatible IPv6 address (::a.b.c.d, deprecated by RFC 4291), another spelling "
             f"of the IPv4 address {low}"
+        )
+    if address in _IPV4_TRANSLATED:
+        return low, (
+            f"an IPv4-translated address (::ffff:0:a.b.c.d, RFC 2765): the IPv4 address {low} "
+            "through a translator"
         )
     if address in _NAT64_WELL_KNOWN:
         return low, f"a NAT64 address (64:ff9b::/96, RFC 6052): the IPv4 address {low} through a translator"

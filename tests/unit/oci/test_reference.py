@@ -262,6 +262,11 @@ EMBEDDED_IPV4 = [
     ("[0:0:0:0:0:0:a00:5]/app", "another spelling of the IPv4 address 10.0.0.5"),
     ("[::2]/app", "another spelling of the IPv4 address 0.0.0.2"),
     (
+        "[::ffff:0:7f00:1]:5000/app",
+        "an IPv4-translated address (::ffff:0:a.b.c.d, RFC 2765): the IPv4 address 127.0.0.1",
+    ),
+    ("[::ffff:0:10.0.0.5]/app", "the IPv4 address 10.0.0.5 through a translator"),
+    (
         "[2002:a00:5::1]:5000/app",
         "a 6to4 address (2002::/16, RFC 3056), reached through the IPv4 address 10.0.0.5",
     ),
