@@ -292,6 +292,29 @@ def test_check_matches_a_subresource_wildcard_against_the_resource(write: Write)
     assert [f["rule"] for f in findings(report)] == ["deny-all/0"]
 
 
+def test_check_says_a_policys_subresource_rules_are_not_evaluated_on_manifests(write: Write) -> None:
+    """A policy on deployments/scale judges `kubectl scale`, never a manifest: `check` said nothing,
+    and its pass read as if the policy had been evaluated."""
+    rule = (
+        "{apiGroups: [apps], apiVersions: [v1], operations: [UPDATE], "
+        "resources: [deployments/scale, deployments]}"
+    )
+    policy = write("p.yaml", _deny_all(rule))
+    manifests = write("app.yaml", DEPLOYMENT.format(replicas=7))
+    code, report, _ = run(*BASE, "--admission-policy", str(policy), str(manifests))
+    assert code == 0  # a CREATE of the Deployment: the UPDATE rules do not apply
+    [note] = [n for n in report["notes"] if "deny-all" in n]
+    assert "names subresources for CREATE or UPDATE (deployments/scale)" in note
+    assert "not evaluated here" in note and "trustgate serve" in note
+    # Not said of a policy naming no subresource.
+    plain = write(
+        "q.yaml",
+        _deny_all("{apiGroups: [apps], apiVersions: [v1], operations: [UPDATE], resources: [deployments]}"),
+    )
+    _, report, _ = run(*BASE, "--admission-policy", str(plain), str(manifests))
+    assert not [n for n in report["notes"] if "subresources" in n]
+
+
 ISSUER_CRD = """\
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

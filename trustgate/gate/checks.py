@@ -68,6 +68,24 @@ def is_delete_or_connect(doc: Document) -> bool:
     return doc.request is not None and doc.request.get("operation") in ("DELETE", "CONNECT")
 
 
+def is_subresource_write(doc: Document) -> bool:
+    """An admission CREATE or UPDATE of a subresource (`kubectl scale`: deployments/scale, whose
+    object is an autoscaling/v1 Scale), other than pods/ephemeralcontainers, whose object is the Pod
+    and is judged as one. Its object is the subresource's, not the resource's."""
+    if doc.request is None or doc.request.get("operation") not in ("CREATE", "UPDATE"):
+        return False
+    sub = doc.request.get("subResource")
+    return isinstance(sub, str) and sub not in ("", "ephemeralcontainers")
+
+
+def judges_subresources(check: object) -> bool:
+    """Whether an engine judges admission writes of subresources (`is_subresource_write`): the
+    admission policies whose rules name the subresource (the API server runs them), and Gatekeeper,
+    whose webhook reviews such a request as an object of `request.kind` (a Scale), matched by the
+    constraints whose kinds cover it. Schemas and Rego judge the objects stored, not a Scale."""
+    return getattr(check, "judges_subresources", False) is True
+
+
 def judges_delete_and_connect(check: object) -> bool:
     """Whether an engine judges admission DELETEs and CONNECTs (`is_delete_or_connect`). Only
     ValidatingAdmissionPolicies do: the API server runs them on the DELETEs and CONNECTs their rules
@@ -123,6 +141,7 @@ class Check(Protocol):
     wants_change_set: bool  # read every document before evaluating any (inventory, Namespaces)
     # An engine that judges admission DELETEs and CONNECTs sets `judges_delete_and_connect = True`
     # (see `judges_delete_and_connect`); the others are never asked about them.
+    # One that judges admission writes of subresources sets `judges_subresources = True`.
 
     def findings(self, doc: Document, run: Run) -> list[Finding]:
         """Findings of one Kubernetes object; `line` and exceptions are the gate's business.
@@ -254,6 +273,7 @@ class AdmissionPolicyCheck:
     judges_delete_and_connect = (
         True  # the API server runs a policy on the DELETEs and CONNECTs its rules name
     )
+    judges_subresources = True  # and on the subresources (deployments/scale) its rules name
 
     def __init__(self, policies: vap.PolicySet) -> None:
         self.policies = policies

@@ -313,6 +313,8 @@ class Gate:
         notes = self.waivers.expired_notes()
         for check in self.checks:
             notes.extend(check.notes())
+            if gate != "admission" and isinstance(check, checks.AdmissionPolicyCheck):
+                notes.extend(check.policies.offline_notes)  # at admission, subresources are judged
         if not verify_unmatched:  # `verify image` checks no manifests
             results = [*(r for check in self.checks for r in check.results()), *results]
         return Decision(
@@ -383,11 +385,18 @@ class Gate:
         scope_unknown = doc.request is None and self.scopes.namespaced(doc.obj) is None
         findings: list[Finding] = []
         no_object = checks.is_delete_or_connect(doc)
+        # A subresource's write (a Scale) goes to admission policies and Gatekeeper only, as the
+        # API server and Gatekeeper judge it; schemas, Rego and images judge the objects stored.
+        subresource = checks.is_subresource_write(doc)
         for check in self.checks:
             # An admission DELETE (the object deleted) or CONNECT (its options) goes to the engines that
             # judge those only (admission policies); the others, and Rego, judge objects.
-            if not no_object or checks.judges_delete_and_connect(check):
+            if subresource:
+                if checks.judges_subresources(check):
+                    findings.extend(check.findings(doc, run))
+            elif not no_object or checks.judges_delete_and_connect(check):
                 findings.extend(check.findings(doc, run))
+        no_object = no_object or subresource
         if not no_object:
             findings.extend(rego if rego is not None else self.rego.findings(doc, run))
         for finding in findings:
@@ -471,7 +480,9 @@ class _Batches:
                 except Error:
                     continue  # `run_unit` reads it again and reports the error for this unit
             for doc in gate._judged_documents(entry[0]):
-                if doc.kubernetes and not checks.is_delete_or_connect(doc):
+                if doc.kubernetes and not (
+                    checks.is_delete_or_connect(doc) or checks.is_subresource_write(doc)
+                ):
                     try:
                         self._judged[id(doc)] = (doc, gate.rego.findings(doc, self._run))
                     except Error:

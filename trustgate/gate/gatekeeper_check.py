@@ -55,6 +55,9 @@ class GatekeeperCheck:
     # deleted object as if it were created); trustgate's is sent them for admission policies (and
     # DELETEs of protected kinds) only.
     judges_delete_and_connect = False
+    # A subresource's write (a Scale) is reviewed as its own kind, `request.kind`, as Gatekeeper's
+    # webhook does: only constraints whose match covers that kind apply.
+    judges_subresources = True
 
     def __init__(self, sources: GatekeeperSources, config: Config, scopes: kinds.Scopes) -> None:
         self.set = sources.constraints

@@ -35,7 +35,9 @@ UPDATE when the caller gives the object as it is now (`review(old=...)`);
 admission (`serve`), where the request's own uid, userInfo, dryRun and options
 are given, and its kind, resource and subresource (and their `request*` twins),
 which decide the match as rules.Matcher does (`kubectl debug` is
-pods/ephemeralcontainers; offline there is never a subresource). Offline, the
+pods/ephemeralcontainers; `kubectl scale` is apps deployments/scale, whatever
+its object, a Scale, says; offline there is never a subresource, and
+`PolicySet.offline_notes` says which rules are therefore not evaluated). Offline, the
 object (and `oldObject`, the Namespaces and params) is what the API server's
 validating admission would see: a built-in kind decoded and defaulted
 (`trustgate.policy.k8s_defaults`), and an object with
@@ -335,6 +337,9 @@ class PolicySet:
     bindings: list[Binding] = field(default_factory=list)
     params: list[Mapping[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What a check of manifests (`check`, `presync`) does not evaluate: the subresources bound
+    # policies name for CREATE and UPDATE (a manifest is the resource itself, never a subresource).
+    offline_notes: list[str] = field(default_factory=list)
     documents: list[Mapping[str, Any]] = field(default_factory=list)  # everything read, for the revision
     # custom kinds from CRDs (`add_crd`): (group, kind) -> (plural, namespaced; None if unknown)
     crd_kinds: dict[tuple[str, str], tuple[str, bool | None]] = field(default_factory=dict)
@@ -599,6 +604,15 @@ class PolicySet:
             given_resource = _gvr(admission.get("resource"), "resource")
             if given_resource is not None and given_resource[:2] == (group, version):
                 resource = given_resource[2]  # the API server's own plural, not a guess
+            elif given_resource is not None and subresource:
+                # A subresource whose object is of another kind (`kubectl scale`: an autoscaling/v1
+                # Scale of apps/v1 deployments/scale): rules match the request's resource, as
+                # rules.Matcher does, and its scope is whether the request names a namespace.
+                group, version, resource = given_resource
+                given_name, given_namespace = admission.get("name"), admission.get("namespace")
+                name = given_name if isinstance(given_name, str) else name
+                namespace = given_namespace if isinstance(given_namespace, str) else namespace
+                scope = bool(namespace)
         request: dict[str, Any] = {
             "uid": "",
             "kind": {"group": group, "version": version, "kind": kind},
@@ -1473,6 +1487,25 @@ def load(
         for p in out.policies.values()
         if p.name not in bound
     )
+    for p in out.policies.values():
+        named = _subresources_written(p) if p.name in bound else []
+        if named:
+            out.offline_notes.append(
+                f"ValidatingAdmissionPolicy {p.name} ({p.where}) names subresources for CREATE or UPDATE "
+                f"({', '.join(named)}): a manifest is never a subresource's request (a Scale of "
+                "`kubectl scale`), so those rules are not evaluated here; `trustgate serve` judges "
+                "them at admission, as the API server does"
+            )
+    return out
+
+
+def _subresources_written(policy: Policy) -> list[str]:
+    """The subresources (`deployments/scale`, `pods/*`) a policy's rules name for CREATE or UPDATE."""
+    out: list[str] = []
+    for rule in policy.match.rules or ():
+        if not {"CREATE", "UPDATE", "*"} & set(rule.operations):
+            continue
+        out += [r for r in rule.resources if r.partition("/")[2] and r not in out]
     return out
 
 

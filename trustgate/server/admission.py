@@ -399,7 +399,8 @@ def plan(
         admission_policies: admission policies are loaded, which the API server runs on the DELETEs
             and CONNECTs their rules name: a DELETE is evaluated (the object deleted, `oldObject`,
             as the only document), with the protected-delete decision joined to it for a
-            protected kind; so is a CONNECT (its options, `object`, on its subresource); the gate
+            protected kind; so is a CONNECT (its options, `object`, on its subresource), and a
+            CREATE or UPDATE of a subresource (its object, a Scale of deployments/scale); the gate
             asks only the engines that judge them. False: a DELETE of a protected kind is decided
             here, any other DELETE and every CONNECT is answered allowed.
     """
@@ -408,10 +409,14 @@ def plan(
         out.notes.append(DRY_RUN_NOTE)
     # `kubectl debug` adds containers through pods/ephemeralcontainers: the object is the whole Pod
     # (Kubernetes 1.22+), or an EphemeralContainers object (1.16-1.21) judged as a Pod holding those
-    # containers. Other subresources (status, scale, exec, log) are not the spec.
+    # containers. Other subresources (status, scale, binding) are not the spec: their object is the
+    # subresource's own (`kubectl scale`: an autoscaling/v1 Scale), which the admission policies
+    # whose rules name the subresource judge (and Gatekeeper constraints matching its kind), as the
+    # API server runs them; without admission policies nothing judges them.
     debug = review.sub_resource == "ephemeralcontainers"
     connect = review.operation == "CONNECT" and admission_policies  # pods/exec, pods/portforward, proxy
-    if review.sub_resource and not debug and not connect:
+    written = bool(review.sub_resource) and not debug and review.operation in ("CREATE", "UPDATE")
+    if review.sub_resource and not debug and not connect and not (written and admission_policies):
         out.skipped = "subresource"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "subresource"})
         return out
@@ -485,7 +490,9 @@ def plan(
     out.documents = [Document(Source(f"admission:{review.label}"), obj, request=review.request)]
     if review.operation == "UPDATE":
         out.old = old
-    if review.operation == "UPDATE" and settings.skip_unchanged_images and old is not None:
+    if written:
+        out.verify_images = False  # a Scale (a Binding, a status) names no image to run
+    elif review.operation == "UPDATE" and settings.skip_unchanged_images and old is not None:
         out.verify_images = _images(old) != _images(obj)
     return out
 

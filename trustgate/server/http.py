@@ -148,7 +148,8 @@ class WorkerState:
     mode: Mode = Mode.ENFORCE  # the configuration's mode: protected deletes follow it like any finding
     # may delete protected kinds (`serve --allow-delete-by`); None: the configuration's allowedActors
     delete_actors: tuple[str, ...] | None = None
-    # admission policies are loaded: DELETE and CONNECT are evaluated (they may match them), not skipped
+    # admission policies are loaded: DELETE, CONNECT and subresources' writes are evaluated (they may
+    # match them), not skipped
     admission_policies: bool = False
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     draining: bool = False  # stopping: /readyz says 503, responses say `Connection: close`

@@ -22,8 +22,11 @@ kind of a named group without its CRD as every resource of that group; a
 custom kind of any group without its CRD is refused, `UnderivedResourcesError`,
 since its plural is never guessed and every resource would be sent for it; no
 kinds, or `*`, is every resource); the ValidatingAdmissionPolicies' rules for
-CREATE and UPDATE; and `admission.resources`. The user's own Rego may judge any
-kind and cannot be read for which: a configuration with Rego of its own and no
+CREATE and UPDATE as they are written, subresources included (`deployments/scale`,
+`pods/*`, `*/status`: the server judges such a write with the policies whose
+rules name it, and Gatekeeper constraints matching its kind); and
+`admission.resources`. The user's own Rego may judge any kind and cannot be
+read for which: a configuration with Rego of its own and no
 `admission.resources` is refused too, never sent the derived kinds only.
 Kubernetes schemas add nothing: the API server validates every object against
 its own.
@@ -34,7 +37,10 @@ CertificateSigningRequests) is left out of CREATE and UPDATE by a
 matchCondition, unless a CREATE or UPDATE rule names it (in its group or in
 any, an Event in either of its two groups); the condition never applies to
 DELETE, CONNECT or a subresource, which an admission policy's rules send as
-they say; token and access reviews (`REVIEWS`) are never sent, named or not. Node heartbeats
+they say, except that the housekeeping's own subresources (a Node's status, a
+CSR's approval) are left out of a subresource of any resource (`*/status`,
+`*/*`) by a second condition unless a rule names their resource; token and
+access reviews (`REVIEWS`) are never sent, named or not. Node heartbeats
 (Leases in kube-node-lease) are left out whenever Leases are sent: by a
 matchCondition on those Leases alone, or, before 1.28, which has none, by the
 namespaceSelector (nothing in kube-node-lease is judged then). Before 1.28 a
@@ -272,6 +278,16 @@ def scope_notes(scope: AdmissionScope) -> list[str]:
             "(a CRD with another plural) is not, unless its CRD is given (kubernetes.crds or --crd) "
             "or admission.resources names its group/plural"
         )
+    subresources = left_out_subresources(scope.policy_rules)
+    if subresources:
+        listed = ", ".join(f"{g}/{r}" if g else r for g, r in subresources)
+        notes.append(
+            "ValidatingAdmissionPolicy rules name a subresource of every resource (*/status, */*) for "
+            f"CREATE or UPDATE: the cluster's housekeeping ({listed}) is left out of it by a "
+            "matchCondition (Kubernetes 1.28+; a kubelet writes its Node's status every few "
+            "seconds), so those policies are not enforced there; name the resource in a rule "
+            "(e.g. nodes/status) to have its subresources judged"
+        )
     if scope.underived and scope.resources == ():
         notes.append(
             f"admission.resources is [] beside the configuration's own Rego policies "
@@ -371,18 +387,6 @@ def _rule(group: str, resources: list[str]) -> dict[str, Any]:
     }
 
 
-def _main_resources(resources: Sequence[str]) -> list[str]:
-    """What CREATE and UPDATE rules send of `resources`: the server judges no subresource but
-    `kubectl debug`'s, so `x/*` (a resource with its subresources) sends `x`, and `*/scale` nothing."""
-    out: list[str] = []
-    for resource in resources:
-        main, slash, sub = resource.partition("/")
-        kept = resource if resource == EPHEMERAL else main if not slash or sub == "*" else ""
-        if kept and kept not in out:
-            out.append(kept)
-    return out
-
-
 def _covers(rule: Mapping[str, Any], group: str, resource: str, *, named: bool) -> bool:
     """Whether the rule sends `resource` of `group`: by naming it (in that group or in `*`), or
     (`named` False) by a `*` resource."""
@@ -413,6 +417,30 @@ def left_out(rules: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
         ),
         *(p for p in REVIEWS if any(_covers(r, *p, named=n) for r in rules for n in (True, False))),
     ]
+
+
+def left_out_subresources(rules: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The housekeeping (`LEFT_OUT_OF_WILDCARDS`) whose subresources' CREATE and UPDATE (a Node's
+    status, a CSR's approval) the matchCondition leaves out: those a subresource of any resource
+    (`*/status`, `*/*`) sends and no CREATE or UPDATE rule names the resource of (`nodes`,
+    `nodes/status`, `nodes/*`; an Event in either group names both)."""
+    rules = _writes(rules)
+
+    def applies(rule: Mapping[str, Any], group: str) -> bool:
+        groups = rule.get("apiGroups", ())
+        return group in groups or "*" in groups
+
+    def names(rule: Mapping[str, Any], group: str, resource: str) -> bool:
+        return applies(rule, group) and any(
+            r.partition("/")[0] == resource for r in rule.get("resources", ())
+        )
+
+    def any_resource(rule: Mapping[str, Any], group: str) -> bool:
+        return applies(rule, group) and any(r.startswith("*/") for r in rule.get("resources", ()))
+
+    named = {p for p in LEFT_OUT_OF_WILDCARDS if any(names(r, *p) for r in rules)}
+    named |= {_EQUIVALENT[p] for p in named if p in _EQUIVALENT}
+    return [p for p in LEFT_OUT_OF_WILDCARDS if p not in named and any(any_resource(r, p[0]) for r in rules)]
 
 
 def fail_open_rules(rules: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -487,15 +515,15 @@ def webhook_configuration(
         {"apiGroups": [g], "apiVersions": ["*"], "operations": ["DELETE"], "resources": r, "scope": "*"}
         for g, r in by_group.items()
     ]
+    # An admission policy's rules are sent as they say, subresources included (`deployments/scale`,
+    # `pods/*`, `*/status`): the server judges a subresource's write with the policies naming it.
+    # The API server validates a policy's rules as a webhook's, so each is a valid webhook rule.
     for rule in scope.policy_rules:
         entry = dict(rule)
-        if entry["operations"] in (["CREATE"], ["UPDATE"]):
-            entry["resources"] = _main_resources(entry["resources"])
-            if not entry["resources"]:
-                continue
         if entry not in rules:
             rules.append(entry)
     housekeeping = left_out(rules)
+    housekeeping_subresources = left_out_subresources(rules)
     # Node heartbeats: left out wherever Leases are sent, named or not (a kubelet whose Lease lapses
     # is marked NotReady); the narrowest way a version has.
     heartbeats = _NODE_LEASES not in housekeeping and any(
@@ -529,6 +557,16 @@ def webhook_configuration(
             {
                 "name": "leave-out-cluster-housekeeping",
                 "expression": f"!({writes} && "
+                f"request.resource.group + '/' + request.resource.resource in [{listed}])",
+            }
+        )
+    if housekeeping_subresources:
+        listed = ", ".join(f"'{g}/{r}'" for g, r in housekeeping_subresources)
+        conditions.append(
+            {
+                "name": "leave-out-cluster-housekeeping-subresources",
+                "expression": "!(request.operation in ['CREATE', 'UPDATE'] && "
+                "has(request.subResource) && request.subResource != '' && "
                 f"request.resource.group + '/' + request.resource.resource in [{listed}])",
             }
         )

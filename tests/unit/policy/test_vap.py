@@ -1023,6 +1023,83 @@ def test_at_admission_cel_sees_the_requests_resource_and_subresource(write: Writ
     assert [o.kind for o in found] == ["violation"]  # every field is the request's: the negation fails
 
 
+APPS = {"apiGroups": ["apps"], "apiVersions": ["v1"]}
+
+
+def _scale(replicas: int) -> dict[str, Any]:
+    """The object of deployments/scale: an autoscaling/v1 Scale, as `kubectl scale` sends it."""
+    return {
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": replicas},
+        "status": {"replicas": 2, "selector": "app=web"},
+    }
+
+
+def _scale_request() -> dict[str, Any]:
+    """The admission request of `kubectl scale deploy web` as the API server sends it."""
+    scale = {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+    deployments = {"group": "apps", "version": "v1", "resource": "deployments"}
+    return {
+        "uid": "u-scale",
+        "kind": scale,
+        "resource": deployments,
+        "subResource": "scale",
+        "requestKind": scale,
+        "requestResource": deployments,
+        "requestSubResource": "scale",
+        "name": "web",
+        "namespace": "default",
+        "operation": "UPDATE",
+        "userInfo": {"username": "alice"},
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rule", "matched"),
+    [
+        ({**APPS, "resources": ["deployments/scale"]}, True),
+        ({**APPS, "resources": ["deployments/*"]}, True),
+        ({**APPS, "resources": ["*/scale"]}, True),
+        ({"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"]}, True),
+        ({**APPS, "resources": ["deployments"]}, False),
+        ({**APPS, "resources": ["replicasets/scale"]}, False),
+        ({**APPS, "resources": ["deployments/status"]}, False),
+        ({"apiGroups": ["autoscaling"], "apiVersions": ["v1"], "resources": ["*/*"]}, False),
+        ({**APPS, "resources": ["deployments/scale"], "scope": "Cluster"}, False),
+    ],
+)
+def test_at_admission_a_scale_is_matched_by_the_requests_resource_and_subresource(
+    write: Write, rule: dict[str, Any], matched: bool
+) -> None:
+    """`kubectl scale` is an UPDATE of apps/v1 deployments/scale whose object is an autoscaling/v1
+    Scale: rules.Matcher matches the request's resource and subresource, not the object's kind."""
+    policies = _match_policy(
+        write, {**rule, "operations": ["UPDATE"]}, expression="object.spec.replicas <= 5"
+    )
+    outcomes = policies.review(_scale(100), old=_scale(2), admission=_scale_request())
+    assert [o.kind for o in outcomes] == (["violation"] if matched else [])
+    assert policies.review(_scale(5), old=_scale(2), admission=_scale_request()) == []
+
+
+def test_at_admission_cel_sees_the_scale_and_its_request(write: Write) -> None:
+    expression = (
+        "request.subResource == 'scale' && request.resource.group == 'apps' && "
+        "request.resource.resource == 'deployments' && request.kind.kind == 'Scale' && "
+        "request.kind.group == 'autoscaling' && request.name == 'web' && "
+        "request.namespace == 'default' && object.kind == 'Scale' && oldObject.spec.replicas == 2"
+    )
+    policies = _match_policy(
+        write,
+        {**APPS, "resources": ["deployments/scale"], "operations": ["UPDATE"]},
+        expression=f"!({expression})",
+    )
+    found = policies.review(_scale(3), old=_scale(2), admission=_scale_request())
+    assert [o.kind for o in found] == ["violation"]  # every field is the request's: the negation fails
+
+
 RBAC = {"apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["v1"]}
 
 

@@ -173,8 +173,9 @@ def test_the_cli_reads_gatekeeper_and_admission_policies_as_serve_does(tmp_path:
     sent = _sent(rules)
     assert {("", "namespaces"), ("stable.example.com", "*"), ("", "configmaps")} <= sent
     assert ("", "configmaps") in _sent(rules, "UPDATE")
-    assert ("", "pods/status") not in sent  # a subresource the server does not judge on CREATE/UPDATE
-    assert ("", "secrets") in sent and ("", "secrets/*") not in sent
+    # The policy's subresources are sent as its rules say: the server judges them with it.
+    assert ("", "pods/status") in sent and ("", "pods/status") in _sent(rules, "UPDATE")
+    assert ("", "secrets/*") in sent  # secrets and every subresource of secrets
 
 
 @pytest.mark.parametrize(
