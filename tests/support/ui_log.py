@@ -139,11 +139,13 @@ class Server:
 
 
 @contextmanager
-def serve_ui(url: str, *args: str) -> Iterator[Server]:
-    """`trustgate ui --store URL --port 0 ARGS` in a subprocess, stopped afterwards."""
+def serve_ui(url: str | None, *args: str) -> Iterator[Server]:
+    """`trustgate ui --store URL --port 0 ARGS` (no --store when `url` is None) in a subprocess,
+    stopped afterwards."""
     command = str(Path(sys.executable).with_name("trustgate"))
+    store = ["--store", url] if url is not None else []
     process = subprocess.Popen(
-        [command, "ui", "--store", url, "--port", "0", *args],
+        [command, "ui", *store, "--port", "0", *args],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
