@@ -188,8 +188,10 @@ HOSTILE_POD = (
 )
 
 
-# What turns a copy of the log into one of schema 2 (before migration 3): its tables and indexes gone.
+# What turns a copy of the log into one of schema 2 (before migrations 3 and 4): their tables and
+# indexes gone.
 OLDER_SCHEMA = (
+    "DROP INDEX terms_image_cased",
     "DROP TABLE daily_counts",
     "DROP TABLE daily_seqs",
     "DROP TABLE exception_terms",
@@ -197,7 +199,7 @@ OLDER_SCHEMA = (
     "DROP INDEX decisions_verdict",
     "DROP INDEX decisions_gate",
     "DROP INDEX checkpoints_seq",
-    "DELETE FROM schema_migrations WHERE version = 3",
+    "DELETE FROM schema_migrations WHERE version >= 3",
 )
 
 
