@@ -32,6 +32,9 @@ Schema version 3 adds summaries for the auditor's UI, kept by every append
 in its transaction (`summary.py`): `daily_counts`, `daily_seqs`,
 `exception_terms` (the `exception` filter's index) and `exceptions_seen`; and indexes on
 `decisions (verdict, seq)`, `decisions (gate, verdict, seq)` and `checkpoints (seq)`.
+
+Schema version 4 adds `terms_image_cased`: the image terms written with an upper-case letter, by
+their lower-case form (`--image` reads every case of a host through it; `_CASED_INDEX`).
 """
 
 from __future__ import annotations
