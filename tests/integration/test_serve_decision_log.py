@@ -220,7 +220,9 @@ def test_checkpoint_endpoint_serves_the_latest_signed_checkpoint_on_both_ports(
 
 
 def _unavailable(srv: Server, reason: str) -> float:
-    return _metric(srv, re.escape(f'trustgate_decision_log_checkpoint_unavailable_total{{reason="{reason}"}}'))
+    return _metric(
+        srv, re.escape(f'trustgate_decision_log_checkpoint_unavailable_total{{reason="{reason}"}}')
+    )
 
 
 def test_a_checkpoint_endpoint_503_is_counted_in_metrics_by_reason(certs: CertSet, tmp_path: Path) -> None:

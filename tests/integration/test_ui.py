@@ -243,7 +243,11 @@ def test_the_store_is_decision_log_url_of_the_config_as_for_the_log_commands(
     result = CliRunner().invoke(main, ["ui", "-c", str(missing)], catch_exceptions=False)
     assert result.exit_code == 3 and "no decision log here" in result.stderr and "none.db" in result.stderr
     result = CliRunner().invoke(main, ["ui"], catch_exceptions=False)
-    assert result.exit_code == 3 and "no decision log given" in result.stderr and "-c trustgate.yaml" in result.stderr
+    assert (
+        result.exit_code == 3
+        and "no decision log given" in result.stderr
+        and "-c trustgate.yaml" in result.stderr
+    )
 
 
 def test_https_with_tokens_and_with_client_certificates(log: Log, tmp_path: Path) -> None:

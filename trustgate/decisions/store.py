@@ -1502,7 +1502,11 @@ class SqlStore(Summaries, abc.ABC):
             # stored (`R...` sorts far from `r...`): each is matched exactly.
             for start in [] if "" in ranges or "" in whole else outer:
                 for (value,) in self._execute(_DISTINCT_CASED, [start, start + _TOP, start + _TOP]):
-                    if not isinstance(value, str) or value in found or any(value.startswith(w) for w in whole):
+                    if (
+                        not isinstance(value, str)
+                        or value in found
+                        or any(value.startswith(w) for w in whole)
+                    ):
                         continue
                     if any(match(value) for match in matchers):
                         runs.append((value, value))

@@ -341,7 +341,9 @@ def test_a_bare_prefix_finds_a_registry_host_in_any_case(store_url: str, make_re
 def _cased(host: str, pattern: int) -> str:
     """`host` with its letters whose bit is set in `pattern` in upper case: one spelling a number."""
     letters = [i for i, c in enumerate(host) if c.isalpha()]
-    return "".join(c.upper() if i in letters and pattern >> letters.index(i) & 1 else c for i, c in enumerate(host))
+    return "".join(
+        c.upper() if i in letters and pattern >> letters.index(i) & 1 else c for i, c in enumerate(host)
+    )
 
 
 @pytest.mark.parametrize(
