@@ -25,6 +25,7 @@ from trustgate.decisions.note import TreeHead, split_note
 from trustgate.decisions.publish import DirectoryPublisher
 from trustgate.errors import DecisionLogError
 from trustgate.server.http import checkpoint as get_checkpoint
+from trustgate.server.metrics import Metrics
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -258,6 +259,7 @@ def test_a_verifier_key_read_from_the_database_is_no_trust_anchor(
 class _State:
     def __init__(self, log: DecisionLog) -> None:
         self.decision_log = log
+        self.metrics = Metrics(1)
 
 
 def _size(body: bytes) -> int:

@@ -122,6 +122,40 @@ def test_an_image_is_found_however_the_gate_recorded_it(log: Log, tmp_path: Path
     assert code == 0, out  # the index is as it always was: as written
 
 
+def test_a_bare_prefix_finds_a_registry_written_in_upper_case(log: Log, tmp_path: Path) -> None:
+    """`--image 'mirror*'` (no `/`) missed `MIRROR.INTERNAL:5000/app`, the same registry's."""
+    url = copy_of(log, tmp_path)
+    root = tmp_path / "gate"
+    shutil.copytree(log.config.parent, root, ignore=shutil.ignore_patterns("decisions.db*"))
+    (root / "trustgate.yaml").write_text(log.config.read_text().replace(log.url, url))
+    spellings = ["MIRROR.INTERNAL:5000/app:1", "mirror.internal:5000/app:1", "Mirror.Internal:5000/db:2"]
+    for n, image in enumerate(spellings):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"app-{n}", "namespace": "prod"},
+            "spec": {"containers": [{"name": "c", "image": image}]},
+        }
+        (root / f"pod-{n}.json").write_text(json.dumps(pod))
+        code, _, err = run(
+            "check", "-c", str(root / "trustgate.yaml"), "--no-builtin", "--no-schemas", "-p",
+            str(root / "policy"), str(root / f"pod-{n}.json"),
+        )  # fmt: skip
+        assert code == 0, err
+    for wanted, expected in [
+        ("mirror*", spellings),
+        ("MIRROR.internal*", spellings),
+        ("mirror.internal:5000/*", spellings),
+        ("mirror.internal:5000/app:1", spellings[:2]),
+    ]:
+        code, out, err = run("log", "query", "--store", url, "--image", wanted, "--format", "json")
+        assert code == 0, err
+        found = [r["record"]["subject"]["images"][0]["reference"] for r in json.loads(out)]
+        assert sorted(found) == sorted(expected), wanted
+    code, out, _ = run("log", "verify", "--store", url)
+    assert code == 0, out
+
+
 # -- records of odd shapes --------------------------------------------------------------------
 
 

@@ -219,6 +219,42 @@ def test_checkpoint_endpoint_serves_the_latest_signed_checkpoint_on_both_ports(
         srv.stop()
 
 
+def _unavailable(srv: Server, reason: str) -> float:
+    return _metric(
+        srv, re.escape(f'trustgate_decision_log_checkpoint_unavailable_total{{reason="{reason}"}}')
+    )
+
+
+def test_a_checkpoint_endpoint_503_is_counted_in_metrics_by_reason(certs: CertSet, tmp_path: Path) -> None:
+    """`GET /checkpoint` answering 503 (newer checkpoints deleted, or the log unreadable) was on stderr
+    at most; a monitor of /metrics saw nothing."""
+    key = _key(tmp_path)
+    db = tmp_path / "d.db"
+    config = _config(tmp_path, f"checkpoint:\n  key: {key}")
+    srv = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{db}", workers=1)
+    try:
+        assert _answer(srv, "uid-checkpointed")["allowed"] is True  # the first commit signs one
+        assert srv.get("/checkpoint")[0] == 200
+        assert _unavailable(srv, "rolled_back") == 0 and _unavailable(srv, "unreadable") == 0
+        with sqlite3.connect(db) as conn:  # whoever runs the database deletes the checkpoints
+            conn.execute("DELETE FROM checkpoints")
+        # A worker of a writer process learns what it signed at its next poll (404 until then).
+        answers: list[tuple[int, str]] = []
+        _eventually(lambda: answers.append(srv.get("/checkpoint")) or answers[-1][0] == 503)
+        answers.append(srv.health("/checkpoint"))
+        refused = [why for status, why in answers if status == 503]
+        assert all("this log's writer signed one of 1" in why for why in refused)
+        assert len(refused) >= 2 and {status for status, _ in answers} <= {404, 503}
+        assert _unavailable(srv, "rolled_back") == len(refused) and _unavailable(srv, "unreadable") == 0
+        with sqlite3.connect(db) as conn:  # and then the table
+            conn.execute("DROP TABLE checkpoints")
+        status, why = srv.get("/checkpoint")
+        assert status == 503 and "the decision log cannot be read" in why
+        assert _unavailable(srv, "unreadable") == 1 and _unavailable(srv, "rolled_back") == len(refused)
+    finally:
+        srv.stop()
+
+
 def test_checkpoint_endpoint_without_a_log_is_404_with_the_reason(certs: CertSet) -> None:
     srv = start_server(certs, workers=1)
     try:

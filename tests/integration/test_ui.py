@@ -231,6 +231,25 @@ def test_a_short_token_or_missing_store_is_refused(log: Log, tmp_path: Path) -> 
     assert result.exit_code == 3 and "no decision log here" in result.stderr
 
 
+def test_the_store_is_decision_log_url_of_the_config_as_for_the_log_commands(
+    log: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRUSTGATE_DECISION_LOG", raising=False)
+    with serve_ui(None, "-c", str(log.config)) as server:
+        page = get(server, "/decisions?verdict=deny&namespace=shop").text
+        assert log.ids["bad2"] in page and log.ids["good"] not in page
+    missing = tmp_path / "trustgate.yaml"
+    missing.write_text(log.config.read_text().replace(log.url, f"sqlite:///{tmp_path}/none.db"))
+    result = CliRunner().invoke(main, ["ui", "-c", str(missing)], catch_exceptions=False)
+    assert result.exit_code == 3 and "no decision log here" in result.stderr and "none.db" in result.stderr
+    result = CliRunner().invoke(main, ["ui"], catch_exceptions=False)
+    assert (
+        result.exit_code == 3
+        and "no decision log given" in result.stderr
+        and "-c trustgate.yaml" in result.stderr
+    )
+
+
 def test_https_with_tokens_and_with_client_certificates(log: Log, tmp_path: Path) -> None:
     certs = make_certs(tmp_path / "certs")
     (tmp_path / "tokens").write_text(TOKEN + "\n")

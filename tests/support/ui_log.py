@@ -139,11 +139,13 @@ class Server:
 
 
 @contextmanager
-def serve_ui(url: str, *args: str) -> Iterator[Server]:
-    """`trustgate ui --store URL --port 0 ARGS` in a subprocess, stopped afterwards."""
+def serve_ui(url: str | None, *args: str) -> Iterator[Server]:
+    """`trustgate ui --store URL --port 0 ARGS` (no --store when `url` is None) in a subprocess,
+    stopped afterwards."""
     command = str(Path(sys.executable).with_name("trustgate"))
+    store = ["--store", url] if url is not None else []
     process = subprocess.Popen(
-        [command, "ui", "--store", url, "--port", "0", *args],
+        [command, "ui", *store, "--port", "0", *args],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -186,8 +188,10 @@ HOSTILE_POD = (
 )
 
 
-# What turns a copy of the log into one of schema 2 (before migration 3): its tables and indexes gone.
+# What turns a copy of the log into one of schema 2 (before migrations 3 and 4): their tables and
+# indexes gone.
 OLDER_SCHEMA = (
+    "DROP INDEX terms_image_cased",
     "DROP TABLE daily_counts",
     "DROP TABLE daily_seqs",
     "DROP TABLE exception_terms",
@@ -195,7 +199,7 @@ OLDER_SCHEMA = (
     "DROP INDEX decisions_verdict",
     "DROP INDEX decisions_gate",
     "DROP INDEX checkpoints_seq",
-    "DELETE FROM schema_migrations WHERE version = 3",
+    "DELETE FROM schema_migrations WHERE version >= 3",
 )
 
 

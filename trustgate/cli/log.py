@@ -175,6 +175,17 @@ def _open(
 ) -> Store:
     """The log the options name; `read_only` for commands that only read it (no migration either)."""
     from trustgate.decisions.log import open_store
+
+    return open_store(store_url_of(store_url, config_path), create=create, read_only=read_only)
+
+
+def store_url_of(store_url: str | None, config_path: str | None) -> str:
+    """The log URL `_store_options` name: --store (or $TRUSTGATE_DECISION_LOG), else decisionLog.url of -c.
+
+    Raises:
+        DecisionLogError: neither names one.
+        ConfigError: the -c file cannot be read or is invalid.
+    """
     from trustgate.errors import DecisionLogError
 
     url = store_url or _settings(config_path).decision_log.url
@@ -183,7 +194,7 @@ def _open(
             "no decision log given",
             hint="pass --store URL, set TRUSTGATE_DECISION_LOG, or use -c trustgate.yaml",
         )
-    return open_store(url, create=create, read_only=read_only)
+    return url
 
 
 def _filter_options(command: Callable[..., None]) -> Callable[..., None]:

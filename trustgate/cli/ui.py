@@ -22,11 +22,13 @@ import click
 from trustgate.cli.log import (
     _ed25519,
     _settings,
+    _store_options,
     _verifier_key,
     clock_skew_option,
     kept_checkpoint_options,
     kept_checkpoints,
     require_verifier_key,
+    store_url_of,
 )
 from trustgate.errors import ConfigError
 
@@ -92,14 +94,7 @@ def _unspecified(host: str) -> bool:
 
 
 @click.command("ui")
-@click.option(
-    "--store",
-    "store_url",
-    metavar="URL",
-    envvar="TRUSTGATE_DECISION_LOG",
-    required=True,
-    help="The decision log: sqlite:///path.db or postgresql://reader@host:port/db (a read-only role).",
-)
+@_store_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -140,20 +135,13 @@ def _unspecified(host: str) -> bool:
     dir_help="A directory checkpoints are published to: every checkpoint in it counts as kept, read again "
     "at each Verify (repeatable; needs --verifier-key).",
 )
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="TRUSTGATE_CONFIG",
-    help="trustgate.yaml whose decisionLog.checkpoint.clockSkewSeconds Verify allows.",
-)
 @clock_skew_option(
     "How far Verify lets a record's time lie beyond its bounds before it is misdated, as `log "
     "verify --clock-skew` [default: decisionLog.checkpoint.clockSkewSeconds of -c, else 300]."
 )
 def ui(
-    store_url: str,
+    store_url: str | None,
+    config_path: str | None,
     host: str,
     port: int,
     token_file: str | None,
@@ -164,7 +152,6 @@ def ui(
     verifier_key: str | None,
     kept_files: tuple[str, ...],
     kept_dirs: tuple[str, ...],
-    config_path: str | None,
     clock_skew: float | None,
 ) -> None:
     """Serve a read-only web view of the decision log for auditors.
@@ -185,9 +172,13 @@ def ui(
     --checkpoint-dir, with --verifier-key) as `log verify` does; without
     them it can only show that the log is self-consistent, and says so.
 
+    The store is --store URL, $TRUSTGATE_DECISION_LOG, or decisionLog.url of
+    -c trustgate.yaml, as for `trustgate log` (a read-only role will do).
+
     \b
     Examples:
       trustgate ui --store sqlite:///var/lib/trustgate/decisions.db
+      trustgate ui -c /etc/trustgate/trustgate.yaml
       trustgate ui --store postgresql://auditor@db/trustgate --host 0.0.0.0 --port 8443 \\
           --allowed-host audit.example.com --tls-cert tls.crt --tls-key tls.key \\
           --token-file /etc/trustgate/ui-tokens
@@ -225,10 +216,11 @@ def ui(
         kept = functools.partial(kept_checkpoints, kept_files, kept_dirs, note_verifier)
         kept()  # a missing or foreign checkpoint fails now; directories are read again at each Verify
     # Read-only: a log of an older schema is refused, not migrated (no route writes to the log).
-    open_store(store_url, create=False, read_only=True).close()  # a wrong URL fails now, not later
+    url = store_url_of(store_url, config_path)
+    open_store(url, create=False, read_only=True).close()  # a wrong URL fails now, not later
 
     settings = Settings(
-        open_store=lambda: open_store(store_url, create=False, read_only=True),
+        open_store=lambda: open_store(url, create=False, read_only=True),
         allowed_hosts=_allowed_hosts(host, allowed_host_names),
         tokens=tokens,
         public_key=public_key,

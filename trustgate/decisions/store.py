@@ -32,6 +32,9 @@ Schema version 3 adds summaries for the auditor's UI, kept by every append
 in its transaction (`summary.py`): `daily_counts`, `daily_seqs`,
 `exception_terms` (the `exception` filter's index) and `exceptions_seen`; and indexes on
 `decisions (verdict, seq)`, `decisions (gate, verdict, seq)` and `checkpoints (seq)`.
+
+Schema version 4 adds `terms_image_cased`: the image terms written with an upper-case letter, by
+their lower-case form (`--image` reads every case of a host through it; `_CASED_INDEX`).
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ from trustgate.oci.reference import (
     ipv4_unmapped,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAX_SEQ = 2**63 - 1  # BIGINT, the chain position's type in PostgreSQL (SQLite's INTEGER holds as much)
 PRUNED_LEAF = merkle.leaf_hash(b"")  # leaves of records pruned before the tree existed (schema 1)
 _TOP = "\U0010ffff"  # sorts after every other character, bytewise and by code point
@@ -100,6 +103,17 @@ class Prepared:
     verdict: str
     body: bytes
     terms: tuple[tuple[str, str], ...]
+
+
+# Schema 4: the image references that hold an upper-case letter (a host written in upper case, rare),
+# ordered by their ASCII lower-case form, as both databases' `lower()` gives it (PostgreSQL's under
+# collation "C", the column's): `SqlStore.resolved` reads every case of a host in one walk of it,
+# however many ways the log wrote that host. An index of the terms table: derived from what is there,
+# so migrating computes it for every row written before, and no record changes.
+_CASED_INDEX = (
+    "CREATE INDEX terms_image_cased ON terms (kind, lower(value), value) "
+    "WHERE kind = 'image' AND value <> lower(value)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +180,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "summaries for the auditor's UI: daily counts, exception index; verdict, gate, checkpoint indexes",
         sqlite=MIGRATION_SQLITE,
         postgresql=MIGRATION_POSTGRESQL,
+    ),
+    Migration(
+        4,
+        "image references written with upper case, by their lower-case form (`--image` in any case)",
+        sqlite=(_CASED_INDEX,),
+        postgresql=(_CASED_INDEX,),
     ),
 )
 
@@ -345,6 +365,34 @@ _DIGEST_CHARS = {"sha256:": 7 + 64, "sha512:": 7 + 128}
 _NO_IMAGE = "\ufffe"  # a noncharacter: no image reference is this
 _IN_LIST = 500  # references in one IN list: SQLite's expression depth and parameters stay small
 
+# The distinct image references in [?, ?): one index seek each (a recursive walk of `terms_lookup`).
+_DISTINCT = (
+    "WITH RECURSIVE s(v) AS ("
+    "SELECT min(value) FROM terms WHERE kind = 'image' AND value >= ? AND value < ? UNION ALL "
+    "SELECT (SELECT min(value) FROM terms WHERE kind = 'image' AND value > s.v AND value < ?) "
+    "FROM s WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL"
+)
+# The distinct image references with an upper-case letter whose lower-case form is in [?, ?), in the
+# order of `terms_image_cased`: one or two seeks each (the next of the same lower-case form, else the
+# first of the next; SQLite seeks no row-value comparison `(a, b) > (x, y)` on an expression index).
+_CASED = "kind = 'image' AND value <> lower(value)"
+_DISTINCT_CASED = (
+    "WITH RECURSIVE s(v) AS ("
+    f"SELECT (SELECT value FROM terms WHERE {_CASED} AND lower(value) >= ? AND lower(value) < ? "
+    "ORDER BY lower(value), value LIMIT 1) UNION ALL "
+    f"SELECT coalesce((SELECT min(value) FROM terms WHERE {_CASED} AND lower(value) = lower(s.v) "
+    f"AND value > s.v), (SELECT value FROM terms WHERE {_CASED} AND lower(value) > lower(s.v) "
+    "AND lower(value) < ? ORDER BY lower(value), value LIMIT 1)) "
+    "FROM s WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL"
+)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    """`text` with its ASCII letters in lower case, as SQLite's `lower()` and PostgreSQL's under
+    collation "C" write it (not `str.lower`, which lowers other letters too)."""
+    return text.translate(_ASCII_LOWER)
+
 
 def _common(first: str, last: str) -> str:
     """The longest common start of two strings."""
@@ -398,7 +446,8 @@ def image_matcher(value: str) -> Callable[[str], bool]:
     (`image_name`): the same image, or (`value` ends with `*`) one whose name starts so.
 
     A prefix without `/` (`nginx*`) is the start of what was written as well (`nginxinc/app`,
-    `nginx.example/app`), as a bare prefix always was; one with a `/` names a registry (or Docker
+    `nginx.example/app`, and a registry's host in any case: `NGINX.example/app`), as a bare prefix
+    always was; one with a `/` names a registry (or Docker
     Hub's user) and matches by name alone: `docker.io/library/nginx*` is not `nginx.evil.example/x`.
     """
     text, prefix = _pattern(value)
@@ -407,7 +456,16 @@ def image_matcher(value: str) -> Callable[[str], bool]:
         return lambda stored: image_name(stored) == wanted
     if "/" not in text:
         starts = (f"{DOCKER_HUB}/library/{text}", f"{DOCKER_HUB}/{text}")
-        return lambda stored: stored.startswith(text) or image_name(stored).startswith(starts)
+        host = _ascii_lower(text)
+
+        def bare(stored: str) -> bool:
+            if stored.startswith(text) or image_name(stored).startswith(starts):
+                return True
+            # A registry's host in any case: `registry*` is the start of `REGISTRY.example:5000/app`.
+            first, slash, _ = stored.partition("/")
+            return bool(slash) and names_registry(first) and _ascii_lower(first).startswith(host)
+
+        return bare
     named = _name_prefixes(text)
     registries = {_registry_of(n, written=False) for n in named}
 
@@ -1400,11 +1458,12 @@ class SqlStore(Summaries, abc.ABC):
         every query, count and page of it selects exactly those records in the database.
 
         The index keeps a reference as written (`log verify` recomputes it from the records), so
-        the store reads the distinct stored references of each spelling's range (`image_ranges`:
-        one index seek per distinct reference) and keeps those that match. A registry's host is
-        read in any case (`REGISTRY.Example.com/app` is `registry.example.com/app`), so each range
-        is also read under every other case of its host that some stored reference starts with
-        (`_host_cases`): a query finds what was logged before as well as after, without a migration.
+        the store reads the distinct stored references of each spelling's range (`image_ranges`,
+        in lower case: one index seek per distinct reference) and keeps those that match. A
+        registry's host is read in any case (`REGISTRY.Example.com/app` is
+        `registry.example.com/app`), so each range is read again among the references written
+        with an upper-case letter, by their lower-case form (schema 4's `terms_image_cased`): the
+        number of statements depends on the query, not on how many cases of a host the log holds.
         """
         if not isinstance(filters, Filters) or filters.image_values is not None:
             return filters
@@ -1414,60 +1473,46 @@ class SqlStore(Summaries, abc.ABC):
         matchers = [image_matcher(v) for v in queries]
         whole = sorted({r for v in queries for r in whole_ranges(v)})
         runs: list[tuple[str, str]] = [(start, start + _TOP) for start in whole]  # all of each: no read
-        ranges: list[str] = []
-        starts = {r for v in queries for r in image_ranges(v)}
-        with self._read():
-            cases: dict[str, list[str]] = {}
-            for start in list(starts):
-                host = re.split(r"[/:\[]", start, maxsplit=1)[0]
-                if start[len(host) : len(host) + 1] not in ("/", ":") or host.lower() == host.upper():
-                    continue  # no host (`nginx`), an IPv6 address (read whole), no letters to case
-                if host.lower() not in cases:
-                    cases[host.lower()] = self._host_cases(host.lower())
-                starts.update(f"{spelled}{start[len(host) :]}" for spelled in cases[host.lower()])
-        for start in sorted(starts):
-            if any(start.startswith(w) for w in whole):
-                continue
-            if not ranges or not start.startswith(ranges[-1]):  # a range inside another: read once
-                ranges.append(start)
-        distinct = (
-            "WITH RECURSIVE s(v) AS ("
-            "SELECT min(value) FROM terms WHERE kind = 'image' AND value >= ? AND value < ? UNION ALL "
-            "SELECT (SELECT min(value) FROM terms WHERE kind = 'image' AND value > s.v AND value < ?) "
-            "FROM s WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL"
-        )
+        starts = sorted({_ascii_lower(r) for v in queries for r in image_ranges(v)})
+        outer: list[str] = []  # the ranges, without those inside another (read once)
+        for start in starts:
+            if not outer or not start.startswith(outer[-1]):
+                outer.append(start)
+        ranges = [start for start in outer if not any(start.startswith(w) for w in whole)]
+        found: set[str] = set()
         with self._read():
             for start in ranges:
                 if not start:  # every image (`docker.io/*`): one scan beats a seek per reference
                     sql = "SELECT DISTINCT value FROM terms WHERE kind = 'image' ORDER BY value"
                     params: list[Any] = []
                 else:
-                    sql, params = distinct, [start, start + _TOP, start + _TOP]
+                    sql, params = _DISTINCT, [start, start + _TOP, start + _TOP]
                 run: tuple[str, str] | None = None  # consecutive stored references that all match
                 for (value,) in self._execute(sql, params):
                     inside = any(value.startswith(w) for w in whole) if isinstance(value, str) else False
                     if isinstance(value, str) and not inside and any(match(value) for match in matchers):
                         run = (run[0] if run else value, value)
+                        found.add(value)
                     elif run is not None:
                         runs.append(run)
                         run = None
                 if run is not None:
                     runs.append(run)
+            # References with an upper-case letter (`REGISTRY.example/app`) by their lower-case form:
+            # one walk of each range, however many cases of a host the log holds. Not consecutive as
+            # stored (`R...` sorts far from `r...`): each is matched exactly.
+            for start in [] if "" in ranges or "" in whole else outer:
+                for (value,) in self._execute(_DISTINCT_CASED, [start, start + _TOP, start + _TOP]):
+                    if (
+                        not isinstance(value, str)
+                        or value in found
+                        or any(value.startswith(w) for w in whole)
+                    ):
+                        continue
+                    if any(match(value) for match in matchers):
+                        runs.append((value, value))
+                        found.add(value)
         return replace(filters, image_values=tuple(runs))
-
-    def _host_cases(self, host: str) -> list[str]:
-        """`host` (lower case) in each mix of cases that a stored image reference starts with: one
-        index seek per letter of each case found so far (`r`, `R`; then `re`, `rE` of those that
-        exist, ...), so a log that never wrote a host in upper case pays about two per letter."""
-        found = [""]
-        exists = "SELECT 1 FROM terms WHERE kind = 'image' AND value >= ? AND value < ? LIMIT 1"
-        for char in host:
-            spelled = [f"{start}{char}" for start in found]
-            if char.upper() != char:
-                spelled += [f"{start}{char.upper()}" for start in found]
-                spelled = [s for s in spelled if self._execute(exists, [s, s + _TOP])]
-            found = spelled
-        return found
 
     def query(
         self, filters: Filters, *, limit: int | None = None, newest_first: bool = True

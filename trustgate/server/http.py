@@ -566,8 +566,10 @@ def checkpoint(state: WorkerState) -> tuple[int, bytes, str]:
     try:
         note = state.decision_log.latest_note()
     except CheckpointRolledBackError as e:  # the database lost checkpoints this log signed
+        state.metrics.checkpoint_unavailable("rolled_back")
         return 503, f"{e.diagnostics()}\n".encode(), plain
     except DecisionLogError as e:
+        state.metrics.checkpoint_unavailable("unreadable")
         return 503, f"the decision log cannot be read: {e.diagnostics()}\n".encode(), plain
     if note is None:
         why = "the decision log has no signed checkpoint yet"

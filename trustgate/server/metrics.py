@@ -27,6 +27,10 @@ CACHE_RESULTS = ("hit", "miss", "stale")
 # shed_memory: given up for another's budget, a small body still arriving after `budget.SLOW_SECONDS`
 # or a large one fallen behind its pace
 CONNECTION_EVENTS = ("shed", "refused", "over_budget", "shed_memory")
+# Why `GET /checkpoint` answered 503: rolled_back, every stored checkpoint is older than one this log
+# signed or published (newer rows were deleted); unreadable, the log or a published checkpoint could
+# not be read
+CHECKPOINT_FAILURES = ("rolled_back", "unreadable")
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds
 
 _V = 0  # verdict counters
@@ -47,7 +51,8 @@ _LOG_RECORDS = _LOG_DOWN + 1  # records committed
 _LOG_COMMITS = _LOG_RECORDS + 1  # transactions that committed them (group commit: fewer)
 _MEM = _LOG_COMMITS + 1  # gauge: bytes this worker's requests in flight reserve (`budget`)
 _MEM_PEAK = _MEM + 1  # gauge: the most they ever reserved at once (since the worker started)
-_SLOTS = _MEM_PEAK + 1
+_CHECKPOINT = _MEM_PEAK + 1  # `GET /checkpoint` answered 503, by CHECKPOINT_FAILURES
+_SLOTS = _CHECKPOINT + len(CHECKPOINT_FAILURES)
 _REASON_BYTES = 512  # bytes of the reason kept per worker
 
 
@@ -133,6 +138,11 @@ class Metrics:
                 raw = bytes(self._reasons[i * _REASON_BYTES : (i + 1) * _REASON_BYTES]).rstrip(b"\0")
                 return raw.decode(errors="replace") or "a worker cannot write it"
         return ""
+
+    def checkpoint_unavailable(self, reason: str) -> None:
+        """Count one `GET /checkpoint` answered 503, and why (one of CHECKPOINT_FAILURES)."""
+        with self._lock:
+            self._array[self._base + _CHECKPOINT + CHECKPOINT_FAILURES.index(reason)] += 1
 
     def deadline_exceeded(self) -> None:
         with self._lock:
@@ -226,6 +236,14 @@ class Metrics:
             "# HELP trustgate_decision_log_publish_failures_total Signed checkpoints not published.",
             "# TYPE trustgate_decision_log_publish_failures_total counter",
             f"trustgate_decision_log_publish_failures_total {_num(self._sum(_LOG_PUBLISH))}",
+            "# HELP trustgate_decision_log_checkpoint_unavailable_total GET /checkpoint answered 503, by "
+            "reason (rolled_back: newer checkpoints were deleted; unreadable: the log could not be read).",
+            "# TYPE trustgate_decision_log_checkpoint_unavailable_total counter",
+            *(
+                f'trustgate_decision_log_checkpoint_unavailable_total{{reason="{r}"}} '
+                f"{_num(self._sum(_CHECKPOINT + i))}"
+                for i, r in enumerate(CHECKPOINT_FAILURES)
+            ),
             "# HELP trustgate_decision_log_unwritable_workers Workers that cannot write the decision log.",
             "# TYPE trustgate_decision_log_unwritable_workers gauge",
             f"trustgate_decision_log_unwritable_workers {_num(self._sum(_LOG_DOWN))}",

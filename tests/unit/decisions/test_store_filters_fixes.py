@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from decision_records import MakeRecord
 
@@ -337,3 +339,65 @@ def test_a_registry_host_is_found_in_any_case(store_url: str, make_record: MakeR
     assert _ids(store_url, images=("internal:443/app:1",)) == {6}
     assert _ids(store_url, images=("internal/*",)) == {7}
     assert _ids(store_url, images=("docker.io/internal/*",)) == {7}
+
+
+def test_a_bare_prefix_finds_a_registry_host_in_any_case(store_url: str, make_record: MakeRecord) -> None:
+    """`registry*` (no `/`) is the start of what was written, and of a registry's host in any case:
+    `REGISTRY.EXAMPLE:5000/app` is host registry.example:5000's, as the image rules read it."""
+    written = {
+        1: "registry.example:5000/app:1",
+        2: "REGISTRY.EXAMPLE:5000/app:1",
+        3: "Registry.Example:5000/db:2",
+        4: "registry-mirror/app:1",  # Docker Hub's user registry-mirror: starts so as written
+        5: "ghcr.io/registry/app:1",
+        6: "REGISTRYX/app:1",  # host registryx (an upper-case letter names a registry)
+        7: "nginx:1.25",
+    }
+    with DecisionLog.open(store_url) as log:
+        for n, reference in written.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    assert _ids(store_url, images=("registry*",)) == {1, 2, 3, 4, 6}
+    assert _ids(store_url, images=("registry.example*",)) == {1, 2, 3}
+    assert _ids(store_url, images=("Registry.Example:5000*",)) == {1, 2, 3}
+    assert _ids(store_url, images=("REGISTRY*",)) == {2, 1, 3, 6}
+    assert _ids(store_url, images=("registry.example:5000/app*",)) == {1, 2}
+    # The UI's page lookups read the same references.
+    assert _ids(store_url, images=("registry*",), above=1, below=4) == {2, 3}
+    assert _ids(store_url, images=("registry*",), verdicts=("allow", "deny"), lead=0) == {1, 2, 3, 4, 6}
+
+
+def _cased(host: str, pattern: int) -> str:
+    """`host` with its letters whose bit is set in `pattern` in upper case: one spelling a number."""
+    letters = [i for i, c in enumerate(host) if c.isalpha()]
+    return "".join(
+        c.upper() if i in letters and pattern >> letters.index(i) & 1 else c for i, c in enumerate(host)
+    )
+
+
+@pytest.mark.parametrize(
+    "wanted", ["registry.example.com/*", "registry*", "registry.example.com/app:1", "REGISTRY.EXAMPLE.COM/*"]
+)
+def test_the_statements_of_an_image_query_do_not_grow_with_the_cases_of_its_host(
+    tmp_path: Path, make_record: MakeRecord, wanted: str
+) -> None:
+    """Each case of a host the log holds added about 13 statements to every `--image` query of it;
+    the statements now depend on the query alone (SQLite's trace of what one query runs)."""
+    host = "registry.example.com"
+    counts, found = [], []
+    for spellings in (1, 60):
+        url = f"sqlite:///{tmp_path / f'{spellings}.db'}"
+        references = {n: f"{_cased(host, n - 1)}/app:1" for n in range(1, spellings + 1)}
+        assert len(set(references.values())) == spellings
+        with DecisionLog.open(url) as log:
+            for n, reference in references.items():
+                log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+        store = open_store(url)
+        statements: list[str] = []
+        try:
+            store._conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+            found.append({e.record()["n"] for e in store.query(Filters(images=(wanted,)))})
+        finally:
+            store.close()
+        counts.append(len(statements))
+        assert found[-1] == set(references), wanted
+    assert counts[0] == counts[1], f"{counts[0]} statements with one spelling, {counts[1]} with 60"

@@ -167,9 +167,9 @@ def test_a_log_from_before_the_summaries_gets_them_on_open(sqlite_url: str, make
         with store._write():  # back to schema 2, as a log written by the previous release is
             for table in ("daily_counts", "daily_seqs", "exception_terms", "exceptions_seen"):
                 store._execute(f"DROP TABLE {table}")
-            for index in ("decisions_verdict", "decisions_gate", "checkpoints_seq"):
+            for index in ("decisions_verdict", "decisions_gate", "checkpoints_seq", "terms_image_cased"):
                 store._execute(f"DROP INDEX {index}")
-            store._execute("DELETE FROM schema_migrations WHERE version = 3")
+            store._execute("DELETE FROM schema_migrations WHERE version >= 3")
     finally:
         store.close()
     store = open_store(sqlite_url, create=False)

@@ -316,6 +316,7 @@ def test_get_checkpoint_of_a_worker_answers_503_when_the_writers_checkpoints_wer
 
     from trustgate.decisions.keys import read_signer
     from trustgate.server.http import checkpoint as get_checkpoint
+    from trustgate.server.metrics import Metrics
 
     key = tmp_path / "log-key.pem"
     key.write_bytes(
@@ -332,6 +333,7 @@ def test_get_checkpoint_of_a_worker_answers_503_when_the_writers_checkpoints_wer
 
         class State:
             decision_log = client
+            metrics = Metrics(1)
 
         status, body, _ = get_checkpoint(State)  # type: ignore[arg-type]
         assert status == 200 and body.decode().split("\n")[1] == "1"
@@ -347,6 +349,7 @@ def test_get_checkpoint_of_a_worker_answers_503_when_the_writers_checkpoints_wer
             body.decode()
         )
         assert any("deleted the newer checkpoints" in p.message for p in client.take_problems())
+        assert 'checkpoint_unavailable_total{reason="rolled_back"} 1\n' in State.metrics.render()
         client.close()
     finally:
         signing.signal(signal.SIGTERM)
