@@ -137,6 +137,8 @@ _deny contains finding if {
 # ---------------------------------------------------------------------------
 # 6. Host Ports. Allowed: undefined/nil, 0. (The standard lets an operator
 # allow a known list; this policy, like Pod Security admission, allows none.)
+# Pod Security admission judges the pod the API server has defaulted, where a
+# host-network pod's container ports are host ports (second rule).
 
 _deny contains finding if {
 	some c in data.trustgate.lib.k8s.containers
@@ -153,6 +155,40 @@ _deny contains finding if {
 		sprintf("%s binds node port %v (ports[%d].hostPort)", [c.description, host_port, i]),
 		"Remove hostPort and expose the container through a Service instead.",
 	)
+}
+
+# Under hostNetwork: true the API server sets a port's hostPort to its
+# containerPort when hostPort is unset or 0 (SetDefaults_Pod, for containers
+# and init containers; for a pod template too before Kubernetes 1.28, and
+# after only with the DefaultHostNetworkHostPortsInPodTemplates gate), so Pod
+# Security admission fails every Pod made from it on that host port: the
+# manifest as written would pass here and the Pods be denied. The finding
+# names what was written, containerPort. Only a pod with hostNetwork: true
+# gets past the first expression.
+_deny contains finding if {
+	data.trustgate.lib.k8s.pod.spec.hostNetwork == true
+	some c in data.trustgate.lib.k8s.containers
+	c.type != "ephemeralContainers" # not defaulted (and ports are invalid there)
+	ports := c.container.ports
+	ports >= [] # is_array(ports), without the call (see "Type tests" in lib) ...
+	ports < {}
+	some i, port in ports
+	container_port := port.containerPort
+	not container_port in {0, null}
+	not _sets_host_port(port) # else the rule above reports the hostPort written
+	finding := k8s.container_finding(
+		"pss-baseline-host-ports",
+		c,
+		["ports", i, "containerPort"],
+		sprintf("%s binds node port %v (ports[%d].containerPort under hostNetwork: true)", [c.description, container_port, i]),
+		"Under hostNetwork: true the API server makes containerPort a host port (hostPort: containerPort): remove the ports entry (the container listens on the node anyway), or waive pss-baseline-host-ports with an exception.",
+	)
+}
+
+# _sets_host_port(port) holds when port sets a hostPort other than 0.
+_sets_host_port(port) if {
+	host_port := port.hostPort
+	not host_port in {0, null}
 }
 
 # ---------------------------------------------------------------------------

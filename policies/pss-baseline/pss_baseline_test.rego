@@ -345,6 +345,56 @@ test_host_ports_zero_or_unset_is_allowed if {
 	)
 }
 
+# Under hostNetwork: true the API server defaults hostPort to containerPort,
+# so Pod Security admission sees a host port the manifest never wrote.
+test_host_ports_fire_on_container_port_under_host_network if {
+	doc := _pod({
+		"hostNetwork": true,
+		"initContainers": [object.union(_app, {"name": "init", "ports": [{"containerPort": 53, "hostPort": 0}]})],
+		"containers": [object.union(_app, {"ports": [{"containerPort": 9100}, {"containerPort": 9101, "hostPort": null}]})],
+	})
+	f := _finding(doc, "pss-baseline-host-ports", array.concat(_pp, ["containers", 0, "ports", 0, "containerPort"]))
+	f.msg == `container "app" binds node port 9100 (ports[0].containerPort under hostNetwork: true)`
+	contains(f.fix, "makes containerPort a host port")
+	f.container == "app"
+	_fires(doc, "pss-baseline-host-ports", array.concat(_pp, ["containers", 0, "ports", 1, "containerPort"]))
+	_fires(doc, "pss-baseline-host-ports", array.concat(_pp, ["initContainers", 0, "ports", 0, "containerPort"]))
+	count({p | some g in _deny(doc); g.rule == "pss-baseline-host-ports"; p := g.path}) == 3
+}
+
+test_host_ports_fire_on_container_port_of_a_host_network_template if {
+	_fires(
+		_deployment({"hostNetwork": true, "containers": [object.union(_app, {"ports": [{"containerPort": 9100}]})]}),
+		"pss-baseline-host-ports",
+		array.concat(_dp, ["containers", 0, "ports", 0, "containerPort"]),
+	)
+	_fires(
+		_cronjob({"hostNetwork": true, "containers": [object.union(_app, {"ports": [{"containerPort": 9100}]})]}),
+		"pss-baseline-host-ports",
+		array.concat(_cp, ["containers", 0, "ports", 0, "containerPort"]),
+	)
+}
+
+# A hostPort written is reported as written, once.
+test_host_ports_written_under_host_network_are_reported_as_written if {
+	doc := _pod({"hostNetwork": true, "containers": [object.union(_app, {"ports": [{"containerPort": 80, "hostPort": 8080}]})]})
+	_fires(doc, "pss-baseline-host-ports", array.concat(_pp, ["containers", 0, "ports", 0, "hostPort"]))
+	count({f | some f in _deny(doc); f.rule == "pss-baseline-host-ports"}) == 1
+}
+
+test_container_ports_without_host_network_are_allowed if {
+	every spec in [
+		{"containers": [object.union(_app, {"ports": [{"containerPort": 9100}]})]},
+		{"hostNetwork": false, "containers": [object.union(_app, {"ports": [{"containerPort": 9100}]})]},
+		{"hostNetwork": "true", "containers": [object.union(_app, {"ports": [{"containerPort": 9100}]})]},
+		{"hostNetwork": true, "containers": [object.union(_app, {"ports": [{"containerPort": 0}, {"containerPort": null}, {"name": "x"}, 5, "x"]})]},
+		{"hostNetwork": true, "containers": [object.union(_app, {"ports": "9100"})]},
+		{"hostNetwork": true, "containers": [_app], "ephemeralContainers": [object.union(_app, {"name": "debug", "ports": [{"containerPort": 9100}]})]},
+	] {
+		_silent(_pod(spec), "pss-baseline-host-ports")
+	}
+}
+
 # ---------------------------------------------------------------------------
 # pss-baseline-host-probes
 

@@ -243,7 +243,7 @@ def test_bundled_policies_match_opa(gated: bool) -> None:
         assert policy.kind_gated == WORKLOAD_GATED
     engine = opa_engine(modules, v0=False)
     assert policy.rules, "no finding rules found in policies/"
-    inputs = case_inputs() + bench_inputs() + registry_inputs()
+    inputs = case_inputs() + bench_inputs() + registry_inputs() + host_network_inputs()
     assert len(inputs) >= BENCH_SAMPLE + 20
     problems = compare("policies", policy, engine, inputs)
     assert not problems, "\n".join(problems)
@@ -290,6 +290,59 @@ def registry_inputs() -> list[tuple[str, Any]]:
         )
     )
     return out
+
+
+# Container ports of a host-network pod, whose hostPort the API server defaults to the
+# containerPort when it is unset or 0: (label, ports, host network, a host port at admission).
+_HOST_NETWORK_PORTS: list[tuple[str, Any, Any, bool]] = [
+    ("container-port", [{"containerPort": 9100}], True, True),
+    ("host-port-0", [{"containerPort": 9100, "hostPort": 0}], True, True),
+    ("host-port-null", [{"containerPort": 9100, "hostPort": None}], True, True),
+    ("host-port-written", [{"containerPort": 80, "hostPort": 8080}], True, True),
+    ("container-port-0", [{"containerPort": 0}, {"containerPort": None}, {"name": "m"}], True, False),
+    ("odd-ports", [5, "x", None, [], {"containerPort": []}], True, True),
+    ("ports-not-a-list", "9100", True, False),
+    ("host-network-string", [{"containerPort": 9100}], "true", False),
+    ("no-host-network", [{"containerPort": 9100}], False, False),
+]
+
+
+def host_network_inputs() -> list[tuple[str, Any]]:
+    """A Pod and a DaemonSet for each of `_HOST_NETWORK_PORTS`, the ports on a container, an init
+    container and an ephemeral container."""
+    out: list[tuple[str, Any]] = []
+    for label, ports, host_network, _ in _HOST_NETWORK_PORTS:
+        spec = {
+            "hostNetwork": host_network,
+            "containers": [{"name": "app", "image": "registry.example.com/app:1", "ports": ports}],
+            "initContainers": [{"name": "init", "image": "registry.example.com/app:1", "ports": ports}],
+            "ephemeralContainers": [{"name": "debug", "image": "registry.example.com/app:1", "ports": ports}],
+        }
+        out.append((f"host-network:pod:{label}", {"apiVersion": "v1", "kind": "Pod", "spec": spec}))
+        template = {"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": {"template": {"spec": spec}}}
+        out.append((f"host-network:daemonset:{label}", template))
+    return out
+
+
+def test_a_container_port_under_host_network_is_a_host_port_as_opa_judges_it() -> None:
+    """The bundled sets on host-network pods, against OPA, and the host port the API server makes."""
+    modules = rego.load_modules(ROOT / "policies")
+    policy = rego.RegoPolicy(modules)
+    engine = opa_engine(modules, v0=False)
+    problems = compare("policies+host-network", policy, engine, host_network_inputs())
+    assert not problems, "\n".join(problems)
+    evaluator = policy.evaluator()
+    expected = {label: host_port for label, _, _, host_port in _HOST_NETWORK_PORTS}
+    for name, value in host_network_inputs():
+        found = trustgate_findings(evaluator, value).findings
+        ports = [f for f in found if "pss-baseline-host-ports" in f]
+        assert bool(ports) is expected[name.rsplit(":", 1)[1]], (name, found)
+        # An ephemeral container's ports are not defaulted (and are invalid there): its containerPort
+        # is never a host port, a hostPort it writes is.
+        assert not any('"ephemeralContainers", 0, "ports", 0, "containerPort"]' in f for f in ports), name
+    pod = dict(host_network_inputs())["host-network:pod:container-port"]
+    found = trustgate_findings(evaluator, pod).findings
+    assert sum("pss-baseline-host-ports" in f for f in found) == 2  # the container's and the init container's
 
 
 def test_bundled_policies_with_allowed_registries_match_opa() -> None:

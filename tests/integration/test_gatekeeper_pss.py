@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from trustgate.cli.main import main
@@ -181,6 +182,48 @@ def test_constraints_agree_on_hostile_manifests() -> None:
     gatekeeper = _controls(CONSTRAINTS, documents, True)
     assert gatekeeper == _controls(REGO, documents, False)
     assert all(gatekeeper[:3]) and not gatekeeper[-1]
+
+
+# Under hostNetwork: true the API server sets an unset or 0 hostPort to the containerPort (Pods;
+# pod templates before 1.28) and Pod Security admission fails the pod on it: both sets judge the
+# port as admission sees it. (hostNetwork, container list, its ports, pss-baseline-host-ports expected)
+HOST_NETWORK_PORTS = [
+    ("true", "containers", "[{containerPort: 9100}]", True),
+    ("true", "containers", "[{containerPort: 9100, hostPort: 0}]", True),
+    ("true", "containers", "[{containerPort: 9100, hostPort: null}]", True),
+    ("true", "initContainers", "[{containerPort: 53}]", True),
+    ("true", "containers", "[{containerPort: 0}, {containerPort: null}, {name: m}, 5]", False),
+    ("true", "containers", '"9100"', False),
+    ("true", "ephemeralContainers", "[{containerPort: 1}]", False),
+    ('"true"', "containers", "[{containerPort: 9100}]", False),
+    ("false", "containers", "[{containerPort: 9100}]", False),
+]
+
+
+@pytest.mark.parametrize("kind", ["Pod", "DaemonSet"])
+@pytest.mark.parametrize(("host_network", "containers", "ports", "host_port"), HOST_NETWORK_PORTS)
+def test_a_container_port_under_host_network_is_a_host_port_in_both_sets(
+    kind: str, host_network: str, containers: str, ports: str, host_port: bool
+) -> None:
+    spec = {
+        "hostNetwork": yaml.safe_load(host_network),
+        containers: [{"name": "c", "image": "x", "ports": yaml.safe_load(ports)}],
+    }
+    if kind == "Pod":
+        obj = {"apiVersion": "v1", "kind": kind, "metadata": {"name": "x", "namespace": "m"}, "spec": spec}
+    else:
+        template = {"template": {"spec": spec}}
+        obj = {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": "x", "namespace": "m"},
+            "spec": template,
+        }
+    documents = _documents(json.dumps(obj).encode(), "host-network.json")
+    assert len(documents) == 1
+    gatekeeper = _controls(CONSTRAINTS, documents, True)
+    assert gatekeeper == _controls(REGO, documents, False)
+    assert ("pss-baseline-host-ports" in gatekeeper[0]) is host_port
 
 
 def test_libs_are_the_same_in_every_template() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sqlite3
 import ssl
 import time
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from support.kube import Cluster, kube_apiserver_binary, start_cluster
 from support.webhook import Server, make_certs, start_server
 
+from trustgate.cli.main import main
 from trustgate.config import AdmissionSettings
 from trustgate.server.webhookconfig import webhook_configuration
 
@@ -204,6 +207,45 @@ def test_deployment_is_denied_and_dry_run_too(api: k8s.ApiClient, webhook: Serve
             {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:latest"}]}}}},
         )
     assert "[images-no-latest]" in _message(denied.value)
+
+
+def test_a_host_network_container_port_is_judged_at_check_as_the_api_server_defaults_it(
+    api: k8s.ApiClient, webhook: Server, tmp_path: Path
+) -> None:
+    """The API server sets a host-network pod's hostPort to its containerPort before admission, so
+    `check` of the manifest as written gives the rules admission gives the Pod it defaulted."""
+    pod = copy.deepcopy(COMPLIANT_POD)
+    pod["metadata"] = {"name": "node-exporter"}
+    pod["spec"]["hostNetwork"] = True
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 9100}]
+    daemon_set = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "node-exporter"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "x"}},
+            "template": {"metadata": {"labels": {"app": "x"}}, "spec": pod["spec"]},
+        },
+    }
+    create = (
+        lambda obj: k8s.CoreV1Api(api).create_namespaced_pod("shop", obj, dry_run="All"),
+        lambda obj: k8s.AppsV1Api(api).create_namespaced_daemon_set("shop", obj, dry_run="All"),
+    )
+    for obj, call in zip((pod, daemon_set), create, strict=True):
+        path = tmp_path / f"{obj['kind']}.yaml"
+        path.write_text(json.dumps(obj))
+        result = CliRunner().invoke(main, ["check", str(path), "--format", "json"], catch_exceptions=False)
+        findings = json.loads(result.stdout)["results"][0]["findings"]
+        at_check = sorted(f["rule"] for f in findings if f["severity"] == "error")
+        with pytest.raises(ApiException) as denied:
+            call(copy.deepcopy(obj))
+        message = _message(denied.value)
+        at_admission = sorted(re.findall(r"\[([a-z0-9-]+)\] ", message))
+        assert at_check == at_admission == ["pss-baseline-host-namespaces", "pss-baseline-host-ports"], (
+            message
+        )
+        assert "(ports[0].hostPort)" in message  # the API server wrote it
+        assert any(f["path"].endswith("ports[0].containerPort") for f in findings)  # the manifest did not
 
 
 def test_kube_system_is_never_judged(api: k8s.ApiClient, webhook: Server) -> None:

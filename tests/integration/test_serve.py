@@ -638,6 +638,65 @@ images:
         srv.stop()
 
 
+def test_a_host_network_container_port_gets_the_same_verdict_at_check_and_at_admission(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    """With the host network waived, `ports: [{containerPort: 9100}]` passed `check` while the Pod the
+    API server defaulted (hostPort: 9100) was denied at admission. Now both gates deny it as a host
+    port, naming what each was given: the containerPort written, the hostPort the API server set."""
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        """apiVersion: trustgate.dev/v1alpha1
+kind: Config
+exceptions:
+  - name: node-exporter-host-network
+    rules: [pss-baseline-host-namespaces]
+    namespaces: [monitoring]
+    owner: sre@example.com
+    reason: node-exporter reads the host network stack
+    expires: "2999-12-31"
+"""
+    )
+    pod = json.loads(json.dumps(POD))
+    pod["metadata"] = {"name": "node-exporter-x1", "namespace": "monitoring"}
+    pod["spec"]["hostNetwork"] = True
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 9100}]
+    daemon_set = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "node-exporter", "namespace": "monitoring"},
+        "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"spec": pod["spec"]}},
+    }
+    defaulted = json.loads(json.dumps(pod))  # as the API server sends the Pod it created
+    defaulted["spec"]["containers"][0]["ports"] = [
+        {"containerPort": 9100, "hostPort": 9100, "protocol": "TCP"}
+    ]
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        for obj, field in ((pod, "containerPort"), (daemon_set, "containerPort"), (defaulted, "hostPort")):
+            path = tmp_path / f"{obj['kind']}-{field}.yaml"
+            path.write_text(json.dumps(obj))
+            done = subprocess.run(
+                [str(TRUSTGATE), "check", "-c", str(config), "-o", "json", str(path)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            findings = json.loads(done.stdout)["results"][0]["findings"]
+            blocking = [f for f in findings if f["severity"] == "error"]
+            assert done.returncode == 1, findings
+            assert [f["rule"] for f in blocking] == ["pss-baseline-host-ports"]
+            assert blocking[0]["path"].endswith(f"ports[0].{field}"), blocking[0]
+            response = _response(srv, review(obj, uid=f"uid-{obj['kind']}-{field}"))
+            assert response["allowed"] is False, (obj["kind"], field)
+            message = response["status"]["message"]
+            assert message.count("[pss-baseline-host-ports]") == 1 and "binds node port 9100" in message
+            assert f"(ports[0].{field}" in message, message
+            assert ("under hostNetwork: true" in message) is (field == "containerPort"), message
+    finally:
+        srv.stop()
+
+
 def _workers(srv: Server) -> list[int]:
     pid = srv.process.pid
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
