@@ -70,12 +70,13 @@ def is_delete_or_connect(doc: Document) -> bool:
 
 def is_subresource_write(doc: Document) -> bool:
     """An admission CREATE or UPDATE of a subresource (`kubectl scale`: deployments/scale, whose
-    object is an autoscaling/v1 Scale), other than pods/ephemeralcontainers, whose object is the Pod
-    and is judged as one. Its object is the subresource's, not the resource's."""
+    object is an autoscaling/v1 Scale), other than pods/ephemeralcontainers and pods/resize, whose
+    object is the Pod with its spec changed and is judged as one. Its object is the subresource's,
+    not the resource's."""
     if doc.request is None or doc.request.get("operation") not in ("CREATE", "UPDATE"):
         return False
     sub = doc.request.get("subResource")
-    return isinstance(sub, str) and sub not in ("", "ephemeralcontainers")
+    return isinstance(sub, str) and sub not in ("", "ephemeralcontainers", "resize")
 
 
 def judges_subresources(check: object) -> bool:
