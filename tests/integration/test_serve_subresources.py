@@ -99,9 +99,9 @@ def _scale(replicas: int) -> dict[str, Any]:
     }
 
 
-def _scale_review(replicas: int, uid: str, *, sub: str = "scale") -> dict[str, Any]:
+def _scale_review(replicas: int, uid: str, *, sub: str = "scale", dry_run: bool = False) -> dict[str, Any]:
     """`kubectl scale deploy web --replicas N` as the API server sends it."""
-    body = review(_scale(replicas), operation="UPDATE", old=_scale(2), uid=uid)
+    body = review(_scale(replicas), operation="UPDATE", old=_scale(2), uid=uid, dry_run=dry_run)
     request = body["request"]
     request.update(
         kind=SCALE_KIND,
@@ -171,6 +171,10 @@ def test_kubectl_scale_is_judged_by_the_admission_policy_naming_deployments_scal
         rows = conn.execute("SELECT record FROM decisions").fetchall()
     records = {r["subject"]["uid"]: r for r in (json.loads(raw) for (raw,) in rows)}
     assert records["uid-scale-100"]["verdict"] == "deny"
+    # A Scale's object does not say what it scales: the record does.
+    subject = records["uid-scale-100"]["subject"]
+    assert (subject["resource"], subject["subResource"]) == ("apps/deployments", "scale")
+    assert records["uid-status"]["subject"]["subResource"] == "status"
     rules = sorted(f["rule"] for f in records["uid-scale-100"]["findings"])
     assert rules == ["NoHugeScale/no-huge-scale", "at-most-five-replicas/1"], rules
     assert records["uid-scale-3"]["verdict"] == "allow"
@@ -179,3 +183,77 @@ def test_kubectl_scale_is_judged_by_the_admission_policy_naming_deployments_scal
     # What `check` says of the policy (its subresource rules are not evaluated on manifests) is not
     # said at admission, where they are.
     assert not any("not evaluated here" in n for n in records["uid-scale-100"]["notes"])
+
+
+# Gatekeeper's webhook reviews a Scale with its old object, as any UPDATE.
+NO_BIG_JUMP = """\
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: nobigjump}
+spec:
+  crd: {spec: {names: {kind: NoBigJump}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package nobigjump
+        violation[{"msg": msg}] {
+          input.review.object.spec.replicas > 10 * input.review.oldObject.spec.replicas
+          msg := sprintf("gatekeeper: %v to %v replicas at once", [
+            input.review.oldObject.spec.replicas, input.review.object.spec.replicas])
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: NoBigJump
+metadata: {name: no-big-jump}
+spec:
+  match: {kinds: [{apiGroups: ["autoscaling"], kinds: ["Scale"]}]}
+"""
+
+
+def test_a_scale_is_judged_by_gatekeeper_without_admission_policies(certs: CertSet, tmp_path: Path) -> None:
+    """`webhook-config` sends `*/scale` for a constraint on Scales; `serve` answered such a request
+    `skipped: subresource` unless admission policies were loaded: the constraint never applied.
+    Now it is judged (its old object given), recorded once with its subresource, dry runs too."""
+    gatekeeper = tmp_path / "gk.yaml"
+    gatekeeper.write_text(NO_BIG_JUMP)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nmanifests:\n"
+        f"  policies: [{{builtin: pss-restricted}}]\n  gatekeeper: {{paths: [{gatekeeper}]}}\n"
+    )
+    db = tmp_path / "decisions.db"
+    srv = start_server(certs, "-c", str(config), "--decision-log", f"sqlite:///{db}", workers=1)
+    try:
+        answers = {}
+        for uid, body in (
+            ("uid-jump", _scale_review(100, "uid-jump")),
+            ("uid-jump-dry", _scale_review(100, "uid-jump-dry", dry_run=True)),
+            ("uid-step", _scale_review(3, "uid-step")),
+        ):
+            status, answer = srv.post(body)
+            assert status == 200, answer
+            answers[uid] = answer["response"]
+    finally:
+        srv.stop()
+    for uid in ("uid-jump", "uid-jump-dry"):
+        assert answers[uid]["allowed"] is False, answers[uid]
+        assert (
+            "[NoBigJump/no-big-jump] gatekeeper: 2 to 100 replicas at once"
+            in answers[uid]["status"]["message"]
+        )
+    assert answers["uid-step"]["allowed"] is True, answers["uid-step"]
+    assert not any("skipped" in a.get("auditAnnotations", {}) for a in answers.values()), answers
+    with sqlite3.connect(db) as conn:
+        rows = [json.loads(raw) for (raw,) in conn.execute("SELECT record FROM decisions")]
+    uids = [r["subject"]["uid"] for r in rows]
+    assert sorted(uids) == ["uid-jump", "uid-jump-dry", "uid-step"]  # each recorded once
+    records = {r["subject"]["uid"]: r for r in rows}
+    for uid, verdict in (("uid-jump", "deny"), ("uid-jump-dry", "deny"), ("uid-step", "allow")):
+        record = records[uid]
+        assert record["verdict"] == verdict
+        assert (record["subject"]["resource"], record["subject"]["subResource"]) == (
+            "apps/deployments",
+            "scale",
+        )
+        assert record["subject"].get("dryRun", False) is (uid == "uid-jump-dry")
+        assert [o["kind"] for o in record["subject"]["objects"]] == ["Scale"]

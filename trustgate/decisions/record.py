@@ -148,6 +148,10 @@ class DecisionContext:
         tree: the git tree hash of `commit` (pre-sync), for finding approved trees again.
         operation: the admission operation (CREATE, UPDATE, DELETE, CONNECT).
         uid: the admission request uid.
+        sub_resource: the admission request's subresource (`scale` of `kubectl scale`), with its
+            resource as group/resource (`apps/deployments`): a Scale's object does not say which
+            resource it scales, nor a status write's that it was one (stored as `subject.subResource`
+            and `subject.resource`, only when there is one, so other records are unchanged).
         dry_run: the admission request's `dryRun` was true: the API server did not persist the
             change (stored as `subject.dryRun: true`, only when true, so older records are unchanged).
         images: image evidence from later stages (resolution, signatures); merged
@@ -172,6 +176,7 @@ class DecisionContext:
     operation: str | None = None
     tree: str | None = None
     uid: str | None = None
+    sub_resource: tuple[str, str] | None = None  # (group/resource, subresource)
     dry_run: bool = False
     images: Sequence[ImageEvidence] = ()
     input_hash: str | None = None
@@ -623,6 +628,8 @@ def build_record(
     ):
         if value:
             subject[key] = value
+    if context.sub_resource is not None:
+        subject["resource"], subject["subResource"] = context.sub_resource
     if context.dry_run:
         subject["dryRun"] = True
     if context.presync:
@@ -822,7 +829,7 @@ def shape_problem(record: Mapping[str, Any]) -> str | None:
             f"time {when[:40]!r} is not a UTC time as trustgate writes it (2025-01-31T12:00:00.000000Z)"
         )
     subject = shaped(record.get("subject"), dict, "subject") or {}
-    for name in ("repository", "commit", "ref", "tree", "operation", "uid"):
+    for name in ("repository", "commit", "ref", "tree", "operation", "uid", "resource", "subResource"):
         shaped(subject.get(name), str, f"subject.{name}")
     for o in listed(subject.get("objects"), dict, "subject.objects"):
         shaped(o.get("redacted"), list, "subject.objects[].redacted")

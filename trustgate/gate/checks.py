@@ -70,20 +70,43 @@ def is_delete_or_connect(doc: Document) -> bool:
 
 def is_subresource_write(doc: Document) -> bool:
     """An admission CREATE or UPDATE of a subresource (`kubectl scale`: deployments/scale, whose
-    object is an autoscaling/v1 Scale), other than pods/ephemeralcontainers, whose object is the Pod
-    and is judged as one. Its object is the subresource's, not the resource's."""
+    object is an autoscaling/v1 Scale), other than pods/ephemeralcontainers and pods/resize, whose
+    object is the Pod with its spec changed and is judged as one. Its object is the subresource's,
+    not the resource's."""
     if doc.request is None or doc.request.get("operation") not in ("CREATE", "UPDATE"):
         return False
     sub = doc.request.get("subResource")
-    return isinstance(sub, str) and sub not in ("", "ephemeralcontainers")
+    return isinstance(sub, str) and sub not in ("", "ephemeralcontainers", "resize")
 
 
-def judges_subresources(check: object) -> bool:
-    """Whether an engine judges admission writes of subresources (`is_subresource_write`): the
-    admission policies whose rules name the subresource (the API server runs them), and Gatekeeper,
-    whose webhook reviews such a request as an object of `request.kind` (a Scale), matched by the
-    constraints whose kinds cover it. Schemas and Rego judge the objects stored, not a Scale."""
-    return getattr(check, "judges_subresources", False) is True
+def is_own_kind_subresource(doc: Document) -> bool:
+    """A subresource write whose object is the resource itself (deployments/status: a Deployment;
+    a CSR's approval), not an object of its own kind (a Scale of deployments/scale, an Eviction):
+    the API server's status strategies keep the spec of what it writes. A custom resource whose
+    plural is not the rule of thumb counts as another kind."""
+    request = doc.request or {}
+    kind, resource = request.get("kind"), request.get("resource")
+    if not isinstance(kind, Mapping) or not isinstance(resource, Mapping):
+        return False
+    name = kind.get("kind")
+    return (
+        isinstance(name, str)
+        and kind.get("group") == resource.get("group")
+        and kinds.resource_of(name) == resource.get("resource")
+    )
+
+
+def judges_subresources(check: object, doc: Document | None = None) -> bool:
+    """Whether an engine judges admission writes of subresources (`is_subresource_write`), `doc`'s
+    if given: the admission policies whose rules name the subresource (the API server runs them),
+    and Gatekeeper, whose webhook reviews such a request as an object of `request.kind` (a Scale),
+    matched by the constraints whose kinds cover it, but not the resource's own writes through a
+    subresource (a Deployment's status, which its controller writes and no Gatekeeper webhook is
+    sent: `judges_own_kind_subresources = False`). Schemas and Rego judge the objects stored."""
+    if getattr(check, "judges_subresources", False) is not True:
+        return False
+    own = doc is not None and is_own_kind_subresource(doc)
+    return not own or getattr(check, "judges_own_kind_subresources", True) is True
 
 
 def judges_delete_and_connect(check: object) -> bool:

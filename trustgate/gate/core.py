@@ -392,7 +392,7 @@ class Gate:
             # An admission DELETE (the object deleted) or CONNECT (its options) goes to the engines that
             # judge those only (admission policies); the others, and Rego, judge objects.
             if subresource:
-                if checks.judges_subresources(check):
+                if checks.judges_subresources(check, doc):
                     findings.extend(check.findings(doc, run))
             elif not no_object or checks.judges_delete_and_connect(check):
                 findings.extend(check.findings(doc, run))

@@ -58,6 +58,10 @@ class GatekeeperCheck:
     # A subresource's write (a Scale) is reviewed as its own kind, `request.kind`, as Gatekeeper's
     # webhook does: only constraints whose match covers that kind apply.
     judges_subresources = True
+    # Not a resource's own writes through a subresource (deployments/status: a Deployment, whose spec
+    # the status strategy keeps), sent for admission policies naming `*/status`: a constraint on
+    # Deployments would stop their controller's status writes on every Deployment it finds wanting.
+    judges_own_kind_subresources = False
 
     def __init__(self, sources: GatekeeperSources, config: Config, scopes: kinds.Scopes) -> None:
         self.set = sources.constraints

@@ -387,6 +387,7 @@ def plan(
     mode: Mode = Mode.ENFORCE,
     delete_actors: Sequence[str] | None = None,
     admission_policies: bool = False,
+    subresources: bool | None = None,
 ) -> Plan:
     """Decide what the review needs: an immediate answer, a decision to record, or an evaluation.
 
@@ -403,6 +404,9 @@ def plan(
             CREATE or UPDATE of a subresource (its object, a Scale of deployments/scale); the gate
             asks only the engines that judge them. False: a DELETE of a protected kind is decided
             here, any other DELETE and every CONNECT is answered allowed.
+        subresources: something loaded judges a CREATE or UPDATE of a subresource (admission
+            policies, or Gatekeeper constraints, which match a Scale by its kind): it is evaluated;
+            False: answered allowed unjudged. None: as `admission_policies`.
     """
     out = Plan(review)
     if review.dry_run:
@@ -412,11 +416,15 @@ def plan(
     # containers. Other subresources (status, scale, binding) are not the spec: their object is the
     # subresource's own (`kubectl scale`: an autoscaling/v1 Scale), which the admission policies
     # whose rules name the subresource judge (and Gatekeeper constraints matching its kind), as the
-    # API server runs them; without admission policies nothing judges them.
+    # API server runs them; without either nothing judges them.
     debug = review.sub_resource == "ephemeralcontainers"
+    # An in-place resize (1.33+) changes the Pod's containers' resources: its object is the Pod, an
+    # UPDATE of it judged by everything that judges Pods.
+    resize = review.sub_resource == "resize" and review.operation == "UPDATE"
     connect = review.operation == "CONNECT" and admission_policies  # pods/exec, pods/portforward, proxy
-    written = bool(review.sub_resource) and not debug and review.operation in ("CREATE", "UPDATE")
-    if review.sub_resource and not debug and not connect and not (written and admission_policies):
+    written = bool(review.sub_resource) and not (debug or resize) and review.operation in ("CREATE", "UPDATE")
+    judged = admission_policies if subresources is None else subresources
+    if review.sub_resource and not (debug or resize) and not connect and not (written and judged):
         out.skipped = "subresource"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "subresource"})
         return out

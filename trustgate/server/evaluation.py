@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from trustgate.errors import DecisionLogError
@@ -40,6 +41,7 @@ def decide(
         mode=state.mode,
         delete_actors=state.delete_actors,
         admission_policies=state.admission_policies,
+        subresources=state.subresources,
     )
     if plan.decision is not None:
         return _record_and_respond(state, review, plan.decision)
@@ -162,7 +164,19 @@ def context_of(review: admission.Review) -> DecisionContext:
         actor=Actor(user=dict(review.user) if review.user else None),
         operation=review.operation,
         uid=review.uid,
+        sub_resource=_sub_resource(review),
         dry_run=review.dry_run,
         input_hash=review.input_hash,
         request={**review.request, "object": review.obj, "oldObject": review.old},
     )
+
+
+def _sub_resource(review: admission.Review) -> tuple[str, str] | None:
+    """(group/resource, subresource) of a request on a subresource, for the record."""
+    if not review.sub_resource:
+        return None
+    resource = review.request.get("resource")
+    group, plural = "", ""
+    if isinstance(resource, Mapping):
+        group, plural = str(resource.get("group") or ""), str(resource.get("resource") or "")
+    return (f"{group}/{plural}" if group else plural), review.sub_resource

@@ -151,6 +151,9 @@ class WorkerState:
     # admission policies are loaded: DELETE, CONNECT and subresources' writes are evaluated (they may
     # match them), not skipped
     admission_policies: bool = False
+    # admission policies or Gatekeeper constraints are loaded: subresources' writes (a Scale, which a
+    # constraint matches by its kind) are evaluated; None: as `admission_policies`
+    subresources: bool | None = None
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     draining: bool = False  # stopping: /readyz says 503, responses say `Connection: close`
     # the decision log's failure policy (`decisionLog.failurePolicy` for the configured mode): closed,

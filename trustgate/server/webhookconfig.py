@@ -21,7 +21,9 @@ under its resource; a custom kind of a given CRD under its plural; a custom
 kind of a named group without its CRD as every resource of that group; a
 custom kind of any group without its CRD is refused, `UnderivedResourcesError`,
 since its plural is never guessed and every resource would be sent for it; no
-kinds, or `*`, is every resource); the ValidatingAdmissionPolicies' rules for
+kinds, or `*`, is every resource; a kind a request has on a subresource only
+is sent those subresources, `SUBRESOURCE_KINDS`: a Scale is `*/scale`); the
+ValidatingAdmissionPolicies' rules for
 CREATE and UPDATE as they are written, subresources included (`deployments/scale`,
 `pods/*`, `*/status`: the server judges such a write with the policies whose
 rules name it, and Gatekeeper constraints matching its kind); and
@@ -37,9 +39,12 @@ CertificateSigningRequests) is left out of CREATE and UPDATE by a
 matchCondition, unless a CREATE or UPDATE rule names it (in its group or in
 any, an Event in either of its two groups); the condition never applies to
 DELETE, CONNECT or a subresource, which an admission policy's rules send as
-they say, except that the housekeeping's own subresources (a Node's status, a
-CSR's approval) are left out of a subresource of any resource (`*/status`,
-`*/*`) by a second condition unless a rule names their resource; token and
+they say, except that what kubelets and the control plane write through
+subresources (`HOUSEKEEPING_SUBRESOURCES`: every Node's and Pod's status,
+every Pod's token, a CSR's approval) is left out of a subresource of any
+resource (`*/status`, `*/*`) by a second condition unless a rule names the
+subresource (before 1.28, which has none, a fail-closed webhook is refused
+such a rule: `UnsafeSubresourcesError`); token and
 access reviews (`REVIEWS`) are never sent, named or not. Node heartbeats
 (Leases in kube-node-lease) are left out whenever Leases are sent: by a
 matchCondition on those Leases alone, or, before 1.28, which has none, by the
@@ -96,7 +101,7 @@ def parse_version(text: str) -> tuple[int, int]:
 
 
 WORKLOAD_RESOURCES = {  # what the bundled policies judge (trustgate.lib.k8s workload_kinds)
-    "": ["pods", "pods/ephemeralcontainers", "replicationcontrollers", "podtemplates"],
+    "": ["pods", "pods/ephemeralcontainers", "pods/resize", "replicationcontrollers", "podtemplates"],
     "apps": ["deployments", "statefulsets", "daemonsets", "replicasets"],
     "batch": ["jobs", "cronjobs"],
 }
@@ -109,6 +114,9 @@ PROTECTED_RESOURCES = {  # kind -> (group, resource)
 
 
 EPHEMERAL = "pods/ephemeralcontainers"  # `kubectl debug`: sent wherever Pods are
+# In-place resize (Kubernetes 1.33+): its object is the whole Pod, its containers' resources changed;
+# judged as the Pod, sent wherever Pods are.
+RESIZE = "pods/resize"
 # Image rules judge the artifact of a Flux OCIRepository (`manifests.images`), which no Pod pulls.
 FLUX_OCI_SOURCES = ("source.toolkit.fluxcd.io", "ocirepositories")
 # The cluster's housekeeping, left out of a `*` resource's CREATE and UPDATE (never where named):
@@ -127,6 +135,28 @@ LEFT_OUT_OF_WILDCARDS: tuple[tuple[str, str], ...] = (
     ("storage.k8s.io", "csinodes"),
     ("certificates.k8s.io", "certificatesigningrequests"),
 )
+# What the kubelet and the control plane write through subresources for the cluster to run, left
+# out of a subresource of any resource (`*/status`, `*/*`) unless a rule names it (`nodes/status`,
+# `nodes/*`): every Node's status (a kubelet's Ready condition; a new Node is NotReady until it is
+# written), every Pod's status (a kubelet's: the readiness Services' endpoints follow), every Pod's
+# service account token (a kubelet's TokenRequest at each start and refresh), and the approval and
+# certificate of the CSRs kubelets join and rotate with. (group, resource, subresource, operation)
+HOUSEKEEPING_SUBRESOURCES: tuple[tuple[str, str, str, str], ...] = (
+    ("", "nodes", "status", "UPDATE"),
+    ("", "pods", "status", "UPDATE"),
+    ("", "serviceaccounts", "token", "CREATE"),
+    ("certificates.k8s.io", "certificatesigningrequests", "approval", "UPDATE"),
+    ("certificates.k8s.io", "certificatesigningrequests", "status", "UPDATE"),
+)
+# Kinds a request has on a subresource only (`request.kind`; `kubectl scale` is an autoscaling/v1
+# Scale of deployments/scale), which Gatekeeper's webhook matches constraints' kinds against: the
+# subresources that carry them, as far as they are known (a Scale: the scale of any resource, custom
+# ones included). (group, kind) -> (group, resource) pairs.
+SUBRESOURCE_KINDS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("autoscaling", "Scale"): (("*", "*/scale"),),
+    ("policy", "Eviction"): (("", "pods/eviction"),),
+    ("", "Binding"): (("", "pods/binding"),),
+}
 _WRITES = ("CREATE", "UPDATE", "*")  # the operations the housekeeping matchCondition applies to
 # One object served in two groups: matchPolicy Equivalent sends a request of either to a rule
 # naming the other, so naming one names both.
@@ -144,6 +174,11 @@ _NODE_LEASES = ("coordination.k8s.io", "leases")
 _CLUSTER_RESOURCES = frozenset((g, builtin_kinds.resource_of(k)) for g, k in builtin_kinds.CLUSTER_SCOPED)
 _BUILTIN_KINDS = frozenset(k for _, k in builtin_kinds.CLUSTER_SCOPED | builtin_kinds.NAMESPACED)
 Kinds = tuple[tuple[str, ...], tuple[str, ...]]  # (apiGroups, kinds), as a Gatekeeper match gives them
+
+
+class UnsafeSubresourcesError(ConfigError):
+    """Admission policies' rules send the cluster's housekeeping subresources (every Node's status)
+    to a fail-closed webhook of a Kubernetes version that has no matchConditions to leave them out."""
 
 
 class UnderivedResourcesError(ConfigError):
@@ -240,15 +275,21 @@ def _resources_of(
     for kind in kinds:
         if any_group:
             # Every group serving the kind: the built-in ones under its resource, the given CRDs'
-            # under their own plural. A custom kind without its CRD has no plural to send.
+            # under their own plural, and the subresources carrying it. A custom kind without its
+            # CRD has no plural to send.
             given = {(g, p) for (g, k), p in custom.items() if k == kind}
+            carried = {p for (_, k), pairs in SUBRESOURCE_KINDS.items() if k == kind for p in pairs}
             if kind in _BUILTIN_KINDS:
                 out.add(("*", builtin_kinds.resource_of(kind)))
-            elif not given:
+            elif not given and not carried:
                 unknown.append(kind)
-            out.update(given)
+            out.update(given | carried)
             continue
         for group in groups:
+            if (group, kind) in SUBRESOURCE_KINDS:
+                out.update(SUBRESOURCE_KINDS[(group, kind)])
+                if builtin_kinds.builtin_namespaced(group, kind) is None:
+                    continue  # a Scale is no resource of its own
             if builtin_kinds.builtin_namespaced(group, kind) is not None:
                 out.add((group, builtin_kinds.resource_of(kind)))
             elif (group, kind) in custom:
@@ -280,13 +321,12 @@ def scope_notes(scope: AdmissionScope) -> list[str]:
         )
     subresources = left_out_subresources(scope.policy_rules)
     if subresources:
-        listed = ", ".join(f"{g}/{r}" if g else r for g, r in subresources)
         notes.append(
             "ValidatingAdmissionPolicy rules name a subresource of every resource (*/status, */*) for "
-            f"CREATE or UPDATE: the cluster's housekeeping ({listed}) is left out of it by a "
-            "matchCondition (Kubernetes 1.28+; a kubelet writes its Node's status every few "
-            "seconds), so those policies are not enforced there; name the resource in a rule "
-            "(e.g. nodes/status) to have its subresources judged"
+            f"CREATE or UPDATE: the cluster's housekeeping ({_listed(subresources)}) is left out of it "
+            "by a matchCondition (a kubelet writes its Node's and its Pods' status every few "
+            "seconds), so those policies are not enforced there; name the subresource in a rule "
+            "(e.g. nodes/status) to have it judged"
         )
     if scope.underived and scope.resources == ():
         notes.append(
@@ -295,6 +335,10 @@ def scope_notes(scope: AdmissionScope) -> list[str]:
             "rest of the configuration sends; list what they judge to have it sent"
         )
     return notes
+
+
+def _listed(subresources: Iterable[tuple[str, str, str]]) -> str:
+    return ", ".join(f"{g}/{r}/{sub}" if g else f"{r}/{sub}" for g, r, sub in subresources)
 
 
 def _is_review(pair: tuple[str, str]) -> bool:
@@ -353,10 +397,16 @@ def create_update_rules(scope: AdmissionScope) -> list[dict[str, Any]]:
         )
     pairs = {p for p in pairs if not _is_review(p)}
     if pairs & {("", "pods"), ("", "*"), ("*", "pods"), ("*", "*")}:
-        pairs.add(("", EPHEMERAL))  # a wildcard names no subresource
+        pairs.update({("", EPHEMERAL), ("", RESIZE)})  # a wildcard names no subresource
     if ("*", "*") in pairs:
+        # "*" is every resource but no subresource: those sent (kubectl debug's, a Scale's) stay.
         named = sorted(p for p in pairs if p[1] != "*" and _names_housekeeping(p))
-        return [_rule("*", ["*"]), _rule("", [EPHEMERAL]), *(_rule(g, [r]) for g, r in named)]
+        subresources: dict[str, list[str]] = {"*": ["*"], "": [EPHEMERAL, RESIZE]}
+        for group, resource in sorted(pairs):
+            listed = subresources.setdefault(group, [])
+            if "/" in resource and resource not in listed:
+                listed.append(resource)
+        return [*(_rule(g, rs) for g, rs in subresources.items()), *(_rule(g, [r]) for g, r in named)]
     wild = {r for g, r in pairs if g == "*"}  # sent in every group by one rule
     by_group: dict[str, list[str]] = {}
     for group, resource in [*order, *sorted(pairs - set(order))]:
@@ -368,7 +418,7 @@ def create_update_rules(scope: AdmissionScope) -> list[dict[str, Any]]:
         if "*" not in resources:
             rules += [_rule(group, resources)] if resources else []
             continue
-        # "*" is every resource but no subresource: pods/ephemeralcontainers stays beside it. The
+        # "*" is every resource but no subresource: pods/ephemeralcontainers (and resize) stay beside it. The
         # housekeeping named in the group keeps a rule of its own ("*" admits no other resource
         # beside it), which keeps it from being left out.
         rules.append(_rule(group, ["*", *(r for r in resources if "/" in r)]))
@@ -419,28 +469,35 @@ def left_out(rules: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     ]
 
 
-def left_out_subresources(rules: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """The housekeeping (`LEFT_OUT_OF_WILDCARDS`) whose subresources' CREATE and UPDATE (a Node's
-    status, a CSR's approval) the matchCondition leaves out: those a subresource of any resource
-    (`*/status`, `*/*`) sends and no CREATE or UPDATE rule names the resource of (`nodes`,
-    `nodes/status`, `nodes/*`; an Event in either group names both)."""
-    rules = _writes(rules)
+def left_out_subresources(rules: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """The housekeeping subresources (`HOUSEKEEPING_SUBRESOURCES`: a Node's status, a Pod's status,
+    a CSR's approval) the matchCondition leaves out, as (group, resource, subresource): those a
+    subresource of any resource (`*/status`, `*/*`) sends for their operation and no rule names
+    (`nodes/status`, `nodes/*`, in their group or in any)."""
+    rules = list(rules)
 
-    def applies(rule: Mapping[str, Any], group: str) -> bool:
-        groups = rule.get("apiGroups", ())
-        return group in groups or "*" in groups
-
-    def names(rule: Mapping[str, Any], group: str, resource: str) -> bool:
-        return applies(rule, group) and any(
-            r.partition("/")[0] == resource for r in rule.get("resources", ())
+    def sends(rule: Mapping[str, Any], group: str, resource: str, sub: str, operation: str) -> bool:
+        groups, operations = rule.get("apiGroups", ()), rule.get("operations", ())
+        if (group not in groups and "*" not in groups) or (
+            operation not in operations and "*" not in operations
+        ):
+            return False
+        return any(
+            r.partition("/")[0] in (resource, "*") and r.partition("/")[2] in (sub, "*")
+            for r in rule.get("resources", ())
         )
 
-    def any_resource(rule: Mapping[str, Any], group: str) -> bool:
-        return applies(rule, group) and any(r.startswith("*/") for r in rule.get("resources", ()))
+    def names(rule: Mapping[str, Any], group: str, resource: str, sub: str, operation: str) -> bool:
+        return sends(rule, group, resource, sub, operation) and any(
+            r in (f"{resource}/{sub}", f"{resource}/*") for r in rule.get("resources", ())
+        )
 
-    named = {p for p in LEFT_OUT_OF_WILDCARDS if any(names(r, *p) for r in rules)}
-    named |= {_EQUIVALENT[p] for p in named if p in _EQUIVALENT}
-    return [p for p in LEFT_OUT_OF_WILDCARDS if p not in named and any(any_resource(r, p[0]) for r in rules)]
+    return [
+        (g, r, sub)
+        for g, r, sub, op in HOUSEKEEPING_SUBRESOURCES
+        if any(sends(rule, g, r, sub, op) for rule in rules)
+        and not any(names(rule, g, r, sub, op) for rule in rules)
+    ]
 
 
 def fail_open_rules(rules: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -501,6 +558,8 @@ def webhook_configuration(
         ValueError: `kubernetes_version` is not a version.
         UnderivedResourcesError: `scope` has kinds whose resources cannot be derived (see
             `create_update_rules`).
+        UnsafeSubresourcesError: before 1.28, a fail-closed webhook would be sent what kubelets
+            write through subresources (`left_out_subresources`: a policy rule `*/status`).
     """
     with_conditions = parse_version(kubernetes_version) >= MATCH_CONDITIONS_SINCE
     excluded = [n for n in settings.excluded if not any(c in n for c in "*?[")]
@@ -524,6 +583,21 @@ def webhook_configuration(
             rules.append(entry)
     housekeeping = left_out(rules)
     housekeeping_subresources = left_out_subresources(rules)
+    closed = "Ignore" if settings.failure_policy == "open" else "Fail"
+    if housekeeping_subresources and not with_conditions and closed == "Fail":
+        # Nothing but a matchCondition leaves them out of `*/status`: every kubelet's Node and Pod
+        # statuses would stop whenever the webhook cannot answer.
+        raise UnsafeSubresourcesError(
+            "ValidatingAdmissionPolicy rules name a subresource of every resource (*/status, */*) for "
+            "CREATE or UPDATE, which sends the cluster's housekeeping "
+            f"({_listed(housekeeping_subresources)}) to the webhook: before Kubernetes 1.28 there are "
+            "no matchConditions to leave it out, and with failurePolicy Fail every kubelet's Node and "
+            f"Pod status writes would fail whenever the webhook cannot answer (target: {kubernetes_version})",
+            where=scope.origin,
+            hint="name the subresources the policies judge in their rules (e.g. apps deployments/status "
+            "instead of */status), or, if every API server is 1.28 or later, give --kubernetes-version "
+            "1.28 (kubernetes.version); admission.failurePolicy: open also lifts this",
+        )
     # Node heartbeats: left out wherever Leases are sent, named or not (a kubelet whose Lease lapses
     # is marked NotReady); the narrowest way a version has.
     heartbeats = _NODE_LEASES not in housekeeping and any(
@@ -561,13 +635,13 @@ def webhook_configuration(
             }
         )
     if housekeeping_subresources:
-        listed = ", ".join(f"'{g}/{r}'" for g, r in housekeeping_subresources)
+        listed = ", ".join(f"'{g}/{r}/{sub}'" for g, r, sub in housekeeping_subresources)
         conditions.append(
             {
                 "name": "leave-out-cluster-housekeeping-subresources",
-                "expression": "!(request.operation in ['CREATE', 'UPDATE'] && "
-                "has(request.subResource) && request.subResource != '' && "
-                f"request.resource.group + '/' + request.resource.resource in [{listed}])",
+                "expression": "!(request.operation in ['CREATE', 'UPDATE'] && has(request.subResource) && "
+                "request.resource.group + '/' + request.resource.resource + '/' + request.subResource "
+                f"in [{listed}])",
             }
         )
     if heartbeats:
@@ -614,7 +688,6 @@ def webhook_configuration(
             hook["matchConditions"] = conditions
         return hook
 
-    closed = "Ignore" if settings.failure_policy == "open" else "Fail"
     webhooks = []
     if settings.fail_open_label:
         key, _, value = settings.fail_open_label.partition("=")

@@ -222,6 +222,7 @@ def _worker(
         mode=Mode(config.mode),
         delete_actors=options.delete_actors,
         admission_policies=bool(config.admission_policies),
+        subresources=bool(config.admission_policies or config.gatekeeper.paths),
         limits=options.limits,
         log_fail_closed=fail_closed,
     )

@@ -107,7 +107,7 @@ def test_a_constraint_on_every_kind_sends_every_resource(kinds: tuple[Any, ...])
         assert ("", "*") in sent and ("", "pods/ephemeralcontainers") in sent
         assert ("apps", "deployments") in sent
     else:
-        assert sent == {("*", "*"), ("", "pods/ephemeralcontainers")}
+        assert sent == {("*", "*"), ("", "pods/ephemeralcontainers"), ("", "pods/resize")}
 
 
 def test_any_group_sends_the_kind_in_every_group() -> None:
