@@ -475,6 +475,17 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
     return None
 
 
+def relayed_ipv4_note(address: ipaddress.IPv6Address) -> str | None:
+    """For a 6to4 or Teredo address, why the IPv4 address it embeds is not the registry's own (a
+    relay's, or its client's NAT's), else None: a registry there is named by its DNS name, and a
+    hint to write the embedded address would name another host."""
+    if (relay := address.sixtofour) is not None:
+        return f"{relay} is the 6to4 relay it is reached through, not the registry"
+    if (teredo := address.teredo) is not None:
+        return f"{teredo[1]} is the NAT its Teredo host is behind, reached through a relay, not the registry"
+    return None
+
+
 def octal_note(registry: str) -> str:
     """A note for a hint when a part of an IPv4 host has a leading 0, which the C resolver reads as
     octal (`0127.0.0.1` is 87.0.0.1, not 127.0.0.1); "" otherwise."""
