@@ -521,8 +521,11 @@ def image_ranges(value: str) -> list[str]:
     if hub:
         hosts = list(_HUB_HOSTS)
         bare = rest if first.lower() in _HUB_HOSTS else plain
-        if prefix and bare.removeprefix("library/") in ("", "library"):
-            return [""]  # `docker.io/*`: every image, for none may be written without the host
+        # `docker.io/*`: every image, for none may be written without the host; and a Hub user's
+        # prefix that `library` starts with (`docker.io/li*`, `lib*`): every official image, which
+        # may be written without its host and `library/` (`nginx:1`).
+        if prefix and (bare.removeprefix("library/") == "" or "library".startswith(bare)):
+            return [""]
     for host in hosts:  # its forms with a port (`host:443/app`, `host:0443/app`)
         name = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
         ranges.update((f"{name}:", f"{name.lower()}:"))

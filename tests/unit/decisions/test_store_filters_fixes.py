@@ -401,3 +401,33 @@ def test_the_statements_of_an_image_query_do_not_grow_with_the_cases_of_its_host
         counts.append(len(statements))
         assert found[-1] == set(references), wanted
     assert counts[0] == counts[1], f"{counts[0]} statements with one spelling, {counts[1]} with 60"
+
+
+def test_a_prefix_of_the_official_images_user_finds_them_however_written(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """`docker.io/li*` (and a bare `lib*`) asks for Docker Hub's users starting so, `library` among
+    them: every official image. Those written without `library/` (`nginx:1`, `docker.io/app:1`) were
+    not read, so a query missed them while `docker.io/library*` found them."""
+    written = {
+        1: "nginx:1",
+        2: "docker.io/app:1",
+        3: "index.docker.io/nginx:2",
+        4: "library/redis:3",
+        5: "lizard/app:1",  # Hub user lizard's
+        6: "ghcr.io/library/x:1",
+        7: "libfoo.example/x:1",  # a registry's
+        8: "acme/app:1",
+    }
+    with DecisionLog.open(store_url) as log:
+        for n, reference in written.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    official = {1, 2, 3, 4}
+    assert _ids(store_url, images=("docker.io/library*",)) == official
+    for wanted in ("docker.io/li*", "index.docker.io/l*"):
+        assert _ids(store_url, images=(wanted,)) == {*official, 5}, wanted
+    assert _ids(store_url, images=("li*",)) == {*official, 5, 7}  # and what was written starting so
+    assert _ids(store_url, images=("registry-1.docker.io/libr*",)) == official
+    assert _ids(store_url, images=("lib*",)) == {*official, 7}  # and what was written starting so
+    assert _ids(store_url, images=("docker.io/lib*",), verdicts=("allow", "deny"), lead=0) == official
+    assert _ids(store_url, images=("docker.io/lo*",)) == set()
