@@ -442,9 +442,10 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
 
     An image whose registry is written so reaches the IPv4 host (or a relay of it) under a name no
     rule for `a.b.c.d` matches: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, but
-    `::` and `::1`), IPv4-translated (`::ffff:0:a.b.c.d`, SIIT), NAT64 (`64:ff9b::/96`, and `64:ff9b:1::/48` read as a /96, the usual length),
-    6to4 (`2002::/16`, through the 6to4 router at the address) and Teredo (`2001::/32`, its client's
-    address). The relayed forms are refused too: a registry is named by its IPv4 address or by DNS.
+    `::` and `::1`), IPv4-translated (`::ffff:0:a.b.c.d`, SIIT), NAT64 (`64:ff9b::/96`, and
+    `64:ff9b:1::/48` read as a /96, the usual length), 6to4 (`2002::/16`, through the 6to4 router at
+    the address) and Teredo (`2001::/32`, its client's address). The relayed forms are refused
+    too: a registry is named by its IPv4 address or by DNS (`relayed_ipv4_note`).
     """
     if (mapped := address.ipv4_mapped) is not None:
         return mapped, f"an IPv4-mapped IPv6 address, another spelling of the IPv4 address {mapped}"

@@ -79,7 +79,8 @@ class PostgresStore(SqlStore):
         one that is not: never used)."""
         rows = self._execute(
             "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND i.indisvalid"
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND i.indisvalid"
         )
         return {str(r[0]) for r in rows}
 

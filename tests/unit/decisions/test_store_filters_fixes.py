@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from decision_records import MakeRecord
 
-from trustgate.decisions.log import DecisionLog, open_store
 from trustgate.decisions.chain import Verifier
+from trustgate.decisions.log import DecisionLog, open_store
 from trustgate.decisions.store import _CASED_INDEX, Filters, hub_spellings, parse_time
 from trustgate.errors import DecisionLogError
 
