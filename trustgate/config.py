@@ -24,7 +24,7 @@ from typing import Any
 
 from trustgate import yamlio
 from trustgate.errors import ConfigError
-from trustgate.model import Mode, embedded_ipv4, names_registry, octal_note
+from trustgate.model import Mode, embedded_ipv4, names_registry, octal_note, relayed_ipv4_note
 
 API_VERSION = "trustgate.dev/v1alpha1"
 KIND = "Config"
@@ -1164,43 +1164,56 @@ def _at(origin: str, tree: Any, path: tuple[str | int, ...]) -> str:
 
 
 def _refuse_ipv4_spelled_otherwise(glob: str, what: str, *, where: str) -> None:
-    """Refuse a pattern whose registry is an IPv4 address spelled otherwise than a.b.c.d: an image
-    reference naming one is refused (`oci.reference`), so the pattern could match no image.
+    """Refuse a pattern whose registry is an IPv4 address spelled otherwise than a.b.c.d, or an
+    IPv6 address embedding one: an image reference naming one is refused (`oci.reference`), so the
+    pattern could match no image.
 
     Raises:
-        ConfigError: the pattern's registry is such an address; the hint names the address.
+        ConfigError: the pattern's registry is such an address; the message says which form, and
+            the hint what to write: the IPv4 address, or (6to4, Teredo: a relay's address, not the
+            registry's) its DNS name.
     """
     first, slash, _ = glob.partition("/")
     # Only a registry can be an address: `1234/**` is Docker Hub's user 1234.
-    mapped = _ipv4_mapped(first) if slash and names_registry(first) else None
-    if mapped is None:
+    found = _ipv4_mapped(first) if slash and names_registry(first) else None
+    if found is None:
         return
+    mapped, how, relayed = found
     _, colon, port = first.rpartition("]")[2].partition(":")
     mapped += colon + port
     raise ConfigError(
-        f"{what}: {glob!r} can match no image: an image whose registry is an IPv4 address "
-        "spelled otherwise than a.b.c.d is refused",
+        f"{what}: {glob!r} can match no image: its registry {first} is {how}, and an image "
+        "written with it is refused",
         where=where,
-        hint=f"write the registry as {mapped} ({mapped}/** and so on){octal_note(first)}",
+        hint=(
+            f"write the registry as {mapped} ({mapped}/** and so on){octal_note(first)}"
+            if relayed is None
+            else f"name the registry by its DNS name, in the pattern and in its images ({relayed})"
+        ),
     )
 
 
-def _ipv4_mapped(registry: str) -> str | None:
+def _ipv4_mapped(registry: str) -> tuple[str, str, str | None] | None:
     """The IPv4 address a pattern's registry names in another spelling (`[::ffff:7f00:1]:5000`,
-    `[64:ff9b::7f00:1]:5000`: `model.embedded_ipv4`; `127.1:5000`), else None: an image reference
-    naming such a host is refused (`oci.reference`), so a pattern for one matches nothing."""
+    `[64:ff9b::7f00:1]:5000`: `model.embedded_ipv4`; `127.1:5000`), with how it is written and, for
+    a relayed form (`model.relayed_ipv4_note`), why that address is not the registry's; else None:
+    an image reference naming such a host is refused (`oci.reference`), so a pattern for one
+    matches nothing."""
     if not registry.startswith("["):
         host = registry.partition(":")[0]
         try:
             plain = socket.inet_ntoa(socket.inet_aton(host))
         except (OSError, ValueError):
             return None
-        return None if plain == host else plain
+        return None if plain == host else (plain, f"the IPv4 address {plain} spelled otherwise", None)
     try:
-        embedded = embedded_ipv4(ipaddress.IPv6Address(registry[1:].partition("]")[0]))
+        address = ipaddress.IPv6Address(registry[1:].partition("]")[0])
     except ValueError:
         return None
-    return None if embedded is None else str(embedded[0])
+    embedded = embedded_ipv4(address)
+    if embedded is None:
+        return None
+    return str(embedded[0]), embedded[1], relayed_ipv4_note(address)
 
 
 def _build_level(

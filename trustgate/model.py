@@ -443,9 +443,9 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
     An image whose registry is written so reaches the IPv4 host (or a relay of it) under a name no
     rule for `a.b.c.d` matches: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, but
     `::` and `::1`), IPv4-translated (`::ffff:0:a.b.c.d`, SIIT), NAT64 (`64:ff9b::/96`, and
-    `64:ff9b:1::/48` read as a /96, the usual length), 6to4 (`2002::/16`, through the 6to4 router
-    at the address) and Teredo (`2001::/32`, its client's address). The relayed forms are refused
-    too: a registry is named by its IPv4 address or by DNS.
+    `64:ff9b:1::/48` read as a /96, the usual length), 6to4 (`2002::/16`, through the 6to4 router at
+    the address) and Teredo (`2001::/32`, its client's address). The relayed forms are refused
+    too: a registry is named by its IPv4 address or by DNS (`relayed_ipv4_note`).
     """
     if (mapped := address.ipv4_mapped) is not None:
         return mapped, f"an IPv4-mapped IPv6 address, another spelling of the IPv4 address {mapped}"
@@ -473,6 +473,17 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
         return relay, f"a 6to4 address (2002::/16, RFC 3056), reached through the IPv4 address {relay}"
     if (teredo := address.teredo) is not None:
         return teredo[1], f"a Teredo address (2001::/32, RFC 4380) of the IPv4 client {teredo[1]}"
+    return None
+
+
+def relayed_ipv4_note(address: ipaddress.IPv6Address) -> str | None:
+    """For a 6to4 or Teredo address, why the IPv4 address it embeds is not the registry's own (a
+    relay's, or its client's NAT's), else None: a registry there is named by its DNS name, and a
+    hint to write the embedded address would name another host."""
+    if (relay := address.sixtofour) is not None:
+        return f"{relay} is the 6to4 relay it is reached through, not the registry"
+    if (teredo := address.teredo) is not None:
+        return f"{teredo[1]} is the NAT its Teredo host is behind, reached through a relay, not the registry"
     return None
 
 

@@ -1096,4 +1096,6 @@ def test_an_ipv6_registry_embedding_an_ipv4_address_fails_instead_of_falling_to_
     assert code == 3, output  # could not verify the plain one: nothing passed
     assert judged == {plain: ("unverifiable", "prod")} | {image: ("failed", None) for image in embedded}
     text = run("check", "-c", str(tmp_path / "trustgate.yaml"), str(tmp_path / "pod.yaml"))[1]
-    assert text.count("fix: write the registry as 10.0.0.5:5000, as its rules and exceptions name it") == 4
+    assert text.count("fix: write the registry as 10.0.0.5:5000, as its rules and exceptions name it") == 3
+    # 6to4's address is its relay's, not the registry's: named by DNS, not by 10.0.0.5.
+    assert "fix: name the registry by its DNS name (10.0.0.5 is the 6to4 relay" in text

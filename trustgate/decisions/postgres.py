@@ -74,6 +74,16 @@ class PostgresStore(SqlStore):
             if applied != SCHEMA_VERSION:
                 self._migrate(applied)
 
+    def _index_names(self) -> set[str]:
+        """The valid indexes of the log's schema (a `CREATE INDEX CONCURRENTLY` that failed leaves
+        one that is not: never used)."""
+        rows = self._execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND i.indisvalid"
+        )
+        return {str(r[0]) for r in rows}
+
     def _version(self) -> int:
         """The applied schema version, read without writing (0 before the first migration)."""
         if not self._execute("SELECT to_regclass('schema_migrations') IS NOT NULL")[0][0]:

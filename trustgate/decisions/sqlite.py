@@ -241,6 +241,10 @@ class SqliteStore(SqlStore):
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("COMMIT")
 
+    def _index_names(self) -> set[str]:
+        with self._read():
+            return {str(r[0]) for r in self._execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
     def _storage_problems(self) -> list[Problem]:
         """`PRAGMA integrity_check`: each index against its table, and the file's structure.
 

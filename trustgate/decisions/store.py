@@ -521,8 +521,11 @@ def image_ranges(value: str) -> list[str]:
     if hub:
         hosts = list(_HUB_HOSTS)
         bare = rest if first.lower() in _HUB_HOSTS else plain
-        if prefix and bare.removeprefix("library/") in ("", "library"):
-            return [""]  # `docker.io/*`: every image, for none may be written without the host
+        # `docker.io/*`: every image, for none may be written without the host; and a Hub user's
+        # prefix that `library` starts with (`docker.io/li*`, `lib*`): every official image, which
+        # may be written without its host and `library/` (`nginx:1`).
+        if prefix and (bare.removeprefix("library/") == "" or "library".startswith(bare)):
+            return [""]
     for host in hosts:  # its forms with a port (`host:443/app`, `host:0443/app`)
         name = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
         ranges.update((f"{name}:", f"{name.lower()}:"))
@@ -1387,12 +1390,47 @@ class SqlStore(Summaries, abc.ABC):
             report.problems.extend(
                 check.problems(self, pruned=verifier.anchor.seq if verifier.anchor is not None else 0)
             )
+        report.problems.extend(self._missing_indexes())
         report.problems.extend(self._storage_problems())
         return report
 
     def _storage_problems(self) -> list[Problem]:
         """What the database's own check finds wrong with its tables and indexes (none here: a dialect's)."""
         return []
+
+    def _index_names(self) -> set[str] | None:
+        """The names of the usable indexes in the log's database (None: not known, a dialect's)."""
+        return None
+
+    def _missing_indexes(self) -> list[Problem]:
+        """An index the migrations created that is gone (dropped, or left invalid).
+
+        No record is hidden by it, yet the queries that read through it then read the whole table
+        once per step: without `terms_image_cased` an `--image` query walks every index term once
+        per reference written with an upper-case letter, and on a large log never ends. Whoever can
+        drop an index can keep auditors from their answers while every record checks out.
+        """
+        present = self._index_names()
+        if present is None:
+            return []
+        expected = {
+            words[2]: (words[4], " ".join(words))
+            for migration in MIGRATIONS
+            for words in map(str.split, getattr(migration, self.dialect))
+            if words[:2] == ["CREATE", "INDEX"]
+        }
+        return [
+            Problem(
+                "altered",
+                0,
+                "",
+                f"the index {name} of table {table} is missing (dropped, or left invalid): queries that "
+                f"read through it read the whole table instead, and on a large log may never finish; "
+                f"recreate it with a role that may write: `{statement}`",
+            )
+            for name, (table, statement) in sorted(expected.items())
+            if name not in present
+        ]
 
     def get(self, key: str) -> Entry | None:
         """An entry by id, id prefix (unique), or `#seq`.

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass, replace
 from typing import Final
 
-from trustgate.model import embedded_ipv4, names_registry, octal_note
+from trustgate.model import embedded_ipv4, names_registry, octal_note, relayed_ipv4_note
 from trustgate.oci.errors import InvalidReference, InvalidReferenceError
 
 __all__ = [
@@ -239,12 +239,17 @@ def _check_ipv6_host(registry: str, where: str) -> None:
     except ValueError:
         parsed = None
     embedded = None if parsed is None else embedded_ipv4(parsed)
-    if embedded is not None:
+    if parsed is not None and embedded is not None:
         ipv4, how = embedded
+        relayed = relayed_ipv4_note(parsed)
         raise InvalidReferenceError(
             f'"{registry}" is {how}, which image rules would not match',
             where=where,
-            hint=f"write the registry as {ipv4}{port}, as its rules and exceptions name it",
+            hint=(
+                f"write the registry as {ipv4}{port}, as its rules and exceptions name it"
+                if relayed is None
+                else f"name the registry by its DNS name ({relayed})"
+            ),
         )
     if parsed is None or "." in address:
         raise InvalidReferenceError(

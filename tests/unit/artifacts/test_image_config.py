@@ -440,6 +440,40 @@ def test_a_refused_pattern_hints_at_what_matches(tmp_path: Path, pattern: str, h
     assert f"hint: {hint}" in err.value.diagnostics()
 
 
+@pytest.mark.parametrize(
+    ("pattern", "how", "why"),
+    [
+        (
+            "[2002:a00:5::1]:5000/**",
+            "a 6to4 address (2002::/16, RFC 3056), reached through the IPv4 address 10.0.0.5",
+            "10.0.0.5 is the 6to4 relay it is reached through, not the registry",
+        ),
+        (
+            "[2001:0:4136:e378:8000:63bf:3fff:fdd2]/prod/*",
+            "a Teredo address (2001::/32, RFC 4380) of the IPv4 client 192.0.2.45",
+            "192.0.2.45 is the NAT its Teredo host is behind, reached through a relay, not the registry",
+        ),
+    ],
+)
+def test_a_relayed_registry_in_a_pattern_is_named_and_to_be_written_by_dns(
+    tmp_path: Path, pattern: str, how: str, why: str
+) -> None:
+    """The error called a 6to4 or Teredo registry "an IPv4 address spelled otherwise than a.b.c.d"
+    and said to write the relay's (or NAT's) IPv4 address: another host than the registry."""
+    for text in (
+        f"images:\n  rules:\n    - {{name: r, images: [{pattern!r}]}}\n",
+        "exceptions:\n  - name: legacy\n    rules: [image-signature]\n    owner: o\n    reason: r\n"
+        f"    expires: '2030-01-01'\n    images: [{pattern!r}]\n",
+    ):
+        with pytest.raises(ConfigError) as err:
+            load_config(write(tmp_path, text))
+        message = err.value.diagnostics()
+        registry = pattern.partition("/")[0]
+        assert f"can match no image: its registry {registry} is {how}" in message
+        assert f"hint: name the registry by its DNS name, in the pattern and in its images ({why})" in message
+        assert "write the registry as" not in message and "spelled otherwise" not in message
+
+
 def test_a_numeric_docker_hub_user_is_not_an_address(tmp_path: Path) -> None:
     text = "images:\n  rules:\n    - {name: team, images: [1234/**, 0xdead/*]}\n"
     policy = ImagePolicy(load_config(write(tmp_path, text)).images)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from decision_records import MakeRecord
 
+from trustgate.decisions.chain import Verifier
 from trustgate.decisions.log import DecisionLog, open_store
-from trustgate.decisions.store import Filters, hub_spellings, parse_time
+from trustgate.decisions.store import _CASED_INDEX, Filters, hub_spellings, parse_time
 from trustgate.errors import DecisionLogError
 
 SHA512 = "sha512:" + "a4abd4448c49562d828115d13a1fccea927f52b4d5459297f8b43e42da89238b" * 2
@@ -401,3 +402,77 @@ def test_the_statements_of_an_image_query_do_not_grow_with_the_cases_of_its_host
         counts.append(len(statements))
         assert found[-1] == set(references), wanted
     assert counts[0] == counts[1], f"{counts[0]} statements with one spelling, {counts[1]} with 60"
+
+
+def test_a_prefix_of_the_official_images_user_finds_them_however_written(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """`docker.io/li*` (and a bare `lib*`) asks for Docker Hub's users starting so, `library` among
+    them: every official image. Those written without `library/` (`nginx:1`, `docker.io/app:1`) were
+    not read, so a query missed them while `docker.io/library*` found them."""
+    written = {
+        1: "nginx:1",
+        2: "docker.io/app:1",
+        3: "index.docker.io/nginx:2",
+        4: "library/redis:3",
+        5: "lizard/app:1",  # Hub user lizard's
+        6: "ghcr.io/library/x:1",
+        7: "libfoo.example/x:1",  # a registry's
+        8: "acme/app:1",
+    }
+    with DecisionLog.open(store_url) as log:
+        for n, reference in written.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    official = {1, 2, 3, 4}
+    assert _ids(store_url, images=("docker.io/library*",)) == official
+    for wanted in ("docker.io/li*", "index.docker.io/l*"):
+        assert _ids(store_url, images=(wanted,)) == {*official, 5}, wanted
+    assert _ids(store_url, images=("li*",)) == {*official, 5, 7}  # and what was written starting so
+    assert _ids(store_url, images=("registry-1.docker.io/libr*",)) == official
+    assert _ids(store_url, images=("lib*",)) == {*official, 7}  # and what was written starting so
+    assert _ids(store_url, images=("docker.io/lib*",), verdicts=("allow", "deny"), lead=0) == official
+    assert _ids(store_url, images=("docker.io/lo*",)) == set()
+
+
+def _store_verify(url: str) -> list[str]:
+    """The problems `log verify` reports (`SqlStore.verify`), as messages."""
+    store = open_store(url, create=False)
+    try:
+        with store.snapshot():
+            report = store.verify(Verifier(checkpoints=store.checkpoints(), public_key=None))
+    finally:
+        store.close()
+    return [p.message for p in report.problems]
+
+
+def test_a_dropped_index_fails_verify_naming_the_statement_that_recreates_it(
+    store_url: str, make_record: MakeRecord
+) -> None:
+    """Whoever can write the database dropped `terms_image_cased`: no record is hidden, yet every
+    `--image` query then reads the terms once per reference written in upper case (on a large log it
+    never ends), and `log verify` said intact."""
+    with DecisionLog.open(store_url) as log:
+        for n, reference in {1: "REGISTRY.example/app:1", 2: "registry.example/app:2"}.items():
+            log.append(make_record(n, subject={"objects": [], "images": [_image(n, reference)]}))
+    assert _store_verify(store_url) == []
+    store = open_store(store_url)
+    try:
+        with store._write():
+            store._execute("DROP INDEX terms_image_cased")
+            store._execute("DROP INDEX terms_lookup")
+    finally:
+        store.close()
+    assert _ids(store_url, images=("registry.example/*",)) == {1, 2}  # slower, not wrong
+    problems = _store_verify(store_url)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("the index terms_image_cased of table terms is missing")
+    assert problems[0].endswith(f"`{' '.join(_CASED_INDEX.split())}`")
+    assert problems[1].startswith("the index terms_lookup of table terms is missing")
+    store = open_store(store_url)
+    try:
+        with store._write():  # as the message says
+            for problem in problems:
+                store._execute(problem.rpartition("`CREATE")[2].rstrip("`").join(("CREATE", "")))
+    finally:
+        store.close()
+    assert _store_verify(store_url) == []

@@ -292,13 +292,31 @@ def test_an_ipv6_registry_embedding_an_ipv4_address_is_refused(text: str, words:
         ("[64:ff9b::a00:5]:5000/prod/api:v1", "10.0.0.5:5000"),
         ("[64:ff9b:1::a00:5]/prod/api:v1", "10.0.0.5"),
         ("[::7f00:1]:5000/app", "127.0.0.1:5000"),
-        ("[2002:a00:5::1]:443/app", "10.0.0.5:443"),
     ],
 )
 def test_an_embedding_registry_says_which_ipv4_address_to_write(text: str, hint: str) -> None:
     with pytest.raises(InvalidReferenceError) as caught:
         Reference.parse(text)
     assert caught.value.hint == f"write the registry as {hint}, as its rules and exceptions name it"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("[2002:a00:5::1]:443/app", "10.0.0.5 is the 6to4 relay it is reached through, not the registry"),
+        (
+            "[2001:0:4136:e378:8000:63bf:3fff:fdd2]/app",
+            "192.0.2.45 is the NAT its Teredo host is behind, reached through a relay, not the registry",
+        ),
+    ],
+)
+def test_a_relayed_registry_is_to_be_named_by_dns_not_by_the_relays_address(text: str, why: str) -> None:
+    """A 6to4 or Teredo address embeds a relay's (or a NAT's) IPv4 address, not the registry's: the
+    hint said to write that address, which names another host."""
+    with pytest.raises(InvalidReferenceError) as caught:
+        Reference.parse(text)
+    assert caught.value.hint == f"name the registry by its DNS name ({why})"
+    assert "write the registry as" not in caught.value.diagnostics()
 
 
 @pytest.mark.parametrize(
