@@ -120,3 +120,53 @@ def test_deep_nesting_is_walked_without_recursion() -> None:
         node = {"x": [node]}
     hits = variables.find({"apiVersion": "v1", "kind": "X", "spec": node})
     assert len(hits) == 1 and hits[0].path[-1] == "${A}" and len(hits[0].path) == 10_002
+
+
+@pytest.mark.parametrize(
+    ("metadata", "bad"),
+    [
+        ({"namespace": "shop"}, []),
+        ({"namespace": "Shop"}, [("metadata", "namespace")]),
+        ({"namespace": "a" * 64}, [("metadata", "namespace")]),
+        ({"namespace": "${TARGET_NS:=prod}"}, []),  # left to `find`: Flux substitutes it
+        ({"labels": {"app.kubernetes.io/name": "web", "ok": "", "x": "a.b-c_d"}}, []),
+        ({"labels": {"bad key": "x"}}, [("metadata", "labels", "bad key")]),
+        ({"labels": {"a/b/c": "x"}}, [("metadata", "labels", "a/b/c")]),
+        ({"labels": {"Example.com/x": "y"}}, [("metadata", "labels", "Example.com/x")]),
+        ({"labels": {"x": "a b"}}, [("metadata", "labels", "x")]),
+        ({"labels": {"x": "-a"}}, [("metadata", "labels", "x")]),
+        ({"labels": {"x": "a" * 64}}, [("metadata", "labels", "x")]),
+        ({"annotations": {"Example.COM/x": "y", "a": "any value: ${X}"}}, []),  # lowered first
+        ({"annotations": {"/x": "y"}}, [("metadata", "annotations", "/x")]),
+        ({"annotations": {"x/": "y"}}, [("metadata", "annotations", "x/")]),
+        ({"annotations": {"a" * 254 + "/x": "y"}}, [("metadata", "annotations", "a" * 254 + "/x")]),
+    ],
+)
+def test_metadata_the_api_server_refuses_is_found(
+    metadata: dict[str, Any], bad: list[tuple[str, ...]]
+) -> None:
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", **metadata}}
+    assert [b.path for b in variables.invalid_metadata(obj, namespaced=True)] == bad
+
+
+def test_a_variable_is_invalid_metadata_where_flux_applies_the_object_as_written() -> None:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "p",
+            "namespace": "${NS:=prod}",
+            "labels": {variables.SUBSTITUTE_MARKER: "disabled"},
+            "annotations": {"${A:=x}": "y"},
+        },
+    }
+    assert [b.what for b in variables.invalid_metadata(obj, namespaced=True)] == [
+        "namespace",
+        "annotation key",
+    ]
+
+
+@pytest.mark.parametrize("namespaced", [False, None])
+def test_the_namespace_of_a_kind_not_known_to_be_namespaced_is_not_checked(namespaced: bool | None) -> None:
+    obj = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "p", "namespace": "Not Valid"}}
+    assert variables.invalid_metadata(obj, namespaced=namespaced) == []

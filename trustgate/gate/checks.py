@@ -156,9 +156,12 @@ class SchemaCheck:
     wants_change_set = False
     judges_delete_and_connect = False
 
-    def __init__(self, schemas: SchemaSet, *, missing_schemas: str) -> None:
+    def __init__(
+        self, schemas: SchemaSet, *, missing_schemas: str, scopes: kinds.Scopes | None = None
+    ) -> None:
         self.schemas = schemas
         self.missing_fail = missing_schemas == "fail"
+        self.scopes = scopes if scopes is not None else kinds.Scopes()
         self._policy = f"kubernetes-{schemas.version}{'-strict' if schemas.strict else ''}"
 
     def notes(self) -> Sequence[str]:
@@ -182,11 +185,12 @@ class SchemaCheck:
                 lifecycle_findings = self._lifecycle_findings(api, mode)
                 if lifecycle_findings and lifecycle_findings[0].rule == "schema-removed-api":
                     return lifecycle_findings  # no schema to validate against: the target does not serve it
+        metadata_findings = self._metadata_findings(doc, mode)
         try:
             violations = self.schemas.validate(doc.obj, old=run.old_of(doc.obj))
         except SchemaMissing:
             fail = self.missing_fail
-            return [
+            return metadata_findings + [
                 Finding(
                     rule="schema-missing",
                     severity=severity(True, mode) if fail else Severity.INFO,
@@ -197,18 +201,39 @@ class SchemaCheck:
                     fix="add the CRD with kubernetes.crds in trustgate.yaml (or --crd)",
                 )
             ]
+        return (
+            [
+                Finding(
+                    rule=v.rule,
+                    severity=severity(True, mode),
+                    message=v.message,
+                    source="schema",
+                    fix=_schema_fix(v.rule),
+                    path=v.path,
+                    policy=self._policy,
+                )
+                for v in violations
+            ]
+            + metadata_findings
+            + lifecycle_findings
+        )
+
+    def _metadata_findings(self, doc: Document, mode: Mode) -> list[Finding]:
+        """What the API server's metadata validation refuses, which no schema says (a namespace
+        is a DNS label, label and annotation keys are qualified names)."""
         return [
             Finding(
-                rule=v.rule,
+                rule="schema-invalid",
                 severity=severity(True, mode),
-                message=v.message,
+                message=f"{render_path(bad.path)}: {json.dumps(bad.text)} is not a valid {bad.what}, "
+                f"which the API server refuses: it must be {bad.rule}",
                 source="schema",
-                fix=_schema_fix(v.rule),
-                path=v.path,
+                fix=f"correct the {bad.what}",
+                path=bad.path,
                 policy=self._policy,
             )
-            for v in violations
-        ] + lifecycle_findings
+            for bad in variables.invalid_metadata(doc.obj, namespaced=self.scopes.namespaced(doc.obj))
+        ]
 
     def _lifecycle_findings(self, api: deprecations.ApiLifecycle, mode: Mode) -> list[Finding]:
         """A removed API blocks; a deprecated one still served by the target version warns."""
@@ -365,7 +390,7 @@ def schema_check(build: Build) -> Check | None:
     schemas = load_schemas(build.config)
     if schemas is None:
         return None
-    return SchemaCheck(schemas, missing_schemas=build.config.kubernetes.missing_schemas)
+    return SchemaCheck(schemas, missing_schemas=build.config.kubernetes.missing_schemas, scopes=build.scopes)
 
 
 def gatekeeper_check(build: Build) -> Check | None:

@@ -15,7 +15,9 @@ reference only at `${`: a `$NAME` without braces is text. Outside a reference `$
 nested `${` needs a `}` of its own. Every other form (`${A}`, `${A:=d}`, `${A:-d}`, `${A:+x}`,
 `${#A}`, `${A/x/y}`, ...) is a reference, whatever it evaluates to.
 
-Leaves out: what a reference evaluates to. A default (`${NS:=prod}`) is not what is applied when
+Also owns the API server's syntax of the metadata these places hold (`invalid_metadata`: a
+namespace, label and annotation keys, label values), which OpenAPI schemas leave out: a `${` there
+is never valid as written. Leaves out: what a reference evaluates to. A default (`${NS:=prod}`) is not what is applied when
 the Kustomization's `substitute` or `substituteFrom` sets the variable, so it is never judged as
 final. And references inside a value elsewhere (an env value `${HOME}`, a ConfigMap's data): they
 change that value only, which the rules that read it judge as written.
@@ -23,6 +25,7 @@ change that value only, which the rules that read it judge as written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -150,3 +153,77 @@ def _walk(root: Any) -> Iterator[Hit]:
             stack.extend(reversed([((*path, i), value) for i, value in enumerate(node)]))
         elif isinstance(node, str) and scan(node)[1]:
             yield Hit("open", path, node)
+
+
+# The API server's checks of object metadata (k8s.io/apimachinery/pkg/util/validation), which no
+# OpenAPI schema carries: the keys and values below are plain strings there.
+_DNS1123_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
+_QUALIFIED_NAME = re.compile(r"(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_NAMESPACE_RULE = "a lowercase RFC 1123 label: a-z, 0-9 and '-', starting and ending alphanumeric, at most 63"
+_KEY_RULE = (
+    "a qualified name: an optional DNS subdomain prefix (at most 253, lowercase) and '/', then a name "
+    "of at most 63 characters (alphanumerics, '-', '_', '.'; starting and ending alphanumeric)"
+)
+_LABEL_VALUE_RULE = (
+    "empty, or at most 63 characters: alphanumerics, '-', '_' and '.', starting and ending alphanumeric"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A metadata field the API server refuses: its path, the text, and the rule it breaks."""
+
+    path: JsonPath
+    text: str
+    what: str
+    rule: str
+
+
+def _qualified_name(key: str) -> bool:
+    prefix, slash, name = key.rpartition("/")
+    if slash and (
+        not prefix or len(prefix) > 253 or "/" in prefix or not _DNS1123_SUBDOMAIN.fullmatch(prefix)
+    ):
+        return False
+    return len(name) <= 63 and _QUALIFIED_NAME.fullmatch(name) is not None
+
+
+def invalid_metadata(obj: Mapping[str, Any], *, namespaced: bool | None) -> list[Invalid]:
+    """The namespace, label keys and values and annotation keys of `obj` the API server refuses
+    (`ValidateObjectMeta`): cheap, a few pattern matches an object.
+
+    The namespace is checked only for a kind known to be namespaced (a client drops a cluster-scoped
+    object's). A string holding a variable reference Flux substitutes is left to
+    `find` (the substituted value is what the API server sees).
+    """
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return []
+    deferred = not substitution_disabled(obj)
+
+    def later(text: str) -> bool:
+        return deferred and "${" in text and scan(text)[0]
+
+    out: list[Invalid] = []
+    namespace = metadata.get("namespace")
+    if namespaced and isinstance(namespace, str) and namespace and not later(namespace):
+        if len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace):
+            out.append(Invalid(("metadata", "namespace"), namespace, "namespace", _NAMESPACE_RULE))
+    labels = metadata.get("labels")
+    if isinstance(labels, Mapping):
+        for key, value in labels.items():
+            if isinstance(key, str) and not later(key) and not _qualified_name(key):
+                out.append(Invalid(("metadata", "labels", key), key, "label key", _KEY_RULE))
+            if isinstance(value, str) and not later(value):
+                if len(value) > 63 or (value and not _QUALIFIED_NAME.fullmatch(value)):
+                    out.append(
+                        Invalid(("metadata", "labels", str(key)), value, "label value", _LABEL_VALUE_RULE)
+                    )
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, Mapping):
+        for key in annotations:
+            # The API server lowers an annotation key before it checks it.
+            if isinstance(key, str) and not later(key) and not _qualified_name(key.lower()):
+                out.append(Invalid(("metadata", "annotations", key), key, "annotation key", _KEY_RULE))
+    return out

@@ -136,3 +136,18 @@ def test_the_gate_reports_the_line_of_the_key_and_waives_it_by_exception(write: 
         decision = gate.check([str(path)])
     [finding] = [f for f in decision.results[0].findings if f.rule == "key-unresolved-variable"]
     assert finding.exception is not None and finding.severity == Severity.INFO
+
+
+def test_metadata_the_api_server_refuses_is_a_schema_error_and_a_waived_variable_is_not(write: Write) -> None:
+    """A namespace is a DNS label, label and annotation keys qualified names: no OpenAPI schema says
+    so. A key holding a variable is left to key-unresolved-variable, so that its exception is the
+    whole way out."""
+    path = write("pod.yaml", _pod(namespace="Shop_1", annotation="${AA:=x/y}"))
+    with Gate(config=Config.default()) as gate:
+        (result,) = gate.check([str(path)]).results
+    rules = sorted((f.rule, f.line) for f in result.findings if f.severity == Severity.ERROR)
+    assert ("schema-invalid", 5) in rules and ("key-unresolved-variable", 8) in rules
+    assert [m for f in result.findings if f.rule == "schema-invalid" for m in [f.message]] == [
+        'metadata.namespace: "Shop_1" is not a valid namespace, which the API server refuses: it must be '
+        "a lowercase RFC 1123 label: a-z, 0-9 and '-', starting and ending alphanumeric, at most 63"
+    ]
