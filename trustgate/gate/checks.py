@@ -190,7 +190,8 @@ class SchemaCheck:
             violations = self.schemas.validate(doc.obj, old=run.old_of(doc.obj))
         except SchemaMissing:
             fail = self.missing_fail
-            return metadata_findings + [
+            return [
+                *metadata_findings,
                 Finding(
                     rule="schema-missing",
                     severity=severity(True, mode) if fail else Severity.INFO,
@@ -199,24 +200,21 @@ class SchemaCheck:
                     + ("is required (missingSchemas: fail)" if fail else "skipped"),
                     source="schema",
                     fix="add the CRD with kubernetes.crds in trustgate.yaml (or --crd)",
-                )
+                ),
             ]
-        return (
-            [
-                Finding(
-                    rule=v.rule,
-                    severity=severity(True, mode),
-                    message=v.message,
-                    source="schema",
-                    fix=_schema_fix(v.rule),
-                    path=v.path,
-                    policy=self._policy,
-                )
-                for v in violations
-            ]
-            + metadata_findings
-            + lifecycle_findings
-        )
+        found = [
+            Finding(
+                rule=v.rule,
+                severity=severity(True, mode),
+                message=v.message,
+                source="schema",
+                fix=_schema_fix(v.rule),
+                path=v.path,
+                policy=self._policy,
+            )
+            for v in violations
+        ]
+        return [*found, *metadata_findings, *lifecycle_findings]
 
     def _metadata_findings(self, doc: Document, mode: Mode) -> list[Finding]:
         """What the API server's metadata validation refuses, which no schema says (a namespace

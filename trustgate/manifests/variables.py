@@ -17,7 +17,9 @@ nested `${` needs a `}` of its own. Every other form (`${A}`, `${A:=d}`, `${A:-d
 
 Also owns the API server's syntax of the metadata these places hold (`invalid_metadata`: a
 namespace, label and annotation keys, label values), which OpenAPI schemas leave out: a `${` there
-is never valid as written. Leaves out: what a reference evaluates to. A default (`${NS:=prod}`) is not what is applied when
+is never valid as written.
+
+Leaves out: what a reference evaluates to. A default (`${NS:=prod}`) is not what is applied when
 the Kustomization's `substitute` or `substituteFrom` sets the variable, so it is never judged as
 final. And references inside a value elsewhere (an env value `${HOME}`, a ConfigMap's data): they
 change that value only, which the rules that read it judge as written.
@@ -207,19 +209,25 @@ def invalid_metadata(obj: Mapping[str, Any], *, namespaced: bool | None) -> list
 
     out: list[Invalid] = []
     namespace = metadata.get("namespace")
-    if namespaced and isinstance(namespace, str) and namespace and not later(namespace):
-        if len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace):
-            out.append(Invalid(("metadata", "namespace"), namespace, "namespace", _NAMESPACE_RULE))
+    if (
+        namespaced
+        and isinstance(namespace, str)
+        and namespace
+        and not later(namespace)
+        and (len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace))
+    ):
+        out.append(Invalid(("metadata", "namespace"), namespace, "namespace", _NAMESPACE_RULE))
     labels = metadata.get("labels")
     if isinstance(labels, Mapping):
         for key, value in labels.items():
             if isinstance(key, str) and not later(key) and not _qualified_name(key):
                 out.append(Invalid(("metadata", "labels", key), key, "label key", _KEY_RULE))
-            if isinstance(value, str) and not later(value):
-                if len(value) > 63 or (value and not _QUALIFIED_NAME.fullmatch(value)):
-                    out.append(
-                        Invalid(("metadata", "labels", str(key)), value, "label value", _LABEL_VALUE_RULE)
-                    )
+            if (
+                isinstance(value, str)
+                and not later(value)
+                and (len(value) > 63 or (value and not _QUALIFIED_NAME.fullmatch(value)))
+            ):
+                out.append(Invalid(("metadata", "labels", str(key)), value, "label value", _LABEL_VALUE_RULE))
     annotations = metadata.get("annotations")
     if isinstance(annotations, Mapping):
         for key in annotations:
