@@ -479,7 +479,7 @@ class UnresolvedVariableCheck:
                     path=(key,),
                 )
             )
-        if doc.request is not None or doc.list_role == "list":
+        if doc.request is not None or doc.list_role == "list" or not doc.may_hold_variable:
             return out  # admission: applied as it is; a whole List: its items are judged
         for hit in variables.find(doc.obj):
             out.append(_variable_finding(hit, blocking))

@@ -182,6 +182,48 @@ class Invalid:
     rule: str
 
 
+# Verdicts by text: the same few label keys, values and namespaces recur in every object of a
+# repository, so a dictionary look-up replaces most pattern matches. Bounded: cleared when full.
+_SEEN_LIMIT = 16_384  # entries per table
+_seen_keys: dict[str, bool] = {}
+_seen_label_values: dict[str, bool] = {}
+_seen_namespaces: dict[str, bool] = {}
+
+
+def _remember(table: dict[str, bool], text: str, valid: bool) -> bool:
+    if len(table) >= _SEEN_LIMIT:
+        table.clear()
+    table[text] = valid
+    return valid
+
+
+def _valid_key(key: str) -> bool:
+    valid = _seen_keys.get(key)
+    return valid if valid is not None else _remember(_seen_keys, key, _qualified_name(key))
+
+
+def _valid_label_value(value: str) -> bool:
+    valid = _seen_label_values.get(value)
+    if valid is None:
+        valid = _remember(
+            _seen_label_values,
+            value,
+            len(value) <= 63 and (not value or _QUALIFIED_NAME.fullmatch(value) is not None),
+        )
+    return valid
+
+
+def _valid_namespace(namespace: str) -> bool:
+    valid = _seen_namespaces.get(namespace)
+    if valid is None:
+        valid = _remember(
+            _seen_namespaces,
+            namespace,
+            len(namespace) <= 63 and _DNS1123_LABEL.fullmatch(namespace) is not None,
+        )
+    return valid
+
+
 def _qualified_name(key: str) -> bool:
     prefix, slash, name = key.rpartition("/")
     if slash and (
@@ -202,10 +244,15 @@ def invalid_metadata(obj: Mapping[str, Any], *, namespaced: bool | None) -> list
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
         return []
-    deferred = not substitution_disabled(obj)
+    deferred: bool | None = None  # computed at the first bad text: most objects have none
 
     def later(text: str) -> bool:
-        return deferred and "${" in text and scan(text)[0]
+        nonlocal deferred
+        if "${" not in text:
+            return False
+        if deferred is None:
+            deferred = not substitution_disabled(obj)
+        return deferred and scan(text)[0]
 
     out: list[Invalid] = []
     namespace = metadata.get("namespace")
@@ -213,25 +260,21 @@ def invalid_metadata(obj: Mapping[str, Any], *, namespaced: bool | None) -> list
         namespaced
         and isinstance(namespace, str)
         and namespace
+        and not _valid_namespace(namespace)
         and not later(namespace)
-        and (len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace))
     ):
         out.append(Invalid(("metadata", "namespace"), namespace, "namespace", _NAMESPACE_RULE))
     labels = metadata.get("labels")
     if isinstance(labels, Mapping):
         for key, value in labels.items():
-            if isinstance(key, str) and not later(key) and not _qualified_name(key):
+            if isinstance(key, str) and not _valid_key(key) and not later(key):
                 out.append(Invalid(("metadata", "labels", key), key, "label key", _KEY_RULE))
-            if (
-                isinstance(value, str)
-                and not later(value)
-                and (len(value) > 63 or (value and not _QUALIFIED_NAME.fullmatch(value)))
-            ):
+            if isinstance(value, str) and not _valid_label_value(value) and not later(value):
                 out.append(Invalid(("metadata", "labels", str(key)), value, "label value", _LABEL_VALUE_RULE))
     annotations = metadata.get("annotations")
     if isinstance(annotations, Mapping):
         for key in annotations:
             # The API server lowers an annotation key before it checks it.
-            if isinstance(key, str) and not later(key) and not _qualified_name(key.lower()):
+            if isinstance(key, str) and not _valid_key(key.lower()) and not later(key):
                 out.append(Invalid(("metadata", "annotations", key), key, "annotation key", _KEY_RULE))
     return out
