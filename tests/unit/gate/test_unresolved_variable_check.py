@@ -151,3 +151,19 @@ def test_metadata_the_api_server_refuses_is_a_schema_error_and_a_waived_variable
         'metadata.namespace: "Shop_1" is not a valid namespace, which the API server refuses: it must be '
         "a lowercase RFC 1123 label: a-z, 0-9 and '-', starting and ending alphanumeric, at most 63"
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "holds"),
+    [
+        ("note", False),  # no `$` in the file: no walk
+        ('"\\x24{AA:=x/y}"', True),  # a YAML escape spells `${` without a `$`
+        ('"\\u0024{AA:=x/y}"', True),
+        ("!!binary JHtBQTo9eC95fQ==", True),  # base64 of `${AA:=x/y}`
+    ],
+)
+def test_a_reference_spelled_without_a_dollar_is_still_found(write: Write, key: str, holds: bool) -> None:
+    document = _document(write, _pod(annotation=key, env="plain"))
+    assert document.may_hold_variable is holds
+    rules = [f.rule for f in UnresolvedVariableCheck().findings(document, Run(Mode.ENFORCE))]
+    assert rules == (["key-unresolved-variable"] if holds else [])
