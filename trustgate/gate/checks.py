@@ -488,6 +488,7 @@ class UnresolvedVariableCheck:
 
 def _variable_finding(hit: variables.Hit, blocking: Severity) -> Finding:
     where = render_path(hit.path[:-1]) or "the top level"
+    text = json.dumps(hit.text if len(hit.text) <= 200 else hit.text[:200] + "...")  # a script may be long
     later = "holds a variable that Flux's post-build substitution replaces when it applies the object"
     unknown = "the Kustomization's `substitute` or `substituteFrom` may set it, whatever the default"
     literal = (
@@ -497,7 +498,7 @@ def _variable_finding(hit: variables.Hit, blocking: Severity) -> Finding:
     if hit.where == "key":
         rule = UNRESOLVED_KEY_RULE
         message = (
-            f"the key {json.dumps(hit.text)} at {where} {later}: the key it becomes (an annotation, "
+            f"the key {text} at {where} {later}: the key it becomes (an annotation, "
             f"a label, a field) was judged by no rule, and {unknown}"
         )
         fix = f"write the key out, or {_RENDER_FIRST}; {literal}; or waive {rule} with an exception"
@@ -505,7 +506,7 @@ def _variable_finding(hit: variables.Hit, blocking: Severity) -> Finding:
         rule = UNRESOLVED_METADATA_RULE
         field = render_path(hit.path)
         message = (
-            f"{field} {json.dumps(hit.text)} {later}: which namespace, name or labels the object "
+            f"{field} {text} {later}: which namespace, name or labels the object "
             f"gets, and so which constraints, policies and exceptions match it, cannot be told "
             f"({unknown})"
         )
@@ -514,7 +515,7 @@ def _variable_finding(hit: variables.Hit, blocking: Severity) -> Finding:
         rule = UNRESOLVED_VALUE_RULE
         field = render_path(hit.path) or "the value"
         message = (
-            f"{field} {json.dumps(hit.text)} leaves a variable reference open (a `${{` without its "
+            f"{field} {text} leaves a variable reference open (a `${{` without its "
             "`}`): Flux's post-build substitution reads on through the document's text up to the "
             "next `}`, so the fields in between may be removed or rewritten unseen"
         )
