@@ -104,6 +104,9 @@ class Document:
     # "item": unpacked from an object's `items`; "list": a whole `kind: *List`, kept only for the
     # user's own policies (conftest evaluates the whole document).
     list_role: str = ""
+    # False when the text it was read from holds no `$` (nor an escape or `!!binary` that could
+    # decode to one): no Flux variable reference anywhere in it, and no walk looks for one.
+    may_hold_variable: bool = True
 
     @property
     def api_version(self) -> str | None:

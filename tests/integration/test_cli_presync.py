@@ -1993,3 +1993,90 @@ def test_a_link_target_cannot_forge_or_repaint_presyncs_line(
     assert "\x1b" not in output and "\r" not in output, output
     assert not any(line.startswith(forged) for line in output.splitlines()), output
     assert "links to '/x\\n" + forged in output
+
+
+FLUX_SUBSTITUTING = textwrap.dedent(
+    """\
+    apiVersion: kustomize.toolkit.fluxcd.io/v1
+    kind: Kustomization
+    metadata: {name: apps, namespace: flux-system}
+    spec:
+      interval: 10m
+      path: ./deploy/apps
+      prune: true
+      sourceRef: {kind: GitRepository, name: flux-system}
+      postBuild:
+        substitute: {cluster: prod}
+    """
+)
+POD_TEMPLATE = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: s
+      namespace: NAMESPACE
+      annotations:
+        ANNOTATION: unconfined
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: c
+          image: registry.example.com/web:1.2.3@sha256:DIGEST
+          securityContext:
+            allowPrivilegeEscalation: false
+            SPECKEY: true
+    """
+)
+
+
+APPARMOR = "container.apparmor.security.beta.kubernetes.io/c"
+
+
+def _substituted_pod(
+    name: str = "s",
+    namespace: str = "shop",
+    annotation: str = "note",
+    spec_key: str = "readOnlyRootFilesystem",
+) -> str:
+    return (
+        POD_TEMPLATE.replace("name: s", f"name: {name}")
+        .replace("DIGEST", "0123456789abcdef" * 4)
+        .replace("NAMESPACE", namespace)
+        .replace("ANNOTATION", annotation)
+        .replace("SPECKEY", spec_key)
+    )
+
+
+def test_flux_post_build_variables_in_keys_or_the_namespace_do_not_move_the_gated_ref(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Flux substitutes `${VAR:=default}` over each object's whole text, keys included: an annotation
+    key `${AA:=container.apparmor.security.beta.kubernetes.io/c}` became the AppArmor annotation, a
+    `namespace: ${NS:=prod}` the namespace `prod`, a spec key `${PRIV:=privileged}` the field, after
+    the gate had judged the text and moved the gated ref; admission then denied what Flux applied."""
+    s = setup(
+        SOURCES_WAIVED + "kubernetes: {strict: false}\nmanifests: {policies: [{builtin: pss-baseline}]}\n"
+    )
+    s.repo.write("deploy/flux.yaml", FLUX_SUBSTITUTING)
+    s.repo.write("deploy/apps/pod.yaml", _substituted_pod())
+    s.repo.commit("apps", ssh=keys.alice)
+    code, output = s.run()
+    gated = s.repo.ref(GATED)
+    assert code == 0 and gated is not None, output
+    # As Flux applies it, the annotation fails: the policy knows it when it sees it.
+    s.repo.write("deploy/apps/pod.yaml", _substituted_pod(annotation=APPARMOR))
+    s.repo.commit("unconfined", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1 and "pss-baseline-apparmor" in output and s.repo.ref(GATED) == gated, output
+    s.repo.write("deploy/apps/pod.yaml", _substituted_pod(annotation=f"${{AA:={APPARMOR}}}"))
+    s.repo.write("deploy/apps/pod-ns.yaml", _substituted_pod("p", namespace='"${TARGET_NS:=prod}"'))
+    s.repo.write("deploy/apps/pod-priv.yaml", _substituted_pod("q", spec_key="${PRIV:=privileged}"))
+    s.repo.commit("variables", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated  # not moved
+    assert "key-unresolved-variable" in output and "deploy/apps/pod.yaml:7" in output
+    assert "metadata-unresolved-variable" in output and "deploy/apps/pod-ns.yaml:5" in output
+    assert "deploy/apps/pod-priv.yaml:15" in output
+    assert "flux envsubst" in output

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from trustgate import kinds
 from trustgate.config import Config
 from trustgate.gate.verdict import severity
-from trustgate.model import Document, DocumentResult, Finding, Mode, Severity
+from trustgate.manifests import variables
+from trustgate.model import Document, DocumentResult, Finding, Mode, Severity, render_path
 from trustgate.policy import deprecations, rego
 from trustgate.policy.schema import SchemaMissing, SchemaSet
 
@@ -197,9 +198,12 @@ class SchemaCheck:
     wants_change_set = False
     judges_delete_and_connect = False
 
-    def __init__(self, schemas: SchemaSet, *, missing_schemas: str) -> None:
+    def __init__(
+        self, schemas: SchemaSet, *, missing_schemas: str, scopes: kinds.Scopes | None = None
+    ) -> None:
         self.schemas = schemas
         self.missing_fail = missing_schemas == "fail"
+        self.scopes = scopes if scopes is not None else kinds.Scopes()
         self._policy = f"kubernetes-{schemas.version}{'-strict' if schemas.strict else ''}"
 
     def notes(self) -> Sequence[str]:
@@ -223,11 +227,13 @@ class SchemaCheck:
                 lifecycle_findings = self._lifecycle_findings(api, mode)
                 if lifecycle_findings and lifecycle_findings[0].rule == "schema-removed-api":
                     return lifecycle_findings  # no schema to validate against: the target does not serve it
+        metadata_findings = self._metadata_findings(doc, mode)
         try:
             violations = self.schemas.validate(doc.obj, old=run.old_of(doc.obj))
         except SchemaMissing:
             fail = self.missing_fail
             return [
+                *metadata_findings,
                 Finding(
                     rule="schema-missing",
                     severity=severity(True, mode) if fail else Severity.INFO,
@@ -236,9 +242,9 @@ class SchemaCheck:
                     + ("is required (missingSchemas: fail)" if fail else "skipped"),
                     source="schema",
                     fix="add the CRD with kubernetes.crds in trustgate.yaml (or --crd)",
-                )
+                ),
             ]
-        return [
+        found = [
             Finding(
                 rule=v.rule,
                 severity=severity(True, mode),
@@ -249,7 +255,25 @@ class SchemaCheck:
                 policy=self._policy,
             )
             for v in violations
-        ] + lifecycle_findings
+        ]
+        return [*found, *metadata_findings, *lifecycle_findings]
+
+    def _metadata_findings(self, doc: Document, mode: Mode) -> list[Finding]:
+        """What the API server's metadata validation refuses, which no schema says (a namespace
+        is a DNS label, label and annotation keys are qualified names)."""
+        return [
+            Finding(
+                rule="schema-invalid",
+                severity=severity(True, mode),
+                message=f"{render_path(bad.path)}: {json.dumps(bad.text)} is not a valid {bad.what}, "
+                f"which the API server refuses: it must be {bad.rule}",
+                source="schema",
+                fix=f"correct the {bad.what}",
+                path=bad.path,
+                policy=self._policy,
+            )
+            for bad in variables.invalid_metadata(doc.obj, namespaced=self.scopes.namespaced(doc.obj))
+        ]
 
     def _lifecycle_findings(self, api: deprecations.ApiLifecycle, mode: Mode) -> list[Finding]:
         """A removed API blocks; a deprecated one still served by the target version warns."""
@@ -407,7 +431,7 @@ def schema_check(build: Build) -> Check | None:
     schemas = load_schemas(build.config)
     if schemas is None:
         return None
-    return SchemaCheck(schemas, missing_schemas=build.config.kubernetes.missing_schemas)
+    return SchemaCheck(schemas, missing_schemas=build.config.kubernetes.missing_schemas, scopes=build.scopes)
 
 
 def gatekeeper_check(build: Build) -> Check | None:
@@ -422,19 +446,47 @@ def gatekeeper_check(build: Build) -> Check | None:
 
 
 UNRESOLVED_KIND_RULE = "kind-unresolved-variable"
+UNRESOLVED_KEY_RULE = "key-unresolved-variable"
+UNRESOLVED_METADATA_RULE = "metadata-unresolved-variable"
+UNRESOLVED_VALUE_RULE = "value-unresolved-variable"
+
+_RENDER_FIRST = (
+    "check the manifests as they are applied: render them first (e.g. `flux envsubst --strict` "
+    "with the variables, or `flux build kustomization`)"
+)
 
 
-class UnresolvedKindCheck:
-    """An object whose `apiVersion` or `kind` holds a variable left for a later step.
+class UnresolvedVariableCheck:
+    """An object holding a variable left for a later step where it changes what is judged.
 
-    Flux's post-build substitution fills `${VAR}` and `${VAR:=default}` when it applies the
-    manifests: `kind: ${KIND:=Pod}` is a Pod then, but no check here knows it for one (no schema,
-    no policy matches its kind), so it would pass every rule. Always on, whatever the policies: a
-    blocking finding (`images-unresolved-variable` is its counterpart for images), waivable with an
-    exception. A `$` alone counts too: no Kubernetes kind or API version holds one.
+    Flux's post-build substitution fills `${VAR}` and `${VAR:=default}` in the whole text of each
+    object when it applies it (`trustgate.manifests.variables`). Where the variable is in a value,
+    the rules that read the value judge it as written (`images-unresolved-variable` for images).
+    Elsewhere no rule can:
+
+    - `apiVersion` or `kind` (`kind-unresolved-variable`): `kind: ${KIND:=Pod}` is a Pod then,
+      but no check here knows it for one (no schema, no policy matches its kind). A `$` alone counts
+      too: no Kubernetes kind or API version holds one.
+    - a mapping key anywhere (`key-unresolved-variable`): an annotation key
+      `${A:=container.apparmor.security.beta.kubernetes.io/c}` or a spec key
+      `${P:=privileged}` becomes a key no rule looked for.
+    - `metadata.namespace`, `name`, `generateName` or a label value
+      (`metadata-unresolved-variable`): `namespace: ${NS:=prod}` lands in a namespace that
+      namespace-scoped constraints and exceptions did not match.
+    - a reference left open in a value (`value-unresolved-variable`): Flux reads on through the
+      document's text up to the next `}`, which can remove or rewrite the fields in between.
+
+    A default is not judged as what is applied: the Kustomization's `substitute` or
+    `substituteFrom` may set the variable. None of these is valid Kubernetes as written (a
+    namespace is a DNS label, label and annotation keys are qualified names), so failing them in
+    `check`, which cannot know whether Flux substitutes, passes nothing the API server would take.
+    Always on, whatever the policies: blocking findings that follow the mode, waivable with an
+    exception. An object marked `kustomize.toolkit.fluxcd.io/substitute: disabled`, which Flux
+    applies as written, passes the key, metadata and value rules. At admission the object is the
+    one applied, substituted already: only the kind rule runs there.
     """
 
-    name = "unresolved-kind"
+    name = "unresolved-variable"
     wants_change_set = False
     judges_delete_and_connect = False
 
@@ -445,13 +497,14 @@ class UnresolvedKindCheck:
         return ()
 
     def fingerprint(self, digest: hashlib._Hash) -> None:
-        return None  # trustgate's own rule: no configuration
+        return None  # trustgate's own rules: no configuration
 
     def release(self) -> None:
         return None
 
     def findings(self, doc: Document, run: Run) -> list[Finding]:
         out: list[Finding] = []
+        blocking = severity(True, run.mode)
         for key in ("apiVersion", "kind"):
             value = doc.obj.get(key)
             if not isinstance(value, str) or "$" not in value:
@@ -459,22 +512,69 @@ class UnresolvedKindCheck:
             out.append(
                 Finding(
                     rule=UNRESOLVED_KIND_RULE,
-                    severity=severity(True, run.mode),
+                    severity=blocking,
                     message=f"{key} {json.dumps(value)} holds a variable substituted later (Flux "
                     "post-build substitution?): which kind of object is applied cannot be told, so "
                     "no schema or policy judged it as what it becomes",
                     source="schema",
-                    fix=f"write the {key} out, or check the manifests as they are applied: render them "
-                    "first (e.g. `flux envsubst` with the variables, or `flux build kustomization`); "
-                    f"or waive {UNRESOLVED_KIND_RULE} with an exception",
+                    fix=f"write the {key} out, or {_RENDER_FIRST}; or waive {UNRESOLVED_KIND_RULE} "
+                    "with an exception",
                     path=(key,),
                 )
             )
+        if doc.request is not None or doc.list_role == "list" or not doc.may_hold_variable:
+            return out  # admission: applied as it is; a whole List: its items are judged
+        for hit in variables.find(doc.obj):
+            out.append(_variable_finding(hit, blocking))
         return out
 
 
-def unresolved_kind_check(build: Build) -> Check | None:
-    return UnresolvedKindCheck()
+def _variable_finding(hit: variables.Hit, blocking: Severity) -> Finding:
+    where = render_path(hit.path[:-1]) or "the top level"
+    text = json.dumps(hit.text if len(hit.text) <= 200 else hit.text[:200] + "...")  # a script may be long
+    later = "holds a variable that Flux's post-build substitution replaces when it applies the object"
+    unknown = "the Kustomization's `substitute` or `substituteFrom` may set it, whatever the default"
+    literal = (
+        f"if the `${{` is meant literally, write `$${{` (Flux reads it as `${{`) or mark the object "
+        f"`{variables.SUBSTITUTE_MARKER}: disabled`"
+    )
+    if hit.where == "key":
+        rule = UNRESOLVED_KEY_RULE
+        message = (
+            f"the key {text} at {where} {later}: the key it becomes (an annotation, "
+            f"a label, a field) was judged by no rule, and {unknown}"
+        )
+        fix = f"write the key out, or {_RENDER_FIRST}; {literal}; or waive {rule} with an exception"
+    elif hit.where == "metadata":
+        rule = UNRESOLVED_METADATA_RULE
+        field = render_path(hit.path)
+        message = (
+            f"{field} {text} {later}: which namespace, name or labels the object "
+            f"gets, and so which constraints, policies and exceptions match it, cannot be told "
+            f"({unknown})"
+        )
+        fix = f"write {field} out, or {_RENDER_FIRST}; {literal}; or waive {rule} with an exception"
+    else:
+        rule = UNRESOLVED_VALUE_RULE
+        field = render_path(hit.path) or "the value"
+        message = (
+            f"{field} {text} leaves a variable reference open (a `${{` without its "
+            "`}`): Flux's post-build substitution reads on through the document's text up to the "
+            "next `}`, so the fields in between may be removed or rewritten unseen"
+        )
+        fix = f"close the reference, or {_RENDER_FIRST}; {literal}; or waive {rule} with an exception"
+    return Finding(
+        rule=rule,
+        severity=blocking,
+        message=message,
+        source="schema",
+        fix=fix,
+        path=hit.path,
+    )
+
+
+def unresolved_variable_check(build: Build) -> Check | None:
+    return UnresolvedVariableCheck()
 
 
 def admission_policy_check(build: Build) -> Check | None:
@@ -494,7 +594,7 @@ def admission_policy_check(build: Build) -> Check | None:
 # The engines, in the order their findings are listed (before sorting). Rego (the user's and the
 # bundled policies) is built apart: it also judges documents that are not Kubernetes objects.
 ENGINES: tuple[Callable[[Build], Check | None], ...] = (
-    unresolved_kind_check,
+    unresolved_variable_check,
     schema_check,
     gatekeeper_check,
     admission_policy_check,

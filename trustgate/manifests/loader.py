@@ -631,7 +631,7 @@ def parse_bytes(
             if bad is not None:
                 return [], [_surrogate_problem(source, "input/invalid-json", bad)]
             _add(value, source, yamlio.LazyTree(data), documents, problems, any_data)
-            return documents, problems
+            return _mark_plain(documents, data), problems
     suspect = may_hold_surrogate(data)  # defence in depth: the YAML parser refuses them today
     count = 0
     for item in yamlio.parse_stream(data, max_nodes=limits.max_yaml_nodes):
@@ -659,7 +659,17 @@ def parse_bytes(
             problems.append(_surrogate_problem(source, "input/invalid-yaml", bad))
             continue
         _add(item.value, source, item.node, documents, problems, any_data)
-    return documents, problems
+    return _mark_plain(documents, data), problems
+
+
+def _mark_plain(documents: list[Document], data: bytes) -> list[Document]:
+    """Mark the documents of a text without `$` as holding no variable reference
+    (`Document.may_hold_variable`): one byte search a file spares a walk of every object. A `\\`
+    escape (`"\\x24{"`) or a `!!binary` scalar can make a `$` the text does not show."""
+    if b"$" not in data and b"\\" not in data and b"binary" not in data:
+        for document in documents:
+            document.may_hold_variable = False
+    return documents
 
 
 class _NotAJsonNumber(Exception):
