@@ -147,7 +147,10 @@ def test_deep_nesting_is_walked_without_recursion() -> None:
         # At most 256 KiB of keys and values together, counted in UTF-8 bytes.
         ({"annotations": {"a": "x" * (256 * 1024 - 1)}}, []),
         ({"annotations": {"a": "x" * (256 * 1024)}}, [("metadata", "annotations")]),
-        ({"annotations": {"a": "x" * 65_536, "b": "x" * 65_536, "c": "x" * 131_072}}, [("metadata", "annotations")]),
+        (
+            {"annotations": {"a": "x" * 65_536, "b": "x" * 65_536, "c": "x" * 131_072}},
+            [("metadata", "annotations")],
+        ),
         ({"annotations": {"a": "\u00e9" * (128 * 1024)}}, [("metadata", "annotations")]),
         ({"annotations": {"a": "\u00e9" * (64 * 1024)}}, []),
     ],
