@@ -140,6 +140,19 @@ def test_deep_nesting_is_walked_without_recursion() -> None:
         ({"annotations": {"/x": "y"}}, [("metadata", "annotations", "/x")]),
         ({"annotations": {"x/": "y"}}, [("metadata", "annotations", "x/")]),
         ({"annotations": {"a" * 254 + "/x": "y"}}, [("metadata", "annotations", "a" * 254 + "/x")]),
+        # Go's strings.ToLower makes `İ` an `i`, which the API server then takes.
+        ({"annotations": {"\u0130": "y", "x/\u0130" + "a" * 62: "y"}}, []),
+        ({"labels": {"\u0130": "y"}}, [("metadata", "labels", "\u0130")]),  # labels are not lowered
+        ({"annotations": {"\u017f": "y"}}, [("metadata", "annotations", "\u017f")]),
+        # At most 256 KiB of keys and values together, counted in UTF-8 bytes.
+        ({"annotations": {"a": "x" * (256 * 1024 - 1)}}, []),
+        ({"annotations": {"a": "x" * (256 * 1024)}}, [("metadata", "annotations")]),
+        (
+            {"annotations": {"a": "x" * 65_536, "b": "x" * 65_536, "c": "x" * 131_072}},
+            [("metadata", "annotations")],
+        ),
+        ({"annotations": {"a": "\u00e9" * (128 * 1024)}}, [("metadata", "annotations")]),
+        ({"annotations": {"a": "\u00e9" * (64 * 1024)}}, []),
     ],
 )
 def test_metadata_the_api_server_refuses_is_found(

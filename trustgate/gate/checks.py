@@ -268,7 +268,7 @@ class SchemaCheck:
                 message=f"{render_path(bad.path)}: {json.dumps(bad.text)} is not a valid {bad.what}, "
                 f"which the API server refuses: it must be {bad.rule}",
                 source="schema",
-                fix=f"correct the {bad.what}",
+                fix=bad.fix or f"correct the {bad.what}",
                 path=bad.path,
                 policy=self._policy,
             )

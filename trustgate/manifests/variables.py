@@ -167,6 +167,8 @@ _KEY_RULE = (
     "a qualified name: an optional DNS subdomain prefix (at most 253, lowercase) and '/', then a name "
     "of at most 63 characters (alphanumerics, '-', '_', '.'; starting and ending alphanumeric)"
 )
+_ANNOTATIONS_LIMIT = 256 * 1024  # bytes, keys and values together (TotalAnnotationSizeLimitB)
+_ANNOTATIONS_RULE = f"at most {_ANNOTATIONS_LIMIT} bytes (256 KiB), keys and values together"
 _LABEL_VALUE_RULE = (
     "empty, or at most 63 characters: alphanumerics, '-', '_' and '.', starting and ending alphanumeric"
 )
@@ -180,6 +182,7 @@ class Invalid:
     text: str
     what: str
     rule: str
+    fix: str = ""  # "" for "correct the <what>"
 
 
 # Verdicts by text: the same few label keys, values and namespaces recur in every object of a
@@ -224,6 +227,29 @@ def _valid_namespace(namespace: str) -> bool:
     return valid
 
 
+def _annotation_key(key: str) -> str:
+    """The key the API server checks (`strings.ToLower`): Go lowers `İ` (U+0130) to `i`, where
+    Python's full case mapping makes `i` and a combining dot; every other letter lowers alike."""
+    return key.lower() if key.isascii() else key.replace("\u0130", "i").lower()
+
+
+def _annotations_size(annotations: Mapping[Any, Any]) -> int:
+    """The bytes of the keys and values together, as the API server counts them (UTF-8)."""
+    size = 0
+    wide = False
+    for key, value in annotations.items():
+        if isinstance(key, str) and isinstance(value, str):
+            size += len(key) + len(value)
+            wide = wide or not (key.isascii() and value.isascii())
+    if not wide or size > _ANNOTATIONS_LIMIT:  # a character is at least a byte
+        return size
+    return sum(
+        len(key.encode("utf-8", "surrogatepass")) + len(value.encode("utf-8", "surrogatepass"))
+        for key, value in annotations.items()
+        if isinstance(key, str) and isinstance(value, str)
+    )
+
+
 def _qualified_name(key: str) -> bool:
     prefix, slash, name = key.rpartition("/")
     if slash and (
@@ -234,8 +260,8 @@ def _qualified_name(key: str) -> bool:
 
 
 def invalid_metadata(obj: Mapping[str, Any], *, namespaced: bool | None) -> list[Invalid]:
-    """The namespace, label keys and values and annotation keys of `obj` the API server refuses
-    (`ValidateObjectMeta`): cheap, a few pattern matches an object.
+    """The namespace, label keys and values, annotation keys and the annotations' total size of
+    `obj` the API server refuses (`ValidateObjectMeta`): cheap, a few pattern matches an object.
 
     The namespace is checked only for a kind known to be namespaced (a client drops a cluster-scoped
     object's). A string holding a variable reference Flux substitutes is left to
@@ -275,6 +301,17 @@ def invalid_metadata(obj: Mapping[str, Any], *, namespaced: bool | None) -> list
     if isinstance(annotations, Mapping):
         for key in annotations:
             # The API server lowers an annotation key before it checks it.
-            if isinstance(key, str) and not _valid_key(key.lower()) and not later(key):
+            if isinstance(key, str) and not _valid_key(_annotation_key(key)) and not later(key):
                 out.append(Invalid(("metadata", "annotations", key), key, "annotation key", _KEY_RULE))
+        size = _annotations_size(annotations)
+        if size > _ANNOTATIONS_LIMIT:
+            out.append(
+                Invalid(
+                    ("metadata", "annotations"),
+                    f"{size} bytes",
+                    "total size of the annotations",
+                    _ANNOTATIONS_RULE,
+                    fix="move the large values out of the annotations (a ConfigMap, a Secret)",
+                )
+            )
     return out

@@ -153,6 +153,19 @@ def test_metadata_the_api_server_refuses_is_a_schema_error_and_a_waived_variable
     ]
 
 
+def test_annotations_over_the_api_servers_size_limit_are_a_schema_error(write: Write) -> None:
+    path = write("pod.yaml", _pod(annotation="big").replace("unconfined", "x" * (256 * 1024)))
+    with Gate(config=Config.default()) as gate:
+        (result,) = gate.check([str(path)]).results
+    [finding] = [f for f in result.findings if f.rule == "schema-invalid"]
+    assert finding.severity == Severity.ERROR and finding.line == 7
+    assert finding.message == (
+        'metadata.annotations: "262147 bytes" is not a valid total size of the annotations, which the '
+        "API server refuses: it must be at most 262144 bytes (256 KiB), keys and values together"
+    )
+    assert "ConfigMap" in finding.fix
+
+
 @pytest.mark.parametrize(
     ("key", "holds"),
     [
