@@ -169,6 +169,15 @@ REVIEWS: tuple[tuple[str, str], ...] = tuple(
         if group in builtin_kinds.REVIEW_GROUPS
     )
 )
+# The kinds of those reviews, and a TokenRequest (serviceaccounts/token), which a constraint may name.
+_REVIEW_KINDS = frozenset(
+    {
+        k
+        for g, k in builtin_kinds.CLUSTER_SCOPED | builtin_kinds.NAMESPACED
+        if g in builtin_kinds.REVIEW_GROUPS
+    }
+    | {"TokenRequest"}
+)
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 _NODE_LEASES = ("coordination.k8s.io", "leases")
 _CLUSTER_RESOURCES = frozenset((g, builtin_kinds.resource_of(k)) for g, k in builtin_kinds.CLUSTER_SCOPED)
@@ -379,6 +388,24 @@ def create_update_rules(scope: AdmissionScope) -> list[dict[str, Any]]:
     pairs.update(order)
     if scope.images:
         pairs.add(FLUX_OCI_SOURCES)
+    reviewed = sorted(
+        {
+            f"{g}/{k}"
+            for groups, kinds in scope.kinds
+            for g in groups or ("*",)
+            for k in kinds or ("*",)
+            if g in builtin_kinds.REVIEW_GROUPS or (g == "*" and k in _REVIEW_KINDS)
+        }
+    )
+    if reviewed:
+        raise UnderivedResourcesError(
+            f"Gatekeeper constraints (or expansions) match {', '.join(reviewed)}: token and access "
+            "reviews and token requests are never sent to the webhook (a TokenReview carries a bearer "
+            "token), so these constraints would not be enforced at admission",
+            where=where,
+            hint="enforce them in the cluster itself (with Gatekeeper, or as a ValidatingAdmissionPolicy), "
+            f"or take {', '.join(sorted(builtin_kinds.REVIEW_GROUPS))} out of the constraints' apiGroups",
+        )
     unknown: list[str] = []
     for groups, kinds in scope.kinds:
         found, guessed = _resources_of(groups, kinds, scope.custom)

@@ -222,3 +222,30 @@ def test_image_rules_send_the_workloads_without_the_bundled_policies(tmp_path: P
     images = _config(tmp_path, "manifests:\n  policies: []\nimages:\n  unmatched: deny\n")
     rules = webhook_configuration(images.admission, scope=read_scope(images))["webhooks"][0]["rules"]
     assert {("", "pods"), ("apps", "deployments"), ("", "podtemplates")} <= _sent(rules)
+
+
+@pytest.mark.parametrize(
+    ("kinds", "named"),
+    [
+        (((("authentication.k8s.io",), ("TokenRequest",)),), "authentication.k8s.io/TokenRequest"),
+        (((("authorization.k8s.io",), ()),), "authorization.k8s.io/*"),
+        (
+            ((("apps", "authentication.k8s.io"), ("Deployment", "TokenReview")),),
+            "authentication.k8s.io/TokenReview",
+        ),
+    ],
+)
+def test_a_constraint_naming_a_review_group_is_refused_not_left_unenforced(
+    kinds: tuple[Any, ...], named: str
+) -> None:
+    with pytest.raises(UnderivedResourcesError) as refused:
+        create_update_rules(AdmissionScope(workloads=False, kinds=kinds))
+    text = refused.value.diagnostics()
+    assert named in text and "would not be enforced at admission" in text
+    assert "ValidatingAdmissionPolicy" in text
+
+
+def test_a_constraint_on_every_group_is_not_refused_for_the_reviews_it_cannot_reach() -> None:
+    sent = _sent(create_update_rules(AdmissionScope(workloads=False, kinds=((("*",), ("*",)),))))
+    assert ("*", "*") in sent
+    assert not any(g in ("authentication.k8s.io", "authorization.k8s.io") for g, _ in sent)

@@ -183,16 +183,28 @@ def test_a_wildcard_leaves_out_certificate_signing_requests_and_reviews(tmp_path
         "[{apiGroups: [authentication.k8s.io], kinds: [TokenReview]}]",
         '[{apiGroups: ["*"], kinds: [SubjectAccessReview]}]',
         '[{apiGroups: [authorization.k8s.io], kinds: ["*"]}]',
+        '[{apiGroups: ["*"], kinds: [TokenRequest]}]',
     ],
 )
-def test_token_and_access_reviews_are_never_sent(tmp_path: Path, kinds: str) -> None:
-    hook = _hook(
+def test_a_constraint_on_token_and_access_reviews_is_refused(tmp_path: Path, kinds: str) -> None:
+    """Reviews are never sent (a TokenReview carries a bearer token): a constraint naming them
+    would be silently unenforced at admission, so webhook-config refuses and says what to do."""
+    result = _run(
         "--no-builtin", "--gatekeeper", str(_library(tmp_path, kinds)), "--kubernetes-version", "1.27"
     )
+    assert result.exit_code == 3, result.stdout
+    assert "would not be enforced at admission" in result.stderr
+    assert "ValidatingAdmissionPolicy" in result.stderr and not result.stdout
+
+
+def test_a_constraint_on_every_kind_sends_no_review(tmp_path: Path) -> None:
+    hook = _hook(
+        "--no-builtin", "--gatekeeper", str(_library(tmp_path, '[{apiGroups: ["*"], kinds: ["*"]}]')),
+        "--kubernetes-version", "1.27",
+    )  # fmt: skip
     sent = _sent(hook)
-    assert not any(
-        g in ("authentication.k8s.io", "authorization.k8s.io") or r.endswith("reviews") for g, r in sent
-    )
+    assert ("*", "*") in sent
+    assert not any(g in ("authentication.k8s.io", "authorization.k8s.io") for g, _ in sent)
 
 
 def test_admission_resources_refuse_reviews(tmp_path: Path) -> None:
