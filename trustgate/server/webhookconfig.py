@@ -430,9 +430,8 @@ def create_update_rules(scope: AdmissionScope) -> list[dict[str, Any]]:
         named = sorted(p for p in pairs if p[1] != "*" and _names_housekeeping(p))
         subresources: dict[str, list[str]] = {"*": ["*"], "": [EPHEMERAL, RESIZE]}
         for group, resource in sorted(pairs):
-            listed = subresources.setdefault(group, [])
-            if "/" in resource and resource not in listed:
-                listed.append(resource)
+            if "/" in resource and resource not in (listed := subresources.setdefault(group, [])):
+                listed.append(resource)  # a group with no subresource gets no rule: "*" sends it
         return [*(_rule(g, rs) for g, rs in subresources.items()), *(_rule(g, [r]) for g, r in named)]
     wild = {r for g, r in pairs if g == "*"}  # sent in every group by one rule
     by_group: dict[str, list[str]] = {}

@@ -249,3 +249,19 @@ def test_a_constraint_on_every_group_is_not_refused_for_the_reviews_it_cannot_re
     sent = _sent(create_update_rules(AdmissionScope(workloads=False, kinds=((("*",), ("*",)),))))
     assert ("*", "*") in sent
     assert not any(g in ("authentication.k8s.io", "authorization.k8s.io") for g, _ in sent)
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        (("*", "*"),),
+        (("*", "*"), ("", "events"), ("*", "*/leases")),
+        (("*", "*"), ("apps", "deployments/scale")),
+    ],
+)
+def test_every_rule_names_a_resource_beside_a_wildcard(resources: tuple[tuple[str, str], ...]) -> None:
+    """The API server refuses a rule without resources (`webhooks[0].rules[2].resources: Required
+    value`): a group the wildcard already sends gets no rule of its own."""
+    rules = create_update_rules(AdmissionScope(resources=resources, workloads=True, images=True))
+    assert rules and all(rule["resources"] for rule in rules)
+    assert ("*", "*") in _sent(rules) and ("", "pods/ephemeralcontainers") in _sent(rules)
