@@ -792,7 +792,7 @@ def _admission_resources(
 def _resource_problem(entry: str, group: str, slash: str, resource: str) -> str:
     """Why an `admission.resources` entry matches nothing ("" when it may match), with what was
     probably meant."""
-    from trustgate.kinds import CLUSTER_SCOPED, NAMESPACED, REVIEW_GROUPS, builtin_resources, resource_of
+    from trustgate.kinds import REVIEW_GROUPS, REVIEW_KINDS, builtin_resources, resource_of
 
     if entry.count("/") > 1:
         return "more than one '/': write group/resource (subresources are not named here)"
@@ -834,7 +834,7 @@ def _resource_problem(entry: str, group: str, slash: str, resource: str) -> str:
             "adapter), whose requests never pass kube-apiserver's admission: no webhook is called "
             "for them, so nothing would be sent"
         )
-    reviews = {resource_of(k) for g, k in CLUSTER_SCOPED | NAMESPACED if g in REVIEW_GROUPS}
+    reviews = {resource_of(k) for _, k in REVIEW_KINDS}
     if group == "*" and resource in reviews:
         return (
             f"{resource} are token or access reviews, which store nothing and carry credentials: "

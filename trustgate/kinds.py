@@ -115,6 +115,8 @@ NAMESPACED = frozenset(
 # the API server answers and stores nothing of; a TokenReview carries a bearer token. Admission
 # has nothing to judge in them, so they are never sent to the webhook, nor judged if they arrive.
 REVIEW_GROUPS = ("authentication.k8s.io", "authorization.k8s.io")
+# (group, kind) of the token and access reviews those groups serve.
+REVIEW_KINDS = frozenset((g, k) for g, k in CLUSTER_SCOPED | NAMESPACED if g in REVIEW_GROUPS)
 
 # Built-in kinds whose resource name is not the rule of thumb in `resource_of` (their types'
 # `+resourceName` or the registry's storage path).

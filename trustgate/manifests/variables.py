@@ -28,7 +28,7 @@ change that value only, which the rules that read it judge as written.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,38 +193,32 @@ _seen_label_values: dict[str, bool] = {}
 _seen_namespaces: dict[str, bool] = {}
 
 
-def _remember(table: dict[str, bool], text: str, valid: bool) -> bool:
-    if len(table) >= _SEEN_LIMIT:
-        table.clear()
-    table[text] = valid
+def _cached(table: dict[str, bool], text: str, test: Callable[[str], bool]) -> bool:
+    """`test(text)`, looked up in `table` first and remembered there."""
+    valid = table.get(text)
+    if valid is None:
+        if len(table) >= _SEEN_LIMIT:
+            table.clear()
+        valid = table[text] = test(text)
     return valid
 
 
 def _valid_key(key: str) -> bool:
-    valid = _seen_keys.get(key)
-    return valid if valid is not None else _remember(_seen_keys, key, _qualified_name(key))
+    return _cached(_seen_keys, key, _qualified_name)
 
 
 def _valid_label_value(value: str) -> bool:
-    valid = _seen_label_values.get(value)
-    if valid is None:
-        valid = _remember(
-            _seen_label_values,
-            value,
-            len(value) <= 63 and (not value or _QUALIFIED_NAME.fullmatch(value) is not None),
-        )
-    return valid
+    return _cached(
+        _seen_label_values,
+        value,
+        lambda v: len(v) <= 63 and (not v or _QUALIFIED_NAME.fullmatch(v) is not None),
+    )
 
 
 def _valid_namespace(namespace: str) -> bool:
-    valid = _seen_namespaces.get(namespace)
-    if valid is None:
-        valid = _remember(
-            _seen_namespaces,
-            namespace,
-            len(namespace) <= 63 and _DNS1123_LABEL.fullmatch(namespace) is not None,
-        )
-    return valid
+    return _cached(
+        _seen_namespaces, namespace, lambda n: len(n) <= 63 and _DNS1123_LABEL.fullmatch(n) is not None
+    )
 
 
 def _annotation_key(key: str) -> str:

@@ -163,21 +163,10 @@ _WRITES = ("CREATE", "UPDATE", "*")  # the operations the housekeeping matchCond
 _EQUIVALENT = {("", "events"): ("events.k8s.io", "events"), ("events.k8s.io", "events"): ("", "events")}
 # Token and access reviews store nothing and a TokenReview carries a bearer token: never sent.
 REVIEWS: tuple[tuple[str, str], ...] = tuple(
-    sorted(
-        (group, builtin_kinds.resource_of(kind))
-        for group, kind in builtin_kinds.CLUSTER_SCOPED | builtin_kinds.NAMESPACED
-        if group in builtin_kinds.REVIEW_GROUPS
-    )
+    sorted((group, builtin_kinds.resource_of(kind)) for group, kind in builtin_kinds.REVIEW_KINDS)
 )
 # The kinds of those reviews, and a TokenRequest (serviceaccounts/token), which a constraint may name.
-_REVIEW_KINDS = frozenset(
-    {
-        k
-        for g, k in builtin_kinds.CLUSTER_SCOPED | builtin_kinds.NAMESPACED
-        if g in builtin_kinds.REVIEW_GROUPS
-    }
-    | {"TokenRequest"}
-)
+_REVIEW_KINDS = frozenset({k for _, k in builtin_kinds.REVIEW_KINDS} | {"TokenRequest"})
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 _NODE_LEASES = ("coordination.k8s.io", "leases")
 _CLUSTER_RESOURCES = frozenset((g, builtin_kinds.resource_of(k)) for g, k in builtin_kinds.CLUSTER_SCOPED)
