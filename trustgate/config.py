@@ -728,7 +728,9 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
 _FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
 
 
-def _parse_workloads(entries: Sequence[Mapping[str, Any]], *, origin: str, tree: Any) -> tuple[kinds.WorkloadKind, ...]:
+def _parse_workloads(
+    entries: Sequence[Mapping[str, Any]], *, origin: str, tree: Any
+) -> tuple[kinds.WorkloadKind, ...]:
     """`workloads`: custom kinds whose objects carry a pod template (or, `notWorkload`, none).
 
     Raises:
@@ -744,7 +746,9 @@ def _parse_workloads(entries: Sequence[Mapping[str, Any]], *, origin: str, tree:
         group, kind = entry["group"].strip(), entry["kind"].strip()
         if not kind:
             raise ConfigError(
-                "workloads entry has an empty kind", where=_at(origin, tree, ("workloads", i, "kind")), hint=example
+                "workloads entry has an empty kind",
+                where=_at(origin, tree, ("workloads", i, "kind")),
+                hint=example,
             )
         if kinds.is_builtin_workload(group, kind):
             raise ConfigError(

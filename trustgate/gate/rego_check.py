@@ -107,7 +107,11 @@ class RegoCheck:
         if not isinstance(kind, str) or not isinstance(api_version, str) or "/" not in api_version:
             return None
         group = api_version.rpartition("/")[0]
-        if "." not in group or kinds.is_builtin_workload(group, kind) or self.workloads.is_declared(group, kind):
+        if (
+            "." not in group
+            or kinds.is_builtin_workload(group, kind)
+            or self.workloads.is_declared(group, kind)
+        ):
             return None  # the built-in groups' kinds are Kubernetes' own: judged, or not workloads
         path = kinds.pod_template_shape(obj)
         if path is None:
