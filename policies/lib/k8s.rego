@@ -75,21 +75,24 @@ workload_kinds := {
 		"spec": ["spec", "template", "spec"],
 		"metadata": ["spec", "template", "metadata"],
 		"groups": {"batch"},
+		"batch": true,
 	},
 	"CronJob": {
 		"spec": ["spec", "jobTemplate", "spec", "template", "spec"],
 		"metadata": ["spec", "jobTemplate", "spec", "template", "metadata"],
 		"groups": {"batch"},
+		"batch": true,
 	},
 }
 
-# Kinds whose pods run to completion; long-running checks (probes) skip them.
+# Kinds whose pods run to completion; long-running checks (probes) skip them
+# (their workload entries say "batch": true).
 batch_kinds := {"Job", "CronJob"}
 
 # batch_workload holds when input's pods run to completion: a Job, a CronJob,
-# or a custom workload declared with batch: true (a KEDA ScaledJob).
-batch_workload if input.kind in batch_kinds
-
+# or a custom workload declared with batch: true (a KEDA ScaledJob). Rules
+# read workload.batch instead (`not data.trustgate.lib.k8s.workload.batch`):
+# one reference, no rule bodies.
 batch_workload if workload.batch == true
 
 # The three container lists of a pod spec, in the order the kubelet starts them.
@@ -191,6 +194,7 @@ workload := kind_info if {
 		"spec": ["spec", "jobTemplate", "spec", "template", "spec"],
 		"metadata": ["spec", "jobTemplate", "spec", "template", "metadata"],
 		"groups": {"batch"},
+		"batch": true,
 	}
 	_api_group_matches(kind_info.groups)
 } else := kind_info if {
@@ -199,6 +203,7 @@ workload := kind_info if {
 		"spec": ["spec", "template", "spec"],
 		"metadata": ["spec", "template", "metadata"],
 		"groups": {"batch"},
+		"batch": true,
 	}
 	_api_group_matches(kind_info.groups)
 } else := kind_info if {
