@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustgate import yamlio
+from trustgate import kinds, yamlio
 from trustgate.errors import ConfigError
 from trustgate.model import Mode, embedded_ipv4, names_registry, octal_note, relayed_ipv4_note
 
@@ -452,6 +452,8 @@ class Config:
     data: Mapping[str, Any] = field(default_factory=dict)
     data_files: tuple[Path, ...] = ()
     exceptions: tuple[ExceptionRule, ...] = ()
+    # custom kinds declared to carry a pod template, or not to (`workloads`); beside kinds.KNOWN_WORKLOADS
+    workloads: tuple[kinds.WorkloadKind, ...] = ()
     exclude: tuple[str, ...] = ()  # globs `check` skips below each directory it walks (manifests.exclude)
     limits: Limits = field(default_factory=Limits)
     images: ImagesSettings = field(default_factory=ImagesSettings)
@@ -465,6 +467,10 @@ class Config:
     # Not part of the policy revision (repr): where decisions are logged does not change them.
     decision_log: DecisionLogSettings = field(default_factory=DecisionLogSettings, repr=False)
     admission: AdmissionSettings = field(default_factory=AdmissionSettings, repr=False)
+
+    def workload_table(self) -> kinds.Workloads:
+        """The custom workload kinds: the known ones (`kinds.KNOWN_WORKLOADS`), then `workloads`."""
+        return kinds.Workloads.of(self.workloads)
 
     @classmethod
     def default(cls) -> Config:
@@ -683,6 +689,7 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         data=manifests.get("data", {}),
         data_files=tuple(base / p for p in manifests.get("dataFiles", ())),
         exceptions=tuple(exceptions),
+        workloads=_parse_workloads(value.get("workloads", []), origin=origin, tree=tree),
         exclude=tuple(manifests.get("exclude", ())),
         limits=Limits(
             max_file_bytes=limits.get("maxFileBytes", defaults.max_file_bytes),
@@ -715,6 +722,103 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
         presync=_parse_presync(value.get("presync", {})),
         admission=_parse_admission(value.get("admission", {}), origin=origin, tree=tree),
     )
+
+
+# A field path as a pod spec's is written: dotted field names, no index, no quoting.
+_FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
+
+
+def _parse_workloads(
+    entries: Sequence[Mapping[str, Any]], *, origin: str, tree: Any
+) -> tuple[kinds.WorkloadKind, ...]:
+    """`workloads`: custom kinds whose objects carry a pod template (or, `notWorkload`, none).
+
+    Raises:
+        ConfigError: an entry names no kind, a group no custom resource can have, a built-in kind,
+            the same kind twice, a path that is not a dotted field path, or both a path and
+            `notWorkload` (or neither); the message names the file and line.
+    """
+    out: list[kinds.WorkloadKind] = []
+    seen: dict[tuple[str, str], str] = {}
+    example = "e.g. {group: example.com, kind: Widget, podSpec: spec.template.spec}"
+    for i, entry in enumerate(entries):
+        where = _at(origin, tree, ("workloads", i))
+        group, kind = entry["group"].strip(), entry["kind"].strip()
+        if not kind:
+            raise ConfigError(
+                "workloads entry has an empty kind",
+                where=_at(origin, tree, ("workloads", i, "kind")),
+                hint=example,
+            )
+        if kinds.is_builtin_workload(group, kind):
+            raise ConfigError(
+                f"workloads: {kind} ({group or 'core group'}) is a built-in workload kind; the bundled "
+                "policy sets already judge it where Kubernetes keeps its pod spec",
+                where=where,
+                hint="remove the entry",
+            )
+        if "." not in group:
+            raise ConfigError(
+                f"workloads: group {group!r} of {kind} is not a custom resource's group: a "
+                "CustomResourceDefinition's group is a domain with at least one dot, and the built-in "
+                "groups' workloads are judged already",
+                where=_at(origin, tree, ("workloads", i, "group")),
+                hint="give the group of the kind's CustomResourceDefinition (spec.group), " + example,
+            )
+        if (group, kind) in seen:
+            raise ConfigError(
+                f"workloads: {kind} ({group}) is declared twice (first at {seen[(group, kind)]})",
+                where=where,
+                hint="keep one entry for each group and kind",
+            )
+        seen[(group, kind)] = where
+        not_workload = entry.get("notWorkload", False)
+        spec_text = entry.get("podSpec")
+        if not_workload == (spec_text is not None):
+            raise ConfigError(
+                f"workloads: {kind} ({group}) needs either podSpec (where its pod spec is) or "
+                "notWorkload: true (it carries no pod template), not "
+                + ("both" if not_workload else "neither"),
+                where=where,
+                hint=example,
+            )
+        if not_workload:
+            out.append(kinds.WorkloadKind(group, kind, None, where=where))
+            continue
+        paths: list[tuple[str, ...]] = []
+        for key in ("podSpec", "podMetadata"):
+            text = entry.get(key)
+            if text is None:
+                continue
+            if not _FIELD_PATH.fullmatch(text):
+                raise ConfigError(
+                    f"workloads: {kind} ({group}) {key} {text!r} is not a dotted field path",
+                    where=_at(origin, tree, ("workloads", i, key)),
+                    hint="write field names joined by dots from the object's root, without indexes or "
+                    "quotes, e.g. spec.template.spec",
+                )
+            paths.append(tuple(text.split(".")))
+        pod_spec = paths[0]
+        pod_metadata = paths[1] if len(paths) > 1 else (*pod_spec[:-1], "metadata")
+        resource = entry.get("resource", "")
+        if resource and not _RESOURCE_TEXT.fullmatch(resource):
+            raise ConfigError(
+                f"workloads: {kind} ({group}) resource {resource!r} is not a resource name",
+                where=_at(origin, tree, ("workloads", i, "resource")),
+                hint="give the plural of its CustomResourceDefinition (spec.names.plural), e.g. widgets",
+            )
+        out.append(
+            kinds.WorkloadKind(
+                group,
+                kind,
+                pod_spec,
+                pod_metadata,
+                batch=bool(entry.get("batch", False)),
+                resource=resource,
+                where=where,
+            )
+        )
+    return tuple(out)
 
 
 def _parse_admission(section: Mapping[str, Any], *, origin: str, tree: Any) -> AdmissionSettings:

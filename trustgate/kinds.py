@@ -216,3 +216,148 @@ class Scopes:
         if not isinstance(namespace, str) or self.namespaced(obj) is False:
             return ""
         return namespace
+
+
+# ---------------------------------------------------------------------------------------------------
+# Workloads: the kinds whose objects carry a pod template, which the bundled policy sets judge.
+
+# The built-in workload kinds and the groups serving each (policies/lib/k8s.rego `workload_kinds`
+# says the same; tests/unit/gate/test_kind_gate.py compares them).
+BUILTIN_WORKLOADS: Mapping[str, frozenset[str]] = {
+    "Pod": frozenset({""}),
+    "ReplicationController": frozenset({""}),
+    "PodTemplate": frozenset({""}),
+    "Deployment": frozenset({"apps", "extensions"}),
+    "ReplicaSet": frozenset({"apps", "extensions"}),
+    "DaemonSet": frozenset({"apps", "extensions"}),
+    "StatefulSet": frozenset({"apps"}),
+    "Job": frozenset({"batch"}),
+    "CronJob": frozenset({"batch"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadKind:
+    """A custom kind declared to carry a pod template (`workloads` in trustgate.yaml), or declared
+    to carry none (`pod_spec` None: `notWorkload: true`).
+
+    Attributes:
+        group: the API group (a CRD's group has a dot).
+        kind: the kind.
+        pod_spec: the field path of the pod spec from the object's root, e.g.
+            ("spec", "template", "spec"); None when declared not a workload.
+        pod_metadata: the field path of the pod (template) metadata (labels, AppArmor annotations).
+        batch: its pods run to completion (probe rules skip it, as they skip Jobs).
+        resource: the plural the API server serves it under, for `webhook-config`.
+        where: `file:line` of the declaration; "" for a built-in default.
+    """
+
+    group: str
+    kind: str
+    pod_spec: tuple[str, ...] | None
+    pod_metadata: tuple[str, ...] = ()
+    batch: bool = False
+    resource: str = ""
+    where: str = field(default="", compare=False, repr=False)
+
+    @property
+    def plural(self) -> str:
+        return self.resource or resource_of(self.kind)
+
+    def rego_entry(self) -> dict[str, Any]:
+        """The entry `trustgate.lib.k8s.workload` takes for this kind (`data.trustgate.config.workloads`)."""
+        return {
+            "spec": list(self.pod_spec or ()),
+            "metadata": list(self.pod_metadata),
+            "groups": [self.group],
+            "batch": self.batch,
+        }
+
+
+def _template(group: str, kind: str, at: str = "spec.template", *, batch: bool = False) -> WorkloadKind:
+    path = tuple(at.split("."))
+    return WorkloadKind(group, kind, (*path, "spec"), (*path, "metadata"), batch=batch)
+
+
+# Custom resources whose controllers create Pods from a pod template, judged by default; a
+# `workloads` entry of the same group and kind replaces the default. The paths follow each
+# project's API types: Argo Rollouts' RolloutSpec.Template (a Rollout with spec.workloadRef has no
+# template: the Deployment it names is judged itself), OpenKruise's CloneSet, Advanced StatefulSet
+# (v1beta1 StatefulSet), Advanced DaemonSet and BroadcastJob (`template`), KEDA's
+# ScaledJob.JobTargetRef (a batch JobSpec), Knative Serving's Service and Configuration
+# (RevisionTemplateSpec: a pod spec subset) and Revision (RevisionSpec inlines the pod spec),
+# Knative Eventing's ContainerSource, and OpenShift's DeploymentConfig.
+KNOWN_WORKLOADS: tuple[WorkloadKind, ...] = (
+    _template("argoproj.io", "Rollout"),
+    _template("apps.kruise.io", "CloneSet"),
+    _template("apps.kruise.io", "StatefulSet"),
+    _template("apps.kruise.io", "DaemonSet"),
+    _template("apps.kruise.io", "BroadcastJob", batch=True),
+    _template("keda.sh", "ScaledJob", "spec.jobTargetRef.template", batch=True),
+    _template("serving.knative.dev", "Service"),
+    _template("serving.knative.dev", "Configuration"),
+    WorkloadKind("serving.knative.dev", "Revision", ("spec",), ("metadata",)),
+    _template("sources.knative.dev", "ContainerSource"),
+    _template("apps.openshift.io", "DeploymentConfig"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Workloads:
+    """The custom workload kinds of a configuration: the known defaults, then the declared ones."""
+
+    declared: Mapping[tuple[str, str], WorkloadKind] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, entries: Iterable[WorkloadKind]) -> Workloads:
+        table = {(w.group, w.kind): w for w in KNOWN_WORKLOADS}
+        table.update({(w.group, w.kind): w for w in entries})  # a declaration replaces a default
+        return cls(table)
+
+    def pod_kinds(self) -> list[WorkloadKind]:
+        """The kinds that carry a pod template (not those declared not to)."""
+        return [w for w in self.declared.values() if w.pod_spec is not None]
+
+    def gating(self) -> dict[str, frozenset[str]]:
+        """kind -> the groups in which it is a custom workload."""
+        out: dict[str, set[str]] = {}
+        for w in self.pod_kinds():
+            out.setdefault(w.kind, set()).add(w.group)
+        return {kind: frozenset(groups) for kind, groups in out.items()}
+
+    def rego_data(self) -> dict[str, Any]:
+        """`data.trustgate.config.workloads`: kind -> group -> the entry `workload` takes."""
+        out: dict[str, dict[str, Any]] = {}
+        for w in self.pod_kinds():
+            out.setdefault(w.kind, {})[w.group] = w.rego_entry()
+        return out
+
+    def is_declared(self, group: str, kind: str) -> bool:
+        """Declared either way: a workload, or not one."""
+        return (group, kind) in self.declared
+
+
+def is_builtin_workload(group: str, kind: str) -> bool:
+    return group in BUILTIN_WORKLOADS.get(kind, ())
+
+
+def pod_template_shape(obj: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The path of the containers list when `obj` unmistakably carries a pod template the way the
+    built-in workloads do (`spec.template.spec.containers` or, as a CronJob,
+    `spec.jobTemplate.spec.template.spec.containers`: a non-empty list of objects, one at least
+    with a string `image`); else None."""
+    for path in (
+        ("spec", "template", "spec", "containers"),
+        ("spec", "jobTemplate", "spec", "template", "spec", "containers"),
+    ):
+        node: Any = obj
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if (
+            isinstance(node, list)
+            and node
+            and all(isinstance(c, Mapping) for c in node)
+            and any(isinstance(c.get("image"), str) for c in node)
+        ):
+            return path
+    return None

@@ -75,16 +75,25 @@ workload_kinds := {
 		"spec": ["spec", "template", "spec"],
 		"metadata": ["spec", "template", "metadata"],
 		"groups": {"batch"},
+		"batch": true,
 	},
 	"CronJob": {
 		"spec": ["spec", "jobTemplate", "spec", "template", "spec"],
 		"metadata": ["spec", "jobTemplate", "spec", "template", "metadata"],
 		"groups": {"batch"},
+		"batch": true,
 	},
 }
 
-# Kinds whose pods run to completion; long-running checks (probes) skip them.
+# Kinds whose pods run to completion; long-running checks (probes) skip them
+# (their workload entries say "batch": true).
 batch_kinds := {"Job", "CronJob"}
+
+# batch_workload holds when input's pods run to completion: a Job, a CronJob,
+# or a custom workload declared with batch: true (a KEDA ScaledJob). Rules
+# read workload.batch instead (`not data.trustgate.lib.k8s.workload.batch`):
+# one reference, no rule bodies.
+batch_workload if workload.batch == true
 
 # The three container lists of a pod spec, in the order the kubelet starts them.
 container_types := ["initContainers", "containers", "ephemeralContainers"]
@@ -155,7 +164,8 @@ api_group(api_version) := group if {
 	not contains(api_version, "/")
 }
 
-# workload is the entry of workload_kinds for input, when input is one.
+# workload is the entry of workload_kinds for input, when input is one, or
+# of data.trustgate.config.workloads for a declared custom workload.
 #
 # It is computed without building workload_kinds, which regorus would do on
 # every evaluation: an else chain with the same entries, most frequent kinds
@@ -184,6 +194,7 @@ workload := kind_info if {
 		"spec": ["spec", "jobTemplate", "spec", "template", "spec"],
 		"metadata": ["spec", "jobTemplate", "spec", "template", "metadata"],
 		"groups": {"batch"},
+		"batch": true,
 	}
 	_api_group_matches(kind_info.groups)
 } else := kind_info if {
@@ -192,6 +203,7 @@ workload := kind_info if {
 		"spec": ["spec", "template", "spec"],
 		"metadata": ["spec", "template", "metadata"],
 		"groups": {"batch"},
+		"batch": true,
 	}
 	_api_group_matches(kind_info.groups)
 } else := kind_info if {
@@ -218,6 +230,15 @@ workload := kind_info if {
 		"groups": {""},
 	}
 	_api_group_matches(kind_info.groups)
+} else := kind_info if {
+	# A custom resource that carries a pod template (Argo Rollouts' Rollout,
+	# OpenKruise's CloneSet, ...): trustgate gives the known ones and those
+	# declared in trustgate.yaml (`workloads`) as
+	# data.trustgate.config.workloads[kind][group] = {"spec", "metadata",
+	# "groups", "batch"}. Any other kind stops at the first lookup.
+	declared := data.trustgate.config.workloads[input.kind]
+	kind_info := declared[api_group(input.apiVersion)]
+	kind_info >= {} # is_object(kind_info)
 }
 
 # _api_group_matches(groups) holds when input's API group is one of groups.

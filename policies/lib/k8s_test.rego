@@ -304,3 +304,65 @@ test_type_tests_by_comparison if {
 	k8s.string_at({"a": ["s"]}, "a") == ""
 	k8s.array_at({"a": {"b": 1}}, "a") == []
 }
+
+# ---------------------------------------------------------------------------
+# Custom workloads: data.trustgate.config.workloads[kind][group] (trustgate
+# gives the known ones and those declared in trustgate.yaml).
+
+_custom := {
+	"Rollout": {"argoproj.io": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"], "groups": ["argoproj.io"], "batch": false}},
+	"Service": {"serving.knative.dev": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"], "groups": ["serving.knative.dev"], "batch": false}},
+	"ScaledJob": {"keda.sh": {"spec": ["spec", "jobTargetRef", "template", "spec"], "metadata": ["spec", "jobTargetRef", "template", "metadata"], "groups": ["keda.sh"], "batch": true}},
+	"DaemonSet": {"apps.kruise.io": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"], "groups": ["apps.kruise.io"], "batch": false}},
+}
+
+test_custom_workload_pod_spec_path if {
+	doc := {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "spec": {"template": _template}}
+	pod := _only_pod(doc) with data.trustgate.config.workloads as _custom
+	pod.path == ["spec", "template", "spec"]
+	pod.metadata_path == ["spec", "template", "metadata"]
+	pod.metadata == {"annotations": {"a": "b"}}
+	some c in _containers(doc) with data.trustgate.config.workloads as _custom
+	c.path == ["spec", "template", "spec", "containers", 0]
+}
+
+test_custom_workload_nested_pod_spec_path if {
+	doc := {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "spec": {"jobTargetRef": {"template": _template}}}
+	pod := _only_pod(doc) with data.trustgate.config.workloads as _custom
+	pod.path == ["spec", "jobTargetRef", "template", "spec"]
+	k8s.batch_workload with input as doc with data.trustgate.config.workloads as _custom
+}
+
+test_custom_workload_only_in_its_group if {
+	# A core Service is no Knative Service; a Rollout of another group is no Argo Rollout.
+	every doc in [
+		{"apiVersion": "v1", "kind": "Service", "spec": {"template": _template}},
+		{"apiVersion": "example.com/v1", "kind": "Rollout", "spec": {"template": _template}},
+		{"kind": "Rollout", "spec": {"template": _template}},
+		{"apiVersion": "argoproj.io/v1/x", "kind": "Rollout", "spec": {"template": _template}},
+		{"apiVersion": 1, "kind": "Rollout", "spec": {"template": _template}},
+	] {
+		not k8s.workload with input as doc with data.trustgate.config.workloads as _custom
+	}
+	k8s.workload with input as {"apiVersion": "serving.knative.dev/v1", "kind": "Service"} with data.trustgate.config.workloads as _custom
+}
+
+test_builtin_kind_name_in_a_custom_group_takes_the_custom_entry if {
+	# OpenKruise's Advanced DaemonSet shares the built-in kind name.
+	kinfo := k8s.workload with input as {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "DaemonSet"} with data.trustgate.config.workloads as _custom
+	kinfo.groups == ["apps.kruise.io"]
+	builtin := k8s.workload with input as {"apiVersion": "apps/v1", "kind": "DaemonSet"} with data.trustgate.config.workloads as _custom
+	builtin.groups == {"apps", "extensions"}
+}
+
+test_custom_workload_without_its_template_has_no_pod if {
+	# A Rollout with spec.workloadRef names a Deployment, judged itself.
+	doc := {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "spec": {"workloadRef": {"kind": "Deployment", "name": "web"}}}
+	count(_pods(doc)) == 0 with data.trustgate.config.workloads as _custom
+}
+
+test_no_custom_workloads_without_the_table if {
+	not k8s.workload with input as {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"} with data.trustgate.config as {}
+	not k8s.batch_workload with input as {"apiVersion": "apps/v1", "kind": "Deployment"}
+	k8s.batch_workload with input as {"apiVersion": "batch/v1", "kind": "Job"}
+}

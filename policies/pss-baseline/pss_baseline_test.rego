@@ -599,3 +599,21 @@ test_sysctls_safe_set_is_allowed if {
 	)
 	count(baseline.allowed_sysctls) == 12
 }
+
+# ---------------------------------------------------------------------------
+# Custom workloads are judged at their own paths.
+
+_rollouts := {"Rollout": {"argoproj.io": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"], "groups": ["argoproj.io"], "batch": false}}}
+
+test_privileged_rollout_denied_at_its_path if {
+	doc := {
+		"apiVersion": "argoproj.io/v1alpha1",
+		"kind": "Rollout",
+		"metadata": {"name": "web"},
+		"spec": {"template": {"spec": {"containers": [_c({"privileged": true})], "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}}},
+	}
+	found := {[f.rule, f.path] | some f in baseline.deny with input as doc with data.trustgate.config.workloads as _rollouts}
+	["pss-baseline-privileged", ["spec", "template", "spec", "containers", 0, "securityContext", "privileged"]] in found
+	["pss-baseline-host-path", ["spec", "template", "spec", "volumes", 0, "hostPath"]] in found
+	count(baseline.deny) == 0 with input as object.union(doc, {"apiVersion": "example.com/v1"}) with data.trustgate.config.workloads as _rollouts
+}

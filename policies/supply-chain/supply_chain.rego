@@ -324,7 +324,7 @@ _warn contains finding if {
 	some c in data.trustgate.lib.k8s.containers
 	not _set(c.container, "livenessProbe") # unset or null
 	c.type == "containers"
-	not input.kind in data.trustgate.lib.k8s.batch_kinds
+	not data.trustgate.lib.k8s.workload.batch
 	finding := k8s.container_finding(
 		"probes-liveness",
 		c,
@@ -338,7 +338,7 @@ _warn contains finding if {
 	some c in data.trustgate.lib.k8s.containers
 	not _set(c.container, "readinessProbe") # unset or null
 	c.type == "containers"
-	not input.kind in data.trustgate.lib.k8s.batch_kinds
+	not data.trustgate.lib.k8s.workload.batch
 	finding := k8s.container_finding(
 		"probes-readiness",
 		c,

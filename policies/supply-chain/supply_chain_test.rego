@@ -492,3 +492,25 @@ test_odd_volumes_do_not_error_or_fire if {
 		count(_findings_with_registries(doc, ["registry.example.com/shop/"])) == 0
 	}
 }
+
+# ---------------------------------------------------------------------------
+# Custom workloads: image rules at their paths; declared batch kinds skip probes.
+
+_custom := {
+	"CloneSet": {"apps.kruise.io": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"], "groups": ["apps.kruise.io"], "batch": false}},
+	"ScaledJob": {"keda.sh": {"spec": ["spec", "jobTargetRef", "template", "spec"], "metadata": ["spec", "jobTargetRef", "template", "metadata"], "groups": ["keda.sh"], "batch": true}},
+}
+
+test_latest_image_in_a_cloneset_denied_at_its_path if {
+	doc := {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet", "spec": {"template": {"spec": {"containers": [_good("app", "registry.example.com/app:latest")]}}}}
+	_denied(doc, "images-no-latest", ["spec", "template", "spec", "containers", 0, "image"]) with data.trustgate.config.workloads as _custom
+}
+
+test_probes_skip_declared_batch_workloads if {
+	doc := {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "spec": {"jobTargetRef": {"template": {"spec": {"containers": [{"name": "task", "image": _pinned, "resources": _limits}]}}}}}
+	_silent(doc, "probes-liveness") with data.trustgate.config.workloads as _custom
+	_silent(doc, "probes-readiness") with data.trustgate.config.workloads as _custom
+	latest := json.patch(doc, [{"op": "replace", "path": "/spec/jobTargetRef/template/spec/containers/0/image", "value": "app:latest"}])
+	_denied(latest, "images-no-latest", ["spec", "jobTargetRef", "template", "spec", "containers", 0, "image"]) with data.trustgate.config.workloads as _custom
+	_silent(latest, "probes-liveness") with data.trustgate.config.workloads as _custom
+}

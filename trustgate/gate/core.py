@@ -127,7 +127,12 @@ class Gate:
         # The namespace each object is judged in follows the API server: none for a cluster-scoped kind.
         self.scopes = kinds.Scopes.from_crds(crds)
         build = Build(config, data, combine, crds, self.scopes)
-        self.rego = RegoCheck(compile_rego(config.policies, data, mode=config.mode), combine=combine)
+        workloads = config.workload_table()
+        self.rego = RegoCheck(
+            compile_rego(config.policies, data, mode=config.mode, workloads=workloads),
+            combine=combine,
+            workloads=workloads,
+        )
         self.images = ImageStage(
             config,
             data,

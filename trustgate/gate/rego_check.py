@@ -18,13 +18,17 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from trustgate import yamlio
+from trustgate import kinds, yamlio
 from trustgate.errors import PolicyError
 from trustgate.gate.checks import Run
-from trustgate.gate.sources import RegoGroup
-from trustgate.gate.verdict import Waivers, finding_order, policy_error, rego_finding, unchecked
-from trustgate.model import Document, DocumentResult, Finding, Source
+from trustgate.gate.sources import WORKLOAD_GATED, RegoGroup
+from trustgate.gate.verdict import Waivers, finding_order, policy_error, rego_finding, severity, unchecked
+from trustgate.model import Document, DocumentResult, Finding, Mode, Severity, Source
 from trustgate.policy import rego
+
+# The finding for a custom resource that carries a pod template of a kind nobody declared.
+UNDECLARED_WORKLOAD = "undeclared-workload"
+_STRICTNESS = (Mode.ENFORCE, Mode.WARN, Mode.AUDIT)
 
 
 class _Local(threading.local):
@@ -39,10 +43,21 @@ class RegoCheck:
     wants_change_set = False
     judges_delete_and_connect = False  # Rego judges objects, not their deletion or a CONNECT
 
-    def __init__(self, groups: Sequence[RegoGroup], *, combine: bool = False) -> None:
+    def __init__(
+        self, groups: Sequence[RegoGroup], *, combine: bool = False, workloads: kinds.Workloads | None = None
+    ) -> None:
         self.groups = tuple(groups)
         self.combine = combine
         self.has_user = any(g.user for g in self.groups)
+        self.workloads = workloads if workloads is not None else kinds.Workloads.of(())
+        # The bundled workload sets evaluated, with their modes (None: the gate's): they judge the
+        # pods of the kinds they know, and name a pod template of a kind they do not know.
+        self._pod_sets: dict[str, Mode | None] = {
+            package: group.modes.get(package)
+            for group in self.groups
+            for package in group.policy.rules
+            if package in WORKLOAD_GATED and package not in group.user
+        }
         self._local = _Local()
 
     def _evaluators(self) -> list[rego.RegoEvaluator]:
@@ -76,7 +91,51 @@ class RegoCheck:
             keep = _not_in(group.user) if self.combine else None  # --combine: those see the combined input
             raw = _evaluate(evaluator, doc.obj, findings, "this document", keep)
             findings.extend(rego_finding(item, group.modes.get(item.package) or run.mode) for item in raw)
+        if self._pod_sets:
+            undeclared = self._undeclared_workload(doc, run)
+            if undeclared is not None:
+                findings.append(undeclared)
         return findings
+
+    def _undeclared_workload(self, doc: Document, run: Run) -> Finding | None:
+        """A finding for a custom resource that unmistakably carries a pod template
+        (`kinds.pod_template_shape`) of a kind neither known nor declared: the bundled sets would
+        judge nothing in it while its controller runs its pods, a false allow. It follows the
+        strictest mode of those sets and an exception may waive it."""
+        obj = doc.obj
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if not isinstance(kind, str) or not isinstance(api_version, str) or "/" not in api_version:
+            return None
+        group = api_version.rpartition("/")[0]
+        if (
+            "." not in group
+            or kinds.is_builtin_workload(group, kind)
+            or self.workloads.is_declared(group, kind)
+        ):
+            return None  # the built-in groups' kinds are Kubernetes' own: judged, or not workloads
+        path = kinds.pod_template_shape(obj)
+        if path is None:
+            return None
+        mode = min((m or run.mode for m in self._pod_sets.values()), key=_STRICTNESS.index)
+        spec = ".".join(path[:-1])
+        sets = ", ".join(sorted(self._pod_sets))
+        return Finding(
+            rule=UNDECLARED_WORKLOAD,
+            severity=severity(True, mode),
+            rule_severity=Severity.ERROR,
+            message=(
+                f"{kind} ({group}) carries a pod template at {spec}, but its kind is not declared a "
+                f"workload: {sets} cannot judge the pods its controller creates"
+            ),
+            source="rego",
+            fix=(
+                f"declare it in trustgate.yaml so that its pods are judged: workloads: [{{group: {group}, "
+                f"kind: {kind}, podSpec: {spec}}}]; or, if it runs no pods from it, "
+                f"[{{group: {group}, kind: {kind}, notWorkload: true}}]"
+            ),
+            path=path,
+            policy="trustgate.lib.k8s",
+        )
 
     @staticmethod
     def combined_input(documents: Sequence[Document]) -> list[dict[str, Any]]:

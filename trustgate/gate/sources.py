@@ -89,6 +89,10 @@ def load_policy_data(config: Config) -> rego.PolicyData:
             merge(f"{path}:{item.line}", copy.deepcopy(item.value))  # merging mutates
     if config.data:
         merge(f"{config.origin}: manifests.data", copy.deepcopy(dict(config.data)))
+    # Where the custom workloads keep their pod spec, for trustgate.lib.k8s `workload`.
+    workloads = config.workload_table().rego_data()
+    if workloads:
+        merge(f"{config.origin}: workloads", {"trustgate": {"config": {"workloads": workloads}}})
     return rego.PolicyData(data, sources=sources)
 
 
@@ -151,32 +155,29 @@ def _load_crds(schemas: SchemaSet, path: Path, config: Config) -> None:
 
 
 # The bundled sets whose every finding rule starts from `data.trustgate.lib.k8s.workload`, and the
-# kinds that rule is defined for (policies/lib/k8s.rego): any other document is not evaluated
-# against them (half of a repository: Services, ConfigMaps). tests/unit/gate/test_kind_gate.py
-# checks both against the policies' text and by evaluating them.
+# built-in kinds that rule is defined for (policies/lib/k8s.rego), beside the custom workloads of
+# the configuration (`Config.workload_table`, in their groups only): any other document is not
+# evaluated against them (half of a repository: Services, ConfigMaps).
+# tests/unit/gate/test_kind_gate.py checks both against the policies' text and by evaluating them.
 WORKLOAD_GATED = frozenset({"trustgate.pss.baseline", "trustgate.pss.restricted", "trustgate.supplychain"})
-WORKLOAD_KINDS = frozenset(
-    {
-        "Pod",
-        "ReplicationController",
-        "PodTemplate",
-        "Deployment",
-        "ReplicaSet",
-        "DaemonSet",
-        "StatefulSet",
-        "Job",
-        "CronJob",
-    }
-)
+WORKLOAD_KINDS = frozenset(kinds.BUILTIN_WORKLOADS)
 
 
-def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData, *, mode: Mode) -> list[RegoGroup]:
+def compile_rego(
+    sources: Sequence[PolicySource],
+    data: rego.PolicyData,
+    *,
+    mode: Mode,
+    workloads: kinds.Workloads | None = None,
+) -> list[RegoGroup]:
     """Compile the Rego sources, one group per Rego version (v0 sources apart from v1 ones).
 
     Args:
         sources: the policy sources, in the configured order.
-        data: the `data` document.
+        data: the `data` document (with the custom workloads' table, `load_policy_data`).
         mode: the top-level mode, which a source without its own mode takes.
+        workloads: the custom workload kinds the bundled sets judge beside the built-in ones;
+            None: the known ones (`kinds.KNOWN_WORKLOADS`).
 
     Raises:
         PolicyError: a policy does not parse, a path holds no .rego file, a named package is
@@ -251,7 +252,8 @@ def compile_rego(sources: Sequence[PolicySource], data: rego.PolicyData, *, mode
             for package, files in compiled.package_files.items()
             if package == "trustgate" or package.startswith("trustgate.")
         ):  # nobody else's module adds to (or redefines) the bundled packages: they find what they say
-            compiled.gate_on_kinds(WORKLOAD_GATED - user, WORKLOAD_KINDS)
+            table = workloads if workloads is not None else kinds.Workloads.of(())
+            compiled.gate_on_kinds(WORKLOAD_GATED - user, WORKLOAD_KINDS, table.gating())
         groups.append(RegoGroup(compiled, modes, frozenset(user)))
     missing = shared_wanted - shared_found
     if missing:

@@ -595,6 +595,7 @@ class RegoPolicy:
         # Packages that find nothing unless input.kind is one of `gating_kinds` (`gate_on_kinds`).
         self.kind_gated: frozenset[str] = frozenset()
         self.gating_kinds: frozenset[str] = frozenset()
+        self.gating_kind_groups: dict[str, frozenset[str]] = {}
         # The engine compiled above becomes the first evaluator: compiling
         # costs milliseconds that a small check would otherwise pay twice.
         self._spare: tuple[int, int, Any] | None = (os.getpid(), threading.get_ident(), engine)
@@ -604,17 +605,25 @@ class RegoPolicy:
         keep = set(packages)
         self.rules = {p: r for p, r in self.rules.items() if p in keep}
 
-    def gate_on_kinds(self, packages: Iterable[str], kinds: Iterable[str]) -> None:
-        """Say that `packages` find nothing in an input whose `kind` is not one of `kinds`
-        (before any evaluator is made).
+    def gate_on_kinds(
+        self,
+        packages: Iterable[str],
+        kinds: Iterable[str],
+        kind_groups: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
+        """Say that `packages` find nothing in an input whose `kind` is not one of `kinds`, nor
+        a kind of `kind_groups` in one of its API groups (before any evaluator is made).
 
         Only for packages whose every finding rule provably requires such a kind: the
         caller vouches for it (the bundled sets, whose rules start from the library's
         `workload`; `tests/unit/policy/test_rego_kind_gate.py` checks them). An input of
         another kind is then evaluated against the other packages only, or not at all.
+        `kind_groups` (kind -> API groups) are the declared custom workloads: a Knative
+        `Service` gates, a core `Service` does not.
         """
         self.kind_gated = frozenset(packages) & frozenset(self.rules)
         self.gating_kinds = frozenset(kinds) if self.kind_gated else frozenset()
+        self.gating_kind_groups = dict(kind_groups or {}) if self.kind_gated else {}
 
     @property
     def aggregate(self) -> Module:
@@ -701,7 +710,7 @@ class RegoEvaluator:
         refuse_unevaluable(obj)
         packages: Iterable[str] = policy.rules
         rule = "findings"
-        if policy.kind_gated and not _of_kinds(obj, policy.gating_kinds):
+        if policy.kind_gated and not _of_kinds(obj, policy.gating_kinds, policy.gating_kind_groups):
             # The kind-gated packages find nothing here: evaluate the others, if any.
             packages = [p for p in policy.rules if p not in policy.kind_gated]
             if not packages:
@@ -812,10 +821,23 @@ class RegoEvaluator:
         return results
 
 
-def _of_kinds(obj: Any, kinds: frozenset[str]) -> bool:
-    """`obj` is an object whose `kind` is one of `kinds` (as Rego's `input.kind in kinds` holds)."""
+def _of_kinds(obj: Any, kinds: frozenset[str], kind_groups: Mapping[str, frozenset[str]]) -> bool:
+    """`obj` is an object whose `kind` is one of `kinds` (as Rego's `input.kind in kinds` holds),
+    or one of `kind_groups` whose apiVersion names one of its groups (`k8s.api_group`)."""
     kind = obj.get("kind") if isinstance(obj, Mapping) else None
-    return isinstance(kind, str) and kind in kinds
+    if not isinstance(kind, str):
+        return False
+    if kind in kinds:
+        return True
+    groups = kind_groups.get(kind)
+    if groups is None:
+        return False
+    api_version = obj.get("apiVersion")
+    # As k8s.api_group: "group/version", or "version" for the core group; anything else, no group.
+    if not isinstance(api_version, str) or api_version.count("/") > 1:
+        return False
+    group = api_version.partition("/")[0] if "/" in api_version else ""
+    return group in groups
 
 
 def _exempted(value: Any) -> set[str]:

@@ -195,6 +195,8 @@ class AdmissionScope:
         kinds: (apiGroups, kinds) of Gatekeeper constraints and ExpansionTemplates; no kinds (or
             `*`) is every kind of those groups, no groups (or `*`) any group.
         custom: (group, kind) -> plural of the custom kinds of the CRDs given (`kubernetes.crds`).
+        custom_workloads: (group, resource) of the custom workload kinds (`Config.workload_table`),
+            which the bundled sets and image rules judge beside the built-in workloads.
         policy_rules: ValidatingAdmissionPolicy rules (`vap.PolicySet.rules_for`), one operation each.
         underived: what judges kinds that cannot be read from it (the user's Rego sources).
         resources: `admission.resources` ((group, resource) pairs); None: not set.
@@ -205,6 +207,7 @@ class AdmissionScope:
     images: bool = False
     kinds: tuple[Kinds, ...] = ()
     custom: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    custom_workloads: tuple[tuple[str, str], ...] = ()
     policy_rules: Sequence[Mapping[str, Any]] = ()
     underived: tuple[str, ...] = ()
     resources: tuple[tuple[str, str], ...] | None = None
@@ -253,6 +256,11 @@ def read_scope(config: Config) -> AdmissionScope:
         images=config.images.enabled,
         kinds=tuple(found),
         custom=custom,
+        # A declared resource wins, then the plural of the CRD given, then the kind's plural.
+        custom_workloads=tuple(
+            (w.group, w.resource or custom.get((w.group, w.kind)) or w.plural)
+            for w in config.workload_table().pod_kinds()
+        ),
         policy_rules=rules,
         underived=tuple(s.label for s in config.policies if s.builtin is None),
         resources=config.admission.resources,
@@ -373,7 +381,11 @@ def create_update_rules(scope: AdmissionScope) -> list[dict[str, Any]]:
             f'{setting} {both} (README, "Admission webhook")',
         )
     pairs: set[tuple[str, str]] = set(scope.resources or ())
-    order = [(g, r) for g, rs in WORKLOAD_RESOURCES.items() for r in rs] if scope.workloads else []
+    order = (
+        [(g, r) for g, rs in WORKLOAD_RESOURCES.items() for r in rs] + sorted(scope.custom_workloads)
+        if scope.workloads
+        else []
+    )
     pairs.update(order)
     if scope.images:
         pairs.add(FLUX_OCI_SOURCES)

@@ -1,12 +1,14 @@
 """The bundled sets are not evaluated on documents that are not workloads.
 
 `compile_rego` tells the compiled policy that the packages in `WORKLOAD_GATED` find
-nothing unless `input.kind` is one of `WORKLOAD_KINDS`; a Service or a ConfigMap is then
+nothing unless `input.kind` is one of `WORKLOAD_KINDS`, or a custom workload kind in one of
+its groups (`data.trustgate.config.workloads`); a Service or a ConfigMap is then
 evaluated against the other packages only (the user's), or not at all. That is sound
 only while (1) every finding rule of those packages starts from the library's
-`workload`, (2) `workload` is defined for no kind outside `WORKLOAD_KINDS`, and (3) no
-module of the user's adds to those packages. These tests check each, by the policies'
-text and by evaluating them with and without the gate.
+`workload`, (2) `workload` is defined for no kind outside `WORKLOAD_KINDS` but through
+the custom workloads' table, and (3) no module of the user's adds to those packages.
+These tests check each, by the policies' text and by evaluating them with and without
+the gate.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 import regorus
 import yaml
 
+from trustgate import kinds as kind_table
 from trustgate.config import BUILTIN_SETS, Config, PolicySource, builtin_policy_dir
 from trustgate.gate import Gate
 from trustgate.gate.sources import WORKLOAD_GATED, WORKLOAD_KINDS, compile_rego
@@ -99,21 +102,38 @@ def test_workload_is_defined_only_for_the_gating_kinds() -> None:
     rules = [r for r in ast["rules"] if "Spec" in r and _rule_name(r) == "workload"]
     assert rules
     kinds: set[str] = set()
+    custom = []
     for rule in rules:
-        for body in rule["Spec"]["bodies"]:
+        for i, body in enumerate(rule["Spec"]["bodies"]):
             first = _statement(text, body["query"]["stmts"][0])
+            if first == "declared := data.trustgate.config.workloads[input.kind]":
+                custom.append((i, len(rule["Spec"]["bodies"])))  # the kinds of the table: gated by group
+                continue
             one = re.fullmatch(r'input\.kind == "(\w+)"', first)
             many = re.fullmatch(r"input\.kind in \{(.*)\}", first)
             assert one or many, f"workload's body starts with {first!r}"
             kinds.update([one.group(1)] if one else re.findall(r'"(\w+)"', many.group(1) if many else ""))
     assert kinds == WORKLOAD_KINDS
+    (where,) = custom
+    assert where[0] == where[1] - 1, "the custom workloads' body is the last of the else chain"
+
+
+def test_builtin_workloads_table_agrees_with_the_library() -> None:
+    evaluator = rego.RegoPolicy(rego.load_modules(LIB.parent)).evaluator()
+    evaluator._set_input({})
+    table = json.loads(evaluator._engine.eval_rule_as_json("data.trustgate.lib.k8s.workload_kinds"))
+    assert {k: frozenset(v["groups"]) for k, v in table.items()} == dict(kind_table.BUILTIN_WORKLOADS)
+
+
+WORKLOADS = kind_table.Workloads.of(())  # the known custom workloads
+WORKLOADS_DATA = {"trustgate": {"config": {"workloads": WORKLOADS.rego_data()}}}
 
 
 def _policy(*, gated: bool, extra: tuple[rego.Module, ...] = ()) -> rego.RegoPolicy:
     modules = [*rego.load_modules(LIB.parent), *(m for p in _bundled_files() for m in rego.load_modules(p))]
-    policy = rego.RegoPolicy([*modules, *extra])
+    policy = rego.RegoPolicy([*modules, *extra], data=WORKLOADS_DATA)
     if gated:
-        policy.gate_on_kinds(WORKLOAD_GATED, WORKLOAD_KINDS)
+        policy.gate_on_kinds(WORKLOAD_GATED, WORKLOAD_KINDS, WORKLOADS.gating())
     return policy
 
 
@@ -145,7 +165,22 @@ def _workloads() -> list[dict[str, Any]]:
             "spec": {"jobTemplate": {"spec": {"template": template}}},
         },
         {"apiVersion": "v1", "kind": "PodTemplate", "template": template},
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "spec": {"template": template}},
+        {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "spec": {"template": template}},
+        {"apiVersion": "apps.kruise.io/v1beta1", "kind": "StatefulSet", "spec": {"template": template}},
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledJob",
+            "spec": {"jobTargetRef": {"template": template}},
+        },
     ]
+
+
+def _other_groups(doc: dict[str, Any]) -> list[Any]:
+    """apiVersions under which `doc`'s kind is no workload (another group, or none)."""
+    if doc["kind"] in WORKLOAD_KINDS:
+        return []
+    return ["v1", "example.com/v1", "argoproj.io", "a/b/c", None, 1, "serving.knative.dev.x/v1"]
 
 
 def _other_kinds(rng: random.Random) -> list[Any]:
@@ -168,12 +203,18 @@ def test_other_kinds_find_nothing_in_the_gated_packages_when_evaluated() -> None
     for doc in _workloads():
         found = {f.package for f in evaluator.evaluate(doc)}
         assert found == WORKLOAD_GATED, doc["kind"]  # each package finds something here
+        group = doc["apiVersion"].rpartition("/")[0]
         for kind in _other_kinds(rng):
+            if isinstance(kind, str) and (group, kind) in WORKLOADS.declared:
+                continue  # a workload of that group too (Knative's Service)
             other = copy.deepcopy(doc)
             other["kind"] = kind
             assert [f for f in evaluator.evaluate(other) if f.package in WORKLOAD_GATED] == [], kind
         del other["kind"]
         assert evaluator.evaluate(other) == []
+        for api_version in _other_groups(doc):
+            other = {**doc, "apiVersion": api_version}
+            assert [f for f in evaluator.evaluate(other) if f.package in WORKLOAD_GATED] == [], api_version
 
 
 def test_gated_and_ungated_evaluations_agree() -> None:
@@ -189,6 +230,9 @@ def test_gated_and_ungated_evaluations_agree() -> None:
         for kind in [doc["kind"], "Service", *_other_kinds(rng)[:20]]:
             other = {**doc, "kind": kind}
             assert gated.evaluate(other) == plain.evaluate(other), kind
+        for api_version in _other_groups(doc):
+            other = {**doc, "apiVersion": api_version}
+            assert gated.evaluate(other) == plain.evaluate(other), api_version
     assert [f.message for f in gated.evaluate({"kind": "Service"})] == ["a Service"]
 
 

@@ -1,0 +1,225 @@
+"""Custom resources that carry a pod template, at the three gates: `check`, `presync` and `serve`
+(over real HTTPS), and the webhook configuration that sends them."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from support.gitrepo import Repo, allowed_signers, ssh_key
+from support.webhook import CertSet, Server, make_certs, review, start_server
+
+from trustgate.cli.main import main
+
+DIGEST = "registry.example.com/shop/web:1.4.2@sha256:" + "0123456789abcdef" * 4
+
+COMPLIANT_ROLLOUT = textwrap.dedent(
+    f"""\
+    apiVersion: argoproj.io/v1alpha1
+    kind: Rollout
+    metadata:
+      name: web
+      namespace: shop
+    spec:
+      replicas: 2
+      selector:
+        matchLabels: {{app: web}}
+      strategy:
+        canary:
+          steps: [{{setWeight: 20}}]
+      template:
+        metadata:
+          labels: {{app: web}}
+        spec:
+          securityContext:
+            runAsNonRoot: true
+            seccompProfile: {{type: RuntimeDefault}}
+          containers:
+            - name: web
+              image: {DIGEST}
+              resources:
+                limits: {{cpu: 500m, memory: 256Mi}}
+              securityContext:
+                allowPrivilegeEscalation: false
+                capabilities: {{drop: [ALL]}}
+              livenessProbe: {{httpGet: {{path: /healthz, port: 8080}}}}
+              readinessProbe: {{httpGet: {{path: /ready, port: 8080}}}}
+    """
+)
+# The same Rollout, privileged (the line after allowPrivilegeEscalation).
+_ESCALATION = next(line for line in COMPLIANT_ROLLOUT.splitlines() if "allowPrivilegeEscalation" in line)
+_PRIVILEGED = _ESCALATION.replace("allowPrivilegeEscalation: false", "privileged: true")
+PRIVILEGED_ROLLOUT = COMPLIANT_ROLLOUT.replace(_ESCALATION + "\n", f"{_ESCALATION}\n{_PRIVILEGED}\n")
+PRIVILEGED_LINE = PRIVILEGED_ROLLOUT.splitlines().index(_PRIVILEGED) + 1
+# A custom resource of a group nobody declared, shaped as a Deployment.
+LOOK_ALIKE = COMPLIANT_ROLLOUT.replace("argoproj.io/v1alpha1", "deploy.example.com/v1").replace(
+    "kind: Rollout", "kind: AppSet"
+)
+CONTAINERS_LINE = next(
+    i for i, line in enumerate(LOOK_ALIKE.splitlines(), 1) if line.strip() == "containers:"
+)
+
+
+def _check(*paths: Path, config: Path | None = None) -> tuple[int, dict[str, Any]]:
+    args = ["check", *map(str, paths), "-o", "json"] + (["-c", str(config)] if config else [])
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def _findings(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [
+        f for r in report["results"] if r["kind"] == kind for f in r["findings"] if f["severity"] != "info"
+    ]
+
+
+def test_check_denies_a_privileged_rollout_at_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "rollout.yaml"
+    path.write_text(PRIVILEGED_ROLLOUT)
+    code, report = _check(path)
+    assert code == 1
+    (finding,) = _findings(report, "Rollout")
+    assert finding["rule"] == "pss-baseline-privileged" and finding["severity"] == "error"
+    assert finding["path"] == "spec.template.spec.containers[0].securityContext.privileged"
+    assert finding["line"] == PRIVILEGED_LINE
+
+
+def test_check_passes_a_compliant_rollout(tmp_path: Path) -> None:
+    path = tmp_path / "rollout.yaml"
+    path.write_text(COMPLIANT_ROLLOUT)
+    code, report = _check(path)
+    assert code == 0, report
+    assert _findings(report, "Rollout") == []
+    assert [r["kind"] for r in report["results"]] == ["Rollout"]
+
+
+def test_check_names_an_undeclared_look_alike_and_the_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "appset.yaml"
+    path.write_text(LOOK_ALIKE)
+    code, report = _check(path)
+    assert code == 1
+    (finding,) = _findings(report, "AppSet")
+    assert finding["rule"] == "undeclared-workload" and finding["line"] == CONTAINERS_LINE
+    assert "AppSet (deploy.example.com)" in finding["message"]
+    assert "podSpec: spec.template.spec" in finding["fix"] and "notWorkload: true" in finding["fix"]
+    # Declared, it is judged as a workload: compliant, it passes.
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nworkloads:\n"
+        "  - {group: deploy.example.com, kind: AppSet, podSpec: spec.template.spec}\n"
+    )
+    code, report = _check(path, config=config)
+    assert code == 0 and _findings(report, "AppSet") == []
+    path.write_text(
+        PRIVILEGED_ROLLOUT.replace("argoproj.io/v1alpha1", "deploy.example.com/v1").replace(
+            "kind: Rollout", "kind: AppSet"
+        )
+    )
+    code, report = _check(path, config=config)
+    assert code == 1
+    assert "pss-baseline-privileged" in {f["rule"] for f in _findings(report, "AppSet")}
+
+
+def test_a_bad_workloads_entry_is_a_config_error_naming_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nworkloads:\n"
+        "  - {group: apps, kind: Deployment, podSpec: spec.template.spec}\n"
+    )
+    manifest = tmp_path / "rollout.yaml"
+    manifest.write_text(COMPLIANT_ROLLOUT)
+    result = CliRunner().invoke(main, ["check", str(manifest), "-c", str(config)], catch_exceptions=False)
+    assert result.exit_code == 2 or result.exit_code == 3, result.output
+    assert f"{config}:4" in result.output and "built-in workload kind" in result.output
+    assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------------------------------------------
+# presync
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [(COMPLIANT_ROLLOUT, 0), (PRIVILEGED_ROLLOUT, 1), (LOOK_ALIKE, 1)],
+    ids=["compliant", "privileged", "look-alike"],
+)
+def test_presync_gates_the_ref_on_custom_workloads(tmp_path: Path, manifest: str, expected: int) -> None:
+    key = ssh_key(tmp_path, "alice@example.com")
+    allowed_signers(tmp_path / "allowed_signers", key)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\ncommits:\n  allowedSigners: allowed_signers\n"
+        "presync:\n  paths: [deploy]\n"
+    )
+    repo = Repo.create(tmp_path / "fleet")
+    repo.write("deploy/app.yaml", manifest)
+    tip = repo.commit("app", ssh=key)
+    result = CliRunner().invoke(
+        main,
+        ["presync", "--repo", str(repo.path), "--ref", "main", "--gated-ref", "trustgate/verified",
+         "-c", str(config), "--no-color"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == expected, result.output
+    gated = repo.ref("refs/heads/trustgate/verified")
+    if expected == 0:
+        assert gated == tip
+        return
+    assert gated is None  # the gated ref did not move
+    rule = "undeclared-workload" if "AppSet" in manifest else "pss-baseline-privileged"
+    assert rule in result.output and "deploy/app.yaml:" in result.output
+
+
+# ---------------------------------------------------------------------------------------------------
+# serve, and the webhook configuration
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def server(certs: CertSet) -> Iterator[Server]:
+    srv = start_server(certs, workers=1)
+    yield srv
+    srv.stop()
+
+
+def test_serve_judges_a_rollout_the_api_server_sends(server: Server) -> None:
+    privileged = yaml.safe_load(PRIVILEGED_ROLLOUT)
+    status, answer = server.post(review(privileged, uid="rollout-privileged"))
+    assert status == 200, answer
+    response = answer["response"]
+    assert response["uid"] == "rollout-privileged" and response["allowed"] is False
+    assert "pss-baseline-privileged" in response["status"]["message"]
+    status, answer = server.post(review(yaml.safe_load(COMPLIANT_ROLLOUT), uid="rollout-ok"))
+    assert status == 200 and answer["response"]["allowed"] is True, answer
+
+
+def test_webhook_config_sends_the_custom_workloads(tmp_path: Path) -> None:
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nworkloads:\n"
+        "  - {group: deploy.example.com, kind: AppSet, podSpec: spec.template.spec, resource: appsets}\n"
+        "  - {group: argoproj.io, kind: Rollout, notWorkload: true}\n"
+    )
+    result = CliRunner().invoke(main, ["webhook-config", "-c", str(config)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    webhook = yaml.safe_load(result.stdout)["webhooks"][0]  # the fail-closed one
+    sent = {(g, r) for rule in webhook["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert {
+        ("deploy.example.com", "appsets"),
+        ("apps.kruise.io", "clonesets"),
+        ("keda.sh", "scaledjobs"),
+    } <= sent
+    assert ("serving.knative.dev", "services") in sent and ("", "services") not in sent
+    assert ("argoproj.io", "rollouts") not in sent  # declared not a workload
+    default = CliRunner().invoke(main, ["webhook-config"], catch_exceptions=False)
+    rules = yaml.safe_load(default.stdout)["webhooks"][0]["rules"]
+    assert any(r["apiGroups"] == ["argoproj.io"] and "rollouts" in r["resources"] for r in rules)
