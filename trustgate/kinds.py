@@ -118,6 +118,24 @@ REVIEW_GROUPS = ("authentication.k8s.io", "authorization.k8s.io")
 # (group, kind) of the token and access reviews those groups serve.
 REVIEW_KINDS = frozenset((g, k) for g, k in CLUSTER_SCOPED | NAMESPACED if g in REVIEW_GROUPS)
 
+# Subresources whose admission object is the whole Pod, judged as a Pod: `kubectl debug`'s
+# pods/ephemeralcontainers (1.22+) and an in-place resize, pods/resize (1.33+).
+POD_SUBRESOURCES = frozenset({"ephemeralcontainers", "resize"})
+
+
+def writes_subresource(operation: object, sub_resource: object) -> bool:
+    """An admission CREATE or UPDATE of a subresource whose object is the subresource's own
+    (`kubectl scale`: deployments/scale, an autoscaling/v1 Scale), not the resource: every
+    subresource but `POD_SUBRESOURCES`. What `serve` plans and what the gate judges read it
+    here, from a review's fields or a document's request."""
+    return (
+        operation in ("CREATE", "UPDATE")
+        and isinstance(sub_resource, str)
+        and sub_resource != ""
+        and sub_resource not in POD_SUBRESOURCES
+    )
+
+
 # Built-in kinds whose resource name is not the rule of thumb in `resource_of` (their types'
 # `+resourceName` or the registry's storage path).
 _IRREGULAR = {

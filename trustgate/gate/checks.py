@@ -74,10 +74,10 @@ def is_subresource_write(doc: Document) -> bool:
     object is an autoscaling/v1 Scale), other than pods/ephemeralcontainers and pods/resize, whose
     object is the Pod with its spec changed and is judged as one. Its object is the subresource's,
     not the resource's."""
-    if doc.request is None or doc.request.get("operation") not in ("CREATE", "UPDATE"):
+    request = doc.request
+    if request is None:
         return False
-    sub = doc.request.get("subResource")
-    return isinstance(sub, str) and sub not in ("", "ephemeralcontainers", "resize")
+    return kinds.writes_subresource(request.get("operation"), request.get("subResource"))
 
 
 def is_own_kind_subresource(doc: Document) -> bool:

@@ -44,7 +44,7 @@ from typing import Any
 from trustgate.config import DEFAULT_DELETE_ACTORS, AdmissionSettings
 from trustgate.errors import InputError
 from trustgate.gate.verdict import Failure
-from trustgate.kinds import REVIEW_GROUPS
+from trustgate.kinds import REVIEW_GROUPS, writes_subresource
 from trustgate.manifests.loader import lone_surrogate, may_hold_surrogate, path_text
 from trustgate.model import (
     NOT_EVALUATED_SOURCES,
@@ -420,9 +420,9 @@ def plan(
     debug = review.sub_resource == "ephemeralcontainers"
     # An in-place resize (1.33+) changes the Pod's containers' resources: its object is the Pod, an
     # UPDATE of it judged by everything that judges Pods.
-    resize = review.sub_resource == "resize" and review.operation == "UPDATE"
+    resize = review.sub_resource == "resize" and review.operation in ("CREATE", "UPDATE")
     connect = review.operation == "CONNECT" and admission_policies  # pods/exec, pods/portforward, proxy
-    written = bool(review.sub_resource) and not (debug or resize) and review.operation in ("CREATE", "UPDATE")
+    written = writes_subresource(review.operation, review.sub_resource)
     judged = admission_policies if subresources is None else subresources
     if review.sub_resource and not (debug or resize) and not connect and not (written and judged):
         out.skipped = "subresource"

@@ -13,8 +13,10 @@ from typing import Any
 
 from support.webhook import review
 
+from trustgate import kinds
 from trustgate.config import AdmissionSettings, Config, KubernetesSettings, PolicySource
-from trustgate.gate import Gate
+from trustgate.gate import Gate, checks
+from trustgate.model import Document, Source
 from trustgate.server import admission
 from trustgate.server.webhookconfig import AdmissionScope, webhook_configuration
 
@@ -88,3 +90,34 @@ def test_a_resize_is_sent_wherever_pods_are() -> None:
             for r in rule["resources"]
         }
         assert ("", "pods/resize") in sent, hook["rules"]
+
+
+def test_a_create_of_pods_resize_is_judged_as_a_pod() -> None:
+    # The API server serves pods/resize for UPDATE only; should a CREATE arrive, its object is the
+    # Pod and it is judged as one, as the gate's documents judge it (not as a subresource's object).
+    body = review(_pod("64Gi"), operation="CREATE", sub_resource="resize")
+    parsed = admission.parse(json.dumps(body).encode())
+    assert isinstance(parsed, admission.Review)
+    for policies in (False, True):  # without admission policies it was answered `skipped`, unjudged
+        plan = admission.plan(parsed, AdmissionSettings(), admission_policies=policies)
+        assert plan.response is None and not plan.skipped, plan.response
+        [doc] = plan.documents
+        assert doc.obj["kind"] == "Pod"
+        assert not checks.is_subresource_write(doc)
+
+
+def test_serve_and_the_gate_tell_subresource_writes_alike() -> None:
+    # `serve`'s plan decides what is a write of a subresource's own object from the review; the gate
+    # decides it again from the document's request: the two must never part.
+    subs = ["", "status", "scale", "eviction", "binding", "ephemeralcontainers", "resize", "exec", "approval"]
+    for operation in ("CREATE", "UPDATE", "DELETE", "CONNECT"):
+        for sub in subs:
+            body = review(_pod("1Gi"), operation=operation, old=_pod("1Gi"), sub_resource=sub or None)
+            parsed = admission.parse(json.dumps(body).encode())
+            assert isinstance(parsed, admission.Review)
+            document = Document(Source("admission:x"), _pod("1Gi"), request=parsed.request)
+            written = kinds.writes_subresource(parsed.operation, parsed.sub_resource)
+            assert checks.is_subresource_write(document) == written, (operation, sub)
+            assert written == (
+                operation in ("CREATE", "UPDATE") and sub not in ("", "ephemeralcontainers", "resize")
+            )
