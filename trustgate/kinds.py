@@ -118,6 +118,11 @@ REVIEW_GROUPS = ("authentication.k8s.io", "authorization.k8s.io")
 # (group, kind) of the token and access reviews those groups serve.
 REVIEW_KINDS = frozenset((g, k) for g, k in CLUSTER_SCOPED | NAMESPACED if g in REVIEW_GROUPS)
 
+# Kinds a request has on a subresource only, never an object stored under a resource of its own:
+# `kubectl scale`'s autoscaling/v1 Scale (deployments/scale and any resource's scale), a
+# policy/v1 Eviction (pods/eviction), a core Binding (pods/binding). No manifest is such a request.
+SUBRESOURCE_ONLY_KINDS = frozenset({("autoscaling", "Scale"), ("policy", "Eviction"), ("", "Binding")})
+
 # Subresources whose admission object is the whole Pod, judged as a Pod: `kubectl debug`'s
 # pods/ephemeralcontainers (1.22+) and an in-place resize, pods/resize (1.33+).
 POD_SUBRESOURCES = frozenset({"ephemeralcontainers", "resize"})

@@ -178,6 +178,11 @@ class Check(Protocol):
         """Notes for every decision (what was skipped when the check was built)."""
         ...
 
+    def offline_notes(self) -> Sequence[str]:
+        """Notes for a decision on manifests (`check`, `presync`), not at admission: what the check
+        judges only in an admission request (a subresource's, such as `kubectl scale`'s Scale)."""
+        ...
+
     def results(self) -> Sequence[DocumentResult]:
         """Results of the check's own (a source that cannot be enforced), added to every decision."""
         ...
@@ -207,6 +212,9 @@ class SchemaCheck:
         self._policy = f"kubernetes-{schemas.version}{'-strict' if schemas.strict else ''}"
 
     def notes(self) -> Sequence[str]:
+        return ()
+
+    def offline_notes(self) -> Sequence[str]:
         return ()
 
     def results(self) -> Sequence[DocumentResult]:
@@ -330,6 +338,9 @@ class AdmissionPolicyCheck:
 
     def notes(self) -> Sequence[str]:
         return self.policies.notes
+
+    def offline_notes(self) -> Sequence[str]:
+        return self.policies.offline_notes  # at admission, the subresources they name are judged
 
     def results(self) -> Sequence[DocumentResult]:
         return ()
@@ -491,6 +502,9 @@ class UnresolvedVariableCheck:
     judges_delete_and_connect = False
 
     def notes(self) -> Sequence[str]:
+        return ()
+
+    def offline_notes(self) -> Sequence[str]:
         return ()
 
     def results(self) -> Sequence[DocumentResult]:

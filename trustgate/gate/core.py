@@ -318,8 +318,8 @@ class Gate:
         notes = self.waivers.expired_notes()
         for check in self.checks:
             notes.extend(check.notes())
-            if gate != "admission" and isinstance(check, checks.AdmissionPolicyCheck):
-                notes.extend(check.policies.offline_notes)  # at admission, subresources are judged
+            if gate != "admission":
+                notes.extend(check.offline_notes())
         if not verify_unmatched:  # `verify image` checks no manifests
             results = [*(r for check in self.checks for r in check.results()), *results]
         return Decision(

@@ -68,6 +68,7 @@ class GatekeeperCheck:
         self.scopes = scopes
         self.inventory = tuple(sources.inventory)
         self._notes = tuple(sources.notes)
+        self._offline_notes = tuple(_subresource_notes(self.set.constraints))
         self._unevaluable = tuple(sources.unevaluable)
         self.exclusions = sources.exclusions
         # Constraints the ValidatingAdmissionPolicy Gatekeeper generates enforces: the API server runs
@@ -107,6 +108,9 @@ class GatekeeperCheck:
 
     def notes(self) -> Sequence[str]:
         return self._notes
+
+    def offline_notes(self) -> Sequence[str]:
+        return self._offline_notes
 
     def results(self) -> Sequence[DocumentResult]:
         """One "could not evaluate" result per Gatekeeper source that would not be enforced."""
@@ -586,3 +590,27 @@ def _assumed(constraint: gatekeeper.Constraint, placement: gatekeeper.Placement)
             "CustomResourceDefinition with --crd to decide)"
         )
     return ""
+
+
+def _subresource_notes(constraints: Sequence[gatekeeper.Constraint]) -> list[str]:
+    """A note for each constraint whose match names a kind that only a subresource's request has
+    (`kubectl scale`'s Scale, an Eviction, a Binding): no manifest is one, so `check` and `presync`
+    never apply it to anything; `serve` does, as Gatekeeper's webhook matches `request.kind`."""
+    out = []
+    for constraint in constraints:
+        named = sorted(
+            {
+                f"{group or 'core'}/{kind}"
+                for groups, kinds_ in constraint.match.kinds
+                for group, kind in kinds.SUBRESOURCE_ONLY_KINDS
+                if kind in kinds_ and (not groups or "*" in groups or group in groups)
+            }
+        )
+        if named:
+            out.append(
+                f"Gatekeeper constraint {constraint.id} ({constraint.file}:{constraint.line}) matches "
+                f"{', '.join(named)}: no manifest is such a request (a Scale is `kubectl scale`'s, an "
+                "Eviction a drain's, a Binding the scheduler's), so it is not evaluated on them here; "
+                "`trustgate serve` judges those requests at admission, as Gatekeeper's webhook does"
+            )
+    return out

@@ -77,6 +77,9 @@ class RegoCheck:
     def notes(self) -> Sequence[str]:
         return ()
 
+    def offline_notes(self) -> Sequence[str]:
+        return ()
+
     def results(self) -> Sequence[DocumentResult]:
         return ()
 

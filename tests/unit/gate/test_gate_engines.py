@@ -76,6 +76,9 @@ class _Kinds:
     def notes(self) -> Sequence[str]:
         return ["kinds: a toy engine"]
 
+    def offline_notes(self) -> Sequence[str]:
+        return ["kinds: on manifests only"]
+
     def results(self) -> Sequence[DocumentResult]:
         return []
 
@@ -105,6 +108,7 @@ def test_a_new_engine_is_one_adapter_and_one_entry_in_engines(
     assert built and built[0].config is config
     assert gate.policy_revision != plain.policy_revision  # what the engine enforces is in the revision
     assert "kinds: a toy engine" in decision.notes
+    assert "kinds: on manifests only" in decision.notes  # `check`: the engine's offline notes too
     assert engine.seen == [2, 2]  # every document was judged with the whole change set
     (result, _) = decision.results
     (finding,) = [f for f in result.findings if f.rule == "kinds/denied"]

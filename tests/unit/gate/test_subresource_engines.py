@@ -15,9 +15,10 @@ from typing import Any
 
 from support.vap import denying, rule
 
+from trustgate import kinds
 from trustgate.config import AdmissionSettings, Config, GatekeeperSettings, KubernetesSettings
 from trustgate.gate import Gate
-from trustgate.server import admission
+from trustgate.server import admission, webhookconfig
 
 NEEDS_OWNER = """\
 apiVersion: templates.gatekeeper.sh/v1
@@ -115,3 +116,29 @@ def test_a_status_write_is_judged_by_admission_policies_and_a_scale_by_gatekeepe
         assert _rules(gate, _review(_scale(), "scale", "alice")) == ["NeedsOwner/owners"]
     finally:
         gate.close()
+
+
+def test_check_says_a_constraint_on_scales_is_judged_at_admission_only(write: Any) -> None:
+    # No manifest is a Scale request: `check` and `presync` never apply such a constraint, and say so;
+    # at admission (`serve`), where it is judged, the note would be wrong.
+    constraints = write("gk.yaml", NEEDS_OWNER)
+    config = Config(
+        policies=(),
+        kubernetes=KubernetesSettings(schemas=False),
+        gatekeeper=GatekeeperSettings(paths=(Path(constraints),)),
+    )
+    with Gate(config=config) as gate:
+        deployment = write("web.yaml", json.dumps(_deployment()))
+        decision = gate.check([str(deployment)])
+        [note] = [n for n in decision.notes if "NeedsOwner/owners" in n]
+        assert "autoscaling/Scale" in note and "gk.yaml:" in note and "trustgate serve" in note
+        plan = admission.plan(
+            _review(_scale(), "scale", "alice"), AdmissionSettings(), admission_policies=True
+        )
+        admitted = gate.decide(gate.evaluate_policies(plan.documents, verify_images=False), gate="admission")
+        assert not [n for n in admitted.notes if "NeedsOwner/owners" in n]
+
+
+def test_the_kinds_only_subresources_carry_are_one_list() -> None:
+    # webhook-config sends each such kind's subresources; the gate's note names the same kinds.
+    assert set(webhookconfig.SUBRESOURCE_KINDS) == kinds.SUBRESOURCE_ONLY_KINDS
