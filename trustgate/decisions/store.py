@@ -116,6 +116,20 @@ _CASED_INDEX = (
 )
 
 
+_CREATE_INDEX = re.compile(
+    r"\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?P<name>\w+)\s+ON\s+(?:ONLY\s+)?(?P<table>\w+)",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def created_index(statement: str) -> tuple[str, str] | None:
+    """(index, table) of a migration's `CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table ...`
+    statement, whatever its case and spacing; None for any other statement."""
+    found = _CREATE_INDEX.match(statement)
+    return (found["name"], found["table"]) if found else None
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -1414,10 +1428,10 @@ class SqlStore(Summaries, abc.ABC):
         if present is None:
             return []
         expected = {
-            words[2]: (words[4], " ".join(words))
+            found[0]: (found[1], " ".join(statement.split()))
             for migration in MIGRATIONS
-            for words in map(str.split, getattr(migration, self.dialect))
-            if words[:2] == ["CREATE", "INDEX"]
+            for statement in getattr(migration, self.dialect)
+            if (found := created_index(statement)) is not None
         }
         return [
             Problem(
