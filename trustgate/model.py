@@ -107,6 +107,11 @@ class Document:
     # False when the text it was read from holds no `$` (nor an escape or `!!binary` that could
     # decode to one): no Flux variable reference anywhere in it, and no walk looks for one.
     may_hold_variable: bool = True
+    # Who applies it with Flux's post-build substitution done (`Kustomization/flux-system/team-a`,
+    # or the option of `check` that gave the values): `obj` is as it applies it. "" as written.
+    applied_as: str = ""
+    # Why the variable references still in `obj` were not resolved for that application.
+    unresolved: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str | None:
