@@ -625,7 +625,8 @@ def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:
             return {}, f"has data.{key} that is not a string"
         if obj.get("kind") == "Secret":
             try:
-                value = base64.b64decode(value, validate=True).decode("utf-8")
+                # Go's decoder (the API server's) skips line breaks
+                value = base64.b64decode(re.sub("[\r\n]", "", value), validate=True).decode("utf-8")
             except (binascii.Error, ValueError):
                 return {}, (
                     f"has data.{key} that does not decode (base64, then UTF-8 text): what Flux substitutes "
