@@ -192,7 +192,8 @@ def _meta_pod(**metadata: Any) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {"containers": []}}
 
 
-TEAM_A = variables.Substitution("Kustomization/flux-system/team-a", {"tenant": "team-a"})
+def _team_a() -> variables.Substitution:
+    return variables.Substitution("Kustomization/flux-system/team-a", {"tenant": "team-a"})
 
 
 @pytest.mark.parametrize(
@@ -221,7 +222,7 @@ def test_substitute_resolves_as_flux_applies(written: str, values: dict[str, str
 def test_substitute_keys_and_metadata() -> None:
     obj = _meta_pod(name="${tenant}-app", namespace="${tenant}", labels={"tenant": "${tenant}"})
     obj["metadata"]["annotations"] = {"${tenant}.example.com/x": "1"}
-    done = variables.substitute(obj, TEAM_A)
+    done = variables.substitute(obj, _team_a())
     assert done.changed and not done.unresolved
     assert done.obj["metadata"] == {
         "name": "team-a-app",
@@ -256,7 +257,7 @@ def test_what_cannot_be_resolved_stays_as_written_with_why(written: str, complet
 
 def test_substitute_leaves_disabled_and_empty_substitutions_as_written() -> None:
     marked = _meta_pod(namespace="${tenant}", labels={variables.SUBSTITUTE_MARKER: "disabled"})
-    assert variables.substitute(marked, TEAM_A).obj is marked
+    assert variables.substitute(marked, _team_a()).obj is marked
     # No variable at all: kustomize-controller substitutes nothing (`len(vars) > 0`).
     obj = _meta_pod(namespace="${tenant:=prod}")
     assert variables.substitute(obj, variables.Substitution("K", {})).obj is obj
