@@ -526,13 +526,17 @@ class UnresolvedVariableCheck:
             return out  # admission: applied as it is; a whole List: its items are judged
         hits = [_variable_finding(hit, blocking, doc) for hit in variables.find(doc.obj)]
         if doc.applied_as and doc.unresolved and not hits:
-            # Judged as one application substitutes it: a reference it leaves unresolved anywhere is
-            # what Flux applies empty (or refuses), not a value to judge as written.
+            # Judged as one application substitutes it: a variable no source sets, without a default,
+            # is applied empty (or refused) anywhere, so it blocks; one a source outside the tree may
+            # set is judged as written where it is only a value (as without the application), noted.
             hits.append(
                 Finding(
                     rule=UNRESOLVED_VALUE_RULE,
-                    severity=blocking,
-                    message=f"as {doc.applied_as} applies it, a variable reference stays unresolved: "
+                    severity=blocking if doc.unresolved_certain else Severity.INFO,
+                    rule_severity=Severity.ERROR if doc.unresolved_certain else Severity.INFO,
+                    message=f"as {doc.applied_as} applies it, a variable reference stays unresolved"
+                    + ("" if doc.unresolved_certain else " (its value is judged as written)")
+                    + ": "
                     + "; ".join(doc.unresolved),
                     source="schema",
                     fix="set the variable (the Kustomization's spec.postBuild.substitute, an object it "

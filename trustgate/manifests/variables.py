@@ -352,11 +352,14 @@ class Substitution:
 @dataclass(frozen=True, slots=True)
 class Substituted:
     """An object as one application applies it: `obj` with what resolved substituted, and a line
-    per variable reference left as written (`unresolved`: why, for the findings on it)."""
+    per variable reference left as written (`unresolved`: why, for the findings on it); `certain`
+    when one of them is certainly wrong as applied (a variable no source sets, with no default:
+    Flux applies it empty, or fails), not merely unknown here."""
 
     obj: Mapping[str, Any]
     unresolved: tuple[str, ...] = ()
     changed: bool = False
+    certain: bool = False
 
 
 def invalid_names(values: Mapping[str, str]) -> list[str]:
@@ -385,13 +388,15 @@ def substitute(obj: Mapping[str, Any], substitution: Substitution) -> Substitute
         pass  # walked: an object orjson cannot encode
     unresolved: list[str] = []
     changed = False
+    certain = False
 
     def text(value: str, *, key: bool) -> Any:
-        nonlocal changed
+        nonlocal changed, certain
         if "$" not in value:
             return value
-        out, problems = _expand(value, substitution)
+        out, problems, wrong = _expand(value, substitution)
         unresolved.extend(problems)
+        certain = certain or wrong
         if out == value:
             return value
         changed = True
@@ -400,11 +405,13 @@ def substitute(obj: Mapping[str, Any], substitution: Substitution) -> Substitute
         return _plain_value(out)
 
     def walk(node: Any) -> Any:
+        nonlocal certain
         if isinstance(node, Mapping):
             out: dict[str, Any] = {}
             for k, v in node.items():
                 new_key = text(k, key=True) if isinstance(k, str) else k
                 if new_key in out:
+                    certain = True
                     unresolved.append(
                         f"the key {json.dumps(new_key)} appears twice once substituted: which value Flux "
                         "keeps cannot be told"
@@ -420,7 +427,7 @@ def substitute(obj: Mapping[str, Any], substitution: Substitution) -> Substitute
         return node
 
     result = walk(obj)
-    return Substituted(result if changed else obj, tuple(dict.fromkeys(unresolved)), changed)
+    return Substituted(result if changed else obj, tuple(dict.fromkeys(unresolved)), changed, certain)
 
 
 _NO_VALUE = object()
@@ -441,10 +448,12 @@ def _plain_value(text: str) -> Any:
     return value["v"]
 
 
-def _expand(text: str, substitution: Substitution) -> tuple[str, list[str]]:
-    """`text` with its references resolved (see `substitute`), and why each other one is not."""
+def _expand(text: str, substitution: Substitution) -> tuple[str, list[str], bool]:
+    """`text` with its references resolved (see `substitute`), why each other one is not, and
+    whether one of those is certainly unset (`Substituted.certain`)."""
     out: list[str] = []
     problems: list[str] = []
+    certain = False
     i, end = 0, len(text)
     while i < end:
         j = text.find("$", i)
@@ -486,9 +495,10 @@ def _expand(text: str, substitution: Substitution) -> tuple[str, list[str]]:
             out.append(default)
         else:
             problems.append(_unset(name, default is not None, substitution))
+            certain = certain or substitution.complete
             out.append(reference)
         i = close + 1
-    return "".join(out), problems
+    return "".join(out), problems, certain
 
 
 def _unset(name: str, has_default: bool, substitution: Substitution) -> str:
@@ -510,7 +520,11 @@ def apply(doc: Document, substitution: Substitution, *, always: bool = False) ->
     if not (done.changed or done.unresolved or always):
         return doc
     return dataclasses.replace(
-        doc, obj=done.obj, applied_as=substitution.applied_as, unresolved=done.unresolved
+        doc,
+        obj=done.obj,
+        applied_as=substitution.applied_as,
+        unresolved=done.unresolved,
+        unresolved_certain=done.certain,
     )
 
 

@@ -1186,6 +1186,26 @@ def _post_build(kustomization: Mapping[str, object] | None) -> object:
     ]
 
 
+def substitution_sources(documents: Sequence[Document]) -> list[Mapping[str, object]]:
+    """The ConfigMaps and Secrets of the tree, each once in every namespace it may land in
+    (`_landing`: its own, or a Flux Kustomization's `targetNamespace`), for what a Kustomization
+    substitutes from (`variables.flux_substitution`). One whose namespace is not known is left out:
+    what it sets stays unknown, and is judged so."""
+    appliers = _appliers(documents)
+    out: list[Mapping[str, object]] = []
+    for doc in documents:
+        kind, api_version = doc.obj.get("kind"), doc.obj.get("apiVersion")
+        if not doc.kubernetes or kind not in _SUBSTITUTE_KINDS or api_version != "v1":
+            continue
+        landing = _landing(doc, appliers)
+        metadata = doc.obj.get("metadata")
+        if landing is None or not isinstance(metadata, Mapping):
+            continue
+        for namespace in sorted(landing):
+            out.append({**doc.obj, "metadata": {**metadata, "namespace": namespace}})
+    return out
+
+
 def substituted_only(
     documents: Sequence[Document], paths: Sequence[str], *, remotes: Sequence[str]
 ) -> Callable[[Document], bool]:

@@ -939,10 +939,12 @@ class PresyncGate:
                 )
                 break
             found: list[Document] = []
+            # What the builds substitute from, where each lands (paths relative, as Kustomizations name them).
+            sources = changes.substitution_sources([_relative_document(d, prefix, copy=True) for d in seen])
             for build in new:
                 done.add(build.identity)
                 docs, probs, own = self._flux_build_one(
-                    build, root, artifact, reading, roots, planned, [d.obj for d in seen if d.kubernetes]
+                    build, root, artifact, reading, roots, planned, sources
                 )
                 problems.extend(probs)
                 if docs and own:
