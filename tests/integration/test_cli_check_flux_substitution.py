@@ -168,6 +168,9 @@ def test_bad_option_values_are_clear_errors(write: Write) -> None:
     plain = write("clusters/plain.yaml", TENANT.split("  postBuild:")[0])
     code, _, out = run("--flux-kustomization", str(plain), str(base))
     assert code == 3 and "no spec.postBuild" in out, out
+    targeted = write("clusters/targeted.yaml", TENANT.replace("  interval: 10m\n", "  targetNamespace: x\n"))
+    code, _, out = run("--flux-kustomization", str(targeted), str(base))
+    assert code == 3 and "spec.targetNamespace" in out and "flux build kustomization" in out, out
     broken = write("clusters/broken.yaml", TENANT.replace('privileged: "true"', "privileged: 1"))
     code, _, out = run("--flux-kustomization", str(broken), str(base))
     assert code == 3 and "ConfigMap/flux-system/tenant-vars" in out and "data.privileged" in out, out

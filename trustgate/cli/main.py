@@ -226,13 +226,20 @@ def check(
     sys.exit(decision.exit_code(fail_on_warning=fail_on == "warning"))
 
 
+# What a Flux Kustomization changes besides its post-build variables, which `check` does not model.
+_FLUX_BUILD_FIELDS = (
+    "targetNamespace", "namePrefix", "nameSuffix", "patches", "images", "components", "commonMetadata",
+)  # fmt: skip
+
+
 def _flux_substitution(kustomization_file: str | None, pairs: Sequence[str]) -> variables.Substitution | None:
     """What `check --flux-kustomization/--flux-substitute` substitutes (None: neither given).
 
     Raises:
         click.BadParameter: a NAME=VALUE without `=`, or a name Flux refuses.
-        InputError: FILE holds no Flux Kustomization (or several), none with a spec.postBuild, or
-            one whose substitution cannot be worked out.
+        InputError: FILE holds no Flux Kustomization (or several), none with a spec.postBuild, one
+            that also changes what it builds (a targetNamespace, patches), or one whose substitution
+            cannot be worked out.
     """
     from trustgate.manifests import variables
 
@@ -273,6 +280,18 @@ def _flux_substitution(kustomization_file: str | None, pairs: Sequence[str]) -> 
     metadata = found[0].get("metadata")
     metadata = metadata if isinstance(metadata, Mapping) else {}
     label = "/".join(str(p) for p in ("Kustomization", metadata.get("namespace"), metadata.get("name")) if p)
+    spec = found[0].get("spec")
+    builds = [
+        f for f in _FLUX_BUILD_FIELDS if isinstance(spec, Mapping) and spec.get(f) not in (None, "", [], {})
+    ]
+    if builds:  # what they change is not judged here: refused rather than judged as if absent
+        raise InputError(
+            f"{label} sets {', '.join('spec.' + f for f in builds)}, which `check` does not apply "
+            "(only its post-build variables)",
+            where=kustomization_file,
+            hint="render it as Flux does and check the output: `flux build kustomization NAME --path PATH "
+            "--kustomization-file FILE --dry-run | trustgate check -`",
+        )
     substitution, why = variables.flux_substitution(
         found[0], objects, applied_as=f"{label} ({kustomization_file})", where=kustomization_file
     )

@@ -940,7 +940,11 @@ class PresyncGate:
                 break
             found: list[Document] = []
             # What the builds substitute from, where each lands (paths relative, as Kustomizations name them).
-            sources = changes.substitution_sources([_relative_document(d, prefix, copy=True) for d in seen])
+            sources = (
+                changes.substitution_sources([_relative_document(d, prefix, copy=True) for d in seen])
+                if any(b.substitutes is not None for b in new)
+                else []
+            )
             for build in new:
                 done.add(build.identity)
                 docs, probs, own = self._flux_build_one(
