@@ -107,6 +107,13 @@ class Document:
     # False when the text it was read from holds no `$` (nor an escape or `!!binary` that could
     # decode to one): no Flux variable reference anywhere in it, and no walk looks for one.
     may_hold_variable: bool = True
+    # Who applies it with Flux's post-build substitution done (`Kustomization/flux-system/team-a`,
+    # or the option of `check` that gave the values): `obj` is as it applies it. "" as written.
+    applied_as: str = ""
+    # Why the variable references still in `obj` were not resolved for that application, and whether
+    # one is certainly wrong as applied (a variable no source sets, with no default).
+    unresolved: tuple[str, ...] = ()
+    unresolved_certain: bool = False
 
     @property
     def api_version(self) -> str | None:

@@ -2076,7 +2076,21 @@ def test_flux_post_build_variables_in_keys_or_the_namespace_do_not_move_the_gate
     code, output = s.run()
     assert code == 1, output
     assert s.repo.ref(GATED) == gated  # not moved
-    assert "key-unresolved-variable" in output and "deploy/apps/pod.yaml:7" in output
-    assert "metadata-unresolved-variable" in output and "deploy/apps/pod-ns.yaml:5" in output
-    assert "deploy/apps/pod-priv.yaml:15" in output
-    assert "flux envsubst" in output
+    # The Kustomization sets every variable there is (`substitute` alone): each default is what Flux
+    # applies, and is judged as written there.
+    assert "Pod/shop/s" in output and "pss-baseline-apparmor" in output, output
+    assert "Pod/shop/q" in output and "pss-baseline-privileged" in output, output
+    assert "as Kustomization/flux-system/apps applies it" in output, output
+    # A ConfigMap it substitutes from that only the cluster holds may set any of them: unresolved.
+    s.repo.write(
+        "deploy/flux.yaml",
+        FLUX_SUBSTITUTING + "    substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n",
+    )
+    s.repo.commit("cluster values", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated  # not moved
+    assert "key-unresolved-variable" in output and "deploy/apps/pod.yaml:7" in output, output
+    assert "metadata-unresolved-variable" in output and "deploy/apps/pod-ns.yaml:5" in output, output
+    assert "deploy/apps/pod-priv.yaml:15" in output, output
+    assert "ConfigMap/flux-system/cluster-vars (spec.postBuild.substituteFrom) is not in presync" in output

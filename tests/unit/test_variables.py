@@ -183,3 +183,171 @@ def test_a_variable_is_invalid_metadata_where_flux_applies_the_object_as_written
 def test_the_namespace_of_a_kind_not_known_to_be_namespaced_is_not_checked(namespaced: bool | None) -> None:
     obj = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "p", "namespace": "Not Valid"}}
     assert variables.invalid_metadata(obj, namespaced=namespaced) == []
+
+
+# -- substitution as one application does it ---------------------------------------------------------
+
+
+def _meta_pod(**metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {"containers": []}}
+
+
+def _team_a() -> variables.Substitution:
+    return variables.Substitution("Kustomization/flux-system/team-a", {"tenant": "team-a"})
+
+
+@pytest.mark.parametrize(
+    ("written", "values", "applied"),
+    [
+        ("${tenant}", {"tenant": "team-a"}, "team-a"),
+        ("${tenant}-app", {"tenant": "team-a"}, "team-a-app"),
+        ("${tenant:=prod}", {"tenant": "team-a"}, "team-a"),
+        ("${tenant:=prod}", {}, "prod"),  # complete: unset, so the default
+        ("${tenant:-prod}", {"tenant": ""}, "prod"),  # set but empty: the default too
+        ("$${tenant}", {"tenant": "team-a"}, "${tenant}"),  # escaped
+        ("a$$b ${tenant}", {"tenant": "team-a"}, "a$b team-a"),
+        ("$tenant", {"tenant": "team-a"}, "$tenant"),  # no braces: text
+        ("${N}", {"N": "3"}, 3),  # a whole plain value is typed again, as Flux's YAML reading does
+        ("${ON}", {"ON": "true"}, True),
+        ("${L}", {"L": "[a, b]"}, ["a", "b"]),
+        ("${N}x", {"N": "3"}, "3x"),
+    ],
+)
+def test_substitute_resolves_as_flux_applies(written: str, values: dict[str, str], applied: Any) -> None:
+    substitution = variables.Substitution("K", {"x": "1", **values})
+    done = variables.substitute({"kind": "ConfigMap", "data": {"k": written}}, substitution)
+    assert done.obj["data"]["k"] == applied and not done.unresolved
+
+
+def test_substitute_keys_and_metadata() -> None:
+    obj = _meta_pod(name="${tenant}-app", namespace="${tenant}", labels={"tenant": "${tenant}"})
+    obj["metadata"]["annotations"] = {"${tenant}.example.com/x": "1"}
+    done = variables.substitute(obj, _team_a())
+    assert done.changed and not done.unresolved
+    assert done.obj["metadata"] == {
+        "name": "team-a-app",
+        "namespace": "team-a",
+        "labels": {"tenant": "team-a"},
+        "annotations": {"team-a.example.com/x": "1"},
+    }
+    assert variables.find(done.obj) == []
+    assert obj["metadata"]["namespace"] == "${tenant}"  # the object read is not changed
+
+
+@pytest.mark.parametrize(
+    ("written", "complete", "why"),
+    [
+        ("${region}", True, "does not set the variable region, which has no default"),
+        ("${region:=eu}", False, "does not set the variable region, and ConfigMap/x is not in the tree"),
+        ("${region}", False, "does not set the variable region, and ConfigMap/x is not in the tree"),
+        ("${tenant:+x}", True, "a form trustgate does not evaluate"),
+        ("${tenant:=${other}}", True, "a form trustgate does not evaluate"),
+        ("${tenant", True, "left open"),
+    ],
+)
+def test_what_cannot_be_resolved_stays_as_written_with_why(written: str, complete: bool, why: str) -> None:
+    substitution = variables.Substitution(
+        "K", {"tenant": "a"}, complete=complete, unknown="ConfigMap/x is not in the tree"
+    )
+    done = variables.substitute(_meta_pod(namespace=written), substitution)
+    assert done.obj["metadata"]["namespace"] == written, done
+    assert any(why in line for line in done.unresolved), done.unresolved
+    assert [hit.path for hit in variables.find(done.obj)] == [("metadata", "namespace")]
+
+
+def test_substitute_leaves_disabled_and_empty_substitutions_as_written() -> None:
+    marked = _meta_pod(namespace="${tenant}", labels={variables.SUBSTITUTE_MARKER: "disabled"})
+    assert variables.substitute(marked, _team_a()).obj is marked
+    # No variable at all: kustomize-controller substitutes nothing (`len(vars) > 0`).
+    obj = _meta_pod(namespace="${tenant:=prod}")
+    assert variables.substitute(obj, variables.Substitution("K", {})).obj is obj
+
+
+def _kustomization(post_build: Any, namespace: str = "flux-system") -> dict[str, Any]:
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "team-a", "namespace": namespace},
+        "spec": {"path": "./tenants/base", "postBuild": post_build},
+    }
+
+
+def _source(kind: str, name: str, namespace: str = "flux-system", **fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": namespace}, **fields}
+
+
+def test_flux_substitution_merges_in_fluxs_order() -> None:
+    """substituteFrom objects in order (a later one overrides), a Secret decoded with its stringData
+    over its data, then `substitute` over all; newlines removed."""
+    k = _kustomization(
+        {
+            "substitute": {"tenant": "team-a"},
+            "substituteFrom": [{"kind": "ConfigMap", "name": "one"}, {"kind": "Secret", "name": "two"}],
+        }
+    )
+    objects = [
+        _source("ConfigMap", "one", data={"tenant": "cm", "region": "eu", "zone": "z1"}),
+        _source("ConfigMap", "one", namespace="other", data={"region": "other-namespace"}),
+        _source("Secret", "two", data={"zone": "ejI=", "size": "bGFy\nZ2U="}, stringData={"size": "s\n"}),
+    ]
+    substitution, why = variables.flux_substitution(k, objects, applied_as="K", where="the tree")
+    assert why == "" and substitution is not None and substitution.complete
+    assert substitution.values == {"tenant": "team-a", "region": "eu", "zone": "z2", "size": "s"}
+
+
+def test_flux_substitution_of_an_object_not_found() -> None:
+    """Not found (perhaps only in the cluster): it may set any variable and override those read
+    before it, so only those after it and `substitute` are certain."""
+    k = _kustomization(
+        {
+            "substitute": {"tenant": "team-a"},
+            "substituteFrom": [
+                {"kind": "ConfigMap", "name": "before"},
+                {"kind": "ConfigMap", "name": "cluster-only", "optional": True},
+                {"kind": "ConfigMap", "name": "after"},
+            ],
+        }
+    )
+    objects = [
+        _source("ConfigMap", "before", data={"a": "1"}),
+        _source("ConfigMap", "after", data={"b": "2"}),
+    ]
+    substitution, why = variables.flux_substitution(k, objects, applied_as="K", where="the tree")
+    assert why == "" and substitution is not None and not substitution.complete
+    assert substitution.values == {"b": "2", "tenant": "team-a"}
+    assert (
+        "ConfigMap/flux-system/cluster-only" in substitution.unknown
+        and "not in the tree" in substitution.unknown
+    )
+
+
+@pytest.mark.parametrize(
+    ("post_build", "objects", "why"),
+    [
+        ("x", [], "spec.postBuild is not a mapping"),
+        ({"substitute": {"n": 3}}, [], "not a mapping of strings to strings"),
+        ({"substitute": {"1bad": "x"}}, [], "refused by Flux"),
+        ({"substituteFrom": [{"kind": "Pod", "name": "x"}]}, [], "is not a ConfigMap or Secret"),
+        (
+            {"substituteFrom": [{"kind": "Secret", "name": "s"}]},
+            [_source("Secret", "s", data={"a": "%%%"})],
+            "does not decode",
+        ),
+        (
+            {"substituteFrom": [{"kind": "ConfigMap", "name": "c"}]},
+            [_source("ConfigMap", "c", data={"a": "1"}), _source("ConfigMap", "c", data={"a": "2"})],
+            "more than once, with different data",
+        ),
+    ],
+)
+def test_flux_substitution_that_cannot_be_worked_out(post_build: Any, objects: list[Any], why: str) -> None:
+    substitution, found = variables.flux_substitution(
+        _kustomization(post_build), objects, applied_as="K", where="the tree"
+    )
+    assert substitution is None and why in found, found
+
+
+def test_flux_substitution_without_post_build() -> None:
+    k = _kustomization(None)
+    del k["spec"]["postBuild"]
+    assert variables.flux_substitution(k, [], applied_as="K", where="the tree") == (None, "")

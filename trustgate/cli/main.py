@@ -20,6 +20,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +32,13 @@ from trustgate.cli.options import GATEKEEPER_ENGINES as GATEKEEPER_ENGINES
 from trustgate.cli.options import ConfigFlags as ConfigFlags
 from trustgate.cli.options import config_options as config_options
 from trustgate.cli.options import emit_report as emit_report
-from trustgate.errors import Error
+from trustgate.errors import Error, InputError
 from trustgate.model import ExitCode
 from trustgate.report import FORMATS
 
 if TYPE_CHECKING:
     from trustgate.config import Config, IdentityConfig
+    from trustgate.manifests import variables
     from trustgate.policy import gator, rego
 
 
@@ -139,6 +141,23 @@ def main() -> None:
     envvar="TRUSTGATE_DECISION_LOG",
     help="Record the decision: sqlite:///path.db or postgresql://... (default: decisionLog.url).",
 )
+@click.option(
+    "--flux-kustomization",
+    "flux_kustomization",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Judge the manifests as this Flux Kustomization applies them: its spec.postBuild variables"
+    " substituted (substituteFrom objects read from FILE), as `flux build kustomization"
+    " --kustomization-file` does.",
+)
+@click.option(
+    "--flux-substitute",
+    "flux_substitute",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Judge the manifests with this Flux post-build variable substituted (repeatable; over"
+    " --flux-kustomization's). A variable not given keeps failing, its default included.",
+)
 def check(
     paths: tuple[str, ...],
     flags: ConfigFlags,
@@ -150,6 +169,8 @@ def check(
     exclude: tuple[str, ...],
     combine: bool,
     decision_log: str | None,
+    flux_kustomization: str | None,
+    flux_substitute: tuple[str, ...],
 ) -> None:
     """Check Kubernetes manifests: files, directories, kustomizations, or - for stdin.
 
@@ -161,10 +182,12 @@ def check(
       trustgate check deploy/
       kubectl kustomize overlays/prod | trustgate check -
       trustgate check -c trustgate.yaml --format sarif --output trustgate.sarif .
+      trustgate check --flux-kustomization clusters/prod/team-a.yaml tenants/base
     """
     from trustgate.gate import Gate
 
     log = None
+    substitution = _flux_substitution(flux_kustomization, flux_substitute)
     try:
         config = flags.load()
         if exclude:
@@ -173,7 +196,13 @@ def check(
             from trustgate.cli.log import gate_decision_log
 
             log = gate_decision_log(config, decision_log)
-        with Gate(config=config, jobs=jobs or os.cpu_count() or 1, decision_log=log, combine=combine) as gate:
+        with Gate(
+            config=config,
+            jobs=jobs or os.cpu_count() or 1,
+            decision_log=log,
+            combine=combine,
+            substitution=substitution,
+        ) as gate:
             # Parsing builds many short-lived containers and few cycles: collect
             # rarely, and never scan what start-up loaded (also spares forked
             # workers the copy-on-write of those pages). ~10% of a large check.
@@ -195,6 +224,115 @@ def check(
         say_recorded(decision, log)
     emit_report(decision, fmt, output=output, color=color)
     sys.exit(decision.exit_code(fail_on_warning=fail_on == "warning"))
+
+
+# What a Flux Kustomization changes besides its post-build variables, which `check` does not model.
+_FLUX_BUILD_FIELDS = (
+    "targetNamespace", "namePrefix", "nameSuffix", "patches", "images", "components", "commonMetadata",
+)  # fmt: skip
+
+
+def _flux_substitution(kustomization_file: str | None, pairs: Sequence[str]) -> variables.Substitution | None:
+    """What `check --flux-kustomization/--flux-substitute` substitutes (None: neither given).
+
+    Raises:
+        click.BadParameter: a NAME=VALUE without `=`, or a name Flux refuses.
+        InputError: FILE holds no Flux Kustomization (or several), none with a spec.postBuild, one
+            that also changes what it builds (a targetNamespace, patches), or one whose substitution
+            cannot be worked out.
+    """
+    from trustgate.manifests import variables
+
+    if kustomization_file is None and not pairs:
+        return None
+    given: dict[str, str] = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or variables.invalid_names({name: value}):
+            raise click.BadParameter(
+                f"{pair!r} is not NAME=VALUE with a variable name Flux takes (letters, digits, '_', "
+                "not starting with a digit)",
+                param_hint="--flux-substitute",
+            )
+        given[name] = value.replace("\n", "")  # Flux removes newlines from every value
+    if kustomization_file is None:
+        return variables.Substitution(
+            "--flux-substitute",
+            given,
+            complete=False,
+            unknown="its default is not taken: the Kustomization may set it (give it with --flux-substitute, "
+            "or use --flux-kustomization with the Kustomization's file)",
+        )
+    objects = _kustomization_file_objects(kustomization_file)
+    found = [
+        o
+        for o in objects
+        if o.get("kind") == "Kustomization"
+        and str(o.get("apiVersion", "")).rpartition("/")[0] == "kustomize.toolkit.fluxcd.io"
+    ]
+    if len(found) != 1:
+        raise InputError(
+            f"holds {len(found)} Flux Kustomizations (kustomize.toolkit.fluxcd.io): --flux-kustomization "
+            "takes a file with exactly one",
+            where=kustomization_file,
+            hint="give the file of the Kustomization that applies the manifests",
+        )
+    metadata = found[0].get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    label = "/".join(str(p) for p in ("Kustomization", metadata.get("namespace"), metadata.get("name")) if p)
+    spec = found[0].get("spec")
+    builds = [
+        f for f in _FLUX_BUILD_FIELDS if isinstance(spec, Mapping) and spec.get(f) not in (None, "", [], {})
+    ]
+    if builds:  # what they change is not judged here: refused rather than judged as if absent
+        raise InputError(
+            f"{label} sets {', '.join('spec.' + f for f in builds)}, which `check` does not apply "
+            "(only its post-build variables)",
+            where=kustomization_file,
+            hint="render it as Flux does and check the output: `flux build kustomization NAME --path PATH "
+            "--kustomization-file FILE --dry-run | trustgate check -`",
+        )
+    substitution, why = variables.flux_substitution(
+        found[0], objects, applied_as=f"{label} ({kustomization_file})", where=kustomization_file
+    )
+    if why:
+        raise InputError(
+            f"{label}: what it substitutes cannot be worked out: {why}",
+            where=kustomization_file,
+            hint="fix its spec.postBuild (kustomize-controller refuses it too)",
+        )
+    if substitution is None:
+        raise InputError(
+            f"{label} has no spec.postBuild: Flux substitutes nothing in what it applies",
+            where=kustomization_file,
+            hint="check without --flux-kustomization, or give the Kustomization that substitutes",
+        )
+    if given:  # as if written in its postBuild.substitute: over every other value
+        substitution = dataclasses.replace(substitution, values={**substitution.values, **given})
+    return substitution
+
+
+def _kustomization_file_objects(path: str) -> list[Mapping[str, Any]]:
+    """The mappings of a YAML stream, for `--flux-kustomization`."""
+    from trustgate import yamlio
+    from trustgate.config import Limits
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(Limits().max_file_bytes + 1)
+    except OSError as e:
+        raise InputError(f"cannot be read: {e.strerror or e}", where=path) from e
+    if len(data) > Limits().max_file_bytes:
+        raise InputError(
+            "is larger than a manifest may be", where=path, hint="give the Kustomization's own file"
+        )
+    out: list[Mapping[str, Any]] = []
+    for item in yamlio.parse_stream(data, max_nodes=Limits().max_yaml_nodes):
+        if isinstance(item, yamlio.YamlProblem):
+            raise InputError(f"line {item.line}: {item.message}", where=path, hint="fix the YAML")
+        if isinstance(item.value, Mapping):
+            out.append(item.value)
+    return out
 
 
 @main.group()

@@ -538,16 +538,38 @@ class UnresolvedVariableCheck:
             )
         if doc.request is not None or doc.list_role == "list" or not doc.may_hold_variable:
             return out  # admission: applied as it is; a whole List: its items are judged
-        for hit in variables.find(doc.obj):
-            out.append(_variable_finding(hit, blocking))
+        hits = [_variable_finding(hit, blocking, doc) for hit in variables.find(doc.obj)]
+        if doc.applied_as and doc.unresolved and not hits:
+            # Judged as one application substitutes it: a variable no source sets, without a default,
+            # is applied empty (or refused) anywhere, so it blocks; one a source outside the tree may
+            # set is judged as written where it is only a value (as without the application), noted.
+            hits.append(
+                Finding(
+                    rule=UNRESOLVED_VALUE_RULE,
+                    severity=blocking if doc.unresolved_certain else Severity.INFO,
+                    rule_severity=Severity.ERROR if doc.unresolved_certain else Severity.INFO,
+                    message=f"as {doc.applied_as} applies it, a variable reference stays unresolved"
+                    + ("" if doc.unresolved_certain else " (its value is judged as written)")
+                    + ": "
+                    + "; ".join(doc.unresolved),
+                    source="schema",
+                    fix="set the variable (the Kustomization's spec.postBuild.substitute, an object it "
+                    "substitutes from, or --flux-substitute), give it a default, or write `$${` for a "
+                    f"literal `${{`; or waive {UNRESOLVED_VALUE_RULE} with an exception",
+                )
+            )
+        out.extend(hits)
         return out
 
 
-def _variable_finding(hit: variables.Hit, blocking: Severity) -> Finding:
+def _variable_finding(hit: variables.Hit, blocking: Severity, doc: Document) -> Finding:
     where = render_path(hit.path[:-1]) or "the top level"
     text = json.dumps(hit.text if len(hit.text) <= 200 else hit.text[:200] + "...")  # a script may be long
     later = "holds a variable that Flux's post-build substitution replaces when it applies the object"
     unknown = "the Kustomization's `substitute` or `substituteFrom` may set it, whatever the default"
+    if doc.applied_as:  # judged as one application substitutes it: say why this stayed unresolved
+        later = "keeps a variable reference the substitution leaves unresolved"
+        unknown = "; ".join(doc.unresolved) or f"{doc.applied_as} substitutes no variable"
     literal = (
         f"if the `${{` is meant literally, write `$${{` (Flux reads it as `${{`) or mark the object "
         f"`{variables.SUBSTITUTE_MARKER}: disabled`"
@@ -577,6 +599,19 @@ def _variable_finding(hit: variables.Hit, blocking: Severity) -> Finding:
             "next `}`, so the fields in between may be removed or rewritten unseen"
         )
         fix = f"close the reference, or {_RENDER_FIRST}; {literal}; or waive {rule} with an exception"
+    if doc.applied_as:
+        message = f"as {doc.applied_as} applies it, {message}"
+        fix = (
+            "set the variable in the Kustomization's postBuild.substitute, or keep the object it substitutes "
+            f"from in the repository (under presync.paths); {literal}; or waive {rule} with an exception"
+        )
+    else:
+        fix = fix.replace(
+            _RENDER_FIRST,
+            f"{_RENDER_FIRST}, or give the values Flux substitutes (`trustgate check "
+            "--flux-substitute NAME=VALUE` or `--flux-kustomization FILE`; `presync` takes them from the "
+            "Flux Kustomizations of the tree whose path holds the file)",
+        )
     return Finding(
         rule=rule,
         severity=blocking,

@@ -31,7 +31,7 @@ from trustgate.gate.images import ImageStage
 from trustgate.gate.rego_check import RegoCheck
 from trustgate.gate.sources import compile_rego, load_policy_data, read_crds
 from trustgate.gate.verdict import WAIVABLE_SOURCES, Waivers, finding_order, problem_result
-from trustgate.manifests import loader, origins
+from trustgate.manifests import loader, origins, variables
 from trustgate.manifests.images import find_images
 from trustgate.model import (
     NOT_EVALUATED_SOURCES,
@@ -99,6 +99,7 @@ class Gate:
         registry: Registry | None = None,
         image_cache: VerificationCache[ImageResult] | None = None,
         decision_log: DecisionLog | None = None,
+        substitution: variables.Substitution | None = None,
     ) -> None:
         """Compile the configuration.
 
@@ -112,6 +113,8 @@ class Gate:
             registry: where images are fetched from; default: a client built from `images.registries`.
             image_cache: where verification results are kept; default: in memory, per Gate.
             decision_log: where every decision is recorded (per `config.decision_log`).
+            substitution: `check` judges what it reads as Flux applies it with these variables
+                (`variables.substitute`); None: as written.
 
         Raises:
             PolicyError: a policy does not parse or names a missing package.
@@ -120,6 +123,7 @@ class Gate:
         self.config = config
         self.jobs = max(1, jobs)
         self.combine = combine
+        self.substitution = substitution
         self.waivers = Waivers(tuple(config.exceptions), today)  # None: the day of each evaluation
         self._waive = bool(config.exceptions)  # per finding: a plain bool, not a call
         data = load_policy_data(config)
@@ -220,7 +224,7 @@ class Gate:
         run = Run(self.config.mode)
         if self._wants_change_set or self.combine:
             # Checks that read the inventory see the whole change set: read it first.
-            preread = {unit.path: loader.read_unit(unit, self.config.limits, any_data=True) for unit in units}
+            preread = {unit.path: self.read_unit(unit) for unit in units}
             if self._wants_change_set:
                 run = Run(
                     self.config.mode, [d.obj for docs, _ in preread.values() for d in docs if d.kubernetes]
@@ -351,6 +355,13 @@ class Gate:
 
     # -- one document ------------------------------------------------------------
 
+    def read_unit(self, unit: loader.Unit) -> tuple[list[Document], list[InputProblem]]:
+        """Read one unit of `check`, each object as `self.substitution` applies it (if given)."""
+        documents, problems = loader.read_unit(unit, self.config.limits, any_data=True)
+        if self.substitution is not None:
+            documents = [variables.apply(d, self.substitution) for d in documents]
+        return documents, problems
+
     def run_unit(
         self,
         unit: loader.Unit,
@@ -360,9 +371,7 @@ class Gate:
     ) -> list[DocumentResult]:
         """Read one unit (unless `preread` holds it) and evaluate each of its documents, in order
         (with the Rego findings `judged` holds for a document already)."""
-        documents, problems = (preread or {}).get(unit.path) or loader.read_unit(
-            unit, self.config.limits, any_data=True
-        )
+        documents, problems = (preread or {}).get(unit.path) or self.read_unit(unit)
         run = run or Run(self.config.mode)
         documents = self._judged_documents(documents)
         results = [problem_result(p) for p in problems] + [
@@ -416,6 +425,10 @@ class Gate:
                 self.waivers.apply(namespace, doc.kind, doc.name, finding, scope_unknown=scope_unknown)
             if where:  # the line is the object's, not the field's: say where the field is
                 finding.note = f"{finding.note}; {where}" if finding.note else where
+            if doc.applied_as:  # one application of several: say which
+                applied = f"as {doc.applied_as} applies it (post-build substitution done)"
+                finding.note = f"{applied}; {finding.note}" if finding.note else applied
+                finding.metadata = {**finding.metadata, "appliedAs": doc.applied_as}
         findings.sort(key=finding_order)
         images: list[ImageUse] = []
         if self.images.policy is not None and not no_object:  # a deletion or a CONNECT runs no image
@@ -481,7 +494,7 @@ class _Batches:
             entry = self._preread.get(unit.path)
             if entry is None:
                 try:
-                    entry = self._read[unit.path] = loader.read_unit(unit, gate.config.limits, any_data=True)
+                    entry = self._read[unit.path] = gate.read_unit(unit)
                 except Error:
                     continue  # `run_unit` reads it again and reports the error for this unit
             for doc in gate._judged_documents(entry[0]):

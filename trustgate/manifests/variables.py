@@ -27,14 +27,17 @@ change that value only, which the rules that read it judge as written.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from trustgate.model import JsonPath
+from trustgate import yamlio
+from trustgate.model import Document, JsonPath
 
 SUBSTITUTE_MARKER = "kustomize.toolkit.fluxcd.io/substitute"  # label or annotation; "disabled" skips
 
@@ -309,3 +312,344 @@ def invalid_metadata(obj: Mapping[str, Any], *, namespaced: bool | None) -> list
                 )
             )
     return out
+
+
+# -- what one application substitutes ---------------------------------------------------------------
+
+_VARIABLE_NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")  # kustomize_varsub.go varsubRegex
+_DEFAULTS = (":=", ":-")  # `${A:=d}`, `${A:-d}`: the default when A is unset or empty
+
+
+@dataclass(frozen=True, slots=True)
+class Substitution:
+    """The variables one application of the objects fills in, as Flux merges them.
+
+    kustomize-controller (`kustomize_varsub.go`) reads the data of each `postBuild.substituteFrom`
+    object in order (a later one overrides an earlier one), then `postBuild.substitute` over them,
+    with every newline removed from the values; with no variable at all it substitutes nothing.
+
+    Attributes:
+        applied_as: who applies the objects so, for messages (`Kustomization/flux-system/team-a`,
+            or the option that gave the values).
+        values: variable -> value.
+        complete: every source of values is known, so a variable `values` lacks is unset and its
+            default is what is applied. False: a source is not known here (an object that lives only
+            in the cluster), so only `values` are certain and a default is never taken.
+        unknown: why the values are incomplete, and the way out (for messages).
+    """
+
+    applied_as: str
+    values: Mapping[str, str]
+    complete: bool = True
+    unknown: str = ""
+
+    @property
+    def active(self) -> bool:
+        """Whether Flux substitutes at all: it does only when some variable is set (or may be)."""
+        return bool(self.values) or not self.complete
+
+
+@dataclass(frozen=True, slots=True)
+class Substituted:
+    """An object as one application applies it: `obj` with what resolved substituted, and a line
+    per variable reference left as written (`unresolved`: why, for the findings on it); `certain`
+    when one of them is certainly wrong as applied (a variable no source sets, with no default:
+    Flux applies it empty, or fails), not merely unknown here."""
+
+    obj: Mapping[str, Any]
+    unresolved: tuple[str, ...] = ()
+    changed: bool = False
+    certain: bool = False
+
+
+def invalid_names(values: Mapping[str, str]) -> list[str]:
+    """The variable names Flux refuses (it then substitutes nothing, and the build fails)."""
+    return sorted(name for name in values if not _VARIABLE_NAME.fullmatch(name))
+
+
+def substitute(obj: Mapping[str, Any], substitution: Substitution) -> Substituted:
+    """`obj` as Flux's post-build substitution leaves it under `substitution`.
+
+    Each string (keys included) is read as Flux's envsubst reads the object's text (`scan`):
+    `$$` is a `$`, `${A}`, `${A:=d}` and `${A:-d}` take the value of A (the default where A is
+    unset, only when `substitution.complete`, or empty). A reference that cannot be resolved for
+    certain (A unknown, another operator, a nested reference, one left open) stays as written and
+    is named in `unresolved`; the rules for variables left for later then judge it. A whole value
+    that was a plain scalar is typed again as Flux's YAML reading types it (`${N}` set to `3` is
+    the number 3, `${ON}` set to `true` a boolean). An object marked `SUBSTITUTE_MARKER: disabled`,
+    or a substitution that sets nothing (`Substitution.active`), leaves it as written.
+    """
+    if not substitution.active or substitution_disabled(obj):
+        return Substituted(obj)
+    try:
+        if b"$" not in orjson.dumps(obj):
+            return Substituted(obj)
+    except TypeError:
+        pass  # walked: an object orjson cannot encode
+    unresolved: list[str] = []
+    changed = False
+    certain = False
+
+    def text(value: str, *, key: bool) -> Any:
+        nonlocal changed, certain
+        if "$" not in value:
+            return value
+        out, problems, wrong = _expand(value, substitution)
+        unresolved.extend(problems)
+        certain = certain or wrong
+        if out == value:
+            return value
+        changed = True
+        if key or problems or "\n" in value or _plain_value(value) != value:
+            return out  # a key stays a string (sigs.k8s.io/yaml); a quoted scalar stays a string
+        return _plain_value(out)
+
+    def walk(node: Any) -> Any:
+        nonlocal certain
+        if isinstance(node, Mapping):
+            out: dict[str, Any] = {}
+            for k, v in node.items():
+                new_key = text(k, key=True) if isinstance(k, str) else k
+                if new_key in out:
+                    certain = True
+                    unresolved.append(
+                        f"the key {json.dumps(new_key)} appears twice once substituted: which value Flux "
+                        "keeps cannot be told"
+                    )
+                    out[k] = walk(v)
+                    continue
+                out[new_key] = walk(v)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str):
+            return text(node, key=False)
+        return node
+
+    result = walk(obj)
+    return Substituted(result if changed else obj, tuple(dict.fromkeys(unresolved)), changed, certain)
+
+
+_NO_VALUE = object()
+_VALUE_NODES = 100_000  # YAML nodes of one substituted value (a value that is a whole mapping)
+
+
+def _plain_value(text: str) -> Any:
+    """What a YAML reader of Kubernetes (go-yaml, then sigs.k8s.io/yaml) makes of `text` written as
+    the plain value of a mapping; `_NO_VALUE` where it is not one value (a syntax error)."""
+    if not text.strip():
+        return None
+    items = list(yamlio.parse_stream(f"v: {text}\n".encode(), max_nodes=_VALUE_NODES))
+    if len(items) != 1 or isinstance(items[0], yamlio.YamlProblem):
+        return _NO_VALUE
+    value = items[0].value
+    if not isinstance(value, Mapping) or list(value) != ["v"]:
+        return _NO_VALUE
+    return value["v"]
+
+
+def _expand(text: str, substitution: Substitution) -> tuple[str, list[str], bool]:
+    """`text` with its references resolved (see `substitute`), why each other one is not, and
+    whether one of those is certainly unset (`Substituted.certain`)."""
+    out: list[str] = []
+    problems: list[str] = []
+    certain = False
+    i, end = 0, len(text)
+    while i < end:
+        j = text.find("$", i)
+        if j < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        follower = text[j + 1] if j + 1 < end else ""
+        if follower == "$":  # an escaped `$`
+            out.append("$")
+            i = j + 2
+            continue
+        if follower != "{":
+            out.append("$")
+            i = j + 1
+            continue
+        close = text.find("}", j + 2)
+        if close < 0:
+            problems.append(
+                f"the reference {json.dumps(text[j : j + 40])} is left open (Flux reads on past the value)"
+            )
+            out.append(text[j:])
+            break
+        reference = text[j : close + 1]
+        body = text[j + 2 : close]
+        match = _VARIABLE_NAME.match(body)
+        name = match.group() if match else ""
+        rest = body[len(name) :]
+        default = rest[2:] if rest[:2] in _DEFAULTS else None
+        if not name or (rest and default is None) or (default is not None and "$" in default):
+            problems.append(
+                f"the reference {reference} is a form trustgate does not evaluate (it reads `${{A}}`, "
+                "`${A:=default}` and `${A:-default}` with a literal default)"
+            )
+            out.append(reference)
+        elif name in substitution.values and (default is None or substitution.values[name]):
+            out.append(substitution.values[name])
+        elif default is not None and (name in substitution.values or substitution.complete):
+            out.append(default)
+        else:
+            problems.append(_unset(name, default is not None, substitution))
+            certain = certain or substitution.complete
+            out.append(reference)
+        i = close + 1
+    return "".join(out), problems, certain
+
+
+def _unset(name: str, has_default: bool, substitution: Substitution) -> str:
+    if not substitution.complete:
+        return f"{substitution.applied_as} does not set the variable {name}, and {substitution.unknown}"
+    return (
+        f"{substitution.applied_as} does not set the variable {name}"
+        + ("" if has_default else ", which has no default")
+        + " (Flux applies it empty, or fails under --feature-gates=StrictPostBuildSubstitutions)"
+    )
+
+
+def apply(doc: Document, substitution: Substitution, *, always: bool = False) -> Document:
+    """`doc` as `substitution` applies it (`substitute`): a new document naming the application
+    (`Document.applied_as`) when anything changed or stayed unresolved, or `always`; else `doc`."""
+    if not doc.kubernetes or (not doc.may_hold_variable and not always):
+        return doc
+    done = substitute(doc.obj, substitution)
+    if not (done.changed or done.unresolved or always):
+        return doc
+    return dataclasses.replace(
+        doc,
+        obj=done.obj,
+        applied_as=substitution.applied_as,
+        unresolved=done.unresolved,
+        unresolved_certain=done.certain,
+    )
+
+
+_SOURCE_KINDS = ("ConfigMap", "Secret")
+
+
+def flux_substitution(
+    kustomization: Mapping[str, Any], objects: Iterable[Mapping[str, Any]], *, applied_as: str, where: str
+) -> tuple[Substitution | None, str]:
+    """What a Flux Kustomization substitutes (`spec.postBuild`), with the data of its
+    `substituteFrom` objects found among `objects` (those in its namespace), as
+    kustomize-controller merges them: each object in order, a later one overriding; a Secret's
+    `data` base64-decoded, its `stringData` over it (the API server merges it so); `substitute`
+    over all; newlines removed.
+
+    An object not found may live in the cluster: it may set any variable, and override those of
+    the objects before it, so only the values of the objects after it and of `substitute` are
+    certain (`Substitution.complete` False, `unknown` naming it and the way out).
+
+    Args:
+        kustomization: the Kustomization object.
+        objects: where its `substituteFrom` objects are looked for.
+        applied_as: how messages name it.
+        where: how messages name `objects` ("the tree", a file).
+
+    Returns:
+        (None, "") when it substitutes nothing (no `postBuild`); (None, why) when what it
+        substitutes cannot be worked out (a field of the wrong type, an object found twice with
+        different data, a Secret that does not decode, an invalid variable name: Flux fails
+        the build too, or the gate cannot tell what it applies); else (the substitution, "").
+    """
+    spec = kustomization.get("spec")
+    post = spec.get("postBuild") if isinstance(spec, Mapping) else None
+    if post is None:
+        return None, ""
+    if not isinstance(post, Mapping):
+        return None, "spec.postBuild is not a mapping"
+    inline = post.get("substitute") or {}
+    refs = post.get("substituteFrom") or []
+    if not isinstance(inline, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in inline.items()
+    ):
+        return None, "spec.postBuild.substitute is not a mapping of strings to strings (quote the values)"
+    if not isinstance(refs, list):
+        return None, "spec.postBuild.substituteFrom is not a list"
+    metadata = kustomization.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+    namespace = namespace if isinstance(namespace, str) else ""
+    pool = [o for o in objects if o.get("apiVersion") == "v1" and o.get("kind") in _SOURCE_KINDS]
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for at, ref in enumerate(refs):
+        kind = ref.get("kind") if isinstance(ref, Mapping) else None
+        name = ref.get("name") if isinstance(ref, Mapping) else None
+        if kind not in _SOURCE_KINDS or not isinstance(name, str) or not name:
+            return None, f"spec.postBuild.substituteFrom[{at}] is not a ConfigMap or Secret with a name"
+        label = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+        found: list[dict[str, str]] = []
+        for obj in pool:
+            meta = obj.get("metadata")
+            if (
+                obj.get("kind") == kind
+                and isinstance(meta, Mapping)
+                and meta.get("name") == name
+                and (meta.get("namespace") or "") == namespace
+            ):
+                data, why = _source_data(obj)
+                if why:
+                    return None, f"{label} ({where}) {why}"
+                if data not in found:
+                    found.append(data)
+        if len(found) > 1:
+            return None, (
+                f"{label} is in {where} more than once, with different data: which one Flux reads "
+                "cannot be told"
+            )
+        if not found:
+            missing.append(label)
+            values = {}  # it may override every value read before it
+            continue
+        values.update({k: v.replace("\n", "") for k, v in found[0].items()})
+    values.update({k: v.replace("\n", "") for k, v in inline.items()})
+    bad = invalid_names(values)
+    if bad:
+        return None, (
+            f"the variable name(s) {', '.join(map(json.dumps, bad))} are refused by Flux "
+            f"(names match {_VARIABLE_NAME.pattern}): it substitutes nothing and fails the build"
+        )
+    unknown = ""
+    if missing:
+        one = len(missing) == 1
+        unknown = (
+            f"{', '.join(missing)} (spec.postBuild.substituteFrom) {'is' if one else 'are'} not in {where}: "
+            f"living only in the cluster, what {'it sets' if one else 'they set'} cannot be judged "
+            f"(put {'it' if one else 'them'} in {where}, or set the variable in spec.postBuild.substitute)"
+        )
+    return Substitution(applied_as, values, complete=not missing, unknown=unknown), ""
+
+
+def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:
+    """The variables a ConfigMap (`data`) or Secret (`data` decoded, `stringData` over it) gives,
+    and why they cannot be read ("" when they can)."""
+    import base64
+    import binascii
+
+    out: dict[str, str] = {}
+    data = obj.get("data") or {}
+    if not isinstance(data, Mapping):
+        return {}, "has a data field that is not a mapping"
+    for key, value in data.items():
+        if not isinstance(value, str):
+            return {}, f"has data.{key} that is not a string"
+        if obj.get("kind") == "Secret":
+            try:
+                # Go's decoder (the API server's) skips line breaks
+                value = base64.b64decode(re.sub("[\r\n]", "", value), validate=True).decode("utf-8")
+            except (binascii.Error, ValueError):
+                return {}, (
+                    f"has data.{key} that does not decode (base64, then UTF-8 text): what Flux substitutes "
+                    "cannot be told; fix the value, or use stringData"
+                )
+        out[str(key)] = value
+    if obj.get("kind") == "Secret":
+        strings = obj.get("stringData") or {}
+        if not isinstance(strings, Mapping) or not all(isinstance(v, str) for v in strings.values()):
+            return {}, "has a stringData field that is not a mapping of strings"
+        out.update({str(k): v for k, v in strings.items()})
+    return out, ""

@@ -1014,12 +1014,17 @@ class FluxBuild:
     ignore_missing: bool = False  # spec.ignoreMissingComponents
     reconciler: str = reconcilers.FLUX
     recurse: bool = False  # an Argo CD directory source's directory.recurse
+    # The Flux Kustomization, when it has a `spec.postBuild`: what it builds is substituted
+    # (`variables.flux_substitution`), one application per Kustomization that substitutes differently.
+    substitutes: Mapping[str, object] | None = None
 
     @property
     def plain(self) -> bool:
-        """Whether it builds its path as it is written (nothing added to its kustomization)."""
+        """Whether it builds its path as it is written (nothing added to its kustomization, nothing
+        substituted after the build)."""
         return not (
-            self.namespace
+            self.substitutes is not None
+            or self.namespace
             or self.name_prefix
             or self.name_suffix
             or self.patches
@@ -1042,6 +1047,7 @@ class FluxBuild:
                 self.images,
                 self.components,
                 self.ignore_missing,
+                _post_build(self.substitutes),
             ],
             sort_keys=True,
             default=str,
@@ -1163,9 +1169,76 @@ def flux_builds(
             images=tuple(values.get("images", ())),
             components=tuple(values.get("components", ())),
             ignore_missing=spec.get("ignoreMissingComponents") is True,
+            substitutes=doc.obj if spec.get("postBuild") is not None else None,
         )
         out.setdefault(build.identity, build)
     return list(out.values()), problems
+
+
+def _post_build(kustomization: Mapping[str, object] | None) -> object:
+    """What tells apart two substitutions: the postBuild and the namespace its objects are read in."""
+    if kustomization is None:
+        return None
+    spec, metadata = kustomization.get("spec"), kustomization.get("metadata")
+    return [
+        spec.get("postBuild") if isinstance(spec, Mapping) else None,
+        metadata.get("namespace") if isinstance(metadata, Mapping) else None,
+    ]
+
+
+def substitution_sources(documents: Sequence[Document]) -> list[Mapping[str, object]]:
+    """The ConfigMaps and Secrets of the tree, each once in every namespace it may land in
+    (`_landing`: its own, or a Flux Kustomization's `targetNamespace`), for what a Kustomization
+    substitutes from (`variables.flux_substitution`). One whose namespace is not known is left out:
+    what it sets stays unknown, and is judged so."""
+    appliers = _appliers(documents)
+    out: list[Mapping[str, object]] = []
+    for doc in documents:
+        kind, api_version = doc.obj.get("kind"), doc.obj.get("apiVersion")
+        if not doc.kubernetes or kind not in _SUBSTITUTE_KINDS or api_version != "v1":
+            continue
+        landing = _landing(doc, appliers)
+        metadata = doc.obj.get("metadata")
+        if landing is None or not isinstance(metadata, Mapping):
+            continue
+        for namespace in sorted(landing):
+            out.append({**doc.obj, "metadata": {**metadata, "namespace": namespace}})
+    return out
+
+
+def substituted_only(
+    documents: Sequence[Document], paths: Sequence[str], *, remotes: Sequence[str]
+) -> Callable[[Document], bool]:
+    """Whether a document read as written is applied by no one as written: each Flux Kustomization
+    of the tree whose `spec.path` holds its file (or the kustomization it was rendered from)
+    substitutes (`spec.postBuild`), and is one `flux_builds` builds (of this repository, under
+    `paths`), so that its build, substituted, is judged in its place. None holding it, one that
+    substitutes nothing, one of another repository: applied (or possibly) as written, judged so."""
+    built = {
+        id(doc)
+        for doc, _, spec, path, _ in _git_kustomizations(list(documents), remotes)
+        if any(not root or path == root or path.startswith(root + "/") for root in map(repo_path, paths))
+        and spec.get("postBuild") is not None
+    }
+    holders: list[tuple[str, bool]] = []
+    for doc in documents:
+        spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
+        if spec is not None:
+            path = spec.get("path")
+            holders.append((secure_path(path) if isinstance(path, str) else "", id(doc) in built))
+    if not any(substituting for _, substituting in holders):
+        return lambda doc: False
+
+    def only(doc: Document) -> bool:
+        files = [repo_path(f) for f in (doc.source.file, doc.source.rendered_from) if f is not None]
+        held = [
+            substituting
+            for path, substituting in holders
+            if any(not path or f == path or f.startswith(path + "/") for f in files)
+        ]
+        return bool(held) and all(held)
+
+    return only
 
 
 # What an Argo CD Application's `source.kustomize` adds to the kustomization of its path, as the

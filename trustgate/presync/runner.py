@@ -46,7 +46,7 @@ from trustgate.errors import ConfigError, Error
 from trustgate.gate import Gate
 from trustgate.gate.recorder import Actor, DecisionContext, GitIdentity, content_hash
 from trustgate.gate.verdict import severity
-from trustgate.manifests import loader
+from trustgate.manifests import loader, variables
 from trustgate.model import (
     KUSTOMIZATION_FILES,
     Decision,
@@ -761,6 +761,7 @@ class PresyncGate:
         self._render_notes.pop(tree, None)
         present, any_files, unseen = self._present_paths(git, commit)
         documents: list[Document] = []
+        as_written: set[int] = set()  # the documents read as written (not a reconciler's build)
         problems: list[InputProblem] = [
             InputProblem(
                 Source(path),
@@ -782,6 +783,7 @@ class PresyncGate:
                 docs, probs = loader.read_unit(unit, self.config.limits)
                 documents.extend(docs)
                 problems.extend(probs)
+            as_written = {id(d) for d in documents}
             # A Flux Kustomization that adds to what it builds (a namespace, components): built as it does.
             builds, _ = self._builds(documents)
             if any(not b.plain and b.reconciler == reconcilers.FLUX for b in builds):
@@ -842,6 +844,7 @@ class PresyncGate:
                 # A path read as it is: a unit, or an unreached kustomization that rendered alone (or
                 # whose failure is a problem already); one that failed but is excused is built again.
                 read = {u.path for u in units} | clean | {u.path for u in alone if u.path not in excused}
+                as_written = {id(d) for d in documents}
                 docs, probs, built = self._flux_build(git, commit, tree, root, documents, read)
                 documents.extend(docs)
                 problems.extend(probs)
@@ -849,6 +852,11 @@ class PresyncGate:
                 for doc in documents:
                     doc.source = _relative(doc.source, prefix)
                 problems = [_relative_problem(p, prefix) for p in problems]
+        if as_written and reconcilers.FLUX in reconcilers.chosen(self.settings.reconciler):
+            # What only substituting Kustomizations apply is judged as each applies it (their builds),
+            # not as written.
+            only = changes.substituted_only(documents, self.settings.paths, remotes=self._remotes_now)
+            documents = [d for d in documents if id(d) not in as_written or not only(d)]
         self._trees[tree] = (
             changes.inventory(
                 documents, self.gate.scopes, self.settings.paths, self._reading(git, commit, tree).unapplied
@@ -931,9 +939,17 @@ class PresyncGate:
                 )
                 break
             found: list[Document] = []
+            # What the builds substitute from, where each lands (paths relative, as Kustomizations name them).
+            sources = (
+                changes.substitution_sources([_relative_document(d, prefix, copy=True) for d in seen])
+                if any(b.substitutes is not None for b in new)
+                else []
+            )
             for build in new:
                 done.add(build.identity)
-                docs, probs, own = self._flux_build_one(build, root, artifact, reading, roots, planned)
+                docs, probs, own = self._flux_build_one(
+                    build, root, artifact, reading, roots, planned, sources
+                )
                 problems.extend(probs)
                 if docs and own:
                     groups.append(docs)
@@ -951,12 +967,17 @@ class PresyncGate:
         reading: reconcilers.Views,
         roots: Sequence[str],
         planned: set[str],
+        objects: Sequence[Mapping[str, object]] = (),
     ) -> tuple[list[Document], list[InputProblem], bool]:
         """What one build (`_flux_build`) applies: (documents, problems, whether they are a build of a
         kustomization, a source of its own; else files an Argo CD directory source reads). A Flux
         build reads `artifact` (what source-controller's artifact holds: a kustomization file that is
         a link or that it ignores is not there, so kustomize-controller generates one), an Argo CD
-        one the export under `root` (its repo-server follows links inside the repository)."""
+        one the export under `root` (its repo-server follows links inside the repository).
+
+        A Flux Kustomization with a `spec.postBuild` substitutes what it builds, each object as it
+        applies it (`variables.flux_substitution`, with its `substituteFrom` objects found among
+        `objects`, the tree's); where what it substitutes cannot be worked out, a problem."""
         flux = build.reconciler == reconcilers.FLUX
         base = artifact if flux else root
         directory = base / build.path if build.path else base
@@ -1084,6 +1105,22 @@ class PresyncGate:
         if base is not root:  # name the export's files, as every other document does
             docs = [_moved_document(d, str(base) + "/", str(root) + "/") for d in docs]
             probs = [_moved_problem(p, str(base) + "/", str(root) + "/") for p in probs]
+        if flux and build.substitutes is not None:
+            substitution, why = variables.flux_substitution(
+                build.substitutes, objects, applied_as=build.label, where="presync.paths"
+            )
+            if why or substitution is None:
+                problem = InputProblem(
+                    where,
+                    rule,
+                    reconcilers.printable(
+                        f"{build.label} ({build.file}) substitutes variables in what it builds at "
+                        f"{build.path or '.'}, but what it substitutes cannot be worked out: {why}"
+                    ),
+                    "fix the Kustomization's spec.postBuild, or the object it substitutes from",
+                )
+                return [], [problem], True
+            docs = [variables.apply(d, substitution, always=True) for d in docs]
         return docs, probs, True
 
     def _read(

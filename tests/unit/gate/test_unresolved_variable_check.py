@@ -11,7 +11,7 @@ import pytest
 from trustgate.config import Config, load_config
 from trustgate.gate import Gate
 from trustgate.gate.checks import Run, UnresolvedVariableCheck
-from trustgate.manifests import loader
+from trustgate.manifests import loader, variables
 from trustgate.model import Document, Mode, Severity
 
 Write = Callable[[str, str], Path]
@@ -180,3 +180,41 @@ def test_a_reference_spelled_without_a_dollar_is_still_found(write: Write, key: 
     assert document.may_hold_variable is holds
     rules = [f.rule for f in UnresolvedVariableCheck().findings(document, Run(Mode.ENFORCE))]
     assert rules == (["key-unresolved-variable"] if holds else [])
+
+
+def test_as_a_kustomization_applies_it_the_rules_judge_what_stays_unresolved(write: Write) -> None:
+    """Substituted as one Kustomization applies it: what resolved passes, what stayed unresolved is
+    denied naming the Kustomization and why, wherever it is (Flux applies it empty, or fails)."""
+    document = _document(write, _pod(namespace='"${tenant}"', env="${region}"))
+    team_a = variables.Substitution("Kustomization/flux-system/team-a", {"tenant": "team-a"})
+    applied = variables.apply(document, team_a)
+    assert applied.obj["metadata"]["namespace"] == "team-a" and applied.applied_as == team_a.applied_as
+    (finding,) = UnresolvedVariableCheck().findings(applied, Run(Mode.ENFORCE))
+    assert finding.rule == "value-unresolved-variable" and finding.severity == Severity.ERROR
+    assert "Kustomization/flux-system/team-a does not set the variable region" in finding.message
+    # Set, nothing is left: no finding; the env value is the value given.
+    both = variables.Substitution("K", {"tenant": "team-a", "region": "eu"})
+    assert UnresolvedVariableCheck().findings(variables.apply(document, both), Run(Mode.ENFORCE)) == []
+
+
+def test_a_check_without_values_names_the_options(write: Write) -> None:
+    document = _document(write, _pod(namespace='"${NS:=prod}"'))
+    (finding,) = UnresolvedVariableCheck().findings(document, Run(Mode.ENFORCE))
+    assert "--flux-substitute NAME=VALUE" in finding.fix and "--flux-kustomization FILE" in finding.fix
+
+
+def test_gate_check_judges_substituted_values_as_written_ones(write: Write) -> None:
+    """`Gate(substitution=...)` (`check --flux-substitute`): a namespace from a variable is the
+    namespace every rule and exception sees."""
+    path = write("p/pod.yaml", _pod(namespace='"${tenant}"'))
+    config = Config.default()
+    with Gate(
+        config=config, substitution=variables.Substitution("--flux-substitute", {"tenant": "kube-system"})
+    ) as gate:
+        decision = gate.check([str(path)])
+    (result,) = decision.results
+    assert result.namespace == "kube-system"
+    assert "metadata-unresolved-variable" not in {f.rule for f in result.findings}
+    assert result.findings and all(
+        f.metadata.get("appliedAs") == "--flux-substitute" for f in result.findings
+    )

@@ -1,0 +1,181 @@
+"""`trustgate presync` judges what a Flux Kustomization of the tree applies with its post-build
+substitution done: its `postBuild.substitute` values, and the data of its `substituteFrom`
+ConfigMaps and Secrets found under the paths. A base that several Kustomizations apply with
+different values (Flux's multi-tenancy layout) is judged once per Kustomization, as each applies it.
+
+Real git repositories, commits signed by test SSH keys, through the CLI (the helpers of
+`test_cli_presync.py` and `test_cli_presync_builds.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+from collections.abc import Callable
+
+import test_cli_presync
+from test_cli_presync import GATED, Keys, Setup
+from test_cli_presync_builds import AGENT, FLUX, LEGACY_WAIVED, WEB, _kustomization
+
+keys = test_cli_presync.keys
+setup = test_cli_presync.setup
+
+PATHS = "[clusters/prod, tenants]"
+TENANT_WEB = WEB.replace(
+    "metadata: {name: web, namespace: shop}",
+    'metadata: {name: "${tenant}-web", namespace: "${tenant}", labels: {tenant: "${tenant}"}}',
+)
+TENANT_AGENT = AGENT.replace(
+    "metadata: {name: agent, namespace: legacy}", 'metadata: {name: agent, namespace: "${tenant}"}'
+)
+
+
+def _tenant(name: str, post_build: str) -> str:
+    return _kustomization(name, "./tenants/base", "postBuild:\n" + textwrap.indent(post_build, "  "))
+
+
+def _objects(record: dict[str, object]) -> set[str]:
+    subject = record["subject"]
+    assert isinstance(subject, dict)
+    return {f"{o['kind']}/{o.get('namespace')}/{o['name']}" for o in subject["objects"]}
+
+
+def test_one_base_applied_for_two_tenants_passes_and_each_is_judged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Two Kustomizations apply `tenants/base` with `tenant: team-a` and `tenant: team-b`: the base's
+    `${tenant}` in a namespace, a name and a label no longer fails the tree; each tenant's objects are
+    judged (and recorded) as applied, and a value from a ConfigMap of the tree counts the same."""
+    s = setup(FLUX)
+    config = s.config_with("tenants.yaml", paths=PATHS)
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
+    s.repo.write(
+        "clusters/prod/tenants.yaml",
+        _tenant("team-a", "substitute: {tenant: team-a}\n")
+        + "---\n"
+        + _tenant("team-b", "substitute: {tenant: team-b}\n"),
+    )
+    s.repo.commit("two tenants", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert s.repo.ref(GATED) == s.repo.head()
+    objects = _objects(s.records()[-1])
+    assert {"Deployment/team-a/team-a-web", "Deployment/team-b/team-b-web"} <= objects, objects
+    assert not any("${" in o for o in objects), objects
+
+    # team-b's value from a ConfigMap of the tree (substituteFrom), in the Kustomization's namespace.
+    s.repo.write(
+        "clusters/prod/tenants.yaml",
+        _tenant("team-a", "substitute: {tenant: team-a}\n")
+        + "---\n"
+        + _tenant("team-b", "substituteFrom:\n- {kind: ConfigMap, name: team-b-vars}\n")
+        + "---\n"
+        + "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: team-b-vars, namespace: flux-system}\n"
+        + "data: {tenant: team-c}\n",
+    )
+    s.repo.commit("team-b's values in a ConfigMap", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert "Deployment/team-c/team-c-web" in _objects(s.records()[-1])
+
+
+def test_a_substituteFrom_object_not_in_the_tree_is_denied_naming_it(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A ConfigMap that lives only in the cluster may set any variable: the namespace stays
+    unresolved and is denied, the message naming the Kustomization, the variable and the object."""
+    s = setup(FLUX)
+    config = s.config_with("tenants.yaml", paths=PATHS)
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
+    s.repo.write(
+        "clusters/prod/tenants.yaml",
+        _tenant("team-a", "substituteFrom:\n- {kind: ConfigMap, name: cluster-vars}\n"),
+    )
+    s.repo.commit("a tenant from cluster values", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "metadata-unresolved-variable" in output, output
+    assert "Kustomization/flux-system/team-a" in output and "variable tenant" in output, output
+    assert "ConfigMap/flux-system/cluster-vars" in output and "not in presync.paths" in output, output
+    assert s.repo.ref(GATED) is None
+
+
+def test_a_variable_the_kustomization_does_not_set_is_denied_naming_both(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup(FLUX)
+    config = s.config_with("tenants.yaml", paths=PATHS)
+    s.repo.write(
+        "tenants/base/web.yaml", TENANT_WEB.replace('namespace: "${tenant}"', 'namespace: "${region}"')
+    )
+    s.repo.write("clusters/prod/tenants.yaml", _tenant("team-a", "substitute: {tenant: team-a}\n"))
+    s.repo.commit("a tenant", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "metadata-unresolved-variable" in output, output
+    assert "Kustomization/flux-system/team-a does not set the variable region" in output, output
+
+
+def test_a_tenant_value_landing_a_privileged_pod_in_another_namespace_is_denied(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """An exception lets the privileged agent run in `legacy`. Substituted into `kube-system`, it is
+    judged there, as a Pod written in kube-system would be: denied, the finding naming the
+    Kustomization; the gated ref stays."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("tenants.yaml", paths=PATHS)
+    s.repo.write("tenants/base/agent.yaml", TENANT_AGENT)
+    s.repo.write("clusters/prod/tenants.yaml", _tenant("legacy", "substitute: {tenant: legacy}\n"))
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+    assert gated == s.repo.head()
+
+    s.repo.write("clusters/prod/tenants.yaml", _tenant("legacy", "substitute: {tenant: kube-system}\n"))
+    s.repo.commit("the agent, in kube-system", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "Pod/kube-system/agent" in output and "pss-baseline-privileged" in output, output
+    assert "as Kustomization/flux-system/legacy applies it" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_what_cannot_be_worked_out_stops_the_run(setup: Callable[..., Setup], keys: Keys) -> None:
+    """A substituteFrom Secret whose data does not decode: what Flux substitutes cannot be told, so
+    the run fails closed, naming the Secret; and a base that a Kustomization without postBuild
+    applies too is judged as written (its `${tenant}` denied)."""
+    s = setup(FLUX)
+    config = s.config_with("tenants.yaml", paths=PATHS)
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
+    good = base64.b64encode(b"team-a").decode()
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: vars, namespace: flux-system}\ndata: {tenant: DATA}\n"
+    )
+    s.repo.write(
+        "clusters/prod/tenants.yaml",
+        _tenant("team-a", "substituteFrom:\n- {kind: Secret, name: vars}\n")
+        + "---\n"
+        + secret.replace("DATA", "'%%%not base64'"),
+    )
+    s.repo.commit("an undecodable secret", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code not in (0, 1) or "could not be evaluated" in output or code == 3, output
+    assert "Secret/flux-system/vars" in output and "does not decode" in output, output
+    assert s.repo.ref(GATED) is None
+
+    s.repo.write(
+        "clusters/prod/tenants.yaml",
+        _tenant("team-a", "substituteFrom:\n- {kind: Secret, name: vars}\n")
+        + "---\n"
+        + secret.replace("DATA", good),
+    )
+    s.repo.commit("a good secret", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert "Deployment/team-a/team-a-web" in _objects(s.records()[-1])
+
+    s.repo.write("clusters/prod/raw.yaml", _kustomization("raw", "./tenants/base"))
+    s.repo.commit("the base applied as written too", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "metadata-unresolved-variable" in output, output
