@@ -140,19 +140,9 @@ def _wait_served(api: k8s.ApiClient, timeout: float = 60) -> None:
 def test_the_api_server_sends_the_job_through_the_generated_configuration(
     cluster: Cluster, server: Server, certs: CertSet
 ) -> None:
-    generated = CliRunner().invoke(
-        main,
-        [
-            "webhook-config",
-            "--url",
-            f"https://127.0.0.1:{server.port}",
-            "--ca-bundle",
-            str(certs.ca),
-            "--kubernetes-version",
-            "1.20",
-        ],  # fmt: skip
-        catch_exceptions=False,
-    )
+    url = f"https://127.0.0.1:{server.port}"
+    args = ["webhook-config", "--url", url, "--ca-bundle", str(certs.ca), "--kubernetes-version", "1.20"]
+    generated = CliRunner().invoke(main, args, catch_exceptions=False)
     assert generated.exit_code == 0, generated.output
     manifest = yaml.safe_load(generated.stdout)
     with k8s.ApiClient(cluster.client_configuration()) as api:
