@@ -415,8 +415,6 @@ _CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContaine
 _STEP_LISTS = frozenset({"steps", "sidecars"})
 # A lone container: Argo Workflows' template `container` and `script`, Argo Events' `container`.
 _LONE_CONTAINERS = frozenset({"container", "script"})
-# How deep the walk goes; deeper nesting is no manifest anyone writes.
-_MAX_DEPTH = 64
 
 
 def describes_other_objects(group: str, kind: str) -> bool:
@@ -483,7 +481,7 @@ def pod_sites(obj: Mapping[str, Any], skip: tuple[str, ...] | None = None) -> li
     ]
     while stack:
         path, node, parent = stack.pop()
-        if len(path) > _MAX_DEPTH or path == skip:
+        if path == skip:  # an explicit stack: no depth limit to hide a template below
             continue
         if isinstance(node, Mapping):
             if _has_image(node.get("containers")) or _has_image(node.get("initContainers")):

@@ -407,3 +407,11 @@ def test_an_exception_for_one_rollout_by_name_waives_only_it(tmp_path: Path, wri
     by_name = {r.name: {f.rule: f.severity for f in r.findings} for r in results}
     assert by_name["legacy"]["pss-baseline-privileged"] == Severity.INFO
     assert by_name["web"]["pss-baseline-privileged"] == Severity.ERROR
+
+
+def test_a_template_however_deep_is_named(tmp_path: Path) -> None:
+    node: dict[str, Any] = {"template": _template()}
+    for _ in range(300):
+        node = {"nested": node}
+    found = _findings(Config.default(), tmp_path, _doc("example.com/v1", "Widget", node))
+    assert [(rule, path.count("nested")) for rule, _, path in found] == [("undeclared-workload", 300)]
