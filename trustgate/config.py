@@ -724,6 +724,8 @@ def parse_config(value: Any, *, origin: str, base: Path, tree: Any = None) -> Co
     )
 
 
+# An API group as a CustomResourceDefinition's spec.group is written: a lower-case DNS subdomain.
+_GROUP = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 # A field path as a pod spec's is written: dotted field names, no index, no quoting.
 _FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
 
@@ -756,6 +758,14 @@ def _parse_workloads(
                 "policy sets already judge it where Kubernetes keeps its pod spec",
                 where=where,
                 hint="remove the entry",
+            )
+        if not _GROUP.fullmatch(group):
+            raise ConfigError(
+                f"workloads: group {group!r} of {kind} is not an API group: a group is a lower-case "
+                "DNS name, without a version",
+                where=_at(origin, tree, ("workloads", i, "group")),
+                hint="give the group of the kind's CustomResourceDefinition (spec.group), e.g. "
+                "argoproj.io for apiVersion argoproj.io/v1alpha1",
             )
         if "." not in group:
             raise ConfigError(
@@ -790,16 +800,27 @@ def _parse_workloads(
             text = entry.get(key)
             if text is None:
                 continue
+            if key == "podSpec" and text == "*":
+                paths.append(())  # inside lists or maps: found wherever they are
+                continue
             if not _FIELD_PATH.fullmatch(text):
                 raise ConfigError(
                     f"workloads: {kind} ({group}) {key} {text!r} is not a dotted field path",
                     where=_at(origin, tree, ("workloads", i, key)),
                     hint="write field names joined by dots from the object's root, without indexes or "
-                    "quotes, e.g. spec.template.spec",
+                    "quotes, e.g. spec.template.spec; for pod templates inside lists or maps "
+                    "(spec.tasks[].template) write podSpec: '*' (each is found wherever it is)",
                 )
             paths.append(tuple(text.split(".")))
         pod_spec = paths[0]
-        pod_metadata = paths[1] if len(paths) > 1 else (*pod_spec[:-1], "metadata")
+        if not pod_spec and len(paths) > 1:
+            raise ConfigError(
+                f"workloads: {kind} ({group}) has podSpec '*' and a podMetadata: each pod template "
+                "found has its metadata beside its spec",
+                where=_at(origin, tree, ("workloads", i, "podMetadata")),
+                hint="remove podMetadata",
+            )
+        pod_metadata = paths[1] if len(paths) > 1 else (*pod_spec[:-1], "metadata") if pod_spec else ()
         resource = entry.get("resource", "")
         if resource and not _RESOURCE_TEXT.fullmatch(resource):
             raise ConfigError(

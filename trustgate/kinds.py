@@ -287,6 +287,12 @@ class WorkloadKind:
     def plural(self) -> str:
         return self.resource or resource_of(self.kind)
 
+    @property
+    def anywhere(self) -> bool:
+        """Its pod templates sit inside lists or maps (`podSpec: "*"`): no one path to give the
+        Rego library, so the gate finds and judges each (`pod_sites`)."""
+        return self.pod_spec == ()
+
     def rego_entry(self) -> dict[str, Any]:
         """The entry `trustgate.lib.k8s.workload` takes for this kind (`data.trustgate.config.workloads`)."""
         return {
@@ -300,6 +306,10 @@ class WorkloadKind:
 def _template(group: str, kind: str, at: str = "spec.template", *, batch: bool = False) -> WorkloadKind:
     path = tuple(at.split("."))
     return WorkloadKind(group, kind, (*path, "spec"), (*path, "metadata"), batch=batch)
+
+
+def _anywhere(group: str, kind: str, *, batch: bool = False) -> WorkloadKind:
+    return WorkloadKind(group, kind, (), (), batch=batch)
 
 
 # Custom resources whose controllers create Pods from a pod template, judged by default; a
@@ -322,6 +332,37 @@ KNOWN_WORKLOADS: tuple[WorkloadKind, ...] = (
     WorkloadKind("serving.knative.dev", "Revision", ("spec",), ("metadata",)),
     _template("sources.knative.dev", "ContainerSource"),
     _template("apps.openshift.io", "DeploymentConfig"),
+    # Pod templates inside lists or maps: no one path for the Rego library (`podSpec: "*"`); the
+    # gate finds and judges each (`pod_sites`). Kubeflow's training jobs
+    # (`spec.<framework>ReplicaSpecs.<role>.template`), Ray (`spec.headGroupSpec.template`,
+    # `spec.workerGroupSpecs[].template`, RayJob's `spec.rayClusterSpec` and submitter), Volcano's
+    # Job (`spec.tasks[].template`), Argo Workflows (`spec.templates[].container`, `script`,
+    # `containerSet`; CronWorkflow under `spec.workflowSpec`), Tekton (steps, sidecars,
+    # stepTemplate; Pipelines and runs embed Tasks), JobSet (`spec.replicatedJobs[].template`),
+    # LeaderWorkerSet (`spec.leaderWorkerTemplate.{leader,worker}Template`), OpenKruise's
+    # UnitedDeployment (`spec.template.<kind>Template.spec.template`), AdvancedCronJob
+    # (`spec.template.{job,broadcastJob}Template`) and SidecarSet (`spec.containers`, injected).
+    *(
+        _anywhere("kubeflow.org", kind, batch=True)
+        for kind in ("PyTorchJob", "TFJob", "MPIJob", "XGBoostJob", "PaddleJob", "JAXJob")
+    ),
+    _anywhere("ray.io", "RayCluster"),
+    _anywhere("ray.io", "RayJob", batch=True),
+    _anywhere("ray.io", "RayService"),
+    _anywhere("batch.volcano.sh", "Job", batch=True),
+    *(
+        _anywhere("argoproj.io", kind, batch=True)
+        for kind in ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+    ),
+    *(
+        _anywhere("tekton.dev", kind, batch=True)
+        for kind in ("Task", "ClusterTask", "Pipeline", "TaskRun", "PipelineRun")
+    ),
+    _anywhere("jobset.x-k8s.io", "JobSet", batch=True),
+    _anywhere("leaderworkerset.x-k8s.io", "LeaderWorkerSet"),
+    _anywhere("apps.kruise.io", "UnitedDeployment"),
+    _anywhere("apps.kruise.io", "AdvancedCronJob", batch=True),
+    _anywhere("apps.kruise.io", "SidecarSet"),
 )
 
 
@@ -341,17 +382,21 @@ class Workloads:
         """The kinds that carry a pod template (not those declared not to)."""
         return [w for w in self.declared.values() if w.pod_spec is not None]
 
+    def _pathed(self) -> list[WorkloadKind]:
+        """The kinds whose one pod spec path the Rego library reads (not `podSpec: "*"`)."""
+        return [w for w in self.pod_kinds() if not w.anywhere]
+
     def gating(self) -> dict[str, frozenset[str]]:
-        """kind -> the groups in which it is a custom workload."""
+        """kind -> the groups in which it is a custom workload the Rego library knows."""
         out: dict[str, set[str]] = {}
-        for w in self.pod_kinds():
+        for w in self._pathed():
             out.setdefault(w.kind, set()).add(w.group)
         return {kind: frozenset(groups) for kind, groups in out.items()}
 
     def rego_data(self) -> dict[str, Any]:
         """`data.trustgate.config.workloads`: kind -> group -> the entry `workload` takes."""
         out: dict[str, dict[str, Any]] = {}
-        for w in self.pod_kinds():
+        for w in self._pathed():
             out.setdefault(w.kind, {})[w.group] = w.rego_entry()
         return out
 
@@ -359,28 +404,130 @@ class Workloads:
         """Declared either way: a workload, or not one."""
         return (group, kind) in self.declared
 
+    def get(self, group: str, kind: str) -> WorkloadKind | None:
+        return self.declared.get((group, kind))
+
 
 def is_builtin_workload(group: str, kind: str) -> bool:
     return group in BUILTIN_WORKLOADS.get(kind, ())
 
 
-def pod_template_shape(obj: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """The path of the containers list when `obj` unmistakably carries a pod template the way the
-    built-in workloads do (`spec.template.spec.containers` or, as a CronJob,
-    `spec.jobTemplate.spec.template.spec.containers`: a non-empty list of objects, one at least
-    with a string `image`); else None."""
-    for path in (
-        ("spec", "template", "spec", "containers"),
-        ("spec", "jobTemplate", "spec", "template", "spec", "containers"),
-    ):
-        node: Any = obj
-        for key in path:
-            node = node.get(key) if isinstance(node, Mapping) else None
-        if (
-            isinstance(node, list)
-            and node
-            and all(isinstance(c, Mapping) for c in node)
-            and any(isinstance(c.get("image"), str) for c in node)
-        ):
-            return path
-    return None
+# ---------------------------------------------------------------------------------------------------
+# Pod templates wherever a custom resource keeps them.
+
+# Custom resources whose content describes other objects, which the API server admits (and
+# `trustgate serve` judges) when they are created: policies whose patterns look like pods
+# (Kyverno, Gatekeeper), compositions and templates of whole objects (Crossplane, OpenShift),
+# Helm values (Flux's HelmRelease, Argo CD's Application), and Kubernetes' own API groups
+# (admission policies, CRDs). Their containers are not pods of theirs: `pod_sites` finds none.
+# A group suffix matches the group and its subgroups; a kind of "" every kind of the group.
+DESCRIBES_OTHER_OBJECTS: tuple[tuple[str, str], ...] = (
+    ("k8s.io", ""),
+    ("kubernetes.io", ""),
+    ("kyverno.io", ""),
+    ("gatekeeper.sh", ""),
+    ("apiextensions.crossplane.io", ""),
+    ("template.openshift.io", ""),
+    ("helm.toolkit.fluxcd.io", ""),
+    ("argoproj.io", "Application"),
+    ("argoproj.io", "ApplicationSet"),
+)
+
+# Lists of containers: a pod spec's, Tekton's steps and sidecars, a SidecarSet's.
+_CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
+_STEP_LISTS = frozenset({"steps", "sidecars"})
+# A lone container: Argo Workflows' template `container` and `script`, Argo Events' `container`.
+_LONE_CONTAINERS = frozenset({"container", "script"})
+
+
+def describes_other_objects(group: str, kind: str) -> bool:
+    """`group`'s `kind` holds other objects' content (DESCRIBES_OTHER_OBJECTS)."""
+    for suffix, k in DESCRIBES_OTHER_OBJECTS:
+        if (group == suffix or group.endswith("." + suffix)) and (not k or k == kind):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class PodSite:
+    """Containers found in a custom resource, as a pod the bundled sets can judge.
+
+    Attributes:
+        path: where they are: a pod spec (`.../template/spec`), a list of containers or steps
+            (`spec/steps`), or one container (`spec/templates/0/container`).
+        shape: "pod" (a pod spec at `path`), "list" (containers at `path`), "container".
+        pod: the pod spec to judge (for "list" and "container", one holding them as `containers`).
+        metadata: the pod template's metadata beside a pod spec (`.../template/metadata`), or {}.
+    """
+
+    path: tuple[str | int, ...]
+    shape: str
+    pod: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+
+    @property
+    def containers_path(self) -> tuple[str | int, ...]:
+        """Where the finding for an undeclared kind points: the containers line."""
+        return (*self.path, "containers") if self.shape == "pod" else self.path
+
+    def real_path(self, pod_path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        """The path in the custom resource of `pod_path`, a path into `pod` (as the pod spec's)."""
+        if self.shape == "pod":
+            return (*self.path, *pod_path)
+        if len(pod_path) >= 2 and pod_path[0] == "containers" and isinstance(pod_path[1], int):
+            if self.shape == "list":
+                return (*self.path, *pod_path[1:])
+            return (*self.path, *pod_path[2:])
+        return self.path  # a pod-level field the site does not have: the site itself
+
+
+def _has_image(items: Any) -> bool:
+    return (
+        isinstance(items, list)
+        and bool(items)
+        and all(isinstance(c, Mapping) for c in items)
+        and any(isinstance(c.get("image"), str) for c in items)
+    )
+
+
+def pod_sites(obj: Mapping[str, Any], skip: tuple[str, ...] | None = None) -> list[PodSite]:
+    """Every place in `obj` that holds containers with an image, outside `skip` (the pod spec the
+    Rego library judges already), in document order: pod specs (a mapping whose `containers` or
+    `initContainers` is a list of objects, one at least with a string `image`), lists of steps or
+    sidecars, and lone `container`s or `script`s with an image. The walk does not enter what it
+    found, nor `metadata` or `status` at the root."""
+    sites: list[PodSite] = []
+    stack: list[tuple[tuple[str | int, ...], Any, Mapping[str, Any]]] = [
+        ((k,), v, obj)
+        for k, v in reversed(list(obj.items()))
+        if k not in ("metadata", "status", "apiVersion", "kind")
+    ]
+    while stack:
+        path, node, parent = stack.pop()
+        if path == skip:  # an explicit stack: no depth limit to hide a template below
+            continue
+        if isinstance(node, Mapping):
+            if _has_image(node.get("containers")) or _has_image(node.get("initContainers")):
+                metadata = parent.get("metadata") if path[-1] == "spec" else None
+                sites.append(PodSite(path, "pod", node, metadata if isinstance(metadata, Mapping) else {}))
+                continue
+            key = path[-1]
+            if key in _LONE_CONTAINERS and isinstance(node.get("image"), str):
+                sites.append(PodSite(path, "container", {"containers": [node]}, {}))
+                continue
+            stack.extend(
+                ((*path, k), v, node)
+                for k, v in reversed(list(node.items()))
+                if isinstance(v, (Mapping, list))
+            )
+        elif isinstance(node, list):
+            key = path[-1]
+            if isinstance(key, str) and (key in _STEP_LISTS or key in _CONTAINER_LISTS) and _has_image(node):
+                sites.append(PodSite(path, "list", {"containers": node}, {}))
+                continue
+            stack.extend(
+                ((*path, i), v, parent)
+                for i, v in reversed(list(enumerate(node)))
+                if isinstance(v, (Mapping, list))
+            )
+    return sites

@@ -65,6 +65,25 @@ CONTAINERS_LINE = next(
     i for i, line in enumerate(LOOK_ALIKE.splitlines(), 1) if line.strip() == "containers:"
 )
 
+# An Argo Workflow whose one template is a privileged container (no pod template path at all).
+PRIVILEGED_WORKFLOW = textwrap.dedent(
+    f"""\
+    apiVersion: argoproj.io/v1alpha1
+    kind: Workflow
+    metadata:
+      name: build
+      namespace: ci
+    spec:
+      entrypoint: main
+      templates:
+        - name: main
+          container:
+            image: {DIGEST}
+            securityContext:
+              privileged: true
+    """
+)
+
 
 def _check(*paths: Path, config: Path | None = None) -> tuple[int, dict[str, Any]]:
     args = ["check", *map(str, paths), "-o", "json"] + (["-c", str(config)] if config else [])
@@ -145,8 +164,8 @@ def test_a_bad_workloads_entry_is_a_config_error_naming_the_line(tmp_path: Path)
 
 @pytest.mark.parametrize(
     ("manifest", "expected"),
-    [(COMPLIANT_ROLLOUT, 0), (PRIVILEGED_ROLLOUT, 1), (LOOK_ALIKE, 1)],
-    ids=["compliant", "privileged", "look-alike"],
+    [(COMPLIANT_ROLLOUT, 0), (PRIVILEGED_ROLLOUT, 1), (LOOK_ALIKE, 1), (PRIVILEGED_WORKFLOW, 1)],
+    ids=["compliant", "privileged", "look-alike", "workflow-step"],
 )
 def test_presync_gates_the_ref_on_custom_workloads(tmp_path: Path, manifest: str, expected: int) -> None:
     key = ssh_key(tmp_path, "alice@example.com")

@@ -171,6 +171,23 @@ def test_every_rego_control_has_a_constraint() -> None:
     assert constraints == set(CONTROLS)
 
 
+@pytest.mark.parametrize(
+    "path", sorted(GATEKEEPER.glob("pss-*/*/constraint.yaml")), ids=lambda p: p.parent.name
+)
+def test_constraints_match_the_custom_workloads_kept_at_spec_template(path: Path) -> None:
+    """The templates read `spec.template.spec` of any kind but Pod, PodTemplate and CronJob: every
+    known custom workload kept there is matched, in its own group (a core Service is not)."""
+    from trustgate import kinds
+
+    match = yaml.safe_load(path.read_text())["spec"]["match"]["kinds"]
+    matched = {(g, k) for entry in match for g in entry["apiGroups"] for k in entry["kinds"]}
+    at_template = {
+        (w.group, w.kind) for w in kinds.KNOWN_WORKLOADS if w.pod_spec == ("spec", "template", "spec")
+    }
+    assert at_template and at_template <= matched
+    assert ("", "Service") not in matched
+
+
 @pytest.mark.parametrize("path", _corpus(), ids=lambda p: str(p.relative_to(p.parents[2])))
 def test_constraints_agree_with_the_rego_sets(path: Path) -> None:
     documents = _documents(path.read_bytes(), str(path))

@@ -190,12 +190,14 @@ def test_a_cronjob_shaped_template_is_named_too(tmp_path: Path) -> None:
         {"template": {"spec": {"containers": [{"name": "a"}]}}},  # no image: not unmistakable
         {"template": {"spec": {"containers": ["nginx"]}}},
         {"template": {"spec": {"containers": {"image": "nginx"}}}},
-        {"template": {"containers": [{"image": "nginx"}]}},
+        {"template": {"spec": {"containers": [{"image": {"repository": "nginx", "tag": "1"}}]}}},
+        {"steps": [{"name": "a", "run": "make"}]},  # a CI system's steps, no image
+        {"container": {"image": 7}},
     ],
 )
 def test_what_is_not_unmistakably_a_pod_template_is_not_named(tmp_path: Path, spec: dict[str, Any]) -> None:
     doc = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
-    assert kinds.pod_template_shape(doc) is None
+    assert kinds.pod_sites(doc) == []
     assert _findings(Config.default(), tmp_path, doc) == []
 
 

@@ -95,48 +95,92 @@ class RegoCheck:
             raw = _evaluate(evaluator, doc.obj, findings, "this document", keep)
             findings.extend(rego_finding(item, group.modes.get(item.package) or run.mode) for item in raw)
         if self._pod_sets:
-            undeclared = self._undeclared_workload(doc, run)
-            if undeclared is not None:
-                findings.append(undeclared)
+            findings.extend(self._pod_site_findings(doc, run))
         return findings
 
-    def _undeclared_workload(self, doc: Document, run: Run) -> Finding | None:
-        """A finding for a custom resource that unmistakably carries a pod template
-        (`kinds.pod_template_shape`) of a kind neither known nor declared: the bundled sets would
-        judge nothing in it while its controller runs its pods, a false allow. It follows the
-        strictest mode of those sets and an exception may waive it."""
+    def _pod_site_findings(self, doc: Document, run: Run) -> list[Finding]:
+        """For a known or declared custom workload, the bundled sets' findings on the containers
+        the Rego library does not reach (`kinds.pod_sites`: pod templates inside lists or maps,
+        `podSpec: "*"`, or beside the declared pod spec), at their real paths; for a custom
+        resource of a kind neither known nor declared that carries containers anywhere, the
+        `undeclared-workload` finding. Either way its controller would otherwise run pods nobody
+        judged: a false allow."""
         obj = doc.obj
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        if not isinstance(kind, str) or not isinstance(api_version, str) or "/" not in api_version:
-            return None
-        group = api_version.rpartition("/")[0]
-        if (
-            "." not in group
-            or kinds.is_builtin_workload(group, kind)
-            or self.workloads.is_declared(group, kind)
-        ):
-            return None  # the built-in groups' kinds are Kubernetes' own: judged, or not workloads
-        path = kinds.pod_template_shape(obj)
-        if path is None:
-            return None
+        if not isinstance(kind, str) or not isinstance(api_version, str) or api_version.count("/") > 1:
+            return []
+        group = api_version.partition("/")[0] if "/" in api_version else ""
+        entry = self.workloads.get(group, kind)
+        if entry is None:
+            # The built-in groups' kinds are Kubernetes' own: judged, or not workloads.
+            if "." not in group or kinds.is_builtin_workload(group, kind):
+                return []
+            if kinds.describes_other_objects(group, kind):
+                return []
+        elif entry.pod_spec is None:
+            return []  # declared `notWorkload: true`
+        sites = kinds.pod_sites(obj, None if entry is None or entry.anywhere else entry.pod_spec)
+        if not sites:
+            return []
+        if entry is None:
+            # Not judged by guessing what its containers are (ADR 1): named, with the ways out.
+            return [self._undeclared(kind, group, sites, run)]
+        findings: list[Finding] = []
+        for site in sites:
+            findings.extend(self._judge_site(obj, site, entry.batch, run))
+        return findings
+
+    def _judge_site(
+        self, obj: Mapping[str, Any], site: kinds.PodSite, batch: bool, run: Run
+    ) -> list[Finding]:
+        """The bundled sets over one site, given to them as the pod of a Job (batch: no probe
+        warnings) or a PodTemplate, with the findings' paths put back where the site is."""
+        template = {"metadata": dict(site.metadata), "spec": dict(site.pod)}
+        metadata = obj.get("metadata")
+        head = {"metadata": dict(metadata) if isinstance(metadata, Mapping) else {}}
+        if batch:
+            pod_input = {"apiVersion": "batch/v1", "kind": "Job", **head, "spec": {"template": template}}
+            prefix: tuple[str | int, ...] = ("spec", "template")
+        else:
+            pod_input = {"apiVersion": "v1", "kind": "PodTemplate", **head, "template": template}
+            prefix = ("template",)
+        findings: list[Finding] = []
+        for evaluator, group in zip(self._evaluators(), self.groups, strict=True):
+            if not any(p in self._pod_sets for p in group.policy.rules):
+                continue
+            raw = _evaluate(evaluator, pod_input, findings, "this document", self._pod_sets.__contains__)
+            for item in raw:
+                finding = rego_finding(item, group.modes.get(item.package) or run.mode)
+                finding.path = _site_path(site, prefix, finding.path)
+                findings.append(finding)
+        return findings
+
+    def _undeclared(self, kind: str, group: str, sites: Sequence[kinds.PodSite], run: Run) -> Finding:
+        """The finding for a custom resource carrying containers of a kind neither known nor
+        declared. It follows the strictest mode of the bundled sets and an exception may waive it."""
         mode = min((m or run.mode for m in self._pod_sets.values()), key=_STRICTNESS.index)
-        spec = ".".join(path[:-1])
+        first = sites[0]
+        where = ".".join(map(str, first.path))
+        one_path = len(sites) == 1 and first.shape == "pod" and all(isinstance(k, str) for k in first.path)
+        spec = where if one_path else '"*"'
         sets = ", ".join(sorted(self._pod_sets))
         return Finding(
             rule=UNDECLARED_WORKLOAD,
             severity=severity(True, mode),
             rule_severity=Severity.ERROR,
             message=(
-                f"{kind} ({group}) carries a pod template at {spec}, but its kind is not declared a "
-                f"workload: {sets} cannot judge the pods its controller creates"
+                f"{kind} ({group}) carries containers at {where}"
+                + (f" and {len(sites) - 1} more place(s)" if len(sites) > 1 else "")
+                + f", but its kind is not declared a workload: {sets} cannot judge the pods its "
+                "controller creates"
             ),
             source="rego",
             fix=(
-                f"declare it in trustgate.yaml so that its pods are judged: workloads: [{{group: {group}, "
-                f"kind: {kind}, podSpec: {spec}}}]; or, if it runs no pods from it, "
-                f"[{{group: {group}, kind: {kind}, notWorkload: true}}]"
+                f"declare it in trustgate.yaml: workloads: [{{group: {group}, kind: {kind}, "
+                f"podSpec: {spec}}}] (add batch: true if its pods run to completion); or, if it runs "
+                f"no pods from them, [{{group: {group}, kind: {kind}, notWorkload: true}}]"
             ),
-            path=path,
+            path=first.containers_path,
             policy="trustgate.lib.k8s",
         )
 
@@ -215,6 +259,21 @@ def _evaluate(
         errors.append(policy_error(e.message, e.hint or fix))
         return []
     return raw if keep is None else [r for r in raw if keep(r.package)]
+
+
+def _site_path(
+    site: kinds.PodSite, prefix: tuple[str | int, ...], path: tuple[str | int, ...]
+) -> tuple[str | int, ...]:
+    """`path`, into the input `_judge_site` built, as a path into the custom resource."""
+    n = len(prefix)
+    if path[:n] != prefix or len(path) <= n:
+        return site.path
+    rest = path[n + 1 :]
+    if path[n] == "spec":
+        return site.real_path(rest)
+    if path[n] == "metadata" and site.shape == "pod" and site.path[-1] == "spec":
+        return (*site.path[:-1], "metadata", *rest)
+    return site.path
 
 
 def _not_in(packages: frozenset[str]) -> Callable[[str], bool]:
