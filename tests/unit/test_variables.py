@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from trustgate.manifests import variables
@@ -253,6 +254,21 @@ def test_what_cannot_be_resolved_stays_as_written_with_why(written: str, complet
     assert done.obj["metadata"]["namespace"] == written, done
     assert any(why in line for line in done.unresolved), done.unresolved
     assert [hit.path for hit in variables.find(done.obj)] == [("metadata", "namespace")]
+
+
+@pytest.mark.parametrize("value", ["a: b", "- a", "*alias", "a: b #c"])
+def test_a_value_flux_cannot_read_once_substituted_is_certain_and_stays_text(value: str) -> None:
+    """`namespace: ${tenant}` with `tenant: "a: b"` reads `namespace: a: b`, which Flux's YAMLToJSON
+    refuses: it applies nothing. The object stays one the gate can encode (a string, never a
+    placeholder) and says why, for certain."""
+    substitution = variables.Substitution("K", {"tenant": value})
+    for obj in (_meta_pod(namespace="${tenant}"), _meta_pod(annotations={"${tenant}": "x"})):
+        done = variables.substitute(obj, substitution)
+        assert done.certain and any("Flux fails the build" in line for line in done.unresolved), done
+        orjson.dumps(done.obj)  # raises on a value that is not JSON
+    assert variables.substitute(_meta_pod(namespace="${tenant}"), substitution).obj["metadata"] == {
+        "namespace": value
+    }
 
 
 def test_substitute_leaves_disabled_and_empty_substitutions_as_written() -> None:

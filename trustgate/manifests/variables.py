@@ -400,9 +400,18 @@ def substitute(obj: Mapping[str, Any], substitution: Substitution) -> Substitute
         if out == value:
             return value
         changed = True
-        if key or problems or "\n" in value or _plain_value(value) != value:
-            return out  # a key stays a string (sigs.k8s.io/yaml); a quoted scalar stays a string
-        return _plain_value(out)
+        if problems or "\n" in value or _plain_value(value) != value:
+            return out  # a quoted scalar stays a string
+        typed = _plain_value(out)
+        if typed is _NO_VALUE:  # Flux's YAMLToJSON refuses the substituted text: it applies nothing
+            certain = True
+            unresolved.append(
+                f"substituted, the {'key' if key else 'value'} {json.dumps(value)} reads {json.dumps(out)}, "
+                "which is not one YAML value where it stands (a `: `, `- ` or an alias): Flux fails the build "
+                "and applies nothing (quote the reference in the manifest, or change the value)"
+            )
+            return out
+        return out if key else typed  # a key stays a string (sigs.k8s.io/yaml)
 
     def walk(node: Any) -> Any:
         nonlocal certain
