@@ -1219,9 +1219,12 @@ def substituted_only(
     that its build, substituted, is judged in its place. None applying it, one that substitutes
     nothing, one of another repository: applied (or possibly) as written, judged so.
 
-    A Kustomization applies what lies below its `spec.path`, and what the kustomizations it builds
-    include from elsewhere (`includes`: a kustomization's directory -> the repository paths it names,
-    directories and files; an overlay's `../base`), its `spec.components` too.
+    A Kustomization applies what its build reads (`includes`: a kustomization's directory -> the
+    repository paths it names, directories and files): the kustomization of its `spec.path` and what
+    that includes, in turn (an overlay's `../base`), or, where the path has none, the plain files
+    below it and the kustomizations kustomize-controller's generated one names (the uppermost below
+    it); its `spec.components` too. A kustomization below the path that its build leaves out is not
+    applied by it (another reconciler may point at it): judged as written.
     """
     built = {
         id(doc)
@@ -1237,7 +1240,7 @@ def substituted_only(
             path = spec.get("path")
             path = secure_path(path) if isinstance(path, str) else ""
             components = spec.get("components")
-            starts = [path] if path in includes else [d for d in includes if _below(d, path)]
+            starts = [path] if path in includes else _uppermost([d for d in includes if _below(d, path)])
             if isinstance(components, list):
                 starts.extend(secure_path(f"{path}/{c}") for c in components if isinstance(c, str))
             holders.append((path, _reach(starts, includes), id(doc) in built))
@@ -1245,12 +1248,17 @@ def substituted_only(
         return lambda doc: False
 
     def only(doc: Document) -> bool:
-        files = [repo_path(f) for f in (doc.source.file, doc.source.rendered_from) if f is not None]
-        held = [
-            substituting
-            for path, reached, substituting in holders
-            if any(_below(f, path) or f in reached for f in files)
-        ]
+        file, rendered = doc.source.file, doc.source.rendered_from
+        if rendered is None:  # a plain file: below a path, or named by a kustomization the build reads
+            file = repo_path(file)
+            held = [
+                s
+                for path, reached, s in holders
+                if (_below(file, path) and path not in includes) or file in reached
+            ]
+        else:  # rendered from a kustomization: one the build reads
+            rendered = repo_path(rendered)
+            held = [s for _, reached, s in holders if rendered in reached]
         return bool(held) and all(held)
 
     return only
@@ -1259,6 +1267,11 @@ def substituted_only(
 def _below(path: str, directory: str) -> bool:
     """Whether the repository path `path` is `directory` or lies below it ("" the whole tree)."""
     return not directory or path == directory or path.startswith(directory + "/")
+
+
+def _uppermost(directories: Sequence[str]) -> list[str]:
+    """Those of `directories` below none of the others."""
+    return [d for d in directories if not any(o != d and _below(d, o) for o in directories)]
 
 
 def _reach(starts: Sequence[str], includes: Mapping[str, Sequence[str]]) -> frozenset[str]:
