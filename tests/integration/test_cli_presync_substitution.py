@@ -218,14 +218,13 @@ def test_a_base_reached_through_tenant_overlays_is_judged_only_as_they_apply_it(
 def test_a_kustomization_below_a_substituting_path_that_its_build_leaves_out_is_judged(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:
-    """`tenants/team-a/extra` holds a kustomization that team-a's overlay does not name: team-a's
+    """`tenants/team-a/extra` holds a kustomization that the one of team-a's path does not name: team-a's
     build leaves it out, and another reconciler may apply it, so it is judged as written (its
     privileged Pod denied), not dropped as if team-a applied it substituted."""
     s = setup(FLUX)
     config = s.config_with("tenants.yaml", paths=PATHS)
-    s.repo.write("tenants/base/kustomization.yaml", "resources: [web.yaml]\n")
-    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
-    s.repo.write("tenants/team-a/kustomization.yaml", "resources: [../base]\n")
+    s.repo.write("tenants/team-a/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("tenants/team-a/web.yaml", TENANT_WEB)
     s.repo.write(
         "clusters/prod/tenants.yaml",
         _kustomization("team-a", "./tenants/team-a", "postBuild:\n  substitute: {tenant: team-a}\n"),

@@ -407,8 +407,8 @@ def substitute(obj: Mapping[str, Any], substitution: Substitution) -> Substitute
             certain = True
             unresolved.append(
                 f"substituted, the {'key' if key else 'value'} {json.dumps(value)} reads {json.dumps(out)}, "
-                "which is not one YAML value where it stands (a `: `, `- ` or an alias): Flux fails the build "
-                "and applies nothing (quote the reference in the manifest, or change the value)"
+                "which is not one YAML value where it stands (a `: `, `- ` or an alias): Flux fails the "
+                "build and applies nothing (quote the reference in the manifest, or change the value)"
             )
             return out
         return out if key else typed  # a key stays a string (sigs.k8s.io/yaml)

@@ -1907,6 +1907,8 @@ def _includes(reading: reconcilers.Views, root: Path) -> dict[str, list[str]]:
 
     out: dict[str, list[str]] = {}
     for directory, file in reading.kustomizations.items():
+        if file in reading.links:  # not in Flux's artifact: kustomize-controller generates one there
+            continue
         try:
             data = (root / file).read_bytes()
         except OSError:  # not exported (a link): names nothing here
