@@ -292,6 +292,25 @@ def _source(kind: str, name: str, namespace: str = "flux-system", **fields: Any)
     return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": namespace}, **fields}
 
 
+def test_a_sops_encrypted_secret_is_unknown_not_a_stop() -> None:
+    """A substituteFrom Secret encrypted with SOPS (Flux decrypts it with spec.decryption): its
+    `ENC[...]` values are no base64 and not what Flux substitutes, so it counts as a source not
+    known here (only `substitute` is certain, no default is taken), naming it; the run goes on."""
+    k = _kustomization(
+        {"substitute": {"tenant": "team-a"}, "substituteFrom": [{"kind": "Secret", "name": "s"}]}
+    )
+    secret = _source(
+        "Secret", "s", data={"region": "ENC[AES256_GCM,data:abc=,type:str]"}, sops={"version": "3.8.1"}
+    )
+    substitution, why = variables.flux_substitution(k, [secret], applied_as="K", where="the tree")
+    assert why == "" and substitution is not None
+    assert substitution.values == {"tenant": "team-a"} and not substitution.complete
+    assert "Secret/flux-system/s" in substitution.unknown and "SOPS" in substitution.unknown
+    done = variables.substitute(_meta_pod(namespace="${tenant}", name="${region:=eu}"), substitution)
+    assert done.obj["metadata"]["namespace"] == "team-a" and done.obj["metadata"]["name"] == "${region:=eu}"
+    assert not done.certain and any("SOPS" in line for line in done.unresolved), done.unresolved
+
+
 def test_flux_substitution_merges_in_fluxs_order() -> None:
     """substituteFrom objects in order (a later one overrides), a Secret decoded with its stringData
     over its data, then `substitute` over all; newlines removed."""
