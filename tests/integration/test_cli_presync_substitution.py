@@ -179,3 +179,67 @@ def test_what_cannot_be_worked_out_stops_the_run(setup: Callable[..., Setup], ke
     s.repo.commit("the base applied as written too", ssh=keys.alice)
     code, output = s.run(config=config)
     assert code == 1 and "metadata-unresolved-variable" in output, output
+
+
+def test_a_base_reached_through_tenant_overlays_is_judged_only_as_they_apply_it(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """Flux's multi-tenancy layout: `tenants/team-a` and `tenants/team-b` are overlays naming
+    `../base`, which holds `${tenant}`; each tenant's Kustomization applies its overlay with its
+    value. The base is applied by no one as written, so it is judged only as each applies it."""
+    s = setup(FLUX)
+    config = s.config_with("tenants.yaml", paths=PATHS)
+    s.repo.write("tenants/base/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
+    for team in ("team-a", "team-b"):
+        s.repo.write(f"tenants/{team}/kustomization.yaml", "resources: [../base]\n")
+    s.repo.write(
+        "clusters/prod/tenants.yaml",
+        _kustomization("team-a", "./tenants/team-a", "postBuild:\n  substitute: {tenant: team-a}\n")
+        + "---\n"
+        + _kustomization("team-b", "./tenants/team-b", "postBuild:\n  substitute: {tenant: team-b}\n"),
+    )
+    s.repo.commit("two tenant overlays over one base", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    objects = _objects(s.records()[-1])
+    assert {"Deployment/team-a/team-a-web", "Deployment/team-b/team-b-web"} <= objects, objects
+    assert not any("${" in o for o in objects), objects
+
+    # A Kustomization that applies the base as written through an overlay of its own (no postBuild):
+    # judged as written, denied.
+    s.repo.write("tenants/raw/kustomization.yaml", "resources: [../base]\n")
+    s.repo.write("clusters/prod/raw.yaml", _kustomization("raw", "./tenants/raw"))
+    s.repo.commit("the base applied as written too", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "metadata-unresolved-variable" in output, output
+
+
+def test_a_kustomization_below_a_substituting_path_that_its_build_leaves_out_is_judged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`tenants/team-a/extra` holds a kustomization that the one of team-a's path does not name: team-a's
+    build leaves it out, and another reconciler may apply it, so it is judged as written (its
+    privileged Pod denied), not dropped as if team-a applied it substituted."""
+    s = setup(FLUX)
+    config = s.config_with("tenants.yaml", paths=PATHS)
+    s.repo.write("tenants/team-a/kustomization.yaml", "resources: [web.yaml]\n")
+    s.repo.write("tenants/team-a/web.yaml", TENANT_WEB)
+    s.repo.write(
+        "clusters/prod/tenants.yaml",
+        _kustomization("team-a", "./tenants/team-a", "postBuild:\n  substitute: {tenant: team-a}\n"),
+    )
+    s.repo.commit("a tenant", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("tenants/team-a/extra/kustomization.yaml", "resources: [agent.yaml]\n")
+    s.repo.write(
+        "tenants/team-a/extra/agent.yaml", AGENT.replace("namespace: legacy", "namespace: kube-system")
+    )
+    s.repo.commit("a privileged agent beside the tenant", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "Pod/kube-system/agent" in output and "pss-baseline-privileged" in output, output
+    assert s.repo.ref(GATED) == gated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from trustgate.manifests import variables
@@ -255,6 +256,21 @@ def test_what_cannot_be_resolved_stays_as_written_with_why(written: str, complet
     assert [hit.path for hit in variables.find(done.obj)] == [("metadata", "namespace")]
 
 
+@pytest.mark.parametrize("value", ["a: b", "- a", "*alias", "a: b #c"])
+def test_a_value_flux_cannot_read_once_substituted_is_certain_and_stays_text(value: str) -> None:
+    """`namespace: ${tenant}` with `tenant: "a: b"` reads `namespace: a: b`, which Flux's YAMLToJSON
+    refuses: it applies nothing. The object stays one the gate can encode (a string, never a
+    placeholder) and says why, for certain."""
+    substitution = variables.Substitution("K", {"tenant": value})
+    for obj in (_meta_pod(namespace="${tenant}"), _meta_pod(annotations={"${tenant}": "x"})):
+        done = variables.substitute(obj, substitution)
+        assert done.certain and any("Flux fails the build" in line for line in done.unresolved), done
+        orjson.dumps(done.obj)  # raises on a value that is not JSON
+    assert variables.substitute(_meta_pod(namespace="${tenant}"), substitution).obj["metadata"] == {
+        "namespace": value
+    }
+
+
 def test_substitute_leaves_disabled_and_empty_substitutions_as_written() -> None:
     marked = _meta_pod(namespace="${tenant}", labels={variables.SUBSTITUTE_MARKER: "disabled"})
     assert variables.substitute(marked, _team_a()).obj is marked
@@ -274,6 +290,25 @@ def _kustomization(post_build: Any, namespace: str = "flux-system") -> dict[str,
 
 def _source(kind: str, name: str, namespace: str = "flux-system", **fields: Any) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": namespace}, **fields}
+
+
+def test_a_sops_encrypted_secret_is_unknown_not_a_stop() -> None:
+    """A substituteFrom Secret encrypted with SOPS (Flux decrypts it with spec.decryption): its
+    `ENC[...]` values are no base64 and not what Flux substitutes, so it counts as a source not
+    known here (only `substitute` is certain, no default is taken), naming it; the run goes on."""
+    k = _kustomization(
+        {"substitute": {"tenant": "team-a"}, "substituteFrom": [{"kind": "Secret", "name": "s"}]}
+    )
+    secret = _source(
+        "Secret", "s", data={"region": "ENC[AES256_GCM,data:abc=,type:str]"}, sops={"version": "3.8.1"}
+    )
+    substitution, why = variables.flux_substitution(k, [secret], applied_as="K", where="the tree")
+    assert why == "" and substitution is not None
+    assert substitution.values == {"tenant": "team-a"} and not substitution.complete
+    assert "Secret/flux-system/s" in substitution.unknown and "SOPS" in substitution.unknown
+    done = variables.substitute(_meta_pod(namespace="${tenant}", name="${region:=eu}"), substitution)
+    assert done.obj["metadata"]["namespace"] == "team-a" and done.obj["metadata"]["name"] == "${region:=eu}"
+    assert not done.certain and any("SOPS" in line for line in done.unresolved), done.unresolved
 
 
 def test_flux_substitution_merges_in_fluxs_order() -> None:

@@ -548,7 +548,7 @@ class UnresolvedVariableCheck:
                     rule=UNRESOLVED_VALUE_RULE,
                     severity=blocking if doc.unresolved_certain else Severity.INFO,
                     rule_severity=Severity.ERROR if doc.unresolved_certain else Severity.INFO,
-                    message=f"as {doc.applied_as} applies it, a variable reference stays unresolved"
+                    message=f"as {doc.applied_as} applies it, its substitution is not resolved"
                     + ("" if doc.unresolved_certain else " (its value is judged as written)")
                     + ": "
                     + "; ".join(doc.unresolved),

@@ -400,9 +400,18 @@ def substitute(obj: Mapping[str, Any], substitution: Substitution) -> Substitute
         if out == value:
             return value
         changed = True
-        if key or problems or "\n" in value or _plain_value(value) != value:
-            return out  # a key stays a string (sigs.k8s.io/yaml); a quoted scalar stays a string
-        return _plain_value(out)
+        if problems or "\n" in value or _plain_value(value) != value:
+            return out  # a quoted scalar stays a string
+        typed = _plain_value(out)
+        if typed is _NO_VALUE:  # Flux's YAMLToJSON refuses the substituted text: it applies nothing
+            certain = True
+            unresolved.append(
+                f"substituted, the {'key' if key else 'value'} {json.dumps(value)} reads {json.dumps(out)}, "
+                "which is not one YAML value where it stands (a `: `, `- ` or an alias): Flux fails the "
+                "build and applies nothing (quote the reference in the manifest, or change the value)"
+            )
+            return out
+        return out if key else typed  # a key stays a string (sigs.k8s.io/yaml)
 
     def walk(node: Any) -> Any:
         nonlocal certain
@@ -576,6 +585,7 @@ def flux_substitution(
     pool = [o for o in objects if o.get("apiVersion") == "v1" and o.get("kind") in _SOURCE_KINDS]
     values: dict[str, str] = {}
     missing: list[str] = []
+    sealed: list[str] = []  # encrypted with SOPS: what they set is not known here either
     for at, ref in enumerate(refs):
         kind = ref.get("kind") if isinstance(ref, Mapping) else None
         name = ref.get("name") if isinstance(ref, Mapping) else None
@@ -591,6 +601,11 @@ def flux_substitution(
                 and meta.get("name") == name
                 and (meta.get("namespace") or "") == namespace
             ):
+                if isinstance(
+                    obj.get("sops"), Mapping
+                ):  # Flux decrypts it (spec.decryption): unreadable here
+                    sealed.append(label)
+                    continue
                 data, why = _source_data(obj)
                 if why:
                     return None, f"{label} ({where}) {why}"
@@ -602,7 +617,8 @@ def flux_substitution(
                 "cannot be told"
             )
         if not found:
-            missing.append(label)
+            if label not in sealed:
+                missing.append(label)
             values = {}  # it may override every value read before it
             continue
         values.update({k: v.replace("\n", "") for k, v in found[0].items()})
@@ -613,15 +629,23 @@ def flux_substitution(
             f"the variable name(s) {', '.join(map(json.dumps, bad))} are refused by Flux "
             f"(names match {_VARIABLE_NAME.pattern}): it substitutes nothing and fails the build"
         )
-    unknown = ""
+    why_unknown = []
     if missing:
         one = len(missing) == 1
-        unknown = (
+        why_unknown.append(
             f"{', '.join(missing)} (spec.postBuild.substituteFrom) {'is' if one else 'are'} not in {where}: "
             f"living only in the cluster, what {'it sets' if one else 'they set'} cannot be judged "
             f"(put {'it' if one else 'them'} in {where}, or set the variable in spec.postBuild.substitute)"
         )
-    return Substitution(applied_as, values, complete=not missing, unknown=unknown), ""
+    if sealed:
+        why_unknown.append(
+            f"{', '.join(dict.fromkeys(sealed))} (spec.postBuild.substituteFrom) in {where} "
+            "is encrypted with SOPS, which Flux decrypts: what it sets cannot be judged (set the variable "
+            "in spec.postBuild.substitute, or keep the values that decide where and what is applied in a "
+            "ConfigMap)"
+        )
+    complete = not (missing or sealed)
+    return Substitution(applied_as, values, complete=complete, unknown="; ".join(why_unknown)), ""
 
 
 def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:

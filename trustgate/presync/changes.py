@@ -1207,38 +1207,84 @@ def substitution_sources(documents: Sequence[Document]) -> list[Mapping[str, obj
 
 
 def substituted_only(
-    documents: Sequence[Document], paths: Sequence[str], *, remotes: Sequence[str]
+    documents: Sequence[Document],
+    paths: Sequence[str],
+    *,
+    remotes: Sequence[str],
+    includes: Mapping[str, Sequence[str]] | None = None,
 ) -> Callable[[Document], bool]:
     """Whether a document read as written is applied by no one as written: each Flux Kustomization
-    of the tree whose `spec.path` holds its file (or the kustomization it was rendered from)
-    substitutes (`spec.postBuild`), and is one `flux_builds` builds (of this repository, under
-    `paths`), so that its build, substituted, is judged in its place. None holding it, one that
-    substitutes nothing, one of another repository: applied (or possibly) as written, judged so."""
+    of the tree that applies its file (or the kustomization it was rendered from) substitutes
+    (`spec.postBuild`), and is one `flux_builds` builds (of this repository, under `paths`), so
+    that its build, substituted, is judged in its place. None applying it, one that substitutes
+    nothing, one of another repository: applied (or possibly) as written, judged so.
+
+    A Kustomization applies what its build reads (`includes`: a kustomization's directory -> the
+    repository paths it names, directories and files): the kustomization of its `spec.path` and what
+    that includes, in turn (an overlay's `../base`), or, where the path has none, the plain files
+    below it and the kustomizations kustomize-controller's generated one names (the uppermost below
+    it); its `spec.components` too. A kustomization below the path that its build leaves out is not
+    applied by it (another reconciler may point at it): judged as written.
+    """
     built = {
         id(doc)
         for doc, _, spec, path, _ in _git_kustomizations(list(documents), remotes)
         if any(not root or path == root or path.startswith(root + "/") for root in map(repo_path, paths))
         and spec.get("postBuild") is not None
     }
-    holders: list[tuple[str, bool]] = []
+    includes = includes or {}
+    holders: list[tuple[str, frozenset[str], bool]] = []
     for doc in documents:
         spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
         if spec is not None:
             path = spec.get("path")
-            holders.append((secure_path(path) if isinstance(path, str) else "", id(doc) in built))
-    if not any(substituting for _, substituting in holders):
+            path = secure_path(path) if isinstance(path, str) else ""
+            components = spec.get("components")
+            starts = [path] if path in includes else _uppermost([d for d in includes if _below(d, path)])
+            if isinstance(components, list):
+                starts.extend(secure_path(f"{path}/{c}") for c in components if isinstance(c, str))
+            holders.append((path, _reach(starts, includes), id(doc) in built))
+    if not any(substituting for _, _, substituting in holders):
         return lambda doc: False
 
     def only(doc: Document) -> bool:
-        files = [repo_path(f) for f in (doc.source.file, doc.source.rendered_from) if f is not None]
-        held = [
-            substituting
-            for path, substituting in holders
-            if any(not path or f == path or f.startswith(path + "/") for f in files)
-        ]
+        file, rendered = doc.source.file, doc.source.rendered_from
+        if rendered is None:  # a plain file: below a path, or named by a kustomization the build reads
+            file = repo_path(file)
+            held = [
+                s
+                for path, reached, s in holders
+                if (_below(file, path) and path not in includes) or file in reached
+            ]
+        else:  # rendered from a kustomization: one the build reads
+            rendered = repo_path(rendered)
+            held = [s for _, reached, s in holders if rendered in reached]
         return bool(held) and all(held)
 
     return only
+
+
+def _below(path: str, directory: str) -> bool:
+    """Whether the repository path `path` is `directory` or lies below it ("" the whole tree)."""
+    return not directory or path == directory or path.startswith(directory + "/")
+
+
+def _uppermost(directories: Sequence[str]) -> list[str]:
+    """Those of `directories` below none of the others."""
+    return [d for d in directories if not any(o != d and _below(d, o) for o in directories)]
+
+
+def _reach(starts: Sequence[str], includes: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """The repository paths a build of the kustomizations at `starts` reads: themselves and what
+    they include, in turn (`includes`)."""
+    out: set[str] = set()
+    stack = list(starts)
+    while stack:
+        path = stack.pop()
+        if path not in out:
+            out.add(path)
+            stack.extend(includes.get(path, ()))
+    return frozenset(out)
 
 
 # What an Argo CD Application's `source.kustomize` adds to the kustomization of its path, as the

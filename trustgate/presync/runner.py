@@ -762,6 +762,7 @@ class PresyncGate:
         present, any_files, unseen = self._present_paths(git, commit)
         documents: list[Document] = []
         as_written: set[int] = set()  # the documents read as written (not a reconciler's build)
+        includes: dict[str, list[str]] = {}  # a kustomization's directory -> the paths it includes
         problems: list[InputProblem] = [
             InputProblem(
                 Source(path),
@@ -845,6 +846,7 @@ class PresyncGate:
                 # whose failure is a problem already); one that failed but is excused is built again.
                 read = {u.path for u in units} | clean | {u.path for u in alone if u.path not in excused}
                 as_written = {id(d) for d in documents}
+                includes = _includes(reading, root)
                 docs, probs, built = self._flux_build(git, commit, tree, root, documents, read)
                 documents.extend(docs)
                 problems.extend(probs)
@@ -855,7 +857,9 @@ class PresyncGate:
         if as_written and reconcilers.FLUX in reconcilers.chosen(self.settings.reconciler):
             # What only substituting Kustomizations apply is judged as each applies it (their builds),
             # not as written.
-            only = changes.substituted_only(documents, self.settings.paths, remotes=self._remotes_now)
+            only = changes.substituted_only(
+                documents, self.settings.paths, remotes=self._remotes_now, includes=includes
+            )
             documents = [d for d in documents if id(d) not in as_written or not only(d)]
         self._trees[tree] = (
             changes.inventory(
@@ -1893,6 +1897,29 @@ def _unreached(
     # A `kind: Component` too: kustomize (and so Flux and Argo CD) builds one alone where it
     # holds resources; one that fails alone is excused only through a kustomization including it.
     return [loader.Unit(path(d), "kustomize") for d in pending], by
+
+
+def _includes(reading: reconcilers.Views, root: Path) -> dict[str, list[str]]:
+    """Each kustomization of the export under `root` (its directory, relative) -> the repository
+    paths it names (`kustomize_refs.local_names`, as kustomize keeps them: directories and files),
+    for what a Flux Kustomization applies through an overlay (`changes.substituted_only`)."""
+    from trustgate.manifests import kustomize_refs  # here: only kustomizations need it
+
+    out: dict[str, list[str]] = {}
+    for directory, file in reading.kustomizations.items():
+        if file in reading.links:  # not in Flux's artifact: kustomize-controller generates one there
+            continue
+        try:
+            data = (root / file).read_bytes()
+        except OSError:  # not exported (a link): names nothing here
+            continue
+        found = []
+        for value, _ in kustomize_refs.local_names(data, kept=True):
+            target = posixpath.normpath(posixpath.join(directory or ".", value))
+            if not posixpath.isabs(value) and target != ".." and not target.startswith("../"):
+                found.append("" if target == "." else target)
+        out[directory] = found
+    return out
 
 
 def _relative_document(doc: Document, prefix: str, *, copy: bool = False) -> Document:
