@@ -357,7 +357,10 @@ def unlabelled_namespaces_note(manifest: Mapping[str, Any], kubernetes_version: 
     names: dict[str, None] = {}
     for hook in manifest.get("webhooks", []):
         for expression in hook.get("namespaceSelector", {}).get("matchExpressions", []):
-            if expression.get("key") == "kubernetes.io/metadata.name" and expression.get("operator") == "NotIn":
+            if (
+                expression.get("key") == "kubernetes.io/metadata.name"
+                and expression.get("operator") == "NotIn"
+            ):
                 names.update(dict.fromkeys(expression.get("values", [])))
     commands = "; ".join(f"kubectl label namespace {n} kubernetes.io/metadata.name={n}" for n in names)
     return (
