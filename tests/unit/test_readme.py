@@ -193,3 +193,10 @@ def test_every_section_link_leads_to_a_heading() -> None:
     }
     linked = set(re.findall(r"\]\(#([^)]+)\)", text))
     assert linked and linked <= anchors, sorted(linked - anchors)
+
+
+def test_every_make_target_it_names_exists() -> None:
+    targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.MULTILINE))
+    named = set(re.findall(r"`make ([a-z][\w-]*)", README.read_text()))
+    assert {"dev", "test", "bench"} <= named
+    assert named <= targets, sorted(named - targets)
