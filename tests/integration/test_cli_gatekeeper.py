@@ -213,6 +213,20 @@ def test_bundled_constraint_sets_by_name_on_the_command_line(write: Write) -> No
     assert code == 2
 
 
+def test_the_bundled_sets_suites_and_samples_are_not_named_as_skipped(write: Write) -> None:
+    # The README's `paths: [builtin:pss-baseline, platform-policies/gatekeeper/]` printed
+    # "skipped ... not templates or constraints: ... 16 v1 Pod" about the set's own samples.
+    pod = write("m/pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n"
+                "spec:\n  containers: [{name: c, image: 'nginx:1.27'}]\n")  # fmt: skip
+    args = ("check", str(pod), "--no-builtin", "--no-schemas", "--gatekeeper", "builtin:pss-baseline")
+    code, out, _ = run(*args)
+    assert code == 0 and "passed" in out and "skipped in the Gatekeeper paths" not in out
+    # A sample in a directory of one's own is still named: it may be a constraint mistyped.
+    platform = write("platform/gatekeeper/sample.yaml", pod.read_text()).parent
+    code, out, _ = run(*args, "--gatekeeper", str(platform))
+    assert code == 0 and "not templates or constraints: 1 v1 Pod" in " ".join(out.split())
+
+
 def test_enforcement_action_exceptions_and_unsupported_templates(write: Write, tmp_path: Path) -> None:
     gk_dir = copy_suite(tmp_path, "disallowedtags")
     constraint = next(gk_dir.glob("samples/*/constraint.yaml"))

@@ -215,6 +215,25 @@ def test_prune_of_a_signed_log_needs_the_key_and_keeps_earlier_checkpoints_prova
     assert code == 1
 
 
+def test_print_verifier_key_prints_the_vkey_alone_as_the_readme_uses_it(
+    url: str, key: Path, tmp_path: Path
+) -> None:
+    # README: `VKEY=$(trustgate log checkpoint --store URL --key K --print-verifier-key)`, then
+    # `log verify-proof proof.json --verifier-key "$VKEY"`: stdout is the vkey and nothing else.
+    fill(url, key, 1, 4)
+    code, vkey, err = run("log", "checkpoint", "--store", url, "--key", str(key), "--print-verifier-key")
+    assert code == 0 and "checkpoint at #3" in err
+    assert vkey.count("\n") == 1 and vkey.startswith("trustgate.dev/decision-log/")
+    code, out, err = run("log", "prove", record_at(url, 2)["id"], "--store", url)
+    assert code == 0, err
+    (tmp_path / "proof.json").write_text(out)
+    code, out, err = run("log", "verify-proof", str(tmp_path / "proof.json"), "--verifier-key", vkey.strip())
+    assert code == 0 and "proven" in out, err
+    # Without the key (the one stored beside the newest checkpoint): the same, with its warning.
+    code, stored, err = run("log", "checkpoint", "--store", url, "--print-verifier-key")
+    assert code == 0 and stored == vkey and "no trust anchor" in err and "checkpoint at #3" in err
+
+
 def test_prove_one_decision_and_check_the_proof_with_nothing_but_the_file(
     url: str, key: Path, tmp_path: Path
 ) -> None:

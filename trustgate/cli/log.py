@@ -1249,7 +1249,11 @@ def rebuild_summaries_cmd(store_url: str | None, config_path: str | None) -> Non
     help="Write the checkpoint (a C2SP signed note) here, for an auditor to keep. Without a key, "
     "the latest stored one.",
 )
-@click.option("--print-verifier-key", is_flag=True, help="Print the log's verifier key (vkey) for auditors.")
+@click.option(
+    "--print-verifier-key",
+    is_flag=True,
+    help="Print the log's verifier key (vkey) for auditors, alone on stdout (the rest goes to stderr).",
+)
 @click.option(
     "--allow-behind",
     is_flag=True,
@@ -1389,7 +1393,9 @@ def checkpoint_cmd(
         click.echo(vkey)
     where = f", written to {output}" if output else ""
     said = f"checkpoint at #{cp.seq}: {cp.hash} signed by {cp.key_id} at {cp.time}{where}"
-    click.echo(_one_line(said), err=bool(output))  # a stored checkpoint's fields: anything was written there
+    # stdout holds the one thing asked for: the vkey (`VKEY=$(... --print-verifier-key)`), else this line.
+    # A stored checkpoint's fields: anything was written there.
+    click.echo(_one_line(said), err=bool(output) or print_verifier_key)
 
 
 @log.command("prove")

@@ -225,7 +225,13 @@ def webhook_config(
     policies of its own must set.
     """
     from trustgate.cli.options import ConfigFlags
-    from trustgate.server.webhookconfig import parse_version, read_scope, scope_notes, webhook_configuration
+    from trustgate.server.webhookconfig import (
+        parse_version,
+        read_scope,
+        scope_notes,
+        unlabelled_namespaces_note,
+        webhook_configuration,
+    )
 
     try:
         if kubernetes_version is not None:
@@ -263,6 +269,9 @@ def webhook_config(
     )
     for note in scope_notes(scope):
         click.echo(f"trustgate: note: {note}", err=True)
+    unlabelled = unlabelled_namespaces_note(manifest, version)
+    if unlabelled is not None:
+        click.echo(f"trustgate: warning: {unlabelled}", err=True)
     click.echo(yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False), nl=False)
 
 

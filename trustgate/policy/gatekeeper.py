@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from trustgate import yamlio
-from trustgate.config import Limits
+from trustgate.config import Limits, builtin_policy_dir
 from trustgate.errors import InputError, PolicyError
 from trustgate.manifests import loader
 from trustgate.model import Mode
@@ -813,7 +813,7 @@ def load_library(
     """Read templates, constraints and ExpansionTemplates from files and directories.
 
     Other Kubernetes documents (suites, samples, kustomization.yaml) are
-    skipped and counted in `Library.skipped`; policies of other engines
+    skipped and counted in `Library.skipped` (not those of the bundled sets); policies of other engines
     (Kyverno, ValidatingAdmissionPolicy, Gatekeeper mutators) are listed in
     `Library.foreign`, since they would silently not be enforced. Templates
     are read first, so a constraint may come before its template. Of
@@ -828,13 +828,18 @@ def load_library(
     """
     docs: list[_Doc] = []
     library = Library()
+    # The bundled sets hold their suites and samples beside the constraints: skipping those is no news.
+    bundled = (builtin_policy_dir() / "gatekeeper").resolve()
+
+    def count(file: str | Path, key: str, n: int = 1) -> None:
+        if not Path(file).resolve().is_relative_to(bundled):
+            library.skipped[key] = library.skipped.get(key, 0) + n
+
     for path in paths:
         found, others = _read_objects(path, limits=limits, lenient=True)
         docs.extend(found)
         if others:  # kustomization.yaml and other files that are no Kubernetes objects
-            library.skipped["non-Kubernetes document"] = library.skipped.get(
-                "non-Kubernetes document", 0
-            ) + len(others)
+            count(path, "non-Kubernetes document", len(others))
     for doc in docs:
         if is_template(doc.obj):
             template = parse_template(doc.obj, file=doc.file, line=doc.line, tree=doc.tree)
@@ -870,8 +875,7 @@ def load_library(
                 name = str(_get(doc.obj, "metadata", "name") or "")
                 library.foreign.append(Unsupported(doc.file, doc.line, api, kind, name, reason))
             else:
-                key = f"{api} {kind}"
-                library.skipped[key] = library.skipped.get(key, 0) + 1
+                count(doc.file, f"{api} {kind}")
             continue
         if is_constraint(doc.obj):
             constraint = parse_constraint(doc.obj, library.templates, file=doc.file, line=doc.line)

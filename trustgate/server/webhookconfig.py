@@ -85,6 +85,7 @@ if TYPE_CHECKING:
 
 NAME = "trustgate"
 MATCH_CONDITIONS_SINCE = (1, 28)  # beta and on by default in 1.28, GA in 1.30
+NAME_LABEL_SINCE = (1, 21)  # the API server sets `kubernetes.io/metadata.name` on every Namespace
 DEFAULT_KUBERNETES_VERSION = "1.28"
 
 
@@ -341,6 +342,33 @@ def scope_notes(scope: AdmissionScope) -> list[str]:
             "rest of the configuration sends; list what they judge to have it sent"
         )
     return notes
+
+
+def unlabelled_namespaces_note(manifest: Mapping[str, Any], kubernetes_version: str) -> str | None:
+    """Before 1.21 no Namespace carries `kubernetes.io/metadata.name`, so the namespaceSelector that
+    leaves out kube-system and trustgate's own namespace leaves out nothing: trustgate's own Pods
+    would wait for trustgate, and kube-system would fail closed with it. None from 1.21 on.
+
+    Raises:
+        ValueError: `kubernetes_version` is not a version.
+    """
+    if parse_version(kubernetes_version) >= NAME_LABEL_SINCE:
+        return None
+    names: dict[str, None] = {}
+    for hook in manifest.get("webhooks", []):
+        for expression in hook.get("namespaceSelector", {}).get("matchExpressions", []):
+            if (
+                expression.get("key") == "kubernetes.io/metadata.name"
+                and expression.get("operator") == "NotIn"
+            ):
+                names.update(dict.fromkeys(expression.get("values", [])))
+    commands = "; ".join(f"kubectl label namespace {n} kubernetes.io/metadata.name={n}" for n in names)
+    return (
+        f"Kubernetes {kubernetes_version} sets no kubernetes.io/metadata.name label on Namespaces (1.21 "
+        f"and later do): the namespaceSelector that leaves out {', '.join(names)} selects them until "
+        "they carry it, so trustgate's own Pods could not start and kube-system would fail closed with "
+        f"it. Label them before applying this configuration: {commands}"
+    )
 
 
 def _listed(subresources: Iterable[tuple[str, str, str]]) -> str:

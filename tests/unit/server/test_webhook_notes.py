@@ -138,3 +138,19 @@ def test_admission_resources_that_send_nothing_are_refused_with_the_reason(
     text = bad.value.diagnostics()
     assert f"{path}:5" in text and "admission.resources[0]" in text and says in text
     assert "apps/Deployment" not in text
+
+
+def test_before_1_21_the_namespaces_to_label_are_named_with_the_commands(tmp_path: Path) -> None:
+    # A 1.20 API server sets no kubernetes.io/metadata.name label: trustgate's own Deployment was
+    # sent to the (not yet running) webhook and refused, and kube-system failed closed with it.
+    result = _run("--kubernetes-version", "1.20")
+    assert result.exit_code == 0, result.stderr
+    selector = yaml.safe_load(result.stdout)["webhooks"][0]["namespaceSelector"]["matchExpressions"][0]
+    assert selector["values"][:2] == ["kube-system", "trustgate"]
+    text = " ".join(result.stderr.split())
+    assert "trustgate: warning: Kubernetes 1.20 sets no kubernetes.io/metadata.name label" in text
+    for name in selector["values"]:
+        assert f"kubectl label namespace {name} kubernetes.io/metadata.name={name}" in text
+    for version in ("1.21", "1.28"):
+        later = _run("--kubernetes-version", version)
+        assert later.exit_code == 0 and "warning" not in later.stderr
