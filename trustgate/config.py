@@ -1052,7 +1052,15 @@ def _parse_images(
             raise ConfigError(
                 f"trust root name {item['name']!r} is already defined", where=where("trustRoots", i, "name")
             )
-        roots[item["name"]] = base / item["trustedRoot"]
+        path = base / item["trustedRoot"]
+        if not path.is_file():  # checked here, used or not: a root nothing reads would be missed
+            raise ConfigError(
+                f"trust root {item['name']!r}: cannot read its trusted root {path}: "
+                + ("not a file" if path.exists() else "no such file"),
+                where=where("trustRoots", i, "trustedRoot"),
+                hint="give the path of its Sigstore trusted_root.json, relative to this configuration file",
+            )
+        roots[item["name"]] = path
     authorities: list[AuthorityConfig] = []
     for i, item in enumerate(section.get("authorities", ())):
         name = item["name"]

@@ -511,3 +511,18 @@ def test_an_exception_pattern_naming_an_ipv4_registry_spelled_otherwise_is_refus
         "registry.example.com/**",
         f"{address}/**",
     )
+
+
+def test_a_trust_root_whose_file_is_missing_is_an_error_even_if_no_authority_names_it(tmp_path: Path) -> None:
+    # Nothing read a root no authority named, so a mistyped path went unnoticed until the day an
+    # authority came to use it.
+    path = write(tmp_path, "images:\n  trustRoots:\n    - {name: corp, trustedRoot: roots/corp.json}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = raised.value.diagnostics()
+    assert "trust root 'corp'" in message and "no such file" in message
+    assert f"{path}:5" in message  # the trustedRoot line
+    (tmp_path / "roots").mkdir()
+    (tmp_path / "roots" / "corp.json").mkdir()
+    with pytest.raises(ConfigError, match="not a file"):
+        load_config(path)
