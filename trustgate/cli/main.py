@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import importlib
 import io
 import json
@@ -27,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trustgate import __version__
-from trustgate.cli.options import _DATA_OPTION, _REGO_VERSION_OPTION, fail, printable_diagnostics
+from trustgate.cli.options import (
+    _DATA_OPTION,
+    _REGO_VERSION_OPTION,
+    collect_rarely,
+    fail,
+    printable_diagnostics,
+)
 from trustgate.cli.options import GATEKEEPER_ENGINES as GATEKEEPER_ENGINES
 from trustgate.cli.options import ConfigFlags as ConfigFlags
 from trustgate.cli.options import config_options as config_options
@@ -203,11 +208,7 @@ def check(
             combine=combine,
             substitution=substitution,
         ) as gate:
-            # Parsing builds many short-lived containers and few cycles: collect
-            # rarely, and never scan what start-up loaded (also spares forked
-            # workers the copy-on-write of those pages). ~10% of a large check.
-            gc.freeze()
-            gc.set_threshold(50_000, 20, 20)
+            collect_rarely()  # ~10% of a large check
             stdin = sys.stdin.buffer.read() if "-" in paths else None
             context = None
             if log is not None:

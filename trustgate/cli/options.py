@@ -17,6 +17,7 @@ import codecs
 import contextlib
 import dataclasses
 import functools
+import gc
 import io
 import os
 import sys
@@ -303,6 +304,15 @@ def _is_utf8(encoding: str) -> bool:
         return codecs.lookup(encoding).name == "utf-8"
     except LookupError:
         return False
+
+
+def collect_rarely() -> None:
+    """Set the collector for a run that reads many documents (`check`, `presync`): never scan what
+    start-up loaded (also spares forked workers the copy-on-write of those pages), and collect
+    rarely, as parsing builds many short-lived containers and few cycles. A full collection over
+    what a run holds took 0.5-1 s each in `presync` on 1,000 substituted objects, ~40 % of it."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def emit_report(decision: Decision, fmt: str, *, output: str | None, color: bool | None) -> None:

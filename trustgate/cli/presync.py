@@ -20,7 +20,7 @@ from types import FrameType
 import click
 
 from trustgate.cli.log import gate_decision_log, say_recorded
-from trustgate.cli.options import ConfigFlags, config_options, emit_report
+from trustgate.cli.options import ConfigFlags, collect_rarely, config_options, emit_report
 from trustgate.decisions.actor import ci_environment
 from trustgate.gate import Gate
 from trustgate.model import ExitCode
@@ -146,6 +146,7 @@ def presync(
         ):
             if watch:
                 _on_signals(stop)
+            collect_rarely()
             while True:
                 outcome = runner.run(repository, ref, gated_ref, watch=watch, initialize=initialize)
                 if outcome.decision is not None and outcome.action != "unchanged":
