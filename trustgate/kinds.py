@@ -400,12 +400,16 @@ class Workloads:
             out.setdefault(w.kind, {})[w.group] = w.rego_entry()
         return out
 
-    def is_declared(self, group: str, kind: str) -> bool:
-        """Declared either way: a workload, or not one."""
-        return (group, kind) in self.declared
-
     def get(self, group: str, kind: str) -> WorkloadKind | None:
         return self.declared.get((group, kind))
+
+
+def api_group(api_version: object) -> str | None:
+    """The API group of an apiVersion as policies/lib/k8s.rego's `api_group` reads it: `apps/v1`
+    -> `apps`, `v1` -> "" (the core group); None for anything else (not a string, two `/`)."""
+    if not isinstance(api_version, str) or api_version.count("/") > 1:
+        return None
+    return api_version.partition("/")[0] if "/" in api_version else ""
 
 
 def is_builtin_workload(group: str, kind: str) -> bool:

@@ -39,7 +39,7 @@ def test_workloads_are_read_with_paths_and_defaults(write: Write) -> None:
     assert (pool.pod_spec, pool.pod_metadata, pool.plural) == (("spec", "pod"), ("spec", "podMeta"), "pools")
     assert widget.pod_spec is None
     table = config.workload_table()
-    assert table.is_declared("example.com", "Widget") and table.is_declared("argoproj.io", "Rollout")
+    assert table.get("example.com", "Widget") is not None and table.get("argoproj.io", "Rollout") is not None
     assert "Widget" not in table.gating()  # declared not a workload: nothing to judge
     assert table.gating()["Service"] == frozenset({"serving.knative.dev"})
     data = table.rego_data()
@@ -57,7 +57,7 @@ def test_a_declaration_replaces_a_known_default(write: Write) -> None:
         write("t.yaml", HEAD + "workloads:\n  - {group: argoproj.io, kind: Rollout, notWorkload: true}\n")
     )
     table = config.workload_table()
-    assert "Rollout" not in table.rego_data() and table.is_declared("argoproj.io", "Rollout")
+    assert "Rollout" not in table.rego_data() and table.get("argoproj.io", "Rollout") is not None
 
 
 @pytest.mark.parametrize(

@@ -106,10 +106,9 @@ class RegoCheck:
         `undeclared-workload` finding. Either way its controller would otherwise run pods nobody
         judged: a false allow."""
         obj = doc.obj
-        kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        if not isinstance(kind, str) or not isinstance(api_version, str) or api_version.count("/") > 1:
+        kind, group = obj.get("kind"), kinds.api_group(obj.get("apiVersion"))
+        if not isinstance(kind, str) or group is None:
             return []
-        group = api_version.partition("/")[0] if "/" in api_version else ""
         entry = self.workloads.get(group, kind)
         if entry is None:
             # The built-in groups' kinds are Kubernetes' own: judged, or not workloads.

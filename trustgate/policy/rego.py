@@ -28,6 +28,7 @@ from typing import Any
 import regorus
 
 from trustgate.errors import PolicyError
+from trustgate.kinds import api_group
 from trustgate.manifests.loader import lone_surrogate, path_text, unevaluable
 from trustgate.model import JsonPath
 from trustgate.policy import _compile_cache
@@ -832,12 +833,8 @@ def _of_kinds(obj: Any, kinds: frozenset[str], kind_groups: Mapping[str, frozens
     groups = kind_groups.get(kind)
     if groups is None:
         return False
-    api_version = obj.get("apiVersion")
-    # As k8s.api_group: "group/version", or "version" for the core group; anything else, no group.
-    if not isinstance(api_version, str) or api_version.count("/") > 1:
-        return False
-    group = api_version.partition("/")[0] if "/" in api_version else ""
-    return group in groups
+    group = api_group(obj.get("apiVersion"))
+    return group is not None and group in groups
 
 
 def _exempted(value: Any) -> set[str]:

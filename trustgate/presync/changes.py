@@ -225,11 +225,7 @@ def _landing(doc: Document, appliers: Sequence[_Applier]) -> frozenset[str] | No
     own = metadata.get("namespace") if isinstance(metadata, Mapping) else None
     own = own if isinstance(own, str) and own else None
     files = [repo_path(f) for f in (doc.source.file, doc.source.rendered_from) if f is not None]
-    holding = [
-        target
-        for path, target in appliers
-        if any(not path or f == path or f.startswith(path + "/") for f in files)
-    ]
+    holding = [target for path, target in appliers if any(_below(f, path) for f in files)]
     if own is None and (not holding or None in holding):
         return None
     return frozenset({t for t in holding if t is not None} | ({own} if own is not None else set()))
@@ -462,7 +458,7 @@ def source_path(source: Source, paths: Sequence[str]) -> str:
     """
     rendered = source.rendered_from
     where = repo_path(rendered if rendered is not None else source.file)
-    holding = [p for p in map(repo_path, paths) if not p or where == p or where.startswith(p + "/")]
+    holding = [p for p in map(repo_path, paths) if _below(where, p)]
     if not holding:
         return ""
     if rendered is not None:
@@ -1142,7 +1138,7 @@ def flux_builds(
     out: dict[str, FluxBuild] = {}
     problems: list[InputProblem] = []
     for doc, metadata, spec, path, _ in _git_kustomizations(list(documents), remotes):
-        if not any(not root or path == root or path.startswith(root + "/") for root in roots):
+        if not any(_below(path, root) for root in roots):
             continue
         label = _label("Kustomization", metadata)
         values, why = _build_values(spec, {f: f for f in _FLUX_BUILD_FIELDS}, "spec")
@@ -1229,8 +1225,7 @@ def substituted_only(
     built = {
         id(doc)
         for doc, _, spec, path, _ in _git_kustomizations(list(documents), remotes)
-        if any(not root or path == root or path.startswith(root + "/") for root in map(repo_path, paths))
-        and spec.get("postBuild") is not None
+        if any(_below(path, root) for root in map(repo_path, paths)) and spec.get("postBuild") is not None
     }
     includes = includes or {}
     holders: list[tuple[str, frozenset[str], bool]] = []
@@ -1366,7 +1361,7 @@ def argocd_builds(
             if "chart" in source or source.get("helm") is not None or source.get("plugin") is not None:
                 continue
             path = repo_path(str(source["path"]))
-            if not any(not root or path == root or path.startswith(root + "/") for root in roots):
+            if not any(_below(path, root) for root in roots):
                 continue
             kustomize = source.get("kustomize")
             kustomize = kustomize if isinstance(kustomize, Mapping) else {}
@@ -1437,7 +1432,7 @@ def unjudged_paths(
     roots = [repo_path(p) for p in paths]
     out: list[DocumentResult] = []
     for doc, metadata, _, path, certain in _git_kustomizations(list(documents), remotes):
-        if any(not root or path == root or path.startswith(root + "/") for root in roots):
+        if any(_below(path, root) for root in roots):
             continue
         verb = "applies" if certain else "may apply (if its GitRepository is this repository)"
         label = _label("Kustomization", metadata)
