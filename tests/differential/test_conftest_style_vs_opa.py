@@ -11,6 +11,7 @@ the same findings (sets compared as sets), or an error on both sides.
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import sys
 from collections.abc import Iterator
@@ -600,3 +601,55 @@ def test_bundled_policies_match_opa_on_custom_workloads() -> None:
         fragment = name.endswith(":no-api-version") and value["kind"] in WORKLOAD_KINDS
         expected = (name.count(":") == 1 and name != "custom:core-service") or fragment
         assert bool(privileged) is expected, (name, found)
+
+
+FUZZ_DOCUMENTS = 150  # generated and as many mutated, per data set: ~2 s against OPA
+
+
+def _bench_policies_module() -> Any:
+    spec = importlib.util.spec_from_file_location("trustgate_bench_policies", ROOT / "bench" / "policies.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def fuzz_inputs(module: Any, seed: int) -> list[tuple[str, Any]]:
+    """Workloads made by bench/policies.py's generator (odd security contexts, probes, ports,
+    AppArmor annotations, wrong types), and as many with random subtrees replaced by junk or
+    deleted; only those OPA can be given (JSON: no tuple keys, no NaN)."""
+    rng = random.Random(seed)
+    bases = list(module.all_named_docs().values())
+    out: list[tuple[str, Any]] = []
+    for i in range(FUZZ_DOCUMENTS):
+        out.append((f"generated#{i}", module.generated_doc(rng)))
+        out.append((f"mutated#{i}", module.mutated_doc(rng, rng.choice([*bases, module.generated_doc(rng)]))))
+    return [(name, doc) for name, doc in out if _json_only(doc)]
+
+
+def _json_only(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("data_set", ["", "registries/", "hub-registries/", "object-registries/"])
+def test_bundled_policies_match_opa_on_generated_and_mutated_workloads(data_set: str) -> None:
+    """The bundled sets, as `check` gates them, on seeded random workloads and their mutations."""
+    module = _bench_policies_module()
+    data = module.DATA_SETS[data_set]
+    inputs = fuzz_inputs(module, seed=20261207 + len(data_set))
+    assert len(inputs) >= FUZZ_DOCUMENTS  # most survive the JSON filter
+    modules = rego.load_modules(ROOT / "policies")
+    policy = rego.RegoPolicy(modules, data=data)
+    policy.gate_on_kinds(WORKLOAD_GATED, WORKLOAD_KINDS)
+    engine = opa_engine(modules, v0=False, data=data)
+    problems = compare("policies+fuzz", policy, engine, inputs, data=data)
+    assert not problems, "\n".join(problems[:5])
+    # Not a comparison of empty results: the generator makes findings of most rules.
+    evaluator = policy.evaluator()
+    rules = {json.loads(f)[2] for _, doc in inputs for f in trustgate_findings(evaluator, doc).findings}
+    assert len(rules) >= 15, sorted(rules)
