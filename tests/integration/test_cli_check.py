@@ -975,3 +975,21 @@ def test_files_beside_a_kustomization_it_does_not_read_are_noted_not_judged(writ
     code, out, _ = run("check", "-o", "json", str(root))
     assert code == 1, out
     assert {r["file"] for r in json.loads(out)["results"] if r["findings"]} >= {str(loose)}
+
+
+def test_jsonnet_is_not_judged_and_says_so(write: Write, tmp_path: Path) -> None:
+    """A repository whose Argo CD Application renders Jsonnet: `check` of its directory was a pass
+    ("0 documents", exit 0) with a privileged Pod inside; it is now "not evaluated" (exit 3), and
+    excluding the file is the explicit way out."""
+    write(
+        "repo/apps/app.jsonnet",
+        '{ apiVersion: "v1", kind: "Pod", metadata: { name: "p" },\n'
+        '  spec: { containers: [{ name: "c", image: "nginx", securityContext: { privileged: true } }] } }\n',
+    )
+    repo = str(tmp_path / "repo")
+    code, out, _ = run("check", repo, "--no-color")
+    assert code == 3, out
+    assert "input/unrendered" in out and "apps/app.jsonnet" in out
+    code, out, _ = run("check", repo, "--no-color", "--exclude", "*.jsonnet")
+    assert code == 0, out
+    assert "*.jsonnet" in out  # the exclusion is named in a note

@@ -728,3 +728,30 @@ def test_a_file_no_kustomization_reads_says_so_when_it_is_no_object(write: Write
     assert problems
     assert all("no kustomization reads this file" in (p.hint or "") for p in problems)
     assert all("--exclude" in (p.hint or "") for p in problems)
+
+
+def test_jsonnet_that_a_reconciler_renders_is_reported_not_dropped(write: Write, tmp_path: Path) -> None:
+    """Argo CD's directory source renders `*.jsonnet` into objects; `check` cannot read Jsonnet, and a
+    privileged Pod written as Jsonnet used to pass as "0 documents". The walk `check` makes picks the
+    file up and reading it reports why it is not judged; presync's walk (manifest suffixes) does not."""
+    write("apps/web/app.jsonnet", '{ kind: "Pod", spec: { containers: [] } }\n')
+    write("apps/web/lib.libsonnet", "{}\n")
+    write("apps/web/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    units = loader.plan([str(tmp_path)], suffixes=loader.DATA_SUFFIXES, unreferenced=True)
+    assert [Path(u.path).relative_to(tmp_path).as_posix() for u in units] == [
+        "apps/web/app.jsonnet",
+        "apps/web/cm.yaml",
+    ]
+    documents, problems = loader.read_unit(units[0], LIMITS)
+    assert documents == []
+    assert [(p.rule, p.source.file) for p in problems] == [("input/unrendered", units[0].path)]
+    assert "Jsonnet" in problems[0].message and "--exclude '*.jsonnet'" in (problems[0].hint or "")
+    assert [u.path for u in loader.plan([str(tmp_path)])] == [units[1].path]
+    # Beside a kustomization the directory is rendered by kustomize, not as a directory source.
+    write("apps/web/kustomization.yaml", "resources: [cm.yaml]\n")
+    skipped = loader.Skipped()
+    units = loader.plan([str(tmp_path)], suffixes=loader.DATA_SUFFIXES, unreferenced=True, skipped=skipped)
+    assert [(Path(u.path).relative_to(tmp_path).as_posix(), u.kind) for u in units] == [
+        ("apps/web", "kustomize")
+    ]
+    assert skipped.beside == {str(tmp_path / "apps/web"): [str(tmp_path / "apps/web/app.jsonnet")]}

@@ -55,7 +55,11 @@ from trustgate.manifests import origins
 from trustgate.model import KUSTOMIZATION_FILES, Document, InputProblem, JsonPath, Source, render_path
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-DATA_SUFFIXES = (*MANIFEST_SUFFIXES, ".toml")  # what `check` reads: TOML only for the user's own policies
+# What a reconciler renders into objects and trustgate cannot read: Argo CD's directory source
+# renders `*.jsonnet` (reposerver `manifestFile`). `check` reports such a file; presync stops on it.
+RENDERED_UNREAD = (".jsonnet",)
+# What `check` reads: TOML only for the user's own policies, Jsonnet only to say it is not judged.
+DATA_SUFFIXES = (*MANIFEST_SUFFIXES, ".toml", *RENDERED_UNREAD)
 HELM_CHART_FILE = "Chart.yaml"
 # A mapping with one of these keys means to be a Kubernetes object: when it is not a valid
 # one (a typo'd `kind`), it is an error, never data that no check applies to.
@@ -471,6 +475,19 @@ def _read_unit(
         return documents, problems
     if unit.kind == "stdin":
         data = unit.data or b""
+    elif unit.path.endswith(RENDERED_UNREAD):
+        return [], [
+            InputProblem(
+                Source(unit.path),
+                "input/unrendered",
+                "this is Jsonnet: Argo CD's directory source renders it into objects, but trustgate does "
+                "not read Jsonnet, so what it makes would not be checked",
+                "render it (`jsonnet FILE`, with the Application's external variables and top-level "
+                "arguments) and check the output, commit the rendered YAML instead, or exclude it "
+                "(--exclude '*.jsonnet', or manifests.exclude in trustgate.yaml) where no reconciler "
+                "renders it",
+            )
+        ]
     else:
         try:
             data, size = read_file(unit.path, limits.max_file_bytes)

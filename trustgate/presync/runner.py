@@ -1627,9 +1627,6 @@ def _under(path: str, roots: Sequence[str]) -> bool:
     return any(not r or path == r or path.startswith(r + "/") for r in roots)
 
 
-_RENDERED_UNREAD = (".jsonnet",)  # what a reconciler renders into objects and the loader cannot read
-
-
 def _argocd_override(path: str) -> bool:
     """Whether `path` is one of the files Argo CD reads from an Application's path and merges into its
     source before rendering ("Store Overrides In Git"): `.argocd-source.yaml`, and
@@ -1667,7 +1664,7 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
                     "write-back-target kustomization), or leave the directory out of presync.paths",
                 )
             )
-        elif entry.path.endswith(_RENDERED_UNREAD) and _under(entry.path, roots):  # kustomize reads none
+        elif entry.path.endswith(loader.RENDERED_UNREAD) and _under(entry.path, roots):  # kustomize: none
             out.append(
                 InputProblem(
                     Source(entry.path),
