@@ -341,6 +341,29 @@ def test_serve_judges_a_rollout_the_api_server_sends(server: Server) -> None:
     assert status == 200 and answer["response"]["allowed"] is True, answer
 
 
+def test_serve_runs_your_policy_on_the_library_over_templates_in_lists_and_maps(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "limits.rego").write_text(USER_LIMITS)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nkubernetes:\n  schemas: false\n"
+        "manifests:\n  policies: [{path: policy}]\n"
+    )
+    job, task = yaml.safe_load_all(UNBOUNDED_TRAINING)
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        for obj, container in ((job, "pytorch"), (task, "test")):
+            status, answer = srv.post(review(obj, uid=obj["kind"]))
+            assert status == 200, answer
+            response = answer["response"]
+            assert response["allowed"] is False, response
+            assert f'[need-limits] container "{container}" has no limits' in response["status"]["message"]
+    finally:
+        srv.stop()
+
+
 def test_webhook_config_sends_the_custom_workloads(tmp_path: Path) -> None:
     config = tmp_path / "trustgate.yaml"
     config.write_text(
