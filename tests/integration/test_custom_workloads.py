@@ -158,6 +158,100 @@ def test_a_bad_workloads_entry_is_a_config_error_naming_the_line(tmp_path: Path)
     assert "Traceback" not in result.output
 
 
+# Your own policy on the library: a container without limits, in any workload.
+USER_LIMITS = textwrap.dedent(
+    """\
+    package main
+
+    import rego.v1
+
+    deny contains f if {
+        some c in data.trustgate.lib.k8s.containers
+        not c.container.resources.limits
+        f := {
+            "msg": sprintf("%s has no limits", [c.description]),
+            "rule": "need-limits",
+            "path": array.concat(c.path, ["resources"]),
+        }
+    }
+    """
+)
+UNBOUNDED_TRAINING = textwrap.dedent(
+    """\
+    apiVersion: kubeflow.org/v1
+    kind: PyTorchJob
+    metadata:
+      name: train
+      namespace: ml
+    spec:
+      pytorchReplicaSpecs:
+        Master:
+          replicas: 1
+          template:
+            spec:
+              containers:
+                - name: pytorch
+                  image: registry.example.com/train:1
+                  resources: {limits: {memory: 8Gi}}
+        Worker:
+          replicas: 4
+          template:
+            spec:
+              containers:
+                - name: pytorch
+                  image: registry.example.com/train:1
+    ---
+    apiVersion: tekton.dev/v1
+    kind: Task
+    metadata:
+      name: build
+      namespace: ci
+    spec:
+      steps:
+        - name: compile
+          image: registry.example.com/builder:1
+          resources: {limits: {memory: 1Gi}}
+        - name: test
+          image: registry.example.com/builder:1
+          script: make test
+    """
+)
+
+
+def test_check_runs_your_policy_on_the_library_over_templates_in_lists_and_maps(tmp_path: Path) -> None:
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "limits.rego").write_text(USER_LIMITS)
+    path = tmp_path / "jobs.yaml"
+    path.write_text(UNBOUNDED_TRAINING)
+    lines = UNBOUNDED_TRAINING.splitlines()
+    worker = lines.index("    Worker:")
+    worker_line = lines.index("            - name: pytorch", worker) + 1
+    step_line = lines.index("    - name: test") + 1
+    result = CliRunner().invoke(
+        main,
+        ["check", str(path), "-p", str(policy), "--no-builtin", "--no-schemas", "-o", "json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    found = {
+        r["kind"]: [(f["rule"], f["severity"], f["path"], f["line"]) for f in r["findings"]]
+        for r in report["results"]
+    }
+    assert found == {
+        "PyTorchJob": [
+            (
+                "need-limits",
+                "error",
+                "spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].resources",
+                worker_line,
+            )
+        ],
+        "Task": [("need-limits", "error", "spec.steps[1].resources", step_line)],
+    }
+
+
 # ---------------------------------------------------------------------------------------------------
 # presync
 
@@ -194,6 +288,32 @@ def test_presync_gates_the_ref_on_custom_workloads(tmp_path: Path, manifest: str
     assert rule in result.output and "deploy/app.yaml:" in result.output
 
 
+def test_presync_runs_your_policy_on_the_library_over_templates_in_lists_and_maps(tmp_path: Path) -> None:
+    key = ssh_key(tmp_path, "alice@example.com")
+    allowed_signers(tmp_path / "allowed_signers", key)
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "limits.rego").write_text(USER_LIMITS)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\ncommits:\n  allowedSigners: allowed_signers\n"
+        "presync:\n  paths: [deploy]\nkubernetes:\n  schemas: false\n"
+        "manifests:\n  policies: [{path: policy}]\n"
+    )
+    repo = Repo.create(tmp_path / "fleet")
+    repo.write("deploy/jobs.yaml", UNBOUNDED_TRAINING)
+    repo.commit("jobs", ssh=key)
+    result = CliRunner().invoke(
+        main,
+        ["presync", "--repo", str(repo.path), "--ref", "main", "--gated-ref", "trustgate/verified",
+         "-c", str(config), "--no-color"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert repo.ref("refs/heads/trustgate/verified") is None  # the gated ref did not move
+    assert "spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].resources" in result.output
+    assert "spec.steps[1].resources" in result.output
+
+
 # ---------------------------------------------------------------------------------------------------
 # serve, and the webhook configuration
 
@@ -219,6 +339,29 @@ def test_serve_judges_a_rollout_the_api_server_sends(server: Server) -> None:
     assert "pss-baseline-privileged" in response["status"]["message"]
     status, answer = server.post(review(yaml.safe_load(COMPLIANT_ROLLOUT), uid="rollout-ok"))
     assert status == 200 and answer["response"]["allowed"] is True, answer
+
+
+def test_serve_runs_your_policy_on_the_library_over_templates_in_lists_and_maps(
+    certs: CertSet, tmp_path: Path
+) -> None:
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "limits.rego").write_text(USER_LIMITS)
+    config = tmp_path / "trustgate.yaml"
+    config.write_text(
+        "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nkubernetes:\n  schemas: false\n"
+        "manifests:\n  policies: [{path: policy}]\n"
+    )
+    job, task = yaml.safe_load_all(UNBOUNDED_TRAINING)
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        for obj, container in ((job, "pytorch"), (task, "test")):
+            status, answer = srv.post(review(obj, uid=obj["kind"]))
+            assert status == 200, answer
+            response = answer["response"]
+            assert response["allowed"] is False, response
+            assert f'[need-limits] container "{container}" has no limits' in response["status"]["message"]
+    finally:
+        srv.stop()
 
 
 def test_webhook_config_sends_the_custom_workloads(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 Owns: evaluating each Rego group on a document with this thread's engines,
 which packages count (a package's mode is its source's), conftest's
-`--combine` (the user's packages judge every document at once instead), and
+`--combine` (the user's packages judge every document at once instead), the
+pod templates of custom resources that the Rego library cannot reach (judged
+by the bundled sets and by the user's packages that read the library), and
 the user's policies over documents that are not Kubernetes objects (with
 their lines and exceptions, as the gate applies them to objects).
 Leaves out: compiling (`trustgate.gate.sources.compile_rego`), and lines and
@@ -12,6 +14,7 @@ check's findings alike).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -24,10 +27,12 @@ from trustgate.gate.checks import Run
 from trustgate.gate.sources import WORKLOAD_GATED, RegoGroup
 from trustgate.gate.verdict import Waivers, finding_order, policy_error, rego_finding, severity, unchecked
 from trustgate.model import Document, DocumentResult, Finding, Mode, Severity, Source
-from trustgate.policy import rego
+from trustgate.policy import rego, rego_text
 
 # The finding for a custom resource that carries a pod template of a kind nobody declared.
 UNDECLARED_WORKLOAD = "undeclared-workload"
+# The Rego library's package: where the pods of a document are (policies/lib/k8s.rego).
+LIBRARY = ("trustgate", "lib", "k8s")
 _STRICTNESS = (Mode.ENFORCE, Mode.WARN, Mode.AUDIT)
 
 
@@ -58,6 +63,14 @@ class RegoCheck:
             for package in group.policy.rules
             if package in WORKLOAD_GATED and package not in group.user
         }
+        # Per group, the packages evaluated on each pod template the library cannot reach: the
+        # bundled sets, and the user's packages that read the library (under --combine those see
+        # the combined input instead).
+        self._site_packages: tuple[frozenset[str], ...] = tuple(
+            frozenset(p for p in group.policy.rules if p in self._pod_sets)
+            | (frozenset() if combine else library_readers(group))
+            for group in self.groups
+        )
         self._local = _Local()
 
     def _evaluators(self) -> list[rego.RegoEvaluator]:
@@ -94,23 +107,26 @@ class RegoCheck:
             keep = _not_in(group.user) if self.combine else None  # --combine: those see the combined input
             raw = _evaluate(evaluator, doc.obj, findings, "this document", keep)
             findings.extend(rego_finding(item, group.modes.get(item.package) or run.mode) for item in raw)
-        if self._pod_sets:
-            findings.extend(self._pod_site_findings(doc, run))
+        if any(self._site_packages):
+            findings.extend(self._pod_site_findings(doc, run, findings))
         return findings
 
-    def _pod_site_findings(self, doc: Document, run: Run) -> list[Finding]:
-        """For a known or declared custom workload, the bundled sets' findings on the containers
-        the Rego library does not reach (`kinds.pod_sites`: pod templates inside lists or maps,
-        `podSpec: "*"`, or beside the declared pod spec), at their real paths; for a custom
-        resource of a kind neither known nor declared that carries containers anywhere, the
-        `undeclared-workload` finding. Either way its controller would otherwise run pods nobody
-        judged: a false allow."""
+    def _pod_site_findings(self, doc: Document, run: Run, judged: Sequence[Finding]) -> list[Finding]:
+        """For a known or declared custom workload, the findings of the bundled sets and of the
+        user's packages that read the library on the containers the library does not reach
+        (`kinds.pod_sites`: pod templates inside lists or maps, `podSpec: "*"`, or beside the
+        declared pod spec), at their real paths, less those the whole document's evaluation
+        (`judged`) made already; for a custom resource of a kind neither known nor declared that
+        carries containers anywhere, with the bundled sets, the `undeclared-workload` finding.
+        Either way its controller would otherwise run pods nobody judged: a false allow."""
         obj = doc.obj
         kind, group = obj.get("kind"), kinds.api_group(obj.get("apiVersion"))
         if not isinstance(kind, str) or group is None:
             return []
         entry = self.workloads.get(group, kind)
         if entry is None:
+            if not self._pod_sets:
+                return []  # the finding follows the bundled sets (README)
             # The built-in groups' kinds are Kubernetes' own: judged, or not workloads.
             if "." not in group or kinds.is_builtin_workload(group, kind):
                 return []
@@ -125,15 +141,19 @@ class RegoCheck:
             # Not judged by guessing what its containers are (ADR 1): named, with the ways out.
             return [self._undeclared(kind, group, sites, run)]
         findings: list[Finding] = []
+        seen = {repr(f) for f in judged}
         for site in sites:
-            findings.extend(self._judge_site(obj, site, entry.batch, run))
+            findings.extend(self._judge_site(obj, site, entry.batch, run, seen))
         return findings
 
     def _judge_site(
-        self, obj: Mapping[str, Any], site: kinds.PodSite, batch: bool, run: Run
+        self, obj: Mapping[str, Any], site: kinds.PodSite, batch: bool, run: Run, seen: set[str]
     ) -> list[Finding]:
-        """The bundled sets over one site, given to them as the pod of a Job (batch: no probe
-        warnings) or a PodTemplate, with the findings' paths put back where the site is."""
+        """The bundled sets and the user's packages that read the library over one site, given to
+        them as the pod of a Job (batch: no probe warnings) or a PodTemplate with the owner's
+        metadata, with the findings' paths put back where the site is; less (and added to) `seen`
+        (their `repr`), what the document and the other sites gave: a rule about the owner rather
+        than the pod (its labels) finds the same on every site."""
         template = {"metadata": dict(site.metadata), "spec": dict(site.pod)}
         metadata = obj.get("metadata")
         head = {"metadata": dict(metadata) if isinstance(metadata, Mapping) else {}}
@@ -144,13 +164,22 @@ class RegoCheck:
             pod_input = {"apiVersion": "v1", "kind": "PodTemplate", **head, "template": template}
             prefix = ("template",)
         findings: list[Finding] = []
-        for evaluator, group in zip(self._evaluators(), self.groups, strict=True):
-            if not any(p in self._pod_sets for p in group.policy.rules):
+        for evaluator, group, packages in zip(
+            self._evaluators(), self.groups, self._site_packages, strict=True
+        ):
+            if not packages:
                 continue
-            raw = _evaluate(evaluator, pod_input, findings, "this document", self._pod_sets.__contains__)
+            raw = _evaluate(evaluator, pod_input, findings, "this document", packages.__contains__)
             for item in raw:
                 finding = rego_finding(item, group.modes.get(item.package) or run.mode)
-                finding.path = _site_path(site, prefix, finding.path)
+                if item.path:
+                    finding.path = _site_path(site, prefix, item.path)
+                key = repr(finding)  # its every field
+                if key in seen:
+                    continue
+                seen.add(key)
+                if not item.path:  # a message without a path: at least the site it is about
+                    finding = dataclasses.replace(finding, path=site.path)
                 findings.append(finding)
         return findings
 
@@ -264,6 +293,8 @@ def _site_path(
     site: kinds.PodSite, prefix: tuple[str | int, ...], path: tuple[str | int, ...]
 ) -> tuple[str | int, ...]:
     """`path`, into the input `_judge_site` built, as a path into the custom resource."""
+    if path[:1] == ("metadata",):
+        return path  # the owner's metadata, where it is
     n = len(prefix)
     if path[:n] != prefix or len(path) <= n:
         return site.path
@@ -277,3 +308,24 @@ def _site_path(
 
 def _not_in(packages: frozenset[str]) -> Callable[[str], bool]:
     return lambda package: package not in packages
+
+
+def library_readers(group: RegoGroup) -> frozenset[str]:
+    """The user's packages of `group` that may read the Rego library's pods: a module of theirs
+    refers to `data.trustgate.lib.k8s` (or to a document above it: `import data.trustgate.lib`,
+    `data[x]`), or to a package that does, read from the text (`rego_text.data_paths`). When in
+    doubt a package counts: judged twice is better than a pod nobody judged."""
+    text = {m.path: m.text for m in group.policy.modules}
+    refs = {
+        package: set().union(*(rego_text.data_paths(text[f]) for f in files if f in text))
+        for package, files in group.policy.package_files.items()
+    }
+    readers = {".".join(LIBRARY)}
+    grown = True
+    while grown:  # through the packages that read those (a helper package of the user's)
+        grown = False
+        for package, paths in refs.items():
+            if package not in readers and any(rego_text.reads(paths, tuple(r.split("."))) for r in readers):
+                readers.add(package)
+                grown = True
+    return frozenset(readers & group.user)

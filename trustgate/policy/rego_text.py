@@ -18,6 +18,8 @@ _LEXEME = re.compile(
 )
 DATA_REF = re.compile(r"(?<![\w.])data\.(?P<name>[A-Za-z_]\w*)")
 DATA_ROOT = re.compile(r"(?<![\w.])data\b(?![ \t]*\.[ \t]*[A-Za-z_])")  # `data` not followed by `.name`
+# `data` and the names it goes down through (`data.a.b`), up to the first step that is not a plain name.
+_DATA_PATH = re.compile(r"(?<![\w.])data\b(?P<steps>(?:[ \t]*\.[ \t]*[A-Za-z_]\w*)*)")
 
 
 def dotted(text: str) -> str:
@@ -40,3 +42,20 @@ def data_roots(text: str) -> set[str]:
     """The names under `data` that `text` reads (`data.x`, `data["x"]`), outside strings and comments."""
     spanning = {m.group("name") for m in _LEXEME.finditer(text) if m.group("ref")}
     return spanning | {m.group("name") for m in DATA_REF.finditer(code(dotted(text)))}
+
+
+def data_paths(text: str) -> set[tuple[str, ...]]:
+    """Every reference to `data` in `text` outside strings and comments, as the plain names it goes
+    down through: `data.a.b[x].c` and `import data.a.b` are `("a", "b")`; `data` alone, `data[x]`
+    and `data["a"][k]` (a step read as a blank string) stop early, down to `()`, the whole of `data`.
+    A reference reads a path when either is a prefix of the other (`reads`)."""
+    return {
+        tuple(step.strip(" \t.") for step in re.findall(r"[ \t]*\.[ \t]*[A-Za-z_]\w*", m.group("steps")))
+        for m in _DATA_PATH.finditer(code(dotted(text)))
+    }
+
+
+def reads(paths: set[tuple[str, ...]], target: tuple[str, ...]) -> bool:
+    """Whether references at `paths` (`data_paths`) may read `target` or something below it: one
+    of them leads to it, or reads a document it is part of."""
+    return any(p[: len(target)] == target or target[: len(p)] == p for p in paths)
