@@ -385,3 +385,20 @@ def test_webhook_config_sends_the_custom_workloads(tmp_path: Path) -> None:
     default = CliRunner().invoke(main, ["webhook-config"], catch_exceptions=False)
     rules = yaml.safe_load(default.stdout)["webhooks"][0]["rules"]
     assert any(r["apiGroups"] == ["argoproj.io"] and "rollouts" in r["resources"] for r in rules)
+
+
+def test_serve_with_the_gatekeeper_port_judges_a_workflow_the_api_server_sends(certs: CertSet) -> None:
+    # The port alone: the Workflow's container is handed to its constraints as a pod template.
+    srv = start_server(certs, "--no-builtin", "--gatekeeper", "builtin:pss-baseline", workers=1)
+    try:
+        status, answer = srv.post(review(yaml.safe_load(PRIVILEGED_WORKFLOW), uid="workflow-privileged"))
+        assert status == 200, answer
+        response = answer["response"]
+        assert response["allowed"] is False, answer
+        assert "K8sPSSPrivileged/pss-privileged" in response["status"]["message"]
+        compliant = yaml.safe_load(PRIVILEGED_WORKFLOW)
+        del compliant["spec"]["templates"][0]["container"]["securityContext"]
+        status, answer = srv.post(review(compliant, uid="workflow-ok"))
+        assert status == 200 and answer["response"]["allowed"] is True, answer
+    finally:
+        srv.stop()

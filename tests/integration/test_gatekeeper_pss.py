@@ -8,6 +8,7 @@ the only intended difference is that the constraints leave `kube-system` out.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -349,3 +350,146 @@ def test_policy_test_runs_the_bundled_suites() -> None:
     assert "gator suites: 2 of 2 passed" in result.stdout
     cases = int(result.stdout.split("cases: ", 1)[1].split(" ", 1)[0])
     assert cases >= 90  # every control with allowed and disallowed samples
+
+
+# -- custom workloads -------------------------------------------------------------
+
+
+def test_constraints_match_every_known_workload_kept_at_one_path() -> None:
+    """KEDA's ScaledJob (spec.jobTargetRef.template) and Knative's Revision (spec) included: the
+    templates read their pod spec there, in a real Gatekeeper too."""
+    from trustgate import kinds
+
+    one_path = {(w.group, w.kind) for w in kinds.KNOWN_WORKLOADS if not w.anywhere}
+    for path in GATEKEEPER.glob("pss-*/*/constraint.yaml"):
+        match = yaml.safe_load(path.read_text())["spec"]["match"]["kinds"]
+        matched = {(g, k) for entry in match for g in entry["apiGroups"] for k in entry["kinds"]}
+        assert one_path - matched == set(), path
+
+
+def test_every_template_asks_for_the_pod_templates_of_custom_workloads() -> None:
+    for path in GATEKEEPER.glob("pss-*/*/template.yaml"):
+        annotations = yaml.safe_load(path.read_text())["metadata"]["annotations"]
+        assert annotations.get("trustgate.dev/pod-templates") == "judge", path
+
+
+_BAD_POD = {
+    "hostPID": True,
+    "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+    "containers": [
+        {
+            "name": "app",
+            "image": "registry.example.com/app:1",
+            "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
+        }
+    ],
+}
+_BAD_META = {"annotations": {"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}}
+
+
+def _custom(api_version: str, kind: str, spec: dict[str, object]) -> dict[str, object]:
+    meta = {"name": "x", "namespace": "ml"}
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": spec}
+
+
+_TEMPLATE = {"metadata": _BAD_META, "spec": _BAD_POD}
+CUSTOM = {
+    "keda-scaledjob": _custom("keda.sh/v1alpha1", "ScaledJob", {"jobTargetRef": {"template": _TEMPLATE}}),
+    "knative-revision": {
+        **_custom("serving.knative.dev/v1", "Revision", dict(_BAD_POD)),
+        "metadata": {"name": "x", "namespace": "ml", **_BAD_META},
+    },
+    "knative-service": _custom("serving.knative.dev/v1", "Service", {"template": _TEMPLATE}),
+    "kubeflow-pytorchjob": _custom(
+        "kubeflow.org/v1", "PyTorchJob", {"pytorchReplicaSpecs": {"Worker": {"template": _TEMPLATE}}}
+    ),
+    "volcano-job": _custom(
+        "batch.volcano.sh/v1alpha1", "Job", {"tasks": [{"name": "t", "template": _TEMPLATE}]}
+    ),
+    "tekton-task": _custom("tekton.dev/v1", "Task", {"steps": _BAD_POD["containers"]}),
+    "argo-workflow": _custom(
+        "argoproj.io/v1alpha1",
+        "Workflow",
+        {"templates": [{"name": "m", "container": _BAD_POD["containers"][0]}]},
+    ),
+    "declared": _custom("ci.example.com/v1", "Runner", {"runner": _TEMPLATE}),
+    # Knative may leave a container's name out; the messages must still be made.
+    "knative-service-unnamed": _custom(
+        "serving.knative.dev/v1",
+        "Service",
+        {
+            "template": {
+                "spec": {
+                    **_BAD_POD,
+                    "hostNetwork": True,
+                    "containers": [
+                        {
+                            "image": "registry.example.com/app:1",
+                            "ports": [{"containerPort": 8080}],
+                            "securityContext": {"privileged": True},
+                        }
+                    ],
+                }
+            }
+        },
+    ),
+}
+_DECLARED = (
+    "workloads: [{group: ci.example.com, kind: Runner, podSpec: spec.runner.spec, "
+    "podMetadata: spec.runner.metadata}]"
+)
+
+
+def _with_declared(config: Config) -> Config:
+    from trustgate import kinds
+
+    declared = kinds.WorkloadKind(
+        "ci.example.com", "Runner", ("spec", "runner", "spec"), ("spec", "runner", "metadata")
+    )
+    return dataclasses.replace(config, workloads=(declared,))
+
+
+@pytest.mark.parametrize("name", sorted(CUSTOM))
+def test_constraints_agree_with_the_rego_sets_on_custom_workloads(name: str) -> None:
+    documents = _documents(yaml.safe_dump(CUSTOM[name]).encode(), f"{name}.yaml")
+    gatekeeper = _controls(_with_declared(CONSTRAINTS), documents, True)
+    assert gatekeeper == _controls(_with_declared(REGO), documents, False)
+    assert "pss-baseline-privileged" in gatekeeper[0], gatekeeper
+
+
+def test_check_with_the_port_denies_privileged_custom_workloads_at_their_lines(write: Write) -> None:
+    directory = write("deploy/workloads.yaml", yaml.safe_dump_all(CUSTOM.values(), sort_keys=False)).parent
+    config = write("trustgate.yaml", f"apiVersion: trustgate.dev/v1alpha1\nkind: Config\n{_DECLARED}\n")
+    args = ["check", str(directory), "-c", str(config), "--no-builtin", "--no-schemas", "--no-cache"]
+    args += ["--gatekeeper", "builtin:pss-baseline", "--format", "json"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 1, result.stdout
+    report = json.loads(result.stdout)
+    lines = (directory / "workloads.yaml").read_text().splitlines()
+    assert len(report["results"]) == len(CUSTOM)
+    for name, document in zip(CUSTOM, report["results"], strict=True):
+        privileged = [f for f in document["findings"] if f["rule"] == "K8sPSSPrivileged/pss-privileged"]
+        assert len(privileged) == 1 and privileged[0]["severity"] == "error", (name, document)
+        if privileged[0].get("line"):  # a pod template found by trustgate: at its container
+            at = lines[privileged[0]["line"] - 1].strip()
+            assert at in ("- name: app", "container:"), (name, privileged[0])
+    found_at = {
+        f["path"]
+        for document in report["results"]
+        for f in document["findings"]
+        if f["rule"] == "K8sPSSPrivileged/pss-privileged" and f.get("path")
+    }
+    assert found_at == {
+        "spec.pytorchReplicaSpecs.Worker.template.spec.containers[0]",
+        "spec.tasks[0].template.spec.containers[0]",
+        "spec.steps[0]",
+        "spec.templates[0].container",
+        "spec.runner.spec.containers[0]",
+    }
+
+
+def test_check_with_the_port_names_an_undeclared_custom_workload(write: Write) -> None:
+    doc = _custom("deploy.example.com/v1", "AppSet", {"template": _TEMPLATE})
+    code, rules = _check(write("appset.yaml", yaml.safe_dump(doc)), "pss-baseline")
+    assert code == 1
+    assert rules == [["gatekeeper/undeclared-workload"]]

@@ -12,12 +12,17 @@ the Gatekeeper processes a `Config` excludes it from (the webhook at admission;
 the webhook and audit for a manifest; never a manifest that names no namespace,
 nor what the ValidatingAdmissionPolicy Gatekeeper generates enforces), a warning
 on a `Config` among the documents judged,
-and the "could not evaluate" results of Gatekeeper sources that would not be
-enforced. The compiled constraint set is shared; each thread (and forked
-worker) compiles its own engine, and the change set of an evaluation becomes
-that engine's inventory. Leaves out: reading the
-library from disk (`trustgate.gate.sources`) and Gatekeeper semantics
-themselves (`trustgate.policy.gatekeeper`).
+the "could not evaluate" results of Gatekeeper sources that would not be
+enforced, and the pod templates of custom workloads handed to the constraints
+of templates that ask for them (`trustgate.dev/pod-templates: judge`, as the
+bundled Pod Security port does) as PodTemplates, with their findings put back
+at the pod template's containers (a custom resource of a kind nobody declared
+that carries containers is named instead, as the bundled Rego sets name it).
+The compiled constraint set is shared; each thread (and forked worker)
+compiles its own engine, and the change set of an evaluation becomes that
+engine's inventory. Leaves out: reading the library from disk
+(`trustgate.gate.sources`) and Gatekeeper semantics themselves
+(`trustgate.policy.gatekeeper`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -45,6 +51,19 @@ class _Local(threading.local):
     pid = -1
     evaluator: gatekeeper.ConstraintEvaluator | None = None
     objects: Sequence[Mapping[str, Any]] | None = None  # the change set the inventory was built from
+
+
+# The finding for a custom resource of a kind nobody declared that carries containers, which the
+# constraints asking for pod templates would judge if it were declared.
+UNDECLARED_WORKLOAD = "gatekeeper/undeclared-workload"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PodTemplate(gatekeeper.Resultant):
+    """A pod template found in a custom workload, reviewed as a PodTemplate (`obj`) in the
+    workload's namespace, with the workload's metadata; `site` says where it is."""
+
+    site: kinds.PodSite
 
 
 class GatekeeperCheck:
@@ -79,6 +98,8 @@ class GatekeeperCheck:
         self.mode = config.gatekeeper.mode
         self._opa = (config.engine.opa_url, config.engine.opa_timeout_seconds)
         self._active = bool(self.set.constraints or self.set.skipped)
+        self.workloads = config.workload_table()
+        self._pod_template_kinds = self.set.pod_template_kinds
         self._local = _Local()
         self._evaluator(Run(Mode.ENFORCE))  # compile now: a broken template is reported before any document
 
@@ -147,6 +168,7 @@ class GatekeeperCheck:
         exclusions = self.exclusions
         config = [exclusions.name, exclusions.where, exclusions.excluded] if exclusions is not None else []
         digest.update(json.dumps(config, sort_keys=True).encode())
+        digest.update(json.dumps(sorted(self._pod_template_kinds)).encode())
 
     def findings(self, doc: Document, run: Run) -> list[Finding]:
         """Constraint findings for a document and for what its ExpansionTemplates generate.
@@ -345,10 +367,99 @@ class GatekeeperCheck:
                         fix="Gatekeeper rejects an object its ExpansionTemplates cannot expand",
                     )
                 )
+        if self._pod_template_kinds:
+            sites, declared = self._pod_templates(subject)
+            if declared:
+                reviews += [(site, gatekeeper.resultant_review(site, review)) for site in sites]
+            elif sites:
+                out.extend(self._undeclared(evaluator, sites, review, mode, placed=placed))
         for resultant, item in reviews:
             placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
             out.extend(self._review(evaluator, resultant, item, mode, placement, excluded, everything))
         return out
+
+    def _pod_templates(self, obj: Mapping[str, Any]) -> tuple[list[_PodTemplate], bool]:
+        """The pod templates of a custom workload that the constraints do not reach by a path of
+        their own, as PodTemplates to review, and whether its kind is known or declared (False:
+        a custom resource nobody declared that carries containers). As the bundled Rego sets find
+        them (`rego_check`): the templates inside lists or maps (`podSpec: "*"`) and beside the
+        pod spec, and the declared pod spec itself unless it is the known kind's own path (which
+        the bundled templates read)."""
+        kind, group = obj.get("kind"), kinds.api_group(obj.get("apiVersion"))
+        if not isinstance(kind, str) or group is None:
+            return [], True
+        entry = self.workloads.get(group, kind)
+        if entry is None:
+            # The built-in groups' kinds are Kubernetes' own: judged, or not workloads.
+            if "." not in group or kinds.is_builtin_workload(group, kind):
+                return [], True
+            if kinds.describes_other_objects(group, kind):
+                return [], True
+        elif entry.pod_spec is None:
+            return [], True  # declared `notWorkload: true`
+        sites = kinds.pod_sites(obj, None if entry is None or entry.anywhere else entry.pod_spec)
+        if entry is not None and not entry.anywhere and not _read_by_the_port(entry):
+            assert entry.pod_spec is not None  # a declared pod spec path
+            spec, metadata = _at(obj, entry.pod_spec), _at(obj, entry.pod_metadata)
+            if isinstance(spec, Mapping):
+                site = kinds.PodSite(
+                    entry.pod_spec, "pod", spec, metadata if isinstance(metadata, Mapping) else {}
+                )
+                sites.insert(0, site)
+        return [_pod_template(obj, kind, site) for site in sites], entry is not None
+
+    def _undeclared(
+        self,
+        evaluator: gatekeeper.ConstraintEvaluator,
+        sites: Sequence[_PodTemplate],
+        review: Mapping[str, Any],
+        mode: Mode,
+        *,
+        placed: bool,
+    ) -> list[Finding]:
+        """The finding for a custom resource of a kind nobody declared that carries containers,
+        when a constraint asking for pod templates would review them (not, say, in a namespace it
+        excludes): it follows the strictest action of those constraints."""
+        first = sites[0]
+        item = gatekeeper.resultant_review(first, review)
+        placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
+        matched, unknown = evaluator.matching(item, generated=True, placement=placement)
+        applying = [c for c in [*matched, *(c for c, _ in unknown)] if c.kind in self._pod_template_kinds]
+        if not applying:
+            return []
+        modes = [c.action or self.mode or mode for c in applying]
+        strictest = min(modes, key=(Mode.ENFORCE, Mode.WARN, Mode.AUDIT).index)
+        obj = review.get("object")
+        kind = str(obj.get("kind")) if isinstance(obj, Mapping) else "?"
+        group = kinds.api_group(obj.get("apiVersion")) if isinstance(obj, Mapping) else None
+        where = ".".join(map(str, first.site.path))
+        one_path = (
+            len(sites) == 1 and first.site.shape == "pod" and all(isinstance(k, str) for k in first.site.path)
+        )
+        spec = where if one_path else '"*"'
+        ids = sorted({c.id for c in applying})
+        names = ids[0] + (f" and {len(ids) - 1} more" if len(ids) > 1 else "")
+        return [
+            Finding(
+                rule=UNDECLARED_WORKLOAD,
+                severity=severity(True, strictest),
+                rule_severity=Severity.ERROR,
+                message=(
+                    f"{kind} ({group}) carries containers at {where}"
+                    + (f" and {len(sites) - 1} more place(s)" if len(sites) > 1 else "")
+                    + f", but its kind is not declared a workload: the Gatekeeper constraints asking for "
+                    f"pod templates ({names}) cannot judge the pods its controller creates"
+                ),
+                source="gatekeeper",
+                fix=(
+                    f"declare it in trustgate.yaml: workloads: [{{group: {group}, kind: {kind}, "
+                    f"podSpec: {spec}}}] (its pod templates are then handed to those constraints); or, "
+                    f"if it runs no pods from them, [{{group: {group}, kind: {kind}, notWorkload: true}}]"
+                ),
+                path=first.site.containers_path,
+                policy="gatekeeper:pod-templates",
+            )
+        ]
 
     def _as_created(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
         """The object as Gatekeeper reviews it once created: the API server clears the
@@ -383,6 +494,9 @@ class GatekeeperCheck:
             return gatekeeper.implied(resultant, text) if resultant is not None else text
 
         matched, unknown = evaluator.matching(review, generated=generated, placement=placement)
+        if isinstance(resultant, _PodTemplate):  # only the constraints that ask for pod templates
+            matched = [c for c in matched if c.kind in self._pod_template_kinds]
+            unknown = [(c, n) for c, n in unknown if c.kind in self._pod_template_kinds]
         if everything:  # no Gatekeeper process reviews it: only the generated VAP's bindings act
             matched = [c for c in matched if c.vap_action_name]
             unknown = [(c, n) for c, n in unknown if c.vap_action_name]
@@ -397,7 +511,11 @@ class GatekeeperCheck:
                 f"{undecided[constraint_id]!r} is not in the change set or the Gatekeeper inventory"
             )
 
-        out = [] if everything else self._skipped(evaluator, review, generated, path, message, placement)
+        out = (
+            []
+            if everything or isinstance(resultant, _PodTemplate)  # those templates are evaluated
+            else self._skipped(evaluator, review, generated, path, message, placement)
+        )
         try:
             violations = evaluator.review(review, matched, placement=placement)
         except gatekeeper.ReviewError as e:  # the other constraints' violations stand beside the errors
@@ -487,9 +605,7 @@ class GatekeeperCheck:
                     severity=severity(True, constraint_mode),
                     message=message(text),
                     source="gatekeeper",
-                    path=gatekeeper.container_path(resultant, violation.message)
-                    if resultant is not None
-                    else (),
+                    path=_violation_path(resultant, violation.message),
                     policy=f"gatekeeper:{constraint.kind.lower()}",
                     metadata=metadata,
                 )
@@ -550,6 +666,90 @@ _UNKNOWN_SCOPE = (
     " (the scope of its kind is unknown: judged as cluster-scoped, where the API server clears its "
     "metadata.namespace; give its CustomResourceDefinition with --crd (kubernetes.crds) to decide)"
 )
+
+
+_CONTAINER_FIELDS = ("containers", "initContainers", "ephemeralContainers")
+_POD_TEMPLATE_SOURCE = ("template",)  # where a _PodTemplate's pod template is in its object
+
+
+def _pod_template(obj: Mapping[str, Any], kind: str, site: kinds.PodSite) -> _PodTemplate:
+    """A pod template found in `obj`, as the PodTemplate the constraints review: the workload's
+    metadata (its namespace, name and labels decide what matches), the template's metadata and
+    pod spec."""
+    metadata = obj.get("metadata")
+    where = ".".join(map(str, site.path))
+    template = gatekeeper.ExpansionTemplate(
+        name=f"{kind} pod template at {where}",
+        file="",
+        line=0,
+        apply_to=(),
+        source=_POD_TEMPLATE_SOURCE,
+        generated=("", "v1", "PodTemplate"),
+    )
+    pod_template = {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
+        "template": {"metadata": dict(site.metadata), "spec": _named(site)},
+    }
+    return _PodTemplate(pod_template, template, site.path, site)
+
+
+def _named(site: kinds.PodSite) -> dict[str, Any]:
+    """The site's pod spec with a name for each container that has none, as its controller names
+    it (Argo Workflows' lone `container` or `script`: main; Tekton's steps: unnamed-<index>): a
+    template's message reads the name, and a message that cannot be made is no violation."""
+    pod = dict(site.pod)
+    for field_name in _CONTAINER_FIELDS:
+        items = pod.get(field_name)
+        if not isinstance(items, list):
+            continue
+        pod[field_name] = [
+            {**item, "name": "main" if site.shape == "container" else f"unnamed-{index}"}
+            if isinstance(item, Mapping) and not (isinstance(item.get("name"), str) and item.get("name"))
+            else item
+            for index, item in enumerate(items)
+        ]
+    return pod
+
+
+def _violation_path(resultant: gatekeeper.Resultant | None, message: str) -> tuple[str | int, ...]:
+    """Where in the document a violation points: nothing for the document's own review; for a
+    pod template found in a custom workload, the container the message names (if exactly one),
+    else the pod template; for a resultant, as Gatekeeper's `container_path`."""
+    if resultant is None:
+        return ()
+    if not isinstance(resultant, _PodTemplate):
+        return gatekeeper.container_path(resultant, message)
+    site = resultant.site
+    found: list[tuple[str | int, ...]] = []
+    for field_name in _CONTAINER_FIELDS:
+        items = resultant.obj["template"]["spec"].get(field_name)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            name = item.get("name") if isinstance(item, Mapping) else None
+            if (
+                isinstance(name, str)
+                and name
+                and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", message)
+            ):
+                found.append((field_name, index))
+    return site.real_path(found[0]) if len(found) == 1 else site.path
+
+
+# The known kinds with one pod spec path, which the bundled port's `lib.pss` reads itself.
+_ONE_PATH = {(w.group, w.kind): (w.pod_spec, w.pod_metadata) for w in kinds.KNOWN_WORKLOADS if not w.anywhere}
+
+
+def _read_by_the_port(entry: kinds.WorkloadKind) -> bool:
+    """Whether the pod spec of `entry` is where the known kind keeps it (its constraints read it)."""
+    return _ONE_PATH.get((entry.group, entry.kind)) == (entry.pod_spec, entry.pod_metadata)
+
+
+def _at(obj: Mapping[str, Any], path: Sequence[str]) -> Any:
+    value: Any = obj
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def _name(obj: Any) -> str:

@@ -55,6 +55,10 @@ DEFAULT_NAMESPACE = "gatekeeper-system"
 PROCESSES = ("audit", "webhook", "mutation-webhook", "sync")
 MAX_EXPANSION_DEPTH = 30  # Gatekeeper's maxRecursionDepth; a guard against cycles
 TARGET = "admission.k8s.gatekeeper.sh"
+# A ConstraintTemplate annotated `trustgate.dev/pod-templates: judge` reads the pods of any kind
+# through a PodTemplate (the bundled Pod Security port does): the gate hands its constraints each
+# pod template of a custom workload that no path of theirs reaches (`gate.gatekeeper_check`).
+POD_TEMPLATES_ANNOTATION = "trustgate.dev/pod-templates"
 ACTIONS: Mapping[str, Mode] = {"deny": Mode.ENFORCE, "warn": Mode.WARN, "dryrun": Mode.AUDIT}
 
 _TEMPLATE_ROOT = "trustgate_gk_t"
@@ -87,6 +91,7 @@ class Template:
     # Its constraints' parameters are pruned by the API server to what the schema declares: a v1
     # template, or any with `legacySchema: false` (v1beta1 and v1alpha1 default to true).
     prunes: bool = False
+    pod_templates: bool = False  # annotated POD_TEMPLATES_ANNOTATION: judge
 
     @property
     def where(self) -> str:
@@ -1121,6 +1126,7 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
         )
     schema = _get(obj, "spec", "crd", "spec", "validation", "openAPIV3Schema")
     _check_schema(schema, name, where)
+    pod_templates = _pod_templates(obj, name, where)
     legacy = _get(obj, "spec", "crd", "spec", "validation", "legacySchema")
     prunes = legacy is False or (version == "v1" and legacy is not True)
     targets = _get(obj, "spec", "targets")
@@ -1164,6 +1170,7 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
                 cel=cel_source,
                 cel_path=cel_path,
                 prunes=prunes,
+                pod_templates=pod_templates,
             )
         if not isinstance(rego, str) or not rego.strip():
             reason = (
@@ -1190,8 +1197,30 @@ def parse_template(obj: Mapping[str, Any], *, file: str, line: int = 1, tree: An
             cel=cel_source,
             cel_path=cel_path,
             prunes=prunes,
+            pod_templates=pod_templates,
         )
     raise PolicyError(f"template {name}: no target {TARGET}", where=where)
+
+
+def _pod_templates(obj: Mapping[str, Any], name: str, where: str) -> bool:
+    """Whether the template asks for the pod templates of custom workloads (POD_TEMPLATES_ANNOTATION).
+
+    Raises:
+        PolicyError: the annotation has another value: a misspelt opt-in would leave those pods
+            unjudged (a silent pass).
+    """
+    annotations = _get(obj, "metadata", "annotations")
+    value = annotations.get(POD_TEMPLATES_ANNOTATION) if isinstance(annotations, Mapping) else None
+    if value is None:
+        return False
+    if value != "judge":
+        raise PolicyError(
+            f"template {name}: annotation {POD_TEMPLATES_ANNOTATION} is {value!r}",
+            where=where,
+            hint='set it to "judge" (its constraints are then handed the pod templates of custom '
+            "workloads as PodTemplates), or remove it",
+        )
+    return True
 
 
 def parse_constraint(
@@ -1517,6 +1546,8 @@ class ConstraintSet:
         self.rego_kinds = {k for k in used if by_kind[k].rego and (engine != "cel" or by_kind[k].cel is None)}
         self.template_modules = {kind: by_kind[kind].modules() for kind in sorted(self.rego_kinds)}
         self.inventory_kinds = {k for k in self.rego_kinds if by_kind[k].uses_inventory}
+        # Constraint kinds whose templates are handed custom workloads' pod templates (`pod_templates`).
+        self.pod_template_kinds = frozenset(k for k in used if by_kind[k].pod_templates)
         self.cel: dict[str, tuple[Any, str]] = {}  # kind -> compiled CEL (gatekeeper_cel)
         cel_kinds = {
             k for k in used if by_kind[k].cel is not None and (engine != "rego" or not by_kind[k].rego)

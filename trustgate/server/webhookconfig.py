@@ -190,14 +190,15 @@ class AdmissionScope:
     """What the loaded configuration judges at admission, as far as it can be read.
 
     Attributes:
-        workloads: the bundled policy sets or image rules are loaded (they judge workloads and
-            PodTemplates).
+        workloads: the bundled policy sets, image rules or Gatekeeper constraints asking for pod
+            templates are loaded (they judge workloads, custom ones too, and PodTemplates).
         images: image rules are loaded (they judge Flux OCIRepositories too).
         kinds: (apiGroups, kinds) of Gatekeeper constraints and ExpansionTemplates; no kinds (or
             `*`) is every kind of those groups, no groups (or `*`) any group.
         custom: (group, kind) -> plural of the custom kinds of the CRDs given (`kubernetes.crds`).
         custom_workloads: (group, resource) of the custom workload kinds (`Config.workload_table`),
-            which the bundled sets and image rules judge beside the built-in workloads.
+            which the bundled sets, image rules and constraints asking for pod templates judge
+            beside the built-in workloads.
         policy_rules: ValidatingAdmissionPolicy rules (`vap.PolicySet.rules_for`), one operation each.
         underived: what judges kinds that cannot be read from it (the user's Rego sources).
         resources: `admission.resources` ((group, resource) pairs); None: not set.
@@ -236,6 +237,9 @@ def read_scope(config: Config) -> AdmissionScope:
                 custom[(group, kind)] = plural
     found: list[Kinds] = []
     library = load_gatekeeper(config)
+    # Constraints asking for pod templates (the bundled Pod Security port) judge the custom
+    # workloads' pods too, which their own kinds do not name (a PyTorchJob, a declared kind).
+    pod_templates = library is not None and bool(library.constraints.pod_template_kinds)
     if library is not None:
         constraints = list(library.constraints.constraints)
         if not config.gatekeeper.skip_unsupported:  # not evaluable: they deny what they match
@@ -253,7 +257,7 @@ def read_scope(config: Config) -> AdmissionScope:
             rules.extend(policies.rules_for(operation))
     return AdmissionScope(
         # Image rules verify the images of workloads whichever policy sets are loaded.
-        workloads=any(s.builtin for s in config.policies) or config.images.enabled,
+        workloads=any(s.builtin for s in config.policies) or config.images.enabled or pod_templates,
         images=config.images.enabled,
         kinds=tuple(found),
         custom=custom,

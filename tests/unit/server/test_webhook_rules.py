@@ -224,6 +224,22 @@ def test_image_rules_send_the_workloads_without_the_bundled_policies(tmp_path: P
     assert {("", "pods"), ("apps", "deployments"), ("", "podtemplates")} <= _sent(rules)
 
 
+def test_the_gatekeeper_port_alone_sends_the_custom_workloads(tmp_path: Path) -> None:
+    # Its constraints are handed the pod templates of a PyTorchJob, a Tekton Task or a declared
+    # kind, which no match of theirs names: the API server must send those too.
+    config = _config(
+        tmp_path,
+        "manifests:\n  policies: []\n  gatekeeper:\n    paths: [builtin:pss-baseline]\n"
+        "workloads:\n"
+        "  - {group: ci.example.com, kind: Runner, podSpec: spec.runner.spec, resource: runners}\n",
+    )
+    rules = webhook_configuration(config.admission, scope=read_scope(config))["webhooks"][0]["rules"]
+    sent = _sent(rules)
+    assert {("kubeflow.org", "pytorchjobs"), ("tekton.dev", "tasks"), ("ci.example.com", "runners")} <= sent
+    # Named by the constraints without their CRDs: every resource of the group.
+    assert {("keda.sh", "*"), ("serving.knative.dev", "*")} <= sent
+
+
 @pytest.mark.parametrize(
     ("kinds", "named"),
     [
