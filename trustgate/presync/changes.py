@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustgate import kinds
+from trustgate.manifests import variables
 from trustgate.model import Document, DocumentResult, Finding, InputProblem, Severity, Source
 from trustgate.presync import reconcilers
 from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path, secure_path
@@ -1182,13 +1183,33 @@ def _post_build(kustomization: Mapping[str, object] | None) -> object:
     ]
 
 
-def substitution_sources(documents: Sequence[Document]) -> list[Mapping[str, object]]:
+def substitution_sources(
+    written: Sequence[Document],
+    built: Sequence[Document] = (),
+    *,
+    substituted: Callable[[Document], bool] = lambda doc: False,
+    flux_only: bool = False,
+) -> list[variables.SourceObject]:
     """The ConfigMaps and Secrets of the tree, each once in every namespace it may land in
     (`_landing`: its own, or a Flux Kustomization's `targetNamespace`), for what a Kustomization
     substitutes from (`variables.flux_substitution`). One whose namespace is not known is left out:
-    what it sets stays unknown, and is judged so."""
+    what it sets stays unknown, and is judged so.
+
+    kustomize-controller reads a `substituteFrom` object from the cluster, where it is as it was
+    last applied: by a Kustomization that substitutes (`built`: the documents as each build of the
+    tree applies them), substituted; by a reconciler that does not (`written`: as written),
+    as written. A copy as written that only Kustomizations that substitute apply (`substituted`,
+    `changes.substituted_only`) is not what the cluster holds: under `presync.reconciler: flux`
+    (`flux_only`) it is left out once a build's copy of it is known, and until then, as under `any`
+    (where another reconciler may apply it as written), a value of it holding `$` is taken as not
+    known (`variables.SourceObject.settled`). Every copy names the document it is written in, so that
+    copies of one object are one source, not a conflict.
+    """
+    documents = [*written, *built]
     appliers = _appliers(documents)
-    out: list[Mapping[str, object]] = []
+    origins = {_origin(doc) for doc in built}
+    as_written = {id(doc) for doc in written}
+    out: list[variables.SourceObject] = []
     for doc in documents:
         kind, api_version = doc.obj.get("kind"), doc.obj.get("apiVersion")
         if not doc.kubernetes or kind not in _SUBSTITUTE_KINDS or api_version != "v1":
@@ -1197,9 +1218,21 @@ def substitution_sources(documents: Sequence[Document]) -> list[Mapping[str, obj
         metadata = doc.obj.get("metadata")
         if landing is None or not isinstance(metadata, Mapping):
             continue
+        origin = _origin(doc)
+        settled = True
+        if id(doc) in as_written and substituted(doc):
+            if flux_only and origin in origins:
+                continue
+            settled = False
         for namespace in sorted(landing):
-            out.append({**doc.obj, "metadata": {**metadata, "namespace": namespace}})
+            obj = {**doc.obj, "metadata": {**metadata, "namespace": namespace}}
+            out.append(variables.SourceObject(obj, origin, settled))
     return out
+
+
+def _origin(doc: Document) -> str:
+    """The document `doc` is written in, as `file:line`."""
+    return f"{repo_path(doc.source.file)}:{doc.source.line}"
 
 
 def substituted_only(

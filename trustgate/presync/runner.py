@@ -792,7 +792,7 @@ class PresyncGate:
                     root = Path(tmp)
                     git.export(entries, root)
                     docs, probs, built = self._flux_build(
-                        git, commit, tree, root, documents, {str(root / name) for name in files}
+                        git, commit, tree, root, documents, {str(root / name) for name in files}, includes
                     )
                     prefix = str(root) + "/"
                     documents.extend(_relative_document(d, prefix) for d in docs)
@@ -847,16 +847,17 @@ class PresyncGate:
                 read = {u.path for u in units} | clean | {u.path for u in alone if u.path not in excused}
                 as_written = {id(d) for d in documents}
                 includes = _includes(reading, root)
-                docs, probs, built = self._flux_build(git, commit, tree, root, documents, read)
+                docs, probs, built = self._flux_build(git, commit, tree, root, documents, read, includes)
                 documents.extend(docs)
                 problems.extend(probs)
                 prefix = str(root) + "/"
                 for doc in documents:
                     doc.source = _relative(doc.source, prefix)
                 problems = [_relative_problem(p, prefix) for p in problems]
-        if as_written and reconcilers.FLUX in reconcilers.chosen(self.settings.reconciler):
+        if as_written and self.settings.reconciler == reconcilers.FLUX:
             # What only substituting Kustomizations apply is judged as each applies it (their builds),
-            # not as written.
+            # not as written. Under `any`, another reconciler (Argo CD, kubectl) may apply the files
+            # as written, substituting nothing: judged as written too.
             only = changes.substituted_only(
                 documents, self.settings.paths, remotes=self._remotes_now, includes=includes
             )
@@ -878,7 +879,14 @@ class PresyncGate:
         return documents, problems
 
     def _flux_build(
-        self, git: Git, commit: str, tree: str, root: Path, documents: Sequence[Document], planned: set[str]
+        self,
+        git: Git,
+        commit: str,
+        tree: str,
+        root: Path,
+        documents: Sequence[Document],
+        planned: set[str],
+        includes: Mapping[str, Sequence[str]],
     ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
         """What the Flux Kustomizations of the tree (`changes.flux_builds`) build, as kustomize-controller
         builds it, in the export under `root`; and those that the builds render in turn.
@@ -904,7 +912,7 @@ class PresyncGate:
             # reads it, never the export (whose links a kubectl or Argo CD render follows).
             artifact = Path(tmp)
             git.export([e for e in self._ls_tree(git, commit) if _in_artifact(e, reading)], artifact)
-            return self._flux_builds(root, artifact, reading, documents, planned)
+            return self._flux_builds(root, artifact, reading, documents, planned, includes)
 
     def _flux_builds(
         self,
@@ -913,6 +921,7 @@ class PresyncGate:
         reading: reconcilers.Views,
         documents: Sequence[Document],
         planned: set[str],
+        includes: Mapping[str, Sequence[str]],
     ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
         roots = [repo_path(p) for p in self.settings.paths]
         prefix = str(root) + "/"
@@ -945,7 +954,11 @@ class PresyncGate:
             found: list[Document] = []
             # What the builds substitute from, where each lands (paths relative, as Kustomizations name them).
             sources = (
-                changes.substitution_sources([_relative_document(d, prefix, copy=True) for d in seen])
+                self._substitution_sources(
+                    [_relative_document(d, prefix, copy=True) for d in documents],
+                    seen[len(documents) :],
+                    includes,
+                )
                 if any(b.substitutes is not None for b in new)
                 else []
             )
@@ -963,6 +976,21 @@ class PresyncGate:
             seen = [*documents, *(_relative_document(d, prefix, copy=True) for d in out)]
         return out, problems, groups
 
+    def _substitution_sources(
+        self, written: Sequence[Document], built: Sequence[Document], includes: Mapping[str, Sequence[str]]
+    ) -> list[variables.SourceObject]:
+        """The objects the builds may substitute from (`changes.substitution_sources`): `written`,
+        as written, and `built`, as the builds so far apply them (paths relative)."""
+        substituted = changes.substituted_only(
+            [*written, *built], self.settings.paths, remotes=self._remotes_now, includes=includes
+        )
+        return changes.substitution_sources(
+            written,
+            built,
+            substituted=substituted,
+            flux_only=self.settings.reconciler == reconcilers.FLUX,
+        )
+
     def _flux_build_one(
         self,
         build: changes.FluxBuild,
@@ -971,7 +999,7 @@ class PresyncGate:
         reading: reconcilers.Views,
         roots: Sequence[str],
         planned: set[str],
-        objects: Sequence[Mapping[str, object]] = (),
+        objects: Sequence[variables.SourceObject] = (),
     ) -> tuple[list[Document], list[InputProblem], bool]:
         """What one build (`_flux_build`) applies: (documents, problems, whether they are a build of a
         kustomization, a source of its own; else files an Argo CD directory source reads). A Flux
