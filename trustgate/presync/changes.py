@@ -37,7 +37,7 @@ from trustgate import kinds
 from trustgate.manifests import variables
 from trustgate.model import Document, DocumentResult, Finding, InputProblem, Severity, Source
 from trustgate.presync import reconcilers
-from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path, secure_path
+from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path, secure_path, within
 from trustgate.presync.signatures import signer_identities
 
 _BUILT_IN = kinds.Scopes()  # the built-in kinds' scopes, for callers that give no CRDs
@@ -226,7 +226,7 @@ def _landing(doc: Document, appliers: Sequence[_Applier]) -> frozenset[str] | No
     own = metadata.get("namespace") if isinstance(metadata, Mapping) else None
     own = own if isinstance(own, str) and own else None
     files = [repo_path(f) for f in (doc.source.file, doc.source.rendered_from) if f is not None]
-    holding = [target for path, target in appliers if any(_below(f, path) for f in files)]
+    holding = [target for path, target in appliers if any(within(f, path) for f in files)]
     if own is None and (not holding or None in holding):
         return None
     return frozenset({t for t in holding if t is not None} | ({own} if own is not None else set()))
@@ -406,7 +406,7 @@ def _covers(scope: str, path: str | None) -> bool:
     if not path or scope in ("", "."):
         return False
     path = repo_path(path)
-    return bool(path) and (path == scope or path.startswith(scope + "/"))
+    return within(path, scope)  # scope is not the whole tree
 
 
 def _places(seen: Seen) -> list[str]:
@@ -459,7 +459,7 @@ def source_path(source: Source, paths: Sequence[str]) -> str:
     """
     rendered = source.rendered_from
     where = repo_path(rendered if rendered is not None else source.file)
-    holding = [p for p in map(repo_path, paths) if _below(where, p)]
+    holding = [p for p in map(repo_path, paths) if within(where, p)]
     if not holding:
         return ""
     if rendered is not None:
@@ -1139,7 +1139,7 @@ def flux_builds(
     out: dict[str, FluxBuild] = {}
     problems: list[InputProblem] = []
     for doc, metadata, spec, path, _ in _git_kustomizations(list(documents), remotes):
-        if not any(_below(path, root) for root in roots):
+        if not any(within(path, root) for root in roots):
             continue
         label = _label("Kustomization", metadata)
         values, why = _build_values(spec, {f: f for f in _FLUX_BUILD_FIELDS}, "spec")
@@ -1258,7 +1258,7 @@ def substituted_only(
     built = {
         id(doc)
         for doc, _, spec, path, _ in _git_kustomizations(list(documents), remotes)
-        if any(_below(path, root) for root in map(repo_path, paths)) and spec.get("postBuild") is not None
+        if any(within(path, root) for root in map(repo_path, paths)) and spec.get("postBuild") is not None
     }
     includes = includes or {}
     holders: list[tuple[str, frozenset[str], bool]] = []
@@ -1268,7 +1268,7 @@ def substituted_only(
             path = spec.get("path")
             path = secure_path(path) if isinstance(path, str) else ""
             components = spec.get("components")
-            starts = [path] if path in includes else _uppermost([d for d in includes if _below(d, path)])
+            starts = [path] if path in includes else _uppermost([d for d in includes if within(d, path)])
             if isinstance(components, list):
                 starts.extend(secure_path(f"{path}/{c}") for c in components if isinstance(c, str))
             holders.append((path, _reach(starts, includes), id(doc) in built))
@@ -1282,7 +1282,7 @@ def substituted_only(
             held = [
                 s
                 for path, reached, s in holders
-                if (_below(file, path) and path not in includes) or file in reached
+                if (within(file, path) and path not in includes) or file in reached
             ]
         else:  # rendered from a kustomization: one the build reads
             rendered = repo_path(rendered)
@@ -1292,14 +1292,9 @@ def substituted_only(
     return only
 
 
-def _below(path: str, directory: str) -> bool:
-    """Whether the repository path `path` is `directory` or lies below it ("" the whole tree)."""
-    return not directory or path == directory or path.startswith(directory + "/")
-
-
 def _uppermost(directories: Sequence[str]) -> list[str]:
     """Those of `directories` below none of the others."""
-    return [d for d in directories if not any(o != d and _below(d, o) for o in directories)]
+    return [d for d in directories if not any(o != d and within(d, o) for o in directories)]
 
 
 def _reach(starts: Sequence[str], includes: Mapping[str, Sequence[str]]) -> frozenset[str]:
@@ -1394,7 +1389,7 @@ def argocd_builds(
             if "chart" in source or source.get("helm") is not None or source.get("plugin") is not None:
                 continue
             path = repo_path(str(source["path"]))
-            if not any(_below(path, root) for root in roots):
+            if not any(within(path, root) for root in roots):
                 continue
             kustomize = source.get("kustomize")
             kustomize = kustomize if isinstance(kustomize, Mapping) else {}
@@ -1465,7 +1460,7 @@ def unjudged_paths(
     roots = [repo_path(p) for p in paths]
     out: list[DocumentResult] = []
     for doc, metadata, _, path, certain in _git_kustomizations(list(documents), remotes):
-        if any(_below(path, root) for root in roots):
+        if any(within(path, root) for root in roots):
             continue
         verb = "applies" if certain else "may apply (if its GitRepository is this repository)"
         label = _label("Kustomization", metadata)

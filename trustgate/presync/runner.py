@@ -75,6 +75,7 @@ from trustgate.presync.git import (
     quoted,
     ref_format_problem,
     repo_path,
+    within,
 )
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
@@ -751,7 +752,7 @@ class PresyncGate:
         present = []
         for path in self.settings.paths:
             p = repo_path(path)
-            if not p or any(e.path == p or e.path.startswith(p + "/") for e in entries):
+            if not p or any(within(e.path, p) for e in entries):
                 present.append(path)
         return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
 
@@ -1541,7 +1542,7 @@ def _reads(git: Git, entries: Sequence[TreeEntry]) -> set[str]:
         if p.lower().endswith(_READ_SUFFIXES) or p.rpartition("/")[2] in KUSTOMIZATION_FILES
     }
     charts = [p.rpartition("/")[0] for p in regular if p.rpartition("/")[2] == loader.HELM_CHART_FILE]
-    out.update(p for p in regular if any(not c or p.startswith(c + "/") for c in charts))
+    out.update(p for p in regular if any(within(p, c) for c in charts))
     kustomizations = [e for e in regular.values() if e.path.rpartition("/")[2] in KUSTOMIZATION_FILES]
     content = git.blobs([e.object for e in kustomizations])
     scanned: set[tuple[str, str]] = set()
@@ -1557,7 +1558,7 @@ def _reads(git: Git, entries: Sequence[TreeEntry]) -> set[str]:
         try:
             strings = list(_strings(list(yaml.safe_load_all(data))))
         except (yaml.YAMLError, ValueError, RecursionError):  # unreadable: all beside it may be read
-            out.update(p for p in regular if not directory or p.startswith(directory + "/"))
+            out.update(p for p in regular if within(p, directory))
             continue
         for text in strings:
             for name in {text, text.partition("=")[2]}:
@@ -1627,7 +1628,7 @@ def _included(git: Git, commit: str, entries: list[TreeEntry], paths: Sequence[s
                 target = posixpath.normpath(posixpath.join(directory, value))
                 if target in (".", "..") or target.startswith("../"):
                     continue  # the whole repository, or outside it: refused when checked
-                if directory == target or directory.startswith(target + "/"):
+                if within(directory, target):
                     continue  # at or above the kustomization: kustomize refuses it
                 if target not in listed:
                     listed[target] = [] if _under(target, roots) else git.ls_tree(commit, [target])
@@ -1652,7 +1653,7 @@ def _parents(path: str) -> list[str]:
 
 def _under(path: str, roots: Sequence[str]) -> bool:
     """Whether `path` lies under one of `roots` (`presync.paths`): its files are listed already."""
-    return any(not r or path == r or path.startswith(r + "/") for r in roots)
+    return any(within(path, r) for r in roots)
 
 
 _RENDERED_UNREAD = (".jsonnet",)  # what a reconciler renders into objects and the loader cannot read
