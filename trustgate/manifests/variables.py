@@ -39,7 +39,9 @@ import orjson
 from trustgate import yamlio
 from trustgate.model import Document, JsonPath
 
-SUBSTITUTE_MARKER = "kustomize.toolkit.fluxcd.io/substitute"  # label or annotation; "disabled" skips
+# The API group of Flux's Kustomization: `kinds.is_kind(obj, FLUX_KUSTOMIZE_GROUP, "Kustomization")`.
+FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+SUBSTITUTE_MARKER = f"{FLUX_KUSTOMIZE_GROUP}/substitute"  # label or annotation; "disabled" skips
 
 
 @dataclass(frozen=True, slots=True)

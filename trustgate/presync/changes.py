@@ -147,7 +147,7 @@ def reconciler_source(key: ObjectKey) -> bool:
 # Kustomizations and HelmReleases of the trees compared are known; `postBuild.substitute` and
 # `values` are in the object itself, whose every change counts already.
 _SUBSTITUTE_KINDS = frozenset({"ConfigMap", "Secret"})
-_FLUX_KUSTOMIZE = "kustomize.toolkit.fluxcd.io"
+_FLUX_KUSTOMIZE = variables.FLUX_KUSTOMIZE_GROUP
 _FLUX_HELM = "helm.toolkit.fluxcd.io"
 
 # A self-managed Argo CD's own configuration widens what its Applications may pull and do: `argocd-cm`
@@ -183,15 +183,8 @@ def _argocd_config(key: ObjectKey, obj: Mapping[str, object]) -> bool:
 
 def _flux(obj: Mapping[str, object], group: str, kind: str) -> Mapping[str, object] | None:
     """The spec of `obj` if it is a `kind` of the Flux API `group`, else None."""
-    api_version, spec = obj.get("apiVersion"), obj.get("spec")
-    if (
-        obj.get("kind") != kind
-        or not isinstance(api_version, str)
-        or api_version.rpartition("/")[0] != group
-        or not isinstance(spec, Mapping)
-    ):
-        return None
-    return spec
+    spec = obj.get("spec")
+    return spec if kinds.is_kind(obj, group, kind) and isinstance(spec, Mapping) else None
 
 
 # (the directory a Flux Kustomization's `spec.path` names, its `targetNamespace` or None)
