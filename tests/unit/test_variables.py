@@ -368,6 +368,11 @@ def test_flux_substitution_of_an_object_not_found() -> None:
             [_source("Secret", "s", data={"a": "%%%"})],
             "does not decode",
         ),
+        (  # padding in excess: Python's decoder takes it, Go's (the API server's) does not
+            {"substituteFrom": [{"kind": "Secret", "name": "s"}]},
+            [_source("Secret", "s", data={"a": "dGVhbS1h="})],
+            "does not decode",
+        ),
         (
             {"substituteFrom": [{"kind": "ConfigMap", "name": "c"}]},
             [_source("ConfigMap", "c", data={"a": "1"}), _source("ConfigMap", "c", data={"a": "2"})],

@@ -751,11 +751,8 @@ def _merged(
 
 
 def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:
-    """The variables a ConfigMap (`data`) or Secret (`data` decoded, `stringData` over it) gives,
-    and why they cannot be read ("" when they can)."""
-    import base64
-    import binascii
-
+    """The variables a ConfigMap (`data`) or Secret (`data` decoded as the API server decodes it,
+    `yamlio.go_base64`; `stringData` over it) gives, and why they cannot be read ("" when they can)."""
     out: dict[str, str] = {}
     data = obj.get("data") or {}
     if not isinstance(data, Mapping):
@@ -764,14 +761,13 @@ def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:
         if not isinstance(value, str):
             return {}, f"has data.{key} that is not a string"
         if obj.get("kind") == "Secret":
-            try:
-                # Go's decoder (the API server's) skips line breaks
-                value = base64.b64decode(re.sub("[\r\n]", "", value), validate=True).decode("utf-8")
-            except (binascii.Error, ValueError):
+            text = _utf8(yamlio.go_base64(value))
+            if text is None:
                 return {}, (
                     f"has data.{key} that does not decode (base64, then UTF-8 text): what Flux substitutes "
                     "cannot be told; fix the value, or use stringData"
                 )
+            value = text
         out[str(key)] = value
     if obj.get("kind") == "Secret":
         strings = obj.get("stringData") or {}
@@ -779,3 +775,11 @@ def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:
             return {}, "has a stringData field that is not a mapping of strings"
         out.update({str(k): v for k, v in strings.items()})
     return out, ""
+
+
+def _utf8(data: bytes | None) -> str | None:
+    """`data` as UTF-8 text; None for None, or bytes that are not UTF-8."""
+    try:
+        return data.decode("utf-8") if data is not None else None
+    except UnicodeDecodeError:
+        return None
