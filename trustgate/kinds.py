@@ -412,6 +412,11 @@ def api_group(api_version: object) -> str | None:
     return api_version.partition("/")[0] if "/" in api_version else ""
 
 
+def is_kind(obj: Mapping[str, object], group: str, kind: str) -> bool:
+    """Whether `obj` is a `kind` of the API `group`, at any version (`api_group`)."""
+    return obj.get("kind") == kind and api_group(obj.get("apiVersion")) == group
+
+
 def is_builtin_workload(group: str, kind: str) -> bool:
     return group in BUILTIN_WORKLOADS.get(kind, ())
 

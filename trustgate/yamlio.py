@@ -583,20 +583,36 @@ def _bool(node: yaml.ScalarNode) -> bool:
     return value
 
 
+_BASE64_CHAR = "[A-Za-z0-9+/]"
+_GO_BASE64 = re.compile(f"(?:{_BASE64_CHAR}{{4}})*(?:{_BASE64_CHAR}{{2}}==|{_BASE64_CHAR}{{3}}=)?")
+
+
+def go_base64(text: str) -> bytes | None:
+    """`text` decoded as Go's `base64.StdEncoding.DecodeString` decodes it (Kubernetes' `[]byte`
+    fields, a Secret's `data`, go-yaml's `!!binary`); None where Go refuses it.
+
+    The standard alphabet, padded to a multiple of 4 with `=`, `\r` and `\n` skipped anywhere,
+    unused low bits need not be zero ("YR==" is `a`), "" is empty. Refused: "aGVsbG8" (unpadded),
+    "aGVsbG8==" (padding in excess, which Python's decoder takes), "a-_b" (URL-safe alphabet),
+    "aGVs bG8=" (a space), "aGVsbG8=\nx" (data after the padding).
+    """
+    compact = text.replace("\r", "").replace("\n", "")
+    if _GO_BASE64.fullmatch(compact) is None:
+        return None
+    return base64.b64decode(compact)
+
+
 def _binary(node: yaml.ScalarNode) -> str:
     """A `!!binary` scalar as Kubernetes reads it: the decoded bytes, as text.
 
-    go-yaml v2 decodes it with Go's `base64.StdEncoding` (padding required, `\r`
-    and `\n` skipped, nothing else) into a string of the bytes; JSON then writes
-    every byte that is not part of valid UTF-8 as U+FFFD (`encoding/json`).
+    go-yaml v2 decodes it with Go's `base64.StdEncoding` (`go_base64`) into a string of the
+    bytes; JSON then writes every byte that is not part of valid UTF-8 as U+FFFD (`encoding/json`).
     """
-    text = node.value.replace("\n", "").replace("\r", "")
-    try:
-        data = base64.b64decode(text, validate=True)
-    except ValueError:  # binascii.Error: go-yaml fails the same way
+    data = go_base64(node.value)
+    if data is None:  # go-yaml fails the same way
         raise yaml.constructor.ConstructorError(
             None, None, "!!binary value contains invalid base64 data", node.start_mark
-        ) from None
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -13,8 +13,9 @@ import base64
 import textwrap
 from collections.abc import Callable
 
+import pytest
 import test_cli_presync
-from test_cli_presync import GATED, Keys, Setup
+from test_cli_presync import GATED, SOURCES_WAIVED, Keys, Setup
 from test_cli_presync_builds import AGENT, FLUX, LEGACY_WAIVED, WEB, _kustomization
 
 keys = test_cli_presync.keys
@@ -243,3 +244,67 @@ def test_a_kustomization_below_a_substituting_path_that_its_build_leaves_out_is_
     assert code == 1, output
     assert "Pod/kube-system/agent" in output and "pss-baseline-privileged" in output, output
     assert s.repo.ref(GATED) == gated
+
+
+CLUSTER_VARS = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-vars, namespace: flux-system}\n"
+    "data: {cluster: prod, tenant: team-a, domain: '${tenant}.example.com', password: 'pa$$word'}\n"
+)
+FROM_CLUSTER_VARS = "postBuild:\n  substituteFrom:\n  - {kind: ConfigMap, name: cluster-vars}\n"
+
+
+def test_a_substitute_from_object_the_kustomization_applies_itself_is_one_object(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`clusters/prod/vars.yaml` (ConfigMap cluster-vars) lies under the path of `apps`, which
+    substitutes from it, as does the Kustomization `team-a` that `apps` applies (its path
+    `./apps/${cluster}`). Flux reads cluster-vars from the cluster, as `apps` applied it: seen as
+    written and as applied (values holding `${tenant}` and `$$` differ), it is one object, not a
+    conflict. A second ConfigMap of that name with other data is one, naming both files."""
+    s = setup(FLUX)
+    config = s.config_with("vars.yaml", paths="[clusters/prod, apps]")
+    s.repo.write("apps/prod/web.yaml", TENANT_WEB)
+    s.repo.write("clusters/prod/vars.yaml", CLUSTER_VARS)
+    s.repo.write("clusters/prod/apps.yaml", _kustomization("apps", "./clusters/prod", FROM_CLUSTER_VARS))
+    s.repo.write(
+        "clusters/prod/team-a.yaml", _kustomization("team-a", "./apps/${cluster}", FROM_CLUSTER_VARS)
+    )
+    s.repo.commit("cluster values applied by the Kustomization that reads them", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert "Deployment/team-a/team-a-web" in _objects(s.records()[-1])
+    gated = s.repo.ref(GATED)
+    assert gated == s.repo.head()
+
+    s.repo.write("clusters/prod/more-vars.yaml", CLUSTER_VARS.replace("tenant: team-a", "tenant: team-b"))
+    s.repo.commit("cluster-vars written twice", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 3, output
+    assert "ConfigMap/flux-system/cluster-vars is in presync.paths more than once" in output, output
+    assert "clusters/prod/vars.yaml:1" in output and "clusters/prod/more-vars.yaml:1" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("reconciler", ["flux", "any"])
+def test_under_any_reconciler_what_only_substituting_kustomizations_apply_is_judged_as_written_too(
+    setup: Callable[..., Setup], keys: Keys, reconciler: str
+) -> None:
+    """The agent's namespace is `${tenant}`, which the only Kustomization that applies it sets to
+    `legacy` (where an exception lets it run privileged). Under `reconciler: flux` it is judged as
+    that Kustomization applies it: passes. Under `any` another reconciler (Argo CD, kubectl) may
+    apply the files as written, substituting nothing: judged as written too, its namespace a
+    variable left unresolved: denied, naming the file."""
+    s = setup(("  reconciler: flux\n" if reconciler == "flux" else "") + SOURCES_WAIVED + LEGACY_WAIVED)
+    config = s.config_with("tenants.yaml", paths=PATHS)
+    s.repo.write("tenants/base/agent.yaml", TENANT_AGENT)
+    s.repo.write("clusters/prod/tenants.yaml", _tenant("legacy", "substitute: {tenant: legacy}\n"))
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    if reconciler == "flux":
+        assert code == 0, output
+        assert s.repo.ref(GATED) == s.repo.head()
+    else:
+        assert code == 1, output
+        assert "tenants/base/agent.yaml" in output and "metadata-unresolved-variable" in output, output
+        assert s.repo.ref(GATED) is None
+    assert "Pod/legacy/agent" in _objects(s.records()[-1])

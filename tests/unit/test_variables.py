@@ -368,6 +368,11 @@ def test_flux_substitution_of_an_object_not_found() -> None:
             [_source("Secret", "s", data={"a": "%%%"})],
             "does not decode",
         ),
+        (  # padding in excess: Python's decoder takes it, Go's (the API server's) does not
+            {"substituteFrom": [{"kind": "Secret", "name": "s"}]},
+            [_source("Secret", "s", data={"a": "dGVhbS1h="})],
+            "does not decode",
+        ),
         (
             {"substituteFrom": [{"kind": "ConfigMap", "name": "c"}]},
             [_source("ConfigMap", "c", data={"a": "1"}), _source("ConfigMap", "c", data={"a": "2"})],
@@ -386,3 +391,85 @@ def test_flux_substitution_without_post_build() -> None:
     k = _kustomization(None)
     del k["spec"]["postBuild"]
     assert variables.flux_substitution(k, [], applied_as="K", where="the tree") == (None, "")
+
+
+def test_copies_of_one_substitute_from_object_are_one_object() -> None:
+    """A ConfigMap a substituting Kustomization applies itself is seen as written and as that
+    Kustomization applies it: one object (one origin), not two. A value the copies agree on is
+    taken; one they give apart (which the cluster holds depends on who applied it last) stays
+    unresolved, named, with no default taken; nothing stops the run."""
+    k = _kustomization({"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]})
+    written = _source("ConfigMap", "vars", data={"tenant": "team-a", "domain": "${tenant}.example.com"})
+    applied = _source("ConfigMap", "vars", data={"tenant": "team-a", "domain": "team-a.example.com"})
+    objects = [
+        variables.SourceObject(written, "clusters/prod/vars.yaml:1"),
+        variables.SourceObject(applied, "clusters/prod/vars.yaml:1"),
+    ]
+    substitution, why = variables.flux_substitution(k, objects, applied_as="K", where="the tree")
+    assert why == "" and substitution is not None and substitution.complete
+    assert substitution.values == {"tenant": "team-a"}
+    assert set(substitution.uncertain) == {"domain"}
+    assert "clusters/prod/vars.yaml:1" in substitution.uncertain["domain"]
+    done = variables.substitute(_meta_pod(namespace="${tenant}", name="${domain:=web}"), substitution)
+    assert done.obj["metadata"]["namespace"] == "team-a"
+    assert done.obj["metadata"]["name"] == "${domain:=web}" and not done.certain
+    assert any("variable domain" in line and "vars.yaml:1" in line for line in done.unresolved), (
+        done.unresolved
+    )
+
+    # The copy as applied alone (the cluster's): every value known.
+    substitution, why = variables.flux_substitution(k, objects[1:], applied_as="K", where="the tree")
+    assert why == "" and substitution is not None
+    assert substitution.values == {"tenant": "team-a", "domain": "team-a.example.com"}
+    assert not substitution.uncertain
+
+
+def test_an_unsettled_copy_leaves_its_values_holding_a_dollar_unknown() -> None:
+    """A copy as written that the cluster holds substituted (`settled` False): a value holding `$`
+    is not what Flux reads; the others are. Marked `substitute: disabled`, it is applied as written."""
+    k = _kustomization({"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]})
+    data = {"tenant": "team-a", "password": "pa$$word"}
+    substitution, why = variables.flux_substitution(
+        k,
+        [variables.SourceObject(_source("ConfigMap", "vars", data=data), "a.yaml:1", settled=False)],
+        applied_as="K",
+        where="the tree",
+    )
+    assert why == "" and substitution is not None
+    assert substitution.values == {"tenant": "team-a"} and set(substitution.uncertain) == {"password"}
+    disabled = _source(
+        "ConfigMap",
+        "vars",
+        data=data,
+        metadata={
+            "name": "vars",
+            "namespace": "flux-system",
+            "labels": {variables.SUBSTITUTE_MARKER: "disabled"},
+        },
+    )
+    substitution, why = variables.flux_substitution(
+        k, [variables.SourceObject(disabled, "a.yaml:1", settled=False)], applied_as="K", where="the tree"
+    )
+    assert substitution is not None and substitution.values == data and not substitution.uncertain
+
+
+def test_two_objects_of_one_name_with_different_data_name_both_files() -> None:
+    k = _kustomization({"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]})
+    objects = [
+        variables.SourceObject(
+            _source("ConfigMap", "vars", data={"tenant": "a"}), "clusters/prod/vars.yaml:1"
+        ),
+        variables.SourceObject(
+            _source("ConfigMap", "vars", data={"tenant": "b"}), "clusters/prod/more.yaml:4"
+        ),
+        variables.SourceObject(
+            _source("ConfigMap", "vars", data={"tenant": "a"}), "clusters/prod/vars.yaml:1"
+        ),
+    ]
+    substitution, why = variables.flux_substitution(k, objects, applied_as="K", where="presync.paths")
+    assert substitution is None and "more than once, with different data" in why, why
+    assert "clusters/prod/vars.yaml:1" in why and "clusters/prod/more.yaml:4" in why, why
+    # The same data written twice: one value, no conflict.
+    objects[1] = variables.SourceObject(objects[0].obj, "clusters/prod/more.yaml:4")
+    substitution, why = variables.flux_substitution(k, objects, applied_as="K", where="presync.paths")
+    assert why == "" and substitution is not None and substitution.values == {"tenant": "a"}

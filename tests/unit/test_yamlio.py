@@ -307,6 +307,26 @@ def test_invalid_base64_is_a_problem_with_its_line() -> None:
         assert problem.line == 5 and "invalid base64" in problem.message, bad
 
 
+def test_go_base64_takes_what_gos_std_encoding_takes() -> None:
+    """Every string of a few base64 characters, `=` and line breaks up to 8 long: decoded exactly
+    where the Rego builtins' port of Go's decoder decodes it, to the same bytes; Python's own
+    decoder takes padding in excess (`aGk==`), Go does not."""
+    import itertools
+
+    from trustgate.policy._gobuiltins import _BuiltinError
+    from trustgate.policy._goencoding import _STD, _b64decode
+
+    for n in range(9):
+        for chars in itertools.product("AQ+=\n", repeat=n):
+            text = "".join(chars)
+            try:
+                expected: bytes | None = _b64decode(text.encode(), _STD)
+            except _BuiltinError:
+                expected = None
+            assert yamlio.go_base64(text) == expected, repr(text)
+    assert yamlio.go_base64("aGk==") is None and yamlio.go_base64("YR==") == b"a"
+
+
 def test_locate_points_at_the_entry_whose_value_is_read() -> None:
     """A later `<<` or a repeated key gives the value: its line is the one a finding names."""
     text = b"""x: &priv

@@ -242,6 +242,7 @@ def _flux_substitution(kustomization_file: str | None, pairs: Sequence[str]) -> 
             that also changes what it builds (a targetNamespace, patches), or one whose substitution
             cannot be worked out.
     """
+    from trustgate import kinds
     from trustgate.manifests import variables
 
     if kustomization_file is None and not pairs:
@@ -265,16 +266,11 @@ def _flux_substitution(kustomization_file: str | None, pairs: Sequence[str]) -> 
             "or use --flux-kustomization with the Kustomization's file)",
         )
     objects = _kustomization_file_objects(kustomization_file)
-    found = [
-        o
-        for o in objects
-        if o.get("kind") == "Kustomization"
-        and str(o.get("apiVersion", "")).rpartition("/")[0] == "kustomize.toolkit.fluxcd.io"
-    ]
+    found = [o for o in objects if kinds.is_kind(o, variables.FLUX_KUSTOMIZE_GROUP, "Kustomization")]
     if len(found) != 1:
         raise InputError(
-            f"holds {len(found)} Flux Kustomizations (kustomize.toolkit.fluxcd.io): --flux-kustomization "
-            "takes a file with exactly one",
+            f"holds {len(found)} Flux Kustomizations ({variables.FLUX_KUSTOMIZE_GROUP}): "
+            "--flux-kustomization takes a file with exactly one",
             where=kustomization_file,
             hint="give the file of the Kustomization that applies the manifests",
         )

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,9 @@ import orjson
 from trustgate import yamlio
 from trustgate.model import Document, JsonPath
 
-SUBSTITUTE_MARKER = "kustomize.toolkit.fluxcd.io/substitute"  # label or annotation; "disabled" skips
+# The API group of Flux's Kustomization: `kinds.is_kind(obj, FLUX_KUSTOMIZE_GROUP, "Kustomization")`.
+FLUX_KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+SUBSTITUTE_MARKER = f"{FLUX_KUSTOMIZE_GROUP}/substitute"  # label or annotation; "disabled" skips
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,17 +338,20 @@ class Substitution:
             default is what is applied. False: a source is not known here (an object that lives only
             in the cluster), so only `values` are certain and a default is never taken.
         unknown: why the values are incomplete, and the way out (for messages).
+        uncertain: variables some source sets to a value not known here (`SourceObject.settled`),
+            each with why: left unresolved, their default never taken, whatever `complete` says.
     """
 
     applied_as: str
     values: Mapping[str, str]
     complete: bool = True
     unknown: str = ""
+    uncertain: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def active(self) -> bool:
         """Whether Flux substitutes at all: it does only when some variable is set (or may be)."""
-        return bool(self.values) or not self.complete
+        return bool(self.values) or not self.complete or bool(self.uncertain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +503,11 @@ def _expand(text: str, substitution: Substitution) -> tuple[str, list[str], bool
                 "`${A:=default}` and `${A:-default}` with a literal default)"
             )
             out.append(reference)
+        elif name in substitution.uncertain:
+            problems.append(
+                f"{substitution.applied_as} sets the variable {name}, but {substitution.uncertain[name]}"
+            )
+            out.append(reference)
         elif name in substitution.values and (default is None or substitution.values[name]):
             out.append(substitution.values[name])
         elif default is not None and (name in substitution.values or substitution.complete):
@@ -540,8 +550,34 @@ def apply(doc: Document, substitution: Substitution, *, always: bool = False) ->
 _SOURCE_KINDS = ("ConfigMap", "Secret")
 
 
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """A ConfigMap or Secret a Kustomization may substitute from (`flux_substitution`), with the
+    document it is written in.
+
+    kustomize-controller reads a `substituteFrom` object from the cluster, as it was last applied.
+    Where a Kustomization that substitutes applies it too, the cluster holds it substituted, not as
+    written: one object, seen as written and as applied, is one source, not two.
+
+    Attributes:
+        obj: the object, in the namespace it lands in.
+        origin: the document it is written in (`file:line`); "" unknown (each object its own).
+        settled: False for a copy as written that the cluster holds substituted (only Kustomizations
+            that substitute apply it) while no copy as they apply it is known: a value of it holding
+            `$` is then not known here.
+    """
+
+    obj: Mapping[str, Any]
+    origin: str = ""
+    settled: bool = True
+
+
 def flux_substitution(
-    kustomization: Mapping[str, Any], objects: Iterable[Mapping[str, Any]], *, applied_as: str, where: str
+    kustomization: Mapping[str, Any],
+    objects: Iterable[Mapping[str, Any] | SourceObject],
+    *,
+    applied_as: str,
+    where: str,
 ) -> tuple[Substitution | None, str]:
     """What a Flux Kustomization substitutes (`spec.postBuild`), with the data of its
     `substituteFrom` objects found among `objects` (those in its namespace), as
@@ -553,15 +589,21 @@ def flux_substitution(
     the objects before it, so only the values of the objects after it and of `substitute` are
     certain (`Substitution.complete` False, `unknown` naming it and the way out).
 
+    Copies of one object (`SourceObject.origin`: as written, as each Kustomization that applies it
+    applies it) are one object: where they give one variable different values, or a copy leaves
+    it unknown (`SourceObject.settled`), which value Flux reads is not known, and the variable is
+    `Substitution.uncertain`. Two objects written in different places with different data are
+    a conflict: which one the cluster holds cannot be told.
+
     Args:
         kustomization: the Kustomization object.
-        objects: where its `substituteFrom` objects are looked for.
+        objects: where its `substituteFrom` objects are looked for (a mapping: an object of its own).
         applied_as: how messages name it.
         where: how messages name `objects` ("the tree", a file).
 
     Returns:
         (None, "") when it substitutes nothing (no `postBuild`); (None, why) when what it
-        substitutes cannot be worked out (a field of the wrong type, an object found twice with
+        substitutes cannot be worked out (a field of the wrong type, an object written twice with
         different data, a Secret that does not decode, an invalid variable name: Flux fails
         the build too, or the gate cannot tell what it applies); else (the substitution, "").
     """
@@ -582,8 +624,13 @@ def flux_substitution(
     metadata = kustomization.get("metadata")
     namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
     namespace = namespace if isinstance(namespace, str) else ""
-    pool = [o for o in objects if o.get("apiVersion") == "v1" and o.get("kind") in _SOURCE_KINDS]
+    pool = [
+        s
+        for s in (o if isinstance(o, SourceObject) else SourceObject(o) for o in objects)
+        if s.obj.get("apiVersion") == "v1" and s.obj.get("kind") in _SOURCE_KINDS
+    ]
     values: dict[str, str] = {}
+    uncertain: dict[str, str] = {}
     missing: list[str] = []
     sealed: list[str] = []  # encrypted with SOPS: what they set is not known here either
     for at, ref in enumerate(refs):
@@ -592,8 +639,9 @@ def flux_substitution(
         if kind not in _SOURCE_KINDS or not isinstance(name, str) or not name:
             return None, f"spec.postBuild.substituteFrom[{at}] is not a ConfigMap or Secret with a name"
         label = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
-        found: list[dict[str, str]] = []
-        for obj in pool:
+        copies: dict[str, list[tuple[dict[str, str], frozenset[str]]]] = {}  # origin -> each copy
+        for n, source in enumerate(pool):
+            obj = source.obj
             meta = obj.get("metadata")
             if (
                 obj.get("kind") == kind
@@ -608,22 +656,44 @@ def flux_substitution(
                     continue
                 data, why = _source_data(obj)
                 if why:
-                    return None, f"{label} ({where}) {why}"
-                if data not in found:
-                    found.append(data)
+                    return None, f"{label} ({source.origin or where}) {why}"
+                unsettled = (
+                    frozenset()
+                    if source.settled or substitution_disabled(obj)
+                    else frozenset(k for k, v in data.items() if "$" in v)
+                )
+                copies.setdefault(source.origin or f"#{n}", []).append((data, unsettled))
+        found: dict[str, tuple[dict[str, str], dict[str, str]]] = {}  # each distinct object once
+        named: list[str] = []  # where each is written
+        for origin, seen in copies.items():
+            known, unsure = _merged(seen, label, origin)
+            same = json.dumps([known, sorted(unsure)], sort_keys=True)
+            if same not in found:
+                found[same] = (known, unsure)
+                named.append(origin)
         if len(found) > 1:
+            places = [o for o in named if not o.startswith("#")]
             return None, (
-                f"{label} is in {where} more than once, with different data: which one Flux reads "
-                "cannot be told"
+                f"{label} is in {where} more than once, with different data"
+                + (f" ({', '.join(places)})" if places else "")
+                + ": which one Flux reads cannot be told (keep one, or give them other names)"
             )
         if not found:
             if label not in sealed:
                 missing.append(label)
-            values = {}  # it may override every value read before it
+            values, uncertain = {}, {}  # it may override every value read before it
             continue
-        values.update({k: v.replace("\n", "") for k, v in found[0].items()})
-    values.update({k: v.replace("\n", "") for k, v in inline.items()})
-    bad = invalid_names(values)
+        known, unsure = next(iter(found.values()))
+        for key, value in known.items():
+            values[key] = value.replace("\n", "")
+            uncertain.pop(key, None)
+        for key, why in unsure.items():
+            values.pop(key, None)
+            uncertain[key] = why
+    for key, value in inline.items():
+        values[key] = value.replace("\n", "")
+        uncertain.pop(key, None)
+    bad = invalid_names({**values, **uncertain})
     if bad:
         return None, (
             f"the variable name(s) {', '.join(map(json.dumps, bad))} are refused by Flux "
@@ -645,15 +715,44 @@ def flux_substitution(
             "ConfigMap)"
         )
     complete = not (missing or sealed)
-    return Substitution(applied_as, values, complete=complete, unknown="; ".join(why_unknown)), ""
+    return (
+        Substitution(
+            applied_as, values, complete=complete, unknown="; ".join(why_unknown), uncertain=uncertain
+        ),
+        "",
+    )
+
+
+def _merged(
+    copies: Sequence[tuple[dict[str, str], frozenset[str]]], label: str, origin: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """What the copies of one object (`SourceObject.origin`) set for certain, and the variables
+    they leave unknown, each with why: one that a copy does not settle, or that they set apart."""
+    keys = dict.fromkeys(k for data, _ in copies for k in data)
+    known: dict[str, str] = {}
+    unsure: dict[str, str] = {}
+    place = f"{label} ({origin})" if not origin.startswith("#") else label
+    for key in keys:
+        if any(key in unsettled for _, unsettled in copies):
+            unsure[key] = (
+                f"its value in {place} holds `$`: Flux reads {label} from the cluster, where a "
+                "Kustomization that substitutes applied it, so the value it reads is not known here "
+                f"(set the variable in spec.postBuild.substitute, or mark {label} "
+                f"{SUBSTITUTE_MARKER}: disabled)"
+            )
+        elif len({data.get(key) for data, _ in copies}) > 1:
+            unsure[key] = (
+                f"{place} is applied with different values of it (as written, and as each Kustomization "
+                "that applies it substitutes it): which one Flux reads cannot be told"
+            )
+        else:
+            known[key] = copies[0][0][key]
+    return known, unsure
 
 
 def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:
-    """The variables a ConfigMap (`data`) or Secret (`data` decoded, `stringData` over it) gives,
-    and why they cannot be read ("" when they can)."""
-    import base64
-    import binascii
-
+    """The variables a ConfigMap (`data`) or Secret (`data` decoded as the API server decodes it,
+    `yamlio.go_base64`; `stringData` over it) gives, and why they cannot be read ("" when they can)."""
     out: dict[str, str] = {}
     data = obj.get("data") or {}
     if not isinstance(data, Mapping):
@@ -662,14 +761,13 @@ def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:
         if not isinstance(value, str):
             return {}, f"has data.{key} that is not a string"
         if obj.get("kind") == "Secret":
-            try:
-                # Go's decoder (the API server's) skips line breaks
-                value = base64.b64decode(re.sub("[\r\n]", "", value), validate=True).decode("utf-8")
-            except (binascii.Error, ValueError):
+            text = _utf8(yamlio.go_base64(value))
+            if text is None:
                 return {}, (
                     f"has data.{key} that does not decode (base64, then UTF-8 text): what Flux substitutes "
                     "cannot be told; fix the value, or use stringData"
                 )
+            value = text
         out[str(key)] = value
     if obj.get("kind") == "Secret":
         strings = obj.get("stringData") or {}
@@ -677,3 +775,11 @@ def _source_data(obj: Mapping[str, Any]) -> tuple[dict[str, str], str]:
             return {}, "has a stringData field that is not a mapping of strings"
         out.update({str(k): v for k, v in strings.items()})
     return out, ""
+
+
+def _utf8(data: bytes | None) -> str | None:
+    """`data` as UTF-8 text; None for None, or bytes that are not UTF-8."""
+    try:
+        return data.decode("utf-8") if data is not None else None
+    except UnicodeDecodeError:
+        return None

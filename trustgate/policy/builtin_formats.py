@@ -43,19 +43,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from trustgate import yamlio
 from trustgate.policy import crd_formats
-
-_ALPHABET = "[A-Za-z0-9+/]"
-_BASE64 = re.compile(f"(?:{_ALPHABET}{{4}})*(?:{_ALPHABET}{{2}}==|{_ALPHABET}{{3}}=)?")
 
 
 def is_go_base64(value: str) -> bool:
-    """Go 1.19 `base64.StdEncoding.DecodeString(value)` succeeds.
+    """Go 1.19 `base64.StdEncoding.DecodeString(value)` succeeds (`yamlio.go_base64`).
 
     "", "aGVsbG8=", "aGVs\\nbG8=" and "YR==" are valid; "aGVsbG8" (unpadded), "a-_b" (URL-safe
     alphabet), "aGVs bG8=" (a space) and "aGVsbG8=\\nx" (data after the padding) are not.
     """
-    return _BASE64.fullmatch(value.replace("\r", "").replace("\n", "")) is not None
+    return yamlio.go_base64(value) is not None
 
 
 # Go's layouts over the value's UTF-8 bytes (`time.Parse` indexes bytes). Groups: year, month,

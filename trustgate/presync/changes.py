@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustgate import kinds
+from trustgate.manifests import variables
 from trustgate.model import Document, DocumentResult, Finding, InputProblem, Severity, Source
 from trustgate.presync import reconcilers
-from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path, secure_path
+from trustgate.presync.git import APPROVAL_TRAILER, SOURCE_TRAILER, Commit, repo_path, secure_path, within
 from trustgate.presync.signatures import signer_identities
 
 _BUILT_IN = kinds.Scopes()  # the built-in kinds' scopes, for callers that give no CRDs
@@ -146,7 +147,7 @@ def reconciler_source(key: ObjectKey) -> bool:
 # Kustomizations and HelmReleases of the trees compared are known; `postBuild.substitute` and
 # `values` are in the object itself, whose every change counts already.
 _SUBSTITUTE_KINDS = frozenset({"ConfigMap", "Secret"})
-_FLUX_KUSTOMIZE = "kustomize.toolkit.fluxcd.io"
+_FLUX_KUSTOMIZE = variables.FLUX_KUSTOMIZE_GROUP
 _FLUX_HELM = "helm.toolkit.fluxcd.io"
 
 # A self-managed Argo CD's own configuration widens what its Applications may pull and do: `argocd-cm`
@@ -182,15 +183,8 @@ def _argocd_config(key: ObjectKey, obj: Mapping[str, object]) -> bool:
 
 def _flux(obj: Mapping[str, object], group: str, kind: str) -> Mapping[str, object] | None:
     """The spec of `obj` if it is a `kind` of the Flux API `group`, else None."""
-    api_version, spec = obj.get("apiVersion"), obj.get("spec")
-    if (
-        obj.get("kind") != kind
-        or not isinstance(api_version, str)
-        or api_version.rpartition("/")[0] != group
-        or not isinstance(spec, Mapping)
-    ):
-        return None
-    return spec
+    spec = obj.get("spec")
+    return spec if kinds.is_kind(obj, group, kind) and isinstance(spec, Mapping) else None
 
 
 # (the directory a Flux Kustomization's `spec.path` names, its `targetNamespace` or None)
@@ -225,7 +219,7 @@ def _landing(doc: Document, appliers: Sequence[_Applier]) -> frozenset[str] | No
     own = metadata.get("namespace") if isinstance(metadata, Mapping) else None
     own = own if isinstance(own, str) and own else None
     files = [repo_path(f) for f in (doc.source.file, doc.source.rendered_from) if f is not None]
-    holding = [target for path, target in appliers if any(_below(f, path) for f in files)]
+    holding = [target for path, target in appliers if any(within(f, path) for f in files)]
     if own is None and (not holding or None in holding):
         return None
     return frozenset({t for t in holding if t is not None} | ({own} if own is not None else set()))
@@ -405,7 +399,7 @@ def _covers(scope: str, path: str | None) -> bool:
     if not path or scope in ("", "."):
         return False
     path = repo_path(path)
-    return bool(path) and (path == scope or path.startswith(scope + "/"))
+    return within(path, scope)  # scope is not the whole tree
 
 
 def _places(seen: Seen) -> list[str]:
@@ -458,7 +452,7 @@ def source_path(source: Source, paths: Sequence[str]) -> str:
     """
     rendered = source.rendered_from
     where = repo_path(rendered if rendered is not None else source.file)
-    holding = [p for p in map(repo_path, paths) if _below(where, p)]
+    holding = [p for p in map(repo_path, paths) if within(where, p)]
     if not holding:
         return ""
     if rendered is not None:
@@ -1138,7 +1132,7 @@ def flux_builds(
     out: dict[str, FluxBuild] = {}
     problems: list[InputProblem] = []
     for doc, metadata, spec, path, _ in _git_kustomizations(list(documents), remotes):
-        if not any(_below(path, root) for root in roots):
+        if not any(within(path, root) for root in roots):
             continue
         label = _label("Kustomization", metadata)
         values, why = _build_values(spec, {f: f for f in _FLUX_BUILD_FIELDS}, "spec")
@@ -1182,13 +1176,33 @@ def _post_build(kustomization: Mapping[str, object] | None) -> object:
     ]
 
 
-def substitution_sources(documents: Sequence[Document]) -> list[Mapping[str, object]]:
+def substitution_sources(
+    written: Sequence[Document],
+    built: Sequence[Document] = (),
+    *,
+    substituted: Callable[[Document], bool] = lambda doc: False,
+    flux_only: bool = False,
+) -> list[variables.SourceObject]:
     """The ConfigMaps and Secrets of the tree, each once in every namespace it may land in
     (`_landing`: its own, or a Flux Kustomization's `targetNamespace`), for what a Kustomization
     substitutes from (`variables.flux_substitution`). One whose namespace is not known is left out:
-    what it sets stays unknown, and is judged so."""
+    what it sets stays unknown, and is judged so.
+
+    kustomize-controller reads a `substituteFrom` object from the cluster, where it is as it was
+    last applied: by a Kustomization that substitutes (`built`: the documents as each build of the
+    tree applies them), substituted; by a reconciler that does not (`written`: as written),
+    as written. A copy as written that only Kustomizations that substitute apply (`substituted`,
+    `changes.substituted_only`) is not what the cluster holds: under `presync.reconciler: flux`
+    (`flux_only`) it is left out once a build's copy of it is known, and until then, as under `any`
+    (where another reconciler may apply it as written), a value of it holding `$` is taken as not
+    known (`variables.SourceObject.settled`). Every copy names the document it is written in, so that
+    copies of one object are one source, not a conflict.
+    """
+    documents = [*written, *built]
     appliers = _appliers(documents)
-    out: list[Mapping[str, object]] = []
+    origins = {_origin(doc) for doc in built}
+    as_written = {id(doc) for doc in written}
+    out: list[variables.SourceObject] = []
     for doc in documents:
         kind, api_version = doc.obj.get("kind"), doc.obj.get("apiVersion")
         if not doc.kubernetes or kind not in _SUBSTITUTE_KINDS or api_version != "v1":
@@ -1197,9 +1211,21 @@ def substitution_sources(documents: Sequence[Document]) -> list[Mapping[str, obj
         metadata = doc.obj.get("metadata")
         if landing is None or not isinstance(metadata, Mapping):
             continue
+        origin = _origin(doc)
+        settled = True
+        if id(doc) in as_written and substituted(doc):
+            if flux_only and origin in origins:
+                continue
+            settled = False
         for namespace in sorted(landing):
-            out.append({**doc.obj, "metadata": {**metadata, "namespace": namespace}})
+            obj = {**doc.obj, "metadata": {**metadata, "namespace": namespace}}
+            out.append(variables.SourceObject(obj, origin, settled))
     return out
+
+
+def _origin(doc: Document) -> str:
+    """The document `doc` is written in, as `file:line`."""
+    return f"{repo_path(doc.source.file)}:{doc.source.line}"
 
 
 def substituted_only(
@@ -1225,7 +1251,7 @@ def substituted_only(
     built = {
         id(doc)
         for doc, _, spec, path, _ in _git_kustomizations(list(documents), remotes)
-        if any(_below(path, root) for root in map(repo_path, paths)) and spec.get("postBuild") is not None
+        if any(within(path, root) for root in map(repo_path, paths)) and spec.get("postBuild") is not None
     }
     includes = includes or {}
     holders: list[tuple[str, frozenset[str], bool]] = []
@@ -1235,7 +1261,7 @@ def substituted_only(
             path = spec.get("path")
             path = secure_path(path) if isinstance(path, str) else ""
             components = spec.get("components")
-            starts = [path] if path in includes else _uppermost([d for d in includes if _below(d, path)])
+            starts = [path] if path in includes else _uppermost([d for d in includes if within(d, path)])
             if isinstance(components, list):
                 starts.extend(secure_path(f"{path}/{c}") for c in components if isinstance(c, str))
             holders.append((path, _reach(starts, includes), id(doc) in built))
@@ -1249,7 +1275,7 @@ def substituted_only(
             held = [
                 s
                 for path, reached, s in holders
-                if (_below(file, path) and path not in includes) or file in reached
+                if (within(file, path) and path not in includes) or file in reached
             ]
         else:  # rendered from a kustomization: one the build reads
             rendered = repo_path(rendered)
@@ -1259,14 +1285,9 @@ def substituted_only(
     return only
 
 
-def _below(path: str, directory: str) -> bool:
-    """Whether the repository path `path` is `directory` or lies below it ("" the whole tree)."""
-    return not directory or path == directory or path.startswith(directory + "/")
-
-
 def _uppermost(directories: Sequence[str]) -> list[str]:
     """Those of `directories` below none of the others."""
-    return [d for d in directories if not any(o != d and _below(d, o) for o in directories)]
+    return [d for d in directories if not any(o != d and within(d, o) for o in directories)]
 
 
 def _reach(starts: Sequence[str], includes: Mapping[str, Sequence[str]]) -> frozenset[str]:
@@ -1361,7 +1382,7 @@ def argocd_builds(
             if "chart" in source or source.get("helm") is not None or source.get("plugin") is not None:
                 continue
             path = repo_path(str(source["path"]))
-            if not any(_below(path, root) for root in roots):
+            if not any(within(path, root) for root in roots):
                 continue
             kustomize = source.get("kustomize")
             kustomize = kustomize if isinstance(kustomize, Mapping) else {}
@@ -1432,7 +1453,7 @@ def unjudged_paths(
     roots = [repo_path(p) for p in paths]
     out: list[DocumentResult] = []
     for doc, metadata, _, path, certain in _git_kustomizations(list(documents), remotes):
-        if any(_below(path, root) for root in roots):
+        if any(within(path, root) for root in roots):
             continue
         verb = "applies" if certain else "may apply (if its GitRepository is this repository)"
         label = _label("Kustomization", metadata)

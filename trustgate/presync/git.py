@@ -715,6 +715,12 @@ def repo_path(path: str) -> str:
     return "/".join(part for part in path.strip().split("/") if part not in ("", "."))
 
 
+def within(path: str, directory: str) -> bool:
+    """Whether the repository path `path` is `directory` or lies below it ("" the whole tree); both
+    in `repo_path`'s form."""
+    return not directory or path == directory or path.startswith(directory + "/")
+
+
 def secure_path(path: str) -> str:
     """A path inside the repository as `securejoin.SecureJoin(root, path)` makes it (how
     kustomize-controller joins a Kustomization's `spec.path` to the artifact): each `..` drops the

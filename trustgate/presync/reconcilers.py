@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trustgate.model import KUSTOMIZATION_FILES, Source
-from trustgate.presync.git import TreeEntry, repo_path
+from trustgate.presync.git import TreeEntry, repo_path, within
 
 FLUX = "flux"
 ARGOCD = "argocd"
@@ -292,7 +292,7 @@ class Views:
         file directly in its path, or below it with `directory.recurse`: if any entry reads it, the
         deepest does; a removal from it is a removal from the Application that read it."""
         where = repo_path(path)
-        holding = [p for p in self.paths if not p or where == p or where.startswith(p + "/")]
+        holding = [p for p in self.paths if within(where, p)]
         return max(holding, key=lambda p: (p.count("/") + bool(p), len(p))) if holding else None
 
     def unapplied(self, source: Source) -> dict[str, str]:

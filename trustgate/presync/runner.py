@@ -75,6 +75,7 @@ from trustgate.presync.git import (
     quoted,
     ref_format_problem,
     repo_path,
+    within,
 )
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
@@ -751,7 +752,7 @@ class PresyncGate:
         present = []
         for path in self.settings.paths:
             p = repo_path(path)
-            if not p or any(e.path == p or e.path.startswith(p + "/") for e in entries):
+            if not p or any(within(e.path, p) for e in entries):
                 present.append(path)
         return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
 
@@ -792,7 +793,7 @@ class PresyncGate:
                     root = Path(tmp)
                     git.export(entries, root)
                     docs, probs, built = self._flux_build(
-                        git, commit, tree, root, documents, {str(root / name) for name in files}
+                        git, commit, tree, root, documents, {str(root / name) for name in files}, includes
                     )
                     prefix = str(root) + "/"
                     documents.extend(_relative_document(d, prefix) for d in docs)
@@ -847,16 +848,17 @@ class PresyncGate:
                 read = {u.path for u in units} | clean | {u.path for u in alone if u.path not in excused}
                 as_written = {id(d) for d in documents}
                 includes = _includes(reading, root)
-                docs, probs, built = self._flux_build(git, commit, tree, root, documents, read)
+                docs, probs, built = self._flux_build(git, commit, tree, root, documents, read, includes)
                 documents.extend(docs)
                 problems.extend(probs)
                 prefix = str(root) + "/"
                 for doc in documents:
                     doc.source = _relative(doc.source, prefix)
                 problems = [_relative_problem(p, prefix) for p in problems]
-        if as_written and reconcilers.FLUX in reconcilers.chosen(self.settings.reconciler):
+        if as_written and self.settings.reconciler == reconcilers.FLUX:
             # What only substituting Kustomizations apply is judged as each applies it (their builds),
-            # not as written.
+            # not as written. Under `any`, another reconciler (Argo CD, kubectl) may apply the files
+            # as written, substituting nothing: judged as written too.
             only = changes.substituted_only(
                 documents, self.settings.paths, remotes=self._remotes_now, includes=includes
             )
@@ -878,7 +880,14 @@ class PresyncGate:
         return documents, problems
 
     def _flux_build(
-        self, git: Git, commit: str, tree: str, root: Path, documents: Sequence[Document], planned: set[str]
+        self,
+        git: Git,
+        commit: str,
+        tree: str,
+        root: Path,
+        documents: Sequence[Document],
+        planned: set[str],
+        includes: Mapping[str, Sequence[str]],
     ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
         """What the Flux Kustomizations of the tree (`changes.flux_builds`) build, as kustomize-controller
         builds it, in the export under `root`; and those that the builds render in turn.
@@ -904,7 +913,7 @@ class PresyncGate:
             # reads it, never the export (whose links a kubectl or Argo CD render follows).
             artifact = Path(tmp)
             git.export([e for e in self._ls_tree(git, commit) if _in_artifact(e, reading)], artifact)
-            return self._flux_builds(root, artifact, reading, documents, planned)
+            return self._flux_builds(root, artifact, reading, documents, planned, includes)
 
     def _flux_builds(
         self,
@@ -913,6 +922,7 @@ class PresyncGate:
         reading: reconcilers.Views,
         documents: Sequence[Document],
         planned: set[str],
+        includes: Mapping[str, Sequence[str]],
     ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
         roots = [repo_path(p) for p in self.settings.paths]
         prefix = str(root) + "/"
@@ -945,7 +955,11 @@ class PresyncGate:
             found: list[Document] = []
             # What the builds substitute from, where each lands (paths relative, as Kustomizations name them).
             sources = (
-                changes.substitution_sources([_relative_document(d, prefix, copy=True) for d in seen])
+                self._substitution_sources(
+                    [_relative_document(d, prefix, copy=True) for d in documents],
+                    seen[len(documents) :],
+                    includes,
+                )
                 if any(b.substitutes is not None for b in new)
                 else []
             )
@@ -963,6 +977,21 @@ class PresyncGate:
             seen = [*documents, *(_relative_document(d, prefix, copy=True) for d in out)]
         return out, problems, groups
 
+    def _substitution_sources(
+        self, written: Sequence[Document], built: Sequence[Document], includes: Mapping[str, Sequence[str]]
+    ) -> list[variables.SourceObject]:
+        """The objects the builds may substitute from (`changes.substitution_sources`): `written`,
+        as written, and `built`, as the builds so far apply them (paths relative)."""
+        substituted = changes.substituted_only(
+            [*written, *built], self.settings.paths, remotes=self._remotes_now, includes=includes
+        )
+        return changes.substitution_sources(
+            written,
+            built,
+            substituted=substituted,
+            flux_only=self.settings.reconciler == reconcilers.FLUX,
+        )
+
     def _flux_build_one(
         self,
         build: changes.FluxBuild,
@@ -971,7 +1000,7 @@ class PresyncGate:
         reading: reconcilers.Views,
         roots: Sequence[str],
         planned: set[str],
-        objects: Sequence[Mapping[str, object]] = (),
+        objects: Sequence[variables.SourceObject] = (),
     ) -> tuple[list[Document], list[InputProblem], bool]:
         """What one build (`_flux_build`) applies: (documents, problems, whether they are a build of a
         kustomization, a source of its own; else files an Argo CD directory source reads). A Flux
@@ -1513,7 +1542,7 @@ def _reads(git: Git, entries: Sequence[TreeEntry]) -> set[str]:
         if p.lower().endswith(_READ_SUFFIXES) or p.rpartition("/")[2] in KUSTOMIZATION_FILES
     }
     charts = [p.rpartition("/")[0] for p in regular if p.rpartition("/")[2] == loader.HELM_CHART_FILE]
-    out.update(p for p in regular if any(not c or p.startswith(c + "/") for c in charts))
+    out.update(p for p in regular if any(within(p, c) for c in charts))
     kustomizations = [e for e in regular.values() if e.path.rpartition("/")[2] in KUSTOMIZATION_FILES]
     content = git.blobs([e.object for e in kustomizations])
     scanned: set[tuple[str, str]] = set()
@@ -1529,7 +1558,7 @@ def _reads(git: Git, entries: Sequence[TreeEntry]) -> set[str]:
         try:
             strings = list(_strings(list(yaml.safe_load_all(data))))
         except (yaml.YAMLError, ValueError, RecursionError):  # unreadable: all beside it may be read
-            out.update(p for p in regular if not directory or p.startswith(directory + "/"))
+            out.update(p for p in regular if within(p, directory))
             continue
         for text in strings:
             for name in {text, text.partition("=")[2]}:
@@ -1599,7 +1628,7 @@ def _included(git: Git, commit: str, entries: list[TreeEntry], paths: Sequence[s
                 target = posixpath.normpath(posixpath.join(directory, value))
                 if target in (".", "..") or target.startswith("../"):
                     continue  # the whole repository, or outside it: refused when checked
-                if directory == target or directory.startswith(target + "/"):
+                if within(directory, target):
                     continue  # at or above the kustomization: kustomize refuses it
                 if target not in listed:
                     listed[target] = [] if _under(target, roots) else git.ls_tree(commit, [target])
@@ -1624,7 +1653,7 @@ def _parents(path: str) -> list[str]:
 
 def _under(path: str, roots: Sequence[str]) -> bool:
     """Whether `path` lies under one of `roots` (`presync.paths`): its files are listed already."""
-    return any(not r or path == r or path.startswith(r + "/") for r in roots)
+    return any(within(path, r) for r in roots)
 
 
 def _argocd_override(path: str) -> bool:

@@ -706,3 +706,43 @@ def test_a_kustomization_path_is_joined_as_flux_joins_it_before_it_is_judged() -
     assert changes.unjudged_paths([climbing], ["apps"], remotes=[], severity=Severity.WARNING) == []
     (result,) = changes.unjudged_paths([climbing], ["clusters"], remotes=[], severity=Severity.WARNING)
     assert result.findings[0].fix == "add apps/web to presync.paths"
+
+
+def _config_map(data: dict[str, str], *, rendered_from: str | None = None) -> Document:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "vars", "namespace": "flux-system"},
+        "data": data,
+    }
+    return Document(Source("clusters/prod/vars.yaml", rendered_from=rendered_from), obj)
+
+
+@pytest.mark.parametrize("flux_only", [True, False])
+def test_substitution_sources_take_a_copy_as_written_the_cluster_holds_substituted_as_one(
+    flux_only: bool,
+) -> None:
+    """A ConfigMap that only a substituting Kustomization applies: in the cluster it is as that
+    Kustomization applies it. Under `reconciler: flux` the copy as written is left out once the build's
+    copy is known (until then it stands, its values holding `$` unknown); under `any` it stays (another
+    reconciler may apply it as written), unsettled. Every copy names the one document it is written in."""
+    written = _config_map({"domain": "${tenant}.example.com"})
+    built = _config_map({"domain": "team-a.example.com"}, rendered_from="clusters/prod")
+    only = lambda d: d is written  # noqa: E731
+
+    (alone,) = changes.substitution_sources([written], substituted=only, flux_only=flux_only)
+    assert alone.origin == "clusters/prod/vars.yaml:1" and not alone.settled
+
+    found = changes.substitution_sources([written], [built], substituted=only, flux_only=flux_only)
+    assert {s.origin for s in found} == {"clusters/prod/vars.yaml:1"}
+    assert [(s.obj["data"], s.settled) for s in found] == (
+        [({"domain": "team-a.example.com"}, True)]
+        if flux_only
+        else [({"domain": "${tenant}.example.com"}, False), ({"domain": "team-a.example.com"}, True)]
+    )
+
+    # Applied as written too (by a Kustomization that does not substitute): settled.
+    (kept, _) = changes.substitution_sources(
+        [written], [built], substituted=lambda d: False, flux_only=flux_only
+    )
+    assert kept.settled and kept.obj["data"] == {"domain": "${tenant}.example.com"}
