@@ -303,8 +303,12 @@ def test_under_any_reconciler_what_only_substituting_kustomizations_apply_is_jud
     if reconciler == "flux":
         assert code == 0, output
         assert s.repo.ref(GATED) == s.repo.head()
+        assert "judged as written too" not in output, output
     else:
         assert code == 1, output
         assert "tenants/base/agent.yaml" in output and "metadata-unresolved-variable" in output, output
         assert s.repo.ref(GATED) is None
+        # The way out is said: the file was judged as written because of the setting.
+        assert "tenants/base/agent.yaml: only substituting Flux Kustomizations apply it" in output, output
+        assert "set presync.reconciler: flux" in output, output
     assert "Pod/legacy/agent" in _objects(s.records()[-1])

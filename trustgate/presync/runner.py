@@ -855,14 +855,26 @@ class PresyncGate:
                 for doc in documents:
                     doc.source = _relative(doc.source, prefix)
                 problems = [_relative_problem(p, prefix) for p in problems]
-        if as_written and self.settings.reconciler == reconcilers.FLUX:
+        if as_written and reconcilers.FLUX in reconcilers.chosen(self.settings.reconciler):
             # What only substituting Kustomizations apply is judged as each applies it (their builds),
             # not as written. Under `any`, another reconciler (Argo CD, kubectl) may apply the files
-            # as written, substituting nothing: judged as written too.
+            # as written, substituting nothing: judged as written too, and the way out is said.
             only = changes.substituted_only(
                 documents, self.settings.paths, remotes=self._remotes_now, includes=includes
             )
-            documents = [d for d in documents if id(d) not in as_written or not only(d)]
+            if self.settings.reconciler == reconcilers.FLUX:
+                documents = [d for d in documents if id(d) not in as_written or not only(d)]
+            elif written_too := sorted({d.source.file for d in documents if id(d) in as_written and only(d)}):
+                shown = ", ".join(written_too[:3]) + (
+                    f" and {len(written_too) - 3} more" if len(written_too) > 3 else ""
+                )
+                self._render_notes.setdefault(tree, []).append(
+                    f"{shown}: only substituting Flux Kustomizations apply "
+                    f"{'it' if len(written_too) == 1 else 'them'}, "
+                    "but presync.reconciler is any (another reconciler may apply the files as written), so "
+                    "each was judged as written too; if Flux alone applies these paths, set "
+                    "presync.reconciler: flux"
+                )
         self._trees[tree] = (
             changes.inventory(
                 documents, self.gate.scopes, self.settings.paths, self._reading(git, commit, tree).unapplied
