@@ -447,3 +447,35 @@ def test_a_substitute_from_object_is_not_taken_to_land_where_another_repository_
     assert "metadata-unresolved-variable" in output and "ConfigMap/team-x/vars" in output, output
     assert "Pod/legacy/agent" not in output, output
     assert s.repo.ref(GATED) is None
+
+
+def test_a_substitute_from_object_a_target_namespace_moves_is_not_taken_to_be_in_its_own(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`clusters/prod/vars.yaml` is written in flux-system (tenant: legacy), but `apps`, the only
+    Kustomization that applies it, moves it to team-x. Under `reconciler: flux` the `vars` that the
+    flux-system Kustomization `team` substitutes from lives only in the cluster: the agent's
+    namespace stays unresolved, denied (it was judged in legacy and passed)."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("tenants.yaml", paths="[clusters/prod, apps]")
+    s.repo.write(
+        "clusters/prod/vars/vars.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vars, namespace: flux-system}\n"
+        "data: {tenant: legacy}\n",
+    )
+    s.repo.write(
+        "clusters/prod/apps.yaml", _kustomization("apps", "./clusters/prod/vars", "targetNamespace: team-x\n")
+    )
+    s.repo.write("apps/agent.yaml", TENANT_AGENT)
+    s.repo.write(
+        "clusters/prod/team.yaml",
+        _kustomization(
+            "team", "./apps", "postBuild:\n  substituteFrom:\n  - {kind: ConfigMap, name: vars}\n"
+        ),
+    )
+    s.repo.commit("the agent, with values moved to team-x", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "metadata-unresolved-variable" in output and "ConfigMap/flux-system/vars" in output, output
+    assert "Pod/legacy/agent" not in output, output
+    assert s.repo.ref(GATED) is None

@@ -218,11 +218,16 @@ def _appliers(documents: Iterable[Document], *, remotes: Sequence[str] | None = 
     return out
 
 
-def _landing(doc: Document, appliers: Sequence[_Applier]) -> frozenset[str] | None:
+def _landing(
+    doc: Document, appliers: Sequence[_Applier], *, flux_only: bool = False
+) -> frozenset[str] | None:
     """The namespaces `doc`'s object may land in (None: any, not known): its own, and the
     `targetNamespace` of each Flux Kustomization of the tree whose path holds its file (which
     overrides its own). Without a namespace of its own, and with a Kustomization that holds it and
-    sets none (or none that holds it), where it lands is not known."""
+    sets none (or none that holds it), where it lands is not known.
+
+    `flux_only` (`presync.reconciler: flux`): Flux Kustomizations alone apply the tree, so where
+    every one that holds the file sets a `targetNamespace`, its own namespace is none it lands in."""
     metadata = doc.obj.get("metadata")
     own = metadata.get("namespace") if isinstance(metadata, Mapping) else None
     own = own if isinstance(own, str) and own else None
@@ -230,6 +235,8 @@ def _landing(doc: Document, appliers: Sequence[_Applier]) -> frozenset[str] | No
     holding = [target for path, target in appliers if any(within(f, path) for f in files)]
     if own is None and (not holding or None in holding):
         return None
+    if flux_only and holding and None not in holding:
+        own = None
     return frozenset({t for t in holding if t is not None} | ({own} if own is not None else set()))
 
 
@@ -1237,7 +1244,9 @@ def substitution_sources(
     Where an object lands counts only the Kustomizations whose GitRepository is (or may be) this
     repository (`remotes`, the gated repository's URLs): one of another repository, or of an OCI or
     Bucket source, applies none of the tree's files, so its `targetNamespace` is not one they land
-    in (its own objects are there, with values not known here).
+    in (its own objects are there, with values not known here). Under `flux_only`, an object whose
+    every Kustomization sets a `targetNamespace` is not in its own namespace either (one of that
+    name there lives only in the cluster).
     """
     documents = [*written, *built]
     appliers = _appliers(documents, remotes=remotes)
@@ -1248,7 +1257,7 @@ def substitution_sources(
         kind, api_version = doc.obj.get("kind"), doc.obj.get("apiVersion")
         if not doc.kubernetes or kind not in _SUBSTITUTE_KINDS or api_version != "v1":
             continue
-        landing = _landing(doc, appliers)
+        landing = _landing(doc, appliers, flux_only=flux_only)
         metadata = doc.obj.get("metadata")
         if landing is None or not isinstance(metadata, Mapping):
             continue

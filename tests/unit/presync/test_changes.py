@@ -800,3 +800,22 @@ def test_a_kustomization_of_another_repository_applies_no_file_of_the_tree_as_wr
     only = changes.substituted_only(documents, ["clusters", "tenants"], remotes=["https://example.com/fleet"])
     assert only(rbac)
     assert not changes.substituted_only(documents, ["clusters", "tenants"], remotes=[])(rbac)
+
+
+@pytest.mark.parametrize("flux_only", [True, False])
+def test_under_reconciler_flux_an_object_every_kustomization_moves_is_not_in_its_own_namespace(
+    flux_only: bool,
+) -> None:
+    """`vars` is written in flux-system, but the only Kustomization that applies it sets
+    `targetNamespace: team-x`: under `reconciler: flux` nothing puts it in flux-system (a `vars` there
+    lives only in the cluster); under `any` another reconciler may apply it as written."""
+    written = _config_map({"tenant": "legacy"})
+    apps = _flux_kustomization("apps", {"path": "./clusters", "targetNamespace": "team-x"})
+    found = changes.substitution_sources([written, apps], flux_only=flux_only)
+    expected = {"team-x"} if flux_only else {"flux-system", "team-x"}
+    assert {s.obj["metadata"]["namespace"] for s in found} == expected
+
+    # One that applies it without moving it: in flux-system too.
+    raw = _flux_kustomization("raw", {"path": "./clusters/prod"})
+    found = changes.substitution_sources([written, apps, raw], flux_only=flux_only)
+    assert {s.obj["metadata"]["namespace"] for s in found} == {"flux-system", "team-x"}
