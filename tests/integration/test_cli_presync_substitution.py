@@ -312,3 +312,170 @@ def test_under_any_reconciler_what_only_substituting_kustomizations_apply_is_jud
         assert "tenants/base/agent.yaml: only substituting Flux Kustomizations apply it" in output, output
         assert "set presync.reconciler: flux" in output, output
     assert "Pod/legacy/agent" in _objects(s.records()[-1])
+
+
+# Flux's multi-tenancy layout (fluxcd/flux2-multi-tenancy): a tenant's base holds its namespace and
+# RBAC, and its own GitRepository and Kustomization (the tenant's repository, no spec.path); an
+# overlay per cluster patches the path. Here the base is templated with `${tenant}`.
+TENANT_RBAC = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: apps
+  labels: {toolkit.fluxcd.io/tenant: "${tenant}"}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: "${tenant}"
+  namespace: apps
+  labels: {toolkit.fluxcd.io/tenant: "${tenant}"}
+"""
+TENANT_SYNC = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: dev-team, namespace: apps}
+spec:
+  interval: 1m
+  url: https://github.com/fluxcd/flux2-multi-tenancy
+  ref: {branch: dev-team}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: dev-team, namespace: apps}
+spec:
+  serviceAccountName: dev-team
+  interval: 5m
+  sourceRef: {kind: GitRepository, name: dev-team}
+  prune: true
+"""
+TENANT_PATCH = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: dev-team, namespace: apps}
+spec:
+  path: ./staging
+"""
+
+
+@pytest.mark.parametrize("reconciler", ["flux", "any"])
+def test_the_multi_tenancy_layout_whose_tenant_kustomization_reads_another_repository_passes_under_flux(
+    setup: Callable[..., Setup], keys: Keys, reconciler: str
+) -> None:
+    """`tenants/base/dev-team/sync.yaml` holds the tenant's own Kustomization, whose GitRepository is
+    the tenant's repository: it applies nothing of this tree, so the templated base is applied only by
+    the substituting `tenants` Kustomization. Under `reconciler: flux` it is judged as that applies it:
+    passes. Under `any` it is judged as written too, denied, and the way out is said."""
+    s = setup(("  reconciler: flux\n" if reconciler == "flux" else "") + SOURCES_WAIVED)
+    config = s.config_with("tenants.yaml", paths="[clusters/staging, tenants]")
+    s.repo.git("remote", "add", "origin", "https://example.com/fleet.git")
+    s.repo.write(
+        "clusters/staging/tenants.yaml",
+        _kustomization("tenants", "./tenants/staging", "postBuild:\n  substitute: {tenant: dev-team}\n"),
+    )
+    s.repo.write(
+        "tenants/base/dev-team/kustomization.yaml", "namespace: apps\nresources: [rbac.yaml, sync.yaml]\n"
+    )
+    s.repo.write("tenants/base/dev-team/rbac.yaml", TENANT_RBAC)
+    s.repo.write("tenants/base/dev-team/sync.yaml", TENANT_SYNC)
+    s.repo.write(
+        "tenants/staging/kustomization.yaml",
+        "resources: [../base/dev-team]\npatches:\n- path: dev-team-patch.yaml\n",
+    )
+    s.repo.write("tenants/staging/dev-team-patch.yaml", TENANT_PATCH)
+    s.repo.commit("the dev-team tenant", ssh=keys.alice)
+    code, output = s.run(config=config)
+    if reconciler == "flux":
+        assert code == 0, output
+        assert s.repo.ref(GATED) == s.repo.head()
+        assert "ServiceAccount/apps/dev-team" in _objects(s.records()[-1])
+    else:
+        assert code == 1 and "metadata-unresolved-variable" in output, output
+        assert "tenants/base/dev-team/rbac.yaml" in output, output
+        assert "set presync.reconciler: flux" in output, output
+        assert s.repo.ref(GATED) is None
+
+
+OTHER_REPOSITORY = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: other, namespace: flux-system}
+spec:
+  interval: 1m
+  url: https://example.com/other.git
+  ref: {branch: main}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: other, namespace: flux-system}
+spec:
+  interval: 5m
+  sourceRef: {kind: GitRepository, name: other}
+  path: ./clusters
+  targetNamespace: team-x
+  prune: true
+"""
+
+
+def test_a_substitute_from_object_is_not_taken_to_land_where_another_repository_applies(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`vars` (tenant: legacy, where an exception lets the agent run privileged) is in flux-system. A
+    Kustomization of another repository with `targetNamespace: team-x` applies that repository's
+    files, not `clusters/prod/vars.yaml`: the `vars` that team-x's Kustomization substitutes from is
+    the other repository's, its values not known here. The agent's namespace stays unresolved: denied
+    (it was judged in legacy and passed)."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("tenants.yaml", paths="[clusters/prod, apps]")
+    s.repo.git("remote", "add", "origin", "https://example.com/fleet.git")
+    s.repo.write(
+        "clusters/prod/vars.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vars, namespace: flux-system}\n"
+        "data: {tenant: legacy}\n",
+    )
+    s.repo.write("clusters/prod/other.yaml", OTHER_REPOSITORY)
+    s.repo.write("apps/agent.yaml", TENANT_AGENT)
+    s.repo.write(
+        "clusters/prod/team.yaml",
+        _kustomization(
+            "team", "./apps", "postBuild:\n  substituteFrom:\n  - {kind: ConfigMap, name: vars}\n"
+        ).replace("namespace: flux-system", "namespace: team-x"),
+    )
+    s.repo.commit("the agent, with team-x's values", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "metadata-unresolved-variable" in output and "ConfigMap/team-x/vars" in output, output
+    assert "Pod/legacy/agent" not in output, output
+    assert s.repo.ref(GATED) is None
+
+
+def test_a_substitute_from_object_a_target_namespace_moves_is_not_taken_to_be_in_its_own(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`clusters/prod/vars.yaml` is written in flux-system (tenant: legacy), but `apps`, the only
+    Kustomization that applies it, moves it to team-x. Under `reconciler: flux` the `vars` that the
+    flux-system Kustomization `team` substitutes from lives only in the cluster: the agent's
+    namespace stays unresolved, denied (it was judged in legacy and passed)."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("tenants.yaml", paths="[clusters/prod, apps]")
+    s.repo.write(
+        "clusters/prod/vars/vars.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vars, namespace: flux-system}\n"
+        "data: {tenant: legacy}\n",
+    )
+    s.repo.write(
+        "clusters/prod/apps.yaml", _kustomization("apps", "./clusters/prod/vars", "targetNamespace: team-x\n")
+    )
+    s.repo.write("apps/agent.yaml", TENANT_AGENT)
+    s.repo.write(
+        "clusters/prod/team.yaml",
+        _kustomization(
+            "team", "./apps", "postBuild:\n  substituteFrom:\n  - {kind: ConfigMap, name: vars}\n"
+        ),
+    )
+    s.repo.commit("the agent, with values moved to team-x", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "metadata-unresolved-variable" in output and "ConfigMap/flux-system/vars" in output, output
+    assert "Pod/legacy/agent" not in output, output
+    assert s.repo.ref(GATED) is None

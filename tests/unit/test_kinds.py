@@ -73,3 +73,26 @@ def test_a_crd_does_not_decide_a_built_in_kind() -> None:
 )
 def test_a_crd_group_without_a_dot_is_refused(group: str, refused: bool) -> None:
     assert bool(kinds.crd_group_error(crd(group, "Widget", "Cluster"))) is refused
+
+
+@pytest.mark.parametrize(
+    ("api_version", "found"),
+    [
+        ("kustomize.toolkit.fluxcd.io/v1", True),
+        ("kustomize.toolkit.fluxcd.io/v1beta2", True),
+        ("kustomize.toolkit.fluxcd.io/v1beta1", True),
+        ("kustomize.toolkit.fluxcd.io", False),  # no `/`: read as a version of the core group
+        ("kustomize.config.k8s.io/v1beta1", False),  # kustomize's own kustomization.yaml
+        ("kustomize.toolkit.fluxcd.io.evil/v1", False),  # look-alike groups
+        ("evil.kustomize.toolkit.fluxcd.io/v1", False),
+        ("kustomize.toolkit.fluxcd.io/v1/x", False),  # two `/`: no apiVersion the API server takes
+        ("x/kustomize.toolkit.fluxcd.io/v1", False),
+        ("v1", False),
+        (None, False),
+        (1, False),
+    ],
+)
+def test_is_kind_matches_the_group_at_any_version(api_version: object, found: bool) -> None:
+    obj = {"apiVersion": api_version, "kind": "Kustomization"}
+    assert kinds.is_kind(obj, "kustomize.toolkit.fluxcd.io", "Kustomization") is found
+    assert not kinds.is_kind({**obj, "kind": "kustomization"}, "kustomize.toolkit.fluxcd.io", "Kustomization")

@@ -191,14 +191,22 @@ def _flux(obj: Mapping[str, object], group: str, kind: str) -> Mapping[str, obje
 _Applier = tuple[str, str | None]
 
 
-def _appliers(documents: Iterable[Document]) -> list[_Applier]:
+def _appliers(documents: Iterable[Document], *, remotes: Sequence[str] | None = None) -> list[_Applier]:
     """The Flux Kustomizations of the tree: the path each applies (relative to its source's root,
     taken to be this repository's: one of another repository may then be taken to apply a file here,
-    which can only widen what `_landing` allows) and the namespace it puts what it applies in."""
+    which can only widen what `_landing` allows) and the namespace it puts what it applies in.
+
+    With `remotes` (the gated repository's URLs), only those whose GitRepository is (or may be) this
+    repository (`_git_kustomizations`): for what must not be widened (a `substituteFrom` object
+    taken to land where another repository's Kustomization puts its own gives values Flux never
+    reads there).
+    """
+    documents = list(documents)
+    ours = None if remotes is None else {id(k[0]) for k in _git_kustomizations(documents, remotes)}
     out: list[_Applier] = []
     for doc in documents:
         spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
-        if spec is None:
+        if spec is None or (ours is not None and id(doc) not in ours):
             continue
         path, target = spec.get("path"), spec.get("targetNamespace")
         out.append(
@@ -210,11 +218,16 @@ def _appliers(documents: Iterable[Document]) -> list[_Applier]:
     return out
 
 
-def _landing(doc: Document, appliers: Sequence[_Applier]) -> frozenset[str] | None:
+def _landing(
+    doc: Document, appliers: Sequence[_Applier], *, flux_only: bool = False
+) -> frozenset[str] | None:
     """The namespaces `doc`'s object may land in (None: any, not known): its own, and the
     `targetNamespace` of each Flux Kustomization of the tree whose path holds its file (which
     overrides its own). Without a namespace of its own, and with a Kustomization that holds it and
-    sets none (or none that holds it), where it lands is not known."""
+    sets none (or none that holds it), where it lands is not known.
+
+    `flux_only` (`presync.reconciler: flux`): Flux Kustomizations alone apply the tree, so where
+    every one that holds the file sets a `targetNamespace`, its own namespace is none it lands in."""
     metadata = doc.obj.get("metadata")
     own = metadata.get("namespace") if isinstance(metadata, Mapping) else None
     own = own if isinstance(own, str) and own else None
@@ -222,6 +235,8 @@ def _landing(doc: Document, appliers: Sequence[_Applier]) -> frozenset[str] | No
     holding = [target for path, target in appliers if any(within(f, path) for f in files)]
     if own is None and (not holding or None in holding):
         return None
+    if flux_only and holding and None not in holding:
+        own = None
     return frozenset({t for t in holding if t is not None} | ({own} if own is not None else set()))
 
 
@@ -948,12 +963,7 @@ def _git_kustomizations(
     a `spec.url` that is none of them is another repository; one that is not in the tree (Flux's
     bootstrap one, in `flux-system`) may be this one.
     """
-    urls: dict[tuple[str, str], str] = {}
-    for doc in documents:
-        spec = _flux(doc.obj, "source.toolkit.fluxcd.io", "GitRepository")
-        metadata = doc.obj.get("metadata")
-        if spec is not None and isinstance(metadata, Mapping):
-            urls[(str(metadata.get("namespace") or ""), str(metadata.get("name")))] = str(spec.get("url", ""))
+    urls = _repository_urls(documents)
     out = []
     for doc in documents:
         spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
@@ -969,6 +979,38 @@ def _git_kustomizations(
             continue  # another repository
         certain = url is not None and any(same_repository(url, r) for r in remotes)
         out.append((doc, metadata, spec, secure_path(str(spec.get("path", ""))), certain))
+    return out
+
+
+def _repository_urls(documents: Sequence[Document]) -> dict[tuple[str, str], str]:
+    """The `spec.url` of each GitRepository of the tree, by (namespace, name)."""
+    urls: dict[tuple[str, str], str] = {}
+    for doc in documents:
+        spec = _flux(doc.obj, "source.toolkit.fluxcd.io", "GitRepository")
+        metadata = doc.obj.get("metadata")
+        if spec is not None and isinstance(metadata, Mapping):
+            urls[(str(metadata.get("namespace") or ""), str(metadata.get("name")))] = str(spec.get("url", ""))
+    return urls
+
+
+def _of_another_repository(documents: Sequence[Document], remotes: Sequence[str]) -> set[int]:
+    """The Flux Kustomizations of the tree (their `id`) whose GitRepository, in the tree, is known to
+    be another repository than the gated one (`remotes`; none known: none is)."""
+    if not any(remotes):
+        return set()
+    urls = _repository_urls(documents)
+    out: set[int] = set()
+    for doc in documents:
+        spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
+        metadata = doc.obj.get("metadata")
+        ref = spec.get("sourceRef") if spec is not None else None
+        if not isinstance(metadata, Mapping) or not isinstance(ref, Mapping):
+            continue
+        if ref.get("kind", "GitRepository") != "GitRepository":
+            continue
+        url = urls.get((str(ref.get("namespace") or metadata.get("namespace") or ""), str(ref.get("name"))))
+        if url is not None and not any(same_repository(url, r) for r in remotes):
+            out.add(id(doc))
     return out
 
 
@@ -1182,6 +1224,7 @@ def substitution_sources(
     *,
     substituted: Callable[[Document], bool] = lambda doc: False,
     flux_only: bool = False,
+    remotes: Sequence[str] = (),
 ) -> list[variables.SourceObject]:
     """The ConfigMaps and Secrets of the tree, each once in every namespace it may land in
     (`_landing`: its own, or a Flux Kustomization's `targetNamespace`), for what a Kustomization
@@ -1197,9 +1240,16 @@ def substitution_sources(
     (where another reconciler may apply it as written), a value of it holding `$` is taken as not
     known (`variables.SourceObject.settled`). Every copy names the document it is written in, so that
     copies of one object are one source, not a conflict.
+
+    Where an object lands counts only the Kustomizations whose GitRepository is (or may be) this
+    repository (`remotes`, the gated repository's URLs): one of another repository, or of an OCI or
+    Bucket source, applies none of the tree's files, so its `targetNamespace` is not one they land
+    in (its own objects are there, with values not known here). Under `flux_only`, an object whose
+    every Kustomization sets a `targetNamespace` is not in its own namespace either (one of that
+    name there lives only in the cluster).
     """
     documents = [*written, *built]
-    appliers = _appliers(documents)
+    appliers = _appliers(documents, remotes=remotes)
     origins = {_origin(doc) for doc in built}
     as_written = {id(doc) for doc in written}
     out: list[variables.SourceObject] = []
@@ -1207,7 +1257,7 @@ def substitution_sources(
         kind, api_version = doc.obj.get("kind"), doc.obj.get("apiVersion")
         if not doc.kubernetes or kind not in _SUBSTITUTE_KINDS or api_version != "v1":
             continue
-        landing = _landing(doc, appliers)
+        landing = _landing(doc, appliers, flux_only=flux_only)
         metadata = doc.obj.get("metadata")
         if landing is None or not isinstance(metadata, Mapping):
             continue
@@ -1239,14 +1289,18 @@ def substituted_only(
     of the tree that applies its file (or the kustomization it was rendered from) substitutes
     (`spec.postBuild`), and is one `flux_builds` builds (of this repository, under `paths`), so
     that its build, substituted, is judged in its place. None applying it, one that substitutes
-    nothing, one of another repository: applied (or possibly) as written, judged so.
+    nothing, one whose GitRepository may be this repository but that is not built: applied (or
+    possibly) as written, judged so.
 
     A Kustomization applies what its build reads (`includes`: a kustomization's directory -> the
     repository paths it names, directories and files): the kustomization of its `spec.path` and what
     that includes, in turn (an overlay's `../base`), or, where the path has none, the plain files
     below it and the kustomizations kustomize-controller's generated one names (the uppermost below
     it); its `spec.components` too. A kustomization below the path that its build leaves out is not
-    applied by it (another reconciler may point at it): judged as written.
+    applied by it (another reconciler may point at it): judged as written. A Kustomization whose
+    GitRepository is known to be another repository (a tenant's own, in Flux's multi-tenancy layout)
+    applies none of these files, so it holds none (one of an OCI or Bucket source, which may be
+    built from this repository, does).
     """
     built = {
         id(doc)
@@ -1254,10 +1308,11 @@ def substituted_only(
         if any(within(path, root) for root in map(repo_path, paths)) and spec.get("postBuild") is not None
     }
     includes = includes or {}
+    elsewhere = _of_another_repository(documents, remotes)
     holders: list[tuple[str, frozenset[str], bool]] = []
     for doc in documents:
         spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
-        if spec is not None:
+        if spec is not None and id(doc) not in elsewhere:
             path = spec.get("path")
             path = secure_path(path) if isinstance(path, str) else ""
             components = spec.get("components")

@@ -1002,6 +1002,7 @@ class PresyncGate:
             built,
             substituted=substituted,
             flux_only=self.settings.reconciler == reconcilers.FLUX,
+            remotes=self._remotes_now,
         )
 
     def _flux_build_one(

@@ -11,7 +11,7 @@ import pytest
 
 from trustgate.manifests import loader
 from trustgate.presync import changes, reconcilers, runner
-from trustgate.presync.git import TreeEntry, secure_path
+from trustgate.presync.git import TreeEntry, secure_path, within
 
 
 @pytest.mark.parametrize(
@@ -51,6 +51,29 @@ from trustgate.presync.git import TreeEntry, secure_path
 )
 def test_a_flux_path_is_joined_as_securejoin_joins_it(path: str, joined: str) -> None:
     assert secure_path(path) == joined
+
+
+@pytest.mark.parametrize(
+    ("path", "directory", "inside"),
+    [
+        ("apps/web/a.yaml", "", True),  # "" is the whole tree
+        ("", "", True),
+        ("apps", "apps", True),
+        ("apps/web", "apps", True),
+        ("apps/web/a.yaml", "apps/web", True),
+        ("apps/webx", "apps/web", False),  # a name that starts alike is not below
+        ("apps/bc", "apps/b", False),
+        ("appsx/web", "apps", False),
+        ("apps", "apps/web", False),  # above
+        ("", "apps", False),
+        ("other/apps/web", "apps/web", False),
+    ],
+)
+def test_within_is_at_or_below_a_directory_by_whole_names(path: str, directory: str, inside: bool) -> None:
+    """`within` replaced the inline `not d or p == d or p.startswith(d + "/")` of presync's
+    path tests: the same answer for every pair of repository paths."""
+    assert within(path, directory) is inside
+    assert within(path, directory) is (not directory or path == directory or path.startswith(directory + "/"))
 
 
 def test_kustomization_keys_in_another_case_are_found() -> None:

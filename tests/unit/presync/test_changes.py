@@ -746,3 +746,76 @@ def test_substitution_sources_take_a_copy_as_written_the_cluster_holds_substitut
         [written], [built], substituted=lambda d: False, flux_only=flux_only
     )
     assert kept.settled and kept.obj["data"] == {"domain": "${tenant}.example.com"}
+
+
+_OTHER_REPOSITORY = Document(
+    Source("clusters/prod/other.yaml"),
+    {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "other", "namespace": "flux-system"},
+        "spec": {"url": "https://example.com/other.git"},
+    },
+)
+_FROM_OTHER = {"sourceRef": {"kind": "GitRepository", "name": "other"}}
+
+
+def test_a_substitute_from_object_lands_only_where_a_kustomization_of_this_repository_puts_it() -> None:
+    """A Kustomization whose GitRepository is another repository applies none of the tree's files:
+    its `targetNamespace` is not one a ConfigMap of the tree lands in (a Kustomization of team-x that
+    substitutes from `vars` reads the one the other repository puts there, not this one). Nor is an
+    OCI source's. One of this repository (or whose repository is not known) still widens it."""
+    written = _config_map({"tenant": "legacy"})
+    fleet = ["https://example.com/fleet"]
+    elsewhere = [
+        _flux_kustomization("other", {"path": "./clusters", "targetNamespace": "team-x", **_FROM_OTHER}),
+        _flux_kustomization(
+            "oci",
+            {"path": "./", "targetNamespace": "team-y", "sourceRef": {"kind": "OCIRepository", "name": "o"}},
+        ),
+        _OTHER_REPOSITORY,
+    ]
+    found = changes.substitution_sources([written, *elsewhere], remotes=fleet)
+    assert {s.obj["metadata"]["namespace"] for s in found} == {"flux-system"}
+
+    ours = _flux_kustomization("ours", {"path": "./clusters", "targetNamespace": "team-z"})
+    found = changes.substitution_sources([written, ours, *elsewhere], remotes=fleet)
+    assert {s.obj["metadata"]["namespace"] for s in found} == {"flux-system", "team-z"}
+
+
+def test_a_kustomization_of_another_repository_applies_no_file_of_the_tree_as_written() -> None:
+    """Flux's multi-tenancy layout: `tenants/base/dev-team/sync.yaml` holds the tenant's own
+    Kustomization, whose GitRepository is the tenant's repository (no `spec.path`: its root). It
+    applies nothing of this tree, so a file only the substituting `tenants` Kustomization applies is
+    not held as written by it; with the gated repository's URLs not known, it may be this one."""
+    rbac = Document(
+        Source("tenants/base/dev-team/rbac.yaml"),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps", "labels": {"t": "${tenant}"}}},
+    )
+    tenants = _flux_kustomization(
+        "tenants", {"path": "./tenants", "postBuild": {"substitute": {"tenant": "a"}}}
+    )
+    tenant = _flux_kustomization("dev-team", _FROM_OTHER, file="tenants/base/dev-team/sync.yaml")
+    documents = [rbac, tenants, tenant, _OTHER_REPOSITORY]
+    only = changes.substituted_only(documents, ["clusters", "tenants"], remotes=["https://example.com/fleet"])
+    assert only(rbac)
+    assert not changes.substituted_only(documents, ["clusters", "tenants"], remotes=[])(rbac)
+
+
+@pytest.mark.parametrize("flux_only", [True, False])
+def test_under_reconciler_flux_an_object_every_kustomization_moves_is_not_in_its_own_namespace(
+    flux_only: bool,
+) -> None:
+    """`vars` is written in flux-system, but the only Kustomization that applies it sets
+    `targetNamespace: team-x`: under `reconciler: flux` nothing puts it in flux-system (a `vars` there
+    lives only in the cluster); under `any` another reconciler may apply it as written."""
+    written = _config_map({"tenant": "legacy"})
+    apps = _flux_kustomization("apps", {"path": "./clusters", "targetNamespace": "team-x"})
+    found = changes.substitution_sources([written, apps], flux_only=flux_only)
+    expected = {"team-x"} if flux_only else {"flux-system", "team-x"}
+    assert {s.obj["metadata"]["namespace"] for s in found} == expected
+
+    # One that applies it without moving it: in flux-system too.
+    raw = _flux_kustomization("raw", {"path": "./clusters/prod"})
+    found = changes.substitution_sources([written, apps, raw], flux_only=flux_only)
+    assert {s.obj["metadata"]["namespace"] for s in found} == {"flux-system", "team-x"}
