@@ -11,6 +11,7 @@ is not evaluated there: it would judge a synthetic PodTemplate it never wrote ru
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,45 @@ def test_with_the_bundled_sets_both_judge_the_site(tmp_path: Path) -> None:
         Severity.ERROR,
         "spec.templates.0.container.resources.limits.memory",
     ) in found
+
+
+# The same rule in Rego v0 (`regoVersion: v0`): the library is loaded for those sources too.
+LIMITS_V0 = """\
+package main
+
+import data.trustgate.lib.k8s
+
+deny[f] {
+	c := k8s.containers[_]
+	not c.container.resources.limits
+	f := {
+		"msg": sprintf("%s has no limits", [c.description]),
+		"rule": "need-limits",
+		"path": array.concat(c.path, ["resources", "limits"]),
+	}
+}
+"""
+
+DEPLOYMENT = _doc(
+    "apps/v1",
+    "Deployment",
+    {"selector": {"matchLabels": {"a": "b"}}, "template": _template(APP)},
+)
+
+
+@pytest.mark.parametrize(
+    ("doc", "path"),
+    [
+        (DEPLOYMENT, "spec.template.spec.containers.0.resources.limits"),
+        SITES["kubeflow-pytorchjob"],
+        SITES["tekton-task-step"],
+    ],
+    ids=["deployment", "pytorchjob", "tekton-task"],
+)
+def test_a_rego_v0_package_on_the_library_judges_pods(tmp_path: Path, doc: dict[str, Any], path: str) -> None:
+    # A v0 source once had no library: its rules on the library were undefined, and passed everything.
+    config = _config(tmp_path, LIMITS_V0)
+    config = dataclasses.replace(
+        config, policies=(dataclasses.replace(config.policies[0], rego_version="v0"),)
+    )
+    assert _found(config, tmp_path, doc) == [("need-limits", Severity.ERROR, path)]
