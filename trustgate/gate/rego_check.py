@@ -141,19 +141,28 @@ class RegoCheck:
             # Not judged by guessing what its containers are (ADR 1): named, with the ways out.
             return [self._undeclared(kind, group, sites, run)]
         findings: list[Finding] = []
-        seen = {repr(f) for f in judged}
+        judged_keys = frozenset(repr(f) for f in judged)
+        seen = set(judged_keys)
         for site in sites:
-            findings.extend(self._judge_site(obj, site, entry.batch, run, seen))
+            findings.extend(self._judge_site(obj, site, entry.batch, run, judged_keys, seen))
         return findings
 
     def _judge_site(
-        self, obj: Mapping[str, Any], site: kinds.PodSite, batch: bool, run: Run, seen: set[str]
+        self,
+        obj: Mapping[str, Any],
+        site: kinds.PodSite,
+        batch: bool,
+        run: Run,
+        judged: frozenset[str],
+        seen: set[str],
     ) -> list[Finding]:
         """The bundled sets and the user's packages that read the library over one site, given to
         them as the pod of a Job (batch: no probe warnings) or a PodTemplate with the owner's
         metadata, with the findings' paths put back where the site is; less (and added to) `seen`
         (their `repr`), what the document and the other sites gave: a rule about the owner rather
-        than the pod (its labels) finds the same on every site."""
+        than the pod (its labels) finds the same on every site. A message without a path is placed
+        at the site, so the same message of two sites (a container both name `pytorch`) is two
+        findings, each where it is; one equal to what the document itself gave (`judged`) is not."""
         template = {"metadata": dict(site.metadata), "spec": dict(site.pod)}
         metadata = obj.get("metadata")
         head = {"metadata": dict(metadata) if isinstance(metadata, Mapping) else {}}
@@ -174,12 +183,14 @@ class RegoCheck:
                 finding = rego_finding(item, group.modes.get(item.package) or run.mode)
                 if item.path:
                     finding.path = _site_path(site, prefix, item.path)
+                elif repr(finding) in judged:
+                    continue  # the document itself gave it: a rule about the owner, not the pod
+                else:  # a message without a path: at the site it is about, one finding a site
+                    finding = dataclasses.replace(finding, path=site.path)
                 key = repr(finding)  # its every field
                 if key in seen:
                     continue
                 seen.add(key)
-                if not item.path:  # a message without a path: at least the site it is about
-                    finding = dataclasses.replace(finding, path=site.path)
                 findings.append(finding)
         return findings
 

@@ -344,3 +344,23 @@ def test_a_rego_v0_package_on_the_library_judges_pods(tmp_path: Path, doc: dict[
         config, policies=(dataclasses.replace(config.policies[0], rego_version="v0"),)
     )
     assert _found(config, tmp_path, doc) == [("need-limits", Severity.ERROR, path)]
+
+
+def test_the_same_message_of_two_templates_is_reported_at_each(tmp_path: Path) -> None:
+    # Kubeflow names the container `pytorch` in every replica spec: a message naming it is the same
+    # for the Master and the Worker. It was reported once, at the Master: the Worker's went unsaid.
+    pathless = LIMITS.replace('\t\t"path": array.concat(c.path, ["resources", "limits"]),\n', "")
+    doc = _doc(
+        "kubeflow.org/v1",
+        "PyTorchJob",
+        {
+            "pytorchReplicaSpecs": {
+                "Master": {"template": _template(APP)},
+                "Worker": {"template": _template(APP)},
+            }
+        },
+    )
+    assert _found(_config(tmp_path, pathless), tmp_path, doc) == [
+        ("need-limits", Severity.ERROR, "spec.pytorchReplicaSpecs.Master.template.spec"),
+        ("need-limits", Severity.ERROR, "spec.pytorchReplicaSpecs.Worker.template.spec"),
+    ]
