@@ -315,7 +315,9 @@ def _own_constraint(tmp_path: Path, *kinds_matched: tuple[str, str]) -> Path:
 
 
 @pytest.mark.parametrize("name", ["kubeflow-pytorchjob", "tekton-task-step"])
-def test_a_constraint_naming_the_workloads_own_kind_judges_its_pod_templates(tmp_path: Path, name: str) -> None:
+def test_a_constraint_naming_the_workloads_own_kind_judges_its_pod_templates(
+    tmp_path: Path, name: str
+) -> None:
     # It matches the PyTorchJob, not PodTemplates: it read no pod spec in the one, and was never
     # handed the other, so a privileged PyTorchJob passed a constraint written for PyTorchJobs.
     doc, path = CASES[name]
