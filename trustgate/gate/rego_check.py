@@ -179,6 +179,7 @@ class RegoCheck:
             if not packages:
                 continue
             raw = _evaluate(evaluator, pod_input, findings, "this document", packages.__contains__)
+            podless: set[tuple[str, str]] | None = None  # what the user's packages find with no pod
             for item in raw:
                 finding = rego_finding(item, group.modes.get(item.package) or run.mode)
                 if item.path:
@@ -191,6 +192,11 @@ class RegoCheck:
                 if key in seen:
                     continue
                 seen.add(key)
+                if item.package in group.user and not _into_pod(item.path, prefix):
+                    if podless is None:
+                        podless = _podless(evaluator, pod_input, prefix, group.user)
+                    if (item.package, item.message) in podless:  # not about this pod, it seems
+                        finding.note = _synthetic_note(site, obj, item.package, pod_input)
                 findings.append(finding)
         return findings
 
@@ -315,6 +321,48 @@ def _site_path(
     if path[n] == "metadata" and site.shape == "pod" and site.path[-1] == "spec":
         return (*site.path[:-1], "metadata", *rest)
     return site.path
+
+
+def _into_pod(path: tuple[str | int, ...], prefix: tuple[str | int, ...]) -> bool:
+    """Whether a finding's `path` (into the input `_judge_site` built) leads into the pod template
+    or the owner's metadata: what the real object holds."""
+    return path[:1] == ("metadata",) or (path[: len(prefix)] == prefix and len(path) > len(prefix))
+
+
+def _podless(
+    evaluator: rego.RegoEvaluator,
+    pod_input: Mapping[str, Any],
+    prefix: tuple[str | int, ...],
+    user: frozenset[str],
+) -> set[tuple[str, str]]:
+    """(package, message) of what the user's packages find in `pod_input` with an empty pod
+    template: a finding there too does not depend on the pod (or asks for something no pod has)."""
+    empty: dict[str, Any] = {"metadata": {}, "spec": {}}
+    podless = (
+        {**pod_input, "spec": {"template": empty}}
+        if prefix == ("spec", "template")
+        else {
+            **pod_input,
+            "template": empty,
+        }
+    )
+    return {(r.package, r.message) for r in _evaluate(evaluator, podless, [], "", user.__contains__)}
+
+
+def _synthetic_note(
+    site: kinds.PodSite, obj: Mapping[str, Any], package: str, pod_input: Mapping[str, Any]
+) -> str:
+    """Why a finding of the user's package that points at no field of the pod template, and that the
+    package gives with no pod as well, may be about the Job or PodTemplate the template was given
+    as rather than about its pod; and the way out."""
+    kind, api_version = pod_input["kind"], pod_input["apiVersion"]
+    where = ".".join(map(str, site.path))
+    return (
+        f"{package} was given the pod template at {where} as the pod of a {kind} ({api_version}) with "
+        f"the {obj.get('kind')}'s metadata, and finds this whatever that pod holds: if the rule is about "
+        f"real {kind}s, keep it in a package that does not refer to data.trustgate.lib.k8s (such a "
+        "package is not given pod templates)"
+    )
 
 
 def _not_in(packages: frozenset[str]) -> Callable[[str], bool]:

@@ -364,3 +364,20 @@ def test_the_same_message_of_two_templates_is_reported_at_each(tmp_path: Path) -
         ("need-limits", Severity.ERROR, "spec.pytorchReplicaSpecs.Master.template.spec"),
         ("need-limits", Severity.ERROR, "spec.pytorchReplicaSpecs.Worker.template.spec"),
     ]
+
+
+def test_a_rule_about_real_jobs_found_on_a_template_says_why_and_the_way_out(tmp_path: Path) -> None:
+    # A package on the library with a rule about Jobs themselves: a Tekton Task's steps are given to
+    # it as the pod of a Job, which that rule judges too. The finding says so, and where such rules go.
+    jobs = LIMITS + (
+        '\ndeny contains "a Job must set ttlSecondsAfterFinished" if {\n'
+        '\tinput.kind == "Job"\n\tnot input.spec.ttlSecondsAfterFinished\n}\n'
+    )
+    doc, path = SITES["tekton-task-step"]
+    decision = _results(_config(tmp_path, jobs), tmp_path, doc)
+    notes = {(f.rule, ".".join(map(str, f.path))): f.note for r in decision.results for f in r.findings}
+    assert set(notes) == {("need-limits", path), ("main.deny", "spec.steps")}
+    assert not notes[("need-limits", path)]  # about the pod: no note
+    note = notes[("main.deny", "spec.steps")]
+    assert "as the pod of a Job (batch/v1)" in note
+    assert "a package that does not refer to data.trustgate.lib.k8s" in note
