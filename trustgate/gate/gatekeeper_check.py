@@ -379,12 +379,24 @@ class GatekeeperCheck:
                 reviews += [(site, gatekeeper.resultant_review(site, review)) for site in sites]
             elif sites:
                 out.extend(self._undeclared(evaluator, sites, review, mode, owner, placed=placed))
+        own: list[Finding] = []  # the object's own review's and its resultants'
+        handed: list[Finding] = []  # the pod templates'
+        implied: set[tuple[str, str]] = set()  # (rule, message) of the pod templates' violations
         for resultant, item in reviews:
             placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
-            out.extend(
-                self._review(evaluator, resultant, item, mode, placement, excluded, everything, owner=owner)
+            found = self._review(
+                evaluator, resultant, item, mode, placement, excluded, everything, owner=owner
             )
-        return out
+            if isinstance(resultant, _PodTemplate):
+                handed.extend(found)
+                prefix = gatekeeper.implied(resultant, "")
+                implied.update((f.rule, f.message.removeprefix(prefix)) for f in found)
+            else:
+                own.extend(found)
+        # A template that reads the workload's own pod spec too (the port's reads spec.template.spec of
+        # any kind it matches) finds the same there as in the pod template handed to it: reported
+        # once, at the pod template, whose path says where.
+        return out + [f for f in own if (f.rule, f.message) not in implied] + handed
 
     def _owner_matching(
         self, evaluator: gatekeeper.ConstraintEvaluator, review: Mapping[str, Any], *, placed: bool

@@ -337,6 +337,28 @@ def test_a_constraint_naming_an_undeclared_kind_names_it(tmp_path: Path) -> None
     ]
 
 
+@pytest.mark.parametrize("matched", [("deploy.example.com", "AppSet"), None], ids=["its-kind", "every-kind"])
+def test_a_declared_pod_spec_the_template_reads_itself_is_reported_once_at_its_container(
+    tmp_path: Path, matched: tuple[str, str] | None
+) -> None:
+    # The port's templates read spec.template.spec of any kind their constraint matches: the
+    # constraint found the privileged container there in the AppSet and again in the pod template
+    # handed to it, two findings for one container (the first at no path).
+    declared = kinds.WorkloadKind(
+        "deploy.example.com", "AppSet", ("spec", "template", "spec"), ("spec", "template", "metadata")
+    )
+    library = _own_constraint(tmp_path, *([matched] if matched else []))
+    if matched is None:  # a constraint without kinds matches every kind
+        constraint = yaml.safe_load((library / "constraint.yaml").read_text())
+        del constraint["spec"]["match"]
+        (library / "constraint.yaml").write_text(yaml.safe_dump(constraint), "utf-8")
+    doc = _doc("deploy.example.com/v1", "AppSet", {"template": _template()})
+    found = _findings(_config(declared, paths=(library,)), tmp_path, doc)
+    assert [(r, s, p) for r, s, p, _ in found] == [
+        ("K8sPSSPrivileged/ml-privileged", Severity.ERROR, "spec.template.spec.containers.0")
+    ]
+
+
 def test_a_constraint_naming_another_kind_is_not_handed_the_pod_templates(tmp_path: Path) -> None:
     doc, _ = CASES["kubeflow-pytorchjob"]
     library = _own_constraint(tmp_path, ("tekton.dev", "Task"))
