@@ -56,6 +56,25 @@ def test_failing_test_exits_one_and_says_why(write: Write) -> None:
     assert "1 passed, 1 failed" in out
 
 
+def test_rego_v0_tests_see_the_library(write: Write) -> None:
+    # A v0 source once had no library: a rule on it was undefined, and a test of it failed.
+    write(
+        "p/main.rego",
+        "package main\nimport data.trustgate.lib.k8s\n"
+        'deny[msg] { k8s.containers[_].container.securityContext.privileged; msg := "privileged" }\n',
+    )
+    tests = write(
+        "p/main_test.rego",
+        "package main_test\nimport data.main\n"
+        'test_denies { main.deny["privileged"] with input as {"apiVersion": "v1", "kind": "Pod", '
+        '"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i", '
+        '"securityContext": {"privileged": true}}]}} }\n',
+    )
+    code, out, _ = run("policy", "test", "--rego-version", "v0", str(tests.parent), "-v")
+    assert "ok   data.main_test.test_denies" in out
+    assert code == 0
+
+
 def test_no_tests_found_exits_three(write: Write) -> None:
     policy = write("p/only.rego", "package only\nimport rego.v1\ndeny contains 1 if false\n")
     code, out, _ = run("policy", "test", str(policy))

@@ -402,3 +402,157 @@ def test_serve_with_the_gatekeeper_port_judges_a_workflow_the_api_server_sends(c
         assert status == 200 and answer["response"]["allowed"] is True, answer
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the three gates agree
+
+
+# A PyTorchJob whose Master and Worker both run a privileged `pytorch` container, and a Tekton Task
+# with a privileged step: a message that names the container is the same for both replica specs.
+PRIVILEGED_TRAINING = textwrap.dedent(
+    """\
+    apiVersion: kubeflow.org/v1
+    kind: PyTorchJob
+    metadata:
+      name: train
+      namespace: ml
+    spec:
+      pytorchReplicaSpecs:
+        Master:
+          replicas: 1
+          template:
+            spec:
+              containers:
+                - name: pytorch
+                  image: registry.example.com/train:1
+                  securityContext: {privileged: true}
+        Worker:
+          replicas: 4
+          template:
+            spec:
+              containers:
+                - name: pytorch
+                  image: registry.example.com/train:1
+                  securityContext: {privileged: true}
+    ---
+    apiVersion: tekton.dev/v1
+    kind: Task
+    metadata:
+      name: build
+      namespace: ci
+    spec:
+      steps:
+        - name: compile
+          image: registry.example.com/builder:1
+          securityContext: {privileged: true}
+    """
+)
+# Your own policy on the library, a message without a path (conftest's usual form).
+USER_PRIVILEGED = textwrap.dedent(
+    """\
+    package main
+
+    import rego.v1
+
+    deny contains msg if {
+        some c in data.trustgate.lib.k8s.containers
+        c.container.securityContext.privileged
+        msg := sprintf("container %s is privileged", [c.container.name])
+    }
+    """
+)
+# The port's template with a constraint of your own that names only these two kinds.
+OWN_CONSTRAINT = textwrap.dedent(
+    """\
+    apiVersion: constraints.gatekeeper.sh/v1beta1
+    kind: K8sPSSPrivileged
+    metadata:
+      name: training
+    spec:
+      match:
+        kinds:
+          - {apiGroups: [kubeflow.org], kinds: [PyTorchJob]}
+          - {apiGroups: [tekton.dev], kinds: [Task]}
+    """
+)
+_PORT = Path(__file__).resolve().parents[2] / "trustgate" / "policies" / "gatekeeper" / "pss-baseline"
+
+
+def _setup(tmp_path: Path, how: str) -> Path:
+    """A trustgate.yaml judging with your own policy on the library, the port, or your constraint."""
+    lines = ["apiVersion: trustgate.dev/v1alpha1", "kind: Config", "kubernetes:", "  schemas: false"]
+    lines += ["commits:", "  allowedSigners: allowed_signers", "presync:", "  paths: [deploy]"]
+    if how == "library":
+        (tmp_path / "policy").mkdir()
+        (tmp_path / "policy" / "privileged.rego").write_text(USER_PRIVILEGED)
+        lines += ["manifests:", "  policies: [{path: policy}]"]
+    else:
+        lines += ["manifests:", "  policies: []", "  gatekeeper:"]
+        if how == "port":
+            lines += ["    paths: [builtin:pss-baseline]"]
+        else:
+            own = tmp_path / "gk"
+            own.mkdir()
+            (own / "template.yaml").write_text((_PORT / "privileged" / "template.yaml").read_text())
+            (own / "constraint.yaml").write_text(OWN_CONSTRAINT)
+            lines += ["    paths: [gk]"]
+    config = tmp_path / "trustgate.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def _blocking(report: dict[str, Any]) -> dict[str, list[tuple[str, str, str]]]:
+    return {
+        r["kind"]: sorted(
+            (f["rule"], f["message"], f.get("path") or "") for f in r["findings"] if f["severity"] == "error"
+        )
+        for r in report["results"]
+        if r.get("kind") in ("PyTorchJob", "Task")
+    }
+
+
+@pytest.mark.parametrize("how", ["library", "port", "own-constraint"])
+def test_check_presync_and_serve_agree_on_custom_workloads(tmp_path: Path, certs: CertSet, how: str) -> None:
+    config = _setup(tmp_path, how)
+    key = ssh_key(tmp_path, "alice@example.com")
+    allowed_signers(tmp_path / "allowed_signers", key)
+    manifest = tmp_path / "training.yaml"
+    manifest.write_text(PRIVILEGED_TRAINING)
+    code, checked = _check(manifest, config=config)
+    assert code == 1
+    at_check = _blocking(checked)
+    # One finding each where a privileged container is: both replica specs, and the step.
+    assert [len(at_check[k]) for k in ("PyTorchJob", "Task")] == [2, 1], at_check
+    paths = {kind: [p for _, _, p in found] for kind, found in at_check.items()}
+    assert [p.split(".template")[0] for p in paths["PyTorchJob"]] == [
+        "spec.pytorchReplicaSpecs.Master",
+        "spec.pytorchReplicaSpecs.Worker",
+    ]
+    assert paths["Task"][0].startswith("spec.steps")
+
+    repo = Repo.create(tmp_path / "fleet")
+    repo.write("deploy/training.yaml", PRIVILEGED_TRAINING)
+    repo.commit("training", ssh=key)
+    result = CliRunner().invoke(
+        main,
+        ["presync", "--repo", str(repo.path), "--ref", "main", "--gated-ref", "trustgate/verified",
+         "-c", str(config), "-o", "json"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert repo.ref("refs/heads/trustgate/verified") is None
+    assert _blocking(json.loads(result.stdout)) == at_check
+
+    srv = start_server(certs, "-c", str(config), workers=1)
+    try:
+        for obj in yaml.safe_load_all(PRIVILEGED_TRAINING):
+            status, answer = srv.post(review(obj, uid=obj["kind"]))
+            assert status == 200, answer
+            response = answer["response"]
+            assert response["allowed"] is False, response
+            said = response["status"]["message"]
+            expected = sorted(f"[{rule}] {message}" for rule, message, _ in at_check[obj["kind"]])
+            assert sorted(said.split(": ", 1)[1].split("; ")) == expected, said
+    finally:
+        srv.stop()

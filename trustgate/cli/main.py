@@ -451,8 +451,8 @@ def _rego_tests(paths: list[Path], rego_version: str, data_files: tuple[str, ...
     for path in paths:
         modules.extend(rego.load_modules(path, tests=True))
     present = {os.path.realpath(m.path) for m in modules}
-    if rego_version == "v1":
-        modules.extend(m for m in rego.load_modules(lib_dir) if os.path.realpath(m.path) not in present)
+    # The library is Rego v1 (`import rego.v1`): v0 modules read it as well (`compile_rego`).
+    modules.extend(m for m in rego.load_modules(lib_dir) if os.path.realpath(m.path) not in present)
     config = dataclasses.replace(Config.default(), data_files=tuple(Path(d) for d in data_files))
     policy_set = rego.RegoPolicy(modules, data=load_policy_data(config), rego_v0=rego_version == "v0")
     return policy_set.evaluator().run_tests()

@@ -53,6 +53,9 @@ class _Local(threading.local):
     objects: Sequence[Mapping[str, Any]] | None = None  # the change set the inventory was built from
 
 
+# Constraints that match a review, and those whose namespaceSelector could not be decided.
+_Matched = tuple[list[gatekeeper.Constraint], list[tuple[gatekeeper.Constraint, str]]]
+
 # The finding for a custom resource of a kind nobody declared that carries containers, which the
 # constraints asking for pod templates would judge if it were declared.
 UNDECLARED_WORKLOAD = "gatekeeper/undeclared-workload"
@@ -367,16 +370,46 @@ class GatekeeperCheck:
                         fix="Gatekeeper rejects an object its ExpansionTemplates cannot expand",
                     )
                 )
+        owner: _Matched = ([], [])
         if self._pod_template_kinds:
             sites, declared = self._pod_templates(subject)
+            if sites:
+                owner = self._owner_matching(evaluator, review, placed=placed)
             if declared:
                 reviews += [(site, gatekeeper.resultant_review(site, review)) for site in sites]
             elif sites:
-                out.extend(self._undeclared(evaluator, sites, review, mode, placed=placed))
+                out.extend(self._undeclared(evaluator, sites, review, mode, owner, placed=placed))
+        own: list[Finding] = []  # the object's own review's and its resultants'
+        handed: list[Finding] = []  # the pod templates'
+        implied: set[tuple[str, str]] = set()  # (rule, message) of the pod templates' violations
         for resultant, item in reviews:
             placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
-            out.extend(self._review(evaluator, resultant, item, mode, placement, excluded, everything))
-        return out
+            found = self._review(
+                evaluator, resultant, item, mode, placement, excluded, everything, owner=owner
+            )
+            if isinstance(resultant, _PodTemplate):
+                handed.extend(found)
+                prefix = gatekeeper.implied(resultant, "")
+                implied.update((f.rule, f.message.removeprefix(prefix)) for f in found)
+            else:
+                own.extend(found)
+        # A template that reads the workload's own pod spec too (the port's reads spec.template.spec of
+        # any kind it matches) finds the same there as in the pod template handed to it: reported
+        # once, at the pod template, whose path says where.
+        return out + [f for f in own if (f.rule, f.message) not in implied] + handed
+
+    def _owner_matching(
+        self, evaluator: gatekeeper.ConstraintEvaluator, review: Mapping[str, Any], *, placed: bool
+    ) -> _Matched:
+        """The constraints asking for pod templates that match the custom workload itself (its own
+        kind named in `match.kinds`): they judge its pod templates as well as those matching the
+        PodTemplates (a constraint written for PyTorchJobs reads no pod spec in one otherwise)."""
+        placement = self._placement(review) if placed else gatekeeper.Placement.AS_REVIEWED
+        matched, unknown = evaluator.matching(review, placement=placement)
+        return (
+            [c for c in matched if c.kind in self._pod_template_kinds],
+            [(c, n) for c, n in unknown if c.kind in self._pod_template_kinds],
+        )
 
     def _pod_templates(self, obj: Mapping[str, Any]) -> tuple[list[_PodTemplate], bool]:
         """The pod templates of a custom workload that the constraints do not reach by a path of
@@ -414,17 +447,23 @@ class GatekeeperCheck:
         sites: Sequence[_PodTemplate],
         review: Mapping[str, Any],
         mode: Mode,
+        owner: _Matched,
         *,
         placed: bool,
     ) -> list[Finding]:
         """The finding for a custom resource of a kind nobody declared that carries containers,
-        when a constraint asking for pod templates would review them (not, say, in a namespace it
-        excludes): it follows the strictest action of those constraints."""
+        when a constraint asking for pod templates would review them, as PodTemplates or matching
+        the resource's own kind (`owner`; not, say, in a namespace it excludes): it follows the
+        strictest action of those constraints."""
         first = sites[0]
         item = gatekeeper.resultant_review(first, review)
         placement = self._placement(item) if placed else gatekeeper.Placement.AS_REVIEWED
         matched, unknown = evaluator.matching(item, generated=True, placement=placement)
-        applying = [c for c in [*matched, *(c for c, _ in unknown)] if c.kind in self._pod_template_kinds]
+        applying = [
+            c
+            for c in _unique([*matched, *(c for c, _ in unknown), *owner[0], *(c for c, _ in owner[1])])
+            if c.kind in self._pod_template_kinds
+        ]
         if not applying:
             return []
         modes = [c.action or self.mode or mode for c in applying]
@@ -486,6 +525,8 @@ class GatekeeperCheck:
         placement: gatekeeper.Placement,
         excluded: Mapping[str, str],
         everything: bool = False,
+        *,
+        owner: _Matched = ([], []),
     ) -> list[Finding]:
         generated = resultant is not None
         path: tuple[str | int, ...] = resultant.path if resultant is not None else ()
@@ -497,6 +538,11 @@ class GatekeeperCheck:
         if isinstance(resultant, _PodTemplate):  # only the constraints that ask for pod templates
             matched = [c for c in matched if c.kind in self._pod_template_kinds]
             unknown = [(c, n) for c, n in unknown if c.kind in self._pod_template_kinds]
+            # and those matching the workload itself (`_owner_matching`), each once
+            decided = {c.id for c in matched}
+            matched += [c for c in owner[0] if c.id not in decided]
+            decided |= {c.id for c in matched} | {c.id for c, _ in unknown}
+            unknown += [(c, n) for c, n in owner[1] if c.id not in decided]
         if everything:  # no Gatekeeper process reviews it: only the generated VAP's bindings act
             matched = [c for c in matched if c.vap_action_name]
             unknown = [(c, n) for c, n in unknown if c.vap_action_name]
@@ -750,6 +796,13 @@ def _at(obj: Mapping[str, Any], path: Sequence[str]) -> Any:
     for key in path:
         value = value.get(key) if isinstance(value, Mapping) else None
     return value
+
+
+def _unique(constraints: Sequence[gatekeeper.Constraint]) -> list[gatekeeper.Constraint]:
+    by_id: dict[str, gatekeeper.Constraint] = {}
+    for constraint in constraints:
+        by_id.setdefault(constraint.id, constraint)
+    return list(by_id.values())
 
 
 def _name(obj: Any) -> str:

@@ -141,19 +141,28 @@ class RegoCheck:
             # Not judged by guessing what its containers are (ADR 1): named, with the ways out.
             return [self._undeclared(kind, group, sites, run)]
         findings: list[Finding] = []
-        seen = {repr(f) for f in judged}
+        judged_keys = frozenset(repr(f) for f in judged)
+        seen = set(judged_keys)
         for site in sites:
-            findings.extend(self._judge_site(obj, site, entry.batch, run, seen))
+            findings.extend(self._judge_site(obj, site, entry.batch, run, judged_keys, seen))
         return findings
 
     def _judge_site(
-        self, obj: Mapping[str, Any], site: kinds.PodSite, batch: bool, run: Run, seen: set[str]
+        self,
+        obj: Mapping[str, Any],
+        site: kinds.PodSite,
+        batch: bool,
+        run: Run,
+        judged: frozenset[str],
+        seen: set[str],
     ) -> list[Finding]:
         """The bundled sets and the user's packages that read the library over one site, given to
         them as the pod of a Job (batch: no probe warnings) or a PodTemplate with the owner's
         metadata, with the findings' paths put back where the site is; less (and added to) `seen`
         (their `repr`), what the document and the other sites gave: a rule about the owner rather
-        than the pod (its labels) finds the same on every site."""
+        than the pod (its labels) finds the same on every site. A message without a path is placed
+        at the site, so the same message of two sites (a container both name `pytorch`) is two
+        findings, each where it is; one equal to what the document itself gave (`judged`) is not."""
         template = {"metadata": dict(site.metadata), "spec": dict(site.pod)}
         metadata = obj.get("metadata")
         head = {"metadata": dict(metadata) if isinstance(metadata, Mapping) else {}}
@@ -170,16 +179,24 @@ class RegoCheck:
             if not packages:
                 continue
             raw = _evaluate(evaluator, pod_input, findings, "this document", packages.__contains__)
+            podless: set[tuple[str, str]] | None = None  # what the user's packages find with no pod
             for item in raw:
                 finding = rego_finding(item, group.modes.get(item.package) or run.mode)
                 if item.path:
                     finding.path = _site_path(site, prefix, item.path)
+                elif repr(finding) in judged:
+                    continue  # the document itself gave it: a rule about the owner, not the pod
+                else:  # a message without a path: at the site it is about, one finding a site
+                    finding = dataclasses.replace(finding, path=site.path)
                 key = repr(finding)  # its every field
                 if key in seen:
                     continue
                 seen.add(key)
-                if not item.path:  # a message without a path: at least the site it is about
-                    finding = dataclasses.replace(finding, path=site.path)
+                if item.package in group.user and not _into_pod(item.path, prefix):
+                    if podless is None:
+                        podless = _podless(evaluator, pod_input, prefix, group.user)
+                    if (item.package, item.message) in podless:  # not about this pod, it seems
+                        finding.note = _synthetic_note(site, obj, item.package, pod_input)
                 findings.append(finding)
         return findings
 
@@ -304,6 +321,48 @@ def _site_path(
     if path[n] == "metadata" and site.shape == "pod" and site.path[-1] == "spec":
         return (*site.path[:-1], "metadata", *rest)
     return site.path
+
+
+def _into_pod(path: tuple[str | int, ...], prefix: tuple[str | int, ...]) -> bool:
+    """Whether a finding's `path` (into the input `_judge_site` built) leads into the pod template
+    or the owner's metadata: what the real object holds."""
+    return path[:1] == ("metadata",) or (path[: len(prefix)] == prefix and len(path) > len(prefix))
+
+
+def _podless(
+    evaluator: rego.RegoEvaluator,
+    pod_input: Mapping[str, Any],
+    prefix: tuple[str | int, ...],
+    user: frozenset[str],
+) -> set[tuple[str, str]]:
+    """(package, message) of what the user's packages find in `pod_input` with an empty pod
+    template: a finding there too does not depend on the pod (or asks for something no pod has)."""
+    empty: dict[str, Any] = {"metadata": {}, "spec": {}}
+    podless = (
+        {**pod_input, "spec": {"template": empty}}
+        if prefix == ("spec", "template")
+        else {
+            **pod_input,
+            "template": empty,
+        }
+    )
+    return {(r.package, r.message) for r in _evaluate(evaluator, podless, [], "", user.__contains__)}
+
+
+def _synthetic_note(
+    site: kinds.PodSite, obj: Mapping[str, Any], package: str, pod_input: Mapping[str, Any]
+) -> str:
+    """Why a finding of the user's package that points at no field of the pod template, and that the
+    package gives with no pod as well, may be about the Job or PodTemplate the template was given
+    as rather than about its pod; and the way out."""
+    kind, api_version = pod_input["kind"], pod_input["apiVersion"]
+    where = ".".join(map(str, site.path))
+    return (
+        f"{package} was given the pod template at {where} as the pod of a {kind} ({api_version}) with "
+        f"the {obj.get('kind')}'s metadata, and finds this whatever that pod holds: if the rule is about "
+        f"real {kind}s, keep it in a package that does not refer to data.trustgate.lib.k8s (such a "
+        "package is not given pod templates)"
+    )
 
 
 def _not_in(packages: frozenset[str]) -> Callable[[str], bool]:

@@ -193,7 +193,8 @@ def compile_rego(
         chosen = [s for s in sources if (s.rego_version == "v0") == v0]
         if not chosen:
             continue
-        modules: list[rego.Module] = [] if v0 else list(lib)
+        # The library for v0 sources too (it imports rego.v1): without it their rules on it were undefined.
+        modules: list[rego.Module] = list(lib)
         owners: list[tuple[PolicySource, set[str]]] = []
         for source in chosen:
             try:

@@ -217,8 +217,9 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
     collection_rules: dict[str, bool] = {}  # data.pkg.name -> every definition is a collection
     packages: list[str | None] = []
     asts: list[dict[str, Any] | None] = []
-    for path, text in texts:
-        ast = _parse(path, text, rego_v0=rego_v0)  # every module: OPA's compile checks read them all
+    v0s = [rego_v0 and not _imports_rego_v1(text) for _, text in texts]
+    for (path, text), v0 in zip(texts, v0s, strict=True):
+        ast = _parse(path, text, rego_v0=v0)  # every module: OPA's compile checks read them all
         package = _package(ast) if ast is not None else None
         packages.append(package)
         asts.append(ast)
@@ -242,13 +243,13 @@ def rewrite_modules(texts: Sequence[tuple[str, str]], *, rego_v0: bool) -> list[
         rewrite_module(
             path,
             text,
-            rego_v0=rego_v0,
+            rego_v0=v0,
             globals_=frozenset(rules_by_package.get(package, set())) if package else frozenset(),
             collections=collections,
             parsed=ast,
             mocked=mocked,
         )
-        for (path, text), package, ast in zip(texts, packages, asts, strict=True)
+        for (path, text), package, ast, v0 in zip(texts, packages, asts, v0s, strict=True)
     ]
     # After the rewrites, whose own refusals name the cause more precisely (a rule reading
     # `data` is also recursive).
@@ -1690,6 +1691,15 @@ def _rewritten(path: str, data: bytes, edits: list[_Edit], *, rego_v0: bool) -> 
             hint="please report this with the module",
         )
     return data, ast
+
+
+# `import rego.v1` in a module loaded as Rego v0: the module is written in v1 (OPA's v0-compatible
+# mode reads it so), and what is added to it must be v1 too (`if` before a body).
+_IMPORTS_REGO_V1 = re.compile(r"^[ \t]*import[ \t]+rego\.v1[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+def _imports_rego_v1(text: str) -> bool:
+    return _IMPORTS_REGO_V1.search(text) is not None
 
 
 def _parse(path: str, text: str, *, rego_v0: bool) -> dict[str, Any] | None:

@@ -295,3 +295,71 @@ def test_a_misspelt_pod_templates_annotation_is_refused(value: str) -> None:
     assert not gatekeeper.parse_template(obj, file="template.yaml").pod_templates
     obj["metadata"]["annotations"][gatekeeper.POD_TEMPLATES_ANNOTATION] = "judge"
     assert gatekeeper.parse_template(obj, file="template.yaml").pod_templates
+
+
+def _own_constraint(tmp_path: Path, *kinds_matched: tuple[str, str]) -> Path:
+    """The port's privileged template with a constraint of the user's that names only `kinds_matched`."""
+    library = tmp_path / "gk-own"
+    library.mkdir()
+    template = GATEKEEPER / "pss-baseline" / "privileged" / "template.yaml"
+    (library / "template.yaml").write_text(template.read_text(), "utf-8")
+    match = [{"apiGroups": [group], "kinds": [kind]} for group, kind in kinds_matched]
+    constraint = {
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+        "kind": "K8sPSSPrivileged",
+        "metadata": {"name": "ml-privileged"},
+        "spec": {"match": {"kinds": match}},
+    }
+    (library / "constraint.yaml").write_text(yaml.safe_dump(constraint), "utf-8")
+    return library
+
+
+@pytest.mark.parametrize("name", ["kubeflow-pytorchjob", "tekton-task-step"])
+def test_a_constraint_naming_the_workloads_own_kind_judges_its_pod_templates(
+    tmp_path: Path, name: str
+) -> None:
+    # It matches the PyTorchJob, not PodTemplates: it read no pod spec in the one, and was never
+    # handed the other, so a privileged PyTorchJob passed a constraint written for PyTorchJobs.
+    doc, path = CASES[name]
+    group = kinds.api_group(doc["apiVersion"])
+    assert group is not None
+    library = _own_constraint(tmp_path, (group, doc["kind"]))
+    found = _findings(_config(paths=(library,)), tmp_path, doc)
+    assert [(r, s, p) for r, s, p, _ in found] == [("K8sPSSPrivileged/ml-privileged", Severity.ERROR, path)]
+
+
+def test_a_constraint_naming_an_undeclared_kind_names_it(tmp_path: Path) -> None:
+    doc = _doc("deploy.example.com/v1", "AppSet", {"groups": [{"template": _template()}]})
+    library = _own_constraint(tmp_path, ("deploy.example.com", "AppSet"))
+    found = _findings(_config(paths=(library,)), tmp_path, doc)
+    assert [(r, s, p) for r, s, p, _ in found] == [
+        ("gatekeeper/undeclared-workload", Severity.ERROR, "spec.groups.0.template.spec.containers")
+    ]
+
+
+@pytest.mark.parametrize("matched", [("deploy.example.com", "AppSet"), None], ids=["its-kind", "every-kind"])
+def test_a_declared_pod_spec_the_template_reads_itself_is_reported_once_at_its_container(
+    tmp_path: Path, matched: tuple[str, str] | None
+) -> None:
+    # The port's templates read spec.template.spec of any kind their constraint matches: the
+    # constraint found the privileged container there in the AppSet and again in the pod template
+    # handed to it, two findings for one container (the first at no path).
+    declared = kinds.WorkloadKind(
+        "deploy.example.com", "AppSet", ("spec", "template", "spec"), ("spec", "template", "metadata")
+    )
+    library = _own_constraint(tmp_path, *([matched] if matched else []))
+    if matched is None:  # a constraint without kinds matches every kind
+        constraint = yaml.safe_load((library / "constraint.yaml").read_text())
+        del constraint["spec"]["match"]
+        (library / "constraint.yaml").write_text(yaml.safe_dump(constraint), "utf-8")
+    doc = _doc("deploy.example.com/v1", "AppSet", {"template": _template()})
+    found = _findings(_config(declared, paths=(library,)), tmp_path, doc)
+    assert [(r, s, p) for r, s, p, _ in found] == [
+        ("K8sPSSPrivileged/ml-privileged", Severity.ERROR, "spec.template.spec.containers.0")
+    ]
+
+
+def test_a_constraint_naming_another_kind_is_not_handed_the_pod_templates(tmp_path: Path) -> None:
+    doc, _ = CASES["kubeflow-pytorchjob"]
+    library = _own_constraint(tmp_path, ("tekton.dev", "Task"))
+    assert _findings(_config(paths=(library,)), tmp_path, doc) == []

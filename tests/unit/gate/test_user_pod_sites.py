@@ -11,6 +11,7 @@ is not evaluated there: it would judge a synthetic PodTemplate it never wrote ru
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,82 @@ def test_with_the_bundled_sets_both_judge_the_site(tmp_path: Path) -> None:
         Severity.ERROR,
         "spec.templates.0.container.resources.limits.memory",
     ) in found
+
+
+# The same rule in Rego v0 (`regoVersion: v0`): the library is loaded for those sources too.
+LIMITS_V0 = """\
+package main
+
+import data.trustgate.lib.k8s
+
+deny[f] {
+	c := k8s.containers[_]
+	not c.container.resources.limits
+	f := {
+		"msg": sprintf("%s has no limits", [c.description]),
+		"rule": "need-limits",
+		"path": array.concat(c.path, ["resources", "limits"]),
+	}
+}
+"""
+
+DEPLOYMENT = _doc(
+    "apps/v1",
+    "Deployment",
+    {"selector": {"matchLabels": {"a": "b"}}, "template": _template(APP)},
+)
+
+
+@pytest.mark.parametrize(
+    ("doc", "path"),
+    [
+        (DEPLOYMENT, "spec.template.spec.containers.0.resources.limits"),
+        SITES["kubeflow-pytorchjob"],
+        SITES["tekton-task-step"],
+    ],
+    ids=["deployment", "pytorchjob", "tekton-task"],
+)
+def test_a_rego_v0_package_on_the_library_judges_pods(tmp_path: Path, doc: dict[str, Any], path: str) -> None:
+    # A v0 source once had no library: its rules on the library were undefined, and passed everything.
+    config = _config(tmp_path, LIMITS_V0)
+    config = dataclasses.replace(
+        config, policies=(dataclasses.replace(config.policies[0], rego_version="v0"),)
+    )
+    assert _found(config, tmp_path, doc) == [("need-limits", Severity.ERROR, path)]
+
+
+def test_the_same_message_of_two_templates_is_reported_at_each(tmp_path: Path) -> None:
+    # Kubeflow names the container `pytorch` in every replica spec: a message naming it is the same
+    # for the Master and the Worker. It was reported once, at the Master: the Worker's went unsaid.
+    pathless = LIMITS.replace('\t\t"path": array.concat(c.path, ["resources", "limits"]),\n', "")
+    doc = _doc(
+        "kubeflow.org/v1",
+        "PyTorchJob",
+        {
+            "pytorchReplicaSpecs": {
+                "Master": {"template": _template(APP)},
+                "Worker": {"template": _template(APP)},
+            }
+        },
+    )
+    assert _found(_config(tmp_path, pathless), tmp_path, doc) == [
+        ("need-limits", Severity.ERROR, "spec.pytorchReplicaSpecs.Master.template.spec"),
+        ("need-limits", Severity.ERROR, "spec.pytorchReplicaSpecs.Worker.template.spec"),
+    ]
+
+
+def test_a_rule_about_real_jobs_found_on_a_template_says_why_and_the_way_out(tmp_path: Path) -> None:
+    # A package on the library with a rule about Jobs themselves: a Tekton Task's steps are given to
+    # it as the pod of a Job, which that rule judges too. The finding says so, and where such rules go.
+    jobs = LIMITS + (
+        '\ndeny contains "a Job must set ttlSecondsAfterFinished" if {\n'
+        '\tinput.kind == "Job"\n\tnot input.spec.ttlSecondsAfterFinished\n}\n'
+    )
+    doc, path = SITES["tekton-task-step"]
+    decision = _results(_config(tmp_path, jobs), tmp_path, doc)
+    notes = {(f.rule, ".".join(map(str, f.path))): f.note for r in decision.results for f in r.findings}
+    assert set(notes) == {("need-limits", path), ("main.deny", "spec.steps")}
+    assert not notes[("need-limits", path)]  # about the pod: no note
+    note = notes[("main.deny", "spec.steps")]
+    assert "as the pod of a Job (batch/v1)" in note
+    assert "a package that does not refer to data.trustgate.lib.k8s" in note
