@@ -13,7 +13,7 @@ and where a namespace-less object of a namespaced kind lands (a reconciler or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -497,6 +497,29 @@ def _has_image(items: Any) -> bool:
         and all(isinstance(c, Mapping) for c in items)
         and any(isinstance(c.get("image"), str) for c in items)
     )
+
+
+def undeclared_text(
+    kind: str, group: str | None, sites: Sequence[PodSite], judges: str, declared: str
+) -> tuple[str, str]:
+    """The message and the fix of the finding for a custom resource of a kind neither known nor
+    declared that carries containers at `sites` (the first one named): `judges` names what cannot
+    judge its pods (the bundled sets, the Gatekeeper constraints), `declared` what declaring it gives."""
+    first = sites[0]
+    where = ".".join(map(str, first.path))
+    one_path = len(sites) == 1 and first.shape == "pod" and all(isinstance(k, str) for k in first.path)
+    spec = where if one_path else '"*"'
+    message = (
+        f"{kind} ({group}) carries containers at {where}"
+        + (f" and {len(sites) - 1} more place(s)" if len(sites) > 1 else "")
+        + f", but its kind is not declared a workload: {judges} cannot judge the pods its controller creates"
+    )
+    fix = (
+        f"declare it in trustgate.yaml: workloads: [{{group: {group}, kind: {kind}, podSpec: {spec}}}] "
+        f"({declared}); or, if it runs no pods from them, "
+        f"[{{group: {group}, kind: {kind}, notWorkload: true}}]"
+    )
+    return message, fix
 
 
 def pod_sites(obj: Mapping[str, Any], skip: tuple[str, ...] | None = None) -> list[PodSite]:

@@ -31,7 +31,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -471,30 +470,23 @@ class GatekeeperCheck:
         obj = review.get("object")
         kind = str(obj.get("kind")) if isinstance(obj, Mapping) else "?"
         group = kinds.api_group(obj.get("apiVersion")) if isinstance(obj, Mapping) else None
-        where = ".".join(map(str, first.site.path))
-        one_path = (
-            len(sites) == 1 and first.site.shape == "pod" and all(isinstance(k, str) for k in first.site.path)
-        )
-        spec = where if one_path else '"*"'
         ids = sorted({c.id for c in applying})
         names = ids[0] + (f" and {len(ids) - 1} more" if len(ids) > 1 else "")
+        message, fix = kinds.undeclared_text(
+            kind,
+            group,
+            [s.site for s in sites],
+            f"the Gatekeeper constraints asking for pod templates ({names})",
+            "its pod templates are then handed to those constraints",
+        )
         return [
             Finding(
                 rule=UNDECLARED_WORKLOAD,
                 severity=severity(True, strictest),
                 rule_severity=Severity.ERROR,
-                message=(
-                    f"{kind} ({group}) carries containers at {where}"
-                    + (f" and {len(sites) - 1} more place(s)" if len(sites) > 1 else "")
-                    + f", but its kind is not declared a workload: the Gatekeeper constraints asking for "
-                    f"pod templates ({names}) cannot judge the pods its controller creates"
-                ),
+                message=message,
                 source="gatekeeper",
-                fix=(
-                    f"declare it in trustgate.yaml: workloads: [{{group: {group}, kind: {kind}, "
-                    f"podSpec: {spec}}}] (its pod templates are then handed to those constraints); or, "
-                    f"if it runs no pods from them, [{{group: {group}, kind: {kind}, notWorkload: true}}]"
-                ),
+                fix=fix,
                 path=first.site.containers_path,
                 policy="gatekeeper:pod-templates",
             )
@@ -714,7 +706,6 @@ _UNKNOWN_SCOPE = (
 )
 
 
-_CONTAINER_FIELDS = ("containers", "initContainers", "ephemeralContainers")
 _POD_TEMPLATE_SOURCE = ("template",)  # where a _PodTemplate's pod template is in its object
 
 
@@ -746,7 +737,7 @@ def _named(site: kinds.PodSite) -> dict[str, Any]:
     it (Argo Workflows' lone `container` or `script`: main; Tekton's steps: unnamed-<index>): a
     template's message reads the name, and a message that cannot be made is no violation."""
     pod = dict(site.pod)
-    for field_name in _CONTAINER_FIELDS:
+    for field_name in gatekeeper.CONTAINER_FIELDS:
         items = pod.get(field_name)
         if not isinstance(items, list):
             continue
@@ -768,18 +759,8 @@ def _violation_path(resultant: gatekeeper.Resultant | None, message: str) -> tup
     if not isinstance(resultant, _PodTemplate):
         return gatekeeper.container_path(resultant, message)
     site = resultant.site
-    found: list[tuple[str | int, ...]] = []
-    for field_name in _CONTAINER_FIELDS:
-        items = resultant.obj["template"]["spec"].get(field_name)
-        for index, item in enumerate(items if isinstance(items, list) else []):
-            name = item.get("name") if isinstance(item, Mapping) else None
-            if (
-                isinstance(name, str)
-                and name
-                and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", message)
-            ):
-                found.append((field_name, index))
-    return site.real_path(found[0]) if len(found) == 1 else site.path
+    found = gatekeeper.named_container(resultant.obj["template"]["spec"], message)
+    return site.real_path(found) if found is not None else site.path
 
 
 # The known kinds with one pod spec path, which the bundled port's `lib.pss` reads itself.

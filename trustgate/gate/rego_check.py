@@ -205,26 +205,20 @@ class RegoCheck:
         declared. It follows the strictest mode of the bundled sets and an exception may waive it."""
         mode = min((m or run.mode for m in self._pod_sets.values()), key=_STRICTNESS.index)
         first = sites[0]
-        where = ".".join(map(str, first.path))
-        one_path = len(sites) == 1 and first.shape == "pod" and all(isinstance(k, str) for k in first.path)
-        spec = where if one_path else '"*"'
-        sets = ", ".join(sorted(self._pod_sets))
+        message, fix = kinds.undeclared_text(
+            kind,
+            group,
+            sites,
+            ", ".join(sorted(self._pod_sets)),
+            "add batch: true if its pods run to completion",
+        )
         return Finding(
             rule=UNDECLARED_WORKLOAD,
             severity=severity(True, mode),
             rule_severity=Severity.ERROR,
-            message=(
-                f"{kind} ({group}) carries containers at {where}"
-                + (f" and {len(sites) - 1} more place(s)" if len(sites) > 1 else "")
-                + f", but its kind is not declared a workload: {sets} cannot judge the pods its "
-                "controller creates"
-            ),
+            message=message,
             source="rego",
-            fix=(
-                f"declare it in trustgate.yaml: workloads: [{{group: {group}, kind: {kind}, "
-                f"podSpec: {spec}}}] (add batch: true if its pods run to completion); or, if it runs "
-                f"no pods from them, [{{group: {group}, kind: {kind}, notWorkload: true}}]"
-            ),
+            fix=fix,
             path=first.containers_path,
             policy="trustgate.lib.k8s",
         )

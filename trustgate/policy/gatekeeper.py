@@ -1825,9 +1825,18 @@ def container_path(resultant: Resultant, message: str) -> tuple[str | int, ...]:
     resultant's pod spec is named in the message, the path goes down to it,
     else it stays at the templateSource (e.g. `spec.template`).
     """
-    spec = resultant.obj.get("spec")
-    found: list[tuple[str | int, ...]] = []
-    for field_name in ("containers", "initContainers", "ephemeralContainers"):
+    found = named_container(resultant.obj.get("spec"), message)
+    return (*resultant.path, "spec", *found) if found is not None else resultant.path
+
+
+CONTAINER_FIELDS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def named_container(spec: Any, message: str) -> tuple[str, int] | None:
+    """The container of pod spec `spec` that `message` names, as (its list, its index), when exactly
+    one does (by its name, as a whole word)."""
+    found: list[tuple[str, int]] = []
+    for field_name in CONTAINER_FIELDS:
         items = spec.get(field_name) if isinstance(spec, Mapping) else None
         for index, item in enumerate(items if isinstance(items, list) else []):
             name = item.get("name") if isinstance(item, Mapping) else None
@@ -1836,8 +1845,8 @@ def container_path(resultant: Resultant, message: str) -> tuple[str | int, ...]:
                 and name
                 and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", message)
             ):
-                found.append(("spec", field_name, index))
-    return (*resultant.path, *found[0]) if len(found) == 1 else resultant.path
+                found.append((field_name, index))
+    return found[0] if len(found) == 1 else None
 
 
 def embedded_engine() -> EmbeddedEngine:
