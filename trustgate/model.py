@@ -110,10 +110,18 @@ class Document:
     # Who applies it with Flux's post-build substitution done (`Kustomization/flux-system/team-a`,
     # or the option of `check` that gave the values): `obj` is as it applies it. "" as written.
     applied_as: str = ""
+    # With which values, where one application is judged with more than one value set ("with the
+    # values the cluster holds before this change"); "" its own.
+    applied_with: str = ""
     # Why the variable references still in `obj` were not resolved for that application, and whether
     # one is certainly wrong as applied (a variable no source sets, with no default).
     unresolved: tuple[str, ...] = ()
     unresolved_certain: bool = False
+
+    @property
+    def applied_phrase(self) -> str:
+        """`applied_with` as it follows "as X applies it" in messages: "" or " with ..."."""
+        return f" {self.applied_with}" if self.applied_with else ""
 
     @property
     def api_version(self) -> str | None:

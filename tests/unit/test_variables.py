@@ -473,3 +473,40 @@ def test_two_objects_of_one_name_with_different_data_name_both_files() -> None:
     objects[1] = variables.SourceObject(objects[0].obj, "clusters/prod/more.yaml:4")
     substitution, why = variables.flux_substitution(k, objects, applied_as="K", where="presync.paths")
     assert why == "" and substitution is not None and substitution.values == {"tenant": "a"}
+
+
+def test_an_optional_object_known_absent_is_skipped_and_defaults_are_taken() -> None:
+    """An object known not to be in the cluster (`absent`) marked `optional: true` is skipped, as
+    kustomize-controller skips it: the values read before it stay, the substitution is complete, so
+    a default is what is applied. One not optional fails the build (`fails_without`)."""
+    k = _kustomization(
+        {
+            "substitute": {"region": "eu"},
+            "substituteFrom": [
+                {"kind": "ConfigMap", "name": "before"},
+                {"kind": "ConfigMap", "name": "vars", "optional": True},
+            ],
+        }
+    )
+    objects = [_source("ConfigMap", "before", data={"a": "1"})]
+    absent = {("ConfigMap", "flux-system", "vars")}
+    substitution, why = variables.flux_substitution(
+        k, objects, applied_as="K", where="the tree", absent=absent
+    )
+    assert why == "" and substitution is not None and substitution.complete, substitution
+    assert substitution.values == {"a": "1", "region": "eu"}
+    done = variables.substitute(_meta_pod(namespace="${tenant:=kube-system}", name="${tenant}"), substitution)
+    assert done.obj["metadata"]["namespace"] == "kube-system", done.obj
+    assert done.certain and done.obj["metadata"]["name"] == "${tenant}", (
+        done
+    )  # unset, no default: applied empty
+    assert variables.fails_without(k, absent) == []
+
+    # Not known absent (it may live in the cluster): unknown, as before, optional or not.
+    substitution, _ = variables.flux_substitution(k, objects, applied_as="K", where="the tree")
+    assert substitution is not None and not substitution.complete and substitution.values == {"region": "eu"}
+    # Not optional: Flux fails the build without it.
+    required = _kustomization({"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]})
+    assert variables.fails_without(required, absent) == ["ConfigMap/flux-system/vars"]
+    assert variables.fails_without(required, {("ConfigMap", "other", "vars")}) == []
+    assert variables.fails_without(_kustomization(None), absent) == []

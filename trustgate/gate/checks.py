@@ -548,7 +548,8 @@ class UnresolvedVariableCheck:
                     rule=UNRESOLVED_VALUE_RULE,
                     severity=blocking if doc.unresolved_certain else Severity.INFO,
                     rule_severity=Severity.ERROR if doc.unresolved_certain else Severity.INFO,
-                    message=f"as {doc.applied_as} applies it, its substitution is not resolved"
+                    message=f"as {doc.applied_as} applies it{doc.applied_phrase}, "
+                    "its substitution is not resolved"
                     + ("" if doc.unresolved_certain else " (its value is judged as written)")
                     + ": "
                     + "; ".join(doc.unresolved),
@@ -600,7 +601,7 @@ def _variable_finding(hit: variables.Hit, blocking: Severity, doc: Document) -> 
         )
         fix = f"close the reference, or {_RENDER_FIRST}; {literal}; or waive {rule} with an exception"
     if doc.applied_as:
-        message = f"as {doc.applied_as} applies it, {message}"
+        message = f"as {doc.applied_as} applies it{doc.applied_phrase}, {message}"
         fix = (
             "set the variable in the Kustomization's postBuild.substitute, or keep the object it substitutes "
             f"from in the repository (under presync.paths); {literal}; or waive {rule} with an exception"

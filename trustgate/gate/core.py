@@ -426,9 +426,13 @@ class Gate:
             if where:  # the line is the object's, not the field's: say where the field is
                 finding.note = f"{finding.note}; {where}" if finding.note else where
             if doc.applied_as:  # one application of several: say which
-                applied = f"as {doc.applied_as} applies it (post-build substitution done)"
+                applied = f"as {doc.applied_as} applies it{doc.applied_phrase} (post-build substitution done)"
                 finding.note = f"{applied}; {finding.note}" if finding.note else applied
-                finding.metadata = {**finding.metadata, "appliedAs": doc.applied_as}
+                finding.metadata = {
+                    **finding.metadata,
+                    "appliedAs": doc.applied_as,
+                    **({"appliedWith": doc.applied_with} if doc.applied_with else {}),
+                }
         findings.sort(key=finding_order)
         images: list[ImageUse] = []
         if self.images.policy is not None and not no_object:  # a deletion or a CONNECT runs no image

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -578,6 +578,7 @@ def flux_substitution(
     *,
     applied_as: str,
     where: str,
+    absent: Collection[tuple[str, str, str]] = (),
 ) -> tuple[Substitution | None, str]:
     """What a Flux Kustomization substitutes (`spec.postBuild`), with the data of its
     `substituteFrom` objects found among `objects` (those in its namespace), as
@@ -600,6 +601,10 @@ def flux_substitution(
         objects: where its `substituteFrom` objects are looked for (a mapping: an object of its own).
         applied_as: how messages name it.
         where: how messages name `objects` ("the tree", a file).
+        absent: (kind, namespace, name) of objects known not to be in the cluster (the gated tree
+            lacks them, the candidate adds them): one of them marked `optional: true` is skipped, as
+            kustomize-controller skips it, so the variables it would set take their defaults. One
+            not optional fails Flux's build: ask `fails_without` first.
 
     Returns:
         (None, "") when it substitutes nothing (no `postBuild`); (None, why) when what it
@@ -679,6 +684,8 @@ def flux_substitution(
                 + ": which one Flux reads cannot be told (keep one, or give them other names)"
             )
         if not found:
+            if (kind, namespace, name) in absent and isinstance(ref, Mapping) and ref.get("optional") is True:
+                continue  # Flux skips an optional object it does not find: nothing is read from it
             if label not in sealed:
                 missing.append(label)
             values, uncertain = {}, {}  # it may override every value read before it
@@ -721,6 +728,26 @@ def flux_substitution(
         ),
         "",
     )
+
+
+def fails_without(kustomization: Mapping[str, Any], absent: Collection[tuple[str, str, str]]) -> list[str]:
+    """The `substituteFrom` objects of `kustomization` that are in `absent` (known not to be in the
+    cluster) and not marked `optional: true`: kustomize-controller fails the build without them,
+    applying nothing. Labels (`ConfigMap/flux-system/vars`), in order."""
+    spec = kustomization.get("spec")
+    post = spec.get("postBuild") if isinstance(spec, Mapping) else None
+    refs = post.get("substituteFrom") if isinstance(post, Mapping) else None
+    metadata = kustomization.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+    namespace = namespace if isinstance(namespace, str) else ""
+    out: list[str] = []
+    for ref in refs if isinstance(refs, list) else []:
+        if not isinstance(ref, Mapping) or ref.get("optional") is True:
+            continue
+        kind, name = ref.get("kind"), ref.get("name")
+        if isinstance(kind, str) and isinstance(name, str) and (kind, namespace, name) in absent:
+            out.append(f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}")
+    return out
 
 
 def _merged(

@@ -265,6 +265,28 @@ def _substituted(documents: Sequence[Document]) -> set[tuple[str, str | None, st
     return out
 
 
+def substitute_from(documents: Sequence[Document]) -> list[str]:
+    """The ConfigMaps and Secrets of `documents` (`ConfigMap/flux-system/vars`) that a Flux
+    Kustomization of `documents` substitutes from (`postBuild.substituteFrom`, in its namespace)."""
+    held = {
+        (doc.obj.get("kind"), doc.namespace or "", doc.name)
+        for doc in documents
+        if doc.kubernetes and doc.obj.get("apiVersion") == "v1" and doc.obj.get("kind") in _SUBSTITUTE_KINDS
+    }
+    out: dict[str, None] = {}
+    for doc in documents:
+        spec = _flux(doc.obj, _FLUX_KUSTOMIZE, "Kustomization")
+        post = spec.get("postBuild") if spec is not None else None
+        refs = post.get("substituteFrom") if isinstance(post, Mapping) else None
+        for ref in refs if isinstance(refs, list) else []:
+            if not isinstance(ref, Mapping):
+                continue
+            key = (ref.get("kind"), doc.namespace or "", ref.get("name"))
+            if key in held:
+                out[f"{key[0]}/{key[1]}/{key[2]}" if key[1] else f"{key[0]}/{key[2]}"] = None
+    return list(out)
+
+
 def _substitutes(
     key: ObjectKey, named: set[tuple[str, str | None, str]], landing: frozenset[str] | None
 ) -> bool:

@@ -35,7 +35,7 @@ import posixpath
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,6 +195,11 @@ class PresyncGate:
         # Of the last trees rendered: the documents of each Flux Kustomization's build (`_flux_build`),
         # one list per build, for `duplicates` (each build is a reconciler source of its own).
         self._built: dict[str, list[list[Document]]] = {}
+        # Of the last trees rendered: what Flux Kustomizations substitute from, as the cluster holds it
+        # once the tree is applied (`_held_sources`): the documents as written, as built, and the
+        # includes; then the sources, once asked for.
+        self._held: dict[str, tuple[list[Document], list[Document], dict[str, list[str]]]] = {}
+        self._held_found: dict[str, list[variables.SourceObject]] = {}
         self._remotes_now: list[str] = []  # the gated repository's URLs, for the run under way
         self._rendering = 0.0  # seconds counted renders took in the run under way (`_read`)
         # Of a tree rendered: the unreached kustomizations judged only through another (`_render`).
@@ -433,8 +438,20 @@ class PresyncGate:
             for pattern in self.keyring.unbound_approvers(commits_cfg.approvers)
         )
 
-        # 5. The candidate tree, rendered and evaluated whole.
-        documents, problems = self._render(git, candidate, tree)
+        # 5. The candidate tree, rendered and evaluated whole. The gated tree first: Flux's first
+        # reconcile of the candidate substitutes with the `substituteFrom` objects the cluster holds,
+        # as the gated tree left them (`_held_sources`).
+        held: list[variables.SourceObject] | None = None
+        if gated is not None and gated_tree is not None:
+            self._inventory(git, gated, gated_tree)
+            held = self._held_sources(git, gated, gated_tree)
+        documents, problems = self._render(git, candidate, tree, before=held)
+        if gated is None and (read := changes.substitute_from(documents)):
+            notes.append(
+                f"{out.gated_ref} does not exist yet: what the cluster holds of {', '.join(read)} is not "
+                "known, so what Flux Kustomizations substitute from "
+                f"{'it' if len(read) == 1 else 'them'} was judged with the tree's values only"
+            )
         # Files Argo CD's work tree may still hold converted by an earlier checkout.
         problems.extend(self._stale(git, candidate, [*([gated] if gated else []), *shas]))
         notes.extend(self._render_notes.get(tree, ()))
@@ -756,9 +773,13 @@ class PresyncGate:
                 present.append(path)
         return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
 
-    def _render(self, git: Git, commit: str, tree: str) -> tuple[list[Document], list[InputProblem]]:
+    def _render(
+        self, git: Git, commit: str, tree: str, *, before: Sequence[variables.SourceObject] | None = None
+    ) -> tuple[list[Document], list[InputProblem]]:
         """Export `commit` (its `presync.paths`, and what their kustomizations include from the
-        repository) and load the paths as `trustgate check` would, paths relative."""
+        repository) and load the paths as `trustgate check` would, paths relative. `before`: the
+        `substituteFrom` objects the cluster holds before this tree is applied (`_held_sources` of
+        the gated tree), for Flux's first reconcile (`_flux_build_one`)."""
         self._render_notes.pop(tree, None)
         present, any_files, unseen = self._present_paths(git, commit)
         documents: list[Document] = []
@@ -780,6 +801,7 @@ class PresyncGate:
         entries = self._ls_tree(git, commit)
         files = git.files(entries) if present and any_files else {}
         built: list[list[Document]] = []
+        firsts: list[Document] = []  # as Flux's first reconcile applies them, with `before`'s values
         if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
             for unit in _units(files, present):
                 docs, probs = loader.read_unit(unit, self.config.limits)
@@ -792,11 +814,19 @@ class PresyncGate:
                 with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                     root = Path(tmp)
                     git.export(entries, root)
-                    docs, probs, built = self._flux_build(
-                        git, commit, tree, root, documents, {str(root / name) for name in files}, includes
+                    docs, probs, built, firsts = self._flux_build(
+                        git,
+                        commit,
+                        tree,
+                        root,
+                        documents,
+                        {str(root / name) for name in files},
+                        includes,
+                        before,
                     )
                     prefix = str(root) + "/"
                     documents.extend(_relative_document(d, prefix) for d in docs)
+                    firsts = [_relative_document(d, prefix) for d in firsts]
                     problems.extend(_relative_problem(p, prefix) for p in probs)
         else:  # kustomizations (or links): kubectl needs the files on disk
             with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
@@ -848,13 +878,23 @@ class PresyncGate:
                 read = {u.path for u in units} | clean | {u.path for u in alone if u.path not in excused}
                 as_written = {id(d) for d in documents}
                 includes = _includes(reading, root)
-                docs, probs, built = self._flux_build(git, commit, tree, root, documents, read, includes)
+                docs, probs, built, firsts = self._flux_build(
+                    git, commit, tree, root, documents, read, includes, before
+                )
                 documents.extend(docs)
                 problems.extend(probs)
                 prefix = str(root) + "/"
-                for doc in documents:
+                for doc in [*documents, *firsts]:
                     doc.source = _relative(doc.source, prefix)
                 problems = [_relative_problem(p, prefix) for p in problems]
+        # What the tree's Kustomizations substitute from, once it is applied: for the next candidate.
+        self._held.pop(tree, None)
+        self._held_found.pop(tree, None)
+        self._held[tree] = (
+            [d for d in documents if id(d) in as_written],
+            [d for d in documents if id(d) not in as_written],
+            includes,
+        )
         if as_written and reconcilers.FLUX in reconcilers.chosen(self.settings.reconciler):
             # What only substituting Kustomizations apply is judged as each applies it (their builds),
             # not as written. Under `any`, another reconciler (Argo CD, kubectl) may apply the files
@@ -875,6 +915,11 @@ class PresyncGate:
                     "each was judged as written too; if Flux alone applies these paths, set "
                     "presync.reconciler: flux"
                 )
+        # Flux's first reconcile of the candidate: judged, never what the tree holds once applied
+        # (the inventory: deletions, sources), and a reconciler source of its own.
+        judged = [*documents, *firsts]
+        if firsts:
+            built = [*built, firsts]
         self._trees[tree] = (
             changes.inventory(
                 documents, self.gate.scopes, self.settings.paths, self._reading(git, commit, tree).unapplied
@@ -889,7 +934,19 @@ class PresyncGate:
             self._objects.pop(next(iter(self._objects)))
         while len(self._built) > 4:
             self._built.pop(next(iter(self._built)))
-        return documents, problems
+        while len(self._held) > 4:
+            self._held.pop(next(iter(self._held)))
+        return judged, problems
+
+    def _held_sources(self, git: Git, commit: str, tree: str) -> list[variables.SourceObject]:
+        """The `substituteFrom` objects the cluster holds once `tree` (rendered: `_render`) is
+        applied, as Flux Kustomizations find them (`changes.substitution_sources`)."""
+        if tree not in self._held:
+            self._render(git, commit, tree)
+        if tree not in self._held_found:
+            written, built, includes = self._held[tree]
+            self._held_found = {tree: self._substitution_sources(written, built, includes)}
+        return self._held_found[tree]
 
     def _flux_build(
         self,
@@ -900,7 +957,8 @@ class PresyncGate:
         documents: Sequence[Document],
         planned: set[str],
         includes: Mapping[str, Sequence[str]],
-    ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
+        before: Sequence[variables.SourceObject] | None = None,
+    ) -> tuple[list[Document], list[InputProblem], list[list[Document]], list[Document]]:
         """What the Flux Kustomizations of the tree (`changes.flux_builds`) build, as kustomize-controller
         builds it, in the export under `root`; and those that the builds render in turn.
 
@@ -915,9 +973,14 @@ class PresyncGate:
         Kustomizations build one path differently (two `targetNamespace`s), each is judged. The
         export's files are restored after each build.
 
+        A Kustomization that substitutes is built once; where the `substituteFrom` objects the
+        cluster holds before the tree is applied (`before`) give other values than the tree's, what
+        it builds is substituted with those too (`_flux_build_one`): Flux's first reconcile.
+
         Returns:
             The documents (paths under `root`), the problems (a build that fails, a component outside
-            `presync.paths`: the gate fails closed), and the documents of each build.
+            `presync.paths`: the gate fails closed), the documents of each build, and the documents
+            as Flux's first reconcile applies them where they differ (`before`'s values).
         """
         reading = self._reading(git, commit, tree)
         with tempfile.TemporaryDirectory(prefix="trustgate-artifact-") as tmp:
@@ -925,7 +988,7 @@ class PresyncGate:
             # reads it, never the export (whose links a kubectl or Argo CD render follows).
             artifact = Path(tmp)
             git.export([e for e in self._ls_tree(git, commit) if _in_artifact(e, reading)], artifact)
-            return self._flux_builds(root, artifact, reading, documents, planned, includes)
+            return self._flux_builds(root, artifact, reading, documents, planned, includes, before)
 
     def _flux_builds(
         self,
@@ -935,13 +998,15 @@ class PresyncGate:
         documents: Sequence[Document],
         planned: set[str],
         includes: Mapping[str, Sequence[str]],
-    ) -> tuple[list[Document], list[InputProblem], list[list[Document]]]:
+        before: Sequence[variables.SourceObject] | None,
+    ) -> tuple[list[Document], list[InputProblem], list[list[Document]], list[Document]]:
         roots = [repo_path(p) for p in self.settings.paths]
         prefix = str(root) + "/"
         done: set[str] = set()
         out: list[Document] = []
         problems: list[InputProblem] = []
         groups: list[list[Document]] = []
+        firsts: list[Document] = []
         seen = list(documents)
         told: set[tuple[str, str]] = set()
         while True:
@@ -978,7 +1043,7 @@ class PresyncGate:
             for build in new:
                 done.add(build.identity)
                 docs, probs, own = self._flux_build_one(
-                    build, root, artifact, reading, roots, planned, sources
+                    build, root, artifact, reading, roots, planned, sources, before, firsts
                 )
                 problems.extend(probs)
                 if docs and own:
@@ -987,7 +1052,7 @@ class PresyncGate:
             out.extend(found)
             # A Kustomization the builds render applies a path too; compare as paths relative.
             seen = [*documents, *(_relative_document(d, prefix, copy=True) for d in out)]
-        return out, problems, groups
+        return out, problems, groups, firsts
 
     def _substitution_sources(
         self, written: Sequence[Document], built: Sequence[Document], includes: Mapping[str, Sequence[str]]
@@ -1014,6 +1079,8 @@ class PresyncGate:
         roots: Sequence[str],
         planned: set[str],
         objects: Sequence[variables.SourceObject] = (),
+        before: Sequence[variables.SourceObject] | None = None,
+        firsts: list[Document] | None = None,
     ) -> tuple[list[Document], list[InputProblem], bool]:
         """What one build (`_flux_build`) applies: (documents, problems, whether they are a build of a
         kustomization, a source of its own; else files an Argo CD directory source reads). A Flux
@@ -1023,7 +1090,10 @@ class PresyncGate:
 
         A Flux Kustomization with a `spec.postBuild` substitutes what it builds, each object as it
         applies it (`variables.flux_substitution`, with its `substituteFrom` objects found among
-        `objects`, the tree's); where what it substitutes cannot be worked out, a problem."""
+        `objects`, the tree's); where what it substitutes cannot be worked out, a problem. Where the
+        objects the cluster holds before the tree is applied (`before`) give other values, each object
+        they apply otherwise is added to `firsts` as well, as Flux's first reconcile applies it
+        (`_first_reconcile`)."""
         flux = build.reconciler == reconcilers.FLUX
         base = artifact if flux else root
         directory = base / build.path if build.path else base
@@ -1166,7 +1236,13 @@ class PresyncGate:
                     "fix the Kustomization's spec.postBuild, or the object it substitutes from",
                 )
                 return [], [problem], True
+            written_docs = docs
             docs = [variables.apply(d, substitution, always=True) for d in docs]
+            if before is not None and firsts is not None:
+                first, failed = _first_reconcile(build, objects, before, substitution, written_docs, docs)
+                if failed is not None:
+                    return [], [failed], True
+                firsts.extend(first)
         return docs, probs, True
 
     def _read(
@@ -1420,6 +1496,71 @@ class PresyncGate:
             out.warnings.append(f"the git note was not written: {e.message}")
 
 
+def _first_reconcile(
+    build: changes.FluxBuild,
+    objects: Sequence[variables.SourceObject],
+    before: Sequence[variables.SourceObject],
+    substitution: variables.Substitution,
+    written: Sequence[Document],
+    applied: Sequence[Document],
+) -> tuple[list[Document], InputProblem | None]:
+    """What `build` applies on Flux's first reconcile of the candidate, where it differs from
+    `applied` (the documents substituted with the candidate's `objects`): kustomize-controller
+    reads its `substituteFrom` objects from the cluster, where they are as the gated tree left
+    them (`before`) until a Kustomization applies the new ones, and in what order Flux
+    reconciles its Kustomizations is not fixed. An object the candidate adds is not in the
+    cluster yet: Flux skips it if it is `optional` (defaults are taken), else fails the build
+    (applying nothing). Nothing when the values are the same (nothing is judged twice).
+
+    Returns:
+        (the documents that differ, each marked `_BEFORE`; the problem when the substitution
+        with those values cannot be worked out: the gate fails closed).
+    """
+    assert build.substitutes is not None
+    absent = _source_keys(objects) - _source_keys(before)
+    if variables.fails_without(build.substitutes, absent):
+        return [], None  # the first reconcile fails: it applies nothing
+    then, why = variables.flux_substitution(
+        build.substitutes,
+        before,
+        applied_as=f"{build.label} {_BEFORE}",
+        where="presync.paths at the gated commit",
+        absent=absent,
+    )
+    if why or then is None:
+        return [], InputProblem(
+            Source(build.file),
+            f"presync/{build.reconciler}-build",
+            reconcilers.printable(
+                f"{build.label} ({build.file}) substitutes variables in what it builds at "
+                f"{build.path or '.'}, but what it substitutes {_BEFORE} (on Flux's first reconcile "
+                f"of this commit) cannot be worked out: {why}"
+            ),
+            "fix the object it substitutes from in a commit of its own first, or the Kustomization's "
+            "spec.postBuild",
+        )
+    if dataclasses.replace(then, applied_as=substitution.applied_as) == substitution:
+        return [], None
+    out: list[Document] = []
+    for doc, now in zip(written, applied, strict=True):
+        first = variables.apply(doc, then, always=True)
+        if first.obj != now.obj or first.unresolved != now.unresolved:
+            out.append(dataclasses.replace(first, applied_as=build.label, applied_with=_BEFORE))
+    return out, None
+
+
+def _source_keys(objects: Iterable[variables.SourceObject]) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of each object (`variables.flux_substitution`'s `absent`)."""
+    out: set[tuple[str, str, str]] = set()
+    for source in objects:
+        metadata = source.obj.get("metadata")
+        kind = source.obj.get("kind")
+        if isinstance(metadata, Mapping) and isinstance(kind, str) and isinstance(metadata.get("name"), str):
+            namespace = metadata.get("namespace")
+            out.add((kind, namespace if isinstance(namespace, str) else "", metadata["name"]))
+    return out
+
+
 def _marked(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[str]:
     """The manifest files under `paths` whose bytes hold Argo CD's skip marker
     (`reconcilers.ARGOCD_SKIP_MARKER`); a link's target is read, as Argo CD follows it."""
@@ -1534,6 +1675,8 @@ def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
     return DocumentResult(Source(f"commit {commit.sha[:12]}"), None, "Commit", None, commit.sha, findings)
 
 
+# How a document judged as Flux's first reconcile of the candidate applies it is named (`_first_reconcile`).
+_BEFORE = "with the values the cluster holds before this change"
 _MAX_INCLUDED = 1_000  # kustomizations followed out of the paths; more is a loop or an attack
 # What Argo CD's directory source reads (argo-cd reposerver `manifestFile`: yaml, yml, json, jsonnet),
 # with what a Jsonnet file imports; in any case: more judged is never less.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trustgate.manifests import loader
+from trustgate.manifests import loader, variables
+from trustgate.model import Document, Source
 from trustgate.presync import changes, reconcilers, runner
 from trustgate.presync.git import TreeEntry, secure_path, within
 
@@ -178,3 +179,96 @@ def test_every_unreached_kustomization_is_rendered_alone(tmp_path: Path) -> None
         "top/base": ["top/overlay"],
         "top/component": ["top/overlay"],
     }
+
+
+def _vars(tenant: str | None) -> list[variables.SourceObject]:
+    if tenant is None:
+        return []
+    obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "vars", "namespace": "flux-system"},
+        "data": {"tenant": tenant},
+    }
+    return [variables.SourceObject(obj, "clusters/prod/vars.yaml:1")]
+
+
+def _team(optional: bool = False) -> changes.FluxBuild:
+    ref: dict[str, object] = {"kind": "ConfigMap", "name": "vars", **({"optional": True} if optional else {})}
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "team", "namespace": "flux-system"},
+        "spec": {"path": "./tenants/base", "postBuild": {"substitute": {"x": "1"}, "substituteFrom": [ref]}},
+    }
+    return changes.FluxBuild(
+        label="Kustomization/flux-system/team",
+        file="clusters/prod/team.yaml",
+        path="tenants/base",
+        substitutes=kustomization,
+    )
+
+
+def _built(
+    build: changes.FluxBuild, objects: list[variables.SourceObject]
+) -> tuple[list[Document], list[Document], variables.Substitution]:
+    written = [
+        Document(
+            Source("tenants/base/agent.yaml"),
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "agent", "namespace": "${tenant:=legacy}"},
+            },
+        ),
+        Document(
+            Source("tenants/base/cm.yaml"),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "plain", "namespace": "shop"}},
+        ),
+    ]
+    assert build.substitutes is not None
+    substitution, why = variables.flux_substitution(
+        build.substitutes, objects, applied_as=build.label, where="t"
+    )
+    assert substitution is not None and not why
+    return written, [variables.apply(d, substitution, always=True) for d in written], substitution
+
+
+@pytest.mark.parametrize(
+    ("now", "was", "optional", "namespaces"),
+    [
+        ("legacy", "legacy", False, []),  # unchanged: judged once
+        ("legacy", "kube-system", False, ["kube-system"]),  # changed: the values the cluster holds too
+        ("legacy", None, False, []),  # added, not optional: Flux's first reconcile fails, applies nothing
+        ("kube-system", None, True, ["legacy"]),  # added, optional: skipped, the default taken
+    ],
+)
+def test_the_first_reconcile_is_judged_where_the_values_the_cluster_holds_differ(
+    now: str, was: str | None, optional: bool, namespaces: list[str]
+) -> None:
+    """What a Kustomization applies on Flux's first reconcile of the candidate, with the
+    `substituteFrom` objects the gated tree left in the cluster: only the objects that come out
+    otherwise than with the candidate's values (the ConfigMap without variables is never twice),
+    each named as applied with the values the cluster holds before this change."""
+    build = _team(optional)
+    objects = _vars(now)
+    written, applied, substitution = _built(build, objects)
+    firsts, problem = runner._first_reconcile(build, objects, _vars(was), substitution, written, applied)
+    assert problem is None
+    assert [d.namespace for d in firsts] == namespaces
+    assert all(
+        d.applied_as == build.label and d.applied_with == runner._BEFORE and d.kind == "Pod" for d in firsts
+    )
+
+
+def test_a_first_reconcile_that_cannot_be_worked_out_is_a_problem() -> None:
+    """The gated tree's `vars` holds data Flux cannot read: the first reconcile's values are not
+    known, so the run stops (fail closed), naming the Kustomization and saying which values."""
+    build = _team()
+    objects = _vars("legacy")
+    written, applied, substitution = _built(build, objects)
+    broken = [variables.SourceObject({**objects[0].obj, "data": {"tenant": 1}}, "clusters/prod/vars.yaml:1")]
+    firsts, problem = runner._first_reconcile(build, objects, broken, substitution, written, applied)
+    assert firsts == [] and problem is not None
+    assert "Kustomization/flux-system/team" in problem.message and runner._BEFORE in problem.message
+    assert "data.tenant that is not a string" in problem.message

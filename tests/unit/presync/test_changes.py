@@ -819,3 +819,35 @@ def test_under_reconciler_flux_an_object_every_kustomization_moves_is_not_in_its
     raw = _flux_kustomization("raw", {"path": "./clusters/prod"})
     found = changes.substitution_sources([written, apps, raw], flux_only=flux_only)
     assert {s.obj["metadata"]["namespace"] for s in found} == {"flux-system", "team-x"}
+
+
+def test_substitute_from_names_the_objects_of_the_tree_a_kustomization_reads() -> None:
+    """Only what a Flux Kustomization's `substituteFrom` names in its own namespace, and the tree
+    holds: not an object living only in the cluster, not one of another namespace."""
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "team", "namespace": "flux-system"},
+        "spec": {
+            "path": "./tenants",
+            "postBuild": {
+                "substituteFrom": [
+                    {"kind": "ConfigMap", "name": "vars"},
+                    {"kind": "Secret", "name": "cluster-only"},
+                    {"kind": "ConfigMap", "name": "elsewhere"},
+                ]
+            },
+        },
+    }
+
+    def config_map(name: str, namespace: str) -> Document:
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}}
+        return Document(Source(f"{name}.yaml"), obj)
+
+    documents = [
+        Document(Source("team.yaml"), kustomization),
+        config_map("vars", "flux-system"),
+        config_map("elsewhere", "shop"),
+    ]
+    assert changes.substitute_from(documents) == ["ConfigMap/flux-system/vars"]
+    assert changes.substitute_from(documents[1:]) == []

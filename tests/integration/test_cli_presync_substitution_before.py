@@ -1,0 +1,196 @@
+"""`trustgate presync` judges what a Flux Kustomization substitutes with the values the cluster
+holds when it first reconciles the candidate, as well as with the candidate's: kustomize-controller
+reads a `substituteFrom` object from the cluster, where it is as the gated tree left it until a
+Kustomization applies the new one (the same one, or another: in what order Flux reconciles them is
+not fixed). Where the object changes, each object built with it is judged under both value sets.
+
+Real git repositories, commits signed by test SSH keys, through the CLI (the helpers of
+`test_cli_presync.py`, `test_cli_presync_builds.py` and `test_cli_presync_substitution.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import test_cli_presync
+from test_cli_presync import GATED, Keys, Setup
+from test_cli_presync_builds import FLUX, LEGACY_WAIVED, _kustomization
+from test_cli_presync_substitution import PATHS, TENANT_AGENT, TENANT_WEB, _objects
+
+from trustgate.manifests import variables
+from trustgate.presync import runner
+
+keys = test_cli_presync.keys
+setup = test_cli_presync.setup
+
+BEFORE = "with the values the cluster holds before this change"
+FROM_VARS = "postBuild:\n  substituteFrom:\n  - {kind: ConfigMap, name: vars}\n"
+
+
+def _vars(tenant: str, *, name: str = "vars") -> str:
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: flux-system}}\n"
+        f"data: {{tenant: {tenant}}}\n"
+    )
+
+
+@pytest.mark.parametrize("layout", ["self", "other"])
+def test_a_changed_substitute_from_object_is_judged_with_the_values_the_cluster_still_holds(
+    setup: Callable[..., Setup], keys: Keys, layout: str
+) -> None:
+    """Commit 1: `vars` says `tenant: kube-system`. Commit 2: `vars` says `tenant: legacy` (where an
+    exception lets the agent run privileged) and adds the privileged agent at `namespace: ${tenant}`.
+    Flux's first reconcile of commit 2 reads the `vars` the cluster holds (kube-system): the agent is
+    judged there too, and denied, the finding saying which values; the gated ref stays.
+    `self`: the Kustomization that substitutes from `vars` applies it; `other`: another one does."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("clusters/prod/vars.yaml", _vars("kube-system"))
+    s.repo.write("tenants/README.md", "the tenants' objects\n")
+    if layout == "self":
+        s.repo.write("clusters/prod/cluster.yaml", _kustomization("cluster", "./clusters/prod", FROM_VARS))
+        agent = "clusters/prod/agent.yaml"
+    else:
+        s.repo.write("clusters/prod/cluster.yaml", _kustomization("cluster", "./clusters/prod"))
+        s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", FROM_VARS))
+        agent = "tenants/base/agent.yaml"
+    s.repo.commit("cluster values", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+    assert gated == s.repo.head()
+
+    s.repo.write("clusters/prod/vars.yaml", _vars("legacy"))
+    s.repo.write(agent, TENANT_AGENT)
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated
+    applier = "Kustomization/flux-system/" + ("cluster" if layout == "self" else "team")
+    assert "Pod/kube-system/agent" in output and "pss-baseline-privileged" in output, output
+    assert f"as {applier} applies it {BEFORE}" in output, output
+    record = s.records()[-1]
+    assert record["verdict"] == "deny"
+    assert {"Pod/kube-system/agent", "Pod/legacy/agent"} <= _objects(record), _objects(record)
+    privileged = [f for f in record["findings"] if f["rule"] == "pss-baseline-privileged"]
+    blocking = [f for f in privileged if f["severity"] == "error"]
+    assert len(blocking) == 1 and blocking[0]["metadata"]["appliedWith"] == BEFORE, privileged
+    assert [f["metadata"].get("appliedWith") for f in privileged if f not in blocking] == [None], privileged
+
+
+def test_values_that_change_benignly_pass_both_ways_and_both_are_recorded(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`vars` moves the tenant's web from team-a to team-b, and back: every variant passes, and the
+    decision records the objects as both value sets apply them."""
+    s = setup(FLUX)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("clusters/prod/vars.yaml", _vars("team-a"))
+    s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", FROM_VARS))
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
+    s.repo.commit("team-a", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert BEFORE not in output, output
+
+    for now, was in (("team-b", "team-a"), ("team-a", "team-b")):
+        s.repo.write("clusters/prod/vars.yaml", _vars(now))
+        s.repo.commit(f"{now}, from {was}", ssh=keys.alice)
+        code, output = s.run(config=config)
+        assert code == 0, output
+        assert s.repo.ref(GATED) == s.repo.head()
+        objects = _objects(s.records()[-1])
+        assert {f"Deployment/{now}/{now}-web", f"Deployment/{was}/{was}-web"} <= objects, objects
+
+
+def test_an_unchanged_substitute_from_object_is_judged_once(
+    setup: Callable[..., Setup], keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another file changes, `vars` does not: each object is substituted once, with one value set, and
+    the renders are those of a tree without the check (no build twice)."""
+    s = setup(FLUX)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("clusters/prod/vars.yaml", _vars("team-a"))
+    s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", FROM_VARS))
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
+    s.repo.commit("team-a", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+
+    applied: list[str] = []
+    renders: list[str] = []
+    apply, read_unit = variables.apply, runner.loader.read_unit
+
+    def counting_apply(doc: object, substitution: variables.Substitution, **kw: bool) -> object:
+        applied.append(substitution.applied_as)
+        return apply(doc, substitution, **kw)  # type: ignore[arg-type]
+
+    def counting_read(unit: runner.loader.Unit, *a: object, **kw: object) -> object:
+        renders.append(unit.path)
+        return read_unit(unit, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(variables, "apply", counting_apply)
+    monkeypatch.setattr(runner.loader, "read_unit", counting_read)
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB.replace("app: web", "app: web2"))
+    s.repo.commit("another label", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert BEFORE not in output, output
+    # One web, built twice (the candidate's tree and the gated tree), each substituted once.
+    assert applied == ["Kustomization/flux-system/team"] * 2, applied
+    kustomize = [r for r in renders if r.endswith("tenants/base")]
+    assert len(kustomize) == 2, renders
+    assert _objects(s.records()[-1]) >= {"Deployment/team-a/team-a-web"}
+
+
+def test_a_substitute_from_object_added_with_its_use_is_judged_with_its_values(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`vars` and the Kustomization reading it arrive together: the cluster holds no `vars` yet, so
+    Flux's first reconcile fails (it is not optional) or, with `optional: true`, applies the
+    defaults. The candidate's values pass; where the first reconcile takes a default (`kube-system`), it
+    is judged there, and denied."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("clusters/prod/cluster.yaml", _kustomization("cluster", "./clusters/prod"))
+    s.repo.write("tenants/README.md", "the tenants' objects\n")
+    s.repo.commit("the cluster", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+
+    s.repo.write("clusters/prod/vars.yaml", _vars("legacy"))
+    s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", FROM_VARS))
+    s.repo.write("tenants/base/agent.yaml", TENANT_AGENT)
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert "Pod/legacy/agent" in _objects(s.records()[-1])
+
+    optional = (
+        "postBuild:\n  substitute: {region: eu}\n"
+        "  substituteFrom:\n  - {kind: ConfigMap, name: vars2, optional: true}\n"
+    )
+    s.repo.write("clusters/prod/vars2.yaml", _vars("legacy", name="vars2"))
+    s.repo.write("clusters/prod/team2.yaml", _kustomization("team2", "./tenants/two", optional))
+    s.repo.write("tenants/two/agent.yaml", TENANT_AGENT.replace('"${tenant}"', '"${tenant:=kube-system}"'))
+    s.repo.commit("a second agent, with a default", ssh=keys.alice)
+    gated = s.repo.ref(GATED)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "Pod/kube-system/agent" in output and BEFORE in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+def test_on_a_first_run_the_candidates_values_are_judged_and_a_note_says_so(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup(FLUX)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("clusters/prod/vars.yaml", _vars("team-a"))
+    s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", FROM_VARS))
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
+    s.repo.commit("team-a", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    assert "what the cluster holds of ConfigMap/flux-system/vars is not known" in output, output
