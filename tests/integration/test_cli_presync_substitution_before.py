@@ -15,10 +15,12 @@ from collections.abc import Callable
 
 import pytest
 import test_cli_presync
+from click.testing import CliRunner
 from test_cli_presync import GATED, Keys, Setup
 from test_cli_presync_builds import FLUX, LEGACY_WAIVED, _kustomization
 from test_cli_presync_substitution import PATHS, TENANT_AGENT, TENANT_WEB, _objects
 
+from trustgate.cli.main import main
 from trustgate.manifests import variables
 from trustgate.presync import runner
 
@@ -239,6 +241,13 @@ def test_a_kustomization_whose_own_substitute_changes_is_judged_with_its_old_spe
     assert (
         blocking["rule"] == "pss-baseline-privileged" and blocking["metadata"]["appliedWith"] == runner._STALE
     )
+    # The auditor's view tells the two agents apart, and says with which spec the denied one is judged.
+    shown = CliRunner().invoke(main, ["log", "show", "--store", f"sqlite:///{s.log}", record["id"]])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    (denied,) = [i for i, line in enumerate(lines) if line.lstrip().startswith("error ")]
+    assert "[Pod/kube-system/agent at " in lines[denied], shown.output
+    assert lines[denied + 1].strip() == f"as Kustomization/flux-system/{name} applies it {runner._STALE}"
 
     # Nothing else changes in the next commit: nothing is judged with an old spec.
     s.repo.write(
