@@ -17,7 +17,7 @@ import pytest
 import test_cli_presync
 from click.testing import CliRunner
 from test_cli_presync import GATED, Keys, Setup
-from test_cli_presync_builds import FLUX, LEGACY_WAIVED, _kustomization
+from test_cli_presync_builds import AGENT, FLUX, LEGACY_WAIVED, _kustomization
 from test_cli_presync_substitution import PATHS, TENANT_AGENT, TENANT_WEB, _objects
 
 from trustgate.cli.main import main
@@ -321,3 +321,44 @@ def test_a_protected_object_the_new_values_remove_still_needs_approval(
     removal = [f for f in s.records()[-1]["findings"] if f["severity"] == "error"]
     assert [f["rule"] for f in removal] == ["destructive-change"], removal
     assert "Namespace/team-a" in removal[0]["message"], removal
+
+
+@pytest.mark.parametrize("change", ["target-namespace", "replaced"])
+def test_a_kustomization_the_change_moves_or_replaces_is_judged_with_its_old_spec_too(
+    setup: Callable[..., Setup], keys: Keys, change: str
+) -> None:
+    """`target-namespace`: team's `targetNamespace` moves from kube-system to legacy in the commit that
+    adds the privileged agent; `replaced`: team (`tenant: kube-system`) is removed and team2
+    (`tenant: legacy`) builds the same path, with the agent. Until a reconcile applies the change, the
+    cluster's team may build the commit with its old spec: the agent is judged in kube-system too."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("tenants/README.md", "the tenants' objects\n")
+    s.repo.write("clusters/prod/cluster.yaml", _kustomization("cluster", "./clusters/prod"))
+    old = (
+        "targetNamespace: kube-system\n"
+        if change == "target-namespace"
+        else "postBuild:\n  substitute: {tenant: kube-system}\n"
+    )
+    s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", old))
+    s.repo.commit("kube-system", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    if change == "target-namespace":
+        s.repo.write(
+            "clusters/prod/team.yaml", _kustomization("team", "./tenants/base", "targetNamespace: legacy\n")
+        )
+        s.repo.write("tenants/base/agent.yaml", AGENT)
+    else:
+        s.repo.remove("clusters/prod/team.yaml")
+        new = "postBuild:\n  substitute: {tenant: legacy}\n"
+        s.repo.write("clusters/prod/team2.yaml", _kustomization("team2", "./tenants/base", new))
+        s.repo.write("tenants/base/agent.yaml", TENANT_AGENT)
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated
+    assert f"as Kustomization/flux-system/team applies it {runner._STALE}" in output, output
+    assert "Pod/kube-system/agent" in _objects(s.records()[-1])
