@@ -10,14 +10,17 @@ Real git repositories, commits signed by test SSH keys, through the CLI (the hel
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import pytest
 import test_cli_presync
+from click.testing import CliRunner
 from test_cli_presync import GATED, Keys, Setup
-from test_cli_presync_builds import FLUX, LEGACY_WAIVED, _kustomization
+from test_cli_presync_builds import AGENT, FLUX, LEGACY_WAIVED, _kustomization
 from test_cli_presync_substitution import PATHS, TENANT_AGENT, TENANT_WEB, _objects
 
+from trustgate.cli.main import main
 from trustgate.manifests import variables
 from trustgate.presync import runner
 
@@ -194,3 +197,168 @@ def test_on_a_first_run_the_candidates_values_are_judged_and_a_note_says_so(
     code, output = s.run(config=config)
     assert code == 0, output
     assert "what the cluster holds of ConfigMap/flux-system/vars is not known" in output, output
+
+
+@pytest.mark.parametrize("layout", ["self", "other"])
+def test_a_kustomization_whose_own_substitute_changes_is_judged_with_its_old_spec_too(
+    setup: Callable[..., Setup], keys: Keys, layout: str
+) -> None:
+    """The Kustomization's own `postBuild.substitute` moves from `kube-system` to `legacy` in the commit
+    that adds the privileged agent at `${tenant}`: the cluster holds the old Kustomization until a
+    reconcile applies the new one, and that Kustomization may reconcile the commit first (`self`: it
+    always does, applying its new spec as it goes). The agent is judged in kube-system too, and
+    denied, the finding saying with which spec; the gated ref stays."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("tenants/README.md", "the tenants' objects\n")
+    old = "postBuild:\n  substitute: {tenant: kube-system}\n"
+    name, path, agent = (
+        ("cluster", "./clusters/prod", "clusters/prod/agent.yaml")
+        if layout == "self"
+        else ("team", "./tenants/base", "tenants/base/agent.yaml")
+    )
+    if layout == "other":
+        s.repo.write("clusters/prod/cluster.yaml", _kustomization("cluster", "./clusters/prod"))
+    s.repo.write(f"clusters/prod/{name}.yaml", _kustomization(name, path, old))
+    s.repo.commit("kube-system", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write(
+        f"clusters/prod/{name}.yaml", _kustomization(name, path, old.replace("kube-system", "legacy"))
+    )
+    s.repo.write(agent, TENANT_AGENT)
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated
+    assert "Pod/kube-system/agent" in output, output
+    assert f"as Kustomization/flux-system/{name} applies it {runner._STALE}" in output, output
+    record = s.records()[-1]
+    assert {"Pod/kube-system/agent", "Pod/legacy/agent"} <= _objects(record), _objects(record)
+    (blocking,) = [f for f in record["findings"] if f["severity"] == "error"]
+    assert (
+        blocking["rule"] == "pss-baseline-privileged" and blocking["metadata"]["appliedWith"] == runner._STALE
+    )
+    # The auditor's view tells the two agents apart, and says with which spec the denied one is judged.
+    shown = CliRunner().invoke(main, ["log", "show", "--store", f"sqlite:///{s.log}", record["id"]])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    (denied,) = [i for i, line in enumerate(lines) if line.lstrip().startswith("error ")]
+    assert "[Pod/kube-system/agent at " in lines[denied], shown.output
+    assert lines[denied + 1].strip() == f"as Kustomization/flux-system/{name} applies it {runner._STALE}"
+
+    # Nothing else changes in the next commit: nothing is judged with an old spec.
+    s.repo.write(
+        f"clusters/prod/{name}.yaml", _kustomization(name, path, old.replace("kube-system", "legacy"))
+    )
+    s.repo.remove(agent)
+    s.repo.commit("no agent", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    s.repo.write("tenants/README.md", "the tenants' objects, again\n")
+    s.repo.commit("readme", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0 and runner._STALE not in output, output
+
+
+@pytest.mark.parametrize("field", ["data", "stringData"])
+def test_a_changed_secret_is_judged_with_the_values_the_cluster_still_holds(
+    setup: Callable[..., Setup], keys: Keys, field: str
+) -> None:
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("vars.yaml", paths=PATHS)
+
+    def secret(tenant: str) -> str:
+        value = base64.b64encode(tenant.encode()).decode() if field == "data" else tenant
+        return (
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: vars, namespace: flux-system}\n"
+            f"{field}: {{tenant: {value}}}\n"
+        )
+
+    s.repo.write("clusters/prod/vars.yaml", secret("kube-system"))
+    s.repo.write("tenants/README.md", "the tenants' objects\n")
+    s.repo.write("clusters/prod/cluster.yaml", _kustomization("cluster", "./clusters/prod"))
+    s.repo.write(
+        "clusters/prod/team.yaml",
+        _kustomization("team", "./tenants/base", FROM_VARS.replace("ConfigMap", "Secret")),
+    )
+    s.repo.commit("cluster values", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    s.repo.write("clusters/prod/vars.yaml", secret("legacy"))
+    s.repo.write("tenants/base/agent.yaml", TENANT_AGENT)
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1 and "Pod/kube-system/agent" in output and BEFORE in output, output
+
+
+def test_a_protected_object_the_new_values_remove_still_needs_approval(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """`vars` moves the tenant from team-a to team-b: Flux applies Namespace/team-b and prunes
+    Namespace/team-a, a protected deletion. The copy of Namespace/team-a judged as the first reconcile
+    applies it (with the old values) is no object the tree holds once applied: the deletion is found,
+    and refused without an approval."""
+    s = setup(FLUX)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("clusters/prod/vars.yaml", _vars("team-a"))
+    s.repo.write("clusters/prod/cluster.yaml", _kustomization("cluster", "./clusters/prod"))
+    s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", FROM_VARS))
+    s.repo.write("tenants/base/ns.yaml", 'apiVersion: v1\nkind: Namespace\nmetadata: {name: "${tenant}"}\n')
+    s.repo.write("tenants/base/web.yaml", TENANT_WEB)
+    s.repo.commit("team-a", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    s.repo.write("clusters/prod/vars.yaml", _vars("team-b"))
+    s.repo.commit("team-b", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated
+    removal = [f for f in s.records()[-1]["findings"] if f["severity"] == "error"]
+    assert [f["rule"] for f in removal] == ["destructive-change"], removal
+    assert "Namespace/team-a" in removal[0]["message"], removal
+
+
+@pytest.mark.parametrize("change", ["target-namespace", "replaced"])
+def test_a_kustomization_the_change_moves_or_replaces_is_judged_with_its_old_spec_too(
+    setup: Callable[..., Setup], keys: Keys, change: str
+) -> None:
+    """`target-namespace`: team's `targetNamespace` moves from kube-system to legacy in the commit that
+    adds the privileged agent; `replaced`: team (`tenant: kube-system`) is removed and team2
+    (`tenant: legacy`) builds the same path, with the agent. Until a reconcile applies the change, the
+    cluster's team may build the commit with its old spec: the agent is judged in kube-system too."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("tenants/README.md", "the tenants' objects\n")
+    s.repo.write("clusters/prod/cluster.yaml", _kustomization("cluster", "./clusters/prod"))
+    old = (
+        "targetNamespace: kube-system\n"
+        if change == "target-namespace"
+        else "postBuild:\n  substitute: {tenant: kube-system}\n"
+    )
+    s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", old))
+    s.repo.commit("kube-system", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 0, output
+    gated = s.repo.ref(GATED)
+
+    if change == "target-namespace":
+        s.repo.write(
+            "clusters/prod/team.yaml", _kustomization("team", "./tenants/base", "targetNamespace: legacy\n")
+        )
+        s.repo.write("tenants/base/agent.yaml", AGENT)
+    else:
+        s.repo.remove("clusters/prod/team.yaml")
+        new = "postBuild:\n  substitute: {tenant: legacy}\n"
+        s.repo.write("clusters/prod/team2.yaml", _kustomization("team2", "./tenants/base", new))
+        s.repo.write("tenants/base/agent.yaml", TENANT_AGENT)
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert s.repo.ref(GATED) == gated
+    assert f"as Kustomization/flux-system/team applies it {runner._STALE}" in output, output
+    assert "Pod/kube-system/agent" in _objects(s.records()[-1])

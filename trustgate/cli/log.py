@@ -1109,9 +1109,16 @@ def _explain_record(entry: Entry, coverage: Coverage, columns: ChainColumns, che
         target = (
             objects[f["object"]] if isinstance(f.get("object"), int) and f["object"] < len(objects) else {}
         )
-        where = "/".join(str(x) for x in (target.get("kind"), target.get("name")) if x)
+        # The namespace too: one object judged as two Kustomizations apply it is two namespaces.
+        where = "/".join(
+            str(x) for x in (target.get("kind"), target.get("namespace"), target.get("name")) if x
+        )
         path = f" at {f['path']}" if f.get("path") else ""
         lines.append(f"  {f.get('severity'):<8} {f.get('rule')}: {f.get('message')} [{where}{path}]")
+        metadata = f.get("metadata")
+        if isinstance(metadata, dict) and metadata.get("appliedAs"):
+            applied_with = f" {metadata['appliedWith']}" if metadata.get("appliedWith") else ""
+            lines.append(f"           as {metadata['appliedAs']} applies it{applied_with}")
         if f.get("exception"):
             e = f["exception"]
             state = "EXPIRED, not applied" if e.get("expired") else "applied"

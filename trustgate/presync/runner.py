@@ -441,11 +441,15 @@ class PresyncGate:
         # 5. The candidate tree, rendered and evaluated whole. The gated tree first: Flux's first
         # reconcile of the candidate substitutes with the `substituteFrom` objects the cluster holds,
         # as the gated tree left them (`_held_sources`).
+        # The Kustomizations the cluster holds are the gated tree's too, until a reconcile applies the
+        # candidate's: one whose spec changes reconciles the candidate with its old spec first.
         held: list[variables.SourceObject] | None = None
+        stale: list[changes.FluxBuild] = []
         if gated is not None and gated_tree is not None:
             self._inventory(git, gated, gated_tree)
             held = self._held_sources(git, gated, gated_tree)
-        documents, problems = self._render(git, candidate, tree, before=held)
+            stale = self._held_builds(git, gated, gated_tree)
+        documents, problems = self._render(git, candidate, tree, before=held, stale=stale)
         if gated is None and (read := changes.substitute_from(documents)):
             notes.append(
                 f"{out.gated_ref} does not exist yet: what the cluster holds of {', '.join(read)} is not "
@@ -455,9 +459,9 @@ class PresyncGate:
         # Files Argo CD's work tree may still hold converted by an earlier checkout.
         problems.extend(self._stale(git, candidate, [*([gated] if gated else []), *shas]))
         notes.extend(self._render_notes.get(tree, ()))
-        after = changes.inventory(
-            documents, self.gate.scopes, self.settings.paths, self._reading(git, candidate, tree).unapplied
-        )
+        # The candidate's objects, as the tree holds them once applied: never a copy judged as Flux's
+        # first reconcile applies it (`applied_with`), which would hide a removal or a source change.
+        after = self._inventory(git, candidate, tree)[0]
         # A Flux Kustomization of this repository applying a path the gate does not read.
         extra.extend(
             changes.unjudged_paths(
@@ -774,12 +778,20 @@ class PresyncGate:
         return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
 
     def _render(
-        self, git: Git, commit: str, tree: str, *, before: Sequence[variables.SourceObject] | None = None
+        self,
+        git: Git,
+        commit: str,
+        tree: str,
+        *,
+        before: Sequence[variables.SourceObject] | None = None,
+        stale: Sequence[changes.FluxBuild] = (),
     ) -> tuple[list[Document], list[InputProblem]]:
         """Export `commit` (its `presync.paths`, and what their kustomizations include from the
         repository) and load the paths as `trustgate check` would, paths relative. `before`: the
         `substituteFrom` objects the cluster holds before this tree is applied (`_held_sources` of
-        the gated tree), for Flux's first reconcile (`_flux_build_one`)."""
+        the gated tree), for Flux's first reconcile (`_flux_build_one`); `stale`: the builds of the
+        Kustomizations the cluster holds then (`_held_builds`), each of which may reconcile this
+        tree before its own new spec is applied (`_flux_builds`)."""
         self._render_notes.pop(tree, None)
         present, any_files, unseen = self._present_paths(git, commit)
         documents: list[Document] = []
@@ -801,7 +813,8 @@ class PresyncGate:
         entries = self._ls_tree(git, commit)
         files = git.files(entries) if present and any_files else {}
         built: list[list[Document]] = []
-        firsts: list[Document] = []  # as Flux's first reconcile applies them, with `before`'s values
+        # As Flux's first reconcile applies them (`before`'s values, `stale` specs): one list a source.
+        firsts: list[list[Document]] = []
         if files is not None:  # plain manifests: read in memory, in the order the loader walks a directory
             for unit in _units(files, present):
                 docs, probs = loader.read_unit(unit, self.config.limits)
@@ -810,7 +823,7 @@ class PresyncGate:
             as_written = {id(d) for d in documents}
             # A Flux Kustomization that adds to what it builds (a namespace, components): built as it does.
             builds, _ = self._builds(documents)
-            if any(not b.plain and b.reconciler == reconcilers.FLUX for b in builds):
+            if any(not b.plain and b.reconciler == reconcilers.FLUX for b in [*builds, *stale]):
                 with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
                     root = Path(tmp)
                     git.export(entries, root)
@@ -823,10 +836,11 @@ class PresyncGate:
                         {str(root / name) for name in files},
                         includes,
                         before,
+                        stale,
                     )
                     prefix = str(root) + "/"
                     documents.extend(_relative_document(d, prefix) for d in docs)
-                    firsts = [_relative_document(d, prefix) for d in firsts]
+                    firsts = [[_relative_document(d, prefix) for d in group] for group in firsts]
                     problems.extend(_relative_problem(p, prefix) for p in probs)
         else:  # kustomizations (or links): kubectl needs the files on disk
             with tempfile.TemporaryDirectory(prefix="trustgate-tree-") as tmp:
@@ -879,12 +893,12 @@ class PresyncGate:
                 as_written = {id(d) for d in documents}
                 includes = _includes(reading, root)
                 docs, probs, built, firsts = self._flux_build(
-                    git, commit, tree, root, documents, read, includes, before
+                    git, commit, tree, root, documents, read, includes, before, stale
                 )
                 documents.extend(docs)
                 problems.extend(probs)
                 prefix = str(root) + "/"
-                for doc in [*documents, *firsts]:
+                for doc in [*documents, *(d for group in firsts for d in group)]:
                     doc.source = _relative(doc.source, prefix)
                 problems = [_relative_problem(p, prefix) for p in problems]
         # What the tree's Kustomizations substitute from, once it is applied: for the next candidate.
@@ -917,9 +931,8 @@ class PresyncGate:
                 )
         # Flux's first reconcile of the candidate: judged, never what the tree holds once applied
         # (the inventory: deletions, sources), and a reconciler source of its own.
-        judged = [*documents, *firsts]
-        if firsts:
-            built = [*built, firsts]
+        judged = [*documents, *(d for group in firsts for d in group)]
+        built = [*built, *(group for group in firsts if group)]
         self._trees[tree] = (
             changes.inventory(
                 documents, self.gate.scopes, self.settings.paths, self._reading(git, commit, tree).unapplied
@@ -948,6 +961,17 @@ class PresyncGate:
             self._held_found = {tree: self._substitution_sources(written, built, includes)}
         return self._held_found[tree]
 
+    def _held_builds(self, git: Git, commit: str, tree: str) -> list[changes.FluxBuild]:
+        """What the Flux Kustomizations the cluster holds once `tree` (rendered: `_render`) is
+        applied build, as they are written there (`changes.flux_builds`)."""
+        if tree not in self._held:
+            self._render(git, commit, tree)
+        written, built, _ = self._held[tree]
+        if reconcilers.FLUX not in reconcilers.chosen(self.settings.reconciler):
+            return []
+        found, _ = changes.flux_builds([*written, *built], self.settings.paths, remotes=self._remotes_now)
+        return found
+
     def _flux_build(
         self,
         git: Git,
@@ -958,7 +982,8 @@ class PresyncGate:
         planned: set[str],
         includes: Mapping[str, Sequence[str]],
         before: Sequence[variables.SourceObject] | None = None,
-    ) -> tuple[list[Document], list[InputProblem], list[list[Document]], list[Document]]:
+        stale: Sequence[changes.FluxBuild] = (),
+    ) -> tuple[list[Document], list[InputProblem], list[list[Document]], list[list[Document]]]:
         """What the Flux Kustomizations of the tree (`changes.flux_builds`) build, as kustomize-controller
         builds it, in the export under `root`; and those that the builds render in turn.
 
@@ -975,12 +1000,17 @@ class PresyncGate:
 
         A Kustomization that substitutes is built once; where the `substituteFrom` objects the
         cluster holds before the tree is applied (`before`) give other values than the tree's, what
-        it builds is substituted with those too (`_flux_build_one`): Flux's first reconcile.
+        it builds is substituted with those too (`_flux_build_one`): Flux's first reconcile. A
+        Kustomization whose spec the tree changes (or removes) still holds its old spec in the cluster
+        until a reconcile applies the new one, and may reconcile the tree with it first (its own
+        reconcile applies its new spec): each build of `stale` (the gated tree's) that the tree's
+        Kustomizations no longer build is built too, with the values the cluster holds and the tree's.
 
         Returns:
             The documents (paths under `root`), the problems (a build that fails, a component outside
             `presync.paths`: the gate fails closed), the documents of each build, and the documents
-            as Flux's first reconcile applies them where they differ (`before`'s values).
+            as Flux's first reconcile applies them where they differ (`before`'s values, `stale`
+            builds), one list a source.
         """
         reading = self._reading(git, commit, tree)
         with tempfile.TemporaryDirectory(prefix="trustgate-artifact-") as tmp:
@@ -988,7 +1018,7 @@ class PresyncGate:
             # reads it, never the export (whose links a kubectl or Argo CD render follows).
             artifact = Path(tmp)
             git.export([e for e in self._ls_tree(git, commit) if _in_artifact(e, reading)], artifact)
-            return self._flux_builds(root, artifact, reading, documents, planned, includes, before)
+            return self._flux_builds(root, artifact, reading, documents, planned, includes, before, stale)
 
     def _flux_builds(
         self,
@@ -999,7 +1029,8 @@ class PresyncGate:
         planned: set[str],
         includes: Mapping[str, Sequence[str]],
         before: Sequence[variables.SourceObject] | None,
-    ) -> tuple[list[Document], list[InputProblem], list[list[Document]], list[Document]]:
+        stale: Sequence[changes.FluxBuild] = (),
+    ) -> tuple[list[Document], list[InputProblem], list[list[Document]], list[list[Document]]]:
         roots = [repo_path(p) for p in self.settings.paths]
         prefix = str(root) + "/"
         done: set[str] = set()
@@ -1052,7 +1083,34 @@ class PresyncGate:
             out.extend(found)
             # A Kustomization the builds render applies a path too; compare as paths relative.
             seen = [*documents, *(_relative_document(d, prefix, copy=True) for d in out)]
-        return out, problems, groups, firsts
+        old = [b for b in stale if b.reconciler == reconcilers.FLUX and b.identity not in done]
+        if not old:
+            return out, problems, groups, [firsts]
+        # Kustomizations the cluster holds with another spec than the tree's: what each builds of
+        # this tree with its old spec, with the values the cluster holds (and the tree's, where they
+        # differ), judged where it differs from what the tree's Kustomizations apply.
+        sources = self._substitution_sources(
+            [_relative_document(d, prefix, copy=True) for d in documents], seen[len(documents) :], includes
+        )
+        applied = {_canonical(d.obj) for d in [*documents, *out, *firsts]}
+        out_firsts = [firsts]
+        for build in old:
+            variants: list[Document] = []
+            docs, probs, _ = self._flux_build_one(
+                build, root, artifact, reading, roots, planned, before or (), sources, variants
+            )
+            problems.extend(
+                dataclasses.replace(p, message=f"{p.message} (with its spec {_STALE_WHEN})") for p in probs
+            )
+            for group in (docs, variants):
+                out_firsts.append(
+                    [
+                        dataclasses.replace(d, applied_as=build.label, applied_with=_STALE)
+                        for d in group
+                        if _canonical(d.obj) not in applied
+                    ]
+                )
+        return out, problems, groups, out_firsts
 
     def _substitution_sources(
         self, written: Sequence[Document], built: Sequence[Document], includes: Mapping[str, Sequence[str]]
@@ -1549,6 +1607,11 @@ def _first_reconcile(
     return out, None
 
 
+def _canonical(obj: Mapping[str, object]) -> str:
+    """`obj` as text that tells two objects apart (`_flux_builds`)."""
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
 def _source_keys(objects: Iterable[variables.SourceObject]) -> set[tuple[str, str, str]]:
     """(kind, namespace, name) of each object (`variables.flux_substitution`'s `absent`)."""
     out: set[tuple[str, str, str]] = set()
@@ -1677,6 +1740,9 @@ def _commit_result(commit: Commit, findings: list[Finding]) -> DocumentResult:
 
 # How a document judged as Flux's first reconcile of the candidate applies it is named (`_first_reconcile`).
 _BEFORE = "with the values the cluster holds before this change"
+# One applied by a Kustomization whose spec the change alters, as the cluster holds it (`_flux_builds`).
+_STALE_WHEN = "as the cluster holds it before this change, on Flux's first reconcile of this commit"
+_STALE = f"with its spec {_STALE_WHEN}"
 _MAX_INCLUDED = 1_000  # kustomizations followed out of the paths; more is a loop or an attack
 # What Argo CD's directory source reads (argo-cd reposerver `manifestFile`: yaml, yml, json, jsonnet),
 # with what a Jsonnet file imports; in any case: more judged is never less.
