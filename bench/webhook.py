@@ -311,7 +311,8 @@ def run(
                 {f["rule"] for r in report["results"] for f in r["findings"] if f["severity"] == "error"}
             )
             message = answer["response"].get("status", {}).get("message", "")
-            got = sorted(set(re.findall(r"\[([^\]]+)\]", message)))
+            # `[rule] message (at path)` parts after "denied <object>: ", separated by "; "
+            got = sorted(set(re.findall(r"(?:: |; )\[([^\]]+)\] ", message)))
             if status != 200 or answer["response"]["allowed"] != (done.returncode == 0) or got != blocking:
                 mismatches.append((obj["metadata"]["name"], blocking, got))
         bodies = tmp / "bodies.jsonl"

@@ -552,7 +552,11 @@ def test_check_presync_and_serve_agree_on_custom_workloads(tmp_path: Path, certs
             response = answer["response"]
             assert response["allowed"] is False, response
             said = response["status"]["message"]
-            expected = sorted(f"[{rule}] {message}" for rule, message, _ in at_check[obj["kind"]])
+            # Each part names where it points: the same message at two pod templates is two parts.
+            expected = sorted(
+                f"[{rule}] {message}" + (f" (at {path})" if path else "")
+                for rule, message, path in at_check[obj["kind"]]
+            )
             assert sorted(said.split(": ", 1)[1].split("; ")) == expected, said
     finally:
         srv.stop()

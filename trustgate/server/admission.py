@@ -55,6 +55,7 @@ from trustgate.model import (
     Mode,
     Severity,
     Source,
+    render_path,
 )
 
 API_VERSION = "admission.k8s.io/v1"
@@ -691,7 +692,7 @@ def respond(review: Review, decision: Decision, *, fail_open: bool = False) -> d
             allowed = True
             warned = [*blocking, *warned]
             blocking = []
-    warnings = [_short(f"[{f.rule}] {f.message}", MAX_WARNING_CHARS) for f in warned]
+    warnings = [_short(f"[{f.rule}] {f.message}{_at(f)}", MAX_WARNING_CHARS) for f in warned]
     if failure_policy == "open":
         warnings.insert(0, f"trustgate could not evaluate {review.label}; failure policy open: allowed")
     if review.dry_run:
@@ -775,7 +776,7 @@ def _message(review: Review, blocking: Sequence[Finding]) -> str:
         if finding.source in NOT_EVALUATED_SOURCES:
             parts.append(f"[{finding.rule}] could not be evaluated: {finding.message}")
         else:
-            parts.append(f"[{finding.rule}] {finding.message}")
+            parts.append(f"[{finding.rule}] {finding.message}{_at(finding)}")
     head = f"trustgate denied {review.label}: "
     text = head + "; ".join(parts)
     if len(text) > MAX_MESSAGE_CHARS:
@@ -788,6 +789,12 @@ def _message(review: Review, blocking: Sequence[Finding]) -> str:
             size += len(part) + 2
         text = head + "; ".join(kept) + f"; ... and {len(parts) - len(kept)} more"
     return text
+
+
+def _at(finding: Finding) -> str:
+    """Where in the object a finding points, for the answer the API server shows (`kubectl` prints
+    it): a custom resource's pod templates say the same thing at different places."""
+    return f" (at {render_path(finding.path)})" if finding.path else ""
 
 
 def _images(obj: Mapping[str, Any]) -> list[str]:

@@ -839,3 +839,43 @@ def test_token_and_access_reviews_are_answered_without_being_judged(
     assert "tg-bearer-1" not in json.dumps(plan.response)
     pod = admission.plan(_review(), AdmissionSettings())  # any other kind is judged
     assert pod.response is None and pod.documents
+
+
+def test_the_answer_names_where_each_finding_points() -> None:
+    """The same message at two pod templates of one custom resource (Kubeflow names the container
+    `pytorch` in Master and Worker) read as one thing twice in the denial `kubectl` prints; each part
+    now says where it points, denials and warnings alike."""
+    master = ("spec", "pytorchReplicaSpecs", "Master", "template", "spec", "containers", 0)
+    worker = ("spec", "pytorchReplicaSpecs", "Worker", "template", "spec", "containers", 0)
+    decision = _decision(
+        Finding(
+            "pss-baseline-privileged",
+            Severity.ERROR,
+            'container "pytorch" runs privileged',
+            "rego",
+            path=master,
+        ),
+        Finding(
+            "pss-baseline-privileged",
+            Severity.ERROR,
+            'container "pytorch" runs privileged',
+            "rego",
+            path=worker,
+        ),
+        Finding(
+            "probes-liveness", Severity.WARNING, "no liveness probe", "rego", path=(*worker, "livenessProbe")
+        ),
+        Finding("r-deny", Severity.ERROR, "no path here", "rego"),
+    )
+    response = admission.respond(_review(), decision)["response"]
+    message = response["status"]["message"]
+    assert (
+        '[pss-baseline-privileged] container "pytorch" runs privileged '
+        "(at spec.pytorchReplicaSpecs.Master.template.spec.containers[0])" in message
+    )
+    assert "(at spec.pytorchReplicaSpecs.Worker.template.spec.containers[0])" in message
+    assert "[r-deny] no path here" in message and "no path here (at" not in message
+    assert response["warnings"] == [
+        "[probes-liveness] no liveness probe "
+        "(at spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].livenessProbe)"
+    ]
