@@ -368,6 +368,8 @@ def library_readers(group: RegoGroup) -> frozenset[str]:
     refers to `data.trustgate.lib.k8s` (or to a document above it: `import data.trustgate.lib`,
     `data[x]`), or to a package that does, read from the text (`rego_text.data_paths`). When in
     doubt a package counts: judged twice is better than a pod nobody judged."""
+    if not group.user:  # the bundled sets alone: nothing to read (a few ms of every run)
+        return frozenset()
     text = {m.path: m.text for m in group.policy.modules}
     refs = {
         package: set().union(*(rego_text.data_paths(text[f]) for f in files if f in text))
