@@ -643,7 +643,7 @@ def flux_substitution(
         name = ref.get("name") if isinstance(ref, Mapping) else None
         if kind not in _SOURCE_KINDS or not isinstance(name, str) or not name:
             return None, f"spec.postBuild.substituteFrom[{at}] is not a ConfigMap or Secret with a name"
-        label = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+        label = source_label(kind, namespace, name)
         copies: dict[str, list[tuple[dict[str, str], frozenset[str]]]] = {}  # origin -> each copy
         for n, source in enumerate(pool):
             obj = source.obj
@@ -730,6 +730,12 @@ def flux_substitution(
     )
 
 
+def source_label(kind: object, namespace: str, name: object) -> str:
+    """How messages name a `substituteFrom` object: `ConfigMap/flux-system/vars` (`ConfigMap/vars`
+    where its Kustomization names no namespace)."""
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
 def fails_without(kustomization: Mapping[str, Any], absent: Collection[tuple[str, str, str]]) -> list[str]:
     """The `substituteFrom` objects of `kustomization` that are in `absent` (known not to be in the
     cluster) and not marked `optional: true`: kustomize-controller fails the build without them,
@@ -746,7 +752,7 @@ def fails_without(kustomization: Mapping[str, Any], absent: Collection[tuple[str
             continue
         kind, name = ref.get("kind"), ref.get("name")
         if isinstance(kind, str) and isinstance(name, str) and (kind, namespace, name) in absent:
-            out.append(f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}")
+            out.append(source_label(kind, namespace, name))
     return out
 
 

@@ -283,7 +283,7 @@ def substitute_from(documents: Sequence[Document]) -> list[str]:
                 continue
             key = (ref.get("kind"), doc.namespace or "", ref.get("name"))
             if key in held:
-                out[f"{key[0]}/{key[1]}/{key[2]}" if key[1] else f"{key[0]}/{key[2]}"] = None
+                out[variables.source_label(*key)] = None
     return list(out)
 
 
@@ -995,9 +995,8 @@ def _git_kustomizations(
             continue
         if ref.get("kind", "GitRepository") != "GitRepository" or not isinstance(spec.get("path", ""), str):
             continue
-        namespace = str(ref.get("namespace") or metadata.get("namespace") or "")
-        url = urls.get((namespace, str(ref.get("name"))))
-        if url is not None and any(remotes) and not any(same_repository(url, r) for r in remotes):
+        url = _source_url(metadata, ref, urls)
+        if _elsewhere(url, remotes):
             continue  # another repository
         certain = url is not None and any(same_repository(url, r) for r in remotes)
         out.append((doc, metadata, spec, secure_path(str(spec.get("path", ""))), certain))
@@ -1030,10 +1029,23 @@ def _of_another_repository(documents: Sequence[Document], remotes: Sequence[str]
             continue
         if ref.get("kind", "GitRepository") != "GitRepository":
             continue
-        url = urls.get((str(ref.get("namespace") or metadata.get("namespace") or ""), str(ref.get("name"))))
-        if url is not None and not any(same_repository(url, r) for r in remotes):
+        if _elsewhere(_source_url(metadata, ref, urls), remotes):
             out.add(id(doc))
     return out
+
+
+def _source_url(
+    metadata: Mapping[str, object], ref: Mapping[str, object], urls: Mapping[tuple[str, str], str]
+) -> str | None:
+    """The URL of the GitRepository a Kustomization's `sourceRef` names (in its own namespace unless
+    the reference names one), when the tree holds it (`_repository_urls`)."""
+    return urls.get((str(ref.get("namespace") or metadata.get("namespace") or ""), str(ref.get("name"))))
+
+
+def _elsewhere(url: str | None, remotes: Sequence[str]) -> bool:
+    """Whether a GitRepository's URL is known to be another repository than the gated one (`remotes`,
+    its URLs; none known: it may be this one)."""
+    return url is not None and any(remotes) and not any(same_repository(url, r) for r in remotes)
 
 
 def _label(kind: str, metadata: Mapping[str, object]) -> str:
