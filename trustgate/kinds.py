@@ -403,6 +403,27 @@ class Workloads:
     def get(self, group: str, kind: str) -> WorkloadKind | None:
         return self.declared.get((group, kind))
 
+    def sites(
+        self, obj: Mapping[str, Any], *, undeclared: bool = True
+    ) -> tuple[str, str, WorkloadKind | None, list[PodSite]] | None:
+        """Where a custom resource carries pods (`pod_sites`): its kind, its group, its entry (None:
+        a kind neither known nor declared) and the sites found. None where there is nothing to walk:
+        no kind or group, a kind of the built-in groups (Kubernetes' own: judged, or not workloads),
+        an object that describes other objects, one declared `notWorkload: true`, and, without
+        `undeclared`, a kind neither known nor declared."""
+        kind, group = obj.get("kind"), api_group(obj.get("apiVersion"))
+        if not isinstance(kind, str) or group is None:
+            return None
+        entry = self.get(group, kind)
+        if entry is None:
+            if not undeclared or "." not in group or is_builtin_workload(group, kind):
+                return None
+            if describes_other_objects(group, kind):
+                return None
+        elif entry.pod_spec is None:
+            return None  # declared `notWorkload: true`
+        return kind, group, entry, pod_sites(obj, None if entry is None or entry.anywhere else entry.pod_spec)
+
 
 def api_group(api_version: object) -> str | None:
     """The API group of an apiVersion as policies/lib/k8s.rego's `api_group` reads it: `apps/v1`

@@ -417,19 +417,10 @@ class GatekeeperCheck:
         them (`rego_check`): the templates inside lists or maps (`podSpec: "*"`) and beside the
         pod spec, and the declared pod spec itself unless it is the known kind's own path (which
         the bundled templates read)."""
-        kind, group = obj.get("kind"), kinds.api_group(obj.get("apiVersion"))
-        if not isinstance(kind, str) or group is None:
+        found = self.workloads.sites(obj)
+        if found is None:
             return [], True
-        entry = self.workloads.get(group, kind)
-        if entry is None:
-            # The built-in groups' kinds are Kubernetes' own: judged, or not workloads.
-            if "." not in group or kinds.is_builtin_workload(group, kind):
-                return [], True
-            if kinds.describes_other_objects(group, kind):
-                return [], True
-        elif entry.pod_spec is None:
-            return [], True  # declared `notWorkload: true`
-        sites = kinds.pod_sites(obj, None if entry is None or entry.anywhere else entry.pod_spec)
+        kind, _, entry, sites = found
         if entry is not None and not entry.anywhere and not _read_by_the_port(entry):
             assert entry.pod_spec is not None  # a declared pod spec path
             spec, metadata = _at(obj, entry.pod_spec), _at(obj, entry.pod_metadata)

@@ -120,21 +120,11 @@ class RegoCheck:
         carries containers anywhere, with the bundled sets, the `undeclared-workload` finding.
         Either way its controller would otherwise run pods nobody judged: a false allow."""
         obj = doc.obj
-        kind, group = obj.get("kind"), kinds.api_group(obj.get("apiVersion"))
-        if not isinstance(kind, str) or group is None:
+        # An undeclared kind's finding follows the bundled sets (README): without them, not walked.
+        found = self.workloads.sites(obj, undeclared=bool(self._pod_sets))
+        if found is None:
             return []
-        entry = self.workloads.get(group, kind)
-        if entry is None:
-            if not self._pod_sets:
-                return []  # the finding follows the bundled sets (README)
-            # The built-in groups' kinds are Kubernetes' own: judged, or not workloads.
-            if "." not in group or kinds.is_builtin_workload(group, kind):
-                return []
-            if kinds.describes_other_objects(group, kind):
-                return []
-        elif entry.pod_spec is None:
-            return []  # declared `notWorkload: true`
-        sites = kinds.pod_sites(obj, None if entry is None or entry.anywhere else entry.pod_spec)
+        kind, group, entry, sites = found
         if not sites:
             return []
         if entry is None:
