@@ -35,6 +35,9 @@ CONFIGMAP = CONFIGMAP_METADATA + "data:\n  v: {value}\n"
         ("!format.byte().validate(object.data.v).hasValue()", "", 1),
         ("!format.datetime().validate(object.data.v).hasValue()", "2024-01-01 10:00:00Z", 1),
         ("string(duration(object.data.v)) != '1.5s'", "1500ms", 1),
+        ("object.data.v.lastIndexOf('.') == -1", "", 1),  # cel-go: index out of range: -1
+        ("object.data.v.lastIndexOf('a', 3) != -1", "abc", 1),  # cel-go: -1 at the end
+        ("size(object.data.v.reverse()) == 3", "abc", 1),  # strings v2: no reverse on strings
         # false denies: Kubernetes accepts these
         ("!format.uuid().validate(object.data.v).hasValue()", "123e4567e89b12d3a456426614174000", 0),
         ("!format.dns1123LabelPrefix().validate(object.data.v).hasValue()", "ab_-", 0),
@@ -42,6 +45,8 @@ CONFIGMAP = CONFIGMAP_METADATA + "data:\n  v: {value}\n"
         ("[duration(object.data.v), duration('1h')].min() == duration(object.data.v)", "1m", 0),
         ("int(duration(object.data.v)) == 1000000000", "1s", 0),
         ("bool(object.data.v)", "T", 0),
+        ("object.data.v.indexOf('', 5) == 5", "abc", 0),
+        ("object.data.v.lastIndexOf('', 7) == 7", "abc", 0),
         # unchanged
         ("isSemver(object.data.v, true)", "v1.2", 0),
         ("int(object.data.v) <= 10", "5", 0),

@@ -3,7 +3,8 @@
 The engine is PyPI `cel-expr-python`, Google's C++ CEL runtime (ADR 10). This
 module owns the environment Kubernetes gives ValidatingAdmissionPolicies and
 Gatekeeper's K8sNativeValidation: CEL's standard library and macros, the
-strings extension (with `format`), optionals (`?.`, `orValue`), `cel.bind`,
+strings extension at Kubernetes' version 2 (with `format`; `indexOf` and `lastIndexOf` as
+cel-go answers them, no `reverse` on strings), optionals (`?.`, `orValue`), `cel.bind`,
 and Kubernetes' own libraries, written here in Python: lists (`isSorted`,
 `sum`, `min`, `max`, `indexOf`, `lastIndexOf`; and cel-go's ext.Lists
 `slice`, `flatten`, `distinct`, `reverse`, `sort`, `lists.range`), regex (`find`, `findAll`),
@@ -1301,6 +1302,45 @@ def _format_v1(text: str, args: list[Any]) -> str:
     return "".join(out)
 
 
+# -- the strings library's searches, as cel-go has them -------------------------
+
+# The runtime's `indexOf` and `lastIndexOf` on strings answer out-of-range offsets otherwise
+# than cel-go's ext/strings.go (as since v0.22, in Kubernetes 1.33 on): there an empty search
+# string gives the offset unchecked, a negative offset is an error, an offset at or past the
+# end gives -1 (`'abc'.lastIndexOf('a', 3)` is -1, 0 here), and `lastIndexOf` on an empty
+# string searches from offset -1: an error (-1 here). The runtime also has the strings
+# library's version-3 `reverse` on strings, which Kubernetes' version 2 lacks (a string
+# receiver is "no matching overload" there). `_go_time_rewrite` routes these member calls here.
+_GO_MEMBERS = {"indexOf": "__tg_indexOf", "lastIndexOf": "__tg_lastIndexOf", "reverse": "__tg_reverse"}
+
+
+def _go_index_of(text: str, sub: str, offset: int = 0) -> int:
+    """cel-go's `indexOfOffset`, over characters (Go's runes)."""
+    if sub == "":
+        return offset
+    if offset < 0:
+        raise _LibraryError(f"index out of range: {offset}")
+    if offset >= len(text):
+        return -1
+    return text.find(sub, offset)
+
+
+def _go_last_index_of(text: str, sub: str, offset: int | None = None) -> int:
+    """cel-go's `lastIndexOf` and `lastIndexOfOffset`, over characters."""
+    if offset is None:
+        if sub == "":
+            return len(text)
+        offset = len(text) - 1
+    if sub == "":
+        return offset
+    if offset < 0:
+        raise _LibraryError(f"index out of range: {offset}")
+    if offset >= len(text):
+        return -1
+    start = min(offset, len(text) - len(sub))
+    return text.rfind(sub, 0, start + len(sub)) if start >= 0 else -1
+
+
 # -- Go's time parsing (cel-go's timestamp(), duration() and duration.getMilliseconds()) --
 
 # The runtime's own `timestamp(string)`, `duration(string)` and `getMilliseconds()` cannot be
@@ -1703,7 +1743,8 @@ def _comparison_operands(tokens: list[tuple[str, int, int]], k: int, width: int)
     return (first, last) if first < k and last >= k + width else None
 
 
-_ROUTED = ("timestamp", "duration", "getMilliseconds", "format", "int", "double", "bool", "string")
+_ROUTED: tuple[str, ...] = ("timestamp", "duration", "getMilliseconds", "format", "int", "double")
+_ROUTED += ("bool", "string", *_GO_MEMBERS)
 
 
 def _may_route(source: str) -> bool:
@@ -1749,6 +1790,8 @@ def _go_time_rewrite(source: str, *, nan_guard: bool = False) -> str | None:
             edits.append((start, end, 0, _GO_MILLISECONDS))
         elif text == "format" and following[:1] == ["("] and member:
             edits.append((start, end, 0, _GO_FORMAT))
+        elif text in _GO_MEMBERS and following[:1] == ["("] and member:
+            edits.append((start, end, 0, _GO_MEMBERS[text]))
         elif text in _GO_LISTS and following == ["(", ")"] and member:
             first = _receiver_start(tokens, k - 1)
             if first is None:
@@ -1831,6 +1874,18 @@ def _bad_time_literal(program: Any) -> str | None:
     return None
 
 
+def _string_reverse(program: Any) -> str | None:
+    """The API server's compile error for `reverse()` on what can only be a string: Kubernetes'
+    strings library (version 2) has none, and the lists library's takes only lists."""
+    for node, ids in _checked_nodes(program):
+        if node.kind == "call" and ids == ("string_reverse",):
+            return (
+                "found no matching overload for 'reverse' applied to a string: Kubernetes' strings "
+                "library (version 2) has no reverse, and the lists library's takes a list"
+            )
+    return None
+
+
 def _left_runtime_time_calls(program: Any) -> bool:
     """Whether a (rewritten) expression still calls the runtime's timestamp(string),
     duration(string), duration.getMilliseconds(), string.format, a conversion that differs
@@ -1858,8 +1913,12 @@ _RUNTIME_CONVERSIONS = frozenset(
     {"string_to_timestamp", "string_to_duration", "string_to_int64", "string_to_uint64"}
     | {"string_to_double", "string_to_bool", "duration_to_int64"}
 )
-# The lists functions a policy writes, each run as `_go_time_rewrite`'s call instead.
-_LIST_FUNCTIONS = frozenset({"list_sum", "list_min", "list_max", "list_is_sorted"})
+# The lists functions a policy writes, and the runtime's string searches and `reverse`, each
+# run as `_go_time_rewrite`'s call instead.
+_LIST_FUNCTIONS = frozenset({"list_sum", "list_min", "list_max", "list_is_sorted"}) | frozenset(
+    {"string_index_of_string", "string_index_of_string_int", "string_reverse"}
+    | {"string_last_index_of_string", "string_last_index_of_string_int"}
+)
 
 
 def _rewritten(argument: Any) -> bool:
@@ -2184,6 +2243,23 @@ def _library() -> list[cel.FunctionDecl]:
         _fn(_GO_DOUBLE_STRING, _ov(_GO_DOUBLE_STRING, _DYN, [d], _go_g)),
         _fn(_GO_NAN, _ov(_GO_NAN, b, [], _nan_not_ordered)),
         _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
+        # what `indexOf`, `lastIndexOf` and `reverse` become: cel-go's on strings, the lists ones
+        _fn(
+            _GO_MEMBERS["indexOf"],
+            _ov("tg_string_index_of", i, [s, s], _go_index_of, member=True),
+            _ov("tg_string_index_of_int", i, [s, s, i], _go_index_of, member=True),
+            *(_ov(f"tg_list_index_of_{k}", i, [_LIST, t], _index_of, member=True) for k, t in any_items),
+        ),
+        _fn(
+            _GO_MEMBERS["lastIndexOf"],
+            _ov("tg_string_last_index_of", i, [s, s], _go_last_index_of, member=True),
+            _ov("tg_string_last_index_of_int", i, [s, s, i], _go_last_index_of, member=True),
+            *(
+                _ov(f"tg_list_last_index_of_{k}", i, [_LIST, t], _last_index_of, member=True)
+                for k, t in any_items
+            ),
+        ),
+        _fn(_GO_MEMBERS["reverse"], _ov("tg_list_reverse", _LIST, [_LIST], lambda v: v[::-1], member=True)),
         _fn(
             _GO_MILLISECONDS,
             _ov("tg_duration_milliseconds", i, [_T.DURATION], _duration_milliseconds, member=True),
@@ -2405,6 +2481,8 @@ class Program:
             if value.type() == _ERROR:
                 text = _STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]")
                 text = text.replace(_GO_MILLISECONDS, "getMilliseconds").replace(_GO_FORMAT, "format")
+                for name, routed in _GO_MEMBERS.items():
+                    text = text.replace(routed, name)
                 raise (CelUnevaluableError if _UNEVALUABLE in text else CelEvalError)(text)
             if bindable:
                 bound = _bindable(value)
@@ -2590,18 +2668,19 @@ def compile_expression(
         if _may_route(expression) and _left_runtime_time_calls(compiled):
             raise CelCompileError(
                 "trustgate cannot evaluate this expression as the API server does: it could not route "
-                "its conversions, timestamp(), duration(), getMilliseconds(), format or lists calls to "
-                "cel-go's semantics"
+                "its conversions, timestamp(), duration(), getMilliseconds(), format, string searches or "
+                "lists calls to cel-go's semantics"
             )
         return Program(expression, names, compiled)
-    bad = _bad_time_literal(compiled)
+    bad = _bad_time_literal(compiled) or _string_reverse(compiled)
     if bad is not None:
         raise CelCompileError(bad)
     # cel-go's timestamp(), duration(), getMilliseconds() and format in place of the runtime's;
     # what the rewriting cannot cover is refused, never run with the runtime's other answers.
     refusal = CelCompileError(
         "trustgate cannot evaluate this expression as the API server does: it could not route its "
-        "conversions, timestamp(), duration(), getMilliseconds(), format or lists calls to cel-go's semantics"
+        "conversions, timestamp(), duration(), getMilliseconds(), format, string searches or lists calls to "
+        "cel-go's semantics"
     )
     try:
         run = _checked(names, rewritten, disable_check=unchecked)

@@ -124,7 +124,6 @@ def run(expression: str) -> Any:
         ("[true, 1, 1.0].distinct()", [True, 1]),
         ("[[1], [1], [2]].distinct()", [[1], [2]]),
         ("[5, 1, 2].reverse()", [2, 1, 5]),
-        ("'abc'.reverse()", "cba"),
         ("['c', 'a', 'b'].sort()", ["a", "b", "c"]),
         ("[3.0, 1.5, 2.25].sort()", [1.5, 2.25, 3.0]),
         ("lists.range(4)", [0, 1, 2, 3]),

@@ -424,3 +424,62 @@ def test_lists_errors_are_cel_gos(expression: str, message: str) -> None:
 def test_lists_of_durations_from_the_object() -> None:
     assert run("object.v.map(d, duration(d)).sum() == duration('90s')", {"v": ["1m", "30s"]}) is True
     assert run("object.v.map(d, duration(d)).max()", {"v": ["1m", "30s"]}) == dt.timedelta(minutes=1)
+
+
+# -- 6. the strings library's searches: cel-go's ext/strings.go (v0.22 on, Kubernetes 1.33 on) --
+
+STRING_SEARCHES = [
+    # the doc comment's examples ('hello mellow'), which both runtimes answer alike
+    ("'hello mellow'.indexOf('')", 0),
+    ("'hello mellow'.indexOf('ello')", 1),
+    ("'hello mellow'.indexOf('jello')", -1),
+    ("'hello mellow'.indexOf('', 2)", 2),
+    ("'hello mellow'.indexOf('ello', 2)", 7),
+    ("'hello mellow'.indexOf('ello', 20)", -1),
+    ("'hello mellow'.indexOf('ello', -1)", ERROR),
+    ("'hello mellow'.lastIndexOf('')", 12),
+    ("'hello mellow'.lastIndexOf('ello')", 7),
+    ("'hello mellow'.lastIndexOf('jello')", -1),
+    ("'hello mellow'.lastIndexOf('ello', 6)", 1),
+    ("'hello mellow'.lastIndexOf('ello', 20)", -1),
+    ("'hello mellow'.lastIndexOf('ello', -1)", ERROR),
+    ("'é-é'.lastIndexOf('é')", 2),  # characters (Go's runes), not bytes
+    # where the runtime's answer differs: an offset at the end is -1 for a non-empty search
+    # string, even where it occurs before (the runtime: 0)...
+    ("'abc'.lastIndexOf('a', 3)", -1),
+    # ...lastIndexOf on an empty string searches from offset -1, an error (the runtime: -1)...
+    ("''.lastIndexOf('x')", ERROR),
+    # ...and an empty search string gives the offset, unchecked (the runtime: an error)
+    ("'abc'.indexOf('', 5)", 5),
+    ("'abc'.indexOf('', -2)", -2),
+    ("'abc'.lastIndexOf('', 7)", 7),
+    ("'abc'.lastIndexOf('', -2)", -2),
+    # the lists library's, beside them
+    ("[1, 2, 1].indexOf(1)", 0),
+    ("[1, 2, 1].lastIndexOf(1)", 2),
+    ("[true].indexOf(1)", -1),
+    ("[3, 1].reverse()", [1, 3]),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), STRING_SEARCHES)
+def test_string_searches_are_cel_gos(expression: str, expected: Any) -> None:
+    check(expression, expected)
+
+
+def test_string_searches_on_fields_are_cel_gos() -> None:
+    with pytest.raises(cel.CelEvalError, match=r"^index out of range: -1$"):
+        run("object.v.lastIndexOf('.') == -1", {"v": ""})
+    assert run("object.v.lastIndexOf('a', 3)", {"v": "abc"}) == -1
+    assert run("object.v.indexOf(object.v) + object.l.indexOf('b')", {"v": "abc", "l": ["a", "b"]}) == 1
+
+
+def test_reverse_of_a_string_is_not_kubernetes() -> None:
+    # Kubernetes enables the strings library at version 2; `reverse` on strings is version 3.
+    with pytest.raises(cel.CelCompileError, match="no matching overload for 'reverse' applied to a string"):
+        cel.compile_expression("'abc'.reverse() == 'cba'", variables=VARIABLES)
+    # on a dyn receiver the lists library's is picked when the policy is written, and a string
+    # finds no overload when it runs: an error for the failurePolicy
+    with pytest.raises(cel.CelEvalError, match=r"reverse\(\)"):
+        run("size(object.v.reverse()) == 3", {"v": "abc"})
+    assert run("object.v.reverse()", {"v": ["a", "b"]}) == ["b", "a"]
