@@ -91,10 +91,24 @@ class PostgresStore(SqlStore):
         return int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
 
     def _connect(self) -> psycopg.Connection[Any]:
+        """A connection whose commits are durable, whatever the server, database or role default.
+
+        `synchronous_commit = off` (in postgresql.conf, `ALTER DATABASE/ROLE ... SET`, or the URL's
+        `options`) makes COMMIT return before its WAL is flushed: a crash of the server then loses
+        decisions the gates were told were recorded. Such a session is set back to `on`; `local`
+        and the synchronous-replication levels already flush before COMMIT returns, and are kept.
+        """
         try:
-            return psycopg.connect(psycopg.conninfo.make_conninfo("", **self._params), autocommit=True)
+            conn = psycopg.connect(psycopg.conninfo.make_conninfo("", **self._params), autocommit=True)
         except psycopg.Error as e:
             raise _translate(e, "connect to", self.url) from e
+        try:
+            if conn.execute("SELECT current_setting('synchronous_commit')").fetchone() == ("off",):
+                conn.execute("SET synchronous_commit = on")
+        except psycopg.Error as e:
+            conn.close()
+            raise _translate(e, "connect to", self.url) from e
+        return conn
 
     def _ensure(self) -> None:
         if self._conn.closed or self._conn.broken:
