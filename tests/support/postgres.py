@@ -53,10 +53,19 @@ class PostgresServer:
         self._run(
             "initdb", "-D", str(self.data), "-U", "trustgate", "--auth=trust", "-E", "UTF8", "--no-locale"
         )
-        listen = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=on {options}"
-        log = str(self.dir / "server.log")
-        self._run("pg_ctl", "-D", str(self.data), "-o", listen, "-l", log, "-w", "-t", "60", "start")
+        self._listen = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=on {options}"
+        self._start()
         self._databases = 0
+
+    def _start(self) -> None:
+        log = str(self.dir / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", self._listen, "-l", log, "-w", "-t", "60", "start")
+
+    def crash_and_restart(self) -> None:
+        """Stop the server as a crash does (`pg_ctl stop -m immediate`: no shutdown checkpoint, WAL
+        not yet flushed is lost), then start it again (it recovers from the WAL on disk)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self._start()
 
     def _run(self, tool: str, *args: str, check: bool = True) -> None:
         subprocess.run(

@@ -91,10 +91,35 @@ class PostgresStore(SqlStore):
         return int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
 
     def _connect(self) -> psycopg.Connection[Any]:
+        """A connection whose commits are durable and whose appends queue on the chain lock, whatever
+        the server's, database's or role's defaults (postgresql.conf, `ALTER DATABASE/ROLE ... SET`,
+        the URL's `options`).
+
+        `synchronous_commit = off` makes COMMIT return before its WAL is flushed: a crash of the
+        server then loses decisions the gates were told were recorded. Such a session is set back
+        to `on`; `local` and the synchronous-replication levels flush before COMMIT returns, and
+        are kept. A `default_transaction_isolation` of `repeatable read` or `serializable` makes an
+        append that waited on the chain lock fail ("could not serialize access") instead of reading
+        the head the other writer left: writers are set to `read committed` (readers ask for their
+        own level), so replicas sharing a log do not fail each other's decisions.
+        """
         try:
-            return psycopg.connect(psycopg.conninfo.make_conninfo("", **self._params), autocommit=True)
+            conn = psycopg.connect(psycopg.conninfo.make_conninfo("", **self._params), autocommit=True)
         except psycopg.Error as e:
             raise _translate(e, "connect to", self.url) from e
+        try:
+            durable, isolation = conn.execute(
+                "SELECT current_setting('synchronous_commit'), "
+                "current_setting('default_transaction_isolation')"
+            ).fetchall()[0]
+            if durable == "off":
+                conn.execute("SET synchronous_commit = on")
+            if isolation != "read committed":
+                conn.execute("SET default_transaction_isolation = 'read committed'")
+        except psycopg.Error as e:
+            conn.close()
+            raise _translate(e, "connect to", self.url) from e
+        return conn
 
     def _ensure(self) -> None:
         if self._conn.closed or self._conn.broken:

@@ -1,0 +1,133 @@
+"""A PostgreSQL decision log keeps its promises whatever the server's, database's or role's defaults:
+a decision `check` says is recorded survives a crash of the server, and writers sharing the log
+queue on the chain lock rather than fail each other's decisions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from support.components import missing
+from support.postgres import PostgresServer, postgres_bindir
+
+from trustgate.cli.main import main
+from trustgate.decisions.chain import Verifier
+from trustgate.decisions.log import DecisionLog, open_store
+
+POLICY = 'package main\nimport rego.v1\n\ndeny contains "never" if input.kind == "Nope"\n'
+POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {containers: [{name: a}]}\n"
+
+
+def _server(options: str) -> Iterator[PostgresServer]:
+    if postgres_bindir() is None:
+        missing("PostgreSQL (initdb)", "run `make dev`: scripts/install-system-deps.sh installs postgresql")
+    server = PostgresServer(options=f"-c max_connections=20 {options}", prefix="trustgate-pg-defaults-")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def async_postgres() -> Iterator[PostgresServer]:
+    """A server whose default is `synchronous_commit = off`, its WAL writer flushing every 10 s: a
+    commit returns before its WAL is on disk unless the session asks otherwise."""
+    yield from _server("-c synchronous_commit=off -c wal_writer_delay=10000ms")
+
+
+@pytest.fixture
+def repeatable_read_postgres() -> Iterator[PostgresServer]:
+    """A server whose transactions default to `repeatable read`."""
+    yield from _server("-c default_transaction_isolation='repeatable read'")
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> list[str]:
+    policy, pod = tmp_path / "main.rego", tmp_path / "pod.yaml"
+    policy.write_text(POLICY)
+    pod.write_text(POD)
+    return ["check", "--no-builtin", "--no-schemas", "-p", str(policy), str(pod)]
+
+
+def recorded_id(stderr: str) -> str:
+    """The id in `trustgate: decision ID recorded in URL`."""
+    assert "recorded in" in stderr, stderr
+    return stderr.split("decision ", 1)[1].split()[0]
+
+
+def test_a_recorded_decision_survives_a_crash_of_a_server_that_commits_asynchronously(
+    async_postgres: PostgresServer, inputs: list[str]
+) -> None:
+    url = async_postgres.create_database()
+    DecisionLog.open(url).store.close()
+    with psycopg.connect(async_postgres.url(), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # the tables on disk: only the decision can be lost
+    result = CliRunner().invoke(main, [*inputs, "--decision-log", url], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    recorded = recorded_id(result.stderr)
+
+    async_postgres.crash_and_restart()  # well within the WAL writer's 10 s
+
+    result = CliRunner().invoke(
+        main, ["log", "query", "--store", url, "--format", "json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.stderr
+    assert [row["record"]["id"] for row in json.loads(result.stdout)] == [recorded]
+
+
+def test_a_writer_that_waited_on_the_chain_lock_records_its_decision_under_repeatable_read(
+    repeatable_read_postgres: PostgresServer, inputs: list[str]
+) -> None:
+    """Another writer holds the chain lock and moves the head while `check` waits for it: under the
+    server's `repeatable read` default the waiting append failed ("could not serialize access"),
+    and with the default failure policy the check could not be evaluated (exit 3)."""
+    url = repeatable_read_postgres.create_database()
+    with DecisionLog.open(url) as log:
+        first = log.append(
+            {"id": "first", "time": "2030-01-01T00:00:00.000000Z", "gate": "ci", "verdict": "allow"}
+        )
+    other = psycopg.connect(url)  # as another replica mid-append: the chain lock held, the head moved
+    other.execute("SELECT seq FROM chain_head WHERE chain = 'main' FOR UPDATE")
+    other.execute("UPDATE chain_head SET seq = seq WHERE chain = 'main'")
+    cli = "import sys; from trustgate.cli.main import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", cli, *inputs, "--decision-log", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with psycopg.connect(url, autocommit=True) as watcher:
+            deadline = time.monotonic() + 60
+            while not watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'trustgate' "
+                "AND wait_event_type = 'Lock'"
+            ).fetchall():
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "check never waited on the chain lock"
+                time.sleep(0.05)
+        other.commit()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        other.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    recorded = recorded_id(err)
+    store = open_store(url, create=False)
+    try:
+        with store.snapshot():
+            ids = [e.id for e in store.entries()]
+            report = Verifier(checkpoints=store.checkpoints()).run(store.entries(), store.index_rows())
+    finally:
+        store.close()
+    assert ids == [first, recorded]
+    assert report.ok, report.first_problem
