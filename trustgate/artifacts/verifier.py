@@ -176,8 +176,14 @@ class ImageVerifier:
 
     def unresolvable(self, reference: str, reason: str) -> ImageResult:
         """The result for an image whose digest cannot be known before it is deployed (`reason`):
-        could-not-verify where a rule covers it (the rule's mode decides), as for an unmatched
-        image otherwise. Nothing is asked of the registry: a tag it holds now proves nothing.
+        an `image-digest` failure where a rule covers it (the rule's mode decides), as for an
+        unmatched image otherwise. Nothing is asked of the registry: a tag it holds now proves
+        nothing.
+
+        A policy failure, never "could not verify": whoever writes the object chooses the moving
+        reference, and "could not verify" is answered by the failure policy, which admits in
+        fail-open namespaces (found in review: an OCIRepository with `ref.tag` was admitted there,
+        while the same source pinned to an unsigned digest was denied).
         """
         try:
             ref = Reference.parse(reference)
@@ -187,12 +193,19 @@ class ImageVerifier:
         rule = self.policy.rule_for(name)
         if rule is None:
             return self._unmatched(reference)
-        return _unverifiable_result(
+        return ImageResult(
             reference,
-            rule,
-            f"could not verify {reference}: {reason}",
-            "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
-            "that picks versions, so each change is checked",
+            "failed",
+            rule=rule.rule.name,
+            mode=rule.rule.mode,
+            problems=[
+                ImageProblem(
+                    "image-digest",
+                    f"{reference} cannot be verified: {reason}",
+                    "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
+                    "that picks versions, so each change is checked",
+                )
+            ],
         )
 
     def _cold_registry(self, reference: str) -> str | None:
