@@ -39,6 +39,7 @@ from trustgate.artifacts.policy import (
 )
 from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES, MAX_TOTAL_PAYLOAD_BYTES
 from trustgate.errors import ConfigError, Error, PolicyError
+from trustgate.manifests.images import UNREADABLE_PATCH
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
@@ -185,6 +186,20 @@ class ImageVerifier:
         fail-open namespaces (found in review: an OCIRepository with `ref.tag` was admitted there,
         while the same source pinned to an unsigned digest was denied).
         """
+        if reason == UNREADABLE_PATCH:  # no reference at all: the text of a patch that may set one
+            return ImageResult(
+                reference,
+                "failed",
+                problems=[
+                    ImageProblem(
+                        "image-reference",
+                        reason,
+                        "write the patch as literal JSON or YAML, with any image it sets (a parameter "
+                        "inside a value is fine), or set images in the template's containers; an "
+                        "exception for image-reference waives it",
+                    )
+                ],
+            )
         try:
             ref = Reference.parse(reference)
         except InvalidReferenceError:
