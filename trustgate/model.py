@@ -157,8 +157,9 @@ class ImageUse:
     path: JsonPath
     container: str = ""
     line: int | None = None
-    # Why no digest can be known for it before it is deployed (Flux's ref.semver): not verified,
-    # reported as could-not-verify where a rule covers it.
+    # Why no digest can be known for it before it is deployed (Flux's ref.semver, ref.tag): not
+    # verified, an image-digest failure where a rule covers it; or why the field cannot be read
+    # for images at all (`manifests.images.UNREADABLE_PATCH`): an image-reference failure.
     unresolvable: str = ""
 
 

@@ -563,7 +563,7 @@ def test_logged_scans_are_ranked_by_the_logs_time_not_the_listing_order(
     ],
     ids=["tag+semver", "semver", "semverFilter", "tag"],
 )
-def test_a_flux_semver_source_is_could_not_verify_not_its_signed_tag(
+def test_a_flux_source_on_a_moving_ref_fails_not_its_signed_tag_verified(
     ref: dict[str, str],
     tmp_path: Path,
     registry: RegistryProcess,
@@ -595,12 +595,14 @@ def test_a_flux_semver_source_is_could_not_verify_not_its_signed_tag(
     code, output, report = run(
         "check", "-c", str(root / "trustgate.yaml"), str(root / "source.yaml"), "-o", "json"
     )
-    assert code == 3, output  # could not evaluate, as for a registry that cannot be asked
+    # A policy failure: the object's author chose the moving reference ("could not evaluate" went
+    # to the webhook's failure policy, which admits in fail-open namespaces).
+    assert code == 1, output
     assert report is not None
     (image,) = report["images"]
-    assert (image["status"], image.get("digest")) == ("unverifiable", None)
+    assert (image["status"], image.get("digest")) == ("failed", None)
     (finding,) = report["results"][0]["findings"]
-    assert finding["rule"] == "image-unverifiable"
+    assert finding["rule"] == "image-digest" and finding["severity"] == "error"
     if "semver" in ref:
         assert finding["path"] == "spec.ref.semver"
         assert "ref.semver '>=1.0.0'" in finding["message"] or "ref.semver '*'" in finding["message"]

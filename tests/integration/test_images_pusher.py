@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from support.oci_push import EMPTY_CONFIG, Pushed, _canonical, push_blob_descriptor, push_image
+from support.oci_push import (
+    EMPTY_CONFIG,
+    Pushed,
+    _canonical,
+    attach_cosign_signatures,
+    push_blob_descriptor,
+    push_image,
+)
 from support.registry import RegistryProcess
 from support.sigstore import SigstoreInstance
 from support.trustgate_config import write_config
@@ -154,6 +161,52 @@ def test_an_unreadable_index_is_denied_in_a_fail_open_namespace(
 
         admitted, said = allowed(image, "u-many")
         assert not admitted and "image-manifest" in said, said
+    finally:
+        server.stop()
+
+
+def test_a_flux_source_on_a_moving_ref_is_denied_in_a_fail_open_namespace(
+    registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance, tmp_path: Path
+) -> None:
+    """Found in review: an OCIRepository with `ref.tag`, `ref.semver` or no ref (Flux resolves them
+    at every sync) was "could not verify", which the failure policy answers: `trustgate serve`
+    admitted it in a `sandbox-*` namespace, while the same source pinned to an unsigned digest was
+    denied there. Whoever writes the object chose the moving reference: a policy failure
+    (`image-digest`), and the way out, `ref.digest` of a signed artifact, is admitted."""
+    ref = Reference.parse(f"{registry.host}/signed/manifests")
+    signed = push_image(client, ref, tag="stable", content=os.urandom(16))
+    key = sigstore.key("ecdsa-p256")
+    attach_cosign_signatures(client, ref, signed.digest, [sigstore.cosign_sign(signed.digest, key)])
+    unsigned = push_image(client, ref, tag="9.9.9", content=os.urandom(16))
+    config = _config(tmp_path, registry, sigstore)
+    server = start_server(make_certs(tmp_path / "certs"), "-c", str(config), workers=1)
+    try:
+
+        def answer(spec_ref: dict[str, str] | None, uid: str) -> dict[str, Any]:
+            spec: dict[str, Any] = {"interval": "1m", "url": f"oci://{ref.name}"}
+            if spec_ref is not None:
+                spec["ref"] = spec_ref
+            source = {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "OCIRepository",
+                "metadata": {"name": "app", "namespace": "sandbox-team"},
+                "spec": spec,
+            }
+            _status, reply = server.post(review(source, uid=uid))
+            response: dict[str, Any] = reply["response"]
+            return response
+
+        moving = [{"tag": "stable"}, {"semver": ">=1.0.0"}, {"tag": "stable", "semver": "*"}, None]
+        for i, spec_ref in enumerate(moving):
+            response = answer(spec_ref, f"u-moving-{i}")
+            said = json.dumps(response)
+            assert response["allowed"] is False, (spec_ref, said)
+            assert "[image-digest]" in response["status"]["message"], said
+            assert "failure policy" not in said, said
+        pinned = answer({"digest": signed.digest}, "u-pinned-signed")
+        assert pinned["allowed"] is True, json.dumps(pinned)
+        refused = answer({"digest": unsigned.digest}, "u-pinned-unsigned")
+        assert refused["allowed"] is False and "[image-signature]" in refused["status"]["message"]
     finally:
         server.stop()
 

@@ -39,6 +39,7 @@ from trustgate.artifacts.policy import (
 )
 from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES, MAX_TOTAL_PAYLOAD_BYTES
 from trustgate.errors import ConfigError, Error, PolicyError
+from trustgate.manifests.images import UNREADABLE_PATCH
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
@@ -176,9 +177,29 @@ class ImageVerifier:
 
     def unresolvable(self, reference: str, reason: str) -> ImageResult:
         """The result for an image whose digest cannot be known before it is deployed (`reason`):
-        could-not-verify where a rule covers it (the rule's mode decides), as for an unmatched
-        image otherwise. Nothing is asked of the registry: a tag it holds now proves nothing.
+        an `image-digest` failure where a rule covers it (the rule's mode decides), as for an
+        unmatched image otherwise. Nothing is asked of the registry: a tag it holds now proves
+        nothing.
+
+        A policy failure, never "could not verify": whoever writes the object chooses the moving
+        reference, and "could not verify" is answered by the failure policy, which admits in
+        fail-open namespaces (found in review: an OCIRepository with `ref.tag` was admitted there,
+        while the same source pinned to an unsigned digest was denied).
         """
+        if reason == UNREADABLE_PATCH:  # no reference at all: the text of a patch that may set one
+            return ImageResult(
+                reference,
+                "failed",
+                problems=[
+                    ImageProblem(
+                        "image-reference",
+                        reason,
+                        "write the patch as literal JSON or YAML, with any image it sets (a parameter "
+                        "inside a value is fine), or set images in the template's containers; an "
+                        "exception for image-reference waives it",
+                    )
+                ],
+            )
         try:
             ref = Reference.parse(reference)
         except InvalidReferenceError:
@@ -187,12 +208,19 @@ class ImageVerifier:
         rule = self.policy.rule_for(name)
         if rule is None:
             return self._unmatched(reference)
-        return _unverifiable_result(
+        return ImageResult(
             reference,
-            rule,
-            f"could not verify {reference}: {reason}",
-            "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
-            "that picks versions, so each change is checked",
+            "failed",
+            rule=rule.rule.name,
+            mode=rule.rule.mode,
+            problems=[
+                ImageProblem(
+                    "image-digest",
+                    f"{reference} cannot be verified: {reason}",
+                    "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
+                    "that picks versions, so each change is checked",
+                )
+            ],
         )
 
     def _cold_registry(self, reference: str) -> str | None:

@@ -10,7 +10,9 @@ sidecars and stepTemplate of Tekton (`tekton.dev`: Task, ClusterTask,
 Pipeline, TaskRun, PipelineRun, embedded `taskSpec`/`pipelineSpec` included);
 the templates of Argo Workflows (`argoproj.io`: Workflow, WorkflowTemplate,
 ClusterWorkflowTemplate, CronWorkflow; a template's `container`, `script`,
-`initContainers`, `sidecars`, `containerSet`, and Argo Events' `container`);
+`initContainers`, `sidecars`, `containerSet`, and Argo Events' `container`;
+and the pod spec patches of Argo Workflows, `podSpecPatch`, a JSON or YAML
+string that Argo merges into each pod it creates, containers by name);
 and the OCI sources of Flux (`OCIRepository`), with the references that
 cannot be known before Flux syncs (`ref.semver`). Leaves out: what an image
 must satisfy (the artifacts layer decides), and images named elsewhere than
@@ -24,12 +26,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trustgate import yamlio
 from trustgate.model import ImageUse, JsonPath
 
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 # Where a kind's group keeps more containers: lists of them, and single ones.
 _GROUP_LISTS = {"tekton.dev": ("steps", "sidecars"), "argoproj.io": ("sidecars",)}
 _GROUP_SINGLE = {"tekton.dev": ("stepTemplate",), "argoproj.io": ("container", "script")}
+# Where a kind's group keeps pod spec patches as text: Argo merges `podSpecPatch` (JSON or YAML, its
+# parameters substituted first) into the pods it creates, so an image written there is what runs.
+_GROUP_PATCHES = {"argoproj.io": ("podSpecPatch",)}
+_PATCH_NODES = 100_000  # nodes a pod spec patch may expand to through YAML aliases
 # Tekton Triggers' templates embed tekton.dev resources (TriggerTemplate resourcetemplates).
 _GROUP_ALIASES = {"triggers.tekton.dev": "tekton.dev"}
 _ARGO_CD_KINDS = frozenset({"Application", "ApplicationSet", "AppProject"})  # Workflows, Events: steps
@@ -55,7 +62,11 @@ def find_images(obj: Mapping[str, Any]) -> list[ImageUse]:
     if group == "argoproj.io" and kind in _ARGO_CD_KINDS:
         group = ""  # an Argo CD Application's Helm values may hold any `script` or `container` key
     group = _GROUP_ALIASES.get(group, group)
-    keys = _Keys(CONTAINER_LISTS + _GROUP_LISTS.get(group, ()), _GROUP_SINGLE.get(group, ()))
+    keys = _Keys(
+        CONTAINER_LISTS + _GROUP_LISTS.get(group, ()),
+        _GROUP_SINGLE.get(group, ()),
+        _GROUP_PATCHES.get(group, ()),
+    )
     spec = obj.get("spec")
     if isinstance(spec, Mapping):
         if group == "tekton.dev" and kind == "StepAction":  # the spec is the step
@@ -71,6 +82,7 @@ def find_images(obj: Mapping[str, Any]) -> list[ImageUse]:
 class _Keys:
     lists: tuple[str, ...]  # keys holding lists of containers
     single: tuple[str, ...]  # keys holding one container
+    patches: tuple[str, ...] = ()  # keys holding a pod spec patch as text
 
 
 def _container(item: Mapping[str, Any], path: JsonPath, out: list[ImageUse], owner: str) -> None:
@@ -94,6 +106,8 @@ def _walk(node: Mapping[str, Any], path: JsonPath, out: list[ImageUse], depth: i
                     _container(item, (*path, key, i), out, "")
         elif key in keys.single and isinstance(value, Mapping):
             _container(value, (*path, key), out, owner)
+        elif key in keys.patches and isinstance(value, str):
+            _pod_spec_patch(value, (*path, key), out, depth + 1, keys, owner)
         elif isinstance(value, Mapping):
             _walk(value, (*path, key), out, depth + 1, keys)
         elif isinstance(value, list):
@@ -110,6 +124,40 @@ def _image_volumes(volumes: list[Any], path: JsonPath, out: list[ImageUse]) -> N
             name = volume.get("name")
             owner = f"volume {name}" if isinstance(name, str) else "volume"
             out.append(ImageUse(reference.strip(), (*path, i, "image", "reference"), owner))
+
+
+def _pod_spec_patch(
+    text: str, path: JsonPath, out: list[ImageUse], depth: int, keys: _Keys, owner: str
+) -> None:
+    """The images an Argo `podSpecPatch` writes: Argo merges it into the pod spec it built from the
+    template (containers by name), so `{"containers": [{"name": "main", "image": ...}]}` replaces
+    the image the template names (found in review: only the template's image was verified). A
+    patch that cannot be read as a pod spec before Argo substitutes its parameters (the whole
+    patch one `{{...}}`) may name any image: it is reported at the field as not an image that
+    can be verified (`image-reference`), never skipped."""
+    if not text.strip():
+        return
+    parsed = [d for d in yamlio.parse_stream(text.encode("utf-8", "replace"), max_nodes=_PATCH_NODES)]
+    if len(parsed) == 1 and isinstance(parsed[0], yamlio.ParsedDocument):
+        value = parsed[0].value
+        if value is None:
+            return
+        if isinstance(value, Mapping):
+            before = len(out)
+            _walk(value, path, out, depth, keys)
+            for i in range(before, len(out)):  # where the patch names them: one field, its text
+                use = out[i]
+                out[i] = ImageUse(use.reference, path, use.container or owner)
+            return
+    out.append(ImageUse(" ".join(text.split())[:200], path, owner, unresolvable=UNREADABLE_PATCH))
+
+
+# Why a pod spec patch that cannot be read is not verified (`ImageUse.unresolvable`, as the verifier
+# words it for a reference that is no image reference).
+UNREADABLE_PATCH = (
+    "podSpecPatch cannot be read as a pod spec (JSON or YAML) before Argo substitutes its "
+    "parameters, so the images it may set cannot be known, nor verified"
+)
 
 
 def _walk_list(items: list[Any], path: JsonPath, out: list[ImageUse], depth: int, keys: _Keys) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trustgate.manifests.images import find_images
+from trustgate.manifests.images import UNREADABLE_PATCH, find_images
 
 POD_SPEC: dict[str, Any] = {
     "initContainers": [{"name": "init", "image": "registry.example.com/init:1"}],
@@ -443,3 +443,69 @@ def test_image_volumes_are_images(obj: dict[str, Any], prefix: tuple[str, ...]) 
         ("registry.example.com/app:2", (*prefix, "containers", 0, "image"), "app"),
         ("registry.example.com/tools:1", (*prefix, "volumes", 1, "image", "reference"), "volume tools"),
     ]
+
+
+_PATCH = '{"containers": [{"name": "main", "image": "registry.example.com/patched:1"}]}'
+
+
+@pytest.mark.parametrize(
+    ("obj", "at"),
+    [
+        (_argo("Workflow", {"podSpecPatch": _PATCH}), ("spec", "podSpecPatch")),
+        (
+            _argo("WorkflowTemplate", {"templates": [{"name": "t", "podSpecPatch": _PATCH}]}),
+            ("spec", "templates", 0, "podSpecPatch"),
+        ),
+        (
+            _argo(
+                "CronWorkflow",
+                {
+                    "workflowSpec": {
+                        "podSpecPatch": "containers:\n- {name: main, image: registry.example.com/patched:1}"
+                    }
+                },
+            ),
+            ("spec", "workflowSpec", "podSpecPatch"),
+        ),
+    ],
+    ids=["workflow", "template", "cron-yaml"],
+)
+def test_an_argo_pod_spec_patch_is_read_for_the_images_it_writes(
+    obj: dict[str, Any], at: tuple[str | int, ...]
+) -> None:
+    """Argo merges podSpecPatch into each pod it creates (containers by name): the image it writes
+    is what runs, found at the patch's field."""
+    assert [(u.reference, u.path, u.container) for u in find_images(obj)] == [
+        ("registry.example.com/patched:1", at, "main")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("patch", "found"),
+    [
+        (
+            '{"containers": [{"name": "main", "resources": {"limits": {"cpu": "{{inputs.parameters.c}}"}}}]}',
+            [],
+        ),
+        ("", []),
+        ("null", []),
+        ("{{inputs.parameters.patch}}", ["{{inputs.parameters.patch}}"]),
+        ('"{{inputs.parameters.patch}}"', ['"{{inputs.parameters.patch}}"']),
+        ("[1, 2]", ["[1, 2]"]),
+    ],
+)
+def test_a_pod_spec_patch_without_images_adds_none_and_an_unreadable_one_is_reported(
+    patch: str, found: list[str]
+) -> None:
+    obj = _argo(
+        "Workflow", {"templates": [{"name": "t", "container": {"image": "a:1"}, "podSpecPatch": patch}]}
+    )
+    uses = [u for u in find_images(obj) if u.path[-1] == "podSpecPatch"]
+    assert [u.reference for u in uses] == found
+    assert all(u.unresolvable == UNREADABLE_PATCH for u in uses)
+
+
+def test_an_argo_cd_application_s_pod_spec_patch_is_not_read() -> None:
+    """Argo CD's kinds hold Helm values, not Argo Workflows' fields."""
+    app = {**_argo("Application", {"source": {"helm": {"valuesObject": {"podSpecPatch": _PATCH}}}})}
+    assert find_images(app) == []
