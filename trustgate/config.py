@@ -544,8 +544,9 @@ def load_config(path: str | Path) -> Config:
             hint=f"a config starts with `apiVersion: {API_VERSION}` and `kind: {KIND}`",
         )
     doc = parsed[0]
-    # Manifests keep kubectl's reading (the last setting wins); in trustgate's own file a second
-    # `mode:` (or a merge bringing one) would silently weaken what the first one says.
+    # Manifests keep kubectl's reading (the last setting wins; but see `yamlio.merge_override`); in
+    # trustgate's own file a second `mode:` (or a merge bringing one) would silently weaken what the
+    # first one says.
     repeated = yamlio.repeated_key(doc.node)
     if repeated is not None:
         raise ConfigError(

@@ -453,6 +453,23 @@ def repeated_key(tree: Any) -> RepeatedKey | None:
     set it overrides it (`<<: *defaults` then `mode: warn`, the usual idiom). Keys compare as
     the JSON keys they become (`_json_key`). Only for a document read without a problem.
     """
+    return _repeated(tree, merges_only=False)
+
+
+def merge_override(tree: Any) -> RepeatedKey | None:
+    """The first key that a mapping of the document writes and then sets again by a later `<<`
+    merge, or None.
+
+    go-yaml v2 (kubectl, Argo CD, and this loader) merges in document order, so the merged value
+    holds; kustomize (kyaml, and so Flux, which builds every path with it) keeps the written one
+    (observed with `kubectl kustomize`). What is applied then depends on the reconciler. The other
+    settings `repeated_key` names are read alike, or refused by kustomize (a key written twice, two
+    `<<` in one mapping).
+    """
+    return _repeated(tree, merges_only=True)
+
+
+def _repeated(tree: Any, *, merges_only: bool) -> RepeatedKey | None:
     if isinstance(tree, LazyTree):
         tree = tree.tree()
     if not isinstance(tree, _ShiftedNode):
@@ -472,13 +489,13 @@ def repeated_key(tree: Any) -> RepeatedKey | None:
                 line = tree.offset + key_node.start_mark.line + 1
                 if key_node.tag == _MERGE and key_node.value == "<<":
                     for key in dict.fromkeys(k for m in _merged_maps(value_node) for k in _keys(m)):
-                        earlier = written.get(key, merged.get(key))
+                        earlier = written.get(key) if merges_only else written.get(key, merged.get(key))
                         if earlier is not None:
                             return RepeatedKey(key, line, earlier)
                         merged[key] = line
                 else:
                     key = _json_key(key_node, None)[0]
-                    if key in written:
+                    if key in written and not merges_only:
                         return RepeatedKey(key, line, written[key])
                     written[key] = line  # after a `<<` that set it: an override every reader keeps
             stack.extend(v for _, v in reversed(node.value))

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import test_cli_presync as presync_cli
 import yaml
-from test_cli_presync import GATED, PVC, Keys, Setup
+from test_cli_presync import GATED, PRIVILEGED_POD, PVC, Keys, Setup
 
 keys = presync_cli.keys  # the fixtures: an allowed SSH signer (alice), a GPG approver (bob)
 setup = presync_cli.setup
@@ -329,3 +330,114 @@ def test_a_sourceignore_pattern_that_is_not_utf8_is_reported_and_recorded(
     assert "leaves it out of source-controller's artifact ([o\\xff]ld/)" in output
     (deleted,) = [f for f in s.records()[-1]["findings"] if f["rule"] == DELETED]
     assert "[o\\xff]ld/" in deleted["message"]
+
+
+# A chart's template holding a privileged Pod: `helm template` fills the value; the gate never reads it.
+_TEMPLATE = PRIVILEGED_POD.replace("{privileged: true}", "{privileged: {{ .Values.privileged }}}")
+# A chart whose template parses as YAML, with the privileged setting in a comment that Helm's
+# `{{- "..." }}` turns into a line of its own: `#` then `privileged: true` below it.
+# Everything else about the Pod passes the bundled policies.
+_COMMENTED = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: debug, namespace: shop}
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: debug
+          image: busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+          resources: {limits: {memory: 64Mi, cpu: 100m}}
+          livenessProbe: {tcpSocket: {port: 80}}
+          readinessProbe: {tcpSocket: {port: 80}}
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+            # {{- "\\n            privileged: true" }}
+    """
+)
+# A Chart.yaml that Helm loads (apiVersion, name, version; other fields ignored) and the gate reads
+# as an object of an unknown kind.
+_DRESSED_CHART = "apiVersion: v2\nkind: Chart\nmetadata: {name: shop}\nname: shop\nversion: 0.1.0\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "decisive"),
+    [
+        pytest.param(
+            {
+                "deploy/kustomization.yaml": "resources: [namespace.yaml, settings.yaml, pvc.yaml]\n",
+                "deploy/Chart.yaml": "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+                "deploy/values.yaml": "privileged: true\n",
+                "deploy/templates/debug.yaml": _TEMPLATE,
+                "deploy/values-Chart.yaml": "# after kustomization.yaml: Argo CD takes deploy for a chart\n",
+            },
+            "deploy/values-Chart.yaml",
+            id="kustomization-before-a-chart-name",
+        ),
+        pytest.param(
+            {"deploy/Chart.yaml": _DRESSED_CHART, "deploy/templates/debug.yaml": _COMMENTED},
+            "deploy/Chart.yaml",
+            id="chart-read-as-files",
+        ),
+    ],
+)
+@pytest.mark.parametrize("reconciler", ["argocd", "any", "flux"])
+def test_a_directory_argocd_renders_as_a_helm_chart_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys, files: dict[str, str], decisive: str, reconciler: str
+) -> None:
+    """Argo CD's source type discovery (`util/app/discovery`) takes an Application's path for a Helm
+    chart when, of its names ending in `Chart.yaml` and kustomize's names, the last in byte order is
+    a chart name, and renders it with `helm template`; the gate rendered the kustomization, or read
+    the files one by one, and passed the privileged Pod the chart makes. Under Argo CD the run stops;
+    Flux builds the kustomization (or fails on the chart's files) and never renders a chart."""
+    s = setup(f"  reconciler: {reconciler}\n")
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    for name, text in files.items():
+        s.repo.write(name, text)
+    tip = s.repo.commit("a chart", ssh=keys.alice)
+    code, output = s.run()
+    if reconciler == "flux":
+        assert code == 0, output
+        assert s.repo.ref(GATED) == tip
+        return
+    assert code == 3, output
+    assert "presync/unread" in output and f"at {decisive}" in output, output
+    assert "deploy is a Helm chart to Argo CD" in output, output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        pytest.param(  # kustomization.yaml comes after Chart.yaml: Argo CD renders the kustomization
+            {
+                "deploy/kustomization.yaml": "resources: [namespace.yaml, settings.yaml, pvc.yaml]\n",
+                "deploy/Chart.yaml": "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+                "deploy/templates/debug.yaml": _TEMPLATE,
+            },
+            id="kustomization-after-the-chart",
+        ),
+        pytest.param(  # a HelmRelease's chart below a kustomization directory: no Application's path
+            {
+                "deploy/kustomization.yaml": "resources: [namespace.yaml, settings.yaml, pvc.yaml]\n",
+                "deploy/charts/shop/Chart.yaml": "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+                "deploy/charts/shop/templates/debug.yaml": _TEMPLATE,
+            },
+            id="chart-below-a-kustomization",
+        ),
+    ],
+)
+def test_a_kustomization_argocd_renders_as_one_does_not_stop_the_run(
+    setup: Callable[..., Setup], keys: Keys, files: dict[str, str]
+) -> None:
+    s = setup("  reconciler: argocd\n")
+    assert s.run()[0] == 0
+    for name, text in files.items():
+        s.repo.write(name, text)
+    tip = s.repo.commit("a chart beside the kustomization", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    assert "Helm chart to Argo CD" not in output
+    assert s.repo.ref(GATED) == tip

@@ -197,6 +197,35 @@ def test_merging_a_sequence_of_maps_lets_the_first_map_win_and_later_keys_overri
     assert value_of("b: &b {<<: {a: 1}, a: 2}\ns: {a: 0, <<: *b}\n")["s"] == {"a": 2}  # type: ignore[index]
 
 
+def _override(text: str) -> tuple[str, int, int] | None:
+    (doc,) = parse(text)
+    assert isinstance(doc, yamlio.ParsedDocument), doc
+    found = yamlio.merge_override(doc.node)
+    return None if found is None else (found.key, found.earlier_line, found.line)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # written, then set by a later merge: go-yaml v2 keeps the merged value, kustomize the written one
+        ("s:\n  privileged: true\n  <<: {privileged: false}\n", ("privileged", 2, 3)),
+        ("x: &p {a: 1}\ns:\n  a: 0\n  b: 2\n  <<: [{c: 3}, *p]\n", ("a", 3, 5)),
+        ("- {k: {a: 0, <<: {a: 1}}}\n", ("a", 1, 1)),
+        # read alike (a key after the merge overrides it; the first map of a sequence wins), or refused
+        # by kustomize (two merges, a key written twice): not this problem
+        ("s: {<<: {a: 1}, a: 0}\n", None),
+        ("s: {<<: [{a: 1}, {a: 2}], b: 0}\n", None),
+        ("s: {<<: {a: 1}, <<: {a: 2}}\n", None),
+        ("s: {a: 0, a: 1}\n", None),
+        ("s: {a: 0, <<: {b: 1}}\n", None),
+    ],
+)
+def test_a_merge_overriding_a_key_written_before_it_is_found(
+    text: str, expected: tuple[str, int, int] | None
+) -> None:
+    assert _override(text) == expected
+
+
 def test_merging_something_else_than_maps_is_a_problem_with_its_line() -> None:
     for text in ("a: 1\ns: {<<: 1}\n", "a: 1\ns: {<<: [{a: 1}, 2]}\n", "a: 1\ns: {<<: [[{a: 1}]]}\n"):
         problem = problem_of(text)

@@ -650,6 +650,9 @@ def parse_bytes(
             _add(value, source, yamlio.LazyTree(data), documents, problems, any_data)
             return _mark_plain(documents, data), problems
     suspect = may_hold_surrogate(data)  # defence in depth: the YAML parser refuses them today
+    # A merge key may override a key written before it, which readers take otherwise (kustomize's
+    # output holds no merge key: it read them already).
+    merges = rendered_from is None and b"<<" in data and _MERGE_KEY.search(data) is not None
     count = 0
     for item in yamlio.parse_stream(data, max_nodes=limits.max_yaml_nodes):
         count += 1
@@ -675,8 +678,30 @@ def parse_bytes(
         if bad is not None:
             problems.append(_surrogate_problem(source, "input/invalid-yaml", bad))
             continue
+        override = yamlio.merge_override(item.node) if merges else None
+        if override is not None:
+            problems.append(_merge_problem(Source(name, override.line, item.index), override))
+            continue
         _add(item.value, source, item.node, documents, problems, any_data)
     return _mark_plain(documents, data), problems
+
+
+# What a `<<` merge key looks like in the text (`<<: x`, `{<<: x}`, `? <<` before its `:` line); a
+# shell here-document in a ConfigMap (`cat <<EOF`) is none. Only a hit walks the documents.
+_MERGE_KEY = re.compile(rb"<<[ \t]*(?::|\r?$)", re.MULTILINE)
+
+
+def _merge_problem(source: Source, override: yamlio.RepeatedKey) -> InputProblem:
+    return InputProblem(
+        source,
+        "input/yaml-merge-override",
+        f"key {override.key!r} is written at line {override.earlier_line} and set again by the `<<` merge "
+        f"at line {override.line}: kubectl and Argo CD (go-yaml v2) apply the merged value, kustomize "
+        "(and so Flux, which builds every path with it) the written one, so what is applied depends on "
+        "who applies it",
+        "set the key once: write it after the `<<` (every reader keeps a key written after the merge), "
+        "or drop it from the merged map or from this mapping",
+    )
 
 
 def _mark_plain(documents: list[Document], data: bytes) -> list[Document]:

@@ -775,7 +775,10 @@ class PresyncGate:
             p = repo_path(path)
             if not p or any(within(e.path, p) for e in entries):
                 present.append(path)
-        return present, bool(entries), _unseen_content(git, entries, self.settings.paths)
+        unseen = _unseen_content(git, entries, self.settings.paths)
+        if reconcilers.ARGOCD in reconcilers.chosen(self.settings.reconciler):
+            unseen.extend(_argocd_charts(entries, self.settings.paths))
+        return present, bool(entries), unseen
 
     def _render(
         self,
@@ -1949,6 +1952,72 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
                     )
                 )
     return out
+
+
+# Argo CD's source type discovery (`util/app/discovery`, `Discover`): walking an Application's path
+# without a source type set, a file whose name ends in this makes the directory a Helm chart, one of
+# kustomize's names a kustomization; of those directly in the path, the last walked (byte order) wins.
+_ARGOCD_CHART_SUFFIX = "Chart.yaml"
+
+
+def _argocd_charts(entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[InputProblem]:
+    """The directories under `paths` that Argo CD renders with Helm and trustgate reads otherwise.
+
+    An Application without a source type set takes its path for a Helm chart when, of the names
+    ending in `Chart.yaml` and kustomization names directly in it, the last in byte order is a chart
+    name (`values-Chart.yaml` after `kustomization.yaml`), and `helm template` renders it when it holds
+    `Chart.yaml`. trustgate renders that directory's kustomization, or (none in it or above it
+    under the paths) reads its files one by one, so the chart's templates, which Argo CD applies,
+    would not be judged. Any directory under the paths may be an Application's path (as for
+    `_argocd_override`); a chart below a kustomization directory is read by neither (a HelmRelease's
+    chart: not covered)."""
+    roots = [repo_path(p) for p in paths]
+    names: dict[str, list[str]] = {}
+    for entry in entries:
+        directory, _, name = entry.path.rpartition("/")
+        if entry.mode != "160000" and _under(directory, roots):  # a submodule is a directory
+            names.setdefault(directory, []).append(name)
+    kustomized = {d for d, found in names.items() if any(n in KUSTOMIZATION_FILES for n in found)}
+    out = []
+    for directory, found in sorted(names.items()):
+        if loader.HELM_CHART_FILE not in found:
+            continue
+        decisive = [n for n in found if n.endswith(_ARGOCD_CHART_SUFFIX) or n in KUSTOMIZATION_FILES]
+        last = max(decisive, key=_go_order)
+        if last in KUSTOMIZATION_FILES:
+            continue
+        if directory in kustomized:
+            kustomization = max((n for n in found if n in KUSTOMIZATION_FILES), key=_go_order)
+            read = (
+                f"trustgate renders its {kustomization} instead ({last} comes after it, and Argo CD "
+                "takes any name ending in Chart.yaml for a chart)"
+            )
+        else:
+            # Below a kustomization directory of the same entry of the paths, trustgate reads nothing.
+            base = max((r for r in roots if within(directory, r)), key=len)
+            if any(within(directory, a) and within(a, base) for a in kustomized):
+                continue
+            read = "trustgate reads its files one by one, not as a chart"
+        where = f"{directory}/{last}" if directory else last
+        out.append(
+            InputProblem(
+                Source(where),
+                "presync/unread",
+                f"{directory or '.'} is a Helm chart to Argo CD: an Application whose path it is (with no "
+                f"source type set) renders it with `helm template`, but {read}, so what Argo CD applies "
+                "would not be checked",
+                "commit the chart's rendered output (`helm template`) instead, rename "
+                f"{last} if the directory is no chart, or set presync.reconciler: flux if no Argo CD "
+                "Application applies these paths",
+            )
+        )
+    return out
+
+
+def _go_order(name: str) -> bytes:
+    """A name's sort key as Go compares strings (bytes); a name git gave that is not UTF-8 keeps its
+    bytes (`surrogateescape`)."""
+    return name.encode("utf-8", "surrogateescape")
 
 
 def _in_artifact(entry: TreeEntry, reading: reconcilers.Views) -> bool:
