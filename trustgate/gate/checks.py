@@ -637,6 +637,7 @@ def admission_policy_check(build: Build) -> Check | None:
             build.config.admission_policies,
             limits=build.config.limits,
             crds=build.crds,  # custom kinds' plurals and scopes, for matching
+            kubernetes_version=build.config.kubernetes.version,
         )
     )
 

@@ -334,7 +334,11 @@ def load_gatekeeper(config: Config) -> GatekeeperSources | None:
             + ", ".join(f"{n} {key}" for key, n in sorted(library.skipped.items()))
         )
     constraints = gatekeeper.ConstraintSet(
-        library.templates.values(), library.constraints, library.expansions, engine=settings.engine
+        library.templates.values(),
+        library.constraints,
+        library.expansions,
+        engine=settings.engine,
+        kubernetes_version=config.kubernetes.version,
     )
     for template in library.unsupported:
         users = [c.id for c in constraints.skipped if c.kind == template.kind]

@@ -4,7 +4,8 @@ The engine is PyPI `cel-expr-python`, Google's C++ CEL runtime (ADR 10). This
 module owns the environment Kubernetes gives ValidatingAdmissionPolicies and
 Gatekeeper's K8sNativeValidation: CEL's standard library and macros, the
 strings extension at Kubernetes' version 2 (with `format`; `indexOf` and `lastIndexOf` as
-cel-go answers them, no `reverse` on strings), optionals (`?.`, `orValue`), `cel.bind`,
+the target version's cel-go answers them, `substring` and `split` as cel-go's, no `reverse`
+on strings), optionals (`?.`, `orValue`), `cel.bind`,
 and Kubernetes' own libraries, written here in Python: lists (`isSorted`,
 `sum`, `min`, `max`, `indexOf`, `lastIndexOf`; and cel-go's ext.Lists
 `slice`, `flatten`, `distinct`, `reverse`, `sort`, `lists.range`), regex (`find`, `findAll`),
@@ -42,8 +43,9 @@ import re2
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
+from trustgate.config import DEFAULT_KUBERNETES_VERSION
 from trustgate.manifests.loader import lone_surrogate, path_text
-from trustgate.policy import _gourl, crd_formats
+from trustgate.policy import _gourl, crd_formats, deprecations
 from trustgate.policy._gostrconv import go_quote, parse_float
 
 __all__ = [
@@ -1302,43 +1304,138 @@ def _format_v1(text: str, args: list[Any]) -> str:
     return "".join(out)
 
 
-# -- the strings library's searches, as cel-go has them -------------------------
+# -- the strings library, as cel-go has it -------------------------------------
 
 # The runtime's `indexOf` and `lastIndexOf` on strings answer out-of-range offsets otherwise
-# than cel-go's ext/strings.go (as since v0.22, in Kubernetes 1.33 on): there an empty search
-# string gives the offset unchecked, a negative offset is an error, an offset at or past the
-# end gives -1 (`'abc'.lastIndexOf('a', 3)` is -1, 0 here), and `lastIndexOf` on an empty
-# string searches from offset -1: an error (-1 here). The runtime also has the strings
-# library's version-3 `reverse` on strings, which Kubernetes' version 2 lacks (a string
-# receiver is "no matching overload" there). `_go_time_rewrite` routes these member calls here.
-_GO_MEMBERS = {"indexOf": "__tg_indexOf", "lastIndexOf": "__tg_lastIndexOf", "reverse": "__tg_reverse"}
+# than cel-go's ext/strings.go, whose answers changed between releases, so the API server's
+# depend on its version (`_SEARCHES`): an empty search string gives the offset unchecked; a
+# negative offset is an error; an offset at or past the end is an error before cel-go v0.22
+# (cel-go#1052; Kubernetes 1.31 and older) and -1 since (`'abc'.lastIndexOf('a', 3)`: 0 here);
+# `lastIndexOf` on an empty string searches from offset -1, an error, until cel-go v0.26
+# (cel-go#1173; Kubernetes 1.34) made it -1 (here -1). The runtime's `substring(start, end)`
+# refuses an end at the string's end (`'abc'.substring(0, 3)`; 'abc' in cel-go) and its
+# `split` gives `['']` for `''.split('')` (Go's `strings.Split`: `[]`). The runtime also has
+# the strings library's version-3 `reverse` on strings, which Kubernetes' version 2 lacks (a
+# string receiver is "no matching overload" there). `_go_time_rewrite` routes these member
+# calls here.
+_GO_MEMBERS = {
+    "indexOf": "__tg_indexOf",
+    "lastIndexOf": "__tg_lastIndexOf",
+    "reverse": "__tg_reverse",
+    "substring": "__tg_substring",
+    "split": "__tg_split",
+}
+_UNKNOWN = "unknown"  # which of two answers the API server's cel-go gives is not known
 
 
-def _go_index_of(text: str, sub: str, offset: int = 0) -> int:
+@dataclass(frozen=True, slots=True)
+class _Searches:
+    """How one Kubernetes version's cel-go answers string searches at the edges (`_SEARCHES`).
+
+    `past_end`: a non-empty search from an offset at or past the end, "error" or "-1";
+    `empty_last`: `lastIndexOf` of a non-empty string in an empty one, "error" or "-1";
+    `empty_offset`: an empty search from an offset out of [0, size], "offset" (given back
+    unchecked) or `_UNKNOWN`. `_UNKNOWN` is "could not evaluate" where the answers differ.
+    """
+
+    past_end: str
+    empty_last: str
+    empty_offset: str
+
+
+# (the first Kubernetes minor version of a regime, its function names' suffix, its answers)
+# Kubernetes 1.32 pins cel-go v0.22.0, and cel-go#1052 (an offset past the end: -1) was merged
+# two weeks before that release was cut: trustgate has not checked it is in it. cel-go#1335
+# (June 2026: an empty search's negative offset an error, one past the end the size) is in no
+# release trustgate has checked; Kubernetes 1.36 predates it.
+_SEARCHES: tuple[tuple[int, str, _Searches], ...] = (
+    (0, "_v21", _Searches(past_end="error", empty_last="error", empty_offset="offset")),
+    (32, "_v22", _Searches(past_end=_UNKNOWN, empty_last="error", empty_offset="offset")),
+    (33, "_v23", _Searches(past_end="-1", empty_last="error", empty_offset="offset")),
+    (34, "_v26", _Searches(past_end="-1", empty_last="-1", empty_offset="offset")),
+    (37, "", _Searches(past_end="-1", empty_last="-1", empty_offset=_UNKNOWN)),
+)
+_SEARCHED = ("indexOf", "lastIndexOf")  # the routed names that differ by version
+
+
+def _searches_suffix(kubernetes_version: str | None) -> str:
+    """The suffix of the search functions the API server of `kubernetes_version` has (the
+    configuration's default version when None)."""
+    minor = deprecations.parse_version(kubernetes_version or DEFAULT_KUBERNETES_VERSION)[1]
+    return [suffix for first, suffix, _ in _SEARCHES if minor >= first][-1]
+
+
+def _unknown_answer(function: str, answers: str) -> _Unevaluable:
+    return _Unevaluable(
+        f"{function} {_UNEVALUABLE}: the target Kubernetes version's cel-go gives {answers}, and "
+        "trustgate does not know which; a check such as `offset < size(s)` before the call decides it"
+    )
+
+
+def _past_end(searches: _Searches, function: str, offset: int) -> int:
+    if searches.past_end == "error":
+        raise _LibraryError(f"index out of range: {offset}")
+    if searches.past_end == _UNKNOWN:
+        raise _unknown_answer(function, f"-1 or an error for an offset past the end ({offset})")
+    return -1
+
+
+def _empty_search(searches: _Searches, function: str, size: int, offset: int) -> int:
+    if searches.empty_offset == _UNKNOWN and not 0 <= offset <= size:
+        raise _unknown_answer(function, f"the offset or another answer for an empty search from {offset}")
+    return offset
+
+
+def _go_index_of(searches: _Searches, text: str, sub: str, offset: int = 0) -> int:
     """cel-go's `indexOfOffset`, over characters (Go's runes)."""
     if sub == "":
-        return offset
+        return _empty_search(searches, "indexOf", len(text), offset)
     if offset < 0:
         raise _LibraryError(f"index out of range: {offset}")
     if offset >= len(text):
-        return -1
+        return _past_end(searches, "indexOf", offset)
     return text.find(sub, offset)
 
 
-def _go_last_index_of(text: str, sub: str, offset: int | None = None) -> int:
+def _go_last_index_of(searches: _Searches, text: str, sub: str, offset: int | None = None) -> int:
     """cel-go's `lastIndexOf` and `lastIndexOfOffset`, over characters."""
     if offset is None:
         if sub == "":
             return len(text)
+        if text == "" and searches.empty_last == "-1":
+            return -1
         offset = len(text) - 1
     if sub == "":
-        return offset
+        return _empty_search(searches, "lastIndexOf", len(text), offset)
     if offset < 0:
         raise _LibraryError(f"index out of range: {offset}")
     if offset >= len(text):
-        return -1
+        return _past_end(searches, "lastIndexOf", offset)
     start = min(offset, len(text) - len(sub))
     return text.rfind(sub, 0, start + len(sub)) if start >= 0 else -1
+
+
+def _go_substring(text: str, start: int, end: int | None = None) -> str:
+    """cel-go's `substr` and `substrRange`, over characters."""
+    if end is not None and start > end:
+        raise _LibraryError(f"invalid substring range. start: {start}, end: {end}")
+    if not 0 <= start <= len(text):
+        raise _LibraryError(f"index out of range: {start}")
+    if end is None:
+        return text[start:]
+    if not 0 <= end <= len(text):
+        raise _LibraryError(f"index out of range: {end}")
+    return text[start:end]
+
+
+def _go_split(text: str, sep: str, n: int = -1) -> list[str]:
+    """Go's `strings.SplitN` (`Split` with n -1), which cel-go's `split` calls."""
+    if n == 0:
+        return []
+    if sep == "":  # Go's explode: one piece per character, the last holding the rest
+        pieces = len(text) if n < 0 or n > len(text) else n
+        return [*text[: pieces - 1], text[pieces - 1 :]] if pieces else []
+    return text.split(sep, n - 1) if n > 0 else text.split(sep)
 
 
 # -- Go's time parsing (cel-go's timestamp(), duration() and duration.getMilliseconds()) --
@@ -1743,6 +1840,8 @@ def _comparison_operands(tokens: list[tuple[str, int, int]], k: int, width: int)
     return (first, last) if first < k and last >= k + width else None
 
 
+# A routed member's name in an error, with its `_SEARCHES` suffix, as the policy wrote it.
+_ROUTED_MEMBER = re.compile(r"__tg_(" + "|".join(_GO_MEMBERS) + r")(?:_v\d+)?(?!\w)")
 _ROUTED: tuple[str, ...] = ("timestamp", "duration", "getMilliseconds", "format", "int", "double")
 _ROUTED += ("bool", "string", *_GO_MEMBERS)
 
@@ -1752,7 +1851,7 @@ def _may_route(source: str) -> bool:
     return any(name in source for name in (*_ROUTED, *_GO_LISTS))
 
 
-def _go_time_rewrite(source: str, *, nan_guard: bool = False) -> str | None:
+def _go_time_rewrite(source: str, *, nan_guard: bool = False, searches: str = "") -> str | None:
     """The expression with cel-go's conversions in place of the runtime's, or None when it
     calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
     and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
@@ -1763,7 +1862,8 @@ def _go_time_rewrite(source: str, *, nan_guard: bool = False) -> str | None:
     changes none of this. The lists library's `sum()`, `min()`, `max()` and `isSorted()` bind
     their receiver and see its items' exact values (`_go_list_tail`). With `nan_guard`, each
     `<`, `<=`, `>` and `>=` binds its operands and is cel-go's error ("NaN values cannot be
-    ordered") where one is a NaN, which the runtime's comparisons call false.
+    ordered") where one is a NaN, which the runtime's comparisons call false. Member
+    `indexOf` and `lastIndexOf` call the functions of the `_SEARCHES` regime `searches` names.
 
     In CEL a function is only ever called as its name followed by `(`, so every call is found
     in the tokens; the caller checks the result holds no call to the runtime's functions left.
@@ -1791,7 +1891,7 @@ def _go_time_rewrite(source: str, *, nan_guard: bool = False) -> str | None:
         elif text == "format" and following[:1] == ["("] and member:
             edits.append((start, end, 0, _GO_FORMAT))
         elif text in _GO_MEMBERS and following[:1] == ["("] and member:
-            edits.append((start, end, 0, _GO_MEMBERS[text]))
+            edits.append((start, end, 0, _GO_MEMBERS[text] + (searches if text in _SEARCHED else "")))
         elif text in _GO_LISTS and following == ["(", ")"] and member:
             first = _receiver_start(tokens, k - 1)
             if first is None:
@@ -1918,6 +2018,7 @@ _RUNTIME_CONVERSIONS = frozenset(
 _LIST_FUNCTIONS = frozenset({"list_sum", "list_min", "list_max", "list_is_sorted"}) | frozenset(
     {"string_index_of_string", "string_index_of_string_int", "string_reverse"}
     | {"string_last_index_of_string", "string_last_index_of_string_int"}
+    | {"string_substring_int", "string_substring_int_int", "string_split_string", "string_split_string_int"}
 )
 
 
@@ -1991,6 +2092,33 @@ def _nul_path(value: Any) -> tuple[str | int, ...] | None:
 def _member(name: str, result: Any, impl: Callable[..., Any], *args: Any) -> cel.FunctionDecl:
     """A member function of the opaque types (maps marked with `@k8s`)."""
     return _fn(name, _ov(f"k8s_{name}_{len(args)}", result, [_MAP, *args], impl, member=True))
+
+
+def _go_strings(any_items: list[tuple[str, Any]]) -> Iterator[cel.FunctionDecl]:
+    """What member `indexOf` and `lastIndexOf` become, one pair per `_SEARCHES` regime:
+    cel-go's on strings, the lists library's on lists."""
+    s, i = _T.STRING, _T.INT
+    for _, suffix, searches in _SEARCHES:
+        index_of = functools.partial(_go_index_of, searches)
+        last_index_of = functools.partial(_go_last_index_of, searches)
+        yield _fn(
+            _GO_MEMBERS["indexOf"] + suffix,
+            _ov(f"tg_string_index_of{suffix}", i, [s, s], index_of, member=True),
+            _ov(f"tg_string_index_of_int{suffix}", i, [s, s, i], index_of, member=True),
+            *(
+                _ov(f"tg_list_index_of_{k}{suffix}", i, [_LIST, t], _index_of, member=True)
+                for k, t in any_items
+            ),
+        )
+        yield _fn(
+            _GO_MEMBERS["lastIndexOf"] + suffix,
+            _ov(f"tg_string_last_index_of{suffix}", i, [s, s], last_index_of, member=True),
+            _ov(f"tg_string_last_index_of_int{suffix}", i, [s, s, i], last_index_of, member=True),
+            *(
+                _ov(f"tg_list_last_index_of_{k}{suffix}", i, [_LIST, t], _last_index_of, member=True)
+                for k, t in any_items
+            ),
+        )
 
 
 def _library() -> list[cel.FunctionDecl]:
@@ -2243,23 +2371,18 @@ def _library() -> list[cel.FunctionDecl]:
         _fn(_GO_DOUBLE_STRING, _ov(_GO_DOUBLE_STRING, _DYN, [d], _go_g)),
         _fn(_GO_NAN, _ov(_GO_NAN, b, [], _nan_not_ordered)),
         _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
-        # what `indexOf`, `lastIndexOf` and `reverse` become: cel-go's on strings, the lists ones
-        _fn(
-            _GO_MEMBERS["indexOf"],
-            _ov("tg_string_index_of", i, [s, s], _go_index_of, member=True),
-            _ov("tg_string_index_of_int", i, [s, s, i], _go_index_of, member=True),
-            *(_ov(f"tg_list_index_of_{k}", i, [_LIST, t], _index_of, member=True) for k, t in any_items),
-        ),
-        _fn(
-            _GO_MEMBERS["lastIndexOf"],
-            _ov("tg_string_last_index_of", i, [s, s], _go_last_index_of, member=True),
-            _ov("tg_string_last_index_of_int", i, [s, s, i], _go_last_index_of, member=True),
-            *(
-                _ov(f"tg_list_last_index_of_{k}", i, [_LIST, t], _last_index_of, member=True)
-                for k, t in any_items
-            ),
-        ),
+        *_go_strings(any_items),
         _fn(_GO_MEMBERS["reverse"], _ov("tg_list_reverse", _LIST, [_LIST], lambda v: v[::-1], member=True)),
+        _fn(
+            _GO_MEMBERS["substring"],
+            _ov("tg_string_substring", s, [s, i], _go_substring, member=True),
+            _ov("tg_string_substring_int", s, [s, i, i], _go_substring, member=True),
+        ),
+        _fn(
+            _GO_MEMBERS["split"],
+            _ov("tg_string_split", _T.List(s), [s, s], _go_split, member=True),
+            _ov("tg_string_split_int", _T.List(s), [s, s, i], _go_split, member=True),
+        ),
         _fn(
             _GO_MILLISECONDS,
             _ov("tg_duration_milliseconds", i, [_T.DURATION], _duration_milliseconds, member=True),
@@ -2481,8 +2604,7 @@ class Program:
             if value.type() == _ERROR:
                 text = _STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]")
                 text = text.replace(_GO_MILLISECONDS, "getMilliseconds").replace(_GO_FORMAT, "format")
-                for name, routed in _GO_MEMBERS.items():
-                    text = text.replace(routed, name)
+                text = _ROUTED_MEMBER.sub(lambda m: m.group(1), text)
                 raise (CelUnevaluableError if _UNEVALUABLE in text else CelEvalError)(text)
             if bindable:
                 bound = _bindable(value)
@@ -2604,7 +2726,12 @@ def _may_make_nan(program: Any, unchecked: bool) -> bool:
 
 
 def compile_expression(
-    expression: str, *, variables: Sequence[str], length: int | None = None, allow_reserved: bool = False
+    expression: str,
+    *,
+    variables: Sequence[str],
+    length: int | None = None,
+    allow_reserved: bool = False,
+    kubernetes_version: str | None = None,
 ) -> Program:
     """Parse and type-check an expression once.
 
@@ -2615,6 +2742,8 @@ def compile_expression(
             policy wrote (its optional variables bound in it); by default, its own.
         allow_reserved: `expression` is trustgate's own rewriting, which may name `__tg_`
             identifiers (a policy's own expression may not).
+        kubernetes_version: the target API server's (`"1.33"`), where cel-go's answers changed
+            between releases (`_SEARCHES`); the configuration's default when None.
 
     Returns:
         The compiled program.
@@ -2622,7 +2751,9 @@ def compile_expression(
     Raises:
         CelCompileError: a syntax or type error (with its line and column), too long, a NUL
             character, or an identifier trustgate reserves.
+        ValueError: `kubernetes_version` is not MAJOR.MINOR[.PATCH].
     """
+    searches = _searches_suffix(kubernetes_version)
     length = len(expression) if length is None else length
     if length > MAX_EXPRESSION_LENGTH:
         raise CelCompileError(
@@ -2662,7 +2793,7 @@ def compile_expression(
         except RuntimeError:
             raise error from e
         unchecked = True
-    rewritten = _go_time_rewrite(expression, nan_guard=_may_make_nan(compiled, unchecked))
+    rewritten = _go_time_rewrite(expression, nan_guard=_may_make_nan(compiled, unchecked), searches=searches)
     if rewritten is None:
         # Nothing to route, or a call the rewriting could not follow: the checked AST says which.
         if _may_route(expression) and _left_runtime_time_calls(compiled):

@@ -65,8 +65,9 @@ class Rule:
     node: Mapping[str, Any] | None = None  # the schema node `self` is a value of
 
 
-def compile_rules(schema: Mapping[str, Any]) -> list[Rule]:
-    """Every rule of a structural schema, compiled, within the API server's cost limits.
+def compile_rules(schema: Mapping[str, Any], *, kubernetes_version: str | None = None) -> list[Rule]:
+    """Every rule of a structural schema, compiled, within the API server's cost limits, as
+    the API server of `kubernetes_version` runs it (`cel.compile_expression`).
 
     Raises:
         RuleError: a rule is not a string, a rule or messageExpression does not compile, or
@@ -74,7 +75,8 @@ def compile_rules(schema: Mapping[str, Any]) -> list[Rule]:
             limit, which refuses such a CRD (see `cel_cost`).
     """
     total = [0]
-    rules = list(_walk(schema, (), (), cel_cost.decl_type(schema, root=True), 1, total, {}))
+    typed = cel_cost.decl_type(schema, root=True)
+    rules = list(_walk(schema, (), (), typed, 1, total, {}, kubernetes_version))
     if total[0] > cel_cost.PER_CRD_LIMIT:
         raise RuleError(
             cel_cost.budget_message(
@@ -108,6 +110,7 @@ def _walk(
     cardinality: int | None,
     total: list[int],
     views: dict[int, Mapping[str, Any]],
+    version: str | None,
 ) -> Iterator[Rule]:
     where = _render(steps)
     # The node as the API server types the rules' values (`crd_cel_view.view`), once per node.
@@ -120,11 +123,11 @@ def _walk(
         label = f"x-kubernetes-validations[{i}] at {where}"
         if not isinstance(text, str) or not text.strip():
             raise RuleError(f"{label}: rule must be a non-empty string")
-        program = _compile(text, f"{label}: rule")
+        program = _compile(text, f"{label}: rule", version)
         total[0] += _cost(program, typed, cardinality, f"{label}: rule", "estimated rule cost")
         message_program = None
         if isinstance(entry.get("messageExpression"), str):
-            message_program = _compile(entry["messageExpression"], f"{label}: messageExpression")
+            message_program = _compile(entry["messageExpression"], f"{label}: messageExpression", version)
             # Judged alone, not times the occurrences of its value (they only run on a failure).
             what = "estimated messageExpression cost"
             _cost(message_program, typed, 1, f"{label}: messageExpression", what)
@@ -177,6 +180,7 @@ def _walk(
                     cardinality,
                     total,
                     views,
+                    version,
                 )
     # Values under a list or a map occur up to maxItems / maxProperties times each (unbounded
     # without them), as the API server multiplies a rule's cost (apiextensions' extractMaxElements).
@@ -187,11 +191,13 @@ def _walk(
         item_keys: tuple[str, ...] | None = None
         if node.get("x-kubernetes-list-type") == "map" and isinstance(map_keys, list) and map_keys:
             item_keys = tuple(str(k) for k in map_keys)
-        yield from _walk(node["items"], (*steps, "[]"), (*keys, item_keys), elem, times, total, views)
+        yield from _walk(
+            node["items"], (*steps, "[]"), (*keys, item_keys), elem, times, total, views, version
+        )
     if isinstance(node.get("additionalProperties"), Mapping):
         times = _times(cardinality, node.get("maxProperties"))
         yield from _walk(
-            node["additionalProperties"], (*steps, "{}"), (*keys, None), elem, times, total, views
+            node["additionalProperties"], (*steps, "{}"), (*keys, None), elem, times, total, views, version
         )
 
 
@@ -374,9 +380,9 @@ def _times(cardinality: int | None, most: Any) -> int | None:
     return cardinality * max(most, 0)
 
 
-def _compile(text: str, label: str) -> cel.Program:
+def _compile(text: str, label: str, version: str | None) -> cel.Program:
     try:
-        return cel.compile_expression(text, variables=_VARIABLES)
+        return cel.compile_expression(text, variables=_VARIABLES, kubernetes_version=version)
     except cel.CelCompileError as e:
         position = f" ({e.where()})" if e.where() else ""
         raise RuleError(f"{label}{position}: {e.message}") from e

@@ -1521,6 +1521,7 @@ class ConstraintSet:
         expansions: Sequence[ExpansionTemplate] = (),
         *,
         engine: str = "cel",
+        kubernetes_version: str | None = None,
     ) -> None:
         """Prepare the modules (renamed templates plus the generated aggregate) and the CEL.
 
@@ -1528,7 +1529,8 @@ class ConstraintSet:
         (no code for the admission target); `expansions` are the ExpansionTemplates
         reviews go through. `engine` picks the code of templates that have both:
         `cel` (as Gatekeeper), `rego`, or `both` (each runs; a disagreement is a finding). A template
-        with one kind of code runs it whatever `engine` says.
+        with one kind of code runs it whatever `engine` says. CEL is compiled as the API
+        server of `kubernetes_version` runs it.
 
         Raises:
             PolicyError: a template's Rego breaks Gatekeeper's rules (see `Template.modules`),
@@ -1555,7 +1557,10 @@ class ConstraintSet:
         if cel_kinds:
             from trustgate.policy import gatekeeper_cel  # imports this module: load it only when needed
 
-            self.cel = {k: gatekeeper_cel.compile_template(by_kind[k]) for k in sorted(cel_kinds)}
+            self.cel = {
+                k: gatekeeper_cel.compile_template(by_kind[k], kubernetes_version=kubernetes_version)
+                for k in sorted(cel_kinds)
+            }
         self.aggregate = self._aggregate()
         rego_constraints = [c for c in self.constraints if c.kind in self.rego_kinds]
         self.uses_inventory = any(c.kind in self.inventory_kinds for c in rego_constraints)

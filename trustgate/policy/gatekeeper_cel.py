@@ -32,8 +32,9 @@ __all__ = ["compile_template", "review"]
 _VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer")
 
 
-def compile_template(template: Template) -> tuple[vap.Code, str]:
-    """The template's CEL, compiled once, and its failurePolicy.
+def compile_template(template: Template, *, kubernetes_version: str | None = None) -> tuple[vap.Code, str]:
+    """The template's CEL, compiled once (as the API server of `kubernetes_version` runs it,
+    `cel.compile_expression`), and its failurePolicy.
 
     Raises:
         PolicyError: the source is malformed, an expression does not compile (naming the
@@ -43,7 +44,12 @@ def compile_template(template: Template) -> tuple[vap.Code, str]:
     source = template.cel or {}
     label = f"template {template.name}"
     code = vap.parse_code(
-        source, label=label, where=template.where, prefix=template.cel_path, variables=_VARIABLES
+        source,
+        label=label,
+        where=template.where,
+        prefix=template.cel_path,
+        variables=_VARIABLES,
+        kubernetes_version=kubernetes_version,
     )
     if not code.validations:
         raise PolicyError(f"{label}: {template.cel_path}validations is empty", where=template.where)

@@ -165,7 +165,7 @@ class SchemaSet:
             from trustgate.policy import crd_cel  # the CEL runtime loads only for CRDs with rules
 
             try:
-                rules = crd_cel.compile_rules(schema)
+                rules = crd_cel.compile_rules(schema, kubernetes_version=self.version)
             except crd_cel.RuleError as e:
                 raise ConfigError(f"CustomResourceDefinition {kind} {version['name']}: {e}") from e
             self._crd_rules[key] = rules

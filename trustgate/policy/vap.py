@@ -1428,12 +1428,17 @@ def _find_params(
 
 
 def load(
-    paths: Iterable[Path], *, limits: Limits | None = None, crds: Iterable[Mapping[str, Any]] = ()
+    paths: Iterable[Path],
+    *,
+    limits: Limits | None = None,
+    crds: Iterable[Mapping[str, Any]] = (),
+    kubernetes_version: str | None = None,
 ) -> PolicySet:
     """Policies, bindings and params from files or directories.
 
     Every other Kubernetes object in the files is a candidate param. `crds` (those given
-    with --crd) tell custom kinds' plurals and scopes, which matching needs.
+    with --crd) tell custom kinds' plurals and scopes, which matching needs. CEL is compiled
+    as the API server of `kubernetes_version` runs it (`cel.compile_expression`).
 
     Raises:
         PolicyError: a file is unreadable; a policy or binding is malformed, its CEL does not
@@ -1448,7 +1453,9 @@ def load(
             if not is_admission_policy(doc.obj):
                 out.params.append(doc.obj)
             elif doc.obj.get("kind") == _POLICY:
-                policy = parse_policy(doc.obj, file=doc.file, line=doc.line)
+                policy = parse_policy(
+                    doc.obj, file=doc.file, line=doc.line, kubernetes_version=kubernetes_version
+                )
                 if policy.name in out.policies:
                     raise PolicyError(
                         f"ValidatingAdmissionPolicy {policy.name!r} is defined twice "
@@ -1509,7 +1516,9 @@ def _subresources_written(policy: Policy) -> list[str]:
     return out
 
 
-def parse_policy(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Policy:
+def parse_policy(
+    obj: Mapping[str, Any], *, file: str, line: int = 1, kubernetes_version: str | None = None
+) -> Policy:
     """A ValidatingAdmissionPolicy, with every expression compiled.
 
     Raises:
@@ -1553,6 +1562,7 @@ def parse_policy(obj: Mapping[str, Any], *, file: str, line: int = 1) -> Policy:
         unevaluable_ok=True,
         strict=True,
         has_params=param_kind is not None,
+        kubernetes_version=kubernetes_version,
     )
     return Policy(
         name=name,
@@ -1576,6 +1586,7 @@ def parse_code(
     unevaluable_ok: bool = False,
     strict: bool = False,
     has_params: bool = True,
+    kubernetes_version: str | None = None,
 ) -> Code:
     """`variables`, `matchConditions` and `validations` of a policy (or a Gatekeeper CEL source).
 
@@ -1589,6 +1600,8 @@ def parse_code(
             Gatekeeper compiles a template's code with the same compiler but does not refuse
             the template for it, so its code is not strict.
         has_params: whether `params` is declared (strict: the policy has a paramKind).
+        kubernetes_version: the target API server's, whose cel-go answers some calls as its
+            release does (`cel.compile_expression`).
 
     Raises:
         PolicyError: an entry is malformed or an expression does not compile (or, `strict`,
@@ -1625,7 +1638,7 @@ def parse_code(
         if not isinstance(text, str) or not text.strip():
             raise PolicyError(f"{label}: {prefix}{field_path} must be a non-empty string", where=where)
         try:
-            program = cel.compile_expression(text, variables=variables)
+            program = cel.compile_expression(text, variables=variables, kubernetes_version=kubernetes_version)
         except cel.CelCompileError as e:
             raise refuse(field_path, e.message, e.where()) from e
         if strict:
@@ -1670,7 +1683,11 @@ def parse_code(
             body = f"cel.bind({_BOUND}{name}, ({inlined[name]}), {body})"
         try:
             rewritten = cel.compile_expression(
-                body, variables=variables, length=len(text), allow_reserved=True
+                body,
+                variables=variables,
+                length=len(text),
+                allow_reserved=True,
+                kubernetes_version=kubernetes_version,
             )
         except cel.CelCompileError as e:
             position = " (in it, with the optional variables it reads bound)"

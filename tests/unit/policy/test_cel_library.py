@@ -426,7 +426,7 @@ def test_lists_of_durations_from_the_object() -> None:
     assert run("object.v.map(d, duration(d)).max()", {"v": ["1m", "30s"]}) == dt.timedelta(minutes=1)
 
 
-# -- 6. the strings library's searches: cel-go's ext/strings.go (v0.22 on, Kubernetes 1.33 on) --
+# -- 6. the strings library: cel-go's ext/strings.go as each Kubernetes version has it --
 
 STRING_SEARCHES = [
     # the doc comment's examples ('hello mellow'), which both runtimes answer alike
@@ -447,8 +447,9 @@ STRING_SEARCHES = [
     # where the runtime's answer differs: an offset at the end is -1 for a non-empty search
     # string, even where it occurs before (the runtime: 0)...
     ("'abc'.lastIndexOf('a', 3)", -1),
-    # ...lastIndexOf on an empty string searches from offset -1, an error (the runtime: -1)...
-    ("''.lastIndexOf('x')", ERROR),
+    # ...lastIndexOf in an empty string is -1 since cel-go v0.26 (cel-spec's string_ext
+    # conformance: `''.lastIndexOf('@@') == -1`)...
+    ("''.lastIndexOf('x')", -1),
     # ...and an empty search string gives the offset, unchecked (the runtime: an error)
     ("'abc'.indexOf('', 5)", 5),
     ("'abc'.indexOf('', -2)", -2),
@@ -467,11 +468,99 @@ def test_string_searches_are_cel_gos(expression: str, expected: Any) -> None:
     check(expression, expected)
 
 
+UNKNOWN = object()  # "could not evaluate": trustgate does not know the version's answer
+
+# By Kubernetes version: cel-go < v0.22 (1.31 and older) errs for an offset at or past the end
+# (so `''.indexOf(x)`: offset 0 of an empty string); cel-go#1052 (merged two weeks before v0.22.0,
+# which 1.32 pins; not checked to be in it) made it -1, as in v0.23.2 (1.33); cel-go#1173
+# (v0.26, 1.34 on) made `''.lastIndexOf(x)` -1; cel-go#1335 (June 2026, in no release checked)
+# checks an empty search's offset. Columns: 1.31, 1.32, 1.33, 1.34, 1.37.
+VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.37")
+SEARCHES_BY_VERSION = [
+    ("'abc'.indexOf('c', 3)", (ERROR, UNKNOWN, -1, -1, -1)),
+    ("'abc'.lastIndexOf('a', 3)", (ERROR, UNKNOWN, -1, -1, -1)),
+    ("''.indexOf('x')", (ERROR, UNKNOWN, -1, -1, -1)),
+    ("''.lastIndexOf('x')", (ERROR, ERROR, ERROR, -1, -1)),
+    ("'abc'.indexOf('', 5)", (5, 5, 5, 5, UNKNOWN)),
+    ("'abc'.lastIndexOf('', -1)", (-1, -1, -1, -1, UNKNOWN)),
+    ("'abc'.indexOf('', 3)", (3, 3, 3, 3, 3)),
+    ("'abc'.indexOf('c', 2)", (2, 2, 2, 2, 2)),
+    ("''.indexOf('')", (0, 0, 0, 0, 0)),
+    ("''.lastIndexOf('')", (0, 0, 0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize(("expression", "answers"), SEARCHES_BY_VERSION)
+def test_string_searches_follow_the_target_version(expression: str, answers: tuple[Any, ...]) -> None:
+    for version, expected in zip(VERSIONS, answers, strict=True):
+        program = cel.compile_expression(expression, variables=VARIABLES, kubernetes_version=version)
+        if expected is UNKNOWN:
+            with pytest.raises(cel.CelUnevaluableError, match="does not know which"):
+                program.evaluate({"object": {}})
+        elif expected is ERROR:
+            with pytest.raises(cel.CelEvalError, match=r"^index out of range: -?\d+$") as raised:
+                program.evaluate({"object": {}})
+            assert not isinstance(raised.value, cel.CelUnevaluableError)
+        else:
+            assert program.evaluate({"object": {}}) == expected, (expression, version)
+
+
 def test_string_searches_on_fields_are_cel_gos() -> None:
+    assert run("object.v.lastIndexOf('.') == -1", {"v": ""}) is True
+    expression = cel.compile_expression(
+        "object.v.lastIndexOf('.') == -1", variables=VARIABLES, kubernetes_version="1.33"
+    )
     with pytest.raises(cel.CelEvalError, match=r"^index out of range: -1$"):
-        run("object.v.lastIndexOf('.') == -1", {"v": ""})
+        expression.evaluate({"object": {"v": ""}})
     assert run("object.v.lastIndexOf('a', 3)", {"v": "abc"}) == -1
     assert run("object.v.indexOf(object.v) + object.l.indexOf('b')", {"v": "abc", "l": ["a", "b"]}) == 1
+
+
+# Go's strings.Split and SplitN (genSplit, explode), which cel-go's split calls, and cel-go's
+# substr and substrRange: an end at the string's end is in range.
+SPLITS_AND_SUBSTRINGS = [
+    ("''.split('')", []),
+    ("''.split('', 1)", []),
+    ("''.split('', -1)", []),
+    ("''.split('', 0)", []),
+    ("''.split(',')", [""]),
+    ("''.split(',', 1)", [""]),
+    ("'abc'.split('')", ["a", "b", "c"]),
+    ("'aé😀'.split('')", ["a", "é", "😀"]),
+    ("'abc'.split('', 1)", ["abc"]),
+    ("'abc'.split('', 2)", ["a", "bc"]),
+    ("'abc'.split('', 9)", ["a", "b", "c"]),
+    ("'a,b,c'.split(',')", ["a", "b", "c"]),
+    ("'a,b,c'.split(',', 2)", ["a", "b,c"]),
+    ("'a,b,c'.split(',', -1)", ["a", "b", "c"]),
+    ("'a,b,c'.split(',', 0)", []),
+    ("',a,'.split(',')", ["", "a", ""]),
+    ("'abc'.substring(0, 3)", "abc"),
+    ("'héllo'.substring(1, 5)", "éllo"),
+    ("'abc'.substring(3, 3)", ""),
+    ("'abc'.substring(3)", ""),
+    ("'abc'.substring(1)", "bc"),
+    ("'abc'.substring(0, 4)", ERROR),
+    ("'abc'.substring(4)", ERROR),
+    ("'abc'.substring(-1)", ERROR),
+    ("'abc'.substring(2, 1)", ERROR),
+    ("'abc'.substring(-1, 2)", ERROR),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), SPLITS_AND_SUBSTRINGS)
+def test_split_and_substring_are_cel_gos(expression: str, expected: Any) -> None:
+    check(expression, expected)
+
+
+def test_split_and_substring_on_fields_are_cel_gos() -> None:
+    assert run("object.v.split('') == [] && object.v.split(',') == ['']", {"v": ""}) is True
+    assert run("object.v.substring(size(object.v) - 4, size(object.v))", {"v": "a.exe"}) == ".exe"
+    with pytest.raises(cel.CelEvalError, match=r"^invalid substring range. start: 2, end: 1$"):
+        run("object.v.substring(2, 1)", {"v": "abc"})
+    # a receiver that is no string finds no overload when it runs, as in the API server
+    with pytest.raises(cel.CelEvalError, match="substring"):
+        run("object.v.substring(0)", {"v": [1]})
 
 
 def test_reverse_of_a_string_is_not_kubernetes() -> None:

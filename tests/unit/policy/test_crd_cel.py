@@ -924,3 +924,18 @@ def test_a_root_rule_sees_the_name_the_api_server_generates() -> None:
         "metadata": {"name": "a-1", "generateName": "a-"},
     }
     assert crd_cel.evaluate(rules, named) == [((), "suffix")]  # a name given: taken as it is
+
+
+def test_rules_run_as_the_target_versions_cel_go() -> None:
+    # cel-go's lastIndexOf in an empty string: an error until v0.26 (Kubernetes 1.34), -1 since
+    schema = {
+        "type": "object",
+        "properties": {"v": {"type": "string"}},
+        "x-kubernetes-validations": [{"rule": "self.v.lastIndexOf('.') == -1", "message": "has a dot"}],
+    }
+    obj = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "v": ""}
+    assert crd_cel.evaluate(crd_cel.compile_rules(schema, kubernetes_version="1.34"), obj) == []
+    failed = crd_cel.evaluate(crd_cel.compile_rules(schema, kubernetes_version="1.33"), obj)
+    assert [message for _, message in failed] == [
+        "the top level: rule 'self.v.lastIndexOf('.') == -1' failed: index out of range: -1"
+    ]
