@@ -5,8 +5,10 @@ queue on the chain lock rather than fail each other's decisions."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +48,27 @@ def async_postgres() -> Iterator[PostgresServer]:
 def repeatable_read_postgres() -> Iterator[PostgresServer]:
     """A server whose transactions default to `repeatable read`."""
     yield from _server("-c default_transaction_isolation='repeatable read'")
+
+
+@pytest.fixture
+def en_us_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresServer]:
+    """A server whose databases may sort text by glibc's `en_US.UTF-8` (the default of many
+    installations), built from the `locales` sources into a directory the server reads (LOCPATH)."""
+    localedef = shutil.which("localedef")
+    if localedef is None or not Path("/usr/share/i18n/locales/en_US").is_file():
+        missing("glibc's locale sources (localedef)", "run `make dev`: it installs Debian locales")
+    locales = Path(tempfile.mkdtemp(prefix="trustgate-locales-"))
+    try:
+        locales.chmod(0o755)  # the server runs as nobody when the tests run as root
+        subprocess.run(
+            [localedef, "-i", "en_US", "-f", "UTF-8", str(locales / "en_US.UTF-8")],
+            check=True,
+            capture_output=True,
+        )
+        monkeypatch.setenv("LOCPATH", str(locales))
+        yield from _server("")
+    finally:
+        shutil.rmtree(locales, ignore_errors=True)
 
 
 @pytest.fixture
@@ -131,3 +154,32 @@ def test_a_writer_that_waited_on_the_chain_lock_records_its_decision_under_repea
         store.close()
     assert ids == [first, recorded]
     assert report.ok, report.first_problem
+
+
+def test_an_id_prefix_finds_its_decision_whatever_the_databases_collation(
+    en_us_postgres: PostgresServer, inputs: list[str]
+) -> None:
+    """Under `en_US.UTF-8` the prefix's range ended (U+10FFFF) below the ids it starts: `log show
+    PREFIX` said "no decision" for every decision the log held, where SQLite found it."""
+    with psycopg.connect(en_us_postgres.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE english TEMPLATE template0 LOCALE 'en_US.UTF-8'")
+    url = en_us_postgres.url("english")
+    with psycopg.connect(url) as conn:  # not code point order: `-` is ignored, U+10FFFF sorts low
+        assert conn.execute("SELECT 'ab' < 'a-c', '0a' || chr(1114111) < '0ab'").fetchone() == (True, True)
+    recorded = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, [*inputs, "--decision-log", url], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        recorded.append(recorded_id(result.stderr))
+    common = next(n for n in range(36) if recorded[0][n] != recorded[1][n])
+    for decision in recorded:
+        for prefix in (decision[: common + 1], decision[:24], decision.upper()[:30], decision):
+            result = CliRunner().invoke(
+                main, ["log", "show", prefix, "--store", url, "--format", "json"], catch_exceptions=False
+            )
+            assert result.exit_code == 0, (prefix, result.stderr)
+            assert json.loads(result.stdout)["record"]["id"] == decision
+    result = CliRunner().invoke(
+        main, ["log", "show", recorded[0][:common], "--store", url], catch_exceptions=False
+    )
+    assert result.exit_code != 0 and "more than one decision" in result.stderr

@@ -58,6 +58,7 @@ class PostgresStore(SqlStore):
         self.url = f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
         self._depth = 0
         self._pipelined = False  # inside `_append_tx`: writes are queued, not waited for one by one
+        self._id_bytewise: bool | None = None  # whether `decisions.id` sorts by code point (`_id_range_sql`)
         self._conn = self._connect()
         if read_only:
             schema_refused(self._version(), self.url)
@@ -73,6 +74,26 @@ class PostgresStore(SqlStore):
             applied = int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
             if applied != SCHEMA_VERSION:
                 self._migrate(applied)
+
+    def _id_range_sql(self) -> str:
+        """By code point whatever the database's collation (`decisions.id` has its default): under
+        `en_US.UTF-8` and other libc collations, a prefix's upper bound (U+10FFFF) sorts below the
+        ids it starts, and `log show PREFIX` found nothing. A column of a byte-wise collation keeps
+        its index (`COLLATE "C"` on a column of another collation reads the table instead)."""
+        if self._id_bytewise is None:
+            rows = self._execute(
+                "SELECT coalesce(nullif(c.collname, 'default'), d.datcollate), "
+                "c.collname <> 'default' OR d.datlocprovider = 'c' "
+                "FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation "
+                "JOIN pg_database d ON d.datname = current_database() "
+                "WHERE a.attrelid = to_regclass('decisions') AND a.attname = 'id'"
+            )
+            self._id_bytewise = bool(rows) and rows[0][1] and rows[0][0] in ("C", "POSIX")
+        return (
+            "d.id >= ? AND d.id < ?"
+            if self._id_bytewise
+            else 'd.id COLLATE "C" >= ? AND d.id COLLATE "C" < ?'
+        )
 
     def _index_names(self) -> set[str]:
         """The valid indexes of the log's schema (a `CREATE INDEX CONCURRENTLY` that failed leaves

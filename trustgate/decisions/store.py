@@ -843,6 +843,10 @@ class SqlStore(Summaries, abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def _id_range_sql(self) -> str:
+        """The condition `d.id` lies in [?, ?) by code point, the order an id prefix's range is in."""
+        return "d.id >= ? AND d.id < ?"
+
     def snapshot(self) -> Any:
         """A context in which every read sees the same state of the log."""
         return self._read()
@@ -1494,7 +1498,7 @@ class SqlStore(Summaries, abc.ABC):
                 rows = self._execute(f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.seq = ?", (seq,))
             else:
                 rows = self._execute(
-                    f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.id >= ? AND d.id < ? LIMIT 2",
+                    f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE {self._id_range_sql()} LIMIT 2",
                     (key, key + _TOP),
                 )
         if len(rows) > 1:
