@@ -44,10 +44,24 @@ def async_postgres() -> Iterator[PostgresServer]:
     yield from _server("-c synchronous_commit=off -c wal_writer_delay=10000ms")
 
 
-@pytest.fixture
-def repeatable_read_postgres() -> Iterator[PostgresServer]:
-    """A server whose transactions default to `repeatable read`."""
-    yield from _server("-c default_transaction_isolation='repeatable read'")
+@pytest.fixture(
+    params=[
+        "-c default_transaction_isolation='repeatable read'",
+        "-c lock_timeout=100ms",
+        "-c statement_timeout=100ms",
+        "-c idle_in_transaction_session_timeout=1ms",
+    ],
+    ids=["repeatable-read", "lock-timeout", "statement-timeout", "idle-in-transaction-timeout"],
+)
+def waiting_postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """A server whose defaults fail a writer that waits on the chain lock, or that holds its
+    transaction open while it computes: transactions at `repeatable read`, short lock or statement
+    timeouts, a short idle-in-transaction timeout."""
+    yield from _server(request.param)
+
+
+# The test's own sessions (another writer holding the chain lock, the one watching) wait without limit.
+_PATIENT = "-c lock_timeout=0 -c statement_timeout=0 -c idle_in_transaction_session_timeout=0"
 
 
 @pytest.fixture
@@ -105,18 +119,22 @@ def test_a_recorded_decision_survives_a_crash_of_a_server_that_commits_asynchron
     assert [row["record"]["id"] for row in json.loads(result.stdout)] == [recorded]
 
 
-def test_a_writer_that_waited_on_the_chain_lock_records_its_decision_under_repeatable_read(
-    repeatable_read_postgres: PostgresServer, inputs: list[str]
+def test_a_writer_that_waited_on_the_chain_lock_records_its_decision_whatever_the_server_defaults(
+    waiting_postgres: PostgresServer, inputs: list[str]
 ) -> None:
     """Another writer holds the chain lock and moves the head while `check` waits for it: under the
     server's `repeatable read` default the waiting append failed ("could not serialize access"),
-    and with the default failure policy the check could not be evaluated (exit 3)."""
-    url = repeatable_read_postgres.create_database()
+    under a 100 ms lock or statement timeout the wait was cancelled, and under a 1 ms
+    idle-in-transaction timeout the server ended the session mid-append: with the default failure
+    policy the check could not be evaluated (exit 3)."""
+    url = waiting_postgres.create_database()
     with DecisionLog.open(url) as log:
         first = log.append(
             {"id": "first", "time": "2030-01-01T00:00:00.000000Z", "gate": "ci", "verdict": "allow"}
         )
-    other = psycopg.connect(url)  # as another replica mid-append: the chain lock held, the head moved
+    other = psycopg.connect(
+        url, options=_PATIENT
+    )  # as another replica mid-append: the chain lock held, the head moved
     other.execute("SELECT seq FROM chain_head WHERE chain = 'main' FOR UPDATE")
     other.execute("UPDATE chain_head SET seq = seq WHERE chain = 'main'")
     cli = "import sys; from trustgate.cli.main import main; sys.exit(main())"
@@ -127,7 +145,7 @@ def test_a_writer_that_waited_on_the_chain_lock_records_its_decision_under_repea
         text=True,
     )
     try:
-        with psycopg.connect(url, autocommit=True) as watcher:
+        with psycopg.connect(url, autocommit=True, options=_PATIENT) as watcher:
             deadline = time.monotonic() + 60
             while not watcher.execute(
                 "SELECT 1 FROM pg_stat_activity WHERE application_name = 'trustgate' "
@@ -183,3 +201,18 @@ def test_an_id_prefix_finds_its_decision_whatever_the_databases_collation(
         main, ["log", "show", recorded[0][:common], "--store", url], catch_exceptions=False
     )
     assert result.exit_code != 0 and "more than one decision" in result.stderr
+
+
+def test_a_read_only_default_fails_the_decision_saying_so_and_what_to_do(
+    postgres_url: str, inputs: list[str]
+) -> None:
+    """`default_transaction_read_only = on` (the auditor role's setting, or a standby) is not
+    overridden: the writer refuses, and says why instead of "check that the server runs"."""
+    DecisionLog.open(postgres_url).store.close()
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {database} SET default_transaction_read_only = on")
+    result = CliRunner().invoke(main, [*inputs, "--decision-log", postgres_url], catch_exceptions=False)
+    assert result.exit_code == 3, result.stderr
+    assert "the PostgreSQL session is read-only" in result.stderr
+    assert "RESET default_transaction_read_only" in result.stderr and "Traceback" not in result.stderr

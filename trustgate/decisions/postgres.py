@@ -29,6 +29,17 @@ _MIGRATION_LOCK = 0x7472_7573_7467_6174  # advisory lock key, "trustgat"
 _COPY_FROM = 64  # rows; from this many, a batch is inserted with COPY (a group commit's terms often are)
 _cursor_names = itertools.count()
 _VALUES = re.compile(r"VALUES \((\?(?:, \?)*)\)")
+# A writer's session waits on the chain lock, and holds its transaction open, as long as an append
+# takes: the server's defaults, whatever postgresql.conf, the database or the role say (`_connect`).
+_WRITER_SETTINGS = "".join(
+    f", set_config('{name}', '0', false)"
+    for name in (
+        "lock_timeout",
+        "statement_timeout",
+        "idle_in_transaction_session_timeout",
+        "idle_session_timeout",
+    )
+)
 
 
 class PostgresStore(SqlStore):
@@ -59,6 +70,7 @@ class PostgresStore(SqlStore):
         self._depth = 0
         self._pipelined = False  # inside `_append_tx`: writes are queued, not waited for one by one
         self._id_bytewise: bool | None = None  # whether `decisions.id` sorts by code point (`_id_range_sql`)
+        self._read_only = read_only
         self._conn = self._connect()
         if read_only:
             schema_refused(self._version(), self.url)
@@ -121,22 +133,25 @@ class PostgresStore(SqlStore):
         to `on`; `local` and the synchronous-replication levels flush before COMMIT returns, and
         are kept. A `default_transaction_isolation` of `repeatable read` or `serializable` makes an
         append that waited on the chain lock fail ("could not serialize access") instead of reading
-        the head the other writer left: writers are set to `read committed` (readers ask for their
-        own level), so replicas sharing a log do not fail each other's decisions.
+        the head the other writer left: sessions are set to `read committed` (readers ask for their
+        own level), so replicas sharing a log do not fail each other's decisions. A writer's
+        `lock_timeout`, `statement_timeout`, `idle_in_transaction_session_timeout` and
+        `idle_session_timeout` are 0 (the server's defaults): a short one failed the decisions of a
+        replica that waited on the chain lock, or ended a session mid-append; the writer bounds its
+        own waits (`CheckpointPolicy.max_queue_wait`). Readers keep the operator's timeouts.
+        One round trip: the settings are changed by `set_config` in the query that reads them.
         """
         try:
             conn = psycopg.connect(psycopg.conninfo.make_conninfo("", **self._params), autocommit=True)
         except psycopg.Error as e:
             raise _translate(e, "connect to", self.url) from e
+        writer = "" if self._read_only else _WRITER_SETTINGS
         try:
-            durable, isolation = conn.execute(
-                "SELECT current_setting('synchronous_commit'), "
-                "current_setting('default_transaction_isolation')"
-            ).fetchall()[0]
-            if durable == "off":
-                conn.execute("SET synchronous_commit = on")
-            if isolation != "read committed":
-                conn.execute("SET default_transaction_isolation = 'read committed'")
+            conn.execute(
+                "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' "
+                "THEN set_config('synchronous_commit', 'on', false) END, "
+                "set_config('default_transaction_isolation', 'read committed', false)" + writer
+            )
         except psycopg.Error as e:
             conn.close()
             raise _translate(e, "connect to", self.url) from e
@@ -311,6 +326,8 @@ def _array_type(column: Sequence[Any]) -> str:
 
 
 def _translate(error: psycopg.Error, doing: str, url: str) -> DecisionLogError:
+    """`error` as what happened and what to do: what the server refused is told apart from a server
+    that cannot be reached."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if isinstance(error, psycopg.errors.DiskFull):
         return DecisionLogError(
@@ -322,8 +339,47 @@ def _translate(error: psycopg.Error, doing: str, url: str) -> DecisionLogError:
         return DecisionLogError(
             f"permission denied: {text}", where=url, hint="grant the trustgate role access to its tables"
         )
+    if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
+        return DecisionLogError(
+            f"cannot {doing} the decision log: the PostgreSQL session is read-only ({text}); "
+            "nothing was written",
+            where=url,
+            hint="point the decision log at the primary server, with a role that may write: "
+            "default_transaction_read_only is on for the server, database or role (ALTER ROLE name "
+            "RESET default_transaction_read_only), or the server is a standby",
+        )
     if isinstance(error, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
-        return DecisionLogError(f"the decision log is locked or busy: {text}", where=url)
+        return DecisionLogError(
+            f"the decision log is locked or busy: {text}",
+            where=url,
+            hint="a lock_timeout or statement_timeout of the server, database, role or URL ended the "
+            "wait (trustgate's writers set both to 0); look for a long transaction holding the log "
+            "(pg_stat_activity)",
+        )
+    if isinstance(
+        error,
+        psycopg.errors.TransactionRollback
+        | psycopg.errors.SerializationFailure
+        | psycopg.errors.DeadlockDetected,
+    ):
+        return DecisionLogError(
+            f"the PostgreSQL server rolled back the decision log's transaction: {text}; nothing was written",
+            where=url,
+            hint="another session's transaction conflicted with it: look for sessions writing the "
+            "log's tables besides trustgate's (pg_stat_activity); the next decision tries again",
+        )
+    if isinstance(
+        error,
+        psycopg.errors.AdminShutdown
+        | psycopg.errors.IdleSessionTimeout
+        | psycopg.errors.IdleInTransactionSessionTimeout,
+    ):
+        return DecisionLogError(
+            f"the PostgreSQL server ended the decision log's session: {text}",
+            where=url,
+            hint="the server restarted, or an administrator or a timeout ended the session; the next "
+            "decision connects again",
+        )
     if isinstance(error, psycopg.OperationalError):
         return DecisionLogError(
             f"cannot {doing} the PostgreSQL decision log: {text}",
