@@ -216,3 +216,46 @@ def test_a_read_only_default_fails_the_decision_saying_so_and_what_to_do(
     assert result.exit_code == 3, result.stderr
     assert "the PostgreSQL session is read-only" in result.stderr
     assert "RESET default_transaction_read_only" in result.stderr and "Traceback" not in result.stderr
+
+
+LOG_TABLES = [
+    "schema_migrations",
+    "decisions",
+    "terms",
+    "checkpoints",
+    "chain_head",
+    "tree_nodes",
+    "daily_counts",
+    "daily_seqs",
+    "exception_terms",
+    "exceptions_seen",
+]
+
+
+def test_tables_made_beside_the_log_in_a_schema_searched_first_are_refused_not_read(
+    postgres_url: str, inputs: list[str]
+) -> None:
+    """The default search_path is `"$user", public`: a schema named after the role, holding copies of
+    the log's tables without the newest decision, was read by `log query` (and written by `check`)
+    instead of the log, and the decision vanished from every reader."""
+    recorded = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, [*inputs, "--decision-log", postgres_url], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        recorded.append(recorded_id(result.stderr))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA trustgate")  # the role's name: first on the default search_path
+        for table in LOG_TABLES:
+            conn.execute(f"CREATE TABLE trustgate.{table} (LIKE public.{table} INCLUDING ALL)")  # type: ignore[call-overload]
+            conn.execute(f"INSERT INTO trustgate.{table} SELECT * FROM public.{table}")  # type: ignore[call-overload]
+        conn.execute("DELETE FROM trustgate.decisions WHERE seq = 2")
+    for args in (["log", "query", "--store", postgres_url], [*inputs, "--decision-log", postgres_url]):
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 3, result.stdout + result.stderr
+        assert "more than one schema on the search_path (public, trustgate)" in result.stderr
+    pinned = postgres_url + "?options=-csearch_path%3Dpublic"  # the way out the error names
+    result = CliRunner().invoke(
+        main, ["log", "query", "--store", pinned, "--format", "json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.stderr
+    assert [row["record"]["id"] for row in json.loads(result.stdout)] == recorded[::-1]

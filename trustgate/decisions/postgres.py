@@ -29,6 +29,30 @@ _MIGRATION_LOCK = 0x7472_7573_7467_6174  # advisory lock key, "trustgat"
 _COPY_FROM = 64  # rows; from this many, a batch is inserted with COPY (a group commit's terms often are)
 _cursor_names = itertools.count()
 _VALUES = re.compile(r"VALUES \((\?(?:, \?)*)\)")
+# The schemas (sorted) the log's tables resolve to on the session's search_path, and those holding
+# a chain head, when they are more than one (NULL otherwise): a table made beside the log, in a
+# schema searched first (`"$user"`, by default), would be read and written instead of the log's.
+_LOG_TABLES = (
+    "schema_migrations",
+    "decisions",
+    "terms",
+    "checkpoints",
+    "chain_head",
+    "tree_nodes",
+    "daily_counts",
+    "daily_seqs",
+    "exception_terms",
+    "exceptions_seen",
+)
+_SHADOWED = (
+    "SELECT CASE WHEN count(DISTINCT s) > 1 THEN array_agg(DISTINCT s) END FROM ("
+    "SELECT n.nspname AS s FROM unnest(ARRAY["
+    + ", ".join(f"'{t}'" for t in _LOG_TABLES)
+    + "]) AS t(name) JOIN pg_class c ON c.oid = to_regclass(t.name) "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "UNION ALL SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = 'chain_head' AND n.nspname = ANY(current_schemas(false))) AS found"
+)
 # A writer's session waits on the chain lock, and holds its transaction open, as long as an append
 # takes: the server's defaults, whatever postgresql.conf, the database or the role say (`_connect`).
 _WRITER_SETTINGS = "".join(
@@ -147,14 +171,25 @@ class PostgresStore(SqlStore):
             raise _translate(e, "connect to", self.url) from e
         writer = "" if self._read_only else _WRITER_SETTINGS
         try:
-            conn.execute(
-                "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' "
+            schemas = conn.execute(
+                f"SELECT ({_SHADOWED}), CASE WHEN current_setting('synchronous_commit') = 'off' "
                 "THEN set_config('synchronous_commit', 'on', false) END, "
                 "set_config('default_transaction_isolation', 'read committed', false)" + writer
-            )
+            ).fetchall()[0][0]
         except psycopg.Error as e:
             conn.close()
             raise _translate(e, "connect to", self.url) from e
+        if schemas:
+            conn.close()
+            raise DecisionLogError(
+                f"the decision log's tables are in more than one schema on the search_path "
+                f"({', '.join(schemas)}): each name would be read and written in the first schema "
+                "that has it, so tables made beside the log would be read as the log and written "
+                "instead of it",
+                where=self.url,
+                hint="name the log's schema: the URL's options=-csearch_path%3DSCHEMA, or ALTER ROLE "
+                "name SET search_path = SCHEMA; drop the other schema's tables if they are not a log",
+            )
         return conn
 
     def _ensure(self) -> None:
