@@ -154,6 +154,7 @@ def test_a_writer_that_waited_on_the_chain_lock_records_its_decision_whatever_th
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline, "check never waited on the chain lock"
                 time.sleep(0.05)
+        time.sleep(0.5)  # the lock held past the servers' 100 ms timeouts
         other.commit()
         _, err = proc.communicate(timeout=60)
     finally:
