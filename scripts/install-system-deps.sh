@@ -11,11 +11,12 @@
 #                    build kube-apiserver from Debian's `kubernetes` source package (scripts/kube-apiserver.sh)
 #   wrk              the webhook benchmark's load generator (bench/webhook.py)
 #   chromium         the real browser the auditor UI tests drive with Playwright (no browser download)
+#   locales          glibc's locale sources: a test builds en_US.UTF-8 for a PostgreSQL database of that collation
 set -eu
 
 PACKAGES="docker-registry postgresql git gnupg openssh-client"
 PACKAGES="$PACKAGES etcd-server golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync wrk"
-PACKAGES="$PACKAGES chromium"
+PACKAGES="$PACKAGES chromium locales"
 
 # `apt-get source kubernetes` needs a deb-src entry; Debian images ship only `deb` ones.
 DEB_SRC=/etc/apt/sources.list.d/trustgate-deb-src.sources

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -53,3 +54,18 @@ def test_the_ui_reads_postgresql_as_a_read_only_role(postgres_url: str, tmp_path
         ):
             time.sleep(0.2)
         assert 'id="state">intact<' in text
+
+
+def test_a_lowered_chain_head_on_postgresql_hides_no_record_log_query_shows(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    build_log(tmp_path / "log", url=postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE chain_head SET seq = seq - 1")
+    code, out, err = run("log", "query", "--store", postgres_url, "--format", "json")
+    assert code == 0, err
+    queried = [row["record"]["id"] for row in json.loads(out)]
+    with serve_ui(postgres_url) as server:
+        listed = httpx.get(server.base + "/decisions", timeout=30).text
+        assert [i for i in queried if f"/decisions/{i}" in listed] == queried
+        assert 'id="head-disagrees"' in listed and "does not match the records" in listed

@@ -281,6 +281,25 @@ def test_a_chain_head_of_another_type_is_an_altered_head_in_verify_not_an_incons
         assert 'id="state">not-intact<' in result and "chain head" in result, result
 
 
+def test_a_lowered_chain_head_hides_no_record_log_query_shows_and_is_flagged(db: Path) -> None:
+    """The list's newest page started at the chain head's position, which no hash covers: an
+    operator who lowered it hid the newest decisions from the UI while `log query` showed them."""
+    tamper(db, "UPDATE chain_head SET seq = seq - 1")
+    url = f"sqlite:///{db}"
+    code, out, err = run("log", "query", "--store", url, "--format", "json")
+    assert code == 0, err
+    queried = [row["record"]["id"] for row in json.loads(out)]
+    code, out, _ = run("log", "verify", "--store", url)
+    assert code == 1 and "chain head" in out, out  # the reference for what the page must say
+    with serve_ui(url) as server:
+        listed = get(server, "/decisions").text
+        assert [i for i in queried if f"/decisions/{i}" in listed] == queried
+        assert "does not match the records" in cell(listed, "head-disagrees")
+        newer = get(server, f"/decisions?after={len(queried) - 2}").text  # the page of the newest two
+        assert f"/decisions/{queried[0]}" in newer and f"/decisions/{queried[1]}" in newer
+        assert "NOT VERIFIED" in cell(get(server, "/integrity").text, "head-disagrees")
+
+
 def test_a_time_filtered_list_does_not_trust_summary_positions_the_records_contradict(
     log: Log, db: Path
 ) -> None:

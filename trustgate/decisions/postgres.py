@@ -29,6 +29,41 @@ _MIGRATION_LOCK = 0x7472_7573_7467_6174  # advisory lock key, "trustgat"
 _COPY_FROM = 64  # rows; from this many, a batch is inserted with COPY (a group commit's terms often are)
 _cursor_names = itertools.count()
 _VALUES = re.compile(r"VALUES \((\?(?:, \?)*)\)")
+# The schemas (sorted) the log's tables resolve to on the session's search_path, and those holding
+# a chain head, when they are more than one (NULL otherwise): a table made beside the log, in a
+# schema searched first (`"$user"`, by default), would be read and written instead of the log's.
+_LOG_TABLES = (
+    "schema_migrations",
+    "decisions",
+    "terms",
+    "checkpoints",
+    "chain_head",
+    "tree_nodes",
+    "daily_counts",
+    "daily_seqs",
+    "exception_terms",
+    "exceptions_seen",
+)
+_SHADOWED = (
+    "SELECT CASE WHEN count(DISTINCT s) > 1 THEN array_agg(DISTINCT s) END FROM ("
+    "SELECT n.nspname AS s FROM unnest(ARRAY["
+    + ", ".join(f"'{t}'" for t in _LOG_TABLES)
+    + "]) AS t(name) JOIN pg_class c ON c.oid = to_regclass(t.name) "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "UNION ALL SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = 'chain_head' AND n.nspname = ANY(current_schemas(false))) AS found"
+)
+# A writer's session waits on the chain lock, and holds its transaction open, as long as an append
+# takes: the server's defaults, whatever postgresql.conf, the database or the role say (`_connect`).
+_WRITER_SETTINGS = "".join(
+    f", set_config('{name}', '0', false)"
+    for name in (
+        "lock_timeout",
+        "statement_timeout",
+        "idle_in_transaction_session_timeout",
+        "idle_session_timeout",
+    )
+)
 
 
 class PostgresStore(SqlStore):
@@ -58,6 +93,8 @@ class PostgresStore(SqlStore):
         self.url = f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
         self._depth = 0
         self._pipelined = False  # inside `_append_tx`: writes are queued, not waited for one by one
+        self._id_bytewise: bool | None = None  # whether `decisions.id` sorts by code point (`_id_range_sql`)
+        self._read_only = read_only
         self._conn = self._connect()
         if read_only:
             schema_refused(self._version(), self.url)
@@ -73,6 +110,26 @@ class PostgresStore(SqlStore):
             applied = int(self._execute("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0])
             if applied != SCHEMA_VERSION:
                 self._migrate(applied)
+
+    def _id_range_sql(self) -> str:
+        """By code point whatever the database's collation (`decisions.id` has its default): under
+        `en_US.UTF-8` and other libc collations, a prefix's upper bound (U+10FFFF) sorts below the
+        ids it starts, and `log show PREFIX` found nothing. A column of a byte-wise collation keeps
+        its index (`COLLATE "C"` on a column of another collation reads the table instead)."""
+        if self._id_bytewise is None:
+            rows = self._execute(
+                "SELECT coalesce(nullif(c.collname, 'default'), d.datcollate), "
+                "c.collname <> 'default' OR d.datlocprovider = 'c' "
+                "FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation "
+                "JOIN pg_database d ON d.datname = current_database() "
+                "WHERE a.attrelid = to_regclass('decisions') AND a.attname = 'id'"
+            )
+            self._id_bytewise = bool(rows) and rows[0][1] and rows[0][0] in ("C", "POSIX")
+        return (
+            "d.id >= ? AND d.id < ?"
+            if self._id_bytewise
+            else 'd.id COLLATE "C" >= ? AND d.id COLLATE "C" < ?'
+        )
 
     def _index_names(self) -> set[str]:
         """The valid indexes of the log's schema (a `CREATE INDEX CONCURRENTLY` that failed leaves
@@ -100,25 +157,39 @@ class PostgresStore(SqlStore):
         to `on`; `local` and the synchronous-replication levels flush before COMMIT returns, and
         are kept. A `default_transaction_isolation` of `repeatable read` or `serializable` makes an
         append that waited on the chain lock fail ("could not serialize access") instead of reading
-        the head the other writer left: writers are set to `read committed` (readers ask for their
-        own level), so replicas sharing a log do not fail each other's decisions.
+        the head the other writer left: sessions are set to `read committed` (readers ask for their
+        own level), so replicas sharing a log do not fail each other's decisions. A writer's
+        `lock_timeout`, `statement_timeout`, `idle_in_transaction_session_timeout` and
+        `idle_session_timeout` are 0 (the server's defaults): a short one failed the decisions of a
+        replica that waited on the chain lock, or ended a session mid-append; the writer bounds its
+        own waits (`CheckpointPolicy.max_queue_wait`). Readers keep the operator's timeouts.
+        One round trip: the settings are changed by `set_config` in the query that reads them.
         """
         try:
             conn = psycopg.connect(psycopg.conninfo.make_conninfo("", **self._params), autocommit=True)
         except psycopg.Error as e:
             raise _translate(e, "connect to", self.url) from e
+        writer = "" if self._read_only else _WRITER_SETTINGS
         try:
-            durable, isolation = conn.execute(
-                "SELECT current_setting('synchronous_commit'), "
-                "current_setting('default_transaction_isolation')"
-            ).fetchall()[0]
-            if durable == "off":
-                conn.execute("SET synchronous_commit = on")
-            if isolation != "read committed":
-                conn.execute("SET default_transaction_isolation = 'read committed'")
+            schemas = conn.execute(
+                f"SELECT ({_SHADOWED}), CASE WHEN current_setting('synchronous_commit') = 'off' "
+                "THEN set_config('synchronous_commit', 'on', false) END, "
+                "set_config('default_transaction_isolation', 'read committed', false)" + writer
+            ).fetchall()[0][0]
         except psycopg.Error as e:
             conn.close()
             raise _translate(e, "connect to", self.url) from e
+        if schemas:
+            conn.close()
+            raise DecisionLogError(
+                f"the decision log's tables are in more than one schema on the search_path "
+                f"({', '.join(schemas)}): each name would be read and written in the first schema "
+                "that has it, so tables made beside the log would be read as the log and written "
+                "instead of it",
+                where=self.url,
+                hint="name the log's schema: the URL's options=-csearch_path%3DSCHEMA, or ALTER ROLE "
+                "name SET search_path = SCHEMA; drop the other schema's tables if they are not a log",
+            )
         return conn
 
     def _ensure(self) -> None:
@@ -290,6 +361,8 @@ def _array_type(column: Sequence[Any]) -> str:
 
 
 def _translate(error: psycopg.Error, doing: str, url: str) -> DecisionLogError:
+    """`error` as what happened and what to do: what the server refused is told apart from a server
+    that cannot be reached."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if isinstance(error, psycopg.errors.DiskFull):
         return DecisionLogError(
@@ -301,8 +374,47 @@ def _translate(error: psycopg.Error, doing: str, url: str) -> DecisionLogError:
         return DecisionLogError(
             f"permission denied: {text}", where=url, hint="grant the trustgate role access to its tables"
         )
+    if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
+        return DecisionLogError(
+            f"cannot {doing} the decision log: the PostgreSQL session is read-only ({text}); "
+            "nothing was written",
+            where=url,
+            hint="point the decision log at the primary server, with a role that may write: "
+            "default_transaction_read_only is on for the server, database or role (ALTER ROLE name "
+            "RESET default_transaction_read_only), or the server is a standby",
+        )
     if isinstance(error, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
-        return DecisionLogError(f"the decision log is locked or busy: {text}", where=url)
+        return DecisionLogError(
+            f"the decision log is locked or busy: {text}",
+            where=url,
+            hint="a lock_timeout or statement_timeout of the server, database, role or URL ended the "
+            "wait (trustgate's writers set both to 0); look for a long transaction holding the log "
+            "(pg_stat_activity)",
+        )
+    if isinstance(
+        error,
+        psycopg.errors.TransactionRollback
+        | psycopg.errors.SerializationFailure
+        | psycopg.errors.DeadlockDetected,
+    ):
+        return DecisionLogError(
+            f"the PostgreSQL server rolled back the decision log's transaction: {text}; nothing was written",
+            where=url,
+            hint="another session's transaction conflicted with it: look for sessions writing the "
+            "log's tables besides trustgate's (pg_stat_activity); the next decision tries again",
+        )
+    if isinstance(
+        error,
+        psycopg.errors.AdminShutdown
+        | psycopg.errors.IdleSessionTimeout
+        | psycopg.errors.IdleInTransactionSessionTimeout,
+    ):
+        return DecisionLogError(
+            f"the PostgreSQL server ended the decision log's session: {text}",
+            where=url,
+            hint="the server restarted, or an administrator or a timeout ended the session; the next "
+            "decision connects again",
+        )
     if isinstance(error, psycopg.OperationalError):
         return DecisionLogError(
             f"cannot {doing} the PostgreSQL decision log: {text}",

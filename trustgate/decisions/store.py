@@ -843,6 +843,10 @@ class SqlStore(Summaries, abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def _id_range_sql(self) -> str:
+        """The condition `d.id` lies in [?, ?) by code point, the order an id prefix's range is in."""
+        return "d.id >= ? AND d.id < ?"
+
     def snapshot(self) -> Any:
         """A context in which every read sees the same state of the log."""
         return self._read()
@@ -1168,39 +1172,71 @@ class SqlStore(Summaries, abc.ABC):
         """The chain head, once it is checked against the last record (an append continues from it).
 
         Appending onto a forged head would chain genuine records to it, and
-        `log verify` would then blame one of them. One query: the head, the
-        record at its position and the last position (PostgreSQL sends it in
-        the append's round trip for the head).
+        `log verify` would then blame one of them.
 
         Raises:
             DecisionLogError: the head is not the last record's (nor, with no records, the prune
                 anchor's or the empty log's).
+        """
+        head, _, why = self._head_against_records_locked()
+        if head is None:
+            raise self._forged_head(why)
+        return head
+
+    def _head_against_records_locked(self) -> tuple[tuple[int, str] | None, int | None, str]:
+        """The chain head (None when its columns are not a position and a hash), the last record's
+        position (None: no records), and why the head does not match the records ('' when it does).
+
+        One query: the head, the record at its position and the last position (PostgreSQL sends
+        it in the append's round trip for the head).
         """
         rows = self._execute(
             "SELECT h.seq, h.hash, d.hash, (SELECT max(seq) FROM decisions) FROM chain_head h "
             "LEFT JOIN decisions d ON d.seq = h.seq WHERE h.chain = 'main'"
         )
         if not rows:
-            raise self._forged_head("the chain head row is missing")
+            last = self._execute("SELECT max(seq) FROM decisions")[0][0]
+            return None, last if type(last) is int else None, "the chain head row is missing"
         seq, digest, at_head, last = rows[0]
+        last = last if type(last) is int else None
         if type(seq) is not int or type(digest) is not str:
-            raise self._forged_head(_head_types(seq, digest))
+            return None, last, _head_types(seq, digest)
         if last is not None:
             if last != seq:
-                raise self._forged_head(f"it says #{seq}, the records end at #{last}")
+                return None, last, f"it says #{seq}, the records end at #{last}"
             if at_head != digest:
-                raise self._forged_head(f"its hash is not that of record #{seq}")
-            return seq, digest
+                return None, last, f"its hash is not that of record #{seq}"
+            return (seq, digest), last, ""
         anchors = self._execute(
             "SELECT seq, hash FROM checkpoints WHERE kind = 'prune' ORDER BY seq DESC, n DESC LIMIT 1"
         )
         expected = (anchors[0][0], anchors[0][1]) if anchors else (0, GENESIS)
         if (seq, digest) != expected:
-            raise self._forged_head(
+            return (
+                None,
+                None,
                 f"it says #{seq}, the log holds no records "
-                + (f"after the prune at #{expected[0]}" if anchors else "at all")
+                + (f"after the prune at #{expected[0]}" if anchors else "at all"),
             )
-        return seq, digest
+        return (seq, digest), None, ""
+
+    def listing_head(self) -> tuple[int, str]:
+        """Where a reader's newest page starts, and why the chain head does not match the records.
+
+        The head row carries no hash of its own: an operator who lowers it must not hide the
+        newest records from a list `log query` shows them in, nor one who raises it make up
+        positions. Readers start from the last record (or the head, when it is past the records)
+        and say what is wrong ('' when nothing is).
+
+        Returns:
+            The position to list down from, and the head's problem ('' when it matches).
+        """
+        with self._read():
+            head, last, why = self._head_against_records_locked()
+            if head is None and last is None:
+                stored = self._stored_head_locked()[0]
+                return (stored if type(stored) is int and 0 <= stored < MAX_SEQ else 0), why
+        return max(head[0] if head is not None else 0, last or 0), why
 
     def _forged_head(self, why: str) -> DecisionLogError:
         return DecisionLogError(
@@ -1462,7 +1498,7 @@ class SqlStore(Summaries, abc.ABC):
                 rows = self._execute(f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.seq = ?", (seq,))
             else:
                 rows = self._execute(
-                    f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE d.id >= ? AND d.id < ? LIMIT 2",
+                    f"SELECT {_ENTRY_COLUMNS} FROM decisions d WHERE {self._id_range_sql()} LIMIT 2",
                     (key, key + _TOP),
                 )
         if len(rows) > 1:

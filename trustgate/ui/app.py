@@ -404,6 +404,7 @@ class _UI:
             overview=q.url("/overview"),
             behind=result.behind,
             disagree=result.disagree,
+            head=result.head,
             differing=sum(1 for r in rows if r["differs"]),
         )
 
@@ -497,6 +498,7 @@ class _UI:
             tree, refused = vouch.newest_vouched(store, pinned=pinned)
             beyond = vouch.beyond_log(store, tree) if tree is not None else None
             size, head = store.head()
+            head_problem = store.listing_head()[1]
             behind, disagree = query.summaries_state(store)
         latest = newest[-1] if newest else None
         return self.page(
@@ -509,6 +511,7 @@ class _UI:
             refused=refused,
             size=size,
             head=head,
+            head_problem=head_problem,
             count=count,
             behind=behind,
             disagree=disagree,

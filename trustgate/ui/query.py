@@ -176,6 +176,7 @@ class Page:
     older: int | None  # `before` of the next (older) page
     behind: bool = False  # the summaries lag the log: the page was read from the records alone
     disagree: str = ""  # why the summaries' positions for the time range were not used (altered)
+    head: str = ""  # why the chain head does not match the records (altered): the page lists from the last
 
 
 def page(store: Store, query: Query, *, before: int | None, after: int | None, limit: int) -> Page:
@@ -215,8 +216,10 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
     exceptions = f.exceptions if behind else ()
     if exceptions:
         f = dataclasses.replace(f, exceptions=())
+    # From the last record, not the chain head: a head lowered by an edit must not hide the newest.
+    newest, head = store.listing_head()
     lo = after if after is not None else 0  # positions lo < seq < hi
-    hi = before if before is not None else store.head()[0] + 1
+    hi = before if before is not None else newest + 1
     if (f.since or f.until) and not behind:
         # The time range as positions too: its records lie between its days' first and last positions.
         try:
@@ -224,7 +227,7 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
         except SummaryAlteredError as e:
             span, disagree = (lo, hi), e.message  # not used: the records are read without them
         if span is None:
-            return Page([], None, None)
+            return Page([], None, None, head=head)
         disagree = disagree or store.seq_bounds_problem(f.since, f.until, span) or ""
         if not disagree:
             lo, hi = max(lo, span[0] - 1), min(hi, span[1] + 1)
@@ -255,7 +258,7 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
     if not newest_first:
         rows.reverse()
     if not rows:
-        return Page([], None, None, behind, disagree)
+        return Page([], None, None, behind, disagree, head)
     newer_exists = more if not newest_first else before is not None
     older_exists = more if newest_first else True
     return Page(
@@ -264,6 +267,7 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
         older=rows[-1].seq if older_exists else None,
         behind=behind,
         disagree=disagree,
+        head=head,
     )
 
 
