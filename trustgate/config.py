@@ -226,6 +226,9 @@ class RegistryConfig:
     `NOT_FOR_THE_CLIENT` (tests/unit/oci/test_settings.py fails on a field that is neither)."""
 
     insecure: tuple[str, ...] = ()
+    # registries (host[:port]) on a node-local address (localhost, loopback, link-local) that trustgate
+    # reaches as the kubelets do, running on the nodes' network; any other is refused at admission
+    node_local: tuple[str, ...] = ()
     ca_file: Path | None = None
     docker_config: Path | None = None
     timeout_seconds: float = 10.0  # per request
@@ -1254,6 +1257,7 @@ def _parse_images(
         unmatched=section.get("unmatched", "allow"),
         registries=RegistryConfig(
             insecure=tuple(registries.get("insecure", ())),
+            node_local=tuple(registries.get("nodeLocal", ())),
             ca_file=(base / registries["caFile"]) if "caFile" in registries else None,
             docker_config=(base / registries["dockerConfig"]) if "dockerConfig" in registries else None,
             timeout_seconds=registries.get("timeoutSeconds", registry_defaults.timeout_seconds),

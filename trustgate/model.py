@@ -159,7 +159,7 @@ class ImageUse:
     line: int | None = None
     # Why no digest can be known for it before it is deployed (Flux's ref.semver, ref.tag): not
     # verified, an image-digest failure where a rule covers it; or why the field cannot be read
-    # for images at all (`manifests.images.UNREADABLE_PATCH`): an image-reference failure.
+    # for images at all (`manifests.images.UNREADABLE_PATCH`, `TOO_DEEP`): an image-reference failure.
     unresolvable: str = ""
 
 

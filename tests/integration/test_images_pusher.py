@@ -43,7 +43,8 @@ def client(registry: RegistryProcess) -> Iterator[RegistryClient]:
 
 def _config(directory: Path, registry: RegistryProcess, sigstore: SigstoreInstance, extra: str = "") -> Path:
     """Rules for this registry: `signed/**` wants the release key's signature, `attested/**` a
-    provenance attestation by it too; `sandbox-*` namespaces fail open."""
+    provenance attestation by it too; `sandbox-*` namespaces fail open. `trustgate serve` runs on
+    the registry's host, as on a node: the registry is node-local to both."""
     sigstore.write_trusted_root(directory / "trusted_root.json")
     (directory / "release.pub").write_bytes(sigstore.key("ecdsa-p256").public_pem)
     host = registry.host
@@ -67,7 +68,7 @@ def _config(directory: Path, registry: RegistryProcess, sigstore: SigstoreInstan
               signatures: {{authorities: [release]}}
               attestations: [{{name: provenance, predicateType: slsaprovenance1, authorities: [release]}}]
           unmatched: deny
-          registries: {{insecure: ["{host}"], timeoutSeconds: 2{extra}}}
+          registries: {{insecure: ["{host}"], nodeLocal: ["{host}"], timeoutSeconds: 2{extra}}}
         """,
     )
     return path
@@ -252,3 +253,51 @@ def test_layers_of_one_signature_manifest_are_within_the_budget(
     (artifact,) = [p for p in judged["problems"] if p["rule"] == "image-artifact"]
     assert f"{count + 1 - 64} signature or attestation artifact(s)" in artifact["message"]
     assert "images.registries.maxArtifacts (64)" in artifact["message"]
+
+
+def test_a_node_local_registry_is_denied_in_a_fail_open_namespace(
+    registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance, tmp_path: Path
+) -> None:
+    """Found in review: an image on `localhost:5000/...` (or `127.0.0.1`, `[::1]`, a link-local
+    address) is pulled by the kubelet from the node's own loopback, which trustgate, in its own
+    pod, never sees: its connection was refused, the image "could not verify", and `trustgate
+    serve` admitted it in a `sandbox-*` namespace. Whoever writes the Pod chose the registry: a
+    policy failure (`image-registry`) wherever a rule covers it; the way out is a registry both
+    reach, or `images.registries.nodeLocal` where trustgate shares the nodes' network."""
+    ref = Reference.parse(f"{registry.host}/signed/local")
+    signed = push_image(client, ref, tag="v1", content=os.urandom(16))
+    key = sigstore.key("ecdsa-p256")
+    attach_cosign_signatures(client, ref, signed.digest, [sigstore.cosign_sign(signed.digest, key)])
+    node_local = ["localhost:1", "127.0.0.1:1", "[::1]:1", "169.254.169.254", "0.0.0.0:1", "app.localhost"]
+    rules = "".join(
+        f'    - {{name: local-{i}, images: ["{host}/**"], signatures: {{authorities: [release]}}}}\n'
+        for i, host in enumerate(node_local)
+    )
+    config = _config(tmp_path, registry, sigstore)
+    config.write_text(config.read_text().replace("  unmatched: deny\n", rules + "  unmatched: deny\n"))
+    server = start_server(make_certs(tmp_path / "certs"), "-c", str(config), workers=1)
+    try:
+
+        def answer(image: str, uid: str) -> dict[str, Any]:
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "sandbox-team"},
+                "spec": {"containers": [{"name": "c", "image": image}]},
+            }
+            _status, reply = server.post(review(pod, uid=uid))
+            response: dict[str, Any] = reply["response"]
+            return response
+
+        for i, host in enumerate(node_local):
+            response = answer(f"{host}/shop/app:v1@{signed.digest}", f"u-local-{i}")
+            said = json.dumps(response)
+            assert response["allowed"] is False, (host, said)
+            assert "[image-registry]" in response["status"]["message"], said
+            assert "failure policy" not in said and "kubelet pulls it from the node" in said, said
+        # Listed under images.registries.nodeLocal (trustgate shares the nodes' network, as here,
+        # on one host): verified as any registry.
+        shared = answer(f"{ref.name}@{signed.digest}", "u-shared")
+        assert shared["allowed"] is True, json.dumps(shared)
+    finally:
+        server.stop()

@@ -125,3 +125,34 @@ def test_a_pod_spec_patch_that_sets_no_image_changes_nothing_and_one_unreadable_
     assert finding["rule"] == "image-reference" and finding["path"] == "spec.templates[0].podSpecPatch"
     assert "before Argo substitutes its parameters" in finding["message"]
     assert "exception" in finding["fix"]
+
+
+def test_an_object_nested_deeper_than_images_are_read_fails_at_the_place(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance
+) -> None:
+    """Found in review: past 200 levels the search for images stopped without a word, so an
+    unsigned image in a workload manifest wrapped that deep in a custom resource (whose controller
+    creates it) passed. Now the object fails at the first place not read, with the way out; one
+    nested less deeply has its image verified."""
+    _signed, unsigned, config = _images(tmp_path, registry, client, sigstore)
+    deployment = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": unsigned}]}}}}
+
+    def wrapped(levels: int) -> dict[str, Any]:
+        node: dict[str, Any] = deployment
+        for level in range(levels):
+            node = {f"w{level}": node}
+        return {
+            "apiVersion": "example.com/v1",
+            "kind": "Wrapper",
+            "metadata": {"name": "deep", "namespace": "ci"},
+            "spec": node,
+        }
+
+    code, output, report = _check(config, wrapped(150))
+    assert code == 1 and [f["rule"] for f in report["results"][0]["findings"]] == ["image-signature"], output
+    code, output, report = _check(config, wrapped(260))
+    assert code == 1, output
+    (finding,) = report["results"][0]["findings"]
+    assert finding["rule"] == "image-reference" and finding["severity"] == "error", finding
+    assert finding["path"].startswith("spec.w259.w258.") and "deeper than" in finding["message"], finding
+    assert "exception" in finding["fix"]

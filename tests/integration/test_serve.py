@@ -506,6 +506,7 @@ images:
       signatures: {{authorities: [release]}}
   registries:
     insecure: ["127.0.0.1:{port}"]
+    nodeLocal: ["127.0.0.1:{port}"]  # this test's trustgate shares the registry's host, as on a node
     timeoutSeconds: 30
 """
     )
@@ -579,6 +580,7 @@ images:
   unmatched: allow
   registries:
     insecure: ["127.0.0.1:{port}"]
+    nodeLocal: ["127.0.0.1:{port}"]  # this test's trustgate shares the registry's host, as on a node
     timeoutSeconds: 2
 """
     )

@@ -138,7 +138,8 @@ def project(tmp_path: Path, registry: RegistryProcess, sigstore: SigstoreInstanc
                           policy: "builtin:slsa-provenance"{provenance_authorities}
                       {accepting}
                   unmatched: deny
-                  registries: {{insecure: ["{registry.host}"], timeoutSeconds: 2}}
+                  registries:
+                    {{insecure: ["{registry.host}"], nodeLocal: ["{registry.host}"], timeoutSeconds: 2}}
                   {summaries_section}
                 """
             )

@@ -39,7 +39,7 @@ from trustgate.artifacts.policy import (
 )
 from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES, MAX_TOTAL_PAYLOAD_BYTES
 from trustgate.errors import ConfigError, Error, PolicyError
-from trustgate.manifests.images import UNREADABLE_PATCH
+from trustgate.manifests.images import TOO_DEEP, UNREADABLE_PATCH
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
@@ -69,6 +69,15 @@ _BATCH: contextvars.ContextVar[tuple[frozenset[str], dict[str, int]]] = contextv
     "trustgate_image_batch", default=(frozenset(), {})
 )
 _log = logging.getLogger("trustgate.images")
+# What to do about a field that may set images and is not read (`ImageUse.unresolvable`): an
+# image-reference failure, never skipped, as the object's writer chose it.
+_UNREAD: Final = {
+    UNREADABLE_PATCH: "write the patch as literal JSON or YAML, with any image it sets (a parameter "
+    "inside a value is fine), or set images in the template's containers; an exception for "
+    "image-reference waives it",
+    TOO_DEEP: "nest the object less deeply (a pod spec wrapped in fewer levels), or split it; an "
+    "exception for image-reference waives it",
+}
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
 
@@ -186,19 +195,10 @@ class ImageVerifier:
         fail-open namespaces (found in review: an OCIRepository with `ref.tag` was admitted there,
         while the same source pinned to an unsigned digest was denied).
         """
-        if reason == UNREADABLE_PATCH:  # no reference at all: the text of a patch that may set one
+        unread = _UNREAD.get(reason)
+        if unread is not None:  # no reference at all: a field that may set one, not read
             return ImageResult(
-                reference,
-                "failed",
-                problems=[
-                    ImageProblem(
-                        "image-reference",
-                        reason,
-                        "write the patch as literal JSON or YAML, with any image it sets (a parameter "
-                        "inside a value is fine), or set images in the template's containers; an "
-                        "exception for image-reference waives it",
-                    )
-                ],
+                reference, "failed", problems=[ImageProblem("image-reference", reason, unread)]
             )
         try:
             ref = Reference.parse(reference)
@@ -219,6 +219,37 @@ class ImageVerifier:
                     f"{reference} cannot be verified: {reason}",
                     "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
                     "that picks versions, so each change is checked",
+                )
+            ],
+        )
+
+    def node_local(self, reference: str, ref: Reference, why: str) -> ImageResult:
+        """The result at admission for an image on a node-local registry (`why`: what makes it one,
+        `oci.reference.node_local`): an `image-registry` failure where a rule covers it, as for an
+        unmatched image otherwise. Nothing is asked: the kubelet pulls from the node's own address,
+        and trustgate would reach its own pod's.
+
+        A policy failure, never "could not verify": whoever writes the object chose the registry,
+        and "could not verify" is answered by the failure policy, which admits in fail-open
+        namespaces (found in review: `localhost:5000/app` was refused a connection and admitted
+        there, while the kubelet pulled it from the node's loopback).
+        """
+        rule = self.policy.rule_for(ref.name)
+        if rule is None:
+            return self._unmatched(reference)
+        return ImageResult(
+            reference,
+            "failed",
+            rule=rule.rule.name,
+            mode=rule.rule.mode,
+            problems=[
+                ImageProblem(
+                    "image-registry",
+                    f"{reference} cannot be verified at admission: its registry is {why}, so the "
+                    "kubelet pulls it from the node it runs on, which trustgate does not reach",
+                    "push it to a registry that both the cluster and trustgate reach; where trustgate "
+                    f"runs on the nodes' network, list {ref.registry} under "
+                    "images.registries.nodeLocal; an exception for image-registry waives it",
                 )
             ],
         )

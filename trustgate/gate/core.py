@@ -317,7 +317,7 @@ class Gate:
         results = policies.results
         images: list[ImageResult] = []
         if self.images.policy is not None or verify_unmatched:
-            images = self.images.check(results)
+            images = self.images.check(results, gate=gate)
         planned_id = self.images.issue(gate, images)
         notes = self.waivers.expired_notes()
         for check in self.checks:

@@ -99,12 +99,18 @@ class ImageStage:
             self._registry.close()
             self._registry, self._verifier, self._owned_registry = None, None, False
 
-    def check(self, results: list[DocumentResult]) -> list[ImageResult]:
-        """Verify every distinct image the documents use; add findings where each is used."""
+    def check(self, results: list[DocumentResult], *, gate: str = "ci") -> list[ImageResult]:
+        """Verify every distinct image the documents use; add findings where each is used.
+
+        At admission an image on a node-local registry is not asked for (`_node_local`).
+        """
         uses = [use for r in results for use in r.images]
         if not uses:
             return []
-        verified = self.verifier.verify_many(u.reference for u in uses if not u.unresolvable)
+        local = self._node_local(uses) if gate == "admission" else {}
+        verified = self.verifier.verify_many(
+            u.reference for u in uses if not u.unresolvable and u.reference not in local
+        )
         unresolved = {
             (u.reference, u.unresolvable): self.verifier.unresolvable(u.reference, u.unresolvable)
             for u in uses
@@ -112,14 +118,34 @@ class ImageStage:
         }
         for result in results:
             for use in result.images:
-                image = (
-                    unresolved[use.reference, use.unresolvable]
-                    if use.unresolvable
-                    else verified[use.reference]
-                )
+                if use.unresolvable:
+                    image = unresolved[use.reference, use.unresolvable]
+                else:
+                    image = local.get(use.reference) or verified[use.reference]
                 self._findings(result, use, image)
             result.findings.sort(key=finding_order)
-        return [*verified.values(), *unresolved.values()]
+        return [*verified.values(), *local.values(), *unresolved.values()]
+
+    def _node_local(self, uses: Sequence[ImageUse]) -> dict[str, ImageResult]:
+        """The results of the images on a node-local registry (localhost, a loopback or link-local
+        address) not listed in `images.registries.nodeLocal`: the kubelet pulls them from the
+        node it runs on, where trustgate, in its own pod, would verify what its own address
+        serves (or be refused, "could not verify", which fail-open namespaces admit)."""
+        from trustgate.oci.reference import InvalidReferenceError, Reference, node_local, plain_registry
+
+        shared = {plain_registry(r) for r in self.config.images.registries.node_local}
+        out: dict[str, ImageResult] = {}
+        for use in uses:
+            if use.unresolvable or use.reference in out:
+                continue
+            try:
+                ref = Reference.parse(use.reference)
+            except InvalidReferenceError:
+                continue  # verified as usual, which reports it
+            why = node_local(ref.registry)
+            if why is not None and plain_registry(ref.registry) not in shared:
+                out[use.reference] = self.verifier.node_local(use.reference, ref, why)
+        return out
 
     def _findings(self, result: DocumentResult, use: ImageUse, image: ImageResult) -> None:
         mode = image.mode or self.config.mode

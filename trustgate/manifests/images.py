@@ -75,6 +75,10 @@ def find_images(obj: Mapping[str, Any]) -> list[ImageUse]:
     template = obj.get("template")  # PodTemplate keeps its pod spec at the top level
     if isinstance(template, Mapping):
         _walk(template, ("template",), out, 0, keys)
+    cut = [i for i, use in enumerate(out) if use.unresolvable == TOO_DEEP]
+    if len(cut) > 1:  # one place is enough to say why the object fails
+        dropped = set(cut[1:])
+        out = [use for i, use in enumerate(out) if i not in dropped]
     return out
 
 
@@ -94,6 +98,7 @@ def _container(item: Mapping[str, Any], path: JsonPath, out: list[ImageUse], own
 
 def _walk(node: Mapping[str, Any], path: JsonPath, out: list[ImageUse], depth: int, keys: _Keys) -> None:
     if depth > _MAX_DEPTH:
+        _too_deep(path, out)
         return
     owner = node.get("name")  # an Argo template's container has no name of its own: its template's
     owner = owner if isinstance(owner, str) else ""
@@ -152,6 +157,18 @@ def _pod_spec_patch(
     out.append(ImageUse(" ".join(text.split())[:200], path, owner, unresolvable=UNREADABLE_PATCH))
 
 
+def _too_deep(path: JsonPath, out: list[ImageUse]) -> None:
+    """What is nested deeper than `_MAX_DEPTH` is not read, and may hold a pod spec: reported at the
+    place (`image-reference`), never skipped (found in review: an image there was never verified)."""
+    out.append(ImageUse(f"(not read: nested deeper than {_MAX_DEPTH} levels)", path, unresolvable=TOO_DEEP))
+
+
+# Why what is nested too deep is not verified (`ImageUse.unresolvable`).
+TOO_DEEP = (
+    f"this field is nested deeper than the {_MAX_DEPTH} levels trustgate reads for images, so the "
+    "images it may hold cannot be known, nor verified"
+)
+
 # Why a pod spec patch that cannot be read is not verified (`ImageUse.unresolvable`, as the verifier
 # words it for a reference that is no image reference).
 UNREADABLE_PATCH = (
@@ -163,6 +180,7 @@ UNREADABLE_PATCH = (
 def _walk_list(items: list[Any], path: JsonPath, out: list[ImageUse], depth: int, keys: _Keys) -> None:
     """Each mapping of a list, and of the lists in it (Argo's `steps` is a list of lists)."""
     if depth > _MAX_DEPTH:
+        _too_deep(path, out)
         return
     for i, item in enumerate(items):
         if isinstance(item, Mapping):

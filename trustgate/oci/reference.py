@@ -28,6 +28,7 @@ __all__ = [
     "glob_pattern",
     "ipv4_unmapped",
     "name_pattern",
+    "node_local",
     "plain_port",
     "validate_digest",
 ]
@@ -283,6 +284,39 @@ def _plain_ipv4(registry: str) -> str | None:
     except (OSError, ValueError):  # not an address; ValueError: a NUL, which no host holds
         return None
     return f"{plain}{colon}{port}"
+
+
+# Names a node resolves to itself (RFC 6761's `localhost` and its subdomains; Debian's and Red Hat's
+# /etc/hosts aliases of the loopback address).
+_LOCAL_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+_THIS_NETWORK: Final = ipaddress.IPv4Network("0.0.0.0/8")  # Linux connects 0.0.0.0 to the host itself
+
+
+def node_local(registry: str) -> str | None:
+    """What makes `registry` (`host[:port]`, as `Reference.parse` writes it) an address each
+    machine answers for itself, where the kubelet pulls from the node and trustgate reaches its own
+    pod: "the loopback address", "a link-local address", ...; None for any other registry.
+
+    Only what the name or address says: a DNS name resolving to a loopback address is not known
+    without asking DNS.
+    """
+    if registry.startswith("["):
+        text = registry[1:].partition("]")[0]
+    else:
+        text = registry.partition(":")[0]
+        if text in _LOCAL_NAMES or text.endswith(".localhost"):
+            return f"{text}, a name each machine resolves to itself"
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if address.is_loopback:
+        return f"{text}, the loopback address"
+    if address.is_link_local:
+        return f"{text}, a link-local address"
+    if address.is_unspecified or (isinstance(address, ipaddress.IPv4Address) and address in _THIS_NETWORK):
+        return f"{text}, an address of this host"
+    return None
 
 
 def ipv4_unmapped(text: str) -> str:

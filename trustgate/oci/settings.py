@@ -26,6 +26,7 @@ __all__ = ["NOT_FOR_THE_CLIENT", "RegistrySettings"]
 NOT_FOR_THE_CLIENT: Final = frozenset(
     {
         "concurrency",  # ImageVerifier: images verified at once
+        "node_local",  # ImageStage: node-local registries trustgate shares with the nodes (admission)
         "deadline_seconds",  # ImageVerifier: one image's whole verification (oci/deadline.py)
         "breaker_threshold",  # Breakers (oci/breaker.py)
         "breaker_base_seconds",

@@ -93,22 +93,35 @@ def _der_utf8(value: bytes) -> str:
 def certificate_identity(cert: x509.Certificate) -> tuple[str, str]:
     """The signer identity (first SAN: URI, email or Sigstore username) and OIDC issuer of a certificate.
 
-    Either part is "" when the certificate has none.
+    Either part is "" when the certificate has none. The identity recorded and counted as one
+    signer; which identities a policy may match is `certificate_identities`.
     """
-    subject = ""
+    subjects, issuer = certificate_identities(cert)
+    return (subjects[0] if subjects else ""), issuer
+
+
+def certificate_identities(cert: x509.Certificate) -> tuple[tuple[str, ...], str]:
+    """Every signer identity of a certificate and its OIDC issuer: its URI, email and Sigstore
+    username (other name 1.3.6.1.4.1.57264.1.7) SANs, as sigstore-python's `Identity` reads them
+    (any of them matches; found in review: only the first was read, and a certificate whose second
+    SAN was the wanted signer was refused). A username not in UTF-8 makes sigstore-python fail the
+    certificate: no identity then, so nothing matches (errors="replace" gave one a regex took)."""
+    subjects: list[str] = []
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         san = None
     if san is not None:
-        names: list[str] = list(san.get_values_for_type(x509.UniformResourceIdentifier))
-        names += san.get_values_for_type(x509.RFC822Name)
-        names += [
-            o.value.decode(errors="replace")
-            for o in san.get_values_for_type(x509.OtherName)
-            if o.type_id == _OTHERNAME_USERNAME
-        ]
-        subject = names[0] if names else ""
+        subjects += san.get_values_for_type(x509.UniformResourceIdentifier)
+        subjects += san.get_values_for_type(x509.RFC822Name)
+        try:
+            subjects += [
+                o.value.decode()
+                for o in san.get_values_for_type(x509.OtherName)
+                if o.type_id == _OTHERNAME_USERNAME
+            ]
+        except UnicodeDecodeError:
+            subjects = []
     issuer = ""
     for oid in (_OIDC_ISSUER_V2, _OIDC_ISSUER_V1):
         try:
@@ -121,7 +134,7 @@ def certificate_identity(cert: x509.Certificate) -> tuple[str, str]:
         except (ValueError, UnicodeDecodeError):
             continue
         break
-    return subject, issuer
+    return tuple(subjects), issuer
 
 
 class IdentityMismatchError(VerificationError):
@@ -140,9 +153,11 @@ class IdentityPolicy(VerificationPolicy):
         self._identities = identities
 
     def verify(self, cert: x509.Certificate) -> None:
-        subject, issuer = certificate_identity(cert)
-        if not any(m.matches(subject, issuer) for m in self._identities):
-            raise IdentityMismatchError(subject, issuer)
+        # Any SAN may match, as in sigstore-python and cosign; none when the certificate has none
+        # (a regex taking "" passed a certificate without a SAN).
+        subjects, issuer = certificate_identities(cert)
+        if not any(m.matches(subject, issuer) for m in self._identities for subject in subjects):
+            raise IdentityMismatchError(", ".join(subjects), issuer)
 
 
 # ----------------------------------------------------------------------------- verifier

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trustgate.manifests.images import UNREADABLE_PATCH, find_images
+from trustgate.manifests.images import TOO_DEEP, UNREADABLE_PATCH, find_images
 
 POD_SPEC: dict[str, Any] = {
     "initContainers": [{"name": "init", "image": "registry.example.com/init:1"}],
@@ -509,3 +509,17 @@ def test_an_argo_cd_application_s_pod_spec_patch_is_not_read() -> None:
     """Argo CD's kinds hold Helm values, not Argo Workflows' fields."""
     app = {**_argo("Application", {"source": {"helm": {"valuesObject": {"podSpecPatch": _PATCH}}}})}
     assert find_images(app) == []
+
+
+def test_what_is_nested_too_deep_is_reported_once_at_the_first_place_not_read() -> None:
+    """Past the depth read, a pod spec may hold any image: never skipped without a word."""
+    pod = {"containers": [{"name": "app", "image": "evil.io/miner:1"}]}
+    left: dict[str, Any] = {"pod": pod}
+    right: list[Any] = [pod]
+    for _ in range(250):
+        left, right = {"l": left}, [right]
+    found = find_images({"apiVersion": "example.com/v1", "kind": "Wrapper", "spec": {"a": left, "b": right}})
+    assert [u.unresolvable for u in found] == [TOO_DEEP]
+    assert found[0].path[:3] == ("spec", "a", "l") and len(found[0].path) > 150
+    shallow = {"apiVersion": "example.com/v1", "kind": "Wrapper", "spec": {"a": {"l": {"pod": pod}}}}
+    assert [(u.reference, u.unresolvable) for u in find_images(shallow)] == [("evil.io/miner:1", "")]

@@ -593,3 +593,47 @@ def test_a_key_signed_cosign_signatures_set_needs_a_log_key_valid_at_its_time(
     with pytest.raises(SignatureVerificationError) as caught:
         verify(_RETIRED)
     assert caught.value.code == "tlog"
+
+
+@pytest.mark.parametrize(
+    ("sans", "wanted"),
+    [
+        ((DEV_WORKFLOW, WORKFLOW), WORKFLOW),  # a URI SAN after another
+        (("builder@acme.example", WORKFLOW), WORKFLOW),  # after an email
+        ((WORKFLOW, "release@acme.example"), "release@acme.example"),  # an email after a URI
+        ((DEV_WORKFLOW, "builder@acme.example"), WORKFLOW),  # none of them
+    ],
+)
+def test_any_san_of_the_certificate_is_the_signer_as_sigstore_python_reads_it(
+    sigstore: SigstoreInstance,
+    sigstore_root: TrustRoot,
+    sigstore_root_file: Path,
+    sans: tuple[str, ...],
+    wanted: str,
+) -> None:
+    """sigstore-python's `Identity` (and cosign) accept a certificate whose identity is any of its
+    SANs (emails, URIs, Sigstore usernames); only the first was read here, so a signature whose
+    second SAN was the wanted signer was refused. Judged against sigstore-python itself."""
+    from sigstore.errors import VerificationError
+    from sigstore.models import Bundle, TrustedRoot
+    from sigstore.verify import Verifier, policy
+
+    signer = sigstore.identity(sans[0], ISSUER, more_sans=sans[1:])
+    bundle = sigstore.sign_artifact(ARTIFACT, signer)
+    reference = Verifier(trusted_root=TrustedRoot.from_file(str(sigstore_root_file)))
+    try:
+        reference.verify_artifact(
+            ARTIFACT, Bundle.from_json(bundle), policy.Identity(identity=wanted, issuer=ISSUER)
+        )
+        accepted = True
+    except VerificationError:
+        accepted = False
+    assert accepted == (wanted in sans)  # the oracle itself, on this certificate
+    for regex in (False, True):
+        authority = keyless_authority(sigstore_root, wanted, regex=regex)
+        if accepted:
+            evidence, _ = verify_bundle(bundle, digest=DIGEST, authority=authority)
+            assert evidence.subject in sans and evidence.issuer == ISSUER
+        else:
+            problem = failure(lambda a=authority: verify_bundle(bundle, digest=DIGEST, authority=a))
+            assert problem.code == "identity-mismatch" and all(s in problem.reason for s in sans), problem
