@@ -652,7 +652,7 @@ def parse_bytes(
     suspect = may_hold_surrogate(data)  # defence in depth: the YAML parser refuses them today
     # A merge key may override a key written before it, which readers take otherwise (kustomize's
     # output holds no merge key: it read them already).
-    merges = rendered_from is None and b"<<" in data and _MERGE_KEY.search(data) is not None
+    merges = rendered_from is None and _may_merge(data)
     count = 0
     for item in yamlio.parse_stream(data, max_nodes=limits.max_yaml_nodes):
         count += 1
@@ -686,9 +686,19 @@ def parse_bytes(
     return _mark_plain(documents, data), problems
 
 
-# What a `<<` merge key looks like in the text (`<<: x`, `{<<: x}`, `? <<` before its `:` line); a
-# shell here-document in a ConfigMap (`cat <<EOF`) is none. Only a hit walks the documents.
-_MERGE_KEY = re.compile(rb"<<[ \t]*(?::|\r?$)", re.MULTILINE)
+# What a `<<` merge key looks like in the text (`<<: x`, `{<<: x}`, `? <<` before its `:` line or a
+# comment, `! "<<":`); a shell here-document in a ConfigMap (`cat <<EOF`) is none. A merge key
+# written otherwise (`!!merge "\x3c<"`, a `%TAG` handle) has a tag where a key starts. Only a hit
+# walks the documents.
+_MERGE_KEY = re.compile(rb"<<['\"]?[ \t]*(?::|#|\r?$)", re.MULTILINE)
+_KEY_TAG = re.compile(rb"(?:^|[?,\[{])[ \t]*(?:-[ \t]+)*(?:&[^ \t\r\n]+[ \t]+)?!", re.MULTILINE)
+
+
+def _may_merge(data: bytes) -> bool:
+    """Whether the text may hold a `<<` merge key (false positives cost a walk of its documents)."""
+    if b"<<" in data and _MERGE_KEY.search(data) is not None:
+        return True
+    return b"!" in data and _KEY_TAG.search(data) is not None
 
 
 def _merge_problem(source: Source, override: yamlio.RepeatedKey) -> InputProblem:
