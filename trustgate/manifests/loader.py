@@ -21,7 +21,9 @@ holding a kustomization is rendered as one unit, and the walk goes on below it:
 - a file with a walked suffix in a directory without a kustomization that no rendering reads is
   judged as a file (`Unit.unread` names the kustomization above, for the hint of its problems);
 - a Helm chart directory (`Chart.yaml`) below a kustomization is not judged as files
-  (`Skipped.charts`);
+  (`Skipped.charts`); any other directory Argo CD renders as a chart (`argocd_chart_file`: a
+  kustomization directory too, where a name ending in `Chart.yaml` sorts after its kustomization
+  file) is reported as not rendered (a `chart` unit);
 - what a rendering reads (a resource, a patch, a generator or replacement file, a plugin
   configuration, ...) is not judged again as a file, nor is a kustomization file.
 Hidden names and exclusions apply as everywhere (and are named in a note); a link to a directory is
@@ -91,10 +93,11 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """One thing to read: a file, a kustomization directory or stdin's bytes."""
+    """One thing to read: a file, a kustomization directory or stdin's bytes; or (`chart`) the file
+    that makes a directory a Helm chart to Argo CD, which is not read but reported."""
 
     path: str
-    kind: str  # "file" | "kustomize" | "stdin"
+    kind: str  # "file" | "kustomize" | "stdin" | "chart"
     data: bytes | None = None
     chart: str | None = None  # the Helm chart directory the file lies in, for the hint
     unread: str | None = (
@@ -282,6 +285,10 @@ def _walk(
             count = sum(1 for _, _, files in os.walk(root) for file in files if file.endswith(suffixes))
             skipped.charts.append((root, count))
         return
+    if reach is not None and (kustomized or not reach.below_kustomization):
+        decisive = argocd_chart_file([e.name for e in entries if not _excluded_entry(e, relative, exclude)])
+        if decisive is not None:
+            out.append(Unit(os.path.join(root, decisive), "chart"))
     if chart is None and any(e.name == HELM_CHART_FILE and e.is_file() for e in entries):
         chart = root
     for entry in entries:
@@ -335,6 +342,32 @@ def _walk(
                     skipped.beside.setdefault(root, []).append(entry.path)
                 continue
             out.append(Unit(entry.path, "file", chart=chart, unread=above if reach is not None else None))
+
+
+def argocd_chart_file(names: Sequence[str]) -> str | None:
+    """The name that makes a directory holding these names a Helm chart to Argo CD, or None.
+
+    Argo CD's source type discovery (`util/app/discovery`, `Discover`), for an Application with no
+    source type set: of the names directly in its path that end in `Chart.yaml` (any such name,
+    case-sensitive) or are kustomize's, the last its walk meets (byte order) decides, and `helm
+    template` renders the directory when it holds `Chart.yaml` (else it fails, and nothing is
+    applied). `names` are those of the directory's files (a link counts, as Argo CD's walk does not
+    follow it).
+    """
+    if HELM_CHART_FILE not in names:
+        return None
+    decisive = [n for n in names if n.endswith(HELM_CHART_FILE) or n in KUSTOMIZATION_FILES]
+    last = max(decisive, key=lambda n: n.encode("utf-8", "surrogateescape"))
+    return None if last in KUSTOMIZATION_FILES else last
+
+
+def _excluded_entry(entry: os.DirEntry[str], relative: str, exclude: Sequence[str]) -> bool:
+    """Whether the walk leaves `entry` out (`--exclude`); a directory counts as one (no file of Argo
+    CD's discovery)."""
+    if entry.is_dir(follow_symlinks=False):
+        return True
+    below = f"{relative}/{entry.name}" if relative else entry.name
+    return bool(exclude) and excluded(below, exclude) is not None
 
 
 def _unincluded(components: list[str], units: Sequence[Unit]) -> list[str]:
@@ -473,6 +506,21 @@ def _read_unit(
             if found is not None:
                 origins.attach(documents, found, unit.path)
         return documents, problems
+    if unit.kind == "chart":
+        chart, _, name = unit.path.rpartition(os.sep)
+        return [], [
+            InputProblem(
+                Source(unit.path),
+                "input/unrendered",
+                f"{chart or '.'} is a Helm chart to Argo CD: an Application whose path it is (with no "
+                f"source type set) renders it with `helm template` ({name} is the last of its names "
+                "ending in Chart.yaml or a kustomization's, which decides), but trustgate does not "
+                "render Helm charts, so what Argo CD applies would not be checked",
+                f"render the chart (`helm template`) and check the output, rename {name} if the "
+                "directory is no chart, or exclude it (--exclude, or manifests.exclude in "
+                "trustgate.yaml) where no Argo CD Application takes this directory without a source type",
+            )
+        ]
     if unit.kind == "stdin":
         data = unit.data or b""
     elif unit.path.endswith(RENDERED_UNREAD):
