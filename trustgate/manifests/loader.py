@@ -1027,6 +1027,12 @@ def _add(
             )
         )
         return
+    sops = value.get("sops")
+    if isinstance(sops, Mapping) and "mac" in sops:
+        # kustomize-controller decrypts any object carrying `sops.mac` (`isSOPSEncryptedResource`),
+        # whatever its kind, and applies the plaintext: the gate judges no ciphertext (`Gate`).
+        documents.append(Document(source=source, obj=value, tree=tree, encrypted=True))
+        return
     if _is_list(value):
         # kubectl reads any object with an `items` list as a list and applies the items: they are
         # checked as objects of their own.
