@@ -726,6 +726,9 @@ def parse_bytes(
         if bad is not None:
             problems.append(_surrogate_problem(source, "input/invalid-yaml", bad))
             continue
+        if item.retyped is not None and rendered_from is None:
+            problems.append(_retyped_problem(Source(name, item.retyped[0], item.index), item.retyped[1]))
+            continue
         override = yamlio.merge_override(item.node) if merges else None
         if override is not None:
             problems.append(_merge_problem(Source(name, override.line, item.index), override))
@@ -747,6 +750,18 @@ def _may_merge(data: bytes) -> bool:
     if b"<<" in data and _MERGE_KEY.search(data) is not None:
         return True
     return b"!" in data and _KEY_TAG.search(data) is not None
+
+
+def _retyped_problem(source: Source, text: str) -> InputProblem:
+    return InputProblem(
+        source,
+        "input/yaml-non-specific-tag",
+        f"`! {text}` at line {source.line} carries YAML's non-specific tag: kubectl and Argo "
+        "CD's directory source (go-yaml v2) apply it as a string, kustomize (and so Flux, which builds "
+        "every path with it) as the boolean, number, null or timestamp it would be untagged, so what "
+        "is applied depends on who applies it",
+        "drop the `!` (every reader then types it alike), or quote the value to keep a string",
+    )
 
 
 def _merge_problem(source: Source, override: yamlio.RepeatedKey) -> InputProblem:
