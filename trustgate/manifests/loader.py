@@ -285,7 +285,11 @@ def _walk(
             count = sum(1 for _, _, files in os.walk(root) for file in files if file.endswith(suffixes))
             skipped.charts.append((root, count))
         return
-    if reach is not None and (kustomized or not reach.below_kustomization):
+    if (
+        reach is not None
+        and (kustomized or not reach.below_kustomization)
+        and any(e.name == HELM_CHART_FILE for e in entries)  # most directories: no further look
+    ):
         decisive = argocd_chart_file([e.name for e in entries if not _excluded_entry(e, relative, exclude)])
         if decisive is not None:
             out.append(Unit(os.path.join(root, decisive), "chart"))
