@@ -117,6 +117,9 @@ class Document:
     # one is certainly wrong as applied (a variable no source sets, with no default).
     unresolved: tuple[str, ...] = ()
     unresolved_certain: bool = False
+    # Read from a file, with SOPS metadata (`sops.mac`): Flux decrypts such an object and applies the
+    # plaintext, so what is written here (ciphertext) is not what is applied.
+    encrypted: bool = False
 
     @property
     def applied_phrase(self) -> str:

@@ -188,6 +188,9 @@ class ParsedDocument:
     line: int
     index: int
     node: yaml.Node | None
+    # The first plain scalar tagged `!` that kustomize reads as other than the string go-yaml v2
+    # reads (`! true`, `! 0x0`; `_kyaml_retypes`): its 1-based line and text; or None.
+    retyped: tuple[int, str] | None = None
 
 
 def split_stream(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -247,8 +250,9 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
             continue
         if node is None:
             continue  # an empty document, e.g. after a trailing `---`
+        retyped = None
         if b"!" in chunk and _NON_SPECIFIC.search(chunk) is not None:
-            _untag_non_specific(chunk, node)
+            retyped = _untag_non_specific(chunk, node)
         start = first_line + node.start_mark.line + 1
         if b"&" in chunk and b"*" in chunk:  # an alias needs an anchor; cron schedules alone have `*`
             try:
@@ -285,7 +289,13 @@ def parse_stream(data: bytes, *, max_nodes: int) -> Iterator[ParsedDocument | Ya
             yield _too_deep(start)
             index += 1
             continue
-        yield ParsedDocument(value=value, line=start, index=index, node=_shift(node, first_line))
+        yield ParsedDocument(
+            value=value,
+            line=start,
+            index=index,
+            node=_shift(node, first_line),
+            retyped=None if retyped is None else (first_line + retyped[0] + 1, retyped[1]),
+        )
         index += 1
 
 
@@ -306,7 +316,7 @@ _NON_SPECIFIC = re.compile(
 )
 
 
-def _untag_non_specific(chunk: bytes, root: yaml.Node) -> None:
+def _untag_non_specific(chunk: bytes, root: yaml.Node) -> tuple[int, str] | None:
     """Make every scalar tagged `!` a string, as go-yaml v2 reads it; but a `! <<` key a merge.
 
     libyaml (and PyYAML) resolve `! 010` as if it were untagged, the integer 8;
@@ -314,14 +324,20 @@ def _untag_non_specific(chunk: bytes, root: yaml.Node) -> None:
     string "010". A `<<` key tagged `!` still merges there (`isMerge` takes the
     `!` tag for implicit). The composed node does not say it had a tag, so the
     tagged scalars are found in the document's events, by position.
+
+    Returns:
+        The 0-based line and the text of the first plain scalar tagged `!` that kustomize reads
+        otherwise (`_kyaml_retypes`), or None.
     """
-    starts = {
-        event.start_mark.index
-        for event in yaml.parse(chunk, Loader=_BaseLoader)
-        if event.__class__ is yaml.ScalarEvent and event.tag == "!" and event.start_mark is not None
-    }
+    starts: set[int] = set()
+    retyped: tuple[int, str] | None = None
+    for event in yaml.parse(chunk, Loader=_BaseLoader):
+        if event.__class__ is yaml.ScalarEvent and event.tag == "!" and event.start_mark is not None:
+            starts.add(event.start_mark.index)
+            if retyped is None and not event.style and _kyaml_retypes(event.value):
+                retyped = (event.start_mark.line, event.value)
     if not starts:
-        return
+        return None
     stack, seen = [root], set()
     while stack:
         node = stack.pop()
@@ -339,6 +355,24 @@ def _untag_non_specific(chunk: bytes, root: yaml.Node) -> None:
                     key.tag = _MERGE
                     seen.add(id(key))
                 stack.extend((key, value))
+    return retyped
+
+
+# How kustomize (kyaml, on go-yaml v3) reads a plain scalar tagged `!`: as if it were untagged, in
+# YAML 1.2's words (`kubectl kustomize` of `! true`, `! 0x0`, `! 010`, `! ~`, `! 2001-12-14` writes
+# true, 0, 8, null, "2001-12-14T00:00:00Z"; of `! yes`, `! on`, `! y` the strings). go-yaml v2 keeps
+# the text as a string.
+_KYAML_WORDS = frozenset(
+    ("true", "True", "TRUE", "false", "False", "FALSE", "", "~", "null", "Null", "NULL", *_GO_FLOATS)
+)
+_KYAML_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?![0-9])")
+
+
+def _kyaml_retypes(plain: str) -> bool:
+    """Whether kustomize reads the plain scalar `! <plain>` as other than the string `plain`."""
+    if plain in _KYAML_WORDS:
+        return True
+    return _go_tag(plain) in (_INT, _FLOAT) or _KYAML_TIMESTAMP.match(plain) is not None
 
 
 def _compose(chunk: bytes) -> yaml.Node | None:

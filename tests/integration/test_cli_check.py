@@ -500,6 +500,35 @@ def test_a_helm_chart_gets_a_hint_and_can_be_excluded(write: Write, tmp_path: Pa
         assert [Path(r["file"]).name for r in json.loads(out)["results"]] == ["pod.yaml"]
 
 
+def test_a_directory_argocd_renders_as_a_helm_chart_is_not_evaluated(write: Write, tmp_path: Path) -> None:
+    """Argo CD's discovery takes the last of the names ending in Chart.yaml and kustomize's names:
+    `values-Chart.yaml` after `kustomization.yaml` makes it `helm template` the directory, whose
+    template (valid YAML, so judged as a file) becomes a privileged Pod. trustgate rendered the
+    kustomization, judged the template as written, and passed."""
+    write("app/kustomization.yaml", "resources: [pod.yaml]\n")
+    write("app/pod.yaml", GOOD_POD)
+    write("app/Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    write("app/values-Chart.yaml", "privileged: true\n")
+    write(
+        "app/templates/pod.yaml",
+        GOOD_POD.replace("good", "web")
+        + '      # {{- printf "\\n      securityContext: {privileged: %v}" .Values.privileged }}\n',
+    )
+    app = str(tmp_path / "app")
+    code, out, _ = run("check", "--no-builtin", "--no-schemas", app, "-o", "json")
+    assert code == 3, out
+    (error,) = [r for r in json.loads(out)["results"] if r["status"] == "error"]
+    assert error["file"] == f"{app}/values-Chart.yaml"
+    assert error["findings"][0]["rule"] == "input/unrendered"
+    assert "is a Helm chart to Argo CD" in error["findings"][0]["message"]
+    assert "rename values-Chart.yaml" in error["findings"][0]["fix"]
+    # The ways out: leave the name out where no Argo CD Application takes the directory, or rename it
+    # so that the kustomization comes last.
+    assert run("check", "--no-builtin", "--no-schemas", "--exclude", "values-Chart.yaml", app)[0] == 0
+    (tmp_path / "app/values-Chart.yaml").rename(tmp_path / "app/Chart-values.yaml")
+    assert run("check", "--no-builtin", "--no-schemas", app)[0] == 0
+
+
 def test_exclude_in_the_config_file(write: Write, tmp_path: Path) -> None:
     write("repo/app/pod.yaml", GOOD_POD)
     write("repo/app/cassandra.yaml", "cluster_name: test\nkind: [oops]\n")

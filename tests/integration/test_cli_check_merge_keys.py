@@ -93,3 +93,26 @@ def test_a_key_written_after_the_merge_is_read_alike_and_judged(tmp_path: Path) 
     assert result.exit_code == 1, result.output
     assert "pss-baseline-privileged" in result.output
     assert "input/yaml-merge-override" not in result.output
+
+
+# A merge key need not be written `<<:`: a comment may follow it, and a tagged quoted scalar whose
+# value is `<<` merges in go-yaml v2 (kubectl) whatever its escapes or line folds.
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "? << # defaults\n        :",
+        '!!merge "<<":',
+        "! '<<':",
+        '!!merge "\\x3c\\x3c":',
+        '? !<tag:yaml.org,2002:merge> "<\\\n          <"\n        :',
+    ],
+    ids=["comment", "merge-tag-quoted", "non-specific-quoted", "escaped", "verbatim-folded"],
+)
+def test_a_merge_key_however_spelt_is_found(tmp_path: Path, spelling: str) -> None:
+    (tmp_path / "pod.yaml").write_text(POD.replace("<<:", spelling))
+    kubectl, kustomize = _readers(tmp_path)
+    assert kubectl is False and kustomize is True
+
+    result = CliRunner().invoke(main, ["check", "--no-color", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 3, result.output
+    assert "input/yaml-merge-override" in result.output

@@ -32,6 +32,7 @@ from support.gitrepo import (
     stop_gpg_agent,
 )
 from support.serving import serving
+from test_cli_check_sops import WHOLE
 
 from trustgate.cli.main import main
 
@@ -552,6 +553,20 @@ def test_a_policy_violation_in_the_tree_refuses(setup: Callable[..., Setup], key
     assert code == 1, output
     assert "privileged" in output.lower() and "deploy/debug.yaml" in output
     assert s.repo.ref(GATED) is None  # the first tip failed: the gated ref is not created
+
+
+def test_an_encrypted_object_is_not_evaluated(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Flux decrypts an object carrying `sops.mac` and applies the plaintext (a privileged Pod here):
+    the ciphertext, an object of no known kind, passed."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    s.repo.write("deploy/debug.yaml", WHOLE)
+    s.repo.commit("debug pod, encrypted", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3, output
+    assert "input/encrypted" in output and "deploy/debug.yaml" in output
+    assert s.repo.ref(GATED) == gated
 
 
 def test_removing_a_protected_object_needs_a_signed_approval(setup: Callable[..., Setup], keys: Keys) -> None:

@@ -755,3 +755,19 @@ def test_jsonnet_that_a_reconciler_renders_is_reported_not_dropped(write: Write,
         ("apps/web", "kustomize")
     ]
     assert skipped.beside == {str(tmp_path / "apps/web"): [str(tmp_path / "apps/web/app.jsonnet")]}
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["Chart.yaml", "kustomization.yaml", "values-Chart.yaml"], "values-Chart.yaml"),
+        (["Chart.yaml", "kustomization.yaml"], None),  # the kustomization comes last: kustomize
+        (["Chart.yaml", "Kustomization"], None),  # `K` sorts after `C`
+        (["Chart.yaml", "Kustomization", "a-Chart.yaml"], "a-Chart.yaml"),
+        (["Chart.yaml", "values.yaml"], "Chart.yaml"),
+        (["kustomization.yaml", "values-Chart.yaml"], None),  # no Chart.yaml: helm renders nothing
+        (["Chart.yaml", "kustomization.yml", "x-chart.yaml"], None),  # the suffix is case-sensitive
+    ],
+)
+def test_argocd_chart_file_follows_argocd_discovery(names: list[str], expected: str | None) -> None:
+    assert loader.argocd_chart_file(names) == expected

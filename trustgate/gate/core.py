@@ -46,6 +46,9 @@ from trustgate.model import (
     Source,
 )
 
+# A SOPS-encrypted object read from a file: not evaluated, unless an exception names this rule itself.
+ENCRYPTED_RULE = "input/encrypted"
+
 if TYPE_CHECKING:
     from trustgate.artifacts.cache import VerificationCache
     from trustgate.artifacts.verifier import ImageVerifier
@@ -397,6 +400,8 @@ class Gate:
         # A manifest of a kind whose scope is unknown may be cluster-scoped, its namespace cleared:
         # an exception for the namespace it names does not cover it (admission's is the server's).
         scope_unknown = doc.request is None and self.scopes.namespaced(doc.obj) is None
+        if doc.encrypted:
+            return self._encrypted_result(doc, namespace, scope_unknown)
         findings: list[Finding] = []
         no_object = checks.is_delete_or_connect(doc)
         # A subresource's write (a Scale) goes to admission policies and Gatekeeper only, as the
@@ -451,6 +456,30 @@ class Gate:
             images=images,
             scope_unknown=scope_unknown,
         )
+
+    def _encrypted_result(self, doc: Document, namespace: str | None, scope_unknown: bool) -> DocumentResult:
+        """A SOPS-encrypted object: not evaluated (Flux applies the plaintext, which is not here), unless
+        an exception names `input/encrypted` itself (a glob such as `*` does not: a waiver meant for
+        other findings never stops the plaintext from being judged)."""
+        finding = Finding(
+            rule=ENCRYPTED_RULE,
+            severity=Severity.ERROR,
+            message="this object is encrypted with SOPS (it carries sops.mac): Flux decrypts it and "
+            "applies the plaintext, which trustgate cannot read, so what is applied would not be checked",
+            source="input",
+            fix="decrypt it in CI with the key Flux uses and check the plaintext (`sops -d FILE | trustgate "
+            f"check -`), or add an exception whose rules name {ENCRYPTED_RULE} to accept it unjudged",
+            line=doc.source.line,
+        )
+        explicit = tuple(e for e in self.waivers.rules if ENCRYPTED_RULE in e.rules)
+        if explicit:
+            Waivers(explicit, self.waivers.today).apply(
+                namespace, doc.kind, doc.name, finding, scope_unknown=scope_unknown
+            )
+            if finding.exception is not None and not finding.exception.expired:
+                finding.source = "trustgate"  # accepted unjudged, as the exception says: no longer an error
+        keep = doc.obj if self.decision_log is not None else None
+        return DocumentResult(doc.source, doc.api_version, doc.kind, namespace, doc.name, [finding], keep)
 
     def _evaluate_data(self, doc: Document, run: Run) -> DocumentResult:
         """A document that is not a Kubernetes object: the user's own policies only.

@@ -21,7 +21,9 @@ holding a kustomization is rendered as one unit, and the walk goes on below it:
 - a file with a walked suffix in a directory without a kustomization that no rendering reads is
   judged as a file (`Unit.unread` names the kustomization above, for the hint of its problems);
 - a Helm chart directory (`Chart.yaml`) below a kustomization is not judged as files
-  (`Skipped.charts`);
+  (`Skipped.charts`); any other directory Argo CD renders as a chart (`argocd_chart_file`: a
+  kustomization directory too, where a name ending in `Chart.yaml` sorts after its kustomization
+  file) is reported as not rendered (a `chart` unit);
 - what a rendering reads (a resource, a patch, a generator or replacement file, a plugin
   configuration, ...) is not judged again as a file, nor is a kustomization file.
 Hidden names and exclusions apply as everywhere (and are named in a note); a link to a directory is
@@ -91,10 +93,11 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """One thing to read: a file, a kustomization directory or stdin's bytes."""
+    """One thing to read: a file, a kustomization directory or stdin's bytes; or (`chart`) the file
+    that makes a directory a Helm chart to Argo CD, which is not read but reported."""
 
     path: str
-    kind: str  # "file" | "kustomize" | "stdin"
+    kind: str  # "file" | "kustomize" | "stdin" | "chart"
     data: bytes | None = None
     chart: str | None = None  # the Helm chart directory the file lies in, for the hint
     unread: str | None = (
@@ -282,6 +285,14 @@ def _walk(
             count = sum(1 for _, _, files in os.walk(root) for file in files if file.endswith(suffixes))
             skipped.charts.append((root, count))
         return
+    if (
+        reach is not None
+        and (kustomized or not reach.below_kustomization)
+        and any(e.name == HELM_CHART_FILE for e in entries)  # most directories: no further look
+    ):
+        decisive = argocd_chart_file([e.name for e in entries if not _excluded_entry(e, relative, exclude)])
+        if decisive is not None:
+            out.append(Unit(os.path.join(root, decisive), "chart"))
     if chart is None and any(e.name == HELM_CHART_FILE and e.is_file() for e in entries):
         chart = root
     for entry in entries:
@@ -335,6 +346,32 @@ def _walk(
                     skipped.beside.setdefault(root, []).append(entry.path)
                 continue
             out.append(Unit(entry.path, "file", chart=chart, unread=above if reach is not None else None))
+
+
+def argocd_chart_file(names: Sequence[str]) -> str | None:
+    """The name that makes a directory holding these names a Helm chart to Argo CD, or None.
+
+    Argo CD's source type discovery (`util/app/discovery`, `Discover`), for an Application with no
+    source type set: of the names directly in its path that end in `Chart.yaml` (any such name,
+    case-sensitive) or are kustomize's, the last its walk meets (byte order) decides, and `helm
+    template` renders the directory when it holds `Chart.yaml` (else it fails, and nothing is
+    applied). `names` are those of the directory's files (a link counts, as Argo CD's walk does not
+    follow it).
+    """
+    if HELM_CHART_FILE not in names:
+        return None
+    decisive = [n for n in names if n.endswith(HELM_CHART_FILE) or n in KUSTOMIZATION_FILES]
+    last = max(decisive, key=lambda n: n.encode("utf-8", "surrogateescape"))
+    return None if last in KUSTOMIZATION_FILES else last
+
+
+def _excluded_entry(entry: os.DirEntry[str], relative: str, exclude: Sequence[str]) -> bool:
+    """Whether the walk leaves `entry` out (`--exclude`); a directory counts as one (no file of Argo
+    CD's discovery)."""
+    if entry.is_dir(follow_symlinks=False):
+        return True
+    below = f"{relative}/{entry.name}" if relative else entry.name
+    return bool(exclude) and excluded(below, exclude) is not None
 
 
 def _unincluded(components: list[str], units: Sequence[Unit]) -> list[str]:
@@ -473,6 +510,21 @@ def _read_unit(
             if found is not None:
                 origins.attach(documents, found, unit.path)
         return documents, problems
+    if unit.kind == "chart":
+        chart, _, name = unit.path.rpartition(os.sep)
+        return [], [
+            InputProblem(
+                Source(unit.path),
+                "input/unrendered",
+                f"{chart or '.'} is a Helm chart to Argo CD: an Application whose path it is (with no "
+                f"source type set) renders it with `helm template` ({name} is the last of its names "
+                "ending in Chart.yaml or a kustomization's, which decides), but trustgate does not "
+                "render Helm charts, so what Argo CD applies would not be checked",
+                f"render the chart (`helm template`) and check the output, rename {name} if the "
+                "directory is no chart, or exclude it (--exclude, or manifests.exclude in "
+                "trustgate.yaml) where no Argo CD Application takes this directory without a source type",
+            )
+        ]
     if unit.kind == "stdin":
         data = unit.data or b""
     elif unit.path.endswith(RENDERED_UNREAD):
@@ -652,7 +704,7 @@ def parse_bytes(
     suspect = may_hold_surrogate(data)  # defence in depth: the YAML parser refuses them today
     # A merge key may override a key written before it, which readers take otherwise (kustomize's
     # output holds no merge key: it read them already).
-    merges = rendered_from is None and b"<<" in data and _MERGE_KEY.search(data) is not None
+    merges = rendered_from is None and _may_merge(data)
     count = 0
     for item in yamlio.parse_stream(data, max_nodes=limits.max_yaml_nodes):
         count += 1
@@ -678,6 +730,9 @@ def parse_bytes(
         if bad is not None:
             problems.append(_surrogate_problem(source, "input/invalid-yaml", bad))
             continue
+        if item.retyped is not None and rendered_from is None:
+            problems.append(_retyped_problem(Source(name, item.retyped[0], item.index), item.retyped[1]))
+            continue
         override = yamlio.merge_override(item.node) if merges else None
         if override is not None:
             problems.append(_merge_problem(Source(name, override.line, item.index), override))
@@ -686,9 +741,31 @@ def parse_bytes(
     return _mark_plain(documents, data), problems
 
 
-# What a `<<` merge key looks like in the text (`<<: x`, `{<<: x}`, `? <<` before its `:` line); a
-# shell here-document in a ConfigMap (`cat <<EOF`) is none. Only a hit walks the documents.
-_MERGE_KEY = re.compile(rb"<<[ \t]*(?::|\r?$)", re.MULTILINE)
+# What a `<<` merge key looks like in the text (`<<: x`, `{<<: x}`, `? <<` before its `:` line or a
+# comment, `! "<<":`); a shell here-document in a ConfigMap (`cat <<EOF`) is none. A merge key
+# written otherwise (`!!merge "\x3c<"`, a `%TAG` handle) has a tag where a key starts. Only a hit
+# walks the documents.
+_MERGE_KEY = re.compile(rb"<<['\"]?[ \t]*(?::|#|\r?$)", re.MULTILINE)
+_KEY_TAG = re.compile(rb"(?:^|[?,\[{])[ \t]*(?:-[ \t]+)*(?:&[^ \t\r\n]+[ \t]+)?!", re.MULTILINE)
+
+
+def _may_merge(data: bytes) -> bool:
+    """Whether the text may hold a `<<` merge key (false positives cost a walk of its documents)."""
+    if b"<<" in data and _MERGE_KEY.search(data) is not None:
+        return True
+    return b"!" in data and _KEY_TAG.search(data) is not None
+
+
+def _retyped_problem(source: Source, text: str) -> InputProblem:
+    return InputProblem(
+        source,
+        "input/yaml-non-specific-tag",
+        f"`! {text}` at line {source.line} carries YAML's non-specific tag: kubectl and Argo "
+        "CD's directory source (go-yaml v2) apply it as a string, kustomize (and so Flux, which builds "
+        "every path with it) as the boolean, number, null or timestamp it would be untagged, so what "
+        "is applied depends on who applies it",
+        "drop the `!` (every reader then types it alike), or quote the value to keep a string",
+    )
 
 
 def _merge_problem(source: Source, override: yamlio.RepeatedKey) -> InputProblem:
@@ -968,6 +1045,12 @@ def _add(
                 "each document must be a mapping with apiVersion and kind",
             )
         )
+        return
+    sops = value.get("sops")
+    if isinstance(sops, Mapping) and "mac" in sops:
+        # kustomize-controller decrypts any object carrying `sops.mac` (`isSOPSEncryptedResource`),
+        # whatever its kind, and applies the plaintext: the gate judges no ciphertext (`Gate`).
+        documents.append(Document(source=source, obj=value, tree=tree, encrypted=True))
         return
     if _is_list(value):
         # kubectl reads any object with an `items` list as a list and applies the items: they are

@@ -1954,12 +1954,6 @@ def _unseen_content(git: Git, entries: Sequence[TreeEntry], paths: Sequence[str]
     return out
 
 
-# Argo CD's source type discovery (`util/app/discovery`, `Discover`): walking an Application's path
-# without a source type set, a file whose name ends in this makes the directory a Helm chart, one of
-# kustomize's names a kustomization; of those directly in the path, the last walked (byte order) wins.
-_ARGOCD_CHART_SUFFIX = "Chart.yaml"
-
-
 def _argocd_charts(entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[InputProblem]:
     """The directories under `paths` that Argo CD renders with Helm and trustgate reads otherwise.
 
@@ -1980,11 +1974,8 @@ def _argocd_charts(entries: Sequence[TreeEntry], paths: Sequence[str]) -> list[I
     kustomized = {d for d, found in names.items() if any(n in KUSTOMIZATION_FILES for n in found)}
     out = []
     for directory, found in sorted(names.items()):
-        if loader.HELM_CHART_FILE not in found:
-            continue
-        decisive = [n for n in found if n.endswith(_ARGOCD_CHART_SUFFIX) or n in KUSTOMIZATION_FILES]
-        last = max(decisive, key=_go_order)
-        if last in KUSTOMIZATION_FILES:
+        last = loader.argocd_chart_file(found)
+        if last is None:
             continue
         if directory in kustomized:
             kustomization = max((n for n in found if n in KUSTOMIZATION_FILES), key=_go_order)
