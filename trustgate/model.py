@@ -164,6 +164,20 @@ class ImageUse:
     # verified, an image-digest failure where a rule covers it; or why the field cannot be read
     # for images at all (`manifests.images.UNREADABLE_PATCH`, `TOO_DEEP`): an image-reference failure.
     unresolvable: str = ""
+    # A Helm chart Flux pulls through a HelmRepository, another object: what it pulls is known once
+    # that object is (`manifests.images.resolve_charts`, over the documents judged together).
+    chart: ChartPull | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChartPull:
+    """A Helm chart a Flux HelmChart or HelmRelease pulls from a HelmRepository (`sourceRef`)."""
+
+    namespace: str  # the HelmRepository's, "" for the using object's own
+    repository: str  # its name
+    chart: str
+    version: str  # as written, "*" when absent (Flux's default)
+    verify: bool = False  # spec.verify: Flux's own signature check
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +332,9 @@ class DocumentResult:
     # API server clears it if the kind is cluster-scoped, so an exception's `namespaces` may not
     # cover it.
     scope_unknown: bool = False
+    # A Flux HelmRepository (with image rules): its OCI registry and path, "" when it is not an OCI
+    # one; None for any other object. Charts pulled through it are resolved against it.
+    chart_repository: str | None = None
 
     @property
     def status(self) -> Status:

@@ -301,3 +301,138 @@ def test_a_node_local_registry_is_denied_in_a_fail_open_namespace(
         assert shared["allowed"] is True, json.dumps(shared)
     finally:
         server.stop()
+
+
+def _flux(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    group = "helm.toolkit.fluxcd.io/v2" if kind == "HelmRelease" else "source.toolkit.fluxcd.io/v1"
+    return {
+        "apiVersion": group,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def _check_documents(config: Path, documents: list[dict[str, Any]]) -> tuple[int, str, dict[str, Any]]:
+    (config.parent / "flux.yaml").write_text("\n---\n".join(json.dumps(d) for d in documents))
+    args = ["check", "-c", str(config), str(config.parent / "flux.yaml"), "-o", "json"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    return result.exit_code, result.output, json.loads(result.stdout)
+
+
+def _findings(report: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Each object's findings (`Kind/name`) as (rule, field)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for result in report["results"]:
+        out[f"{result['kind']}/{result['name']}"] = sorted(
+            (f["rule"], f.get("path", "")) for f in result["findings"]
+        )
+    return out
+
+
+def test_a_flux_helm_chart_from_an_oci_registry_is_judged_by_the_image_rules(
+    registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance, tmp_path: Path
+) -> None:
+    """Found in review: a HelmChart (or a HelmRelease's chart template) pulling `app` from an OCI
+    HelmRepository was never judged, so `check` passed an unsigned chart on a rule that wants
+    signatures, with `unmatched: deny`. Flux pulls `<url>/<chart>:<version>`, resolving the version
+    at each reconcile, and a HelmChart names no digest: an `image-digest` failure where a rule
+    covers it, even for a signed tag; a chart whose HelmRepository is not checked with it fails
+    closed (`image-reference`); the way out, a chartRef to an OCIRepository pinned to the signed
+    digest, passes, and charts of an HTTP repository or a GitRepository are no artifacts."""
+    host = registry.host
+    ref = Reference.parse(f"{host}/signed/charts/app")
+    push_image(client, ref, tag="1.0.0", content=os.urandom(16))  # unsigned
+    signed = push_image(client, ref, tag="1.1.0", content=os.urandom(16))
+    key = sigstore.key("ecdsa-p256")
+    attach_cosign_signatures(client, ref, signed.digest, [sigstore.cosign_sign(signed.digest, key)])
+    oci_repo = {"type": "oci", "interval": "5m", "url": f"oci://{host}/signed/charts"}
+    source = {"kind": "HelmRepository", "name": "charts"}
+    documents = [
+        _flux("HelmRepository", "charts", "flux-system", oci_repo),
+        _flux("HelmChart", "range", "flux-system", {"chart": "app", "version": "1.x", "sourceRef": source}),
+        _flux("HelmChart", "exact", "flux-system", {"chart": "app", "version": "1.0.0", "sourceRef": source}),
+        _flux("HelmChart", "latest", "flux-system", {"chart": "app", "sourceRef": source}),
+        _flux(
+            "HelmRelease",
+            "app",
+            "apps",
+            {
+                "chart": {
+                    "spec": {
+                        "chart": "app",
+                        "version": "1.1.0",
+                        "sourceRef": source | {"namespace": "flux-system"},
+                    }
+                }
+            },
+        ),
+        _flux(
+            "HelmRelease",
+            "lost",
+            "apps",
+            {"chart": {"spec": {"chart": "app", "sourceRef": source | {"name": "elsewhere"}}}},
+        ),
+        _flux("HelmRepository", "web", "flux-system", {"url": "https://charts.example.com"}),
+        _flux("HelmChart", "web", "flux-system", {"chart": "app", "sourceRef": source | {"name": "web"}}),
+        _flux(
+            "HelmChart",
+            "git",
+            "flux-system",
+            {"chart": "./charts/app", "sourceRef": {"kind": "GitRepository", "name": "charts"}},
+        ),
+    ]
+    config = _config(tmp_path, registry, sigstore)
+    code, output, report = _check_documents(config, documents)
+    assert code == 1, output
+    assert _findings(report) == {
+        "HelmRepository/charts": [],
+        "HelmChart/range": [("image-digest", "spec.version")],
+        "HelmChart/exact": [("image-digest", "spec.version")],
+        "HelmChart/latest": [("image-digest", "spec.chart")],
+        "HelmRelease/app": [("image-digest", "spec.chart.spec.version")],
+        "HelmRelease/lost": [("image-reference", "spec.chart.spec.sourceRef")],
+        "HelmRepository/web": [],
+        "HelmChart/web": [],
+        "HelmChart/git": [],
+    }, output
+    judged = {i["reference"]: i["problems"][0]["message"] for i in report["images"]}
+    assert f"{ref.name}:1.1.0 cannot be verified" in judged[f"{ref.name}:1.1.0"], output
+    assert "HelmRepository apps/elsewhere is not among the documents checked" in output, output
+    # Alone, the chart's HelmRepository is not known: fail closed, never skipped.
+    code, output, report = _check_documents(config, documents[1:2])
+    assert code == 1 and _findings(report) == {"HelmChart/range": [("image-reference", "spec.sourceRef")]}, (
+        output
+    )
+    # The way out: the signed digest through an OCIRepository; an unsigned one is still refused.
+    for digest, expected in ((signed.digest, 0), (push_image(client, ref, tag=None, content=b"x").digest, 1)):
+        pinned = _flux(
+            "OCIRepository", "app", "apps", {"url": f"oci://{ref.name}", "ref": {"digest": digest}}
+        )
+        release = _flux("HelmRelease", "app", "apps", {"chartRef": {"kind": "OCIRepository", "name": "app"}})
+        code, output, _report = _check_documents(config, [pinned, release])
+        assert code == expected, output
+
+
+def test_a_flux_helm_chart_alone_at_admission_is_denied_in_a_fail_open_namespace(
+    registry: RegistryProcess, sigstore: SigstoreInstance, tmp_path: Path
+) -> None:
+    """A HelmRelease pulling its chart through a HelmRepository is one object in its request: the
+    HelmRepository, and so whether the chart is an OCI artifact, cannot be known there. It is
+    denied (`image-reference`), never answered by the failure policy; one whose chart comes from a
+    GitRepository names no artifact and is admitted."""
+    config = _config(tmp_path, registry, sigstore)
+    server = start_server(make_certs(tmp_path / "certs"), "-c", str(config), workers=1)
+    try:
+        for kind, uid, allowed in (("HelmRepository", "u-helm", False), ("GitRepository", "u-git", True)):
+            source = {"kind": kind, "name": "charts", "namespace": "flux-system"}
+            spec = {"chart": {"spec": {"chart": "app", "version": "1.x", "sourceRef": source}}}
+            _status, reply = server.post(review(_flux("HelmRelease", "app", "sandbox-team", spec), uid=uid))
+            response: dict[str, Any] = reply["response"]
+            said = json.dumps(response)
+            assert response["allowed"] is allowed, said
+            if not allowed:
+                assert "[image-reference]" in response["status"]["message"], said
+                assert "HelmRepository flux-system/charts" in said and "failure policy" not in said, said
+    finally:
+        server.stop()

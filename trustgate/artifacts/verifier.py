@@ -39,7 +39,7 @@ from trustgate.artifacts.policy import (
 )
 from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES, MAX_TOTAL_PAYLOAD_BYTES
 from trustgate.errors import ConfigError, Error, PolicyError
-from trustgate.manifests.images import TOO_DEEP, UNREADABLE_PATCH
+from trustgate.manifests.images import TOO_DEEP, UNKNOWN_CHART_SOURCE, UNREADABLE_PATCH
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
 from trustgate.oci.breaker import Breakers, GuardedRegistry
@@ -77,6 +77,9 @@ _UNREAD: Final = {
     "image-reference waives it",
     TOO_DEEP: "nest the object less deeply (a pod spec wrapped in fewer levels), or split it; an "
     "exception for image-reference waives it",
+    UNKNOWN_CHART_SOURCE: "check the HelmRepository with the object that names it (its file too), or "
+    "pull the chart through an OCIRepository pinned by ref.digest (spec.chartRef); an exception for "
+    "image-reference waives it",
 }
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # a DSSE bundle that is a signature
 _MAX_REASONS = 3  # failure reasons quoted per authority; the rest are counted
@@ -184,7 +187,7 @@ class ImageVerifier:
             for host in held:
                 self._breakers.leave(host)
 
-    def unresolvable(self, reference: str, reason: str) -> ImageResult:
+    def unresolvable(self, reference: str, reason: str, *, fix: str = "") -> ImageResult:
         """The result for an image whose digest cannot be known before it is deployed (`reason`):
         an `image-digest` failure where a rule covers it (the rule's mode decides), as for an
         unmatched image otherwise. Nothing is asked of the registry: a tag it holds now proves
@@ -194,11 +197,14 @@ class ImageVerifier:
         reference, and "could not verify" is answered by the failure policy, which admits in
         fail-open namespaces (found in review: an OCIRepository with `ref.tag` was admitted there,
         while the same source pinned to an unsigned digest was denied).
+
+        `fix` replaces the way out (a Flux OCIRepository's `ref.digest`) where the object is another.
         """
         unread = _UNREAD.get(reason)
         if unread is not None:  # no reference at all: a field that may set one, not read
+            message = f"{reference} {reason}" if reason == UNKNOWN_CHART_SOURCE else reason
             return ImageResult(
-                reference, "failed", problems=[ImageProblem("image-reference", reason, unread)]
+                reference, "failed", problems=[ImageProblem("image-reference", message, unread)]
             )
         try:
             ref = Reference.parse(reference)
@@ -217,7 +223,8 @@ class ImageVerifier:
                 ImageProblem(
                     "image-digest",
                     f"{reference} cannot be verified: {reason}",
-                    "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
+                    fix
+                    or "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
                     "that picks versions, so each change is checked",
                 )
             ],

@@ -32,7 +32,7 @@ from trustgate.gate.rego_check import RegoCheck
 from trustgate.gate.sources import compile_rego, load_policy_data, read_crds
 from trustgate.gate.verdict import WAIVABLE_SOURCES, Waivers, finding_order, problem_result
 from trustgate.manifests import loader, origins, variables
-from trustgate.manifests.images import find_images
+from trustgate.manifests.images import chart_repository, find_images
 from trustgate.model import (
     NOT_EVALUATED_SOURCES,
     Decision,
@@ -440,10 +440,12 @@ class Gate:
                 }
         findings.sort(key=finding_order)
         images: list[ImageUse] = []
+        charts: str | None = None
         if self.images.policy is not None and not no_object:  # a deletion or a CONNECT runs no image
             images = [
                 dataclasses.replace(u, line=origins.locate(doc, u.path)[0]) for u in find_images(doc.obj)
             ]
+            charts = chart_repository(doc.obj)
         keep = doc.obj if self.decision_log is not None else None  # the record stores or hashes it
         return DocumentResult(
             doc.source,
@@ -455,6 +457,7 @@ class Gate:
             keep,
             images=images,
             scope_unknown=scope_unknown,
+            chart_repository=charts,
         )
 
     def _encrypted_result(self, doc: Document, namespace: str | None, scope_unknown: bool) -> DocumentResult:

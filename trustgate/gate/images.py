@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from trustgate.config import Config
 from trustgate.errors import ConfigError
 from trustgate.gate.verdict import Waivers, finding_order, severity
+from trustgate.manifests.images import CHART_PIN, resolve_charts
 from trustgate.model import DocumentResult, Finding, ImageResult, ImageUse, Severity
 from trustgate.policy import rego
 
@@ -104,6 +105,7 @@ class ImageStage:
 
         At admission an image on a node-local registry is not asked for (`_node_local`).
         """
+        _resolve_charts(results)
         uses = [use for r in results for use in r.images]
         if not uses:
             return []
@@ -112,7 +114,9 @@ class ImageStage:
             u.reference for u in uses if not u.unresolvable and u.reference not in local
         )
         unresolved = {
-            (u.reference, u.unresolvable): self.verifier.unresolvable(u.reference, u.unresolvable)
+            (u.reference, u.unresolvable): self.verifier.unresolvable(
+                u.reference, u.unresolvable, fix=CHART_PIN if u.chart is not None else ""
+            )
             for u in uses
             if u.unresolvable
         }
@@ -226,6 +230,20 @@ def _registry_client(config: Config) -> Registry:
     from trustgate.oci.client import registry_client
 
     return registry_client(config.images.registries)
+
+
+def _resolve_charts(results: Sequence[DocumentResult]) -> None:
+    """Resolve the Helm charts Flux pulls (`ImageUse.chart`) against the HelmRepositories among
+    `results`: what a chart is, and whether it is an artifact at all, is the HelmRepository's."""
+    if not any(use.chart is not None for r in results for use in r.images):
+        return
+    repositories: dict[tuple[str, str], list[str]] = {}
+    for r in results:
+        if r.chart_repository is not None and r.name:
+            repositories.setdefault((r.namespace or "", r.name), []).append(r.chart_repository)
+    for r in results:
+        if any(use.chart is not None for use in r.images):
+            r.images = resolve_charts(r.images, r.namespace or "", repositories)
 
 
 def _builders_for_levels(config: Config, data: Mapping[str, Any]) -> None:

@@ -14,7 +14,10 @@ ClusterWorkflowTemplate, CronWorkflow; a template's `container`, `script`,
 and the pod spec patches of Argo Workflows, `podSpecPatch`, a JSON or YAML
 string that Argo merges into each pod it creates, containers by name);
 and the OCI sources of Flux (`OCIRepository`), with the references that
-cannot be known before Flux syncs (`ref.semver`). Leaves out: what an image
+cannot be known before Flux syncs (`ref.semver`), and the Helm charts Flux
+pulls from an OCI `HelmRepository` (a `HelmChart`, a `HelmRelease`'s
+`spec.chart`), resolved against the HelmRepositories judged with them
+(`resolve_charts`). Leaves out: what an image
 must satisfy (the artifacts layer decides), and images named elsewhere than
 in the object (Tekton bundles and resolvers, Argo `templateRef`: what they
 point at is not in the document).
@@ -22,12 +25,13 @@ point at is not in the document).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from trustgate import yamlio
-from trustgate.model import ImageUse, JsonPath
+from trustgate.model import ChartPull, ImageUse, JsonPath
 
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 # Where a kind's group keeps more containers: lists of them, and single ones.
@@ -59,6 +63,8 @@ def find_images(obj: Mapping[str, Any]) -> list[ImageUse]:
         out.extend(_flux_oci(obj))
     group = str(obj.get("apiVersion", "")).partition("/")[0]
     kind = obj.get("kind")
+    if (group, kind) in _FLUX_CHARTS:
+        out.extend(_flux_chart(obj, _FLUX_CHARTS[group, kind]))
     if group == "argoproj.io" and kind in _ARGO_CD_KINDS:
         group = ""  # an Argo CD Application's Helm values may hold any `script` or `container` key
     group = _GROUP_ALIASES.get(group, group)
@@ -240,3 +246,124 @@ def _flux_oci(obj: Mapping[str, Any]) -> list[ImageUse]:
     which = "with no ref.tag/semver/digest" if isinstance(ref, Mapping) else "without spec.ref"
     reason = f"{which} Flux resolves the tag latest against the registry at each sync, so {_moved(spec)}"
     return [ImageUse(reference, ("spec", "url"), unresolvable=reason)]
+
+
+# Where a Flux kind writes the Helm chart it pulls (`chart`, `version`, `sourceRef`, `verify`): a
+# HelmChart in its spec, a HelmRelease in the template helm-controller makes a HelmChart of.
+_FLUX_CHARTS: Mapping[tuple[str, object], JsonPath] = {
+    ("source.toolkit.fluxcd.io", "HelmChart"): ("spec",),
+    ("helm.toolkit.fluxcd.io", "HelmRelease"): ("spec", "chart", "spec"),
+}
+# A chart version Flux takes as one tag rather than a range (Masterminds' StrictNewVersion).
+_EXACT_VERSION = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
+    r"(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?"
+)
+
+
+def _flux_chart(obj: Mapping[str, Any], at: JsonPath) -> list[ImageUse]:
+    """The chart a HelmChart (or a HelmRelease's chart template) pulls through a HelmRepository:
+    which registry holds it is that object's `spec.url`, known once it is (`resolve_charts`).
+    Charts from a GitRepository or Bucket are files of that source, no artifact of their own."""
+    spec: Any = obj
+    for key in at:
+        spec = spec.get(key) if isinstance(spec, Mapping) else None
+    if not isinstance(spec, Mapping):
+        return []
+    source, chart = spec.get("sourceRef"), spec.get("chart")
+    if not isinstance(source, Mapping) or source.get("kind") != "HelmRepository":
+        return []
+    name, namespace = source.get("name"), source.get("namespace")
+    if not isinstance(name, str) or not name or not isinstance(chart, str) or not chart.strip():
+        return []  # the schema reports it; Flux pulls nothing
+    version = spec.get("version")
+    version = version.strip() if isinstance(version, str) and version.strip() else "*"
+    namespace = namespace if isinstance(namespace, str) and at != ("spec",) else ""  # a HelmChart's: its own
+    pull = ChartPull(namespace, name, chart.strip(), version, verify=bool(spec.get("verify")))
+    where = (*at, "version") if "version" in spec else (*at, "chart")
+    named = f"{namespace}/{name}" if namespace else name
+    return [ImageUse(f"HelmRepository {named}: {pull.chart} {version}", where, chart=pull)]
+
+
+def chart_repository(obj: Mapping[str, Any]) -> str | None:
+    """Where a Flux HelmRepository's charts are pulled from: the registry and path of an OCI one
+    (`oci://` URL), "" for any other (an HTTP index), None if `obj` is no HelmRepository."""
+    if obj.get("kind") != "HelmRepository" or not str(obj.get("apiVersion", "")).startswith(
+        "source.toolkit.fluxcd.io/"
+    ):
+        return None
+    spec = obj.get("spec")
+    url = spec.get("url") if isinstance(spec, Mapping) else None
+    if not isinstance(url, str) or not url.strip().startswith("oci://"):
+        return ""  # Flux refuses `type: oci` without an oci:// URL: nothing is pulled
+    return url.strip().removeprefix("oci://").rstrip("/")
+
+
+def resolve_charts(
+    uses: Sequence[ImageUse], namespace: str, repositories: Mapping[tuple[str, str], Sequence[str]]
+) -> list[ImageUse]:
+    """`uses` of one object in `namespace`, each chart resolved to the OCI artifact Flux pulls.
+
+    `repositories` maps each HelmRepository judged with it, (namespace, name), to its
+    `chart_repository` values (several when one name is written more than once). A chart of an
+    OCI repository is `<url>/<chart>:<version>`, resolved at each reconcile as Flux resolves it (a
+    HelmChart names no digest), so it is a moving reference (`unresolvable`); a chart of an HTTP
+    repository is no artifact and is dropped; one whose HelmRepository is not among them cannot be
+    known (`UNKNOWN_CHART_SOURCE`).
+    """
+    out: list[ImageUse] = []
+    for use in uses:
+        pull = use.chart
+        if pull is None or use.unresolvable:
+            out.append(use)
+            continue
+        key = (pull.namespace or namespace, pull.repository)
+        urls = repositories.get(key)
+        if urls is None:
+            reference = f"HelmRepository {key[0]}/{key[1]}" if key[0] else f"HelmRepository {key[1]}"
+            source_path = (*use.path[:-1], "sourceRef")
+            out.append(ImageUse(reference, source_path, use.container, use.line, UNKNOWN_CHART_SOURCE, pull))
+            continue
+        for url in dict.fromkeys(u for u in urls if u):
+            out.append(_chart_use(use, pull, url))
+    return out
+
+
+def _chart_use(use: ImageUse, pull: ChartPull, url: str) -> ImageUse:
+    exact = _EXACT_VERSION.fullmatch(pull.version) is not None
+    if exact:  # Helm writes `+` of a version as `_` in its tag
+        reference = f"{url}/{pull.chart}:{pull.version.replace('+', '_')}"
+        reason = (
+            f"Flux resolves the chart's tag {pull.version!r} against the registry at each reconcile "
+            f"(a HelmChart names no digest), so {_moved_chart(pull)}"
+        )
+    else:
+        reference = f"{url}/{pull.chart}"
+        reason = (
+            f"Flux resolves chart version {pull.version!r} against the registry's tags at each "
+            "reconcile, so which artifact it deploys cannot be known, nor verified, before it does"
+        )
+    return ImageUse(reference, use.path, use.container, use.line, reason, pull)
+
+
+def _moved_chart(pull: ChartPull) -> str:
+    if pull.verify:
+        return (
+            "what it deploys is not what this rule checks now; spec.verify is Flux's own check, "
+            "not this rule's"
+        )
+    return "whoever can push can re-point it to an artifact that was never verified"
+
+
+# Why a chart whose HelmRepository is not judged with it is not verified (`ImageUse.unresolvable`;
+# the message starts with the HelmRepository's name).
+UNKNOWN_CHART_SOURCE = (
+    "is not among the documents checked with the chart that names it in sourceRef, so whether Flux "
+    "pulls the chart from an OCI registry, and which artifact, cannot be known, nor verified"
+)
+# How to have a chart of an OCI registry judged by the image rules (the fix of its image-digest).
+CHART_PIN = (
+    "pull the chart through an OCIRepository pinned by ref.digest (sha256:..., with a layerSelector "
+    "for the chart's layer) named by the HelmRelease's spec.chartRef, so each change is checked"
+)

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from trustgate.manifests.images import TOO_DEEP, UNREADABLE_PATCH, find_images
+from trustgate.manifests.images import (
+    TOO_DEEP,
+    UNKNOWN_CHART_SOURCE,
+    UNREADABLE_PATCH,
+    chart_repository,
+    find_images,
+    resolve_charts,
+)
 
 POD_SPEC: dict[str, Any] = {
     "initContainers": [{"name": "init", "image": "registry.example.com/init:1"}],
@@ -523,3 +530,65 @@ def test_what_is_nested_too_deep_is_reported_once_at_the_first_place_not_read() 
     assert found[0].path[:3] == ("spec", "a", "l") and len(found[0].path) > 150
     shallow = {"apiVersion": "example.com/v1", "kind": "Wrapper", "spec": {"a": {"l": {"pod": pod}}}}
     assert [(u.reference, u.unresolvable) for u in find_images(shallow)] == [("evil.io/miner:1", "")]
+
+
+def _chart(spec: dict[str, Any], kind: str = "HelmChart") -> dict[str, Any]:
+    group = "helm.toolkit.fluxcd.io/v2" if kind == "HelmRelease" else "source.toolkit.fluxcd.io/v1"
+    body = {"chart": {"spec": spec}} if kind == "HelmRelease" else spec
+    return {"apiVersion": group, "kind": kind, "metadata": {"name": "app"}, "spec": body}
+
+
+@pytest.mark.parametrize(
+    ("version", "reference", "moving"),
+    [
+        ("1.2.3", "registry.example.com/charts/app:1.2.3", "tag '1.2.3'"),
+        ("1.2.3+build.4", "registry.example.com/charts/app:1.2.3_build.4", "tag '1.2.3+build.4'"),
+        ("1.x", "registry.example.com/charts/app", "version '1.x'"),
+        (">=1.0.0 <2.0.0", "registry.example.com/charts/app", "version '>=1.0.0 <2.0.0'"),
+        ("v1.2.3", "registry.example.com/charts/app", "version 'v1.2.3'"),  # not strict: a constraint
+        (None, "registry.example.com/charts/app", "version '*'"),
+    ],
+)
+def test_a_flux_chart_of_an_oci_helm_repository_is_the_artifact_flux_pulls(
+    version: str | None, reference: str, moving: str
+) -> None:
+    spec: dict[str, Any] = {"chart": "app", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}
+    if version is not None:
+        spec["version"] = version
+    repository = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "spec": {"type": "oci", "url": "oci://registry.example.com/charts/"},
+    }
+    repositories = {("flux", "charts"): [chart_repository(repository) or ""]}
+    for kind, at in (("HelmChart", ("spec",)), ("HelmRelease", ("spec", "chart", "spec"))):
+        (use,) = resolve_charts(find_images(_chart(spec, kind)), "flux", repositories)
+        assert use.reference == reference
+        assert moving in use.unresolvable
+        assert use.path == (*at, "version" if version is not None else "chart")
+
+
+def test_a_flux_chart_is_resolved_only_against_its_own_helm_repository() -> None:
+    source = {"kind": "HelmRepository", "name": "charts", "namespace": "other"}
+    release = _chart({"chart": "app", "sourceRef": source}, "HelmRelease")
+    chart = _chart({"chart": "app", "sourceRef": source})  # a HelmChart's sourceRef is in its namespace
+    http = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "spec": {"url": "https://x"},
+    }
+    assert chart_repository(http) == ""
+    assert chart_repository({"apiVersion": "v1", "kind": "ConfigMap"}) is None
+    repositories = {("other", "charts"): ["r.example.com/c"], ("flux", "charts"): [""]}
+    assert [u.reference for u in resolve_charts(find_images(release), "flux", repositories)] == [
+        "r.example.com/c/app"
+    ]
+    assert resolve_charts(find_images(chart), "flux", repositories) == []  # an HTTP index: no artifact
+    (lost,) = resolve_charts(find_images(release), "flux", {})
+    assert (lost.reference, lost.path, lost.unresolvable) == (
+        "HelmRepository other/charts",
+        ("spec", "chart", "spec", "sourceRef"),
+        UNKNOWN_CHART_SOURCE,
+    )
+    git = _chart({"chart": "./app", "sourceRef": {"kind": "GitRepository", "name": "charts"}})
+    assert find_images(git) == []
