@@ -120,6 +120,9 @@ class Document:
     # Read from a file, with SOPS metadata (`sops.mac`): Flux decrypts such an object and applies the
     # plaintext, so what is written here (ciphertext) is not what is applied.
     encrypted: bool = False
+    # A document that is no Kubernetes object, read where YAML readers part (a `<<` overriding a key
+    # written before it, `! true`): not judged by the user's policies, which would see one reading.
+    unsure: InputProblem | None = None
 
     @property
     def applied_phrase(self) -> str:

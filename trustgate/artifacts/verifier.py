@@ -253,10 +253,16 @@ class ImageVerifier:
                 ImageProblem(
                     "image-registry",
                     f"{reference} cannot be verified at admission: its registry is {why}, so the "
-                    "kubelet pulls it from the node it runs on, which trustgate does not reach",
-                    "push it to a registry that both the cluster and trustgate reach; where trustgate "
+                    "kubelet pulls it from the node it runs on (or from the registry the node's "
+                    "container runtime maps that name to, as kind, k3d and minikube set up for a local "
+                    "registry), which trustgate, asking from its own pod, does not reach",
+                    "push it to a registry that both the cluster and trustgate reach, or name the image "
+                    "by an address that trustgate's pod reaches the same registry at (in a development "
+                    "cluster, the registry container's name on the cluster's network); where trustgate "
                     f"runs on the nodes' network, list {ref.registry} under "
-                    "images.registries.nodeLocal; an exception for image-registry waives it",
+                    "images.registries.nodeLocal; to admit such images unverified (a development "
+                    "cluster), add an exception whose rules name image-registry and whose images name "
+                    f'"{ref.registry}/**"',
                 )
             ],
         )

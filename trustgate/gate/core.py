@@ -492,6 +492,8 @@ class Gate:
         says so: nothing is dropped silently.
         """
         keep = self.decision_log is not None  # the record stores or hashes it
+        if doc.unsure is not None and self.rego.has_user:  # no policy of the user's: nothing to mislead
+            return problem_result(doc.unsure)
         if self.combine and self.rego.has_user:  # checked within the combined input
             return DocumentResult(doc.source, None, None, None, None, [], doc.obj if keep else None)
         return self.rego.user_result(doc.obj, doc.tree, doc.source, run, self.waivers, keep=keep)

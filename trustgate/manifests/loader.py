@@ -730,14 +730,23 @@ def parse_bytes(
         if bad is not None:
             problems.append(_surrogate_problem(source, "input/invalid-yaml", bad))
             continue
+        # No reconciler applies a document that is not a Kubernetes object (kubectl and kustomize
+        # refuse one without apiVersion and kind, in either reading): only a policy of the user's
+        # judges it, and the gate refuses it then (`Document.unsure`).
+        data_only = any_data and (item.retyped is not None or merges) and _is_data(item.value)
+        unsure = None
         if item.retyped is not None and rendered_from is None:
-            problems.append(_retyped_problem(Source(name, item.retyped[0], item.index), item.retyped[1]))
+            unsure = _retyped_problem(Source(name, item.retyped[0], item.index), item.retyped[1], data_only)
+        elif merges and (override := yamlio.merge_override(item.node)) is not None:
+            unsure = _merge_problem(Source(name, override.line, item.index), override, data_only)
+        if unsure is not None and not data_only:
+            problems.append(unsure)
             continue
-        override = yamlio.merge_override(item.node) if merges else None
-        if override is not None:
-            problems.append(_merge_problem(Source(name, override.line, item.index), override))
-            continue
+        before = len(documents)
         _add(item.value, source, item.node, documents, problems, any_data)
+        if unsure is not None:
+            for document in documents[before:]:
+                document.unsure = unsure
     return _mark_plain(documents, data), problems
 
 
@@ -756,26 +765,49 @@ def _may_merge(data: bytes) -> bool:
     return b"!" in data and _KEY_TAG.search(data) is not None
 
 
-def _retyped_problem(source: Source, text: str) -> InputProblem:
+def _is_data(value: Any) -> bool:
+    """Whether `_add` takes `value` for a document that is not a Kubernetes object, in any reading:
+    a mapping without apiVersion, kind, metadata or items (a merge sets no key the other reading
+    lacks, so the keys are the same in both)."""
+    return isinstance(value, Mapping) and not any(k in value for k in (*_MANIFEST_KEYS, "items"))
+
+
+# Why a reading the YAML readers part on is not judged, in a document no reconciler applies.
+_DATA_READERS = (
+    "YAML readers part on it (go-yaml v2, which trustgate reads as, one way; go-yaml v3, PyYAML and "
+    "others mostly the other), so your policies might judge what the program reading this file "
+    "does not see"
+)
+
+
+def _retyped_problem(source: Source, text: str, data_only: bool = False) -> InputProblem:
+    why = (
+        _DATA_READERS
+        if data_only
+        else "kubectl and Argo CD's directory source (go-yaml v2) apply it as a string, kustomize (and so "
+        "Flux, which builds every path with it) as the boolean, number, null or timestamp it would be "
+        "untagged, so what is applied depends on who applies it"
+    )
     return InputProblem(
         source,
         "input/yaml-non-specific-tag",
-        f"`! {text}` at line {source.line} carries YAML's non-specific tag: kubectl and Argo "
-        "CD's directory source (go-yaml v2) apply it as a string, kustomize (and so Flux, which builds "
-        "every path with it) as the boolean, number, null or timestamp it would be untagged, so what "
-        "is applied depends on who applies it",
+        f"`! {text}` at line {source.line} carries YAML's non-specific tag: {why}",
         "drop the `!` (every reader then types it alike), or quote the value to keep a string",
     )
 
 
-def _merge_problem(source: Source, override: yamlio.RepeatedKey) -> InputProblem:
+def _merge_problem(source: Source, override: yamlio.RepeatedKey, data_only: bool = False) -> InputProblem:
+    why = (
+        _DATA_READERS
+        if data_only
+        else "kubectl and Argo CD (go-yaml v2) apply the merged value, kustomize (and so Flux, which "
+        "builds every path with it) the written one, so what is applied depends on who applies it"
+    )
     return InputProblem(
         source,
         "input/yaml-merge-override",
         f"key {override.key!r} is written at line {override.earlier_line} and set again by the `<<` merge "
-        f"at line {override.line}: kubectl and Argo CD (go-yaml v2) apply the merged value, kustomize "
-        "(and so Flux, which builds every path with it) the written one, so what is applied depends on "
-        "who applies it",
+        f"at line {override.line}: {why}",
         "set the key once: write it after the `<<` (every reader keeps a key written after the merge), "
         "or drop it from the merged map or from this mapping",
     )

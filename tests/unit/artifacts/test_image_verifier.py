@@ -1097,3 +1097,22 @@ def test_a_keyless_signer_is_its_identity_not_its_certificate() -> None:
     assert keyless("https://ci.test/a", "c1") != keyless("https://ci.test/a", "c1", "https://other.test")
     one_key = [_credential(Evidence("k", "key", "sha256:s", key_id="k1"), artifact) for _ in range(2)]
     assert one_key[0] == one_key[1] != _credential(Evidence("k", "key", "sha256:s", key_id="k2"), artifact)
+
+
+@pytest.mark.parametrize("registry", ["localhost:5001", "k3d-registry.localhost:5000", "127.0.0.1:5000"])
+def test_a_node_local_registry_says_what_a_development_cluster_does(
+    keys: dict[str, CosignKey], registry: str
+) -> None:
+    """A developer's kind, k3d or minikube cluster maps `localhost:5001` (or `*.localhost`) to a
+    registry container; the failure says how to reach it, or how to admit it unverified there."""
+    images = dataclasses.replace(
+        settings(keys), rules=(ImageRule(name="local", images=(f"{registry}/**",), authorities=("release",)),)
+    )
+    ref = Reference.parse(f"{registry}/app:v1")
+    why = "a node-local address"
+    result = verifier(images, MemoryRegistry()).node_local(str(ref), ref, why)
+    (problem,) = result.problems
+    assert result.status == "failed" and problem.rule == "image-registry"
+    assert "kind, k3d and minikube" in problem.message
+    assert "registry container's name" in problem.fix
+    assert f'images name "{registry}/**"' in problem.fix and "images.registries.nodeLocal" in problem.fix
