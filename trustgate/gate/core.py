@@ -471,7 +471,8 @@ class Gate:
             "applies the plaintext, which trustgate cannot read, so what is applied would not be checked",
             source="input",
             fix="decrypt it in CI with the key Flux uses and check the plaintext (`sops -d FILE | trustgate "
-            f"check -`), or add an exception whose rules name {ENCRYPTED_RULE} to accept it unjudged",
+            f"check -`), or add an exception whose rules name {ENCRYPTED_RULE} to accept it unjudged, "
+            "scoped as narrowly as it can be (e.g. `kinds: [Secret]` where only Secrets are encrypted)",
             line=doc.source.line,
         )
         explicit = tuple(e for e in self.waivers.rules if ENCRYPTED_RULE in e.rules)

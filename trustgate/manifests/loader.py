@@ -518,11 +518,13 @@ def _read_unit(
                 "input/unrendered",
                 f"{chart or '.'} is a Helm chart to Argo CD: an Application whose path it is (with no "
                 f"source type set) renders it with `helm template` ({name} is the last of its names "
-                "ending in Chart.yaml or a kustomization's, which decides), but trustgate does not "
-                "render Helm charts, so what Argo CD applies would not be checked",
-                f"render the chart (`helm template`) and check the output, rename {name} if the "
-                "directory is no chart, or exclude it (--exclude, or manifests.exclude in "
-                "trustgate.yaml) where no Argo CD Application takes this directory without a source type",
+                "ending in Chart.yaml or a kustomization's, which decides), as Flux's helm-controller "
+                "does for a HelmRelease whose chart is this path, but trustgate does not render Helm "
+                "charts, so what either applies would not be checked",
+                f"render the chart (`helm template`, with the values the HelmRelease or Application "
+                f"gives) and check the output, rename {name} if the directory is no chart, or exclude "
+                "it (--exclude, or manifests.exclude in trustgate.yaml) where nothing renders this "
+                "directory as a chart",
             )
         ]
     if unit.kind == "stdin":
