@@ -214,20 +214,14 @@ class ImageVerifier:
         rule = self.policy.rule_for(name)
         if rule is None:
             return self._unmatched(reference)
-        return ImageResult(
+        return _failed(
             reference,
-            "failed",
-            rule=rule.rule.name,
-            mode=rule.rule.mode,
-            problems=[
-                ImageProblem(
-                    "image-digest",
-                    f"{reference} cannot be verified: {reason}",
-                    fix
-                    or "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
-                    "that picks versions, so each change is checked",
-                )
-            ],
+            rule,
+            "image-digest",
+            f"{reference} cannot be verified: {reason}",
+            fix
+            or "pin the artifact Flux deploys: ref.digest (sha256:...), written by the automation "
+            "that picks versions, so each change is checked",
         )
 
     def node_local(self, reference: str, ref: Reference, why: str) -> ImageResult:
@@ -244,27 +238,21 @@ class ImageVerifier:
         rule = self.policy.rule_for(ref.name)
         if rule is None:
             return self._unmatched(reference)
-        return ImageResult(
+        return _failed(
             reference,
-            "failed",
-            rule=rule.rule.name,
-            mode=rule.rule.mode,
-            problems=[
-                ImageProblem(
-                    "image-registry",
-                    f"{reference} cannot be verified at admission: its registry is {why}, so the "
-                    "kubelet pulls it from the node it runs on (or from the registry the node's "
-                    "container runtime maps that name to, as kind, k3d and minikube set up for a local "
-                    "registry), which trustgate, asking from its own pod, does not reach",
-                    "push it to a registry that both the cluster and trustgate reach, or name the image "
-                    "by an address that trustgate's pod reaches the same registry at (in a development "
-                    "cluster, the registry container's name on the cluster's network); where trustgate "
-                    f"runs on the nodes' network, list {ref.registry} under "
-                    "images.registries.nodeLocal; to admit such images unverified (a development "
-                    "cluster), add an exception whose rules name image-registry and whose images name "
-                    f'"{ref.registry}/**"',
-                )
-            ],
+            rule,
+            "image-registry",
+            f"{reference} cannot be verified at admission: its registry is {why}, so the "
+            "kubelet pulls it from the node it runs on (or from the registry the node's "
+            "container runtime maps that name to, as kind, k3d and minikube set up for a local "
+            "registry), which trustgate, asking from its own pod, does not reach",
+            "push it to a registry that both the cluster and trustgate reach, or name the image "
+            "by an address that trustgate's pod reaches the same registry at (in a development "
+            "cluster, the registry container's name on the cluster's network); where trustgate "
+            f"runs on the nodes' network, list {ref.registry} under "
+            "images.registries.nodeLocal; to admit such images unverified (a development "
+            "cluster), add an exception whose rules name image-registry and whose images name "
+            f'"{ref.registry}/**"',
         )
 
     def _cold_registry(self, reference: str) -> str | None:
@@ -1480,18 +1468,23 @@ def _by_referrer(error: summaries.SummaryError, referrer: str) -> str:
 
 
 def _bad_manifest(reference: str, rule: CompiledRule, error: RegistryError) -> ImageResult:
+    return _failed(
+        reference,
+        rule,
+        "image-manifest",
+        f"{reference} cannot be verified: {error.message}",
+        _REGISTRY_FIX.get(error.kind, "push a normal image or index, or pin the digest of one"),
+    )
+
+
+def _failed(reference: str, rule: CompiledRule, check: str, message: str, fix: str) -> ImageResult:
+    """A policy failure of `reference` under `rule`: one problem, found before anything was verified."""
     return ImageResult(
         reference,
         "failed",
         rule=rule.rule.name,
         mode=rule.rule.mode,
-        problems=[
-            ImageProblem(
-                "image-manifest",
-                f"{reference} cannot be verified: {error.message}",
-                _REGISTRY_FIX.get(error.kind, "push a normal image or index, or pin the digest of one"),
-            )
-        ],
+        problems=[ImageProblem(check, message, fix)],
     )
 
 
