@@ -1748,6 +1748,56 @@ def test_control_characters_in_a_message_cannot_forge_a_signature_or_an_approval
     assert s.repo.ref(GATED) == gated
 
 
+def ssh_signed_commit(repo: Repo, key: SshKey, header: str, message: str) -> str:
+    """A commit object with exactly `header` (no signature line), SSH-signed over it as `git commit -S`
+    signs, written with `git hash-object --literally`; returns its sha."""
+    payload = f"{header}\n{message}"
+    signed = subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-n", "git", "-f", str(key.private)],
+        input=payload.encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout.decode()
+    gpgsig = "gpgsig " + "\n ".join(signed.rstrip("\n").split("\n")) + "\n"
+    raw = repo.path.parent / "commit-object"
+    raw.write_text(f"{header}{gpgsig}\n{message}")
+    return repo.git("hash-object", "--literally", "-t", "commit", "-w", str(raw))
+
+
+@pytest.mark.parametrize(
+    "second", ["tree {tree}\n", "x-note see\n tree {tree}\n"], ids=["header", "continuation"]
+)
+def test_a_commit_header_naming_a_second_tree_is_refused(
+    setup: Callable[..., Setup], keys: Keys, second: str
+) -> None:
+    """git reads the first `tree` line of a commit (what the gate judges, what Argo CD checks out);
+    go-git, which Flux's source-controller checks out with, reads every line of the header trimmed,
+    the last tree winning. A signed commit whose tree holds a second tree (so the server sends it)
+    and whose header names it again would have Flux apply that one, unjudged."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    assert gated is not None
+    s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
+    hidden = s.repo.git("write-tree")
+    s.repo.git("rm", "-q", "--cached", "deploy/debug.yaml")
+    s.repo.git("read-tree", "--prefix=vendor/hidden/", hidden)
+    judged = s.repo.git("write-tree")
+    ident = "Alice <alice@example.com> 1767225600 +0000"
+    header = f"tree {judged}\nparent {gated}\nauthor {ident}\ncommitter {ident}\n"
+    header += second.format(tree=hidden)
+    commit = ssh_signed_commit(s.repo, keys.alice, header, "tidy the settings\n")
+    s.repo.git("update-ref", "refs/heads/main", commit)
+    assert s.repo.git("rev-parse", f"{commit}^{{tree}}") == judged  # git's reading
+    signers = f"gpg.ssh.allowedSignersFile={s.tmp / 'allowed_signers'}"
+    assert s.repo.git("-c", signers, "log", "-1", "--format=%G?", commit) == "G"  # signed by alice
+    code, output = s.run()
+    assert code == 3, output
+    assert f"commit {commit[:12]}" in output and "another `tree` line" in output and "go-git" in output
+    assert s.repo.ref(GATED) == gated
+
+
 def test_replace_refs_do_not_change_what_is_checked(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     assert s.run()[0] == 0

@@ -38,6 +38,8 @@ SOURCE_TRAILER = "Trustgate-Approve-Source"
 NOTES_REF = "refs/notes/trustgate"
 # The attributes by which `git checkout` writes other bytes than the blob (gitattributes(5), convert.c).
 CHECKOUT_ATTRIBUTES = ("text", "crlf", "eol", "ident", "filter", "working-tree-encoding")
+# What go-git reads from a commit's header wherever it meets it (`header_problem`).
+_HEADER_WORDS = ("tree", "parent", "author", "committer")
 _GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
 
 
@@ -343,6 +345,28 @@ class Git:
         Raises:
             GitError: an object is missing or not a blob.
         """
+        return self._objects(objects, "blob")
+
+    def check_headers(self, shas: Sequence[str]) -> None:
+        """Refuse a commit whose header go-git reads otherwise than git (`header_problem`).
+
+        Raises:
+            GitError: one is, naming the commit and the line; or a commit cannot be read.
+        """
+        for sha, raw in self._objects(shas, "commit").items():
+            why = header_problem(raw)
+            if why:
+                raise GitError(
+                    f"commit {sha[:12]}: {why}; git and go-git (Flux's source-controller) read such a "
+                    "header differently: git takes the tree and parents from the first lines (the tree "
+                    "trustgate judges, the one Argo CD checks out), go-git from every such line, the last "
+                    "tree winning, so Flux could apply a tree nobody judged; refused",
+                    where=str(self.directory),
+                    hint="git never writes such a header: recreate the commit with `git commit` and "
+                    "re-push the branch",
+                )
+
+    def _objects(self, objects: Sequence[str], kind: str) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(objects))
         if not wanted:
             return {}
@@ -352,7 +376,7 @@ class Git:
         for name in wanted:
             end = data.find(b"\n", at)
             header = data[at:end].decode("utf-8", "replace").split() if end >= 0 else []
-            if len(header) != 3 or header[0] != name or header[1] != "blob" or not header[2].isdigit():
+            if len(header) != 3 or header[0] != name or header[1] != kind or not header[2].isdigit():
                 raise GitError(
                     f"cannot read object {name[:12]}: {' '.join(header[1:]) or 'no answer'}",
                     where=str(self.directory),
@@ -554,6 +578,40 @@ def checkout_conversions(attributes: Mapping[str, str]) -> list[str]:
     if attributes.get("eol") == "crlf" and not binary:
         out.append("eol=crlf")
     return out
+
+
+def header_problem(raw: bytes) -> str:
+    """Why go-git would read another tree, parents, author or committer from the commit object `raw`
+    than git does; "" when it reads the same.
+
+    git (commit.c `parse_commit_buffer`) takes the tree from the first line and the parents from the
+    `parent` lines right after it. go-git's `Commit.Decode`, which Flux's source-controller checks
+    out with, reads every line of the header, continuation lines (` ...`) of `gpgsig` and others
+    included, with white space trimmed (Go's `bytes.TrimSpace`, Unicode spaces too), and sets the
+    tree at each `tree` line (the last wins) and adds a parent at each `parent` line. So the header
+    must be laid out as git writes it, `tree`, `parent` lines, `author`, `committer`, and no later
+    line may read as one of these once trimmed (Python's `str.strip` trims at least what Go's does).
+    """
+    lines = raw.split(b"\n\n", 1)[0].split(b"\n")
+    at = 1
+    while at < len(lines) and lines[at].startswith(b"parent "):
+        at += 1
+    if (
+        not lines[0].startswith(b"tree ")
+        or len(lines) < at + 2
+        or not lines[at].startswith(b"author ")
+        or not lines[at + 1].startswith(b"committer ")
+    ):
+        return "its header is not laid out as git writes one (`tree`, `parent` lines, `author`, `committer`)"
+    signature = False
+    for number, line in enumerate(lines[at + 2 :], start=at + 3):
+        # go-git takes the continuation lines of `gpgsig` for the signature, as git does.
+        signature = (signature and line.startswith(b" ")) or line.startswith(b"gpgsig ")
+        text = line.decode("utf-8", "surrogateescape")
+        word = text.strip().split(" ", 1)[0]
+        if word in _HEADER_WORDS and not signature:
+            return f"header line {number} ({quoted(text[:80])}) reads as another `{word}` line once trimmed"
+    return ""
 
 
 def _c_quoted(path: bytes) -> bytes:

@@ -350,6 +350,8 @@ class PresyncGate:
                     where=_clean(out.repository),
                     hint="raise presync.maxCommits, or advance the gated ref in smaller steps",
                 )
+        # What git reads of each commit (its tree, parents, people) must be what Flux's go-git reads.
+        git.check_headers([*shas, candidate])
         commits = self.keyring.vet(git.commits(shas))
         tip = (
             next((c for c in commits if c.sha == candidate), None)
