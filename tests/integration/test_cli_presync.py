@@ -1798,6 +1798,50 @@ def test_a_commit_header_naming_a_second_tree_is_refused(
     assert s.repo.ref(GATED) == gated
 
 
+@pytest.mark.parametrize("cut", ["shallow", "grafts"])
+def test_a_range_cut_short_by_a_shallow_clone_or_grafts_is_not_evaluated(
+    setup: Callable[..., Setup], keys: Keys, cut: str
+) -> None:
+    """An unsigned commit deep in a merged branch: the whole history refuses the range; a shallow
+    clone's boundary (or an `info/grafts` line) hides it from `git rev-list`, and the signed
+    commits left in view would have passed."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    assert gated is not None
+    s.repo.git("checkout", "-q", "-b", "side")
+    s.repo.write("deploy/debug.yaml", CONFIGMAP.replace("settings", "debug"))
+    unsigned = s.repo.commit("unsigned")
+    after = [s.repo.commit(f"signed {n}", ssh=keys.alice) for n in range(5)]
+    s.repo.git("checkout", "-q", "main")
+    s.repo.commit("main moves on", ssh=keys.alice)
+    s.repo.git(
+        "-c", "gpg.format=ssh", "-c", f"user.signingkey={keys.alice.private}",
+        "-c", "user.name=Alice", "-c", "user.email=alice@example.com",
+        "merge", "-q", "--no-ff", "-S", "-m", "merge side", "side",
+    )  # fmt: skip
+    tip = s.repo.head()
+    if cut == "shallow":
+        repo = Repo(s.tmp / "ci", s.repo.home)
+        s.repo.git("clone", "-q", "--depth=3", "--no-single-branch", f"file://{s.repo.path}", str(repo.path))
+        repo.git("branch", "trustgate/verified", f"origin/{GATED.removeprefix('refs/heads/')}")
+        assert repo.git("rev-parse", "--is-shallow-repository") == "true"
+    else:
+        repo = s.repo
+        (repo.path / ".git" / "info").mkdir(exist_ok=True)
+        (repo.path / ".git" / "info" / "grafts").write_text(f"{after[0]} {gated}\n")
+    assert unsigned not in repo.git("rev-list", tip, f"^{gated}").split()  # git no longer sees it
+    code, output = s.run(repo=str(repo.path))
+    assert code == 3, output
+    cut_at = f"{after[0][:12]} names the parents {unsigned[:12]} but git reports {gated[:12]}"
+    assert ("but git reports none" if cut == "shallow" else cut_at) in output and "shallow" in output
+    assert repo.ref(GATED) == gated
+    if cut == "grafts":  # the reference: the whole history, as the reconciler's clone has it
+        (repo.path / ".git" / "info" / "grafts").unlink()
+        code, output = s.run()
+        assert code == 1 and f"commit {unsigned[:12]}" in output and "is not signed" in output, output
+
+
 def test_replace_refs_do_not_change_what_is_checked(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     assert s.run()[0] == 0

@@ -21,7 +21,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -347,23 +347,43 @@ class Git:
         """
         return self._objects(objects, "blob")
 
-    def check_headers(self, shas: Sequence[str]) -> None:
-        """Refuse a commit whose header go-git reads otherwise than git (`header_problem`).
+    def check_commits(self, commits: Sequence[Commit], *, whole: Collection[str] = ()) -> None:
+        """Refuse a commit that go-git reads otherwise than git (`header_problem`), or, of those named
+        in `whole` (a range each of whose commits must be seen), one whose parents as git reports them
+        are not those its object names: a shallow clone's boundary or `info/grafts` (which
+        `GIT_NO_REPLACE_OBJECTS` leaves alone) cut the history there, and the commits behind it
+        would go unjudged.
 
         Raises:
-            GitError: one is, naming the commit and the line; or a commit cannot be read.
+            GitError: such a commit, named with the line or the parents; or one cannot be read.
         """
-        for sha, raw in self._objects(shas, "commit").items():
-            why = header_problem(raw)
+        raw = self._objects([c.sha for c in commits], "commit")
+        for commit in commits:
+            why = header_problem(raw[commit.sha])
             if why:
                 raise GitError(
-                    f"commit {sha[:12]}: {why}; git and go-git (Flux's source-controller) read such a "
-                    "header differently: git takes the tree and parents from the first lines (the tree "
-                    "trustgate judges, the one Argo CD checks out), go-git from every such line, the last "
-                    "tree winning, so Flux could apply a tree nobody judged; refused",
+                    f"commit {commit.sha[:12]}: {why}; git and go-git (Flux's source-controller) read "
+                    "such a header differently: git takes the tree and parents from the first lines (the "
+                    "tree trustgate judges, the one Argo CD checks out), go-git from every such line, the "
+                    "last tree winning, so Flux could apply a tree nobody judged; refused",
                     where=str(self.directory),
                     hint="git never writes such a header: recreate the commit with `git commit` and "
                     "re-push the branch",
+                )
+            named = tuple(
+                line[7:].decode("ascii", "replace")
+                for line in raw[commit.sha].split(b"\n\n", 1)[0].split(b"\n")
+                if line.startswith(b"parent ")
+            )
+            if commit.sha in whole and named != commit.parents:
+                names, seen = (", ".join(p[:12] for p in ps) or "none" for ps in (named, commit.parents))
+                raise GitError(
+                    f"commit {commit.sha[:12]} names the parents {names} but git reports {seen}: the "
+                    "repository is a shallow clone, or `info/grafts` rewrites its history, so commits of "
+                    "the range are not seen and could not be judged",
+                    where=str(self.directory),
+                    hint="give the whole history as --repo (`git fetch --unshallow`, or a URL, which "
+                    "trustgate clones in full), and remove info/grafts",
                 )
 
     def _objects(self, objects: Sequence[str], kind: str) -> dict[str, bytes]:

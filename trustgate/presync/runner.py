@@ -350,12 +350,15 @@ class PresyncGate:
                     where=_clean(out.repository),
                     hint="raise presync.maxCommits, or advance the gated ref in smaller steps",
                 )
-        # What git reads of each commit (its tree, parents, people) must be what Flux's go-git reads.
-        git.check_headers([*shas, candidate])
         commits = self.keyring.vet(git.commits(shas))
         tip = (
             next((c for c in commits if c.sha == candidate), None)
             or self.keyring.vet(git.commits([candidate]))[0]
+        )
+        # What git reads of each commit must be what Flux's go-git reads, and what its object names:
+        # a range cut short (a shallow clone, grafts) would leave commits unjudged.
+        git.check_commits(
+            [*commits, *([] if tip in commits else [tip])], whole=set(shas) if gated is not None else ()
         )
         presync: dict[str, object] = {
             "gatedRef": out.gated_ref,
