@@ -996,6 +996,41 @@ def test_a_retired_ssh_key_cannot_sign_a_backdated_commit(setup: Callable[..., S
     assert code == 0, output
 
 
+@pytest.mark.parametrize("listed", ["krl", "public keys"])
+def test_a_revoked_ssh_key_signs_nothing(setup: Callable[..., Setup], keys: Keys, listed: str) -> None:
+    """`commits.revokedSigners` is git's `gpg.ssh.revocationFile`: a key (or a certificate) revoked
+    there signs nothing, although allowed_signers still names it; a missing file allows no SSH
+    signature (git itself would skip it with a warning)."""
+    s = setup()
+    revoked = s.tmp / "revoked"
+    if listed == "krl":
+        pub = s.tmp / "alice.pub"
+        pub.write_text(keys.alice.public + "\n")
+        subprocess.run(["ssh-keygen", "-q", "-k", "-f", str(revoked), str(pub)], check=True, timeout=60)
+    else:
+        revoked.write_text(keys.alice.public + "\n")
+    # The reference: git with this revocation file does not take Alice's signature.
+    reference = s.repo.git(
+        "-c", f"gpg.ssh.allowedSignersFile={s.tmp / 'allowed_signers'}",
+        "-c", f"gpg.ssh.revocationFile={revoked}",
+        "log", "-1", "--format=%G?",
+    )  # fmt: skip
+    assert reference != "G"
+    config = s.tmp / "revoking.yaml"
+    config.write_text(s.config.read_text().replace("commits:\n", "commits:\n  revokedSigners: revoked\n", 1))
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "commit-signature" in output and s.repo.ref(GATED) is None
+    revoked.write_text("")  # nothing revoked: Alice signs again
+    code, output = s.run(config=config)
+    assert code == 0, output
+    s.repo.write("deploy/more.yaml", CONFIGMAP.replace("settings", "more"))
+    s.repo.commit("more", ssh=keys.alice)
+    revoked.unlink()
+    code, output = s.run(config=config)
+    assert code == 3 and "revoked signers file does not exist" in output, output
+
+
 def _merge(s: Setup, keys: Keys, *args: str) -> None:
     """A merge commit Alice signs (SSH)."""
     sign = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "-c", "gpg.format=ssh"]
