@@ -1893,6 +1893,33 @@ def test_replace_refs_do_not_change_what_is_checked(setup: Callable[..., Setup],
     assert s.repo.ref(GATED) == gated
 
 
+def test_two_repositories_sharing_a_cache_dir_stay_apart(setup: Callable[..., Setup], keys: Keys) -> None:
+    """`.../a/b.git` and `.../a_b.git` were cloned into one directory of --cache-dir: the second
+    repository's run pushed the first one's notes (its verdicts and findings) to the second."""
+    s = setup()
+    (s.tmp / "a").mkdir()
+    first = bare_remote(s.tmp / "a" / "b.git", s.repo, "main")
+    cache = ("--cache-dir", str(s.tmp / "cache"))
+    code, output = s.run(*cache, repo=first)
+    assert code == 0, output
+    noted = s.repo.head()
+    s.repo.git("checkout", "-q", "--orphan", "other")
+    s.repo.commit("another repository", ssh=keys.alice)
+    second = bare_remote(s.tmp / "a_b.git", s.repo, "other:main")
+    code, output = s.run(*cache, repo=second)
+    assert code == 0, output
+    assert ref_in(s.tmp / "a_b.git", GATED) == s.repo.head()
+    listed = subprocess.run(
+        ["git", "-C", str(s.tmp / "a_b.git"), "notes", "--ref=trustgate", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert s.repo.head() in listed and noted not in listed, listed
+    assert len({p.name for p in (s.tmp / "cache").iterdir()}) == 2
+
+
 def test_a_refused_note_is_a_warning_not_a_failed_gated_ref(setup: Callable[..., Setup]) -> None:
     s = setup()
     bare = s.tmp / "remote.git"

@@ -17,6 +17,7 @@ implements; and the CLI is what the reconciler's side (Flux, Argo CD) runs too.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -712,7 +713,11 @@ def open_remote(url: str, cache: Path, refs: Sequence[str], *, timeout: float) -
         GitError: the remote cannot be reached or read.
     """
     cache.mkdir(parents=True, exist_ok=True)
-    directory = cache / re.sub(r"[^A-Za-z0-9._-]+", "_", strip_credentials(url)).strip("_")[:200]
+    # Readable, and one per URL: `a/b` and `a_b` (or two URLs alike in their first 200 characters)
+    # must not share a clone, whose refs and notes one run would judge or push for the other.
+    where = strip_credentials(url)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_")[:200]
+    directory = cache / f"{name}-{hashlib.sha256(where.encode()).hexdigest()[:16]}"
     git = Git(directory, timeout=timeout)
     if not (directory / "HEAD").exists():
         Git(cache, timeout=timeout).run("init", "--quiet", "--bare", str(directory))
@@ -734,7 +739,7 @@ def fetch(git: Git, refs: Sequence[str]) -> None:
         )
     present = {line.split("\t", 1)[1] for line in listed.stdout.decode().splitlines() if "\t" in line}
     specs = [f"+{r}:{r}" for r in refs if r in present]
-    for r in refs:  # a ref deleted on the remote is deleted here too
+    for r in [*refs, NOTES_REF]:  # a ref deleted on the remote is deleted here too
         if r not in present and git.resolve(r) is not None:
             git.run("update-ref", "-d", r)
     if NOTES_REF in present:
