@@ -374,6 +374,7 @@ class CommitSettings:
 
     require_signatures: bool = False
     allowed_signers: Path | None = None  # SSH allowed_signers file
+    revoked_signers: Path | None = None  # SSH revoked keys: a KRL or public keys (ssh-keygen -r)
     gpg_keys: tuple[Path, ...] = ()  # OpenPGP public key files
     authors: tuple[str, ...] = ()  # e-mail globs; empty: any
     committers: tuple[str, ...] = ()
@@ -1006,6 +1007,14 @@ def _singular(plural: str) -> str:
 def _parse_commits(section: Mapping[str, Any], *, origin: str, base: Path, tree: Any) -> CommitSettings:
     """Build `CommitSettings`; requiring signatures without naming a signer is an error."""
     signers = base / section["allowedSigners"] if "allowedSigners" in section else None
+    revoked = base / section["revokedSigners"] if "revokedSigners" in section else None
+    if revoked is not None and signers is None:
+        line = yamlio.locate(tree, ("commits", "revokedSigners"))
+        raise ConfigError(
+            "commits.revokedSigners names revoked SSH keys, but commits.allowedSigners allows none",
+            where=f"{origin}:{line}" if line else origin,
+            hint="set commits.allowedSigners too, or remove commits.revokedSigners",
+        )
     keys = tuple(base / k for k in section.get("gpgKeys", ()))
     require = section.get("requireSignatures", bool(signers or keys))
     if require and not (signers or keys):
@@ -1018,6 +1027,7 @@ def _parse_commits(section: Mapping[str, Any], *, origin: str, base: Path, tree:
     return CommitSettings(
         require_signatures=require,
         allowed_signers=signers,
+        revoked_signers=revoked,
         gpg_keys=keys,
         authors=tuple(section.get("authors", ())),
         committers=tuple(section.get("committers", ())),

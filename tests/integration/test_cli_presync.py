@@ -1011,6 +1011,41 @@ def test_a_retired_ssh_key_cannot_sign_a_backdated_commit(setup: Callable[..., S
     assert code == 0, output
 
 
+@pytest.mark.parametrize("listed", ["krl", "public keys"])
+def test_a_revoked_ssh_key_signs_nothing(setup: Callable[..., Setup], keys: Keys, listed: str) -> None:
+    """`commits.revokedSigners` is git's `gpg.ssh.revocationFile`: a key (or a certificate) revoked
+    there signs nothing, although allowed_signers still names it; a missing file allows no SSH
+    signature (git itself would skip it with a warning)."""
+    s = setup()
+    revoked = s.tmp / "revoked"
+    if listed == "krl":
+        pub = s.tmp / "alice.pub"
+        pub.write_text(keys.alice.public + "\n")
+        subprocess.run(["ssh-keygen", "-q", "-k", "-f", str(revoked), str(pub)], check=True, timeout=60)
+    else:
+        revoked.write_text(keys.alice.public + "\n")
+    # The reference: git with this revocation file does not take Alice's signature.
+    reference = s.repo.git(
+        "-c", f"gpg.ssh.allowedSignersFile={s.tmp / 'allowed_signers'}",
+        "-c", f"gpg.ssh.revocationFile={revoked}",
+        "log", "-1", "--format=%G?",
+    )  # fmt: skip
+    assert reference != "G"
+    config = s.tmp / "revoking.yaml"
+    config.write_text(s.config.read_text().replace("commits:\n", "commits:\n  revokedSigners: revoked\n", 1))
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "commit-signature" in output and s.repo.ref(GATED) is None
+    revoked.write_text("")  # nothing revoked: Alice signs again
+    code, output = s.run(config=config)
+    assert code == 0, output
+    s.repo.write("deploy/more.yaml", CONFIGMAP.replace("settings", "more"))
+    s.repo.commit("more", ssh=keys.alice)
+    revoked.unlink()
+    code, output = s.run(config=config)
+    assert code == 3 and "revoked signers file does not exist" in output, output
+
+
 def _merge(s: Setup, keys: Keys, *args: str) -> None:
     """A merge commit Alice signs (SSH)."""
     sign = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "-c", "gpg.format=ssh"]
@@ -1763,6 +1798,100 @@ def test_control_characters_in_a_message_cannot_forge_a_signature_or_an_approval
     assert s.repo.ref(GATED) == gated
 
 
+def ssh_signed_commit(repo: Repo, key: SshKey, header: str, message: str) -> str:
+    """A commit object with exactly `header` (no signature line), SSH-signed over it as `git commit -S`
+    signs, written with `git hash-object --literally`; returns its sha."""
+    payload = f"{header}\n{message}"
+    signed = subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-n", "git", "-f", str(key.private)],
+        input=payload.encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout.decode()
+    gpgsig = "gpgsig " + "\n ".join(signed.rstrip("\n").split("\n")) + "\n"
+    raw = repo.path.parent / "commit-object"
+    raw.write_text(f"{header}{gpgsig}\n{message}")
+    return repo.git("hash-object", "--literally", "-t", "commit", "-w", str(raw))
+
+
+@pytest.mark.parametrize(
+    "second", ["tree {tree}\n", "x-note see\n tree {tree}\n"], ids=["header", "continuation"]
+)
+def test_a_commit_header_naming_a_second_tree_is_refused(
+    setup: Callable[..., Setup], keys: Keys, second: str
+) -> None:
+    """git reads the first `tree` line of a commit (what the gate judges, what Argo CD checks out);
+    go-git, which Flux's source-controller checks out with, reads every line of the header trimmed,
+    the last tree winning. A signed commit whose tree holds a second tree (so the server sends it)
+    and whose header names it again would have Flux apply that one, unjudged."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    assert gated is not None
+    s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
+    hidden = s.repo.git("write-tree")
+    s.repo.git("rm", "-q", "--cached", "deploy/debug.yaml")
+    s.repo.git("read-tree", "--prefix=vendor/hidden/", hidden)
+    judged = s.repo.git("write-tree")
+    ident = "Alice <alice@example.com> 1767225600 +0000"
+    header = f"tree {judged}\nparent {gated}\nauthor {ident}\ncommitter {ident}\n"
+    header += second.format(tree=hidden)
+    commit = ssh_signed_commit(s.repo, keys.alice, header, "tidy the settings\n")
+    s.repo.git("update-ref", "refs/heads/main", commit)
+    assert s.repo.git("rev-parse", f"{commit}^{{tree}}") == judged  # git's reading
+    signers = f"gpg.ssh.allowedSignersFile={s.tmp / 'allowed_signers'}"
+    assert s.repo.git("-c", signers, "log", "-1", "--format=%G?", commit) == "G"  # signed by alice
+    code, output = s.run()
+    assert code == 3, output
+    assert f"commit {commit[:12]}" in output and "another `tree` line" in output and "go-git" in output
+    assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("cut", ["shallow", "grafts"])
+def test_a_range_cut_short_by_a_shallow_clone_or_grafts_is_not_evaluated(
+    setup: Callable[..., Setup], keys: Keys, cut: str
+) -> None:
+    """An unsigned commit deep in a merged branch: the whole history refuses the range; a shallow
+    clone's boundary (or an `info/grafts` line) hides it from `git rev-list`, and the signed
+    commits left in view would have passed."""
+    s = setup()
+    assert s.run()[0] == 0
+    gated = s.repo.ref(GATED)
+    assert gated is not None
+    s.repo.git("checkout", "-q", "-b", "side")
+    s.repo.write("deploy/debug.yaml", CONFIGMAP.replace("settings", "debug"))
+    unsigned = s.repo.commit("unsigned")
+    after = [s.repo.commit(f"signed {n}", ssh=keys.alice) for n in range(5)]
+    s.repo.git("checkout", "-q", "main")
+    s.repo.commit("main moves on", ssh=keys.alice)
+    s.repo.git(
+        "-c", "gpg.format=ssh", "-c", f"user.signingkey={keys.alice.private}",
+        "-c", "user.name=Alice", "-c", "user.email=alice@example.com",
+        "merge", "-q", "--no-ff", "-S", "-m", "merge side", "side",
+    )  # fmt: skip
+    tip = s.repo.head()
+    if cut == "shallow":
+        repo = Repo(s.tmp / "ci", s.repo.home)
+        s.repo.git("clone", "-q", "--depth=3", "--no-single-branch", f"file://{s.repo.path}", str(repo.path))
+        repo.git("branch", "trustgate/verified", f"origin/{GATED.removeprefix('refs/heads/')}")
+        assert repo.git("rev-parse", "--is-shallow-repository") == "true"
+    else:
+        repo = s.repo
+        (repo.path / ".git" / "info").mkdir(exist_ok=True)
+        (repo.path / ".git" / "info" / "grafts").write_text(f"{after[0]} {gated}\n")
+    assert unsigned not in repo.git("rev-list", tip, f"^{gated}").split()  # git no longer sees it
+    code, output = s.run(repo=str(repo.path))
+    assert code == 3, output
+    cut_at = f"{after[0][:12]} names the parents {unsigned[:12]} but git reports {gated[:12]}"
+    assert ("but git reports none" if cut == "shallow" else cut_at) in output and "shallow" in output
+    assert repo.ref(GATED) == gated
+    if cut == "grafts":  # the reference: the whole history, as the reconciler's clone has it
+        (repo.path / ".git" / "info" / "grafts").unlink()
+        code, output = s.run()
+        assert code == 1 and f"commit {unsigned[:12]}" in output and "is not signed" in output, output
+
+
 def test_replace_refs_do_not_change_what_is_checked(setup: Callable[..., Setup], keys: Keys) -> None:
     s = setup()
     assert s.run()[0] == 0
@@ -1777,6 +1906,33 @@ def test_replace_refs_do_not_change_what_is_checked(setup: Callable[..., Setup],
     code, output = s.run()
     assert code == 1, output
     assert s.repo.ref(GATED) == gated
+
+
+def test_two_repositories_sharing_a_cache_dir_stay_apart(setup: Callable[..., Setup], keys: Keys) -> None:
+    """`.../a/b.git` and `.../a_b.git` were cloned into one directory of --cache-dir: the second
+    repository's run pushed the first one's notes (its verdicts and findings) to the second."""
+    s = setup()
+    (s.tmp / "a").mkdir()
+    first = bare_remote(s.tmp / "a" / "b.git", s.repo, "main")
+    cache = ("--cache-dir", str(s.tmp / "cache"))
+    code, output = s.run(*cache, repo=first)
+    assert code == 0, output
+    noted = s.repo.head()
+    s.repo.git("checkout", "-q", "--orphan", "other")
+    s.repo.commit("another repository", ssh=keys.alice)
+    second = bare_remote(s.tmp / "a_b.git", s.repo, "other:main")
+    code, output = s.run(*cache, repo=second)
+    assert code == 0, output
+    assert ref_in(s.tmp / "a_b.git", GATED) == s.repo.head()
+    listed = subprocess.run(
+        ["git", "-C", str(s.tmp / "a_b.git"), "notes", "--ref=trustgate", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert s.repo.head() in listed and noted not in listed, listed
+    assert len({p.name for p in (s.tmp / "cache").iterdir()}) == 2
 
 
 def test_a_refused_note_is_a_warning_not_a_failed_gated_ref(setup: Callable[..., Setup]) -> None:

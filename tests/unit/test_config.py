@@ -104,6 +104,11 @@ def test_no_policies_key_means_the_defaults(write: Write) -> None:
             ["t.yaml:4", "no signer is allowed"],
         ),
         (
+            "apiVersion: trustgate.dev/v1alpha1\nkind: Config\ncommits:\n  gpgKeys: [k.asc]\n"
+            "  revokedSigners: revoked.krl\n",
+            ["t.yaml:5", "commits.allowedSigners allows none"],
+        ),
+        (
             "apiVersion: trustgate.dev/v1alpha1\nkind: Config\nexceptions:\n"
             "  - {name: x, rules: [a], owner: o, reason: r, expires: '2027-02-30'}\n",
             ["'2027-02-30' is not a date"],
@@ -118,6 +123,7 @@ def test_no_policies_key_means_the_defaults(write: Write) -> None:
         "yaml",
         "two-docs",
         "signatures-without-signers",
+        "revoked-without-allowed-signers",
         "bad-date",
     ],
 )

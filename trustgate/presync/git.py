@@ -17,11 +17,12 @@ implements; and the CLI is what the reconciler's side (Flux, Argo CD) runs too.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ SOURCE_TRAILER = "Trustgate-Approve-Source"
 NOTES_REF = "refs/notes/trustgate"
 # The attributes by which `git checkout` writes other bytes than the blob (gitattributes(5), convert.c).
 CHECKOUT_ATTRIBUTES = ("text", "crlf", "eol", "ident", "filter", "working-tree-encoding")
+# What go-git reads from a commit's header wherever it meets it (`header_problem`).
+_HEADER_WORDS = ("tree", "parent", "author", "committer")
 _GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
 
 
@@ -343,6 +346,48 @@ class Git:
         Raises:
             GitError: an object is missing or not a blob.
         """
+        return self._objects(objects, "blob")
+
+    def check_commits(self, commits: Sequence[Commit], *, whole: Collection[str] = ()) -> None:
+        """Refuse a commit that go-git reads otherwise than git (`header_problem`), or, of those named
+        in `whole` (a range each of whose commits must be seen), one whose parents as git reports them
+        are not those its object names: a shallow clone's boundary or `info/grafts` (which
+        `GIT_NO_REPLACE_OBJECTS` leaves alone) cut the history there, and the commits behind it
+        would go unjudged.
+
+        Raises:
+            GitError: such a commit, named with the line or the parents; or one cannot be read.
+        """
+        raw = self._objects([c.sha for c in commits], "commit")
+        for commit in commits:
+            why = header_problem(raw[commit.sha])
+            if why:
+                raise GitError(
+                    f"commit {commit.sha[:12]}: {why}; git and go-git (Flux's source-controller) read "
+                    "such a header differently: git takes the tree and parents from the first lines (the "
+                    "tree trustgate judges, the one Argo CD checks out), go-git from every such line, the "
+                    "last tree winning, so Flux could apply a tree nobody judged; refused",
+                    where=str(self.directory),
+                    hint="git never writes such a header: recreate the commit with `git commit` and "
+                    "re-push the branch",
+                )
+            named = tuple(
+                line[7:].decode("ascii", "replace")
+                for line in raw[commit.sha].split(b"\n\n", 1)[0].split(b"\n")
+                if line.startswith(b"parent ")
+            )
+            if commit.sha in whole and named != commit.parents:
+                names, seen = (", ".join(p[:12] for p in ps) or "none" for ps in (named, commit.parents))
+                raise GitError(
+                    f"commit {commit.sha[:12]} names the parents {names} but git reports {seen}: the "
+                    "repository is a shallow clone, or `info/grafts` rewrites its history, so commits of "
+                    "the range are not seen and could not be judged",
+                    where=str(self.directory),
+                    hint="give the whole history as --repo (`git fetch --unshallow`, or a URL, which "
+                    "trustgate clones in full), and remove info/grafts",
+                )
+
+    def _objects(self, objects: Sequence[str], kind: str) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(objects))
         if not wanted:
             return {}
@@ -352,7 +397,7 @@ class Git:
         for name in wanted:
             end = data.find(b"\n", at)
             header = data[at:end].decode("utf-8", "replace").split() if end >= 0 else []
-            if len(header) != 3 or header[0] != name or header[1] != "blob" or not header[2].isdigit():
+            if len(header) != 3 or header[0] != name or header[1] != kind or not header[2].isdigit():
                 raise GitError(
                     f"cannot read object {name[:12]}: {' '.join(header[1:]) or 'no answer'}",
                     where=str(self.directory),
@@ -556,6 +601,40 @@ def checkout_conversions(attributes: Mapping[str, str]) -> list[str]:
     return out
 
 
+def header_problem(raw: bytes) -> str:
+    """Why go-git would read another tree, parents, author or committer from the commit object `raw`
+    than git does; "" when it reads the same.
+
+    git (commit.c `parse_commit_buffer`) takes the tree from the first line and the parents from the
+    `parent` lines right after it. go-git's `Commit.Decode`, which Flux's source-controller checks
+    out with, reads every line of the header, continuation lines (` ...`) of `gpgsig` and others
+    included, with white space trimmed (Go's `bytes.TrimSpace`, Unicode spaces too), and sets the
+    tree at each `tree` line (the last wins) and adds a parent at each `parent` line. So the header
+    must be laid out as git writes it, `tree`, `parent` lines, `author`, `committer`, and no later
+    line may read as one of these once trimmed (Python's `str.strip` trims at least what Go's does).
+    """
+    lines = raw.split(b"\n\n", 1)[0].split(b"\n")
+    at = 1
+    while at < len(lines) and lines[at].startswith(b"parent "):
+        at += 1
+    if (
+        not lines[0].startswith(b"tree ")
+        or len(lines) < at + 2
+        or not lines[at].startswith(b"author ")
+        or not lines[at + 1].startswith(b"committer ")
+    ):
+        return "its header is not laid out as git writes one (`tree`, `parent` lines, `author`, `committer`)"
+    signature = False
+    for number, line in enumerate(lines[at + 2 :], start=at + 3):
+        # go-git takes the continuation lines of `gpgsig` for the signature, as git does.
+        signature = (signature and line.startswith(b" ")) or line.startswith(b"gpgsig ")
+        text = line.decode("utf-8", "surrogateescape")
+        word = text.strip().split(" ", 1)[0]
+        if word in _HEADER_WORDS and not signature:
+            return f"header line {number} ({quoted(text[:80])}) reads as another `{word}` line once trimmed"
+    return ""
+
+
 def _c_quoted(path: bytes) -> bytes:
     """`path` as git reads a C-quoted line of `objects/info/alternates` (a line starting with `"`):
     any byte, a newline or a leading `#` included, reaches git as it is."""
@@ -634,7 +713,11 @@ def open_remote(url: str, cache: Path, refs: Sequence[str], *, timeout: float) -
         GitError: the remote cannot be reached or read.
     """
     cache.mkdir(parents=True, exist_ok=True)
-    directory = cache / re.sub(r"[^A-Za-z0-9._-]+", "_", strip_credentials(url)).strip("_")[:200]
+    # Readable, and one per URL: `a/b` and `a_b` (or two URLs alike in their first 200 characters)
+    # must not share a clone, whose refs and notes one run would judge or push for the other.
+    where = strip_credentials(url)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_")[:200]
+    directory = cache / f"{name}-{hashlib.sha256(where.encode()).hexdigest()[:16]}"
     git = Git(directory, timeout=timeout)
     if not (directory / "HEAD").exists():
         Git(cache, timeout=timeout).run("init", "--quiet", "--bare", str(directory))
@@ -656,7 +739,7 @@ def fetch(git: Git, refs: Sequence[str]) -> None:
         )
     present = {line.split("\t", 1)[1] for line in listed.stdout.decode().splitlines() if "\t" in line}
     specs = [f"+{r}:{r}" for r in refs if r in present]
-    for r in refs:  # a ref deleted on the remote is deleted here too
+    for r in [*refs, NOTES_REF]:  # a ref deleted on the remote is deleted here too
         if r not in present and git.resolve(r) is not None:
             git.run("update-ref", "-d", r)
     if NOTES_REF in present:

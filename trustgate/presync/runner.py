@@ -355,6 +355,11 @@ class PresyncGate:
             next((c for c in commits if c.sha == candidate), None)
             or self.keyring.vet(git.commits([candidate]))[0]
         )
+        # What git reads of each commit must be what Flux's go-git reads, and what its object names:
+        # a range cut short (a shallow clone, grafts) would leave commits unjudged.
+        git.check_commits(
+            [*commits, *([] if tip in commits else [tip])], whole=set(shas) if gated is not None else ()
+        )
         presync: dict[str, object] = {
             "gatedRef": out.gated_ref,
             "paths": _scope_paths(self.settings.paths),

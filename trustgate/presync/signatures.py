@@ -1,7 +1,7 @@
 """Who signed, authored and committed each commit, judged against the `commits` rules.
 
 Owns: the keyring git verifies with (a private GNUPGHOME holding only the
-configured GPG public keys, the configured SSH allowed_signers file), the
+configured GPG public keys, the configured SSH allowed_signers and revoked signers files), the
 `git -c` settings that make git use exactly those, and the findings for a
 commit: unsigned, not signed by an allowed signer, author or committer not
 allowed. Leaves out: running git (`git.py`) and approvals of deletions
@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -85,9 +86,20 @@ class Keyring:
             self.allowed_signers = signers or self._home / "allowed_signers"
             if signers is None:
                 self.allowed_signers.write_text("")  # no SSH signer is allowed
+            revoked = settings.revoked_signers
+            if revoked is not None and not revoked.is_file():
+                raise ConfigError(
+                    "the SSH revoked signers file does not exist",
+                    where=str(revoked),
+                    hint="fix commits.revokedSigners in trustgate.yaml",
+                )
+            self.revoked_signers = str(revoked.resolve()) if revoked is not None else ""
             self.ssh_program = self._home / "ssh-keygen-now"
             self.ssh_program.write_text(
-                _SSH_AT_NOW.format(ssh_keygen=shutil.which("ssh-keygen") or "ssh-keygen")
+                _SSH_AT_NOW.format(
+                    ssh_keygen=shlex.quote(shutil.which("ssh-keygen") or "ssh-keygen"),
+                    revoked=shlex.quote(self.revoked_signers),
+                )
             )
             self.ssh_program.chmod(0o700)
             for key in settings.gpg_keys:
@@ -156,7 +168,8 @@ class Keyring:
             "gpg.program": "gpg",
             "gpg.ssh.program": str(self.ssh_program),
             "gpg.ssh.allowedSignersFile": str(self.allowed_signers),
-            "gpg.ssh.revocationFile": "",
+            # git leaves out a revocation file it does not find (a warning): the program refuses then.
+            "gpg.ssh.revocationFile": self.revoked_signers,
             # X.509 (gpgsm) trusts what its own trust list says, and a repository may name any
             # program: no X.509 signature is checked (`vet` refuses them anyway).
             "gpg.x509.program": "false",
@@ -241,6 +254,11 @@ def signer_identities(commit: Commit) -> list[str]:
 # backdated commit. This wrapper has it checked at the present moment instead.
 _SSH_AT_NOW = """#!/bin/sh
 # trustgate: check SSH keys and certificates at the present moment, not the time a commit claims
+revoked={revoked}
+if [ -n "$revoked" ] && [ ! -r "$revoked" ]; then
+  echo "trustgate: the revoked signers file $revoked cannot be read" >&2
+  exit 1
+fi
 now=$(date -u +%Y%m%d%H%M%S)Z
 for a do
   shift

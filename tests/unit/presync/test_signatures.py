@@ -68,3 +68,36 @@ def test_approvers_that_can_match_nothing_are_named(tmp_path: Path) -> None:
         assert keyring.unbound_approvers(approvers) == ["bob@example.com"]
     finally:
         keyring.close()
+
+
+def test_a_revoked_signers_file_that_goes_missing_allows_no_ssh_signature(tmp_path: Path) -> None:
+    """git leaves out a revocation file it does not find (with a warning) and verifies without it;
+    the keyring's program refuses to verify then, so a key revoked there stays revoked."""
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    message = tmp_path / "msg"
+    message.write_text("tree 0\n")
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", "git", str(message)], check=True)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"me@example.com {(tmp_path / 'k.pub').read_text()}")
+    revoked = tmp_path / "revoked"
+    revoked.write_text("")
+    keyring = Keyring(CommitSettings(allowed_signers=signers, revoked_signers=revoked))
+    try:
+        assert keyring.git_config["gpg.ssh.revocationFile"] == str(revoked.resolve())
+        args = ["-Y", "verify", "-f", str(signers), "-I", "me@example.com", "-n", "git"]
+        args += ["-s", f"{message}.sig"]
+
+        def verify(*extra: str) -> subprocess.CompletedProcess[bytes]:
+            program = keyring.git_config["gpg.ssh.program"]
+            with message.open("rb") as stdin:
+                return subprocess.run([program, *args, *extra], stdin=stdin, capture_output=True, check=False)
+
+        assert verify("-r", str(revoked)).returncode == 0  # nothing revoked
+        revoked.write_text((tmp_path / "k.pub").read_text())
+        assert verify("-r", str(revoked)).returncode != 0  # what git passes while the file exists
+        revoked.unlink()
+        missing = verify()  # git passes no -r for a file it does not find
+        assert missing.returncode != 0 and b"cannot be read" in missing.stderr
+    finally:
+        keyring.close()

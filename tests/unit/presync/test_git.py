@@ -1,0 +1,80 @@
+"""Commit headers that go-git (Flux's source-controller) reads otherwise than git."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from trustgate.presync.git import header_problem
+
+TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the empty tree
+OTHER = "a" * 40
+IDENT = "A <a@example.com> 1767225600 +0000"
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_AUTHOR_NAME="A",
+        GIT_AUTHOR_EMAIL="a@example.com",
+        GIT_COMMITTER_NAME="A",
+        GIT_COMMITTER_EMAIL="a@example.com",
+    )
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, check=True, env=env, timeout=60
+    )
+    return done.stdout.decode().strip()
+
+
+def test_commits_git_writes_read_the_same(tmp_path: Path) -> None:
+    """Plain, merge, SSH-signed commits and one with an encoding and a message full of header words."""
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=60)
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    git(repo, "commit", "-q", "--allow-empty", "-m", "first")
+    git(repo, "checkout", "-q", "-b", "side")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "side")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "second")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge", "side")
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}"]
+    git(repo, *signing, "commit", "-q", "--allow-empty", "-S", "-m", "signed\n\ntree x\nparent y\n author z")
+    git(repo, "-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "--allow-empty", "-m", "latin")
+    shas = git(repo, "rev-list", "--all").split()
+    assert len(shas) == 6
+    for sha in shas:
+        raw = subprocess.run(
+            ["git", "-C", str(repo), "cat-file", "commit", sha], capture_output=True, check=True, timeout=60
+        ).stdout
+        assert header_problem(raw) == "", raw
+
+
+@pytest.mark.parametrize(
+    ("header", "found"),
+    [
+        (f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\ntree {OTHER}\n", "line 4 "),
+        (f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\nx-note a\n tree {OTHER}\n", "line 5 "),
+        (f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\nx-note a\n\u00a0\ttree {OTHER}\n", "`tree`"),
+        (f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\nparent {OTHER}\n", "`parent`"),
+        (f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\nauthor {IDENT}\n", "`author`"),
+        (f"tree {TREE}\nparent {OTHER}\ncommitter {IDENT}\n", "not laid out"),
+        (f"parent {OTHER}\ntree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\n", "not laid out"),
+        (f"tree {TREE}\nparent {OTHER}\nauthor {IDENT}\nparent {OTHER}\ncommitter {IDENT}\n", "not laid out"),
+    ],
+)
+def test_a_header_go_git_reads_otherwise_is_named(header: str, found: str) -> None:
+    why = header_problem(f"{header}\nmessage\n".encode())
+    assert found in why, why
+
+
+def test_a_signature_line_that_reads_as_a_header_word_is_the_signatures() -> None:
+    """go-git takes the continuation lines of `gpgsig` for the signature, whatever they read as."""
+    header = f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\ngpgsig -----BEGIN SSH SIGNATURE-----\n tree\n"
+    assert header_problem(f"{header}\nmessage\n".encode()) == ""
+    assert "line 7" in header_problem(f"{header}x\n tree {OTHER}\n\nmessage\n".encode())
