@@ -10,7 +10,10 @@ the server excludes them a third time. Namespaces labelled for
 fail-open go to a second webhook with `failurePolicy: Ignore`, whose rules
 have `scope: Namespaced` (and a Namespace's own, `Cluster`, for the labelled
 Namespaces themselves): every other cluster-scoped object goes to the main
-webhook alone, judged and recorded once.
+webhook alone, judged and recorded once. Before 1.21 the name label is
+whatever a Namespace's creator writes, so the Namespaces carrying the label
+of a left-out one go to a third webhook (`failurePolicy: Ignore`, on
+`/validate`): the server leaves out the real ones by name and judges the rest.
 
 CREATE and UPDATE are sent for what the loaded configuration judges
 (`AdmissionScope`, read by `read_scope`): the workloads (PodTemplates included)
