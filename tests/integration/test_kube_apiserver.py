@@ -253,6 +253,29 @@ def test_kube_system_is_never_judged(api: k8s.ApiClient, webhook: Server) -> Non
     assert created.metadata.name == "system-bad"
 
 
+def test_a_namespace_labelled_as_kube_system_is_judged(api: k8s.ApiClient, webhook: Server) -> None:
+    """Before 1.21 the API server keeps whatever `kubernetes.io/metadata.name` a Namespace's creator
+    writes: the label that leaves kube-system out of the webhook must not leave this one out too."""
+    core = k8s.CoreV1Api(api)
+    for name, labels in (
+        ("posing", {"kubernetes.io/metadata.name": "kube-system"}),
+        (
+            "posing-open",
+            {"kubernetes.io/metadata.name": "kube-system", "trustgate.dev/failure-policy": "open"},
+        ),
+    ):
+        core.create_namespace(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+        )
+        with pytest.raises(ApiException) as denied:
+            _create_pod(api, name, _bad_pod("bad"))
+        assert denied.value.status == 403, name
+        assert "[images-no-latest]" in _message(denied.value)
+    # The real kube-system is still left out, by the server.
+    created, _ = _create_pod(api, "kube-system", _bad_pod("system-bad-again"))
+    assert created.metadata.name == "system-bad-again"
+
+
 def test_protected_namespace_delete_needs_approval(api: k8s.ApiClient, webhook: Server) -> None:
     core = k8s.CoreV1Api(api)
     core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})
@@ -399,3 +422,6 @@ def test_webhook_down_fails_closed_except_fail_open_namespaces(api: k8s.ApiClien
     # And the cluster's own namespace keeps working.
     created, _ = _create_pod(api, "kube-system", _bad_pod("system-while-down"))
     assert created.metadata.name == "system-while-down"
+    # As does a Namespace that carries its label (on 1.20 it may be anyone's: judged when up).
+    created, _ = _create_pod(api, "posing", _bad_pod("posing-while-down"))
+    assert created.metadata.name == "posing-while-down"

@@ -80,6 +80,7 @@ EPHEMERAL_NOTE = (
     "pods/ephemeralcontainers: the EphemeralContainers object (Kubernetes 1.16-1.21) was judged as "
     "the Pod holding its containers"
 )
+NODE_LEASE_NAMESPACE = "kube-node-lease"  # holds only the kubelets' node Leases
 DRY_RUN_NOTE = "dryRun: the API server did not persist this change (request.dryRun was true)"
 # Who may delete protected kinds without the approval annotation by default (see the config).
 CONTROLLER_DELETERS: tuple[str, ...] = DEFAULT_DELETE_ACTORS
@@ -435,6 +436,12 @@ def plan(
         out.skipped = "review"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "review"})
         return out
+    if _node_heartbeat(review):
+        # Before Kubernetes 1.21 kube-node-lease reaches the webhook (see webhookconfig): its node
+        # Leases are the heartbeats the generated configuration leaves out everywhere else.
+        out.skipped = "housekeeping"
+        out.response = review_response(review.uid, allowed=True, annotations={"skipped": "node heartbeat"})
+        return out
     namespace = review.namespace or (review.name if review.kind == "Namespace" else "")
     if namespace and any(fnmatch.fnmatchcase(namespace, p) for p in settings.excluded):
         out.skipped = "excluded"
@@ -504,6 +511,17 @@ def plan(
     elif review.operation == "UPDATE" and settings.skip_unchanged_images and old is not None:
         out.verify_images = _images(old) != _images(obj)
     return out
+
+
+def _node_heartbeat(review: Review) -> bool:
+    """A write of a node's Lease in kube-node-lease, which every kubelet renews every 10 s."""
+    return (
+        review.operation in ("CREATE", "UPDATE")
+        and not review.sub_resource
+        and review.namespace == NODE_LEASE_NAMESPACE
+        and review.kind == "Lease"
+        and review.api_version.rpartition("/")[0] == "coordination.k8s.io"
+    )
 
 
 def _is_namespace(review: Review) -> bool:

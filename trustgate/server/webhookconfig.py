@@ -10,7 +10,10 @@ the server excludes them a third time. Namespaces labelled for
 fail-open go to a second webhook with `failurePolicy: Ignore`, whose rules
 have `scope: Namespaced` (and a Namespace's own, `Cluster`, for the labelled
 Namespaces themselves): every other cluster-scoped object goes to the main
-webhook alone, judged and recorded once.
+webhook alone, judged and recorded once. Before 1.21 the name label is
+whatever a Namespace's creator writes, so the Namespaces carrying the label
+of a left-out one go to a third webhook (`failurePolicy: Ignore`, on
+`/validate`): the server leaves out the real ones by name and judges the rest.
 
 CREATE and UPDATE are sent for what the loaded configuration judges
 (`AdmissionScope`, read by `read_scope`): the workloads (PodTemplates included)
@@ -720,7 +723,7 @@ def webhook_configuration(
     ]
 
     def webhook(
-        name: str, path: str, policy: str, extra: list[dict[str, Any]], hook_rules: list[dict[str, Any]]
+        name: str, path: str, policy: str, selector: list[dict[str, Any]], hook_rules: list[dict[str, Any]]
     ) -> dict[str, Any]:
         client: dict[str, Any]
         if url is not None:
@@ -740,7 +743,7 @@ def webhook_configuration(
             "matchPolicy": "Equivalent",
             "clientConfig": client,
             "rules": hook_rules,
-            "namespaceSelector": {"matchExpressions": base_selector + extra},
+            "namespaceSelector": {"matchExpressions": selector},
             "objectSelector": {},
         }
         if with_conditions:
@@ -755,7 +758,7 @@ def webhook_configuration(
                 "validate.trustgate.dev",
                 "/validate",
                 closed,
-                [{"key": key, "operator": "NotIn", "values": [value]}],
+                [*base_selector, {"key": key, "operator": "NotIn", "values": [value]}],
                 [dict(r) for r in rules],
             )
         )
@@ -764,12 +767,29 @@ def webhook_configuration(
                 "validate-fail-open.trustgate.dev",
                 "/validate/fail-open",
                 "Ignore",
-                [{"key": key, "operator": "In", "values": [value]}],
+                [*base_selector, {"key": key, "operator": "In", "values": [value]}],
                 fail_open_rules(rules),
             )
         )
     else:
-        webhooks.append(webhook("validate.trustgate.dev", "/validate", closed, [], [dict(r) for r in rules]))
+        webhooks.append(
+            webhook("validate.trustgate.dev", "/validate", closed, base_selector, [dict(r) for r in rules])
+        )
+    if parse_version(kubernetes_version) < NAME_LABEL_SINCE:
+        # Before 1.21 the name label is whatever a Namespace's creator wrote: a Namespace labelled
+        # `kubernetes.io/metadata.name: kube-system` was skipped by both webhooks above and nothing
+        # in it was ever judged. The Namespaces the selector leaves out go to this one: the server
+        # leaves out the real ones by `request.namespace` (and node heartbeats) and judges the rest;
+        # `Ignore`, so the real ones never wait for a webhook that cannot answer.
+        webhooks.append(
+            webhook(
+                "validate-unlabelled.trustgate.dev",
+                "/validate",
+                "Ignore",
+                [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": selected}],
+                fail_open_rules(rules),
+            )
+        )
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",

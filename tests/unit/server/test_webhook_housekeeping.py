@@ -306,3 +306,60 @@ def test_conditions_never_fail_on_the_fields_the_api_server_leaves_out(
     )
     for hook in _hooks(scope):
         assert _outcome(hook, request_) == ("sent" if sent else "skipped"), hook["name"]
+
+
+# -- Namespaces named by a label their creator writes (before 1.21) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "labels", "namespaced", "is_namespace", "expected"),
+    [
+        ("1.20", {"kubernetes.io/metadata.name": "kube-system"}, True, False, ["validate-unlabelled"]),
+        ("1.20", {"kubernetes.io/metadata.name": "kube-node-lease"}, True, False, ["validate-unlabelled"]),
+        (
+            "1.20",
+            {"kubernetes.io/metadata.name": "kube-system", "trustgate.dev/failure-policy": "open"},
+            True,
+            False,
+            ["validate-unlabelled"],
+        ),
+        ("1.20", {"kubernetes.io/metadata.name": "kube-system"}, False, True, ["validate-unlabelled"]),
+        ("1.20", {"kubernetes.io/metadata.name": "shop"}, True, False, ["validate"]),
+        ("1.20", {"trustgate.dev/failure-policy": "open"}, True, False, ["validate-fail-open"]),
+        ("1.20", {}, False, False, ["validate"]),
+        ("1.21", {"kubernetes.io/metadata.name": "kube-system"}, True, False, []),
+    ],
+    ids=[
+        "posing-as-kube-system",
+        "posing-as-kube-node-lease",
+        "posing-and-fail-open",
+        "namespace-posing",
+        "labelled-namespace",
+        "fail-open-namespace",
+        "cluster-scoped",
+        "1.21-sets-the-label",
+    ],
+)
+def test_a_namespace_name_label_before_1_21_skips_no_judgement(
+    version: str, labels: dict[str, str], namespaced: bool, is_namespace: bool, expected: list[str]
+) -> None:
+    """Before 1.21 `kubernetes.io/metadata.name` is whatever a Namespace's creator writes: one
+    labelled as kube-system was left out by every webhook and nothing in it was judged. It goes to
+    exactly one webhook, which the server answers for the real kube-system (by `request.namespace`)."""
+    settings = AdmissionSettings(resources=EVERYTHING)
+    hooks = webhook_configuration(settings, kubernetes_version=version)["webhooks"]
+    resource = ("", "namespaces") if is_namespace else ("", "configmaps") if namespaced else ("", "nodes")
+    sent = [
+        h["name"].removesuffix(".trustgate.dev")
+        for h in hooks
+        if _matches(h, *resource, "CREATE", namespaced)
+        and _selected(h, labels, is_namespace=is_namespace, namespaced=namespaced)
+    ]
+    assert sent == expected
+    unlabelled = [h for h in hooks if h["name"] == "validate-unlabelled.trustgate.dev"]
+    if version == "1.20":  # never locks out the real kube-system: it does not wait for the webhook
+        assert [(h["failurePolicy"], h["clientConfig"]["service"]["path"]) for h in unlabelled] == [
+            ("Ignore", "/validate")
+        ]
+    else:
+        assert not unlabelled
