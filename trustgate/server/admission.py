@@ -442,7 +442,8 @@ def plan(
         out.skipped = "housekeeping"
         out.response = review_response(review.uid, allowed=True, annotations={"skipped": "node heartbeat"})
         return out
-    namespace = review.namespace or (review.name if review.kind == "Namespace" else "")
+    # A Namespace (core v1) is left out by its own name; a custom kind named Namespace is not one.
+    namespace = review.namespace or (review.name if _is_namespace(review) else "")
     if namespace and any(fnmatch.fnmatchcase(namespace, p) for p in settings.excluded):
         out.skipped = "excluded"
         out.response = review_response(

@@ -677,7 +677,7 @@ def webhook_configuration(
         },
         {
             "name": "exclude-system-namespace-objects",
-            "expression": "request.kind.kind != 'Namespace' || "
+            "expression": "request.kind.kind != 'Namespace' || request.kind.group != '' || "
             f"!(has(request.name) && request.name in [{names}])",
         },
     ]

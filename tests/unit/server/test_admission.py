@@ -912,3 +912,28 @@ def test_node_heartbeats_are_answered_without_being_judged(
     assert (out.skipped == "housekeeping") is skipped
     assert (out.response is not None and out.response["response"]["allowed"]) is skipped
     assert bool(out.documents) is not skipped
+
+
+def test_a_custom_kind_named_namespace_is_not_left_out_by_its_name() -> None:
+    # Only a core v1 Namespace is excluded by its own name: a cluster-scoped custom resource of kind
+    # Namespace named kube-system is judged like any other object of its kind.
+    custom = {"apiVersion": "tenancy.example.io/v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}
+    review = _review(
+        kind={"group": "tenancy.example.io", "version": "v1", "kind": "Namespace"},
+        namespace="",
+        name="kube-system",
+        object=custom,
+    )
+    plan = admission.plan(review, AdmissionSettings())
+    assert plan.skipped == "" and plan.response is None
+    core = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}
+    excluded = admission.plan(
+        _review(
+            kind={"group": "", "version": "v1", "kind": "Namespace"},
+            namespace="",
+            name="kube-system",
+            object=core,
+        ),
+        AdmissionSettings(),
+    )
+    assert excluded.skipped == "excluded"

@@ -271,6 +271,7 @@ def test_every_object_goes_to_one_webhook(
         (_request("CREATE", "", "pods", namespace="kube-system"), False),
         (_request("CREATE", "", "namespaces", name="team-a", kind="Namespace"), True),
         (_request("CREATE", "", "namespaces", name="kube-system", kind="Namespace"), False),
+        (_request("CREATE", "tenancy.example.io", "namespaces", name="kube-system", kind="Namespace"), True),
         (_request("CREATE", "", "pods", namespace="shop", name=""), True),
         (
             _request(
@@ -288,6 +289,7 @@ def test_every_object_goes_to_one_webhook(
         "pod-in-kube-system",
         "namespace",
         "kube-system-namespace",
+        "custom-kind-named-namespace",
         "pod-under-generate-name",
         "crd-delete",
         "cluster-role",
