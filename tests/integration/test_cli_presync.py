@@ -1848,6 +1848,35 @@ def test_a_commit_header_naming_a_second_tree_is_refused(
     assert s.repo.ref(GATED) == gated
 
 
+@pytest.mark.parametrize("tagger", ["gpg", "ssh"])
+def test_a_signed_merge_of_a_signed_tag_passes(setup: Callable[..., Setup], keys: Keys, tagger: str) -> None:
+    """`git merge v1` of a signed tag writes the tag into a `mergetag` header; its message may read
+    `tree ...` or `parent ...`, but it follows a continuation line ` ` that ends go-git's header, so
+    go-git reads the tree and parents git reads: nothing to refuse."""
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.git("checkout", "-q", "-b", "release")
+    s.repo.write("deploy/release.yaml", CONFIGMAP.replace("settings", "release"))
+    s.repo.commit("release 1", ssh=keys.alice)
+    message = "Release 1\n\ntree shaking of the bundle\nparent chart moved to 2.0\nauthor notes below"
+    if tagger == "gpg":
+        sign = ["-c", "gpg.format=openpgp", "-c", f"user.signingkey={keys.bob.email}"]
+        env = {"GNUPGHOME": str(keys.bob.home)}
+    else:
+        sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={keys.alice.private}"]
+        env = {}
+    tag = ["-c", "user.name=Tagger", "-c", "user.email=t@example.com", *sign, "tag", "-s", "-m", message]
+    s.repo.git(*tag, "v1", env=env)
+    s.repo.git("checkout", "-q", "main")
+    s.repo.commit("main moves on", ssh=keys.alice)
+    _merge(s, keys, "--no-ff", "-m", "merge release 1", "v1")
+    raw = s.repo.git("cat-file", "commit", "HEAD")
+    assert "\nmergetag object " in raw and "\n tree shaking" in raw, raw
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == s.repo.head()
+
+
 @pytest.mark.parametrize("cut", ["shallow", "grafts"])
 def test_a_range_cut_short_by_a_shallow_clone_or_grafts_is_not_evaluated(
     setup: Callable[..., Setup], keys: Keys, cut: str

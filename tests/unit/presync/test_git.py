@@ -78,3 +78,44 @@ def test_a_signature_line_that_reads_as_a_header_word_is_the_signatures() -> Non
     header = f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\ngpgsig -----BEGIN SSH SIGNATURE-----\n tree\n"
     assert header_problem(f"{header}\nmessage\n".encode()) == ""
     assert "line 7" in header_problem(f"{header}x\n tree {OTHER}\n\nmessage\n".encode())
+
+
+def test_a_merged_signed_tag_reads_the_same(tmp_path: Path) -> None:
+    """`git merge` of a signed tag writes its object into a `mergetag` header: the tag's message, lines
+    reading `tree ...` or `author ...` included, follows a continuation line ` ` at which go-git's
+    header ends (it reads the rest as the message), so go-git reads the tree and parents git does."""
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=60)
+    repo = tmp_path / "repo"
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}"]
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    git(repo, "commit", "-q", "--allow-empty", "-m", "first")
+    git(repo, "checkout", "-q", "-b", "side")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "side")
+    message = "Release 1\n\ntree shaking of the bundle\nparent chart 2.0\nauthor notes\ncommitter list"
+    git(repo, *signing, "tag", "-s", "-m", message, "v1")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "second")
+    git(repo, *signing, "merge", "-q", "--no-ff", "-S", "-m", "merge v1", "v1")
+    raw = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "commit", "HEAD"], capture_output=True, check=True, timeout=60
+    ).stdout
+    assert b"\nmergetag object " in raw and b"\n tree shaking" in raw and b"\ngpgsig " in raw, raw
+    assert header_problem(raw) == "", raw
+
+
+@pytest.mark.parametrize(
+    ("continuation", "found"),
+    [
+        (" \n tree {other}\n", ""),  # go-git's header ends at ` `
+        ("\u3000\n tree {other}\n", ""),  # and at any line Go trims to nothing
+        ("\x1c\n tree {other}\n", "line 6 "),  # which \x1c is not, as Python would have it
+        (" gpgsig x\n tree {other}\n", ""),  # a `gpgsig` line, trimmed, starts a signature in go-git
+        (" x\n tree {other}\n", "line 6 "),
+    ],
+    ids=["blank", "unicode-blank", "x1c", "gpgsig", "text"],
+)
+def test_where_go_git_ends_the_header(continuation: str, found: str) -> None:
+    header = f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\nmergetag object {OTHER}\n"
+    why = header_problem(f"{header}{continuation.format(other=OTHER)}\nmessage\n".encode())
+    assert found in why if found else why == "", why
