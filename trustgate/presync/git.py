@@ -17,12 +17,14 @@ implements; and the CLI is what the reconciler's side (Flux, Argo CD) runs too.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -731,17 +733,35 @@ def open_remote(url: str, cache: Path, refs: Sequence[str], *, timeout: float) -
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_")[:200]
     directory = cache / f"{name}-{hashlib.sha256(where.encode()).hexdigest()[:16]}"
     git = Git(directory, timeout=timeout)
-    if not (directory / "HEAD").exists():
-        Git(cache, timeout=timeout).run("init", "--quiet", "--bare", str(directory))
-        git.run("remote", "add", "origin", url)
-    else:
-        git.run("remote", "set-url", "origin", url)
+    # Runs sharing --cache-dir take turns: two first runs would both add `origin` (the second fails).
+    with _locked(cache):
+        if not (directory / "HEAD").exists():
+            Git(cache, timeout=timeout).run("init", "--quiet", "--bare", str(directory))
+        # A run stopped between `init` and `remote add` left a clone without `origin`: add it now.
+        known = git.run("config", "--get", "remote.origin.url", check=False).returncode == 0
+        git.run("remote", "set-url" if known else "add", "origin", url)
     fetch(git, refs)
     return git
 
 
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `directory` (flock(2): released when the process dies)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def fetch(git: Git, refs: Sequence[str]) -> None:
     """Fetch `refs` (those that exist) and the notes from origin, mirroring them (forced: the gate judges)."""
+    with _locked(git.directory):  # two runs fetching into one clone fail on each other's ref locks
+        _fetch(git, refs)
+
+
+def _fetch(git: Git, refs: Sequence[str]) -> None:
     listed = git.run("ls-remote", "origin", *refs, NOTES_REF, check=False)
     if listed.returncode != 0:
         raise GitError(

@@ -1,14 +1,15 @@
-"""Commit headers that go-git (Flux's source-controller) reads otherwise than git."""
+"""Commit headers that go-git (Flux's source-controller) reads otherwise than git; --cache-dir clones."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
-from trustgate.presync.git import header_problem
+from trustgate.presync.git import GitError, header_problem, open_remote
 
 TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the empty tree
 OTHER = "a" * 40
@@ -119,3 +120,46 @@ def test_where_go_git_ends_the_header(continuation: str, found: str) -> None:
     header = f"tree {TREE}\nauthor {IDENT}\ncommitter {IDENT}\nmergetag object {OTHER}\n"
     why = header_problem(f"{header}{continuation.format(other=OTHER)}\nmessage\n".encode())
     assert found in why if found else why == "", why
+
+
+def _remote(tmp_path: Path) -> str:
+    """A bare repository with one commit on main; its file:// URL."""
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    git(work, "commit", "-q", "--allow-empty", "-m", "first")
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(tmp_path / "remote.git"))
+    return f"file://{tmp_path / 'remote.git'}"
+
+
+def test_a_clone_left_without_its_remote_is_mended(tmp_path: Path) -> None:
+    """A run stopped between `git init` and `git remote add` (killed, timed out) left a clone that
+    every later run failed on (`No such remote 'origin'`, exit 3) until someone removed it."""
+    url, cache = _remote(tmp_path), tmp_path / "cache"
+    first = open_remote(url, cache, ["refs/heads/main"], timeout=60)
+    git(first.directory, "remote", "remove", "origin")
+    again = open_remote(url, cache, ["refs/heads/main"], timeout=60)
+    assert again.directory == first.directory
+    assert again.resolve("refs/heads/main") == git(tmp_path / "work", "rev-parse", "HEAD")
+
+
+def test_first_runs_at_once_share_one_clone(tmp_path: Path) -> None:
+    """Runs sharing --cache-dir take turns at a clone: two first runs at once both added `origin`,
+    and the second failed (exit 3)."""
+    url, cache = _remote(tmp_path), tmp_path / "cache"
+    start = threading.Barrier(6)
+    failed: list[str] = []
+
+    def run() -> None:
+        start.wait()
+        try:
+            open_remote(url, cache, ["refs/heads/main"], timeout=60)
+        except GitError as e:
+            failed.append(e.diagnostics())
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failed == []
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 1
