@@ -1046,6 +1046,51 @@ def test_a_revoked_ssh_key_signs_nothing(setup: Callable[..., Setup], keys: Keys
     assert code == 3 and "revoked signers file does not exist" in output, output
 
 
+def test_a_revoked_signers_file_gone_between_watched_runs_stops_the_run(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """With --watch the keyring outlives a run: a revoked signers file removed (or garbled) meanwhile
+    had every SSH-signed commit refused as carrying "a bad signature (the commit or its signature was
+    altered)", recorded as the commits' fault. The run stops instead, naming the file; a key the file
+    revokes is named as a possible cause."""
+    from trustgate.config import load_config
+    from trustgate.decisions.log import DecisionLog
+    from trustgate.gate import Gate
+    from trustgate.presync.runner import PresyncGate
+
+    s = setup()
+    revoked = s.tmp / "revoked"
+    revoked.write_text(keys.mallory.public + "\n")
+    config = s.tmp / "revoking.yaml"
+    config.write_text(s.config.read_text().replace("commits:\n", "commits:\n  revokedSigners: revoked\n", 1))
+    loaded = load_config(config)
+    with (
+        DecisionLog.open(f"sqlite:///{s.log}") as log,
+        Gate(config=loaded, decision_log=log) as gate,
+        PresyncGate(gate=gate, config=loaded) as runner,
+    ):
+
+        def run() -> tuple[int, str]:
+            outcome = runner.run(str(s.repo.path), "main", "trustgate/verified")
+            return int(outcome.exit_code), outcome.message
+
+        assert run()[0] == 0
+        s.repo.write("deploy/more.yaml", CONFIGMAP.replace("settings", "more"))
+        s.repo.commit("more", ssh=keys.alice)
+        revoked.unlink()
+        code, message = run()
+        assert code == 3 and "revoked signers file cannot be read" in message, message
+        revoked.write_text("ssh-ed25519 AAAA-garbled\n")
+        code, message = run()
+        assert code == 3 and "line 1 of the SSH revoked signers file is no public key" in message, message
+        revoked.write_text(keys.alice.public + "\n")
+        code, message = run()
+    assert code == 1, message
+    (finding,) = [f for f in s.records()[-1]["findings"] if f["rule"] == "commit-signature"]
+    assert "its SSH key is revoked" in finding["message"], finding
+    assert s.repo.ref(GATED) != s.repo.head()
+
+
 def _merge(s: Setup, keys: Keys, *args: str) -> None:
     """A merge commit Alice signs (SSH)."""
     sign = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "-c", "gpg.format=ssh"]
@@ -1846,6 +1891,35 @@ def test_a_commit_header_naming_a_second_tree_is_refused(
     assert code == 3, output
     assert f"commit {commit[:12]}" in output and "another `tree` line" in output and "go-git" in output
     assert s.repo.ref(GATED) == gated
+
+
+@pytest.mark.parametrize("tagger", ["gpg", "ssh"])
+def test_a_signed_merge_of_a_signed_tag_passes(setup: Callable[..., Setup], keys: Keys, tagger: str) -> None:
+    """`git merge v1` of a signed tag writes the tag into a `mergetag` header; its message may read
+    `tree ...` or `parent ...`, but it follows a continuation line ` ` that ends go-git's header, so
+    go-git reads the tree and parents git reads: nothing to refuse."""
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.git("checkout", "-q", "-b", "release")
+    s.repo.write("deploy/release.yaml", CONFIGMAP.replace("settings", "release"))
+    s.repo.commit("release 1", ssh=keys.alice)
+    message = "Release 1\n\ntree shaking of the bundle\nparent chart moved to 2.0\nauthor notes below"
+    if tagger == "gpg":
+        sign = ["-c", "gpg.format=openpgp", "-c", f"user.signingkey={keys.bob.email}"]
+        env = {"GNUPGHOME": str(keys.bob.home)}
+    else:
+        sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={keys.alice.private}"]
+        env = {}
+    tag = ["-c", "user.name=Tagger", "-c", "user.email=t@example.com", *sign, "tag", "-s", "-m", message]
+    s.repo.git(*tag, "v1", env=env)
+    s.repo.git("checkout", "-q", "main")
+    s.repo.commit("main moves on", ssh=keys.alice)
+    _merge(s, keys, "--no-ff", "-m", "merge release 1", "v1")
+    raw = s.repo.git("cat-file", "commit", "HEAD")
+    assert "\nmergetag object " in raw and "\n tree shaking" in raw, raw
+    code, output = s.run()
+    assert code == 0, output
+    assert s.repo.ref(GATED) == s.repo.head()
 
 
 @pytest.mark.parametrize("cut", ["shallow", "grafts"])

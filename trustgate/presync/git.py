@@ -17,12 +17,14 @@ implements; and the CLI is what the reconciler's side (Flux, Argo CD) runs too.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,11 @@ NOTES_REF = "refs/notes/trustgate"
 CHECKOUT_ATTRIBUTES = ("text", "crlf", "eol", "ident", "filter", "working-tree-encoding")
 # What go-git reads from a commit's header wherever it meets it (`header_problem`).
 _HEADER_WORDS = ("tree", "parent", "author", "committer")
+# What Go's `bytes.TrimSpace` trims (`unicode.IsSpace`): where go-git's commit header ends
+# (`header_problem`).
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
 _GIT_KEEP = ("GIT_SSH", "GIT_ASKPASS", "GIT_SSL_", "GIT_HTTP_", "GIT_CURL_", "GIT_TRACE")
 
 
@@ -607,11 +614,15 @@ def header_problem(raw: bytes) -> str:
 
     git (commit.c `parse_commit_buffer`) takes the tree from the first line and the parents from the
     `parent` lines right after it. go-git's `Commit.Decode`, which Flux's source-controller checks
-    out with, reads every line of the header, continuation lines (` ...`) of `gpgsig` and others
-    included, with white space trimmed (Go's `bytes.TrimSpace`, Unicode spaces too), and sets the
-    tree at each `tree` line (the last wins) and adds a parent at each `parent` line. So the header
-    must be laid out as git writes it, `tree`, `parent` lines, `author`, `committer`, and no later
-    line may read as one of these once trimmed (Python's `str.strip` trims at least what Go's does).
+    out with, reads the header line by line with white space trimmed (Go's `bytes.TrimSpace`,
+    Unicode spaces too): it skips the continuation lines (` ...`) of `gpgsig` only, reads those of
+    every other header (`mergetag`, `gpgsig-sha256`) as header lines, sets the tree at each `tree`
+    line (the last wins), adds a parent at each `parent` line, and takes the first line that is
+    blank once trimmed for the end of the header (a signed tag's `mergetag` has one, ` `, before the
+    tag's message: go-git reads the rest as the message). So the header must be laid out as git
+    writes it, `tree`, `parent` lines, `author`, `committer`, and no later line go-git reads as a
+    header may read as one of these once trimmed (Python's `str.strip` trims at least what Go's
+    does; the end of go-git's header is found with Go's own set).
     """
     lines = raw.split(b"\n\n", 1)[0].split(b"\n")
     at = 1
@@ -626,11 +637,14 @@ def header_problem(raw: bytes) -> str:
         return "its header is not laid out as git writes one (`tree`, `parent` lines, `author`, `committer`)"
     signature = False
     for number, line in enumerate(lines[at + 2 :], start=at + 3):
-        # go-git takes the continuation lines of `gpgsig` for the signature, as git does.
-        signature = (signature and line.startswith(b" ")) or line.startswith(b"gpgsig ")
+        if signature and line.startswith(b" "):
+            continue  # go-git takes the continuation lines of `gpgsig` for the signature, as git does
         text = line.decode("utf-8", "surrogateescape")
+        if not text.strip(_GO_SPACE):
+            break  # go-git reads the rest as the message
         word = text.strip().split(" ", 1)[0]
-        if word in _HEADER_WORDS and not signature:
+        signature = word == "gpgsig"
+        if word in _HEADER_WORDS:
             return f"header line {number} ({quoted(text[:80])}) reads as another `{word}` line once trimmed"
     return ""
 
@@ -719,17 +733,35 @@ def open_remote(url: str, cache: Path, refs: Sequence[str], *, timeout: float) -
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", where).strip("_")[:200]
     directory = cache / f"{name}-{hashlib.sha256(where.encode()).hexdigest()[:16]}"
     git = Git(directory, timeout=timeout)
-    if not (directory / "HEAD").exists():
-        Git(cache, timeout=timeout).run("init", "--quiet", "--bare", str(directory))
-        git.run("remote", "add", "origin", url)
-    else:
-        git.run("remote", "set-url", "origin", url)
+    # Runs sharing --cache-dir take turns: two first runs would both add `origin` (the second fails).
+    with _locked(cache):
+        if not (directory / "HEAD").exists():
+            Git(cache, timeout=timeout).run("init", "--quiet", "--bare", str(directory))
+        # A run stopped between `init` and `remote add` left a clone without `origin`: add it now.
+        known = git.run("config", "--get", "remote.origin.url", check=False).returncode == 0
+        git.run("remote", "set-url" if known else "add", "origin", url)
     fetch(git, refs)
     return git
 
 
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `directory` (flock(2): released when the process dies)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def fetch(git: Git, refs: Sequence[str]) -> None:
     """Fetch `refs` (those that exist) and the notes from origin, mirroring them (forced: the gate judges)."""
+    with _locked(git.directory):  # two runs fetching into one clone fail on each other's ref locks
+        _fetch(git, refs)
+
+
+def _fetch(git: Git, refs: Sequence[str]) -> None:
     listed = git.run("ls-remote", "origin", *refs, NOTES_REF, check=False)
     if listed.returncode != 0:
         raise GitError(

@@ -350,6 +350,7 @@ class PresyncGate:
                     where=_clean(out.repository),
                     hint="raise presync.maxCommits, or advance the gated ref in smaller steps",
                 )
+        self.keyring.check()  # the revoked signers file is read at every run, as git reads it
         commits = self.keyring.vet(git.commits(shas))
         tip = (
             next((c for c in commits if c.sha == candidate), None)

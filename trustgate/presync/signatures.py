@@ -28,6 +28,8 @@ key's holder writes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import fnmatch
 import re
@@ -55,6 +57,7 @@ _STATUS_WORDS = {
     "E": "a signature by a key that is not an allowed signer",
     "U": "a signature by a key that is not an allowed signer",
 }
+_KRL_MAGIC = b"SSHKRL\n\0"  # how an OpenSSH key revocation list starts (PROTOCOL.krl)
 GPG_TIMEOUT_SECONDS = 30.0  # seconds to import the configured keys
 
 
@@ -94,6 +97,7 @@ class Keyring:
                     hint="fix commits.revokedSigners in trustgate.yaml",
                 )
             self.revoked_signers = str(revoked.resolve()) if revoked is not None else ""
+            self.check()
             self.ssh_program = self._home / "ssh-keygen-now"
             self.ssh_program.write_text(
                 _SSH_AT_NOW.format(
@@ -161,6 +165,38 @@ class Keyring:
                 "the file holds no new OpenPGP public key", where=str(path), hint="fix commits.gpgKeys"
             )
 
+    def check(self) -> None:
+        """Refuse to go on with a revoked signers file that cannot be used now: it is read at every
+        run, and ssh-keygen takes every SSH signature for a bad one (`B`) while it cannot read it or
+        a line of it is no public key, a refusal that would name neither the file nor the line.
+
+        Raises:
+            ConfigError: commits.revokedSigners cannot be read, or a line of it (not a KRL) is no
+                public key.
+        """
+        if not self.revoked_signers:
+            return
+        try:
+            data = Path(self.revoked_signers).read_bytes()
+        except OSError as e:
+            raise ConfigError(
+                f"the SSH revoked signers file cannot be read ({e.strerror}): no SSH signature can be "
+                "checked",
+                where=self.revoked_signers,
+                hint="restore commits.revokedSigners (an empty file revokes nothing)",
+            ) from e
+        if data.startswith(_KRL_MAGIC):
+            return
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            text = line.lstrip(b" \t")
+            if text and not text.startswith(b"#") and not _public_key(text):
+                raise ConfigError(
+                    f"line {number} of the SSH revoked signers file is no public key: no SSH signature "
+                    "can be checked",
+                    where=self.revoked_signers,
+                    hint="list public keys (`ssh-ed25519 AAAA...`) one a line, or give a KRL (ssh-keygen -k)",
+                )
+
     @property
     def git_config(self) -> dict[str, str]:
         """`git -c` settings: verify with these signers and programs only, whatever the repository says."""
@@ -218,6 +254,17 @@ class Keyring:
     def close(self) -> None:
         # Imports run with --no-autostart and verification needs no agent: no gpg-agent to stop.
         shutil.rmtree(self._home, ignore_errors=True)
+
+
+def _public_key(line: bytes) -> bool:
+    """Whether `line` reads as an OpenSSH public key, `TYPE BASE64 [COMMENT]`, the blob naming TYPE."""
+    parts = line.split()
+    try:
+        blob = base64.b64decode(parts[1], validate=True) if len(parts) > 1 else b""
+    except binascii.Error:
+        return False
+    size = int.from_bytes(blob[:4], "big")
+    return len(blob) > 4 + size and blob[4 : 4 + size] == parts[0]
 
 
 def good_signature(commit: Commit) -> bool:
@@ -298,13 +345,15 @@ def commit_findings(commit: Commit, settings: CommitSettings, severity: Severity
                 )
             )
         elif not good_signature(commit):
+            words = _STATUS_WORDS.get(sig.status, "a signature git rejects")
+            if sig.status == "B" and settings.revoked_signers is not None:
+                # ssh-keygen says no more of a key commits.revokedSigners revokes than of an altered commit.
+                words = "a bad signature (the commit or its signature was altered, or its SSH key is revoked)"
             who = f" (key {sig.key}{', ' + sig.signer if sig.signer else ''})" if sig.key else ""
             out.append(
                 _finding(
                     "commit-signature",
-                    f"commit {commit.sha[:12]} carries "
-                    + _STATUS_WORDS.get(sig.status, "a signature git rejects")
-                    + who,
+                    f"commit {commit.sha[:12]} carries {words}{who}",
                     "have an allowed signer re-sign it, "
                     "or add the key to commits.allowedSigners / commits.gpgKeys",
                     severity,

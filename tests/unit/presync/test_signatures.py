@@ -6,7 +6,10 @@ import datetime as dt
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from trustgate.config import CommitSettings
+from trustgate.errors import ConfigError
 from trustgate.presync.git import Commit, Signature
 from trustgate.presync.signatures import Keyring, good_signature
 
@@ -99,5 +102,62 @@ def test_a_revoked_signers_file_that_goes_missing_allows_no_ssh_signature(tmp_pa
         revoked.unlink()
         missing = verify()  # git passes no -r for a file it does not find
         assert missing.returncode != 0 and b"cannot be read" in missing.stderr
+    finally:
+        keyring.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [
+        (b"", ""),
+        (b"# nothing revoked yet\n\n", ""),
+        (b"{key}\n", ""),
+        (b"  {key}\r\n# a comment\n", ""),
+        (b"{key}\nAAAA-not-a-key\n", "line 2 of the SSH revoked signers file is no public key"),
+        (b"serial: 1\n", "line 1 of the SSH revoked signers file is no public key"),  # a KRL spec, not a KRL
+        (b"cert-authority {key}\n", "line 1 "),
+        (None, "cannot be read"),
+    ],
+    ids=["empty", "comments", "key", "crlf", "garbage", "krl-spec", "options", "gone"],
+)
+def test_a_revoked_signers_file_ssh_keygen_cannot_use_is_named(
+    tmp_path: Path, content: bytes | None, found: str
+) -> None:
+    """ssh-keygen takes every SSH signature for a bad one while the revoked signers file cannot be
+    read or has a line that is no public key: the run stops there, naming the file and the line,
+    rather than refusing good commits as altered."""
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    public = (tmp_path / "k.pub").read_bytes().strip()
+    signers = tmp_path / "allowed_signers"
+    signers.write_bytes(b"me@example.com " + public + b"\n")
+    revoked = tmp_path / "revoked"
+    revoked.write_text("")
+    keyring = Keyring(CommitSettings(allowed_signers=signers, revoked_signers=revoked))
+    try:
+        if content is None:
+            revoked.unlink()
+        else:
+            revoked.write_bytes(content.replace(b"{key}", public))
+        if found:
+            with pytest.raises(ConfigError) as raised:
+                keyring.check()
+            assert found in raised.value.message and raised.value.where == str(revoked.resolve())
+        else:
+            keyring.check()
+    finally:
+        keyring.close()
+
+
+def test_a_krl_is_taken_as_it_is(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    revoked = tmp_path / "revoked.krl"
+    subprocess.run(["ssh-keygen", "-q", "-k", "-f", str(revoked), str(tmp_path / "k.pub")], check=True)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"me@example.com {(tmp_path / 'k.pub').read_text()}")
+    keyring = Keyring(CommitSettings(allowed_signers=signers, revoked_signers=revoked))
+    try:
+        keyring.check()
     finally:
         keyring.close()
