@@ -92,18 +92,22 @@ def to_carry_over(store: Store, before: str) -> list[tuple[str, str]]:
     """
     from trustgate.decisions.store import Filters
 
+    revocations = list(store.query(Filters(gates=(GATE,)), newest_first=False))
+    if not revocations:  # the usual case: no other record is read
+        return []
     last = next(store.query(Filters(until=before), limit=1), None)
     if last is None:
         return []
     removed: dict[str, str] = {}
-    for entry in store.query(Filters(gates=(GATE,), below=last.seq + 1), newest_first=False):
+    kept: set[str] = set()
+    for entry in revocations:
+        if entry.seq > last.seq:
+            kept.update(_revoked_by(entry))
+            continue
         for digest, reason in _revoked_by(entry).items():
             removed[digest] = f"carried over from revocation {entry.id} of {entry.time}" + (
                 f": {reason}" if reason else ""
             )
-    kept: set[str] = set()
-    for entry in store.query(Filters(gates=(GATE,), above=last.seq), newest_first=False):
-        kept.update(_revoked_by(entry))
     return [(digest, why) for digest, why in removed.items() if digest not in kept]
 
 
