@@ -9,7 +9,8 @@ summary's (the sha256 of its signed DSSE payload, `summary_digest`, the same
 however the bundle is encoded: that summary no longer counts) or an image's
 (no summary listing that digest counts, for any of its subjects). Revocations
 recorded before summaries were named by their payload name the bundle as
-stored; they are still matched. Leaves out: judging summaries
+stored; they are still matched. A prune of the log carries the revocations it
+would remove over (`to_carry_over`): they are recorded anew. Leaves out: judging summaries
 (`trustgate.artifacts.summaries`).
 """
 
@@ -19,10 +20,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from trustgate.errors import DecisionLogError, Error
 from trustgate.model import Decision, Mode
+
+if TYPE_CHECKING:
+    from trustgate.decisions.chain import Entry
+    from trustgate.decisions.log import Store
 
 GATE: Final = "summaries-revoke"
 SOURCE: Final = "revoked"
@@ -64,14 +69,57 @@ def read_revoked(url: str) -> frozenset[str]:
             return frozenset()  # nothing recorded yet (the gate's first decision creates it): none revoked
     store = open_store(url, create=False)
     try:
-        revoked = set()
+        revoked: set[str] = set()
         for entry in store.query(Filters(gates=(GATE,)), newest_first=False):
-            for image in entry.record().get("subject", {}).get("images", ()):
-                if image.get("source") == SOURCE and isinstance(image.get("digest"), str):
-                    revoked.add(image["digest"])
+            revoked.update(_revoked_by(entry))
         return frozenset(revoked)
     finally:
         store.close()
+
+
+def to_carry_over(store: Store, before: str) -> list[tuple[str, str]]:
+    """The revocations a prune of the records before `before` removes and no record it keeps
+    repeats: (digest, why), each digest once. Revocations live in the log alone, so a prune that
+    removed them would let the summaries they revoked count again (found in review: a summary
+    revoked, then pruned with the records of its day, admitted again for its maxAgeSeconds), and
+    an image's revocation holds for every summary issued later too: they are recorded anew first.
+
+    `before` is a record timestamp (`parse_time`); the prune removes every record up to the newest
+    older than it (`Store.prune`).
+
+    Raises:
+        DecisionLogError: the store cannot be read.
+    """
+    from trustgate.decisions.store import Filters
+
+    revocations = list(store.query(Filters(gates=(GATE,)), newest_first=False))
+    if not revocations:  # the usual case: no other record is read
+        return []
+    last = next(store.query(Filters(until=before), limit=1), None)
+    if last is None:
+        return []
+    removed: dict[str, str] = {}
+    kept: set[str] = set()
+    for entry in revocations:
+        if entry.seq > last.seq:
+            kept.update(_revoked_by(entry))
+            continue
+        for digest, reason in _revoked_by(entry).items():
+            removed[digest] = f"carried over from revocation {entry.id} of {entry.time}" + (
+                f": {reason}" if reason else ""
+            )
+    return [(digest, why) for digest, why in removed.items() if digest not in kept]
+
+
+def _revoked_by(entry: Entry) -> dict[str, str]:
+    """The digests a revocation record revokes, with the reason it gives."""
+    out: dict[str, str] = {}
+    for image in entry.record().get("subject", {}).get("images", ()):
+        if image.get("source") == SOURCE and isinstance(image.get("digest"), str):
+            details = image.get("details")
+            reason = details.get("reason") if isinstance(details, dict) else None
+            out[image["digest"]] = reason if isinstance(reason, str) else ""
+    return out
 
 
 RETRY_SECONDS: Final = 5.0  # seconds between reads after a failed one (each would cost a request its wait)

@@ -1281,3 +1281,78 @@ def test_a_summary_issued_before_the_levels_changed_does_not_meet_require_levels
     assert decision.exit_code() == 1 and result.status == "failed", result.to_json()
     assert result.summary is not None and result.summary["path"] == "full"
     assert any(summaries.LEVELS_FIELD in r for r in result.summary["ignored"]), result.summary
+
+
+def test_verify_image_summary_says_admission_denies_a_tag_its_rule_requires_pinned(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, project: Callable[..., Path]
+) -> None:
+    """A rule with requireDigest: admission denies the image referenced by tag, summary or not
+    (`image-digest`); `verify image --summary` said it admitted it through the summary (exit 0)."""
+    plain = project("admit", accept=True)
+    pinned = plain.with_name("pinned.yaml")
+    text = plain.read_text()
+    assert "      signatures: {authorities: [ci]}\n" in text
+    pinned.write_text(
+        text.replace("      signatures: {", "      requireDigest: true\n      signatures: {", 1)
+    )
+    image = push_image(client, f"{registry.host}/shop/by-tag:v1", content=os.urandom(16))  # never signed
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(pinned))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    store = f"sqlite:///{tmp_path / 'admission.db'}"
+    tagged = f"{image.ref.name}:v1"
+    # The oracle: admission itself, through the Gate the webhook runs.
+    decision, result = gate_decision(pinned, deployment(tmp_path, tagged), store=store)
+    assert decision.exit_code() == 1 and any(p.rule == "image-digest" for p in result.problems)
+    assert result.summary is not None and result.summary["path"] == "summary"  # the summary counted
+    config = pinned.with_name("pinned-logged.yaml")
+    config.write_text(
+        pinned.read_text().replace("mode: enforce\n", f"mode: enforce\ndecisionLog: {{url: '{store}'}}\n", 1)
+    )
+    code, output = run("verify", "image", "-c", str(config), tagged, "--summary")
+    assert code == 1, output
+    assert "admits through" not in output and "requires a digest" in output, output
+    code, output = run("verify", "image", "-c", str(config), f"{image.ref.name}@{image.digest}", "--summary")
+    assert code == 0 and "admits through" in output, output  # pinned, it does
+
+
+@pytest.mark.parametrize("revoke", ["summary", "image"])
+def test_a_revocation_outlives_a_prune_of_the_log_it_is_recorded_in(
+    revoke: str,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    project: Callable[..., Path],
+) -> None:
+    """`log prune` removes a prefix of the chain, revocations included: the revoked summary (or
+    every summary of the revoked image) counted again, for up to maxAgeSeconds (10 years at most).
+    A prune carries the revocations it removes over, recorded anew."""
+    admit = project("admit", accept=True)
+    store = f"sqlite:///{tmp_path / 'admission.db'}"
+    image = push_image(client, f"{registry.host}/shop/pruned-{revoke}:v1", content=os.urandom(16))  # unsigned
+    deploy = deployment(tmp_path, f"{registry.host}/shop/pruned-{revoke}@{image.digest}")
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    decision, result = gate_decision(admit, deploy, store=store)
+    assert decision.exit_code() == 0 and result.summary is not None and result.summary["path"] == "summary"
+    digest = summaries.summary_digest(bundle) if revoke == "summary" else image.digest
+    code, output = run("summaries", "revoke", digest, "--store", store, "--reason", "found vulnerable")
+    assert code == 0, output
+    decision, _ = gate_decision(admit, deploy, store=store)
+    assert decision.exit_code() == 1  # revoked: verified in full, and unsigned
+    time.sleep(0.01)
+    cutoff = dt.datetime.now(dt.UTC).isoformat()
+    time.sleep(0.01)
+    code, output = run("log", "prune", "--store", store, "--before", cutoff)
+    assert code == 0 and "removed 3 decisions" in output, output  # two admissions and the revocation
+    decision, after = gate_decision(admit, deploy, store=store)
+    assert decision.exit_code() == 1 and after.summary is not None and after.summary["path"] == "full"
+    assert any("revoked" in reason for reason in after.summary["ignored"]), after.summary
+    assert f"carried over the revocation of {digest}" in output, output
+    # Everything, by a date still to come: the revocation recorded anew is kept.
+    code, output = run("log", "prune", "--store", store, "--before", "2999-01-01")
+    assert code == 0 and "removed 2 decisions" in output, output  # the last admission, the old revocation
+    assert f"carried over the revocation of {digest}" in output, output
+    decision, after = gate_decision(admit, deploy, store=store)
+    assert decision.exit_code() == 1 and after.summary is not None and after.summary["path"] == "full"
+    code, output = run("log", "verify", "--store", store)
+    assert code == 0, output

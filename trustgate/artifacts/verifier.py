@@ -778,6 +778,8 @@ class ImageVerifier:
         admission would do, through the same selection (`_select`): which summary it would use
         (`used` on that one), or that it would verify in full; a summary that counts on its own
         may still not be used (verified only after `MAX_CANDIDATES` newer ones that may count).
+        `admission.denied` lists why admission fails the image through a summary too (a tag under
+        a rule with requireDigest).
 
         Raises:
             RegistryError: the image cannot be resolved or its referrers listed.
@@ -866,6 +868,11 @@ class ImageVerifier:
                     if used is not None
                     else {"path": "full"}
                 )
+                # What admission fails the image for whatever the summary says (`verify`): a tag
+                # where the rule requires a digest.
+                pinned = self._digest_problems(reference, ref, name, rule)
+                if pinned:
+                    out["admission"]["denied"] = [p.message for p in pinned]
         return out
 
     def _still_counts(self, result: ImageResult) -> bool:

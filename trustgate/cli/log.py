@@ -1180,6 +1180,8 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
     A prune checkpoint (signed with --key or decisionLog.checkpoint.key) records
     the hash of the last removed entry, which the first kept entry links to;
     `log verify` starts from it. Export first if you must keep them.
+    Revocations of verification summaries (`trustgate summaries revoke`) among
+    them are recorded anew first: removed, the summaries would count again.
     """
     from trustgate.decisions.canonical import timestamp
     from trustgate.decisions.chain import Checkpoint
@@ -1207,9 +1209,13 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
                 err=True,
             )
             sys.exit(ExitCode.USAGE)
-        result = store.prune(cutoff, anchor)
+        recorded, carried = _carry_revocations(store, cutoff, store_url_of(store_url, config_path))
+        # Never past the revocations just recorded anew (a --before in the future).
+        result = store.prune(min(cutoff, recorded) if recorded else cutoff, anchor)
     finally:
         store.close()
+    for digest in carried:
+        click.echo(f"carried over the revocation of {digest} (verification summaries): recorded anew")
     if result.anchor is None:
         click.echo(f"nothing older than {cutoff}")
         return
@@ -1220,6 +1226,29 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
         f"removed {result.removed} decisions up to #{result.anchor.seq}; "
         f"prune checkpoint {result.anchor.hash} {signed}"
     )
+
+
+def _carry_revocations(store: Store, cutoff: str, url: str) -> tuple[str | None, list[str]]:
+    """Record anew the revocations of verification summaries a prune up to `cutoff` would remove
+    (`revocations.to_carry_over`): the summaries they revoke would count again. Returns the time
+    no earlier than their new records' (None when there were none) and the digests.
+
+    Raises:
+        DecisionLogError: the log cannot be read or written (nothing is pruned).
+    """
+    from trustgate.decisions.canonical import timestamp
+    from trustgate.decisions.log import DecisionLog
+    from trustgate.decisions.record import Actor
+    from trustgate.revocations import revocation_record, to_carry_over
+
+    carry = to_carry_over(store, cutoff)
+    if not carry:
+        return None, []
+    started = timestamp()
+    with DecisionLog.open(url) as writer:
+        for digest, why in carry:
+            writer.append(revocation_record(digest, reason=why, actor=Actor()))
+    return started, [digest for digest, _ in carry]
 
 
 @log.command("rebuild-summaries")

@@ -83,8 +83,9 @@ def show_summaries(config: Config, references: tuple[str, ...], fmt: str) -> Non
                 report = {"reference": reference, "error": e.message}
                 code = ExitCode.NOT_EVALUATED
             reports.append(report)
-    # As admission would: a summary it would use (not merely one that counts on its own).
-    if code == ExitCode.PASS and not all(r.get("admission", {}).get("path") == "summary" for r in reports):
+    # As admission would: a summary it would use (not merely one that counts on its own), and
+    # nothing that fails the image all the same (a tag where the rule requires a digest).
+    if code == ExitCode.PASS and not all(_admits(r.get("admission")) for r in reports):
         code = ExitCode.POLICY_FAILURE
     if fmt == "json":
         click.echo(json.dumps(reports, indent=2))
@@ -105,7 +106,9 @@ def _text(report: dict[str, Any]) -> str:
         lines.append(f"  rule {_shown(report['rule'])} (policy digest {_shown(report['policyDigest'])})")
     admission = report.get("admission")
     if isinstance(admission, dict):
-        if admission.get("path") == "summary":
+        if admission.get("denied"):
+            lines.extend(f"  admission: denies it: {_shown(reason)}" for reason in admission["denied"])
+        elif admission.get("path") == "summary":
             lines.append(f"  admission: admits through VSA {_shown(admission.get('digest', ''))}")
         else:
             lines.append("  admission: verifies in full (no summary it would use)")
@@ -139,6 +142,11 @@ def _text(report: dict[str, Any]) -> str:
             if value:
                 lines.append(f"    {label}: {_shown(value)}")
     return "\n".join(lines)
+
+
+def _admits(admission: Any) -> bool:
+    """Whether admission admits the image through a summary (`inspect_summaries`' `admission`)."""
+    return isinstance(admission, dict) and admission.get("path") == "summary" and not admission.get("denied")
 
 
 def _shown(value: Any) -> str:

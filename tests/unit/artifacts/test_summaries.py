@@ -419,3 +419,31 @@ def test_the_statement_parses_under_in_totos_own_statement_and_vsa_v1_schemas() 
     # The bindings do check: a mistyped field does not parse.
     with pytest.raises(json_format.ParseError):
         json_format.ParseDict(predicate | {"timeVerified": "yesterday"}, vsa_pb2.VerificationSummary())
+
+
+def test_a_prune_carries_over_each_revocation_it_removes_once_unless_a_kept_record_repeats_it(
+    tmp_path: Path,
+) -> None:
+    from trustgate.decisions.canonical import timestamp
+    from trustgate.decisions.log import DecisionLog, open_store
+    from trustgate.revocations import read_revoked, revocation_record, to_carry_over
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    a, b, c = ("sha256:" + h * 64 for h in "abc")
+    with DecisionLog.open(url) as log:
+        log.append(revocation_record(a, reason="leaked"))
+        log.append(revocation_record(b, reason=""))
+        log.append(revocation_record(a, reason="again"))
+        cutoff = timestamp()
+        log.append(revocation_record(b, reason="still"))
+        log.append(revocation_record(c, reason="later"))
+    store = open_store(url, create=False)
+    try:
+        carry = to_carry_over(store, cutoff)
+        assert [digest for digest, _ in carry] == [a]  # b is revoked again by a record kept; c is kept
+        ((_, why),) = carry
+        assert why.startswith("carried over from revocation ") and why.endswith(": again"), why
+        assert to_carry_over(store, "2000-01-01T00:00:00.000000Z") == []  # nothing removed
+    finally:
+        store.close()
+    assert read_revoked(url) == {a, b, c}
