@@ -436,3 +436,29 @@ def test_a_flux_helm_chart_alone_at_admission_is_denied_in_a_fail_open_namespace
                 assert "HelmRepository flux-system/charts" in said and "failure policy" not in said, said
     finally:
         server.stop()
+
+
+def test_a_flux_chart_whose_helm_repository_is_elsewhere_names_the_ones_checked(
+    registry: RegistryProcess, sigstore: SigstoreInstance, tmp_path: Path
+) -> None:
+    """A HelmRelease naming no sourceRef.namespace looks for its HelmRepository in its own
+    namespace: one of that name checked in another namespace is named in the failure, with the way
+    out, so the slip is seen; with the namespace written, the chart is judged as the artifact."""
+    oci_repo = {"type": "oci", "interval": "5m", "url": f"oci://{registry.host}/signed/charts"}
+    repository = _flux("HelmRepository", "charts", "flux-system", oci_repo)
+    source: dict[str, Any] = {"kind": "HelmRepository", "name": "charts"}
+    spec = {"chart": {"spec": {"chart": "app", "version": "1.0.0", "sourceRef": source}}}
+    config = _config(tmp_path, registry, sigstore)
+    code, output, report = _check_documents(config, [repository, _flux("HelmRelease", "app", "apps", spec)])
+    assert code == 1 and _findings(report)["HelmRelease/app"] == [
+        ("image-reference", "spec.chart.spec.sourceRef")
+    ], output
+    (result,) = [r for r in report["results"] if r["kind"] == "HelmRelease"]
+    message, fix = result["findings"][0]["message"], result["findings"][0]["fix"]
+    assert "HelmRepository apps/charts is not among the documents checked" in message, output
+    assert "; the HelmRepositories checked were flux-system/charts" in message, output
+    assert "sourceRef.namespace" in fix and "spec.chartRef" in fix, output
+    source["namespace"] = "flux-system"
+    code, output, report = _check_documents(config, [repository, _flux("HelmRelease", "app", "apps", spec)])
+    judged = _findings(report)["HelmRelease/app"]
+    assert code == 1 and judged == [("image-digest", "spec.chart.spec.version")], output

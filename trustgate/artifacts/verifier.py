@@ -77,7 +77,8 @@ _UNREAD: Final = {
     "image-reference waives it",
     TOO_DEEP: "nest the object less deeply (a pod spec wrapped in fewer levels), or split it; an "
     "exception for image-reference waives it",
-    UNKNOWN_CHART_SOURCE: "check the HelmRepository with the object that names it (its file too), or "
+    UNKNOWN_CHART_SOURCE: "check the HelmRepository with the object that names it (its file too), in "
+    "the namespace the chart looks in (sourceRef.namespace, else the object's own), or "
     "pull the chart through an OCIRepository pinned by ref.digest (spec.chartRef); an exception for "
     "image-reference waives it",
 }
@@ -200,9 +201,10 @@ class ImageVerifier:
 
         `fix` replaces the way out (a Flux OCIRepository's `ref.digest`) where the object is another.
         """
-        unread = _UNREAD.get(reason)
+        chart_source = reason.startswith(UNKNOWN_CHART_SOURCE)  # it goes on with what was checked
+        unread = _UNREAD.get(UNKNOWN_CHART_SOURCE if chart_source else reason)
         if unread is not None:  # no reference at all: a field that may set one, not read
-            message = f"{reference} {reason}" if reason == UNKNOWN_CHART_SOURCE else reason
+            message = f"{reference} {reason}" if chart_source else reason
             return ImageResult(
                 reference, "failed", problems=[ImageProblem("image-reference", message, unread)]
             )

@@ -310,7 +310,7 @@ def resolve_charts(
     OCI repository is `<url>/<chart>:<version>`, resolved at each reconcile as Flux resolves it (a
     HelmChart names no digest), so it is a moving reference (`unresolvable`); a chart of an HTTP
     repository is no artifact and is dropped; one whose HelmRepository is not among them cannot be
-    known (`UNKNOWN_CHART_SOURCE`).
+    known (`UNKNOWN_CHART_SOURCE`, followed by the HelmRepositories that were checked).
     """
     out: list[ImageUse] = []
     for use in uses:
@@ -321,13 +321,32 @@ def resolve_charts(
         key = (pull.namespace or namespace, pull.repository)
         urls = repositories.get(key)
         if urls is None:
-            reference = f"HelmRepository {key[0]}/{key[1]}" if key[0] else f"HelmRepository {key[1]}"
+            reference = f"HelmRepository {_named(key)}"
             source_path = (*use.path[:-1], "sourceRef")
-            out.append(ImageUse(reference, source_path, use.container, use.line, UNKNOWN_CHART_SOURCE, pull))
+            reason = UNKNOWN_CHART_SOURCE + _checked(key, repositories)
+            out.append(ImageUse(reference, source_path, use.container, use.line, reason, pull))
             continue
         for url in dict.fromkeys(u for u in urls if u):
             out.append(_chart_use(use, pull, url))
     return out
+
+
+def _named(key: tuple[str, str]) -> str:
+    return f"{key[0]}/{key[1]}" if key[0] else key[1]
+
+
+def _checked(key: tuple[str, str], repositories: Mapping[tuple[str, str], Sequence[str]]) -> str:
+    """What the documents checked held instead of `key`, the HelmRepository a chart names: those of
+    its name first (in another namespace, sourceRef.namespace or the object's own is the likely slip)."""
+    if not repositories:
+        return "; no HelmRepository was checked with it"
+    ordered = sorted(repositories, key=lambda k: (k[1] != key[1], k))
+    listed = ", ".join(_named(k) for k in ordered[:_MAX_LISTED])
+    more = f" and {len(ordered) - _MAX_LISTED} more" if len(ordered) > _MAX_LISTED else ""
+    return f"; the HelmRepositories checked were {listed}{more}"
+
+
+_MAX_LISTED = 5  # HelmRepositories named in the message of a chart whose own is not among them
 
 
 def _chart_use(use: ImageUse, pull: ChartPull, url: str) -> ImageUse:

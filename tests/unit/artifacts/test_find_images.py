@@ -588,7 +588,26 @@ def test_a_flux_chart_is_resolved_only_against_its_own_helm_repository() -> None
     assert (lost.reference, lost.path, lost.unresolvable) == (
         "HelmRepository other/charts",
         ("spec", "chart", "spec", "sourceRef"),
-        UNKNOWN_CHART_SOURCE,
+        UNKNOWN_CHART_SOURCE + "; no HelmRepository was checked with it",
     )
     git = _chart({"chart": "./app", "sourceRef": {"kind": "GitRepository", "name": "charts"}})
     assert find_images(git) == []
+
+
+def test_a_chart_whose_helm_repository_is_not_checked_names_the_ones_that_were() -> None:
+    """A HelmRelease naming no sourceRef.namespace looks in its own namespace: a HelmRepository of
+    that name in another one is named first, so the slip is seen, with the others after it."""
+    source = {"kind": "HelmRepository", "name": "charts"}
+    release = _chart({"chart": "app", "sourceRef": source}, "HelmRelease")
+    repositories: dict[tuple[str, str], list[str]] = {("flux-system", f"r{i}"): [""] for i in range(7)} | {
+        ("flux-system", "charts"): ["r.example.com/c"]
+    }
+    (lost,) = resolve_charts(find_images(release), "apps", repositories)
+    assert lost.reference == "HelmRepository apps/charts"
+    assert lost.unresolvable == (
+        UNKNOWN_CHART_SOURCE + "; the HelmRepositories checked were flux-system/charts, flux-system/r0, "
+        "flux-system/r1, flux-system/r2, flux-system/r3 and 3 more"
+    )
+    (unnamed,) = resolve_charts(find_images(release), "", {("", "web"): [""]})
+    assert unnamed.reference == "HelmRepository charts"
+    assert unnamed.unresolvable.endswith("; the HelmRepositories checked were web")
