@@ -33,6 +33,7 @@ import datetime as dt
 import functools
 import ipaddress
 import re
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -105,6 +106,15 @@ class CelUnevaluableError(CelEvalError):
 
 
 _UNEVALUABLE = "cannot be evaluated as the API server does it"
+_UNKNOWN = "unknown"  # which of two answers the API server's cel-go gives is not known
+
+
+def _minor(kubernetes_version: str | None) -> int:
+    """The minor version of `kubernetes_version` (the configuration's default when None)."""
+    return deprecations.parse_version(kubernetes_version or DEFAULT_KUBERNETES_VERSION)[1]
+
+
+_LATEST = _minor(None)  # what a library function called outside the rewriting answers as
 
 
 class _LibraryError(ValueError):
@@ -779,7 +789,7 @@ def _range(n: int) -> list[int]:
     return list(range(max(n, 0)))
 
 
-def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
+def _find_all(text: str, pattern: str, limit: int = -1, minor: int = _LATEST) -> list[str]:
     """Go's `Regexp.FindAllString(text, limit)`: leftmost-first matches, an empty match never
     right after the previous match, at most `limit` (all when negative).
 
@@ -793,7 +803,7 @@ def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
         return found
     data = text.encode("utf-8")
     previous_end = -1
-    for match in _regex(pattern).finditer(data):
+    for match in _regex(pattern, minor).finditer(data):
         start, end = match.span()
         if _inside_character(data, start) or _inside_character(data, end):
             continue
@@ -811,19 +821,27 @@ def _inside_character(data: bytes, offset: int) -> bool:
     return offset < len(data) and 0x80 <= data[offset] < 0xC0
 
 
-def _find(text: str, pattern: str) -> str:
-    match = _regex(pattern).search(text)
+def _find(text: str, pattern: str, minor: int = _LATEST) -> str:
+    match = _regex(pattern, minor).search(text)
     return match.group(0) if match else ""
 
 
+def _matches(text: str, pattern: str, minor: int = _LATEST) -> bool:
+    """cel-go's `matches`: Go's regexp.MatchString (an unanchored search), which refuses some
+    patterns the runtime's C++ RE2 takes (`_go_regex_refusal`)."""
+    return _regex(pattern, minor).search(text) is not None
+
+
 @functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> Any:
+def _regex(pattern: str, minor: int = _LATEST) -> Any:
     """The pattern compiled by RE2 (Kubernetes compiles it with Go's regexp, RE2 syntax): `$`
-    only at the end, ASCII `\\d \\w \\s \\b`, `a{,2}` a literal, no lookaround or backreference."""
+    only at the end, ASCII `\\d \\w \\s \\b`, `a{,2}` a literal, no lookaround or backreference.
+    `minor` is the target Kubernetes minor version (Go's regexp changed with its Go release)."""
     options = re2.Options()
     options.log_errors = False  # the error is the evaluation's, not a line on stderr
-    if _has_any_byte_escape(pattern):
-        raise _LibraryError(f"invalid regular expression {pattern!r}: {_ANY_BYTE}")
+    refusal = _go_regex_refusal(pattern, minor)
+    if refusal is not None:
+        raise _LibraryError(f"invalid regular expression {pattern!r}: {refusal}")
     try:
         return re2.compile(pattern, options)
     except re2.error as e:
@@ -831,32 +849,75 @@ def _regex(pattern: str) -> Any:
         raise _LibraryError(f"invalid regular expression {pattern!r}: {detail}") from e
 
 
-_ANY_BYTE = "invalid escape sequence: `\\C`"  # Go's regexp/syntax (ErrInvalidEscape)
+# Go's regexp/syntax (parse.go) refuses what C++ RE2 takes: `\C` (any byte: ErrInvalidEscape,
+# in a class too), a group name outside [A-Za-z0-9_]+ (isValidCaptureName; RE2 takes Unicode
+# word characters: ErrInvalidNamedCapture) and, before Go 1.22, `(?<name>` (ErrInvalidPerlOp;
+# Go 1.22 added it, and `(?P<name>` is in every release). Kubernetes 1.29 and older were
+# released on Go 1.21 or older; their branches moved to Go 1.22 in later patch releases
+# (1.28 and 1.29 before their end of life, not 1.27, which ended on Go 1.21), so for 1.28 and
+# 1.29 the answer depends on the patch release: `_NAMED_GROUPS`.
+_ANY_BYTE = "invalid escape sequence: `\\C`"
+_NAMED_GROUPS: tuple[tuple[int, str], ...] = ((0, "error"), (28, _UNKNOWN), (30, "ok"))
+_CAPTURE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
-def _has_any_byte_escape(pattern: str) -> bool:
-    """Whether the pattern holds `\\C` (any byte), which C++ RE2 takes and Go's regexp refuses,
-    outside a `\\Q...\\E` literal (inside a class too: Go's parseEscape refuses it there)."""
-    i = 0
+def _go_regex_refusal(pattern: str, minor: int) -> str | None:
+    """Go's error (code and expression, as regexp/syntax.Error) for a pattern C++ RE2 takes and
+    Go's regexp refuses, or None (RE2 checks the rest). Raises `_Unevaluable` where the answer
+    depends on the target's patch release (`_NAMED_GROUPS`)."""
+    named = [answer for first, answer in _NAMED_GROUPS if minor >= first][-1]
+    i, in_class = 0, False
     while i < len(pattern):
-        if pattern.startswith("\\Q", i):
+        if pattern.startswith("\\Q", i) and not in_class:
             end = pattern.find("\\E", i + 2)
             if end < 0:
-                return False  # a literal to the end
+                return None  # a literal to the end
             i = end + 2
         elif pattern[i] == "\\":
             if pattern[i + 1 : i + 2] == "C":
-                return True
+                return _ANY_BYTE
             i += 2
+        elif in_class:
+            if pattern.startswith("[:", i) and ":]" in pattern[i + 2 :]:
+                i = pattern.index(":]", i + 2) + 2  # [:alpha:]
+            elif pattern[i] == "]":
+                in_class, i = False, i + 1
+            else:
+                i += 1
+        elif pattern[i] == "[":
+            i += 1
+            i += pattern.startswith("^", i)
+            i += pattern.startswith("]", i)  # a `]` first in a class is itself
+            in_class = True
+        elif pattern.startswith("(?P<", i) or (
+            pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!")
+        ):
+            start = pattern.index("<", i) + 1
+            end = pattern.find(">", start)
+            if pattern[i + 2] == "<" and named != "ok":
+                if named == _UNKNOWN:
+                    raise _Unevaluable(
+                        f"the regular expression {pattern!r} {_UNEVALUABLE}: Go's regexp takes a "
+                        "`(?<name>` group from Go 1.22, and which Go the target Kubernetes patch "
+                        "release was built with is not known: write the group as `(?P<name>`, "
+                        "or set the target version (1.30 or later, 1.27 or earlier)"
+                    )
+                return "invalid or unsupported Perl syntax: `(?<`"
+            if end >= 0 and not _CAPTURE_NAME.fullmatch(pattern[start:end]):
+                return f"invalid named capture: `{pattern[i : end + 1]}`"
+            i = max(end, start)
         else:
             i += 1
-    return False
+    return None
 
 
-def go_regexp_error(pattern: str) -> str | None:
-    """Why Go's regexp.Compile refuses the pattern (RE2's words where Go's differ), or None."""
+def go_regexp_error(pattern: str, kubernetes_version: str | None = None) -> str | None:
+    """Why the target's Go regexp.Compile refuses the pattern (RE2's words where Go's differ),
+    or None (also where that depends on the target's patch release: evaluation says so)."""
     try:
-        _regex(pattern)
+        _regex(pattern, _minor(kubernetes_version))
+    except _Unevaluable:
+        return None
     except _LibraryError as e:
         return str(e).removeprefix(f"invalid regular expression {pattern!r}: ")
     return None
@@ -1325,7 +1386,6 @@ _GO_MEMBERS = {
     "substring": "__tg_substring",
     "split": "__tg_split",
 }
-_UNKNOWN = "unknown"  # which of two answers the API server's cel-go gives is not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -1507,6 +1567,106 @@ def _go_timestamp(text: str) -> str:
         raise _LibraryError(f"timestamp conversion error: {text!r}: timestamp out of range")
     utc = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
     return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{nanos:09d}Z"  # %Y does not pad years below 1000
+
+
+# cel-go's timestamp getters with a time zone (getHours('+05:30')): Kubernetes sets
+# cel.DefaultUTCTimeZone(true), so cel/library.go's timeZone (common/types/timestamp.go's is the
+# same) reads the argument: without a `:`, Go's time.LoadLocation(name) ("" and "UTC" are UTC,
+# "Local" the API server's own zone); with one, strconv.Atoi of the text before the first `:`
+# (the hours, sign included) and of all the text after it (the minutes, unchecked: '5:-30' is
+# 4:30, '+05:30:00' an error), the minutes subtracted when the text starts with `-`. The
+# runtime reads these otherwise ('+05:30:00' is 11 hours there). cel-go#1391 (July 2026: hours
+# outside [-23, 23] and minutes outside [0, 59] refused) is in no release trustgate has checked:
+# from `_TZ_BOUNDED` on, such an offset is not evaluated. `_go_time_rewrite` routes the calls.
+_GO_TZ = "__tg_go_tz_"
+_GO_REGEX = {"matches": "__tg_go_matches", "find": "__tg_go_find", "findAll": "__tg_go_findAll"}
+_TZ_BOUNDED = 37  # the first Kubernetes minor version that may have cel-go#1391
+_TZ_FIELDS: dict[str, Callable[[dt.datetime], int]] = {
+    "getFullYear": lambda t: t.year,
+    "getMonth": lambda t: t.month - 1,
+    "getDayOfYear": lambda t: t.timetuple().tm_yday - 1,
+    "getDate": lambda t: t.day,
+    "getDayOfMonth": lambda t: t.day - 1,
+    "getDayOfWeek": lambda t: t.isoweekday() % 7,  # Go: Sunday is 0
+    "getHours": lambda t: t.hour,
+    "getMinutes": lambda t: t.minute,
+    "getSeconds": lambda t: t.second,
+    "getMilliseconds": lambda t: t.microsecond // 1000,
+}
+_GO_ATOI = re.compile(r"[+-]?[0-9]+")
+
+
+def _go_atoi(text: str) -> int:
+    """strconv.Atoi: an optional sign and ASCII digits, within int64."""
+    value = int(text) if _GO_ATOI.fullmatch(text) else None
+    if value is None:
+        raise _LibraryError(f"strconv.Atoi: parsing {go_quote(text)}: invalid syntax")
+    if not -(2**63) <= value < 2**63:
+        raise _LibraryError(f"strconv.Atoi: parsing {go_quote(text)}: value out of range")
+    return value
+
+
+def _go_zone(tz: str, minor: int) -> dt.tzinfo:
+    """The location cel-go's timeZone makes of `tz` for the API server of Kubernetes 1.`minor`."""
+    colon = tz.find(":")
+    if colon < 0:
+        if tz in ("", "UTC"):
+            return dt.UTC
+        if tz == "Local":
+            raise _Unevaluable(
+                f"the time zone 'Local' {_UNEVALUABLE}: it is the API server's own zone, which "
+                "trustgate does not know; name the zone ('Europe/Paris') or give its offset ('+01:00')"
+            )
+        if ".." in tz.split("/") or tz[0] in "/\\":
+            raise _LibraryError("time: invalid location name")
+        try:
+            return zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise _LibraryError(f"unknown time zone {tz}") from None
+    hours, minutes = _go_atoi(tz[:colon]), _go_atoi(tz[colon + 1 :])
+    if minor >= _TZ_BOUNDED and not (-23 <= hours <= 23 and 0 <= minutes <= 59):
+        raise _Unevaluable(
+            f"the time zone offset {tz!r} {_UNEVALUABLE}: cel-go refuses hours outside [-23, 23] and "
+            "minutes outside [0, 59] since a change trustgate has not found in a release; write the "
+            "offset as ±HH:MM within those ranges"
+        )
+    offset = hours * 60 - minutes if tz.startswith("-") else hours * 60 + minutes
+    if abs(offset) >= 10**9:  # Go's int64 arithmetic on it wraps long before this matters
+        raise _Unevaluable(f"the time zone offset {tz!r} {_UNEVALUABLE}: it is too large")
+    return dt.timezone(dt.timedelta(minutes=offset)) if abs(offset) < 24 * 60 else _FarZone(offset)
+
+
+class _FarZone(dt.tzinfo):
+    """A fixed zone a day or more from UTC, which Go's time.FixedZone takes and `dt.timezone`
+    does not."""
+
+    def __init__(self, minutes: int) -> None:
+        self._offset = dt.timedelta(minutes=minutes)
+
+    def utcoffset(self, _: dt.datetime | None) -> dt.timedelta:
+        return self._offset
+
+    def dst(self, _: dt.datetime | None) -> dt.timedelta:
+        return dt.timedelta(0)
+
+    def tzname(self, _: dt.datetime | None) -> str:
+        return ""
+
+    def fromutc(self, t: dt.datetime) -> dt.datetime:
+        return (t + self._offset).replace(tzinfo=self)
+
+
+def _in_zone(field: str, t: dt.datetime, tz: str, minor: int) -> int:
+    """cel-go's `t.field(tz)`."""
+    zone = _go_zone(tz, minor)
+    utc = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+    try:
+        local = utc.astimezone(zone)
+    except OverflowError:
+        raise _Unevaluable(
+            f"{field}({tz!r}) {_UNEVALUABLE}: the time in that zone is outside years 1 to 9999"
+        ) from None
+    return _TZ_FIELDS[field](local)
 
 
 _GO_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
@@ -1843,7 +2003,9 @@ def _comparison_operands(tokens: list[tuple[str, int, int]], k: int, width: int)
 # A routed member's name in an error, with its `_SEARCHES` suffix, as the policy wrote it.
 _ROUTED_MEMBER = re.compile(r"__tg_(" + "|".join(_GO_MEMBERS) + r")(?:_v\d+)?(?!\w)")
 _ROUTED: tuple[str, ...] = ("timestamp", "duration", "getMilliseconds", "format", "int", "double")
-_ROUTED += ("bool", "string", *_GO_MEMBERS)
+_ROUTED += ("bool", "string", *_GO_MEMBERS, *_GO_REGEX, *_TZ_FIELDS)
+# A routed regex function or time-zone getter's name in an error, as the policy wrote it.
+_ROUTED_CALL = re.compile(r"__tg_go_(?:tz_)?(" + "|".join((*_GO_REGEX, *_TZ_FIELDS)) + r")(?:_of)?(?!\w)")
 
 
 def _may_route(source: str) -> bool:
@@ -1851,7 +2013,9 @@ def _may_route(source: str) -> bool:
     return any(name in source for name in (*_ROUTED, *_GO_LISTS))
 
 
-def _go_time_rewrite(source: str, *, nan_guard: bool = False, searches: str = "") -> str | None:
+def _go_time_rewrite(
+    source: str, *, nan_guard: bool = False, searches: str = "", minor: int = _LATEST
+) -> str | None:
     """The expression with cel-go's conversions in place of the runtime's, or None when it
     calls none: `timestamp(x)` and `duration(x)` take a string argument through `_go_timestamp`
     and `_go_duration` (others as they were), and a member `getMilliseconds()` without a time
@@ -1864,6 +2028,8 @@ def _go_time_rewrite(source: str, *, nan_guard: bool = False, searches: str = ""
     `<`, `<=`, `>` and `>=` binds its operands and is cel-go's error ("NaN values cannot be
     ordered") where one is a NaN, which the runtime's comparisons call false. Member
     `indexOf` and `lastIndexOf` call the functions of the `_SEARCHES` regime `searches` names.
+    `matches`, member `find` and `findAll`, and the timestamp getters given a time zone call
+    cel-go's (`_matches`, `_in_zone`) with the target's minor version `minor` as a last argument.
 
     In CEL a function is only ever called as its name followed by `(`, so every call is found
     in the tokens; the caller checks the result holds no call to the runtime's functions left.
@@ -1890,6 +2056,17 @@ def _go_time_rewrite(source: str, *, nan_guard: bool = False, searches: str = ""
             edits.append((start, end, 0, _GO_MILLISECONDS))
         elif text == "format" and following[:1] == ["("] and member:
             edits.append((start, end, 0, _GO_FORMAT))
+        elif (
+            following[:1] == ["("]
+            and following[1:] != [")"]
+            and ((text in _TZ_FIELDS and member) or (text in _GO_REGEX and (member or text == "matches")))
+        ):
+            close = _call_close(tokens, k + 1)
+            if close is None:
+                return None  # unbalanced: the expression did not compile
+            name = _GO_TZ + text if text in _TZ_FIELDS else _GO_REGEX[text] + ("" if member else "_of")
+            edits.append((start, end, 0, name))
+            edits.append((tokens[close][1], tokens[close][1], -tokens[k + 1][2], f", {minor}"))
         elif text in _GO_MEMBERS and following[:1] == ["("] and member:
             edits.append((start, end, 0, _GO_MEMBERS[text] + (searches if text in _SEARCHED else "")))
         elif text in _GO_LISTS and following == ["(", ")"] and member:
@@ -1918,6 +2095,16 @@ def _go_time_rewrite(source: str, *, nan_guard: bool = False, searches: str = ""
     for start, end, _, text in sorted(edits, key=lambda e: (e[0], e[1], e[2]), reverse=True):
         out = out[:start] + text + out[end:]
     return out
+
+
+def _call_close(tokens: list[tuple[str, int, int]], opening: int) -> int | None:
+    """The index of the `)` closing the `(` at `opening`, or None."""
+    depth = 0
+    for j in range(opening, len(tokens)):
+        depth += {"(": 1, ")": -1}.get(tokens[j][0], 0)
+        if depth == 0:
+            return j
+    return None
 
 
 def _go_conversion_tail(name: str) -> str:
@@ -2019,6 +2206,11 @@ _LIST_FUNCTIONS = frozenset({"list_sum", "list_min", "list_max", "list_is_sorted
     {"string_index_of_string", "string_index_of_string_int", "string_reverse"}
     | {"string_last_index_of_string", "string_last_index_of_string_int"}
     | {"string_substring_int", "string_substring_int_int", "string_split_string", "string_split_string_int"}
+    | {"matches", "matches_string", "string_find", "string_find_all", "string_find_all_n"}
+    | {"timestamp_to_year_with_tz", "timestamp_to_month_with_tz", "timestamp_to_day_of_year_with_tz"}
+    | {"timestamp_to_day_of_month_1_based_with_tz", "timestamp_to_day_of_month_with_tz"}
+    | {"timestamp_to_day_of_week_with_tz", "timestamp_to_hours_with_tz", "timestamp_to_minutes_with_tz"}
+    | {"timestamp_to_seconds_tz", "timestamp_to_milliseconds_with_tz"}
 )
 
 
@@ -2372,6 +2564,31 @@ def _library() -> list[cel.FunctionDecl]:
         _fn(_GO_NAN, _ov(_GO_NAN, b, [], _nan_not_ordered)),
         _fn(_GO_FORMAT, _ov("tg_string_format", s, [s, _LIST], _format_v1, member=True)),
         *_go_strings(any_items),
+        # cel-go's regexes and time zones (see `_go_time_rewrite`): the last argument is the
+        # target's Kubernetes minor version
+        _fn(_GO_REGEX["matches"], _ov("tg_string_matches", b, [s, s, i], _matches, member=True)),
+        _fn(_GO_REGEX["matches"] + "_of", _ov("tg_matches", b, [s, s, i], _matches)),
+        _fn(_GO_REGEX["find"], _ov("tg_string_find", s, [s, s, i], _find, member=True)),
+        _fn(
+            _GO_REGEX["findAll"],
+            _ov(
+                "tg_string_find_all",
+                _T.List(s),
+                [s, s, i],
+                lambda t, p, m: _find_all(t, p, -1, m),
+                member=True,
+            ),
+            _ov("tg_string_find_all_n", _T.List(s), [s, s, i, i], _find_all, member=True),
+        ),
+        *(
+            _fn(
+                _GO_TZ + field,
+                _ov(
+                    f"tg_{field}_tz", i, [_T.TIMESTAMP, s, i], functools.partial(_in_zone, field), member=True
+                ),
+            )
+            for field in _TZ_FIELDS
+        ),
         _fn(_GO_MEMBERS["reverse"], _ov("tg_list_reverse", _LIST, [_LIST], lambda v: v[::-1], member=True)),
         _fn(
             _GO_MEMBERS["substring"],
@@ -2605,6 +2822,7 @@ class Program:
                 text = _STATUS.sub("", str(value.value())).removesuffix(" [UNKNOWN]")
                 text = text.replace(_GO_MILLISECONDS, "getMilliseconds").replace(_GO_FORMAT, "format")
                 text = _ROUTED_MEMBER.sub(lambda m: m.group(1), text)
+                text = _ROUTED_CALL.sub(lambda m: m.group(1), text)
                 raise (CelUnevaluableError if _UNEVALUABLE in text else CelEvalError)(text)
             if bindable:
                 bound = _bindable(value)
@@ -2754,6 +2972,7 @@ def compile_expression(
         ValueError: `kubernetes_version` is not MAJOR.MINOR[.PATCH].
     """
     searches = _searches_suffix(kubernetes_version)
+    minor = _minor(kubernetes_version)
     length = len(expression) if length is None else length
     if length > MAX_EXPRESSION_LENGTH:
         raise CelCompileError(
@@ -2793,7 +3012,9 @@ def compile_expression(
         except RuntimeError:
             raise error from e
         unchecked = True
-    rewritten = _go_time_rewrite(expression, nan_guard=_may_make_nan(compiled, unchecked), searches=searches)
+    rewritten = _go_time_rewrite(
+        expression, nan_guard=_may_make_nan(compiled, unchecked), searches=searches, minor=minor
+    )
     if rewritten is None:
         # Nothing to route, or a call the rewriting could not follow: the checked AST says which.
         if _may_route(expression) and _left_runtime_time_calls(compiled):

@@ -1648,7 +1648,7 @@ def parse_code(
             fields = None if "variables" in missing else frozenset(defined_names)
             refused = (
                 vap_checks.declaration_error(program, missing, fields)
-                or vap_checks.regex_error(program)
+                or vap_checks.regex_error(program, kubernetes_version)
                 or vap_checks.aggregate_error(program, frozenset(dyn_variables))
             )
             if refused is not None:

@@ -150,9 +150,9 @@ def aggregate_error(program: cel.Program, dyn_variables: frozenset[str] = frozen
     return None
 
 
-def regex_error(program: cel.Program) -> Refusal | None:
-    """A literal regular expression Go's regexp refuses where the API server compiles it when
-    the policy is written (see the module docstring), or None."""
+def regex_error(program: cel.Program, kubernetes_version: str | None = None) -> Refusal | None:
+    """A literal regular expression the target's Go regexp refuses where the API server compiles
+    it when the policy is written (see the module docstring), or None."""
     parsed = _parse(program)
     if parsed is None:
         return None
@@ -170,7 +170,7 @@ def regex_error(program: cel.Program) -> Refusal | None:
             checks.append((node.args[0], "program instantiation failed"))
         for argument, what in checks:
             if argument.kind == "const" and isinstance(argument.const, str):
-                why = cel.go_regexp_error(argument.const)
+                why = cel.go_regexp_error(argument.const, kubernetes_version)
                 if why is not None:
                     line, column = _position(program.source, positions.get(argument.id))
                     return Refusal(f"{what}: error parsing regexp {argument.const!r}: {why}", line, column)
