@@ -965,6 +965,17 @@ def test_fractional_arithmetic_and_comparisons_of_its_results(op: str) -> None:
     assert TALLY["built-ins failing closed"] - before <= 3
 
 
+def test_quotients_of_integers() -> None:
+    """OPA's quotient of integers the divisor does not divide is 64-bit too: `714212 / 618`
+    is above the 15-digit 1155.68284789644 that regorus' float64 quotient equals."""
+    rng = random.Random("quotients")
+    cases = [[714212, 618, 1155.68284789644], [7, 2, 3.5], [-6, 3, -2], [0, 5, 0], [1, 3, 0.333]]
+    for _ in range(150):
+        a, b = rng.randint(-(10**6), 10**6), rng.choice([rng.randint(1, 1000), rng.randint(1, 10**9)])
+        cases += [[a, b, c] for c in {round(a / b, 3), round(a / b, 14)} if _short(c)]
+    _check(_compare("", 3, cases, expr=_uses("(input[0] / input[1])", "input[2]")))
+
+
 @pytest.mark.parametrize("name", ["sum", "product"])
 def test_sum_and_product_of_fractions(name: str) -> None:
     """OPA's sum runs at 64 bits (`sum([0.7, 0.1])` is 0.8), its product at 53."""

@@ -647,7 +647,8 @@ _ARITHMETIC = {"Add": "go_plus", "Sub": "go_minus", "Mul": "go_mul", "Div": "go_
 def _division_edits(ast: dict[str, Any], data: bytes, prefix: str) -> list[_Edit]:
     """`a + b`, `a - b`, `a * b`, `a / b` and `a % b` without one of them inside, as calls of
     helpers that compute as OPA does and are undefined where OPA's built-in fails; not where
-    both operands are integers by their form (for `/` and `%`, the divisor a non-zero literal)."""
+    both operands of `+ - *` are integers by their form, nor for `%` an integer dividend by
+    its form and a non-zero integer literal divisor."""
     ops = _DIVISIONS.keys() | _ARITHMETIC.keys()
     nested = {
         id(inner["ArithExpr"])
@@ -667,11 +668,12 @@ def _division_edits(ast: dict[str, Any], data: bytes, prefix: str) -> list[_Edit
             continue  # one inside: the next round
         if integers is None:
             integers = _integer_vars(ast, data)
-        if op in ("Div", "Mod"):
+        if op == "Mod":
             divisor = _kind(rhs)[1].get("value") if _kind(rhs)[0] == "Number" else None
             if isinstance(divisor, int) and divisor != 0 and _static_integer(lhs, integers):
                 continue
-        elif _static_integer(lhs, integers) and _static_integer(rhs, integers):
+        # (a quotient of integers is a fraction where the divisor does not divide: `/` stays)
+        elif op != "Div" and _static_integer(lhs, integers) and _static_integer(rhs, integers):
             continue
         start, end = _span(node)
         end = _past_quote(end, data)
@@ -1615,7 +1617,8 @@ _REGORUS_WHEN = {
     # integers (regorus' are exact within int64, ADR 0008 item 14), and `-` of two sets
     **dict.fromkeys(("go_plus", "go_minus", "go_mul"), (_INTEGRAL,)),
     "go_minus": (_INTEGRAL, "is_set(__a0); is_set(__a1)"),
-    "go_div": (f"{_INTEGRAL}; __a1 != 0",),
+    # (where the divisor divides: else OPA's quotient is 64-bit, `714212 / 618` no float64)
+    "go_div": (f"{_INTEGRAL}; __a1 != 0; __a0 % __a1 == 0",),
     # arrays and sets of integers (OPA's sum of fractions runs at 64 bits, its product at 53)
     **dict.fromkeys(("go_sum", "go_product"), _INTEGERS),
 }
