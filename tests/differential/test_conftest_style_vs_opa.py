@@ -39,10 +39,6 @@ KNOWN: dict[tuple[str, str], str] = {}
 # Module sets whose every input may differ; each must still differ somewhere, so that
 # the entry goes when the divergence does.
 KNOWN_MODULES: dict[str, str] = {
-    "corpus:float_arith": (
-        "OPA does arithmetic on arbitrary-precision decimals (0.1 + 0.2 = 0.3), regorus on "
-        "binary floats (0.30000000000000004): only fractional results differ; ADR 0008"
-    ),
     "corpus:type_errors_through_variables": (
         "OPA's type checker refuses a module where a wrong type reaches a built-in or a user "
         "function through a variable or a function's parameters; trustgate refuses only a literal "

@@ -1430,6 +1430,33 @@ def floor(value: Any) -> list[Any]:
     return [True, 0 if -1 < number < 0 else math.floor(number)]
 
 
+def _arithmetic(op: str) -> Callable[..., list[Any]]:
+    """OPA's `+ - * /` of numbers (`_gonumbers.arithmetic`); any other operand is an operand
+    error (`-` of two sets stays regorus': `_normalise` routes only what is not)."""
+
+    def call(a: Any, b: Any) -> list[Any]:
+        try:
+            return [True, _gonumbers.arithmetic(op, a, b)]
+        except _gonumbers.ArithmeticUnsupportedError as e:
+            raise OperandUnsupportedError(f"{e}: trustgate cannot reproduce OPA's answer") from e
+
+    call.__name__ = op
+    return call
+
+
+def _aggregate(op: str) -> Callable[..., list[Any]]:
+    """OPA's `sum` and `product` (`_gonumbers.aggregate`) of what is not integers alone."""
+
+    def call(values: Any) -> list[Any]:
+        try:
+            return [True, _gonumbers.aggregate(op, values)]
+        except _gonumbers.ArithmeticUnsupportedError as e:
+            raise OperandUnsupportedError(f"{e}: trustgate cannot reproduce OPA's answer") from e
+
+    call.__name__ = op
+    return call
+
+
 class OperandUnsupportedError(Exception):
     """An operand trustgate's implementation cannot take (nested deeper than Python's
     recursion limit, an integer of more than 4300 digits) where OPA's answers: exit 3."""
@@ -1526,6 +1553,8 @@ _IMPLEMENTATIONS: dict[str, Callable[..., list[Any]]] = {
     "indexof_n": _lazy("_gotext", "indexof_n"),
     "replace": _lazy("_gotext", "replace"),
     "format_int": _gonumbers.format_int,
+    **{op: _arithmetic(op) for op in ("plus", "minus", "mul", "div")},
+    **{op: _aggregate(op) for op in ("sum", "product")},
 }
 _ARITIES = {
     "regex.match": 2,
@@ -1583,6 +1612,8 @@ _ARITIES = {
     "indexof_n": 2,
     "replace": 3,
     "format_int": 2,
+    **dict.fromkeys(("plus", "minus", "mul", "div"), 2),
+    **dict.fromkeys(("sum", "product"), 1),
 }
 _MARSHALLED = frozenset({"json.marshal", "json.marshal_with_options"})
 # Rego built-in name -> its Go-semantics implementation, as a regorus extension.

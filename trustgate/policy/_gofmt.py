@@ -47,8 +47,20 @@ def _arg(value: Any) -> _Arg:
         return _Arg("int64" if value in _INT64 else "*big.Int", value)
     text = repr(value)  # the text OPA parsed: JSON as Python writes it
     if "." in text and math.isfinite(value):
-        return _Arg("float64", value)
+        return _Arg("float64", _opa_float64(value))
     return _Arg("string", text)
+
+
+def _opa_float64(value: float) -> float:
+    """The float64 OPA prints for an arithmetic result trustgate holds as the neighbour of
+    that float64 (`_gonumbers._as_float64`: `1 - 0.9` is held as 0.10000000000000002, OPA
+    prints 0.1): a neighbour of up to 15 significant digits."""
+    if len(repr(value).lstrip("-").split("e")[0].replace(".", "").strip("0")) <= 15:
+        return value
+    for neighbour in (math.nextafter(value, -math.inf), math.nextafter(value, math.inf)):
+        if len(repr(neighbour).lstrip("-").split("e")[0].replace(".", "").strip("0")) <= 15:
+            return neighbour
+    return value
 
 
 def term(value: Any) -> str:

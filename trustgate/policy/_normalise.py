@@ -407,8 +407,8 @@ def _output_argument_edits(path: str, ast: dict[str, Any], data: bytes, keep: fr
     return edits
 
 
-# A long or exponent number (`_refuse_inexact_numbers`), or a `-` before what is not a digit.
-_NUMBERS_AND_NEGATIONS = re.compile(r"[0-9]{16}|[0-9.][eE][+-]?[0-9]|-\s*[^\s0-9.]|[/%]")
+# A long or exponent number (`_refuse_inexact_numbers`), or an arithmetic operator (`-x` too).
+_NUMBERS_AND_NEGATIONS = re.compile(r"[0-9]{16}|[0-9.][eE][+-]?[0-9]|[-+*/%]")
 
 
 # -- what cannot be rewritten: refused ---------------------------------------------
@@ -636,40 +636,50 @@ _NEG = "neg"  # the helper: `0 - x` where `x` is a number, else undefined (OPA's
 # divisor, an operand that is not a number and, for `%`, one that is not an integer; regorus
 # raises (exit 3 where conftest is silent). Helpers: (name, Rego body over a and b).
 _DIVISIONS = {
-    "Div": ("div", "is_number(__a0); is_number(__a1); __a1 != 0"),
     "Mod": ("mod", "is_number(__a0); is_number(__a1); __a1 != 0; round(__a0) == __a0; round(__a1) == __a1"),
 }
+# `+ - * /` go to OPA's arithmetic (`_gobuiltins`' `plus`, `minus`, `mul`, `div`): OPA computes
+# with 64-bit big.Floats read from the numbers' decimal text (`0.7 + 0.1 >= 0.8` is true),
+# regorus with float64 (0.7999999999999999: a deny became an allow). Integers keep regorus'.
+_ARITHMETIC = {"Add": "go_plus", "Sub": "go_minus", "Mul": "go_mul", "Div": "go_div"}
 
 
 def _division_edits(ast: dict[str, Any], data: bytes, prefix: str) -> list[_Edit]:
-    """`a / b` and `a % b` without a division inside them, as calls of helpers that are undefined
-    where OPA's built-in fails; not where the divisor is a non-zero literal and the dividend a
-    number (an integer for `%`) by its form."""
+    """`a + b`, `a - b`, `a * b`, `a / b` and `a % b` without one of them inside, as calls of
+    helpers that compute as OPA does and are undefined where OPA's built-in fails; not where
+    both operands of `+ - *` are integers by their form, nor for `%` an integer dividend by
+    its form and a non-zero integer literal divisor."""
+    ops = _DIVISIONS.keys() | _ARITHMETIC.keys()
     nested = {
         id(inner["ArithExpr"])
         for node in _nodes_of_kind(ast.get("rules", []), "ArithExpr")
         for side in ("lhs", "rhs")
         for inner in _nodes_of_kind(node["ArithExpr"].get(side), "ArithExpr")
-        if inner["ArithExpr"].get("op") in _DIVISIONS
+        if inner["ArithExpr"].get("op") in ops
     }
+    integers: frozenset[str] | None = None
     edits = []
     for node in _nodes_of_kind(ast.get("rules", []), "ArithExpr"):
         body = node["ArithExpr"]
         op, lhs, rhs = body.get("op"), body.get("lhs"), body.get("rhs")
-        if op not in _DIVISIONS or not isinstance(lhs, dict) or not isinstance(rhs, dict):
+        if op not in ops or not isinstance(lhs, dict) or not isinstance(rhs, dict):
             continue
         if any(id(n["ArithExpr"]) in nested for n in _nodes_of_kind([lhs, rhs], "ArithExpr")):
-            continue  # a division inside: the next round
-        divisor = _kind(rhs)[1].get("value") if _kind(rhs)[0] == "Number" else None
-        safe = _static_integer(lhs) if op == "Mod" else _static_type(lhs) == "number"
-        literal = isinstance(divisor, int) or (op == "Div" and isinstance(divisor, float))
-        if literal and divisor != 0 and safe:
+            continue  # one inside: the next round
+        if integers is None:
+            integers = _integer_vars(ast, data)
+        if op == "Mod":
+            divisor = _kind(rhs)[1].get("value") if _kind(rhs)[0] == "Number" else None
+            if isinstance(divisor, int) and divisor != 0 and _static_integer(lhs, integers):
+                continue
+        # (a quotient of integers is a fraction where the divisor does not divide: `/` stays)
+        elif op != "Div" and _static_integer(lhs, integers) and _static_integer(rhs, integers):
             continue
         start, end = _span(node)
         end = _past_quote(end, data)
         lhs_text = data[_span(lhs)[0] : _past_quote(_span(lhs)[1], data)]
         rhs_text = data[_span(rhs)[0] : _past_quote(_span(rhs)[1], data)]
-        helper = prefix + _DIVISIONS[op][0]
+        helper = prefix + (_DIVISIONS[op][0] if op in _DIVISIONS else _ARITHMETIC[op])
         edits.append(_Edit(start, end, helper.encode() + b"(" + lhs_text + b", " + rhs_text + b")"))
     return edits
 
@@ -898,6 +908,8 @@ def _type_check(types: str, arg: str) -> str:
     """Rego that is true exactly when `arg` has one of `types` (see `_GUARDS`)."""
     if not types:
         return ""
+    if types == "i64":  # a number regorus hands to Python as it is (`_UNSAFE`)
+        return f"is_number({arg}); abs({arg}) < 9.223372036854775808e18"
     if types == "strings":
         return f'contains("array set", type_name({arg})); count([x | x := {arg}[_]; not is_string(x)]) == 0'
     if " " not in types:
@@ -1344,7 +1356,9 @@ def _regorus_compiles(pattern: str) -> bool:
         return False
 
 
-_INTEGER_RESULTS = frozenset({"count", "indexof", "strings.count", "round", "ceil", "floor"})
+_INTEGER_RESULTS = frozenset(
+    {"count", "indexof", "strings.count", "round", "ceil", "floor", "time.now_ns", "time.parse_rfc3339_ns"}
+)
 
 
 def _integer_vars(ast: dict[str, Any], data: bytes = b"") -> frozenset[str]:
@@ -1497,7 +1511,7 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
             rule(
                 f"{prefix}{helper}(__a0, __a1)",
                 division[1],
-                "__a0 / __a1" if helper == "div" else "__a0 % __a1",
+                "__a0 % __a1",
             )
             continue
         if helper == _GO_COUNT:  # collections first: they are what policies count most
@@ -1525,7 +1539,7 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
                 continue
             passed = ", ".join(f"{prefix}{_PASS}({a})" for a in params)
             head = f"{prefix}{helper}({operands})"
-            own = f"{helper.removeprefix('go_')}({operands})"
+            own = _OWN.get(helper, f"{helper.removeprefix('go_')}({operands})")
             branches = [(own, c) for c in _REGORUS_WHEN.get(helper, ())]
             if helper in _ITSELF_WHEN:
                 branches.append(("__a0", _ITSELF_WHEN[helper]))
@@ -1585,10 +1599,31 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
 # Where regorus' own built-in answers as OPA's, tried before the extension (Rego bodies over
 # the helper's operands): `ceil`/`floor` differ only strictly between -1 and 0, and regorus
 # takes 1e20, which it cannot hand to Python.
+# integers a float64 holds exactly (beyond 2^53, `1e20`'s text is not its float64's value)
+_INTEGRAL = (
+    "is_number(__a0); is_number(__a1); round(__a0) == __a0; round(__a1) == __a1; "
+    "abs(__a0) < 9007199254740992; abs(__a1) < 9007199254740992"
+)
+_INTEGERS = tuple(
+    f"{kind}(__a0); count([1 | __e := __a0[_]; is_number(__e); round(__e) == __e; "
+    "abs(__e) < 9007199254740992]) == count(__a0)"
+    for kind in ("is_array", "is_set")
+)
 _REGORUS_WHEN = {
-    name: ("is_number(__a0); __a0 >= 0; __a0 < 1e15", "is_number(__a0); __a0 <= -1; __a0 > -1e15")
-    for name in ("go_ceil", "go_floor")
+    **{
+        name: ("is_number(__a0); __a0 >= 0; __a0 < 1e15", "is_number(__a0); __a0 <= -1; __a0 > -1e15")
+        for name in ("go_ceil", "go_floor")
+    },
+    # integers (regorus' are exact within int64, ADR 0008 item 14), and `-` of two sets
+    **dict.fromkeys(("go_plus", "go_minus", "go_mul"), (_INTEGRAL,)),
+    "go_minus": (_INTEGRAL, "is_set(__a0); is_set(__a1)"),
+    # (where the divisor divides: else OPA's quotient is 64-bit, `714212 / 618` no float64)
+    "go_div": (f"{_INTEGRAL}; __a1 != 0; __a0 % __a1 == 0",),
+    # arrays and sets of integers (OPA's sum of fractions runs at 64 bits, its product at 53)
+    **dict.fromkeys(("go_sum", "go_product"), _INTEGERS),
 }
+# regorus' own where it is kept, for the helpers of operators
+_OWN = {"go_plus": "__a0 + __a1", "go_minus": "__a0 - __a1", "go_mul": "__a0 * __a1", "go_div": "__a0 / __a1"}
 # ... and where the operand is its own answer: beyond 2^52 a float64 is integral (regorus'
 # `ceil` of 2^64 is 2^64 - 1, and an extension can neither take nor return 1e20).
 _ITSELF_WHEN = {
@@ -1598,7 +1633,11 @@ _ITSELF_WHEN = {
 
 # The types an operand goes to an extension as it is, by helper (else strings): glob.match's
 # delimiters (an array holding a set of arrays would make regorus fail: exit 3, not a value).
-_PLAIN_OPERANDS = {"go_glob_match": ("string", "array null", "string")}
+_PLAIN_OPERANDS = {
+    "go_glob_match": ("string", "array null", "string"),
+    **dict.fromkeys(("go_plus", "go_minus", "go_mul", "go_div"), ("i64", "i64")),
+    **dict.fromkeys(("go_sum", "go_product"), ("array",)),
+}
 
 # What regorus cannot hand to a Python extension: a set holding an array, object or set
 # (Python's sets take hashable values only: "unhashable type: 'list'") and a number beyond

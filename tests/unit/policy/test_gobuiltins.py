@@ -155,3 +155,38 @@ d if { m := count(input.s); m > 1 }
     assert "go_substring" not in lines[3]
     assert "go_substring" in lines[4]
     assert "go_substring" in lines[5]  # `m` is bound by `some` too: not an integer by its form
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "expected"),
+    [
+        # OPA's text is the float64's shortest: that float64
+        ("plus", (0.7, 0.1), 0.8),
+        ("mul", (0.29, 100), 29),
+        ("div", (0.3, 0.1), 3),
+        ("sum", ([0.7, 0.1],), 0.8),
+        ("product", ([0.7, 0.1, 3],), 0.20999999999999996),  # 53 bits: float64's rounding
+        # OPA's 0.10000000000000000002: held as 0.1's neighbour above
+        ("minus", (1, 0.9), 0.10000000000000002),
+        # OPA's 0.6269592476489029... of 20 digits rounds to a float64 of 16: that one
+        ("div", (6.2, 9.889), 0.6269592476489029),
+        ("div", (1, 0), UNDEFINED),
+        ("plus", ("a", 1), UNDEFINED),
+        ("sum", ({"a": 1},), UNDEFINED),
+    ],
+)
+def test_arithmetic_as_opa(name: str, args: tuple[Any, ...], expected: Any) -> None:
+    got = go.BUILTINS[name].fn(*args)
+    assert got == (expected if expected == UNDEFINED else [True, expected])
+    if expected != UNDEFINED:
+        assert type(got[1]) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "args", [(0.10000000000000002, 10), (1e308, 10), (1e308, 1e308), (0.20999999999999996, 1)]
+)
+def test_arithmetic_beyond_a_float64_could_not_be_evaluated(args: tuple[Any, ...]) -> None:
+    """An operand whose digits may stand for a longer result of OPA's, and a result beyond a
+    float64: refused (exit 3), never a value."""
+    with pytest.raises(go.OperandUnsupportedError, match="reproduce"):
+        go.BUILTINS["mul"].fn(*args)
