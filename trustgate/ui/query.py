@@ -219,7 +219,9 @@ def _page(store: Store, query: Query, *, before: int | None, after: int | None, 
     # From the last record, not the chain head: a head lowered by an edit must not hide the newest.
     newest, head = store.listing_head()
     lo = after if after is not None else 0  # positions lo < seq < hi
-    hi = before if before is not None else newest + 1
+    # A record at MAX_SEQ (only an edit puts one there) is past what a bound can name; the page says the
+    # head does not match the records.
+    hi = before if before is not None else min(newest + 1, MAX_SEQ)
     if (f.since or f.until) and not behind:
         # The time range as positions too: its records lie between its days' first and last positions.
         try:
