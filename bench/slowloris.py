@@ -355,6 +355,7 @@ images:
       signatures: {{authorities: [release]}}
   registries:
     insecure: ["{registry}"]
+    nodeLocal: ["{registry}"]  # trustgate shares the registry's host here, as it would run on a node
 """
     )
     return config

@@ -263,6 +263,7 @@ images:
       signatures: {{authorities: [ci]}}
   registries:
     insecure: ["{host}"]
+    nodeLocal: ["{host}"]  # trustgate shares the registry's host here, as it would run on a node
 """
     )
     objects = workloads(refs)
