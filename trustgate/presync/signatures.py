@@ -79,23 +79,11 @@ class Keyring:
         self.fingerprints: set[str] = set()
         self.primaries: dict[str, str] = {}  # fingerprint of a key or subkey -> its primary key's
         try:
-            signers = settings.allowed_signers
-            if signers is not None and not signers.is_file():
-                raise ConfigError(
-                    "the SSH allowed_signers file does not exist",
-                    where=str(signers),
-                    hint="fix commits.allowedSigners in trustgate.yaml",
-                )
+            signers = _named_file(settings.allowed_signers, "SSH allowed_signers", "commits.allowedSigners")
             self.allowed_signers = signers or self._home / "allowed_signers"
             if signers is None:
                 self.allowed_signers.write_text("")  # no SSH signer is allowed
-            revoked = settings.revoked_signers
-            if revoked is not None and not revoked.is_file():
-                raise ConfigError(
-                    "the SSH revoked signers file does not exist",
-                    where=str(revoked),
-                    hint="fix commits.revokedSigners in trustgate.yaml",
-                )
+            revoked = _named_file(settings.revoked_signers, "SSH revoked signers", "commits.revokedSigners")
             self.revoked_signers = str(revoked.resolve()) if revoked is not None else ""
             self.check()
             self.ssh_program = self._home / "ssh-keygen-now"
@@ -387,3 +375,12 @@ def _finding(rule: str, message: str, fix: str, severity: Severity, meta: dict[s
         policy="commits",
         metadata=meta,
     )
+
+
+def _named_file(path: Path | None, what: str, setting: str) -> Path | None:
+    """`path`, a file the configuration names under `setting`; a `ConfigError` when it does not exist."""
+    if path is not None and not path.is_file():
+        raise ConfigError(
+            f"the {what} file does not exist", where=str(path), hint=f"fix {setting} in trustgate.yaml"
+        )
+    return path
