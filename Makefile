@@ -12,7 +12,7 @@ ORACLE_LOCK := requirements/oracle.lock
 UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock"
 
-.PHONY: dev system-deps kube-apiserver test test-latest lock lint typecheck unit bench bench-gatekeeper bench-images bench-log bench-presync bench-ui bench-summaries bench-webhook bench-webhook-slowloris bench-cel policy-test clean
+.PHONY: dev system-deps kube-apiserver test test-latest lock precompiled lint typecheck unit bench bench-gatekeeper bench-images bench-log bench-presync bench-ui bench-summaries bench-webhook bench-webhook-slowloris bench-cel policy-test clean
 
 dev: system-deps kube-apiserver $(BIN)/trustgate
 
@@ -54,6 +54,9 @@ $(BIN)/uv:
 test-latest:
 	rm -rf .venv-latest
 	$(MAKE) VENV=.venv-latest LOCK= test
+
+precompiled: dev
+	$(BIN)/python -m trustgate._precompiled --write
 
 lint: dev
 	$(BIN)/ruff check trustgate tests bench
