@@ -1181,7 +1181,9 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
     the hash of the last removed entry, which the first kept entry links to;
     `log verify` starts from it. Export first if you must keep them.
     Revocations of verification summaries (`trustgate summaries revoke`) among
-    them are recorded anew first: removed, the summaries would count again.
+    them are recorded anew first: removed, the summaries would count again. So
+    is where `trustgate presync` left each gated ref whose newest decision is
+    among them: removed, a gated ref someone else moved would go unnoticed.
     """
     from trustgate.decisions.canonical import timestamp
     from trustgate.decisions.chain import Checkpoint
@@ -1209,13 +1211,17 @@ def prune_cmd(store_url: str | None, config_path: str | None, before: str, key: 
                 err=True,
             )
             sys.exit(ExitCode.USAGE)
-        recorded, carried = _carry_revocations(store, cutoff, store_url_of(store_url, config_path))
-        # Never past the revocations just recorded anew (a --before in the future).
-        result = store.prune(min(cutoff, recorded) if recorded else cutoff, anchor)
+        url = store_url_of(store_url, config_path)
+        recorded, carried = _carry_revocations(store, cutoff, url)
+        gated_at, gated = _carry_gated_refs(store, cutoff, url)
+        # Never past the records just written anew (a --before in the future).
+        result = store.prune(min(t for t in (cutoff, recorded, gated_at) if t), anchor)
     finally:
         store.close()
     for digest in carried:
         click.echo(f"carried over the revocation of {digest} (verification summaries): recorded anew")
+    for line in gated:
+        click.echo(f"carried over where presync left {line}: recorded anew")
     if result.anchor is None:
         click.echo(f"nothing older than {cutoff}")
         return
@@ -1249,6 +1255,38 @@ def _carry_revocations(store: Store, cutoff: str, url: str) -> tuple[str | None,
         for digest, why in carry:
             writer.append(revocation_record(digest, reason=why, actor=Actor()))
     return started, [digest for digest, _ in carry]
+
+
+def _carry_gated_refs(store: Store, cutoff: str, url: str) -> tuple[str | None, list[str]]:
+    """Record anew where `trustgate presync` left each gated ref whose newest record a prune up to
+    `cutoff` would remove (`decisions.gated.to_carry_over`): without it, a gated ref someone else
+    moved would be judged onward from. Returns the time no earlier than their new records' (None
+    when there were none) and, for each, `REF of REPOSITORY at COMMITS`.
+
+    Raises:
+        DecisionLogError: the log cannot be read or written (nothing is pruned).
+    """
+    from trustgate.decisions.canonical import timestamp
+    from trustgate.decisions.gated import to_carry_over
+    from trustgate.decisions.log import DecisionLog
+
+    started = timestamp()  # before the records are made: each takes its time when it is made
+    carry = to_carry_over(store, cutoff)
+    if not carry:
+        return None, []
+    shown = []
+    with DecisionLog.open(url) as writer:
+        for record in carry:
+            writer.append(record)
+            subject = record["subject"]
+            presync = subject["presync"]
+            shown.append(
+                _one_line(
+                    f"{presync['gatedRef']} of {subject.get('repository') or '?'} at "
+                    + ", ".join(c[:12] for c in presync["vouched"])
+                )
+            )
+    return started, shown
 
 
 @log.command("rebuild-summaries")

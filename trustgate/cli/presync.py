@@ -8,6 +8,7 @@ printing: the report of each decision on stdout, one line per run on stderr
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -80,6 +81,13 @@ def parse_interval(text: str) -> float:
     "deletions), although the decision log holds earlier decisions on it; recorded as such. Without "
     "it, a gated ref that the log knows but git does not is taken as deleted: exit 3. Not with --watch.",
 )
+@click.option(
+    "--accept-gated-commit",
+    metavar="COMMIT",
+    help="The gated ref was moved by someone else to COMMIT (its full id), and you have reviewed it: "
+    "judge onward from it this once; recorded, with who accepted it. Without it, a gated ref that is not "
+    "where this gate left it stops the run: exit 3. Not with --watch.",
+)
 @click.option("--watch", is_flag=True, help="Keep running: judge the tip again every --interval.")
 @click.option("--interval", default="30s", show_default=True, help="Time between runs with --watch.")
 @click.option(
@@ -98,6 +106,7 @@ def presync(
     decision_log: str | None,
     cache_dir: str | None,
     initialize: bool,
+    accept_gated_commit: str | None,
     watch: bool,
     interval: str,
     heartbeat: str | None,
@@ -121,6 +130,13 @@ def presync(
     decision log, such a deletion cannot be detected.
 
     \b
+    A gated ref that is not where this gate left it (the newest decision on it
+    in the decision log) was moved by someone else: the run stops (exit 3,
+    recorded) without judging onward from it, unless --accept-gated-commit
+    names it. Without a decision log, only a --watch process notices, and
+    only a move after its own first run.
+
+    \b
     Examples:
       trustgate presync --repo . --ref main --gated-ref trustgate/verified -c trustgate.yaml
       trustgate presync --repo ssh://git@git.example.com/fleet.git --watch --interval 30s
@@ -130,6 +146,9 @@ def presync(
     seconds = parse_interval(interval)
     if initialize and watch:
         raise click.UsageError("--initialize is for one run: it cannot be combined with --watch")
+    if accept_gated_commit is not None and watch:
+        raise click.UsageError("--accept-gated-commit is for one run: it cannot be combined with --watch")
+    invoker = ci_environment(os.environ)
     log = None
     stop = threading.Event()
     try:
@@ -141,14 +160,22 @@ def presync(
                 gate=gate,
                 config=config,
                 cache_dir=Path(cache_dir) if cache_dir else None,
-                invoker=ci_environment(os.environ),  # who moved the ref: git does not record it
+                invoker=invoker,  # who moved the ref: git does not record it
             ) as runner,
         ):
             if watch:
                 _on_signals(stop)
             collect_rarely()
             while True:
-                outcome = runner.run(repository, ref, gated_ref, watch=watch, initialize=initialize)
+                outcome = runner.run(
+                    repository,
+                    ref,
+                    gated_ref,
+                    watch=watch,
+                    initialize=initialize,
+                    accept_gated_commit=accept_gated_commit,
+                    accepted_by=_who(invoker) if accept_gated_commit is not None else "",
+                )
                 if outcome.decision is not None and outcome.action != "unchanged":
                     if log is not None:
                         say_recorded(outcome.decision, log)
@@ -191,6 +218,16 @@ def _emit(outcome: object, fmt: str, output: str | None, color: bool | None) -> 
             click.echo(text, nl=False)
         return
     emit_report(outcome.decision, fmt, output=output, color=color)
+
+
+def _who(invoker: dict[str, str] | None) -> str:
+    """Who accepts a gated commit: the CI actor when a CI system says, else the local user."""
+    if invoker and invoker.get("actor"):
+        return f"{invoker['actor']} ({invoker.get('provider', 'ci')})"
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no such user in the passwd database, no USER/LOGNAME
+        return "unknown"
 
 
 def _touch(path: Path) -> None:

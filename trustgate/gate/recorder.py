@@ -4,8 +4,8 @@ Owns: building the record of a decision (with the evidence of the images it
 verified), appending it, and applying the decision log's failure policy
 (closed: a decision not recorded fails; open: it is noted); recording the
 decisions a gate made without evaluating (the webhook's deadline and
-internal failures); and the one query a gate asks of the log (pre-sync: an
-earlier approval of the same files). Gates (`trustgate.server`,
+internal failures); and the queries a gate asks of the log (pre-sync: an
+earlier approval of the same files, where it left its gated ref). Gates (`trustgate.server`,
 `trustgate.presync`) reach the decision log only through this module, and
 the names of the log they need (`DecisionContext`, `Actor`,
 `WriterProcess` for `serve`'s shared writer, ...) are re-exported here.
@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from trustgate.config import DecisionLogSettings
 from trustgate.decisions.canonical import CanonicalError
 from trustgate.decisions.canonical import content_hash as content_hash
+from trustgate.decisions.gated import Vouched as Vouched
 from trustgate.decisions.log import DecisionLog as DecisionLog
 from trustgate.decisions.record import Actor as Actor
 from trustgate.decisions.record import DecisionContext as DecisionContext
@@ -136,6 +137,18 @@ class Recorder:
             for entry in store.query(filters, limit=1):
                 return entry.id
         return None
+
+    def gated_vouched(self, ref_scope: str, scope: str) -> Vouched | None:
+        """Where the newest pre-sync record of this gated ref left it (`decisions.gated.newest`):
+        the commits the gate vouches the ref may point at, or None when the log holds no record.
+
+        Raises:
+            DecisionLogError: the log cannot be read, or that record is altered: where the gate
+                left its ref is unknown (the gate fails closed).
+        """
+        from trustgate.decisions.gated import newest
+
+        return newest(self.log.store, ref_scope, scope)
 
     def earlier_approval(self, gate: str, scope: str, paths_tree: str, gated: str) -> str | None:
         """The id of a decision of `gate` that approved moving `scope` to `paths_tree` before, or None.

@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 import time
@@ -80,6 +81,8 @@ from trustgate.presync.git import (
 from trustgate.presync.signatures import Keyring, commit_findings, signer_record
 
 GATE = "presync"
+_FULL_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a SHA-1 or SHA-256 object id, in full
+_PAST_SHOWN = 5  # commits pushed past the gate that a stop names one by one
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -91,6 +94,21 @@ class GatedRefMissingError(Error):
     """
 
     rule = "presync/gated-ref-missing"
+
+
+class GatedRefMovedError(Error):
+    """The gated ref points at a commit this gate did not leave it at: someone else moved it.
+
+    Judging onward from it would take the commits pushed past the gate for judged (and the
+    reconciler deploys them): the run stops, unless the operator accepts that commit
+    (`--accept-gated-commit`). `presync` is what the run's record keeps of it.
+    """
+
+    rule = "presync/gated-ref-moved"
+
+    def __init__(self, message: str, *, where: str, hint: str, presync: Mapping[str, object]) -> None:
+        super().__init__(message, where=where, hint=hint)
+        self.presync = presync
 
 
 class RenderBudgetError(Error):
@@ -185,6 +203,9 @@ class PresyncGate:
         self._trees: dict[str, tuple[dict[changes.ObjectKey, changes.Seen], list[InputProblem]]] = {}
         self._objects: dict[str, list[Mapping[str, object]]] = {}  # of the last trees rendered (bounded)
         self._decided: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
+        # Where this process left each (repository, gated ref), or found it vetted (`_vet_gated`): what
+        # it knows without a decision log, and beside one whose record failed (failure policy open).
+        self._left: dict[tuple[str, str], set[str]] = {}
         self._remotes: dict[str, Git] = {}
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
         # The last `_checkout_attributes`: of the files `_ls_tree` lists, at one commit.
@@ -219,13 +240,28 @@ class PresyncGate:
     # -- one run -----------------------------------------------------------------
 
     def run(
-        self, repository: str, ref: str, gated_ref: str, *, watch: bool = False, initialize: bool = False
+        self,
+        repository: str,
+        ref: str,
+        gated_ref: str,
+        *,
+        watch: bool = False,
+        initialize: bool = False,
+        accept_gated_commit: str | None = None,
+        accepted_by: str = "",
     ) -> Outcome:
         """Judge the tip of `ref` and advance `gated_ref` to it when it passes.
 
         A missing `gated_ref` is a first run only when the decision log holds no decision of
         this gate on it (the repository and gated ref), or `initialize` says the operator means
         one: otherwise it was deleted, and the run stops (exit 3) without moving anything.
+
+        A `gated_ref` at a commit this gate did not leave it at (`_vet_gated`: the newest record
+        of the gated ref in the decision log, and this process's own moves) was moved by someone
+        else: the run stops (exit 3, recorded) without judging onward from it, unless
+        `accept_gated_commit` names that commit (the operator, `accepted_by`, vouches for it;
+        recorded). A name that is no full commit id, or not the gated commit, judges and records
+        nothing (exit 2).
 
         Never raises for what the repository holds: every problem is in the outcome
         (and, once evaluation started, in the decision log).
@@ -248,6 +284,15 @@ class PresyncGate:
         except Error as e:
             out.message = e.diagnostics()
             return _done(out, started)
+        accept = accept_gated_commit.strip().lower() if accept_gated_commit is not None else None
+        if accept is not None and not _FULL_ID.fullmatch(accept):
+            out.exit_code = ExitCode.USAGE
+            out.message = (
+                f"--accept-gated-commit {accept_gated_commit!r} is not a full commit id (40 or 64 hex "
+                "digits): name the commit the gated ref points at now, in full; nothing was judged or "
+                "recorded"
+            )
+            return _done(out, started)
         try:
             git = self._open(repository, (ref, gated_ref))
             candidate = git.resolve(ref)
@@ -256,9 +301,39 @@ class PresyncGate:
             out.candidate = candidate
             gated = git.resolve(gated_ref)
             out.gated = gated
+            if accept is not None and accept != gated:
+                out.exit_code = ExitCode.USAGE
+                out.message = (
+                    f"--accept-gated-commit {accept[:12]}: {gated_ref} "
+                    + (f"is at {gated}" if gated else "does not exist")
+                    + ", so there is nothing to accept; nothing was judged or recorded"
+                )
+                return _done(out, started)
+            accepted, gated_notes = (
+                self._vet_gated(git, out, gated, accept, accepted_by) if gated is not None else (None, [])
+            )
+            self._left[(repository, gated_ref)] = {gated} if gated else set()
             if gated == candidate:
                 out.action, out.exit_code = Action.ALREADY, ExitCode.PASS
                 out.message = f"{gated_ref} is already at {candidate[:12]}"
+                if accepted:  # nothing to judge, but the acceptance is recorded: it is where the ref stays
+                    out.decision = self.gate.evaluate(
+                        [],
+                        [],
+                        gate=GATE,
+                        context=dataclasses.replace(
+                            context,
+                            presync={
+                                "gatedRef": gated_ref,
+                                "refScope": self._ref_scope(repository, gated_ref),
+                                "vouched": [candidate],
+                                "acceptedGatedCommit": accepted,
+                            },
+                        ),
+                        notes=[*gated_notes, f"{ref} is at the accepted commit too: nothing was judged"],
+                    )
+                    out.exit_code = out.decision.exit_code()  # 3 when the record failed (fail closed)
+                    out.message += " (accepted: recorded)"
                 return _done(out, started)
             key = (repository, ref, gated_ref)
             if watch and self._decided.get(key, ("", None, ""))[:2] == (candidate, gated):
@@ -267,9 +342,11 @@ class PresyncGate:
                 return _done(out, started)
             earlier = None
             if gated is None and self.gate.recorder is not None:
-                earlier = self.gate.recorder.last_presync(
-                    GATE, self._ref_scope(repository, gated_ref), self._scope(repository, gated_ref)
-                )
+                ref_scope, scope = self._ref_scope(repository, gated_ref), self._scope(repository, gated_ref)
+                earlier = self.gate.recorder.last_presync(GATE, ref_scope, scope)
+                if earlier is None:  # its moves pruned, a later record still says where it was left
+                    left = self.gate.recorder.gated_vouched(ref_scope, scope)
+                    earlier = left.record_id if left is not None and left.commits else None
                 if earlier is not None and not initialize:
                     raise GatedRefMissingError(
                         f"{gated_ref} does not exist, but this gate decided on it before (decision "
@@ -279,15 +356,28 @@ class PresyncGate:
                         hint=f"restore {gated_ref} to the commit it was last moved to (see the decision "
                         "log), or run once with --initialize to judge the tip as a first run",
                     )
-            self._decide(git, out, context, candidate, gated, initialize=initialize, earlier=earlier)
+            self._decide(
+                git,
+                out,
+                context,
+                candidate,
+                gated,
+                initialize=initialize,
+                earlier=earlier,
+                accepted=accepted,
+                gated_notes=gated_notes,
+            )
             if out.action == Action.REFUSED:
                 self._decided[key] = (candidate, gated, out.decision.record_id if out.decision else "")
             return _done(out, started)
         except Error as e:
             out.message = e.diagnostics()
             if out.decision is None:  # record that this run could not evaluate
-                rule = e.rule if isinstance(e, (GatedRefMissingError, RenderBudgetError)) else "presync/git"
+                own = (GatedRefMissingError, GatedRefMovedError, RenderBudgetError)
+                rule = e.rule if isinstance(e, own) else "presync/git"
                 problem = InputProblem(Source(_clean(repository)), rule, e.message, e.hint)
+                if isinstance(e, GatedRefMovedError):  # the record keeps where the gate left the ref
+                    context = dataclasses.replace(context, presync=e.presync)
                 if not (watch and self._decided.get(("error", repository, ref)) == (e.message, None, "")):
                     out.decision = self.gate.evaluate([], [problem], gate=GATE, context=context)
                     self._decided[("error", repository, ref)] = (e.message, None, "")
@@ -308,6 +398,138 @@ class PresyncGate:
         git.env = self.keyring.env
         return git
 
+    def _vet_gated(
+        self, git: Git, out: Outcome, gated: str, accept: str | None, accepted_by: str
+    ) -> tuple[dict[str, object] | None, list[str]]:
+        """Check that `gated` is where this gate left the gated ref; returns what the operator
+        accepted (for `subject.presync.acceptedGatedCommit`) and notes for the decision.
+
+        Where the gate left it: the commits the newest record of the gated ref in the decision
+        log vouches for (`Recorder.gated_vouched`: the one it moved to, and the one it found,
+        should that move have failed), and where this process left it or found it vetted (what
+        it knows without a log). git says nothing trustworthy here: a ref's reflog is local to
+        one clone and the notes ref is anyone's to push. Neither knowing the ref (a first run
+        with this log, a log written before the ref was gated) judges onward from it as found,
+        as before, and says so.
+
+        Raises:
+            GatedRefMovedError: the gate left the ref elsewhere, and `accept` does not name
+                `gated` (the caller checked that, when given, it does).
+            DecisionLogError: the log cannot be read (where the gate left the ref is unknown).
+        """
+        key = (out.repository, out.gated_ref)
+        recorded = None
+        if self.gate.recorder is not None:
+            recorded = self.gate.recorder.gated_vouched(
+                self._ref_scope(out.repository, out.gated_ref), self._scope(out.repository, out.gated_ref)
+            )
+        mine = self._left.get(key)
+        vouched = set(recorded.commits if recorded else ()) | (mine or set())
+        if gated in vouched:
+            if accept:
+                out.warnings.append(
+                    f"--accept-gated-commit {gated[:12]}: this gate left {out.gated_ref} there itself; "
+                    "nothing to accept"
+                )
+            return None, []
+        notes: list[str] = []
+        if recorded is None and mine is None:
+            notes = [
+                f"this gate has no record of where it left {out.gated_ref} (it never moved it with this "
+                + ("decision log" if self.gate.recorder is not None else "process")
+                + f"): {gated[:12]} is taken as found, and only the commits after it are judged"
+            ]
+            if self.gate.recorder is None:
+                notes.append(
+                    f"no decision log is set: a {out.gated_ref} moved by someone else is not detected "
+                    "(only, within one --watch process, a move away from where the process left it)"
+                )
+            if not accept:
+                return None, notes
+        where = _clean(out.repository)
+        expected = (recorded.commits if recorded else ()) or tuple(sorted(mine or ()))
+        moved_to = (recorded.moved_to if recorded else None) or (expected[-1] if expected else None)
+        by = (
+            f"decision {recorded.origin}" if recorded else "this process" if mine is not None else "no record"
+        )
+        others = [c[:12] for c in expected if c != moved_to]
+        left = (
+            f"{moved_to[:12]}" + (f" (or {', '.join(others)}, had that move failed)" if others else "")
+            if moved_to
+            else "nowhere (it never created it)"
+        )
+        if accept:
+            accepted: dict[str, object] = {"commit": gated, "by": accepted_by or "unknown"}
+            if expected or recorded:
+                accepted["expected"] = list(expected)
+            if recorded:
+                accepted["expectedBy"] = recorded.origin
+            notes.append(
+                f"--accept-gated-commit: {out.gated_ref} at {gated[:12]} was accepted by "
+                f"{accepted_by or 'an unknown user'} as the commit to judge onward from"
+                + (
+                    f", although this gate left it at {left} ({by}): what was committed between was not "
+                    "judged by this gate"
+                    if expected or recorded
+                    else ""
+                )
+            )
+            return accepted, notes
+        past, commits = self._past_gate(git, moved_to, gated)
+        presync: dict[str, object] = {
+            "gatedRef": out.gated_ref,
+            "refScope": self._ref_scope(out.repository, out.gated_ref),
+            "vouched": list(expected),  # carried forward: where the gate left the ref is unchanged
+            "gatedFound": gated,
+            "commits": [_commit_entry(c) for c in commits],
+        }
+        if recorded:
+            presync["expectedBy"] = recorded.origin
+        raise GatedRefMovedError(
+            f"{out.gated_ref} is at {gated[:12]}, but this gate left it at {left} ({by}): someone else "
+            f"moved it, so the reconciler may be applying what the gate never judged; {past}. Nothing was "
+            f"judged onward from {gated[:12]}, and nothing moved",
+            where=where,
+            hint=(
+                f"put {out.gated_ref} back where the gate left it (`git update-ref {out.gated_ref} "
+                f"{moved_to} {gated}`, or `git push --force-with-lease={out.gated_ref}:{gated} REMOTE "
+                f"{moved_to}:{out.gated_ref}`): the next run judges every commit from there, those pushed "
+                "past the gate included; or, once you have reviewed it, run once with "
+                f"--accept-gated-commit {gated} to judge onward from it (recorded, with who accepted it)"
+                if moved_to
+                else f"delete {out.gated_ref} (the gate never created it) so that the next run judges the "
+                f"tip as a first run, or, once you have reviewed it, run once with --accept-gated-commit "
+                f"{gated} to judge onward from it (recorded, with who accepted it)"
+            ),
+            presync=presync,
+        )
+
+    def _past_gate(self, git: Git, left: str | None, found: str) -> tuple[str, list[Commit]]:
+        """What lies between where the gate left the gated ref (`left`) and where it was found: a
+        description for the stop (the first commits, with what `commits` rules they break), and the
+        commits (for the record, so `log query --commit` finds the stop by any of them)."""
+        if left is None:
+            return "the gate never created it", []
+        limit = self.settings.max_commits
+        try:
+            if not git.is_ancestor(left, found):
+                return f"{found[:12]} does not descend from {left[:12]} (the ref was rewound or replaced)", []
+            commits = self.keyring.vet(git.commits(git.range(found, left, limit=limit)[-limit:]))
+        except GitError as e:
+            return f"what lies between cannot be read ({e.message})", []
+        weight = severity(True, self.config.mode)
+        shown = []
+        for commit in commits[:_PAST_SHOWN]:
+            broken = sorted({f.rule for f in commit_findings(commit, self.config.commits, weight)})
+            shown.append(
+                f"{commit.sha[:12]} {commit.subject!r}" + (f" ({', '.join(broken)})" if broken else "")
+            )
+        more = len(commits) - len(shown)
+        return (
+            f"{len(commits)}{'+' if len(commits) >= limit else ''} commit{'s' if len(commits) != 1 else ''} "
+            f"pushed past the gate: {'; '.join(shown)}" + (f"; and {more} more" if more > 0 else "")
+        ), commits
+
     def _decide(
         self,
         git: Git,
@@ -318,11 +540,13 @@ class PresyncGate:
         *,
         initialize: bool = False,
         earlier: str | None = None,
+        accepted: Mapping[str, object] | None = None,
+        gated_notes: Sequence[str] = (),
     ) -> None:
         commits_cfg = self.config.commits
         weight = severity(True, self.config.mode)  # of the gate's own findings: commits, deletions
         extra: list[DocumentResult] = []
-        notes: list[str] = []
+        notes: list[str] = list(gated_notes)
         tree = git.tree_of(candidate)
         gated_tree = git.tree_of(gated) if gated else None
         fast_forward = gated is None or git.is_ancestor(gated, candidate)
@@ -372,6 +596,8 @@ class PresyncGate:
         }
         if gated is not None:
             presync["gatedBefore"] = gated
+            if accepted:
+                presync["acceptedGatedCommit"] = dict(accepted)
         elif initialize:
             presync["initialized"] = True  # the operator said: a first run (--initialize)
             if earlier:
@@ -565,6 +791,7 @@ class PresyncGate:
                 refused = push_notes(git)
                 if refused:
                     out.warnings.append(f"the gated ref was pushed, but the git note was not: {refused}")
+        self._left[(out.repository, out.gated_ref)] = {candidate}
         out.action, out.exit_code = action, ExitCode.PASS
         verb = {"created": "created at", "advanced": "advanced to", "rolled-back": "rolled back to"}[action]
         out.message = f"{out.gated_ref} {verb} {candidate[:12]}" + (f" (from {gated[:12]})" if gated else "")

@@ -1,0 +1,269 @@
+"""`trustgate presync` and a gated ref that someone other than the gate moved.
+
+The gate must not judge onward from a commit it did not leave the gated ref at: the commits
+pushed past it would never be judged, and the reconciler deploys them. Where the gate left the
+ref is read from the decision log (which `log prune` carries over), and, without one, from what
+a `--watch` process did itself.
+
+Real git repositories, commits signed by test SSH and GPG keys, through the CLI (the helpers of
+`test_cli_presync.py`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import pytest
+import test_cli_presync
+from click.testing import CliRunner
+from support.gitrepo import bare_remote, push_to, ref_in
+from test_cli_presync import CONFIGMAP, GATED, PRIVILEGED_POD, Keys, Setup
+
+from trustgate.cli.main import main
+
+# Its fixtures, by the names the tests ask for.
+keys = test_cli_presync.keys
+setup = test_cli_presync.setup
+
+MOVED = "presync/gated-ref-moved"
+
+
+def _cm(value: str) -> str:
+    return CONFIGMAP.replace("'1'", f"'{value}'")
+
+
+def _move_gated(s: Setup, commit: str, remote: str | None = None) -> None:
+    """Someone who may push the gated ref moves it, past the gate."""
+    if remote:
+        push_to(s.repo, remote, f"{commit}:{GATED}", force=True)
+    else:
+        s.repo.git("update-ref", GATED, commit)
+
+
+def _gated(s: Setup, remote: str | None) -> str | None:
+    return ref_in(s.tmp / "remote.git", GATED) if remote else s.repo.ref(GATED)
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_a_gated_ref_moved_to_an_unsigned_commit_is_flagged_and_not_judged_onward_from(
+    setup: Callable[..., Setup], keys: Keys, where: str
+) -> None:
+    s = setup()
+    remote = bare_remote(s.tmp / "remote.git", s.repo, "main") if where == "remote" else None
+    cache = ("--cache-dir", str(s.tmp / "cache")) if remote else ()
+    assert s.run(*cache, repo=remote)[0] == 0
+    left = s.repo.head()
+    moved_by = s.records()[-1]["id"]
+
+    # Pushed past the gate, onto main and the gated ref: the tip is the gated commit ("already" before).
+    s.repo.write("deploy/debug.yaml", PRIVILEGED_POD)
+    sneaked = s.repo.commit("sneak in")
+    if remote:
+        push_to(s.repo, remote, "main")
+    _move_gated(s, sneaked, remote)
+    code, output = s.run(*cache, repo=remote)
+    assert code == 3, output
+    assert MOVED in output and "someone else moved it" in output
+    assert f"is at {sneaked[:12]}, but this gate left it at {left[:12]} (decision {moved_by})" in output
+    assert f"1 commit pushed past the gate: {sneaked[:12]} 'sneak in' (commit-unsigned)" in output
+    assert f"--accept-gated-commit {sneaked}" in output and f"update-ref {GATED} {left} {sneaked}" in output
+    record = s.records()[-1]
+    assert record["verdict"] == "error" and [f["rule"] for f in record["findings"]] == [MOVED]
+    presync = record["subject"]["presync"]
+    assert presync["gatedFound"] == sneaked and presync["vouched"] == [left]
+    assert presync["expectedBy"] == moved_by and [c["sha"] for c in presync["commits"]] == [sneaked]
+
+    # A signed commit on top is not judged onward from the moved ref either (it passed before).
+    s.repo.remove("deploy/debug.yaml")
+    tip = s.repo.commit("signed on top", ssh=keys.alice)
+    if remote:
+        push_to(s.repo, remote, "main")
+    code, output = s.run(*cache, repo=remote)
+    assert code == 3, output
+    assert f"this gate left it at {left[:12]} (decision {moved_by})" in output  # the stop carries it on
+    assert _gated(s, remote) == sneaked
+
+    # Put back where the gate left it: the commit pushed past the gate is judged with the rest.
+    if remote:
+        subprocess.run(
+            ["git", "-C", str(s.tmp / "remote.git"), "update-ref", GATED, left, sneaked], check=True
+        )
+    else:
+        s.repo.git("update-ref", GATED, left, sneaked)
+    code, output = s.run(*cache, repo=remote)
+    assert code == 1, output
+    assert "commit-unsigned" in output and sneaked[:12] in output
+    assert _gated(s, remote) == left != tip
+
+
+def test_a_gated_ref_moved_to_a_passing_commit_is_flagged_unless_accepted(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    assert s.run()[0] == 0
+    left = s.repo.head()
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    bypassed = s.repo.commit("signed, but pushed past the gate", ssh=keys.alice)
+    _move_gated(s, bypassed)
+    code, output = s.run()
+    assert code == 3, output
+    assert MOVED in output and f"1 commit pushed past the gate: {bypassed[:12]} " in output
+    records = len(s.records())
+
+    # The way out names the commit in full, for one run; anything else judges and records nothing.
+    for args, said in (
+        (("--accept-gated-commit", bypassed[:12]), "is not a full commit id"),
+        (("--accept-gated-commit", left), f"{GATED} is at {bypassed}, so there is nothing to accept"),
+        (("--accept-gated-commit", bypassed, "--watch"), "--accept-gated-commit is for one run"),
+    ):
+        code, output = s.run(*args)
+        assert code == 2 and said in output, output
+    assert len(s.records()) == records and s.repo.ref(GATED) == bypassed
+
+    s.repo.write("deploy/settings.yaml", _cm("3"))
+    tip = s.repo.commit("tune", ssh=keys.alice)
+    code, output = s.run("--accept-gated-commit", bypassed.upper())
+    assert code == 0, output
+    assert f"advanced to {tip[:12]} (from {bypassed[:12]})" in output
+    assert "was accepted by " in output and f"although this gate left it at {left[:12]}" in output
+    presync = s.records()[-1]["subject"]["presync"]
+    accepted = presync["acceptedGatedCommit"]
+    assert accepted["commit"] == bypassed and accepted["expected"] == [left] and accepted["by"]
+    assert presync["gatedBefore"] == bypassed
+    assert [c["sha"] for c in presync["commits"]] == [tip]  # judged onward from the accepted commit
+    assert s.repo.ref(GATED) == tip
+
+    code, output = s.run()  # where the gate left it now
+    assert code == 0 and "already" in output, output
+
+
+def test_an_accepted_gated_commit_at_the_tip_is_recorded(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Nothing to judge when the tip is the accepted commit, but the acceptance must hold for the
+    next run (`--watch` cannot take the flag)."""
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    bypassed = s.repo.commit("hotfix pushed past the gate", ssh=keys.alice)
+    _move_gated(s, bypassed)
+    assert s.run()[0] == 3
+    code, output = s.run("--accept-gated-commit", bypassed)
+    assert code == 0 and "(accepted: recorded)" in output, output
+    presync = s.records()[-1]["subject"]["presync"]
+    assert presync["vouched"] == [bypassed] and presync["acceptedGatedCommit"]["commit"] == bypassed
+    code, output = s.run()
+    assert code == 0 and "already" in output, output
+
+
+def test_log_prune_keeps_where_the_gate_left_the_gated_ref(setup: Callable[..., Setup], keys: Keys) -> None:
+    s = setup()
+    store = f"sqlite:///{s.log}"
+
+    def prune() -> str:
+        result = CliRunner().invoke(
+            main, ["log", "prune", "--store", store, "--before", "2999-01-01"], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert s.run()[0] == 0
+    first = s.repo.head()
+    output = prune()
+    assert f"carried over where presync left {GATED} of {s.repo.path} at {first[:12]}" in output
+    assert "removed 1 decisions" in output
+    (carried,) = s.records()
+    assert carried["gate"] == "presync" and carried["subject"]["presync"]["vouched"] == [first]
+    assert "commit" not in carried["subject"]  # no query by commit, no rollback finds it
+
+    # A normal run after the prune is not stopped: the gate knows where it left the ref.
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    tip = s.repo.commit("tune", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0 and f"advanced to {tip[:12]}" in output, output
+    assert "no record of where it left" not in output
+
+    prune()
+    sneaked = s.repo.commit("unsigned")
+    _move_gated(s, sneaked)
+    code, output = s.run()
+    assert code == 3 and MOVED in output and f"this gate left it at {tip[:12]}" in output, output
+
+    # Nor is a deleted gated ref a first run after a prune.
+    s.repo.git("update-ref", "-d", GATED)
+    prune()
+    code, output = s.run()
+    assert code == 3 and "presync/gated-ref-missing" in output, output
+
+
+def test_a_gated_ref_the_gate_has_no_record_of_is_taken_as_found(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A gated ref made before the gate ran (adopting trustgate): its commits are history, as a first
+    run's are; only what follows is judged, and the output says so. From then on, moves count."""
+    s = setup()
+    made = s.repo.head()
+    s.repo.git("update-ref", GATED, made)
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    tip = s.repo.commit("tune", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0, output
+    assert f"this gate has no record of where it left {GATED}" in output
+    assert f"{made[:12]} is taken as found, and only the commits after it are judged" in output
+    assert s.repo.ref(GATED) == tip
+    s.repo.write("deploy/settings.yaml", _cm("3"))
+    tip = s.repo.commit("tune again", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0 and "no record of where it left" not in output, output
+
+    s.repo.git("update-ref", GATED, made)  # back, by hand: the gate left it at `tip`
+    code, output = s.run()
+    assert code == 3 and MOVED in output and f"does not descend from {tip[:12]}" in output, output
+
+
+def test_a_gated_ref_made_after_a_refused_first_run_is_flagged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    s = setup()
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    unsigned = s.repo.commit("unsigned tip")
+    assert s.run()[0] == 1
+    s.repo.git("update-ref", GATED, unsigned)  # made by hand at the commit the gate refused
+    code, output = s.run()
+    assert code == 3, output
+    assert "this gate left it at nowhere (it never created it)" in output
+    assert f"delete {GATED} (the gate never created it)" in output
+
+
+def test_without_a_decision_log_only_a_watching_process_notices(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    from trustgate.config import load_config
+    from trustgate.gate import Gate
+    from trustgate.presync.runner import PresyncGate
+
+    s = setup()
+    result = CliRunner().invoke(
+        main,
+        ["presync", "--repo", str(s.repo.path), "-c", str(s.config), "--no-color"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "moved by someone else" not in result.output  # a first run: nothing to tell
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    s.repo.commit("signed", ssh=keys.alice)
+    result = CliRunner().invoke(
+        main,
+        ["presync", "--repo", str(s.repo.path), "-c", str(s.config), "--no-color"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert f"no decision log is set: a {GATED} moved by someone else is not detected" in result.output
+
+    config = load_config(s.config)
+    with Gate(config=config, decision_log=None) as gate, PresyncGate(gate=gate, config=config) as runner:
+        assert runner.run(str(s.repo.path), "main", GATED).action == "already"
+        sneaked = s.repo.commit("unsigned")
+        _move_gated(s, sneaked)
+        outcome = runner.run(str(s.repo.path), "main", GATED)
+        assert outcome.exit_code == 3 and "someone else moved it" in outcome.message, outcome.message
+        assert "(this process)" in outcome.message
