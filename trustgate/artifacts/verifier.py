@@ -38,7 +38,7 @@ from trustgate.artifacts.policy import (
     ImagePolicy,
 )
 from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES, MAX_TOTAL_PAYLOAD_BYTES
-from trustgate.errors import ConfigError, Error, PolicyError
+from trustgate.errors import ConfigError, DecisionLogError, Error, PolicyError
 from trustgate.manifests.images import TOO_DEEP, UNKNOWN_CHART_SOURCE, UNREADABLE_PATCH
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
@@ -781,7 +781,9 @@ class ImageVerifier:
         (`used` on that one), or that it would verify in full; a summary that counts on its own
         may still not be used (verified only after `MAX_CANDIDATES` newer ones that may count).
         `admission.denied` lists why admission fails the image through a summary too (a tag under
-        a rule with requireDigest).
+        a rule with requireDigest). `revocationsUnreadable`: why the decision log configured could
+        not be read (then no summary counts, and what admission does is not known: it reads
+        the revocations again).
 
         Raises:
             RegistryError: the image cannot be resolved or its referrers listed.
@@ -803,10 +805,11 @@ class ImageVerifier:
             reverse=True,
         )
         unknown = ""  # why the revocations are not known: then nothing counts, as at admission
+        unreadable = False  # a log configured and not read: what it revokes is not known
         try:
             revoked: Collection[str] = self.revocations()
         except Error as e:
-            revoked, unknown = frozenset(), e.message
+            revoked, unknown, unreadable = frozenset(), e.message, isinstance(e, DecisionLogError)
         used: summaries.Accepted | None = None
         reasons: dict[str, str] = {}
         if rule is not None and rule.acceptance is not None:
@@ -870,6 +873,8 @@ class ImageVerifier:
                     if used is not None
                     else {"path": "full"}
                 )
+                if unreadable:
+                    out["revocationsUnreadable"] = unknown
                 # What admission fails the image for whatever the summary says (`verify`): a tag
                 # where the rule requires a digest.
                 pinned = self._digest_problems(reference, ref, name, rule)
