@@ -1427,3 +1427,30 @@ def test_a_decision_log_that_is_not_there_revokes_nothing_it_is_could_not_evalua
     assert result.summary is not None and result.summary["path"] == "full"
     (ignored,) = result.summary["ignored"]
     assert "revocations could not be read" in ignored and named in ignored, ignored
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("clockSkewSeconds", "86400000", "86400000 is greater than the maximum of 3600"),
+        ("revocationRefreshSeconds", "86400000", "86400000 is greater than the maximum of 3600"),
+    ],
+)
+def test_summary_durations_past_their_bounds_are_refused_saying_why(
+    key: str, value: str, said: str, tmp_path: Path, project: Callable[..., Path]
+) -> None:
+    """A typo (86400000) made summaries dated years ahead count, or revocations read once in years
+    (the YAML loader refuses `.nan` and `.inf` already). Refused, naming the key, the limit and why."""
+    config = project("admit", accept=True)
+    text = config.read_text()
+    if key == "clockSkewSeconds":
+        text = text.replace("samePolicy: true}", f"samePolicy: true, clockSkewSeconds: {value}}}", 1)
+    else:
+        text = text.replace("revocationRefreshSeconds: 30}", f"revocationRefreshSeconds: {value}}}", 1)
+    assert value in text
+    config.write_text(text)
+    code, output = run("check", "-c", str(config), str(deployment(tmp_path, "nginx@sha256:" + "0" * 64)))
+    assert code == 3, output
+    assert said in output and key in output, output
+    assert ("lengthens" if key == "clockSkewSeconds" else "read again") in output, output
+    assert "Traceback" not in output
