@@ -246,7 +246,8 @@ class RegistryConfig:
 
     insecure: tuple[str, ...] = ()
     # registries (host[:port]) on a node-local address (localhost, loopback, link-local) that trustgate
-    # reaches as the kubelets do, running on the nodes' network; any other is refused at admission
+    # reaches as the kubelets do, running on the nodes' network, or named by a single label that its pod
+    # and the nodes resolve to one registry; any other such registry is refused at admission
     node_local: tuple[str, ...] = ()
     ca_file: Path | None = None
     docker_config: Path | None = None

@@ -226,11 +226,13 @@ class ImageVerifier:
             "that picks versions, so each change is checked",
         )
 
-    def node_local(self, reference: str, ref: Reference, why: str) -> ImageResult:
+    def node_local(self, reference: str, ref: Reference, why: str, *, ambiguous: bool = False) -> ImageResult:
         """The result at admission for an image on a node-local registry (`why`: what makes it one,
         `oci.reference.node_local`): an `image-registry` failure where a rule covers it, as for an
         unmatched image otherwise. Nothing is asked: the kubelet pulls from the node's own address,
-        and trustgate would reach its own pod's.
+        and trustgate would reach its own pod's. `ambiguous`: the registry is named by a single
+        label instead (`oci.reference.single_label`), which trustgate's pod and the node resolve
+        each their own way.
 
         A policy failure, never "could not verify": whoever writes the object chose the registry,
         and "could not verify" is answered by the failure policy, which admits in fail-open
@@ -240,6 +242,22 @@ class ImageVerifier:
         rule = self.policy.rule_for(ref.name)
         if rule is None:
             return self._unmatched(reference)
+        if ambiguous:
+            return _failed(
+                reference,
+                rule,
+                "image-registry",
+                f"{reference} cannot be verified at admission: its registry is {why}, which "
+                "trustgate's pod resolves through its own search domains and the node's container "
+                "runtime through the node's resolver (or a mirror it is configured with): the same "
+                "name may be two registries, and trustgate would verify what its own finds",
+                "name the registry by its fully qualified name (registry.example.com:5000, or "
+                "registry.<namespace>.svc.cluster.local:5000 for a Service); where trustgate's pod "
+                f"and the nodes resolve {ref.registry} to the same registry, list it under "
+                "images.registries.nodeLocal; to admit such images unverified (a development "
+                "cluster), add an exception whose rules name image-registry and whose images name "
+                f'"{ref.registry}/**"',
+            )
         return _failed(
             reference,
             rule,
