@@ -1454,3 +1454,27 @@ def test_summary_durations_past_their_bounds_are_refused_saying_why(
     assert said in output and key in output, output
     assert ("lengthens" if key == "clockSkewSeconds" else "read again") in output, output
     assert "Traceback" not in output
+
+
+def test_the_signer_recorded_is_the_san_the_rule_matched_not_the_first(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """A certificate whose first SAN the rule does not name and whose second it does: the decision
+    recorded the first as the signer (an identity the policy never trusted)."""
+    image = push_image(client, f"{registry.host}/shop/two-sans:v1", content=os.urandom(16))
+    other = "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main"
+    signer = sigstore.identity(other, more_sans=(RELEASE,))
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(client, image.ref, image, sigstore.attest(provenance(image.digest), signer))
+    reference = f"{registry.host}/shop/two-sans@{image.digest}"
+    code, output = run(
+        "check", "-c", str(project("plain")), str(deployment(tmp_path, reference)), "-o", "json"
+    )
+    assert code == 0, output
+    (verified,) = json.loads(output)["images"]
+    assert [s["subject"] for s in verified["signatures"]] == [RELEASE], verified["signatures"]
+    assert [a["signer"]["subject"] for a in verified["attestations"]] == [RELEASE], verified

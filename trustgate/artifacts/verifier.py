@@ -1395,9 +1395,12 @@ def _credential(evidence: Evidence, artifact: SignatureArtifact) -> str:
     """Who signed: a keyless signer's identity (issuer and subject), or the key; a signature found
     twice is one signer, and so are two certificates of one identity (found in review: one
     workflow signing twice, two Fulcio certificates, met a threshold of two; a certificate per
-    signing is how keyless works, and it names no more signers than its identity)."""
+    signing is how keyless works, and it names no more signers than its identity). The identity is
+    the certificate's first, whichever one the authority matched (`subject`): one certificate
+    whose SANs two authorities each match is one signer, not two."""
     if evidence.method == "keyless" and evidence.subject is not None and evidence.issuer is not None:
-        return "identity " + json.dumps([evidence.issuer, evidence.subject])
+        first = evidence.identities[0] if evidence.identities else evidence.subject
+        return "identity " + json.dumps([evidence.issuer, first])
     if evidence.key_id:
         return f"key {evidence.key_id}"
     if evidence.certificate_sha256:
