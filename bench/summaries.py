@@ -67,7 +67,7 @@ from trustgate.config import (  # noqa: E402
     SummaryVerifier,
 )
 from trustgate.decisions.canonical import uuid7  # noqa: E402
-from trustgate.decisions.log import DecisionLog  # noqa: E402
+from trustgate.decisions.log import DecisionLog, open_store  # noqa: E402
 from trustgate.oci.client import RegistryClient, RegistrySettings  # noqa: E402
 from trustgate.revocations import Revocations, revocation_record  # noqa: E402
 
@@ -164,6 +164,7 @@ def run(args: argparse.Namespace, tmp: Path, host: str) -> dict[str, Any]:
     print("admitting each through its summary ...", file=sys.stderr)
     # 3. Accepted through the summary: a new verifier (empty cache), revocations from a decision log.
     store = f"sqlite:///{tmp / 'decisions.db'}"
+    open_store(store).close()  # made even with --revoked 0: a log that is not there revokes what is not known
     with DecisionLog.open(store) as log:
         for _ in range(args.revoked):
             log.append(revocation_record("sha256:" + os.urandom(32).hex(), reason="bench"))

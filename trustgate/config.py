@@ -38,6 +38,25 @@ PUBLIC_GOOD = "public-good"  # the embedded Sigstore public-good trust root
 # the head may commit just after it (ADR 9, item 12); MAX_: a year, beyond which no bound is left
 DEFAULT_CLOCK_SKEW_SECONDS = 300.0
 MAX_CLOCK_SKEW_SECONDS = 366 * 86400.0
+# The most `images.rules[].summaries.accept.clockSkewSeconds` may be (the schema's maximum): a summary
+# dated that far ahead counts until its timeVerified + maxAgeSeconds, so each second of skew is a second
+# more of life; NTP-synchronised clocks differ by far less than an hour (a typo, 86400000, made
+# summaries count for years).
+MAX_SUMMARY_CLOCK_SKEW_SECONDS = 3600.0
+# The most `images.summaries.accept.revocationRefreshSeconds` may be (the schema's maximum): a
+# revocation reaches the webhooks only when they read the log again, and reading it costs one query.
+MAX_REVOCATION_REFRESH_SECONDS = 3600.0
+# Why a schema maximum is what it is, by the end of the path it bounds: said with the error.
+MAXIMUM_WHY: dict[tuple[str, ...], str] = {
+    ("summaries", "accept", "clockSkewSeconds"): (
+        "a summary dated up to that far in the future counts until its timeVerified + maxAgeSeconds, "
+        "so the skew lengthens every summary's life; clocks kept by NTP differ by seconds"
+    ),
+    ("summaries", "accept", "revocationRefreshSeconds"): (
+        "a revocation reaches admission only when the revocations are read again; an hour is "
+        "already long for a summary revoked because a key leaked"
+    ),
+}
 # The most `images.registries.maxArtifacts` may be (the schema's maximum): each artifact is round
 # trips and a signature check inside one verification's deadline; past it, prune the repository.
 MAX_ARTIFACTS = 1024
@@ -227,7 +246,8 @@ class RegistryConfig:
 
     insecure: tuple[str, ...] = ()
     # registries (host[:port]) on a node-local address (localhost, loopback, link-local) that trustgate
-    # reaches as the kubelets do, running on the nodes' network; any other is refused at admission
+    # reaches as the kubelets do, running on the nodes' network, or named by a single label that its pod
+    # and the nodes resolve to one registry; any other such registry is refused at admission
     node_local: tuple[str, ...] = ()
     ca_file: Path | None = None
     docker_config: Path | None = None
@@ -1534,4 +1554,8 @@ def _explain(error: Any) -> str:  # a jsonschema.ValidationError
             "the reconciler applies (`paths: [clusters/prod]`), or leave `paths` out (or write "
             "`paths: [.]`) to judge the whole tree"
         )
+    if error.validator in ("maximum", "exclusiveMaximum"):
+        why = MAXIMUM_WHY.get(tuple(str(p) for p in error.absolute_path)[-3:])
+        if why:
+            return f"{error.message}: {why}"
     return str(error.message)

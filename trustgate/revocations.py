@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from trustgate.errors import DecisionLogError, Error
@@ -57,17 +56,26 @@ def revocation_record(digest: str, *, reason: str, actor: Any = None) -> dict[st
 def read_revoked(url: str) -> frozenset[str]:
     """Every digest revoked in the decision log at `url`.
 
+    A log that is not there is not one without revocations: the summaries revoked in the log
+    the configuration meant (on a volume not mounted, at another path) would count. So a
+    missing SQLite file, or a PostgreSQL database without the log's tables, is an error, and
+    the log is read without being created or migrated. A gate that writes there creates the
+    log with its first decision; the revocations are read from then on.
+
     Raises:
-        DecisionLogError: the store cannot be opened or read.
+        DecisionLogError: the store is not there, or cannot be opened or read; the message
+            names it (the verifier shows the message alone).
     """
     from trustgate.decisions.log import open_store
     from trustgate.decisions.store import Filters
 
-    if url.startswith("sqlite:"):
-        path = url[len("sqlite:") :].partition("?")[0]
-        if not Path(path[2:] if path.startswith("//") else path).exists():
-            return frozenset()  # nothing recorded yet (the gate's first decision creates it): none revoked
-    store = open_store(url, create=False)
+    try:
+        store = open_store(url, create=False, read_only=True)
+    except DecisionLogError as e:
+        raise DecisionLogError(
+            f"{e.where or url}: {e.message}",
+            hint=(f"{e.hint}; " if e.hint else "") + _UNREAD_HINT,
+        ) from e
     try:
         revoked: set[str] = set()
         for entry in store.query(Filters(gates=(GATE,)), newest_first=False):
@@ -75,6 +83,14 @@ def read_revoked(url: str) -> frozenset[str]:
         return frozenset(revoked)
     finally:
         store.close()
+
+
+_UNREAD_HINT: Final = (
+    "until the log the revocations are recorded in can be read, no verification summary counts "
+    "(images are verified in full): check decisionLog.url or --decision-log (a wrong path, a "
+    "volume not mounted, another database?); a new log is created by the first decision a gate "
+    "records in it (or `trustgate summaries revoke`)"
+)
 
 
 def to_carry_over(store: Store, before: str) -> list[tuple[str, str]]:

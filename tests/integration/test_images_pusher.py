@@ -303,6 +303,43 @@ def test_a_node_local_registry_is_denied_in_a_fail_open_namespace(
         server.stop()
 
 
+def test_a_single_label_registry_name_is_denied_in_a_fail_open_namespace(
+    registry: RegistryProcess, client: RegistryClient, sigstore: SigstoreInstance, tmp_path: Path
+) -> None:
+    """`registry:5000/app` (or `MyReg/app`: a capital makes it a host) names a registry by a
+    single-label name, which trustgate's pod resolves through its own search domains and the
+    kubelet through the node's (or its runtime's registry configuration): the same name can be
+    two registries. trustgate asked its own, could not resolve it, and `serve` admitted the image
+    in a fail-open namespace as "could not verify". A policy failure now, as for a node-local
+    registry; Docker Hub's short names are not host names and are judged as before."""
+    ref = Reference.parse(f"{registry.host}/signed/labels")
+    signed = push_image(client, ref, tag="v1", content=os.urandom(16))
+    hosts = ["registry:5000", "MyReg", "registry-1:1"]
+    rules = "".join(
+        f'    - {{name: label-{i}, images: ["{host}/**"], signatures: {{authorities: [release]}}}}\n'
+        for i, host in enumerate(hosts)
+    )
+    config = _config(tmp_path, registry, sigstore)
+    config.write_text(config.read_text().replace("  unmatched: deny\n", rules + "  unmatched: deny\n"))
+    server = start_server(make_certs(tmp_path / "certs"), "-c", str(config), workers=1)
+    try:
+        for i, host in enumerate(hosts):
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "sandbox-team"},
+                "spec": {"containers": [{"name": "c", "image": f"{host}/shop/app@{signed.digest}"}]},
+            }
+            _status, reply = server.post(review(pod, uid=f"u-label-{i}"))
+            response = reply["response"]
+            said = json.dumps(response)
+            assert response["allowed"] is False, (host, said)
+            assert "[image-registry]" in response["status"]["message"], said
+            assert "failure policy" not in said and "single-label name" in said, said
+    finally:
+        server.stop()
+
+
 def _flux(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
     group = "helm.toolkit.fluxcd.io/v2" if kind == "HelmRelease" else "source.toolkit.fluxcd.io/v1"
     return {

@@ -18,7 +18,7 @@ from support.oci_push import EMPTY_CONFIG, Pushed, push_blob_descriptor, push_im
 from support.registry import RegistryProcess
 from support.sigstore import SigstoreInstance
 from support.webhook import CertSet, review, start_server
-from test_summaries_e2e import deployment, gate_decision, signed
+from test_summaries_e2e import deployment, gate_decision, made, signed
 
 from trustgate.artifacts import summaries
 from trustgate.config import load_config
@@ -227,7 +227,7 @@ def test_a_summary_read_that_hangs_does_not_trip_the_breaker(
     deploy = deployment(tmp_path, f"{proxy.host}/shop/hang@{image.digest}")
     (tmp_path / "other").mkdir()
     deploy_other = deployment(tmp_path / "other", f"{proxy.host}/shop/hang-other@{other.digest}")
-    log = DecisionLog.open(f"sqlite:///{tmp_path / 'admission.db'}")  # revocations: summaries count
+    log = DecisionLog.open(made(f"sqlite:///{tmp_path / 'admission.db'}"))  # revocations: summaries count
     try:
         with Gate(config=load_config(config), decision_log=log) as gate:
             decision = gate.check([str(deploy)], gate="admission")

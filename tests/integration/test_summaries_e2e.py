@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
@@ -34,7 +35,7 @@ from support.webhook import CertSet, make_certs, review, start_server
 from trustgate.artifacts import issuing, summaries
 from trustgate.cli.main import main
 from trustgate.config import load_config
-from trustgate.decisions.log import DecisionLog
+from trustgate.decisions.log import DecisionLog, open_store
 from trustgate.gate import Gate
 from trustgate.model import Decision, ImageResult
 from trustgate.oci import mediatypes as mt
@@ -210,14 +211,23 @@ def only_summaries_left(client: RegistryClient, image: Pushed) -> None:
     client.push_manifest(image.ref, data, mt.OCI_INDEX, tag)
 
 
+def made(store: str) -> str:
+    """`store`, the decision log made there first if it is not (as an operator makes it, or a gate's
+    first decision): from a log that is not there, what is revoked is not known, so no summary counts."""
+    open_store(store).close()
+    return store
+
+
 def gate_decision(
-    config: Path, deploy: Path, *, store: str | None = None, logged: bool = True
+    config: Path, deploy: Path, *, store: str | None = None, logged: bool = True, make: bool = True
 ) -> tuple[Decision, ImageResult]:
     """Through the Gate API the webhook uses (gate `admission`), with a decision log (`store`, else
     one beside `deploy`: without a log to read revocations from, no summary counts) unless `logged`
-    is False."""
+    is False; the log is `made` first unless `make` is False."""
     if store is None and logged:
         store = f"sqlite:///{deploy.parent / 'admission-default.db'}"
+    if store and make:
+        made(store)
     log = DecisionLog.open(store) if store else None
     try:
         with Gate(config=load_config(config), decision_log=log) as gate:
@@ -632,7 +642,7 @@ def test_a_revocation_reaches_an_admission_served_from_the_cache(
     deploy = deployment(tmp_path, f"{registry.host}/shop/cached-{revoke}@{image.digest}")
     bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
     issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
-    with DecisionLog.open(store) as log, Gate(config=load_config(admit), decision_log=log) as gate:
+    with DecisionLog.open(made(store)) as log, Gate(config=load_config(admit), decision_log=log) as gate:
         results = []
         for _ in range(2):
             (result,) = gate.check([str(deploy)], gate="admission").images
@@ -670,7 +680,7 @@ def test_trustgate_serve_admits_through_a_vsa_and_learns_of_its_revocation(
     assert code == 0, output
     only_summaries_left(client, image)
     admit = project("admit", accept=True, refresh=0.5)
-    store = f"sqlite:///{tmp_path / 'webhook.db'}"
+    store = made(f"sqlite:///{tmp_path / 'webhook.db'}")
     srv = start_server(certs, "-c", str(admit), "--decision-log", store, workers=1)
     pod = {
         "apiVersion": "v1",
@@ -709,7 +719,7 @@ def presync(tmp_path: Path, config: Path, manifest: str) -> str:
     (repo.path / "apps").mkdir()
     repo.write("apps/api.yaml", manifest)
     repo.commit("api v1", ssh=alice)
-    store = f"sqlite:///{tmp_path / 'presync.db'}"
+    store = made(f"sqlite:///{tmp_path / 'presync.db'}")
     code, output = run("presync", "--repo", str(repo.path), "-c", str(config), "--decision-log", store)
     assert code == 0, output
     return store
@@ -841,7 +851,7 @@ def test_trustgate_serve_denies_an_unsigned_image_with_deep_junk_in_a_fail_open_
         attach_deep_junk(client, image)
     config = project("admit", accept=accept)
     config.write_text(config.read_text() + "admission:\n  failOpen:\n    namespaces: ['dev-*']\n")
-    store = f"sqlite:///{tmp_path / 'webhook.db'}"
+    store = made(f"sqlite:///{tmp_path / 'webhook.db'}")
     srv = start_server(certs, "-c", str(config), "--decision-log", store, workers=1)
 
     def pod(image: Pushed, namespace: str) -> dict[str, Any]:
@@ -1356,3 +1366,115 @@ def test_a_revocation_outlives_a_prune_of_the_log_it_is_recorded_in(
     assert decision.exit_code() == 1 and after.summary is not None and after.summary["path"] == "full"
     code, output = run("log", "verify", "--store", store)
     assert code == 0, output
+
+
+def _revoked_elsewhere(
+    tmp_path: Path, registry: RegistryProcess, client: RegistryClient, admit: Path, name: str
+) -> tuple[Path, str]:
+    """An unsigned image whose only summary counts and is revoked in the log `revoked.db`;
+    (its deployment, its reference by digest)."""
+    image = push_image(client, f"{registry.host}/shop/{name}:v1", content=os.urandom(16))  # unsigned
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    revoked = f"sqlite:///{tmp_path / 'revoked.db'}"
+    code, output = run("summaries", "revoke", summaries.summary_digest(bundle), "--store", revoked)
+    assert code == 0, output
+    reference = f"{registry.host}/shop/{name}@{image.digest}"
+    return deployment(tmp_path, reference), reference
+
+
+@pytest.mark.parametrize(
+    "where", ["sqlite-file-missing", "postgresql-without-tables", "postgresql-no-database"]
+)
+def test_a_decision_log_that_is_not_there_revokes_nothing_it_is_could_not_evaluate(
+    where: str,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    project: Callable[..., Path],
+    request: pytest.FixtureRequest,
+) -> None:
+    """The log configured is not there (a wrong path, a volume not mounted, another database): what
+    it revokes is unknown, not nothing. `verify image --summary` said the summary revoked in the real
+    log counted (exit 0), and admission admitted the unsigned image through it; an empty PostgreSQL
+    database was given the log's tables by the reader, and read as revoking nothing."""
+    admit = project("admit", accept=True)
+    deploy, reference = _revoked_elsewhere(tmp_path, registry, client, admit, f"log-{where}")
+    if where == "sqlite-file-missing":
+        (tmp_path / "not-mounted").mkdir()
+        url = f"sqlite:///{tmp_path / 'not-mounted' / 'decisions.db'}"
+        named = str(tmp_path / "not-mounted" / "decisions.db")
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database() if where == "postgresql-without-tables" else server.url("nowhere")
+        named = "/nowhere" if where == "postgresql-no-database" else url.rpartition("/")[2]
+    config = admit.with_name("admit-missing.yaml")
+    config.write_text(admit.read_text() + f'decisionLog: {{url: "{url}"}}\n')
+    code, output = run("verify", "image", "-c", str(config), reference, "--summary")
+    assert code == 3, output
+    assert "admits through" not in output and "revocations could not be read: " in output, output
+    assert named in output, output
+    if where == "sqlite-file-missing":
+        assert not (tmp_path / "not-mounted" / "decisions.db").exists()  # a reader makes no log
+    elif where == "postgresql-without-tables":
+        assert "none of its tables" in output, output
+        with psycopg.connect(url) as conn:  # nor its tables
+            assert conn.execute("SELECT to_regclass('decisions')").fetchone() == (None,)
+    if where == "postgresql-no-database":
+        return  # a gate cannot record its decision either
+    decision, result = gate_decision(admit, deploy, store=url, make=False)
+    assert result.status == "failed" and decision.exit_code() == 1, result.to_json()
+    assert result.summary is not None and result.summary["path"] == "full"
+    (ignored,) = result.summary["ignored"]
+    assert "revocations could not be read" in ignored and named in ignored, ignored
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("clockSkewSeconds", "86400000", "86400000 is greater than the maximum of 3600"),
+        ("revocationRefreshSeconds", "86400000", "86400000 is greater than the maximum of 3600"),
+    ],
+)
+def test_summary_durations_past_their_bounds_are_refused_saying_why(
+    key: str, value: str, said: str, tmp_path: Path, project: Callable[..., Path]
+) -> None:
+    """A typo (86400000) made summaries dated years ahead count, or revocations read once in years
+    (the YAML loader refuses `.nan` and `.inf` already). Refused, naming the key, the limit and why."""
+    config = project("admit", accept=True)
+    text = config.read_text()
+    if key == "clockSkewSeconds":
+        text = text.replace("samePolicy: true}", f"samePolicy: true, clockSkewSeconds: {value}}}", 1)
+    else:
+        text = text.replace("revocationRefreshSeconds: 30}", f"revocationRefreshSeconds: {value}}}", 1)
+    assert value in text
+    config.write_text(text)
+    code, output = run("check", "-c", str(config), str(deployment(tmp_path, "nginx@sha256:" + "0" * 64)))
+    assert code == 3, output
+    assert said in output and key in output, output
+    assert ("lengthens" if key == "clockSkewSeconds" else "read again") in output, output
+    assert "Traceback" not in output
+
+
+def test_the_signer_recorded_is_the_san_the_rule_matched_not_the_first(
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    project: Callable[..., Path],
+) -> None:
+    """A certificate whose first SAN the rule does not name and whose second it does: the decision
+    recorded the first as the signer (an identity the policy never trusted)."""
+    image = push_image(client, f"{registry.host}/shop/two-sans:v1", content=os.urandom(16))
+    other = "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main"
+    signer = sigstore.identity(other, more_sans=(RELEASE,))
+    attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+    attach_referrer(client, image.ref, image, sigstore.attest(provenance(image.digest), signer))
+    reference = f"{registry.host}/shop/two-sans@{image.digest}"
+    code, output = run(
+        "check", "-c", str(project("plain")), str(deployment(tmp_path, reference)), "-o", "json"
+    )
+    assert code == 0, output
+    (verified,) = json.loads(output)["images"]
+    assert [s["subject"] for s in verified["signatures"]] == [RELEASE], verified["signatures"]
+    assert [a["signer"]["subject"] for a in verified["attestations"]] == [RELEASE], verified

@@ -204,8 +204,8 @@ def build_statement(
     """An in-toto Statement v1 carrying a SLSA VSA v1 predicate with `verificationResult: PASSED`.
 
     Args:
-        subjects: (name, "sha256:<hex>") of each digest verified: the image, and the platform
-            manifests where the rule looked at them.
+        subjects: (name, "<algorithm>:<hex>") of each digest verified: the image, and the
+            platform manifests where the rule looked at them; each under its own algorithm's key.
         resource_uri: the image, e.g. `oci://registry/repo@sha256:...`.
         policy_digest: "sha256:<hex>" of the rule (`CompiledRule.policy_digest`).
         input_attestations: `{"uri", "digest": {"sha256": hex}}` of each bundle verified.
@@ -227,7 +227,7 @@ def build_statement(
         predicate[DECISION_FIELD] = {"id": decision_id}
     return {
         "_type": STATEMENT_V1,
-        "subject": [{"name": name, "digest": {"sha256": _hex(digest)}} for name, digest in subjects],
+        "subject": [{"name": name, "digest": _digest_set(digest)} for name, digest in subjects],
         "predicateType": VSA_PREDICATE,
         "predicate": predicate,
     }
@@ -680,6 +680,19 @@ def _claims(levels: Sequence[str], required: str) -> bool:
         if have is not None and have[1] == want[1] and int(have[2]) >= int(want[2]):
             return True
     return False
+
+
+def _digest_set(digest: str) -> dict[str, str]:
+    """An in-toto DigestSet of an OCI digest: `{algorithm: hex}` (`sha512:...` under "sha512": found
+    in review, a sha512 digest was issued under "sha256", which names another hash of other bytes).
+
+    Raises:
+        ValueError: `digest` is not `<algorithm>:<hex>`.
+    """
+    algorithm, colon, hexpart = digest.partition(":")
+    if not colon or not algorithm or not hexpart:
+        raise ValueError(f"{digest!r} is not an <algorithm>:<hex> digest")
+    return {algorithm.lower(): hexpart.lower()}
 
 
 def _hex(digest: str) -> str:

@@ -38,7 +38,7 @@ from trustgate.artifacts.policy import (
     ImagePolicy,
 )
 from trustgate.config import MAX_ARTIFACTS, MAX_PAYLOAD_BYTES, MAX_TOTAL_PAYLOAD_BYTES
-from trustgate.errors import ConfigError, Error, PolicyError
+from trustgate.errors import ConfigError, DecisionLogError, Error, PolicyError
 from trustgate.manifests.images import TOO_DEEP, UNKNOWN_CHART_SOURCE, UNREADABLE_PATCH
 from trustgate.model import ImageProblem, ImageResult
 from trustgate.oci import deadline
@@ -226,11 +226,13 @@ class ImageVerifier:
             "that picks versions, so each change is checked",
         )
 
-    def node_local(self, reference: str, ref: Reference, why: str) -> ImageResult:
+    def node_local(self, reference: str, ref: Reference, why: str, *, ambiguous: bool = False) -> ImageResult:
         """The result at admission for an image on a node-local registry (`why`: what makes it one,
         `oci.reference.node_local`): an `image-registry` failure where a rule covers it, as for an
         unmatched image otherwise. Nothing is asked: the kubelet pulls from the node's own address,
-        and trustgate would reach its own pod's.
+        and trustgate would reach its own pod's. `ambiguous`: the registry is named by a single
+        label instead (`oci.reference.single_label`), which trustgate's pod and the node resolve
+        each their own way.
 
         A policy failure, never "could not verify": whoever writes the object chose the registry,
         and "could not verify" is answered by the failure policy, which admits in fail-open
@@ -240,6 +242,22 @@ class ImageVerifier:
         rule = self.policy.rule_for(ref.name)
         if rule is None:
             return self._unmatched(reference)
+        if ambiguous:
+            return _failed(
+                reference,
+                rule,
+                "image-registry",
+                f"{reference} cannot be verified at admission: its registry is {why}, which "
+                "trustgate's pod resolves through its own search domains and the node's container "
+                "runtime through the node's resolver (or a mirror it is configured with): the same "
+                "name may be two registries, and trustgate would verify what its own finds",
+                "name the registry by its fully qualified name (registry.example.com:5000, or "
+                "registry.<namespace>.svc.cluster.local:5000 for a Service); where trustgate's pod "
+                f"and the nodes resolve {ref.registry} to the same registry, list it under "
+                "images.registries.nodeLocal; to admit such images unverified (a development "
+                "cluster), add an exception whose rules name image-registry and whose images name "
+                f'"{ref.registry}/**"',
+            )
         return _failed(
             reference,
             rule,
@@ -781,7 +799,9 @@ class ImageVerifier:
         (`used` on that one), or that it would verify in full; a summary that counts on its own
         may still not be used (verified only after `MAX_CANDIDATES` newer ones that may count).
         `admission.denied` lists why admission fails the image through a summary too (a tag under
-        a rule with requireDigest).
+        a rule with requireDigest). `revocationsUnreadable`: why the decision log configured could
+        not be read (then no summary counts, and what admission does is not known: it reads
+        the revocations again).
 
         Raises:
             RegistryError: the image cannot be resolved or its referrers listed.
@@ -803,10 +823,11 @@ class ImageVerifier:
             reverse=True,
         )
         unknown = ""  # why the revocations are not known: then nothing counts, as at admission
+        unreadable = False  # a log configured and not read: what it revokes is not known
         try:
             revoked: Collection[str] = self.revocations()
         except Error as e:
-            revoked, unknown = frozenset(), e.message
+            revoked, unknown, unreadable = frozenset(), e.message, isinstance(e, DecisionLogError)
         used: summaries.Accepted | None = None
         reasons: dict[str, str] = {}
         if rule is not None and rule.acceptance is not None:
@@ -870,6 +891,8 @@ class ImageVerifier:
                     if used is not None
                     else {"path": "full"}
                 )
+                if unreadable:
+                    out["revocationsUnreadable"] = unknown
                 # What admission fails the image for whatever the summary says (`verify`): a tag
                 # where the rule requires a digest.
                 pinned = self._digest_problems(reference, ref, name, rule)
@@ -1372,9 +1395,12 @@ def _credential(evidence: Evidence, artifact: SignatureArtifact) -> str:
     """Who signed: a keyless signer's identity (issuer and subject), or the key; a signature found
     twice is one signer, and so are two certificates of one identity (found in review: one
     workflow signing twice, two Fulcio certificates, met a threshold of two; a certificate per
-    signing is how keyless works, and it names no more signers than its identity)."""
+    signing is how keyless works, and it names no more signers than its identity). The identity is
+    the certificate's first, whichever one the authority matched (`subject`): one certificate
+    whose SANs two authorities each match is one signer, not two."""
     if evidence.method == "keyless" and evidence.subject is not None and evidence.issuer is not None:
-        return "identity " + json.dumps([evidence.issuer, evidence.subject])
+        first = evidence.identities[0] if evidence.identities else evidence.subject
+        return "identity " + json.dumps([evidence.issuer, first])
     if evidence.key_id:
         return f"key {evidence.key_id}"
     if evidence.certificate_sha256:

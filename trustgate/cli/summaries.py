@@ -7,7 +7,8 @@ decision log (`trustgate.revocations`); judging summaries is
 
 Exit codes: `revoke` 0 recorded, 2 usage, 3 the log could not be written;
 `verify image --summary` 0 when admission would admit every image through a
-summary (the one it shows as used), 1 otherwise, 3 when the registry could not be asked.
+summary (the one it shows as used), 1 otherwise, 3 when the registry could not be asked or
+the revocations could not be read from the decision log configured.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def show_summaries(config: Config, references: tuple[str, ...], fmt: str) -> Non
                 report = {"reference": reference, "error": e.message}
                 code = ExitCode.NOT_EVALUATED
             reports.append(report)
+    # A decision log configured and not read (not there, down): what it revokes is not known, so
+    # neither is what admission, reading it again, would do.
+    if any("revocationsUnreadable" in r for r in reports):
+        code = ExitCode.NOT_EVALUATED
     # As admission would: a summary it would use (not merely one that counts on its own), and
     # nothing that fails the image all the same (a tag where the rule requires a digest).
     if code == ExitCode.PASS and not all(_admits(r.get("admission")) for r in reports):
@@ -104,6 +109,8 @@ def _text(report: dict[str, Any]) -> str:
         return "\n".join([*lines, f"  could not look: {_shown(report['error'])}"])
     if "rule" in report:
         lines.append(f"  rule {_shown(report['rule'])} (policy digest {_shown(report['policyDigest'])})")
+    if "revocationsUnreadable" in report:
+        lines.append(f"  revocations could not be read: {_shown(report['revocationsUnreadable'])}")
     admission = report.get("admission")
     if isinstance(admission, dict):
         if admission.get("denied"):

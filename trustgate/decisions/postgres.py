@@ -97,7 +97,11 @@ class PostgresStore(SqlStore):
         self._read_only = read_only
         self._conn = self._connect()
         if read_only:
-            schema_refused(self._version(), self.url)
+            try:
+                schema_refused(self._version(), self.url)
+            except BaseException:
+                self._conn.close()  # refused: no connection is left to the garbage collector
+                raise
             return
         if self._version() == SCHEMA_VERSION:
             return  # nothing to migrate, nothing written: a read-only role (the auditor UI's) can open it

@@ -610,6 +610,12 @@ def schema_refused(version: int, url: str) -> None:
     Raises:
         DecisionLogError: `version` is not SCHEMA_VERSION (migrating would write to the log).
     """
+    if version == 0:  # an empty SQLite file, or a database the log's tables are not in
+        raise DecisionLogError(
+            "no decision log here (none of its tables)",
+            where=url,
+            hint="check the URL (another database?); a gate that writes to it creates the log",
+        )
     if version != SCHEMA_VERSION:
         raise DecisionLogError(
             f"the decision log has schema {version}; this trustgate reads schema {SCHEMA_VERSION} "

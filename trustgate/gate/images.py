@@ -134,8 +134,17 @@ class ImageStage:
         """The results of the images on a node-local registry (localhost, a loopback or link-local
         address) not listed in `images.registries.nodeLocal`: the kubelet pulls them from the
         node it runs on, where trustgate, in its own pod, would verify what its own address
-        serves (or be refused, "could not verify", which fail-open namespaces admit)."""
-        from trustgate.oci.reference import InvalidReferenceError, Reference, node_local, plain_registry
+        serves (or be refused, "could not verify", which fail-open namespaces admit). And of
+        those on a registry named by a single label (`registry:5000`), not listed there either:
+        trustgate's pod and the node resolve that name each their own way (found in review:
+        trustgate could not resolve it, and a fail-open namespace admitted the image)."""
+        from trustgate.oci.reference import (
+            InvalidReferenceError,
+            Reference,
+            node_local,
+            plain_registry,
+            single_label,
+        )
 
         shared = {plain_registry(r) for r in self.config.images.registries.node_local}
         out: dict[str, ImageResult] = {}
@@ -146,9 +155,13 @@ class ImageStage:
                 ref = Reference.parse(use.reference)
             except InvalidReferenceError:
                 continue  # verified as usual, which reports it
+            if plain_registry(ref.registry) in shared:
+                continue
             why = node_local(ref.registry)
-            if why is not None and plain_registry(ref.registry) not in shared:
+            if why is not None:
                 out[use.reference] = self.verifier.node_local(use.reference, ref, why)
+            elif (named := single_label(ref.registry)) is not None:
+                out[use.reference] = self.verifier.node_local(use.reference, ref, named, ambiguous=True)
         return out
 
     def _findings(self, result: DocumentResult, use: ImageUse, image: ImageResult) -> None:

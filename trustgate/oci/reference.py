@@ -30,6 +30,7 @@ __all__ = [
     "name_pattern",
     "node_local",
     "plain_port",
+    "single_label",
     "validate_digest",
 ]
 
@@ -316,6 +317,26 @@ def node_local(registry: str) -> str | None:
         return f"{text}, a link-local address"
     if address.is_unspecified or (isinstance(address, ipaddress.IPv4Address) and address in _THIS_NETWORK):
         return f"{text}, an address of this host"
+    return None
+
+
+def single_label(registry: str) -> str | None:
+    """What makes `registry` (`host[:port]`, as `Reference.parse` writes it) a name that may be two
+    registries: a host of one label (`registry:5000`; `MyReg` in `MyReg/app`), which trustgate's pod
+    resolves through the cluster's DNS and its own search domains, and the node's container runtime
+    through the node's resolver or its own registry configuration (a mirror for that name, as kind
+    and k3d set up); None for any other registry. Docker Hub's short names (`nginx`, `myorg/app`)
+    name no host: `Reference.parse` writes them as docker.io. `localhost` is `node_local`'s.
+    """
+    if registry.startswith("["):
+        return None
+    host = registry.partition(":")[0]
+    if "." in host or host in _LOCAL_NAMES:
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host}, a single-label name"
     return None
 
 

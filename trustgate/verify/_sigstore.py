@@ -90,14 +90,19 @@ def _der_utf8(value: bytes) -> str:
     return value[offset:].decode()
 
 
-def certificate_identity(cert: x509.Certificate) -> tuple[str, str]:
-    """The signer identity (first SAN: URI, email or Sigstore username) and OIDC issuer of a certificate.
+def certificate_identity(
+    cert: x509.Certificate, identities: Sequence[IdentityMatcher] = ()
+) -> tuple[str, str, tuple[str, ...]]:
+    """The signer identity recorded for a certificate, its OIDC issuer, and all its identities.
 
-    Either part is "" when the certificate has none. The identity recorded and counted as one
-    signer; which identities a policy may match is `certificate_identities`.
+    The identity is the first SAN (URI, email or Sigstore username) one of `identities` matches,
+    the SAN the policy trusted (found in review: the first SAN was recorded, one the policy may not
+    name at all); the first SAN where none does. Either part is "" when the certificate has none.
+    Which identities a policy may match is `certificate_identities`.
     """
     subjects, issuer = certificate_identities(cert)
-    return (subjects[0] if subjects else ""), issuer
+    matched = next((s for s in subjects if any(m.matches(s, issuer) for m in identities)), None)
+    return matched or (subjects[0] if subjects else ""), issuer, subjects
 
 
 def certificate_identities(cert: x509.Certificate) -> tuple[tuple[str, ...], str]:

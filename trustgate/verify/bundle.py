@@ -225,7 +225,7 @@ def _keyless(
             root=authority.trust_root.name,
             cas=authority.trust_root.trusted_root.get_fulcio_certs(),
         ) from e
-    subject, issuer = certificate_identity(certificate)
+    subject, issuer, identities = certificate_identity(certificate, authority.identities)
     entry = bundle.log_entry._inner
     return (
         Evidence(
@@ -235,6 +235,7 @@ def _keyless(
             signed_digest=digest,
             subject=subject,
             issuer=issuer,
+            identities=identities,
             key_id=_key_id(certificate.public_key()),  # type: ignore[arg-type]
             certificate_sha256=_cert_sha256(certificate),
             log_index=int(entry.log_index),

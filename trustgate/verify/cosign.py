@@ -245,6 +245,7 @@ def _verify_parts(
             ) from e
 
     subject = issuer = cert_sha = None
+    identities: tuple[str, ...] = ()
     key: PublicKey
     if isinstance(authority, KeylessAuthority):
         from sigstore.errors import Error as SigstoreError
@@ -281,7 +282,7 @@ def _verify_parts(
                 cas=authority.trust_root.trusted_root.get_fulcio_certs(),
             ) from e
         key = leaf.public_key()  # type: ignore[assignment]
-        subject, issuer = certificate_identity(leaf)
+        subject, issuer, identities = certificate_identity(leaf, authority.identities)
         cert_sha = "sha256:" + hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
         key_id = _key_id(key)
         method = "keyless"
@@ -336,6 +337,7 @@ def _verify_parts(
         signed_digest="",
         subject=subject,
         issuer=issuer,
+        identities=identities,
         key_id=key_id,
         certificate_sha256=cert_sha,
         log_index=log_index,

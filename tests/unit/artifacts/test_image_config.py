@@ -526,3 +526,35 @@ def test_a_trust_root_whose_file_is_missing_is_an_error_even_if_no_authority_nam
     (tmp_path / "roots" / "corp.json").mkdir()
     with pytest.raises(ConfigError, match="not a file"):
         load_config(path)
+
+
+def test_the_summary_durations_are_bounded_at_the_limits_config_names(tmp_path: Path) -> None:
+    """The schema's maxima are the constants' (an hour each): at the limit read, past it refused."""
+    from trustgate.config import MAX_REVOCATION_REFRESH_SECONDS, MAX_SUMMARY_CLOCK_SKEW_SECONDS
+
+    def accepting(skew: float, refresh: float) -> str:
+        return (
+            "images:\n"
+            "  rules:\n"
+            "    - name: shop\n"
+            "      images: ['registry.example/shop/**']\n"
+            "      summaries:\n"
+            f"        accept: {{verifiers: [{{id: v, key: vsa.pub}}], clockSkewSeconds: {skew}}}\n"
+            f"  summaries: {{accept: {{revocationRefreshSeconds: {refresh}}}}}\n"
+        )
+
+    (tmp_path / "vsa.pub").write_text(
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEYZ9Nv0sUBfzS9J5UIdyCzBjPXPn3\n"
+        "tJ9i0JMm2CpjvwY6bfeZ+ijwO0f8SFZn+vYPd5Wq4/Tv8qBn36DS5yVgMQ==\n-----END PUBLIC KEY-----\n"
+    )
+    top_skew, top_refresh = MAX_SUMMARY_CLOCK_SKEW_SECONDS, MAX_REVOCATION_REFRESH_SECONDS
+    config = load_config(write(tmp_path, accepting(top_skew, top_refresh)))
+    (rule,) = config.images.rules
+    assert rule.summaries is not None and rule.summaries.clock_skew_seconds == top_skew == 3600
+    assert config.images.summaries.revocation_refresh_seconds == top_refresh == 3600
+    for skew, refresh, key in [
+        (top_skew + 1, 30, "clockSkewSeconds"),
+        (60, top_refresh + 1, "revocationRefresh"),
+    ]:
+        with pytest.raises(ConfigError, match=f"{key}.*greater than the maximum of 3600: "):
+            load_config(write(tmp_path, accepting(skew, refresh)))

@@ -165,3 +165,38 @@ def test_tekton_and_argo_workflow_images_are_verified_at_their_fields(tmp_path: 
         "registry.test/shop/api:v1": "verified",
         "registry.test/shop/proxy:v3": "failed",
     }
+
+
+def test_a_single_label_registry_fails_at_admission_unless_listed_as_reached_as_the_nodes_do(
+    tmp_path: Path,
+) -> None:
+    """`registry:5000` is resolved by trustgate's pod and by the node each their own way: an
+    `image-registry` failure at admission, nothing asked; listed under images.registries.nodeLocal
+    (both resolve it to one registry), verified as any other. CI (`check`) verifies it as before."""
+    registry, key = MemoryRegistry(), CosignKey()
+    ref = Reference.parse("registry:5000/shop/api")
+    digest = registry.image(ref, "v1")
+    registry.attach_cosign(ref, digest, ".sig", [key.signature_layer(ref.name, digest)])
+    path = tmp_path / "pod.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n"
+        f"spec:\n  containers: [{{name: c, image: 'registry:5000/shop/api@{digest}'}}]\n"
+    )
+    rules = (ImageRule(name="label", images=("registry:5000/**",), authorities=("release",)),)
+    plain = config(key)
+    plain = dataclasses.replace(plain, images=dataclasses.replace(plain.images, rules=rules))
+    asked = registry.calls
+    decision = Gate(config=plain, registry=registry).check([str(path)], gate="admission")
+    ((problem, *_),) = [i.problems for i in decision.images]
+    assert problem.rule == "image-registry" and "single-label name" in problem.message
+    assert "images.registries.nodeLocal" in problem.fix and "fully qualified" in problem.fix
+    assert decision.exit_code() == ExitCode.POLICY_FAILURE and registry.calls == asked
+    assert Gate(config=plain, registry=registry).check([str(path)]).exit_code() == ExitCode.PASS
+    listed = dataclasses.replace(
+        plain,
+        images=dataclasses.replace(
+            plain.images,
+            registries=dataclasses.replace(plain.images.registries, node_local=("registry:5000",)),
+        ),
+    )
+    assert Gate(config=listed, registry=registry).check([str(path)], gate="admission").exit_code() == 0

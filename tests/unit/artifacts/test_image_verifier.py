@@ -1097,6 +1097,17 @@ def test_a_keyless_signer_is_its_identity_not_its_certificate() -> None:
     assert keyless("https://ci.test/a", "c1") != keyless("https://ci.test/a", "c1", "https://other.test")
     one_key = [_credential(Evidence("k", "key", "sha256:s", key_id="k1"), artifact) for _ in range(2)]
     assert one_key[0] == one_key[1] != _credential(Evidence("k", "key", "sha256:s", key_id="k2"), artifact)
+    # One certificate holding two identities, each matched by another authority (each recorded as
+    # the SAN its authority matched): one signer, as when the first SAN was recorded for both.
+    both = ("https://ci.test/a", "https://ci.test/b")
+    matched = [
+        _credential(
+            Evidence("ci", "keyless", "sha256:s", subject=s, issuer="https://i.test", identities=both),
+            artifact,
+        )
+        for s in both
+    ]
+    assert matched[0] == matched[1]
 
 
 @pytest.mark.parametrize("registry", ["localhost:5001", "k3d-registry.localhost:5000", "127.0.0.1:5000"])

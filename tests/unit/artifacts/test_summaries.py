@@ -447,3 +447,24 @@ def test_a_prune_carries_over_each_revocation_it_removes_once_unless_a_kept_reco
     finally:
         store.close()
     assert read_revoked(url) == {a, b, c}
+
+
+def test_revocations_are_not_read_from_a_log_that_is_not_there(tmp_path: Path) -> None:
+    """A missing SQLite file, or one without the log's tables, revokes what is not known: an error
+    naming it (it read as revoking nothing), and the reader makes no log there."""
+    from trustgate.errors import DecisionLogError
+    from trustgate.revocations import read_revoked
+
+    missing = tmp_path / "volume" / "decisions.db"
+    missing.parent.mkdir()
+    with pytest.raises(DecisionLogError) as raised:
+        read_revoked(f"sqlite:///{missing}")
+    assert str(missing) in raised.value.message and "no decision log here" in raised.value.message
+    assert "decisionLog.url" in raised.value.hint
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(DecisionLogError) as raised:
+        read_revoked(f"sqlite:///{empty}")
+    assert str(empty) in raised.value.message and "none of its tables" in raised.value.message
+    assert empty.read_bytes() == b""

@@ -125,3 +125,27 @@ def test_no_summary_is_issued_for_a_stale_result(tmp_path: Path) -> None:
     assert issuer.prepare(ci, verified, decision_id=None) is not None
     stale = dataclasses.replace(verified, cache="stale")
     assert issuer.prepare(ci, stale, decision_id=None) is None
+
+
+def test_a_sha512_image_is_issued_under_sha512_not_sha256(tmp_path: Path) -> None:
+    """The subject's DigestSet names the digest's own algorithm: a sha512 image digest was issued
+    under "sha256" (a claim that the sha256 of the image is a 128-digit number)."""
+    from trustgate.model import ImageResult
+
+    release = CosignKey()
+    write_p256_key(tmp_path / "vsa.pem")
+    policy = ImagePolicy(_settings(release, None))
+    digest = "sha512:" + "ab" * 64
+    platform = "sha256:" + "cd" * 32
+    image = ImageResult(f"{REPO.name}@{digest}", "verified", rule="shop", digest=digest, cache="miss")
+    image.attestations = [{"digest": platform, "verdict": "passed", "artifact": "sha512:" + "ef" * 64}]
+    issuer = issuing.Issuer.from_config(SummaryIssuing(verifier_id=VERIFIER, key_path=tmp_path / "vsa.pem"))
+    signed = issuer.prepare(policy, image, decision_id=None)
+    assert signed is not None
+    statement = json.loads(base64.b64decode(json.loads(signed.bundle)["dsseEnvelope"]["payload"]))
+    assert [s["digest"] for s in statement["subject"]] == [{"sha512": "ab" * 64}, {"sha256": "cd" * 32}]
+    assert statement["predicate"]["resourceUri"] == f"oci://{REPO.name}@{digest}"
+    assert statement["predicate"]["inputAttestations"] == [
+        {"uri": f"oci://{REPO.name}@sha512:{'ef' * 64}", "digest": {"sha512": "ef" * 64}}
+    ]
+    assert signed.record["subjects"] == [digest, platform]

@@ -333,3 +333,27 @@ def test_a_relayed_registry_is_to_be_named_by_dns_not_by_the_relays_address(text
 )
 def test_an_ipv6_registry_of_its_own_is_accepted(text: str, registry: str) -> None:
     assert Reference.parse(text).registry == registry
+
+
+@pytest.mark.parametrize(
+    ("reference", "host"),
+    [
+        ("registry:5000/app", "registry"),
+        ("MyReg/app", "myreg"),
+        ("reg-1:1/a/b", "reg-1"),
+        ("nginx", None),  # Docker Hub's short names name no host
+        ("library/nginx", None),
+        ("myorg/app", None),
+        ("docker.io/library/nginx", None),
+        ("localhost:5000/app", None),  # node_local's
+        ("127.0.0.1:5000/app", None),
+        ("[::1]:5000/app", None),
+        ("registry.example.com:5000/app", None),
+        ("k3d-registry.localhost:5000/app", None),
+    ],
+)
+def test_single_label_registries_are_told_from_docker_hub_names(reference: str, host: str | None) -> None:
+    from trustgate.oci.reference import single_label
+
+    said = single_label(Reference.parse(reference).registry)
+    assert said == (f"{host}, a single-label name" if host else None)

@@ -633,7 +633,9 @@ def test_any_san_of_the_certificate_is_the_signer_as_sigstore_python_reads_it(
         authority = keyless_authority(sigstore_root, wanted, regex=regex)
         if accepted:
             evidence, _ = verify_bundle(bundle, digest=DIGEST, authority=authority)
-            assert evidence.subject in sans and evidence.issuer == ISSUER
+            # The SAN the policy matched is the signer recorded (the first was, whichever matched).
+            assert evidence.subject == wanted and evidence.issuer == ISSUER, evidence
+            assert set(evidence.identities) == set(sans)
         else:
             problem = failure(lambda a=authority: verify_bundle(bundle, digest=DIGEST, authority=a))
             assert problem.code == "identity-mismatch" and all(s in problem.reason for s in sans), problem
