@@ -163,8 +163,8 @@ def __create_fn__():
 FUNCTIONS.append(__create_fn__)
 
 # ---
-def __create_fn__(_type_authority, _type_method, _type_signed_digest, _type_subject, _type_issuer, _type_key_id, _type_certificate_sha256, _type_log_index, _type_log_id, _type_integrated_time, _type_kind, _type_timestamp_source, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_subject, _dflt_issuer, _dflt_key_id, _dflt_certificate_sha256, _dflt_log_index, _dflt_log_id, _dflt_integrated_time, _dflt_kind, _dflt_timestamp_source, _return_type):
- def __init__(self,authority:_type_authority,method:_type_method,signed_digest:_type_signed_digest,subject:_type_subject=_dflt_subject,issuer:_type_issuer=_dflt_issuer,key_id:_type_key_id=_dflt_key_id,certificate_sha256:_type_certificate_sha256=_dflt_certificate_sha256,log_index:_type_log_index=_dflt_log_index,log_id:_type_log_id=_dflt_log_id,integrated_time:_type_integrated_time=_dflt_integrated_time,kind:_type_kind=_dflt_kind,timestamp_source:_type_timestamp_source=_dflt_timestamp_source)->_return_type:
+def __create_fn__(_type_authority, _type_method, _type_signed_digest, _type_subject, _type_issuer, _type_key_id, _type_certificate_sha256, _type_log_index, _type_log_id, _type_integrated_time, _type_kind, _type_timestamp_source, _type_identities, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_subject, _dflt_issuer, _dflt_key_id, _dflt_certificate_sha256, _dflt_log_index, _dflt_log_id, _dflt_integrated_time, _dflt_kind, _dflt_timestamp_source, _dflt_identities, _return_type):
+ def __init__(self,authority:_type_authority,method:_type_method,signed_digest:_type_signed_digest,subject:_type_subject=_dflt_subject,issuer:_type_issuer=_dflt_issuer,key_id:_type_key_id=_dflt_key_id,certificate_sha256:_type_certificate_sha256=_dflt_certificate_sha256,log_index:_type_log_index=_dflt_log_index,log_id:_type_log_id=_dflt_log_id,integrated_time:_type_integrated_time=_dflt_integrated_time,kind:_type_kind=_dflt_kind,timestamp_source:_type_timestamp_source=_dflt_timestamp_source,identities:_type_identities=_dflt_identities)->_return_type:
   __dataclass_builtins_object__.__setattr__(self,'authority',authority)
   __dataclass_builtins_object__.__setattr__(self,'method',method)
   __dataclass_builtins_object__.__setattr__(self,'signed_digest',signed_digest)
@@ -177,13 +177,14 @@ def __create_fn__(_type_authority, _type_method, _type_signed_digest, _type_subj
   __dataclass_builtins_object__.__setattr__(self,'integrated_time',integrated_time)
   __dataclass_builtins_object__.__setattr__(self,'kind',kind)
   __dataclass_builtins_object__.__setattr__(self,'timestamp_source',timestamp_source)
+  __dataclass_builtins_object__.__setattr__(self,'identities',identities)
  return __init__
 FUNCTIONS.append(__create_fn__)
 
 # ---
 def __create_fn__():
  def __repr__(self):
-  return self.__class__.__qualname__ + f"(authority={self.authority!r}, method={self.method!r}, signed_digest={self.signed_digest!r}, subject={self.subject!r}, issuer={self.issuer!r}, key_id={self.key_id!r}, certificate_sha256={self.certificate_sha256!r}, log_index={self.log_index!r}, log_id={self.log_id!r}, integrated_time={self.integrated_time!r}, kind={self.kind!r}, timestamp_source={self.timestamp_source!r})"
+  return self.__class__.__qualname__ + f"(authority={self.authority!r}, method={self.method!r}, signed_digest={self.signed_digest!r}, subject={self.subject!r}, issuer={self.issuer!r}, key_id={self.key_id!r}, certificate_sha256={self.certificate_sha256!r}, log_index={self.log_index!r}, log_id={self.log_id!r}, integrated_time={self.integrated_time!r}, kind={self.kind!r}, timestamp_source={self.timestamp_source!r}, identities={self.identities!r})"
  return __repr__
 FUNCTIONS.append(__create_fn__)
 
@@ -191,7 +192,7 @@ FUNCTIONS.append(__create_fn__)
 def __create_fn__():
  def __eq__(self,other):
   if other.__class__ is self.__class__:
-   return (self.authority,self.method,self.signed_digest,self.subject,self.issuer,self.key_id,self.certificate_sha256,self.log_index,self.log_id,self.integrated_time,self.kind,self.timestamp_source,)==(other.authority,other.method,other.signed_digest,other.subject,other.issuer,other.key_id,other.certificate_sha256,other.log_index,other.log_id,other.integrated_time,other.kind,other.timestamp_source,)
+   return (self.authority,self.method,self.signed_digest,self.subject,self.issuer,self.key_id,self.certificate_sha256,self.log_index,self.log_id,self.integrated_time,self.kind,self.timestamp_source,self.identities,)==(other.authority,other.method,other.signed_digest,other.subject,other.issuer,other.key_id,other.certificate_sha256,other.log_index,other.log_id,other.integrated_time,other.kind,other.timestamp_source,other.identities,)
   return NotImplemented
  return __eq__
 FUNCTIONS.append(__create_fn__)
@@ -199,7 +200,7 @@ FUNCTIONS.append(__create_fn__)
 # ---
 def __create_fn__(cls, FrozenInstanceError):
  def __setattr__(self,name,value):
-  if type(self) is cls or name in ('authority','method','signed_digest','subject','issuer','key_id','certificate_sha256','log_index','log_id','integrated_time','kind','timestamp_source',):
+  if type(self) is cls or name in ('authority','method','signed_digest','subject','issuer','key_id','certificate_sha256','log_index','log_id','integrated_time','kind','timestamp_source','identities',):
    raise FrozenInstanceError(f"cannot assign to field {name!r}")
   super(cls, self).__setattr__(name, value)
  return __setattr__
@@ -208,7 +209,7 @@ FUNCTIONS.append(__create_fn__)
 # ---
 def __create_fn__(cls, FrozenInstanceError):
  def __delattr__(self,name):
-  if type(self) is cls or name in ('authority','method','signed_digest','subject','issuer','key_id','certificate_sha256','log_index','log_id','integrated_time','kind','timestamp_source',):
+  if type(self) is cls or name in ('authority','method','signed_digest','subject','issuer','key_id','certificate_sha256','log_index','log_id','integrated_time','kind','timestamp_source','identities',):
    raise FrozenInstanceError(f"cannot delete field {name!r}")
   super(cls, self).__delattr__(name)
  return __delattr__
@@ -217,7 +218,7 @@ FUNCTIONS.append(__create_fn__)
 # ---
 def __create_fn__():
  def __hash__(self):
-  return hash((self.authority,self.method,self.signed_digest,self.subject,self.issuer,self.key_id,self.certificate_sha256,self.log_index,self.log_id,self.integrated_time,self.kind,self.timestamp_source,))
+  return hash((self.authority,self.method,self.signed_digest,self.subject,self.issuer,self.key_id,self.certificate_sha256,self.log_index,self.log_id,self.integrated_time,self.kind,self.timestamp_source,self.identities,))
  return __hash__
 FUNCTIONS.append(__create_fn__)
 
