@@ -5,6 +5,8 @@
 #
 #   docker-registry  CNCF distribution: the OCI registry the supply-chain tests push to
 #   postgresql       the decision log's PostgreSQL store (tests run initdb in a temp dir, as `nobody` when root)
+#   pgbouncer        a pooler in transaction mode in front of it (tests start their own; on a machine
+#                    with systemd the package also enables its idle service on localhost:6432)
 #   git, gnupg, openssh-client  the pre-sync gate runs git; its tests sign commits with test GPG and SSH keys
 #   etcd-server      etcd for the end-to-end admission tests' kube-apiserver
 #   golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync
@@ -14,7 +16,7 @@
 #   locales          glibc's locale sources: a test builds en_US.UTF-8 for a PostgreSQL database of that collation
 set -eu
 
-PACKAGES="docker-registry postgresql git gnupg openssh-client"
+PACKAGES="docker-registry postgresql pgbouncer git gnupg openssh-client"
 PACKAGES="$PACKAGES etcd-server golang-go golang-github-modern-go-reflect2-dev dpkg-dev make gcc jq rsync wrk"
 PACKAGES="$PACKAGES chromium locales"
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from support.components import missing
-from support.postgres import PostgresServer, postgres_bindir
+from support.postgres import PGBOUNCER, PgBouncer, PostgresServer, postgres_bindir
 
 from trustgate.cli.main import main
 from trustgate.decisions.chain import Verifier
@@ -260,3 +260,69 @@ def test_tables_made_beside_the_log_in_a_schema_searched_first_are_refused_not_r
     )
     assert result.exit_code == 0, result.stderr
     assert [row["record"]["id"] for row in json.loads(result.stdout)] == recorded[::-1]
+
+
+@pytest.fixture
+def pooled_postgres(async_postgres: PostgresServer) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode, two server sessions, in front of a server that commits
+    asynchronously by default: a client's transactions may run on either session."""
+    if not Path(PGBOUNCER).is_file():
+        missing("PgBouncer", "run `make dev`: scripts/install-system-deps.sh installs pgbouncer")
+    bouncer = PgBouncer(async_postgres, pool_size=2)
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+def test_decisions_recorded_through_a_pooler_in_transaction_mode_are_durable_and_none_fail(
+    pooled_postgres: PgBouncer, inputs: list[str]
+) -> None:
+    """Behind PgBouncer's transaction mode the session's settings stayed on the server session that
+    ran them: appends that landed on the other one committed with `synchronous_commit = off` (lost
+    in a crash, though reported recorded), and psycopg's prepared statements were missing there
+    ("prepared statement "_pg3_0" does not exist": the decision failed). Each write transaction
+    now sets what it needs, and nothing is prepared on the server."""
+    server = pooled_postgres.server
+    name = server.create_database().rsplit("/", 1)[1]
+    url = pooled_postgres.url(name)
+    DecisionLog.open(url).store.close()  # the tables, made through the pooler
+    direct = server.url(name)
+    with psycopg.connect(direct, autocommit=True) as conn:  # what each append really ran with
+        conn.execute("CREATE TABLE seen (seq bigint, sync text, isolation text, backend int)")
+        conn.execute(
+            "CREATE FUNCTION seen() RETURNS trigger AS $$ BEGIN INSERT INTO seen VALUES (NEW.seq, "
+            "current_setting('synchronous_commit'), current_setting('transaction_isolation'), "
+            "pg_backend_pid()); RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        conn.execute("CREATE TRIGGER seen AFTER INSERT ON decisions FOR EACH ROW EXECUTE FUNCTION seen()")
+        conn.execute("CHECKPOINT")  # the tables on disk: only decisions can be lost
+    ids = []
+    with DecisionLog.open(url) as log:
+        for i in range(12):
+            if i == 2:  # another client holds a server session: the next appends run on the other
+                other = psycopg.connect(url)
+                other.execute("SELECT 1")
+            if i == 6:
+                other.close()
+            record = {
+                "id": f"r{i}",
+                "time": f"2030-01-01T00:00:{i:02d}.000000Z",
+                "gate": "ci",
+                "verdict": "allow",
+            }
+            ids.append(log.append(record))
+    result = CliRunner().invoke(main, [*inputs, "--decision-log", url], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    ids.append(recorded_id(result.stderr))
+
+    server.crash_and_restart()  # well within the WAL writer's 10 s
+
+    with psycopg.connect(direct, autocommit=True) as conn:
+        seen = conn.execute("SELECT sync, isolation, backend FROM seen ORDER BY seq").fetchall()
+        stored = [row[0] for row in conn.execute("SELECT id FROM decisions ORDER BY seq")]
+    assert len({backend for _, _, backend in seen}) > 1, "the pooler never moved a transaction"
+    assert {(sync, isolation) for sync, isolation, _ in seen} == {("on", "read committed")}
+    assert stored == ids
+    result = CliRunner().invoke(main, ["log", "verify", "--store", url], catch_exceptions=False)
+    assert result.exit_code == 0, result.output

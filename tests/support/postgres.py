@@ -8,12 +8,15 @@ binaries run through `setpriv`; as any other user they run as that user. Stopped
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -81,10 +84,69 @@ class PostgresServer:
 
         self._databases += 1
         name = name or f"t{self._databases}"
-        with psycopg.connect(self.url(), autocommit=True) as conn:
+        # Whatever the server's defaults a test gives it (a 100 ms statement_timeout): CREATE
+        # DATABASE takes longer on a busy machine, and is not what such a test is about.
+        with psycopg.connect(self.url(), autocommit=True, options="-c statement_timeout=0") as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+PGBOUNCER = "/usr/sbin/pgbouncer"
+
+
+class PgBouncer:
+    """Debian's PgBouncer on 127.0.0.1 in front of `server`, in transaction mode with `pool_size`
+    server sessions per database: consecutive transactions of one client may run on different
+    server sessions, as behind a production pooler. Stopped by `stop()`."""
+
+    def __init__(self, server: PostgresServer, *, pool_size: int = 2) -> None:
+        """Raises RuntimeError when PgBouncer is missing or does not start."""
+        if not Path(PGBOUNCER).is_file():
+            raise RuntimeError("PgBouncer not found: run `make dev` (installs Debian pgbouncer)")
+        self.server = server
+        self.dir = Path(tempfile.mkdtemp(prefix="trustgate-pgbouncer-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        (self.dir / "users.txt").write_text('"trustgate" ""\n')
+        (self.dir / "pgbouncer.ini").write_text(
+            f"[databases]\n* = host=127.0.0.1 port={server.port}\n\n[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.dir / 'users.txt'}\npool_mode = transaction\n"
+            f"default_pool_size = {pool_size}\nmax_client_conn = 100\n"
+            f"logfile = {self.dir / 'pgbouncer.log'}\npidfile = {self.dir / 'pgbouncer.pid'}\n"
+        )
+        if os.geteuid() == 0:  # PgBouncer refuses to run as root
+            nobody = pwd.getpwnam("nobody")
+            for path in (self.dir, *self.dir.iterdir()):
+                os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        subprocess.run(
+            [*server.prefix, PGBOUNCER, "-d", str(self.dir / "pgbouncer.ini")],
+            check=True,
+            capture_output=True,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("PgBouncer did not start") from None
+                time.sleep(0.05)
+
+    def url(self, database: str) -> str:
+        """The URL of `database` (created on the server) through the pooler."""
+        return f"postgresql://trustgate@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        pid = self.dir / "pgbouncer.pid"
+        if pid.is_file():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid.read_text().strip()), signal.SIGTERM)
         shutil.rmtree(self.dir, ignore_errors=True)

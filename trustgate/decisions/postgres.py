@@ -64,6 +64,18 @@ _WRITER_SETTINGS = "".join(
         "idle_session_timeout",
     )
 )
+# The same, for the one transaction it runs in (`_write_tx`): behind a pooler in transaction mode
+# (PgBouncer's `pool_mode = transaction`) each transaction may run on another server session, one
+# that never saw the session's settings; a commit there with `synchronous_commit = off` returned
+# before its WAL was flushed, and the decision could be lost with the server.
+_TRANSACTION_SETTINGS = (
+    "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' "
+    "THEN set_config('synchronous_commit', 'on', true) END"
+    + "".join(
+        f", set_config('{name}', '0', true)"
+        for name in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout")
+    )
+)
 
 
 class PostgresStore(SqlStore):
@@ -168,11 +180,17 @@ class PostgresStore(SqlStore):
         replica that waited on the chain lock, or ended a session mid-append; the writer bounds its
         own waits (`CheckpointPolicy.max_queue_wait`). Readers keep the operator's timeouts.
         One round trip: the settings are changed by `set_config` in the query that reads them.
+        Each write transaction sets them again for itself (`_write_tx`), and no statement is
+        prepared on the server (`prepare_threshold`): behind a pooler in transaction mode the
+        next transaction may run on another server session, which has neither.
         """
         try:
-            conn = psycopg.connect(psycopg.conninfo.make_conninfo("", **self._params), autocommit=True)
+            conn = psycopg.connect(
+                psycopg.conninfo.make_conninfo("", **self._params), autocommit=True, prepare_threshold=None
+            )
         except psycopg.Error as e:
             raise _translate(e, "connect to", self.url) from e
+        conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED  # BEGIN says so: every session
         writer = "" if self._read_only else _WRITER_SETTINGS
         try:
             schemas = conn.execute(
@@ -313,6 +331,9 @@ class PostgresStore(SqlStore):
         with self._errors("write"), self._conn.transaction():
             self._depth += 1
             try:
+                # This transaction's own settings (`_TRANSACTION_SETTINGS`; its isolation level is
+                # named by BEGIN, `_connect`); in a pipeline they travel with BEGIN and the lock.
+                self._execute(_TRANSACTION_SETTINGS)
                 if lock:  # the chain lock: every writer of this database queues here
                     self._execute("SELECT seq FROM chain_head WHERE chain = 'main' FOR UPDATE")
                 yield
