@@ -47,6 +47,8 @@ where regorus answers otherwise, so the verdict would differ silently.
    (OPA refuses it as a value and finds `not print(...)` true); a `trace(...)` or
    `print(...)` statement of its own succeeds in both and is accepted. `yaml.marshal`
    (go-yaml's emitter quotes `yes` and `~`, folds long lines; regorus' does not).
+   `json.match_schema` and `json.verify_schema` (OPA's gojsonschema and regorus' JSON
+   Schema implementation differ in which schemas are valid and in their errors).
 
 8. OPA built-ins that regorus does not have (`net.cidr_intersects`, `crypto.*`,
    `io.jwt.*`, `regex.globs_match`, `strings.render_template`, `array.flatten`,
@@ -84,9 +86,20 @@ _UNLIKE_OPA = {
     "where regorus finds it false (a `print(...)` statement of its own is accepted)",
     "yaml.marshal": 'OPA writes YAML with go-yaml\'s emitter (`"yes"`, `"~"` quoted, long lines folded), '
     "which trustgate does not reproduce: regorus' text differs",
+    **dict.fromkeys(
+        ("json.match_schema", "json.verify_schema"),
+        "OPA validates with gojsonschema, regorus with another JSON Schema implementation: they differ "
+        "in which schemas are valid (`true` is one in regorus, not in OPA), in the errors they report and "
+        "in being undefined or failing on operands of other types",
+    ),
 }
 _UNLIKE_OPA_HINTS = {
     "yaml.marshal": "compare values, not YAML text (`yaml.unmarshal`, `json.marshal`), or drop the call",
+    **dict.fromkeys(
+        ("json.match_schema", "json.verify_schema"),
+        "check the fields the policy needs in Rego, or validate the documents before trustgate "
+        "(e.g. check-jsonschema)",
+    ),
 }
 _ACCEPTED = {"trace": ("Expr", "NotExpr"), "print": ("Expr",)}  # as a statement (negated) of its own
 # 8: OPA built-ins regorus lacks (tests/differential checks the list against both engines).
@@ -111,7 +124,8 @@ _NOT_IN_REGORUS_CALL = re.compile(
     rb"\b(?:net|crypto|io|regex|strings|array|rego|graphql|providers)\s*\.[\w.\s]*\("
 )
 _UNLIKE_OPA_CALL = re.compile(
-    rb"\b(?:http\s*\.\s*send|net\s*\.\s*lookup_ip_addr|opa\s*\.\s*runtime|trace|print|yaml\s*\.\s*marshal)\s*\("
+    rb"\b(?:http\s*\.\s*send|net\s*\.\s*lookup_ip_addr|opa\s*\.\s*runtime|trace|print|yaml\s*\.\s*marshal"
+    rb"|json\s*\.\s*(?:match|verify)_schema)\s*\("
 )
 
 _BRACKETED_CALL = re.compile(rb"\]\s*\(")  # `yaml["marshal"](...)`: a built-in by a bracketed ref

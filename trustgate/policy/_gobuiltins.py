@@ -1338,7 +1338,7 @@ def _json_paths(paths: Any) -> list[list[Any]]:
                 continue
             parts = path.lstrip("/").split("/")
             out.append([p.replace("~1", "/").replace("~0", "~") for p in parts])
-        elif isinstance(path, list):
+        elif isinstance(path, (list, tuple)):  # a tuple: an array in a set (`_gonumbers.decode`)
             out.append(list(path))
         else:
             raise _BuiltinError("paths must be strings or arrays")

@@ -27,9 +27,9 @@ disagree (ADR 0008), and keeping the rewritten text across runs (through
 
    (skipped where `E` is a collection by its form, or a rule that always is one).
 
-3. Built-ins with an operand of the wrong type: undefined in conftest and
-   Gatekeeper (no StrictBuiltinErrors), a run-time error in regorus. Calls
-   to the built-ins in `_GUARDS` get type checks on their operands, in place
+3. Built-ins with an operand of the wrong type (or value: a step of 0): undefined
+   in conftest and Gatekeeper (no StrictBuiltinErrors), a run-time error in regorus.
+   Calls to the built-ins in `_GUARDS` get type checks on their operands, in place
    where the operands are variables or references (before the statement, or
    at the end of the body for a call in a rule head)::
 
@@ -37,7 +37,8 @@ disagree (ADR 0008), and keeping the rewritten text across runs (through
        is_string(c.image); endswith(c.image, ":latest")
 
    and otherwise go through module-local functions, appended after the last
-   line, that are undefined on such operands.
+   line, that are undefined on such operands. `a | b` and `a & b` of what may
+   not be sets go to such functions too.
 
 4. `sprintf`: OPA prints what Go's fmt.Sprintf prints (`%!v(MISSING)`,
    `%!d(float64=2.5)`); regorus raises or prints otherwise. Calls go to
@@ -164,6 +165,12 @@ def rewrite_module(
     if negations:  # `-x` as OPA reads it: `minus(0, x)`
         data, ast = _rewritten(path, data, negations, rego_v0=rego_v0)
     divisions: set[str] = set()
+    for _ in range(_MAX_ROUNDS):  # innermost first; before arithmetic, whose edits would overlap
+        edits = _set_operator_edits(ast, data, _helper_prefix(path))
+        if not edits:
+            break
+        divisions.update(e.text.decode().removeprefix(_helper_prefix(path)).split("(", 1)[0] for e in edits)
+        data, ast = _rewritten(path, data, edits, rego_v0=rego_v0)
     for _ in range(_MAX_ROUNDS):  # innermost first: a rewritten division is a call, not nested edits
         edits = _division_edits(ast, data, _helper_prefix(path))
         if not edits:
@@ -407,8 +414,8 @@ def _output_argument_edits(path: str, ast: dict[str, Any], data: bytes, keep: fr
     return edits
 
 
-# A long or exponent number (`_refuse_inexact_numbers`), or an arithmetic operator (`-x` too).
-_NUMBERS_AND_NEGATIONS = re.compile(r"[0-9]{16}|[0-9.][eE][+-]?[0-9]|[-+*/%]")
+# A long or exponent number (`_refuse_inexact_numbers`), or an arithmetic or set operator (`-x` too).
+_NUMBERS_AND_NEGATIONS = re.compile(r"[0-9]{16}|[0-9.][eE][+-]?[0-9]|[-+*/%&|]")
 
 
 # -- what cannot be rewritten: refused ---------------------------------------------
@@ -542,6 +549,45 @@ _SIGNATURES = {
     "array.concat": "x: array[any], y: array[any], z: array[any]",
     "regex.match": "pattern: string, value: string, result: boolean",
     "glob.match": "pattern: string, delimiters: any<null, array[string]>, match: string, result: boolean",
+    "abs": "x: number, y: number",
+    "round": "x: number, y: number",
+    "array.reverse": "arr: array[any], rev: array[any]",
+    "base64.encode": "x: string, y: string",
+    "base64url.encode": "x: string, y: string",
+    "base64url.encode_no_pad": "x: string, y: string",
+    "hex.encode": "x: string, y: string",
+    "strings.reverse": "x: string, y: string",
+    "uuid.parse": "uuid: string, result: object[string: any]",
+    "bits.and": "x: number, y: number, z: number",
+    "bits.or": "x: number, y: number, z: number",
+    "bits.xor": "x: number, y: number, z: number",
+    "bits.negate": "x: number, z: number",
+    "bits.lsh": "x: number, s: number, z: number",
+    "bits.rsh": "x: number, s: number, z: number",
+    "graph.reachable": "graph: object[any: any<array[any], set[any]>], initial: any<array[any], set[any]>, "
+    "output: set[any]",
+    "graph.reachable_paths": "graph: object[any: any<array[any], set[any]>], "
+    "initial: any<array[any], set[any]>, output: set[array[any]]",
+    "json.patch": "target: any, patches: array[object<op: string, path: any>[any: any]], output: any",
+    "max": "collection: any<array[any], set[any]>, n: any",
+    "min": "collection: any<array[any], set[any]>, n: any",
+    "sort": "collection: any<array[any], set[any]>, n: array[any]",
+    "numbers.range": "a: number, b: number, range: array[number]",
+    "numbers.range_step": "a: number, b: number, step: number, range: array[number]",
+    "object.filter": "object: object[any: any], keys: any<array[any], object[any: any], set[any]>, "
+    "filtered: object[any: any]",
+    "object.remove": "object: object[any: any], keys: any<array[any], object[any: any], set[any]>, "
+    "output: object[any: any]",
+    "object.union_n": "objects: array[object[any: any]], output: object[any: any]",
+    "intersection": "xs: set[set[any]], y: set[any]",
+    "union": "xs: set[set[any]], y: set[any]",
+    "object.subset": "super: any<array[any], object[any: any], set[any]>, "
+    "sub: any<array[any], object[any: any], set[any]>, result: boolean",
+    **dict.fromkeys(
+        ("strings.any_prefix_match", "strings.any_suffix_match"),
+        "search: any<string, array[string], set[string]>, base: any<string, array[string], set[string]>, "
+        "result: boolean",
+    ),
 }
 _LITERALS = {
     "String": "string",
@@ -684,6 +730,40 @@ def _division_edits(ast: dict[str, Any], data: bytes, prefix: str) -> list[_Edit
     return edits
 
 
+# `a | b` and `a & b`: OPA's `or` and `and` fail (undefined without StrictBuiltinErrors) on an
+# operand that is not a set; regorus raised. Helper name -> the operator.
+_SET_OPERATORS = {"Union": ("set_or", "|"), "Intersection": ("set_and", "&")}
+
+
+def _set_operator_edits(ast: dict[str, Any], data: bytes, prefix: str) -> list[_Edit]:
+    """`a | b` and `a & b` without one of them inside, as calls of helpers that are undefined
+    unless both operands are sets; not where both are sets by their form."""
+    rules = ast.get("rules", [])
+    nested = {
+        id(inner["BinExpr"])
+        for node in _nodes_of_kind(rules, "BinExpr")
+        for side in ("lhs", "rhs")
+        for inner in _nodes_of_kind(node["BinExpr"].get(side), "BinExpr")
+    }
+    edits = []
+    for node in _nodes_of_kind(rules, "BinExpr"):
+        body = node["BinExpr"]
+        op, lhs, rhs = body.get("op"), body.get("lhs"), body.get("rhs")
+        if op not in _SET_OPERATORS or not isinstance(lhs, dict) or not isinstance(rhs, dict):
+            continue
+        if any(id(n["BinExpr"]) in nested for n in _nodes_of_kind([lhs, rhs], "BinExpr")):
+            continue  # one inside: the next round
+        if all(_static_type(n) == "set" or _kind(n)[0] == "Set" for n in (lhs, rhs)):
+            continue
+        start, end = _span(node)
+        end = _past_quote(end, data)
+        lhs_text = data[_span(lhs)[0] : _past_quote(_span(lhs)[1], data)]
+        rhs_text = data[_span(rhs)[0] : _past_quote(_span(rhs)[1], data)]
+        helper = prefix + _SET_OPERATORS[op][0]
+        edits.append(_Edit(start, end, helper.encode() + b"(" + lhs_text + b", " + rhs_text + b")"))
+    return edits
+
+
 def _unary_minus_edits(ast: dict[str, Any], data: bytes, helper: str) -> list[_Edit]:
     """`-t` of a term that is not a number literal, as OPA reads it: `minus(0, t)`, here
     `helper(t)`. regorus refuses it at run time ("unary - can only be used with numeric
@@ -758,6 +838,10 @@ def _literal_mismatch(types: str, node: Any) -> bool:
     literal = _LITERALS.get(kind)
     if not types or literal is None:
         return False
+    if types == "string strings" and literal != "string":
+        types = "strings"
+    elif types in _KINDS:
+        types = _KINDS[types][1]
     if types == "strings":
         if literal not in ("array", "set"):
             return True
@@ -842,10 +926,11 @@ def _data_reads(node: Any) -> Iterator[tuple[list[str], int]]:
 # raise, and trustgate reports that it could not evaluate (exit 3).
 
 # Each operand's allowed types, as `type_name` names them ("" for any, "strings" for an
-# array or set of strings). A guard is a call to a module-local function, which costs
-# regorus about 2 µs (more inside iteration): a call whose operands are of an allowed
-# type by their form (literals, comprehensions, results of built-ins of known type) is
-# left alone.
+# array or set of strings), or one of the kinds of `_KINDS` where OPA asks more than a
+# type (an integer, an array of objects). A guard is a call to a module-local function,
+# which costs regorus about 2 µs (more inside iteration): a call whose operands are of an
+# allowed type by their form (literals, comprehensions, results of built-ins of known
+# type) is left alone.
 _GUARDS: dict[str, tuple[str, ...]] = {
     "startswith": ("string", "string"),
     "endswith": ("string", "string"),
@@ -872,6 +957,105 @@ _GUARDS: dict[str, tuple[str, ...]] = {
     "array.concat": ("array", "array"),
     "regex.match": ("string", "string"),
     "glob.match": ("string", "array null", "string"),
+    # The rest of OPA's catalogue that regorus evaluates itself and that raised where OPA's
+    # built-in fails (undefined in conftest): found by tests/differential/
+    # test_builtin_operands_vs_opa.py (ADR 0008, item 20).
+    "abs": ("number",),
+    "round": ("number",),
+    "array.reverse": ("array",),
+    "base64.encode": ("string",),
+    "base64url.encode": ("string",),
+    "base64url.encode_no_pad": ("string",),
+    "hex.encode": ("string",),
+    "strings.reverse": ("string",),
+    "uuid.parse": ("string",),
+    "bits.and": ("integer", "integer"),
+    "bits.or": ("integer", "integer"),
+    "bits.xor": ("integer", "integer"),
+    "bits.negate": ("integer",),
+    "bits.lsh": ("integer", "natural"),
+    "bits.rsh": ("integer", "natural"),
+    "graph.reachable": ("object", "array set"),
+    "graph.reachable_paths": ("object", "array set"),
+    "json.patch": ("", "objects"),
+    "max": ("array set",),
+    "min": ("array set",),
+    "sort": ("array set",),
+    "numbers.range": ("integer", "integer"),
+    "numbers.range_step": ("integer", "integer", "positive"),
+    "object.filter": ("object", "array set object"),
+    "object.remove": ("object", "array set object"),
+    "object.union_n": ("objects",),
+    "object.subset": ("array set object", "array set object"),
+    "intersection": ("sets",),
+    "union": ("sets",),
+    "strings.any_prefix_match": ("string strings", "string strings"),
+    "strings.any_suffix_match": ("string strings", "string strings"),
+}
+# Operand kinds beyond types: the Rego that holds exactly for such an operand `{0}`, and the
+# types a literal of the kind has (for `_refuse_literal_type_errors`, as OPA's type checker
+# sees them: an integer is a number).
+_KINDS: dict[str, tuple[str, str]] = {
+    # OPA's `BigIntOperand`: an integral number (`2.0` too)
+    "integer": ("is_number({0}); round({0}) == {0}", "number"),
+    # ... not negative (a shift), positive (a step)
+    "natural": ("is_number({0}); round({0}) == {0}; {0} >= 0", "number"),
+    "positive": ("is_number({0}); round({0}) == {0}; {0} > 0", "number"),
+    "objects": ("is_array({0}); count([e | e := {0}[_]; not is_object(e)]) == 0", "array"),
+    "sets": ("is_set({0}); count([e | e := {0}[_]; not is_set(e)]) == 0", "set"),
+    # a string, or an array or set of strings (the comprehension does not iterate a string)
+    "string strings": (
+        'contains("string array set", type_name({0})); '
+        "count([e | not is_string({0}); e := {0}[_]; not is_string(e)]) == 0",
+        "string array set",
+    ),
+}
+_INTEGERS_2 = "is_number(__a0); round(__a0) == __a0; is_number(__a1); round(__a1) == __a1"
+# Where the call regorus can make differs from the built-in's on operands OPA takes: Rego
+# branches (value, body) over the helper's operands `__a0`...; a body's type checks are its
+# own. Calls of these built-ins always go through the helper (no check in place).
+_GUARD_BRANCHES: dict[str, tuple[tuple[str, str], ...]] = {
+    # regorus panics on an empty array ("window size must be non-zero") and answers for
+    # operands OPA refuses (`object.subset(null, null)` was true, so `not` denied nothing)
+    "object.subset": (
+        ("true", "is_array(__a0); is_array(__a1); count(__a1) == 0"),
+        # (OPA's own quirk: an empty array does not hold the empty set)
+        ("false", "is_array(__a0); count(__a0) == 0; is_set(__a1)"),
+        ("__r", "is_object(__a0); is_object(__a1); __r := object.subset(__a0, __a1)"),
+        ("__r", 'is_array(__a0); contains("array set", type_name(__a1)); __r := object.subset(__a0, __a1)'),
+        ("__r", "is_set(__a0); is_set(__a1); __r := object.subset(__a0, __a1)"),
+    ),
+    # OPA ignores a node whose neighbours are not a collection; regorus raised
+    "graph.reachable_paths": (
+        (
+            "__r",
+            'is_object(__a0); contains("array set", type_name(__a1)); '
+            '__g := object.union(__a0, {k: [] | __v := __a0[k]; not contains("array set", type_name(__v))}); '
+            "__r := graph.reachable_paths(__g, __a1)",
+        ),
+    ),
+    # regorus is undefined for an integral float (`2.0`) that OPA reads as an integer, and for
+    # a right shift of 2^53 and more (OPA's big.Int shifts every bit out: 0, or -1 below 0)
+    **{
+        f"bits.{op}": (
+            *(
+                (
+                    (value, f"{_INTEGERS_2}; __a1 >= 64; __a0 {sign} 0")
+                    for value, sign in (("0", ">="), ("-1", "<"))
+                )
+                if op == "rsh"
+                else ()
+            ),
+            (
+                "__r",
+                _INTEGERS_2
+                + ("; __a1 >= 0" if op in ("lsh", "rsh") else "")
+                + f"; __r := bits.{op}(round(__a0), round(__a1))",
+            ),
+        )
+        for op in ("and", "or", "xor", "lsh", "rsh")
+    },
+    "bits.negate": (("__r", "is_number(__a0); round(__a0) == __a0; __r := bits.negate(round(__a0))"),),
 }
 # What built-ins return when they are defined (for the operands they take), by their form.
 _RESULT_TYPES = {
@@ -908,6 +1092,8 @@ def _type_check(types: str, arg: str) -> str:
     """Rego that is true exactly when `arg` has one of `types` (see `_GUARDS`)."""
     if not types:
         return ""
+    if types in _KINDS:
+        return _KINDS[types][0].format(arg)
     if types == "i64":  # a number regorus hands to Python as it is (`_UNSAFE`)
         return f"is_number({arg}); abs({arg}) < 9.223372036854775808e18"
     if types == "strings":
@@ -950,6 +1136,14 @@ def _proven(types: str, node: Any) -> bool:
     if not types:
         return True
     static = _static_type(node)
+    if types in _KINDS:
+        kind, body = _kind(node) if isinstance(node, dict) else ("", {})
+        if types == "string strings":
+            return static in ("string", "strings")
+        if types == "integer":
+            return _static_integer(node)
+        value = body.get("value") if kind == "Number" else None
+        return types in ("natural", "positive") and isinstance(value, int) and value >= (types == "positive")
     if static == "strings":
         return types == "strings" or "array" in types.split() or "set" in types.split()
     return bool(static) and static in types.split()
@@ -1035,7 +1229,9 @@ def _guard_builtins(
         helper = name.replace(".", "_")
         if name == "sprintf":
             helper = _sprintf_helper(params)
-        elif all(_proven(t, p) for t, p in zip(_GUARDS[name], params, strict=True)):
+        elif name not in _GUARD_BRANCHES and all(
+            _proven(t, p) for t, p in zip(_GUARDS[name], params, strict=True)
+        ):
             continue
         if helper:
             start, end = _span(node["fcn"])
@@ -1101,6 +1297,10 @@ def with_targets(ast: dict[str, Any], data: bytes) -> list[tuple[str, int]]:
     return out
 
 
+# Kinds whose check iterates the operand: a comprehension, left to the helper.
+_COMPREHENDING = frozenset({"strings", "objects", "sets", "string strings"})
+
+
 def _inline_checks(node: Any, data: bytes, inlined: set[int]) -> list[str]:
     """Type checks for the guarded calls in `node` that can be checked in place (see
     `_guard_builtins`); their ids are added to `inlined` (where routed calls are already)."""
@@ -1116,7 +1316,9 @@ def _inline_checks(node: Any, data: bytes, inlined: set[int]) -> list[str]:
         ):
             continue
         needed = [(t, p) for t, p in zip(_GUARDS[name], params, strict=True) if not _proven(t, p)]
-        if needed and all(t != "strings" and _simple(p) for t, p in needed):
+        if name in _GUARD_BRANCHES:
+            continue  # the helper's branches: not a type check
+        if needed and all(t not in _COMPREHENDING and _simple(p) for t, p in needed):
             checks.extend(_type_check(t, data[slice(*_span(p))].decode("utf-8")) for t, p in needed)
             inlined.add(id(call))
     return list(dict.fromkeys(checks))
@@ -1507,6 +1709,9 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
         if helper == _NEG:
             rule(f"{prefix}{_NEG}(x)", "is_number(x)", "0 - x")
             continue
+        if operator := next((o for h, o in _SET_OPERATORS.values() if h == helper), None):
+            rule(f"{prefix}{helper}(__a0, __a1)", "is_set(__a0); is_set(__a1)", f"__a0 {operator} __a1")
+            continue
         if division := next((d for d in _DIVISIONS.values() if d[0] == helper), None):
             rule(
                 f"{prefix}{helper}(__a0, __a1)",
@@ -1533,9 +1738,13 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
             if builtin.marshalled:
                 # the extension takes regorus' JSON text of the first operand (any value reaches
                 # Python then: a set of arrays, `{true, 1}`, an integral float past int64)
-                text = ", ".join(f"json.marshal({a})" if i == 0 else a for i, a in enumerate(params))
+                # (the others through `pass`: a set of arrays as options made regorus fail)
+                text = ", ".join(
+                    f"json.marshal({a})" if i == 0 else f"{prefix}{_PASS}({a})" for i, a in enumerate(params)
+                )
                 call = f"{builtin.extension}({text})"
                 rule(f"{prefix}{helper}({operands})", f"__x := {call}; __x[0]", "__x[1]")
+                checks_needed.update([_PASS] if builtin.arity > 1 else [])
                 continue
             passed = ", ".join(f"{prefix}{_PASS}({a})" for a in params)
             head = f"{prefix}{helper}({operands})"
@@ -1583,6 +1792,10 @@ def _helpers(prefix: str, names: frozenset[str], *, rego_v0: bool) -> bytes:
             branches = _go_sprintf_branches(prefix, checks)
             lines.append(_else_chain(f"{prefix}{helper}(__a0, __a1)", branches, rego_v0=rego_v0))
             checks_needed.add(_PASS)
+            continue
+        if name in _GUARD_BRANCHES:
+            head = f"{prefix}{helper}({', '.join(args)})"
+            lines.append(_else_chain(head, _GUARD_BRANCHES[name], rego_v0=rego_v0))
             continue
         call = f"{name}({', '.join(args)})"
         rule(

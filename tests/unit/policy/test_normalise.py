@@ -79,7 +79,8 @@ def test_rewrite_stays_on_the_users_line() -> None:
         "package p\nimport rego.v1\n"
         "deny contains m if {\n"
         '\tnot startswith(input.a, "x")\n'
-        "\tm := bits.and(input.a, 1)\n"  # of a string: still an error (`1 + input.a` is undefined)
+        # a key generated twice: an error in OPA too (eval_conflict_error)
+        '\tm := {k: v | some v in input.l; k := "a"}\n'
         "}\n"
     )
     rewritten = rewrite_module("p.rego", source, rego_v0=False)
@@ -87,7 +88,7 @@ def test_rewrite_stays_on_the_users_line() -> None:
     assert rewritten.count("\n") >= source.count("\n")
     policy = rego.RegoPolicy([rego.Module("p.rego", source)])
     with pytest.raises(PolicyError, match=r"p\.rego:5:"):
-        policy.evaluator().evaluate({"a": "y", "zero": 0})
+        policy.evaluator().evaluate({"a": "y", "l": [1, 2]})
 
 
 def test_single_expression_body_becomes_a_block() -> None:
@@ -146,11 +147,39 @@ def test_wrong_type_builtin_in_v0_module_is_undefined() -> None:
     assert _deny(source, {"x": "A"}, v0=True) == ["lower"]
 
 
-def test_other_builtin_errors_still_fail_closed() -> None:
-    source = 'package p\nimport rego.v1\ndeny contains "n" if base64url.encode_no_pad(input.x) == ""\n'
+def test_builtins_trustgate_cannot_answer_as_opa_fail_closed() -> None:
+    # OPA keeps the decoded bytes, which are not UTF-8; trustgate cannot hold them
+    source = 'package p\nimport rego.v1\ndeny contains "n" if not base64.decode(input.x)\n'
     policy = rego.RegoPolicy([rego.Module("p.rego", source)])
-    with pytest.raises(PolicyError):
-        policy.evaluator().evaluate({"x": 1})
+    with pytest.raises(PolicyError, match="reproduce"):
+        policy.evaluator().evaluate({"x": "/w=="})
+
+
+@pytest.mark.parametrize(
+    ("call", "value"),
+    [
+        ("base64url.encode_no_pad(input.x)", 1),  # a type error: it raised in regorus
+        ("numbers.range_step(1, 9, input.x)", 0),  # a value error (step 0): it raised in regorus
+        ('strings.any_prefix_match(input.x, "a")', [1]),
+        ("sort(input.x)", "ab"),
+        ("object.subset(input.x, input.x)", None),  # regorus' was true: `not` denied nothing
+    ],
+)
+def test_builtins_opa_fails_on_are_undefined_so_not_holds(call: str, value: Any) -> None:
+    """OPA without StrictBuiltinErrors (conftest, Gatekeeper): undefined, and the deny fires."""
+    source = f'package p\nimport rego.v1\ndeny contains "n" if not {call}\n'
+    policy = rego.RegoPolicy([rego.Module("p.rego", source)])
+    assert [f.message for f in policy.evaluator().evaluate({"x": value})] == ["n"]
+
+
+@pytest.mark.parametrize(
+    "call", ['abs("1")', 'strings.any_prefix_match("a", [1])', "numbers.range(1, [])", "sort(1)"]
+)
+def test_literal_operands_of_a_type_opa_refuses_are_refused_at_load(call: str) -> None:
+    """OPA's type checker refuses the module (rego_type_error), as for the guards of item 3."""
+    source = f"package p\nimport rego.v1\nr := {call}\n"
+    with pytest.raises(PolicyError, match=r"p\.rego:3: rego_type_error: [\w.]+: invalid argument"):
+        rego.RegoPolicy([rego.Module("p.rego", source)])
 
 
 def test_builtins_with_go_semantics_are_undefined_where_opa_fails() -> None:
