@@ -195,6 +195,39 @@ def test_log_prune_keeps_where_the_gate_left_the_gated_ref(setup: Callable[..., 
     assert code == 3 and "presync/gated-ref-missing" in output, output
 
 
+def test_log_prune_keeps_a_gated_ref_the_gate_never_created_flagged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A refused first run vouches for no commit: a gated ref made by hand afterwards is flagged,
+    after a prune too (a refused tip is recorded once by `--watch`, so a retention prune removes
+    it while the gate still refuses). A prune must not make it a ref the gate never heard of."""
+    s = setup()
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    unsigned = s.repo.commit("unsigned tip")
+    assert s.run()[0] == 1
+    output = _prune(s)
+    assert f"carried over where presync left {GATED} of {s.repo.path} nowhere (it never created it)" in output
+
+    # Still missing: still a first run (refused again), not a deleted gated ref.
+    code, output = s.run()
+    assert code == 1 and "commit-unsigned" in output, output
+    _prune(s)
+    s.repo.git("update-ref", GATED, unsigned)  # made by hand at the commit the gate refused
+    code, output = s.run()
+    assert code == 3 and MOVED in output, output
+    assert "this gate left it at nowhere (it never created it)" in output
+
+
+def _prune(s: Setup) -> str:
+    result = CliRunner().invoke(
+        main,
+        ["log", "prune", "--store", f"sqlite:///{s.log}", "--before", "2999-01-01"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def test_a_gated_ref_the_gate_has_no_record_of_is_taken_as_found(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:
