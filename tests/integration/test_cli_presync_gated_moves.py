@@ -300,3 +300,42 @@ def test_without_a_decision_log_only_a_watching_process_notices(
         outcome = runner.run(str(s.repo.path), "main", GATED)
         assert outcome.exit_code == 3 and "someone else moved it" in outcome.message, outcome.message
         assert "(this process)" in outcome.message
+
+
+def test_a_watching_process_does_not_pass_a_ref_put_back_past_another_gates_moves(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A `--watch` process and one-shot runs on one decision log: where the watcher left the ref
+    itself is stale once the log records a later move. The ref put back there (two moves back) was
+    flagged by the one-shot run; the watcher must not pass it, nor judge onward from it."""
+    from trustgate.cli.log import gate_decision_log
+    from trustgate.config import load_config
+    from trustgate.gate import Gate
+    from trustgate.presync.runner import PresyncGate
+
+    s = setup()
+    config = load_config(s.config)
+    log = gate_decision_log(config, f"sqlite:///{s.log}")
+    with Gate(config=config, decision_log=log) as gate, PresyncGate(gate=gate, config=config) as watcher:
+        assert watcher.run(str(s.repo.path), "main", GATED, watch=True).action == "created"
+        left = s.repo.ref(GATED)
+        for value in ("2", "3"):  # two moves by a one-shot run of the same gate
+            s.repo.write("deploy/settings.yaml", _cm(value))
+            s.repo.commit(f"tune {value}", ssh=keys.alice)
+            assert s.run()[0] == 0
+        tip = s.repo.head()
+        s.repo.git("update-ref", GATED, left, tip)  # put back, past the gate: two moves undone
+        code, output = s.run()
+        assert code == 3 and MOVED in output, output
+
+        outcome = watcher.run(str(s.repo.path), "main", GATED, watch=True)
+        assert outcome.exit_code == 3, outcome.message
+        assert "someone else moved it" in outcome.message and f"left it at {tip[:12]}" in outcome.message
+        assert s.repo.ref(GATED) == left
+
+        # Put back where the gate left it: the watcher judges onward again.
+        s.repo.git("update-ref", GATED, tip, left)
+        s.repo.write("deploy/settings.yaml", _cm("4"))
+        s.repo.commit("tune 4", ssh=keys.alice)
+        assert watcher.run(str(s.repo.path), "main", GATED, watch=True).action == "advanced"
+        assert watcher.run(str(s.repo.path), "main", GATED, watch=True).action == "already"
