@@ -253,6 +253,34 @@ def test_a_gated_ref_the_gate_has_no_record_of_is_taken_as_found(
     assert code == 3 and MOVED in output and f"does not descend from {tip[:12]}" in output, output
 
 
+def test_a_gated_ref_taken_as_found_at_the_tip_is_recorded(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Adopting trustgate on a gated ref already at the tip: nothing to judge, but the gate must
+    record where it found it, or a move by someone else before the next commit is taken as found
+    again (a CronJob's every run is a first one), and the commits moved onto are never judged."""
+    s = setup()
+    made = s.repo.head()
+    s.repo.git("update-ref", GATED, made)
+    code, output = s.run()
+    assert code == 0 and "already" in output and "(taken as found: recorded)" in output, output
+    (record,) = s.records()
+    assert record["subject"]["presync"]["vouched"] == [made] and record["subject"]["presync"]["adopted"]
+    assert f"{made[:12]} is taken as found" in " ".join(record["notes"])
+    code, output = s.run()  # known now: nothing new recorded
+    assert code == 0 and "already" in output and "taken as found" not in output, output
+    assert len(s.records()) == 1
+
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    sneaked = s.repo.commit("unsigned, pushed past the gate")
+    _move_gated(s, sneaked)
+    code, output = s.run()
+    assert code == 3 and MOVED in output and f"this gate left it at {made[:12]}" in output, output
+    s.repo.write("deploy/settings.yaml", _cm("3"))
+    s.repo.commit("signed on top", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3 and MOVED in output, output
+    assert s.repo.ref(GATED) == sneaked
+
+
 def test_a_gated_ref_made_after_a_refused_first_run_is_flagged(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:

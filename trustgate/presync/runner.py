@@ -315,28 +315,19 @@ class PresyncGate:
                 if gated is not None
                 else (None, [], None)
             )
+            # Taken as found (`_vet_gated`: no record of it, and this process never saw it).
+            adopted = (
+                gated is not None
+                and not accepted
+                and known is None
+                and (repository, gated_ref) not in self._left
+            )
             self._left[(repository, gated_ref)] = ({gated} if gated else set(), known)
             if gated == candidate:
                 out.action, out.exit_code = Action.ALREADY, ExitCode.PASS
                 out.message = f"{gated_ref} is already at {candidate[:12]}"
-                if accepted:  # nothing to judge, but the acceptance is recorded: it is where the ref stays
-                    out.decision = self.gate.evaluate(
-                        [],
-                        [],
-                        gate=GATE,
-                        context=dataclasses.replace(
-                            context,
-                            presync={
-                                "gatedRef": gated_ref,
-                                "refScope": self._ref_scope(repository, gated_ref),
-                                "vouched": [candidate],
-                                "acceptedGatedCommit": accepted,
-                            },
-                        ),
-                        notes=[*gated_notes, f"{ref} is at the accepted commit too: nothing was judged"],
-                    )
-                    out.exit_code = out.decision.exit_code()  # 3 when the record failed (fail closed)
-                    out.message += " (accepted: recorded)"
+                if accepted or (adopted and self.gate.recorder is not None):
+                    self._record_already(out, context, candidate, accepted, gated_notes)
                 return _done(out, started)
             key = (repository, ref, gated_ref)
             if watch and self._decided.get(key, ("", None, ""))[:2] == (candidate, gated):
@@ -400,6 +391,40 @@ class PresyncGate:
         git.config = {**self.keyring.git_config, **_identity_config(self._committer)}
         git.env = self.keyring.env
         return git
+
+    def _record_already(
+        self,
+        out: Outcome,
+        context: DecisionContext,
+        candidate: str,
+        accepted: Mapping[str, object] | None,
+        notes: Sequence[str],
+    ) -> None:
+        """Record where the gated ref stays when there is nothing to judge (it is at the tip), but
+        the gate did not know it there: an accepted commit, or a ref it has no record of (taken as
+        found). Without the record, the next run would not know it either: an acceptance would be
+        lost, and a ref taken as found then moved by someone else would be taken as found again
+        (its commits never judged), however many runs saw it first."""
+        presync: dict[str, object] = {
+            "gatedRef": out.gated_ref,
+            "refScope": self._ref_scope(out.repository, out.gated_ref),
+            "vouched": [candidate],
+        }
+        if accepted:
+            presync["acceptedGatedCommit"] = dict(accepted)
+            said, shown = f"{out.ref} is at the accepted commit too: nothing was judged", "accepted"
+        else:
+            presync["adopted"] = True
+            said = (
+                f"{out.ref} is at it too: nothing was judged; recorded, so that a later move of "
+                f"{out.gated_ref} by someone else stops the gate"
+            )
+            shown = "taken as found"
+        out.decision = self.gate.evaluate(
+            [], [], gate=GATE, context=dataclasses.replace(context, presync=presync), notes=[*notes, said]
+        )
+        out.exit_code = out.decision.exit_code()  # 3 when the record failed (fail closed)
+        out.message += f" ({shown}: recorded)"
 
     def _vet_gated(
         self, git: Git, out: Outcome, gated: str, accept: str | None, accepted_by: str
