@@ -63,8 +63,8 @@ def test_a_record_from_before_ref_scopes_is_found_by_its_scope(sqlite_url: str) 
         assert left is not None and left.commits == (C1,) and left.moved_to is None
 
 
-def test_a_prune_carries_over_the_newest_record_of_each_gated_ref_it_removes(sqlite_url: str) -> None:
-    with DecisionLog.open(sqlite_url) as log:
+def test_a_prune_carries_over_the_newest_record_of_each_gated_ref_it_removes(store_url: str) -> None:
+    with DecisionLog.open(store_url) as log:
         log.append(presync_record(1, {"refScope": REF_SCOPE, "gatedBefore": C3}))
         newest = log.append(presync_record(2, {"refScope": REF_SCOPE, "gatedBefore": C1}))
         refused = log.append(presync_record(3, {"refScope": OTHER}, verdict="deny"))  # vouches for nothing
@@ -86,10 +86,10 @@ def test_a_prune_carries_over_the_newest_record_of_each_gated_ref_it_removes(sql
         assert again["subject"]["presync"]["refScope"] == OTHER
 
 
-def test_a_carried_refusal_is_no_move_of_the_gated_ref(sqlite_url: str) -> None:
+def test_a_carried_refusal_is_no_move_of_the_gated_ref(store_url: str) -> None:
     """A carry-over is an allow that judged nothing: one vouching for no commit (a refused first
     run) must not make a missing gated ref look deleted."""
-    with DecisionLog.open(sqlite_url) as log:
+    with DecisionLog.open(store_url) as log:
         recorder = Recorder(log, DecisionLogSettings())
         log.append(presync_record(1, {"refScope": REF_SCOPE}, verdict="deny"))
         (never,) = to_carry_over(log.store, "2999-01-01T00:00:00.000000Z")
