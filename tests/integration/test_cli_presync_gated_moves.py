@@ -195,6 +195,39 @@ def test_log_prune_keeps_where_the_gate_left_the_gated_ref(setup: Callable[..., 
     assert code == 3 and "presync/gated-ref-missing" in output, output
 
 
+def test_log_prune_keeps_a_gated_ref_the_gate_never_created_flagged(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A refused first run vouches for no commit: a gated ref made by hand afterwards is flagged,
+    after a prune too (a refused tip is recorded once by `--watch`, so a retention prune removes
+    it while the gate still refuses). A prune must not make it a ref the gate never heard of."""
+    s = setup()
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    unsigned = s.repo.commit("unsigned tip")
+    assert s.run()[0] == 1
+    output = _prune(s)
+    assert f"carried over where presync left {GATED} of {s.repo.path} nowhere (it never created it)" in output
+
+    # Still missing: still a first run (refused again), not a deleted gated ref.
+    code, output = s.run()
+    assert code == 1 and "commit-unsigned" in output, output
+    _prune(s)
+    s.repo.git("update-ref", GATED, unsigned)  # made by hand at the commit the gate refused
+    code, output = s.run()
+    assert code == 3 and MOVED in output, output
+    assert "this gate left it at nowhere (it never created it)" in output
+
+
+def _prune(s: Setup) -> str:
+    result = CliRunner().invoke(
+        main,
+        ["log", "prune", "--store", f"sqlite:///{s.log}", "--before", "2999-01-01"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def test_a_gated_ref_the_gate_has_no_record_of_is_taken_as_found(
     setup: Callable[..., Setup], keys: Keys
 ) -> None:
@@ -218,6 +251,34 @@ def test_a_gated_ref_the_gate_has_no_record_of_is_taken_as_found(
     s.repo.git("update-ref", GATED, made)  # back, by hand: the gate left it at `tip`
     code, output = s.run()
     assert code == 3 and MOVED in output and f"does not descend from {tip[:12]}" in output, output
+
+
+def test_a_gated_ref_taken_as_found_at_the_tip_is_recorded(setup: Callable[..., Setup], keys: Keys) -> None:
+    """Adopting trustgate on a gated ref already at the tip: nothing to judge, but the gate must
+    record where it found it, or a move by someone else before the next commit is taken as found
+    again (a CronJob's every run is a first one), and the commits moved onto are never judged."""
+    s = setup()
+    made = s.repo.head()
+    s.repo.git("update-ref", GATED, made)
+    code, output = s.run()
+    assert code == 0 and "already" in output and "(taken as found: recorded)" in output, output
+    (record,) = s.records()
+    assert record["subject"]["presync"]["vouched"] == [made] and record["subject"]["presync"]["adopted"]
+    assert f"{made[:12]} is taken as found" in " ".join(record["notes"])
+    code, output = s.run()  # known now: nothing new recorded
+    assert code == 0 and "already" in output and "taken as found" not in output, output
+    assert len(s.records()) == 1
+
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    sneaked = s.repo.commit("unsigned, pushed past the gate")
+    _move_gated(s, sneaked)
+    code, output = s.run()
+    assert code == 3 and MOVED in output and f"this gate left it at {made[:12]}" in output, output
+    s.repo.write("deploy/settings.yaml", _cm("3"))
+    s.repo.commit("signed on top", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3 and MOVED in output, output
+    assert s.repo.ref(GATED) == sneaked
 
 
 def test_a_gated_ref_made_after_a_refused_first_run_is_flagged(
@@ -267,3 +328,42 @@ def test_without_a_decision_log_only_a_watching_process_notices(
         outcome = runner.run(str(s.repo.path), "main", GATED)
         assert outcome.exit_code == 3 and "someone else moved it" in outcome.message, outcome.message
         assert "(this process)" in outcome.message
+
+
+def test_a_watching_process_does_not_pass_a_ref_put_back_past_another_gates_moves(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A `--watch` process and one-shot runs on one decision log: where the watcher left the ref
+    itself is stale once the log records a later move. The ref put back there (two moves back) was
+    flagged by the one-shot run; the watcher must not pass it, nor judge onward from it."""
+    from trustgate.cli.log import gate_decision_log
+    from trustgate.config import load_config
+    from trustgate.gate import Gate
+    from trustgate.presync.runner import PresyncGate
+
+    s = setup()
+    config = load_config(s.config)
+    log = gate_decision_log(config, f"sqlite:///{s.log}")
+    with Gate(config=config, decision_log=log) as gate, PresyncGate(gate=gate, config=config) as watcher:
+        assert watcher.run(str(s.repo.path), "main", GATED, watch=True).action == "created"
+        left = s.repo.ref(GATED)
+        for value in ("2", "3"):  # two moves by a one-shot run of the same gate
+            s.repo.write("deploy/settings.yaml", _cm(value))
+            s.repo.commit(f"tune {value}", ssh=keys.alice)
+            assert s.run()[0] == 0
+        tip = s.repo.head()
+        s.repo.git("update-ref", GATED, left, tip)  # put back, past the gate: two moves undone
+        code, output = s.run()
+        assert code == 3 and MOVED in output, output
+
+        outcome = watcher.run(str(s.repo.path), "main", GATED, watch=True)
+        assert outcome.exit_code == 3, outcome.message
+        assert "someone else moved it" in outcome.message and f"left it at {tip[:12]}" in outcome.message
+        assert s.repo.ref(GATED) == left
+
+        # Put back where the gate left it: the watcher judges onward again.
+        s.repo.git("update-ref", GATED, tip, left)
+        s.repo.write("deploy/settings.yaml", _cm("4"))
+        s.repo.commit("tune 4", ssh=keys.alice)
+        assert watcher.run(str(s.repo.path), "main", GATED, watch=True).action == "advanced"
+        assert watcher.run(str(s.repo.path), "main", GATED, watch=True).action == "already"

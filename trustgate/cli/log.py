@@ -1261,7 +1261,7 @@ def _carry_gated_refs(store: Store, cutoff: str, url: str) -> tuple[str | None, 
     """Record anew where `trustgate presync` left each gated ref whose newest record a prune up to
     `cutoff` would remove (`decisions.gated.to_carry_over`): without it, a gated ref someone else
     moved would be judged onward from. Returns the time no earlier than their new records' (None
-    when there were none) and, for each, `REF of REPOSITORY at COMMITS`.
+    when there were none) and, for each, `REF of REPOSITORY at COMMITS` (or `nowhere`).
 
     Raises:
         DecisionLogError: the log cannot be read or written (nothing is pruned).
@@ -1282,8 +1282,12 @@ def _carry_gated_refs(store: Store, cutoff: str, url: str) -> tuple[str | None, 
             presync = subject["presync"]
             shown.append(
                 _one_line(
-                    f"{presync['gatedRef']} of {subject.get('repository') or '?'} at "
-                    + ", ".join(c[:12] for c in presync["vouched"])
+                    f"{presync['gatedRef']} of {subject.get('repository') or '?'} "
+                    + (
+                        "at " + ", ".join(c[:12] for c in presync["vouched"])
+                        if presync["vouched"]
+                        else "nowhere (it never created it)"
+                    )
                 )
             )
     return started, shown

@@ -110,8 +110,10 @@ def to_carry_over(store: Store, before: str) -> list[dict[str, Any]]:
 
     Without them the gate would find no record of where it left the ref: a ref someone else moved
     would be judged onward from, unflagged, and a deleted one taken for a first run. A record
-    vouching for nothing (a refused first run) is not carried: without it the ref is unknown to
-    the gate, as it was. Records written before `refScope` was kept are not carried either.
+    vouching for nothing (a refused first run, which never created the ref) is carried too, as
+    vouching for nothing: without it a gated ref made by hand after the prune would be taken as
+    found (judged onward from, its commits never judged) where before the prune it was flagged.
+    Records written before `refScope` was kept are not carried.
 
     Raises:
         DecisionLogError: the store cannot be read.
@@ -134,15 +136,14 @@ def to_carry_over(store: Store, before: str) -> list[dict[str, Any]]:
         if next(store.query(Filters(gates=(GATE,), presync_ref=(ref_scope,), above=last.seq), limit=1), None):
             continue  # a record the prune keeps says where the ref was left
         record = entry.record()
-        commits, _ = vouched_by(record)
-        if commits:
-            out.append(carried_record(record, entry, commits))
+        out.append(carried_record(record, entry, vouched_by(record)[0]))
     return out
 
 
 def carried_record(record: Mapping[str, Any], entry: Entry, commits: tuple[str, ...]) -> dict[str, Any]:
     """A record repeating where the pre-sync record `record` (stored as `entry`) left its gated ref:
-    `subject.presync.vouched` names the commits, `carriedOver` the record and its time. It is of the
+    `subject.presync.vouched` names the commits (none: the gate never created the ref),
+    `carriedOver` the record and its time. It is of the
     same repository, ref and gated ref (`refScope`), and judges nothing (verdict allow, no results,
     no commit: no rollback borrows it, no query by commit finds it)."""
     from trustgate.decisions.record import Actor, DecisionContext, build_record
@@ -150,16 +151,17 @@ def carried_record(record: Mapping[str, Any], entry: Entry, commits: tuple[str, 
     subject = record.get("subject") or {}
     presync = subject.get("presync") or {}
     gated_ref = presync.get("gatedRef") if isinstance(presync.get("gatedRef"), str) else "?"
-    shown = ", ".join(c[:12] for c in commits)
+    left = (
+        f"{gated_ref} at {', '.join(c[:12] for c in commits)} (the commits it vouches for); a later run "
+        "that finds the ref elsewhere stops"
+        if commits
+        else f"{gated_ref} nowhere (it never created it); a later run that finds the ref stops"
+    )
     decision = Decision(
         gate=GATE,
         mode=Mode.ENFORCE,
         results=[],
-        notes=[
-            f"carried over by `log prune` from decision {entry.id} of {entry.time}: the gate left "
-            f"{gated_ref} at {shown} (the commits it vouches for); a later run that finds the ref "
-            "elsewhere stops"
-        ],
+        notes=[f"carried over by `log prune` from decision {entry.id} of {entry.time}: the gate left {left}"],
     )
     context = DecisionContext(
         actor=Actor(),

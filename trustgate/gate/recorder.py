@@ -24,6 +24,7 @@ from trustgate.config import DecisionLogSettings
 from trustgate.decisions.canonical import CanonicalError
 from trustgate.decisions.canonical import content_hash as content_hash
 from trustgate.decisions.gated import Vouched as Vouched
+from trustgate.decisions.gated import vouched_by
 from trustgate.decisions.log import DecisionLog as DecisionLog
 from trustgate.decisions.record import Actor as Actor
 from trustgate.decisions.record import DecisionContext as DecisionContext
@@ -118,7 +119,8 @@ class Recorder:
     def last_presync(self, gate: str, ref_scope: str, scope: str) -> str | None:
         """The id of the newest decision of `gate` that let this repository's gated ref be moved (an
         allow or a warn), or None: refusals alone never created the ref, so its absence after them
-        is still a first run.
+        is still a first run. A `log prune` carry-over of a refusal (an allow that vouches for no
+        commit: `decisions.gated.vouched_by`) let nothing move either.
 
         `ref_scope` is `subject.presync.refScope`; records written before it was kept are found
         by `scope` (the same repository, gated ref, paths and protected kinds).
@@ -134,7 +136,9 @@ class Recorder:
             Filters(gates=(gate,), verdicts=moved, presync_ref=(ref_scope,)),
             Filters(gates=(gate,), verdicts=moved, presync_scope=(scope,)),
         ):
-            for entry in store.query(filters, limit=1):
+            for entry in store.query(filters):  # newest first; past a carried refusal or two
+                if entry.malformed() is None and not vouched_by(entry.record())[0]:
+                    continue
                 return entry.id
         return None
 

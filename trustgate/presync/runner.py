@@ -204,8 +204,9 @@ class PresyncGate:
         self._objects: dict[str, list[Mapping[str, object]]] = {}  # of the last trees rendered (bounded)
         self._decided: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
         # Where this process left each (repository, gated ref), or found it vetted (`_vet_gated`): what
-        # it knows without a decision log, and beside one whose record failed (failure policy open).
-        self._left: dict[tuple[str, str], set[str]] = {}
+        # it knows without a decision log, and beside one whose record failed (failure policy open);
+        # with the id of the newest record of the ref it knew then (None: none), past which it is stale.
+        self._left: dict[tuple[str, str], tuple[set[str], str | None]] = {}
         self._remotes: dict[str, Git] = {}
         self._listed: tuple[tuple[str, str], list[TreeEntry]] | None = None  # the last `ls_tree`
         # The last `_checkout_attributes`: of the files `_ls_tree` lists, at one commit.
@@ -309,31 +310,24 @@ class PresyncGate:
                     + ", so there is nothing to accept; nothing was judged or recorded"
                 )
                 return _done(out, started)
-            accepted, gated_notes = (
-                self._vet_gated(git, out, gated, accept, accepted_by) if gated is not None else (None, [])
+            accepted, gated_notes, known = (
+                self._vet_gated(git, out, gated, accept, accepted_by)
+                if gated is not None
+                else (None, [], None)
             )
-            self._left[(repository, gated_ref)] = {gated} if gated else set()
+            # Taken as found (`_vet_gated`: no record of it, and this process never saw it).
+            adopted = (
+                gated is not None
+                and not accepted
+                and known is None
+                and (repository, gated_ref) not in self._left
+            )
+            self._left[(repository, gated_ref)] = ({gated} if gated else set(), known)
             if gated == candidate:
                 out.action, out.exit_code = Action.ALREADY, ExitCode.PASS
                 out.message = f"{gated_ref} is already at {candidate[:12]}"
-                if accepted:  # nothing to judge, but the acceptance is recorded: it is where the ref stays
-                    out.decision = self.gate.evaluate(
-                        [],
-                        [],
-                        gate=GATE,
-                        context=dataclasses.replace(
-                            context,
-                            presync={
-                                "gatedRef": gated_ref,
-                                "refScope": self._ref_scope(repository, gated_ref),
-                                "vouched": [candidate],
-                                "acceptedGatedCommit": accepted,
-                            },
-                        ),
-                        notes=[*gated_notes, f"{ref} is at the accepted commit too: nothing was judged"],
-                    )
-                    out.exit_code = out.decision.exit_code()  # 3 when the record failed (fail closed)
-                    out.message += " (accepted: recorded)"
+                if accepted or (adopted and self.gate.recorder is not None):
+                    self._record_already(out, context, candidate, accepted, gated_notes)
                 return _done(out, started)
             key = (repository, ref, gated_ref)
             if watch and self._decided.get(key, ("", None, ""))[:2] == (candidate, gated):
@@ -398,16 +392,55 @@ class PresyncGate:
         git.env = self.keyring.env
         return git
 
+    def _record_already(
+        self,
+        out: Outcome,
+        context: DecisionContext,
+        candidate: str,
+        accepted: Mapping[str, object] | None,
+        notes: Sequence[str],
+    ) -> None:
+        """Record where the gated ref stays when there is nothing to judge (it is at the tip), but
+        the gate did not know it there: an accepted commit, or a ref it has no record of (taken as
+        found). Without the record, the next run would not know it either: an acceptance would be
+        lost, and a ref taken as found then moved by someone else would be taken as found again
+        (its commits never judged), however many runs saw it first."""
+        presync: dict[str, object] = {
+            "gatedRef": out.gated_ref,
+            "refScope": self._ref_scope(out.repository, out.gated_ref),
+            "vouched": [candidate],
+        }
+        if accepted:
+            presync["acceptedGatedCommit"] = dict(accepted)
+            said, shown = f"{out.ref} is at the accepted commit too: nothing was judged", "accepted"
+        else:
+            presync["adopted"] = True
+            said = (
+                f"{out.ref} is at it too: nothing was judged; recorded, so that a later move of "
+                f"{out.gated_ref} by someone else stops the gate"
+            )
+            shown = "taken as found"
+        out.decision = self.gate.evaluate(
+            [], [], gate=GATE, context=dataclasses.replace(context, presync=presync), notes=[*notes, said]
+        )
+        out.exit_code = out.decision.exit_code()  # 3 when the record failed (fail closed)
+        out.message += f" ({shown}: recorded)"
+
     def _vet_gated(
         self, git: Git, out: Outcome, gated: str, accept: str | None, accepted_by: str
-    ) -> tuple[dict[str, object] | None, list[str]]:
+    ) -> tuple[dict[str, object] | None, list[str], str | None]:
         """Check that `gated` is where this gate left the gated ref; returns what the operator
-        accepted (for `subject.presync.acceptedGatedCommit`) and notes for the decision.
+        accepted (for `subject.presync.acceptedGatedCommit`), notes for the decision, and the id
+        of the newest record of the ref (None: none), which this process now knows.
 
         Where the gate left it: the commits the newest record of the gated ref in the decision
         log vouches for (`Recorder.gated_vouched`: the one it moved to, and the one it found,
         should that move have failed), and where this process left it or found it vetted (what
-        it knows without a log). git says nothing trustworthy here: a ref's reflog is local to
+        it knows without a log), unless the log holds a record newer than what the process knew
+        then: another gate (a one-shot beside a `--watch`) moved the ref on, or stopped at a move,
+        since, and a commit this process left behind is no place the gate left the ref (it would
+        let a ref put back any number of steps pass, and override that stop). git says nothing
+        trustworthy here: a ref's reflog is local to
         one clone and the notes ref is anyone's to push. Neither knowing the ref (a first run
         with this log, a log written before the ref was gated) judges onward from it as found,
         as before, and says so.
@@ -423,7 +456,10 @@ class PresyncGate:
             recorded = self.gate.recorder.gated_vouched(
                 self._ref_scope(out.repository, out.gated_ref), self._scope(out.repository, out.gated_ref)
             )
-        mine = self._left.get(key)
+        known = recorded.record_id if recorded else None
+        mine, then = self._left.get(key, (None, None))
+        if recorded is not None and then != known:
+            mine = None  # stale: the log says where the gate left the ref since
         vouched = set(recorded.commits if recorded else ()) | (mine or set())
         if gated in vouched:
             if accept:
@@ -431,7 +467,7 @@ class PresyncGate:
                     f"--accept-gated-commit {gated[:12]}: this gate left {out.gated_ref} there itself; "
                     "nothing to accept"
                 )
-            return None, []
+            return None, [], known
         notes: list[str] = []
         if recorded is None and mine is None:
             notes = [
@@ -445,7 +481,7 @@ class PresyncGate:
                     "(only, within one --watch process, a move away from where the process left it)"
                 )
             if not accept:
-                return None, notes
+                return None, notes, known
         where = _clean(out.repository)
         expected = (recorded.commits if recorded else ()) or tuple(sorted(mine or ()))
         moved_to = (recorded.moved_to if recorded else None) or (expected[-1] if expected else None)
@@ -474,7 +510,7 @@ class PresyncGate:
                     else ""
                 )
             )
-            return accepted, notes
+            return accepted, notes, known
         past, commits = self._past_gate(git, moved_to, gated)
         presync: dict[str, object] = {
             "gatedRef": out.gated_ref,
@@ -791,7 +827,8 @@ class PresyncGate:
                 refused = push_notes(git)
                 if refused:
                     out.warnings.append(f"the gated ref was pushed, but the git note was not: {refused}")
-        self._left[(out.repository, out.gated_ref)] = {candidate}
+        key = (out.repository, out.gated_ref)
+        self._left[key] = ({candidate}, decision.record_id or self._left.get(key, (set(), None))[1])
         out.action, out.exit_code = action, ExitCode.PASS
         verb = {"created": "created at", "advanced": "advanced to", "rolled-back": "rolled back to"}[action]
         out.message = f"{out.gated_ref} {verb} {candidate[:12]}" + (f" (from {gated[:12]})" if gated else "")

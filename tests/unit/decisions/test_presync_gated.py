@@ -63,18 +63,40 @@ def test_a_record_from_before_ref_scopes_is_found_by_its_scope(sqlite_url: str) 
         assert left is not None and left.commits == (C1,) and left.moved_to is None
 
 
-def test_a_prune_carries_over_the_newest_record_of_each_gated_ref_it_removes(sqlite_url: str) -> None:
-    with DecisionLog.open(sqlite_url) as log:
+def test_a_prune_carries_over_the_newest_record_of_each_gated_ref_it_removes(store_url: str) -> None:
+    with DecisionLog.open(store_url) as log:
         log.append(presync_record(1, {"refScope": REF_SCOPE, "gatedBefore": C3}))
         newest = log.append(presync_record(2, {"refScope": REF_SCOPE, "gatedBefore": C1}))
-        log.append(presync_record(3, {"refScope": OTHER}, verdict="deny"))  # vouches for nothing
+        refused = log.append(presync_record(3, {"refScope": OTHER}, verdict="deny"))  # vouches for nothing
         store = log.store
-        (carried,) = to_carry_over(store, "2999-01-01T00:00:00.000000Z")
+        never, carried = to_carry_over(store, "2999-01-01T00:00:00.000000Z")  # newest first
         presync = carried["subject"]["presync"]
         assert presync["refScope"] == REF_SCOPE and presync["vouched"] == [C1, C2]
         assert presync["carriedOver"]["decision"] == newest and "commit" not in carried["subject"]
         assert vouched_by(carried) == ((C1, C2), None)
+        # A refused first run is carried as what it is: the gate never created that ref.
+        presync = never["subject"]["presync"]
+        assert presync["refScope"] == OTHER and presync["vouched"] == []
+        assert presync["carriedOver"]["decision"] == refused and vouched_by(never) == ((), None)
+        assert "never created it" in never["notes"][0]
         # A record the prune keeps says where the ref was left: nothing to carry.
         log.append(presync_record(4, {"refScope": REF_SCOPE, "gatedBefore": C2}))
         kept = next(store.query(Filters(), limit=1))
-        assert to_carry_over(store, kept.time) == []  # removes records 1 to 3
+        (again,) = to_carry_over(store, kept.time)  # removes records 1 to 3
+        assert again["subject"]["presync"]["refScope"] == OTHER
+
+
+def test_a_carried_refusal_is_no_move_of_the_gated_ref(store_url: str) -> None:
+    """A carry-over is an allow that judged nothing: one vouching for no commit (a refused first
+    run) must not make a missing gated ref look deleted."""
+    with DecisionLog.open(store_url) as log:
+        recorder = Recorder(log, DecisionLogSettings())
+        log.append(presync_record(1, {"refScope": REF_SCOPE}, verdict="deny"))
+        (never,) = to_carry_over(log.store, "2999-01-01T00:00:00.000000Z")
+        log.append(never)
+        assert recorder.last_presync("presync", REF_SCOPE, SCOPE) is None
+        left = recorder.gated_vouched(REF_SCOPE, SCOPE)
+        assert left is not None and left.commits == ()
+        moved = log.append(presync_record(2, {"refScope": REF_SCOPE}))  # a first run that created it
+        log.append(presync_record(3, {"refScope": REF_SCOPE, "vouched": []}))  # a carried refusal, say
+        assert recorder.last_presync("presync", REF_SCOPE, SCOPE) == moved
