@@ -367,3 +367,78 @@ def test_a_watching_process_does_not_pass_a_ref_put_back_past_another_gates_move
         s.repo.commit("tune 4", ssh=keys.alice)
         assert watcher.run(str(s.repo.path), "main", GATED, watch=True).action == "advanced"
         assert watcher.run(str(s.repo.path), "main", GATED, watch=True).action == "already"
+
+
+def test_a_ref_put_back_one_move_and_a_branch_rewritten_from_there_is_judged_from_the_gates_move(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """The gate moved the ref A -> B (B adds a PVC). Put back at A, where the gate found it (that
+    move may have failed, so A is vouched for), and `main` rewritten from A without the PVC: judged
+    from A, the rewrite was a fast-forward deleting nothing, and the PVC the cluster holds since B
+    was deleted unjudged. The change is judged from B, where the gate's newest record moved it."""
+    s = setup()
+    assert s.run()[0] == 0
+    found = s.repo.head()
+    s.repo.write("deploy/cache.yaml", test_cli_presync.PVC.replace("name: data", "name: cache"))
+    moved_to = s.repo.commit("a cache volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 0 and s.repo.ref(GATED) == moved_to, output
+
+    _move_gated(s, found)  # one step back, where the gate's newest record found it
+    s.repo.git("reset", "--hard", found)
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    rewritten = s.repo.commit("signed, rewritten from before the volume", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 1, output
+    assert "non-fast-forward" in output and f"does not descend from {GATED} at {moved_to[:12]}" in output
+    assert s.repo.ref(GATED) == found != rewritten
+    assert s.records()[-1]["subject"]["presync"]["judgedFrom"] == moved_to
+
+    # The refusal carries it on: judged from B again, not from A (where that refusal found it).
+    code, output = s.run()
+    assert code == 1 and "non-fast-forward" in output, output
+    # So does a stop on a ref moved elsewhere and then put back at A, and a prune's carry-over.
+    _move_gated(s, rewritten)
+    assert s.run()[0] == 3
+    _move_gated(s, found)
+    code, output = s.run()
+    assert code == 1 and "non-fast-forward" in output, output
+    _prune(s)
+    carried = s.records()[-1]["subject"]["presync"]
+    assert "carriedOver" in carried and carried["judgedFrom"] == moved_to
+    code, output = s.run()
+    assert code == 1 and "non-fast-forward" in output, output
+
+
+def test_a_ref_put_back_one_move_to_a_commit_the_repository_lost_stops_until_accepted(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """As above, with the commit the gate moved the ref to gone from the repository (the branch
+    rewritten and the old history pruned): what the change removes of it cannot be judged, so the
+    run stops (exit 3) until the operator accepts the commit found (recorded)."""
+    s = setup()
+    assert s.run()[0] == 0
+    found = s.repo.head()
+    s.repo.write("deploy/cache.yaml", test_cli_presync.PVC.replace("name: data", "name: cache"))
+    moved_to = s.repo.commit("a cache volume", ssh=keys.alice)
+    assert s.run()[0] == 0
+    _move_gated(s, found)
+    s.repo.git("reset", "--hard", found)
+    s.repo.git("reflog", "expire", "--expire=now", "--all")
+    s.repo.git("gc", "--prune=now", "--quiet")
+    with pytest.raises(AssertionError):  # gone
+        s.repo.git("cat-file", "-t", moved_to)
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    s.repo.commit("signed, rewritten from before the volume", ssh=keys.alice)
+
+    code, output = s.run()
+    assert code == 3, output
+    assert (
+        MOVED in output and f"moved it on to {moved_to[:12]}, which the repository no longer holds" in output
+    )
+    assert f"--accept-gated-commit {found}" in output and s.repo.ref(GATED) == found
+
+    code, output = s.run("--accept-gated-commit", found)
+    assert code == 0, output
+    accepted = s.records()[-1]["subject"]["presync"]["acceptedGatedCommit"]
+    assert accepted["commit"] == found and accepted["movedOnTo"] == moved_to

@@ -9,12 +9,13 @@ PYTHON = (3, 11)
 FUNCTIONS = []
 
 # ---
-def __create_fn__(_type_record_id, _type_time, _type_commits, _type_moved_to, _type_origin, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
- def __init__(self,record_id:_type_record_id,time:_type_time,commits:_type_commits,moved_to:_type_moved_to,origin:_type_origin)->_return_type:
+def __create_fn__(_type_record_id, _type_time, _type_commits, _type_moved_to, _type_judge_from, _type_origin, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
+ def __init__(self,record_id:_type_record_id,time:_type_time,commits:_type_commits,moved_to:_type_moved_to,judge_from:_type_judge_from,origin:_type_origin)->_return_type:
   __dataclass_builtins_object__.__setattr__(self,'record_id',record_id)
   __dataclass_builtins_object__.__setattr__(self,'time',time)
   __dataclass_builtins_object__.__setattr__(self,'commits',commits)
   __dataclass_builtins_object__.__setattr__(self,'moved_to',moved_to)
+  __dataclass_builtins_object__.__setattr__(self,'judge_from',judge_from)
   __dataclass_builtins_object__.__setattr__(self,'origin',origin)
  return __init__
 FUNCTIONS.append(__create_fn__)
@@ -22,7 +23,7 @@ FUNCTIONS.append(__create_fn__)
 # ---
 def __create_fn__():
  def __repr__(self):
-  return self.__class__.__qualname__ + f"(record_id={self.record_id!r}, time={self.time!r}, commits={self.commits!r}, moved_to={self.moved_to!r}, origin={self.origin!r})"
+  return self.__class__.__qualname__ + f"(record_id={self.record_id!r}, time={self.time!r}, commits={self.commits!r}, moved_to={self.moved_to!r}, judge_from={self.judge_from!r}, origin={self.origin!r})"
  return __repr__
 FUNCTIONS.append(__create_fn__)
 
@@ -30,7 +31,7 @@ FUNCTIONS.append(__create_fn__)
 def __create_fn__():
  def __eq__(self,other):
   if other.__class__ is self.__class__:
-   return (self.record_id,self.time,self.commits,self.moved_to,self.origin,)==(other.record_id,other.time,other.commits,other.moved_to,other.origin,)
+   return (self.record_id,self.time,self.commits,self.moved_to,self.judge_from,self.origin,)==(other.record_id,other.time,other.commits,other.moved_to,other.judge_from,other.origin,)
   return NotImplemented
  return __eq__
 FUNCTIONS.append(__create_fn__)
@@ -38,7 +39,7 @@ FUNCTIONS.append(__create_fn__)
 # ---
 def __create_fn__(cls, FrozenInstanceError):
  def __setattr__(self,name,value):
-  if type(self) is cls or name in ('record_id','time','commits','moved_to','origin',):
+  if type(self) is cls or name in ('record_id','time','commits','moved_to','judge_from','origin',):
    raise FrozenInstanceError(f"cannot assign to field {name!r}")
   super(cls, self).__setattr__(name, value)
  return __setattr__
@@ -47,7 +48,7 @@ FUNCTIONS.append(__create_fn__)
 # ---
 def __create_fn__(cls, FrozenInstanceError):
  def __delattr__(self,name):
-  if type(self) is cls or name in ('record_id','time','commits','moved_to','origin',):
+  if type(self) is cls or name in ('record_id','time','commits','moved_to','judge_from','origin',):
    raise FrozenInstanceError(f"cannot delete field {name!r}")
   super(cls, self).__delattr__(name)
  return __delattr__
@@ -56,6 +57,6 @@ FUNCTIONS.append(__create_fn__)
 # ---
 def __create_fn__():
  def __hash__(self):
-  return hash((self.record_id,self.time,self.commits,self.moved_to,self.origin,))
+  return hash((self.record_id,self.time,self.commits,self.moved_to,self.judge_from,self.origin,))
  return __hash__
 FUNCTIONS.append(__create_fn__)

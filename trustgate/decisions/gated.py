@@ -41,6 +41,10 @@ class Vouched:
     time: str
     commits: tuple[str, ...]
     moved_to: str | None  # the commit the record let the ref move to, if it did
+    # Where a change is judged from while the ref is at another commit the record vouches for: the
+    # commit the record moved it on to (the cluster may hold it; the move may have failed, or the
+    # ref been put back one step), or the one it judged from itself for that reason (`judge_from`).
+    judge_from: str | None
     origin: str  # the decision that left the ref there (a stop or a carry-over names the one it repeats)
 
 
@@ -67,6 +71,19 @@ def vouched_by(record: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None]:
         out.append(moved_to.lower())
         return tuple(dict.fromkeys(out)), moved_to.lower()
     return tuple(out), None
+
+
+def judge_from(record: Mapping[str, Any]) -> str | None:
+    """The commit a change is judged from when the gated ref is at another commit `record` vouches
+    for: the one it let the ref move to, else the one it judged from itself
+    (`subject.presync.judgedFrom`: it found the ref one step back from a move, as a stop or a
+    carry-over repeats it); None when neither."""
+    moved_to = vouched_by(record)[1]
+    if moved_to is not None:
+        return moved_to
+    presync = (record.get("subject") or {}).get("presync")
+    judged = presync.get("judgedFrom") if isinstance(presync, Mapping) else None
+    return judged.lower() if isinstance(judged, str) and judged else None
 
 
 def newest(store: Store, ref_scope: str, scope: str) -> Vouched | None:
@@ -100,7 +117,14 @@ def _vouched(entry: Entry) -> Vouched:
     presync = (record.get("subject") or {}).get("presync") or {}
     carried = presync.get("carriedOver")
     origin = presync.get("expectedBy") or (carried.get("decision") if isinstance(carried, Mapping) else None)
-    return Vouched(entry.id, entry.time, commits, moved_to, origin if isinstance(origin, str) else entry.id)
+    return Vouched(
+        entry.id,
+        entry.time,
+        commits,
+        moved_to,
+        judge_from(record),
+        origin if isinstance(origin, str) else entry.id,
+    )
 
 
 def to_carry_over(store: Store, before: str) -> list[dict[str, Any]]:
@@ -172,6 +196,7 @@ def carried_record(record: Mapping[str, Any], entry: Entry, commits: tuple[str, 
             "refScope": presync["refScope"],
             "vouched": list(commits),
             "carriedOver": {"decision": entry.id, "time": entry.time},
+            **({"judgedFrom": judged} if (judged := judge_from(record)) else {}),
         },
     )
     return build_record(decision, context)

@@ -310,10 +310,10 @@ class PresyncGate:
                     + ", so there is nothing to accept; nothing was judged or recorded"
                 )
                 return _done(out, started)
-            accepted, gated_notes, known = (
+            accepted, gated_notes, known, judge_from = (
                 self._vet_gated(git, out, gated, accept, accepted_by)
                 if gated is not None
-                else (None, [], None)
+                else (None, [], None, None)
             )
             # Taken as found (`_vet_gated`: no record of it, and this process never saw it).
             adopted = (
@@ -360,6 +360,7 @@ class PresyncGate:
                 earlier=earlier,
                 accepted=accepted,
                 gated_notes=gated_notes,
+                judge_from=judge_from,
             )
             if out.action == Action.REFUSED:
                 self._decided[key] = (candidate, gated, out.decision.record_id if out.decision else "")
@@ -428,10 +429,12 @@ class PresyncGate:
 
     def _vet_gated(
         self, git: Git, out: Outcome, gated: str, accept: str | None, accepted_by: str
-    ) -> tuple[dict[str, object] | None, list[str], str | None]:
+    ) -> tuple[dict[str, object] | None, list[str], str | None, str | None]:
         """Check that `gated` is where this gate left the gated ref; returns what the operator
-        accepted (for `subject.presync.acceptedGatedCommit`), notes for the decision, and the id
-        of the newest record of the ref (None: none), which this process now knows.
+        accepted (for `subject.presync.acceptedGatedCommit`), notes for the decision, the id
+        of the newest record of the ref (None: none), which this process now knows, and the
+        commit to judge the change from when it is not `gated`: the one the newest record moved
+        the ref on to, where the ref is at the commit that record found it at.
 
         Where the gate left it: the commits the newest record of the gated ref in the decision
         log vouches for (`Recorder.gated_vouched`: the one it moved to, and the one it found,
@@ -462,12 +465,54 @@ class PresyncGate:
             mine = None  # stale: the log says where the gate left the ref since
         vouched = set(recorded.commits if recorded else ()) | (mine or set())
         if gated in vouched:
-            if accept:
+            # Where the gate found the ref, and its newest record moved it on (that move may have
+            # failed, so the commit found is vouched for): the cluster may hold the commit moved to,
+            # and a change judged from the one found would not see what it removes of it (a branch
+            # rewritten from there, the ref put back one step).
+            moved_on = recorded.judge_from if recorded is not None and recorded.judge_from != gated else None
+            if moved_on is not None and not accept:
+                if git.resolve(moved_on) is None:
+                    raise GatedRefMovedError(
+                        f"{out.gated_ref} is at {gated[:12]}, where this gate found it, but its newest "
+                        f"decision ({recorded.origin if recorded else '?'}) moved it on to {moved_on[:12]}, "
+                        "which the repository no longer holds: what the change removes of what the cluster "
+                        f"may hold since cannot be judged, so nothing was judged, and nothing moved",
+                        where=_clean(out.repository),
+                        hint=f"push {moved_on} back to the repository (the branch it was on), or, once you "
+                        f"have reviewed it, run once with --accept-gated-commit {gated} to judge onward from "
+                        f"{gated[:12]} (recorded, with who accepted it)",
+                        presync={
+                            "gatedRef": out.gated_ref,
+                            "refScope": self._ref_scope(out.repository, out.gated_ref),
+                            "vouched": sorted(vouched),
+                            "gatedFound": gated,
+                            "judgedFrom": moved_on,  # the next run stops too, until accepted
+                            "commits": [],
+                        },
+                    )
+                return None, [], known, moved_on
+            if accept and moved_on is None:
                 out.warnings.append(
                     f"--accept-gated-commit {gated[:12]}: this gate left {out.gated_ref} there itself; "
                     "nothing to accept"
                 )
-            return None, [], known
+            if accept and moved_on is not None:
+                accepted_on: dict[str, object] = {
+                    "commit": gated,
+                    "by": accepted_by or "unknown",
+                    "movedOnTo": moved_on,
+                }
+                return (
+                    accepted_on,
+                    [
+                        f"--accept-gated-commit: {out.gated_ref} at {gated[:12]} was accepted by "
+                        f"{accepted_by or 'an unknown user'} as the commit to judge onward from, although "
+                        f"this gate's newest decision moved it on to {moved_on[:12]}"
+                    ],
+                    known,
+                    None,
+                )
+            return None, [], known, None
         notes: list[str] = []
         if recorded is None and mine is None:
             notes = [
@@ -481,7 +526,7 @@ class PresyncGate:
                     "(only, within one --watch process, a move away from where the process left it)"
                 )
             if not accept:
-                return None, notes, known
+                return None, notes, known, None
         where = _clean(out.repository)
         expected = (recorded.commits if recorded else ()) or tuple(sorted(mine or ()))
         moved_to = (recorded.moved_to if recorded else None) or (expected[-1] if expected else None)
@@ -510,7 +555,7 @@ class PresyncGate:
                     else ""
                 )
             )
-            return accepted, notes, known
+            return accepted, notes, known, None
         past, commits = self._past_gate(git, moved_to, gated)
         presync: dict[str, object] = {
             "gatedRef": out.gated_ref,
@@ -521,6 +566,8 @@ class PresyncGate:
         }
         if recorded:
             presync["expectedBy"] = recorded.origin
+            if recorded.judge_from:  # carried on: put back at a vouched commit, judged from there
+                presync["judgedFrom"] = recorded.judge_from
         raise GatedRefMovedError(
             f"{out.gated_ref} is at {gated[:12]}, but this gate left it at {left} ({by}): someone else "
             f"moved it, so the reconciler may be applying what the gate never judged; {past}. Nothing was "
@@ -578,11 +625,23 @@ class PresyncGate:
         earlier: str | None = None,
         accepted: Mapping[str, object] | None = None,
         gated_notes: Sequence[str] = (),
+        judge_from: str | None = None,
     ) -> None:
         commits_cfg = self.config.commits
         weight = severity(True, self.config.mode)  # of the gate's own findings: commits, deletions
         extra: list[DocumentResult] = []
         notes: list[str] = list(gated_notes)
+        # `found` is where the ref is (the commits after it are judged, and the move expects it);
+        # `gated`, what the cluster holds: there too, unless the gate's newest record moved the ref
+        # on from it (`judge_from`, `_vet_gated`), and the change is judged from that move.
+        found = gated
+        if judge_from is not None:
+            gated = judge_from
+            notes.append(
+                f"{out.gated_ref} is at {found[:12] if found else '(none)'}, where this gate found it, but "
+                f"its newest decision moved it on to {judge_from[:12]}: what the cluster may hold since, "
+                f"so the change is judged from {judge_from[:12]}"
+            )
         tree = git.tree_of(candidate)
         gated_tree = git.tree_of(gated) if gated else None
         fast_forward = gated is None or git.is_ancestor(gated, candidate)
@@ -602,10 +661,10 @@ class PresyncGate:
             elif self.gate.recorder is None:
                 notes.append("no decision log is set: a deleted gated ref cannot be told from a first run")
         else:
-            shas = git.range(candidate, gated, limit=self.settings.max_commits)
+            shas = git.range(candidate, found, limit=self.settings.max_commits)
             if len(shas) > self.settings.max_commits:
                 raise GitError(
-                    f"the range {gated[:12]}..{candidate[:12]} holds more than "
+                    f"the range {(found or gated)[:12]}..{candidate[:12]} holds more than "
                     f"{self.settings.max_commits} commits",
                     where=_clean(out.repository),
                     hint="raise presync.maxCommits, or advance the gated ref in smaller steps",
@@ -631,7 +690,9 @@ class PresyncGate:
             "fastForward": fast_forward,
         }
         if gated is not None:
-            presync["gatedBefore"] = gated
+            presync["gatedBefore"] = found
+            if judge_from is not None:
+                presync["judgedFrom"] = judge_from
             if accepted:
                 presync["acceptedGatedCommit"] = dict(accepted)
         elif initialize:
@@ -660,8 +721,8 @@ class PresyncGate:
         # need approval.
         rollback_from = None
         if commits_cfg.allow_rollback and not fast_forward:
-            assert gated is not None
-            rollback_from = self._moved_before(scope, paths_tree, gated)
+            assert found is not None
+            rollback_from = self._moved_before(scope, paths_tree, found)  # confirmed: the ref is at `found`
             if self.gate.decision_log is None:
                 notes.append("commits.allowRollback needs a decision log to know approved trees: none is set")
             elif rollback_from is None:
@@ -725,7 +786,7 @@ class PresyncGate:
                 f"{'it' if len(read) == 1 else 'them'} was judged with the tree's values only"
             )
         # Files Argo CD's work tree may still hold converted by an earlier checkout.
-        problems.extend(self._stale(git, candidate, [*([gated] if gated else []), *shas]))
+        problems.extend(self._stale(git, candidate, [*{c: None for c in (found, gated) if c}, *shas]))
         notes.extend(self._render_notes.get(tree, ()))
         # The candidate's objects, as the tree holds them once applied: never a copy judged as Flux's
         # first reconcile applies it (`applied_with`), which would hide a removal or a source change.
@@ -803,7 +864,7 @@ class PresyncGate:
             out.action = Action.REFUSED if code == ExitCode.POLICY_FAILURE else Action.ERROR
             out.exit_code = code
             out.message = (
-                f"{out.gated_ref} stays at {gated[:12] if gated else '(none)'}: {candidate[:12]} "
+                f"{out.gated_ref} stays at {found[:12] if found else '(none)'}: {candidate[:12]} "
                 + ("was refused" if code == ExitCode.POLICY_FAILURE else "could not be evaluated")
             )
             self._note(git, out, candidate, decision, pushed_with_ref=False)
@@ -812,16 +873,16 @@ class PresyncGate:
         # 8. Passed: move the gated ref (compare-and-swap), note, push.
         action = Action.CREATED if gated is None else Action.ADVANCED if fast_forward else Action.ROLLED_BACK
         remote = is_url(out.repository)
-        git.update_ref(out.gated_ref, candidate, gated, f"trustgate presync: {decision.record_id or action}")
+        git.update_ref(out.gated_ref, candidate, found, f"trustgate presync: {decision.record_id or action}")
         self._note(git, out, candidate, decision, pushed_with_ref=remote)
         if remote:
             try:
-                push(git, out.gated_ref, candidate, gated)
+                push(git, out.gated_ref, candidate, found)
             except GitError:
                 # The local mirror must not claim what the remote does not have.
                 git.update_ref(
-                    out.gated_ref, gated, candidate, "trustgate presync: push failed"
-                ) if gated else (git.run("update-ref", "-d", out.gated_ref))
+                    out.gated_ref, found, candidate, "trustgate presync: push failed"
+                ) if found else (git.run("update-ref", "-d", out.gated_ref))
                 raise
             if self.settings.notes:
                 refused = push_notes(git)
@@ -831,7 +892,7 @@ class PresyncGate:
         self._left[key] = ({candidate}, decision.record_id or self._left.get(key, (set(), None))[1])
         out.action, out.exit_code = action, ExitCode.PASS
         verb = {"created": "created at", "advanced": "advanced to", "rolled-back": "rolled back to"}[action]
-        out.message = f"{out.gated_ref} {verb} {candidate[:12]}" + (f" (from {gated[:12]})" if gated else "")
+        out.message = f"{out.gated_ref} {verb} {candidate[:12]}" + (f" (from {found[:12]})" if found else "")
 
     # -- pieces ------------------------------------------------------------------
 
