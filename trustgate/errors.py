@@ -51,6 +51,11 @@ class DecisionLogError(Error):
     """The decision log cannot be opened, read or written (operations must act)."""
 
 
+class DecisionLogMissingError(DecisionLogError):
+    """The decision log named is not there (no SQLite file, an empty one, or a database without the
+    log's tables), and the caller must not start a new one: a wrong URL (the user must act)."""
+
+
 class CheckpointRolledBackError(DecisionLogError):
     """The decision log's newest stored checkpoint is older than one its writer signed: someone with
     write access deleted the newer ones (`GET /checkpoint` serves none then)."""

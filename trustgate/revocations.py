@@ -89,7 +89,7 @@ _UNREAD_HINT: Final = (
     "until the log the revocations are recorded in can be read, no verification summary counts "
     "(images are verified in full): check decisionLog.url or --decision-log (a wrong path, a "
     "volume not mounted, another database?); a new log is created by the first decision a gate "
-    "records in it (or `trustgate summaries revoke`)"
+    "records in it (or `trustgate summaries revoke --create`)"
 )
 
 

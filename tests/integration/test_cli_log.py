@@ -230,6 +230,51 @@ def test_check_with_postgresql(env: dict[str, str], postgres_url: str) -> None:
     assert code == 0
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("log", "verify"),
+        ("log", "prune", "--before", "2020-01-01"),
+        ("log", "rebuild-summaries"),
+        ("log", "checkpoint", "--key", "KEY"),
+    ],
+    ids=lambda c: "-".join(c[:2]),
+)
+@pytest.mark.parametrize("where", ["sqlite-empty-file", "postgresql-without-tables"])
+def test_log_commands_that_write_refuse_a_log_that_is_not_there(
+    command: tuple[str, ...], where: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A mistyped database (or an empty file) was given the log's tables by the `log` commands
+    that may write: `log verify` called the new log "intact: 0 records" (exit 0), an auditor
+    verifying the wrong database told all was well. A missing SQLite file was refused already."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = tmp_path / "key.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    if where == "sqlite-empty-file":
+        (tmp_path / "other.db").touch()
+        url = f"sqlite:///{tmp_path / 'other.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    args = [str(key) if part == "KEY" else part for part in command]
+    code, out, err = run(*args, "--store", url)
+    assert code == 3, out + err
+    assert "no decision log here (none of its tables)" in err and url.rpartition("/")[2] in err, err
+    assert "intact" not in out
+    if where == "sqlite-empty-file":
+        assert (tmp_path / "other.db").stat().st_size == 0
+    else:
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
+
+
 def test_export_and_json_query_are_utf8_whatever_the_terminals_encoding(write: Write, tmp_path: Path) -> None:
     """An exported line is the bytes the chain hashes: a Latin-1 or ASCII terminal must not escape
     a character of it (✓ and 😀 in a policy's message), and the run must not fail on it."""

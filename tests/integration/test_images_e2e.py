@@ -24,7 +24,7 @@ from support.oci_push import (
     push_index,
 )
 from support.registry import RegistryProcess
-from support.sigstore import GITHUB_ISSUER, SigstoreInstance, statement
+from support.sigstore import GITHUB_ISSUER, KeyPair, Signer, SigstoreInstance, statement
 from support.trustgate_config import write_config
 
 from trustgate.cli.main import main
@@ -980,6 +980,138 @@ def test_a_threshold_is_not_met_by_one_identity_signing_twice(
     assert "1 verified" in judged["problems"][0]["message"]
     code, output, _ = run("verify", "image", "-c", config, str(both.ref), "-o", "json")
     assert code == 0, output
+
+
+PEOPLE_ISSUER = "https://accounts.acme.test"
+ALICE, BOB = "alice@acme.test", "bob@acme.test"
+
+
+def _one_signer_config(tmp_path: Path, host: str, sigstore: SigstoreInstance) -> Path:
+    """Rules of two authorities each, threshold 2: `two` (release trusts alice, security alice or
+    bob), `keyed` (release, and the key of alice's certificate), `people` (release, and bob)."""
+    sigstore.write_trusted_root(tmp_path / "trusted_root.json")
+    alice_key = KeyPair("alice-key", sigstore._leaf_key(ALICE, PEOPLE_ISSUER))
+    (tmp_path / "alice.pub").write_bytes(alice_key.public_pem)
+    return write_config(
+        tmp_path,
+        f"""\
+        images:
+          trustRoots: [{{name: t, trustedRoot: trusted_root.json}}]
+          authorities:
+            - name: release
+              keyless: {{trustRoot: t, identities: [{{subject: "{ALICE}", issuer: "{PEOPLE_ISSUER}"}}]}}
+            - name: security
+              keyless:
+                trustRoot: t
+                identities: [{{subjectRegExp: '(alice|bob)@acme\\.test', issuer: "{PEOPLE_ISSUER}"}}]
+            - name: bob
+              keyless: {{trustRoot: t, identities: [{{subject: "{BOB}", issuer: "{PEOPLE_ISSUER}"}}]}}
+            - name: alice-key
+              key: {{path: alice.pub, trustRoot: t}}
+          rules:
+            - name: two
+              images: ["{host}/two/**"]
+              signatures: {{authorities: [release, security], threshold: 2}}
+            - name: keyed
+              images: ["{host}/keyed/**"]
+              signatures: {{authorities: [release, alice-key], threshold: 2}}
+            - name: people
+              images: ["{host}/people/**"]
+              signatures: {{authorities: [release, bob], threshold: 2}}
+          registries: {{insecure: ["{host}"], timeoutSeconds: 2}}
+        """,
+    )
+
+
+def _sign_as(
+    case: str,
+    client: RegistryClient,
+    image: Pushed,
+    sigstore: SigstoreInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attach the signatures of `case` (see the parameters below) to `image`."""
+
+    def bundles(*signers: Signer | KeyPair) -> None:
+        for signer in signers:
+            attach_referrer(client, image.ref, image, sigstore.sign_artifact(image.digest, signer))
+
+    alice = sigstore.identity(ALICE, PEOPLE_ISSUER)
+    if case == "two-people":
+        bundles(alice, sigstore.identity(BOB, PEOPLE_ISSUER))
+    elif case == "certificates-sharing-a-san":  # first SANs x and y; both name alice
+        bundles(
+            *(sigstore.identity(f, PEOPLE_ISSUER, more_sans=(ALICE,)) for f in ("x@acme.test", "y@acme.test"))
+        )
+    elif case == "certificates-sharing-a-san-cosign-tag":
+        signers = [
+            sigstore.identity(f, PEOPLE_ISSUER, more_sans=(ALICE,)) for f in ("x@acme.test", "y@acme.test")
+        ]
+        attach_cosign_signatures(
+            client, image.ref, image.digest, [sigstore.cosign_sign(image.digest, s) for s in signers]
+        )
+    elif case == "certificates-sharing-a-san-no-rule-names":  # alice's and bob's, both also "team"
+        bundles(*(sigstore.identity(w, PEOPLE_ISSUER, more_sans=("team@acme.test",)) for w in (ALICE, BOB)))
+    elif case == "one-certificate-twice":
+        bundles(alice, alice)
+    elif case == "one-keyless-bundle":  # a key authority accepts it by its certificate's key
+        bundles(alice)
+    elif case == "keyless-and-key-signature-of-one-key":
+        bundles(alice, KeyPair("alice-key", sigstore._leaf_key(ALICE, PEOPLE_ISSUER)))
+    elif case == "two-certificates-of-one-key":  # alice's and bob's, the private CA certifying one key
+        key = sigstore._leaf_key(ALICE, PEOPLE_ISSUER)
+        monkeypatch.setattr(sigstore, "_leaf_key", lambda subject, issuer: key)
+        start = alice.certificate.not_valid_before_utc
+        bob = sigstore._make_leaf(BOB, PEOPLE_ISSUER, start, "both")
+        monkeypatch.undo()
+        bundles(alice, bob)
+    else:
+        raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    ("case", "repository", "code"),
+    [
+        ("two-people", "two", 0),
+        ("certificates-sharing-a-san", "two", 1),
+        ("certificates-sharing-a-san-cosign-tag", "two", 1),
+        ("certificates-sharing-a-san-no-rule-names", "people", 1),
+        ("one-certificate-twice", "two", 1),
+        ("one-keyless-bundle", "keyed", 1),
+        ("keyless-and-key-signature-of-one-key", "keyed", 1),
+        ("two-certificates-of-one-key", "people", 1),
+    ],
+)
+def test_a_threshold_counts_one_signer_once_whatever_it_signed_with(
+    case: str,
+    repository: str,
+    code: int,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    sigstore: SigstoreInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in review: signers were counted by the certificate's first SAN, or by the key, as
+    each authority saw the signature, so one signer met `threshold: 2` alone: certificates
+    `[x, alice]` and `[y, alice]`, two certificates of one key, a keyless signature and a key
+    signature with its certificate's key, even one keyless bundle (alice to a keyless authority,
+    its certificate's key to a key authority). Signatures that share a signature, certificate,
+    key or identity are one signer (ADR 5)."""
+    config = _one_signer_config(tmp_path, registry.host, sigstore)
+    image = push_image(client, f"{registry.host}/{repository}/{case}:1", content=os.urandom(16))
+    _sign_as(case, client, image, sigstore, monkeypatch)
+    exit_code, output, report = run("verify", "image", "-c", str(config), str(image.ref), "-o", "json")
+    assert exit_code == code, output
+    assert report is not None
+    (judged,) = report["images"]
+    if code == 0:
+        assert {s["subject"] for s in judged["signatures"]} == {ALICE, BOB}, judged
+        return
+    (problem,) = judged["problems"]
+    assert problem["rule"] == "image-signature" and "1 verified" in problem["message"], problem
+    assert "already counted for another authority" in problem["message"], problem
+    assert len(judged["signatures"]) == 1, judged
 
 
 def test_a_junk_signature_with_an_integrated_time_out_of_range_does_not_fail_a_signed_image(

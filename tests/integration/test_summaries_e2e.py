@@ -559,7 +559,7 @@ def test_without_a_decision_log_no_summary_counts_not_even_a_revoked_one(
     deploy = deployment(tmp_path, f"{registry.host}/shop/unlogged@{image.digest}")
     bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
     issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
-    code, output = run("summaries", "revoke", summaries.summary_digest(bundle), "--store", store)
+    code, output = run("summaries", "revoke", summaries.summary_digest(bundle), "--store", store, "--create")
     assert code == 0, output
     decision, result = gate_decision(admit, deploy, logged=False)
     assert result.status == "failed" and decision.exit_code() == 1
@@ -1377,7 +1377,9 @@ def _revoked_elsewhere(
     bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(admit))
     issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
     revoked = f"sqlite:///{tmp_path / 'revoked.db'}"
-    code, output = run("summaries", "revoke", summaries.summary_digest(bundle), "--store", revoked)
+    code, output = run(
+        "summaries", "revoke", summaries.summary_digest(bundle), "--store", revoked, "--create"
+    )
     assert code == 0, output
     reference = f"{registry.host}/shop/{name}@{image.digest}"
     return deployment(tmp_path, reference), reference
@@ -1427,6 +1429,66 @@ def test_a_decision_log_that_is_not_there_revokes_nothing_it_is_could_not_evalua
     assert result.summary is not None and result.summary["path"] == "full"
     (ignored,) = result.summary["ignored"]
     assert "revocations could not be read" in ignored and named in ignored, ignored
+
+
+@pytest.mark.parametrize("where", ["sqlite-file-mistyped", "sqlite-file-empty", "postgresql-without-tables"])
+def test_a_revocation_into_a_log_that_is_not_there_is_refused_not_written_where_no_gate_reads(
+    where: str,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    project: Callable[..., Path],
+    request: pytest.FixtureRequest,
+) -> None:
+    """`summaries revoke --store` with a mistyped path started a new log there and said "revoked"
+    (exit 0), while the log the gates read still let the summary count: a false allow the operator
+    believed closed. Refused now (exit 3), naming the log and the ways out: -c (the configured
+    log), or --create to start one."""
+    admit = project("admit", accept=True)
+    real = made(f"sqlite:///{tmp_path / 'decisions.db'}")
+    config = admit.with_name("admit-logged.yaml")
+    config.write_text(admit.read_text() + f'decisionLog: {{url: "{real}"}}\n')
+    image = push_image(client, f"{registry.host}/shop/typo-{where}:v1", content=os.urandom(16))  # unsigned
+    deploy = deployment(tmp_path, f"{registry.host}/shop/typo-{where}@{image.digest}")
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(config))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    digest = summaries.summary_digest(bundle)
+    if where == "sqlite-file-mistyped":
+        wrong, named = f"sqlite:///{tmp_path / 'decisons.db'}", str(tmp_path / "decisons.db")
+    elif where == "sqlite-file-empty":
+        (tmp_path / "cache.db").touch()
+        wrong, named = f"sqlite:///{tmp_path / 'cache.db'}", str(tmp_path / "cache.db")
+    else:
+        wrong = request.getfixturevalue("postgres_server").create_database()
+        named = wrong.rpartition("/")[2]
+
+    code, output = run("summaries", "revoke", digest, "--store", wrong, "--reason", "key leak")
+    assert code == 3, output
+    assert named in output and "no decision log here" in output and "nothing revoked" in output, output
+    assert "-c trustgate.yaml" in output and "--create" in output, output
+    if where == "sqlite-file-mistyped":
+        assert not (tmp_path / "decisons.db").exists()
+    elif where == "sqlite-file-empty":
+        assert (tmp_path / "cache.db").stat().st_size == 0
+    else:
+        with psycopg.connect(wrong) as conn:
+            assert conn.execute("SELECT to_regclass('decisions')").fetchone() == (None,)
+    decision, result = gate_decision(config, deploy, store=real)
+    assert decision.exit_code() == 0 and result.summary is not None, result.to_json()
+    assert result.summary["path"] == "summary"  # nothing revoked: the summary still counts
+
+    # The configured log (decisionLog.url of -c): revoked where the gates read.
+    code, output = run("summaries", "revoke", digest, "-c", str(config), "--reason", "key leak")
+    assert code == 0 and real in output, output
+    decision, result = gate_decision(config, deploy, store=real)
+    assert decision.exit_code() == 1 and result.summary is not None, result.to_json()
+    assert result.summary["path"] == "full"
+    assert any("revoked" in reason for reason in result.summary["ignored"]), result.summary
+    # Starting a log there is asked for by name.
+    code, output = run("summaries", "revoke", digest, "--store", wrong, "--create")
+    assert code == 0, output
+    code, output = run("log", "verify", "--store", wrong)
+    assert code == 0 and "1 records" in output, output
 
 
 @pytest.mark.parametrize(

@@ -982,23 +982,26 @@ class ImageVerifier:
     ) -> None:
         artifacts = [a for a in found.discovery.signatures if a.kind != "cosign-dsse"]
         authorities = list({a.name: a for a in rule.authorities}.values())  # distinct, in order
-        # Which signing credential (certificate or key) satisfies which authority.
-        can: dict[str, dict[str, tuple[SignatureArtifact, Evidence]]] = {}
+        # Which signatures verify for which authority, then which signer made each (`_signers`).
+        verified: list[tuple[str, int, SignatureArtifact, Evidence]] = []
         reasons: dict[str, list[str]] = {}
         for authority in authorities:
-            for artifact in artifacts:
+            for position, artifact in enumerate(artifacts):
                 attempt = self._attempt(found, artifact, authority)
                 if attempt.evidence is not None and _is_signature(attempt.statement):
-                    credential = _credential(attempt.evidence, artifact)
-                    can.setdefault(authority.name, {}).setdefault(credential, (artifact, attempt.evidence))
+                    verified.append((authority.name, position, artifact, attempt.evidence))
                 elif attempt.failure is not None:
                     reasons.setdefault(authority.name, []).append(attempt.failure.reason)
                 elif attempt.statement is not None:
                     reasons.setdefault(authority.name, []).append(
                         f"a {attempt.statement.predicate_type} attestation is not a signature"
                     )
-        # n of m counts signers: one credential stands for at most one authority, even when
-        # two authorities would both accept it (overlapping identities, the same key twice).
+        can: dict[str, dict[str, tuple[SignatureArtifact, Evidence]]] = {}
+        signers = _signers([(position, evidence) for _, position, _, evidence in verified])
+        for (name, _, artifact, evidence), signer in zip(verified, signers, strict=True):
+            can.setdefault(name, {}).setdefault(signer, (artifact, evidence))
+        # n of m counts signers: one signer stands for at most one authority, even when two
+        # authorities would both accept it (overlapping identities, the same key twice).
         matched = _match({name: list(options) for name, options in can.items()})
         satisfied = [a.name for a in authorities if a.name in matched]
         for name in satisfied:
@@ -1009,7 +1012,9 @@ class ImageVerifier:
         for authority in authorities:
             if authority.name in can and authority.name not in matched:
                 reasons.setdefault(authority.name, []).insert(
-                    0, "its only valid signatures are already counted for another authority"
+                    0,
+                    "its only valid signatures are already counted for another authority (one "
+                    "signer: they share a signature, certificate, key or identity with it)",
                 )
         threshold = rule.rule.threshold
         if len(satisfied) >= threshold:
@@ -1391,21 +1396,49 @@ def _artifact_digest(artifact: SignatureArtifact) -> dict[str, str]:
     return {"artifact": artifact.layer_digest} if artifact.layer_digest else {}
 
 
-def _credential(evidence: Evidence, artifact: SignatureArtifact) -> str:
-    """Who signed: a keyless signer's identity (issuer and subject), or the key; a signature found
-    twice is one signer, and so are two certificates of one identity (found in review: one
-    workflow signing twice, two Fulcio certificates, met a threshold of two; a certificate per
-    signing is how keyless works, and it names no more signers than its identity). The identity is
-    the certificate's first, whichever one the authority matched (`subject`): one certificate
-    whose SANs two authorities each match is one signer, not two."""
-    if evidence.method == "keyless" and evidence.subject is not None and evidence.issuer is not None:
-        first = evidence.identities[0] if evidence.identities else evidence.subject
-        return "identity " + json.dumps([evidence.issuer, first])
+def _marks(position: int, evidence: Evidence) -> list[str]:
+    """What names the signer of one verified signature: the signature itself (its place among
+    the image's signatures), its key, its certificate, and each identity (OIDC issuer and SAN)
+    of its certificate; two signatures sharing any of these are one signer (`_signers`)."""
+    marks = [f"signature {position}"]
     if evidence.key_id:
-        return f"key {evidence.key_id}"
+        marks.append(f"key {evidence.key_id}")
     if evidence.certificate_sha256:
-        return f"certificate {evidence.certificate_sha256}"
-    return f"artifact {artifact.layer_digest or id(artifact)}"
+        marks.append(f"certificate {evidence.certificate_sha256}")
+    if evidence.method == "keyless" and evidence.issuer is not None:
+        identities = evidence.identities or ((evidence.subject,) if evidence.subject else ())
+        marks.extend("identity " + json.dumps([evidence.issuer, i]) for i in identities)
+    return marks
+
+
+def _signers(verified: Sequence[tuple[int, Evidence]]) -> list[str]:
+    """The signer of each verified signature (`position`, `evidence`), as a label: signatures
+    that share a signature, key, certificate or identity (`_marks`), directly or through
+    others, have one label. A threshold counts these labels, so one signer is never two.
+
+    Found in review: the signer was the certificate's first identity, or the key, chosen per
+    authority, so one person met a threshold of two: certificates `[x, alice]` and
+    `[y, alice]` under two authorities that trust alice; two certificates for one key; one
+    keyless bundle counted as alice by a keyless authority and as its certificate's key by a key
+    authority. A certificate proves its key holder is every identity it names, and a key signs
+    for whoever holds it (as TUF counts a threshold in distinct keys): each is one signer with
+    everything it shares a mark with. Signatures by one workflow with a certificate per signing
+    are one signer too (their identity), as before.
+    """
+    parent: dict[str, str] = {}
+
+    def root(mark: str) -> str:
+        while parent.setdefault(mark, mark) != mark:
+            parent[mark] = parent[parent[mark]]
+            mark = parent[mark]
+        return mark
+
+    marked = [_marks(position, evidence) for position, evidence in verified]
+    for marks in marked:
+        first = root(marks[0])
+        for mark in marks[1:]:
+            parent[root(mark)] = first
+    return [root(marks[0]) for marks in marked]
 
 
 def _match(options: Mapping[str, list[str]]) -> dict[str, str]:

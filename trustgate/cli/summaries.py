@@ -5,7 +5,7 @@ Owns: the `summaries` click group (`revoke`) and `show_summaries`, which
 decision log (`trustgate.revocations`); judging summaries is
 `trustgate.artifacts.summaries`'s.
 
-Exit codes: `revoke` 0 recorded, 2 usage, 3 the log could not be written;
+Exit codes: `revoke` 0 recorded, 2 usage, 3 the log could not be written or is not there;
 `verify image --summary` 0 when admission would admit every image through a
 summary (the one it shows as used), 1 otherwise, 3 when the registry could not be asked or
 the revocations could not be read from the decision log configured.
@@ -33,9 +33,28 @@ def summaries() -> None:
 
 @summaries.command("revoke")
 @click.argument("digest")
-@click.option("--store", required=True, help="The decision log (sqlite:///path.db or postgresql://...).")
+@click.option(
+    "--store",
+    metavar="URL",
+    envvar="TRUSTGATE_DECISION_LOG",
+    help="The decision log the gates read revocations from (sqlite:///path.db or postgresql://...).",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="TRUSTGATE_CONFIG",
+    help="trustgate.yaml whose decisionLog.url is the log (where --store is not given).",
+)
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Start a new log at --store when none is there (only gates whose decisionLog.url names "
+    "it read its revocations).",
+)
 @click.option("--reason", default="", help="Why, for the auditors (recorded with the revocation).")
-def revoke(digest: str, store: str, reason: str) -> None:
+def revoke(digest: str, store: str | None, config_path: str | None, create: bool, reason: str) -> None:
     """Make admission ignore the summaries for DIGEST before they expire.
 
     DIGEST is a summary's (the sha256 of the DSSE payload its signature covers, as decisions
@@ -46,19 +65,36 @@ def revoke(digest: str, store: str, reason: str) -> None:
     `images.summaries.accept.revocationRefreshSeconds`, and then no longer admit through the
     summary, from their cache either.
 
+    The log is --store URL ($TRUSTGATE_DECISION_LOG), or decisionLog.url of -c trustgate.yaml. A
+    log that is not there is refused (exit 3), not started: a revocation written where no gate
+    reads would leave the summary counting. --create starts one.
+
     \b
     Example:
+      trustgate summaries revoke sha256:4f2c... -c trustgate.yaml --reason "key leaked"
       trustgate summaries revoke sha256:4f2c... --store sqlite:///decisions.db --reason "key leaked"
     """
     digest = digest.lower()
     if not _DIGEST.fullmatch(digest):
         raise click.BadParameter("give sha256:<64 hex digits>", param_hint="DIGEST")
+    from trustgate.cli.log import store_url_of
     from trustgate.decisions.log import DecisionLog
     from trustgate.decisions.record import Actor
+    from trustgate.errors import DecisionLogMissingError
     from trustgate.revocations import revocation_record
 
-    with DecisionLog.open(store) as log:  # an Error is the CLI's one line and exit 3 (cli/main.py)
-        record_id = log.append(revocation_record(digest, reason=reason, actor=Actor()))
+    url = store_url_of(store, config_path)
+    try:  # an Error is the CLI's one line and exit 3 (cli/main.py)
+        with DecisionLog.open(url, create=create) as log:
+            record_id = log.append(revocation_record(digest, reason=reason, actor=Actor()))
+    except DecisionLogMissingError as e:
+        raise DecisionLogMissingError(
+            f"{e.message}: nothing revoked",
+            where=url,  # as the user wrote it
+            hint="a revocation counts only in the log the gates read (their decisionLog.url or "
+            "--decision-log): check --store, or pass -c trustgate.yaml to write to its "
+            "decisionLog.url; --create starts a new log here",
+        ) from e
     click.echo(f"revoked verification summaries for {digest}: decision {record_id} in {log.url}")
 
 

@@ -82,7 +82,9 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
     `postgresql://user@host:port/db` (`postgres://` too).
 
     Args:
-        create: create a missing SQLite file; readers pass False.
+        create: create a log that is not there (a SQLite file, or the tables in a PostgreSQL
+            database); with False it is refused: readers, and writers that must not start a new
+            log nobody reads (`summaries revoke`, the `log` commands), pass False.
         read_only: write nothing, not even a migration: a log of another schema version is
             refused. For readers of the log under audit (the UI, `log query`, `log show`).
 
@@ -117,7 +119,7 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
     if url.startswith(("postgresql://", "postgres://")):
         from trustgate.decisions.postgres import PostgresStore
 
-        return PostgresStore(url=url, read_only=read_only)
+        return PostgresStore(url=url, read_only=read_only, create=create)
     raise DecisionLogError(
         f"unknown decision log URL {url!r}",
         hint="use sqlite:///path/to/decisions.db or postgresql://user@host:5432/dbname",
@@ -340,13 +342,19 @@ class DecisionLog:
 
     @classmethod
     def open(
-        cls, url: str, *, key: str | Path | None = None, checkpoints: CheckpointPolicy | None = None
+        cls,
+        url: str,
+        *,
+        key: str | Path | None = None,
+        checkpoints: CheckpointPolicy | None = None,
+        create: bool = True,
     ) -> DecisionLog:
         """A log writing to the store at `url`, signing checkpoints with `key` when given.
 
         The store is opened by the first append (and re-opened by the next one
         after a failure), so an unreachable store fails decisions, per the
         gate's failure policy, rather than the start-up of a long-running gate.
+        `create`: start the log when it is not there (`open_store`); gates do.
 
         Raises:
             DecisionLogError: the URL is malformed.
@@ -354,7 +362,9 @@ class DecisionLog:
         """
         _check_url(url)
         signer = read_signer(key) if key else None
-        return cls(store=lambda: open_store(url), url=url, signer=signer, checkpoints=checkpoints)
+        return cls(
+            store=lambda: open_store(url, create=create), url=url, signer=signer, checkpoints=checkpoints
+        )
 
     @property
     def store(self) -> Store:

@@ -21,7 +21,13 @@ import psycopg.conninfo
 import psycopg.errors
 
 from trustgate.decisions.chain import Row
-from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, index_item_sql, schema_refused
+from trustgate.decisions.store import (
+    SCHEMA_VERSION,
+    SqlStore,
+    absent_refused,
+    index_item_sql,
+    schema_refused,
+)
 from trustgate.errors import DecisionLogError
 
 CONNECT_TIMEOUT_SECONDS = 5  # seconds; an unreachable server fails the decision fast, per the failure policy
@@ -85,11 +91,14 @@ class PostgresStore(SqlStore):
         url: a libpq URL, `postgresql://user@host:5432/db?sslmode=verify-full`.
         read_only: a log of another schema version is refused (`DecisionLogError`) rather
             than migrated: readers (the UI, `log query`) never write to the log under audit.
+        create: create the log's tables in a database without them; with False such a
+            database is refused (`DecisionLogError`): a wrong URL would start a new log there,
+            one nobody reads (`log verify` called it intact, `summaries revoke` revoked into it).
     """
 
     dialect = "postgresql"
 
-    def __init__(self, *, url: str, read_only: bool = False) -> None:
+    def __init__(self, *, url: str, read_only: bool = False, create: bool = True) -> None:
         try:
             params = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as e:
@@ -108,14 +117,18 @@ class PostgresStore(SqlStore):
         self._id_bytewise: bool | None = None  # whether `decisions.id` sorts by code point (`_id_range_sql`)
         self._read_only = read_only
         self._conn = self._connect()
+        try:
+            version = self._version()
+            if read_only:
+                schema_refused(version, self.url)
+            elif not create:
+                absent_refused(version, self.url)
+        except BaseException:
+            self._conn.close()  # refused: no connection is left to the garbage collector
+            raise
         if read_only:
-            try:
-                schema_refused(self._version(), self.url)
-            except BaseException:
-                self._conn.close()  # refused: no connection is left to the garbage collector
-                raise
             return
-        if self._version() == SCHEMA_VERSION:
+        if version == SCHEMA_VERSION:
             return  # nothing to migrate, nothing written: a read-only role (the auditor UI's) can open it
         with self._write_tx(lock=False):
             self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))

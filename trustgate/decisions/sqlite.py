@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from trustgate.decisions.chain import NotUtf8Text, Problem
-from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, schema_refused
-from trustgate.errors import DecisionLogError
+from trustgate.decisions.store import SCHEMA_VERSION, SqlStore, absent_refused, schema_refused
+from trustgate.errors import DecisionLogError, DecisionLogMissingError
 
 BUSY_TIMEOUT_SECONDS = 10.0  # seconds a writer waits for another's transaction before failing
 CACHE_KIB = 65_536  # KiB of page cache per connection; index inserts and verify of large logs need it
@@ -45,7 +45,9 @@ class SqliteStore(SqlStore):
 
     Args:
         path: the database file.
-        create: create the file (and its tables) when missing; readers pass False.
+        create: create the file (and its tables) when missing; with False a missing or empty
+            file is refused (`DecisionLogError`): readers, and writers that must not start a
+            new log nobody reads (`summaries revoke`, `log` commands).
         busy_timeout: seconds to wait for another process's write lock.
         read_only: open without writing anything: no switch to WAL, and a log of another
             schema version is refused (`DecisionLogError`) rather than migrated. For
@@ -68,7 +70,7 @@ class SqliteStore(SqlStore):
         self._depth = 0
         self._lock_fd: int | None = None  # the writers' file lock, opened by the first write (-1: none)
         if not create and not path.exists():
-            raise DecisionLogError(
+            raise DecisionLogMissingError(
                 "no decision log here",
                 where=self.url,
                 hint="check the path (or run a gate with --decision-log)",
@@ -86,6 +88,8 @@ class SqliteStore(SqlStore):
                     self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                     schema_refused(self._version(), self.url)
                     return
+                if not create:  # an empty file (or one just made by `touch`): not a log to write to
+                    absent_refused(self._version(), self.url)
                 self._use_wal()
                 self._conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit
                 self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")

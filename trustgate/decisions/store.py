@@ -73,7 +73,7 @@ from trustgate.decisions.summary import (
     SummaryCheck,
     term_match,
 )
-from trustgate.errors import DecisionLogError
+from trustgate.errors import DecisionLogError, DecisionLogMissingError
 from trustgate.errors import (
     InconsistentLogError as InconsistentLogError,
 )  # raised here: readers import it from here
@@ -604,18 +604,29 @@ def hub_spellings(reference: str, *, prefix: bool = False) -> list[str]:
     return out
 
 
-def schema_refused(version: int, url: str) -> None:
-    """Refuse, for a reader that must not write, a log of a schema version other than this trustgate's.
+def absent_refused(version: int, url: str) -> None:
+    """Refuse a log that is not there, for a caller that must not create one (`create=False`).
 
     Raises:
-        DecisionLogError: `version` is not SCHEMA_VERSION (migrating would write to the log).
+        DecisionLogMissingError: `version` is 0: an empty SQLite file, or a database the log's
+            tables are not in (migrating would create a new log there, one nobody reads).
     """
-    if version == 0:  # an empty SQLite file, or a database the log's tables are not in
-        raise DecisionLogError(
+    if version == 0:
+        raise DecisionLogMissingError(
             "no decision log here (none of its tables)",
             where=url,
             hint="check the URL (another database?); a gate that writes to it creates the log",
         )
+
+
+def schema_refused(version: int, url: str) -> None:
+    """Refuse, for a reader that must not write, a log of a schema version other than this trustgate's.
+
+    Raises:
+        DecisionLogError: the log is not there (`absent_refused`), or `version` is not
+            SCHEMA_VERSION (migrating would write to the log).
+    """
+    absent_refused(version, url)
     if version != SCHEMA_VERSION:
         raise DecisionLogError(
             f"the decision log has schema {version}; this trustgate reads schema {SCHEMA_VERSION} "

@@ -173,8 +173,9 @@ class Evidence:
     integrated_time: str | None = None  # RFC 3339, UTC
     kind: str = "signature"  # "signature" | "attestation"
     timestamp_source: str | None = None  # "transparency-log" | "timestamp-authority"
-    # every identity (SAN) of the certificate, URIs first (`certificate_identities`): the first is
-    # who counts as one signer (`subject` is the one the policy matched); not recorded
+    # every identity (SAN) of the certificate, URIs first (`certificate_identities`): signatures
+    # sharing any of them are one signer toward a threshold (`subject` is the one the policy
+    # matched); not recorded
     identities: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:

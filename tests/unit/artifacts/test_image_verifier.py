@@ -1078,36 +1078,66 @@ def test_the_signed_platforms_hint_never_outlasts_its_share_of_the_deadline(
 def test_a_keyless_signer_is_its_identity_not_its_certificate() -> None:
     """ADR 5, "Thresholds count signers" (found in review: one workflow signing twice, with two
     Fulcio certificates, met a threshold of two): a keyless signer is (issuer, subject)."""
-    from trustgate.artifacts.verifier import _credential
-    from trustgate.oci.discovery import SignatureArtifact
+    from trustgate.artifacts.verifier import _signers
     from trustgate.verify import Evidence
 
-    artifact = SignatureArtifact(
-        "sigstore-bundle", "referrers-api", "sha256:m", "sha256:s", b"", layer_digest="l"
-    )
-
-    def keyless(subject: str, certificate: str, issuer: str = "https://issuer.test") -> str:
-        evidence = Evidence(
+    def keyless(subject: str, certificate: str, issuer: str = "https://issuer.test") -> Evidence:
+        return Evidence(
             "ci", "keyless", "sha256:s", subject=subject, issuer=issuer, certificate_sha256=certificate
         )
-        return _credential(evidence, artifact)
 
-    assert keyless("https://ci.test/a", "c1") == keyless("https://ci.test/a", "c2")
-    assert keyless("https://ci.test/a", "c1") != keyless("https://ci.test/b", "c1")
-    assert keyless("https://ci.test/a", "c1") != keyless("https://ci.test/a", "c1", "https://other.test")
-    one_key = [_credential(Evidence("k", "key", "sha256:s", key_id="k1"), artifact) for _ in range(2)]
-    assert one_key[0] == one_key[1] != _credential(Evidence("k", "key", "sha256:s", key_id="k2"), artifact)
-    # One certificate holding two identities, each matched by another authority (each recorded as
-    # the SAN its authority matched): one signer, as when the first SAN was recorded for both.
-    both = ("https://ci.test/a", "https://ci.test/b")
-    matched = [
-        _credential(
-            Evidence("ci", "keyless", "sha256:s", subject=s, issuer="https://i.test", identities=both),
-            artifact,
-        )
-        for s in both
+    def one(*evidence: Evidence) -> bool:
+        """Whether signatures (each at its own place) with this `evidence` are one signer."""
+        return len(set(_signers(list(enumerate(evidence))))) == 1
+
+    assert one(keyless("https://ci.test/a", "c1"), keyless("https://ci.test/a", "c2"))
+    assert not one(keyless("https://ci.test/a", "c1"), keyless("https://ci.test/b", "c2"))
+    assert not one(keyless("https://ci.test/a", "c1"), keyless("https://ci.test/a", "c2", "https://o.test"))
+    assert one(Evidence("k", "key", "sha256:s", key_id="k1"), Evidence("k", "key", "sha256:s", key_id="k1"))
+    assert not one(
+        Evidence("k", "key", "sha256:s", key_id="k1"), Evidence("k", "key", "sha256:s", key_id="k2")
+    )
+
+
+def test_signatures_sharing_a_signature_key_certificate_or_identity_are_one_signer() -> None:
+    """Found in review: the signer was the certificate's first SAN, or the key, per authority;
+    certificates [x, alice] and [y, alice], two certificates of one key, and one keyless bundle
+    (counted as alice, and as its key by a key authority) each met a threshold of two alone."""
+    from trustgate.artifacts.verifier import _signers
+    from trustgate.verify import Evidence
+
+    issuer = "https://i.test"
+
+    def cert(name: str, *sans: str, key: str | None = None) -> Evidence:
+        return Evidence(
+            "ci", "keyless", "sha256:s", subject=sans[-1], issuer=issuer, identities=sans,
+            certificate_sha256=name, key_id=key or f"key of {name}",
+        )  # fmt: skip
+
+    def signers(*verified: tuple[int, Evidence]) -> int:
+        return len(set(_signers(list(verified))))
+
+    # One certificate, each of its SANs matched by another authority: one signer.
+    both = cert("c1", "https://ci.test/a", "https://ci.test/b")
+    assert signers((0, both), (0, cert("c1", "https://ci.test/a"))) == 1
+    # Certificates that share a SAN, whichever comes first: one signer.
+    assert signers((0, cert("c1", "x", "alice")), (1, cert("c2", "y", "alice"))) == 1
+    assert signers((0, cert("c1", "alice", "team")), (1, cert("c2", "bob", "team"))) == 1
+    # Two certificates for one key, and a key signature with the key of a certificate.
+    assert signers((0, cert("c1", "alice", key="K")), (1, cert("c2", "bob", key="K"))) == 1
+    keyed = Evidence("release-key", "key", "sha256:s", key_id="K")
+    assert signers((0, cert("c1", "alice", key="K")), (1, keyed)) == 1
+    # One signature, whatever each authority makes of it: one signer.
+    assert signers((0, cert("c1", "alice")), (0, Evidence("k", "key", "sha256:s", key_id="other"))) == 1
+    # Through another: alice shares a key with bob's certificate, bob a SAN with carol's.
+    chain = [
+        (0, cert("c1", "alice", key="K")),
+        (1, cert("c2", "bob", key="K")),
+        (2, cert("c3", "carol", "bob")),
     ]
-    assert matched[0] == matched[1]
+    assert signers(*chain) == 1
+    # Nothing shared: as many signers as signatures.
+    assert signers((0, cert("c1", "alice")), (1, cert("c2", "bob")), (2, keyed)) == 3
 
 
 @pytest.mark.parametrize("registry", ["localhost:5001", "k3d-registry.localhost:5000", "127.0.0.1:5000"])
