@@ -19,6 +19,9 @@ import test_cli_presync
 from click.testing import CliRunner
 from support.gitrepo import bare_remote, push_to, ref_in
 from test_cli_presync import CONFIGMAP, GATED, PRIVILEGED_POD, Keys, Setup
+from test_cli_presync_builds import FLUX, LEGACY_WAIVED, _kustomization
+from test_cli_presync_substitution import PATHS, TENANT_AGENT
+from test_cli_presync_substitution_before import BEFORE, FROM_VARS, _vars
 
 from trustgate.cli.main import main
 
@@ -390,7 +393,8 @@ def test_a_ref_put_back_one_move_and_a_branch_rewritten_from_there_is_judged_fro
     rewritten = s.repo.commit("signed, rewritten from before the volume", ssh=keys.alice)
     code, output = s.run()
     assert code == 1, output
-    assert "non-fast-forward" in output and f"does not descend from {GATED} at {moved_to[:12]}" in output
+    assert "non-fast-forward" in output
+    assert f"does not descend from {moved_to[:12]}, to which this gate's newest decision moved" in output
     assert s.repo.ref(GATED) == found != rewritten
     assert s.records()[-1]["subject"]["presync"]["judgedFrom"] == moved_to
 
@@ -442,3 +446,81 @@ def test_a_ref_put_back_one_move_to_a_commit_the_repository_lost_stops_until_acc
     assert code == 0, output
     accepted = s.records()[-1]["subject"]["presync"]["acceptedGatedCommit"]
     assert accepted["commit"] == found and accepted["movedOnTo"] == moved_to
+
+
+@pytest.mark.parametrize("rollback", [False, True])
+def test_a_ref_put_back_one_move_with_the_branch_reset_there_too_is_judged_from_the_gates_move(
+    setup: Callable[..., Setup], keys: Keys, rollback: bool
+) -> None:
+    """The gate moved the ref A -> B (B adds a PVC). Put back at A, and `main` reset to A as well: the
+    tip is where the ref is, which said "already" (exit 0, nothing recorded) while the reconciler
+    applies A and deletes the PVC. The step back is the change, judged from B: refused (a force-push
+    deleting the PVC), the way out named; a rollback where `commits.allowRollback` lets A's files
+    back, recorded."""
+    s = setup(commits="allowRollback: true\n") if rollback else setup()
+    assert s.run()[0] == 0
+    found = s.repo.head()
+    s.repo.write("deploy/cache.yaml", test_cli_presync.PVC.replace("name: data", "name: cache"))
+    moved_to = s.repo.commit("a cache volume", ssh=keys.alice)
+    assert s.run()[0] == 0 and s.repo.ref(GATED) == moved_to
+    _move_gated(s, found)
+    s.repo.git("reset", "--hard", found)
+    records = len(s.records())
+
+    code, output = s.run()
+    assert len(s.records()) == records + 1 and s.repo.ref(GATED) == found
+    presync = s.records()[-1]["subject"]["presync"]
+    assert presync["gatedBefore"] == found and presync["judgedFrom"] == moved_to
+    if rollback:
+        assert code == 0 and f"rolled back to {found[:12]}" in output, output
+        assert "rollbackOf" in presync
+        code, output = s.run()  # where the gate left it now: nothing left to judge
+        assert code == 0 and "already" in output, output
+        return
+    assert code == 1, output
+    assert "non-fast-forward" in output and "PersistentVolumeClaim/shop/cache would be deleted" in output
+    assert f"--accept-gated-commit {found}" in output
+    code, output = s.run()  # the refusal carries it on
+    assert code == 1 and "non-fast-forward" in output, output
+
+    # Where that move failed (the cluster never held B), the operator's way out.
+    code, output = s.run("--accept-gated-commit", found)
+    assert code == 0 and "(accepted: recorded)" in output, output
+    assert s.records()[-1]["subject"]["presync"]["acceptedGatedCommit"]["movedOnTo"] == moved_to
+    code, output = s.run()
+    assert code == 0 and "already" in output, output
+
+
+def test_a_ref_put_back_one_move_is_judged_with_the_values_the_cluster_holds_at_either_commit(
+    setup: Callable[..., Setup], keys: Keys
+) -> None:
+    """A: `vars` says `tenant: kube-system`; B: `tenant: legacy` (where an exception lets the agent run
+    privileged). The gate moved the ref A -> B; the move failed (or the ref was put back at A and
+    applied): the cluster holds A's `vars`. C, on B, adds the privileged agent at `${tenant}`. Judged
+    from B alone, Flux's first reconcile substituted B's values (legacy, waived) and C passed; it
+    applies the agent in kube-system with A's. The first reconcile is judged with both."""
+    s = setup(FLUX + LEGACY_WAIVED)
+    config = s.config_with("vars.yaml", paths=PATHS)
+    s.repo.write("clusters/prod/vars.yaml", _vars("kube-system"))
+    s.repo.write("clusters/prod/team.yaml", _kustomization("team", "./tenants/base", FROM_VARS))
+    s.repo.write("tenants/base/README.md", "the tenants' objects\n")
+    s.repo.commit("cluster values", ssh=keys.alice)
+    assert s.run(config=config)[0] == 0
+    found = s.repo.head()
+    s.repo.write("clusters/prod/vars.yaml", _vars("legacy"))
+    moved_to = s.repo.commit("legacy values", ssh=keys.alice)
+    assert s.run(config=config)[0] == 0 and s.repo.ref(GATED) == moved_to
+    _move_gated(s, found)  # as a failed move leaves it
+
+    s.repo.write("tenants/base/agent.yaml", TENANT_AGENT)
+    s.repo.commit("the agent, in legacy", ssh=keys.alice)
+    code, output = s.run(config=config)
+    assert code == 1, output
+    assert "Pod/kube-system/agent" in output
+    assert f"as Kustomization/flux-system/team applies it {BEFORE}" in output
+    assert s.repo.ref(GATED) == found
+    record = s.records()[-1]
+    assert record["subject"]["presync"]["judgedFrom"] == moved_to
+    blocking = [f for f in record["findings"] if f["severity"] == "error"]
+    assert [f["rule"] for f in blocking] == ["pss-baseline-privileged"], blocking
+    assert blocking[0]["metadata"]["appliedWith"] == BEFORE

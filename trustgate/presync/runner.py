@@ -323,7 +323,9 @@ class PresyncGate:
                 and (repository, gated_ref) not in self._left
             )
             self._left[(repository, gated_ref)] = ({gated} if gated else set(), known)
-            if gated == candidate:
+            # At the tip, nothing to judge; unless the gate's newest record moved the ref on from here
+            # (`judge_from`): the step back to the tip is then the change, judged like any other.
+            if gated == candidate and judge_from is None:
                 out.action, out.exit_code = Action.ALREADY, ExitCode.PASS
                 out.message = f"{gated_ref} is already at {candidate[:12]}"
                 if accepted or (adopted and self.gate.recorder is not None):
@@ -742,17 +744,31 @@ class PresyncGate:
         # 3. Fast-forward: a rewritten branch is refused unless it is a rollback.
         if not fast_forward and rollback_from is None:
             assert gated is not None
+            # Judged from the commit the gate moved the ref on to (`judge_from`), the ref is elsewhere:
+            # say both, and the way out where that move failed (the cluster never held it).
+            moved_on = (
+                f"{gated[:12]}, to which this gate's newest decision moved {out.gated_ref} (it is at "
+                f"{found[:12] if found else '(none)'}, where that decision found it)"
+                if judge_from is not None
+                else f"{out.gated_ref} at {gated[:12]}"
+            )
             finding = Finding(
                 rule="non-fast-forward",
                 severity=weight,
-                message=f"{out.ref} at {candidate[:12]} does not descend from "
-                f"{out.gated_ref} at {gated[:12]}: "
+                message=f"{out.ref} at {candidate[:12]} does not descend from {moved_on}: "
                 "the branch was rewritten (force-push)",
                 source="presync",
                 fix="restore the branch to a descendant of the gated commit (revert instead of rewriting), "
-                "or set commits.allowRollback to go back to files the gated ref held before",
+                "or set commits.allowRollback to go back to files the gated ref held before"
+                + (
+                    f"; if that move of {out.gated_ref} failed (the cluster never held {gated[:12]}), once "
+                    f"you have reviewed it, run once with --accept-gated-commit {found} to judge from "
+                    f"{found[:12]}"
+                    if judge_from is not None and found
+                    else ""
+                ),
                 policy="commits",
-                metadata={"gated": gated, "candidate": candidate},
+                metadata={"gated": gated, "candidate": candidate, **({"found": found} if judge_from else {})},
             )
             extra.append(_commit_result(tip, [finding]))
 
@@ -772,13 +788,18 @@ class PresyncGate:
         # as the gated tree left them (`_held_sources`).
         # The Kustomizations the cluster holds are the gated tree's too, until a reconcile applies the
         # candidate's: one whose spec changes reconciles the candidate with its old spec first.
-        held: list[variables.SourceObject] | None = None
-        stale: list[changes.FluxBuild] = []
+        # Judged from the commit the gate moved the ref on to (`judge_from`), the cluster may hold
+        # either: that commit's, or the one found's (the move failed, or the ref put back was applied).
+        held: list[list[variables.SourceObject]] | None = None
+        stale: dict[str, changes.FluxBuild] = {}
         if gated is not None and gated_tree is not None:
-            self._inventory(git, gated, gated_tree)
-            held = self._held_sources(git, gated, gated_tree)
-            stale = self._held_builds(git, gated, gated_tree)
-        documents, problems = self._render(git, candidate, tree, before=held, stale=stale)
+            held = []
+            for state in dict.fromkeys(c for c in (found, gated) if c):
+                state_tree = gated_tree if state == gated else git.tree_of(state)
+                self._inventory(git, state, state_tree)
+                held.append(self._held_sources(git, state, state_tree))
+                stale.update((b.identity, b) for b in self._held_builds(git, state, state_tree))
+        documents, problems = self._render(git, candidate, tree, before=held, stale=list(stale.values()))
         if gated is None and (read := changes.substitute_from(documents)):
             notes.append(
                 f"{out.gated_ref} does not exist yet: what the cluster holds of {', '.join(read)} is not "
@@ -1117,13 +1138,14 @@ class PresyncGate:
         commit: str,
         tree: str,
         *,
-        before: Sequence[variables.SourceObject] | None = None,
+        before: Sequence[Sequence[variables.SourceObject]] | None = None,
         stale: Sequence[changes.FluxBuild] = (),
     ) -> tuple[list[Document], list[InputProblem]]:
         """Export `commit` (its `presync.paths`, and what their kustomizations include from the
         repository) and load the paths as `trustgate check` would, paths relative. `before`: the
         `substituteFrom` objects the cluster holds before this tree is applied (`_held_sources` of
-        the gated tree), for Flux's first reconcile (`_flux_build_one`); `stale`: the builds of the
+        the gated tree; one list for each state it may be in), for Flux's first reconcile
+        (`_flux_build_one`); `stale`: the builds of the
         Kustomizations the cluster holds then (`_held_builds`), each of which may reconcile this
         tree before its own new spec is applied (`_flux_builds`)."""
         self._render_notes.pop(tree, None)
@@ -1315,7 +1337,7 @@ class PresyncGate:
         documents: Sequence[Document],
         planned: set[str],
         includes: Mapping[str, Sequence[str]],
-        before: Sequence[variables.SourceObject] | None = None,
+        before: Sequence[Sequence[variables.SourceObject]] | None = None,
         stale: Sequence[changes.FluxBuild] = (),
     ) -> tuple[list[Document], list[InputProblem], list[list[Document]], list[list[Document]]]:
         """What the Flux Kustomizations of the tree (`changes.flux_builds`) build, as kustomize-controller
@@ -1362,7 +1384,7 @@ class PresyncGate:
         documents: Sequence[Document],
         planned: set[str],
         includes: Mapping[str, Sequence[str]],
-        before: Sequence[variables.SourceObject] | None,
+        before: Sequence[Sequence[variables.SourceObject]] | None,
         stale: Sequence[changes.FluxBuild] = (),
     ) -> tuple[list[Document], list[InputProblem], list[list[Document]], list[list[Document]]]:
         roots = [repo_path(p) for p in self.settings.paths]
@@ -1429,21 +1451,27 @@ class PresyncGate:
         applied = {_canonical(d.obj) for d in [*documents, *out, *firsts]}
         out_firsts = [firsts]
         for build in old:
-            variants: list[Document] = []
-            docs, probs, _ = self._flux_build_one(
-                build, root, artifact, reading, roots, planned, before or (), sources, variants
-            )
-            problems.extend(
-                dataclasses.replace(p, message=f"{p.message} (with its spec {_STALE_WHEN})") for p in probs
-            )
-            for group in (docs, variants):
-                out_firsts.append(
-                    [
+            mine: set[str] = set()  # what it builds with one of the states the cluster may hold
+            told_here: set[tuple[str, str]] = set()
+            for held in before or [()]:
+                variants: list[Document] = []
+                docs, probs, _ = self._flux_build_one(
+                    build, root, artifact, reading, roots, planned, held, [sources], variants
+                )
+                for p in probs:
+                    if (p.source.file, p.message) not in told_here:
+                        told_here.add((p.source.file, p.message))
+                        problems.append(
+                            dataclasses.replace(p, message=f"{p.message} (with its spec {_STALE_WHEN})")
+                        )
+                for group in (docs, variants):
+                    new_group = [
                         dataclasses.replace(d, applied_as=build.label, applied_with=_STALE)
                         for d in group
-                        if _canonical(d.obj) not in applied
+                        if _canonical(d.obj) not in applied and _canonical(d.obj) not in mine
                     ]
-                )
+                    out_firsts.append(new_group)
+                    mine.update(_canonical(d.obj) for d in new_group)
         return out, problems, groups, out_firsts
 
     def _substitution_sources(
@@ -1471,7 +1499,7 @@ class PresyncGate:
         roots: Sequence[str],
         planned: set[str],
         objects: Sequence[variables.SourceObject] = (),
-        before: Sequence[variables.SourceObject] | None = None,
+        before: Sequence[Sequence[variables.SourceObject]] | None = None,
         firsts: list[Document] | None = None,
     ) -> tuple[list[Document], list[InputProblem], bool]:
         """What one build (`_flux_build`) applies: (documents, problems, whether they are a build of a
@@ -1483,9 +1511,9 @@ class PresyncGate:
         A Flux Kustomization with a `spec.postBuild` substitutes what it builds, each object as it
         applies it (`variables.flux_substitution`, with its `substituteFrom` objects found among
         `objects`, the tree's); where what it substitutes cannot be worked out, a problem. Where the
-        objects the cluster holds before the tree is applied (`before`) give other values, each object
-        they apply otherwise is added to `firsts` as well, as Flux's first reconcile applies it
-        (`_first_reconcile`)."""
+        objects the cluster holds before the tree is applied (`before`, each state it may be in) give
+        other values, each object they apply otherwise is added to `firsts` as well, as Flux's first
+        reconcile applies it (`_first_reconcile`; once, where two states apply it alike)."""
         flux = build.reconciler == reconcilers.FLUX
         base = artifact if flux else root
         directory = base / build.path if build.path else base
@@ -1631,10 +1659,13 @@ class PresyncGate:
             written_docs = docs
             docs = [variables.apply(d, substitution, always=True) for d in docs]
             if before is not None and firsts is not None:
-                first, failed = _first_reconcile(build, objects, before, substitution, written_docs, docs)
-                if failed is not None:
-                    return [], [failed], True
-                firsts.extend(first)
+                mine: set[str] = set()
+                for held in before:
+                    first, failed = _first_reconcile(build, objects, held, substitution, written_docs, docs)
+                    if failed is not None:
+                        return [], [failed], True
+                    firsts.extend(d for d in first if _canonical(d.obj) not in mine)
+                    mine.update(_canonical(d.obj) for d in first)
         return docs, probs, True
 
     def _read(
