@@ -20,7 +20,7 @@ from types import FrameType
 
 import click
 
-from trustgate.cli.log import gate_decision_log, say_recorded
+from trustgate.cli.log import gate_decision_log, log_reliance, refuse_missing_log, say_recorded
 from trustgate.cli.options import ConfigFlags, collect_rarely, config_options, emit_report
 from trustgate.decisions.actor import ci_environment
 from trustgate.gate import Gate
@@ -153,7 +153,10 @@ def presync(
     stop = threading.Event()
     try:
         config = flags.load()
-        log = gate_decision_log(config, decision_log)
+        relies = log_reliance(config, "presync")
+        log = gate_decision_log(config, decision_log, relies=relies)
+        if log is not None:
+            refuse_missing_log(log.url, relies)
         with (
             Gate(config=config, decision_log=log) as gate,
             PresyncGate(
