@@ -134,7 +134,9 @@ def presync(
     in the decision log) was moved by someone else: the run stops (exit 3,
     recorded) without judging onward from it, unless --accept-gated-commit
     names it. Without a decision log, only a --watch process notices, and
-    only a move after its own first run.
+    only a move after its own first run. A decision log that is not there
+    is not started (a new, empty one knows of no gated ref): exit 3;
+    `trustgate log init` starts one.
 
     \b
     Examples:
