@@ -327,6 +327,12 @@ class ImagesSettings:
     def enabled(self) -> bool:
         return bool(self.rules) or self.unmatched != "allow"
 
+    @property
+    def accepts_summaries(self) -> bool:
+        """Whether a rule accepts verification summaries: their revocations are then read from
+        the decision log, and a gate relies on what it holds."""
+        return any(rule.summaries is not None for rule in self.rules)
+
 
 @dataclass(frozen=True, slots=True)
 class GatekeeperSettings:

@@ -59,8 +59,9 @@ def read_revoked(url: str) -> frozenset[str]:
     A log that is not there is not one without revocations: the summaries revoked in the log
     the configuration meant (on a volume not mounted, at another path) would count. So a
     missing SQLite file, or a PostgreSQL database without the log's tables, is an error, and
-    the log is read without being created or migrated. A gate that writes there creates the
-    log with its first decision; the revocations are read from then on.
+    the log is read without being created or migrated. Nor do the gates that read revocations
+    create it with their first decision (their log is opened without `create`): a new, empty
+    log would revoke nothing. `trustgate log init` starts one.
 
     Raises:
         DecisionLogError: the store is not there, or cannot be opened or read; the message
@@ -88,8 +89,7 @@ def read_revoked(url: str) -> frozenset[str]:
 _UNREAD_HINT: Final = (
     "until the log the revocations are recorded in can be read, no verification summary counts "
     "(images are verified in full): check decisionLog.url or --decision-log (a wrong path, a "
-    "volume not mounted, another database?); a new log is created by the first decision a gate "
-    "records in it (or `trustgate summaries revoke --create`)"
+    "volume not mounted, another database?); `trustgate log init --store URL` starts a new log"
 )
 
 

@@ -35,6 +35,7 @@ from support.serving import serving
 from test_cli_check_sops import WHOLE
 
 from trustgate.cli.main import main
+from trustgate.decisions.log import open_store
 
 GATED = "refs/heads/trustgate/verified"
 
@@ -163,6 +164,8 @@ def setup(tmp_path: Path, keys: Keys) -> Callable[..., Setup]:
         repo.write("deploy/settings.yaml", CONFIGMAP)
         repo.write("deploy/pvc.yaml", PVC)
         repo.commit("initial", ssh=keys.alice)
+        # Started as an operator starts it (`trustgate log init`): presync does not start its log.
+        open_store(f"sqlite:///{tmp_path / 'decisions.db'}").close()
         return Setup(repo, config, tmp_path / "decisions.db", tmp_path)
 
     return make

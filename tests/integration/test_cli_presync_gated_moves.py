@@ -524,3 +524,58 @@ def test_a_ref_put_back_one_move_is_judged_with_the_values_the_cluster_holds_at_
     blocking = [f for f in record["findings"] if f["severity"] == "error"]
     assert [f["rule"] for f in blocking] == ["pss-baseline-privileged"], blocking
     assert blocking[0]["metadata"]["appliedWith"] == BEFORE
+
+
+@pytest.mark.parametrize("where", ["sqlite-volume-not-mounted", "postgresql-another-database"])
+def test_presync_does_not_start_a_decision_log_that_is_not_there(
+    setup: Callable[..., Setup], keys: Keys, where: str, request: pytest.FixtureRequest
+) -> None:
+    """A wrong decision log URL (a volume not mounted, another database) gave presync a new, empty
+    log: no record of the gated ref, so the ref someone else moved was taken as found and judged
+    onward from (exit 0, advanced; the unsigned commit pushed past the gate never judged). Refused
+    now (exit 3) before anything is judged, naming the log and `trustgate log init`, and nothing
+    is created there; started by `log init`, it is used (and knows nothing, which presync says)."""
+    s = setup()
+    assert s.run()[0] == 0
+    s.repo.write("deploy/settings.yaml", _cm("2"))
+    sneaked = s.repo.commit("pushed past the gate")  # unsigned
+    _move_gated(s, sneaked)
+    s.repo.write("deploy/settings.yaml", _cm("3"))
+    tip = s.repo.commit("signed on top", ssh=keys.alice)
+    code, output = s.run()
+    assert code == 3 and MOVED in output, output  # the log the gate meant knows where it left the ref
+    if where.startswith("sqlite"):
+        (s.tmp / "not-mounted").mkdir()
+        wrong = f"sqlite:///{s.tmp / 'not-mounted' / 'decisions.db'}"
+        named = str(s.tmp / "not-mounted" / "decisions.db")
+    else:
+        wrong = request.getfixturevalue("postgres_server").create_database()
+        named = wrong.rpartition("/")[2]
+
+    for args in (("--decision-log", wrong), ("--decision-log", wrong, "--watch", "--interval", "1s")):
+        code, output = s.run(*args)
+        assert code == 3, output
+        assert "no decision log here" in output and named in output, output
+        assert "presync reads from it where it left each gated ref" in output, output
+        assert "trustgate log init --store " in output and "a volume not" in output, output
+        assert "advanced" not in output and s.repo.ref(GATED) == sneaked
+    if where.startswith("sqlite"):
+        assert not (s.tmp / "not-mounted" / "decisions.db").exists()
+    else:
+        import psycopg
+
+        with psycopg.connect(wrong) as conn:
+            assert conn.execute("SELECT to_regclass('decisions')").fetchone() == (None,)
+
+    # The way out: started by name (once; again, it is left as it is), then presync uses it.
+    result = CliRunner().invoke(main, ["log", "init", "--store", wrong], catch_exceptions=False)
+    assert result.exit_code == 0 and "created a new, empty decision log in " in result.output, result.output
+    assert named in result.output, result.output
+    result = CliRunner().invoke(main, ["log", "init", "--store", wrong], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (
+        "a decision log is already there" in result.output and "(0 records): nothing created" in result.output
+    )
+    code, output = s.run("--decision-log", wrong)
+    assert code == 0 and f"advanced to {tip[:12]}" in output, output
+    assert "this gate has no record of where it left" in output, output

@@ -706,6 +706,71 @@ def test_trustgate_serve_admits_through_a_vsa_and_learns_of_its_revocation(
         srv.stop()
 
 
+def _ready_says(srv: Any, said: str, *, status: int, seconds: float = 30) -> str:
+    """/readyz once it answers `status` with `said` in its reason (it compiles policies first)."""
+    end = time.monotonic() + seconds
+    body = ""
+    while time.monotonic() < end:
+        code, body = srv.health("/readyz")
+        if code == status and said in body:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"/readyz never said {status} {said!r}: {body}\n" + "".join(srv.stderr))
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
+def test_trustgate_serve_accepting_summaries_does_not_start_a_decision_log_that_is_not_there(
+    writer: str,
+    tmp_path: Path,
+    certs: CertSet,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    project: Callable[..., Path],
+) -> None:
+    """The webhook with a decisionLog.url where no log is (a volume not mounted) created one with
+    its first decision, and from then on a summary revoked in the real log admitted again. Now it
+    says so at start-up, is unready (/readyz 503: failure policy closed in enforce mode) and
+    denies, creates nothing (not even for GET /checkpoint), and becomes ready by itself once
+    `trustgate log init` started the log, recording its decisions there."""
+    admit = project("admit", accept=True, refresh=0.5)
+    _, reference = _revoked_elsewhere(tmp_path, registry, client, admit, f"served-missing-{writer}")
+    (tmp_path / "not-mounted").mkdir()
+    missing = tmp_path / "not-mounted" / "decisions.db"
+    store = f"sqlite:///{missing}"
+    srv = start_server(
+        certs, "-c", str(admit), "--decision-log", store, "--log-writer", writer, workers=1, wait=False
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "served", "namespace": "prod"},
+        "spec": {"containers": [{"name": "c0", "image": reference}]},
+    }
+    try:
+        body = _ready_says(srv, "no decision log here", status=503)
+        assert str(missing) in body, body
+        for uid in ("uid-1", "uid-2"):
+            status, answer = srv.post(review(pod, uid=uid))
+            assert status == 200 and answer["response"]["allowed"] is False, answer
+        assert srv.health("/checkpoint")[0] != 200
+        assert not missing.exists()
+        said = "".join(srv.stderr)
+        assert "trustgate serve: error: " in said and "trustgate log init --store " in said, said
+        assert "the image rules accept verification summaries" in said, said
+
+        code, output = run("log", "init", "--store", store)
+        assert code == 0 and "created a new, empty decision log" in output, output
+        _ready_says(srv, "ready", status=200)
+        status, answer = srv.post(review(pod, uid="uid-3"))
+        assert status == 200 and answer["response"]["auditAnnotations"].get("record"), answer
+        code, output = run("log", "query", "--store", store, "--format", "json")
+        assert code == 0 and [r["record"]["id"] for r in json.loads(output)] == [
+            answer["response"]["auditAnnotations"]["record"]
+        ], output
+    finally:
+        srv.stop()
+
+
 def presync(tmp_path: Path, config: Path, manifest: str) -> str:
     """Commit `manifest` (signed) to a repository and run `trustgate presync` on it; the decision log."""
     from support.gitrepo import Repo, allowed_signers, ssh_key
@@ -1489,6 +1554,81 @@ def test_a_revocation_into_a_log_that_is_not_there_is_refused_not_written_where_
     assert code == 0, output
     code, output = run("log", "verify", "--store", wrong)
     assert code == 0 and "1 records" in output, output
+
+
+@pytest.mark.parametrize("where", ["sqlite-volume-not-mounted", "postgresql-another-database"])
+def test_check_accepting_summaries_does_not_start_a_decision_log_that_is_not_there(
+    where: str,
+    tmp_path: Path,
+    registry: RegistryProcess,
+    client: RegistryClient,
+    project: Callable[..., Path],
+    request: pytest.FixtureRequest,
+) -> None:
+    """A gate whose decisionLog.url points where no log is (a volume not mounted, another
+    database) created a new, empty one with its first decision (exit 1: the revocations could not
+    be read), and from the second decision on read "nothing revoked" from it: the summary revoked
+    in the real log admitted the unsigned image (exit 0). Refused now (exit 3) at every run,
+    naming the log and `trustgate log init`, and nothing is created; a gate that only records
+    (no rule accepts summaries) still starts its log."""
+    admit = project("admit", accept=True)
+    real = made(f"sqlite:///{tmp_path / 'decisions.db'}")
+    logged = admit.with_name("admit-logged.yaml")
+    logged.write_text(admit.read_text() + f'decisionLog: {{url: "{real}"}}\n')
+    image = push_image(
+        client, f"{registry.host}/shop/unmounted-{where}:v1", content=os.urandom(16)
+    )  # unsigned
+    deploy = deployment(tmp_path, f"{registry.host}/shop/unmounted-{where}@{image.digest}")
+    bundle = _bundle(tmp_path / "vsa.pem", image, policy_digest=_policy_digest(logged))
+    issuing.attach(client, image.ref, image.digest, bundle, dt.datetime.now(dt.UTC).isoformat())
+    code, output = run("summaries", "revoke", summaries.summary_digest(bundle), "-c", str(logged))
+    assert code == 0, output
+    code, output = run("check", "-c", str(logged), str(deploy))
+    assert code == 1, output  # revoked: verified in full, and unsigned
+    if where.startswith("sqlite"):
+        (tmp_path / "not-mounted").mkdir()
+        wrong = f"sqlite:///{tmp_path / 'not-mounted' / 'decisions.db'}"
+        named = str(tmp_path / "not-mounted" / "decisions.db")
+    else:
+        wrong = request.getfixturevalue("postgres_server").create_database()
+        named = wrong.rpartition("/")[2]
+    mistaken = admit.with_name("admit-mistaken.yaml")
+    mistaken.write_text(admit.read_text() + f'decisionLog: {{url: "{wrong}"}}\n')
+
+    for _ in range(2):  # the second run read the log the first one had started
+        code, output = run("check", "-c", str(mistaken), str(deploy))
+        assert code == 3, output
+        assert "no decision log here" in output and named in output, output
+        assert "the image rules accept verification summaries" in output, output
+        assert "trustgate log init --store " in output, output
+    code, output = run("check", "-c", str(admit), str(deploy), "--decision-log", wrong)
+    assert code == 3 and named in output, output
+    if where.startswith("sqlite"):
+        assert not (tmp_path / "not-mounted" / "decisions.db").exists()
+    else:
+        with psycopg.connect(wrong) as conn:
+            assert conn.execute("SELECT to_regclass('decisions')").fetchone() == (None,)
+
+    # A gate that only records decides nothing from the log: it starts one, as it always did.
+    config_map = tmp_path / "settings.yaml"
+    config_map.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s, namespace: prod}\n")
+    plain = project("plain")
+    unused = (
+        f"sqlite:///{tmp_path / 'not-mounted' / 'records.db'}"
+        if where.startswith("sqlite")
+        else (request.getfixturevalue("postgres_server").create_database())
+    )
+    code, output = run("check", "-c", str(plain), str(config_map), "--decision-log", unused)
+    assert code == 0 and "recorded in" in output, output
+
+    # The way out: the log started by name. It is a new log: it revokes nothing the operator
+    # revoked elsewhere, which is what starting it means.
+    code, output = run("log", "init", "-c", str(mistaken))
+    assert code == 0 and "created a new, empty decision log" in output and named in output, output
+    code, output = run("check", "-c", str(mistaken), str(deploy))
+    assert code == 0, output
+    code, output = run("check", "-c", str(logged), str(deploy))
+    assert code == 1, output  # the log the gates meant still revokes it
 
 
 @pytest.mark.parametrize(

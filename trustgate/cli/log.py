@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from trustgate.decisions.record import DecisionContext
     from trustgate.decisions.store import Filters
     from trustgate.decisions.vouch import ChainColumns, Coverage
+    from trustgate.errors import DecisionLogMissingError
 
 VERDICT_CHOICES = ("allow", "warn", "deny", "error")
 
@@ -61,8 +62,12 @@ def _ed25519(verifier: NoteVerifier) -> Ed25519PublicKey:
 # -- for gate commands -----------------------------------------------------------
 
 
-def gate_decision_log(config: Config, url: str | None) -> DecisionLog | None:
+def gate_decision_log(config: Config, url: str | None, *, relies: str = "") -> DecisionLog | None:
     """The decision log a gate writes to: `--decision-log` or `decisionLog.url`; None when neither.
+
+    A gate that relies on what the log holds (`relies`, from `log_reliance`) never starts a new
+    log: its records are not written to a log that is not there (its failure policy applies),
+    and its reads of it fail. A gate that only records may start one with its first decision.
 
     Raises:
         DecisionLogError: the URL is malformed.
@@ -83,6 +88,7 @@ def gate_decision_log(config: Config, url: str | None) -> DecisionLog | None:
         )
     return DecisionLog.open(
         url,
+        create=not relies,
         key=settings.checkpoint_key,
         checkpoints=CheckpointPolicy(
             every_records=settings.checkpoint_every_records,
@@ -90,6 +96,63 @@ def gate_decision_log(config: Config, url: str | None) -> DecisionLog | None:
             publish=publishers(config),
             clock_skew=settings.checkpoint_clock_skew_seconds,
         ),
+    )
+
+
+def log_reliance(config: Config, gate: str) -> str:
+    """Why `gate` ("check", "serve", "presync") relies on what its decision log holds, "" when it
+    does not: such a gate must not start a new, empty log where the configured one is not there
+    (a wrong path or database, a volume not mounted), since an empty log says "nothing here".
+
+    Pre-sync reads where it left each gated ref; a gate whose image rules accept verification
+    summaries reads their revocations. A gate that only records its decisions decides nothing
+    from the log, so it still starts one with its first decision (as it always did: a CI
+    runner's new SQLite file); a wrong URL there loses records, it lets nothing through.
+    """
+    if gate == "presync":
+        return (
+            "presync reads from it where it left each gated ref, and a new, empty log knows of "
+            "none (a gated ref someone else moved or deleted would be taken as found)"
+        )
+    if config.images.accepts_summaries:
+        return (
+            "the image rules accept verification summaries, whose revocations are read from it, "
+            "and a new, empty log revokes none"
+        )
+    return ""
+
+
+def refuse_missing_log(url: str, relies: str) -> None:
+    """Refuse, at a gate's start, a decision log the gate relies on (`relies`) that is not there.
+
+    A log that is there but cannot be opened now (a database down) is left to the gate: its
+    reads fail closed and its failure policy answers for the records.
+
+    Raises:
+        DecisionLogMissingError: no SQLite file (or an empty one), or a database without the
+            log's tables; the message says why the gate needs it and how to start one.
+    """
+    from trustgate.decisions.log import open_store
+    from trustgate.errors import DecisionLogError, DecisionLogMissingError
+
+    try:
+        open_store(url, create=False).close()
+    except DecisionLogMissingError as e:
+        raise missing_log_error(e, relies) from e
+    except DecisionLogError:
+        pass
+
+
+def missing_log_error(error: DecisionLogMissingError, relies: str) -> DecisionLogMissingError:
+    """`error` (a log that is not there), saying why the gate needs it and the ways out."""
+    from trustgate.errors import DecisionLogMissingError
+
+    where = error.where  # as the store names it: an absolute path, no password
+    return DecisionLogMissingError(
+        f"{error.message}: {relies}; it is not started implicitly",
+        where=where,
+        hint="check --decision-log or decisionLog.url (a wrong path or database? a volume not "
+        f"mounted?); if a new log is meant, start it once: `trustgate log init --store {where}`",
     )
 
 
@@ -1137,6 +1200,41 @@ def _explain_record(entry: Entry, coverage: Coverage, columns: ChainColumns, che
     lines.extend(_chain_lines(columns))
     lines.extend(f"  {_one_line(line)}" for line in _covered(coverage, checked_with))
     return "\n".join(lines)
+
+
+@log.command("init")
+@_store_options
+def init_cmd(store_url: str | None, config_path: str | None) -> None:
+    """Start a new, empty decision log at the store; a log already there is left as it is.
+
+    \b
+    The gates that rely on what the log holds never start one themselves: `presync` (where it
+    left each gated ref) and `check`/`serve` whose image rules accept verification summaries
+    (their revocations). A mistyped URL or a volume not mounted would give them a new, empty
+    log, which knows of no gated ref and revokes nothing. Run this once where the log is meant
+    to be; it says whether it created the log or found one.
+
+    \b
+    Examples:
+      trustgate log init --store sqlite:///var/lib/trustgate/decisions.db
+      trustgate log init -c trustgate.yaml      # its decisionLog.url
+    """
+    from trustgate.decisions.log import open_store
+    from trustgate.errors import DecisionLogMissingError
+
+    url = store_url_of(store_url, config_path)
+    try:
+        store = open_store(url, create=False)
+    except DecisionLogMissingError:
+        store = open_store(url, create=True)
+        store.close()
+        click.echo(f"created a new, empty decision log in {store.url}")
+        return
+    try:
+        size = store.head()[0]
+    finally:
+        store.close()
+    click.echo(f"a decision log is already there in {store.url} ({_count(size, 'record')}): nothing created")
 
 
 @log.command("stats")

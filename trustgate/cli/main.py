@@ -198,9 +198,12 @@ def check(
         if exclude:
             config = dataclasses.replace(config, exclude=config.exclude + exclude)
         if decision_log or config.decision_log.url:  # the log's commands load only for a log
-            from trustgate.cli.log import gate_decision_log
+            from trustgate.cli.log import gate_decision_log, log_reliance, refuse_missing_log
 
-            log = gate_decision_log(config, decision_log)
+            relies = log_reliance(config, "check")
+            log = gate_decision_log(config, decision_log, relies=relies)
+            if log is not None and relies:
+                refuse_missing_log(log.url, relies)
         with Gate(
             config=config,
             jobs=jobs or os.cpu_count() or 1,

@@ -20,7 +20,7 @@ from types import FrameType
 
 import click
 
-from trustgate.cli.log import gate_decision_log, say_recorded
+from trustgate.cli.log import gate_decision_log, log_reliance, refuse_missing_log, say_recorded
 from trustgate.cli.options import ConfigFlags, collect_rarely, config_options, emit_report
 from trustgate.decisions.actor import ci_environment
 from trustgate.gate import Gate
@@ -134,7 +134,9 @@ def presync(
     in the decision log) was moved by someone else: the run stops (exit 3,
     recorded) without judging onward from it, unless --accept-gated-commit
     names it. Without a decision log, only a --watch process notices, and
-    only a move after its own first run.
+    only a move after its own first run. A decision log that is not there
+    is not started (a new, empty one knows of no gated ref): exit 3;
+    `trustgate log init` starts one.
 
     \b
     Examples:
@@ -153,7 +155,10 @@ def presync(
     stop = threading.Event()
     try:
         config = flags.load()
-        log = gate_decision_log(config, decision_log)
+        relies = log_reliance(config, "presync")
+        log = gate_decision_log(config, decision_log, relies=relies)
+        if log is not None:
+            refuse_missing_log(log.url, relies)
         with (
             Gate(config=config, decision_log=log) as gate,
             PresyncGate(

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 import yaml
 
-from trustgate.cli.log import gate_decision_log
-from trustgate.cli.options import ConfigFlags, config_options
+from trustgate.cli.log import gate_decision_log, log_reliance, refuse_missing_log
+from trustgate.cli.options import ConfigFlags, config_options, printable_diagnostics
 
 
 @click.command()
@@ -124,9 +124,12 @@ def serve(
 
     try:
         config = flags.load()
-        log_probe = gate_decision_log(config, decision_log)  # a malformed URL fails before forking
+        relies = log_reliance(config, "serve")
+        log_probe = gate_decision_log(config, decision_log, relies=relies)  # a malformed URL fails here
         if log_probe is not None:
             log_probe.close()
+            if relies:
+                _say_if_missing(log_probe.url, relies)
         options = ServeOptions(
             config=config,
             tls=TLSSettings(Path(tls_cert), Path(tls_key), Path(client_ca) if client_ca else None),
@@ -135,7 +138,11 @@ def serve(
             workers=workers or os.cpu_count() or 1,
             evaluators=evaluators,
             # None without a log: no writer process is started (there is nothing for it to write).
-            decision_log=(lambda: gate_decision_log(config, decision_log)) if log_probe is not None else None,
+            decision_log=(
+                (lambda: gate_decision_log(config, decision_log, relies=relies))
+                if log_probe is not None
+                else None
+            ),
             log_writer=log_writer == "process",
             health_port=health_port,
             limits=ConnectionLimits(per_client=max_connections_per_client),
@@ -146,6 +153,19 @@ def serve(
         click.echo(f"trustgate: error: cannot serve on {host}:{port}: {e.strerror or e}", err=True)
         sys.exit(3)
     sys.exit(code)
+
+
+def _say_if_missing(url: str, relies: str) -> None:
+    """One line at start-up when the log the webhook relies on is not there. It serves all the
+    same (not a crash loop): each worker probes the log, and its decisions go as when the log
+    cannot be written (`LogWatch`: the failure policy, /readyz 503 where it is closed) until
+    `trustgate log init` starts it; no summary counts meanwhile (revocations unread)."""
+    from trustgate.errors import DecisionLogMissingError
+
+    try:
+        refuse_missing_log(url, relies)
+    except DecisionLogMissingError as e:
+        click.echo(f"trustgate serve: error: {printable_diagnostics(e)}", err=True)
 
 
 @click.command("webhook-config")

@@ -111,7 +111,7 @@ def show_summaries(config: Config, references: tuple[str, ...], fmt: str) -> Non
     if config.decision_log.url:
         from trustgate.decisions.log import DecisionLog
 
-        log = DecisionLog.open(config.decision_log.url)
+        log = DecisionLog.open(config.decision_log.url, create=False)  # read only: it is never written
     with Gate(config=config, decision_log=log) as gate:
         for reference in references:
             try:

@@ -276,6 +276,9 @@ class DecisionLog:
             after a commit of more than one record (like PostgreSQL's `commit_siblings`): a lone
             record is not delayed. 0 (the default) commits at once; a writer process serving busy
             workers sets it.
+        create: whether opening the store here may start a log that is not there (`open_store`);
+            what `open` was given, kept for the connections this log opens to read
+            (`latest_note`) and a writer process's clients.
     """
 
     def __init__(
@@ -287,7 +290,9 @@ class DecisionLog:
         checkpoints: CheckpointPolicy | None = None,
         max_batch: int = 2_000,
         commit_delay: float = 0.0,
+        create: bool = True,
     ) -> None:
+        self.create = create
         if callable(store) and not isinstance(store, SqlStore):
             self._store: Store | None = None
             self._factory: Callable[[], Store] | None = store
@@ -354,7 +359,9 @@ class DecisionLog:
         The store is opened by the first append (and re-opened by the next one
         after a failure), so an unreachable store fails decisions, per the
         gate's failure policy, rather than the start-up of a long-running gate.
-        `create`: start the log when it is not there (`open_store`); gates do.
+        `create`: start the log when it is not there (`open_store`). Gates that rely on what
+        the log holds (pre-sync, summaries' revocations) pass False: a new, empty log at a
+        mistyped URL would know nothing (`trustgate log init` starts one explicitly).
 
         Raises:
             DecisionLogError: the URL is malformed.
@@ -363,7 +370,11 @@ class DecisionLog:
         _check_url(url)
         signer = read_signer(key) if key else None
         return cls(
-            store=lambda: open_store(url, create=create), url=url, signer=signer, checkpoints=checkpoints
+            store=lambda: open_store(url, create=create),
+            url=url,
+            signer=signer,
+            checkpoints=checkpoints,
+            create=create,
         )
 
     @property
@@ -764,7 +775,7 @@ class DecisionLog:
         known = self._last_note  # before the store: a checkpoint is stored before it is remembered
         with self._reader_lock:
             if self._reader is None:  # created like the writer would: a log with no records yet has none
-                self._reader = open_store(self.url)
+                self._reader = open_store(self.url, create=self.create)
             try:
                 stored = self._reader.checkpoints(newest=_STORED_CHECKED)
             except DecisionLogError:

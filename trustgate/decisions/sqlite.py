@@ -73,7 +73,8 @@ class SqliteStore(SqlStore):
             raise DecisionLogMissingError(
                 "no decision log here",
                 where=self.url,
-                hint="check the path (or run a gate with --decision-log)",
+                hint="check the path (a volume not mounted?); `trustgate log init --store URL` starts "
+                "a new log there",
             )
         if create and not path.parent.is_dir():
             raise DecisionLogError(

@@ -615,7 +615,7 @@ def absent_refused(version: int, url: str) -> None:
         raise DecisionLogMissingError(
             "no decision log here (none of its tables)",
             where=url,
-            hint="check the URL (another database?); a gate that writes to it creates the log",
+            hint="check the URL (another database?); `trustgate log init --store URL` starts a new log there",
         )
 
 

@@ -360,7 +360,7 @@ class WriterClient(DecisionLog):
 
     Args:
         path: the writer's Unix socket.
-        url, signer, checkpoints: the log's, as the writer has them.
+        url, signer, checkpoints, create: the log's, as the writer has them.
         wait_seconds: the longest wait for an acknowledgement when the caller gives none.
     """
 
@@ -372,8 +372,15 @@ class WriterClient(DecisionLog):
         signer: CheckpointSigner | None = None,
         checkpoints: CheckpointPolicy | None = None,
         wait_seconds: float = WAIT_SECONDS,
+        create: bool = True,
     ) -> None:
-        super().__init__(store=lambda: open_store(url), url=url, signer=signer, checkpoints=checkpoints)
+        super().__init__(
+            store=lambda: open_store(url, create=create),
+            url=url,
+            signer=signer,
+            checkpoints=checkpoints,
+            create=create,
+        )
         self.path = path
         self.wait_seconds = wait_seconds
         self._sock: socket.socket | None = None
@@ -390,7 +397,7 @@ class WriterClient(DecisionLog):
     @classmethod
     def around(cls, log: DecisionLog, path: Path) -> WriterClient:
         """A client of the writer at `path` for the log `log` describes (its store is never opened)."""
-        return cls(path=path, url=log.url, signer=log.signer, checkpoints=log.policy)
+        return cls(path=path, url=log.url, signer=log.signer, checkpoints=log.policy, create=log.create)
 
     # -- records ----------------------------------------------------------------
 

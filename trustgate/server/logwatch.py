@@ -68,6 +68,10 @@ class LogWatch:
         self._last_line: dict[str, float] = {}  # kind of problem -> monotonic time of its last line
         self._held: dict[str, tuple[int, str]] = {}  # kind -> (count since its last line, newest reason)
         self._last_probe = 0.0
+        # A log this gate must not start (`DecisionLog.create` False: it relies on what the log
+        # holds) is probed at once: one that is not there turns the worker unready before any
+        # decision fails, and ready again once `trustgate log init` made it.
+        self._probe_first = not getattr(log, "create", True)
         self._was_down = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -114,9 +118,13 @@ class LogWatch:
                 self._hold("write", failures, error.diagnostics())
             for problem in log.take_problems():
                 self._hold("checkpoint", 1, problem.diagnostics())
-            if error is not None and not failures and now - self._last_probe >= PROBE_SECONDS and not final:
+            due = error is not None and not failures and now - self._last_probe >= PROBE_SECONDS
+            if (due or self._probe_first) and not final:
+                self._probe_first = False
                 self._last_probe = now
                 error = log.probe(timeout=PROBE_TIMEOUT_SECONDS)
+                if error is not None and not self._was_down:  # why it is down, once, not per probe
+                    self._hold("probe", 1, error.diagnostics())
             down = error is not None
             self.metrics.set_log_down(down, error.diagnostics() if error is not None else "")
             if self._was_down and not down:
@@ -128,18 +136,23 @@ class LogWatch:
                     self._last_line[kind] = now
                     if kind == "write":
                         self._line(self._failure_line(count, reason))
+                    elif kind == "probe":
+                        self._line(f"the decision log cannot be written ({self._policy()}): {reason}")
                     else:
                         more = f" (and {count - 1} more since the last line)" if count > 1 else ""
                         self._line(reason + more)
 
-    def _failure_line(self, count: int, reason: str) -> str:
-        policy = (
+    def _policy(self) -> str:
+        """What happens to a decision that cannot be recorded."""
+        return (
             "failure policy closed: denied, and /readyz says 503 until it can be written"
             if self.fail_closed
             else "failure policy open: answered without a record"
         )
+
+    def _failure_line(self, count: int, reason: str) -> str:
         what = "1 decision" if count == 1 else f"{count} decisions"
-        return f"{what} could not be recorded in the decision log ({policy}): {reason}"
+        return f"{what} could not be recorded in the decision log ({self._policy()}): {reason}"
 
     def _hold(self, kind: str, count: int, reason: str) -> None:
         held, _ = self._held.get(kind, (0, ""))
