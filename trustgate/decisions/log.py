@@ -113,6 +113,8 @@ def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Sto
                     f"a sqlite URL has no host part: {url!r}",
                     hint="sqlite:///abs/path.db (three slashes) or sqlite:relative/path.db",
                 )
+        if rest.startswith("//"):  # sqlite:////abs/path: the same file as /abs/path on POSIX
+            rest = "/" + rest.lstrip("/")
         if not rest or rest.endswith("/"):
             raise DecisionLogError(f"no file in {url!r}", hint="sqlite:///var/lib/trustgate/decisions.db")
         return SqliteStore(path=Path(rest), create=create, busy_timeout=timeout, read_only=read_only)

@@ -281,6 +281,18 @@ def test_sqlite_missing_directory_and_missing_file(tmp_path: Path) -> None:
         open_store(f"sqlite:///{tmp_path}/decisions.db", create=False)
 
 
+def test_a_sqlite_url_with_four_slashes_names_the_file_as_written(tmp_path: Path) -> None:
+    """`sqlite:////abs/path` (as deploy/presync spells it) is `/abs/path`, and messages say so, not
+    `sqlite://///abs/path`."""
+    four = f"sqlite:////{str(tmp_path).lstrip('/')}/decisions.db"
+    store = open_store(four)
+    try:
+        assert store.url == four  # was sqlite://///...: the path kept its two leading slashes
+    finally:
+        store.close()
+    assert (tmp_path / "decisions.db").is_file()
+
+
 def test_a_sqlite_file_of_another_application_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:
