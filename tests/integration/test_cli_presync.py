@@ -1039,6 +1039,9 @@ def test_a_revoked_ssh_key_signs_nothing(setup: Callable[..., Setup], keys: Keys
     code, output = s.run(config=config)
     assert code == 1, output
     assert "commit-signature" in output and s.repo.ref(GATED) is None
+    # git names no key for it; the record still says what signed it (was "gpg")
+    (commit,) = [c for c in s.records()[-1]["subject"]["presync"]["commits"] if c["sha"] == s.repo.head()]
+    assert commit["signer"]["format"] == "ssh" and commit["signer"]["status"] == reference
     revoked.write_text("")  # nothing revoked: Alice signs again
     code, output = s.run(config=config)
     assert code == 0, output

@@ -226,6 +226,8 @@ class Git:
             kind = ""
             if status != "N":
                 kind = "ssh" if key.startswith("SHA256:") else "gpg"  # ssh-keygen names keys SHA256:...
+                if not key:  # git names no key (a revoked SSH key, a missing GPG key): the signature's own
+                    kind = self._signature_kind(sha)
             found[sha] = Commit(
                 sha=sha,
                 tree=tree,
@@ -240,6 +242,12 @@ class Git:
                 source_approvals=tuple(v.strip() for v in sources.split("\x1d") if v.strip()),
             )
         return [found[s] for s in shas if s in found]
+
+    def _signature_kind(self, sha: str) -> str:
+        """ "ssh" or "gpg", from the armour of the commit's signature header (`gpgsig`)."""
+        raw = self._objects([sha], "commit")[sha]
+        header = raw.split(b"\n\n", 1)[0]
+        return "ssh" if b"\ngpgsig -----BEGIN SSH SIGNATURE-----" in header else "gpg"
 
     # -- trees -----------------------------------------------------------------
 
