@@ -266,7 +266,7 @@ def test_a_fail_open_namespace_denies_an_unsigned_image_buried_in_junk_summaries
     config = via(proxy, registry, project("admit", accept=True))
     config.write_text(config.read_text() + "admission:\n  failOpen:\n    namespaces: ['dev-*']\n")
     srv = start_server(
-        certs, "-c", str(config), "--decision-log", f"sqlite:///{tmp_path / 'w.db'}", workers=1
+        certs, "-c", str(config), "--decision-log", made(f"sqlite:///{tmp_path / 'w.db'}"), workers=1
     )
     proxy.delay = 0.1
 
